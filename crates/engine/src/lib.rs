@@ -1,0 +1,334 @@
+//! The engine: vigil's service state machine, without I/O.
+//!
+//! The engine is driven by [`Event`]s and answers with [`Action`]s:
+//! `(state, event) -> actions`. It never forks, reads a file, looks at a clock or
+//! sleeps; `vigild` performs the actions and turns what happens into events, and the
+//! tests inject events directly. Time comes in with every call as a [`Time`].
+//!
+//! (The state table and the transition rules are documented in `machine.rs`.)
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use vigil_units::{ExecCommand, Unit};
+
+/// Monotonic time since an arbitrary origin (CLOCK_MONOTONIC in `vigild`).
+pub type Time = Duration;
+
+/// The states shown to users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    Inactive,
+    /// Start requested, waiting for ordering dependencies to settle.
+    Waiting,
+    Starting,
+    Running,
+    /// A oneshot that finished (zinit's "ok"), or RemainAfterExit with no process left.
+    Exited,
+    Reloading,
+    Stopping,
+    Failed,
+    /// Waiting for RestartSec before the next start.
+    Restarting,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Inactive => "inactive",
+            State::Waiting => "waiting",
+            State::Starting => "starting",
+            State::Running => "running",
+            State::Exited => "exited",
+            State::Reloading => "reloading",
+            State::Stopping => "stopping",
+            State::Failed => "failed",
+            State::Restarting => "restarting",
+        }
+    }
+
+    /// Running, exited or reloading: what `vigil status` exit code 0 means.
+    pub fn is_active(self) -> bool {
+        matches!(self, State::Running | State::Exited | State::Reloading)
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Exited(i32),
+    Signaled(i32),
+}
+
+/// Why a unit is failed, or why an inactive unit did not start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// The main process (or a control process) exited with this code.
+    ExitCode(i32),
+    /// ... or was killed by this signal.
+    Signal(i32),
+    /// fork or exec failed in the child, at `stage` ("exec", "chdir", "setuid", ...).
+    ExecFailed { stage: String, errno: i32 },
+    StartTimeout,
+    StopTimeout,
+    StartLimitHit,
+    DependencyFailed(String),
+    /// The unit's file could not be loaded; the text says why (file:line).
+    LoadError(String),
+    /// A condition failed: the unit stays inactive. The text names the condition.
+    ConditionFailed(String),
+    /// An assertion failed: the unit fails.
+    AssertFailed(String),
+    /// The unit is part of an ordering cycle, named `a -> b -> a`.
+    Cycle(String),
+    /// Type=forking: the PID file could not be read.
+    PidFile(String),
+    /// Stopped because a unit it conflicts with was started.
+    Conflict(String),
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::ExitCode(c) => write!(f, "exit code {c}"),
+            Reason::Signal(s) => write!(f, "killed by signal {s}"),
+            Reason::ExecFailed { stage, errno } => {
+                write!(f, "exec failed at {stage}: errno {errno}")
+            }
+            Reason::StartTimeout => f.write_str("start timeout"),
+            Reason::StopTimeout => f.write_str("stop timeout"),
+            Reason::StartLimitHit => f.write_str("start limit hit"),
+            Reason::DependencyFailed(n) => write!(f, "dependency failed: {n}"),
+            Reason::LoadError(e) => write!(f, "load error: {e}"),
+            Reason::ConditionFailed(c) => write!(f, "condition failed: {c}"),
+            Reason::AssertFailed(c) => write!(f, "assertion failed: {c}"),
+            Reason::Cycle(c) => write!(f, "ordering cycle: {c}"),
+            Reason::PidFile(e) => write!(f, "pid file: {e}"),
+            Reason::Conflict(n) => write!(f, "conflicts with {n}"),
+        }
+    }
+}
+
+/// Which process of a unit an event or action is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// `ExecStart=` number `n` (only oneshot services have more than one).
+    Main(usize),
+    StartPre(usize),
+    StartPost(usize),
+    Reload(usize),
+    Stop(usize),
+    StopPost(usize),
+    /// zinit's readiness `test` command.
+    Test,
+}
+
+/// A log level for the engine's own messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Error,
+    Warning,
+    Info,
+    Debug,
+}
+
+/// What happened, told to the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Requests (from the control socket, or the default target at boot).
+    Start(String),
+    Stop(String),
+    Restart(String),
+    Reload(String),
+    /// `None`: every failed unit.
+    ResetFailed(Option<String>),
+    /// Send a signal to the unit's main process (or its group when `group`).
+    Kill { unit: String, signal: i32, group: bool },
+    /// Stop everything in reverse dependency order; [`Action::AllStopped`] follows.
+    Shutdown,
+
+    /// A process was forked for `unit`/`role` (exec may still fail).
+    Spawned { unit: String, role: Role, pid: u32 },
+    /// exec succeeded in that process (the close-on-exec pipe saw EOF).
+    ExecSucceeded { pid: u32 },
+    /// fork failed (`pid` is `None`), or the child failed before exec completed.
+    SpawnFailed {
+        unit: String,
+        role: Role,
+        pid: Option<u32>,
+        stage: String,
+        errno: i32,
+    },
+    /// A process was reaped. Unknown pids are ignored.
+    Exited { pid: u32, status: ExitStatus },
+    /// A datagram on NOTIFY_SOCKET from `pid` (credentials from SCM_CREDENTIALS),
+    /// already split into `KEY=VALUE` fields.
+    Notify {
+        pid: u32,
+        fields: Vec<(String, String)>,
+    },
+    /// Answer to [`Action::CheckConditions`]: `Ok` when all conditions and
+    /// assertions hold, else [`Reason::ConditionFailed`] or [`Reason::AssertFailed`].
+    ConditionsChecked {
+        unit: String,
+        result: Result<(), Reason>,
+    },
+    /// Answer to [`Action::ReadPidFile`].
+    PidFileRead {
+        unit: String,
+        result: Result<u32, String>,
+    },
+    /// Time has passed: fire every timer due at or before `now`.
+    Tick,
+}
+
+/// What the engine wants done.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Evaluate the unit's conditions and assertions; answer with
+    /// [`Event::ConditionsChecked`].
+    CheckConditions { unit: String },
+    /// fork/exec `command`; answer with [`Event::Spawned`] (and later
+    /// [`Event::ExecSucceeded`] or [`Event::SpawnFailed`]) or [`Event::SpawnFailed`].
+    Spawn {
+        unit: String,
+        role: Role,
+        command: ExecCommand,
+        /// For `$MAINPID`.
+        main_pid: Option<u32>,
+    },
+    /// Send `signal` to `pid`, or to the process group `pid` leads when `group`.
+    Signal {
+        unit: String,
+        pid: u32,
+        signal: i32,
+        group: bool,
+    },
+    /// Type=forking: read the PID file; answer with [`Event::PidFileRead`].
+    ReadPidFile { unit: String, path: PathBuf },
+    /// A unit changed state (for the log, and for clients waiting on a job).
+    StateChanged {
+        unit: String,
+        state: State,
+        reason: Option<Reason>,
+    },
+    /// A message for vigild's own log.
+    Log {
+        level: Level,
+        unit: Option<String>,
+        message: String,
+    },
+    /// After [`Event::Shutdown`]: every unit is stopped.
+    AllStopped,
+}
+
+/// A request the engine refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineError {
+    NoSuchUnit(String),
+    /// e.g. Reload of a unit that is not active, or a start during shutdown.
+    NotAllowed { unit: String, why: String },
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EngineError::NoSuchUnit(n) => write!(f, "no such unit: {n}"),
+            EngineError::NotAllowed { unit, why } => write!(f, "{unit}: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+/// A snapshot of one unit, for `vigil list` and `vigil status`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnitInfo {
+    pub name: String,
+    pub description: String,
+    pub state: State,
+    pub reason: Option<Reason>,
+    pub main_pid: Option<u32>,
+    /// When the unit entered its current state.
+    pub since: Time,
+    /// Automatic restarts since the last manual start.
+    pub restarts: u32,
+    pub last_exit: Option<ExitStatus>,
+    /// The last `STATUS=` text.
+    pub status_text: Option<String>,
+    /// In `Restarting`: when the next start is due.
+    pub next_restart: Option<Time>,
+    /// Time from the start request to ready, for the last start (`vigil blame`).
+    pub time_to_ready: Option<Duration>,
+    /// Units this one requires or wants, and orders after (for `vigil graph`).
+    pub requires: Vec<String>,
+    pub wants: Vec<String>,
+    pub after: Vec<String>,
+}
+
+/// The state machine for every loaded unit.
+#[derive(Debug, Default)]
+pub struct Engine {
+    actions: Vec<Action>,
+}
+
+impl Engine {
+    pub fn new() -> Engine {
+        Engine::default()
+    }
+
+    /// Loads (at boot) or re-loads (`vigil sync`) the unit set. `broken` lists
+    /// units whose files failed to load, with the reason; they are shown as failed.
+    /// On a re-load: new units start if something active wants them, units that
+    /// are gone are stopped and forgotten, changed units take their new definition
+    /// at their next start.
+    pub fn load(&mut self, now: Time, units: Vec<Unit>, broken: Vec<(String, String)>) {
+        let _ = (now, units, broken);
+    }
+
+    /// Feeds one event. Requests that cannot be honoured return an error and
+    /// change nothing.
+    pub fn handle(&mut self, now: Time, event: Event) -> Result<(), EngineError> {
+        let _ = (now, event);
+        Ok(())
+    }
+
+    /// The actions produced since the last call, in order.
+    pub fn take_actions(&mut self) -> Vec<Action> {
+        std::mem::take(&mut self.actions)
+    }
+
+    /// The earliest time at which [`Event::Tick`] must be delivered.
+    pub fn next_deadline(&self) -> Option<Time> {
+        None
+    }
+
+    pub fn unit(&self, name: &str) -> Option<UnitInfo> {
+        let _ = name;
+        None
+    }
+
+    /// Every unit, sorted by name.
+    pub fn units(&self) -> Vec<UnitInfo> {
+        Vec::new()
+    }
+
+    /// The ordering cycles found at the last load, each as a list of unit names
+    /// (the first is not repeated at the end).
+    pub fn cycles(&self) -> Vec<Vec<String>> {
+        Vec::new()
+    }
+
+    /// The unit that owns a process, if any (for NOTIFY_SOCKET and logging).
+    pub fn unit_of_pid(&self, pid: u32) -> Option<&str> {
+        let _ = pid;
+        None
+    }
+}

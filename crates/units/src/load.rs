@@ -1,0 +1,1 @@
+//! Reading configuration directories into a set of units.

@@ -1,0 +1,370 @@
+//! The one service model that every file format is a front end onto.
+//!
+//! These types are the validated, high layer: everything here has already been
+//! checked by a loader (`unitfile` for systemd syntax, `yaml` for zinit syntax).
+//! Nothing in this module does I/O, and nothing here knows which format a value
+//! came from except [`Unit::source`], which is kept for messages.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What kind of unit this is, from the suffix of its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UnitKind {
+    Service,
+    Target,
+}
+
+impl UnitKind {
+    /// The suffix of a unit name of this kind, with its dot.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            UnitKind::Service => ".service",
+            UnitKind::Target => ".target",
+        }
+    }
+}
+
+/// Which front end a unit was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    UnitFile,
+    Yaml,
+    /// Made by vigil itself (for example a target that is referred to but has no file).
+    Builtin,
+}
+
+/// A loaded unit: a service or a target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unit {
+    /// Full name with suffix: `web.service`, `multi-user.target`, `getty@tty1.service`.
+    pub name: String,
+    pub kind: UnitKind,
+    /// The file the unit was read from (the main file; drop-ins are not listed).
+    pub source: Option<PathBuf>,
+    pub format: Format,
+    pub description: String,
+    pub documentation: Vec<String>,
+    pub deps: Dependencies,
+    /// `DefaultDependencies=`; vigil adds no implicit dependencies yet, but keeps the value.
+    pub default_dependencies: bool,
+    pub start_limit: StartLimit,
+    /// `Condition*=`: when they fail, the unit is skipped (stays inactive), not failed.
+    pub conditions: Vec<Condition>,
+    /// `Assert*=`: when they fail, the start fails.
+    pub asserts: Vec<Condition>,
+    pub install: Install,
+    /// Present for services, absent for targets.
+    pub service: Option<Service>,
+    /// Directives that were recognised but are not enforced (for `vigil status`).
+    pub not_enforced: Vec<String>,
+}
+
+/// Dependencies, all as full unit names (`x.service`). Requirement and ordering are
+/// kept apart, as in systemd.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dependencies {
+    pub requires: Vec<String>,
+    pub wants: Vec<String>,
+    pub binds_to: Vec<String>,
+    pub part_of: Vec<String>,
+    pub requisite: Vec<String>,
+    pub conflicts: Vec<String>,
+    pub after: Vec<String>,
+    pub before: Vec<String>,
+    pub on_failure: Vec<String>,
+}
+
+/// `StartLimitIntervalSec=` and `StartLimitBurst=`: more than `burst` starts within
+/// `interval` put the unit in `failed (start limit hit)`. An interval of zero disables it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StartLimit {
+    pub interval: Duration,
+    pub burst: u32,
+}
+
+impl Default for StartLimit {
+    fn default() -> Self {
+        // systemd's DefaultStartLimitIntervalSec=10s, DefaultStartLimitBurst=5.
+        StartLimit {
+            interval: Duration::from_secs(10),
+            burst: 5,
+        }
+    }
+}
+
+/// One `Condition*=` or `Assert*=` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    pub kind: ConditionKind,
+    /// `|` prefix: a triggering condition; the set passes if any triggering one passes.
+    pub trigger: bool,
+    /// `!` prefix: the test is inverted.
+    pub negate: bool,
+    pub arg: String,
+    /// Where it was written, for `vigil status` ("ConditionPathExists=/x at a.service:7").
+    pub line: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConditionKind {
+    PathExists,
+    PathIsDirectory,
+    FileIsExecutable,
+    DirectoryNotEmpty,
+    FileNotEmpty,
+}
+
+impl ConditionKind {
+    /// The directive name without `Condition`/`Assert`, e.g. `PathExists`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConditionKind::PathExists => "PathExists",
+            ConditionKind::PathIsDirectory => "PathIsDirectory",
+            ConditionKind::FileIsExecutable => "FileIsExecutable",
+            ConditionKind::DirectoryNotEmpty => "DirectoryNotEmpty",
+            ConditionKind::FileNotEmpty => "FileNotEmpty",
+        }
+    }
+}
+
+/// The `[Install]` section: used by `vigil enable/disable`, not at run time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Install {
+    pub wanted_by: Vec<String>,
+    pub required_by: Vec<String>,
+    pub alias: Vec<String>,
+    pub also: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceType {
+    Simple,
+    Exec,
+    Oneshot,
+    Notify,
+    Forking,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartPolicy {
+    No,
+    Always,
+    OnSuccess,
+    OnFailure,
+    OnAbnormal,
+    OnAbort,
+    OnWatchdog,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillMode {
+    /// The whole process group (until cgroups arrive).
+    ControlGroup,
+    /// Only the main process.
+    Process,
+    /// SIGTERM to the main process, SIGKILL to the group.
+    Mixed,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyAccess {
+    None,
+    Main,
+    Exec,
+    All,
+}
+
+/// Where a service's stdout or stderr goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// stdout: the manager's stdin/stdout (for stdout); stderr: the same as stdout.
+    Inherit,
+    Null,
+    /// vigil's own log: the per-service ring and the configured sinks
+    /// (`journal`, `syslog`, `journal+console`, ... and zinit's `ring`).
+    Log,
+    /// The manager's stdout, each line prefixed by the unit name (zinit `log: stdout`).
+    Console,
+    Kmsg,
+    File { path: PathBuf, mode: FileMode },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileMode {
+    /// `file:` — opened for writing at offset 0 without truncating.
+    Write,
+    Append,
+    Truncate,
+}
+
+/// A set of exit statuses (`SuccessExitStatus=`, `RestartPreventExitStatus=`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExitStatusSet {
+    pub codes: Vec<i32>,
+    pub signals: Vec<i32>,
+}
+
+/// `EnvironmentFile=`; a leading `-` makes a missing file silently ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvironmentFile {
+    pub path: PathBuf,
+    pub optional: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkingDirectory {
+    /// `~`: the home directory of `User=` (or of the manager's user).
+    Home,
+    Path(PathBuf),
+}
+
+/// `WorkingDirectory=`; a leading `-` makes a missing directory not an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkingDir {
+    pub dir: WorkingDirectory,
+    pub optional: bool,
+}
+
+/// A resource limit (`Limit*=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    Nofile,
+    Nproc,
+    Core,
+    Memlock,
+}
+
+/// `None` is `infinity`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub soft: Option<u64>,
+    pub hard: Option<u64>,
+}
+
+/// One command line from an `Exec*=` directive, split into words but not yet
+/// expanded: `$VAR`, `${VAR}` and `$MAINPID` are expanded at spawn time with
+/// systemd's rules (a word that is exactly `$VAR` splits at whitespace,
+/// `${VAR}` never splits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecCommand {
+    /// The program to execute (absolute, or a bare name looked up in PATH).
+    pub program: String,
+    /// The argument vector; `argv[0]` is the program unless `@` gave another.
+    pub argv: Vec<String>,
+    /// `-`: a failing exit status is treated as success.
+    pub ignore_failure: bool,
+    /// `@`: the second word is passed as `argv[0]`.
+    pub arg0_override: bool,
+    /// `:`: no environment variable substitution.
+    pub no_expand: bool,
+    /// `+`: runs with full privileges (parsed; honoured once isolation exists).
+    pub full_privileges: bool,
+    /// `!` / `!!`: ambient-capability privilege elevation (parsed, not honoured yet).
+    pub ambient: bool,
+    /// Where the line came from, for messages (`a.service:12`).
+    pub line: u32,
+}
+
+/// The `[Service]` section (or a zinit YAML service).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    pub service_type: ServiceType,
+    pub exec_start: Vec<ExecCommand>,
+    pub exec_start_pre: Vec<ExecCommand>,
+    pub exec_start_post: Vec<ExecCommand>,
+    pub exec_stop: Vec<ExecCommand>,
+    pub exec_stop_post: Vec<ExecCommand>,
+    pub exec_reload: Vec<ExecCommand>,
+    pub remain_after_exit: bool,
+    pub restart: RestartPolicy,
+    pub restart_sec: Duration,
+    /// `None` is infinity.
+    pub timeout_start: Option<Duration>,
+    /// `None` is infinity.
+    pub timeout_stop: Option<Duration>,
+    /// `Environment=` in order; later assignments of the same name win.
+    pub environment: Vec<(String, String)>,
+    pub environment_files: Vec<EnvironmentFile>,
+    pub working_directory: Option<WorkingDir>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub kill_mode: KillMode,
+    pub kill_signal: i32,
+    pub send_sigkill: bool,
+    pub success_exit_status: ExitStatusSet,
+    pub restart_prevent_exit_status: ExitStatusSet,
+    pub pid_file: Option<PathBuf>,
+    pub notify_access: NotifyAccess,
+    pub stdout: Output,
+    pub stderr: Output,
+    pub syslog_identifier: Option<String>,
+    pub umask: u32,
+    pub limits: Vec<(Resource, Limit)>,
+    /// zinit's `test`: a readiness probe run until it succeeds.
+    pub ready_test: Option<ExecCommand>,
+}
+
+impl Default for Service {
+    /// systemd's defaults for a `[Service]` section.
+    fn default() -> Self {
+        Service {
+            service_type: ServiceType::Simple,
+            exec_start: Vec::new(),
+            exec_start_pre: Vec::new(),
+            exec_start_post: Vec::new(),
+            exec_stop: Vec::new(),
+            exec_stop_post: Vec::new(),
+            exec_reload: Vec::new(),
+            remain_after_exit: false,
+            restart: RestartPolicy::No,
+            restart_sec: Duration::from_millis(100),
+            timeout_start: Some(Duration::from_secs(90)),
+            timeout_stop: Some(Duration::from_secs(90)),
+            environment: Vec::new(),
+            environment_files: Vec::new(),
+            working_directory: None,
+            user: None,
+            group: None,
+            kill_mode: KillMode::ControlGroup,
+            kill_signal: 15, // SIGTERM
+            send_sigkill: true,
+            success_exit_status: ExitStatusSet::default(),
+            restart_prevent_exit_status: ExitStatusSet::default(),
+            pid_file: None,
+            notify_access: NotifyAccess::None,
+            stdout: Output::Log,
+            stderr: Output::Inherit,
+            syslog_identifier: None,
+            umask: 0o022,
+            limits: Vec::new(),
+            ready_test: None,
+        }
+    }
+}
+
+impl Unit {
+    /// A unit with systemd's defaults and nothing else: the starting point of every loader.
+    pub fn new(name: impl Into<String>, kind: UnitKind, format: Format) -> Unit {
+        Unit {
+            name: name.into(),
+            kind,
+            source: None,
+            format,
+            description: String::new(),
+            documentation: Vec::new(),
+            deps: Dependencies::default(),
+            default_dependencies: true,
+            start_limit: StartLimit::default(),
+            conditions: Vec::new(),
+            asserts: Vec::new(),
+            install: Install::default(),
+            service: match kind {
+                UnitKind::Service => Some(Service::default()),
+                UnitKind::Target => None,
+            },
+            not_enforced: Vec::new(),
+        }
+    }
+}
