@@ -1,1 +1,447 @@
-//! placeholder
+//! The control protocol between `vigild` and its clients (`vigil`, later `vigil-web`):
+//! line-delimited JSON over a unix stream socket, versioned.
+//!
+//! This crate only defines the messages and their encoding; it performs no I/O
+//! beyond what a caller hands it. The protocol is documented in docs/PROTOCOL.md;
+//! a change to a message here is a change to that document.
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this crate speaks. A request with another version gets
+/// [`ErrorCode::UnsupportedVersion`].
+pub const VERSION: u32 = 1;
+
+/// The longest request line the manager reads; longer ones get
+/// [`ErrorCode::TooLarge`] and are discarded up to the next newline.
+pub const MAX_REQUEST: usize = 64 * 1024;
+
+/// One request line: `{"version":1,"id":7,"request":{"verb":"status","units":["web"]}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    pub version: u32,
+    /// Chosen by the client, echoed in every reply to this request.
+    #[serde(default)]
+    pub id: u64,
+    pub request: Request,
+}
+
+/// Everything a client may ask. `units` take names with or without `.service`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "verb", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Request {
+    /// The manager's version and identity.
+    Ping {},
+    List {},
+    Status {
+        units: Vec<String>,
+        /// Log lines to include per unit.
+        #[serde(default = "default_status_lines")]
+        lines: usize,
+    },
+    /// Start units; unless `no_block`, the reply comes when each has settled
+    /// (running, exited, failed or inactive).
+    Start {
+        units: Vec<String>,
+        #[serde(default)]
+        no_block: bool,
+    },
+    Stop {
+        units: Vec<String>,
+        #[serde(default)]
+        no_block: bool,
+    },
+    Restart {
+        units: Vec<String>,
+        #[serde(default)]
+        no_block: bool,
+    },
+    Reload {
+        units: Vec<String>,
+    },
+    Kill {
+        unit: String,
+        signal: i32,
+        /// Signal the whole process group instead of the main process.
+        #[serde(default)]
+        group: bool,
+    },
+    /// Log lines: of one unit, or of all interleaved by time. With `follow`, the
+    /// reply is followed by one [`Reply`] per new line until the client hangs up.
+    Log {
+        #[serde(default)]
+        unit: Option<String>,
+        #[serde(default)]
+        lines: Option<usize>,
+        #[serde(default)]
+        follow: bool,
+    },
+    /// Rescan the configuration directories.
+    Sync {},
+    /// An empty list resets every failed unit.
+    ResetFailed {
+        #[serde(default)]
+        units: Vec<String>,
+    },
+    Enable {
+        units: Vec<String>,
+    },
+    Disable {
+        units: Vec<String>,
+    },
+    Graph {},
+    Blame {},
+    /// Stop everything in order, then the manager exits.
+    Shutdown {},
+}
+
+fn default_status_lines() -> usize {
+    10
+}
+
+impl Request {
+    /// Whether the request changes state (and so needs a privileged peer).
+    pub fn is_mutating(&self) -> bool {
+        match self {
+            Request::Ping {}
+            | Request::List {}
+            | Request::Status { .. }
+            | Request::Log { .. }
+            | Request::Graph {}
+            | Request::Blame {} => false,
+            Request::Start { .. }
+            | Request::Stop { .. }
+            | Request::Restart { .. }
+            | Request::Reload { .. }
+            | Request::Kill { .. }
+            | Request::Sync {}
+            | Request::ResetFailed { .. }
+            | Request::Enable { .. }
+            | Request::Disable { .. }
+            | Request::Shutdown {} => true,
+        }
+    }
+}
+
+/// One reply line. Exactly one of `result` and `error` is present.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reply {
+    pub version: u32,
+    pub id: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Body>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Error>,
+}
+
+impl Reply {
+    pub fn ok(id: u64, body: Body) -> Reply {
+        Reply {
+            version: VERSION,
+            id,
+            result: Some(body),
+            error: None,
+        }
+    }
+
+    pub fn err(id: u64, code: ErrorCode, message: impl Into<String>) -> Reply {
+        Reply {
+            version: VERSION,
+            id,
+            result: None,
+            error: Some(Error {
+                code,
+                message: message.into(),
+            }),
+        }
+    }
+}
+
+/// Why a request failed. Each code maps to one exit code of `vigil`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorCode {
+    /// Not JSON, not an object of the expected shape, unknown verb or field.
+    BadRequest,
+    TooLarge,
+    UnsupportedVersion,
+    /// The peer may only read (list, status, log, graph, blame).
+    PermissionDenied,
+    NoSuchUnit,
+    /// The request does not fit the unit's or the manager's current state.
+    NotAllowed,
+    /// The operation was carried out and failed (a unit failed to start, ...).
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Error {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// The result of a successful request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Body {
+    Pong {
+        version: String,
+        pid: u32,
+    },
+    Units {
+        units: Vec<UnitSummary>,
+    },
+    Status {
+        units: Vec<UnitStatus>,
+    },
+    /// For start, stop, restart, reload, kill, reset-failed, enable, disable.
+    Jobs {
+        jobs: Vec<JobResult>,
+    },
+    Log {
+        lines: Vec<LogLine>,
+    },
+    /// One more line of a followed log.
+    LogLine {
+        line: LogLine,
+    },
+    Synced {
+        added: Vec<String>,
+        removed: Vec<String>,
+        changed: Vec<String>,
+    },
+    Graph {
+        dot: String,
+    },
+    Blame {
+        entries: Vec<BlameEntry>,
+    },
+    /// The manager is stopping everything and will exit.
+    ShuttingDown,
+}
+
+/// One row of `vigil list`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitSummary {
+    pub name: String,
+    pub state: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub pid: Option<u32>,
+    #[serde(default)]
+    pub description: String,
+    /// Automatic restarts since the last manual start.
+    #[serde(default)]
+    pub restarts: u32,
+}
+
+/// `vigil status NAME`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitStatus {
+    pub name: String,
+    pub description: String,
+    pub state: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub pid: Option<u32>,
+    /// Wall-clock time (microseconds since the epoch) the unit entered its state.
+    pub since_us: u64,
+    pub restarts: u32,
+    /// `exited 3` or `killed by SIGKILL`.
+    #[serde(default)]
+    pub last_exit: Option<String>,
+    /// The last `STATUS=` a notify service sent.
+    #[serde(default)]
+    pub status_text: Option<String>,
+    /// In `restarting`: wall-clock microseconds of the next try.
+    #[serde(default)]
+    pub next_restart_us: Option<u64>,
+    /// The file the unit was read from.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Directives that were read but are not enforced yet.
+    #[serde(default)]
+    pub not_enforced: Vec<String>,
+    /// The ordering cycle the unit is part of, if any.
+    #[serde(default)]
+    pub cycle: Option<String>,
+    #[serde(default)]
+    pub logs: Vec<LogLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobResult {
+    pub unit: String,
+    /// The state the unit settled in (or is in, with `no_block`).
+    pub state: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Whether the job did what was asked.
+    pub ok: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// Wall-clock microseconds since the epoch.
+    pub time_us: u64,
+    pub unit: String,
+    /// `stdout`, `stderr` or `vigil` (the manager's own line about the unit).
+    pub stream: String,
+    pub line: String,
+    /// Lines lost before this one (ring eviction is not counted; overflow is).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped_before: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlameEntry {
+    pub unit: String,
+    /// Time from the start request to ready, in microseconds.
+    pub time_us: u64,
+}
+
+/// A line that could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("request is not valid JSON of the expected shape: {source}")]
+    Json {
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("protocol version {got} is not supported (this manager speaks {VERSION})")]
+    Version { got: u32 },
+}
+
+/// Decodes one request line (without its newline).
+pub fn decode_request(line: &[u8]) -> Result<Envelope, DecodeError> {
+    let env: Envelope =
+        serde_json::from_slice(line).map_err(|source| DecodeError::Json { source })?;
+    if env.version != VERSION {
+        return Err(DecodeError::Version { got: env.version });
+    }
+    Ok(env)
+}
+
+/// Best effort: the `id` of a request that failed to decode, so the error reply
+/// can still carry it.
+pub fn salvage_id(line: &[u8]) -> u64 {
+    serde_json::from_slice::<serde_json::Value>(line)
+        .ok()
+        .and_then(|v| v.get("id").and_then(|id| id.as_u64()))
+        .unwrap_or(0)
+}
+
+/// Encodes a message as one line, newline included.
+pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
+    // Serialising these plain structs cannot fail: no maps with non-string keys,
+    // no custom Serialize impls.
+    let mut out = serde_json::to_vec(msg).unwrap_or_else(|_| b"{}".to_vec());
+    out.push(b'\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_round_trip() {
+        let env = Envelope {
+            version: VERSION,
+            id: 9,
+            request: Request::Start {
+                units: vec!["web".into()],
+                no_block: false,
+            },
+        };
+        let line = encode(&env);
+        assert_eq!(
+            std::str::from_utf8(&line).unwrap(),
+            "{\"version\":1,\"id\":9,\"request\":{\"verb\":\"start\",\"units\":[\"web\"],\"no_block\":false}}\n"
+        );
+        let back = decode_request(line.strip_suffix(b"\n").unwrap()).unwrap();
+        assert_eq!(back, env);
+    }
+
+    #[test]
+    fn defaults_are_filled() {
+        let env =
+            decode_request(br#"{"version":1,"request":{"verb":"status","units":["a"]}}"#).unwrap();
+        assert_eq!(env.id, 0);
+        assert_eq!(
+            env.request,
+            Request::Status {
+                units: vec!["a".into()],
+                lines: 10
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_verb_and_fields_are_rejected() {
+        for bad in [
+            &br#"{"version":1,"request":{"verb":"explode"}}"#[..],
+            br#"{"version":1,"request":{"verb":"list","extra":1}}"#,
+            br#"{"version":1,"request":{"verb":"list"},"extra":1}"#,
+            br#"{"version":1,"request":{"verb":"kill","unit":"a","signal":"x"}}"#,
+            br#"not json"#,
+            br#"[]"#,
+            b"",
+        ] {
+            assert!(
+                matches!(decode_request(bad), Err(DecodeError::Json { .. })),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_version_is_its_own_error() {
+        let err = decode_request(br#"{"version":2,"request":{"verb":"list"}}"#).unwrap_err();
+        assert!(matches!(err, DecodeError::Version { got: 2 }));
+    }
+
+    #[test]
+    fn salvage_id_finds_the_id_of_a_bad_request() {
+        assert_eq!(
+            salvage_id(br#"{"version":1,"id":42,"request":{"verb":"nope"}}"#),
+            42
+        );
+        assert_eq!(salvage_id(b"garbage"), 0);
+    }
+
+    #[test]
+    fn mutating_requests_are_classified() {
+        assert!(!Request::List {}.is_mutating());
+        assert!(Request::Sync {}.is_mutating());
+        assert!(
+            Request::Kill {
+                unit: "a".into(),
+                signal: 15,
+                group: false
+            }
+            .is_mutating()
+        );
+    }
+
+    #[test]
+    fn reply_encodes_result_or_error() {
+        let ok = encode(&Reply::ok(1, Body::ShuttingDown));
+        assert_eq!(
+            std::str::from_utf8(&ok).unwrap(),
+            "{\"version\":1,\"id\":1,\"result\":{\"kind\":\"shutting-down\"}}\n"
+        );
+        let err = encode(&Reply::err(2, ErrorCode::NoSuchUnit, "no such unit: x"));
+        let back: Reply = serde_json::from_slice(&err).unwrap();
+        assert_eq!(back.error.unwrap().code, ErrorCode::NoSuchUnit);
+    }
+}
