@@ -445,3 +445,64 @@ mod tests {
         assert_eq!(back.error.unwrap().code, ErrorCode::NoSuchUnit);
     }
 }
+
+/// Where the control socket lives when neither `--socket` nor `VIGIL_SOCKET`
+/// says: `/run/vigil/control.sock` for root, `$XDG_RUNTIME_DIR/vigil/control.sock`
+/// for other users, and `/tmp/vigil-UID/control.sock` when that variable is unset.
+pub fn default_socket_path(
+    uid: u32,
+    xdg_runtime_dir: Option<&std::ffi::OsStr>,
+) -> std::path::PathBuf {
+    runtime_dir(uid, xdg_runtime_dir).join("control.sock")
+}
+
+/// The manager's runtime directory (the control socket's directory; also where
+/// the notify socket goes).
+pub fn runtime_dir(uid: u32, xdg_runtime_dir: Option<&std::ffi::OsStr>) -> std::path::PathBuf {
+    use std::path::PathBuf;
+    if uid == 0 {
+        return PathBuf::from("/run/vigil");
+    }
+    match xdg_runtime_dir {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("vigil"),
+        _ => PathBuf::from(format!("/tmp/vigil-{uid}")),
+    }
+}
+
+/// Resolves the socket path from an explicit option, then `VIGIL_SOCKET`, then the default.
+pub fn resolve_socket_path(explicit: Option<std::path::PathBuf>, uid: u32) -> std::path::PathBuf {
+    explicit
+        .or_else(|| {
+            std::env::var_os("VIGIL_SOCKET")
+                .filter(|v| !v.is_empty())
+                .map(std::path::PathBuf::from)
+        })
+        .unwrap_or_else(|| default_socket_path(uid, std::env::var_os("XDG_RUNTIME_DIR").as_deref()))
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::*;
+    use std::ffi::OsStr;
+    use std::path::Path;
+
+    #[test]
+    fn socket_paths_follow_the_documented_order() {
+        assert_eq!(
+            default_socket_path(0, Some(OsStr::new("/run/user/0"))),
+            Path::new("/run/vigil/control.sock")
+        );
+        assert_eq!(
+            default_socket_path(1000, Some(OsStr::new("/run/user/1000"))),
+            Path::new("/run/user/1000/vigil/control.sock")
+        );
+        assert_eq!(
+            default_socket_path(1000, None),
+            Path::new("/tmp/vigil-1000/control.sock")
+        );
+        assert_eq!(
+            resolve_socket_path(Some("/x/s".into()), 1000),
+            Path::new("/x/s")
+        );
+    }
+}
