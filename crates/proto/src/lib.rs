@@ -123,9 +123,9 @@ impl Request {
     }
 }
 
-/// One reply line. Exactly one of `result` and `error` is present.
+/// One reply line. Exactly one of `result` and `error` is present. Reply types
+/// accept unknown fields, so a newer manager can add some without breaking clients.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Reply {
     pub version: u32,
     pub id: u64,
@@ -176,7 +176,6 @@ pub enum ErrorCode {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Error {
     pub code: ErrorCode,
     pub message: String,
@@ -184,7 +183,7 @@ pub struct Error {
 
 /// The result of a successful request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Body {
     Pong {
         version: String,
