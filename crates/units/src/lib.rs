@@ -4,11 +4,17 @@
 //!
 //! This crate reads files; it never starts, signals or waits for anything.
 
+pub mod condition;
 pub mod diag;
+pub mod install;
 pub mod load;
 pub mod model;
+pub mod name;
+pub mod specifier;
 pub mod unitfile;
+pub mod value;
 pub mod yaml;
 
 pub use diag::{Diagnostic, Severity};
 pub use model::*;
+pub use specifier::SpecifierContext;

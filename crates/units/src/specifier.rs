@@ -1,0 +1,222 @@
+//! `%` specifiers in unit-file values (`%i`, `%n`, `%h`, ...), and the context
+//! they are resolved from.
+//!
+//! [`SpecifierContext::from_environment`] is the only code here that reads the
+//! system (the process's uid, /etc/passwd, the host name); [`expand`] itself is
+//! pure, so tests and `vigil verify` can pass any context they like.
+
+use std::path::PathBuf;
+
+use crate::name;
+
+/// What the specifiers that do not come from the unit name resolve to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecifierContext {
+    /// `%u`: the manager's user name.
+    pub user_name: String,
+    /// `%U`: the manager's numeric user id.
+    pub uid: u32,
+    /// `%h`: the manager's home directory.
+    pub home: PathBuf,
+    /// `%H`: the host name.
+    pub host_name: String,
+    /// `%t`: the runtime directory (`/run` for root, `$XDG_RUNTIME_DIR` otherwise).
+    pub runtime_dir: PathBuf,
+}
+
+impl Default for SpecifierContext {
+    /// root on a host called `localhost`: a fixed context for tests and offline checks.
+    fn default() -> Self {
+        SpecifierContext {
+            user_name: "root".to_string(),
+            uid: 0,
+            home: PathBuf::from("/root"),
+            host_name: "localhost".to_string(),
+            runtime_dir: PathBuf::from("/run"),
+        }
+    }
+}
+
+impl SpecifierContext {
+    /// The context of the running process: its real uid from /proc/self/status,
+    /// the matching /etc/passwd entry (falling back to `$USER`/`$HOME`), the host
+    /// name from /proc/sys/kernel/hostname or /etc/hostname, and `%t` from
+    /// `$XDG_RUNTIME_DIR` for non-root users, `/run` for root.
+    pub fn from_environment() -> SpecifierContext {
+        let uid = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| uid_from_status(&s))
+            .unwrap_or(0);
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        let (user_name, home) = match passwd_entry(&passwd, uid) {
+            Some((n, h)) => (n, PathBuf::from(h)),
+            None => (
+                std::env::var("USER").unwrap_or_else(|_| uid.to_string()),
+                std::env::var_os("HOME")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| PathBuf::from("/")),
+            ),
+        };
+        let host_name = ["/proc/sys/kernel/hostname", "/etc/hostname"]
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .map(|s| s.trim().to_string())
+            .find(|s| !s.is_empty())
+            .unwrap_or_else(|| "localhost".to_string());
+        let runtime_dir = if uid == 0 {
+            PathBuf::from("/run")
+        } else {
+            std::env::var_os("XDG_RUNTIME_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(format!("/run/user/{uid}")))
+        };
+        SpecifierContext {
+            user_name,
+            uid,
+            home,
+            host_name,
+            runtime_dir,
+        }
+    }
+}
+
+/// The real uid from the `Uid:` line of /proc/self/status.
+fn uid_from_status(status: &str) -> Option<u32> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// `(name, home)` of the /etc/passwd line with this uid.
+fn passwd_entry(passwd: &str, uid: u32) -> Option<(String, String)> {
+    passwd.lines().find_map(|line| {
+        let mut f = line.split(':');
+        let name = f.next()?;
+        let _pw = f.next()?;
+        let u: u32 = f.next()?.parse().ok()?;
+        let _gid = f.next()?;
+        let _gecos = f.next()?;
+        let home = f.next()?;
+        (u == uid).then(|| (name.to_string(), home.to_string()))
+    })
+}
+
+/// A `%` sequence that [`expand`] does not know; it is kept as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownSpecifier(pub char);
+
+/// Resolves the specifiers in `value` for the unit `unit_name`:
+/// `%n` full name, `%N` without suffix, `%p` prefix, `%P` unescaped prefix,
+/// `%i` instance, `%I` unescaped instance, `%t` runtime directory, `%u` user,
+/// `%U` uid, `%h` home, `%H` host name, `%%` a `%`. Unknown specifiers are kept
+/// as written and reported so the caller can warn; a trailing lone `%` is kept.
+pub fn expand(
+    value: &str,
+    unit_name: &str,
+    ctx: &SpecifierContext,
+) -> (String, Vec<UnknownSpecifier>) {
+    if !value.contains('%') {
+        return (value.to_string(), Vec::new());
+    }
+    let instance = name::split_instance(unit_name)
+        .map(|p| p.instance)
+        .unwrap_or("");
+    let prefix = name::prefix_of(unit_name);
+    let mut out = String::with_capacity(value.len());
+    let mut unknown = Vec::new();
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let Some(spec) = chars.next() else {
+            out.push('%');
+            break;
+        };
+        match spec {
+            '%' => out.push('%'),
+            'n' => out.push_str(unit_name),
+            'N' => out.push_str(name::strip_suffix(unit_name)),
+            'p' => out.push_str(prefix),
+            'P' => out.push_str(&name::unescape(prefix)),
+            'i' => out.push_str(instance),
+            'I' => out.push_str(&name::unescape(instance)),
+            't' => out.push_str(&ctx.runtime_dir.to_string_lossy()),
+            'u' => out.push_str(&ctx.user_name),
+            'U' => out.push_str(&ctx.uid.to_string()),
+            'h' => out.push_str(&ctx.home.to_string_lossy()),
+            'H' => out.push_str(&ctx.host_name),
+            other => {
+                out.push('%');
+                out.push(other);
+                unknown.push(UnknownSpecifier(other));
+            }
+        }
+    }
+    (out, unknown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> SpecifierContext {
+        SpecifierContext {
+            user_name: "alice".into(),
+            uid: 1000,
+            home: "/home/alice".into(),
+            host_name: "box".into(),
+            runtime_dir: "/run/user/1000".into(),
+        }
+    }
+
+    #[test]
+    fn every_specifier() {
+        let (s, u) = expand(
+            "%n|%N|%p|%P|%i|%I|%t|%u|%U|%h|%H|%%",
+            "getty-x\\x2dy@dev-tty\\x201.service",
+            &ctx(),
+        );
+        assert!(u.is_empty());
+        assert_eq!(
+            s,
+            "getty-x\\x2dy@dev-tty\\x201.service|getty-x\\x2dy@dev-tty\\x201|getty-x\\x2dy|getty/x-y|dev-tty\\x201|dev/tty 1|/run/user/1000|alice|1000|/home/alice|box|%"
+        );
+    }
+
+    #[test]
+    fn non_instance_has_empty_instance() {
+        let (s, _) = expand("[%i][%p]", "web.service", &ctx());
+        assert_eq!(s, "[][web]");
+    }
+
+    #[test]
+    fn unknown_specifier_is_kept_and_reported() {
+        let (s, u) = expand("a%Zb%", "web.service", &ctx());
+        assert_eq!(s, "a%Zb%");
+        assert_eq!(u, vec![UnknownSpecifier('Z')]);
+    }
+
+    #[test]
+    fn passwd_and_status_parsing() {
+        let status = "Name:\tx\nUid:\t1000\t1000\t1000\t1000\nGid:\t1\n";
+        assert_eq!(uid_from_status(status), Some(1000));
+        let passwd = "root:x:0:0:root:/root:/bin/sh\nbob:x:1000:1000::/home/bob:/bin/sh\n";
+        assert_eq!(
+            passwd_entry(passwd, 1000),
+            Some(("bob".into(), "/home/bob".into()))
+        );
+        assert_eq!(passwd_entry(passwd, 7), None);
+    }
+
+    #[test]
+    fn from_environment_reads_this_process() {
+        let c = SpecifierContext::from_environment();
+        assert!(!c.user_name.is_empty());
+        assert!(!c.host_name.is_empty());
+        assert!(c.home.is_absolute());
+    }
+}

@@ -1,0 +1,953 @@
+//! systemd-style unit files: the validated layer that turns the raw entries of a
+//! unit file and its drop-ins into a [`Unit`].
+//!
+//! Every directive's name, section and parser is defined once, in
+//! [`DIRECTIVES`]; `vigil verify` and the daemon go through the same table.
+//! Errors and warnings are collected with file:line and never stop the parse;
+//! a unit is returned only when there was no error. This module never reads
+//! files: the loader hands it the text.
+
+pub mod exec;
+pub mod known;
+pub mod raw;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use exec::{ExecError, SplitError, Word, expand_exec_words, parse_exec, split_words};
+pub use raw::RawEntry;
+
+use crate::model::{
+    Condition, ConditionKind, Dependencies, EnvironmentFile, ExitStatusSet, FileMode, Format,
+    KillMode, NotifyAccess, Output, Resource, RestartPolicy, Service, ServiceType, Unit, UnitKind,
+    WorkingDir, WorkingDirectory,
+};
+use crate::specifier::{self, SpecifierContext};
+use crate::{Diagnostic, name, value};
+
+/// One file's text with its path, as handed over by the loader.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    pub path: &'a Path,
+    pub text: &'a str,
+}
+
+/// A unit name mentioned by a dependency directive, with where it was written,
+/// so the loader can say "unit x referenced by a.service:3 not found".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    pub name: String,
+    /// The directive it came from, e.g. `Requires`.
+    pub directive: &'static str,
+    pub path: PathBuf,
+    pub line: u32,
+}
+
+impl Reference {
+    /// Whether the reference pulls the unit in (or needs it loaded to act), as
+    /// opposed to ordering or conflicting with it, which a missing unit satisfies.
+    pub fn pulls(&self) -> bool {
+        matches!(
+            self.directive,
+            "Requires" | "Wants" | "BindsTo" | "Requisite" | "PartOf" | "OnFailure"
+        )
+    }
+}
+
+/// What parsing one unit produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed {
+    /// The unit, when no error was found.
+    pub unit: Option<Unit>,
+    pub diagnostics: Vec<Diagnostic>,
+    pub references: Vec<Reference>,
+}
+
+/// The sections a unit of this kind may have.
+pub fn sections_for(kind: UnitKind) -> &'static [&'static str] {
+    match kind {
+        UnitKind::Service => &["Unit", "Service", "Install"],
+        UnitKind::Target => &["Unit", "Install"],
+    }
+}
+
+/// Parses the unit `name` (a full name such as `getty@tty1.service`) from its
+/// main file and its drop-ins (already in the order they apply).
+pub fn parse(
+    name: &str,
+    main: Source<'_>,
+    dropins: &[Source<'_>],
+    ctx: &SpecifierContext,
+) -> Parsed {
+    let Some(kind) = name::kind_of(name) else {
+        return Parsed {
+            unit: None,
+            diagnostics: vec![Diagnostic::error(
+                main.path,
+                0,
+                format!("{name}: vigil loads only .service and .target units"),
+            )],
+            references: Vec::new(),
+        };
+    };
+    let sections = sections_for(kind);
+    let mut diagnostics = Vec::new();
+    let mut entries = Vec::new();
+    for src in std::iter::once(&main).chain(dropins) {
+        let (e, d) = raw::parse(src.path, src.text, sections);
+        entries.extend(e);
+        diagnostics.extend(d);
+    }
+    let mut unit = Unit::new(name, kind, Format::UnitFile);
+    unit.source = Some(main.path.to_path_buf());
+    let mut b = Builder {
+        unit,
+        service: Service::default(),
+        ctx,
+        diags: diagnostics,
+        refs: Vec::new(),
+        path: main.path.to_path_buf(),
+        line: 0,
+        key: String::new(),
+        exec_start_lines: Vec::new(),
+        timeout_start_set: false,
+        notify_access_set: false,
+        restart_line: 0,
+    };
+    for entry in &entries {
+        b.apply(entry);
+    }
+    b.finish(main.path)
+}
+
+/// [`parse`] for a unit without drop-ins.
+pub fn parse_str(name: &str, path: &Path, text: &str, ctx: &SpecifierContext) -> Parsed {
+    parse(name, Source { path, text }, &[], ctx)
+}
+
+type Handler = fn(&mut Builder<'_>, &str) -> Result<(), String>;
+
+/// One directive: the section it belongs in, its name, and its parser.
+#[derive(Debug, Clone, Copy)]
+pub struct Directive {
+    pub section: &'static str,
+    pub name: &'static str,
+    handler: Handler,
+}
+
+const fn d(section: &'static str, name: &'static str, handler: Handler) -> Directive {
+    Directive {
+        section,
+        name,
+        handler,
+    }
+}
+
+/// Every directive vigil implements.
+pub static DIRECTIVES: &[Directive] = &[
+    d("Unit", "Description", h_description),
+    d("Unit", "Documentation", h_documentation),
+    d("Unit", "After", |b, v| b.deps(v, |d| &mut d.after)),
+    d("Unit", "Before", |b, v| b.deps(v, |d| &mut d.before)),
+    d("Unit", "Requires", |b, v| b.deps(v, |d| &mut d.requires)),
+    d("Unit", "Wants", |b, v| b.deps(v, |d| &mut d.wants)),
+    d("Unit", "BindsTo", |b, v| b.deps(v, |d| &mut d.binds_to)),
+    d("Unit", "PartOf", |b, v| b.deps(v, |d| &mut d.part_of)),
+    d("Unit", "Requisite", |b, v| b.deps(v, |d| &mut d.requisite)),
+    d("Unit", "Conflicts", |b, v| b.deps(v, |d| &mut d.conflicts)),
+    d("Unit", "OnFailure", |b, v| b.deps(v, |d| &mut d.on_failure)),
+    d("Unit", "DefaultDependencies", |b, v| {
+        b.unit.default_dependencies = bool_value(v)?;
+        Ok(())
+    }),
+    d("Unit", "StartLimitIntervalSec", h_start_limit_interval),
+    d("Unit", "StartLimitInterval", h_start_limit_interval),
+    d("Unit", "StartLimitBurst", h_start_limit_burst),
+    d("Service", "StartLimitInterval", h_start_limit_interval),
+    d("Service", "StartLimitBurst", h_start_limit_burst),
+    d("Unit", "ConditionPathExists", |b, v| {
+        b.condition(v, ConditionKind::PathExists, false)
+    }),
+    d("Unit", "ConditionPathIsDirectory", |b, v| {
+        b.condition(v, ConditionKind::PathIsDirectory, false)
+    }),
+    d("Unit", "ConditionFileIsExecutable", |b, v| {
+        b.condition(v, ConditionKind::FileIsExecutable, false)
+    }),
+    d("Unit", "ConditionDirectoryNotEmpty", |b, v| {
+        b.condition(v, ConditionKind::DirectoryNotEmpty, false)
+    }),
+    d("Unit", "ConditionFileNotEmpty", |b, v| {
+        b.condition(v, ConditionKind::FileNotEmpty, false)
+    }),
+    d("Unit", "AssertPathExists", |b, v| {
+        b.condition(v, ConditionKind::PathExists, true)
+    }),
+    d("Unit", "AssertPathIsDirectory", |b, v| {
+        b.condition(v, ConditionKind::PathIsDirectory, true)
+    }),
+    d("Unit", "AssertFileIsExecutable", |b, v| {
+        b.condition(v, ConditionKind::FileIsExecutable, true)
+    }),
+    d("Unit", "AssertDirectoryNotEmpty", |b, v| {
+        b.condition(v, ConditionKind::DirectoryNotEmpty, true)
+    }),
+    d("Unit", "AssertFileNotEmpty", |b, v| {
+        b.condition(v, ConditionKind::FileNotEmpty, true)
+    }),
+    d("Service", "Type", h_type),
+    d("Service", "ExecStart", |b, v| b.exec(v, "ExecStart")),
+    d("Service", "ExecStartPre", |b, v| b.exec(v, "ExecStartPre")),
+    d("Service", "ExecStartPost", |b, v| {
+        b.exec(v, "ExecStartPost")
+    }),
+    d("Service", "ExecStop", |b, v| b.exec(v, "ExecStop")),
+    d("Service", "ExecStopPost", |b, v| b.exec(v, "ExecStopPost")),
+    d("Service", "ExecReload", |b, v| b.exec(v, "ExecReload")),
+    d("Service", "RemainAfterExit", |b, v| {
+        b.service.remain_after_exit = bool_value(v)?;
+        Ok(())
+    }),
+    d("Service", "Restart", h_restart),
+    d("Service", "RestartSec", h_restart_sec),
+    d("Service", "TimeoutStartSec", |b, v| {
+        b.service.timeout_start = timeout_value(v)?;
+        b.timeout_start_set = true;
+        Ok(())
+    }),
+    d("Service", "TimeoutStopSec", |b, v| {
+        b.service.timeout_stop = timeout_value(v)?;
+        Ok(())
+    }),
+    d("Service", "TimeoutSec", |b, v| {
+        let t = timeout_value(v)?;
+        b.service.timeout_start = t;
+        b.service.timeout_stop = t;
+        b.timeout_start_set = true;
+        Ok(())
+    }),
+    d("Service", "Environment", h_environment),
+    d("Service", "EnvironmentFile", h_environment_file),
+    d("Service", "WorkingDirectory", h_working_directory),
+    d("Service", "User", |b, v| {
+        b.service.user = b.account_name(v)?;
+        Ok(())
+    }),
+    d("Service", "Group", |b, v| {
+        b.service.group = b.account_name(v)?;
+        Ok(())
+    }),
+    d("Service", "KillMode", h_kill_mode),
+    d("Service", "KillSignal", |b, v| {
+        b.service.kill_signal = value::parse_signal(v).map_err(|e| e.to_string())?;
+        Ok(())
+    }),
+    d("Service", "SendSIGKILL", |b, v| {
+        b.service.send_sigkill = bool_value(v)?;
+        Ok(())
+    }),
+    d("Service", "SuccessExitStatus", |b, v| {
+        exit_status_value(v, &mut b.service.success_exit_status)
+    }),
+    d("Service", "RestartPreventExitStatus", |b, v| {
+        exit_status_value(v, &mut b.service.restart_prevent_exit_status)
+    }),
+    d("Service", "PIDFile", h_pid_file),
+    d("Service", "NotifyAccess", h_notify_access),
+    d("Service", "StandardOutput", |b, v| {
+        b.service.stdout = b.output(v)?;
+        Ok(())
+    }),
+    d("Service", "StandardError", |b, v| {
+        b.service.stderr = b.output(v)?;
+        Ok(())
+    }),
+    d("Service", "SyslogIdentifier", |b, v| {
+        b.service.syslog_identifier = if v.is_empty() { None } else { Some(b.spec(v)) };
+        Ok(())
+    }),
+    d("Service", "UMask", |b, v| {
+        b.service.umask = value::parse_mode(v).map_err(|e| e.to_string())?;
+        Ok(())
+    }),
+    d("Service", "LimitNOFILE", |b, v| {
+        b.limit(Resource::Nofile, v)
+    }),
+    d("Service", "LimitNPROC", |b, v| b.limit(Resource::Nproc, v)),
+    d("Service", "LimitCORE", |b, v| b.limit(Resource::Core, v)),
+    d("Service", "LimitMEMLOCK", |b, v| {
+        b.limit(Resource::Memlock, v)
+    }),
+    d("Install", "WantedBy", |b, v| {
+        b.install_names(v, false, |i| &mut i.wanted_by)
+    }),
+    d("Install", "RequiredBy", |b, v| {
+        b.install_names(v, false, |i| &mut i.required_by)
+    }),
+    d("Install", "Alias", |b, v| {
+        b.install_names(v, true, |i| &mut i.alias)
+    }),
+    d("Install", "Also", |b, v| {
+        b.install_names(v, false, |i| &mut i.also)
+    }),
+];
+
+/// The directive implemented under this section and name, if any.
+pub fn directive(section: &str, key: &str) -> Option<&'static Directive> {
+    DIRECTIVES
+        .iter()
+        .find(|d| d.section == section && d.name == key)
+}
+
+/// Whether systemd knows this directive but vigil does not enforce it.
+pub fn is_not_enforced(section: &str, key: &str) -> bool {
+    known::NOT_ENFORCED
+        .iter()
+        .any(|(s, k)| *s == section && *k == key)
+}
+
+struct Builder<'a> {
+    unit: Unit,
+    service: Service,
+    ctx: &'a SpecifierContext,
+    diags: Vec<Diagnostic>,
+    refs: Vec<Reference>,
+    // The entry being applied, for messages.
+    path: PathBuf,
+    line: u32,
+    key: String,
+    exec_start_lines: Vec<u32>,
+    timeout_start_set: bool,
+    notify_access_set: bool,
+    restart_line: u32,
+}
+
+impl Builder<'_> {
+    fn apply(&mut self, e: &RawEntry) {
+        self.path.clone_from(&e.path);
+        self.line = e.line;
+        self.key.clone_from(&e.key);
+        if let Some(dir) = directive(&e.section, &e.key) {
+            if let Err(msg) = (dir.handler)(self, &e.value) {
+                self.error(format!("{}={}: {msg}", e.key, e.value));
+            }
+            return;
+        }
+        if e.key.starts_with("X-") {
+            return;
+        }
+        if is_not_enforced(&e.section, &e.key) {
+            self.warn(format!("{}= is not enforced yet", e.key));
+            if !self.unit.not_enforced.contains(&e.key) {
+                self.unit.not_enforced.push(e.key.clone());
+            }
+            return;
+        }
+        let elsewhere = DIRECTIVES
+            .iter()
+            .map(|d| (d.section, d.name))
+            .chain(known::NOT_ENFORCED.iter().copied())
+            .find(|(_, k)| *k == e.key);
+        match elsewhere {
+            Some((section, _)) => self.warn(format!(
+                "{}= belongs in [{section}], not [{}]; ignoring",
+                e.key, e.section
+            )),
+            None => self.warn(format!(
+                "unknown key {}= in section [{}], ignoring",
+                e.key, e.section
+            )),
+        }
+    }
+
+    fn error(&mut self, msg: String) {
+        self.diags
+            .push(Diagnostic::error(&self.path, self.line, msg));
+    }
+
+    fn warn(&mut self, msg: String) {
+        self.diags
+            .push(Diagnostic::warning(&self.path, self.line, msg));
+    }
+
+    /// Resolves specifiers, warning about unknown ones.
+    fn spec(&mut self, v: &str) -> String {
+        let (out, unknown) = specifier::expand(v, &self.unit.name, self.ctx);
+        for u in unknown {
+            self.warn(format!(
+                "unknown specifier %{} in {}=, kept as written",
+                u.0, self.key
+            ));
+        }
+        out
+    }
+
+    fn deps(
+        &mut self,
+        v: &str,
+        pick: fn(&mut Dependencies) -> &mut Vec<String>,
+    ) -> Result<(), String> {
+        if v.is_empty() {
+            pick(&mut self.unit.deps).clear();
+            return Ok(());
+        }
+        let expanded = self.spec(v);
+        let mut bad = Vec::new();
+        for word in expanded.split_whitespace() {
+            let n = name::normalize(word);
+            if let Err(e) = name::validate(&n) {
+                bad.push(e.to_string());
+                continue;
+            }
+            if name::is_template(&n) {
+                bad.push(format!("{n} is a template and cannot be a dependency"));
+                continue;
+            }
+            let list = pick(&mut self.unit.deps);
+            if !list.contains(&n) {
+                list.push(n.clone());
+            }
+            let directive = DIRECTIVES
+                .iter()
+                .find(|d| d.section == "Unit" && d.name == self.key)
+                .map_or("", |d| d.name);
+            self.refs.push(Reference {
+                name: n,
+                directive,
+                path: self.path.clone(),
+                line: self.line,
+            });
+        }
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(bad.join("; "))
+        }
+    }
+
+    fn condition(&mut self, v: &str, kind: ConditionKind, assert: bool) -> Result<(), String> {
+        let list = if assert {
+            &mut self.unit.asserts
+        } else {
+            &mut self.unit.conditions
+        };
+        if v.is_empty() {
+            // systemd resets the whole list of conditions (or asserts), of every kind.
+            list.clear();
+            return Ok(());
+        }
+        let expanded = self.spec(v);
+        let mut rest = expanded.as_str();
+        let trigger = match rest.strip_prefix('|') {
+            Some(r) => {
+                rest = r.trim_start();
+                true
+            }
+            None => false,
+        };
+        let negate = match rest.strip_prefix('!') {
+            Some(r) => {
+                rest = r.trim_start();
+                true
+            }
+            None => false,
+        };
+        if !rest.starts_with('/') {
+            return Err(format!("path {rest:?} is not absolute"));
+        }
+        let cond = Condition {
+            kind,
+            trigger,
+            negate,
+            arg: rest.to_string(),
+            line: self.line,
+        };
+        if assert {
+            self.unit.asserts.push(cond);
+        } else {
+            self.unit.conditions.push(cond);
+        }
+        Ok(())
+    }
+
+    fn exec(&mut self, v: &str, directive: &'static str) -> Result<(), String> {
+        let list = match directive {
+            "ExecStart" => &mut self.service.exec_start,
+            "ExecStartPre" => &mut self.service.exec_start_pre,
+            "ExecStartPost" => &mut self.service.exec_start_post,
+            "ExecStop" => &mut self.service.exec_stop,
+            "ExecStopPost" => &mut self.service.exec_stop_post,
+            _ => &mut self.service.exec_reload,
+        };
+        if v.is_empty() {
+            list.clear();
+            if directive == "ExecStart" {
+                self.exec_start_lines.clear();
+            }
+            return Ok(());
+        }
+        let mut unknown = Vec::new();
+        let (unit_name, ctx) = (self.unit.name.clone(), self.ctx);
+        let parsed = parse_exec(v, directive, self.line, &mut |w: &str| {
+            let (out, u) = specifier::expand(w, &unit_name, ctx);
+            unknown.extend(u);
+            out
+        })
+        .map_err(|e| e.to_string())?;
+        for u in unknown {
+            self.warn(format!(
+                "unknown specifier %{} in {directive}=, kept as written",
+                u.0
+            ));
+        }
+        for esc in &parsed.unknown_escapes {
+            self.warn(format!(
+                "unknown escape sequence {esc} in {directive}=, kept as written"
+            ));
+        }
+        let list = match directive {
+            "ExecStart" => {
+                self.exec_start_lines.push(self.line);
+                &mut self.service.exec_start
+            }
+            "ExecStartPre" => &mut self.service.exec_start_pre,
+            "ExecStartPost" => &mut self.service.exec_start_post,
+            "ExecStop" => &mut self.service.exec_stop,
+            "ExecStopPost" => &mut self.service.exec_stop_post,
+            _ => &mut self.service.exec_reload,
+        };
+        list.push(parsed.command);
+        Ok(())
+    }
+
+    fn account_name(&mut self, v: &str) -> Result<Option<String>, String> {
+        if v.is_empty() {
+            return Ok(None);
+        }
+        let n = self.spec(v);
+        let ok = !n.is_empty()
+            && n.len() <= 256
+            && !n.starts_with('-')
+            && n.chars()
+                .all(|c| !c.is_whitespace() && !c.is_control() && !matches!(c, ':' | '/' | ','));
+        if ok {
+            Ok(Some(n))
+        } else {
+            Err(format!("{n:?} is not a valid user or group name"))
+        }
+    }
+
+    fn output(&mut self, v: &str) -> Result<Output, String> {
+        let file = |mode, path: &str, b: &mut Self| -> Result<Output, String> {
+            let p = b.spec(path);
+            if !p.starts_with('/') {
+                return Err(format!("path {p:?} is not absolute"));
+            }
+            Ok(Output::File {
+                path: PathBuf::from(p),
+                mode,
+            })
+        };
+        if let Some(p) = v.strip_prefix("file:") {
+            return file(FileMode::Write, p, self);
+        }
+        if let Some(p) = v.strip_prefix("append:") {
+            return file(FileMode::Append, p, self);
+        }
+        if let Some(p) = v.strip_prefix("truncate:") {
+            return file(FileMode::Truncate, p, self);
+        }
+        Ok(match v {
+            "inherit" => Output::Inherit,
+            "null" => Output::Null,
+            "journal" | "syslog" | "journal+console" | "syslog+console" => Output::Log,
+            "kmsg" | "kmsg+console" => Output::Kmsg,
+            "tty" | "socket" => {
+                self.not_implemented(v);
+                Output::Log
+            }
+            _ if v.starts_with("fd:") || v == "fd" => {
+                self.not_implemented(v);
+                Output::Log
+            }
+            _ => {
+                return Err(
+                    "expected inherit, null, journal, syslog, kmsg, journal+console, \
+                     syslog+console, kmsg+console, file:PATH, append:PATH or truncate:PATH"
+                        .to_string(),
+                );
+            }
+        })
+    }
+
+    fn not_implemented(&mut self, v: &str) {
+        self.warn(format!(
+            "{}={v} is not implemented yet, using vigil's log instead",
+            self.key
+        ));
+        let what = format!("{}={v}", self.key);
+        if !self.unit.not_enforced.contains(&what) {
+            self.unit.not_enforced.push(what);
+        }
+    }
+
+    fn limit(&mut self, resource: Resource, v: &str) -> Result<(), String> {
+        let limit = value::parse_limit(resource, v).map_err(|e| e.to_string())?;
+        let limits = &mut self.service.limits;
+        match limits.iter_mut().find(|(r, _)| *r == resource) {
+            Some(slot) => slot.1 = limit,
+            None => limits.push((resource, limit)),
+        }
+        Ok(())
+    }
+
+    fn install_names(
+        &mut self,
+        v: &str,
+        alias: bool,
+        pick: fn(&mut crate::model::Install) -> &mut Vec<String>,
+    ) -> Result<(), String> {
+        if v.is_empty() {
+            pick(&mut self.unit.install).clear();
+            return Ok(());
+        }
+        let expanded = self.spec(v);
+        let own_suffix = self.unit.kind.suffix();
+        let mut bad = Vec::new();
+        for word in expanded.split_whitespace() {
+            let n = if alias {
+                word.to_string()
+            } else {
+                name::normalize(word)
+            };
+            if let Err(e) = name::validate(&n) {
+                bad.push(e.to_string());
+                continue;
+            }
+            if alias && !n.ends_with(own_suffix) {
+                bad.push(format!(
+                    "alias {n} must have the same suffix as the unit ({own_suffix})"
+                ));
+                continue;
+            }
+            let list = pick(&mut self.unit.install);
+            if !list.contains(&n) {
+                list.push(n);
+            }
+        }
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(bad.join("; "))
+        }
+    }
+
+    /// Checks that need the whole unit, then hands it out if nothing was wrong.
+    fn finish(mut self, main: &Path) -> Parsed {
+        if self.unit.kind == UnitKind::Service {
+            let s = &mut self.service;
+            if s.service_type == ServiceType::Oneshot && !self.timeout_start_set {
+                // systemd disables the start timeout of oneshot services by default.
+                s.timeout_start = None;
+            }
+            if s.service_type == ServiceType::Notify && !self.notify_access_set {
+                s.notify_access = NotifyAccess::Main;
+            }
+            let oneshot = s.service_type == ServiceType::Oneshot;
+            if !oneshot {
+                if let Some(&second) = self.exec_start_lines.get(1) {
+                    self.diags.push(Diagnostic::error(
+                        main,
+                        second,
+                        "more than one ExecStart= is only allowed for Type=oneshot services",
+                    ));
+                }
+                if s.exec_start.is_empty() {
+                    self.diags.push(Diagnostic::error(
+                        main,
+                        0,
+                        "service has no ExecStart= setting, which is only allowed for \
+                         Type=oneshot services",
+                    ));
+                }
+            } else {
+                if s.exec_start.is_empty() && s.exec_stop.is_empty() {
+                    self.diags.push(Diagnostic::error(
+                        main,
+                        0,
+                        "service has no ExecStart= and no ExecStop= setting",
+                    ));
+                }
+                if matches!(s.restart, RestartPolicy::Always | RestartPolicy::OnSuccess) {
+                    self.diags.push(Diagnostic::error(
+                        main,
+                        self.restart_line,
+                        "Restart=always and Restart=on-success are not allowed for \
+                         Type=oneshot services",
+                    ));
+                }
+            }
+            self.unit.service = Some(self.service);
+        }
+        let ok = !self.diags.iter().any(Diagnostic::is_error);
+        Parsed {
+            unit: ok.then_some(self.unit),
+            diagnostics: self.diags,
+            references: self.refs,
+        }
+    }
+}
+
+fn bool_value(v: &str) -> Result<bool, String> {
+    value::parse_bool(v).map_err(|e| e.to_string())
+}
+
+/// Start and stop timeouts: `0` and `infinity` both disable the timeout, as in systemd.
+fn timeout_value(v: &str) -> Result<Option<Duration>, String> {
+    let t = value::parse_timespan(v).map_err(|e| e.to_string())?;
+    Ok(t.filter(|d| !d.is_zero()))
+}
+
+fn exit_status_value(v: &str, set: &mut ExitStatusSet) -> Result<(), String> {
+    if v.is_empty() {
+        *set = ExitStatusSet::default();
+        return Ok(());
+    }
+    value::parse_exit_statuses(v, set).map_err(|e| e.to_string())
+}
+
+fn choice<T: Copy>(v: &str, options: &[(&str, T)]) -> Result<T, String> {
+    options
+        .iter()
+        .find(|(n, _)| *n == v)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| {
+            format!(
+                "expected one of {}",
+                options
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+}
+
+fn h_description(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    b.unit.description = b.spec(v);
+    Ok(())
+}
+
+fn h_documentation(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    if v.is_empty() {
+        b.unit.documentation.clear();
+        return Ok(());
+    }
+    let expanded = b.spec(v);
+    for url in expanded.split_whitespace() {
+        let known = ["http://", "https://", "file:", "info:", "man:"]
+            .iter()
+            .any(|s| url.starts_with(s) && url.len() > s.len());
+        if known {
+            b.unit.documentation.push(url.to_string());
+        } else {
+            b.warn(format!(
+                "invalid documentation URL {url:?} (expected http:, https:, file:, info: or man:), ignoring"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn h_start_limit_interval(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    let t = value::parse_timespan(v).map_err(|e| e.to_string())?;
+    b.unit.start_limit.interval = t.unwrap_or(Duration::MAX);
+    Ok(())
+}
+
+fn h_start_limit_burst(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    b.unit.start_limit.burst = v
+        .parse()
+        .map_err(|_| "expected a non-negative number".to_string())?;
+    Ok(())
+}
+
+fn h_type(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    if matches!(v, "dbus" | "idle" | "notify-reload") {
+        b.warn(format!(
+            "Type={v} is not implemented yet, treated as {}",
+            if v == "notify-reload" {
+                "notify"
+            } else {
+                "simple"
+            }
+        ));
+        let what = format!("Type={v}");
+        if !b.unit.not_enforced.contains(&what) {
+            b.unit.not_enforced.push(what);
+        }
+        b.service.service_type = if v == "notify-reload" {
+            ServiceType::Notify
+        } else {
+            ServiceType::Simple
+        };
+        return Ok(());
+    }
+    b.service.service_type = choice(
+        v,
+        &[
+            ("simple", ServiceType::Simple),
+            ("exec", ServiceType::Exec),
+            ("oneshot", ServiceType::Oneshot),
+            ("notify", ServiceType::Notify),
+            ("forking", ServiceType::Forking),
+        ],
+    )?;
+    Ok(())
+}
+
+fn h_restart(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    b.service.restart = choice(
+        v,
+        &[
+            ("no", RestartPolicy::No),
+            ("always", RestartPolicy::Always),
+            ("on-success", RestartPolicy::OnSuccess),
+            ("on-failure", RestartPolicy::OnFailure),
+            ("on-abnormal", RestartPolicy::OnAbnormal),
+            ("on-abort", RestartPolicy::OnAbort),
+            ("on-watchdog", RestartPolicy::OnWatchdog),
+        ],
+    )?;
+    b.restart_line = b.line;
+    Ok(())
+}
+
+fn h_restart_sec(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    match value::parse_timespan(v).map_err(|e| e.to_string())? {
+        Some(t) => {
+            b.service.restart_sec = t;
+            Ok(())
+        }
+        None => Err("RestartSec= must be a finite time span".to_string()),
+    }
+}
+
+fn is_env_name(n: &str) -> bool {
+    !n.is_empty()
+        && !n.starts_with(|c: char| c.is_ascii_digit())
+        && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn h_environment(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    if v.is_empty() {
+        b.service.environment.clear();
+        return Ok(());
+    }
+    let split = split_words(v).map_err(|e| e.to_string())?;
+    for esc in &split.unknown_escapes {
+        b.warn(format!(
+            "unknown escape sequence {esc} in Environment=, kept as written"
+        ));
+    }
+    for w in split.words {
+        let assignment = b.spec(&w.text);
+        match assignment.split_once('=') {
+            Some((k, val)) if is_env_name(k) => {
+                b.service.environment.push((k.to_string(), val.to_string()));
+            }
+            _ => b.warn(format!(
+                "invalid environment assignment {assignment:?} (expected NAME=VALUE), ignoring"
+            )),
+        }
+    }
+    Ok(())
+}
+
+fn h_environment_file(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    if v.is_empty() {
+        b.service.environment_files.clear();
+        return Ok(());
+    }
+    let (optional, rest) = match v.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, v),
+    };
+    let p = b.spec(rest);
+    if !p.starts_with('/') {
+        return Err(format!("path {p:?} is not absolute"));
+    }
+    b.service.environment_files.push(EnvironmentFile {
+        path: PathBuf::from(p),
+        optional,
+    });
+    Ok(())
+}
+
+fn h_working_directory(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    if v.is_empty() {
+        b.service.working_directory = None;
+        return Ok(());
+    }
+    let (optional, rest) = match v.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, v),
+    };
+    let dir = if rest == "~" {
+        WorkingDirectory::Home
+    } else {
+        let p = b.spec(rest);
+        if !p.starts_with('/') {
+            return Err(format!("path {p:?} is neither absolute nor ~"));
+        }
+        WorkingDirectory::Path(PathBuf::from(p))
+    };
+    b.service.working_directory = Some(WorkingDir { dir, optional });
+    Ok(())
+}
+
+fn h_kill_mode(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    b.service.kill_mode = choice(
+        v,
+        &[
+            ("control-group", KillMode::ControlGroup),
+            ("process", KillMode::Process),
+            ("mixed", KillMode::Mixed),
+            ("none", KillMode::None),
+        ],
+    )?;
+    Ok(())
+}
+
+fn h_pid_file(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    if v.is_empty() {
+        b.service.pid_file = None;
+        return Ok(());
+    }
+    let p = b.spec(v);
+    // systemd places a relative PIDFile= below /run.
+    let path = if p.starts_with('/') {
+        PathBuf::from(p)
+    } else {
+        Path::new("/run").join(p)
+    };
+    b.service.pid_file = Some(path);
+    Ok(())
+}
+
+fn h_notify_access(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    b.service.notify_access = choice(
+        v,
+        &[
+            ("none", NotifyAccess::None),
+            ("main", NotifyAccess::Main),
+            ("exec", NotifyAccess::Exec),
+            ("all", NotifyAccess::All),
+        ],
+    )?;
+    b.notify_access_set = true;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

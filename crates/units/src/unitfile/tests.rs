@@ -1,0 +1,826 @@
+//! Tests of the validated layer: every directive, every value syntax, every
+//! error path with its line.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+use crate::Severity;
+use crate::model::Limit;
+
+const PATH: &str = "/etc/vigil/a.service";
+
+fn ctx() -> SpecifierContext {
+    SpecifierContext {
+        user_name: "alice".into(),
+        uid: 1000,
+        home: "/home/alice".into(),
+        host_name: "box".into(),
+        runtime_dir: "/run/user/1000".into(),
+    }
+}
+
+fn parse_named(name: &str, text: &str) -> Parsed {
+    parse_str(name, Path::new(PATH), text, &ctx())
+}
+
+/// Parses a service that must load, and returns it with its warnings.
+fn ok(text: &str) -> (Unit, Vec<Diagnostic>) {
+    let p = parse_named("a.service", text);
+    let errors: Vec<_> = p.diagnostics.iter().filter(|d| d.is_error()).collect();
+    assert!(errors.is_empty(), "unexpected errors: {errors:#?}");
+    (p.unit.expect("unit"), p.diagnostics)
+}
+
+fn svc(extra: &str) -> Service {
+    let (u, _) = ok(&format!("[Service]\nExecStart=/bin/true\n{extra}\n"));
+    u.service.expect("service")
+}
+
+/// Parses a service that must fail; returns the errors as (line, message).
+fn errs(text: &str) -> Vec<(u32, String)> {
+    let p = parse_named("a.service", text);
+    assert!(
+        p.unit.is_none(),
+        "unit should not load: {:#?}",
+        p.diagnostics
+    );
+    p.diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| (d.line, d.message.clone()))
+        .collect()
+}
+
+fn one_err(extra: &str) -> (u32, String) {
+    let e = errs(&format!("[Service]\nExecStart=/bin/true\n{extra}\n"));
+    assert_eq!(e.len(), 1, "{e:#?}");
+    e.into_iter().next().expect("one error")
+}
+
+fn warnings(d: &[Diagnostic]) -> Vec<(u32, String)> {
+    d.iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .map(|d| (d.line, d.message.clone()))
+        .collect()
+}
+
+#[test]
+fn defaults_for_a_minimal_service() {
+    let (u, d) = ok("[Service]\nExecStart=/bin/true\n");
+    assert!(d.is_empty());
+    assert_eq!(u.name, "a.service");
+    assert_eq!(u.kind, UnitKind::Service);
+    assert_eq!(u.format, Format::UnitFile);
+    assert_eq!(u.source.as_deref(), Some(Path::new(PATH)));
+    let s = u.service.unwrap();
+    assert_eq!(
+        s,
+        Service {
+            exec_start: s.exec_start.clone(),
+            ..Service::default()
+        }
+    );
+}
+
+#[test]
+fn unit_section() {
+    let (u, d) = ok("[Unit]\n\
+         Description=Web server %n on %H\n\
+         Documentation=man:web(8) https://example.com/doc\n\
+         Documentation=info:web\n\
+         After=net.target b\n\
+         After=c.service\n\
+         Before=d\n\
+         Requires=e\n\
+         Wants=f g\n\
+         BindsTo=h\n\
+         PartOf=i\n\
+         Requisite=j\n\
+         Conflicts=k\n\
+         OnFailure=l\n\
+         DefaultDependencies=no\n\
+         StartLimitIntervalSec=1min\n\
+         StartLimitBurst=3\n\
+         [Service]\nExecStart=/bin/true\n");
+    assert!(d.is_empty(), "{d:#?}");
+    assert_eq!(u.description, "Web server a.service on box");
+    assert_eq!(
+        u.documentation,
+        ["man:web(8)", "https://example.com/doc", "info:web"]
+    );
+    assert_eq!(u.deps.after, ["net.target", "b.service", "c.service"]);
+    assert_eq!(u.deps.before, ["d.service"]);
+    assert_eq!(u.deps.requires, ["e.service"]);
+    assert_eq!(u.deps.wants, ["f.service", "g.service"]);
+    assert_eq!(u.deps.binds_to, ["h.service"]);
+    assert_eq!(u.deps.part_of, ["i.service"]);
+    assert_eq!(u.deps.requisite, ["j.service"]);
+    assert_eq!(u.deps.conflicts, ["k.service"]);
+    assert_eq!(u.deps.on_failure, ["l.service"]);
+    assert!(!u.default_dependencies);
+    assert_eq!(u.start_limit.interval, Duration::from_secs(60));
+    assert_eq!(u.start_limit.burst, 3);
+}
+
+#[test]
+fn empty_assignment_resets_lists() {
+    let (u, _) = ok(
+        "[Unit]\nAfter=a b\nAfter=\nAfter=c\nDocumentation=man:x\nDocumentation=\n\
+         [Service]\nExecStart=/bin/true\nEnvironment=A=1\nEnvironment=\nEnvironment=B=2\n\
+         SuccessExitStatus=1\nSuccessExitStatus=\n",
+    );
+    assert_eq!(u.deps.after, ["c.service"]);
+    assert!(u.documentation.is_empty());
+    let s = u.service.unwrap();
+    assert_eq!(s.environment, [("B".to_string(), "2".to_string())]);
+    assert_eq!(s.success_exit_status, ExitStatusSet::default());
+}
+
+#[test]
+fn references_keep_lines() {
+    let p = parse_named(
+        "a.service",
+        "[Unit]\nAfter=x\nWants=y z\n[Service]\nExecStart=/bin/true\n",
+    );
+    let r: Vec<_> = p
+        .references
+        .iter()
+        .map(|r| (r.name.as_str(), r.directive, r.line, r.pulls()))
+        .collect();
+    assert_eq!(
+        r,
+        [
+            ("x.service", "After", 2, false),
+            ("y.service", "Wants", 3, true),
+            ("z.service", "Wants", 3, true)
+        ]
+    );
+}
+
+#[test]
+fn bad_dependency_names() {
+    let e = errs("[Unit]\nRequires=a/b\nWants=t@.service\n[Service]\nExecStart=/bin/true\n");
+    assert_eq!(e.len(), 2);
+    assert_eq!(e[0].0, 2);
+    assert!(e[0].1.starts_with("Requires=a/b: "), "{}", e[0].1);
+    assert_eq!(e[1].0, 3);
+    assert!(e[1].1.contains("template"));
+}
+
+#[test]
+fn start_limit_in_service_section_and_old_name() {
+    let (u, d) = ok("[Service]\nExecStart=/bin/true\nStartLimitInterval=20\nStartLimitBurst=9\n");
+    assert!(d.is_empty());
+    assert_eq!(u.start_limit.interval, Duration::from_secs(20));
+    assert_eq!(u.start_limit.burst, 9);
+    let (u, _) = ok("[Unit]\nStartLimitIntervalSec=0\n[Service]\nExecStart=/bin/true\n");
+    assert_eq!(u.start_limit.interval, Duration::ZERO);
+    let (l, m) = one_err("StartLimitBurst=many");
+    assert_eq!(l, 3);
+    assert!(m.contains("StartLimitBurst=many"));
+}
+
+#[test]
+fn conditions_and_asserts() {
+    let (u, _) = ok("[Unit]\n\
+         ConditionPathExists=!/etc/foo\n\
+         ConditionPathIsDirectory=|/srv\n\
+         ConditionFileIsExecutable=|!/bin/x\n\
+         ConditionDirectoryNotEmpty=/var/%i\n\
+         ConditionFileNotEmpty=/etc/conf\n\
+         AssertPathExists=/a\n\
+         AssertPathIsDirectory=/b\n\
+         AssertFileIsExecutable=/c\n\
+         AssertDirectoryNotEmpty=/d\n\
+         AssertFileNotEmpty=/e\n\
+         [Service]\nExecStart=/bin/true\n");
+    let c = &u.conditions;
+    assert_eq!(c.len(), 5);
+    assert_eq!(
+        (
+            c[0].kind,
+            c[0].trigger,
+            c[0].negate,
+            c[0].arg.as_str(),
+            c[0].line
+        ),
+        (ConditionKind::PathExists, false, true, "/etc/foo", 2)
+    );
+    assert_eq!((c[1].trigger, c[1].negate), (true, false));
+    assert_eq!(
+        (c[2].trigger, c[2].negate, c[2].arg.as_str()),
+        (true, true, "/bin/x")
+    );
+    assert_eq!(c[3].kind, ConditionKind::DirectoryNotEmpty);
+    assert_eq!(c[3].arg, "/var/");
+    assert_eq!(c[4].kind, ConditionKind::FileNotEmpty);
+    let kinds: Vec<_> = u.asserts.iter().map(|a| a.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            ConditionKind::PathExists,
+            ConditionKind::PathIsDirectory,
+            ConditionKind::FileIsExecutable,
+            ConditionKind::DirectoryNotEmpty,
+            ConditionKind::FileNotEmpty
+        ]
+    );
+    let (u, _) = ok(
+        "[Unit]\nConditionPathExists=/a\nConditionFileNotEmpty=/b\nConditionPathExists=\n\
+         ConditionPathExists=/c\n[Service]\nExecStart=/bin/true\n",
+    );
+    assert_eq!(u.conditions.len(), 1);
+    assert_eq!(u.conditions[0].arg, "/c");
+    let e = errs(
+        "[Unit]\nConditionPathExists=relative\nAssertPathExists=!|/x\n[Service]\nExecStart=/bin/true\n",
+    );
+    assert_eq!(e.iter().map(|e| e.0).collect::<Vec<_>>(), [2, 3]);
+    assert!(e[0].1.contains("not absolute"));
+}
+
+#[test]
+fn service_types() {
+    for (v, t) in [
+        ("simple", ServiceType::Simple),
+        ("exec", ServiceType::Exec),
+        ("oneshot", ServiceType::Oneshot),
+        ("notify", ServiceType::Notify),
+        ("forking", ServiceType::Forking),
+    ] {
+        assert_eq!(svc(&format!("Type={v}")).service_type, t);
+    }
+    let (l, m) = one_err("Type=bogus");
+    assert_eq!(l, 3);
+    assert!(
+        m.starts_with("Type=bogus: expected one of simple, exec"),
+        "{m}"
+    );
+    let (u, d) = ok("[Service]\nType=dbus\nBusName=org.x\nExecStart=/bin/true\n");
+    assert_eq!(u.service.unwrap().service_type, ServiceType::Simple);
+    assert_eq!(u.not_enforced, ["Type=dbus", "BusName"]);
+    assert_eq!(warnings(&d).len(), 2);
+}
+
+#[test]
+fn type_dependent_defaults() {
+    let s = svc("Type=oneshot");
+    assert_eq!(s.timeout_start, None);
+    let s = svc("Type=oneshot\nTimeoutStartSec=5");
+    assert_eq!(s.timeout_start, Some(Duration::from_secs(5)));
+    assert_eq!(svc("Type=notify").notify_access, NotifyAccess::Main);
+    assert_eq!(
+        svc("Type=notify\nNotifyAccess=all").notify_access,
+        NotifyAccess::All
+    );
+}
+
+#[test]
+fn exec_directives() {
+    let s = svc(
+        "ExecStartPre=-/bin/pre 1\nExecStartPost=/bin/post\nExecStop=/bin/stop $MAINPID\n\
+         ExecStopPost=/bin/stoppost\nExecReload=/bin/kill -HUP $MAINPID\nExecReload=/bin/r2",
+    );
+    assert_eq!(s.exec_start[0].argv, ["/bin/true"]);
+    assert_eq!(s.exec_start[0].line, 2);
+    assert!(s.exec_start_pre[0].ignore_failure);
+    assert_eq!(s.exec_start_pre[0].argv, ["/bin/pre", "1"]);
+    assert_eq!(s.exec_start_post[0].program, "/bin/post");
+    assert_eq!(s.exec_stop[0].argv, ["/bin/stop", "$MAINPID"]);
+    assert_eq!(s.exec_stop_post[0].program, "/bin/stoppost");
+    assert_eq!(s.exec_reload.len(), 2);
+    assert_eq!(s.exec_reload[1].line, 8);
+}
+
+#[test]
+fn exec_specifiers_per_word() {
+    let p = parse_named(
+        "echo@hello\\x20world.service",
+        "[Service]\nExecStart=/bin/echo %I %i %n %%\n",
+    );
+    let s = p.unit.unwrap().service.unwrap();
+    assert_eq!(
+        s.exec_start[0].argv,
+        [
+            "/bin/echo",
+            "hello world",
+            "hello\\x20world",
+            "echo@hello\\x20world.service",
+            "%"
+        ]
+    );
+}
+
+#[test]
+fn several_exec_start_only_for_oneshot() {
+    let e = errs("[Service]\nExecStart=/bin/a\nExecStart=/bin/b\n");
+    assert_eq!(
+        e,
+        [(
+            3,
+            "more than one ExecStart= is only allowed for Type=oneshot services".to_string()
+        )]
+    );
+    let s = svc("Type=oneshot\nExecStart=/bin/b");
+    assert_eq!(s.exec_start.len(), 2);
+    // A reset in between makes it one again.
+    let s = svc("ExecStart=\nExecStart=/bin/b");
+    assert_eq!(s.exec_start.len(), 1);
+    assert_eq!(s.exec_start[0].program, "/bin/b");
+}
+
+#[test]
+fn missing_exec_start() {
+    let e = errs("[Service]\nType=simple\n");
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].0, 0);
+    assert!(e[0].1.contains("no ExecStart="));
+    let e = errs("[Service]\nType=oneshot\n");
+    assert!(e[0].1.contains("no ExecStart= and no ExecStop="));
+    let (u, _) = ok("[Service]\nType=oneshot\nExecStop=/bin/x\n");
+    assert!(u.service.unwrap().exec_start.is_empty());
+}
+
+#[test]
+fn oneshot_cannot_restart_always() {
+    let e = errs("[Service]\nType=oneshot\nExecStart=/bin/x\nRestart=always\n");
+    assert_eq!(e[0].0, 4);
+    assert!(svc("Type=oneshot\nRestart=on-failure").restart == RestartPolicy::OnFailure);
+}
+
+#[test]
+fn exec_errors_have_lines() {
+    let (l, m) = one_err("ExecStartPre=/bin/x 'unterminated");
+    assert_eq!(l, 3);
+    assert!(m.contains("unterminated"), "{m}");
+    let (_, m) = one_err("ExecStop=relative/path");
+    assert!(m.contains("neither absolute nor a plain file name"));
+    let (_, m) = one_err("ExecReload=+!/bin/x");
+    assert!(m.contains("cannot be combined"));
+    let (_, m) = one_err("ExecStartPost=/bin/a ; /bin/b");
+    assert!(m.contains("not supported"));
+}
+
+#[test]
+fn exec_unknown_escape_is_a_warning() {
+    let (u, d) = ok("[Service]\nExecStart=/bin/sh -c 'echo \\$HOME'\n");
+    assert_eq!(u.service.unwrap().exec_start[0].argv[2], "echo \\$HOME");
+    assert_eq!(warnings(&d).len(), 1);
+    assert_eq!(d[0].line, 2);
+}
+
+#[test]
+fn restart_and_times() {
+    for (v, r) in [
+        ("no", RestartPolicy::No),
+        ("always", RestartPolicy::Always),
+        ("on-success", RestartPolicy::OnSuccess),
+        ("on-failure", RestartPolicy::OnFailure),
+        ("on-abnormal", RestartPolicy::OnAbnormal),
+        ("on-abort", RestartPolicy::OnAbort),
+        ("on-watchdog", RestartPolicy::OnWatchdog),
+    ] {
+        assert_eq!(svc(&format!("Restart={v}")).restart, r);
+    }
+    assert!(
+        one_err("Restart=sometimes")
+            .1
+            .contains("expected one of no, always")
+    );
+    assert_eq!(
+        svc("RestartSec=1min 30s").restart_sec,
+        Duration::from_secs(90)
+    );
+    assert_eq!(
+        svc("RestartSec=250ms").restart_sec,
+        Duration::from_millis(250)
+    );
+    assert!(one_err("RestartSec=infinity").1.contains("finite"));
+    let s = svc("TimeoutStartSec=5\nTimeoutStopSec=infinity");
+    assert_eq!(s.timeout_start, Some(Duration::from_secs(5)));
+    assert_eq!(s.timeout_stop, None);
+    let s = svc("TimeoutSec=2min");
+    assert_eq!(s.timeout_start, Some(Duration::from_secs(120)));
+    assert_eq!(s.timeout_stop, Some(Duration::from_secs(120)));
+    let s = svc("TimeoutSec=0");
+    assert_eq!((s.timeout_start, s.timeout_stop), (None, None));
+    let (l, m) = one_err("TimeoutSec=5x");
+    assert_eq!(l, 3);
+    assert!(m.starts_with("TimeoutSec=5x: "), "{m}");
+}
+
+#[test]
+fn booleans() {
+    assert!(svc("RemainAfterExit=yes").remain_after_exit);
+    assert!(!svc("SendSIGKILL=off").send_sigkill);
+    assert!(svc("SendSIGKILL=TRUE").send_sigkill);
+    assert!(one_err("RemainAfterExit=maybe").1.contains("not a boolean"));
+}
+
+#[test]
+fn environment() {
+    let s = svc(r#"Environment="A=b c" D=e
+Environment=F=%n 'G=h\ti' X=1
+Environment=bad 1X=2"#);
+    assert_eq!(
+        s.environment,
+        [
+            ("A".into(), "b c".into()),
+            ("D".into(), "e".into()),
+            ("F".into(), "a.service".into()),
+            ("G".into(), "h\ti".into()),
+            ("X".into(), "1".into())
+        ]
+    );
+    let (_, d) = ok("[Service]\nExecStart=/bin/true\nEnvironment=bad\n");
+    assert_eq!(
+        warnings(&d),
+        [(
+            3,
+            "invalid environment assignment \"bad\" (expected NAME=VALUE), ignoring".to_string()
+        )]
+    );
+    assert!(one_err("Environment=\"A=b").1.contains("unterminated"));
+}
+
+#[test]
+fn environment_files_and_working_directory() {
+    let s = svc("EnvironmentFile=-/etc/default/%p\nEnvironmentFile=/etc/b");
+    assert_eq!(
+        s.environment_files,
+        [
+            EnvironmentFile {
+                path: "/etc/default/a".into(),
+                optional: true
+            },
+            EnvironmentFile {
+                path: "/etc/b".into(),
+                optional: false
+            }
+        ]
+    );
+    assert!(one_err("EnvironmentFile=etc/x").1.contains("not absolute"));
+    assert_eq!(
+        svc("WorkingDirectory=~").working_directory,
+        Some(WorkingDir {
+            dir: WorkingDirectory::Home,
+            optional: false
+        })
+    );
+    assert_eq!(
+        svc("WorkingDirectory=-/srv/%p").working_directory,
+        Some(WorkingDir {
+            dir: WorkingDirectory::Path("/srv/a".into()),
+            optional: true
+        })
+    );
+    assert_eq!(
+        svc("WorkingDirectory=/x\nWorkingDirectory=").working_directory,
+        None
+    );
+    assert!(
+        one_err("WorkingDirectory=srv")
+            .1
+            .contains("neither absolute nor ~")
+    );
+}
+
+#[test]
+fn user_group() {
+    let s = svc("User=www-data\nGroup=%u");
+    assert_eq!(s.user.as_deref(), Some("www-data"));
+    assert_eq!(s.group.as_deref(), Some("alice"));
+    assert_eq!(svc("User=1000").user.as_deref(), Some("1000"));
+    assert!(one_err("User=a:b").1.contains("not a valid user"));
+    assert!(one_err("Group=-x").1.contains("not a valid user"));
+}
+
+#[test]
+fn kill_settings() {
+    for (v, k) in [
+        ("control-group", KillMode::ControlGroup),
+        ("process", KillMode::Process),
+        ("mixed", KillMode::Mixed),
+        ("none", KillMode::None),
+    ] {
+        assert_eq!(svc(&format!("KillMode={v}")).kill_mode, k);
+    }
+    assert!(
+        one_err("KillMode=all")
+            .1
+            .contains("expected one of control-group")
+    );
+    assert_eq!(svc("KillSignal=SIGINT").kill_signal, 2);
+    assert_eq!(svc("KillSignal=HUP").kill_signal, 1);
+    assert_eq!(svc("KillSignal=9").kill_signal, 9);
+    assert!(one_err("KillSignal=SIGNOPE").1.contains("not a signal"));
+}
+
+#[test]
+fn exit_status_sets() {
+    let s = svc(
+        "SuccessExitStatus=1 2 SIGHUP\nSuccessExitStatus=TERM\nRestartPreventExitStatus=255 SIGKILL",
+    );
+    assert_eq!(s.success_exit_status.codes, [1, 2]);
+    assert_eq!(s.success_exit_status.signals, [1, 15]);
+    assert_eq!(s.restart_prevent_exit_status.codes, [255]);
+    assert_eq!(s.restart_prevent_exit_status.signals, [9]);
+    assert!(
+        one_err("SuccessExitStatus=300")
+            .1
+            .contains("not an exit status")
+    );
+}
+
+#[test]
+fn pid_file_and_notify_access() {
+    assert_eq!(
+        svc("PIDFile=/run/x.pid").pid_file,
+        Some("/run/x.pid".into())
+    );
+    assert_eq!(svc("PIDFile=x.pid").pid_file, Some("/run/x.pid".into()));
+    for (v, n) in [
+        ("none", NotifyAccess::None),
+        ("main", NotifyAccess::Main),
+        ("exec", NotifyAccess::Exec),
+        ("all", NotifyAccess::All),
+    ] {
+        assert_eq!(svc(&format!("NotifyAccess={v}")).notify_access, n);
+    }
+    assert!(
+        one_err("NotifyAccess=some")
+            .1
+            .contains("expected one of none")
+    );
+}
+
+#[test]
+fn outputs() {
+    for (v, o) in [
+        ("inherit", Output::Inherit),
+        ("null", Output::Null),
+        ("journal", Output::Log),
+        ("syslog", Output::Log),
+        ("journal+console", Output::Log),
+        ("syslog+console", Output::Log),
+        ("kmsg", Output::Kmsg),
+        ("kmsg+console", Output::Kmsg),
+        (
+            "file:/var/log/%p.log",
+            Output::File {
+                path: "/var/log/a.log".into(),
+                mode: FileMode::Write,
+            },
+        ),
+        (
+            "append:/x",
+            Output::File {
+                path: "/x".into(),
+                mode: FileMode::Append,
+            },
+        ),
+        (
+            "truncate:/y",
+            Output::File {
+                path: "/y".into(),
+                mode: FileMode::Truncate,
+            },
+        ),
+    ] {
+        assert_eq!(svc(&format!("StandardOutput={v}")).stdout, o, "{v}");
+        assert_eq!(svc(&format!("StandardError={v}")).stderr, o, "{v}");
+    }
+    for v in ["tty", "socket", "fd:foo"] {
+        let (u, d) = ok(&format!(
+            "[Service]\nExecStart=/bin/true\nStandardOutput={v}\n"
+        ));
+        assert_eq!(u.service.unwrap().stdout, Output::Log);
+        assert!(warnings(&d)[0].1.contains("not implemented yet"), "{d:?}");
+        assert_eq!(warnings(&d)[0].0, 3);
+    }
+    assert!(
+        one_err("StandardOutput=file:rel")
+            .1
+            .contains("not absolute")
+    );
+    assert!(
+        one_err("StandardError=somewhere")
+            .1
+            .contains("expected inherit")
+    );
+}
+
+#[test]
+fn syslog_identifier_and_umask() {
+    assert_eq!(
+        svc("SyslogIdentifier=web-%i").syslog_identifier.as_deref(),
+        Some("web-")
+    );
+    assert_eq!(svc("UMask=0027").umask, 0o027);
+    assert!(one_err("UMask=999").1.contains("octal"));
+}
+
+#[test]
+fn limits() {
+    let s = svc(
+        "LimitNOFILE=1024:4096\nLimitNPROC=infinity\nLimitCORE=1G\nLimitMEMLOCK=64K:infinity\nLimitNOFILE=2048",
+    );
+    assert_eq!(
+        s.limits,
+        [
+            (
+                Resource::Nofile,
+                Limit {
+                    soft: Some(2048),
+                    hard: Some(2048)
+                }
+            ),
+            (
+                Resource::Nproc,
+                Limit {
+                    soft: None,
+                    hard: None
+                }
+            ),
+            (
+                Resource::Core,
+                Limit {
+                    soft: Some(1 << 30),
+                    hard: Some(1 << 30)
+                }
+            ),
+            (
+                Resource::Memlock,
+                Limit {
+                    soft: Some(65536),
+                    hard: None
+                }
+            ),
+        ]
+    );
+    assert!(one_err("LimitNOFILE=1K").1.contains("not a number"));
+    assert!(one_err("LimitCORE=2:1").1.contains("greater than hard"));
+}
+
+#[test]
+fn install_section() {
+    let (u, d) = ok(
+        "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n\
+         WantedBy=b\nRequiredBy=c.target\nAlias=web.service %p-alias.service\nAlso=helper\n",
+    );
+    assert!(d.is_empty(), "{d:?}");
+    assert_eq!(u.install.wanted_by, ["multi-user.target", "b.service"]);
+    assert_eq!(u.install.required_by, ["c.target"]);
+    assert_eq!(u.install.alias, ["web.service", "a-alias.service"]);
+    assert_eq!(u.install.also, ["helper.service"]);
+    let e = errs("[Service]\nExecStart=/bin/true\n[Install]\nAlias=web.target\n");
+    assert_eq!(e[0].0, 4);
+    assert!(e[0].1.contains("same suffix"));
+}
+
+#[test]
+fn not_enforced_and_unknown_keys_are_warnings() {
+    let (u, d) = ok("[Unit]\nRequiresMountsFor=/srv\nFrobnicate=yes\n\
+         [Service]\nExecStart=/bin/true\nPrivateTmp=yes\nProtectSystem=full\nAfter=x\nX-Custom=1\n");
+    assert_eq!(
+        u.not_enforced,
+        ["RequiresMountsFor", "PrivateTmp", "ProtectSystem"]
+    );
+    assert_eq!(
+        warnings(&d),
+        [
+            (2, "RequiresMountsFor= is not enforced yet".to_string()),
+            (
+                3,
+                "unknown key Frobnicate= in section [Unit], ignoring".to_string()
+            ),
+            (6, "PrivateTmp= is not enforced yet".to_string()),
+            (7, "ProtectSystem= is not enforced yet".to_string()),
+            (
+                8,
+                "After= belongs in [Unit], not [Service]; ignoring".to_string()
+            ),
+        ]
+    );
+    assert!(d.iter().all(|d| d.path == Path::new(PATH)));
+}
+
+#[test]
+fn every_error_in_a_file_is_reported() {
+    let e = errs(
+        "[Unit]\nDescription=x\nAfter=a/b\n[Service]\nType=nope\nExecStart=/bin/true\n\
+         Restart=sometimes\nno equals\nTimeoutSec=x\n[Bogus]\n",
+    );
+    let lines: Vec<u32> = e.iter().map(|e| e.0).collect();
+    assert_eq!(lines, [8, 10, 3, 5, 7, 9], "{e:#?}");
+}
+
+#[test]
+fn targets() {
+    let p = parse_named(
+        "multi-user.target",
+        "[Unit]\nDescription=Multi-User\nRequires=basic.target\n[Install]\nAlias=default.target\n",
+    );
+    let u = p.unit.unwrap();
+    assert_eq!(u.kind, UnitKind::Target);
+    assert!(u.service.is_none());
+    assert_eq!(u.deps.requires, ["basic.target"]);
+    let p = parse_named("x.target", "[Service]\nExecStart=/bin/true\n");
+    assert!(p.unit.is_none());
+    assert!(
+        p.diagnostics[0]
+            .message
+            .contains("unknown section [Service]")
+    );
+    let p = parse_named("x.socket", "[Unit]\n");
+    assert!(p.unit.is_none());
+}
+
+#[test]
+fn drop_ins_apply_in_order_with_their_own_paths() {
+    let main = Source {
+        path: Path::new("/etc/a.service"),
+        text: "[Unit]\nAfter=x\n[Service]\nExecStart=/bin/a\nUser=u1\n",
+    };
+    let d1 = Source {
+        path: Path::new("/etc/a.service.d/10-a.conf"),
+        text: "[Service]\nUser=u2\nExecStart=\nExecStart=/bin/b\n",
+    };
+    let d2 = Source {
+        path: Path::new("/etc/a.service.d/20-b.conf"),
+        text: "[Unit]\nAfter=y\n[Service]\nBogus=1\nRestart=wrong\n",
+    };
+    let p = parse("a.service", main, &[d1, d2], &ctx());
+    assert!(p.unit.is_none());
+    let last = p.diagnostics.last().unwrap();
+    assert_eq!(last.path, Path::new("/etc/a.service.d/20-b.conf"));
+    assert_eq!(last.line, 5);
+    let p = parse("a.service", main, &[d1], &ctx());
+    let u = p.unit.unwrap();
+    assert_eq!(u.source.as_deref(), Some(Path::new("/etc/a.service")));
+    let s = u.service.unwrap();
+    assert_eq!(s.user.as_deref(), Some("u2"));
+    assert_eq!(s.exec_start.len(), 1);
+    assert_eq!(s.exec_start[0].program, "/bin/b");
+}
+
+#[test]
+fn unknown_specifier_is_a_warning() {
+    let (u, d) = ok("[Unit]\nDescription=50%Z\n[Service]\nExecStart=/bin/echo %Y\n");
+    assert_eq!(u.description, "50%Z");
+    let w = warnings(&d);
+    assert_eq!(w.len(), 2);
+    assert_eq!((w[0].0, w[1].0), (2, 4));
+    assert!(w[0].1.contains("unknown specifier %Z"));
+}
+
+#[test]
+fn continuation_in_exec_lines() {
+    let s = svc("ExecStartPost=/bin/echo one \\\n  # a comment inside\n  two");
+    assert_eq!(s.exec_start_post[0].argv, ["/bin/echo", "one", "two"]);
+    assert_eq!(s.exec_start_post[0].line, 3);
+}
+
+#[test]
+fn directive_table_has_no_duplicates_and_no_overlap_with_not_enforced() {
+    for (i, a) in DIRECTIVES.iter().enumerate() {
+        for b in &DIRECTIVES[i + 1..] {
+            assert!(
+                !(a.section == b.section && a.name == b.name),
+                "{} twice",
+                a.name
+            );
+        }
+        assert!(!is_not_enforced(a.section, a.name), "{}", a.name);
+    }
+}
+
+#[test]
+fn debian_ssh_service_loads() {
+    let text = include_str!("../../tests/data/ssh.service");
+    let p = parse_str(
+        "ssh.service",
+        Path::new("/lib/systemd/system/ssh.service"),
+        text,
+        &ctx(),
+    );
+    let u = p.unit.expect("ssh.service loads");
+    assert_eq!(u.description, "OpenBSD Secure Shell server");
+    assert_eq!(u.documentation, ["man:sshd(8)", "man:sshd_config(5)"]);
+    assert_eq!(u.deps.after, ["network.target", "auditd.service"]);
+    assert_eq!(u.conditions.len(), 1);
+    assert!(u.conditions[0].negate);
+    let s = u.service.unwrap();
+    assert_eq!(s.service_type, ServiceType::Notify);
+    assert_eq!(s.exec_start[0].argv, ["/usr/sbin/sshd", "-D", "$SSHD_OPTS"]);
+    assert_eq!(s.exec_start_pre.len(), 1);
+    assert_eq!(s.exec_reload.len(), 2);
+    assert_eq!(s.kill_mode, KillMode::Process);
+    assert_eq!(s.restart, RestartPolicy::OnFailure);
+    assert_eq!(s.restart_prevent_exit_status.codes, [255]);
+    assert!(s.environment_files[0].optional);
+    assert_eq!(u.install.wanted_by, ["multi-user.target"]);
+    assert_eq!(u.install.alias, ["sshd.service"]);
+    assert_eq!(u.not_enforced, ["RuntimeDirectory", "RuntimeDirectoryMode"]);
+    assert_eq!(warnings(&p.diagnostics).len(), 2);
+}

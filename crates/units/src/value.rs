@@ -1,0 +1,481 @@
+//! systemd's value syntaxes shared by the directives: booleans, time spans,
+//! signals, sizes, resource limits, exit statuses and file modes.
+//!
+//! Each parser takes the value text only and returns a typed value or a
+//! [`ValueError`] saying what was expected; the caller adds the directive name
+//! and file:line. Nothing here does I/O.
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::model::{ExitStatusSet, Limit, Resource};
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ValueError {
+    #[error("{value:?} is not a boolean (expected yes/no, true/false, on/off, 1/0)")]
+    Bool { value: String },
+    #[error("{value:?} is not a time span (expected e.g. 5s, 1min 30s, 500ms, infinity)")]
+    TimeSpan { value: String },
+    #[error("time span {value:?} is too large")]
+    TimeSpanOverflow { value: String },
+    #[error("{value:?} is not a signal name or number")]
+    Signal { value: String },
+    #[error("{value:?} is not a number")]
+    Number { value: String },
+    #[error(
+        "{value:?} is not a size (expected a number with an optional K, M, G, T, P or E suffix)"
+    )]
+    Size { value: String },
+    #[error("soft limit {soft} is greater than hard limit {hard}")]
+    SoftAboveHard { soft: u64, hard: u64 },
+    #[error("{value:?} is not an exit status (expected 0..255 or a signal name)")]
+    ExitStatus { value: String },
+    #[error("{value:?} is not an octal file mode mask (expected e.g. 0022)")]
+    Mode { value: String },
+}
+
+/// systemd's booleans: 1/yes/y/true/t/on and 0/no/n/false/f/off, any case.
+pub fn parse_bool(s: &str) -> Result<bool, ValueError> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "1" | "yes" | "y" | "true" | "t" | "on" => Ok(true),
+        "0" | "no" | "n" | "false" | "f" | "off" => Ok(false),
+        _ => Err(ValueError::Bool {
+            value: s.to_string(),
+        }),
+    }
+}
+
+/// Time units in microseconds, every spelling systemd accepts (systemd.time(7)).
+/// A month is 30.44 days and a year 365.25 days, as in systemd.
+const TIME_UNITS: &[(&str, u64)] = &[
+    ("usec", 1),
+    ("us", 1),
+    ("µs", 1),
+    ("μs", 1),
+    ("msec", 1_000),
+    ("ms", 1_000),
+    ("seconds", 1_000_000),
+    ("second", 1_000_000),
+    ("sec", 1_000_000),
+    ("s", 1_000_000),
+    ("minutes", 60_000_000),
+    ("minute", 60_000_000),
+    ("min", 60_000_000),
+    ("m", 60_000_000),
+    ("hours", 3_600_000_000),
+    ("hour", 3_600_000_000),
+    ("hr", 3_600_000_000),
+    ("h", 3_600_000_000),
+    ("days", 86_400_000_000),
+    ("day", 86_400_000_000),
+    ("d", 86_400_000_000),
+    ("weeks", 604_800_000_000),
+    ("week", 604_800_000_000),
+    ("w", 604_800_000_000),
+    ("months", 2_629_800_000_000),
+    ("month", 2_629_800_000_000),
+    ("M", 2_629_800_000_000),
+    ("years", 31_557_600_000_000),
+    ("year", 31_557_600_000_000),
+    ("y", 31_557_600_000_000),
+];
+
+/// A time span: `5` (seconds), `5s`, `1min 30s`, `1min30s`, `500ms`, `1.5h`,
+/// `2 weeks`, or `infinity` (returned as `None`).
+pub fn parse_timespan(s: &str) -> Result<Option<Duration>, ValueError> {
+    let err = || ValueError::TimeSpan {
+        value: s.to_string(),
+    };
+    let t = s.trim();
+    if t == "infinity" {
+        return Ok(None);
+    }
+    if t.is_empty() {
+        return Err(err());
+    }
+    let mut rest = t;
+    let mut total: u128 = 0;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (num, after) = rest.split_at(num_len);
+        if num.is_empty() || num.starts_with('.') && num.len() == 1 {
+            return Err(err());
+        }
+        let (int_part, frac_part) = match num.split_once('.') {
+            Some((i, f)) => (i, f),
+            None => (num, ""),
+        };
+        if frac_part.contains('.') {
+            return Err(err());
+        }
+        let after = after.trim_start();
+        let unit_len = after
+            .find(|c: char| c.is_ascii_digit() || c == '.' || c.is_whitespace())
+            .unwrap_or(after.len());
+        let (unit, next) = after.split_at(unit_len);
+        let mult = if unit.is_empty() {
+            1_000_000
+        } else {
+            TIME_UNITS
+                .iter()
+                .find(|(name, _)| *name == unit)
+                .map(|(_, m)| *m)
+                .ok_or_else(err)?
+        };
+        let int: u128 = if int_part.is_empty() {
+            0
+        } else {
+            int_part.parse().map_err(|_| err())?
+        };
+        let mut value = int.checked_mul(u128::from(mult)).ok_or_else(err)?;
+        if !frac_part.is_empty() {
+            // Fractions count down to the microsecond, as in systemd.
+            let digits = frac_part.get(..frac_part.len().min(18)).unwrap_or("");
+            let frac: u128 = digits.parse().map_err(|_| err())?;
+            let scale = 10u128.pow(u32::try_from(digits.len()).map_err(|_| err())?);
+            value += frac * u128::from(mult) / scale;
+        }
+        total = total.checked_add(value).ok_or_else(err)?;
+        rest = next.trim_start();
+    }
+    let micros = u64::try_from(total).map_err(|_| ValueError::TimeSpanOverflow {
+        value: s.to_string(),
+    })?;
+    Ok(Some(Duration::from_micros(micros)))
+}
+
+/// Linux signal names and numbers (the generic numbering used on x86, arm and
+/// riscv; systemd only accepts these names too).
+pub const SIGNALS: &[(&str, i32)] = &[
+    ("HUP", 1),
+    ("INT", 2),
+    ("QUIT", 3),
+    ("ILL", 4),
+    ("TRAP", 5),
+    ("ABRT", 6),
+    ("IOT", 6),
+    ("BUS", 7),
+    ("FPE", 8),
+    ("KILL", 9),
+    ("USR1", 10),
+    ("SEGV", 11),
+    ("USR2", 12),
+    ("PIPE", 13),
+    ("ALRM", 14),
+    ("TERM", 15),
+    ("STKFLT", 16),
+    ("CHLD", 17),
+    ("CONT", 18),
+    ("STOP", 19),
+    ("TSTP", 20),
+    ("TTIN", 21),
+    ("TTOU", 22),
+    ("URG", 23),
+    ("XCPU", 24),
+    ("XFSZ", 25),
+    ("VTALRM", 26),
+    ("PROF", 27),
+    ("WINCH", 28),
+    ("IO", 29),
+    ("POLL", 29),
+    ("PWR", 30),
+    ("SYS", 31),
+];
+
+/// glibc's SIGRTMIN and SIGRTMAX (the kernel's 32 and 33 are used by libc).
+pub const SIGRTMIN: i32 = 34;
+pub const SIGRTMAX: i32 = 64;
+
+/// A signal: `SIGTERM`, `TERM`, `15`, `SIGRTMIN+3`, `RTMIN+3`, `RTMAX-1`.
+pub fn parse_signal(s: &str) -> Result<i32, ValueError> {
+    let err = || ValueError::Signal {
+        value: s.to_string(),
+    };
+    let t = s.trim();
+    if let Ok(n) = t.parse::<i32>() {
+        return if (1..=SIGRTMAX).contains(&n) {
+            Ok(n)
+        } else {
+            Err(err())
+        };
+    }
+    let name = t.strip_prefix("SIG").unwrap_or(t);
+    if let Some((_, n)) = SIGNALS.iter().find(|(n, _)| *n == name) {
+        return Ok(*n);
+    }
+    let rt = |base: &str, offset_sign: i32, start: i32| -> Option<i32> {
+        let rest = name.strip_prefix(base)?;
+        if rest.is_empty() {
+            return Some(start);
+        }
+        let off: i32 = rest
+            .strip_prefix(if offset_sign > 0 { '+' } else { '-' })?
+            .parse()
+            .ok()?;
+        let n = start + offset_sign * off;
+        (SIGRTMIN..=SIGRTMAX).contains(&n).then_some(n)
+    };
+    rt("RTMIN", 1, SIGRTMIN)
+        .or_else(|| rt("RTMAX", -1, SIGRTMAX))
+        .ok_or_else(err)
+}
+
+/// The name of a signal number (`15` -> `SIGTERM`), for messages.
+pub fn signal_name(n: i32) -> Option<String> {
+    if let Some((name, _)) = SIGNALS.iter().find(|(_, v)| *v == n) {
+        return Some(format!("SIG{name}"));
+    }
+    if (SIGRTMIN..=SIGRTMAX).contains(&n) {
+        return Some(format!("SIGRTMIN+{}", n - SIGRTMIN));
+    }
+    None
+}
+
+/// A byte size with systemd's 1024-based suffixes: `B`, `K`, `M`, `G`, `T`, `P`, `E`.
+pub fn parse_size(s: &str) -> Result<u64, ValueError> {
+    let err = || ValueError::Size {
+        value: s.to_string(),
+    };
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c {
+                'B' => 0,
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                'P' => 50,
+                'E' => 60,
+                _ => return Err(err()),
+            };
+            (t.get(..i).unwrap_or("").trim_end(), 1u64 << shift)
+        }
+        _ => (t, 1),
+    };
+    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(err());
+    }
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(err)
+}
+
+/// One `Limit*=` value: `N`, `infinity`, or `SOFT:HARD`. Sizes are accepted for
+/// the byte-valued limits (CORE, MEMLOCK).
+pub fn parse_limit(resource: Resource, s: &str) -> Result<Limit, ValueError> {
+    let one = |v: &str| -> Result<Option<u64>, ValueError> {
+        let v = v.trim();
+        if v == "infinity" {
+            return Ok(None);
+        }
+        match resource {
+            Resource::Core | Resource::Memlock => parse_size(v).map(Some),
+            Resource::Nofile | Resource::Nproc => {
+                v.parse::<u64>().map(Some).map_err(|_| ValueError::Number {
+                    value: v.to_string(),
+                })
+            }
+        }
+    };
+    let (soft, hard) = match s.split_once(':') {
+        Some((a, b)) => (one(a)?, one(b)?),
+        None => {
+            let v = one(s)?;
+            (v, v)
+        }
+    };
+    if let (Some(soft), Some(hard)) = (soft, hard)
+        && soft > hard
+    {
+        return Err(ValueError::SoftAboveHard { soft, hard });
+    }
+    Ok(Limit { soft, hard })
+}
+
+/// Adds a whitespace-separated list of exit statuses (`0`..`255`) and signal
+/// names (`SIGKILL`, `KILL`) to `set`.
+pub fn parse_exit_statuses(s: &str, set: &mut ExitStatusSet) -> Result<(), ValueError> {
+    for word in s.split_whitespace() {
+        if let Ok(n) = word.parse::<i32>() {
+            if !(0..=255).contains(&n) {
+                return Err(ValueError::ExitStatus {
+                    value: word.to_string(),
+                });
+            }
+            if !set.codes.contains(&n) {
+                set.codes.push(n);
+            }
+            continue;
+        }
+        let sig = parse_signal(word).map_err(|_| ValueError::ExitStatus {
+            value: word.to_string(),
+        })?;
+        if !set.signals.contains(&sig) {
+            set.signals.push(sig);
+        }
+    }
+    Ok(())
+}
+
+/// An octal file-mode mask such as `UMask=0027`.
+pub fn parse_mode(s: &str) -> Result<u32, ValueError> {
+    let t = s.trim();
+    let err = || ValueError::Mode {
+        value: s.to_string(),
+    };
+    if t.is_empty() || !t.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return Err(err());
+    }
+    let v = u32::from_str_radix(t, 8).map_err(|_| err())?;
+    if v > 0o7777 { Err(err()) } else { Ok(v) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(s: u64) -> Option<Duration> {
+        Some(Duration::from_secs(s))
+    }
+
+    #[test]
+    fn booleans_every_spelling() {
+        for t in [
+            "1", "yes", "y", "true", "t", "on", "YES", "True", "On", " y ",
+        ] {
+            assert_eq!(parse_bool(t), Ok(true), "{t}");
+        }
+        for f in ["0", "no", "n", "false", "f", "off", "NO", "False", "OFF"] {
+            assert_eq!(parse_bool(f), Ok(false), "{f}");
+        }
+        for bad in ["", "2", "yess", "enabled"] {
+            assert!(parse_bool(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn time_spans() {
+        assert_eq!(parse_timespan("5"), Ok(secs(5)));
+        assert_eq!(parse_timespan("5s"), Ok(secs(5)));
+        assert_eq!(parse_timespan("1min 30s"), Ok(secs(90)));
+        assert_eq!(parse_timespan("1min30s"), Ok(secs(90)));
+        assert_eq!(
+            parse_timespan("500ms"),
+            Ok(Some(Duration::from_millis(500)))
+        );
+        assert_eq!(parse_timespan("2h"), Ok(secs(7200)));
+        assert_eq!(parse_timespan("1d"), Ok(secs(86400)));
+        assert_eq!(parse_timespan("10us"), Ok(Some(Duration::from_micros(10))));
+        assert_eq!(parse_timespan("10µs"), Ok(Some(Duration::from_micros(10))));
+        assert_eq!(parse_timespan("3 usec"), Ok(Some(Duration::from_micros(3))));
+        assert_eq!(
+            parse_timespan("1.5s"),
+            Ok(Some(Duration::from_millis(1500)))
+        );
+        assert_eq!(parse_timespan(".5s"), Ok(Some(Duration::from_millis(500))));
+        assert_eq!(parse_timespan("2 weeks"), Ok(secs(1_209_600)));
+        assert_eq!(parse_timespan("1w"), Ok(secs(604_800)));
+        assert_eq!(parse_timespan("1M"), Ok(secs(2_629_800)));
+        assert_eq!(parse_timespan("1y"), Ok(secs(31_557_600)));
+        assert_eq!(parse_timespan("1 hour 2 minutes 3 seconds"), Ok(secs(3723)));
+        assert_eq!(parse_timespan("1hr 1m 1sec"), Ok(secs(3661)));
+        assert_eq!(parse_timespan("1 msec"), Ok(Some(Duration::from_millis(1))));
+        assert_eq!(parse_timespan("0"), Ok(secs(0)));
+        assert_eq!(parse_timespan("infinity"), Ok(None));
+        assert_eq!(parse_timespan(" 5s "), Ok(secs(5)));
+        for bad in [
+            "",
+            "s",
+            "5x",
+            "five",
+            "-5",
+            "1.2.3s",
+            "5 s s",
+            "infinity5",
+            ".",
+        ] {
+            assert!(parse_timespan(bad).is_err(), "{bad}");
+        }
+        assert!(parse_timespan("99999999999999999999y").is_err());
+    }
+
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("SIGTERM"), Ok(15));
+        assert_eq!(parse_signal("TERM"), Ok(15));
+        assert_eq!(parse_signal("15"), Ok(15));
+        assert_eq!(parse_signal("SIGKILL"), Ok(9));
+        assert_eq!(parse_signal("HUP"), Ok(1));
+        assert_eq!(parse_signal("SIGRTMIN+2"), Ok(36));
+        assert_eq!(parse_signal("RTMIN"), Ok(34));
+        assert_eq!(parse_signal("RTMAX-1"), Ok(63));
+        for bad in ["", "0", "65", "SIGFOO", "sigterm", "RTMIN+40", "-1"] {
+            assert!(parse_signal(bad).is_err(), "{bad}");
+        }
+        assert_eq!(signal_name(15).as_deref(), Some("SIGTERM"));
+        assert_eq!(signal_name(35).as_deref(), Some("SIGRTMIN+1"));
+        assert_eq!(signal_name(0), None);
+    }
+
+    #[test]
+    fn sizes_and_limits() {
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert_eq!(parse_size("4K"), Ok(4096));
+        assert_eq!(parse_size("2M"), Ok(2 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("7B"), Ok(7));
+        assert!(parse_size("1X").is_err());
+        assert!(parse_size("K").is_err());
+        assert!(parse_size("99999999999E").is_err());
+
+        let l = |s, h| Limit { soft: s, hard: h };
+        assert_eq!(
+            parse_limit(Resource::Nofile, "1024"),
+            Ok(l(Some(1024), Some(1024)))
+        );
+        assert_eq!(
+            parse_limit(Resource::Nofile, "1024:4096"),
+            Ok(l(Some(1024), Some(4096)))
+        );
+        assert_eq!(parse_limit(Resource::Nofile, "infinity"), Ok(l(None, None)));
+        assert_eq!(
+            parse_limit(Resource::Nproc, "10:infinity"),
+            Ok(l(Some(10), None))
+        );
+        assert_eq!(parse_limit(Resource::Core, "0"), Ok(l(Some(0), Some(0))));
+        assert_eq!(
+            parse_limit(Resource::Memlock, "64K:1M"),
+            Ok(l(Some(65536), Some(1 << 20)))
+        );
+        assert!(parse_limit(Resource::Nofile, "1K").is_err());
+        assert_eq!(
+            parse_limit(Resource::Nofile, "10:5"),
+            Err(ValueError::SoftAboveHard { soft: 10, hard: 5 })
+        );
+        assert!(parse_limit(Resource::Nofile, "abc").is_err());
+    }
+
+    #[test]
+    fn exit_statuses() {
+        let mut set = ExitStatusSet::default();
+        parse_exit_statuses("0 1 SIGTERM KILL 255", &mut set).unwrap();
+        assert_eq!(set.codes, vec![0, 1, 255]);
+        assert_eq!(set.signals, vec![15, 9]);
+        assert!(parse_exit_statuses("256", &mut set).is_err());
+        assert!(parse_exit_statuses("SIGNOPE", &mut set).is_err());
+    }
+
+    #[test]
+    fn modes() {
+        assert_eq!(parse_mode("0022"), Ok(0o022));
+        assert_eq!(parse_mode("077"), Ok(0o077));
+        assert!(parse_mode("0889").is_err());
+        assert!(parse_mode("").is_err());
+        assert!(parse_mode("77777").is_err());
+    }
+}
