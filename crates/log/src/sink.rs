@@ -1,0 +1,842 @@
+//! Sinks: where log lines go when they leave the manager (its stdout, /dev/kmsg,
+//! a file).
+//!
+//! A sink must never block the manager: it writes to a non-blocking fd, keeps
+//! what the fd would not take in a bounded queue, and asks to be told when the fd
+//! is writable again ([`Sink::wants_writable`], [`Sink::on_writable`]). When the
+//! queue is full a line is dropped and counted, never waited for; as soon as
+//! there is room again the sink writes `vigil: N lines dropped` in the stream, at
+//! the place where the lines went missing. A sink does not poll, sleep or log
+//! about itself: hard write errors are returned to the caller, which decides.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io::{self, IoSlice};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rustix::fs::{FileType, Mode, OFlags};
+use rustix::io::Errno;
+
+use crate::record::{Record, Stream};
+
+/// The default bound of a sink's queue, in bytes.
+pub const DEFAULT_QUEUE_BYTES: usize = 64 * 1024;
+
+/// The longest record written to /dev/kmsg, prefix included. The kernel keeps
+/// records of up to 1024 bytes including its own header; this leaves it room.
+pub const KMSG_MAX: usize = 976;
+
+/// syslog facility `daemon`, as the kernel expects it in a `<PRI>` prefix.
+const FACILITY_DAEMON: u8 = 3 << 3;
+const LEVEL_WARNING: u8 = 4;
+const LEVEL_NOTICE: u8 = 5;
+const LEVEL_INFO: u8 = 6;
+
+/// Most messages handed to one `writev`.
+const WRITEV_BATCH: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// A write failed for another reason than a full fd (the reader went away,
+    /// the disk is full, ...). The queued lines were dropped and counted.
+    #[error("cannot write to the {sink} log sink")]
+    Write {
+        sink: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot open log sink {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot prepare fd {fd} as a non-blocking console")]
+    Console {
+        fd: i32,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// A destination for log lines that never blocks (see the module documentation).
+///
+/// The manager registers [`AsFd::as_fd`] in epoll for writability while
+/// [`Sink::wants_writable`] is true, and calls [`Sink::on_writable`] when it is.
+pub trait Sink: AsFd + fmt::Debug {
+    /// Writes the record now if the fd takes it, queues it otherwise, or drops
+    /// and counts it when the queue is full. Never blocks.
+    fn push(&mut self, record: &Record) -> Result<(), SinkError>;
+    /// Whether data is waiting for the fd to become writable.
+    fn wants_writable(&self) -> bool;
+    /// Writes as much of the queue as the fd takes now.
+    fn on_writable(&mut self) -> Result<(), SinkError>;
+    /// Lines dropped since the sink was made (the notices report them too).
+    fn dropped(&self) -> u64;
+    /// Bytes waiting in the queue.
+    fn queued(&self) -> usize;
+}
+
+/// Whether a write may take part of a message (a byte stream) or must take a
+/// whole message at once (a record-oriented device such as /dev/kmsg).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    Stream,
+    Record,
+}
+
+/// The queue and the write loop shared by every sink.
+struct Outbox<F> {
+    fd: F,
+    sink: &'static str,
+    framing: Framing,
+    queue: VecDeque<Vec<u8>>,
+    /// Bytes of the front message already written (stream framing only).
+    offset: usize,
+    /// Bytes queued and not yet written.
+    queued: usize,
+    limit: usize,
+    dropped: u64,
+    /// Lines dropped since the last notice was queued.
+    unreported: u64,
+    notice: fn(u64) -> Vec<u8>,
+}
+
+impl<F> fmt::Debug for Outbox<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Outbox")
+            .field("sink", &self.sink)
+            .field("queued", &self.queued)
+            .field("messages", &self.queue.len())
+            .field("limit", &self.limit)
+            .field("dropped", &self.dropped)
+            .field("unreported", &self.unreported)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: AsFd> Outbox<F> {
+    fn new(
+        fd: F,
+        sink: &'static str,
+        framing: Framing,
+        limit: usize,
+        notice: fn(u64) -> Vec<u8>,
+    ) -> Self {
+        Outbox {
+            fd,
+            sink,
+            framing,
+            queue: VecDeque::new(),
+            offset: 0,
+            queued: 0,
+            limit,
+            dropped: 0,
+            unreported: 0,
+            notice,
+        }
+    }
+
+    /// Whether `n` more bytes fit. An empty queue takes anything, so a limit
+    /// smaller than one line does not silence the sink.
+    fn fits(&self, n: usize) -> bool {
+        self.queue.is_empty() || self.queued.saturating_add(n) <= self.limit
+    }
+
+    fn drop_lines(&mut self, n: u64) {
+        self.dropped = self.dropped.saturating_add(n);
+        self.unreported = self.unreported.saturating_add(n);
+    }
+
+    fn enqueue(&mut self, msg: Vec<u8>) -> Result<(), SinkError> {
+        if self.unreported > 0 {
+            // The notice goes right before the next line that gets through, so
+            // the reader sees the gap where it is.
+            let notice = (self.notice)(self.unreported);
+            if !self.fits(notice.len().saturating_add(msg.len())) {
+                self.drop_lines(1);
+                return Ok(());
+            }
+            self.unreported = 0;
+            self.queue_message(notice);
+        } else if !self.fits(msg.len()) {
+            self.drop_lines(1);
+            return Ok(());
+        }
+        self.queue_message(msg);
+        self.drain()
+    }
+
+    fn queue_message(&mut self, msg: Vec<u8>) {
+        self.queued = self.queued.saturating_add(msg.len());
+        self.queue.push_back(msg);
+    }
+
+    /// Writes until the queue is empty or the fd is full.
+    fn drain(&mut self) -> Result<(), SinkError> {
+        loop {
+            if self.unreported > 0 {
+                let notice = (self.notice)(self.unreported);
+                if self.fits(notice.len()) {
+                    self.unreported = 0;
+                    self.queue_message(notice);
+                }
+            }
+            if self.queue.is_empty() {
+                return Ok(());
+            }
+            match self.write_some() {
+                Ok(0) => return Ok(()),
+                Ok(n) => self.consume(n),
+                Err(Errno::INTR) => {}
+                Err(Errno::AGAIN) => return Ok(()),
+                Err(e) => {
+                    let lost = u64::try_from(self.queue.len()).unwrap_or(u64::MAX);
+                    self.queue.clear();
+                    self.queued = 0;
+                    self.offset = 0;
+                    self.drop_lines(lost);
+                    return Err(SinkError::Write {
+                        sink: self.sink,
+                        source: e.into(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn write_some(&self) -> Result<usize, Errno> {
+        match self.framing {
+            Framing::Stream => {
+                let mut slices = Vec::with_capacity(self.queue.len().min(WRITEV_BATCH));
+                for (i, msg) in self.queue.iter().take(WRITEV_BATCH).enumerate() {
+                    let start = if i == 0 { self.offset } else { 0 };
+                    slices.push(IoSlice::new(msg.get(start..).unwrap_or_default()));
+                }
+                rustix::io::writev(&self.fd, &slices)
+            }
+            Framing::Record => match self.queue.front() {
+                Some(msg) => rustix::io::write(&self.fd, msg),
+                None => Ok(0),
+            },
+        }
+    }
+
+    /// Forgets `n` written bytes from the front of the queue.
+    fn consume(&mut self, mut n: usize) {
+        if self.framing == Framing::Record {
+            // A record device takes a record whole or not at all.
+            if let Some(msg) = self.queue.pop_front() {
+                self.queued = self.queued.saturating_sub(msg.len());
+            }
+            return;
+        }
+        while n > 0 {
+            let Some(front) = self.queue.front() else {
+                break;
+            };
+            let left = front.len().saturating_sub(self.offset);
+            if n < left {
+                self.offset = self.offset.saturating_add(n);
+                self.queued = self.queued.saturating_sub(n);
+                return;
+            }
+            n = n.saturating_sub(left);
+            self.queued = self.queued.saturating_sub(left);
+            self.offset = 0;
+            self.queue.pop_front();
+        }
+        // Empty messages never reach the queue, but a stray one must not
+        // keep the sink asking for writability.
+        while self.queue.front().is_some_and(|m| m.len() <= self.offset) {
+            self.queue.pop_front();
+            self.offset = 0;
+        }
+    }
+}
+
+/// Lines on the manager's stdout (or any stream), as `unit: line`, the way
+/// container logs show several services at once.
+#[derive(Debug)]
+pub struct ConsoleSink<F: AsFd = OwnedFd> {
+    out: Outbox<F>,
+}
+
+impl<F: AsFd> ConsoleSink<F> {
+    /// A sink writing to `fd`, which must be non-blocking (see [`console_fd`]),
+    /// queueing at most `queue_bytes`.
+    pub fn new(fd: F, queue_bytes: usize) -> Self {
+        ConsoleSink {
+            out: Outbox::new(fd, "console", Framing::Stream, queue_bytes, |n| {
+                format!("vigil: {n} lines dropped\n").into_bytes()
+            }),
+        }
+    }
+}
+
+impl<F: AsFd> AsFd for ConsoleSink<F> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.out.fd.as_fd()
+    }
+}
+
+impl<F: AsFd + fmt::Debug> Sink for ConsoleSink<F> {
+    fn push(&mut self, record: &Record) -> Result<(), SinkError> {
+        let mut msg = Vec::with_capacity(record.unit.len() + record.line.len() + 3);
+        msg.extend_from_slice(record.unit.as_bytes());
+        msg.extend_from_slice(b": ");
+        msg.extend_from_slice(record.line.as_bytes());
+        msg.push(b'\n');
+        self.out.enqueue(msg)
+    }
+    fn wants_writable(&self) -> bool {
+        !self.out.queue.is_empty()
+    }
+    fn on_writable(&mut self) -> Result<(), SinkError> {
+        self.out.drain()
+    }
+    fn dropped(&self) -> u64 {
+        self.out.dropped
+    }
+    fn queued(&self) -> usize {
+        self.out.queued
+    }
+}
+
+/// Lines in the kernel log, one `write` per record: `<PRI>unit[pid]: line`,
+/// with facility `daemon` and level info (notice for the manager's own lines).
+#[derive(Debug)]
+pub struct KmsgSink {
+    out: Outbox<OwnedFd>,
+}
+
+impl KmsgSink {
+    /// Opens `path` (normally `/dev/kmsg`) for writing, non-blocking. Failing
+    /// here is how the caller learns that the kernel log is not writable.
+    pub fn open(path: &Path, queue_bytes: usize) -> Result<KmsgSink, SinkError> {
+        let flags = OFlags::WRONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+        let fd = rustix::fs::open(path, flags, Mode::empty()).map_err(|e| SinkError::Open {
+            path: path.to_path_buf(),
+            source: e.into(),
+        })?;
+        Ok(KmsgSink::new(fd, queue_bytes))
+    }
+
+    /// A sink on an fd that keeps record boundaries, which must be non-blocking.
+    pub fn new(fd: OwnedFd, queue_bytes: usize) -> KmsgSink {
+        KmsgSink {
+            out: Outbox::new(fd, "kmsg", Framing::Record, queue_bytes, |n| {
+                format!(
+                    "<{}>vigil: {n} lines dropped",
+                    FACILITY_DAEMON | LEVEL_WARNING
+                )
+                .into_bytes()
+            }),
+        }
+    }
+}
+
+impl AsFd for KmsgSink {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.out.fd.as_fd()
+    }
+}
+
+impl Sink for KmsgSink {
+    fn push(&mut self, record: &Record) -> Result<(), SinkError> {
+        let level = match record.stream {
+            Stream::Stdout | Stream::Stderr => LEVEL_INFO,
+            Stream::Manager => LEVEL_NOTICE,
+        };
+        let mut text = format!(
+            "<{}>{}[{}]: {}",
+            FACILITY_DAEMON | level,
+            record.unit,
+            record.pid,
+            record.line
+        );
+        truncate_at_char(&mut text, KMSG_MAX);
+        self.out.enqueue(text.into_bytes())
+    }
+    fn wants_writable(&self) -> bool {
+        !self.out.queue.is_empty()
+    }
+    fn on_writable(&mut self) -> Result<(), SinkError> {
+        self.out.drain()
+    }
+    fn dropped(&self) -> u64 {
+        self.out.dropped
+    }
+    fn queued(&self) -> usize {
+        self.out.queued
+    }
+}
+
+/// Lines appended to a file, each with its UTC time:
+/// `2024-02-29T23:59:59.000001Z unit[pid]: line`.
+#[derive(Debug)]
+pub struct FileSink {
+    out: Outbox<OwnedFd>,
+}
+
+impl FileSink {
+    /// Opens `path` for appending, creating it (mode 0640) when missing.
+    pub fn open(path: &Path, queue_bytes: usize) -> Result<FileSink, SinkError> {
+        let flags = OFlags::WRONLY
+            | OFlags::APPEND
+            | OFlags::CREATE
+            | OFlags::NONBLOCK
+            | OFlags::CLOEXEC
+            | OFlags::NOCTTY;
+        let mode = Mode::from_raw_mode(0o640);
+        let fd = rustix::fs::open(path, flags, mode).map_err(|e| SinkError::Open {
+            path: path.to_path_buf(),
+            source: e.into(),
+        })?;
+        Ok(FileSink::new(fd, queue_bytes))
+    }
+
+    /// A sink on an fd opened by the caller (a FIFO must be non-blocking).
+    pub fn new(fd: OwnedFd, queue_bytes: usize) -> FileSink {
+        FileSink {
+            out: Outbox::new(fd, "file", Framing::Stream, queue_bytes, |n| {
+                format!(
+                    "{} vigil: {n} lines dropped\n",
+                    rfc3339_utc(SystemTime::now())
+                )
+                .into_bytes()
+            }),
+        }
+    }
+}
+
+impl AsFd for FileSink {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.out.fd.as_fd()
+    }
+}
+
+impl Sink for FileSink {
+    fn push(&mut self, record: &Record) -> Result<(), SinkError> {
+        let msg = format!(
+            "{} {}[{}]: {}\n",
+            rfc3339_utc(record.time),
+            record.unit,
+            record.pid,
+            record.line
+        );
+        self.out.enqueue(msg.into_bytes())
+    }
+    fn wants_writable(&self) -> bool {
+        !self.out.queue.is_empty()
+    }
+    fn on_writable(&mut self) -> Result<(), SinkError> {
+        self.out.drain()
+    }
+    fn dropped(&self) -> u64 {
+        self.out.dropped
+    }
+    fn queued(&self) -> usize {
+        self.out.queued
+    }
+}
+
+/// An fd for a [`ConsoleSink`] on the manager's stdout (or stderr) that is
+/// non-blocking without making the original fd non-blocking too.
+///
+/// `O_NONBLOCK` belongs to the open file description, which a terminal or pipe
+/// shares with the shell that started the manager; setting it on fd 1 would make
+/// the shell's own reads and writes fail with `EAGAIN`. So a pipe or terminal is
+/// reopened through `/proc/self/fd/N`, which makes a new description. A regular
+/// file is only duplicated: files never return `EAGAIN`. When reopening is not
+/// possible (no /proc yet, a socket), the duplicate is made non-blocking, which
+/// does change the shared description.
+pub fn console_fd(fd: BorrowedFd<'_>) -> Result<OwnedFd, SinkError> {
+    let raw = fd.as_raw_fd();
+    let fail = |e: Errno| SinkError::Console {
+        fd: raw,
+        source: e.into(),
+    };
+    let stat = rustix::fs::fstat(fd).map_err(fail)?;
+    if FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile {
+        return rustix::io::fcntl_dupfd_cloexec(fd, 3).map_err(fail);
+    }
+    let flags = OFlags::WRONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    let proc_path = format!("/proc/self/fd/{raw}");
+    if let Ok(fresh) = rustix::fs::open(proc_path.as_str(), flags, Mode::empty()) {
+        return Ok(fresh);
+    }
+    let dup = rustix::io::fcntl_dupfd_cloexec(fd, 3).map_err(fail)?;
+    let current = rustix::fs::fcntl_getfl(&dup).map_err(fail)?;
+    rustix::fs::fcntl_setfl(&dup, current | OFlags::NONBLOCK).map_err(fail)?;
+    Ok(dup)
+}
+
+/// Cuts `text` to at most `max` bytes without splitting a character.
+fn truncate_at_char(text: &mut String, max: usize) {
+    if text.len() <= max {
+        return;
+    }
+    let cut = (0..=max)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    text.truncate(cut);
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ`; times before 1970 show as 1970.
+pub fn rfc3339_utc(time: SystemTime) -> String {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_micros()
+    )
+}
+
+/// The proleptic Gregorian date `days` after 1970-01-01. Counts in 400-year
+/// eras of 146097 days starting on a 1 March, so the leap day is the last day of
+/// its year and needs no special case.
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    // 1970-01-01 is day 719468 counted from 0000-03-01.
+    let z = days.saturating_add(719_468);
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    // Months counted from March: 0 is March, 11 is February.
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    };
+    let year = era * 400 + year_of_era + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::os::unix::net::UnixDatagram;
+    use std::sync::Arc;
+    use std::sync::mpsc;
+    use std::thread;
+    use std::time::Duration;
+
+    use rustix::pipe::{PipeFlags, fcntl_setpipe_size, pipe_with};
+
+    use super::*;
+
+    fn record(unit: &str, line: &str) -> Record {
+        Record {
+            time: UNIX_EPOCH + Duration::from_micros(1_709_251_199_000_042),
+            unit: Arc::from(unit),
+            stream: Stream::Stdout,
+            pid: 42,
+            line: line.to_string(),
+        }
+    }
+
+    /// A pipe whose both ends are non-blocking, as small as the kernel allows.
+    fn small_pipe() -> (OwnedFd, OwnedFd) {
+        let (r, w) = pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK).expect("pipe");
+        fcntl_setpipe_size(&w, 4096).expect("pipe size");
+        (r, w)
+    }
+
+    /// Everything the pipe holds right now.
+    fn read_available(r: &OwnedFd) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            match rustix::io::read(r, &mut buf) {
+                Ok(0) | Err(Errno::AGAIN) => return out,
+                Ok(n) => out.extend_from_slice(buf.get(..n).expect("n <= len")),
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+    }
+
+    /// Runs `f` on another thread and fails the test if it does not finish: a
+    /// sink that blocked would hang here instead of returning.
+    fn must_not_block<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(Duration::from_secs(60))
+            .expect("the sink blocked")
+    }
+
+    #[test]
+    fn console_lines_carry_the_unit_name() {
+        let (r, w) = small_pipe();
+        let mut sink = ConsoleSink::new(w, DEFAULT_QUEUE_BYTES);
+        sink.push(&record("web.service", "hello")).expect("push");
+        sink.push(&record("db.service", "")).expect("push");
+        assert!(!sink.wants_writable());
+        assert_eq!(
+            String::from_utf8(read_available(&r)).expect("utf8"),
+            "web.service: hello\ndb.service: \n"
+        );
+        assert_eq!(sink.dropped(), 0);
+    }
+
+    #[test]
+    fn a_stuck_reader_never_blocks_the_console_and_drops_are_reported() {
+        let (r, w) = small_pipe();
+        let total = 5000u64;
+        let limit = 2048;
+        let sink = must_not_block(move || {
+            let mut sink = ConsoleSink::new(w, limit);
+            for i in 0..total {
+                sink.push(&record("flood", &format!("line {i:05}")))
+                    .expect("push");
+                assert!(sink.queued() <= limit);
+            }
+            sink
+        });
+        assert!(sink.wants_writable(), "the pipe is full, data must wait");
+        assert!(sink.dropped() > 0);
+        let dropped = sink.dropped();
+
+        // The reader wakes up: drain, tell the sink, until it has nothing left.
+        let mut sink = sink;
+        let mut out = Vec::new();
+        loop {
+            out.extend(read_available(&r));
+            if !sink.wants_writable() {
+                break;
+            }
+            sink.on_writable().expect("on_writable");
+        }
+        out.extend(read_available(&r));
+        let text = String::from_utf8(out).expect("utf8");
+        let lines: Vec<&str> = text.lines().collect();
+        let notice = format!("vigil: {dropped} lines dropped");
+        assert_eq!(lines.last().copied(), Some(notice.as_str()), "{lines:?}");
+        let delivered: Vec<u64> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("flood: line "))
+            .map(|n| n.parse().expect("number"))
+            .collect();
+        // Nothing lost silently: what arrived plus what was reported is all.
+        assert_eq!(delivered.len() as u64 + dropped, total);
+        // What arrived is the first lines, in order, without holes.
+        assert!(delivered.iter().copied().eq(0..delivered.len() as u64));
+
+        // After the notice, lines flow again, and a new gap is counted anew.
+        sink.push(&record("flood", "after")).expect("push");
+        assert_eq!(read_available(&r), b"flood: after\n");
+        assert_eq!(sink.dropped(), dropped);
+    }
+
+    #[test]
+    fn the_notice_sits_where_the_gap_is() {
+        let (r, w) = small_pipe();
+        let mut sink = ConsoleSink::new(w, 64);
+        let mut i = 0;
+        // Fill the pipe and the queue, then drop exactly three lines.
+        while sink.dropped() == 0 {
+            sink.push(&record("u", &format!("{i}"))).expect("push");
+            i += 1;
+        }
+        sink.push(&record("u", "x")).expect("push");
+        sink.push(&record("u", "x")).expect("push");
+        assert_eq!(sink.dropped(), 3);
+        let mut out = read_available(&r);
+        // Until the sink hears the fd is writable its queue is still full, so a
+        // line now would be the fourth dropped one; once it has been told, a line
+        // must come after the notice, not before it.
+        sink.on_writable().expect("on_writable");
+        sink.push(&record("u", "later")).expect("push");
+        while sink.wants_writable() {
+            sink.on_writable().expect("on_writable");
+            out.extend(read_available(&r));
+        }
+        out.extend(read_available(&r));
+        let text = String::from_utf8(out).expect("utf8");
+        let tail: Vec<&str> = text.lines().rev().take(2).collect();
+        assert_eq!(tail, ["u: later", "vigil: 3 lines dropped"]);
+    }
+
+    #[test]
+    fn a_reader_that_went_away_is_an_error_not_a_hang() {
+        let (r, w) = small_pipe();
+        drop(r);
+        let mut sink = ConsoleSink::new(w, DEFAULT_QUEUE_BYTES);
+        let err = sink.push(&record("u", "x")).expect_err("broken pipe");
+        match &err {
+            SinkError::Write { sink, source } => {
+                assert_eq!(*sink, "console");
+                assert_eq!(source.raw_os_error(), Some(Errno::PIPE.raw_os_error()));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(err.to_string(), "cannot write to the console log sink");
+        assert_eq!(sink.dropped(), 1);
+        assert!(!sink.wants_writable());
+    }
+
+    #[test]
+    fn kmsg_writes_one_record_per_write_and_truncates() {
+        let (rx, tx) = UnixDatagram::pair().expect("socketpair");
+        tx.set_nonblocking(true).expect("nonblocking");
+        let mut sink = KmsgSink::new(OwnedFd::from(tx), DEFAULT_QUEUE_BYTES);
+        sink.push(&record("web.service", "hello")).expect("push");
+        let mut manager = record("web.service", "started");
+        manager.stream = Stream::Manager;
+        sink.push(&manager).expect("push");
+        let long = "é".repeat(1000);
+        sink.push(&record("web.service", &long)).expect("push");
+        let mut buf = [0u8; 4096];
+        let mut next = || {
+            let n = rx.recv(&mut buf).expect("recv");
+            String::from_utf8(buf.get(..n).expect("n").to_vec()).expect("utf8")
+        };
+        assert_eq!(next(), "<30>web.service[42]: hello");
+        assert_eq!(next(), "<29>web.service[42]: started");
+        let truncated = next();
+        assert!(truncated.len() <= KMSG_MAX && truncated.len() >= KMSG_MAX - 1);
+        assert!(truncated.starts_with("<30>web.service[42]: éé"));
+        assert!(truncated.ends_with('é'));
+    }
+
+    #[test]
+    fn kmsg_full_drops_and_reports() {
+        let (rx, tx) = UnixDatagram::pair().expect("socketpair");
+        tx.set_nonblocking(true).expect("nonblocking");
+        rx.set_nonblocking(true).expect("nonblocking");
+        let mut sink = must_not_block(move || {
+            let mut sink = KmsgSink::new(OwnedFd::from(tx), 4096);
+            let mut i = 0u64;
+            while sink.dropped() < 10 {
+                sink.push(&record("u", &format!("{i}"))).expect("push");
+                i += 1;
+            }
+            sink
+        });
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            while let Ok(n) = rx.recv(&mut buf) {
+                got.push(String::from_utf8(buf.get(..n).expect("n").to_vec()).expect("utf8"));
+            }
+            if !sink.wants_writable() {
+                break;
+            }
+            sink.on_writable().expect("on_writable");
+        }
+        assert_eq!(
+            got.last().map(String::as_str),
+            Some("<28>vigil: 10 lines dropped")
+        );
+        assert!(
+            got.iter().all(|m| m.starts_with('<')),
+            "one record per datagram"
+        );
+    }
+
+    #[test]
+    fn file_sink_appends_with_timestamps() {
+        let dir = std::env::temp_dir().join(format!("vigil-log-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let path = dir.join("all.log");
+        std::fs::write(&path, "earlier\n").expect("seed");
+        let mut sink = FileSink::open(&path, DEFAULT_QUEUE_BYTES).expect("open");
+        sink.push(&record("web.service", "hello")).expect("push");
+        sink.push(&record("web.service", "again")).expect("push");
+        assert!(!sink.wants_writable());
+        drop(sink);
+        let mut text = String::new();
+        std::fs::File::open(&path)
+            .expect("open")
+            .read_to_string(&mut text)
+            .expect("read");
+        assert_eq!(
+            text,
+            "earlier\n\
+             2024-02-29T23:59:59.000042Z web.service[42]: hello\n\
+             2024-02-29T23:59:59.000042Z web.service[42]: again\n"
+        );
+        let err = FileSink::open(&dir.join("no/such/dir/x.log"), 1).expect_err("missing dir");
+        assert!(
+            err.to_string().starts_with("cannot open log sink "),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn kmsg_open_reports_the_path() {
+        let err = KmsgSink::open(Path::new("/nonexistent/kmsg"), 1).expect_err("missing");
+        assert_eq!(err.to_string(), "cannot open log sink /nonexistent/kmsg");
+    }
+
+    #[test]
+    fn console_fd_leaves_the_original_blocking() {
+        let (r, w) = pipe_with(PipeFlags::CLOEXEC).expect("pipe");
+        let fresh = console_fd(w.as_fd()).expect("console fd");
+        let flags = rustix::fs::fcntl_getfl(&fresh).expect("getfl");
+        assert!(flags.contains(OFlags::NONBLOCK));
+        let original = rustix::fs::fcntl_getfl(&w).expect("getfl");
+        assert!(!original.contains(OFlags::NONBLOCK));
+        let mut sink = ConsoleSink::new(fresh, 16);
+        sink.push(&record("u", "via proc")).expect("push");
+        drop(w);
+        drop(sink);
+        let mut text = String::new();
+        std::fs::File::from(r)
+            .read_to_string(&mut text)
+            .expect("read");
+        assert_eq!(text, "u: via proc\n");
+    }
+
+    #[test]
+    fn console_on_stdout_borrows_it() {
+        // The manager's stdout is borrowed, never owned: dropping the sink must
+        // leave fd 1 open.
+        // `Stdout` is itself `AsFd`, so a sink can hold it for as long as it likes.
+        let sink = ConsoleSink::new(std::io::stdout(), 16);
+        assert_eq!(sink.as_fd().as_raw_fd(), 1);
+        drop(sink);
+        assert!(rustix::fs::fstat(std::io::stdout()).is_ok());
+    }
+
+    #[test]
+    fn timestamps() {
+        let t = |s: u64| rfc3339_utc(UNIX_EPOCH + Duration::from_secs(s));
+        assert_eq!(t(0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(t(951_782_400), "2000-02-29T00:00:00.000000Z");
+        assert_eq!(t(1_709_251_199), "2024-02-29T23:59:59.000000Z");
+        assert_eq!(t(1_234_567_890), "2009-02-13T23:31:30.000000Z");
+        assert_eq!(t(4_102_444_800), "2100-01-01T00:00:00.000000Z");
+        let before = UNIX_EPOCH - Duration::from_secs(5);
+        assert_eq!(rfc3339_utc(before), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            rfc3339_utc(UNIX_EPOCH + Duration::from_nanos(1_999)),
+            "1970-01-01T00:00:00.000001Z"
+        );
+    }
+
+    #[test]
+    fn truncation_respects_characters() {
+        let mut s = "aé".to_string();
+        truncate_at_char(&mut s, 2);
+        assert_eq!(s, "a");
+        let mut s = "abc".to_string();
+        truncate_at_char(&mut s, 5);
+        assert_eq!(s, "abc");
+    }
+}
