@@ -44,6 +44,7 @@ use std::time::Duration;
 
 use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, ScanError, YamlData};
 
+use crate::name::{self as unit_name, NameError};
 use crate::{
     Diagnostic, ExecCommand, Format, Output, RestartPolicy, Service, ServiceType, StartLimit, Unit,
     UnitKind, WorkingDir, WorkingDirectory,
@@ -122,8 +123,8 @@ enum Problem {
     Nul { key: String },
     #[error("`{key}`: `{value}` is not a valid environment variable name")]
     BadEnvName { key: &'static str, value: String },
-    #[error("`after`: `{value}` is not a valid unit name")]
-    BadUnitName { value: String },
+    #[error("`after`: `{value}` is not a valid unit name: {reason}")]
+    BadUnitName { value: String, reason: NameError },
     #[error("`log` must be one of ring, stdout, none; found `{value}`")]
     BadLog { value: String },
     #[error("`signal.stop`: unknown signal `{value}`")]
@@ -413,12 +414,20 @@ impl Parser<'_> {
             let Some(name) = self.string(item, "after") else {
                 continue;
             };
-            match normalise_unit_name(name) {
-                Some(full) => deps.push(full),
-                None => self.error(
+            // Names as systemctl reads them: `db` is `db.service`.
+            let full = unit_name::normalize(name);
+            let checked = if name.trim().is_empty() {
+                Err(NameError::Empty)
+            } else {
+                unit_name::validate(&full)
+            };
+            match checked {
+                Ok(()) => deps.push(full),
+                Err(reason) => self.error(
                     item,
                     Problem::BadUnitName {
                         value: name.to_string(),
+                        reason,
                     },
                 ),
             }
@@ -653,23 +662,6 @@ fn describe(node: &MarkedYaml<'_>) -> String {
         YamlData::Representation(s, _, _) => format!("`{s}`"),
         YamlData::Alias(_) => "an alias".to_string(),
         YamlData::BadValue => "a value that does not match its tag".to_string(),
-    }
-}
-
-/// `x` and `x.service` are `x.service`; `x.target` stays a target, as systemctl
-/// reads names.
-fn normalise_unit_name(name: &str) -> Option<String> {
-    let bad = |c: char| c == '/' || c.is_whitespace() || c.is_control();
-    if name.is_empty() || name.chars().any(bad) {
-        return None;
-    }
-    let has_suffix = [UnitKind::Service, UnitKind::Target]
-        .iter()
-        .any(|k| name.ends_with(k.suffix()) && name.len() > k.suffix().len());
-    if has_suffix {
-        Some(name.to_string())
-    } else {
-        Some(format!("{name}{}", UnitKind::Service.suffix()))
     }
 }
 
@@ -1043,7 +1035,14 @@ dir: /srv/web
         let at: Vec<(u32, u32)> = errs.iter().map(|(l, c, _)| (*l, *c)).collect();
         assert_eq!(at, [(4, 5), (5, 5), (6, 5), (7, 5)], "{errs:?}");
         assert!(errs[0].2.contains("found the integer `12`"));
-        assert!(errs[2].2.contains("`a/b` is not a valid unit name"));
+        assert!(
+            errs[2].2.contains("`a/b` is not a valid unit name: "),
+            "{errs:?}"
+        );
+        assert_eq!(
+            errs[3].2,
+            "`after`: `` is not a valid unit name: unit name is empty"
+        );
     }
 
     #[test]
