@@ -1,1 +1,831 @@
 //! Reading configuration directories into a set of units.
+//!
+//! The loader finds unit files (`*.service`, `*.target`, `*.yaml`), their
+//! drop-ins (`NAME.d/*.conf`), `NAME.wants/` and `NAME.requires/` directories,
+//! aliases and masks (symlinks), and templates; it hands each file to its front
+//! end and instantiates templates for every instance referred to. A file that
+//! fails to load becomes a [`Broken`] entry and everything else still loads.
+//! It only reads the file system; it never writes and never starts anything.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::model::{Format, Unit, UnitKind};
+use crate::specifier::SpecifierContext;
+use crate::unitfile::{self, Reference, Source};
+use crate::{Diagnostic, name, yaml};
+
+/// Targets vigil provides as empty synchronisation points when something refers
+/// to them and no file defines them. `default.target` is deliberately absent:
+/// a configuration without one must say which target to start.
+pub const BUILTIN_TARGETS: &[&str] = &[
+    "multi-user.target",
+    "basic.target",
+    "sysinit.target",
+    "network.target",
+    "network-online.target",
+    "local-fs.target",
+    "sockets.target",
+    "timers.target",
+    "shutdown.target",
+];
+
+/// The result of loading: the good units, the broken ones, and every message.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadedSet {
+    pub units: Vec<Unit>,
+    pub broken: Vec<Broken>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// `foo@.service` -> the file it is defined in.
+    pub templates: BTreeMap<String, PathBuf>,
+    /// Alias name -> the unit it names (from symlinks in the directories).
+    pub aliases: BTreeMap<String, String>,
+    /// Masked names (symlinks to /dev/null) -> the symlink.
+    pub masked: BTreeMap<String, PathBuf>,
+    /// Unit or template name -> its drop-in files, in the order they apply.
+    pub dropins: BTreeMap<String, Vec<PathBuf>>,
+    /// `NAME.wants/` entries: NAME -> (wanted unit, the entry's path).
+    pub wants_dirs: BTreeMap<String, Vec<(String, PathBuf)>>,
+    /// `NAME.requires/` entries: NAME -> (required unit, the entry's path).
+    pub requires_dirs: BTreeMap<String, Vec<(String, PathBuf)>>,
+    /// Every dependency reference of the loaded units, with where it was written.
+    pub references: Vec<Reference>,
+    /// Names referred to that no file defines (already warned about when pulled in).
+    pub missing: BTreeSet<String>,
+}
+
+/// A unit whose file could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broken {
+    pub name: String,
+    pub path: PathBuf,
+    /// The first error, as `file:line: message`.
+    pub reason: String,
+}
+
+impl LoadedSet {
+    /// The unit with this name (a name without suffix means `.service`; an alias
+    /// finds the unit it names).
+    pub fn get(&self, name: &str) -> Option<&Unit> {
+        let n = self.canonical(&name::normalize(name));
+        self.units.iter().find(|u| u.name == n)
+    }
+
+    /// The broken entry with this name, if the unit failed to load.
+    pub fn get_broken(&self, name: &str) -> Option<&Broken> {
+        let n = self.canonical(&name::normalize(name));
+        self.broken.iter().find(|b| b.name == n)
+    }
+
+    /// The name an alias stands for, or the name itself.
+    pub fn canonical(&self, name: &str) -> String {
+        self.aliases
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| name.to_string())
+    }
+
+    /// Whether any diagnostic is an error (`vigil verify` exits 1 then).
+    pub fn has_errors(&self) -> bool {
+        !self.broken.is_empty() || self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// Creates `foo@x.service` from the template `foo@.service` (and whatever the
+    /// new instance refers to). Does nothing for a unit that is already loaded.
+    /// On failure the instance is recorded in `broken` and its errors returned.
+    pub fn instantiate(
+        &mut self,
+        name: &str,
+        ctx: &SpecifierContext,
+    ) -> Result<(), Vec<Diagnostic>> {
+        let n = self.canonical(&name::normalize(name));
+        if self.units.iter().any(|u| u.name == n) {
+            return Ok(());
+        }
+        if let Some(b) = self.broken.iter().find(|b| b.name == n) {
+            return Err(vec![Diagnostic::error(&b.path, 0, b.reason.clone())]);
+        }
+        let Some(template) = name::template_of(&n) else {
+            return Err(vec![Diagnostic::error(
+                PathBuf::new(),
+                0,
+                format!("{n} is not an instance of a template"),
+            )]);
+        };
+        let Some(path) = self.templates.get(&template).cloned() else {
+            return Err(vec![Diagnostic::error(
+                PathBuf::new(),
+                0,
+                format!("no template {template} for {n}"),
+            )]);
+        };
+        let errors = self.load_unit_file(&n, &path, ctx);
+        self.resolve(ctx);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    fn push_unit(&mut self, mut unit: Unit, refs: Vec<Reference>) {
+        for r in refs {
+            self.push_reference(r);
+        }
+        self.attach_dir_deps(&mut unit);
+        let aliases = &self.aliases;
+        let canon = |v: &mut Vec<String>| {
+            for n in v.iter_mut() {
+                if let Some(real) = aliases.get(n.as_str()) {
+                    n.clone_from(real);
+                }
+            }
+            let mut seen = BTreeSet::new();
+            v.retain(|n| seen.insert(n.clone()));
+        };
+        let d = &mut unit.deps;
+        for list in [
+            &mut d.requires,
+            &mut d.wants,
+            &mut d.binds_to,
+            &mut d.part_of,
+            &mut d.requisite,
+            &mut d.conflicts,
+            &mut d.after,
+            &mut d.before,
+            &mut d.on_failure,
+        ] {
+            canon(list);
+        }
+        self.units.push(unit);
+    }
+
+    fn push_reference(&mut self, mut r: Reference) {
+        r.name = self.canonical(&r.name);
+        self.references.push(r);
+    }
+
+    /// Adds the entries of `NAME.wants/` and `NAME.requires/` to the unit.
+    fn attach_dir_deps(&mut self, unit: &mut Unit) {
+        let dirs = [
+            ("Wants", self.wants_dirs.get(&unit.name).cloned()),
+            ("Requires", self.requires_dirs.get(&unit.name).cloned()),
+        ];
+        for (directive, entries) in dirs {
+            for (n, path) in entries.unwrap_or_default() {
+                let list = if directive == "Wants" {
+                    &mut unit.deps.wants
+                } else {
+                    &mut unit.deps.requires
+                };
+                if !list.contains(&n) {
+                    list.push(n.clone());
+                }
+                self.push_reference(Reference {
+                    name: n,
+                    directive,
+                    path,
+                    line: 0,
+                });
+            }
+        }
+    }
+
+    fn push_broken(&mut self, name: &str, path: &Path, reason: String) {
+        self.broken.push(Broken {
+            name: name.to_string(),
+            path: path.to_path_buf(),
+            reason,
+        });
+    }
+
+    /// Loads a unit from a unit file (or an instance from its template file),
+    /// with its drop-ins. Returns the errors when it is broken.
+    fn load_unit_file(
+        &mut self,
+        unit_name: &str,
+        path: &Path,
+        ctx: &SpecifierContext,
+    ) -> Vec<Diagnostic> {
+        let text = match fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                let d = Diagnostic::error(path, 0, format!("cannot read unit file: {e}"));
+                self.push_broken(unit_name, path, reason_of(&d));
+                self.diagnostics.push(d.clone());
+                return vec![d];
+            }
+        };
+        let mut dropin_texts = Vec::new();
+        let mut read_errors = Vec::new();
+        for p in self.dropins_for(unit_name) {
+            match fs::read_to_string(&p) {
+                Ok(t) => dropin_texts.push((p, t)),
+                Err(e) => read_errors.push(Diagnostic::error(
+                    &p,
+                    0,
+                    format!("cannot read drop-in: {e}"),
+                )),
+            }
+        }
+        let sources: Vec<Source<'_>> = dropin_texts
+            .iter()
+            .map(|(p, t)| Source { path: p, text: t })
+            .collect();
+        let parsed = unitfile::parse(unit_name, Source { path, text: &text }, &sources, ctx);
+        let mut diags = read_errors;
+        diags.extend(parsed.diagnostics);
+        let errors: Vec<Diagnostic> = diags.iter().filter(|d| d.is_error()).cloned().collect();
+        self.diagnostics.extend(diags);
+        match parsed.unit {
+            Some(unit) if errors.is_empty() => self.push_unit(unit, parsed.references),
+            _ => {
+                let reason = errors
+                    .first()
+                    .map(reason_of)
+                    .unwrap_or_else(|| format!("{}: could not be loaded", path.display()));
+                self.push_broken(unit_name, path, reason);
+            }
+        }
+        errors
+    }
+
+    fn load_yaml(&mut self, unit_name: &str, path: &Path) {
+        let text = match fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                let d = Diagnostic::error(path, 0, format!("cannot read service file: {e}"));
+                self.push_broken(unit_name, path, reason_of(&d));
+                self.diagnostics.push(d);
+                return;
+            }
+        };
+        let (unit, diags) = yaml::parse(path, unit_name, &text);
+        let first_error = diags.iter().find(|d| d.is_error()).map(reason_of);
+        self.diagnostics.extend(diags);
+        match (unit, first_error) {
+            (Some(mut unit), None) => {
+                if unit.source.is_none() {
+                    unit.source = Some(path.to_path_buf());
+                }
+                let refs = refs_from_deps(&unit, path);
+                self.push_unit(unit, refs);
+            }
+            (_, reason) => {
+                let reason = reason.unwrap_or_else(|| {
+                    format!("{}: the YAML front end returned no unit", path.display())
+                });
+                self.push_broken(unit_name, path, reason);
+            }
+        }
+    }
+
+    /// The drop-ins of a unit: for an instance, its template's and its own,
+    /// merged by file name (the instance's win), in file-name order.
+    fn dropins_for(&self, unit_name: &str) -> Vec<PathBuf> {
+        let mut by_name: BTreeMap<std::ffi::OsString, PathBuf> = BTreeMap::new();
+        let template = name::template_of(unit_name);
+        for key in template.iter().map(String::as_str).chain([unit_name]) {
+            for p in self.dropins.get(key).into_iter().flatten() {
+                if let Some(f) = p.file_name() {
+                    by_name.insert(f.to_os_string(), p.clone());
+                }
+            }
+        }
+        by_name.into_values().collect()
+    }
+
+    /// Instantiates templates, adds built-in targets and reports missing units
+    /// for every reference, until nothing new appears.
+    fn resolve(&mut self, ctx: &SpecifierContext) {
+        // The owners of `.wants/` and `.requires/` directories count as referenced.
+        let owners: Vec<Reference> = self
+            .wants_dirs
+            .iter()
+            .chain(&self.requires_dirs)
+            .filter_map(|(owner, entries)| {
+                let path = entries.first()?.1.parent()?.to_path_buf();
+                Some(Reference {
+                    name: owner.clone(),
+                    directive: "Wants",
+                    path,
+                    line: 0,
+                })
+            })
+            .collect();
+        let mut checked = 0;
+        let mut pending = owners;
+        loop {
+            pending.extend(
+                self.references
+                    .get(checked..)
+                    .unwrap_or_default()
+                    .iter()
+                    .cloned(),
+            );
+            checked = self.references.len();
+            if pending.is_empty() {
+                break;
+            }
+            for r in std::mem::take(&mut pending) {
+                let n = self.canonical(&r.name);
+                let known = self.units.iter().any(|u| u.name == n)
+                    || self.broken.iter().any(|b| b.name == n)
+                    || self.missing.contains(&n);
+                if known {
+                    continue;
+                }
+                if let Some(link) = self.masked.get(&n).cloned() {
+                    if r.pulls() {
+                        self.diagnostics.push(Diagnostic::warning(
+                            &r.path,
+                            r.line,
+                            format!(
+                                "unit {n} referenced by {} is masked ({} is a symlink to /dev/null)",
+                                at(&r),
+                                link.display()
+                            ),
+                        ));
+                    }
+                    self.missing.insert(n);
+                    continue;
+                }
+                if let Some(path) =
+                    name::template_of(&n).and_then(|t| self.templates.get(&t).cloned())
+                {
+                    self.load_unit_file(&n, &path, ctx);
+                    continue;
+                }
+                if BUILTIN_TARGETS.contains(&n.as_str()) {
+                    let mut unit = Unit::new(n.clone(), UnitKind::Target, Format::Builtin);
+                    unit.description = format!("{n} (built in)");
+                    self.push_unit(unit, Vec::new());
+                    continue;
+                }
+                if r.pulls() {
+                    self.diagnostics.push(Diagnostic::warning(
+                        &r.path,
+                        r.line,
+                        format!("unit {n} referenced by {} not found", at(&r)),
+                    ));
+                }
+                self.missing.insert(n);
+            }
+        }
+    }
+}
+
+/// `a.service:3` (or just the file name when the line is unknown).
+fn at(r: &Reference) -> String {
+    let file = r.path.file_name().map_or_else(
+        || r.path.display().to_string(),
+        |f| f.to_string_lossy().into_owned(),
+    );
+    if r.line > 0 {
+        format!("{file}:{}", r.line)
+    } else {
+        file
+    }
+}
+
+/// `file:line: message`, the form [`Broken::reason`] uses.
+fn reason_of(d: &Diagnostic) -> String {
+    if d.line > 0 {
+        format!("{}:{}: {}", d.path.display(), d.line, d.message)
+    } else {
+        format!("{}: {}", d.path.display(), d.message)
+    }
+}
+
+/// References of a unit from a front end that does not track lines (YAML).
+fn refs_from_deps(unit: &Unit, path: &Path) -> Vec<Reference> {
+    let d = &unit.deps;
+    let lists: [(&'static str, &Vec<String>); 9] = [
+        ("Requires", &d.requires),
+        ("Wants", &d.wants),
+        ("BindsTo", &d.binds_to),
+        ("PartOf", &d.part_of),
+        ("Requisite", &d.requisite),
+        ("Conflicts", &d.conflicts),
+        ("After", &d.after),
+        ("Before", &d.before),
+        ("OnFailure", &d.on_failure),
+    ];
+    lists
+        .iter()
+        .flat_map(|(directive, names)| {
+            names.iter().map(move |n| Reference {
+                name: n.clone(),
+                directive,
+                path: path.to_path_buf(),
+                line: 0,
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileFormat {
+    UnitFile,
+    Yaml,
+}
+
+#[derive(Debug, Clone)]
+struct FileEntry {
+    /// The file to read (a symlink's target for aliases and linked instances).
+    path: PathBuf,
+    format: FileFormat,
+    /// Which source (directory or explicit file) it came from.
+    origin: usize,
+}
+
+/// What scanning the directories found, before anything is parsed.
+#[derive(Debug, Default)]
+struct Scan {
+    files: BTreeMap<String, FileEntry>,
+    /// name -> (drop-in file name -> path); the first directory wins per file name.
+    dropins: BTreeMap<String, BTreeMap<std::ffi::OsString, PathBuf>>,
+    wants: BTreeMap<String, Vec<(String, PathBuf)>>,
+    requires: BTreeMap<String, Vec<(String, PathBuf)>>,
+    masked: BTreeMap<String, PathBuf>,
+    aliases: BTreeMap<String, String>,
+    /// Alias targets to define from the symlink's target if no directory does.
+    alias_targets: Vec<(String, PathBuf, usize)>,
+    diags: Vec<Diagnostic>,
+}
+
+/// What a directory entry that names a unit is.
+enum Kind {
+    File,
+    Masked,
+    /// A symlink to another file: its resolved path and the file name it points to.
+    Link(PathBuf, String),
+}
+
+fn classify(path: &Path) -> std::io::Result<Kind> {
+    let meta = fs::symlink_metadata(path)?;
+    if !meta.file_type().is_symlink() {
+        return Ok(Kind::File);
+    }
+    let target = fs::read_link(path)?;
+    let target = match path.parent() {
+        Some(dir) if target.is_relative() => dir.join(target),
+        _ => target,
+    };
+    if target == Path::new("/dev/null") {
+        return Ok(Kind::Masked);
+    }
+    let base = target
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(Kind::Link(target, base))
+}
+
+fn sorted_entries(dir: &Path, diags: &mut Vec<Diagnostic>) -> Vec<(String, PathBuf)> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => {
+            diags.push(Diagnostic::error(
+                dir,
+                0,
+                format!("cannot read directory: {e}"),
+            ));
+            return Vec::new();
+        }
+    };
+    let mut v: Vec<(String, PathBuf)> = rd
+        .filter_map(Result::ok)
+        .filter_map(|e| Some((e.file_name().into_string().ok()?, e.path())))
+        .collect();
+    v.sort();
+    v
+}
+
+impl Scan {
+    fn scan_dir(&mut self, dir: &Path, origin: usize) {
+        for (fname, path) in sorted_entries(dir, &mut self.diags) {
+            let is_dir = fs::metadata(&path).is_ok_and(|m| m.is_dir());
+            if is_dir {
+                if let Some(owner) = fname.strip_suffix(".d") {
+                    if name::kind_of(owner).is_some() {
+                        self.scan_dropin_dir(owner, &path);
+                    }
+                } else if let Some(owner) = fname.strip_suffix(".wants") {
+                    self.scan_dep_dir(owner, &path, true);
+                } else if let Some(owner) = fname.strip_suffix(".requires") {
+                    self.scan_dep_dir(owner, &path, false);
+                }
+                continue;
+            }
+            self.add_file(&fname, &path, origin);
+        }
+    }
+
+    fn add_file(&mut self, fname: &str, path: &Path, origin: usize) {
+        let (unit_name, format) = if let Some(stem) = fname.strip_suffix(".yaml") {
+            (format!("{stem}.service"), FileFormat::Yaml)
+        } else if name::kind_of(fname).is_some() {
+            (fname.to_string(), FileFormat::UnitFile)
+        } else {
+            if let Some(suffix) = name::suffix_of(fname) {
+                self.diags.push(Diagnostic::warning(
+                    path,
+                    0,
+                    format!("{suffix} units are not supported yet, ignoring {fname}"),
+                ));
+            }
+            return;
+        };
+        if let Err(e) = name::validate(&unit_name) {
+            self.diags.push(Diagnostic::error(
+                path,
+                0,
+                format!("not a valid unit file name: {e}"),
+            ));
+            return;
+        }
+        if let Some(existing) = self.files.get(&unit_name) {
+            // Same name in a later directory: shadowed, as in systemd. Two
+            // formats for one name in the same place: an error on the second.
+            if existing.origin == origin && existing.format != format {
+                self.diags.push(Diagnostic::error(
+                    path,
+                    0,
+                    format!(
+                        "{unit_name} is already defined by {}; ignoring this file",
+                        existing.path.display()
+                    ),
+                ));
+            }
+            return;
+        }
+        if self.masked.contains_key(&unit_name) || self.aliases.contains_key(&unit_name) {
+            return;
+        }
+        let kind = match classify(path) {
+            Ok(k) => k,
+            Err(e) => {
+                self.diags
+                    .push(Diagnostic::error(path, 0, format!("cannot read: {e}")));
+                return;
+            }
+        };
+        match kind {
+            Kind::File => {}
+            Kind::Masked => {
+                self.diags.push(Diagnostic::warning(
+                    path,
+                    0,
+                    format!("unit {unit_name} is masked (symlink to /dev/null), not loaded"),
+                ));
+                self.masked.insert(unit_name, path.to_path_buf());
+                return;
+            }
+            Kind::Link(target, base) => {
+                let links_to_own_template =
+                    name::template_of(&unit_name).as_deref() == Some(base.as_str());
+                if base != fname && format == FileFormat::UnitFile && !links_to_own_template {
+                    if name::validate(&base).is_err()
+                        || name::suffix_of(&base) != name::suffix_of(&unit_name)
+                    {
+                        self.diags.push(Diagnostic::error(
+                            path,
+                            0,
+                            format!("symlink {unit_name} points to {}, which is not a unit of the same type", target.display()),
+                        ));
+                        return;
+                    }
+                    self.aliases.insert(unit_name, base.clone());
+                    self.alias_targets.push((base, target, origin));
+                    return;
+                }
+                self.files.insert(
+                    unit_name,
+                    FileEntry {
+                        path: target,
+                        format,
+                        origin,
+                    },
+                );
+                return;
+            }
+        }
+        self.files.insert(
+            unit_name,
+            FileEntry {
+                path: path.to_path_buf(),
+                format,
+                origin,
+            },
+        );
+    }
+
+    fn scan_dropin_dir(&mut self, owner: &str, dir: &Path) {
+        for (fname, path) in sorted_entries(dir, &mut self.diags) {
+            if !fname.ends_with(".conf") {
+                continue;
+            }
+            if matches!(classify(&path), Ok(Kind::Masked)) {
+                // A drop-in linked to /dev/null hides the same name in later directories.
+                self.dropins
+                    .entry(owner.to_string())
+                    .or_default()
+                    .entry(fname.into())
+                    .or_default();
+                continue;
+            }
+            self.dropins
+                .entry(owner.to_string())
+                .or_default()
+                .entry(fname.into())
+                .or_insert(path);
+        }
+    }
+
+    fn scan_dep_dir(&mut self, owner: &str, dir: &Path, wants: bool) {
+        if name::validate(owner).is_err() {
+            return;
+        }
+        for (fname, path) in sorted_entries(dir, &mut self.diags) {
+            if let Err(e) = name::validate(&fname) {
+                self.diags.push(Diagnostic::warning(
+                    &path,
+                    0,
+                    format!("ignoring entry: {e}"),
+                ));
+                continue;
+            }
+            if name::is_template(&fname) {
+                self.diags.push(Diagnostic::warning(
+                    &path,
+                    0,
+                    format!(
+                        "{fname} is a template; name an instance (foo@x.service) instead, ignoring"
+                    ),
+                ));
+                continue;
+            }
+            if matches!(classify(&path), Ok(Kind::Masked)) {
+                continue;
+            }
+            let map = if wants {
+                &mut self.wants
+            } else {
+                &mut self.requires
+            };
+            let list = map.entry(owner.to_string()).or_default();
+            if !list.iter().any(|(n, _)| *n == fname) {
+                list.push((fname, path));
+            }
+        }
+    }
+
+    /// Defines alias targets that no directory defines, from the symlink's target.
+    fn finish_aliases(&mut self) {
+        for (base, target, origin) in std::mem::take(&mut self.alias_targets) {
+            if self.files.contains_key(&base) || self.masked.contains_key(&base) {
+                continue;
+            }
+            if fs::metadata(&target).is_ok() {
+                self.files.insert(
+                    base,
+                    FileEntry {
+                        path: target,
+                        format: FileFormat::UnitFile,
+                        origin,
+                    },
+                );
+            }
+        }
+    }
+
+    fn into_set(mut self, ctx: &SpecifierContext) -> LoadedSet {
+        self.finish_aliases();
+        let mut set = LoadedSet {
+            diagnostics: std::mem::take(&mut self.diags),
+            aliases: self.aliases,
+            masked: self.masked,
+            wants_dirs: self.wants,
+            requires_dirs: self.requires,
+            dropins: self
+                .dropins
+                .into_iter()
+                .map(|(k, v)| {
+                    let files: Vec<PathBuf> = v
+                        .into_values()
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .collect();
+                    (k, files)
+                })
+                .collect(),
+            ..LoadedSet::default()
+        };
+        for (n, entry) in &self.files {
+            if name::is_template(n) {
+                set.templates.insert(n.clone(), entry.path.clone());
+            }
+        }
+        for (n, entry) in self.files {
+            if name::is_template(&n) {
+                continue;
+            }
+            match entry.format {
+                FileFormat::UnitFile => {
+                    set.load_unit_file(&n, &entry.path, ctx);
+                }
+                FileFormat::Yaml => set.load_yaml(&n, &entry.path),
+            }
+        }
+        set.resolve(ctx);
+        set
+    }
+}
+
+/// Loads every unit in the configuration directories. For a name defined in
+/// several directories, the first directory wins; drop-ins from all of them apply.
+pub fn load_dirs(dirs: &[PathBuf], ctx: &SpecifierContext) -> LoadedSet {
+    let mut scan = Scan::default();
+    for (i, d) in dirs.iter().enumerate() {
+        scan.scan_dir(d, i);
+    }
+    scan.into_set(ctx)
+}
+
+/// Loads the given files and directories (for `vigil verify`): directories as
+/// by [`load_dirs`], files by their own name with the drop-ins beside them.
+/// Templates that nothing instantiates are checked with a placeholder instance.
+pub fn load_paths(paths: &[PathBuf], ctx: &SpecifierContext) -> LoadedSet {
+    let mut scan = Scan::default();
+    for (i, p) in paths.iter().enumerate() {
+        if fs::metadata(p).is_ok_and(|m| m.is_dir()) {
+            scan.scan_dir(p, i);
+            continue;
+        }
+        let Some(fname) = p.file_name().and_then(|f| f.to_str()).map(str::to_string) else {
+            scan.diags
+                .push(Diagnostic::error(p, 0, "not a unit file name"));
+            continue;
+        };
+        if fs::symlink_metadata(p).is_err() {
+            scan.diags
+                .push(Diagnostic::error(p, 0, "no such file or directory"));
+            continue;
+        }
+        let known = fname.ends_with(".yaml") || name::kind_of(&fname).is_some();
+        if !known {
+            scan.diags.push(Diagnostic::error(
+                p,
+                0,
+                "not a unit file (expected .service, .target or .yaml)",
+            ));
+            continue;
+        }
+        scan.add_file(&fname, p, i);
+        if let Some(dir) = p.parent() {
+            let owner = fname
+                .strip_suffix(".yaml")
+                .map_or(fname.clone(), |s| format!("{s}.service"));
+            scan.scan_dropin_dir(&owner, &dir.join(format!("{fname}.d")));
+        }
+    }
+    let mut set = scan.into_set(ctx);
+    let unchecked: Vec<(String, PathBuf)> = set
+        .templates
+        .iter()
+        .filter(|(t, _)| {
+            !set.units
+                .iter()
+                .any(|u| name::template_of(&u.name).as_ref() == Some(*t))
+                && !set
+                    .broken
+                    .iter()
+                    .any(|b| name::template_of(&b.name).as_ref() == Some(*t))
+        })
+        .map(|(t, p)| (t.clone(), p.clone()))
+        .collect();
+    for (template, path) in unchecked {
+        let Some(probe) = name::instance_name(&template, "instance") else {
+            continue;
+        };
+        let mut scratch = LoadedSet {
+            dropins: set.dropins.clone(),
+            ..LoadedSet::default()
+        };
+        let errors = scratch.load_unit_file(&probe, &path, ctx);
+        set.diagnostics.extend(scratch.diagnostics);
+        if let Some(first) = errors.first() {
+            set.broken.push(Broken {
+                name: template,
+                path,
+                reason: reason_of(first),
+            });
+        }
+    }
+    set
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,506 @@
+//! Loader tests on real temporary directories.
+
+use std::os::unix::fs::symlink;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::*;
+use crate::model::ServiceType;
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh directory under the system temp dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let p =
+            std::env::temp_dir().join(format!("vigil-units-load-{tag}-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&p);
+        fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+
+    fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.0.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn link(&self, rel: &str, target: &str) -> PathBuf {
+        let p = self.0.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        symlink(target, &p).unwrap();
+        p
+    }
+
+    fn path(&self) -> PathBuf {
+        self.0.clone()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn ctx() -> SpecifierContext {
+    SpecifierContext::default()
+}
+
+fn names(set: &LoadedSet) -> Vec<&str> {
+    let mut v: Vec<&str> = set.units.iter().map(|u| u.name.as_str()).collect();
+    v.sort();
+    v
+}
+
+fn warnings(set: &LoadedSet) -> Vec<String> {
+    set.diagnostics
+        .iter()
+        .filter(|d| !d.is_error())
+        .map(|d| d.to_string())
+        .collect()
+}
+
+const SIMPLE: &str = "[Service]\nExecStart=/bin/true\n";
+
+#[test]
+fn a_broken_file_fails_alone() {
+    let d = TempDir::new("broken");
+    d.write("good.service", SIMPLE);
+    d.write(
+        "bad.service",
+        "[Unit]\nDescription=bad\n[Service]\nExecStart=/bin/true\nType=bogus\nRestart=never\n",
+    );
+    d.write("t.target", "[Unit]\nDescription=T\n");
+    d.write("README", "not a unit");
+    let set = load_dirs(&[d.path()], &ctx());
+    assert_eq!(names(&set), ["good.service", "t.target"]);
+    assert_eq!(set.broken.len(), 1);
+    let b = &set.broken[0];
+    assert_eq!(b.name, "bad.service");
+    assert_eq!(b.path, d.0.join("bad.service"));
+    assert_eq!(
+        b.reason,
+        format!(
+            "{}:5: Type=bogus: expected one of simple, exec, oneshot, notify, forking",
+            d.0.join("bad.service").display()
+        )
+    );
+    // Every error of the broken file is still reported.
+    let lines: Vec<u32> = set
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.line)
+        .collect();
+    assert_eq!(lines, [5, 6]);
+    assert!(set.has_errors());
+}
+
+#[test]
+fn drop_ins_apply_in_lexical_order_after_the_main_file() {
+    let d = TempDir::new("dropins");
+    d.write("a.service", "[Service]\nExecStart=/bin/a\nUser=main\n");
+    d.write("a.service.d/20-second.conf", "[Service]\nUser=second\n");
+    d.write(
+        "a.service.d/10-first.conf",
+        "[Service]\nUser=first\nEnvironment=X=1\n",
+    );
+    d.write("a.service.d/ignored.txt", "[Service]\nUser=never\n");
+    let set = load_dirs(&[d.path()], &ctx());
+    let s = set.get("a").unwrap().service.as_ref().unwrap();
+    assert_eq!(s.user.as_deref(), Some("second"));
+    assert_eq!(s.environment, [("X".to_string(), "1".to_string())]);
+    assert_eq!(set.dropins["a.service"].len(), 2);
+}
+
+#[test]
+fn first_directory_wins_and_drop_ins_merge_by_file_name() {
+    let etc = TempDir::new("etc");
+    let lib = TempDir::new("lib");
+    etc.write("a.service", "[Service]\nExecStart=/bin/etc\n");
+    lib.write("a.service", "[Service]\nExecStart=/bin/lib\n");
+    lib.write("b.service", SIMPLE);
+    etc.write("a.service.d/override.conf", "[Service]\nUser=etc\n");
+    lib.write(
+        "a.service.d/override.conf",
+        "[Service]\nUser=lib\nGroup=lib\n",
+    );
+    lib.write("a.service.d/other.conf", "[Service]\nRestart=always\n");
+    let set = load_dirs(&[etc.path(), lib.path()], &ctx());
+    assert_eq!(names(&set), ["a.service", "b.service"]);
+    let a = set.get("a.service").unwrap();
+    assert_eq!(a.source.as_deref(), Some(etc.0.join("a.service").as_path()));
+    let s = a.service.as_ref().unwrap();
+    assert_eq!(s.exec_start[0].program, "/bin/etc");
+    assert_eq!(s.user.as_deref(), Some("etc"));
+    assert_eq!(s.group, None);
+    assert_eq!(s.restart, crate::model::RestartPolicy::Always);
+}
+
+#[test]
+fn wants_and_requires_directories() {
+    let d = TempDir::new("wants");
+    d.write("app.target", "[Unit]\nDescription=app\n");
+    d.write("web.service", SIMPLE);
+    d.write("db.service", SIMPLE);
+    d.link("app.target.wants/web.service", "../web.service");
+    d.write("app.target.requires/db.service", "");
+    d.link("app.target.wants/off.service", "/dev/null");
+    d.link("app.target.wants/t@.service", "../t@.service");
+    d.link("multi-user.target.wants/web.service", "../web.service");
+    let set = load_dirs(&[d.path()], &ctx());
+    let t = set.get("app.target").unwrap();
+    assert_eq!(t.deps.wants, ["web.service"]);
+    assert_eq!(t.deps.requires, ["db.service"]);
+    // A well-known target that only has a .wants directory exists as a built-in.
+    let mu = set.get("multi-user.target").unwrap();
+    assert_eq!(mu.format, Format::Builtin);
+    assert_eq!(mu.deps.wants, ["web.service"]);
+    assert!(
+        warnings(&set)
+            .iter()
+            .any(|w| w.contains("t@.service is a template"))
+    );
+}
+
+#[test]
+fn wants_dir_of_an_unknown_unit_is_reported() {
+    let d = TempDir::new("wants-missing");
+    d.write("web.service", SIMPLE);
+    d.link("custom.target.wants/web.service", "../web.service");
+    let set = load_dirs(&[d.path()], &ctx());
+    assert_eq!(names(&set), ["web.service"]);
+    assert!(
+        warnings(&set)
+            .iter()
+            .any(|w| w.contains("unit custom.target referenced by custom.target.wants not found")),
+        "{:?}",
+        warnings(&set)
+    );
+}
+
+#[test]
+fn templates_are_instantiated_for_every_reference() {
+    let d = TempDir::new("templates");
+    d.write("getty@.service", "[Unit]\nDescription=Getty on %I\nWants=log@%i.service\n[Service]\nExecStart=/sbin/agetty %I\n");
+    d.write("log@.service", "[Service]\nExecStart=/bin/log %i\n");
+    d.write("getty@.service.d/10.conf", "[Service]\nUser=tmpl\n");
+    d.write("getty@tty2.service.d/10.conf", "[Service]\nUser=inst\n");
+    d.write(
+        "a.service",
+        "[Unit]\nWants=getty@tty1.service\nAfter=getty@tty2.service\n[Service]\nExecStart=/bin/a\n",
+    );
+    d.link("app.target.wants/getty@tty3.service", "../getty@.service");
+    d.write("app.target", "[Unit]\n");
+    let mut set = load_dirs(&[d.path()], &ctx());
+    assert_eq!(
+        names(&set),
+        [
+            "a.service",
+            "app.target",
+            "getty@tty1.service",
+            "getty@tty2.service",
+            "getty@tty3.service",
+            "log@tty1.service",
+            "log@tty2.service",
+            "log@tty3.service"
+        ]
+    );
+    assert_eq!(
+        set.templates.keys().collect::<Vec<_>>(),
+        ["getty@.service", "log@.service"]
+    );
+    let g1 = set.get("getty@tty1.service").unwrap();
+    assert_eq!(g1.description, "Getty on tty1");
+    assert_eq!(
+        g1.source.as_deref(),
+        Some(d.0.join("getty@.service").as_path())
+    );
+    let s1 = g1.service.as_ref().unwrap();
+    assert_eq!(s1.exec_start[0].argv, ["/sbin/agetty", "tty1"]);
+    assert_eq!(s1.user.as_deref(), Some("tmpl"));
+    let s2 = set
+        .get("getty@tty2.service")
+        .unwrap()
+        .service
+        .as_ref()
+        .unwrap();
+    assert_eq!(s2.user.as_deref(), Some("inst"));
+
+    // On demand, with the instance's own references followed.
+    set.instantiate("getty@ttyS0", &ctx()).unwrap();
+    assert!(set.get("getty@ttyS0.service").is_some());
+    assert!(set.get("log@ttyS0.service").is_some());
+    set.instantiate("getty@ttyS0.service", &ctx()).unwrap();
+    assert_eq!(
+        set.units
+            .iter()
+            .filter(|u| u.name == "getty@ttyS0.service")
+            .count(),
+        1
+    );
+    let e = set.instantiate("nope@x.service", &ctx()).unwrap_err();
+    assert!(e[0].message.contains("no template nope@.service"));
+    let e = set.instantiate("plain.service", &ctx()).unwrap_err();
+    assert!(e[0].message.contains("not an instance"));
+}
+
+#[test]
+fn a_broken_template_breaks_its_instances_only() {
+    let d = TempDir::new("broken-template");
+    d.write(
+        "t@.service",
+        "[Service]\nExecStart=/bin/t\nKillMode=gently\n",
+    );
+    d.write("ok.service", SIMPLE);
+    let mut set = load_dirs(&[d.path()], &ctx());
+    let e = set.instantiate("t@1", &ctx()).unwrap_err();
+    assert_eq!(e[0].line, 3);
+    assert_eq!(
+        set.get_broken("t@1.service").unwrap().path,
+        d.0.join("t@.service")
+    );
+    assert!(set.instantiate("t@1", &ctx()).is_err());
+    assert!(set.get("ok").is_some());
+}
+
+#[test]
+fn masked_units_are_left_out() {
+    let etc = TempDir::new("mask-etc");
+    let lib = TempDir::new("mask-lib");
+    lib.write("noisy.service", SIMPLE);
+    etc.link("noisy.service", "/dev/null");
+    lib.write(
+        "a.service",
+        "[Unit]\nWants=noisy.service\n[Service]\nExecStart=/bin/a\n",
+    );
+    let set = load_dirs(&[etc.path(), lib.path()], &ctx());
+    assert_eq!(names(&set), ["a.service"]);
+    assert!(set.masked.contains_key("noisy.service"));
+    let w = warnings(&set);
+    assert!(
+        w.iter()
+            .any(|w| w.contains("noisy.service is masked (symlink to /dev/null)")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|w| w.contains("unit noisy.service referenced by a.service:2 is masked")),
+        "{w:?}"
+    );
+    assert!(!set.has_errors());
+}
+
+#[test]
+fn yaml_and_unit_files_together() {
+    let d = TempDir::new("yaml");
+    d.write("web.yaml", "exec: /bin/sleep 100\nafter:\n  - db\n");
+    d.write("db.service", SIMPLE);
+    d.write("both.service", SIMPLE);
+    d.write("both.yaml", "exec: /bin/true\n");
+    d.write("bad.yaml", "exec: [1, 2\n");
+    let set = load_dirs(&[d.path()], &ctx());
+    assert_eq!(names(&set), ["both.service", "db.service", "web.service"]);
+    let web = set.get("web").unwrap();
+    assert_eq!(web.format, Format::Yaml);
+    assert_eq!(web.source.as_deref(), Some(d.0.join("web.yaml").as_path()));
+    assert_eq!(set.get("both").unwrap().format, Format::UnitFile);
+    let collision = set
+        .diagnostics
+        .iter()
+        .find(|d| d.message.contains("already defined"))
+        .expect("collision reported");
+    assert!(collision.is_error());
+    assert_eq!(collision.path, d.0.join("both.yaml"));
+    assert_eq!(set.broken.len(), 1);
+    assert_eq!(set.broken[0].name, "bad.service");
+}
+
+#[test]
+fn builtin_targets_and_missing_units() {
+    let d = TempDir::new("builtin");
+    d.write(
+        "a.service",
+        "[Unit]\nAfter=network.target remote-fs.target\nWants=network-online.target\nRequires=ghost.service\nWants=default.target\n[Service]\nExecStart=/bin/a\n[Install]\nWantedBy=multi-user.target\n",
+    );
+    let set = load_dirs(&[d.path()], &ctx());
+    assert_eq!(
+        names(&set),
+        ["a.service", "network-online.target", "network.target"]
+    );
+    let w = warnings(&set);
+    assert!(
+        w.iter()
+            .any(|w| w.ends_with("unit ghost.service referenced by a.service:4 not found")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|w| w.contains("unit default.target referenced by a.service:5 not found")),
+        "{w:?}"
+    );
+    // Ordering against a missing unit is fine and quiet, as in systemd.
+    assert!(!w.iter().any(|w| w.contains("remote-fs")), "{w:?}");
+    assert!(set.missing.contains("remote-fs.target"));
+    let diag = set
+        .diagnostics
+        .iter()
+        .find(|d| d.message.contains("ghost"))
+        .unwrap();
+    assert_eq!((diag.path.clone(), diag.line), (d.0.join("a.service"), 4));
+}
+
+#[test]
+fn aliases_by_symlink() {
+    let d = TempDir::new("alias");
+    d.write("ssh.service", SIMPLE);
+    d.link("sshd.service", "ssh.service");
+    d.write(
+        "a.service",
+        "[Unit]\nWants=sshd.service\nAfter=sshd\n[Service]\nExecStart=/bin/a\n",
+    );
+    let set = load_dirs(&[d.path()], &ctx());
+    assert_eq!(names(&set), ["a.service", "ssh.service"]);
+    assert_eq!(set.aliases["sshd.service"], "ssh.service");
+    assert_eq!(set.get("sshd").unwrap().name, "ssh.service");
+    let a = set.get("a").unwrap();
+    assert_eq!(a.deps.wants, ["ssh.service"]);
+    assert_eq!(a.deps.after, ["ssh.service"]);
+    assert!(warnings(&set).is_empty(), "{:?}", warnings(&set));
+}
+
+#[test]
+fn alias_to_a_file_outside_the_directories() {
+    let etc = TempDir::new("alias-etc");
+    let other = TempDir::new("alias-other");
+    let real = other.write("real.service", SIMPLE);
+    etc.link("nick.service", real.to_str().unwrap());
+    let set = load_dirs(&[etc.path()], &ctx());
+    assert_eq!(names(&set), ["real.service"]);
+    assert_eq!(
+        set.get("nick").unwrap().source.as_deref(),
+        Some(real.as_path())
+    );
+}
+
+#[test]
+fn bad_file_names_and_unreadable_things() {
+    let d = TempDir::new("names");
+    d.write("bad name.service", SIMPLE);
+    d.write("x.socket", "[Socket]\n");
+    d.link("dangling.service", "/nonexistent/dangling.service");
+    let set = load_dirs(&[d.path(), d.0.join("does-not-exist")], &ctx());
+    assert!(set.units.is_empty());
+    let msgs: Vec<String> = set.diagnostics.iter().map(|d| d.to_string()).collect();
+    assert!(
+        msgs.iter()
+            .any(|m| m.contains("not a valid unit file name")),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs.iter()
+            .any(|m| m.contains(".socket units are not supported yet")),
+        "{msgs:?}"
+    );
+    assert_eq!(set.broken.len(), 1);
+    assert_eq!(set.broken[0].name, "dangling.service");
+    assert!(set.broken[0].reason.contains("cannot read unit file"));
+}
+
+#[test]
+fn load_paths_takes_files_and_directories() {
+    let d = TempDir::new("paths");
+    let one = d.write("one/x.service", "[Service]\nExecStart=/bin/x\n");
+    d.write("one/x.service.d/a.conf", "[Service]\nUser=dropin\n");
+    d.write("two/y.service", SIMPLE);
+    d.write(
+        "two/t@.service",
+        "[Service]\nExecStart=/bin/t %i\nRestart=bad\n",
+    );
+    let txt = d.write("notes.txt", "");
+    let set = load_paths(
+        &[one, d.0.join("two"), txt, d.0.join("missing.service")],
+        &ctx(),
+    );
+    assert_eq!(names(&set), ["x.service", "y.service"]);
+    assert_eq!(
+        set.get("x")
+            .unwrap()
+            .service
+            .as_ref()
+            .unwrap()
+            .user
+            .as_deref(),
+        Some("dropin")
+    );
+    // The uninstantiated template is checked too.
+    let t = set
+        .broken
+        .iter()
+        .find(|b| b.name == "t@.service")
+        .expect("template checked");
+    assert!(t.reason.contains(":3: Restart=bad"), "{}", t.reason);
+    let errs: Vec<String> = set
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.to_string())
+        .collect();
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("notes.txt: error: not a unit file")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("missing.service: error: no such file")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn debian_units_load_from_a_directory() {
+    let d = TempDir::new("debian");
+    for f in ["ssh.service", "cron.service"] {
+        let text = fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/data")
+                .join(f),
+        )
+        .unwrap();
+        d.write(f, &text);
+    }
+    d.link("sshd.service", "ssh.service");
+    d.link("multi-user.target.wants/ssh.service", "../ssh.service");
+    d.link("multi-user.target.wants/cron.service", "../cron.service");
+    let set = load_dirs(&[d.path()], &ctx());
+    assert!(set.broken.is_empty(), "{:?}", set.broken);
+    assert_eq!(
+        names(&set),
+        [
+            "cron.service",
+            "multi-user.target",
+            "network.target",
+            "ssh.service"
+        ]
+    );
+    assert_eq!(
+        set.get("ssh")
+            .unwrap()
+            .service
+            .as_ref()
+            .unwrap()
+            .service_type,
+        ServiceType::Notify
+    );
+    assert_eq!(
+        set.get("multi-user.target").unwrap().deps.wants,
+        ["cron.service", "ssh.service"]
+    );
+    let cron = set.get("cron").unwrap();
+    assert_eq!(cron.not_enforced, ["IgnoreSIGPIPE"]);
+}
