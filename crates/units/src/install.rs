@@ -1,1 +1,513 @@
-//! x
+//! `vigil enable` and `vigil disable`: the symlinks that the `[Install]` section
+//! asks for (`TARGET.wants/NAME`, `TARGET.requires/NAME`, aliases), planned
+//! first and applied separately so callers can show or check the plan.
+//!
+//! Planning only reads the file system; [`apply`] is the one function here that
+//! changes it, and it only creates or removes symlinks (and `.wants/`
+//! directories) inside the configuration directory it was planned for.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+use crate::load::LoadedSet;
+use crate::model::{Format, Unit};
+use crate::name;
+use crate::specifier::SpecifierContext;
+
+/// One step of an enable or disable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstallChange {
+    /// Create `link` pointing to `target` (which may be relative to the link's directory).
+    Symlink { link: PathBuf, target: PathBuf },
+    /// Remove the symlink `link`.
+    Remove { link: PathBuf },
+}
+
+#[derive(Debug, Error)]
+pub enum InstallError {
+    #[error("unit {name} not found")]
+    NotFound { name: String },
+    #[error("unit {name} failed to load: {reason}")]
+    Broken { name: String, reason: String },
+    #[error("unit {name} has no [Install] section")]
+    NoInstallSection { name: String },
+    #[error("unit {name} is a template; enable an instance such as {example}")]
+    Template { name: String, example: String },
+    #[error("unit {name} has no unit file to link to")]
+    NoFile { name: String },
+    #[error("{} already exists and does not point to {}", link.display(), target.display())]
+    Conflict { link: PathBuf, target: PathBuf },
+    #[error("cannot create directory {}: {source}", path.display())]
+    CreateDir { path: PathBuf, source: io::Error },
+    #[error("cannot create symlink {} -> {}: {source}", link.display(), target.display())]
+    Symlink {
+        link: PathBuf,
+        target: PathBuf,
+        source: io::Error,
+    },
+    #[error("cannot remove {}: {source}", path.display())]
+    Remove { path: PathBuf, source: io::Error },
+    #[error("cannot read directory {}: {source}", path.display())]
+    ReadDir { path: PathBuf, source: io::Error },
+}
+
+/// The unit to install, and the file its links point to.
+fn find_unit(set: &LoadedSet, name: &str) -> Result<(Unit, PathBuf), InstallError> {
+    let n = set.canonical(&name::normalize(name));
+    if name::is_template(&n) {
+        return Err(InstallError::Template {
+            example: name::instance_name(&n, "x").unwrap_or_default(),
+            name: n,
+        });
+    }
+    if let Some(b) = set.get_broken(&n) {
+        return Err(InstallError::Broken {
+            name: n,
+            reason: b.reason.clone(),
+        });
+    }
+    let unit = match set.get(&n) {
+        Some(u) => u.clone(),
+        None => {
+            let template = name::template_of(&n).filter(|t| set.templates.contains_key(t));
+            if template.is_none() {
+                return Err(InstallError::NotFound { name: n });
+            }
+            // An instance nobody refers to yet: read it from its template.
+            let mut scratch = LoadedSet {
+                templates: set.templates.clone(),
+                dropins: set.dropins.clone(),
+                ..LoadedSet::default()
+            };
+            let ctx = SpecifierContext::from_environment();
+            if let Err(errors) = scratch.instantiate(&n, &ctx) {
+                return Err(InstallError::Broken {
+                    name: n,
+                    reason: errors.first().map(|d| d.to_string()).unwrap_or_default(),
+                });
+            }
+            match scratch.get(&n) {
+                Some(u) => u.clone(),
+                None => return Err(InstallError::NotFound { name: n }),
+            }
+        }
+    };
+    match (&unit.source, unit.format) {
+        (Some(src), Format::UnitFile | Format::Yaml) => {
+            let src = src.clone();
+            Ok((unit, src))
+        }
+        _ => Err(InstallError::NoFile { name: n }),
+    }
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    let canon = |p: &Path| fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    canon(a) == canon(b)
+}
+
+/// What a link in `link_dir` should point to: a relative path when the unit
+/// file is in the configuration directory (so the tree can be moved), an
+/// absolute one otherwise.
+fn link_target(config_dir: &Path, link_dir: &Path, file: &Path) -> PathBuf {
+    let in_config = file.parent().is_some_and(|p| same_dir(p, config_dir));
+    match file.file_name() {
+        Some(f) if in_config && same_dir(link_dir, config_dir) => PathBuf::from(f),
+        Some(f) if in_config => Path::new("..").join(f),
+        _ => std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf()),
+    }
+}
+
+/// The links `[Install]` of `unit` asks for, as (link, target).
+fn wanted_links(config_dir: &Path, unit: &Unit, file: &Path) -> Vec<(PathBuf, PathBuf)> {
+    let mut links = Vec::new();
+    let deps = unit
+        .install
+        .wanted_by
+        .iter()
+        .map(|t| format!("{t}.wants"))
+        .chain(
+            unit.install
+                .required_by
+                .iter()
+                .map(|t| format!("{t}.requires")),
+        );
+    for dir in deps {
+        let link_dir = config_dir.join(dir);
+        let target = link_target(config_dir, &link_dir, file);
+        links.push((link_dir.join(&unit.name), target));
+    }
+    for alias in &unit.install.alias {
+        let target = link_target(config_dir, config_dir, file);
+        links.push((config_dir.join(alias), target));
+    }
+    links
+}
+
+/// The symlinks that `vigil enable NAME` creates in `config_dir`, following
+/// `Also=`. Links that already exist and point to the right file are left out.
+pub fn enable_plan(
+    set: &LoadedSet,
+    config_dir: &Path,
+    name: &str,
+) -> Result<Vec<InstallChange>, InstallError> {
+    let mut changes = Vec::new();
+    let mut seen = BTreeSet::new();
+    enable_into(set, config_dir, name, &mut seen, &mut changes)?;
+    Ok(changes)
+}
+
+fn enable_into(
+    set: &LoadedSet,
+    config_dir: &Path,
+    name: &str,
+    seen: &mut BTreeSet<String>,
+    changes: &mut Vec<InstallChange>,
+) -> Result<(), InstallError> {
+    let (unit, file) = find_unit(set, name)?;
+    if !seen.insert(unit.name.clone()) {
+        return Ok(());
+    }
+    let i = &unit.install;
+    if i.wanted_by.is_empty() && i.required_by.is_empty() && i.alias.is_empty() && i.also.is_empty()
+    {
+        return Err(InstallError::NoInstallSection { name: unit.name });
+    }
+    for (link, target) in wanted_links(config_dir, &unit, &file) {
+        match fs::read_link(&link) {
+            Ok(existing) if existing == target => continue,
+            Ok(_) => return Err(InstallError::Conflict { link, target }),
+            Err(_) if fs::symlink_metadata(&link).is_ok() => {
+                return Err(InstallError::Conflict { link, target });
+            }
+            Err(_) => {}
+        }
+        let change = InstallChange::Symlink { link, target };
+        if !changes.contains(&change) {
+            changes.push(change);
+        }
+    }
+    for also in &unit.install.also {
+        enable_into(set, config_dir, also, seen, changes)?;
+    }
+    Ok(())
+}
+
+/// The symlinks that `vigil disable NAME` removes from `config_dir`: those its
+/// `[Install]` section names, and any other `*.wants/NAME` or `*.requires/NAME`
+/// link (so a changed `WantedBy=` does not leave a stale link), following `Also=`.
+pub fn disable_plan(
+    set: &LoadedSet,
+    config_dir: &Path,
+    name: &str,
+) -> Result<Vec<InstallChange>, InstallError> {
+    let mut changes = Vec::new();
+    let mut seen = BTreeSet::new();
+    disable_into(set, config_dir, name, &mut seen, &mut changes)?;
+    Ok(changes)
+}
+
+fn disable_into(
+    set: &LoadedSet,
+    config_dir: &Path,
+    name: &str,
+    seen: &mut BTreeSet<String>,
+    changes: &mut Vec<InstallChange>,
+) -> Result<(), InstallError> {
+    let n = set.canonical(&name::normalize(name));
+    if !seen.insert(n.clone()) {
+        return Ok(());
+    }
+    let found = find_unit(set, &n);
+    let mut links = Vec::new();
+    if let Ok((unit, file)) = &found {
+        links.extend(
+            wanted_links(config_dir, unit, file)
+                .into_iter()
+                .map(|(l, _)| l),
+        );
+    }
+    let rd = match fs::read_dir(config_dir) {
+        Ok(rd) => Some(rd),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(source) => {
+            return Err(InstallError::ReadDir {
+                path: config_dir.to_path_buf(),
+                source,
+            });
+        }
+    };
+    for entry in rd.into_iter().flatten().flatten() {
+        let fname = entry.file_name();
+        let fname = fname.to_string_lossy();
+        if fname.ends_with(".wants") || fname.ends_with(".requires") {
+            links.push(entry.path().join(&n));
+        }
+    }
+    let mut any = false;
+    for link in links {
+        let is_link = fs::symlink_metadata(&link).is_ok_and(|m| m.file_type().is_symlink());
+        if is_link {
+            any = true;
+            let change = InstallChange::Remove { link };
+            if !changes.contains(&change) {
+                changes.push(change);
+            }
+        }
+    }
+    match found {
+        Ok((unit, _)) => {
+            for also in &unit.install.also {
+                disable_into(set, config_dir, also, seen, changes)?;
+            }
+            Ok(())
+        }
+        Err(InstallError::NotFound { .. }) if any => Ok(()),
+        Err(e @ InstallError::NotFound { .. }) => Err(e),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Carries out a plan: creates the symlinks (and their directories) and removes
+/// the links to remove. A link that is already as planned is not an error; a
+/// link that is already gone is not an error either.
+pub fn apply(changes: &[InstallChange]) -> Result<(), InstallError> {
+    for change in changes {
+        match change {
+            InstallChange::Symlink { link, target } => {
+                if let Some(dir) = link.parent() {
+                    fs::create_dir_all(dir).map_err(|source| InstallError::CreateDir {
+                        path: dir.to_path_buf(),
+                        source,
+                    })?;
+                }
+                if let Err(source) = symlink(target, link) {
+                    let already = fs::read_link(link).is_ok_and(|t| t == *target);
+                    if !already {
+                        return Err(InstallError::Symlink {
+                            link: link.clone(),
+                            target: target.clone(),
+                            source,
+                        });
+                    }
+                }
+            }
+            InstallChange::Remove { link } => match fs::remove_file(link) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(InstallError::Remove {
+                        path: link.clone(),
+                        source,
+                    });
+                }
+            },
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::load_dirs;
+
+    fn tmp(tag: &str) -> PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("vigil-units-install-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn load(dir: &Path) -> LoadedSet {
+        load_dirs(&[dir.to_path_buf()], &SpecifierContext::default())
+    }
+
+    #[test]
+    fn enable_then_disable_round_trip() {
+        let d = tmp("round");
+        fs::write(
+            d.join("web.service"),
+            "[Service]\nExecStart=/bin/web\n[Install]\nWantedBy=multi-user.target\nRequiredBy=app.target\nAlias=www.service\nAlso=helper\n",
+        )
+        .unwrap();
+        fs::write(
+            d.join("helper.service"),
+            "[Service]\nExecStart=/bin/h\n[Install]\nWantedBy=multi-user.target\nAlso=web.service\n",
+        )
+        .unwrap();
+        fs::write(d.join("app.target"), "[Unit]\n").unwrap();
+        let set = load(&d);
+        let plan = enable_plan(&set, &d, "web").unwrap();
+        assert_eq!(
+            plan,
+            [
+                InstallChange::Symlink {
+                    link: d.join("multi-user.target.wants/web.service"),
+                    target: "../web.service".into()
+                },
+                InstallChange::Symlink {
+                    link: d.join("app.target.requires/web.service"),
+                    target: "../web.service".into()
+                },
+                InstallChange::Symlink {
+                    link: d.join("www.service"),
+                    target: "web.service".into()
+                },
+                InstallChange::Symlink {
+                    link: d.join("multi-user.target.wants/helper.service"),
+                    target: "../helper.service".into()
+                },
+            ]
+        );
+        apply(&plan).unwrap();
+        // The loader sees what enable made.
+        let set = load(&d);
+        let mu = set.get("multi-user.target").unwrap();
+        assert_eq!(mu.deps.wants, ["helper.service", "web.service"]);
+        assert_eq!(
+            set.get("app.target").unwrap().deps.requires,
+            ["web.service"]
+        );
+        assert_eq!(set.get("www").unwrap().name, "web.service");
+        // Enabling again changes nothing.
+        assert_eq!(enable_plan(&set, &d, "web.service").unwrap(), []);
+
+        let plan = disable_plan(&set, &d, "web").unwrap();
+        assert_eq!(plan.len(), 4, "{plan:?}");
+        apply(&plan).unwrap();
+        let set = load(&d);
+        assert!(set.get("multi-user.target").is_none());
+        assert!(set.get("app.target").unwrap().deps.requires.is_empty());
+        assert!(fs::symlink_metadata(d.join("www.service")).is_err());
+        assert!(d.join("web.service").exists());
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn instances_link_to_their_template() {
+        let d = tmp("inst");
+        fs::write(
+            d.join("getty@.service"),
+            "[Service]\nExecStart=/sbin/agetty %I\n[Install]\nWantedBy=getty.target\n",
+        )
+        .unwrap();
+        let set = load(&d);
+        let plan = enable_plan(&set, &d, "getty@tty1").unwrap();
+        assert_eq!(
+            plan,
+            [InstallChange::Symlink {
+                link: d.join("getty.target.wants/getty@tty1.service"),
+                target: "../getty@.service".into()
+            }]
+        );
+        apply(&plan).unwrap();
+        fs::write(d.join("getty.target"), "[Unit]\n").unwrap();
+        let set = load(&d);
+        assert_eq!(
+            set.get("getty.target").unwrap().deps.wants,
+            ["getty@tty1.service"]
+        );
+        let inst = set.get("getty@tty1").unwrap();
+        assert_eq!(
+            inst.service.as_ref().unwrap().exec_start[0].argv,
+            ["/sbin/agetty", "tty1"]
+        );
+        assert!(matches!(
+            enable_plan(&set, &d, "getty@.service"),
+            Err(InstallError::Template { .. })
+        ));
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn units_outside_the_config_dir_get_absolute_links() {
+        let lib = tmp("lib");
+        let etc = tmp("etc");
+        fs::write(
+            lib.join("a.service"),
+            "[Service]\nExecStart=/bin/a\n[Install]\nWantedBy=x.target\n",
+        )
+        .unwrap();
+        let set = load_dirs(&[etc.clone(), lib.clone()], &SpecifierContext::default());
+        let plan = enable_plan(&set, &etc, "a").unwrap();
+        assert_eq!(
+            plan,
+            [InstallChange::Symlink {
+                link: etc.join("x.target.wants/a.service"),
+                target: lib.join("a.service")
+            }]
+        );
+        apply(&plan).unwrap();
+        assert_eq!(
+            fs::read_link(etc.join("x.target.wants/a.service")).unwrap(),
+            lib.join("a.service")
+        );
+        fs::remove_dir_all(&lib).unwrap();
+        fs::remove_dir_all(&etc).unwrap();
+    }
+
+    #[test]
+    fn errors() {
+        let d = tmp("errors");
+        fs::write(d.join("plain.service"), "[Service]\nExecStart=/bin/p\n").unwrap();
+        fs::write(
+            d.join("bad.service"),
+            "[Service]\nExecStart=/bin/p\nType=x\n",
+        )
+        .unwrap();
+        fs::write(
+            d.join("c.service"),
+            "[Service]\nExecStart=/bin/c\n[Install]\nAlias=taken.service\n",
+        )
+        .unwrap();
+        fs::write(d.join("taken.service"), "[Service]\nExecStart=/bin/t\n").unwrap();
+        let set = load(&d);
+        let e = enable_plan(&set, &d, "plain").unwrap_err();
+        assert!(matches!(e, InstallError::NoInstallSection { .. }));
+        assert_eq!(e.to_string(), "unit plain.service has no [Install] section");
+        assert!(matches!(
+            enable_plan(&set, &d, "nope"),
+            Err(InstallError::NotFound { .. })
+        ));
+        assert!(matches!(
+            enable_plan(&set, &d, "bad"),
+            Err(InstallError::Broken { .. })
+        ));
+        assert!(matches!(
+            enable_plan(&set, &d, "c"),
+            Err(InstallError::Conflict { .. })
+        ));
+        assert!(matches!(
+            disable_plan(&set, &d, "nope"),
+            Err(InstallError::NotFound { .. })
+        ));
+        assert_eq!(disable_plan(&set, &d, "plain").unwrap(), []);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn disable_removes_stale_links_of_a_deleted_unit() {
+        let d = tmp("stale");
+        fs::create_dir_all(d.join("old.target.wants")).unwrap();
+        symlink("../gone.service", d.join("old.target.wants/gone.service")).unwrap();
+        let set = load(&d);
+        let plan = disable_plan(&set, &d, "gone").unwrap();
+        assert_eq!(
+            plan,
+            [InstallChange::Remove {
+                link: d.join("old.target.wants/gone.service")
+            }]
+        );
+        apply(&plan).unwrap();
+        apply(&plan).unwrap();
+        assert!(fs::symlink_metadata(d.join("old.target.wants/gone.service")).is_err());
+        fs::remove_dir_all(&d).unwrap();
+    }
+}
