@@ -13,6 +13,11 @@ use std::time::Duration;
 
 use vigil_units::{ExecCommand, Unit};
 
+mod graph;
+mod machine;
+
+pub use graph::find_cycles;
+
 /// Monotonic time since an arbitrary origin (CLOCK_MONOTONIC in `vigild`).
 pub type Time = Duration;
 
@@ -75,7 +80,10 @@ pub enum Reason {
     /// ... or was killed by this signal.
     Signal(i32),
     /// fork or exec failed in the child, at `stage` ("exec", "chdir", "setuid", ...).
-    ExecFailed { stage: String, errno: i32 },
+    ExecFailed {
+        stage: String,
+        errno: i32,
+    },
     StartTimeout,
     StopTimeout,
     StartLimitHit,
@@ -150,14 +158,24 @@ pub enum Event {
     /// `None`: every failed unit.
     ResetFailed(Option<String>),
     /// Send a signal to the unit's main process (or its group when `group`).
-    Kill { unit: String, signal: i32, group: bool },
+    Kill {
+        unit: String,
+        signal: i32,
+        group: bool,
+    },
     /// Stop everything in reverse dependency order; [`Action::AllStopped`] follows.
     Shutdown,
 
     /// A process was forked for `unit`/`role` (exec may still fail).
-    Spawned { unit: String, role: Role, pid: u32 },
+    Spawned {
+        unit: String,
+        role: Role,
+        pid: u32,
+    },
     /// exec succeeded in that process (the close-on-exec pipe saw EOF).
-    ExecSucceeded { pid: u32 },
+    ExecSucceeded {
+        pid: u32,
+    },
     /// fork failed (`pid` is `None`), or the child failed before exec completed.
     SpawnFailed {
         unit: String,
@@ -167,10 +185,23 @@ pub enum Event {
         errno: i32,
     },
     /// A process was reaped. Unknown pids are ignored.
-    Exited { pid: u32, status: ExitStatus },
+    Exited {
+        pid: u32,
+        status: ExitStatus,
+    },
     /// A datagram on NOTIFY_SOCKET from `pid` (credentials from SCM_CREDENTIALS),
     /// already split into `KEY=VALUE` fields.
     Notify {
+        pid: u32,
+        fields: Vec<(String, String)>,
+    },
+    /// A notification from a process the engine does not know (for instance
+    /// `vigil notify` run by a service's shell script), that `vigild` attributed to
+    /// `unit` itself (through the sender's process group or parent chain).
+    /// Honoured only with NotifyAccess=all, as systemd attributes such senders
+    /// through the cgroup; a pid the engine knows is treated as in [`Event::Notify`].
+    NotifyFromUnit {
+        unit: String,
         pid: u32,
         fields: Vec<(String, String)>,
     },
@@ -234,7 +265,10 @@ pub enum Action {
 pub enum EngineError {
     NoSuchUnit(String),
     /// e.g. Reload of a unit that is not active, or a start during shutdown.
-    NotAllowed { unit: String, why: String },
+    NotAllowed {
+        unit: String,
+        why: String,
+    },
 }
 
 impl fmt::Display for EngineError {
@@ -271,12 +305,15 @@ pub struct UnitInfo {
     pub requires: Vec<String>,
     pub wants: Vec<String>,
     pub after: Vec<String>,
+    /// The ordering cycles this unit is part of (`a -> b -> a`, several joined by
+    /// `; `), found at the last load.
+    pub cycle: Option<String>,
 }
 
 /// The state machine for every loaded unit.
 #[derive(Debug, Default)]
 pub struct Engine {
-    actions: Vec<Action>,
+    machine: machine::Machine,
 }
 
 impl Engine {
@@ -290,45 +327,42 @@ impl Engine {
     /// are gone are stopped and forgotten, changed units take their new definition
     /// at their next start.
     pub fn load(&mut self, now: Time, units: Vec<Unit>, broken: Vec<(String, String)>) {
-        let _ = (now, units, broken);
+        self.machine.load(now, units, broken);
     }
 
     /// Feeds one event. Requests that cannot be honoured return an error and
     /// change nothing.
     pub fn handle(&mut self, now: Time, event: Event) -> Result<(), EngineError> {
-        let _ = (now, event);
-        Ok(())
+        self.machine.handle(now, event)
     }
 
     /// The actions produced since the last call, in order.
     pub fn take_actions(&mut self) -> Vec<Action> {
-        std::mem::take(&mut self.actions)
+        self.machine.take_actions()
     }
 
     /// The earliest time at which [`Event::Tick`] must be delivered.
     pub fn next_deadline(&self) -> Option<Time> {
-        None
+        self.machine.next_deadline()
     }
 
     pub fn unit(&self, name: &str) -> Option<UnitInfo> {
-        let _ = name;
-        None
+        self.machine.unit(name)
     }
 
     /// Every unit, sorted by name.
     pub fn units(&self) -> Vec<UnitInfo> {
-        Vec::new()
+        self.machine.units()
     }
 
     /// The ordering cycles found at the last load, each as a list of unit names
     /// (the first is not repeated at the end).
     pub fn cycles(&self) -> Vec<Vec<String>> {
-        Vec::new()
+        self.machine.cycles()
     }
 
     /// The unit that owns a process, if any (for NOTIFY_SOCKET and logging).
     pub fn unit_of_pid(&self, pid: u32) -> Option<&str> {
-        let _ = pid;
-        None
+        self.machine.unit_of_pid(pid)
     }
 }

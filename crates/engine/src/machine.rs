@@ -1,0 +1,2212 @@
+//! The per-unit state machine and the job queue that drives it.
+//!
+//! This module owns every unit's run-time state (phase, pids, timers, counters)
+//! and turns events into actions. It must never do I/O, read a clock or sleep:
+//! time arrives as `now` with every call, timers are fields read by
+//! [`Machine::next_deadline`] and fired by [`Event::Tick`].
+//!
+//! # Two steps: propagate, then execute
+//!
+//! A request first *propagates* over the graph with a work list (never recursion):
+//! `Start(x)` gives x and everything it Requires/Wants/BindsTo (transitively) a
+//! start job (state `waiting`), checks Requisite= (must already be active) and
+//! gives every unit x conflicts with a stop job; `Stop(x)` gives x and everything
+//! that Requires/BindsTo/Requisite/PartOf it a stop job. Then the queue
+//! *executes*: a unit whose job became runnable starts (or stops) at once, so
+//! everything whose ordering is settled starts together, with no global
+//! serialisation. Each state change queues the unit's ordering neighbours again.
+//!
+//! * A start job runs when every unit it is ordered after (`After=`, or `Before=`
+//!   the other way) is **settled**: no pending job, and inactive, failed, running,
+//!   exited or reloading. `waiting`, `starting`, `stopping` and `restarting`
+//!   (an automatic restart is still an activation, as in systemd) are not settled.
+//! * A stop job runs when no unit ordered after this one has a pending stop job or
+//!   is stopping: units stop in the reverse of the start order.
+//!
+//! # Phases and the states users see
+//!
+//! | phase            | state       | what is running / awaited                              |
+//! |------------------|-------------|--------------------------------------------------------|
+//! | Dead             | inactive / failed | nothing                                          |
+//! | Waiting          | waiting     | start job: ordering dependencies not settled yet       |
+//! | Condition        | starting    | `CheckConditions` sent (only for units that have some) |
+//! | StartPre(i)      | starting    | `ExecStartPre=` number i                               |
+//! | Start(i)         | starting    | `ExecStart=` number i (only oneshot has i > 0), not ready yet |
+//! | PidFile          | starting    | Type=forking: `ReadPidFile` sent                       |
+//! | Test             | starting    | zinit `test` probe, or its retry timer                 |
+//! | StartPost(i)     | starting    | `ExecStartPost=` number i                              |
+//! | Running          | running     | the main process (a target: nothing; it is active)     |
+//! | Exited           | exited      | nothing (RemainAfterExit)                              |
+//! | Reload(i)        | reloading   | `ExecReload=` number i                                 |
+//! | NotifyReload     | reloading   | the service said RELOADING=1, until READY=1            |
+//! | StopByNotify     | stopping    | the service said STOPPING=1, until its main exits      |
+//! | Stop(i)          | stopping    | `ExecStop=` number i (with $MAINPID)                   |
+//! | Kill(Term/Kill)  | stopping    | KillSignal (then SIGKILL) sent, until the processes exit |
+//! | StopPost(i)      | stopping    | `ExecStopPost=` number i                               |
+//! | AutoRestart      | restarting  | RestartSec timer                                       |
+//!
+//! A phase that has nothing to wait for is skipped within the same call (a service
+//! without ExecStop= goes from `running` straight to the kill step), so only states
+//! in which the unit really waits are reported by `StateChanged`.
+//!
+//! # State table
+//!
+//! | phase                 | event                                         | next phase / actions |
+//! |-----------------------|-----------------------------------------------|----------------------|
+//! | Dead, AutoRestart     | start job                                     | Waiting (reason cleared) |
+//! | Waiting               | ordering settled                              | Condition + `CheckConditions` if the unit has conditions, else as "conditions ok" |
+//! | Waiting, Condition    | a Requires/BindsTo/Requisite dependency failed | Dead failed `DependencyFailed(dep)`, cascading |
+//! | Waiting, Condition    | stop job                                      | Dead inactive |
+//! | Condition             | `ConditionsChecked` Ok                        | start limit exceeded: Dead failed `StartLimitHit`; target: Running; else StartPre(0) (timeout armed) |
+//! | Condition             | `ConditionFailed`                             | Dead inactive, reason kept; counts as settled, dependents still start |
+//! | Condition             | `AssertFailed`                                | Dead failed; dependents fail |
+//! | StartPre(i)           | exit 0 (or `-`)                               | StartPre(i+1), then Start(0) + `Spawn Main(0)` |
+//! | StartPre(i)           | failure / `SpawnFailed`                       | kill step with result ExitCode/Signal/ExecFailed |
+//! | Start(0) simple       | `Spawned`                                     | ready |
+//! | Start(0) exec         | `ExecSucceeded`                               | ready |
+//! | Start(0) notify       | `Notify READY=1` (allowed sender)             | ready |
+//! | Start(0) forking      | main exits clean                              | PidFile + `ReadPidFile`, or ready with no main pid when there is no PIDFile= |
+//! | PidFile               | `PidFileRead` Ok(pid) / Err                   | ready with main pid / kill step, result `PidFile` |
+//! | Start(i) oneshot      | exit clean                                    | Start(i+1) + `Spawn Main(i+1)`, after the last: ready |
+//! | Start(i) any          | exit unclean / `SpawnFailed`                  | kill step with result |
+//! | Start(0) notify       | exit clean before READY=1                     | kill step, result `ExitCode(code)` |
+//! | ready                 | —                                             | Test + `Spawn Test` if a `test` exists, else StartPost(0) |
+//! | Test                  | test exits 0                                  | StartPost(0) |
+//! | Test                  | test fails                                    | Test; retry after 250 ms, doubling up to 5 s |
+//! | StartPost(i)          | exit 0 / failure                              | StartPost(i+1) then active / kill step |
+//! | starting phases       | start timeout (TimeoutStartSec)               | kill step, result `StartTimeout` |
+//! | active                | —                                             | target, simple..: Running; oneshot: Exited (RemainAfterExit) or the stop sequence (ExecStop, ...) to Dead inactive |
+//! | Running               | main exits clean, RemainAfterExit             | Exited |
+//! | Running               | main exits                                    | ExecStop..., then Dead (failed when unclean), then the Restart= decision |
+//! | Running               | `Reload`                                      | Reload(0) + `Spawn Reload(0)`; without ExecReload= `Signal SIGHUP` to the main pid |
+//! | Running               | `Notify RELOADING=1`                          | NotifyReload; `READY=1` -> Running |
+//! | Running               | `Notify STOPPING=1`                           | StopByNotify (timeout TimeoutStopSec); main exit -> StopPost |
+//! | Reload(i)             | exit 0 / failure                              | Reload(i+1) then Running (or Exited) / Running + warning |
+//! | active                | stop job                                      | Stop(0) + `Spawn Stop(0)` if ExecStop=, else kill step |
+//! | starting phases       | stop job                                      | kill step (ExecStop= runs only for a unit that became active) |
+//! | Stop(i)               | exit                                          | Stop(i+1), then kill step; a failure is kept as the result |
+//! | Stop(i), StopByNotify | stop timeout                                  | kill step, result `StopTimeout` |
+//! | kill step             | processes alive                               | Kill(Term) + `Signal KillSignal` (control-group: group; process, mixed: main only; none: no signal, the processes are left) |
+//! | kill step             | nothing alive                                 | StopPost(0) |
+//! | Kill(Term)            | last tracked process exits                    | StopPost(0) (mixed: `Signal SIGKILL` to the group first) |
+//! | Kill(Term)            | stop timeout                                  | Kill(Kill) + `Signal SIGKILL` (group unless KillMode=process); SendSIGKILL=no: processes left, StopPost(0); result `StopTimeout` |
+//! | Kill(Kill)            | exit / stop timeout                           | StopPost(0) |
+//! | StopPost(i)           | exit / stop timeout                           | StopPost(i+1), then Dead |
+//! | Dead (end of a stop)  | —                                             | failed if a result was kept, else inactive (`Conflict(x)` kept when stopped by a conflict); if the unit went down by itself and Restart= says so: AutoRestart with the RestartSec timer (RestartSec=0: at once) |
+//! | AutoRestart           | timer (`Tick`)                                | restarts += 1, start job (start limit checked when it runs) |
+//! | AutoRestart           | stop job / shutdown                           | Dead (failed when the reason is a failure) |
+//! | Dead failed           | `ResetFailed`                                 | Dead inactive, start-limit counter cleared |
+//! | any                   | `Shutdown`                                    | every unit gets a stop job; starts refused; `AllStopped` once everything is Dead |
+//!
+//! Failure propagation: when a unit ends Dead on its own (not by a stop job), units
+//! whose start is still pending and that Require/BindsTo/Requisite it fail with
+//! `DependencyFailed` (only when it failed), and units with BindsTo= it are
+//! stopped. Requires= alone does not stop an active dependent when the dependency
+//! dies on its own, and an automatic restart never bounces dependents: both are
+//! systemd's behaviour. An explicit stop or restart of a unit stops or restarts
+//! everything that Requires/BindsTo/Requisite/PartOf it.
+//!
+//! Restart= (systemd's table): a clean exit (exit 0, SuccessExitStatus=, or for the
+//! main process SIGHUP/SIGINT/SIGTERM/SIGPIPE) restarts with always and
+//! on-success; an unclean exit code (also exec failures and PID file errors) with
+//! always and on-failure; an unclean signal with always, on-failure, on-abnormal
+//! and on-abort; a timeout with always, on-failure and on-abnormal. A main exit
+//! status listed in RestartPreventExitStatus= never restarts; neither do start
+//! limit, dependency, assertion or load failures.
+//!
+//! Notifications: NotifyAccess=none ignores everything (with a warning); main
+//! accepts only the main pid; exec the main pid or any control process of the
+//! unit; all any process the engine can attribute to the unit — a pid it knows, or
+//! one that `vigild` attributed with [`Event::NotifyFromUnit`] (for instance through
+//! its process group). An unknown pid that nobody attributed is ignored.
+//! Type=notify with NotifyAccess unset is read as NotifyAccess=main at load.
+//!
+//! Without cgroups the engine knows only the processes it spawned (and a main pid
+//! given by MAINPID= or a PID file); a stop waits for those, not for other members
+//! of the process group. Type=forking without PIDFile= is Running with no main pid.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use vigil_units::{
+    ExecCommand, Format, KillMode, NotifyAccess, RestartPolicy, Service, ServiceType, Unit,
+    UnitKind,
+};
+
+use crate::graph::{self, Graph};
+use crate::{Action, EngineError, Event, ExitStatus, Level, Reason, Role, State, Time, UnitInfo};
+
+/// First delay before a failed zinit `test` probe runs again; it doubles up to
+/// [`TEST_RETRY_MAX`].
+const TEST_RETRY_FIRST: Duration = Duration::from_millis(250);
+const TEST_RETRY_MAX: Duration = Duration::from_secs(5);
+
+const SIGHUP: i32 = 1;
+const SIGINT: i32 = 2;
+const SIGKILL: i32 = 9;
+const SIGPIPE: i32 = 13;
+const SIGTERM: i32 = 15;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KillStage {
+    Term,
+    Kill,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Dead { failed: bool },
+    Waiting,
+    Condition,
+    StartPre(usize),
+    Start(usize),
+    PidFile,
+    Test,
+    StartPost(usize),
+    Running,
+    Exited,
+    Reload(usize),
+    NotifyReload,
+    StopByNotify,
+    Stop(usize),
+    Kill(KillStage),
+    StopPost(usize),
+    AutoRestart,
+}
+
+impl Phase {
+    fn state(self) -> State {
+        match self {
+            Phase::Dead { failed: false } => State::Inactive,
+            Phase::Dead { failed: true } => State::Failed,
+            Phase::Waiting => State::Waiting,
+            Phase::Condition
+            | Phase::StartPre(_)
+            | Phase::Start(_)
+            | Phase::PidFile
+            | Phase::Test
+            | Phase::StartPost(_) => State::Starting,
+            Phase::Running => State::Running,
+            Phase::Exited => State::Exited,
+            Phase::Reload(_) | Phase::NotifyReload => State::Reloading,
+            Phase::StopByNotify | Phase::Stop(_) | Phase::Kill(_) | Phase::StopPost(_) => {
+                State::Stopping
+            }
+            Phase::AutoRestart => State::Restarting,
+        }
+    }
+
+    fn is_dead(self) -> bool {
+        matches!(self, Phase::Dead { .. })
+    }
+
+    fn is_stopping(self) -> bool {
+        matches!(
+            self,
+            Phase::StopByNotify | Phase::Stop(_) | Phase::Kill(_) | Phase::StopPost(_)
+        )
+    }
+
+    /// Processes of the start sequence may be running.
+    fn is_starting(self) -> bool {
+        matches!(
+            self,
+            Phase::StartPre(_)
+                | Phase::Start(_)
+                | Phase::PidFile
+                | Phase::Test
+                | Phase::StartPost(_)
+        )
+    }
+
+    fn is_active(self) -> bool {
+        matches!(
+            self,
+            Phase::Running | Phase::Exited | Phase::Reload(_) | Phase::NotifyReload
+        )
+    }
+
+    /// A start job that has not begun to run processes.
+    fn is_pending_start(self) -> bool {
+        matches!(self, Phase::Waiting | Phase::Condition)
+    }
+}
+
+/// Why a stop job was made; `None` in a slot means the unit is going down on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum StopCause {
+    Request,
+    Conflict(String),
+    Shutdown,
+    Removed,
+}
+
+impl StopCause {
+    fn reason(&self) -> Option<Reason> {
+        match self {
+            StopCause::Conflict(by) => Some(Reason::Conflict(by.clone())),
+            StopCause::Request | StopCause::Shutdown | StopCause::Removed => None,
+        }
+    }
+}
+
+/// How a process ended, from `Exited` or `SpawnFailed`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    Exit(ExitStatus),
+    ExecFailed { stage: String, errno: i32 },
+}
+
+impl Outcome {
+    fn reason(&self) -> Reason {
+        match self {
+            Outcome::Exit(ExitStatus::Exited(c)) => Reason::ExitCode(*c),
+            Outcome::Exit(ExitStatus::Signaled(s)) => Reason::Signal(*s),
+            Outcome::ExecFailed { stage, errno } => Reason::ExecFailed {
+                stage: stage.clone(),
+                errno: *errno,
+            },
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Outcome::Exit(ExitStatus::Exited(c)) => format!("exited with status {c}"),
+            Outcome::Exit(ExitStatus::Signaled(s)) => format!("killed by signal {s}"),
+            Outcome::ExecFailed { stage, errno } => {
+                format!("failed to execute at {stage}: errno {errno}")
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Slot {
+    name: String,
+    /// The newest definition: the graph, conditions and the start limit come from it.
+    def: Arc<Unit>,
+    /// The definition of the current (or last) run: a re-load changes `def` only,
+    /// and `run` catches up at the next start.
+    run: Arc<Unit>,
+    load_error: Option<String>,
+    /// Gone from the unit set at a re-load; forgotten once dead.
+    removed: bool,
+    /// Forgotten: the slot stays until the next load but is invisible.
+    gone: bool,
+    cycle: Option<String>,
+    phase: Phase,
+    /// The state last reported, to report changes only.
+    state: State,
+    reason: Option<Reason>,
+    since: Time,
+    /// The first failure of the current deactivation.
+    result: Option<Reason>,
+    /// Why the current stop sequence runs; `None`: the unit is going down on its own.
+    stop_cause: Option<StopCause>,
+    /// A stop job waiting for the units ordered after this one to stop first.
+    pending_stop: Option<StopCause>,
+    /// Start again once stopped (a restart job, or a start during a stop).
+    start_after_stop: bool,
+    reload_from_exited: bool,
+    main_pid: Option<u32>,
+    control: Option<(u32, Role)>,
+    test_pid: Option<u32>,
+    /// A `Spawn` was sent and its `Spawned`/`SpawnFailed` has not come yet.
+    spawning: Option<Role>,
+    /// The start, stop or reload timeout.
+    timeout: Option<Time>,
+    /// The restart timer, or the next run of the test probe.
+    wake: Option<Time>,
+    test_delay: Duration,
+    start_times: VecDeque<Time>,
+    restarts: u32,
+    last_exit: Option<ExitStatus>,
+    /// The main exit of the current run, for RestartPreventExitStatus=.
+    run_exit: Option<ExitStatus>,
+    status_text: Option<String>,
+    start_requested: Option<Time>,
+    time_to_ready: Option<Duration>,
+    /// The unit became active in this run (ExecStop= runs only then).
+    started_ok: bool,
+}
+
+impl Slot {
+    fn new(unit: Unit, now: Time) -> Slot {
+        let def = Arc::new(unit);
+        Slot {
+            name: def.name.clone(),
+            run: def.clone(),
+            def,
+            load_error: None,
+            removed: false,
+            gone: false,
+            cycle: None,
+            phase: Phase::Dead { failed: false },
+            state: State::Inactive,
+            reason: None,
+            since: now,
+            result: None,
+            stop_cause: None,
+            pending_stop: None,
+            start_after_stop: false,
+            reload_from_exited: false,
+            main_pid: None,
+            control: None,
+            test_pid: None,
+            spawning: None,
+            timeout: None,
+            wake: None,
+            test_delay: TEST_RETRY_FIRST,
+            start_times: VecDeque::new(),
+            restarts: 0,
+            last_exit: None,
+            run_exit: None,
+            status_text: None,
+            start_requested: None,
+            time_to_ready: None,
+            started_ok: false,
+        }
+    }
+
+    fn alive(&self) -> bool {
+        self.main_pid.is_some()
+            || self.control.is_some()
+            || self.test_pid.is_some()
+            || self.spawning.is_some()
+    }
+
+    fn broken(&self) -> bool {
+        self.load_error.is_some()
+    }
+
+    /// For the start ordering of the units ordered after this one.
+    fn settled(&self) -> bool {
+        self.pending_stop.is_none()
+            && !self.start_after_stop
+            && matches!(
+                self.phase,
+                Phase::Dead { .. }
+                    | Phase::Running
+                    | Phase::Exited
+                    | Phase::Reload(_)
+                    | Phase::NotifyReload
+            )
+    }
+
+    /// Blocks the stop of the units this one is ordered after.
+    fn stopping_or_pending(&self) -> bool {
+        self.pending_stop.is_some() || self.phase.is_stopping()
+    }
+}
+
+/// The command of a role, if the service has it.
+fn command(svc: &Service, role: Role) -> Option<&ExecCommand> {
+    match role {
+        Role::Main(i) => svc.exec_start.get(i),
+        Role::StartPre(i) => svc.exec_start_pre.get(i),
+        Role::StartPost(i) => svc.exec_start_post.get(i),
+        Role::Reload(i) => svc.exec_reload.get(i),
+        Role::Stop(i) => svc.exec_stop.get(i),
+        Role::StopPost(i) => svc.exec_stop_post.get(i),
+        Role::Test => svc.ready_test.as_ref(),
+    }
+}
+
+/// Success of the main process: exit 0, SuccessExitStatus=, and the signals
+/// systemd counts as clean for a main process.
+fn main_clean(svc: &Service, outcome: &Outcome) -> bool {
+    match outcome {
+        Outcome::Exit(ExitStatus::Exited(0)) => true,
+        Outcome::Exit(ExitStatus::Exited(c)) => svc.success_exit_status.codes.contains(c),
+        Outcome::Exit(ExitStatus::Signaled(s)) => {
+            matches!(*s, SIGHUP | SIGINT | SIGTERM | SIGPIPE)
+                || svc.success_exit_status.signals.contains(s)
+        }
+        Outcome::ExecFailed { .. } => false,
+    }
+}
+
+/// systemd's Restart= table, see the module documentation.
+fn restart_wanted(svc: &Service, result: Option<&Reason>, run_exit: Option<ExitStatus>) -> bool {
+    use RestartPolicy::{Always, OnAbnormal, OnAbort, OnFailure, OnSuccess};
+    let prevent = &svc.restart_prevent_exit_status;
+    let prevented = match run_exit {
+        Some(ExitStatus::Exited(c)) => prevent.codes.contains(&c),
+        Some(ExitStatus::Signaled(s)) => prevent.signals.contains(&s),
+        None => false,
+    };
+    if prevented {
+        return false;
+    }
+    let p = svc.restart;
+    match result {
+        None => matches!(p, Always | OnSuccess),
+        Some(Reason::ExitCode(_) | Reason::ExecFailed { .. } | Reason::PidFile(_)) => {
+            matches!(p, Always | OnFailure)
+        }
+        Some(Reason::Signal(_)) => matches!(p, Always | OnFailure | OnAbnormal | OnAbort),
+        Some(Reason::StartTimeout | Reason::StopTimeout) => {
+            matches!(p, Always | OnFailure | OnAbnormal)
+        }
+        Some(_) => false,
+    }
+}
+
+fn kind_of(name: &str) -> UnitKind {
+    if name.ends_with(UnitKind::Target.suffix()) {
+        UnitKind::Target
+    } else {
+        UnitKind::Service
+    }
+}
+
+/// The machine behind [`crate::Engine`].
+#[derive(Debug, Default)]
+pub(crate) struct Machine {
+    slots: Vec<Slot>,
+    index: HashMap<String, usize>,
+    graph: Graph,
+    pids: HashMap<u32, (usize, Role)>,
+    queue: VecDeque<usize>,
+    queued: Vec<bool>,
+    actions: Vec<Action>,
+    cycles: Vec<Vec<String>>,
+    loaded: bool,
+    shutting_down: bool,
+    all_stopped_sent: bool,
+    now: Time,
+}
+
+impl Machine {
+    // ----- public surface (called by Engine) -----
+
+    pub(crate) fn load(&mut self, now: Time, units: Vec<Unit>, broken: Vec<(String, String)>) {
+        self.now = now;
+        let reload = self.loaded;
+        self.loaded = true;
+
+        // Requirement edges of each unit before the re-load, to find new ones.
+        let mut old_reqs: HashMap<String, HashSet<String>> = HashMap::new();
+        let mut old: HashMap<String, Slot> = HashMap::new();
+        for slot in self.slots.drain(..) {
+            if slot.gone {
+                continue;
+            }
+            let d = &slot.def.deps;
+            let reqs = d
+                .requires
+                .iter()
+                .chain(&d.wants)
+                .chain(&d.binds_to)
+                .cloned()
+                .collect();
+            old_reqs.insert(slot.name.clone(), reqs);
+            old.insert(slot.name.clone(), slot);
+        }
+
+        let mut slots: Vec<Slot> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut added: HashSet<String> = HashSet::new();
+        let mut newly_broken: Vec<String> = Vec::new();
+        let mut fixed: Vec<String> = Vec::new();
+        for mut unit in units {
+            if !seen.insert(unit.name.clone()) {
+                continue;
+            }
+            if let Some(svc) = unit.service.as_mut() {
+                // systemd reads an unset NotifyAccess as main for Type=notify.
+                if svc.service_type == ServiceType::Notify
+                    && svc.notify_access == NotifyAccess::None
+                {
+                    svc.notify_access = NotifyAccess::Main;
+                }
+            }
+            match old.remove(&unit.name) {
+                Some(mut slot) => {
+                    slot.def = Arc::new(unit);
+                    slot.load_error = None;
+                    slot.removed = false;
+                    if slot.phase.is_dead() {
+                        slot.run = slot.def.clone();
+                        if matches!(slot.reason, Some(Reason::LoadError(_))) {
+                            fixed.push(slot.name.clone());
+                        }
+                    }
+                    slots.push(slot);
+                }
+                None => {
+                    added.insert(unit.name.clone());
+                    slots.push(Slot::new(unit, now));
+                }
+            }
+        }
+        for (name, message) in broken {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            let mut slot = match old.remove(&name) {
+                Some(slot) => slot,
+                None => {
+                    added.insert(name.clone());
+                    Slot::new(
+                        Unit::new(name.clone(), kind_of(&name), Format::Builtin),
+                        now,
+                    )
+                }
+            };
+            slot.load_error = Some(message);
+            slot.removed = false;
+            newly_broken.push(name);
+            slots.push(slot);
+        }
+        let mut removed: Vec<String> = Vec::new();
+        for (name, mut slot) in old {
+            if slot.phase.is_dead() && !slot.alive() {
+                self.actions.push(Action::Log {
+                    level: Level::Info,
+                    unit: Some(name),
+                    message: "removed".into(),
+                });
+                continue;
+            }
+            slot.removed = true;
+            removed.push(name);
+            slots.push(slot);
+        }
+        slots.sort_by(|a, b| a.name.cmp(&b.name));
+        for slot in &mut slots {
+            slot.cycle = None;
+        }
+        self.slots = slots;
+        self.index = self
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.clone(), i))
+            .collect();
+        self.queued = vec![false; self.slots.len()];
+        self.queue.clear();
+        self.pids.clear();
+        for (i, s) in self.slots.iter().enumerate() {
+            if let Some(p) = s.main_pid {
+                self.pids.insert(p, (i, Role::Main(0)));
+            }
+            if let Some((p, role)) = s.control {
+                self.pids.insert(p, (i, role));
+            }
+            if let Some(p) = s.test_pid {
+                self.pids.insert(p, (i, Role::Test));
+            }
+        }
+        let defs: Vec<Option<&Unit>> = self
+            .slots
+            .iter()
+            .map(|s| (!s.removed).then_some(&*s.def))
+            .collect();
+        self.graph = graph::build(&defs);
+
+        // Cycles: every unit named, in vigild's log and in each unit's status.
+        self.cycles.clear();
+        let cycles = self.graph.cycles.clone();
+        for cycle in &cycles {
+            let names: Vec<String> = cycle.iter().map(|&u| self.slots[u].name.clone()).collect();
+            let text = graph::cycle_text(&names);
+            let dropped = format!(
+                "{} no longer waits for {}",
+                names.last().map_or("", String::as_str),
+                names.first().map_or("", String::as_str)
+            );
+            self.actions.push(Action::Log {
+                level: Level::Error,
+                unit: None,
+                message: format!("ordering cycle: {text}; dropped one ordering edge ({dropped})"),
+            });
+            for &u in cycle {
+                let slot = &mut self.slots[u];
+                slot.cycle = Some(match slot.cycle.take() {
+                    Some(prev) => format!("{prev}; {text}"),
+                    None => text.clone(),
+                });
+            }
+            self.cycles.push(names);
+        }
+
+        for name in fixed {
+            // The file was repaired: the unit is no longer failed.
+            let Some(&u) = self.index.get(&name) else {
+                continue;
+            };
+            self.slots[u].reason = None;
+            self.set_phase(u, Phase::Dead { failed: false });
+        }
+        for name in newly_broken {
+            let Some(&u) = self.index.get(&name) else {
+                continue;
+            };
+            let message = self.slots[u].load_error.clone().unwrap_or_default();
+            self.log(Level::Error, u, format!("load error: {message}"));
+            if self.slots[u].phase.is_dead() {
+                self.slots[u].reason = Some(Reason::LoadError(message));
+                self.set_phase(u, Phase::Dead { failed: true });
+            }
+        }
+        for name in removed {
+            let Some(&u) = self.index.get(&name) else {
+                continue;
+            };
+            self.log(Level::Info, u, "removed from the unit set; stopping".into());
+            self.stop_unit(u, StopCause::Removed, false);
+        }
+        if reload && !self.shutting_down {
+            // New units (or new requirement edges) of active units start now.
+            let mut to_start: Vec<usize> = Vec::new();
+            for (u, slot) in self.slots.iter().enumerate() {
+                if slot.removed
+                    || !(slot.phase.is_active()
+                        || slot.phase.is_starting()
+                        || slot.phase == Phase::Waiting)
+                {
+                    continue;
+                }
+                let before = old_reqs.get(&slot.name);
+                for d in self.graph.requires[u]
+                    .iter()
+                    .chain(&self.graph.wants[u])
+                    .chain(&self.graph.binds_to[u])
+                {
+                    let dep = &self.slots[*d];
+                    let new_edge = before.is_none_or(|b| !b.contains(&dep.name));
+                    if (added.contains(&dep.name) || new_edge) && !dep.broken() {
+                        to_start.push(*d);
+                    }
+                }
+            }
+            for u in to_start {
+                if self.slots[u].phase.is_dead() {
+                    self.log(
+                        Level::Info,
+                        u,
+                        "wanted by an active unit after a re-load; starting".into(),
+                    );
+                    let _ = self.start_unit(u, false);
+                }
+            }
+        }
+        self.finish_call();
+    }
+
+    pub(crate) fn handle(&mut self, now: Time, event: Event) -> Result<(), EngineError> {
+        self.now = now;
+        let result = self.dispatch(event);
+        self.finish_call();
+        result
+    }
+
+    pub(crate) fn take_actions(&mut self) -> Vec<Action> {
+        std::mem::take(&mut self.actions)
+    }
+
+    pub(crate) fn next_deadline(&self) -> Option<Time> {
+        self.slots
+            .iter()
+            .filter(|s| !s.gone)
+            .flat_map(|s| [s.timeout, s.wake])
+            .flatten()
+            .min()
+    }
+
+    pub(crate) fn unit(&self, name: &str) -> Option<UnitInfo> {
+        let &u = self.index.get(name)?;
+        Some(self.info(u))
+    }
+
+    pub(crate) fn units(&self) -> Vec<UnitInfo> {
+        (0..self.slots.len())
+            .filter(|&u| !self.slots[u].gone)
+            .map(|u| self.info(u))
+            .collect()
+    }
+
+    pub(crate) fn cycles(&self) -> Vec<Vec<String>> {
+        self.cycles.clone()
+    }
+
+    pub(crate) fn unit_of_pid(&self, pid: u32) -> Option<&str> {
+        let &(u, _) = self.pids.get(&pid)?;
+        Some(self.slots[u].name.as_str())
+    }
+
+    fn info(&self, u: usize) -> UnitInfo {
+        let s = &self.slots[u];
+        let d = &s.def.deps;
+        let mut requires: Vec<String> = d
+            .requires
+            .iter()
+            .chain(&d.binds_to)
+            .chain(&d.requisite)
+            .cloned()
+            .collect();
+        requires.sort();
+        requires.dedup();
+        let after = if s.removed {
+            d.after.clone()
+        } else {
+            self.graph.after[u]
+                .iter()
+                .map(|&a| self.slots[a].name.clone())
+                .collect()
+        };
+        UnitInfo {
+            name: s.name.clone(),
+            description: s.def.description.clone(),
+            state: s.phase.state(),
+            reason: s.reason.clone(),
+            main_pid: s.main_pid,
+            since: s.since,
+            restarts: s.restarts,
+            last_exit: s.last_exit,
+            status_text: s.status_text.clone(),
+            next_restart: if s.phase == Phase::AutoRestart {
+                s.wake
+            } else {
+                None
+            },
+            time_to_ready: s.time_to_ready,
+            requires,
+            wants: d.wants.clone(),
+            after,
+            cycle: s.cycle.clone(),
+        }
+    }
+
+    // ----- events -----
+
+    fn lookup(&self, name: &str) -> Result<usize, EngineError> {
+        match self.index.get(name) {
+            Some(&u) if !self.slots[u].removed => Ok(u),
+            _ => Err(EngineError::NoSuchUnit(name.to_string())),
+        }
+    }
+
+    fn refuse(&self, u: usize, why: &str) -> EngineError {
+        EngineError::NotAllowed {
+            unit: self.slots[u].name.clone(),
+            why: why.to_string(),
+        }
+    }
+
+    fn dispatch(&mut self, event: Event) -> Result<(), EngineError> {
+        match event {
+            Event::Start(name) => {
+                let u = self.lookup(&name)?;
+                self.start_unit(u, true)
+            }
+            Event::Stop(name) => {
+                let u = self.lookup(&name)?;
+                self.stop_unit(u, StopCause::Request, false);
+                Ok(())
+            }
+            Event::Restart(name) => {
+                let u = self.lookup(&name)?;
+                self.restart_unit(u)
+            }
+            Event::Reload(name) => {
+                let u = self.lookup(&name)?;
+                self.reload_unit(u)
+            }
+            Event::ResetFailed(name) => self.reset_failed(name.as_deref()),
+            Event::Kill {
+                unit,
+                signal,
+                group,
+            } => {
+                let u = self.lookup(&unit)?;
+                let Some(pid) = self.slots[u].main_pid else {
+                    return Err(self.refuse(u, "no main process"));
+                };
+                self.actions.push(Action::Signal {
+                    unit,
+                    pid,
+                    signal,
+                    group,
+                });
+                Ok(())
+            }
+            Event::Shutdown => {
+                self.shutdown();
+                Ok(())
+            }
+            Event::Spawned { unit, role, pid } => {
+                self.on_spawned(&unit, role, pid);
+                Ok(())
+            }
+            Event::ExecSucceeded { pid } => {
+                self.on_exec_succeeded(pid);
+                Ok(())
+            }
+            Event::SpawnFailed {
+                unit,
+                role,
+                pid,
+                stage,
+                errno,
+            } => {
+                self.on_spawn_failed(&unit, role, pid, Outcome::ExecFailed { stage, errno });
+                Ok(())
+            }
+            Event::Exited { pid, status } => {
+                self.on_exited(pid, status);
+                Ok(())
+            }
+            Event::Notify { pid, fields } => {
+                self.on_notify(pid, &fields, None);
+                Ok(())
+            }
+            Event::NotifyFromUnit { unit, pid, fields } => {
+                let u = self.lookup(&unit)?;
+                self.on_notify(pid, &fields, Some(u));
+                Ok(())
+            }
+            Event::ConditionsChecked { unit, result } => {
+                if let Some(&u) = self.index.get(&unit) {
+                    self.on_conditions(u, result);
+                }
+                Ok(())
+            }
+            Event::PidFileRead { unit, result } => {
+                if let Some(&u) = self.index.get(&unit) {
+                    self.on_pid_file(u, result);
+                }
+                Ok(())
+            }
+            Event::Tick => {
+                self.on_tick();
+                Ok(())
+            }
+        }
+    }
+
+    fn finish_call(&mut self) {
+        self.run_queue();
+        if self.shutting_down
+            && !self.all_stopped_sent
+            && self
+                .slots
+                .iter()
+                .all(|s| s.gone || (s.phase.is_dead() && !s.alive()))
+        {
+            self.all_stopped_sent = true;
+            self.actions.push(Action::Log {
+                level: Level::Info,
+                unit: None,
+                message: "every unit is stopped".into(),
+            });
+            self.actions.push(Action::AllStopped);
+        }
+    }
+
+    // ----- requests: propagate -----
+
+    fn start_unit(&mut self, root: usize, manual: bool) -> Result<(), EngineError> {
+        if self.shutting_down {
+            return Err(self.refuse(root, "the manager is shutting down"));
+        }
+        if let Some(e) = &self.slots[root].load_error {
+            return Err(self.refuse(root, &format!("load error: {e}")));
+        }
+        if manual {
+            let s = &mut self.slots[root];
+            s.start_times.clear();
+            s.restarts = 0;
+        }
+        let mut seen: HashSet<usize> = HashSet::new();
+        let mut work = vec![root];
+        let mut fails: Vec<(usize, String)> = Vec::new();
+        let mut conflicts: Vec<(usize, usize)> = Vec::new();
+        while let Some(u) = work.pop() {
+            if !seen.insert(u) {
+                continue;
+            }
+            self.add_start_job(u);
+            for &d in self.graph.requires[u].iter().chain(&self.graph.binds_to[u]) {
+                let dep = &self.slots[d];
+                if dep.removed || (dep.broken() && dep.phase.is_dead()) {
+                    fails.push((u, dep.name.clone()));
+                } else {
+                    work.push(d);
+                }
+            }
+            for &d in &self.graph.wants[u] {
+                let dep = &self.slots[d];
+                if !dep.removed && !dep.broken() {
+                    work.push(d);
+                }
+            }
+            for &d in &self.graph.requisite[u] {
+                let dep = &self.slots[d];
+                if !dep.phase.is_active() {
+                    fails.push((u, dep.name.clone()));
+                }
+            }
+            for name in self.graph.missing[u].clone() {
+                self.log(Level::Warning, u, format!("required unit {name} not found"));
+                fails.push((u, name));
+            }
+            for &c in &self.graph.conflicts[u] {
+                conflicts.push((c, u));
+            }
+        }
+        for (c, by) in conflicts {
+            if !seen.contains(&c) && !self.slots[c].phase.is_dead() {
+                let by = self.slots[by].name.clone();
+                self.log(Level::Info, c, format!("stopping: conflicts with {by}"));
+                self.stop_unit(c, StopCause::Conflict(by), false);
+            }
+        }
+        for (u, dep) in fails {
+            if self.slots[u].phase.is_pending_start() {
+                self.fail_dependency(u, dep);
+            }
+        }
+        Ok(())
+    }
+
+    fn add_start_job(&mut self, u: usize) {
+        let now = self.now;
+        let phase = self.slots[u].phase;
+        let s = &mut self.slots[u];
+        if phase.is_dead() || phase == Phase::AutoRestart {
+            s.wake = None;
+            s.reason = None;
+            s.start_requested = Some(now);
+            s.time_to_ready = None;
+            self.set_phase(u, Phase::Waiting);
+            self.push(u);
+        } else if phase.is_stopping() {
+            s.start_after_stop = true;
+        } else if s.pending_stop.is_some() && !s.start_after_stop {
+            // A start replaces a stop that has not begun.
+            s.pending_stop = None;
+        }
+    }
+
+    /// Gives `root` and what depends on it a stop job (or a restart job).
+    fn stop_unit(&mut self, root: usize, cause: StopCause, restart: bool) {
+        let mut seen: HashSet<usize> = HashSet::new();
+        let mut work = vec![root];
+        while let Some(u) = work.pop() {
+            if !seen.insert(u) {
+                continue;
+            }
+            let my_cause = if u == root {
+                cause.clone()
+            } else if cause == StopCause::Shutdown {
+                StopCause::Shutdown
+            } else {
+                StopCause::Request
+            };
+            let phase = self.slots[u].phase;
+            match phase {
+                Phase::Dead { .. } => {}
+                Phase::Waiting | Phase::Condition => {
+                    if !restart {
+                        self.slots[u].reason = my_cause.reason();
+                        self.set_phase(u, Phase::Dead { failed: false });
+                        self.after_dead(u);
+                    }
+                }
+                Phase::AutoRestart => {
+                    if !restart {
+                        let failed = self.slots[u].reason.is_some();
+                        self.slots[u].wake = None;
+                        self.set_phase(u, Phase::Dead { failed });
+                        self.after_dead(u);
+                    }
+                }
+                p if p.is_stopping() => {
+                    let s = &mut self.slots[u];
+                    s.start_after_stop |= restart;
+                    s.stop_cause.get_or_insert(my_cause);
+                }
+                _ => {
+                    let s = &mut self.slots[u];
+                    s.pending_stop = Some(my_cause);
+                    s.start_after_stop = restart;
+                    self.push(u);
+                }
+            }
+            work.extend(self.graph.stop_rev[u].iter().copied());
+        }
+    }
+
+    fn restart_unit(&mut self, u: usize) -> Result<(), EngineError> {
+        if self.shutting_down {
+            return Err(self.refuse(u, "the manager is shutting down"));
+        }
+        if let Some(e) = &self.slots[u].load_error {
+            return Err(self.refuse(u, &format!("load error: {e}")));
+        }
+        let phase = self.slots[u].phase;
+        if phase.is_dead() || phase.is_pending_start() || phase == Phase::AutoRestart {
+            return self.start_unit(u, true);
+        }
+        let s = &mut self.slots[u];
+        s.start_times.clear();
+        s.restarts = 0;
+        self.stop_unit(u, StopCause::Request, true);
+        Ok(())
+    }
+
+    fn reload_unit(&mut self, u: usize) -> Result<(), EngineError> {
+        if self.shutting_down {
+            return Err(self.refuse(u, "the manager is shutting down"));
+        }
+        let s = &self.slots[u];
+        match s.phase {
+            Phase::Reload(_) | Phase::NotifyReload => return Ok(()),
+            Phase::Running | Phase::Exited if s.pending_stop.is_none() => {}
+            _ => return Err(self.refuse(u, "not active")),
+        }
+        let run = s.run.clone();
+        let Some(svc) = run.service.as_ref() else {
+            return Ok(());
+        };
+        if !svc.exec_reload.is_empty() {
+            let exited = s.phase == Phase::Exited;
+            let now = self.now;
+            let s = &mut self.slots[u];
+            s.reload_from_exited = exited;
+            s.timeout = svc.timeout_start.map(|t| now + t);
+            self.log(Level::Info, u, "reloading".into());
+            self.reload_step(u, 0);
+            return Ok(());
+        }
+        let Some(pid) = s.main_pid else {
+            return Err(self.refuse(u, "no ExecReload= and no main process to send SIGHUP to"));
+        };
+        self.log(
+            Level::Info,
+            u,
+            "reloading: SIGHUP to the main process".into(),
+        );
+        self.actions.push(Action::Signal {
+            unit: self.slots[u].name.clone(),
+            pid,
+            signal: SIGHUP,
+            group: false,
+        });
+        Ok(())
+    }
+
+    fn reset_failed(&mut self, name: Option<&str>) -> Result<(), EngineError> {
+        let targets: Vec<usize> = match name {
+            Some(n) => vec![self.lookup(n)?],
+            None => (0..self.slots.len())
+                .filter(|&u| !self.slots[u].gone)
+                .collect(),
+        };
+        for u in targets {
+            let s = &mut self.slots[u];
+            s.start_times.clear();
+            if s.phase == (Phase::Dead { failed: true }) && !s.broken() {
+                s.reason = None;
+                s.restarts = 0;
+                self.set_phase(u, Phase::Dead { failed: false });
+            }
+        }
+        Ok(())
+    }
+
+    fn shutdown(&mut self) {
+        if self.shutting_down {
+            return;
+        }
+        self.shutting_down = true;
+        self.actions.push(Action::Log {
+            level: Level::Info,
+            unit: None,
+            message: "shutting down: stopping every unit".into(),
+        });
+        for u in 0..self.slots.len() {
+            if self.slots[u].gone {
+                continue;
+            }
+            self.slots[u].start_after_stop = false;
+            match self.slots[u].phase {
+                Phase::Dead { .. } => {}
+                Phase::Waiting | Phase::Condition => {
+                    self.set_phase(u, Phase::Dead { failed: false })
+                }
+                Phase::AutoRestart => {
+                    let failed = self.slots[u].reason.is_some();
+                    self.slots[u].wake = None;
+                    self.set_phase(u, Phase::Dead { failed });
+                }
+                p if p.is_stopping() => {
+                    self.slots[u].stop_cause.get_or_insert(StopCause::Shutdown);
+                }
+                _ => {
+                    self.slots[u].pending_stop = Some(StopCause::Shutdown);
+                    self.push(u);
+                }
+            }
+        }
+    }
+
+    // ----- the queue: execute -----
+
+    fn push(&mut self, u: usize) {
+        if let Some(q) = self.queued.get_mut(u)
+            && !*q
+        {
+            *q = true;
+            self.queue.push_back(u);
+        }
+    }
+
+    fn run_queue(&mut self) {
+        while let Some(u) = self.queue.pop_front() {
+            if let Some(q) = self.queued.get_mut(u) {
+                *q = false;
+            }
+            if self.slots[u].phase == Phase::Waiting {
+                if self.graph.after[u].iter().all(|&a| self.slots[a].settled()) {
+                    self.begin_start(u);
+                }
+            } else if self.slots[u].pending_stop.is_some()
+                && self.graph.after_rev[u]
+                    .iter()
+                    .all(|&z| !self.slots[z].stopping_or_pending())
+            {
+                self.begin_stop(u);
+            }
+        }
+    }
+
+    fn set_phase(&mut self, u: usize, phase: Phase) {
+        let now = self.now;
+        let s = &mut self.slots[u];
+        s.phase = phase;
+        let state = phase.state();
+        if state != s.state {
+            s.state = state;
+            s.since = now;
+            let action = Action::StateChanged {
+                unit: s.name.clone(),
+                state,
+                reason: s.reason.clone(),
+            };
+            self.actions.push(action);
+        }
+        for i in 0..self.graph.after.get(u).map_or(0, Vec::len) {
+            let v = self.graph.after[u][i];
+            self.push(v);
+        }
+        for i in 0..self.graph.after_rev.get(u).map_or(0, Vec::len) {
+            let v = self.graph.after_rev[u][i];
+            self.push(v);
+        }
+    }
+
+    fn log(&mut self, level: Level, u: usize, message: String) {
+        self.actions.push(Action::Log {
+            level,
+            unit: Some(self.slots[u].name.clone()),
+            message,
+        });
+    }
+
+    fn record(&mut self, u: usize, failure: Option<Reason>) {
+        let s = &mut self.slots[u];
+        if s.result.is_none() {
+            s.result = failure;
+        }
+    }
+
+    fn has_cmd(&self, u: usize, role: Role) -> bool {
+        self.slots[u]
+            .run
+            .service
+            .as_ref()
+            .is_some_and(|svc| command(svc, role).is_some())
+    }
+
+    fn spawn(&mut self, u: usize, role: Role) {
+        let run = self.slots[u].run.clone();
+        let Some(cmd) = run.service.as_ref().and_then(|svc| command(svc, role)) else {
+            return;
+        };
+        let s = &mut self.slots[u];
+        s.spawning = Some(role);
+        let action = Action::Spawn {
+            unit: s.name.clone(),
+            role,
+            command: cmd.clone(),
+            main_pid: s.main_pid,
+        };
+        self.actions.push(action);
+    }
+
+    fn signal(&mut self, u: usize, pid: u32, signal: i32, group: bool) {
+        self.actions.push(Action::Signal {
+            unit: self.slots[u].name.clone(),
+            pid,
+            signal,
+            group,
+        });
+    }
+
+    // ----- starting -----
+
+    fn begin_start(&mut self, u: usize) {
+        let s = &mut self.slots[u];
+        // A changed definition takes effect at the next start.
+        s.run = s.def.clone();
+        if !s.def.conditions.is_empty() || !s.def.asserts.is_empty() {
+            let unit = s.name.clone();
+            self.set_phase(u, Phase::Condition);
+            self.actions.push(Action::CheckConditions { unit });
+        } else {
+            self.conditions_ok(u);
+        }
+    }
+
+    fn on_conditions(&mut self, u: usize, result: Result<(), Reason>) {
+        if self.slots[u].phase != Phase::Condition {
+            return;
+        }
+        match result {
+            Ok(()) => self.conditions_ok(u),
+            Err(reason @ Reason::ConditionFailed(_)) => {
+                self.log(Level::Info, u, format!("skipped: {reason}"));
+                self.slots[u].reason = Some(reason);
+                self.set_phase(u, Phase::Dead { failed: false });
+            }
+            Err(reason) => {
+                self.log(Level::Error, u, format!("failed: {reason}"));
+                self.slots[u].reason = Some(reason);
+                self.set_phase(u, Phase::Dead { failed: true });
+                self.after_dead(u);
+            }
+        }
+    }
+
+    fn conditions_ok(&mut self, u: usize) {
+        let now = self.now;
+        let run = self.slots[u].run.clone();
+        let Some(svc) = run.service.as_ref() else {
+            self.become_active(u);
+            return;
+        };
+        let limit = run.start_limit;
+        let s = &mut self.slots[u];
+        if !limit.interval.is_zero() && limit.burst > 0 {
+            while s
+                .start_times
+                .front()
+                .is_some_and(|&t| now.saturating_sub(t) >= limit.interval)
+            {
+                s.start_times.pop_front();
+            }
+            if s.start_times.len() >= limit.burst as usize {
+                s.reason = Some(Reason::StartLimitHit);
+                self.log(
+                    Level::Error,
+                    u,
+                    format!(
+                        "start limit hit: more than {} starts within {} ms; not starting again until a manual start or reset-failed",
+                        limit.burst,
+                        limit.interval.as_millis()
+                    ),
+                );
+                self.set_phase(u, Phase::Dead { failed: true });
+                self.after_dead(u);
+                return;
+            }
+            s.start_times.push_back(now);
+        }
+        let s = &mut self.slots[u];
+        s.result = None;
+        s.stop_cause = None;
+        s.started_ok = false;
+        s.run_exit = None;
+        s.status_text = None;
+        s.timeout = svc.timeout_start.map(|t| now + t);
+        self.log(Level::Info, u, "starting".into());
+        self.start_pre(u, 0);
+    }
+
+    fn start_pre(&mut self, u: usize, i: usize) {
+        if self.has_cmd(u, Role::StartPre(i)) {
+            self.set_phase(u, Phase::StartPre(i));
+            self.spawn(u, Role::StartPre(i));
+        } else {
+            self.start_main(u, 0);
+        }
+    }
+
+    fn start_main(&mut self, u: usize, i: usize) {
+        let oneshot = self.slots[u]
+            .run
+            .service
+            .as_ref()
+            .is_some_and(|s| s.service_type == ServiceType::Oneshot);
+        if (i == 0 || oneshot) && self.has_cmd(u, Role::Main(i)) {
+            self.set_phase(u, Phase::Start(i));
+            self.spawn(u, Role::Main(i));
+        } else {
+            self.ready(u);
+        }
+    }
+
+    /// The service type's readiness was reached: the `test` probe, then ExecStartPost=.
+    fn ready(&mut self, u: usize) {
+        let run = self.slots[u].run.clone();
+        let probe = run
+            .service
+            .as_ref()
+            .is_some_and(|s| s.ready_test.is_some() && s.service_type != ServiceType::Oneshot);
+        if probe && self.slots[u].phase != Phase::Test {
+            self.slots[u].test_delay = TEST_RETRY_FIRST;
+            self.set_phase(u, Phase::Test);
+            self.spawn(u, Role::Test);
+        } else {
+            self.start_post(u, 0);
+        }
+    }
+
+    fn start_post(&mut self, u: usize, i: usize) {
+        if self.has_cmd(u, Role::StartPost(i)) {
+            self.set_phase(u, Phase::StartPost(i));
+            self.spawn(u, Role::StartPost(i));
+        } else {
+            self.become_active(u);
+        }
+    }
+
+    fn become_active(&mut self, u: usize) {
+        let now = self.now;
+        let s = &mut self.slots[u];
+        s.timeout = None;
+        s.wake = None;
+        s.started_ok = true;
+        s.time_to_ready = s.start_requested.map(|t| now.saturating_sub(t));
+        let run = s.run.clone();
+        let main_pid = s.main_pid;
+        let Some(svc) = run.service.as_ref() else {
+            self.set_phase(u, Phase::Running);
+            self.log(Level::Info, u, "reached".into());
+            return;
+        };
+        let has_process = main_pid.is_some() || svc.service_type == ServiceType::Forking;
+        if svc.service_type != ServiceType::Oneshot && has_process {
+            self.set_phase(u, Phase::Running);
+            self.log(Level::Info, u, "started".into());
+        } else if svc.remain_after_exit {
+            self.set_phase(u, Phase::Exited);
+            self.log(Level::Info, u, "finished; remains active".into());
+        } else {
+            self.log(Level::Info, u, "finished".into());
+            self.deactivate(u, None, true);
+        }
+    }
+
+    fn fail_start(&mut self, u: usize, failure: Option<Reason>) {
+        if let Some(r) = &failure {
+            self.log(Level::Warning, u, format!("start failed: {r}"));
+        }
+        self.record(u, failure);
+        self.enter_kill(u, KillStage::Term);
+    }
+
+    fn fail_dependency(&mut self, u: usize, dep: String) {
+        self.log(Level::Warning, u, format!("dependency failed: {dep}"));
+        self.slots[u].reason = Some(Reason::DependencyFailed(dep));
+        self.set_phase(u, Phase::Dead { failed: true });
+        self.after_dead(u);
+    }
+
+    // ----- stopping -----
+
+    fn begin_stop(&mut self, u: usize) {
+        let Some(cause) = self.slots[u].pending_stop.take() else {
+            return;
+        };
+        let phase = self.slots[u].phase;
+        match phase {
+            Phase::Dead { .. } => {}
+            Phase::Waiting | Phase::Condition => {
+                self.slots[u].reason = cause.reason();
+                self.set_phase(u, Phase::Dead { failed: false });
+                self.after_dead(u);
+            }
+            Phase::AutoRestart => {
+                let failed = self.slots[u].reason.is_some();
+                self.slots[u].wake = None;
+                self.set_phase(u, Phase::Dead { failed });
+                self.after_dead(u);
+            }
+            p if p.is_stopping() => {
+                self.slots[u].stop_cause.get_or_insert(cause);
+            }
+            p => {
+                self.slots[u].stop_cause = Some(cause);
+                self.log(Level::Info, u, "stopping".into());
+                if p.is_active() {
+                    self.deactivate(u, None, true);
+                } else {
+                    self.enter_kill(u, KillStage::Term);
+                }
+            }
+        }
+    }
+
+    /// The stop sequence of a unit that was starting or active.
+    fn deactivate(&mut self, u: usize, failure: Option<Reason>, run_exec_stop: bool) {
+        self.record(u, failure);
+        let s = &mut self.slots[u];
+        s.timeout = None;
+        s.wake = None;
+        let exec_stop =
+            run_exec_stop && s.started_ok && s.control.is_none() && self.has_cmd(u, Role::Stop(0));
+        if exec_stop {
+            let now = self.now;
+            let s = &mut self.slots[u];
+            s.timeout = s
+                .run
+                .service
+                .as_ref()
+                .and_then(|svc| svc.timeout_stop)
+                .map(|t| now + t);
+            self.exec_stop(u, 0);
+        } else {
+            self.enter_kill(u, KillStage::Term);
+        }
+    }
+
+    fn exec_stop(&mut self, u: usize, i: usize) {
+        if self.has_cmd(u, Role::Stop(i)) {
+            self.set_phase(u, Phase::Stop(i));
+            self.spawn(u, Role::Stop(i));
+        } else {
+            self.enter_kill(u, KillStage::Term);
+        }
+    }
+
+    fn enter_kill(&mut self, u: usize, stage: KillStage) {
+        let now = self.now;
+        self.slots[u].wake = None;
+        if !self.slots[u].alive() {
+            self.stop_post(u, 0);
+            return;
+        }
+        let run = self.slots[u].run.clone();
+        let Some(svc) = run.service.as_ref() else {
+            self.stop_post(u, 0);
+            return;
+        };
+        if svc.kill_mode == KillMode::None {
+            self.log(
+                Level::Info,
+                u,
+                "KillMode=none: leaving the processes running".into(),
+            );
+            self.abandon(u);
+            self.stop_post(u, 0);
+            return;
+        }
+        let signal = match stage {
+            KillStage::Term => svc.kill_signal,
+            KillStage::Kill => SIGKILL,
+        };
+        let group = matches!(
+            (svc.kill_mode, stage),
+            (KillMode::ControlGroup, _) | (KillMode::Mixed, KillStage::Kill)
+        );
+        let s = &self.slots[u];
+        let pids: Vec<u32> = [s.main_pid, s.control.map(|c| c.0), s.test_pid]
+            .into_iter()
+            .flatten()
+            .collect();
+        for pid in pids {
+            self.signal(u, pid, signal, group);
+        }
+        self.slots[u].timeout = svc.timeout_stop.map(|t| now + t);
+        self.set_phase(u, Phase::Kill(stage));
+    }
+
+    /// Forgets the unit's processes (SendSIGKILL=no, KillMode=none, or processes that
+    /// survived SIGKILL): their exits are no longer this unit's business.
+    fn abandon(&mut self, u: usize) {
+        let s = &mut self.slots[u];
+        let pids: Vec<u32> = [
+            s.main_pid.take(),
+            s.control.take().map(|c| c.0),
+            s.test_pid.take(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        s.spawning = None;
+        for pid in pids {
+            self.pids.remove(&pid);
+        }
+    }
+
+    fn stop_post(&mut self, u: usize, i: usize) {
+        if self.has_cmd(u, Role::StopPost(i)) {
+            if i == 0 {
+                let now = self.now;
+                let s = &mut self.slots[u];
+                s.timeout = s
+                    .run
+                    .service
+                    .as_ref()
+                    .and_then(|svc| svc.timeout_stop)
+                    .map(|t| now + t);
+            }
+            self.set_phase(u, Phase::StopPost(i));
+            self.spawn(u, Role::StopPost(i));
+        } else {
+            self.finish_dead(u);
+        }
+    }
+
+    /// The end of every stop sequence.
+    fn finish_dead(&mut self, u: usize) {
+        let now = self.now;
+        let shutting_down = self.shutting_down;
+        let s = &mut self.slots[u];
+        s.timeout = None;
+        s.wake = None;
+        s.started_ok = false;
+        let result = s.result.take();
+        let cause = s.stop_cause.take();
+        let restart_job = std::mem::take(&mut s.start_after_stop);
+        let on_its_own = cause.is_none();
+        let run = s.run.clone();
+        let auto = on_its_own
+            && !shutting_down
+            && !restart_job
+            && !s.removed
+            && run
+                .service
+                .as_ref()
+                .is_some_and(|svc| restart_wanted(svc, result.as_ref(), s.run_exit));
+        if let (true, Some(svc)) = (auto, run.service.as_ref()) {
+            s.reason = result;
+            s.wake = Some(now + svc.restart_sec);
+            let why = s
+                .reason
+                .as_ref()
+                .map_or_else(|| "exited".to_string(), ToString::to_string);
+            self.set_phase(u, Phase::AutoRestart);
+            self.log(
+                Level::Info,
+                u,
+                format!("{why}; restarting in {} ms", svc.restart_sec.as_millis()),
+            );
+            if svc.restart_sec.is_zero() {
+                self.auto_restart(u);
+            }
+            return;
+        }
+        let failed = result.is_some();
+        s.reason = result.or_else(|| cause.as_ref().and_then(StopCause::reason));
+        match &s.reason {
+            Some(r) if failed => {
+                let msg = format!("failed: {r}");
+                self.log(Level::Warning, u, msg);
+            }
+            _ => self.log(Level::Info, u, "stopped".into()),
+        }
+        self.set_phase(u, Phase::Dead { failed });
+        if on_its_own {
+            self.after_dead(u);
+        }
+        if restart_job
+            && !self.shutting_down
+            && let Err(e) = self.start_unit(u, false)
+        {
+            self.log(Level::Error, u, format!("cannot start again: {e}"));
+        }
+        if self.slots[u].removed && self.slots[u].phase.is_dead() {
+            self.forget(u);
+        }
+    }
+
+    /// A unit went down without a stop job: BindsTo= dependents stop, and if it
+    /// failed, the pending starts that require it fail.
+    fn after_dead(&mut self, u: usize) {
+        let failed = self.slots[u].phase == (Phase::Dead { failed: true });
+        for x in self.graph.bound_rev[u].clone() {
+            let p = self.slots[x].phase;
+            if !p.is_dead() && !p.is_stopping() && self.slots[x].pending_stop.is_none() {
+                let name = self.slots[u].name.clone();
+                self.log(
+                    Level::Info,
+                    x,
+                    format!("stopping: bound to {name}, which is down"),
+                );
+                self.stop_unit(x, StopCause::Request, false);
+            }
+        }
+        if !failed {
+            return;
+        }
+        let mut work = vec![u];
+        while let Some(d) = work.pop() {
+            let name = self.slots[d].name.clone();
+            for x in self.graph.hard_rev[d].clone() {
+                if self.slots[x].phase.is_pending_start() {
+                    self.log(Level::Warning, x, format!("dependency failed: {name}"));
+                    self.slots[x].reason = Some(Reason::DependencyFailed(name.clone()));
+                    self.set_phase(x, Phase::Dead { failed: true });
+                    work.push(x);
+                }
+            }
+        }
+    }
+
+    fn forget(&mut self, u: usize) {
+        self.log(Level::Info, u, "removed".into());
+        let s = &mut self.slots[u];
+        s.gone = true;
+        let name = s.name.clone();
+        self.index.remove(&name);
+    }
+
+    fn auto_restart(&mut self, u: usize) {
+        let s = &mut self.slots[u];
+        s.wake = None;
+        s.restarts += 1;
+        if let Some(e) = s.load_error.clone() {
+            s.reason = Some(Reason::LoadError(e));
+            self.set_phase(u, Phase::Dead { failed: true });
+            self.after_dead(u);
+            return;
+        }
+        if let Err(e) = self.start_unit(u, false) {
+            self.log(Level::Error, u, format!("cannot restart: {e}"));
+        }
+    }
+
+    // ----- processes -----
+
+    fn on_spawned(&mut self, unit: &str, role: Role, pid: u32) {
+        let Some(&u) = self.index.get(unit) else {
+            return;
+        };
+        if self.slots[u].spawning != Some(role) {
+            // Nobody waits for this process any more: end it.
+            self.log(
+                Level::Warning,
+                u,
+                format!("unexpected process {pid} ({role:?}); killing it"),
+            );
+            self.signal(u, pid, SIGKILL, false);
+            return;
+        }
+        let s = &mut self.slots[u];
+        s.spawning = None;
+        match role {
+            Role::Main(_) => s.main_pid = Some(pid),
+            Role::Test => s.test_pid = Some(pid),
+            _ => s.control = Some((pid, role)),
+        }
+        self.pids.insert(pid, (u, role));
+        let phase = s.phase;
+        if let Phase::Kill(stage) = phase {
+            // Spawned after the stop began: it gets the signal the others got.
+            let run = s.run.clone();
+            if let Some(svc) = run.service.as_ref() {
+                let signal = if stage == KillStage::Term {
+                    svc.kill_signal
+                } else {
+                    SIGKILL
+                };
+                let group = svc.kill_mode == KillMode::ControlGroup;
+                self.signal(u, pid, signal, group);
+            }
+            return;
+        }
+        let simple = s
+            .run
+            .service
+            .as_ref()
+            .is_some_and(|svc| svc.service_type == ServiceType::Simple);
+        if matches!(role, Role::Main(0)) && phase == Phase::Start(0) && simple {
+            self.ready(u);
+        }
+    }
+
+    fn on_exec_succeeded(&mut self, pid: u32) {
+        let Some(&(u, role)) = self.pids.get(&pid) else {
+            return;
+        };
+        let exec = self.slots[u]
+            .run
+            .service
+            .as_ref()
+            .is_some_and(|s| s.service_type == ServiceType::Exec);
+        if exec && matches!(role, Role::Main(0)) && self.slots[u].phase == Phase::Start(0) {
+            self.ready(u);
+        }
+    }
+
+    fn on_spawn_failed(&mut self, unit: &str, role: Role, pid: Option<u32>, outcome: Outcome) {
+        let Some(&u) = self.index.get(unit) else {
+            return;
+        };
+        let mut ours = false;
+        if self.slots[u].spawning == Some(role) {
+            self.slots[u].spawning = None;
+            ours = true;
+        }
+        if let Some(pid) = pid
+            && self.pids.get(&pid) == Some(&(u, role))
+        {
+            self.pids.remove(&pid);
+            self.untrack(u, pid);
+            ours = true;
+        }
+        if ours {
+            self.process_ended(u, role, pid, outcome);
+        }
+    }
+
+    fn on_exited(&mut self, pid: u32, status: ExitStatus) {
+        let Some((u, role)) = self.pids.remove(&pid) else {
+            return;
+        };
+        self.untrack(u, pid);
+        if matches!(role, Role::Main(_)) {
+            let s = &mut self.slots[u];
+            s.last_exit = Some(status);
+            s.run_exit = Some(status);
+        }
+        self.process_ended(u, role, Some(pid), Outcome::Exit(status));
+    }
+
+    fn untrack(&mut self, u: usize, pid: u32) {
+        let s = &mut self.slots[u];
+        if s.main_pid == Some(pid) {
+            s.main_pid = None;
+        }
+        if s.control.is_some_and(|c| c.0 == pid) {
+            s.control = None;
+        }
+        if s.test_pid == Some(pid) {
+            s.test_pid = None;
+        }
+    }
+
+    fn process_ended(&mut self, u: usize, role: Role, pid: Option<u32>, outcome: Outcome) {
+        match role {
+            Role::Main(i) => self.main_ended(u, i, pid, outcome),
+            Role::Test => self.test_ended(u, outcome),
+            _ => self.control_ended(u, role, outcome),
+        }
+    }
+
+    /// In the kill step, the last process gone moves on to ExecStopPost=.
+    fn kill_step_progress(&mut self, u: usize) -> bool {
+        if let Phase::Kill(_) = self.slots[u].phase {
+            if !self.slots[u].alive() {
+                self.stop_post(u, 0);
+            }
+            return true;
+        }
+        false
+    }
+
+    fn main_ended(&mut self, u: usize, i: usize, pid: Option<u32>, outcome: Outcome) {
+        let run = self.slots[u].run.clone();
+        let Some(svc) = run.service.as_ref() else {
+            return;
+        };
+        let ignore = command(svc, Role::Main(i)).is_some_and(|c| c.ignore_failure);
+        let clean = ignore || main_clean(svc, &outcome);
+        let failure = (!clean).then(|| outcome.reason());
+        let level = if clean { Level::Info } else { Level::Warning };
+        self.log(level, u, format!("main process {}", outcome.describe()));
+        let phase = self.slots[u].phase;
+        match phase {
+            Phase::Start(j) if j == i => match svc.service_type {
+                _ if !clean => self.fail_start(u, failure),
+                ServiceType::Oneshot => self.start_main(u, i + 1),
+                ServiceType::Forking => match &svc.pid_file {
+                    Some(path) => {
+                        let unit = self.slots[u].name.clone();
+                        self.set_phase(u, Phase::PidFile);
+                        self.actions.push(Action::ReadPidFile {
+                            unit,
+                            path: path.clone(),
+                        });
+                    }
+                    None => self.ready(u),
+                },
+                ServiceType::Notify => {
+                    self.log(
+                        Level::Warning,
+                        u,
+                        "main process exited before READY=1".into(),
+                    );
+                    self.fail_start(u, Some(outcome.reason()));
+                }
+                ServiceType::Simple | ServiceType::Exec => {
+                    if svc.remain_after_exit {
+                        self.start_post(u, 0);
+                    } else {
+                        self.deactivate(u, None, false);
+                    }
+                }
+            },
+            Phase::Test | Phase::PidFile => {
+                if clean {
+                    self.deactivate(u, None, false);
+                } else {
+                    self.fail_start(u, failure);
+                }
+            }
+            Phase::StartPost(_) | Phase::Running | Phase::Reload(_) | Phase::NotifyReload => {
+                if clean && svc.remain_after_exit {
+                    if phase == Phase::Running {
+                        self.set_phase(u, Phase::Exited);
+                    }
+                } else {
+                    self.deactivate(u, failure, true);
+                }
+            }
+            Phase::StopByNotify => {
+                self.record(u, failure);
+                if !self.slots[u].alive() {
+                    self.stop_post(u, 0);
+                }
+            }
+            Phase::Stop(_) | Phase::StopPost(_) => self.record(u, failure),
+            Phase::Kill(stage) => {
+                self.record(u, failure);
+                if let (KillMode::Mixed, KillStage::Term, true, Some(pid)) =
+                    (svc.kill_mode, stage, svc.send_sigkill, pid)
+                {
+                    // KillMode=mixed: the rest of the group gets SIGKILL once the main is gone.
+                    self.signal(u, pid, SIGKILL, true);
+                }
+                self.kill_step_progress(u);
+            }
+            _ => {}
+        }
+    }
+
+    fn control_ended(&mut self, u: usize, role: Role, outcome: Outcome) {
+        if self.kill_step_progress(u) {
+            return;
+        }
+        let run = self.slots[u].run.clone();
+        let Some(svc) = run.service.as_ref() else {
+            return;
+        };
+        let ok = outcome == Outcome::Exit(ExitStatus::Exited(0))
+            || command(svc, role).is_some_and(|c| c.ignore_failure);
+        let failure = (!ok).then(|| outcome.reason());
+        if !ok {
+            self.log(
+                Level::Warning,
+                u,
+                format!("{role:?} process {}", outcome.describe()),
+            );
+        }
+        match (self.slots[u].phase, role) {
+            (Phase::StartPre(i), Role::StartPre(j)) if i == j => {
+                if ok {
+                    self.start_pre(u, i + 1);
+                } else {
+                    self.fail_start(u, failure);
+                }
+            }
+            (Phase::StartPost(i), Role::StartPost(j)) if i == j => {
+                if ok {
+                    self.start_post(u, i + 1);
+                } else {
+                    self.fail_start(u, failure);
+                }
+            }
+            (Phase::Reload(i), Role::Reload(j)) if i == j => {
+                if ok {
+                    self.reload_step(u, i + 1);
+                } else {
+                    self.log(
+                        Level::Warning,
+                        u,
+                        "reload failed; still running the old configuration".into(),
+                    );
+                    self.slots[u].timeout = None;
+                    self.back_from_reload(u);
+                }
+            }
+            (Phase::Stop(i), Role::Stop(j)) if i == j => {
+                self.record(u, failure);
+                self.exec_stop(u, i + 1);
+            }
+            (Phase::StopPost(i), Role::StopPost(j)) if i == j => {
+                self.record(u, failure);
+                self.stop_post(u, i + 1);
+            }
+            _ => {}
+        }
+    }
+
+    fn test_ended(&mut self, u: usize, outcome: Outcome) {
+        if self.kill_step_progress(u) || self.slots[u].phase != Phase::Test {
+            return;
+        }
+        if outcome == Outcome::Exit(ExitStatus::Exited(0)) {
+            self.log(Level::Info, u, "ready: test passed".into());
+            self.start_post(u, 0);
+        } else {
+            let now = self.now;
+            let s = &mut self.slots[u];
+            let delay = s.test_delay;
+            s.wake = Some(now + delay);
+            s.test_delay = (delay * 2).min(TEST_RETRY_MAX);
+            self.log(
+                Level::Debug,
+                u,
+                format!(
+                    "test {}; again in {} ms",
+                    outcome.describe(),
+                    delay.as_millis()
+                ),
+            );
+        }
+    }
+
+    fn reload_step(&mut self, u: usize, i: usize) {
+        if self.has_cmd(u, Role::Reload(i)) {
+            self.set_phase(u, Phase::Reload(i));
+            self.spawn(u, Role::Reload(i));
+        } else {
+            self.slots[u].timeout = None;
+            self.log(Level::Info, u, "reloaded".into());
+            self.back_from_reload(u);
+        }
+    }
+
+    fn back_from_reload(&mut self, u: usize) {
+        let phase = if self.slots[u].reload_from_exited {
+            Phase::Exited
+        } else {
+            Phase::Running
+        };
+        self.set_phase(u, phase);
+    }
+
+    fn on_pid_file(&mut self, u: usize, result: Result<u32, String>) {
+        if self.slots[u].phase != Phase::PidFile {
+            return;
+        }
+        match result {
+            Ok(pid) if pid > 0 => {
+                self.set_main_pid(u, pid);
+                self.ready(u);
+            }
+            Ok(pid) => self.fail_start(u, Some(Reason::PidFile(format!("invalid pid {pid}")))),
+            Err(e) => self.fail_start(u, Some(Reason::PidFile(e))),
+        }
+    }
+
+    fn set_main_pid(&mut self, u: usize, pid: u32) {
+        let s = &mut self.slots[u];
+        if let Some(old) = s.main_pid
+            && old != pid
+            && self.pids.get(&old).is_some_and(|&(o, _)| o == u)
+        {
+            self.pids.remove(&old);
+        }
+        s.main_pid = Some(pid);
+        self.pids.insert(pid, (u, Role::Main(0)));
+    }
+
+    // ----- notifications -----
+
+    fn on_notify(&mut self, pid: u32, fields: &[(String, String)], attributed: Option<usize>) {
+        let (u, known) = match (self.pids.get(&pid), attributed) {
+            (Some(&(u, _)), None) => (u, true),
+            (Some(&(u, _)), Some(a)) if u == a => (u, true),
+            (_, Some(a)) => (a, false),
+            (None, None) => {
+                self.actions.push(Action::Log {
+                    level: Level::Debug,
+                    unit: None,
+                    message: format!("notification from unknown pid {pid} ignored"),
+                });
+                return;
+            }
+        };
+        let run = self.slots[u].run.clone();
+        let Some(svc) = run.service.as_ref() else {
+            return;
+        };
+        let allowed = match svc.notify_access {
+            NotifyAccess::None => false,
+            NotifyAccess::Main => known && self.slots[u].main_pid == Some(pid),
+            NotifyAccess::Exec => known,
+            NotifyAccess::All => true,
+        };
+        if !allowed {
+            let access = match svc.notify_access {
+                NotifyAccess::None => "none",
+                NotifyAccess::Main => "main",
+                NotifyAccess::Exec => "exec",
+                NotifyAccess::All => "all",
+            };
+            self.log(
+                Level::Warning,
+                u,
+                format!("notification from pid {pid} refused (NotifyAccess={access})"),
+            );
+            return;
+        }
+        let (mut ready, mut reloading, mut stopping) = (false, false, false);
+        for (key, value) in fields {
+            match key.as_str() {
+                "READY" => ready |= value == "1",
+                "RELOADING" => reloading |= value == "1",
+                "STOPPING" => stopping |= value == "1",
+                "STATUS" => self.slots[u].status_text = Some(value.clone()),
+                "MAINPID" => match value.parse::<u32>() {
+                    Ok(p) if p > 0 => self.set_main_pid(u, p),
+                    _ => self.log(Level::Warning, u, format!("invalid MAINPID={value}")),
+                },
+                "ERRNO" => self.log(Level::Info, u, format!("service reports errno {value}")),
+                "EXTEND_TIMEOUT_USEC" => {
+                    if let Ok(us) = value.parse::<u64>() {
+                        let now = self.now;
+                        let s = &mut self.slots[u];
+                        let extended = now + Duration::from_micros(us);
+                        if let Some(t) = s.timeout {
+                            s.timeout = Some(t.max(extended));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let phase = self.slots[u].phase;
+        if stopping {
+            if phase.is_active() || phase.is_starting() {
+                let now = self.now;
+                let s = &mut self.slots[u];
+                s.timeout = svc.timeout_stop.map(|t| now + t);
+                self.log(Level::Info, u, "stopping by itself (STOPPING=1)".into());
+                self.set_phase(u, Phase::StopByNotify);
+            }
+        } else if reloading && !ready {
+            if phase == Phase::Running {
+                self.slots[u].reload_from_exited = false;
+                self.set_phase(u, Phase::NotifyReload);
+            }
+        } else if ready {
+            if phase == Phase::Start(0) && svc.service_type == ServiceType::Notify {
+                self.log(Level::Info, u, "ready (READY=1)".into());
+                self.ready(u);
+            } else if phase == Phase::NotifyReload {
+                self.log(Level::Info, u, "reloaded".into());
+                self.set_phase(u, Phase::Running);
+            }
+        }
+    }
+
+    // ----- timers -----
+
+    fn on_tick(&mut self) {
+        let now = self.now;
+        let due: Vec<usize> = (0..self.slots.len())
+            .filter(|&u| {
+                let s = &self.slots[u];
+                !s.gone && (s.timeout.is_some_and(|t| t <= now) || s.wake.is_some_and(|t| t <= now))
+            })
+            .collect();
+        for u in due {
+            if self.slots[u].timeout.is_some_and(|t| t <= now) {
+                self.slots[u].timeout = None;
+                self.on_timeout(u);
+            }
+            if self.slots[u].wake.is_some_and(|t| t <= now) {
+                self.slots[u].wake = None;
+                match self.slots[u].phase {
+                    Phase::AutoRestart => self.auto_restart(u),
+                    Phase::Test
+                        if self.slots[u].test_pid.is_none() && self.slots[u].spawning.is_none() =>
+                    {
+                        self.spawn(u, Role::Test);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn on_timeout(&mut self, u: usize) {
+        let run = self.slots[u].run.clone();
+        let Some(svc) = run.service.as_ref() else {
+            return;
+        };
+        let phase = self.slots[u].phase;
+        match phase {
+            p if p.is_starting() => {
+                self.log(Level::Warning, u, "start timed out; stopping".into());
+                self.fail_start(u, Some(Reason::StartTimeout));
+            }
+            Phase::Stop(_) | Phase::StopByNotify => {
+                self.log(Level::Warning, u, "stop timed out; signalling".into());
+                self.record(u, Some(Reason::StopTimeout));
+                self.enter_kill(u, KillStage::Term);
+            }
+            Phase::Kill(KillStage::Term) => {
+                self.record(u, Some(Reason::StopTimeout));
+                if svc.send_sigkill {
+                    self.log(Level::Warning, u, "stop timed out; sending SIGKILL".into());
+                    self.enter_kill(u, KillStage::Kill);
+                } else {
+                    self.log(
+                        Level::Warning,
+                        u,
+                        "stop timed out; SendSIGKILL=no: leaving the processes running".into(),
+                    );
+                    self.abandon(u);
+                    self.stop_post(u, 0);
+                }
+            }
+            Phase::Kill(KillStage::Kill) => {
+                self.log(
+                    Level::Error,
+                    u,
+                    "processes still around after SIGKILL; giving up on them".into(),
+                );
+                self.abandon(u);
+                self.stop_post(u, 0);
+            }
+            Phase::StopPost(_) => {
+                self.record(u, Some(Reason::StopTimeout));
+                if let Some((pid, _)) = self.slots[u].control {
+                    self.signal(u, pid, SIGKILL, svc.kill_mode != KillMode::Process);
+                }
+                self.abandon(u);
+                self.finish_dead(u);
+            }
+            Phase::Reload(_) => {
+                self.log(Level::Warning, u, "reload timed out".into());
+                if let Some((pid, _)) = self.slots[u].control.take() {
+                    self.pids.remove(&pid);
+                    self.signal(u, pid, SIGKILL, false);
+                }
+                self.slots[u].spawning = None;
+                self.back_from_reload(u);
+            }
+            _ => {}
+        }
+    }
+}
