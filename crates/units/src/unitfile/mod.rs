@@ -761,7 +761,9 @@ fn h_documentation(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
 
 fn h_start_limit_interval(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
     let t = value::parse_timespan(v).map_err(|e| e.to_string())?;
-    b.unit.start_limit.interval = t.unwrap_or(Duration::MAX);
+    // `infinity` counts starts forever; a finite stand-in (about 136 years)
+    // keeps `Instant + interval` from overflowing in the engine.
+    b.unit.start_limit.interval = t.unwrap_or(Duration::from_secs(u64::from(u32::MAX)));
     Ok(())
 }
 
