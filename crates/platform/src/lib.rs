@@ -1,2 +1,45 @@
-//! placeholder
+//! The platform layer: every raw syscall and every `unsafe` block of vigil.
+//!
+//! The other crates are `unsafe_code = "deny"`; whatever they need from the kernel
+//! comes through the small, typed wrappers here (epoll, signalfd, timerfd, pidfd,
+//! unix sockets, pipes, and the fork/exec of a service). Most wrappers sit on rustix;
+//! libc is used only for what rustix does not offer (signalfd, sigaction, fork,
+//! execve).
+//!
+//! Descriptor rules, which the whole manager relies on:
+//! - every descriptor created here is close-on-exec, and is wrapped into an
+//!   [`OwnedFd`](std::os::fd::OwnedFd) on the line that creates it, so a spawned
+//!   service inherits nothing but the stdio it was given;
+//! - fds 0, 1 and 2 are only ever borrowed, never owned (dropping an `OwnedFd` of
+//!   the manager's stderr would close it).
+//!
+//! This crate never decides policy: it does not know about units, it does not log,
+//! and it never panics on what the kernel returns.
 #![allow(unsafe_code)]
+
+pub mod epoll;
+pub mod errno;
+pub mod exec;
+pub mod pipe;
+pub mod process;
+pub mod signal;
+pub mod socket;
+pub mod time;
+
+pub use epoll::{Epoll, Events, Interest, Readiness};
+pub use errno::errno_name;
+pub use exec::{
+    Child, ChildFd, ExecStatus, PreparedCommand, Rlimit, RlimitResource, STAGE_NAMES,
+    read_exec_status, spawn,
+};
+pub use pipe::{pipe_cloexec, read_nonblocking, set_nonblocking, write_nonblocking};
+pub use process::{
+    ExitStatus, geteuid, getgid, getpid, getuid, kill, kill_group, pidfd_open, pidfd_send_signal,
+    raise_nofile_limit, reap_any, set_child_subreaper,
+};
+pub use signal::{SigInfo, SignalFd, ignore_signal, signal_from_name, signal_name};
+pub use socket::{
+    Credentials, NotifySocket, Received, UnixListener, notify_send, notify_send_as,
+    peer_credentials,
+};
+pub use time::{TimerFd, monotonic_now, realtime_now};

@@ -1,0 +1,554 @@
+//! Forking and executing a service process, and reporting a failed exec.
+//!
+//! Everything the child needs is built before `fork` ([`PreparedCommand`], then the
+//! pointer arrays in [`spawn`]): between `fork` and `execve` the child allocates
+//! nothing, takes no lock, runs no destructor and calls only async-signal-safe
+//! functions (raw syscalls, through rustix or `libc::syscall`, and libc's `execve`
+//! and `_exit`). It must never panic there either: no indexing, no unwrap.
+//!
+//! The child, in this order:
+//! 1. resets every signal disposition to SIG_DFL and unblocks every signal (the
+//!    manager blocks SIGCHLD/SIGTERM for its signalfd and ignores SIGPIPE; both
+//!    survive fork and `SIG_IGN` and the blocked mask also survive `execve` — the
+//!    trap `std::process::Command` leaves open);
+//! 2. marks every descriptor above 2 close-on-exec (`close_range`, Linux 5.11+), a
+//!    safety net behind the rule that the manager creates every descriptor with
+//!    O_CLOEXEC;
+//! 3. `setsid()`: its own session and process group, so `kill(-pgid)` reaches the
+//!    service and everything it forks;
+//! 4. installs its stdio with `dup2`, sets rlimits, umask, working directory, then
+//!    drops privileges in the order setgroups, setgid, setuid;
+//! 5. `execve` of an already resolved path.
+//!
+//! A failure at any step writes `(stage: u8, errno: i32)` — 5 bytes, one atomic pipe
+//! write — to a close-on-exec pipe and `_exit(127)`s. The parent keeps the read end:
+//! end of file means the exec happened, 5 bytes name the failed step
+//! ([`read_exec_status`]). A service can therefore never die silently before it ran.
+
+use std::ffi::{CStr, CString, c_char};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+
+use rustix::fs::Mode;
+use rustix::process::Resource;
+use rustix::process::{Gid, Uid};
+
+/// The steps of the child that can fail, in the order they run (umask cannot fail).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Stage {
+    Sigmask = 0,
+    Setsid,
+    Dup2,
+    Rlimit,
+    Chdir,
+    Setgroups,
+    Setgid,
+    Setuid,
+    Exec,
+}
+
+/// Names of the child's steps, indexed by the stage byte of a failure report.
+pub const STAGE_NAMES: [&str; 9] = [
+    "sigmask",
+    "setsid",
+    "dup2",
+    "rlimit",
+    "chdir",
+    "setgroups",
+    "setgid",
+    "setuid",
+    "exec",
+];
+
+/// A resource limit the child sets (`Limit*=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RlimitResource {
+    Nofile,
+    Nproc,
+    Core,
+    Memlock,
+}
+
+impl RlimitResource {
+    pub(crate) fn to_rustix(self) -> Resource {
+        match self {
+            RlimitResource::Nofile => Resource::Nofile,
+            RlimitResource::Nproc => Resource::Nproc,
+            RlimitResource::Core => Resource::Core,
+            RlimitResource::Memlock => Resource::Memlock,
+        }
+    }
+}
+
+/// `None` is unlimited (RLIM_INFINITY).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rlimit {
+    pub resource: RlimitResource,
+    pub soft: Option<u64>,
+    pub hard: Option<u64>,
+}
+
+/// What one of the child's fds 0, 1, 2 becomes.
+#[derive(Debug)]
+pub enum ChildFd {
+    /// The manager's own descriptor with that number is passed through.
+    Inherit,
+    /// This descriptor is `dup2`'ed onto it. It is owned (always numbered above 2 and
+    /// close-on-exec), so dropping the `PreparedCommand` after spawning closes the
+    /// manager's copy.
+    Fd(OwnedFd),
+}
+
+impl ChildFd {
+    /// A private close-on-exec copy of `fd`, numbered above 2 so that installing one
+    /// stdio descriptor can never overwrite the source of another.
+    pub fn dup(fd: BorrowedFd<'_>) -> io::Result<ChildFd> {
+        Ok(ChildFd::Fd(rustix::io::fcntl_dupfd_cloexec(fd, 3)?))
+    }
+
+    /// Takes `fd`, renumbering it above 2 if needed.
+    pub fn owned(fd: OwnedFd) -> io::Result<ChildFd> {
+        if std::os::fd::AsRawFd::as_raw_fd(&fd) > 2 {
+            Ok(ChildFd::Fd(fd))
+        } else {
+            ChildFd::dup(fd.as_fd())
+        }
+    }
+
+    /// `/dev/null`, opened read-write by the parent.
+    pub fn dev_null() -> io::Result<ChildFd> {
+        let fd = rustix::fs::open(
+            c"/dev/null",
+            rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        ChildFd::owned(fd)
+    }
+}
+
+/// Everything the child needs, built by the caller before [`spawn`].
+#[derive(Debug)]
+pub struct PreparedCommand {
+    path: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    cwd: Option<(CString, bool)>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    groups: Option<Vec<u32>>,
+    umask: Option<u32>,
+    rlimits: Vec<Rlimit>,
+    stdio: [ChildFd; 3],
+}
+
+impl PreparedCommand {
+    /// `path` is executed as is (already resolved; no PATH search happens here);
+    /// `envp` entries are `KEY=VALUE`. Stdio defaults to inherit, nothing else changes.
+    pub fn new(path: CString, argv: Vec<CString>, envp: Vec<CString>) -> PreparedCommand {
+        PreparedCommand {
+            path,
+            argv,
+            envp,
+            cwd: None,
+            uid: None,
+            gid: None,
+            groups: None,
+            umask: None,
+            rlimits: Vec::new(),
+            stdio: [ChildFd::Inherit, ChildFd::Inherit, ChildFd::Inherit],
+        }
+    }
+
+    /// The working directory; when `optional`, failing to enter it is not an error.
+    pub fn cwd(&mut self, dir: CString, optional: bool) -> &mut Self {
+        self.cwd = Some((dir, optional));
+        self
+    }
+
+    /// Switches to this user id (after the groups and the group id).
+    pub fn uid(&mut self, uid: u32) -> &mut Self {
+        self.uid = Some(uid);
+        self
+    }
+
+    pub fn gid(&mut self, gid: u32) -> &mut Self {
+        self.gid = Some(gid);
+        self
+    }
+
+    /// The complete supplementary group list (may be empty: drop them all).
+    pub fn groups(&mut self, groups: Vec<u32>) -> &mut Self {
+        self.groups = Some(groups);
+        self
+    }
+
+    pub fn umask(&mut self, mask: u32) -> &mut Self {
+        self.umask = Some(mask & 0o7777);
+        self
+    }
+
+    pub fn rlimit(&mut self, limit: Rlimit) -> &mut Self {
+        self.rlimits.push(limit);
+        self
+    }
+
+    pub fn stdin(&mut self, fd: ChildFd) -> &mut Self {
+        self.stdio[0] = fd;
+        self
+    }
+
+    pub fn stdout(&mut self, fd: ChildFd) -> &mut Self {
+        self.stdio[1] = fd;
+        self
+    }
+
+    pub fn stderr(&mut self, fd: ChildFd) -> &mut Self {
+        self.stdio[2] = fd;
+        self
+    }
+
+    pub fn path(&self) -> &CStr {
+        &self.path
+    }
+
+    pub fn argv(&self) -> &[CString] {
+        &self.argv
+    }
+
+    pub fn envp(&self) -> &[CString] {
+        &self.envp
+    }
+}
+
+/// A forked child.
+#[derive(Debug)]
+pub struct Child {
+    pub pid: u32,
+    /// Read end of the exec-status pipe: non-blocking, close-on-exec. Register it
+    /// for readability and call [`read_exec_status`] when it fires. The child's exit
+    /// (SIGCHLD) and this report may arrive in either order.
+    pub exec_status: OwnedFd,
+}
+
+/// What the exec-status pipe says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecStatus {
+    /// Nothing yet: the child is still between fork and exec.
+    Pending,
+    /// The pipe closed without a report: `execve` succeeded.
+    Succeeded,
+    /// The child failed at `stage` (one of [`STAGE_NAMES`]) with `errno` and exited 127.
+    Failed { stage: &'static str, errno: i32 },
+}
+
+/// Reads the exec-status pipe of a [`Child`] without blocking.
+pub fn read_exec_status(fd: impl AsFd) -> io::Result<ExecStatus> {
+    let mut buf = [0u8; 5];
+    match crate::pipe::read_nonblocking(fd, &mut buf)? {
+        None => Ok(ExecStatus::Pending),
+        Some(0) => Ok(ExecStatus::Succeeded),
+        Some(5) => {
+            let [stage, a, b, c, d] = buf;
+            Ok(ExecStatus::Failed {
+                stage: STAGE_NAMES
+                    .get(usize::from(stage))
+                    .copied()
+                    .unwrap_or("unknown"),
+                errno: i32::from_ne_bytes([a, b, c, d]),
+            })
+        }
+        // A report is one write of 5 bytes, which a pipe never splits.
+        Some(_) => Ok(ExecStatus::Failed {
+            stage: "unknown",
+            errno: 0,
+        }),
+    }
+}
+
+/// The child's instructions, all borrowed from memory prepared before fork.
+struct Plan<'a> {
+    path: &'a CStr,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+    stdio: [Option<BorrowedFd<'a>>; 3],
+    rlimits: &'a [(Resource, rustix::process::Rlimit)],
+    umask: Option<Mode>,
+    cwd: Option<(&'a CStr, bool)>,
+    groups: Option<&'a [Gid]>,
+    gid: Option<Gid>,
+    uid: Option<Uid>,
+    max_signal: i32,
+    status: BorrowedFd<'a>,
+}
+
+fn checked_id(id: u32) -> io::Result<u32> {
+    // (uid_t)-1 means "unchanged" to the set*id calls: never a real target.
+    if id == u32::MAX {
+        Err(io::Error::from_raw_os_error(libc::EINVAL))
+    } else {
+        Ok(id)
+    }
+}
+
+fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+/// Forks and executes `cmd`. Returns once the child exists; whether its exec
+/// succeeded comes later through [`Child::exec_status`].
+pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
+    // Everything below is allocated and computed before fork.
+    let argv = null_terminated(&cmd.argv);
+    let envp = null_terminated(&cmd.envp);
+    let groups: Option<Vec<Gid>> = match &cmd.groups {
+        Some(list) => Some(
+            list.iter()
+                .map(|&g| checked_id(g).map(Gid::from_raw))
+                .collect::<io::Result<_>>()?,
+        ),
+        None => None,
+    };
+    let rlimits: Vec<(Resource, rustix::process::Rlimit)> = cmd
+        .rlimits
+        .iter()
+        .map(|l| {
+            (
+                l.resource.to_rustix(),
+                rustix::process::Rlimit {
+                    current: l.soft,
+                    maximum: l.hard,
+                },
+            )
+        })
+        .collect();
+    let (status_read, status_write) = crate::pipe::pipe_cloexec()?;
+    // If the manager's fds 0-2 were closed, the pipe could be numbered 0-2 and be
+    // overwritten by the child's dup2 before it could report.
+    let status_write = if std::os::fd::AsRawFd::as_raw_fd(&status_write) <= 2 {
+        rustix::io::fcntl_dupfd_cloexec(&status_write, 3)?
+    } else {
+        status_write
+    };
+    crate::pipe::set_nonblocking(&status_read, true)?;
+
+    fn stdio_fd(fd: &ChildFd) -> Option<BorrowedFd<'_>> {
+        match fd {
+            ChildFd::Inherit => None,
+            ChildFd::Fd(fd) => Some(fd.as_fd()),
+        }
+    }
+    let [in_fd, out_fd, err_fd] = &cmd.stdio;
+    let plan = Plan {
+        path: &cmd.path,
+        argv: argv.as_ptr(),
+        envp: envp.as_ptr(),
+        stdio: [stdio_fd(in_fd), stdio_fd(out_fd), stdio_fd(err_fd)],
+        rlimits: &rlimits,
+        umask: cmd.umask.map(Mode::from_raw_mode),
+        cwd: cmd
+            .cwd
+            .as_ref()
+            .map(|(dir, optional)| (dir.as_c_str(), *optional)),
+        groups: groups.as_deref(),
+        gid: cmd.gid.map(checked_id).transpose()?.map(Gid::from_raw),
+        uid: cmd.uid.map(checked_id).transpose()?.map(Uid::from_raw),
+        max_signal: libc::SIGRTMAX(),
+        status: status_write.as_fd(),
+    };
+
+    // SAFETY: fork has no memory-safety preconditions of its own. The child side
+    // upholds the post-fork rules (possibly forked from a multi-threaded process):
+    // `child` only reads `plan`, which points into memory allocated above and
+    // still alive in the child's copy of the address space, makes only
+    // async-signal-safe calls, and leaves through execve or _exit without returning
+    // or unwinding.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid == 0 {
+        child(&plan);
+    }
+    drop(status_write);
+    Ok(Child {
+        pid: pid.unsigned_abs(),
+        exec_status: status_read,
+    })
+}
+
+/// The child between fork and exec. Never returns.
+fn child(plan: &Plan<'_>) -> ! {
+    let (stage, errno) = child_setup(plan);
+    let [e0, e1, e2, e3] = errno.to_ne_bytes();
+    let report = [stage as u8, e0, e1, e2, e3];
+    // Nothing more can be done if the report cannot be written: the exit status
+    // 127 still tells the manager the service never ran.
+    let _ = rustix::io::write(plan.status, &report);
+    // SAFETY: _exit ends the child at once, without atexit handlers or stdio
+    // flushes that belong to the parent's state.
+    unsafe { libc::_exit(127) }
+}
+
+/// Size of the kernel's sigset_t (64 signals) as rt_sigaction/rt_sigprocmask want it.
+const KERNEL_SIGSET_SIZE: usize = 8;
+
+fn last_errno() -> i32 {
+    // Reads errno; io::Error's Os variant holds only the number, nothing allocates.
+    io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// The child's steps; returns only on failure, with the failing stage and errno.
+fn child_setup(plan: &Plan<'_>) -> (Stage, i32) {
+    // Raw rt_sigaction/rt_sigprocmask rather than libc's wrappers: glibc refuses to
+    // touch the signals it reserves (32, 33), yet an ignored disposition on them is
+    // inherited across exec like any other.
+    let default_action = [0u64; 4];
+    for sig in 1..=plan.max_signal {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: `default_action` is an all-zero kernel `struct sigaction` (SIG_DFL,
+        // no flags, empty mask), at least as large as the kernel reads on every
+        // architecture; the old action is not asked for. Errors are ignored on purpose.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                default_action.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                KERNEL_SIGSET_SIZE,
+            )
+        };
+    }
+    let empty_mask = 0u64;
+    // SAFETY: `empty_mask` is a kernel sigset (64 bits, all clear); the old mask is
+    // not asked for.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &empty_mask as *const u64,
+            std::ptr::null_mut::<u64>(),
+            KERNEL_SIGSET_SIZE,
+        )
+    };
+    if rc != 0 {
+        return (Stage::Sigmask, last_errno());
+    }
+    // SAFETY: close_range only sets flags on descriptors of this (child) process; it
+    // takes plain integers. Older kernels answer ENOSYS/EINVAL, ignored: the
+    // manager's descriptors are close-on-exec already.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3 as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+
+    if let Err(e) = rustix::process::setsid() {
+        return (Stage::Setsid, e.raw_os_error());
+    }
+
+    for (target, source) in (0..).zip(plan.stdio.iter()) {
+        let result = match source {
+            Some(fd) => match target {
+                0 => rustix::stdio::dup2_stdin(fd),
+                1 => rustix::stdio::dup2_stdout(fd),
+                _ => rustix::stdio::dup2_stderr(fd),
+            },
+            None => {
+                inherit_stdio(target);
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            return (Stage::Dup2, e.raw_os_error());
+        }
+    }
+
+    for (resource, limit) in plan.rlimits {
+        if let Err(e) = rustix::process::setrlimit(*resource, *limit) {
+            return (Stage::Rlimit, e.raw_os_error());
+        }
+    }
+
+    if let Some(mask) = plan.umask {
+        rustix::process::umask(mask);
+    }
+
+    if let Some((dir, optional)) = plan.cwd
+        && let Err(e) = rustix::process::chdir(dir)
+        && !optional
+    {
+        return (Stage::Chdir, e.raw_os_error());
+    }
+
+    // The set*id calls go straight to the kernel and change only the calling thread;
+    // the child has exactly one thread, so that is the whole process.
+    if let Some(groups) = plan.groups
+        && let Err(e) = rustix::thread::set_thread_groups(groups)
+    {
+        return (Stage::Setgroups, e.raw_os_error());
+    }
+    if let Some(gid) = plan.gid
+        && let Err(e) = rustix::thread::set_thread_res_gid(gid, gid, gid)
+    {
+        return (Stage::Setgid, e.raw_os_error());
+    }
+    if let Some(uid) = plan.uid
+        && let Err(e) = rustix::thread::set_thread_res_uid(uid, uid, uid)
+    {
+        return (Stage::Setuid, e.raw_os_error());
+    }
+
+    // SAFETY: `path` is a NUL-terminated string; `argv` and `envp` point to
+    // null-terminated arrays of pointers to NUL-terminated strings, all allocated
+    // before fork and alive until execve replaces this image.
+    unsafe { libc::execve(plan.path.as_ptr(), plan.argv, plan.envp) };
+    (Stage::Exec, last_errno())
+}
+
+/// Keeps the manager's own descriptor `target` (0-2) open across exec.
+fn inherit_stdio(target: RawFd) {
+    // SAFETY: `target` is 0, 1 or 2, which this process owns by convention; the
+    // borrow lives only for this call and nothing closes it. If it is not open,
+    // fcntl fails with EBADF, which is ignored: there is nothing to pass on.
+    let fd = unsafe { BorrowedFd::borrow_raw(target) };
+    let _ = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_table_matches_the_enum() {
+        assert_eq!(STAGE_NAMES[Stage::Sigmask as usize], "sigmask");
+        assert_eq!(STAGE_NAMES[Stage::Chdir as usize], "chdir");
+        assert_eq!(STAGE_NAMES[Stage::Exec as usize], "exec");
+        assert_eq!(STAGE_NAMES.len(), Stage::Exec as usize + 1);
+    }
+
+    #[test]
+    fn child_fds_are_renumbered_above_stdio() {
+        let ChildFd::Fd(fd) = ChildFd::dup(rustix::stdio::stdin()).unwrap() else {
+            panic!("not an fd");
+        };
+        assert!(std::os::fd::AsRawFd::as_raw_fd(&fd) > 2);
+        assert!(crate::pipe::is_cloexec(&fd).unwrap());
+    }
+
+    #[test]
+    fn reserved_ids_are_refused_before_fork() {
+        let mut cmd = PreparedCommand::new(c"/bin/true".into(), vec![c"true".into()], vec![]);
+        cmd.uid(u32::MAX);
+        assert_eq!(spawn(&cmd).unwrap_err().raw_os_error(), Some(libc::EINVAL));
+    }
+}

@@ -1,0 +1,97 @@
+//! Pipes for service output and exec status, and non-blocking reads and writes.
+//!
+//! Reads and writes here never block the manager: "would block" is a value
+//! (`Ok(None)`), not an error, and EINTR is retried.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+
+use rustix::io::{Errno, FdFlags};
+use rustix::pipe::PipeFlags;
+
+/// A pipe whose both ends are close-on-exec: `(read end, write end)`.
+///
+/// Neither end is non-blocking; use [`set_nonblocking`] on the end the manager
+/// keeps. (The end given to a service must stay blocking: services expect it.)
+pub fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (r, w) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC)?;
+    Ok((r, w))
+}
+
+pub fn set_nonblocking(fd: impl AsFd, nonblocking: bool) -> io::Result<()> {
+    let fd = fd.as_fd();
+    let flags = rustix::fs::fcntl_getfl(fd)?;
+    let flags = if nonblocking {
+        flags | rustix::fs::OFlags::NONBLOCK
+    } else {
+        flags - rustix::fs::OFlags::NONBLOCK
+    };
+    rustix::fs::fcntl_setfl(fd, flags)?;
+    Ok(())
+}
+
+/// Whether a descriptor is close-on-exec (for tests and assertions of the rule above).
+pub fn is_cloexec(fd: impl AsFd) -> io::Result<bool> {
+    Ok(rustix::io::fcntl_getfd(fd)?.contains(FdFlags::CLOEXEC))
+}
+
+/// Reads what is available: `Ok(Some(0))` is end of file, `Ok(None)` means nothing
+/// to read now (EAGAIN).
+pub fn read_nonblocking(fd: impl AsFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    let fd = fd.as_fd();
+    loop {
+        match rustix::io::read(fd, &mut *buf) {
+            Ok(n) => return Ok(Some(n)),
+            Err(Errno::INTR) => continue,
+            Err(Errno::AGAIN) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Writes what fits: `Ok(None)` means the pipe or socket is full (EAGAIN).
+pub fn write_nonblocking(fd: impl AsFd, buf: &[u8]) -> io::Result<Option<usize>> {
+    let fd = fd.as_fd();
+    loop {
+        match rustix::io::write(fd, buf) {
+            Ok(n) => return Ok(Some(n)),
+            Err(Errno::INTR) => continue,
+            Err(Errno::AGAIN) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipe_is_cloexec_and_reads_report_would_block_and_eof() {
+        let (r, w) = pipe_cloexec().unwrap();
+        assert!(is_cloexec(&r).unwrap() && is_cloexec(&w).unwrap());
+        set_nonblocking(&r, true).unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(read_nonblocking(&r, &mut buf).unwrap(), None);
+        assert_eq!(write_nonblocking(&w, b"hello").unwrap(), Some(5));
+        assert_eq!(read_nonblocking(&r, &mut buf).unwrap(), Some(5));
+        assert_eq!(&buf[..5], b"hello");
+        drop(w);
+        assert_eq!(read_nonblocking(&r, &mut buf).unwrap(), Some(0));
+    }
+
+    #[test]
+    fn full_pipe_reports_would_block() {
+        let (_r, w) = pipe_cloexec().unwrap();
+        set_nonblocking(&w, true).unwrap();
+        let chunk = [b'x'; 4096];
+        let mut saw_full = false;
+        for _ in 0..10_000 {
+            if write_nonblocking(&w, &chunk).unwrap().is_none() {
+                saw_full = true;
+                break;
+            }
+        }
+        assert!(saw_full);
+    }
+}

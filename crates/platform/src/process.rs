@@ -1,0 +1,214 @@
+//! Processes: pidfds, signals to processes and groups, reaping, ids and limits.
+//!
+//! Pids cross this API as `u32` (what the model and the protocol use); a pid that
+//! does not fit a `pid_t` or is 0 is refused here, so a bad number can never turn
+//! into `kill(0, ..)` or `kill(-1, ..)`, which would hit the manager's own group or
+//! every process.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+
+use rustix::io::Errno;
+use rustix::process::{Pid, PidfdFlags, Resource, Signal, WaitOptions};
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Exited(i32),
+    Signaled(i32),
+}
+
+fn pid_of(pid: u32) -> io::Result<Pid> {
+    i32::try_from(pid)
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::ESRCH))
+}
+
+fn signal_of(sig: i32) -> io::Result<Signal> {
+    if let Some(s) = Signal::from_named_raw(sig) {
+        return Ok(s);
+    }
+    if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&sig) {
+        // SAFETY: `sig` lies in libc's usable real-time range, which excludes the
+        // numbers the C library reserves for itself (rustix's only requirement).
+        return Ok(unsafe { Signal::from_raw_unchecked(sig) });
+    }
+    Err(io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// A pidfd for `pid` (close-on-exec by kernel definition). It becomes readable when
+/// the process exits, and signals sent through it cannot hit a recycled pid.
+pub fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    Ok(rustix::process::pidfd_open(
+        pid_of(pid)?,
+        PidfdFlags::empty(),
+    )?)
+}
+
+pub fn pidfd_send_signal(pidfd: impl AsFd, sig: i32) -> io::Result<()> {
+    Ok(rustix::process::pidfd_send_signal(pidfd, signal_of(sig)?)?)
+}
+
+pub fn kill(pid: u32, sig: i32) -> io::Result<()> {
+    Ok(rustix::process::kill_process(
+        pid_of(pid)?,
+        signal_of(sig)?,
+    )?)
+}
+
+/// Signals every process of the process group `pgid` (`kill(-pgid, sig)`).
+pub fn kill_group(pgid: u32, sig: i32) -> io::Result<()> {
+    Ok(rustix::process::kill_process_group(
+        pid_of(pgid)?,
+        signal_of(sig)?,
+    )?)
+}
+
+fn status_of(status: rustix::process::WaitStatus) -> Option<ExitStatus> {
+    if let Some(code) = status.exit_status() {
+        Some(ExitStatus::Exited(code))
+    } else {
+        status.terminating_signal().map(ExitStatus::Signaled)
+    }
+}
+
+/// `pid: None` waits for any child. (rustix's `waitpid(None)` would mean only the
+/// children in our own process group, which no service is: each runs `setsid`.)
+fn wait(pid: Option<Pid>, options: WaitOptions) -> io::Result<Option<(u32, ExitStatus)>> {
+    loop {
+        let result = match pid {
+            Some(pid) => rustix::process::waitpid(Some(pid), options),
+            None => rustix::process::wait(options),
+        };
+        match result {
+            Ok(Some((pid, status))) => match status_of(status) {
+                Some(st) => return Ok(Some((pid.as_raw_nonzero().get().unsigned_abs(), st))),
+                // Stopped or continued: only reported when asked for, never here.
+                None => continue,
+            },
+            Ok(None) => return Ok(None),
+            Err(Errno::INTR) => continue,
+            Err(Errno::CHILD) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Reaps one exited child, any child, without blocking. `None` when no child has
+/// exited (or there are no children). Call it in a loop after each SIGCHLD: signals
+/// coalesce, one SIGCHLD may stand for many exits.
+pub fn reap_any() -> io::Result<Option<(u32, ExitStatus)>> {
+    wait(None, WaitOptions::NOHANG)
+}
+
+/// Reaps `pid` if it has exited, without blocking.
+pub fn reap(pid: u32) -> io::Result<Option<ExitStatus>> {
+    Ok(wait(Some(pid_of(pid)?), WaitOptions::NOHANG)?.map(|(_, st)| st))
+}
+
+/// Waits for `pid` to exit and reaps it. For the command-line tool and tests; the
+/// manager never blocks.
+pub fn wait_blocking(pid: u32) -> io::Result<ExitStatus> {
+    match wait(Some(pid_of(pid)?), WaitOptions::empty())? {
+        Some((_, st)) => Ok(st),
+        None => Err(io::Error::from_raw_os_error(libc::ECHILD)),
+    }
+}
+
+/// Makes orphaned descendants of this process its children (PR_SET_CHILD_SUBREAPER),
+/// so a forking service's daemon is reaped by the manager, not by PID 1.
+pub fn set_child_subreaper() -> io::Result<()> {
+    Ok(rustix::process::set_child_subreaper(Some(
+        rustix::process::getpid(),
+    ))?)
+}
+
+pub fn getpid() -> u32 {
+    rustix::process::getpid()
+        .as_raw_nonzero()
+        .get()
+        .unsigned_abs()
+}
+
+pub fn getuid() -> u32 {
+    rustix::process::getuid().as_raw()
+}
+
+pub fn geteuid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+pub fn getgid() -> u32 {
+    rustix::process::getgid().as_raw()
+}
+
+pub fn getegid() -> u32 {
+    rustix::process::getegid().as_raw()
+}
+
+/// Raises the soft limit on open files to the hard limit (the manager holds a
+/// pidfd, pipes and timers per service). Returns the new soft limit (`None`:
+/// unlimited). Services get the default soft limit back unless they set
+/// `LimitNOFILE=`; see [`crate::exec::PreparedCommand::rlimit`].
+pub fn raise_nofile_limit() -> io::Result<Option<u64>> {
+    let mut limit = rustix::process::getrlimit(Resource::Nofile);
+    limit.current = limit.maximum;
+    rustix::process::setrlimit(Resource::Nofile, limit)?;
+    Ok(limit.current)
+}
+
+/// The current `(soft, hard)` limit of a resource (`None`: unlimited).
+pub fn get_rlimit(resource: crate::exec::RlimitResource) -> (Option<u64>, Option<u64>) {
+    let limit = rustix::process::getrlimit(resource.to_rustix());
+    (limit.current, limit.maximum)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_pids_that_would_widen_a_kill() {
+        assert_eq!(kill(0, 15).unwrap_err().raw_os_error(), Some(libc::ESRCH));
+        assert_eq!(
+            kill(u32::MAX, 15).unwrap_err().raw_os_error(),
+            Some(libc::ESRCH)
+        );
+        assert_eq!(
+            kill_group(0, 15).unwrap_err().raw_os_error(),
+            Some(libc::ESRCH)
+        );
+    }
+
+    #[test]
+    fn ids_are_those_of_the_process() {
+        assert_eq!(getpid(), std::process::id());
+        let _ = (getuid(), geteuid(), getgid(), getegid());
+    }
+
+    #[test]
+    fn nofile_soft_limit_is_raised_to_hard() {
+        let hard = get_rlimit(crate::exec::RlimitResource::Nofile).1;
+        assert_eq!(raise_nofile_limit().unwrap(), hard);
+        assert_eq!(get_rlimit(crate::exec::RlimitResource::Nofile).0, hard);
+    }
+
+    #[test]
+    fn signals_through_a_pidfd_and_reaps_the_status() {
+        let child = std::process::Command::new("sleep")
+            .arg("100")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let pidfd = pidfd_open(pid).unwrap();
+        assert!(crate::pipe::is_cloexec(&pidfd).unwrap());
+        assert_eq!(reap(pid).unwrap(), None, "still running");
+        pidfd_send_signal(&pidfd, libc::SIGKILL).unwrap();
+        assert_eq!(
+            wait_blocking(pid).unwrap(),
+            ExitStatus::Signaled(libc::SIGKILL)
+        );
+        drop(child); // std's Child does not wait on drop
+    }
+}

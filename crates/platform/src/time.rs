@@ -1,0 +1,154 @@
+//! Clocks and the timerfd that wakes the event loop at the next deadline.
+//!
+//! All deadlines are absolute CLOCK_MONOTONIC times expressed as a `Duration` since
+//! the clock's origin ([`monotonic_now`]), which is the engine's `Time`; the wall
+//! clock is only for showing times to people.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, SystemTime};
+
+use rustix::io::Errno;
+use rustix::time::{
+    ClockId, Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec,
+};
+
+/// CLOCK_MONOTONIC now, as a duration since the clock's origin.
+pub fn monotonic_now() -> Duration {
+    from_timespec(rustix::time::clock_gettime(ClockId::Monotonic))
+}
+
+/// The wall clock, for messages and `since` timestamps.
+pub fn realtime_now() -> SystemTime {
+    SystemTime::now()
+}
+
+fn from_timespec(ts: Timespec) -> Duration {
+    let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
+    let nanos = u32::try_from(ts.tv_nsec).unwrap_or(0);
+    Duration::new(secs, nanos)
+}
+
+fn to_timespec(d: Duration) -> Timespec {
+    Timespec {
+        tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(d.subsec_nanos()),
+    }
+}
+
+/// A non-blocking, close-on-exec CLOCK_MONOTONIC timerfd with one absolute deadline.
+#[derive(Debug)]
+pub struct TimerFd {
+    fd: OwnedFd,
+}
+
+impl TimerFd {
+    pub fn new() -> io::Result<TimerFd> {
+        let fd = rustix::time::timerfd_create(
+            TimerfdClockId::Monotonic,
+            TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
+        )?;
+        Ok(TimerFd { fd })
+    }
+
+    /// Arms the timer to fire once at `deadline` (monotonic). A deadline in the past
+    /// fires at once.
+    pub fn set_deadline(&self, deadline: Duration) -> io::Result<()> {
+        // An all-zero it_value would disarm the timer instead of firing it.
+        let deadline = deadline.max(Duration::from_nanos(1));
+        let spec = Itimerspec {
+            it_interval: to_timespec(Duration::ZERO),
+            it_value: to_timespec(deadline),
+        };
+        rustix::time::timerfd_settime(&self.fd, TimerfdTimerFlags::ABSTIME, &spec)?;
+        Ok(())
+    }
+
+    pub fn disarm(&self) -> io::Result<()> {
+        let spec = Itimerspec {
+            it_interval: to_timespec(Duration::ZERO),
+            it_value: to_timespec(Duration::ZERO),
+        };
+        rustix::time::timerfd_settime(&self.fd, TimerfdTimerFlags::empty(), &spec)?;
+        Ok(())
+    }
+
+    /// Clears the readable state: the number of expirations since the last read, 0
+    /// when it has not fired.
+    pub fn read(&self) -> io::Result<u64> {
+        let mut buf = [0u8; 8];
+        loop {
+            match rustix::io::read(&self.fd, &mut buf) {
+                Ok(8) => return Ok(u64::from_ne_bytes(buf)),
+                Ok(_) => return Ok(0),
+                Err(Errno::INTR) => continue,
+                Err(Errno::AGAIN) => return Ok(0),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+impl AsFd for TimerFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::epoll::{Epoll, Events, Interest};
+    use crate::pipe::is_cloexec;
+
+    #[test]
+    fn monotonic_clock_advances() {
+        let a = monotonic_now();
+        let b = monotonic_now();
+        assert!(b >= a);
+        assert!(a > Duration::ZERO);
+    }
+
+    #[test]
+    fn timer_fires_at_its_deadline_through_epoll() {
+        let timer = TimerFd::new().unwrap();
+        assert!(is_cloexec(&timer).unwrap());
+        let ep = Epoll::new().unwrap();
+        ep.add(&timer, 7, Interest::READABLE).unwrap();
+        assert_eq!(timer.read().unwrap(), 0, "not armed");
+
+        let start = monotonic_now();
+        let deadline = start + Duration::from_millis(30);
+        timer.set_deadline(deadline).unwrap();
+        let mut events = Events::with_capacity(4);
+        loop {
+            ep.wait(&mut events, Some(Duration::from_secs(10))).unwrap();
+            if !events.is_empty() {
+                break;
+            }
+        }
+        assert!(monotonic_now() >= deadline, "fired early");
+        assert_eq!(events.iter().next().unwrap().token, 7);
+        assert_eq!(timer.read().unwrap(), 1);
+        assert_eq!(timer.read().unwrap(), 0, "read clears");
+    }
+
+    #[test]
+    fn past_deadline_fires_at_once_and_disarm_stops_it() {
+        let timer = TimerFd::new().unwrap();
+        timer.set_deadline(Duration::ZERO).unwrap();
+        let ep = Epoll::new().unwrap();
+        ep.add(&timer, 1, Interest::READABLE).unwrap();
+        let mut events = Events::with_capacity(4);
+        ep.wait(&mut events, Some(Duration::from_secs(10))).unwrap();
+        assert_eq!(timer.read().unwrap(), 1);
+
+        timer
+            .set_deadline(monotonic_now() + Duration::from_millis(1))
+            .unwrap();
+        timer.disarm().unwrap();
+        ep.wait(&mut events, Some(Duration::from_millis(50)))
+            .unwrap();
+        assert!(events.is_empty(), "a disarmed timer never fires");
+    }
+}
