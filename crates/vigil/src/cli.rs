@@ -1,0 +1,484 @@
+//! The command line of `vigil`, parsed by hand: a verb, its arguments and a few
+//! global options. Parsing only; nothing here talks to the manager.
+
+use std::path::PathBuf;
+
+pub const HELP: &str = "\
+vigil - control the vigil service manager
+
+usage: vigil [--socket PATH] [--json] VERB [ARGS...]
+
+verbs:
+  list                         every unit with its state and main PID
+  status NAME... [-n LINES]    state, reason, PID, restarts, last exit, status text, log tail
+  start NAME... [--no-block]   start units (and what they require); waits until they settle
+  stop NAME... [--no-block]    stop units (and what requires them)
+  restart NAME... [--no-block]
+  reload NAME...               run ExecReload=, or send SIGHUP
+  kill NAME [SIGNAL] [--group] send a signal (default SIGTERM) to the main process or its group
+  log [NAME] [-n LINES] [-f]   log lines of one unit, or of all interleaved by time; -f follows
+  sync                         rescan the configuration directories
+  reset-failed [NAME...]       clear the failed state (and start limit) of units
+  enable NAME... / disable NAME...
+                               create / remove the [Install] symlinks (TARGET.wants/, .requires/)
+  verify PATH...               check unit files and directories offline; errors and warnings
+                               with file:line (exit 1 when there is an error)
+  notify [--ready] [--reloading] [--stopping] [--status=TEXT] [--pid=PID] [KEY=VALUE...]
+                               send a notification to $NOTIFY_SOCKET (like systemd-notify)
+  graph                        the dependency graph in DOT
+  blame                        each unit's time from start to ready, slowest first
+  shutdown                     stop every unit in reverse dependency order; vigild exits
+
+options:
+  --socket PATH   the manager's control socket (also $VIGIL_SOCKET); default
+                  /run/vigil/control.sock for root, $XDG_RUNTIME_DIR/vigil/control.sock
+                  otherwise (/tmp/vigil-UID/control.sock without XDG_RUNTIME_DIR)
+  --json          machine-readable output (list, status, blame, log)
+  -h, --help      this text
+  --version       the version
+
+unit names may omit \".service\".
+
+exit codes:
+  0  success
+  1  the operation failed
+  2  usage error
+  3  unit not active (status)
+  4  no such unit
+  5  manager unreachable
+";
+
+#[derive(Debug, PartialEq)]
+pub struct Command {
+    pub socket: Option<PathBuf>,
+    pub json: bool,
+    pub verb: Verb,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Verb {
+    List,
+    Status {
+        units: Vec<String>,
+        lines: usize,
+    },
+    Start {
+        units: Vec<String>,
+        no_block: bool,
+    },
+    Stop {
+        units: Vec<String>,
+        no_block: bool,
+    },
+    Restart {
+        units: Vec<String>,
+        no_block: bool,
+    },
+    Reload {
+        units: Vec<String>,
+    },
+    Kill {
+        unit: String,
+        signal: i32,
+        group: bool,
+    },
+    Log {
+        unit: Option<String>,
+        lines: Option<usize>,
+        follow: bool,
+    },
+    Sync,
+    ResetFailed {
+        units: Vec<String>,
+    },
+    Enable {
+        units: Vec<String>,
+    },
+    Disable {
+        units: Vec<String>,
+    },
+    Verify {
+        paths: Vec<PathBuf>,
+    },
+    Notify {
+        fields: Vec<(String, String)>,
+        pid: Option<u32>,
+    },
+    Graph,
+    Blame,
+    Shutdown,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum UsageError {
+    Help,
+    Version,
+    Bad(String),
+}
+
+fn bad(msg: impl Into<String>) -> UsageError {
+    UsageError::Bad(msg.into())
+}
+
+pub fn parse(args: &[String]) -> Result<Command, UsageError> {
+    let mut socket = None;
+    let mut json = false;
+    let mut verb: Option<String> = None;
+    // Options may come before or after the verb; everything that is not a global
+    // option is kept, in order, for the verb.
+    let mut rest: Vec<&str> = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "-h" | "--help" => return Err(UsageError::Help),
+            "--version" => return Err(UsageError::Version),
+            "--json" => json = true,
+            "--socket" => {
+                let path = it.next().ok_or_else(|| bad("--socket needs a path"))?;
+                socket = Some(PathBuf::from(path));
+            }
+            s if s.starts_with("--socket=") => {
+                socket = Some(PathBuf::from(&s["--socket=".len()..]));
+            }
+            s if verb.is_none() && !s.starts_with('-') => verb = Some(s.to_string()),
+            s => rest.push(s),
+        }
+    }
+    let verb = verb.ok_or_else(|| bad("no verb given"))?;
+    let verb = parse_verb(&verb, &rest)?;
+    Ok(Command { socket, json, verb })
+}
+
+/// Splits the verb's arguments into names and flags, checking flags against `allowed`.
+/// Flags that take a value (`-n 5`) are listed in `with_value`.
+struct Args<'a> {
+    names: Vec<&'a str>,
+    flags: Vec<(&'a str, Option<&'a str>)>,
+}
+
+fn split<'a>(
+    verb: &str,
+    rest: &[&'a str],
+    allowed: &[&str],
+    with_value: &[&str],
+) -> Result<Args<'a>, UsageError> {
+    let mut names = Vec::new();
+    let mut flags = Vec::new();
+    let mut i = 0;
+    while let Some(&arg) = rest.get(i) {
+        i += 1;
+        if arg == "--" {
+            names.extend(rest.iter().skip(i).copied());
+            break;
+        }
+        if !arg.starts_with('-') || arg == "-" {
+            names.push(arg);
+            continue;
+        }
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f, Some(v)),
+            None => (arg, None),
+        };
+        if !allowed.contains(&flag) {
+            return Err(bad(format!("{verb}: unknown option {flag}")));
+        }
+        if with_value.contains(&flag) && inline.is_none() {
+            let value = rest
+                .get(i)
+                .copied()
+                .ok_or_else(|| bad(format!("{verb}: {flag} needs a value")))?;
+            i += 1;
+            flags.push((flag, Some(value)));
+        } else {
+            flags.push((flag, inline));
+        }
+    }
+    Ok(Args { names, flags })
+}
+
+impl<'a> Args<'a> {
+    fn has(&self, flag: &str) -> bool {
+        self.flags.iter().any(|(f, _)| *f == flag)
+    }
+
+    fn value(&self, flags: &[&str]) -> Option<&'a str> {
+        self.flags
+            .iter()
+            .rev()
+            .find(|(f, _)| flags.contains(f))
+            .and_then(|(_, v)| *v)
+    }
+
+    fn owned_names(&self) -> Vec<String> {
+        self.names.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn at_least_one(&self, verb: &str) -> Result<Vec<String>, UsageError> {
+        if self.names.is_empty() {
+            return Err(bad(format!("{verb}: at least one unit name is needed")));
+        }
+        Ok(self.owned_names())
+    }
+
+    fn none(&self, verb: &str) -> Result<(), UsageError> {
+        match self.names.first() {
+            Some(extra) => Err(bad(format!("{verb}: unexpected argument {extra}"))),
+            None => Ok(()),
+        }
+    }
+}
+
+fn parse_count(verb: &str, v: Option<&str>) -> Result<Option<usize>, UsageError> {
+    v.map(|s| {
+        s.parse::<usize>()
+            .map_err(|_| bad(format!("{verb}: -n needs a number, got {s:?}")))
+    })
+    .transpose()
+}
+
+fn parse_verb(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
+    let nb = ["--no-block"];
+    Ok(match verb {
+        "list" => {
+            split(verb, rest, &[], &[])?.none(verb)?;
+            Verb::List
+        }
+        "status" => {
+            let a = split(verb, rest, &["-n", "--lines"], &["-n", "--lines"])?;
+            Verb::Status {
+                units: a.at_least_one(verb)?,
+                lines: parse_count(verb, a.value(&["-n", "--lines"]))?.unwrap_or(10),
+            }
+        }
+        "start" | "stop" | "restart" => {
+            let a = split(verb, rest, &nb, &[])?;
+            let units = a.at_least_one(verb)?;
+            let no_block = a.has("--no-block");
+            match verb {
+                "start" => Verb::Start { units, no_block },
+                "stop" => Verb::Stop { units, no_block },
+                _ => Verb::Restart { units, no_block },
+            }
+        }
+        "reload" => Verb::Reload {
+            units: split(verb, rest, &[], &[])?.at_least_one(verb)?,
+        },
+        "kill" => {
+            let a = split(
+                verb,
+                rest,
+                &["--group", "-s", "--signal"],
+                &["-s", "--signal"],
+            )?;
+            let (unit, sig) = match a.names.as_slice() {
+                [unit] => (*unit, a.value(&["-s", "--signal"]).unwrap_or("SIGTERM")),
+                [unit, sig] => (*unit, *sig),
+                _ => return Err(bad("kill: usage: vigil kill NAME [SIGNAL] [--group]")),
+            };
+            let signal =
+                parse_signal(sig).ok_or_else(|| bad(format!("kill: unknown signal {sig}")))?;
+            Verb::Kill {
+                unit: unit.to_string(),
+                signal,
+                group: a.has("--group"),
+            }
+        }
+        "log" | "logs" => {
+            let a = split(
+                verb,
+                rest,
+                &["-n", "--lines", "-f", "--follow"],
+                &["-n", "--lines"],
+            )?;
+            if a.names.len() > 1 {
+                return Err(bad("log: at most one unit name"));
+            }
+            Verb::Log {
+                unit: a.names.first().map(|s| s.to_string()),
+                lines: parse_count(verb, a.value(&["-n", "--lines"]))?,
+                follow: a.has("-f") || a.has("--follow"),
+            }
+        }
+        "sync" => {
+            split(verb, rest, &[], &[])?.none(verb)?;
+            Verb::Sync
+        }
+        "reset-failed" => Verb::ResetFailed {
+            units: split(verb, rest, &[], &[])?.owned_names(),
+        },
+        "enable" => Verb::Enable {
+            units: split(verb, rest, &[], &[])?.at_least_one(verb)?,
+        },
+        "disable" => Verb::Disable {
+            units: split(verb, rest, &[], &[])?.at_least_one(verb)?,
+        },
+        "verify" => {
+            let a = split(verb, rest, &[], &[])?;
+            if a.names.is_empty() {
+                return Err(bad("verify: at least one file or directory is needed"));
+            }
+            Verb::Verify {
+                paths: a.names.iter().map(PathBuf::from).collect(),
+            }
+        }
+        "notify" => parse_notify(rest)?,
+        "graph" => {
+            split(verb, rest, &[], &[])?.none(verb)?;
+            Verb::Graph
+        }
+        "blame" => {
+            split(verb, rest, &[], &[])?.none(verb)?;
+            Verb::Blame
+        }
+        "shutdown" => {
+            split(verb, rest, &[], &[])?.none(verb)?;
+            Verb::Shutdown
+        }
+        other => return Err(bad(format!("unknown verb {other:?}"))),
+    })
+}
+
+fn parse_notify(rest: &[&str]) -> Result<Verb, UsageError> {
+    let a = split(
+        "notify",
+        rest,
+        &[
+            "--ready",
+            "--reloading",
+            "--stopping",
+            "--status",
+            "--pid",
+            "--mainpid",
+        ],
+        &["--status", "--pid", "--mainpid"],
+    )?;
+    let mut fields = Vec::new();
+    let mut pid = None;
+    for (flag, value) in &a.flags {
+        match *flag {
+            "--ready" => fields.push(("READY".to_string(), "1".to_string())),
+            "--reloading" => fields.push(("RELOADING".to_string(), "1".to_string())),
+            "--stopping" => fields.push(("STOPPING".to_string(), "1".to_string())),
+            "--status" => fields.push(("STATUS".to_string(), value.unwrap_or("").to_string())),
+            _ => {
+                let v = value.unwrap_or("");
+                let n = v
+                    .parse::<u32>()
+                    .map_err(|_| bad(format!("notify: {flag} needs a PID, got {v:?}")))?;
+                fields.push(("MAINPID".to_string(), n.to_string()));
+                pid = Some(n);
+            }
+        }
+    }
+    for name in &a.names {
+        let (k, v) = name
+            .split_once('=')
+            .ok_or_else(|| bad(format!("notify: expected KEY=VALUE, got {name:?}")))?;
+        if k.is_empty() || k.contains('\n') || v.contains('\n') {
+            return Err(bad(format!("notify: bad field {name:?}")));
+        }
+        fields.push((k.to_string(), v.to_string()));
+    }
+    if fields.is_empty() {
+        return Err(bad(
+            "notify: nothing to send (try --ready or --status=TEXT)",
+        ));
+    }
+    Ok(Verb::Notify { fields, pid })
+}
+
+/// Accepts `TERM`, `SIGTERM`, `sigterm`, `RTMIN+1` and `15`.
+pub fn parse_signal(s: &str) -> Option<i32> {
+    vigil_platform::signal_from_name(&s.to_ascii_uppercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<Command, UsageError> {
+        let args: Vec<String> = s.split_whitespace().map(String::from).collect();
+        parse(&args)
+    }
+
+    #[test]
+    fn global_options_anywhere() {
+        let c = p("status web --json --socket /s -n 3").unwrap();
+        assert_eq!(c.socket, Some(PathBuf::from("/s")));
+        assert!(c.json);
+        assert_eq!(
+            c.verb,
+            Verb::Status {
+                units: vec!["web".into()],
+                lines: 3
+            }
+        );
+    }
+
+    #[test]
+    fn kill_takes_a_signal_by_name_or_number() {
+        for (s, n) in [("HUP", 1), ("SIGUSR1", 10), ("9", 9), ("sigterm", 15)] {
+            match p(&format!("kill web {s}")).unwrap().verb {
+                Verb::Kill { signal, .. } => assert_eq!(signal, n),
+                v => panic!("{v:?}"),
+            }
+        }
+        assert!(matches!(p("kill web NOPE"), Err(UsageError::Bad(_))));
+        assert!(matches!(p("kill"), Err(UsageError::Bad(_))));
+    }
+
+    #[test]
+    fn usage_errors() {
+        for bad in [
+            "",
+            "start",
+            "frobnicate",
+            "list extra",
+            "status web -n x",
+            "start web --bogus",
+            "notify",
+            "notify FOO",
+            "log a b",
+        ] {
+            assert!(matches!(p(bad), Err(UsageError::Bad(_))), "{bad:?}");
+        }
+        assert_eq!(p("--help").unwrap_err(), UsageError::Help);
+        assert_eq!(p("list -h").unwrap_err(), UsageError::Help);
+    }
+
+    #[test]
+    fn notify_fields_in_order() {
+        let c = p("notify --ready --status=up X=1").unwrap();
+        assert_eq!(
+            c.verb,
+            Verb::Notify {
+                fields: vec![
+                    ("READY".into(), "1".into()),
+                    ("STATUS".into(), "up".into()),
+                    ("X".into(), "1".into())
+                ],
+                pid: None
+            }
+        );
+    }
+
+    #[test]
+    fn log_options() {
+        assert_eq!(
+            p("log -f -n 5 web").unwrap().verb,
+            Verb::Log {
+                unit: Some("web".into()),
+                lines: Some(5),
+                follow: true
+            }
+        );
+        assert_eq!(
+            p("log").unwrap().verb,
+            Verb::Log {
+                unit: None,
+                lines: None,
+                follow: false
+            }
+        );
+    }
+}

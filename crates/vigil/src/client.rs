@@ -1,0 +1,186 @@
+//! Talking to the manager: one request per connection, replies read line by line.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+
+use vigil_proto::{Body, Envelope, ErrorCode, Reply, Request, VERSION};
+
+use crate::Exit;
+use crate::cli::{Command, Verb};
+use crate::render;
+
+pub fn run(cmd: Command) -> Exit {
+    let request = match cmd.verb {
+        Verb::Verify { paths } => return crate::verify::run(&paths),
+        Verb::Notify { fields, pid } => return crate::notify::run(&fields, pid),
+        Verb::List => Request::List {},
+        Verb::Status { units, lines } => Request::Status { units, lines },
+        Verb::Start { units, no_block } => Request::Start { units, no_block },
+        Verb::Stop { units, no_block } => Request::Stop { units, no_block },
+        Verb::Restart { units, no_block } => Request::Restart { units, no_block },
+        Verb::Reload { units } => Request::Reload { units },
+        Verb::Kill {
+            unit,
+            signal,
+            group,
+        } => Request::Kill {
+            unit,
+            signal,
+            group,
+        },
+        Verb::Log {
+            unit,
+            lines,
+            follow,
+        } => Request::Log {
+            unit,
+            lines,
+            follow,
+        },
+        Verb::Sync => Request::Sync {},
+        Verb::ResetFailed { units } => Request::ResetFailed { units },
+        Verb::Enable { units } => Request::Enable { units },
+        Verb::Disable { units } => Request::Disable { units },
+        Verb::Graph => Request::Graph {},
+        Verb::Blame => Request::Blame {},
+        Verb::Shutdown => Request::Shutdown {},
+    };
+    let uid = vigil_platform::getuid();
+    let path = vigil_proto::resolve_socket_path(cmd.socket, uid);
+    let stream = match UnixStream::connect(&path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("vigil: cannot reach the manager at {}: {e}", path.display());
+            return Exit::Unreachable;
+        }
+    };
+    let follow = matches!(request, Request::Log { follow: true, .. });
+    let envelope = Envelope {
+        version: VERSION,
+        id: 1,
+        request,
+    };
+    if let Err(e) = (&stream).write_all(&vigil_proto::encode(&envelope)) {
+        eprintln!("vigil: cannot send to the manager: {e}");
+        return Exit::Unreachable;
+    }
+    let mut reader = BufReader::new(stream);
+    let mut line = Vec::new();
+    let mut first = true;
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) if first => {
+                eprintln!("vigil: the manager closed the connection without a reply");
+                return Exit::Unreachable;
+            }
+            Ok(0) => return Exit::Success,
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("vigil: reading the reply failed: {e}");
+                return Exit::Unreachable;
+            }
+        }
+        let reply: Reply = match serde_json::from_slice(&line) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("vigil: the manager sent a reply this vigil does not understand: {e}");
+                return Exit::Failed;
+            }
+        };
+        let exit = show(&reply, cmd.json);
+        if !follow || exit != Exit::Success {
+            return exit;
+        }
+        first = false;
+    }
+}
+
+fn show(reply: &Reply, json: bool) -> Exit {
+    if let Some(err) = &reply.error {
+        eprintln!("vigil: {}", err.message);
+        return match err.code {
+            ErrorCode::NoSuchUnit => Exit::NoSuchUnit,
+            ErrorCode::BadRequest | ErrorCode::TooLarge | ErrorCode::UnsupportedVersion => {
+                Exit::Failed
+            }
+            ErrorCode::PermissionDenied | ErrorCode::NotAllowed | ErrorCode::Failed => Exit::Failed,
+        };
+    }
+    let Some(body) = &reply.result else {
+        eprintln!("vigil: the manager sent an empty reply");
+        return Exit::Failed;
+    };
+    match body {
+        Body::Pong { version, pid } => {
+            println!("vigild {version} (pid {pid})");
+            Exit::Success
+        }
+        Body::Units { units } => {
+            render::list(units, json);
+            Exit::Success
+        }
+        Body::Status { units } => {
+            render::status(units, json);
+            if units
+                .iter()
+                .all(|u| matches!(u.state.as_str(), "running" | "exited" | "reloading"))
+            {
+                Exit::Success
+            } else {
+                Exit::NotActive
+            }
+        }
+        Body::Jobs { jobs } => {
+            let mut exit = Exit::Success;
+            for job in jobs {
+                if !job.ok {
+                    match &job.reason {
+                        Some(r) => eprintln!("vigil: {}: {} ({r})", job.unit, job.state),
+                        None => eprintln!("vigil: {}: {}", job.unit, job.state),
+                    }
+                    exit = Exit::Failed;
+                }
+            }
+            exit
+        }
+        Body::Log { lines } => {
+            render::log(lines, json);
+            Exit::Success
+        }
+        Body::LogLine { line } => {
+            render::log(std::slice::from_ref(line), json);
+            Exit::Success
+        }
+        Body::Synced {
+            added,
+            removed,
+            changed,
+        } => {
+            println!(
+                "added {}, removed {}, changed {}",
+                added.len(),
+                removed.len(),
+                changed.len()
+            );
+            for (what, list) in [("added", added), ("removed", removed), ("changed", changed)] {
+                for name in list {
+                    println!("  {what} {name}");
+                }
+            }
+            Exit::Success
+        }
+        Body::Graph { dot } => {
+            print!("{dot}");
+            Exit::Success
+        }
+        Body::Blame { entries } => {
+            render::blame(entries, json);
+            Exit::Success
+        }
+        Body::ShuttingDown => {
+            println!("vigild is stopping every unit and will exit");
+            Exit::Success
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Human and JSON output of replies. Colours only when stdout is a terminal.
+
+use std::io::IsTerminal;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use vigil_proto::{BlameEntry, LogLine, UnitStatus, UnitSummary};
+
+fn colour_on() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+fn paint(state: &str, text: &str, colour: bool) -> String {
+    if !colour {
+        return text.to_string();
+    }
+    let code = match state {
+        "running" | "exited" => "32",
+        "failed" => "31",
+        "starting" | "waiting" | "reloading" | "stopping" | "restarting" => "33",
+        _ => return text.to_string(),
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+fn print_json<T: serde::Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("vigil: cannot encode JSON: {e}"),
+    }
+}
+
+/// Pads `cells` into aligned columns; the last column is not padded.
+fn table(rows: &[Vec<String>], colour_col: Option<usize>, states: &[String]) {
+    let colour = colour_on();
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut widths = vec![0; cols];
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    for (r, row) in rows.iter().enumerate() {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            let last = i + 1 == row.len();
+            let pad = if last {
+                0
+            } else {
+                widths[i] - cell.chars().count() + 2
+            };
+            let text = match (colour_col, states.get(r)) {
+                (Some(c), Some(state)) if c == i && r > 0 => paint(state, cell, colour),
+                _ => cell.clone(),
+            };
+            line.push_str(&text);
+            line.extend(std::iter::repeat_n(' ', pad));
+        }
+        println!("{}", line.trim_end());
+    }
+}
+
+pub fn list(units: &[UnitSummary], json: bool) {
+    if json {
+        print_json(&units);
+        return;
+    }
+    let mut rows = vec![vec![
+        "UNIT".to_string(),
+        "STATE".to_string(),
+        "PID".to_string(),
+        "RESTARTS".to_string(),
+        "DESCRIPTION".to_string(),
+    ]];
+    let mut states = vec![String::new()];
+    for u in units {
+        let state = match &u.reason {
+            Some(r) if u.state == "failed" || u.state == "inactive" => {
+                format!("{} ({r})", u.state)
+            }
+            _ => u.state.clone(),
+        };
+        rows.push(vec![
+            u.name.clone(),
+            state,
+            u.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            u.restarts.to_string(),
+            u.description.clone(),
+        ]);
+        states.push(u.state.clone());
+    }
+    table(&rows, Some(1), &states);
+}
+
+pub fn status(units: &[UnitStatus], json: bool) {
+    if json {
+        match units {
+            [one] => print_json(one),
+            many => print_json(&many),
+        }
+        return;
+    }
+    let colour = colour_on();
+    for (i, u) in units.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        let title = if u.description.is_empty() {
+            u.name.clone()
+        } else {
+            format!("{} - {}", u.name, u.description)
+        };
+        println!("{title}");
+        if let Some(src) = &u.source {
+            println!("     source: {src}");
+        }
+        let mut state = paint(&u.state, &u.state, colour);
+        if let Some(r) = &u.reason {
+            state.push_str(&format!(" ({r})"));
+        }
+        println!("      state: {state} since {}", when(u.since_us));
+        if let Some(next) = u.next_restart_us {
+            println!("   next try: {}", when(next));
+        }
+        if let Some(pid) = u.pid {
+            println!("   main pid: {pid}");
+        }
+        println!("   restarts: {}", u.restarts);
+        if let Some(exit) = &u.last_exit {
+            println!("  last exit: {exit}");
+        }
+        if let Some(text) = &u.status_text {
+            println!("     status: {text}");
+        }
+        if let Some(cycle) = &u.cycle {
+            println!("      cycle: {cycle}");
+        }
+        if !u.not_enforced.is_empty() {
+            println!("not enforced: {}", u.not_enforced.join(", "));
+        }
+        if !u.logs.is_empty() {
+            println!();
+            log(&u.logs, false);
+        }
+    }
+}
+
+pub fn log(lines: &[LogLine], json: bool) {
+    for l in lines {
+        if json {
+            match serde_json::to_string(l) {
+                Ok(s) => println!("{s}"),
+                Err(e) => eprintln!("vigil: cannot encode JSON: {e}"),
+            }
+            continue;
+        }
+        if l.dropped_before > 0 {
+            println!("-- {} lines dropped --", l.dropped_before);
+        }
+        let tag = if l.stream == "stderr" { "!" } else { " " };
+        println!("{} {}{tag} {}", clock(l.time_us), l.unit, l.line);
+    }
+}
+
+pub fn blame(entries: &[BlameEntry], json: bool) {
+    if json {
+        print_json(&entries);
+        return;
+    }
+    for e in entries {
+        println!("{:>10} {}", span(Duration::from_micros(e.time_us)), e.unit);
+    }
+}
+
+/// `12:03:04.123` in UTC: the log's timestamps, short enough to scan.
+fn clock(us: u64) -> String {
+    let secs = us / 1_000_000;
+    let ms = (us / 1000) % 1000;
+    let day = secs % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}.{ms:03}",
+        day / 3600,
+        (day / 60) % 60,
+        day % 60
+    )
+}
+
+/// A human description of a wall-clock time relative to now: `3s ago`, `in 200ms`.
+fn when(us: u64) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_micros() as u64;
+    if us <= now {
+        format!("{} ago", span(Duration::from_micros(now - us)))
+    } else {
+        format!("in {}", span(Duration::from_micros(us - now)))
+    }
+}
+
+fn span(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{}ms", ms)
+    } else if ms < 60_000 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else if ms < 3_600_000 {
+        format!("{}min {}s", ms / 60_000, (ms / 1000) % 60)
+    } else {
+        format!("{}h {}min", ms / 3_600_000, (ms / 60_000) % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_read_naturally() {
+        assert_eq!(span(Duration::from_millis(5)), "5ms");
+        assert_eq!(span(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(span(Duration::from_secs(90)), "1min 30s");
+        assert_eq!(span(Duration::from_secs(7260)), "2h 1min");
+    }
+
+    #[test]
+    fn clock_is_utc_time_of_day() {
+        assert_eq!(clock(3_723_004_000), "01:02:03.004");
+    }
+}
