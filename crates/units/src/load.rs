@@ -286,7 +286,19 @@ impl LoadedSet {
     fn dropins_for(&self, unit_name: &str) -> Vec<PathBuf> {
         let mut by_name: BTreeMap<std::ffi::OsString, PathBuf> = BTreeMap::new();
         let template = name::template_of(unit_name);
-        for key in template.iter().map(String::as_str).chain([unit_name]) {
+        // Drop-ins written for an alias apply to the unit it names, as in systemd.
+        let aliases = self
+            .aliases
+            .iter()
+            .filter(|(_, real)| real.as_str() == unit_name)
+            .map(|(alias, _)| alias.as_str());
+        let keys: Vec<&str> = template
+            .iter()
+            .map(String::as_str)
+            .chain(aliases)
+            .chain([unit_name])
+            .collect();
+        for key in keys {
             for p in self.dropins.get(key).into_iter().flatten() {
                 if let Some(f) = p.file_name() {
                     by_name.insert(f.to_os_string(), p.clone());

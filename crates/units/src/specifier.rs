@@ -103,6 +103,27 @@ fn passwd_entry(passwd: &str, uid: u32) -> Option<(String, String)> {
     })
 }
 
+/// `%j`: the part of the prefix after its last dash.
+fn last_component(prefix: &str) -> &str {
+    prefix.rsplit('-').next().unwrap_or(prefix)
+}
+
+/// `%E` configuration, `%S` state, `%C` cache and `%L` log directories: the
+/// system ones for root, the XDG defaults under the home directory otherwise.
+fn base_dir(spec: char, ctx: &SpecifierContext) -> String {
+    let (system, user) = match spec {
+        'E' => ("/etc", ".config"),
+        'S' => ("/var/lib", ".local/state"),
+        'C' => ("/var/cache", ".cache"),
+        _ => ("/var/log", ".local/state/log"),
+    };
+    if ctx.uid == 0 {
+        system.to_string()
+    } else {
+        ctx.home.join(user).to_string_lossy().into_owned()
+    }
+}
+
 /// A `%` sequence that [`expand`] does not know; it is kept as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownSpecifier(pub char);
@@ -110,7 +131,10 @@ pub struct UnknownSpecifier(pub char);
 /// Resolves the specifiers in `value` for the unit `unit_name`:
 /// `%n` full name, `%N` without suffix, `%p` prefix, `%P` unescaped prefix,
 /// `%i` instance, `%I` unescaped instance, `%t` runtime directory, `%u` user,
-/// `%U` uid, `%h` home, `%H` host name, `%%` a `%`. Unknown specifiers are kept
+/// `%U` uid, `%h` home, `%H` host name, `%l` short host name, `%f` the unescaped
+/// instance (or prefix) as a path, `%j`/`%J` the last dash-separated part of the
+/// prefix (unescaped), `%T` /tmp, `%V` /var/tmp, `%E`/`%S`/`%C`/`%L` the
+/// configuration, state, cache and log directories, `%%` a `%`. Unknown specifiers are kept
 /// as written and reported so the caller can warn; a trailing lone `%` is kept.
 pub fn expand(
     value: &str,
@@ -149,6 +173,24 @@ pub fn expand(
             'U' => out.push_str(&ctx.uid.to_string()),
             'h' => out.push_str(&ctx.home.to_string_lossy()),
             'H' => out.push_str(&ctx.host_name),
+            'l' => out.push_str(ctx.host_name.split('.').next().unwrap_or("")),
+            'f' => {
+                let what = if instance.is_empty() {
+                    prefix
+                } else {
+                    instance
+                };
+                let path = name::unescape(what);
+                if !path.starts_with('/') {
+                    out.push('/');
+                }
+                out.push_str(&path);
+            }
+            'j' => out.push_str(last_component(prefix)),
+            'J' => out.push_str(&name::unescape(last_component(prefix))),
+            'T' => out.push_str("/tmp"),
+            'V' => out.push_str("/var/tmp"),
+            'E' | 'S' | 'C' | 'L' => out.push_str(&base_dir(spec, ctx)),
             other => {
                 out.push('%');
                 out.push(other);
@@ -184,6 +226,33 @@ mod tests {
         assert_eq!(
             s,
             "getty-x\\x2dy@dev-tty\\x201.service|getty-x\\x2dy@dev-tty\\x201|getty-x\\x2dy|getty/x-y|dev-tty\\x201|dev/tty 1|/run/user/1000|alice|1000|/home/alice|box|%"
+        );
+    }
+
+    #[test]
+    fn path_and_directory_specifiers() {
+        let root = SpecifierContext::default();
+        let (s, u) = expand(
+            "%f|%j|%J|%l|%T|%V|%E|%S|%C|%L",
+            "sys-dev\\x2dmy@dev-sda.service",
+            &root,
+        );
+        assert!(u.is_empty());
+        assert_eq!(
+            s,
+            "/dev/sda|dev\\x2dmy|dev-my|localhost|/tmp|/var/tmp|/etc|/var/lib|/var/cache|/var/log"
+        );
+        let (s, _) = expand(
+            "%f %l %S %L",
+            "web.service",
+            &SpecifierContext {
+                host_name: "a.b.c".into(),
+                ..ctx()
+            },
+        );
+        assert_eq!(
+            s,
+            "/web a /home/alice/.local/state /home/alice/.local/state/log"
         );
     }
 

@@ -359,6 +359,7 @@ fn aliases_by_symlink() {
     let d = TempDir::new("alias");
     d.write("ssh.service", SIMPLE);
     d.link("sshd.service", "ssh.service");
+    d.write("sshd.service.d/user.conf", "[Service]\nUser=via-alias\n");
     d.write(
         "a.service",
         "[Unit]\nWants=sshd.service\nAfter=sshd\n[Service]\nExecStart=/bin/a\n",
@@ -366,6 +367,8 @@ fn aliases_by_symlink() {
     let set = load_dirs(&[d.path()], &ctx());
     assert_eq!(names(&set), ["a.service", "ssh.service"]);
     assert_eq!(set.aliases["sshd.service"], "ssh.service");
+    let ssh = set.get("ssh").unwrap().service.as_ref().unwrap();
+    assert_eq!(ssh.user.as_deref(), Some("via-alias"));
     assert_eq!(set.get("sshd").unwrap().name, "ssh.service");
     let a = set.get("a").unwrap();
     assert_eq!(a.deps.wants, ["ssh.service"]);
