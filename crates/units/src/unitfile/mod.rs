@@ -113,6 +113,7 @@ pub fn parse(
         timeout_start_set: false,
         notify_access_set: false,
         restart_line: 0,
+        exec_start_failed: false,
     };
     for entry in &entries {
         b.apply(entry);
@@ -320,6 +321,8 @@ struct Builder<'a> {
     timeout_start_set: bool,
     notify_access_set: bool,
     restart_line: u32,
+    /// An `ExecStart=` line was rejected: do not also report that there is none.
+    exec_start_failed: bool,
 }
 
 impl Builder<'_> {
@@ -329,6 +332,9 @@ impl Builder<'_> {
         self.key.clone_from(&e.key);
         if let Some(dir) = directive(&e.section, &e.key) {
             if let Err(msg) = (dir.handler)(self, &e.value) {
+                if e.key == "ExecStart" {
+                    self.exec_start_failed = true;
+                }
                 self.error(format!("{}={}: {msg}", e.key, e.value));
             }
             return;
@@ -662,7 +668,7 @@ impl Builder<'_> {
                         "more than one ExecStart= is only allowed for Type=oneshot services",
                     ));
                 }
-                if s.exec_start.is_empty() {
+                if s.exec_start.is_empty() && !self.exec_start_failed {
                     self.diags.push(Diagnostic::error(
                         main,
                         0,
@@ -671,7 +677,7 @@ impl Builder<'_> {
                     ));
                 }
             } else {
-                if s.exec_start.is_empty() && s.exec_stop.is_empty() {
+                if s.exec_start.is_empty() && s.exec_stop.is_empty() && !self.exec_start_failed {
                     self.diags.push(Diagnostic::error(
                         main,
                         0,

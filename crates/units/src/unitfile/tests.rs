@@ -342,6 +342,13 @@ fn missing_exec_start() {
 }
 
 #[test]
+fn a_bad_exec_start_is_not_also_reported_as_missing() {
+    let e = errs("[Service]\nExecStart=/bin/x 'open\n");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].0, 2);
+}
+
+#[test]
 fn oneshot_cannot_restart_always() {
     let e = errs("[Service]\nType=oneshot\nExecStart=/bin/x\nRestart=always\n");
     assert_eq!(e[0].0, 4);
