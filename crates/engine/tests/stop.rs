@@ -1,0 +1,344 @@
+//! Stopping: ExecStop, the kill step per KillMode, SIGKILL after TimeoutStopSec,
+//! SendSIGKILL=no, ExecStopPost, and shutdown in reverse order.
+
+mod support;
+
+use support::*;
+use vigil_engine::{Action, EngineError, Event, Reason, Role, State};
+use vigil_units::{KillMode, RestartPolicy, ServiceType};
+
+#[test]
+fn stop_sequence_exec_stop_then_signal_then_sigkill_after_timeout() {
+    let mut h = H::new(vec![
+        service("a.service")
+            .stop_cmd(cmd("/bin/stop"))
+            .stop_post(cmd("/bin/cleanup"))
+            .timeout_stop(Some(secs(5))),
+    ]);
+    let main = h.run("a.service");
+    h.stop("a.service");
+    let stop = h.expect_spawn("a.service", Role::Stop(0));
+    assert_eq!(h.state("a.service"), State::Stopping);
+    assert_eq!(h.e.next_deadline(), Some(secs(5)));
+    h.now = secs(1);
+    h.exit(stop, 0);
+    // ExecStop did not stop it: KillSignal to the group.
+    assert_eq!(signals(&h.take()), [(main, SIGTERM, true)]);
+    assert_eq!(h.e.next_deadline(), Some(secs(6)));
+    h.at(ms(5999));
+    assert!(signals(&h.take()).is_empty());
+    h.at(secs(6));
+    assert_eq!(signals(&h.take()), [(main, SIGKILL, true)]);
+    h.killed(main, SIGKILL);
+    let post = h.expect_spawn("a.service", Role::StopPost(0));
+    assert_eq!(h.state("a.service"), State::Stopping);
+    h.exit(post, 0);
+    assert_eq!(h.state("a.service"), State::Failed);
+    assert_eq!(h.reason("a.service"), Some(Reason::StopTimeout));
+}
+
+#[test]
+fn clean_stop_is_inactive_and_never_restarts() {
+    let mut h = H::new(vec![service("a.service").restart(RestartPolicy::Always)]);
+    let main = h.run("a.service");
+    h.stop("a.service");
+    assert_eq!(signals(&h.take()), [(main, SIGTERM, true)]);
+    h.killed(main, SIGTERM);
+    assert_eq!(h.state("a.service"), State::Inactive);
+    assert_eq!(h.reason("a.service"), None);
+    assert_eq!(h.e.next_deadline(), None);
+    assert!(h.spawns().is_empty());
+}
+
+#[test]
+fn main_exiting_with_failure_during_stop_marks_failed() {
+    let mut h = H::new(vec![service("a.service")]);
+    let main = h.run("a.service");
+    h.stop("a.service");
+    h.exit(main, 143);
+    assert_eq!(h.state("a.service"), State::Failed);
+    assert_eq!(h.reason("a.service"), Some(Reason::ExitCode(143)));
+}
+
+#[test]
+fn exec_stop_that_stops_the_main_process_needs_no_signal() {
+    let mut h = H::new(vec![service("a.service").stop_cmd(cmd("/bin/stop"))]);
+    let main = h.run("a.service");
+    h.stop("a.service");
+    let stop = h.expect_spawn("a.service", Role::Stop(0));
+    h.killed(main, SIGTERM);
+    assert_eq!(h.state("a.service"), State::Stopping, "ExecStop still runs");
+    h.exit(stop, 0);
+    assert!(signals(&h.take()).is_empty());
+    assert_eq!(h.state("a.service"), State::Inactive);
+}
+
+#[test]
+fn send_sigkill_no_leaves_the_process_and_fails_with_stop_timeout() {
+    let mut h = H::new(vec![
+        service("a.service")
+            .svc(|s| s.send_sigkill = false)
+            .timeout_stop(Some(secs(2))),
+    ]);
+    let main = h.run("a.service");
+    h.stop("a.service");
+    assert_eq!(signals(&h.take()), [(main, SIGTERM, true)]);
+    h.at(secs(2));
+    assert!(signals(&h.take()).is_empty(), "no SIGKILL");
+    assert_eq!(h.state("a.service"), State::Failed);
+    assert_eq!(h.reason("a.service"), Some(Reason::StopTimeout));
+    assert_eq!(h.e.unit_of_pid(main), None, "the process is no longer tracked");
+}
+
+#[test]
+fn kill_signal_is_configurable() {
+    let mut h = H::new(vec![service("a.service").svc(|s| s.kill_signal = SIGINT)]);
+    let main = h.run("a.service");
+    h.stop("a.service");
+    assert_eq!(signals(&h.take()), [(main, SIGINT, true)]);
+}
+
+#[test]
+fn kill_mode_process_signals_the_main_process_only() {
+    let mut h = H::new(vec![
+        service("a.service")
+            .kill_mode(KillMode::Process)
+            .timeout_stop(Some(secs(1))),
+    ]);
+    let main = h.run("a.service");
+    h.stop("a.service");
+    assert_eq!(signals(&h.take()), [(main, SIGTERM, false)]);
+    h.at(secs(1));
+    assert_eq!(signals(&h.take()), [(main, SIGKILL, false)]);
+}
+
+#[test]
+fn kill_mode_mixed_terms_the_main_then_kills_the_group() {
+    let mut h = H::new(vec![service("a.service").kill_mode(KillMode::Mixed)]);
+    let main = h.run("a.service");
+    h.stop("a.service");
+    assert_eq!(signals(&h.take()), [(main, SIGTERM, false)]);
+    h.killed(main, SIGTERM);
+    assert_eq!(signals(&h.take()), [(main, SIGKILL, true)]);
+    assert_eq!(h.state("a.service"), State::Inactive);
+}
+
+#[test]
+fn kill_mode_mixed_timeout_kills_the_group() {
+    let mut h = H::new(vec![
+        service("a.service")
+            .kill_mode(KillMode::Mixed)
+            .timeout_stop(Some(secs(1))),
+    ]);
+    let main = h.run("a.service");
+    h.stop("a.service");
+    h.take();
+    h.at(secs(1));
+    assert_eq!(signals(&h.take()), [(main, SIGKILL, true)]);
+}
+
+#[test]
+fn kill_mode_none_sends_nothing() {
+    let mut h = H::new(vec![service("a.service").kill_mode(KillMode::None)]);
+    let main = h.run("a.service");
+    h.stop("a.service");
+    assert!(signals(&h.take()).is_empty());
+    assert_eq!(h.state("a.service"), State::Inactive);
+    assert_eq!(h.e.unit_of_pid(main), None);
+}
+
+#[test]
+fn exec_stop_timeout_kills_the_control_process_too() {
+    let mut h = H::new(vec![
+        service("a.service")
+            .stop_cmd(cmd("/bin/stop"))
+            .timeout_stop(Some(secs(1))),
+    ]);
+    let main = h.run("a.service");
+    h.stop("a.service");
+    let stop = h.expect_spawn("a.service", Role::Stop(0));
+    h.at(secs(1));
+    let mut sig = signals(&h.take());
+    sig.sort_unstable();
+    let mut want = vec![(main, SIGTERM, true), (stop, SIGTERM, true)];
+    want.sort_unstable();
+    assert_eq!(sig, want);
+    h.killed(main, SIGTERM);
+    assert_eq!(h.state("a.service"), State::Stopping, "waits for the control process");
+    h.killed(stop, SIGTERM);
+    assert_eq!(h.reason("a.service"), Some(Reason::StopTimeout));
+}
+
+#[test]
+fn stop_while_starting_kills_without_exec_stop() {
+    let mut h = H::new(vec![
+        service("n.service")
+            .ty(ServiceType::Notify)
+            .stop_cmd(cmd("/bin/stop")),
+    ]);
+    h.start("n.service");
+    let main = h.expect_spawn("n.service", Role::Main(0));
+    h.stop("n.service");
+    let acts = h.take();
+    assert!(spawns(&acts).is_empty(), "ExecStop runs only for a started unit");
+    assert_eq!(signals(&acts), [(main, SIGTERM, true)]);
+    h.killed(main, SIGTERM);
+    assert_eq!(h.state("n.service"), State::Inactive);
+}
+
+#[test]
+fn stop_before_spawned_kills_the_late_process() {
+    let mut h = H::new(vec![service("a.service").pre(cmd("/bin/pre"))]);
+    h.start("a.service");
+    assert_eq!(h.spawns(), [("a.service".to_string(), Role::StartPre(0))]);
+    // Stop arrives before vigild reported the fork.
+    h.stop("a.service");
+    assert_eq!(h.state("a.service"), State::Stopping);
+    let pre = h.spawned("a.service", Role::StartPre(0));
+    assert_eq!(signals(&h.take()), [(pre, SIGTERM, true)]);
+    h.killed(pre, SIGTERM);
+    assert_eq!(h.state("a.service"), State::Inactive);
+}
+
+#[test]
+fn stop_of_a_waiting_unit_cancels_it() {
+    let mut h = H::new(vec![
+        service("a.service").ty(ServiceType::Notify),
+        service("b.service").after(&["a.service"]),
+    ]);
+    h.start("a.service");
+    h.start("b.service");
+    assert_eq!(h.state("b.service"), State::Waiting);
+    h.stop("b.service");
+    assert_eq!(h.state("b.service"), State::Inactive);
+    let a = h.spawn_all()[0].2;
+    h.notify(a, &[("READY", "1")]);
+    assert!(h.spawns().is_empty(), "b was cancelled");
+}
+
+#[test]
+fn start_during_stop_starts_again_once_stopped() {
+    let mut h = H::new(vec![service("a.service")]);
+    let main = h.run("a.service");
+    h.stop("a.service");
+    h.start("a.service");
+    h.take();
+    h.killed(main, SIGTERM);
+    h.expect_spawn("a.service", Role::Main(0));
+    assert_eq!(h.state("a.service"), State::Running);
+}
+
+#[test]
+fn exec_stop_post_failure_is_kept() {
+    let mut h = H::new(vec![service("a.service").stop_post(cmd("/bin/post"))]);
+    let main = h.run("a.service");
+    h.stop("a.service");
+    h.killed(main, SIGTERM);
+    let post = h.expect_spawn("a.service", Role::StopPost(0));
+    h.exit(post, 4);
+    assert_eq!(h.reason("a.service"), Some(Reason::ExitCode(4)));
+}
+
+#[test]
+fn stopping_a_target_stops_only_the_target() {
+    let mut h = H::new(vec![target("t.target").wants(&["a.service"]), service("a.service")]);
+    h.start("t.target");
+    h.spawn_all();
+    h.stop("t.target");
+    assert_eq!(h.state("t.target"), State::Inactive);
+    assert_eq!(h.state("a.service"), State::Running, "Wants= does not propagate stops");
+}
+
+#[test]
+fn shutdown_stops_in_reverse_order_in_parallel() {
+    // a, b independent; c after a and b; d after c.
+    let mut h = H::new(vec![
+        target("t.target").wants(&["a.service", "b.service", "c.service", "d.service"]),
+        service("a.service"),
+        service("b.service"),
+        service("c.service").after(&["a.service", "b.service"]),
+        service("d.service").after(&["c.service"]),
+    ]);
+    h.start("t.target");
+    let mut pids = std::collections::HashMap::new();
+    for _ in 0..3 {
+        for (u, _, pid) in h.spawn_all() {
+            pids.insert(u, pid);
+        }
+    }
+    assert_eq!(pids.len(), 4);
+    h.ok(Event::Shutdown);
+    assert_eq!(signalled(&h.take()), ["d.service"]);
+    assert_eq!(
+        h.send(Event::Start("a.service".into())),
+        Err(EngineError::NotAllowed {
+            unit: "a.service".into(),
+            why: "the manager is shutting down".into()
+        })
+    );
+    h.killed(pids["d.service"], SIGTERM);
+    assert_eq!(signalled(&h.take()), ["c.service"]);
+    h.killed(pids["c.service"], SIGTERM);
+    assert_eq!(signalled(&h.take()), ["a.service", "b.service"], "a and b stop together");
+    h.killed(pids["a.service"], SIGTERM);
+    assert!(!h.take().contains(&Action::AllStopped));
+    h.killed(pids["b.service"], SIGTERM);
+    let acts = h.take();
+    assert!(acts.contains(&Action::AllStopped));
+    for u in ["a.service", "b.service", "c.service", "d.service", "t.target"] {
+        assert_eq!(h.state(u), State::Inactive, "{u}");
+    }
+    // Only once.
+    h.ok(Event::Tick);
+    assert!(!h.take().contains(&Action::AllStopped));
+}
+
+#[test]
+fn shutdown_with_nothing_running_is_immediately_done() {
+    let mut h = H::new(vec![service("a.service")]);
+    h.ok(Event::Shutdown);
+    assert!(h.take().contains(&Action::AllStopped));
+}
+
+#[test]
+fn shutdown_uses_each_units_own_stop_timeout_and_suppresses_restarts() {
+    let mut h = H::new(vec![
+        service("a.service")
+            .restart(RestartPolicy::Always)
+            .timeout_stop(Some(secs(1))),
+        service("b.service").timeout_stop(Some(secs(3))),
+        service("w.service").ty(ServiceType::Notify).after(&["a.service"]),
+    ]);
+    let a = h.run("a.service");
+    let b = h.run("b.service");
+    h.start("w.service");
+    let w = h.spawn_all()[0].2;
+    h.ok(Event::Shutdown);
+    h.take();
+    h.killed(w, SIGTERM);
+    h.take();
+    h.at(secs(1));
+    assert_eq!(signals(&h.take()), [(a, SIGKILL, true)]);
+    h.killed(a, SIGKILL);
+    assert_eq!(h.state("a.service"), State::Failed, "stop timeout, and no restart");
+    assert!(h.spawns().is_empty());
+    h.at(secs(3));
+    assert_eq!(signals(&h.take()), [(b, SIGKILL, true)]);
+    h.killed(b, SIGKILL);
+    assert!(h.take().contains(&Action::AllStopped));
+}
+
+#[test]
+fn shutdown_cancels_pending_restarts() {
+    let mut h = H::new(vec![
+        service("a.service")
+            .restart(RestartPolicy::Always)
+            .restart_sec(secs(5)),
+    ]);
+    let main = h.run("a.service");
+    h.exit(main, 1);
+    assert_eq!(h.state("a.service"), State::Restarting);
+    h.ok(Event::Shutdown);
+    assert!(h.take().contains(&Action::AllStopped));
+    assert_eq!(h.e.next_deadline(), None);
+}
