@@ -1,1 +1,653 @@
-//! placeholder
+//! Turning a service's `ExecCommand` into a process: everything systemd decides
+//! before it forks, done here in the parent, then one call into the platform's
+//! fork/exec.
+//!
+//! [`prepare`] builds the environment (systemd's defaults, `User=` variables,
+//! `Environment=`, `EnvironmentFile=`; never the manager's own environment),
+//! expands `$VAR` in the arguments, resolves the program through systemd's
+//! default PATH, resolves `User=`/`Group=` from /etc/passwd and /etc/group, opens
+//! `file:` outputs, and hands the result to [`vigil_platform::exec`] as a
+//! [`PreparedCommand`](vigil_platform::exec::PreparedCommand). [`spawn`] forks.
+//!
+//! This crate has no unsafe code and keeps no state; it never waits for a child
+//! and never logs: errors go back to the caller, which owns the unit's state.
+
+pub mod env;
+pub mod users;
+
+use std::ffi::CString;
+use std::fs::OpenOptions;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use vigil_platform::exec::{Child, ChildFd, PreparedCommand, Rlimit, RlimitResource};
+use vigil_units::{ExecCommand, FileMode, Resource, Service, WorkingDirectory};
+
+pub use env::{Environment, parse_environment_file};
+use users::UserEntry;
+
+/// systemd's PATH for services, and where a bare program name is looked up.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+const PASSWD: &str = "/etc/passwd";
+const GROUP: &str = "/etc/group";
+
+/// Where one of the service's fds 0-2 comes from.
+#[derive(Debug)]
+pub enum Stdio {
+    /// `/dev/null`.
+    Null,
+    /// The manager's own descriptor with the same number.
+    Inherit,
+    /// A descriptor the manager holds (a log pipe's write end). [`prepare`] takes its
+    /// own close-on-exec copy, so the caller may drop this one whenever it likes.
+    Fd(OwnedFd),
+    /// A file opened by [`prepare`] (`file:`, `append:`, `truncate:`), created with
+    /// mode 0644 when missing. For stdin it is opened read-only and `mode` is unused.
+    File { path: PathBuf, mode: FileMode },
+}
+
+/// What the manager knows about this start that the unit does not say.
+#[derive(Debug)]
+pub struct Context {
+    /// `$MAINPID`, for commands run while a main process exists (ExecStop, ...).
+    pub main_pid: Option<u32>,
+    /// `$INVOCATION_ID`; not set when empty.
+    pub invocation_id: String,
+    /// `$NOTIFY_SOCKET`, when the service may notify.
+    pub notify_socket: Option<PathBuf>,
+    /// The manager's `LANG`, passed on as systemd does with its locale.
+    pub lang: Option<String>,
+    pub stdin: Stdio,
+    pub stdout: Stdio,
+    pub stderr: Stdio,
+    /// Extra variables from the manager, applied before the unit's own
+    /// `Environment=` and `EnvironmentFile=` (which may override them).
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl Default for Context {
+    fn default() -> Context {
+        Context {
+            main_pid: None,
+            invocation_id: String::new(),
+            notify_socket: None,
+            lang: None,
+            stdin: Stdio::Null,
+            stdout: Stdio::Inherit,
+            stderr: Stdio::Inherit,
+            extra_env: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("program {program:?} not found in {DEFAULT_PATH}")]
+    ProgramNotFound { program: String },
+    #[error("cannot read environment file {path}: {source}")]
+    ReadEnvironmentFile { path: PathBuf, source: io::Error },
+    #[error("cannot read {path}: {source}")]
+    ReadUserDatabase { path: PathBuf, source: io::Error },
+    #[error("unknown user {user:?}")]
+    UnknownUser { user: String },
+    #[error("unknown group {group:?}")]
+    UnknownGroup { group: String },
+    #[error("running as user {user:?} needs a manager running as root")]
+    UserNeedsRoot { user: String },
+    #[error("running as group {group:?} needs a manager running as root")]
+    GroupNeedsRoot { group: String },
+    #[error("no home directory known for WorkingDirectory=~")]
+    NoHomeDirectory,
+    #[error("{what} contains a NUL byte: {value:?}")]
+    NulByte { what: &'static str, value: String },
+    #[error("cannot open {path} for {stream}: {source}")]
+    OpenStdio {
+        stream: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("cannot set up {stream}: {source}")]
+    Stdio {
+        stream: &'static str,
+        source: io::Error,
+    },
+    #[error("cannot fork: {source}")]
+    Fork { source: io::Error },
+}
+
+impl SpawnError {
+    /// The step that failed, in the vocabulary of the child's exec-status stages.
+    pub fn stage(&self) -> &'static str {
+        match self {
+            SpawnError::ProgramNotFound { .. } => "exec",
+            SpawnError::ReadEnvironmentFile { .. } => "environment",
+            SpawnError::ReadUserDatabase { .. }
+            | SpawnError::UnknownUser { .. }
+            | SpawnError::UnknownGroup { .. }
+            | SpawnError::UserNeedsRoot { .. }
+            | SpawnError::GroupNeedsRoot { .. } => "user",
+            SpawnError::NoHomeDirectory => "chdir",
+            SpawnError::NulByte { .. } => "prepare",
+            SpawnError::OpenStdio { .. } | SpawnError::Stdio { .. } => "stdio",
+            SpawnError::Fork { .. } => "fork",
+        }
+    }
+
+    /// The errno that best describes the failure, for `exec failed: ENOENT` style
+    /// messages.
+    pub fn errno(&self) -> i32 {
+        match self {
+            SpawnError::ProgramNotFound { .. } | SpawnError::NoHomeDirectory => libc_errno::ENOENT,
+            SpawnError::ReadEnvironmentFile { source, .. }
+            | SpawnError::ReadUserDatabase { source, .. }
+            | SpawnError::OpenStdio { source, .. }
+            | SpawnError::Stdio { source, .. }
+            | SpawnError::Fork { source } => source.raw_os_error().unwrap_or(0),
+            SpawnError::UnknownUser { .. } | SpawnError::UnknownGroup { .. } => libc_errno::ESRCH,
+            SpawnError::UserNeedsRoot { .. } | SpawnError::GroupNeedsRoot { .. } => {
+                libc_errno::EPERM
+            }
+            SpawnError::NulByte { .. } => libc_errno::EINVAL,
+        }
+    }
+}
+
+/// The few errno values named here (the same on every Linux architecture).
+mod libc_errno {
+    pub const EPERM: i32 = 1;
+    pub const ENOENT: i32 = 2;
+    pub const ESRCH: i32 = 3;
+    pub const EINVAL: i32 = 22;
+}
+
+/// A command ready to fork: the platform command plus what it was built from.
+#[derive(Debug)]
+pub struct Prepared {
+    command: PreparedCommand,
+    program: PathBuf,
+    argv: Vec<String>,
+    environment: Environment,
+}
+
+impl Prepared {
+    pub fn command(&self) -> &PreparedCommand {
+        &self.command
+    }
+
+    /// The resolved program path.
+    pub fn program(&self) -> &Path {
+        &self.program
+    }
+
+    /// The expanded argument vector, `argv[0]` first.
+    pub fn argv(&self) -> &[String] {
+        &self.argv
+    }
+
+    /// The service's complete environment, in order.
+    pub fn environment(&self) -> &[(String, String)] {
+        self.environment.vars()
+    }
+}
+
+/// Who the service runs as.
+#[derive(Debug, Default)]
+struct Identity {
+    /// The `User=` entry: its name, home and shell go into the environment.
+    user: Option<UserEntry>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    groups: Option<Vec<u32>>,
+}
+
+fn read_database(path: &str) -> Result<String, SpawnError> {
+    std::fs::read_to_string(path).map_err(|source| SpawnError::ReadUserDatabase {
+        path: PathBuf::from(path),
+        source,
+    })
+}
+
+/// `User=`/`Group=`. As root they become the ids the child switches to (with the
+/// user's supplementary groups from /etc/group); otherwise they must name the
+/// manager's own user and group, and only set the environment.
+fn resolve_identity(service: &Service, is_root: bool) -> Result<Identity, SpawnError> {
+    let mut id = Identity::default();
+    if let Some(name) = &service.user {
+        let users = users::parse_passwd(&read_database(PASSWD)?);
+        let entry = users::find_user(&users, name)
+            .cloned()
+            .ok_or_else(|| SpawnError::UnknownUser { user: name.clone() })?;
+        if is_root {
+            let groups = users::parse_group(&read_database(GROUP)?);
+            id.groups = Some(users::supplementary_groups(&groups, &entry.name, entry.gid));
+            id.uid = Some(entry.uid);
+            id.gid = Some(entry.gid);
+        } else if entry.uid != vigil_platform::getuid() {
+            return Err(SpawnError::UserNeedsRoot { user: name.clone() });
+        }
+        id.user = Some(entry);
+    }
+    if let Some(name) = &service.group {
+        let groups = users::parse_group(&read_database(GROUP)?);
+        let gid = users::find_group(&groups, name)
+            .map(|g| g.gid)
+            .ok_or_else(|| SpawnError::UnknownGroup {
+                group: name.clone(),
+            })?;
+        if is_root {
+            id.gid = Some(gid);
+        } else if gid != vigil_platform::getgid() {
+            return Err(SpawnError::GroupNeedsRoot {
+                group: name.clone(),
+            });
+        }
+    }
+    Ok(id)
+}
+
+/// The home directory for `WorkingDirectory=~`: the `User=`'s, else the manager
+/// user's from /etc/passwd, else the manager's `$HOME`.
+fn home_directory(identity: &Identity) -> Result<PathBuf, SpawnError> {
+    if let Some(user) = &identity.user {
+        return Ok(PathBuf::from(&user.home));
+    }
+    let uid = vigil_platform::getuid();
+    if let Ok(text) = std::fs::read_to_string(PASSWD)
+        && let Some(entry) = users::parse_passwd(&text)
+            .into_iter()
+            .find(|u| u.uid == uid)
+    {
+        return Ok(PathBuf::from(entry.home));
+    }
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .ok_or(SpawnError::NoHomeDirectory)
+}
+
+/// The environment in systemd's order, later assignments winning: PATH and LANG,
+/// the manager's per-start variables, `User=` variables, `extra_env`,
+/// `Environment=`, then `EnvironmentFile=` files in order (systemd documents that
+/// files override `Environment=`).
+fn build_environment(
+    service: &Service,
+    ctx: &Context,
+    identity: &Identity,
+) -> Result<Environment, SpawnError> {
+    let mut env = Environment::new();
+    env.set("PATH", DEFAULT_PATH);
+    if let Some(lang) = &ctx.lang {
+        env.set("LANG", lang);
+    }
+    if !ctx.invocation_id.is_empty() {
+        env.set("INVOCATION_ID", &ctx.invocation_id);
+    }
+    if let Some(socket) = &ctx.notify_socket {
+        env.set("NOTIFY_SOCKET", &socket.to_string_lossy());
+    }
+    if let Some(pid) = ctx.main_pid {
+        env.set("MAINPID", &pid.to_string());
+    }
+    if let Some(user) = &identity.user {
+        env.set("USER", &user.name);
+        env.set("LOGNAME", &user.name);
+        env.set("HOME", &user.home);
+        env.set("SHELL", &user.shell);
+    }
+    for (name, value) in ctx.extra_env.iter().chain(&service.environment) {
+        env.set(name, value);
+    }
+    for file in &service.environment_files {
+        let text = match std::fs::read(&file.path) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) if file.optional && e.kind() == io::ErrorKind::NotFound => continue,
+            Err(source) => {
+                return Err(SpawnError::ReadEnvironmentFile {
+                    path: file.path.clone(),
+                    source,
+                });
+            }
+        };
+        for (name, value) in parse_environment_file(&text) {
+            env.set(&name, &value);
+        }
+    }
+    Ok(env)
+}
+
+fn is_executable_file(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// A program with a `/` is used as written (the exec reports a missing one); a bare
+/// name is looked up in [`DEFAULT_PATH`].
+pub fn resolve_program(program: &str) -> Result<PathBuf, SpawnError> {
+    if program.contains('/') {
+        return Ok(PathBuf::from(program));
+    }
+    if !program.is_empty() {
+        for dir in DEFAULT_PATH.split(':') {
+            let candidate = Path::new(dir).join(program);
+            if is_executable_file(&candidate) {
+                return Ok(candidate);
+            }
+        }
+    }
+    Err(SpawnError::ProgramNotFound {
+        program: program.to_owned(),
+    })
+}
+
+/// The argument vector with `$VAR`/`${VAR}` expanded by systemd's rules
+/// (`vigil_units::unitfile::expand_exec_words`), unless the command has `:`.
+/// `argv[0]` is passed as written.
+pub fn expand_argv(cmd: &ExecCommand, env: &Environment) -> Vec<String> {
+    let Some((arg0, rest)) = cmd.argv.split_first() else {
+        return vec![cmd.program.clone()];
+    };
+    let mut argv = Vec::with_capacity(cmd.argv.len());
+    argv.push(arg0.clone());
+    if cmd.no_expand {
+        argv.extend(rest.iter().cloned());
+    } else {
+        let lookup = |name: &str| env.get(name).map(str::to_owned);
+        argv.extend(vigil_units::unitfile::expand_exec_words(rest, &lookup));
+    }
+    argv
+}
+
+fn c_string(what: &'static str, bytes: &[u8]) -> Result<CString, SpawnError> {
+    CString::new(bytes).map_err(|_| SpawnError::NulByte {
+        what,
+        value: String::from_utf8_lossy(bytes).into_owned(),
+    })
+}
+
+fn child_fd(stdio: &Stdio, stream: &'static str) -> Result<ChildFd, SpawnError> {
+    let setup = |source| SpawnError::Stdio { stream, source };
+    match stdio {
+        Stdio::Null => ChildFd::dev_null().map_err(setup),
+        Stdio::Inherit => Ok(ChildFd::Inherit),
+        Stdio::Fd(fd) => ChildFd::dup(fd.as_fd()).map_err(setup),
+        Stdio::File { path, mode } => {
+            let mut options = OpenOptions::new();
+            if stream == "stdin" {
+                options.read(true);
+            } else {
+                options.write(true).create(true).mode(0o644);
+                match mode {
+                    FileMode::Write => {}
+                    FileMode::Append => {
+                        options.append(true);
+                    }
+                    FileMode::Truncate => {
+                        options.truncate(true);
+                    }
+                }
+            }
+            let file = options.open(path).map_err(|source| SpawnError::OpenStdio {
+                stream,
+                path: path.clone(),
+                source,
+            })?;
+            ChildFd::owned(OwnedFd::from(file)).map_err(setup)
+        }
+    }
+}
+
+fn rlimit_resource(resource: Resource) -> RlimitResource {
+    match resource {
+        Resource::Nofile => RlimitResource::Nofile,
+        Resource::Nproc => RlimitResource::Nproc,
+        Resource::Core => RlimitResource::Core,
+        Resource::Memlock => RlimitResource::Memlock,
+    }
+}
+
+/// Builds everything `cmd` of `service` needs before the fork.
+///
+/// `unit_name` is the full unit name; it is not put into the environment (systemd
+/// does not either) and is kept for callers' symmetry with their own messages.
+pub fn prepare(
+    unit_name: &str,
+    service: &Service,
+    cmd: &ExecCommand,
+    ctx: &Context,
+) -> Result<Prepared, SpawnError> {
+    let _ = unit_name;
+    let is_root = vigil_platform::geteuid() == 0;
+    let identity = resolve_identity(service, is_root)?;
+    let environment = build_environment(service, ctx, &identity)?;
+    let program = resolve_program(&cmd.program)?;
+    let argv = expand_argv(cmd, &environment);
+
+    let c_argv = argv
+        .iter()
+        .map(|a| c_string("argument", a.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let c_env = environment
+        .vars()
+        .iter()
+        .map(|(k, v)| c_string("environment variable", format!("{k}={v}").as_bytes()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut command = PreparedCommand::new(
+        c_string("program path", program.as_os_str().as_bytes())?,
+        c_argv,
+        c_env,
+    );
+
+    // systemd's default working directory: / for the system manager, the user's
+    // home (if it can be entered) for a user manager.
+    let cwd = match &service.working_directory {
+        Some(wd) => match &wd.dir {
+            WorkingDirectory::Home => Some((home_directory(&identity)?, wd.optional)),
+            WorkingDirectory::Path(path) => Some((path.clone(), wd.optional)),
+        },
+        None if is_root => Some((PathBuf::from("/"), false)),
+        None => home_directory(&identity).ok().map(|home| (home, true)),
+    };
+    if let Some((dir, optional)) = cwd {
+        command.cwd(
+            c_string("working directory", dir.as_os_str().as_bytes())?,
+            optional,
+        );
+    }
+
+    if let Some(groups) = identity.groups {
+        command.groups(groups);
+    }
+    if let Some(gid) = identity.gid {
+        command.gid(gid);
+    }
+    if let Some(uid) = identity.uid {
+        command.uid(uid);
+    }
+    command.umask(service.umask);
+    for (resource, limit) in &service.limits {
+        command.rlimit(Rlimit {
+            resource: rlimit_resource(*resource),
+            soft: limit.soft,
+            hard: limit.hard,
+        });
+    }
+    command
+        .stdin(child_fd(&ctx.stdin, "stdin")?)
+        .stdout(child_fd(&ctx.stdout, "stdout")?)
+        .stderr(child_fd(&ctx.stderr, "stderr")?);
+
+    Ok(Prepared {
+        command,
+        program,
+        argv,
+        environment,
+    })
+}
+
+/// Forks and executes a prepared command. The returned child's `exec_status` pipe
+/// tells later whether the exec (and the steps before it) succeeded.
+pub fn spawn(prepared: &Prepared) -> Result<Child, SpawnError> {
+    vigil_platform::spawn(&prepared.command).map_err(|source| SpawnError::Fork { source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exec(argv: &[&str]) -> ExecCommand {
+        ExecCommand {
+            program: argv.first().map(|s| (*s).to_owned()).unwrap_or_default(),
+            argv: argv.iter().map(|s| (*s).to_owned()).collect(),
+            ignore_failure: false,
+            arg0_override: false,
+            no_expand: false,
+            full_privileges: false,
+            ambient: false,
+            line: 1,
+        }
+    }
+
+    #[test]
+    fn bare_names_resolve_through_the_default_path() {
+        let sh = resolve_program("sh").unwrap();
+        assert!(sh.is_absolute() && sh.ends_with("sh"), "{sh:?}");
+        assert_eq!(resolve_program("/x/y").unwrap(), PathBuf::from("/x/y"));
+        let err = resolve_program("vigil-no-such-program").unwrap_err();
+        assert!(
+            matches!(&err, SpawnError::ProgramNotFound { program } if program == "vigil-no-such-program"),
+            "{err:?}"
+        );
+        assert_eq!((err.stage(), err.errno()), ("exec", 2));
+        assert!(resolve_program("").is_err());
+    }
+
+    #[test]
+    fn dollar_words_split_braces_do_not() {
+        let mut env = Environment::new();
+        env.set("WORDS", "a  b\tc");
+        env.set("EMPTY", "");
+        let cmd = exec(&[
+            "prog",
+            "$WORDS",
+            "${WORDS}",
+            "x${WORDS}y",
+            "$$WORDS",
+            "$UNDEF",
+            "$EMPTY",
+            "-${UNDEF}-",
+        ]);
+        assert_eq!(
+            expand_argv(&cmd, &env),
+            [
+                "prog",
+                "a",
+                "b",
+                "c",
+                "a  b\tc",
+                "xa  b\tcy",
+                "$WORDS",
+                "--"
+            ]
+        );
+        let mut literal = cmd.clone();
+        literal.no_expand = true;
+        assert_eq!(expand_argv(&literal, &env), literal.argv);
+    }
+
+    #[test]
+    fn argv0_is_never_expanded() {
+        let env = Environment::new();
+        assert_eq!(expand_argv(&exec(&["$ZERO", "$ONE"]), &env), ["$ZERO"]);
+    }
+
+    #[test]
+    fn environment_order_and_precedence() {
+        let dir = std::env::temp_dir().join(format!("vigil-spawn-env-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file1 = dir.join("one.env");
+        let file2 = dir.join("two.env");
+        std::fs::write(&file1, "FROM_FILE=1\nBOTH=file1\n").unwrap();
+        std::fs::write(&file2, "BOTH=file2\nPATH=/custom\n").unwrap();
+        let service = Service {
+            environment: vec![
+                ("BOTH".into(), "environment".into()),
+                ("ONLY_ENV".into(), "e".into()),
+                ("INVOCATION_ID".into(), "overridden".into()),
+            ],
+            environment_files: vec![
+                vigil_units::EnvironmentFile {
+                    path: file1,
+                    optional: false,
+                },
+                vigil_units::EnvironmentFile {
+                    path: dir.join("missing.env"),
+                    optional: true,
+                },
+                vigil_units::EnvironmentFile {
+                    path: file2,
+                    optional: false,
+                },
+            ],
+            ..Service::default()
+        };
+        let ctx = Context {
+            main_pid: Some(42),
+            invocation_id: "abc".into(),
+            notify_socket: Some(PathBuf::from("/run/n.sock")),
+            lang: Some("C.UTF-8".into()),
+            extra_env: vec![
+                ("EXTRA".into(), "x".into()),
+                ("ONLY_ENV".into(), "extra".into()),
+            ],
+            ..Context::default()
+        };
+        let env = build_environment(&service, &ctx, &Identity::default()).unwrap();
+        let got: Vec<(&str, &str)> = env
+            .vars()
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("PATH", "/custom"),
+                ("LANG", "C.UTF-8"),
+                ("INVOCATION_ID", "overridden"),
+                ("NOTIFY_SOCKET", "/run/n.sock"),
+                ("MAINPID", "42"),
+                ("EXTRA", "x"),
+                ("ONLY_ENV", "e"),
+                ("BOTH", "file2"),
+                ("FROM_FILE", "1"),
+            ]
+        );
+
+        let mut required_missing = service.clone();
+        required_missing.environment_files[1].optional = false;
+        let err = build_environment(&required_missing, &ctx, &Identity::default()).unwrap_err();
+        assert!(
+            matches!(err, SpawnError::ReadEnvironmentFile { .. }),
+            "{err:?}"
+        );
+        assert_eq!(err.errno(), 2);
+    }
+
+    #[test]
+    fn nul_bytes_are_refused_before_fork() {
+        let service = Service {
+            environment: vec![("A".into(), "x\0y".into())],
+            ..Service::default()
+        };
+        let err = prepare(
+            "a.service",
+            &service,
+            &exec(&["/bin/true"]),
+            &Context::default(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, SpawnError::NulByte { .. }), "{err:?}");
+    }
+}
