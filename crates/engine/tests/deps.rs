@@ -1,0 +1,374 @@
+//! Requirement semantics (Requires, Wants, Requisite, BindsTo, PartOf,
+//! Conflicts), conditions and assertions, cycles, broken and missing units.
+
+mod support;
+
+use support::*;
+use vigil_engine::{Action, EngineError, Event, Level, Reason, Role, State, find_cycles};
+use vigil_units::{RestartPolicy, ServiceType};
+
+fn exec_fail(h: &mut H, unit: &str, pid: u32) {
+    h.ok(Event::SpawnFailed {
+        unit: unit.into(),
+        role: Role::Main(0),
+        pid: Some(pid),
+        stage: "exec".into(),
+        errno: 2,
+    });
+}
+
+#[test]
+fn requires_failure_propagates_and_wants_failure_does_not() {
+    let e = ServiceType::Exec;
+    let mut h = H::new(vec![
+        target("t.target").wants(&["x.service", "y.service"]),
+        service("a.service").ty(e),
+        service("b.service").ty(e),
+        service("x.service").needs(&["a.service"]),
+        service("y.service").wants(&["b.service"]).after(&["b.service"]),
+    ]);
+    h.start("t.target");
+    let mut pids = std::collections::HashMap::new();
+    for (u, _, p) in h.spawn_all() {
+        pids.insert(u, p);
+    }
+    assert_eq!(pids.len(), 2, "a and b first");
+    exec_fail(&mut h, "a.service", pids["a.service"]);
+    assert_eq!(h.state("x.service"), State::Failed);
+    assert_eq!(h.reason("x.service"), Some(Reason::DependencyFailed("a.service".into())));
+    exec_fail(&mut h, "b.service", pids["b.service"]);
+    assert_eq!(started(&h.take()), ["y.service"], "a failed Wants= does not stop y");
+    assert_eq!(h.state("t.target"), State::Running);
+}
+
+#[test]
+fn dependency_failure_cascades_through_waiting_units() {
+    let mut h = H::new(vec![
+        service("a.service").ty(ServiceType::Exec),
+        service("b.service").needs(&["a.service"]),
+        service("c.service").needs(&["b.service"]),
+    ]);
+    h.start("c.service");
+    let a = h.expect_spawn("a.service", Role::Main(0));
+    exec_fail(&mut h, "a.service", a);
+    assert_eq!(h.reason("b.service"), Some(Reason::DependencyFailed("a.service".into())));
+    assert_eq!(h.reason("c.service"), Some(Reason::DependencyFailed("b.service".into())));
+}
+
+#[test]
+fn requires_without_after_starts_in_parallel() {
+    let mut h = H::new(vec![
+        service("a.service").ty(ServiceType::Notify),
+        service("b.service").requires(&["a.service"]),
+    ]);
+    h.start("b.service");
+    assert_eq!(started(&h.take()), ["a.service", "b.service"]);
+}
+
+#[test]
+fn requisite_fails_at_once_when_not_active_and_passes_when_active() {
+    let mut h = H::new(vec![
+        service("a.service"),
+        service("b.service").requisite(&["a.service"]).after(&["a.service"]),
+    ]);
+    h.start("b.service");
+    assert!(h.spawns().is_empty(), "a is not pulled in");
+    assert_eq!(h.state("b.service"), State::Failed);
+    assert_eq!(h.reason("b.service"), Some(Reason::DependencyFailed("a.service".into())));
+    assert_eq!(h.state("a.service"), State::Inactive);
+    h.run("a.service");
+    h.start("b.service");
+    h.expect_spawn("b.service", Role::Main(0));
+    assert_eq!(h.state("b.service"), State::Running);
+}
+
+#[test]
+fn binds_to_stops_the_dependent_when_the_dependency_dies() {
+    let mut h = H::new(vec![
+        service("dev.service"),
+        service("b.service").binds_to(&["dev.service"]).after(&["dev.service"]),
+        service("r.service").needs(&["dev.service"]),
+    ]);
+    h.start("b.service");
+    h.start("r.service");
+    let dev = h.expect_spawn("dev.service", Role::Main(0));
+    let mut pids = std::collections::HashMap::new();
+    for (u, _, p) in h.spawn_all() {
+        pids.insert(u, p);
+    }
+    assert_eq!(pids.len(), 2);
+    h.exit(dev, 1);
+    assert_eq!(h.state("dev.service"), State::Failed);
+    let acts = h.take();
+    assert_eq!(signalled(&acts), ["b.service"], "BindsTo= stops b; Requires= alone keeps r");
+    h.killed(pids["b.service"], SIGTERM);
+    assert_eq!(h.state("b.service"), State::Inactive);
+    assert_eq!(h.state("r.service"), State::Running);
+}
+
+#[test]
+fn auto_restart_does_not_bounce_dependents() {
+    let mut h = H::new(vec![
+        service("dev.service")
+            .restart(RestartPolicy::Always)
+            .restart_sec(ms(100)),
+        service("b.service").binds_to(&["dev.service"]).after(&["dev.service"]),
+        service("r.service").needs(&["dev.service"]),
+    ]);
+    h.start("b.service");
+    h.start("r.service");
+    let dev = h.expect_spawn("dev.service", Role::Main(0));
+    h.spawn_all();
+    h.exit(dev, 1);
+    assert_eq!(h.state("dev.service"), State::Restarting);
+    assert!(signals(&h.take()).is_empty());
+    h.at(ms(100));
+    h.expect_spawn("dev.service", Role::Main(0));
+    assert_eq!(h.state("b.service"), State::Running);
+    assert_eq!(h.state("r.service"), State::Running);
+}
+
+#[test]
+fn explicit_stop_propagates_to_requires_binds_to_and_part_of_in_reverse_order() {
+    let mut h = H::new(vec![
+        service("a.service"),
+        service("r.service").needs(&["a.service"]),
+        service("p.service").part_of(&["a.service"]).after(&["a.service"]),
+        service("w.service").wants(&["a.service"]).after(&["a.service"]),
+    ]);
+    let a = h.run("a.service");
+    let mut pids = std::collections::HashMap::new();
+    for u in ["r.service", "p.service", "w.service"] {
+        h.start(u);
+        pids.insert(u, h.expect_spawn(u, Role::Main(0)));
+    }
+    h.stop("a.service");
+    assert_eq!(signalled(&h.take()), ["p.service", "r.service"], "dependents first, not w");
+    h.killed(pids["r.service"], SIGTERM);
+    assert!(signals(&h.take()).is_empty(), "a waits for p too");
+    h.killed(pids["p.service"], SIGTERM);
+    assert_eq!(signals(&h.take()), [(a, SIGTERM, true)]);
+    h.killed(a, SIGTERM);
+    assert_eq!(h.state("w.service"), State::Running);
+}
+
+#[test]
+fn restart_propagates_to_part_of_dependents() {
+    let mut h = H::new(vec![
+        service("a.service"),
+        service("p.service").part_of(&["a.service"]).after(&["a.service"]),
+    ]);
+    let a = h.run("a.service");
+    let p = h.run("p.service");
+    h.ok(Event::Restart("a.service".into()));
+    assert_eq!(signalled(&h.take()), ["p.service"]);
+    h.killed(p, SIGTERM);
+    assert_eq!(signals(&h.take()), [(a, SIGTERM, true)]);
+    h.killed(a, SIGTERM);
+    // a starts first, then p (ordered after it).
+    assert_eq!(started(&h.take()), ["a.service"]);
+    h.spawned("a.service", Role::Main(0));
+    h.expect_spawn("p.service", Role::Main(0));
+    assert_eq!(h.state("p.service"), State::Running);
+}
+
+#[test]
+fn conflicts_stop_the_other_unit_both_ways() {
+    let mut h = H::new(vec![
+        service("a.service").conflicts(&["b.service"]),
+        service("b.service"),
+    ]);
+    let b = h.run("b.service");
+    h.start("a.service");
+    let acts = h.take();
+    assert_eq!(signals(&acts), [(b, SIGTERM, true)]);
+    assert_eq!(started(&acts), ["a.service"], "no ordering between them: in parallel");
+    let a = h.spawned("a.service", Role::Main(0));
+    h.killed(b, SIGTERM);
+    assert_eq!(h.state("b.service"), State::Inactive);
+    assert_eq!(h.reason("b.service"), Some(Reason::Conflict("a.service".into())));
+    assert_eq!(h.state("a.service"), State::Running);
+    // And the other way round: a names b, starting b stops a.
+    h.start("b.service");
+    assert_eq!(signals(&h.take()), [(a, SIGTERM, true)]);
+}
+
+#[test]
+fn failed_condition_skips_the_unit_and_dependents_still_start() {
+    let mut h = H::new(vec![
+        service("c.service").condition(),
+        service("d.service").needs(&["c.service"]),
+    ]);
+    h.start("d.service");
+    let acts = h.take();
+    assert!(acts.contains(&Action::CheckConditions {
+        unit: "c.service".into()
+    }));
+    assert!(spawns(&acts).is_empty());
+    assert_eq!(h.state("c.service"), State::Starting);
+    let why = "ConditionPathExists=/x at c.service:3".to_string();
+    h.ok(Event::ConditionsChecked {
+        unit: "c.service".into(),
+        result: Err(Reason::ConditionFailed(why.clone())),
+    });
+    assert_eq!(h.state("c.service"), State::Inactive);
+    assert_eq!(h.reason("c.service"), Some(Reason::ConditionFailed(why)));
+    assert_eq!(started(&h.take()), ["d.service"], "a skipped unit is not a failure");
+}
+
+#[test]
+fn passing_conditions_start_the_unit() {
+    let mut h = H::new(vec![service("c.service").condition()]);
+    h.start("c.service");
+    h.take();
+    h.ok(Event::ConditionsChecked {
+        unit: "c.service".into(),
+        result: Ok(()),
+    });
+    h.expect_spawn("c.service", Role::Main(0));
+}
+
+#[test]
+fn failed_assertion_fails_the_unit_and_its_dependents() {
+    let mut h = H::new(vec![
+        service("c.service").condition(),
+        service("d.service").needs(&["c.service"]),
+    ]);
+    h.start("d.service");
+    h.take();
+    h.ok(Event::ConditionsChecked {
+        unit: "c.service".into(),
+        result: Err(Reason::AssertFailed("AssertPathExists=/x".into())),
+    });
+    assert_eq!(h.state("c.service"), State::Failed);
+    assert_eq!(h.reason("d.service"), Some(Reason::DependencyFailed("c.service".into())));
+    assert!(h.spawns().is_empty());
+}
+
+#[test]
+fn ordering_cycle_is_reported_with_every_unit_and_the_rest_boots() {
+    let units = vec![
+        target("t.target").wants(&["a.service", "b.service", "c.service", "d.service"]),
+        service("a.service").after(&["b.service"]),
+        service("b.service").after(&["c.service"]),
+        service("c.service").after(&["a.service"]),
+        service("d.service").after(&["a.service"]),
+    ];
+    let want = vec![vec![
+        "a.service".to_string(),
+        "b.service".to_string(),
+        "c.service".to_string(),
+    ]];
+    assert_eq!(find_cycles(&units), want, "offline, for vigil verify");
+    let mut h = H::new(units);
+    assert_eq!(h.e.cycles(), want);
+    let acts = h.take();
+    let text = "a.service -> b.service -> c.service -> a.service";
+    assert!(
+        acts.iter().any(|a| matches!(
+            a,
+            Action::Log { level: Level::Error, message, .. } if message.contains(text)
+        )),
+        "{acts:?}"
+    );
+    for u in ["a.service", "b.service", "c.service"] {
+        assert_eq!(h.info(u).cycle.as_deref(), Some(text), "{u}");
+    }
+    assert_eq!(h.info("d.service").cycle, None);
+    // The edge c -> a is dropped: c first, then b, then a, then d.
+    h.start("t.target");
+    for u in ["c.service", "b.service", "a.service", "d.service"] {
+        assert_eq!(started(&h.take()), [u]);
+        h.spawned(u, Role::Main(0));
+    }
+    assert_eq!(h.state("t.target"), State::Running);
+}
+
+#[test]
+fn before_edges_and_self_loops_make_cycles_too() {
+    let units = vec![
+        service("x.service").before(&["y.service"]),
+        service("y.service").before(&["x.service"]),
+        service("z.service").after(&["z.service"]),
+    ];
+    assert_eq!(
+        find_cycles(&units),
+        vec![
+            vec!["x.service".to_string(), "y.service".to_string()],
+            vec!["z.service".to_string()]
+        ]
+    );
+}
+
+#[test]
+fn two_cycles_through_one_unit_are_both_named() {
+    let units = vec![
+        service("a.service").after(&["b.service", "c.service"]),
+        service("b.service").after(&["a.service"]),
+        service("c.service").after(&["a.service"]),
+    ];
+    let cycles = find_cycles(&units);
+    assert_eq!(cycles.len(), 2, "{cycles:?}");
+    let h = H::new(units);
+    let cycle = h.info("a.service").cycle.expect("in a cycle");
+    assert!(cycle.contains("b.service") && cycle.contains("c.service"), "{cycle}");
+}
+
+#[test]
+fn broken_unit_is_failed_and_fails_what_requires_it() {
+    let mut h = H::with_broken(
+        vec![
+            service("r.service").needs(&["bad.service"]),
+            service("w.service").wants(&["bad.service"]).after(&["bad.service"]),
+        ],
+        vec![("bad.service", "bad.service:3: unknown type")],
+    );
+    let acts = h.take();
+    assert!(states(&acts).contains(&("bad.service".into(), State::Failed)));
+    assert_eq!(
+        h.reason("bad.service"),
+        Some(Reason::LoadError("bad.service:3: unknown type".into()))
+    );
+    assert!(matches!(
+        h.send(Event::Start("bad.service".into())),
+        Err(EngineError::NotAllowed { .. })
+    ));
+    h.start("r.service");
+    assert_eq!(h.reason("r.service"), Some(Reason::DependencyFailed("bad.service".into())));
+    h.start("w.service");
+    h.expect_spawn("w.service", Role::Main(0));
+    assert_eq!(h.state("bad.service"), State::Failed);
+    // reset-failed does not hide a load error.
+    h.ok(Event::ResetFailed(None));
+    assert_eq!(h.state("bad.service"), State::Failed);
+}
+
+#[test]
+fn missing_requirement_fails_and_missing_want_is_ignored() {
+    let mut h = H::new(vec![
+        service("r.service").requires(&["nope.service"]),
+        service("w.service").wants(&["nope.service"]).after(&["nope.service"]),
+    ]);
+    h.start("r.service");
+    assert_eq!(h.reason("r.service"), Some(Reason::DependencyFailed("nope.service".into())));
+    assert!(logs(&h.take()).iter().any(|l| l.contains("nope.service not found")));
+    h.start("w.service");
+    h.expect_spawn("w.service", Role::Main(0));
+}
+
+#[test]
+fn graph_fields_are_filled() {
+    let h = H::new(vec![
+        service("a.service"),
+        service("b.service")
+            .needs(&["a.service"])
+            .wants(&["c.service"]),
+        service("c.service").before(&["b.service"]),
+    ]);
+    let b = h.info("b.service");
+    assert_eq!(b.requires, ["a.service"]);
+    assert_eq!(b.wants, ["c.service"]);
+    assert_eq!(b.after, ["a.service", "c.service"], "After= plus the reverse of Before=");
+    let names: Vec<String> = h.e.units().into_iter().map(|u| u.name).collect();
+    assert_eq!(names, ["a.service", "b.service", "c.service"]);
+}
