@@ -25,7 +25,9 @@ fn requires_failure_propagates_and_wants_failure_does_not() {
         service("a.service").ty(e),
         service("b.service").ty(e),
         service("x.service").needs(&["a.service"]),
-        service("y.service").wants(&["b.service"]).after(&["b.service"]),
+        service("y.service")
+            .wants(&["b.service"])
+            .after(&["b.service"]),
     ]);
     h.start("t.target");
     let mut pids = std::collections::HashMap::new();
@@ -35,9 +37,16 @@ fn requires_failure_propagates_and_wants_failure_does_not() {
     assert_eq!(pids.len(), 2, "a and b first");
     exec_fail(&mut h, "a.service", pids["a.service"]);
     assert_eq!(h.state("x.service"), State::Failed);
-    assert_eq!(h.reason("x.service"), Some(Reason::DependencyFailed("a.service".into())));
+    assert_eq!(
+        h.reason("x.service"),
+        Some(Reason::DependencyFailed("a.service".into()))
+    );
     exec_fail(&mut h, "b.service", pids["b.service"]);
-    assert_eq!(started(&h.take()), ["y.service"], "a failed Wants= does not stop y");
+    assert_eq!(
+        started(&h.take()),
+        ["y.service"],
+        "a failed Wants= does not stop y"
+    );
     assert_eq!(h.state("t.target"), State::Running);
 }
 
@@ -51,8 +60,14 @@ fn dependency_failure_cascades_through_waiting_units() {
     h.start("c.service");
     let a = h.expect_spawn("a.service", Role::Main(0));
     exec_fail(&mut h, "a.service", a);
-    assert_eq!(h.reason("b.service"), Some(Reason::DependencyFailed("a.service".into())));
-    assert_eq!(h.reason("c.service"), Some(Reason::DependencyFailed("b.service".into())));
+    assert_eq!(
+        h.reason("b.service"),
+        Some(Reason::DependencyFailed("a.service".into()))
+    );
+    assert_eq!(
+        h.reason("c.service"),
+        Some(Reason::DependencyFailed("b.service".into()))
+    );
 }
 
 #[test]
@@ -69,12 +84,17 @@ fn requires_without_after_starts_in_parallel() {
 fn requisite_fails_at_once_when_not_active_and_passes_when_active() {
     let mut h = H::new(vec![
         service("a.service"),
-        service("b.service").requisite(&["a.service"]).after(&["a.service"]),
+        service("b.service")
+            .requisite(&["a.service"])
+            .after(&["a.service"]),
     ]);
     h.start("b.service");
     assert!(h.spawns().is_empty(), "a is not pulled in");
     assert_eq!(h.state("b.service"), State::Failed);
-    assert_eq!(h.reason("b.service"), Some(Reason::DependencyFailed("a.service".into())));
+    assert_eq!(
+        h.reason("b.service"),
+        Some(Reason::DependencyFailed("a.service".into()))
+    );
     assert_eq!(h.state("a.service"), State::Inactive);
     h.run("a.service");
     h.start("b.service");
@@ -86,7 +106,9 @@ fn requisite_fails_at_once_when_not_active_and_passes_when_active() {
 fn binds_to_stops_the_dependent_when_the_dependency_dies() {
     let mut h = H::new(vec![
         service("dev.service"),
-        service("b.service").binds_to(&["dev.service"]).after(&["dev.service"]),
+        service("b.service")
+            .binds_to(&["dev.service"])
+            .after(&["dev.service"]),
         service("r.service").needs(&["dev.service"]),
     ]);
     h.start("b.service");
@@ -100,7 +122,11 @@ fn binds_to_stops_the_dependent_when_the_dependency_dies() {
     h.exit(dev, 1);
     assert_eq!(h.state("dev.service"), State::Failed);
     let acts = h.take();
-    assert_eq!(signalled(&acts), ["b.service"], "BindsTo= stops b; Requires= alone keeps r");
+    assert_eq!(
+        signalled(&acts),
+        ["b.service"],
+        "BindsTo= stops b; Requires= alone keeps r"
+    );
     h.killed(pids["b.service"], SIGTERM);
     assert_eq!(h.state("b.service"), State::Inactive);
     assert_eq!(h.state("r.service"), State::Running);
@@ -112,7 +138,9 @@ fn auto_restart_does_not_bounce_dependents() {
         service("dev.service")
             .restart(RestartPolicy::Always)
             .restart_sec(ms(100)),
-        service("b.service").binds_to(&["dev.service"]).after(&["dev.service"]),
+        service("b.service")
+            .binds_to(&["dev.service"])
+            .after(&["dev.service"]),
         service("r.service").needs(&["dev.service"]),
     ]);
     h.start("b.service");
@@ -133,8 +161,12 @@ fn explicit_stop_propagates_to_requires_binds_to_and_part_of_in_reverse_order() 
     let mut h = H::new(vec![
         service("a.service"),
         service("r.service").needs(&["a.service"]),
-        service("p.service").part_of(&["a.service"]).after(&["a.service"]),
-        service("w.service").wants(&["a.service"]).after(&["a.service"]),
+        service("p.service")
+            .part_of(&["a.service"])
+            .after(&["a.service"]),
+        service("w.service")
+            .wants(&["a.service"])
+            .after(&["a.service"]),
     ]);
     let a = h.run("a.service");
     let mut pids = std::collections::HashMap::new();
@@ -143,7 +175,11 @@ fn explicit_stop_propagates_to_requires_binds_to_and_part_of_in_reverse_order() 
         pids.insert(u, h.expect_spawn(u, Role::Main(0)));
     }
     h.stop("a.service");
-    assert_eq!(signalled(&h.take()), ["p.service", "r.service"], "dependents first, not w");
+    assert_eq!(
+        signalled(&h.take()),
+        ["p.service", "r.service"],
+        "dependents first, not w"
+    );
     h.killed(pids["r.service"], SIGTERM);
     assert!(signals(&h.take()).is_empty(), "a waits for p too");
     h.killed(pids["p.service"], SIGTERM);
@@ -156,7 +192,9 @@ fn explicit_stop_propagates_to_requires_binds_to_and_part_of_in_reverse_order() 
 fn restart_propagates_to_part_of_dependents() {
     let mut h = H::new(vec![
         service("a.service"),
-        service("p.service").part_of(&["a.service"]).after(&["a.service"]),
+        service("p.service")
+            .part_of(&["a.service"])
+            .after(&["a.service"]),
     ]);
     let a = h.run("a.service");
     let p = h.run("p.service");
@@ -182,11 +220,18 @@ fn conflicts_stop_the_other_unit_both_ways() {
     h.start("a.service");
     let acts = h.take();
     assert_eq!(signals(&acts), [(b, SIGTERM, true)]);
-    assert_eq!(started(&acts), ["a.service"], "no ordering between them: in parallel");
+    assert_eq!(
+        started(&acts),
+        ["a.service"],
+        "no ordering between them: in parallel"
+    );
     let a = h.spawned("a.service", Role::Main(0));
     h.killed(b, SIGTERM);
     assert_eq!(h.state("b.service"), State::Inactive);
-    assert_eq!(h.reason("b.service"), Some(Reason::Conflict("a.service".into())));
+    assert_eq!(
+        h.reason("b.service"),
+        Some(Reason::Conflict("a.service".into()))
+    );
     assert_eq!(h.state("a.service"), State::Running);
     // And the other way round: a names b, starting b stops a.
     h.start("b.service");
@@ -213,7 +258,11 @@ fn failed_condition_skips_the_unit_and_dependents_still_start() {
     });
     assert_eq!(h.state("c.service"), State::Inactive);
     assert_eq!(h.reason("c.service"), Some(Reason::ConditionFailed(why)));
-    assert_eq!(started(&h.take()), ["d.service"], "a skipped unit is not a failure");
+    assert_eq!(
+        started(&h.take()),
+        ["d.service"],
+        "a skipped unit is not a failure"
+    );
 }
 
 #[test]
@@ -241,7 +290,10 @@ fn failed_assertion_fails_the_unit_and_its_dependents() {
         result: Err(Reason::AssertFailed("AssertPathExists=/x".into())),
     });
     assert_eq!(h.state("c.service"), State::Failed);
-    assert_eq!(h.reason("d.service"), Some(Reason::DependencyFailed("c.service".into())));
+    assert_eq!(
+        h.reason("d.service"),
+        Some(Reason::DependencyFailed("c.service".into()))
+    );
     assert!(h.spawns().is_empty());
 }
 
@@ -311,7 +363,10 @@ fn two_cycles_through_one_unit_are_both_named() {
     assert_eq!(cycles.len(), 2, "{cycles:?}");
     let h = H::new(units);
     let cycle = h.info("a.service").cycle.expect("in a cycle");
-    assert!(cycle.contains("b.service") && cycle.contains("c.service"), "{cycle}");
+    assert!(
+        cycle.contains("b.service") && cycle.contains("c.service"),
+        "{cycle}"
+    );
 }
 
 #[test]
@@ -319,7 +374,9 @@ fn broken_unit_is_failed_and_fails_what_requires_it() {
     let mut h = H::with_broken(
         vec![
             service("r.service").needs(&["bad.service"]),
-            service("w.service").wants(&["bad.service"]).after(&["bad.service"]),
+            service("w.service")
+                .wants(&["bad.service"])
+                .after(&["bad.service"]),
         ],
         vec![("bad.service", "bad.service:3: unknown type")],
     );
@@ -334,7 +391,10 @@ fn broken_unit_is_failed_and_fails_what_requires_it() {
         Err(EngineError::NotAllowed { .. })
     ));
     h.start("r.service");
-    assert_eq!(h.reason("r.service"), Some(Reason::DependencyFailed("bad.service".into())));
+    assert_eq!(
+        h.reason("r.service"),
+        Some(Reason::DependencyFailed("bad.service".into()))
+    );
     h.start("w.service");
     h.expect_spawn("w.service", Role::Main(0));
     assert_eq!(h.state("bad.service"), State::Failed);
@@ -347,11 +407,20 @@ fn broken_unit_is_failed_and_fails_what_requires_it() {
 fn missing_requirement_fails_and_missing_want_is_ignored() {
     let mut h = H::new(vec![
         service("r.service").requires(&["nope.service"]),
-        service("w.service").wants(&["nope.service"]).after(&["nope.service"]),
+        service("w.service")
+            .wants(&["nope.service"])
+            .after(&["nope.service"]),
     ]);
     h.start("r.service");
-    assert_eq!(h.reason("r.service"), Some(Reason::DependencyFailed("nope.service".into())));
-    assert!(logs(&h.take()).iter().any(|l| l.contains("nope.service not found")));
+    assert_eq!(
+        h.reason("r.service"),
+        Some(Reason::DependencyFailed("nope.service".into()))
+    );
+    assert!(
+        logs(&h.take())
+            .iter()
+            .any(|l| l.contains("nope.service not found"))
+    );
     h.start("w.service");
     h.expect_spawn("w.service", Role::Main(0));
 }
@@ -368,7 +437,11 @@ fn graph_fields_are_filled() {
     let b = h.info("b.service");
     assert_eq!(b.requires, ["a.service"]);
     assert_eq!(b.wants, ["c.service"]);
-    assert_eq!(b.after, ["a.service", "c.service"], "After= plus the reverse of Before=");
+    assert_eq!(
+        b.after,
+        ["a.service", "c.service"],
+        "After= plus the reverse of Before="
+    );
     let names: Vec<String> = h.e.units().into_iter().map(|u| u.name).collect();
     assert_eq!(names, ["a.service", "b.service", "c.service"]);
 }

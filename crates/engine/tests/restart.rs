@@ -69,7 +69,11 @@ fn restart_policy_table_matches_systemd() {
     ];
     for (policy, row) in table {
         for (ending, want) in endings.iter().zip(row) {
-            assert_eq!(restarts_after(policy, *ending), want, "Restart={policy:?} after {ending:?}");
+            assert_eq!(
+                restarts_after(policy, *ending),
+                want,
+                "Restart={policy:?} after {ending:?}"
+            );
         }
     }
 }
@@ -105,7 +109,11 @@ fn restart_sec_is_honoured_through_next_deadline() {
     assert_eq!(info.reason, Some(Reason::ExitCode(1)));
     assert_eq!(info.next_restart, Some(secs(12)));
     assert_eq!(h.e.next_deadline(), Some(secs(12)));
-    assert!(logs(&h.take()).iter().any(|l| l.contains("restarting in 2000 ms")));
+    assert!(
+        logs(&h.take())
+            .iter()
+            .any(|l| l.contains("restarting in 2000 ms"))
+    );
     h.at(ms(11_999));
     assert!(h.spawns().is_empty());
     h.at(secs(12));
@@ -133,19 +141,27 @@ fn restart_sec_zero_restarts_at_once() {
 
 #[test]
 fn restart_prevent_exit_status_stops_the_restart() {
-    let mut h = H::new(vec![service("a.service").restart(RestartPolicy::Always).svc(|s| {
-        s.restart_prevent_exit_status = ExitStatusSet {
-            codes: vec![3],
-            signals: vec![SIGHUP],
-        }
-    })]);
+    let mut h = H::new(vec![
+        service("a.service")
+            .restart(RestartPolicy::Always)
+            .svc(|s| {
+                s.restart_prevent_exit_status = ExitStatusSet {
+                    codes: vec![3],
+                    signals: vec![SIGHUP],
+                }
+            }),
+    ]);
     let pid = h.run("a.service");
     h.exit(pid, 3);
     assert_eq!(h.state("a.service"), State::Failed);
     h.start("a.service");
     let pid = h.expect_spawn("a.service", Role::Main(0));
     h.killed(pid, SIGHUP);
-    assert_eq!(h.state("a.service"), State::Inactive, "SIGHUP is clean, and prevented");
+    assert_eq!(
+        h.state("a.service"),
+        State::Inactive,
+        "SIGHUP is clean, and prevented"
+    );
     h.start("a.service");
     let pid = h.expect_spawn("a.service", Role::Main(0));
     h.exit(pid, 4);
@@ -154,12 +170,16 @@ fn restart_prevent_exit_status_stops_the_restart() {
 
 #[test]
 fn success_exit_status_makes_a_code_clean() {
-    let mut h = H::new(vec![service("a.service").restart(RestartPolicy::OnFailure).svc(|s| {
-        s.success_exit_status = ExitStatusSet {
-            codes: vec![42],
-            signals: vec![SIGSEGV],
-        }
-    })]);
+    let mut h = H::new(vec![
+        service("a.service")
+            .restart(RestartPolicy::OnFailure)
+            .svc(|s| {
+                s.success_exit_status = ExitStatusSet {
+                    codes: vec![42],
+                    signals: vec![SIGSEGV],
+                }
+            }),
+    ]);
     let pid = h.run("a.service");
     h.exit(pid, 42);
     assert_eq!(h.state("a.service"), State::Inactive);
@@ -212,7 +232,11 @@ fn start_limit_hit_stops_restarts_until_a_manual_start() {
     assert_eq!(info.reason, Some(Reason::StartLimitHit));
     assert_eq!(info.restarts, 3);
     assert_eq!(h.e.next_deadline(), None, "no more automatic restarts");
-    assert!(logs(&h.take()).iter().any(|l| l.contains("start limit hit")));
+    assert!(
+        logs(&h.take())
+            .iter()
+            .any(|l| l.contains("start limit hit"))
+    );
 
     // A manual start resets the counter.
     h.start("a.service");
@@ -270,7 +294,10 @@ fn reset_failed_clears_the_failure_and_the_counter() {
     // The counter is clear: a start that is not manual (pulled in) works.
     h.ok(Event::ResetFailed(None));
     assert_eq!(h.state("b.service"), State::Inactive);
-    assert!(h.send(Event::ResetFailed(Some("nope.service".into()))).is_err());
+    assert!(
+        h.send(Event::ResetFailed(Some("nope.service".into())))
+            .is_err()
+    );
 }
 
 #[test]

@@ -17,7 +17,9 @@ fn dag_under_a_target_starts_in_waves() {
             .after(&["d.service"]),
         service("a.service").ty(n),
         service("b.service").ty(n),
-        service("c.service").ty(n).after(&["a.service", "b.service"]),
+        service("c.service")
+            .ty(n)
+            .after(&["a.service", "b.service"]),
         service("d.service").ty(n).after(&["c.service"]),
     ]);
     h.start("t.target");
@@ -28,7 +30,10 @@ fn dag_under_a_target_starts_in_waves() {
     }
     let a = h.spawned("a.service", Role::Main(0));
     let b = h.spawned("b.service", Role::Main(0));
-    assert!(h.spawns().is_empty(), "notify services are not ready at spawn");
+    assert!(
+        h.spawns().is_empty(),
+        "notify services are not ready at spawn"
+    );
     h.now = ms(10);
     h.notify(a, &[("READY", "1")]);
     assert!(h.spawns().is_empty(), "c still waits for b");
@@ -50,14 +55,20 @@ fn independent_units_start_together_and_before_is_an_ordering() {
     // x Before=y is the same edge as y After=x.
     let mut h = H::new(vec![
         target("t.target").wants(&["x.service", "y.service", "z.service"]),
-        service("x.service").ty(ServiceType::Notify).before(&["y.service"]),
+        service("x.service")
+            .ty(ServiceType::Notify)
+            .before(&["y.service"]),
         service("y.service"),
         service("z.service"),
     ]);
     h.start("t.target");
     let first = h.take();
     assert_eq!(started(&first), ["x.service", "z.service"]);
-    assert_eq!(h.state("t.target"), State::Running, "a target with no ordering is active at once");
+    assert_eq!(
+        h.state("t.target"),
+        State::Running,
+        "a target with no ordering is active at once"
+    );
     let x = h.spawned("x.service", Role::Main(0));
     h.notify(x, &[("READY", "1")]);
     assert_eq!(started(&h.take()), ["y.service"]);
@@ -121,7 +132,10 @@ fn exec_spawn_failure_fails_the_unit_and_its_dependents() {
         })
     );
     assert_eq!(h.state("b.service"), State::Failed);
-    assert_eq!(h.reason("b.service"), Some(Reason::DependencyFailed("a.service".into())));
+    assert_eq!(
+        h.reason("b.service"),
+        Some(Reason::DependencyFailed("a.service".into()))
+    );
     assert!(h.spawns().is_empty(), "b never starts");
     // The late exit of the failed child is ignored.
     h.exit(pid, 127);
@@ -177,7 +191,9 @@ fn oneshot_with_remain_after_exit_is_exited() {
 #[test]
 fn oneshot_failure_fails_and_ignore_failure_does_not() {
     let mut h = H::new(vec![
-        service("bad.service").ty(ServiceType::Oneshot).exec(&["/bin/one", "/bin/two"]),
+        service("bad.service")
+            .ty(ServiceType::Oneshot)
+            .exec(&["/bin/one", "/bin/two"]),
         service("ok.service")
             .ty(ServiceType::Oneshot)
             .svc(|s| s.exec_start = vec![cmd_ignore("/bin/fails")])
@@ -207,7 +223,10 @@ fn notify_is_ready_on_ready_1_and_keeps_status() {
     h.notify(9999, &[("READY", "1")]);
     assert_eq!(h.state("n.service"), State::Starting);
     h.notify(pid, &[("STATUS", "warming up")]);
-    assert_eq!(h.info("n.service").status_text.as_deref(), Some("warming up"));
+    assert_eq!(
+        h.info("n.service").status_text.as_deref(),
+        Some("warming up")
+    );
     assert_eq!(h.state("n.service"), State::Starting);
     h.notify(pid, &[("READY", "1"), ("STATUS", "serving")]);
     assert_eq!(h.state("n.service"), State::Running);
@@ -268,7 +287,10 @@ fn forking_pid_file_error_fails() {
         result: Err("no such file".into()),
     });
     assert_eq!(h.state("f.service"), State::Failed);
-    assert_eq!(h.reason("f.service"), Some(Reason::PidFile("no such file".into())));
+    assert_eq!(
+        h.reason("f.service"),
+        Some(Reason::PidFile("no such file".into()))
+    );
 }
 
 #[test]
@@ -366,7 +388,10 @@ fn exec_start_pre_runs_first_and_its_failure_fails_the_start() {
     h.start("b.service");
     let p = h.expect_spawn("b.service", Role::StartPre(0));
     h.exit(p, 1);
-    assert!(h.spawns().is_empty(), "no main process after a failed ExecStartPre");
+    assert!(
+        h.spawns().is_empty(),
+        "no main process after a failed ExecStartPre"
+    );
     assert_eq!(h.state("b.service"), State::Failed);
     assert_eq!(h.reason("b.service"), Some(Reason::ExitCode(1)));
 
@@ -426,7 +451,11 @@ fn start_timeout_kills_and_fails() {
 
 #[test]
 fn infinite_start_timeout_arms_no_timer() {
-    let mut h = H::new(vec![service("n.service").ty(ServiceType::Notify).timeout_start(None)]);
+    let mut h = H::new(vec![
+        service("n.service")
+            .ty(ServiceType::Notify)
+            .timeout_start(None),
+    ]);
     h.start("n.service");
     h.expect_spawn("n.service", Role::Main(0));
     assert_eq!(h.e.next_deadline(), None);

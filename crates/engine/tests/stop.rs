@@ -87,7 +87,11 @@ fn send_sigkill_no_leaves_the_process_and_fails_with_stop_timeout() {
     assert!(signals(&h.take()).is_empty(), "no SIGKILL");
     assert_eq!(h.state("a.service"), State::Failed);
     assert_eq!(h.reason("a.service"), Some(Reason::StopTimeout));
-    assert_eq!(h.e.unit_of_pid(main), None, "the process is no longer tracked");
+    assert_eq!(
+        h.e.unit_of_pid(main),
+        None,
+        "the process is no longer tracked"
+    );
 }
 
 #[test]
@@ -164,7 +168,11 @@ fn exec_stop_timeout_kills_the_control_process_too() {
     want.sort_unstable();
     assert_eq!(sig, want);
     h.killed(main, SIGTERM);
-    assert_eq!(h.state("a.service"), State::Stopping, "waits for the control process");
+    assert_eq!(
+        h.state("a.service"),
+        State::Stopping,
+        "waits for the control process"
+    );
     h.killed(stop, SIGTERM);
     assert_eq!(h.reason("a.service"), Some(Reason::StopTimeout));
 }
@@ -180,7 +188,10 @@ fn stop_while_starting_kills_without_exec_stop() {
     let main = h.expect_spawn("n.service", Role::Main(0));
     h.stop("n.service");
     let acts = h.take();
-    assert!(spawns(&acts).is_empty(), "ExecStop runs only for a started unit");
+    assert!(
+        spawns(&acts).is_empty(),
+        "ExecStop runs only for a started unit"
+    );
     assert_eq!(signals(&acts), [(main, SIGTERM, true)]);
     h.killed(main, SIGTERM);
     assert_eq!(h.state("n.service"), State::Inactive);
@@ -241,12 +252,19 @@ fn exec_stop_post_failure_is_kept() {
 
 #[test]
 fn stopping_a_target_stops_only_the_target() {
-    let mut h = H::new(vec![target("t.target").wants(&["a.service"]), service("a.service")]);
+    let mut h = H::new(vec![
+        target("t.target").wants(&["a.service"]),
+        service("a.service"),
+    ]);
     h.start("t.target");
     h.spawn_all();
     h.stop("t.target");
     assert_eq!(h.state("t.target"), State::Inactive);
-    assert_eq!(h.state("a.service"), State::Running, "Wants= does not propagate stops");
+    assert_eq!(
+        h.state("a.service"),
+        State::Running,
+        "Wants= does not propagate stops"
+    );
 }
 
 #[test]
@@ -279,13 +297,23 @@ fn shutdown_stops_in_reverse_order_in_parallel() {
     h.killed(pids["d.service"], SIGTERM);
     assert_eq!(signalled(&h.take()), ["c.service"]);
     h.killed(pids["c.service"], SIGTERM);
-    assert_eq!(signalled(&h.take()), ["a.service", "b.service"], "a and b stop together");
+    assert_eq!(
+        signalled(&h.take()),
+        ["a.service", "b.service"],
+        "a and b stop together"
+    );
     h.killed(pids["a.service"], SIGTERM);
     assert!(!h.take().contains(&Action::AllStopped));
     h.killed(pids["b.service"], SIGTERM);
     let acts = h.take();
     assert!(acts.contains(&Action::AllStopped));
-    for u in ["a.service", "b.service", "c.service", "d.service", "t.target"] {
+    for u in [
+        "a.service",
+        "b.service",
+        "c.service",
+        "d.service",
+        "t.target",
+    ] {
         assert_eq!(h.state(u), State::Inactive, "{u}");
     }
     // Only once.
@@ -307,7 +335,9 @@ fn shutdown_uses_each_units_own_stop_timeout_and_suppresses_restarts() {
             .restart(RestartPolicy::Always)
             .timeout_stop(Some(secs(1))),
         service("b.service").timeout_stop(Some(secs(3))),
-        service("w.service").ty(ServiceType::Notify).after(&["a.service"]),
+        service("w.service")
+            .ty(ServiceType::Notify)
+            .after(&["a.service"]),
     ]);
     let a = h.run("a.service");
     let b = h.run("b.service");
@@ -320,7 +350,11 @@ fn shutdown_uses_each_units_own_stop_timeout_and_suppresses_restarts() {
     h.at(secs(1));
     assert_eq!(signals(&h.take()), [(a, SIGKILL, true)]);
     h.killed(a, SIGKILL);
-    assert_eq!(h.state("a.service"), State::Failed, "stop timeout, and no restart");
+    assert_eq!(
+        h.state("a.service"),
+        State::Failed,
+        "stop timeout, and no restart"
+    );
     assert!(h.spawns().is_empty());
     h.at(secs(3));
     assert_eq!(signals(&h.take()), [(b, SIGKILL, true)]);

@@ -7,7 +7,10 @@
 use std::time::Duration;
 
 use vigil_engine::{Action, Engine, EngineError, Event, ExitStatus, Reason, Role, State, UnitInfo};
-use vigil_units::{ExecCommand, Format, KillMode, NotifyAccess, RestartPolicy, Service, ServiceType, Unit, UnitKind};
+use vigil_units::{
+    ExecCommand, Format, KillMode, NotifyAccess, RestartPolicy, Service, ServiceType, Unit,
+    UnitKind,
+};
 
 pub fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -187,7 +190,10 @@ impl H {
             out: Vec::new(),
             next_pid: 100,
         };
-        let broken = broken.into_iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        let broken = broken
+            .into_iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
         h.e.load(h.now, units, broken);
         h.pull();
         h
@@ -276,7 +282,10 @@ impl H {
     }
 
     pub fn notify(&mut self, pid: u32, fields: &[(&str, &str)]) {
-        let fields = fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let fields = fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         self.ok(Event::Notify { pid, fields });
     }
 
@@ -286,7 +295,9 @@ impl H {
     }
 
     pub fn info(&self, name: &str) -> UnitInfo {
-        self.e.unit(name).unwrap_or_else(|| panic!("no unit {name}"))
+        self.e
+            .unit(name)
+            .unwrap_or_else(|| panic!("no unit {name}"))
     }
 
     pub fn state(&self, name: &str) -> State {

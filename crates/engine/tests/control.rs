@@ -1,0 +1,366 @@
+//! Requests on running units (reload, kill), notification messages and
+//! NotifyAccess, and re-loading the unit set (`vigil sync`).
+
+mod support;
+
+use support::*;
+use vigil_engine::{Action, EngineError, Event, Reason, Role, State};
+use vigil_units::{NotifyAccess, RestartPolicy, ServiceType};
+
+#[test]
+fn reload_runs_exec_reload_while_reloading() {
+    let mut h = H::new(vec![
+        service("a.service")
+            .reload_cmd(cmd("/bin/r1"))
+            .reload_cmd(cmd("/bin/r2")),
+    ]);
+    let main = h.run("a.service");
+    h.ok(Event::Reload("a.service".into()));
+    let acts = h.take();
+    assert!(acts.iter().any(|a| matches!(
+        a,
+        Action::Spawn { role: Role::Reload(0), main_pid: Some(p), .. } if *p == main
+    )));
+    let r1 = h.spawned("a.service", Role::Reload(0));
+    assert_eq!(h.state("a.service"), State::Reloading);
+    assert!(h.state("a.service").is_active());
+    h.exit(r1, 0);
+    let r2 = h.expect_spawn("a.service", Role::Reload(1));
+    h.exit(r2, 0);
+    assert_eq!(h.state("a.service"), State::Running);
+}
+
+#[test]
+fn failed_reload_keeps_running() {
+    let mut h = H::new(vec![service("a.service").reload_cmd(cmd("/bin/r"))]);
+    h.run("a.service");
+    h.ok(Event::Reload("a.service".into()));
+    let r = h.expect_spawn("a.service", Role::Reload(0));
+    h.exit(r, 1);
+    assert_eq!(h.state("a.service"), State::Running);
+    assert!(logs(&h.take()).iter().any(|l| l.contains("reload failed")));
+}
+
+#[test]
+fn reload_without_exec_reload_sends_sighup() {
+    let mut h = H::new(vec![service("a.service")]);
+    let main = h.run("a.service");
+    h.ok(Event::Reload("a.service".into()));
+    assert_eq!(signals(&h.take()), [(main, SIGHUP, false)]);
+    assert_eq!(h.state("a.service"), State::Running);
+}
+
+#[test]
+fn reload_of_an_inactive_unit_is_refused() {
+    let mut h = H::new(vec![service("a.service")]);
+    assert!(matches!(
+        h.send(Event::Reload("a.service".into())),
+        Err(EngineError::NotAllowed { .. })
+    ));
+    assert!(h.take().is_empty(), "a refused request changes nothing");
+}
+
+#[test]
+fn notify_service_reloads_itself_with_reloading_and_ready() {
+    let mut h = H::new(vec![service("n.service").ty(ServiceType::Notify)]);
+    h.start("n.service");
+    let pid = h.expect_spawn("n.service", Role::Main(0));
+    h.notify(pid, &[("READY", "1")]);
+    h.notify(pid, &[("RELOADING", "1")]);
+    assert_eq!(h.state("n.service"), State::Reloading);
+    h.notify(pid, &[("READY", "1")]);
+    assert_eq!(h.state("n.service"), State::Running);
+}
+
+#[test]
+fn stopping_1_means_the_service_goes_down_by_itself() {
+    let mut h = H::new(vec![
+        service("n.service")
+            .ty(ServiceType::Notify)
+            .restart(RestartPolicy::OnFailure)
+            .timeout_stop(Some(secs(5))),
+    ]);
+    h.start("n.service");
+    let pid = h.expect_spawn("n.service", Role::Main(0));
+    h.notify(pid, &[("READY", "1")]);
+    h.notify(pid, &[("STOPPING", "1")]);
+    assert_eq!(h.state("n.service"), State::Stopping);
+    assert!(signals(&h.take()).is_empty(), "nothing is signalled");
+    h.exit(pid, 0);
+    assert_eq!(h.state("n.service"), State::Inactive);
+}
+
+#[test]
+fn stopping_1_then_hanging_is_killed_after_the_stop_timeout() {
+    let mut h = H::new(vec![
+        service("n.service")
+            .ty(ServiceType::Notify)
+            .timeout_stop(Some(secs(5))),
+    ]);
+    h.start("n.service");
+    let pid = h.expect_spawn("n.service", Role::Main(0));
+    h.notify(pid, &[("READY", "1"), ("STOPPING", "1")]);
+    assert_eq!(h.state("n.service"), State::Stopping);
+    h.at(secs(5));
+    assert_eq!(signals(&h.take()), [(pid, SIGTERM, true)]);
+    h.killed(pid, SIGTERM);
+    assert_eq!(h.reason("n.service"), Some(Reason::StopTimeout));
+}
+
+#[test]
+fn mainpid_changes_the_main_process() {
+    let mut h = H::new(vec![
+        service("n.service")
+            .ty(ServiceType::Notify)
+            .notify_access(NotifyAccess::All),
+    ]);
+    h.start("n.service");
+    let pid = h.expect_spawn("n.service", Role::Main(0));
+    h.notify(pid, &[("MAINPID", "777"), ("READY", "1")]);
+    let info = h.info("n.service");
+    assert_eq!(info.state, State::Running);
+    assert_eq!(info.main_pid, Some(777));
+    assert_eq!(h.e.unit_of_pid(777), Some("n.service"));
+    // The old main process is no longer the service's main: its exit is ignored.
+    h.exit(pid, 0);
+    assert_eq!(h.state("n.service"), State::Running);
+    h.exit(777, 1);
+    assert_eq!(h.reason("n.service"), Some(Reason::ExitCode(1)));
+}
+
+/// Whether READY=1 from the main process is accepted (ExecStartPost then runs),
+/// and whether STATUS= from that ExecStartPost control process is accepted.
+fn accepted(access: Option<NotifyAccess>) -> (bool, bool) {
+    let mut u = service("n.service")
+        .ty(ServiceType::Notify)
+        .post(cmd("/bin/post"));
+    if let Some(a) = access {
+        u = u.notify_access(a);
+    }
+    let mut h = H::new(vec![u]);
+    h.start("n.service");
+    let main = h.expect_spawn("n.service", Role::Main(0));
+    h.notify(main, &[("READY", "1")]);
+    let posts = h.spawns();
+    if posts.is_empty() {
+        return (false, false);
+    }
+    assert_eq!(posts, [("n.service".to_string(), Role::StartPost(0))]);
+    let post = h.spawned("n.service", Role::StartPost(0));
+    h.notify(post, &[("STATUS", "from post")]);
+    let status = h.info("n.service").status_text.as_deref() == Some("from post");
+    (true, status)
+}
+
+#[test]
+fn notify_access_rules() {
+    // Type=notify with NotifyAccess unset reads as main.
+    assert_eq!(accepted(None), (true, false));
+    assert_eq!(accepted(Some(NotifyAccess::Main)), (true, false));
+    assert_eq!(accepted(Some(NotifyAccess::Exec)), (true, true));
+    assert_eq!(accepted(Some(NotifyAccess::All)), (true, true));
+}
+
+#[test]
+fn notify_access_none_ignores_everything() {
+    let mut h = H::new(vec![
+        service("n.service")
+            .ty(ServiceType::Notify)
+            .notify_access(NotifyAccess::None),
+    ]);
+    // Loaded as given: an explicit none is kept only when the loader could tell it
+    // apart; here None is the unset value, which reads as main for Type=notify.
+    h.start("n.service");
+    let pid = h.expect_spawn("n.service", Role::Main(0));
+    h.notify(pid, &[("READY", "1")]);
+    assert_eq!(h.state("n.service"), State::Running);
+
+    let mut h = H::new(vec![service("s.service").notify_access(NotifyAccess::None)]);
+    let pid = h.run("s.service");
+    h.notify(pid, &[("STATUS", "hello")]);
+    assert_eq!(h.info("s.service").status_text, None);
+    assert!(
+        logs(&h.take())
+            .iter()
+            .any(|l| l.contains("NotifyAccess=none"))
+    );
+}
+
+#[test]
+fn notify_from_an_attributed_process_needs_notify_access_all() {
+    for (access, accepted) in [
+        (NotifyAccess::All, true),
+        (NotifyAccess::Main, false),
+        (NotifyAccess::Exec, false),
+    ] {
+        let mut h = H::new(vec![
+            service("n.service")
+                .ty(ServiceType::Notify)
+                .notify_access(access),
+        ]);
+        h.start("n.service");
+        h.expect_spawn("n.service", Role::Main(0));
+        // `vigil notify --ready` run by the service's shell: a pid the engine never saw.
+        h.ok(Event::NotifyFromUnit {
+            unit: "n.service".into(),
+            pid: 5555,
+            fields: vec![("READY".into(), "1".into())],
+        });
+        let want = if accepted {
+            State::Running
+        } else {
+            State::Starting
+        };
+        assert_eq!(h.state("n.service"), want, "{access:?}");
+    }
+}
+
+#[test]
+fn kill_signals_the_main_process_or_its_group() {
+    let mut h = H::new(vec![service("a.service")]);
+    assert!(matches!(
+        h.send(Event::Kill {
+            unit: "a.service".into(),
+            signal: SIGKILL,
+            group: false
+        }),
+        Err(EngineError::NotAllowed { .. })
+    ));
+    let pid = h.run("a.service");
+    h.ok(Event::Kill {
+        unit: "a.service".into(),
+        signal: 10,
+        group: true,
+    });
+    assert_eq!(signals(&h.take()), [(pid, 10, true)]);
+}
+
+#[test]
+fn every_state_change_is_reported_with_its_reason() {
+    let mut h = H::new(vec![service("a.service")]);
+    let pid = h.run("a.service");
+    h.take();
+    h.now = secs(3);
+    h.exit(pid, 2);
+    let acts = h.take();
+    assert!(acts.contains(&Action::StateChanged {
+        unit: "a.service".into(),
+        state: State::Failed,
+        reason: Some(Reason::ExitCode(2)),
+    }));
+    assert_eq!(h.info("a.service").since, secs(3));
+}
+
+#[test]
+fn sync_starts_new_units_wanted_by_active_ones() {
+    let mut h = H::new(vec![
+        target("t.target").wants(&["a.service"]),
+        service("a.service"),
+    ]);
+    h.start("t.target");
+    h.spawn_all();
+    // The default target gained a .wants entry, and a new unit appeared.
+    h.reload_units(vec![
+        target("t.target").wants(&["a.service", "new.service"]),
+        service("a.service"),
+        service("new.service"),
+        service("idle.service"),
+    ]);
+    assert_eq!(started(&h.take()), ["new.service"]);
+    assert_eq!(h.state("idle.service"), State::Inactive, "nothing wants it");
+}
+
+#[test]
+fn sync_does_not_restart_a_unit_stopped_by_hand() {
+    let mut h = H::new(vec![
+        target("t.target").wants(&["a.service"]),
+        service("a.service"),
+    ]);
+    h.start("t.target");
+    let a = h.spawn_all()[0].2;
+    h.stop("a.service");
+    h.killed(a, SIGTERM);
+    h.reload_units(vec![
+        target("t.target").wants(&["a.service"]),
+        service("a.service"),
+    ]);
+    assert!(h.spawns().is_empty());
+}
+
+#[test]
+fn sync_stops_and_forgets_removed_units() {
+    let mut h = H::new(vec![
+        service("a.service"),
+        service("gone.service"),
+        service("idle.service"),
+    ]);
+    let pid = h.run("gone.service");
+    h.reload_units(vec![service("a.service")]);
+    assert!(
+        h.e.unit("idle.service").is_none(),
+        "an inactive removed unit is forgotten at once"
+    );
+    assert_eq!(signals(&h.take()), [(pid, SIGTERM, true)]);
+    assert_eq!(h.state("gone.service"), State::Stopping);
+    assert!(matches!(
+        h.send(Event::Start("gone.service".into())),
+        Err(EngineError::NoSuchUnit(_))
+    ));
+    h.killed(pid, SIGTERM);
+    assert!(h.e.unit("gone.service").is_none());
+    let names: Vec<String> = h.e.units().into_iter().map(|u| u.name).collect();
+    assert_eq!(names, ["a.service"]);
+}
+
+#[test]
+fn sync_changed_unit_keeps_running_until_restarted() {
+    let mut h = H::new(vec![service("a.service").restart(RestartPolicy::No)]);
+    let pid = h.run("a.service");
+    h.reload_units(vec![service("a.service").exec(&["/bin/new"])]);
+    assert!(
+        h.take()
+            .iter()
+            .all(|a| !matches!(a, Action::Spawn { .. } | Action::Signal { .. }))
+    );
+    assert_eq!(h.state("a.service"), State::Running);
+    assert_eq!(h.info("a.service").main_pid, Some(pid));
+    h.ok(Event::Restart("a.service".into()));
+    h.killed(pid, SIGTERM);
+    let acts = h.take();
+    assert!(acts.iter().any(|a| matches!(
+        a,
+        Action::Spawn { command, .. } if command.program == "/bin/new"
+    )));
+}
+
+#[test]
+fn sync_marks_a_newly_broken_unit_and_a_repaired_one() {
+    let mut h = H::new(vec![service("a.service"), service("b.service")]);
+    h.e.load(
+        h.now,
+        vec![service("b.service")],
+        vec![("a.service".into(), "a.service:1: bad".into())],
+    );
+    assert_eq!(h.state("a.service"), State::Failed);
+    assert_eq!(
+        h.reason("a.service"),
+        Some(Reason::LoadError("a.service:1: bad".into()))
+    );
+    h.reload_units(vec![service("a.service"), service("b.service")]);
+    assert_eq!(h.state("a.service"), State::Inactive);
+    h.run("a.service");
+}
+
+#[test]
+fn sync_reports_new_cycles() {
+    let mut h = H::new(vec![service("a.service"), service("b.service")]);
+    assert!(h.e.cycles().is_empty());
+    h.reload_units(vec![
+        service("a.service").after(&["b.service"]),
+        service("b.service").after(&["a.service"]),
+    ]);
+    assert_eq!(
+        h.e.cycles(),
+        vec![vec!["a.service".to_string(), "b.service".to_string()]]
+    );
+}
