@@ -445,3 +445,68 @@ fn graph_fields_are_filled() {
     let names: Vec<String> = h.e.units().into_iter().map(|u| u.name).collect();
     assert_eq!(names, ["a.service", "b.service", "c.service"]);
 }
+
+#[test]
+fn dependents_wait_through_automatic_restarts_and_fail_at_the_start_limit() {
+    let mut h = H::new(vec![
+        service("db.service")
+            .ty(ServiceType::Exec)
+            .restart(RestartPolicy::OnFailure)
+            .restart_sec(ms(100))
+            .limit(2, secs(10)),
+        service("app.service").needs(&["db.service"]),
+    ]);
+    h.start("app.service");
+    let db = h.expect_spawn("db.service", Role::Main(0));
+    exec_fail(&mut h, "db.service", db);
+    assert_eq!(h.state("db.service"), State::Restarting);
+    assert_eq!(
+        h.state("app.service"),
+        State::Waiting,
+        "an automatic restart is still an activation"
+    );
+    h.at(ms(100));
+    let db = h.expect_spawn("db.service", Role::Main(0));
+    exec_fail(&mut h, "db.service", db);
+    h.at(ms(200));
+    assert_eq!(h.reason("db.service"), Some(Reason::StartLimitHit));
+    assert_eq!(
+        h.reason("app.service"),
+        Some(Reason::DependencyFailed("db.service".into()))
+    );
+    assert!(h.spawns().is_empty());
+}
+
+#[test]
+fn long_chains_need_no_recursion() {
+    // A chain this long would overflow the stack of a recursive walk.
+    let n = 20_000;
+    let name = |i: usize| format!("u{i:05}.service");
+    let mut units = vec![service(&name(0))];
+    for i in 1..n {
+        units.push(service(&name(i)).needs(&[&name(i - 1)]));
+    }
+    // Close the chain into one long cycle for the cycle finder.
+    let mut cyclic = units.clone();
+    if let Some(first) = cyclic.first_mut() {
+        first.deps.after.push(name(n - 1));
+    }
+    let cycles = find_cycles(&cyclic);
+    assert_eq!(cycles.len(), 1);
+    assert_eq!(cycles[0].len(), n);
+
+    let mut h = H::new(units);
+    h.start(&name(n - 1));
+    assert_eq!(started(&h.take()), [name(0)]);
+    for i in 0..n {
+        let pid = h.spawned(&name(i), Role::Main(0));
+        assert!(pid > 0);
+        let next = h.spawns();
+        if i + 1 < n {
+            assert_eq!(next, [(name(i + 1), Role::Main(0))]);
+        }
+    }
+    assert_eq!(h.state(&name(n - 1)), State::Running);
+    h.ok(Event::Shutdown);
+    assert_eq!(signalled(&h.take()), [name(n - 1)]);
+}
