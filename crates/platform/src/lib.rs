@@ -34,12 +34,12 @@ pub use exec::{
 };
 pub use pipe::{pipe_cloexec, read_nonblocking, set_nonblocking, write_nonblocking};
 pub use process::{
-    ExitStatus, geteuid, getgid, getpid, getuid, kill, kill_group, pidfd_open, pidfd_send_signal,
-    raise_nofile_limit, reap_any, set_child_subreaper,
+    ExitStatus, geteuid, getgid, getpgid, getpid, getuid, kill, kill_group, pidfd_open,
+    pidfd_send_signal, raise_nofile_limit, reap_any, set_child_subreaper,
 };
 pub use signal::{SigInfo, SignalFd, ignore_signal, signal_from_name, signal_name};
 pub use socket::{
-    Credentials, NotifySocket, Received, UnixListener, notify_send, notify_send_as,
+    Credentials, NotifySocket, Received, UnixListener, notify_barrier, notify_send, notify_send_as,
     peer_credentials,
 };
 pub use time::{TimerFd, monotonic_now, realtime_now};

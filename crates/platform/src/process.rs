@@ -124,6 +124,14 @@ pub fn set_child_subreaper() -> io::Result<()> {
     ))?)
 }
 
+/// The process group of `pid` (for a service, its main process: services run in
+/// their own session). Lets the manager attribute a notification from a helper
+/// process to its unit.
+pub fn getpgid(pid: u32) -> io::Result<u32> {
+    let pgid = rustix::process::getpgid(Some(pid_of(pid)?))?;
+    Ok(pgid.as_raw_nonzero().get().unsigned_abs())
+}
+
 pub fn getpid() -> u32 {
     rustix::process::getpid()
         .as_raw_nonzero()

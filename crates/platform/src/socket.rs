@@ -289,6 +289,44 @@ pub fn notify_send_as(socket: impl AsRef<OsStr>, message: &[u8], pid: u32) -> io
     Ok(())
 }
 
+/// systemd's notification barrier: sends `BARRIER=1` with the write end of a
+/// fresh pipe and waits (at most `timeout`) until the manager has closed it,
+/// which it does only after handling every datagram sent before. A short-lived
+/// sender (`vigil notify` in a shell script) stays alive until then, so the
+/// manager can still find out which unit it belongs to.
+pub fn notify_barrier(socket: impl AsRef<OsStr>, timeout: std::time::Duration) -> io::Result<bool> {
+    let addr = notify_addr(socket.as_ref())?;
+    let fd = datagram_socket()?;
+    let (read, write) = crate::pipe::pipe_cloexec()?;
+    {
+        let fds = [write.as_fd()];
+        let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
+            return Err(io::Error::from_raw_os_error(libc::ENOBUFS));
+        }
+        let iov = [IoSlice::new(b"BARRIER=1\n")];
+        rustix::net::sendmsg_addr(&fd, &addr, &iov, &mut control, SendFlags::empty())?;
+    }
+    drop(write);
+    let mut fds = [rustix::event::PollFd::new(
+        &read,
+        rustix::event::PollFlags::IN,
+    )];
+    let ts = rustix::event::Timespec {
+        tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(timeout.subsec_nanos()),
+    };
+    loop {
+        match rustix::event::poll(&mut fds, Some(&ts)) {
+            Ok(0) => return Ok(false),
+            Ok(_) => return Ok(true),
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 fn datagram_socket() -> io::Result<OwnedFd> {
     Ok(rustix::net::socket_with(
         AddressFamily::UNIX,

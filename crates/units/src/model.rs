@@ -188,7 +188,10 @@ pub enum Output {
     /// The manager's stdout, each line prefixed by the unit name (zinit `log: stdout`).
     Console,
     Kmsg,
-    File { path: PathBuf, mode: FileMode },
+    File {
+        path: PathBuf,
+        mode: FileMode,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

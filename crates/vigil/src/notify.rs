@@ -1,13 +1,14 @@
 //! `vigil notify`: vigil's systemd-notify. Sends `KEY=VALUE` lines in one
-//! datagram to `$NOTIFY_SOCKET`; the manager learns the sender from the
-//! socket credentials, so a shell script's service needs `NotifyAccess=all`
-//! (as with systemd-notify) unless `--pid` names the main process.
+//! datagram to `$NOTIFY_SOCKET`, then waits on a barrier until the manager has
+//! handled it, so that the manager can still see this process and attribute it
+//! to its unit (a shell script's `vigil notify` is a child of the main process:
+//! the unit needs `NotifyAccess=all`, as with systemd-notify).
 
-use std::os::unix::net::UnixDatagram;
+use std::time::Duration;
 
 use crate::Exit;
 
-pub fn run(fields: &[(String, String)], _pid: Option<u32>) -> Exit {
+pub fn run(fields: &[(String, String)], pid: Option<u32>) -> Exit {
     let Some(path) = std::env::var_os("NOTIFY_SOCKET").filter(|p| !p.is_empty()) else {
         eprintln!(
             "vigil: notify: NOTIFY_SOCKET is not set (is this running under a Type=notify unit?)"
@@ -21,29 +22,19 @@ pub fn run(fields: &[(String, String)], _pid: Option<u32>) -> Exit {
         msg.push_str(v);
         msg.push('\n');
     }
-    let sock = match UnixDatagram::unbound() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("vigil: notify: cannot create a socket: {e}");
-            return Exit::Failed;
-        }
+    let sent = match pid {
+        Some(pid) => vigil_platform::notify_send_as(&path, msg.as_bytes(), pid),
+        None => vigil_platform::notify_send(&path, msg.as_bytes()),
     };
-    let sent = match path.to_str().and_then(|p| p.strip_prefix('@')) {
-        Some(abstract_name) => {
-            use std::os::linux::net::SocketAddrExt;
-            std::os::unix::net::SocketAddr::from_abstract_name(abstract_name.as_bytes())
-                .and_then(|addr| sock.send_to_addr(msg.as_bytes(), &addr))
-        }
-        None => sock.send_to(msg.as_bytes(), &path),
-    };
-    match sent {
-        Ok(_) => Exit::Success,
-        Err(e) => {
-            eprintln!(
-                "vigil: notify: cannot send to {}: {e}",
-                path.to_string_lossy()
-            );
-            Exit::Failed
-        }
+    if let Err(e) = sent {
+        eprintln!(
+            "vigil: notify: cannot send to {}: {e}",
+            path.to_string_lossy()
+        );
+        return Exit::Failed;
     }
+    // A manager that does not know barriers simply never closes the pipe: give up
+    // after a while, the message itself was delivered.
+    let _ = vigil_platform::notify_barrier(&path, Duration::from_secs(5));
+    Exit::Success
 }

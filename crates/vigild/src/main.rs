@@ -1,1 +1,25 @@
-fn main() {}
+//! `vigild`: the service manager. Parses its command line and hands over to the
+//! library; everything else lives in `vigild`'s modules.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match vigild::options::parse(&args) {
+        Ok(opts) => match vigild::run(opts) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("vigild: {e:#}");
+                ExitCode::from(1)
+            }
+        },
+        Err(vigild::options::OptionsError::Help) => {
+            print!("{}", vigild::options::HELP);
+            ExitCode::SUCCESS
+        }
+        Err(vigild::options::OptionsError::Bad(msg)) => {
+            eprintln!("vigild: {msg}\ntry 'vigild --help'");
+            ExitCode::from(2)
+        }
+    }
+}

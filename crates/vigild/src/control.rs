@@ -1,0 +1,750 @@
+//! The control socket: connections, request framing, permissions, and the
+//! answers. Every client is non-blocking with bounded buffers, so a slow or
+//! stuck client never blocks the manager and a bad one affects only itself.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+
+use vigil_engine::{Engine, EngineError, Event, Reason, State, UnitInfo};
+use vigil_platform::{Epoll, Interest, Readiness};
+use vigil_proto::{
+    BlameEntry, Body, DecodeError, ErrorCode, JobResult, MAX_REQUEST, Reply, Request, UnitStatus,
+    UnitSummary,
+};
+
+use crate::daemon::{Daemon, token};
+use crate::logs::Logs;
+
+/// A client whose unsent replies exceed this is disconnected: it is not reading.
+const MAX_PENDING_OUT: usize = 8 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JobKind {
+    Start,
+    Stop,
+    Restart,
+}
+
+/// A client waiting for units to settle after start/stop/restart.
+struct Waiter {
+    client: u64,
+    id: u64,
+    kind: JobKind,
+    units: Vec<WaitUnit>,
+}
+
+struct WaitUnit {
+    name: String,
+    /// For restart: the unit has been seen going down (or starting), so the
+    /// next settled state is the result.
+    armed: bool,
+    result: Option<JobResult>,
+}
+
+struct Follow {
+    id: u64,
+    unit: Option<String>,
+    seq: u64,
+}
+
+struct Client {
+    stream: UnixStream,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    /// Root or the manager's own user: may change state.
+    privileged: bool,
+    /// Inside an oversized request: discard up to the next newline.
+    discarding: bool,
+    follow: Option<Follow>,
+    /// Waiting for writability (output pending).
+    want_write: bool,
+    closed: bool,
+}
+
+pub(crate) struct Clients {
+    listener: UnixListener,
+    clients: HashMap<u64, Client>,
+    next_id: u64,
+    waiters: Vec<Waiter>,
+    manager_uid: u32,
+}
+
+impl Clients {
+    pub fn new(listener: UnixListener) -> Clients {
+        Clients {
+            listener,
+            clients: HashMap::new(),
+            next_id: 1,
+            waiters: Vec::new(),
+            manager_uid: vigil_platform::getuid(),
+        }
+    }
+
+    pub fn accept_all(&mut self, epoll: &Epoll) {
+        loop {
+            let stream = match self.listener.accept() {
+                Ok((s, _)) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                // EMFILE and friends: leave the connection in the backlog for later
+                // rather than spin; the next accepted client retries.
+                Err(_) => return,
+            };
+            if stream.set_nonblocking(true).is_err() {
+                continue;
+            }
+            let privileged = match vigil_platform::peer_credentials(stream.as_fd()) {
+                Ok(c) => c.uid == 0 || c.uid == self.manager_uid,
+                Err(_) => false,
+            };
+            let id = self.next_id;
+            self.next_id += 1;
+            if epoll
+                .add(stream.as_fd(), token::CLIENT | id, Interest::READABLE)
+                .is_err()
+            {
+                continue;
+            }
+            self.clients.insert(
+                id,
+                Client {
+                    stream,
+                    input: Vec::new(),
+                    output: Vec::new(),
+                    privileged,
+                    discarding: false,
+                    follow: None,
+                    want_write: false,
+                    closed: false,
+                },
+            );
+        }
+    }
+
+    fn send(&mut self, client: u64, reply: &Reply, epoll: &Epoll) {
+        if let Some(c) = self.clients.get_mut(&client) {
+            c.output.extend_from_slice(&vigil_proto::encode(reply));
+        }
+        self.flush(client, epoll);
+    }
+
+    /// Writes what the socket takes now; watches for writability otherwise.
+    fn flush(&mut self, client: u64, epoll: &Epoll) {
+        let Some(c) = self.clients.get_mut(&client) else {
+            return;
+        };
+        while !c.output.is_empty() {
+            match c.stream.write(&c.output) {
+                Ok(0) => {
+                    c.closed = true;
+                    break;
+                }
+                Ok(n) => {
+                    c.output.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    c.closed = true;
+                    break;
+                }
+            }
+        }
+        if c.output.len() > MAX_PENDING_OUT {
+            c.closed = true;
+        }
+        let want_write = !c.output.is_empty() && !c.closed;
+        if want_write != c.want_write {
+            c.want_write = want_write;
+            let interest = if want_write {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            let _ = epoll.modify(c.stream.as_fd(), token::CLIENT | client, interest);
+        }
+        if c.closed {
+            self.drop_client(client, epoll);
+        }
+    }
+
+    fn drop_client(&mut self, client: u64, epoll: &Epoll) {
+        if let Some(c) = self.clients.remove(&client) {
+            let _ = epoll.delete(c.stream.as_fd());
+        }
+        self.waiters.retain(|w| w.client != client);
+    }
+
+    /// Best effort before exit: push out whatever replies are pending.
+    pub fn flush_all(&mut self) {
+        for c in self.clients.values_mut() {
+            let _ = c.stream.set_nonblocking(false);
+            let _ = c.stream.write_all(&c.output);
+        }
+    }
+
+    /// A restart's waiter arms once the unit leaves its active state, so the
+    /// active state it had before the restart is not taken for the result.
+    pub fn on_state_changed(&mut self, unit: &str, state: State) {
+        let leaving = matches!(
+            state,
+            State::Stopping | State::Inactive | State::Waiting | State::Starting
+        );
+        for w in &mut self.waiters {
+            for u in w.units.iter_mut().filter(|u| u.name == unit) {
+                u.armed |= leaving;
+            }
+        }
+    }
+
+    /// Answers every waiter whose units have all settled.
+    pub fn flush_waiters(&mut self, engine: &Engine, epoll: &Epoll) {
+        let mut done = Vec::new();
+        for (i, w) in self.waiters.iter_mut().enumerate() {
+            for u in w.units.iter_mut().filter(|u| u.result.is_none() && u.armed) {
+                let Some(info) = engine.unit(&u.name) else {
+                    u.result = Some(JobResult {
+                        unit: u.name.clone(),
+                        state: "inactive".into(),
+                        reason: Some("unit was removed".into()),
+                        ok: w.kind == JobKind::Stop,
+                    });
+                    continue;
+                };
+                u.result = settled(w.kind, &info);
+            }
+            if w.units.iter().all(|u| u.result.is_some()) {
+                done.push(i);
+            }
+        }
+        for i in done.into_iter().rev() {
+            let w = self.waiters.remove(i);
+            let jobs = w.units.into_iter().filter_map(|u| u.result).collect();
+            self.send(w.client, &Reply::ok(w.id, Body::Jobs { jobs }), epoll);
+        }
+    }
+
+    /// Sends new log lines to every client following a log.
+    pub fn deliver_log(&mut self, logs: &Logs, epoll: &Epoll) {
+        let ids: Vec<u64> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| c.follow.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            let Some(c) = self.clients.get_mut(&id) else {
+                continue;
+            };
+            let Some(f) = c.follow.as_mut() else {
+                continue;
+            };
+            let (lines, seq) = logs.since(f.unit.as_deref(), f.seq);
+            f.seq = seq;
+            let req = f.id;
+            for line in lines {
+                c.output.extend_from_slice(&vigil_proto::encode(&Reply::ok(
+                    req,
+                    Body::LogLine { line },
+                )));
+            }
+            self.flush(id, epoll);
+        }
+    }
+}
+
+/// Whether a unit has settled for a job of `kind`, and with what result.
+fn settled(kind: JobKind, info: &UnitInfo) -> Option<JobResult> {
+    let state = info.state;
+    let ok = match kind {
+        JobKind::Start | JobKind::Restart => match state {
+            State::Running | State::Exited => true,
+            // A skipped unit (failed condition) is not an error, as in systemd.
+            State::Inactive => matches!(info.reason, None | Some(Reason::ConditionFailed(_))),
+            State::Failed | State::Restarting => false,
+            State::Waiting | State::Starting | State::Reloading | State::Stopping => return None,
+        },
+        JobKind::Stop => match state {
+            State::Inactive => true,
+            State::Failed => true,
+            _ => return None,
+        },
+    };
+    Some(JobResult {
+        unit: info.name.clone(),
+        state: state.to_string(),
+        reason: info.reason.as_ref().map(ToString::to_string),
+        ok,
+    })
+}
+
+fn engine_error(id: u64, e: &EngineError) -> Reply {
+    match e {
+        EngineError::NoSuchUnit(_) => Reply::err(id, ErrorCode::NoSuchUnit, e.to_string()),
+        EngineError::NotAllowed { .. } => Reply::err(id, ErrorCode::NotAllowed, e.to_string()),
+    }
+}
+
+impl Daemon {
+    pub(crate) fn on_client(&mut self, client: u64, ready: Readiness) {
+        if ready.writable {
+            self.clients.flush(client, &self.epoll);
+        }
+        if !(ready.readable || ready.hangup || ready.error) {
+            return;
+        }
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let Some(c) = self.clients.clients.get_mut(&client) else {
+                return;
+            };
+            match c.stream.read(&mut buf) {
+                Ok(0) => {
+                    // The client hung up; its waits and follows end with it.
+                    self.clients.drop_client(client, &self.epoll);
+                    return;
+                }
+                Ok(n) => {
+                    c.input.extend_from_slice(buf.get(..n).unwrap_or_default());
+                    self.process_input(client);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.clients.drop_client(client, &self.epoll);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Splits the client's input into lines and answers each complete one.
+    fn process_input(&mut self, client: u64) {
+        loop {
+            let Some(c) = self.clients.clients.get_mut(&client) else {
+                return;
+            };
+            let newline = c.input.iter().position(|&b| b == b'\n');
+            let line = match newline {
+                Some(pos) => {
+                    let mut line: Vec<u8> = c.input.drain(..=pos).collect();
+                    line.pop();
+                    if std::mem::take(&mut c.discarding) {
+                        // The tail of an oversized request, already answered.
+                        continue;
+                    }
+                    line
+                }
+                None => {
+                    if c.input.len() > MAX_REQUEST {
+                        c.input.clear();
+                        if !c.discarding {
+                            c.discarding = true;
+                            let reply = Reply::err(
+                                0,
+                                ErrorCode::TooLarge,
+                                format!("request longer than {MAX_REQUEST} bytes"),
+                            );
+                            self.clients.send(client, &reply, &self.epoll);
+                        }
+                    }
+                    return;
+                }
+            };
+            if line.len() > MAX_REQUEST {
+                let reply = Reply::err(
+                    vigil_proto::salvage_id(&line),
+                    ErrorCode::TooLarge,
+                    format!("request longer than {MAX_REQUEST} bytes"),
+                );
+                self.clients.send(client, &reply, &self.epoll);
+                continue;
+            }
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let privileged = c.privileged;
+            match vigil_proto::decode_request(&line) {
+                Ok(env) => {
+                    if env.request.is_mutating() && !privileged {
+                        let reply = Reply::err(
+                            env.id,
+                            ErrorCode::PermissionDenied,
+                            "permission denied: only root and the manager's user may change state",
+                        );
+                        self.clients.send(client, &reply, &self.epoll);
+                    } else {
+                        self.handle_request(client, env.id, env.request);
+                    }
+                }
+                Err(e) => {
+                    let code = match e {
+                        DecodeError::Json { .. } => ErrorCode::BadRequest,
+                        DecodeError::Version { .. } => ErrorCode::UnsupportedVersion,
+                    };
+                    let reply = Reply::err(vigil_proto::salvage_id(&line), code, e.to_string());
+                    self.clients.send(client, &reply, &self.epoll);
+                }
+            }
+        }
+    }
+
+    fn handle_request(&mut self, client: u64, id: u64, request: Request) {
+        let reply = match request {
+            Request::Ping {} => Some(Reply::ok(
+                id,
+                Body::Pong {
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    pid: vigil_platform::getpid(),
+                },
+            )),
+            Request::List {} => Some(Reply::ok(
+                id,
+                Body::Units {
+                    units: self.engine.units().iter().map(summary).collect(),
+                },
+            )),
+            Request::Status { units, lines } => Some(self.status(id, &units, lines)),
+            Request::Start { units, no_block } => {
+                self.job(client, id, JobKind::Start, &units, no_block)
+            }
+            Request::Stop { units, no_block } => {
+                self.job(client, id, JobKind::Stop, &units, no_block)
+            }
+            Request::Restart { units, no_block } => {
+                self.job(client, id, JobKind::Restart, &units, no_block)
+            }
+            Request::Reload { units } => Some(self.simple_jobs(id, &units, Event::Reload)),
+            Request::Kill {
+                unit,
+                signal,
+                group,
+            } => {
+                let unit = vigil_units::name::normalize(&unit);
+                let now = self.now();
+                Some(
+                    match self.engine.handle(
+                        now,
+                        Event::Kill {
+                            unit: unit.clone(),
+                            signal,
+                            group,
+                        },
+                    ) {
+                        Ok(()) => Reply::ok(
+                            id,
+                            Body::Jobs {
+                                jobs: vec![self.job_result(&unit, true)],
+                            },
+                        ),
+                        Err(e) => engine_error(id, &e),
+                    },
+                )
+            }
+            Request::Log {
+                unit,
+                lines,
+                follow,
+            } => {
+                let unit = unit.map(|u| vigil_units::name::normalize(&u));
+                if let Some(u) = unit.as_ref().filter(|u| self.engine.unit(u).is_none()) {
+                    let reply = Reply::err(id, ErrorCode::NoSuchUnit, format!("no such unit: {u}"));
+                    self.clients.send(client, &reply, &self.epoll);
+                    return;
+                }
+                let n = lines.unwrap_or(if follow { 10 } else { 200 });
+                let tail = self.logs.tail(unit.as_deref(), n);
+                let seq = self.logs.last_seq();
+                if let Some(c) = self.clients.clients.get_mut(&client).filter(|_| follow) {
+                    c.follow = Some(Follow { id, unit, seq });
+                }
+                Some(Reply::ok(id, Body::Log { lines: tail }))
+            }
+            Request::Sync {} => {
+                let (added, removed, changed) = self.load();
+                Some(Reply::ok(
+                    id,
+                    Body::Synced {
+                        added,
+                        removed,
+                        changed,
+                    },
+                ))
+            }
+            Request::ResetFailed { units } => {
+                if units.is_empty() {
+                    let now = self.now();
+                    let _ = self.engine.handle(now, Event::ResetFailed(None));
+                    Some(Reply::ok(id, Body::Jobs { jobs: Vec::new() }))
+                } else {
+                    Some(self.simple_jobs(id, &units, |u| Event::ResetFailed(Some(u))))
+                }
+            }
+            Request::Enable { units } => Some(self.install(id, &units, true)),
+            Request::Disable { units } => Some(self.install(id, &units, false)),
+            Request::Graph {} => Some(Reply::ok(id, Body::Graph { dot: self.graph() })),
+            Request::Blame {} => {
+                let mut entries: Vec<BlameEntry> = self
+                    .engine
+                    .units()
+                    .into_iter()
+                    .filter_map(|u| {
+                        u.time_to_ready.map(|t| BlameEntry {
+                            unit: u.name,
+                            time_us: t.as_micros() as u64,
+                        })
+                    })
+                    .collect();
+                entries.sort_by_key(|e| std::cmp::Reverse(e.time_us));
+                Some(Reply::ok(id, Body::Blame { entries }))
+            }
+            Request::Shutdown {} => {
+                self.begin_shutdown();
+                Some(Reply::ok(id, Body::ShuttingDown))
+            }
+        };
+        if let Some(reply) = reply {
+            self.clients.send(client, &reply, &self.epoll);
+        }
+    }
+
+    fn job_result(&self, unit: &str, ok: bool) -> JobResult {
+        let info = self.engine.unit(unit);
+        JobResult {
+            unit: unit.to_string(),
+            state: info
+                .as_ref()
+                .map(|i| i.state.to_string())
+                .unwrap_or_else(|| "unknown".into()),
+            reason: info.and_then(|i| i.reason.map(|r| r.to_string())),
+            ok,
+        }
+    }
+
+    /// Validates every name first, so a request naming one unknown unit changes nothing.
+    fn resolve_names(
+        &mut self,
+        id: u64,
+        units: &[String],
+        instantiate: bool,
+    ) -> Result<Vec<String>, Box<Reply>> {
+        if units.is_empty() {
+            return Err(Box::new(Reply::err(
+                id,
+                ErrorCode::BadRequest,
+                "no unit named",
+            )));
+        }
+        let mut names = Vec::new();
+        for u in units {
+            let name = vigil_units::name::normalize(u);
+            let known = if instantiate {
+                self.ensure_loaded(&name)
+            } else {
+                self.engine.unit(&name).is_some()
+            };
+            if !known {
+                return Err(Box::new(Reply::err(
+                    id,
+                    ErrorCode::NoSuchUnit,
+                    format!("no such unit: {name}"),
+                )));
+            }
+            names.push(name);
+        }
+        Ok(names)
+    }
+
+    fn job(
+        &mut self,
+        client: u64,
+        id: u64,
+        kind: JobKind,
+        units: &[String],
+        no_block: bool,
+    ) -> Option<Reply> {
+        let names = match self.resolve_names(id, units, kind != JobKind::Stop) {
+            Ok(n) => n,
+            Err(reply) => return Some(*reply),
+        };
+        let now = self.now();
+        for name in &names {
+            let event = match kind {
+                JobKind::Start => Event::Start(name.clone()),
+                JobKind::Stop => Event::Stop(name.clone()),
+                JobKind::Restart => Event::Restart(name.clone()),
+            };
+            if let Err(e) = self.engine.handle(now, event) {
+                return Some(engine_error(id, &e));
+            }
+        }
+        if no_block {
+            let jobs = names.iter().map(|n| self.job_result(n, true)).collect();
+            return Some(Reply::ok(id, Body::Jobs { jobs }));
+        }
+        // The engine has taken the request; the state it left the unit in tells
+        // whether the job is still under way. Actions of this request run before
+        // the waiters are checked (process_actions), so a restart's stop is seen.
+        let units = names
+            .into_iter()
+            .map(|name| WaitUnit {
+                armed: kind != JobKind::Restart,
+                name,
+                result: None,
+            })
+            .collect();
+        self.clients.waiters.push(Waiter {
+            client,
+            id,
+            kind,
+            units,
+        });
+        // A restart of a unit that went straight to a new start arms at once.
+        let engine = &self.engine;
+        for w in self
+            .clients
+            .waiters
+            .iter_mut()
+            .filter(|w| w.id == id && w.client == client)
+        {
+            for u in &mut w.units {
+                let busy = engine.unit(&u.name).is_some_and(|info| {
+                    matches!(
+                        info.state,
+                        State::Waiting | State::Starting | State::Stopping
+                    )
+                });
+                u.armed |= busy;
+            }
+        }
+        None
+    }
+
+    fn simple_jobs(&mut self, id: u64, units: &[String], event: impl Fn(String) -> Event) -> Reply {
+        let names = match self.resolve_names(id, units, false) {
+            Ok(n) => n,
+            Err(reply) => return *reply,
+        };
+        let now = self.now();
+        let mut jobs = Vec::new();
+        for name in names {
+            if let Err(e) = self.engine.handle(now, event(name.clone())) {
+                return engine_error(id, &e);
+            }
+            jobs.push(self.job_result(&name, true));
+        }
+        Reply::ok(id, Body::Jobs { jobs })
+    }
+
+    fn status(&mut self, id: u64, units: &[String], lines: usize) -> Reply {
+        let names = match self.resolve_names(id, units, false) {
+            Ok(n) => n,
+            Err(reply) => return *reply,
+        };
+        let now = self.now();
+        let cycles = self.engine.cycles();
+        let mut out = Vec::new();
+        for name in names {
+            let Some(info) = self.engine.unit(&name) else {
+                continue;
+            };
+            let model = self.units.get(&name);
+            let cycle = cycles.iter().find(|c| c.contains(&name)).map(|c| {
+                let mut names = c.clone();
+                if let Some(first) = c.first() {
+                    names.push(first.clone());
+                }
+                names.join(" -> ")
+            });
+            out.push(UnitStatus {
+                name: info.name.clone(),
+                description: info.description.clone(),
+                state: info.state.to_string(),
+                reason: info.reason.as_ref().map(ToString::to_string),
+                pid: info.main_pid,
+                since_us: self.wall_us(info.since.min(now)),
+                restarts: info.restarts,
+                last_exit: info.last_exit.map(|e| match e {
+                    vigil_engine::ExitStatus::Exited(c) => format!("exited {c}"),
+                    vigil_engine::ExitStatus::Signaled(s) => {
+                        format!(
+                            "killed by {}",
+                            vigil_platform::signal_name(s).unwrap_or("signal")
+                        )
+                    }
+                }),
+                status_text: info.status_text.clone(),
+                next_restart_us: info.next_restart.map(|t| self.wall_us(t)),
+                source: model
+                    .and_then(|m| m.source.as_ref())
+                    .map(|p| p.display().to_string()),
+                not_enforced: model.map(|m| m.not_enforced.clone()).unwrap_or_default(),
+                cycle,
+                logs: self.logs.tail(Some(&name), lines),
+            });
+        }
+        Reply::ok(id, Body::Status { units: out })
+    }
+
+    fn install(&mut self, id: u64, units: &[String], enable: bool) -> Reply {
+        let Some(dir) = self.opts.config_dirs.first().cloned() else {
+            return Reply::err(id, ErrorCode::Failed, "no configuration directory");
+        };
+        let mut jobs = Vec::new();
+        for u in units {
+            let name = vigil_units::name::normalize(u);
+            let plan = if enable {
+                vigil_units::install::enable_plan(&self.set, &dir, &name)
+            } else {
+                vigil_units::install::disable_plan(&self.set, &dir, &name)
+            };
+            let result = plan.and_then(|changes| vigil_units::install::apply(&changes));
+            match result {
+                Ok(()) => jobs.push(JobResult {
+                    unit: name,
+                    state: if enable { "enabled" } else { "disabled" }.into(),
+                    reason: None,
+                    ok: true,
+                }),
+                Err(e) => return Reply::err(id, ErrorCode::Failed, format!("{name}: {e}")),
+            }
+        }
+        // The wants/requires directories changed: re-read them, as systemctl's
+        // daemon-reload after enable does. Nothing is started or stopped by this.
+        self.load();
+        Reply::ok(id, Body::Jobs { jobs })
+    }
+
+    fn graph(&self) -> String {
+        let mut dot = String::from("digraph vigil {\n  rankdir=LR;\n");
+        for u in self.engine.units() {
+            dot.push_str(&format!("  \"{}\";\n", u.name));
+            for r in &u.requires {
+                dot.push_str(&format!("  \"{}\" -> \"{r}\" [color=black];\n", u.name));
+            }
+            for w in &u.wants {
+                dot.push_str(&format!("  \"{}\" -> \"{w}\" [color=grey66];\n", u.name));
+            }
+            for a in &u.after {
+                dot.push_str(&format!(
+                    "  \"{}\" -> \"{a}\" [color=green style=dashed];\n",
+                    u.name
+                ));
+            }
+        }
+        dot.push_str("}\n");
+        dot
+    }
+}
+
+fn summary(u: &UnitInfo) -> UnitSummary {
+    UnitSummary {
+        name: u.name.clone(),
+        state: u.state.to_string(),
+        reason: u.reason.as_ref().map(ToString::to_string),
+        pid: u.main_pid,
+        description: u.description.clone(),
+        restarts: u.restarts,
+    }
+}

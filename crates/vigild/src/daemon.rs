@@ -1,0 +1,579 @@
+//! The daemon: its descriptors, the epoll loop, loading units, and feeding the
+//! engine. Carrying out engine actions is in `procs`, the control socket in
+//! `control`, log handling in `logs`.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, bail};
+use std::os::unix::net::UnixListener;
+use vigil_engine::{Action, Engine, Event, Level, Time};
+
+use vigil_platform::{Epoll, Events, Interest, NotifySocket, SignalFd, TimerFd};
+use vigil_units::SpecifierContext;
+use vigil_units::Unit;
+use vigil_units::load::LoadedSet;
+
+use crate::control::Clients;
+use crate::logs::Logs;
+use crate::options::Options;
+use crate::procs::Procs;
+
+/// Epoll tokens: the top byte says what kind of source, the rest which one.
+pub(crate) mod token {
+    pub const SIGNAL: u64 = 1;
+    pub const TIMER: u64 = 2;
+    pub const LISTENER: u64 = 3;
+    pub const NOTIFY: u64 = 4;
+    pub const CLIENT: u64 = 5 << 56;
+    pub const LOG_PIPE: u64 = 6 << 56;
+    pub const EXEC_STATUS: u64 = 7 << 56;
+    pub const SINK: u64 = 8 << 56;
+    pub const KIND: u64 = 0xff << 56;
+}
+
+/// What the loop is doing as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Running,
+    /// `vigil shutdown` or SIGTERM: stopping everything, then exit.
+    ShuttingDown,
+    Done,
+}
+
+pub(crate) struct Daemon {
+    pub opts: Options,
+    pub engine: Engine,
+    pub epoll: Epoll,
+    pub sigfd: SignalFd,
+    pub timer: TimerFd,
+    pub notify: NotifySocket,
+    pub notify_path: PathBuf,
+    pub socket_path: PathBuf,
+    pub spec_ctx: SpecifierContext,
+    /// What the last load read, kept for template instances started on demand.
+    pub set: LoadedSet,
+    /// The current definition of every loaded unit, by full name.
+    pub units: HashMap<String, Unit>,
+    pub procs: Procs,
+    pub clients: Clients,
+    pub logs: Logs,
+    pub phase: Phase,
+    /// The wall clock minus the monotonic clock at start-up, to show
+    /// monotonic times as dates.
+    pub wall_offset: Duration,
+    /// Variables every service gets (systemd's DefaultEnvironment=): a user manager
+    /// passes its PATH, as `systemd --user` does, then `--default-environment`.
+    pub default_env: Vec<(String, String)>,
+}
+
+pub fn run(opts: Options) -> anyhow::Result<()> {
+    let mut daemon = Daemon::new(opts)?;
+    daemon.boot();
+    daemon.run_loop();
+    daemon.cleanup();
+    Ok(())
+}
+
+/// Signals the loop handles through the signalfd (blocked for normal delivery).
+const HANDLED_SIGNALS: &[i32] = &[
+    libc_sig::SIGCHLD,
+    libc_sig::SIGTERM,
+    libc_sig::SIGINT,
+    libc_sig::SIGHUP,
+];
+
+/// Signal numbers (Linux, every architecture vigil builds for).
+pub(crate) mod libc_sig {
+    pub const SIGHUP: i32 = 1;
+    pub const SIGINT: i32 = 2;
+    pub const SIGPIPE: i32 = 13;
+    pub const SIGTERM: i32 = 15;
+    pub const SIGCHLD: i32 = 17;
+}
+
+impl Daemon {
+    fn new(opts: Options) -> anyhow::Result<Daemon> {
+        let uid = vigil_platform::getuid();
+        let mut opts = opts;
+        if opts.config_dirs.is_empty() {
+            opts.config_dirs.push(default_config_dir(uid));
+        }
+        let socket_path = vigil_proto::resolve_socket_path(opts.socket.clone(), uid);
+        let runtime = socket_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        create_runtime_dir(&runtime)?;
+
+        // A write to a client that hung up must be an EPIPE error, not a death.
+        vigil_platform::ignore_signal(libc_sig::SIGPIPE).context("ignoring SIGPIPE")?;
+        // Services that daemonize (Type=forking) are re-parented to us, so we can
+        // reap them and learn their exit status.
+        if let Err(e) = vigil_platform::set_child_subreaper() {
+            eprintln!(
+                "vigild: cannot become a child subreaper ({e}); forking services will not be reaped by vigild"
+            );
+        }
+        if let Err(e) = vigil_platform::raise_nofile_limit() {
+            eprintln!("vigild: cannot raise the open-file limit: {e}");
+        }
+
+        let epoll = Epoll::new().context("creating the epoll instance")?;
+        let sigfd = SignalFd::new(HANDLED_SIGNALS).context("creating the signalfd")?;
+        let timer = TimerFd::new().context("creating the timerfd")?;
+        let listener = bind_control_socket(&socket_path)?;
+        let notify_path = runtime.join(notify_name(&socket_path));
+        let _ = fs::remove_file(&notify_path);
+        // Services may run as other users and must still be able to notify.
+        let notify = NotifySocket::bind(&notify_path, 0o666)
+            .with_context(|| format!("binding the notify socket {}", notify_path.display()))?;
+
+        epoll.add(sigfd.as_fd(), token::SIGNAL, Interest::READABLE)?;
+        epoll.add(timer.as_fd(), token::TIMER, Interest::READABLE)?;
+        epoll.add(listener.as_fd(), token::LISTENER, Interest::READABLE)?;
+        epoll.add(notify.as_fd(), token::NOTIFY, Interest::READABLE)?;
+
+        let now_wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let wall_offset = now_wall.saturating_sub(vigil_platform::monotonic_now());
+        let logs = Logs::new(&opts)?;
+        Ok(Daemon {
+            engine: Engine::new(),
+            epoll,
+            sigfd,
+            timer,
+            notify,
+            notify_path,
+            socket_path,
+            spec_ctx: SpecifierContext::from_environment(),
+            set: LoadedSet::default(),
+            units: HashMap::new(),
+            procs: Procs::default(),
+            clients: Clients::new(listener),
+            logs,
+            phase: Phase::Running,
+            wall_offset,
+            default_env: (uid != 0)
+                .then(|| std::env::var("PATH").ok())
+                .flatten()
+                .map(|p| ("PATH".to_string(), p))
+                .into_iter()
+                .chain(opts.default_env.iter().cloned())
+                .collect(),
+            opts,
+        })
+    }
+
+    pub fn now(&self) -> Time {
+        vigil_platform::monotonic_now()
+    }
+
+    /// Microseconds since the epoch for a monotonic time.
+    pub fn wall_us(&self, t: Time) -> u64 {
+        (self.wall_offset + t).as_micros() as u64
+    }
+
+    /// vigild's own messages: to stderr, and into the unit's log when about a unit.
+    pub fn say(&mut self, level: Level, unit: Option<&str>, message: &str) {
+        if level == Level::Debug && !self.opts.debug {
+            return;
+        }
+        let tag = match level {
+            Level::Error => "error: ",
+            Level::Warning => "warning: ",
+            Level::Info | Level::Debug => "",
+        };
+        match unit {
+            Some(u) => eprintln!("vigild: {tag}{u}: {message}"),
+            None => eprintln!("vigild: {tag}{message}"),
+        }
+        if let Some(u) = unit {
+            self.logs.manager_line(u, message, &self.epoll);
+            self.clients.deliver_log(&self.logs, &self.epoll);
+        }
+    }
+
+    fn boot(&mut self) {
+        self.say(
+            Level::Info,
+            None,
+            &format!(
+                "starting (pid {}), units from {}, control socket {}",
+                vigil_platform::getpid(),
+                self.opts
+                    .config_dirs
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                self.socket_path.display()
+            ),
+        );
+        self.load();
+        let target = self.opts.target.clone();
+        let now = self.now();
+        if let Err(e) = self.engine.handle(now, Event::Start(target.clone())) {
+            self.say(Level::Error, None, &format!("cannot start {target}: {e}"));
+        }
+        self.process_actions();
+    }
+
+    /// Reads the configuration directories; returns (added, removed, changed).
+    pub fn load(&mut self) -> (Vec<String>, Vec<String>, Vec<String>) {
+        let set = vigil_units::load::load_dirs(&self.opts.config_dirs, &self.spec_ctx);
+        for d in &set.diagnostics {
+            let level = if d.is_error() {
+                Level::Error
+            } else {
+                Level::Warning
+            };
+            self.say(level, None, &d.to_string());
+        }
+        let mut added = Vec::new();
+        let mut changed = Vec::new();
+        let mut fresh: HashMap<String, Unit> = HashMap::new();
+        for unit in &set.units {
+            match self.units.get(&unit.name) {
+                None => added.push(unit.name.clone()),
+                Some(old) if old != unit => changed.push(unit.name.clone()),
+                Some(_) => {}
+            }
+            fresh.insert(unit.name.clone(), unit.clone());
+        }
+        let broken: Vec<(String, String)> = set
+            .broken
+            .iter()
+            .map(|b| (b.name.clone(), b.reason.clone()))
+            .collect();
+        let mut removed: Vec<String> = self
+            .units
+            .keys()
+            .filter(|n| !fresh.contains_key(*n) && !broken.iter().any(|(b, _)| b == *n))
+            .cloned()
+            .collect();
+        removed.sort();
+        added.sort();
+        changed.sort();
+        let now = self.now();
+        self.engine.load(now, set.units.clone(), broken);
+        // The engine still knows removed units until they have stopped; keep their
+        // definitions so their stop commands can run.
+        for name in &removed {
+            if let Some(old) = self.units.get(name) {
+                fresh.entry(name.clone()).or_insert_with(|| old.clone());
+            }
+        }
+        self.units = fresh;
+        self.set = set;
+        (added, removed, changed)
+    }
+
+    /// Makes `name` known, instantiating a template on demand (`foo@bar`).
+    /// Returns false when there is no such unit or template.
+    pub fn ensure_loaded(&mut self, name: &str) -> bool {
+        if self.units.contains_key(name) || self.engine.unit(name).is_some() {
+            return true;
+        }
+        if !name.contains('@') {
+            return false;
+        }
+        match self.set.instantiate(name, &self.spec_ctx) {
+            Ok(()) => {
+                let units = self.set.units.clone();
+                let broken = self
+                    .set
+                    .broken
+                    .iter()
+                    .map(|b| (b.name.clone(), b.reason.clone()))
+                    .collect();
+                for u in &units {
+                    self.units
+                        .entry(u.name.clone())
+                        .or_insert_with(|| u.clone());
+                }
+                let now = self.now();
+                self.engine.load(now, units, broken);
+                true
+            }
+            Err(diags) => {
+                for d in diags {
+                    self.say(Level::Error, Some(name), &d.to_string());
+                }
+                false
+            }
+        }
+    }
+
+    fn run_loop(&mut self) {
+        let mut events = Events::with_capacity(256);
+        while self.phase != Phase::Done {
+            self.arm_timer();
+            if let Err(e) = self.epoll.wait(&mut events, None) {
+                // EINTR is handled inside; anything else is a bug or resource
+                // exhaustion. Never spin: report and carry on after a pause bounded
+                // by the next deadline.
+                self.say(Level::Error, None, &format!("epoll_wait failed: {e}"));
+                continue;
+            }
+            let ready: Vec<_> = events.iter().collect();
+            for r in ready {
+                match r.token & token::KIND {
+                    0 => match r.token {
+                        token::SIGNAL => self.on_signals(),
+                        token::TIMER => self.on_timer(),
+                        token::LISTENER => self.clients.accept_all(&self.epoll),
+                        token::NOTIFY => self.on_notify(),
+                        _ => {}
+                    },
+                    token::CLIENT => self.on_client(r.token & !token::KIND, r),
+                    token::LOG_PIPE => self.on_log_pipe(r.token & !token::KIND),
+                    token::EXEC_STATUS => self.on_exec_status((r.token & !token::KIND) as u32),
+                    token::SINK => self
+                        .logs
+                        .on_sink_writable(r.token & !token::KIND, &self.epoll),
+                    _ => {}
+                }
+                self.process_actions();
+            }
+        }
+    }
+
+    fn arm_timer(&mut self) {
+        let res = match self.engine.next_deadline() {
+            // A deadline in the past still fires at once: timerfd treats an
+            // absolute time that has passed as expired.
+            Some(at) => self.timer.set_deadline(at.max(Duration::from_nanos(1))),
+            None => self.timer.disarm(),
+        };
+        if let Err(e) = res {
+            self.say(Level::Error, None, &format!("cannot arm the timer: {e}"));
+        }
+    }
+
+    fn on_timer(&mut self) {
+        let _ = self.timer.read();
+        let now = self.now();
+        let _ = self.engine.handle(now, Event::Tick);
+    }
+
+    fn on_signals(&mut self) {
+        loop {
+            let info = match self.sigfd.read() {
+                Ok(Some(info)) => info,
+                Ok(None) => break,
+                Err(e) => {
+                    self.say(Level::Error, None, &format!("reading the signalfd: {e}"));
+                    break;
+                }
+            };
+            match info.signo {
+                libc_sig::SIGCHLD => self.reap(),
+                libc_sig::SIGTERM | libc_sig::SIGINT => {
+                    self.say(Level::Info, None, "signal received: stopping every unit");
+                    self.begin_shutdown();
+                }
+                libc_sig::SIGHUP => {
+                    let (a, r, c) = self.load();
+                    self.say(
+                        Level::Info,
+                        None,
+                        &format!(
+                            "SIGHUP: rescanned: {} added, {} removed, {} changed",
+                            a.len(),
+                            r.len(),
+                            c.len()
+                        ),
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+
+    pub fn begin_shutdown(&mut self) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        self.phase = Phase::ShuttingDown;
+        let now = self.now();
+        let _ = self.engine.handle(now, Event::Shutdown);
+    }
+
+    fn on_notify(&mut self) {
+        let mut buf = [0u8; 4096];
+        loop {
+            let (len, creds) = match self.notify.recv_with_credentials(&mut buf) {
+                Ok(Some(got)) => match got.credentials {
+                    Some(c) => (got.len, c),
+                    None => continue,
+                },
+                Ok(None) => break,
+                Err(e) => {
+                    self.say(Level::Warning, None, &format!("notify socket: {e}"));
+                    break;
+                }
+            };
+            let text = String::from_utf8_lossy(buf.get(..len).unwrap_or_default());
+            let fields: Vec<(String, String)> = text
+                .lines()
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            if fields.iter().all(|(k, _)| k == "BARRIER") {
+                // Only a barrier: its fd was closed on receipt, which releases the sender.
+                continue;
+            }
+            let now = self.now();
+            let event = if self.engine.unit_of_pid(creds.pid).is_some() {
+                Event::Notify {
+                    pid: creds.pid,
+                    fields,
+                }
+            } else {
+                // A helper process (a script's `vigil notify`): services run in
+                // their own session, so its process group names the main process.
+                match vigil_platform::getpgid(creds.pid)
+                    .ok()
+                    .and_then(|pgid| self.engine.unit_of_pid(pgid))
+                {
+                    Some(unit) => Event::NotifyFromUnit {
+                        unit: unit.to_string(),
+                        pid: creds.pid,
+                        fields,
+                    },
+                    None => Event::Notify {
+                        pid: creds.pid,
+                        fields,
+                    },
+                }
+            };
+            let _ = self.engine.handle(now, event);
+            self.process_actions();
+        }
+    }
+
+    /// Carries out every pending engine action, including those that carrying
+    /// out actions produces, until none is left.
+    pub fn process_actions(&mut self) {
+        loop {
+            let actions = self.engine.take_actions();
+            if actions.is_empty() {
+                break;
+            }
+            for action in actions {
+                self.perform(action);
+            }
+        }
+        self.clients.flush_waiters(&self.engine, &self.epoll);
+        if self.phase == Phase::Done {
+            self.clients.flush_all();
+        }
+    }
+
+    fn perform(&mut self, action: Action) {
+        match action {
+            Action::StateChanged {
+                unit,
+                state,
+                reason,
+            } => {
+                let msg = match &reason {
+                    Some(r) => format!("-> {state} ({r})"),
+                    None => format!("-> {state}"),
+                };
+                // Every state change goes into the unit's log (tests and `vigil
+                // log -f` follow them); stderr gets them with --debug.
+                if self.opts.debug {
+                    eprintln!("vigild: {unit}: {msg}");
+                }
+                self.logs.manager_line(&unit, &msg, &self.epoll);
+                self.clients.deliver_log(&self.logs, &self.epoll);
+                self.clients.on_state_changed(&unit, state);
+            }
+            Action::Log {
+                level,
+                unit,
+                message,
+            } => self.say(level, unit.as_deref(), &message),
+            Action::AllStopped => {
+                self.say(Level::Info, None, "every unit is stopped; exiting");
+                self.phase = Phase::Done;
+            }
+            other => self.perform_process_action(other),
+        }
+    }
+
+    fn cleanup(&mut self) {
+        let _ = fs::remove_file(&self.socket_path);
+        let _ = fs::remove_file(&self.notify_path);
+    }
+}
+
+fn default_config_dir(uid: u32) -> PathBuf {
+    if uid == 0 {
+        return PathBuf::from("/etc/vigil");
+    }
+    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("vigil");
+    }
+    match std::env::var_os("HOME") {
+        Some(h) => PathBuf::from(h).join(".config/vigil"),
+        None => PathBuf::from("/etc/vigil"),
+    }
+}
+
+fn create_runtime_dir(dir: &Path) -> anyhow::Result<()> {
+    fs::create_dir_all(dir)
+        .with_context(|| format!("creating the runtime directory {}", dir.display()))?;
+    Ok(())
+}
+
+/// `control.sock` -> `control.notify`, beside it: each manager its own notify socket.
+fn notify_name(socket: &Path) -> String {
+    let stem = socket
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "vigil".into());
+    format!("{stem}.notify")
+}
+
+fn bind_control_socket(path: &Path) -> anyhow::Result<UnixListener> {
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            bail!(
+                "another manager is already listening on {} (use --socket to choose another path)",
+                path.display()
+            );
+        }
+        // A stale socket from a manager that died: take its place.
+        fs::remove_file(path)
+            .with_context(|| format!("removing the stale socket {}", path.display()))?;
+    }
+    let listener = UnixListener::bind(path)
+        .with_context(|| format!("binding the control socket {}", path.display()))?;
+    listener
+        .set_nonblocking(true)
+        .context("making the control socket non-blocking")?;
+    // Anyone may connect; what a peer may do is decided by its credentials.
+    fs::set_permissions(path, fs::Permissions::from_mode(0o666))
+        .with_context(|| format!("setting the mode of {}", path.display()))?;
+    Ok(listener)
+}
+
+/// Drops an fd from epoll before it is closed; errors are irrelevant then.
+pub(crate) fn unwatch(epoll: &Epoll, fd: &OwnedFd) {
+    let _ = epoll.delete(fd.as_fd());
+}
+
+impl Daemon {
+    pub fn io_error(&mut self, unit: &str, what: &str, e: io::Error) {
+        self.say(Level::Error, Some(unit), &format!("{what}: {e}"));
+    }
+}

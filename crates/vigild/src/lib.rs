@@ -1,0 +1,19 @@
+//! `vigild`, the service manager, as a library so the binary stays thin.
+//!
+//! One thread, one epoll loop. The loop owns every descriptor (signalfd,
+//! timerfd, the control and notify sockets, the services' log pipes, the
+//! exec-status pipes of children that have not exec'd yet) and turns what the
+//! kernel reports into engine events; the engine's actions are carried out here
+//! and nowhere else. Nothing in this crate blocks or sleeps: every wait is an
+//! epoll wait, bounded by the engine's next deadline.
+//!
+//! Once running, the manager never exits because of an error: a failed action
+//! is reported against its unit, a failed client is dropped.
+
+mod control;
+mod daemon;
+mod logs;
+pub mod options;
+mod procs;
+
+pub use daemon::run;

@@ -1,0 +1,164 @@
+//! `vigild`'s command line.
+
+use std::path::PathBuf;
+
+pub const HELP: &str = "\
+vigild - the vigil service manager
+
+usage: vigild [OPTIONS]
+
+options:
+  --config-dir DIR     a directory of unit files (*.service, *.target) and zinit YAML
+                       (*.yaml); repeatable, the first has precedence. Default:
+                       /etc/vigil for root, $XDG_CONFIG_HOME/vigil (~/.config/vigil) otherwise
+  --socket PATH        the control socket (also $VIGIL_SOCKET); default
+                       /run/vigil/control.sock for root, $XDG_RUNTIME_DIR/vigil/control.sock
+                       otherwise (/tmp/vigil-UID/ without XDG_RUNTIME_DIR)
+  --target NAME        the unit to start at boot (default: default.target)
+  --log-to SINK        also send service log lines to SINK: console (this process's
+                       stdout, each line prefixed by the unit name), kmsg (/dev/kmsg),
+                       or file:PATH; repeatable. The per-unit ring is always kept.
+  --log-ring-size N    bytes of log kept per unit (default 65536; K and M suffixes)
+  --default-environment NAME=VALUE
+                       a variable every service gets (systemd's DefaultEnvironment=);
+                       repeatable. A manager not running as root also passes its own
+                       PATH to services, as systemd --user does
+  --debug              log every state change and action to stderr
+  -h, --help           this text
+
+exit codes: 0 after a `vigil shutdown`, 1 on a fatal start-up error, 2 on a usage error.
+";
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SinkSpec {
+    Console,
+    Kmsg,
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub config_dirs: Vec<PathBuf>,
+    pub socket: Option<PathBuf>,
+    pub target: String,
+    pub sinks: Vec<SinkSpec>,
+    pub ring_size: usize,
+    pub debug: bool,
+    pub default_env: Vec<(String, String)>,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum OptionsError {
+    Help,
+    Bad(String),
+}
+
+fn parse_size(s: &str) -> Option<usize> {
+    let (num, mult) = match s.as_bytes().last()? {
+        b'K' | b'k' => (&s[..s.len() - 1], 1024),
+        b'M' | b'm' => (&s[..s.len() - 1], 1024 * 1024),
+        _ => (s, 1),
+    };
+    num.parse::<usize>().ok()?.checked_mul(mult)
+}
+
+pub fn parse(args: &[String]) -> Result<Options, OptionsError> {
+    let mut opts = Options {
+        config_dirs: Vec::new(),
+        socket: None,
+        target: "default.target".into(),
+        sinks: Vec::new(),
+        ring_size: 64 * 1024,
+        debug: false,
+        default_env: Vec::new(),
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = |name: &str| -> Result<String, OptionsError> {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or_else(|| OptionsError::Bad(format!("{name} needs a value")))
+        };
+        match flag {
+            "-h" | "--help" => return Err(OptionsError::Help),
+            "--debug" => opts.debug = true,
+            "--config-dir" => opts.config_dirs.push(PathBuf::from(value(flag)?)),
+            "--socket" => opts.socket = Some(PathBuf::from(value(flag)?)),
+            "--target" => opts.target = vigil_units::name::normalize(&value(flag)?),
+            "--log-to" => {
+                let v = value(flag)?;
+                opts.sinks.push(match v.as_str() {
+                    "console" => SinkSpec::Console,
+                    "kmsg" => SinkSpec::Kmsg,
+                    s if s.starts_with("file:") && s.len() > 5 => {
+                        SinkSpec::File(PathBuf::from(&s[5..]))
+                    }
+                    s => {
+                        return Err(OptionsError::Bad(format!(
+                            "--log-to: unknown sink {s:?} (console, kmsg, file:PATH)"
+                        )));
+                    }
+                });
+            }
+            "--default-environment" => {
+                let v = value(flag)?;
+                match v.split_once('=') {
+                    Some((k, val)) if !k.is_empty() => {
+                        opts.default_env.push((k.to_string(), val.to_string()))
+                    }
+                    _ => {
+                        return Err(OptionsError::Bad(format!(
+                            "--default-environment: expected NAME=VALUE, got {v:?}"
+                        )));
+                    }
+                }
+            }
+            "--log-ring-size" => {
+                let v = value(flag)?;
+                opts.ring_size = parse_size(&v)
+                    .ok_or_else(|| OptionsError::Bad(format!("--log-ring-size: bad size {v:?}")))?;
+            }
+            other => return Err(OptionsError::Bad(format!("unknown option {other:?}"))),
+        }
+    }
+    Ok(opts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<Options, OptionsError> {
+        parse(&s.split_whitespace().map(String::from).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn options_parse() {
+        let o = p("--config-dir a --config-dir=b --target web --log-to console --log-to file:/x --log-ring-size 2K").unwrap();
+        assert_eq!(o.config_dirs, vec![PathBuf::from("a"), PathBuf::from("b")]);
+        assert_eq!(o.target, "web.service");
+        assert_eq!(
+            o.sinks,
+            vec![SinkSpec::Console, SinkSpec::File("/x".into())]
+        );
+        assert_eq!(o.ring_size, 2048);
+    }
+
+    #[test]
+    fn bad_options() {
+        for bad in [
+            "--nope",
+            "--config-dir",
+            "--log-to tty",
+            "--log-ring-size x",
+        ] {
+            assert!(matches!(p(bad), Err(OptionsError::Bad(_))), "{bad}");
+        }
+        assert_eq!(p("--help").unwrap_err(), OptionsError::Help);
+    }
+}

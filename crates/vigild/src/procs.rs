@@ -1,0 +1,315 @@
+//! Carrying out the engine's process actions: spawning, signalling, reaping,
+//! reading PID files and checking conditions, and turning the outcome into
+//! events.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, OwnedFd};
+
+use vigil_engine::{Action, Event, ExitStatus, Level, Role};
+use vigil_platform::{ExecStatus, Interest};
+use vigil_units::{Output, ServiceType};
+
+use crate::daemon::{Daemon, token, unwatch};
+
+/// A process vigild started and has not reaped yet.
+struct Proc {
+    unit: String,
+    role: Role,
+    /// For race-free signalling: a pidfd cannot refer to a recycled PID.
+    pidfd: Option<OwnedFd>,
+    /// Until exec succeeds or fails: the read end of the status pipe.
+    exec_status: Option<OwnedFd>,
+}
+
+#[derive(Default)]
+pub(crate) struct Procs {
+    by_pid: HashMap<u32, Proc>,
+    /// Counts starts, for INVOCATION_ID.
+    invocations: u64,
+}
+
+impl Daemon {
+    pub(crate) fn perform_process_action(&mut self, action: Action) {
+        match action {
+            Action::Spawn {
+                unit,
+                role,
+                command,
+                main_pid,
+            } => self.spawn(&unit, role, &command, main_pid),
+            Action::Signal {
+                unit,
+                pid,
+                signal,
+                group,
+            } => self.signal(&unit, pid, signal, group),
+            Action::CheckConditions { unit } => {
+                let result = match self.units.get(&unit) {
+                    Some(u) => check_conditions(u),
+                    None => Ok(()),
+                };
+                let now = self.now();
+                let _ = self
+                    .engine
+                    .handle(now, Event::ConditionsChecked { unit, result });
+            }
+            Action::ReadPidFile { unit, path } => {
+                let result = read_pid_file(&path);
+                let now = self.now();
+                let _ = self.engine.handle(now, Event::PidFileRead { unit, result });
+            }
+            // Handled by the caller.
+            Action::StateChanged { .. } | Action::Log { .. } | Action::AllStopped => {}
+        }
+    }
+
+    fn spawn(
+        &mut self,
+        unit_name: &str,
+        role: Role,
+        command: &vigil_units::ExecCommand,
+        main_pid: Option<u32>,
+    ) {
+        let now = self.now();
+        let Some(service) = self.units.get(unit_name).and_then(|u| u.service.clone()) else {
+            let _ = self.engine.handle(
+                now,
+                Event::SpawnFailed {
+                    unit: unit_name.to_string(),
+                    role,
+                    pid: None,
+                    stage: "lookup (unit has no [Service])".into(),
+                    errno: 0,
+                },
+            );
+            return;
+        };
+        let stdout = self.stdio_for(unit_name, &service.stdout, vigil_log::Stream::Stdout);
+        let stderr = match service.stderr {
+            // systemd: StandardError=inherit means "the same as stdout".
+            Output::Inherit => {
+                self.stdio_for(unit_name, &service.stdout, vigil_log::Stream::Stderr)
+            }
+            ref other => self.stdio_for(unit_name, other, vigil_log::Stream::Stderr),
+        };
+        self.procs.invocations += 1;
+        let wants_notify = service.service_type == ServiceType::Notify
+            || service.notify_access != vigil_units::NotifyAccess::None;
+        let ctx = vigil_spawn::Context {
+            main_pid,
+            invocation_id: format!(
+                "{:016x}{:016x}",
+                vigil_platform::getpid(),
+                self.procs.invocations
+            ),
+            notify_socket: wants_notify.then(|| self.notify_path.clone()),
+            lang: std::env::var("LANG").ok(),
+            stdin: vigil_spawn::Stdio::Null,
+            stdout,
+            stderr,
+            extra_env: self.default_env.clone(),
+        };
+        let result = vigil_spawn::prepare(unit_name, &service, command, &ctx)
+            .and_then(|prepared| vigil_spawn::spawn(&prepared));
+        let child = match result {
+            Ok(child) => child,
+            Err(e) => {
+                self.say(
+                    Level::Error,
+                    Some(unit_name),
+                    &format!("cannot start {}: {e}", command.program),
+                );
+                let _ = self.engine.handle(
+                    now,
+                    Event::SpawnFailed {
+                        unit: unit_name.to_string(),
+                        role,
+                        pid: None,
+                        stage: e.stage().to_string(),
+                        errno: e.errno(),
+                    },
+                );
+                return;
+            }
+        };
+        let pid = child.pid;
+        let token = token::EXEC_STATUS | u64::from(pid);
+        let exec_status = match self
+            .epoll
+            .add(child.exec_status.as_fd(), token, Interest::READABLE)
+        {
+            Ok(()) => Some(child.exec_status),
+            Err(e) => {
+                // Without the watch we learn of exec failures from the exit status alone.
+                self.io_error(unit_name, "watching the exec status pipe", e);
+                None
+            }
+        };
+        let pidfd = vigil_platform::pidfd_open(pid).ok();
+        self.procs.by_pid.insert(
+            pid,
+            Proc {
+                unit: unit_name.to_string(),
+                role,
+                pidfd,
+                exec_status,
+            },
+        );
+        let _ = self.engine.handle(
+            now,
+            Event::Spawned {
+                unit: unit_name.to_string(),
+                role,
+                pid,
+            },
+        );
+    }
+
+    fn stdio_for(
+        &mut self,
+        unit: &str,
+        output: &Output,
+        stream: vigil_log::Stream,
+    ) -> vigil_spawn::Stdio {
+        match output {
+            Output::Null => vigil_spawn::Stdio::Null,
+            Output::Inherit => vigil_spawn::Stdio::Inherit,
+            Output::File { path, mode } => vigil_spawn::Stdio::File {
+                path: path.clone(),
+                mode: *mode,
+            },
+            Output::Log | Output::Console | Output::Kmsg => {
+                match self.logs.pipe_for(unit, stream, output, &self.epoll) {
+                    Ok(fd) => vigil_spawn::Stdio::Fd(fd),
+                    Err(e) => {
+                        self.io_error(unit, "creating the log pipe", e);
+                        vigil_spawn::Stdio::Null
+                    }
+                }
+            }
+        }
+    }
+
+    fn signal(&mut self, unit: &str, pid: u32, signal: i32, group: bool) {
+        let result = if group {
+            vigil_platform::kill_group(pid, signal)
+        } else {
+            match self.procs.by_pid.get(&pid).and_then(|p| p.pidfd.as_ref()) {
+                Some(fd) => vigil_platform::pidfd_send_signal(fd.as_fd(), signal),
+                None => vigil_platform::kill(pid, signal),
+            }
+        };
+        if let Err(e) = result {
+            // ESRCH: it is already gone, and its exit will be reported by SIGCHLD.
+            if e.raw_os_error() != Some(3) {
+                self.say(
+                    Level::Warning,
+                    Some(unit),
+                    &format!(
+                        "cannot send signal {signal} to {}{pid}: {e}",
+                        if group { "group " } else { "" }
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Reaps every child that has exited (SIGCHLD coalesces, so loop until none).
+    pub(crate) fn reap(&mut self) {
+        loop {
+            let (pid, status) = match vigil_platform::reap_any() {
+                Ok(Some(got)) => got,
+                Ok(None) => break,
+                Err(e) => {
+                    self.say(Level::Error, None, &format!("waitid: {e}"));
+                    break;
+                }
+            };
+            let status = match status {
+                vigil_platform::ExitStatus::Exited(c) => ExitStatus::Exited(c),
+                vigil_platform::ExitStatus::Signaled(s) => ExitStatus::Signaled(s),
+            };
+            // Exec status first: a child that failed exec reports why before it exits.
+            if self
+                .procs
+                .by_pid
+                .get(&pid)
+                .is_some_and(|p| p.exec_status.is_some())
+            {
+                self.on_exec_status(pid);
+            }
+            if let Some(proc) = self.procs.by_pid.remove(&pid) {
+                if let Some(fd) = &proc.exec_status {
+                    unwatch(&self.epoll, fd);
+                }
+                let _ = (&proc.unit, proc.role);
+            }
+            let now = self.now();
+            let _ = self.engine.handle(now, Event::Exited { pid, status });
+            self.process_actions();
+        }
+    }
+
+    pub(crate) fn on_exec_status(&mut self, pid: u32) {
+        let Some(proc) = self.procs.by_pid.get_mut(&pid) else {
+            return;
+        };
+        let Some(fd) = proc.exec_status.as_ref() else {
+            return;
+        };
+        let status = vigil_platform::read_exec_status(fd.as_fd());
+        let event = match status {
+            Ok(ExecStatus::Pending) => return,
+            // Unreadable: the exit status will tell.
+            Err(_) => Event::ExecSucceeded { pid },
+            Ok(ExecStatus::Succeeded) => Event::ExecSucceeded { pid },
+            Ok(ExecStatus::Failed { stage, errno }) => Event::SpawnFailed {
+                unit: proc.unit.clone(),
+                role: proc.role,
+                pid: Some(pid),
+                stage: stage.to_string(),
+                errno,
+            },
+        };
+        if let Some(fd) = proc.exec_status.take() {
+            unwatch(&self.epoll, &fd);
+        }
+        if let Event::SpawnFailed {
+            unit, stage, errno, ..
+        } = &event
+        {
+            let msg = format!(
+                "exec failed at {stage}: {} ({})",
+                std::io::Error::from_raw_os_error(*errno),
+                vigil_platform::errno_name(*errno)
+            );
+            let unit = unit.clone();
+            self.say(Level::Error, Some(&unit), &msg);
+        }
+        let now = self.now();
+        let _ = self.engine.handle(now, event);
+    }
+
+    pub(crate) fn on_log_pipe(&mut self, idx: u64) {
+        self.logs.on_readable(idx, &self.epoll);
+        self.clients.deliver_log(&self.logs, &self.epoll);
+    }
+}
+
+fn check_conditions(unit: &vigil_units::Unit) -> Result<(), vigil_engine::Reason> {
+    vigil_units::condition::evaluate(&unit.conditions)
+        .map_err(vigil_engine::Reason::ConditionFailed)?;
+    vigil_units::condition::evaluate_asserts(&unit.asserts)
+        .map_err(vigil_engine::Reason::AssertFailed)?;
+    Ok(())
+}
+
+/// Reads a PID file as systemd does: the first line, a positive decimal number.
+fn read_pid_file(path: &std::path::Path) -> Result<u32, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let first = text.lines().next().unwrap_or("").trim();
+    match first.parse::<u32>() {
+        Ok(pid) if pid > 1 => Ok(pid),
+        _ => Err(format!("{}: no valid PID in {first:?}", path.display())),
+    }
+}

@@ -1,0 +1,349 @@
+//! The shared harness of vigild's integration tests: a real `vigild` on a
+//! temporary configuration directory and socket, driven by the real `vigil`.
+//!
+//! Waiting is always on an event: a line on vigild's stderr, a reply on the
+//! socket, a line of a followed log. Where a test must wait for a condition
+//! that has no event of its own (a file a service writes), `wait_until`
+//! re-checks it with a deadline, never a fixed sleep.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{self, Receiver};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+
+pub fn vigild_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_vigild"))
+}
+
+/// `vigil` is built beside `vigild` (scripts/test builds every binary first).
+pub fn vigil_bin() -> PathBuf {
+    let bin = vigild_bin().with_file_name("vigil");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (cargo build --bins)",
+        bin.display()
+    );
+    bin
+}
+
+/// A fresh directory under the system's temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "vigil-test-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("create temp dir");
+        // Services may run as another user in some tests.
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running vigild.
+pub struct Manager {
+    pub dir: TempDir,
+    pub config: PathBuf,
+    pub socket: PathBuf,
+    child: Child,
+    /// vigild's stderr, line by line, read by a thread so it never blocks vigild.
+    stderr: Receiver<String>,
+    /// Every stderr line seen so far.
+    pub seen: Vec<String>,
+}
+
+impl Manager {
+    /// Writes `files` (name, content) into a new config dir and starts vigild on it.
+    pub fn start(files: &[(&str, &str)]) -> Manager {
+        Manager::start_with(files, &[])
+    }
+
+    pub fn start_with(files: &[(&str, &str)], extra_args: &[&str]) -> Manager {
+        let dir = TempDir::new("mgr");
+        let config = dir.path().join("units");
+        fs::create_dir_all(&config).unwrap();
+        for (name, text) in files {
+            write_file(&config.join(name), text);
+        }
+        let socket = dir.path().join("control.sock");
+        let mut child = Command::new(vigild_bin())
+            .arg("--config-dir")
+            .arg(&config)
+            .arg("--socket")
+            .arg(&socket)
+            .args(extra_args)
+            .env_remove("VIGIL_SOCKET")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn vigild");
+        let stderr = spawn_reader(child.stderr.take().expect("stderr"));
+        // Drain stdout too, so a chatty console sink can never fill the pipe.
+        let stdout = child.stdout.take().expect("stdout");
+        thread::spawn(move || for _ in BufReader::new(stdout).lines() {});
+        let mut m = Manager {
+            dir,
+            config,
+            socket,
+            child,
+            stderr,
+            seen: Vec::new(),
+        };
+        m.expect_stderr("control socket");
+        m
+    }
+
+    /// Waits for a stderr line containing `needle`; returns it.
+    pub fn expect_stderr(&mut self, needle: &str) -> String {
+        if let Some(line) = self.seen.iter().find(|l| l.contains(needle)) {
+            return line.clone();
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "vigild never printed {needle:?}; it printed:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Collects stderr lines that are already there, without waiting.
+    pub fn drain_stderr(&mut self) -> &[String] {
+        while let Ok(line) = self.stderr.try_recv() {
+            self.seen.push(line);
+        }
+        &self.seen
+    }
+
+    pub fn vigil(&self, args: &[&str]) -> Output {
+        Command::new(vigil_bin())
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run vigil")
+    }
+
+    /// Runs vigil and asserts its exit code; returns stdout.
+    pub fn vigil_ok(&self, args: &[&str]) -> String {
+        self.vigil_code(args, 0)
+    }
+
+    pub fn vigil_code(&self, args: &[&str], code: i32) -> String {
+        let out = self.vigil(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "vigil {args:?}: stdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn status_json(&self, unit: &str) -> serde_json::Value {
+        let out = self.vigil(&["status", unit, "--json"]);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "status {unit}: bad JSON ({e}): {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    }
+
+    pub fn state(&self, unit: &str) -> String {
+        self.status_json(unit)["state"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string()
+    }
+
+    /// Follows the unit's log (vigild writes every state change into it) until a
+    /// line contains `needle`. Event-driven: the lines are pushed by vigild.
+    pub fn wait_log(&self, unit: &str, needle: &str) -> String {
+        let mut child = Command::new(vigil_bin())
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(["log", "-f", "-n", "100000", unit])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("vigil log -f");
+        let lines = spawn_reader(child.stdout.take().expect("stdout"));
+        let deadline = Instant::now() + TIMEOUT;
+        let mut seen = Vec::new();
+        let found = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => break Some(line),
+                Ok(line) => seen.push(line),
+                Err(_) => break None,
+            }
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        found.unwrap_or_else(|| {
+            panic!(
+                "{unit}: no log line with {needle:?}; saw:\n{}",
+                seen.join("\n")
+            )
+        })
+    }
+
+    /// Waits until the unit is in `state` (as shown by its state-change log lines).
+    pub fn wait_state(&self, unit: &str, state: &str) {
+        if self.state(unit) == state {
+            return;
+        }
+        self.wait_log(unit, &format!("-> {state}"));
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Asks vigild to stop everything and waits for it to exit; returns its status.
+    pub fn shutdown(mut self) -> std::process::ExitStatus {
+        let _ = self.vigil(&["shutdown"]);
+        self.wait_exit()
+    }
+
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        // The stderr reader ends when vigild exits: that is the event.
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("vigild did not exit; stderr:\n{}", self.seen.join("\n"))
+                }
+            }
+        }
+        self.child.wait().expect("wait vigild")
+    }
+}
+
+impl Drop for Manager {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            // SIGTERM stops the services too; then make sure.
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                match self.stderr.recv_timeout(Duration::from_millis(200)) {
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    _ => continue,
+                }
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn spawn_reader<R: std::io::Read + Send + 'static>(r: R) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(r).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+pub fn write_file(path: &Path, text: &str) {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).unwrap();
+    }
+    fs::write(path, text).unwrap();
+}
+
+/// Re-checks `cond` until it holds or the deadline passes. For conditions with
+/// no event to wait on (the content of a file a service writes).
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + TIMEOUT;
+    let mut pause = Duration::from_millis(1);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// Whether a process exists (and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+pub fn is_root() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Skips a privileged test with a printed reason, except in CI where it must run.
+pub fn require_root(test: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test} needs root and CI=true forbids skipping it");
+    }
+    eprintln!("skipping {test}: needs root");
+    false
+}

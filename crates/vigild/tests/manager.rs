@@ -1,0 +1,561 @@
+//! Integration tests: the real vigild and vigil, real processes, real sockets,
+//! temporary directories. One test per behaviour; names say what they pin.
+
+mod harness;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use harness::{Manager, TempDir, alive, require_root, wait_until};
+
+fn oneshot_writer(file: &str, text: &str) -> String {
+    format!(
+        "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sh -c 'echo {text} >> {file}'\n"
+    )
+}
+
+#[test]
+fn boot_starts_a_dag_in_dependency_order() {
+    let out = TempDir::new("dag");
+    let order = out.path().join("order");
+    let order = order.display().to_string();
+    let a = oneshot_writer(&order, "a");
+    let b = format!(
+        "[Unit]\nRequires=a.service\nAfter=a.service\n{}",
+        oneshot_writer(&order, "b")
+    );
+    let c = format!(
+        "[Unit]\nRequires=a.service\nAfter=a.service\n{}",
+        oneshot_writer(&order, "c")
+    );
+    let d = format!(
+        "[Unit]\nRequires=b.service c.service\nAfter=b.service c.service\n{}",
+        oneshot_writer(&order, "d")
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=d.service\n"),
+        ("a.service", &a),
+        ("b.service", &b),
+        ("c.service", &c),
+        ("d.service", &d),
+    ]);
+    m.wait_state("d.service", "exited");
+    let text = fs::read_to_string(&order).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert_eq!(lines[0], "a");
+    assert_eq!(lines[3], "d");
+    assert!(lines[1..3].contains(&"b") && lines[1..3].contains(&"c"));
+    let list: serde_json::Value =
+        serde_json::from_str(&m.vigil_ok(&["list", "--json"])).expect("list --json");
+    let units = list.as_array().unwrap();
+    for name in ["a.service", "b.service", "c.service", "d.service"] {
+        let u = units.iter().find(|u| u["name"] == name).unwrap();
+        assert_eq!(u["state"], "exited", "{name}");
+        assert!(u.get("pid").is_some());
+    }
+}
+
+#[test]
+fn a_missing_binary_fails_its_unit_alone() {
+    let m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=broken.service good.service\n",
+        ),
+        (
+            "broken.service",
+            "[Service]\nType=exec\nExecStart=/nonexistent/bin/daemon --flag\n",
+        ),
+        ("good.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    m.wait_state("good.service", "running");
+    m.wait_state("broken.service", "failed");
+    let st = m.status_json("broken.service");
+    let reason = st["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("exec") || reason.contains("not found") || reason.contains("ENOENT"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_malformed_unit_file_is_reported_with_its_line_and_the_rest_boots() {
+    let mut m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=bad.service good.service\n"),
+        (
+            "bad.service",
+            "[Unit]\nDescription=bad\n\n[Service]\nExecStart=/bin/true\nRestart=sometimes\n",
+        ),
+        ("good.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    m.wait_state("good.service", "running");
+    let line = m.expect_stderr("bad.service:6");
+    assert!(line.contains("Restart"), "{line}");
+    let st = m.status_json("bad.service");
+    assert_eq!(st["state"], "failed");
+    assert!(
+        st["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("bad.service:6"),
+        "{st}"
+    );
+}
+
+#[test]
+fn a_dependency_cycle_is_named_and_the_rest_boots() {
+    let mut m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=a.service b.service c.service free.service\n",
+        ),
+        (
+            "a.service",
+            "[Unit]\nAfter=c.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+        (
+            "b.service",
+            "[Unit]\nAfter=a.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+        (
+            "c.service",
+            "[Unit]\nAfter=b.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+        ("free.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    let line = m.expect_stderr("cycle");
+    for name in ["a.service", "b.service", "c.service"] {
+        assert!(line.contains(name), "{line}");
+    }
+    m.wait_state("free.service", "running");
+    let st = m.status_json("b.service");
+    let cycle = st["cycle"].as_str().unwrap_or_default();
+    assert!(
+        cycle.contains("a.service") && cycle.contains("c.service"),
+        "{st}"
+    );
+    // systemd drops an ordering edge and boots the units anyway; so does vigil.
+    for name in ["a.service", "b.service", "c.service"] {
+        m.wait_state(name, "running");
+    }
+}
+
+#[test]
+fn a_failed_requirement_fails_its_dependents_with_the_reason() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=app.service\n"),
+        (
+            "db.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'exit 4'\n",
+        ),
+        (
+            "app.service",
+            "[Unit]\nRequires=db.service\nAfter=db.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+    ]);
+    m.wait_state("app.service", "failed");
+    let st = m.status_json("app.service");
+    assert_eq!(st["reason"], "dependency failed: db.service", "{st}");
+    let db = m.status_json("db.service");
+    assert_eq!(db["state"], "failed");
+    assert!(
+        db["reason"].as_str().unwrap_or_default().contains('4'),
+        "{db}"
+    );
+}
+
+#[test]
+fn a_failed_condition_leaves_the_unit_inactive_not_failed() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=opt.service\n"),
+        (
+            "opt.service",
+            "[Unit]\nConditionPathExists=/nonexistent/vigil\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+    ]);
+    m.wait_log("opt.service", "condition");
+    let st = m.status_json("opt.service");
+    assert_eq!(st["state"], "inactive", "{st}");
+    assert!(
+        st["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ConditionPathExists=/nonexistent/vigil"),
+        "{st}"
+    );
+    // `vigil status` of an inactive unit exits 3.
+    m.vigil_code(&["status", "opt"], 3);
+}
+
+#[test]
+fn a_crash_loop_stops_at_the_start_limit_and_reset_failed_clears_it() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=crash.service\n"),
+        (
+            "crash.service",
+            "[Unit]\nStartLimitIntervalSec=30s\nStartLimitBurst=3\n[Service]\nExecStart=/bin/sh -c 'exit 1'\nRestart=always\nRestartSec=10ms\n",
+        ),
+    ]);
+    m.wait_log("crash.service", "start limit hit");
+    let st = m.status_json("crash.service");
+    assert_eq!(st["state"], "failed");
+    assert_eq!(st["reason"], "start limit hit");
+    assert!(st["restarts"].as_u64().unwrap() >= 2, "{st}");
+    m.vigil_ok(&["reset-failed", "crash"]);
+    assert_eq!(m.state("crash.service"), "inactive");
+}
+
+#[test]
+fn a_slow_stop_is_escalated_to_sigkill() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=stubborn.service\n"),
+        (
+            "stubborn.service",
+            "[Service]\nExecStart=/bin/sh -c 'trap \"\" TERM; while :; do sleep 0.1; done'\nTimeoutStopSec=300ms\n",
+        ),
+    ]);
+    m.wait_state("stubborn.service", "running");
+    let pid = m.status_json("stubborn.service")["pid"].as_u64().unwrap() as u32;
+    let out = m.vigil(&["stop", "stubborn"]);
+    assert!(out.status.code().is_some());
+    assert!(!alive(pid), "the stubborn process survived its stop");
+    let st = m.status_json("stubborn.service");
+    assert!(st["state"] == "failed" || st["state"] == "inactive", "{st}");
+    let log = m.vigil_ok(&["log", "stubborn"]);
+    assert!(
+        log.contains("SIGKILL") || log.contains("stop timeout"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_log_flood_neither_blocks_the_manager_nor_loses_lines_silently() {
+    let out = TempDir::new("flood");
+    let file = out.path().join("all.log");
+    let sink = format!("file:{}", file.display());
+    let m = Manager::start_with(
+        &[
+            (
+                "default.target",
+                "[Unit]\nWants=flood.service quiet.service\n",
+            ),
+            (
+                "flood.service",
+                "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'i=0; while [ $$i -lt 50000 ]; do echo \"line $$i\"; i=$$((i+1)); done; echo done-flooding'\n",
+            ),
+            ("quiet.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ],
+        &["--log-to", &sink],
+    );
+    // The manager answers while the flood runs.
+    m.wait_state("quiet.service", "running");
+    m.vigil_ok(&["list"]);
+    m.wait_log("flood.service", "done-flooding");
+    let tail = m.vigil_ok(&["log", "flood", "-n", "10"]);
+    assert!(tail.contains("line 49999"), "{tail}");
+    // The ring keeps the newest lines; the file sink got every one, in order.
+    let text = fs::read_to_string(&file).unwrap();
+    let numbers: Vec<u32> = text
+        .lines()
+        .filter(|l| l.contains("flood.service"))
+        .filter_map(|l| l.rsplit_once("line ").and_then(|(_, n)| n.parse().ok()))
+        .collect();
+    assert_eq!(numbers.len(), 50000, "lines lost in the file sink");
+    assert!(
+        numbers.windows(2).all(|w| w[1] == w[0] + 1),
+        "lines out of order"
+    );
+}
+
+#[test]
+fn garbage_on_the_socket_gets_an_error_and_harms_no_one() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=a.service\n"),
+        ("a.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    m.wait_state("a.service", "running");
+    let mut s = UnixStream::connect(&m.socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"this is not json\n").unwrap();
+    s.write_all(b"{\"version\":1,\"id\":5,\"request\":{\"verb\":\"explode\"}}\n")
+        .unwrap();
+    s.write_all(&vec![b'x'; 100 * 1024]).unwrap();
+    s.write_all(b"\n{\"version\":1,\"id\":6,\"request\":{\"verb\":\"ping\"}}\n")
+        .unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut replies = Vec::new();
+    for _ in 0..4 {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        replies.push(serde_json::from_str::<serde_json::Value>(&line).unwrap());
+    }
+    assert_eq!(replies[0]["error"]["code"], "bad-request");
+    assert_eq!(replies[1]["error"]["code"], "bad-request");
+    assert_eq!(replies[1]["id"], 5);
+    assert_eq!(replies[2]["error"]["code"], "too-large");
+    assert_eq!(replies[3]["id"], 6);
+    assert_eq!(replies[3]["result"]["kind"], "pong");
+    // A client that connects and says nothing blocks no one.
+    let _idle = UnixStream::connect(&m.socket).unwrap();
+    assert!(m.vigil_ok(&["list"]).contains("a.service"));
+    let mut rest = Vec::new();
+    drop(r);
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let _ = s.read_to_end(&mut rest);
+}
+
+#[test]
+fn an_unprivileged_client_may_read_but_not_stop() {
+    if !require_root("an_unprivileged_client_may_read_but_not_stop") {
+        return;
+    }
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=a.service\n"),
+        ("a.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    m.wait_state("a.service", "running");
+    let as_nobody = |args: &[&str]| {
+        std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(harness::vigil_bin())
+            .arg("--socket")
+            .arg(&m.socket)
+            .args(args)
+            .output()
+            .expect("setpriv")
+    };
+    let list = as_nobody(&["list"]);
+    assert_eq!(list.status.code(), Some(0), "{list:?}");
+    let stop = as_nobody(&["stop", "a"]);
+    assert_eq!(stop.status.code(), Some(1), "{stop:?}");
+    assert!(String::from_utf8_lossy(&stop.stderr).contains("permission denied"));
+    assert_eq!(m.state("a.service"), "running");
+}
+
+#[test]
+fn a_notify_service_is_ready_on_ready_and_shows_its_status() {
+    let vigil = harness::vigil_bin();
+    let unit = format!(
+        "[Service]\nType=notify\nNotifyAccess=all\nExecStart=/bin/sh -c 'sleep 0.2; {} notify --ready --status=\"serving 3 clients\"; exec sleep 1000'\n",
+        vigil.display()
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=n.service after.service\n"),
+        ("n.service", &unit),
+        (
+            "after.service",
+            "[Unit]\nAfter=n.service\n[Service]\nType=oneshot\nExecStart=/bin/true\n",
+        ),
+    ]);
+    m.wait_state("n.service", "running");
+    let st = m.status_json("n.service");
+    assert_eq!(st["status_text"], "serving 3 clients", "{st}");
+    assert!(st["pid"].as_u64().is_some());
+}
+
+#[test]
+fn template_instances_start_on_demand_with_specifiers() {
+    let out = TempDir::new("tmpl");
+    let file = out.path().join("inst");
+    let unit = format!(
+        "[Unit]\nDescription=worker %i\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sh -c 'echo %n %i %p >> {}'\n",
+        file.display()
+    );
+    let m = Manager::start(&[("default.target", "[Unit]\n"), ("worker@.service", &unit)]);
+    m.vigil_ok(&["start", "worker@blue"]);
+    assert_eq!(
+        fs::read_to_string(&file).unwrap().trim(),
+        "worker@blue.service blue worker"
+    );
+    assert_eq!(m.state("worker@blue.service"), "exited");
+    m.vigil_code(&["start", "nosuch"], 4);
+}
+
+#[test]
+fn a_yaml_service_with_a_test_probe_is_ready_when_the_probe_passes() {
+    let out = TempDir::new("probe");
+    let flag = out.path().join("ready");
+    let yaml = format!(
+        "exec: /bin/sh -c 'sleep 0.3; touch {0}; exec sleep 1000'\ntest: /bin/sh -c 'test -e {0}'\n",
+        flag.display()
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=probe.service\n"),
+        ("probe.yaml", &yaml),
+    ]);
+    m.wait_state("probe.service", "running");
+    assert!(flag.exists(), "ready before the probe could pass");
+}
+
+#[test]
+fn sync_starts_new_units_stops_deleted_ones_and_keeps_changed_ones_running() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=old.service keep.service\n"),
+        ("old.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ("keep.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    m.wait_state("old.service", "running");
+    m.wait_state("keep.service", "running");
+    let keep_pid = m.status_json("keep.service")["pid"].as_u64().unwrap();
+    let old_pid = m.status_json("old.service")["pid"].as_u64().unwrap() as u32;
+    fs::remove_file(m.config.join("old.service")).unwrap();
+    fs::write(
+        m.config.join("keep.service"),
+        "[Service]\nExecStart=/bin/sleep 2000\n",
+    )
+    .unwrap();
+    fs::write(
+        m.config.join("new.service"),
+        "[Service]\nExecStart=/bin/sleep 1000\n",
+    )
+    .unwrap();
+    fs::create_dir_all(m.config.join("default.target.wants")).unwrap();
+    std::os::unix::fs::symlink(
+        "../new.service",
+        m.config.join("default.target.wants/new.service"),
+    )
+    .unwrap();
+    let out = m.vigil_ok(&["sync"]);
+    assert!(out.contains("added new.service"), "{out}");
+    assert!(out.contains("removed old.service"), "{out}");
+    assert!(out.contains("changed keep.service"), "{out}");
+    m.wait_state("new.service", "running");
+    wait_until("old.service's process to end", || !alive(old_pid));
+    assert_eq!(
+        m.status_json("keep.service")["pid"].as_u64().unwrap(),
+        keep_pid
+    );
+}
+
+#[test]
+fn enable_and_disable_manage_the_wants_symlinks() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        (
+            "svc.service",
+            "[Service]\nExecStart=/bin/sleep 1000\n[Install]\nWantedBy=default.target\n",
+        ),
+        ("plain.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    let link = m.config.join("default.target.wants/svc.service");
+    m.vigil_ok(&["enable", "svc"]);
+    assert!(
+        fs::symlink_metadata(&link).is_ok(),
+        "no symlink after enable"
+    );
+    assert!(fs::metadata(&link).is_ok(), "dangling symlink");
+    m.vigil_ok(&["disable", "svc"]);
+    assert!(
+        fs::symlink_metadata(&link).is_err(),
+        "symlink left after disable"
+    );
+    let out = m.vigil(&["enable", "plain"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Install"));
+}
+
+#[test]
+fn restarting_a_crashed_service_does_not_bounce_its_dependents() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=app.service\n"),
+        (
+            "db.service",
+            "[Service]\nExecStart=/bin/sleep 1000\nRestart=always\nRestartSec=10ms\n",
+        ),
+        (
+            "app.service",
+            "[Unit]\nRequires=db.service\nAfter=db.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+    ]);
+    m.wait_state("app.service", "running");
+    let app_pid = m.status_json("app.service")["pid"].as_u64().unwrap();
+    let db_pid = m.status_json("db.service")["pid"].as_u64().unwrap();
+    m.vigil_ok(&["kill", "db", "KILL"]);
+    wait_until("db to be restarted", || {
+        let st = m.status_json("db.service");
+        st["state"] == "running" && st["pid"].as_u64() != Some(db_pid)
+    });
+    assert_eq!(m.status_json("db.service")["restarts"], 1);
+    assert_eq!(
+        m.status_json("app.service")["pid"].as_u64().unwrap(),
+        app_pid
+    );
+}
+
+#[test]
+fn reload_runs_exec_reload() {
+    let out = TempDir::new("reload");
+    let file = out.path().join("reloaded");
+    let unit = format!(
+        "[Service]\nExecStart=/bin/sleep 1000\nExecReload=/bin/sh -c 'echo $MAINPID > {}'\n",
+        file.display()
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=r.service\n"),
+        ("r.service", &unit),
+    ]);
+    m.wait_state("r.service", "running");
+    let pid = m.status_json("r.service")["pid"].as_u64().unwrap();
+    m.vigil_ok(&["reload", "r"]);
+    wait_until("ExecReload to write its file", || {
+        fs::read_to_string(&file).is_ok_and(|s| s.trim() == pid.to_string())
+    });
+}
+
+#[test]
+fn shutdown_stops_in_reverse_dependency_order_and_exits() {
+    let out = TempDir::new("stop");
+    let order = out.path().join("order");
+    let unit = |name: &str, after: &str| {
+        format!(
+            "[Unit]\nAfter={after}\n[Service]\nExecStart=/bin/sleep 1000\nExecStop=/bin/sh -c 'echo {name} >> {}'\n",
+            order.display()
+        )
+    };
+    let m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=a.service b.service c.service\n",
+        ),
+        ("a.service", &unit("a", "")),
+        ("b.service", &unit("b", "a.service")),
+        ("c.service", &unit("c", "b.service")),
+    ]);
+    m.wait_state("c.service", "running");
+    let status = m.shutdown();
+    assert!(status.success(), "{status:?}");
+    let text = fs::read_to_string(&order).unwrap();
+    assert_eq!(text.lines().collect::<Vec<_>>(), vec!["c", "b", "a"]);
+}
+
+#[test]
+fn status_and_exit_codes() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=a.service\n"),
+        ("a.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ("idle.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    m.wait_state("a.service", "running");
+    let text = m.vigil_ok(&["status", "a"]);
+    assert!(text.contains("running"), "{text}");
+    m.vigil_code(&["status", "idle"], 3);
+    m.vigil_code(&["status", "nope"], 4);
+    m.vigil_code(&["frobnicate"], 2);
+    let st = m.status_json("a");
+    for key in ["name", "state", "reason", "pid", "restarts"] {
+        assert!(st.get(key).is_some(), "status --json lacks {key}: {st}");
+    }
+    let gone = harness::Manager::start(&[("default.target", "[Unit]\n")]);
+    let sock = gone.socket.clone();
+    gone.shutdown();
+    let out = std::process::Command::new(harness::vigil_bin())
+        .arg("--socket")
+        .arg(&sock)
+        .arg("list")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5));
+}
