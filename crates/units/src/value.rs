@@ -136,7 +136,10 @@ pub fn parse_timespan(s: &str) -> Result<Option<Duration>, ValueError> {
             let digits = frac_part.get(..frac_part.len().min(18)).unwrap_or("");
             let frac: u128 = digits.parse().map_err(|_| err())?;
             let scale = 10u128.pow(u32::try_from(digits.len()).map_err(|_| err())?);
-            value += frac * u128::from(mult) / scale;
+            // Checked: the whole part alone can already be a hair below u128::MAX.
+            value = value
+                .checked_add(frac * u128::from(mult) / scale)
+                .ok_or_else(err)?;
         }
         total = total.checked_add(value).ok_or_else(err)?;
         rest = next.trim_start();
@@ -402,6 +405,13 @@ mod tests {
             assert!(parse_timespan(bad).is_err(), "{bad}");
         }
         assert!(parse_timespan("99999999999999999999y").is_err());
+    }
+
+    /// Found by the unit_file fuzz target: a whole part just below u128::MAX
+    /// plus its fraction overflowed the running sum (a panic in debug builds).
+    #[test]
+    fn timespan_fraction_overflowing_the_sum_is_an_error_not_a_panic() {
+        assert!(parse_timespan("3938453320844195178974243141.999999d").is_err());
     }
 
     #[test]
