@@ -5,6 +5,8 @@
 //! beyond what a caller hands it. The protocol is documented in docs/PROTOCOL.md;
 //! a change to a message here is a change to that document.
 
+pub mod fuzzing;
+
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this crate speaks. A request with another version gets
