@@ -73,7 +73,11 @@ pub fn list(units: &[UnitSummary], json: bool) {
     ]];
     let mut states = vec![String::new()];
     for u in units {
+        // The table stays narrow: a skipped unit's condition is in `vigil status`.
         let state = match &u.reason {
+            Some(r) if r.starts_with("condition failed") => {
+                format!("{} (condition failed)", u.state)
+            }
             Some(r) if u.state == "failed" || u.state == "inactive" => {
                 format!("{} ({r})", u.state)
             }
@@ -156,8 +160,13 @@ pub fn log(lines: &[LogLine], json: bool) {
         if l.dropped_before > 0 {
             println!("-- {} lines dropped --", l.dropped_before);
         }
-        let tag = if l.stream == "stderr" { "!" } else { " " };
-        println!("{} {}{tag} {}", clock(l.time_us), l.unit, l.line);
+        // stdout as `unit: line`; the other streams are named.
+        let tag = match l.stream.as_str() {
+            "stdout" => "",
+            "stderr" => "[stderr]",
+            _ => "[vigil]",
+        };
+        println!("{} {}{tag}: {}", clock(l.time_us), l.unit, l.line);
     }
 }
 
