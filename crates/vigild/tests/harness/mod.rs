@@ -74,6 +74,10 @@ pub struct Manager {
     stderr: Receiver<String>,
     /// Every stderr line seen so far.
     pub seen: Vec<String>,
+    /// vigild's stdout (the console log sink), line by line.
+    stdout: Receiver<String>,
+    /// Every stdout line seen so far.
+    pub seen_stdout: Vec<String>,
 }
 
 impl Manager {
@@ -83,6 +87,12 @@ impl Manager {
     }
 
     pub fn start_with(files: &[(&str, &str)], extra_args: &[&str]) -> Manager {
+        Manager::start_env(files, extra_args, &[])
+    }
+
+    /// Like `start_with`, with extra variables in vigild's own environment (to
+    /// check what services inherit from the manager and what they must not).
+    pub fn start_env(files: &[(&str, &str)], extra_args: &[&str], env: &[(&str, &str)]) -> Manager {
         let dir = TempDir::new("mgr");
         let config = dir.path().join("units");
         fs::create_dir_all(&config).unwrap();
@@ -97,15 +107,16 @@ impl Manager {
             .arg(&socket)
             .args(extra_args)
             .env_remove("VIGIL_SOCKET")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn vigild");
         let stderr = spawn_reader(child.stderr.take().expect("stderr"));
-        // Drain stdout too, so a chatty console sink can never fill the pipe.
-        let stdout = child.stdout.take().expect("stdout");
-        thread::spawn(move || for _ in BufReader::new(stdout).lines() {});
+        // Drain stdout too, so a chatty console sink can never fill the pipe; the
+        // lines are kept for tests of the console sink (an unbounded channel).
+        let stdout = spawn_reader(child.stdout.take().expect("stdout"));
         let mut m = Manager {
             dir,
             config,
@@ -113,6 +124,8 @@ impl Manager {
             child,
             stderr,
             seen: Vec::new(),
+            stdout,
+            seen_stdout: Vec::new(),
         };
         m.expect_stderr("control socket");
         m
@@ -139,6 +152,37 @@ impl Manager {
                 ),
             }
         }
+    }
+
+    /// Waits for a line on vigild's stdout containing `needle`; returns it.
+    pub fn expect_stdout(&mut self, needle: &str) -> String {
+        if let Some(line) = self.seen_stdout.iter().find(|l| l.contains(needle)) {
+            return line.clone();
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen_stdout.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "vigild's stdout never had {needle:?}; it had:\n{}",
+                    self.seen_stdout.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Collects stdout lines that are already there, without waiting.
+    pub fn drain_stdout(&mut self) -> &[String] {
+        while let Ok(line) = self.stdout.try_recv() {
+            self.seen_stdout.push(line);
+        }
+        &self.seen_stdout
     }
 
     /// Collects stderr lines that are already there, without waiting.
@@ -226,6 +270,57 @@ impl Manager {
         })
     }
 
+    /// Follows the unit's log (history included) until `count` lines contain
+    /// `needle`; returns those lines. For "the second time it got running".
+    pub fn wait_log_count(&self, unit: &str, needle: &str, count: usize) -> Vec<String> {
+        let mut child = Command::new(vigil_bin())
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(["log", "-f", "-n", "100000", unit])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("vigil log -f");
+        let lines = spawn_reader(child.stdout.take().expect("stdout"));
+        let deadline = Instant::now() + TIMEOUT;
+        let mut seen = Vec::new();
+        let mut hits = Vec::new();
+        while hits.len() < count {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => hits.push(line),
+                Ok(line) => seen.push(line),
+                Err(_) => break,
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            hits.len() >= count,
+            "{unit}: {} of {count} log lines with {needle:?}; saw:\n{}\n{}",
+            hits.len(),
+            hits.join("\n"),
+            seen.join("\n")
+        );
+        hits
+    }
+
+    /// The unit's log as `vigil log --json` gives it: one object per line.
+    pub fn log_json(&self, unit: &str) -> Vec<serde_json::Value> {
+        self.vigil_ok(&["log", unit, "-n", "100000", "--json"])
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad log JSON ({e}): {l}")))
+            .collect()
+    }
+
+    /// The unit's main PID; panics when it has none.
+    pub fn main_pid(&self, unit: &str) -> u32 {
+        let st = self.status_json(unit);
+        st["pid"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{unit} has no main PID: {st}")) as u32
+    }
+
     /// Waits until the unit is in `state` (as shown by its state-change log lines).
     pub fn wait_state(&self, unit: &str, state: &str) {
         if self.state(unit) == state {
@@ -292,6 +387,16 @@ fn spawn_reader<R: std::io::Read + Send + 'static>(r: R) -> Receiver<String> {
         }
     });
     rx
+}
+
+/// Runs vigil without a manager (for `vigil verify`).
+pub fn vigil_offline(args: &[&str]) -> Output {
+    Command::new(vigil_bin())
+        .args(args)
+        .env_remove("VIGIL_SOCKET")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run vigil")
 }
 
 pub fn write_file(path: &Path, text: &str) {

@@ -1,0 +1,1864 @@
+//! Integration tests, second file: every user-visible behaviour of the service
+//! manager that manager.rs does not pin yet — `vigil verify`, the control verbs,
+//! service types, Exec* hooks, restart policies, kill modes, the execution
+//! environment, dependency kinds, targets and the zinit YAML front end. The real
+//! vigild and vigil, real processes, temporary directories; waits are on events
+//! (log lines, replies, stderr) or on `wait_until` for files with no event.
+
+mod harness;
+
+use std::fs;
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::Path;
+use std::process::Output;
+
+use harness::{Manager, TempDir, alive, require_root, vigil_offline, wait_until, write_file};
+
+// ---------------------------------------------------------------- helpers
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn p(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// The stdout lines of a unit's log, in order.
+fn stdout_lines(m: &Manager, unit: &str) -> Vec<String> {
+    m.log_json(unit)
+        .into_iter()
+        .filter(|l| l["stream"] == "stdout")
+        .map(|l| l["line"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// The time (µs) of the first log line of `unit` after index `from` containing
+/// `needle`, with its index.
+fn log_time(lines: &[serde_json::Value], from: usize, needle: &str) -> (usize, u64) {
+    lines
+        .iter()
+        .enumerate()
+        .skip(from)
+        .find(|(_, l)| l["line"].as_str().unwrap_or_default().contains(needle))
+        .map(|(i, l)| (i, l["time_us"].as_u64().unwrap()))
+        .unwrap_or_else(|| panic!("no log line with {needle:?} after {from}: {lines:?}"))
+}
+
+/// SIGKILLs the given processes when dropped, so a failing test leaves no
+/// stray service process behind (vigild may be gone by then).
+struct Reap(Vec<u32>);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        for &pid in &self.0 {
+            if alive(pid) {
+                kill_pid(pid);
+            }
+        }
+    }
+}
+
+fn kill_pid(pid: u32) {
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status();
+}
+
+fn vigil_path() -> String {
+    p(&harness::vigil_bin())
+}
+
+/// A notify service whose script runs `before`, signals readiness, then `after`.
+fn notify_unit(extra: &str, before: &str, after: &str) -> String {
+    format!(
+        "[Service]\nType=notify\nNotifyAccess=all\n{extra}ExecStart=/bin/sh -c '{before} {} notify --ready; {after}'\n",
+        vigil_path()
+    )
+}
+
+// ---------------------------------------------------------------- vigil verify
+
+#[test]
+fn verify_reports_every_error_of_a_file_with_its_line_and_exits_1() {
+    let d = TempDir::new("verify-bad");
+    let f = d.path().join("bad.service");
+    write_file(
+        &f,
+        "[Unit]\nDescription=x\n[Service]\nExecStart=/bin/true\nRestart=sometimes\nthis line has no equals\nTimeoutStopSec=soon\n[Bogus]\nFoo=bar\n",
+    );
+    let out = vigil_offline(&["verify", &p(&f)]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    let line_at = |n: u32| {
+        let at = format!("{}:{n}:", f.display());
+        all.lines()
+            .find(|l| l.starts_with(&at))
+            .unwrap_or_else(|| panic!("nothing reported at {at}:\n{all}"))
+            .to_string()
+    };
+    let bad_value = line_at(5);
+    assert!(
+        bad_value.contains("error") && bad_value.contains("Restart"),
+        "{bad_value}"
+    );
+    assert!(line_at(6).contains("error"), "{all}");
+    let bad_span = line_at(7);
+    assert!(bad_span.contains("TimeoutStopSec"), "{bad_span}");
+    let section = line_at(8);
+    assert!(
+        section.contains("error") && section.contains("Bogus"),
+        "{section}"
+    );
+}
+
+#[test]
+fn verify_warns_about_known_but_unenforced_directives_and_exits_0() {
+    let d = TempDir::new("verify-warn");
+    let f = d.path().join("w.service");
+    write_file(
+        &f,
+        "[Service]\nExecStart=/bin/true\nPrivateTmp=yes\nProtectSystem=full\n",
+    );
+    let out = vigil_offline(&["verify", &p(&f)]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    for (line, key) in [(3, "PrivateTmp"), (4, "ProtectSystem")] {
+        let at = format!("{}:{line}:", f.display());
+        let l = all
+            .lines()
+            .find(|l| l.starts_with(&at))
+            .unwrap_or_else(|| panic!("no warning at {at}:\n{all}"));
+        assert!(l.contains("warning") && l.contains(key), "{l}");
+    }
+    assert!(!all.contains(": error:"), "{all}");
+}
+
+#[test]
+fn verify_names_every_unit_of_a_cycle_in_a_directory() {
+    let d = TempDir::new("verify-cycle");
+    for (name, after) in [("x", "z"), ("y", "x"), ("z", "y")] {
+        write_file(
+            &d.path().join(format!("{name}.service")),
+            &format!("[Unit]\nAfter={after}.service\n[Service]\nExecStart=/bin/true\n"),
+        );
+    }
+    write_file(
+        &d.path().join("free.service"),
+        "[Service]\nExecStart=/bin/true\n",
+    );
+    let out = vigil_offline(&["verify", &p(d.path())]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    let line = all
+        .lines()
+        .find(|l| l.contains("cycle"))
+        .unwrap_or_else(|| panic!("no cycle reported:\n{all}"));
+    for name in ["x.service", "y.service", "z.service"] {
+        assert!(line.contains(name), "{line}");
+    }
+    assert!(!line.contains("free.service"), "{line}");
+}
+
+#[test]
+fn verify_reports_yaml_errors_with_line_and_column() {
+    let d = TempDir::new("verify-yaml");
+    let f = d.path().join("svc.yaml");
+    write_file(&f, "exec: /bin/true\nfrobnicate: 1\noneshot: maybe\n");
+    let out = vigil_offline(&["verify", &p(&f)]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    let unknown = format!("{}:2:1:", f.display());
+    assert!(
+        all.lines()
+            .any(|l| l.starts_with(&unknown) && l.contains("frobnicate")),
+        "{all}"
+    );
+    let wrong = format!("{}:3:10:", f.display());
+    assert!(
+        all.lines()
+            .any(|l| l.starts_with(&wrong) && l.contains("oneshot")),
+        "{all}"
+    );
+}
+
+#[test]
+fn verify_of_a_missing_path_fails_and_names_it() {
+    let d = TempDir::new("verify-missing");
+    let missing = d.path().join("nope.service");
+    let out = vigil_offline(&["verify", &p(&missing)]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains(&p(&missing)), "{}", text(&out));
+}
+
+#[test]
+fn verify_of_a_clean_directory_with_both_formats_exits_0() {
+    let d = TempDir::new("verify-clean");
+    write_file(
+        &d.path().join("a.service"),
+        "[Unit]\nDescription=a\n[Service]\nExecStart=/bin/sleep 1\n",
+    );
+    write_file(
+        &d.path().join("b.yaml"),
+        "exec: /bin/sleep 1\nafter:\n  - a\n",
+    );
+    write_file(
+        &d.path().join("default.target"),
+        "[Unit]\nWants=b.service\n",
+    );
+    let out = vigil_offline(&["verify", &p(d.path())]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(
+        !all.contains("error:") && !all.contains("warning:"),
+        "{all}"
+    );
+}
+
+// ---------------------------------------------------------------- control verbs
+
+#[test]
+fn restart_gives_a_new_main_pid_and_is_not_counted_as_an_automatic_restart() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=a.service\n"),
+        (
+            "a.service",
+            "[Service]\nExecStart=/bin/sleep 1000\nRestart=always\nRestartSec=10ms\n",
+        ),
+    ]);
+    m.wait_state("a.service", "running");
+    let old = m.main_pid("a.service");
+    m.vigil_ok(&["restart", "a"]);
+    let st = m.status_json("a.service");
+    assert_eq!(st["state"], "running", "{st}");
+    let new = st["pid"].as_u64().unwrap() as u32;
+    assert_ne!(new, old);
+    assert!(!alive(old), "the old main process survived the restart");
+    assert_eq!(
+        st["restarts"], 0,
+        "a manual restart counted as automatic: {st}"
+    );
+}
+
+#[test]
+fn stop_then_start_runs_the_service_again() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=a.service\n"),
+        ("a.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    m.wait_state("a.service", "running");
+    let old = m.main_pid("a.service");
+    m.vigil_ok(&["stop", "a"]);
+    let st = m.status_json("a.service");
+    assert_eq!(st["state"], "inactive", "{st}");
+    assert!(st["pid"].is_null(), "{st}");
+    assert!(!alive(old));
+    m.vigil_ok(&["start", "a.service"]);
+    let new = m.main_pid("a.service");
+    assert_ne!(new, old);
+    assert!(alive(new));
+    assert_eq!(m.state("a.service"), "running");
+}
+
+#[test]
+fn start_no_block_returns_before_the_unit_is_ready() {
+    let d = TempDir::new("noblock");
+    let go = d.path().join("go");
+    let unit = notify_unit(
+        "",
+        &format!("while [ ! -e {} ]; do sleep 0.02; done;", go.display()),
+        "exec sleep 1000",
+    );
+    let m = Manager::start(&[("default.target", "[Unit]\n"), ("slow.service", &unit)]);
+    m.vigil_ok(&["start", "slow", "--no-block"]);
+    // Not ready until `go` exists, so the reply came before readiness.
+    assert_eq!(m.state("slow.service"), "starting");
+    fs::write(&go, "").unwrap();
+    m.wait_state("slow.service", "running");
+}
+
+#[test]
+fn starting_a_unit_that_requires_a_missing_unit_fails_and_names_it() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        (
+            "app.service",
+            "[Unit]\nRequires=ghost.service\nAfter=ghost.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+    ]);
+    let out = m.vigil(&["start", "app"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let st = m.status_json("app.service");
+    assert_eq!(st["state"], "failed", "{st}");
+    assert!(
+        st["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ghost.service"),
+        "{st}"
+    );
+    assert!(m.vigil_ok(&["list"]).contains("app.service"));
+}
+
+#[test]
+fn kill_with_group_reaches_a_grandchild_and_without_it_only_the_main_process() {
+    let d = TempDir::new("killgrp");
+    let gc = d.path().join("grandchild");
+    let unit = notify_unit(
+        "",
+        &format!("sleep 1000 & echo $$! > {}; trap \"\" USR1;", gc.display()),
+        "while :; do sleep 1; done",
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=g.service\n"),
+        ("g.service", &unit),
+    ]);
+    m.wait_state("g.service", "running");
+    let main = m.main_pid("g.service");
+    let grandchild: u32 = fs::read_to_string(&gc).unwrap().trim().parse().unwrap();
+    assert!(alive(grandchild));
+    // The main process ignores USR1; the grandchild dies of it, but only when
+    // the whole group gets it.
+    m.vigil_ok(&["kill", "g", "USR1", "--group"]);
+    wait_until("the grandchild to die of SIGUSR1", || !alive(grandchild));
+    assert!(alive(main), "the main process should ignore SIGUSR1");
+    assert_eq!(m.state("g.service"), "running");
+}
+
+#[test]
+fn log_without_a_name_interleaves_every_unit_by_time_and_n_keeps_the_last_lines() {
+    let once = |after: &str, word: &str| {
+        format!(
+            "[Unit]\nAfter={after}\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/echo {word}\n"
+        )
+    };
+    let m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=a.service b.service c.service\n",
+        ),
+        ("a.service", &once("", "word-from-a")),
+        ("b.service", &once("a.service", "word-from-b")),
+        ("c.service", &once("b.service", "word-from-c")),
+    ]);
+    m.wait_log("c.service", "word-from-c");
+    m.wait_state("c.service", "exited");
+    let all: Vec<serde_json::Value> = m
+        .vigil_ok(&["log", "-n", "100000", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let times: Vec<u64> = all.iter().map(|l| l["time_us"].as_u64().unwrap()).collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "not ordered by time"
+    );
+    let words: Vec<(&str, &str)> = all
+        .iter()
+        .filter(|l| l["stream"] == "stdout")
+        .map(|l| (l["unit"].as_str().unwrap(), l["line"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        words,
+        vec![
+            ("a.service", "word-from-a"),
+            ("b.service", "word-from-b"),
+            ("c.service", "word-from-c")
+        ]
+    );
+    let last_two: Vec<serde_json::Value> = m
+        .vigil_ok(&["log", "-n", "2", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(last_two.len(), 2);
+    // Later lines may have been added in between: the last two are the newest.
+    assert!(last_two[0]["time_us"].as_u64() >= all[all.len() - 2]["time_us"].as_u64());
+    let human = m.vigil_ok(&["log", "-n", "3"]);
+    assert_eq!(human.lines().count(), 3, "{human}");
+}
+
+#[test]
+fn log_follow_prints_lines_written_after_it_started() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=base.service\n"),
+        ("base.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        (
+            "late.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/echo a-line-written-later\n",
+        ),
+    ]);
+    m.wait_state("base.service", "running");
+    let mut child = Command::new(harness::vigil_bin())
+        .arg("--socket")
+        .arg(&m.socket)
+        .args(["log", "-f", "-n", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The one line of history proves the follower is attached.
+    rx.recv_timeout(harness::TIMEOUT).expect("no history line");
+    m.vigil_ok(&["start", "late"]);
+    let mut seen = Vec::new();
+    let found = loop {
+        match rx.recv_timeout(harness::TIMEOUT) {
+            Ok(l) if l.contains("late.service: a-line-written-later") => break true,
+            Ok(l) => seen.push(l),
+            Err(_) => break false,
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        found,
+        "vigil log -f never showed the new line; saw {seen:?}"
+    );
+}
+
+#[test]
+fn list_json_gives_name_state_and_pid_of_every_unit() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=up.service\n"),
+        ("up.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ("down.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    m.wait_state("up.service", "running");
+    let pid = m.main_pid("up.service");
+    let list: serde_json::Value = serde_json::from_str(&m.vigil_ok(&["list", "--json"])).unwrap();
+    let units = list.as_array().expect("an array");
+    let find = |n: &str| {
+        units
+            .iter()
+            .find(|u| u["name"] == n)
+            .unwrap_or_else(|| panic!("{n} missing from {list}"))
+    };
+    assert_eq!(find("up.service")["state"], "running");
+    assert_eq!(find("up.service")["pid"].as_u64(), Some(pid as u64));
+    assert_eq!(find("down.service")["state"], "inactive");
+    assert!(find("down.service")["pid"].is_null());
+    assert_eq!(find("default.target")["state"], "running");
+}
+
+#[test]
+fn status_json_shows_last_exit_and_restarts_of_a_crashed_service() {
+    let d = TempDir::new("lastexit");
+    let flag = d.path().join("flag");
+    let unit = format!(
+        "[Service]\nExecStart=/bin/sh -c 'test -e {0} && exec sleep 1000; touch {0}; exit 3'\nRestart=on-failure\nRestartSec=10ms\n",
+        flag.display()
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=c.service\n"),
+        ("c.service", &unit),
+    ]);
+    m.wait_log_count("c.service", "-> running", 2);
+    let st = m.status_json("c.service");
+    assert_eq!(st["state"], "running", "{st}");
+    assert_eq!(st["restarts"], 1, "{st}");
+    assert_eq!(st["last_exit"], "exited 3", "{st}");
+    assert!(st.get("reason").is_some() && st.get("status_text").is_some());
+    let human = m.vigil_ok(&["status", "c"]);
+    assert!(
+        human.contains("restarts: 1") && human.contains("exited 3"),
+        "{human}"
+    );
+}
+
+#[test]
+fn graph_prints_dot_with_requirement_and_ordering_edges() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=web.service\n"),
+        (
+            "web.service",
+            "[Unit]\nRequires=db.service\nAfter=db.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+        ("db.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    m.wait_state("web.service", "running");
+    let dot = m.vigil_ok(&["graph"]);
+    assert!(dot.trim_start().starts_with("digraph"), "{dot}");
+    assert!(dot.trim_end().ends_with('}'), "{dot}");
+    let edge = |from: &str, to: &str| {
+        dot.lines()
+            .any(|l| l.contains(&format!("\"{from}\" -> \"{to}\"")))
+    };
+    assert!(edge("web.service", "db.service"), "{dot}");
+    assert!(edge("default.target", "web.service"), "{dot}");
+}
+
+#[test]
+fn blame_lists_the_slowest_unit_first() {
+    let m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=slow.service fast.service\n",
+        ),
+        (
+            "slow.service",
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sleep 0.4\n",
+        ),
+        (
+            "fast.service",
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n",
+        ),
+    ]);
+    m.wait_state("slow.service", "exited");
+    m.wait_state("fast.service", "exited");
+    let entries: serde_json::Value =
+        serde_json::from_str(&m.vigil_ok(&["blame", "--json"])).unwrap();
+    let entries = entries.as_array().unwrap();
+    let times: Vec<u64> = entries
+        .iter()
+        .map(|e| e["time_us"].as_u64().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "{entries:?}");
+    assert_eq!(entries[0]["unit"], "slow.service", "{entries:?}");
+    assert!(times[0] >= 400_000, "{entries:?}");
+    let human = m.vigil_ok(&["blame"]);
+    assert!(
+        human
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .contains("slow.service"),
+        "{human}"
+    );
+}
+
+#[test]
+fn reset_failed_without_names_clears_every_failed_unit() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=f1.service f2.service\n"),
+        (
+            "f1.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/false\n",
+        ),
+        ("f2.service", "[Service]\nExecStart=/bin/sh -c 'exit 7'\n"),
+    ]);
+    m.wait_state("f1.service", "failed");
+    m.wait_state("f2.service", "failed");
+    m.vigil_ok(&["reset-failed"]);
+    assert_eq!(m.state("f1.service"), "inactive");
+    assert_eq!(m.state("f2.service"), "inactive");
+}
+
+// ---------------------------------------------------------------- service types
+
+#[test]
+fn type_exec_fails_the_start_when_the_file_is_not_executable() {
+    let d = TempDir::new("noexec");
+    let script = d.path().join("script");
+    write_file(&script, "#!/bin/sh\nexec sleep 1000\n");
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o644)).unwrap();
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        (
+            "x.service",
+            &format!("[Service]\nType=exec\nExecStart={}\n", script.display()),
+        ),
+    ]);
+    let out = m.vigil(&["start", "x"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let st = m.status_json("x.service");
+    assert_eq!(st["state"], "failed", "{st}");
+    // The reason names the failed exec and its errno (EACCES is 13).
+    let reason = st["reason"].as_str().unwrap_or_default().to_lowercase();
+    assert!(
+        reason.contains("exec")
+            && (reason.contains("13")
+                || reason.contains("permission")
+                || reason.contains("eacces")),
+        "{st}"
+    );
+}
+
+#[test]
+fn type_exec_is_running_once_exec_succeeded() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        (
+            "x.service",
+            "[Service]\nType=exec\nExecStart=/bin/sleep 1000\n",
+        ),
+    ]);
+    m.vigil_ok(&["start", "x"]);
+    let st = m.status_json("x.service");
+    assert_eq!(st["state"], "running", "{st}");
+    let pid = st["pid"].as_u64().unwrap();
+    let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm.trim(), "sleep", "ready before exec");
+}
+
+#[test]
+fn oneshot_runs_every_exec_start_in_order_and_dash_ignores_a_failure() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=ok.service\n"),
+        (
+            "ok.service",
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=-/bin/false\nExecStart=/bin/echo step-1\nExecStart=/bin/echo step-2\n",
+        ),
+    ]);
+    m.wait_state("ok.service", "exited");
+    m.wait_log("ok.service", "step-2");
+    assert_eq!(stdout_lines(&m, "ok.service"), vec!["step-1", "step-2"]);
+}
+
+#[test]
+fn oneshot_stops_at_the_first_failing_exec_start() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=bad.service\n"),
+        (
+            "bad.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/echo before\nExecStart=/bin/sh -c 'exit 5'\nExecStart=/bin/echo never\n",
+        ),
+    ]);
+    m.wait_state("bad.service", "failed");
+    m.wait_log("bad.service", "before");
+    let lines = stdout_lines(&m, "bad.service");
+    assert!(!lines.iter().any(|l| l == "never"), "{lines:?}");
+    assert!(
+        m.status_json("bad.service")["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains('5')
+    );
+}
+
+#[test]
+#[ignore = "BUG: the stop signal goes to the process group -MAINPID, which a forked daemon does not lead (ESRCH, ignored)"]
+fn forking_service_main_pid_is_the_pidfile_and_stop_kills_it() {
+    let d = TempDir::new("forking");
+    let pidfile = d.path().join("daemon.pid");
+    let unit = format!(
+        "[Service]\nType=forking\nTimeoutStopSec=3s\nPIDFile={0}\nExecStart=/bin/sh -c 'sleep 1000 & echo $$! > {0}; exit 0'\n",
+        pidfile.display()
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=fork.service\n"),
+        ("fork.service", &unit),
+    ]);
+    m.wait_state("fork.service", "running");
+    let written: u32 = fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _reap = Reap(vec![written]);
+    assert_eq!(m.main_pid("fork.service"), written);
+    assert!(alive(written));
+    m.vigil_ok(&["stop", "fork"]);
+    wait_until("the forked daemon to die", || !alive(written));
+    assert_eq!(m.state("fork.service"), "inactive");
+}
+
+#[test]
+fn notify_status_updates_replace_the_status_text() {
+    let d = TempDir::new("notify-status");
+    let next = d.path().join("next");
+    let unit = format!(
+        "[Service]\nType=notify\nNotifyAccess=all\nExecStart=/bin/sh -c '{0} notify --ready --status=first; while [ ! -e {1} ]; do sleep 0.02; done; {0} notify --status=second; exec sleep 1000'\n",
+        vigil_path(),
+        next.display()
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=n.service\n"),
+        ("n.service", &unit),
+    ]);
+    m.wait_state("n.service", "running");
+    assert_eq!(m.status_json("n.service")["status_text"], "first");
+    fs::write(&next, "").unwrap();
+    wait_until("STATUS=second to show", || {
+        m.status_json("n.service")["status_text"] == "second"
+    });
+    assert!(m.vigil_ok(&["status", "n"]).contains("second"));
+}
+
+#[test]
+fn notify_mainpid_changes_the_main_pid() {
+    let unit = format!(
+        "[Service]\nType=notify\nNotifyAccess=all\nExecStart=/bin/sh -c 'sleep 1000 & {} notify --ready MAINPID=$$!; wait'\n",
+        vigil_path()
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=n.service\n"),
+        ("n.service", &unit),
+    ]);
+    m.wait_state("n.service", "running");
+    let pid = m.main_pid("n.service");
+    let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    kill_pid(pid);
+    assert_eq!(
+        comm.trim(),
+        "sleep",
+        "main PID {pid} is not the announced sleep"
+    );
+}
+
+#[test]
+#[ignore = "BUG: stop signals the process group -MAINPID; a MAINPID= process does not lead a group, so nothing is killed"]
+fn stop_kills_a_main_pid_announced_with_mainpid() {
+    let unit = format!(
+        "[Service]\nType=notify\nNotifyAccess=all\nTimeoutStopSec=3s\nExecStart=/bin/sh -c 'sleep 1000 & {} notify --ready MAINPID=$$!; wait'\n",
+        vigil_path()
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=n.service\n"),
+        ("n.service", &unit),
+    ]);
+    m.wait_state("n.service", "running");
+    let pid = m.main_pid("n.service");
+    let _ = m.vigil(&["stop", "n"]);
+    let survived = alive(pid);
+    kill_pid(pid);
+    assert!(!survived, "the announced main process survived its stop");
+}
+
+#[test]
+fn notify_reloading_then_ready_goes_through_reloading_back_to_running() {
+    let d = TempDir::new("notify-reload");
+    let (one, two) = (d.path().join("one"), d.path().join("two"));
+    let unit = format!(
+        "[Service]\nType=notify\nNotifyAccess=all\nExecStart=/bin/sh -c '{0} notify --ready; while [ ! -e {1} ]; do sleep 0.02; done; {0} notify --reloading; while [ ! -e {2} ]; do sleep 0.02; done; {0} notify --ready; exec sleep 1000'\n",
+        vigil_path(),
+        one.display(),
+        two.display()
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=n.service\n"),
+        ("n.service", &unit),
+    ]);
+    m.wait_state("n.service", "running");
+    fs::write(&one, "").unwrap();
+    m.wait_state("n.service", "reloading");
+    assert_eq!(m.state("n.service"), "reloading");
+    fs::write(&two, "").unwrap();
+    m.wait_log_count("n.service", "-> running", 2);
+    assert_eq!(m.state("n.service"), "running");
+}
+
+#[test]
+fn notify_service_that_exits_before_ready_fails() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        (
+            "n.service",
+            "[Service]\nType=notify\nExecStart=/bin/sh -c 'exit 0'\n",
+        ),
+    ]);
+    let out = m.vigil(&["start", "n"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(m.state("n.service"), "failed");
+}
+
+// ---------------------------------------------------------------- Exec* hooks
+
+#[test]
+fn a_failing_exec_start_pre_fails_the_start_and_the_main_command_never_runs() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=pre.service\n"),
+        (
+            "pre.service",
+            "[Service]\nExecStartPre=/bin/sh -c 'exit 2'\nExecStart=/bin/sh -c 'echo main-ran; exec sleep 1000'\n",
+        ),
+    ]);
+    m.wait_state("pre.service", "failed");
+    let st = m.status_json("pre.service");
+    assert!(st["pid"].is_null(), "{st}");
+    assert!(
+        !stdout_lines(&m, "pre.service")
+            .iter()
+            .any(|l| l == "main-ran")
+    );
+}
+
+#[test]
+fn a_dash_exec_start_pre_failure_is_ignored() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=pre.service\n"),
+        (
+            "pre.service",
+            "[Service]\nExecStartPre=-/bin/sh -c 'exit 2'\nExecStart=/bin/sleep 1000\n",
+        ),
+    ]);
+    m.wait_state("pre.service", "running");
+}
+
+#[test]
+fn exec_start_post_runs_after_ready_with_mainpid() {
+    let d = TempDir::new("post");
+    let marker = d.path().join("main-was-here");
+    let unit = format!(
+        "[Service]\nType=notify\nNotifyAccess=all\nExecStart=/bin/sh -c 'touch {0}; {1} notify --ready; exec sleep 1000'\nExecStartPost=/bin/sh -c 'test -e {0} && echo post-after-ready-$MAINPID'\n",
+        marker.display(),
+        vigil_path()
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=p.service\n"),
+        ("p.service", &unit),
+    ]);
+    let line = m.wait_log("p.service", "post-after-ready-");
+    m.wait_state("p.service", "running");
+    let pid = m.main_pid("p.service");
+    assert!(line.ends_with(&format!("post-after-ready-{pid}")), "{line}");
+}
+
+#[test]
+fn exec_stop_gets_mainpid_and_exec_stop_post_runs_after_the_main_process_is_gone() {
+    let d = TempDir::new("execstop");
+    let pidfile = d.path().join("main.pid");
+    let unit = format!(
+        "[Service]\nExecStart=/bin/sh -c 'echo $$$$ > {0}; exec sleep 1000'\nExecStop=/bin/sh -c 'echo stopping-$MAINPID; kill $MAINPID'\nExecStopPost=/bin/sh -c 'if kill -0 $$(cat {0}) 2>/dev/null; then echo post-saw-main; else echo post-main-gone; fi'\n",
+        pidfile.display()
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=s.service\n"),
+        ("s.service", &unit),
+    ]);
+    m.wait_state("s.service", "running");
+    let pid = m.main_pid("s.service");
+    m.vigil_ok(&["stop", "s"]);
+    m.wait_log("s.service", &format!("stopping-{pid}"));
+    let post = m.wait_log("s.service", "post-");
+    assert!(post.ends_with("post-main-gone"), "{post}");
+    assert!(!alive(pid));
+}
+
+// ---------------------------------------------------------------- Restart=
+
+/// A service that fails with `code` the first time (leaving a flag file) and
+/// runs for good the second time.
+fn fails_once(flag: &Path, code: i32, extra: &str) -> String {
+    format!(
+        "[Service]\nExecStart=/bin/sh -c 'test -e {0} && exec sleep 1000; touch {0}; exit {code}'\nRestartSec=10ms\n{extra}",
+        flag.display()
+    )
+}
+
+fn never_restarted(m: &Manager, unit: &str, state: &str) {
+    m.wait_state(unit, state);
+    let st = m.status_json(unit);
+    assert_eq!(st["state"], state, "{st}");
+    assert_eq!(st["restarts"], 0, "{st}");
+    let log = m.vigil_ok(&["log", unit]);
+    assert!(!log.contains("restarting"), "{log}");
+}
+
+#[test]
+fn restart_on_failure_restarts_a_failure_but_not_a_clean_exit() {
+    let d = TempDir::new("onfail");
+    let flag = d.path().join("flag");
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=bad.service good.service\n"),
+        ("bad.service", &fails_once(&flag, 1, "Restart=on-failure\n")),
+        (
+            "good.service",
+            "[Service]\nExecStart=/bin/true\nRestart=on-failure\nRestartSec=10ms\n",
+        ),
+    ]);
+    m.wait_log_count("bad.service", "-> running", 2);
+    assert_eq!(m.status_json("bad.service")["restarts"], 1);
+    never_restarted(&m, "good.service", "inactive");
+}
+
+#[test]
+fn restart_on_success_restarts_a_clean_exit_but_not_a_failure() {
+    let d = TempDir::new("onsucc");
+    let flag = d.path().join("flag");
+    let m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=clean.service bad.service\n",
+        ),
+        (
+            "clean.service",
+            &fails_once(&flag, 0, "Restart=on-success\n"),
+        ),
+        (
+            "bad.service",
+            "[Service]\nExecStart=/bin/sh -c 'exit 1'\nRestart=on-success\nRestartSec=10ms\n",
+        ),
+    ]);
+    m.wait_log_count("clean.service", "-> running", 2);
+    assert_eq!(m.status_json("clean.service")["restarts"], 1);
+    never_restarted(&m, "bad.service", "failed");
+}
+
+#[test]
+fn restart_no_is_the_default_and_leaves_a_failure_failed() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=once.service\n"),
+        ("once.service", "[Service]\nExecStart=/bin/sh -c 'exit 1'\n"),
+    ]);
+    never_restarted(&m, "once.service", "failed");
+    assert_eq!(m.status_json("once.service")["last_exit"], "exited 1");
+}
+
+#[test]
+fn restart_prevent_exit_status_stops_restart_always() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=p.service\n"),
+        (
+            "p.service",
+            "[Service]\nExecStart=/bin/sh -c 'exit 42'\nRestart=always\nRestartSec=10ms\nRestartPreventExitStatus=42\n",
+        ),
+    ]);
+    never_restarted(&m, "p.service", "failed");
+}
+
+#[test]
+fn success_exit_status_makes_an_exit_code_clean() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=s.service\n"),
+        (
+            "s.service",
+            "[Service]\nExecStart=/bin/sh -c 'exit 42'\nRestart=on-failure\nRestartSec=10ms\nSuccessExitStatus=42\n",
+        ),
+    ]);
+    never_restarted(&m, "s.service", "inactive");
+}
+
+#[test]
+fn restart_sec_delays_the_restart_by_at_least_that_long() {
+    let d = TempDir::new("restartsec");
+    let flag = d.path().join("flag");
+    let unit = format!(
+        "[Service]\nExecStart=/bin/sh -c 'test -e {0} && exec sleep 1000; touch {0}; exit 1'\nRestart=on-failure\nRestartSec=700ms\n",
+        flag.display()
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=r.service\n"),
+        ("r.service", &unit),
+    ]);
+    m.wait_log_count("r.service", "-> running", 2);
+    let lines = m.log_json("r.service");
+    let (i, failed_at) = log_time(&lines, 0, "-> restarting");
+    let (_, restarted_at) = log_time(&lines, i, "-> starting");
+    let waited = restarted_at - failed_at;
+    assert!(
+        waited >= 700_000,
+        "restarted after {waited} µs, RestartSec=700ms"
+    );
+    assert!(waited < 10_000_000, "restarted after {waited} µs");
+}
+
+// ---------------------------------------------------------------- stopping
+
+/// A service that leaves a grandchild (a background sleep) and records its PID.
+fn with_grandchild(gc: &Path, extra: &str) -> String {
+    notify_unit(
+        extra,
+        &format!("sleep 1000 & echo $$! > {};", gc.display()),
+        "exec sleep 1000",
+    )
+}
+
+#[test]
+fn kill_mode_process_leaves_a_grandchild_alive() {
+    let d = TempDir::new("killproc");
+    let gc = d.path().join("gc");
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=k.service\n"),
+        ("k.service", &with_grandchild(&gc, "KillMode=process\n")),
+    ]);
+    m.wait_state("k.service", "running");
+    let grandchild: u32 = fs::read_to_string(&gc).unwrap().trim().parse().unwrap();
+    let main = m.main_pid("k.service");
+    m.vigil_ok(&["stop", "k"]);
+    assert!(!alive(main));
+    let survived = alive(grandchild);
+    kill_pid(grandchild);
+    assert!(survived, "KillMode=process killed the grandchild");
+}
+
+#[test]
+fn kill_mode_control_group_is_the_default_and_kills_the_grandchild() {
+    let d = TempDir::new("killgroup");
+    let gc = d.path().join("gc");
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=k.service\n"),
+        ("k.service", &with_grandchild(&gc, "")),
+    ]);
+    m.wait_state("k.service", "running");
+    let grandchild: u32 = fs::read_to_string(&gc).unwrap().trim().parse().unwrap();
+    m.vigil_ok(&["stop", "k"]);
+    wait_until("the grandchild to be killed", || !alive(grandchild));
+}
+
+#[test]
+fn kill_signal_is_the_signal_the_service_receives_on_stop() {
+    let unit = notify_unit(
+        "KillSignal=SIGINT\n",
+        "trap \"echo got-SIGINT; exit 0\" INT; trap \"echo got-SIGTERM; exit 0\" TERM;",
+        "while :; do sleep 0.05; done",
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=i.service\n"),
+        ("i.service", &unit),
+    ]);
+    m.wait_state("i.service", "running");
+    m.vigil_ok(&["stop", "i"]);
+    let line = m.wait_log("i.service", "got-SIG");
+    assert!(line.ends_with("got-SIGINT"), "{line}");
+}
+
+#[test]
+fn send_sigkill_no_leaves_a_term_ignoring_process_alive_after_the_timeout() {
+    let unit = notify_unit(
+        "TimeoutStopSec=300ms\nSendSIGKILL=no\n",
+        "trap \"\" TERM;",
+        "while :; do sleep 0.05; done",
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=t.service\n"),
+        ("t.service", &unit),
+    ]);
+    m.wait_state("t.service", "running");
+    let pid = m.main_pid("t.service");
+    let _ = m.vigil(&["stop", "t"]);
+    let survived = alive(pid);
+    kill_pid(pid);
+    assert!(survived, "SendSIGKILL=no: the process was killed anyway");
+    assert_ne!(m.state("t.service"), "running");
+}
+
+// ---------------------------------------------------------------- environment
+
+/// Runs `script` (shell, `$$` for `$`) as a oneshot and returns its stdout lines.
+fn run_script_unit(m: &Manager, unit: &str) -> Vec<String> {
+    m.wait_log(unit, "END-OF-OUTPUT");
+    stdout_lines(m, unit)
+}
+
+#[test]
+fn environment_and_environment_file_reach_the_service() {
+    let d = TempDir::new("envfile");
+    let env = d.path().join("env");
+    write_file(&env, "# a comment\nFROMFILE=filevalue\nQUOTED=\"a b\"\n\n");
+    let unit = format!(
+        "[Service]\nType=oneshot\nEnvironment=\"GREETING=hello world\" PLAIN=x\nEnvironmentFile={}\nEnvironmentFile=-{}\nExecStart=/bin/sh -c 'echo \"G=$$GREETING P=$$PLAIN F=$$FROMFILE Q=$$QUOTED\"; echo END-OF-OUTPUT'\n",
+        env.display(),
+        d.path().join("missing").display()
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=e.service\n"),
+        ("e.service", &unit),
+    ]);
+    let lines = run_script_unit(&m, "e.service");
+    assert_eq!(lines[0], "G=hello world P=x F=filevalue Q=a b", "{lines:?}");
+}
+
+#[test]
+fn a_missing_environment_file_without_dash_fails_the_start() {
+    let d = TempDir::new("envmissing");
+    let unit = format!(
+        "[Service]\nEnvironmentFile={}\nExecStart=/bin/sleep 1000\n",
+        d.path().join("missing").display()
+    );
+    let m = Manager::start(&[("default.target", "[Unit]\n"), ("e.service", &unit)]);
+    let out = m.vigil(&["start", "e"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(m.state("e.service"), "failed");
+}
+
+#[test]
+fn dollar_var_splits_into_words_and_braced_var_stays_one_word() {
+    let unit = "[Service]\nType=oneshot\nEnvironment=\"ARGS=one two\"\nExecStart=/bin/sh -c 'for a in \"$$@\"; do echo \"[$$a]\"; done; echo END-OF-OUTPUT' sh $ARGS ${ARGS}\n";
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=v.service\n"),
+        ("v.service", unit),
+    ]);
+    let lines = run_script_unit(&m, "v.service");
+    assert_eq!(lines, vec!["[one]", "[two]", "[one two]", "END-OF-OUTPUT"]);
+}
+
+#[test]
+fn working_directory_umask_and_limit_nofile_apply_to_the_service() {
+    let d = TempDir::new("cwd");
+    let unit = format!(
+        "[Service]\nType=oneshot\nWorkingDirectory={}\nUMask=0027\nLimitNOFILE=321\nExecStart=/bin/sh -c 'echo \"cwd=$$(pwd) umask=$$(umask) nofile=$$(ulimit -n)\"; echo END-OF-OUTPUT'\n",
+        d.path().display()
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=w.service\n"),
+        ("w.service", &unit),
+    ]);
+    let lines = run_script_unit(&m, "w.service");
+    assert_eq!(
+        lines[0],
+        format!("cwd={} umask=0027 nofile=321", d.path().display())
+    );
+}
+
+#[test]
+fn a_missing_working_directory_fails_unless_dash_prefixed() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        (
+            "hard.service",
+            "[Service]\nType=exec\nWorkingDirectory=/nonexistent/vigil\nExecStart=/bin/sleep 1000\n",
+        ),
+        (
+            "soft.service",
+            "[Service]\nWorkingDirectory=-/nonexistent/vigil\nExecStart=/bin/sleep 1000\n",
+        ),
+    ]);
+    assert_eq!(m.vigil(&["start", "hard"]).status.code(), Some(1));
+    let st = m.status_json("hard.service");
+    assert_eq!(st["state"], "failed");
+    assert!(
+        st["reason"].as_str().unwrap_or_default().contains("chdir"),
+        "{st}"
+    );
+    m.vigil_ok(&["start", "soft"]);
+    assert_eq!(m.state("soft.service"), "running");
+}
+
+#[test]
+fn standard_output_file_append_and_truncate() {
+    let d = TempDir::new("stdout");
+    let (file, app, trunc) = (
+        d.path().join("file.txt"),
+        d.path().join("append.txt"),
+        d.path().join("trunc.txt"),
+    );
+    // file: neither truncates nor appends (systemd): it writes from the start.
+    write_file(&file, "0123456789\n");
+    write_file(&app, "old\n");
+    write_file(&trunc, "old old old old\n");
+    let once = |target: String| {
+        format!(
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\nStandardOutput={target}\nStandardError=journal\nExecStart=/bin/sh -c 'echo new; echo oops >&2'\n"
+        )
+    };
+    let m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=f.service a.service t.service\n",
+        ),
+        ("f.service", &once(format!("file:{}", file.display()))),
+        ("a.service", &once(format!("append:{}", app.display()))),
+        ("t.service", &once(format!("truncate:{}", trunc.display()))),
+    ]);
+    for u in ["f.service", "a.service", "t.service"] {
+        m.wait_state(u, "exited");
+    }
+    assert_eq!(fs::read_to_string(&file).unwrap(), "new\n456789\n");
+    assert_eq!(fs::read_to_string(&app).unwrap(), "old\nnew\n");
+    assert_eq!(fs::read_to_string(&trunc).unwrap(), "new\n");
+    // stderr went to the log; stdout did not.
+    m.wait_log("t.service", "oops");
+    assert!(stdout_lines(&m, "t.service").is_empty());
+}
+
+#[test]
+#[ignore = "BUG: StandardError=inherit opens stdout's file a second time instead of sharing its descriptor"]
+fn standard_error_inherit_shares_the_stdout_file() {
+    let d = TempDir::new("stderr-inherit");
+    let (app, trunc, file) = (
+        d.path().join("append.txt"),
+        d.path().join("trunc.txt"),
+        d.path().join("file.txt"),
+    );
+    write_file(&app, "old\n");
+    write_file(&trunc, "old old old old\n");
+    let once = |target: String| {
+        format!(
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\nStandardOutput={target}\nExecStart=/bin/sh -c 'echo new; echo oops >&2'\n"
+        )
+    };
+    let m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=f.service a.service t.service\n",
+        ),
+        ("a.service", &once(format!("append:{}", app.display()))),
+        ("t.service", &once(format!("truncate:{}", trunc.display()))),
+        ("f.service", &once(format!("file:{}", file.display()))),
+    ]);
+    for u in ["f.service", "a.service", "t.service"] {
+        m.wait_state(u, "exited");
+    }
+    // StandardError= defaults to inherit: the same open file as stdout.
+    assert_eq!(fs::read_to_string(&app).unwrap(), "old\nnew\noops\n");
+    assert_eq!(fs::read_to_string(&trunc).unwrap(), "new\noops\n");
+    assert_eq!(fs::read_to_string(&file).unwrap(), "new\noops\n");
+    let log = m.vigil_ok(&["log", "t"]);
+    assert!(!log.contains("new") && !log.contains("oops"), "{log}");
+}
+
+#[test]
+fn standard_output_null_discards_stdout_and_an_inheriting_stderr() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=q.service n.service\n"),
+        (
+            "q.service",
+            "[Service]\nType=oneshot\nStandardOutput=null\nStandardError=journal\nExecStart=/bin/sh -c 'echo hidden-line; echo visible-line >&2'\n",
+        ),
+        (
+            "n.service",
+            "[Service]\nType=oneshot\nStandardOutput=null\nExecStart=/bin/sh -c 'echo hidden-line; echo hidden-too >&2'\n",
+        ),
+    ]);
+    m.wait_log("q.service", "visible-line");
+    m.wait_state("q.service", "inactive");
+    let log = m.vigil_ok(&["log", "q"]);
+    assert!(!log.contains("hidden-line"), "{log}");
+    m.wait_state("n.service", "inactive");
+    let log = m.vigil_ok(&["log", "n"]);
+    assert!(!log.contains("hidden"), "{log}");
+}
+
+#[test]
+fn services_get_the_default_environment_and_not_the_managers() {
+    let unit = "[Service]\nType=oneshot\nExecStart=/bin/sh -c '/usr/bin/env; echo END-OF-OUTPUT'\n";
+    let m = Manager::start_env(
+        &[
+            ("default.target", "[Unit]\nWants=e.service\n"),
+            ("e.service", unit),
+        ],
+        &["--default-environment", "FROM_FLAG=flag value"],
+        &[("LANG", "C.UTF-8"), ("VIGIL_TEST_MUST_NOT_LEAK", "secret")],
+    );
+    let lines = run_script_unit(&m, "e.service");
+    let get = |k: &str| {
+        lines
+            .iter()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .map(str::to_string)
+    };
+    if harness::is_root() {
+        assert_eq!(
+            get("PATH").as_deref(),
+            Some("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        );
+    } else {
+        assert!(get("PATH").is_some());
+    }
+    let id = get("INVOCATION_ID").expect("INVOCATION_ID");
+    assert!(
+        id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()),
+        "{id}"
+    );
+    assert_eq!(get("LANG").as_deref(), Some("C.UTF-8"));
+    assert_eq!(get("FROM_FLAG").as_deref(), Some("flag value"));
+    assert_eq!(get("VIGIL_TEST_MUST_NOT_LEAK"), None, "{lines:?}");
+    // cargo's own variables are in the manager's environment too.
+    assert_eq!(get("CARGO_PKG_NAME"), None, "{lines:?}");
+}
+
+#[test]
+fn each_run_gets_a_new_invocation_id() {
+    let unit = "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo id=$$INVOCATION_ID'\n";
+    let m = Manager::start(&[("default.target", "[Unit]\n"), ("i.service", unit)]);
+    m.vigil_ok(&["start", "i"]);
+    m.vigil_ok(&["start", "i"]);
+    let ids = m.wait_log_count("i.service", "id=", 2);
+    assert_ne!(
+        ids[0].rsplit('=').next(),
+        ids[1].rsplit('=').next(),
+        "{ids:?}"
+    );
+}
+
+#[test]
+fn user_nobody_runs_the_service_as_nobody() {
+    if !require_root("user_nobody_runs_the_service_as_nobody") {
+        return;
+    }
+    let unit = "[Service]\nType=oneshot\nUser=nobody\nExecStart=/bin/sh -c 'echo \"uid=$$(id -u) user=$$USER logname=$$LOGNAME\"; echo END-OF-OUTPUT'\n";
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=u.service\n"),
+        ("u.service", unit),
+    ]);
+    let lines = run_script_unit(&m, "u.service");
+    assert_eq!(
+        lines[0], "uid=65534 user=nobody logname=nobody",
+        "{lines:?}"
+    );
+}
+
+// ---------------------------------------------------------------- dependencies
+
+#[test]
+fn a_failed_wants_dependency_does_not_fail_the_dependent() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=app.service\n"),
+        (
+            "app.service",
+            "[Unit]\nWants=opt.service\nAfter=opt.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+        (
+            "opt.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/false\n",
+        ),
+    ]);
+    m.wait_state("opt.service", "failed");
+    m.wait_state("app.service", "running");
+}
+
+#[test]
+fn binds_to_stops_the_dependent_when_the_bound_unit_stops_or_dies() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=app.service app2.service\n"),
+        (
+            "app.service",
+            "[Unit]\nBindsTo=db.service\nAfter=db.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+        (
+            "app2.service",
+            "[Unit]\nBindsTo=db2.service\nAfter=db2.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+        ("db.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ("db2.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    m.wait_state("app.service", "running");
+    m.wait_state("app2.service", "running");
+    m.vigil_ok(&["stop", "db"]);
+    m.wait_state("app.service", "inactive");
+    // A bound unit that dies (no restart) takes its dependent down too.
+    m.vigil_ok(&["kill", "db2", "KILL"]);
+    m.wait_state("db2.service", "failed");
+    m.wait_log("app2.service", "-> stopping");
+    assert_ne!(m.state("app2.service"), "running");
+}
+
+#[test]
+fn part_of_propagates_restart_and_stop() {
+    let m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=parent.service child.service\n",
+        ),
+        ("parent.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        (
+            "child.service",
+            "[Unit]\nPartOf=parent.service\nAfter=parent.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+    ]);
+    m.wait_state("child.service", "running");
+    let child = m.main_pid("child.service");
+    m.vigil_ok(&["restart", "parent"]);
+    m.wait_log_count("child.service", "-> running", 2);
+    assert_ne!(m.main_pid("child.service"), child);
+    assert!(!alive(child));
+    m.vigil_ok(&["stop", "parent"]);
+    m.wait_state("child.service", "inactive");
+}
+
+#[test]
+fn conflicts_stops_the_other_unit_in_both_directions() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=b.service\n"),
+        (
+            "a.service",
+            "[Unit]\nConflicts=b.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+        ("b.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    m.wait_state("b.service", "running");
+    m.vigil_ok(&["start", "a"]);
+    assert_eq!(m.state("a.service"), "running");
+    assert_eq!(m.state("b.service"), "inactive");
+    m.vigil_ok(&["start", "b"]);
+    assert_eq!(m.state("b.service"), "running");
+    assert_eq!(m.state("a.service"), "inactive");
+}
+
+#[test]
+fn requisite_fails_at_once_when_the_unit_is_not_active_and_does_not_start_it() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        (
+            "app.service",
+            "[Unit]\nRequisite=db.service\nAfter=db.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+        ("db.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    let out = m.vigil(&["start", "app"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(m.state("db.service"), "inactive");
+    assert_ne!(m.state("app.service"), "running");
+    // With db running, the same start succeeds.
+    m.vigil_ok(&["start", "db"]);
+    m.vigil_ok(&["start", "app"]);
+    assert_eq!(m.state("app.service"), "running");
+}
+
+#[test]
+fn after_without_requires_orders_but_does_not_pull_in() {
+    let d = TempDir::new("after");
+    let order = d.path().join("order");
+    let m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=first.service second.service\n",
+        ),
+        (
+            "first.service",
+            &format!(
+                "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sh -c 'sleep 0.3; echo first >> {}'\n",
+                order.display()
+            ),
+        ),
+        (
+            "second.service",
+            &format!(
+                "[Unit]\nAfter=first.service\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sh -c 'echo second >> {}'\n",
+                order.display()
+            ),
+        ),
+        (
+            "alone.service",
+            "[Unit]\nAfter=other.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+        ("other.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    m.wait_state("second.service", "exited");
+    assert_eq!(fs::read_to_string(&order).unwrap(), "first\nsecond\n");
+    m.vigil_ok(&["start", "alone"]);
+    assert_eq!(m.state("alone.service"), "running");
+    assert_eq!(m.state("other.service"), "inactive");
+}
+
+// ---------------------------------------------------------------- targets
+
+#[test]
+fn target_option_picks_the_boot_unit() {
+    let m = Manager::start_with(
+        &[
+            ("default.target", "[Unit]\nWants=normal.service\n"),
+            ("rescue.target", "[Unit]\nWants=rescue.service\n"),
+            ("normal.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+            ("rescue.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ],
+        &["--target", "rescue.target"],
+    );
+    m.wait_state("rescue.service", "running");
+    assert_eq!(m.state("rescue.target"), "running");
+    assert_eq!(m.state("normal.service"), "inactive");
+    assert_eq!(m.state("default.target"), "inactive");
+}
+
+#[test]
+fn a_wants_symlink_enables_a_unit_at_boot_and_instantiates_templates() {
+    let dir = TempDir::new("wantsdir");
+    let units = dir.path().join("units");
+    write_file(&units.join("default.target"), "[Unit]\n");
+    write_file(
+        &units.join("svc.service"),
+        "[Service]\nExecStart=/bin/sleep 1000\n",
+    );
+    write_file(
+        &units.join("w@.service"),
+        "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/echo instance-%i\n",
+    );
+    write_file(
+        &units.join("idle.service"),
+        "[Service]\nExecStart=/bin/sleep 1000\n",
+    );
+    let wants = units.join("default.target.wants");
+    fs::create_dir_all(&wants).unwrap();
+    symlink("../svc.service", wants.join("svc.service")).unwrap();
+    symlink("../w@.service", wants.join("w@blue.service")).unwrap();
+    let m = Manager::start_with(&[], &["--config-dir", &p(&units)]);
+    m.wait_state("svc.service", "running");
+    m.wait_state("w@blue.service", "exited");
+    m.wait_log("w@blue.service", "instance-blue");
+    assert_eq!(m.state("idle.service"), "inactive");
+}
+
+// ---------------------------------------------------------------- zinit YAML
+
+#[test]
+fn yaml_oneshot_ends_exited() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=init.service\n"),
+        (
+            "init.yaml",
+            "exec: /bin/echo yaml-oneshot-ran\noneshot: true\n",
+        ),
+    ]);
+    m.wait_state("init.service", "exited");
+    m.wait_log("init.service", "yaml-oneshot-ran");
+}
+
+#[test]
+fn yaml_after_orders_and_env_environ_and_dir_apply() {
+    let d = TempDir::new("yaml-after");
+    let order = d.path().join("order");
+    let first = format!(
+        "exec: \"/bin/sh -c 'sleep 0.3; echo first >> {}'\"\noneshot: true\n",
+        order.display()
+    );
+    let second = format!(
+        "exec: \"/bin/sh -c 'echo second >> {0}; echo A=$A B=$B cwd=$(pwd)'\"\noneshot: true\nafter:\n  - first\nenv:\n  A: from-env\ndir: {1}\n",
+        order.display(),
+        d.path().display()
+    );
+    let third = "exec: \"/bin/sh -c 'echo C=$C'\"\noneshot: true\nenviron:\n  C: from-environ\n";
+    let m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=first.service second.service third.service\n",
+        ),
+        ("first.yaml", &first),
+        ("second.yaml", &second),
+        ("third.yaml", third),
+    ]);
+    m.wait_state("second.service", "exited");
+    assert_eq!(fs::read_to_string(&order).unwrap(), "first\nsecond\n");
+    let line = m.wait_log("second.service", "A=");
+    assert!(
+        line.ends_with(&format!("A=from-env B= cwd={}", d.path().display())),
+        "{line}"
+    );
+    let line = m.wait_log("third.service", "C=");
+    assert!(line.ends_with("C=from-environ"), "{line}");
+}
+
+#[test]
+fn yaml_log_none_discards_and_log_stdout_goes_to_the_managers_stdout() {
+    let mut m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=quiet.service loud.service\n",
+        ),
+        (
+            "quiet.yaml",
+            "exec: \"/bin/sh -c 'echo quiet-line; echo quiet-err >&2'\"\noneshot: true\nlog: none\n",
+        ),
+        (
+            "loud.yaml",
+            "exec: /bin/echo loud-line\noneshot: true\nlog: stdout\n",
+        ),
+    ]);
+    let line = m.expect_stdout("loud-line");
+    assert!(line.contains("loud"), "{line}");
+    m.wait_state("quiet.service", "exited");
+    m.wait_state("loud.service", "exited");
+    let log = m.vigil_ok(&["log", "quiet"]);
+    assert!(
+        !log.contains("quiet-line") && !log.contains("quiet-err"),
+        "{log}"
+    );
+}
+
+#[test]
+fn yaml_signal_stop_is_sent_on_stop() {
+    let y = "exec: \"/bin/sh -c 'trap \\\"echo got-INT; exit 0\\\" INT; trap \\\"echo got-TERM; exit 0\\\" TERM; echo traps-set; while :; do sleep 0.05; done'\"\nsignal:\n  stop: SIGINT\n";
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=sig.service\n"),
+        ("sig.yaml", y),
+    ]);
+    m.wait_log("sig.service", "traps-set");
+    m.vigil_ok(&["stop", "sig"]);
+    let line = m.wait_log("sig.service", "got-");
+    assert!(line.ends_with("got-INT"), "{line}");
+}
+
+#[test]
+fn yaml_shutdown_timeout_escalates_to_sigkill() {
+    let y = "exec: \"/bin/sh -c 'trap \\\"\\\" TERM; echo traps-set; while :; do sleep 0.05; done'\"\nshutdown_timeout: 1\n";
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=slow.service\n"),
+        ("slow.yaml", y),
+    ]);
+    m.wait_log("slow.service", "traps-set");
+    let pid = m.main_pid("slow.service");
+    let started = std::time::Instant::now();
+    let _ = m.vigil(&["stop", "slow"]);
+    // zinit's default is 10 s; shutdown_timeout: 1 must win.
+    assert!(started.elapsed() < std::time::Duration::from_secs(8));
+    wait_until("the stubborn process to be killed", || !alive(pid));
+}
+
+// ---------------------------------------------------------------- robustness
+
+#[test]
+fn bad_requests_never_crash_the_manager() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=ok.service\n"),
+        ("ok.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ("broken.service", "[Service]\nRestart=sometimes\n"),
+        (
+            "loopy.service",
+            "[Unit]\nRequires=loopy2.service\nAfter=loopy2.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+        (
+            "loopy2.service",
+            "[Unit]\nRequires=loopy.service\nAfter=loopy.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+        ("bad.yaml", "exec: [unclosed\n"),
+    ]);
+    m.wait_state("ok.service", "running");
+    let still_alive = |what: &str| {
+        let out = m.vigil(&["list"]);
+        assert_eq!(out.status.code(), Some(0), "after {what}: {}", text(&out));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("ok.service"));
+    };
+    let attempts: &[&[&str]] = &[
+        &["start", "nosuch"],
+        &["stop", "nosuch"],
+        &["restart", "nosuch"],
+        &["kill", "nosuch", "TERM"],
+        &["kill", "ok", "BOGUS"],
+        &["kill", "broken"],
+        &["start", "broken"],
+        &["restart", "broken"],
+        &["reload", "broken"],
+        &["start", "bad"],
+        &["start", "loopy"],
+        &["status", "nosuch", "broken", "bad"],
+        &["log", "nosuch"],
+        &["log", "-n", "x"],
+        &["enable", "nosuch"],
+        &["disable", "nosuch"],
+        &["reset-failed", "nosuch"],
+        &["start", ""],
+        &["start", "../../etc/passwd"],
+        &["start", "a b.service"],
+        &["start", "default.target"],
+        &["sync"],
+    ];
+    for args in attempts {
+        let _ = m.vigil(args);
+        still_alive(&args.join(" "));
+    }
+    assert_eq!(m.state("ok.service"), "running");
+}
+
+// ---------------------------------------------------------------- more of the issue
+
+#[test]
+fn limits_nproc_core_and_memlock_apply_to_the_service() {
+    let unit = "[Service]\nType=oneshot\nLimitNPROC=77\nLimitCORE=infinity\nLimitMEMLOCK=64K\nExecStart=/bin/sh -c 'cat /proc/self/limits; echo END-OF-OUTPUT'\n";
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=l.service\n"),
+        ("l.service", unit),
+    ]);
+    let lines = run_script_unit(&m, "l.service");
+    let soft = |name: &str| {
+        let line = lines
+            .iter()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {lines:?}"));
+        line[name.len()..]
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(soft("Max processes"), "77");
+    assert_eq!(soft("Max core file size"), "unlimited");
+    assert_eq!(soft("Max locked memory"), "65536");
+}
+
+#[test]
+fn a_unit_waiting_for_an_ordering_dependency_is_shown_waiting() {
+    let d = TempDir::new("waiting");
+    let go = d.path().join("go");
+    let slow = notify_unit(
+        "",
+        &format!("while [ ! -e {} ]; do sleep 0.02; done;", go.display()),
+        "exec sleep 1000",
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=app.service\n"),
+        ("slow.service", &slow),
+        (
+            "app.service",
+            "[Unit]\nRequires=slow.service\nAfter=slow.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+    ]);
+    m.wait_state("slow.service", "starting");
+    assert_eq!(m.state("app.service"), "waiting");
+    fs::write(&go, "").unwrap();
+    m.wait_state("app.service", "running");
+}
+
+#[test]
+fn restarting_shows_the_time_of_the_next_try() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=r.service\n"),
+        (
+            "r.service",
+            "[Service]\nExecStart=/bin/sh -c 'exit 1'\nRestart=on-failure\nRestartSec=30s\n",
+        ),
+    ]);
+    m.wait_state("r.service", "restarting");
+    let st = m.status_json("r.service");
+    assert_eq!(st["state"], "restarting", "{st}");
+    let since = st["since_us"].as_u64().unwrap();
+    let next = st["next_restart_us"].as_u64().expect("next_restart_us");
+    let delay = next.saturating_sub(since);
+    assert!(
+        (29_000_000..=31_000_000).contains(&delay),
+        "next try {delay} µs after entering restarting"
+    );
+    // A restarting unit is not active: `vigil status` exits 3 and shows the try.
+    assert!(m.vigil_code(&["status", "r"], 3).contains("next try: in"));
+}
+
+#[test]
+fn restart_on_abnormal_restarts_after_a_signal_but_not_an_exit_code() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=sig.service code.service\n"),
+        (
+            "sig.service",
+            "[Service]\nExecStart=/bin/sleep 1000\nRestart=on-abnormal\nRestartSec=10ms\n",
+        ),
+        (
+            "code.service",
+            "[Service]\nExecStart=/bin/sh -c 'exit 1'\nRestart=on-abnormal\nRestartSec=10ms\n",
+        ),
+    ]);
+    m.wait_state("sig.service", "running");
+    m.vigil_ok(&["kill", "sig", "KILL"]);
+    m.wait_log_count("sig.service", "-> running", 2);
+    assert_eq!(m.status_json("sig.service")["restarts"], 1);
+    never_restarted(&m, "code.service", "failed");
+}
+
+#[test]
+fn a_main_process_ended_by_sigterm_is_a_clean_stop_not_a_failure() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=t.service\n"),
+        (
+            "t.service",
+            "[Service]\nExecStart=/bin/sleep 1000\nRestart=on-failure\nRestartSec=10ms\n",
+        ),
+    ]);
+    m.wait_state("t.service", "running");
+    m.vigil_ok(&["kill", "t"]);
+    never_restarted(&m, "t.service", "inactive");
+    assert_eq!(m.status_json("t.service")["last_exit"], "killed by SIGTERM");
+}
+
+#[test]
+fn reload_without_exec_reload_sends_sighup() {
+    let unit = notify_unit(
+        "",
+        "trap \"echo got-HUP\" HUP;",
+        "while :; do sleep 0.05; done",
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=h.service\n"),
+        ("h.service", &unit),
+    ]);
+    m.wait_state("h.service", "running");
+    let pid = m.main_pid("h.service");
+    m.vigil_ok(&["reload", "h"]);
+    m.wait_log("h.service", "got-HUP");
+    assert_eq!(m.main_pid("h.service"), pid);
+}
+
+#[test]
+fn stopping_a_required_unit_stops_its_dependents() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=app.service\n"),
+        (
+            "app.service",
+            "[Unit]\nRequires=db.service\nAfter=db.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+        ("db.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    m.wait_state("app.service", "running");
+    m.vigil_ok(&["stop", "db"]);
+    assert_eq!(m.state("app.service"), "inactive");
+}
+
+#[test]
+#[ignore = "BUG: OnFailure= is parsed but the engine never starts the named units"]
+fn on_failure_starts_the_named_unit_when_a_unit_fails() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=job.service\n"),
+        (
+            "job.service",
+            "[Unit]\nOnFailure=alert.service\n[Service]\nType=oneshot\nExecStart=/bin/false\n",
+        ),
+        (
+            "alert.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/echo alert-ran\n",
+        ),
+    ]);
+    m.wait_state("job.service", "failed");
+    m.wait_log("alert.service", "alert-ran");
+}
+
+#[test]
+fn a_failed_assert_fails_the_unit_where_a_condition_would_skip_it() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=a.service\n"),
+        (
+            "a.service",
+            "[Unit]\nAssertPathExists=/nonexistent/vigil\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+    ]);
+    m.wait_state("a.service", "failed");
+    let st = m.status_json("a.service");
+    assert!(
+        st["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("AssertPathExists=/nonexistent/vigil"),
+        "{st}"
+    );
+}
+
+#[test]
+fn a_start_that_never_gets_ready_times_out() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=n.service\n"),
+        (
+            "n.service",
+            "[Service]\nType=notify\nTimeoutStartSec=300ms\nExecStart=/bin/sleep 1000\n",
+        ),
+    ]);
+    m.wait_state("n.service", "failed");
+    let st = m.status_json("n.service");
+    assert!(
+        st["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("timeout"),
+        "{st}"
+    );
+    assert!(st["pid"].is_null(), "{st}");
+}
+
+#[test]
+fn a_changed_unit_takes_effect_on_restart_after_sync() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=c.service\n"),
+        (
+            "c.service",
+            "[Service]\nExecStart=/bin/sh -c 'echo version-1; exec sleep 1000'\n",
+        ),
+    ]);
+    m.wait_log("c.service", "version-1");
+    fs::write(
+        m.config.join("c.service"),
+        "[Service]\nExecStart=/bin/sh -c 'echo version-2; exec sleep 1000'\n",
+    )
+    .unwrap();
+    m.vigil_ok(&["sync"]);
+    m.vigil_ok(&["restart", "c"]);
+    m.wait_log("c.service", "version-2");
+}
