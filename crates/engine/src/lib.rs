@@ -361,6 +361,17 @@ impl Engine {
         self.machine.cycles()
     }
 
+    /// The newest loaded definition of a unit (what its next start will use).
+    pub fn definition(&self, name: &str) -> Option<std::sync::Arc<Unit>> {
+        self.machine.definition(name)
+    }
+
+    /// The definition the unit's current (or last) run started with: a `sync`
+    /// that changed the file does not change a running unit until it restarts.
+    pub fn run_definition(&self, name: &str) -> Option<std::sync::Arc<Unit>> {
+        self.machine.run_definition(name)
+    }
+
     /// The unit that owns a process, if any (for NOTIFY_SOCKET and logging).
     pub fn unit_of_pid(&self, pid: u32) -> Option<&str> {
         self.machine.unit_of_pid(pid)

@@ -732,6 +732,18 @@ impl Machine {
         self.cycles.clone()
     }
 
+    pub(crate) fn definition(&self, name: &str) -> Option<Arc<Unit>> {
+        let &u = self.index.get(name)?;
+        let s = self.slots.get(u).filter(|s| !s.gone)?;
+        Some(s.def.clone())
+    }
+
+    pub(crate) fn run_definition(&self, name: &str) -> Option<Arc<Unit>> {
+        let &u = self.index.get(name)?;
+        let s = self.slots.get(u).filter(|s| !s.gone)?;
+        Some(s.run.clone())
+    }
+
     pub(crate) fn unit_of_pid(&self, pid: u32) -> Option<&str> {
         let &(u, _) = self.pids.get(&pid)?;
         Some(self.slots[u].name.as_str())
@@ -1333,7 +1345,7 @@ impl Machine {
         s.run_exit = None;
         s.status_text = None;
         s.timeout = svc.timeout_start.map(|t| now + t);
-        self.log(Level::Info, u, "starting".into());
+        self.log(Level::Debug, u, "starting".into());
         self.start_pre(u, 0);
     }
 
@@ -1396,13 +1408,13 @@ impl Machine {
         let main_pid = s.main_pid;
         let Some(svc) = run.service.as_ref() else {
             self.set_phase(u, Phase::Running);
-            self.log(Level::Info, u, "reached".into());
+            self.log(Level::Debug, u, "reached".into());
             return;
         };
         let has_process = main_pid.is_some() || svc.service_type == ServiceType::Forking;
         if svc.service_type != ServiceType::Oneshot && has_process {
             self.set_phase(u, Phase::Running);
-            self.log(Level::Info, u, "started".into());
+            self.log(Level::Debug, u, "started".into());
         } else if svc.remain_after_exit {
             self.set_phase(u, Phase::Exited);
             self.log(Level::Info, u, "finished; remains active".into());
@@ -1452,7 +1464,7 @@ impl Machine {
             }
             p => {
                 self.slots[u].stop_cause = Some(cause);
-                self.log(Level::Info, u, "stopping".into());
+                self.log(Level::Debug, u, "stopping".into());
                 if p.is_active() {
                     self.deactivate(u, None, true);
                 } else {
@@ -1619,7 +1631,7 @@ impl Machine {
                 let msg = format!("failed: {r}");
                 self.log(Level::Warning, u, msg);
             }
-            _ => self.log(Level::Info, u, "stopped".into()),
+            _ => self.log(Level::Debug, u, "stopped".into()),
         }
         self.set_phase(u, Phase::Dead { failed });
         if on_its_own {

@@ -279,6 +279,8 @@ struct Plan<'a> {
     gid: Option<Gid>,
     uid: Option<Uid>,
     max_signal: i32,
+    /// Signals whose disposition may not be SIG_DFL: the only ones to reset.
+    not_default: u64,
     status: BorrowedFd<'a>,
 }
 
@@ -299,8 +301,8 @@ fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
         .collect()
 }
 
-/// Forks and executes `cmd`. Returns once the child exists; whether its exec
-/// succeeded comes later through [`Child::exec_status`].
+/// Starts `cmd` in a new process. Returns once the child has exec'd or failed;
+/// whether its exec succeeded is read from [`Child::exec_status`].
 pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
     // Everything below is allocated and computed before fork.
     let argv = null_terminated(&cmd.argv);
@@ -358,21 +360,60 @@ pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
         gid: cmd.gid.map(checked_id).transpose()?.map(Gid::from_raw),
         uid: cmd.uid.map(checked_id).transpose()?.map(Uid::from_raw),
         max_signal: libc::SIGRTMAX(),
+        not_default: crate::signal::non_default_dispositions(libc::SIGRTMAX()),
         status: status_write.as_fd(),
     };
 
-    // SAFETY: fork has no memory-safety preconditions of its own. The child side
-    // upholds the post-fork rules (possibly forked from a multi-threaded process):
-    // `child` only reads `plan`, which points into memory allocated above and
-    // still alive in the child's copy of the address space, makes only
-    // async-signal-safe calls, and leaves through execve or _exit without returning
-    // or unwinding.
-    let pid = unsafe { libc::fork() };
+    // The child runs on a stack of its own while sharing the manager's memory
+    // (CLONE_VM) and the manager waits until it has exec'd or exited
+    // (CLONE_VFORK), as glibc's posix_spawn does: no page tables are copied,
+    // which fork would do for every service. Every signal is blocked around the
+    // clone so nothing can run a handler on the shared memory before the child
+    // has reset its dispositions; the child then sets its own empty mask.
+    let mut stack = vec![0u8; CHILD_STACK];
+    let top = stack.as_mut_ptr_range().end;
+    let top = top.wrapping_sub(top as usize % 16);
+    let all: u64 = !0;
+    let mut old: u64 = 0;
+    // SAFETY: both pointers are kernel sigsets of KERNEL_SIGSET_SIZE bytes owned
+    // by this frame.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &all as *const u64,
+            &mut old as *mut u64,
+            KERNEL_SIGSET_SIZE,
+        )
+    };
+    // SAFETY: `child_entry` runs on `stack`, which stays allocated until clone
+    // returns (CLONE_VFORK suspends this thread until the child has exec'd or
+    // exited), and only reads `plan`, which outlives that too. The child makes only
+    // async-signal-safe system calls, allocates nothing, takes no lock, and leaves
+    // through execve or _exit without returning or unwinding; signals cannot be
+    // delivered to it before it resets their dispositions (all are blocked above).
+    let pid = unsafe {
+        libc::clone(
+            child_entry,
+            top.cast::<libc::c_void>(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&plan as *const Plan<'_>).cast_mut().cast::<libc::c_void>(),
+        )
+    };
+    let clone_error = io::Error::last_os_error();
+    // SAFETY: restores the mask saved above; `old` is a kernel sigset.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &old as *const u64,
+            std::ptr::null_mut::<u64>(),
+            KERNEL_SIGSET_SIZE,
+        )
+    };
+    drop(stack);
     if pid < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if pid == 0 {
-        child(&plan);
+        return Err(clone_error);
     }
     drop(status_write);
     Ok(Child {
@@ -381,7 +422,19 @@ pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
     })
 }
 
-/// The child between fork and exec. Never returns.
+/// The child's stack: the setup before exec needs little (no allocation, a
+/// handful of system calls).
+const CHILD_STACK: usize = 64 * 1024;
+
+/// The entry point clone runs in the child.
+extern "C" fn child_entry(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `&Plan` that `spawn` passed to clone; the parent is
+    // suspended (CLONE_VFORK) and keeps it alive until this child execs or exits.
+    let plan = unsafe { &*(arg.cast_const().cast::<Plan<'_>>()) };
+    child(plan)
+}
+
+/// The child between clone and exec. Never returns.
 fn child(plan: &Plan<'_>) -> ! {
     let (stage, errno) = child_setup(plan);
     let [e0, e1, e2, e3] = errno.to_ne_bytes();
@@ -409,7 +462,10 @@ fn child_setup(plan: &Plan<'_>) -> (Stage, i32) {
     // inherited across exec like any other.
     let default_action = [0u64; 4];
     for sig in 1..=plan.max_signal {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+        if sig == libc::SIGKILL
+            || sig == libc::SIGSTOP
+            || (sig <= 64 && plan.not_default & (1 << (sig - 1)) == 0)
+        {
             continue;
         }
         // SAFETY: `default_action` is an all-zero kernel `struct sigaction` (SIG_DFL,

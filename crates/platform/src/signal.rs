@@ -8,6 +8,7 @@
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rustix::io::Errno;
 
@@ -74,7 +75,53 @@ pub fn default_signal(signal: i32) -> io::Result<()> {
     set_disposition(signal, libc::SIG_DFL)
 }
 
+/// Which signals (bit `sig - 1`) may have a disposition other than SIG_DFL, so a
+/// new child needs to reset only those. Filled once from the kernel at the first
+/// spawn (what the manager inherited), then kept up to date by
+/// [`set_disposition`], the only place vigil changes a disposition.
+static NOT_DEFAULT: AtomicU64 = AtomicU64::new(0);
+static NOT_DEFAULT_KNOWN: AtomicBool = AtomicBool::new(false);
+
+/// The signals a child must reset to SIG_DFL before exec (bit `sig - 1`).
+pub(crate) fn non_default_dispositions(max_signal: i32) -> u64 {
+    if !NOT_DEFAULT_KNOWN.load(Ordering::Relaxed) {
+        let mut bits = 0u64;
+        for sig in 1..=max_signal.min(64) {
+            if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                continue;
+            }
+            let mut old = [0u64; 4];
+            // SAFETY: queries only (null new action); `old` is larger than the
+            // kernel's struct sigaction on every architecture vigil builds for.
+            let rc = unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    std::ptr::null::<u64>(),
+                    old.as_mut_ptr(),
+                    8usize,
+                )
+            };
+            // The handler is the first word of the kernel's struct sigaction.
+            if rc != 0 || old[0] != libc::SIG_DFL as u64 {
+                bits |= 1 << (sig - 1);
+            }
+        }
+        NOT_DEFAULT.fetch_or(bits, Ordering::Relaxed);
+        NOT_DEFAULT_KNOWN.store(true, Ordering::Relaxed);
+    }
+    NOT_DEFAULT.load(Ordering::Relaxed)
+}
+
 fn set_disposition(signal: i32, handler: libc::sighandler_t) -> io::Result<()> {
+    if (1..=64).contains(&signal) {
+        let bit = 1u64 << (signal - 1);
+        if handler == libc::SIG_DFL {
+            NOT_DEFAULT.fetch_and(!bit, Ordering::Relaxed);
+        } else {
+            NOT_DEFAULT.fetch_or(bit, Ordering::Relaxed);
+        }
+    }
     // SAFETY: an all-zero sigaction is a valid value (empty mask, no flags); the
     // handler is SIG_IGN or SIG_DFL, never a function pointer, so no code of ours
     // runs in signal context.

@@ -649,7 +649,7 @@ impl Daemon {
             let Some(info) = self.engine.unit(&name) else {
                 continue;
             };
-            let model = self.units.get(&name);
+            let model = self.engine.run_definition(&name);
             let cycle = cycles.iter().find(|c| c.contains(&name)).map(|c| {
                 let mut names = c.clone();
                 if let Some(first) = c.first() {
@@ -677,9 +677,13 @@ impl Daemon {
                 status_text: info.status_text.clone(),
                 next_restart_us: info.next_restart.map(|t| self.wall_us(t)),
                 source: model
+                    .as_ref()
                     .and_then(|m| m.source.as_ref())
                     .map(|p| p.display().to_string()),
-                not_enforced: model.map(|m| m.not_enforced.clone()).unwrap_or_default(),
+                not_enforced: model
+                    .as_ref()
+                    .map(|m| m.not_enforced.clone())
+                    .unwrap_or_default(),
                 cycle,
                 logs: self.logs.tail(Some(&name), lines),
             });
@@ -692,12 +696,13 @@ impl Daemon {
             return Reply::err(id, ErrorCode::Failed, "no configuration directory");
         };
         let mut jobs = Vec::new();
+        let set = self.read_config();
         for u in units {
             let name = vigil_units::name::normalize(u);
             let plan = if enable {
-                vigil_units::install::enable_plan(&self.set, &dir, &name)
+                vigil_units::install::enable_plan(&set, &dir, &name)
             } else {
-                vigil_units::install::disable_plan(&self.set, &dir, &name)
+                vigil_units::install::disable_plan(&set, &dir, &name)
             };
             let result = plan.and_then(|changes| vigil_units::install::apply(&changes));
             match result {

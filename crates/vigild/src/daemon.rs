@@ -2,7 +2,7 @@
 //! engine. Carrying out engine actions is in `procs`, the control socket in
 //! `control`, log handling in `logs`.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -16,7 +16,6 @@ use vigil_engine::{Action, Engine, Event, Level, Time};
 
 use vigil_platform::{Epoll, Events, Interest, NotifySocket, SignalFd, TimerFd};
 use vigil_units::SpecifierContext;
-use vigil_units::Unit;
 use vigil_units::load::LoadedSet;
 
 use crate::control::Clients;
@@ -56,10 +55,6 @@ pub(crate) struct Daemon {
     pub notify_path: PathBuf,
     pub socket_path: PathBuf,
     pub spec_ctx: SpecifierContext,
-    /// What the last load read, kept for template instances started on demand.
-    pub set: LoadedSet,
-    /// The current definition of every loaded unit, by full name.
-    pub units: HashMap<String, Unit>,
     pub procs: Procs,
     pub clients: Clients,
     pub logs: Logs,
@@ -153,8 +148,6 @@ impl Daemon {
             notify_path,
             socket_path,
             spec_ctx: SpecifierContext::from_environment(),
-            set: LoadedSet::default(),
-            units: HashMap::new(),
             procs: Procs::default(),
             clients: Clients::new(listener),
             logs,
@@ -190,10 +183,11 @@ impl Daemon {
             Level::Warning => "warning: ",
             Level::Info | Level::Debug => "",
         };
-        match unit {
-            Some(u) => eprintln!("vigild: {tag}{u}: {message}"),
-            None => eprintln!("vigild: {tag}{message}"),
-        }
+        let text = match unit {
+            Some(u) => format!("{tag}{u}: {message}"),
+            None => format!("{tag}{message}"),
+        };
+        self.logs.manager_stderr(text, &self.epoll);
         if let Some(u) = unit {
             self.logs.manager_line(u, message, &self.epoll);
             self.clients.deliver_log(&self.logs, &self.epoll);
@@ -225,82 +219,73 @@ impl Daemon {
         self.process_actions();
     }
 
-    /// Reads the configuration directories; returns (added, removed, changed).
+    /// Reads the configuration directories afresh.
+    pub fn read_config(&self) -> LoadedSet {
+        vigil_units::load::load_dirs(&self.opts.config_dirs, &self.spec_ctx)
+    }
+
+    /// Reads the configuration directories and hands the result to the engine
+    /// (at boot, and for `vigil sync`); returns (added, removed, changed).
+    /// The definitions live in the engine only: vigild keeps no copy.
     pub fn load(&mut self) -> (Vec<String>, Vec<String>, Vec<String>) {
-        let set = vigil_units::load::load_dirs(&self.opts.config_dirs, &self.spec_ctx);
+        let set = self.read_config();
         for d in &set.diagnostics {
-            let level = if d.is_error() {
-                Level::Error
-            } else {
-                Level::Warning
-            };
-            self.say(level, None, &d.to_string());
+            // The diagnostic names its own severity.
+            self.logs.manager_stderr(d.to_string(), &self.epoll);
         }
+        self.apply_set(set)
+    }
+
+    fn apply_set(&mut self, set: LoadedSet) -> (Vec<String>, Vec<String>, Vec<String>) {
         let mut added = Vec::new();
         let mut changed = Vec::new();
-        let mut fresh: HashMap<String, Unit> = HashMap::new();
+        let mut names: HashSet<String> = HashSet::new();
         for unit in &set.units {
-            match self.units.get(&unit.name) {
+            match self.engine.definition(&unit.name) {
                 None => added.push(unit.name.clone()),
-                Some(old) if old != unit => changed.push(unit.name.clone()),
+                Some(old) if *old != *unit => changed.push(unit.name.clone()),
                 Some(_) => {}
             }
-            fresh.insert(unit.name.clone(), unit.clone());
+            names.insert(unit.name.clone());
         }
         let broken: Vec<(String, String)> = set
             .broken
-            .iter()
-            .map(|b| (b.name.clone(), b.reason.clone()))
+            .into_iter()
+            .map(|b| {
+                names.insert(b.name.clone());
+                (b.name, b.reason)
+            })
             .collect();
         let mut removed: Vec<String> = self
-            .units
-            .keys()
-            .filter(|n| !fresh.contains_key(*n) && !broken.iter().any(|(b, _)| b == *n))
-            .cloned()
+            .engine
+            .units()
+            .into_iter()
+            .map(|u| u.name)
+            .filter(|n| !names.contains(n))
             .collect();
         removed.sort();
         added.sort();
         changed.sort();
         let now = self.now();
-        self.engine.load(now, set.units.clone(), broken);
-        // The engine still knows removed units until they have stopped; keep their
-        // definitions so their stop commands can run.
-        for name in &removed {
-            if let Some(old) = self.units.get(name) {
-                fresh.entry(name.clone()).or_insert_with(|| old.clone());
-            }
-        }
-        self.units = fresh;
-        self.set = set;
+        self.engine.load(now, set.units, broken);
         (added, removed, changed)
     }
 
     /// Makes `name` known, instantiating a template on demand (`foo@bar`).
     /// Returns false when there is no such unit or template.
     pub fn ensure_loaded(&mut self, name: &str) -> bool {
-        if self.units.contains_key(name) || self.engine.unit(name).is_some() {
+        if self.engine.unit(name).is_some() {
             return true;
         }
         if !name.contains('@') {
             return false;
         }
-        match self.set.instantiate(name, &self.spec_ctx) {
+        // Rare: read the directories again rather than keep every file in memory.
+        let mut set = self.read_config();
+        match set.instantiate(name, &self.spec_ctx) {
             Ok(()) => {
-                let units = self.set.units.clone();
-                let broken = self
-                    .set
-                    .broken
-                    .iter()
-                    .map(|b| (b.name.clone(), b.reason.clone()))
-                    .collect();
-                for u in &units {
-                    self.units
-                        .entry(u.name.clone())
-                        .or_insert_with(|| u.clone());
-                }
-                let now = self.now();
-                self.engine.load(now, units, broken);
-                true
+                self.apply_set(set);
+                self.engine.unit(name).is_some()
             }
             Err(diags) => {
                 for d in diags {
@@ -488,11 +473,11 @@ impl Daemon {
                     Some(r) => format!("-> {state} ({r})"),
                     None => format!("-> {state}"),
                 };
-                // Every state change goes into the unit's log (tests and `vigil
-                // log -f` follow them); stderr gets them with --debug.
-                if self.opts.debug {
-                    eprintln!("vigild: {unit}: {msg}");
-                }
+                // Every state change goes into the unit's log (`vigil log -f`
+                // follows them) and to stderr; the engine's own lines that only
+                // restate a change ("starting", "started") are debug-level.
+                self.logs
+                    .manager_stderr(format!("{unit}: {msg}"), &self.epoll);
                 self.logs.manager_line(&unit, &msg, &self.epoll);
                 self.clients.deliver_log(&self.logs, &self.epoll);
                 self.clients.on_state_changed(&unit, state);
@@ -511,6 +496,7 @@ impl Daemon {
     }
 
     fn cleanup(&mut self) {
+        self.logs.flush_before_exit();
         let _ = fs::remove_file(&self.socket_path);
         let _ = fs::remove_file(&self.notify_path);
     }

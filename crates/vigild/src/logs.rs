@@ -1,12 +1,12 @@
 //! Service logs in the manager: the per-unit pipes, reading them, the store of
 //! recent lines, and the sinks lines are copied to.
 //!
-//! Each unit that logs through vigild gets one pipe for stdout and one for
-//! stderr, created at its first start and kept for its lifetime, so lines
-//! written by a process that outlives a restart still arrive. The manager keeps
-//! the write ends to hand them to each new process.
+//! Each process that logs through vigild gets a pipe for its stdout and one for
+//! its stderr. The manager keeps only the read ends and reads until EOF, so the
+//! lines of a process that outlives its unit's restart still arrive, and no
+//! descriptor is held for a process that is gone.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -39,15 +39,10 @@ struct Pipe {
     kmsg: bool,
 }
 
-struct UnitPipes {
-    stdout: Option<(u64, OwnedFd)>,
-    stderr: Option<(u64, OwnedFd)>,
-}
-
 pub(crate) struct Logs {
     store: LogStore,
     pipes: HashMap<u64, Pipe>,
-    by_unit: HashMap<String, UnitPipes>,
+    names: HashSet<Arc<str>>,
     next_pipe: u64,
     /// Sinks by index; the global ones from `--log-to` are flagged.
     sinks: Vec<Box<dyn Sink>>,
@@ -56,7 +51,12 @@ pub(crate) struct Logs {
     global_files: Vec<usize>,
     console: Option<usize>,
     kmsg: Option<usize>,
+    /// vigild's own messages: its stderr, non-blocking with a bounded queue like
+    /// every sink, so a stderr nobody reads never stops the manager.
+    stderr: Option<usize>,
     watched: Vec<bool>,
+    /// The name vigild's own lines carry on stderr (`vigild: ...`).
+    me: Arc<str>,
 }
 
 impl Logs {
@@ -64,7 +64,7 @@ impl Logs {
         let mut logs = Logs {
             store: LogStore::new(opts.ring_size),
             pipes: HashMap::new(),
-            by_unit: HashMap::new(),
+            names: HashSet::new(),
             next_pipe: 1,
             sinks: Vec::new(),
             global_console: None,
@@ -72,8 +72,16 @@ impl Logs {
             global_files: Vec::new(),
             console: None,
             kmsg: None,
+            stderr: None,
             watched: Vec::new(),
+            me: Arc::from("vigild"),
         };
+        // Without a usable fd 2 the messages are dropped; the rings still have them.
+        if let Ok(fd) = vigil_log::sink::console_fd(std::io::stderr().as_fd()) {
+            logs.sinks.push(Box::new(ConsoleSink::new(fd, SINK_QUEUE)));
+            logs.watched.push(false);
+            logs.stderr = Some(logs.sinks.len() - 1);
+        }
         for spec in &opts.sinks {
             match spec {
                 SinkSpec::Console => logs.global_console = Some(logs.console_sink()?),
@@ -115,7 +123,12 @@ impl Logs {
         Ok(self.sinks.len() - 1)
     }
 
-    /// The write end of the unit's pipe for `stream`, created on first use.
+    /// A new pipe for one stream of one process of `unit`; returns the write end
+    /// for the child. The manager keeps only the read end, so the pipe ends (EOF)
+    /// when the last process writing to it is gone, and a manager with a thousand
+    /// services holds one descriptor per stream of a running process, not more:
+    /// every descriptor the manager holds is one more that each new child must
+    /// close at exec.
     pub fn pipe_for(
         &mut self,
         unit: &str,
@@ -131,46 +144,23 @@ impl Logs {
         if kmsg {
             let _ = self.kmsg_sink();
         }
-        let entry = self.by_unit.entry(unit.to_string()).or_insert(UnitPipes {
-            stdout: None,
-            stderr: None,
-        });
-        let slot = match stream {
-            Stream::Stderr => &mut entry.stderr,
-            _ => &mut entry.stdout,
-        };
-        if slot.is_none() {
-            let (read, write) = vigil_platform::pipe_cloexec()?;
-            vigil_platform::set_nonblocking(read.as_fd(), true)?;
-            let idx = self.next_pipe;
-            self.next_pipe += 1;
-            epoll.add(read.as_fd(), token::LOG_PIPE | idx, Interest::READABLE)?;
-            self.pipes.insert(
-                idx,
-                Pipe {
-                    unit: Arc::from(unit),
-                    stream,
-                    read,
-                    splitter: LineSplitter::new(MAX_LINE),
-                    console,
-                    kmsg,
-                },
-            );
-            *slot = Some((idx, write));
-        }
-        if let Some((idx, _)) = slot {
-            // The unit's Standard* may have changed since the pipe was made (sync).
-            if let Some(p) = self.pipes.get_mut(idx) {
-                p.console = console;
-                p.kmsg = kmsg;
-            }
-        }
-        // A duplicate for the child, closed once it is spawned: the manager's own
-        // write end stays for the next process of the unit.
-        match slot {
-            Some((_, write)) => write.try_clone(),
-            None => Err(std::io::Error::other("log pipe missing")),
-        }
+        let (read, write) = vigil_platform::pipe_cloexec()?;
+        vigil_platform::set_nonblocking(read.as_fd(), true)?;
+        let idx = self.next_pipe;
+        self.next_pipe += 1;
+        epoll.add(read.as_fd(), token::LOG_PIPE | idx, Interest::READABLE)?;
+        self.pipes.insert(
+            idx,
+            Pipe {
+                unit: intern(&mut self.names, unit),
+                stream,
+                read,
+                splitter: LineSplitter::new(MAX_LINE),
+                console,
+                kmsg,
+            },
+        );
+        Ok(write)
     }
 
     /// Reads what a pipe has (up to a budget) and files every complete line.
@@ -181,9 +171,17 @@ impl Logs {
         let Some(pipe) = self.pipes.get_mut(&idx) else {
             return;
         };
+        let mut ended = false;
         while total < READ_BUDGET {
             match vigil_platform::read_nonblocking(pipe.read.as_fd(), &mut buf) {
-                Ok(Some(0)) | Ok(None) | Err(_) => break,
+                Ok(None) => break,
+                // Every writer is gone (or the pipe broke): file the last partial
+                // line and forget the pipe.
+                Ok(Some(0)) | Err(_) => {
+                    ended = true;
+                    lines.extend(pipe.splitter.flush());
+                    break;
+                }
                 Ok(Some(n)) => {
                     total += n;
                     pipe.splitter
@@ -193,6 +191,9 @@ impl Logs {
         }
         let (unit, stream, console, kmsg) =
             (pipe.unit.clone(), pipe.stream, pipe.console, pipe.kmsg);
+        if ended && let Some(pipe) = self.pipes.remove(&idx) {
+            let _ = epoll.delete(pipe.read.as_fd());
+        }
         for line in lines {
             let record = Record {
                 time: SystemTime::now(),
@@ -205,11 +206,37 @@ impl Logs {
         }
     }
 
+    /// One of vigild's own messages, to its stderr (as `vigild: text`).
+    pub fn manager_stderr(&mut self, text: String, epoll: &Epoll) {
+        let Some(i) = self.stderr else {
+            return;
+        };
+        let record = Record {
+            time: SystemTime::now(),
+            unit: self.me.clone(),
+            stream: Stream::Manager,
+            pid: 0,
+            line: text,
+        };
+        if let Some(sink) = self.sinks.get_mut(i) {
+            let _ = sink.push(&record);
+        }
+        self.watch(i, epoll);
+    }
+
+    /// Before exit: write what the sinks' fds take now. Never blocks: a reader
+    /// that has stopped reading must not keep the manager from exiting.
+    pub fn flush_before_exit(&mut self) {
+        for sink in &mut self.sinks {
+            let _ = sink.on_writable();
+        }
+    }
+
     /// A line of the manager's own about a unit (state changes, exits).
     pub fn manager_line(&mut self, unit: &str, message: &str, epoll: &Epoll) {
         let record = Record {
             time: SystemTime::now(),
-            unit: Arc::from(unit),
+            unit: intern(&mut self.names, unit),
             stream: Stream::Manager,
             pid: 0,
             line: message.to_string(),
@@ -295,6 +322,16 @@ impl Logs {
         }
         (lines, last)
     }
+}
+
+/// The unit's name as shared by every record of the unit, allocated once.
+fn intern(names: &mut HashSet<Arc<str>>, unit: &str) -> Arc<str> {
+    if let Some(name) = names.get(unit) {
+        return name.clone();
+    }
+    let name: Arc<str> = Arc::from(unit);
+    names.insert(name.clone());
+    name
 }
 
 fn to_line(r: &Record) -> LogLine {

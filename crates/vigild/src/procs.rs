@@ -15,8 +15,6 @@ use crate::daemon::{Daemon, token, unwatch};
 struct Proc {
     unit: String,
     role: Role,
-    /// For race-free signalling: a pidfd cannot refer to a recycled PID.
-    pidfd: Option<OwnedFd>,
     /// Until exec succeeds or fails: the read end of the status pipe.
     exec_status: Option<OwnedFd>,
 }
@@ -44,8 +42,8 @@ impl Daemon {
                 group,
             } => self.signal(&unit, pid, signal, group),
             Action::CheckConditions { unit } => {
-                let result = match self.units.get(&unit) {
-                    Some(u) => check_conditions(u),
+                let result = match self.engine.definition(&unit) {
+                    Some(u) => check_conditions(&u),
                     None => Ok(()),
                 };
                 let now = self.now();
@@ -71,7 +69,8 @@ impl Daemon {
         main_pid: Option<u32>,
     ) {
         let now = self.now();
-        let Some(service) = self.units.get(unit_name).and_then(|u| u.service.clone()) else {
+        let def = self.engine.run_definition(unit_name);
+        let Some(service) = def.as_ref().and_then(|u| u.service.as_ref()) else {
             let _ = self.engine.handle(
                 now,
                 Event::SpawnFailed {
@@ -109,7 +108,7 @@ impl Daemon {
             stderr,
             extra_env: self.default_env.clone(),
         };
-        let result = vigil_spawn::prepare(unit_name, &service, command, &ctx)
+        let result = vigil_spawn::prepare(unit_name, service, command, &ctx)
             .and_then(|prepared| vigil_spawn::spawn(&prepared));
         let child = match result {
             Ok(child) => child,
@@ -145,13 +144,11 @@ impl Daemon {
                 None
             }
         };
-        let pidfd = vigil_platform::pidfd_open(pid).ok();
         self.procs.by_pid.insert(
             pid,
             Proc {
                 unit: unit_name.to_string(),
                 role,
-                pidfd,
                 exec_status,
             },
         );
@@ -190,14 +187,22 @@ impl Daemon {
         }
     }
 
+    /// Signals a process, or its process group. A child of the manager cannot
+    /// have its PID reused before the manager reaps it, so a plain kill() is
+    /// race-free for every process vigild started or inherited as subreaper; no
+    /// pidfd is held per service (each one more descriptor every new child would
+    /// have to close at exec).
     fn signal(&mut self, unit: &str, pid: u32, signal: i32, group: bool) {
         let result = if group {
-            vigil_platform::kill_group(pid, signal)
+            // The group the process is in now: a forking daemon that did not call
+            // setsid() is still in the group of the process vigild started, which
+            // has exited; one that did leads its own. A process that is gone
+            // leaves its group, which may still have members: its PID is the
+            // group's ID then.
+            let pgid = vigil_platform::getpgid(pid).unwrap_or(pid);
+            vigil_platform::kill_group(pgid, signal)
         } else {
-            match self.procs.by_pid.get(&pid).and_then(|p| p.pidfd.as_ref()) {
-                Some(fd) => vigil_platform::pidfd_send_signal(fd.as_fd(), signal),
-                None => vigil_platform::kill(pid, signal),
-            }
+            vigil_platform::kill(pid, signal)
         };
         if let Err(e) = result {
             // ESRCH: it is already gone, and its exit will be reported by SIGCHLD.
