@@ -155,10 +155,10 @@ pub fn getegid() -> u32 {
     rustix::process::getegid().as_raw()
 }
 
-/// Raises the soft limit on open files to the hard limit (the manager holds a
-/// pidfd, pipes and timers per service). Returns the new soft limit (`None`:
-/// unlimited). Services get the default soft limit back unless they set
-/// `LimitNOFILE=`; see [`crate::exec::PreparedCommand::rlimit`].
+/// Raises the soft limit on open files to the hard limit (the manager holds
+/// pipes per running service). Returns the new soft limit (`None`: unlimited).
+/// The spawn layer gives services systemd's default soft limit back unless they
+/// set `LimitNOFILE=` (vigil-spawn's `prepare`).
 pub fn raise_nofile_limit() -> io::Result<Option<u64>> {
     let mut limit = rustix::process::getrlimit(Resource::Nofile);
     limit.current = limit.maximum;

@@ -29,6 +29,9 @@ use vigil_units::{ExecCommand, FileMode, Resource, Service, WorkingDirectory};
 pub use env::{Environment, parse_environment_file};
 use users::UserEntry;
 
+/// systemd's DefaultLimitNOFILE soft value.
+pub const DEFAULT_NOFILE_SOFT: u64 = 1024;
+
 /// systemd's PATH for services, and where a bare program name is looked up.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -374,22 +377,12 @@ fn child_fd(stdio: &Stdio, stream: &'static str) -> Result<ChildFd, SpawnError> 
         Stdio::Inherit => Ok(ChildFd::Inherit),
         Stdio::Fd(fd) => ChildFd::dup(fd.as_fd()).map_err(setup),
         Stdio::File { path, mode } => {
-            let mut options = OpenOptions::new();
-            if stream == "stdin" {
-                options.read(true);
+            let opened = if stream == "stdin" {
+                std::fs::File::open(path)
             } else {
-                options.write(true).create(true).mode(0o644);
-                match mode {
-                    FileMode::Write => {}
-                    FileMode::Append => {
-                        options.append(true);
-                    }
-                    FileMode::Truncate => {
-                        options.truncate(true);
-                    }
-                }
-            }
-            let file = options.open(path).map_err(|source| SpawnError::OpenStdio {
+                open_output(path, *mode)
+            };
+            let file = opened.map_err(|source| SpawnError::OpenStdio {
                 stream,
                 path: path.clone(),
                 source,
@@ -397,6 +390,23 @@ fn child_fd(stdio: &Stdio, stream: &'static str) -> Result<ChildFd, SpawnError> 
             ChildFd::owned(OwnedFd::from(file)).map_err(setup)
         }
     }
+}
+
+/// Opens a `StandardOutput=file:`/`append:`/`truncate:` target as systemd does:
+/// created 0644 if missing; `file:` writes from offset 0 without truncating.
+pub fn open_output(path: &Path, mode: FileMode) -> io::Result<std::fs::File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).mode(0o644);
+    match mode {
+        FileMode::Write => {}
+        FileMode::Append => {
+            options.append(true);
+        }
+        FileMode::Truncate => {
+            options.truncate(true);
+        }
+    }
+    options.open(path)
 }
 
 fn rlimit_resource(resource: Resource) -> RlimitResource {
@@ -467,6 +477,17 @@ pub fn prepare(
         command.uid(uid);
     }
     command.umask(service.umask);
+    // The manager raised its own soft limit on open files; services start from
+    // systemd's default soft limit (1024) under the same hard limit unless they
+    // set LimitNOFILE=, since select()-based programs break above 1024.
+    if !service.limits.iter().any(|(r, _)| *r == Resource::Nofile) {
+        let (_, hard) = vigil_platform::process::get_rlimit(RlimitResource::Nofile);
+        command.rlimit(Rlimit {
+            resource: RlimitResource::Nofile,
+            soft: Some(hard.map_or(DEFAULT_NOFILE_SOFT, |h| h.min(DEFAULT_NOFILE_SOFT))),
+            hard,
+        });
+    }
     for (resource, limit) in &service.limits {
         command.rlimit(Rlimit {
             resource: rlimit_resource(*resource),

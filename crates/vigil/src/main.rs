@@ -31,6 +31,9 @@ impl From<Exit> for ExitCode {
 }
 
 fn main() -> ExitCode {
+    // Like any Unix filter: `vigil log | head` ends quietly when head is done,
+    // instead of failing on EPIPE.
+    let _ = vigil_platform::signal::default_signal(13);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let cmd = match cli::parse(&args) {
         Ok(cmd) => cmd,

@@ -421,7 +421,7 @@ impl Daemon {
                 signal,
                 group,
             } => {
-                let unit = vigil_units::name::normalize(&unit);
+                let unit = self.canonical(&vigil_units::name::normalize(&unit));
                 let now = self.now();
                 Some(
                     match self.engine.handle(
@@ -447,7 +447,7 @@ impl Daemon {
                 lines,
                 follow,
             } => {
-                let unit = unit.map(|u| vigil_units::name::normalize(&u));
+                let unit = unit.map(|u| self.canonical(&vigil_units::name::normalize(&u)));
                 if let Some(u) = unit.as_ref().filter(|u| self.engine.unit(u).is_none()) {
                     let reply = Reply::err(id, ErrorCode::NoSuchUnit, format!("no such unit: {u}"));
                     self.clients.send(client, &reply, &self.epoll);
@@ -538,7 +538,7 @@ impl Daemon {
         }
         let mut names = Vec::new();
         for u in units {
-            let name = vigil_units::name::normalize(u);
+            let name = self.canonical(&vigil_units::name::normalize(u));
             let known = if instantiate {
                 self.ensure_loaded(&name)
             } else {
@@ -715,9 +715,8 @@ impl Daemon {
                 Err(e) => return Reply::err(id, ErrorCode::Failed, format!("{name}: {e}")),
             }
         }
-        // The wants/requires directories changed: re-read them, as systemctl's
-        // daemon-reload after enable does. Nothing is started or stopped by this.
-        self.load();
+        // Like `systemctl enable` without --now: the links take effect at the next
+        // boot or `vigil sync`; nothing is started or stopped now.
         Reply::ok(id, Body::Jobs { jobs })
     }
 

@@ -2,7 +2,7 @@
 //! engine. Carrying out engine actions is in `procs`, the control socket in
 //! `control`, log handling in `logs`.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
 use std::os::unix::net::UnixListener;
-use vigil_engine::{Action, Engine, Event, Level, Time};
+use vigil_engine::{Action, Engine, Event, Level, State, Time};
 
 use vigil_platform::{Epoll, Events, Interest, NotifySocket, SignalFd, TimerFd};
 use vigil_units::SpecifierContext;
@@ -55,6 +55,11 @@ pub(crate) struct Daemon {
     pub notify_path: PathBuf,
     pub socket_path: PathBuf,
     pub spec_ctx: SpecifierContext,
+    /// Template instances created on demand (`vigil start foo@x`): made again at
+    /// every re-read, so a `sync` does not take them for deleted units.
+    pub instances: BTreeSet<String>,
+    /// Alias -> unit, from the last read (symlinks and Alias=), for control requests.
+    pub aliases: BTreeMap<String, String>,
     pub procs: Procs,
     pub clients: Clients,
     pub logs: Logs,
@@ -148,6 +153,8 @@ impl Daemon {
             notify_path,
             socket_path,
             spec_ctx: SpecifierContext::from_environment(),
+            instances: BTreeSet::new(),
+            aliases: BTreeMap::new(),
             procs: Procs::default(),
             clients: Clients::new(listener),
             logs,
@@ -219,9 +226,28 @@ impl Daemon {
         self.process_actions();
     }
 
-    /// Reads the configuration directories afresh.
-    pub fn read_config(&self) -> LoadedSet {
-        vigil_units::load::load_dirs(&self.opts.config_dirs, &self.spec_ctx)
+    /// Reads the configuration directories afresh, with the instances made on
+    /// demand so far.
+    pub fn read_config(&mut self) -> LoadedSet {
+        let mut set = vigil_units::load::load_dirs(&self.opts.config_dirs, &self.spec_ctx);
+        let instances: Vec<String> = self.instances.iter().cloned().collect();
+        for name in instances {
+            if let Err(diags) = set.instantiate(&name, &self.spec_ctx) {
+                for d in diags {
+                    self.say(Level::Error, Some(&name), &d.to_string());
+                }
+            }
+        }
+        self.aliases = set.aliases.clone();
+        set
+    }
+
+    /// The unit a name means: an alias resolves to its unit.
+    pub fn canonical(&self, name: &str) -> String {
+        self.aliases
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| name.to_string())
     }
 
     /// Reads the configuration directories and hands the result to the engine
@@ -284,6 +310,7 @@ impl Daemon {
         let mut set = self.read_config();
         match set.instantiate(name, &self.spec_ctx) {
             Ok(()) => {
+                self.instances.insert(name.to_string());
                 self.apply_set(set);
                 self.engine.unit(name).is_some()
             }
@@ -481,6 +508,12 @@ impl Daemon {
                 self.logs.manager_line(&unit, &msg, &self.epoll);
                 self.clients.deliver_log(&self.logs, &self.epoll);
                 self.clients.on_state_changed(&unit, state);
+                if matches!(state, State::Inactive | State::Failed | State::Restarting) {
+                    self.kill_leftovers(&unit);
+                }
+                if state == State::Failed {
+                    self.start_on_failure(&unit);
+                }
             }
             Action::Log {
                 level,
@@ -492,6 +525,28 @@ impl Daemon {
                 self.phase = Phase::Done;
             }
             other => self.perform_process_action(other),
+        }
+    }
+
+    /// `OnFailure=`: the units to start when this one fails.
+    fn start_on_failure(&mut self, unit: &str) {
+        let Some(def) = self.engine.definition(unit) else {
+            return;
+        };
+        for name in &def.deps.on_failure {
+            let now = self.now();
+            match self.engine.handle(now, Event::Start(name.clone())) {
+                Ok(()) => self.say(
+                    Level::Info,
+                    Some(unit),
+                    &format!("failed: starting {name} (OnFailure=)"),
+                ),
+                Err(e) => self.say(
+                    Level::Warning,
+                    Some(unit),
+                    &format!("OnFailure={name}: {e}"),
+                ),
+            }
         }
     }
 

@@ -11,6 +11,8 @@ use vigil_units::{Output, ServiceType};
 
 use crate::daemon::{Daemon, token, unwatch};
 
+const SIGCONT: i32 = 18;
+
 /// A process vigild started and has not reaped yet.
 struct Proc {
     unit: String,
@@ -22,6 +24,9 @@ struct Proc {
 #[derive(Default)]
 pub(crate) struct Procs {
     by_pid: HashMap<u32, Proc>,
+    /// The process groups each unit's processes were started in (every process
+    /// vigild starts leads a new session), for what they leave behind.
+    groups: HashMap<String, Vec<u32>>,
     /// Counts starts, for INVOCATION_ID.
     invocations: u64,
 }
@@ -83,14 +88,7 @@ impl Daemon {
             );
             return;
         };
-        let stdout = self.stdio_for(unit_name, &service.stdout, vigil_log::Stream::Stdout);
-        let stderr = match service.stderr {
-            // systemd: StandardError=inherit means "the same as stdout".
-            Output::Inherit => {
-                self.stdio_for(unit_name, &service.stdout, vigil_log::Stream::Stderr)
-            }
-            ref other => self.stdio_for(unit_name, other, vigil_log::Stream::Stderr),
-        };
+        let (stdout, stderr) = self.stdio_pair(unit_name, service);
         self.procs.invocations += 1;
         let wants_notify = service.service_type == ServiceType::Notify
             || service.notify_access != vigil_units::NotifyAccess::None;
@@ -144,6 +142,11 @@ impl Daemon {
                 None
             }
         };
+        self.procs
+            .groups
+            .entry(unit_name.to_string())
+            .or_default()
+            .push(pid);
         self.procs.by_pid.insert(
             pid,
             Proc {
@@ -160,6 +163,59 @@ impl Daemon {
                 pid,
             },
         );
+    }
+
+    /// stdout and stderr for a new process. systemd's `StandardError=inherit`
+    /// means "where stdout goes": for a file or the manager's own stdout that is
+    /// the same open file, not a second one (two opens at offset 0 would write
+    /// over each other); for the log it is a pipe of its own, so the lines keep
+    /// their stream.
+    fn stdio_pair(
+        &mut self,
+        unit: &str,
+        service: &vigil_units::Service,
+    ) -> (vigil_spawn::Stdio, vigil_spawn::Stdio) {
+        use vigil_log::Stream;
+        use vigil_spawn::Stdio;
+        if service.stderr != Output::Inherit {
+            return (
+                self.stdio_for(unit, &service.stdout, Stream::Stdout),
+                self.stdio_for(unit, &service.stderr, Stream::Stderr),
+            );
+        }
+        let shared = match &service.stdout {
+            Output::File { path, mode } => vigil_spawn::open_output(path, *mode)
+                .map(OwnedFd::from)
+                .map_err(|e| format!("{}: {e}", path.display())),
+            Output::Inherit => std::io::stdout()
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(|e| format!("stdout: {e}")),
+            _ => {
+                return (
+                    self.stdio_for(unit, &service.stdout, Stream::Stdout),
+                    self.stdio_for(unit, &service.stdout, Stream::Stderr),
+                );
+            }
+        };
+        match shared.and_then(|fd| {
+            let copy = fd.try_clone().map_err(|e| format!("dup: {e}"))?;
+            Ok((fd, copy))
+        }) {
+            Ok((out, err)) => (Stdio::Fd(out), Stdio::Fd(err)),
+            Err(e) => {
+                // The spawn reports the failure when it opens the file itself.
+                self.say(
+                    Level::Warning,
+                    Some(unit),
+                    &format!("opening the output: {e}"),
+                );
+                (
+                    self.stdio_for(unit, &service.stdout, Stream::Stdout),
+                    self.stdio_for(unit, &service.stdout, Stream::Stderr),
+                )
+            }
+        }
     }
 
     fn stdio_for(
@@ -183,6 +239,36 @@ impl Daemon {
                         vigil_spawn::Stdio::Null
                     }
                 }
+            }
+        }
+    }
+
+    /// When a unit is down (inactive, failed, or about to restart), whatever its
+    /// processes left behind in their process groups gets KillSignal and
+    /// SIGCONT, as systemd empties a unit's cgroup (until vigil has cgroups, the
+    /// process group is the unit's boundary; a process that moved to a session
+    /// of its own escapes it). KillMode=process and none leave them alone.
+    pub(crate) fn kill_leftovers(&mut self, unit: &str) {
+        let Some(groups) = self.procs.groups.remove(unit) else {
+            return;
+        };
+        let Some(service) = self
+            .engine
+            .run_definition(unit)
+            .and_then(|d| d.service.clone())
+        else {
+            return;
+        };
+        if matches!(
+            service.kill_mode,
+            vigil_units::KillMode::Process | vigil_units::KillMode::None
+        ) {
+            return;
+        }
+        for pgid in groups {
+            // Errors are expected: an empty group no longer exists (ESRCH).
+            if vigil_platform::kill_group(pgid, service.kill_signal).is_ok() {
+                let _ = vigil_platform::kill_group(pgid, SIGCONT);
             }
         }
     }

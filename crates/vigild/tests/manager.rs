@@ -214,10 +214,11 @@ fn a_slow_stop_is_escalated_to_sigkill() {
         ("default.target", "[Unit]\nWants=stubborn.service\n"),
         (
             "stubborn.service",
-            "[Service]\nExecStart=/bin/sh -c 'trap \"\" TERM; while :; do sleep 0.1; done'\nTimeoutStopSec=300ms\n",
+            "[Service]\nExecStart=/bin/sh -c 'trap \"\" TERM; echo trapped; while :; do sleep 0.1; done'\nTimeoutStopSec=300ms\n",
         ),
     ]);
-    m.wait_state("stubborn.service", "running");
+    // Running means forked; the stop must come after the trap is in place.
+    m.wait_log("stubborn.service", "trapped");
     let pid = m.status_json("stubborn.service")["pid"].as_u64().unwrap() as u32;
     let out = m.vigil(&["stop", "stubborn"]);
     assert!(out.status.code().is_some());
@@ -558,4 +559,141 @@ fn status_and_exit_codes() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(5));
+}
+
+#[test]
+fn an_instance_started_on_demand_survives_a_sync() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        ("worker@.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    m.vigil_ok(&["start", "worker@a"]);
+    let pid = m.status_json("worker@a")["pid"].as_u64().unwrap();
+    m.vigil_ok(&["start", "worker@b"]);
+    let out = m.vigil_ok(&["sync"]);
+    assert!(!out.contains("removed worker@a"), "{out}");
+    let st = m.status_json("worker@a");
+    assert_eq!(st["state"], "running", "{st}");
+    assert_eq!(st["pid"].as_u64().unwrap(), pid);
+}
+
+#[test]
+fn enable_does_not_start_the_unit() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        (
+            "svc.service",
+            "[Service]\nExecStart=/bin/sleep 1000\n[Install]\nWantedBy=default.target\n",
+        ),
+    ]);
+    m.wait_state("default.target", "running");
+    m.vigil_ok(&["enable", "svc"]);
+    assert_eq!(m.state("svc.service"), "inactive");
+}
+
+#[test]
+fn stdout_to_a_file_with_stderr_inherited_shares_one_open_file() {
+    let out = TempDir::new("fileout");
+    let file = out.path().join("out.log");
+    let unit = format!(
+        "[Service]\nType=oneshot\nStandardOutput=file:{}\nExecStart=/bin/sh -c 'echo one; echo two >&2; echo three'\n",
+        file.display()
+    );
+    let m = Manager::start(&[("default.target", "[Unit]\n"), ("w.service", &unit)]);
+    m.vigil_ok(&["start", "w"]);
+    assert_eq!(fs::read_to_string(&file).unwrap(), "one\ntwo\nthree\n");
+}
+
+#[test]
+fn on_failure_starts_the_named_unit() {
+    let out = TempDir::new("onfail");
+    let flag = out.path().join("handled");
+    let handler = format!(
+        "[Service]\nType=oneshot\nExecStart=/bin/touch {}\n",
+        flag.display()
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=bad.service\n"),
+        (
+            "bad.service",
+            "[Unit]\nOnFailure=handler.service\n[Service]\nType=oneshot\nExecStart=/bin/false\n",
+        ),
+        ("handler.service", &handler),
+    ]);
+    m.wait_state("bad.service", "failed");
+    wait_until("the OnFailure= handler to run", || flag.exists());
+}
+
+#[test]
+fn processes_left_behind_by_an_exited_main_process_are_stopped() {
+    let out = TempDir::new("leftover");
+    let pidfile = out.path().join("bg.pid");
+    let unit = format!(
+        "[Service]\nExecStart=/bin/sh -c 'sleep 1000 & echo $$! > {}; exit 0'\n",
+        pidfile.display()
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=leaky.service\n"),
+        ("leaky.service", &unit),
+    ]);
+    m.wait_log("leaky.service", "-> inactive");
+    let pid: u32 = fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    wait_until("the background process to be stopped", || !alive(pid));
+}
+
+#[test]
+fn an_alias_names_its_unit_in_control_requests() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=real.service\n"),
+        (
+            "real.service",
+            "[Service]\nExecStart=/bin/sleep 1000\n[Install]\nAlias=nick.service\n",
+        ),
+    ]);
+    std::os::unix::fs::symlink("real.service", m.config.join("nick.service")).unwrap();
+    m.vigil_ok(&["sync"]);
+    m.wait_state("real.service", "running");
+    let st = m.status_json("nick");
+    assert_eq!(st["name"], "real.service", "{st}");
+}
+
+#[test]
+fn services_get_the_default_open_file_limit_back() {
+    let out = TempDir::new("nofile");
+    let file = out.path().join("limit");
+    let unit = format!(
+        "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'ulimit -n > {}'\n",
+        file.display()
+    );
+    let m = Manager::start(&[("default.target", "[Unit]\n"), ("l.service", &unit)]);
+    m.vigil_ok(&["start", "l"]);
+    assert_eq!(fs::read_to_string(&file).unwrap().trim(), "1024");
+}
+
+#[test]
+fn vigil_log_into_a_closed_pipe_ends_quietly() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=talk.service\n"),
+        (
+            "talk.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'i=0; while [ $$i -lt 2000 ]; do echo line $$i; i=$$((i+1)); done'\n",
+        ),
+    ]);
+    m.wait_state("talk.service", "inactive");
+    let mut child = std::process::Command::new(harness::vigil_bin())
+        .arg("--socket")
+        .arg(&m.socket)
+        .args(["log", "talk", "-n", "2000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
 }

@@ -566,8 +566,10 @@ impl Builder<'_> {
         Ok(match v {
             "inherit" => Output::Inherit,
             "null" => Output::Null,
-            "journal" | "syslog" | "journal+console" | "syslog+console" => Output::Log,
-            "kmsg" | "kmsg+console" => Output::Kmsg,
+            "journal" | "syslog" => Output::Log,
+            // vigil's Console is the log plus the manager's stdout, prefixed.
+            "journal+console" | "syslog+console" | "kmsg+console" => Output::Console,
+            "kmsg" => Output::Kmsg,
             "tty" | "socket" => {
                 self.not_implemented(v);
                 Output::Log

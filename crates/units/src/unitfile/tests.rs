@@ -568,10 +568,10 @@ fn outputs() {
         ("null", Output::Null),
         ("journal", Output::Log),
         ("syslog", Output::Log),
-        ("journal+console", Output::Log),
-        ("syslog+console", Output::Log),
+        ("journal+console", Output::Console),
+        ("syslog+console", Output::Console),
         ("kmsg", Output::Kmsg),
-        ("kmsg+console", Output::Kmsg),
+        ("kmsg+console", Output::Console),
         (
             "file:/var/log/%p.log",
             Output::File {
