@@ -950,9 +950,11 @@ fn restart_sec_delays_the_restart_by_at_least_that_long() {
     let lines = m.log_json("r.service");
     let (i, failed_at) = log_time(&lines, 0, "-> restarting");
     let (_, restarted_at) = log_time(&lines, i, "-> starting");
+    // The log's timestamps are read when each line is written, a little after
+    // the event that armed the timer: allow 5 ms of that, not more.
     let waited = restarted_at - failed_at;
     assert!(
-        waited >= 700_000,
+        waited >= 695_000,
         "restarted after {waited} µs, RestartSec=700ms"
     );
     assert!(waited < 10_000_000, "restarted after {waited} µs");
@@ -1373,12 +1375,14 @@ fn conflicts_stops_the_other_unit_in_both_directions() {
         ("b.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
     ]);
     m.wait_state("b.service", "running");
+    // Without an ordering between them the stop of one and the start of the
+    // other run side by side (as in systemd): wait for the stop to end.
     m.vigil_ok(&["start", "a"]);
     assert_eq!(m.state("a.service"), "running");
-    assert_eq!(m.state("b.service"), "inactive");
+    m.wait_state("b.service", "inactive");
     m.vigil_ok(&["start", "b"]);
     assert_eq!(m.state("b.service"), "running");
-    assert_eq!(m.state("a.service"), "inactive");
+    m.wait_state("a.service", "inactive");
 }
 
 #[test]
@@ -1861,4 +1865,187 @@ fn a_changed_unit_takes_effect_on_restart_after_sync() {
     m.vigil_ok(&["sync"]);
     m.vigil_ok(&["restart", "c"]);
     m.wait_log("c.service", "version-2");
+}
+
+#[test]
+fn notify_access_main_rejects_a_childs_ready_but_accepts_one_sent_as_the_main_pid() {
+    let child = format!(
+        "[Service]\nType=notify\nTimeoutStartSec=500ms\nExecStart=/bin/sh -c '{} notify --ready; exec sleep 1000'\n",
+        vigil_path()
+    );
+    let mut units = vec![
+        (
+            "default.target",
+            "[Unit]\nWants=child.service\n".to_string(),
+        ),
+        ("child.service", child),
+    ];
+    // Sending with the main process's PID needs CAP_SYS_ADMIN (systemd-notify --pid).
+    let as_main = format!(
+        "[Service]\nType=notify\nExecStart=/bin/sh -c '{} notify --ready --pid=$$$$; exec sleep 1000'\n",
+        vigil_path()
+    );
+    if harness::is_root() {
+        units.push(("as-main.service", as_main));
+        units[0].1 = "[Unit]\nWants=child.service as-main.service\n".into();
+    }
+    let files: Vec<(&str, &str)> = units.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let m = Manager::start(&files);
+    m.wait_state("child.service", "failed");
+    let st = m.status_json("child.service");
+    assert!(
+        st["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("timeout"),
+        "{st}"
+    );
+    if harness::is_root() {
+        m.wait_state("as-main.service", "running");
+    }
+}
+
+#[test]
+fn a_manual_start_lifts_the_start_limit() {
+    let d = TempDir::new("startlimit");
+    let count = d.path().join("count");
+    let unit = format!(
+        "[Unit]\nStartLimitIntervalSec=60s\nStartLimitBurst=2\n[Service]\nExecStart=/bin/sh -c 'echo run >> {0}; [ $$(wc -l < {0}) -ge 3 ] && exec sleep 1000; exit 1'\nRestart=on-failure\nRestartSec=10ms\n",
+        count.display()
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=c.service\n"),
+        ("c.service", &unit),
+    ]);
+    m.wait_log("c.service", "start limit hit");
+    assert_eq!(m.state("c.service"), "failed");
+    assert_eq!(fs::read_to_string(&count).unwrap().lines().count(), 2);
+    m.vigil_ok(&["start", "c"]);
+    assert_eq!(m.state("c.service"), "running");
+    // Type=simple is running once forked: the script's line comes a bit later.
+    wait_until("the third run", || {
+        fs::read_to_string(&count).is_ok_and(|t| t.lines().count() == 3)
+    });
+}
+
+#[test]
+fn an_unenforced_directive_is_a_warning_and_the_unit_still_runs() {
+    let mut m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=p.service\n"),
+        (
+            "p.service",
+            "[Unit]\nDescription=p\n[Service]\nExecStart=/bin/sleep 1000\nPrivateTmp=yes\n",
+        ),
+    ]);
+    m.wait_state("p.service", "running");
+    let line = m.expect_stderr("p.service:5");
+    assert!(
+        line.contains("warning") && line.contains("PrivateTmp"),
+        "{line}"
+    );
+    let st = m.status_json("p.service");
+    let not_enforced = st["not_enforced"].as_array().expect("not_enforced");
+    assert!(
+        not_enforced
+            .iter()
+            .any(|v| v.as_str().unwrap_or_default().contains("PrivateTmp")),
+        "{st}"
+    );
+}
+
+#[test]
+fn a_broken_yaml_file_fails_its_unit_alone_with_line_and_column() {
+    let mut m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=bad.service good.service\n"),
+        (
+            "bad.yaml",
+            "exec: /bin/sleep 1000\nsignal:\n  stop: SIGNOPE\n",
+        ),
+        ("good.yaml", "exec: /bin/sleep 1000\n"),
+    ]);
+    m.wait_state("good.service", "running");
+    let line = m.expect_stderr("bad.yaml:3:");
+    assert!(line.contains("SIGNOPE"), "{line}");
+    let st = m.status_json("bad.service");
+    assert_eq!(st["state"], "failed", "{st}");
+    assert!(
+        st["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("bad.yaml:3:"),
+        "{st}"
+    );
+}
+
+#[test]
+fn conditions_honour_negation_and_triggering() {
+    let m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=neg.service trig.service none.service\n",
+        ),
+        (
+            "neg.service",
+            "[Unit]\nConditionPathExists=!/nonexistent/vigil\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+        (
+            "trig.service",
+            "[Unit]\nConditionPathExists=|/nonexistent/vigil\nConditionPathExists=|/\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+        (
+            "none.service",
+            "[Unit]\nConditionPathExists=|/nonexistent/a\nConditionPathExists=|/nonexistent/b\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+    ]);
+    m.wait_state("neg.service", "running");
+    m.wait_state("trig.service", "running");
+    m.wait_log("none.service", "condition");
+    assert_eq!(m.state("none.service"), "inactive");
+}
+
+#[test]
+fn working_directory_tilde_is_the_home_directory() {
+    let Some(home) = std::env::var_os("HOME") else {
+        return;
+    };
+    let unit = "[Service]\nType=oneshot\nWorkingDirectory=~\nExecStart=/bin/sh -c 'echo cwd=$$(pwd); echo END-OF-OUTPUT'\n";
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=h.service\n"),
+        ("h.service", unit),
+    ]);
+    let lines = run_script_unit(&m, "h.service");
+    let home = fs::canonicalize(home).unwrap();
+    assert_eq!(lines[0], format!("cwd={}", home.display()));
+}
+
+#[test]
+fn user_and_group_drop_every_supplementary_group_of_the_manager() {
+    if !require_root("user_and_group_drop_every_supplementary_group_of_the_manager") {
+        return;
+    }
+    let unit = "[Service]\nType=oneshot\nUser=nobody\nGroup=nogroup\nExecStart=/bin/sh -c 'echo \"gid=$$(id -g) groups=$$(id -G)\"; echo END-OF-OUTPUT'\n";
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=g.service\n"),
+        ("g.service", unit),
+    ]);
+    let lines = run_script_unit(&m, "g.service");
+    assert_eq!(lines[0], "gid=65534 groups=65534", "{lines:?}");
+}
+
+#[test]
+fn start_of_a_running_unit_and_stop_of_an_inactive_one_change_nothing() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=a.service\n"),
+        ("a.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ("b.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    m.wait_state("a.service", "running");
+    let pid = m.main_pid("a.service");
+    m.vigil_ok(&["start", "a"]);
+    assert_eq!(m.main_pid("a.service"), pid);
+    m.vigil_ok(&["stop", "b"]);
+    assert_eq!(m.state("b.service"), "inactive");
+    // restart of an inactive unit starts it.
+    m.vigil_ok(&["restart", "b"]);
+    assert_eq!(m.state("b.service"), "running");
 }
