@@ -244,6 +244,10 @@ pub enum Action {
     },
     /// Type=forking: read the PID file; answer with [`Event::PidFileRead`].
     ReadPidFile { unit: String, path: PathBuf },
+    /// A main PID the engine did not spawn (MAINPID=, a PID file): vigild has to
+    /// watch it (a pidfd) and report its end with [`Event::Exited`], since it may
+    /// not be vigild's child.
+    WatchPid { unit: String, pid: u32 },
     /// A unit changed state (for the log, and for clients waiting on a job).
     StateChanged {
         unit: String,

@@ -2038,7 +2038,13 @@ impl Machine {
             self.pids.remove(&old);
         }
         s.main_pid = Some(pid);
-        self.pids.insert(pid, (u, Role::Main(0)));
+        let known = self.pids.insert(pid, (u, Role::Main(0))).is_some();
+        if !known {
+            // Announced (MAINPID=, PID file), not spawned: vigild must watch it,
+            // since its exit may reach no one else.
+            let unit = s.name.clone();
+            self.actions.push(Action::WatchPid { unit, pid });
+        }
     }
 
     // ----- notifications -----

@@ -33,6 +33,7 @@ pub(crate) mod token {
     pub const LOG_PIPE: u64 = 6 << 56;
     pub const EXEC_STATUS: u64 = 7 << 56;
     pub const SINK: u64 = 8 << 56;
+    pub const PIDFD: u64 = 9 << 56;
     pub const KIND: u64 = 0xff << 56;
 }
 
@@ -350,6 +351,7 @@ impl Daemon {
                     token::SINK => self
                         .logs
                         .on_sink_writable(r.token & !token::KIND, &self.epoll),
+                    token::PIDFD => self.on_pidfd((r.token & !token::KIND) as u32),
                     _ => {}
                 }
                 self.process_actions();

@@ -27,6 +27,9 @@ pub(crate) struct Procs {
     /// The process groups each unit's processes were started in (every process
     /// vigild starts leads a new session), for what they leave behind.
     groups: HashMap<String, Vec<u32>>,
+    /// Main PIDs vigild did not start (MAINPID=, PID files), watched through a
+    /// pidfd: their parent may be alive and reap them, so no SIGCHLD comes.
+    watched: HashMap<u32, OwnedFd>,
     /// Counts starts, for INVOCATION_ID.
     invocations: u64,
 }
@@ -61,6 +64,7 @@ impl Daemon {
                 let now = self.now();
                 let _ = self.engine.handle(now, Event::PidFileRead { unit, result });
             }
+            Action::WatchPid { unit, pid } => self.watch_pid(&unit, pid),
             // Handled by the caller.
             Action::StateChanged { .. } | Action::Log { .. } | Action::AllStopped => {}
         }
@@ -243,6 +247,65 @@ impl Daemon {
         }
     }
 
+    fn watch_pid(&mut self, unit: &str, pid: u32) {
+        if self.procs.by_pid.contains_key(&pid) || self.procs.watched.contains_key(&pid) {
+            return;
+        }
+        let watched = vigil_platform::pidfd_open(pid).and_then(|fd| {
+            self.epoll.add(
+                fd.as_fd(),
+                token::PIDFD | u64::from(pid),
+                Interest::READABLE,
+            )?;
+            Ok(fd)
+        });
+        match watched {
+            Ok(fd) => {
+                self.procs.watched.insert(pid, fd);
+            }
+            Err(e) => {
+                // Already gone (ESRCH): report its end now, status unknown.
+                self.say(
+                    Level::Warning,
+                    Some(unit),
+                    &format!("cannot watch main PID {pid}: {e}"),
+                );
+                let now = self.now();
+                let status = exit_status_from_proc(pid).unwrap_or(ExitStatus::Exited(0));
+                let _ = self.engine.handle(now, Event::Exited { pid, status });
+            }
+        }
+    }
+
+    /// A watched main PID has exited. Reaped here if it became vigild's child
+    /// (re-parented to the subreaper); otherwise its status is read from
+    /// /proc while it is a zombie, or is unknown (reported as exit 0, as the
+    /// process ended without vigild being able to tell how).
+    pub(crate) fn on_pidfd(&mut self, pid: u32) {
+        let Some(fd) = self.procs.watched.remove(&pid) else {
+            return;
+        };
+        unwatch(&self.epoll, &fd);
+        let status = match vigil_platform::process::reap(pid) {
+            Ok(Some(vigil_platform::ExitStatus::Exited(c))) => Some(ExitStatus::Exited(c)),
+            Ok(Some(vigil_platform::ExitStatus::Signaled(s))) => Some(ExitStatus::Signaled(s)),
+            _ => exit_status_from_proc(pid),
+        };
+        let status = status.unwrap_or_else(|| {
+            let unit = self.engine.unit_of_pid(pid).unwrap_or("").to_string();
+            self.say(
+                Level::Warning,
+                Some(&unit),
+                &format!(
+                    "main PID {pid} ended; its exit status is unknown (not a child of vigild)"
+                ),
+            );
+            ExitStatus::Exited(0)
+        });
+        let now = self.now();
+        let _ = self.engine.handle(now, Event::Exited { pid, status });
+    }
+
     /// When a unit is down (inactive, failed, or about to restart), whatever its
     /// processes left behind in their process groups gets KillSignal and
     /// SIGCONT, as systemd empties a unit's cgroup (until vigil has cgroups, the
@@ -329,6 +392,9 @@ impl Daemon {
             {
                 self.on_exec_status(pid);
             }
+            if let Some(fd) = self.procs.watched.remove(&pid) {
+                unwatch(&self.epoll, &fd);
+            }
             if let Some(proc) = self.procs.by_pid.remove(&pid) {
                 if let Some(fd) = &proc.exec_status {
                     unwatch(&self.epoll, fd);
@@ -403,4 +469,22 @@ fn read_pid_file(path: &std::path::Path) -> Result<u32, String> {
         Ok(pid) if pid > 1 => Ok(pid),
         _ => Err(format!("{}: no valid PID in {first:?}", path.display())),
     }
+}
+
+/// The exit status of a zombie from /proc/PID/stat (field 52, `exit_code`, in
+/// wait(2) format), while its parent has not reaped it yet.
+fn exit_status_from_proc(pid: u32) -> Option<ExitStatus> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state).
+    if fields.first() != Some(&"Z") {
+        return None;
+    }
+    let code: i32 = fields.get(52 - 3)?.parse().ok()?;
+    Some(if code & 0x7f == 0 {
+        ExitStatus::Exited((code >> 8) & 0xff)
+    } else {
+        ExitStatus::Signaled(code & 0x7f)
+    })
 }

@@ -399,6 +399,10 @@ impl Builder<'_> {
         }
         let expanded = self.spec(v);
         let mut bad = Vec::new();
+        let directive = DIRECTIVES
+            .iter()
+            .find(|d| d.section == "Unit" && d.name == self.key)
+            .map_or("", |d| d.name);
         for word in expanded.split_whitespace() {
             let n = name::normalize(word);
             if let Err(e) = name::validate(&n) {
@@ -409,14 +413,9 @@ impl Builder<'_> {
                 bad.push(format!("{n} is a template and cannot be a dependency"));
                 continue;
             }
-            let list = pick(&mut self.unit.deps);
-            if !list.contains(&n) {
-                list.push(n.clone());
-            }
-            let directive = DIRECTIVES
-                .iter()
-                .find(|d| d.section == "Unit" && d.name == self.key)
-                .map_or("", |d| d.name);
+            // Duplicates are removed once, in `finish` (a check here would make a
+            // long list quadratic).
+            pick(&mut self.unit.deps).push(n.clone());
             self.refs.push(Reference {
                 name: n,
                 directive,
@@ -652,6 +651,20 @@ impl Builder<'_> {
 
     /// Checks that need the whole unit, then hands it out if nothing was wrong.
     fn finish(mut self, main: &Path) -> Parsed {
+        let d = &mut self.unit.deps;
+        for list in [
+            &mut d.requires,
+            &mut d.wants,
+            &mut d.binds_to,
+            &mut d.part_of,
+            &mut d.requisite,
+            &mut d.conflicts,
+            &mut d.after,
+            &mut d.before,
+            &mut d.on_failure,
+        ] {
+            dedup_keep_order(list);
+        }
         if self.unit.kind == UnitKind::Service {
             let s = &mut self.service;
             if s.service_type == ServiceType::Oneshot && !self.timeout_start_set {
@@ -961,3 +974,9 @@ fn h_notify_access(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests;
+
+/// Removes repeated names, keeping the first of each, in linear time.
+fn dedup_keep_order(list: &mut Vec<String>) {
+    let mut seen = std::collections::HashSet::with_capacity(list.len());
+    list.retain(|n| seen.insert(n.clone()));
+}
