@@ -4,20 +4,30 @@
 //! `vigil log -f` can resume after the last number it saw for one unit or for
 //! all of them. It makes a unit's ring on the unit's first line and never does
 //! I/O.
+//!
+//! The manager's own lines about units (state changes, exits) go to one shared,
+//! bounded events ring rather than to the units' rings: a unit that never
+//! writes costs no ring, and a thousand quiet services cost one ring, not a
+//! thousand. Reads merge the two by sequence number.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::record::{Entry, Record};
+use crate::record::{Entry, Record, Stream};
 use crate::ring::{DEFAULT_RING_BYTES, Ring};
 
 /// The log rings of all units (see the module documentation).
 #[derive(Debug)]
 pub struct LogStore {
     rings: HashMap<Arc<str>, Ring>,
+    /// Every unit's [`Stream::Manager`] lines.
+    events: Ring,
     ring_bytes: usize,
     last_seq: u64,
 }
+
+/// The size of the shared events ring: about 1,500 state changes.
+pub const EVENT_RING_BYTES: usize = 128 * 1024;
 
 impl Default for LogStore {
     fn default() -> Self {
@@ -38,6 +48,7 @@ impl LogStore {
     pub fn new(ring_bytes: usize) -> LogStore {
         LogStore {
             rings: HashMap::new(),
+            events: Ring::new(EVENT_RING_BYTES),
             ring_bytes,
             last_seq: 0,
         }
@@ -48,6 +59,10 @@ impl LogStore {
     pub fn push(&mut self, record: Record) -> u64 {
         self.last_seq = self.last_seq.saturating_add(1);
         let seq = self.last_seq;
+        if record.stream == Stream::Manager {
+            self.events.push(seq, record);
+            return seq;
+        }
         let ring_bytes = self.ring_bytes;
         self.rings
             .entry(Arc::clone(&record.unit))
@@ -85,17 +100,27 @@ impl LogStore {
 
     /// The last `n` records of one unit, oldest first.
     pub fn tail(&self, unit: &str, n: usize) -> Vec<&Entry> {
-        self.rings
+        let mut all: Vec<&Entry> = self
+            .rings
             .get(unit)
             .map(|r| r.tail(n).collect())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        all.extend(self.events.iter().filter(|e| &*e.record.unit == unit));
+        all.sort_by_key(|e| e.seq);
+        let skip = all.len().saturating_sub(n);
+        all.split_off(skip)
     }
 
     /// The last `n` records of all units, interleaved by time (sequence number
     /// breaking ties and keeping one unit's lines in order), oldest first.
     pub fn tail_all(&self, n: usize) -> Vec<&Entry> {
         // Only each ring's own last `n` can be among the last `n` overall.
-        let mut all: Vec<&Entry> = self.rings.values().flat_map(|r| r.tail(n)).collect();
+        let mut all: Vec<&Entry> = self
+            .rings
+            .values()
+            .chain(std::iter::once(&self.events))
+            .flat_map(|r| r.tail(n))
+            .collect();
         all.sort_by(|a, b| a.record.time.cmp(&b.record.time).then(a.seq.cmp(&b.seq)));
         let skip = all.len().saturating_sub(n);
         all.split_off(skip)
@@ -105,19 +130,22 @@ impl LogStore {
     /// in sequence order: what a follower has not seen yet.
     pub fn since(&self, unit: Option<&str>, seq: u64) -> Since<'_> {
         match unit {
-            Some(unit) => match self.rings.get(unit) {
-                Some(ring) => Since {
-                    entries: ring.since(seq).collect(),
-                    missed: ring.missed_since(seq),
-                },
-                None => Since {
-                    entries: Vec::new(),
-                    missed: false,
-                },
-            },
-            None => {
+            Some(unit) => {
+                let ring = self.rings.get(unit);
                 let mut entries: Vec<&Entry> =
-                    self.rings.values().flat_map(|r| r.since(seq)).collect();
+                    ring.map(|r| r.since(seq).collect()).unwrap_or_default();
+                entries.extend(self.events.since(seq).filter(|e| &*e.record.unit == unit));
+                entries.sort_by_key(|e| e.seq);
+                let missed = ring.is_some_and(|r| r.missed_since(seq));
+                Since { entries, missed }
+            }
+            None => {
+                let mut entries: Vec<&Entry> = self
+                    .rings
+                    .values()
+                    .chain(std::iter::once(&self.events))
+                    .flat_map(|r| r.since(seq))
+                    .collect();
                 entries.sort_by_key(|e| e.seq);
                 let missed = self.rings.values().any(|r| r.missed_since(seq));
                 Since { entries, missed }
@@ -141,6 +169,31 @@ mod tests {
             pid: 1,
             line: line.to_string(),
         }
+    }
+
+    fn event(unit: &str, secs: u64, line: &str) -> Record {
+        Record {
+            stream: Stream::Manager,
+            ..at(unit, secs, line)
+        }
+    }
+
+    #[test]
+    fn manager_lines_cost_no_unit_ring_and_merge_back_in_order() {
+        let mut store = LogStore::new(1024);
+        store.push(event("a", 1, "-> starting"));
+        assert!(store.ring("a").is_none(), "a quiet unit got a ring");
+        store.push(at("a", 2, "hello"));
+        store.push(event("b", 3, "-> running"));
+        store.push(event("a", 4, "-> running"));
+        assert_eq!(
+            texts(&store.tail("a", 10)),
+            vec!["a:-> starting", "a:hello", "a:-> running"]
+        );
+        assert_eq!(texts(&store.tail("a", 2)), vec!["a:hello", "a:-> running"]);
+        let since = store.since(Some("a"), 1);
+        assert_eq!(texts(&since.entries), vec!["a:hello", "a:-> running"]);
+        assert_eq!(store.tail_all(10).len(), 4);
     }
 
     fn texts(entries: &[&Entry]) -> Vec<String> {
