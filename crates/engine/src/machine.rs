@@ -332,7 +332,8 @@ struct Slot {
 }
 
 impl Slot {
-    fn new(unit: Unit, now: Time) -> Slot {
+    fn new(mut unit: Unit, now: Time) -> Slot {
+        unit.shrink_to_fit();
         let def = Arc::new(unit);
         Slot {
             name: def.name.clone(),
@@ -524,6 +525,8 @@ impl Machine {
             }
             match old.remove(&unit.name) {
                 Some(mut slot) => {
+                    let mut unit = unit;
+                    unit.shrink_to_fit();
                     slot.def = Arc::new(unit);
                     slot.load_error = None;
                     slot.removed = false;

@@ -371,3 +371,63 @@ impl Unit {
         }
     }
 }
+
+impl ExecCommand {
+    fn shrink_to_fit(&mut self) {
+        self.program.shrink_to_fit();
+        self.argv.iter_mut().for_each(String::shrink_to_fit);
+        self.argv.shrink_to_fit();
+    }
+}
+
+fn shrink_names(list: &mut Vec<String>) {
+    list.iter_mut().for_each(String::shrink_to_fit);
+    list.shrink_to_fit();
+}
+
+fn shrink_commands(list: &mut Vec<ExecCommand>) {
+    list.iter_mut().for_each(ExecCommand::shrink_to_fit);
+    list.shrink_to_fit();
+}
+
+impl Unit {
+    /// Gives back the spare capacity the loaders' growing vectors and strings
+    /// left: a manager keeps a thousand units for its whole life.
+    pub fn shrink_to_fit(&mut self) {
+        self.name.shrink_to_fit();
+        self.description.shrink_to_fit();
+        shrink_names(&mut self.documentation);
+        let d = &mut self.deps;
+        for list in [
+            &mut d.requires,
+            &mut d.wants,
+            &mut d.binds_to,
+            &mut d.part_of,
+            &mut d.requisite,
+            &mut d.conflicts,
+            &mut d.after,
+            &mut d.before,
+            &mut d.on_failure,
+        ] {
+            shrink_names(list);
+        }
+        self.conditions.shrink_to_fit();
+        self.asserts.shrink_to_fit();
+        shrink_names(&mut self.not_enforced);
+        if let Some(s) = &mut self.service {
+            for list in [
+                &mut s.exec_start,
+                &mut s.exec_start_pre,
+                &mut s.exec_start_post,
+                &mut s.exec_stop,
+                &mut s.exec_stop_post,
+                &mut s.exec_reload,
+            ] {
+                shrink_commands(list);
+            }
+            s.environment.shrink_to_fit();
+            s.environment_files.shrink_to_fit();
+            s.limits.shrink_to_fit();
+        }
+    }
+}
