@@ -10,10 +10,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context as _, bail};
 use std::os::unix::net::UnixListener;
-use vigil_engine::{Action, Engine, Event, Level, State, Time};
 
+use anyhow::{Context as _, bail};
+use vigil_engine::{Action, Engine, Event, Level, State, Time};
 use vigil_platform::{Epoll, Events, Interest, NotifySocket, SignalFd, TimerFd};
 use vigil_units::SpecifierContext;
 use vigil_units::load::LoadedSet;
@@ -96,6 +96,7 @@ pub(crate) mod libc_sig {
     pub const SIGPIPE: i32 = 13;
     pub const SIGTERM: i32 = 15;
     pub const SIGCHLD: i32 = 17;
+    pub const SIGCONT: i32 = 18;
 }
 
 impl Daemon {

@@ -9,9 +9,7 @@ use vigil_engine::{Action, Event, ExitStatus, Level, Role};
 use vigil_platform::{ExecStatus, Interest};
 use vigil_units::{Output, ServiceType};
 
-use crate::daemon::{Daemon, token, unwatch};
-
-const SIGCONT: i32 = 18;
+use crate::daemon::{Daemon, libc_sig, token, unwatch};
 
 /// A process vigild started and has not reaped yet.
 struct Proc {
@@ -331,7 +329,7 @@ impl Daemon {
         for pgid in groups {
             // Errors are expected: an empty group no longer exists (ESRCH).
             if vigil_platform::kill_group(pgid, service.kill_signal).is_ok() {
-                let _ = vigil_platform::kill_group(pgid, SIGCONT);
+                let _ = vigil_platform::kill_group(pgid, libc_sig::SIGCONT);
             }
         }
     }
