@@ -10,8 +10,9 @@
 //! A cycle is named in that direction, starting at its alphabetically first unit
 //! (`a.service -> b.service -> a.service`: a waits for b, b waits for a). To let the
 //! rest boot, vigil drops the edge that closes the cycle — from the last unit of the
-//! named cycle back to the first — and looks again until no cycle is left; systemd
-//! likewise drops one ordering edge of a cycle.
+//! named cycle back to the first — and looks again until no cycle is left, so every
+//! unit of the cycle still starts. (systemd instead deletes the start job of one
+//! unit of the cycle, which then does not start; see docs/UNITS.md.)
 
 use std::collections::{BTreeSet, HashMap};
 

@@ -183,9 +183,11 @@ pub enum Output {
     Inherit,
     Null,
     /// vigil's own log: the per-service ring and the configured sinks
-    /// (`journal`, `syslog`, `journal+console`, ... and zinit's `ring`).
+    /// (`journal`, `syslog`, and zinit's `ring`).
     Log,
-    /// The manager's stdout, each line prefixed by the unit name (zinit `log: stdout`).
+    /// vigil's own log and also the manager's stdout, each line prefixed by the
+    /// unit name (`journal+console` and the other `+console` forms; zinit's
+    /// `log: stdout`).
     Console,
     Kmsg,
     File {

@@ -696,7 +696,8 @@ impl Daemon {
             return Reply::err(id, ErrorCode::Failed, "no configuration directory");
         };
         let mut jobs = Vec::new();
-        let set = self.read_config();
+        // Only to plan the links: nothing is loaded, aliases stay as loaded.
+        let set = vigil_units::load::load_dirs(&self.opts.config_dirs, &self.spec_ctx);
         for u in units {
             let name = vigil_units::name::normalize(u);
             let plan = if enable {

@@ -235,9 +235,11 @@ impl Daemon {
         let instances: Vec<String> = self.instances.iter().cloned().collect();
         for name in instances {
             if let Err(diags) = set.instantiate(&name, &self.spec_ctx) {
+                // Its template is gone or broken: say so once and forget it.
                 for d in diags {
                     self.say(Level::Error, Some(&name), &d.to_string());
                 }
+                self.instances.remove(&name);
             }
         }
         self.aliases = set.aliases.clone();
@@ -533,7 +535,7 @@ impl Daemon {
 
     /// `OnFailure=`: the units to start when this one fails.
     fn start_on_failure(&mut self, unit: &str) {
-        let Some(def) = self.engine.definition(unit) else {
+        let Some(def) = self.engine.run_definition(unit) else {
             return;
         };
         for name in &def.deps.on_failure {

@@ -24,7 +24,9 @@ pub(crate) struct Procs {
     by_pid: HashMap<u32, Proc>,
     /// The process groups each unit's processes were started in (every process
     /// vigild starts leads a new session), for what they leave behind.
-    groups: HashMap<String, Vec<u32>>,
+    /// Each with the start time of its leader, so a group whose number was
+    /// reused by an unrelated process is recognised and left alone.
+    groups: HashMap<String, Vec<(u32, Option<u64>)>>,
     /// Main PIDs vigild did not start (MAINPID=, PID files), watched through a
     /// pidfd: their parent may be alive and reap them, so no SIGCHLD comes.
     watched: HashMap<u32, OwnedFd>,
@@ -148,7 +150,7 @@ impl Daemon {
             .groups
             .entry(unit_name.to_string())
             .or_default()
-            .push(pid);
+            .push((pid, start_time(pid)));
         self.procs.by_pid.insert(
             pid,
             Proc {
@@ -326,7 +328,13 @@ impl Daemon {
         ) {
             return;
         }
-        for pgid in groups {
+        for (pgid, started) in groups {
+            // A live process with the group's number that started at another
+            // time is not the leader vigild started: the number was reused.
+            let now = start_time(pgid);
+            if now.is_some() && now != started {
+                continue;
+            }
             // Errors are expected: an empty group no longer exists (ESRCH).
             if vigil_platform::kill_group(pgid, service.kill_signal).is_ok() {
                 let _ = vigil_platform::kill_group(pgid, libc_sig::SIGCONT);
@@ -345,9 +353,15 @@ impl Daemon {
             // setsid() is still in the group of the process vigild started, which
             // has exited; one that did leads its own. A process that is gone
             // leaves its group, which may still have members: its PID is the
-            // group's ID then.
+            // group's ID then. vigild's own group is never a unit's (a MAINPID=
+            // could name a process in it): then only the process is signalled.
             let pgid = vigil_platform::getpgid(pid).unwrap_or(pid);
-            vigil_platform::kill_group(pgid, signal)
+            let own = vigil_platform::getpgid(vigil_platform::getpid()).ok();
+            if Some(pgid) == own || pgid <= 1 {
+                vigil_platform::kill(pid, signal)
+            } else {
+                vigil_platform::kill_group(pgid, signal)
+            }
         } else {
             vigil_platform::kill(pid, signal)
         };
@@ -485,4 +499,13 @@ fn exit_status_from_proc(pid: u32) -> Option<ExitStatus> {
     } else {
         ExitStatus::Signaled(code & 0x7f)
     })
+}
+
+/// A process's start time (field 22 of /proc/PID/stat, in clock ticks since
+/// boot): with the PID, an identity that a reused PID does not share.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    // `rest` starts at field 3.
+    rest.split_whitespace().nth(22 - 3)?.parse().ok()
 }
