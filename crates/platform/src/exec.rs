@@ -20,14 +20,17 @@
 //!    drops privileges in the order setgroups, setgid, setuid;
 //! 5. `execve` of an already resolved path.
 //!
-//! A failure at any step writes `(stage: u8, errno: i32)` — 5 bytes, one atomic pipe
-//! write — to a close-on-exec pipe and `_exit(127)`s. The parent keeps the read end:
-//! end of file means the exec happened, 5 bytes name the failed step
-//! ([`read_exec_status`]). A service can therefore never die silently before it ran.
+//! The child shares the manager's memory (CLONE_VM) and the manager waits until it
+//! has exec'd or exited (CLONE_VFORK), as glibc's posix_spawn does. A failure at
+//! any step is stored as `(stage, errno)` in memory the manager reads when the
+//! clone returns, then the child `_exit(127)`s: [`spawn`] returns the outcome in
+//! [`Child::exec`], so a service can never die silently before it ran, and no
+//! pipe or extra turn of the event loop is needed to learn it.
 
 use std::ffi::{CStr, CString, c_char};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 
 use rustix::fs::Mode;
 use rustix::process::Resource;
@@ -221,49 +224,21 @@ impl PreparedCommand {
     }
 }
 
-/// A forked child.
+/// A started child.
 #[derive(Debug)]
 pub struct Child {
     pub pid: u32,
-    /// Read end of the exec-status pipe: non-blocking, close-on-exec. Register it
-    /// for readability and call [`read_exec_status`] when it fires. The child's exit
-    /// (SIGCHLD) and this report may arrive in either order.
-    pub exec_status: OwnedFd,
+    /// Whether `execve` happened: known when [`spawn`] returns.
+    pub exec: ExecStatus,
 }
 
-/// What the exec-status pipe says.
+/// The outcome of the steps between clone and exec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExecStatus {
-    /// Nothing yet: the child is still between fork and exec.
-    Pending,
-    /// The pipe closed without a report: `execve` succeeded.
+    /// `execve` succeeded: the program runs.
     Succeeded,
     /// The child failed at `stage` (one of [`STAGE_NAMES`]) with `errno` and exited 127.
     Failed { stage: &'static str, errno: i32 },
-}
-
-/// Reads the exec-status pipe of a [`Child`] without blocking.
-pub fn read_exec_status(fd: impl AsFd) -> io::Result<ExecStatus> {
-    let mut buf = [0u8; 5];
-    match crate::pipe::read_nonblocking(fd, &mut buf)? {
-        None => Ok(ExecStatus::Pending),
-        Some(0) => Ok(ExecStatus::Succeeded),
-        Some(5) => {
-            let [stage, a, b, c, d] = buf;
-            Ok(ExecStatus::Failed {
-                stage: STAGE_NAMES
-                    .get(usize::from(stage))
-                    .copied()
-                    .unwrap_or("unknown"),
-                errno: i32::from_ne_bytes([a, b, c, d]),
-            })
-        }
-        // A report is one write of 5 bytes, which a pipe never splits.
-        Some(_) => Ok(ExecStatus::Failed {
-            stage: "unknown",
-            errno: 0,
-        }),
-    }
 }
 
 /// The child's instructions, all borrowed from memory prepared before fork.
@@ -281,7 +256,10 @@ struct Plan<'a> {
     max_signal: i32,
     /// Signals whose disposition may not be SIG_DFL: the only ones to reset.
     not_default: u64,
-    status: BorrowedFd<'a>,
+    /// Where the child reports a failure: the stage plus one (0: no failure), and
+    /// the errno. Shared memory (CLONE_VM), read once the clone has returned.
+    failed_stage: AtomicU8,
+    failed_errno: AtomicI32,
 }
 
 fn checked_id(id: u32) -> io::Result<u32> {
@@ -302,7 +280,7 @@ fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
 }
 
 /// Starts `cmd` in a new process. Returns once the child has exec'd or failed;
-/// whether its exec succeeded is read from [`Child::exec_status`].
+/// [`Child::exec`] says which.
 pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
     // Everything below is allocated and computed before fork.
     let argv = null_terminated(&cmd.argv);
@@ -328,16 +306,6 @@ pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
             )
         })
         .collect();
-    let (status_read, status_write) = crate::pipe::pipe_cloexec()?;
-    // If the manager's fds 0-2 were closed, the pipe could be numbered 0-2 and be
-    // overwritten by the child's dup2 before it could report.
-    let status_write = if std::os::fd::AsRawFd::as_raw_fd(&status_write) <= 2 {
-        rustix::io::fcntl_dupfd_cloexec(&status_write, 3)?
-    } else {
-        status_write
-    };
-    crate::pipe::set_nonblocking(&status_read, true)?;
-
     fn stdio_fd(fd: &ChildFd) -> Option<BorrowedFd<'_>> {
         match fd {
             ChildFd::Inherit => None,
@@ -361,7 +329,8 @@ pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
         uid: cmd.uid.map(checked_id).transpose()?.map(Uid::from_raw),
         max_signal: libc::SIGRTMAX(),
         not_default: crate::signal::non_default_dispositions(libc::SIGRTMAX()),
-        status: status_write.as_fd(),
+        failed_stage: AtomicU8::new(0),
+        failed_errno: AtomicI32::new(0),
     };
 
     // The child runs on a stack of its own while sharing the manager's memory
@@ -415,10 +384,19 @@ pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
     if pid < 0 {
         return Err(clone_error);
     }
-    drop(status_write);
+    let exec = match plan.failed_stage.load(Ordering::SeqCst) {
+        0 => ExecStatus::Succeeded,
+        stage => ExecStatus::Failed {
+            stage: STAGE_NAMES
+                .get(usize::from(stage - 1))
+                .copied()
+                .unwrap_or("unknown"),
+            errno: plan.failed_errno.load(Ordering::SeqCst),
+        },
+    };
     Ok(Child {
         pid: pid.unsigned_abs(),
-        exec_status: status_read,
+        exec,
     })
 }
 
@@ -437,11 +415,9 @@ extern "C" fn child_entry(arg: *mut libc::c_void) -> libc::c_int {
 /// The child between clone and exec. Never returns.
 fn child(plan: &Plan<'_>) -> ! {
     let (stage, errno) = child_setup(plan);
-    let [e0, e1, e2, e3] = errno.to_ne_bytes();
-    let report = [stage as u8, e0, e1, e2, e3];
-    // Nothing more can be done if the report cannot be written: the exit status
-    // 127 still tells the manager the service never ran.
-    let _ = rustix::io::write(plan.status, &report);
+    // The manager is suspended until this child exits, and reads these after.
+    plan.failed_errno.store(errno, Ordering::SeqCst);
+    plan.failed_stage.store(stage as u8 + 1, Ordering::SeqCst);
     // SAFETY: _exit ends the child at once, without atexit handlers or stdio
     // flushes that belong to the parent's state.
     unsafe { libc::_exit(127) }

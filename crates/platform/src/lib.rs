@@ -29,8 +29,7 @@ pub mod time;
 pub use epoll::{Epoll, Events, Interest, Readiness};
 pub use errno::errno_name;
 pub use exec::{
-    Child, ChildFd, ExecStatus, PreparedCommand, Rlimit, RlimitResource, STAGE_NAMES,
-    read_exec_status, spawn,
+    Child, ChildFd, ExecStatus, PreparedCommand, Rlimit, RlimitResource, STAGE_NAMES, spawn,
 };
 pub use pipe::{pipe_cloexec, read_nonblocking, set_nonblocking, write_nonblocking};
 pub use process::{
@@ -42,4 +41,4 @@ pub use socket::{
     Credentials, NotifySocket, Received, UnixListener, notify_barrier, notify_send, notify_send_as,
     peer_credentials,
 };
-pub use time::{TimerFd, monotonic_now, realtime_now};
+pub use time::{TimerFd, boot_ticks, monotonic_now, realtime_now};

@@ -95,6 +95,13 @@ impl AsFd for TimerFd {
     }
 }
 
+/// CLOCK_BOOTTIME in clock ticks (USER_HZ, 100 per second on Linux): the unit
+/// and origin of a process's start time in /proc/PID/stat.
+pub fn boot_ticks() -> u64 {
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+    ts.tv_sec.unsigned_abs() * 100 + (ts.tv_nsec.unsigned_abs() / 10_000_000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,10 +56,7 @@ fn main() {
     assert_eq!(creds.pid, child.pid, "the sender is the child");
     assert_eq!(creds.uid, vigil_platform::geteuid());
 
-    assert_eq!(
-        vigil_platform::read_exec_status(&child.exec_status).unwrap(),
-        ExecStatus::Succeeded
-    );
+    assert_eq!(child.exec, ExecStatus::Succeeded);
     assert_eq!(wait_blocking(child.pid).unwrap(), ExitStatus::Exited(0));
     sock.remove_path().unwrap();
     println!("notify: all checks passed");

@@ -34,18 +34,9 @@ fn sh(script: &str, env: &[&str]) -> PreparedCommand {
 }
 
 /// Waits (through epoll, as the manager does) until the exec-status pipe answers.
+/// The exec outcome is known when spawn returns (the child ran until exec).
 fn exec_result(child: &Child) -> ExecStatus {
-    let ep = Epoll::new().unwrap();
-    ep.add(&child.exec_status, 1, Interest::READABLE).unwrap();
-    let mut events = Events::with_capacity(1);
-    loop {
-        ep.wait(&mut events, Some(Duration::from_secs(30))).unwrap();
-        assert!(!events.is_empty(), "no exec status within 30 s");
-        match vigil_platform::read_exec_status(&child.exec_status).unwrap() {
-            ExecStatus::Pending => continue,
-            other => return other,
-        }
-    }
+    child.exec
 }
 
 fn run(cmd: &PreparedCommand) -> (ExecStatus, ExitStatus) {

@@ -508,8 +508,8 @@ pub fn prepare(
     })
 }
 
-/// Forks and executes a prepared command. The returned child's `exec_status` pipe
-/// tells later whether the exec (and the steps before it) succeeded.
+/// Starts a prepared command. The returned child's `exec` says whether the exec
+/// (and the steps before it) succeeded.
 pub fn spawn(prepared: &Prepared) -> Result<Child, SpawnError> {
     vigil_platform::spawn(&prepared.command).map_err(|source| SpawnError::Fork { source })
 }

@@ -2,11 +2,9 @@
 //! that write what they see to files in a temporary directory.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use vigil_platform::exec::{Child, ExecStatus};
 use vigil_platform::process::{ExitStatus, wait_blocking};
-use vigil_platform::{Epoll, Events, Interest};
 use vigil_spawn::{Context, SpawnError, Stdio, prepare, spawn};
 use vigil_units::{
     EnvironmentFile, ExecCommand, FileMode, Limit, Resource, Service, WorkingDir, WorkingDirectory,
@@ -32,18 +30,9 @@ fn sh(script: &str) -> ExecCommand {
     }
 }
 
+/// The exec outcome is known when spawn returns (the child ran until exec).
 fn exec_result(child: &Child) -> ExecStatus {
-    let ep = Epoll::new().unwrap();
-    ep.add(&child.exec_status, 1, Interest::READABLE).unwrap();
-    let mut events = Events::with_capacity(1);
-    loop {
-        ep.wait(&mut events, Some(Duration::from_secs(30))).unwrap();
-        assert!(!events.is_empty(), "no exec status within 30 s");
-        match vigil_platform::read_exec_status(&child.exec_status).unwrap() {
-            ExecStatus::Pending => continue,
-            other => return other,
-        }
-    }
+    child.exec
 }
 
 fn run(service: &Service, cmd: &ExecCommand, ctx: &Context) -> (ExecStatus, ExitStatus) {

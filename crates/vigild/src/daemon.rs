@@ -31,7 +31,6 @@ pub(crate) mod token {
     pub const NOTIFY: u64 = 4;
     pub const CLIENT: u64 = 5 << 56;
     pub const LOG_PIPE: u64 = 6 << 56;
-    pub const EXEC_STATUS: u64 = 7 << 56;
     pub const SINK: u64 = 8 << 56;
     pub const PIDFD: u64 = 9 << 56;
     pub const KIND: u64 = 0xff << 56;
@@ -71,6 +70,8 @@ pub(crate) struct Daemon {
     /// Variables every service gets (systemd's DefaultEnvironment=): a user manager
     /// passes its PATH, as `systemd --user` does, then `--default-environment`.
     pub default_env: Vec<(String, String)>,
+    /// The deadline the timerfd is armed for.
+    pub armed: Option<Time>,
 }
 
 pub fn run(opts: Options) -> anyhow::Result<()> {
@@ -169,6 +170,7 @@ impl Daemon {
                 .into_iter()
                 .chain(opts.default_env.iter().cloned())
                 .collect(),
+            armed: None,
             opts,
         })
     }
@@ -350,7 +352,6 @@ impl Daemon {
                     },
                     token::CLIENT => self.on_client(r.token & !token::KIND, r),
                     token::LOG_PIPE => self.on_log_pipe(r.token & !token::KIND),
-                    token::EXEC_STATUS => self.on_exec_status((r.token & !token::KIND) as u32),
                     token::SINK => self
                         .logs
                         .on_sink_writable(r.token & !token::KIND, &self.epoll),
@@ -362,20 +363,28 @@ impl Daemon {
         }
     }
 
+    /// Arms the timerfd for the engine's next deadline, when that changed.
     fn arm_timer(&mut self) {
-        let res = match self.engine.next_deadline() {
+        let next = self.engine.next_deadline();
+        if next == self.armed {
+            return;
+        }
+        let res = match next {
             // A deadline in the past still fires at once: timerfd treats an
             // absolute time that has passed as expired.
             Some(at) => self.timer.set_deadline(at.max(Duration::from_nanos(1))),
             None => self.timer.disarm(),
         };
-        if let Err(e) = res {
-            self.say(Level::Error, None, &format!("cannot arm the timer: {e}"));
+        match res {
+            Ok(()) => self.armed = next,
+            Err(e) => self.say(Level::Error, None, &format!("cannot arm the timer: {e}")),
         }
     }
 
     fn on_timer(&mut self) {
         let _ = self.timer.read();
+        // A one-shot timerfd that fired is disarmed.
+        self.armed = None;
         let now = self.now();
         let _ = self.engine.handle(now, Event::Tick);
     }

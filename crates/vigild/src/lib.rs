@@ -2,7 +2,7 @@
 //!
 //! One thread, one epoll loop. The loop owns every descriptor (signalfd,
 //! timerfd, the control and notify sockets, the services' log pipes, the
-//! exec-status pipes of children that have not exec'd yet) and turns what the
+//! pidfds of main processes it did not start) and turns what the
 //! kernel reports into engine events; the engine's actions are carried out here
 //! and nowhere else. Nothing in this crate blocks or sleeps: every wait is an
 //! epoll wait, bounded by the engine's next deadline.

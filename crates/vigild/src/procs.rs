@@ -2,7 +2,7 @@
 //! reading PID files and checking conditions, and turning the outcome into
 //! events.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, OwnedFd};
 
 use vigil_engine::{Action, Event, ExitStatus, Level, Role};
@@ -11,22 +11,16 @@ use vigil_units::{Output, ServiceType};
 
 use crate::daemon::{Daemon, libc_sig, token, unwatch};
 
-/// A process vigild started and has not reaped yet.
-struct Proc {
-    unit: String,
-    role: Role,
-    /// Until exec succeeds or fails: the read end of the status pipe.
-    exec_status: Option<OwnedFd>,
-}
-
 #[derive(Default)]
 pub(crate) struct Procs {
-    by_pid: HashMap<u32, Proc>,
+    /// Processes vigild started and has not reaped yet.
+    children: HashSet<u32>,
     /// The process groups each unit's processes were started in (every process
     /// vigild starts leads a new session), for what they leave behind.
-    /// Each with the start time of its leader, so a group whose number was
-    /// reused by an unrelated process is recognised and left alone.
-    groups: HashMap<String, Vec<(u32, Option<u64>)>>,
+    /// Each with the time its leader was started (CLOCK_BOOTTIME, clock ticks),
+    /// so a group whose number was reused by an unrelated process is recognised
+    /// and left alone.
+    groups: HashMap<String, Vec<(u32, u64)>>,
     /// Main PIDs vigild did not start (MAINPID=, PID files), watched through a
     /// pidfd: their parent may be alive and reap them, so no SIGCHLD comes.
     watched: HashMap<u32, OwnedFd>,
@@ -134,31 +128,13 @@ impl Daemon {
             }
         };
         let pid = child.pid;
-        let token = token::EXEC_STATUS | u64::from(pid);
-        let exec_status = match self
-            .epoll
-            .add(child.exec_status.as_fd(), token, Interest::READABLE)
-        {
-            Ok(()) => Some(child.exec_status),
-            Err(e) => {
-                // Without the watch we learn of exec failures from the exit status alone.
-                self.io_error(unit_name, "watching the exec status pipe", e);
-                None
-            }
-        };
+        let started = vigil_platform::boot_ticks();
         self.procs
             .groups
             .entry(unit_name.to_string())
             .or_default()
-            .push((pid, start_time(pid)));
-        self.procs.by_pid.insert(
-            pid,
-            Proc {
-                unit: unit_name.to_string(),
-                role,
-                exec_status,
-            },
-        );
+            .push((pid, started));
+        self.procs.children.insert(pid);
         let _ = self.engine.handle(
             now,
             Event::Spawned {
@@ -167,6 +143,27 @@ impl Daemon {
                 pid,
             },
         );
+        // The clone returned after the child exec'd or failed: the outcome is
+        // known now, before the child's exit can be reaped.
+        let event = match child.exec {
+            ExecStatus::Succeeded => Event::ExecSucceeded { pid },
+            ExecStatus::Failed { stage, errno } => {
+                let msg = format!(
+                    "exec failed at {stage}: {} ({})",
+                    std::io::Error::from_raw_os_error(errno),
+                    vigil_platform::errno_name(errno)
+                );
+                self.say(Level::Error, Some(unit_name), &msg);
+                Event::SpawnFailed {
+                    unit: unit_name.to_string(),
+                    role,
+                    pid: Some(pid),
+                    stage: stage.to_string(),
+                    errno,
+                }
+            }
+        };
+        let _ = self.engine.handle(now, event);
     }
 
     /// stdout and stderr for a new process. systemd's `StandardError=inherit`
@@ -248,7 +245,7 @@ impl Daemon {
     }
 
     fn watch_pid(&mut self, unit: &str, pid: u32) {
-        if self.procs.by_pid.contains_key(&pid) || self.procs.watched.contains_key(&pid) {
+        if self.procs.children.contains(&pid) || self.procs.watched.contains_key(&pid) {
             return;
         }
         let watched = vigil_platform::pidfd_open(pid).and_then(|fd| {
@@ -329,10 +326,10 @@ impl Daemon {
             return;
         }
         for (pgid, started) in groups {
-            // A live process with the group's number that started at another
-            // time is not the leader vigild started: the number was reused.
-            let now = start_time(pgid);
-            if now.is_some() && now != started {
+            // A live process with the group's number that started after the
+            // leader vigild started is another process: the number was reused.
+            // (A tick of slack: the two clocks are read a moment apart.)
+            if start_time(pgid).is_some_and(|t| t > started + 1) {
                 continue;
             }
             // Errors are expected: an empty group no longer exists (ESRCH).
@@ -395,68 +392,14 @@ impl Daemon {
                 vigil_platform::ExitStatus::Exited(c) => ExitStatus::Exited(c),
                 vigil_platform::ExitStatus::Signaled(s) => ExitStatus::Signaled(s),
             };
-            // Exec status first: a child that failed exec reports why before it exits.
-            if self
-                .procs
-                .by_pid
-                .get(&pid)
-                .is_some_and(|p| p.exec_status.is_some())
-            {
-                self.on_exec_status(pid);
-            }
             if let Some(fd) = self.procs.watched.remove(&pid) {
                 unwatch(&self.epoll, &fd);
             }
-            if let Some(proc) = self.procs.by_pid.remove(&pid) {
-                if let Some(fd) = &proc.exec_status {
-                    unwatch(&self.epoll, fd);
-                }
-                let _ = (&proc.unit, proc.role);
-            }
+            self.procs.children.remove(&pid);
             let now = self.now();
             let _ = self.engine.handle(now, Event::Exited { pid, status });
             self.process_actions();
         }
-    }
-
-    pub(crate) fn on_exec_status(&mut self, pid: u32) {
-        let Some(proc) = self.procs.by_pid.get_mut(&pid) else {
-            return;
-        };
-        let Some(fd) = proc.exec_status.as_ref() else {
-            return;
-        };
-        let status = vigil_platform::read_exec_status(fd.as_fd());
-        let event = match status {
-            Ok(ExecStatus::Pending) => return,
-            // Unreadable: the exit status will tell.
-            Err(_) => Event::ExecSucceeded { pid },
-            Ok(ExecStatus::Succeeded) => Event::ExecSucceeded { pid },
-            Ok(ExecStatus::Failed { stage, errno }) => Event::SpawnFailed {
-                unit: proc.unit.clone(),
-                role: proc.role,
-                pid: Some(pid),
-                stage: stage.to_string(),
-                errno,
-            },
-        };
-        if let Some(fd) = proc.exec_status.take() {
-            unwatch(&self.epoll, &fd);
-        }
-        if let Event::SpawnFailed {
-            unit, stage, errno, ..
-        } = &event
-        {
-            let msg = format!(
-                "exec failed at {stage}: {} ({})",
-                std::io::Error::from_raw_os_error(*errno),
-                vigil_platform::errno_name(*errno)
-            );
-            let unit = unit.clone();
-            self.say(Level::Error, Some(&unit), &msg);
-        }
-        let now = self.now();
-        let _ = self.engine.handle(now, event);
     }
 
     pub(crate) fn on_log_pipe(&mut self, idx: u64) {
