@@ -21,8 +21,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
-VIGILD = os.path.join(ROOT, "target", "release", "vigild")
-VIGIL = os.path.join(ROOT, "target", "release", "vigil")
+BIN_DIR = os.environ.get("VIGIL_BIN_DIR", os.path.join(ROOT, "target", "release"))
+VIGILD = os.path.join(BIN_DIR, "vigild")
+VIGIL = os.path.join(BIN_DIR, "vigil")
 
 SIZES = (100, 1000)
 SYSTEMS = ("floor", "runit", "s6", "vigild")
@@ -387,7 +388,7 @@ def report(results, m, reps):
         if not r:
             w(f"| {s} | n/a | | | | |")
             continue
-        cmd = r["command"].replace(ROOT + "/target/release/", "").split(" --socket ")[0]
+        cmd = r["command"].replace(BIN_DIR + "/", "").split(" --socket ")[0]
         label = {"vigild": f"`{cmd} status {STATUS_SERVICE}`", "runit": f"`sv status DIR/{STATUS_SERVICE}`",
                  "s6": f"`s6-svstat DIR/{STATUS_SERVICE}`"}[s]
         rel = f"{r['median'] / hf['runit']['median']:.2f}×" if "runit" in hf else "n/a"
