@@ -29,7 +29,8 @@
 
 use std::ffi::{CStr, CString, c_char};
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 
 use rustix::fs::Mode;
@@ -40,7 +41,8 @@ use rustix::process::{Gid, Uid};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 enum Stage {
-    Sigmask = 0,
+    Files = 0,
+    Sigmask,
     Setsid,
     Dup2,
     Rlimit,
@@ -52,7 +54,8 @@ enum Stage {
 }
 
 /// Names of the child's steps, indexed by the stage byte of a failure report.
-pub const STAGE_NAMES: [&str; 9] = [
+pub const STAGE_NAMES: [&str; 10] = [
+    "files",
     "sigmask",
     "setsid",
     "dup2",
@@ -246,7 +249,12 @@ struct Plan<'a> {
     path: &'a CStr,
     argv: *const *const c_char,
     envp: *const *const c_char,
-    stdio: [Option<BorrowedFd<'a>>; 3],
+    /// For each of 0, 1, 2: the staging slot holding what to install there
+    /// (`None`: keep the manager's own).
+    stdio: [Option<RawFd>; 3],
+    /// The child's private descriptor table keeps only the descriptors below
+    /// this: 0-2, the manager's first few, and the staging slots.
+    keep_below: u32,
     rlimits: &'a [(Resource, rustix::process::Rlimit)],
     umask: Option<Mode>,
     cwd: Option<(&'a CStr, bool)>,
@@ -306,18 +314,33 @@ pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
             )
         })
         .collect();
-    fn stdio_fd(fd: &ChildFd) -> Option<BorrowedFd<'_>> {
-        match fd {
-            ChildFd::Inherit => None,
-            ChildFd::Fd(fd) => Some(fd.as_fd()),
+    // The child shares the manager's descriptor table (CLONE_FILES) and its
+    // first act is to unshare it keeping only the low descriptors, so neither
+    // the clone nor the exec copies or closes the manager's thousands of pipes.
+    // What the child needs is therefore staged first into slots kept low.
+    let mut staging = STAGING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if staging.is_none() {
+        *staging = Some(Staging::reserve()?);
+    }
+    let Some(stage_slots) = staging.as_mut() else {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    };
+    let mut stdio: [Option<RawFd>; 3] = [None; 3];
+    for (i, source) in cmd.stdio.iter().enumerate() {
+        if let ChildFd::Fd(fd) = source
+            && let (Some(slot), Some(target)) = (stage_slots.slots.get_mut(i), stdio.get_mut(i))
+        {
+            rustix::io::dup3(fd, slot, rustix::io::DupFlags::CLOEXEC)?;
+            *target = Some(slot.as_raw_fd());
         }
     }
-    let [in_fd, out_fd, err_fd] = &cmd.stdio;
+    let keep_below = stage_slots.keep_below;
     let plan = Plan {
         path: &cmd.path,
         argv: argv.as_ptr(),
         envp: envp.as_ptr(),
-        stdio: [stdio_fd(in_fd), stdio_fd(out_fd), stdio_fd(err_fd)],
+        stdio,
+        keep_below,
         rlimits: &rlimits,
         umask: cmd.umask.map(Mode::from_raw_mode),
         cwd: cmd
@@ -365,7 +388,7 @@ pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
         libc::clone(
             child_entry,
             top.cast::<libc::c_void>(),
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_FILES | libc::SIGCHLD,
             (&plan as *const Plan<'_>).cast_mut().cast::<libc::c_void>(),
         )
     };
@@ -381,6 +404,10 @@ pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
         )
     };
     drop(stack);
+    // The slots let go of the child's stdio (a log pipe must see EOF when its
+    // last writer ends).
+    stage_slots.clear();
+    drop(staging);
     if pid < 0 {
         return Err(clone_error);
     }
@@ -398,6 +425,56 @@ pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
         pid: pid.unsigned_abs(),
         exec,
     })
+}
+
+/// Three descriptors kept low in the table (placeholders on /dev/null when idle)
+/// into which each spawn stages the child's stdio, so that the child can drop
+/// everything from `keep_below` up when it unshares the table.
+struct Staging {
+    slots: [OwnedFd; 3],
+    null: OwnedFd,
+    keep_below: u32,
+}
+
+impl Staging {
+    fn reserve() -> io::Result<Staging> {
+        let open = || {
+            rustix::fs::open(
+                "/dev/null",
+                rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+        };
+        let slots = [open()?, open()?, open()?];
+        let null = open()?;
+        let highest = slots.iter().map(|s| s.as_raw_fd()).max().unwrap_or(2);
+        Ok(Staging {
+            keep_below: u32::try_from(highest).unwrap_or(u32::MAX).saturating_add(1),
+            slots,
+            null,
+        })
+    }
+
+    /// Points every slot back at /dev/null.
+    fn clear(&mut self) {
+        for slot in &mut self.slots {
+            let _ = rustix::io::dup3(&self.null, slot, rustix::io::DupFlags::CLOEXEC);
+        }
+    }
+}
+
+/// The staging slots, reserved at the first spawn (or by [`reserve_spawn_slots`]),
+/// and the lock that keeps two threads from staging at once.
+static STAGING: Mutex<Option<Staging>> = Mutex::new(None);
+
+/// Reserves the staging descriptors now. A manager calls this first thing, so
+/// they get the lowest numbers and its children keep the fewest descriptors.
+pub fn reserve_spawn_slots() -> io::Result<()> {
+    let mut staging = STAGING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if staging.is_none() {
+        *staging = Some(Staging::reserve()?);
+    }
+    Ok(())
 }
 
 /// The child's stack: the setup before exec needs little (no allocation, a
@@ -433,6 +510,25 @@ fn last_errno() -> i32 {
 
 /// The child's steps; returns only on failure, with the failing stage and errno.
 fn child_setup(plan: &Plan<'_>) -> (Stage, i32) {
+    // First of all a descriptor table of its own, with only the low descriptors:
+    // until then every change here would be the manager's too. Kernels before
+    // 5.9 lack close_range: unshare() copies the whole table instead.
+    // SAFETY: plain integers; close_range only acts on this (child) process.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            plan.keep_below,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_UNSHARE,
+        )
+    };
+    if rc != 0 {
+        // SAFETY: unshare(CLONE_FILES) only gives this process a private copy of
+        // its descriptor table.
+        if unsafe { libc::unshare(libc::CLONE_FILES) } != 0 {
+            return (Stage::Files, last_errno());
+        }
+    }
     // Raw rt_sigaction/rt_sigprocmask rather than libc's wrappers: glibc refuses to
     // touch the signals it reserves (32, 33), yet an ignored disposition on them is
     // inherited across exec like any other.
@@ -490,11 +586,17 @@ fn child_setup(plan: &Plan<'_>) -> (Stage, i32) {
 
     for (target, source) in (0..).zip(plan.stdio.iter()) {
         let result = match source {
-            Some(fd) => match target {
-                0 => rustix::stdio::dup2_stdin(fd),
-                1 => rustix::stdio::dup2_stdout(fd),
-                _ => rustix::stdio::dup2_stderr(fd),
-            },
+            Some(raw) => {
+                // SAFETY: `raw` is a staging slot the manager filled before the
+                // clone and holds open until the clone returns; the borrow ends
+                // with this call.
+                let fd = unsafe { BorrowedFd::borrow_raw(*raw) };
+                match target {
+                    0 => rustix::stdio::dup2_stdin(fd),
+                    1 => rustix::stdio::dup2_stdout(fd),
+                    _ => rustix::stdio::dup2_stderr(fd),
+                }
+            }
             None => {
                 inherit_stdio(target);
                 Ok(())

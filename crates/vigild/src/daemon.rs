@@ -102,6 +102,9 @@ pub(crate) mod libc_sig {
 
 impl Daemon {
     fn new(opts: Options) -> anyhow::Result<Daemon> {
+        // Before any other descriptor: the spawn staging slots get the lowest
+        // numbers, so each child keeps the fewest of the manager's descriptors.
+        vigil_platform::reserve_spawn_slots().context("reserving the spawn descriptors")?;
         let uid = vigil_platform::getuid();
         let mut opts = opts;
         if opts.config_dirs.is_empty() {
