@@ -104,6 +104,8 @@ pub enum ChildFd {
     /// close-on-exec), so dropping the `PreparedCommand` after spawning closes the
     /// manager's copy.
     Fd(OwnedFd),
+    /// `/dev/null`, read-write.
+    Null,
 }
 
 impl ChildFd {
@@ -122,14 +124,10 @@ impl ChildFd {
         }
     }
 
-    /// `/dev/null`, opened read-write by the parent.
+    /// `/dev/null`: the spawn passes its own, always open, so nothing is opened
+    /// per child.
     pub fn dev_null() -> io::Result<ChildFd> {
-        let fd = rustix::fs::open(
-            c"/dev/null",
-            rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
-        ChildFd::owned(fd)
+        Ok(ChildFd::Null)
     }
 }
 
@@ -318,7 +316,9 @@ pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
     // first act is to unshare it keeping only the low descriptors, so neither
     // the clone nor the exec copies or closes the manager's thousands of pipes.
     // What the child needs is therefore staged first into slots kept low.
-    let mut staging = STAGING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut staging = STAGING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if staging.is_none() {
         *staging = Some(Staging::reserve()?);
     }
@@ -326,12 +326,18 @@ pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
         return Err(io::Error::from_raw_os_error(libc::EBADF));
     };
     let mut stdio: [Option<RawFd>; 3] = [None; 3];
+    let null = stage_slots.null.as_raw_fd();
     for (i, source) in cmd.stdio.iter().enumerate() {
-        if let ChildFd::Fd(fd) = source
-            && let (Some(slot), Some(target)) = (stage_slots.slots.get_mut(i), stdio.get_mut(i))
-        {
-            rustix::io::dup3(fd, slot, rustix::io::DupFlags::CLOEXEC)?;
-            *target = Some(slot.as_raw_fd());
+        let (Some(slot), Some(target)) = (stage_slots.slots.get_mut(i), stdio.get_mut(i)) else {
+            continue;
+        };
+        match source {
+            ChildFd::Inherit => {}
+            ChildFd::Null => *target = Some(null),
+            ChildFd::Fd(fd) => {
+                rustix::io::dup3(fd, slot, rustix::io::DupFlags::CLOEXEC)?;
+                *target = Some(slot.as_raw_fd());
+            }
         }
     }
     let keep_below = stage_slots.keep_below;
@@ -447,7 +453,12 @@ impl Staging {
         };
         let slots = [open()?, open()?, open()?];
         let null = open()?;
-        let highest = slots.iter().map(|s| s.as_raw_fd()).max().unwrap_or(2);
+        let highest = slots
+            .iter()
+            .chain(std::iter::once(&null))
+            .map(|s| s.as_raw_fd())
+            .max()
+            .unwrap_or(2);
         Ok(Staging {
             keep_below: u32::try_from(highest).unwrap_or(u32::MAX).saturating_add(1),
             slots,
@@ -470,7 +481,9 @@ static STAGING: Mutex<Option<Staging>> = Mutex::new(None);
 /// Reserves the staging descriptors now. A manager calls this first thing, so
 /// they get the lowest numbers and its children keep the fewest descriptors.
 pub fn reserve_spawn_slots() -> io::Result<()> {
-    let mut staging = STAGING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut staging = STAGING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if staging.is_none() {
         *staging = Some(Staging::reserve()?);
     }

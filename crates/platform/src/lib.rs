@@ -29,7 +29,8 @@ pub mod time;
 pub use epoll::{Epoll, Events, Interest, Readiness};
 pub use errno::errno_name;
 pub use exec::{
-    Child, ChildFd, ExecStatus, PreparedCommand, Rlimit, RlimitResource, STAGE_NAMES, reserve_spawn_slots, spawn,
+    Child, ChildFd, ExecStatus, PreparedCommand, Rlimit, RlimitResource, STAGE_NAMES,
+    reserve_spawn_slots, spawn,
 };
 pub use pipe::{pipe_cloexec, read_nonblocking, set_nonblocking, write_nonblocking};
 pub use process::{
