@@ -77,6 +77,9 @@ pub trait Sink: AsFd + fmt::Debug {
     fn dropped(&self) -> u64;
     /// Bytes waiting in the queue.
     fn queued(&self) -> usize;
+    /// With `true`, [`Sink::push`] only queues (still bounded, still counting
+    /// drops); the caller writes the queue out with [`Sink::on_writable`].
+    fn set_deferred(&mut self, deferred: bool);
 }
 
 /// Whether a write may take part of a message (a byte stream) or must take a
@@ -102,6 +105,9 @@ struct Outbox<F> {
     /// Lines dropped since the last notice was queued.
     unreported: u64,
     notice: fn(u64) -> Vec<u8>,
+    /// Queue only; the owner writes the queue out with `on_writable` (once per
+    /// turn of its event loop, so a burst of lines costs one write, not one each).
+    deferred: bool,
 }
 
 impl<F> fmt::Debug for Outbox<F> {
@@ -136,6 +142,7 @@ impl<F: AsFd> Outbox<F> {
             dropped: 0,
             unreported: 0,
             notice,
+            deferred: false,
         }
     }
 
@@ -166,6 +173,9 @@ impl<F: AsFd> Outbox<F> {
             return Ok(());
         }
         self.queue_message(msg);
+        if self.deferred {
+            return Ok(());
+        }
         self.drain()
     }
 
@@ -303,6 +313,9 @@ impl<F: AsFd + fmt::Debug> Sink for ConsoleSink<F> {
     fn queued(&self) -> usize {
         self.out.queued
     }
+    fn set_deferred(&mut self, deferred: bool) {
+        self.out.deferred = deferred;
+    }
 }
 
 /// Lines in the kernel log, one `write` per record: `<PRI>unit[pid]: line`,
@@ -372,6 +385,9 @@ impl Sink for KmsgSink {
     fn queued(&self) -> usize {
         self.out.queued
     }
+    fn set_deferred(&mut self, deferred: bool) {
+        self.out.deferred = deferred;
+    }
 }
 
 /// Lines appended to a file, each with its UTC time:
@@ -440,6 +456,9 @@ impl Sink for FileSink {
     }
     fn queued(&self) -> usize {
         self.out.queued
+    }
+    fn set_deferred(&mut self, deferred: bool) {
+        self.out.deferred = deferred;
     }
 }
 

@@ -201,9 +201,9 @@ impl Daemon {
             Some(u) => format!("{tag}{u}: {message}"),
             None => format!("{tag}{message}"),
         };
-        self.logs.manager_stderr(text, &self.epoll);
+        self.logs.manager_stderr(text);
         if let Some(u) = unit {
-            self.logs.manager_line(u, message, &self.epoll);
+            self.logs.manager_line(u, message);
             self.clients.deliver_log(&self.logs, &self.epoll);
         }
     }
@@ -266,7 +266,7 @@ impl Daemon {
         let set = self.read_config();
         for d in &set.diagnostics {
             // The diagnostic names its own severity.
-            self.logs.manager_stderr(d.to_string(), &self.epoll);
+            self.logs.manager_stderr(d.to_string());
         }
         self.apply_set(set)
     }
@@ -336,6 +336,7 @@ impl Daemon {
         let mut events = Events::with_capacity(256);
         while self.phase != Phase::Done {
             self.arm_timer();
+            self.logs.flush(&self.epoll);
             if let Err(e) = self.epoll.wait(&mut events, None) {
                 // EINTR is handled inside; anything else is a bug or resource
                 // exhaustion. Never spin: report and carry on after a pause bounded
@@ -520,9 +521,8 @@ impl Daemon {
                 // Every state change goes into the unit's log (`vigil log -f`
                 // follows them) and to stderr; the engine's own lines that only
                 // restate a change ("starting", "started") are debug-level.
-                self.logs
-                    .manager_stderr(format!("{unit}: {msg}"), &self.epoll);
-                self.logs.manager_line(&unit, &msg, &self.epoll);
+                self.logs.manager_stderr(format!("{unit}: {msg}"));
+                self.logs.manager_line(&unit, &msg);
                 self.clients.deliver_log(&self.logs, &self.epoll);
                 self.clients.on_state_changed(&unit, state);
                 if matches!(state, State::Inactive | State::Failed | State::Restarting) {

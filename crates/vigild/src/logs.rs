@@ -80,9 +80,7 @@ impl Logs {
         };
         // Without a usable fd 2 the messages are dropped; the rings still have them.
         if let Ok(fd) = vigil_log::sink::console_fd(std::io::stderr().as_fd()) {
-            logs.sinks.push(Box::new(ConsoleSink::new(fd, SINK_QUEUE)));
-            logs.watched.push(false);
-            logs.stderr = Some(logs.sinks.len() - 1);
+            logs.stderr = Some(logs.add_sink(Box::new(ConsoleSink::new(fd, SINK_QUEUE))));
         }
         for spec in &opts.sinks {
             match spec {
@@ -91,9 +89,8 @@ impl Logs {
                 SinkSpec::File(path) => {
                     let sink = FileSink::open(path, SINK_QUEUE)
                         .with_context(|| format!("opening the log file {}", path.display()))?;
-                    logs.sinks.push(Box::new(sink));
-                    logs.watched.push(false);
-                    logs.global_files.push(logs.sinks.len() - 1);
+                    let i = logs.add_sink(Box::new(sink));
+                    logs.global_files.push(i);
                 }
             }
         }
@@ -107,10 +104,9 @@ impl Logs {
         let fd = vigil_log::sink::console_fd(std::io::stdout().as_fd())
             .context("setting up the console log sink")?;
         let sink = ConsoleSink::new(fd, SINK_QUEUE);
-        self.sinks.push(Box::new(sink));
-        self.watched.push(false);
-        self.console = Some(self.sinks.len() - 1);
-        Ok(self.sinks.len() - 1)
+        let i = self.add_sink(Box::new(sink));
+        self.console = Some(i);
+        Ok(i)
     }
 
     fn kmsg_sink(&mut self) -> anyhow::Result<usize> {
@@ -119,10 +115,9 @@ impl Logs {
         }
         let sink = KmsgSink::open(std::path::Path::new("/dev/kmsg"), SINK_QUEUE)
             .context("opening /dev/kmsg")?;
-        self.sinks.push(Box::new(sink));
-        self.watched.push(false);
-        self.kmsg = Some(self.sinks.len() - 1);
-        Ok(self.sinks.len() - 1)
+        let i = self.add_sink(Box::new(sink));
+        self.kmsg = Some(i);
+        Ok(i)
     }
 
     /// A new pipe for one stream of one process of `unit`; returns the write end
@@ -218,12 +213,34 @@ impl Logs {
                 pid: 0,
                 line,
             };
-            self.file(record, console, kmsg, epoll);
+            self.file(record, console, kmsg);
+        }
+    }
+
+    /// Every sink only queues when a line is pushed; [`Logs::flush`] writes the
+    /// queues out once per turn of the event loop.
+    fn add_sink(&mut self, mut sink: Box<dyn Sink>) -> usize {
+        sink.set_deferred(true);
+        self.sinks.push(sink);
+        self.watched.push(false);
+        self.sinks.len() - 1
+    }
+
+    /// Writes what every sink has queued, as far as its fd takes it now, and
+    /// watches for writability where something is left.
+    pub fn flush(&mut self, epoll: &Epoll) {
+        for i in 0..self.sinks.len() {
+            if let Some(sink) = self.sinks.get_mut(i)
+                && sink.queued() > 0
+            {
+                let _ = sink.on_writable();
+                self.watch(i, epoll);
+            }
         }
     }
 
     /// One of vigild's own messages, to its stderr (as `vigild: text`).
-    pub fn manager_stderr(&mut self, text: String, epoll: &Epoll) {
+    pub fn manager_stderr(&mut self, text: String) {
         let Some(i) = self.stderr else {
             return;
         };
@@ -234,10 +251,10 @@ impl Logs {
             pid: 0,
             line: text,
         };
+        // Written by the next flush, at the end of this turn of the loop.
         if let Some(sink) = self.sinks.get_mut(i) {
             let _ = sink.push(&record);
         }
-        self.watch(i, epoll);
     }
 
     /// Before exit: write what the sinks' fds take now. Never blocks: a reader
@@ -249,7 +266,7 @@ impl Logs {
     }
 
     /// A line of the manager's own about a unit (state changes, exits).
-    pub fn manager_line(&mut self, unit: &str, message: &str, epoll: &Epoll) {
+    pub fn manager_line(&mut self, unit: &str, message: &str) {
         let record = Record {
             time: SystemTime::now(),
             unit: intern(&mut self.names, unit),
@@ -258,10 +275,9 @@ impl Logs {
             line: message.to_string(),
         };
         self.store.push(record);
-        let _ = epoll;
     }
 
-    fn file(&mut self, record: Record, console: bool, kmsg: bool, epoll: &Epoll) {
+    fn file(&mut self, record: Record, console: bool, kmsg: bool) {
         let mut targets: Vec<usize> = self.global_files.clone();
         if let Some(i) = self.global_console.filter(|_| true) {
             targets.push(i);
@@ -280,7 +296,6 @@ impl Logs {
                 // losses; the ring still has the line.
                 let _ = sink.push(&record);
             }
-            self.watch(i, epoll);
         }
         self.store.push(record);
     }
