@@ -368,8 +368,7 @@ pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
     // which fork would do for every service. Every signal is blocked around the
     // clone so nothing can run a handler on the shared memory before the child
     // has reset its dispositions; the child then sets its own empty mask.
-    let mut stack = vec![0u8; CHILD_STACK];
-    let top = stack.as_mut_ptr_range().end;
+    let top = stage_slots.stack.as_mut_ptr_range().end;
     let top = top.wrapping_sub(top as usize % 16);
     let all: u64 = !0;
     let mut old: u64 = 0;
@@ -409,7 +408,6 @@ pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
             KERNEL_SIGSET_SIZE,
         )
     };
-    drop(stack);
     // The slots let go of the child's stdio (a log pipe must see EOF when its
     // last writer ends).
     stage_slots.clear();
@@ -440,6 +438,8 @@ struct Staging {
     slots: [OwnedFd; 3],
     null: OwnedFd,
     keep_below: u32,
+    /// The child's stack, allocated once (spawns are serialised by the lock).
+    stack: Box<[u8]>,
 }
 
 impl Staging {
@@ -463,6 +463,7 @@ impl Staging {
             keep_below: u32::try_from(highest).unwrap_or(u32::MAX).saturating_add(1),
             slots,
             null,
+            stack: vec![0u8; CHILD_STACK].into_boxed_slice(),
         })
     }
 

@@ -32,7 +32,7 @@ pub use exec::{
     Child, ChildFd, ExecStatus, PreparedCommand, Rlimit, RlimitResource, STAGE_NAMES,
     reserve_spawn_slots, spawn,
 };
-pub use pipe::{pipe_cloexec, read_nonblocking, set_nonblocking, write_nonblocking};
+pub use pipe::{log_pipe, pipe_cloexec, read_nonblocking, set_nonblocking, write_nonblocking};
 pub use process::{
     ExitStatus, geteuid, getgid, getpgid, getpid, getuid, kill, kill_group, pidfd_open,
     pidfd_send_signal, raise_nofile_limit, reap_any, set_child_subreaper,

@@ -30,6 +30,19 @@ pub fn set_nonblocking(fd: impl AsFd, nonblocking: bool) -> io::Result<()> {
     Ok(())
 }
 
+/// A close-on-exec pipe whose read end is non-blocking and whose write end is
+/// not: the manager's end of a service's stdout, and the service's. Two system
+/// calls (pipe2 sets the flag on both ends; one fcntl clears it on the write end).
+pub fn log_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (read, write) = rustix::pipe::pipe_with(
+        rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
+    )?;
+    // The two ends are separate open file descriptions: this leaves the read end
+    // non-blocking.
+    rustix::fs::fcntl_setfl(&write, rustix::fs::OFlags::WRONLY)?;
+    Ok((read, write))
+}
+
 /// Whether a descriptor is close-on-exec (for tests and assertions of the rule above).
 pub fn is_cloexec(fd: impl AsFd) -> io::Result<bool> {
     Ok(rustix::io::fcntl_getfd(fd)?.contains(FdFlags::CLOEXEC))

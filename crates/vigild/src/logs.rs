@@ -141,8 +141,7 @@ impl Logs {
         if kmsg {
             let _ = self.kmsg_sink();
         }
-        let (read, write) = vigil_platform::pipe_cloexec()?;
-        vigil_platform::set_nonblocking(read.as_fd(), true)?;
+        let (read, write) = vigil_platform::log_pipe()?;
         let slot = match self.free_slots.pop() {
             Some(slot) => slot,
             None => {
