@@ -475,9 +475,14 @@ enum Kind {
     Link(PathBuf, String),
 }
 
-fn classify(path: &Path) -> std::io::Result<Kind> {
-    let meta = fs::symlink_metadata(path)?;
-    if !meta.file_type().is_symlink() {
+/// `known`: the entry's type as the directory listing gave it (no system call);
+/// only when it is missing does this stat the entry.
+fn classify(path: &Path, known: Option<fs::FileType>) -> std::io::Result<Kind> {
+    let file_type = match known {
+        Some(t) => t,
+        None => fs::symlink_metadata(path)?.file_type(),
+    };
+    if !file_type.is_symlink() {
         return Ok(Kind::File);
     }
     let target = fs::read_link(path)?;
@@ -495,7 +500,12 @@ fn classify(path: &Path) -> std::io::Result<Kind> {
     Ok(Kind::Link(target, base))
 }
 
-fn sorted_entries(dir: &Path, diags: &mut Vec<Diagnostic>) -> Vec<(String, PathBuf)> {
+/// A directory's entries by name, each with its type when the listing says it
+/// (d_type): loading a thousand units then costs no stat per plain file.
+fn sorted_entries(
+    dir: &Path,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<(String, PathBuf, Option<fs::FileType>)> {
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
@@ -508,18 +518,26 @@ fn sorted_entries(dir: &Path, diags: &mut Vec<Diagnostic>) -> Vec<(String, PathB
             return Vec::new();
         }
     };
-    let mut v: Vec<(String, PathBuf)> = rd
+    let mut v: Vec<(String, PathBuf, Option<fs::FileType>)> = rd
         .filter_map(Result::ok)
-        .filter_map(|e| Some((e.file_name().into_string().ok()?, e.path())))
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            Some((name, e.path(), e.file_type().ok()))
+        })
         .collect();
-    v.sort();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
     v
 }
 
 impl Scan {
     fn scan_dir(&mut self, dir: &Path, origin: usize) {
-        for (fname, path) in sorted_entries(dir, &mut self.diags) {
-            let is_dir = fs::metadata(&path).is_ok_and(|m| m.is_dir());
+        for (fname, path, known) in sorted_entries(dir, &mut self.diags) {
+            // A symlink may point at a directory: only it needs a stat.
+            let is_dir = match known {
+                Some(t) if t.is_dir() => true,
+                Some(t) if t.is_file() => false,
+                _ => fs::metadata(&path).is_ok_and(|m| m.is_dir()),
+            };
             if is_dir {
                 if let Some(owner) = fname.strip_suffix(".d") {
                     if name::kind_of(owner).is_some() {
@@ -532,11 +550,11 @@ impl Scan {
                 }
                 continue;
             }
-            self.add_file(&fname, &path, origin);
+            self.add_file(&fname, &path, origin, known);
         }
     }
 
-    fn add_file(&mut self, fname: &str, path: &Path, origin: usize) {
+    fn add_file(&mut self, fname: &str, path: &Path, origin: usize, known: Option<fs::FileType>) {
         let (unit_name, format) = if let Some(stem) = fname.strip_suffix(".yaml") {
             (format!("{stem}.service"), FileFormat::Yaml)
         } else if name::kind_of(fname).is_some() {
@@ -577,7 +595,7 @@ impl Scan {
         if self.masked.contains_key(&unit_name) || self.aliases.contains_key(&unit_name) {
             return;
         }
-        let kind = match classify(path) {
+        let kind = match classify(path, known) {
             Ok(k) => k,
             Err(e) => {
                 self.diags
@@ -636,11 +654,11 @@ impl Scan {
     }
 
     fn scan_dropin_dir(&mut self, owner: &str, dir: &Path) {
-        for (fname, path) in sorted_entries(dir, &mut self.diags) {
+        for (fname, path, known) in sorted_entries(dir, &mut self.diags) {
             if !fname.ends_with(".conf") {
                 continue;
             }
-            if matches!(classify(&path), Ok(Kind::Masked)) {
+            if matches!(classify(&path, known), Ok(Kind::Masked)) {
                 // A drop-in linked to /dev/null hides the same name in later directories.
                 self.dropins
                     .entry(owner.to_string())
@@ -661,7 +679,7 @@ impl Scan {
         if name::validate(owner).is_err() {
             return;
         }
-        for (fname, path) in sorted_entries(dir, &mut self.diags) {
+        for (fname, path, known) in sorted_entries(dir, &mut self.diags) {
             if let Err(e) = name::validate(&fname) {
                 self.diags.push(Diagnostic::warning(
                     &path,
@@ -680,7 +698,7 @@ impl Scan {
                 ));
                 continue;
             }
-            if matches!(classify(&path), Ok(Kind::Masked)) {
+            if matches!(classify(&path, known), Ok(Kind::Masked)) {
                 continue;
             }
             let map = if wants {
@@ -795,7 +813,7 @@ pub fn load_paths(paths: &[PathBuf], ctx: &SpecifierContext) -> LoadedSet {
             ));
             continue;
         }
-        scan.add_file(&fname, p, i);
+        scan.add_file(&fname, p, i, None);
         if let Some(dir) = p.parent() {
             let owner = fname
                 .strip_suffix(".yaml")
