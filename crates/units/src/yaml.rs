@@ -676,47 +676,13 @@ const MAX_SIGNAL: i32 = 64;
 /// prefix and in any case. The numbers are Linux's on the common architectures
 /// (x86, arm, riscv); a number is accepted as well.
 fn signal_number(text: &str) -> Option<i32> {
-    const SIGNALS: [(&str, i32); 32] = [
-        ("HUP", 1),
-        ("INT", 2),
-        ("QUIT", 3),
-        ("ILL", 4),
-        ("TRAP", 5),
-        ("ABRT", 6),
-        ("IOT", 6),
-        ("BUS", 7),
-        ("FPE", 8),
-        ("KILL", 9),
-        ("USR1", 10),
-        ("SEGV", 11),
-        ("USR2", 12),
-        ("PIPE", 13),
-        ("ALRM", 14),
-        ("TERM", 15),
-        ("STKFLT", 16),
-        ("CHLD", 17),
-        ("CONT", 18),
-        ("STOP", 19),
-        ("TSTP", 20),
-        ("TTIN", 21),
-        ("TTOU", 22),
-        ("URG", 23),
-        ("XCPU", 24),
-        ("XFSZ", 25),
-        ("VTALRM", 26),
-        ("PROF", 27),
-        ("WINCH", 28),
-        ("IO", 29),
-        ("PWR", 30),
-        ("SYS", 31),
-    ];
     let text = text.trim();
     if let Ok(n) = text.parse::<i32>() {
         return (1..=MAX_SIGNAL).contains(&n).then_some(n);
     }
     let upper = text.to_ascii_uppercase();
     let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-    SIGNALS
+    crate::value::SIGNALS
         .iter()
         .find(|(name, _)| *name == bare)
         .map(|(_, n)| *n)
