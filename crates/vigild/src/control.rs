@@ -69,6 +69,12 @@ pub(crate) struct Clients {
     next_id: u64,
     waiters: Vec<Waiter>,
     manager_uid: u32,
+    /// A descriptor held in reserve for when the process runs out of them.
+    spare: Option<std::fs::File>,
+}
+
+fn open_spare() -> Option<std::fs::File> {
+    std::fs::File::open("/dev/null").ok()
 }
 
 impl Clients {
@@ -79,6 +85,7 @@ impl Clients {
             next_id: 1,
             waiters: Vec::new(),
             manager_uid: vigil_platform::getuid(),
+            spare: open_spare(),
         }
     }
 
@@ -87,9 +94,18 @@ impl Clients {
             let stream = match self.listener.accept() {
                 Ok((s, _)) => s,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                // EMFILE and friends: leave the connection in the backlog for later
-                // rather than spin; the next accepted client retries.
-                Err(_) => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // Out of descriptors (EMFILE, ENFILE): the connection would stay
+                // in the backlog and the level-triggered listener would wake the
+                // loop forever. Give up the spare descriptor, take the connection
+                // and close it (the client sees the manager hang up), take the
+                // spare back.
+                Err(_) => {
+                    self.spare = None;
+                    let _ = self.listener.accept();
+                    self.spare = open_spare();
+                    return;
+                }
             };
             if stream.set_nonblocking(true).is_err() {
                 continue;

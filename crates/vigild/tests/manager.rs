@@ -697,3 +697,31 @@ fn vigil_log_into_a_closed_pipe_ends_quietly() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn out_of_descriptors_a_new_client_is_hung_up_on_and_the_manager_recovers() {
+    // A hard limit of 32 descriptors: vigild's own take about a dozen.
+    let m = Manager::start_wrapped(
+        &[("default.target", "[Unit]\n")],
+        &["prlimit", "--nofile=32:32"],
+    );
+    let mut idle = Vec::new();
+    for _ in 0..40 {
+        idle.push(UnixStream::connect(&m.socket).unwrap());
+    }
+    // Past the limit, a new client is taken and closed at once (EOF), rather than
+    // left in the backlog with the listener waking the loop forever.
+    let mut late = UnixStream::connect(&m.socket).unwrap();
+    late.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let n = late
+        .read(&mut buf)
+        .expect("the manager must hang up, not leave the client waiting");
+    assert_eq!(n, 0);
+    drop(idle);
+    // With descriptors free again the manager answers as before.
+    wait_until("the manager to answer again", || {
+        m.vigil(&["list"]).status.code() == Some(0)
+    });
+}

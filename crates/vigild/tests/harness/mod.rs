@@ -93,6 +93,20 @@ impl Manager {
     /// Like `start_with`, with extra variables in vigild's own environment (to
     /// check what services inherit from the manager and what they must not).
     pub fn start_env(files: &[(&str, &str)], extra_args: &[&str], env: &[(&str, &str)]) -> Manager {
+        Manager::launch(files, extra_args, env, &[])
+    }
+
+    /// vigild run through `wrapper` (for example `prlimit --nofile=32:32`).
+    pub fn start_wrapped(files: &[(&str, &str)], wrapper: &[&str]) -> Manager {
+        Manager::launch(files, &[], &[], wrapper)
+    }
+
+    fn launch(
+        files: &[(&str, &str)],
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+        wrapper: &[&str],
+    ) -> Manager {
         let dir = TempDir::new("mgr");
         let config = dir.path().join("units");
         fs::create_dir_all(&config).unwrap();
@@ -100,7 +114,15 @@ impl Manager {
             write_file(&config.join(name), text);
         }
         let socket = dir.path().join("control.sock");
-        let mut child = Command::new(vigild_bin())
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(vigild_bin());
+                c
+            }
+            None => Command::new(vigild_bin()),
+        };
+        let mut child = command
             .arg("--config-dir")
             .arg(&config)
             .arg("--socket")
