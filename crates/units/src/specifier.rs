@@ -63,12 +63,20 @@ impl SpecifierContext {
             .map(|s| s.trim().to_string())
             .find(|s| !s.is_empty())
             .unwrap_or_else(|| "localhost".to_string());
+        // %t: /run for root; else $XDG_RUNTIME_DIR, else /run/user/UID when a
+        // login manager made it, else /tmp/vigil-UID — the directory vigild
+        // itself uses for its control socket then, so it exists.
         let runtime_dir = if uid == 0 {
             PathBuf::from("/run")
         } else {
             std::env::var_os("XDG_RUNTIME_DIR")
+                .filter(|d| !d.is_empty())
                 .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(format!("/run/user/{uid}")))
+                .or_else(|| {
+                    let user_run = PathBuf::from(format!("/run/user/{uid}"));
+                    user_run.is_dir().then_some(user_run)
+                })
+                .unwrap_or_else(|| PathBuf::from(format!("/tmp/vigil-{uid}")))
         };
         SpecifierContext {
             user_name,

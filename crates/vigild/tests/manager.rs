@@ -725,3 +725,30 @@ fn out_of_descriptors_a_new_client_is_hung_up_on_and_the_manager_recovers() {
         m.vigil(&["list"]).status.code() == Some(0)
     });
 }
+
+#[test]
+fn the_demo_boots_unprivileged_without_a_runtime_dir_in_the_environment() {
+    if !require_root("the_demo_boots_unprivileged_without_a_runtime_dir_in_the_environment") {
+        return;
+    }
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo");
+    let bin = harness::vigil_bin();
+    let bin_dir = bin.parent().unwrap().display().to_string();
+    let path = format!("PATH={bin_dir}:/usr/bin:/bin");
+    let m = Manager::start_unprivileged(
+        &[],
+        &[
+            "--config-dir",
+            demo.to_str().unwrap(),
+            "--default-environment",
+            &path,
+        ],
+    );
+    // setup.service makes %t/vigil-demo: with no XDG_RUNTIME_DIR, %t must be a
+    // directory this user can write.
+    m.wait_state("setup.service", "exited");
+    m.wait_state("api.service", "running");
+    assert_eq!(m.status_json("api")["status_text"], "serving 42 routes");
+    m.wait_state("worker@2.service", "running");
+    m.wait_log("flaky.service", "start limit hit");
+}
