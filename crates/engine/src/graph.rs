@@ -174,7 +174,8 @@ pub fn find_cycles(units: &[Unit]) -> Vec<Vec<String>> {
 }
 
 /// Formats a cycle as `a -> b -> a`.
-pub(crate) fn cycle_text(names: &[String]) -> String {
+/// A cycle as users read it: `a.service -> b.service -> a.service`.
+pub fn cycle_text(names: &[String]) -> String {
     let mut text = names.join(" -> ");
     if let Some(first) = names.first() {
         text.push_str(" -> ");

@@ -16,7 +16,7 @@ use vigil_units::{ExecCommand, Unit};
 mod graph;
 mod machine;
 
-pub use graph::find_cycles;
+pub use graph::{cycle_text, find_cycles};
 
 /// Monotonic time since an arbitrary origin (CLOCK_MONOTONIC in `vigild`).
 pub type Time = Duration;
@@ -363,6 +363,12 @@ impl Engine {
     /// (the first is not repeated at the end).
     pub fn cycles(&self) -> Vec<Vec<String>> {
         self.machine.cycles()
+    }
+
+    /// Whether the engine knows the unit (what [`Engine::unit`] answers, without
+    /// building the snapshot).
+    pub fn contains(&self, name: &str) -> bool {
+        self.machine.contains(name)
     }
 
     /// The newest loaded definition of a unit (what its next start will use).

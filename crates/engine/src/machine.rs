@@ -735,6 +735,10 @@ impl Machine {
         self.cycles.clone()
     }
 
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+
     pub(crate) fn definition(&self, name: &str) -> Option<Arc<Unit>> {
         let &u = self.index.get(name)?;
         let s = self.slots.get(u).filter(|s| !s.gone)?;

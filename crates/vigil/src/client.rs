@@ -101,10 +101,12 @@ fn show(reply: &Reply, json: bool) -> Exit {
         eprintln!("vigil: {}", err.message);
         return match err.code {
             ErrorCode::NoSuchUnit => Exit::NoSuchUnit,
-            ErrorCode::BadRequest | ErrorCode::TooLarge | ErrorCode::UnsupportedVersion => {
-                Exit::Failed
-            }
-            ErrorCode::PermissionDenied | ErrorCode::NotAllowed | ErrorCode::Failed => Exit::Failed,
+            ErrorCode::BadRequest
+            | ErrorCode::TooLarge
+            | ErrorCode::UnsupportedVersion
+            | ErrorCode::PermissionDenied
+            | ErrorCode::NotAllowed
+            | ErrorCode::Failed => Exit::Failed,
         };
     }
     let Some(body) = &reply.result else {

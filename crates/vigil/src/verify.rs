@@ -29,10 +29,6 @@ pub fn run(paths: &[PathBuf]) -> Exit {
     }
     for cycle in vigil_engine::find_cycles(&set.units) {
         errors += 1;
-        let mut names = cycle.clone();
-        if let Some(first) = cycle.first() {
-            names.push(first.clone());
-        }
         let origin = set
             .units
             .iter()
@@ -40,7 +36,10 @@ pub fn run(paths: &[PathBuf]) -> Exit {
             .and_then(|u| u.source.as_ref())
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "<units>".into());
-        println!("{origin}: error: ordering cycle: {}", names.join(" -> "));
+        println!(
+            "{origin}: error: ordering cycle: {}",
+            vigil_engine::cycle_text(&cycle)
+        );
     }
     println!(
         "{} units loaded, {} failed; {errors} errors, {warnings} warnings",

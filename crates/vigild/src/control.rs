@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixStream;
 
 use vigil_engine::{Engine, EngineError, Event, Reason, State, UnitInfo};
-use vigil_platform::{Epoll, Interest, Readiness};
+use vigil_platform::{Epoll, Interest, Readiness, UnixListener};
 use vigil_proto::{
     BlameEntry, Body, DecodeError, ErrorCode, JobResult, MAX_REQUEST, Reply, Request, UnitStatus,
     UnitSummary,
@@ -91,10 +91,10 @@ impl Clients {
 
     pub fn accept_all(&mut self, epoll: &Epoll) {
         loop {
+            // Accepted non-blocking and close-on-exec.
             let stream = match self.listener.accept() {
-                Ok((s, _)) => s,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Ok(Some(s)) => s,
+                Ok(None) => return,
                 // Out of descriptors (EMFILE, ENFILE): the connection would stay
                 // in the backlog and the level-triggered listener would wake the
                 // loop forever. Give up the spare descriptor, take the connection
@@ -107,9 +107,6 @@ impl Clients {
                     return;
                 }
             };
-            if stream.set_nonblocking(true).is_err() {
-                continue;
-            }
             let privileged = match vigil_platform::peer_credentials(stream.as_fd()) {
                 Ok(c) => c.uid == 0 || c.uid == self.manager_uid,
                 Err(_) => false,
@@ -192,11 +189,13 @@ impl Clients {
         self.waiters.retain(|w| w.client != client);
     }
 
-    /// Best effort before exit: push out whatever replies are pending.
-    pub fn flush_all(&mut self) {
-        for c in self.clients.values_mut() {
-            let _ = c.stream.set_nonblocking(false);
-            let _ = c.stream.write_all(&c.output);
+    /// Before exit: push out whatever replies the clients' sockets take now.
+    /// Never blocks: a client that stopped reading must not keep the manager
+    /// from exiting.
+    pub fn flush_all(&mut self, epoll: &Epoll) {
+        let ids: Vec<u64> = self.clients.keys().copied().collect();
+        for id in ids {
+            self.flush(id, epoll);
         }
     }
 
@@ -295,6 +294,14 @@ fn settled(kind: JobKind, info: &UnitInfo) -> Option<JobResult> {
     })
 }
 
+fn too_large(id: u64) -> Reply {
+    Reply::err(
+        id,
+        ErrorCode::TooLarge,
+        format!("request longer than {MAX_REQUEST} bytes"),
+    )
+}
+
 fn engine_error(id: u64, e: &EngineError) -> Reply {
     match e {
         EngineError::NoSuchUnit(_) => Reply::err(id, ErrorCode::NoSuchUnit, e.to_string()),
@@ -357,23 +364,14 @@ impl Daemon {
                         c.input.clear();
                         if !c.discarding {
                             c.discarding = true;
-                            let reply = Reply::err(
-                                0,
-                                ErrorCode::TooLarge,
-                                format!("request longer than {MAX_REQUEST} bytes"),
-                            );
-                            self.clients.send(client, &reply, &self.epoll);
+                            self.clients.send(client, &too_large(0), &self.epoll);
                         }
                     }
                     return;
                 }
             };
             if line.len() > MAX_REQUEST {
-                let reply = Reply::err(
-                    vigil_proto::salvage_id(&line),
-                    ErrorCode::TooLarge,
-                    format!("request longer than {MAX_REQUEST} bytes"),
-                );
+                let reply = too_large(vigil_proto::salvage_id(&line));
                 self.clients.send(client, &reply, &self.epoll);
                 continue;
             }
@@ -437,7 +435,7 @@ impl Daemon {
                 signal,
                 group,
             } => {
-                let unit = self.canonical(&vigil_units::name::normalize(&unit));
+                let unit = self.unit_name(&unit);
                 let now = self.now();
                 Some(
                     match self.engine.handle(
@@ -463,8 +461,8 @@ impl Daemon {
                 lines,
                 follow,
             } => {
-                let unit = unit.map(|u| self.canonical(&vigil_units::name::normalize(&u)));
-                if let Some(u) = unit.as_ref().filter(|u| self.engine.unit(u).is_none()) {
+                let unit = unit.map(|u| self.unit_name(&u));
+                if let Some(u) = unit.as_ref().filter(|u| !self.engine.contains(u)) {
                     let reply = Reply::err(id, ErrorCode::NoSuchUnit, format!("no such unit: {u}"));
                     self.clients.send(client, &reply, &self.epoll);
                     return;
@@ -554,11 +552,11 @@ impl Daemon {
         }
         let mut names = Vec::new();
         for u in units {
-            let name = self.canonical(&vigil_units::name::normalize(u));
+            let name = self.unit_name(u);
             let known = if instantiate {
                 self.ensure_loaded(&name)
             } else {
-                self.engine.unit(&name).is_some()
+                self.engine.contains(&name)
             };
             if !known {
                 return Err(Box::new(Reply::err(
@@ -602,12 +600,22 @@ impl Daemon {
         // The engine has taken the request; the state it left the unit in tells
         // whether the job is still under way. Actions of this request run before
         // the waiters are checked (process_actions), so a restart's stop is seen.
+        // A restart's waiter arms once the unit is under way (or at once when
+        // the restart went straight to a new start).
         let units = names
             .into_iter()
-            .map(|name| WaitUnit {
-                armed: kind != JobKind::Restart,
-                name,
-                result: None,
+            .map(|name| {
+                let busy = self.engine.unit(&name).is_some_and(|info| {
+                    matches!(
+                        info.state,
+                        State::Waiting | State::Starting | State::Stopping
+                    )
+                });
+                WaitUnit {
+                    armed: kind != JobKind::Restart || busy,
+                    name,
+                    result: None,
+                }
             })
             .collect();
         self.clients.waiters.push(Waiter {
@@ -616,24 +624,6 @@ impl Daemon {
             kind,
             units,
         });
-        // A restart of a unit that went straight to a new start arms at once.
-        let engine = &self.engine;
-        for w in self
-            .clients
-            .waiters
-            .iter_mut()
-            .filter(|w| w.id == id && w.client == client)
-        {
-            for u in &mut w.units {
-                let busy = engine.unit(&u.name).is_some_and(|info| {
-                    matches!(
-                        info.state,
-                        State::Waiting | State::Starting | State::Stopping
-                    )
-                });
-                u.armed |= busy;
-            }
-        }
         None
     }
 
@@ -659,20 +649,12 @@ impl Daemon {
             Err(reply) => return *reply,
         };
         let now = self.now();
-        let cycles = self.engine.cycles();
         let mut out = Vec::new();
         for name in names {
             let Some(info) = self.engine.unit(&name) else {
                 continue;
             };
             let model = self.engine.run_definition(&name);
-            let cycle = cycles.iter().find(|c| c.contains(&name)).map(|c| {
-                let mut names = c.clone();
-                if let Some(first) = c.first() {
-                    names.push(first.clone());
-                }
-                names.join(" -> ")
-            });
             out.push(UnitStatus {
                 name: info.name.clone(),
                 description: info.description.clone(),
@@ -700,7 +682,7 @@ impl Daemon {
                     .as_ref()
                     .map(|m| m.not_enforced.clone())
                     .unwrap_or_default(),
-                cycle,
+                cycle: info.cycle.clone(),
                 logs: self.logs.tail(Some(&name), lines),
             });
         }

@@ -6,15 +6,12 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use std::os::unix::net::UnixListener;
-
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use vigil_engine::{Action, Engine, Event, Level, State, Time};
-use vigil_platform::{Epoll, Events, Interest, NotifySocket, SignalFd, TimerFd};
+use vigil_platform::{Epoll, Events, Interest, NotifySocket, SignalFd, TimerFd, UnixListener};
 use vigil_units::SpecifierContext;
 use vigil_units::load::LoadedSet;
 
@@ -161,7 +158,7 @@ impl Daemon {
             spec_ctx: SpecifierContext::from_environment(),
             instances: BTreeSet::new(),
             aliases: BTreeMap::new(),
-            procs: Procs::default(),
+            procs: Procs::new(),
             clients: Clients::new(listener),
             logs,
             phase: Phase::Running,
@@ -251,12 +248,11 @@ impl Daemon {
         set
     }
 
-    /// The unit a name means: an alias resolves to its unit.
-    pub fn canonical(&self, name: &str) -> String {
-        self.aliases
-            .get(name)
-            .cloned()
-            .unwrap_or_else(|| name.to_string())
+    /// The unit a name given by a client means: `.service` added when there is
+    /// no suffix, and an alias resolved to its unit.
+    pub fn unit_name(&self, given: &str) -> String {
+        let name = vigil_units::name::normalize(given);
+        self.aliases.get(&name).cloned().unwrap_or(name)
     }
 
     /// Reads the configuration directories and hands the result to the engine
@@ -309,7 +305,7 @@ impl Daemon {
     /// Makes `name` known, instantiating a template on demand (`foo@bar`).
     /// Returns false when there is no such unit or template.
     pub fn ensure_loaded(&mut self, name: &str) -> bool {
-        if self.engine.unit(name).is_some() {
+        if self.engine.contains(name) {
             return true;
         }
         if !name.contains('@') {
@@ -321,7 +317,7 @@ impl Daemon {
             Ok(()) => {
                 self.instances.insert(name.to_string());
                 self.apply_set(set);
-                self.engine.unit(name).is_some()
+                self.engine.contains(name)
             }
             Err(diags) => {
                 for d in diags {
@@ -338,14 +334,12 @@ impl Daemon {
             self.arm_timer();
             self.logs.flush(&self.epoll);
             if let Err(e) = self.epoll.wait(&mut events, None) {
-                // EINTR is handled inside; anything else is a bug or resource
-                // exhaustion. Never spin: report and carry on after a pause bounded
-                // by the next deadline.
+                // EINTR is handled inside; what is left (EBADF, EINVAL) would be a
+                // bug in vigild: report it, and the manager keeps running.
                 self.say(Level::Error, None, &format!("epoll_wait failed: {e}"));
                 continue;
             }
-            let ready: Vec<_> = events.iter().collect();
-            for r in ready {
+            for r in events.iter() {
                 match r.token & token::KIND {
                     0 => match r.token {
                         token::SIGNAL => self.on_signals(),
@@ -503,7 +497,7 @@ impl Daemon {
         }
         self.clients.flush_waiters(&self.engine, &self.epoll);
         if self.phase == Phase::Done {
-            self.clients.flush_all();
+            self.clients.flush_all(&self.epoll);
         }
     }
 
@@ -521,9 +515,7 @@ impl Daemon {
                 // Every state change goes into the unit's log (`vigil log -f`
                 // follows them) and to stderr; the engine's own lines that only
                 // restate a change ("starting", "started") are debug-level.
-                self.logs.manager_stderr(format!("{unit}: {msg}"));
-                self.logs.manager_line(&unit, &msg);
-                self.clients.deliver_log(&self.logs, &self.epoll);
+                self.say(Level::Info, Some(&unit), &msg);
                 self.clients.on_state_changed(&unit, state);
                 if matches!(state, State::Inactive | State::Failed | State::Restarting) {
                     self.kill_leftovers(&unit);
@@ -568,7 +560,7 @@ impl Daemon {
     }
 
     fn cleanup(&mut self) {
-        self.logs.flush_before_exit();
+        self.logs.flush(&self.epoll);
         let _ = fs::remove_file(&self.socket_path);
         let _ = fs::remove_file(&self.notify_path);
     }
@@ -603,35 +595,22 @@ fn notify_name(socket: &Path) -> String {
 }
 
 fn bind_control_socket(path: &Path) -> anyhow::Result<UnixListener> {
-    if path.exists() {
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            bail!(
+    // Anyone may connect (mode 0666); what a peer may do is decided by its
+    // credentials. A stale socket of a manager that died is replaced; a live one
+    // is refused.
+    UnixListener::bind(path, 0o666).map_err(|e| {
+        if e.kind() == io::ErrorKind::AddrInUse {
+            anyhow::anyhow!(
                 "another manager is already listening on {} (use --socket to choose another path)",
                 path.display()
-            );
+            )
+        } else {
+            anyhow::Error::new(e).context(format!("binding the control socket {}", path.display()))
         }
-        // A stale socket from a manager that died: take its place.
-        fs::remove_file(path)
-            .with_context(|| format!("removing the stale socket {}", path.display()))?;
-    }
-    let listener = UnixListener::bind(path)
-        .with_context(|| format!("binding the control socket {}", path.display()))?;
-    listener
-        .set_nonblocking(true)
-        .context("making the control socket non-blocking")?;
-    // Anyone may connect; what a peer may do is decided by its credentials.
-    fs::set_permissions(path, fs::Permissions::from_mode(0o666))
-        .with_context(|| format!("setting the mode of {}", path.display()))?;
-    Ok(listener)
+    })
 }
 
 /// Drops an fd from epoll before it is closed; errors are irrelevant then.
 pub(crate) fn unwatch(epoll: &Epoll, fd: &OwnedFd) {
     let _ = epoll.delete(fd.as_fd());
-}
-
-impl Daemon {
-    pub fn io_error(&mut self, unit: &str, what: &str, e: io::Error) {
-        self.say(Level::Error, Some(unit), &format!("{what}: {e}"));
-    }
 }

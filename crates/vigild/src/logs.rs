@@ -46,11 +46,14 @@ pub(crate) struct Logs {
     pipes: Vec<Option<Pipe>>,
     free_slots: Vec<usize>,
     names: HashSet<Arc<str>>,
-    /// Sinks by index; the global ones from `--log-to` are flagged.
+    /// Sinks by index.
     sinks: Vec<Box<dyn Sink>>,
-    global_console: Option<usize>,
-    global_kmsg: Option<usize>,
-    global_files: Vec<usize>,
+    /// `--log-to console` / `kmsg`: every unit's lines go there, not only those
+    /// of units that ask for it (`StandardOutput=kmsg`, `log: stdout`).
+    console_all: bool,
+    kmsg_all: bool,
+    /// `--log-to file:`: every unit's lines.
+    files: Vec<usize>,
     console: Option<usize>,
     kmsg: Option<usize>,
     /// vigild's own messages: its stderr, non-blocking with a bounded queue like
@@ -69,9 +72,9 @@ impl Logs {
             free_slots: Vec::new(),
             names: HashSet::new(),
             sinks: Vec::new(),
-            global_console: None,
-            global_kmsg: None,
-            global_files: Vec::new(),
+            console_all: false,
+            kmsg_all: false,
+            files: Vec::new(),
             console: None,
             kmsg: None,
             stderr: None,
@@ -84,18 +87,21 @@ impl Logs {
         }
         for spec in &opts.sinks {
             match spec {
-                SinkSpec::Console => logs.global_console = Some(logs.console_sink()?),
+                SinkSpec::Console => {
+                    logs.console_sink()?;
+                    logs.console_all = true;
+                }
                 // /dev/kmsg is used when it is writable (seed 002); without it
                 // the manager still runs, and says so.
                 SinkSpec::Kmsg => match logs.kmsg_sink() {
-                    Ok(i) => logs.global_kmsg = Some(i),
+                    Ok(_) => logs.kmsg_all = true,
                     Err(e) => logs.manager_stderr(format!("warning: --log-to kmsg: {e:#}")),
                 },
                 SinkSpec::File(path) => {
                     let sink = FileSink::open(path, SINK_QUEUE)
                         .with_context(|| format!("opening the log file {}", path.display()))?;
                     let i = logs.add_sink(Box::new(sink));
-                    logs.global_files.push(i);
+                    logs.files.push(i);
                 }
             }
         }
@@ -261,14 +267,6 @@ impl Logs {
         }
     }
 
-    /// Before exit: write what the sinks' fds take now. Never blocks: a reader
-    /// that has stopped reading must not keep the manager from exiting.
-    pub fn flush_before_exit(&mut self) {
-        for sink in &mut self.sinks {
-            let _ = sink.on_writable();
-        }
-    }
-
     /// A line of the manager's own about a unit (state changes, exits).
     pub fn manager_line(&mut self, unit: &str, message: &str) {
         let record = Record {
@@ -281,20 +279,11 @@ impl Logs {
         self.store.push(record);
     }
 
+    /// Keeps a service's line in its ring and copies it to the sinks it goes to.
     fn file(&mut self, record: Record, console: bool, kmsg: bool) {
-        let mut targets: Vec<usize> = self.global_files.clone();
-        if let Some(i) = self.global_console.filter(|_| true) {
-            targets.push(i);
-        } else if console {
-            targets.extend(self.console);
-        }
-        if let Some(i) = self.global_kmsg {
-            targets.push(i);
-        } else if kmsg {
-            targets.extend(self.kmsg);
-        }
-        targets.dedup();
-        for i in targets {
+        let console = self.console.filter(|_| console || self.console_all);
+        let kmsg = self.kmsg.filter(|_| kmsg || self.kmsg_all);
+        for i in self.files.iter().copied().chain(console).chain(kmsg) {
             if let Some(sink) = self.sinks.get_mut(i) {
                 // A sink that failed hard (its reader went away) has counted its
                 // losses; the ring still has the line.

@@ -26,6 +26,20 @@ pub(crate) struct Procs {
     watched: HashMap<u32, OwnedFd>,
     /// Counts starts, for INVOCATION_ID.
     invocations: u64,
+    /// What every spawn needs from the manager, read once: its PID (for
+    /// INVOCATION_ID) and its LANG.
+    manager_pid: u32,
+    lang: Option<String>,
+}
+
+impl Procs {
+    pub fn new() -> Procs {
+        Procs {
+            manager_pid: vigil_platform::getpid(),
+            lang: std::env::var("LANG").ok(),
+            ..Procs::default()
+        }
+    }
 }
 
 impl Daemon {
@@ -94,11 +108,10 @@ impl Daemon {
             main_pid,
             invocation_id: format!(
                 "{:016x}{:016x}",
-                vigil_platform::getpid(),
-                self.procs.invocations
+                self.procs.manager_pid, self.procs.invocations
             ),
             notify_socket: wants_notify.then(|| self.notify_path.clone()),
-            lang: std::env::var("LANG").ok(),
+            lang: self.procs.lang.clone(),
             stdin: vigil_spawn::Stdio::Null,
             stdout,
             stderr,
@@ -236,7 +249,11 @@ impl Daemon {
                 match self.logs.pipe_for(unit, stream, output, &self.epoll) {
                     Ok(fd) => vigil_spawn::Stdio::Fd(fd),
                     Err(e) => {
-                        self.io_error(unit, "creating the log pipe", e);
+                        self.say(
+                            Level::Error,
+                            Some(unit),
+                            &format!("creating the log pipe: {e}"),
+                        );
                         vigil_spawn::Stdio::Null
                     }
                 }
@@ -284,8 +301,7 @@ impl Daemon {
         };
         unwatch(&self.epoll, &fd);
         let status = match vigil_platform::process::reap(pid) {
-            Ok(Some(vigil_platform::ExitStatus::Exited(c))) => Some(ExitStatus::Exited(c)),
-            Ok(Some(vigil_platform::ExitStatus::Signaled(s))) => Some(ExitStatus::Signaled(s)),
+            Ok(Some(status)) => Some(engine_status(status)),
             _ => exit_status_from_proc(pid),
         };
         let status = status.unwrap_or_else(|| {
@@ -312,11 +328,10 @@ impl Daemon {
         let Some(groups) = self.procs.groups.remove(unit) else {
             return;
         };
-        let Some(service) = self
-            .engine
-            .run_definition(unit)
-            .and_then(|d| d.service.clone())
-        else {
+        let Some(def) = self.engine.run_definition(unit) else {
+            return;
+        };
+        let Some(service) = def.service.as_ref() else {
             return;
         };
         if matches!(
@@ -388,10 +403,7 @@ impl Daemon {
                     break;
                 }
             };
-            let status = match status {
-                vigil_platform::ExitStatus::Exited(c) => ExitStatus::Exited(c),
-                vigil_platform::ExitStatus::Signaled(s) => ExitStatus::Signaled(s),
-            };
+            let status = engine_status(status);
             if let Some(fd) = self.procs.watched.remove(&pid) {
                 unwatch(&self.epoll, &fd);
             }
@@ -426,14 +438,26 @@ fn read_pid_file(path: &std::path::Path) -> Result<u32, String> {
     }
 }
 
-/// The exit status of a zombie from /proc/PID/stat (field 52, `exit_code`, in
-/// wait(2) format), while its parent has not reaped it yet.
-fn exit_status_from_proc(pid: u32) -> Option<ExitStatus> {
+fn engine_status(status: vigil_platform::ExitStatus) -> ExitStatus {
+    match status {
+        vigil_platform::ExitStatus::Exited(c) => ExitStatus::Exited(c),
+        vigil_platform::ExitStatus::Signaled(s) => ExitStatus::Signaled(s),
+    }
+}
+
+/// The fields of /proc/PID/stat from the third (`state`) on: the command name
+/// before them may contain spaces and parentheses.
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // `rest` starts at field 3 (state).
-    if fields.first() != Some(&"Z") {
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}
+
+/// The exit status of a zombie (field 52, `exit_code`, in wait(2) format),
+/// while its parent has not reaped it yet.
+fn exit_status_from_proc(pid: u32) -> Option<ExitStatus> {
+    let fields = stat_fields(pid)?;
+    if fields.first().map(String::as_str) != Some("Z") {
         return None;
     }
     let code: i32 = fields.get(52 - 3)?.parse().ok()?;
@@ -444,11 +468,8 @@ fn exit_status_from_proc(pid: u32) -> Option<ExitStatus> {
     })
 }
 
-/// A process's start time (field 22 of /proc/PID/stat, in clock ticks since
-/// boot): with the PID, an identity that a reused PID does not share.
+/// A process's start time (field 22, in clock ticks since boot): with the PID,
+/// an identity that a reused PID does not share.
 fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = stat.rsplit_once(')')?.1;
-    // `rest` starts at field 3.
-    rest.split_whitespace().nth(22 - 3)?.parse().ok()
+    stat_fields(pid)?.get(22 - 3)?.parse().ok()
 }

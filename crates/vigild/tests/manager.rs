@@ -592,19 +592,6 @@ fn enable_does_not_start_the_unit() {
 }
 
 #[test]
-fn stdout_to_a_file_with_stderr_inherited_shares_one_open_file() {
-    let out = TempDir::new("fileout");
-    let file = out.path().join("out.log");
-    let unit = format!(
-        "[Service]\nType=oneshot\nStandardOutput=file:{}\nExecStart=/bin/sh -c 'echo one; echo two >&2; echo three'\n",
-        file.display()
-    );
-    let m = Manager::start(&[("default.target", "[Unit]\n"), ("w.service", &unit)]);
-    m.vigil_ok(&["start", "w"]);
-    assert_eq!(fs::read_to_string(&file).unwrap(), "one\ntwo\nthree\n");
-}
-
-#[test]
 fn on_failure_starts_the_named_unit() {
     let out = TempDir::new("onfail");
     let flag = out.path().join("handled");

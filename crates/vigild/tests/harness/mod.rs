@@ -175,64 +175,27 @@ impl Manager {
 
     /// Waits for a stderr line containing `needle`; returns it.
     pub fn expect_stderr(&mut self, needle: &str) -> String {
-        if let Some(line) = self.seen.iter().find(|l| l.contains(needle)) {
-            return line.clone();
-        }
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stderr.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(needle) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!(
-                    "vigild never printed {needle:?}; it printed:\n{}",
-                    self.seen.join("\n")
-                ),
-            }
-        }
+        expect_line(&self.stderr, &mut self.seen, needle, "vigild's stderr")
     }
 
     /// Waits for a line on vigild's stdout containing `needle`; returns it.
     pub fn expect_stdout(&mut self, needle: &str) -> String {
-        if let Some(line) = self.seen_stdout.iter().find(|l| l.contains(needle)) {
-            return line.clone();
-        }
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stdout.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen_stdout.push(line.clone());
-                    if line.contains(needle) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!(
-                    "vigild's stdout never had {needle:?}; it had:\n{}",
-                    self.seen_stdout.join("\n")
-                ),
-            }
-        }
+        expect_line(
+            &self.stdout,
+            &mut self.seen_stdout,
+            needle,
+            "vigild's stdout",
+        )
     }
 
     /// Collects stdout lines that are already there, without waiting.
     pub fn drain_stdout(&mut self) -> &[String] {
-        while let Ok(line) = self.stdout.try_recv() {
-            self.seen_stdout.push(line);
-        }
-        &self.seen_stdout
+        drain(&self.stdout, &mut self.seen_stdout)
     }
 
     /// Collects stderr lines that are already there, without waiting.
     pub fn drain_stderr(&mut self) -> &[String] {
-        while let Ok(line) = self.stderr.try_recv() {
-            self.seen.push(line);
-        }
-        &self.seen
+        drain(&self.stderr, &mut self.seen)
     }
 
     pub fn vigil(&self, args: &[&str]) -> Output {
@@ -416,6 +379,38 @@ impl Drop for Manager {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Waits on `lines` (keeping every line in `seen`) for one containing `needle`.
+fn expect_line(
+    lines: &Receiver<String>,
+    seen: &mut Vec<String>,
+    needle: &str,
+    what: &str,
+) -> String {
+    if let Some(line) = seen.iter().find(|l| l.contains(needle)) {
+        return line.clone();
+    }
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => {
+                seen.push(line.clone());
+                if line.contains(needle) {
+                    return line;
+                }
+            }
+            Err(_) => panic!("{what} never had {needle:?}; it had:\n{}", seen.join("\n")),
+        }
+    }
+}
+
+fn drain<'a>(lines: &Receiver<String>, seen: &'a mut Vec<String>) -> &'a [String] {
+    while let Ok(line) = lines.try_recv() {
+        seen.push(line);
+    }
+    seen
 }
 
 fn spawn_reader<R: std::io::Read + Send + 'static>(r: R) -> Receiver<String> {
