@@ -134,30 +134,15 @@ impl LoadedSet {
             self.push_reference(r);
         }
         self.attach_dir_deps(&mut unit);
-        let aliases = &self.aliases;
-        let canon = |v: &mut Vec<String>| {
-            for n in v.iter_mut() {
-                if let Some(real) = aliases.get(n.as_str()) {
+        // Aliases name their unit; after that a name may stand twice.
+        for list in unit.deps.lists_mut() {
+            for n in list.iter_mut() {
+                if let Some(real) = self.aliases.get(n.as_str()) {
                     n.clone_from(real);
                 }
             }
-            let mut seen = BTreeSet::new();
-            v.retain(|n| seen.insert(n.clone()));
-        };
-        let d = &mut unit.deps;
-        for list in [
-            &mut d.requires,
-            &mut d.wants,
-            &mut d.binds_to,
-            &mut d.part_of,
-            &mut d.requisite,
-            &mut d.conflicts,
-            &mut d.after,
-            &mut d.before,
-            &mut d.on_failure,
-        ] {
-            canon(list);
         }
+        unit.deps.dedup();
         self.units.push(unit);
     }
 

@@ -75,6 +75,32 @@ pub struct Dependencies {
     pub on_failure: Vec<String>,
 }
 
+impl Dependencies {
+    /// Every list, for what applies to all of them alike.
+    pub fn lists_mut(&mut self) -> [&mut Vec<String>; 9] {
+        [
+            &mut self.requires,
+            &mut self.wants,
+            &mut self.binds_to,
+            &mut self.part_of,
+            &mut self.requisite,
+            &mut self.conflicts,
+            &mut self.after,
+            &mut self.before,
+            &mut self.on_failure,
+        ]
+    }
+
+    /// Removes repeated names from every list, keeping the first of each, in
+    /// linear time.
+    pub fn dedup(&mut self) {
+        for list in self.lists_mut() {
+            let mut seen = std::collections::HashSet::with_capacity(list.len());
+            list.retain(|n| seen.insert(n.clone()));
+        }
+    }
+}
+
 /// `StartLimitIntervalSec=` and `StartLimitBurst=`: more than `burst` starts within
 /// `interval` put the unit in `failed (start limit hit)`. An interval of zero disables it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -399,18 +425,7 @@ impl Unit {
         self.name.shrink_to_fit();
         self.description.shrink_to_fit();
         shrink_names(&mut self.documentation);
-        let d = &mut self.deps;
-        for list in [
-            &mut d.requires,
-            &mut d.wants,
-            &mut d.binds_to,
-            &mut d.part_of,
-            &mut d.requisite,
-            &mut d.conflicts,
-            &mut d.after,
-            &mut d.before,
-            &mut d.on_failure,
-        ] {
+        for list in self.deps.lists_mut() {
             shrink_names(list);
         }
         self.conditions.shrink_to_fit();

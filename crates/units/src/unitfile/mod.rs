@@ -651,20 +651,7 @@ impl Builder<'_> {
 
     /// Checks that need the whole unit, then hands it out if nothing was wrong.
     fn finish(mut self, main: &Path) -> Parsed {
-        let d = &mut self.unit.deps;
-        for list in [
-            &mut d.requires,
-            &mut d.wants,
-            &mut d.binds_to,
-            &mut d.part_of,
-            &mut d.requisite,
-            &mut d.conflicts,
-            &mut d.after,
-            &mut d.before,
-            &mut d.on_failure,
-        ] {
-            dedup_keep_order(list);
-        }
+        self.unit.deps.dedup();
         if self.unit.kind == UnitKind::Service {
             let s = &mut self.service;
             if s.service_type == ServiceType::Oneshot && !self.timeout_start_set {
@@ -974,9 +961,3 @@ fn h_notify_access(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests;
-
-/// Removes repeated names, keeping the first of each, in linear time.
-fn dedup_keep_order(list: &mut Vec<String>) {
-    let mut seen = std::collections::HashSet::with_capacity(list.len());
-    list.retain(|n| seen.insert(n.clone()));
-}
