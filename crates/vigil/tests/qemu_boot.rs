@@ -1,0 +1,349 @@
+//! The real-kernel boot test: Debian's kernel under qemu (TCG) boots an initramfs
+//! whose /init is `vigil-init`, with `vigild`, `vigil`, busybox and the units of
+//! scripts/qemu/units, and must power off by itself with its disk cleanly unmounted.
+//! The pipeline is scripts/qemu/boot-test; this file runs it on the workspace's
+//! debug binaries, reads the serial console as it comes (with a deadline, never a
+//! fixed sleep) and checks it line by line. It installs nothing: without qemu or
+//! the unpacked kernel it prints why and passes, except with CI=true, where that is
+//! a failure (scripts/install-test-deps installs both).
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// boot-test's own limit for the boot; ours covers the initramfs and the checks too.
+const BOOT_TIMEOUT_SECS: u64 = 150;
+const DEADLINE: Duration = Duration::from_secs(BOOT_TIMEOUT_SECS + 60);
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// vigild and vigil-init are built next to vigil (`cargo build --workspace --bins`).
+fn bin_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_vigil"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+fn runs(program: &str, arg: &str) -> bool {
+    Command::new(program)
+        .arg(arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Why this machine cannot run the boot, if it cannot.
+fn missing(needs_init: bool) -> Option<String> {
+    for (tool, arg) in [
+        ("qemu-system-x86_64", "--version"),
+        ("python3", "--version"),
+        ("mkfs.ext4", "-V"),
+        ("e2fsck", "-V"),
+    ] {
+        if !runs(tool, arg) {
+            return Some(format!("no {tool}"));
+        }
+    }
+    let kernel_path = workspace().join("scripts/qemu/kernel-path");
+    if !runs(&kernel_path.to_string_lossy(), "--modules") {
+        return Some("no unpacked Debian kernel in target/qemu/kernel".into());
+    }
+    for bin in ["vigil-init", "vigild"] {
+        if (needs_init || bin != "vigil-init") && !bin_dir().join(bin).exists() {
+            return Some(format!(
+                "no {} (cargo build --workspace --bins)",
+                bin_dir().join(bin).display()
+            ));
+        }
+    }
+    None
+}
+
+/// True when the test can run; otherwise says why, and fails under CI.
+fn ready(needs_init: bool) -> bool {
+    let Some(reason) = missing(needs_init) else {
+        return true;
+    };
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("qemu boot test cannot run: {reason}; run scripts/install-test-deps as root");
+    }
+    eprintln!("skipping the qemu boot test: {reason} (scripts/install-test-deps installs it)");
+    false
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    std::env::temp_dir().join(format!("vigil-qemu-{name}-{}-{nanos}", std::process::id()))
+}
+
+/// One console or script line, as it came, with the time since the start.
+struct Line {
+    at: Duration,
+    text: String,
+}
+
+struct Run {
+    lines: Vec<Line>,
+    status: ExitStatus,
+    out: PathBuf,
+}
+
+impl Run {
+    /// The lines, each with its carriage returns and terminal escapes removed.
+    fn texts(&self) -> impl Iterator<Item = &str> {
+        self.lines.iter().map(|l| l.text.as_str())
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        self.texts().filter(|l| l.contains(needle)).count()
+    }
+
+    /// Index of the first line containing `needle`.
+    fn position(&self, needle: &str) -> Option<usize> {
+        self.texts().position(|l| l.contains(needle))
+    }
+
+    fn at(&self, needle: &str) -> Option<Duration> {
+        self.position(needle).map(|i| self.lines[i].at)
+    }
+
+    fn transcript(&self) -> String {
+        let mut s = String::new();
+        for l in &self.lines {
+            s.push_str(&format!("[{:6.2}] {}\n", l.at.as_secs_f64(), l.text));
+        }
+        s
+    }
+}
+
+fn clean(raw: &str) -> String {
+    // qemu's SeaBIOS clears the screen with escapes; the kernel ends lines in \r\n
+    let mut out = String::new();
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => {
+                if chars.peek() == Some(&'[') {
+                    chars.next();
+                    for e in chars.by_ref() {
+                        if e.is_ascii_alphabetic() {
+                            break;
+                        }
+                    }
+                }
+            }
+            '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn forward(source: impl Read + Send + 'static, tx: mpsc::Sender<String>) {
+    thread::spawn(move || {
+        let mut reader = BufReader::new(source);
+        let mut buf = Vec::new();
+        while reader.read_until(b'\n', &mut buf).is_ok_and(|n| n > 0) {
+            if tx.send(clean(&String::from_utf8_lossy(&buf))).is_err() {
+                return;
+            }
+            buf.clear();
+        }
+    });
+}
+
+/// boot-test runs in its own process group: the group holds qemu and its
+/// `timeout` too, which would outlive boot-test alone.
+fn kill(child: &mut Child) {
+    let _ = vigil_platform::kill_group(child.id(), 9);
+    let _ = child.wait();
+}
+
+/// Runs scripts/qemu/boot-test with `args`, echoing and keeping every line.
+fn boot(name: &str, args: &[&str]) -> Run {
+    let out = scratch(name);
+    let start = Instant::now();
+    let mut child = Command::new(workspace().join("scripts/qemu/boot-test"))
+        .arg("--bin-dir")
+        .arg(bin_dir())
+        .arg("--out")
+        .arg(&out)
+        .args(["--timeout", &BOOT_TIMEOUT_SECS.to_string()])
+        .args(args)
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn scripts/qemu/boot-test");
+    let (tx, rx) = mpsc::channel();
+    forward(child.stdout.take().expect("piped stdout"), tx.clone());
+    forward(child.stderr.take().expect("piped stderr"), tx);
+    let mut lines = Vec::new();
+    loop {
+        let left = DEADLINE.saturating_sub(start.elapsed());
+        match rx.recv_timeout(left) {
+            Ok(text) => {
+                let text = text.trim_end_matches('\n').to_string();
+                eprintln!("{name}: {text}");
+                lines.push(Line {
+                    at: start.elapsed(),
+                    text,
+                });
+            }
+            // both pipes closed: boot-test has finished
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                kill(&mut child);
+                panic!(
+                    "{name}: boot-test still running after {DEADLINE:?}; output in {}",
+                    out.display()
+                );
+            }
+        }
+    }
+    let status = child.wait().expect("wait for boot-test");
+    eprintln!("{name}: boot-test {status} after {:?}", start.elapsed());
+    Run { lines, status, out }
+}
+
+fn dumpe2fs(disk: &Path) -> String {
+    let out = Command::new("dumpe2fs")
+        .arg("-h")
+        .arg(disk)
+        .stderr(Stdio::null())
+        .output()
+        .expect("run dumpe2fs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The one boot of vigil itself: every unit up once, the list as expected, then an
+/// orderly poweroff that leaves the disk clean.
+#[test]
+fn qemu_boot_vigil_init_powers_off_cleanly() {
+    if !ready(true) {
+        return;
+    }
+    let run = boot("vigil", &[]);
+    let t = run.transcript();
+    assert!(
+        run.status.success(),
+        "boot-test failed ({}); transcript:\n{t}",
+        run.status
+    );
+    assert_eq!(run.count("Kernel panic"), 0, "{t}");
+    assert_eq!(run.count("VIGIL-BOOT-OK"), 1, "{t}");
+
+    // each service started exactly once (each writes one line per start)
+    for unit in ["test-marker", "test-sleeper", "test-disk", "test-orphan"] {
+        assert_eq!(
+            run.count(&format!("VIGIL-TEST: start {unit}")),
+            1,
+            "{unit} should start once:\n{t}"
+        );
+    }
+
+    // `vigil list` as test-report saw it: the long-running service runs with a
+    // PID, the oneshots have exited (RemainAfterExit), the target is reached
+    let list: Vec<&str> = run
+        .texts()
+        .filter_map(|l| l.split_once("VIGIL-LIST: ").map(|(_, rest)| rest))
+        .collect();
+    let row = |unit: &str| -> Vec<&str> {
+        list.iter()
+            .find(|l| l.split_whitespace().next() == Some(unit))
+            .map(|l| l.split_whitespace().collect())
+            .unwrap_or_else(|| panic!("{unit} missing from vigil list:\n{t}"))
+    };
+    let sleeper = row("test-sleeper.service");
+    assert_eq!(sleeper[1], "running", "{t}");
+    assert!(
+        sleeper[2].parse::<u32>().is_ok_and(|pid| pid > 1),
+        "test-sleeper has no PID: {sleeper:?}"
+    );
+    for unit in [
+        "test-marker.service",
+        "test-disk.service",
+        "test-orphan.service",
+    ] {
+        assert_eq!(row(unit)[1], "exited", "{unit}:\n{t}");
+    }
+    assert_eq!(row("default.target")[1], "running", "{t}");
+
+    // the shutdown, in order: the request, vigild stopping every unit and
+    // exiting, vigil-init unmounting, the kernel powering off
+    let order = [
+        "VIGIL-TEST: poweroff requested",
+        "vigild: shutting down: stopping every unit",
+        "vigild: every unit is stopped; exiting",
+        "poweroff: unmounting filesystems",
+        "reboot: Power down",
+    ];
+    let mut last = 0;
+    for needle in order {
+        let at = run
+            .position(needle)
+            .unwrap_or_else(|| panic!("no {needle:?} on the console:\n{t}"));
+        assert!(at >= last, "{needle:?} out of order:\n{t}");
+        last = at;
+    }
+
+    // vigil-init unmounted the disk the guest wrote to (boot-test checked it with
+    // e2fsck -fn too): a journal needing recovery means it was never unmounted
+    let header = dumpe2fs(&run.out.join("disk.img"));
+    assert!(
+        header.contains("Filesystem state:         clean"),
+        "{header}"
+    );
+    assert!(!header.contains("needs_recovery"), "{header}");
+    assert_eq!(
+        run.count("boot-test: ok: the disk was cleanly unmounted"),
+        1,
+        "{t}"
+    );
+
+    if let (Some(ok), Some(down)) = (run.at("VIGIL-BOOT-OK"), run.at("reboot: Power down")) {
+        eprintln!(
+            "qemu boot: VIGIL-BOOT-OK at {:.1} s, powered off at {:.1} s (host clock, from the start of boot-test)",
+            ok.as_secs_f64(),
+            down.as_secs_f64()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&run.out);
+}
+
+/// The disk check can fail: the stand-in PID 1 with its unmount skipped (sync and
+/// power off only) must make boot-test fail on the journal that needs recovery.
+/// Without this, a clean disk would prove nothing about vigil-init's unmount.
+#[test]
+fn qemu_boot_detects_a_disk_left_mounted() {
+    if !ready(false) {
+        return;
+    }
+    let run = boot(
+        "no-unmount",
+        &["--standin", "--append", "standin.skip-unmount"],
+    );
+    let t = run.transcript();
+    assert_eq!(run.count("VIGIL-BOOT-OK"), 1, "{t}");
+    assert_eq!(run.count("reboot: Power down"), 1, "{t}");
+    assert_eq!(run.status.code(), Some(1), "{t}");
+    assert_eq!(
+        run.count("boot-test: the disk's journal needs recovery"),
+        1,
+        "{t}"
+    );
+    let header = dumpe2fs(&run.out.join("disk.img"));
+    assert!(header.contains("needs_recovery"), "{header}");
+    let _ = std::fs::remove_dir_all(&run.out);
+}
