@@ -20,6 +20,7 @@
 pub mod epoll;
 pub mod errno;
 pub mod exec;
+pub mod memory;
 pub mod pipe;
 pub mod process;
 pub mod signal;
@@ -32,6 +33,7 @@ pub use exec::{
     Child, ChildFd, ExecStatus, PreparedCommand, Rlimit, RlimitResource, STAGE_NAMES,
     reserve_spawn_slots, spawn,
 };
+pub use memory::release_free_heap;
 pub use pipe::{log_pipe, pipe_cloexec, read_nonblocking, set_nonblocking, write_nonblocking};
 pub use process::{
     ExitStatus, geteuid, getgid, getpgid, getpid, getuid, kill, kill_group, pidfd_open,

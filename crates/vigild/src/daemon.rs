@@ -69,6 +69,9 @@ pub(crate) struct Daemon {
     pub default_env: Vec<(String, String)>,
     /// The deadline the timerfd is armed for.
     pub armed: Option<Time>,
+    /// Loading units or spawning left freed heap behind: give it back to the
+    /// kernel the next time the loop finds nothing to do.
+    pub trim_pending: bool,
 }
 
 pub fn run(opts: Options) -> anyhow::Result<()> {
@@ -171,6 +174,7 @@ impl Daemon {
                 .chain(opts.default_env.iter().cloned())
                 .collect(),
             armed: None,
+            trim_pending: false,
             opts,
         })
     }
@@ -299,6 +303,7 @@ impl Daemon {
         changed.sort();
         let now = self.now();
         self.engine.load(now, set.units, broken);
+        self.trim_pending = true;
         (added, removed, changed)
     }
 
@@ -333,10 +338,18 @@ impl Daemon {
         while self.phase != Phase::Done {
             self.arm_timer();
             self.logs.flush(&self.epoll);
-            if let Err(e) = self.epoll.wait(&mut events, None) {
+            // With heap to give back, look for work without blocking first: an
+            // empty answer means idle, the moment for a walk over the heap.
+            let timeout = self.trim_pending.then_some(Duration::ZERO);
+            if let Err(e) = self.epoll.wait(&mut events, timeout) {
                 // EINTR is handled inside; what is left (EBADF, EINVAL) would be a
                 // bug in vigild: report it, and the manager keeps running.
                 self.say(Level::Error, None, &format!("epoll_wait failed: {e}"));
+                continue;
+            }
+            if self.trim_pending && events.is_empty() {
+                vigil_platform::release_free_heap();
+                self.trim_pending = false;
                 continue;
             }
             for r in events.iter() {

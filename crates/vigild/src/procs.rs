@@ -85,6 +85,7 @@ impl Daemon {
         command: &vigil_units::ExecCommand,
         main_pid: Option<u32>,
     ) {
+        self.trim_pending = true;
         let now = self.now();
         let def = self.engine.run_definition(unit_name);
         let Some(service) = def.as_ref().and_then(|u| u.service.as_ref()) else {
