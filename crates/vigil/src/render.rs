@@ -1,6 +1,6 @@
 //! Human and JSON output of replies. Colours only when stdout is a terminal.
 
-use std::io::IsTerminal;
+use std::io::{BufWriter, IsTerminal, StdoutLock, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use vigil_proto::{BlameEntry, LogLine, UnitStatus, UnitSummary};
@@ -22,6 +22,12 @@ fn paint(state: &str, text: &str, colour: bool) -> String {
     format!("\x1b[{code}m{text}\x1b[0m")
 }
 
+/// stdout, written in one go when dropped: a reply of ten lines costs one
+/// write(2), not ten (stdout alone flushes at every newline).
+fn stdout() -> BufWriter<StdoutLock<'static>> {
+    BufWriter::with_capacity(16 * 1024, std::io::stdout().lock())
+}
+
 fn print_json<T: serde::Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
         Ok(s) => println!("{s}"),
@@ -32,6 +38,7 @@ fn print_json<T: serde::Serialize>(value: &T) {
 /// Pads `cells` into aligned columns; the last column is not padded.
 fn table(rows: &[Vec<String>], colour_col: Option<usize>, states: &[String]) {
     let colour = colour_on();
+    let mut out = stdout();
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0; cols];
     for row in rows {
@@ -55,7 +62,7 @@ fn table(rows: &[Vec<String>], colour_col: Option<usize>, states: &[String]) {
             line.push_str(&text);
             line.extend(std::iter::repeat_n(' ', pad));
         }
-        println!("{}", line.trim_end());
+        let _ = writeln!(out, "{}", line.trim_end());
     }
 }
 
@@ -104,61 +111,68 @@ pub fn status(units: &[UnitStatus], json: bool) {
         return;
     }
     let colour = colour_on();
+    let mut out = stdout();
     for (i, u) in units.iter().enumerate() {
         if i > 0 {
-            println!();
+            let _ = writeln!(out);
         }
         let title = if u.description.is_empty() {
             u.name.clone()
         } else {
             format!("{} - {}", u.name, u.description)
         };
-        println!("{title}");
+        let _ = writeln!(out, "{title}");
         if let Some(src) = &u.source {
-            println!("     source: {src}");
+            let _ = writeln!(out, "     source: {src}");
         }
         let mut state = paint(&u.state, &u.state, colour);
         if let Some(r) = &u.reason {
             state.push_str(&format!(" ({r})"));
         }
-        println!("      state: {state} since {}", when(u.since_us));
+        let _ = writeln!(out, "      state: {state} since {}", when(u.since_us));
         if let Some(next) = u.next_restart_us {
-            println!("   next try: {}", when(next));
+            let _ = writeln!(out, "   next try: {}", when(next));
         }
         if let Some(pid) = u.pid {
-            println!("   main pid: {pid}");
+            let _ = writeln!(out, "   main pid: {pid}");
         }
-        println!("   restarts: {}", u.restarts);
+        let _ = writeln!(out, "   restarts: {}", u.restarts);
         if let Some(exit) = &u.last_exit {
-            println!("  last exit: {exit}");
+            let _ = writeln!(out, "  last exit: {exit}");
         }
         if let Some(text) = &u.status_text {
-            println!("     status: {text}");
+            let _ = writeln!(out, "     status: {text}");
         }
         if let Some(cycle) = &u.cycle {
-            println!("      cycle: {cycle}");
+            let _ = writeln!(out, "      cycle: {cycle}");
         }
         if !u.not_enforced.is_empty() {
-            println!("not enforced: {}", u.not_enforced.join(", "));
+            let _ = writeln!(out, "not enforced: {}", u.not_enforced.join(", "));
         }
         if !u.logs.is_empty() {
-            println!();
-            log(&u.logs, false);
+            let _ = writeln!(out);
+            log_to(&mut out, &u.logs, false);
         }
     }
 }
 
 pub fn log(lines: &[LogLine], json: bool) {
+    log_to(&mut stdout(), lines, json);
+}
+
+fn log_to(out: &mut impl Write, lines: &[LogLine], json: bool) {
     for l in lines {
         if json {
             match serde_json::to_string(l) {
-                Ok(s) => println!("{s}"),
+                Ok(s) => {
+                    let _ = writeln!(out, "{s}");
+                }
                 Err(e) => eprintln!("vigil: cannot encode JSON: {e}"),
             }
             continue;
         }
         if l.dropped_before > 0 {
-            println!("-- {} lines dropped --", l.dropped_before);
+            let _ = writeln!(out, "-- {} lines dropped --", l.dropped_before);
         }
         // stdout as `unit: line`; the other streams are named.
         let tag = match l.stream.as_str() {
@@ -166,7 +180,7 @@ pub fn log(lines: &[LogLine], json: bool) {
             "stderr" => "[stderr]",
             _ => "[vigil]",
         };
-        println!("{} {}{tag}: {}", clock(l.time_us), l.unit, l.line);
+        let _ = writeln!(out, "{} {}{tag}: {}", clock(l.time_us), l.unit, l.line);
     }
 }
 
@@ -175,8 +189,14 @@ pub fn blame(entries: &[BlameEntry], json: bool) {
         print_json(&entries);
         return;
     }
+    let mut out = stdout();
     for e in entries {
-        println!("{:>10} {}", span(Duration::from_micros(e.time_us)), e.unit);
+        let _ = writeln!(
+            out,
+            "{:>10} {}",
+            span(Duration::from_micros(e.time_us)),
+            e.unit
+        );
     }
 }
 
