@@ -24,7 +24,11 @@ fn workspace() -> PathBuf {
 }
 
 /// vigild and vigil-init are built next to vigil (`cargo build --workspace --bins`).
+/// VIGIL_QEMU_BIN_DIR boots other builds instead (target/bin of scripts/build-release).
 fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("VIGIL_QEMU_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
     Path::new(env!("CARGO_BIN_EXE_vigil"))
         .parent()
         .map(Path::to_path_buf)
