@@ -17,6 +17,7 @@
 //! and it never panics on what the kernel returns.
 #![allow(unsafe_code)]
 
+pub mod channel;
 pub mod epoll;
 pub mod errno;
 pub mod exec;
@@ -27,6 +28,7 @@ pub mod signal;
 pub mod socket;
 pub mod time;
 
+pub use channel::InitChannel;
 pub use epoll::{Epoll, Events, Interest, Readiness};
 pub use errno::errno_name;
 pub use exec::{

@@ -93,8 +93,32 @@ pub enum Request {
     },
     Graph {},
     Blame {},
-    /// Stop everything in order, then the manager exits.
-    Shutdown {},
+    /// Stop everything in order, then the manager exits; with `action`, it
+    /// first asks vigil-init to power off, reboot or halt the machine once the
+    /// manager is gone (root only: every mutating request is).
+    Shutdown {
+        #[serde(default)]
+        action: Option<PowerAction>,
+    },
+}
+
+/// What vigil-init does once the manager has stopped everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PowerAction {
+    Poweroff,
+    Reboot,
+    Halt,
+}
+
+impl PowerAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PowerAction::Poweroff => "poweroff",
+            PowerAction::Reboot => "reboot",
+            PowerAction::Halt => "halt",
+        }
+    }
 }
 
 fn default_status_lines() -> usize {
@@ -120,7 +144,7 @@ impl Request {
             | Request::ResetFailed { .. }
             | Request::Enable { .. }
             | Request::Disable { .. }
-            | Request::Shutdown {} => true,
+            | Request::Shutdown { .. } => true,
         }
     }
 }

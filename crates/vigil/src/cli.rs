@@ -28,6 +28,8 @@ verbs:
   graph                        the dependency graph in DOT
   blame                        each unit's time from start to ready, slowest first
   shutdown                     stop every unit in reverse dependency order; vigild exits
+  poweroff / reboot / halt     the same, then vigil-init powers off, reboots or halts the
+                               machine (root only; needs vigild started by vigil-init)
 
 options:
   --socket PATH   the manager's control socket (also $VIGIL_SOCKET); default
@@ -106,7 +108,8 @@ pub enum Verb {
     },
     Graph,
     Blame,
-    Shutdown,
+    /// `shutdown`, or `poweroff`/`reboot`/`halt` (the machine, through vigil-init).
+    Shutdown(Option<vigil_proto::PowerAction>),
 }
 
 #[derive(Debug, PartialEq)]
@@ -332,7 +335,15 @@ fn parse_verb(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
         }
         "shutdown" => {
             split(verb, rest, &[], &[])?.none(verb)?;
-            Verb::Shutdown
+            Verb::Shutdown(None)
+        }
+        "poweroff" | "reboot" | "halt" => {
+            split(verb, rest, &[], &[])?.none(verb)?;
+            Verb::Shutdown(Some(match verb {
+                "poweroff" => vigil_proto::PowerAction::Poweroff,
+                "reboot" => vigil_proto::PowerAction::Reboot,
+                _ => vigil_proto::PowerAction::Halt,
+            }))
         }
         other => return Err(bad(format!("unknown verb {other:?}"))),
     })

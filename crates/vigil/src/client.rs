@@ -43,7 +43,7 @@ pub fn run(cmd: Command) -> Exit {
         Verb::Disable { units } => Request::Disable { units },
         Verb::Graph => Request::Graph {},
         Verb::Blame => Request::Blame {},
-        Verb::Shutdown => Request::Shutdown {},
+        Verb::Shutdown(action) => Request::Shutdown { action },
     };
     let uid = vigil_platform::getuid();
     let path = vigil_proto::resolve_socket_path(cmd.socket, uid);

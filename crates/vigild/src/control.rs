@@ -513,10 +513,20 @@ impl Daemon {
                 entries.sort_by_key(|e| std::cmp::Reverse(e.time_us));
                 Some(Reply::ok(id, Body::Blame { entries }))
             }
-            Request::Shutdown {} => {
-                self.begin_shutdown();
-                Some(Reply::ok(id, Body::ShuttingDown))
-            }
+            Request::Shutdown { action } => match action {
+                Some(action) if !self.request_power_action(action) => Some(Reply::err(
+                    id,
+                    ErrorCode::NotAllowed,
+                    format!(
+                        "cannot {}: this manager was not started by vigil-init (use shutdown)",
+                        action.as_str()
+                    ),
+                )),
+                _ => {
+                    self.begin_shutdown();
+                    Some(Reply::ok(id, Body::ShuttingDown))
+                }
+            },
         };
         if let Some(reply) = reply {
             self.clients.send(client, &reply, &self.epoll);

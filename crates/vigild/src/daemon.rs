@@ -11,7 +11,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use vigil_engine::{Action, Engine, Event, Level, State, Time};
-use vigil_platform::{Epoll, Events, Interest, NotifySocket, SignalFd, TimerFd, UnixListener};
+use vigil_platform::{
+    Epoll, Events, InitChannel, Interest, NotifySocket, SignalFd, TimerFd, UnixListener,
+};
 use vigil_units::SpecifierContext;
 use vigil_units::load::LoadedSet;
 
@@ -26,6 +28,7 @@ pub(crate) mod token {
     pub const TIMER: u64 = 2;
     pub const LISTENER: u64 = 3;
     pub const NOTIFY: u64 = 4;
+    pub const INIT: u64 = 7;
     pub const CLIENT: u64 = 5 << 56;
     pub const LOG_PIPE: u64 = 6 << 56;
     pub const SINK: u64 = 8 << 56;
@@ -72,6 +75,8 @@ pub(crate) struct Daemon {
     /// Loading units or spawning left freed heap behind: give it back to the
     /// kernel the next time the loop finds nothing to do.
     pub trim_pending: bool,
+    /// The channel to vigil-init when it started this manager (docs/INIT.md).
+    pub init: Option<InitChannel>,
 }
 
 pub fn run(opts: Options) -> anyhow::Result<()> {
@@ -144,6 +149,10 @@ impl Daemon {
         epoll.add(timer.as_fd(), token::TIMER, Interest::READABLE)?;
         epoll.add(listener.as_fd(), token::LISTENER, Interest::READABLE)?;
         epoll.add(notify.as_fd(), token::NOTIFY, Interest::READABLE)?;
+        let init = init_channel();
+        if let Some(chan) = &init {
+            epoll.add(chan.as_fd(), token::INIT, Interest::READABLE)?;
+        }
 
         let now_wall = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -175,6 +184,7 @@ impl Daemon {
                 .collect(),
             armed: None,
             trim_pending: false,
+            init,
             opts,
         })
     }
@@ -359,6 +369,7 @@ impl Daemon {
                         token::TIMER => self.on_timer(),
                         token::LISTENER => self.clients.accept_all(&self.epoll),
                         token::NOTIFY => self.on_notify(),
+                        token::INIT => self.on_init_message(),
                         _ => {}
                     },
                     token::CLIENT => self.on_client(r.token & !token::KIND, r),
@@ -441,6 +452,41 @@ impl Daemon {
         self.phase = Phase::ShuttingDown;
         let now = self.now();
         let _ = self.engine.handle(now, Event::Shutdown);
+    }
+
+    /// Reads what vigil-init sent. Exit statuses of processes it reaped are
+    /// not acted on yet (re-adoption after a manager crash is still to come):
+    /// they are read so the channel never fills. When init closes its end, the
+    /// channel is dropped.
+    fn on_init_message(&mut self) {
+        let mut buf = [0u8; 512];
+        loop {
+            let Some(chan) = &self.init else { return };
+            match chan.recv(&mut buf) {
+                Ok(None) => return,
+                Ok(Some(0)) | Err(_) => {
+                    if let Some(chan) = self.init.take() {
+                        let _ = self.epoll.delete(chan.as_fd());
+                    }
+                    self.say(Level::Warning, None, "vigil-init closed its channel");
+                    return;
+                }
+                Ok(Some(_)) => {}
+            }
+        }
+    }
+
+    /// Asks vigil-init to power off, reboot or halt once this manager has
+    /// stopped everything and exited. False when there is no vigil-init to ask.
+    pub fn request_power_action(&mut self, action: vigil_proto::PowerAction) -> bool {
+        let Some(chan) = &self.init else {
+            return false;
+        };
+        let message = format!("shutdown {}", action.as_str());
+        match chan.send(message.as_bytes()) {
+            Ok(true) => true,
+            Ok(false) | Err(_) => false,
+        }
     }
 
     fn on_notify(&mut self) {
@@ -576,6 +622,23 @@ impl Daemon {
         self.logs.flush(&self.epoll);
         let _ = fs::remove_file(&self.socket_path);
         let _ = fs::remove_file(&self.notify_path);
+    }
+}
+
+/// The channel vigil-init left open, named by `VIGIL_INIT_FD`; a bad value is
+/// reported and ignored (the manager then runs as if started by hand).
+fn init_channel() -> Option<InitChannel> {
+    let value = std::env::var("VIGIL_INIT_FD").ok()?;
+    let taken = value
+        .parse::<i32>()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+        .and_then(InitChannel::inherit);
+    match taken {
+        Ok(chan) => Some(chan),
+        Err(e) => {
+            eprintln!("vigild: VIGIL_INIT_FD={value}: not a usable channel to vigil-init ({e})");
+            None
+        }
     }
 }
 

@@ -2161,3 +2161,28 @@ fn notify_stopping_shows_stopping_until_the_service_exits() {
     fs::write(&two, "").unwrap();
     m.wait_state("n.service", "inactive");
 }
+
+#[test]
+fn poweroff_without_vigil_init_is_refused_and_nothing_stops() {
+    let m = Manager::start(&[("a.service", "[Service]\nExecStart=/bin/sleep 1000\n")]);
+    m.vigil_ok(&["start", "a"]);
+    for verb in ["poweroff", "reboot", "halt"] {
+        let out = m.vigil(&[verb]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{verb}: {err}");
+        assert!(err.contains("not started by vigil-init"), "{verb}: {err}");
+    }
+    assert_eq!(m.state("a"), "running");
+}
+
+#[test]
+fn a_bad_vigil_init_fd_is_reported_and_the_manager_runs() {
+    let mut m = Manager::start_env(
+        &[("a.service", "[Service]\nExecStart=/bin/sleep 1000\n")],
+        &[],
+        &[("VIGIL_INIT_FD", "2")],
+    );
+    m.expect_stderr("VIGIL_INIT_FD=2: not a usable channel to vigil-init");
+    m.vigil_ok(&["start", "a"]);
+    assert_eq!(m.state("a"), "running");
+}
