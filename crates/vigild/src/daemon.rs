@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use vigil_engine::{Action, Engine, Event, Level, State, Time};
+use vigil_engine::{Action, Engine, Event, ExitStatus, Level, State, Time};
 use vigil_platform::{
     Epoll, Events, InitChannel, Interest, NotifySocket, SignalFd, TimerFd, UnixListener,
 };
@@ -77,14 +77,18 @@ pub(crate) struct Daemon {
     pub trim_pending: bool,
     /// The channel to vigil-init when it started this manager (docs/INIT.md).
     pub init: Option<InitChannel>,
+    /// What vigild exits with: 0, or with `--main` the main unit's code.
+    pub exit_code: u8,
 }
 
-pub fn run(opts: Options) -> anyhow::Result<()> {
+/// Runs the manager until it has stopped everything; returns its exit code
+/// (0, or with `--main` the main unit's).
+pub fn run(opts: Options) -> anyhow::Result<u8> {
     let mut daemon = Daemon::new(opts)?;
     daemon.boot();
     daemon.run_loop();
     daemon.cleanup();
-    Ok(())
+    Ok(daemon.exit_code)
 }
 
 /// Signals the loop handles through the signalfd (blocked for normal delivery).
@@ -93,16 +97,22 @@ const HANDLED_SIGNALS: &[i32] = &[
     libc_sig::SIGTERM,
     libc_sig::SIGINT,
     libc_sig::SIGHUP,
+    libc_sig::SIGUSR1,
+    libc_sig::SIGUSR2,
+    libc_sig::SIGWINCH,
 ];
 
 /// Signal numbers (Linux, every architecture vigil builds for).
 pub(crate) mod libc_sig {
     pub const SIGHUP: i32 = 1;
     pub const SIGINT: i32 = 2;
+    pub const SIGUSR1: i32 = 10;
+    pub const SIGUSR2: i32 = 12;
     pub const SIGPIPE: i32 = 13;
     pub const SIGTERM: i32 = 15;
     pub const SIGCHLD: i32 = 17;
     pub const SIGCONT: i32 = 18;
+    pub const SIGWINCH: i32 = 28;
 }
 
 impl Daemon {
@@ -185,6 +195,7 @@ impl Daemon {
             armed: None,
             trim_pending: false,
             init,
+            exit_code: 0,
             opts,
         })
     }
@@ -241,7 +252,84 @@ impl Daemon {
         if let Err(e) = self.engine.handle(now, Event::Start(target.clone())) {
             self.say(Level::Error, None, &format!("cannot start {target}: {e}"));
         }
+        if let Some(main) = self.opts.main.clone() {
+            self.ensure_loaded(&main);
+            if let Err(e) = self.engine.handle(now, Event::Start(main.clone())) {
+                self.say(
+                    Level::Error,
+                    None,
+                    &format!("cannot start the main unit {main}: {e}"),
+                );
+                self.end_with(1);
+            }
+        }
         self.process_actions();
+    }
+
+    /// With `--main`: the main unit reached a state it does not leave on its
+    /// own. Its exit code becomes the manager's (and, through vigil-init, the
+    /// container's): the main process's code, 128+N when signal N killed it,
+    /// else 0 when it ended well and 1 when it failed.
+    fn on_main_state(&mut self, unit: &str, state: State) {
+        if self.opts.main.as_deref() != Some(unit) || self.phase != Phase::Running {
+            return;
+        }
+        if !matches!(state, State::Inactive | State::Failed | State::Exited) {
+            return;
+        }
+        let info = self.engine.unit(unit);
+        let code = match info.as_ref().and_then(|i| i.last_exit) {
+            Some(ExitStatus::Exited(code)) => (code & 0xff) as u8,
+            Some(ExitStatus::Signaled(sig)) => (128 + (sig & 0x7f)) as u8,
+            None if state == State::Failed => 1,
+            None => 0,
+        };
+        let code = if code == 0 && state == State::Failed {
+            1
+        } else {
+            code
+        };
+        self.say(
+            Level::Info,
+            Some(unit),
+            &format!("main unit ended ({state}): stopping every unit, exit code {code}"),
+        );
+        self.end_with(code);
+    }
+
+    /// Stops everything, then exits with `code`; vigil-init is told first, so
+    /// the container exits with it even if this manager dies on the way.
+    fn end_with(&mut self, code: u8) {
+        self.exit_code = code;
+        if let Some(chan) = &self.init {
+            let _ = chan.send(format!("exit {code}").as_bytes());
+        }
+        self.begin_shutdown();
+    }
+
+    /// With `--main`: the signals a container runtime sends to mean something
+    /// to the application go to the main unit's main process, as tini does.
+    fn forward_to_main(&mut self, signo: i32) -> bool {
+        let Some(main) = self.opts.main.clone() else {
+            return false;
+        };
+        match self.engine.unit(&main).and_then(|i| i.main_pid) {
+            Some(pid) => {
+                if let Err(e) = vigil_platform::kill(pid, signo) {
+                    self.say(
+                        Level::Warning,
+                        Some(&main),
+                        &format!("cannot forward signal {signo}: {e}"),
+                    );
+                }
+            }
+            None => self.say(
+                Level::Info,
+                Some(&main),
+                &format!("signal {signo} not forwarded: no main process"),
+            ),
+        }
+        true
     }
 
     /// Reads the configuration directories afresh, with the instances made on
@@ -427,6 +515,8 @@ impl Daemon {
                     self.say(Level::Info, None, "signal received: stopping every unit");
                     self.begin_shutdown();
                 }
+                libc_sig::SIGHUP | libc_sig::SIGUSR1 | libc_sig::SIGUSR2 | libc_sig::SIGWINCH
+                    if self.forward_to_main(info.signo) => {}
                 libc_sig::SIGHUP => {
                     let (a, r, c) = self.load();
                     self.say(
@@ -582,6 +672,7 @@ impl Daemon {
                 if state == State::Failed {
                     self.start_on_failure(&unit);
                 }
+                self.on_main_state(&unit, state);
             }
             Action::Log {
                 level,

@@ -7,7 +7,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match vigild::options::parse(&args) {
         Ok(opts) => match vigild::run(opts) {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(code) => ExitCode::from(code),
             Err(e) => {
                 eprintln!("vigild: {e:#}");
                 ExitCode::from(1)

@@ -23,10 +23,15 @@ options:
                        a variable every service gets (systemd's DefaultEnvironment=);
                        repeatable. A manager not running as root also passes its own
                        PATH to services, as systemd --user does
+  --main NAME          container style: start NAME too, and when it ends, stop every
+                       unit and exit with its exit code (128+N when killed by signal N);
+                       SIGHUP, SIGUSR1, SIGUSR2 and SIGWINCH go to its main process
+  --emergency          start emergency.target instead of the boot target
   --debug              log every state change and action to stderr
   -h, --help           this text
 
-exit codes: 0 after a `vigil shutdown`, 1 on a fatal start-up error, 2 on a usage error.
+exit codes: 0 after a `vigil shutdown`, 1 on a fatal start-up error, 2 on a usage error;
+with --main, the main unit's.
 ";
 
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +50,8 @@ pub struct Options {
     pub ring_size: usize,
     pub debug: bool,
     pub default_env: Vec<(String, String)>,
+    /// `--main`: the unit whose end ends the manager (container style).
+    pub main: Option<String>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -71,7 +78,9 @@ pub fn parse(args: &[String]) -> Result<Options, OptionsError> {
         ring_size: 64 * 1024,
         debug: false,
         default_env: Vec::new(),
+        main: None,
     };
+    let mut emergency = false;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -87,6 +96,8 @@ pub fn parse(args: &[String]) -> Result<Options, OptionsError> {
         match flag {
             "-h" | "--help" => return Err(OptionsError::Help),
             "--debug" => opts.debug = true,
+            "--emergency" => emergency = true,
+            "--main" => opts.main = Some(vigil_units::name::normalize(&value(flag)?)),
             "--config-dir" => opts.config_dirs.push(PathBuf::from(value(flag)?)),
             "--socket" => opts.socket = Some(PathBuf::from(value(flag)?)),
             "--target" => opts.target = vigil_units::name::normalize(&value(flag)?),
@@ -125,6 +136,11 @@ pub fn parse(args: &[String]) -> Result<Options, OptionsError> {
             }
             other => return Err(OptionsError::Bad(format!("unknown option {other:?}"))),
         }
+    }
+    // Wherever it stands: the kernel command line's vigil.emergency must win
+    // over a vigil.target= that came before or after it.
+    if emergency {
+        opts.target = "emergency.target".into();
     }
     Ok(opts)
 }

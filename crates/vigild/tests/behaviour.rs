@@ -2186,3 +2186,55 @@ fn a_bad_vigil_init_fd_is_reported_and_the_manager_runs() {
     m.vigil_ok(&["start", "a"]);
     assert_eq!(m.state("a"), "running");
 }
+
+const CONTAINER_APP: &str = "[Unit]\nRequires=side.service\nAfter=side.service\n\n[Service]\nExecStart=/bin/sh -c 'trap \"echo got-usr1\" USR1; echo app-up; while :; do sleep 0.05; [ -e \"$STOPFILE\" ] && exit 7; done'\n";
+const SIDE: &str = "[Service]\nExecStart=/bin/sleep 1000\n";
+
+fn signal(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .expect("run kill")
+        .success();
+    assert!(ok, "kill -{sig} {pid}");
+}
+
+#[test]
+fn main_unit_exit_code_becomes_the_managers_after_stopping_the_rest() {
+    let dir = TempDir::new("main-exit");
+    let stop = dir.path().join("stop");
+    let stop = stop.to_str().unwrap();
+    let env = format!("STOPFILE={stop}");
+    let mut m = Manager::start_with(
+        &[("app.service", CONTAINER_APP), ("side.service", SIDE)],
+        &["--main", "app", "--default-environment", &env],
+    );
+    let _ = m.wait_log("app", "app-up");
+    let side_pid = m.main_pid("side");
+    std::fs::write(stop, "").unwrap();
+    let status = m.wait_exit();
+    assert_eq!(status.code(), Some(7), "{}", m.drain_stderr().join("\n"));
+    assert!(!std::path::Path::new(&format!("/proc/{side_pid}")).exists(), "side still runs");
+}
+
+#[test]
+fn main_unit_killed_by_a_signal_gives_128_plus_the_signal() {
+    let mut m = Manager::start_with(&[("app.service", SIDE)], &["--main", "app"]);
+    m.wait_state("app", "running");
+    signal(m.main_pid("app"), "KILL");
+    assert_eq!(m.wait_exit().code(), Some(137));
+}
+
+#[test]
+fn usr1_to_the_manager_goes_to_the_main_unit_and_sigterm_exits_0() {
+    let mut m = Manager::start_with(
+        &[("app.service", CONTAINER_APP), ("side.service", SIDE)],
+        &["--main", "app"],
+    );
+    let _ = m.wait_log("app", "app-up");
+    signal(m.pid(), "USR1");
+    let _ = m.wait_log("app", "got-usr1");
+    assert_eq!(m.state("side"), "running", "USR1 must not reload or stop anything");
+    signal(m.pid(), "TERM");
+    assert_eq!(m.wait_exit().code(), Some(0));
+}
