@@ -363,6 +363,19 @@ pub fn expand_argv(cmd: &ExecCommand, env: &Environment) -> Vec<String> {
     argv
 }
 
+/// Whether the manager runs as root: asked once, it never changes.
+fn manager_is_root() -> bool {
+    static ROOT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ROOT.get_or_init(|| vigil_platform::geteuid() == 0)
+}
+
+/// The manager's hard limit on open files, read once: the manager raises its
+/// soft limit at start-up and nothing changes the hard one after.
+fn nofile_hard_limit() -> Option<u64> {
+    static HARD: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *HARD.get_or_init(|| vigil_platform::process::get_rlimit(RlimitResource::Nofile).1)
+}
+
 fn c_string(what: &'static str, bytes: &[u8]) -> Result<CString, SpawnError> {
     CString::new(bytes).map_err(|_| SpawnError::NulByte {
         what,
@@ -370,9 +383,17 @@ fn c_string(what: &'static str, bytes: &[u8]) -> Result<CString, SpawnError> {
     })
 }
 
-fn child_fd(stdio: &Stdio, stream: &'static str) -> Result<ChildFd, SpawnError> {
+/// The child's descriptor for one stdio stream. A `Stdio::Fd` is moved into the
+/// command (and left `Null` in the context), not copied: the spawn owns it and
+/// closes the manager's end once the child runs, one dup and one close fewer.
+fn child_fd(stdio: &mut Stdio, stream: &'static str) -> Result<ChildFd, SpawnError> {
     let setup = |source| SpawnError::Stdio { stream, source };
-    match stdio {
+    if matches!(stdio, Stdio::Fd(_))
+        && let Stdio::Fd(fd) = std::mem::replace(stdio, Stdio::Null)
+    {
+        return ChildFd::owned(fd).map_err(setup);
+    }
+    match &*stdio {
         Stdio::Null => ChildFd::dev_null().map_err(setup),
         Stdio::Inherit => Ok(ChildFd::Inherit),
         Stdio::Fd(fd) => ChildFd::dup(fd.as_fd()).map_err(setup),
@@ -426,10 +447,10 @@ pub fn prepare(
     unit_name: &str,
     service: &Service,
     cmd: &ExecCommand,
-    ctx: &Context,
+    ctx: &mut Context,
 ) -> Result<Prepared, SpawnError> {
     let _ = unit_name;
-    let is_root = vigil_platform::geteuid() == 0;
+    let is_root = manager_is_root();
     let identity = resolve_identity(service, is_root)?;
     let environment = build_environment(service, ctx, &identity)?;
     let program = resolve_program(&cmd.program)?;
@@ -481,7 +502,7 @@ pub fn prepare(
     // systemd's default soft limit (1024) under the same hard limit unless they
     // set LimitNOFILE=, since select()-based programs break above 1024.
     if !service.limits.iter().any(|(r, _)| *r == Resource::Nofile) {
-        let (_, hard) = vigil_platform::process::get_rlimit(RlimitResource::Nofile);
+        let hard = nofile_hard_limit();
         command.rlimit(Rlimit {
             resource: RlimitResource::Nofile,
             soft: Some(hard.map_or(DEFAULT_NOFILE_SOFT, |h| h.min(DEFAULT_NOFILE_SOFT))),
@@ -496,9 +517,9 @@ pub fn prepare(
         });
     }
     command
-        .stdin(child_fd(&ctx.stdin, "stdin")?)
-        .stdout(child_fd(&ctx.stdout, "stdout")?)
-        .stderr(child_fd(&ctx.stderr, "stderr")?);
+        .stdin(child_fd(&mut ctx.stdin, "stdin")?)
+        .stdout(child_fd(&mut ctx.stdout, "stdout")?)
+        .stderr(child_fd(&mut ctx.stderr, "stderr")?);
 
     Ok(Prepared {
         command,
@@ -666,7 +687,7 @@ mod tests {
             "a.service",
             &service,
             &exec(&["/bin/true"]),
-            &Context::default(),
+            &mut Context::default(),
         )
         .unwrap_err();
         assert!(matches!(err, SpawnError::NulByte { .. }), "{err:?}");
