@@ -2214,7 +2214,10 @@ fn main_unit_exit_code_becomes_the_managers_after_stopping_the_rest() {
     std::fs::write(stop, "").unwrap();
     let status = m.wait_exit();
     assert_eq!(status.code(), Some(7), "{}", m.drain_stderr().join("\n"));
-    assert!(!std::path::Path::new(&format!("/proc/{side_pid}")).exists(), "side still runs");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{side_pid}")).exists(),
+        "side still runs"
+    );
 }
 
 #[test]
@@ -2234,7 +2237,11 @@ fn usr1_to_the_manager_goes_to_the_main_unit_and_sigterm_exits_0() {
     let _ = m.wait_log("app", "app-up");
     signal(m.pid(), "USR1");
     let _ = m.wait_log("app", "got-usr1");
-    assert_eq!(m.state("side"), "running", "USR1 must not reload or stop anything");
+    assert_eq!(
+        m.state("side"),
+        "running",
+        "USR1 must not reload or stop anything"
+    );
     signal(m.pid(), "TERM");
     assert_eq!(m.wait_exit().code(), Some(0));
 }
