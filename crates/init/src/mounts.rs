@@ -1,0 +1,266 @@
+//! The API filesystems a real boot needs before the manager starts, and the unmounting
+//! of everything at the very end. Reads /proc/self/mountinfo line by line through a fixed
+//! buffer. Never runs in a container or when vigil-init is not PID 1 (the caller decides),
+//! and never unmounts / (it is remounted read-only instead).
+
+use std::ffi::CStr;
+
+use rustix::fs::{Mode, OFlags};
+use rustix::mount::{MountFlags, UnmountFlags};
+
+use crate::log::{self, Oops, say, shout};
+
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+
+struct ApiFs {
+    target: &'static CStr,
+    fstype: &'static CStr,
+    flags: MountFlags,
+    data: &'static CStr,
+}
+
+const NOSUID_NODEV: MountFlags = MountFlags::NOSUID.union(MountFlags::NODEV);
+const NOSUID_NODEV_NOEXEC: MountFlags = NOSUID_NODEV.union(MountFlags::NOEXEC);
+
+/// In mount order: a later entry may live inside an earlier one. /proc comes first and
+/// apart, because finding out what is mounted needs it.
+const API: [ApiFs; 6] = [
+    ApiFs {
+        target: c"/sys",
+        fstype: c"sysfs",
+        flags: NOSUID_NODEV_NOEXEC,
+        data: c"",
+    },
+    ApiFs {
+        target: c"/dev",
+        fstype: c"devtmpfs",
+        flags: MountFlags::NOSUID,
+        data: c"mode=755",
+    },
+    ApiFs {
+        target: c"/dev/pts",
+        fstype: c"devpts",
+        flags: MountFlags::NOSUID.union(MountFlags::NOEXEC),
+        data: c"gid=5,mode=620,ptmxmode=666",
+    },
+    ApiFs {
+        target: c"/dev/shm",
+        fstype: c"tmpfs",
+        flags: NOSUID_NODEV,
+        data: c"mode=1777",
+    },
+    ApiFs {
+        target: c"/run",
+        fstype: c"tmpfs",
+        flags: NOSUID_NODEV,
+        data: c"mode=755",
+    },
+    ApiFs {
+        target: c"/sys/fs/cgroup",
+        fstype: c"cgroup2",
+        flags: NOSUID_NODEV_NOEXEC,
+        data: c"",
+    },
+];
+
+/// Mounts /proc, /sys, /dev, /dev/pts, /dev/shm, /run and /sys/fs/cgroup where nothing is
+/// mounted yet. A failure is reported and the boot goes on: the manager may cope.
+pub fn mount_api_filesystems() {
+    let proc_ok = rustix::fs::statfs(c"/proc").is_ok_and(|s| s.f_type == PROC_SUPER_MAGIC);
+    if !proc_ok {
+        mount_one(c"/proc", c"proc", NOSUID_NODEV_NOEXEC, c"");
+    }
+    let mut present = [false; API.len()];
+    for_each_mount(|mount| {
+        for (api, seen) in API.iter().zip(present.iter_mut()) {
+            *seen |= mount.point == api.target.to_bytes();
+        }
+    });
+    for (api, seen) in API.iter().zip(present) {
+        if !seen {
+            mount_one(api.target, api.fstype, api.flags, api.data);
+        }
+    }
+}
+
+fn mount_one(target: &CStr, fstype: &CStr, flags: MountFlags, data: &CStr) {
+    let _ = rustix::fs::mkdir(target, Mode::from_raw_mode(0o755));
+    match rustix::mount::mount(fstype, target, fstype, flags, data) {
+        Ok(()) => say!(
+            log::INFO,
+            "mounted {} on {:?}",
+            fstype.to_string_lossy(),
+            target
+        ),
+        Err(e) => shout!("cannot mount {:?}: {}", target, Oops(e)),
+    }
+}
+
+/// One line of /proc/self/mountinfo; `point` is still escaped (`\040` for a space).
+struct MountLine<'a> {
+    id: u32,
+    point: &'a [u8],
+    fstype: &'a [u8],
+}
+
+fn parse_line(line: &[u8]) -> Option<MountLine<'_>> {
+    let mut fields = line.split(|&b| b == b' ');
+    let id = std::str::from_utf8(fields.next()?).ok()?.parse().ok()?;
+    let point = fields.nth(3)?;
+    // Optional fields end at a lone "-"; the filesystem type follows it.
+    let fstype = fields.skip_while(|f| *f != b"-").nth(1)?;
+    Some(MountLine { id, point, fstype })
+}
+
+/// Calls `f` for each mount, in the kernel's order (a mount after its parent). Lines
+/// longer than the buffer are skipped.
+fn for_each_mount(mut f: impl FnMut(&MountLine<'_>)) {
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+    let Ok(fd) = rustix::fs::open(c"/proc/self/mountinfo", flags, Mode::empty()) else {
+        return;
+    };
+    let mut buf = [0u8; 8192];
+    let mut len = 0;
+    let mut skipping = false;
+    loop {
+        let Some(room) = buf.get_mut(len..) else {
+            return;
+        };
+        let n = match rustix::io::read(&fd, room) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        len = len.saturating_add(n).min(buf.len());
+        let mut start = 0;
+        while let Some(pos) = buf
+            .get(start..len)
+            .and_then(|b| b.iter().position(|&c| c == b'\n'))
+        {
+            let end = start.saturating_add(pos);
+            if !skipping && let Some(mount) = buf.get(start..end).and_then(parse_line) {
+                f(&mount);
+            }
+            skipping = false;
+            start = end.saturating_add(1);
+        }
+        if start == 0 && len == buf.len() {
+            // One line fills the whole buffer: drop it up to its newline.
+            skipping = true;
+            len = 0;
+        } else {
+            buf.copy_within(start..len, 0);
+            len = len.saturating_sub(start);
+        }
+    }
+}
+
+/// Undoes mountinfo's octal escapes (`\040`) into `out`, NUL-terminated.
+fn unescape<'a>(point: &[u8], out: &'a mut [u8; 4096]) -> Option<&'a CStr> {
+    let mut len = 0;
+    let mut i = 0;
+    while let Some(&b) = point.get(i) {
+        let octal = point.get(i.saturating_add(1)..i.saturating_add(4));
+        let value = octal.filter(|_| b == b'\\').and_then(|o| {
+            o.iter().try_fold(0u8, |acc, d| match d {
+                b'0'..=b'7' => acc.checked_mul(8)?.checked_add(d - b'0'),
+                _ => None,
+            })
+        });
+        *out.get_mut(len)? = value.map_or(b, |v| v);
+        i = i.saturating_add(if value.is_some() { 4 } else { 1 });
+        len = len.saturating_add(1);
+    }
+    *out.get_mut(len)? = 0;
+    CStr::from_bytes_with_nul(out.get(..=len)?).ok()
+}
+
+/// Unmounts every filesystem, the last mounted first. What cannot be unmounted is
+/// remounted read-only and detached; / is remounted read-only. /proc stays: it is how we
+/// see what is left, and it holds no data.
+pub fn unmount_all() {
+    let mut given_up = [0u32; 256];
+    let mut given_up_len = 0;
+    let mut raw = [0u8; 4096];
+    let mut target = [0u8; 4096];
+    // Each turn removes a mount or gives up on one; the bound guards against a mount
+    // that comes back (propagation) forever.
+    for _ in 0..4096 {
+        let mut last = None;
+        for_each_mount(|m| {
+            let done = given_up
+                .get(..given_up_len)
+                .is_some_and(|g| g.contains(&m.id));
+            let dst = raw.get_mut(..m.point.len());
+            if let (false, false, false, Some(dst)) =
+                (m.point == b"/", m.fstype == b"proc", done, dst)
+            {
+                dst.copy_from_slice(m.point);
+                last = Some((m.id, m.point.len()));
+            }
+        });
+        let Some((id, len)) = last else { break };
+        let path = raw
+            .get(..len)
+            .and_then(|point| unescape(point, &mut target));
+        let outcome = match path {
+            Some(path) => unmount_one(path),
+            None => Err(()),
+        };
+        if outcome.is_err() {
+            let Some(slot) = given_up.get_mut(given_up_len) else {
+                break;
+            };
+            *slot = id;
+            given_up_len = given_up_len.saturating_add(1);
+        }
+    }
+    match rustix::mount::mount_remount(c"/", MountFlags::RDONLY, c"") {
+        Ok(()) => say!(log::INFO, "remounted / read-only"),
+        Err(e) => say!(log::WARNING, "cannot remount / read-only: {}", Oops(e)),
+    }
+}
+
+/// Unmounts `path`, or failing that remounts it read-only and detaches it (Err).
+fn unmount_one(path: &CStr) -> Result<(), ()> {
+    let Err(e) = rustix::mount::unmount(path, UnmountFlags::empty()) else {
+        say!(log::INFO, "unmounted {:?}", path);
+        return Ok(());
+    };
+    let ro = rustix::mount::mount_remount(path, MountFlags::RDONLY, c"");
+    let _ = rustix::mount::unmount(path, UnmountFlags::DETACH);
+    match ro {
+        Ok(()) => shout!("{:?} is busy ({}): remounted read-only", path, Oops(e)),
+        Err(ro) => shout!(
+            "{:?}: cannot unmount ({}) nor remount ({})",
+            path,
+            Oops(e),
+            Oops(ro)
+        ),
+    }
+    Err(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_line() {
+        let line = b"36 35 98:0 /mnt1 /mnt/my\\040disk rw,noatime master:1 - ext3 /dev/root rw";
+        let mount = parse_line(line);
+        assert!(mount.is_some());
+        if let Some(m) = mount {
+            assert_eq!(m.id, 36);
+            assert_eq!(m.fstype, b"ext3");
+            let mut out = [0u8; 4096];
+            assert_eq!(unescape(m.point, &mut out), Some(c"/mnt/my disk"));
+        }
+    }
+
+    #[test]
+    fn our_own_mountinfo_has_a_root() {
+        let mut root = false;
+        for_each_mount(|m| root |= m.point == b"/");
+        assert!(root);
+    }
+}

@@ -1,0 +1,530 @@
+//! vigil-init end to end: the real binary, fake managers (shell and Python scripts), and,
+//! for the PID 1 cases, a PID namespace made by `unshare --pid --fork --mount-proc`.
+//! Privileged tests need root and unshare: without them they say why and pass, except
+//! with CI=true, where they fail.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_vigil-init");
+
+/// A fresh directory for one test, removed when the test passes.
+struct TestDir(PathBuf);
+
+impl TestDir {
+    fn new(name: &str) -> TestDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let dir =
+            std::env::temp_dir().join(format!("vigil-init-{name}-{}-{nanos}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        TestDir(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// Writes an executable script; `@DIR@` becomes this directory, `@PY@` python3 and
+    /// `@CHAN@` the channel helper (see `chan_helper`).
+    fn script(&self, name: &str, body: &str) -> PathBuf {
+        self.write_chan_helper();
+        let body = body
+            .replace("@DIR@", self.0.to_str().unwrap())
+            .replace("@PY@", python())
+            .replace("@CHAN@", self.path("chan.py").to_str().unwrap());
+        let path = self.path(name);
+        fs::write(&path, body).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    fn write_chan_helper(&self) {
+        let path = self.path("chan.py");
+        if !path.exists() {
+            fs::write(&path, CHAN_PY).unwrap();
+        }
+    }
+
+    fn read(&self, name: &str) -> String {
+        fs::read_to_string(self.path(name)).unwrap_or_default()
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Python helpers for the manager's side of the channel on fd 3.
+const CHAN_PY: &str = r#"
+import array, os, socket, sys
+
+def channel():
+    return socket.socket(fileno=3)
+
+def recv(s):
+    """One datagram: (text, [fds])."""
+    fds = array.array("i")
+    msg, anc, _flags, _addr = s.recvmsg(256, socket.CMSG_SPACE(16 * fds.itemsize))
+    for level, kind, data in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+    return msg.decode(), list(fds)
+
+def greeting(s):
+    """Every message up to and including `ready`."""
+    out = []
+    while True:
+        text, fds = recv(s)
+        out.append((text, fds))
+        if text == "ready":
+            return out
+
+if __name__ == "__main__" and sys.argv[1] == "send":
+    channel().send(sys.argv[2].encode())
+"#;
+
+fn python() -> &'static str {
+    static PY: OnceLock<String> = OnceLock::new();
+    PY.get_or_init(|| {
+        let out = Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .expect("python3 runs");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    })
+}
+
+/// True when PID namespaces can be made here; otherwise explains why the test is skipped
+/// (or fails under CI=true).
+fn privileged(test: &str) -> bool {
+    let root = rustix::process::geteuid().is_root();
+    let unshare = root
+        && Command::new("unshare")
+            .args(["--pid", "--fork", "--mount-proc", "true"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if unshare {
+        return true;
+    }
+    let reason = if root {
+        "unshare --pid --fork --mount-proc does not work"
+    } else {
+        "not root"
+    };
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{test}: {reason} (CI=true: privileged tests must run)");
+    }
+    eprintln!("{test}: skipped: {reason}");
+    false
+}
+
+/// vigil-init as PID 1 of a new PID namespace.
+fn in_namespace(dir: &TestDir, args: &[&str]) -> Child {
+    let log = fs::File::create(dir.path("init.log")).unwrap();
+    Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", BIN])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+/// vigil-init as a plain child of the test (a child subreaper, not PID 1).
+fn direct(dir: &TestDir, args: &[&str]) -> Child {
+    let log = fs::File::create(dir.path("init.log")).unwrap();
+    Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+/// The children of `pid`, from /proc.
+fn children(pid: u32) -> Vec<u32> {
+    fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+fn kill(pid: u32, sig: i32) {
+    let pid = rustix::process::Pid::from_raw(pid as i32).unwrap();
+    let sig = rustix::process::Signal::from_named_raw(sig).unwrap();
+    let _ = rustix::process::kill_process(pid, sig);
+}
+
+/// Waits for `child` to exit; on timeout kills it (and a namespace's PID 1) and fails.
+fn exit_within(child: &mut Child, limit: Duration, dir: &TestDir) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            for pid in children(child.id()) {
+                kill(pid, libc::SIGKILL);
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "vigil-init did not exit within {limit:?}; its log:\n{}",
+                dir.read("init.log")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Polls `cond` until it holds (there is no event to wait on for a file's content).
+fn wait_until(what: &str, limit: Duration, dir: &TestDir, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; vigil-init's log:\n{}",
+            dir.read("init.log")
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn ten_thousand_orphans_leave_no_zombie() {
+    if !privileged("ten_thousand_orphans_leave_no_zombie") {
+        return;
+    }
+    let dir = TestDir::new("orphans");
+    // Each `( : & )` is a subshell that starts a background job and exits at once: the
+    // job becomes an orphan of PID 1. Then the manager counts zombies until none is left
+    // (or 5 s passed) and reports.
+    let manager = dir.script(
+        "manager.sh",
+        r#"#!/bin/sh
+i=0
+while [ $i -lt 10000 ]; do ( : & ); i=$((i+1)); done
+zombies() { cat /proc/[0-9]*/stat 2>/dev/null | awk '$3 == "Z" { n++ } END { print n+0 }'; }
+tries=0
+while [ "$(zombies)" -gt 0 ] && [ $tries -lt 500 ]; do sleep 0.01; tries=$((tries+1)); done
+echo "zombies $(zombies)" > @DIR@/result
+@PY@ @CHAN@ send "exit 0"
+"#,
+    );
+    let started = Instant::now();
+    let mut init = in_namespace(
+        &dir,
+        &["--container", "--manager", manager.to_str().unwrap()],
+    );
+    let status = exit_within(&mut init, Duration::from_secs(60), &dir);
+    assert_eq!(
+        dir.read("result").trim(),
+        "zombies 0",
+        "log:\n{}",
+        dir.read("init.log")
+    );
+    assert_eq!(status.code(), Some(0), "log:\n{}", dir.read("init.log"));
+    eprintln!("10,000 orphans made and reaped in {:?}", started.elapsed());
+}
+
+#[test]
+fn a_killed_manager_is_restarted_with_a_capped_backoff() {
+    let dir = TestDir::new("restart");
+    // Every start is recorded; the first eight kill themselves with SIGKILL.
+    let manager = dir.script(
+        "manager.sh",
+        r#"#!/bin/sh
+date +%s.%N >> @DIR@/starts
+if [ "$(wc -l < @DIR@/starts)" -lt 9 ]; then kill -9 $$; fi
+exec @PY@ @CHAN@ send "exit 0"
+"#,
+    );
+    let mut init = direct(
+        &dir,
+        &["--container", "--manager", manager.to_str().unwrap()],
+    );
+    let status = exit_within(&mut init, Duration::from_secs(30), &dir);
+    assert_eq!(status.code(), Some(0), "log:\n{}", dir.read("init.log"));
+    let starts: Vec<f64> = dir
+        .read("starts")
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(starts.len(), 9);
+    let gaps: Vec<f64> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+    // No delay after the first failure, then 100 ms doubling, capped at 5 s.
+    let wanted = [0.0, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0];
+    for (gap, want) in gaps.iter().zip(wanted) {
+        assert!(
+            *gap >= want * 0.95 && *gap < want + 0.5,
+            "gaps {gaps:?}, wanted {wanted:?}"
+        );
+    }
+    let log = dir.read("init.log");
+    assert_eq!(log.matches("killed by signal 9").count(), 8, "log:\n{log}");
+}
+
+#[test]
+fn a_missing_manager_leads_to_the_emergency_shell_and_back() {
+    let dir = TestDir::new("missing");
+    let shell = dir.script("shell.sh", "#!/bin/sh\necho started >> @DIR@/shells\n");
+    let missing = dir.path("no-such-manager");
+    let mut init = direct(
+        &dir,
+        &[
+            "--container",
+            "--manager",
+            missing.to_str().unwrap(),
+            "--shell",
+            shell.to_str().unwrap(),
+        ],
+    );
+    // The shell runs, exits, the manager is tried again, is still missing: the shell again.
+    wait_until(
+        "two emergency shells",
+        Duration::from_secs(10),
+        &dir,
+        || dir.read("shells").lines().count() >= 2,
+    );
+    kill(init.id(), libc::SIGTERM);
+    let status = exit_within(&mut init, Duration::from_secs(10), &dir);
+    assert_eq!(status.code(), Some(0));
+    let log = dir.read("init.log");
+    assert!(log.contains("cannot run the manager"), "log:\n{log}");
+    assert!(log.contains("starting the emergency shell"), "log:\n{log}");
+}
+
+#[test]
+fn container_exits_with_the_code_the_manager_gave() {
+    if !privileged("container_exits_with_the_code_the_manager_gave") {
+        return;
+    }
+    let dir = TestDir::new("exit7");
+    let manager = dir.script(
+        "manager.py",
+        "#!@PY@\nimport sys; sys.path.insert(0, '@DIR@')\nimport chan\ns = chan.channel()\nchan.greeting(s)\ns.send(b'exit 7')\n",
+    );
+    let mut init = in_namespace(
+        &dir,
+        &["--container", "--manager", manager.to_str().unwrap()],
+    );
+    let status = exit_within(&mut init, Duration::from_secs(20), &dir);
+    assert_eq!(status.code(), Some(7), "log:\n{}", dir.read("init.log"));
+}
+
+#[test]
+fn container_exit_code_is_128_plus_the_signal_that_killed_the_manager() {
+    if !privileged("container_exit_code_is_128_plus_the_signal_that_killed_the_manager") {
+        return;
+    }
+    let dir = TestDir::new("exit137");
+    let manager = dir.script(
+        "manager.py",
+        "#!@PY@\nimport os, sys; sys.path.insert(0, '@DIR@')\nimport chan\ns = chan.channel()\nchan.greeting(s)\ns.send(b'shutdown poweroff')\nos.kill(os.getpid(), 9)\n",
+    );
+    let mut init = in_namespace(
+        &dir,
+        &["--container", "--manager", manager.to_str().unwrap()],
+    );
+    let status = exit_within(&mut init, Duration::from_secs(20), &dir);
+    assert_eq!(
+        status.code(),
+        Some(128 + 9),
+        "log:\n{}",
+        dir.read("init.log")
+    );
+}
+
+#[test]
+fn sigterm_in_a_container_stops_the_manager_and_exits_0() {
+    if !privileged("sigterm_in_a_container_stops_the_manager_and_exits_0") {
+        return;
+    }
+    let dir = TestDir::new("sigterm");
+    // The manager notes the signals it gets; SIGTERM makes it exit 0, as vigild does.
+    let manager = dir.script(
+        "manager.py",
+        r#"#!@PY@
+import os, signal
+def note(sig, _frame):
+    with open("@DIR@/signals", "a") as f:
+        f.write(signal.Signals(sig).name + "\n")
+    if sig == signal.SIGTERM:
+        os._exit(0)
+signal.signal(signal.SIGTERM, note)
+signal.signal(signal.SIGHUP, note)
+open("@DIR@/ready", "w").close()
+while True:
+    signal.pause()
+"#,
+    );
+    let mut init = in_namespace(
+        &dir,
+        &["--container", "--manager", manager.to_str().unwrap()],
+    );
+    wait_until("the manager", Duration::from_secs(10), &dir, || {
+        dir.path("ready").exists()
+    });
+    let pid1 = children(init.id());
+    assert_eq!(pid1.len(), 1, "unshare has vigil-init as its only child");
+    kill(pid1[0], libc::SIGHUP);
+    wait_until("SIGHUP forwarded", Duration::from_secs(10), &dir, || {
+        dir.read("signals").contains("SIGHUP")
+    });
+    kill(pid1[0], libc::SIGTERM);
+    let status = exit_within(&mut init, Duration::from_secs(20), &dir);
+    assert_eq!(status.code(), Some(0), "log:\n{}", dir.read("init.log"));
+    assert_eq!(dir.read("signals"), "SIGHUP\nSIGTERM\n");
+}
+
+#[test]
+fn the_fd_store_and_exit_statuses_survive_a_manager_crash() {
+    if !privileged("the_fd_store_and_exit_statuses_survive_a_manager_crash") {
+        return;
+    }
+    let dir = TestDir::new("fdstore");
+    // First instance: stores the read end of a pipe holding a line, leaves a child that
+    // exits 5 once the manager is gone, and dies by SIGKILL. Second instance: gets the pipe
+    // back in its greeting, and the child's exit status (in the greeting or just after).
+    let manager = dir.script(
+        "manager.py",
+        r#"#!@PY@
+import os, socket, sys, time
+sys.path.insert(0, "@DIR@")
+import chan
+s = chan.channel()
+hello = chan.greeting(s)
+if not os.path.exists("@DIR@/first"):
+    open("@DIR@/first", "w").write(repr(hello))
+    r, w = os.pipe()
+    os.write(w, b"kept across the crash")
+    os.close(w)
+    socket.send_fds(s, [b"fdstore log-pipe"], [r])
+    me = os.getpid()
+    child = os.fork()
+    if child == 0:
+        while os.getppid() == me:
+            time.sleep(0.005)
+        os._exit(5)
+    open("@DIR@/orphan", "w").write(str(child))
+    os.kill(me, 9)
+orphan = int(open("@DIR@/orphan").read())
+texts = [text for text, _ in hello]
+fds = [fds for text, fds in hello if text == "fd log-pipe"]
+data = os.read(fds[0][0], 100).decode() if fds else ""
+exited = "exited %d %d" % (orphan, 5 << 8)
+s.settimeout(10)
+while exited not in texts:
+    texts.append(chan.recv(s)[0])
+with open("@DIR@/result", "w") as f:
+    f.write("%s\n%s\n%s\n" % (texts[0], texts[1], data))
+s.send(b"exit 0")
+"#,
+    );
+    let mut init = in_namespace(
+        &dir,
+        &["--container", "--manager", manager.to_str().unwrap()],
+    );
+    let status = exit_within(&mut init, Duration::from_secs(20), &dir);
+    assert_eq!(dir.read("first"), "[('fds 0', []), ('ready', [])]");
+    assert_eq!(
+        dir.read("result"),
+        "fds 1\nfd log-pipe\nkept across the crash\n"
+    );
+    assert_eq!(status.code(), Some(0), "log:\n{}", dir.read("init.log"));
+}
+
+#[test]
+fn not_pid_1_it_reaps_the_orphans_as_a_subreaper_and_stops_them_at_the_end() {
+    let dir = TestDir::new("subreaper");
+    // The manager's grandchild is orphaned: it must come to vigil-init (not to the real
+    // init), which reports its exit status. A daemon left running at the end is stopped.
+    let manager = dir.script(
+        "manager.py",
+        r#"#!@PY@
+import os, sys, time
+sys.path.insert(0, "@DIR@")
+import chan
+s = chan.channel()
+chan.greeting(s)
+def orphan(then):
+    if os.fork() == 0:
+        os.setsid()
+        middle = os.getpid()
+        if os.fork() == 0:
+            while os.getppid() == middle:
+                time.sleep(0.005)
+            then()
+        os._exit(0)
+    os.wait()
+def report():
+    open("@DIR@/grandparent", "w").write("%d %d" % (os.getpid(), os.getppid()))
+    os._exit(3)
+def daemon():
+    open("@DIR@/daemon", "w").write(str(os.getpid()))
+    os.execv("/bin/sleep", ["sleep", "1000"])
+orphan(report)
+orphan(daemon)
+s.settimeout(10)
+while True:
+    text = chan.recv(s)[0]
+    if os.path.exists("@DIR@/grandparent"):
+        pid = int(open("@DIR@/grandparent").read().split()[0])
+        if text == "exited %d %d" % (pid, 3 << 8):
+            break
+while not os.path.exists("@DIR@/daemon"):
+    time.sleep(0.005)
+s.send(b"exit 0")
+"#,
+    );
+    let started = Instant::now();
+    let mut init = direct(&dir, &["--manager", manager.to_str().unwrap()]);
+    let status = exit_within(&mut init, Duration::from_secs(20), &dir);
+    assert_eq!(status.code(), Some(0), "log:\n{}", dir.read("init.log"));
+    let grandparent = dir.read("grandparent");
+    let ppid: u32 = grandparent
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(ppid, init.id(), "the orphan was reparented to vigil-init");
+    let daemon = dir.read("daemon");
+    let gone = fs::read_to_string(format!("/proc/{}/comm", daemon.trim()))
+        .map_or(true, |c| c.trim() != "sleep");
+    assert!(
+        gone,
+        "the daemon {daemon} still runs after vigil-init exited"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the daemon took the SIGTERM, no SIGKILL wait"
+    );
+    let log = dir.read("init.log");
+    assert!(log.contains("exiting with status 0"), "log:\n{log}");
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_exits_0() {
+    let out = Command::new(BIN).arg("--bogus").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown argument"));
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("MANAGER-ARGS"));
+    let _ = Path::new(BIN);
+}
