@@ -131,14 +131,14 @@ impl Run {
 }
 
 fn clean(raw: &str) -> String {
-    // qemu's SeaBIOS clears the screen with escapes; the kernel ends lines in \r\n
+    // SeaBIOS resets and clears the screen with escapes; the kernel ends lines in \r\n
     let mut out = String::new();
     let mut chars = raw.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
+            // a CSI sequence (ESC [ ... letter) or a two-character one (ESC c)
             '\u{1b}' => {
-                if chars.peek() == Some(&'[') {
-                    chars.next();
+                if chars.next() == Some('[') {
                     for e in chars.by_ref() {
                         if e.is_ascii_alphabetic() {
                             break;
@@ -151,6 +151,14 @@ fn clean(raw: &str) -> String {
         }
     }
     out
+}
+
+#[test]
+fn clean_drops_terminal_escapes_and_carriage_returns() {
+    assert_eq!(
+        clean("\u{1b}c\u{1b}[?7l\u{1b}[2Jvigil-init: up\r\n"),
+        "vigil-init: up\n"
+    );
 }
 
 fn forward(source: impl Read + Send + 'static, tx: mpsc::Sender<String>) {
