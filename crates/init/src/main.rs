@@ -105,12 +105,18 @@ fn main() {
     shutdown::finish(mode, outcome.action, outcome.code, &signals, channel);
 }
 
+/// The inode of the initial PID namespace (the kernel's PROC_PID_INIT_INO).
+const INITIAL_PID_NAMESPACE: u64 = 0xEFFF_FFFC;
+
 /// PID 1 in a container: $container (systemd's convention, set by podman, lxc, nspawn),
-/// or the files docker and podman leave in the root.
+/// the files docker and podman leave in the root, or a /proc (a real boot has none yet)
+/// that shows another PID namespace than the machine's. The last one keeps a PID 1 of
+/// `unshare --pid --mount-proc` from remounting the host's root read-only at its end.
 fn in_container() -> bool {
     std::env::var_os("container").is_some()
         || Path::new("/.dockerenv").exists()
         || Path::new("/run/.containerenv").exists()
+        || rustix::fs::stat(c"/proc/self/ns/pid").is_ok_and(|s| s.st_ino != INITIAL_PID_NAMESPACE)
 }
 
 /// Opens `path` on whichever of fds 0, 1, 2 is closed, so that neither our messages nor a

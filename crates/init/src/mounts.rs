@@ -1,7 +1,7 @@
 //! The API filesystems a real boot needs before the manager starts, and the unmounting
-//! of everything at the very end. Reads /proc/self/mountinfo line by line through a fixed
-//! buffer. Never runs in a container or when vigil-init is not PID 1 (the caller decides),
-//! and never unmounts / (it is remounted read-only instead).
+//! of everything at the very end. Reads /proc/self/mountinfo into a fixed buffer. Never
+//! runs in a container or when vigil-init is not PID 1 (the caller decides), and never
+//! unmounts / (it is remounted read-only instead).
 
 use std::ffi::CStr;
 
@@ -71,11 +71,11 @@ pub fn mount_api_filesystems() {
         mount_one(c"/proc", c"proc", NOSUID_NODEV_NOEXEC, c"");
     }
     let mut present = [false; API.len()];
-    for_each_mount(|mount| {
+    for mount in mountinfo(&mut [0; 65536]) {
         for (api, seen) in API.iter().zip(present.iter_mut()) {
             *seen |= mount.point == api.target.to_bytes();
         }
-    });
+    }
     for (api, seen) in API.iter().zip(present) {
         if !seen {
             mount_one(api.target, api.fstype, api.flags, api.data);
@@ -98,60 +98,33 @@ fn mount_one(target: &CStr, fstype: &CStr, flags: MountFlags, data: &CStr) {
 
 /// One line of /proc/self/mountinfo; `point` is still escaped (`\040` for a space).
 struct MountLine<'a> {
-    id: u32,
     point: &'a [u8],
     fstype: &'a [u8],
 }
 
 fn parse_line(line: &[u8]) -> Option<MountLine<'_>> {
     let mut fields = line.split(|&b| b == b' ');
-    let id = std::str::from_utf8(fields.next()?).ok()?.parse().ok()?;
-    let point = fields.nth(3)?;
+    let point = fields.nth(4)?;
     // Optional fields end at a lone "-"; the filesystem type follows it.
     let fstype = fields.skip_while(|f| *f != b"-").nth(1)?;
-    Some(MountLine { id, point, fstype })
+    Some(MountLine { point, fstype })
 }
 
-/// Calls `f` for each mount, in the kernel's order (a mount after its parent). Lines
-/// longer than the buffer are skipped.
-fn for_each_mount(mut f: impl FnMut(&MountLine<'_>)) {
+/// Reads /proc/self/mountinfo into `buf` (a table beyond its size is cut) and returns the
+/// mounts in the kernel's order: a mount comes after the one it is mounted on.
+fn mountinfo(buf: &mut [u8; 65536]) -> impl DoubleEndedIterator<Item = MountLine<'_>> {
     let flags = OFlags::RDONLY | OFlags::CLOEXEC;
-    let Ok(fd) = rustix::fs::open(c"/proc/self/mountinfo", flags, Mode::empty()) else {
-        return;
-    };
-    let mut buf = [0u8; 8192];
     let mut len = 0;
-    let mut skipping = false;
-    loop {
-        let Some(room) = buf.get_mut(len..) else {
-            return;
-        };
-        let n = match rustix::io::read(&fd, room) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        len = len.saturating_add(n).min(buf.len());
-        let mut start = 0;
-        while let Some(pos) = buf
-            .get(start..len)
-            .and_then(|b| b.iter().position(|&c| c == b'\n'))
-        {
-            let end = start.saturating_add(pos);
-            if !skipping && let Some(mount) = buf.get(start..end).and_then(parse_line) {
-                f(&mount);
+    if let Ok(fd) = rustix::fs::open(c"/proc/self/mountinfo", flags, Mode::empty()) {
+        while let Some(room) = buf.get_mut(len..).filter(|r| !r.is_empty()) {
+            match rustix::io::read(&fd, room) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => len += n,
             }
-            skipping = false;
-            start = end.saturating_add(1);
-        }
-        if start == 0 && len == buf.len() {
-            // One line fills the whole buffer: drop it up to its newline.
-            skipping = true;
-            len = 0;
-        } else {
-            buf.copy_within(start..len, 0);
-            len = len.saturating_sub(start);
         }
     }
+    let text = buf.get(..len).map_or(&[][..], |t| t);
+    text.split(|&b| b == b'\n').filter_map(parse_line)
 }
 
 /// Undoes mountinfo's octal escapes (`\040`) into `out`, NUL-terminated.
@@ -178,40 +151,14 @@ fn unescape<'a>(point: &[u8], out: &'a mut [u8; 4096]) -> Option<&'a CStr> {
 /// remounted read-only and detached; / is remounted read-only. /proc stays: it is how we
 /// see what is left, and it holds no data.
 pub fn unmount_all() {
-    let mut given_up = [0u32; 256];
-    let mut given_up_len = 0;
-    let mut raw = [0u8; 4096];
+    let mut buf = [0u8; 65536];
     let mut target = [0u8; 4096];
-    // Each turn removes a mount or gives up on one; the bound guards against a mount
-    // that comes back (propagation) forever.
-    for _ in 0..4096 {
-        let mut last = None;
-        for_each_mount(|m| {
-            let done = given_up
-                .get(..given_up_len)
-                .is_some_and(|g| g.contains(&m.id));
-            let dst = raw.get_mut(..m.point.len());
-            if let (false, false, false, Some(dst)) =
-                (m.point == b"/", m.fstype == b"proc", done, dst)
-            {
-                dst.copy_from_slice(m.point);
-                last = Some((m.id, m.point.len()));
-            }
-        });
-        let Some((id, len)) = last else { break };
-        let path = raw
-            .get(..len)
-            .and_then(|point| unescape(point, &mut target));
-        let outcome = match path {
-            Some(path) => unmount_one(path),
-            None => Err(()),
-        };
-        if outcome.is_err() {
-            let Some(slot) = given_up.get_mut(given_up_len) else {
-                break;
-            };
-            *slot = id;
-            given_up_len = given_up_len.saturating_add(1);
+    for mount in mountinfo(&mut buf).rev() {
+        if mount.point != b"/"
+            && mount.fstype != b"proc"
+            && let Some(path) = unescape(mount.point, &mut target)
+        {
+            unmount_one(path);
         }
     }
     match rustix::mount::mount_remount(c"/", MountFlags::RDONLY, c"") {
@@ -220,11 +167,10 @@ pub fn unmount_all() {
     }
 }
 
-/// Unmounts `path`, or failing that remounts it read-only and detaches it (Err).
-fn unmount_one(path: &CStr) -> Result<(), ()> {
+/// Unmounts `path`, or failing that remounts it read-only and detaches it.
+fn unmount_one(path: &CStr) {
     let Err(e) = rustix::mount::unmount(path, UnmountFlags::empty()) else {
-        say!(log::INFO, "unmounted {:?}", path);
-        return Ok(());
+        return say!(log::INFO, "unmounted {:?}", path);
     };
     let ro = rustix::mount::mount_remount(path, MountFlags::RDONLY, c"");
     let _ = rustix::mount::unmount(path, UnmountFlags::DETACH);
@@ -237,7 +183,6 @@ fn unmount_one(path: &CStr) -> Result<(), ()> {
             Oops(ro)
         ),
     }
-    Err(())
 }
 
 #[cfg(test)]
@@ -250,7 +195,6 @@ mod tests {
         let mount = parse_line(line);
         assert!(mount.is_some());
         if let Some(m) = mount {
-            assert_eq!(m.id, 36);
             assert_eq!(m.fstype, b"ext3");
             let mut out = [0u8; 4096];
             assert_eq!(unescape(m.point, &mut out), Some(c"/mnt/my disk"));
@@ -259,8 +203,6 @@ mod tests {
 
     #[test]
     fn our_own_mountinfo_has_a_root() {
-        let mut root = false;
-        for_each_mount(|m| root |= m.point == b"/");
-        assert!(root);
+        assert!(mountinfo(&mut [0; 65536]).any(|m| m.point == b"/"));
     }
 }
