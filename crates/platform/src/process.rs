@@ -126,10 +126,15 @@ pub fn set_child_subreaper() -> io::Result<()> {
 
 /// The process group of `pid` (for a service, its main process: services run in
 /// their own session). Lets the manager attribute a notification from a helper
-/// process to its unit.
+/// process to its unit. 0 is the kernel's own group: that of a process the
+/// kernel started (PID 1, kernel threads) or one of its descendants that never
+/// called setsid(), such as vigild under an init that does not give it a
+/// session. (rustix's wrapper asserts a group above 0, so libc is used here.)
 pub fn getpgid(pid: u32) -> io::Result<u32> {
-    let pgid = rustix::process::getpgid(Some(pid_of(pid)?))?;
-    Ok(pgid.as_raw_nonzero().get().unsigned_abs())
+    let pid = pid_of(pid)?;
+    // SAFETY: getpgid only reads the process table; it touches no memory.
+    let pgid = unsafe { libc::getpgid(pid.as_raw_nonzero().get()) };
+    u32::try_from(pgid).map_err(|_| io::Error::last_os_error())
 }
 
 pub fn getpid() -> u32 {
@@ -187,6 +192,22 @@ mod tests {
             kill_group(0, 15).unwrap_err().raw_os_error(),
             Some(libc::ESRCH)
         );
+    }
+
+    #[test]
+    fn the_kernels_own_process_group_is_0_not_an_error() {
+        // PID 2 (kthreadd) is in the kernel's group 0 in every PID namespace
+        // that shows it; in a namespace without it, there is nothing to check.
+        if let Ok(stat) = std::fs::read_to_string("/proc/2/stat")
+            && stat.contains("(kthreadd)")
+        {
+            assert_eq!(getpgid(2).unwrap(), 0);
+        }
+        assert_eq!(
+            getpgid(getpid()).unwrap(),
+            rustix::process::getpgrp().as_raw_nonzero().get() as u32
+        );
+        assert!(getpgid(999_999_999).is_err());
     }
 
     #[test]
