@@ -527,3 +527,131 @@ fn usage_errors_exit_2_and_help_exits_0() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("MANAGER-ARGS"));
 }
+
+// ----- with the real manager -------------------------------------------------
+
+/// A workspace binary next to vigil-init (scripts/test builds them all first).
+fn sibling(name: &str) -> PathBuf {
+    let path = std::path::Path::new(BIN).with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        path.display()
+    );
+    path
+}
+
+/// Unit files for vigild: `side` writes its PID and runs; `app` requires it
+/// and exits 7 once the file `stop` appears.
+fn real_units(dir: &TestDir) -> PathBuf {
+    let units = dir.path("units");
+    fs::create_dir_all(units.join("default.target.wants")).unwrap();
+    let d = dir.0.to_str().unwrap();
+    fs::write(units.join("default.target"), "[Unit]\nDescription=test\n").unwrap();
+    fs::write(
+        units.join("side.service"),
+        format!("[Service]\nExecStart=/bin/sh -c 'echo $$$$ > {d}/side.pid; exec sleep 1000'\n"),
+    )
+    .unwrap();
+    fs::write(
+        units.join("app.service"),
+        format!(
+            "[Unit]\nRequires=side.service\nAfter=side.service\n\n[Service]\n\
+             ExecStart=/bin/sh -c 'while [ ! -e {d}/stop ]; do sleep 0.02; done; exit 7'\n"
+        ),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        "../side.service",
+        units.join("default.target.wants/side.service"),
+    )
+    .unwrap();
+    units
+}
+
+#[test]
+fn container_with_vigild_exits_with_the_main_units_code_after_stopping_the_rest() {
+    if !privileged("container_with_vigild_exits_with_the_main_units_code") {
+        return;
+    }
+    let dir = TestDir::new("real-main");
+    let units = real_units(&dir);
+    let manager = sibling("vigild");
+    let sock = dir.path("control.sock");
+    let mut init = in_namespace(
+        &dir,
+        &[
+            "--container",
+            "--manager",
+            manager.to_str().unwrap(),
+            "--main",
+            "app",
+            "--",
+            "--config-dir",
+            units.to_str().unwrap(),
+            "--socket",
+            sock.to_str().unwrap(),
+        ],
+    );
+    wait_until("side to start", Duration::from_secs(20), &dir, || {
+        dir.read("side.pid").ends_with('\n')
+    });
+    fs::write(dir.path("stop"), "").unwrap();
+    let status = exit_within(&mut init, Duration::from_secs(20), &dir);
+    let log = dir.read("init.log");
+    assert_eq!(status.code(), Some(7), "{log}");
+    let ended = log
+        .find("main unit ended")
+        .expect("the manager says why it stops");
+    let side_stopped = log
+        .find("side.service: -> inactive")
+        .expect("side is stopped");
+    assert!(ended < side_stopped, "{log}");
+}
+
+#[test]
+fn vigil_poweroff_under_vigil_init_stops_every_service_and_ends_it() {
+    if !privileged("vigil_poweroff_under_vigil_init") {
+        return;
+    }
+    let dir = TestDir::new("real-poweroff");
+    let units = real_units(&dir);
+    let manager = sibling("vigild");
+    let sock = dir.path("control.sock");
+    let sock = sock.to_str().unwrap();
+    // Not PID 1: vigil-init is a subreaper and, at the end, exits instead of
+    // calling reboot(2).
+    let mut init = direct(
+        &dir,
+        &[
+            "--manager",
+            manager.to_str().unwrap(),
+            "--",
+            "--config-dir",
+            units.to_str().unwrap(),
+            "--socket",
+            sock,
+        ],
+    );
+    wait_until("side to start", Duration::from_secs(20), &dir, || {
+        dir.read("side.pid").ends_with('\n')
+    });
+    let side: u32 = dir.read("side.pid").trim().parse().unwrap();
+    let out = Command::new(sibling("vigil"))
+        .args(["--socket", sock, "poweroff"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = exit_within(&mut init, Duration::from_secs(20), &dir);
+    let log = dir.read("init.log");
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(log.contains("side.service: -> inactive"), "{log}");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{side}")).exists(),
+        "{log}"
+    );
+}
