@@ -18,7 +18,7 @@ use rustix::net::{
     SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
 };
 
-use crate::log::{self, Line, Oops, say};
+use crate::log::{self, Line, Oops, say, shout};
 use crate::shutdown::Action;
 
 /// Descriptors the fd store holds at most.
@@ -219,7 +219,10 @@ impl Channel {
         };
         match verb {
             b"shutdown" => match Action::parse(arg) {
-                Some(action) => requests.action = Some(action),
+                Some(action) => {
+                    shout!("the manager asks for {action} once it exits");
+                    requests.action = Some(action);
+                }
                 None => say!(log::WARNING, "manager channel: unknown shutdown action"),
             },
             b"exit" => match std::str::from_utf8(arg)

@@ -292,12 +292,13 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
     }
     assert_eq!(row("default.target")[1], "running", "{t}");
 
-    // the shutdown, in order: the request reaches PID 1, vigild stops every unit
+    // the shutdown, in order: `vigil poweroff` reaches vigild, which tells PID 1
+    // what to do once it is gone and stops every unit
     // and exits, vigil-init signals what is left (test-orphan's process ignores
     // SIGTERM, so SIGKILL must follow), unmounts, and the kernel powers off
     let order = [
         "VIGIL-TEST: poweroff requested",
-        "vigil-init: signal 15: poweroff requested",
+        "vigil-init: the manager asks for poweroff once it exits",
         "vigild: shutting down: stopping every unit",
         "vigild: test-sleeper.service: main process killed by signal 15",
         "vigild: every unit is stopped; exiting",
