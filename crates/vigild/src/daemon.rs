@@ -79,6 +79,10 @@ pub(crate) struct Daemon {
     pub init: Option<InitChannel>,
     /// What vigild exits with: 0, or with `--main` the main unit's code.
     pub exit_code: u8,
+    /// When the shutdown began, and when to report progress (or enforce the
+    /// global deadline) next.
+    pub shutdown_started: Option<Time>,
+    pub shutdown_check: Option<Time>,
 }
 
 /// Runs the manager until it has stopped everything; returns its exit code
@@ -92,6 +96,9 @@ pub fn run(opts: Options) -> anyhow::Result<u8> {
 }
 
 /// Signals the loop handles through the signalfd (blocked for normal delivery).
+/// How often a shutdown says which units it still waits for.
+const SHUTDOWN_PROGRESS: Duration = Duration::from_secs(5);
+
 const HANDLED_SIGNALS: &[i32] = &[
     libc_sig::SIGCHLD,
     libc_sig::SIGTERM,
@@ -111,6 +118,7 @@ pub(crate) mod libc_sig {
     pub const SIGPIPE: i32 = 13;
     pub const SIGTERM: i32 = 15;
     pub const SIGCHLD: i32 = 17;
+    pub const SIGKILL: i32 = 9;
     pub const SIGCONT: i32 = 18;
     pub const SIGWINCH: i32 = 28;
 }
@@ -196,6 +204,8 @@ impl Daemon {
             trim_pending: false,
             init,
             exit_code: 0,
+            shutdown_started: None,
+            shutdown_check: None,
             opts,
         })
     }
@@ -475,7 +485,10 @@ impl Daemon {
 
     /// Arms the timerfd for the engine's next deadline, when that changed.
     fn arm_timer(&mut self) {
-        let next = self.engine.next_deadline();
+        let next = match (self.engine.next_deadline(), self.shutdown_check) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         if next == self.armed {
             return;
         }
@@ -497,6 +510,68 @@ impl Daemon {
         self.armed = None;
         let now = self.now();
         let _ = self.engine.handle(now, Event::Tick);
+        if self.shutdown_check.is_some_and(|at| at <= now) {
+            self.shutdown_progress(now);
+        }
+    }
+
+    /// During a shutdown, every few seconds: which units are still stopping and
+    /// for how long; past the global deadline, SIGKILL to what is left, so a
+    /// unit with `TimeoutStopSec=infinity` (or a stuck stop command) cannot
+    /// hold the machine up for ever.
+    fn shutdown_progress(&mut self, now: Time) {
+        let Some(started) = self.shutdown_started else {
+            self.shutdown_check = None;
+            return;
+        };
+        let slow: Vec<_> = self
+            .engine
+            .units()
+            .into_iter()
+            .filter(|u| u.state == State::Stopping)
+            .collect();
+        if slow.is_empty() {
+            self.shutdown_check = None;
+            return;
+        }
+        let names: Vec<String> = slow
+            .iter()
+            .take(8)
+            .map(|u| format!("{} ({}s)", u.name, now.saturating_sub(u.since).as_secs()))
+            .collect();
+        let more = slow.len().saturating_sub(names.len());
+        let tail = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        if now.saturating_sub(started) >= self.opts.shutdown_timeout {
+            self.say(
+                Level::Warning,
+                None,
+                &format!(
+                    "shutdown deadline ({}s) reached: killing {}{tail}",
+                    self.opts.shutdown_timeout.as_secs(),
+                    names.join(", ")
+                ),
+            );
+            for u in &slow {
+                if let Some(pid) = u.main_pid {
+                    self.signal(&u.name, pid, libc_sig::SIGKILL, true);
+                }
+            }
+            // Control processes (ExecStop=) and the rest of each group go with
+            // the units' own SIGKILL escalation; check again soon.
+            self.shutdown_check = Some(now + SHUTDOWN_PROGRESS);
+        } else {
+            self.say(
+                Level::Info,
+                None,
+                &format!("still stopping: {}{tail}", names.join(", ")),
+            );
+            let deadline = started + self.opts.shutdown_timeout;
+            self.shutdown_check = Some((now + SHUTDOWN_PROGRESS).min(deadline));
+        }
     }
 
     fn on_signals(&mut self) {
@@ -541,6 +616,8 @@ impl Daemon {
         }
         self.phase = Phase::ShuttingDown;
         let now = self.now();
+        self.shutdown_started = Some(now);
+        self.shutdown_check = Some(now + SHUTDOWN_PROGRESS.min(self.opts.shutdown_timeout));
         let _ = self.engine.handle(now, Event::Shutdown);
     }
 

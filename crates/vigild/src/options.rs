@@ -27,6 +27,9 @@ options:
                        unit and exit with its exit code (128+N when killed by signal N);
                        SIGHUP, SIGUSR1, SIGUSR2 and SIGWINCH go to its main process
   --emergency          start emergency.target instead of the boot target
+  --shutdown-timeout SECONDS
+                       the whole shutdown's deadline (default 300): past it, what still
+                       runs is killed. Each unit's own TimeoutStopSec= applies first
   --debug              log every state change and action to stderr
   -h, --help           this text
 
@@ -52,6 +55,8 @@ pub struct Options {
     pub default_env: Vec<(String, String)>,
     /// `--main`: the unit whose end ends the manager (container style).
     pub main: Option<String>,
+    /// The global deadline of a shutdown.
+    pub shutdown_timeout: std::time::Duration,
 }
 
 #[derive(Debug, PartialEq)]
@@ -79,6 +84,7 @@ pub fn parse(args: &[String]) -> Result<Options, OptionsError> {
         debug: false,
         default_env: Vec::new(),
         main: None,
+        shutdown_timeout: std::time::Duration::from_secs(300),
     };
     let mut emergency = false;
     let mut it = args.iter();
@@ -97,6 +103,13 @@ pub fn parse(args: &[String]) -> Result<Options, OptionsError> {
             "-h" | "--help" => return Err(OptionsError::Help),
             "--debug" => opts.debug = true,
             "--emergency" => emergency = true,
+            "--shutdown-timeout" => {
+                let v = value(flag)?;
+                let secs = v.parse::<u64>().map_err(|_| {
+                    OptionsError::Bad(format!("--shutdown-timeout: bad number of seconds {v:?}"))
+                })?;
+                opts.shutdown_timeout = std::time::Duration::from_secs(secs);
+            }
             "--main" => opts.main = Some(vigil_units::name::normalize(&value(flag)?)),
             "--config-dir" => opts.config_dirs.push(PathBuf::from(value(flag)?)),
             "--socket" => opts.socket = Some(PathBuf::from(value(flag)?)),

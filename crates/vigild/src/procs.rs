@@ -360,7 +360,7 @@ impl Daemon {
     /// race-free for every process vigild started or inherited as subreaper; no
     /// pidfd is held per service (each one more descriptor every new child would
     /// have to close at exec).
-    fn signal(&mut self, unit: &str, pid: u32, signal: i32, group: bool) {
+    pub(crate) fn signal(&mut self, unit: &str, pid: u32, signal: i32, group: bool) {
         let result = if group {
             // The group the process is in now: a forking daemon that did not call
             // setsid() is still in the group of the process vigild started, which

@@ -2245,3 +2245,20 @@ fn usr1_to_the_manager_goes_to_the_main_unit_and_sigterm_exits_0() {
     signal(m.pid(), "TERM");
     assert_eq!(m.wait_exit().code(), Some(0));
 }
+
+#[test]
+fn a_shutdown_reports_slow_units_and_kills_them_at_the_global_deadline() {
+    // TERM is ignored and the unit's own stop timeout is infinite: only the
+    // global deadline ends it.
+    let stubborn = "[Service]\nExecStart=/bin/sh -c 'trap \"\" TERM; echo armed; while :; do sleep 0.05; done'\nTimeoutStopSec=infinity\n";
+    let mut m = Manager::start_with(
+        &[("stubborn.service", stubborn)],
+        &["--shutdown-timeout", "6"],
+    );
+    m.vigil_ok(&["start", "stubborn"]);
+    let _ = m.wait_log("stubborn", "armed");
+    let _ = m.vigil(&["shutdown"]);
+    m.expect_stderr("still stopping: stubborn.service (5s)");
+    m.expect_stderr("shutdown deadline (6s) reached: killing stubborn.service (6s)");
+    assert_eq!(m.wait_exit().code(), Some(0));
+}
