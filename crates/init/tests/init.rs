@@ -655,3 +655,48 @@ fn vigil_poweroff_under_vigil_init_stops_every_service_and_ends_it() {
         "{log}"
     );
 }
+
+#[test]
+fn sigterm_to_a_container_with_vigild_stops_the_services_in_order_and_exits_0() {
+    if !privileged("sigterm_to_a_container_with_vigild") {
+        return;
+    }
+    let dir = TestDir::new("real-sigterm");
+    let units = real_units(&dir);
+    // app keeps running (no stop file): SIGTERM alone ends the container.
+    let manager = sibling("vigild");
+    let sock = dir.path("control.sock");
+    let mut init = in_namespace(
+        &dir,
+        &[
+            "--container",
+            "--manager",
+            manager.to_str().unwrap(),
+            "--main",
+            "app",
+            "--",
+            "--config-dir",
+            units.to_str().unwrap(),
+            "--socket",
+            sock.to_str().unwrap(),
+        ],
+    );
+    wait_until("side to start", Duration::from_secs(20), &dir, || {
+        dir.read("side.pid").ends_with('\n')
+            && dir.read("init.log").contains("app.service: -> running")
+    });
+    let pid1 = children(init.id());
+    assert_eq!(pid1.len(), 1, "unshare has vigil-init as its only child");
+    kill(pid1[0], libc::SIGTERM);
+    let status = exit_within(&mut init, Duration::from_secs(20), &dir);
+    let log = dir.read("init.log");
+    assert_eq!(status.code(), Some(0), "{log}");
+    // Reverse dependency order: app (which requires side) stops first.
+    let app = log.find("app.service: -> inactive").expect("app stopped");
+    let side = log.find("side.service: -> inactive").expect("side stopped");
+    assert!(app < side, "{log}");
+    assert!(
+        !log.contains("main unit ended"),
+        "a SIGTERM stop is not the main unit ending:\n{log}"
+    );
+}
