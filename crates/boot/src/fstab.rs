@@ -1,0 +1,497 @@
+//! `/etc/fstab`: parsing entries, mapping mount options to mount(2) flags
+//! and data, planning (what to skip, parents before children) and mounting.
+//! Parsing and planning are pure; only `mount_entry` touches the system.
+//! It never unmounts, never touches swap and never remounts `/`.
+
+use std::ffi::CString;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use rustix::mount::MountFlags;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FstabError {
+    #[error("{path}:{line}: {reason}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        reason: &'static str,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{path}:{line}: cannot create mount point {target}: {source}")]
+    MountPoint {
+        path: PathBuf,
+        line: usize,
+        target: String,
+        source: io::Error,
+    },
+    #[error("{path}:{line}: cannot mount {source_name} on {target}: {source}")]
+    Mount {
+        path: PathBuf,
+        line: usize,
+        source_name: String,
+        target: String,
+        source: io::Error,
+    },
+}
+
+/// How the entry is to be mounted, from its options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A new mount of a file system.
+    New,
+    /// `bind`, or `rbind` (recursive).
+    Bind { recursive: bool },
+    /// `remount`: change flags of what is already mounted there.
+    Remount,
+}
+
+/// Options turned into what mount(2) takes, plus the fstab-only ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    pub kind: Kind,
+    pub flags: MountFlags,
+    /// Options the kernel's file system gets as its data string.
+    pub data: String,
+    pub nofail: bool,
+    pub noauto: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub path: PathBuf,
+    pub line: usize,
+    pub source: String,
+    pub target: String,
+    pub fstype: String,
+    pub options: Options,
+}
+
+/// What the plan does with an entry, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Mount(Entry),
+    Skip { entry: Entry, reason: &'static str },
+}
+
+/// Flags by option name, in the order dry-run prints them.
+const FLAG_NAMES: [(&str, MountFlags); 11] = [
+    ("ro", MountFlags::RDONLY),
+    ("nosuid", MountFlags::NOSUID),
+    ("nodev", MountFlags::NODEV),
+    ("noexec", MountFlags::NOEXEC),
+    ("noatime", MountFlags::NOATIME),
+    ("relatime", MountFlags::RELATIME),
+    ("strictatime", MountFlags::STRICTATIME),
+    ("nodiratime", MountFlags::NODIRATIME),
+    ("sync", MountFlags::SYNCHRONOUS),
+    ("dirsync", MountFlags::DIRSYNC),
+    ("lazytime", MountFlags::LAZYTIME),
+];
+
+/// Options that clear a flag.
+const CLEAR_NAMES: [(&str, MountFlags); 7] = [
+    ("rw", MountFlags::RDONLY),
+    ("suid", MountFlags::NOSUID),
+    ("dev", MountFlags::NODEV),
+    ("exec", MountFlags::NOEXEC),
+    ("atime", MountFlags::NOATIME),
+    ("diratime", MountFlags::NODIRATIME),
+    ("async", MountFlags::SYNCHRONOUS),
+];
+
+/// Options meant for mount(8) and fstab readers, never for the kernel.
+fn userspace_only(o: &str) -> bool {
+    matches!(
+        o,
+        "defaults"
+            | "auto"
+            | "noauto"
+            | "nofail"
+            | "user"
+            | "nouser"
+            | "users"
+            | "owner"
+            | "group"
+            | "_netdev"
+    ) || o.starts_with("x-")
+        || o.starts_with("comment=")
+}
+
+pub fn map_options(text: &str) -> Options {
+    let mut o = Options {
+        kind: Kind::New,
+        flags: MountFlags::empty(),
+        data: String::new(),
+        nofail: false,
+        noauto: false,
+    };
+    for opt in text.split(',').filter(|s| !s.is_empty()) {
+        if let Some((_, f)) = FLAG_NAMES.iter().find(|(n, _)| *n == opt) {
+            o.flags |= *f;
+        } else if let Some((_, f)) = CLEAR_NAMES.iter().find(|(n, _)| *n == opt) {
+            o.flags &= !*f;
+        } else {
+            match opt {
+                "bind" => o.kind = Kind::Bind { recursive: false },
+                "rbind" => o.kind = Kind::Bind { recursive: true },
+                "remount" => o.kind = Kind::Remount,
+                "nofail" => o.nofail = true,
+                "noauto" => o.noauto = true,
+                _ if userspace_only(opt) => {}
+                _ => {
+                    if !o.data.is_empty() {
+                        o.data.push(',');
+                    }
+                    o.data.push_str(opt);
+                }
+            }
+        }
+    }
+    o
+}
+
+/// Flag names for display, `-` when none.
+pub fn flag_names(flags: MountFlags) -> String {
+    let names: Vec<&str> = FLAG_NAMES
+        .iter()
+        .filter(|(_, f)| flags.contains(*f))
+        .map(|(n, _)| *n)
+        .collect();
+    if names.is_empty() {
+        "-".to_string()
+    } else {
+        names.join(",")
+    }
+}
+
+/// Decodes fstab/mountinfo octal escapes (`\040` is a space). A backslash
+/// not followed by three octal digits stays as it is.
+pub fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        let escaped = b
+            .get(i + 1..i + 4)
+            .filter(|d| c == b'\\' && d.iter().all(|x| (b'0'..=b'7').contains(x)))
+            .map(|d| d.iter().fold(0u32, |acc, x| acc * 8 + u32::from(x - b'0')))
+            .and_then(|v| u8::try_from(v).ok());
+        if let Some(byte) = escaped {
+            out.push(byte);
+            i += 4;
+            continue;
+        }
+        out.push(c);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `UUID=`, `LABEL=`, `PARTUUID=`, `PARTLABEL=` become the udev links.
+pub fn resolve_source(s: &str) -> String {
+    for (tag, dir) in [
+        ("UUID=", "by-uuid"),
+        ("LABEL=", "by-label"),
+        ("PARTUUID=", "by-partuuid"),
+        ("PARTLABEL=", "by-partlabel"),
+    ] {
+        if let Some(v) = s.strip_prefix(tag) {
+            return format!("/dev/disk/{dir}/{}", v.trim_matches('"'));
+        }
+    }
+    s.to_string()
+}
+
+/// `/a/b/` and `/a/b` are the same mount point.
+fn normalize_target(t: &str) -> String {
+    let trimmed = t.trim_end_matches('/');
+    if trimmed.is_empty() && t.starts_with('/') {
+        "/".to_string()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+pub fn parse(path: &Path, text: &str) -> (Vec<Entry>, Vec<FstabError>) {
+    let mut entries = Vec::new();
+    let mut errors = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let l = raw.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let err = |reason| FstabError::Parse {
+            path: path.to_path_buf(),
+            line,
+            reason,
+        };
+        let fields: Vec<String> = l.split_whitespace().map(unescape).collect();
+        let [source, target, fstype, options, rest @ ..] = fields.as_slice() else {
+            errors.push(err(
+                "expected at least 4 fields (source, mount point, type, options)",
+            ));
+            continue;
+        };
+        if rest.len() > 2 {
+            errors.push(err("more than 6 fields"));
+            continue;
+        }
+        if rest.iter().any(|f| f.parse::<u32>().is_err()) {
+            errors.push(err("dump and pass fields must be numbers"));
+            continue;
+        }
+        if fields.iter().any(|f| f.contains('\0')) {
+            errors.push(err("field contains a NUL byte"));
+            continue;
+        }
+        let is_swap = fstype == "swap" || target == "swap" || target == "none";
+        if !is_swap && !target.starts_with('/') {
+            errors.push(err("mount point must be an absolute path"));
+            continue;
+        }
+        entries.push(Entry {
+            path: path.to_path_buf(),
+            line,
+            source: resolve_source(source),
+            target: normalize_target(target),
+            fstype: fstype.clone(),
+            options: map_options(options),
+        });
+    }
+    (entries, errors)
+}
+
+/// Mount points from `/proc/self/mountinfo` text (the fifth field).
+pub fn parse_mountinfo(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|t| normalize_target(&unescape(t)))
+        .collect()
+}
+
+fn depth(target: &str) -> usize {
+    Path::new(target).components().count()
+}
+
+/// Decides, in mount order, what happens to each entry: parents before
+/// children (by mount point depth; file order among equals).
+pub fn plan(mut entries: Vec<Entry>, mounted: &[String]) -> Vec<Action> {
+    entries.sort_by_key(|e| depth(&e.target));
+    entries
+        .into_iter()
+        .map(|entry| {
+            let reason =
+                if entry.fstype == "swap" || entry.target == "swap" || entry.target == "none" {
+                    Some("swap")
+                } else if entry.options.noauto {
+                    Some("noauto")
+                } else if entry.target == "/" {
+                    Some("root file system")
+                } else if entry.options.kind != Kind::Remount && mounted.contains(&entry.target) {
+                    Some("already mounted")
+                } else {
+                    None
+                };
+            match reason {
+                Some(reason) => Action::Skip { entry, reason },
+                None => Action::Mount(entry),
+            }
+        })
+        .collect()
+}
+
+/// One line describing the action, as `--dry-run` prints it.
+pub fn describe(a: &Action) -> String {
+    match a {
+        Action::Skip { entry, reason } => format!("skip {} ({reason})", entry.target),
+        Action::Mount(e) => {
+            let flags = flag_names(e.options.flags);
+            let mut s = match e.options.kind {
+                Kind::New => format!(
+                    "mount {} source={} type={} flags={flags}",
+                    e.target, e.source, e.fstype
+                ),
+                Kind::Bind { recursive } => format!(
+                    "{} {} source={} flags={flags}",
+                    if recursive { "rbind" } else { "bind" },
+                    e.target,
+                    e.source
+                ),
+                Kind::Remount => format!("remount {} flags={flags}", e.target),
+            };
+            if !e.options.data.is_empty() {
+                s.push_str(" data=");
+                s.push_str(&e.options.data);
+            }
+            if e.options.nofail {
+                s.push_str(" nofail");
+            }
+            s
+        }
+    }
+}
+
+/// Mounts one entry, creating its mount point when missing (an empty file
+/// when binding a file, since a file can only be bound onto a file).
+pub fn mount_entry(e: &Entry) -> Result<(), FstabError> {
+    let target = Path::new(&e.target);
+    if e.options.kind != Kind::Remount && fs::symlink_metadata(target).is_err() {
+        let bind_file = matches!(e.options.kind, Kind::Bind { .. })
+            && fs::metadata(&e.source).is_ok_and(|m| !m.is_dir());
+        let made = if bind_file {
+            target
+                .parent()
+                .map_or(Ok(()), fs::create_dir_all)
+                .and_then(|()| fs::write(target, b""))
+        } else {
+            fs::create_dir_all(target)
+        };
+        made.map_err(|source| FstabError::MountPoint {
+            path: e.path.clone(),
+            line: e.line,
+            target: e.target.clone(),
+            source,
+        })?;
+    }
+    let data = CString::new(e.options.data.as_str()).map_err(|_| FstabError::Parse {
+        path: e.path.clone(),
+        line: e.line,
+        reason: "field contains a NUL byte",
+    })?;
+    let data_opt = (!e.options.data.is_empty()).then_some(data.as_c_str());
+    let flags = e.options.flags;
+    let result = match e.options.kind {
+        Kind::New => rustix::mount::mount(&e.source, target, &e.fstype, flags, data_opt),
+        Kind::Bind { recursive } => {
+            let bound = if recursive {
+                rustix::mount::mount_bind_recursive(&e.source, target)
+            } else {
+                rustix::mount::mount_bind(&e.source, target)
+            };
+            // A bind mount ignores flags; they take effect only on a
+            // remount of the new bind mount.
+            bound.and_then(|()| {
+                if flags.is_empty() {
+                    Ok(())
+                } else {
+                    rustix::mount::mount_remount(target, MountFlags::BIND | flags, "")
+                }
+            })
+        }
+        Kind::Remount => rustix::mount::mount_remount(target, flags, e.options.data.as_str()),
+    };
+    result.map_err(|err| FstabError::Mount {
+        path: e.path.clone(),
+        line: e.line,
+        source_name: e.source.clone(),
+        target: e.target.clone(),
+        source: err.into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn octal_escapes() {
+        assert_eq!(unescape(r"/mnt/my\040disk"), "/mnt/my disk");
+        assert_eq!(unescape(r"a\011b\134c"), "a\tb\\c");
+        assert_eq!(unescape(r"a\9b\04"), r"a\9b\04");
+        assert_eq!(unescape(r"\777"), r"\777");
+    }
+
+    #[test]
+    fn option_mapping() {
+        let o = map_options(
+            "defaults,ro,nosuid,nodev,noexec,noatime,size=10m,mode=755,nofail,x-systemd.foo",
+        );
+        assert_eq!(
+            o.flags,
+            MountFlags::RDONLY
+                | MountFlags::NOSUID
+                | MountFlags::NODEV
+                | MountFlags::NOEXEC
+                | MountFlags::NOATIME
+        );
+        assert_eq!(o.data, "size=10m,mode=755");
+        assert!(o.nofail && !o.noauto);
+        assert_eq!(o.kind, Kind::New);
+        let o = map_options("ro,rw,relatime,noauto");
+        assert_eq!(o.flags, MountFlags::RELATIME);
+        assert!(o.noauto);
+        assert_eq!(map_options("bind,ro").kind, Kind::Bind { recursive: false });
+        assert_eq!(map_options("rbind").kind, Kind::Bind { recursive: true });
+        assert_eq!(map_options("remount,ro").kind, Kind::Remount);
+        assert_eq!(flag_names(map_options("nodev,ro").flags), "ro,nodev");
+        assert_eq!(flag_names(MountFlags::empty()), "-");
+    }
+
+    #[test]
+    fn parses_fields_and_reports_file_line() {
+        let text = "# comment\n\
+            UUID=abcd / ext4 defaults 0 1\n\
+            tmpfs /mnt/my\\040tmp/ tmpfs size=1m\n\
+            /dev/sdb1 /data\n\
+            a relative tmpfs defaults\n\
+            a /b c d 0 0 7\n\
+            a /b c d x\n\
+            /swapfile none swap sw 0 0\n";
+        let (e, errs) = parse(Path::new("/etc/fstab"), text);
+        assert_eq!(e.len(), 3);
+        assert_eq!(e[0].source, "/dev/disk/by-uuid/abcd");
+        assert_eq!(e[0].target, "/");
+        assert_eq!(e[1].target, "/mnt/my tmp");
+        assert_eq!(e[1].line, 3);
+        assert_eq!(e[1].options.data, "size=1m");
+        assert_eq!(e[2].fstype, "swap");
+        let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            msgs,
+            vec![
+                "/etc/fstab:4: expected at least 4 fields (source, mount point, type, options)",
+                "/etc/fstab:5: mount point must be an absolute path",
+                "/etc/fstab:6: more than 6 fields",
+                "/etc/fstab:7: dump and pass fields must be numbers",
+            ]
+        );
+    }
+
+    #[test]
+    fn plan_orders_parents_first_and_skips() {
+        let text = "t /a/b/c tmpfs defaults\n\
+            t /a tmpfs defaults\n\
+            t /z tmpfs noauto\n\
+            t /a/b tmpfs defaults\n\
+            t /x tmpfs defaults\n\
+            t / tmpfs defaults\n\
+            /s none swap sw\n\
+            t /proc tmpfs defaults\n\
+            t /proc tmpfs remount,ro\n";
+        let (e, errs) = parse(Path::new("f"), text);
+        assert!(errs.is_empty());
+        let mounted = parse_mountinfo(
+            "22 1 0:5 / /proc rw,nosuid - proc proc rw\n23 1 0:6 / /mnt/a\\040b rw - tmpfs t rw\n",
+        );
+        assert_eq!(mounted, ["/proc", "/mnt/a b"]);
+        let lines: Vec<String> = plan(e, &mounted).iter().map(describe).collect();
+        assert_eq!(
+            lines,
+            vec![
+                "skip / (root file system)",
+                "skip none (swap)",
+                "mount /a source=t type=tmpfs flags=-",
+                "skip /z (noauto)",
+                "mount /x source=t type=tmpfs flags=-",
+                "skip /proc (already mounted)",
+                "remount /proc flags=ro",
+                "mount /a/b source=t type=tmpfs flags=-",
+                "mount /a/b/c source=t type=tmpfs flags=-",
+            ]
+        );
+    }
+}

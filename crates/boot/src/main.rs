@@ -1,0 +1,230 @@
+//! `vigil-boot`: the early boot duties, one subcommand per oneshot unit
+//! (hostname, sysctl, modules, fstab). This file owns the command line, the
+//! messages and the exit status; it never parses configuration itself.
+//! Exit status: 0 done (or nothing to do), 1 something failed (after trying
+//! the rest), 2 usage error.
+
+mod confdir;
+mod fstab;
+mod hostname;
+mod modules;
+mod sysctl;
+
+use std::fmt::Display;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: vigil-boot {hostname|sysctl|modules|fstab} [--root DIR] [--dry-run]";
+
+#[derive(Debug)]
+struct Args {
+    command: String,
+    root: PathBuf,
+    dry_run: bool,
+}
+
+fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut command = None;
+    let mut root = PathBuf::from("/");
+    let mut dry_run = false;
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--root" => root = PathBuf::from(it.next().ok_or("--root needs a directory")?),
+            "--dry-run" => dry_run = true,
+            "-h" | "--help" => return Err(String::new()),
+            s if s.starts_with('-') => return Err(format!("unknown option {s}")),
+            s if command.is_none() => command = Some(s.to_string()),
+            s => return Err(format!("unexpected argument {s}")),
+        }
+    }
+    let command = command.ok_or("missing subcommand")?;
+    Ok(Args {
+        command,
+        root,
+        dry_run,
+    })
+}
+
+fn error(e: impl Display) {
+    eprintln!("vigil-boot: {e}");
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(msg) => {
+            if msg.is_empty() {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            error(msg);
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let ok = match args.command.as_str() {
+        "hostname" => run_hostname(&args),
+        "sysctl" => run_sysctl(&args),
+        "modules" => run_modules(&args),
+        "fstab" => run_fstab(&args),
+        other => {
+            error(format!("unknown subcommand {other}"));
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn run_hostname(args: &Args) -> bool {
+    match hostname::read(&args.root) {
+        Ok(None) => true,
+        Ok(Some(name)) if args.dry_run => {
+            println!("hostname {name}");
+            true
+        }
+        Ok(Some(name)) => match hostname::set(&name) {
+            Ok(()) => true,
+            Err(e) => {
+                error(e);
+                false
+            }
+        },
+        Err(e) => {
+            error(e);
+            false
+        }
+    }
+}
+
+/// The files of a `NAME.d` directory, plus `extra` last unless one of the
+/// listed files already is it (distributions link `99-sysctl.conf` to it).
+fn conf_files(root: &Path, subdir: &str, extra: Option<&str>) -> Result<Vec<PathBuf>, ()> {
+    let mut files = confdir::list(root, subdir).map_err(error)?;
+    if let Some(extra) = extra {
+        let extra = root.join(extra);
+        if extra.is_file() {
+            let canon = fs::canonicalize(&extra).ok();
+            let dup = files.iter().any(|f| fs::canonicalize(f).ok() == canon);
+            if !dup {
+                files.push(extra);
+            }
+        }
+    }
+    Ok(files)
+}
+
+fn run_sysctl(args: &Args) -> bool {
+    let Ok(files) = conf_files(&args.root, "sysctl.d", Some("etc/sysctl.conf")) else {
+        return false;
+    };
+    let (settings, errors) = sysctl::load(&files);
+    let mut ok = errors.is_empty();
+    errors.into_iter().for_each(error);
+    for s in &settings {
+        if args.dry_run {
+            println!("{}={}", s.dotted(), s.value);
+        } else if let Err(e) = sysctl::apply(Path::new("/proc/sys"), s) {
+            error(e);
+            ok = false;
+        }
+    }
+    ok
+}
+
+fn run_modules(args: &Args) -> bool {
+    let Ok(files) = conf_files(&args.root, "modules-load.d", None) else {
+        return false;
+    };
+    let (mods, errors) = modules::load(&files);
+    let mut ok = errors.is_empty();
+    errors.into_iter().for_each(error);
+    for m in &mods {
+        if args.dry_run {
+            println!("modprobe -b {}", m.name);
+        } else if let Err(e) = modules::probe("modprobe", m) {
+            let missing = matches!(e, modules::ModulesError::NoModprobe { .. });
+            error(e);
+            ok = false;
+            if missing {
+                // Every other module would fail the same way.
+                break;
+            }
+        }
+    }
+    ok
+}
+
+fn run_fstab(args: &Args) -> bool {
+    let path = args.root.join("etc/fstab");
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return true,
+        Err(source) => {
+            error(fstab::FstabError::Read { path, source });
+            return false;
+        }
+    };
+    let (entries, errors) = fstab::parse(&path, &text);
+    let mut ok = errors.is_empty();
+    errors.into_iter().for_each(error);
+    let mounted = match fs::read_to_string("/proc/self/mountinfo") {
+        Ok(t) => fstab::parse_mountinfo(&t),
+        Err(e) => {
+            error(format!(
+                "warning: cannot read /proc/self/mountinfo ({e}): mounting without knowing what is mounted"
+            ));
+            Vec::new()
+        }
+    };
+    for action in fstab::plan(entries, &mounted) {
+        if args.dry_run {
+            println!("{}", fstab::describe(&action));
+            continue;
+        }
+        let fstab::Action::Mount(entry) = action else {
+            continue;
+        };
+        match fstab::mount_entry(&entry) {
+            Ok(()) => println!("mounted {}", entry.target),
+            Err(e) if entry.options.nofail => error(format!("warning: {e} (nofail)")),
+            Err(e) => {
+                error(e);
+                ok = false;
+            }
+        }
+    }
+    ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Result<Args, String> {
+        parse_args(v.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn command_line() {
+        let a = args(&["fstab", "--root", "/r", "--dry-run"]).unwrap();
+        assert_eq!(
+            (a.command.as_str(), a.root.as_path(), a.dry_run),
+            ("fstab", Path::new("/r"), true)
+        );
+        let a = args(&["--dry-run", "sysctl"]).unwrap();
+        assert_eq!(
+            (a.command.as_str(), a.root.as_path()),
+            ("sysctl", Path::new("/"))
+        );
+        assert!(args(&[]).is_err());
+        assert!(args(&["fstab", "--root"]).is_err());
+        assert!(args(&["fstab", "--bogus"]).is_err());
+        assert!(args(&["fstab", "extra"]).is_err());
+    }
+}

@@ -1,0 +1,151 @@
+//! `modules-load.d` parsing (one module name per line) and loading through
+//! `modprobe -b`. It never loads modules itself: modprobe knows aliases,
+//! dependencies, options and the blacklist.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModulesError {
+    #[error("{path}:{line}: invalid module name {name:?}")]
+    BadName {
+        path: PathBuf,
+        line: usize,
+        name: String,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("cannot run modprobe for {name}: modprobe not found (install kmod)")]
+    NoModprobe { name: String },
+    #[error("cannot run modprobe for {name}: {source}")]
+    Spawn { name: String, source: io::Error },
+    #[error("{path}:{line}: modprobe -b {name} failed: {status}")]
+    Failed {
+        path: PathBuf,
+        line: usize,
+        name: String,
+        status: std::process::ExitStatus,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Module {
+    pub name: String,
+    pub path: PathBuf,
+    pub line: usize,
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.starts_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ',' | '.' | ':'))
+}
+
+/// Parses one file; a name seen before (in any file) is skipped.
+pub fn parse(path: &Path, text: &str, seen: &mut Vec<Module>) -> Vec<ModulesError> {
+    let mut errors = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let name = raw.trim();
+        if name.is_empty() || name.starts_with('#') || name.starts_with(';') {
+            continue;
+        }
+        if !valid_name(name) {
+            errors.push(ModulesError::BadName {
+                path: path.to_path_buf(),
+                line: i + 1,
+                name: name.to_string(),
+            });
+            continue;
+        }
+        if seen.iter().all(|m| m.name != name) {
+            seen.push(Module {
+                name: name.to_string(),
+                path: path.to_path_buf(),
+                line: i + 1,
+            });
+        }
+    }
+    errors
+}
+
+pub fn load(files: &[PathBuf]) -> (Vec<Module>, Vec<ModulesError>) {
+    let mut modules = Vec::new();
+    let mut errors = Vec::new();
+    for path in files {
+        match fs::read_to_string(path) {
+            Ok(text) => errors.extend(parse(path, &text, &mut modules)),
+            Err(source) => errors.push(ModulesError::Read {
+                path: path.clone(),
+                source,
+            }),
+        }
+    }
+    (modules, errors)
+}
+
+/// Runs `modprobe -b NAME`; `modprobe` is looked up in PATH.
+pub fn probe(modprobe: &str, m: &Module) -> Result<(), ModulesError> {
+    let status = Command::new(modprobe)
+        .arg("-b")
+        .arg(&m.name)
+        .status()
+        .map_err(|source| match source.kind() {
+            io::ErrorKind::NotFound => ModulesError::NoModprobe {
+                name: m.name.clone(),
+            },
+            _ => ModulesError::Spawn {
+                name: m.name.clone(),
+                source,
+            },
+        })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(ModulesError::Failed {
+            path: m.path.clone(),
+            line: m.line,
+            name: m.name.clone(),
+            status,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_dedups_and_reports_bad_lines() {
+        let mut seen = Vec::new();
+        let e = parse(
+            Path::new("a.conf"),
+            "# x\nloop\n\n  br_netfilter \nbad name\nloop\n",
+            &mut seen,
+        );
+        let e2 = parse(Path::new("b.conf"), "loop\n-x\nvfat\n", &mut seen);
+        let names: Vec<&str> = seen.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["loop", "br_netfilter", "vfat"]);
+        assert_eq!(seen[2].line, 3);
+        assert_eq!(
+            e[0].to_string(),
+            "a.conf:5: invalid module name \"bad name\""
+        );
+        assert_eq!(e2[0].to_string(), "b.conf:2: invalid module name \"-x\"");
+    }
+
+    #[test]
+    fn missing_modprobe_is_an_error_not_a_crash() {
+        let m = Module {
+            name: "loop".into(),
+            path: "a.conf".into(),
+            line: 1,
+        };
+        let e = probe("/nonexistent/modprobe", &m).unwrap_err();
+        assert!(matches!(e, ModulesError::NoModprobe { .. }), "{e}");
+        let e = probe("false", &m).unwrap_err().to_string();
+        assert!(e.starts_with("a.conf:1: modprobe -b loop failed"), "{e}");
+    }
+}
