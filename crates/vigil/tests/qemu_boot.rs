@@ -287,10 +287,24 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
         "test-marker.service",
         "test-disk.service",
         "test-orphan.service",
+        "test-modules.service",
+        "vigil-hostname.service",
+        "vigil-sysctl.service",
+        "vigil-fstab.service",
     ] {
         assert_eq!(row(unit)[1], "exited", "{unit}:\n{t}");
     }
-    assert_eq!(row("default.target")[1], "running", "{t}");
+    for target in ["default.target", "sysinit.target", "local-fs.target"] {
+        assert_eq!(row(target)[1], "running", "{target}:\n{t}");
+    }
+    // vigil-boot's duties took effect on the real kernel: the hostname from
+    // /etc/hostname, a sysctl.d setting, and the disk mounted from /etc/fstab
+    // (test-disk checks /mnt/data is a mount point before writing to it)
+    assert_eq!(
+        run.count("VIGIL-TEST: hostname vigil-qemu domainname vigil-test"),
+        1,
+        "{t}"
+    );
 
     // the shutdown, in order: `vigil poweroff` reaches vigild, which tells PID 1
     // what to do once it is gone and stops every unit
