@@ -569,17 +569,12 @@ fn real_units(dir: &TestDir) -> PathBuf {
     units
 }
 
-#[test]
-fn container_with_vigild_exits_with_the_main_units_code_after_stopping_the_rest() {
-    if !privileged("container_with_vigild_exits_with_the_main_units_code") {
-        return;
-    }
-    let dir = TestDir::new("real-main");
-    let units = real_units(&dir);
+/// vigil-init as a container's PID 1 over the real vigild, `app` its main unit.
+fn container_with_vigild(dir: &TestDir, units: &std::path::Path) -> Child {
     let manager = sibling("vigild");
     let sock = dir.path("control.sock");
-    let mut init = in_namespace(
-        &dir,
+    in_namespace(
+        dir,
         &[
             "--container",
             "--manager",
@@ -592,7 +587,17 @@ fn container_with_vigild_exits_with_the_main_units_code_after_stopping_the_rest(
             "--socket",
             sock.to_str().unwrap(),
         ],
-    );
+    )
+}
+
+#[test]
+fn container_with_vigild_exits_with_the_main_units_code_after_stopping_the_rest() {
+    if !privileged("container_with_vigild_exits_with_the_main_units_code") {
+        return;
+    }
+    let dir = TestDir::new("real-main");
+    let units = real_units(&dir);
+    let mut init = container_with_vigild(&dir, &units);
     wait_until("side to start", Duration::from_secs(20), &dir, || {
         dir.read("side.pid").ends_with('\n')
     });
@@ -664,23 +669,7 @@ fn sigterm_to_a_container_with_vigild_stops_the_services_in_order_and_exits_0() 
     let dir = TestDir::new("real-sigterm");
     let units = real_units(&dir);
     // app keeps running (no stop file): SIGTERM alone ends the container.
-    let manager = sibling("vigild");
-    let sock = dir.path("control.sock");
-    let mut init = in_namespace(
-        &dir,
-        &[
-            "--container",
-            "--manager",
-            manager.to_str().unwrap(),
-            "--main",
-            "app",
-            "--",
-            "--config-dir",
-            units.to_str().unwrap(),
-            "--socket",
-            sock.to_str().unwrap(),
-        ],
-    );
+    let mut init = container_with_vigild(&dir, &units);
     wait_until("side to start", Duration::from_secs(20), &dir, || {
         dir.read("side.pid").ends_with('\n')
             && dir.read("init.log").contains("app.service: -> running")
