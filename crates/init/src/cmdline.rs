@@ -129,9 +129,13 @@ pub fn read_kernel() -> Kernel {
 
 /// The manager's arguments: what the kernel command line and our own flags ask for,
 /// then what followed `--`. The kernel command line wins over our own flags, because it
-/// is what an operator types at the boot prompt.
-pub fn manager_args(args: &Args, kernel: &Kernel) -> Vec<OsString> {
+/// is what an operator types at the boot prompt. In a container the services' output
+/// goes to the container's stdout, each line prefixed with its unit's name.
+pub fn manager_args(args: &Args, kernel: &Kernel, container: bool) -> Vec<OsString> {
     let mut out = Vec::new();
+    if container {
+        out.extend([OsString::from("--log-to"), OsString::from("console")]);
+    }
     if let Some(target) = &kernel.target {
         out.extend([OsString::from("--target"), target.clone()]);
     }
@@ -218,8 +222,10 @@ mod tests {
         assert_eq!(kernel.manager, Some(PathBuf::from("/sbin/m")));
         let (args, _) = parse(os(&["--main", "ignored", "--", "--socket", "/s"]));
         assert_eq!(
-            manager_args(&args, &kernel),
+            manager_args(&args, &kernel, true),
             os(&[
+                "--log-to",
+                "console",
                 "--target",
                 "rescue.target",
                 "--debug",

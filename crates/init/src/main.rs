@@ -82,7 +82,11 @@ fn main() {
     let env = environment();
     let mut manager_env = env.clone();
     manager_env.push(c"VIGIL_INIT_FD=3".to_owned());
-    let manager_exec = exec(&manager, cmdline::manager_args(&args, &kernel), manager_env);
+    let manager_exec = exec(
+        &manager,
+        cmdline::manager_args(&args, &kernel, container),
+        manager_env,
+    );
     let shell_exec = exec(&shell, Vec::new(), env);
 
     let signals = match sys::block_signals() {

@@ -557,7 +557,7 @@ fn real_units(dir: &TestDir) -> PathBuf {
         units.join("app.service"),
         format!(
             "[Unit]\nRequires=side.service\nAfter=side.service\n\n[Service]\n\
-             ExecStart=/bin/sh -c 'while [ ! -e {d}/stop ]; do sleep 0.02; done; exit 7'\n"
+             ExecStart=/bin/sh -c 'echo app-says-hi; while [ ! -e {d}/stop ]; do sleep 0.02; done; exit 7'\n"
         ),
     )
     .unwrap();
