@@ -90,6 +90,28 @@ enum Framing {
     Record,
 }
 
+/// The methods of [`Sink`] that every sink leaves to its [`Outbox`] (`self.out`):
+/// only how a record is formatted differs from sink to sink.
+macro_rules! outbox_methods {
+    () => {
+        fn wants_writable(&self) -> bool {
+            !self.out.queue.is_empty()
+        }
+        fn on_writable(&mut self) -> Result<(), SinkError> {
+            self.out.drain()
+        }
+        fn dropped(&self) -> u64 {
+            self.out.dropped
+        }
+        fn queued(&self) -> usize {
+            self.out.queued
+        }
+        fn set_deferred(&mut self, deferred: bool) {
+            self.out.deferred = deferred;
+        }
+    };
+}
+
 /// The queue and the write loop shared by every sink.
 struct Outbox<F> {
     fd: F,
@@ -301,21 +323,7 @@ impl<F: AsFd + fmt::Debug> Sink for ConsoleSink<F> {
         msg.push(b'\n');
         self.out.enqueue(msg)
     }
-    fn wants_writable(&self) -> bool {
-        !self.out.queue.is_empty()
-    }
-    fn on_writable(&mut self) -> Result<(), SinkError> {
-        self.out.drain()
-    }
-    fn dropped(&self) -> u64 {
-        self.out.dropped
-    }
-    fn queued(&self) -> usize {
-        self.out.queued
-    }
-    fn set_deferred(&mut self, deferred: bool) {
-        self.out.deferred = deferred;
-    }
+    outbox_methods!();
 }
 
 /// Lines in the kernel log, one `write` per record: `<PRI>unit[pid]: line`,
@@ -373,21 +381,7 @@ impl Sink for KmsgSink {
         truncate_at_char(&mut text, KMSG_MAX);
         self.out.enqueue(text.into_bytes())
     }
-    fn wants_writable(&self) -> bool {
-        !self.out.queue.is_empty()
-    }
-    fn on_writable(&mut self) -> Result<(), SinkError> {
-        self.out.drain()
-    }
-    fn dropped(&self) -> u64 {
-        self.out.dropped
-    }
-    fn queued(&self) -> usize {
-        self.out.queued
-    }
-    fn set_deferred(&mut self, deferred: bool) {
-        self.out.deferred = deferred;
-    }
+    outbox_methods!();
 }
 
 /// Lines appended to a file, each with its UTC time:
@@ -445,21 +439,7 @@ impl Sink for FileSink {
         );
         self.out.enqueue(msg.into_bytes())
     }
-    fn wants_writable(&self) -> bool {
-        !self.out.queue.is_empty()
-    }
-    fn on_writable(&mut self) -> Result<(), SinkError> {
-        self.out.drain()
-    }
-    fn dropped(&self) -> u64 {
-        self.out.dropped
-    }
-    fn queued(&self) -> usize {
-        self.out.queued
-    }
-    fn set_deferred(&mut self, deferred: bool) {
-        self.out.deferred = deferred;
-    }
+    outbox_methods!();
 }
 
 /// An fd for a [`ConsoleSink`] on the manager's stdout (or stderr) that is
