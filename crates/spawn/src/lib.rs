@@ -18,7 +18,7 @@ pub mod users;
 use std::ffi::CString;
 use std::fs::OpenOptions;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -384,28 +384,23 @@ fn c_string(what: &'static str, bytes: &[u8]) -> Result<CString, SpawnError> {
 }
 
 /// The child's descriptor for one stdio stream. A `Stdio::Fd` is moved into the
-/// command (and left `Null` in the context), not copied: the spawn owns it and
-/// closes the manager's end once the child runs, one dup and one close fewer.
-fn child_fd(stdio: &mut Stdio, stream: &'static str) -> Result<ChildFd, SpawnError> {
+/// command, not copied: the spawn owns it and closes the manager's end once the
+/// child runs.
+fn child_fd(stdio: Stdio, stream: &'static str) -> Result<ChildFd, SpawnError> {
     let setup = |source| SpawnError::Stdio { stream, source };
-    if matches!(stdio, Stdio::Fd(_))
-        && let Stdio::Fd(fd) = std::mem::replace(stdio, Stdio::Null)
-    {
-        return ChildFd::owned(fd).map_err(setup);
-    }
-    match &*stdio {
+    match stdio {
         Stdio::Null => ChildFd::dev_null().map_err(setup),
         Stdio::Inherit => Ok(ChildFd::Inherit),
-        Stdio::Fd(fd) => ChildFd::dup(fd.as_fd()).map_err(setup),
+        Stdio::Fd(fd) => ChildFd::owned(fd).map_err(setup),
         Stdio::File { path, mode } => {
             let opened = if stream == "stdin" {
-                std::fs::File::open(path)
+                std::fs::File::open(&path)
             } else {
-                open_output(path, *mode)
+                open_output(&path, mode)
             };
             let file = opened.map_err(|source| SpawnError::OpenStdio {
                 stream,
-                path: path.clone(),
+                path,
                 source,
             })?;
             ChildFd::owned(OwnedFd::from(file)).map_err(setup)
@@ -447,12 +442,12 @@ pub fn prepare(
     unit_name: &str,
     service: &Service,
     cmd: &ExecCommand,
-    ctx: &mut Context,
+    ctx: Context,
 ) -> Result<Prepared, SpawnError> {
     let _ = unit_name;
     let is_root = manager_is_root();
     let identity = resolve_identity(service, is_root)?;
-    let environment = build_environment(service, ctx, &identity)?;
+    let environment = build_environment(service, &ctx, &identity)?;
     let program = resolve_program(&cmd.program)?;
     let argv = expand_argv(cmd, &environment);
 
@@ -517,9 +512,9 @@ pub fn prepare(
         });
     }
     command
-        .stdin(child_fd(&mut ctx.stdin, "stdin")?)
-        .stdout(child_fd(&mut ctx.stdout, "stdout")?)
-        .stderr(child_fd(&mut ctx.stderr, "stderr")?);
+        .stdin(child_fd(ctx.stdin, "stdin")?)
+        .stdout(child_fd(ctx.stdout, "stdout")?)
+        .stderr(child_fd(ctx.stderr, "stderr")?);
 
     Ok(Prepared {
         command,
@@ -687,7 +682,7 @@ mod tests {
             "a.service",
             &service,
             &exec(&["/bin/true"]),
-            &mut Context::default(),
+            Context::default(),
         )
         .unwrap_err();
         assert!(matches!(err, SpawnError::NulByte { .. }), "{err:?}");

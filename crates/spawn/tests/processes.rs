@@ -35,7 +35,7 @@ fn exec_result(child: &Child) -> ExecStatus {
     child.exec
 }
 
-fn run(service: &Service, cmd: &ExecCommand, ctx: &mut Context) -> (ExecStatus, ExitStatus) {
+fn run(service: &Service, cmd: &ExecCommand, ctx: Context) -> (ExecStatus, ExitStatus) {
     let prepared = prepare("test.service", service, cmd, ctx).unwrap();
     let child = spawn(&prepared).unwrap();
     drop(prepared);
@@ -89,7 +89,7 @@ fn environment_is_systemds_and_never_the_managers() {
         ],
         ..Service::default()
     };
-    let mut ctx = Context {
+    let ctx = Context {
         main_pid: Some(4321),
         invocation_id: "0123456789abcdef".into(),
         notify_socket: Some(dir.join("notify")),
@@ -108,7 +108,7 @@ fn environment_is_systemds_and_never_the_managers() {
         ..sh("")
     };
     assert_eq!(
-        run(&service, &cmd, &mut ctx),
+        run(&service, &cmd, ctx),
         (ExecStatus::Succeeded, ExitStatus::Exited(0))
     );
     let mut got: Vec<String> = read(&dir, "env.out")
@@ -154,7 +154,7 @@ fn dollar_variables_expand_with_systemds_splitting() {
         .map(String::from),
     );
     assert_eq!(
-        run(&service, &cmd, &mut Context::default()).0,
+        run(&service, &cmd, Context::default()).0,
         ExecStatus::Succeeded
     );
     assert_eq!(
@@ -171,7 +171,7 @@ fn no_expand_prefix_passes_words_literally() {
     cmd.argv
         .extend(["sh", "$PATH", "${PATH}"].map(String::from));
     cmd.no_expand = true;
-    run(&Service::default(), &cmd, &mut Context::default());
+    run(&Service::default(), &cmd, Context::default());
     assert_eq!(read(&dir, "argv.out"), "[$PATH]\n[${PATH}]\n");
 }
 
@@ -182,13 +182,7 @@ fn missing_program_is_an_error_naming_it() {
         argv: vec!["vigil-definitely-missing".into()],
         ..sh("")
     };
-    let err = prepare(
-        "t.service",
-        &Service::default(),
-        &cmd,
-        &mut Context::default(),
-    )
-    .unwrap_err();
+    let err = prepare("t.service", &Service::default(), &cmd, Context::default()).unwrap_err();
     assert!(
         err.to_string().contains("vigil-definitely-missing"),
         "{err}"
@@ -203,7 +197,7 @@ fn missing_absolute_program_fails_at_exec_with_enoent() {
         argv: vec!["daemon".into()],
         ..sh("")
     };
-    let (exec, exit) = run(&Service::default(), &cmd, &mut Context::default());
+    let (exec, exit) = run(&Service::default(), &cmd, Context::default());
     assert_eq!(
         exec,
         ExecStatus::Failed {
@@ -227,7 +221,7 @@ fn working_directory_plain_optional_and_failing() {
         }),
         ..Service::default()
     };
-    run(&service, &cmd, &mut Context::default());
+    run(&service, &cmd, Context::default());
     assert_eq!(read(&dir, "pwd.out").trim(), dir.to_str().unwrap());
 
     service.working_directory = Some(WorkingDir {
@@ -235,7 +229,7 @@ fn working_directory_plain_optional_and_failing() {
         optional: false,
     });
     assert_eq!(
-        run(&service, &cmd, &mut Context::default()),
+        run(&service, &cmd, Context::default()),
         (
             ExecStatus::Failed {
                 stage: "chdir",
@@ -250,7 +244,7 @@ fn working_directory_plain_optional_and_failing() {
         optional: true,
     });
     assert_eq!(
-        run(&service, &cmd, &mut Context::default()),
+        run(&service, &cmd, Context::default()),
         (ExecStatus::Succeeded, ExitStatus::Exited(0))
     );
 }
@@ -265,7 +259,7 @@ fn default_working_directory_is_root_for_the_system_manager() {
     run(
         &Service::default(),
         &sh(&format!("pwd > {}", out.display())),
-        &mut Context::default(),
+        Context::default(),
     );
     assert_eq!(read(&dir, "pwd.out").trim(), "/");
 }
@@ -286,7 +280,7 @@ fn umask_limits_and_output_files() {
         )],
         ..Service::default()
     };
-    let mut ctx = Context {
+    let ctx = Context {
         stdout: Stdio::File {
             path: dir.join("appended"),
             mode: FileMode::Append,
@@ -299,7 +293,7 @@ fn umask_limits_and_output_files() {
     };
     let cmd = sh("umask; ulimit -n; ulimit -Hn; echo to-stderr >&2");
     assert_eq!(
-        run(&service, &cmd, &mut ctx),
+        run(&service, &cmd, ctx),
         (ExecStatus::Succeeded, ExitStatus::Exited(0))
     );
     assert_eq!(read(&dir, "appended"), "before\n0077\n200\n300\n");
@@ -309,22 +303,16 @@ fn umask_limits_and_output_files() {
 #[test]
 fn stdio_from_a_manager_pipe_and_null_stdin() {
     let (r, w) = vigil_platform::pipe_cloexec().unwrap();
-    let mut ctx = Context {
+    let ctx = Context {
         stdin: Stdio::Null,
         stdout: Stdio::Fd(w),
         ..Context::default()
     };
-    let prepared = prepare(
-        "t.service",
-        &Service::default(),
-        &sh("cat; echo done"),
-        &mut ctx,
-    )
-    .unwrap();
+    let prepared = prepare("t.service", &Service::default(), &sh("cat; echo done"), ctx).unwrap();
     let child = spawn(&prepared).unwrap();
-    // Once the manager's copies are gone, EOF on the pipe means the child is done.
+    // Once the manager's copy is gone (the context moved it into the prepared
+    // command), EOF on the pipe means the child is done.
     drop(prepared);
-    drop(ctx);
     let mut out = String::new();
     std::io::Read::read_to_string(&mut std::fs::File::from(r), &mut out).unwrap();
     assert_eq!(out, "done\n", "stdin must be empty (/dev/null)");
@@ -353,7 +341,7 @@ fn user_and_group_as_root() {
         out.display()
     ));
     assert_eq!(
-        run(&service, &cmd, &mut Context::default()),
+        run(&service, &cmd, Context::default()),
         (ExecStatus::Succeeded, ExitStatus::Exited(0))
     );
     let nobody = vigil_spawn::users::parse_passwd(&std::fs::read_to_string("/etc/passwd").unwrap())
@@ -384,14 +372,14 @@ fn user_and_group_as_root() {
         ..service.clone()
     };
     let cmd = sh(&format!("id -g > {}", out.display()));
-    run(&with_group, &cmd, &mut Context::default());
+    run(&with_group, &cmd, Context::default());
     assert_eq!(read(&dir, "id.out").trim(), "0");
 
     let unknown = Service {
         user: Some("vigil-no-such-user".into()),
         ..Service::default()
     };
-    let err = prepare("t.service", &unknown, &cmd, &mut Context::default()).unwrap_err();
+    let err = prepare("t.service", &unknown, &cmd, Context::default()).unwrap_err();
     assert!(matches!(err, SpawnError::UnknownUser { .. }), "{err:?}");
 }
 
@@ -405,7 +393,7 @@ fn user_without_root_must_be_the_managers_own() {
         user: Some("root".into()),
         ..Service::default()
     };
-    let err = prepare("t.service", &other, &sh("true"), &mut Context::default()).unwrap_err();
+    let err = prepare("t.service", &other, &sh("true"), Context::default()).unwrap_err();
     assert!(matches!(err, SpawnError::UserNeedsRoot { .. }), "{err:?}");
     assert_eq!(err.stage(), "user");
 }

@@ -105,7 +105,7 @@ impl Daemon {
         self.procs.invocations += 1;
         let wants_notify = service.service_type == ServiceType::Notify
             || service.notify_access != vigil_units::NotifyAccess::None;
-        let mut ctx = vigil_spawn::Context {
+        let ctx = vigil_spawn::Context {
             main_pid,
             invocation_id: format!(
                 "{:016x}{:016x}",
@@ -118,7 +118,7 @@ impl Daemon {
             stderr,
             extra_env: self.default_env.clone(),
         };
-        let result = vigil_spawn::prepare(unit_name, service, command, &mut ctx)
+        let result = vigil_spawn::prepare(unit_name, service, command, ctx)
             .and_then(|prepared| vigil_spawn::spawn(&prepared));
         let child = match result {
             Ok(child) => child,
