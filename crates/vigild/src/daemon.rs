@@ -287,13 +287,12 @@ impl Daemon {
         if !matches!(state, State::Inactive | State::Failed | State::Exited) {
             return;
         }
-        let info = self.engine.unit(unit);
-        let code = match info.as_ref().and_then(|i| i.last_exit) {
+        let code = match self.engine.unit(unit).and_then(|i| i.last_exit) {
             Some(ExitStatus::Exited(code)) => (code & 0xff) as u8,
             Some(ExitStatus::Signaled(sig)) => (128 + (sig & 0x7f)) as u8,
-            None if state == State::Failed => 1,
             None => 0,
         };
+        // A failure with no exit code of its own (a failed start) still fails.
         let code = if code == 0 && state == State::Failed {
             1
         } else {
@@ -311,10 +310,16 @@ impl Daemon {
     /// the container exits with it even if this manager dies on the way.
     fn end_with(&mut self, code: u8) {
         self.exit_code = code;
-        if let Some(chan) = &self.init {
-            let _ = chan.send(format!("exit {code}").as_bytes());
-        }
+        self.tell_init(&format!("exit {code}"));
         self.begin_shutdown();
+    }
+
+    /// Sends one message to vigil-init; false when there is none, or it
+    /// cannot take the message.
+    fn tell_init(&self, message: &str) -> bool {
+        self.init
+            .as_ref()
+            .is_some_and(|chan| matches!(chan.send(message.as_bytes()), Ok(true)))
     }
 
     /// With `--main`: the signals a container runtime sends to mean something
@@ -646,14 +651,7 @@ impl Daemon {
     /// Asks vigil-init to power off, reboot or halt once this manager has
     /// stopped everything and exited. False when there is no vigil-init to ask.
     pub fn request_power_action(&mut self, action: vigil_proto::PowerAction) -> bool {
-        let Some(chan) = &self.init else {
-            return false;
-        };
-        let message = format!("shutdown {}", action.as_str());
-        match chan.send(message.as_bytes()) {
-            Ok(true) => true,
-            Ok(false) | Err(_) => false,
-        }
+        self.tell_init(&format!("shutdown {}", action.as_str()))
     }
 
     fn on_notify(&mut self) {

@@ -64,9 +64,16 @@ impl Drop for Reap {
 }
 
 fn kill_pid(pid: u32) {
-    let _ = std::process::Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .status();
+    // The process may be gone already: that is fine here.
+    let _ = send_signal(pid, "KILL");
+}
+
+/// `kill -SIG PID`; whether the signal was sent.
+fn send_signal(pid: u32, sig: &str) -> bool {
+    std::process::Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn vigil_path() -> String {
@@ -2191,12 +2198,7 @@ const CONTAINER_APP: &str = "[Unit]\nRequires=side.service\nAfter=side.service\n
 const SIDE: &str = "[Service]\nExecStart=/bin/sleep 1000\n";
 
 fn signal(pid: u32, sig: &str) {
-    let ok = std::process::Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
-        .status()
-        .expect("run kill")
-        .success();
-    assert!(ok, "kill -{sig} {pid}");
+    assert!(send_signal(pid, sig), "kill -{sig} {pid}");
 }
 
 #[test]
