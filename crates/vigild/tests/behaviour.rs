@@ -1183,21 +1183,25 @@ fn a_missing_working_directory_fails_unless_dash_prefixed() {
     assert_eq!(m.state("soft.service"), "running");
 }
 
-#[test]
-fn standard_output_file_append_and_truncate() {
-    let d = TempDir::new("stdout");
+/// Three oneshots, each echoing `new` to stdout and `oops` to stderr, with
+/// StandardOutput= `file:`, `append:` and `truncate:` on files that held
+/// "0123456789" (when `file_had` is set), "old" and "old old old old";
+/// `stderr` is their extra [Service] line. Returns once all three have exited.
+fn output_to_files(tag: &str, stderr: &str, file_had: Option<&str>) -> (TempDir, Manager) {
+    let d = TempDir::new(tag);
     let (file, app, trunc) = (
         d.path().join("file.txt"),
         d.path().join("append.txt"),
         d.path().join("trunc.txt"),
     );
-    // file: neither truncates nor appends (systemd): it writes from the start.
-    write_file(&file, "0123456789\n");
+    if let Some(text) = file_had {
+        write_file(&file, text);
+    }
     write_file(&app, "old\n");
     write_file(&trunc, "old old old old\n");
     let once = |target: String| {
         format!(
-            "[Service]\nType=oneshot\nRemainAfterExit=yes\nStandardOutput={target}\nStandardError=journal\nExecStart=/bin/sh -c 'echo new; echo oops >&2'\n"
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\nStandardOutput={target}\n{stderr}ExecStart=/bin/sh -c 'echo new; echo oops >&2'\n"
         )
     };
     let m = Manager::start(&[
@@ -1212,9 +1216,20 @@ fn standard_output_file_append_and_truncate() {
     for u in ["f.service", "a.service", "t.service"] {
         m.wait_state(u, "exited");
     }
-    assert_eq!(fs::read_to_string(&file).unwrap(), "new\n456789\n");
-    assert_eq!(fs::read_to_string(&app).unwrap(), "old\nnew\n");
-    assert_eq!(fs::read_to_string(&trunc).unwrap(), "new\n");
+    (d, m)
+}
+
+fn read(d: &TempDir, name: &str) -> String {
+    fs::read_to_string(d.path().join(name)).unwrap()
+}
+
+#[test]
+fn standard_output_file_append_and_truncate() {
+    // file: neither truncates nor appends (systemd): it writes from the start.
+    let (d, m) = output_to_files("stdout", "StandardError=journal\n", Some("0123456789\n"));
+    assert_eq!(read(&d, "file.txt"), "new\n456789\n");
+    assert_eq!(read(&d, "append.txt"), "old\nnew\n");
+    assert_eq!(read(&d, "trunc.txt"), "new\n");
     // stderr went to the log; stdout did not.
     m.wait_log("t.service", "oops");
     assert!(stdout_lines(&m, "t.service").is_empty());
@@ -1222,35 +1237,11 @@ fn standard_output_file_append_and_truncate() {
 
 #[test]
 fn standard_error_inherit_shares_the_stdout_file() {
-    let d = TempDir::new("stderr-inherit");
-    let (app, trunc, file) = (
-        d.path().join("append.txt"),
-        d.path().join("trunc.txt"),
-        d.path().join("file.txt"),
-    );
-    write_file(&app, "old\n");
-    write_file(&trunc, "old old old old\n");
-    let once = |target: String| {
-        format!(
-            "[Service]\nType=oneshot\nRemainAfterExit=yes\nStandardOutput={target}\nExecStart=/bin/sh -c 'echo new; echo oops >&2'\n"
-        )
-    };
-    let m = Manager::start(&[
-        (
-            "default.target",
-            "[Unit]\nWants=f.service a.service t.service\n",
-        ),
-        ("a.service", &once(format!("append:{}", app.display()))),
-        ("t.service", &once(format!("truncate:{}", trunc.display()))),
-        ("f.service", &once(format!("file:{}", file.display()))),
-    ]);
-    for u in ["f.service", "a.service", "t.service"] {
-        m.wait_state(u, "exited");
-    }
+    let (d, m) = output_to_files("stderr-inherit", "", None);
     // StandardError= defaults to inherit: the same open file as stdout.
-    assert_eq!(fs::read_to_string(&app).unwrap(), "old\nnew\noops\n");
-    assert_eq!(fs::read_to_string(&trunc).unwrap(), "new\noops\n");
-    assert_eq!(fs::read_to_string(&file).unwrap(), "new\noops\n");
+    assert_eq!(read(&d, "append.txt"), "old\nnew\noops\n");
+    assert_eq!(read(&d, "trunc.txt"), "new\noops\n");
+    assert_eq!(read(&d, "file.txt"), "new\noops\n");
     let log = m.vigil_ok(&["log", "t"]);
     assert!(!log.contains("new") && !log.contains("oops"), "{log}");
 }
