@@ -781,21 +781,39 @@ fn stop_kills_a_main_pid_announced_with_mainpid() {
     assert!(!survived, "the announced main process survived its stop");
 }
 
-#[test]
-fn notify_reloading_then_ready_goes_through_reloading_back_to_running() {
-    let d = TempDir::new("notify-reload");
+/// A Type=notify service that reports ready, then `first` once the file `one`
+/// appears, then runs `then` once `two` appears (`VIGIL` in either stands for
+/// the vigil binary). Returns when it is running, with the two paths.
+fn notify_in_two_steps(
+    tag: &str,
+    first: &str,
+    then: &str,
+) -> (TempDir, Manager, std::path::PathBuf, std::path::PathBuf) {
+    let d = TempDir::new(tag);
     let (one, two) = (d.path().join("one"), d.path().join("two"));
+    let vigil = vigil_path();
     let unit = format!(
-        "[Service]\nType=notify\nNotifyAccess=all\nExecStart=/bin/sh -c '{0} notify --ready; while [ ! -e {1} ]; do sleep 0.02; done; {0} notify --reloading; while [ ! -e {2} ]; do sleep 0.02; done; {0} notify --ready; exec sleep 1000'\n",
-        vigil_path(),
+        "[Service]\nType=notify\nNotifyAccess=all\nExecStart=/bin/sh -c '{vigil} notify --ready; while [ ! -e {} ]; do sleep 0.02; done; {}; while [ ! -e {} ]; do sleep 0.02; done; {}'\n",
         one.display(),
-        two.display()
+        first.replace("VIGIL", &vigil),
+        two.display(),
+        then.replace("VIGIL", &vigil),
     );
     let m = Manager::start(&[
         ("default.target", "[Unit]\nWants=n.service\n"),
         ("n.service", &unit),
     ]);
     m.wait_state("n.service", "running");
+    (d, m, one, two)
+}
+
+#[test]
+fn notify_reloading_then_ready_goes_through_reloading_back_to_running() {
+    let (_d, m, one, two) = notify_in_two_steps(
+        "notify-reload",
+        "VIGIL notify --reloading",
+        "VIGIL notify --ready; exec sleep 1000",
+    );
     fs::write(&one, "").unwrap();
     m.wait_state("n.service", "reloading");
     assert_eq!(m.state("n.service"), "reloading");
@@ -2140,19 +2158,8 @@ fn an_at_exec_start_sets_argv0() {
 
 #[test]
 fn notify_stopping_shows_stopping_until_the_service_exits() {
-    let d = TempDir::new("notify-stopping");
-    let (one, two) = (d.path().join("one"), d.path().join("two"));
-    let unit = format!(
-        "[Service]\nType=notify\nNotifyAccess=all\nExecStart=/bin/sh -c '{0} notify --ready; while [ ! -e {1} ]; do sleep 0.02; done; {0} notify --stopping; while [ ! -e {2} ]; do sleep 0.02; done; exit 0'\n",
-        vigil_path(),
-        one.display(),
-        two.display()
-    );
-    let m = Manager::start(&[
-        ("default.target", "[Unit]\nWants=n.service\n"),
-        ("n.service", &unit),
-    ]);
-    m.wait_state("n.service", "running");
+    let (_d, m, one, two) =
+        notify_in_two_steps("notify-stopping", "VIGIL notify --stopping", "exit 0");
     fs::write(&one, "").unwrap();
     m.wait_state("n.service", "stopping");
     assert_eq!(m.state("n.service"), "stopping");
