@@ -308,22 +308,31 @@ fn a_missing_manager_leads_to_the_emergency_shell_and_back() {
     assert!(log.contains("starting the emergency shell"), "log:\n{log}");
 }
 
-#[test]
-fn container_exits_with_the_code_the_manager_gave() {
-    if !privileged("container_exits_with_the_code_the_manager_gave") {
-        return;
-    }
-    let dir = TestDir::new("exit7");
+/// vigil-init in container mode over a Python fake manager that greets on the
+/// channel and then runs `then`; how vigil-init exited, and its log.
+fn container_with_fake_manager(tag: &str, then: &str) -> (ExitStatus, String) {
+    let dir = TestDir::new(tag);
     let manager = dir.script(
         "manager.py",
-        "#!@PY@\nimport sys; sys.path.insert(0, '@DIR@')\nimport chan\ns = chan.channel()\nchan.greeting(s)\ns.send(b'exit 7')\n",
+        &format!(
+            "#!@PY@\nimport os, sys; sys.path.insert(0, '@DIR@')\nimport chan\ns = chan.channel()\nchan.greeting(s)\n{then}\n"
+        ),
     );
     let mut init = in_namespace(
         &dir,
         &["--container", "--manager", manager.to_str().unwrap()],
     );
     let status = exit_within(&mut init, Duration::from_secs(20), &dir);
-    assert_eq!(status.code(), Some(7), "log:\n{}", dir.read("init.log"));
+    (status, dir.read("init.log"))
+}
+
+#[test]
+fn container_exits_with_the_code_the_manager_gave() {
+    if !privileged("container_exits_with_the_code_the_manager_gave") {
+        return;
+    }
+    let (status, log) = container_with_fake_manager("exit7", "s.send(b'exit 7')");
+    assert_eq!(status.code(), Some(7), "log:\n{log}");
 }
 
 #[test]
@@ -331,22 +340,11 @@ fn container_exit_code_is_128_plus_the_signal_that_killed_the_manager() {
     if !privileged("container_exit_code_is_128_plus_the_signal_that_killed_the_manager") {
         return;
     }
-    let dir = TestDir::new("exit137");
-    let manager = dir.script(
-        "manager.py",
-        "#!@PY@\nimport os, sys; sys.path.insert(0, '@DIR@')\nimport chan\ns = chan.channel()\nchan.greeting(s)\ns.send(b'shutdown poweroff')\nos.kill(os.getpid(), 9)\n",
+    let (status, log) = container_with_fake_manager(
+        "exit137",
+        "s.send(b'shutdown poweroff')\nos.kill(os.getpid(), 9)",
     );
-    let mut init = in_namespace(
-        &dir,
-        &["--container", "--manager", manager.to_str().unwrap()],
-    );
-    let status = exit_within(&mut init, Duration::from_secs(20), &dir);
-    assert_eq!(
-        status.code(),
-        Some(128 + 9),
-        "log:\n{}",
-        dir.read("init.log")
-    );
+    assert_eq!(status.code(), Some(128 + 9), "log:\n{log}");
 }
 
 #[test]
