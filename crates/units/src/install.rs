@@ -156,10 +156,7 @@ pub fn enable_plan(
     config_dir: &Path,
     name: &str,
 ) -> Result<Vec<InstallChange>, InstallError> {
-    let mut changes = Vec::new();
-    let mut seen = BTreeSet::new();
-    enable_into(set, config_dir, name, &mut seen, &mut changes)?;
-    Ok(changes)
+    plan(set, config_dir, name, enable_into)
 }
 
 fn enable_into(
@@ -206,9 +203,27 @@ pub fn disable_plan(
     config_dir: &Path,
     name: &str,
 ) -> Result<Vec<InstallChange>, InstallError> {
+    plan(set, config_dir, name, disable_into)
+}
+
+/// One step of a plan: the changes for `name`, then for its `Also=` units
+/// through the same step; `seen` stops a loop of `Also=`.
+type Step = fn(
+    &LoadedSet,
+    &Path,
+    &str,
+    &mut BTreeSet<String>,
+    &mut Vec<InstallChange>,
+) -> Result<(), InstallError>;
+
+fn plan(
+    set: &LoadedSet,
+    config_dir: &Path,
+    name: &str,
+    step: Step,
+) -> Result<Vec<InstallChange>, InstallError> {
     let mut changes = Vec::new();
-    let mut seen = BTreeSet::new();
-    disable_into(set, config_dir, name, &mut seen, &mut changes)?;
+    step(set, config_dir, name, &mut BTreeSet::new(), &mut changes)?;
     Ok(changes)
 }
 
