@@ -46,4 +46,4 @@ pub use socket::{
     Credentials, NotifySocket, Received, UnixListener, notify_barrier, notify_send, notify_send_as,
     peer_credentials,
 };
-pub use time::{TimerFd, boot_ticks, monotonic_now, realtime_now};
+pub use time::{TimerFd, boot_ticks, boottime_now, monotonic_now, realtime_now};

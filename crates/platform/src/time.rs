@@ -95,6 +95,12 @@ impl AsFd for TimerFd {
     }
 }
 
+/// CLOCK_BOOTTIME: the time since the kernel started, what /proc/uptime shows.
+pub fn boottime_now() -> Duration {
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+    Duration::new(ts.tv_sec.unsigned_abs(), ts.tv_nsec.unsigned_abs() as u32)
+}
+
 /// CLOCK_BOOTTIME in clock ticks (USER_HZ, 100 per second on Linux): the unit
 /// and origin of a process's start time in /proc/PID/stat.
 pub fn boot_ticks() -> u64 {

@@ -83,6 +83,10 @@ pub(crate) struct Daemon {
     /// global deadline) next.
     pub shutdown_started: Option<Time>,
     pub shutdown_check: Option<Time>,
+    /// When this manager started (monotonic), and whether the target it was
+    /// asked for has been reached since (said once, for boot timing).
+    pub started_at: Time,
+    pub target_reached: bool,
 }
 
 /// Runs the manager until it has stopped everything; returns its exit code
@@ -206,6 +210,8 @@ impl Daemon {
             exit_code: 0,
             shutdown_started: None,
             shutdown_check: None,
+            started_at: vigil_platform::monotonic_now(),
+            target_reached: false,
             opts,
         })
     }
@@ -304,6 +310,25 @@ impl Daemon {
             &format!("main unit ended ({state}): stopping every unit, exit code {code}"),
         );
         self.end_with(code);
+    }
+
+    /// The first time the boot target becomes active: how long it took, as
+    /// the kernel's uptime (what a boot benchmark compares) and from this
+    /// manager's start.
+    fn startup_finished(&mut self) {
+        self.target_reached = true;
+        let uptime = vigil_platform::boottime_now();
+        let own = self.now().saturating_sub(self.started_at);
+        let target = self.opts.target.clone();
+        self.say(
+            Level::Info,
+            None,
+            &format!(
+                "startup finished: {target} reached (uptime {:.3} s, {:.3} s after the manager started)",
+                uptime.as_secs_f64(),
+                own.as_secs_f64()
+            ),
+        );
     }
 
     /// Stops everything, then exits with `code`; vigil-init is told first, so
@@ -748,6 +773,9 @@ impl Daemon {
                     self.start_on_failure(&unit);
                 }
                 self.on_main_state(&unit, state);
+                if state.is_active() && !self.target_reached && unit == self.opts.target {
+                    self.startup_finished();
+                }
             }
             Action::Log {
                 level,

@@ -34,7 +34,7 @@ fn boot_starts_a_dag_in_dependency_order() {
         "[Unit]\nRequires=b.service c.service\nAfter=b.service c.service\n{}",
         oneshot_writer(&order, "d")
     );
-    let m = Manager::start(&[
+    let mut m = Manager::start(&[
         ("default.target", "[Unit]\nWants=d.service\n"),
         ("a.service", &a),
         ("b.service", &b),
@@ -42,6 +42,23 @@ fn boot_starts_a_dag_in_dependency_order() {
         ("d.service", &d),
     ]);
     m.wait_state("d.service", "exited");
+    // The target is reached only once d is done (it is Wants=, not ordered):
+    // the line reports the kernel's uptime, which is past this test's start.
+    let line = m.expect_stderr("startup finished: default.target reached (uptime ");
+    let uptime: f64 = line
+        .split("(uptime ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no uptime in {line:?}"));
+    let proc_uptime: f64 = fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(uptime > 0.0 && uptime <= proc_uptime, "{line}");
     let text = fs::read_to_string(&order).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 4, "{text}");
