@@ -17,6 +17,7 @@ mod graph;
 mod machine;
 
 pub use graph::{cycle_text, find_cycles};
+pub use machine::Saved;
 
 /// Monotonic time since an arbitrary origin (CLOCK_MONOTONIC in `vigild`).
 pub type Time = Duration;
@@ -66,14 +67,14 @@ impl fmt::Display for State {
 }
 
 /// How a process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ExitStatus {
     Exited(i32),
     Signaled(i32),
 }
 
 /// Why a unit is failed, or why an inactive unit did not start.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Reason {
     /// The main process (or a control process) exited with this code.
     ExitCode(i32),
@@ -125,7 +126,7 @@ impl fmt::Display for Reason {
 }
 
 /// Which process of a unit an event or action is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Role {
     /// `ExecStart=` number `n` (only oneshot services have more than one).
     Main(usize),
@@ -385,5 +386,27 @@ impl Engine {
     /// The unit that owns a process, if any (for NOTIFY_SOCKET and logging).
     pub fn unit_of_pid(&self, pid: u32) -> Option<&str> {
         self.machine.unit_of_pid(pid)
+    }
+
+    /// The run-time state of every unit that has any, for the next manager
+    /// (after a crash, or `vigil reexec`).
+    pub fn save(&self) -> Saved {
+        self.machine.save()
+    }
+
+    /// Takes over a predecessor's state; call after [`Engine::load`], instead
+    /// of starting the default target. Every saved process is taken as alive:
+    /// the caller checks each one ([`Engine::tracked`]) and reports the dead
+    /// with [`Event::Exited`]. Requests that were pending when the state was
+    /// saved come back as actions (a `Spawn` the predecessor may or may not
+    /// have carried out included). Returns a note for each saved unit that is
+    /// no longer configured.
+    pub fn restore(&mut self, now: Time, saved: Saved) -> Vec<String> {
+        self.machine.restore(now, saved)
+    }
+
+    /// Every process the engine tracks (main, control, test), with its unit.
+    pub fn tracked(&self) -> Vec<(u32, String)> {
+        self.machine.tracked()
     }
 }

@@ -135,7 +135,10 @@ use vigil_units::{
 };
 
 use crate::graph::{self, Graph};
+
+mod handover;
 use crate::{Action, EngineError, Event, ExitStatus, Level, Reason, Role, State, Time, UnitInfo};
+pub use handover::Saved;
 
 /// First delay before a failed zinit `test` probe runs again; it doubles up to
 /// [`TEST_RETRY_MAX`].
@@ -148,13 +151,13 @@ const SIGKILL: i32 = 9;
 const SIGPIPE: i32 = 13;
 const SIGTERM: i32 = 15;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum KillStage {
     Term,
     Kill,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum Phase {
     Dead { failed: bool },
     Waiting,
@@ -234,7 +237,7 @@ impl Phase {
 }
 
 /// Why a stop job was made; `None` in a slot means the unit is going down on its own.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum StopCause {
     Request,
     Conflict(String),

@@ -1,0 +1,229 @@
+//! The run-time state one manager hands to the next: after a crash (vigil-init
+//! keeps the state for the next `vigild`) or at `vigil reexec`. It owns the
+//! conversion between [`Machine`]'s slots and [`Saved`]; it never decides
+//! whether a saved process is still alive (vigild checks each one's identity
+//! and reports the dead with [`Event::Exited`](crate::Event::Exited)).
+//!
+//! Only the run-time fields travel: definitions are read from disk again by
+//! the next manager. A unit that was never started (inactive, no history) is
+//! not saved. Times are CLOCK_MONOTONIC, which is the same for every process
+//! on the machine, so deadlines and timers carry over as they are.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Machine, Phase, StopCause};
+use crate::{Action, ExitStatus, Reason, Role, Time};
+
+/// Every unit's run-time state, ready to be serialized.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Saved {
+    units: Vec<SavedUnit>,
+    #[serde(default)]
+    shutting_down: bool,
+}
+
+impl Saved {
+    /// The names of the saved units (for tests and diagnostics).
+    pub fn unit_names(&self) -> impl Iterator<Item = &str> {
+        self.units.iter().map(|u| u.name.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct SavedUnit {
+    name: String,
+    phase: Phase,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reason: Option<Reason>,
+    since: Time,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    result: Option<Reason>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stop_cause: Option<StopCause>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pending_stop: Option<StopCause>,
+    #[serde(default)]
+    start_after_stop: bool,
+    #[serde(default)]
+    reload_from_exited: bool,
+    #[serde(default)]
+    started_ok: bool,
+    /// Every process the engine tracks for this unit, with its role.
+    #[serde(default)]
+    pids: Vec<(u32, Role)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    main_pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    control: Option<(u32, Role)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    test_pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    spawning: Option<Role>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    timeout: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    wake: Option<Time>,
+    test_delay: Duration,
+    #[serde(default)]
+    start_times: Vec<Time>,
+    #[serde(default)]
+    restarts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_exit: Option<ExitStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    run_exit: Option<ExitStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status_text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    start_requested: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    time_to_ready: Option<Duration>,
+}
+
+impl Machine {
+    pub(crate) fn save(&self) -> Saved {
+        let mut units = Vec::new();
+        for (u, s) in self.slots.iter().enumerate() {
+            let untouched = s.phase == Phase::Dead { failed: false }
+                && s.pending_stop.is_none()
+                && s.reason.is_none()
+                && s.restarts == 0
+                && s.last_exit.is_none()
+                && s.start_times.is_empty()
+                && !s.alive();
+            if s.gone || untouched {
+                continue;
+            }
+            let mut pids: Vec<(u32, Role)> = self
+                .pids
+                .iter()
+                .filter(|(_, (owner, _))| *owner == u)
+                .map(|(&pid, &(_, role))| (pid, role))
+                .collect();
+            pids.sort_unstable_by_key(|p| p.0);
+            units.push(SavedUnit {
+                name: s.name.clone(),
+                phase: s.phase,
+                reason: s.reason.clone(),
+                since: s.since,
+                result: s.result.clone(),
+                stop_cause: s.stop_cause.clone(),
+                pending_stop: s.pending_stop.clone(),
+                start_after_stop: s.start_after_stop,
+                reload_from_exited: s.reload_from_exited,
+                started_ok: s.started_ok,
+                pids,
+                main_pid: s.main_pid,
+                control: s.control,
+                test_pid: s.test_pid,
+                spawning: s.spawning,
+                timeout: s.timeout,
+                wake: s.wake,
+                test_delay: s.test_delay,
+                start_times: s.start_times.iter().copied().collect(),
+                restarts: s.restarts,
+                last_exit: s.last_exit,
+                run_exit: s.run_exit,
+                status_text: s.status_text.clone(),
+                start_requested: s.start_requested,
+                time_to_ready: s.time_to_ready,
+            });
+        }
+        Saved {
+            units,
+            shutting_down: self.shutting_down,
+        }
+    }
+
+    /// Takes over a predecessor's state, after [`Machine::load`]. Work that was
+    /// asked for but not answered when the state was saved is asked again:
+    /// condition checks, PID file reads, and spawns (vigild first looks for a
+    /// process the predecessor may have started). Returns one line for each
+    /// saved unit that no longer exists.
+    pub(crate) fn restore(&mut self, now: Time, saved: Saved) -> Vec<String> {
+        self.now = now;
+        let mut notes = Vec::new();
+        if saved.shutting_down {
+            self.shutting_down = true;
+        }
+        for su in saved.units {
+            let Some(&u) = self.index.get(&su.name) else {
+                let pids: Vec<String> = su.pids.iter().map(|p| p.0.to_string()).collect();
+                notes.push(if pids.is_empty() {
+                    format!(
+                        "{}: gone from the configuration; its state is dropped",
+                        su.name
+                    )
+                } else {
+                    format!(
+                        "{}: gone from the configuration; its processes ({}) are left running",
+                        su.name,
+                        pids.join(", ")
+                    )
+                });
+                continue;
+            };
+            for &(pid, role) in &su.pids {
+                self.pids.insert(pid, (u, role));
+            }
+            let s = &mut self.slots[u];
+            s.phase = su.phase;
+            s.state = su.phase.state();
+            s.reason = su.reason;
+            s.since = su.since;
+            s.result = su.result;
+            s.stop_cause = su.stop_cause;
+            s.pending_stop = su.pending_stop;
+            s.start_after_stop = su.start_after_stop;
+            s.reload_from_exited = su.reload_from_exited;
+            s.started_ok = su.started_ok;
+            s.main_pid = su.main_pid;
+            s.control = su.control;
+            s.test_pid = su.test_pid;
+            s.spawning = None;
+            s.timeout = su.timeout;
+            s.wake = su.wake;
+            s.test_delay = su.test_delay;
+            s.start_times = VecDeque::from(su.start_times);
+            s.restarts = su.restarts;
+            s.last_exit = su.last_exit;
+            s.run_exit = su.run_exit;
+            s.status_text = su.status_text;
+            s.start_requested = su.start_requested;
+            s.time_to_ready = su.time_to_ready;
+            let name = s.name.clone();
+            match su.phase {
+                Phase::Condition => self.actions.push(Action::CheckConditions { unit: name }),
+                Phase::PidFile => {
+                    if let Some(path) = s.run.service.as_ref().and_then(|svc| svc.pid_file.clone())
+                    {
+                        self.actions.push(Action::ReadPidFile { unit: name, path });
+                    }
+                }
+                _ => {}
+            }
+            if let Some(role) = su.spawning {
+                self.spawn(u, role);
+            }
+        }
+        for u in 0..self.slots.len() {
+            self.push(u);
+        }
+        self.finish_call();
+        notes
+    }
+
+    /// Every process the engine tracks, with its unit.
+    pub(crate) fn tracked(&self) -> Vec<(u32, String)> {
+        let mut out: Vec<(u32, String)> = self
+            .pids
+            .iter()
+            .map(|(&pid, &(u, _))| (pid, self.slots[u].name.clone()))
+            .collect();
+        out.sort_unstable();
+        out
+    }
+}

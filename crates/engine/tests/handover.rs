@@ -1,0 +1,139 @@
+//! Handing the run-time state to the next manager: what a new engine that
+//! restores a saved state does (and must not do) with the units and processes
+//! it takes over.
+
+mod support;
+
+use support::*;
+use vigil_engine::{Engine, Event, ExitStatus, Role, Saved, State};
+use vigil_units::{RestartPolicy, Unit};
+
+/// A second engine, as the next manager builds it: the same units loaded, the
+/// state restored through its serialized form.
+fn successor(h: &H, units: Vec<Unit>) -> H {
+    let text = serde_json::to_string(&h.e.save()).expect("serialize");
+    let saved: Saved = serde_json::from_str(&text).expect("parse");
+    let mut next = H::new(Vec::new());
+    next.e = Engine::new();
+    next.now = h.now;
+    next.e.load(next.now, units, Vec::new());
+    let notes = next.e.restore(next.now, saved);
+    assert!(notes.is_empty(), "{notes:?}");
+    next.out.extend(next.e.take_actions());
+    next
+}
+
+fn units() -> Vec<Unit> {
+    vec![
+        target("default.target").wants(&["a.service", "b.service", "c.service"]),
+        service("a.service").restart(RestartPolicy::Always),
+        service("b.service").after(&["a.service"]),
+        service("c.service").restart(RestartPolicy::OnFailure),
+    ]
+}
+
+#[test]
+fn running_units_are_taken_over_without_a_new_start() {
+    let mut h = H::new(units());
+    h.start("default.target");
+    let mut spawned = h.spawn_all();
+    spawned.extend(h.spawn_all());
+    assert_eq!(spawned.len(), 3, "{spawned:?}");
+    let a = spawned
+        .iter()
+        .find(|s| s.0 == "a.service")
+        .map(|s| s.2)
+        .unwrap();
+    // a exits and is restarted once, so the count carries over.
+    h.exit(a, 1);
+    h.at(secs(1));
+    let a2 = h.expect_spawn("a.service", Role::Main(0));
+    assert_eq!(h.info("a.service").restarts, 1);
+    h.take();
+
+    let mut next = successor(&h, units());
+    assert!(next.spawns().is_empty(), "nothing is started again");
+    assert_eq!(next.state("a.service"), State::Running);
+    assert_eq!(next.info("a.service").main_pid, Some(a2));
+    assert_eq!(next.info("a.service").restarts, 1);
+    assert_eq!(next.state("default.target"), State::Running);
+    let tracked: Vec<u32> = next.e.tracked().into_iter().map(|t| t.0).collect();
+    assert_eq!(tracked.len(), 3, "{tracked:?}");
+    assert!(tracked.contains(&a2));
+
+    // An exit reported to the successor goes through the restart policy.
+    let c = next.info("c.service").main_pid.unwrap();
+    next.ok(Event::Exited {
+        pid: c,
+        status: ExitStatus::Signaled(9),
+    });
+    assert_eq!(next.state("c.service"), State::Restarting);
+    assert_eq!(
+        next.info("c.service").last_exit,
+        Some(ExitStatus::Signaled(9))
+    );
+    next.at(next.now + secs(1));
+    next.expect_spawn("c.service", Role::Main(0));
+    assert_eq!(next.info("c.service").restarts, 1);
+}
+
+#[test]
+fn pending_work_is_asked_again() {
+    let mut h = H::new(units());
+    h.start("default.target");
+    // The spawns were asked for, and the manager died before carrying them out.
+    let asked = h.spawns();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    let mut next = successor(&h, units());
+    let mut again = next.spawns();
+    again.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(
+        again,
+        vec![
+            ("a.service".to_string(), Role::Main(0)),
+            ("c.service".to_string(), Role::Main(0))
+        ]
+    );
+    // b still waits for a, and starts once a runs.
+    assert_eq!(next.state("b.service"), State::Waiting);
+    next.spawned("a.service", Role::Main(0));
+    next.expect_spawn("b.service", Role::Main(0));
+}
+
+#[test]
+fn untouched_units_are_not_saved_and_removed_ones_are_named() {
+    let mut h = H::new(units());
+    h.start("c.service");
+    h.spawn_all();
+    let saved = h.e.save();
+    let names: Vec<&str> = saved.unit_names().collect();
+    assert_eq!(names, vec!["c.service"]);
+    let mut next = Engine::new();
+    next.load(h.now, vec![service("a.service")], Vec::new());
+    let notes = next.restore(h.now, saved);
+    assert_eq!(notes.len(), 1);
+    assert!(
+        notes[0].contains("c.service") && notes[0].contains("left running"),
+        "{notes:?}"
+    );
+}
+
+#[test]
+fn a_shutdown_in_progress_goes_on() {
+    let mut h = H::new(units());
+    h.start("default.target");
+    h.spawn_all();
+    h.spawn_all();
+    h.ok(Event::Shutdown);
+    h.take();
+    let mut next = successor(&h, units());
+    assert!(
+        next.send(Event::Start("a.service".into())).is_err(),
+        "starts are refused during a shutdown"
+    );
+    let states: Vec<State> = ["a.service", "b.service", "c.service"]
+        .iter()
+        .map(|u| next.state(u))
+        .collect();
+    assert!(states.iter().any(|s| *s == State::Stopping), "{states:?}");
+}
