@@ -135,5 +135,5 @@ fn a_shutdown_in_progress_goes_on() {
         .iter()
         .map(|u| next.state(u))
         .collect();
-    assert!(states.iter().any(|s| *s == State::Stopping), "{states:?}");
+    assert!(states.contains(&State::Stopping), "{states:?}");
 }
