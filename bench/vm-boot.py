@@ -44,6 +44,11 @@ QEMU = os.path.join(ROOT, "scripts", "qemu")
 BIN_DIR = os.path.join(ROOT, "target", "release")
 LOCK = "/tmp/vigil-bench.lock"
 INITS = ("vigil", "busybox")
+# the boots: (name, image, kernel arguments); vigil-quiet is the vigil image
+# with vigild's own messages in a file rather than on the serial console
+VARIANTS = (("vigil", "vigil", ""),
+            ("busybox", "busybox", ""),
+            ("vigil-quiet", "vigil", "vigil.manager=/sbin/vigild-quiet"))
 CRATES = ["-p", "vigil-init", "-p", "vigild", "-p", "vigil", "-p", "vigil-boot"]
 
 
@@ -77,15 +82,19 @@ def parse(init, log, services):
     r = {}
     r["init_start"] = float(one(r"^BENCH-INIT: \[\s*([0-9.]+)\] Run /init as init process",
                                 "kernel 'Run /init' time").group(1))
-    if init == "vigil":
+    if init.startswith("vigil"):
         m = one(r"startup finished: default\.target reached \(uptime ([0-9.]+) s, "
                 r"([0-9.]+) s after the manager started\)", "vigild 'startup finished' line")
         r["target"] = float(m.group(1))
         r["manager_to_target"] = float(m.group(2))
         r["pss_vigild"] = int(one(r"^BENCH-PSS: vigild (\d+)$", "vigild PSS").group(1))
+        if init == "vigil-quiet":
+            one(r"^BENCH-QUIET: .*startup finished", "vigild's line copied from its file")
     else:
         r["target"] = float(one(r"^BENCH-TARGET: uptime ([0-9.]+)$", "rc's uptime").group(1))
     r["init_to_target"] = round(r["target"] - r["init_start"], 6)
+    if "manager_to_target" in r:
+        r["init_to_manager"] = round(r["init_to_target"] - r["manager_to_target"], 6)
     r["pss_init"] = int(one(r"^BENCH-PSS: init (\d+)$", "PID 1 PSS").group(1))
     r["mem_used"] = int(one(r"^BENCH-MEM: used (\d+)$", "memory in use").group(1))
     r["report_uptime"] = float(one(r"^BENCH-REPORT: uptime ([0-9.]+)$", "report").group(1))
@@ -133,7 +142,7 @@ def build(out, services, no_build):
     return kernel, images, template
 
 
-def boot(init, rep, kernel, image, template, out, timeout):
+def boot(init, rep, kernel, image, append, template, out, timeout):
     """One boot under the shared lock; returns (console text, host seconds, load)."""
     disk = os.path.join(out, "disk.img")
     log = os.path.join(out, f"{init}-{rep}.console.log")
@@ -144,6 +153,7 @@ def boot(init, rep, kernel, image, template, out, timeout):
         t0 = time.monotonic()
         res = subprocess.run([os.path.join(QEMU, "boot"), "--kernel", kernel, "--disk", disk,
                               "--log", log, "--timeout", str(timeout), "--marker", "BENCH-DONE",
+                              "--append", append,
                               image], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         wall = time.monotonic() - t0
     if res.returncode != 0:
@@ -165,15 +175,22 @@ def fmt(values, digits):
 
 
 def table(results):
-    v, b = results["vigil"], results["busybox"]
+    v, q, b = results["vigil"], results["vigil-quiet"], results["busybox"]
 
     def col(rs, key):
         return [r[key] for r in rs if key in r]
+
+    def ratio(xs, ys):
+        if xs and ys and statistics.median(ys) > 0:
+            return f"{statistics.median(xs) / statistics.median(ys):.2f}×"
+        return ""
 
     rows = [
         ("kernel start → default target reached (s)", "target", 3),
         ("kernel start → /init runs (s)", "init_start", 3),
         ("/init runs → default target reached (s)", "init_to_target", 3),
+        ("  of which /init runs → vigild's start (s)", "init_to_manager", 3),
+        ("  of which vigild's start → default target reached (s)", "manager_to_target", 3),
         ("PSS of PID 1 (KiB)", "pss_init", 0),
         ("PSS of vigild (KiB)", "pss_vigild", 0),
         ("PSS of PID 1 + vigild (KiB)", "pss_total", 0),
@@ -181,17 +198,16 @@ def table(results):
         ("host wall time of the whole boot, qemu start to exit (s)", "wall", 1),
     ]
     lines = [
-        f"| measure, median of {len(v)} (min–max) | vigil | busybox init | vigil / busybox |",
-        "|---|---|---|---|",
+        f"| measure, median of {len(v)} (min–max) | vigil | vigil, vigild's messages "
+        "to a file | busybox init | vigil / busybox | vigil quiet / busybox |",
+        "|---|---|---|---|---|---|",
     ]
     for label, key, digits in rows:
-        vv, bv = col(v, key), col(b, key)
+        vv, qv, bv = col(v, key), col(q, key), col(b, key)
         if key == "pss_total":
             bv = col(b, "pss_init")
-        ratio = ""
-        if vv and bv and statistics.median(bv) > 0:
-            ratio = f"{statistics.median(vv) / statistics.median(bv):.2f}×"
-        lines.append(f"| {label} | {fmt(vv, digits)} | {fmt(bv, digits)} | {ratio} |")
+        lines.append(f"| {label} | {fmt(vv, digits)} | {fmt(qv, digits)} | {fmt(bv, digits)} "
+                     f"| {ratio(vv, bv)} | {ratio(qv, bv)} |")
     return "\n".join(lines)
 
 
@@ -228,12 +244,14 @@ def main():
             "image_kib": {i: os.path.getsize(images[i]) // 1024 for i in INITS}}
     print(f"vm-boot: {args.reps} reps, {args.services} services, git {meta['git']}, "
           f"load before {meta['load_before']}", file=sys.stderr)
-    results = {i: [] for i in INITS}
+    results = {name: [] for name, _, _ in VARIANTS}
     t0 = time.monotonic()
     for rep in range(args.reps):
-        order = INITS if rep % 2 == 0 else INITS[::-1]
-        for init in order:
-            text, wall, load = boot(init, rep, kernel, images[init], template, out, args.timeout)
+        # rotate, so that no variant always follows the same one
+        k = rep % len(VARIANTS)
+        for init, image, append in VARIANTS[k:] + VARIANTS[:k]:
+            text, wall, load = boot(init, rep, kernel, images[image], append, template, out,
+                                    args.timeout)
             try:
                 r = parse(init, text, args.services)
             except ValueError as e:
@@ -241,7 +259,7 @@ def main():
             r.update(rep=rep, wall=round(wall, 3), load=load)
             r["pss_total"] = r["pss_init"] + r.get("pss_vigild", 0)
             results[init].append(r)
-            print(f"vm-boot: {init:7} rep {rep}: target at {r['target']:.3f} s "
+            print(f"vm-boot: {init:11} rep {rep}: target at {r['target']:.3f} s "
                   f"(/init at {r['init_start']:.3f} s), PID 1 {r['pss_init']} KiB, "
                   f"load {load}", file=sys.stderr)
     meta["seconds"] = round(time.monotonic() - t0, 1)
