@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 use std::io::{IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 use rustix::io::Errno;
 use rustix::net::{
@@ -20,13 +20,12 @@ use rustix::net::{
 
 use crate::log::{self, Line, Oops, say, shout};
 use crate::shutdown::Action;
+use crate::sys::{FdStore, NAME_MAX};
 
 /// Descriptors the fd store holds at most.
-pub const MAX_FDS: usize = 1024;
+pub const MAX_FDS: usize = 16384;
 /// Exit statuses kept for the manager at most; beyond it the oldest is dropped and counted.
 pub const RING: usize = 4096;
-/// Longest fd store name, in bytes.
-pub const NAME_MAX: usize = 64;
 /// Descriptors one `fdstore` message may carry; the kernel closes any beyond.
 pub const FDS_PER_MESSAGE: usize = 16;
 /// Longest message, in bytes; a longer one is ignored.
@@ -37,19 +36,8 @@ pub const MESSAGE_MAX: usize = 256;
 pub struct Requests {
     pub action: Option<Action>,
     pub exit_code: Option<u8>,
-}
-
-#[derive(Debug)]
-struct Stored {
-    fd: OwnedFd,
-    name: [u8; NAME_MAX],
-    len: usize,
-}
-
-impl Stored {
-    fn name(&self) -> &[u8] {
-        self.name.get(..self.len).map_or(&[], |n| n)
-    }
+    /// The manager asked for the emergency shell.
+    pub emergency: bool,
 }
 
 /// Where the greeting of a new manager stands.
@@ -57,7 +45,7 @@ impl Stored {
 enum Phase {
     /// `fds N` is next.
     Count,
-    /// `fd NAME` for the stored descriptor at this slot or the next occupied one.
+    /// `fd NAME` for the stored descriptor at this slot, if any.
     Fd(usize),
     /// This many `exited` lines of the backlog are still due before `ready`.
     Backlog(usize),
@@ -73,7 +61,9 @@ enum Sent {
     Fd(usize),
     Ready,
     Lost,
-    Exited,
+    /// This many statuses, from the head of the ring.
+    Exited(usize),
+    EmergencyOver,
 }
 
 #[derive(Debug)]
@@ -85,8 +75,9 @@ pub struct Channel {
     /// Sending failed for good (the manager closed its end); the socket is kept for what
     /// the manager sent before, which is still to be read.
     broken: bool,
-    store: Box<[Option<Stored>]>,
-    stored: usize,
+    store: FdStore,
+    /// The emergency shell the manager asked for has exited: tell it.
+    pub emergency_over: bool,
     ring: Box<[(i32, i32)]>,
     head: usize,
     queued: usize,
@@ -100,8 +91,8 @@ impl Channel {
             phase: Phase::Live,
             blocked: false,
             broken: false,
-            store: (0..MAX_FDS).map(|_| None).collect(),
-            stored: 0,
+            store: FdStore::new(MAX_FDS),
+            emergency_over: false,
             ring: vec![(0, 0); RING].into_boxed_slice(),
             head: 0,
             queued: 0,
@@ -157,8 +148,7 @@ impl Channel {
 
     /// Closes every stored descriptor: they would keep filesystems busy at shutdown.
     pub fn close_store(&mut self) {
-        self.store.iter_mut().for_each(|slot| *slot = None);
-        self.stored = 0;
+        self.store.clear();
     }
 
     /// Reads every pending message; requests are recorded in `requests`.
@@ -240,15 +230,9 @@ impl Channel {
                     self.store_fd(arg, fd);
                 }
             }
-            b"fdstore-remove" => {
-                for slot in self.store.iter_mut() {
-                    if slot.as_ref().is_some_and(|s| s.name() == arg) {
-                        *slot = None;
-                        self.stored = self.stored.saturating_sub(1);
-                    }
-                }
-            }
+            b"fdstore-remove" => self.store.remove(arg),
             b"hello" => self.phase = Phase::Count,
+            b"emergency" => requests.emergency = true,
             _ => say!(
                 log::WARNING,
                 "manager channel: unknown or malformed message ignored"
@@ -257,20 +241,9 @@ impl Channel {
     }
 
     fn store_fd(&mut self, name: &[u8], fd: OwnedFd) {
-        let Some(free) = self.store.iter_mut().find(|slot| slot.is_none()) else {
+        if self.store.push(name, fd).is_err() {
             say!(log::WARNING, "fd store full ({MAX_FDS}): descriptor closed");
-            return;
-        };
-        let mut stored = Stored {
-            fd,
-            name: [0; NAME_MAX],
-            len: name.len(),
-        };
-        if let Some(dst) = stored.name.get_mut(..name.len()) {
-            dst.copy_from_slice(name);
         }
-        *free = Some(stored);
-        self.stored = self.stored.saturating_add(1);
     }
 
     /// Sends what is due, as far as the socket takes it.
@@ -280,24 +253,21 @@ impl Channel {
             let mut fd = None;
             let what = match self.phase {
                 Phase::Count => {
-                    let _ = write!(line, "fds {}", self.stored);
+                    let _ = write!(line, "fds {}", self.store.len());
                     Sent::Count
                 }
-                Phase::Fd(from) => {
-                    let mut next = self.store.iter().enumerate().skip(from);
-                    match next.find_map(|(at, slot)| slot.as_ref().map(|s| (at, s))) {
-                        Some((at, stored)) => {
-                            line.push(b"fd ");
-                            line.push(stored.name());
-                            fd = Some(stored.fd.as_fd());
-                            Sent::Fd(at)
-                        }
-                        None => {
-                            self.phase = Phase::Backlog(self.queued);
-                            continue;
-                        }
+                Phase::Fd(at) => match self.store.get(at) {
+                    Some((name, stored)) => {
+                        line.push(b"fd ");
+                        line.push(name);
+                        fd = Some(stored);
+                        Sent::Fd(at)
                     }
-                }
+                    None => {
+                        self.phase = Phase::Backlog(self.queued);
+                        continue;
+                    }
+                },
                 Phase::Backlog(0) => {
                     self.phase = Phase::Ready;
                     continue;
@@ -310,15 +280,20 @@ impl Channel {
                     let _ = write!(line, "lost {}", self.lost);
                     Sent::Lost
                 }
-                Phase::Backlog(_) | Phase::Live => {
-                    let Some(&(pid, status)) = self.ring.get(self.head).filter(|_| self.queued > 0)
-                    else {
-                        return;
-                    };
-                    let _ = write!(line, "exited {pid} {status}");
-                    Sent::Exited
+                Phase::Live if self.emergency_over => {
+                    line.push(b"emergency-over");
+                    Sent::EmergencyOver
                 }
+                Phase::Backlog(due) => self.exited(&mut line, due),
+                Phase::Live => self.exited(&mut line, self.queued),
             };
+            if let Sent::Exited(0) = what {
+                if let Phase::Backlog(_) = self.phase {
+                    self.phase = Phase::Ready;
+                    continue;
+                }
+                return;
+            }
             match self.send(line.bytes(), fd) {
                 Ok(()) => self.sent(what),
                 Err(Errno::AGAIN) => self.blocked = true,
@@ -336,14 +311,36 @@ impl Channel {
             Sent::Fd(at) => self.phase = Phase::Fd(at.saturating_add(1)),
             Sent::Ready => self.phase = Phase::Live,
             Sent::Lost => self.lost = 0,
-            Sent::Exited => {
-                self.head = self.head.wrapping_add(1) % RING;
-                self.queued = self.queued.saturating_sub(1);
+            Sent::EmergencyOver => self.emergency_over = false,
+            Sent::Exited(n) => {
+                self.head = self.head.wrapping_add(n) % RING;
+                self.queued = self.queued.saturating_sub(n);
                 if let Phase::Backlog(left) = self.phase {
-                    self.phase = Phase::Backlog(left.saturating_sub(1));
+                    self.phase = Phase::Backlog(left.saturating_sub(n));
                 }
             }
         }
+    }
+
+    /// `exited PID WSTATUS ...` with as many of the first `due` statuses of the ring as
+    /// fit in one message.
+    fn exited(&self, line: &mut Line, due: usize) -> Sent {
+        line.push(b"exited");
+        let mut n = 0;
+        while n < due.min(self.queued) {
+            let at = self.head.wrapping_add(n) % RING;
+            let Some(&(pid, status)) = self.ring.get(at) else {
+                break;
+            };
+            let mut pair = Line::new();
+            let _ = write!(pair, " {pid} {status}");
+            if line.bytes().len().saturating_add(pair.bytes().len()) > MESSAGE_MAX {
+                break;
+            }
+            line.push(pair.bytes());
+            n = n.saturating_add(1);
+        }
+        Sent::Exited(n)
     }
 
     fn send(
@@ -413,7 +410,8 @@ mod tests {
             requests,
             Requests {
                 action: Some(Action::Exit),
-                exit_code: Some(7)
+                exit_code: Some(7),
+                emergency: false,
             }
         );
     }
@@ -425,13 +423,12 @@ mod tests {
         let (a, b) = rustix::pipe::pipe()?;
         let mut fds = [Some(a), Some(b)];
         channel.handle(b"fdstore log", &mut fds, &mut requests);
-        assert_eq!(channel.stored, 2);
+        assert_eq!(channel.store.len(), 2);
         let (c, _d) = rustix::pipe::pipe()?;
         channel.handle(b"fdstore bad name", &mut [Some(c)], &mut requests);
-        assert_eq!(channel.stored, 2, "a name has no spaces");
+        assert_eq!(channel.store.len(), 2, "a name has no spaces");
         channel.handle(b"fdstore-remove log", &mut [], &mut requests);
-        assert_eq!(channel.stored, 0);
-        assert!(channel.store.iter().all(Option::is_none));
+        assert_eq!(channel.store.len(), 0);
         Ok(())
     }
 }

@@ -89,6 +89,8 @@ fn main() {
     );
     let shell_exec = exec(&shell, Vec::new(), env);
 
+    // Room for the whole fd store, plus our own few.
+    sys::raise_fd_limit(channel::MAX_FDS as u64 + 64);
     let signals = match sys::block_signals() {
         Ok(fd) => fd,
         Err(e) => {

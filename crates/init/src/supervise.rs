@@ -42,7 +42,8 @@ pub struct Supervisor {
     shell_exec: Exec,
     channel: Channel,
     manager: Option<(Pid, Instant)>,
-    shell: Option<Pid>,
+    /// The emergency shell, and whether the manager asked for it (it keeps running).
+    shell: Option<(Pid, bool)>,
     requests: Requests,
     failures: u32,
     next_start: Option<Instant>,
@@ -109,6 +110,9 @@ impl Supervisor {
             let (signalled, readable, writable) = self.wait(timeout);
             if readable {
                 self.channel.receive(&mut self.requests);
+                if std::mem::take(&mut self.requests.emergency) {
+                    self.emergency(true);
+                }
             }
             if writable {
                 self.channel.writable();
@@ -235,11 +239,16 @@ impl Supervisor {
     fn reaped(&mut self, pid: Pid, status: WaitStatus) {
         match (self.manager, self.shell) {
             (Some((manager, started)), _) if manager == pid => self.manager_exited(status, started),
-            (_, Some(shell)) if shell == pid => {
-                shout!("the emergency shell exited; trying the manager again");
+            (_, Some((shell, for_manager))) if shell == pid => {
                 self.shell = None;
-                self.failures = 0;
-                self.next_start = Some(later(AFTER_SHELL));
+                if for_manager {
+                    shout!("the emergency shell exited");
+                    self.channel.emergency_over = true;
+                } else {
+                    shout!("the emergency shell exited; trying the manager again");
+                    self.failures = 0;
+                    self.next_start = Some(later(AFTER_SHELL));
+                }
             }
             _ => self
                 .channel
@@ -270,7 +279,7 @@ impl Supervisor {
         self.failures = self.failures.saturating_add(1);
         if self.failures > MAX_FAILURES {
             shout!("the manager failed {} times in a row", self.failures);
-            return self.emergency();
+            return self.emergency(false);
         }
         let delay = backoff(self.failures);
         say!(
@@ -285,7 +294,7 @@ impl Supervisor {
         let path = self.manager_exec.path();
         if let Err(e) = rustix::fs::access(path, Access::EXEC_OK) {
             shout!("cannot run the manager {:?}: {}", path, Oops(e));
-            return self.emergency();
+            return self.emergency(false);
         }
         let theirs = match self.channel.connect() {
             Ok(theirs) => theirs,
@@ -318,9 +327,19 @@ impl Supervisor {
         }
     }
 
-    /// Starts the emergency shell; when it exits the manager is tried again. Without a
-    /// shell, the manager is tried again after a pause.
-    fn emergency(&mut self) {
+    /// Starts the emergency shell. When the manager asked for it (`for_manager`), the
+    /// manager keeps running and hears when it exits; otherwise the manager is tried again
+    /// when it exits, or after a pause when there is no shell.
+    fn emergency(&mut self, for_manager: bool) {
+        if let Some((_, asked)) = &mut self.shell {
+            // Already running: the manager's request is void; our own need takes it over.
+            *asked &= for_manager;
+            if !for_manager {
+                self.failures = 0;
+                self.next_start = None;
+            }
+            return;
+        }
         let shell = self.shell_exec.path();
         let console = self.mode.pid1 && !self.mode.container;
         let started = match rustix::fs::access(shell, Access::EXEC_OK) {
@@ -329,11 +348,17 @@ impl Supervisor {
         };
         match started {
             Ok(pid) => {
-                shout!(
-                    "starting the emergency shell {:?}; exit it to try the manager again",
-                    shell
-                );
-                self.shell = Some(pid);
+                let then = if for_manager {
+                    "asked by the manager"
+                } else {
+                    "exit it to try the manager again"
+                };
+                shout!("starting the emergency shell {:?}; {then}", shell);
+                self.shell = Some((pid, for_manager));
+            }
+            Err(e) if for_manager => {
+                shout!("no emergency shell {:?} ({e})", shell);
+                self.channel.emergency_over = true;
             }
             Err(e) => {
                 shout!(

@@ -5,8 +5,9 @@
 
 use std::ffi::{CStr, CString, c_char};
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd as _, OwnedFd};
 use std::ptr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustix::fs::{Mode, OFlags};
 use rustix::process::Pid;
@@ -40,6 +41,37 @@ pub const SIGINFO_SIZE: usize = 128;
 pub fn kill_all(sig: i32) {
     // SAFETY: kill has no memory arguments.
     unsafe { libc::kill(-1, sig) };
+}
+
+/// The descriptor limit vigil-init was started with (soft, hard), given back to children.
+static NOFILE: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+
+/// Raises our own descriptor limit to at least `want` (the fd store holds many); the
+/// children get the limit we were started with back.
+pub fn raise_fd_limit(want: u64) {
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `old` is a valid, writable rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut old) } != 0 {
+        return;
+    }
+    NOFILE[0].store(old.rlim_cur, Ordering::Relaxed);
+    NOFILE[1].store(old.rlim_max, Ordering::Relaxed);
+    let new = libc::rlimit {
+        rlim_cur: old.rlim_cur.max(want),
+        rlim_max: old.rlim_max.max(want),
+    };
+    // SAFETY: `new` is an initialised rlimit. Failing (not privileged) leaves the old one.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &new) } != 0 {
+        let soft = libc::rlimit {
+            rlim_cur: old.rlim_max.min(want.max(old.rlim_cur)),
+            rlim_max: old.rlim_max,
+        };
+        // SAFETY: as above; within the hard limit, which needs no privilege.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &soft) };
+    }
 }
 
 /// A program to start, with every C string and pointer array made before the fork.
@@ -111,6 +143,13 @@ fn child(exec: &Exec, setup: Setup<'_>) -> ! {
         // The Rust runtime ignores SIGPIPE, and an ignored signal stays ignored across exec.
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         libc::setsid();
+        let nofile = libc::rlimit {
+            rlim_cur: NOFILE[0].load(Ordering::Relaxed),
+            rlim_max: NOFILE[1].load(Ordering::Relaxed),
+        };
+        if nofile.rlim_max > 0 {
+            libc::setrlimit(libc::RLIMIT_NOFILE, &nofile);
+        }
         match setup {
             Setup::Manager { channel } => {
                 let fd = channel.as_raw_fd();
@@ -136,5 +175,97 @@ fn child(exec: &Exec, setup: Setup<'_>) -> ! {
         }
         libc::execve(exec.path.as_ptr(), exec.argv.as_ptr(), exec.envp.as_ptr());
         libc::_exit(127)
+    }
+}
+
+/// The fd store's descriptors and names, dense (slots `0..len` are used). The arrays are
+/// zeroed at start, so the allocator takes them from calloc/mmap and a slot costs memory
+/// only once it was used; a descriptor is kept by number, as an `Option<OwnedFd>` would
+/// write -1 into every slot.
+#[derive(Debug)]
+pub struct FdStore {
+    fds: Vec<i32>,
+    names: Vec<[u8; NAME_MAX]>,
+    lens: Vec<u8>,
+    len: usize,
+}
+
+/// Longest fd store name, in bytes.
+pub const NAME_MAX: usize = 64;
+
+impl FdStore {
+    pub fn new(capacity: usize) -> FdStore {
+        FdStore {
+            fds: vec![0; capacity],
+            names: vec![[0; NAME_MAX]; capacity],
+            lens: vec![0; capacity],
+            len: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Keeps `fd` under `name` (at most NAME_MAX bytes); hands it back when full.
+    pub fn push(&mut self, name: &[u8], fd: OwnedFd) -> Result<(), OwnedFd> {
+        let at = self.len;
+        let (Some(slot), Some(dst), Some(len), Ok(n)) = (
+            self.fds.get_mut(at),
+            self.names.get_mut(at),
+            self.lens.get_mut(at),
+            u8::try_from(name.len()),
+        ) else {
+            return Err(fd);
+        };
+        let Some(dst) = dst.get_mut(..name.len()) else {
+            return Err(fd);
+        };
+        dst.copy_from_slice(name);
+        *len = n;
+        *slot = fd.into_raw_fd();
+        self.len = at.saturating_add(1);
+        Ok(())
+    }
+
+    /// The descriptor at `at` and its name.
+    pub fn get(&self, at: usize) -> Option<(&[u8], BorrowedFd<'_>)> {
+        let raw = *self.fds.get(at).filter(|_| at < self.len)?;
+        let len = usize::from(*self.lens.get(at)?);
+        let name = self.names.get(at)?.get(..len)?;
+        // SAFETY: slots below `len` hold descriptors this store owns; they are closed only
+        // by `remove` and `clear`, which need `&mut self`, so not while this borrow lives.
+        Some((name, unsafe { BorrowedFd::borrow_raw(raw) }))
+    }
+
+    /// Closes every descriptor stored under `name`; the last slot fills each hole.
+    pub fn remove(&mut self, name: &[u8]) {
+        let mut at = 0;
+        while at < self.len {
+            if self.get(at).is_some_and(|(n, _)| n == name) {
+                self.close(at);
+            } else {
+                at = at.saturating_add(1);
+            }
+        }
+    }
+
+    pub fn clear(&mut self) {
+        while self.len > 0 {
+            self.close(self.len.saturating_sub(1));
+        }
+    }
+
+    /// Closes the descriptor at `at` and moves the last slot into its place.
+    fn close(&mut self, at: usize) {
+        let last = self.len.saturating_sub(1);
+        if let Some(&raw) = self.fds.get(at) {
+            // SAFETY: the slot holds a descriptor this store owns; it is forgotten below.
+            drop(unsafe { OwnedFd::from_raw_fd(raw) });
+        }
+        self.fds.swap(at, last);
+        self.names.swap(at, last);
+        self.lens.swap(at, last);
+        self.len = last;
     }
 }

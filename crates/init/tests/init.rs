@@ -81,6 +81,15 @@ def recv(s):
             fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
     return msg.decode(), list(fds)
 
+def exited(text):
+    """The (pid, wstatus) pairs of an `exited PID WSTATUS [PID WSTATUS ...]` message."""
+    words = text.split()
+    if not words or words[0] != "exited":
+        return []
+    nums = [int(w) for w in words[1:]]
+    assert nums and len(nums) % 2 == 0, text
+    return list(zip(nums[0::2], nums[1::2]))
+
 def greeting(s):
     """Every message up to and including `ready`."""
     out = []
@@ -424,9 +433,8 @@ orphan = int(open("@DIR@/orphan").read())
 texts = [text for text, _ in hello]
 fds = [fds for text, fds in hello if text == "fd log-pipe"]
 data = os.read(fds[0][0], 100).decode() if fds else ""
-exited = "exited %d %d" % (orphan, 5 << 8)
 s.settimeout(10)
-while exited not in texts:
+while not any((orphan, 5 << 8) in chan.exited(t) for t in texts):
     texts.append(chan.recv(s)[0])
 with open("@DIR@/result", "w") as f:
     f.write("%s\n%s\n%s\n" % (texts[0], texts[1], data))
@@ -444,6 +452,146 @@ s.send(b"exit 0")
         "fds 1\nfd log-pipe\nkept across the crash\n"
     );
     assert_eq!(status.code(), Some(0), "log:\n{}", dir.read("init.log"));
+}
+
+#[test]
+fn exit_statuses_come_in_batches_and_none_is_lost() {
+    let dir = TestDir::new("batch");
+    // 300 orphans exit before the manager reads anything: their statuses queue, and come
+    // several to a message, each message within 256 bytes.
+    let manager = dir.script(
+        "manager.py",
+        r#"#!@PY@
+import os, sys, time
+sys.path.insert(0, "@DIR@")
+import chan
+s = chan.channel()
+chan.greeting(s)
+pids = set()
+for _ in range(300):
+    r, w = os.pipe()
+    middle = os.fork()
+    if middle == 0:
+        pid = os.fork()
+        if pid == 0:
+            os._exit(9)
+        os.write(w, str(pid).encode())
+        os._exit(0)
+    os.close(w)
+    os.waitpid(middle, 0)
+    pids.add(int(os.read(r, 20)))
+    os.close(r)
+time.sleep(0.5)
+s.settimeout(10)
+seen, sizes = set(), []
+while not pids <= seen:
+    text = chan.recv(s)[0]
+    pairs = chan.exited(text)
+    sizes.append((len(text), len(pairs)))
+    seen |= {p for p, st in pairs if st == 9 << 8}
+open("@DIR@/result", "w").write("%d %d %d" % (
+    len(pids & seen), max(n for _, n in sizes), max(b for b, _ in sizes)))
+s.send(b"exit 0")
+"#,
+    );
+    let mut init = direct(&dir, &["--manager", manager.to_str().unwrap()]);
+    let status = exit_within(&mut init, Duration::from_secs(30), &dir);
+    assert_eq!(status.code(), Some(0), "log:\n{}", dir.read("init.log"));
+    let result = dir.read("result");
+    let nums: Vec<usize> = result
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert_eq!(nums[0], 300, "every status arrived: {result}");
+    assert!(nums[1] > 1, "several statuses share a message: {result}");
+    assert!(nums[2] <= 256, "a message fits 256 bytes: {result}");
+}
+
+#[test]
+fn the_fd_store_holds_thousands_of_descriptors() {
+    let dir = TestDir::new("bigstore");
+    // The first manager stores one pipe 5000 times (each SCM_RIGHTS entry is a new
+    // descriptor in vigil-init), then dies; the next one must get all 5000 back.
+    let manager = dir.script(
+        "manager.py",
+        r#"#!@PY@
+import os, resource, socket, sys
+sys.path.insert(0, "@DIR@")
+import chan
+s = chan.channel()
+hello = chan.greeting(s)
+if not os.path.exists("@DIR@/first"):
+    open("@DIR@/first", "w").close()
+    r, w = os.pipe()
+    for i in range(5000 // 16):
+        socket.send_fds(s, [b"fdstore many"], [r] * 16)
+    socket.send_fds(s, [b"fdstore many"], [r] * (5000 % 16))
+    socket.send_fds(s, [b"fdstore other"], [w])
+    s.send(b"fdstore-remove other")
+    os.kill(os.getpid(), 9)
+names = [t for t, fds in hello if t.startswith("fd ")]
+got = sum(len(fds) for t, fds in hello if t == "fd many")
+open("@DIR@/result", "w").write("%s %d %d" % (hello[0][0], len(names), got))
+s.send(b"exit 0")
+"#,
+    );
+    let mut init = direct(&dir, &["--manager", manager.to_str().unwrap()]);
+    let status = exit_within(&mut init, Duration::from_secs(30), &dir);
+    assert_eq!(status.code(), Some(0), "log:\n{}", dir.read("init.log"));
+    assert_eq!(dir.read("result"), "fds 5000 5000 5000");
+}
+
+#[test]
+fn the_manager_can_ask_for_the_emergency_shell_and_hears_when_it_is_over() {
+    let dir = TestDir::new("emergency");
+    // The shell records its start and waits for `release`. The manager asks twice (the
+    // second request is ignored: one shell), releases the shell and waits for
+    // `emergency-over`; vigil-init must not restart anything meanwhile.
+    let shell = dir.script(
+        "shell.sh",
+        "#!/bin/sh\necho started >> @DIR@/shells\nwhile [ ! -e @DIR@/release ]; do sleep 0.01; done\n",
+    );
+    let manager = dir.script(
+        "manager.py",
+        r#"#!@PY@
+import os, sys, time
+sys.path.insert(0, "@DIR@")
+import chan
+open("@DIR@/managers", "a").write("x")
+s = chan.channel()
+chan.greeting(s)
+s.send(b"emergency")
+while not os.path.exists("@DIR@/shells"):
+    time.sleep(0.01)
+s.send(b"emergency")
+time.sleep(0.2)
+open("@DIR@/release", "w").close()
+s.settimeout(10)
+while chan.recv(s)[0] != "emergency-over":
+    pass
+open("@DIR@/result", "w").write("over")
+s.send(b"exit 0")
+"#,
+    );
+    let mut init = direct(
+        &dir,
+        &[
+            "--manager",
+            manager.to_str().unwrap(),
+            "--shell",
+            shell.to_str().unwrap(),
+        ],
+    );
+    let status = exit_within(&mut init, Duration::from_secs(30), &dir);
+    let log = dir.read("init.log");
+    assert_eq!(status.code(), Some(0), "log:\n{log}");
+    assert_eq!(dir.read("result"), "over", "log:\n{log}");
+    assert_eq!(dir.read("shells"), "started\n", "one shell; log:\n{log}");
+    assert_eq!(
+        dir.read("managers"),
+        "x",
+        "the manager ran once; log:\n{log}"
+    );
 }
 
 #[test]
@@ -482,7 +630,7 @@ while True:
     text = chan.recv(s)[0]
     if os.path.exists("@DIR@/grandparent"):
         pid = int(open("@DIR@/grandparent").read().split()[0])
-        if text == "exited %d %d" % (pid, 3 << 8):
+        if (pid, 3 << 8) in chan.exited(text):
             break
 while not os.path.exists("@DIR@/daemon"):
     time.sleep(0.005)
