@@ -1,31 +1,44 @@
 #!/usr/bin/env python3
 """Boot time and memory in a VM: vigil against busybox init (issue 3, "Benchmark").
 
-    python3 bench/vm-boot.py [--reps 7] [--services 20]
-                             [--rev REV | --no-build | --bin-dir DIR]
+    python3 bench/vm-boot.py [--reps 7] [--services 20] [--variants LIST]
+                             [--rev REV | --bin-dirs DYNAMIC STATIC]
 
-Builds the release binaries (cargo build --release -p vigil-init -p vigild -p
-vigil -p vigil-boot; in the working tree, or with --rev in a scratch copy of
-that commit, so that others' uncommitted edits are not measured) and two
-initramfs images with scripts/qemu/bench/mkbench: the same boot work (API mounts, hostname, modules-load.d, sysctl.d, the fstab
-mount of a virtio ext4 disk, N long-running services in four dependency chains,
-a oneshot writing to the disk), run by vigil-init + vigild + vigil-boot, or by
-busybox init + /etc/rc. Then, for each repetition, boots both (the order
-alternates) with scripts/qemu/boot (qemu-system-x86_64 -accel tcg, -smp 1,
-Debian's kernel) on a fresh copy of one ext4 image, and reads from the console:
+Builds vigil-init, vigild, vigil and vigil-boot in release mode, linked
+dynamically and statically (the flags scripts/build-release gives `vigil`), in
+the working tree or, with --rev, in a scratch copy of that commit (so that
+others' uncommitted edits are not what gets measured). Then three initramfs
+images with scripts/qemu/bench/mkbench, all with the same boot work (API
+mounts, hostname, modules-load.d, sysctl.d, the fstab mount of a virtio ext4
+disk, N long-running services in four dependency chains, a oneshot writing to
+the disk): vigil-init + vigild + vigil-boot (dynamic, static), or busybox init
++ /etc/rc. The variants booted (--variants, all by default):
+
+  vigil         the dynamic binaries
+  vigil-static  the static binaries
+  vigil-quiet   the dynamic image, vigild's own messages in a file instead of on
+                the serial console (vigil.manager=/sbin/vigild-quiet)
+  busybox       busybox init running /etc/rc
+
+Each repetition boots every variant once (the order rotates) with
+scripts/qemu/boot (qemu-system-x86_64 -accel tcg, -smp 1, Debian's kernel) on a
+fresh copy of one empty ext4 image, and reads from the console:
 
   - the kernel's timestamp of "Run /init as init process" (dmesg, in the guest);
   - the guest's uptime when the default target is reached: vigild's line
-    "startup finished: default.target reached (uptime S s, ...)", or the line
-    /etc/rc prints when it has done the same work;
+    "startup finished: default.target reached (uptime S s, T s after the
+    manager started)", or the line /etc/rc prints when it has done the same work;
   - PSS (smaps_rollup) of PID 1 and of vigild, and MemTotal - MemAvailable,
-    printed by a report that runs after the target, then powers off.
+    printed by a report that runs after the target, then powers off;
+  - checks that the work was done (services running, file on the disk,
+    hostname, sysctl, mount): a boot that fails them stops the benchmark.
 
-Each boot holds /tmp/vigil-bench.lock (flock, shared with the other
-benchmarks), and the load average is recorded before it. Prints a markdown
-table of medians (min-max); console logs and the raw figures (JSON) go to
-bench/results/<timestamp>-vm/. Needs qemu, busybox-static, e2fsprogs and the
-kernel: scripts/install-test-deps (as root).
+Each boot holds /tmp/vigil-bench.lock (flock(2), shared with the other
+benchmarks) and records the load average before it. Prints a markdown table of
+medians (min-max) and the ratios to busybox; the console logs, the images,
+raw.json and summary.md go to bench/results/<timestamp>-vm/ (the raw figures
+also on stderr). Needs qemu, busybox-static, e2fsprogs and the kernel:
+scripts/install-test-deps (as root).
 """
 
 import argparse
@@ -41,15 +54,26 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QEMU = os.path.join(ROOT, "scripts", "qemu")
-BIN_DIR = os.path.join(ROOT, "target", "release")
 LOCK = "/tmp/vigil-bench.lock"
-INITS = ("vigil", "busybox")
-# the boots: (name, image, kernel arguments); vigil-quiet is the vigil image
-# with vigild's own messages in a file rather than on the serial console
-VARIANTS = (("vigil", "vigil", ""),
-            ("busybox", "busybox", ""),
-            ("vigil-quiet", "vigil", "vigil.manager=/sbin/vigild-quiet"))
 CRATES = ["-p", "vigil-init", "-p", "vigild", "-p", "vigil", "-p", "vigil-boot"]
+# The flags scripts/build-release gives `vigil` (static glibc, not
+# position-independent); an explicit --target keeps them off proc macros.
+STATIC_FLAGS = "-C target-feature=+crt-static -C relocation-model=static"
+# The boots: name -> (image, kernel arguments). vigil-quiet is the vigil image
+# with vigild's own messages in a file rather than on the serial console;
+# vigil-static has the four binaries linked statically.
+VARIANTS = {
+    "vigil": ("vigil", ""),
+    "vigil-static": ("vigil-static", ""),
+    "vigil-quiet": ("vigil", "vigil.manager=/sbin/vigild-quiet"),
+    "busybox": ("busybox", ""),
+}
+LABELS = {
+    "vigil": "vigil",
+    "vigil-static": "vigil static",
+    "vigil-quiet": "vigil, vigild quiet",
+    "busybox": "busybox init",
+}
 
 
 def run(cmd, **kw):
@@ -61,10 +85,18 @@ def loadavg():
         return " ".join(f.read().split()[:3])
 
 
-def git_rev():
-    res = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+def git_rev(rev):
+    res = subprocess.run(["git", "rev-parse", "--short=12", rev], cwd=ROOT,
                          capture_output=True, text=True)
     return res.stdout.strip() or "unknown"
+
+
+def cpu_model():
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "unknown"
 
 
 def parse(init, log, services):
@@ -106,10 +138,24 @@ def parse(init, log, services):
     return r
 
 
+def host_triple():
+    out = run(["rustc", "-vV"], capture_output=True, text=True).stdout
+    return out.split("host: ")[1].split()[0]
+
+
+def cargo_builds(src, target_dir):
+    """The release binaries, dynamic and static; returns their two directories."""
+    env = dict(os.environ, CARGO_TARGET_DIR=target_dir)
+    run(["cargo", "build", "--release", "--quiet"] + CRATES, cwd=src, env=env)
+    host = host_triple()
+    env["RUSTFLAGS"] = STATIC_FLAGS
+    run(["cargo", "build", "--release", "--quiet", "--target", host] + CRATES, cwd=src, env=env)
+    return [os.path.join(target_dir, "release"), os.path.join(target_dir, host, "release")]
+
+
 def build_rev(rev):
     """Builds the binaries of a commit in a scratch copy of it (git archive), so
-    that uncommitted work in the tree is not what gets measured; returns the
-    directory of the binaries."""
+    that uncommitted work in the tree is not what gets measured."""
     full = run(["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=ROOT,
                capture_output=True, text=True).stdout.strip()
     src = f"/tmp/vigil-vm-bench-{full[:12]}"
@@ -120,26 +166,25 @@ def build_rev(rev):
         if archive.wait() != 0:
             sys.exit(f"vm-boot: git archive {full} failed")
         os.replace(src + ".tmp", src)
-    env = dict(os.environ, CARGO_TARGET_DIR=os.path.join(src, "target"))
-    run(["cargo", "build", "--release", "--quiet"] + CRATES, cwd=src, env=env)
-    return os.path.join(src, "target", "release"), full[:12]
+    return list(cargo_builds(src, os.path.join(src, "target")))
 
 
-def build(out, services, no_build):
-    if not no_build:
-        run(["cargo", "build", "--release", "--quiet"] + CRATES, cwd=ROOT)
+def images(out, services, bin_dirs):
+    """The initramfs images the variants boot, the kernel, and an empty disk."""
     kernel = run([os.path.join(QEMU, "kernel-path")], capture_output=True, text=True).stdout.strip()
     modules = run([os.path.join(QEMU, "kernel-path"), "--modules"],
                   capture_output=True, text=True).stdout.strip()
-    images = {}
-    for init in INITS:
-        images[init] = os.path.join(out, f"{init}.cpio.gz")
-        run([os.path.join(QEMU, "bench", "mkbench"), "--init", init, "-o", images[init],
-             "--bin-dir", BIN_DIR, "--modules-dir", modules, "--services", str(services)])
+    made = {}
+    for name, (init, bin_dir) in {"vigil": ("vigil", bin_dirs[0]),
+                                  "vigil-static": ("vigil", bin_dirs[1]),
+                                  "busybox": ("busybox", bin_dirs[0])}.items():
+        made[name] = os.path.join(out, f"{name}.cpio.gz")
+        run([os.path.join(QEMU, "bench", "mkbench"), "--init", init, "-o", made[name],
+             "--bin-dir", bin_dir, "--modules-dir", modules, "--services", str(services)])
     template = os.path.join(out, "disk-template.img")
     run(["mkfs.ext4", "-q", "-F", "-L", "vigil-bench", template, "64M"],
         stdout=subprocess.DEVNULL)
-    return kernel, images, template
+    return kernel, made, template
 
 
 def boot(init, rep, kernel, image, append, template, out, timeout):
@@ -175,10 +220,13 @@ def fmt(values, digits):
 
 
 def table(results):
-    v, q, b = results["vigil"], results["vigil-quiet"], results["busybox"]
+    names = list(results)
+    others = [n for n in names if n != "busybox"]
 
-    def col(rs, key):
-        return [r[key] for r in rs if key in r]
+    def col(name, key):
+        if key == "pss_total" and name == "busybox":
+            key = "pss_init"
+        return [r[key] for r in results[name] if key in r]
 
     def ratio(xs, ys):
         if xs and ys and statistics.median(ys) > 0:
@@ -190,24 +238,23 @@ def table(results):
         ("kernel start → /init runs (s)", "init_start", 3),
         ("/init runs → default target reached (s)", "init_to_target", 3),
         ("  of which /init runs → vigild's start (s)", "init_to_manager", 3),
-        ("  of which vigild's start → default target reached (s)", "manager_to_target", 3),
+        ("  of which vigild's start → default target (s)", "manager_to_target", 3),
         ("PSS of PID 1 (KiB)", "pss_init", 0),
         ("PSS of vigild (KiB)", "pss_vigild", 0),
         ("PSS of PID 1 + vigild (KiB)", "pss_total", 0),
         ("MemTotal − MemAvailable after boot (KiB)", "mem_used", 0),
-        ("host wall time of the whole boot, qemu start to exit (s)", "wall", 1),
+        ("host wall time of one boot, qemu start to exit (s)", "wall", 1),
     ]
-    lines = [
-        f"| measure, median of {len(v)} (min–max) | vigil | vigil, vigild's messages "
-        "to a file | busybox init | vigil / busybox | vigil quiet / busybox |",
-        "|---|---|---|---|---|---|",
-    ]
+    reps = len(next(iter(results.values())))
+    head = [f"median of {reps} (min–max)"] + [LABELS[n] for n in names]
+    if "busybox" in results:
+        head += [f"{LABELS[n]} / busybox" for n in others]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label, key, digits in rows:
-        vv, qv, bv = col(v, key), col(q, key), col(b, key)
-        if key == "pss_total":
-            bv = col(b, "pss_init")
-        lines.append(f"| {label} | {fmt(vv, digits)} | {fmt(qv, digits)} | {fmt(bv, digits)} "
-                     f"| {ratio(vv, bv)} | {ratio(qv, bv)} |")
+        cells = [label] + [fmt(col(n, key), digits) for n in names]
+        if "busybox" in results:
+            cells += [ratio(col(n, key), col("busybox", key)) for n in others]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -215,14 +262,19 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--reps", type=int, default=7)
     p.add_argument("--services", type=int, default=20)
+    p.add_argument("--variants", default=",".join(VARIANTS),
+                   help=f"which boots, comma-separated (default and choices: {','.join(VARIANTS)})")
     p.add_argument("--timeout", type=int, default=120, help="seconds per boot")
-    p.add_argument("--no-build", action="store_true", help="use the binaries as they are")
-    p.add_argument("--bin-dir", help="take vigil-init, vigild, vigil and vigil-boot from DIR "
-                   "(implies --no-build; default target/release)")
     p.add_argument("--rev", help="build this commit in a scratch copy (/tmp/vigil-vm-bench-HASH) "
                    "instead of the working tree")
+    p.add_argument("--bin-dirs", nargs=2, metavar=("DYNAMIC", "STATIC"),
+                   help="use these binaries (vigil-init, vigild, vigil, vigil-boot), build nothing")
     p.add_argument("--out", help="default bench/results/<timestamp>-vm")
     args = p.parse_args()
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown or not variants:
+        sys.exit(f"vm-boot: unknown variant {unknown} (choose from {', '.join(VARIANTS)})")
     for tool in ["qemu-system-x86_64", "mkfs.ext4", "busybox"]:
         if shutil.which(tool) is None:
             sys.exit(f"vm-boot: no {tool} (run scripts/install-test-deps as root)")
@@ -230,46 +282,55 @@ def main():
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = args.out or os.path.join(ROOT, "bench", "results", f"{stamp}-vm")
     os.makedirs(out, exist_ok=True)
-    global BIN_DIR
-    rev = git_rev() + " (working tree)"
-    if args.bin_dir:
-        BIN_DIR = os.path.abspath(args.bin_dir)
-        rev = f"binaries of {BIN_DIR}"
+    if args.bin_dirs:
+        bin_dirs = [os.path.abspath(d) for d in args.bin_dirs]
+        rev = "prebuilt"
     elif args.rev:
-        BIN_DIR, rev = build_rev(args.rev)
-        args.no_build = True
-    kernel, images, template = build(out, args.services, args.no_build or args.bin_dir)
-    meta = {"started": stamp, "git": rev, "reps": args.reps, "services": args.services,
-            "kernel": os.path.basename(kernel), "bin_dir": BIN_DIR, "load_before": loadavg(),
-            "image_kib": {i: os.path.getsize(images[i]) // 1024 for i in INITS}}
-    print(f"vm-boot: {args.reps} reps, {args.services} services, git {meta['git']}, "
-          f"load before {meta['load_before']}", file=sys.stderr)
-    results = {name: [] for name, _, _ in VARIANTS}
+        bin_dirs = build_rev(args.rev)
+        rev = git_rev(args.rev)
+    else:
+        bin_dirs = cargo_builds(ROOT, os.path.join(ROOT, "target"))
+        rev = git_rev("HEAD") + " + working tree"
+    kernel, made, template = images(out, args.services, bin_dirs)
+    meta = {"started": stamp, "vigil": rev, "reps": args.reps, "services": args.services,
+            "kernel": os.path.basename(kernel), "bin_dirs": bin_dirs,
+            "load_before": loadavg(), "cpu": cpu_model(),
+            "image_kib": {i: os.path.getsize(made[i]) // 1024 for i in made}}
+    print(f"vm-boot: {args.reps} reps of {', '.join(variants)}, {args.services} services, "
+          f"vigil {rev}, load before {meta['load_before']}", file=sys.stderr)
+    results = {name: [] for name in variants}
     t0 = time.monotonic()
     for rep in range(args.reps):
         # rotate, so that no variant always follows the same one
-        k = rep % len(VARIANTS)
-        for init, image, append in VARIANTS[k:] + VARIANTS[:k]:
-            text, wall, load = boot(init, rep, kernel, images[image], append, template, out,
+        k = rep % len(variants)
+        for name in variants[k:] + variants[:k]:
+            image, append = VARIANTS[name]
+            text, wall, load = boot(name, rep, kernel, made[image], append, template, out,
                                     args.timeout)
             try:
-                r = parse(init, text, args.services)
+                r = parse(name, text, args.services)
             except ValueError as e:
                 sys.exit(f"vm-boot: boot {rep}: {e}")
             r.update(rep=rep, wall=round(wall, 3), load=load)
             r["pss_total"] = r["pss_init"] + r.get("pss_vigild", 0)
-            results[init].append(r)
-            print(f"vm-boot: {init:11} rep {rep}: target at {r['target']:.3f} s "
+            results[name].append(r)
+            print(f"vm-boot: {name:12} rep {rep}: target at {r['target']:.3f} s "
                   f"(/init at {r['init_start']:.3f} s), PID 1 {r['pss_init']} KiB, "
                   f"load {load}", file=sys.stderr)
     meta["seconds"] = round(time.monotonic() - t0, 1)
     meta["load_after"] = loadavg()
+    # the disks are 64 MiB each and say nothing the console did not
+    for f in ["disk.img", "disk-template.img"]:
+        os.remove(os.path.join(out, f))
     with open(os.path.join(out, "raw.json"), "w") as f:
         json.dump({"meta": meta, "results": results}, f, indent=1)
+    summary = table(results)
+    with open(os.path.join(out, "summary.md"), "w") as f:
+        f.write(f"{json.dumps(meta)}\n\n{summary}\n")
     print(json.dumps({"meta": meta, "results": results}), file=sys.stderr)
     print(f"vm-boot: done in {meta['seconds']} s, load after {meta['load_after']}; "
           f"raw figures and console logs in {out}", file=sys.stderr)
-    print(table(results))
+    print(summary)
 
 
 if __name__ == "__main__":
