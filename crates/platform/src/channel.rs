@@ -3,11 +3,20 @@
 //! messages). This module owns taking that descriptor over and moving whole
 //! datagrams; it never blocks and never interprets a message.
 
-use std::io;
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::io::{self, IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::time::Duration;
 
+use rustix::event::{PollFd, PollFlags};
 use rustix::io::{Errno, FdFlags};
-use rustix::net::{RecvFlags, SendFlags};
+use rustix::net::{
+    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags,
+};
+
+/// Descriptors one received message may carry (vigil-init sends one per `fd`).
+const FDS_PER_MESSAGE: usize = 16;
 
 /// One end of the init channel.
 #[derive(Debug)]
@@ -57,6 +66,68 @@ impl InitChannel {
             Err(Errno::INTR) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+impl InitChannel {
+    /// Sends one message with descriptors attached (SCM_RIGHTS); `Ok(false)`
+    /// when the socket is full right now.
+    pub fn send_with_fds(&self, message: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<bool> {
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(FDS_PER_MESSAGE))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        let flags = SendFlags::NOSIGNAL | SendFlags::DONTWAIT;
+        match rustix::net::sendmsg(&self.fd, &[IoSlice::new(message)], &mut control, flags) {
+            Ok(_) => Ok(true),
+            Err(Errno::AGAIN) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Receives one message and the descriptors that came with it (each
+    /// close-on-exec): `None` when nothing is waiting, a length of 0 when
+    /// vigil-init closed its end.
+    pub fn recv_with_fds(&self, buf: &mut [u8]) -> io::Result<Option<(usize, Vec<OwnedFd>)>> {
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(FDS_PER_MESSAGE))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let mut iov = [IoSliceMut::new(buf)];
+        let flags = RecvFlags::CMSG_CLOEXEC | RecvFlags::DONTWAIT;
+        let got = match rustix::net::recvmsg(&self.fd, &mut iov, &mut control, flags) {
+            Ok(got) => got,
+            Err(Errno::AGAIN | Errno::INTR) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let mut fds = Vec::new();
+        for message in control.drain() {
+            if let RecvAncillaryMessage::ScmRights(rights) = message {
+                fds.extend(rights);
+            }
+        }
+        Ok(Some((got.bytes, fds)))
+    }
+
+    /// Waits up to `timeout` until the socket is readable (or writable, with
+    /// `write`); false when the time ran out.
+    pub fn wait(&self, write: bool, timeout: Duration) -> io::Result<bool> {
+        let events = if write { PollFlags::OUT } else { PollFlags::IN };
+        let mut fds = [PollFd::new(&self.fd, events)];
+        let ts = rustix::time::Timespec {
+            tv_sec: timeout.as_secs() as i64,
+            tv_nsec: i64::from(timeout.subsec_nanos()),
+        };
+        match rustix::event::poll(&mut fds, Some(&ts)) {
+            Ok(n) => Ok(n > 0),
+            Err(Errno::INTR) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The descriptor's number, for a manager that re-executes itself and
+    /// names it in the environment of its next image.
+    pub fn raw(&self) -> i32 {
+        self.fd.as_raw_fd()
     }
 }
 

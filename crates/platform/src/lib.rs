@@ -35,7 +35,7 @@ pub use exec::{
     Child, ChildFd, ExecStatus, PreparedCommand, Rlimit, RlimitResource, STAGE_NAMES,
     reserve_spawn_slots, spawn,
 };
-pub use memory::release_free_heap;
+pub use memory::{adopt_fd, memfd, release_free_heap, set_cloexec};
 pub use pipe::{log_pipe, pipe_cloexec, read_nonblocking, set_nonblocking, write_nonblocking};
 pub use process::{
     ExitStatus, geteuid, getgid, getpgid, getpid, getuid, kill, kill_group, pidfd_open,

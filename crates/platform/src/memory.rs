@@ -1,4 +1,4 @@
-//! Giving freed heap memory back to the kernel.
+//! Giving freed heap memory back to the kernel, and anonymous files in memory.
 //!
 //! Loading a thousand unit files, or starting a thousand services, leaves the
 //! C allocator's heap full of small freed chunks between live ones: glibc keeps
@@ -16,6 +16,44 @@ pub fn release_free_heap() {
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+/// An anonymous file in memory (memfd), close-on-exec: the manager's state
+/// for its successor lives in one.
+pub fn memfd(name: &str) -> std::io::Result<std::os::fd::OwnedFd> {
+    let fd = rustix::fs::memfd_create(name, rustix::fs::MemfdFlags::CLOEXEC)?;
+    Ok(fd)
+}
+
+/// Sets or clears close-on-exec: a manager that re-executes itself keeps the
+/// descriptors its next image takes over.
+pub fn set_cloexec(fd: impl std::os::fd::AsFd, cloexec: bool) -> std::io::Result<()> {
+    let flags = if cloexec {
+        rustix::io::FdFlags::CLOEXEC
+    } else {
+        rustix::io::FdFlags::empty()
+    };
+    rustix::io::fcntl_setfd(fd, flags)?;
+    Ok(())
+}
+
+/// Takes ownership of a descriptor a previous image of this process left
+/// open (its number came in the environment), once checked to be open, and
+/// makes it close-on-exec again. Refuses stdio.
+pub fn adopt_fd(raw: i32) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
+    if raw < 3 {
+        return Err(std::io::Error::from_raw_os_error(libc::EBADF));
+    }
+    // SAFETY: borrowed only to check that the number is open, before anything
+    // in this process owns it.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(raw) };
+    rustix::io::fcntl_getfd(borrowed)?;
+    // SAFETY: the number is open (checked above) and the environment that
+    // named it is read once, so nothing else takes it over.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    set_cloexec(&fd, true)?;
+    Ok(fd)
 }
 
 #[cfg(test)]

@@ -41,8 +41,36 @@ impl From<UCred> for Credentials {
 }
 
 /// SO_PEERCRED of a connected unix stream: who connected, as of `connect()`.
+/// The PID is 0 when the peer is in a PID namespace this process cannot see
+/// (a client on the host talking to a manager in a container): read with
+/// libc, since rustix's UCred cannot hold a PID of 0.
 pub fn peer_credentials(fd: impl AsFd) -> io::Result<Credentials> {
-    Ok(rustix::net::sockopt::socket_peercred(fd)?.into())
+    use std::os::fd::AsRawFd;
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` and `len` are valid for writes of the sizes passed; the
+    // kernel writes at most `len` bytes and updates `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_fd().as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&raw mut cred).cast(),
+            &raw mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(Credentials {
+        pid: cred.pid.unsigned_abs(),
+        uid: cred.uid,
+        gid: cred.gid,
+    })
 }
 
 fn unix_addr(path: &Path) -> io::Result<SocketAddrUnix> {
@@ -118,6 +146,17 @@ impl UnixListener {
         })
     }
 
+    /// Takes over a listening socket bound at `path` by a previous manager
+    /// (kept by vigil-init, or left open across exec), so connections made
+    /// meanwhile wait in its backlog instead of being refused.
+    pub fn from_fd(fd: OwnedFd, path: &Path) -> io::Result<UnixListener> {
+        crate::set_nonblocking(&fd, true)?;
+        Ok(UnixListener {
+            fd,
+            path: path.to_path_buf(),
+        })
+    }
+
     /// Accepts one pending connection (non-blocking, close-on-exec), `None` when none.
     pub fn accept(&self) -> io::Result<Option<UnixStream>> {
         loop {
@@ -182,6 +221,17 @@ impl NotifySocket {
         )?;
         rustix::net::sockopt::set_socket_passcred(&fd, true)?;
         bind_with_mode(&fd, path, mode, false)?;
+        Ok(NotifySocket {
+            fd,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Takes over a notify socket bound at `path` by a previous manager, so
+    /// the datagrams sent meanwhile are still read.
+    pub fn from_fd(fd: OwnedFd, path: &Path) -> io::Result<NotifySocket> {
+        crate::set_nonblocking(&fd, true)?;
+        rustix::net::sockopt::set_socket_passcred(&fd, true)?;
         Ok(NotifySocket {
             fd,
             path: path.to_path_buf(),
