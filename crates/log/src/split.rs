@@ -75,6 +75,12 @@ impl LineSplitter {
         }
     }
 
+    /// The bytes of the unfinished line, taken as they are (a manager that
+    /// re-executes itself hands them to its next image, which feeds them first).
+    pub fn take_pending(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.pending)
+    }
+
     /// At end of file: the unfinished line, if there is one.
     pub fn flush(&mut self) -> Option<String> {
         if self.pending.is_empty() {

@@ -100,6 +100,10 @@ pub enum Request {
         #[serde(default)]
         action: Option<PowerAction>,
     },
+    /// Replace the manager with the binary on disk (an upgrade), keeping every
+    /// service, socket and log pipe; the reply comes before the exec, and the
+    /// connection closes with it.
+    Reexec {},
 }
 
 /// What vigil-init does once the manager has stopped everything.
@@ -144,7 +148,8 @@ impl Request {
             | Request::ResetFailed { .. }
             | Request::Enable { .. }
             | Request::Disable { .. }
-            | Request::Shutdown { .. } => true,
+            | Request::Shutdown { .. }
+            | Request::Reexec {} => true,
         }
     }
 }
@@ -245,6 +250,8 @@ pub enum Body {
     },
     /// The manager is stopping everything and will exit.
     ShuttingDown,
+    /// The manager is about to re-execute itself.
+    Reexecuting,
 }
 
 /// One row of `vigil list`.

@@ -30,6 +30,8 @@ verbs:
   shutdown                     stop every unit in reverse dependency order; vigild exits
   poweroff / reboot / halt     the same, then vigil-init powers off, reboots or halts the
                                machine (root only; needs vigild started by vigil-init)
+  reexec                       replace vigild with the binary on disk (an upgrade): every
+                               service keeps running, no log line is lost
 
 options:
   --socket PATH   the manager's control socket (also $VIGIL_SOCKET); default
@@ -110,6 +112,7 @@ pub enum Verb {
     Blame,
     /// `shutdown`, or `poweroff`/`reboot`/`halt` (the machine, through vigil-init).
     Shutdown(Option<vigil_proto::PowerAction>),
+    Reexec,
 }
 
 #[derive(Debug, PartialEq)]
@@ -336,6 +339,10 @@ fn parse_verb(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
         "shutdown" => {
             split(verb, rest, &[], &[])?.none(verb)?;
             Verb::Shutdown(None)
+        }
+        "reexec" => {
+            split(verb, rest, &[], &[])?.none(verb)?;
+            Verb::Reexec
         }
         "poweroff" | "reboot" | "halt" => {
             split(verb, rest, &[], &[])?.none(verb)?;

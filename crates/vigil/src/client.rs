@@ -44,6 +44,7 @@ pub fn run(cmd: Command) -> Exit {
         Verb::Graph => Request::Graph {},
         Verb::Blame => Request::Blame {},
         Verb::Shutdown(action) => Request::Shutdown { action },
+        Verb::Reexec => Request::Reexec {},
     };
     let uid = vigil_platform::getuid();
     let path = vigil_proto::resolve_socket_path(cmd.socket, uid);
@@ -89,10 +90,49 @@ pub fn run(cmd: Command) -> Exit {
             }
         };
         let exit = show(&reply, cmd.json);
+        if matches!(reply.result, Some(Body::Reexecuting)) {
+            return wait_reexec(reader, &path);
+        }
         if !follow || exit != Exit::Success {
             return exit;
         }
         first = false;
+    }
+}
+
+/// After `reexec` was accepted: the old image closes this connection when it
+/// execs; then the new one answers on the same socket (connections made
+/// meanwhile wait in its backlog).
+fn wait_reexec(mut reader: BufReader<UnixStream>, path: &std::path::Path) -> Exit {
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut reader, &mut rest);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let ping = Envelope {
+        version: VERSION,
+        id: 1,
+        request: Request::Ping {},
+    };
+    loop {
+        let answer = UnixStream::connect(path).and_then(|s| {
+            (&s).write_all(&vigil_proto::encode(&ping))?;
+            let mut line = Vec::new();
+            BufReader::new(s).read_until(b'\n', &mut line)?;
+            Ok(line)
+        });
+        if let Ok(line) = answer
+            && let Ok(Reply {
+                result: Some(Body::Pong { version, pid }),
+                ..
+            }) = serde_json::from_slice::<Reply>(&line)
+        {
+            println!("vigild {version} (pid {pid}) is running again");
+            return Exit::Success;
+        }
+        if std::time::Instant::now() >= deadline {
+            eprintln!("vigil: the manager did not answer within 30 s of re-executing");
+            return Exit::Unreachable;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 
@@ -182,6 +222,10 @@ fn show(reply: &Reply, json: bool) -> Exit {
         }
         Body::ShuttingDown => {
             println!("vigild is stopping every unit and will exit");
+            Exit::Success
+        }
+        Body::Reexecuting => {
+            println!("vigild is re-executing");
             Exit::Success
         }
     }

@@ -78,6 +78,11 @@ fn open_spare() -> Option<std::fs::File> {
 }
 
 impl Clients {
+    /// The listening socket (for vigil-init's fd store and re-exec).
+    pub fn listener_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.listener.as_fd()
+    }
+
     pub fn new(listener: UnixListener) -> Clients {
         Clients {
             listener,
@@ -522,11 +527,29 @@ impl Daemon {
                         action.as_str()
                     ),
                 )),
-                _ => {
+                Some(_) => {
+                    self.begin_shutdown();
+                    Some(Reply::ok(id, Body::ShuttingDown))
+                }
+                None => {
+                    // Under vigil-init a manager that exits unasked is restarted:
+                    // this exit is asked for (a container exits 0; a machine
+                    // powers off, as the channel's `exit` means there).
+                    self.tell_init("exit 0");
                     self.begin_shutdown();
                     Some(Reply::ok(id, Body::ShuttingDown))
                 }
             },
+            Request::Reexec {} if self.phase != crate::daemon::Phase::Running => Some(Reply::err(
+                id,
+                ErrorCode::NotAllowed,
+                "cannot re-execute: the manager is shutting down",
+            )),
+            Request::Reexec {} => {
+                // At the end of this turn of the loop, after the reply is out.
+                self.handover.reexec_requested = true;
+                Some(Reply::ok(id, Body::Reexecuting))
+            }
         };
         if let Some(reply) = reply {
             self.clients.send(client, &reply, &self.epoll);

@@ -18,6 +18,7 @@ use vigil_units::SpecifierContext;
 use vigil_units::load::LoadedSet;
 
 use crate::control::Clients;
+use crate::handover::{Handover, Inherited};
 use crate::logs::Logs;
 use crate::options::Options;
 use crate::procs::Procs;
@@ -87,6 +88,10 @@ pub(crate) struct Daemon {
     /// asked for has been reached since (said once, for boot timing).
     pub started_at: Time,
     pub target_reached: bool,
+    /// The hand-over to the next manager (after a crash, or `vigil reexec`).
+    pub handover: Handover,
+    /// What the previous manager left, until `boot` takes it over.
+    pub inherited: Option<Inherited>,
 }
 
 /// Runs the manager until it has stopped everything; returns its exit code
@@ -160,18 +165,37 @@ impl Daemon {
         let epoll = Epoll::new().context("creating the epoll instance")?;
         let sigfd = SignalFd::new(HANDLED_SIGNALS).context("creating the signalfd")?;
         let timer = TimerFd::new().context("creating the timerfd")?;
-        let listener = bind_control_socket(&socket_path)?;
+        let init = init_channel();
+        let mut inherited = crate::handover::inherit(init.as_ref());
         let notify_path = runtime.join(notify_name(&socket_path));
-        let _ = fs::remove_file(&notify_path);
-        // Services may run as other users and must still be able to notify.
-        let notify = NotifySocket::bind(&notify_path, 0o666)
-            .with_context(|| format!("binding the notify socket {}", notify_path.display()))?;
+        // The sockets of a predecessor: left open across exec, or kept by init.
+        let (old_listener, old_notify) = match inherited.state.as_mut() {
+            Some(s) => s.exec_sockets(),
+            None => (None, None),
+        };
+        let old_listener = old_listener.or_else(|| inherited.take("control"));
+        let old_notify = old_notify.or_else(|| inherited.take("notify"));
+        let listener_new = old_listener.is_none();
+        let listener = match old_listener {
+            Some(fd) => UnixListener::from_fd(fd, &socket_path)?,
+            None => bind_control_socket(&socket_path)?,
+        };
+        let notify_new = old_notify.is_none();
+        let notify = match old_notify {
+            Some(fd) => NotifySocket::from_fd(fd, &notify_path)?,
+            None => {
+                let _ = fs::remove_file(&notify_path);
+                // Services may run as other users and must still be able to notify.
+                NotifySocket::bind(&notify_path, 0o666).with_context(|| {
+                    format!("binding the notify socket {}", notify_path.display())
+                })?
+            }
+        };
 
         epoll.add(sigfd.as_fd(), token::SIGNAL, Interest::READABLE)?;
         epoll.add(timer.as_fd(), token::TIMER, Interest::READABLE)?;
         epoll.add(listener.as_fd(), token::LISTENER, Interest::READABLE)?;
         epoll.add(notify.as_fd(), token::NOTIFY, Interest::READABLE)?;
-        let init = init_channel();
         if let Some(chan) = &init {
             epoll.add(chan.as_fd(), token::INIT, Interest::READABLE)?;
         }
@@ -180,8 +204,11 @@ impl Daemon {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         let wall_offset = now_wall.saturating_sub(vigil_platform::monotonic_now());
-        let logs = Logs::new(&opts)?;
-        Ok(Daemon {
+        let mut logs = Logs::new(&opts)?;
+        if init.is_some() {
+            logs.keep_pipes_in_store();
+        }
+        let mut daemon = Daemon {
             engine: Engine::new(),
             epoll,
             sigfd,
@@ -212,8 +239,15 @@ impl Daemon {
             shutdown_check: None,
             started_at: vigil_platform::monotonic_now(),
             target_reached: false,
+            handover: Handover::default(),
+            inherited: None,
             opts,
-        })
+        };
+        daemon.store_sockets(listener_new, notify_new);
+        inherited.store.remove("control");
+        inherited.store.remove("notify");
+        daemon.inherited = Some(inherited);
+        Ok(daemon)
     }
 
     pub fn now(&self) -> Time {
@@ -262,7 +296,28 @@ impl Daemon {
                 self.socket_path.display()
             ),
         );
+        let mut inherited = self.inherited.take().unwrap_or_default();
+        if let Some(state) = inherited.state.take() {
+            self.resume(state, inherited);
+            return;
+        }
         self.load();
+        if inherited.unreadable {
+            // Services of the previous manager may be running: starting the
+            // target could start them a second time.
+            self.say(
+                Level::Error,
+                None,
+                "the previous manager's state is lost: no unit is started; start them with `vigil start`",
+            );
+            self.save_state(Vec::new());
+            return;
+        }
+        if self.opts.emergency {
+            self.enter_emergency("emergency mode asked for (--emergency, vigil.emergency)");
+            self.process_actions();
+            return;
+        }
         let target = self.opts.target.clone();
         let now = self.now();
         if let Err(e) = self.engine.handle(now, Event::Start(target.clone())) {
@@ -331,6 +386,40 @@ impl Daemon {
         );
     }
 
+    /// The boot target failed, or emergency mode was asked for: vigil-init
+    /// runs the emergency shell on the console while this manager keeps
+    /// running (so `vigil` works in it); see `on_emergency_over`.
+    fn enter_emergency(&mut self, why: &str) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        let shell = self.tell_init("emergency");
+        let what = if shell {
+            "emergency shell on the console; the boot target is tried again when it exits"
+        } else {
+            "no vigil-init to run an emergency shell"
+        };
+        self.say(Level::Error, None, &format!("{why}: {what}"));
+    }
+
+    /// The emergency shell exited: boot on, as systemd's emergency.service
+    /// does with `systemctl default`.
+    pub(crate) fn on_emergency_over(&mut self) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        let target = self.opts.target.clone();
+        self.say(
+            Level::Info,
+            None,
+            &format!("emergency shell ended: starting {target}"),
+        );
+        let now = self.now();
+        if let Err(e) = self.engine.handle(now, Event::Start(target.clone())) {
+            self.say(Level::Error, None, &format!("cannot start {target}: {e}"));
+        }
+    }
+
     /// Stops everything, then exits with `code`; vigil-init is told first, so
     /// the container exits with it even if this manager dies on the way.
     fn end_with(&mut self, code: u8) {
@@ -341,7 +430,7 @@ impl Daemon {
 
     /// Sends one message to vigil-init; false when there is none, or it
     /// cannot take the message.
-    fn tell_init(&self, message: &str) -> bool {
+    pub(crate) fn tell_init(&self, message: &str) -> bool {
         self.init
             .as_ref()
             .is_some_and(|chan| matches!(chan.send(message.as_bytes()), Ok(true)))
@@ -510,15 +599,29 @@ impl Daemon {
                 }
                 self.process_actions();
             }
+            self.sync_store();
+            if self.handover.reexec_requested {
+                self.handover.reexec_requested = false;
+                self.clients.flush_all(&self.epoll);
+                let e = self.reexec();
+                self.say(Level::Error, None, &format!("re-exec failed: {e:#}"));
+            }
+            if self.handover.dirty {
+                self.save_state(Vec::new());
+            }
         }
     }
 
     /// Arms the timerfd for the engine's next deadline, when that changed.
     fn arm_timer(&mut self) {
-        let next = match (self.engine.next_deadline(), self.shutdown_check) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let next = [
+            self.engine.next_deadline(),
+            self.shutdown_check,
+            self.missing_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         if next == self.armed {
             return;
         }
@@ -542,6 +645,9 @@ impl Daemon {
         let _ = self.engine.handle(now, Event::Tick);
         if self.shutdown_check.is_some_and(|at| at <= now) {
             self.shutdown_progress(now);
+        }
+        if self.missing_deadline().is_some_and(|at| at <= now) {
+            self.check_missing(now);
         }
     }
 
@@ -651,26 +757,49 @@ impl Daemon {
         let _ = self.engine.handle(now, Event::Shutdown);
     }
 
-    /// Reads what vigil-init sent. Exit statuses of processes it reaped are
-    /// not acted on yet (re-adoption after a manager crash is still to come):
-    /// they are read so the channel never fills. When init closes its end, the
-    /// channel is dropped.
+    /// Reads what vigil-init sent: the exit statuses of processes it reaped
+    /// (services taken over from a previous manager are its children), and
+    /// the end of an emergency shell. When init closes its end, the channel
+    /// is dropped.
     fn on_init_message(&mut self) {
         let mut buf = [0u8; 512];
         loop {
             let Some(chan) = &self.init else { return };
-            match chan.recv(&mut buf) {
+            let text = match chan.recv_with_fds(&mut buf) {
                 Ok(None) => return,
-                Ok(Some(0)) | Err(_) => {
-                    if let Some(chan) = self.init.take() {
-                        let _ = self.epoll.delete(chan.as_fd());
-                    }
-                    self.say(Level::Warning, None, "vigil-init closed its channel");
+                Ok(Some((0, fds))) if fds.is_empty() => {
+                    self.drop_init_channel();
                     return;
                 }
-                Ok(Some(_)) => {}
+                Err(_) => {
+                    self.drop_init_channel();
+                    return;
+                }
+                // Descriptors are not expected after the greeting: dropped.
+                Ok(Some((n, _))) => String::from_utf8_lossy(buf.get(..n).unwrap_or_default())
+                    .trim_end_matches('\n')
+                    .to_string(),
+            };
+            let (verb, arg) = text.split_once(' ').unwrap_or((&text, ""));
+            match verb {
+                "exited" => {
+                    for (pid, status) in crate::handover::parse_exited(arg) {
+                        self.on_init_exited(pid, status);
+                    }
+                }
+                "lost" => self.on_init_lost(arg.parse().unwrap_or(1)),
+                "emergency-over" => self.on_emergency_over(),
+                _ => {}
             }
+            self.process_actions();
         }
+    }
+
+    fn drop_init_channel(&mut self) {
+        if let Some(chan) = self.init.take() {
+            let _ = self.epoll.delete(chan.as_fd());
+        }
+        self.say(Level::Warning, None, "vigil-init closed its channel");
     }
 
     /// Asks vigil-init to power off, reboot or halt once this manager has
@@ -728,6 +857,7 @@ impl Daemon {
                 }
             };
             let _ = self.engine.handle(now, event);
+            self.handover.dirty = true;
             self.process_actions();
         }
     }
@@ -740,13 +870,24 @@ impl Daemon {
             if actions.is_empty() {
                 break;
             }
-            for action in actions {
-                self.perform(action);
-            }
+            self.perform_batch(actions);
         }
         self.clients.flush_waiters(&self.engine, &self.epoll);
         if self.phase == Phase::Done {
             self.clients.flush_all(&self.epoll);
+        }
+    }
+
+    /// Carries out one batch of actions; with vigil-init, the state is
+    /// written first when the batch starts processes.
+    pub fn perform_batch(&mut self, actions: Vec<Action>) {
+        if actions.is_empty() {
+            return;
+        }
+        self.handover.dirty = true;
+        self.before_batch(&actions);
+        for action in actions {
+            self.perform(action);
         }
     }
 
@@ -773,8 +914,12 @@ impl Daemon {
                     self.start_on_failure(&unit);
                 }
                 self.on_main_state(&unit, state);
-                if state.is_active() && !self.target_reached && unit == self.opts.target {
-                    self.startup_finished();
+                if !self.target_reached && unit == self.opts.target {
+                    if state.is_active() {
+                        self.startup_finished();
+                    } else if state == State::Failed {
+                        self.enter_emergency(&format!("{unit} cannot be reached"));
+                    }
                 }
             }
             Action::Log {
@@ -814,6 +959,9 @@ impl Daemon {
 
     fn cleanup(&mut self) {
         self.logs.flush(&self.epoll);
+        // A clean exit leaves nothing to take over: the next manager vigil-init
+        // may start boots afresh.
+        self.forget_state();
         let _ = fs::remove_file(&self.socket_path);
         let _ = fs::remove_file(&self.notify_path);
     }

@@ -4,14 +4,18 @@
 //! timerfd, the control and notify sockets, the services' log pipes, the
 //! pidfds of main processes it did not start) and turns what the
 //! kernel reports into engine events; the engine's actions are carried out here
-//! and nowhere else. Nothing in this crate blocks or sleeps: every wait is an
+//! and nowhere else. Nothing in this crate sleeps, and every wait but two is an
 //! epoll wait, bounded by the engine's next deadline.
+//!
+//! The waits that are not: reading vigil-init's greeting at start, and a
+//! message to vigil-init that finds its socket full (both bounded).
 //!
 //! Once running, the manager never exits because of an error: a failed action
 //! is reported against its unit, a failed client is dropped.
 
 mod control;
 mod daemon;
+mod handover;
 mod logs;
 pub mod options;
 mod procs;

@@ -30,6 +30,10 @@ const READ_BUDGET: usize = 64 * 1024;
 const SINK_QUEUE: usize = 1024 * 1024;
 
 struct Pipe {
+    /// Numbers pipes for the hand-over to the next manager (slots are reused).
+    id: u64,
+    /// The name vigil-init keeps the read end under, when it keeps it.
+    stored: Option<String>,
     unit: Arc<str>,
     stream: Stream,
     read: OwnedFd,
@@ -62,6 +66,73 @@ pub(crate) struct Logs {
     watched: Vec<bool>,
     /// The name vigild's own lines carry on stderr (`vigild: ...`).
     me: Arc<str>,
+    next_pipe_id: u64,
+    /// With vigil-init: every read end is also kept in its fd store, so a
+    /// crash of the manager neither closes a pipe (a service writing would
+    /// die of SIGPIPE) nor loses what is in it. Changes wait here until the
+    /// daemon sends them, before the service that writes to the pipe starts.
+    keep_in_store: bool,
+    pub store_changes: Vec<StoreChange>,
+}
+
+/// A change to vigil-init's fd store that the daemon has to send.
+pub(crate) enum StoreChange {
+    /// Keep the read end of the pipe at this slot (with its id) under the name.
+    Add {
+        slot: usize,
+        id: u64,
+        name: String,
+    },
+    Remove {
+        name: String,
+    },
+}
+
+/// A log pipe as the next manager needs it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct SavedPipe {
+    pub id: u64,
+    pub unit: String,
+    /// "stdout" or "stderr".
+    pub stream: String,
+    #[serde(default)]
+    pub console: bool,
+    #[serde(default)]
+    pub kmsg: bool,
+    /// vigil-init's name for it, when it keeps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored: Option<String>,
+    /// At `vigil reexec` only: the descriptor left open across exec, and the
+    /// unfinished line read so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fd: Option<i32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partial: Vec<u8>,
+}
+
+/// vigil-init's name for a log pipe: `log:ID:o|e:UNIT`, or without the unit
+/// when the name would pass the store's 64 bytes (the state names it then).
+pub(crate) fn store_name(id: u64, stream: Stream, unit: &str) -> String {
+    let s = if stream == Stream::Stderr { 'e' } else { 'o' };
+    let long = format!("log:{id}:{s}:{unit}");
+    if long.len() <= 64 && long.bytes().all(|b| b.is_ascii_graphic()) {
+        long
+    } else {
+        format!("log:{id}:{s}")
+    }
+}
+
+/// The parts of a log pipe's store name: id, stream, unit when present.
+pub(crate) fn parse_store_name(name: &str) -> Option<(u64, Stream, Option<&str>)> {
+    let rest = name.strip_prefix("log:")?;
+    let mut parts = rest.splitn(3, ':');
+    let id = parts.next()?.parse().ok()?;
+    let stream = match parts.next()? {
+        "o" => Stream::Stdout,
+        "e" => Stream::Stderr,
+        _ => return None,
+    };
+    Some((id, stream, parts.next()))
 }
 
 impl Logs {
@@ -80,6 +151,9 @@ impl Logs {
             stderr: None,
             watched: Vec::new(),
             me: Arc::from("vigild"),
+            next_pipe_id: 1,
+            keep_in_store: false,
+            store_changes: Vec::new(),
         };
         // Without a usable fd 2 the messages are dropped; the rings still have them.
         if let Ok(fd) = vigil_log::sink::console_fd(std::io::stderr().as_fd()) {
@@ -153,6 +227,33 @@ impl Logs {
             let _ = self.kmsg_sink();
         }
         let (read, write) = vigil_platform::log_pipe()?;
+        let id = self.next_pipe_id;
+        self.next_pipe_id += 1;
+        let slot = self.add_pipe(id, unit, stream, read, console, kmsg, &[], epoll)?;
+        if self.keep_in_store {
+            let name = store_name(id, stream, unit);
+            if let Some(Some(pipe)) = self.pipes.get_mut(slot) {
+                pipe.stored = Some(name.clone());
+            }
+            self.store_changes.push(StoreChange::Add { slot, id, name });
+        }
+        Ok(write)
+    }
+
+    /// Watches a read end and files what comes out of it under `unit`;
+    /// `partial` is an unfinished line read before (by a previous manager).
+    #[allow(clippy::too_many_arguments)]
+    fn add_pipe(
+        &mut self,
+        id: u64,
+        unit: &str,
+        stream: Stream,
+        read: OwnedFd,
+        console: bool,
+        kmsg: bool,
+        partial: &[u8],
+        epoll: &Epoll,
+    ) -> std::io::Result<usize> {
         let slot = match self.free_slots.pop() {
             Some(slot) => slot,
             None => {
@@ -168,18 +269,141 @@ impl Logs {
             self.free_slots.push(slot);
             return Err(e);
         }
+        let mut splitter = LineSplitter::new(MAX_LINE);
+        // Lines cannot complete here: the predecessor filed every whole one.
+        splitter.feed(partial, &mut |_| {});
         let pipe = Pipe {
+            id,
+            stored: None,
             unit: intern(&mut self.names, unit),
             stream,
             read,
-            splitter: LineSplitter::new(MAX_LINE),
+            splitter,
             console,
             kmsg,
         };
         if let Some(entry) = self.pipes.get_mut(slot) {
             *entry = Some(pipe);
         }
-        Ok(write)
+        Ok(slot)
+    }
+
+    /// From now on, every new pipe's read end is also kept by vigil-init.
+    pub fn keep_pipes_in_store(&mut self) {
+        self.keep_in_store = true;
+    }
+
+    /// The read end of the pipe at `slot`, if it is still the pipe `id`.
+    pub fn read_end(&self, slot: usize, id: u64) -> Option<std::os::fd::BorrowedFd<'_>> {
+        match self.pipes.get(slot) {
+            Some(Some(p)) if p.id == id => Some(p.read.as_fd()),
+            _ => None,
+        }
+    }
+
+    /// Takes over a pipe a previous manager read from.
+    pub fn adopt_pipe(&mut self, saved: &SavedPipe, read: OwnedFd, epoll: &Epoll) {
+        let stream = if saved.stream == "stderr" {
+            Stream::Stderr
+        } else {
+            Stream::Stdout
+        };
+        if saved.console {
+            let _ = self.console_sink();
+        }
+        if saved.kmsg {
+            let _ = self.kmsg_sink();
+        }
+        self.next_pipe_id = self.next_pipe_id.max(saved.id + 1);
+        let added = self.add_pipe(
+            saved.id,
+            &saved.unit,
+            stream,
+            read,
+            saved.console,
+            saved.kmsg,
+            &saved.partial,
+            epoll,
+        );
+        match added {
+            Ok(slot) => {
+                if let Some(Some(pipe)) = self.pipes.get_mut(slot) {
+                    pipe.stored = saved.stored.clone();
+                }
+            }
+            Err(e) => self.manager_stderr(format!(
+                "error: {}: cannot watch its {} pipe again: {e}",
+                saved.unit, saved.stream
+            )),
+        }
+    }
+
+    /// Every open pipe, for the state the next manager reads. With
+    /// `for_exec`, each read end is left open across exec (its number is in
+    /// the state) and its unfinished line is taken along.
+    pub fn save_pipes(&mut self, for_exec: bool) -> Vec<SavedPipe> {
+        let mut out = Vec::new();
+        for pipe in self.pipes.iter_mut().flatten() {
+            let mut saved = SavedPipe {
+                id: pipe.id,
+                unit: pipe.unit.to_string(),
+                stream: pipe.stream.name().to_string(),
+                console: pipe.console,
+                kmsg: pipe.kmsg,
+                stored: pipe.stored.clone(),
+                fd: None,
+                partial: Vec::new(),
+            };
+            if for_exec && vigil_platform::set_cloexec(&pipe.read, false).is_ok() {
+                use std::os::fd::AsRawFd;
+                saved.fd = Some(pipe.read.as_raw_fd());
+                saved.partial = pipe.splitter.take_pending();
+            }
+            out.push(saved);
+        }
+        out
+    }
+
+    /// After a failed re-exec: the read ends are close-on-exec again (the
+    /// unfinished lines they had stay lost to the ring only if the exec
+    /// failed, which is reported).
+    pub fn restore_cloexec(&mut self) {
+        for pipe in self.pipes.iter().flatten() {
+            let _ = vigil_platform::set_cloexec(&pipe.read, true);
+        }
+    }
+
+    /// The id the next pipe gets (saved, so ids are never reused).
+    pub fn next_pipe_id(&self) -> u64 {
+        self.next_pipe_id
+    }
+
+    pub fn set_next_pipe_id(&mut self, id: u64) {
+        self.next_pipe_id = self.next_pipe_id.max(id);
+    }
+
+    /// Every line in the rings, oldest first, for a manager that re-executes
+    /// itself; [`Logs::import`] files them again.
+    pub fn export(&self) -> Vec<LogLine> {
+        self.tail(None, usize::MAX)
+    }
+
+    pub fn import(&mut self, lines: Vec<LogLine>) {
+        for l in lines {
+            let stream = match l.stream.as_str() {
+                "stdout" => Stream::Stdout,
+                "stderr" => Stream::Stderr,
+                _ => Stream::Manager,
+            };
+            let record = Record {
+                time: UNIX_EPOCH + Duration::from_micros(l.time_us),
+                unit: intern(&mut self.names, &l.unit),
+                stream,
+                pid: 0,
+                line: l.line,
+            };
+            self.store.push(record);
+        }
     }
 
     /// Reads what a pipe has (up to a budget) and files every complete line.
@@ -214,6 +438,9 @@ impl Logs {
         if ended && let Some(pipe) = self.pipes.get_mut(slot).and_then(Option::take) {
             let _ = epoll.delete(pipe.read.as_fd());
             self.free_slots.push(slot);
+            if let Some(name) = pipe.stored {
+                self.store_changes.push(StoreChange::Remove { name });
+            }
         }
         for line in lines {
             let record = Record {

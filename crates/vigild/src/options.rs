@@ -26,7 +26,8 @@ options:
   --main NAME          container style: start NAME too, and when it ends, stop every
                        unit and exit with its exit code (128+N when killed by signal N);
                        SIGHUP, SIGUSR1, SIGUSR2 and SIGWINCH go to its main process
-  --emergency          start emergency.target instead of the boot target
+  --emergency          start no unit: ask vigil-init for the emergency shell on the
+                       console; the boot target is started when the shell exits
   --shutdown-timeout SECONDS
                        the whole shutdown's deadline (default 300): past it, what still
                        runs is killed. Each unit's own TimeoutStopSec= applies first
@@ -55,6 +56,9 @@ pub struct Options {
     pub default_env: Vec<(String, String)>,
     /// `--main`: the unit whose end ends the manager (container style).
     pub main: Option<String>,
+    /// `--emergency` (vigil.emergency): no unit at boot, the emergency shell
+    /// instead; the boot target once the shell exits.
+    pub emergency: bool,
     /// The global deadline of a shutdown.
     pub shutdown_timeout: std::time::Duration,
 }
@@ -84,6 +88,7 @@ pub fn parse(args: &[String]) -> Result<Options, OptionsError> {
         debug: false,
         default_env: Vec::new(),
         main: None,
+        emergency: false,
         shutdown_timeout: std::time::Duration::from_secs(300),
     };
     let mut emergency = false;
@@ -150,11 +155,7 @@ pub fn parse(args: &[String]) -> Result<Options, OptionsError> {
             other => return Err(OptionsError::Bad(format!("unknown option {other:?}"))),
         }
     }
-    // Wherever it stands: the kernel command line's vigil.emergency must win
-    // over a vigil.target= that came before or after it.
-    if emergency {
-        opts.target = "emergency.target".into();
-    }
+    opts.emergency = emergency;
     Ok(opts)
 }
 

@@ -14,21 +14,25 @@ use crate::daemon::{Daemon, libc_sig, token, unwatch};
 #[derive(Default)]
 pub(crate) struct Procs {
     /// Processes vigild started and has not reaped yet.
-    children: HashSet<u32>,
+    pub(crate) children: HashSet<u32>,
     /// The process groups each unit's processes were started in (every process
     /// vigild starts leads a new session), for what they leave behind.
     /// Each with the time its leader was started (CLOCK_BOOTTIME, clock ticks),
     /// so a group whose number was reused by an unrelated process is recognised
     /// and left alone.
-    groups: HashMap<String, Vec<(u32, u64)>>,
+    pub(crate) groups: HashMap<String, Vec<(u32, u64)>>,
+    /// When each process the engine tracks started (clock ticks since boot,
+    /// as /proc/PID/stat gives it, or read just after the spawn): with the
+    /// PID, its identity for the next manager.
+    pub(crate) starts: HashMap<u32, u64>,
     /// Main PIDs vigild did not start (MAINPID=, PID files), watched through a
     /// pidfd: their parent may be alive and reap them, so no SIGCHLD comes.
-    watched: HashMap<u32, OwnedFd>,
+    pub(crate) watched: HashMap<u32, OwnedFd>,
     /// Counts starts, for INVOCATION_ID.
-    invocations: u64,
+    pub(crate) invocations: u64,
     /// What every spawn needs from the manager, read once: its PID (for
     /// INVOCATION_ID) and its LANG.
-    manager_pid: u32,
+    pub(crate) manager_pid: u32,
     lang: Option<String>,
 }
 
@@ -86,6 +90,10 @@ impl Daemon {
         main_pid: Option<u32>,
     ) {
         self.trim_pending = true;
+        // Counted before anything can fail: the state saved before this batch
+        // of spawns named the invocation IDs in order (see `handover`).
+        self.procs.invocations += 1;
+        let invocation_id = self.invocation_id(self.procs.invocations);
         let now = self.now();
         let def = self.engine.run_definition(unit_name);
         let Some(service) = def.as_ref().and_then(|u| u.service.as_ref()) else {
@@ -102,15 +110,13 @@ impl Daemon {
             return;
         };
         let (stdout, stderr) = self.stdio_pair(unit_name, service);
-        self.procs.invocations += 1;
+        // vigil-init holds the pipes' read ends before anyone writes to them.
+        self.sync_store();
         let wants_notify = service.service_type == ServiceType::Notify
             || service.notify_access != vigil_units::NotifyAccess::None;
         let ctx = vigil_spawn::Context {
             main_pid,
-            invocation_id: format!(
-                "{:016x}{:016x}",
-                self.procs.manager_pid, self.procs.invocations
-            ),
+            invocation_id,
             notify_socket: wants_notify.then(|| self.notify_path.clone()),
             lang: self.procs.lang.clone(),
             stdin: vigil_spawn::Stdio::Null,
@@ -148,6 +154,7 @@ impl Daemon {
             .entry(unit_name.to_string())
             .or_default()
             .push((pid, started));
+        self.procs.starts.insert(pid, started);
         self.procs.children.insert(pid);
         let _ = self.engine.handle(
             now,
@@ -262,7 +269,15 @@ impl Daemon {
         }
     }
 
-    fn watch_pid(&mut self, unit: &str, pid: u32) {
+    /// systemd's `$INVOCATION_ID` for the n-th spawn of this manager.
+    pub(crate) fn invocation_id(&self, n: u64) -> String {
+        format!("{:016x}{:016x}", self.procs.manager_pid, n)
+    }
+
+    pub(crate) fn watch_pid(&mut self, unit: &str, pid: u32) {
+        if let Some(t) = start_time(pid) {
+            self.procs.starts.entry(pid).or_insert(t);
+        }
         if self.procs.children.contains(&pid) || self.procs.watched.contains_key(&pid) {
             return;
         }
@@ -448,7 +463,7 @@ fn engine_status(status: vigil_platform::ExitStatus) -> ExitStatus {
 
 /// The fields of /proc/PID/stat from the third (`state`) on: the command name
 /// before them may contain spaces and parentheses.
-fn stat_fields(pid: u32) -> Option<Vec<String>> {
+pub(crate) fn stat_fields(pid: u32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = stat.rsplit_once(')')?.1;
     Some(rest.split_whitespace().map(str::to_string).collect())
@@ -471,6 +486,6 @@ fn exit_status_from_proc(pid: u32) -> Option<ExitStatus> {
 
 /// A process's start time (field 22, in clock ticks since boot): with the PID,
 /// an identity that a reused PID does not share.
-fn start_time(pid: u32) -> Option<u64> {
+pub(crate) fn start_time(pid: u32) -> Option<u64> {
     stat_fields(pid)?.get(22 - 3)?.parse().ok()
 }

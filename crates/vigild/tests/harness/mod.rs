@@ -117,11 +117,51 @@ impl Manager {
         Manager::launch(files, extra_args, &[], &wrapper)
     }
 
+    /// vigild as vigil-init's manager, in a PID namespace of its own
+    /// (`unshare --pid --fork --mount-proc --kill-child`, so whatever happens
+    /// to the test, the namespace dies with `unshare`): vigil-init is PID 1,
+    /// in container mode, and restarts vigild when it dies.
+    pub fn start_under_init(files: &[(&str, &str)], extra_args: &[&str]) -> Manager {
+        let init = vigild_bin().with_file_name("vigil-init");
+        assert!(
+            init.exists(),
+            "{} is missing: build it first (cargo build --bins)",
+            init.display()
+        );
+        let init = init.display().to_string();
+        let manager = vigild_bin().display().to_string();
+        let wrapper = [
+            "unshare",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "--kill-child",
+            &init,
+            "--container",
+            "--manager",
+            &manager,
+            "--",
+        ];
+        Manager::launch_as(files, extra_args, &[], &wrapper, false)
+    }
+
     fn launch(
         files: &[(&str, &str)],
         extra_args: &[&str],
         env: &[(&str, &str)],
         wrapper: &[&str],
+    ) -> Manager {
+        Manager::launch_as(files, extra_args, env, wrapper, true)
+    }
+
+    /// `with_vigild`: the wrapper is followed by vigild's path (else the
+    /// wrapper names it itself).
+    fn launch_as(
+        files: &[(&str, &str)],
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+        wrapper: &[&str],
+        with_vigild: bool,
     ) -> Manager {
         let dir = TempDir::new("mgr");
         if !wrapper.is_empty() {
@@ -137,7 +177,10 @@ impl Manager {
         let mut command = match wrapper.split_first() {
             Some((program, args)) => {
                 let mut c = Command::new(program);
-                c.args(args).arg(vigild_bin());
+                c.args(args);
+                if with_vigild {
+                    c.arg(vigild_bin());
+                }
                 c
             }
             None => Command::new(vigild_bin()),

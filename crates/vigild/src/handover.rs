@@ -1,0 +1,830 @@
+//! A manager that survives itself: the state one `vigild` leaves for the next.
+//!
+//! Two ways to hand over, one state format:
+//! - **after a crash**: with vigil-init, vigild keeps its state in a memfd in
+//!   init's fd store (`state:GEN`, rewritten before every batch of spawns and
+//!   at the end of every loop turn that changed something), and the read end
+//!   of every log pipe, the control socket and the notify socket too. The next
+//!   vigild gets them all in init's greeting, with the exit statuses of the
+//!   processes init reaped meanwhile;
+//! - **`vigil reexec`**: the same state, with the descriptors left open
+//!   across execve(2) of the binary on disk (`VIGIL_STATE_FD`).
+//!
+//! The next manager checks every saved process by PID *and* start time (a PID
+//! can be reused) and takes over the living; the dead go through the restart
+//! policy with the status init reported. Spawns that were asked for when the
+//! state was written are looked for by their `$INVOCATION_ID` before they are
+//! made again, so no service is started twice.
+//!
+//! This module never starts or stops a unit itself: the engine decides what
+//! is still to do once it has its state back.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use vigil_engine::{Action, Event, ExitStatus, Level, Role, Saved, Time};
+use vigil_platform::InitChannel;
+use vigil_proto::LogLine;
+
+use crate::daemon::{Daemon, Phase};
+use crate::logs::{SavedPipe, StoreChange, parse_store_name};
+use crate::procs::{start_time, stat_fields};
+
+const STATE_VERSION: u32 = 1;
+/// How long a saved process that is gone may wait for its exit status from
+/// vigil-init before it is taken as ended with an unknown status.
+const MISSING_GRACE: Duration = Duration::from_secs(2);
+/// How long vigild waits for vigil-init's greeting at start.
+const GREETING_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a message to vigil-init may wait for room in the socket.
+const SEND_TIMEOUT: Duration = Duration::from_secs(2);
+const STATE_PREFIX: &str = "state:";
+const STORE_CONTROL: &str = "control";
+const STORE_NOTIFY: &str = "notify";
+
+/// A spawn the engine asked for when the state was written: the next manager
+/// looks for a process with this `$INVOCATION_ID` before spawning again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Intent {
+    unit: String,
+    role: Role,
+    invocation_id: String,
+}
+
+/// Everything the next manager needs, serialized as JSON into a memfd.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct State {
+    version: u32,
+    generation: u64,
+    /// The PID of the manager that wrote it.
+    pid: u32,
+    engine: Saved,
+    invocations: u64,
+    #[serde(default)]
+    intents: Vec<Intent>,
+    #[serde(default)]
+    groups: Vec<(String, Vec<(u32, u64)>)>,
+    #[serde(default)]
+    starts: Vec<(u32, u64)>,
+    #[serde(default)]
+    pipes: Vec<SavedPipe>,
+    #[serde(default)]
+    next_pipe_id: u64,
+    #[serde(default)]
+    instances: Vec<String>,
+    #[serde(default)]
+    shutting_down: bool,
+    #[serde(default)]
+    exit_code: u8,
+    #[serde(default)]
+    target_reached: bool,
+    /// Set by `vigil reexec`: the processes are still this process's
+    /// children, and the descriptors below were left open across exec.
+    #[serde(default)]
+    reexec: bool,
+    #[serde(default)]
+    children: Vec<u32>,
+    #[serde(default)]
+    listener: Option<i32>,
+    #[serde(default)]
+    notify: Option<i32>,
+    #[serde(default)]
+    log: Vec<LogLine>,
+}
+
+impl State {
+    /// The control and notify sockets a re-executing predecessor left open.
+    pub fn exec_sockets(&mut self) -> (Option<OwnedFd>, Option<OwnedFd>) {
+        if !self.reexec {
+            return (None, None);
+        }
+        let adopt = |raw: Option<i32>| raw.and_then(|r| vigil_platform::adopt_fd(r).ok());
+        (adopt(self.listener.take()), adopt(self.notify.take()))
+    }
+}
+
+/// What the manager found at start: its predecessor's state and descriptors.
+#[derive(Default)]
+pub(crate) struct Inherited {
+    pub state: Option<State>,
+    /// vigil-init's fd store, by name.
+    pub store: HashMap<String, Vec<OwnedFd>>,
+    /// Exit statuses init reaped while no manager read them.
+    pub exited: Vec<(u32, i32)>,
+    pub lost: u64,
+    /// A state was there but could not be read: start nothing on our own.
+    pub unreadable: bool,
+}
+
+impl Inherited {
+    /// A descriptor vigil-init kept under `name` (the first, if several).
+    pub fn take(&mut self, name: &str) -> Option<OwnedFd> {
+        let fds = self.store.get_mut(name)?;
+        if fds.is_empty() {
+            return None;
+        }
+        Some(fds.remove(0))
+    }
+}
+
+/// Hand-over bookkeeping of the running manager.
+#[derive(Default)]
+pub(crate) struct Handover {
+    /// The last state generation sent to vigil-init.
+    generation: u64,
+    /// Something changed since the state was last written.
+    pub dirty: bool,
+    /// Saved processes that were gone at take-over, with the time after which
+    /// their exit status is taken as lost.
+    missing: Vec<(u32, Time)>,
+    /// `vigil reexec` was asked for: exec at the end of this loop turn.
+    pub reexec_requested: bool,
+}
+
+/// Reads the state a re-executing predecessor left (`VIGIL_STATE_FD`), or
+/// vigil-init's greeting (`fds N`, `fd NAME` with a descriptor each, `exited
+/// PID WSTATUS...`, `lost N`, `ready`), whichever applies.
+pub(crate) fn inherit(init: Option<&InitChannel>) -> Inherited {
+    let mut got = Inherited::default();
+    if let Ok(value) = std::env::var("VIGIL_STATE_FD") {
+        let read = value
+            .parse::<i32>()
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .and_then(|raw| Ok(vigil_platform::adopt_fd(raw)?))
+            .and_then(read_state);
+        match read {
+            Ok(state) => got.state = Some(state),
+            Err(e) => {
+                eprintln!("vigild: VIGIL_STATE_FD={value}: cannot read the previous state: {e:#}");
+                got.unreadable = true;
+            }
+        }
+    }
+    // After an exec, vigil-init has nothing new to say: the greeting was
+    // for the first image, and fd 3 kept whatever came since.
+    let Some(chan) = init.filter(|_| got.state.is_none() && !got.unreadable) else {
+        return got;
+    };
+    if let Err(e) = read_greeting(chan, &mut got) {
+        eprintln!("vigild: reading vigil-init's greeting: {e:#}");
+    }
+    if got.state.is_none() && !got.unreadable {
+        // The newest state wins; a crash between adding a generation and
+        // removing the one before leaves two.
+        let newest = got
+            .store
+            .keys()
+            .filter_map(|k| k.strip_prefix(STATE_PREFIX)?.parse::<u64>().ok())
+            .max();
+        if let Some(generation) = newest
+            && let Some(fd) = got.take(&format!("{STATE_PREFIX}{generation}"))
+        {
+            match read_state(fd) {
+                Ok(state) => got.state = Some(state),
+                Err(e) => {
+                    eprintln!("vigild: the previous manager's state is unreadable: {e:#}");
+                    got.unreadable = true;
+                }
+            }
+        }
+    }
+    got
+}
+
+fn read_greeting(chan: &InitChannel, got: &mut Inherited) -> anyhow::Result<()> {
+    let mut buf = [0u8; 512];
+    let deadline = vigil_platform::monotonic_now() + GREETING_TIMEOUT;
+    loop {
+        let Some((len, fds)) = chan.recv_with_fds(&mut buf)? else {
+            let now = vigil_platform::monotonic_now();
+            if now >= deadline {
+                anyhow::bail!("no `ready` within {}s", GREETING_TIMEOUT.as_secs());
+            }
+            chan.wait(false, deadline - now)?;
+            continue;
+        };
+        if len == 0 && fds.is_empty() {
+            anyhow::bail!("vigil-init closed the channel");
+        }
+        let text = String::from_utf8_lossy(buf.get(..len).unwrap_or_default()).into_owned();
+        let text = text.trim_end_matches('\n');
+        let (verb, arg) = text.split_once(' ').unwrap_or((text, ""));
+        match verb {
+            "ready" => return Ok(()),
+            "fd" => got.store.entry(arg.to_string()).or_default().extend(fds),
+            "exited" => got.exited.extend(parse_exited(arg)),
+            "lost" => got.lost += arg.parse::<u64>().unwrap_or(1),
+            _ => {}
+        }
+    }
+}
+
+/// `PID WSTATUS [PID WSTATUS ...]` into (pid, raw wait status) pairs.
+pub(crate) fn parse_exited(arg: &str) -> Vec<(u32, i32)> {
+    let words: Vec<&str> = arg.split_ascii_whitespace().collect();
+    words
+        .chunks(2)
+        .filter_map(|pair| match pair {
+            [pid, status] => Some((pid.parse().ok()?, status.parse().ok()?)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A raw wait status (as waitpid gives it) as the engine's exit status.
+pub(crate) fn decode_wait_status(status: i32) -> ExitStatus {
+    if status & 0x7f == 0 {
+        ExitStatus::Exited((status >> 8) & 0xff)
+    } else {
+        ExitStatus::Signaled(status & 0x7f)
+    }
+}
+
+fn read_state(fd: OwnedFd) -> anyhow::Result<State> {
+    let mut file = File::from(fd);
+    // The descriptor shares its offset with vigil-init's copy.
+    file.seek(SeekFrom::Start(0))?;
+    let mut text = Vec::new();
+    file.read_to_end(&mut text)?;
+    let state: State = serde_json::from_slice(&text).context("parsing the state")?;
+    if state.version != STATE_VERSION {
+        anyhow::bail!(
+            "state version {} (this vigild reads {STATE_VERSION})",
+            state.version
+        );
+    }
+    Ok(state)
+}
+
+/// Sends one message to vigil-init, waiting (bounded) for room: a state or a
+/// pipe that init does not get is what a crash would lose.
+pub(crate) fn send_to_init(chan: &InitChannel, message: &str, fds: &[BorrowedFd<'_>]) -> bool {
+    let deadline = vigil_platform::monotonic_now() + SEND_TIMEOUT;
+    loop {
+        match chan.send_with_fds(message.as_bytes(), fds) {
+            Ok(true) => return true,
+            Ok(false) => {
+                let now = vigil_platform::monotonic_now();
+                if now >= deadline || chan.wait(true, deadline - now).is_err() {
+                    eprintln!("vigild: vigil-init does not take `{message}`: its socket is full");
+                    return false;
+                }
+            }
+            Err(e) => {
+                eprintln!("vigild: sending `{message}` to vigil-init: {e}");
+                return false;
+            }
+        }
+    }
+}
+
+/// Where a saved process stands now.
+enum Found {
+    /// Alive (or a zombie nobody reaped yet), with its parent.
+    Alive {
+        parent: u32,
+    },
+    Gone,
+}
+
+/// The process `pid` if it is the one that started at `started` (clock ticks
+/// since boot): a process with that PID that started later is another one.
+fn identify(pid: u32, started: Option<u64>) -> Found {
+    let Some(fields) = stat_fields(pid) else {
+        return Found::Gone;
+    };
+    // Fields from the third (`state`): ppid is the 4th, starttime the 22nd.
+    let parent = fields.get(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    let start: Option<u64> = fields.get(22 - 3).and_then(|t| t.parse().ok());
+    match (start, started) {
+        (Some(now), Some(then)) if now > then + 1 => Found::Gone,
+        _ => Found::Alive { parent },
+    }
+}
+
+/// The processes whose environment holds one of `ids` as `INVOCATION_ID`.
+fn find_invocations(ids: &HashSet<&str>) -> HashMap<String, u32> {
+    let mut found = HashMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        for var in environ.split(|&b| b == 0) {
+            if let Some(id) = var.strip_prefix(b"INVOCATION_ID=")
+                && let Ok(id) = std::str::from_utf8(id)
+                && ids.contains(id)
+            {
+                found.insert(id.to_string(), pid);
+            }
+        }
+    }
+    found
+}
+
+impl Daemon {
+    /// With vigil-init: the control and notify sockets go into its store
+    /// (once), so connections and notifications that come while no manager
+    /// runs wait for the next one.
+    pub(crate) fn store_sockets(&mut self, listener_new: bool, notify_new: bool) {
+        let Some(chan) = &self.init else { return };
+        if listener_new {
+            send_to_init(
+                chan,
+                &format!("fdstore {STORE_CONTROL}"),
+                &[self.clients.listener_fd()],
+            );
+        }
+        if notify_new {
+            send_to_init(
+                chan,
+                &format!("fdstore {STORE_NOTIFY}"),
+                &[self.notify.as_fd()],
+            );
+        }
+    }
+
+    /// Sends the pending changes of the log pipes to vigil-init's fd store.
+    pub(crate) fn sync_store(&mut self) {
+        if self.logs.store_changes.is_empty() {
+            return;
+        }
+        let changes = std::mem::take(&mut self.logs.store_changes);
+        let Some(chan) = &self.init else { return };
+        for change in changes {
+            match change {
+                StoreChange::Add { slot, id, name } => {
+                    if let Some(fd) = self.logs.read_end(slot, id) {
+                        send_to_init(chan, &format!("fdstore {name}"), &[fd]);
+                    }
+                }
+                StoreChange::Remove { name } => {
+                    send_to_init(chan, &format!("fdstore-remove {name}"), &[]);
+                }
+            }
+        }
+    }
+
+    fn build_state(&mut self, intents: Vec<Intent>, for_exec: bool) -> State {
+        let tracked: HashSet<u32> = self.engine.tracked().into_iter().map(|t| t.0).collect();
+        self.procs.starts.retain(|pid, _| tracked.contains(pid));
+        let mut state = State {
+            version: STATE_VERSION,
+            generation: self.handover.generation + 1,
+            pid: vigil_platform::getpid(),
+            engine: self.engine.save(),
+            invocations: self.procs.invocations,
+            intents,
+            groups: self
+                .procs
+                .groups
+                .iter()
+                .map(|(u, g)| (u.clone(), g.clone()))
+                .collect(),
+            starts: self.procs.starts.iter().map(|(&p, &t)| (p, t)).collect(),
+            pipes: self.logs.save_pipes(for_exec),
+            next_pipe_id: self.logs.next_pipe_id(),
+            instances: self.instances.iter().cloned().collect(),
+            shutting_down: self.phase != Phase::Running,
+            exit_code: self.exit_code,
+            target_reached: self.target_reached,
+            ..State::default()
+        };
+        if for_exec {
+            state.reexec = true;
+            state.children = self.procs.children.iter().copied().collect();
+            state.log = self.logs.export();
+        }
+        state
+    }
+
+    /// Writes the state into a fresh memfd; returns it.
+    fn write_state(state: &State) -> anyhow::Result<OwnedFd> {
+        let fd = vigil_platform::memfd("vigild-state").context("creating the state memfd")?;
+        let mut file = File::from(fd);
+        serde_json::to_writer(&mut file, state).context("writing the state")?;
+        file.flush()?;
+        Ok(OwnedFd::from(file))
+    }
+
+    /// With vigil-init: replaces the state it keeps for the next manager.
+    /// `intents` are the spawns about to be made (in order).
+    pub(crate) fn save_state(&mut self, intents: Vec<Intent>) {
+        if self.init.is_none() {
+            return;
+        }
+        self.handover.dirty = false;
+        let state = self.build_state(intents, false);
+        let fd = match Daemon::write_state(&state) {
+            Ok(fd) => fd,
+            Err(e) => {
+                self.say(Level::Error, None, &format!("saving the state: {e:#}"));
+                return;
+            }
+        };
+        let Some(chan) = &self.init else { return };
+        let name = format!("{STATE_PREFIX}{}", state.generation);
+        if send_to_init(chan, &format!("fdstore {name}"), &[fd.as_fd()]) {
+            if self.handover.generation > 0 {
+                let old = format!("{STATE_PREFIX}{}", self.handover.generation);
+                send_to_init(chan, &format!("fdstore-remove {old}"), &[]);
+            }
+            self.handover.generation = state.generation;
+        }
+    }
+
+    /// At a clean exit: vigil-init drops the state and the sockets it kept.
+    pub(crate) fn forget_state(&mut self) {
+        let Some(chan) = &self.init else { return };
+        let mut names = vec![STORE_CONTROL.to_string(), STORE_NOTIFY.to_string()];
+        if self.handover.generation > 0 {
+            names.push(format!("{STATE_PREFIX}{}", self.handover.generation));
+        }
+        for name in names {
+            send_to_init(chan, &format!("fdstore-remove {name}"), &[]);
+        }
+    }
+
+    /// Before a batch of actions: when it holds spawns and vigil-init keeps
+    /// the state, the state is written first with the invocation IDs the
+    /// spawns will get, so a crash half-way through the batch leaves a state
+    /// from which the next manager finds what was already started.
+    pub(crate) fn before_batch(&mut self, actions: &[Action]) {
+        if self.init.is_none() {
+            return;
+        }
+        let mut n = self.procs.invocations;
+        let intents: Vec<Intent> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Spawn { unit, role, .. } => {
+                    n += 1;
+                    Some(Intent {
+                        unit: unit.clone(),
+                        role: *role,
+                        invocation_id: self.invocation_id(n),
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        if !intents.is_empty() {
+            self.save_state(intents);
+        }
+    }
+
+    /// Takes over from the previous manager instead of booting: its units'
+    /// states, its processes (those still alive), its log pipes.
+    pub(crate) fn resume(&mut self, state: State, mut inherited: Inherited) {
+        let now = self.now();
+        self.say(
+            Level::Debug,
+            None,
+            &format!(
+                "vigil-init kept {} descriptors and {} exit statuses ({} lost)",
+                inherited.store.values().map(Vec::len).sum::<usize>(),
+                inherited.exited.len(),
+                inherited.lost
+            ),
+        );
+        self.instances = state.instances.iter().cloned().collect();
+        self.load();
+        let units = state.engine.unit_names().count();
+        for note in self.engine.restore(now, state.engine) {
+            self.say(Level::Warning, None, &note);
+        }
+        self.handover.generation = state.generation;
+        self.procs.invocations = state.invocations;
+        self.procs.groups = state.groups.into_iter().collect();
+        self.procs.starts = state.starts.into_iter().collect();
+        self.exit_code = state.exit_code;
+        self.target_reached = state.target_reached;
+        if state.shutting_down {
+            self.phase = Phase::ShuttingDown;
+            self.shutdown_started = Some(now);
+            self.shutdown_check = Some(now);
+        }
+        self.logs.set_next_pipe_id(state.next_pipe_id);
+        self.logs.import(state.log);
+        self.adopt_pipes(state.pipes, state.reexec, &mut inherited);
+
+        // Statuses init reaped while no manager ran.
+        for &(pid, status) in &inherited.exited {
+            if self.engine.unit_of_pid(pid).is_some() {
+                self.procs.starts.remove(&pid);
+                let _ = self.engine.handle(
+                    now,
+                    Event::Exited {
+                        pid,
+                        status: decode_wait_status(status),
+                    },
+                );
+            }
+        }
+        let (adopted, gone) = self.adopt_processes(&state.children, state.reexec, now);
+        self.say(
+            Level::Info,
+            None,
+            &format!(
+                "took over from the previous manager (pid {}{}): {units} units, {adopted} processes alive, {gone} gone",
+                state.pid,
+                if state.reexec { ", re-executed" } else { "" }
+            ),
+        );
+        // The spawns the predecessor asked for: found, or made now.
+        let actions = self.engine.take_actions();
+        let remaining = self.claim_spawns(actions, &state.intents);
+        self.perform_batch(remaining);
+        self.process_actions();
+        self.save_state(Vec::new());
+        // Older generations a crash left in init's store (the one read was
+        // replaced by the save above).
+        let current = format!("{STATE_PREFIX}{}", self.handover.generation);
+        let stale: Vec<String> = inherited
+            .store
+            .iter()
+            .filter(|(k, fds)| k.starts_with(STATE_PREFIX) && **k != current && !fds.is_empty())
+            .map(|(k, _)| k.clone())
+            .collect();
+        if let Some(chan) = &self.init {
+            for name in stale {
+                send_to_init(chan, &format!("fdstore-remove {name}"), &[]);
+            }
+        }
+    }
+
+    fn adopt_pipes(&mut self, pipes: Vec<SavedPipe>, reexec: bool, inherited: &mut Inherited) {
+        let mut known: HashSet<u64> = HashSet::new();
+        for pipe in pipes {
+            let fd = if reexec {
+                pipe.fd.and_then(|raw| vigil_platform::adopt_fd(raw).ok())
+            } else {
+                pipe.stored.as_deref().and_then(|name| inherited.take(name))
+            };
+            known.insert(pipe.id);
+            match fd {
+                Some(fd) => self.logs.adopt_pipe(&pipe, fd, &self.epoll),
+                None if reexec || pipe.stored.is_some() => self.say(
+                    Level::Warning,
+                    Some(&pipe.unit),
+                    &format!("the {} pipe of the previous manager is gone", pipe.stream),
+                ),
+                None => {}
+            }
+        }
+        if reexec {
+            return;
+        }
+        // Pipes made after the state was last written: the name tells.
+        let names: Vec<String> = inherited
+            .store
+            .keys()
+            .filter(|k| k.starts_with("log:"))
+            .cloned()
+            .collect();
+        for name in names {
+            let Some((id, stream, unit)) = parse_store_name(&name) else {
+                continue;
+            };
+            if known.contains(&id) {
+                continue;
+            }
+            let Some(fd) = inherited.take(&name) else {
+                continue;
+            };
+            let saved = SavedPipe {
+                id,
+                unit: unit.unwrap_or("unknown").to_string(),
+                stream: stream.name().to_string(),
+                console: false,
+                kmsg: false,
+                stored: Some(name),
+                fd: None,
+                partial: Vec::new(),
+            };
+            self.logs.adopt_pipe(&saved, fd, &self.epoll);
+        }
+    }
+
+    /// Checks every saved process: alive ones are watched the way their
+    /// parent allows, gone ones wait (briefly) for their status from init.
+    /// Returns (alive, gone).
+    fn adopt_processes(&mut self, children: &[u32], reexec: bool, now: Time) -> (usize, usize) {
+        let me = vigil_platform::getpid();
+        let parent = std::os::unix::process::parent_id();
+        let children: HashSet<u32> = children.iter().copied().collect();
+        let (mut alive, mut gone) = (0, 0);
+        for (pid, unit) in self.engine.tracked() {
+            match identify(pid, self.procs.starts.get(&pid).copied()) {
+                Found::Alive { parent: p } => {
+                    alive += 1;
+                    if p == me && (reexec || children.contains(&pid)) {
+                        self.procs.children.insert(pid);
+                    } else if p == parent && self.init.is_some() {
+                        // Re-parented to vigil-init: its exit comes as `exited`.
+                    } else {
+                        self.watch_pid(&unit, pid);
+                    }
+                }
+                Found::Gone => {
+                    gone += 1;
+                    self.handover.missing.push((pid, now + MISSING_GRACE));
+                }
+            }
+        }
+        (alive, gone)
+    }
+
+    /// Answers the re-asked spawns whose process the predecessor had already
+    /// started (found by `$INVOCATION_ID`); returns the other actions.
+    fn claim_spawns(&mut self, actions: Vec<Action>, intents: &[Intent]) -> Vec<Action> {
+        if intents.is_empty() {
+            return actions;
+        }
+        let ids: HashSet<&str> = intents.iter().map(|i| i.invocation_id.as_str()).collect();
+        let found = find_invocations(&ids);
+        let now = self.now();
+        let mut rest = Vec::new();
+        for action in actions {
+            let claimed = match &action {
+                Action::Spawn { unit, role, .. } => intents
+                    .iter()
+                    .find(|i| &i.unit == unit && i.role == *role)
+                    .and_then(|i| found.get(&i.invocation_id))
+                    .map(|&pid| (unit.clone(), *role, pid)),
+                _ => None,
+            };
+            let Some((unit, role, pid)) = claimed else {
+                rest.push(action);
+                continue;
+            };
+            let started = start_time(pid).unwrap_or_else(vigil_platform::boot_ticks);
+            self.procs
+                .groups
+                .entry(unit.clone())
+                .or_default()
+                .push((pid, started));
+            self.procs.starts.insert(pid, started);
+            self.say(
+                Level::Info,
+                Some(&unit),
+                &format!("process {pid} was started by the previous manager: taken over"),
+            );
+            let _ = self.engine.handle(now, Event::Spawned { unit, role, pid });
+            let _ = self.engine.handle(now, Event::ExecSucceeded { pid });
+            if identify(pid, Some(started)).is_gone() {
+                self.handover.missing.push((pid, now + MISSING_GRACE));
+            }
+        }
+        rest
+    }
+
+    /// An exit status from vigil-init: a process it reaped.
+    pub(crate) fn on_init_exited(&mut self, pid: u32, status: i32) {
+        self.handover.missing.retain(|m| m.0 != pid);
+        if self.engine.unit_of_pid(pid).is_none() || self.procs.children.contains(&pid) {
+            return;
+        }
+        self.procs.starts.remove(&pid);
+        if let Some(fd) = self.procs.watched.remove(&pid) {
+            crate::daemon::unwatch(&self.epoll, &fd);
+        }
+        let now = self.now();
+        let _ = self.engine.handle(
+            now,
+            Event::Exited {
+                pid,
+                status: decode_wait_status(status),
+            },
+        );
+    }
+
+    /// vigil-init dropped statuses: every process taken over that is gone now
+    /// may have been among them.
+    pub(crate) fn on_init_lost(&mut self, n: u64) {
+        self.say(
+            Level::Warning,
+            None,
+            &format!("vigil-init dropped {n} exit statuses"),
+        );
+        let now = self.now();
+        for (pid, _) in self.engine.tracked() {
+            if !self.procs.children.contains(&pid)
+                && identify(pid, self.procs.starts.get(&pid).copied()).is_gone()
+                && !self.handover.missing.iter().any(|m| m.0 == pid)
+            {
+                self.handover.missing.push((pid, now + MISSING_GRACE));
+            }
+        }
+    }
+
+    /// The earliest time a missing process is given up.
+    pub(crate) fn missing_deadline(&self) -> Option<Time> {
+        self.handover.missing.iter().map(|m| m.1).min()
+    }
+
+    /// Gives up on missing processes whose grace has passed: they ended while
+    /// no manager ran and their status did not survive (reported as exit 0,
+    /// as systemd does for a main process it cannot wait for).
+    pub(crate) fn check_missing(&mut self, now: Time) {
+        let (due, wait): (Vec<_>, Vec<_>) = self.handover.missing.iter().partition(|m| m.1 <= now);
+        self.handover.missing = wait;
+        for (pid, _) in due {
+            let Some(unit) = self.engine.unit_of_pid(pid).map(str::to_string) else {
+                continue;
+            };
+            self.say(
+                Level::Warning,
+                Some(&unit),
+                &format!("process {pid} ended while no manager ran; its exit status is unknown"),
+            );
+            let _ = self.engine.handle(
+                now,
+                Event::Exited {
+                    pid,
+                    status: ExitStatus::Exited(0),
+                },
+            );
+        }
+    }
+
+    /// `vigil reexec`: replaces this process with the binary on disk, keeping
+    /// the PID, the children, the sockets and the log pipes. Returns only on
+    /// failure, with every descriptor close-on-exec again.
+    pub(crate) fn reexec(&mut self) -> anyhow::Error {
+        use std::os::unix::process::CommandExt;
+        self.logs.flush(&self.epoll);
+        // The pipes' read ends are left open across exec from here on.
+        let mut state = self.build_state(Vec::new(), true);
+        state.listener = Some(self.clients.listener_fd().as_raw_fd());
+        state.notify = Some(self.notify.as_fd().as_raw_fd());
+        let fd = match Daemon::write_state(&state) {
+            Ok(fd) => fd,
+            Err(e) => return self.undo_reexec(e),
+        };
+        let mut keep = vec![fd.as_fd(), self.clients.listener_fd(), self.notify.as_fd()];
+        if let Some(chan) = &self.init {
+            keep.push(chan.as_fd());
+        }
+        if let Some(e) = keep
+            .into_iter()
+            .find_map(|b| vigil_platform::set_cloexec(b, false).err())
+        {
+            return self.undo_reexec(e.into());
+        }
+        let exe = match std::env::current_exe() {
+            // An upgrade replaced the file: exec what is at the path now.
+            Ok(p) => std::path::PathBuf::from(
+                p.to_string_lossy()
+                    .trim_end_matches(" (deleted)")
+                    .to_string(),
+            ),
+            Err(e) => return self.undo_reexec(e.into()),
+        };
+        self.say(
+            Level::Info,
+            None,
+            &format!("re-executing {}", exe.display()),
+        );
+        self.logs.flush(&self.epoll);
+        let mut command = std::process::Command::new(&exe);
+        command
+            .args(std::env::args_os().skip(1))
+            .env("VIGIL_STATE_FD", fd.as_raw_fd().to_string());
+        if let Some(chan) = &self.init {
+            command.env("VIGIL_INIT_FD", chan.raw().to_string());
+        }
+        let e = command.exec();
+        self.undo_reexec(anyhow::Error::new(e).context(format!("exec {}", exe.display())))
+    }
+
+    fn undo_reexec(&mut self, e: anyhow::Error) -> anyhow::Error {
+        let _ = vigil_platform::set_cloexec(self.clients.listener_fd(), true);
+        let _ = vigil_platform::set_cloexec(self.notify.as_fd(), true);
+        if let Some(chan) = &self.init {
+            let _ = vigil_platform::set_cloexec(chan.as_fd(), true);
+        }
+        self.logs.restore_cloexec();
+        e
+    }
+}
+
+impl Found {
+    fn is_gone(&self) -> bool {
+        matches!(self, Found::Gone)
+    }
+}

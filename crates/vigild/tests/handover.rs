@@ -1,0 +1,339 @@
+//! A manager that survives itself (issue 3): vigild killed with SIGKILL under
+//! vigil-init, again and again, during boot and at steady state, and
+//! `vigil reexec` while a service writes a line every millisecond. Real
+//! processes in a real PID namespace; each service records every start of its
+//! own in a file, so a second start cannot go unseen.
+
+mod harness;
+
+use std::fs;
+use std::path::Path;
+
+use harness::{Manager, TempDir, require_root, wait_until};
+
+/// The processes whose parent is `pid` (in the test's PID namespace).
+fn children(pid: u32) -> Vec<u32> {
+    fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+fn comm(pid: u32) -> String {
+    fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// vigild's PID as the test sees it: unshare -> vigil-init -> vigild.
+fn manager_pid(m: &Manager) -> Option<u32> {
+    let init = *children(m.pid()).first()?;
+    children(init).into_iter().find(|&p| comm(p) == "vigild")
+}
+
+/// Kills vigild with SIGKILL and waits until the next one answers.
+fn kill_manager(m: &Manager) {
+    let mut old = None;
+    wait_until("a running vigild", || {
+        old = manager_pid(m);
+        old.is_some()
+    });
+    let old = old.unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", &old.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    wait_until("the next vigild", || {
+        manager_pid(m).is_some_and(|p| p != old)
+    });
+    // It answers once it has taken over (connections wait in the backlog).
+    m.vigil_ok(&["list"]);
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// A service that writes its PID to NAME.starts at each start, then becomes
+/// `sleep` (same PID: the main PID vigil shows must be the one recorded).
+fn recorder(dir: &Path, name: &str, unit: &str, service: &str) -> String {
+    format!(
+        "[Unit]\n{unit}[Service]\n{service}ExecStart=/bin/sh -c 'echo $$$$ >> {}/{name}.starts; exec sleep 1000'\n",
+        dir.display()
+    )
+}
+
+#[test]
+fn sigkill_of_the_manager_again_and_again_starts_nothing_twice() {
+    if !require_root("sigkill_of_the_manager_again_and_again_starts_nothing_twice") {
+        return;
+    }
+    let out = TempDir::new("handover-kill");
+    let d = out.path();
+    let flag = d.join("failed-once");
+    // Fails at its first start (exit 1), then runs: one restart to carry over.
+    let flaky = format!(
+        "[Service]\nRestart=always\nRestartSec=50ms\nExecStart=/bin/sh -c 'echo $$$$ >> {}/flaky.starts; if [ ! -e {} ]; then touch {}; exit 1; fi; exec sleep 1000'\n",
+        d.display(),
+        flag.display(),
+        flag.display()
+    );
+    let once = format!(
+        "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sh -c 'echo $$$$ >> {}/once.starts'\n",
+        d.display()
+    );
+    let names = ["a", "b", "c", "slow"];
+    let files = [
+        (
+            "default.target",
+            "[Unit]\nWants=a.service b.service c.service slow.service flaky.service once.service\n"
+                .to_string(),
+        ),
+        ("a.service", recorder(d, "a", "", "")),
+        ("b.service", recorder(d, "b", "After=a.service\n", "")),
+        ("c.service", recorder(d, "c", "", "Restart=on-failure\n")),
+        // Half a second of ExecStartPre: the first kill lands during the boot,
+        // with a control process running.
+        (
+            "slow.service",
+            recorder(
+                d,
+                "slow",
+                "After=b.service\n",
+                "ExecStartPre=/bin/sleep 0.5\n",
+            ),
+        ),
+        ("flaky.service", flaky),
+        ("once.service", once),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let m = Manager::start_under_init(&files, &[]);
+
+    // During the boot: slow.service is in its ExecStartPre.
+    kill_manager(&m);
+    for name in names {
+        m.wait_state(&format!("{name}.service"), "running");
+    }
+    m.wait_state("flaky.service", "running");
+    m.wait_state("once.service", "exited");
+    // At steady state, again and again.
+    for _ in 0..8 {
+        kill_manager(&m);
+    }
+    for name in names {
+        let unit = format!("{name}.service");
+        m.wait_state(&unit, "running");
+        let starts = lines(&d.join(format!("{name}.starts")));
+        assert_eq!(starts.len(), 1, "{unit} started {} times", starts.len());
+        assert_eq!(
+            m.main_pid(&unit).to_string(),
+            starts[0],
+            "{unit} keeps the PID it started with"
+        );
+        assert_eq!(m.status_json(&unit)["restarts"], 0, "{unit}");
+    }
+    assert_eq!(
+        lines(&d.join("once.starts")).len(),
+        1,
+        "the oneshot ran once"
+    );
+    let mut m = m;
+    if m.state("once.service") != "exited" {
+        panic!(
+            "{}\n{}",
+            m.vigil_ok(&["status", "once"]),
+            m.drain_stderr().join("\n")
+        );
+    }
+    let flaky_starts = lines(&d.join("flaky.starts"));
+    assert_eq!(flaky_starts.len(), 2, "flaky: one failure, one restart");
+    let flaky = m.status_json("flaky.service");
+    assert_eq!(flaky["restarts"], 1, "{flaky}");
+    assert_eq!(m.main_pid("flaky.service").to_string(), flaky_starts[1]);
+    // `vigil list` agrees with every status.
+    let list: serde_json::Value = serde_json::from_str(&m.vigil_ok(&["list", "--json"])).unwrap();
+    let listed = list.as_array().unwrap();
+    for name in ["a", "b", "c", "slow", "flaky"] {
+        let row = listed
+            .iter()
+            .find(|u| u["name"] == format!("{name}.service"))
+            .unwrap();
+        assert_eq!(row["state"], "running", "{row}");
+        assert_eq!(
+            row["pid"].to_string(),
+            lines(&d.join(format!("{name}.starts")))
+                .last()
+                .unwrap()
+                .clone()
+        );
+    }
+    // The manager the kills left is a whole one: it stops everything in order.
+    let status = m.shutdown();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn a_service_that_ends_while_no_manager_runs_is_restarted_with_its_status() {
+    if !require_root("a_service_that_ends_while_no_manager_runs_is_restarted_with_its_status") {
+        return;
+    }
+    let out = TempDir::new("handover-exit");
+    let d = out.path();
+    let go = d.join("exit-now");
+    let unit = format!(
+        "[Service]\nRestart=on-failure\nRestartSec=100ms\nExecStart=/bin/sh -c 'echo $$$$ >> {dir}/svc.starts; while [ ! -e {go} ]; do sleep 0.02; done; rm -f {go}; exit 3'\n",
+        dir = d.display(),
+        go = go.display()
+    );
+    let m = Manager::start_under_init(
+        &[
+            ("default.target", "[Unit]\nWants=svc.service\n"),
+            ("svc.service", &unit),
+        ],
+        &[],
+    );
+    m.wait_state("svc.service", "running");
+    let first = m.main_pid("svc.service");
+    let mut manager = None;
+    wait_until("vigild", || {
+        manager = manager_pid(&m);
+        manager.is_some()
+    });
+    let manager = manager.unwrap().to_string();
+    // The manager is stopped: it cannot see the exit, only its successor can.
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &manager])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} {manager}");
+    };
+    signal("-STOP");
+    fs::write(&go, "").unwrap();
+    // The service exits; its parent is stopped, so it stays a zombie.
+    wait_until("the service to exit", || !go.exists());
+    signal("-KILL");
+    wait_until("a restart by the next manager", || {
+        lines(&d.join("svc.starts")).len() == 2
+    });
+    m.wait_state("svc.service", "running");
+    let status = m.status_json("svc.service");
+    assert_eq!(status["restarts"], 1, "{status}");
+    assert!(
+        status["last_exit"].as_str().unwrap_or("").contains('3'),
+        "the exit status init reaped is shown: {status}"
+    );
+    assert_ne!(m.main_pid("svc.service"), first);
+    assert_eq!(
+        m.main_pid("svc.service").to_string(),
+        lines(&d.join("svc.starts"))[1]
+    );
+}
+
+/// The numbers 1..=n, each on a line of its own ending the line, in order
+/// and once each, among `text`'s lines.
+fn numbered_in_order(text: &[String], n: usize) -> Result<(), String> {
+    let got: Vec<usize> = text
+        .iter()
+        .filter_map(|l| l.rsplit("line-").next().filter(|_| l.contains("line-")))
+        .filter_map(|x| x.trim().parse().ok())
+        .collect();
+    let want: Vec<usize> = (1..=n).collect();
+    if got == want {
+        return Ok(());
+    }
+    let missing: Vec<usize> = want.iter().copied().filter(|i| !got.contains(i)).collect();
+    Err(format!(
+        "{} lines, {} missing (first: {:?}), out of order or twice: {}",
+        got.len(),
+        missing.len(),
+        missing.iter().take(5).collect::<Vec<_>>(),
+        got.windows(2).filter(|w| w[1] != w[0] + 1).count()
+    ))
+}
+
+/// `vigil reexec` twice while a service writes a numbered line every
+/// millisecond: the log (ring and file sink) has every line once, in order,
+/// and the service was never restarted.
+fn reexec_loses_no_line(m: &Manager, log: &Path) {
+    const N: usize = 3000;
+    m.wait_state("writer.service", "running");
+    let pid = m.main_pid("writer.service");
+    for at in [500, 1500] {
+        wait_until("the writer to get going", || {
+            fs::read_to_string(log).is_ok_and(|t| t.contains(&format!("line-{at}\n")))
+        });
+        let said = m.vigil_ok(&["reexec"]);
+        assert!(said.contains("running again"), "{said}");
+        assert_eq!(
+            m.main_pid("writer.service"),
+            pid,
+            "the service is not restarted"
+        );
+    }
+    wait_until("the writer's last line", || {
+        fs::read_to_string(log).is_ok_and(|t| t.contains(&format!("line-{N}\n")))
+    });
+    let file = lines(log);
+    if let Err(e) = numbered_in_order(&file, N) {
+        panic!("file sink: {e}");
+    }
+    let ring: Vec<String> = m
+        .vigil_ok(&["log", "writer", "-n", "100000"])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    if let Err(e) = numbered_in_order(&ring, N) {
+        panic!("vigil log: {e}");
+    }
+}
+
+fn writer_unit() -> &'static str {
+    "[Service]\nExecStart=/bin/sh -c 'i=0; while [ $$i -lt 3000 ]; do i=$$((i+1)); echo line-$$i; sleep 0.001; done; exec sleep 1000'\n"
+}
+
+#[test]
+fn reexec_keeps_every_service_and_every_log_line() {
+    let out = TempDir::new("reexec");
+    let log = out.path().join("all.log");
+    let sink = format!("file:{}", log.display());
+    let m = Manager::start_with(
+        &[
+            ("default.target", "[Unit]\nWants=writer.service\n"),
+            ("writer.service", writer_unit()),
+        ],
+        &["--log-to", &sink, "--log-ring-size", "4M"],
+    );
+    reexec_loses_no_line(&m, &log);
+    let status = m.shutdown();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn reexec_under_vigil_init_keeps_every_log_line() {
+    if !require_root("reexec_under_vigil_init_keeps_every_log_line") {
+        return;
+    }
+    let out = TempDir::new("reexec-init");
+    let log = out.path().join("all.log");
+    let sink = format!("file:{}", log.display());
+    let m = Manager::start_under_init(
+        &[
+            ("default.target", "[Unit]\nWants=writer.service\n"),
+            ("writer.service", writer_unit()),
+        ],
+        &["--log-to", &sink, "--log-ring-size", "4M"],
+    );
+    reexec_loses_no_line(&m, &log);
+    // And a crash after the re-exec is survived like any other.
+    kill_manager(&m);
+    m.wait_state("writer.service", "running");
+}
