@@ -1,5 +1,5 @@
 //! `vigil-boot`: the early boot duties, one subcommand per oneshot unit
-//! (hostname, sysctl, modules, fstab). This file owns the command line, the
+//! (hostname, sysctl, modules, fstab, rundirs). This file owns the command line, the
 //! messages and the exit status; it never parses configuration itself.
 //! Exit status: 0 done (or nothing to do), 1 something failed (after trying
 //! the rest), 2 usage error.
@@ -8,6 +8,7 @@ mod confdir;
 mod fstab;
 mod hostname;
 mod modules;
+mod rundirs;
 mod sysctl;
 
 use std::fmt::Display;
@@ -15,7 +16,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: vigil-boot {hostname|sysctl|modules|fstab} [--root DIR] [--dry-run]";
+const USAGE: &str =
+    "usage: vigil-boot {hostname|sysctl|modules|fstab|rundirs} [--root DIR] [--dry-run]";
 
 #[derive(Debug)]
 struct Args {
@@ -68,6 +70,7 @@ fn main() -> ExitCode {
         "sysctl" => run_sysctl(&args),
         "modules" => run_modules(&args),
         "fstab" => run_fstab(&args),
+        "rundirs" => run_rundirs(&args),
         other => {
             error(format!("unknown subcommand {other}"));
             eprintln!("{USAGE}");
@@ -79,6 +82,22 @@ fn main() -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Every step is tried; a failed one is reported and the rest still run.
+fn run_rundirs(args: &Args) -> bool {
+    let mut ok = true;
+    for step in rundirs::plan(&args.root) {
+        if args.dry_run {
+            println!("{}", rundirs::describe(&step));
+            continue;
+        }
+        if let Err(e) = rundirs::apply(&step) {
+            error(e);
+            ok = false;
+        }
+    }
+    ok
 }
 
 fn run_hostname(args: &Args) -> bool {

@@ -269,3 +269,40 @@ fn fstab_failure_without_nofail_exits_1_after_trying_the_rest() {
     );
     assert!(out.contains(&format!(" {d}/b ")), "{out}");
 }
+
+#[test]
+fn rundirs_makes_directories_and_links_and_leaves_what_exists() {
+    use std::os::unix::fs::PermissionsExt;
+    let r = TempRoot::new("rundirs");
+    fs::create_dir_all(r.0.join("var")).unwrap();
+    // A /tmp with the wrong mode, and a /var/lock that is a real directory.
+    fs::create_dir_all(r.0.join("tmp")).unwrap();
+    fs::set_permissions(r.0.join("tmp"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::create_dir_all(r.0.join("var/lock")).unwrap();
+    let dry = run(&["rundirs", "--dry-run"], &r.0);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    assert!(
+        stdout(&dry).contains("run/lock mode 1777"),
+        "{}",
+        stdout(&dry)
+    );
+    assert!(!r.0.join("run").exists(), "a dry run changes nothing");
+
+    let out = run(&["rundirs"], &r.0);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mode = |p: &str| fs::metadata(r.0.join(p)).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode("run/vigil"), 0o755);
+    assert_eq!(mode("run/lock"), 0o1777);
+    assert_eq!(mode("tmp"), 0o1777);
+    assert_eq!(
+        fs::read_link(r.0.join("var/run")).unwrap(),
+        Path::new("../run")
+    );
+    assert!(
+        fs::symlink_metadata(r.0.join("var/lock")).unwrap().is_dir(),
+        "an existing /var/lock is left alone"
+    );
+    // Twice is the same as once.
+    let again = run(&["rundirs"], &r.0);
+    assert!(again.status.success(), "{}", stderr(&again));
+}

@@ -12,11 +12,12 @@ fn units_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("units")
 }
 
-const SERVICES: [&str; 4] = [
+const SERVICES: [&str; 5] = [
     "vigil-hostname.service",
     "vigil-sysctl.service",
     "vigil-modules.service",
     "vigil-fstab.service",
+    "vigil-rundirs.service",
 ];
 
 #[test]
@@ -66,6 +67,7 @@ fn enabled_units_are_wanted_and_fstab_is_required_by_local_fs() {
             "vigil-fstab.service",
             "vigil-hostname.service",
             "vigil-modules.service",
+            "vigil-rundirs.service",
         ]
     );
     let local = &set.get("local-fs.target").unwrap().deps;
@@ -73,5 +75,8 @@ fn enabled_units_are_wanted_and_fstab_is_required_by_local_fs() {
     assert!(local.after.contains(&"vigil-fstab.service".to_string()));
     let sysctl = &set.get("vigil-sysctl.service").unwrap().deps;
     assert!(sysctl.after.contains(&"vigil-modules.service".to_string()));
+    // /var may be a mount of its own: the links under it wait for local-fs.
+    let rundirs = &set.get("vigil-rundirs.service").unwrap().deps;
+    assert!(rundirs.after.contains(&"local-fs.target".to_string()));
     fs::remove_dir_all(&dir).unwrap();
 }

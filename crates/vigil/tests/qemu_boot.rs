@@ -291,6 +291,7 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
         "vigil-hostname.service",
         "vigil-sysctl.service",
         "vigil-fstab.service",
+        "vigil-rundirs.service",
     ] {
         assert_eq!(row(unit)[1], "exited", "{unit}:\n{t}");
     }
@@ -305,6 +306,8 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
         1,
         "{t}"
     );
+    // and the runtime directories: /run/lock sticky, /var/run a link to /run
+    assert_eq!(run.count("VIGIL-TEST: rundirs 1777 ../run"), 1, "{t}");
 
     // the shutdown, in order: `vigil poweroff` reaches vigild, which tells PID 1
     // what to do once it is gone and stops every unit
