@@ -337,3 +337,58 @@ fn reexec_under_vigil_init_keeps_every_log_line() {
     kill_manager(&m);
     m.wait_state("writer.service", "running");
 }
+
+#[test]
+fn sigkill_in_the_middle_of_a_boot_of_many_services_starts_none_twice() {
+    if !require_root("sigkill_in_the_middle_of_a_boot_of_many_services_starts_none_twice") {
+        return;
+    }
+    const N: usize = 60;
+    let out = TempDir::new("handover-boot");
+    let d = out.path();
+    // Three chains of twenty, each link 50 ms long (its ExecStartPost=): the
+    // boot takes a second or more, every start is its own batch of spawns, and
+    // the kills land with control processes running, and between a spawn and
+    // the state that records it.
+    let mut files: Vec<(String, String)> = Vec::new();
+    let mut wants = String::new();
+    for i in 0..N {
+        let name = format!("s{i}");
+        let after = if i >= 3 {
+            format!("After=s{}.service\n", i - 3)
+        } else {
+            String::new()
+        };
+        wants.push_str(&format!(" {name}.service"));
+        files.push((
+            format!("{name}.service"),
+            recorder(d, &name, &after, "ExecStartPost=/bin/sleep 0.05\n"),
+        ));
+    }
+    files.push((
+        "default.target".to_string(),
+        format!("[Unit]\nWants={wants}\n"),
+    ));
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let m = Manager::start_under_init(&files, &[]);
+    let started = || {
+        (0..N)
+            .filter(|i| d.join(format!("s{i}.starts")).exists())
+            .count()
+    };
+    for at in [2, 8, 15, 25, 40] {
+        wait_until("more services started", || started() >= at);
+        assert!(started() < N, "the boot is still going on");
+        kill_manager(&m);
+    }
+    for i in 0..N {
+        let unit = format!("s{i}.service");
+        m.wait_state(&unit, "running");
+        let starts = lines(&d.join(format!("s{i}.starts")));
+        assert_eq!(starts.len(), 1, "{unit} started {} times", starts.len());
+        assert_eq!(m.main_pid(&unit).to_string(), starts[0], "{unit}");
+    }
+}
