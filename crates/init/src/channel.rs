@@ -5,29 +5,19 @@
 //!
 //! It never blocks on the manager: the socket is non-blocking, and what cannot be sent
 //! now stays queued (the fd store is re-read, the ring keeps its entries) until the socket
-//! is writable again. Every array is allocated once, at start.
+//! is writable again. Every array is mapped once, at start, zeroed: a page costs memory
+//! only once used.
 
-use std::fmt::Write as _;
-use std::io::{IoSlice, IoSliceMut};
-use std::mem::MaybeUninit;
-use std::os::fd::OwnedFd;
-
-use rustix::io::Errno;
-use rustix::net::{
-    AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags,
-    SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
-};
-
-use crate::log::{self, Line, Oops, say, shout};
+use crate::log::{self, Line, say, shout};
 use crate::shutdown::Action;
-use crate::sys::{FdStore, NAME_MAX};
+use crate::sys::{self, EAGAIN, ECONNRESET, EINTR, Fd};
 
 /// Descriptors the fd store holds at most.
 pub const MAX_FDS: usize = 16384;
 /// Exit statuses kept for the manager at most; beyond it the oldest is dropped and counted.
 pub const RING: usize = 4096;
-/// Descriptors one `fdstore` message may carry; the kernel closes any beyond.
-pub const FDS_PER_MESSAGE: usize = 16;
+/// Longest fd store name, in bytes.
+pub const NAME_MAX: usize = 64;
 /// Longest message, in bytes; a longer one is ignored.
 pub const MESSAGE_MAX: usize = 256;
 
@@ -68,7 +58,7 @@ enum Sent {
 
 #[derive(Debug)]
 pub struct Channel {
-    sock: Option<OwnedFd>,
+    sock: Option<Fd>,
     phase: Phase,
     /// The last send would have blocked; wait for POLLOUT before trying again.
     blocked: bool,
@@ -78,7 +68,7 @@ pub struct Channel {
     store: FdStore,
     /// The emergency shell the manager asked for has exited: tell it.
     pub emergency_over: bool,
-    ring: Box<[(i32, i32)]>,
+    ring: &'static mut [(i32, i32)],
     head: usize,
     queued: usize,
     lost: u64,
@@ -93,7 +83,7 @@ impl Channel {
             broken: false,
             store: FdStore::new(MAX_FDS),
             emergency_over: false,
-            ring: vec![(0, 0); RING].into_boxed_slice(),
+            ring: sys::zeroed(RING),
             head: 0,
             queued: 0,
             lost: 0,
@@ -101,13 +91,8 @@ impl Channel {
     }
 
     /// Opens a fresh channel for a manager about to start and returns the end it gets.
-    pub fn connect(&mut self) -> rustix::io::Result<OwnedFd> {
-        let (ours, theirs) = rustix::net::socketpair(
-            AddressFamily::UNIX,
-            SocketType::SEQPACKET,
-            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
-            None,
-        )?;
+    pub fn connect(&mut self) -> sys::Result<Fd> {
+        let (ours, theirs) = sys::socketpair()?;
         self.sock = Some(ours);
         self.phase = Phase::Count;
         self.blocked = false;
@@ -119,8 +104,8 @@ impl Channel {
         self.sock = None;
     }
 
-    pub fn socket(&self) -> Option<&OwnedFd> {
-        self.sock.as_ref()
+    pub fn socket(&self) -> Option<i32> {
+        self.sock.as_ref().map(Fd::raw)
     }
 
     /// True when there is something to send that waits for the socket to become writable.
@@ -154,51 +139,35 @@ impl Channel {
     /// Reads every pending message; requests are recorded in `requests`.
     pub fn receive(&mut self, requests: &mut Requests) {
         let mut buf = [0u8; MESSAGE_MAX];
-        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(FDS_PER_MESSAGE))];
-        loop {
-            let Some(sock) = &self.sock else { return };
-            let mut control = RecvAncillaryBuffer::new(&mut space);
-            let mut iov = [IoSliceMut::new(&mut buf)];
-            let flags = RecvFlags::CMSG_CLOEXEC | RecvFlags::DONTWAIT;
-            let got = match rustix::net::recvmsg(sock, &mut iov, &mut control, flags) {
+        while let Some(sock) = self.socket() {
+            let mut fds = [const { None }; 16];
+            let got = match sys::recv(sock, &mut buf, &mut fds) {
                 Ok(got) => got,
-                Err(Errno::AGAIN) => return,
+                Err(EAGAIN) => return,
                 // The manager left without reading all we sent: the kernel reports that
                 // once, before the messages it sent, which are still to be read.
-                Err(Errno::INTR | Errno::CONNRESET) => continue,
+                Err(EINTR | ECONNRESET) => continue,
                 Err(e) => {
-                    say!(log::WARNING, "manager channel: {}", Oops(e));
+                    say!(log::WARNING, "manager channel: ", e);
                     self.sock = None;
                     return;
                 }
             };
-            let mut fds = [const { None }; FDS_PER_MESSAGE];
-            let mut nfds = 0;
-            for message in control.drain() {
-                if let RecvAncillaryMessage::ScmRights(rights) = message {
-                    for fd in rights {
-                        if let Some(slot) = fds.get_mut(nfds) {
-                            *slot = Some(fd);
-                            nfds += 1;
-                        }
-                    }
-                }
-            }
-            if got.bytes == 0 && nfds == 0 {
+            if got.len == 0 && fds.iter().all(Option::is_none) {
                 // The manager closed its end: nothing more will come.
                 self.sock = None;
                 return;
             }
-            if got.flags.contains(ReturnFlags::TRUNC) {
+            if got.truncated {
                 say!(log::WARNING, "manager channel: message too long, ignored");
                 continue;
             }
-            let text = buf.get(..got.bytes).map_or(&[][..], |t| t);
+            let text = buf.get(..got.len).map_or(&[][..], |t| t);
             self.handle(text, &mut fds, requests);
         }
     }
 
-    fn handle(&mut self, text: &[u8], fds: &mut [Option<OwnedFd>], requests: &mut Requests) {
+    fn handle(&mut self, text: &[u8], fds: &mut [Option<Fd>], requests: &mut Requests) {
         let text = text.strip_suffix(b"\n").map_or(text, |t| t);
         let (verb, arg) = match text.iter().position(|&b| b == b' ') {
             Some(at) => (text.get(..at), text.get(at.saturating_add(1)..)),
@@ -210,15 +179,12 @@ impl Channel {
         match verb {
             b"shutdown" => match Action::parse(arg) {
                 Some(action) => {
-                    shout!("the manager asks for {action} once it exits");
+                    shout!("the manager asks for ", action.name(), " once it exits");
                     requests.action = Some(action);
                 }
                 None => say!(log::WARNING, "manager channel: unknown shutdown action"),
             },
-            b"exit" => match std::str::from_utf8(arg)
-                .ok()
-                .and_then(|a| a.parse::<u8>().ok())
-            {
+            b"exit" => match number(arg).and_then(|n| u8::try_from(n).ok()) {
                 Some(code) => {
                     requests.action = Some(Action::Exit);
                     requests.exit_code = Some(code);
@@ -240,20 +206,20 @@ impl Channel {
         }
     }
 
-    fn store_fd(&mut self, name: &[u8], fd: OwnedFd) {
+    fn store_fd(&mut self, name: &[u8], fd: Fd) {
         if self.store.push(name, fd).is_err() {
-            say!(log::WARNING, "fd store full ({MAX_FDS}): descriptor closed");
+            say!(log::WARNING, "fd store full: descriptor closed");
         }
     }
 
     /// Sends what is due, as far as the socket takes it.
     pub fn flush(&mut self) {
         while self.sock.is_some() && !self.blocked && !self.broken {
-            let mut line = Line::new();
+            let mut line = Line::<MESSAGE_MAX>::new();
             let mut fd = None;
             let what = match self.phase {
                 Phase::Count => {
-                    let _ = write!(line, "fds {}", self.store.len());
+                    line.push(b"fds ").num(self.store.len() as i64);
                     Sent::Count
                 }
                 Phase::Fd(at) => match self.store.get(at) {
@@ -277,7 +243,8 @@ impl Channel {
                     Sent::Ready
                 }
                 Phase::Backlog(_) | Phase::Live if self.lost > 0 => {
-                    let _ = write!(line, "lost {}", self.lost);
+                    line.push(b"lost ")
+                        .num(i64::try_from(self.lost).map_or(i64::MAX, |n| n));
                     Sent::Lost
                 }
                 Phase::Live if self.emergency_over => {
@@ -295,10 +262,10 @@ impl Channel {
                 return;
             }
             match self.send(line.bytes(), fd) {
-                Ok(()) => self.sent(what),
-                Err(Errno::AGAIN) => self.blocked = true,
+                Ok(_) => self.sent(what),
+                Err(EAGAIN) => self.blocked = true,
                 Err(e) => {
-                    say!(log::WARNING, "manager channel: {}", Oops(e));
+                    say!(log::WARNING, "manager channel: ", e);
                     self.broken = true;
                 }
             }
@@ -324,7 +291,7 @@ impl Channel {
 
     /// `exited PID WSTATUS ...` with as many of the first `due` statuses of the ring as
     /// fit in one message.
-    fn exited(&self, line: &mut Line, due: usize) -> Sent {
+    fn exited(&self, line: &mut Line<MESSAGE_MAX>, due: usize) -> Sent {
         line.push(b"exited");
         let mut n = 0;
         while n < due.min(self.queued) {
@@ -332,8 +299,11 @@ impl Channel {
             let Some(&(pid, status)) = self.ring.get(at) else {
                 break;
             };
-            let mut pair = Line::new();
-            let _ = write!(pair, " {pid} {status}");
+            let mut pair = Line::<32>::new();
+            pair.push(b" ")
+                .num(pid.into())
+                .push(b" ")
+                .num(status.into());
             if line.bytes().len().saturating_add(pair.bytes().len()) > MESSAGE_MAX {
                 break;
             }
@@ -343,23 +313,9 @@ impl Channel {
         Sent::Exited(n)
     }
 
-    fn send(
-        &self,
-        bytes: &[u8],
-        fd: Option<std::os::fd::BorrowedFd<'_>>,
-    ) -> rustix::io::Result<()> {
-        let Some(sock) = &self.sock else {
-            return Ok(());
-        };
-        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-        let mut control = SendAncillaryBuffer::new(&mut space);
-        let fds;
-        if let Some(fd) = fd {
-            fds = [fd];
-            control.push(SendAncillaryMessage::ScmRights(&fds));
-        }
-        let flags = SendFlags::NOSIGNAL | SendFlags::DONTWAIT;
-        rustix::net::sendmsg(sock, &[IoSlice::new(bytes)], &mut control, flags).map(|_| ())
+    fn send(&self, bytes: &[u8], fd: Option<i32>) -> sys::Result<usize> {
+        self.socket()
+            .map_or(Ok(0), |sock| sys::send(sock, bytes, fd))
     }
 }
 
@@ -368,67 +324,94 @@ fn valid_name(name: &[u8]) -> bool {
     (1..=NAME_MAX).contains(&name.len()) && name.iter().all(|b| b.is_ascii_graphic())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A decimal number, if `text` is one.
+pub fn number(text: &[u8]) -> Option<u64> {
+    let digits = (!text.is_empty() && text.len() < 20).then_some(text)?;
+    digits.iter().try_fold(0u64, |n, &d| {
+        d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
+    })
+}
 
-    fn drain(channel: &mut Channel) -> Vec<(i32, i32)> {
-        let mut out = Vec::new();
-        while channel.queued > 0 {
-            if let Some(&entry) = channel.ring.get(channel.head) {
-                out.push(entry);
-            }
-            channel.head = (channel.head + 1) % RING;
-            channel.queued -= 1;
+/// The fd store's descriptors and names, dense (slots `0..len` are used).
+#[derive(Debug)]
+struct FdStore {
+    fds: &'static mut [i32],
+    names: &'static mut [[u8; NAME_MAX]],
+    lens: &'static mut [u8],
+    len: usize,
+}
+
+impl FdStore {
+    fn new(capacity: usize) -> FdStore {
+        FdStore {
+            fds: sys::zeroed(capacity),
+            names: sys::zeroed(capacity),
+            lens: sys::zeroed(capacity),
+            len: 0,
         }
-        out
     }
 
-    #[test]
-    fn ring_drops_the_oldest_and_counts_them() {
-        let mut channel = Channel::new();
-        for pid in 0..(RING as i32 + 3) {
-            channel.reaped(pid, 0);
-        }
-        assert_eq!(channel.lost, 3);
-        let entries = drain(&mut channel);
-        assert_eq!(entries.len(), RING);
-        assert_eq!(entries.first(), Some(&(3, 0)));
-        assert_eq!(entries.last(), Some(&(RING as i32 + 2, 0)));
+    fn len(&self) -> usize {
+        self.len
     }
 
-    #[test]
-    fn messages_set_requests() {
-        let mut channel = Channel::new();
-        let mut requests = Requests::default();
-        channel.handle(b"shutdown reboot\n", &mut [], &mut requests);
-        assert_eq!(requests.action, Some(Action::Reboot));
-        channel.handle(b"exit 300", &mut [], &mut requests);
-        assert_eq!(requests.exit_code, None, "an exit code is 0 to 255");
-        channel.handle(b"exit 7", &mut [], &mut requests);
-        assert_eq!(
-            requests,
-            Requests {
-                action: Some(Action::Exit),
-                exit_code: Some(7),
-                emergency: false,
-            }
-        );
-    }
-
-    #[test]
-    fn fd_store_adds_and_removes_by_name() -> std::io::Result<()> {
-        let mut channel = Channel::new();
-        let mut requests = Requests::default();
-        let (a, b) = rustix::pipe::pipe()?;
-        let mut fds = [Some(a), Some(b)];
-        channel.handle(b"fdstore log", &mut fds, &mut requests);
-        assert_eq!(channel.store.len(), 2);
-        let (c, _d) = rustix::pipe::pipe()?;
-        channel.handle(b"fdstore bad name", &mut [Some(c)], &mut requests);
-        assert_eq!(channel.store.len(), 2, "a name has no spaces");
-        channel.handle(b"fdstore-remove log", &mut [], &mut requests);
-        assert_eq!(channel.store.len(), 0);
+    /// Keeps `fd` under `name` (at most NAME_MAX bytes); hands it back when full.
+    fn push(&mut self, name: &[u8], fd: Fd) -> Result<(), Fd> {
+        let at = self.len;
+        let (Some(slot), Some(dst), Some(len), Ok(n)) = (
+            self.fds.get_mut(at),
+            self.names.get_mut(at),
+            self.lens.get_mut(at),
+            u8::try_from(name.len()),
+        ) else {
+            return Err(fd);
+        };
+        let Some(dst) = dst.get_mut(..name.len()) else {
+            return Err(fd);
+        };
+        dst.copy_from_slice(name);
+        *len = n;
+        *slot = fd.leak();
+        self.len = at + 1;
         Ok(())
+    }
+
+    /// The name and descriptor at `at`.
+    fn get(&self, at: usize) -> Option<(&[u8], i32)> {
+        let fd = *self.fds.get(at).filter(|_| at < self.len)?;
+        let len = usize::from(*self.lens.get(at)?);
+        Some((self.names.get(at)?.get(..len)?, fd))
+    }
+
+    /// Closes every descriptor stored under `name`; the last slot fills each hole.
+    fn remove(&mut self, name: &[u8]) {
+        let mut at = 0;
+        while at < self.len {
+            if self.get(at).is_some_and(|(n, _)| n == name) {
+                self.close(at);
+            } else {
+                at += 1;
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        while self.len > 0 {
+            self.close(self.len - 1);
+        }
+    }
+
+    fn close(&mut self, at: usize) {
+        if at >= self.len {
+            return;
+        }
+        let last = self.len.saturating_sub(1);
+        if let Some(&fd) = self.fds.get(at) {
+            sys::close(fd);
+        }
+        self.fds.swap(at, last);
+        self.names.swap(at, last);
+        self.lens.swap(at, last);
+        self.len = last;
     }
 }

@@ -1,11 +1,10 @@
 //! vigil-init's own command line and the `vigil.*` options of the kernel command line,
-//! turned into what to run: the manager's path and its arguments. Runs once, at start,
-//! before the main loop (so it may allocate). Never fails as PID 1: a bad argument is
-//! reported by the caller and ignored.
+//! turned into what to run: the manager's and the shell's argv and envp. Runs once, at
+//! start. Never fails as PID 1: a bad argument is reported by the caller and ignored.
 
-use std::ffi::OsString;
-use std::os::unix::ffi::OsStrExt as _;
-use std::path::PathBuf;
+use core::ffi::CStr;
+
+use crate::sys::{self, Exec};
 
 pub const HELP: &str = "\
 vigil-init - vigil's PID 1: starts the manager (vigild), keeps it alive, reaps orphans
@@ -31,210 +30,211 @@ manager's `exit CODE`, or its own exit status (128+N when killed by signal N);
 1 when vigil-init cannot set itself up; 2 on a usage error.
 ";
 
-/// What vigil-init's arguments say.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+type Str = &'static CStr;
+
+/// What vigil-init's arguments and the kernel's `vigil.*` options say.
+#[derive(Debug, Default)]
 pub struct Args {
     pub container: bool,
     pub help: bool,
-    pub manager: Option<PathBuf>,
-    pub main: Option<OsString>,
-    pub shell: Option<PathBuf>,
-    pub manager_args: Vec<OsString>,
+    pub manager: Option<Str>,
+    pub main: Option<Str>,
+    pub shell: Option<Str>,
+    pub target: Option<Str>,
+    pub debug: bool,
+    pub emergency: bool,
+    /// Where the arguments after `--` start in argv.
+    rest: usize,
+    /// The first bad arguments: (what is wrong, the argument).
+    pub errors: [Option<(&'static str, Str)>; 4],
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum UsageError {
-    #[error("{flag} needs a value")]
-    MissingValue { flag: &'static str },
-    #[error("unknown argument {arg:?}")]
-    Unknown { arg: OsString },
+impl Args {
+    fn error(&mut self, what: &'static str, arg: Str) {
+        if let Some(slot) = self.errors.iter_mut().find(|e| e.is_none()) {
+            *slot = Some((what, arg));
+        }
+    }
 }
 
-/// Parses the arguments after the program name. Errors are collected, not fatal: a
-/// kernel may hand PID 1 words of its command line that were never meant for it.
-pub fn parse(args: impl IntoIterator<Item = OsString>) -> (Args, Vec<UsageError>) {
+/// Parses argv (after the program name). Errors are collected, not fatal: a kernel may
+/// hand PID 1 words of its command line that were never meant for it.
+pub fn parse(argv: *const *const u8) -> Args {
     let mut out = Args::default();
-    let mut errors = Vec::new();
-    let mut it = args.into_iter();
-    while let Some(arg) = it.next() {
-        let bytes = arg.as_bytes();
-        let (flag, inline) = match bytes.iter().position(|&b| b == b'=') {
-            Some(at) if bytes.starts_with(b"--") => (
-                bytes.get(..at),
-                bytes
-                    .get(at + 1..)
-                    .map(|v| OsString::from(std::ffi::OsStr::from_bytes(v))),
+    let mut i = 1;
+    while let Some(arg) = sys::cstr(sys::nth(argv, i)) {
+        i += 1;
+        let (flag, inline) = match arg.to_bytes().iter().position(|&b| b == b'=') {
+            Some(at) if arg.to_bytes().starts_with(b"--") => (
+                arg.to_bytes().get(..at),
+                arg.to_bytes_with_nul().get(at + 1..),
             ),
-            _ => (Some(bytes), None),
+            _ => (Some(arg.to_bytes()), None),
         };
-        let mut value = |flag: &'static str| match inline.clone().or_else(|| it.next()) {
-            Some(v) => Some(v),
-            None => {
-                errors.push(UsageError::MissingValue { flag });
-                None
+        let inline = inline.and_then(|v| CStr::from_bytes_with_nul(v).ok());
+        let mut value = |out: &mut Args| {
+            let v = inline.or_else(|| {
+                let next = sys::cstr(sys::nth(argv, i));
+                i += usize::from(next.is_some());
+                next
+            });
+            if v.is_none() {
+                out.error("needs a value: ", arg);
             }
+            v
         };
         match flag {
             Some(b"--") => {
-                out.manager_args.extend(it.by_ref());
+                out.rest = i;
+                break;
             }
             Some(b"--container") => out.container = true,
             Some(b"-h" | b"--help") => out.help = true,
-            Some(b"--manager") => out.manager = value("--manager").map(PathBuf::from),
-            Some(b"--main") => out.main = value("--main"),
-            Some(b"--shell") => out.shell = value("--shell").map(PathBuf::from),
-            _ => errors.push(UsageError::Unknown { arg }),
+            Some(b"--manager") => out.manager = value(&mut out),
+            Some(b"--main") => out.main = value(&mut out),
+            Some(b"--shell") => out.shell = value(&mut out),
+            _ => out.error("unknown argument ", arg),
         }
     }
-    (out, errors)
+    out
 }
 
-/// The `vigil.*` options of a kernel command line.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Kernel {
-    pub manager: Option<PathBuf>,
-    pub target: Option<OsString>,
-    pub main: Option<OsString>,
-    pub debug: bool,
-    pub emergency: bool,
-}
-
-pub fn parse_kernel(cmdline: &[u8]) -> Kernel {
-    let mut out = Kernel::default();
-    for word in cmdline.split(|b| b.is_ascii_whitespace()) {
+/// Reads the `vigil.*` options of /proc/cmdline into `args`; they win over our own
+/// flags, because they are what an operator types at the boot prompt.
+pub fn read_kernel(args: &mut Args) {
+    let buf = sys::zeroed::<u8>(4096);
+    let Ok(fd) = sys::open(c"/proc/cmdline", sys::O_RDONLY) else {
+        return;
+    };
+    let len = sys::read(fd.raw(), buf.get_mut(..4095).map_or(&mut [], |b| b)).map_or(0, |n| n);
+    // Each word becomes a C string in place: the values are used as they are.
+    buf.iter_mut()
+        .take(len)
+        .filter(|b| b.is_ascii_whitespace())
+        .for_each(|b| *b = 0);
+    let buf: &'static [u8] = buf;
+    for word in buf
+        .get(..=len)
+        .map_or(&[][..], |b| b)
+        .split_inclusive(|&b| b == 0)
+    {
         let (key, value) = match word.iter().position(|&b| b == b'=') {
             Some(at) => (word.get(..at), word.get(at + 1..)),
-            None => (Some(word), None),
+            None => (word.strip_suffix(b"\0"), None),
         };
-        let value = value.map(|v| OsString::from(std::ffi::OsStr::from_bytes(v)));
+        let value = value.and_then(|v| CStr::from_bytes_with_nul(v).ok());
         match key {
-            Some(b"vigil.manager") => out.manager = value.map(PathBuf::from),
-            Some(b"vigil.target") => out.target = value,
-            Some(b"vigil.main") => out.main = value,
-            Some(b"vigil.debug") => out.debug = true,
-            Some(b"vigil.emergency") => out.emergency = true,
+            Some(b"vigil.manager") => args.manager = value.or(args.manager),
+            Some(b"vigil.target") => args.target = value,
+            Some(b"vigil.main") => args.main = value.or(args.main),
+            Some(b"vigil.debug") => args.debug = true,
+            Some(b"vigil.emergency") => args.emergency = true,
             _ => {}
         }
     }
-    out
-}
-
-/// Reads /proc/cmdline (empty when it cannot).
-pub fn read_kernel() -> Kernel {
-    match std::fs::read("/proc/cmdline") {
-        Ok(text) => parse_kernel(&text),
-        Err(_) => Kernel::default(),
-    }
-}
-
-/// The manager's arguments: what the kernel command line and our own flags ask for,
-/// then what followed `--`. The kernel command line wins over our own flags, because it
-/// is what an operator types at the boot prompt. In a container the services' output
-/// goes to the container's stdout, each line prefixed with its unit's name.
-pub fn manager_args(args: &Args, kernel: &Kernel, container: bool) -> Vec<OsString> {
-    let mut out = Vec::new();
-    if container {
-        out.extend([OsString::from("--log-to"), OsString::from("console")]);
-    }
-    if let Some(target) = &kernel.target {
-        out.extend([OsString::from("--target"), target.clone()]);
-    }
-    if kernel.debug {
-        out.push(OsString::from("--debug"));
-    }
-    if kernel.emergency {
-        out.push(OsString::from("--emergency"));
-    }
-    if let Some(main) = kernel.main.as_ref().or(args.main.as_ref()) {
-        out.extend([OsString::from("--main"), main.clone()]);
-    }
-    out.extend(args.manager_args.iter().cloned());
-    out
 }
 
 /// The manager to run: `vigil.manager=`, then `--manager`, then the first of vigild next
 /// to this program, /usr/lib/vigil/vigild and /usr/sbin/vigild that exists (the last one
 /// when none does, so that the failure names a path).
-pub fn manager_path(args: &Args, kernel: &Kernel) -> PathBuf {
-    if let Some(path) = kernel.manager.as_ref().or(args.manager.as_ref()) {
-        return path.clone();
+fn manager_path(args: &Args) -> Str {
+    if let Some(path) = args.manager {
+        return path;
     }
-    let beside = std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.join("vigild")));
-    let candidates = beside
+    let buf = sys::zeroed::<u8>(4096);
+    let exe = sys::readlink(
+        c"/proc/self/exe",
+        buf.get_mut(..4000).map_or(&mut [], |b| b),
+    );
+    let dir = exe
+        .and_then(|e| e.iter().rposition(|&b| b == b'/'))
+        .map_or(0, |at| at + 1);
+    if let Some(name) = buf.get_mut(dir..dir + 7) {
+        name.copy_from_slice(b"vigild\0");
+    }
+    let beside = CStr::from_bytes_until_nul(buf).ok().filter(|_| dir > 0);
+    [beside, Some(c"/usr/lib/vigil/vigild")]
         .into_iter()
-        .chain(["/usr/lib/vigil/vigild".into(), "/usr/sbin/vigild".into()]);
-    let mut last = PathBuf::from("/usr/sbin/vigild");
-    for candidate in candidates {
-        if candidate.exists() {
-            return candidate;
-        }
-        last = candidate;
-    }
-    last
+        .flatten()
+        .find(|p| sys::exists(p))
+        .unwrap_or(c"/usr/sbin/vigild")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn os(list: &[&str]) -> Vec<OsString> {
-        list.iter().map(OsString::from).collect()
+/// The manager's and the shell's programs. The manager's command line is `PATH
+/// [--log-to console] [--target T] [--debug] [--emergency] [--main M] MANAGER-ARGS...`; in a
+/// container the services' output goes to the container's stdout, prefixed by unit.
+pub fn programs(args: &Args, argv: *const *const u8, envp: *const *const u8) -> (Exec, Exec) {
+    let path = manager_path(args);
+    let mut manager = Exec {
+        path,
+        argv: [core::ptr::null(); 96],
+        envp: [core::ptr::null(); 288],
+    };
+    let mut list = List(&mut manager.argv, 0);
+    list.add(path);
+    if args.container {
+        list.add(c"--log-to");
+        list.add(c"console");
     }
-
-    #[test]
-    fn arguments() {
-        let (args, errors) = parse(os(&[
-            "--container",
-            "--manager=/m",
-            "--main",
-            "web",
-            "--",
-            "--socket",
-            "/s",
-        ]));
-        assert!(errors.is_empty());
-        assert!(args.container);
-        assert_eq!(args.manager, Some(PathBuf::from("/m")));
-        assert_eq!(args.main, Some(OsString::from("web")));
-        assert_eq!(args.manager_args, os(&["--socket", "/s"]));
+    if let Some(target) = args.target {
+        list.add(c"--target");
+        list.add(target);
     }
-
-    #[test]
-    fn bad_arguments_are_collected() {
-        let (args, errors) = parse(os(&["single", "--manager"]));
-        assert_eq!(
-            errors,
-            vec![
-                UsageError::Unknown {
-                    arg: OsString::from("single")
-                },
-                UsageError::MissingValue { flag: "--manager" }
-            ]
-        );
-        assert_eq!(args.manager, None);
+    if args.debug {
+        list.add(c"--debug");
     }
+    if args.emergency {
+        list.add(c"--emergency");
+    }
+    if let Some(main) = args.main {
+        list.add(c"--main");
+        list.add(main);
+    }
+    let mut i = args.rest;
+    while let Some(arg) = sys::cstr(sys::nth(argv, i)).filter(|_| args.rest > 0) {
+        list.add(arg);
+        i += 1;
+    }
+    let shell_path = args.shell.unwrap_or(c"/bin/sh");
+    let mut shell = Exec {
+        path: shell_path,
+        argv: [core::ptr::null(); 96],
+        envp: [core::ptr::null(); 288],
+    };
+    if let Some(first) = shell.argv.first_mut() {
+        *first = shell_path.as_ptr().cast();
+    }
+    // Our environment without a stale VIGIL_INIT_FD, with a PATH (the kernel gives PID 1
+    // none); the manager's gets VIGIL_INIT_FD=3.
+    let mut env = List(&mut shell.envp, 0);
+    let mut has_path = false;
+    let mut i = 0;
+    while let Some(var) = sys::cstr(sys::nth(envp, i)) {
+        i += 1;
+        has_path |= var.to_bytes().starts_with(b"PATH=");
+        if !var.to_bytes().starts_with(b"VIGIL_INIT_FD=") {
+            env.add(var);
+        }
+    }
+    if !has_path {
+        env.add(c"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    }
+    let n = env.1;
+    manager.envp = shell.envp;
+    List(&mut manager.envp, n).add(c"VIGIL_INIT_FD=3");
+    (manager, shell)
+}
 
-    #[test]
-    fn kernel_options_become_manager_arguments() {
-        let kernel = parse_kernel(b"root=/dev/vda quiet vigil.target=rescue.target vigil.debug vigil.main=app vigil.manager=/sbin/m\n");
-        assert_eq!(kernel.manager, Some(PathBuf::from("/sbin/m")));
-        let (args, _) = parse(os(&["--main", "ignored", "--", "--socket", "/s"]));
-        assert_eq!(
-            manager_args(&args, &kernel, true),
-            os(&[
-                "--log-to",
-                "console",
-                "--target",
-                "rescue.target",
-                "--debug",
-                "--main",
-                "app",
-                "--socket",
-                "/s"
-            ])
-        );
-        assert_eq!(manager_path(&args, &kernel), PathBuf::from("/sbin/m"));
+/// Appends to a NULL-terminated pointer array, dropping what does not fit.
+struct List<'a, const N: usize>(&'a mut [*const u8; N], usize);
+
+impl<const N: usize> List<'_, N> {
+    fn add(&mut self, s: Str) {
+        if self.1 + 1 < N
+            && let Some(slot) = self.0.get_mut(self.1)
+        {
+            *slot = s.as_ptr().cast();
+            self.1 += 1;
+        }
     }
 }

@@ -1,42 +1,41 @@
 //! vigil-init's own messages. On a real boot they go to /dev/kmsg with a `<N>` priority
-//! (so they land in the kernel log next to the kernel's own), otherwise to stderr.
-//! A message is formatted into a fixed buffer: logging never allocates and never fails;
-//! what does not fit is cut, what cannot be written is dropped.
+//! (so they land in the kernel log next to the kernel's own), otherwise to stderr. A
+//! message is assembled in a fixed buffer: logging never allocates and never fails; what
+//! does not fit is cut, what cannot be written is dropped. No `core::fmt`: its machinery
+//! would be most of the binary.
 
-use std::fmt;
-use std::os::fd::OwnedFd;
-use std::sync::OnceLock;
+use core::ffi::CStr;
+use core::sync::atomic::{AtomicI32, Ordering};
 
-use rustix::fs::{Mode, OFlags};
-use rustix::io::Errno;
+use crate::sys::{self, Errno};
 
 /// Priorities of the kernel log (`<N>` prefix of /dev/kmsg).
 pub const WARNING: u8 = 4;
 pub const NOTICE: u8 = 5;
 pub const INFO: u8 = 6;
 
-static KMSG: OnceLock<OwnedFd> = OnceLock::new();
+/// /dev/kmsg once opened (a real boot), else -1.
+static KMSG: AtomicI32 = AtomicI32::new(-1);
 
 /// Send further messages to /dev/kmsg. Only a PID 1 on a real boot does this: in a
 /// container or under a test the kernel log is not ours.
 pub fn use_kmsg() {
-    let flags = OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOCTTY;
-    if let Ok(fd) = rustix::fs::open(c"/dev/kmsg", flags, Mode::empty()) {
-        let _ = KMSG.set(fd);
+    if let Ok(fd) = sys::open(c"/dev/kmsg", sys::O_WRONLY | sys::O_NOCTTY) {
+        KMSG.store(fd.leak(), Ordering::Relaxed);
     }
 }
 
-/// A fixed-size text buffer that formatting writes into; the tail is cut when full.
+/// A fixed-size text buffer; the tail is cut when full.
 #[derive(Debug)]
-pub struct Line {
-    buf: [u8; 512],
+pub struct Line<const N: usize = 256> {
+    buf: [u8; N],
     len: usize,
 }
 
-impl Line {
-    pub fn new() -> Line {
+impl<const N: usize> Line<N> {
+    pub fn new() -> Self {
         Line {
-            buf: [0; 512],
+            buf: [0; N],
             len: 0,
         }
     }
@@ -45,86 +44,136 @@ impl Line {
         self.buf.get(..self.len).map_or(&[], |b| b)
     }
 
-    pub fn push(&mut self, bytes: &[u8]) {
-        let Some(room) = self.buf.get_mut(self.len..) else {
-            return;
-        };
-        let n = room.len().min(bytes.len());
-        if let (Some(dst), Some(src)) = (room.get_mut(..n), bytes.get(..n)) {
-            dst.copy_from_slice(src);
-            self.len = self.len.saturating_add(n);
+    pub fn push(&mut self, bytes: &[u8]) -> &mut Self {
+        for &b in bytes {
+            if let Some(slot) = self.buf.get_mut(self.len) {
+                *slot = b;
+                self.len += 1;
+            }
         }
+        self
+    }
+
+    pub fn num(&mut self, n: i64) -> &mut Self {
+        if n < 0 {
+            self.push(b"-");
+        }
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut v = n.unsigned_abs();
+        loop {
+            at -= 1;
+            if let Some(d) = digits.get_mut(at) {
+                *d = b'0' + (v % 10) as u8;
+            }
+            v /= 10;
+            if v == 0 || at == 0 {
+                break;
+            }
+        }
+        self.push(digits.get(at..).map_or(&[], |d| d))
     }
 }
 
-impl fmt::Write for Line {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.push(s.as_bytes());
-        Ok(())
+/// Anything a message is made of.
+pub trait Piece {
+    fn put(&self, line: &mut Line<512>);
+}
+
+impl Piece for &&str {
+    fn put(&self, line: &mut Line<512>) {
+        line.push(self.as_bytes());
+    }
+}
+
+impl Piece for &str {
+    fn put(&self, line: &mut Line<512>) {
+        line.push(self.as_bytes());
+    }
+}
+
+impl Piece for &[u8] {
+    fn put(&self, line: &mut Line<512>) {
+        line.push(self);
+    }
+}
+
+impl Piece for &CStr {
+    fn put(&self, line: &mut Line<512>) {
+        line.push(self.to_bytes());
+    }
+}
+
+impl Piece for i32 {
+    fn put(&self, line: &mut Line<512>) {
+        line.num(i64::from(*self));
+    }
+}
+
+impl Piece for u64 {
+    fn put(&self, line: &mut Line<512>) {
+        line.num(i64::try_from(*self).map_or(i64::MAX, |n| n));
+    }
+}
+
+impl Piece for Errno {
+    fn put(&self, line: &mut Line<512>) {
+        let text: &[u8] = match self.0 {
+            1 => b"operation not permitted",
+            2 => b"no such file or directory",
+            8 => b"exec format error",
+            12 => b"out of memory",
+            13 => b"permission denied",
+            16 => b"device or resource busy",
+            19 => b"no such device",
+            22 => b"invalid argument",
+            24 => b"too many open files",
+            _ => {
+                line.push(b"errno ").num(i64::from(self.0));
+                return;
+            }
+        };
+        line.push(text);
     }
 }
 
 /// Writes one message. `console` messages (emergencies, shutdown progress) always go to
 /// stderr, which is the console on a real boot; the kernel log then gets them at debug
 /// priority so that they are kept in dmesg without showing twice on the console.
-pub fn emit(level: u8, console: bool, args: fmt::Arguments<'_>) {
-    use fmt::Write as _;
-    if let Some(kmsg) = KMSG.get() {
-        let mut line = Line::new();
+pub fn emit(level: u8, console: bool, pieces: &[&dyn Piece]) {
+    let kmsg = KMSG.load(Ordering::Relaxed);
+    let mut line = Line::<512>::new();
+    if kmsg >= 0 {
         let level = if console { 7 } else { level };
-        let _ = writeln!(line, "<{level}>vigil-init: {args}");
-        let _ = rustix::io::write(kmsg, line.bytes());
+        line.push(b"<").num(i64::from(level)).push(b">");
+    }
+    line.push(b"vigil-init: ");
+    pieces.iter().for_each(|p| p.put(&mut line));
+    line.push(b"\n");
+    if kmsg >= 0 {
+        let _ = sys::write(kmsg, line.bytes());
         if !console {
             return;
         }
+        let text = line.bytes();
+        let at = text.iter().position(|&b| b == b'>').map_or(0, |at| at + 1);
+        let _ = sys::write(2, text.get(at..).map_or(&[], |t| t));
+        return;
     }
-    let mut line = Line::new();
-    let _ = writeln!(line, "vigil-init: {args}");
-    let _ = rustix::io::write(rustix::stdio::stderr(), line.bytes());
+    let _ = sys::write(2, line.bytes());
 }
 
-/// An errno as text without the allocation that `std::io::Error`'s Display makes.
-#[derive(Debug, Clone, Copy)]
-pub struct Oops(pub Errno);
-
-impl fmt::Display for Oops {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = match self.0 {
-            Errno::NOENT => "no such file or directory",
-            Errno::ACCESS => "permission denied",
-            Errno::PERM => "operation not permitted",
-            Errno::NOEXEC => "exec format error",
-            Errno::NOMEM => "out of memory",
-            Errno::AGAIN => "resource temporarily unavailable",
-            Errno::BUSY => "device or resource busy",
-            Errno::INVAL => "invalid argument",
-            Errno::NODEV => "no such device",
-            Errno::NOTDIR => "not a directory",
-            Errno::PIPE => "broken pipe",
-            Errno::MFILE => "too many open files",
-            _ => return write!(f, "os error {}", self.0.raw_os_error()),
-        };
-        f.write_str(text)
-    }
-}
-
-impl From<std::io::Error> for Oops {
-    fn from(e: std::io::Error) -> Oops {
-        Oops(Errno::from_io_error(&e).map_or(Errno::IO, |e| e))
-    }
-}
-
-/// A message for the kernel log (or stderr): `say!(log::INFO, "...", args)`.
+/// A message for the kernel log (or stderr): `say!(log::INFO, "text", number, ...)`.
 macro_rules! say {
-    ($level:expr, $($arg:tt)*) => {
-        $crate::log::emit($level, false, format_args!($($arg)*))
+    ($level:expr, $($piece:expr),+ $(,)?) => {
+        $crate::log::emit($level, false, &[$(&$piece as &dyn $crate::log::Piece),+])
     };
 }
 
-/// A message that must reach the console: `shout!("...", args)`.
+/// A message that must reach the console: `shout!("text", number, ...)`.
 macro_rules! shout {
-    ($($arg:tt)*) => {
-        $crate::log::emit($crate::log::NOTICE, true, format_args!($($arg)*))
+    ($($piece:expr),+ $(,)?) => {
+        $crate::log::emit($crate::log::NOTICE, true, &[$(&$piece as &dyn $crate::log::Piece),+])
     };
 }
 

@@ -3,24 +3,22 @@
 //! runs in a container or when vigil-init is not PID 1 (the caller decides), and never
 //! unmounts / (it is remounted read-only instead).
 
-use std::ffi::CStr;
+use core::ffi::CStr;
 
-use rustix::fs::{Mode, OFlags};
-use rustix::mount::{MountFlags, UnmountFlags};
-
-use crate::log::{self, Oops, say, shout};
+use crate::log::{self, say, shout};
+use crate::sys::{self, MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID};
 
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
 struct ApiFs {
     target: &'static CStr,
     fstype: &'static CStr,
-    flags: MountFlags,
+    flags: u64,
     data: &'static CStr,
 }
 
-const NOSUID_NODEV: MountFlags = MountFlags::NOSUID.union(MountFlags::NODEV);
-const NOSUID_NODEV_NOEXEC: MountFlags = NOSUID_NODEV.union(MountFlags::NOEXEC);
+const NOSUID_NODEV: u64 = MS_NOSUID | MS_NODEV;
+const NOSUID_NODEV_NOEXEC: u64 = NOSUID_NODEV | MS_NOEXEC;
 
 /// In mount order: a later entry may live inside an earlier one. /proc comes first and
 /// apart, because finding out what is mounted needs it.
@@ -34,13 +32,13 @@ const API: [ApiFs; 6] = [
     ApiFs {
         target: c"/dev",
         fstype: c"devtmpfs",
-        flags: MountFlags::NOSUID,
+        flags: MS_NOSUID,
         data: c"mode=755",
     },
     ApiFs {
         target: c"/dev/pts",
         fstype: c"devpts",
-        flags: MountFlags::NOSUID.union(MountFlags::NOEXEC),
+        flags: MS_NOSUID | MS_NOEXEC,
         data: c"gid=5,mode=620,ptmxmode=666",
     },
     ApiFs {
@@ -66,12 +64,12 @@ const API: [ApiFs; 6] = [
 /// Mounts /proc, /sys, /dev, /dev/pts, /dev/shm, /run and /sys/fs/cgroup where nothing is
 /// mounted yet. A failure is reported and the boot goes on: the manager may cope.
 pub fn mount_api_filesystems() {
-    let proc_ok = rustix::fs::statfs(c"/proc").is_ok_and(|s| s.f_type == PROC_SUPER_MAGIC);
+    let proc_ok = sys::fs_type(c"/proc") == Some(PROC_SUPER_MAGIC);
     if !proc_ok {
         mount_one(c"/proc", c"proc", NOSUID_NODEV_NOEXEC, c"");
     }
     let mut present = [false; API.len()];
-    for mount in mountinfo(&mut [0; 65536]) {
+    for mount in mountinfo(sys::zeroed(MOUNTINFO)) {
         for (api, seen) in API.iter().zip(present.iter_mut()) {
             *seen |= mount.point == api.target.to_bytes();
         }
@@ -83,16 +81,11 @@ pub fn mount_api_filesystems() {
     }
 }
 
-fn mount_one(target: &CStr, fstype: &CStr, flags: MountFlags, data: &CStr) {
-    let _ = rustix::fs::mkdir(target, Mode::from_raw_mode(0o755));
-    match rustix::mount::mount(fstype, target, fstype, flags, data) {
-        Ok(()) => say!(
-            log::INFO,
-            "mounted {} on {:?}",
-            fstype.to_string_lossy(),
-            target
-        ),
-        Err(e) => shout!("cannot mount {:?}: {}", target, Oops(e)),
+fn mount_one(target: &CStr, fstype: &CStr, flags: u64, data: &CStr) {
+    sys::mkdir(target);
+    match sys::mount(fstype, target, fstype, flags, data) {
+        Ok(_) => say!(log::INFO, "mounted ", fstype, " on ", target),
+        Err(e) => shout!("cannot mount ", target, ": ", e),
     }
 }
 
@@ -110,14 +103,16 @@ fn parse_line(line: &[u8]) -> Option<MountLine<'_>> {
     Some(MountLine { point, fstype })
 }
 
+/// Room for /proc/self/mountinfo.
+const MOUNTINFO: usize = 65536;
+
 /// Reads /proc/self/mountinfo into `buf` (a table beyond its size is cut) and returns the
 /// mounts in the kernel's order: a mount comes after the one it is mounted on.
-fn mountinfo(buf: &mut [u8; 65536]) -> impl DoubleEndedIterator<Item = MountLine<'_>> {
-    let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+fn mountinfo(buf: &mut [u8]) -> impl DoubleEndedIterator<Item = MountLine<'_>> {
     let mut len = 0;
-    if let Ok(fd) = rustix::fs::open(c"/proc/self/mountinfo", flags, Mode::empty()) {
+    if let Ok(fd) = sys::open(c"/proc/self/mountinfo", sys::O_RDONLY) {
         while let Some(room) = buf.get_mut(len..).filter(|r| !r.is_empty()) {
-            match rustix::io::read(&fd, room) {
+            match sys::read(fd.raw(), room) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => len += n,
             }
@@ -151,9 +146,8 @@ fn unescape<'a>(point: &[u8], out: &'a mut [u8; 4096]) -> Option<&'a CStr> {
 /// remounted read-only and detached; / is remounted read-only. /proc stays: it is how we
 /// see what is left, and it holds no data.
 pub fn unmount_all() {
-    let mut buf = [0u8; 65536];
     let mut target = [0u8; 4096];
-    for mount in mountinfo(&mut buf).rev() {
+    for mount in mountinfo(sys::zeroed(MOUNTINFO)).rev() {
         if mount.point != b"/"
             && mount.fstype != b"proc"
             && let Some(path) = unescape(mount.point, &mut target)
@@ -161,48 +155,21 @@ pub fn unmount_all() {
             unmount_one(path);
         }
     }
-    match rustix::mount::mount_remount(c"/", MountFlags::RDONLY, c"") {
-        Ok(()) => say!(log::INFO, "remounted / read-only"),
-        Err(e) => say!(log::WARNING, "cannot remount / read-only: {}", Oops(e)),
+    match sys::remount_ro(c"/") {
+        Ok(_) => say!(log::INFO, "remounted / read-only"),
+        Err(e) => say!(log::WARNING, "cannot remount / read-only: ", e),
     }
 }
 
 /// Unmounts `path`, or failing that remounts it read-only and detaches it.
 fn unmount_one(path: &CStr) {
-    let Err(e) = rustix::mount::unmount(path, UnmountFlags::empty()) else {
-        return say!(log::INFO, "unmounted {:?}", path);
+    let Err(e) = sys::umount(path, 0) else {
+        return say!(log::INFO, "unmounted ", path);
     };
-    let ro = rustix::mount::mount_remount(path, MountFlags::RDONLY, c"");
-    let _ = rustix::mount::unmount(path, UnmountFlags::DETACH);
+    let ro = sys::remount_ro(path);
+    let _ = sys::umount(path, MNT_DETACH);
     match ro {
-        Ok(()) => shout!("{:?} is busy ({}): remounted read-only", path, Oops(e)),
-        Err(ro) => shout!(
-            "{:?}: cannot unmount ({}) nor remount ({})",
-            path,
-            Oops(e),
-            Oops(ro)
-        ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mountinfo_line() {
-        let line = b"36 35 98:0 /mnt1 /mnt/my\\040disk rw,noatime master:1 - ext3 /dev/root rw";
-        let mount = parse_line(line);
-        assert!(mount.is_some());
-        if let Some(m) = mount {
-            assert_eq!(m.fstype, b"ext3");
-            let mut out = [0u8; 4096];
-            assert_eq!(unescape(m.point, &mut out), Some(c"/mnt/my disk"));
-        }
-    }
-
-    #[test]
-    fn our_own_mountinfo_has_a_root() {
-        assert!(mountinfo(&mut [0; 65536]).any(|m| m.point == b"/"));
+        Ok(_) => shout!(path, " is busy (", e, "): remounted read-only"),
+        Err(ro) => shout!(path, ": cannot unmount (", e, ") nor remount (", ro, ")"),
     }
 }

@@ -3,22 +3,12 @@
 //! PID 1). A PID 1 on a real boot never returns from here, even when reboot(2) fails.
 //! Only a PID 1 may signal "every process"; otherwise only our own children are signalled.
 
-use std::ffi::CStr;
-use std::fmt::{self, Write as _};
-use std::mem::MaybeUninit;
-use std::os::fd::OwnedFd;
-use std::time::{Duration, Instant};
+use core::ffi::CStr;
 
-use rustix::event::{PollFd, PollFlags};
-use rustix::fs::{Mode, OFlags, RawDir};
-use rustix::io::Errno;
-use rustix::process::{Pid, Signal, WaitOptions};
-use rustix::system::RebootCommand;
-
-use crate::Mode as RunMode;
-use crate::channel::Channel;
-use crate::log::{self, Line, Oops, say, shout};
-use crate::sys;
+use crate::Mode;
+use crate::channel::{Channel, number};
+use crate::log::{self, Line, say, shout};
+use crate::sys::{self, EINTR, Fd, PollFd};
 
 /// What to do once the manager has exited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,169 +33,147 @@ impl Action {
     }
 }
 
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
             Action::Poweroff => "poweroff",
             Action::Reboot => "reboot",
             Action::Halt => "halt",
             Action::Kexec => "kexec",
             Action::Exit => "exit",
-        })
+        }
     }
 }
 
-/// How long the remaining processes get after SIGTERM, and after SIGKILL.
-const TERM_GRACE: Duration = Duration::from_secs(5);
-const KILL_GRACE: Duration = Duration::from_secs(5);
+/// How long (ms) the remaining processes get after SIGTERM, and again after SIGKILL.
+const GRACE: u64 = 5000;
 
 /// Runs the final sequence and exits with `code` (or reboots).
-pub fn finish(
-    mode: RunMode,
-    action: Action,
-    code: i32,
-    signals: &OwnedFd,
-    mut channel: Channel,
-) -> ! {
-    shout!("{action}: stopping the remaining processes");
-    signal_rest(mode, Signal::TERM);
-    if !wait_until_alone(mode, signals, Signal::TERM, TERM_GRACE) {
-        shout!("{action}: sending SIGKILL to the processes still running");
-        signal_rest(mode, Signal::KILL);
-        if !wait_until_alone(mode, signals, Signal::KILL, KILL_GRACE) {
-            shout!("{action}: some processes did not exit");
+pub fn finish(mode: Mode, action: Action, code: i32, signals: &Fd, mut channel: Channel) -> ! {
+    let name = action.name();
+    shout!(name, ": stopping the remaining processes");
+    signal_rest(mode, sys::SIGTERM);
+    if !wait_until_alone(mode, signals, sys::SIGTERM) {
+        shout!(name, ": sending SIGKILL to the processes still running");
+        signal_rest(mode, sys::SIGKILL);
+        if !wait_until_alone(mode, signals, sys::SIGKILL) {
+            shout!(name, ": some processes did not exit");
         }
     }
     channel.disconnect();
     channel.close_store();
-    rustix::fs::sync();
+    sys::sync();
     if !mode.pid1 || mode.container {
         let code = if mode.container || action == Action::Exit {
             code
         } else {
             0
         };
-        say!(log::INFO, "exiting with status {code}");
-        std::process::exit(code);
+        say!(log::INFO, "exiting with status ", code);
+        sys::exit(code);
     }
-    shout!("{action}: unmounting filesystems");
+    shout!(name, ": unmounting filesystems");
     crate::mounts::unmount_all();
-    rustix::fs::sync();
+    sys::sync();
     let command = match action {
-        Action::Reboot => RebootCommand::Restart,
-        Action::Halt => RebootCommand::Halt,
-        Action::Kexec => RebootCommand::Kexec,
-        Action::Poweroff | Action::Exit => RebootCommand::PowerOff,
+        Action::Reboot => sys::REBOOT_RESTART,
+        Action::Halt => sys::REBOOT_HALT,
+        Action::Kexec => sys::REBOOT_KEXEC,
+        Action::Poweroff | Action::Exit => sys::REBOOT_POWER_OFF,
     };
-    shout!("{action}: now");
-    if let Err(e) = rustix::system::reboot(command) {
-        shout!("reboot(2) failed: {}; the system is stopped", Oops(e));
+    shout!(name, ": now");
+    if let Err(e) = sys::reboot(command) {
+        shout!("reboot(2) failed: ", e, "; the system is stopped");
     }
     // PID 1 must not exit: keep reaping whatever still comes.
     loop {
-        let _ = rustix::process::wait(WaitOptions::empty());
-        wait_for_signal(signals, Duration::from_secs(3600));
+        while let Ok(Some(_)) = sys::reap() {}
+        wait_for_signal(signals, 3_600_000);
     }
 }
 
-fn signal_rest(mode: RunMode, sig: Signal) {
+fn signal_rest(mode: Mode, sig: i32) {
     if mode.pid1 {
-        sys::kill_all(sig.as_raw());
+        // Every process but ourselves. Only a PID 1 may: any other process would hit
+        // everything its user owns outside its own tree.
+        sys::kill(-1, sig);
     } else {
         signal_children(sig);
     }
 }
 
-/// Reaps until no child is left (true) or `grace` is over (false). Not being PID 1, it
+/// Reaps until no child is left (true) or GRACE is over (false). Not being PID 1, it
 /// signals the processes that were reparented to us meanwhile too.
-fn wait_until_alone(mode: RunMode, signals: &OwnedFd, sig: Signal, grace: Duration) -> bool {
-    let deadline = Instant::now() + grace;
+fn wait_until_alone(mode: Mode, signals: &Fd, sig: i32) -> bool {
+    let deadline = sys::now_ms().saturating_add(GRACE);
     loop {
         loop {
-            match rustix::process::wait(WaitOptions::NOHANG) {
-                Ok(Some(_)) | Err(Errno::INTR) => {}
+            match sys::reap() {
+                Ok(Some(_)) | Err(EINTR) => {}
                 Ok(None) => break,
                 Err(_) => return true,
             }
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        let left = deadline.saturating_sub(sys::now_ms());
+        if left == 0 {
             return false;
         }
         if !mode.pid1 {
             signal_children(sig);
         }
-        wait_for_signal(signals, left.min(Duration::from_millis(100)));
+        wait_for_signal(signals, left.min(100));
     }
 }
 
-/// Waits for any signal (SIGCHLD above all) up to `timeout`, and discards what came.
-fn wait_for_signal(signals: &OwnedFd, timeout: Duration) {
-    let mut fds = [PollFd::new(signals, PollFlags::IN)];
-    let timeout = crate::supervise::timespec(timeout);
-    let _ = rustix::event::poll(&mut fds, Some(&timeout));
+/// Waits for any signal (SIGCHLD above all) up to `timeout` ms, and discards what came.
+fn wait_for_signal(signals: &Fd, timeout: u64) {
+    let mut fds = [PollFd {
+        fd: signals.raw(),
+        events: sys::POLLIN,
+        revents: 0,
+    }];
+    let _ = sys::poll(&mut fds, i64::try_from(timeout).map_or(i64::MAX, |t| t));
     let mut buf = [0u8; sys::SIGINFO_SIZE * 8];
-    while rustix::io::read(signals, &mut buf).is_ok_and(|n| n > 0) {}
+    while sys::read(signals.raw(), &mut buf).is_ok_and(|n| n > 0) {}
 }
 
 /// Signals every process whose parent we are, found in /proc.
-fn signal_children(sig: Signal) {
-    let me = rustix::process::getpid().as_raw_nonzero().get();
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    let Ok(dir) = rustix::fs::open(c"/proc", flags, Mode::empty()) else {
+fn signal_children(sig: i32) {
+    let me = sys::getpid();
+    let Ok(dir) = sys::open(c"/proc", sys::O_RDONLY | sys::O_DIRECTORY) else {
         return;
     };
-    let mut buf = [MaybeUninit::uninit(); 4096];
-    let mut entries = RawDir::new(&dir, &mut buf);
-    while let Some(Ok(entry)) = entries.next() {
-        let name = entry.file_name().to_bytes();
-        let Some(pid) = std::str::from_utf8(name)
-            .ok()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
+    let mut buf = [0u8; 2048];
+    while let Ok(n) = sys::getdents(dir.raw(), &mut buf) {
+        let Some(mut entries) = buf.get(..n).filter(|e| !e.is_empty()) else {
+            break;
         };
-        if parent_of(pid) == Some(me)
-            && let Some(pid) = Pid::from_raw(pid)
-        {
-            let _ = rustix::process::kill_process(pid, sig);
+        // struct linux_dirent64: ino u64, off u64, reclen u16, type u8, name NUL-terminated.
+        while let Some(head) = entries.get(..19) {
+            let reclen = head.get(16..).and_then(|r| r.first_chunk::<2>());
+            let reclen = reclen.map_or(0, |r| usize::from(u16::from_ne_bytes(*r)));
+            let name = entries.get(19..reclen.max(19)).unwrap_or_default();
+            let name = name.split(|&b| b == 0).next().unwrap_or_default();
+            if let Some(pid) = number(name).and_then(|p| i32::try_from(p).ok())
+                && parent_of(pid) == Some(me)
+            {
+                sys::kill(pid, sig);
+            }
+            entries = entries.get(reclen.max(1)..).unwrap_or_default();
         }
     }
 }
 
 /// The parent of `pid`, from /proc/PID/stat ("pid (comm) state ppid ...").
 fn parent_of(pid: i32) -> Option<i32> {
-    let mut path = Line::new();
-    let _ = write!(path, "/proc/{pid}/stat\0");
+    let mut path = Line::<32>::new();
+    path.push(b"/proc/").num(pid.into()).push(b"/stat\0");
     let path = CStr::from_bytes_with_nul(path.bytes()).ok()?;
-    let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    let fd = sys::open(path, sys::O_RDONLY).ok()?;
     let mut buf = [0u8; 512];
-    let n = rustix::io::read(&fd, &mut buf).ok()?;
+    let n = sys::read(fd.raw(), &mut buf).ok()?;
     let stat = buf.get(..n)?;
     // The command name may hold spaces and parentheses: the last ')' ends it.
-    let after = stat.get(stat.iter().rposition(|&b| b == b')')?.saturating_add(2)..)?;
-    let ppid = after.split(|&b| b == b' ').nth(1)?;
-    std::str::from_utf8(ppid).ok()?.parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parent_of_ourselves_is_our_parent() {
-        let me = rustix::process::getpid().as_raw_nonzero().get();
-        let parent = rustix::process::getppid().map(|p| p.as_raw_nonzero().get());
-        assert_eq!(parent_of(me), parent);
-    }
-
-    #[test]
-    fn actions_parse() {
-        assert_eq!(Action::parse(b"reboot"), Some(Action::Reboot));
-        assert_eq!(
-            Action::parse(b"exit"),
-            None,
-            "exit comes with a code, as its own message"
-        );
-    }
+    let after = stat.get(stat.iter().rposition(|&b| b == b')')? + 2..)?;
+    number(after.split(|&b| b == b' ').nth(1)?).and_then(|p| i32::try_from(p).ok())
 }

@@ -5,27 +5,19 @@
 //!
 //! Once running it allocates nothing: every buffer is on the stack or was made at start.
 
-use std::os::fd::{AsFd, OwnedFd};
-use std::time::{Duration, Instant};
-
-use rustix::event::{PollFd, PollFlags, Timespec};
-use rustix::fs::Access;
-use rustix::io::Errno;
-use rustix::process::{Pid, Signal, WaitOptions, WaitStatus};
-
 use crate::Mode;
 use crate::channel::{Channel, Requests};
-use crate::log::{self, Oops, say, shout};
+use crate::log::{self, say, shout};
 use crate::shutdown::Action;
-use crate::sys::{self, Exec, Setup};
+use crate::sys::{self, EAGAIN, EINTR, Exec, Fd, PollFd, Setup};
 
-/// A manager that ran this long before it failed starts a fresh count of failures.
-const STABLE: Duration = Duration::from_secs(30);
+/// A manager that ran this long (ms) before it failed starts a fresh count of failures.
+const STABLE: u64 = 30_000;
 /// Failures in a row after which the emergency shell is started instead.
 const MAX_FAILURES: u32 = 10;
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// Before trying the manager again after the emergency shell exited.
-const AFTER_SHELL: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: u64 = 5000;
+/// Before trying the manager again after the emergency shell exited (ms).
+const AFTER_SHELL: u64 = 1000;
 
 /// How the loop ended: what to do, and the exit code for a container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,52 +29,44 @@ pub struct Outcome {
 #[derive(Debug)]
 pub struct Supervisor {
     mode: Mode,
-    signals: OwnedFd,
+    signals: Fd,
     manager_exec: Exec,
     shell_exec: Exec,
     channel: Channel,
-    manager: Option<(Pid, Instant)>,
+    /// The manager's PID and when it started (ms).
+    manager: Option<(i32, u64)>,
     /// The emergency shell, and whether the manager asked for it (it keeps running).
-    shell: Option<(Pid, bool)>,
+    shell: Option<(i32, bool)>,
     requests: Requests,
     failures: u32,
-    next_start: Option<Instant>,
+    /// When to start the manager (ms).
+    next_start: Option<u64>,
     outcome: Option<Outcome>,
 }
 
-/// The delay before the next start after `failures` failures in a row: none after the
-/// first, then 100 ms doubling up to MAX_BACKOFF.
-pub fn backoff(failures: u32) -> Duration {
+/// The delay (ms) before the next start after `failures` failures in a row: none after
+/// the first, then 100 ms doubling up to MAX_BACKOFF.
+fn backoff(failures: u32) -> u64 {
     match failures {
-        0 | 1 => Duration::ZERO,
-        n => Duration::from_millis(100u64.saturating_mul(1u64 << n.saturating_sub(2).min(16)))
-            .min(MAX_BACKOFF),
+        0 | 1 => 0,
+        n => (100u64 << (n - 2).min(16)).min(MAX_BACKOFF),
     }
 }
 
-pub fn timespec(d: Duration) -> Timespec {
-    Timespec {
-        tv_sec: i64::try_from(d.as_secs()).map_or(i64::MAX, |s| s),
-        tv_nsec: d.subsec_nanos().into(),
-    }
+fn later(ms: u64) -> u64 {
+    sys::now_ms().saturating_add(ms)
 }
 
-fn later(d: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(d).map_or(now, |t| t)
-}
-
-/// The exit code a shell would report for `status`: the code, or 128+signal.
-fn status_code(status: WaitStatus) -> i32 {
-    match (status.exit_status(), status.terminating_signal()) {
-        (Some(code), _) => code,
-        (None, Some(sig)) => sig.saturating_add(128),
-        (None, None) => 1,
+/// The exit code a shell would report for a wait status: the code, or 128+signal.
+pub fn status_code(status: i32) -> i32 {
+    match status & 0x7f {
+        0 => (status >> 8) & 0xff,
+        sig => 128 + sig,
     }
 }
 
 impl Supervisor {
-    pub fn new(mode: Mode, signals: OwnedFd, manager_exec: Exec, shell_exec: Exec) -> Supervisor {
+    pub fn new(mode: Mode, signals: Fd, manager_exec: Exec, shell_exec: Exec) -> Supervisor {
         Supervisor {
             mode,
             signals,
@@ -93,24 +77,22 @@ impl Supervisor {
             shell: None,
             requests: Requests::default(),
             failures: 0,
-            next_start: Some(Instant::now()),
+            next_start: Some(0),
             outcome: None,
         }
     }
 
     /// Runs until the system is to go down; hands back what the final sequence needs.
-    pub fn run(mut self) -> (Outcome, OwnedFd, Channel) {
+    pub fn run(mut self) -> (Outcome, Fd, Channel) {
         loop {
             if let Some(outcome) = self.outcome {
                 return (outcome, self.signals, self.channel);
             }
-            let timeout = self
-                .next_start
-                .map(|t| t.saturating_duration_since(Instant::now()));
+            let timeout = self.next_start.map(|t| t.saturating_sub(sys::now_ms()));
             let (signalled, readable, writable) = self.wait(timeout);
             if readable {
                 self.channel.receive(&mut self.requests);
-                if std::mem::take(&mut self.requests.emergency) {
+                if core::mem::take(&mut self.requests.emergency) {
                     self.emergency(true);
                 }
             }
@@ -120,7 +102,7 @@ impl Supervisor {
             if signalled {
                 self.read_signals();
             }
-            if self.next_start.is_some_and(|t| t <= Instant::now()) && self.outcome.is_none() {
+            if self.next_start.is_some_and(|t| t <= sys::now_ms()) && self.outcome.is_none() {
                 self.next_start = None;
                 self.start_manager();
             }
@@ -129,65 +111,63 @@ impl Supervisor {
     }
 
     /// Polls; returns (a signal is pending, the channel is readable, it is writable).
-    fn wait(&self, timeout: Option<Duration>) -> (bool, bool, bool) {
-        let mut channel_flags = PollFlags::IN;
-        if self.channel.wants_writable() {
-            channel_flags |= PollFlags::OUT;
-        }
+    fn wait(&self, timeout: Option<u64>) -> (bool, bool, bool) {
+        let out = if self.channel.wants_writable() {
+            sys::POLLOUT
+        } else {
+            0
+        };
         let mut fds = [
-            PollFd::new(&self.signals, PollFlags::IN),
-            PollFd::new(&self.signals, PollFlags::empty()),
+            PollFd {
+                fd: self.signals.raw(),
+                events: sys::POLLIN,
+                revents: 0,
+            },
+            PollFd {
+                fd: self.channel.socket().unwrap_or(-1),
+                events: sys::POLLIN | out,
+                revents: 0,
+            },
         ];
-        let mut n = 1;
-        if let (Some(sock), Some(slot)) = (self.channel.socket(), fds.get_mut(1)) {
-            *slot = PollFd::new(sock, channel_flags);
-            n = 2;
-        }
-        let timeout = timeout.map(timespec);
-        let fds = fds.get_mut(..n).map_or(&mut [][..], |f| f);
-        if let Err(e) = rustix::event::poll(fds, timeout.as_ref()) {
-            if e != Errno::INTR {
-                say!(log::WARNING, "poll: {}", Oops(e));
+        let timeout = timeout.map_or(-1, |t| i64::try_from(t).map_or(i64::MAX, |t| t));
+        if let Err(e) = sys::poll(&mut fds, timeout) {
+            if e != EINTR {
+                say!(log::WARNING, "poll: ", e);
             }
             return (false, false, false);
         }
-        let revents = |i: usize| fds.get(i).map_or(PollFlags::empty(), PollFd::revents);
-        let sig = revents(0);
-        let chan = revents(1);
+        let [sig, chan] = fds.map(|f| f.revents);
         (
-            !sig.is_empty(),
-            chan.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR),
-            chan.contains(PollFlags::OUT),
+            sig != 0,
+            chan & (sys::POLLIN | sys::POLLHUP | sys::POLLERR) != 0,
+            chan & sys::POLLOUT != 0,
         )
     }
 
     fn read_signals(&mut self) {
         let mut buf = [0u8; sys::SIGINFO_SIZE * 16];
         loop {
-            let n = match rustix::io::read(&self.signals, &mut buf) {
-                Ok(0) | Err(Errno::AGAIN) => return,
+            let n = match sys::read(self.signals.raw(), &mut buf) {
+                Ok(0) | Err(EAGAIN) => return,
                 Ok(n) => n,
-                Err(Errno::INTR) => continue,
+                Err(EINTR) => continue,
                 Err(e) => {
-                    say!(log::WARNING, "signalfd: {}", Oops(e));
+                    say!(log::WARNING, "signalfd: ", e);
                     return;
                 }
             };
-            for info in buf
-                .get(..n)
-                .map_or(&[][..], |b| b)
-                .chunks_exact(sys::SIGINFO_SIZE)
-            {
+            let infos = buf.get(..n).map_or(&[][..], |b| b);
+            for info in infos.chunks_exact(sys::SIGINFO_SIZE) {
                 let signo = info
                     .first_chunk::<4>()
-                    .map_or(0, |b| u32::from_ne_bytes(*b));
-                self.signal(i32::try_from(signo).map_or(0, |s| s));
+                    .map_or(0, |b| i32::from_ne_bytes(*b));
+                self.signal(signo);
             }
         }
     }
 
     fn signal(&mut self, sig: i32) {
-        use libc::{SIGCHLD, SIGHUP, SIGINT, SIGPWR, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH};
+        use sys::{SIGCHLD, SIGHUP, SIGINT, SIGPWR, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH};
         let container = self.mode.container;
         match sig {
             SIGCHLD => self.reap(),
@@ -202,20 +182,18 @@ impl Supervisor {
     }
 
     fn forward(&self, sig: i32) {
-        if let (Some((pid, _)), Some(sig)) = (self.manager, Signal::from_named_raw(sig)) {
-            let _ = rustix::process::kill_process(pid, sig);
+        if let Some((pid, _)) = self.manager {
+            sys::kill(pid, sig);
         }
     }
 
     /// A shutdown asked for by a signal: the manager stops everything (SIGTERM) and exits,
     /// and then the final sequence runs. Without a manager it runs at once.
     fn shutdown(&mut self, action: Action, sig: i32) {
-        shout!("signal {sig}: {action} requested");
+        shout!("signal ", sig, ": ", action.name(), " requested");
         self.requests.action = Some(action);
         match self.manager {
-            Some((pid, _)) => {
-                let _ = rustix::process::kill_process(pid, Signal::TERM);
-            }
+            Some((pid, _)) => sys::kill(pid, sys::SIGTERM),
             None => self.finish(0),
         }
     }
@@ -228,15 +206,15 @@ impl Supervisor {
 
     fn reap(&mut self) {
         loop {
-            match rustix::process::wait(WaitOptions::NOHANG) {
+            match sys::reap() {
                 Ok(Some((pid, status))) => self.reaped(pid, status),
-                Err(Errno::INTR) => {}
+                Err(EINTR) => {}
                 Ok(None) | Err(_) => return,
             }
         }
     }
 
-    fn reaped(&mut self, pid: Pid, status: WaitStatus) {
+    fn reaped(&mut self, pid: i32, status: i32) {
         match (self.manager, self.shell) {
             (Some((manager, started)), _) if manager == pid => self.manager_exited(status, started),
             (_, Some((shell, for_manager))) if shell == pid => {
@@ -250,13 +228,11 @@ impl Supervisor {
                     self.next_start = Some(later(AFTER_SHELL));
                 }
             }
-            _ => self
-                .channel
-                .reaped(pid.as_raw_nonzero().get(), status.as_raw()),
+            _ => self.channel.reaped(pid, status),
         }
     }
 
-    fn manager_exited(&mut self, status: WaitStatus, started: Instant) {
+    fn manager_exited(&mut self, status: i32, started: u64) {
         self.manager = None;
         // Its last words (`exit 7`, `shutdown reboot`) may still be in the socket.
         self.channel.receive(&mut self.requests);
@@ -265,62 +241,57 @@ impl Supervisor {
         if self.requests.action.is_some() {
             say!(
                 log::INFO,
-                "the manager exited ({code}) after a shutdown request"
+                "the manager exited (",
+                code,
+                ") after a shutdown request"
             );
             return self.finish(code);
         }
-        match status.terminating_signal() {
-            Some(sig) => shout!("the manager was killed by signal {sig}"),
-            None => shout!("the manager exited with status {code}"),
+        match status & 0x7f {
+            0 => shout!("the manager exited with status ", code),
+            sig => shout!("the manager was killed by signal ", sig),
         }
-        if started.elapsed() >= STABLE {
+        if sys::now_ms().saturating_sub(started) >= STABLE {
             self.failures = 0;
         }
         self.failures = self.failures.saturating_add(1);
         if self.failures > MAX_FAILURES {
-            shout!("the manager failed {} times in a row", self.failures);
+            shout!(
+                "the manager failed ",
+                self.failures as i32,
+                " times in a row"
+            );
             return self.emergency(false);
         }
         let delay = backoff(self.failures);
-        say!(
-            log::INFO,
-            "restarting the manager in {} ms",
-            delay.as_millis()
-        );
+        say!(log::INFO, "restarting the manager in ", delay, " ms");
         self.next_start = Some(later(delay));
     }
 
     fn start_manager(&mut self) {
-        let path = self.manager_exec.path();
-        if let Err(e) = rustix::fs::access(path, Access::EXEC_OK) {
-            shout!("cannot run the manager {:?}: {}", path, Oops(e));
+        let path = self.manager_exec.path;
+        if let Err(e) = sys::executable(path) {
+            shout!("cannot run the manager ", path, ": ", e);
             return self.emergency(false);
         }
         let theirs = match self.channel.connect() {
             Ok(theirs) => theirs,
             Err(e) => {
-                shout!("cannot make the manager's channel: {}", Oops(e));
+                shout!("cannot make the manager's channel: ", e);
                 self.next_start = Some(later(MAX_BACKOFF));
                 return;
             }
         };
-        match sys::spawn(
-            &self.manager_exec,
-            Setup::Manager {
-                channel: theirs.as_fd(),
-            },
-        ) {
+        let setup = Setup::Manager {
+            channel: theirs.raw(),
+        };
+        match sys::spawn(&self.manager_exec, setup) {
             Ok(pid) => {
-                say!(
-                    log::INFO,
-                    "started the manager {:?} as {}",
-                    path,
-                    pid.as_raw_nonzero()
-                );
-                self.manager = Some((pid, Instant::now()));
+                say!(log::INFO, "started the manager ", path, " as ", pid);
+                self.manager = Some((pid, sys::now_ms()));
             }
             Err(e) => {
-                shout!("cannot start the manager: {}", Oops::from(e));
+                shout!("cannot start the manager: ", e);
                 self.channel.disconnect();
                 self.next_start = Some(later(MAX_BACKOFF));
             }
@@ -340,12 +311,10 @@ impl Supervisor {
             }
             return;
         }
-        let shell = self.shell_exec.path();
+        let shell = self.shell_exec.path;
         let console = self.mode.pid1 && !self.mode.container;
-        let started = match rustix::fs::access(shell, Access::EXEC_OK) {
-            Ok(()) => sys::spawn(&self.shell_exec, Setup::Shell { console }).map_err(Oops::from),
-            Err(e) => Err(Oops(e)),
-        };
+        let started = sys::executable(shell)
+            .and_then(|_| sys::spawn(&self.shell_exec, Setup::Shell { console }));
         match started {
             Ok(pid) => {
                 let then = if for_manager {
@@ -353,33 +322,24 @@ impl Supervisor {
                 } else {
                     "exit it to try the manager again"
                 };
-                shout!("starting the emergency shell {:?}; {then}", shell);
+                shout!("starting the emergency shell ", shell, "; ", then);
                 self.shell = Some((pid, for_manager));
             }
             Err(e) if for_manager => {
-                shout!("no emergency shell {:?} ({e})", shell);
+                shout!("no emergency shell ", shell, " (", e, ")");
                 self.channel.emergency_over = true;
             }
             Err(e) => {
                 shout!(
-                    "no emergency shell {:?} ({e}); trying the manager again in 5 s",
-                    shell
+                    "no emergency shell ",
+                    shell,
+                    " (",
+                    e,
+                    "); trying the manager again in 5 s"
                 );
                 self.failures = 0;
                 self.next_start = Some(later(MAX_BACKOFF));
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_and_caps() {
-        let ms: Vec<u128> = (1..=10).map(|n| backoff(n).as_millis()).collect();
-        assert_eq!(ms, [0, 100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
-        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
     }
 }
