@@ -518,3 +518,75 @@ extern "C" fn vigil_init_start(sp: *const usize) -> ! {
 extern "C" fn main(_argc: i32, argv: *const *const u8, envp: *const *const u8) -> i32 {
     crate::run(argv, envp)
 }
+
+// Without libc, the few memory functions the compiler calls are ours (plain loops; LLVM
+// does not turn a loop inside a function of these names back into a call to it).
+#[cfg(target_feature = "crt-static")]
+mod mem {
+    /// # Safety
+    /// `d` and `s` are valid for `n` bytes (the compiler's contract for these calls).
+    #[unsafe(no_mangle)]
+    unsafe extern "C" fn memcpy(d: *mut u8, s: *const u8, n: usize) -> *mut u8 {
+        // SAFETY: as the caller guarantees.
+        unsafe { memmove(d, s, n) }
+    }
+
+    /// # Safety
+    /// `d` and `s` are valid for `n` bytes.
+    #[unsafe(no_mangle)]
+    unsafe extern "C" fn memmove(d: *mut u8, s: *const u8, n: usize) -> *mut u8 {
+        // SAFETY: every offset is below `n`; copying backwards when `d` is after `s` keeps
+        // overlapping bytes intact.
+        unsafe {
+            if (d as usize) < (s as usize) {
+                (0..n).for_each(|i| *d.add(i) = *s.add(i));
+            } else {
+                (0..n).rev().for_each(|i| *d.add(i) = *s.add(i));
+            }
+        }
+        d
+    }
+
+    /// # Safety
+    /// `d` is valid for `n` bytes.
+    #[unsafe(no_mangle)]
+    unsafe extern "C" fn memset(d: *mut u8, c: i32, n: usize) -> *mut u8 {
+        // SAFETY: every offset is below `n`.
+        unsafe { (0..n).for_each(|i| *d.add(i) = c as u8) };
+        d
+    }
+
+    /// # Safety
+    /// `a` and `b` are valid for `n` bytes.
+    #[unsafe(no_mangle)]
+    unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
+        for i in 0..n {
+            // SAFETY: `i` is below `n`.
+            let (x, y) = unsafe { (*a.add(i), *b.add(i)) };
+            if x != y {
+                return i32::from(x) - i32::from(y);
+            }
+        }
+        0
+    }
+
+    /// # Safety
+    /// As memcmp.
+    #[unsafe(no_mangle)]
+    unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
+        // SAFETY: as the caller guarantees.
+        unsafe { memcmp(a, b, n) }
+    }
+
+    /// # Safety
+    /// `s` is NUL-terminated.
+    #[unsafe(no_mangle)]
+    unsafe extern "C" fn strlen(s: *const u8) -> usize {
+        let mut n = 0;
+        // SAFETY: reads stop at the terminating NUL.
+        while unsafe { *s.add(n) } != 0 {
+            n += 1;
+        }
+        n
+    }
+}
