@@ -78,6 +78,8 @@ pub struct Manager {
     stdout: Receiver<String>,
     /// Every stdout line seen so far.
     pub seen_stdout: Vec<String>,
+    /// `child` is `unshare`, with vigil-init below it: signals go to that.
+    under_init: bool,
 }
 
 impl Manager {
@@ -122,6 +124,15 @@ impl Manager {
     /// to the test, the namespace dies with `unshare`): vigil-init is PID 1,
     /// in container mode, and restarts vigild when it dies.
     pub fn start_under_init(files: &[(&str, &str)], extra_args: &[&str]) -> Manager {
+        Manager::start_under_init_with(files, &[], extra_args)
+    }
+
+    /// Like `start_under_init`, with vigil-init's own options too.
+    pub fn start_under_init_with(
+        files: &[(&str, &str)],
+        init_args: &[&str],
+        extra_args: &[&str],
+    ) -> Manager {
         let init = vigild_bin().with_file_name("vigil-init");
         assert!(
             init.exists(),
@@ -130,7 +141,7 @@ impl Manager {
         );
         let init = init.display().to_string();
         let manager = vigild_bin().display().to_string();
-        let wrapper = [
+        let mut wrapper = vec![
             "unshare",
             "--pid",
             "--fork",
@@ -140,8 +151,9 @@ impl Manager {
             "--container",
             "--manager",
             &manager,
-            "--",
         ];
+        wrapper.extend_from_slice(init_args);
+        wrapper.push("--");
         Manager::launch_as(files, extra_args, &[], &wrapper, false)
     }
 
@@ -173,7 +185,12 @@ impl Manager {
         for (name, text) in files {
             write_file(&config.join(name), text);
         }
-        let socket = dir.path().join("control.sock");
+        // A test may name the socket itself (`--socket` among its arguments):
+        // a program it starts must know the path before vigild runs.
+        let socket = match extra_args.iter().position(|a| *a == "--socket") {
+            Some(at) => PathBuf::from(extra_args[at + 1]),
+            None => dir.path().join("control.sock"),
+        };
         let mut command = match wrapper.split_first() {
             Some((program, args)) => {
                 let mut c = Command::new(program);
@@ -211,6 +228,7 @@ impl Manager {
             seen: Vec::new(),
             stdout,
             seen_stdout: Vec::new(),
+            under_init: !with_vigild,
         };
         m.expect_stderr("control socket");
         m
@@ -407,9 +425,19 @@ impl Manager {
 impl Drop for Manager {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
-            // SIGTERM stops the services too; then make sure.
+            // SIGTERM stops the services too; then make sure. `unshare` does
+            // not pass it on: vigil-init, below it, gets it.
+            let mut target = self.child.id();
+            if self.under_init
+                && let Some(init) =
+                    fs::read_to_string(format!("/proc/{target}/task/{target}/children"))
+                        .ok()
+                        .and_then(|c| c.split_whitespace().next().and_then(|p| p.parse().ok()))
+            {
+                target = init;
+            }
             let _ = Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
+                .args(["-TERM", &target.to_string()])
                 .status();
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {

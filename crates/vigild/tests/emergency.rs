@@ -1,0 +1,107 @@
+//! The emergency shell (issue 3): when the boot target cannot be reached, or
+//! with `--emergency` (the kernel's `vigil.emergency`), vigild asks vigil-init
+//! for its emergency shell and keeps running, so `vigil` works in it; when the
+//! shell exits, the boot target is tried again. The shell here is a script
+//! that does what an operator would: look, fix, exit.
+
+mod harness;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use harness::{Manager, TempDir, require_root, vigil_bin, wait_until};
+
+/// A shell that records each run and `vigil list`, then runs `fix`.
+fn shell(dir: &Path, socket: &Path, fix: &str) -> String {
+    let path = dir.join("shell");
+    let text = format!(
+        "#!/bin/sh\necho run >> {d}/shell.runs\n{vigil} --socket {s} list > {d}/shell.list 2>&1\n{fix}\n",
+        d = dir.display(),
+        vigil = vigil_bin().display(),
+        s = socket.display(),
+    );
+    fs::write(&path, text).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    path.display().to_string()
+}
+
+fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_default()
+}
+
+#[test]
+fn a_boot_target_that_fails_gets_the_emergency_shell_and_boots_on_once_fixed() {
+    if !require_root("a_boot_target_that_fails_gets_the_emergency_shell_and_boots_on_once_fixed") {
+        return;
+    }
+    let out = TempDir::new("emergency");
+    let d = out.path();
+    let program = d.join("needed-program");
+    // The operator's fix: the program the required service runs appears.
+    let fix = format!(
+        "printf '#!/bin/sh\\nexec sleep 1000\\n' > {p}; chmod 755 {p}",
+        p = program.display()
+    );
+    let socket = d.join("control.sock");
+    let shell = shell(d, &socket, &fix);
+    let needed = format!("[Service]\nType=exec\nExecStart={}\n", program.display());
+    let mut m = Manager::start_under_init_with(
+        &[
+            (
+                "default.target",
+                "[Unit]\nRequires=needed.service\nAfter=needed.service\n",
+            ),
+            ("needed.service", &needed),
+        ],
+        &["--shell", &shell],
+        &["--socket", socket.to_str().unwrap()],
+    );
+    m.expect_stderr("default.target cannot be reached: emergency shell on the console");
+    m.expect_stderr("emergency shell ended: starting default.target");
+    m.wait_state("needed.service", "running");
+    m.wait_state("default.target", "running");
+    m.expect_stderr("startup finished: default.target reached");
+    assert_eq!(read(&d.join("shell.runs")), "run\n", "one shell");
+    let list = read(&d.join("shell.list"));
+    let row = list
+        .lines()
+        .find(|l| l.starts_with("needed.service"))
+        .unwrap_or_else(|| panic!("vigil list in the shell: {list}"));
+    assert!(row.contains("failed"), "{list}");
+}
+
+#[test]
+fn emergency_mode_starts_nothing_until_the_shell_exits() {
+    if !require_root("emergency_mode_starts_nothing_until_the_shell_exits") {
+        return;
+    }
+    let out = TempDir::new("emergency-mode");
+    let d = out.path();
+    let socket = d.join("control.sock");
+    let shell = shell(d, &socket, "");
+    let svc = format!(
+        "[Service]\nExecStart=/bin/sh -c 'echo started >> {}/svc.starts; exec sleep 1000'\n",
+        d.display()
+    );
+    let mut m = Manager::start_under_init_with(
+        &[
+            ("default.target", "[Unit]\nWants=svc.service\n"),
+            ("svc.service", &svc),
+        ],
+        &["--shell", &shell],
+        &["--socket", socket.to_str().unwrap(), "--emergency"],
+    );
+    m.expect_stderr("emergency mode asked for");
+    m.wait_state("svc.service", "running");
+    let list = read(&d.join("shell.list"));
+    let row = list
+        .lines()
+        .find(|l| l.starts_with("svc.service"))
+        .unwrap_or_else(|| panic!("vigil list in the shell: {list}"));
+    assert!(
+        row.contains("inactive"),
+        "nothing ran before the shell: {list}"
+    );
+    wait_until("one start", || read(&d.join("svc.starts")) == "started\n");
+}
