@@ -415,9 +415,11 @@ impl Daemon {
     /// Writes the state into a fresh memfd; returns it.
     fn write_state(state: &State) -> anyhow::Result<OwnedFd> {
         let fd = vigil_platform::memfd("vigild-state").context("creating the state memfd")?;
+        // One write: serde_json writes token by token, a system call each
+        // on an unbuffered file.
+        let text = serde_json::to_vec(state).context("serializing the state")?;
         let mut file = File::from(fd);
-        serde_json::to_writer(&mut file, state).context("writing the state")?;
-        file.flush()?;
+        file.write_all(&text).context("writing the state")?;
         Ok(OwnedFd::from(file))
     }
 
