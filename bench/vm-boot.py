@@ -135,6 +135,9 @@ def parse(init, log, services):
         raise ValueError(f"{init}: {got} services running, not {services}")
     one(r"^BENCH-DISK: written at uptime", "file written on the disk")
     one(r"^BENCH-CONFIG: bench-guest vigil-bench 10 1$", "hostname, sysctl and mount check")
+    # the runtime directories: made (vigil-rundirs, or its lines in /etc/rc) or
+    # not, the same in every boot of a run (main checks)
+    r["rundirs"] = one(r"^BENCH-RUNDIRS: (1777 \.\./run|none none)$", "runtime directories").group(1)
     return r
 
 
@@ -166,10 +169,10 @@ def build_rev(rev):
         if archive.wait() != 0:
             sys.exit(f"vm-boot: git archive {full} failed")
         os.replace(src + ".tmp", src)
-    return list(cargo_builds(src, os.path.join(src, "target")))
+    return cargo_builds(src, os.path.join(src, "target")), src
 
 
-def images(out, services, bin_dirs):
+def images(out, services, bin_dirs, src):
     """The initramfs images the variants boot, the kernel, and an empty disk."""
     kernel = run([os.path.join(QEMU, "kernel-path")], capture_output=True, text=True).stdout.strip()
     modules = run([os.path.join(QEMU, "kernel-path"), "--modules"],
@@ -180,7 +183,8 @@ def images(out, services, bin_dirs):
                                   "busybox": ("busybox", bin_dirs[0])}.items():
         made[name] = os.path.join(out, f"{name}.cpio.gz")
         run([os.path.join(QEMU, "bench", "mkbench"), "--init", init, "-o", made[name],
-             "--bin-dir", bin_dir, "--modules-dir", modules, "--services", str(services)])
+             "--bin-dir", bin_dir, "--modules-dir", modules, "--services", str(services),
+             "--boot-units", os.path.join(src, "crates", "boot", "units")])
     template = os.path.join(out, "disk-template.img")
     run(["mkfs.ext4", "-q", "-F", "-L", "vigil-bench", template, "64M"],
         stdout=subprocess.DEVNULL)
@@ -282,16 +286,17 @@ def main():
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = args.out or os.path.join(ROOT, "bench", "results", f"{stamp}-vm")
     os.makedirs(out, exist_ok=True)
+    src = ROOT
     if args.bin_dirs:
         bin_dirs = [os.path.abspath(d) for d in args.bin_dirs]
         rev = "prebuilt"
     elif args.rev:
-        bin_dirs = build_rev(args.rev)
+        bin_dirs, src = build_rev(args.rev)
         rev = git_rev(args.rev)
     else:
         bin_dirs = cargo_builds(ROOT, os.path.join(ROOT, "target"))
         rev = git_rev("HEAD") + " + working tree"
-    kernel, made, template = images(out, args.services, bin_dirs)
+    kernel, made, template = images(out, args.services, bin_dirs, src)
     meta = {"started": stamp, "vigil": rev, "reps": args.reps, "services": args.services,
             "kernel": os.path.basename(kernel), "bin_dirs": bin_dirs,
             "load_before": loadavg(), "cpu": cpu_model(),
@@ -318,6 +323,10 @@ def main():
                   f"(/init at {r['init_start']:.3f} s), PID 1 {r['pss_init']} KiB, "
                   f"load {load}", file=sys.stderr)
     meta["seconds"] = round(time.monotonic() - t0, 1)
+    made_rundirs = {r["rundirs"] for rs in results.values() for r in rs}
+    if len(made_rundirs) != 1:
+        sys.exit(f"vm-boot: the boots disagree on the runtime directories: {made_rundirs}")
+    meta["rundirs"] = made_rundirs.pop() != "none none"
     meta["load_after"] = loadavg()
     # the disks are 64 MiB each and say nothing the console did not
     for f in ["disk.img", "disk-template.img"]:
