@@ -2,7 +2,7 @@
  * The child that bench/init.py runs under the init being measured (tini or
  * vigil-init), as the only process the init starts, in a fresh PID namespace.
  *
- *   init-orphans FIFO ORPHANS
+ *   init-orphans [IGNORED...] FIFO ORPHANS
  *
  * It opens FIFO for writing and speaks to the harness in 8-byte records
  * (int64, native endian):
@@ -150,11 +150,13 @@ static void orphans(long count)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: init-orphans FIFO ORPHANS\n");
+    /* vigil-init in container mode puts its own options (--log-to console)
+     * first: the last two arguments are ours. */
+    if (argc < 3) {
+        fprintf(stderr, "usage: init-orphans [IGNORED...] FIFO ORPHANS\n");
         return 2;
     }
-    long count = strtol(argv[2], NULL, 10);
+    long count = strtol(argv[argc - 1], NULL, 10);
     if (getenv("VIGIL_INIT_FD")) {
         static const char msg[] = "exit 0";
         if (write(3, msg, sizeof msg - 1) != sizeof msg - 1) {
@@ -162,7 +164,7 @@ int main(int argc, char **argv)
             return 6;
         }
     }
-    out_fd = open(argv[1], O_WRONLY | O_CLOEXEC);
+    out_fd = open(argv[argc - 2], O_WRONLY | O_CLOEXEC);
     if (out_fd < 0) {
         perror("init-orphans: open fifo");
         return 7;

@@ -519,8 +519,8 @@ extern "C" fn main(_argc: i32, argv: *const *const u8, envp: *const *const u8) -
     crate::run(argv, envp)
 }
 
-// Without libc, the few memory functions the compiler calls are ours (plain loops; LLVM
-// does not turn a loop inside a function of these names back into a call to it).
+// Without libc, the few memory functions the compiler calls are ours. The stores are
+// volatile: LLVM would otherwise turn these loops back into calls to themselves.
 #[cfg(target_feature = "crt-static")]
 mod mem {
     /// # Safety
@@ -539,9 +539,11 @@ mod mem {
         // overlapping bytes intact.
         unsafe {
             if (d as usize) < (s as usize) {
-                (0..n).for_each(|i| *d.add(i) = *s.add(i));
+                (0..n).for_each(|i| d.add(i).write_volatile(*s.add(i)));
             } else {
-                (0..n).rev().for_each(|i| *d.add(i) = *s.add(i));
+                (0..n)
+                    .rev()
+                    .for_each(|i| d.add(i).write_volatile(*s.add(i)));
             }
         }
         d
@@ -552,7 +554,7 @@ mod mem {
     #[unsafe(no_mangle)]
     unsafe extern "C" fn memset(d: *mut u8, c: i32, n: usize) -> *mut u8 {
         // SAFETY: every offset is below `n`.
-        unsafe { (0..n).for_each(|i| *d.add(i) = c as u8) };
+        unsafe { (0..n).for_each(|i| d.add(i).write_volatile(c as u8)) };
         d
     }
 
