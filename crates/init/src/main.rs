@@ -8,7 +8,10 @@
 //! libc (sys.rs talks to the kernel), so the shipped build is `no_std`; builds that unwind
 //! (tests) link std without using it.
 #![cfg_attr(panic = "abort", no_std)]
-#![no_main]
+// `cargo test --all-targets` builds this binary with the test harness too: that build
+// has the harness's main (and no tests) instead of running as PID 1.
+#![cfg_attr(not(test), no_main)]
+#![cfg_attr(test, allow(dead_code))]
 #![deny(clippy::indexing_slicing)]
 
 mod channel;

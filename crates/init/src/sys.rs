@@ -513,7 +513,7 @@ extern "C" fn vigil_init_start(sp: *const usize) -> ! {
     crate::run(argv, envp)
 }
 
-#[cfg(not(target_feature = "crt-static"))]
+#[cfg(not(any(target_feature = "crt-static", test)))]
 #[unsafe(no_mangle)]
 extern "C" fn main(_argc: i32, argv: *const *const u8, envp: *const *const u8) -> i32 {
     crate::run(argv, envp)
