@@ -1,4 +1,4 @@
-//! The shipped vigil-init is static and has no libc (crt-static: `scripts/build-init`):
+//! The shipped vigil-init is static and has no libc (crt-static: scripts/build-init):
 //! its own `_start`, no start files. Other builds link glibc for its start code.
 fn main() {
     let features = std::env::var("CARGO_CFG_TARGET_FEATURE").unwrap_or_default();

@@ -2,7 +2,7 @@
 //! whose /init is `vigil-init`, with `vigild`, `vigil`, busybox and the units of
 //! scripts/qemu/units, and must power off by itself with its disk cleanly unmounted.
 //! The pipeline is scripts/qemu/boot-test; this file runs it on the workspace's
-//! debug binaries, reads the serial console as it comes (with a deadline, never a
+//! debug binaries and the shipped vigil-init (scripts/build-init), reads the serial console as it comes (with a deadline, never a
 //! fixed sleep) and checks it line by line. It installs nothing: without qemu or
 //! the unpacked kernel it prints why and passes, except with CI=true, where that is
 //! a failure (scripts/install-test-deps installs both).
@@ -35,6 +35,14 @@ fn bin_dir() -> PathBuf {
         .unwrap_or_default()
 }
 
+/// The vigil-init that boots: the shipped build (static, no libc), which scripts/test
+/// makes with scripts/build-init before the tests; VIGIL_QEMU_INIT_BIN boots another.
+fn init_bin() -> PathBuf {
+    std::env::var_os("VIGIL_QEMU_INIT_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/bin/vigil-init"))
+}
+
 fn runs(program: &str, arg: &str) -> bool {
     Command::new(program)
         .arg(arg)
@@ -60,13 +68,14 @@ fn missing(needs_init: bool) -> Option<String> {
     if !runs(&kernel_path.to_string_lossy(), "--modules") {
         return Some("no unpacked Debian kernel in target/qemu/kernel".into());
     }
-    for bin in ["vigil-init", "vigild"] {
-        if (needs_init || bin != "vigil-init") && !bin_dir().join(bin).exists() {
-            return Some(format!(
-                "no {} (cargo build --workspace --bins)",
-                bin_dir().join(bin).display()
-            ));
-        }
+    if !bin_dir().join("vigild").exists() {
+        return Some(format!(
+            "no {} (cargo build --workspace --bins)",
+            bin_dir().join("vigild").display()
+        ));
+    }
+    if needs_init && !init_bin().exists() {
+        return Some(format!("no {} (scripts/build-init)", init_bin().display()));
     }
     None
 }
@@ -77,7 +86,7 @@ fn ready(needs_init: bool) -> bool {
         return true;
     };
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("qemu boot test cannot run: {reason}; run scripts/install-test-deps as root");
+        panic!("qemu boot test cannot run: {reason}; scripts/test prepares everything");
     }
     eprintln!("skipping the qemu boot test: {reason} (scripts/install-test-deps installs it)");
     false
@@ -188,6 +197,8 @@ fn boot(name: &str, args: &[&str]) -> Run {
     let mut child = Command::new(workspace().join("scripts/qemu/boot-test"))
         .arg("--bin-dir")
         .arg(bin_dir())
+        .arg("--init-bin")
+        .arg(init_bin())
         .arg("--out")
         .arg(&out)
         .args(["--timeout", &BOOT_TIMEOUT_SECS.to_string()])
