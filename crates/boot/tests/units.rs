@@ -73,6 +73,9 @@ fn enabled_units_are_wanted_and_fstab_is_required_by_local_fs() {
     let local = &set.get("local-fs.target").unwrap().deps;
     assert_eq!(local.requires, ["vigil-fstab.service"]);
     assert!(local.after.contains(&"vigil-fstab.service".to_string()));
+    // A file system's driver may be one that modules-load.d lists.
+    let fstab = &set.get("vigil-fstab.service").unwrap().deps;
+    assert!(fstab.after.contains(&"vigil-modules.service".to_string()));
     let sysctl = &set.get("vigil-sysctl.service").unwrap().deps;
     assert!(sysctl.after.contains(&"vigil-modules.service".to_string()));
     // /var may be a mount of its own: the links under it wait for local-fs.
