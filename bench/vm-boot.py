@@ -4,8 +4,9 @@
     python3 bench/vm-boot.py [--reps 7] [--services 20] [--variants LIST]
                              [--rev REV | --bin-dirs DYNAMIC STATIC]
 
-Builds vigil-init, vigild, vigil and vigil-boot in release mode, linked
-dynamically and statically (the flags scripts/build-release gives `vigil`), in
+Builds vigild, vigil and vigil-boot in release mode, linked dynamically and
+statically (the flags scripts/build-release gives `vigil`), and the shipped
+vigil-init (static, no libc, as scripts/build-init makes it), in
 the working tree or, with --rev, in a scratch copy of that commit (so that
 others' uncommitted edits are not what gets measured). Then three initramfs
 images with scripts/qemu/bench/mkbench, all with the same boot work (API
@@ -14,8 +15,9 @@ disk, N long-running services in four dependency chains, a oneshot writing to
 the disk): vigil-init + vigild + vigil-boot (dynamic, static), or busybox init
 + /etc/rc. The variants booted (--variants, all by default):
 
-  vigil         the dynamic binaries
-  vigil-static  vigild, vigil and vigil-boot static (vigil-init as in vigil)
+  vigil         vigild, vigil and vigil-boot dynamic (vigil-init is always the
+                shipped static one)
+  vigil-static  vigild, vigil and vigil-boot static
   vigil-quiet   the dynamic image, vigild's own messages in a file instead of on
                 the serial console (vigil.manager=/sbin/vigild-quiet)
   busybox       busybox init running /etc/rc
@@ -147,25 +149,28 @@ def host_triple():
 
 
 def cargo_builds(src, target_dir):
-    """The release binaries, dynamic and static; returns their two directories."""
+    """The release binaries; returns two directories: vigild, vigil and vigil-boot
+    linked dynamically, and all three static. Both hold the shipped vigil-init
+    (static, no libc: the build of scripts/build-init)."""
     env = dict(os.environ, CARGO_TARGET_DIR=target_dir)
-    run(["cargo", "build", "--release", "--quiet"] + CRATES, cwd=src, env=env)
-    host = host_triple()
-    env["RUSTFLAGS"] = STATIC_FLAGS
-    # vigil-init is left out: with crt-static it takes its libc-free path,
-    # which has its own build (scripts/build-init, not there yet); the static
-    # variant boots the default vigil-init with the other three static.
     others = [c for c in CRATES if c not in ("-p", "vigil-init")]
     others = [x for c in others for x in ("-p", c)]
-    run(["cargo", "build", "--release", "--quiet", "--target", host] + others, cwd=src, env=env)
-    dynamic = os.path.join(target_dir, "release")
-    static = os.path.join(target_dir, host, "release-mixed")
-    os.makedirs(static, exist_ok=True)
-    for name in ["vigil-init", "vigild", "vigil", "vigil-boot"]:
-        origin = dynamic if name == "vigil-init" else os.path.join(target_dir, host, "release")
-        shutil.copyfile(os.path.join(origin, name), os.path.join(static, name))
-        os.chmod(os.path.join(static, name), 0o755)
-    return [dynamic, static]
+    run(["cargo", "build", "--release", "--quiet"] + others, cwd=src, env=env)
+    host = host_triple()
+    env["RUSTFLAGS"] = STATIC_FLAGS
+    run(["cargo", "build", "--release", "--quiet", "--target", host] + CRATES, cwd=src, env=env)
+    built = {"dynamic": os.path.join(target_dir, "release"),
+             "static": os.path.join(target_dir, host, "release")}
+    dirs = []
+    for kind in ["dynamic", "static"]:
+        out = os.path.join(target_dir, f"vm-bench-{kind}")
+        os.makedirs(out, exist_ok=True)
+        for name in ["vigil-init", "vigild", "vigil", "vigil-boot"]:
+            origin = built["static"] if name == "vigil-init" else built[kind]
+            shutil.copyfile(os.path.join(origin, name), os.path.join(out, name))
+            os.chmod(os.path.join(out, name), 0o755)
+        dirs.append(out)
+    return dirs
 
 
 def build_rev(rev):
