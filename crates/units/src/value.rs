@@ -29,7 +29,7 @@ pub enum ValueError {
     Size { value: String },
     #[error("soft limit {soft} is greater than hard limit {hard}")]
     SoftAboveHard { soft: u64, hard: u64 },
-    #[error("{value:?} is not an exit status (expected 0..255 or a signal name)")]
+    #[error("{value:?} is not an exit status (expected 0..255, an exit status name or a signal name)")]
     ExitStatus { value: String },
     #[error("{value:?} is not an octal file mode mask (expected e.g. 0022)")]
     Mode { value: String },
@@ -300,11 +300,91 @@ pub fn parse_limit(resource: Resource, s: &str) -> Result<Limit, ValueError> {
     Ok(Limit { soft, hard })
 }
 
-/// Adds a whitespace-separated list of exit statuses (`0`..`255`) and signal
-/// names (`SIGKILL`, `KILL`) to `set`.
+/// The exit status names systemd accepts where an exit status goes (systemd.exec(5),
+/// "Process Exit Codes"): the generic and LSB ones, BSD's sysexits.h, systemd's own.
+const EXIT_STATUS_NAMES: &[(&str, i32)] = &[
+    ("SUCCESS", 0),
+    ("FAILURE", 1),
+    ("INVALIDARGUMENT", 2),
+    ("NOTIMPLEMENTED", 3),
+    ("NOPERMISSION", 4),
+    ("NOTINSTALLED", 5),
+    ("NOTCONFIGURED", 6),
+    ("NOTRUNNING", 7),
+    ("USAGE", 64),
+    ("DATAERR", 65),
+    ("NOINPUT", 66),
+    ("NOUSER", 67),
+    ("NOHOST", 68),
+    ("UNAVAILABLE", 69),
+    ("SOFTWARE", 70),
+    ("OSERR", 71),
+    ("OSFILE", 72),
+    ("CANTCREAT", 73),
+    ("IOERR", 74),
+    ("TEMPFAIL", 75),
+    ("PROTOCOL", 76),
+    ("NOPERM", 77),
+    ("CONFIG", 78),
+    ("CHDIR", 200),
+    ("NICE", 201),
+    ("FDS", 202),
+    ("EXEC", 203),
+    ("MEMORY", 204),
+    ("LIMITS", 205),
+    ("OOM_ADJUST", 206),
+    ("SIGNAL_MASK", 207),
+    ("STDIN", 208),
+    ("STDOUT", 209),
+    ("CHROOT", 210),
+    ("IOPRIO", 211),
+    ("TIMERSLACK", 212),
+    ("SECUREBITS", 213),
+    ("SETSCHEDULER", 214),
+    ("CPUAFFINITY", 215),
+    ("GROUP", 216),
+    ("USER", 217),
+    ("CAPABILITIES", 218),
+    ("CGROUP", 219),
+    ("SETSID", 220),
+    ("CONFIRM", 221),
+    ("STDERR", 222),
+    ("PAM", 224),
+    ("NETWORK", 225),
+    ("NAMESPACE", 226),
+    ("NO_NEW_PRIVILEGES", 227),
+    ("SECCOMP", 228),
+    ("SELINUX_CONTEXT", 229),
+    ("PERSONALITY", 230),
+    ("APPARMOR_PROFILE", 231),
+    ("ADDRESS_FAMILIES", 232),
+    ("RUNTIME_DIRECTORY", 233),
+    ("CHOWN", 235),
+    ("SMACK_PROCESS_LABEL", 236),
+    ("KEYRING", 237),
+    ("STATE_DIRECTORY", 238),
+    ("CACHE_DIRECTORY", 239),
+    ("LOGS_DIRECTORY", 240),
+    ("CONFIGURATION_DIRECTORY", 241),
+    ("NUMA_POLICY", 242),
+    ("CREDENTIALS", 243),
+    ("BPF", 245),
+];
+
+/// An exit status name (`DATAERR`, `EXIT_DATAERR`, `TEMPFAIL`, `CHDIR`) as a number.
+fn exit_status_name(word: &str) -> Option<i32> {
+    let name = word.strip_prefix("EXIT_").unwrap_or(word);
+    EXIT_STATUS_NAMES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|&(_, code)| code)
+}
+
+/// Adds a whitespace-separated list of exit statuses (`0`..`255` or a name such as
+/// `TEMPFAIL`) and signal names (`SIGKILL`, `KILL`) to `set`.
 pub fn parse_exit_statuses(s: &str, set: &mut ExitStatusSet) -> Result<(), ValueError> {
     for word in s.split_whitespace() {
-        if let Ok(n) = word.parse::<i32>() {
+        if let Some(n) = word.parse::<i32>().ok().or_else(|| exit_status_name(word)) {
             if !(0..=255).contains(&n) {
                 return Err(ValueError::ExitStatus {
                     value: word.to_string(),
@@ -478,6 +558,11 @@ mod tests {
         assert_eq!(set.signals, vec![15, 9]);
         assert!(parse_exit_statuses("256", &mut set).is_err());
         assert!(parse_exit_statuses("SIGNOPE", &mut set).is_err());
+        // Debian's systemd-tmpfiles-setup.service: SuccessExitStatus=DATAERR CANTCREAT
+        let mut set = ExitStatusSet::default();
+        parse_exit_statuses("DATAERR CANTCREAT EXIT_TEMPFAIL CHDIR", &mut set).unwrap();
+        assert_eq!(set.codes, vec![65, 73, 75, 200]);
+        assert!(parse_exit_statuses("EXIT_NOPE", &mut set).is_err());
     }
 
     #[test]

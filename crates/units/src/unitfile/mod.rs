@@ -111,6 +111,7 @@ pub fn parse(
         key: String::new(),
         exec_start_lines: Vec::new(),
         timeout_start_set: false,
+        type_set: false,
         notify_access_set: false,
         restart_line: 0,
         exec_start_failed: false,
@@ -319,6 +320,8 @@ struct Builder<'a> {
     key: String,
     exec_start_lines: Vec<u32>,
     timeout_start_set: bool,
+    /// Type= was given (without it and without ExecStart=, a service is a oneshot).
+    type_set: bool,
     notify_access_set: bool,
     restart_line: u32,
     /// An `ExecStart=` line was rejected: do not also report that there is none.
@@ -654,6 +657,11 @@ impl Builder<'_> {
         self.unit.deps.dedup();
         if self.unit.kind == UnitKind::Service {
             let s = &mut self.service;
+            if !self.type_set && s.exec_start.is_empty() && !self.exec_start_failed {
+                // systemd.service(5): oneshot is the default when neither Type= nor
+                // ExecStart= is given (Debian's systemd-exit.service).
+                s.service_type = ServiceType::Oneshot;
+            }
             if s.service_type == ServiceType::Oneshot && !self.timeout_start_set {
                 // systemd disables the start timeout of oneshot services by default.
                 s.timeout_start = None;
@@ -679,11 +687,17 @@ impl Builder<'_> {
                     ));
                 }
             } else {
-                if s.exec_start.is_empty() && s.exec_stop.is_empty() && !self.exec_start_failed {
+                // SuccessAction= alone is enough for systemd (the unit only triggers it).
+                let success_action = self.unit.not_enforced.iter().any(|d| d == "SuccessAction");
+                if s.exec_start.is_empty()
+                    && s.exec_stop.is_empty()
+                    && !self.exec_start_failed
+                    && !success_action
+                {
                     self.diags.push(Diagnostic::error(
                         main,
                         0,
-                        "service has no ExecStart= and no ExecStop= setting",
+                        "service has no ExecStart=, ExecStop= or SuccessAction= setting",
                     ));
                 }
                 if matches!(s.restart, RestartPolicy::Always | RestartPolicy::OnSuccess) {
@@ -783,6 +797,7 @@ fn h_start_limit_burst(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
 }
 
 fn h_type(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    b.type_set = true;
     if matches!(v, "dbus" | "idle" | "notify-reload") {
         b.warn(format!(
             "Type={v} is not implemented yet, treated as {}",
