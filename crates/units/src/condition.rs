@@ -88,7 +88,12 @@ pub fn validate(kind: ConditionKind, arg: &str) -> Result<(), String> {
             Some(_) => Ok(()),
             None => Err(format!(
                 "unknown virtualization {arg:?} (a boolean, vm, container, private-users, or one of {})",
-                VM_NAMES.iter().chain(CONTAINER_NAMES).copied().collect::<Vec<_>>().join(", ")
+                VM_NAMES
+                    .iter()
+                    .chain(CONTAINER_NAMES)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
         },
         Capability => capability_bit(arg)
@@ -269,7 +274,10 @@ enum Tok {
     Lit(char),
     One,
     Star,
-    Class { negated: bool, ranges: Vec<(char, char)> },
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
 }
 
 /// Compiles an fnmatch(3) pattern: `*`, `?`, `[...]` (with `!` or `^`, ranges),
@@ -391,7 +399,8 @@ fn fnmatch(pattern: &str, name: &str, fold: bool) -> bool {
             },
         }
     }
-    toks.get(t..).is_some_and(|rest| rest.iter().all(|x| *x == Tok::Star))
+    toks.get(t..)
+        .is_some_and(|rest| rest.iter().all(|x| *x == Tok::Star))
 }
 
 /// `{a,b}` alternatives expanded, as glob(3) with GLOB_BRACE; nested braces work.
@@ -456,11 +465,11 @@ fn unescape(component: &str) -> String {
     let mut out = String::new();
     let mut chars = component.chars();
     while let Some(c) = chars.next() {
-        if c == '\\' {
-            if let Some(n) = chars.next() {
-                out.push(n);
-                continue;
-            }
+        if c == '\\'
+            && let Some(n) = chars.next()
+        {
+            out.push(n);
+            continue;
         }
         out.push(c);
     }
@@ -698,12 +707,16 @@ impl VirtTest {
 
 fn virtualization_holds(sys: &System, test: &VirtTest) -> bool {
     match test {
-        VirtTest::Any(want) => (detect_container(sys).is_some() || detect_vm(sys).is_some()) == *want,
+        VirtTest::Any(want) => {
+            (detect_container(sys).is_some() || detect_vm(sys).is_some()) == *want
+        }
         VirtTest::Vm => detect_vm(sys).is_some(),
         VirtTest::Container => detect_container(sys).is_some(),
         VirtTest::PrivateUsers => in_user_namespace(sys),
         // As systemd: with nesting, only the innermost technology counts.
-        VirtTest::Named(name) => detect_container(sys).or_else(|| detect_vm(sys)).as_deref() == Some(name),
+        VirtTest::Named(name) => {
+            detect_container(sys).or_else(|| detect_vm(sys)).as_deref() == Some(name)
+        }
     }
 }
 
@@ -825,7 +838,9 @@ fn detect_vm(sys: &System) -> Option<String> {
         .iter()
         .filter_map(|f| sys.read_trimmed(&format!("sys/class/dmi/id/{f}")))
         .collect();
-    if dmi.first().is_some_and(|v| v.starts_with("Microsoft Corporation"))
+    if dmi
+        .first()
+        .is_some_and(|v| v.starts_with("Microsoft Corporation"))
         && dmi.get(1).is_some_and(|p| p.starts_with("Virtual Machine"))
     {
         return Some("microsoft".into());
@@ -947,14 +962,18 @@ fn on_ac_power(dir: &Path) -> bool {
 fn machine_id_form(v: &str) -> Option<String> {
     let hex: String = if v.len() == 36 {
         let dashes = [8, 13, 18, 23];
-        if !v.char_indices().all(|(i, c)| (c == '-') == dashes.contains(&i)) {
+        if !v
+            .char_indices()
+            .all(|(i, c)| (c == '-') == dashes.contains(&i))
+        {
             return None;
         }
         v.chars().filter(|&c| c != '-').collect()
     } else {
         v.to_owned()
     };
-    (hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit())).then(|| hex.to_ascii_lowercase())
+    (hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit()))
+        .then(|| hex.to_ascii_lowercase())
 }
 
 /// A machine id is compared with /etc/machine-id; anything else is a glob
@@ -1012,13 +1031,12 @@ fn needs_update(sys: &System, dir: &Path) -> Result<bool, String> {
     if let Some(b) = cmdline_bool(&words, "systemd.condition_needs_update") {
         return Ok(b);
     }
-    if let Ok(real) = fs::canonicalize(dir) {
-        if sys
+    if let Ok(real) = fs::canonicalize(dir)
+        && sys
             .read("proc/self/mountinfo")
             .is_ok_and(|m| is_read_only(&m, &real))
-        {
-            return Ok(false);
-        }
+    {
+        return Ok(false);
     }
     let usr = sys.path("usr");
     let usr_time = fs::metadata(&usr)
@@ -1191,20 +1209,19 @@ fn security_holds(sys: &System, what: &str) -> bool {
         "smack" => sys.exists("sys/fs/smackfs"),
         "ima" => sys.exists("sys/kernel/security/ima"),
         "audit" => {
-            let off = sys.cmdline().is_ok_and(|w| {
-                w.iter()
-                    .any(|w| w == "audit=0" || w == "audit=off")
-            });
+            let off = sys
+                .cmdline()
+                .is_ok_and(|w| w.iter().any(|w| w == "audit=0" || w == "audit=off"));
             sys.exists("proc/self/loginuid") && !off
         }
-        "uefi-secureboot" => fs::read(sys.path(&format!(
-            "sys/firmware/efi/efivars/SecureBoot-{EFI_GLOBAL}"
-        )))
-        // Four bytes of attributes, then the value.
-        .is_ok_and(|v| v.len() == 5 && v.get(4) == Some(&1)),
+        "uefi-secureboot" => {
+            fs::read(sys.path(&format!("sys/firmware/efi/efivars/SecureBoot-{EFI_GLOBAL}")))
+                // Four bytes of attributes, then the value.
+                .is_ok_and(|v| v.len() == 5 && v.get(4) == Some(&1))
+        }
         "tpm2" => {
-            let rm = fs::read_dir(sys.path("sys/class/tpmrm"))
-                .is_ok_and(|mut d| d.next().is_some());
+            let rm =
+                fs::read_dir(sys.path("sys/class/tpmrm")).is_ok_and(|mut d| d.next().is_some());
             rm || fs::read_dir(sys.path("sys/class/tpm")).is_ok_and(|d| {
                 d.flatten().any(|e| {
                     fs::read_to_string(e.path().join("tpm_version_major"))
@@ -1215,9 +1232,9 @@ fn security_holds(sys: &System, what: &str) -> bool {
         "cvm" => ["dev/sev-guest", "dev/tdx_guest", "dev/tdx-guest"]
             .iter()
             .any(|p| sys.exists(p)),
-        "measured-uki" => {
-            sys.exists(&format!("sys/firmware/efi/efivars/StubPcrKernelImage-{EFI_LOADER}"))
-        }
+        "measured-uki" => sys.exists(&format!(
+            "sys/firmware/efi/efivars/StubPcrKernelImage-{EFI_LOADER}"
+        )),
         _ => false,
     }
 }
@@ -1231,7 +1248,11 @@ const SYSTEM_UID_MAX: u32 = 999;
 /// /proc/self/status text.
 fn status_ids(status: &str, field: &str) -> Vec<u32> {
     status_field(status, field)
-        .map(|v| v.split_whitespace().filter_map(|n| n.parse().ok()).collect())
+        .map(|v| {
+            v.split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -1292,7 +1313,7 @@ fn env_matches(env: &[(OsString, OsString)], arg: &str) -> bool {
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
-    use std::path::PathBuf;
+    use std::time::{Duration, SystemTime};
 
     fn tmpdir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("vigil-units-cond-{tag}-{}", std::process::id()));
@@ -1409,5 +1430,707 @@ mod tests {
             Err(format!("AssertPathIsDirectory={}", yes.display()))
         );
         fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// A fake root for system facts, with `files` written under it.
+    fn fake(tag: &str, files: &[(&str, &str)]) -> System {
+        let root = tmpdir(&format!("root-{tag}"));
+        for (rel, text) in files {
+            let p = root.join(rel);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, text).unwrap();
+        }
+        System {
+            root,
+            env: Some(Vec::new()),
+        }
+    }
+
+    fn on(sys: &System, kind: ConditionKind, arg: &str) -> bool {
+        assert_eq!(validate(kind, arg), Ok(()), "{kind:?} {arg}");
+        check(sys, kind, arg).unwrap()
+    }
+
+    fn cond(kind: ConditionKind, arg: &str, trigger: bool, negate: bool) -> Condition {
+        Condition {
+            kind,
+            trigger,
+            negate,
+            arg: arg.to_owned(),
+            line: 1,
+        }
+    }
+
+    #[test]
+    fn fnmatch_and_braces() {
+        assert!(fnmatch("*", "anything", false));
+        assert!(fnmatch("tty?", "tty1", false));
+        assert!(!fnmatch("tty?", "tty10", false));
+        assert!(fnmatch("tty[0-9]*", "tty10", false));
+        assert!(!fnmatch("tty[!0-9]", "tty1", false));
+        assert!(fnmatch("tty[!0-9]", "ttyS", false));
+        assert!(fnmatch("a*b*c", "aXXbYYbc", false));
+        assert!(!fnmatch("a*b*c", "aXXbYYb", false));
+        assert!(fnmatch(r"a\*", "a*", false));
+        assert!(!fnmatch(r"a\*", "ab", false));
+        assert!(fnmatch("[]x]", "]", false));
+        assert!(fnmatch("[", "[", false));
+        assert!(fnmatch("WEB-*", "web-01", true));
+        assert!(!fnmatch("WEB-*", "web-01", false));
+        assert!(fnmatch("", "", false));
+        assert!(!fnmatch("", "x", false));
+        assert_eq!(expand_braces("/a/{b,c}/d"), ["/a/b/d", "/a/c/d"]);
+        assert_eq!(expand_braces("{x,y{1,2}}z"), ["xz", "y1z", "y2z"]);
+        assert_eq!(expand_braces("/no/{brace}"), ["/no/{brace}"]);
+    }
+
+    #[test]
+    fn glob_symlink_on_real_files() {
+        let d = tmpdir("glob");
+        fs::create_dir_all(d.join("sub/deeper")).unwrap();
+        fs::write(d.join("sub/deeper/unit.conf"), "").unwrap();
+        fs::write(d.join(".hidden"), "").unwrap();
+        symlink(d.join("sub"), d.join("link")).unwrap();
+        symlink(d.join("missing"), d.join("dangling")).unwrap();
+        let p = |s: &str| format!("{}/{s}", d.display());
+        use ConditionKind::*;
+        let sys = System::real();
+        assert!(on(&sys, PathExistsGlob, &p("sub/*/*.conf")));
+        assert!(on(&sys, PathExistsGlob, &p("s?b/deeper/unit.con[a-f]")));
+        assert!(on(&sys, PathExistsGlob, &p("{nope,sub}/deeper")));
+        assert!(on(&sys, PathExistsGlob, &p("sub/deeper/unit.conf")));
+        assert!(!on(&sys, PathExistsGlob, &p("sub/*/*.service")));
+        assert!(!on(&sys, PathExistsGlob, &p("nope/*")));
+        // A wildcard does not match a leading dot unless written.
+        assert!(!on(&sys, PathExistsGlob, &p("*hidden")));
+        assert!(on(&sys, PathExistsGlob, &p(".hid*")));
+        assert!(on(&sys, PathExistsGlob, "/proc/self/fd/*"));
+        assert!(on(&sys, PathIsSymbolicLink, &p("link")));
+        assert!(on(&sys, PathIsSymbolicLink, &p("dangling")));
+        assert!(!on(&sys, PathIsSymbolicLink, &p("sub")));
+        assert!(!on(&sys, PathIsSymbolicLink, &p("missing")));
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn mount_points_and_read_only_on_the_real_system() {
+        use ConditionKind::*;
+        let sys = System::real();
+        assert!(on(&sys, PathIsMountPoint, "/"));
+        assert!(on(&sys, PathIsMountPoint, "/proc"));
+        // Symlinks are followed (as systemd's AT_SYMLINK_FOLLOW).
+        let d = tmpdir("mnt");
+        symlink("/proc", d.join("to-proc")).unwrap();
+        assert!(on(
+            &sys,
+            PathIsMountPoint,
+            &format!("{}/to-proc", d.display())
+        ));
+        assert!(!on(&sys, PathIsMountPoint, &d.to_string_lossy()));
+        assert!(!on(&sys, PathIsMountPoint, "/proc/self/status"));
+        assert!(!on(&sys, PathIsMountPoint, "/nonexistent/vigil"));
+        assert!(on(&sys, PathIsReadWrite, &d.to_string_lossy()));
+        assert!(!on(&sys, PathIsReadWrite, "/nonexistent/vigil"));
+        // A bind mount of a directory on itself is a mount point (needs root;
+        // say so when it cannot be made rather than pass silently).
+        let bound = std::process::Command::new("mount")
+            .arg("--bind")
+            .arg(&d)
+            .arg(&d)
+            .status()
+            .is_ok_and(|s| s.success());
+        if bound {
+            let is_mp = on(&sys, PathIsMountPoint, &d.to_string_lossy());
+            let ro = std::process::Command::new("mount")
+                .args(["-o", "remount,bind,ro"])
+                .arg(&d)
+                .status()
+                .is_ok_and(|s| s.success());
+            let rw = on(&sys, PathIsReadWrite, &d.to_string_lossy());
+            let _ = std::process::Command::new("umount").arg(&d).status();
+            assert!(is_mp, "a bind mount on itself is a mount point");
+            if ro {
+                assert!(!rw, "a read-only bind mount is not read-write");
+            }
+            assert!(!on(&sys, PathIsMountPoint, &d.to_string_lossy()));
+        } else {
+            eprintln!("bind mount not possible here: only the mountinfo text tests cover it");
+        }
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn mountinfo_text() {
+        let info = "\
+22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+23 22 0:5 / /proc rw,nosuid - proc proc rw
+30 22 8:2 / /mnt/my\\040disk ro,relatime - ext4 /dev/sdb1 rw
+31 22 8:3 / /srv rw - ext4 /dev/sdc1 ro,errors=remount-ro
+32 22 8:1 /var/lib/x /var/lib/x rw - ext4 /dev/sda1 rw
+33 32 8:4 / /var/lib/x ro - ext4 /dev/sdd1 rw
+garbage line
+";
+        let p = Path::new;
+        assert!(is_mount_point(info, p("/")));
+        assert!(is_mount_point(info, p("/mnt/my disk")));
+        assert!(is_mount_point(info, p("/var/lib/x")));
+        assert!(!is_mount_point(info, p("/var/lib")));
+        assert!(!is_mount_point(info, p("/mnt/my")));
+        assert!(!is_read_only(info, p("/etc/passwd")));
+        assert!(is_read_only(info, p("/mnt/my disk/file")));
+        // The file system's own options count too.
+        assert!(is_read_only(info, p("/srv/www")));
+        assert!(!is_read_only(info, p("/srvx")));
+        // The later of two mounts on the same point is the one seen.
+        assert!(is_read_only(info, p("/var/lib/x/y")));
+    }
+
+    #[test]
+    fn kernel_command_line_words_and_matching() {
+        let text = "BOOT_IMAGE=/vmlinuz root=UUID=abc ro quiet \"acpi_osi=Windows 2020\" \
+                    systemd.unit=rescue.target -- single --weird\n";
+        let w = cmdline_words(text);
+        assert_eq!(
+            w,
+            [
+                "BOOT_IMAGE=/vmlinuz",
+                "root=UUID=abc",
+                "ro",
+                "quiet",
+                "acpi_osi=Windows 2020",
+                "systemd.unit=rescue.target"
+            ]
+        );
+        assert!(cmdline_matches(&w, "quiet"));
+        assert!(cmdline_matches(&w, "root"));
+        assert!(cmdline_matches(&w, "root=UUID=abc"));
+        assert!(!cmdline_matches(&w, "root=UUID"));
+        assert!(!cmdline_matches(&w, "qui"));
+        assert!(!cmdline_matches(&w, "roo"));
+        assert!(cmdline_matches(&w, "acpi_osi=Windows 2020"));
+        assert!(!cmdline_matches(&w, "single"), "after -- belongs to init");
+        assert!(!cmdline_matches(&w, "splash"));
+        assert_eq!(
+            cmdline_bool(
+                &cmdline_words("a systemd.condition-first-boot=0"),
+                "systemd.condition_first_boot"
+            ),
+            Some(false)
+        );
+        assert_eq!(
+            cmdline_bool(
+                &cmdline_words("systemd.condition_first_boot"),
+                "systemd.condition_first_boot"
+            ),
+            Some(true)
+        );
+        assert_eq!(
+            cmdline_bool(&cmdline_words("x=1"), "systemd.condition_first_boot"),
+            None
+        );
+
+        // The real /proc/cmdline, through the manager's own path.
+        let real = cmdline_words(&fs::read_to_string("/proc/cmdline").unwrap());
+        let sys = System::real();
+        if let Some(first) = real.first() {
+            assert!(on(&sys, ConditionKind::KernelCommandLine, first));
+            let key = first.split('=').next().unwrap();
+            assert!(on(&sys, ConditionKind::KernelCommandLine, key));
+        }
+        assert!(!on(
+            &sys,
+            ConditionKind::KernelCommandLine,
+            "vigil.never-on-a-cmdline"
+        ));
+    }
+
+    #[test]
+    fn virtualization_detection() {
+        use ConditionKind::Virtualization as V;
+        let none = fake("virt-none", &[("proc/cpuinfo", "flags\t: fpu sse\n")]);
+        for (arg, want) in [
+            ("yes", false),
+            ("no", true),
+            ("vm", false),
+            ("container", false),
+            ("kvm", false),
+        ] {
+            assert_eq!(on(&none, V, arg), want, "bare metal: {arg}");
+        }
+        let docker = fake("virt-docker", &[(".dockerenv", "")]);
+        for (arg, want) in [
+            ("true", true),
+            ("container", true),
+            ("vm", false),
+            ("docker", true),
+            ("podman", false),
+        ] {
+            assert_eq!(on(&docker, V, arg), want, "docker: {arg}");
+        }
+        let podman = fake(
+            "virt-podman",
+            &[("run/.containerenv", ""), (".dockerenv", "")],
+        );
+        assert!(on(&podman, V, "podman"));
+        assert!(!on(&podman, V, "docker"));
+        let lxc = fake(
+            "virt-lxc",
+            &[("proc/1/environ", "PATH=/bin\0container=lxc\0TERM=linux\0")],
+        );
+        assert!(on(&lxc, V, "lxc"));
+        assert!(on(&lxc, V, "container"));
+        let mut nspawn = fake("virt-own-env", &[]);
+        nspawn.env = Some(vec![("container".into(), "systemd-nspawn".into())]);
+        assert!(on(&nspawn, V, "systemd-nspawn"));
+        let odd = fake("virt-odd", &[("run/systemd/container", "something-new\n")]);
+        assert!(on(&odd, V, "container-other"));
+        let flags = "processor\t: 0\nflags\t\t: fpu vme hypervisor lm\n";
+        let kvm = fake(
+            "virt-kvm",
+            &[
+                ("proc/cpuinfo", flags),
+                ("sys/class/dmi/id/sys_vendor", "QEMU\n"),
+                (
+                    "sys/class/dmi/id/product_name",
+                    "Standard PC (Q35 + ICH9, 2009)\n",
+                ),
+                (
+                    "sys/devices/system/clocksource/clocksource0/available_clocksource",
+                    "kvm-clock tsc acpi_pm\n",
+                ),
+            ],
+        );
+        for (arg, want) in [
+            ("yes", true),
+            ("vm", true),
+            ("container", false),
+            ("kvm", true),
+            ("qemu", false),
+        ] {
+            assert_eq!(on(&kvm, V, arg), want, "kvm: {arg}");
+        }
+        let qemu = fake("virt-qemu", &[("sys/class/dmi/id/sys_vendor", "QEMU\n")]);
+        assert!(on(&qemu, V, "qemu"));
+        let vbox = fake(
+            "virt-vbox",
+            &[("sys/class/dmi/id/product_name", "VirtualBox\n")],
+        );
+        assert!(on(&vbox, V, "oracle"));
+        let hyperv = fake(
+            "virt-hyperv",
+            &[
+                ("sys/class/dmi/id/sys_vendor", "Microsoft Corporation\n"),
+                ("sys/class/dmi/id/product_name", "Virtual Machine\n"),
+            ],
+        );
+        assert!(on(&hyperv, V, "microsoft"));
+        let surface = fake(
+            "virt-surface",
+            &[
+                ("sys/class/dmi/id/sys_vendor", "Microsoft Corporation\n"),
+                ("sys/class/dmi/id/product_name", "Surface Laptop 4\n"),
+            ],
+        );
+        assert!(!on(&surface, V, "yes"));
+        let other = fake("virt-flag", &[("proc/cpuinfo", flags)]);
+        assert!(on(&other, V, "vm-other"));
+        let xen = fake("virt-xen", &[("sys/hypervisor/type", "xen\n")]);
+        assert!(on(&xen, V, "xen"));
+        let dom0 = fake(
+            "virt-dom0",
+            &[
+                ("sys/hypervisor/type", "xen\n"),
+                ("proc/xen/capabilities", "control_d\n"),
+            ],
+        );
+        assert!(!on(&dom0, V, "vm"));
+        // Nested: the container is the innermost, so it is the one named.
+        let nested = fake(
+            "virt-nested",
+            &[(".dockerenv", ""), ("proc/cpuinfo", flags)],
+        );
+        assert!(on(&nested, V, "docker"));
+        assert!(!on(&nested, V, "vm-other"));
+        assert!(on(&nested, V, "vm"));
+        let userns = fake(
+            "virt-userns",
+            &[("proc/self/uid_map", "         0     100000      65536\n")],
+        );
+        assert!(on(&userns, V, "private-users"));
+        let hostns = fake(
+            "virt-hostns",
+            &[("proc/self/uid_map", "         0          0 4294967295\n")],
+        );
+        assert!(!on(&hostns, V, "private-users"));
+        for s in [
+            none, docker, podman, lxc, nspawn, odd, kvm, qemu, vbox, hyperv, surface, other, xen,
+            dom0, nested, userns, hostns,
+        ] {
+            fs::remove_dir_all(&s.root).unwrap();
+        }
+    }
+
+    const STATUS: &str = "Name:\tvigild\nUid:\t1000\t0\t0\t0\nGid:\t1000\t1000\t1000\t1000\n\
+                          Groups:\t4 24 100 \nCapBnd:\t0000000000200400\n";
+
+    #[test]
+    fn capability_user_group_environment() {
+        use ConditionKind::*;
+        let sys = fake(
+            "ids",
+            &[
+                ("proc/self/status", STATUS),
+                (
+                    "etc/passwd",
+                    "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\nbob:x:1001:1001::/home/bob:/bin/sh\n",
+                ),
+                (
+                    "etc/group",
+                    "root:x:0:\nadm:x:4:alice\ncdrom:x:24:\nalice:x:1000:\nusers:x:100:\nvideo:x:44:\n",
+                ),
+            ],
+        );
+        // CapBnd 0x200400: bits 10 (net_bind_service) and 21 (sys_admin).
+        assert!(on(&sys, Capability, "CAP_SYS_ADMIN"));
+        assert!(on(&sys, Capability, "cap_net_bind_service"));
+        assert!(!on(&sys, Capability, "CAP_NET_ADMIN"));
+        assert!(on(&sys, Capability, "21"));
+        // Real uid 1000, effective 0.
+        for (arg, want) in [
+            ("1000", true),
+            ("0", true),
+            ("root", true),
+            ("alice", true),
+            ("bob", false),
+            ("@system", true),
+            ("1001", false),
+            ("nobody", false),
+        ] {
+            assert_eq!(on(&sys, User, arg), want, "User={arg}");
+        }
+        for (arg, want) in [
+            ("1000", true),
+            ("alice", true),
+            ("adm", true),
+            ("4", true),
+            ("users", true),
+            ("video", false),
+            ("0", false),
+            ("root", false),
+            ("nogroup", false),
+        ] {
+            assert_eq!(on(&sys, Group, arg), want, "Group={arg}");
+        }
+        let unprivileged = fake(
+            "ids-user",
+            &[(
+                "proc/self/status",
+                "Uid:\t1000\t1000\t1000\t1000\nGid:\t1000\t1000\t1000\t1000\n",
+            )],
+        );
+        assert!(!on(&unprivileged, User, "@system"));
+        assert!(!on(&unprivileged, User, "root"));
+        let mut envsys = fake("env", &[]);
+        envsys.env = Some(vec![
+            ("LANG".into(), "C.UTF-8".into()),
+            ("EMPTY".into(), "".into()),
+        ]);
+        for (arg, want) in [
+            ("LANG", true),
+            ("LANG=C.UTF-8", true),
+            ("LANG=C", false),
+            ("LAN", false),
+            ("EMPTY", true),
+            ("EMPTY=", true),
+            ("HOME", false),
+        ] {
+            assert_eq!(on(&envsys, Environment, arg), want, "Environment={arg}");
+        }
+        // The real manager: this test process.
+        let real = System::real();
+        assert!(on(&real, Environment, "PATH"));
+        assert!(!on(&real, Environment, "VIGIL_NEVER_SET_IN_TESTS"));
+        let uid = fs::metadata("/proc/self").unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert!(on(&real, User, &uid.uid().to_string()));
+        assert!(on(&real, Group, &uid.gid().to_string()));
+        assert!(!on(&real, User, &(uid.uid() + 4242).to_string()));
+        let unreadable = fake("ids-missing", &[]);
+        assert!(check(&unreadable, User, "root").is_err());
+        for s in [sys, unprivileged, envsys, unreadable] {
+            fs::remove_dir_all(&s.root).unwrap();
+        }
+    }
+
+    #[test]
+    fn ac_power() {
+        use ConditionKind::ACPower;
+        let none = fake("ac-none", &[]);
+        assert!(on(&none, ACPower, "true"), "no information: on AC");
+        assert!(!on(&none, ACPower, "false"));
+        let battery = fake(
+            "ac-bat",
+            &[
+                ("sys/class/power_supply/AC/type", "Mains\n"),
+                ("sys/class/power_supply/AC/online", "0\n"),
+                ("sys/class/power_supply/BAT0/type", "Battery\n"),
+                ("sys/class/power_supply/hidpp/type", "Mains\n"),
+                ("sys/class/power_supply/hidpp/scope", "Device\n"),
+                ("sys/class/power_supply/hidpp/online", "1\n"),
+            ],
+        );
+        assert!(!on(&battery, ACPower, "yes"));
+        assert!(on(&battery, ACPower, "no"));
+        let plugged = fake(
+            "ac-on",
+            &[
+                ("sys/class/power_supply/AC/type", "Mains\n"),
+                ("sys/class/power_supply/AC/online", "0\n"),
+                ("sys/class/power_supply/AC2/type", "Mains\n"),
+                ("sys/class/power_supply/AC2/online", "1\n"),
+            ],
+        );
+        assert!(on(&plugged, ACPower, "1"));
+        let batteries_only = fake(
+            "ac-bat-only",
+            &[("sys/class/power_supply/BAT0/type", "Battery\n")],
+        );
+        assert!(on(&batteries_only, ACPower, "true"));
+        for s in [none, battery, plugged, batteries_only] {
+            fs::remove_dir_all(&s.root).unwrap();
+        }
+    }
+
+    #[test]
+    fn host_architecture_security() {
+        use ConditionKind::*;
+        let id = "0123456789abcdef0123456789ABCDEF";
+        let sys = fake(
+            "host",
+            &[
+                ("proc/sys/kernel/hostname", "web-01.example\n"),
+                ("etc/machine-id", "0123456789abcdef0123456789abcdef\n"),
+                ("proc/sys/kernel/arch", "aarch64\n"),
+                ("sys/module/apparmor/parameters/enabled", "Y\n"),
+                ("sys/kernel/security/ima/policy", ""),
+                ("sys/fs/selinux/enforce", "0"),
+                ("proc/self/loginuid", "4294967295"),
+                ("sys/class/tpm/tpm0/tpm_version_major", "2\n"),
+                ("proc/cmdline", "root=/dev/vda quiet\n"),
+            ],
+        );
+        assert!(on(&sys, Host, "web-01.example"));
+        assert!(on(&sys, Host, "WEB-*"));
+        assert!(!on(&sys, Host, "db-*"));
+        assert!(on(&sys, Host, id));
+        assert!(on(&sys, Host, "01234567-89ab-cdef-0123-456789abcdef"));
+        assert!(!on(&sys, Host, "00000000000000000000000000000000"));
+        assert!(on(&sys, Architecture, "arm64"));
+        assert!(!on(&sys, Architecture, "x86-64"));
+        assert!(on(&sys, Architecture, "native"));
+        for (what, want) in [
+            ("apparmor", true),
+            ("ima", true),
+            ("selinux", true),
+            ("audit", true),
+            ("tpm2", true),
+            ("smack", false),
+            ("tomoyo", false),
+            ("uefi-secureboot", false),
+            ("cvm", false),
+            ("measured-uki", false),
+        ] {
+            assert_eq!(on(&sys, Security, what), want, "Security={what}");
+        }
+        let off = fake(
+            "sec-off",
+            &[
+                ("proc/self/loginuid", "4294967295"),
+                ("proc/cmdline", "audit=0\n"),
+                ("sys/module/apparmor/parameters/enabled", "N\n"),
+                (
+                    &format!("sys/firmware/efi/efivars/SecureBoot-{EFI_GLOBAL}"),
+                    "\u{6}\0\0\0\u{1}",
+                ),
+                ("sys/class/tpm/tpm0/tpm_version_major", "1\n"),
+            ],
+        );
+        for (what, want) in [
+            ("audit", false),
+            ("apparmor", false),
+            ("uefi-secureboot", true),
+            ("tpm2", false),
+        ] {
+            assert_eq!(on(&off, Security, what), want, "Security={what}");
+        }
+        // The real system: the kernel's architecture, and `native`.
+        let real = System::real();
+        assert!(on(&real, Architecture, "native"));
+        let machine = fs::read_to_string("/proc/sys/kernel/arch")
+            .ok()
+            .and_then(|m| uname_architecture(&m))
+            .unwrap_or_else(native_architecture);
+        assert!(on(&real, Architecture, &machine));
+        assert!(ARCHITECTURES.contains(&native_architecture().as_str()));
+        assert_eq!(uname_architecture("x86_64").as_deref(), Some("x86-64"));
+        assert_eq!(uname_architecture("i686").as_deref(), Some("x86"));
+        assert_eq!(uname_architecture("armv7l").as_deref(), Some("arm"));
+        assert_eq!(uname_architecture("ppc64le").as_deref(), Some("ppc64-le"));
+        assert_eq!(uname_architecture("weird"), None);
+        for s in [sys, off] {
+            fs::remove_dir_all(&s.root).unwrap();
+        }
+    }
+
+    #[test]
+    fn first_boot_and_needs_update() {
+        use ConditionKind::*;
+        let missing = fake("fb-missing", &[("proc/cmdline", "quiet\n")]);
+        assert!(on(&missing, FirstBoot, "yes"));
+        let uninit = fake("fb-uninit", &[("etc/machine-id", "uninitialized\n")]);
+        assert!(on(&uninit, FirstBoot, "true"));
+        let set = fake(
+            "fb-set",
+            &[("etc/machine-id", "0123456789abcdef0123456789abcdef\n")],
+        );
+        assert!(on(&set, FirstBoot, "false"));
+        assert!(!on(&set, FirstBoot, "true"));
+        // An empty machine-id is not a first boot (a read-only image), as systemd.
+        let empty = fake("fb-empty", &[("etc/machine-id", "")]);
+        assert!(!on(&empty, FirstBoot, "yes"));
+        let forced = fake(
+            "fb-forced",
+            &[
+                ("etc/machine-id", "0123456789abcdef0123456789abcdef\n"),
+                ("proc/cmdline", "systemd.condition-first-boot=1\n"),
+            ],
+        );
+        assert!(on(&forced, FirstBoot, "yes"));
+
+        // NeedsUpdate compares DIR/.updated with the fake root's usr/.
+        let sys = fake("nu", &[("usr/bin/x", "")]);
+        let etc = sys.root.join("etc");
+        fs::create_dir_all(&etc).unwrap();
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        fs::create_dir_all(sys.root.join("proc/self")).unwrap();
+        fs::write(sys.root.join("proc/self/mountinfo"), &mountinfo).unwrap();
+        let etc_s = etc.to_string_lossy().into_owned();
+        assert!(on(&sys, NeedsUpdate, &etc_s), "no stamp: needs an update");
+        let stamp = etc.join(".updated");
+        fs::write(&stamp, "").unwrap();
+        let usr = fs::File::open(sys.root.join("usr")).unwrap();
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        usr.set_modified(t0).unwrap();
+        let stamp_f = fs::File::options().write(true).open(&stamp).unwrap();
+        stamp_f.set_modified(t0 + Duration::from_secs(10)).unwrap();
+        assert!(!on(&sys, NeedsUpdate, &etc_s), "stamp newer than /usr");
+        usr.set_modified(t0 + Duration::from_secs(20)).unwrap();
+        assert!(on(&sys, NeedsUpdate, &etc_s), "/usr newer than the stamp");
+        // A whole-second stamp with TIMESTAMP_NSEC= uses the exact time.
+        fs::write(&stamp, "TIMESTAMP_NSEC=1700000030000000000\n").unwrap();
+        stamp_f.set_modified(t0 + Duration::from_secs(5)).unwrap();
+        assert!(!on(&sys, NeedsUpdate, &etc_s));
+        let forced = fake(
+            "nu-forced",
+            &[("proc/cmdline", "systemd.condition_needs_update=yes\n")],
+        );
+        assert!(on(&forced, NeedsUpdate, &etc_s));
+        for s in [missing, uninit, set, empty, forced, sys] {
+            fs::remove_dir_all(&s.root).unwrap();
+        }
+    }
+
+    #[test]
+    fn trigger_and_negate_for_every_kind() {
+        use ConditionKind::*;
+        let sys = fake(
+            "tn",
+            &[
+                ("proc/self/status", STATUS),
+                ("proc/cmdline", "quiet splash\n"),
+                ("proc/sys/kernel/hostname", "box\n"),
+                (".dockerenv", ""),
+                ("sys/module/apparmor/parameters/enabled", "Y\n"),
+                (
+                    "proc/self/mountinfo",
+                    "1 0 8:1 / / rw - ext4 /dev/sda1 rw\n2 1 0:5 / /proc rw - proc proc rw\n",
+                ),
+            ],
+        );
+        let mut sys = sys;
+        sys.env = Some(vec![("LANG".into(), "C".into())]);
+        // (kind, an argument that holds, one that does not)
+        let cases = [
+            (KernelCommandLine, "quiet", "nosplash"),
+            (Virtualization, "docker", "vm"),
+            (Capability, "CAP_SYS_ADMIN", "CAP_KILL"),
+            (Host, "b?x", "other"),
+            (User, "1000", "1001"),
+            (Group, "24", "25"),
+            (Environment, "LANG=C", "LANG=D"),
+            (ACPower, "true", "false"),
+            (FirstBoot, "yes", "no"),
+            (
+                Architecture,
+                "native",
+                if native_architecture() == "s390" {
+                    "x86"
+                } else {
+                    "s390"
+                },
+            ),
+            (Security, "apparmor", "smack"),
+            (PathExistsGlob, "/proc/self/*", "/proc/self/nope*"),
+            (PathIsMountPoint, "/proc", "/proc/self"),
+            (PathIsSymbolicLink, "/proc/self", "/proc"),
+        ];
+        for (kind, yes, no) in cases {
+            let ev = |cs: &[Condition]| evaluate_in(&sys, cs, "Condition");
+            assert_eq!(ev(&[cond(kind, yes, false, false)]), Ok(()), "{kind:?}");
+            assert!(ev(&[cond(kind, no, false, false)]).is_err(), "{kind:?}");
+            assert_eq!(ev(&[cond(kind, no, false, true)]), Ok(()), "!{kind:?}");
+            assert_eq!(
+                ev(&[cond(kind, yes, false, true)]),
+                Err(format!("Condition{}=!{yes}", kind.name()))
+            );
+            // `|`: one of them is enough; `|!` holds when the check does not.
+            assert_eq!(
+                ev(&[cond(kind, no, true, false), cond(kind, yes, true, false)]),
+                Ok(())
+            );
+            assert_eq!(ev(&[cond(kind, no, true, true)]), Ok(()), "|!{kind:?}");
+            assert_eq!(
+                ev(&[cond(kind, yes, true, true), cond(kind, no, true, false)]),
+                Err(format!(
+                    "Condition{0}=|!{yes}, Condition{0}=|{no}",
+                    kind.name()
+                ))
+            );
+        }
+        // What cannot be read fails even negated, and says why.
+        let bare = fake("tn-bare", &[]);
+        let e = evaluate_in(
+            &bare,
+            &[cond(KernelCommandLine, "quiet", false, true)],
+            "Assert",
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("AssertKernelCommandLine=!quiet (cannot read "),
+            "{e}"
+        );
+        let e = evaluate_in(
+            &bare,
+            &[cond(User, "root", true, true), cond(Host, "x", true, false)],
+            "Condition",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("ConditionUser=|!root (cannot read") && e.ends_with("ConditionHost=|x"),
+            "{e}"
+        );
+        for s in [sys, bare] {
+            fs::remove_dir_all(&s.root).unwrap();
+        }
     }
 }

@@ -875,11 +875,18 @@ fn every_condition_kind_parses_in_both_forms() {
         ConditionKind::ALL
     );
     let virt = &u.conditions[11];
-    assert_eq!((virt.trigger, virt.negate, virt.arg.as_str()), (true, true, "container"));
+    assert_eq!(
+        (virt.trigger, virt.negate, virt.arg.as_str()),
+        (true, true, "container")
+    );
     // Specifiers are expanded in every kind (%H: the host name).
     let (u, _) = ok("[Unit]\nConditionHost=|!%H\n[Service]\nExecStart=/bin/true\n");
     assert_eq!(
-        (u.conditions[0].trigger, u.conditions[0].negate, u.conditions[0].arg.as_str()),
+        (
+            u.conditions[0].trigger,
+            u.conditions[0].negate,
+            u.conditions[0].arg.as_str()
+        ),
         (true, true, "box")
     );
 }
@@ -895,12 +902,29 @@ fn malformed_condition_values_name_line_and_directive() {
     );
     let lines: Vec<u32> = e.iter().map(|e| e.0).collect();
     assert_eq!(lines, [2, 3, 4, 5, 6, 8, 9, 11, 12], "{e:#?}");
-    assert!(e[0].1.starts_with("ConditionArchitecture=foo: unknown architecture"), "{}", e[0].1);
-    assert!(e[1].1.contains("AssertVirtualization=vmware-ish"), "{}", e[1].1);
-    assert!(e[2].1.contains("unknown capability \"CAP_NOPE\""), "{}", e[2].1);
+    assert!(
+        e[0].1
+            .starts_with("ConditionArchitecture=foo: unknown architecture"),
+        "{}",
+        e[0].1
+    );
+    assert!(
+        e[1].1.contains("AssertVirtualization=vmware-ish"),
+        "{}",
+        e[1].1
+    );
+    assert!(
+        e[2].1.contains("unknown capability \"CAP_NOPE\""),
+        "{}",
+        e[2].1
+    );
     assert!(e[3].1.contains("unknown security technology"), "{}", e[3].1);
     assert!(e[4].1.contains("not a boolean"), "{}", e[4].1);
-    assert!(e[7].1.contains("ConditionKernelCommandLine=!: empty value"), "{}", e[7].1);
+    assert!(
+        e[7].1.contains("ConditionKernelCommandLine=!: empty value"),
+        "{}",
+        e[7].1
+    );
     assert!(e[8].1.contains("not absolute"), "{}", e[8].1);
     // An empty value resets every condition, of every kind, as systemd does.
     let (u, _) = ok(
