@@ -65,22 +65,23 @@ impl System {
 
 /// Checks a value at load time, so a malformed one is an error naming the
 /// file and line instead of a condition that can never hold. `arg` has its
-/// `|`/`!` prefixes removed. Path kinds are checked by the caller.
+/// `|`/`!` prefixes removed; an empty value (a reset) never gets here.
 pub fn validate(kind: ConditionKind, arg: &str) -> Result<(), String> {
     use ConditionKind::*;
+    if kind.takes_path() {
+        return if arg.starts_with('/') {
+            Ok(())
+        } else {
+            Err(format!("path {arg:?} is not absolute"))
+        };
+    }
     if arg.is_empty() {
         return Err("empty value".into());
     }
     match kind {
         PathExists | PathIsDirectory | FileIsExecutable | DirectoryNotEmpty | FileNotEmpty
         | PathExistsGlob | PathIsSymbolicLink | PathIsMountPoint | PathIsReadWrite
-        | NeedsUpdate => {
-            if arg.starts_with('/') {
-                Ok(())
-            } else {
-                Err(format!("path {arg:?} is not absolute"))
-            }
-        }
+        | NeedsUpdate => Ok(()),
         ACPower | FirstBoot => parse_bool(arg)
             .map(drop)
             .ok_or_else(|| format!("{arg:?} is not a boolean")),
@@ -582,8 +583,8 @@ fn is_read_only(mountinfo: &str, path: &Path) -> bool {
 // ---- kernel command line ---------------------------------------------------
 
 /// Splits /proc/cmdline text into words as the kernel does: at whitespace
-/// outside double quotes, quotes removed. Words after a lone `--` are init's
-/// arguments, not kernel parameters, and are dropped (as systemd).
+/// outside double quotes, quotes removed. Words after a lone `--` are
+/// arguments the kernel passes to init, not kernel parameters: dropped.
 pub fn cmdline_words(text: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut cur = String::new();

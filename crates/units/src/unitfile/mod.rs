@@ -553,13 +553,7 @@ impl Builder<'_> {
             }
             None => false,
         };
-        if kind.takes_path() {
-            if !rest.starts_with('/') {
-                return Err(format!("path {rest:?} is not absolute"));
-            }
-        } else {
-            crate::condition::validate(kind, rest)?;
-        }
+        crate::condition::validate(kind, rest)?;
         let cond = Condition {
             kind,
             trigger,
