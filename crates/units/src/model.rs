@@ -132,6 +132,7 @@ pub struct Condition {
     pub line: u32,
 }
 
+/// Every `Condition*=`/`Assert*=` kind vigil evaluates ([`crate::condition`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConditionKind {
     PathExists,
@@ -139,9 +140,50 @@ pub enum ConditionKind {
     FileIsExecutable,
     DirectoryNotEmpty,
     FileNotEmpty,
+    PathExistsGlob,
+    PathIsSymbolicLink,
+    PathIsMountPoint,
+    PathIsReadWrite,
+    NeedsUpdate,
+    KernelCommandLine,
+    Virtualization,
+    Capability,
+    ACPower,
+    Host,
+    Architecture,
+    Security,
+    User,
+    Group,
+    Environment,
+    FirstBoot,
 }
 
 impl ConditionKind {
+    /// Every kind, in the order the directives are registered.
+    pub const ALL: [ConditionKind; 21] = [
+        ConditionKind::PathExists,
+        ConditionKind::PathIsDirectory,
+        ConditionKind::FileIsExecutable,
+        ConditionKind::DirectoryNotEmpty,
+        ConditionKind::FileNotEmpty,
+        ConditionKind::PathExistsGlob,
+        ConditionKind::PathIsSymbolicLink,
+        ConditionKind::PathIsMountPoint,
+        ConditionKind::PathIsReadWrite,
+        ConditionKind::NeedsUpdate,
+        ConditionKind::KernelCommandLine,
+        ConditionKind::Virtualization,
+        ConditionKind::Capability,
+        ConditionKind::ACPower,
+        ConditionKind::Host,
+        ConditionKind::Architecture,
+        ConditionKind::Security,
+        ConditionKind::User,
+        ConditionKind::Group,
+        ConditionKind::Environment,
+        ConditionKind::FirstBoot,
+    ];
+
     /// The directive name without `Condition`/`Assert`, e.g. `PathExists`.
     pub fn name(self) -> &'static str {
         match self {
@@ -150,7 +192,40 @@ impl ConditionKind {
             ConditionKind::FileIsExecutable => "FileIsExecutable",
             ConditionKind::DirectoryNotEmpty => "DirectoryNotEmpty",
             ConditionKind::FileNotEmpty => "FileNotEmpty",
+            ConditionKind::PathExistsGlob => "PathExistsGlob",
+            ConditionKind::PathIsSymbolicLink => "PathIsSymbolicLink",
+            ConditionKind::PathIsMountPoint => "PathIsMountPoint",
+            ConditionKind::PathIsReadWrite => "PathIsReadWrite",
+            ConditionKind::NeedsUpdate => "NeedsUpdate",
+            ConditionKind::KernelCommandLine => "KernelCommandLine",
+            ConditionKind::Virtualization => "Virtualization",
+            ConditionKind::Capability => "Capability",
+            ConditionKind::ACPower => "ACPower",
+            ConditionKind::Host => "Host",
+            ConditionKind::Architecture => "Architecture",
+            ConditionKind::Security => "Security",
+            ConditionKind::User => "User",
+            ConditionKind::Group => "Group",
+            ConditionKind::Environment => "Environment",
+            ConditionKind::FirstBoot => "FirstBoot",
         }
+    }
+
+    /// Whether the argument is an absolute path (or glob) in the file system.
+    pub fn takes_path(self) -> bool {
+        matches!(
+            self,
+            ConditionKind::PathExists
+                | ConditionKind::PathIsDirectory
+                | ConditionKind::FileIsExecutable
+                | ConditionKind::DirectoryNotEmpty
+                | ConditionKind::FileNotEmpty
+                | ConditionKind::PathExistsGlob
+                | ConditionKind::PathIsSymbolicLink
+                | ConditionKind::PathIsMountPoint
+                | ConditionKind::PathIsReadWrite
+                | ConditionKind::NeedsUpdate
+        )
     }
 }
 

@@ -97,6 +97,9 @@ pub(crate) struct Daemon {
 /// Runs the manager until it has stopped everything; returns its exit code
 /// (0, or with `--main` the main unit's).
 pub fn run(opts: Options) -> anyhow::Result<u8> {
+    // ConditionFirstBoot= answers as at the manager's start, before any unit
+    // can create /etc/machine-id (systemd's rule).
+    vigil_units::condition::note_boot_facts();
     let mut daemon = Daemon::new(opts)?;
     daemon.boot();
     daemon.run_loop();

@@ -2072,6 +2072,82 @@ fn conditions_honour_negation_and_triggering() {
     assert_eq!(m.state("none.service"), "inactive");
 }
 
+/// The kinds that read the system rather than a path: the kernel command line,
+/// vigild's own environment and user. Skipped units stay inactive with the
+/// condition as written; `|!` combines; a failed assert of these kinds fails.
+#[test]
+fn conditions_on_kernel_command_line_environment_and_user() {
+    use std::os::unix::fs::MetadataExt;
+    let cmdline = fs::read_to_string("/proc/cmdline").unwrap();
+    // A key that is on this machine's command line (a bare key matches KEY=...).
+    let key = cmdline
+        .split_whitespace()
+        .take_while(|w| *w != "--")
+        .find(|w| !w.contains('"'))
+        .map(|w| w.split('=').next().unwrap_or(w).to_string())
+        .expect("a kernel command line word");
+    let uid = fs::metadata("/proc/self").unwrap().uid();
+    let svc = |conds: &str| format!("[Unit]\n{conds}[Service]\nExecStart=/bin/sleep 1000\n");
+    let yes = svc(&format!(
+        "ConditionKernelCommandLine={key}\nConditionEnvironment=VIGIL_COND_TEST=on\n\
+         ConditionUser={uid}\nConditionGroup=!4242424\n"
+    ));
+    let trig = svc(&format!(
+        "ConditionKernelCommandLine=|vigil.not-on-this-cmdline\n\
+         ConditionEnvironment=|!VIGIL_COND_TEST=off\nConditionUser=|!{uid}\n"
+    ));
+    let cmd_no = svc("ConditionKernelCommandLine=vigil.not-on-this-cmdline\n");
+    let env_no = svc("ConditionEnvironment=VIGIL_COND_TEST=off\n");
+    let user_no = svc(&format!("ConditionUser=!{uid}\n"));
+    let assert_no = svc(&format!("AssertKernelCommandLine=!{key}\n"));
+    let m = Manager::start_env(
+        &[
+            (
+                "default.target",
+                "[Unit]\nWants=yes.service trig.service cmd-no.service env-no.service \
+                 user-no.service assert-no.service\n",
+            ),
+            ("yes.service", &yes),
+            ("trig.service", &trig),
+            ("cmd-no.service", &cmd_no),
+            ("env-no.service", &env_no),
+            ("user-no.service", &user_no),
+            ("assert-no.service", &assert_no),
+        ],
+        &[],
+        &[("VIGIL_COND_TEST", "on")],
+    );
+    m.wait_state("yes.service", "running");
+    m.wait_state("trig.service", "running");
+    m.wait_state("assert-no.service", "failed");
+    let reason = |unit: &str| {
+        m.status_json(unit)["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        reason("assert-no.service").contains(&format!("AssertKernelCommandLine=!{key}")),
+        "{}",
+        reason("assert-no.service")
+    );
+    for (unit, written) in [
+        (
+            "cmd-no.service",
+            "ConditionKernelCommandLine=vigil.not-on-this-cmdline".to_string(),
+        ),
+        (
+            "env-no.service",
+            "ConditionEnvironment=VIGIL_COND_TEST=off".to_string(),
+        ),
+        ("user-no.service", format!("ConditionUser=!{uid}")),
+    ] {
+        m.wait_log(unit, "condition");
+        assert_eq!(m.state(unit), "inactive", "{unit}");
+        assert!(reason(unit).contains(&written), "{unit}: {}", reason(unit));
+    }
+}
+
 #[test]
 fn working_directory_tilde_is_the_home_directory() {
     let Some(home) = std::env::var_os("HOME") else {

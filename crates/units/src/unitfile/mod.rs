@@ -182,6 +182,54 @@ pub static DIRECTIVES: &[Directive] = &[
     d("Unit", "ConditionFileNotEmpty", |b, v| {
         b.condition(v, ConditionKind::FileNotEmpty, false)
     }),
+    d("Unit", "ConditionPathExistsGlob", |b, v| {
+        b.condition(v, ConditionKind::PathExistsGlob, false)
+    }),
+    d("Unit", "ConditionPathIsSymbolicLink", |b, v| {
+        b.condition(v, ConditionKind::PathIsSymbolicLink, false)
+    }),
+    d("Unit", "ConditionPathIsMountPoint", |b, v| {
+        b.condition(v, ConditionKind::PathIsMountPoint, false)
+    }),
+    d("Unit", "ConditionPathIsReadWrite", |b, v| {
+        b.condition(v, ConditionKind::PathIsReadWrite, false)
+    }),
+    d("Unit", "ConditionNeedsUpdate", |b, v| {
+        b.condition(v, ConditionKind::NeedsUpdate, false)
+    }),
+    d("Unit", "ConditionKernelCommandLine", |b, v| {
+        b.condition(v, ConditionKind::KernelCommandLine, false)
+    }),
+    d("Unit", "ConditionVirtualization", |b, v| {
+        b.condition(v, ConditionKind::Virtualization, false)
+    }),
+    d("Unit", "ConditionCapability", |b, v| {
+        b.condition(v, ConditionKind::Capability, false)
+    }),
+    d("Unit", "ConditionACPower", |b, v| {
+        b.condition(v, ConditionKind::ACPower, false)
+    }),
+    d("Unit", "ConditionHost", |b, v| {
+        b.condition(v, ConditionKind::Host, false)
+    }),
+    d("Unit", "ConditionArchitecture", |b, v| {
+        b.condition(v, ConditionKind::Architecture, false)
+    }),
+    d("Unit", "ConditionSecurity", |b, v| {
+        b.condition(v, ConditionKind::Security, false)
+    }),
+    d("Unit", "ConditionUser", |b, v| {
+        b.condition(v, ConditionKind::User, false)
+    }),
+    d("Unit", "ConditionGroup", |b, v| {
+        b.condition(v, ConditionKind::Group, false)
+    }),
+    d("Unit", "ConditionEnvironment", |b, v| {
+        b.condition(v, ConditionKind::Environment, false)
+    }),
+    d("Unit", "ConditionFirstBoot", |b, v| {
+        b.condition(v, ConditionKind::FirstBoot, false)
+    }),
     d("Unit", "AssertPathExists", |b, v| {
         b.condition(v, ConditionKind::PathExists, true)
     }),
@@ -196,6 +244,54 @@ pub static DIRECTIVES: &[Directive] = &[
     }),
     d("Unit", "AssertFileNotEmpty", |b, v| {
         b.condition(v, ConditionKind::FileNotEmpty, true)
+    }),
+    d("Unit", "AssertPathExistsGlob", |b, v| {
+        b.condition(v, ConditionKind::PathExistsGlob, true)
+    }),
+    d("Unit", "AssertPathIsSymbolicLink", |b, v| {
+        b.condition(v, ConditionKind::PathIsSymbolicLink, true)
+    }),
+    d("Unit", "AssertPathIsMountPoint", |b, v| {
+        b.condition(v, ConditionKind::PathIsMountPoint, true)
+    }),
+    d("Unit", "AssertPathIsReadWrite", |b, v| {
+        b.condition(v, ConditionKind::PathIsReadWrite, true)
+    }),
+    d("Unit", "AssertNeedsUpdate", |b, v| {
+        b.condition(v, ConditionKind::NeedsUpdate, true)
+    }),
+    d("Unit", "AssertKernelCommandLine", |b, v| {
+        b.condition(v, ConditionKind::KernelCommandLine, true)
+    }),
+    d("Unit", "AssertVirtualization", |b, v| {
+        b.condition(v, ConditionKind::Virtualization, true)
+    }),
+    d("Unit", "AssertCapability", |b, v| {
+        b.condition(v, ConditionKind::Capability, true)
+    }),
+    d("Unit", "AssertACPower", |b, v| {
+        b.condition(v, ConditionKind::ACPower, true)
+    }),
+    d("Unit", "AssertHost", |b, v| {
+        b.condition(v, ConditionKind::Host, true)
+    }),
+    d("Unit", "AssertArchitecture", |b, v| {
+        b.condition(v, ConditionKind::Architecture, true)
+    }),
+    d("Unit", "AssertSecurity", |b, v| {
+        b.condition(v, ConditionKind::Security, true)
+    }),
+    d("Unit", "AssertUser", |b, v| {
+        b.condition(v, ConditionKind::User, true)
+    }),
+    d("Unit", "AssertGroup", |b, v| {
+        b.condition(v, ConditionKind::Group, true)
+    }),
+    d("Unit", "AssertEnvironment", |b, v| {
+        b.condition(v, ConditionKind::Environment, true)
+    }),
+    d("Unit", "AssertFirstBoot", |b, v| {
+        b.condition(v, ConditionKind::FirstBoot, true)
     }),
     d("Service", "Type", h_type),
     d("Service", "ExecStart", |b, v| b.exec(v, "ExecStart")),
@@ -460,9 +556,7 @@ impl Builder<'_> {
             }
             None => false,
         };
-        if !rest.starts_with('/') {
-            return Err(format!("path {rest:?} is not absolute"));
-        }
+        crate::condition::validate(kind, rest)?;
         let cond = Condition {
             kind,
             trigger,

@@ -839,3 +839,107 @@ fn debian_ssh_service_loads() {
     assert_eq!(u.not_enforced, ["RuntimeDirectory", "RuntimeDirectoryMode"]);
     assert_eq!(warnings(&p.diagnostics).len(), 2);
 }
+
+#[test]
+fn every_condition_kind_parses_in_both_forms() {
+    let values = [
+        (ConditionKind::PathExists, "/a"),
+        (ConditionKind::PathIsDirectory, "/a"),
+        (ConditionKind::FileIsExecutable, "/a"),
+        (ConditionKind::DirectoryNotEmpty, "/a"),
+        (ConditionKind::FileNotEmpty, "/a"),
+        (ConditionKind::PathExistsGlob, "/dev/tty*"),
+        (ConditionKind::PathIsSymbolicLink, "/a"),
+        (ConditionKind::PathIsMountPoint, "/proc"),
+        (ConditionKind::PathIsReadWrite, "/"),
+        (ConditionKind::NeedsUpdate, "/etc"),
+        (ConditionKind::KernelCommandLine, "quiet"),
+        (ConditionKind::Virtualization, "!container"),
+        (ConditionKind::Capability, "CAP_SYS_ADMIN"),
+        (ConditionKind::ACPower, "true"),
+        (ConditionKind::Host, "box*"),
+        (ConditionKind::Architecture, "x86-64"),
+        (ConditionKind::Security, "apparmor"),
+        (ConditionKind::User, "@system"),
+        (ConditionKind::Group, "adm"),
+        (ConditionKind::Environment, "LANG=C"),
+        (ConditionKind::FirstBoot, "no"),
+    ];
+    assert_eq!(values.len(), ConditionKind::ALL.len());
+    let mut text = String::from("[Unit]\n");
+    for (kind, v) in values {
+        text.push_str(&format!("Condition{}=|{v}\n", kind.name()));
+        text.push_str(&format!("Assert{}={v}\n", kind.name()));
+    }
+    text.push_str("[Service]\nExecStart=/bin/true\n");
+    let (u, diags) = ok(&text);
+    assert!(diags.is_empty(), "{diags:#?}");
+    assert!(u.not_enforced.is_empty(), "{:?}", u.not_enforced);
+    let kinds: Vec<_> = u.conditions.iter().map(|c| c.kind).collect();
+    assert_eq!(kinds, ConditionKind::ALL);
+    assert!(u.conditions.iter().all(|c| c.trigger));
+    assert_eq!(
+        u.asserts.iter().map(|c| c.kind).collect::<Vec<_>>(),
+        ConditionKind::ALL
+    );
+    let virt = &u.conditions[11];
+    assert_eq!(
+        (virt.trigger, virt.negate, virt.arg.as_str()),
+        (true, true, "container")
+    );
+    // Specifiers are expanded in every kind (%H: the host name).
+    let (u, _) = ok("[Unit]\nConditionHost=|!%H\n[Service]\nExecStart=/bin/true\n");
+    assert_eq!(
+        (
+            u.conditions[0].trigger,
+            u.conditions[0].negate,
+            u.conditions[0].arg.as_str()
+        ),
+        (true, true, "box")
+    );
+}
+
+#[test]
+fn malformed_condition_values_name_line_and_directive() {
+    let e = errs(
+        "[Unit]\nConditionArchitecture=foo\nAssertVirtualization=vmware-ish\n\
+         ConditionCapability=CAP_NOPE\nConditionSecurity=magic\nConditionACPower=maybe\n\
+         ConditionFirstBoot=\nConditionFirstBoot=sometimes\nConditionUser=a b\n\
+         ConditionGroup=\nConditionKernelCommandLine=!\nConditionPathExistsGlob=rel*\n\
+         ConditionArchitecture=native\n[Service]\nExecStart=/bin/true\n",
+    );
+    let lines: Vec<u32> = e.iter().map(|e| e.0).collect();
+    assert_eq!(lines, [2, 3, 4, 5, 6, 8, 9, 11, 12], "{e:#?}");
+    assert!(
+        e[0].1
+            .starts_with("ConditionArchitecture=foo: unknown architecture"),
+        "{}",
+        e[0].1
+    );
+    assert!(
+        e[1].1.contains("AssertVirtualization=vmware-ish"),
+        "{}",
+        e[1].1
+    );
+    assert!(
+        e[2].1.contains("unknown capability \"CAP_NOPE\""),
+        "{}",
+        e[2].1
+    );
+    assert!(e[3].1.contains("unknown security technology"), "{}", e[3].1);
+    assert!(e[4].1.contains("not a boolean"), "{}", e[4].1);
+    assert!(
+        e[7].1.contains("ConditionKernelCommandLine=!: empty value"),
+        "{}",
+        e[7].1
+    );
+    assert!(e[8].1.contains("not absolute"), "{}", e[8].1);
+    // An empty value resets every condition, of every kind, as systemd does.
+    let (u, _) = ok(
+        "[Unit]\nConditionUser=root\nConditionHost=x\nConditionVirtualization=\n\
+         ConditionEnvironment=A\nAssertUser=root\n[Service]\nExecStart=/bin/true\n",
+    );
+    assert_eq!(u.conditions.len(), 1);
+    assert_eq!(u.conditions[0].kind, ConditionKind::Environment);
+    assert_eq!(u.asserts.len(), 1);
+}
