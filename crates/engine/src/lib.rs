@@ -223,10 +223,15 @@ pub enum Event {
     },
     /// Answer to [`Action::GuessMainPid`]: the one process the start process
     /// left behind, or `None` when there was none or more than one.
-    MainPidGuessed { unit: String, pid: Option<u32> },
+    MainPidGuessed {
+        unit: String,
+        pid: Option<u32>,
+    },
     /// A Type=forking service running without a main PID has no process left
     /// (`vigild` looked after a process of its own exited).
-    ProcessesGone { unit: String },
+    ProcessesGone {
+        unit: String,
+    },
     /// Time has passed: fire every timer due at or before `now`.
     Tick,
 }

@@ -2250,9 +2250,7 @@ impl Machine {
     fn watchdog_period(&self, u: usize) -> Option<Duration> {
         let s = &self.slots[u];
         let configured = s.run.service.as_ref().and_then(|svc| svc.watchdog);
-        s.watchdog_override
-            .or(configured)
-            .filter(|d| !d.is_zero())
+        s.watchdog_override.or(configured).filter(|d| !d.is_zero())
     }
 
     /// Phases in which a missed watchdog ping counts: from readiness until a

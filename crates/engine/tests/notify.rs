@@ -228,7 +228,10 @@ fn errno_is_kept_for_status_and_reset_at_the_next_start() {
     let mut h = H::new(vec![service("n.service").ty(ServiceType::Notify)]);
     h.start("n.service");
     let pid = h.expect_spawn("n.service", Role::Main(0));
-    h.notify(pid, &[("READY", "1"), ("ERRNO", "2"), ("STATUS", "no file")]);
+    h.notify(
+        pid,
+        &[("READY", "1"), ("ERRNO", "2"), ("STATUS", "no file")],
+    );
     let info = h.info("n.service");
     assert_eq!(info.status_errno, Some(2));
     assert_eq!(info.status_text.as_deref(), Some("no file"));
@@ -253,7 +256,9 @@ fn reloading_with_monotonic_usec_is_reloading_until_ready() {
 
 #[test]
 fn mainpid_from_a_forking_start_process_names_the_daemon() {
-    let mut h = H::new(vec![forking("f.service").notify_access(vigil_units::NotifyAccess::Main)]);
+    let mut h = H::new(vec![
+        forking("f.service").notify_access(vigil_units::NotifyAccess::Main),
+    ]);
     h.start("f.service");
     let parent = h.expect_spawn("f.service", Role::Main(0));
     h.notify(parent, &[("MAINPID", "555")]);

@@ -133,11 +133,11 @@ impl Daemon {
         let wants_notify = service.service_type == ServiceType::Notify
             || service.notify_access != vigil_units::NotifyAccess::None;
         let mut extra_env = self.default_env.clone();
+        let mut pid_variable = None;
         if let (Role::Main(_), Some(period)) = (role, service.watchdog) {
-            // sd_watchdog_enabled(3) reads this; WATCHDOG_PID= is not set (the
-            // child's PID is not known before the fork), which libsystemd reads
-            // as "any process of the service may ping".
+            // sd_watchdog_enabled(3) reads both.
             extra_env.push(("WATCHDOG_USEC".into(), period.as_micros().to_string()));
+            pid_variable = Some("WATCHDOG_PID".to_string());
         }
         let ctx = vigil_spawn::Context {
             main_pid,
@@ -148,6 +148,7 @@ impl Daemon {
             stdout,
             stderr,
             extra_env,
+            pid_variable,
         };
         let result = vigil_spawn::prepare(unit_name, service, command, ctx)
             .and_then(|prepared| vigil_spawn::spawn(&prepared));

@@ -2421,7 +2421,10 @@ time.sleep(1000)
     m.wait_state("wd.service", "running");
     let first = m.main_pid("wd.service");
     let _reap = Reap(vec![first]);
-    m.wait_log("wd.service", "WATCHDOG_USEC=700000 ");
+    m.wait_log(
+        "wd.service",
+        &format!("WATCHDOG_USEC=700000 WATCHDOG_PID={first}"),
+    );
     let fired = m.wait_log("wd.service", "watchdog timeout");
     assert!(fired.contains("signal 6"), "{fired}");
     // It had pinged for a whole second before: the pings did postpone it.
