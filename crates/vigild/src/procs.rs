@@ -446,8 +446,9 @@ impl Daemon {
     /// sessions and groups of the candidates join the unit's, for
     /// [`Daemon::kill_leftovers`] and the check that anything is left.
     fn guess_main_pid(&mut self, unit: &str) -> Option<u32> {
-        let groups = self.procs.groups.get(unit).cloned().unwrap_or_default();
-        let since = groups.iter().map(|g| g.1).max().unwrap_or(0);
+        let recorded = self.procs.groups.get(unit).cloned().unwrap_or_default();
+        let since = recorded.iter().map(|g| g.1).max().unwrap_or(0);
+        let groups = valid_groups(&recorded);
         let me = self.procs.manager_pid;
         let mut candidates: Vec<ProcInfo> = Vec::new();
         for p in all_processes() {
@@ -508,7 +509,7 @@ impl Daemon {
                 self.procs.pidless.remove(&unit);
                 continue;
             }
-            let groups = self.procs.groups.get(&unit).cloned().unwrap_or_default();
+            let groups = valid_groups(self.procs.groups.get(&unit).map_or(&[], Vec::as_slice));
             if procs.iter().any(|p| in_unit_groups(&groups, p)) {
                 continue;
             }
@@ -654,14 +655,22 @@ fn all_processes() -> Vec<ProcInfo> {
         .collect()
 }
 
-/// Whether `p` is in a session or process group of the unit. An id whose
-/// leader is alive but started after the unit recorded it was reused by an
-/// unrelated process: it does not count (a tick of slack, as in
+/// The unit's recorded sessions and process groups whose number was not
+/// reused: an id whose leader is alive but started after the unit recorded it
+/// belongs to an unrelated process now (a tick of slack, as in
 /// [`Daemon::kill_leftovers`]).
+fn valid_groups(groups: &[(u32, u64)]) -> Vec<(u32, u64)> {
+    groups
+        .iter()
+        .copied()
+        .filter(|&(id, started)| start_time(id).is_none_or(|t| t <= started + 1))
+        .collect()
+}
+
+/// Whether `p` is in one of `groups` (from [`valid_groups`]) and started no
+/// earlier than the group was recorded.
 fn in_unit_groups(groups: &[(u32, u64)], p: &ProcInfo) -> bool {
-    groups.iter().any(|&(id, started)| {
-        (p.session == id || p.pgrp == id)
-            && p.start + 1 >= started
-            && !start_time(id).is_some_and(|t| t > started + 1)
-    })
+    groups
+        .iter()
+        .any(|&(id, started)| (p.session == id || p.pgrp == id) && p.start + 1 >= started)
 }
