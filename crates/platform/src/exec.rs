@@ -144,6 +144,9 @@ pub struct PreparedCommand {
     umask: Option<u32>,
     rlimits: Vec<Rlimit>,
     stdio: [ChildFd; 3],
+    /// A variable the child sets to its own PID (`WATCHDOG_PID`), known only
+    /// after the clone.
+    pid_env: Option<CString>,
 }
 
 impl PreparedCommand {
@@ -161,7 +164,16 @@ impl PreparedCommand {
             umask: None,
             rlimits: Vec::new(),
             stdio: [ChildFd::Inherit, ChildFd::Inherit, ChildFd::Inherit],
+            pid_env: None,
         }
+    }
+
+    /// Adds `NAME=<the child's PID>` to the child's environment (systemd's
+    /// `WATCHDOG_PID`): the PID exists only after the clone, so the child
+    /// writes its digits into a buffer reserved before it.
+    pub fn pid_env(&mut self, name: CString) -> &mut Self {
+        self.pid_env = Some(name);
+        self
     }
 
     /// The working directory; when `optional`, failing to enter it is not an error.
@@ -247,6 +259,9 @@ struct Plan<'a> {
     path: &'a CStr,
     argv: *const *const c_char,
     envp: *const *const c_char,
+    /// Where the child writes its PID in decimal, NUL-terminated (the value
+    /// part of the `pid_env` entry of `envp`), and the room there.
+    pid_digits: Option<(*mut u8, usize)>,
     /// For each of 0, 1, 2: the staging slot holding what to install there
     /// (`None`: keep the manager's own).
     stdio: [Option<RawFd>; 3],
@@ -290,7 +305,24 @@ fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
 pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
     // Everything below is allocated and computed before fork.
     let argv = null_terminated(&cmd.argv);
-    let envp = null_terminated(&cmd.envp);
+    // `NAME=` followed by room for a PID's digits and the NUL: the child fills
+    // it in. Allocated here and not moved until the clone has returned.
+    let mut pid_entry: Option<Vec<u8>> = cmd.pid_env.as_ref().map(|name| {
+        let mut buf = name.as_bytes().to_vec();
+        buf.push(b'=');
+        buf.resize(buf.len() + PID_DIGITS + 1, 0);
+        buf
+    });
+    let name_len = cmd.pid_env.as_ref().map_or(0, |n| n.as_bytes().len() + 1);
+    let mut envp: Vec<*const c_char> = cmd.envp.iter().map(|s| s.as_ptr()).collect();
+    let mut pid_digits = None;
+    if let Some(buf) = pid_entry.as_mut() {
+        envp.push(buf.as_ptr().cast::<c_char>());
+        // SAFETY: `name_len` < `buf.len()` (PID_DIGITS + 1 bytes follow the name).
+        let digits = unsafe { buf.as_mut_ptr().add(name_len) };
+        pid_digits = Some((digits, PID_DIGITS + 1));
+    }
+    envp.push(std::ptr::null());
     let groups: Option<Vec<Gid>> = match &cmd.groups {
         Some(list) => Some(
             list.iter()
@@ -345,6 +377,7 @@ pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
         path: &cmd.path,
         argv: argv.as_ptr(),
         envp: envp.as_ptr(),
+        pid_digits,
         stdio,
         keep_below,
         rlimits: &rlimits,
@@ -656,11 +689,53 @@ fn child_setup(plan: &Plan<'_>) -> (Stage, i32) {
         return (Stage::Setuid, e.raw_os_error());
     }
 
+    if let Some((digits, room)) = plan.pid_digits {
+        // SAFETY: `digits` points to `room` bytes inside `pid_entry` of `spawn`,
+        // which stays allocated and unmoved until the clone returns, and which
+        // nothing else touches meanwhile (the parent thread is suspended by
+        // CLONE_VFORK).
+        let out = unsafe { std::slice::from_raw_parts_mut(digits, room) };
+        write_pid(
+            rustix::process::getpid()
+                .as_raw_nonzero()
+                .get()
+                .unsigned_abs(),
+            out,
+        );
+    }
+
     // SAFETY: `path` is a NUL-terminated string; `argv` and `envp` point to
     // null-terminated arrays of pointers to NUL-terminated strings, all allocated
     // before fork and alive until execve replaces this image.
     unsafe { libc::execve(plan.path.as_ptr(), plan.argv, plan.envp) };
     (Stage::Exec, last_errno())
+}
+
+/// Room for a PID in decimal (`u32::MAX` has 10 digits).
+const PID_DIGITS: usize = 10;
+
+/// Writes `pid` in decimal into `out`, NUL-terminated; in the child, so no
+/// allocation and nothing that can panic. `out` has PID_DIGITS + 1 bytes.
+fn write_pid(pid: u32, out: &mut [u8]) {
+    let mut digits = [0u8; PID_DIGITS];
+    let mut n = pid;
+    let mut len = 0;
+    for slot in digits.iter_mut() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+        len += 1;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut written = 0;
+    for (dst, src) in out.iter_mut().zip(digits.iter().take(len).rev()) {
+        *dst = *src;
+        written += 1;
+    }
+    if let Some(end) = out.get_mut(written) {
+        *end = 0;
+    }
 }
 
 /// Keeps the manager's own descriptor `target` (0-2) open across exec.
@@ -698,5 +773,25 @@ mod tests {
         let mut cmd = PreparedCommand::new(c"/bin/true".into(), vec![c"true".into()], vec![]);
         cmd.uid(u32::MAX);
         assert_eq!(spawn(&cmd).unwrap_err().raw_os_error(), Some(libc::EINVAL));
+    }
+}
+
+#[cfg(test)]
+mod pid_tests {
+    use super::write_pid;
+
+    #[test]
+    fn write_pid_is_decimal_and_nul_terminated() {
+        for (pid, text) in [
+            (1u32, "1"),
+            (42, "42"),
+            (4_194_304, "4194304"),
+            (u32::MAX, "4294967295"),
+        ] {
+            let mut out = [0xffu8; 11];
+            write_pid(pid, &mut out);
+            let end = out.iter().position(|&b| b == 0).unwrap();
+            assert_eq!(&out[..end], text.as_bytes());
+        }
     }
 }

@@ -289,6 +289,9 @@ pub struct UnitStatus {
     /// The last `STATUS=` a notify service sent.
     #[serde(default)]
     pub status_text: Option<String>,
+    /// The last `ERRNO=` a notify service sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_errno: Option<i32>,
     /// In `restarting`: wall-clock microseconds of the next try.
     #[serde(default)]
     pub next_restart_us: Option<u64>,

@@ -70,6 +70,9 @@ pub struct Context {
     /// Extra variables from the manager, applied before the unit's own
     /// `Environment=` and `EnvironmentFile=` (which may override them).
     pub extra_env: Vec<(String, String)>,
+    /// A variable set to the child's own PID (`WATCHDOG_PID` for a main
+    /// process with a watchdog); it replaces any value from the unit.
+    pub pid_variable: Option<String>,
 }
 
 impl Default for Context {
@@ -83,6 +86,7 @@ impl Default for Context {
             stdout: Stdio::Inherit,
             stderr: Stdio::Inherit,
             extra_env: Vec::new(),
+            pid_variable: None,
         }
     }
 }
@@ -458,6 +462,7 @@ pub fn prepare(
     let c_env = environment
         .vars()
         .iter()
+        .filter(|(k, _)| ctx.pid_variable.as_deref() != Some(k.as_str()))
         .map(|(k, v)| c_string("environment variable", format!("{k}={v}").as_bytes()))
         .collect::<Result<Vec<_>, _>>()?;
     let mut command = PreparedCommand::new(
@@ -465,6 +470,9 @@ pub fn prepare(
         c_argv,
         c_env,
     );
+    if let Some(name) = &ctx.pid_variable {
+        command.pid_env(c_string("environment variable", name.as_bytes())?);
+    }
 
     // systemd's default working directory: / for the system manager, the user's
     // home (if it can be entered) for a user manager.

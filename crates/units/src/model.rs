@@ -401,7 +401,20 @@ pub struct Service {
     pub send_sigkill: bool,
     pub success_exit_status: ExitStatusSet,
     pub restart_prevent_exit_status: ExitStatusSet,
+    /// `RestartForceExitStatus=`: a main exit listed here restarts the service
+    /// whatever Restart= says (RestartPreventExitStatus= still wins).
+    pub restart_force_exit_status: ExitStatusSet,
     pub pid_file: Option<PathBuf>,
+    /// `GuessMainPID=`: Type=forking without PIDFile= looks for the main PID
+    /// among the processes the start process left behind.
+    pub guess_main_pid: bool,
+    /// `WatchdogSec=`; `None`: no watchdog.
+    pub watchdog: Option<Duration>,
+    /// `WatchdogSignal=`: sent when the watchdog fires (SIGABRT by default).
+    pub watchdog_signal: i32,
+    /// `TimeoutAbortSec=`: how long after the watchdog signal before SIGKILL
+    /// (TimeoutStopSec= when unset; `None` is infinity).
+    pub timeout_abort: Option<Duration>,
     pub notify_access: NotifyAccess,
     pub stdout: Output,
     pub stderr: Output,
@@ -438,7 +451,12 @@ impl Default for Service {
             send_sigkill: true,
             success_exit_status: ExitStatusSet::default(),
             restart_prevent_exit_status: ExitStatusSet::default(),
+            restart_force_exit_status: ExitStatusSet::default(),
             pid_file: None,
+            guess_main_pid: true,
+            watchdog: None,
+            watchdog_signal: 6, // SIGABRT
+            timeout_abort: Some(Duration::from_secs(90)),
             notify_access: NotifyAccess::None,
             stdout: Output::Log,
             stderr: Output::Inherit,

@@ -143,6 +143,13 @@ pub fn status(units: &[UnitStatus], json: bool) {
         if let Some(text) = &u.status_text {
             let _ = writeln!(out, "     status: {text}");
         }
+        if let Some(errno) = u.status_errno {
+            let _ = writeln!(
+                out,
+                "      errno: {errno} ({})",
+                std::io::Error::from_raw_os_error(errno)
+            );
+        }
         if let Some(cycle) = &u.cycle {
             let _ = writeln!(out, "      cycle: {cycle}");
         }

@@ -706,6 +706,7 @@ impl Daemon {
                     }
                 }),
                 status_text: info.status_text.clone(),
+                status_errno: info.status_errno,
                 next_restart_us: info.next_restart.map(|t| self.wall_us(t)),
                 source: model
                     .as_ref()

@@ -844,12 +844,16 @@ impl Daemon {
             } else {
                 // A helper process (a script's `vigil notify`): services run in
                 // their own session, so its process group names the main process.
-                match vigil_platform::getpgid(creds.pid)
+                // Failing that, the unit one of whose sessions or process groups
+                // the sender is in (a forking daemon's helper, say).
+                let by_group = vigil_platform::getpgid(creds.pid)
                     .ok()
                     .and_then(|pgid| self.engine.unit_of_pid(pgid))
-                {
+                    .map(str::to_string)
+                    .or_else(|| self.unit_of_session(creds.pid));
+                match by_group {
                     Some(unit) => Event::NotifyFromUnit {
-                        unit: unit.to_string(),
+                        unit,
                         pid: creds.pid,
                         fields,
                     },

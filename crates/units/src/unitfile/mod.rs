@@ -112,6 +112,7 @@ pub fn parse(
         exec_start_lines: Vec::new(),
         timeout_start_set: false,
         type_set: false,
+        timeout_abort: None,
         notify_access_set: false,
         restart_line: 0,
         exec_start_failed: false,
@@ -350,7 +351,31 @@ pub static DIRECTIVES: &[Directive] = &[
     d("Service", "RestartPreventExitStatus", |b, v| {
         exit_status_value(v, &mut b.service.restart_prevent_exit_status)
     }),
+    d("Service", "RestartForceExitStatus", |b, v| {
+        exit_status_value(v, &mut b.service.restart_force_exit_status)
+    }),
     d("Service", "PIDFile", h_pid_file),
+    d("Service", "GuessMainPID", |b, v| {
+        b.service.guess_main_pid = bool_value(v)?;
+        Ok(())
+    }),
+    d("Service", "WatchdogSec", |b, v| {
+        b.service.watchdog = timeout_value(v)?;
+        Ok(())
+    }),
+    d("Service", "WatchdogSignal", |b, v| {
+        b.service.watchdog_signal = value::parse_signal(v).map_err(|e| e.to_string())?;
+        Ok(())
+    }),
+    d("Service", "TimeoutAbortSec", |b, v| {
+        // Empty: back to the default, TimeoutStopSec=.
+        b.timeout_abort = if v.is_empty() {
+            None
+        } else {
+            Some(timeout_value(v)?)
+        };
+        Ok(())
+    }),
     d("Service", "NotifyAccess", h_notify_access),
     d("Service", "StandardOutput", |b, v| {
         b.service.stdout = b.output(v)?;
@@ -418,6 +443,8 @@ struct Builder<'a> {
     timeout_start_set: bool,
     /// Type= was given (without it and without ExecStart=, a service is a oneshot).
     type_set: bool,
+    /// `TimeoutAbortSec=` as written; unset follows TimeoutStopSec=.
+    timeout_abort: Option<Option<Duration>>,
     notify_access_set: bool,
     restart_line: u32,
     /// An `ExecStart=` line was rejected: do not also report that there is none.
@@ -760,6 +787,7 @@ impl Builder<'_> {
                 // systemd disables the start timeout of oneshot services by default.
                 s.timeout_start = None;
             }
+            s.timeout_abort = self.timeout_abort.unwrap_or(s.timeout_stop);
             if s.service_type == ServiceType::Notify && !self.notify_access_set {
                 s.notify_access = NotifyAccess::Main;
             }
@@ -892,15 +920,20 @@ fn h_start_limit_burst(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
 
 fn h_type(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
     b.type_set = true;
-    if matches!(v, "dbus" | "idle" | "notify-reload") {
-        b.warn(format!(
-            "Type={v} is not implemented yet, treated as {}",
-            if v == "notify-reload" {
-                "notify"
-            } else {
-                "simple"
-            }
-        ));
+    // Type=idle is Type=simple with systemd's up-to-5s wait for the job queue to
+    // empty, which only tidies console output: vigil starts it at once.
+    if v == "idle" {
+        b.service.service_type = ServiceType::Simple;
+        return Ok(());
+    }
+    if matches!(v, "dbus" | "notify-reload") {
+        b.warn(if v == "dbus" {
+            "Type=dbus: vigil has no D-Bus to watch BusName= on; treated as Type=simple \
+             (ready once the process is started)"
+                .to_string()
+        } else {
+            "Type=notify-reload is not implemented yet, treated as notify".to_string()
+        });
         let what = format!("Type={v}");
         if !b.unit.not_enforced.contains(&what) {
             b.unit.not_enforced.push(what);

@@ -943,3 +943,36 @@ fn malformed_condition_values_name_line_and_directive() {
     assert_eq!(u.conditions[0].kind, ConditionKind::Environment);
     assert_eq!(u.asserts.len(), 1);
 }
+
+#[test]
+fn type_idle_is_simple_without_a_warning() {
+    let (u, d) = ok("[Service]\nType=idle\nExecStart=/bin/true\n");
+    assert_eq!(u.service.unwrap().service_type, ServiceType::Simple);
+    assert!(u.not_enforced.is_empty(), "{:?}", u.not_enforced);
+    assert!(warnings(&d).is_empty(), "{d:?}");
+}
+
+#[test]
+fn watchdog_and_abort_directives() {
+    let s = svc("");
+    assert_eq!(s.watchdog, None);
+    assert_eq!(s.watchdog_signal, 6);
+    assert_eq!(s.timeout_abort, s.timeout_stop);
+    assert!(s.guess_main_pid);
+    let s = svc("WatchdogSec=2s\nWatchdogSignal=SIGUSR1\nTimeoutStopSec=7\nGuessMainPID=no");
+    assert_eq!(s.watchdog, Some(Duration::from_secs(2)));
+    assert_eq!(s.watchdog_signal, 10);
+    // TimeoutAbortSec= unset follows TimeoutStopSec=.
+    assert_eq!(s.timeout_abort, Some(Duration::from_secs(7)));
+    assert!(!s.guess_main_pid);
+    let s = svc("TimeoutAbortSec=3\nTimeoutStopSec=7");
+    assert_eq!(s.timeout_abort, Some(Duration::from_secs(3)));
+    assert_eq!(svc("TimeoutAbortSec=infinity").timeout_abort, None);
+    assert_eq!(svc("WatchdogSec=0").watchdog, None);
+    let s = svc("RestartForceExitStatus=3 SIGUSR2");
+    assert_eq!(s.restart_force_exit_status.codes, [3]);
+    assert_eq!(s.restart_force_exit_status.signals, [12]);
+    let (l, m) = one_err("WatchdogSec=soon");
+    assert_eq!(l, 3);
+    assert!(m.contains("WatchdogSec"), "{m}");
+}
