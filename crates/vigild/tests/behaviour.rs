@@ -708,13 +708,12 @@ fn notify_mainpid_changes_the_main_pid() {
     ]);
     m.wait_state("n.service", "running");
     let pid = m.main_pid("n.service");
-    let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    // `$!` names the background child at once, which may not have exec'd sleep
+    // yet: the announced PID becomes "sleep"; the shell's own PID never would.
+    wait_until("the main PID to be the announced sleep", || {
+        fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")
+    });
     end_announced_main(pid);
-    assert_eq!(
-        comm.trim(),
-        "sleep",
-        "main PID {pid} is not the announced sleep"
-    );
 }
 
 /// The parent of a process, from /proc.
