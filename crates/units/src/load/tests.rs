@@ -333,7 +333,7 @@ fn builtin_targets_and_missing_units() {
     let d = TempDir::new("builtin");
     d.write(
         "a.service",
-        "[Unit]\nAfter=network.target remote-fs.target\nWants=network-online.target\nRequires=ghost.service\nWants=default.target\n[Service]\nExecStart=/bin/a\n[Install]\nWantedBy=multi-user.target\n",
+        "[Unit]\nAfter=network.target remote-cryptsetup.target\nWants=network-online.target\nRequires=ghost.service\nWants=default.target\n[Service]\nExecStart=/bin/a\n[Install]\nWantedBy=multi-user.target\n",
     );
     let set = load_dirs(&[d.path()], &ctx());
     assert_eq!(
@@ -352,8 +352,8 @@ fn builtin_targets_and_missing_units() {
         "{w:?}"
     );
     // Ordering against a missing unit is fine and quiet, as in systemd.
-    assert!(!w.iter().any(|w| w.contains("remote-fs")), "{w:?}");
-    assert!(set.missing.contains("remote-fs.target"));
+    assert!(!w.iter().any(|w| w.contains("remote-cryptsetup")), "{w:?}");
+    assert!(set.missing.contains("remote-cryptsetup.target"));
     let diag = set
         .diagnostics
         .iter()
@@ -496,6 +496,7 @@ fn debian_units_load_from_a_directory() {
             "cron.service",
             "multi-user.target",
             "network.target",
+            "remote-fs.target",
             "ssh.service"
         ]
     );
