@@ -261,16 +261,26 @@ impl LoadedSet {
             .filter(|u| u.default_dependencies)
             .map(|u| u.name.clone())
             .collect();
-        let after_of: BTreeMap<String, Vec<String>> = self
+        // (unit, target it is ordered after): an edge back would make a cycle.
+        let after_target: std::collections::HashSet<(String, String)> = self
             .units
             .iter()
-            .map(|u| (u.name.clone(), u.deps.after.clone()))
+            .flat_map(|u| {
+                u.deps
+                    .after
+                    .iter()
+                    .filter(|a| a.ends_with(".target"))
+                    .map(|a| (u.name.clone(), a.clone()))
+            })
             .collect();
         for t in &mut self.units {
             if t.kind != UnitKind::Target || !t.default_dependencies {
                 continue;
             }
             let d = &t.deps;
+            // Sets, not list scans: a target may want a thousand units.
+            let ordered: std::collections::HashSet<&String> =
+                d.before.iter().chain(&d.after).collect();
             let order: Vec<String> = d
                 .wants
                 .iter()
@@ -278,12 +288,8 @@ impl LoadedSet {
                 .chain(&d.requisite)
                 .chain(&d.binds_to)
                 .filter(|n| plain.contains(n.as_str()) && **n != t.name)
-                .filter(|n| !d.before.contains(n) && !d.after.contains(n))
-                .filter(|n| {
-                    after_of
-                        .get(n.as_str())
-                        .is_none_or(|a| !a.contains(&t.name))
-                })
+                .filter(|n| !ordered.contains(n))
+                .filter(|n| !after_target.contains(&((*n).clone(), t.name.clone())))
                 .cloned()
                 .collect();
             t.deps.after.extend(order);
