@@ -515,6 +515,8 @@ pub(crate) struct Machine {
     shutting_down: bool,
     all_stopped_sent: bool,
     now: Time,
+    /// The units with StopWhenUnneeded=yes, checked after every call.
+    unneeded_watch: Vec<usize>,
 }
 
 impl Machine {
@@ -646,6 +648,13 @@ impl Machine {
             .map(|s| (!s.removed).then_some(&*s.def))
             .collect();
         self.graph = graph::build(&defs);
+        self.unneeded_watch = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.def.stop_when_unneeded || s.run.stop_when_unneeded)
+            .map(|(i, _)| i)
+            .collect();
 
         // Cycles: every unit named, in vigild's log and in each unit's status.
         self.cycles.clear();
@@ -959,6 +968,9 @@ impl Machine {
 
     fn finish_call(&mut self) {
         self.run_queue();
+        if self.stop_unneeded() {
+            self.run_queue();
+        }
         if self.shutting_down
             && !self.all_stopped_sent
             && self
@@ -973,6 +985,51 @@ impl Machine {
                 message: "every unit is stopped".into(),
             });
             self.actions.push(Action::AllStopped);
+        }
+    }
+
+    /// StopWhenUnneeded=: an active unit with no job that no unit which is
+    /// active, starting or about to start pulls in (Requires, Wants, BindsTo,
+    /// Requisite) gets a stop job, as in systemd. Returns whether any did.
+    fn stop_unneeded(&mut self) -> bool {
+        if self.shutting_down {
+            return false;
+        }
+        let mut any = false;
+        loop {
+            let unneeded: Vec<usize> = self
+                .unneeded_watch
+                .iter()
+                .copied()
+                .filter(|&u| {
+                    let s = &self.slots[u];
+                    s.run.stop_when_unneeded
+                        && !s.removed
+                        && s.phase.is_active()
+                        && s.pending_stop.is_none()
+                        && !s.start_after_stop
+                        && !self.graph.pulled_by[u].iter().any(|&v| {
+                            let o = &self.slots[v];
+                            v != u
+                                && (o.phase.is_active()
+                                    || o.phase.is_starting()
+                                    || o.phase.is_pending_start()
+                                    || o.start_after_stop)
+                        })
+                })
+                .collect();
+            if unneeded.is_empty() {
+                return any;
+            }
+            any = true;
+            for u in unneeded {
+                self.log(
+                    Level::Info,
+                    u,
+                    "stopping: no active unit needs it (StopWhenUnneeded=yes)".into(),
+                );
+                self.stop_unit(u, StopCause::Request, false);
+            }
         }
     }
 

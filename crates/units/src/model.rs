@@ -46,8 +46,17 @@ pub struct Unit {
     pub description: String,
     pub documentation: Vec<String>,
     pub deps: Dependencies,
-    /// `DefaultDependencies=`; vigil adds no implicit dependencies yet, but keeps the value.
+    /// `DefaultDependencies=`: the loader adds systemd's implicit dependencies
+    /// (docs/UNITS.md) to unit files when it is true.
     pub default_dependencies: bool,
+    /// `RefuseManualStart=`: `vigil start` refuses it; dependencies still start it.
+    pub refuse_manual_start: bool,
+    /// `RefuseManualStop=`: `vigil stop` refuses it; dependencies still stop it.
+    pub refuse_manual_stop: bool,
+    /// `StopWhenUnneeded=`: stopped once no active unit wants or requires it.
+    pub stop_when_unneeded: bool,
+    /// `IgnoreOnIsolate=`: kept for an isolate command (vigil has none yet).
+    pub ignore_on_isolate: bool,
     pub start_limit: StartLimit,
     /// `Condition*=`: when they fail, the unit is skipped (stays inactive), not failed.
     pub conditions: Vec<Condition>,
@@ -73,11 +82,13 @@ pub struct Dependencies {
     pub after: Vec<String>,
     pub before: Vec<String>,
     pub on_failure: Vec<String>,
+    /// `OnSuccess=`: started when this unit goes from active to inactive cleanly.
+    pub on_success: Vec<String>,
 }
 
 impl Dependencies {
     /// Every list, for what applies to all of them alike.
-    pub fn lists_mut(&mut self) -> [&mut Vec<String>; 9] {
+    pub fn lists_mut(&mut self) -> [&mut Vec<String>; 10] {
         [
             &mut self.requires,
             &mut self.wants,
@@ -88,6 +99,7 @@ impl Dependencies {
             &mut self.after,
             &mut self.before,
             &mut self.on_failure,
+            &mut self.on_success,
         ]
     }
 
@@ -236,6 +248,8 @@ pub struct Install {
     pub required_by: Vec<String>,
     pub alias: Vec<String>,
     pub also: Vec<String>,
+    /// `DefaultInstance=` of a template: `vigil enable foo@.service` enables this instance.
+    pub default_instance: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -480,6 +494,10 @@ impl Unit {
             documentation: Vec::new(),
             deps: Dependencies::default(),
             default_dependencies: true,
+            refuse_manual_start: false,
+            refuse_manual_stop: false,
+            stop_when_unneeded: false,
+            ignore_on_isolate: false,
             start_limit: StartLimit::default(),
             conditions: Vec::new(),
             asserts: Vec::new(),

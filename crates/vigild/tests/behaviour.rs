@@ -515,7 +515,8 @@ fn blame_lists_the_slowest_unit_first() {
     let m = Manager::start(&[
         (
             "default.target",
-            "[Unit]\nWants=slow.service fast.service\n",
+            // Not ordered after what it wants: blame's first entry is the service.
+            "[Unit]\nDefaultDependencies=no\nWants=slow.service fast.service\n",
         ),
         (
             "slow.service",
@@ -2637,4 +2638,118 @@ fn forking_daemon_with_two_processes_left_has_no_main_pid_and_ends_with_them() {
     kill_pid(left[1]);
     m.wait_state("fork.service", "inactive");
     m.wait_log("fork.service", "no process left");
+}
+
+#[test]
+fn on_failure_names_an_instance_by_specifier_and_on_success_follows_a_clean_run() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=bad.service good.service\n"),
+        (
+            "bad.service",
+            "[Unit]\nOnFailure=report@%n.service\nOnSuccess=done.service\n\
+             [Service]\nType=oneshot\nExecStart=/bin/false\n",
+        ),
+        (
+            "good.service",
+            "[Unit]\nOnSuccess=done.service\nOnFailure=report@%n.service\n\
+             [Service]\nType=oneshot\nExecStart=/bin/true\n",
+        ),
+        (
+            "report@.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/echo report-for %i\n",
+        ),
+        (
+            "done.service",
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/echo done-ran\n",
+        ),
+    ]);
+    m.wait_state("bad.service", "failed");
+    m.wait_log("report@bad.service.service", "report-for bad.service");
+    // good ran and went inactive: OnSuccess= starts done.
+    m.wait_log("done.service", "done-ran");
+    m.wait_state("done.service", "exited");
+    assert_eq!(m.state("report@good.service.service"), "inactive");
+    m.wait_log("good.service", "starting done.service (OnSuccess=)");
+    // A failure never triggers OnSuccess=.
+    let bad_log: Vec<String> = m
+        .log_json("bad.service")
+        .iter()
+        .map(|l| l["line"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        bad_log.iter().any(|l| l.contains("(OnFailure=)")),
+        "{bad_log:?}"
+    );
+    assert!(
+        !bad_log.iter().any(|l| l.contains("OnSuccess")),
+        "{bad_log:?}"
+    );
+}
+
+#[test]
+fn refuse_manual_start_and_stop_turn_away_vigil_but_not_dependencies() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=parent.service\n"),
+        (
+            "parent.service",
+            "[Unit]\nWants=guarded.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+        (
+            "guarded.service",
+            "[Unit]\nRefuseManualStart=yes\nRefuseManualStop=yes\nPartOf=parent.service\n\
+             [Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+    ]);
+    // Pulled in by parent at boot.
+    m.wait_state("guarded.service", "running");
+    let out = m.vigil(&["stop", "guarded"]);
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("may not be stopped manually"), "{err}");
+    assert_eq!(m.state("guarded.service"), "running");
+    let out = m.vigil(&["restart", "guarded"]);
+    assert_ne!(out.status.code(), Some(0));
+    // Stopping parent stops it (PartOf=), starting parent starts it again.
+    m.vigil_ok(&["stop", "parent"]);
+    m.wait_state("guarded.service", "inactive");
+    let out = m.vigil(&["start", "guarded"]);
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("may not be started manually"), "{err}");
+    assert_eq!(m.state("guarded.service"), "inactive");
+    m.vigil_ok(&["start", "parent"]);
+    m.wait_state("guarded.service", "running");
+}
+
+#[test]
+fn stop_when_unneeded_stops_a_helper_once_its_last_user_stops() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=a.service b.service\n"),
+        (
+            "a.service",
+            "[Unit]\nWants=helper.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+        (
+            "b.service",
+            "[Unit]\nRequires=helper.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+        (
+            "helper.service",
+            "[Unit]\nStopWhenUnneeded=yes\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+    ]);
+    m.wait_state("a.service", "running");
+    m.wait_state("b.service", "running");
+    m.wait_state("helper.service", "running");
+    let helper = m.main_pid("helper.service");
+    m.vigil_ok(&["stop", "a"]);
+    assert_eq!(m.state("helper.service"), "running", "b still needs it");
+    m.vigil_ok(&["stop", "b"]);
+    m.wait_state("helper.service", "inactive");
+    wait_until("the helper's process to end", || !alive(helper));
+    // Started by hand with no user: stopped again.
+    m.vigil_ok(&["start", "helper"]);
+    m.wait_state("helper.service", "inactive");
+    let log = m.wait_log("helper.service", "StopWhenUnneeded");
+    assert!(log.contains("no active unit needs it"), "{log}");
 }

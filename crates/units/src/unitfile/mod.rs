@@ -49,7 +49,7 @@ impl Reference {
     pub fn pulls(&self) -> bool {
         matches!(
             self.directive,
-            "Requires" | "Wants" | "BindsTo" | "Requisite" | "PartOf" | "OnFailure"
+            "Requires" | "Wants" | "BindsTo" | "Requisite" | "PartOf" | "OnFailure" | "OnSuccess"
         )
     }
 }
@@ -159,6 +159,24 @@ pub static DIRECTIVES: &[Directive] = &[
     d("Unit", "Requisite", |b, v| b.deps(v, |d| &mut d.requisite)),
     d("Unit", "Conflicts", |b, v| b.deps(v, |d| &mut d.conflicts)),
     d("Unit", "OnFailure", |b, v| b.deps(v, |d| &mut d.on_failure)),
+    d("Unit", "OnSuccess", |b, v| b.deps(v, |d| &mut d.on_success)),
+    d("Unit", "RefuseManualStart", |b, v| {
+        b.unit.refuse_manual_start = bool_value(v)?;
+        Ok(())
+    }),
+    d("Unit", "RefuseManualStop", |b, v| {
+        b.unit.refuse_manual_stop = bool_value(v)?;
+        Ok(())
+    }),
+    d("Unit", "StopWhenUnneeded", |b, v| {
+        b.unit.stop_when_unneeded = bool_value(v)?;
+        Ok(())
+    }),
+    d("Unit", "IgnoreOnIsolate", |b, v| {
+        b.unit.ignore_on_isolate = bool_value(v)?;
+        Ok(())
+    }),
+    d("Unit", "RequiresMountsFor", h_requires_mounts_for),
     d("Unit", "DefaultDependencies", |b, v| {
         b.unit.default_dependencies = bool_value(v)?;
         Ok(())
@@ -413,6 +431,7 @@ pub static DIRECTIVES: &[Directive] = &[
     d("Install", "Also", |b, v| {
         b.install_names(v, false, |i| &mut i.also)
     }),
+    d("Install", "DefaultInstance", h_default_instance),
 ];
 
 /// The directive implemented under this section and name, if any.
@@ -875,6 +894,49 @@ fn choice<T: Copy>(v: &str, options: &[(&str, T)]) -> Result<T, String> {
                     .join(", ")
             )
         })
+}
+
+/// vigil has no `.mount` units: every path is taken to be on a local file
+/// system, so the unit is ordered after `local-fs.target` (systemd adds
+/// Requires= and After= on the mount units of each prefix of the path).
+fn h_requires_mounts_for(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    if v.is_empty() {
+        return Ok(());
+    }
+    let expanded = b.spec(v);
+    if let Some(bad) = expanded.split_whitespace().find(|p| !p.starts_with('/')) {
+        return Err(format!("path {bad:?} is not absolute"));
+    }
+    let target = "local-fs.target".to_string();
+    if !b.unit.deps.after.contains(&target) {
+        b.unit.deps.after.push(target.clone());
+    }
+    b.refs.push(Reference {
+        name: target,
+        directive: "After",
+        path: b.path.clone(),
+        line: b.line,
+    });
+    Ok(())
+}
+
+fn h_default_instance(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    if v.is_empty() {
+        b.unit.install.default_instance = None;
+        return Ok(());
+    }
+    let inst = b.spec(v);
+    let Some(template) = name::template_of(&b.unit.name) else {
+        b.warn("DefaultInstance= applies only to templates (foo@.service); ignoring".into());
+        return Ok(());
+    };
+    match name::instance_name(&template, &inst) {
+        Some(full) if name::validate(&full).is_ok() => {
+            b.unit.install.default_instance = Some(inst);
+            Ok(())
+        }
+        _ => Err(format!("{inst:?} is not a valid instance name")),
+    }
 }
 
 fn h_description(b: &mut Builder<'_>, v: &str) -> Result<(), String> {

@@ -695,16 +695,16 @@ fn install_section() {
 
 #[test]
 fn not_enforced_and_unknown_keys_are_warnings() {
-    let (u, d) = ok("[Unit]\nRequiresMountsFor=/srv\nFrobnicate=yes\n\
+    let (u, d) = ok("[Unit]\nJoinsNamespaceOf=x.service\nFrobnicate=yes\n\
          [Service]\nExecStart=/bin/true\nPrivateTmp=yes\nProtectSystem=full\nAfter=x\nX-Custom=1\n");
     assert_eq!(
         u.not_enforced,
-        ["RequiresMountsFor", "PrivateTmp", "ProtectSystem"]
+        ["JoinsNamespaceOf", "PrivateTmp", "ProtectSystem"]
     );
     assert_eq!(
         warnings(&d),
         [
-            (2, "RequiresMountsFor= is not enforced yet".to_string()),
+            (2, "JoinsNamespaceOf= is not enforced yet".to_string()),
             (
                 3,
                 "unknown key Frobnicate= in section [Unit], ignoring".to_string()
