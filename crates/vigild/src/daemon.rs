@@ -909,6 +909,7 @@ impl Daemon {
                 self.clients.on_state_changed(&unit, state);
                 if matches!(state, State::Inactive | State::Failed | State::Restarting) {
                     self.kill_leftovers(&unit);
+                    self.release_run_resources(&unit, state == State::Restarting);
                 }
                 if state == State::Failed {
                     self.start_on_failure(&unit);
