@@ -512,9 +512,14 @@ pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
         ioprio: cmd
             .ioprio
             .map(|(class, prio)| (i32::from(class) << 13) | i32::from(prio)),
-        sched: cmd
-            .sched
-            .map(|(policy, priority)| (policy, libc::sched_param { sched_priority: priority })),
+        sched: cmd.sched.map(|(policy, priority)| {
+            (
+                policy,
+                libc::sched_param {
+                    sched_priority: priority,
+                },
+            )
+        }),
         oom_score_adj: cmd.oom_score_adj.map(decimal),
         sigpipe_ignore: cmd.ignore_sigpipe.then(ignore_action),
         max_signal: libc::SIGRTMAX(),

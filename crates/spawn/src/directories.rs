@@ -43,14 +43,9 @@ impl DirectoryRoots {
     /// A user manager's roots from its environment (`var`) and home directory.
     /// As the XDG base directory specification says, a relative value is ignored.
     pub fn user(var: &dyn Fn(&str) -> Option<String>, home: Option<&Path>) -> DirectoryRoots {
-        let absolute = |name: &str| {
-            var(name)
-                .filter(|v| v.starts_with('/'))
-                .map(PathBuf::from)
-        };
-        let or_home = |name: &str, below: &str| {
-            absolute(name).or_else(|| home.map(|h| h.join(below)))
-        };
+        let absolute = |name: &str| var(name).filter(|v| v.starts_with('/')).map(PathBuf::from);
+        let or_home =
+            |name: &str, below: &str| absolute(name).or_else(|| home.map(|h| h.join(below)));
         let state = or_home("XDG_STATE_HOME", ".local/state");
         DirectoryRoots {
             runtime: absolute("XDG_RUNTIME_DIR"),
@@ -156,12 +151,10 @@ pub fn set_up(
                 path: path.clone(),
                 source,
             })?;
-            let meta = std::fs::symlink_metadata(path).map_err(|source| {
-                DirectoryError::Setup {
-                    directive: kind.directive(),
-                    path: path.clone(),
-                    source,
-                }
+            let meta = std::fs::symlink_metadata(path).map_err(|source| DirectoryError::Setup {
+                directive: kind.directive(),
+                path: path.clone(),
+                source,
             })?;
             if !meta.is_dir() {
                 return Err(DirectoryError::NotADirectory {

@@ -27,7 +27,9 @@ use std::path::{Path, PathBuf};
 use vigil_platform::exec::{
     Child, ChildFd, ControllingTty, PreparedCommand, Rlimit, RlimitResource,
 };
-use vigil_units::{ExecCommand, FileMode, Input, IoClass, Resource, Service, TtyMode, WorkingDirectory};
+use vigil_units::{
+    ExecCommand, FileMode, Input, IoClass, Resource, Service, TtyMode, WorkingDirectory,
+};
 
 pub use directories::{DirectoryError, DirectoryRoots};
 pub use env::{Environment, parse_environment_file};
@@ -159,7 +161,11 @@ pub enum SpawnError {
         directive: &'static str,
         group: String,
     },
-    #[error("DynamicUser=yes: no free id left in {}..{}", users::DYNAMIC_ID_MIN, users::DYNAMIC_ID_MAX)]
+    #[error(
+        "DynamicUser=yes: no free id left in {}..{}",
+        users::DYNAMIC_ID_MIN,
+        users::DYNAMIC_ID_MAX
+    )]
     NoDynamicId,
     #[error("{source}")]
     Directory { source: DirectoryError },

@@ -117,9 +117,7 @@ pub fn allocate_dynamic_id(
     (0..span)
         .map(|i| DYNAMIC_ID_MIN + (hash.wrapping_add(i) % span))
         .find(|&id| {
-            !in_use(id)
-                && !users.iter().any(|u| u.uid == id)
-                && !groups.iter().any(|g| g.gid == id)
+            !in_use(id) && !users.iter().any(|u| u.uid == id) && !groups.iter().any(|g| g.gid == id)
         })
 }
 
@@ -178,7 +176,10 @@ bad
     fn dynamic_ids_are_stable_free_and_in_systemds_range() {
         let first = allocate_dynamic_id("web", &[], &[], &|_| false).unwrap();
         assert!((DYNAMIC_ID_MIN..=DYNAMIC_ID_MAX).contains(&first));
-        assert_eq!(allocate_dynamic_id("web", &[], &[], &|_| false), Some(first));
+        assert_eq!(
+            allocate_dynamic_id("web", &[], &[], &|_| false),
+            Some(first)
+        );
         let taken = UserEntry {
             name: "static".into(),
             uid: first,

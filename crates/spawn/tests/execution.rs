@@ -98,19 +98,67 @@ fn every_limit_directive_reaches_the_child() {
         (Resource::Cpu, limit(Some(60), Some(120)), "Max cpu time"),
         (Resource::Fsize, limit(Some(1 << 30), None), "Max file size"),
         (Resource::Data, limit(Some(1 << 30), None), "Max data size"),
-        (Resource::Stack, limit(Some(8 << 20), None), "Max stack size"),
-        (Resource::Core, limit(Some(0), Some(0)), "Max core file size"),
-        (Resource::Rss, limit(Some(1 << 29), None), "Max resident set"),
-        (Resource::Nproc, limit(Some(1000), Some(2000)), "Max processes"),
-        (Resource::Nofile, limit(Some(64), Some(128)), "Max open files"),
-        (Resource::Memlock, limit(Some(65536), Some(65536)), "Max locked memory"),
-        (Resource::As, limit(Some(4 << 30), None), "Max address space"),
-        (Resource::Locks, limit(Some(100), Some(100)), "Max file locks"),
-        (Resource::Sigpending, limit(Some(99), Some(99)), "Max pending signals"),
-        (Resource::Msgqueue, limit(Some(8192), Some(8192)), "Max msgqueue size"),
+        (
+            Resource::Stack,
+            limit(Some(8 << 20), None),
+            "Max stack size",
+        ),
+        (
+            Resource::Core,
+            limit(Some(0), Some(0)),
+            "Max core file size",
+        ),
+        (
+            Resource::Rss,
+            limit(Some(1 << 29), None),
+            "Max resident set",
+        ),
+        (
+            Resource::Nproc,
+            limit(Some(1000), Some(2000)),
+            "Max processes",
+        ),
+        (
+            Resource::Nofile,
+            limit(Some(64), Some(128)),
+            "Max open files",
+        ),
+        (
+            Resource::Memlock,
+            limit(Some(65536), Some(65536)),
+            "Max locked memory",
+        ),
+        (
+            Resource::As,
+            limit(Some(4 << 30), None),
+            "Max address space",
+        ),
+        (
+            Resource::Locks,
+            limit(Some(100), Some(100)),
+            "Max file locks",
+        ),
+        (
+            Resource::Sigpending,
+            limit(Some(99), Some(99)),
+            "Max pending signals",
+        ),
+        (
+            Resource::Msgqueue,
+            limit(Some(8192), Some(8192)),
+            "Max msgqueue size",
+        ),
         (Resource::Nice, limit(Some(0), Some(0)), "Max nice priority"),
-        (Resource::Rtprio, limit(Some(0), Some(0)), "Max realtime priority"),
-        (Resource::Rttime, limit(Some(5000), Some(10000)), "Max realtime timeout"),
+        (
+            Resource::Rtprio,
+            limit(Some(0), Some(0)),
+            "Max realtime priority",
+        ),
+        (
+            Resource::Rttime,
+            limit(Some(5000), Some(10000)),
+            "Max realtime timeout",
+        ),
     ];
     let service = Service {
         limits: limits.iter().map(|(r, l, _)| (*r, *l)).collect(),
@@ -181,7 +229,11 @@ fn nice_oom_score_io_and_cpu_scheduling_and_sigpipe() {
     assert_eq!(lines[2], "oom=432", "{text}");
     assert_eq!(lines[3], "io=best-effort: prio 6", "{text}");
     let ignored = u64::from_str_radix(lines[4].split_whitespace().nth(1).unwrap(), 16).unwrap();
-    assert_eq!(ignored & (1 << 12), 1 << 12, "SIGPIPE ignored by default: {text}");
+    assert_eq!(
+        ignored & (1 << 12),
+        1 << 12,
+        "SIGPIPE ignored by default: {text}"
+    );
 
     // IgnoreSIGPIPE=no: the default disposition, like every other signal.
     let default_pipe = Service {
@@ -189,7 +241,11 @@ fn nice_oom_score_io_and_cpu_scheduling_and_sigpipe() {
         ..Service::default()
     };
     assert_eq!(
-        run(&default_pipe, &sh("grep SigIgn /proc/$$$$/status"), to_file(&out)),
+        run(
+            &default_pipe,
+            &sh("grep SigIgn /proc/$$$$/status"),
+            to_file(&out)
+        ),
         OK
     );
     let text = std::fs::read_to_string(&out).unwrap();
@@ -380,7 +436,11 @@ fn directories_belong_to_the_user_except_configuration() {
         assert_eq!(owner(p), user, "{p}");
     }
     assert_eq!(owner("run/app/nested"), (0, 0), "parents stay root's");
-    assert_eq!(owner("etc/app"), (0, 0), "ConfigurationDirectory= stays root's");
+    assert_eq!(
+        owner("etc/app"),
+        (0, 0),
+        "ConfigurationDirectory= stays root's"
+    );
 
     // PermissionsStartOnly=: the privileged command runs as root, and the
     // directories are still the user's.
@@ -420,7 +480,10 @@ fn supplementary_groups_numeric_ids_and_initgroups() {
         ..service.clone()
     };
     assert_eq!(run(&with_group, &sh("id -g; id -G"), to_file(&out)), OK);
-    assert_eq!(std::fs::read_to_string(&out).unwrap(), "4343\n4343 0 4242\n");
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "4343\n4343 0 4242\n"
+    );
 
     // A uid without an /etc/passwd entry: its own number as gid.
     let numeric = Service {
@@ -477,10 +540,9 @@ fn dynamic_user_gets_a_free_id_and_owns_its_state() {
     assert!((61184..=65519).contains(&account.uid));
     assert_eq!(account.uid, account.gid);
     // Another running service holds that id: the next one is different.
-    let other = vigil_spawn::dynamic_account("vigil-dyn-test.service", &service, &|id| {
-        id == account.uid
-    })
-    .unwrap();
+    let other =
+        vigil_spawn::dynamic_account("vigil-dyn-test.service", &service, &|id| id == account.uid)
+            .unwrap();
     assert_ne!(other.uid, account.uid);
 
     let ctx = Context {

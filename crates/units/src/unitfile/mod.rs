@@ -280,16 +280,28 @@ pub static DIRECTIVES: &[Directive] = &[
     d("Service", "LimitSTACK", |b, v| b.limit(Resource::Stack, v)),
     d("Service", "LimitCORE", |b, v| b.limit(Resource::Core, v)),
     d("Service", "LimitRSS", |b, v| b.limit(Resource::Rss, v)),
-    d("Service", "LimitNOFILE", |b, v| b.limit(Resource::Nofile, v)),
+    d("Service", "LimitNOFILE", |b, v| {
+        b.limit(Resource::Nofile, v)
+    }),
     d("Service", "LimitAS", |b, v| b.limit(Resource::As, v)),
     d("Service", "LimitNPROC", |b, v| b.limit(Resource::Nproc, v)),
-    d("Service", "LimitMEMLOCK", |b, v| b.limit(Resource::Memlock, v)),
+    d("Service", "LimitMEMLOCK", |b, v| {
+        b.limit(Resource::Memlock, v)
+    }),
     d("Service", "LimitLOCKS", |b, v| b.limit(Resource::Locks, v)),
-    d("Service", "LimitSIGPENDING", |b, v| b.limit(Resource::Sigpending, v)),
-    d("Service", "LimitMSGQUEUE", |b, v| b.limit(Resource::Msgqueue, v)),
+    d("Service", "LimitSIGPENDING", |b, v| {
+        b.limit(Resource::Sigpending, v)
+    }),
+    d("Service", "LimitMSGQUEUE", |b, v| {
+        b.limit(Resource::Msgqueue, v)
+    }),
     d("Service", "LimitNICE", |b, v| b.limit(Resource::Nice, v)),
-    d("Service", "LimitRTPRIO", |b, v| b.limit(Resource::Rtprio, v)),
-    d("Service", "LimitRTTIME", |b, v| b.limit(Resource::Rttime, v)),
+    d("Service", "LimitRTPRIO", |b, v| {
+        b.limit(Resource::Rtprio, v)
+    }),
+    d("Service", "LimitRTTIME", |b, v| {
+        b.limit(Resource::Rttime, v)
+    }),
     d("Service", "RuntimeDirectory", |b, v| {
         b.directories(DirectoryKind::Runtime, v)
     }),
@@ -418,7 +430,9 @@ pub static DIRECTIVES: &[Directive] = &[
     d("Service", "StandardInput", h_standard_input),
     d("Service", "StandardInputText", |b, v| {
         let text = b.spec(v);
-        b.service.stdin_data.extend_from_slice(unescape_c(&text).as_bytes());
+        b.service
+            .stdin_data
+            .extend_from_slice(unescape_c(&text).as_bytes());
         b.service.stdin_data.push(b'\n');
         Ok(())
     }),

@@ -840,21 +840,26 @@ fn debian_ssh_service_loads() {
 
 #[test]
 fn execution_environment_directives() {
-    let s = svc("RuntimeDirectory=a a/b\nRuntimeDirectory=c\nRuntimeDirectoryMode=0700\n\
+    let s = svc(
+        "RuntimeDirectory=a a/b\nRuntimeDirectory=c\nRuntimeDirectoryMode=0700\n\
          StateDirectory=%N\nCacheDirectory=x\nCacheDirectory=\nLogsDirectory=l\n\
          ConfigurationDirectory=conf\nRuntimeDirectoryPreserve=restart\n\
          User=www\nSupplementaryGroups=audio 29\nSupplementaryGroups=video\n\
          DynamicUser=yes\nPermissionsStartOnly=true\nNice=-5\nOOMScoreAdjust=-900\n\
          IOSchedulingClass=idle\nIOSchedulingPriority=7\nCPUSchedulingPolicy=fifo\n\
          CPUSchedulingPriority=10\nIgnoreSIGPIPE=no\nNonBlocking=yes\nLimitCPU=1min\n\
-         LimitNICE=-3\nLimitRTTIME=5ms:infinity\nTTYPath=/dev/tty9\nStandardInput=tty-force");
+         LimitNICE=-3\nLimitRTTIME=5ms:infinity\nTTYPath=/dev/tty9\nStandardInput=tty-force",
+    );
     let runtime = s.directories(DirectoryKind::Runtime);
     assert_eq!(
         runtime.paths,
         [PathBuf::from("a"), PathBuf::from("a/b"), PathBuf::from("c")]
     );
     assert_eq!(runtime.mode, 0o700);
-    assert_eq!(s.directories(DirectoryKind::State).paths, [PathBuf::from("a")]);
+    assert_eq!(
+        s.directories(DirectoryKind::State).paths,
+        [PathBuf::from("a")]
+    );
     assert!(s.directories(DirectoryKind::Cache).paths.is_empty());
     assert_eq!(s.directories(DirectoryKind::Logs).mode, 0o755);
     assert_eq!(s.runtime_directory_preserve, Preserve::Restart);
@@ -863,10 +868,31 @@ fn execution_environment_directives() {
     assert!(!s.ignore_sigpipe);
     assert_eq!((s.nice, s.oom_score_adjust), (Some(-5), Some(-900)));
     assert_eq!((s.io_class, s.io_priority), (Some(IoClass::Idle), Some(7)));
-    assert_eq!((s.cpu_policy, s.cpu_priority), (Some(CpuPolicy::Fifo), Some(10)));
-    assert!(s.limits.contains(&(Resource::Cpu, Limit { soft: Some(60), hard: Some(60) })));
-    assert!(s.limits.contains(&(Resource::Nice, Limit { soft: Some(23), hard: Some(23) })));
-    assert!(s.limits.contains(&(Resource::Rttime, Limit { soft: Some(5000), hard: None })));
+    assert_eq!(
+        (s.cpu_policy, s.cpu_priority),
+        (Some(CpuPolicy::Fifo), Some(10))
+    );
+    assert!(s.limits.contains(&(
+        Resource::Cpu,
+        Limit {
+            soft: Some(60),
+            hard: Some(60)
+        }
+    )));
+    assert!(s.limits.contains(&(
+        Resource::Nice,
+        Limit {
+            soft: Some(23),
+            hard: Some(23)
+        }
+    )));
+    assert!(s.limits.contains(&(
+        Resource::Rttime,
+        Limit {
+            soft: Some(5000),
+            hard: None
+        }
+    )));
     assert_eq!(s.tty_path, Some(PathBuf::from("/dev/tty9")));
     assert_eq!(s.stdin, Input::Tty(TtyMode::Force));
     // A terminal on stdin makes it stdout's default too.
