@@ -133,6 +133,8 @@ impl Daemon {
                 return;
             }
         };
+        self.logs
+            .set_tag(unit_name, service.syslog_identifier.as_deref());
         let (stdout, stderr) = self.stdio_pair(unit_name, service);
         // vigil-init holds the pipes' read ends before anyone writes to them.
         self.sync_store();

@@ -218,3 +218,37 @@ fn a_limit_the_kernel_refuses_fails_the_unit_naming_the_limit() {
     assert!(line.contains("EPERM"), "{line}");
     m.wait_state("lim.service", "failed");
 }
+
+#[test]
+fn syslog_identifier_tags_the_units_lines() {
+    let unit = "[Service]\nType=oneshot\nSyslogIdentifier=webby\nStandardOutput=journal+console\n\
+                ExecStart=/bin/sh -c 'echo hello from the unit'\n";
+    let mut m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=tagged.service\n"),
+        ("tagged.service", unit),
+    ]);
+    // The console sink shows the tag where it would show the unit name.
+    let line = m.expect_stdout("hello from the unit");
+    assert_eq!(line, "webby: hello from the unit");
+    // `vigil log` files the line under the unit and shows the tag.
+    let json = m.log_json("tagged.service");
+    let hello = json
+        .iter()
+        .find(|l| l["line"] == "hello from the unit")
+        .expect("the line in the unit's log");
+    assert_eq!(hello["tag"], "webby");
+    assert_eq!(hello["unit"], "tagged.service");
+    let text = m.vigil_ok(&["log", "tagged.service"]);
+    assert!(
+        text.lines()
+            .any(|l| l.ends_with(" webby: hello from the unit")),
+        "{text}"
+    );
+    // The manager's own lines about the unit keep its name.
+    assert!(
+        json.iter()
+            .filter(|l| l["stream"] == "vigil")
+            .all(|l| l.get("tag").is_none()),
+        "{json:?}"
+    );
+}
