@@ -16,8 +16,13 @@
 //!    O_CLOEXEC;
 //! 3. `setsid()`: its own session and process group, so `kill(-pgid)` reaches the
 //!    service and everything it forks;
-//! 4. installs its stdio with `dup2`, sets rlimits, umask, working directory, then
-//!    drops privileges in the order setgroups, setgid, setuid;
+//!    then ignores SIGPIPE again when the command asks for it
+//!    (`IgnoreSIGPIPE=yes`);
+//! 4. installs its stdio with `dup2`, takes stdin as controlling terminal when
+//!    asked, sets rlimits, the nice value, I/O and CPU scheduling and the OOM
+//!    score (all before the ids change: raising them needs privileges), umask,
+//!    working directory, then drops privileges in the order setgroups, setgid,
+//!    setuid;
 //! 5. `execve` of an already resolved path.
 //!
 //! The child shares the manager's memory (CLONE_VM) and the manager waits until it

@@ -5,8 +5,10 @@
 //! [`prepare`] builds the environment (systemd's defaults, `User=` variables,
 //! `Environment=`, `EnvironmentFile=`; never the manager's own environment),
 //! expands `$VAR` in the arguments, resolves the program through systemd's
-//! default PATH, resolves `User=`/`Group=` from /etc/passwd and /etc/group, opens
-//! `file:` outputs, and hands the result to [`vigil_platform::exec`] as a
+//! default PATH, resolves `User=`/`Group=`/`SupplementaryGroups=` from
+//! /etc/passwd and /etc/group (and a `DynamicUser=` account, [`dynamic_account`]),
+//! creates the `*Directory=` directories ([`directories`]), opens `file:`
+//! outputs, terminals and `StandardInput=data`, and hands the result to [`vigil_platform::exec`] as a
 //! [`PreparedCommand`](vigil_platform::exec::PreparedCommand). [`spawn`] forks.
 //!
 //! This crate has no unsafe code and keeps no state; it never waits for a child

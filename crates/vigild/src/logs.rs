@@ -532,7 +532,13 @@ impl Logs {
     fn file(&mut self, record: Record, console: bool, kmsg: bool) {
         let console = self.console.filter(|_| console || self.console_all);
         let kmsg = self.kmsg.filter(|_| kmsg || self.kmsg_all);
-        let mut sinks = self.files.iter().copied().chain(console).chain(kmsg).peekable();
+        let mut sinks = self
+            .files
+            .iter()
+            .copied()
+            .chain(console)
+            .chain(kmsg)
+            .peekable();
         // The sinks show the unit's tag where the ring keeps the unit's name.
         let tagged = match (sinks.peek(), self.tags.get(&record.unit)) {
             (Some(_), Some(tag)) => Some(Record {

@@ -751,11 +751,11 @@ impl Builder<'_> {
             "kmsg" => Output::Kmsg,
             "tty" => Output::Tty,
             "socket" => {
-                self.not_implemented(v);
+                self.not_available(v, "vigil's log");
                 Output::Log
             }
             _ if v.starts_with("fd:") || v == "fd" => {
-                self.not_implemented(v);
+                self.not_available(v, "vigil's log");
                 Output::Log
             }
             _ => {
@@ -772,17 +772,6 @@ impl Builder<'_> {
     fn not_available(&mut self, v: &str, instead: &str) {
         self.warn(format!(
             "{}={v} needs .socket units, which vigil does not have yet; using {instead}",
-            self.key
-        ));
-        let what = format!("{}={v}", self.key);
-        if !self.unit.not_enforced.contains(&what) {
-            self.unit.not_enforced.push(what);
-        }
-    }
-
-    fn not_implemented(&mut self, v: &str) {
-        self.warn(format!(
-            "{}={v} is not implemented yet, using vigil's log instead",
             self.key
         ));
         let what = format!("{}={v}", self.key);

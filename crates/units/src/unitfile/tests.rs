@@ -603,7 +603,7 @@ fn outputs() {
             "[Service]\nExecStart=/bin/true\nStandardOutput={v}\n"
         ));
         assert_eq!(u.service.unwrap().stdout, Output::Log);
-        assert!(warnings(&d)[0].1.contains("not implemented yet"), "{d:?}");
+        assert!(warnings(&d)[0].1.contains("needs .socket units"), "{d:?}");
         assert_eq!(warnings(&d)[0].0, 3);
     }
     assert!(
