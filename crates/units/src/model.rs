@@ -305,6 +305,8 @@ pub enum Output {
     /// `log: stdout`).
     Console,
     Kmsg,
+    /// `tty`: `TTYPath=` (the same descriptor as stdin when that is the terminal).
+    Tty,
     File {
         path: PathBuf,
         mode: FileMode,
@@ -347,13 +349,178 @@ pub struct WorkingDir {
     pub optional: bool,
 }
 
-/// A resource limit (`Limit*=`).
+/// A resource limit (`Limit*=`), one per `RLIMIT_*` of setrlimit(2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resource {
-    Nofile,
-    Nproc,
+    Cpu,
+    Fsize,
+    Data,
+    Stack,
     Core,
+    Rss,
+    Nofile,
+    As,
+    Nproc,
     Memlock,
+    Locks,
+    Sigpending,
+    Msgqueue,
+    Nice,
+    Rtprio,
+    Rttime,
+}
+
+impl Resource {
+    /// Every resource with its directive name.
+    pub const ALL: [(Resource, &'static str); 16] = [
+        (Resource::Cpu, "LimitCPU"),
+        (Resource::Fsize, "LimitFSIZE"),
+        (Resource::Data, "LimitDATA"),
+        (Resource::Stack, "LimitSTACK"),
+        (Resource::Core, "LimitCORE"),
+        (Resource::Rss, "LimitRSS"),
+        (Resource::Nofile, "LimitNOFILE"),
+        (Resource::As, "LimitAS"),
+        (Resource::Nproc, "LimitNPROC"),
+        (Resource::Memlock, "LimitMEMLOCK"),
+        (Resource::Locks, "LimitLOCKS"),
+        (Resource::Sigpending, "LimitSIGPENDING"),
+        (Resource::Msgqueue, "LimitMSGQUEUE"),
+        (Resource::Nice, "LimitNICE"),
+        (Resource::Rtprio, "LimitRTPRIO"),
+        (Resource::Rttime, "LimitRTTIME"),
+    ];
+
+    /// The directive that sets this limit (`LimitNOFILE`).
+    pub fn directive(self) -> &'static str {
+        Resource::ALL
+            .iter()
+            .find(|(r, _)| *r == self)
+            .map_or("Limit", |(_, n)| n)
+    }
+}
+
+/// Where a service's stdin comes from (`StandardInput=`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Null,
+    /// `tty`, `tty-force`, `tty-fail`: `TTYPath=` as stdin and controlling terminal.
+    Tty(TtyMode),
+    /// `data`: the bytes of `StandardInputText=`/`StandardInputData=`.
+    Data,
+    /// `file:PATH`, opened read-only.
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TtyMode {
+    /// `tty`: take the terminal if no other session has it (vigil does not wait).
+    Try,
+    /// `tty-force`: take it even from another session.
+    Force,
+    /// `tty-fail`: fail the start if another session has it.
+    Fail,
+}
+
+/// The five kinds of `*Directory=` a service may ask the manager to create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirectoryKind {
+    Runtime,
+    State,
+    Cache,
+    Logs,
+    Configuration,
+}
+
+impl DirectoryKind {
+    pub const ALL: [DirectoryKind; 5] = [
+        DirectoryKind::Runtime,
+        DirectoryKind::State,
+        DirectoryKind::Cache,
+        DirectoryKind::Logs,
+        DirectoryKind::Configuration,
+    ];
+
+    /// The directive (`RuntimeDirectory`); its mode directive adds `Mode`.
+    pub fn directive(self) -> &'static str {
+        match self {
+            DirectoryKind::Runtime => "RuntimeDirectory",
+            DirectoryKind::State => "StateDirectory",
+            DirectoryKind::Cache => "CacheDirectory",
+            DirectoryKind::Logs => "LogsDirectory",
+            DirectoryKind::Configuration => "ConfigurationDirectory",
+        }
+    }
+
+    /// The variable the full paths are exported in (`RUNTIME_DIRECTORY`).
+    pub fn variable(self) -> &'static str {
+        match self {
+            DirectoryKind::Runtime => "RUNTIME_DIRECTORY",
+            DirectoryKind::State => "STATE_DIRECTORY",
+            DirectoryKind::Cache => "CACHE_DIRECTORY",
+            DirectoryKind::Logs => "LOGS_DIRECTORY",
+            DirectoryKind::Configuration => "CONFIGURATION_DIRECTORY",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One kind of `*Directory=`: relative paths (validated: no `..`, not absolute)
+/// and the mode of the innermost directory of each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Directories {
+    pub paths: Vec<PathBuf>,
+    pub mode: u32,
+}
+
+impl Default for Directories {
+    fn default() -> Self {
+        Directories {
+            paths: Vec::new(),
+            mode: 0o755,
+        }
+    }
+}
+
+/// `RuntimeDirectoryPreserve=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Preserve {
+    /// Removed whenever the service stops (also before an automatic restart).
+    #[default]
+    No,
+    /// Never removed by vigil.
+    Yes,
+    /// Kept across automatic restarts, removed when the service stops.
+    Restart,
+}
+
+/// `IOSchedulingClass=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoClass {
+    /// `none` (kernel class 0): the priority follows the nice value.
+    None = 0,
+    Realtime = 1,
+    BestEffort = 2,
+    Idle = 3,
+}
+
+/// `CPUSchedulingPolicy=`, with the kernel's SCHED_* numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuPolicy {
+    Other = 0,
+    Fifo = 1,
+    Rr = 2,
+    Batch = 3,
+    Idle = 5,
+}
+
+impl CpuPolicy {
+    pub fn is_realtime(self) -> bool {
+        matches!(self, CpuPolicy::Fifo | CpuPolicy::Rr)
+    }
 }
 
 /// `None` is `infinity`.
@@ -435,6 +602,36 @@ pub struct Service {
     pub syslog_identifier: Option<String>,
     pub umask: u32,
     pub limits: Vec<(Resource, Limit)>,
+    /// `StandardInput=`.
+    pub stdin: Input,
+    /// `StandardInputText=` and `StandardInputData=`, concatenated in order.
+    pub stdin_data: Vec<u8>,
+    /// `TTYPath=` (`/dev/console` when unset).
+    pub tty_path: Option<PathBuf>,
+    /// `SupplementaryGroups=` names or numbers, in order.
+    pub supplementary_groups: Vec<String>,
+    /// `DynamicUser=`.
+    pub dynamic_user: bool,
+    /// `PermissionsStartOnly=`: only the main command drops privileges.
+    pub permissions_start_only: bool,
+    /// `RuntimeDirectory=`, `StateDirectory=`, ... indexed by [`DirectoryKind`].
+    pub directories: [Directories; 5],
+    pub runtime_directory_preserve: Preserve,
+    /// `Nice=`, -20..19.
+    pub nice: Option<i32>,
+    /// `OOMScoreAdjust=`, -1000..1000.
+    pub oom_score_adjust: Option<i32>,
+    /// `IOSchedulingClass=`.
+    pub io_class: Option<IoClass>,
+    /// `IOSchedulingPriority=`, 0..7.
+    pub io_priority: Option<u8>,
+    pub cpu_policy: Option<CpuPolicy>,
+    /// `CPUSchedulingPriority=`, 0..99.
+    pub cpu_priority: Option<u32>,
+    /// `IgnoreSIGPIPE=` (systemd's default: yes).
+    pub ignore_sigpipe: bool,
+    /// `NonBlocking=`: applies to passed sockets only, of which vigil has none yet.
+    pub non_blocking: bool,
     /// zinit's `test`: a readiness probe run until it succeeds.
     pub ready_test: Option<ExecCommand>,
 }
@@ -477,8 +674,36 @@ impl Default for Service {
             syslog_identifier: None,
             umask: 0o022,
             limits: Vec::new(),
+            stdin: Input::Null,
+            stdin_data: Vec::new(),
+            tty_path: None,
+            supplementary_groups: Vec::new(),
+            dynamic_user: false,
+            permissions_start_only: false,
+            directories: Default::default(),
+            runtime_directory_preserve: Preserve::No,
+            nice: None,
+            oom_score_adjust: None,
+            io_class: None,
+            io_priority: None,
+            cpu_policy: None,
+            cpu_priority: None,
+            ignore_sigpipe: true,
+            non_blocking: false,
             ready_test: None,
         }
+    }
+}
+
+impl Service {
+    /// The `*Directory=` settings of one kind.
+    pub fn directories(&self, kind: DirectoryKind) -> &Directories {
+        // The array has one entry per kind.
+        &self.directories[kind.index()]
+    }
+
+    pub fn directories_mut(&mut self, kind: DirectoryKind) -> &mut Directories {
+        &mut self.directories[kind.index()]
     }
 }
 

@@ -187,7 +187,9 @@ fn log_to(out: &mut impl Write, lines: &[LogLine], json: bool) {
             "stderr" => "[stderr]",
             _ => "[vigil]",
         };
-        let _ = writeln!(out, "{} {}{tag}: {}", clock(l.time_us), l.unit, l.line);
+        // A unit's SyslogIdentifier= names its lines, as in journalctl.
+        let from = l.tag.as_deref().unwrap_or(&l.unit);
+        let _ = writeln!(out, "{} {from}{tag}: {}", clock(l.time_us), l.line);
     }
 }
 

@@ -927,6 +927,7 @@ impl Daemon {
                 self.clients.on_state_changed(&unit, state);
                 if matches!(state, State::Inactive | State::Failed | State::Restarting) {
                     self.kill_leftovers(&unit);
+                    self.release_run_resources(&unit, state == State::Restarting);
                 }
                 let before = self.last_state.insert(unit.clone(), state);
                 if state == State::Failed {

@@ -37,6 +37,9 @@ pub(crate) struct Procs {
     /// INVOCATION_ID) and its LANG.
     pub(crate) manager_pid: u32,
     lang: Option<String>,
+    /// The `DynamicUser=` account of each unit that has one, from its first
+    /// spawn until it is inactive or failed: no two running units share an id.
+    pub(crate) dynamic_users: HashMap<String, vigil_spawn::DynamicAccount>,
 }
 
 impl Procs {
@@ -127,6 +130,29 @@ impl Daemon {
             );
             return;
         };
+        let dynamic_user = match self.dynamic_user(unit_name, service) {
+            Ok(account) => account,
+            Err(e) => {
+                self.say(
+                    Level::Error,
+                    Some(unit_name),
+                    &format!("cannot start {}: {e}", command.program),
+                );
+                let _ = self.engine.handle(
+                    now,
+                    Event::SpawnFailed {
+                        unit: unit_name.to_string(),
+                        role,
+                        pid: None,
+                        stage: e.stage().to_string(),
+                        errno: e.errno(),
+                    },
+                );
+                return;
+            }
+        };
+        self.logs
+            .set_tag(unit_name, service.syslog_identifier.as_deref());
         let (stdout, stderr) = self.stdio_pair(unit_name, service);
         // vigil-init holds the pipes' read ends before anyone writes to them.
         self.sync_store();
@@ -144,11 +170,17 @@ impl Daemon {
             invocation_id,
             notify_socket: wants_notify.then(|| self.notify_path.clone()),
             lang: self.procs.lang.clone(),
-            stdin: vigil_spawn::Stdio::Null,
+            stdin: vigil_spawn::stdin_for(service),
             stdout,
             stderr,
             extra_env,
             pid_variable,
+            // PermissionsStartOnly=: only ExecStart= drops privileges; `+` keeps
+            // the manager's for that one command.
+            privileged: command.full_privileges
+                || (service.permissions_start_only && !matches!(role, Role::Main(_))),
+            dynamic_user,
+            directory_roots: None,
         };
         let result = vigil_spawn::prepare(unit_name, service, command, ctx)
             .and_then(|prepared| vigil_spawn::spawn(&prepared));
@@ -213,6 +245,59 @@ impl Daemon {
         let _ = self.engine.handle(now, event);
     }
 
+    /// The unit's `DynamicUser=` account: the one it holds while it runs, else a
+    /// new one no other running unit holds. Only a manager running as root has
+    /// ids to hand out; otherwise the setting changes nothing.
+    fn dynamic_user(
+        &mut self,
+        unit: &str,
+        service: &vigil_units::Service,
+    ) -> Result<Option<vigil_spawn::DynamicAccount>, vigil_spawn::SpawnError> {
+        if !service.dynamic_user || vigil_platform::geteuid() != 0 {
+            return Ok(None);
+        }
+        if let Some(account) = self.procs.dynamic_users.get(unit) {
+            return Ok(Some(account.clone()));
+        }
+        let held = &self.procs.dynamic_users;
+        let account =
+            vigil_spawn::dynamic_account(unit, service, &|id| held.values().any(|a| a.uid == id))?;
+        self.procs
+            .dynamic_users
+            .insert(unit.to_string(), account.clone());
+        Ok(Some(account))
+    }
+
+    /// What a unit holds only while it runs: its `RuntimeDirectory=` (unless
+    /// `RuntimeDirectoryPreserve=` keeps it: `yes` always, `restart` across an
+    /// automatic restart) and its `DynamicUser=` id (kept across a restart).
+    pub(crate) fn release_run_resources(&mut self, unit: &str, restarting: bool) {
+        let Some(def) = self.engine.run_definition(unit) else {
+            return;
+        };
+        let Some(service) = def.service.as_ref() else {
+            return;
+        };
+        let remove = match service.runtime_directory_preserve {
+            vigil_units::Preserve::No => true,
+            vigil_units::Preserve::Yes => false,
+            vigil_units::Preserve::Restart => !restarting,
+        };
+        if remove {
+            let roots = vigil_spawn::DirectoryRoots::for_manager(vigil_platform::geteuid() == 0);
+            for (path, e) in vigil_spawn::directories::remove_runtime(service, &roots) {
+                self.say(
+                    Level::Warning,
+                    Some(unit),
+                    &format!("RuntimeDirectory=: cannot remove {}: {e}", path.display()),
+                );
+            }
+        }
+        if !restarting {
+            self.procs.dynamic_users.remove(unit);
+        }
+    }
+
     /// stdout and stderr for a new process. systemd's `StandardError=inherit`
     /// means "where stdout goes": for a file or the manager's own stdout that is
     /// the same open file, not a second one (two opens at offset 0 would write
@@ -225,10 +310,11 @@ impl Daemon {
     ) -> (vigil_spawn::Stdio, vigil_spawn::Stdio) {
         use vigil_log::Stream;
         use vigil_spawn::Stdio;
+        let tty = vigil_spawn::tty_path(service);
         if service.stderr != Output::Inherit {
             return (
-                self.stdio_for(unit, &service.stdout, Stream::Stdout),
-                self.stdio_for(unit, &service.stderr, Stream::Stderr),
+                self.stdio_for(unit, &service.stdout, Stream::Stdout, &tty),
+                self.stdio_for(unit, &service.stderr, Stream::Stderr, &tty),
             );
         }
         let shared = match &service.stdout {
@@ -241,8 +327,8 @@ impl Daemon {
                 .map_err(|e| format!("stdout: {e}")),
             _ => {
                 return (
-                    self.stdio_for(unit, &service.stdout, Stream::Stdout),
-                    self.stdio_for(unit, &service.stdout, Stream::Stderr),
+                    self.stdio_for(unit, &service.stdout, Stream::Stdout, &tty),
+                    self.stdio_for(unit, &service.stdout, Stream::Stderr, &tty),
                 );
             }
         };
@@ -259,8 +345,8 @@ impl Daemon {
                     &format!("opening the output: {e}"),
                 );
                 (
-                    self.stdio_for(unit, &service.stdout, Stream::Stdout),
-                    self.stdio_for(unit, &service.stdout, Stream::Stderr),
+                    self.stdio_for(unit, &service.stdout, Stream::Stdout, &tty),
+                    self.stdio_for(unit, &service.stdout, Stream::Stderr, &tty),
                 )
             }
         }
@@ -271,6 +357,7 @@ impl Daemon {
         unit: &str,
         output: &Output,
         stream: vigil_log::Stream,
+        tty: &std::path::Path,
     ) -> vigil_spawn::Stdio {
         match output {
             Output::Null => vigil_spawn::Stdio::Null,
@@ -279,6 +366,7 @@ impl Daemon {
                 path: path.clone(),
                 mode: *mode,
             },
+            Output::Tty => vigil_spawn::Stdio::Tty(tty.to_path_buf()),
             Output::Log | Output::Console | Output::Kmsg => {
                 match self.logs.pipe_for(unit, stream, output, &self.epoll) {
                     Ok(fd) => vigil_spawn::Stdio::Fd(fd),

@@ -18,9 +18,10 @@ pub use exec::{ExecError, SplitError, Word, expand_exec_words, parse_exec, split
 pub use raw::RawEntry;
 
 use crate::model::{
-    Condition, ConditionKind, Dependencies, EnvironmentFile, ExitStatusSet, FileMode, Format,
-    KillMode, NotifyAccess, Output, Resource, RestartPolicy, Service, ServiceType, Unit, UnitKind,
-    WorkingDir, WorkingDirectory,
+    Condition, ConditionKind, CpuPolicy, Dependencies, DirectoryKind, EnvironmentFile,
+    ExitStatusSet, FileMode, Format, Input, IoClass, KillMode, NotifyAccess, Output, Preserve,
+    Resource, RestartPolicy, Service, ServiceType, TtyMode, Unit, UnitKind, WorkingDir,
+    WorkingDirectory,
 };
 use crate::specifier::{self, SpecifierContext};
 use crate::{Diagnostic, name, value};
@@ -116,6 +117,7 @@ pub fn parse(
         notify_access_set: false,
         restart_line: 0,
         exec_start_failed: false,
+        stdout_set: false,
     };
     for entry in &entries {
         b.apply(entry);
@@ -397,6 +399,7 @@ pub static DIRECTIVES: &[Directive] = &[
     d("Service", "NotifyAccess", h_notify_access),
     d("Service", "StandardOutput", |b, v| {
         b.service.stdout = b.output(v)?;
+        b.stdout_set = true;
         Ok(())
     }),
     d("Service", "StandardError", |b, v| {
@@ -411,13 +414,188 @@ pub static DIRECTIVES: &[Directive] = &[
         b.service.umask = value::parse_mode(v).map_err(|e| e.to_string())?;
         Ok(())
     }),
+    d("Service", "LimitCPU", |b, v| b.limit(Resource::Cpu, v)),
+    d("Service", "LimitFSIZE", |b, v| b.limit(Resource::Fsize, v)),
+    d("Service", "LimitDATA", |b, v| b.limit(Resource::Data, v)),
+    d("Service", "LimitSTACK", |b, v| b.limit(Resource::Stack, v)),
+    d("Service", "LimitCORE", |b, v| b.limit(Resource::Core, v)),
+    d("Service", "LimitRSS", |b, v| b.limit(Resource::Rss, v)),
     d("Service", "LimitNOFILE", |b, v| {
         b.limit(Resource::Nofile, v)
     }),
+    d("Service", "LimitAS", |b, v| b.limit(Resource::As, v)),
     d("Service", "LimitNPROC", |b, v| b.limit(Resource::Nproc, v)),
-    d("Service", "LimitCORE", |b, v| b.limit(Resource::Core, v)),
     d("Service", "LimitMEMLOCK", |b, v| {
         b.limit(Resource::Memlock, v)
+    }),
+    d("Service", "LimitLOCKS", |b, v| b.limit(Resource::Locks, v)),
+    d("Service", "LimitSIGPENDING", |b, v| {
+        b.limit(Resource::Sigpending, v)
+    }),
+    d("Service", "LimitMSGQUEUE", |b, v| {
+        b.limit(Resource::Msgqueue, v)
+    }),
+    d("Service", "LimitNICE", |b, v| b.limit(Resource::Nice, v)),
+    d("Service", "LimitRTPRIO", |b, v| {
+        b.limit(Resource::Rtprio, v)
+    }),
+    d("Service", "LimitRTTIME", |b, v| {
+        b.limit(Resource::Rttime, v)
+    }),
+    d("Service", "RuntimeDirectory", |b, v| {
+        b.directories(DirectoryKind::Runtime, v)
+    }),
+    d("Service", "RuntimeDirectoryMode", |b, v| {
+        b.service.directories_mut(DirectoryKind::Runtime).mode = mode_value(v)?;
+        Ok(())
+    }),
+    d("Service", "StateDirectory", |b, v| {
+        b.directories(DirectoryKind::State, v)
+    }),
+    d("Service", "StateDirectoryMode", |b, v| {
+        b.service.directories_mut(DirectoryKind::State).mode = mode_value(v)?;
+        Ok(())
+    }),
+    d("Service", "CacheDirectory", |b, v| {
+        b.directories(DirectoryKind::Cache, v)
+    }),
+    d("Service", "CacheDirectoryMode", |b, v| {
+        b.service.directories_mut(DirectoryKind::Cache).mode = mode_value(v)?;
+        Ok(())
+    }),
+    d("Service", "LogsDirectory", |b, v| {
+        b.directories(DirectoryKind::Logs, v)
+    }),
+    d("Service", "LogsDirectoryMode", |b, v| {
+        b.service.directories_mut(DirectoryKind::Logs).mode = mode_value(v)?;
+        Ok(())
+    }),
+    d("Service", "ConfigurationDirectory", |b, v| {
+        b.directories(DirectoryKind::Configuration, v)
+    }),
+    d("Service", "ConfigurationDirectoryMode", |b, v| {
+        b.service.directories_mut(DirectoryKind::Configuration).mode = mode_value(v)?;
+        Ok(())
+    }),
+    d("Service", "RuntimeDirectoryPreserve", |b, v| {
+        b.service.runtime_directory_preserve = match v {
+            "restart" => Preserve::Restart,
+            _ => match value::parse_bool(v) {
+                Ok(true) => Preserve::Yes,
+                Ok(false) => Preserve::No,
+                Err(_) => return Err("expected yes, no or restart".into()),
+            },
+        };
+        Ok(())
+    }),
+    d("Service", "SupplementaryGroups", |b, v| {
+        if v.is_empty() {
+            b.service.supplementary_groups.clear();
+            return Ok(());
+        }
+        let expanded = b.spec(v);
+        for word in expanded.split_whitespace() {
+            if let Some(name) = b.account_name(word)? {
+                b.service.supplementary_groups.push(name);
+            }
+        }
+        Ok(())
+    }),
+    d("Service", "DynamicUser", |b, v| {
+        b.service.dynamic_user = bool_value(v)?;
+        Ok(())
+    }),
+    d("Service", "PermissionsStartOnly", |b, v| {
+        b.service.permissions_start_only = bool_value(v)?;
+        Ok(())
+    }),
+    d("Service", "Nice", |b, v| {
+        b.service.nice = optional(v, |v| int_in(v, -20, 19))?;
+        Ok(())
+    }),
+    d("Service", "OOMScoreAdjust", |b, v| {
+        b.service.oom_score_adjust = optional(v, |v| int_in(v, -1000, 1000))?;
+        Ok(())
+    }),
+    d("Service", "IOSchedulingClass", |b, v| {
+        b.service.io_class = optional(v, |v| {
+            let named = [
+                ("none", IoClass::None),
+                ("realtime", IoClass::Realtime),
+                ("best-effort", IoClass::BestEffort),
+                ("idle", IoClass::Idle),
+            ];
+            match int_in(v, 0, 3) {
+                Ok(n) => named
+                    .iter()
+                    .map(|(_, c)| *c)
+                    .find(|c| *c as i32 == n)
+                    .ok_or_else(|| "expected 0..3".to_string()),
+                Err(_) => choice(v, &named),
+            }
+        })?;
+        Ok(())
+    }),
+    d("Service", "IOSchedulingPriority", |b, v| {
+        b.service.io_priority = optional(v, |v| int_in(v, 0, 7).map(|n| n.unsigned_abs() as u8))?;
+        Ok(())
+    }),
+    d("Service", "CPUSchedulingPolicy", |b, v| {
+        b.service.cpu_policy = optional(v, |v| {
+            choice(
+                v,
+                &[
+                    ("other", CpuPolicy::Other),
+                    ("batch", CpuPolicy::Batch),
+                    ("idle", CpuPolicy::Idle),
+                    ("fifo", CpuPolicy::Fifo),
+                    ("rr", CpuPolicy::Rr),
+                ],
+            )
+        })?;
+        Ok(())
+    }),
+    d("Service", "CPUSchedulingPriority", |b, v| {
+        b.service.cpu_priority = optional(v, |v| int_in(v, 0, 99).map(i32::unsigned_abs))?;
+        Ok(())
+    }),
+    d("Service", "IgnoreSIGPIPE", |b, v| {
+        b.service.ignore_sigpipe = bool_value(v)?;
+        Ok(())
+    }),
+    d("Service", "NonBlocking", |b, v| {
+        b.service.non_blocking = bool_value(v)?;
+        Ok(())
+    }),
+    d("Service", "StandardInput", h_standard_input),
+    d("Service", "StandardInputText", |b, v| {
+        let text = b.spec(v);
+        b.service
+            .stdin_data
+            .extend_from_slice(unescape_c(&text).as_bytes());
+        b.service.stdin_data.push(b'\n');
+        Ok(())
+    }),
+    d("Service", "StandardInputData", |b, v| {
+        if v.is_empty() {
+            b.service.stdin_data.clear();
+            return Ok(());
+        }
+        let bytes = value::decode_base64(v).map_err(|e| e.to_string())?;
+        b.service.stdin_data.extend_from_slice(&bytes);
+        Ok(())
+    }),
+    d("Service", "TTYPath", |b, v| {
+        if v.is_empty() {
+            b.service.tty_path = None;
+            return Ok(());
+        }
+        let p = b.spec(v);
+        if !p.starts_with('/') {
+            return Err(format!("path {p:?} is not absolute"));
+        }
+        b.service.tty_path = Some(PathBuf::from(p));
+        Ok(())
     }),
     d("Install", "WantedBy", |b, v| {
         b.install_names(v, false, |i| &mut i.wanted_by)
@@ -468,6 +646,8 @@ struct Builder<'a> {
     restart_line: u32,
     /// An `ExecStart=` line was rejected: do not also report that there is none.
     exec_start_failed: bool,
+    /// `StandardOutput=` was written: a tty stdin does not change its default.
+    stdout_set: bool,
 }
 
 impl Builder<'_> {
@@ -712,17 +892,18 @@ impl Builder<'_> {
             // vigil's Console is the log plus the manager's stdout, prefixed.
             "journal+console" | "syslog+console" | "kmsg+console" => Output::Console,
             "kmsg" => Output::Kmsg,
-            "tty" | "socket" => {
-                self.not_implemented(v);
+            "tty" => Output::Tty,
+            "socket" => {
+                self.not_available(v, "vigil's log");
                 Output::Log
             }
             _ if v.starts_with("fd:") || v == "fd" => {
-                self.not_implemented(v);
+                self.not_available(v, "vigil's log");
                 Output::Log
             }
             _ => {
                 return Err(
-                    "expected inherit, null, journal, syslog, kmsg, journal+console, \
+                    "expected inherit, null, tty, journal, syslog, kmsg, journal+console, \
                      syslog+console, kmsg+console, file:PATH, append:PATH or truncate:PATH"
                         .to_string(),
                 );
@@ -730,15 +911,42 @@ impl Builder<'_> {
         })
     }
 
-    fn not_implemented(&mut self, v: &str) {
+    /// A value that needs .socket units, which vigil does not have yet.
+    fn not_available(&mut self, v: &str, instead: &str) {
         self.warn(format!(
-            "{}={v} is not implemented yet, using vigil's log instead",
+            "{}={v} needs .socket units, which vigil does not have yet; using {instead}",
             self.key
         ));
         let what = format!("{}={v}", self.key);
         if !self.unit.not_enforced.contains(&what) {
             self.unit.not_enforced.push(what);
         }
+    }
+
+    /// `RuntimeDirectory=` and its kin: relative paths below the kind's root,
+    /// several per line, an empty value resetting the list.
+    fn directories(&mut self, kind: DirectoryKind, v: &str) -> Result<(), String> {
+        if v.is_empty() {
+            self.service.directories_mut(kind).paths.clear();
+            return Ok(());
+        }
+        let expanded = self.spec(v);
+        for word in expanded.split_whitespace() {
+            let clean = word
+                .split('/')
+                .all(|part| !part.is_empty() && part != "." && part != "..");
+            if !clean || word.contains(':') {
+                return Err(format!(
+                    "{word:?} is not a relative path without \".\", \"..\" or \":\""
+                ));
+            }
+            let paths = &mut self.service.directories_mut(kind).paths;
+            let path = PathBuf::from(word);
+            if !paths.contains(&path) {
+                paths.push(path);
+            }
+        }
+        Ok(())
     }
 
     fn limit(&mut self, resource: Resource, v: &str) -> Result<(), String> {
@@ -807,6 +1015,19 @@ impl Builder<'_> {
                 s.timeout_start = None;
             }
             s.timeout_abort = self.timeout_abort.unwrap_or(s.timeout_stop);
+            // systemd: StandardOutput= defaults to inherit, which is stdin's
+            // terminal, when stdin is a terminal.
+            if matches!(s.stdin, Input::Tty(_)) && !self.stdout_set {
+                s.stdout = Output::Tty;
+            }
+            if s.stdin == Input::Data && s.stdin_data.is_empty() {
+                self.diags.push(Diagnostic::warning(
+                    main,
+                    0,
+                    "StandardInput=data without StandardInputText= or StandardInputData=: \
+                     stdin is empty",
+                ));
+            }
             if s.service_type == ServiceType::Notify && !self.notify_access_set {
                 s.notify_access = NotifyAccess::Main;
             }
@@ -1095,6 +1316,88 @@ fn h_environment_file(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
         path: PathBuf::from(p),
         optional,
     });
+    Ok(())
+}
+
+/// An empty value resets a setting to its default (`None`).
+fn optional<T>(v: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Option<T>, String> {
+    if v.trim().is_empty() {
+        Ok(None)
+    } else {
+        parse(v.trim()).map(Some)
+    }
+}
+
+fn int_in(v: &str, min: i32, max: i32) -> Result<i32, String> {
+    match v.trim().parse::<i32>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!("expected an integer in {min}..{max}")),
+    }
+}
+
+fn mode_value(v: &str) -> Result<u32, String> {
+    value::parse_mode(v).map_err(|e| e.to_string())
+}
+
+/// The C escapes systemd resolves in `StandardInputText=`; an unknown escape is
+/// kept as written.
+fn unescape_c(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('\\') => out.push('\\'),
+            Some('"') => out.push('"'),
+            Some('\'') => out.push('\''),
+            Some('s') => out.push(' '),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+fn h_standard_input(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    if let Some(p) = v.strip_prefix("file:") {
+        let p = b.spec(p);
+        if !p.starts_with('/') {
+            return Err(format!("path {p:?} is not absolute"));
+        }
+        b.service.stdin = Input::File(PathBuf::from(p));
+        return Ok(());
+    }
+    b.service.stdin = match v {
+        "null" | "" => Input::Null,
+        "tty" => Input::Tty(TtyMode::Try),
+        "tty-force" => Input::Tty(TtyMode::Force),
+        "tty-fail" => Input::Tty(TtyMode::Fail),
+        "data" => Input::Data,
+        "socket" => {
+            b.not_available(v, "/dev/null");
+            Input::Null
+        }
+        _ if v.starts_with("fd:") || v == "fd" => {
+            b.not_available(v, "/dev/null");
+            Input::Null
+        }
+        _ => {
+            return Err(
+                "expected null, tty, tty-force, tty-fail, data, file:PATH (socket and fd: \
+                 need .socket units)"
+                    .into(),
+            );
+        }
+    };
     Ok(())
 }
 
