@@ -284,7 +284,11 @@ fn privileges_a_service_lacks_fail_at_their_stage() {
     let (exec, _) = run(&oom, &sh("cat /proc/self/oom_score_adj"), to_file(&out));
     assert_eq!(exec, ExecStatus::Succeeded);
     let inherited = std::fs::read_to_string("/proc/self/oom_score_adj").unwrap();
-    let want = if has_capability(24) { "-500" } else { inherited.trim() };
+    let want = if has_capability(24) {
+        "-500"
+    } else {
+        inherited.trim()
+    };
     assert_eq!(std::fs::read_to_string(&out).unwrap().trim(), want);
     let nice = Service {
         nice: Some(-3),
