@@ -121,6 +121,11 @@ fn sigkill_of_the_manager_again_and_again_starts_nothing_twice() {
     for name in names {
         m.wait_state(&format!("{name}.service"), "running");
     }
+    // flaky is `running` from its first spawn on, until that exits 1: steady
+    // state is its restart, running.
+    wait_until("flaky's restart", || {
+        lines(&d.join("flaky.starts")).len() == 2
+    });
     m.wait_state("flaky.service", "running");
     m.wait_state("once.service", "exited");
     // At steady state, again and again.
