@@ -156,11 +156,19 @@ pub enum ConditionKind {
     Group,
     Environment,
     FirstBoot,
+    KernelVersion,
+    OSRelease,
+    Memory,
+    CPUs,
+    Firmware,
+    PathIsEncrypted,
+    ControlGroupController,
+    Credential,
 }
 
 impl ConditionKind {
     /// Every kind, in the order the directives are registered.
-    pub const ALL: [ConditionKind; 21] = [
+    pub const ALL: [ConditionKind; 29] = [
         ConditionKind::PathExists,
         ConditionKind::PathIsDirectory,
         ConditionKind::FileIsExecutable,
@@ -182,6 +190,14 @@ impl ConditionKind {
         ConditionKind::Group,
         ConditionKind::Environment,
         ConditionKind::FirstBoot,
+        ConditionKind::KernelVersion,
+        ConditionKind::OSRelease,
+        ConditionKind::Memory,
+        ConditionKind::CPUs,
+        ConditionKind::Firmware,
+        ConditionKind::PathIsEncrypted,
+        ConditionKind::ControlGroupController,
+        ConditionKind::Credential,
     ];
 
     /// The directive name without `Condition`/`Assert`, e.g. `PathExists`.
@@ -208,6 +224,14 @@ impl ConditionKind {
             ConditionKind::Group => "Group",
             ConditionKind::Environment => "Environment",
             ConditionKind::FirstBoot => "FirstBoot",
+            ConditionKind::KernelVersion => "KernelVersion",
+            ConditionKind::OSRelease => "OSRelease",
+            ConditionKind::Memory => "Memory",
+            ConditionKind::CPUs => "CPUs",
+            ConditionKind::Firmware => "Firmware",
+            ConditionKind::PathIsEncrypted => "PathIsEncrypted",
+            ConditionKind::ControlGroupController => "ControlGroupController",
+            ConditionKind::Credential => "Credential",
         }
     }
 
@@ -225,6 +249,7 @@ impl ConditionKind {
                 | ConditionKind::PathIsMountPoint
                 | ConditionKind::PathIsReadWrite
                 | ConditionKind::NeedsUpdate
+                | ConditionKind::PathIsEncrypted
         )
     }
 }

@@ -336,14 +336,20 @@ fn missing_exec_start() {
     assert_eq!(e[0].0, 0);
     assert!(e[0].1.contains("no ExecStart="));
     let e = errs("[Service]\nType=oneshot\n");
-    assert!(e[0].1.contains("no ExecStart=, ExecStop= or SuccessAction="));
+    assert!(
+        e[0].1
+            .contains("no ExecStart=, ExecStop= or SuccessAction=")
+    );
     let (u, _) = ok("[Service]\nType=oneshot\nExecStop=/bin/x\n");
     assert!(u.service.unwrap().exec_start.is_empty());
     // Neither Type= nor ExecStart=: a oneshot, as for systemd.
     let (u, _) = ok("[Service]\nExecStop=/bin/x\n");
     assert_eq!(u.service.unwrap().service_type, ServiceType::Oneshot);
     let e = errs("[Unit]\nDescription=x\n");
-    assert!(e[0].1.contains("no ExecStart=, ExecStop= or SuccessAction="));
+    assert!(
+        e[0].1
+            .contains("no ExecStart=, ExecStop= or SuccessAction=")
+    );
     // Debian's systemd-exit.service: only SuccessAction=.
     let (u, _) = ok("[Unit]\nDefaultDependencies=no\nSuccessAction=exit-force\n");
     assert_eq!(u.service.unwrap().service_type, ServiceType::Oneshot);
@@ -864,6 +870,14 @@ fn every_condition_kind_parses_in_both_forms() {
         (ConditionKind::Group, "adm"),
         (ConditionKind::Environment, "LANG=C"),
         (ConditionKind::FirstBoot, "no"),
+        (ConditionKind::KernelVersion, "\">= 5.10\" !=6.1.0"),
+        (ConditionKind::OSRelease, "ID=debian VERSION_ID>=12"),
+        (ConditionKind::Memory, ">=1G"),
+        (ConditionKind::CPUs, "2"),
+        (ConditionKind::Firmware, "smbios-field(board_name $= X570*)"),
+        (ConditionKind::PathIsEncrypted, "/"),
+        (ConditionKind::ControlGroupController, "cpu memory"),
+        (ConditionKind::Credential, "my.secret"),
     ];
     assert_eq!(values.len(), ConditionKind::ALL.len());
     let mut text = String::from("[Unit]\n");
@@ -906,10 +920,35 @@ fn malformed_condition_values_name_line_and_directive() {
          ConditionCapability=CAP_NOPE\nConditionSecurity=magic\nConditionACPower=maybe\n\
          ConditionFirstBoot=\nConditionFirstBoot=sometimes\nConditionUser=a b\n\
          ConditionGroup=\nConditionKernelCommandLine=!\nConditionPathExistsGlob=rel*\n\
-         ConditionArchitecture=native\n[Service]\nExecStart=/bin/true\n",
+         ConditionArchitecture=native\nConditionKernelVersion=>=\nConditionOSRelease=debian\n\
+         ConditionMemory=lots\nAssertCPUs=$=4\nConditionFirmware=bios\n\
+         ConditionPathIsEncrypted=home\nConditionCredential=a/b\n\
+         ConditionControlGroupController=\"cpu\n[Service]\nExecStart=/bin/true\n",
     );
     let lines: Vec<u32> = e.iter().map(|e| e.0).collect();
-    assert_eq!(lines, [2, 3, 4, 5, 6, 8, 9, 11, 12], "{e:#?}");
+    assert_eq!(
+        lines,
+        [2, 3, 4, 5, 6, 8, 9, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21],
+        "{e:#?}"
+    );
+    for (i, text) in [
+        (
+            9,
+            "ConditionKernelVersion=>=: operator \">=\" without a version",
+        ),
+        (10, "ConditionOSRelease=debian: \"debian\" is not KEY=VALUE"),
+        (11, "ConditionMemory=lots: "),
+        (
+            12,
+            "AssertCPUs=$=4: \"$=4\": a glob does not compare numbers",
+        ),
+        (13, "ConditionFirmware=bios: unknown firmware test \"bios\""),
+        (14, "not absolute"),
+        (15, "\"a/b\" is not a valid credential name"),
+        (16, "unbalanced quotes"),
+    ] {
+        assert!(e[i].1.contains(text), "{}", e[i].1);
+    }
     assert!(
         e[0].1
             .starts_with("ConditionArchitecture=foo: unknown architecture"),
