@@ -403,6 +403,8 @@ pub struct ExecCommand {
 pub struct Service {
     pub service_type: ServiceType,
     pub exec_start: Vec<ExecCommand>,
+    /// `ExecCondition=`: run before `ExecStartPre=`; exit 1..254 skips the unit.
+    pub exec_condition: Vec<ExecCommand>,
     pub exec_start_pre: Vec<ExecCommand>,
     pub exec_start_post: Vec<ExecCommand>,
     pub exec_stop: Vec<ExecCommand>,
@@ -443,6 +445,7 @@ impl Default for Service {
         Service {
             service_type: ServiceType::Simple,
             exec_start: Vec::new(),
+            exec_condition: Vec::new(),
             exec_start_pre: Vec::new(),
             exec_start_post: Vec::new(),
             exec_stop: Vec::new(),
@@ -534,6 +537,7 @@ impl Unit {
         if let Some(s) = &mut self.service {
             for list in [
                 &mut s.exec_start,
+                &mut s.exec_condition,
                 &mut s.exec_start_pre,
                 &mut s.exec_start_post,
                 &mut s.exec_stop,

@@ -40,7 +40,6 @@ pub const NOT_ENFORCED: &[(&str, &str)] = &[
     ("Service", "DevicePolicy"),
     ("Service", "DisableControllers"),
     ("Service", "DynamicUser"),
-    ("Service", "ExecCondition"),
     ("Service", "ExecPaths"),
     ("Service", "ExitType"),
     ("Service", "ExtensionDirectories"),

@@ -343,6 +343,9 @@ pub static DIRECTIVES: &[Directive] = &[
     }),
     d("Service", "Type", h_type),
     d("Service", "ExecStart", |b, v| b.exec(v, "ExecStart")),
+    d("Service", "ExecCondition", |b, v| {
+        b.exec(v, "ExecCondition")
+    }),
     d("Service", "ExecStartPre", |b, v| b.exec(v, "ExecStartPre")),
     d("Service", "ExecStartPost", |b, v| {
         b.exec(v, "ExecStartPost")
@@ -624,6 +627,7 @@ impl Builder<'_> {
         let list = match directive {
             "ExecStart" => &mut self.service.exec_start,
             "ExecStartPre" => &mut self.service.exec_start_pre,
+            "ExecCondition" => &mut self.service.exec_condition,
             "ExecStartPost" => &mut self.service.exec_start_post,
             "ExecStop" => &mut self.service.exec_stop,
             "ExecStopPost" => &mut self.service.exec_stop_post,
@@ -661,6 +665,7 @@ impl Builder<'_> {
                 &mut self.service.exec_start
             }
             "ExecStartPre" => &mut self.service.exec_start_pre,
+            "ExecCondition" => &mut self.service.exec_condition,
             "ExecStartPost" => &mut self.service.exec_start_post,
             "ExecStop" => &mut self.service.exec_stop,
             "ExecStopPost" => &mut self.service.exec_stop_post,

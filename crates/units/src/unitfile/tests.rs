@@ -290,6 +290,15 @@ fn exec_directives() {
     assert_eq!(s.exec_stop_post[0].program, "/bin/stoppost");
     assert_eq!(s.exec_reload.len(), 2);
     assert_eq!(s.exec_reload[1].line, 8);
+    let s = svc(
+        "ExecCondition=/bin/sh -c 'exit 1'\nExecCondition=-/bin/check\nExecCondition=\n\
+                 ExecCondition=-/bin/c2 %n",
+    );
+    assert_eq!(s.exec_condition.len(), 1, "an empty value resets the list");
+    assert!(s.exec_condition[0].ignore_failure);
+    assert_eq!(s.exec_condition[0].argv, ["/bin/c2", "a.service"]);
+    let s = svc("ExecCondition=/bin/sh -c 'exit 1'");
+    assert_eq!(s.exec_condition[0].argv, ["/bin/sh", "-c", "exit 1"]);
 }
 
 #[test]
