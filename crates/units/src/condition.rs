@@ -2,7 +2,8 @@
 //! (triggering) and `!` (negation) prefixes.
 //!
 //! Only reads: file metadata, directory listings, and small text files under
-//! /proc, /sys and /etc (docs/UNITS.md lists which file answers which kind).
+//! /proc, /sys, /etc and /usr/lib (docs/UNITS.md lists which file answers
+//! which kind).
 //! Never creates or changes anything, never panics, and never decides what a
 //! failed check means for the unit. What cannot be read makes the check false
 //! (even when negated, as systemd treats an error), with the reason appended to
@@ -2287,7 +2288,7 @@ garbage line
     }
 
     const STATUS: &str = "Name:\tvigild\nUid:\t1000\t0\t0\t0\nGid:\t1000\t1000\t1000\t1000\n\
-                          Groups:\t4 24 100 \nCapBnd:\t0000000000200400\n";
+                          Groups:\t4 24 100 \nCapBnd:\t0000000000200400\nCpus_allowed_list:\t0-1\n";
 
     #[test]
     fn capability_user_group_environment() {
@@ -2569,8 +2570,14 @@ garbage line
                 ("sys/module/apparmor/parameters/enabled", "Y\n"),
                 (
                     "proc/self/mountinfo",
-                    "1 0 8:1 / / rw - ext4 /dev/sda1 rw\n2 1 0:5 / /proc rw - proc proc rw\n",
+                    "1 0 8:1 / / rw - ext4 /dev/sda1 rw\n2 1 0:5 / /proc rw - proc proc rw\n\
+                     3 1 0:6 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
                 ),
+                ("proc/sys/kernel/osrelease", "6.1.0\n"),
+                ("etc/os-release", "ID=debian\nVERSION_ID=12\n"),
+                ("proc/meminfo", "MemTotal: 2048 kB\n"),
+                ("sys/firmware/efi/systab", ""),
+                ("sys/fs/cgroup/cgroup.controllers", "cpu memory\n"),
             ],
         );
         let mut sys = sys;
@@ -2599,6 +2606,12 @@ garbage line
             (PathExistsGlob, "/proc/self/*", "/proc/self/nope*"),
             (PathIsMountPoint, "/proc", "/proc/self"),
             (PathIsSymbolicLink, "/proc/self", "/proc"),
+            (KernelVersion, ">=6", "<6"),
+            (OSRelease, "VERSION_ID>=12", "ID=fedora"),
+            (Memory, "2M", ">2M"),
+            (CPUs, "2", "3"),
+            (Firmware, "uefi", "device-tree"),
+            (ControlGroupController, "v2 cpu", "v1"),
         ];
         for (kind, yes, no) in cases {
             let ev = |cs: &[Condition]| evaluate_in(&sys, cs, "Condition");
