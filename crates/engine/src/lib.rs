@@ -134,6 +134,8 @@ impl fmt::Display for Reason {
 pub enum Role {
     /// `ExecStart=` number `n` (only oneshot services have more than one).
     Main(usize),
+    /// `ExecCondition=` number `n`.
+    Condition(usize),
     StartPre(usize),
     StartPost(usize),
     Reload(usize),

@@ -30,6 +30,7 @@
 //! | Dead             | inactive / failed | nothing                                          |
 //! | Waiting          | waiting     | start job: ordering dependencies not settled yet       |
 //! | Condition        | starting    | `CheckConditions` sent (only for units that have some) |
+//! | ExecCondition(i) | starting    | `ExecCondition=` number i                              |
 //! | StartPre(i)      | starting    | `ExecStartPre=` number i                               |
 //! | Start(i)         | starting    | `ExecStart=` number i (only oneshot has i > 0), not ready yet |
 //! | PidFile          | starting    | Type=forking: `ReadPidFile` or `GuessMainPid` sent     |
@@ -58,9 +59,12 @@
 //! | Waiting               | ordering settled                              | Condition + `CheckConditions` if the unit has conditions, else as "conditions ok" |
 //! | Waiting, Condition    | a Requires/BindsTo/Requisite dependency failed | Dead failed `DependencyFailed(dep)`, cascading |
 //! | Waiting, Condition    | stop job                                      | Dead inactive |
-//! | Condition             | `ConditionsChecked` Ok                        | start limit exceeded: Dead failed `StartLimitHit`; target: Running; else StartPre(0) (timeout armed) |
+//! | Condition             | `ConditionsChecked` Ok                        | start limit exceeded: Dead failed `StartLimitHit`; target: Running; else ExecCondition(0) (timeout armed) |
 //! | Condition             | `ConditionFailed`                             | Dead inactive, reason kept; counts as settled, dependents still start |
 //! | Condition             | `AssertFailed`                                | Dead failed; dependents fail |
+//! | ExecCondition(i)      | exit 0, SuccessExitStatus= (or `-`: anything)  | ExecCondition(i+1), then StartPre(0) |
+//! | ExecCondition(i)      | exit 1..254                                   | kill step with result `ConditionFailed`: ExecStopPost= runs, then Dead **inactive** (like a failed condition: no restart, dependents still start) |
+//! | ExecCondition(i)      | exit 255, signal / `SpawnFailed`              | kill step with result ExitCode/Signal/ExecFailed (failed) |
 //! | StartPre(i)           | exit 0 (or `-`)                               | StartPre(i+1), then Start(0) + `Spawn Main(0)` |
 //! | StartPre(i)           | failure / `SpawnFailed`                       | kill step with result ExitCode/Signal/ExecFailed |
 //! | Start(0) simple       | `Spawned`                                     | ready |
@@ -179,6 +183,7 @@ enum Phase {
     Dead { failed: bool },
     Waiting,
     Condition,
+    ExecCondition(usize),
     StartPre(usize),
     Start(usize),
     PidFile,
@@ -202,6 +207,7 @@ impl Phase {
             Phase::Dead { failed: true } => State::Failed,
             Phase::Waiting => State::Waiting,
             Phase::Condition
+            | Phase::ExecCondition(_)
             | Phase::StartPre(_)
             | Phase::Start(_)
             | Phase::PidFile
@@ -232,7 +238,8 @@ impl Phase {
     fn is_starting(self) -> bool {
         matches!(
             self,
-            Phase::StartPre(_)
+            Phase::ExecCondition(_)
+                | Phase::StartPre(_)
                 | Phase::Start(_)
                 | Phase::PidFile
                 | Phase::Test
@@ -433,6 +440,7 @@ impl Slot {
 fn command(svc: &Service, role: Role) -> Option<&ExecCommand> {
     match role {
         Role::Main(i) => svc.exec_start.get(i),
+        Role::Condition(i) => svc.exec_condition.get(i),
         Role::StartPre(i) => svc.exec_start_pre.get(i),
         Role::StartPost(i) => svc.exec_start_post.get(i),
         Role::Reload(i) => svc.exec_reload.get(i),
@@ -440,6 +448,19 @@ fn command(svc: &Service, role: Role) -> Option<&ExecCommand> {
         Role::StopPost(i) => svc.exec_stop_post.get(i),
         Role::Test => svc.ready_test.as_ref(),
     }
+}
+
+/// A command as written, for messages: `/bin/sh -c 'exit 1'`.
+fn command_text(cmd: &ExecCommand) -> String {
+    let mut words = vec![cmd.program.clone()];
+    words.extend(cmd.argv.iter().skip(1).map(|a| {
+        if a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '\'') {
+            format!("'{}'", a.replace('\'', r"'\''"))
+        } else {
+            a.clone()
+        }
+    }));
+    words.join(" ")
 }
 
 /// Success of the main process: exit 0, SuccessExitStatus=, and the signals
@@ -1464,7 +1485,55 @@ impl Machine {
         s.watchdog_override = None;
         s.timeout = svc.timeout_start.map(|t| now + t);
         self.log(Level::Debug, u, "starting".into());
-        self.start_pre(u, 0);
+        self.exec_condition(u, 0);
+    }
+
+    fn exec_condition(&mut self, u: usize, i: usize) {
+        if self.has_cmd(u, Role::Condition(i)) {
+            self.set_phase(u, Phase::ExecCondition(i));
+            self.spawn(u, Role::Condition(i));
+        } else {
+            self.start_pre(u, 0);
+        }
+    }
+
+    /// systemd's rule for `ExecCondition=`: exit 0 (or a SuccessExitStatus=
+    /// code, or any end with `-`) goes on; 1..254 skips the unit like a failed
+    /// condition; 255, a signal or an exec failure fails it.
+    fn exec_condition_ended(&mut self, u: usize, i: usize, svc: &Service, outcome: Outcome) {
+        let Some(cmd) = command(svc, Role::Condition(i)) else {
+            return;
+        };
+        let code = match outcome {
+            Outcome::Exit(ExitStatus::Exited(c)) => Some(c),
+            _ => None,
+        };
+        if code == Some(0)
+            || code.is_some_and(|c| svc.success_exit_status.codes.contains(&c))
+            || cmd.ignore_failure
+        {
+            self.exec_condition(u, i + 1);
+            return;
+        }
+        match code {
+            Some(c @ 1..=254) => {
+                let reason = Reason::ConditionFailed(format!(
+                    "ExecCondition={} exited with status {c}",
+                    command_text(cmd)
+                ));
+                self.log(Level::Info, u, format!("skipped: {reason}"));
+                self.record(u, Some(reason));
+                self.enter_kill(u, KillStage::Term);
+            }
+            _ => {
+                self.log(
+                    Level::Warning,
+                    u,
+                    format!("ExecCondition={} {}", command_text(cmd), outcome.describe()),
+                );
+                self.fail_start(u, Some(outcome.reason()));
+            }
+        }
     }
 
     fn start_pre(&mut self, u: usize, i: usize) {
@@ -1751,7 +1820,9 @@ impl Machine {
             }
             return;
         }
-        let failed = result.is_some();
+        // ExecCondition= said skip: inactive, as a failed condition.
+        let skipped = matches!(result, Some(Reason::ConditionFailed(_)));
+        let failed = result.is_some() && !skipped;
         s.reason = result.or_else(|| cause.as_ref().and_then(StopCause::reason));
         match &s.reason {
             Some(r) if failed => {
@@ -1761,7 +1832,7 @@ impl Machine {
             _ => self.log(Level::Debug, u, "stopped".into()),
         }
         self.set_phase(u, Phase::Dead { failed });
-        if on_its_own {
+        if on_its_own && !skipped {
             self.after_dead(u);
         }
         if restart_job
@@ -2054,6 +2125,12 @@ impl Machine {
         let Some(svc) = run.service.as_ref() else {
             return;
         };
+        if let (Phase::ExecCondition(i), Role::Condition(j)) = (self.slots[u].phase, role)
+            && i == j
+        {
+            self.exec_condition_ended(u, i, svc, outcome);
+            return;
+        }
         let ok = outcome == Outcome::Exit(ExitStatus::Exited(0))
             || command(svc, role).is_some_and(|c| c.ignore_failure);
         let failure = (!ok).then(|| outcome.reason());

@@ -2,7 +2,8 @@
 //! (triggering) and `!` (negation) prefixes.
 //!
 //! Only reads: file metadata, directory listings, and small text files under
-//! /proc, /sys and /etc (docs/UNITS.md lists which file answers which kind).
+//! /proc, /sys, /etc and /usr/lib (docs/UNITS.md lists which file answers
+//! which kind).
 //! Never creates or changes anything, never panics, and never decides what a
 //! failed check means for the unit. What cannot be read makes the check false
 //! (even when negated, as systemd treats an error), with the reason appended to
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use crate::model::{Condition, ConditionKind};
+use crate::value;
 
 /// Where system facts are read from: `/` in the manager, a fake tree in tests.
 /// Paths given in `Condition*=` lines are always read as written.
@@ -128,6 +130,24 @@ pub fn validate(kind: ConditionKind, arg: &str) -> Result<(), String> {
             }
         }
         KernelCommandLine | Host | Environment => Ok(()),
+        KernelVersion => version_tests(arg).map(drop),
+        OSRelease => os_release_tests(arg).map(drop),
+        Memory => number_test(arg, |v| value::parse_size(v).map_err(|e| e.to_string())).map(drop),
+        CPUs => number_test(arg, |v| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{v:?} is not a number of CPUs"))
+        })
+        .map(drop),
+        Firmware => FirmwareTest::parse(arg).map(drop),
+        PathIsEncrypted => Ok(()),
+        ControlGroupController => split_words(arg).map(drop),
+        Credential => {
+            if arg.contains('/') || arg == "." || arg == ".." || arg.len() > 255 {
+                Err(format!("{arg:?} is not a valid credential name"))
+            } else {
+                Ok(())
+            }
+        }
     }
 }
 
@@ -191,6 +211,42 @@ fn check(sys: &System, kind: ConditionKind, arg: &str) -> Result<bool, String> {
             let want = parse_bool(arg).ok_or_else(|| format!("{arg:?} is not a boolean"))?;
             first_boot(sys) == want
         }
+        KernelVersion => {
+            let release = sys.read("proc/sys/kernel/osrelease")?;
+            let release = release.trim();
+            version_tests(arg)?
+                .iter()
+                .all(|(op, want)| op.holds_str(release, want))
+        }
+        OSRelease => {
+            let text = sys
+                .read("etc/os-release")
+                .or_else(|_| sys.read("usr/lib/os-release"))?;
+            let fields = os_release_fields(&text);
+            os_release_tests(arg)?.iter().all(|(key, op, want)| {
+                let have = fields
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| k == key)
+                    .map_or("", |(_, v)| v.as_str());
+                op.holds_str(have, want)
+            })
+        }
+        Memory => {
+            let (op, want) = number_test(arg, |v| value::parse_size(v).map_err(|e| e.to_string()))?;
+            op.holds_num(physical_memory(sys)?, want)
+        }
+        CPUs => {
+            let (op, want) = number_test(arg, |v| {
+                v.parse::<u64>()
+                    .map_err(|_| format!("{v:?} is not a number of CPUs"))
+            })?;
+            op.holds_num(allowed_cpus(sys)?, want)
+        }
+        Firmware => FirmwareTest::parse(arg)?.holds(sys)?,
+        PathIsEncrypted => path_is_encrypted(sys, path),
+        ControlGroupController => cgroup_controllers_hold(sys, &split_words(arg)?)?,
+        Credential => false,
     })
 }
 
@@ -1310,6 +1366,466 @@ fn env_matches(env: &[(OsString, OsString)], arg: &str) -> bool {
     }
 }
 
+// ---- comparisons: kernel version, os-release, memory, CPUs, firmware --------
+
+/// systemd's comparison operators. `=`/`!=` compare strings (numbers for
+/// memory and CPUs), the ordering ones and `==`/`<>` compare versions, `$=`
+/// and `!$=` match an fnmatch(3) glob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Lt,
+    Le,
+    VerEq,
+    VerNe,
+    Ge,
+    Gt,
+    StrEq,
+    StrNe,
+    Glob,
+    NotGlob,
+}
+
+impl Op {
+    /// The operator at the start of `s` and what follows it.
+    fn split(s: &str) -> Option<(Op, &str)> {
+        // Longest first: `<=` before `<`, `!$=` before `!=`.
+        const OPS: &[(&str, Op)] = &[
+            ("!$=", Op::NotGlob),
+            ("$=", Op::Glob),
+            ("<=", Op::Le),
+            (">=", Op::Ge),
+            ("==", Op::VerEq),
+            ("<>", Op::VerNe),
+            ("!=", Op::StrNe),
+            ("<", Op::Lt),
+            (">", Op::Gt),
+            ("=", Op::StrEq),
+        ];
+        OPS.iter()
+            .find_map(|(text, op)| s.strip_prefix(text).map(|rest| (*op, rest)))
+    }
+
+    fn order_holds(self, o: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::*;
+        match self {
+            Op::Lt => o == Less,
+            Op::Le => o != Greater,
+            Op::VerEq | Op::StrEq => o == Equal,
+            Op::VerNe | Op::StrNe => o != Equal,
+            Op::Ge => o != Less,
+            Op::Gt => o == Greater,
+            // Rejected for numbers at load; a glob never orders.
+            Op::Glob | Op::NotGlob => false,
+        }
+    }
+
+    fn holds_str(self, have: &str, want: &str) -> bool {
+        match self {
+            Op::StrEq => have == want,
+            Op::StrNe => have != want,
+            Op::Glob => fnmatch(want, have, false),
+            Op::NotGlob => !fnmatch(want, have, false),
+            _ => self.order_holds(version_cmp(have, want)),
+        }
+    }
+
+    fn holds_num(self, have: u64, want: u64) -> bool {
+        self.order_holds(have.cmp(&want))
+    }
+}
+
+/// Version order, as systemd's (and rpm's): runs of digits compare as
+/// numbers, runs of letters alphabetically, a number sorts after letters,
+/// `~` sorts before anything (even the end: `1.0~rc1` < `1.0`), and other
+/// characters only separate runs.
+fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
+    let sep = |c: &u8| !c.is_ascii_alphanumeric() && *c != b'~';
+    loop {
+        while a.first().is_some_and(sep) {
+            a = &a[1..];
+        }
+        while b.first().is_some_and(sep) {
+            b = &b[1..];
+        }
+        match (a.first(), b.first()) {
+            (Some(b'~'), Some(b'~')) => {
+                a = &a[1..];
+                b = &b[1..];
+                continue;
+            }
+            (Some(b'~'), _) => return Ordering::Less,
+            (_, Some(b'~')) => return Ordering::Greater,
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(_), Some(_)) => {}
+        }
+        let run = |s: &[u8], digits: bool| {
+            s.iter()
+                .position(|c| c.is_ascii_digit() != digits || !c.is_ascii_alphanumeric())
+                .unwrap_or(s.len())
+        };
+        let a_num = a.first().is_some_and(u8::is_ascii_digit);
+        let b_num = b.first().is_some_and(u8::is_ascii_digit);
+        if a_num != b_num {
+            return if a_num {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            };
+        }
+        let (ra, rb) = (run(a, a_num), run(b, b_num));
+        let (ta, tb) = (&a[..ra], &b[..rb]);
+        let o = if a_num {
+            let strip = |t: &[u8]| -> usize { t.iter().take_while(|&&c| c == b'0').count() };
+            let (ta, tb) = (&ta[strip(ta)..], &tb[strip(tb)..]);
+            ta.len().cmp(&tb.len()).then_with(|| ta.cmp(tb))
+        } else {
+            ta.cmp(tb)
+        };
+        if o != Ordering::Equal {
+            return o;
+        }
+        a = &a[ra..];
+        b = &b[rb..];
+    }
+}
+
+/// Splits at whitespace outside quotes (`"..."` or `'...'`, removed), with
+/// `\` escaping the next character outside single quotes.
+fn split_words(s: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some('\''), c) => cur.push(c),
+            (_, '\\') => {
+                cur.push(chars.next().ok_or("trailing backslash")?);
+                in_word = true;
+            }
+            (Some(_), c) => cur.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if quote.is_some() {
+        return Err("unbalanced quotes".into());
+    }
+    if in_word {
+        words.push(cur);
+    }
+    if words.is_empty() {
+        return Err("empty value".into());
+    }
+    Ok(words)
+}
+
+/// `ConditionKernelVersion=`: expressions such as `>=5.10 "<= 6.9" !=6.1.0`
+/// (whitespace after the operator allowed; an operator alone takes the next
+/// word); a word without an operator is a glob (`$=`).
+fn version_tests(arg: &str) -> Result<Vec<(Op, String)>, String> {
+    let words = split_words(arg)?;
+    let mut tests = Vec::new();
+    let mut it = words.iter().map(|w| w.trim()).filter(|w| !w.is_empty());
+    while let Some(w) = it.next() {
+        let (op, rest) = Op::split(w).unwrap_or((Op::Glob, w));
+        let rest = rest.trim();
+        let want = if rest.is_empty() {
+            it.next()
+                .ok_or_else(|| format!("operator {w:?} without a version"))?
+        } else {
+            rest
+        };
+        tests.push((op, want.to_owned()));
+    }
+    if tests.is_empty() {
+        return Err("empty value".into());
+    }
+    Ok(tests)
+}
+
+/// `ConditionOSRelease=`: words `KEY OP VALUE` (`ID=debian`,
+/// `"VERSION_ID >= 12"`); all must hold.
+fn os_release_tests(arg: &str) -> Result<Vec<(String, Op, String)>, String> {
+    split_words(arg)?
+        .iter()
+        .map(|w| {
+            let w = w.trim();
+            let end = w
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(w.len());
+            let (key, rest) = w.split_at(end);
+            let (op, want) = Op::split(rest.trim_start())
+                .ok_or_else(|| format!("{w:?} is not KEY=VALUE or KEY, an operator, VALUE"))?;
+            if key.is_empty() {
+                return Err(format!("{w:?} has no key"));
+            }
+            Ok((key.to_owned(), op, want.trim().to_owned()))
+        })
+        .collect()
+}
+
+/// os-release(5) text as `(KEY, value)`, quotes and escapes removed.
+fn os_release_fields(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            if l.starts_with('#') {
+                return None;
+            }
+            let (k, v) = l.split_once('=')?;
+            let v = v.trim();
+            let value = match split_words(v) {
+                Ok(w) if w.len() == 1 => w.concat(),
+                _ => v.to_owned(),
+            };
+            Some((k.trim().to_owned(), value))
+        })
+        .collect()
+}
+
+/// `ConditionMemory=`/`ConditionCPUs=`: an optional operator (default `>=`),
+/// then a value; globs are rejected.
+fn number_test(
+    arg: &str,
+    parse: impl Fn(&str) -> Result<u64, String>,
+) -> Result<(Op, u64), String> {
+    let (op, rest) = Op::split(arg).unwrap_or((Op::Ge, arg));
+    if matches!(op, Op::Glob | Op::NotGlob) {
+        return Err(format!("{arg:?}: a glob does not compare numbers"));
+    }
+    Ok((op, parse(rest.trim())?))
+}
+
+/// Bytes of RAM: `MemTotal:` in /proc/meminfo.
+fn physical_memory(sys: &System) -> Result<u64, String> {
+    let text = sys.read("proc/meminfo")?;
+    status_field(&text, "MemTotal")
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|kb| kb.trim().parse::<u64>().ok())
+        .and_then(|kb| kb.checked_mul(1024))
+        .ok_or_else(|| "no MemTotal in /proc/meminfo".into())
+}
+
+/// The number of CPUs in vigild's affinity mask (`Cpus_allowed_list:` in
+/// /proc/self/status, e.g. `0-3,8`).
+fn allowed_cpus(sys: &System) -> Result<u64, String> {
+    let status = sys.read("proc/self/status")?;
+    let list = status_field(&status, "Cpus_allowed_list")
+        .ok_or("no Cpus_allowed_list in /proc/self/status")?;
+    cpu_list_count(list.trim()).ok_or_else(|| format!("bad Cpus_allowed_list {list:?}"))
+}
+
+fn cpu_list_count(list: &str) -> Option<u64> {
+    list.split(',').try_fold(0u64, |n, part| {
+        let (lo, hi) = match part.split_once('-') {
+            Some((lo, hi)) => (lo.parse::<u64>().ok()?, hi.parse::<u64>().ok()?),
+            None => {
+                let one = part.parse::<u64>().ok()?;
+                (one, one)
+            }
+        };
+        n.checked_add(hi.checked_sub(lo)? + 1)
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum FirmwareTest {
+    Uefi,
+    DeviceTree,
+    DeviceTreeCompatible(String),
+    Smbios { field: String, op: Op, want: String },
+}
+
+impl FirmwareTest {
+    fn parse(arg: &str) -> Result<FirmwareTest, String> {
+        let inner = |name: &str| {
+            arg.strip_prefix(name)
+                .and_then(|r| r.strip_prefix('('))
+                .and_then(|r| r.strip_suffix(')'))
+        };
+        if arg == "uefi" {
+            Ok(FirmwareTest::Uefi)
+        } else if arg == "device-tree" {
+            Ok(FirmwareTest::DeviceTree)
+        } else if let Some(c) = inner("device-tree-compatible") {
+            if c.is_empty() {
+                return Err("device-tree-compatible() needs a value".into());
+            }
+            Ok(FirmwareTest::DeviceTreeCompatible(c.to_owned()))
+        } else if let Some(expr) = inner("smbios-field") {
+            let expr = expr.trim();
+            let end = expr
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(expr.len());
+            let (field, rest) = expr.split_at(end);
+            let (op, want) = Op::split(rest.trim_start())
+                .filter(|_| !field.is_empty())
+                .ok_or_else(|| format!("smbios-field({expr}) is not FIELD OPERATOR VALUE"))?;
+            let want = match split_words(want.trim()) {
+                Ok(w) => w.join(" "),
+                Err(_) => want.trim().to_owned(),
+            };
+            Ok(FirmwareTest::Smbios {
+                field: field.to_owned(),
+                op,
+                want,
+            })
+        } else {
+            Err(format!(
+                "unknown firmware test {arg:?} (uefi, device-tree, device-tree-compatible(VALUE) or smbios-field(FIELD OPERATOR VALUE))"
+            ))
+        }
+    }
+
+    fn holds(&self, sys: &System) -> Result<bool, String> {
+        Ok(match self {
+            FirmwareTest::Uefi => sys.exists("sys/firmware/efi"),
+            FirmwareTest::DeviceTree => sys.exists("sys/firmware/devicetree/base"),
+            FirmwareTest::DeviceTreeCompatible(want) => {
+                fs::read(sys.path("sys/firmware/devicetree/base/compatible"))
+                    .is_ok_and(|v| v.split(|&b| b == 0).any(|c| c == want.as_bytes()))
+            }
+            FirmwareTest::Smbios { field, op, want } => {
+                let have = sys.read(&format!("sys/class/dmi/id/{field}"))?;
+                op.holds_str(have.trim(), want)
+            }
+        })
+    }
+}
+
+// ---- encryption, cgroups ---------------------------------------------------
+
+/// Whether the block device under `path` is dm-crypt: its `dm/uuid` in
+/// /sys/dev/block/MAJ:MIN starts with `CRYPT-`, or one of the devices it is
+/// built on (`slaves/`, followed down: LVM on LUKS) is. A path on a file
+/// system without a block device (tmpfs, a btrfs subvolume's anonymous
+/// device) or a missing path is not encrypted.
+fn path_is_encrypted(sys: &System, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = fs::metadata(path) else {
+        return false;
+    };
+    let dev = m.dev();
+    // glibc's gnu_dev_major/gnu_dev_minor split of a dev_t.
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    major != 0 && block_is_crypt(sys, &format!("{major}:{minor}"), 0)
+}
+
+fn block_is_crypt(sys: &System, dev: &str, depth: u32) -> bool {
+    let base = format!("sys/dev/block/{dev}");
+    if sys
+        .read_trimmed(&format!("{base}/dm/uuid"))
+        .is_some_and(|u| u.starts_with("CRYPT-"))
+    {
+        return true;
+    }
+    // Device stacks are shallow; the bound only guards against a loop.
+    if depth >= 8 {
+        return false;
+    }
+    let Ok(slaves) = fs::read_dir(sys.path(&format!("{base}/slaves"))) else {
+        return false;
+    };
+    slaves.flatten().any(|e| {
+        fs::read_to_string(e.path().join("dev"))
+            .is_ok_and(|d| block_is_crypt(sys, d.trim(), depth + 1))
+    })
+}
+
+/// The controllers systemd knows; other names (the `bpf-*` pseudo
+/// controllers included) are ignored, as systemd ignores unknown ones.
+const CGROUP_CONTROLLERS: &[&str] = &[
+    "cpu", "cpuacct", "cpuset", "io", "blkio", "memory", "devices", "pids",
+];
+
+/// `v2`: /sys/fs/cgroup is a cgroup2 mount (the unified hierarchy); `v1`: a
+/// cgroup v1 hierarchy is mounted (legacy or hybrid). A controller name: on
+/// v2 it is listed in /sys/fs/cgroup/cgroup.controllers (`cpuacct` counts as
+/// `cpu`, `blkio` as `io`, `devices` is always there: it is BPF), on v1 it is
+/// enabled in /proc/cgroups (`io` counts as `blkio`). Every word must hold.
+fn cgroup_controllers_hold(sys: &System, words: &[String]) -> Result<bool, String> {
+    let mountinfo = sys.read("proc/self/mountinfo")?;
+    let types = mount_types(&mountinfo);
+    let unified = types
+        .iter()
+        .rev()
+        .find(|(p, _)| p == Path::new("/sys/fs/cgroup"))
+        .is_some_and(|(_, t)| t == "cgroup2");
+    let legacy = types.iter().any(|(_, t)| t == "cgroup");
+    let mut available: Option<Vec<String>> = None;
+    for w in words {
+        let ok = match w.as_str() {
+            "v2" => unified,
+            "v1" => !unified && legacy,
+            c if !CGROUP_CONTROLLERS.contains(&c) => true,
+            c => {
+                if available.is_none() {
+                    available = Some(if unified {
+                        sys.read("sys/fs/cgroup/cgroup.controllers")?
+                            .split_whitespace()
+                            .map(str::to_owned)
+                            .collect()
+                    } else {
+                        sys.read("proc/cgroups")?
+                            .lines()
+                            .filter(|l| !l.starts_with('#'))
+                            .filter_map(|l| {
+                                let f: Vec<&str> = l.split_whitespace().collect();
+                                (f.get(3) == Some(&"1"))
+                                    .then(|| f.first().map(|s| s.to_string()))?
+                            })
+                            .collect()
+                    });
+                }
+                let have = |n: &str| available.iter().flatten().any(|a| a == n);
+                match (unified, c) {
+                    (true, "cpuacct") => have("cpu"),
+                    (true, "blkio") => have("io"),
+                    (true, "devices") => true,
+                    (false, "io") => have("blkio"),
+                    _ => have(c),
+                }
+            }
+        };
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Mount points and file-system types from /proc/self/mountinfo text.
+fn mount_types(mountinfo: &str) -> Vec<(PathBuf, String)> {
+    mountinfo
+        .lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let point = unescape_octal(left.split(' ').nth(4)?);
+            Some((point, right.split(' ').next()?.to_owned()))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1772,7 +2288,7 @@ garbage line
     }
 
     const STATUS: &str = "Name:\tvigild\nUid:\t1000\t0\t0\t0\nGid:\t1000\t1000\t1000\t1000\n\
-                          Groups:\t4 24 100 \nCapBnd:\t0000000000200400\n";
+                          Groups:\t4 24 100 \nCapBnd:\t0000000000200400\nCpus_allowed_list:\t0-1\n";
 
     #[test]
     fn capability_user_group_environment() {
@@ -2054,8 +2570,14 @@ garbage line
                 ("sys/module/apparmor/parameters/enabled", "Y\n"),
                 (
                     "proc/self/mountinfo",
-                    "1 0 8:1 / / rw - ext4 /dev/sda1 rw\n2 1 0:5 / /proc rw - proc proc rw\n",
+                    "1 0 8:1 / / rw - ext4 /dev/sda1 rw\n2 1 0:5 / /proc rw - proc proc rw\n\
+                     3 1 0:6 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
                 ),
+                ("proc/sys/kernel/osrelease", "6.1.0\n"),
+                ("etc/os-release", "ID=debian\nVERSION_ID=12\n"),
+                ("proc/meminfo", "MemTotal: 2048 kB\n"),
+                ("sys/firmware/efi/systab", ""),
+                ("sys/fs/cgroup/cgroup.controllers", "cpu memory\n"),
             ],
         );
         let mut sys = sys;
@@ -2084,6 +2606,12 @@ garbage line
             (PathExistsGlob, "/proc/self/*", "/proc/self/nope*"),
             (PathIsMountPoint, "/proc", "/proc/self"),
             (PathIsSymbolicLink, "/proc/self", "/proc"),
+            (KernelVersion, ">=6", "<6"),
+            (OSRelease, "VERSION_ID>=12", "ID=fedora"),
+            (Memory, "2M", ">2M"),
+            (CPUs, "2", "3"),
+            (Firmware, "uefi", "device-tree"),
+            (ControlGroupController, "v2 cpu", "v1"),
         ];
         for (kind, yes, no) in cases {
             let ev = |cs: &[Condition]| evaluate_in(&sys, cs, "Condition");
@@ -2133,5 +2661,334 @@ garbage line
         for s in [sys, bare] {
             fs::remove_dir_all(&s.root).unwrap();
         }
+    }
+    #[test]
+    fn version_order_and_operators() {
+        use std::cmp::Ordering::*;
+        for (a, b, want) in [
+            ("6.1.0", "6.1.0", Equal),
+            ("6.10", "6.9", Greater),
+            ("5.15.0-91-generic", "5.15.0-100-generic", Less),
+            ("6.1.0-rc1", "6.1.0", Greater),
+            ("6.1~rc1", "6.1", Less),
+            ("1.0", "1.0.1", Less),
+            ("1.01", "1.1", Equal),
+            ("2a", "2", Greater),
+            ("a", "1", Less),
+            ("12", "12.0", Less),
+        ] {
+            assert_eq!(version_cmp(a, b), want, "{a} vs {b}");
+            assert_eq!(version_cmp(b, a), want.reverse(), "{b} vs {a}");
+        }
+        assert_eq!(Op::split(">=5"), Some((Op::Ge, "5")));
+        assert_eq!(Op::split("!$=x"), Some((Op::NotGlob, "x")));
+        assert_eq!(Op::split("<>1"), Some((Op::VerNe, "1")));
+        assert_eq!(Op::split("5"), None);
+        assert!(Op::StrEq.holds_str("6.1", "6.1"));
+        assert!(!Op::StrEq.holds_str("6.1.0", "6.1"), "= compares strings");
+        assert!(Op::VerEq.holds_str("6.01", "6.1"), "== compares versions");
+        assert_eq!(
+            split_words(r#"a "b c" 'd\e' f\ g"#).unwrap(),
+            ["a", "b c", r"d\e", "f g"]
+        );
+        assert!(split_words("\"open").is_err());
+        assert_eq!(cpu_list_count("0-3,8,10-11"), Some(7));
+        assert_eq!(cpu_list_count("0"), Some(1));
+        assert_eq!(cpu_list_count("3-1"), None);
+        assert_eq!(cpu_list_count(""), None);
+    }
+
+    #[test]
+    fn kernel_os_release_memory_cpus() {
+        use ConditionKind::*;
+        let sys = fake(
+            "cmp",
+            &[
+                ("proc/sys/kernel/osrelease", "6.1.0-18-amd64\n"),
+                (
+                    "etc/os-release",
+                    "# comment\nNAME=\"Debian GNU/Linux\"\nID=debian\nVERSION_ID=\"12\"\n\
+                     PRETTY_NAME='Debian 12 (bookworm)'\n",
+                ),
+                (
+                    "proc/meminfo",
+                    "MemTotal:        4028000 kB\nMemFree:          100000 kB\n",
+                ),
+                (
+                    "proc/self/status",
+                    "Name:\tvigild\nCpus_allowed:\tf\nCpus_allowed_list:\t0-3\n",
+                ),
+            ],
+        );
+        for (arg, want) in [
+            ("6.1.0-18-amd64", true),
+            ("6.1.*", true),
+            ("5.*", false),
+            ("=6.1.0-18-amd64", true),
+            ("=6.1", false),
+            (">=6.1", true),
+            ("<6.1", false),
+            (">6.0.9 <6.2", true),
+            (">6.0.9 <6.1", false),
+            ("\" >= 5.10\" \"<= 7\"", true),
+            (">= 5.10", true),
+            ("!=6.1", true),
+            ("!$=6.*", false),
+            ("$=*amd64", true),
+        ] {
+            assert_eq!(on(&sys, KernelVersion, arg), want, "KernelVersion={arg}");
+        }
+        for (arg, want) in [
+            ("ID=debian", true),
+            ("ID!=debian", false),
+            ("ID=fedora", false),
+            ("VERSION_ID>=11", true),
+            ("VERSION_ID<12", false),
+            ("\"VERSION_ID >= 12\" ID=debian", true),
+            ("VERSION_ID>=12 ID=ubuntu", false),
+            ("NAME=\"Debian GNU/Linux\"", true),
+            ("PRETTY_NAME$=*bookworm*", true),
+            ("VARIANT_ID=", true),
+            ("VARIANT_ID!=", false),
+        ] {
+            assert_eq!(on(&sys, OSRelease, arg), want, "OSRelease={arg}");
+        }
+        // 4028000 kB = 4124672000 bytes, just under 3.85G.
+        for (arg, want) in [
+            ("1G", true),
+            (">=3G", true),
+            ("4G", false),
+            ("<4G", true),
+            ("=4124672000", true),
+            ("!=4124672000", false),
+            (">4124672000", false),
+            ("<=4124672000", true),
+        ] {
+            assert_eq!(on(&sys, Memory, arg), want, "Memory={arg}");
+        }
+        for (arg, want) in [
+            ("4", true),
+            ("5", false),
+            ("=4", true),
+            ("<4", false),
+            ("<=4", true),
+            ("!=2", true),
+            (">3", true),
+        ] {
+            assert_eq!(on(&sys, CPUs, arg), want, "CPUs={arg}");
+        }
+        // os-release falls back to /usr/lib.
+        let usr = fake("cmp-usr", &[("usr/lib/os-release", "ID=arch\n")]);
+        assert!(on(&usr, OSRelease, "ID=arch"));
+        for kind in [KernelVersion, OSRelease, Memory, CPUs] {
+            let e = check(&usr, kind, "1").map_or_else(|e| e, |v| format!("decided: {v}"));
+            let e = if kind == OSRelease {
+                check(&fake("cmp-none", &[]), kind, "ID=x").unwrap_err()
+            } else {
+                e
+            };
+            assert!(e.contains("cannot read"), "{kind:?}: {e}");
+        }
+        // The real system: vigild's own kernel, memory and CPUs.
+        let real = System::real();
+        let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+        let release = release.trim();
+        assert!(on(&real, KernelVersion, release));
+        assert!(on(&real, KernelVersion, &format!("={release}")));
+        assert!(!on(&real, KernelVersion, &format!("!={release}")));
+        assert!(on(&real, KernelVersion, ">=2.6"));
+        assert!(on(&real, Memory, ">=1M"));
+        assert!(!on(&real, Memory, "<1M"));
+        let n = std::thread::available_parallelism().unwrap().get();
+        assert!(on(&real, CPUs, &format!("={n}")), "{n} CPUs");
+        assert!(!on(&real, CPUs, &format!(">{n}")));
+        for s in [sys, usr] {
+            fs::remove_dir_all(&s.root).unwrap();
+        }
+        let _ = fs::remove_dir_all(tmpdir("root-cmp-none"));
+    }
+
+    #[test]
+    fn firmware_credential_cgroups() {
+        use ConditionKind::*;
+        let efi = fake(
+            "fw-efi",
+            &[
+                ("sys/firmware/efi/systab", ""),
+                ("sys/class/dmi/id/board_name", "X570 AORUS\n"),
+                ("sys/class/dmi/id/bios_version", "F36\n"),
+                (
+                    "proc/self/mountinfo",
+                    "1 0 8:1 / / rw - ext4 /dev/sda1 rw\n\
+                     30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+                ),
+                (
+                    "sys/fs/cgroup/cgroup.controllers",
+                    "cpuset cpu io memory pids\n",
+                ),
+            ],
+        );
+        for (arg, want) in [
+            ("uefi", true),
+            ("device-tree", false),
+            ("device-tree-compatible(raspberrypi,4-model-b)", false),
+            ("smbios-field(board_name = X570 AORUS)", true),
+            ("smbios-field(board_name = \"X570 AORUS\")", true),
+            ("smbios-field(board_name $= X570*)", true),
+            ("smbios-field(board_name != X570 AORUS)", false),
+            ("smbios-field(bios_version >= F30)", true),
+            ("smbios-field(bios_version < F30)", false),
+        ] {
+            assert_eq!(on(&efi, Firmware, arg), want, "Firmware={arg}");
+        }
+        assert!(check(&efi, Firmware, "smbios-field(product_name = x)").is_err());
+        let dt = fake(
+            "fw-dt",
+            &[
+                ("sys/firmware/devicetree/base/model", "Raspberry Pi 4\0"),
+                (
+                    "sys/firmware/devicetree/base/compatible",
+                    "raspberrypi,4-model-b\0brcm,bcm2711\0",
+                ),
+                (
+                    "proc/self/mountinfo",
+                    "1 0 8:1 / / rw - ext4 /dev/sda1 rw\n\
+                     25 1 0:22 / /sys/fs/cgroup rw - tmpfs tmpfs ro\n\
+                     26 25 0:23 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n",
+                ),
+                (
+                    "proc/cgroups",
+                    "#subsys_name\thierarchy\tnum_cgroups\tenabled\n\
+                     cpu\t2\t1\t1\nblkio\t3\t1\t1\nmemory\t4\t1\t0\npids\t5\t1\t1\n",
+                ),
+            ],
+        );
+        for (arg, want) in [
+            ("uefi", false),
+            ("device-tree", true),
+            ("device-tree-compatible(brcm,bcm2711)", true),
+            ("device-tree-compatible(brcm)", false),
+        ] {
+            assert_eq!(on(&dt, Firmware, arg), want, "Firmware={arg}");
+        }
+        for arg in [
+            "bios",
+            "smbios-field(x)",
+            "smbios-field(= x)",
+            "device-tree-compatible()",
+        ] {
+            assert!(validate(Firmware, arg).is_err(), "{arg}");
+        }
+        for (sys, arg, want) in [
+            (&efi, "v2", true),
+            (&efi, "v1", false),
+            (&efi, "cpu memory", true),
+            (&efi, "cpuacct blkio devices", true),
+            (&efi, "cpu hugetlb", true),
+            (&efi, "bpf-firewall", true),
+            (&efi, "cpu rdma-nope memory pids", true),
+            (&dt, "v1", true),
+            (&dt, "v2", false),
+            (&dt, "cpu io pids", true),
+            (&dt, "memory", false),
+            (&dt, "cpuset", false),
+        ] {
+            assert_eq!(
+                on(sys, ControlGroupController, arg),
+                want,
+                "ControlGroupController={arg}"
+            );
+        }
+        let v2_no_cpu = fake(
+            "cg-nocpu",
+            &[
+                (
+                    "proc/self/mountinfo",
+                    "30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+                ),
+                ("sys/fs/cgroup/cgroup.controllers", "memory pids\n"),
+            ],
+        );
+        assert!(!on(&v2_no_cpu, ControlGroupController, "cpu"));
+        assert!(!on(&v2_no_cpu, ControlGroupController, "memory cpuacct"));
+        assert!(check(&fake("cg-none", &[]), ControlGroupController, "v2").is_err());
+        // No credentials in vigil: never holds, negated always does.
+        assert!(!on(&efi, Credential, "mycred"));
+        assert_eq!(
+            evaluate_in(
+                &efi,
+                &[cond(Credential, "mycred", false, true)],
+                "Condition"
+            ),
+            Ok(())
+        );
+        assert!(validate(Credential, "a/b").is_err());
+        for s in [efi, dt, v2_no_cpu] {
+            fs::remove_dir_all(&s.root).unwrap();
+        }
+        let _ = fs::remove_dir_all(tmpdir("root-cg-none"));
+    }
+
+    #[test]
+    fn path_is_encrypted_follows_device_stack() {
+        use ConditionKind::PathIsEncrypted;
+        let d = tmpdir("crypt");
+        let file = d.join("f");
+        fs::write(&file, "").unwrap();
+        // The device of the mount holding the file, as mountinfo names it.
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let real = fs::canonicalize(&file).unwrap();
+        let dev = mountinfo
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                Some((unescape_octal(f.get(4)?), f.get(2)?.to_string()))
+            })
+            .filter(|(p, _)| real.starts_with(p))
+            .max_by_key(|(p, _)| p.components().count())
+            .map(|(_, dev)| dev)
+            .unwrap();
+        let arg = file.to_string_lossy().into_owned();
+        if dev.starts_with("0:") {
+            // tmpfs or overlay: no block device, never encrypted.
+            let sys = fake("crypt-anon", &[]);
+            assert!(!on(&sys, PathIsEncrypted, &arg));
+            fs::remove_dir_all(&sys.root).unwrap();
+        } else {
+            let direct = fake(
+                "crypt-direct",
+                &[(
+                    &format!("sys/dev/block/{dev}/dm/uuid"),
+                    "CRYPT-LUKS2-0123-root\n",
+                )],
+            );
+            assert!(on(&direct, PathIsEncrypted, &arg));
+            let lvm = fake(
+                "crypt-lvm",
+                &[
+                    (&format!("sys/dev/block/{dev}/dm/uuid"), "LVM-abc\n"),
+                    (&format!("sys/dev/block/{dev}/slaves/dm-0/dev"), "253:0\n"),
+                    ("sys/dev/block/253:0/dm/uuid", "CRYPT-LUKS2-0123-pv\n"),
+                ],
+            );
+            assert!(on(&lvm, PathIsEncrypted, &arg));
+            let plain = fake(
+                "crypt-plain",
+                &[
+                    (&format!("sys/dev/block/{dev}/dm/uuid"), "LVM-abc\n"),
+                    (&format!("sys/dev/block/{dev}/slaves/sda2/dev"), "8:2\n"),
+                ],
+            );
+            assert!(!on(&plain, PathIsEncrypted, &arg));
+            for s in [direct, lvm, plain] {
+                fs::remove_dir_all(&s.root).unwrap();
+            }
+        }
+        let none = fake("crypt-none", &[]);
+        assert!(!on(&none, PathIsEncrypted, &arg));
+        assert!(!on(&none, PathIsEncrypted, &format!("{arg}.missing")));
+        assert!(validate(PathIsEncrypted, "relative").is_err());
+        fs::remove_dir_all(&none.root).unwrap();
+        fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -168,11 +168,19 @@ pub enum ConditionKind {
     Group,
     Environment,
     FirstBoot,
+    KernelVersion,
+    OSRelease,
+    Memory,
+    CPUs,
+    Firmware,
+    PathIsEncrypted,
+    ControlGroupController,
+    Credential,
 }
 
 impl ConditionKind {
     /// Every kind, in the order the directives are registered.
-    pub const ALL: [ConditionKind; 21] = [
+    pub const ALL: [ConditionKind; 29] = [
         ConditionKind::PathExists,
         ConditionKind::PathIsDirectory,
         ConditionKind::FileIsExecutable,
@@ -194,6 +202,14 @@ impl ConditionKind {
         ConditionKind::Group,
         ConditionKind::Environment,
         ConditionKind::FirstBoot,
+        ConditionKind::KernelVersion,
+        ConditionKind::OSRelease,
+        ConditionKind::Memory,
+        ConditionKind::CPUs,
+        ConditionKind::Firmware,
+        ConditionKind::PathIsEncrypted,
+        ConditionKind::ControlGroupController,
+        ConditionKind::Credential,
     ];
 
     /// The directive name without `Condition`/`Assert`, e.g. `PathExists`.
@@ -220,6 +236,14 @@ impl ConditionKind {
             ConditionKind::Group => "Group",
             ConditionKind::Environment => "Environment",
             ConditionKind::FirstBoot => "FirstBoot",
+            ConditionKind::KernelVersion => "KernelVersion",
+            ConditionKind::OSRelease => "OSRelease",
+            ConditionKind::Memory => "Memory",
+            ConditionKind::CPUs => "CPUs",
+            ConditionKind::Firmware => "Firmware",
+            ConditionKind::PathIsEncrypted => "PathIsEncrypted",
+            ConditionKind::ControlGroupController => "ControlGroupController",
+            ConditionKind::Credential => "Credential",
         }
     }
 
@@ -237,6 +261,7 @@ impl ConditionKind {
                 | ConditionKind::PathIsMountPoint
                 | ConditionKind::PathIsReadWrite
                 | ConditionKind::NeedsUpdate
+                | ConditionKind::PathIsEncrypted
         )
     }
 }
@@ -559,6 +584,8 @@ pub struct ExecCommand {
 pub struct Service {
     pub service_type: ServiceType,
     pub exec_start: Vec<ExecCommand>,
+    /// `ExecCondition=`: run before `ExecStartPre=`; exit 1..254 skips the unit.
+    pub exec_condition: Vec<ExecCommand>,
     pub exec_start_pre: Vec<ExecCommand>,
     pub exec_start_post: Vec<ExecCommand>,
     pub exec_stop: Vec<ExecCommand>,
@@ -642,6 +669,7 @@ impl Default for Service {
         Service {
             service_type: ServiceType::Simple,
             exec_start: Vec::new(),
+            exec_condition: Vec::new(),
             exec_start_pre: Vec::new(),
             exec_start_post: Vec::new(),
             exec_stop: Vec::new(),
@@ -770,6 +798,7 @@ impl Unit {
         if let Some(s) = &mut self.service {
             for list in [
                 &mut s.exec_start,
+                &mut s.exec_condition,
                 &mut s.exec_start_pre,
                 &mut s.exec_start_post,
                 &mut s.exec_stop,

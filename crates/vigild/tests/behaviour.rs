@@ -869,6 +869,97 @@ fn a_dash_exec_start_pre_failure_is_ignored() {
     m.wait_state("pre.service", "running");
 }
 
+/// ExecCondition=: exit 0 goes on, 1..254 skips the unit (inactive, its
+/// dependents start, ExecStopPost= runs), 255 fails it.
+#[test]
+fn exec_condition_exit_0_runs_1_skips_255_fails() {
+    let m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=ok.service skip.service dep.service fail.service\n",
+        ),
+        (
+            "ok.service",
+            "[Service]\nExecCondition=/bin/sh -c 'exit 0'\nExecStart=/bin/sleep 1000\n",
+        ),
+        (
+            "skip.service",
+            "[Service]\nExecCondition=/bin/sh -c 'exit 1'\nExecStartPre=/bin/echo pre-ran\n\
+             ExecStart=/bin/sh -c 'echo main-ran; exec sleep 1000'\n\
+             ExecStopPost=/bin/echo stoppost-ran\n",
+        ),
+        (
+            "dep.service",
+            "[Unit]\nRequires=skip.service\nAfter=skip.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+        (
+            "fail.service",
+            "[Service]\nExecCondition=/bin/sh -c 'exit 255'\nExecStart=/bin/sleep 1000\n",
+        ),
+    ]);
+    m.wait_state("ok.service", "running");
+    m.wait_state("fail.service", "failed");
+    let reason = |unit: &str| {
+        m.status_json(unit)["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(reason("fail.service"), "exit code 255");
+    m.wait_log("skip.service", "stoppost-ran");
+    m.wait_state("skip.service", "inactive");
+    assert_eq!(
+        reason("skip.service"),
+        "condition failed: ExecCondition=/bin/sh -c 'exit 1' exited with status 1"
+    );
+    let out = stdout_lines(&m, "skip.service");
+    assert!(
+        !out.iter().any(|l| l == "pre-ran" || l == "main-ran"),
+        "{out:?}"
+    );
+    m.wait_state("dep.service", "running");
+    // A manual start checks again, and is skipped again: not an error.
+    let out = m.vigil(&["start", "skip"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(m.state("skip.service"), "inactive");
+}
+
+/// The condition kinds that compare numbers and versions, on this machine.
+#[test]
+fn kernel_version_memory_cpus_and_credential_conditions() {
+    let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let svc = |conds: &str| format!("[Unit]\n{conds}[Service]\nExecStart=/bin/sleep 1000\n");
+    let yes = svc(&format!(
+        "ConditionKernelVersion=\">= 2.6\" ={}\nConditionMemory=>=1M\nConditionCPUs=>=1\n\
+         ConditionCredential=!vigil-test\nAssertFirmware=!device-tree-compatible(vigil,none)\n",
+        release.trim()
+    ));
+    let mem_no = svc("ConditionMemory=<1M\n");
+    let cred_no = svc("ConditionCredential=vigil-test\n");
+    let m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=yes.service mem-no.service cred-no.service\n",
+        ),
+        ("yes.service", &yes),
+        ("mem-no.service", &mem_no),
+        ("cred-no.service", &cred_no),
+    ]);
+    m.wait_state("yes.service", "running");
+    for (unit, written) in [
+        ("mem-no.service", "ConditionMemory=<1M"),
+        ("cred-no.service", "ConditionCredential=vigil-test"),
+    ] {
+        m.wait_log(unit, "condition");
+        assert_eq!(m.state(unit), "inactive", "{unit}");
+        let st = m.status_json(unit);
+        assert!(
+            st["reason"].as_str().unwrap_or_default().contains(written),
+            "{unit}: {st}"
+        );
+    }
+}
+
 #[test]
 fn exec_start_post_runs_after_ready_with_mainpid() {
     let d = TempDir::new("post");

@@ -98,6 +98,9 @@ pub trait Build: Sized {
     fn exec(self, l: &[&str]) -> Self {
         self.svc(|s| s.exec_start = l.iter().map(|p| cmd(p)).collect())
     }
+    fn cond_exec(self, c: ExecCommand) -> Self {
+        self.svc(|s| s.exec_condition.push(c))
+    }
     fn pre(self, c: ExecCommand) -> Self {
         self.svc(|s| s.exec_start_pre.push(c))
     }

@@ -251,6 +251,30 @@ pub static DIRECTIVES: &[Directive] = &[
     d("Unit", "ConditionFirstBoot", |b, v| {
         b.condition(v, ConditionKind::FirstBoot, false)
     }),
+    d("Unit", "ConditionKernelVersion", |b, v| {
+        b.condition(v, ConditionKind::KernelVersion, false)
+    }),
+    d("Unit", "ConditionOSRelease", |b, v| {
+        b.condition(v, ConditionKind::OSRelease, false)
+    }),
+    d("Unit", "ConditionMemory", |b, v| {
+        b.condition(v, ConditionKind::Memory, false)
+    }),
+    d("Unit", "ConditionCPUs", |b, v| {
+        b.condition(v, ConditionKind::CPUs, false)
+    }),
+    d("Unit", "ConditionFirmware", |b, v| {
+        b.condition(v, ConditionKind::Firmware, false)
+    }),
+    d("Unit", "ConditionPathIsEncrypted", |b, v| {
+        b.condition(v, ConditionKind::PathIsEncrypted, false)
+    }),
+    d("Unit", "ConditionControlGroupController", |b, v| {
+        b.condition(v, ConditionKind::ControlGroupController, false)
+    }),
+    d("Unit", "ConditionCredential", |b, v| {
+        b.condition(v, ConditionKind::Credential, false)
+    }),
     d("Unit", "AssertPathExists", |b, v| {
         b.condition(v, ConditionKind::PathExists, true)
     }),
@@ -314,8 +338,35 @@ pub static DIRECTIVES: &[Directive] = &[
     d("Unit", "AssertFirstBoot", |b, v| {
         b.condition(v, ConditionKind::FirstBoot, true)
     }),
+    d("Unit", "AssertKernelVersion", |b, v| {
+        b.condition(v, ConditionKind::KernelVersion, true)
+    }),
+    d("Unit", "AssertOSRelease", |b, v| {
+        b.condition(v, ConditionKind::OSRelease, true)
+    }),
+    d("Unit", "AssertMemory", |b, v| {
+        b.condition(v, ConditionKind::Memory, true)
+    }),
+    d("Unit", "AssertCPUs", |b, v| {
+        b.condition(v, ConditionKind::CPUs, true)
+    }),
+    d("Unit", "AssertFirmware", |b, v| {
+        b.condition(v, ConditionKind::Firmware, true)
+    }),
+    d("Unit", "AssertPathIsEncrypted", |b, v| {
+        b.condition(v, ConditionKind::PathIsEncrypted, true)
+    }),
+    d("Unit", "AssertControlGroupController", |b, v| {
+        b.condition(v, ConditionKind::ControlGroupController, true)
+    }),
+    d("Unit", "AssertCredential", |b, v| {
+        b.condition(v, ConditionKind::Credential, true)
+    }),
     d("Service", "Type", h_type),
     d("Service", "ExecStart", |b, v| b.exec(v, "ExecStart")),
+    d("Service", "ExecCondition", |b, v| {
+        b.exec(v, "ExecCondition")
+    }),
     d("Service", "ExecStartPre", |b, v| b.exec(v, "ExecStartPre")),
     d("Service", "ExecStartPost", |b, v| {
         b.exec(v, "ExecStartPost")
@@ -802,6 +853,7 @@ impl Builder<'_> {
         let list = match directive {
             "ExecStart" => &mut self.service.exec_start,
             "ExecStartPre" => &mut self.service.exec_start_pre,
+            "ExecCondition" => &mut self.service.exec_condition,
             "ExecStartPost" => &mut self.service.exec_start_post,
             "ExecStop" => &mut self.service.exec_stop,
             "ExecStopPost" => &mut self.service.exec_stop_post,
@@ -839,6 +891,7 @@ impl Builder<'_> {
                 &mut self.service.exec_start
             }
             "ExecStartPre" => &mut self.service.exec_start_pre,
+            "ExecCondition" => &mut self.service.exec_condition,
             "ExecStartPost" => &mut self.service.exec_start_post,
             "ExecStop" => &mut self.service.exec_stop,
             "ExecStopPost" => &mut self.service.exec_stop_post,

@@ -290,6 +290,15 @@ fn exec_directives() {
     assert_eq!(s.exec_stop_post[0].program, "/bin/stoppost");
     assert_eq!(s.exec_reload.len(), 2);
     assert_eq!(s.exec_reload[1].line, 8);
+    let s = svc(
+        "ExecCondition=/bin/sh -c 'exit 1'\nExecCondition=-/bin/check\nExecCondition=\n\
+                 ExecCondition=-/bin/c2 %n",
+    );
+    assert_eq!(s.exec_condition.len(), 1, "an empty value resets the list");
+    assert!(s.exec_condition[0].ignore_failure);
+    assert_eq!(s.exec_condition[0].argv, ["/bin/c2", "a.service"]);
+    let s = svc("ExecCondition=/bin/sh -c 'exit 1'");
+    assert_eq!(s.exec_condition[0].argv, ["/bin/sh", "-c", "exit 1"]);
 }
 
 #[test]
@@ -993,6 +1002,14 @@ fn every_condition_kind_parses_in_both_forms() {
         (ConditionKind::Group, "adm"),
         (ConditionKind::Environment, "LANG=C"),
         (ConditionKind::FirstBoot, "no"),
+        (ConditionKind::KernelVersion, "\">= 5.10\" !=6.1.0"),
+        (ConditionKind::OSRelease, "ID=debian VERSION_ID>=12"),
+        (ConditionKind::Memory, ">=1G"),
+        (ConditionKind::CPUs, "2"),
+        (ConditionKind::Firmware, "smbios-field(board_name $= X570*)"),
+        (ConditionKind::PathIsEncrypted, "/"),
+        (ConditionKind::ControlGroupController, "cpu memory"),
+        (ConditionKind::Credential, "my.secret"),
     ];
     assert_eq!(values.len(), ConditionKind::ALL.len());
     let mut text = String::from("[Unit]\n");
@@ -1035,10 +1052,35 @@ fn malformed_condition_values_name_line_and_directive() {
          ConditionCapability=CAP_NOPE\nConditionSecurity=magic\nConditionACPower=maybe\n\
          ConditionFirstBoot=\nConditionFirstBoot=sometimes\nConditionUser=a b\n\
          ConditionGroup=\nConditionKernelCommandLine=!\nConditionPathExistsGlob=rel*\n\
-         ConditionArchitecture=native\n[Service]\nExecStart=/bin/true\n",
+         ConditionArchitecture=native\nConditionKernelVersion=>=\nConditionOSRelease=debian\n\
+         ConditionMemory=lots\nAssertCPUs=$=4\nConditionFirmware=bios\n\
+         ConditionPathIsEncrypted=home\nConditionCredential=a/b\n\
+         ConditionControlGroupController=\"cpu\n[Service]\nExecStart=/bin/true\n",
     );
     let lines: Vec<u32> = e.iter().map(|e| e.0).collect();
-    assert_eq!(lines, [2, 3, 4, 5, 6, 8, 9, 11, 12], "{e:#?}");
+    assert_eq!(
+        lines,
+        [2, 3, 4, 5, 6, 8, 9, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21],
+        "{e:#?}"
+    );
+    for (i, text) in [
+        (
+            9,
+            "ConditionKernelVersion=>=: operator \">=\" without a version",
+        ),
+        (10, "ConditionOSRelease=debian: \"debian\" is not KEY=VALUE"),
+        (11, "ConditionMemory=lots: "),
+        (
+            12,
+            "AssertCPUs=$=4: \"$=4\": a glob does not compare numbers",
+        ),
+        (13, "ConditionFirmware=bios: unknown firmware test \"bios\""),
+        (14, "not absolute"),
+        (15, "\"a/b\" is not a valid credential name"),
+        (16, "unbalanced quotes"),
+    ] {
+        assert!(e[i].1.contains(text), "{}", e[i].1);
+    }
     assert!(
         e[0].1
             .starts_with("ConditionArchitecture=foo: unknown architecture"),
