@@ -29,7 +29,9 @@ pub enum ValueError {
     Size { value: String },
     #[error("soft limit {soft} is greater than hard limit {hard}")]
     SoftAboveHard { soft: u64, hard: u64 },
-    #[error("{value:?} is not an exit status (expected 0..255, an exit status name or a signal name)")]
+    #[error(
+        "{value:?} is not an exit status (expected 0..255, an exit status name or a signal name)"
+    )]
     ExitStatus { value: String },
     #[error("{value:?} is not an octal file mode mask (expected e.g. 0022)")]
     Mode { value: String },

@@ -10,17 +10,19 @@
 pub mod exec;
 pub mod known;
 pub mod raw;
+mod socket;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use exec::{ExecError, SplitError, Word, expand_exec_words, parse_exec, split_words};
 pub use raw::RawEntry;
+pub use socket::parse_listen;
 
 use crate::model::{
     Condition, ConditionKind, Dependencies, EnvironmentFile, ExitStatusSet, FileMode, Format,
-    KillMode, NotifyAccess, Output, Resource, RestartPolicy, Service, ServiceType, Unit, UnitKind,
-    WorkingDir, WorkingDirectory,
+    KillMode, ListenKind, NotifyAccess, Output, Resource, RestartPolicy, Service, ServiceType,
+    Unit, UnitKind, WorkingDir, WorkingDirectory,
 };
 use crate::specifier::{self, SpecifierContext};
 use crate::{Diagnostic, name, value};
@@ -68,6 +70,7 @@ pub fn sections_for(kind: UnitKind) -> &'static [&'static str] {
     match kind {
         UnitKind::Service => &["Unit", "Service", "Install"],
         UnitKind::Target => &["Unit", "Install"],
+        UnitKind::Socket => &["Unit", "Socket", "Install"],
     }
 }
 
@@ -85,7 +88,7 @@ pub fn parse(
             diagnostics: vec![Diagnostic::error(
                 main.path,
                 0,
-                format!("{name}: vigil loads only .service and .target units"),
+                format!("{name}: vigil loads only .service, .socket and .target units"),
             )],
             references: Vec::new(),
         };
@@ -279,6 +282,62 @@ pub static DIRECTIVES: &[Directive] = &[
     d("Service", "LimitCORE", |b, v| b.limit(Resource::Core, v)),
     d("Service", "LimitMEMLOCK", |b, v| {
         b.limit(Resource::Memlock, v)
+    }),
+    d("Service", "Sockets", socket::h_sockets),
+    d("Socket", "ListenStream", |b, v| {
+        socket::h_listen(b, v, ListenKind::Stream)
+    }),
+    d("Socket", "ListenDatagram", |b, v| {
+        socket::h_listen(b, v, ListenKind::Datagram)
+    }),
+    d("Socket", "ListenSequentialPacket", |b, v| {
+        socket::h_listen(b, v, ListenKind::SequentialPacket)
+    }),
+    d("Socket", "ListenFIFO", |b, v| {
+        socket::h_listen(b, v, ListenKind::Fifo)
+    }),
+    d("Socket", "SocketMode", |b, v| {
+        b.socket().socket_mode = value::parse_mode(v).map_err(|e| e.to_string())?;
+        Ok(())
+    }),
+    d("Socket", "DirectoryMode", |b, v| {
+        b.socket().directory_mode = value::parse_mode(v).map_err(|e| e.to_string())?;
+        Ok(())
+    }),
+    d("Socket", "SocketUser", |b, v| {
+        let n = b.account_name(v)?;
+        b.socket().user = n;
+        Ok(())
+    }),
+    d("Socket", "SocketGroup", |b, v| {
+        let n = b.account_name(v)?;
+        b.socket().group = n;
+        Ok(())
+    }),
+    d("Socket", "Service", socket::h_service),
+    d("Socket", "Backlog", |b, v| {
+        b.socket().backlog = v
+            .parse()
+            .map_err(|_| "expected a non-negative number".to_string())?;
+        Ok(())
+    }),
+    d("Socket", "FileDescriptorName", socket::h_fd_name),
+    d("Socket", "Accept", socket::h_accept),
+    d("Socket", "RemoveOnStop", |b, v| {
+        b.socket().remove_on_stop = bool_value(v)?;
+        Ok(())
+    }),
+    d("Socket", "PassCredentials", |b, v| {
+        b.socket().pass_credentials = bool_value(v)?;
+        Ok(())
+    }),
+    d("Socket", "ReusePort", |b, v| {
+        b.socket().reuse_port = bool_value(v)?;
+        Ok(())
+    }),
+    d("Socket", "FreeBind", |b, v| {
+        b.socket().free_bind = bool_value(v)?;
+        Ok(())
     }),
     d("Install", "WantedBy", |b, v| {
         b.install_names(v, false, |i| &mut i.wanted_by)
@@ -654,6 +713,9 @@ impl Builder<'_> {
 
     /// Checks that need the whole unit, then hands it out if nothing was wrong.
     fn finish(mut self, main: &Path) -> Parsed {
+        if self.unit.kind == UnitKind::Socket {
+            socket::finish(&mut self, main);
+        }
         self.unit.deps.dedup();
         if self.unit.kind == UnitKind::Service {
             let s = &mut self.service;

@@ -336,14 +336,20 @@ fn missing_exec_start() {
     assert_eq!(e[0].0, 0);
     assert!(e[0].1.contains("no ExecStart="));
     let e = errs("[Service]\nType=oneshot\n");
-    assert!(e[0].1.contains("no ExecStart=, ExecStop= or SuccessAction="));
+    assert!(
+        e[0].1
+            .contains("no ExecStart=, ExecStop= or SuccessAction=")
+    );
     let (u, _) = ok("[Service]\nType=oneshot\nExecStop=/bin/x\n");
     assert!(u.service.unwrap().exec_start.is_empty());
     // Neither Type= nor ExecStart=: a oneshot, as for systemd.
     let (u, _) = ok("[Service]\nExecStop=/bin/x\n");
     assert_eq!(u.service.unwrap().service_type, ServiceType::Oneshot);
     let e = errs("[Unit]\nDescription=x\n");
-    assert!(e[0].1.contains("no ExecStart=, ExecStop= or SuccessAction="));
+    assert!(
+        e[0].1
+            .contains("no ExecStart=, ExecStop= or SuccessAction=")
+    );
     // Debian's systemd-exit.service: only SuccessAction=.
     let (u, _) = ok("[Unit]\nDefaultDependencies=no\nSuccessAction=exit-force\n");
     assert_eq!(u.service.unwrap().service_type, ServiceType::Oneshot);
