@@ -101,6 +101,8 @@ pub enum Reason {
     PidFile(String),
     /// Stopped because a unit it conflicts with was started.
     Conflict(String),
+    /// A socket unit could not listen, or could not start its service.
+    Socket(String),
 }
 
 impl fmt::Display for Reason {
@@ -121,6 +123,7 @@ impl fmt::Display for Reason {
             Reason::Cycle(c) => write!(f, "ordering cycle: {c}"),
             Reason::PidFile(e) => write!(f, "pid file: {e}"),
             Reason::Conflict(n) => write!(f, "conflicts with {n}"),
+            Reason::Socket(e) => write!(f, "socket: {e}"),
         }
     }
 }
@@ -219,6 +222,13 @@ pub enum Event {
     },
     /// Time has passed: fire every timer due at or before `now`.
     Tick,
+    /// A running socket unit cannot go on: its sockets cannot be created, or
+    /// its service cannot be started. It stops and is failed with
+    /// [`Reason::Socket`]; ignored unless the unit is running.
+    SocketFailed {
+        unit: String,
+        why: String,
+    },
 }
 
 /// What the engine wants done.
@@ -263,6 +273,11 @@ pub enum Action {
     },
     /// After [`Event::Shutdown`]: every unit is stopped.
     AllStopped,
+    /// A socket unit became active: create its sockets and watch them
+    /// (answer [`Event::SocketFailed`] when that fails).
+    Listen { unit: String },
+    /// A socket unit stops being active: close its sockets.
+    CloseSockets { unit: String },
 }
 
 /// A request the engine refused.

@@ -144,6 +144,9 @@ pub struct PreparedCommand {
     umask: Option<u32>,
     rlimits: Vec<Rlimit>,
     stdio: [ChildFd; 3],
+    /// Socket activation: descriptors the child gets as 3, 4, ... (not
+    /// close-on-exec there), with `LISTEN_PID=` set to the child's own PID.
+    pass_fds: Vec<OwnedFd>,
 }
 
 impl PreparedCommand {
@@ -161,7 +164,17 @@ impl PreparedCommand {
             umask: None,
             rlimits: Vec::new(),
             stdio: [ChildFd::Inherit, ChildFd::Inherit, ChildFd::Inherit],
+            pass_fds: Vec::new(),
         }
+    }
+
+    /// Socket activation: the child gets these as fds 3, 4, ... in this order,
+    /// and its environment gets `LISTEN_PID=` with its own PID, written between
+    /// clone and exec (the caller sets `LISTEN_FDS=` and `LISTEN_FDNAMES=`).
+    /// They are the manager's close-on-exec copies, closed when this is dropped.
+    pub fn pass_fds(&mut self, fds: Vec<OwnedFd>) -> &mut Self {
+        self.pass_fds = fds;
+        self
     }
 
     /// The working directory; when `optional`, failing to enter it is not an error.
@@ -251,8 +264,14 @@ struct Plan<'a> {
     /// (`None`: keep the manager's own).
     stdio: [Option<RawFd>; 3],
     /// The child's private descriptor table keeps only the descriptors below
-    /// this: 0-2, the manager's first few, and the staging slots.
+    /// this: 0-2, the manager's first few, and the staging slots (and, with
+    /// `pass_fds`, everything up to the highest of them).
     keep_below: u32,
+    /// Descriptors to install as 3, 4, ... (see [`PreparedCommand::pass_fds`]).
+    pass_fds: &'a [RawFd],
+    /// The `LISTEN_PID=` entry of the environment, with room for the digits:
+    /// the child writes its PID there. Null when nothing is passed.
+    listen_pid: *mut u8,
     rlimits: &'a [(Resource, rustix::process::Rlimit)],
     umask: Option<Mode>,
     cwd: Option<(&'a CStr, bool)>,
@@ -290,7 +309,19 @@ fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
 pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
     // Everything below is allocated and computed before fork.
     let argv = null_terminated(&cmd.argv);
-    let envp = null_terminated(&cmd.envp);
+    let mut envp = null_terminated(&cmd.envp);
+    let pass_fds: Vec<RawFd> = cmd.pass_fds.iter().map(AsRawFd::as_raw_fd).collect();
+    // "LISTEN_PID=" and up to 10 digits and the NUL: filled in by the child.
+    let mut listen_pid_entry = [0u8; LISTEN_PID_PREFIX.len() + 11];
+    let listen_pid: *mut u8 = if pass_fds.is_empty() {
+        std::ptr::null_mut()
+    } else {
+        listen_pid_entry[..LISTEN_PID_PREFIX.len()].copy_from_slice(LISTEN_PID_PREFIX);
+        let p = listen_pid_entry.as_mut_ptr();
+        // Before the terminating null pointer.
+        envp.insert(envp.len() - 1, p.cast_const().cast::<c_char>());
+        p
+    };
     let groups: Option<Vec<Gid>> = match &cmd.groups {
         Some(list) => Some(
             list.iter()
@@ -340,13 +371,18 @@ pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
             }
         }
     }
-    let keep_below = stage_slots.keep_below;
+    let highest_passed = pass_fds.iter().copied().max().unwrap_or(0);
+    let keep_below = stage_slots
+        .keep_below
+        .max(u32::try_from(highest_passed).unwrap_or(0).saturating_add(1));
     let plan = Plan {
         path: &cmd.path,
         argv: argv.as_ptr(),
         envp: envp.as_ptr(),
         stdio,
         keep_below,
+        pass_fds: &pass_fds,
+        listen_pid,
         rlimits: &rlimits,
         umask: cmd.umask.map(Mode::from_raw_mode),
         cwd: cmd
@@ -621,6 +657,10 @@ fn child_setup(plan: &Plan<'_>) -> (Stage, i32) {
         }
     }
 
+    if let Err(errno) = install_passed_fds(plan) {
+        return (Stage::Dup2, errno);
+    }
+
     for (resource, limit) in plan.rlimits {
         if let Err(e) = rustix::process::setrlimit(*resource, *limit) {
             return (Stage::Rlimit, e.raw_os_error());
@@ -661,6 +701,64 @@ fn child_setup(plan: &Plan<'_>) -> (Stage, i32) {
     // before fork and alive until execve replaces this image.
     unsafe { libc::execve(plan.path.as_ptr(), plan.argv, plan.envp) };
     (Stage::Exec, last_errno())
+}
+
+const LISTEN_PID_PREFIX: &[u8] = b"LISTEN_PID=";
+
+/// Socket activation in the child: the passed descriptors become 3, 4, ...
+/// (without close-on-exec), and `LISTEN_PID=` gets this process's PID.
+/// Everything from `keep_below` up was closed when the table was unshared, so
+/// the passed descriptors are first copied there (above every source and
+/// every target), then onto their places.
+fn install_passed_fds(plan: &Plan<'_>) -> Result<(), i32> {
+    let n = plan.pass_fds.len();
+    if n == 0 {
+        return Ok(());
+    }
+    let base = plan.keep_below.max(3 + n as u32) as RawFd;
+    for (i, &raw) in (0..).zip(plan.pass_fds) {
+        // SAFETY: plain integers; dup3 only changes this child's own table.
+        // `raw` is open here (below `keep_below`, held by the manager until
+        // the clone returns); `base + i` is free, since everything from
+        // `keep_below` up was closed. The copy is closed at exec.
+        if unsafe { libc::dup3(raw, base + i, libc::O_CLOEXEC) } < 0 {
+            return Err(last_errno());
+        }
+    }
+    for i in (0..).take(n) {
+        // SAFETY: as above. Whatever 3 + i held in this child (a staging
+        // slot already installed as stdio, or a manager descriptor that exec
+        // would close) is replaced, as intended.
+        if unsafe { libc::dup3(base + i, 3 + i, 0) } < 0 {
+            return Err(last_errno());
+        }
+    }
+    if !plan.listen_pid.is_null() {
+        let mut pid = rustix::process::getpid()
+            .as_raw_nonzero()
+            .get()
+            .unsigned_abs();
+        let mut digits = [0u8; 10];
+        let mut len = 0;
+        loop {
+            digits[len] = b'0' + (pid % 10) as u8;
+            len += 1;
+            pid /= 10;
+            if pid == 0 || len == digits.len() {
+                break;
+            }
+        }
+        let at = LISTEN_PID_PREFIX.len();
+        for i in 0..len {
+            // SAFETY: `listen_pid` points to the parent's buffer of
+            // LISTEN_PID_PREFIX.len() + 11 bytes, alive until the clone returns
+            // (CLONE_VFORK) and written by no one else meanwhile; at + 10 < its size.
+            unsafe { *plan.listen_pid.add(at + i) = digits[len - 1 - i] };
+        }
+        // SAFETY: as above; at + len <= at + 10 is inside the buffer.
+        unsafe { *plan.listen_pid.add(at + len) = 0 };
+    }
+    Ok(())
 }
 
 /// Keeps the manager's own descriptor `target` (0-2) open across exec.

@@ -78,7 +78,11 @@ impl Daemon {
             }
             Action::WatchPid { unit, pid } => self.watch_pid(&unit, pid),
             // Handled by the caller.
-            Action::StateChanged { .. } | Action::Log { .. } | Action::AllStopped => {}
+            Action::StateChanged { .. }
+            | Action::Log { .. }
+            | Action::AllStopped
+            | Action::Listen { .. }
+            | Action::CloseSockets { .. } => {}
         }
     }
 
