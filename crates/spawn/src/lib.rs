@@ -70,6 +70,9 @@ pub struct Context {
     /// Extra variables from the manager, applied before the unit's own
     /// `Environment=` and `EnvironmentFile=` (which may override them).
     pub extra_env: Vec<(String, String)>,
+    /// Socket activation: the sockets passed as fds 3, 4, ... with their
+    /// names, giving `LISTEN_FDS`, `LISTEN_FDNAMES` and `LISTEN_PID`.
+    pub listen_fds: Vec<(OwnedFd, String)>,
 }
 
 impl Default for Context {
@@ -83,6 +86,7 @@ impl Default for Context {
             stdout: Stdio::Inherit,
             stderr: Stdio::Inherit,
             extra_env: Vec::new(),
+            listen_fds: Vec::new(),
         }
     }
 }
@@ -447,7 +451,14 @@ pub fn prepare(
     let _ = unit_name;
     let is_root = manager_is_root();
     let identity = resolve_identity(service, is_root)?;
-    let environment = build_environment(service, &ctx, &identity)?;
+    let mut environment = build_environment(service, &ctx, &identity)?;
+    let listen_names: Vec<&str> = ctx.listen_fds.iter().map(|(_, n)| n.as_str()).collect();
+    if !listen_names.is_empty() {
+        // Set by the manager after the unit's own variables, as systemd does;
+        // LISTEN_PID is written by the child itself (it needs its own PID).
+        environment.set("LISTEN_FDS", &listen_names.len().to_string());
+        environment.set("LISTEN_FDNAMES", &listen_names.join(":"));
+    }
     let program = resolve_program(&cmd.program)?;
     let argv = expand_argv(cmd, &environment);
 
@@ -511,6 +522,7 @@ pub fn prepare(
             hard: limit.hard,
         });
     }
+    command.pass_fds(ctx.listen_fds.into_iter().map(|(fd, _)| fd).collect());
     command
         .stdin(child_fd(ctx.stdin, "stdin")?)
         .stdout(child_fd(ctx.stdout, "stdout")?)

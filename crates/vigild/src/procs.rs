@@ -77,12 +77,10 @@ impl Daemon {
                 let _ = self.engine.handle(now, Event::PidFileRead { unit, result });
             }
             Action::WatchPid { unit, pid } => self.watch_pid(&unit, pid),
+            Action::Listen { unit } => self.listen(&unit),
+            Action::CloseSockets { unit } => self.close_sockets(&unit),
             // Handled by the caller.
-            Action::StateChanged { .. }
-            | Action::Log { .. }
-            | Action::AllStopped
-            | Action::Listen { .. }
-            | Action::CloseSockets { .. } => {}
+            Action::StateChanged { .. } | Action::Log { .. } | Action::AllStopped => {}
         }
     }
 
@@ -127,6 +125,11 @@ impl Daemon {
             stdout,
             stderr,
             extra_env: self.default_env.clone(),
+            // Socket activation: only the main process gets the sockets.
+            listen_fds: match role {
+                Role::Main(_) => self.listen_fds_for(unit_name, &service.sockets),
+                _ => Vec::new(),
+            },
         };
         let result = vigil_spawn::prepare(unit_name, service, command, ctx)
             .and_then(|prepared| vigil_spawn::spawn(&prepared));
