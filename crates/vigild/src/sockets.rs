@@ -202,6 +202,7 @@ impl Daemon {
         };
         let addresses: Vec<String> = sock.listen.iter().map(|l| l.address.to_string()).collect();
         self.sockets.units.insert(unit.to_string(), listening);
+        self.store_listening(unit);
         self.say(
             Level::Info,
             Some(unit),
@@ -254,6 +255,7 @@ impl Daemon {
         for fd in &l.fds {
             unwatch(&self.epoll, fd);
         }
+        self.unstore_listening(unit, l.fds.len());
         drop(l.fds);
         for path in &l.remove {
             if let Err(e) = std::fs::remove_file(path)
@@ -362,5 +364,220 @@ impl Daemon {
             self.say(Level::Error, Some(service), &e);
         }
         out
+    }
+}
+
+/// The prefix of a listening socket's name in vigil-init's fd store:
+/// `socket:UNIT:INDEX`.
+const STORE_PREFIX: &str = "socket:";
+/// vigil-init's limit on a store name (docs/INIT.md).
+const STORE_NAME_MAX: usize = 64;
+
+fn store_name(unit: &str, index: usize) -> Option<String> {
+    let name = format!("{STORE_PREFIX}{unit}:{index}");
+    (name.len() <= STORE_NAME_MAX).then_some(name)
+}
+
+/// The listening sockets as the next manager finds them after `vigil
+/// reexec`: each unit's descriptors, left open across exec, by number.
+pub(crate) type SavedSockets = Vec<(String, Vec<i32>)>;
+
+impl Daemon {
+    /// With vigil-init: a socket unit's descriptors go into its store, so
+    /// connections that come while no manager runs wait in their backlog.
+    fn store_listening(&mut self, unit: &str) {
+        let Some(chan) = &self.init else { return };
+        let Some(l) = self.sockets.units.get(unit) else {
+            return;
+        };
+        let mut unnamed = false;
+        for (i, fd) in l.fds.iter().enumerate() {
+            match store_name(unit, i) {
+                Some(name) => {
+                    crate::handover::send_to_init(chan, &format!("fdstore {name}"), &[fd.as_fd()]);
+                }
+                None => unnamed = true,
+            }
+        }
+        if unnamed {
+            self.say(
+                Level::Warning,
+                Some(unit),
+                "the unit name is too long for vigil-init's store: its sockets are opened again after a manager crash",
+            );
+        }
+    }
+
+    fn unstore_listening(&mut self, unit: &str, count: usize) {
+        let Some(chan) = &self.init else { return };
+        for i in 0..count {
+            if let Some(name) = store_name(unit, i) {
+                crate::handover::send_to_init(chan, &format!("fdstore-remove {name}"), &[]);
+            }
+        }
+    }
+
+    /// For `vigil reexec`: every listening descriptor by number (the caller
+    /// clears their close-on-exec flag).
+    pub(crate) fn save_sockets(&self) -> SavedSockets {
+        use std::os::fd::AsRawFd;
+        self.sockets
+            .units
+            .iter()
+            .map(|(u, l)| (u.clone(), l.fds.iter().map(AsRawFd::as_raw_fd).collect()))
+            .collect()
+    }
+
+    /// Every listening descriptor, for the close-on-exec flag around an exec.
+    pub(crate) fn socket_fds(&self) -> Vec<std::os::fd::BorrowedFd<'_>> {
+        self.sockets
+            .units
+            .values()
+            .flat_map(|l| l.fds.iter().map(AsFd::as_fd))
+            .collect()
+    }
+
+    /// After the engine's state is restored: every socket unit that is
+    /// running takes back its sockets (left open across exec, or kept by
+    /// vigil-init), or opens them again when they are gone. Descriptors of
+    /// units that are not running any more are closed.
+    pub(crate) fn adopt_sockets(
+        &mut self,
+        saved: SavedSockets,
+        reexec: bool,
+        store: &mut std::collections::HashMap<String, Vec<OwnedFd>>,
+    ) {
+        let mut found: BTreeMap<String, Vec<OwnedFd>> = BTreeMap::new();
+        if reexec {
+            for (unit, raws) in saved {
+                let fds: Vec<OwnedFd> = raws
+                    .into_iter()
+                    .filter_map(|r| vigil_platform::adopt_fd(r).ok())
+                    .collect();
+                found.insert(unit, fds);
+            }
+        }
+        // Kept by vigil-init: `socket:UNIT:INDEX`, in index order. After an
+        // exec the store still holds them too: those copies stay stored.
+        let mut stored: Vec<(String, usize, OwnedFd)> = Vec::new();
+        let keys: Vec<String> = store
+            .keys()
+            .filter(|k| k.starts_with(STORE_PREFIX))
+            .cloned()
+            .collect();
+        for key in keys {
+            let Some(rest) = key.strip_prefix(STORE_PREFIX) else {
+                continue;
+            };
+            let Some((unit, index)) = rest.rsplit_once(':') else {
+                continue;
+            };
+            let Ok(index) = index.parse::<usize>() else {
+                continue;
+            };
+            if let Some(mut fds) = store.remove(&key)
+                && !fds.is_empty()
+            {
+                stored.push((unit.to_string(), index, fds.remove(0)));
+            }
+        }
+        stored.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        let mut from_store: BTreeMap<String, Vec<OwnedFd>> = BTreeMap::new();
+        for (unit, _, fd) in stored {
+            from_store.entry(unit).or_default().push(fd);
+        }
+        let names: Vec<String> = self
+            .engine
+            .units()
+            .into_iter()
+            .filter(|i| i.name.ends_with(".socket"))
+            .map(|i| i.name)
+            .collect();
+        for unit in names {
+            let running = self
+                .engine
+                .unit(&unit)
+                .is_some_and(|i| i.state == State::Running);
+            let exec_fds = found.remove(&unit);
+            let store_fds = from_store.remove(&unit);
+            if !running {
+                if let Some(fds) = &store_fds {
+                    self.unstore_listening(&unit, fds.len());
+                }
+                continue;
+            }
+            let Some(def) = self.engine.run_definition(&unit) else {
+                continue;
+            };
+            let Some(sock) = def.socket.as_ref() else {
+                continue;
+            };
+            let wanted = sock.listen.len();
+            let stored_count = store_fds.as_ref().map(Vec::len);
+            // Either way vigil-init holds them already when there is one: the
+            // predecessor stored them, and the store outlives an exec.
+            let fds = match (exec_fds, store_fds) {
+                (Some(fds), _) if fds.len() == wanted => Some(fds),
+                (_, Some(fds)) if fds.len() == wanted => Some(fds),
+                _ => None,
+            };
+            let Some(fds) = fds else {
+                // What is left of them (the unit's Listen*= lines changed since)
+                // must not keep its addresses busy.
+                if let Some(n) = stored_count {
+                    self.unstore_listening(&unit, n);
+                }
+                self.say(
+                    Level::Warning,
+                    Some(&unit),
+                    "the previous manager's sockets are gone: listening again",
+                );
+                self.listen(&unit);
+                continue;
+            };
+            self.sockets.next_id += 1;
+            let remove = if sock.remove_on_stop {
+                sock.listen
+                    .iter()
+                    .filter_map(|l| match &l.address {
+                        ListenAddress::Path(p) => Some(p.clone()),
+                        _ => None,
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            self.sockets.units.insert(
+                unit.clone(),
+                Listening {
+                    id: self.sockets.next_id,
+                    service: sock.service.clone(),
+                    fd_name: sock.fd_name.clone(),
+                    fds,
+                    watching: false,
+                    remove,
+                    triggers: VecDeque::new(),
+                },
+            );
+            self.say(Level::Info, Some(&unit), "took over the listening sockets");
+            self.rearm_socket(&unit);
+        }
+        for (unit, fds) in from_store {
+            // Stored for a unit this manager does not know any more.
+            self.unstore_listening(&unit, fds.len());
+        }
+    }
+
+    /// At a clean exit: vigil-init drops the sockets it kept.
+    pub(crate) fn forget_sockets(&mut self) {
+        let units: Vec<(String, usize)> = self
+            .sockets
+            .units
+            .iter()
+            .map(|(u, l)| (u.clone(), l.fds.len()))
+            .collect();
+        for (unit, n) in units {
+            self.unstore_listening(&unit, n);
+        }
     }
 }

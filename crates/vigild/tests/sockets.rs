@@ -281,3 +281,133 @@ fn accept_yes_loads_and_fails_at_start_with_a_clear_reason() {
     let st = m.status_json("per.socket").to_string();
     assert!(st.contains("Accept=yes is not implemented"), "{st}");
 }
+
+// ------------------------------------------------- a manager that survives itself
+
+fn inode(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).expect("the socket file").ino()
+}
+
+fn echo_units(d: &TempDir, py: &Path) -> (PathBuf, PathBuf, String, String) {
+    let script = d.path().join("service.py");
+    std::fs::write(&script, SERVICE_PY).unwrap();
+    let count = d.path().join("starts");
+    let sock = d.path().join("echo.sock");
+    let socket_unit = format!("[Socket]\nListenStream={}\n", p(&sock));
+    let service_unit = format!(
+        "[Service]\nExecStart={} {} {}\n",
+        p(py),
+        p(&script),
+        p(&count)
+    );
+    (sock, count, socket_unit, service_unit)
+}
+
+#[test]
+fn reexec_keeps_the_listening_socket_itself() {
+    let Some(py) = python() else {
+        eprintln!("skipping: no python3 in /usr/bin or /usr/local/bin");
+        return;
+    };
+    let d = TempDir::new("sock-reexec");
+    let (sock, count, socket_unit, service_unit) = echo_units(&d, &py);
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=echo.socket\n"),
+        ("echo.socket", &socket_unit),
+        ("echo.service", &service_unit),
+    ]);
+    m.wait_state("echo.socket", "running");
+    let before = inode(&sock);
+    // A client that connects before the re-exec is answered after it: the
+    // same socket (not a new one bound at the same path) is still listening.
+    let mut early = UnixStream::connect(&sock).expect("connect before the re-exec");
+    let said = m.vigil_ok(&["reexec"]);
+    assert!(said.contains("running again"), "{said}");
+    assert_eq!(inode(&sock), before, "the socket was not bound again");
+    assert_eq!(m.state("echo.socket"), "running");
+    early
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    early.write_all(b"hello\n").unwrap();
+    let reply = read_reply(early);
+    assert!(reply.starts_with("fds=1 pid_ok=True names=echo"), "{reply}");
+    assert_eq!(starts(&count), 1);
+    m.wait_log_count("echo.service", "-> inactive", 1);
+    // Watched again by the new image.
+    let reply = unix_request(&sock);
+    assert!(reply.starts_with("fds=1 pid_ok=True"), "{reply}");
+    assert_eq!(starts(&count), 2);
+}
+
+/// The processes whose parent is `pid` (in the test's PID namespace).
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// vigild's PID as the test sees it: unshare -> vigil-init -> vigild.
+fn manager_pid(m: &Manager) -> Option<u32> {
+    let init = *children(m.pid()).first()?;
+    children(init).into_iter().find(|&p| {
+        std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "vigild")
+    })
+}
+
+#[test]
+fn a_manager_killed_under_vigil_init_keeps_the_listening_socket() {
+    if !harness::require_root("a_manager_killed_under_vigil_init_keeps_the_listening_socket") {
+        return;
+    }
+    let Some(py) = python() else {
+        eprintln!("skipping: no python3 in /usr/bin or /usr/local/bin");
+        return;
+    };
+    let d = TempDir::new("sock-crash");
+    let (sock, count, socket_unit, service_unit) = echo_units(&d, &py);
+    let m = Manager::start_under_init(
+        &[
+            ("default.target", "[Unit]\nWants=echo.socket\n"),
+            ("echo.socket", &socket_unit),
+            ("echo.service", &service_unit),
+        ],
+        &[],
+    );
+    m.wait_state("echo.socket", "running");
+    let before = inode(&sock);
+    let mut old = None;
+    wait_until("a running vigild", || {
+        old = manager_pid(&m);
+        old.is_some()
+    });
+    let old = old.unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &old.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // Connected while no manager may run: the connection waits in the
+    // backlog of the socket vigil-init keeps.
+    let mut early = UnixStream::connect(&sock).expect("connect while the manager is down");
+    wait_until("the next vigild", || {
+        manager_pid(&m).is_some_and(|p| p != old)
+    });
+    m.vigil_ok(&["list"]);
+    assert_eq!(inode(&sock), before, "the socket was not bound again");
+    early
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    early.write_all(b"hello\n").unwrap();
+    let reply = read_reply(early);
+    assert!(reply.starts_with("fds=1 pid_ok=True names=echo"), "{reply}");
+    assert_eq!(starts(&count), 1);
+    m.wait_log_count("echo.service", "-> inactive", 1);
+    m.vigil_ok(&["stop", "echo.socket"]);
+    m.wait_state("echo.socket", "inactive");
+    wait_until("nothing listens any more (vigil-init let go too)", || {
+        UnixStream::connect(&sock).is_err()
+    });
+}
