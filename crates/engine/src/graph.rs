@@ -34,6 +34,9 @@ pub(crate) struct Graph {
     pub hard_rev: Vec<Vec<usize>>,
     /// Units with BindsTo= this one: stopped when it goes down on its own.
     pub bound_rev: Vec<Vec<usize>>,
+    /// Units that pull this one in (Requires, Wants, BindsTo, Requisite, reversed):
+    /// a StopWhenUnneeded= unit is needed while one of them is active or starting.
+    pub pulled_by: Vec<Vec<usize>>,
     /// Units stopped (or restarted) along with this one when it is stopped (or
     /// restarted) on request: Requires, BindsTo, Requisite and PartOf, reversed.
     pub stop_rev: Vec<Vec<usize>>,
@@ -73,6 +76,7 @@ pub(crate) fn build(units: &[Option<&Unit>]) -> Graph {
         missing: vec![Vec::new(); n],
         hard_rev: vec![Vec::new(); n],
         bound_rev: vec![Vec::new(); n],
+        pulled_by: vec![Vec::new(); n],
         stop_rev: vec![Vec::new(); n],
         after: vec![Vec::new(); n],
         after_rev: vec![Vec::new(); n],
@@ -114,6 +118,14 @@ pub(crate) fn build(units: &[Option<&Unit>]) -> Graph {
         for &b in &g.binds_to[i] {
             g.bound_rev[b].push(i);
         }
+        for &p in g.requires[i]
+            .iter()
+            .chain(&g.wants[i])
+            .chain(&g.binds_to[i])
+            .chain(&g.requisite[i])
+        {
+            g.pulled_by[p].push(i);
+        }
         let part_of = resolve(&d.part_of);
         for &r in g.requires[i]
             .iter()
@@ -128,6 +140,7 @@ pub(crate) fn build(units: &[Option<&Unit>]) -> Graph {
         .hard_rev
         .iter_mut()
         .chain(g.bound_rev.iter_mut())
+        .chain(g.pulled_by.iter_mut())
         .chain(g.stop_rev.iter_mut())
     {
         list.sort_unstable();

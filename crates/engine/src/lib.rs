@@ -103,6 +103,9 @@ pub enum Reason {
     Conflict(String),
     /// A socket unit could not listen, or could not start its service.
     Socket(String),
+    /// WatchdogSec= passed without a `WATCHDOG=1` (or the service sent
+    /// `WATCHDOG=trigger`).
+    Watchdog,
 }
 
 impl fmt::Display for Reason {
@@ -124,6 +127,7 @@ impl fmt::Display for Reason {
             Reason::PidFile(e) => write!(f, "pid file: {e}"),
             Reason::Conflict(n) => write!(f, "conflicts with {n}"),
             Reason::Socket(e) => write!(f, "socket: {e}"),
+            Reason::Watchdog => f.write_str("watchdog timeout"),
         }
     }
 }
@@ -220,6 +224,17 @@ pub enum Event {
         unit: String,
         result: Result<u32, String>,
     },
+    /// Answer to [`Action::GuessMainPid`]: the one process the start process
+    /// left behind, or `None` when there was none or more than one.
+    MainPidGuessed {
+        unit: String,
+        pid: Option<u32>,
+    },
+    /// A Type=forking service running without a main PID has no process left
+    /// (`vigild` looked after a process of its own exited).
+    ProcessesGone {
+        unit: String,
+    },
     /// Time has passed: fire every timer due at or before `now`.
     Tick,
     /// A running socket unit cannot go on: its sockets cannot be created, or
@@ -255,6 +270,9 @@ pub enum Action {
     },
     /// Type=forking: read the PID file; answer with [`Event::PidFileRead`].
     ReadPidFile { unit: String, path: PathBuf },
+    /// Type=forking without PIDFile= (GuessMainPID=yes): find the processes the
+    /// start process left behind; answer with [`Event::MainPidGuessed`].
+    GuessMainPid { unit: String },
     /// A main PID the engine did not spawn (MAINPID=, a PID file): vigild has to
     /// watch it (a pidfd) and report its end with [`Event::Exited`], since it may
     /// not be vigild's child.
@@ -317,6 +335,8 @@ pub struct UnitInfo {
     pub last_exit: Option<ExitStatus>,
     /// The last `STATUS=` text.
     pub status_text: Option<String>,
+    /// The last `ERRNO=` the service reported.
+    pub status_errno: Option<i32>,
     /// In `Restarting`: when the next start is due.
     pub next_restart: Option<Time>,
     /// Time from the start request to ready, for the last start (`vigil blame`).

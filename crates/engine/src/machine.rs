@@ -32,7 +32,7 @@
 //! | Condition        | starting    | `CheckConditions` sent (only for units that have some) |
 //! | StartPre(i)      | starting    | `ExecStartPre=` number i                               |
 //! | Start(i)         | starting    | `ExecStart=` number i (only oneshot has i > 0), not ready yet |
-//! | PidFile          | starting    | Type=forking: `ReadPidFile` sent                       |
+//! | PidFile          | starting    | Type=forking: `ReadPidFile` or `GuessMainPid` sent     |
 //! | Test             | starting    | zinit `test` probe, or its retry timer                 |
 //! | StartPost(i)     | starting    | `ExecStartPost=` number i                              |
 //! | Running          | running     | the main process (a target: nothing; it is active)     |
@@ -42,6 +42,7 @@
 //! | StopByNotify     | stopping    | the service said STOPPING=1, until its main exits      |
 //! | Stop(i)          | stopping    | `ExecStop=` number i (with $MAINPID)                   |
 //! | Kill(Term/Kill)  | stopping    | KillSignal (then SIGKILL) sent, until the processes exit |
+//! | Kill(Abort)      | stopping    | the watchdog fired: WatchdogSignal (then SIGKILL after TimeoutAbortSec) |
 //! | StopPost(i)      | stopping    | `ExecStopPost=` number i                               |
 //! | AutoRestart      | restarting  | RestartSec timer                                       |
 //!
@@ -65,8 +66,10 @@
 //! | Start(0) simple       | `Spawned`                                     | ready |
 //! | Start(0) exec         | `ExecSucceeded`                               | ready |
 //! | Start(0) notify       | `Notify READY=1` (allowed sender)             | ready |
-//! | Start(0) forking      | main exits clean                              | PidFile + `ReadPidFile`, or ready with no main pid when there is no PIDFile= |
+//! | Start(0) forking      | main exits clean                              | ready if MAINPID= named the daemon; else PidFile + `ReadPidFile`; without PIDFile=: PidFile + `GuessMainPid` (GuessMainPID=no: ready with no main pid) |
 //! | PidFile               | `PidFileRead` Ok(pid) / Err                   | ready with main pid / kill step, result `PidFile` |
+//! | PidFile               | `MainPidGuessed` Some(pid) / None             | ready with that main pid / ready with none |
+//! | Running, no main pid  | `ProcessesGone` (forking)                     | stop sequence, a clean end (Restart= decides) |
 //! | Start(i) oneshot      | exit clean                                    | Start(i+1) + `Spawn Main(i+1)`, after the last: ready |
 //! | Start(i) any          | exit unclean / `SpawnFailed`                  | kill step with result |
 //! | Start(0) notify       | exit clean before READY=1                     | kill step, result `ExitCode(code)` |
@@ -81,6 +84,9 @@
 //! | Running               | `Reload`                                      | Reload(0) + `Spawn Reload(0)`; without ExecReload= `Signal SIGHUP` to the main pid |
 //! | Running               | `Notify RELOADING=1`                          | NotifyReload; `READY=1` -> Running |
 //! | Running               | `Notify STOPPING=1`                           | StopByNotify (timeout TimeoutStopSec); main exit -> StopPost |
+//! | ready .. Reload       | `Notify WATCHDOG=1` / `WATCHDOG_USEC=n`        | watchdog re-armed (now + period; n replaces WatchdogSec= for this run, 0 disables) |
+//! | Test, StartPost, Running, Reload, NotifyReload | watchdog due, or `WATCHDOG=trigger` | Kill(Abort) + `Signal WatchdogSignal` (no ExecStop=), result `Watchdog` |
+//! | Kill(Abort)           | TimeoutAbortSec passes                        | Kill(Kill) + `Signal SIGKILL`, as Kill(Term) |
 //! | Reload(i)             | exit 0 / failure                              | Reload(i+1) then Running (or Exited) / Running + warning |
 //! | active                | stop job                                      | Stop(0) + `Spawn Stop(0)` if ExecStop=, else kill step |
 //! | starting phases       | stop job                                      | kill step (ExecStop= runs only for a unit that became active) |
@@ -112,7 +118,14 @@
 //! always and on-failure; an unclean signal with always, on-failure, on-abnormal
 //! and on-abort; a timeout with always, on-failure and on-abnormal. A main exit
 //! status listed in RestartPreventExitStatus= never restarts; neither do start
-//! limit, dependency, assertion or load failures.
+//! limit, dependency, assertion or load failures. A watchdog timeout restarts
+//! with always, on-failure, on-abnormal and on-watchdog. A main exit status listed
+//! in RestartForceExitStatus= (and not in RestartPreventExitStatus=) always
+//! restarts, whatever Restart= says.
+//!
+//! The watchdog (WatchdogSec=, or WATCHDOG_USEC= from the service) is armed when
+//! the service becomes ready and re-armed by each `WATCHDOG=1`; it counts only
+//! from readiness until a stop begins.
 //!
 //! Notifications: NotifyAccess=none ignores everything (with a warning); main
 //! accepts only the main pid; exec the main pid or any control process of the
@@ -122,8 +135,10 @@
 //! Type=notify with NotifyAccess unset is read as NotifyAccess=main at load.
 //!
 //! Without cgroups the engine knows only the processes it spawned (and a main pid
-//! given by MAINPID= or a PID file); a stop waits for those, not for other members
-//! of the process group. Type=forking without PIDFile= is Running with no main pid.
+//! given by MAINPID=, a PID file or `vigild`'s guess); a stop waits for those, not
+//! for other members of the process group. Type=forking without PIDFile= asks
+//! `vigild` to guess the main pid; without one it is Running until `vigild`
+//! reports `ProcessesGone`.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -154,6 +169,8 @@ const SIGTERM: i32 = 15;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum KillStage {
     Term,
+    /// The watchdog fired: WatchdogSignal=, then SIGKILL after TimeoutAbortSec=.
+    Abort,
     Kill,
 }
 
@@ -328,6 +345,11 @@ struct Slot {
     /// The main exit of the current run, for RestartPreventExitStatus=.
     run_exit: Option<ExitStatus>,
     status_text: Option<String>,
+    status_errno: Option<i32>,
+    /// When the watchdog fires unless a `WATCHDOG=1` comes first.
+    watchdog_at: Option<Time>,
+    /// `WATCHDOG_USEC=` for this run (zero: disabled); `None`: WatchdogSec=.
+    watchdog_override: Option<Duration>,
     start_requested: Option<Time>,
     time_to_ready: Option<Duration>,
     /// The unit became active in this run (ExecStop= runs only then).
@@ -367,6 +389,9 @@ impl Slot {
             last_exit: None,
             run_exit: None,
             status_text: None,
+            status_errno: None,
+            watchdog_at: None,
+            watchdog_override: None,
             start_requested: None,
             time_to_ready: None,
             started_ok: false,
@@ -433,7 +458,7 @@ fn main_clean(svc: &Service, outcome: &Outcome) -> bool {
 
 /// systemd's Restart= table, see the module documentation.
 fn restart_wanted(svc: &Service, result: Option<&Reason>, run_exit: Option<ExitStatus>) -> bool {
-    use RestartPolicy::{Always, OnAbnormal, OnAbort, OnFailure, OnSuccess};
+    use RestartPolicy::{Always, OnAbnormal, OnAbort, OnFailure, OnSuccess, OnWatchdog};
     let prevent = &svc.restart_prevent_exit_status;
     let prevented = match run_exit {
         Some(ExitStatus::Exited(c)) => prevent.codes.contains(&c),
@@ -442,6 +467,15 @@ fn restart_wanted(svc: &Service, result: Option<&Reason>, run_exit: Option<ExitS
     };
     if prevented {
         return false;
+    }
+    let force = &svc.restart_force_exit_status;
+    let forced = match run_exit {
+        Some(ExitStatus::Exited(c)) => force.codes.contains(&c),
+        Some(ExitStatus::Signaled(s)) => force.signals.contains(&s),
+        None => false,
+    };
+    if forced {
+        return true;
     }
     let p = svc.restart;
     match result {
@@ -453,6 +487,7 @@ fn restart_wanted(svc: &Service, result: Option<&Reason>, run_exit: Option<ExitS
         Some(Reason::StartTimeout | Reason::StopTimeout) => {
             matches!(p, Always | OnFailure | OnAbnormal)
         }
+        Some(Reason::Watchdog) => matches!(p, Always | OnFailure | OnAbnormal | OnWatchdog),
         Some(_) => false,
     }
 }
@@ -482,6 +517,8 @@ pub(crate) struct Machine {
     shutting_down: bool,
     all_stopped_sent: bool,
     now: Time,
+    /// The units with StopWhenUnneeded=yes, checked after every call.
+    unneeded_watch: Vec<usize>,
 }
 
 impl Machine {
@@ -613,6 +650,13 @@ impl Machine {
             .map(|s| (!s.removed).then_some(&*s.def))
             .collect();
         self.graph = graph::build(&defs);
+        self.unneeded_watch = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.def.stop_when_unneeded || s.run.stop_when_unneeded)
+            .map(|(i, _)| i)
+            .collect();
 
         // Cycles: every unit named, in vigild's log and in each unit's status.
         self.cycles.clear();
@@ -719,7 +763,7 @@ impl Machine {
         self.slots
             .iter()
             .filter(|s| !s.gone)
-            .flat_map(|s| [s.timeout, s.wake])
+            .flat_map(|s| [s.timeout, s.wake, s.watchdog_at])
             .flatten()
             .min()
     }
@@ -791,6 +835,7 @@ impl Machine {
             restarts: s.restarts,
             last_exit: s.last_exit,
             status_text: s.status_text.clone(),
+            status_errno: s.status_errno,
             next_restart: if s.phase == Phase::AutoRestart {
                 s.wake
             } else {
@@ -904,6 +949,18 @@ impl Machine {
                 }
                 Ok(())
             }
+            Event::MainPidGuessed { unit, pid } => {
+                if let Some(&u) = self.index.get(&unit) {
+                    self.on_main_pid_guessed(u, pid);
+                }
+                Ok(())
+            }
+            Event::ProcessesGone { unit } => {
+                if let Some(&u) = self.index.get(&unit) {
+                    self.on_processes_gone(u);
+                }
+                Ok(())
+            }
             Event::Tick => {
                 self.on_tick();
                 Ok(())
@@ -921,6 +978,9 @@ impl Machine {
 
     fn finish_call(&mut self) {
         self.run_queue();
+        if self.stop_unneeded() {
+            self.run_queue();
+        }
         if self.shutting_down
             && !self.all_stopped_sent
             && self
@@ -935,6 +995,51 @@ impl Machine {
                 message: "every unit is stopped".into(),
             });
             self.actions.push(Action::AllStopped);
+        }
+    }
+
+    /// StopWhenUnneeded=: an active unit with no job that no unit which is
+    /// active, starting or about to start pulls in (Requires, Wants, BindsTo,
+    /// Requisite) gets a stop job, as in systemd. Returns whether any did.
+    fn stop_unneeded(&mut self) -> bool {
+        if self.shutting_down {
+            return false;
+        }
+        let mut any = false;
+        loop {
+            let unneeded: Vec<usize> = self
+                .unneeded_watch
+                .iter()
+                .copied()
+                .filter(|&u| {
+                    let s = &self.slots[u];
+                    s.run.stop_when_unneeded
+                        && !s.removed
+                        && s.phase.is_active()
+                        && s.pending_stop.is_none()
+                        && !s.start_after_stop
+                        && !self.graph.pulled_by[u].iter().any(|&v| {
+                            let o = &self.slots[v];
+                            v != u
+                                && (o.phase.is_active()
+                                    || o.phase.is_starting()
+                                    || o.phase.is_pending_start()
+                                    || o.start_after_stop)
+                        })
+                })
+                .collect();
+            if unneeded.is_empty() {
+                return any;
+            }
+            any = true;
+            for u in unneeded {
+                self.log(
+                    Level::Info,
+                    u,
+                    "stopping: no active unit needs it (StopWhenUnneeded=yes)".into(),
+                );
+                self.stop_unit(u, StopCause::Request, false);
+            }
         }
     }
 
@@ -1369,6 +1474,9 @@ impl Machine {
         s.started_ok = false;
         s.run_exit = None;
         s.status_text = None;
+        s.status_errno = None;
+        s.watchdog_at = None;
+        s.watchdog_override = None;
         s.timeout = svc.timeout_start.map(|t| now + t);
         self.log(Level::Debug, u, "starting".into());
         self.start_pre(u, 0);
@@ -1399,6 +1507,7 @@ impl Machine {
 
     /// The service type's readiness was reached: the `test` probe, then ExecStartPost=.
     fn ready(&mut self, u: usize) {
+        self.reset_watchdog(u);
         let run = self.slots[u].run.clone();
         let probe = run
             .service
@@ -1512,6 +1621,7 @@ impl Machine {
         let s = &mut self.slots[u];
         s.timeout = None;
         s.wake = None;
+        s.watchdog_at = None;
         let exec_stop =
             run_exec_stop && s.started_ok && s.control.is_none() && self.has_cmd(u, Role::Stop(0));
         if exec_stop {
@@ -1560,8 +1670,10 @@ impl Machine {
             self.stop_post(u, 0);
             return;
         }
+        self.slots[u].watchdog_at = None;
         let signal = match stage {
             KillStage::Term => svc.kill_signal,
+            KillStage::Abort => svc.watchdog_signal,
             KillStage::Kill => SIGKILL,
         };
         let group = matches!(
@@ -1576,7 +1688,11 @@ impl Machine {
         for pid in pids {
             self.signal(u, pid, signal, group);
         }
-        self.slots[u].timeout = svc.timeout_stop.map(|t| now + t);
+        let wait = match stage {
+            KillStage::Abort => svc.timeout_abort,
+            KillStage::Term | KillStage::Kill => svc.timeout_stop,
+        };
+        self.slots[u].timeout = wait.map(|t| now + t);
         self.set_phase(u, Phase::Kill(stage));
     }
 
@@ -1624,6 +1740,7 @@ impl Machine {
         let s = &mut self.slots[u];
         s.timeout = None;
         s.wake = None;
+        s.watchdog_at = None;
         s.started_ok = false;
         let result = s.result.take();
         let cause = s.stop_cause.take();
@@ -1765,10 +1882,10 @@ impl Machine {
             // Spawned after the stop began: it gets the signal the others got.
             let run = s.run.clone();
             if let Some(svc) = run.service.as_ref() {
-                let signal = if stage == KillStage::Term {
-                    svc.kill_signal
-                } else {
-                    SIGKILL
+                let signal = match stage {
+                    KillStage::Term => svc.kill_signal,
+                    KillStage::Abort => svc.watchdog_signal,
+                    KillStage::Kill => SIGKILL,
                 };
                 let group = svc.kill_mode == KillMode::ControlGroup;
                 self.signal(u, pid, signal, group);
@@ -1881,6 +1998,8 @@ impl Machine {
                 _ if !clean => self.fail_start(u, failure),
                 ServiceType::Oneshot => self.start_main(u, i + 1),
                 ServiceType::Forking => match &svc.pid_file {
+                    // MAINPID= already named the daemon.
+                    _ if self.slots[u].main_pid.is_some_and(|m| Some(m) != pid) => self.ready(u),
                     Some(path) => {
                         let unit = self.slots[u].name.clone();
                         self.set_phase(u, Phase::PidFile);
@@ -1888,6 +2007,11 @@ impl Machine {
                             unit,
                             path: path.clone(),
                         });
+                    }
+                    None if svc.guess_main_pid => {
+                        let unit = self.slots[u].name.clone();
+                        self.set_phase(u, Phase::PidFile);
+                        self.actions.push(Action::GuessMainPid { unit });
                     }
                     None => self.ready(u),
                 },
@@ -1932,7 +2056,7 @@ impl Machine {
             Phase::Stop(_) | Phase::StopPost(_) => self.record(u, failure),
             Phase::Kill(stage) => {
                 self.record(u, failure);
-                if let (KillMode::Mixed, KillStage::Term, true, Some(pid)) =
+                if let (KillMode::Mixed, KillStage::Term | KillStage::Abort, true, Some(pid)) =
                     (svc.kill_mode, stage, svc.send_sigkill, pid)
                 {
                     // KillMode=mixed: the rest of the group gets SIGKILL once the main is gone.
@@ -2062,9 +2186,18 @@ impl Machine {
     }
 
     fn set_main_pid(&mut self, u: usize, pid: u32) {
+        // Type=forking: MAINPID= may name the daemon before the start process
+        // exits; that exit still moves the start on, so it stays tracked.
+        let start_process = self.slots[u].phase == Phase::Start(0)
+            && self.slots[u]
+                .run
+                .service
+                .as_ref()
+                .is_some_and(|svc| svc.service_type == ServiceType::Forking);
         let s = &mut self.slots[u];
         if let Some(old) = s.main_pid
             && old != pid
+            && !start_process
             && self.pids.get(&old).is_some_and(|&(o, _)| o == u)
         {
             self.pids.remove(&old);
@@ -2120,6 +2253,7 @@ impl Machine {
             return;
         }
         let (mut ready, mut reloading, mut stopping) = (false, false, false);
+        let mut watchdog_trigger = false;
         for (key, value) in fields {
             match key.as_str() {
                 "READY" => ready |= value == "1",
@@ -2130,7 +2264,22 @@ impl Machine {
                     Ok(p) if p > 0 => self.set_main_pid(u, p),
                     _ => self.log(Level::Warning, u, format!("invalid MAINPID={value}")),
                 },
-                "ERRNO" => self.log(Level::Info, u, format!("service reports errno {value}")),
+                "ERRNO" => match value.parse::<i32>() {
+                    Ok(n) => {
+                        self.slots[u].status_errno = Some(n);
+                        self.log(Level::Info, u, format!("service reports errno {n}"));
+                    }
+                    Err(_) => self.log(Level::Warning, u, format!("invalid ERRNO={value}")),
+                },
+                "WATCHDOG" if value == "1" => self.reset_watchdog(u),
+                "WATCHDOG" if value == "trigger" => watchdog_trigger = true,
+                "WATCHDOG_USEC" => match value.parse::<u64>() {
+                    Ok(us) => {
+                        self.slots[u].watchdog_override = Some(Duration::from_micros(us));
+                        self.reset_watchdog(u);
+                    }
+                    Err(_) => self.log(Level::Warning, u, format!("invalid WATCHDOG_USEC={value}")),
+                },
                 "EXTEND_TIMEOUT_USEC" => {
                     if let Ok(us) = value.parse::<u64>() {
                         let now = self.now;
@@ -2145,6 +2294,10 @@ impl Machine {
             }
         }
         let phase = self.slots[u].phase;
+        if watchdog_trigger && self.watchdog_phase(u) {
+            self.watchdog_fired(u, true);
+            return;
+        }
         if stopping {
             if phase.is_active() || phase.is_starting() {
                 let now = self.now;
@@ -2169,6 +2322,98 @@ impl Machine {
         }
     }
 
+    // ----- the watchdog -----
+
+    /// The watchdog period of the current run: WATCHDOG_USEC= if the service set
+    /// one, else WatchdogSec=; `None` when there is no watchdog.
+    fn watchdog_period(&self, u: usize) -> Option<Duration> {
+        let s = &self.slots[u];
+        let configured = s.run.service.as_ref().and_then(|svc| svc.watchdog);
+        s.watchdog_override.or(configured).filter(|d| !d.is_zero())
+    }
+
+    /// Phases in which a missed watchdog ping counts: from readiness until a
+    /// stop begins (systemd arms it when the service becomes ready).
+    fn watchdog_phase(&self, u: usize) -> bool {
+        matches!(
+            self.slots[u].phase,
+            Phase::Test
+                | Phase::StartPost(_)
+                | Phase::Running
+                | Phase::Reload(_)
+                | Phase::NotifyReload
+        )
+    }
+
+    /// `WATCHDOG=1` (or readiness): the next ping is due one period from now.
+    fn reset_watchdog(&mut self, u: usize) {
+        let now = self.now;
+        let period = self.watchdog_period(u);
+        let s = &mut self.slots[u];
+        if s.phase.is_dead() || s.phase.is_stopping() {
+            return;
+        }
+        s.watchdog_at = period.map(|p| now + p);
+    }
+
+    /// The watchdog fired (or the service asked for it with WATCHDOG=trigger):
+    /// WatchdogSignal= to the processes, SIGKILL after TimeoutAbortSec=; no
+    /// ExecStop=, and the result is `Watchdog` for Restart=.
+    fn watchdog_fired(&mut self, u: usize, triggered: bool) {
+        let period = self.watchdog_period(u).unwrap_or_default();
+        let signal = self.slots[u]
+            .run
+            .service
+            .as_ref()
+            .map_or(6, |svc| svc.watchdog_signal);
+        let why = if triggered {
+            "the service sent WATCHDOG=trigger".to_string()
+        } else {
+            format!("no WATCHDOG=1 within {} ms", period.as_millis())
+        };
+        self.log(
+            Level::Error,
+            u,
+            format!("watchdog timeout: {why}; sending signal {signal}"),
+        );
+        self.record(u, Some(Reason::Watchdog));
+        let s = &mut self.slots[u];
+        s.timeout = None;
+        s.watchdog_at = None;
+        self.enter_kill(u, KillStage::Abort);
+    }
+
+    // ----- Type=forking without a PID file -----
+
+    fn on_main_pid_guessed(&mut self, u: usize, pid: Option<u32>) {
+        if self.slots[u].phase != Phase::PidFile {
+            return;
+        }
+        match pid {
+            Some(pid) if pid > 1 => {
+                self.log(Level::Info, u, format!("main PID guessed: {pid}"));
+                self.set_main_pid(u, pid);
+            }
+            _ => self.log(
+                Level::Info,
+                u,
+                "no single process left behind: running without a main PID while any of its processes remains"
+                    .into(),
+            ),
+        }
+        self.ready(u);
+    }
+
+    /// A forking service without a main PID: its last process is gone.
+    fn on_processes_gone(&mut self, u: usize) {
+        let s = &self.slots[u];
+        if s.main_pid.is_some() || !matches!(s.phase, Phase::Running | Phase::NotifyReload) {
+            return;
+        }
+        self.log(Level::Info, u, "no process left".into());
+        self.deactivate(u, None, true);
+    }
+
     // ----- timers -----
 
     fn on_tick(&mut self) {
@@ -2176,10 +2421,20 @@ impl Machine {
         let due: Vec<usize> = (0..self.slots.len())
             .filter(|&u| {
                 let s = &self.slots[u];
-                !s.gone && (s.timeout.is_some_and(|t| t <= now) || s.wake.is_some_and(|t| t <= now))
+                !s.gone
+                    && (s.timeout.is_some_and(|t| t <= now)
+                        || s.wake.is_some_and(|t| t <= now)
+                        || s.watchdog_at.is_some_and(|t| t <= now))
             })
             .collect();
         for u in due {
+            if self.slots[u].watchdog_at.is_some_and(|t| t <= now) {
+                self.slots[u].watchdog_at = None;
+                if self.watchdog_phase(u) {
+                    self.watchdog_fired(u, false);
+                    continue;
+                }
+            }
             if self.slots[u].timeout.is_some_and(|t| t <= now) {
                 self.slots[u].timeout = None;
                 self.on_timeout(u);
@@ -2215,7 +2470,7 @@ impl Machine {
                 self.record(u, Some(Reason::StopTimeout));
                 self.enter_kill(u, KillStage::Term);
             }
-            Phase::Kill(KillStage::Term) => {
+            Phase::Kill(KillStage::Term | KillStage::Abort) => {
                 self.record(u, Some(Reason::StopTimeout));
                 if svc.send_sigkill {
                     self.log(Level::Warning, u, "stop timed out; sending SIGKILL".into());

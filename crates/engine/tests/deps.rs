@@ -510,3 +510,49 @@ fn long_chains_need_no_recursion() {
     h.ok(Event::Shutdown);
     assert_eq!(signalled(&h.take()), [name(n - 1)]);
 }
+
+#[test]
+fn stop_when_unneeded_stops_a_unit_once_nothing_active_pulls_it_in() {
+    let helper = || {
+        service("helper.service")
+            .ty(ServiceType::Exec)
+            .unit(|u| u.stop_when_unneeded = true)
+    };
+    let mut h = H::new(vec![
+        helper(),
+        service("a.service").wants(&["helper.service"]),
+        service("b.service").needs(&["helper.service"]),
+    ]);
+    h.start("a.service");
+    h.start("b.service");
+    let mut spawned = h.spawn_all();
+    assert_eq!(spawned.len(), 2, "a and helper first: {spawned:?}");
+    let helper_pid = spawned.iter().find(|s| s.0 == "helper.service").unwrap().2;
+    h.ok(Event::ExecSucceeded { pid: helper_pid });
+    assert_eq!(h.state("helper.service"), State::Running);
+    spawned.extend(h.spawn_all());
+    assert_eq!(spawned.len(), 3, "then b: {spawned:?}");
+    let pid = |u: &str| spawned.iter().find(|s| s.0 == u).unwrap().2;
+    // a ends; b still requires it.
+    h.exit(pid("a.service"), 0);
+    assert_eq!(h.state("a.service"), State::Inactive);
+    assert_eq!(h.state("helper.service"), State::Running);
+    // b is stopped: nothing needs it any more.
+    h.stop("b.service");
+    let acts = h.take();
+    assert!(
+        logs(&acts).iter().any(|l| l.contains("StopWhenUnneeded")),
+        "{acts:?}"
+    );
+    // helper stops after b, which is ordered after it.
+    assert_eq!(signalled(&acts), ["b.service"], "{acts:?}");
+    h.killed(pid("b.service"), 15);
+    assert_eq!(signalled(&h.take()), ["helper.service"]);
+    h.killed(pid("helper.service"), 15);
+    assert_eq!(h.state("helper.service"), State::Inactive);
+    // Started by hand with nothing that needs it: stopped again at once.
+    h.start("helper.service");
+    let p = h.expect_spawn("helper.service", Role::Main(0));
+    h.ok(Event::ExecSucceeded { pid: p });
+    assert_eq!(signalled(&h.take()), ["helper.service"]);
+}

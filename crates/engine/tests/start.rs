@@ -294,8 +294,12 @@ fn forking_pid_file_error_fails() {
 }
 
 #[test]
-fn forking_without_pid_file_runs_with_no_main_pid() {
-    let mut h = H::new(vec![service("f.service").ty(ServiceType::Forking)]);
+fn forking_without_pid_file_and_guessing_off_runs_with_no_main_pid() {
+    let mut h = H::new(vec![
+        service("f.service")
+            .ty(ServiceType::Forking)
+            .svc(|s| s.guess_main_pid = false),
+    ]);
     h.start("f.service");
     let parent = h.expect_spawn("f.service", Role::Main(0));
     h.exit(parent, 0);

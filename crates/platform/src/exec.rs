@@ -16,8 +16,13 @@
 //!    O_CLOEXEC;
 //! 3. `setsid()`: its own session and process group, so `kill(-pgid)` reaches the
 //!    service and everything it forks;
-//! 4. installs its stdio with `dup2`, sets rlimits, umask, working directory, then
-//!    drops privileges in the order setgroups, setgid, setuid;
+//!    then ignores SIGPIPE again when the command asks for it
+//!    (`IgnoreSIGPIPE=yes`);
+//! 4. installs its stdio with `dup2`, takes stdin as controlling terminal when
+//!    asked, sets rlimits, the nice value, I/O and CPU scheduling and the OOM
+//!    score (all before the ids change: raising them needs privileges), umask,
+//!    working directory, then drops privileges in the order setgroups, setgid,
+//!    setuid;
 //! 5. `execve` of an already resolved path.
 //!
 //! The child shares the manager's memory (CLONE_VM) and the manager waits until it
@@ -45,7 +50,12 @@ enum Stage {
     Sigmask,
     Setsid,
     Dup2,
+    Tty,
     Rlimit,
+    Nice,
+    Ioprio,
+    Sched,
+    OomScoreAdjust,
     Chdir,
     Setgroups,
     Setgid,
@@ -54,12 +64,20 @@ enum Stage {
 }
 
 /// Names of the child's steps, indexed by the stage byte of a failure report.
-pub const STAGE_NAMES: [&str; 10] = [
+/// A step that carries out one unit-file directive names it, so a failure
+/// message says which setting the kernel refused. (A failed `setrlimit` is
+/// reported with the limit's own name, [`RlimitResource::stage_name`].)
+pub const STAGE_NAMES: [&str; 15] = [
     "files",
     "sigmask",
     "setsid",
     "dup2",
+    "tty (StandardInput=)",
     "rlimit",
+    "nice (Nice=)",
+    "ioprio (IOSchedulingClass=)",
+    "sched (CPUSchedulingPolicy=)",
+    "oom-score-adjust (OOMScoreAdjust=)",
     "chdir",
     "setgroups",
     "setgid",
@@ -70,21 +88,78 @@ pub const STAGE_NAMES: [&str; 10] = [
 /// A resource limit the child sets (`Limit*=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RlimitResource {
-    Nofile,
-    Nproc,
+    Cpu,
+    Fsize,
+    Data,
+    Stack,
     Core,
+    Rss,
+    Nofile,
+    As,
+    Nproc,
     Memlock,
+    Locks,
+    Sigpending,
+    Msgqueue,
+    Nice,
+    Rtprio,
+    Rttime,
 }
 
 impl RlimitResource {
     pub(crate) fn to_rustix(self) -> Resource {
         match self {
-            RlimitResource::Nofile => Resource::Nofile,
-            RlimitResource::Nproc => Resource::Nproc,
+            RlimitResource::Cpu => Resource::Cpu,
+            RlimitResource::Fsize => Resource::Fsize,
+            RlimitResource::Data => Resource::Data,
+            RlimitResource::Stack => Resource::Stack,
             RlimitResource::Core => Resource::Core,
+            RlimitResource::Rss => Resource::Rss,
+            RlimitResource::Nofile => Resource::Nofile,
+            RlimitResource::As => Resource::As,
+            RlimitResource::Nproc => Resource::Nproc,
             RlimitResource::Memlock => Resource::Memlock,
+            RlimitResource::Locks => Resource::Locks,
+            RlimitResource::Sigpending => Resource::Sigpending,
+            RlimitResource::Msgqueue => Resource::Msgqueue,
+            RlimitResource::Nice => Resource::Nice,
+            RlimitResource::Rtprio => Resource::Rtprio,
+            RlimitResource::Rttime => Resource::Rttime,
         }
     }
+
+    /// The stage a refused `setrlimit` of this resource is reported as.
+    pub fn stage_name(self) -> &'static str {
+        match self {
+            RlimitResource::Cpu => "rlimit (LimitCPU=)",
+            RlimitResource::Fsize => "rlimit (LimitFSIZE=)",
+            RlimitResource::Data => "rlimit (LimitDATA=)",
+            RlimitResource::Stack => "rlimit (LimitSTACK=)",
+            RlimitResource::Core => "rlimit (LimitCORE=)",
+            RlimitResource::Rss => "rlimit (LimitRSS=)",
+            RlimitResource::Nofile => "rlimit (LimitNOFILE=)",
+            RlimitResource::As => "rlimit (LimitAS=)",
+            RlimitResource::Nproc => "rlimit (LimitNPROC=)",
+            RlimitResource::Memlock => "rlimit (LimitMEMLOCK=)",
+            RlimitResource::Locks => "rlimit (LimitLOCKS=)",
+            RlimitResource::Sigpending => "rlimit (LimitSIGPENDING=)",
+            RlimitResource::Msgqueue => "rlimit (LimitMSGQUEUE=)",
+            RlimitResource::Nice => "rlimit (LimitNICE=)",
+            RlimitResource::Rtprio => "rlimit (LimitRTPRIO=)",
+            RlimitResource::Rttime => "rlimit (LimitRTTIME=)",
+        }
+    }
+}
+
+/// How the child takes its stdin terminal as controlling terminal (TIOCSCTTY).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControllingTty {
+    /// Take it if no other session has it; carry on without it otherwise.
+    Try,
+    /// Take it even from another session (needs CAP_SYS_ADMIN).
+    Force,
+    /// Take it or fail.
+    Fail,
 }
 
 /// `None` is unlimited (RLIM_INFINITY).
@@ -145,8 +220,17 @@ pub struct PreparedCommand {
     rlimits: Vec<Rlimit>,
     stdio: [ChildFd; 3],
     /// Socket activation: descriptors the child gets as 3, 4, ... (not
-    /// close-on-exec there), with `LISTEN_PID=` set to the child's own PID.
+    /// close-on-exec there).
     pass_fds: Vec<OwnedFd>,
+    /// Variables the child sets to its own PID (`WATCHDOG_PID`, `LISTEN_PID`),
+    /// known only after the clone.
+    pid_env: Vec<CString>,
+    controlling_tty: Option<ControllingTty>,
+    nice: Option<i32>,
+    ioprio: Option<(u8, u8)>,
+    sched: Option<(i32, i32)>,
+    oom_score_adj: Option<i32>,
+    ignore_sigpipe: bool,
 }
 
 impl PreparedCommand {
@@ -165,7 +249,60 @@ impl PreparedCommand {
             rlimits: Vec::new(),
             stdio: [ChildFd::Inherit, ChildFd::Inherit, ChildFd::Inherit],
             pass_fds: Vec::new(),
+            pid_env: Vec::new(),
+            controlling_tty: None,
+            nice: None,
+            ioprio: None,
+            sched: None,
+            oom_score_adj: None,
+            ignore_sigpipe: false,
         }
+    }
+
+    /// Makes stdin (a terminal) the child's controlling terminal, after setsid.
+    pub fn controlling_tty(&mut self, mode: ControllingTty) -> &mut Self {
+        self.controlling_tty = Some(mode);
+        self
+    }
+
+    /// The nice value (setpriority), -20..19.
+    pub fn nice(&mut self, nice: i32) -> &mut Self {
+        self.nice = Some(nice);
+        self
+    }
+
+    /// The I/O scheduling class (0 none, 1 realtime, 2 best-effort, 3 idle) and
+    /// priority (0..7) for ioprio_set.
+    pub fn ioprio(&mut self, class: u8, priority: u8) -> &mut Self {
+        self.ioprio = Some((class & 0x7, priority & 0x7));
+        self
+    }
+
+    /// The CPU scheduling policy (a SCHED_* number) and its static priority.
+    pub fn sched(&mut self, policy: i32, priority: i32) -> &mut Self {
+        self.sched = Some((policy, priority));
+        self
+    }
+
+    /// Written to /proc/self/oom_score_adj, -1000..1000.
+    pub fn oom_score_adj(&mut self, adj: i32) -> &mut Self {
+        self.oom_score_adj = Some(adj);
+        self
+    }
+
+    /// Leaves SIGPIPE ignored across exec (systemd's `IgnoreSIGPIPE=yes`); every
+    /// other signal starts at its default.
+    pub fn ignore_sigpipe(&mut self, ignore: bool) -> &mut Self {
+        self.ignore_sigpipe = ignore;
+        self
+    }
+
+    /// Adds `NAME=<the child's PID>` to the child's environment (systemd's
+    /// `WATCHDOG_PID`): the PID exists only after the clone, so the child
+    /// writes its digits into a buffer reserved before it.
+    pub fn pid_env(&mut self, name: CString) -> &mut Self {
+        self.pid_env.push(name);
+        self
     }
 
     /// Socket activation: the child gets these as fds 3, 4, ... in this order,
@@ -173,6 +310,9 @@ impl PreparedCommand {
     /// clone and exec (the caller sets `LISTEN_FDS=` and `LISTEN_FDNAMES=`).
     /// They are the manager's close-on-exec copies, closed when this is dropped.
     pub fn pass_fds(&mut self, fds: Vec<OwnedFd>) -> &mut Self {
+        if !fds.is_empty() {
+            self.pid_env.push(c"LISTEN_PID".into());
+        }
         self.pass_fds = fds;
         self
     }
@@ -260,6 +400,9 @@ struct Plan<'a> {
     path: &'a CStr,
     argv: *const *const c_char,
     envp: *const *const c_char,
+    /// Where the child writes its PID in decimal, NUL-terminated (the value
+    /// part of each `pid_env` entry of `envp`), and the room there.
+    pid_digits: &'a [(*mut u8, usize)],
     /// For each of 0, 1, 2: the staging slot holding what to install there
     /// (`None`: keep the manager's own).
     stdio: [Option<RawFd>; 3],
@@ -269,15 +412,21 @@ struct Plan<'a> {
     keep_below: u32,
     /// Descriptors to install as 3, 4, ... (see [`PreparedCommand::pass_fds`]).
     pass_fds: &'a [RawFd],
-    /// The `LISTEN_PID=` entry of the environment, with room for the digits:
-    /// the child writes its PID there. Null when nothing is passed.
-    listen_pid: *mut u8,
     rlimits: &'a [(Resource, rustix::process::Rlimit)],
     umask: Option<Mode>,
     cwd: Option<(&'a CStr, bool)>,
     groups: Option<&'a [Gid]>,
     gid: Option<Gid>,
     uid: Option<Uid>,
+    controlling_tty: Option<ControllingTty>,
+    nice: Option<i32>,
+    /// The ioprio_set value: class << 13 | priority.
+    ioprio: Option<i32>,
+    sched: Option<(i32, libc::sched_param)>,
+    /// The decimal text for /proc/self/oom_score_adj and its length.
+    oom_score_adj: Option<([u8; 12], usize)>,
+    /// SIG_IGN, for SIGPIPE, when the command keeps it ignored.
+    sigpipe_ignore: Option<libc::sigaction>,
     max_signal: i32,
     /// Signals whose disposition may not be SIG_DFL: the only ones to reset.
     not_default: u64,
@@ -285,6 +434,28 @@ struct Plan<'a> {
     /// the errno. Shared memory (CLONE_VM), read once the clone has returned.
     failed_stage: AtomicU8,
     failed_errno: AtomicI32,
+    /// Which of `rlimits` failed, for a failure at stage `rlimit`.
+    failed_index: AtomicU8,
+}
+
+/// `n` as decimal ASCII, formatted before fork.
+fn decimal(n: i32) -> ([u8; 12], usize) {
+    let mut buf = [0u8; 12];
+    let text = n.to_string();
+    let len = text.len().min(buf.len());
+    if let (Some(dst), Some(src)) = (buf.get_mut(..len), text.as_bytes().get(..len)) {
+        dst.copy_from_slice(src);
+    }
+    (buf, len)
+}
+
+/// A `struct sigaction` that ignores the signal.
+fn ignore_action() -> libc::sigaction {
+    // SAFETY: `libc::sigaction` is a plain C struct for which all-zero bytes are
+    // a valid value (SIG_DFL, no flags, empty mask).
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = libc::SIG_IGN;
+    action
 }
 
 fn checked_id(id: u32) -> io::Result<u32> {
@@ -309,19 +480,30 @@ fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
 pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
     // Everything below is allocated and computed before fork.
     let argv = null_terminated(&cmd.argv);
-    let mut envp = null_terminated(&cmd.envp);
     let pass_fds: Vec<RawFd> = cmd.pass_fds.iter().map(AsRawFd::as_raw_fd).collect();
-    // "LISTEN_PID=" and up to 10 digits and the NUL: filled in by the child.
-    let mut listen_pid_entry = [0u8; LISTEN_PID_PREFIX.len() + 11];
-    let listen_pid: *mut u8 = if pass_fds.is_empty() {
-        std::ptr::null_mut()
-    } else {
-        listen_pid_entry[..LISTEN_PID_PREFIX.len()].copy_from_slice(LISTEN_PID_PREFIX);
-        let p = listen_pid_entry.as_mut_ptr();
-        // Before the terminating null pointer.
-        envp.insert(envp.len() - 1, p.cast_const().cast::<c_char>());
-        p
-    };
+    // `NAME=` followed by room for a PID's digits and the NUL, for each
+    // variable: the child fills them in. Allocated here and not moved until
+    // the clone has returned.
+    let mut pid_entries: Vec<Vec<u8>> = cmd
+        .pid_env
+        .iter()
+        .map(|name| {
+            let mut buf = name.as_bytes().to_vec();
+            buf.push(b'=');
+            buf.resize(buf.len() + PID_DIGITS + 1, 0);
+            buf
+        })
+        .collect();
+    let mut envp: Vec<*const c_char> = cmd.envp.iter().map(|s| s.as_ptr()).collect();
+    let mut pid_digits: Vec<(*mut u8, usize)> = Vec::with_capacity(pid_entries.len());
+    for (buf, name) in pid_entries.iter_mut().zip(&cmd.pid_env) {
+        let name_len = name.as_bytes().len() + 1;
+        envp.push(buf.as_ptr().cast::<c_char>());
+        // SAFETY: `name_len` < `buf.len()` (PID_DIGITS + 1 bytes follow the name).
+        let digits = unsafe { buf.as_mut_ptr().add(name_len) };
+        pid_digits.push((digits, PID_DIGITS + 1));
+    }
+    envp.push(std::ptr::null());
     let groups: Option<Vec<Gid>> = match &cmd.groups {
         Some(list) => Some(
             list.iter()
@@ -379,10 +561,10 @@ pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
         path: &cmd.path,
         argv: argv.as_ptr(),
         envp: envp.as_ptr(),
+        pid_digits: &pid_digits,
         stdio,
         keep_below,
         pass_fds: &pass_fds,
-        listen_pid,
         rlimits: &rlimits,
         umask: cmd.umask.map(Mode::from_raw_mode),
         cwd: cmd
@@ -392,10 +574,26 @@ pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
         groups: groups.as_deref(),
         gid: cmd.gid.map(checked_id).transpose()?.map(Gid::from_raw),
         uid: cmd.uid.map(checked_id).transpose()?.map(Uid::from_raw),
+        controlling_tty: cmd.controlling_tty,
+        nice: cmd.nice,
+        ioprio: cmd
+            .ioprio
+            .map(|(class, prio)| (i32::from(class) << 13) | i32::from(prio)),
+        sched: cmd.sched.map(|(policy, priority)| {
+            (
+                policy,
+                libc::sched_param {
+                    sched_priority: priority,
+                },
+            )
+        }),
+        oom_score_adj: cmd.oom_score_adj.map(decimal),
+        sigpipe_ignore: cmd.ignore_sigpipe.then(ignore_action),
         max_signal: libc::SIGRTMAX(),
         not_default: crate::signal::non_default_dispositions(libc::SIGRTMAX()),
         failed_stage: AtomicU8::new(0),
         failed_errno: AtomicI32::new(0),
+        failed_index: AtomicU8::new(0),
     };
 
     // The child runs on a stack of its own while sharing the manager's memory
@@ -453,6 +651,13 @@ pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
     }
     let exec = match plan.failed_stage.load(Ordering::SeqCst) {
         0 => ExecStatus::Succeeded,
+        stage if stage == Stage::Rlimit as u8 + 1 => ExecStatus::Failed {
+            stage: cmd
+                .rlimits
+                .get(usize::from(plan.failed_index.load(Ordering::SeqCst)))
+                .map_or("rlimit", |l| l.resource.stage_name()),
+            errno: plan.failed_errno.load(Ordering::SeqCst),
+        },
         stage => ExecStatus::Failed {
             stage: STAGE_NAMES
                 .get(usize::from(stage - 1))
@@ -618,6 +823,13 @@ fn child_setup(plan: &Plan<'_>) -> (Stage, i32) {
     if rc != 0 {
         return (Stage::Sigmask, last_errno());
     }
+    if let Some(action) = &plan.sigpipe_ignore {
+        // SAFETY: `action` is a complete `struct sigaction` built before the
+        // clone; sigaction is async-signal-safe and changes only this process.
+        if unsafe { libc::sigaction(libc::SIGPIPE, action, std::ptr::null_mut()) } != 0 {
+            return (Stage::Sigmask, last_errno());
+        }
+    }
     // SAFETY: close_range only sets flags on descriptors of this (child) process; it
     // takes plain integers. Older kernels answer ENOSYS/EINVAL, ignored: the
     // manager's descriptors are close-on-exec already.
@@ -661,9 +873,64 @@ fn child_setup(plan: &Plan<'_>) -> (Stage, i32) {
         return (Stage::Dup2, errno);
     }
 
-    for (resource, limit) in plan.rlimits {
+    if let Some(mode) = plan.controlling_tty {
+        let force: libc::c_int = (mode == ControllingTty::Force).into();
+        // SAFETY: TIOCSCTTY takes an int argument by value and acts on fd 0 of
+        // this process, which is the terminal installed above.
+        let rc = unsafe { libc::ioctl(0, libc::TIOCSCTTY, force) };
+        if rc != 0 && mode != ControllingTty::Try {
+            return (Stage::Tty, last_errno());
+        }
+    }
+
+    for (index, (resource, limit)) in plan.rlimits.iter().enumerate() {
         if let Err(e) = rustix::process::setrlimit(*resource, *limit) {
+            plan.failed_index
+                .store(u8::try_from(index).unwrap_or(u8::MAX), Ordering::SeqCst);
             return (Stage::Rlimit, e.raw_os_error());
+        }
+    }
+
+    // Raising priorities and lowering the OOM score need privileges: all of
+    // this comes before the ids are dropped.
+    if let Some(nice) = plan.nice
+        && let Err(e) = rustix::process::setpriority_process(None, nice)
+    {
+        return (Stage::Nice, e.raw_os_error());
+    }
+    if let Some(prio) = plan.ioprio {
+        const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+        // SAFETY: ioprio_set takes three integers and changes only this process
+        // (who = IOPRIO_WHO_PROCESS, id 0 = the caller).
+        let rc = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, prio) };
+        if rc != 0 {
+            return (Stage::Ioprio, last_errno());
+        }
+    }
+    if let Some((policy, param)) = &plan.sched {
+        // SAFETY: `param` is a `struct sched_param` that lives in the plan; the
+        // raw system call changes only this process (pid 0).
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_sched_setscheduler,
+                0,
+                *policy,
+                param as *const libc::sched_param,
+            )
+        };
+        if rc != 0 {
+            return (Stage::Sched, last_errno());
+        }
+    }
+    if let Some((text, len)) = &plan.oom_score_adj {
+        let written = rustix::fs::open(
+            c"/proc/self/oom_score_adj",
+            rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .and_then(|fd| rustix::io::write(&fd, text.get(..*len).unwrap_or(&[])));
+        if let Err(e) = written {
+            return (Stage::OomScoreAdjust, e.raw_os_error());
         }
     }
 
@@ -696,6 +963,21 @@ fn child_setup(plan: &Plan<'_>) -> (Stage, i32) {
         return (Stage::Setuid, e.raw_os_error());
     }
 
+    for &(digits, room) in plan.pid_digits {
+        // SAFETY: `digits` points to `room` bytes inside `pid_entry` of `spawn`,
+        // which stays allocated and unmoved until the clone returns, and which
+        // nothing else touches meanwhile (the parent thread is suspended by
+        // CLONE_VFORK).
+        let out = unsafe { std::slice::from_raw_parts_mut(digits, room) };
+        write_pid(
+            rustix::process::getpid()
+                .as_raw_nonzero()
+                .get()
+                .unsigned_abs(),
+            out,
+        );
+    }
+
     // SAFETY: `path` is a NUL-terminated string; `argv` and `envp` point to
     // null-terminated arrays of pointers to NUL-terminated strings, all allocated
     // before fork and alive until execve replaces this image.
@@ -703,10 +985,8 @@ fn child_setup(plan: &Plan<'_>) -> (Stage, i32) {
     (Stage::Exec, last_errno())
 }
 
-const LISTEN_PID_PREFIX: &[u8] = b"LISTEN_PID=";
-
 /// Socket activation in the child: the passed descriptors become 3, 4, ...
-/// (without close-on-exec), and `LISTEN_PID=` gets this process's PID.
+/// (without close-on-exec).
 /// Everything from `keep_below` up was closed when the table was unshared, so
 /// the passed descriptors are first copied there (above every source and
 /// every target), then onto their places.
@@ -733,32 +1013,34 @@ fn install_passed_fds(plan: &Plan<'_>) -> Result<(), i32> {
             return Err(last_errno());
         }
     }
-    if !plan.listen_pid.is_null() {
-        let mut pid = rustix::process::getpid()
-            .as_raw_nonzero()
-            .get()
-            .unsigned_abs();
-        let mut digits = [0u8; 10];
-        let mut len = 0;
-        loop {
-            digits[len] = b'0' + (pid % 10) as u8;
-            len += 1;
-            pid /= 10;
-            if pid == 0 || len == digits.len() {
-                break;
-            }
-        }
-        let at = LISTEN_PID_PREFIX.len();
-        for i in 0..len {
-            // SAFETY: `listen_pid` points to the parent's buffer of
-            // LISTEN_PID_PREFIX.len() + 11 bytes, alive until the clone returns
-            // (CLONE_VFORK) and written by no one else meanwhile; at + 10 < its size.
-            unsafe { *plan.listen_pid.add(at + i) = digits[len - 1 - i] };
-        }
-        // SAFETY: as above; at + len <= at + 10 is inside the buffer.
-        unsafe { *plan.listen_pid.add(at + len) = 0 };
-    }
     Ok(())
+}
+
+/// Room for a PID in decimal (`u32::MAX` has 10 digits).
+const PID_DIGITS: usize = 10;
+
+/// Writes `pid` in decimal into `out`, NUL-terminated; in the child, so no
+/// allocation and nothing that can panic. `out` has PID_DIGITS + 1 bytes.
+fn write_pid(pid: u32, out: &mut [u8]) {
+    let mut digits = [0u8; PID_DIGITS];
+    let mut n = pid;
+    let mut len = 0;
+    for slot in digits.iter_mut() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+        len += 1;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut written = 0;
+    for (dst, src) in out.iter_mut().zip(digits.iter().take(len).rev()) {
+        *dst = *src;
+        written += 1;
+    }
+    if let Some(end) = out.get_mut(written) {
+        *end = 0;
+    }
 }
 
 /// Keeps the manager's own descriptor `target` (0-2) open across exec.
@@ -779,6 +1061,11 @@ mod tests {
         assert_eq!(STAGE_NAMES[Stage::Sigmask as usize], "sigmask");
         assert_eq!(STAGE_NAMES[Stage::Chdir as usize], "chdir");
         assert_eq!(STAGE_NAMES[Stage::Exec as usize], "exec");
+        assert_eq!(STAGE_NAMES[Stage::Nice as usize], "nice (Nice=)");
+        assert_eq!(
+            STAGE_NAMES[Stage::OomScoreAdjust as usize],
+            "oom-score-adjust (OOMScoreAdjust=)"
+        );
         assert_eq!(STAGE_NAMES.len(), Stage::Exec as usize + 1);
     }
 
@@ -796,5 +1083,25 @@ mod tests {
         let mut cmd = PreparedCommand::new(c"/bin/true".into(), vec![c"true".into()], vec![]);
         cmd.uid(u32::MAX);
         assert_eq!(spawn(&cmd).unwrap_err().raw_os_error(), Some(libc::EINVAL));
+    }
+}
+
+#[cfg(test)]
+mod pid_tests {
+    use super::write_pid;
+
+    #[test]
+    fn write_pid_is_decimal_and_nul_terminated() {
+        for (pid, text) in [
+            (1u32, "1"),
+            (42, "42"),
+            (4_194_304, "4194304"),
+            (u32::MAX, "4294967295"),
+        ] {
+            let mut out = [0xffu8; 11];
+            write_pid(pid, &mut out);
+            let end = out.iter().position(|&b| b == 0).unwrap();
+            assert_eq!(&out[..end], text.as_bytes());
+        }
     }
 }

@@ -33,8 +33,8 @@ pub use channel::InitChannel;
 pub use epoll::{Epoll, Events, Interest, Readiness};
 pub use errno::errno_name;
 pub use exec::{
-    Child, ChildFd, ExecStatus, PreparedCommand, Rlimit, RlimitResource, STAGE_NAMES,
-    reserve_spawn_slots, spawn,
+    Child, ChildFd, ControllingTty, ExecStatus, PreparedCommand, Rlimit, RlimitResource,
+    STAGE_NAMES, reserve_spawn_slots, spawn,
 };
 pub use memory::{adopt_fd, memfd, release_free_heap, set_cloexec};
 pub use pipe::{log_pipe, pipe_cloexec, read_nonblocking, set_nonblocking, write_nonblocking};

@@ -289,6 +289,9 @@ pub struct UnitStatus {
     /// The last `STATUS=` a notify service sent.
     #[serde(default)]
     pub status_text: Option<String>,
+    /// The last `ERRNO=` a notify service sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_errno: Option<i32>,
     /// In `restarting`: wall-clock microseconds of the next try.
     #[serde(default)]
     pub next_restart_us: Option<u64>,
@@ -324,6 +327,10 @@ pub struct LogLine {
     /// `stdout`, `stderr` or `vigil` (the manager's own line about the unit).
     pub stream: String,
     pub line: String,
+    /// The unit's `SyslogIdentifier=`, when it sets one: what the line is shown
+    /// as coming from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
     /// Lines lost before this one (ring eviction is not counted; overflow is).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub dropped_before: u64,

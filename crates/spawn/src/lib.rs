@@ -5,13 +5,16 @@
 //! [`prepare`] builds the environment (systemd's defaults, `User=` variables,
 //! `Environment=`, `EnvironmentFile=`; never the manager's own environment),
 //! expands `$VAR` in the arguments, resolves the program through systemd's
-//! default PATH, resolves `User=`/`Group=` from /etc/passwd and /etc/group, opens
-//! `file:` outputs, and hands the result to [`vigil_platform::exec`] as a
+//! default PATH, resolves `User=`/`Group=`/`SupplementaryGroups=` from
+//! /etc/passwd and /etc/group (and a `DynamicUser=` account, [`dynamic_account`]),
+//! creates the `*Directory=` directories ([`directories`]), opens `file:`
+//! outputs, terminals and `StandardInput=data`, and hands the result to [`vigil_platform::exec`] as a
 //! [`PreparedCommand`](vigil_platform::exec::PreparedCommand). [`spawn`] forks.
 //!
 //! This crate has no unsafe code and keeps no state; it never waits for a child
 //! and never logs: errors go back to the caller, which owns the unit's state.
 
+pub mod directories;
 pub mod env;
 pub mod users;
 
@@ -23,11 +26,19 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use vigil_platform::exec::{Child, ChildFd, PreparedCommand, Rlimit, RlimitResource};
-use vigil_units::{ExecCommand, FileMode, Resource, Service, WorkingDirectory};
+use vigil_platform::exec::{
+    Child, ChildFd, ControllingTty, PreparedCommand, Rlimit, RlimitResource,
+};
+use vigil_units::{
+    ExecCommand, FileMode, Input, IoClass, Resource, Service, TtyMode, WorkingDirectory,
+};
 
+pub use directories::{DirectoryError, DirectoryRoots};
 pub use env::{Environment, parse_environment_file};
 use users::UserEntry;
+
+/// `TTYPath=`'s default.
+pub const DEFAULT_TTY: &str = "/dev/console";
 
 /// systemd's DefaultLimitNOFILE soft value.
 pub const DEFAULT_NOFILE_SOFT: u64 = 1024;
@@ -51,6 +62,43 @@ pub enum Stdio {
     /// A file opened by [`prepare`] (`file:`, `append:`, `truncate:`), created with
     /// mode 0644 when missing. For stdin it is opened read-only and `mode` is unused.
     File { path: PathBuf, mode: FileMode },
+    /// A terminal (`StandardInput=tty`, `StandardOutput=tty`), opened read-write
+    /// without becoming the manager's controlling terminal.
+    Tty(PathBuf),
+    /// `StandardInput=data`: the bytes, served from an in-memory file.
+    Data(Vec<u8>),
+}
+
+/// stdin as the service's `StandardInput=` asks for it.
+pub fn stdin_for(service: &Service) -> Stdio {
+    match &service.stdin {
+        Input::Null => Stdio::Null,
+        Input::Tty(_) => Stdio::Tty(tty_path(service)),
+        Input::Data => Stdio::Data(service.stdin_data.clone()),
+        Input::File(path) => Stdio::File {
+            path: path.clone(),
+            mode: FileMode::Write,
+        },
+    }
+}
+
+/// `TTYPath=`, or `/dev/console`.
+pub fn tty_path(service: &Service) -> PathBuf {
+    service
+        .tty_path
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_TTY))
+}
+
+/// A `DynamicUser=` account the manager holds for a running service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DynamicAccount {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// The name is a user of /etc/passwd: it is used as it is (as systemd does),
+    /// and its id is not the manager's to hand out or take back.
+    pub is_static: bool,
 }
 
 /// What the manager knows about this start that the unit does not say.
@@ -73,6 +121,19 @@ pub struct Context {
     /// Socket activation: the sockets passed as fds 3, 4, ... with their
     /// names, giving `LISTEN_FDS`, `LISTEN_FDNAMES` and `LISTEN_PID`.
     pub listen_fds: Vec<(OwnedFd, String)>,
+    /// A variable set to the child's own PID (`WATCHDOG_PID` for a main
+    /// process with a watchdog); it replaces any value from the unit.
+    pub pid_variable: Option<String>,
+    /// The command keeps the manager's privileges: `User=`, `Group=` and
+    /// `SupplementaryGroups=` are not applied to it (`PermissionsStartOnly=` for
+    /// the commands other than `ExecStart=`, and the `+` prefix). The service's
+    /// directories are still created for and owned by its user.
+    pub privileged: bool,
+    /// The `DynamicUser=` account allocated for this run of the service.
+    pub dynamic_user: Option<DynamicAccount>,
+    /// Where `*Directory=` paths live; `None`: this manager's defaults
+    /// ([`DirectoryRoots::for_manager`]).
+    pub directory_roots: Option<DirectoryRoots>,
 }
 
 impl Default for Context {
@@ -87,6 +148,10 @@ impl Default for Context {
             stderr: Stdio::Inherit,
             extra_env: Vec::new(),
             listen_fds: Vec::new(),
+            pid_variable: None,
+            privileged: false,
+            dynamic_user: None,
+            directory_roots: None,
         }
     }
 }
@@ -99,10 +164,23 @@ pub enum SpawnError {
     ReadEnvironmentFile { path: PathBuf, source: io::Error },
     #[error("cannot read {path}: {source}")]
     ReadUserDatabase { path: PathBuf, source: io::Error },
-    #[error("unknown user {user:?}")]
+    #[error("User={user}: no such user in /etc/passwd")]
     UnknownUser { user: String },
-    #[error("unknown group {group:?}")]
-    UnknownGroup { group: String },
+    #[error("{directive}={group}: no such group in /etc/group")]
+    UnknownGroup {
+        directive: &'static str,
+        group: String,
+    },
+    #[error(
+        "DynamicUser=yes: no free id left in {}..{}",
+        users::DYNAMIC_ID_MIN,
+        users::DYNAMIC_ID_MAX
+    )]
+    NoDynamicId,
+    #[error("{source}")]
+    Directory { source: DirectoryError },
+    #[error("StandardInput=data: cannot build the input: {source}")]
+    InputData { source: io::Error },
     #[error("running as user {user:?} needs a manager running as root")]
     UserNeedsRoot { user: String },
     #[error("running as group {group:?} needs a manager running as root")]
@@ -135,8 +213,11 @@ impl SpawnError {
             SpawnError::ReadUserDatabase { .. }
             | SpawnError::UnknownUser { .. }
             | SpawnError::UnknownGroup { .. }
+            | SpawnError::NoDynamicId
             | SpawnError::UserNeedsRoot { .. }
             | SpawnError::GroupNeedsRoot { .. } => "user",
+            SpawnError::Directory { .. } => "directories",
+            SpawnError::InputData { .. } => "stdio",
             SpawnError::NoHomeDirectory => "chdir",
             SpawnError::NulByte { .. } => "prepare",
             SpawnError::OpenStdio { .. } | SpawnError::Stdio { .. } => "stdio",
@@ -153,7 +234,10 @@ impl SpawnError {
             | SpawnError::ReadUserDatabase { source, .. }
             | SpawnError::OpenStdio { source, .. }
             | SpawnError::Stdio { source, .. }
+            | SpawnError::InputData { source }
             | SpawnError::Fork { source } => source.raw_os_error().unwrap_or(0),
+            SpawnError::Directory { source } => source.errno(),
+            SpawnError::NoDynamicId => libc_errno::EUSERS,
             SpawnError::UnknownUser { .. } | SpawnError::UnknownGroup { .. } => libc_errno::ESRCH,
             SpawnError::UserNeedsRoot { .. } | SpawnError::GroupNeedsRoot { .. } => {
                 libc_errno::EPERM
@@ -169,6 +253,7 @@ mod libc_errno {
     pub const ENOENT: i32 = 2;
     pub const ESRCH: i32 = 3;
     pub const EINVAL: i32 = 22;
+    pub const EUSERS: i32 = 87;
 }
 
 /// A command ready to fork: the platform command plus what it was built from.
@@ -218,42 +303,158 @@ fn read_database(path: &str) -> Result<String, SpawnError> {
     })
 }
 
-/// `User=`/`Group=`. As root they become the ids the child switches to (with the
-/// user's supplementary groups from /etc/group); otherwise they must name the
-/// manager's own user and group, and only set the environment.
-fn resolve_identity(service: &Service, is_root: bool) -> Result<Identity, SpawnError> {
+/// A user or group written as a number that no database entry has: systemd
+/// accepts any number.
+fn numeric_id(name: &str) -> Option<u32> {
+    name.parse::<u32>().ok().filter(|&id| id != u32::MAX)
+}
+
+/// `User=`/`Group=`/`SupplementaryGroups=`/`DynamicUser=`. As root they become
+/// the ids the child switches to: with a user, its gid (or `Group=`'s), the
+/// groups that list it in /etc/group (what initgroups gives) and
+/// `SupplementaryGroups=`; without one, only `SupplementaryGroups=` replaces the
+/// manager's groups. Otherwise they must name the manager's own user and group,
+/// and only set the environment.
+fn resolve_identity(
+    service: &Service,
+    dynamic: Option<&DynamicAccount>,
+    is_root: bool,
+) -> Result<Identity, SpawnError> {
     let mut id = Identity::default();
-    if let Some(name) = &service.user {
-        let users = users::parse_passwd(&read_database(PASSWD)?);
-        let entry = users::find_user(&users, name)
-            .cloned()
-            .ok_or_else(|| SpawnError::UnknownUser { user: name.clone() })?;
-        if is_root {
-            let groups = users::parse_group(&read_database(GROUP)?);
-            id.groups = Some(users::supplementary_groups(&groups, &entry.name, entry.gid));
-            id.uid = Some(entry.uid);
-            id.gid = Some(entry.gid);
-        } else if entry.uid != vigil_platform::getuid() {
-            return Err(SpawnError::UserNeedsRoot { user: name.clone() });
-        }
-        id.user = Some(entry);
-    }
-    if let Some(name) = &service.group {
-        let groups = users::parse_group(&read_database(GROUP)?);
-        let gid = users::find_group(&groups, name)
+    let lookup_group = |db: &[users::GroupEntry], directive: &'static str, name: &str| {
+        users::find_group(db, name)
             .map(|g| g.gid)
+            .or_else(|| numeric_id(name))
             .ok_or_else(|| SpawnError::UnknownGroup {
-                group: name.clone(),
-            })?;
-        if is_root {
-            id.gid = Some(gid);
-        } else if gid != vigil_platform::getgid() {
+                directive,
+                group: name.to_owned(),
+            })
+    };
+    let user = match (dynamic, &service.user) {
+        (Some(account), _) => Some(UserEntry {
+            name: account.name.clone(),
+            uid: account.uid,
+            gid: account.gid,
+            // What systemd gives a dynamic user.
+            home: "/".into(),
+            shell: "/usr/sbin/nologin".into(),
+        }),
+        (None, Some(name)) => {
+            let all = users::parse_passwd(&read_database(PASSWD)?);
+            match users::find_user(&all, name) {
+                Some(entry) => Some(entry.clone()),
+                None => match numeric_id(name) {
+                    // A uid without an entry: its own number as gid, no home.
+                    Some(uid) => Some(UserEntry {
+                        name: name.clone(),
+                        uid,
+                        gid: uid,
+                        home: "/".into(),
+                        shell: "/bin/sh".into(),
+                    }),
+                    None => return Err(SpawnError::UnknownUser { user: name.clone() }),
+                },
+            }
+        }
+        (None, None) => None,
+    };
+    // /etc/group is read once, and only when something needs it.
+    let needs_groups = service.group.is_some()
+        || !service.supplementary_groups.is_empty()
+        || (is_root && user.is_some());
+    let group_db = if needs_groups {
+        users::parse_group(&read_database(GROUP)?)
+    } else {
+        Vec::new()
+    };
+    let gid = match &service.group {
+        Some(name) => Some(lookup_group(&group_db, "Group", name)?),
+        None => user.as_ref().map(|u| u.gid),
+    };
+    let mut supplementary = Vec::new();
+    for name in &service.supplementary_groups {
+        supplementary.push(lookup_group(&group_db, "SupplementaryGroups", name)?);
+    }
+    if is_root {
+        if let Some(entry) = &user {
+            let primary = gid.unwrap_or(entry.gid);
+            let mut list = if dynamic.is_some_and(|d| !d.is_static) {
+                vec![primary]
+            } else {
+                users::supplementary_groups(&group_db, &entry.name, primary)
+            };
+            for g in supplementary {
+                if !list.contains(&g) {
+                    list.push(g);
+                }
+            }
+            id.groups = Some(list);
+            id.uid = Some(entry.uid);
+        } else if !supplementary.is_empty() {
+            id.groups = Some(supplementary);
+        }
+        id.gid = gid;
+    } else {
+        if let Some(entry) = &user
+            && entry.uid != vigil_platform::getuid()
+        {
+            return Err(SpawnError::UserNeedsRoot {
+                user: entry.name.clone(),
+            });
+        }
+        if let (Some(g), Some(name)) = (gid, &service.group)
+            && g != vigil_platform::getgid()
+        {
             return Err(SpawnError::GroupNeedsRoot {
                 group: name.clone(),
             });
         }
+        if let Some(g) = supplementary
+            .iter()
+            .find(|&&g| g != vigil_platform::getgid())
+        {
+            return Err(SpawnError::GroupNeedsRoot {
+                group: g.to_string(),
+            });
+        }
     }
+    id.user = user;
     Ok(id)
+}
+
+/// The account `DynamicUser=yes` runs `unit_name` as: `User=` or the unit's
+/// name without its suffix; a user of that name in /etc/passwd is used as it
+/// is, otherwise a free id from systemd's range (uid = gid) that `in_use` does
+/// not claim.
+pub fn dynamic_account(
+    unit_name: &str,
+    service: &Service,
+    in_use: &dyn Fn(u32) -> bool,
+) -> Result<DynamicAccount, SpawnError> {
+    let name = service.user.clone().unwrap_or_else(|| {
+        unit_name
+            .rsplit_once('.')
+            .map_or(unit_name, |(stem, _)| stem)
+            .to_owned()
+    });
+    let passwd = users::parse_passwd(&read_database(PASSWD)?);
+    if let Some(entry) = passwd.iter().find(|u| u.name == name) {
+        return Ok(DynamicAccount {
+            name,
+            uid: entry.uid,
+            gid: entry.gid,
+            is_static: true,
+        });
+    }
+    let groups = users::parse_group(&read_database(GROUP)?);
+    let id = users::allocate_dynamic_id(&name, &passwd, &groups, in_use)
+        .ok_or(SpawnError::NoDynamicId)?;
+    Ok(DynamicAccount {
+        name,
+        uid: id,
+        gid: id,
+        is_static: false,
+    })
 }
 
 /// The home directory for `WorkingDirectory=~`: the `User=`'s, else the manager
@@ -284,6 +485,7 @@ fn build_environment(
     service: &Service,
     ctx: &Context,
     identity: &Identity,
+    directories: &[(&'static str, String)],
 ) -> Result<Environment, SpawnError> {
     let mut env = Environment::new();
     env.set("PATH", DEFAULT_PATH);
@@ -304,6 +506,9 @@ fn build_environment(
         env.set("LOGNAME", &user.name);
         env.set("HOME", &user.home);
         env.set("SHELL", &user.shell);
+    }
+    for (name, value) in directories {
+        env.set(name, value);
     }
     for (name, value) in ctx.extra_env.iter().chain(&service.environment) {
         env.set(name, value);
@@ -393,6 +598,23 @@ fn c_string(what: &'static str, bytes: &[u8]) -> Result<CString, SpawnError> {
 fn child_fd(stdio: Stdio, stream: &'static str) -> Result<ChildFd, SpawnError> {
     let setup = |source| SpawnError::Stdio { stream, source };
     match stdio {
+        Stdio::Tty(path) => {
+            let tty = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .custom_flags(O_NOCTTY)
+                .open(&path)
+                .map_err(|source| SpawnError::OpenStdio {
+                    stream,
+                    path,
+                    source,
+                })?;
+            ChildFd::owned(OwnedFd::from(tty)).map_err(setup)
+        }
+        Stdio::Data(bytes) => {
+            let data = input_data(&bytes).map_err(|source| SpawnError::InputData { source })?;
+            ChildFd::owned(data).map_err(setup)
+        }
         Stdio::Null => ChildFd::dev_null().map_err(setup),
         Stdio::Inherit => Ok(ChildFd::Inherit),
         Stdio::Fd(fd) => ChildFd::owned(fd).map_err(setup),
@@ -410,6 +632,18 @@ fn child_fd(stdio: Stdio, stream: &'static str) -> Result<ChildFd, SpawnError> {
             ChildFd::owned(OwnedFd::from(file)).map_err(setup)
         }
     }
+}
+
+/// O_NOCTTY: opening a terminal never makes it the manager's controlling one.
+const O_NOCTTY: i32 = 0o400;
+
+/// `StandardInput=data`: an in-memory file holding the bytes, read from the start.
+fn input_data(bytes: &[u8]) -> io::Result<OwnedFd> {
+    use std::io::{Seek, Write};
+    let mut file = std::fs::File::from(vigil_platform::memory::memfd("stdin-data")?);
+    file.write_all(bytes)?;
+    file.rewind()?;
+    Ok(OwnedFd::from(file))
 }
 
 /// Opens a `StandardOutput=file:`/`append:`/`truncate:` target as systemd does:
@@ -431,11 +665,56 @@ pub fn open_output(path: &Path, mode: FileMode) -> io::Result<std::fs::File> {
 
 fn rlimit_resource(resource: Resource) -> RlimitResource {
     match resource {
-        Resource::Nofile => RlimitResource::Nofile,
-        Resource::Nproc => RlimitResource::Nproc,
+        Resource::Cpu => RlimitResource::Cpu,
+        Resource::Fsize => RlimitResource::Fsize,
+        Resource::Data => RlimitResource::Data,
+        Resource::Stack => RlimitResource::Stack,
         Resource::Core => RlimitResource::Core,
+        Resource::Rss => RlimitResource::Rss,
+        Resource::Nofile => RlimitResource::Nofile,
+        Resource::As => RlimitResource::As,
+        Resource::Nproc => RlimitResource::Nproc,
         Resource::Memlock => RlimitResource::Memlock,
+        Resource::Locks => RlimitResource::Locks,
+        Resource::Sigpending => RlimitResource::Sigpending,
+        Resource::Msgqueue => RlimitResource::Msgqueue,
+        Resource::Nice => RlimitResource::Nice,
+        Resource::Rtprio => RlimitResource::Rtprio,
+        Resource::Rttime => RlimitResource::Rttime,
     }
+}
+
+/// Nice=, IOScheduling*=, CPUScheduling*=, OOMScoreAdjust=, IgnoreSIGPIPE=.
+fn apply_scheduling(service: &Service, command: &mut PreparedCommand) {
+    if let Some(nice) = service.nice {
+        command.nice(nice);
+    }
+    // A class without a priority gets 4 (the kernel's default level); a
+    // priority without a class is best-effort.
+    match (service.io_class, service.io_priority) {
+        (None, None) => {}
+        (class, priority) => {
+            let class = class.unwrap_or(IoClass::BestEffort);
+            let priority = match class {
+                IoClass::None | IoClass::Idle => 0,
+                IoClass::Realtime | IoClass::BestEffort => priority.unwrap_or(4),
+            };
+            command.ioprio(class as u8, priority);
+        }
+    }
+    if let Some(policy) = service.cpu_policy {
+        // Real-time policies need a priority of at least 1, the others exactly 0.
+        let priority = if policy.is_realtime() {
+            service.cpu_priority.unwrap_or(1).max(1)
+        } else {
+            0
+        };
+        command.sched(policy as i32, i32::try_from(priority).unwrap_or(1));
+    }
+    if let Some(adj) = service.oom_score_adjust {
+        command.oom_score_adj(adj);
+    }
+    command.ignore_sigpipe(service.ignore_sigpipe);
 }
 
 /// Builds everything `cmd` of `service` needs before the fork.
@@ -450,8 +729,17 @@ pub fn prepare(
 ) -> Result<Prepared, SpawnError> {
     let _ = unit_name;
     let is_root = manager_is_root();
-    let identity = resolve_identity(service, is_root)?;
-    let mut environment = build_environment(service, &ctx, &identity)?;
+    let identity = resolve_identity(service, ctx.dynamic_user.as_ref(), is_root)?;
+    let roots = match &ctx.directory_roots {
+        Some(roots) => roots.clone(),
+        None => DirectoryRoots::for_manager(is_root),
+    };
+    // The directories belong to the service's user even for a privileged
+    // command; as root without User= they belong to root.
+    let owner = is_root.then(|| (identity.uid.unwrap_or(0), identity.gid.unwrap_or(0)));
+    let directories = directories::set_up(service, &roots, owner)
+        .map_err(|source| SpawnError::Directory { source })?;
+    let mut environment = build_environment(service, &ctx, &identity, &directories)?;
     let listen_names: Vec<&str> = ctx.listen_fds.iter().map(|(_, n)| n.as_str()).collect();
     if !listen_names.is_empty() {
         // Set by the manager after the unit's own variables, as systemd does;
@@ -469,6 +757,8 @@ pub fn prepare(
     let c_env = environment
         .vars()
         .iter()
+        .filter(|(k, _)| ctx.pid_variable.as_deref() != Some(k.as_str()))
+        .filter(|(k, _)| ctx.listen_fds.is_empty() || k != "LISTEN_PID")
         .map(|(k, v)| c_string("environment variable", format!("{k}={v}").as_bytes()))
         .collect::<Result<Vec<_>, _>>()?;
     let mut command = PreparedCommand::new(
@@ -476,6 +766,9 @@ pub fn prepare(
         c_argv,
         c_env,
     );
+    if let Some(name) = &ctx.pid_variable {
+        command.pid_env(c_string("environment variable", name.as_bytes())?);
+    }
 
     // systemd's default working directory: / for the system manager, the user's
     // home (if it can be entered) for a user manager.
@@ -494,14 +787,24 @@ pub fn prepare(
         );
     }
 
-    if let Some(groups) = identity.groups {
-        command.groups(groups);
+    if !ctx.privileged {
+        if let Some(groups) = identity.groups {
+            command.groups(groups);
+        }
+        if let Some(gid) = identity.gid {
+            command.gid(gid);
+        }
+        if let Some(uid) = identity.uid {
+            command.uid(uid);
+        }
     }
-    if let Some(gid) = identity.gid {
-        command.gid(gid);
-    }
-    if let Some(uid) = identity.uid {
-        command.uid(uid);
+    apply_scheduling(service, &mut command);
+    if let (Input::Tty(mode), Stdio::Tty(_)) = (&service.stdin, &ctx.stdin) {
+        command.controlling_tty(match mode {
+            TtyMode::Try => ControllingTty::Try,
+            TtyMode::Force => ControllingTty::Force,
+            TtyMode::Fail => ControllingTty::Fail,
+        });
     }
     command.umask(service.umask);
     // The manager raised its own soft limit on open files; services start from
@@ -653,7 +956,7 @@ mod tests {
             ],
             ..Context::default()
         };
-        let env = build_environment(&service, &ctx, &Identity::default()).unwrap();
+        let env = build_environment(&service, &ctx, &Identity::default(), &[]).unwrap();
         let got: Vec<(&str, &str)> = env
             .vars()
             .iter()
@@ -676,7 +979,8 @@ mod tests {
 
         let mut required_missing = service.clone();
         required_missing.environment_files[1].optional = false;
-        let err = build_environment(&required_missing, &ctx, &Identity::default()).unwrap_err();
+        let err =
+            build_environment(&required_missing, &ctx, &Identity::default(), &[]).unwrap_err();
         assert!(
             matches!(err, SpawnError::ReadEnvironmentFile { .. }),
             "{err:?}"

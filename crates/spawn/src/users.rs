@@ -94,6 +94,33 @@ pub fn supplementary_groups(groups: &[GroupEntry], user: &str, primary: u32) -> 
     out
 }
 
+/// systemd's range for `DynamicUser=` ids.
+pub const DYNAMIC_ID_MIN: u32 = 61184;
+pub const DYNAMIC_ID_MAX: u32 = 65519;
+
+/// A free id for the dynamic user `name`: one that is neither a uid in
+/// /etc/passwd nor a gid in /etc/group, and that `in_use` does not claim (held
+/// by another running service). The search starts at a point derived from the
+/// name, so a service usually gets the same id back at its next start (its
+/// StateDirectory= then needs no new owner).
+pub fn allocate_dynamic_id(
+    name: &str,
+    users: &[UserEntry],
+    groups: &[GroupEntry],
+    in_use: &dyn Fn(u32) -> bool,
+) -> Option<u32> {
+    let span = DYNAMIC_ID_MAX - DYNAMIC_ID_MIN + 1;
+    // FNV-1a: stable across runs and builds, unlike std's hasher.
+    let hash = name.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    (0..span)
+        .map(|i| DYNAMIC_ID_MIN + (hash.wrapping_add(i) % span))
+        .find(|&id| {
+            !in_use(id) && !users.iter().any(|u| u.uid == id) && !groups.iter().any(|g| g.gid == id)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,5 +170,32 @@ bad
             [1000, 100, 29]
         );
         assert_eq!(supplementary_groups(&groups, "www", 33), [33]);
+    }
+
+    #[test]
+    fn dynamic_ids_are_stable_free_and_in_systemds_range() {
+        let first = allocate_dynamic_id("web", &[], &[], &|_| false).unwrap();
+        assert!((DYNAMIC_ID_MIN..=DYNAMIC_ID_MAX).contains(&first));
+        assert_eq!(
+            allocate_dynamic_id("web", &[], &[], &|_| false),
+            Some(first)
+        );
+        let taken = UserEntry {
+            name: "static".into(),
+            uid: first,
+            gid: 1,
+            home: "/".into(),
+            shell: "/bin/sh".into(),
+        };
+        let second = allocate_dynamic_id("web", &[taken], &[], &|_| false).unwrap();
+        assert_ne!(second, first);
+        let group = GroupEntry {
+            name: "g".into(),
+            gid: second,
+            members: vec![],
+        };
+        let third = allocate_dynamic_id("web", &[], &[group], &|id| id == first).unwrap();
+        assert!(third != first && third != second);
+        assert_eq!(allocate_dynamic_id("web", &[], &[], &|_| true), None);
     }
 }

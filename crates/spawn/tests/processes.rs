@@ -397,3 +397,32 @@ fn user_without_root_must_be_the_managers_own() {
     assert!(matches!(err, SpawnError::UserNeedsRoot { .. }), "{err:?}");
     assert_eq!(err.stage(), "user");
 }
+
+#[test]
+fn pid_variable_is_the_childs_own_pid_and_replaces_the_units_value() {
+    let (r, w) = vigil_platform::pipe_cloexec().unwrap();
+    let service = Service {
+        environment: vec![("WATCHDOG_PID".into(), "1".into())],
+        ..Service::default()
+    };
+    let ctx = Context {
+        stdout: Stdio::Fd(w),
+        pid_variable: Some("WATCHDOG_PID".into()),
+        ..Context::default()
+    };
+    // `$$$$` is `$$` once vigil has expanded the line: the PID vigil started.
+    let prepared = prepare(
+        "t.service",
+        &service,
+        &sh("echo \"$$$$ $$WATCHDOG_PID\"; env | grep -c '^WATCHDOG_PID='"),
+        ctx,
+    )
+    .unwrap();
+    let child = spawn(&prepared).unwrap();
+    drop(prepared);
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut std::fs::File::from(r), &mut out).unwrap();
+    assert_eq!(wait_blocking(child.pid).unwrap(), ExitStatus::Exited(0));
+    let pid = child.pid.to_string();
+    assert_eq!(out, format!("{pid} {pid}\n1\n"));
+}

@@ -1,34 +1,207 @@
-//! Evaluating `Condition*=` and `Assert*=` against the file system, with
-//! systemd's semantics for the `|` (triggering) and `!` (negation) prefixes.
+//! Evaluating `Condition*=` and `Assert*=` with systemd's semantics for the `|`
+//! (triggering) and `!` (negation) prefixes.
 //!
-//! Only reads metadata (stat and directory listings); never creates or changes
-//! anything, and never decides what a failed check means for the unit.
+//! Only reads: file metadata, directory listings, and small text files under
+//! /proc, /sys and /etc (docs/UNITS.md lists which file answers which kind).
+//! Never creates or changes anything, never panics, and never decides what a
+//! failed check means for the unit. What cannot be read makes the check false
+//! (even when negated, as systemd treats an error), with the reason appended to
+//! the message. Every parser takes text, so it is tested without the real files.
 
+use std::ffi::OsString;
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use crate::model::{Condition, ConditionKind};
 
-/// The check itself, before negation.
-fn check(kind: ConditionKind, arg: &str) -> bool {
-    let path = Path::new(arg);
-    match kind {
-        ConditionKind::PathExists => fs::metadata(path).is_ok(),
-        ConditionKind::PathIsDirectory => fs::metadata(path).is_ok_and(|m| m.is_dir()),
-        ConditionKind::FileIsExecutable => {
-            fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+/// Where system facts are read from: `/` in the manager, a fake tree in tests.
+/// Paths given in `Condition*=` lines are always read as written.
+#[derive(Debug, Clone)]
+struct System {
+    root: PathBuf,
+    /// `None`: the manager's own environment.
+    env: Option<Vec<(OsString, OsString)>>,
+}
+
+impl System {
+    fn real() -> System {
+        System {
+            root: PathBuf::from("/"),
+            env: None,
         }
-        ConditionKind::DirectoryNotEmpty => {
-            fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_some())
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel.trim_start_matches('/'))
+    }
+
+    fn read(&self, rel: &str) -> Result<String, String> {
+        let p = self.path(rel);
+        fs::read_to_string(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+    }
+
+    fn read_trimmed(&self, rel: &str) -> Option<String> {
+        self.read(rel).ok().map(|s| s.trim().to_owned())
+    }
+
+    fn exists(&self, rel: &str) -> bool {
+        fs::symlink_metadata(self.path(rel)).is_ok()
+    }
+
+    fn env_vars(&self) -> Vec<(OsString, OsString)> {
+        match &self.env {
+            Some(v) => v.clone(),
+            None => std::env::vars_os().collect(),
         }
-        ConditionKind::FileNotEmpty => fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() > 0),
+    }
+
+    fn cmdline(&self) -> Result<Vec<String>, String> {
+        self.read("proc/cmdline").map(|t| cmdline_words(&t))
     }
 }
 
-/// Whether one condition holds, negation included.
+/// Checks a value at load time, so a malformed one is an error naming the
+/// file and line instead of a condition that can never hold. `arg` has its
+/// `|`/`!` prefixes removed; an empty value (a reset) never gets here.
+pub fn validate(kind: ConditionKind, arg: &str) -> Result<(), String> {
+    use ConditionKind::*;
+    if kind.takes_path() {
+        return if arg.starts_with('/') {
+            Ok(())
+        } else {
+            Err(format!("path {arg:?} is not absolute"))
+        };
+    }
+    if arg.is_empty() {
+        return Err("empty value".into());
+    }
+    match kind {
+        PathExists | PathIsDirectory | FileIsExecutable | DirectoryNotEmpty | FileNotEmpty
+        | PathExistsGlob | PathIsSymbolicLink | PathIsMountPoint | PathIsReadWrite
+        | NeedsUpdate => Ok(()),
+        ACPower | FirstBoot => parse_bool(arg)
+            .map(drop)
+            .ok_or_else(|| format!("{arg:?} is not a boolean")),
+        Virtualization => match VirtTest::parse(arg) {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "unknown virtualization {arg:?} (a boolean, vm, container, private-users, or one of {})",
+                VM_NAMES
+                    .iter()
+                    .chain(CONTAINER_NAMES)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        },
+        Capability => capability_bit(arg)
+            .map(drop)
+            .ok_or_else(|| format!("unknown capability {arg:?}")),
+        Architecture => {
+            if arg == "native" || ARCHITECTURES.contains(&arg) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "unknown architecture {arg:?} (native or one of {})",
+                    ARCHITECTURES.join(", ")
+                ))
+            }
+        }
+        Security => {
+            if SECURITY_NAMES.contains(&arg) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "unknown security technology {arg:?} (one of {})",
+                    SECURITY_NAMES.join(", ")
+                ))
+            }
+        }
+        User | Group => {
+            if arg.contains(|c: char| c.is_whitespace() || c == ':' || c == '/') {
+                Err(format!("{arg:?} is not a valid name or number"))
+            } else {
+                Ok(())
+            }
+        }
+        KernelCommandLine | Host | Environment => Ok(()),
+    }
+}
+
+/// The check itself, before negation. `Err` when it cannot be decided.
+fn check(sys: &System, kind: ConditionKind, arg: &str) -> Result<bool, String> {
+    use ConditionKind::*;
+    let path = Path::new(arg);
+    Ok(match kind {
+        PathExists => fs::metadata(path).is_ok(),
+        PathIsDirectory => fs::metadata(path).is_ok_and(|m| m.is_dir()),
+        FileIsExecutable => {
+            fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        }
+        DirectoryNotEmpty => fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_some()),
+        FileNotEmpty => fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() > 0),
+        PathExistsGlob => glob_exists(arg),
+        PathIsSymbolicLink => fs::symlink_metadata(path).is_ok_and(|m| m.is_symlink()),
+        PathIsMountPoint => match fs::canonicalize(path) {
+            Ok(real) => is_mount_point(&sys.read("proc/self/mountinfo")?, &real),
+            Err(_) => false,
+        },
+        PathIsReadWrite => match fs::canonicalize(path) {
+            Ok(real) => !is_read_only(&sys.read("proc/self/mountinfo")?, &real),
+            Err(_) => false,
+        },
+        NeedsUpdate => needs_update(sys, path)?,
+        KernelCommandLine => cmdline_matches(&sys.cmdline()?, arg),
+        Virtualization => {
+            let test = VirtTest::parse(arg).ok_or_else(|| format!("invalid value {arg:?}"))?;
+            virtualization_holds(sys, &test)
+        }
+        Capability => {
+            let bit = capability_bit(arg).ok_or_else(|| format!("unknown capability {arg:?}"))?;
+            let status = sys.read("proc/self/status")?;
+            let set = status_field(&status, "CapBnd")
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+                .ok_or("no CapBnd in /proc/self/status")?;
+            bit < 64 && set & (1u64 << bit) != 0
+        }
+        ACPower => {
+            let want = parse_bool(arg).ok_or_else(|| format!("{arg:?} is not a boolean"))?;
+            on_ac_power(&sys.path("sys/class/power_supply")) == want
+        }
+        Host => host_matches(sys, arg),
+        Architecture => {
+            if arg == "native" {
+                true
+            } else {
+                let running = sys
+                    .read_trimmed("proc/sys/kernel/arch")
+                    .and_then(|m| uname_architecture(&m))
+                    .unwrap_or_else(native_architecture);
+                running == arg
+            }
+        }
+        Security => security_holds(sys, arg),
+        User => user_matches(sys, arg)?,
+        Group => group_matches(sys, arg)?,
+        Environment => env_matches(&sys.env_vars(), arg),
+        FirstBoot => {
+            let want = parse_bool(arg).ok_or_else(|| format!("{arg:?} is not a boolean"))?;
+            first_boot(sys) == want
+        }
+    })
+}
+
+fn result(sys: &System, c: &Condition) -> Result<bool, String> {
+    check(sys, c.kind, &c.arg).map(|v| v != c.negate)
+}
+
+/// Whether one condition holds, negation included. A check that cannot be
+/// decided does not hold, negated or not.
 pub fn holds(c: &Condition) -> bool {
-    check(c.kind, &c.arg) != c.negate
+    result(&System::real(), c).unwrap_or(false)
 }
 
 /// The condition as it was written: `ConditionPathExists=|!/etc/foo`.
@@ -44,19 +217,25 @@ pub fn written(c: &Condition, directive_prefix: &str) -> String {
 
 /// Evaluates `Condition*=` lines: every non-triggering condition must hold, and
 /// when there are triggering (`|`) conditions, at least one of them must hold.
-/// An empty list passes. The error names what failed, as written.
+/// An empty list passes. The error names what failed, as written, with the
+/// reason when a check could not be decided.
 pub fn evaluate(conditions: &[Condition]) -> Result<(), String> {
-    evaluate_as(conditions, "Condition")
+    evaluate_in(&System::real(), conditions, "Condition")
 }
 
 /// [`evaluate`] for `Assert*=` lines (the same rules; messages say `Assert`).
 pub fn evaluate_asserts(asserts: &[Condition]) -> Result<(), String> {
-    evaluate_as(asserts, "Assert")
+    evaluate_in(&System::real(), asserts, "Assert")
 }
 
-fn evaluate_as(conditions: &[Condition], prefix: &str) -> Result<(), String> {
-    if let Some(failed) = conditions.iter().find(|c| !c.trigger && !holds(c)) {
-        return Err(written(failed, prefix));
+fn evaluate_in(sys: &System, conditions: &[Condition], prefix: &str) -> Result<(), String> {
+    let failure = |c: &Condition| match result(sys, c) {
+        Ok(true) => None,
+        Ok(false) => Some(written(c, prefix)),
+        Err(why) => Some(format!("{} ({why})", written(c, prefix))),
+    };
+    if let Some(failed) = conditions.iter().filter(|c| !c.trigger).find_map(failure) {
+        return Err(failed);
     }
     let mut triggers = conditions.iter().filter(|c| c.trigger).peekable();
     if triggers.peek().is_none() {
@@ -64,19 +243,1078 @@ fn evaluate_as(conditions: &[Condition], prefix: &str) -> Result<(), String> {
     }
     let mut failed = Vec::new();
     for c in triggers {
-        if holds(c) {
-            return Ok(());
+        match failure(c) {
+            None => return Ok(()),
+            Some(f) => failed.push(f),
         }
-        failed.push(written(c, prefix));
     }
     Err(failed.join(", "))
+}
+
+/// systemd's booleans.
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "yes" | "y" | "true" | "t" | "on" => Some(true),
+        "0" | "no" | "n" | "false" | "f" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// The value of `Name:` in /proc/self/status text.
+fn status_field<'a>(status: &'a str, name: &str) -> Option<&'a str> {
+    status.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        (k == name).then_some(v)
+    })
+}
+
+// ---- globs ----------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Lit(char),
+    One,
+    Star,
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
+}
+
+/// Compiles an fnmatch(3) pattern: `*`, `?`, `[...]` (with `!` or `^`, ranges),
+/// and `\` escapes. An unclosed `[` is a literal.
+fn compile(pattern: &str) -> Vec<Tok> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut toks = Vec::new();
+    let mut i = 0;
+    while let Some(&c) = chars.get(i) {
+        i += 1;
+        match c {
+            '*' => {
+                if toks.last() != Some(&Tok::Star) {
+                    toks.push(Tok::Star);
+                }
+            }
+            '?' => toks.push(Tok::One),
+            '\\' => match chars.get(i) {
+                Some(&n) => {
+                    toks.push(Tok::Lit(n));
+                    i += 1;
+                }
+                None => toks.push(Tok::Lit('\\')),
+            },
+            '[' => match class(&chars, i) {
+                Some((tok, next)) => {
+                    toks.push(tok);
+                    i = next;
+                }
+                None => toks.push(Tok::Lit('[')),
+            },
+            c => toks.push(Tok::Lit(c)),
+        }
+    }
+    toks
+}
+
+/// A bracket expression starting after `[`: the token and the index after `]`.
+fn class(chars: &[char], mut i: usize) -> Option<(Tok, usize)> {
+    let negated = matches!(chars.get(i), Some('!' | '^'));
+    if negated {
+        i += 1;
+    }
+    let mut ranges = Vec::new();
+    let mut first = true;
+    loop {
+        let c = *chars.get(i)?;
+        if c == ']' && !first {
+            return Some((Tok::Class { negated, ranges }, i + 1));
+        }
+        first = false;
+        let lo = if c == '\\' {
+            i += 1;
+            *chars.get(i)?
+        } else {
+            c
+        };
+        i += 1;
+        if chars.get(i) == Some(&'-') && chars.get(i + 1).is_some_and(|&n| n != ']') {
+            let hi = *chars.get(i + 1)?;
+            ranges.push((lo, hi));
+            i += 2;
+        } else {
+            ranges.push((lo, lo));
+        }
+    }
+}
+
+fn tok_matches(t: &Tok, c: char, fold: bool) -> bool {
+    let eq = |a: char, b: char| {
+        if fold {
+            a.to_lowercase().eq(b.to_lowercase())
+        } else {
+            a == b
+        }
+    };
+    match t {
+        Tok::Lit(l) => eq(*l, c),
+        Tok::One => true,
+        Tok::Star => false,
+        Tok::Class { negated, ranges } => {
+            let inside = ranges.iter().any(|&(lo, hi)| {
+                (lo..=hi).contains(&c)
+                    || (fold
+                        && c.to_lowercase()
+                            .chain(c.to_uppercase())
+                            .any(|x| (lo..=hi).contains(&x)))
+            });
+            inside != *negated
+        }
+    }
+}
+
+/// fnmatch(3) without flags (or with FNM_CASEFOLD): `*` and `?` match any
+/// character, `/` included (file names never contain one).
+fn fnmatch(pattern: &str, name: &str, fold: bool) -> bool {
+    let toks = compile(pattern);
+    let name: Vec<char> = name.chars().collect();
+    let (mut t, mut n) = (0, 0);
+    // Where to resume after the last `*`: (token after it, name position).
+    let mut back: Option<(usize, usize)> = None;
+    while n < name.len() {
+        match toks.get(t) {
+            Some(Tok::Star) => {
+                back = Some((t + 1, n));
+                t += 1;
+            }
+            Some(tok) if name.get(n).is_some_and(|&c| tok_matches(tok, c, fold)) => {
+                t += 1;
+                n += 1;
+            }
+            _ => match back {
+                Some((bt, bn)) => {
+                    t = bt;
+                    n = bn + 1;
+                    back = Some((bt, bn + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    toks.get(t..)
+        .is_some_and(|rest| rest.iter().all(|x| *x == Tok::Star))
+}
+
+/// `{a,b}` alternatives expanded, as glob(3) with GLOB_BRACE; nested braces work.
+fn expand_braces(pattern: &str) -> Vec<String> {
+    let bytes = pattern.as_bytes();
+    let mut depth = 0usize;
+    let mut open = None;
+    let mut commas = Vec::new();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'\\' => i += 1,
+            b'{' => {
+                if depth == 0 {
+                    open = Some(i);
+                    commas.clear();
+                }
+                depth += 1;
+            }
+            b',' if depth == 1 => commas.push(i),
+            b'}' if depth > 0 => {
+                depth -= 1;
+                if depth == 0 {
+                    if let Some(o) = open.filter(|_| !commas.is_empty()) {
+                        let (head, tail) = (&pattern[..o], &pattern[i + 1..]);
+                        let mut bounds = vec![o];
+                        bounds.extend(&commas);
+                        bounds.push(i);
+                        let mut out = Vec::new();
+                        for w in bounds.windows(2) {
+                            let alt = &pattern[w[0] + 1..w[1]];
+                            for rest in expand_braces(&format!("{alt}{tail}")) {
+                                out.push(format!("{head}{rest}"));
+                            }
+                        }
+                        return out;
+                    }
+                    open = None;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    vec![pattern.to_owned()]
+}
+
+fn has_magic(component: &str) -> bool {
+    let mut escaped = false;
+    for c in component.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '*' | '?' | '[' => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+fn unescape(component: &str) -> String {
+    let mut out = String::new();
+    let mut chars = component.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\'
+            && let Some(n) = chars.next()
+        {
+            out.push(n);
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Bounds the work one glob may do; past it, what was found so far decides.
+const GLOB_CANDIDATES_MAX: usize = 4096;
+
+/// Whether any path matches an absolute glob, as glob(3) with GLOB_BRACE:
+/// a wildcard never matches a leading `.` unless the pattern has one.
+fn glob_exists(pattern: &str) -> bool {
+    expand_braces(pattern).iter().any(|p| {
+        let mut found = vec![PathBuf::from("/")];
+        for comp in p.split('/').filter(|c| !c.is_empty()) {
+            let mut next = Vec::new();
+            for dir in &found {
+                if !has_magic(comp) {
+                    next.push(dir.join(unescape(comp)));
+                    continue;
+                }
+                let Ok(entries) = fs::read_dir(dir) else {
+                    continue;
+                };
+                for e in entries.flatten() {
+                    let name = e.file_name();
+                    let Some(name) = name.to_str() else { continue };
+                    if name.starts_with('.') && !comp.starts_with('.') {
+                        continue;
+                    }
+                    if fnmatch(comp, name, false) {
+                        next.push(dir.join(name));
+                    }
+                }
+                if next.len() > GLOB_CANDIDATES_MAX {
+                    break;
+                }
+            }
+            found = next;
+            if found.is_empty() {
+                return false;
+            }
+        }
+        found.iter().any(|f| fs::symlink_metadata(f).is_ok())
+    })
+}
+
+// ---- mounts ---------------------------------------------------------------
+
+/// Mount points and read-only flags from /proc/self/mountinfo text, in order.
+fn mounts(mountinfo: &str) -> Vec<(PathBuf, bool)> {
+    mountinfo
+        .lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let fields: Vec<&str> = left.split(' ').collect();
+            let point = unescape_octal(fields.get(4)?);
+            let mount_ro = fields.get(5)?.split(',').any(|o| o == "ro");
+            let super_ro = right
+                .split(' ')
+                .nth(2)
+                .is_some_and(|opts| opts.split(',').any(|o| o == "ro"));
+            Some((point, mount_ro || super_ro))
+        })
+        .collect()
+}
+
+/// mountinfo escapes space, tab, newline and `\` as `\ooo`.
+fn unescape_octal(field: &str) -> PathBuf {
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        let digits = b.get(i + 1..i + 4);
+        if c == b'\\' && digits.is_some_and(|d| d.iter().all(|x| (b'0'..=b'7').contains(x))) {
+            let v = digits
+                .unwrap_or_default()
+                .iter()
+                .fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
+            out.push(u8::try_from(v).unwrap_or(b'?'));
+            i += 4;
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    PathBuf::from(std::ffi::OsStr::from_bytes(&out))
+}
+
+/// `path` must be canonical. A bind mount of a directory on itself counts.
+fn is_mount_point(mountinfo: &str, path: &Path) -> bool {
+    mounts(mountinfo).iter().any(|(p, _)| p == path)
+}
+
+/// Whether the mount holding canonical `path` is read-only (per mount or
+/// per file system); the last of equally long mount points is the visible one.
+fn is_read_only(mountinfo: &str, path: &Path) -> bool {
+    let mut best: Option<(usize, bool)> = None;
+    for (point, ro) in mounts(mountinfo) {
+        if path.starts_with(&point) {
+            let depth = point.components().count();
+            if best.is_none_or(|(d, _)| depth >= d) {
+                best = Some((depth, ro));
+            }
+        }
+    }
+    best.is_some_and(|(_, ro)| ro)
+}
+
+// ---- kernel command line ---------------------------------------------------
+
+/// Splits /proc/cmdline text into words as the kernel does: at whitespace
+/// outside double quotes, quotes removed. Words after a lone `--` are
+/// arguments the kernel passes to init, not kernel parameters: dropped.
+pub fn cmdline_words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut quoted = false;
+    for c in text.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                in_word = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if in_word {
+                    if cur == "--" {
+                        return words;
+                    }
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word && cur != "--" {
+        words.push(cur);
+    }
+    words
+}
+
+/// systemd's rule: `KEY=VALUE` matches that exact word; a bare `WORD` matches
+/// the word itself or any `WORD=...`.
+pub fn cmdline_matches(words: &[String], arg: &str) -> bool {
+    words.iter().any(|w| {
+        if arg.contains('=') {
+            w == arg
+        } else {
+            w.strip_prefix(arg)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('='))
+        }
+    })
+}
+
+/// The last `key=` on the command line as a boolean; `-` and `_` in the key
+/// are the same (systemd's rule for its own options). A bare key is `true`.
+fn cmdline_bool(words: &[String], key: &str) -> Option<bool> {
+    let norm = |s: &str| s.replace('-', "_");
+    let key = norm(key);
+    words.iter().rev().find_map(|w| match w.split_once('=') {
+        Some((k, v)) if norm(k) == key => parse_bool(v),
+        None if norm(w) == key => Some(true),
+        _ => None,
+    })
+}
+
+// ---- virtualization --------------------------------------------------------
+
+/// systemd's names for virtual machines and containers.
+const VM_NAMES: &[&str] = &[
+    "qemu",
+    "kvm",
+    "amazon",
+    "zvm",
+    "vmware",
+    "microsoft",
+    "oracle",
+    "powervm",
+    "xen",
+    "bochs",
+    "uml",
+    "parallels",
+    "bhyve",
+    "qnx",
+    "acrn",
+    "apple",
+    "sre",
+    "google",
+    "vm-other",
+];
+const CONTAINER_NAMES: &[&str] = &[
+    "openvz",
+    "lxc",
+    "lxc-libvirt",
+    "systemd-nspawn",
+    "docker",
+    "podman",
+    "rkt",
+    "wsl",
+    "proot",
+    "pouch",
+    "container-other",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum VirtTest {
+    Any(bool),
+    Vm,
+    Container,
+    PrivateUsers,
+    Named(String),
+}
+
+impl VirtTest {
+    fn parse(v: &str) -> Option<VirtTest> {
+        if let Some(b) = parse_bool(v) {
+            return Some(VirtTest::Any(b));
+        }
+        match v {
+            "vm" => Some(VirtTest::Vm),
+            "container" => Some(VirtTest::Container),
+            "private-users" => Some(VirtTest::PrivateUsers),
+            _ if VM_NAMES.contains(&v) || CONTAINER_NAMES.contains(&v) => {
+                Some(VirtTest::Named(v.to_owned()))
+            }
+            _ => None,
+        }
+    }
+}
+
+fn virtualization_holds(sys: &System, test: &VirtTest) -> bool {
+    match test {
+        VirtTest::Any(want) => {
+            (detect_container(sys).is_some() || detect_vm(sys).is_some()) == *want
+        }
+        VirtTest::Vm => detect_vm(sys).is_some(),
+        VirtTest::Container => detect_container(sys).is_some(),
+        VirtTest::PrivateUsers => in_user_namespace(sys),
+        // As systemd: with nesting, only the innermost technology counts.
+        VirtTest::Named(name) => {
+            detect_container(sys).or_else(|| detect_vm(sys)).as_deref() == Some(name)
+        }
+    }
+}
+
+fn container_name(v: &str) -> String {
+    let v = v.trim();
+    if CONTAINER_NAMES.contains(&v) {
+        v.to_owned()
+    } else {
+        "container-other".to_owned()
+    }
+}
+
+/// The container vigil runs in, first hit wins: `container=` in PID 1's
+/// environment, then in the manager's own, /run/host/container-manager,
+/// /run/systemd/container, /run/.containerenv (podman), /.dockerenv (docker),
+/// a WSL kernel, OpenVZ's /proc/vz without /proc/bc.
+fn detect_container(sys: &System) -> Option<String> {
+    if let Ok(env) = fs::read(sys.path("proc/1/environ")) {
+        let found = env
+            .split(|&b| b == 0)
+            .find_map(|e| e.strip_prefix(b"container="))
+            .filter(|v| !v.is_empty());
+        if let Some(v) = found {
+            return Some(container_name(&String::from_utf8_lossy(v)));
+        }
+    }
+    let own = sys
+        .env_vars()
+        .into_iter()
+        .find(|(k, _)| k == "container")
+        .map(|(_, v)| v.to_string_lossy().into_owned())
+        .filter(|v| !v.is_empty());
+    if let Some(v) = own {
+        return Some(container_name(&v));
+    }
+    for file in ["run/host/container-manager", "run/systemd/container"] {
+        if let Some(v) = sys.read_trimmed(file).filter(|v| !v.is_empty()) {
+            return Some(container_name(&v));
+        }
+    }
+    if sys.exists("run/.containerenv") {
+        return Some("podman".into());
+    }
+    if sys.exists(".dockerenv") {
+        return Some("docker".into());
+    }
+    if sys
+        .read_trimmed("proc/sys/kernel/osrelease")
+        .is_some_and(|r| r.contains("Microsoft") || r.contains("WSL"))
+    {
+        return Some("wsl".into());
+    }
+    if sys.exists("proc/vz") && !sys.exists("proc/bc") {
+        return Some("openvz".into());
+    }
+    None
+}
+
+/// DMI vendor strings (prefixes) that name a hypervisor.
+const DMI_VENDORS: &[(&str, &str)] = &[
+    ("KVM", "kvm"),
+    ("OpenStack", "kvm"),
+    ("KubeVirt", "kvm"),
+    ("Amazon EC2", "amazon"),
+    ("QEMU", "qemu"),
+    ("VMware", "vmware"),
+    ("VMW", "vmware"),
+    ("innotek GmbH", "oracle"),
+    ("VirtualBox", "oracle"),
+    ("Xen", "xen"),
+    ("Bochs", "bochs"),
+    ("Parallels", "parallels"),
+    ("BHYVE", "bhyve"),
+    ("Hyper-V", "microsoft"),
+    ("Apple Virtualization", "apple"),
+    ("Google Compute Engine", "google"),
+];
+
+/// The virtual machine vigil runs in: a Xen domU (/sys/hypervisor/type, not
+/// dom0), the device tree's hypervisor node, z/VM or KVM in /proc/sysinfo,
+/// User Mode Linux, DMI (/sys/class/dmi/id: sys_vendor, product_name,
+/// board_vendor, bios_vendor), and last the `hypervisor` CPU flag in
+/// /proc/cpuinfo (kvm when the kvm-clock clock source exists, else vm-other).
+fn detect_vm(sys: &System) -> Option<String> {
+    if sys.read_trimmed("sys/hypervisor/type").as_deref() == Some("xen") {
+        let dom0 = sys
+            .read_trimmed("proc/xen/capabilities")
+            .is_some_and(|c| c.contains("control_d"));
+        return (!dom0).then(|| "xen".into());
+    }
+    if let Some(dt) = sys.read_trimmed("proc/device-tree/hypervisor/compatible") {
+        for (needle, name) in [("linux,kvm", "kvm"), ("xen", "xen"), ("vmware", "vmware")] {
+            if dt.contains(needle) {
+                return Some(name.into());
+            }
+        }
+    }
+    if let Some(info) = sys.read_trimmed("proc/sysinfo") {
+        if info.contains("z/VM") {
+            return Some("zvm".into());
+        }
+        if info.contains("KVM/Linux") {
+            return Some("kvm".into());
+        }
+    }
+    let cpuinfo = sys.read("proc/cpuinfo").unwrap_or_default();
+    if cpuinfo.contains("User Mode Linux") {
+        return Some("uml".into());
+    }
+    let hypervisor_flag = cpuinfo.lines().any(|l| {
+        l.split_once(':').is_some_and(|(k, v)| {
+            k.trim() == "flags" && v.split_whitespace().any(|f| f == "hypervisor")
+        })
+    });
+    let kvm_clock = sys
+        .read("sys/devices/system/clocksource/clocksource0/available_clocksource")
+        .is_ok_and(|s| s.split_whitespace().any(|c| c == "kvm-clock"));
+    let dmi: Vec<String> = ["sys_vendor", "product_name", "board_vendor", "bios_vendor"]
+        .iter()
+        .filter_map(|f| sys.read_trimmed(&format!("sys/class/dmi/id/{f}")))
+        .collect();
+    if dmi
+        .first()
+        .is_some_and(|v| v.starts_with("Microsoft Corporation"))
+        && dmi.get(1).is_some_and(|p| p.starts_with("Virtual Machine"))
+    {
+        return Some("microsoft".into());
+    }
+    let by_dmi = dmi.iter().find_map(|v| {
+        DMI_VENDORS
+            .iter()
+            .find(|(prefix, _)| v.starts_with(prefix))
+            .map(|(_, name)| *name)
+    });
+    match by_dmi {
+        // QEMU's firmware under KVM acceleration: systemd reports kvm.
+        Some("qemu") if hypervisor_flag && kvm_clock => Some("kvm".into()),
+        Some(name) => Some(name.into()),
+        None if hypervisor_flag => Some(if kvm_clock { "kvm" } else { "vm-other" }.into()),
+        None => None,
+    }
+}
+
+/// In a user namespace that does not map every uid (systemd's private-users).
+fn in_user_namespace(sys: &System) -> bool {
+    sys.read("proc/self/uid_map").is_ok_and(|m| {
+        let f: Vec<&str> = m.split_whitespace().collect();
+        f != ["0", "0", "4294967295"]
+    })
+}
+
+// ---- capabilities ----------------------------------------------------------
+
+/// Linux capability names in bit order (linux/capability.h).
+const CAPABILITIES: &[&str] = &[
+    "chown",
+    "dac_override",
+    "dac_read_search",
+    "fowner",
+    "fsetid",
+    "kill",
+    "setgid",
+    "setuid",
+    "setpcap",
+    "linux_immutable",
+    "net_bind_service",
+    "net_broadcast",
+    "net_admin",
+    "net_raw",
+    "ipc_lock",
+    "ipc_owner",
+    "sys_module",
+    "sys_rawio",
+    "sys_chroot",
+    "sys_ptrace",
+    "sys_pacct",
+    "sys_admin",
+    "sys_boot",
+    "sys_nice",
+    "sys_resource",
+    "sys_time",
+    "sys_tty_config",
+    "mknod",
+    "lease",
+    "audit_write",
+    "audit_control",
+    "setfcap",
+    "mac_override",
+    "mac_admin",
+    "syslog",
+    "wake_alarm",
+    "block_suspend",
+    "audit_read",
+    "perfmon",
+    "bpf",
+    "checkpoint_restore",
+];
+
+/// `CAP_SYS_ADMIN` (any case) or a bit number below 64.
+fn capability_bit(name: &str) -> Option<u32> {
+    if let Ok(n) = name.parse::<u32>() {
+        return (n < 64).then_some(n);
+    }
+    let lower = name.to_ascii_lowercase();
+    let bare = lower.strip_prefix("cap_")?;
+    CAPABILITIES
+        .iter()
+        .position(|c| *c == bare)
+        .and_then(|i| u32::try_from(i).ok())
+}
+
+// ---- power -----------------------------------------------------------------
+
+/// systemd's rule: on AC power when any `Mains` supply is online, or when no
+/// `Mains` supply reports at all. Supplies with `scope` `Device` (a mouse's
+/// battery) are skipped.
+fn on_ac_power(dir: &Path) -> bool {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return true;
+    };
+    let (mut online, mut offline) = (false, false);
+    for e in entries.flatten() {
+        let p = e.path();
+        let read = |f: &str| fs::read_to_string(p.join(f)).map(|s| s.trim().to_owned());
+        if read("scope").is_ok_and(|s| s == "Device") {
+            continue;
+        }
+        if !read("type").is_ok_and(|t| t == "Mains") {
+            continue;
+        }
+        match read("online").as_deref() {
+            Ok("1") => online = true,
+            Ok(_) => offline = true,
+            Err(_) => {}
+        }
+    }
+    online || !offline
+}
+
+// ---- host, machine id, first boot, updates --------------------------------
+
+/// A 128-bit id written as 32 hex digits or as a UUID, normalised.
+fn machine_id_form(v: &str) -> Option<String> {
+    let hex: String = if v.len() == 36 {
+        let dashes = [8, 13, 18, 23];
+        if !v
+            .char_indices()
+            .all(|(i, c)| (c == '-') == dashes.contains(&i))
+        {
+            return None;
+        }
+        v.chars().filter(|&c| c != '-').collect()
+    } else {
+        v.to_owned()
+    };
+    (hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit()))
+        .then(|| hex.to_ascii_lowercase())
+}
+
+/// A machine id is compared with /etc/machine-id; anything else is a glob
+/// matched against the host name without regard to case (as systemd).
+fn host_matches(sys: &System, arg: &str) -> bool {
+    match machine_id_form(arg) {
+        Some(id) => sys
+            .read_trimmed("etc/machine-id")
+            .and_then(|m| machine_id_form(&m))
+            .is_some_and(|m| m == id),
+        None => sys
+            .read_trimmed("proc/sys/kernel/hostname")
+            .is_some_and(|h| fnmatch(arg, &h, true)),
+    }
+}
+
+/// First boot, as systemd decides it: `systemd.condition_first_boot=` on the
+/// kernel command line wins; else /etc/machine-id is missing or says
+/// `uninitialized`. Decided once per manager (at the first check, which
+/// vigild makes at startup through [`note_boot_facts`]), so units that create
+/// the machine id do not change the answer during the boot.
+fn first_boot(sys: &System) -> bool {
+    if sys.root == Path::new("/") {
+        static FIRST_BOOT: OnceLock<bool> = OnceLock::new();
+        *FIRST_BOOT.get_or_init(|| first_boot_now(sys))
+    } else {
+        first_boot_now(sys)
+    }
+}
+
+fn first_boot_now(sys: &System) -> bool {
+    let words = sys.cmdline().unwrap_or_default();
+    if let Some(b) = cmdline_bool(&words, "systemd.condition_first_boot") {
+        return b;
+    }
+    match fs::read_to_string(sys.path("etc/machine-id")) {
+        Ok(text) => text.trim() == "uninitialized",
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    }
+}
+
+/// Records the facts systemd fixes when the manager starts (today: whether
+/// this is the first boot). vigild calls it once at startup; calling it again
+/// changes nothing.
+pub fn note_boot_facts() {
+    let _ = first_boot(&System::real());
+}
+
+/// systemd's rule for `ConditionNeedsUpdate=/etc` (or `/var`): true when
+/// /usr's modification time is newer than that of `DIR/.updated` (or the stamp
+/// is missing), false when DIR is on a read-only mount.
+/// `systemd.condition_needs_update=` on the kernel command line wins.
+fn needs_update(sys: &System, dir: &Path) -> Result<bool, String> {
+    let words = sys.cmdline().unwrap_or_default();
+    if let Some(b) = cmdline_bool(&words, "systemd.condition_needs_update") {
+        return Ok(b);
+    }
+    if let Ok(real) = fs::canonicalize(dir)
+        && sys
+            .read("proc/self/mountinfo")
+            .is_ok_and(|m| is_read_only(&m, &real))
+    {
+        return Ok(false);
+    }
+    let usr = sys.path("usr");
+    let usr_time = fs::metadata(&usr)
+        .and_then(|m| m.modified())
+        .map_err(|e| format!("cannot stat {}: {e}", usr.display()))?;
+    let stamp = dir.join(".updated");
+    let stamp_time = match fs::metadata(&stamp) {
+        Ok(m) => m.modified().ok(),
+        Err(_) => return Ok(true),
+    };
+    let Some(mut stamp_time) = stamp_time else {
+        return Ok(true);
+    };
+    // On file systems without sub-second times, systemd-update-done writes the
+    // exact time into the stamp as TIMESTAMP_NSEC=.
+    let whole_seconds = stamp_time
+        .duration_since(std::time::UNIX_EPOCH)
+        .is_ok_and(|d| d.subsec_nanos() == 0);
+    if whole_seconds {
+        let exact = fs::read_to_string(&stamp).ok().and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("TIMESTAMP_NSEC="))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+        });
+        if let Some(ns) = exact {
+            stamp_time = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns);
+        }
+    }
+    Ok(usr_time > stamp_time)
+}
+
+// ---- architecture ----------------------------------------------------------
+
+/// systemd's architecture names.
+const ARCHITECTURES: &[&str] = &[
+    "x86",
+    "x86-64",
+    "ppc",
+    "ppc-le",
+    "ppc64",
+    "ppc64-le",
+    "ia64",
+    "parisc",
+    "parisc64",
+    "s390",
+    "s390x",
+    "sparc",
+    "sparc64",
+    "mips",
+    "mips-le",
+    "mips64",
+    "mips64-le",
+    "alpha",
+    "arm",
+    "arm-be",
+    "arm64",
+    "arm64-be",
+    "sh",
+    "sh64",
+    "m68k",
+    "tilegx",
+    "cris",
+    "nios2",
+    "riscv32",
+    "riscv64",
+    "arc",
+    "arc-be",
+    "loongarch64",
+];
+
+/// The kernel's machine name (uname -m) in systemd's naming.
+fn uname_architecture(machine: &str) -> Option<String> {
+    let m = machine.trim();
+    let name = match m {
+        "x86_64" | "amd64" => "x86-64",
+        "i386" | "i486" | "i586" | "i686" => "x86",
+        "aarch64" => "arm64",
+        "aarch64_be" => "arm64-be",
+        "ppc64" => "ppc64",
+        "ppc64le" => "ppc64-le",
+        "ppc" => "ppc",
+        "ppcle" => "ppc-le",
+        "s390x" => "s390x",
+        "s390" => "s390",
+        "riscv64" => "riscv64",
+        "riscv32" => "riscv32",
+        "loongarch64" => "loongarch64",
+        "sparc64" => "sparc64",
+        "sparc" => "sparc",
+        "mips64" => "mips64",
+        "mips" => "mips",
+        "alpha" => "alpha",
+        "ia64" => "ia64",
+        "parisc64" => "parisc64",
+        "parisc" => "parisc",
+        "m68k" => "m68k",
+        "sh64" => "sh64",
+        "tilegx" => "tilegx",
+        "cris" => "cris",
+        "nios2" => "nios2",
+        m if m.starts_with("arm") && m.ends_with('b') => "arm-be",
+        m if m.starts_with("arm") => "arm",
+        m if m.starts_with("sh") => "sh",
+        m if m.starts_with("arc") => {
+            if m.ends_with("eb") {
+                "arc-be"
+            } else {
+                "arc"
+            }
+        }
+        _ => return None,
+    };
+    Some(name.to_owned())
+}
+
+/// The architecture vigild was built for (systemd's `native`), used when the
+/// kernel's cannot be read.
+fn native_architecture() -> String {
+    let little = cfg!(target_endian = "little");
+    let name = match std::env::consts::ARCH {
+        "x86_64" => "x86-64",
+        "x86" => "x86",
+        "aarch64" if little => "arm64",
+        "aarch64" => "arm64-be",
+        "arm" if little => "arm",
+        "arm" => "arm-be",
+        "powerpc64" if little => "ppc64-le",
+        "powerpc64" => "ppc64",
+        "powerpc" => "ppc",
+        "s390x" => "s390x",
+        "riscv64" => "riscv64",
+        "riscv32" => "riscv32",
+        "loongarch64" => "loongarch64",
+        "sparc64" => "sparc64",
+        "mips64" if little => "mips64-le",
+        "mips64" => "mips64",
+        "mips" if little => "mips-le",
+        "mips" => "mips",
+        "m68k" => "m68k",
+        other => other,
+    };
+    name.to_owned()
+}
+
+// ---- security --------------------------------------------------------------
+
+const SECURITY_NAMES: &[&str] = &[
+    "selinux",
+    "apparmor",
+    "tomoyo",
+    "smack",
+    "ima",
+    "audit",
+    "uefi-secureboot",
+    "tpm2",
+    "cvm",
+    "measured-uki",
+];
+
+const EFI_GLOBAL: &str = "8be4df61-93ca-11d2-aa0d-00e098032b8c";
+const EFI_LOADER: &str = "4a67b082-0a4c-41cf-b6c7-440b29bb8c4f";
+
+fn security_holds(sys: &System, what: &str) -> bool {
+    match what {
+        "selinux" => sys.exists("sys/fs/selinux/enforce"),
+        "apparmor" => sys
+            .read_trimmed("sys/module/apparmor/parameters/enabled")
+            .is_some_and(|v| v.starts_with('Y')),
+        "tomoyo" => sys.exists("sys/kernel/security/tomoyo/version"),
+        "smack" => sys.exists("sys/fs/smackfs"),
+        "ima" => sys.exists("sys/kernel/security/ima"),
+        "audit" => {
+            let off = sys
+                .cmdline()
+                .is_ok_and(|w| w.iter().any(|w| w == "audit=0" || w == "audit=off"));
+            sys.exists("proc/self/loginuid") && !off
+        }
+        "uefi-secureboot" => {
+            fs::read(sys.path(&format!("sys/firmware/efi/efivars/SecureBoot-{EFI_GLOBAL}")))
+                // Four bytes of attributes, then the value.
+                .is_ok_and(|v| v.len() == 5 && v.get(4) == Some(&1))
+        }
+        "tpm2" => {
+            let rm =
+                fs::read_dir(sys.path("sys/class/tpmrm")).is_ok_and(|mut d| d.next().is_some());
+            rm || fs::read_dir(sys.path("sys/class/tpm")).is_ok_and(|d| {
+                d.flatten().any(|e| {
+                    fs::read_to_string(e.path().join("tpm_version_major"))
+                        .is_ok_and(|v| v.trim() == "2")
+                })
+            })
+        }
+        "cvm" => ["dev/sev-guest", "dev/tdx_guest", "dev/tdx-guest"]
+            .iter()
+            .any(|p| sys.exists(p)),
+        "measured-uki" => sys.exists(&format!(
+            "sys/firmware/efi/efivars/StubPcrKernelImage-{EFI_LOADER}"
+        )),
+        _ => false,
+    }
+}
+
+// ---- users, groups, environment --------------------------------------------
+
+/// The system user range's end (Debian's SYS_UID_MAX, systemd's default).
+const SYSTEM_UID_MAX: u32 = 999;
+
+/// Real and effective ids (and for groups the supplementary ones) from
+/// /proc/self/status text.
+fn status_ids(status: &str, field: &str) -> Vec<u32> {
+    status_field(status, field)
+        .map(|v| {
+            v.split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The id of `name` in /etc/passwd or /etc/group text (field 3). No NSS.
+fn id_in_file(text: &str, name: &str) -> Option<u32> {
+    text.lines().find_map(|l| {
+        let mut f = l.split(':');
+        (f.next()? == name).then_some(())?;
+        f.nth(1)?.parse().ok()
+    })
+}
+
+/// A number is a uid; `@system` is a uid up to 999; a name is looked up in
+/// /etc/passwd. Holds when the manager's real or effective uid is that one.
+fn user_matches(sys: &System, arg: &str) -> Result<bool, String> {
+    let status = sys.read("proc/self/status")?;
+    let ids: Vec<u32> = status_ids(&status, "Uid").into_iter().take(2).collect();
+    if ids.is_empty() {
+        return Err("no Uid in /proc/self/status".into());
+    }
+    if let Ok(uid) = arg.parse::<u32>() {
+        return Ok(ids.contains(&uid));
+    }
+    if arg == "@system" {
+        return Ok(ids.iter().any(|&id| id <= SYSTEM_UID_MAX));
+    }
+    let passwd = sys.read("etc/passwd").unwrap_or_default();
+    let uid = id_in_file(&passwd, arg).or((arg == "root").then_some(0));
+    Ok(uid.is_some_and(|u| ids.contains(&u)))
+}
+
+/// A number is a gid; a name is looked up in /etc/group. Holds when it is the
+/// manager's real, effective or a supplementary group.
+fn group_matches(sys: &System, arg: &str) -> Result<bool, String> {
+    let status = sys.read("proc/self/status")?;
+    let mut ids: Vec<u32> = status_ids(&status, "Gid").into_iter().take(2).collect();
+    if ids.is_empty() {
+        return Err("no Gid in /proc/self/status".into());
+    }
+    ids.extend(status_ids(&status, "Groups"));
+    if let Ok(gid) = arg.parse::<u32>() {
+        return Ok(ids.contains(&gid));
+    }
+    let group = sys.read("etc/group").unwrap_or_default();
+    let gid = id_in_file(&group, arg).or((arg == "root").then_some(0));
+    Ok(gid.is_some_and(|g| ids.contains(&g)))
+}
+
+/// `KEY=VALUE` matches that exact variable; `KEY` matches any value.
+fn env_matches(env: &[(OsString, OsString)], arg: &str) -> bool {
+    match arg.split_once('=') {
+        Some((k, v)) => env.iter().any(|(ek, ev)| ek == k && ev == v),
+        None => env.iter().any(|(ek, _)| ek == arg),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
-    use std::path::PathBuf;
+    use std::time::{Duration, SystemTime};
 
     fn tmpdir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("vigil-units-cond-{tag}-{}", std::process::id()));
@@ -193,5 +1431,707 @@ mod tests {
             Err(format!("AssertPathIsDirectory={}", yes.display()))
         );
         fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// A fake root for system facts, with `files` written under it.
+    fn fake(tag: &str, files: &[(&str, &str)]) -> System {
+        let root = tmpdir(&format!("root-{tag}"));
+        for (rel, text) in files {
+            let p = root.join(rel);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, text).unwrap();
+        }
+        System {
+            root,
+            env: Some(Vec::new()),
+        }
+    }
+
+    fn on(sys: &System, kind: ConditionKind, arg: &str) -> bool {
+        assert_eq!(validate(kind, arg), Ok(()), "{kind:?} {arg}");
+        check(sys, kind, arg).unwrap()
+    }
+
+    fn cond(kind: ConditionKind, arg: &str, trigger: bool, negate: bool) -> Condition {
+        Condition {
+            kind,
+            trigger,
+            negate,
+            arg: arg.to_owned(),
+            line: 1,
+        }
+    }
+
+    #[test]
+    fn fnmatch_and_braces() {
+        assert!(fnmatch("*", "anything", false));
+        assert!(fnmatch("tty?", "tty1", false));
+        assert!(!fnmatch("tty?", "tty10", false));
+        assert!(fnmatch("tty[0-9]*", "tty10", false));
+        assert!(!fnmatch("tty[!0-9]", "tty1", false));
+        assert!(fnmatch("tty[!0-9]", "ttyS", false));
+        assert!(fnmatch("a*b*c", "aXXbYYbc", false));
+        assert!(!fnmatch("a*b*c", "aXXbYYb", false));
+        assert!(fnmatch(r"a\*", "a*", false));
+        assert!(!fnmatch(r"a\*", "ab", false));
+        assert!(fnmatch("[]x]", "]", false));
+        assert!(fnmatch("[", "[", false));
+        assert!(fnmatch("WEB-*", "web-01", true));
+        assert!(!fnmatch("WEB-*", "web-01", false));
+        assert!(fnmatch("", "", false));
+        assert!(!fnmatch("", "x", false));
+        assert_eq!(expand_braces("/a/{b,c}/d"), ["/a/b/d", "/a/c/d"]);
+        assert_eq!(expand_braces("{x,y{1,2}}z"), ["xz", "y1z", "y2z"]);
+        assert_eq!(expand_braces("/no/{brace}"), ["/no/{brace}"]);
+    }
+
+    #[test]
+    fn glob_symlink_on_real_files() {
+        let d = tmpdir("glob");
+        fs::create_dir_all(d.join("sub/deeper")).unwrap();
+        fs::write(d.join("sub/deeper/unit.conf"), "").unwrap();
+        fs::write(d.join(".hidden"), "").unwrap();
+        symlink(d.join("sub"), d.join("link")).unwrap();
+        symlink(d.join("missing"), d.join("dangling")).unwrap();
+        let p = |s: &str| format!("{}/{s}", d.display());
+        use ConditionKind::*;
+        let sys = System::real();
+        assert!(on(&sys, PathExistsGlob, &p("sub/*/*.conf")));
+        assert!(on(&sys, PathExistsGlob, &p("s?b/deeper/unit.con[a-f]")));
+        assert!(on(&sys, PathExistsGlob, &p("{nope,sub}/deeper")));
+        assert!(on(&sys, PathExistsGlob, &p("sub/deeper/unit.conf")));
+        assert!(!on(&sys, PathExistsGlob, &p("sub/*/*.service")));
+        assert!(!on(&sys, PathExistsGlob, &p("nope/*")));
+        // A wildcard does not match a leading dot unless written.
+        assert!(!on(&sys, PathExistsGlob, &p("*hidden")));
+        assert!(on(&sys, PathExistsGlob, &p(".hid*")));
+        assert!(on(&sys, PathExistsGlob, "/proc/self/fd/*"));
+        assert!(on(&sys, PathIsSymbolicLink, &p("link")));
+        assert!(on(&sys, PathIsSymbolicLink, &p("dangling")));
+        assert!(!on(&sys, PathIsSymbolicLink, &p("sub")));
+        assert!(!on(&sys, PathIsSymbolicLink, &p("missing")));
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn mount_points_and_read_only_on_the_real_system() {
+        use ConditionKind::*;
+        let sys = System::real();
+        assert!(on(&sys, PathIsMountPoint, "/"));
+        assert!(on(&sys, PathIsMountPoint, "/proc"));
+        // Symlinks are followed (as systemd's AT_SYMLINK_FOLLOW).
+        let d = tmpdir("mnt");
+        symlink("/proc", d.join("to-proc")).unwrap();
+        assert!(on(
+            &sys,
+            PathIsMountPoint,
+            &format!("{}/to-proc", d.display())
+        ));
+        assert!(!on(&sys, PathIsMountPoint, &d.to_string_lossy()));
+        assert!(!on(&sys, PathIsMountPoint, "/proc/self/status"));
+        assert!(!on(&sys, PathIsMountPoint, "/nonexistent/vigil"));
+        assert!(on(&sys, PathIsReadWrite, &d.to_string_lossy()));
+        assert!(!on(&sys, PathIsReadWrite, "/nonexistent/vigil"));
+        // A bind mount of a directory on itself is a mount point (needs root;
+        // say so when it cannot be made rather than pass silently).
+        let bound = std::process::Command::new("mount")
+            .arg("--bind")
+            .arg(&d)
+            .arg(&d)
+            .status()
+            .is_ok_and(|s| s.success());
+        if bound {
+            let is_mp = on(&sys, PathIsMountPoint, &d.to_string_lossy());
+            let ro = std::process::Command::new("mount")
+                .args(["-o", "remount,bind,ro"])
+                .arg(&d)
+                .status()
+                .is_ok_and(|s| s.success());
+            let rw = on(&sys, PathIsReadWrite, &d.to_string_lossy());
+            let _ = std::process::Command::new("umount").arg(&d).status();
+            assert!(is_mp, "a bind mount on itself is a mount point");
+            if ro {
+                assert!(!rw, "a read-only bind mount is not read-write");
+            }
+            assert!(!on(&sys, PathIsMountPoint, &d.to_string_lossy()));
+        } else {
+            eprintln!("bind mount not possible here: only the mountinfo text tests cover it");
+        }
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn mountinfo_text() {
+        let info = "\
+22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+23 22 0:5 / /proc rw,nosuid - proc proc rw
+30 22 8:2 / /mnt/my\\040disk ro,relatime - ext4 /dev/sdb1 rw
+31 22 8:3 / /srv rw - ext4 /dev/sdc1 ro,errors=remount-ro
+32 22 8:1 /var/lib/x /var/lib/x rw - ext4 /dev/sda1 rw
+33 32 8:4 / /var/lib/x ro - ext4 /dev/sdd1 rw
+garbage line
+";
+        let p = Path::new;
+        assert!(is_mount_point(info, p("/")));
+        assert!(is_mount_point(info, p("/mnt/my disk")));
+        assert!(is_mount_point(info, p("/var/lib/x")));
+        assert!(!is_mount_point(info, p("/var/lib")));
+        assert!(!is_mount_point(info, p("/mnt/my")));
+        assert!(!is_read_only(info, p("/etc/passwd")));
+        assert!(is_read_only(info, p("/mnt/my disk/file")));
+        // The file system's own options count too.
+        assert!(is_read_only(info, p("/srv/www")));
+        assert!(!is_read_only(info, p("/srvx")));
+        // The later of two mounts on the same point is the one seen.
+        assert!(is_read_only(info, p("/var/lib/x/y")));
+    }
+
+    #[test]
+    fn kernel_command_line_words_and_matching() {
+        let text = "BOOT_IMAGE=/vmlinuz root=UUID=abc ro quiet \"acpi_osi=Windows 2020\" \
+                    systemd.unit=rescue.target -- single --weird\n";
+        let w = cmdline_words(text);
+        assert_eq!(
+            w,
+            [
+                "BOOT_IMAGE=/vmlinuz",
+                "root=UUID=abc",
+                "ro",
+                "quiet",
+                "acpi_osi=Windows 2020",
+                "systemd.unit=rescue.target"
+            ]
+        );
+        assert!(cmdline_matches(&w, "quiet"));
+        assert!(cmdline_matches(&w, "root"));
+        assert!(cmdline_matches(&w, "root=UUID=abc"));
+        assert!(!cmdline_matches(&w, "root=UUID"));
+        assert!(!cmdline_matches(&w, "qui"));
+        assert!(!cmdline_matches(&w, "roo"));
+        assert!(cmdline_matches(&w, "acpi_osi=Windows 2020"));
+        assert!(!cmdline_matches(&w, "single"), "after -- belongs to init");
+        assert!(!cmdline_matches(&w, "splash"));
+        assert_eq!(
+            cmdline_bool(
+                &cmdline_words("a systemd.condition-first-boot=0"),
+                "systemd.condition_first_boot"
+            ),
+            Some(false)
+        );
+        assert_eq!(
+            cmdline_bool(
+                &cmdline_words("systemd.condition_first_boot"),
+                "systemd.condition_first_boot"
+            ),
+            Some(true)
+        );
+        assert_eq!(
+            cmdline_bool(&cmdline_words("x=1"), "systemd.condition_first_boot"),
+            None
+        );
+
+        // The real /proc/cmdline, through the manager's own path.
+        let real = cmdline_words(&fs::read_to_string("/proc/cmdline").unwrap());
+        let sys = System::real();
+        if let Some(first) = real.first() {
+            assert!(on(&sys, ConditionKind::KernelCommandLine, first));
+            let key = first.split('=').next().unwrap();
+            assert!(on(&sys, ConditionKind::KernelCommandLine, key));
+        }
+        assert!(!on(
+            &sys,
+            ConditionKind::KernelCommandLine,
+            "vigil.never-on-a-cmdline"
+        ));
+    }
+
+    #[test]
+    fn virtualization_detection() {
+        use ConditionKind::Virtualization as V;
+        let none = fake("virt-none", &[("proc/cpuinfo", "flags\t: fpu sse\n")]);
+        for (arg, want) in [
+            ("yes", false),
+            ("no", true),
+            ("vm", false),
+            ("container", false),
+            ("kvm", false),
+        ] {
+            assert_eq!(on(&none, V, arg), want, "bare metal: {arg}");
+        }
+        let docker = fake("virt-docker", &[(".dockerenv", "")]);
+        for (arg, want) in [
+            ("true", true),
+            ("container", true),
+            ("vm", false),
+            ("docker", true),
+            ("podman", false),
+        ] {
+            assert_eq!(on(&docker, V, arg), want, "docker: {arg}");
+        }
+        let podman = fake(
+            "virt-podman",
+            &[("run/.containerenv", ""), (".dockerenv", "")],
+        );
+        assert!(on(&podman, V, "podman"));
+        assert!(!on(&podman, V, "docker"));
+        let lxc = fake(
+            "virt-lxc",
+            &[("proc/1/environ", "PATH=/bin\0container=lxc\0TERM=linux\0")],
+        );
+        assert!(on(&lxc, V, "lxc"));
+        assert!(on(&lxc, V, "container"));
+        let mut nspawn = fake("virt-own-env", &[]);
+        nspawn.env = Some(vec![("container".into(), "systemd-nspawn".into())]);
+        assert!(on(&nspawn, V, "systemd-nspawn"));
+        let odd = fake("virt-odd", &[("run/systemd/container", "something-new\n")]);
+        assert!(on(&odd, V, "container-other"));
+        let flags = "processor\t: 0\nflags\t\t: fpu vme hypervisor lm\n";
+        let kvm = fake(
+            "virt-kvm",
+            &[
+                ("proc/cpuinfo", flags),
+                ("sys/class/dmi/id/sys_vendor", "QEMU\n"),
+                (
+                    "sys/class/dmi/id/product_name",
+                    "Standard PC (Q35 + ICH9, 2009)\n",
+                ),
+                (
+                    "sys/devices/system/clocksource/clocksource0/available_clocksource",
+                    "kvm-clock tsc acpi_pm\n",
+                ),
+            ],
+        );
+        for (arg, want) in [
+            ("yes", true),
+            ("vm", true),
+            ("container", false),
+            ("kvm", true),
+            ("qemu", false),
+        ] {
+            assert_eq!(on(&kvm, V, arg), want, "kvm: {arg}");
+        }
+        let qemu = fake("virt-qemu", &[("sys/class/dmi/id/sys_vendor", "QEMU\n")]);
+        assert!(on(&qemu, V, "qemu"));
+        let vbox = fake(
+            "virt-vbox",
+            &[("sys/class/dmi/id/product_name", "VirtualBox\n")],
+        );
+        assert!(on(&vbox, V, "oracle"));
+        let hyperv = fake(
+            "virt-hyperv",
+            &[
+                ("sys/class/dmi/id/sys_vendor", "Microsoft Corporation\n"),
+                ("sys/class/dmi/id/product_name", "Virtual Machine\n"),
+            ],
+        );
+        assert!(on(&hyperv, V, "microsoft"));
+        let surface = fake(
+            "virt-surface",
+            &[
+                ("sys/class/dmi/id/sys_vendor", "Microsoft Corporation\n"),
+                ("sys/class/dmi/id/product_name", "Surface Laptop 4\n"),
+            ],
+        );
+        assert!(!on(&surface, V, "yes"));
+        let other = fake("virt-flag", &[("proc/cpuinfo", flags)]);
+        assert!(on(&other, V, "vm-other"));
+        let xen = fake("virt-xen", &[("sys/hypervisor/type", "xen\n")]);
+        assert!(on(&xen, V, "xen"));
+        let dom0 = fake(
+            "virt-dom0",
+            &[
+                ("sys/hypervisor/type", "xen\n"),
+                ("proc/xen/capabilities", "control_d\n"),
+            ],
+        );
+        assert!(!on(&dom0, V, "vm"));
+        // Nested: the container is the innermost, so it is the one named.
+        let nested = fake(
+            "virt-nested",
+            &[(".dockerenv", ""), ("proc/cpuinfo", flags)],
+        );
+        assert!(on(&nested, V, "docker"));
+        assert!(!on(&nested, V, "vm-other"));
+        assert!(on(&nested, V, "vm"));
+        let userns = fake(
+            "virt-userns",
+            &[("proc/self/uid_map", "         0     100000      65536\n")],
+        );
+        assert!(on(&userns, V, "private-users"));
+        let hostns = fake(
+            "virt-hostns",
+            &[("proc/self/uid_map", "         0          0 4294967295\n")],
+        );
+        assert!(!on(&hostns, V, "private-users"));
+        for s in [
+            none, docker, podman, lxc, nspawn, odd, kvm, qemu, vbox, hyperv, surface, other, xen,
+            dom0, nested, userns, hostns,
+        ] {
+            fs::remove_dir_all(&s.root).unwrap();
+        }
+    }
+
+    const STATUS: &str = "Name:\tvigild\nUid:\t1000\t0\t0\t0\nGid:\t1000\t1000\t1000\t1000\n\
+                          Groups:\t4 24 100 \nCapBnd:\t0000000000200400\n";
+
+    #[test]
+    fn capability_user_group_environment() {
+        use ConditionKind::*;
+        let sys = fake(
+            "ids",
+            &[
+                ("proc/self/status", STATUS),
+                (
+                    "etc/passwd",
+                    "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\nbob:x:1001:1001::/home/bob:/bin/sh\n",
+                ),
+                (
+                    "etc/group",
+                    "root:x:0:\nadm:x:4:alice\ncdrom:x:24:\nalice:x:1000:\nusers:x:100:\nvideo:x:44:\n",
+                ),
+            ],
+        );
+        // CapBnd 0x200400: bits 10 (net_bind_service) and 21 (sys_admin).
+        assert!(on(&sys, Capability, "CAP_SYS_ADMIN"));
+        assert!(on(&sys, Capability, "cap_net_bind_service"));
+        assert!(!on(&sys, Capability, "CAP_NET_ADMIN"));
+        assert!(on(&sys, Capability, "21"));
+        // Real uid 1000, effective 0.
+        for (arg, want) in [
+            ("1000", true),
+            ("0", true),
+            ("root", true),
+            ("alice", true),
+            ("bob", false),
+            ("@system", true),
+            ("1001", false),
+            ("nobody", false),
+        ] {
+            assert_eq!(on(&sys, User, arg), want, "User={arg}");
+        }
+        for (arg, want) in [
+            ("1000", true),
+            ("alice", true),
+            ("adm", true),
+            ("4", true),
+            ("users", true),
+            ("video", false),
+            ("0", false),
+            ("root", false),
+            ("nogroup", false),
+        ] {
+            assert_eq!(on(&sys, Group, arg), want, "Group={arg}");
+        }
+        let unprivileged = fake(
+            "ids-user",
+            &[(
+                "proc/self/status",
+                "Uid:\t1000\t1000\t1000\t1000\nGid:\t1000\t1000\t1000\t1000\n",
+            )],
+        );
+        assert!(!on(&unprivileged, User, "@system"));
+        assert!(!on(&unprivileged, User, "root"));
+        let mut envsys = fake("env", &[]);
+        envsys.env = Some(vec![
+            ("LANG".into(), "C.UTF-8".into()),
+            ("EMPTY".into(), "".into()),
+        ]);
+        for (arg, want) in [
+            ("LANG", true),
+            ("LANG=C.UTF-8", true),
+            ("LANG=C", false),
+            ("LAN", false),
+            ("EMPTY", true),
+            ("EMPTY=", true),
+            ("HOME", false),
+        ] {
+            assert_eq!(on(&envsys, Environment, arg), want, "Environment={arg}");
+        }
+        // The real manager: this test process.
+        let real = System::real();
+        assert!(on(&real, Environment, "PATH"));
+        assert!(!on(&real, Environment, "VIGIL_NEVER_SET_IN_TESTS"));
+        let uid = fs::metadata("/proc/self").unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert!(on(&real, User, &uid.uid().to_string()));
+        assert!(on(&real, Group, &uid.gid().to_string()));
+        assert!(!on(&real, User, &(uid.uid() + 4242).to_string()));
+        let unreadable = fake("ids-missing", &[]);
+        assert!(check(&unreadable, User, "root").is_err());
+        for s in [sys, unprivileged, envsys, unreadable] {
+            fs::remove_dir_all(&s.root).unwrap();
+        }
+    }
+
+    #[test]
+    fn ac_power() {
+        use ConditionKind::ACPower;
+        let none = fake("ac-none", &[]);
+        assert!(on(&none, ACPower, "true"), "no information: on AC");
+        assert!(!on(&none, ACPower, "false"));
+        let battery = fake(
+            "ac-bat",
+            &[
+                ("sys/class/power_supply/AC/type", "Mains\n"),
+                ("sys/class/power_supply/AC/online", "0\n"),
+                ("sys/class/power_supply/BAT0/type", "Battery\n"),
+                ("sys/class/power_supply/hidpp/type", "Mains\n"),
+                ("sys/class/power_supply/hidpp/scope", "Device\n"),
+                ("sys/class/power_supply/hidpp/online", "1\n"),
+            ],
+        );
+        assert!(!on(&battery, ACPower, "yes"));
+        assert!(on(&battery, ACPower, "no"));
+        let plugged = fake(
+            "ac-on",
+            &[
+                ("sys/class/power_supply/AC/type", "Mains\n"),
+                ("sys/class/power_supply/AC/online", "0\n"),
+                ("sys/class/power_supply/AC2/type", "Mains\n"),
+                ("sys/class/power_supply/AC2/online", "1\n"),
+            ],
+        );
+        assert!(on(&plugged, ACPower, "1"));
+        let batteries_only = fake(
+            "ac-bat-only",
+            &[("sys/class/power_supply/BAT0/type", "Battery\n")],
+        );
+        assert!(on(&batteries_only, ACPower, "true"));
+        for s in [none, battery, plugged, batteries_only] {
+            fs::remove_dir_all(&s.root).unwrap();
+        }
+    }
+
+    #[test]
+    fn host_architecture_security() {
+        use ConditionKind::*;
+        let id = "0123456789abcdef0123456789ABCDEF";
+        let sys = fake(
+            "host",
+            &[
+                ("proc/sys/kernel/hostname", "web-01.example\n"),
+                ("etc/machine-id", "0123456789abcdef0123456789abcdef\n"),
+                ("proc/sys/kernel/arch", "aarch64\n"),
+                ("sys/module/apparmor/parameters/enabled", "Y\n"),
+                ("sys/kernel/security/ima/policy", ""),
+                ("sys/fs/selinux/enforce", "0"),
+                ("proc/self/loginuid", "4294967295"),
+                ("sys/class/tpm/tpm0/tpm_version_major", "2\n"),
+                ("proc/cmdline", "root=/dev/vda quiet\n"),
+            ],
+        );
+        assert!(on(&sys, Host, "web-01.example"));
+        assert!(on(&sys, Host, "WEB-*"));
+        assert!(!on(&sys, Host, "db-*"));
+        assert!(on(&sys, Host, id));
+        assert!(on(&sys, Host, "01234567-89ab-cdef-0123-456789abcdef"));
+        assert!(!on(&sys, Host, "00000000000000000000000000000000"));
+        assert!(on(&sys, Architecture, "arm64"));
+        assert!(!on(&sys, Architecture, "x86-64"));
+        assert!(on(&sys, Architecture, "native"));
+        for (what, want) in [
+            ("apparmor", true),
+            ("ima", true),
+            ("selinux", true),
+            ("audit", true),
+            ("tpm2", true),
+            ("smack", false),
+            ("tomoyo", false),
+            ("uefi-secureboot", false),
+            ("cvm", false),
+            ("measured-uki", false),
+        ] {
+            assert_eq!(on(&sys, Security, what), want, "Security={what}");
+        }
+        let off = fake(
+            "sec-off",
+            &[
+                ("proc/self/loginuid", "4294967295"),
+                ("proc/cmdline", "audit=0\n"),
+                ("sys/module/apparmor/parameters/enabled", "N\n"),
+                (
+                    &format!("sys/firmware/efi/efivars/SecureBoot-{EFI_GLOBAL}"),
+                    "\u{6}\0\0\0\u{1}",
+                ),
+                ("sys/class/tpm/tpm0/tpm_version_major", "1\n"),
+            ],
+        );
+        for (what, want) in [
+            ("audit", false),
+            ("apparmor", false),
+            ("uefi-secureboot", true),
+            ("tpm2", false),
+        ] {
+            assert_eq!(on(&off, Security, what), want, "Security={what}");
+        }
+        // The real system: the kernel's architecture, and `native`.
+        let real = System::real();
+        assert!(on(&real, Architecture, "native"));
+        let machine = fs::read_to_string("/proc/sys/kernel/arch")
+            .ok()
+            .and_then(|m| uname_architecture(&m))
+            .unwrap_or_else(native_architecture);
+        assert!(on(&real, Architecture, &machine));
+        assert!(ARCHITECTURES.contains(&native_architecture().as_str()));
+        assert_eq!(uname_architecture("x86_64").as_deref(), Some("x86-64"));
+        assert_eq!(uname_architecture("i686").as_deref(), Some("x86"));
+        assert_eq!(uname_architecture("armv7l").as_deref(), Some("arm"));
+        assert_eq!(uname_architecture("ppc64le").as_deref(), Some("ppc64-le"));
+        assert_eq!(uname_architecture("weird"), None);
+        for s in [sys, off] {
+            fs::remove_dir_all(&s.root).unwrap();
+        }
+    }
+
+    #[test]
+    fn first_boot_and_needs_update() {
+        use ConditionKind::*;
+        let missing = fake("fb-missing", &[("proc/cmdline", "quiet\n")]);
+        assert!(on(&missing, FirstBoot, "yes"));
+        let uninit = fake("fb-uninit", &[("etc/machine-id", "uninitialized\n")]);
+        assert!(on(&uninit, FirstBoot, "true"));
+        let set = fake(
+            "fb-set",
+            &[("etc/machine-id", "0123456789abcdef0123456789abcdef\n")],
+        );
+        assert!(on(&set, FirstBoot, "false"));
+        assert!(!on(&set, FirstBoot, "true"));
+        // An empty machine-id is not a first boot (a read-only image), as systemd.
+        let empty = fake("fb-empty", &[("etc/machine-id", "")]);
+        assert!(!on(&empty, FirstBoot, "yes"));
+        let forced = fake(
+            "fb-forced",
+            &[
+                ("etc/machine-id", "0123456789abcdef0123456789abcdef\n"),
+                ("proc/cmdline", "systemd.condition-first-boot=1\n"),
+            ],
+        );
+        assert!(on(&forced, FirstBoot, "yes"));
+
+        // NeedsUpdate compares DIR/.updated with the fake root's usr/.
+        let sys = fake("nu", &[("usr/bin/x", "")]);
+        let etc = sys.root.join("etc");
+        fs::create_dir_all(&etc).unwrap();
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        fs::create_dir_all(sys.root.join("proc/self")).unwrap();
+        fs::write(sys.root.join("proc/self/mountinfo"), &mountinfo).unwrap();
+        let etc_s = etc.to_string_lossy().into_owned();
+        assert!(on(&sys, NeedsUpdate, &etc_s), "no stamp: needs an update");
+        let stamp = etc.join(".updated");
+        fs::write(&stamp, "").unwrap();
+        let usr = fs::File::open(sys.root.join("usr")).unwrap();
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        usr.set_modified(t0).unwrap();
+        let stamp_f = fs::File::options().write(true).open(&stamp).unwrap();
+        stamp_f.set_modified(t0 + Duration::from_secs(10)).unwrap();
+        assert!(!on(&sys, NeedsUpdate, &etc_s), "stamp newer than /usr");
+        usr.set_modified(t0 + Duration::from_secs(20)).unwrap();
+        assert!(on(&sys, NeedsUpdate, &etc_s), "/usr newer than the stamp");
+        // A whole-second stamp with TIMESTAMP_NSEC= uses the exact time.
+        fs::write(&stamp, "TIMESTAMP_NSEC=1700000030000000000\n").unwrap();
+        stamp_f.set_modified(t0 + Duration::from_secs(5)).unwrap();
+        assert!(!on(&sys, NeedsUpdate, &etc_s));
+        let forced = fake(
+            "nu-forced",
+            &[("proc/cmdline", "systemd.condition_needs_update=yes\n")],
+        );
+        assert!(on(&forced, NeedsUpdate, &etc_s));
+        for s in [missing, uninit, set, empty, forced, sys] {
+            fs::remove_dir_all(&s.root).unwrap();
+        }
+    }
+
+    #[test]
+    fn trigger_and_negate_for_every_kind() {
+        use ConditionKind::*;
+        let sys = fake(
+            "tn",
+            &[
+                ("proc/self/status", STATUS),
+                ("proc/cmdline", "quiet splash\n"),
+                ("proc/sys/kernel/hostname", "box\n"),
+                (".dockerenv", ""),
+                ("sys/module/apparmor/parameters/enabled", "Y\n"),
+                (
+                    "proc/self/mountinfo",
+                    "1 0 8:1 / / rw - ext4 /dev/sda1 rw\n2 1 0:5 / /proc rw - proc proc rw\n",
+                ),
+            ],
+        );
+        let mut sys = sys;
+        sys.env = Some(vec![("LANG".into(), "C".into())]);
+        // (kind, an argument that holds, one that does not)
+        let cases = [
+            (KernelCommandLine, "quiet", "nosplash"),
+            (Virtualization, "docker", "vm"),
+            (Capability, "CAP_SYS_ADMIN", "CAP_KILL"),
+            (Host, "b?x", "other"),
+            (User, "1000", "1001"),
+            (Group, "24", "25"),
+            (Environment, "LANG=C", "LANG=D"),
+            (ACPower, "true", "false"),
+            (FirstBoot, "yes", "no"),
+            (
+                Architecture,
+                "native",
+                if native_architecture() == "s390" {
+                    "x86"
+                } else {
+                    "s390"
+                },
+            ),
+            (Security, "apparmor", "smack"),
+            (PathExistsGlob, "/proc/self/*", "/proc/self/nope*"),
+            (PathIsMountPoint, "/proc", "/proc/self"),
+            (PathIsSymbolicLink, "/proc/self", "/proc"),
+        ];
+        for (kind, yes, no) in cases {
+            let ev = |cs: &[Condition]| evaluate_in(&sys, cs, "Condition");
+            assert_eq!(ev(&[cond(kind, yes, false, false)]), Ok(()), "{kind:?}");
+            assert!(ev(&[cond(kind, no, false, false)]).is_err(), "{kind:?}");
+            assert_eq!(ev(&[cond(kind, no, false, true)]), Ok(()), "!{kind:?}");
+            assert_eq!(
+                ev(&[cond(kind, yes, false, true)]),
+                Err(format!("Condition{}=!{yes}", kind.name()))
+            );
+            // `|`: one of them is enough; `|!` holds when the check does not.
+            assert_eq!(
+                ev(&[cond(kind, no, true, false), cond(kind, yes, true, false)]),
+                Ok(())
+            );
+            assert_eq!(ev(&[cond(kind, no, true, true)]), Ok(()), "|!{kind:?}");
+            assert_eq!(
+                ev(&[cond(kind, yes, true, true), cond(kind, no, true, false)]),
+                Err(format!(
+                    "Condition{0}=|!{yes}, Condition{0}=|{no}",
+                    kind.name()
+                ))
+            );
+        }
+        // What cannot be read fails even negated, and says why.
+        let bare = fake("tn-bare", &[]);
+        let e = evaluate_in(
+            &bare,
+            &[cond(KernelCommandLine, "quiet", false, true)],
+            "Assert",
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("AssertKernelCommandLine=!quiet (cannot read "),
+            "{e}"
+        );
+        let e = evaluate_in(
+            &bare,
+            &[cond(User, "root", true, true), cond(Host, "x", true, false)],
+            "Condition",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("ConditionUser=|!root (cannot read") && e.ends_with("ConditionHost=|x"),
+            "{e}"
+        );
+        for s in [sys, bare] {
+            fs::remove_dir_all(&s.root).unwrap();
+        }
     }
 }

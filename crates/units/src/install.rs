@@ -56,6 +56,29 @@ pub enum InstallError {
     ReadDir { path: PathBuf, source: io::Error },
 }
 
+/// `DefaultInstance=` of a template: the instance `vigil enable foo@.service`
+/// means, read from the template with the placeholder instance `x` (so a
+/// `DefaultInstance=` made of specifiers sees that placeholder).
+fn default_instance(set: &LoadedSet, template: &str) -> Option<String> {
+    set.templates.get(template)?;
+    let probe = name::instance_name(template, "x")?;
+    let (unit, _) = find_unit(set, &probe).ok()?;
+    let inst = unit.install.default_instance?;
+    name::instance_name(template, &inst)
+}
+
+/// The name to install: a template with `DefaultInstance=` stands for that instance.
+fn install_name(set: &LoadedSet, name: &str) -> Result<String, InstallError> {
+    let n = set.canonical(&name::normalize(name));
+    if !name::is_template(&n) {
+        return Ok(n);
+    }
+    default_instance(set, &n).ok_or_else(|| InstallError::Template {
+        example: name::instance_name(&n, "x").unwrap_or_default(),
+        name: n,
+    })
+}
+
 /// The unit to install, and the file its links point to.
 fn find_unit(set: &LoadedSet, name: &str) -> Result<(Unit, PathBuf), InstallError> {
     let n = set.canonical(&name::normalize(name));
@@ -166,7 +189,7 @@ fn enable_into(
     seen: &mut BTreeSet<String>,
     changes: &mut Vec<InstallChange>,
 ) -> Result<(), InstallError> {
-    let (unit, file) = find_unit(set, name)?;
+    let (unit, file) = find_unit(set, &install_name(set, name)?)?;
     if !seen.insert(unit.name.clone()) {
         return Ok(());
     }
@@ -234,7 +257,7 @@ fn disable_into(
     seen: &mut BTreeSet<String>,
     changes: &mut Vec<InstallChange>,
 ) -> Result<(), InstallError> {
-    let n = set.canonical(&name::normalize(name));
+    let n = install_name(set, name)?;
     if !seen.insert(n.clone()) {
         return Ok(());
     }
@@ -436,6 +459,58 @@ mod tests {
         );
         assert!(matches!(
             enable_plan(&set, &d, "getty@.service"),
+            Err(InstallError::Template { .. })
+        ));
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn default_instance_is_what_enabling_a_template_enables() {
+        let d = tmp("definst");
+        fs::write(
+            d.join("getty@.service"),
+            "[Service]\nExecStart=/sbin/agetty %I\n[Install]\nWantedBy=getty.target\n\
+             DefaultInstance=tty1\nAlias=console@%i.service\nAlso=helper.service\n",
+        )
+        .unwrap();
+        fs::write(
+            d.join("helper.service"),
+            "[Service]\nExecStart=/bin/h\n[Install]\nWantedBy=multi-user.target\n",
+        )
+        .unwrap();
+        fs::write(d.join("plain@.service"), "[Service]\nExecStart=/bin/p\n").unwrap();
+        let set = load(&d);
+        let plan = enable_plan(&set, &d, "getty@.service").unwrap();
+        assert_eq!(
+            plan,
+            [
+                InstallChange::Symlink {
+                    link: d.join("getty.target.wants/getty@tty1.service"),
+                    target: "../getty@.service".into()
+                },
+                InstallChange::Symlink {
+                    link: d.join("console@tty1.service"),
+                    target: "getty@.service".into()
+                },
+                InstallChange::Symlink {
+                    link: d.join("multi-user.target.wants/helper.service"),
+                    target: "../helper.service".into()
+                },
+            ]
+        );
+        apply(&plan).unwrap();
+        fs::write(d.join("getty.target"), "[Unit]\n").unwrap();
+        let set = load(&d);
+        // The alias made by enable is a name of the instance while loading.
+        assert_eq!(set.get("console@tty1").unwrap().name, "getty@tty1.service");
+        let plan = disable_plan(&set, &d, "getty@").unwrap();
+        assert_eq!(plan.len(), 3, "{plan:?}");
+        apply(&plan).unwrap();
+        assert!(fs::symlink_metadata(d.join("console@tty1.service")).is_err());
+        assert!(fs::symlink_metadata(d.join("multi-user.target.wants/helper.service")).is_err());
+        // Without DefaultInstance=, a template still cannot be enabled.
+        assert!(matches!(
+            enable_plan(&set, &d, "plain@.service"),
             Err(InstallError::Template { .. })
         ));
         fs::remove_dir_all(&d).unwrap();

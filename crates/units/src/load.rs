@@ -16,6 +16,53 @@ use crate::specifier::SpecifierContext;
 use crate::unitfile::{self, Reference, Source};
 use crate::{Diagnostic, name, yaml};
 
+/// The unit search path of a manager running as root, first place first:
+/// vigil's own directories, then systemd's, so that the units a distribution
+/// ships for systemd load unchanged while a file in `/etc/vigil` overrides them.
+pub const SYSTEM_UNIT_PATH: &[&str] = &[
+    "/etc/vigil",
+    "/run/vigil",
+    "/usr/lib/vigil",
+    "/etc/systemd/system",
+    "/run/systemd/system",
+    "/lib/systemd/system",
+    "/usr/lib/systemd/system",
+];
+
+/// Reads a search path written as `VIGIL_UNIT_PATH` (and systemd's
+/// `SYSTEMD_UNIT_PATH`): directories separated by `:`; an empty last component
+/// (`/srv/units:`) appends `default`; other empty components are ignored.
+pub fn parse_unit_path(value: &str, default: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = value
+        .split(':')
+        .filter(|c| !c.is_empty())
+        .map(PathBuf::from)
+        .collect();
+    if value.is_empty() || value.ends_with(':') {
+        out.extend(default.iter().cloned());
+    }
+    out
+}
+
+/// Drop-in directories that apply to every unit of a type (`service.d/`).
+const TYPE_DROPIN_OWNERS: &[&str] = &["service", "target"];
+
+/// The prefix drop-in directories that apply to a unit, most specific first:
+/// `foo-bar-baz.service` -> `foo-bar-.service`, `foo-.service`. Only dashes
+/// before the `@` of an instance count, as in systemd.
+fn prefix_dropin_owners(unit_name: &str) -> Vec<String> {
+    let Some(suffix) = name::suffix_of(unit_name) else {
+        return Vec::new();
+    };
+    let prefix = name::prefix_of(unit_name);
+    prefix
+        .match_indices('-')
+        .map(|(i, _)| format!("{}{suffix}", &prefix[..=i]))
+        .filter(|owner| owner != unit_name)
+        .rev()
+        .collect()
+}
+
 /// Targets vigil provides as empty synchronisation points when something refers
 /// to them and no file defines them. `default.target` is deliberately absent:
 /// a configuration without one must say which target to start.
@@ -25,6 +72,11 @@ pub const BUILTIN_TARGETS: &[&str] = &[
     "sysinit.target",
     "network.target",
     "network-online.target",
+    "network-pre.target",
+    "nss-lookup.target",
+    "time-sync.target",
+    "remote-fs.target",
+    "getty.target",
     "local-fs.target",
     "sockets.target",
     "timers.target",
@@ -43,8 +95,9 @@ pub struct LoadedSet {
     pub aliases: BTreeMap<String, String>,
     /// Masked names (symlinks to /dev/null) -> the symlink.
     pub masked: BTreeMap<String, PathBuf>,
-    /// Unit or template name -> its drop-in files, in the order they apply.
-    pub dropins: BTreeMap<String, Vec<PathBuf>>,
+    /// Drop-in directory owner (`a.service`, `foo@.service`, `foo-.service`,
+    /// `service`) -> its drop-in files, one per file name, the first directory's.
+    pub dropins: BTreeMap<String, Vec<DropIn>>,
     /// `NAME.wants/` entries: NAME -> (wanted unit, the entry's path).
     pub wants_dirs: BTreeMap<String, Vec<(String, PathBuf)>>,
     /// `NAME.requires/` entries: NAME -> (required unit, the entry's path).
@@ -53,6 +106,16 @@ pub struct LoadedSet {
     pub references: Vec<Reference>,
     /// Names referred to that no file defines (already warned about when pulled in).
     pub missing: BTreeSet<String>,
+}
+
+/// One `*.conf` file of a drop-in directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DropIn {
+    pub path: PathBuf,
+    /// The directory of the search path it was found in (0 is the first).
+    pub origin: usize,
+    /// A symlink to /dev/null: hides the drop-ins of this file name that rank after it.
+    pub masked: bool,
 }
 
 /// A unit whose file could not be loaded.
@@ -134,6 +197,7 @@ impl LoadedSet {
             self.push_reference(r);
         }
         self.attach_dir_deps(&mut unit);
+        self.add_service_default_deps(&mut unit);
         // Aliases name their unit; after that a name may stand twice.
         for list in unit.deps.lists_mut() {
             for n in list.iter_mut() {
@@ -149,6 +213,97 @@ impl LoadedSet {
     fn push_reference(&mut self, mut r: Reference) {
         r.name = self.canonical(&r.name);
         self.references.push(r);
+    }
+
+    /// systemd's implicit dependencies of a service from a unit file with
+    /// `DefaultDependencies=yes`: Requires= and After= on `sysinit.target`,
+    /// After= on `basic.target`, Conflicts= and Before= on `shutdown.target`.
+    /// (zinit YAML services get none: zinit has no such targets.)
+    fn add_service_default_deps(&mut self, unit: &mut Unit) {
+        if unit.kind != UnitKind::Service
+            || unit.format != Format::UnitFile
+            || !unit.default_dependencies
+        {
+            return;
+        }
+        let path = unit.source.clone().unwrap_or_default();
+        type Pick = fn(&mut crate::model::Dependencies) -> &mut Vec<String>;
+        let adds: [(&'static str, Pick, &str); 5] = [
+            ("Requires", |d| &mut d.requires, "sysinit.target"),
+            ("After", |d| &mut d.after, "sysinit.target"),
+            ("After", |d| &mut d.after, "basic.target"),
+            ("Conflicts", |d| &mut d.conflicts, "shutdown.target"),
+            ("Before", |d| &mut d.before, "shutdown.target"),
+        ];
+        for (directive, pick, target) in adds {
+            let list = pick(&mut unit.deps);
+            if !list.iter().any(|n| n == target) {
+                list.push(target.to_string());
+            }
+            self.push_reference(Reference {
+                name: target.to_string(),
+                directive,
+                path: path.clone(),
+                line: 0,
+            });
+        }
+    }
+
+    /// systemd's implicit dependencies of a target with `DefaultDependencies=yes`:
+    /// After= every unit it Wants/Requires/Requisite/BindsTo= that has default
+    /// dependencies itself (unless that unit is ordered after the target, which
+    /// would make a cycle), and Conflicts= and Before= on `shutdown.target`.
+    /// Runs when every unit is loaded; adding twice changes nothing.
+    fn add_target_default_deps(&mut self) {
+        let plain: BTreeSet<String> = self
+            .units
+            .iter()
+            .filter(|u| u.default_dependencies)
+            .map(|u| u.name.clone())
+            .collect();
+        // (unit, target it is ordered after): an edge back would make a cycle.
+        let after_target: std::collections::HashSet<(String, String)> = self
+            .units
+            .iter()
+            .flat_map(|u| {
+                u.deps
+                    .after
+                    .iter()
+                    .filter(|a| a.ends_with(".target"))
+                    .map(|a| (u.name.clone(), a.clone()))
+            })
+            .collect();
+        for t in &mut self.units {
+            if t.kind != UnitKind::Target || !t.default_dependencies {
+                continue;
+            }
+            let d = &t.deps;
+            // Sets, not list scans: a target may want a thousand units.
+            let ordered: std::collections::HashSet<&String> =
+                d.before.iter().chain(&d.after).collect();
+            let order: Vec<String> = d
+                .wants
+                .iter()
+                .chain(&d.requires)
+                .chain(&d.requisite)
+                .chain(&d.binds_to)
+                .filter(|n| plain.contains(n.as_str()) && **n != t.name)
+                .filter(|n| !ordered.contains(n))
+                .filter(|n| !after_target.contains(&((*n).clone(), t.name.clone())))
+                .cloned()
+                .collect();
+            t.deps.after.extend(order);
+            if t.name != "shutdown.target" {
+                let s = "shutdown.target".to_string();
+                if !t.deps.conflicts.contains(&s) {
+                    t.deps.conflicts.push(s.clone());
+                }
+                if !t.deps.before.contains(&s) {
+                    t.deps.before.push(s);
+                }
+            }
+            t.deps.dedup();
+        }
     }
 
     /// Adds the entries of `NAME.wants/` and `NAME.requires/` to the unit.
@@ -266,31 +421,57 @@ impl LoadedSet {
         }
     }
 
-    /// The drop-ins of a unit: for an instance, its template's and its own,
-    /// merged by file name (the instance's win), in file-name order.
+    /// The drop-ins of a unit, as systemd finds them: from `NAME.d/` (and the
+    /// directories of its aliases), its template's `foo@.service.d/`, its prefix
+    /// directories (`foo-bar-.service.d/`, then `foo-.service.d/`), all of these
+    /// in search-path order, then the type's `service.d/` in search-path order.
+    /// For one file name the first found wins (a mask hides the name); the
+    /// winners apply in file-name order.
     fn dropins_for(&self, unit_name: &str) -> Vec<PathBuf> {
-        let mut by_name: BTreeMap<std::ffi::OsString, PathBuf> = BTreeMap::new();
-        let template = name::template_of(unit_name);
+        // (type-wide, directory, specificity): lower wins.
+        let mut keys: Vec<(String, usize)> = vec![(unit_name.to_string(), 0)];
         // Drop-ins written for an alias apply to the unit it names, as in systemd.
-        let aliases = self
-            .aliases
+        keys.extend(
+            self.aliases
+                .iter()
+                .filter(|(_, real)| real.as_str() == unit_name)
+                .map(|(alias, _)| (alias.clone(), 0)),
+        );
+        if let Some(t) = name::template_of(unit_name) {
+            keys.push((t, 1));
+        }
+        keys.extend(
+            prefix_dropin_owners(unit_name)
+                .into_iter()
+                .enumerate()
+                .map(|(i, k)| (k, 2 + i)),
+        );
+        let mut by_name: BTreeMap<std::ffi::OsString, ((bool, usize, usize), &DropIn)> =
+            BTreeMap::new();
+        let type_key = name::suffix_of(unit_name).map(|s| s.trim_start_matches('.').to_string());
+        let all = keys
             .iter()
-            .filter(|(_, real)| real.as_str() == unit_name)
-            .map(|(alias, _)| alias.as_str());
-        let keys: Vec<&str> = template
-            .iter()
-            .map(String::as_str)
-            .chain(aliases)
-            .chain([unit_name])
-            .collect();
-        for key in keys {
-            for p in self.dropins.get(key).into_iter().flatten() {
-                if let Some(f) = p.file_name() {
-                    by_name.insert(f.to_os_string(), p.clone());
+            .map(|(k, spec)| (k.as_str(), false, *spec))
+            .chain(type_key.as_deref().map(|k| (k, true, 0)));
+        for (key, type_wide, spec) in all {
+            for d in self.dropins.get(key).into_iter().flatten() {
+                let Some(f) = d.path.file_name() else {
+                    continue;
+                };
+                let rank = (type_wide, d.origin, spec);
+                match by_name.get(f) {
+                    Some((r, _)) if *r <= rank => {}
+                    _ => {
+                        by_name.insert(f.to_os_string(), (rank, d));
+                    }
                 }
             }
         }
-        by_name.into_values().collect()
+        by_name
+            .into_values()
+            .filter(|(_, d)| !d.masked)
+            .map(|(_, d)| d.path.clone())
+            .collect()
     }
 
     /// Instantiates templates, adds built-in targets and reports missing units
@@ -370,6 +551,7 @@ impl LoadedSet {
                 self.missing.insert(n);
             }
         }
+        self.add_target_default_deps();
     }
 }
 
@@ -398,7 +580,7 @@ fn reason_of(d: &Diagnostic) -> String {
 /// References of a unit from a front end that does not track lines (YAML).
 fn refs_from_deps(unit: &Unit, path: &Path) -> Vec<Reference> {
     let d = &unit.deps;
-    let lists: [(&'static str, &Vec<String>); 9] = [
+    let lists: [(&'static str, &Vec<String>); 10] = [
         ("Requires", &d.requires),
         ("Wants", &d.wants),
         ("BindsTo", &d.binds_to),
@@ -408,6 +590,7 @@ fn refs_from_deps(unit: &Unit, path: &Path) -> Vec<Reference> {
         ("After", &d.after),
         ("Before", &d.before),
         ("OnFailure", &d.on_failure),
+        ("OnSuccess", &d.on_success),
     ];
     lists
         .iter()
@@ -441,8 +624,8 @@ struct FileEntry {
 #[derive(Debug, Default)]
 struct Scan {
     files: BTreeMap<String, FileEntry>,
-    /// name -> (drop-in file name -> path); the first directory wins per file name.
-    dropins: BTreeMap<String, BTreeMap<std::ffi::OsString, PathBuf>>,
+    /// owner -> (drop-in file name -> drop-in); the first directory wins per file name.
+    dropins: BTreeMap<String, BTreeMap<std::ffi::OsString, DropIn>>,
     wants: BTreeMap<String, Vec<(String, PathBuf)>>,
     requires: BTreeMap<String, Vec<(String, PathBuf)>>,
     masked: BTreeMap<String, PathBuf>,
@@ -525,8 +708,9 @@ impl Scan {
             };
             if is_dir {
                 if let Some(owner) = fname.strip_suffix(".d") {
-                    if name::kind_of(owner).is_some() {
-                        self.scan_dropin_dir(owner, &path);
+                    // `service.d/` and `target.d/` apply to every unit of the type.
+                    if name::kind_of(owner).is_some() || TYPE_DROPIN_OWNERS.contains(&owner) {
+                        self.scan_dropin_dir(owner, &path, origin);
                     }
                 } else if let Some(owner) = fname.strip_suffix(".wants") {
                     self.scan_dep_dir(owner, &path, true);
@@ -613,7 +797,14 @@ impl Scan {
                         ));
                         return;
                     }
-                    self.aliases.insert(unit_name, base.clone());
+                    // `alias@x.service` -> `foo@.service` names the instance `foo@x.service`.
+                    let real = match name::split_instance(&unit_name) {
+                        Some(p) if !p.instance.is_empty() && name::is_template(&base) => {
+                            name::instance_name(&base, p.instance).unwrap_or_else(|| base.clone())
+                        }
+                        _ => base.clone(),
+                    };
+                    self.aliases.insert(unit_name, real);
                     self.alias_targets.push((base, target, origin));
                     return;
                 }
@@ -638,25 +829,22 @@ impl Scan {
         );
     }
 
-    fn scan_dropin_dir(&mut self, owner: &str, dir: &Path) {
+    fn scan_dropin_dir(&mut self, owner: &str, dir: &Path, origin: usize) {
         for (fname, path, known) in sorted_entries(dir, &mut self.diags) {
             if !fname.ends_with(".conf") {
                 continue;
             }
-            if matches!(classify(&path, known), Ok(Kind::Masked)) {
-                // A drop-in linked to /dev/null hides the same name in later directories.
-                self.dropins
-                    .entry(owner.to_string())
-                    .or_default()
-                    .entry(fname.into())
-                    .or_default();
-                continue;
-            }
+            // A drop-in linked to /dev/null hides the same name in later directories.
+            let masked = matches!(classify(&path, known), Ok(Kind::Masked));
             self.dropins
                 .entry(owner.to_string())
                 .or_default()
                 .entry(fname.into())
-                .or_insert(path);
+                .or_insert(DropIn {
+                    path,
+                    origin,
+                    masked,
+                });
         }
     }
 
@@ -728,13 +916,7 @@ impl Scan {
             dropins: self
                 .dropins
                 .into_iter()
-                .map(|(k, v)| {
-                    let files: Vec<PathBuf> = v
-                        .into_values()
-                        .filter(|p| !p.as_os_str().is_empty())
-                        .collect();
-                    (k, files)
-                })
+                .map(|(k, v)| (k, v.into_values().collect()))
                 .collect(),
             ..LoadedSet::default()
         };
@@ -761,9 +943,16 @@ impl Scan {
 
 /// Loads every unit in the configuration directories. For a name defined in
 /// several directories, the first directory wins; drop-ins from all of them apply.
+/// A directory given twice, or under two names (`/lib` is a symlink to
+/// `/usr/lib` on a merged-/usr system), is read once, at its first place.
 pub fn load_dirs(dirs: &[PathBuf], ctx: &SpecifierContext) -> LoadedSet {
     let mut scan = Scan::default();
+    let mut seen: BTreeSet<PathBuf> = BTreeSet::new();
     for (i, d) in dirs.iter().enumerate() {
+        let real = fs::canonicalize(d).unwrap_or_else(|_| d.clone());
+        if !seen.insert(real) {
+            continue;
+        }
         scan.scan_dir(d, i);
     }
     scan.into_set(ctx)
@@ -803,7 +992,7 @@ pub fn load_paths(paths: &[PathBuf], ctx: &SpecifierContext) -> LoadedSet {
             let owner = fname
                 .strip_suffix(".yaml")
                 .map_or(fname.clone(), |s| format!("{s}.service"));
-            scan.scan_dropin_dir(&owner, &dir.join(format!("{fname}.d")));
+            scan.scan_dropin_dir(&owner, &dir.join(format!("{fname}.d")), i);
         }
     }
     let mut set = scan.into_set(ctx);

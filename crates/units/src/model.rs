@@ -49,8 +49,17 @@ pub struct Unit {
     pub description: String,
     pub documentation: Vec<String>,
     pub deps: Dependencies,
-    /// `DefaultDependencies=`; vigil adds no implicit dependencies yet, but keeps the value.
+    /// `DefaultDependencies=`: the loader adds systemd's implicit dependencies
+    /// (docs/UNITS.md) to unit files when it is true.
     pub default_dependencies: bool,
+    /// `RefuseManualStart=`: `vigil start` refuses it; dependencies still start it.
+    pub refuse_manual_start: bool,
+    /// `RefuseManualStop=`: `vigil stop` refuses it; dependencies still stop it.
+    pub refuse_manual_stop: bool,
+    /// `StopWhenUnneeded=`: stopped once no active unit wants or requires it.
+    pub stop_when_unneeded: bool,
+    /// `IgnoreOnIsolate=`: kept for an isolate command (vigil has none yet).
+    pub ignore_on_isolate: bool,
     pub start_limit: StartLimit,
     /// `Condition*=`: when they fail, the unit is skipped (stays inactive), not failed.
     pub conditions: Vec<Condition>,
@@ -78,11 +87,13 @@ pub struct Dependencies {
     pub after: Vec<String>,
     pub before: Vec<String>,
     pub on_failure: Vec<String>,
+    /// `OnSuccess=`: started when this unit goes from active to inactive cleanly.
+    pub on_success: Vec<String>,
 }
 
 impl Dependencies {
     /// Every list, for what applies to all of them alike.
-    pub fn lists_mut(&mut self) -> [&mut Vec<String>; 9] {
+    pub fn lists_mut(&mut self) -> [&mut Vec<String>; 10] {
         [
             &mut self.requires,
             &mut self.wants,
@@ -93,6 +104,7 @@ impl Dependencies {
             &mut self.after,
             &mut self.before,
             &mut self.on_failure,
+            &mut self.on_success,
         ]
     }
 
@@ -137,6 +149,7 @@ pub struct Condition {
     pub line: u32,
 }
 
+/// Every `Condition*=`/`Assert*=` kind vigil evaluates ([`crate::condition`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConditionKind {
     PathExists,
@@ -144,9 +157,50 @@ pub enum ConditionKind {
     FileIsExecutable,
     DirectoryNotEmpty,
     FileNotEmpty,
+    PathExistsGlob,
+    PathIsSymbolicLink,
+    PathIsMountPoint,
+    PathIsReadWrite,
+    NeedsUpdate,
+    KernelCommandLine,
+    Virtualization,
+    Capability,
+    ACPower,
+    Host,
+    Architecture,
+    Security,
+    User,
+    Group,
+    Environment,
+    FirstBoot,
 }
 
 impl ConditionKind {
+    /// Every kind, in the order the directives are registered.
+    pub const ALL: [ConditionKind; 21] = [
+        ConditionKind::PathExists,
+        ConditionKind::PathIsDirectory,
+        ConditionKind::FileIsExecutable,
+        ConditionKind::DirectoryNotEmpty,
+        ConditionKind::FileNotEmpty,
+        ConditionKind::PathExistsGlob,
+        ConditionKind::PathIsSymbolicLink,
+        ConditionKind::PathIsMountPoint,
+        ConditionKind::PathIsReadWrite,
+        ConditionKind::NeedsUpdate,
+        ConditionKind::KernelCommandLine,
+        ConditionKind::Virtualization,
+        ConditionKind::Capability,
+        ConditionKind::ACPower,
+        ConditionKind::Host,
+        ConditionKind::Architecture,
+        ConditionKind::Security,
+        ConditionKind::User,
+        ConditionKind::Group,
+        ConditionKind::Environment,
+        ConditionKind::FirstBoot,
+    ];
+
     /// The directive name without `Condition`/`Assert`, e.g. `PathExists`.
     pub fn name(self) -> &'static str {
         match self {
@@ -155,7 +209,40 @@ impl ConditionKind {
             ConditionKind::FileIsExecutable => "FileIsExecutable",
             ConditionKind::DirectoryNotEmpty => "DirectoryNotEmpty",
             ConditionKind::FileNotEmpty => "FileNotEmpty",
+            ConditionKind::PathExistsGlob => "PathExistsGlob",
+            ConditionKind::PathIsSymbolicLink => "PathIsSymbolicLink",
+            ConditionKind::PathIsMountPoint => "PathIsMountPoint",
+            ConditionKind::PathIsReadWrite => "PathIsReadWrite",
+            ConditionKind::NeedsUpdate => "NeedsUpdate",
+            ConditionKind::KernelCommandLine => "KernelCommandLine",
+            ConditionKind::Virtualization => "Virtualization",
+            ConditionKind::Capability => "Capability",
+            ConditionKind::ACPower => "ACPower",
+            ConditionKind::Host => "Host",
+            ConditionKind::Architecture => "Architecture",
+            ConditionKind::Security => "Security",
+            ConditionKind::User => "User",
+            ConditionKind::Group => "Group",
+            ConditionKind::Environment => "Environment",
+            ConditionKind::FirstBoot => "FirstBoot",
         }
+    }
+
+    /// Whether the argument is an absolute path (or glob) in the file system.
+    pub fn takes_path(self) -> bool {
+        matches!(
+            self,
+            ConditionKind::PathExists
+                | ConditionKind::PathIsDirectory
+                | ConditionKind::FileIsExecutable
+                | ConditionKind::DirectoryNotEmpty
+                | ConditionKind::FileNotEmpty
+                | ConditionKind::PathExistsGlob
+                | ConditionKind::PathIsSymbolicLink
+                | ConditionKind::PathIsMountPoint
+                | ConditionKind::PathIsReadWrite
+                | ConditionKind::NeedsUpdate
+        )
     }
 }
 
@@ -166,6 +253,8 @@ pub struct Install {
     pub required_by: Vec<String>,
     pub alias: Vec<String>,
     pub also: Vec<String>,
+    /// `DefaultInstance=` of a template: `vigil enable foo@.service` enables this instance.
+    pub default_instance: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,6 +310,8 @@ pub enum Output {
     /// `log: stdout`).
     Console,
     Kmsg,
+    /// `tty`: `TTYPath=` (the same descriptor as stdin when that is the terminal).
+    Tty,
     File {
         path: PathBuf,
         mode: FileMode,
@@ -263,13 +354,178 @@ pub struct WorkingDir {
     pub optional: bool,
 }
 
-/// A resource limit (`Limit*=`).
+/// A resource limit (`Limit*=`), one per `RLIMIT_*` of setrlimit(2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resource {
-    Nofile,
-    Nproc,
+    Cpu,
+    Fsize,
+    Data,
+    Stack,
     Core,
+    Rss,
+    Nofile,
+    As,
+    Nproc,
     Memlock,
+    Locks,
+    Sigpending,
+    Msgqueue,
+    Nice,
+    Rtprio,
+    Rttime,
+}
+
+impl Resource {
+    /// Every resource with its directive name.
+    pub const ALL: [(Resource, &'static str); 16] = [
+        (Resource::Cpu, "LimitCPU"),
+        (Resource::Fsize, "LimitFSIZE"),
+        (Resource::Data, "LimitDATA"),
+        (Resource::Stack, "LimitSTACK"),
+        (Resource::Core, "LimitCORE"),
+        (Resource::Rss, "LimitRSS"),
+        (Resource::Nofile, "LimitNOFILE"),
+        (Resource::As, "LimitAS"),
+        (Resource::Nproc, "LimitNPROC"),
+        (Resource::Memlock, "LimitMEMLOCK"),
+        (Resource::Locks, "LimitLOCKS"),
+        (Resource::Sigpending, "LimitSIGPENDING"),
+        (Resource::Msgqueue, "LimitMSGQUEUE"),
+        (Resource::Nice, "LimitNICE"),
+        (Resource::Rtprio, "LimitRTPRIO"),
+        (Resource::Rttime, "LimitRTTIME"),
+    ];
+
+    /// The directive that sets this limit (`LimitNOFILE`).
+    pub fn directive(self) -> &'static str {
+        Resource::ALL
+            .iter()
+            .find(|(r, _)| *r == self)
+            .map_or("Limit", |(_, n)| n)
+    }
+}
+
+/// Where a service's stdin comes from (`StandardInput=`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Null,
+    /// `tty`, `tty-force`, `tty-fail`: `TTYPath=` as stdin and controlling terminal.
+    Tty(TtyMode),
+    /// `data`: the bytes of `StandardInputText=`/`StandardInputData=`.
+    Data,
+    /// `file:PATH`, opened read-only.
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TtyMode {
+    /// `tty`: take the terminal if no other session has it (vigil does not wait).
+    Try,
+    /// `tty-force`: take it even from another session.
+    Force,
+    /// `tty-fail`: fail the start if another session has it.
+    Fail,
+}
+
+/// The five kinds of `*Directory=` a service may ask the manager to create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirectoryKind {
+    Runtime,
+    State,
+    Cache,
+    Logs,
+    Configuration,
+}
+
+impl DirectoryKind {
+    pub const ALL: [DirectoryKind; 5] = [
+        DirectoryKind::Runtime,
+        DirectoryKind::State,
+        DirectoryKind::Cache,
+        DirectoryKind::Logs,
+        DirectoryKind::Configuration,
+    ];
+
+    /// The directive (`RuntimeDirectory`); its mode directive adds `Mode`.
+    pub fn directive(self) -> &'static str {
+        match self {
+            DirectoryKind::Runtime => "RuntimeDirectory",
+            DirectoryKind::State => "StateDirectory",
+            DirectoryKind::Cache => "CacheDirectory",
+            DirectoryKind::Logs => "LogsDirectory",
+            DirectoryKind::Configuration => "ConfigurationDirectory",
+        }
+    }
+
+    /// The variable the full paths are exported in (`RUNTIME_DIRECTORY`).
+    pub fn variable(self) -> &'static str {
+        match self {
+            DirectoryKind::Runtime => "RUNTIME_DIRECTORY",
+            DirectoryKind::State => "STATE_DIRECTORY",
+            DirectoryKind::Cache => "CACHE_DIRECTORY",
+            DirectoryKind::Logs => "LOGS_DIRECTORY",
+            DirectoryKind::Configuration => "CONFIGURATION_DIRECTORY",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One kind of `*Directory=`: relative paths (validated: no `..`, not absolute)
+/// and the mode of the innermost directory of each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Directories {
+    pub paths: Vec<PathBuf>,
+    pub mode: u32,
+}
+
+impl Default for Directories {
+    fn default() -> Self {
+        Directories {
+            paths: Vec::new(),
+            mode: 0o755,
+        }
+    }
+}
+
+/// `RuntimeDirectoryPreserve=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Preserve {
+    /// Removed whenever the service stops (also before an automatic restart).
+    #[default]
+    No,
+    /// Never removed by vigil.
+    Yes,
+    /// Kept across automatic restarts, removed when the service stops.
+    Restart,
+}
+
+/// `IOSchedulingClass=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoClass {
+    /// `none` (kernel class 0): the priority follows the nice value.
+    None = 0,
+    Realtime = 1,
+    BestEffort = 2,
+    Idle = 3,
+}
+
+/// `CPUSchedulingPolicy=`, with the kernel's SCHED_* numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuPolicy {
+    Other = 0,
+    Fifo = 1,
+    Rr = 2,
+    Batch = 3,
+    Idle = 5,
+}
+
+impl CpuPolicy {
+    pub fn is_realtime(self) -> bool {
+        matches!(self, CpuPolicy::Fifo | CpuPolicy::Rr)
+    }
 }
 
 /// `None` is `infinity`.
@@ -331,13 +587,56 @@ pub struct Service {
     pub send_sigkill: bool,
     pub success_exit_status: ExitStatusSet,
     pub restart_prevent_exit_status: ExitStatusSet,
+    /// `RestartForceExitStatus=`: a main exit listed here restarts the service
+    /// whatever Restart= says (RestartPreventExitStatus= still wins).
+    pub restart_force_exit_status: ExitStatusSet,
     pub pid_file: Option<PathBuf>,
+    /// `GuessMainPID=`: Type=forking without PIDFile= looks for the main PID
+    /// among the processes the start process left behind.
+    pub guess_main_pid: bool,
+    /// `WatchdogSec=`; `None`: no watchdog.
+    pub watchdog: Option<Duration>,
+    /// `WatchdogSignal=`: sent when the watchdog fires (SIGABRT by default).
+    pub watchdog_signal: i32,
+    /// `TimeoutAbortSec=`: how long after the watchdog signal before SIGKILL
+    /// (TimeoutStopSec= when unset; `None` is infinity).
+    pub timeout_abort: Option<Duration>,
     pub notify_access: NotifyAccess,
     pub stdout: Output,
     pub stderr: Output,
     pub syslog_identifier: Option<String>,
     pub umask: u32,
     pub limits: Vec<(Resource, Limit)>,
+    /// `StandardInput=`.
+    pub stdin: Input,
+    /// `StandardInputText=` and `StandardInputData=`, concatenated in order.
+    pub stdin_data: Vec<u8>,
+    /// `TTYPath=` (`/dev/console` when unset).
+    pub tty_path: Option<PathBuf>,
+    /// `SupplementaryGroups=` names or numbers, in order.
+    pub supplementary_groups: Vec<String>,
+    /// `DynamicUser=`.
+    pub dynamic_user: bool,
+    /// `PermissionsStartOnly=`: only the main command drops privileges.
+    pub permissions_start_only: bool,
+    /// `RuntimeDirectory=`, `StateDirectory=`, ... indexed by [`DirectoryKind`].
+    pub directories: [Directories; 5],
+    pub runtime_directory_preserve: Preserve,
+    /// `Nice=`, -20..19.
+    pub nice: Option<i32>,
+    /// `OOMScoreAdjust=`, -1000..1000.
+    pub oom_score_adjust: Option<i32>,
+    /// `IOSchedulingClass=`.
+    pub io_class: Option<IoClass>,
+    /// `IOSchedulingPriority=`, 0..7.
+    pub io_priority: Option<u8>,
+    pub cpu_policy: Option<CpuPolicy>,
+    /// `CPUSchedulingPriority=`, 0..99.
+    pub cpu_priority: Option<u32>,
+    /// `IgnoreSIGPIPE=` (systemd's default: yes).
+    pub ignore_sigpipe: bool,
+    /// `NonBlocking=`: applies to passed sockets only, of which vigil has none yet.
+    pub non_blocking: bool,
     /// zinit's `test`: a readiness probe run until it succeeds.
     pub ready_test: Option<ExecCommand>,
     /// `Sockets=`: socket units whose descriptors this service gets (besides
@@ -371,13 +670,34 @@ impl Default for Service {
             send_sigkill: true,
             success_exit_status: ExitStatusSet::default(),
             restart_prevent_exit_status: ExitStatusSet::default(),
+            restart_force_exit_status: ExitStatusSet::default(),
             pid_file: None,
+            guess_main_pid: true,
+            watchdog: None,
+            watchdog_signal: 6, // SIGABRT
+            timeout_abort: Some(Duration::from_secs(90)),
             notify_access: NotifyAccess::None,
             stdout: Output::Log,
             stderr: Output::Inherit,
             syslog_identifier: None,
             umask: 0o022,
             limits: Vec::new(),
+            stdin: Input::Null,
+            stdin_data: Vec::new(),
+            tty_path: None,
+            supplementary_groups: Vec::new(),
+            dynamic_user: false,
+            permissions_start_only: false,
+            directories: Default::default(),
+            runtime_directory_preserve: Preserve::No,
+            nice: None,
+            oom_score_adjust: None,
+            io_class: None,
+            io_priority: None,
+            cpu_policy: None,
+            cpu_priority: None,
+            ignore_sigpipe: true,
+            non_blocking: false,
             ready_test: None,
             sockets: Vec::new(),
         }
@@ -484,6 +804,18 @@ impl std::fmt::Display for ListenAddress {
     }
 }
 
+impl Service {
+    /// The `*Directory=` settings of one kind.
+    pub fn directories(&self, kind: DirectoryKind) -> &Directories {
+        // The array has one entry per kind.
+        &self.directories[kind.index()]
+    }
+
+    pub fn directories_mut(&mut self, kind: DirectoryKind) -> &mut Directories {
+        &mut self.directories[kind.index()]
+    }
+}
+
 impl Unit {
     /// A unit with systemd's defaults and nothing else: the starting point of every loader.
     pub fn new(name: impl Into<String>, kind: UnitKind, format: Format) -> Unit {
@@ -498,6 +830,10 @@ impl Unit {
             documentation: Vec::new(),
             deps: Dependencies::default(),
             default_dependencies: true,
+            refuse_manual_start: false,
+            refuse_manual_stop: false,
+            stop_when_unneeded: false,
+            ignore_on_isolate: false,
             start_limit: StartLimit::default(),
             conditions: Vec::new(),
             asserts: Vec::new(),

@@ -33,6 +33,10 @@ pub enum ValueError {
         "{value:?} is not an exit status (expected 0..255, an exit status name or a signal name)"
     )]
     ExitStatus { value: String },
+    #[error("{value:?} is not base64")]
+    Base64 { value: String },
+    #[error("{value:?} is out of range (expected {range})")]
+    Range { value: String, range: &'static str },
     #[error("{value:?} is not an octal file mode mask (expected e.g. 0022)")]
     Mode { value: String },
 }
@@ -270,20 +274,69 @@ pub fn parse_size(s: &str) -> Result<u64, ValueError> {
         .ok_or_else(err)
 }
 
-/// One `Limit*=` value: `N`, `infinity`, or `SOFT:HARD`. Sizes are accepted for
-/// the byte-valued limits (CORE, MEMLOCK).
+/// One `Limit*=` value: `N`, `infinity`, or `SOFT:HARD`, in systemd's units:
+/// sizes (`K`, `M`, `G`, ... 1024-based) for the byte-valued limits, a time span
+/// for `LimitCPU=` (seconds, rounded up) and `LimitRTTIME=` (a plain number is
+/// microseconds), and for `LimitNICE=` either a raw 0..40 or a nice level with
+/// a sign (`-20`..`+19`, stored as `20 - nice` as the kernel wants it).
 pub fn parse_limit(resource: Resource, s: &str) -> Result<Limit, ValueError> {
+    let number = |v: &str| {
+        v.parse::<u64>().map_err(|_| ValueError::Number {
+            value: v.to_string(),
+        })
+    };
     let one = |v: &str| -> Result<Option<u64>, ValueError> {
         let v = v.trim();
         if v == "infinity" {
             return Ok(None);
         }
         match resource {
-            Resource::Core | Resource::Memlock => parse_size(v).map(Some),
-            Resource::Nofile | Resource::Nproc => {
-                v.parse::<u64>().map(Some).map_err(|_| ValueError::Number {
-                    value: v.to_string(),
-                })
+            Resource::Fsize
+            | Resource::Data
+            | Resource::Stack
+            | Resource::Core
+            | Resource::Rss
+            | Resource::As
+            | Resource::Memlock
+            | Resource::Msgqueue => parse_size(v).map(Some),
+            Resource::Nofile
+            | Resource::Nproc
+            | Resource::Locks
+            | Resource::Sigpending
+            | Resource::Rtprio => number(v).map(Some),
+            Resource::Cpu => {
+                let d = parse_timespan(v)?.unwrap_or(Duration::MAX);
+                let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+                Ok(Some(secs))
+            }
+            Resource::Rttime => {
+                if v.bytes().all(|b| b.is_ascii_digit()) {
+                    return number(v).map(Some);
+                }
+                let d = parse_timespan(v)?.unwrap_or(Duration::MAX);
+                Ok(Some(u64::try_from(d.as_micros()).unwrap_or(u64::MAX)))
+            }
+            Resource::Nice => {
+                if let Some(level) = v.strip_prefix(['-', '+']).map(|_| v) {
+                    let n: i64 = level.parse().map_err(|_| ValueError::Number {
+                        value: v.to_string(),
+                    })?;
+                    if !(-20..=19).contains(&n) {
+                        return Err(ValueError::Range {
+                            value: v.to_string(),
+                            range: "-20..19",
+                        });
+                    }
+                    return Ok(Some((20 - n).unsigned_abs()));
+                }
+                let n = number(v)?;
+                if n > 40 {
+                    return Err(ValueError::Range {
+                        value: v.to_string(),
+                        range: "0..40",
+                    });
+                }
+                Ok(Some(n))
             }
         }
     };
@@ -405,6 +458,47 @@ pub fn parse_exit_statuses(s: &str, set: &mut ExitStatusSet) -> Result<(), Value
         }
     }
     Ok(())
+}
+
+/// Standard base64 (RFC 4648, `=` padding optional), whitespace ignored, as
+/// `StandardInputData=` takes it.
+pub fn decode_base64(s: &str) -> Result<Vec<u8>, ValueError> {
+    let err = || ValueError::Base64 {
+        value: s.to_string(),
+    };
+    let mut out = Vec::with_capacity(s.len() / 4 * 3);
+    let mut acc: u32 = 0;
+    let mut bits = 0u32;
+    let mut padding = 0;
+    for c in s.bytes().filter(|c| !c.is_ascii_whitespace()) {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => {
+                padding += 1;
+                continue;
+            }
+            _ => return Err(err()),
+        };
+        if padding > 0 {
+            return Err(err());
+        }
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    // Leftover bits must be zero padding of the last byte (at most 4 of them).
+    if bits >= 6 || acc != 0 || padding > 2 {
+        return Err(err());
+    }
+    Ok(out)
 }
 
 /// An octal file-mode mask such as `UMask=0027`.
@@ -545,6 +639,41 @@ mod tests {
             Ok(l(Some(65536), Some(1 << 20)))
         );
         assert!(parse_limit(Resource::Nofile, "1K").is_err());
+        assert_eq!(
+            parse_limit(Resource::Fsize, "1G:infinity"),
+            Ok(l(Some(1 << 30), None))
+        );
+        assert_eq!(parse_limit(Resource::Cpu, "90"), Ok(l(Some(90), Some(90))));
+        assert_eq!(
+            parse_limit(Resource::Cpu, "1min 500ms"),
+            Ok(l(Some(61), Some(61)))
+        );
+        assert_eq!(
+            parse_limit(Resource::Rttime, "250"),
+            Ok(l(Some(250), Some(250)))
+        );
+        assert_eq!(
+            parse_limit(Resource::Rttime, "2ms:1s"),
+            Ok(l(Some(2000), Some(1_000_000)))
+        );
+        assert_eq!(parse_limit(Resource::Nice, "-5"), Ok(l(Some(25), Some(25))));
+        assert_eq!(parse_limit(Resource::Nice, "+19"), Ok(l(Some(1), Some(1))));
+        assert_eq!(parse_limit(Resource::Nice, "40"), Ok(l(Some(40), Some(40))));
+        assert!(parse_limit(Resource::Nice, "41").is_err());
+        assert!(parse_limit(Resource::Nice, "-21").is_err());
+        assert!(parse_limit(Resource::Sigpending, "1K").is_err());
+    }
+
+    #[test]
+    fn base64_with_and_without_padding() {
+        assert_eq!(decode_base64("aGVsbG8K").unwrap(), b"hello\n");
+        assert_eq!(decode_base64("aGk=").unwrap(), b"hi");
+        assert_eq!(decode_base64("aGk").unwrap(), b"hi");
+        assert_eq!(decode_base64(" aG Vs\nbG8K ").unwrap(), b"hello\n");
+        assert_eq!(decode_base64("").unwrap(), b"");
+        assert!(decode_base64("a").is_err());
+        assert!(decode_base64("aGk=x").is_err());
+        assert!(decode_base64("a*b=").is_err());
         assert_eq!(
             parse_limit(Resource::Nofile, "10:5"),
             Err(ValueError::SoftAboveHard { soft: 10, hard: 5 })

@@ -143,6 +143,13 @@ pub fn status(units: &[UnitStatus], json: bool) {
         if let Some(text) = &u.status_text {
             let _ = writeln!(out, "     status: {text}");
         }
+        if let Some(errno) = u.status_errno {
+            let _ = writeln!(
+                out,
+                "      errno: {errno} ({})",
+                std::io::Error::from_raw_os_error(errno)
+            );
+        }
         if let Some(cycle) = &u.cycle {
             let _ = writeln!(out, "      cycle: {cycle}");
         }
@@ -180,7 +187,9 @@ fn log_to(out: &mut impl Write, lines: &[LogLine], json: bool) {
             "stderr" => "[stderr]",
             _ => "[vigil]",
         };
-        let _ = writeln!(out, "{} {}{tag}: {}", clock(l.time_us), l.unit, l.line);
+        // A unit's SyslogIdentifier= names its lines, as in journalctl.
+        let from = l.tag.as_deref().unwrap_or(&l.unit);
+        let _ = writeln!(out, "{} {from}{tag}: {}", clock(l.time_us), l.line);
     }
 }
 

@@ -615,6 +615,18 @@ impl Daemon {
             Ok(n) => n,
             Err(reply) => return Some(*reply),
         };
+        // RefuseManualStart=/RefuseManualStop= turn away requests from a client,
+        // never what dependencies, OnFailure= or the boot do. Checked for every
+        // name first, so a refused request changes nothing.
+        for name in &names {
+            if let Some(why) = self.manual_refusal(name, kind) {
+                return Some(Reply::err(
+                    id,
+                    ErrorCode::NotAllowed,
+                    format!("{name}: {why}"),
+                ));
+            }
+        }
         let now = self.now();
         for name in &names {
             let event = match kind {
@@ -658,6 +670,20 @@ impl Daemon {
             units,
         });
         None
+    }
+
+    /// Why a client may not start, stop or restart the unit, if it may not.
+    fn manual_refusal(&self, name: &str, kind: JobKind) -> Option<&'static str> {
+        let def = self.engine.definition(name)?;
+        let start = matches!(kind, JobKind::Start | JobKind::Restart) && def.refuse_manual_start;
+        let stop = matches!(kind, JobKind::Stop | JobKind::Restart) && def.refuse_manual_stop;
+        if start {
+            Some("operation refused, the unit may not be started manually (RefuseManualStart=yes)")
+        } else if stop {
+            Some("operation refused, the unit may not be stopped manually (RefuseManualStop=yes)")
+        } else {
+            None
+        }
     }
 
     fn simple_jobs(&mut self, id: u64, units: &[String], event: impl Fn(String) -> Event) -> Reply {
@@ -706,6 +732,7 @@ impl Daemon {
                     }
                 }),
                 status_text: info.status_text.clone(),
+                status_errno: info.status_errno,
                 next_restart_us: info.next_restart.map(|t| self.wall_us(t)),
                 source: model
                     .as_ref()

@@ -2,7 +2,7 @@
 //! engine. Carrying out engine actions is in `procs`, the control socket in
 //! `control`, log handling in `logs`.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use vigil_engine::{Action, Engine, Event, ExitStatus, Level, State, Time};
+use vigil_engine::{Action, Engine, Event, ExitStatus, Level, Reason, State, Time};
 use vigil_platform::{
     Epoll, Events, InitChannel, Interest, NotifySocket, SignalFd, TimerFd, UnixListener,
 };
@@ -37,6 +37,13 @@ pub(crate) mod token {
     /// A socket unit's listening sockets (one id per unit).
     pub const SOCKET: u64 = 10 << 56;
     pub const KIND: u64 = 0xff << 56;
+}
+
+/// Which list of units a state change starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    Failure,
+    Success,
 }
 
 /// What the loop is doing as a whole.
@@ -96,11 +103,17 @@ pub(crate) struct Daemon {
     pub handover: Handover,
     /// What the previous manager left, until `boot` takes it over.
     pub inherited: Option<Inherited>,
+    /// Each unit's state as last reported, to see where a change came from
+    /// (OnSuccess= starts units only when an activated unit goes inactive).
+    pub last_state: HashMap<String, State>,
 }
 
 /// Runs the manager until it has stopped everything; returns its exit code
 /// (0, or with `--main` the main unit's).
 pub fn run(opts: Options) -> anyhow::Result<u8> {
+    // ConditionFirstBoot= answers as at the manager's start, before any unit
+    // can create /etc/machine-id (systemd's rule).
+    vigil_units::condition::note_boot_facts();
     let mut daemon = Daemon::new(opts)?;
     daemon.boot();
     daemon.run_loop();
@@ -144,7 +157,7 @@ impl Daemon {
         let uid = vigil_platform::getuid();
         let mut opts = opts;
         if opts.config_dirs.is_empty() {
-            opts.config_dirs.push(default_config_dir(uid));
+            opts.config_dirs = unit_path(uid, std::env::var("VIGIL_UNIT_PATH").ok().as_deref());
         }
         let socket_path = vigil_proto::resolve_socket_path(opts.socket.clone(), uid);
         let runtime = socket_path
@@ -246,6 +259,7 @@ impl Daemon {
             target_reached: false,
             handover: Handover::default(),
             inherited: None,
+            last_state: HashMap::new(),
             opts,
         };
         daemon.store_sockets(listener_new, notify_new);
@@ -847,12 +861,16 @@ impl Daemon {
             } else {
                 // A helper process (a script's `vigil notify`): services run in
                 // their own session, so its process group names the main process.
-                match vigil_platform::getpgid(creds.pid)
+                // Failing that, the unit one of whose sessions or process groups
+                // the sender is in (a forking daemon's helper, say).
+                let by_group = vigil_platform::getpgid(creds.pid)
                     .ok()
                     .and_then(|pgid| self.engine.unit_of_pid(pgid))
-                {
+                    .map(str::to_string)
+                    .or_else(|| self.unit_of_session(creds.pid));
+                match by_group {
                     Some(unit) => Event::NotifyFromUnit {
-                        unit: unit.to_string(),
+                        unit,
                         pid: creds.pid,
                         fields,
                     },
@@ -916,9 +934,21 @@ impl Daemon {
                 self.on_state_for_sockets(&unit, state);
                 if matches!(state, State::Inactive | State::Failed | State::Restarting) {
                     self.kill_leftovers(&unit);
+                    self.release_run_resources(&unit, state == State::Restarting);
                 }
+                let before = self.last_state.insert(unit.clone(), state);
                 if state == State::Failed {
-                    self.start_on_failure(&unit);
+                    self.start_triggered(&unit, Trigger::Failure);
+                }
+                let ran = before.is_some_and(|b| {
+                    !matches!(b, State::Inactive | State::Failed | State::Waiting)
+                });
+                if state == State::Inactive
+                    && ran
+                    && !matches!(reason, Some(Reason::ConditionFailed(_)))
+                    && self.phase == Phase::Running
+                {
+                    self.start_triggered(&unit, Trigger::Success);
                 }
                 self.on_main_state(&unit, state);
                 if !self.target_reached && unit == self.opts.target {
@@ -942,23 +972,29 @@ impl Daemon {
         }
     }
 
-    /// `OnFailure=`: the units to start when this one fails.
-    fn start_on_failure(&mut self, unit: &str) {
+    /// `OnFailure=` / `OnSuccess=`: the units to start when this one failed /
+    /// went from active to inactive. They start as dependencies do, so
+    /// RefuseManualStart= does not stop them.
+    fn start_triggered(&mut self, unit: &str, trigger: Trigger) {
         let Some(def) = self.engine.run_definition(unit) else {
             return;
         };
-        for name in &def.deps.on_failure {
+        let (list, directive, what) = match trigger {
+            Trigger::Failure => (&def.deps.on_failure, "OnFailure", "failed"),
+            Trigger::Success => (&def.deps.on_success, "OnSuccess", "finished"),
+        };
+        for name in list {
             let now = self.now();
             match self.engine.handle(now, Event::Start(name.clone())) {
                 Ok(()) => self.say(
                     Level::Info,
                     Some(unit),
-                    &format!("failed: starting {name} (OnFailure=)"),
+                    &format!("{what}: starting {name} ({directive}=)"),
                 ),
                 Err(e) => self.say(
                     Level::Warning,
                     Some(unit),
-                    &format!("OnFailure={name}: {e}"),
+                    &format!("{directive}={name}: {e}"),
                 ),
             }
         }
@@ -991,6 +1027,26 @@ fn init_channel() -> Option<InitChannel> {
     }
 }
 
+/// The unit search path when no `--unit-path` is given: `VIGIL_UNIT_PATH`
+/// (a trailing `:` appends the default), else the default: for root vigil's
+/// directories then systemd's; for another user only `~/.config/vigil` (the
+/// units of `~/.config/systemd/user` expect a `systemd --user` session; add
+/// them through `VIGIL_UNIT_PATH` when they do not).
+fn unit_path(uid: u32, env: Option<&str>) -> Vec<PathBuf> {
+    let default: Vec<PathBuf> = if uid == 0 {
+        vigil_units::load::SYSTEM_UNIT_PATH
+            .iter()
+            .map(PathBuf::from)
+            .collect()
+    } else {
+        vec![default_config_dir(uid)]
+    };
+    match env {
+        Some(v) if !v.is_empty() => vigil_units::load::parse_unit_path(v, &default),
+        _ => default,
+    }
+}
+
 fn default_config_dir(uid: u32) -> PathBuf {
     if uid == 0 {
         return PathBuf::from("/etc/vigil");
@@ -1002,6 +1058,22 @@ fn default_config_dir(uid: u32) -> PathBuf {
         Some(h) => PathBuf::from(h).join(".config/vigil"),
         None => PathBuf::from("/etc/vigil"),
     }
+}
+
+#[cfg(test)]
+#[test]
+fn unit_path_defaults_and_environment() {
+    let root = unit_path(0, None);
+    assert_eq!(root.len(), 7);
+    assert_eq!(root[0], Path::new("/etc/vigil"));
+    assert_eq!(root[6], Path::new("/usr/lib/systemd/system"));
+    assert_eq!(unit_path(0, Some("")), root);
+    assert_eq!(unit_path(0, Some("/a:/b")), ["/a", "/b"].map(PathBuf::from));
+    let appended = unit_path(0, Some("/a:"));
+    assert_eq!(appended.len(), 8);
+    assert_eq!(appended[0], Path::new("/a"));
+    assert_eq!(appended[1], Path::new("/etc/vigil"));
+    assert_eq!(unit_path(1000, None).len(), 1);
 }
 
 fn create_runtime_dir(dir: &Path) -> anyhow::Result<()> {

@@ -517,6 +517,18 @@ impl Daemon {
         self.procs.invocations = state.invocations;
         self.procs.groups = state.groups.into_iter().collect();
         self.procs.starts = state.starts.into_iter().collect();
+        // Forking services running without a main PID are watched for their
+        // last process again (the set is not saved: it follows from the state).
+        for info in self.engine.units() {
+            let forking = self
+                .engine
+                .run_definition(&info.name)
+                .and_then(|u| u.service.as_ref().map(|s| s.service_type))
+                == Some(vigil_units::ServiceType::Forking);
+            if forking && info.main_pid.is_none() && info.state.is_active() {
+                self.procs.pidless.insert(info.name);
+            }
+        }
         self.exit_code = state.exit_code;
         self.target_reached = state.target_reached;
         if state.shutting_down {

@@ -6,7 +6,7 @@
 //! lines of a process that outlives its unit's restart still arrive, and no
 //! descriptor is held for a process that is gone.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -66,6 +66,10 @@ pub(crate) struct Logs {
     watched: Vec<bool>,
     /// The name vigild's own lines carry on stderr (`vigild: ...`).
     me: Arc<str>,
+    /// `SyslogIdentifier=` of the units that set one: their lines carry it
+    /// instead of the unit name in the sinks and in `vigil log`. Kept here, per
+    /// unit, rather than in every record of the rings.
+    tags: HashMap<Arc<str>, Arc<str>>,
     next_pipe_id: u64,
     /// With vigil-init: every read end is also kept in its fd store, so a
     /// crash of the manager neither closes a pipe (a service writing would
@@ -151,6 +155,7 @@ impl Logs {
             stderr: None,
             watched: Vec::new(),
             me: Arc::from("vigild"),
+            tags: HashMap::new(),
             next_pipe_id: 1,
             keep_in_store: false,
             store_changes: Vec::new(),
@@ -388,8 +393,25 @@ impl Logs {
         self.tail(None, usize::MAX)
     }
 
+    /// Sets or clears the tag of `unit`'s lines (`SyslogIdentifier=`).
+    pub fn set_tag(&mut self, unit: &str, tag: Option<&str>) {
+        match tag {
+            Some(tag) if self.tags.get(unit).is_none_or(|t| &**t != tag) => {
+                let unit = intern(&mut self.names, unit);
+                self.tags.insert(unit, Arc::from(tag));
+            }
+            Some(_) => {}
+            None => {
+                self.tags.remove(unit);
+            }
+        }
+    }
+
     pub fn import(&mut self, lines: Vec<LogLine>) {
         for l in lines {
+            if let Some(tag) = &l.tag {
+                self.set_tag(&l.unit, Some(tag));
+            }
             let stream = match l.stream.as_str() {
                 "stdout" => Stream::Stdout,
                 "stderr" => Stream::Stderr,
@@ -510,11 +532,26 @@ impl Logs {
     fn file(&mut self, record: Record, console: bool, kmsg: bool) {
         let console = self.console.filter(|_| console || self.console_all);
         let kmsg = self.kmsg.filter(|_| kmsg || self.kmsg_all);
-        for i in self.files.iter().copied().chain(console).chain(kmsg) {
+        let mut sinks = self
+            .files
+            .iter()
+            .copied()
+            .chain(console)
+            .chain(kmsg)
+            .peekable();
+        // The sinks show the unit's tag where the ring keeps the unit's name.
+        let tagged = match (sinks.peek(), self.tags.get(&record.unit)) {
+            (Some(_), Some(tag)) => Some(Record {
+                unit: tag.clone(),
+                ..record.clone()
+            }),
+            _ => None,
+        };
+        for i in sinks {
             if let Some(sink) = self.sinks.get_mut(i) {
                 // A sink that failed hard (its reader went away) has counted its
                 // losses; the ring still has the line.
-                let _ = sink.push(&record);
+                let _ = sink.push(tagged.as_ref().unwrap_or(&record));
             }
         }
         self.store.push(record);
@@ -557,14 +594,21 @@ impl Logs {
             Some(u) => self.store.tail(u, n),
             None => self.store.tail_all(n),
         };
-        entries.into_iter().map(|e| to_line(&e.record)).collect()
+        entries
+            .into_iter()
+            .map(|e| to_line(&e.record, &self.tags))
+            .collect()
     }
 
     /// Lines after `seq` (of one unit or all), and the new position.
     pub fn since(&self, unit: Option<&str>, seq: u64) -> (Vec<LogLine>, u64) {
         let since = self.store.since(unit, seq);
         let last = since.entries.last().map(|e| e.seq).unwrap_or(seq);
-        let mut lines: Vec<LogLine> = since.entries.iter().map(|e| to_line(&e.record)).collect();
+        let mut lines: Vec<LogLine> = since
+            .entries
+            .iter()
+            .map(|e| to_line(&e.record, &self.tags))
+            .collect();
         if since.missed {
             // The follower fell behind the ring: say so on the first line it gets.
             if let Some(first) = lines.first_mut() {
@@ -585,7 +629,7 @@ fn intern(names: &mut HashSet<Arc<str>>, unit: &str) -> Arc<str> {
     name
 }
 
-fn to_line(r: &Record) -> LogLine {
+fn to_line(r: &Record, tags: &HashMap<Arc<str>, Arc<str>>) -> LogLine {
     LogLine {
         time_us: r
             .time
@@ -598,6 +642,11 @@ fn to_line(r: &Record) -> LogLine {
             s => s.name().into(),
         },
         line: r.line.clone(),
+        // The manager's own lines about a unit keep the unit's name.
+        tag: match r.stream {
+            Stream::Manager => None,
+            _ => tags.get(&r.unit).map(|t| t.to_string()),
+        },
         dropped_before: 0,
     }
 }

@@ -8,9 +8,14 @@ vigild - the vigil service manager
 usage: vigild [OPTIONS]
 
 options:
-  --config-dir DIR     a directory of unit files (*.service, *.target) and zinit YAML
-                       (*.yaml); repeatable, the first has precedence. Default:
-                       /etc/vigil for root, $XDG_CONFIG_HOME/vigil (~/.config/vigil) otherwise
+  --unit-path DIR, --config-dir DIR
+                       a directory of unit files (*.service, *.target) and zinit YAML
+                       (*.yaml); repeatable, the first has precedence and is where
+                       `vigil enable` writes. Without it: $VIGIL_UNIT_PATH (DIR:DIR...;
+                       a trailing ':' appends the default), else for root /etc/vigil,
+                       /run/vigil, /usr/lib/vigil, /etc/systemd/system, /run/systemd/system,
+                       /lib/systemd/system, /usr/lib/systemd/system; for other users
+                       $XDG_CONFIG_HOME/vigil (~/.config/vigil)
   --socket PATH        the control socket (also $VIGIL_SOCKET); default
                        /run/vigil/control.sock for root, $XDG_RUNTIME_DIR/vigil/control.sock
                        otherwise (/tmp/vigil-UID/ without XDG_RUNTIME_DIR)
@@ -116,7 +121,7 @@ pub fn parse(args: &[String]) -> Result<Options, OptionsError> {
                 opts.shutdown_timeout = std::time::Duration::from_secs(secs);
             }
             "--main" => opts.main = Some(vigil_units::name::normalize(&value(flag)?)),
-            "--config-dir" => opts.config_dirs.push(PathBuf::from(value(flag)?)),
+            "--config-dir" | "--unit-path" => opts.config_dirs.push(PathBuf::from(value(flag)?)),
             "--socket" => opts.socket = Some(PathBuf::from(value(flag)?)),
             "--target" => opts.target = vigil_units::name::normalize(&value(flag)?),
             "--log-to" => {
@@ -169,7 +174,7 @@ mod tests {
 
     #[test]
     fn options_parse() {
-        let o = p("--config-dir a --config-dir=b --target web --log-to console --log-to file:/x --log-ring-size 2K").unwrap();
+        let o = p("--config-dir a --unit-path=b --target web --log-to console --log-to file:/x --log-ring-size 2K").unwrap();
         assert_eq!(o.config_dirs, vec![PathBuf::from("a"), PathBuf::from("b")]);
         assert_eq!(o.target, "web.service");
         assert_eq!(

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, OwnedFd};
 
-use vigil_engine::{Action, Event, ExitStatus, Level, Role};
+use vigil_engine::{Action, Event, ExitStatus, Level, Role, State};
 use vigil_platform::{ExecStatus, Interest};
 use vigil_units::{Output, ServiceType};
 
@@ -28,12 +28,18 @@ pub(crate) struct Procs {
     /// Main PIDs vigild did not start (MAINPID=, PID files), watched through a
     /// pidfd: their parent may be alive and reap them, so no SIGCHLD comes.
     pub(crate) watched: HashMap<u32, OwnedFd>,
+    /// Type=forking services running without a main PID (none could be
+    /// guessed): checked after every reap for whether any process is left.
+    pub(crate) pidless: HashSet<String>,
     /// Counts starts, for INVOCATION_ID.
     pub(crate) invocations: u64,
     /// What every spawn needs from the manager, read once: its PID (for
     /// INVOCATION_ID) and its LANG.
     pub(crate) manager_pid: u32,
     lang: Option<String>,
+    /// The `DynamicUser=` account of each unit that has one, from its first
+    /// spawn until it is inactive or failed: no two running units share an id.
+    pub(crate) dynamic_users: HashMap<String, vigil_spawn::DynamicAccount>,
 }
 
 impl Procs {
@@ -76,6 +82,21 @@ impl Daemon {
                 let now = self.now();
                 let _ = self.engine.handle(now, Event::PidFileRead { unit, result });
             }
+            Action::GuessMainPid { unit } => {
+                let pid = self.guess_main_pid(&unit);
+                let now = self.now();
+                let _ = self.engine.handle(
+                    now,
+                    Event::MainPidGuessed {
+                        unit: unit.clone(),
+                        pid,
+                    },
+                );
+                if pid.is_none() {
+                    self.procs.pidless.insert(unit);
+                    self.check_pidless();
+                }
+            }
             Action::WatchPid { unit, pid } => self.watch_pid(&unit, pid),
             Action::Listen { unit } => self.listen(&unit),
             Action::CloseSockets { unit } => self.close_sockets(&unit),
@@ -111,20 +132,57 @@ impl Daemon {
             );
             return;
         };
+        let dynamic_user = match self.dynamic_user(unit_name, service) {
+            Ok(account) => account,
+            Err(e) => {
+                self.say(
+                    Level::Error,
+                    Some(unit_name),
+                    &format!("cannot start {}: {e}", command.program),
+                );
+                let _ = self.engine.handle(
+                    now,
+                    Event::SpawnFailed {
+                        unit: unit_name.to_string(),
+                        role,
+                        pid: None,
+                        stage: e.stage().to_string(),
+                        errno: e.errno(),
+                    },
+                );
+                return;
+            }
+        };
+        self.logs
+            .set_tag(unit_name, service.syslog_identifier.as_deref());
         let (stdout, stderr) = self.stdio_pair(unit_name, service);
         // vigil-init holds the pipes' read ends before anyone writes to them.
         self.sync_store();
         let wants_notify = service.service_type == ServiceType::Notify
             || service.notify_access != vigil_units::NotifyAccess::None;
+        let mut extra_env = self.default_env.clone();
+        let mut pid_variable = None;
+        if let (Role::Main(_), Some(period)) = (role, service.watchdog) {
+            // sd_watchdog_enabled(3) reads both.
+            extra_env.push(("WATCHDOG_USEC".into(), period.as_micros().to_string()));
+            pid_variable = Some("WATCHDOG_PID".to_string());
+        }
         let ctx = vigil_spawn::Context {
             main_pid,
             invocation_id,
             notify_socket: wants_notify.then(|| self.notify_path.clone()),
             lang: self.procs.lang.clone(),
-            stdin: vigil_spawn::Stdio::Null,
+            stdin: vigil_spawn::stdin_for(service),
             stdout,
             stderr,
-            extra_env: self.default_env.clone(),
+            extra_env,
+            pid_variable,
+            // PermissionsStartOnly=: only ExecStart= drops privileges; `+` keeps
+            // the manager's for that one command.
+            privileged: command.full_privileges
+                || (service.permissions_start_only && !matches!(role, Role::Main(_))),
+            dynamic_user,
+            directory_roots: None,
             // Socket activation: only the main process gets the sockets.
             listen_fds: match role {
                 Role::Main(_) => self.listen_fds_for(unit_name, &service.sockets),
@@ -194,6 +252,59 @@ impl Daemon {
         let _ = self.engine.handle(now, event);
     }
 
+    /// The unit's `DynamicUser=` account: the one it holds while it runs, else a
+    /// new one no other running unit holds. Only a manager running as root has
+    /// ids to hand out; otherwise the setting changes nothing.
+    fn dynamic_user(
+        &mut self,
+        unit: &str,
+        service: &vigil_units::Service,
+    ) -> Result<Option<vigil_spawn::DynamicAccount>, vigil_spawn::SpawnError> {
+        if !service.dynamic_user || vigil_platform::geteuid() != 0 {
+            return Ok(None);
+        }
+        if let Some(account) = self.procs.dynamic_users.get(unit) {
+            return Ok(Some(account.clone()));
+        }
+        let held = &self.procs.dynamic_users;
+        let account =
+            vigil_spawn::dynamic_account(unit, service, &|id| held.values().any(|a| a.uid == id))?;
+        self.procs
+            .dynamic_users
+            .insert(unit.to_string(), account.clone());
+        Ok(Some(account))
+    }
+
+    /// What a unit holds only while it runs: its `RuntimeDirectory=` (unless
+    /// `RuntimeDirectoryPreserve=` keeps it: `yes` always, `restart` across an
+    /// automatic restart) and its `DynamicUser=` id (kept across a restart).
+    pub(crate) fn release_run_resources(&mut self, unit: &str, restarting: bool) {
+        let Some(def) = self.engine.run_definition(unit) else {
+            return;
+        };
+        let Some(service) = def.service.as_ref() else {
+            return;
+        };
+        let remove = match service.runtime_directory_preserve {
+            vigil_units::Preserve::No => true,
+            vigil_units::Preserve::Yes => false,
+            vigil_units::Preserve::Restart => !restarting,
+        };
+        if remove {
+            let roots = vigil_spawn::DirectoryRoots::for_manager(vigil_platform::geteuid() == 0);
+            for (path, e) in vigil_spawn::directories::remove_runtime(service, &roots) {
+                self.say(
+                    Level::Warning,
+                    Some(unit),
+                    &format!("RuntimeDirectory=: cannot remove {}: {e}", path.display()),
+                );
+            }
+        }
+        if !restarting {
+            self.procs.dynamic_users.remove(unit);
+        }
+    }
+
     /// stdout and stderr for a new process. systemd's `StandardError=inherit`
     /// means "where stdout goes": for a file or the manager's own stdout that is
     /// the same open file, not a second one (two opens at offset 0 would write
@@ -206,10 +317,11 @@ impl Daemon {
     ) -> (vigil_spawn::Stdio, vigil_spawn::Stdio) {
         use vigil_log::Stream;
         use vigil_spawn::Stdio;
+        let tty = vigil_spawn::tty_path(service);
         if service.stderr != Output::Inherit {
             return (
-                self.stdio_for(unit, &service.stdout, Stream::Stdout),
-                self.stdio_for(unit, &service.stderr, Stream::Stderr),
+                self.stdio_for(unit, &service.stdout, Stream::Stdout, &tty),
+                self.stdio_for(unit, &service.stderr, Stream::Stderr, &tty),
             );
         }
         let shared = match &service.stdout {
@@ -222,8 +334,8 @@ impl Daemon {
                 .map_err(|e| format!("stdout: {e}")),
             _ => {
                 return (
-                    self.stdio_for(unit, &service.stdout, Stream::Stdout),
-                    self.stdio_for(unit, &service.stdout, Stream::Stderr),
+                    self.stdio_for(unit, &service.stdout, Stream::Stdout, &tty),
+                    self.stdio_for(unit, &service.stdout, Stream::Stderr, &tty),
                 );
             }
         };
@@ -240,8 +352,8 @@ impl Daemon {
                     &format!("opening the output: {e}"),
                 );
                 (
-                    self.stdio_for(unit, &service.stdout, Stream::Stdout),
-                    self.stdio_for(unit, &service.stdout, Stream::Stderr),
+                    self.stdio_for(unit, &service.stdout, Stream::Stdout, &tty),
+                    self.stdio_for(unit, &service.stdout, Stream::Stderr, &tty),
                 )
             }
         }
@@ -252,6 +364,7 @@ impl Daemon {
         unit: &str,
         output: &Output,
         stream: vigil_log::Stream,
+        tty: &std::path::Path,
     ) -> vigil_spawn::Stdio {
         match output {
             Output::Null => vigil_spawn::Stdio::Null,
@@ -260,6 +373,7 @@ impl Daemon {
                 path: path.clone(),
                 mode: *mode,
             },
+            Output::Tty => vigil_spawn::Stdio::Tty(tty.to_path_buf()),
             Output::Log | Output::Console | Output::Kmsg => {
                 match self.logs.pipe_for(unit, stream, output, &self.epoll) {
                     Ok(fd) => vigil_spawn::Stdio::Fd(fd),
@@ -415,6 +529,108 @@ impl Daemon {
         }
     }
 
+    /// GuessMainPID=: the one process the unit's start process left behind, as
+    /// systemd picks it from a cgroup: among the unit's processes, the one whose
+    /// parent is the manager (a daemon re-parented to the subreaper); none when
+    /// there is none or more than one. Without cgroups a process is the unit's
+    /// when it is in a session or process group one of the unit's processes was
+    /// started in, or when it is an orphan re-parented to vigild that started
+    /// after the start process did (a daemon that forked twice and called
+    /// setsid()): another unit's daemon forking at the same moment makes the
+    /// guess ambiguous, and then there is no main PID, never a wrong one. The
+    /// sessions and groups of the candidates join the unit's, for
+    /// [`Daemon::kill_leftovers`] and the check that anything is left.
+    fn guess_main_pid(&mut self, unit: &str) -> Option<u32> {
+        let recorded = self.procs.groups.get(unit).cloned().unwrap_or_default();
+        let since = recorded.iter().map(|g| g.1).max().unwrap_or(0);
+        let groups = valid_groups(&recorded);
+        let me = self.procs.manager_pid;
+        let mut candidates: Vec<ProcInfo> = Vec::new();
+        for p in all_processes() {
+            if p.pid == me
+                || p.ppid != me
+                || self.procs.children.contains(&p.pid)
+                || self.engine.unit_of_pid(p.pid).is_some()
+            {
+                continue;
+            }
+            let in_groups = in_unit_groups(&groups, &p);
+            if in_groups || p.start >= since {
+                candidates.push(p);
+            }
+        }
+        let entry = self.procs.groups.entry(unit.to_string()).or_default();
+        for c in &candidates {
+            for id in [c.session, c.pgrp] {
+                if id > 1 && id != me && !entry.iter().any(|g| g.0 == id) {
+                    entry.push((id, c.start));
+                }
+            }
+        }
+        match candidates.as_slice() {
+            [one] => Some(one.pid),
+            [] => None,
+            many => {
+                let pids: Vec<String> = many.iter().map(|p| p.pid.to_string()).collect();
+                self.say(
+                    Level::Info,
+                    Some(unit),
+                    &format!(
+                        "cannot guess the main PID: {} candidates ({})",
+                        many.len(),
+                        pids.join(", ")
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// Forking services without a main PID whose processes are all gone get
+    /// [`Event::ProcessesGone`]. Runs after reaping: the last process of such a
+    /// service is an orphan re-parented to vigild (the subreaper), so its end
+    /// raises SIGCHLD here.
+    pub(crate) fn check_pidless(&mut self) {
+        if self.procs.pidless.is_empty() {
+            return;
+        }
+        let units: Vec<String> = self.procs.pidless.iter().cloned().collect();
+        let procs = all_processes();
+        for unit in units {
+            let running = self.engine.unit(&unit).is_some_and(|i| {
+                i.main_pid.is_none() && matches!(i.state, State::Running | State::Reloading)
+            });
+            if !running {
+                self.procs.pidless.remove(&unit);
+                continue;
+            }
+            let groups = valid_groups(self.procs.groups.get(&unit).map_or(&[], Vec::as_slice));
+            if procs.iter().any(|p| in_unit_groups(&groups, p)) {
+                continue;
+            }
+            self.procs.pidless.remove(&unit);
+            let now = self.now();
+            let _ = self.engine.handle(now, Event::ProcessesGone { unit });
+            self.process_actions();
+        }
+    }
+
+    /// The unit whose recorded sessions or process groups hold `pid`.
+    pub(crate) fn unit_of_session(&self, pid: u32) -> Option<String> {
+        let f = stat_fields(pid)?;
+        let pgrp: u32 = f.get(5 - 3)?.parse().ok()?;
+        let session: u32 = f.get(6 - 3)?.parse().ok()?;
+        let me = self.procs.manager_pid;
+        self.procs
+            .groups
+            .iter()
+            .find(|(_, list)| {
+                list.iter()
+                    .any(|g| g.0 != me && (g.0 == pgrp || g.0 == session))
+            })
+            .map(|(unit, _)| unit.clone())
+    }
+
     /// Reaps every child that has exited (SIGCHLD coalesces, so loop until none).
     pub(crate) fn reap(&mut self) {
         loop {
@@ -435,6 +651,7 @@ impl Daemon {
             let _ = self.engine.handle(now, Event::Exited { pid, status });
             self.process_actions();
         }
+        self.check_pidless();
     }
 
     pub(crate) fn on_log_pipe(&mut self, idx: u64) {
@@ -495,4 +712,60 @@ fn exit_status_from_proc(pid: u32) -> Option<ExitStatus> {
 /// an identity that a reused PID does not share.
 pub(crate) fn start_time(pid: u32) -> Option<u64> {
     stat_fields(pid)?.get(22 - 3)?.parse().ok()
+}
+
+/// What [`all_processes`] reads of one process.
+#[derive(Debug, Clone, Copy)]
+struct ProcInfo {
+    pid: u32,
+    ppid: u32,
+    pgrp: u32,
+    session: u32,
+    /// Clock ticks since boot.
+    start: u64,
+}
+
+/// Every live (not zombie) process, from /proc; processes that vanish while
+/// it is read are skipped.
+fn all_processes() -> Vec<ProcInfo> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let f = stat_fields(pid)?;
+            let num = |i: usize| f.get(i - 3)?.parse::<u64>().ok();
+            if f.first().map(String::as_str) == Some("Z") {
+                return None;
+            }
+            Some(ProcInfo {
+                pid,
+                ppid: u32::try_from(num(4)?).ok()?,
+                pgrp: u32::try_from(num(5)?).ok()?,
+                session: u32::try_from(num(6)?).ok()?,
+                start: num(22)?,
+            })
+        })
+        .collect()
+}
+
+/// The unit's recorded sessions and process groups whose number was not
+/// reused: an id whose leader is alive but started after the unit recorded it
+/// belongs to an unrelated process now (a tick of slack, as in
+/// [`Daemon::kill_leftovers`]).
+fn valid_groups(groups: &[(u32, u64)]) -> Vec<(u32, u64)> {
+    groups
+        .iter()
+        .copied()
+        .filter(|&(id, started)| start_time(id).is_none_or(|t| t <= started + 1))
+        .collect()
+}
+
+/// Whether `p` is in one of `groups` (from [`valid_groups`]) and started no
+/// earlier than the group was recorded.
+fn in_unit_groups(groups: &[(u32, u64)], p: &ProcInfo) -> bool {
+    groups
+        .iter()
+        .any(|&(id, started)| (p.session == id || p.pgrp == id) && p.start + 1 >= started)
 }

@@ -515,7 +515,8 @@ fn blame_lists_the_slowest_unit_first() {
     let m = Manager::start(&[
         (
             "default.target",
-            "[Unit]\nWants=slow.service fast.service\n",
+            // Not ordered after what it wants: blame's first entry is the service.
+            "[Unit]\nDefaultDependencies=no\nWants=slow.service fast.service\n",
         ),
         (
             "slow.service",
@@ -708,13 +709,12 @@ fn notify_mainpid_changes_the_main_pid() {
     ]);
     m.wait_state("n.service", "running");
     let pid = m.main_pid("n.service");
-    let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    // `$!` names the background child at once, which may not have exec'd sleep
+    // yet: the announced PID becomes "sleep"; the shell's own PID never would.
+    wait_until("the main PID to be the announced sleep", || {
+        fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")
+    });
     end_announced_main(pid);
-    assert_eq!(
-        comm.trim(),
-        "sleep",
-        "main PID {pid} is not the announced sleep"
-    );
 }
 
 /// The parent of a process, from /proc.
@@ -2072,6 +2072,82 @@ fn conditions_honour_negation_and_triggering() {
     assert_eq!(m.state("none.service"), "inactive");
 }
 
+/// The kinds that read the system rather than a path: the kernel command line,
+/// vigild's own environment and user. Skipped units stay inactive with the
+/// condition as written; `|!` combines; a failed assert of these kinds fails.
+#[test]
+fn conditions_on_kernel_command_line_environment_and_user() {
+    use std::os::unix::fs::MetadataExt;
+    let cmdline = fs::read_to_string("/proc/cmdline").unwrap();
+    // A key that is on this machine's command line (a bare key matches KEY=...).
+    let key = cmdline
+        .split_whitespace()
+        .take_while(|w| *w != "--")
+        .find(|w| !w.contains('"'))
+        .map(|w| w.split('=').next().unwrap_or(w).to_string())
+        .expect("a kernel command line word");
+    let uid = fs::metadata("/proc/self").unwrap().uid();
+    let svc = |conds: &str| format!("[Unit]\n{conds}[Service]\nExecStart=/bin/sleep 1000\n");
+    let yes = svc(&format!(
+        "ConditionKernelCommandLine={key}\nConditionEnvironment=VIGIL_COND_TEST=on\n\
+         ConditionUser={uid}\nConditionGroup=!4242424\n"
+    ));
+    let trig = svc(&format!(
+        "ConditionKernelCommandLine=|vigil.not-on-this-cmdline\n\
+         ConditionEnvironment=|!VIGIL_COND_TEST=off\nConditionUser=|!{uid}\n"
+    ));
+    let cmd_no = svc("ConditionKernelCommandLine=vigil.not-on-this-cmdline\n");
+    let env_no = svc("ConditionEnvironment=VIGIL_COND_TEST=off\n");
+    let user_no = svc(&format!("ConditionUser=!{uid}\n"));
+    let assert_no = svc(&format!("AssertKernelCommandLine=!{key}\n"));
+    let m = Manager::start_env(
+        &[
+            (
+                "default.target",
+                "[Unit]\nWants=yes.service trig.service cmd-no.service env-no.service \
+                 user-no.service assert-no.service\n",
+            ),
+            ("yes.service", &yes),
+            ("trig.service", &trig),
+            ("cmd-no.service", &cmd_no),
+            ("env-no.service", &env_no),
+            ("user-no.service", &user_no),
+            ("assert-no.service", &assert_no),
+        ],
+        &[],
+        &[("VIGIL_COND_TEST", "on")],
+    );
+    m.wait_state("yes.service", "running");
+    m.wait_state("trig.service", "running");
+    m.wait_state("assert-no.service", "failed");
+    let reason = |unit: &str| {
+        m.status_json(unit)["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        reason("assert-no.service").contains(&format!("AssertKernelCommandLine=!{key}")),
+        "{}",
+        reason("assert-no.service")
+    );
+    for (unit, written) in [
+        (
+            "cmd-no.service",
+            "ConditionKernelCommandLine=vigil.not-on-this-cmdline".to_string(),
+        ),
+        (
+            "env-no.service",
+            "ConditionEnvironment=VIGIL_COND_TEST=off".to_string(),
+        ),
+        ("user-no.service", format!("ConditionUser=!{uid}")),
+    ] {
+        m.wait_log(unit, "condition");
+        assert_eq!(m.state(unit), "inactive", "{unit}");
+        assert!(reason(unit).contains(&written), "{unit}: {}", reason(unit));
+    }
+}
+
 #[test]
 fn working_directory_tilde_is_the_home_directory() {
     let Some(home) = std::env::var_os("HOME") else {
@@ -2261,4 +2337,419 @@ fn a_shutdown_reports_slow_units_and_kills_them_at_the_global_deadline() {
     m.expect_stderr("still stopping: stubborn.service (5s)");
     m.expect_stderr("shutdown deadline (6s) reached: killing stubborn.service (6s)");
     assert_eq!(m.wait_exit().code(), Some(0));
+}
+
+// ------------------------------------------ the notify protocol, the watchdog, forking
+
+/// A notifier in Python, as a service written against sd_notify(3) would be:
+/// one datagram per message to $NOTIFY_SOCKET (an abstract `@` name too), sent
+/// by the process itself (so NotifyAccess=main applies), with helpers to wait
+/// for a file the test creates.
+const PY_NOTIFY: &str = r#"
+import os, socket, sys, time
+def notify(msg):
+    addr = os.environ["NOTIFY_SOCKET"]
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.connect(addr)
+    s.sendall(msg.encode())
+    s.close()
+def wait_for(path):
+    while not os.path.exists(path):
+        time.sleep(0.02)
+"#;
+
+fn python() -> &'static str {
+    let py = "/usr/bin/python3";
+    assert!(
+        Path::new(py).exists(),
+        "{py} is needed for the notify protocol tests"
+    );
+    py
+}
+
+/// Writes `body` after the notifier helpers into `dir/name.py`; returns its path.
+fn py_service(dir: &Path, name: &str, body: &str) -> String {
+    let path = dir.join(format!("{name}.py"));
+    write_file(&path, &format!("{PY_NOTIFY}\n{body}"));
+    p(&path)
+}
+
+#[test]
+fn python_notify_service_extend_timeout_ready_status_errno_reloading_mainpid() {
+    let d = TempDir::new("py-notify");
+    let reload = d.path().join("reload");
+    let reloaded = d.path().join("reloaded");
+    let fork = d.path().join("fork");
+    let script = py_service(
+        d.path(),
+        "svc",
+        &format!(
+            r#"
+# TimeoutStartSec=1s, but the start takes 1.5 s: EXTEND_TIMEOUT_USEC saves it.
+notify("EXTEND_TIMEOUT_USEC=4000000")
+time.sleep(1.5)
+notify("READY=1\nSTATUS=serving\nERRNO=2")
+wait_for({reload:?})
+notify("RELOADING=1\nMONOTONIC_USEC=%d" % (time.clock_gettime(time.CLOCK_MONOTONIC) * 1e6))
+wait_for({reloaded:?})
+notify("READY=1\nSTATUS=reloaded")
+wait_for({fork:?})
+child = os.fork()
+if child == 0:
+    os.execv("/bin/sleep", ["sleep", "1000"])
+notify("MAINPID=%d" % child)
+print("child %d" % child, flush=True)
+os.waitpid(child, 0)
+"#,
+            reload = p(&reload),
+            reloaded = p(&reloaded),
+            fork = p(&fork),
+        ),
+    );
+    let unit = format!(
+        "[Service]\nType=notify\nTimeoutStartSec=1s\nExecStart={} {script}\n",
+        python()
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=py.service\n"),
+        ("py.service", &unit),
+    ]);
+    m.wait_state("py.service", "running");
+    let st = m.status_json("py.service");
+    assert_eq!(st["status_text"], "serving", "{st}");
+    assert_eq!(st["status_errno"], 2, "{st}");
+    let text = m.vigil_ok(&["status", "py"]);
+    assert!(text.contains("status: serving"), "{text}");
+    assert!(text.contains("errno: 2"), "{text}");
+    let py_pid = m.main_pid("py.service");
+
+    fs::write(&reload, "").unwrap();
+    m.wait_state("py.service", "reloading");
+    fs::write(&reloaded, "").unwrap();
+    wait_until("READY=1 after RELOADING=1 to show running", || {
+        m.state("py.service") == "running"
+    });
+    assert_eq!(m.status_json("py.service")["status_text"], "reloaded");
+
+    fs::write(&fork, "").unwrap();
+    let line = m.wait_log("py.service", "child ");
+    let child: u32 = line.rsplit(' ').next().unwrap().trim().parse().unwrap();
+    let _reap = Reap(vec![child, py_pid]);
+    wait_until("MAINPID= to name the child", || {
+        m.status_json("py.service")["pid"] == child
+    });
+    kill_pid(py_pid);
+    kill_pid(child);
+    wait_until("the service to end with its main process", || {
+        m.state("py.service") != "running"
+    });
+}
+
+#[test]
+fn python_notify_start_timeout_applies_without_extend_timeout() {
+    let d = TempDir::new("py-no-extend");
+    let script = py_service(
+        d.path(),
+        "svc",
+        "time.sleep(3)\nnotify(\"READY=1\")\ntime.sleep(1000)\n",
+    );
+    let unit = format!(
+        "[Service]\nType=notify\nTimeoutStartSec=500ms\nExecStart={} {script}\n",
+        python()
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=py.service\n"),
+        ("py.service", &unit),
+    ]);
+    m.wait_state("py.service", "failed");
+    let st = m.status_json("py.service");
+    assert_eq!(st["reason"], "start timeout", "{st}");
+}
+
+#[test]
+fn watchdog_service_that_stops_pinging_is_aborted_and_restarted() {
+    let d = TempDir::new("py-watchdog");
+    let script = py_service(
+        d.path(),
+        "svc",
+        r#"
+print("WATCHDOG_USEC=%s WATCHDOG_PID=%s" % (os.environ.get("WATCHDOG_USEC"), os.environ.get("WATCHDOG_PID")), flush=True)
+notify("READY=1")
+# Five pings 0.2 s apart keep it alive past one period (0.7 s) ...
+for i in range(5):
+    time.sleep(0.2)
+    notify("WATCHDOG=1")
+print("stopped pinging", flush=True)
+# ... then silence: the watchdog must fire.
+time.sleep(1000)
+"#,
+    );
+    let unit = format!(
+        "[Service]\nType=notify\nWatchdogSec=700ms\nRestart=on-watchdog\nRestartSec=100ms\nExecStart={} {script}\n",
+        python()
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=wd.service\n"),
+        ("wd.service", &unit),
+    ]);
+    m.wait_state("wd.service", "running");
+    let first = m.main_pid("wd.service");
+    let _reap = Reap(vec![first]);
+    m.wait_log(
+        "wd.service",
+        &format!("WATCHDOG_USEC=700000 WATCHDOG_PID={first}"),
+    );
+    let fired = m.wait_log("wd.service", "watchdog timeout");
+    assert!(fired.contains("signal 6"), "{fired}");
+    // It had pinged for a whole second before: the pings did postpone it.
+    let lines = m.log_json("wd.service");
+    let (i, stopped) = log_time(&lines, 0, "stopped pinging");
+    let (_, timeout) = log_time(&lines, i, "watchdog timeout");
+    assert!(
+        timeout >= stopped + 500_000,
+        "the watchdog fired {} µs after the last ping",
+        timeout - stopped
+    );
+    m.wait_log_count("wd.service", "-> running", 2);
+    let st = m.status_json("wd.service");
+    assert_eq!(st["restarts"], 1, "{st}");
+    assert_eq!(st["last_exit"], "killed by SIGABRT", "{st}");
+    assert_ne!(m.main_pid("wd.service"), first);
+    let second = m.main_pid("wd.service");
+    let _reap2 = Reap(vec![second]);
+    m.vigil_ok(&["stop", "wd"]);
+}
+
+#[test]
+fn watchdog_signal_ignored_is_followed_by_sigkill_after_timeout_abort_and_fails() {
+    // WatchdogSignal=SIGUSR1, which the process ignores: TimeoutAbortSec=300ms
+    // later comes SIGKILL; Restart=on-abort does not restart after a watchdog.
+    let unit = format!(
+        "[Service]\nType=notify\nNotifyAccess=all\nWatchdogSec=300ms\nWatchdogSignal=SIGUSR1\nTimeoutAbortSec=300ms\nTimeoutStopSec=30s\nRestart=on-abort\nExecStart=/bin/sh -c 'trap \"\" USR1; {} notify --ready; exec sleep 1000'\n",
+        vigil_path()
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=wd.service\n"),
+        ("wd.service", &unit),
+    ]);
+    m.wait_state("wd.service", "running");
+    let pid = m.main_pid("wd.service");
+    let _reap = Reap(vec![pid]);
+    m.wait_state("wd.service", "failed");
+    let st = m.status_json("wd.service");
+    assert_eq!(st["reason"], "watchdog timeout", "{st}");
+    assert_eq!(st["last_exit"], "killed by SIGKILL", "{st}");
+    let lines = m.log_json("wd.service");
+    let (i, fired) = log_time(&lines, 0, "watchdog timeout");
+    let (_, failed) = log_time(&lines, i, "-> failed");
+    assert!(
+        failed >= fired + 250_000,
+        "SIGKILL came {} µs after the watchdog signal, before TimeoutAbortSec",
+        failed - fired
+    );
+}
+
+#[test]
+fn watchdog_trigger_from_the_service_fails_it_at_once() {
+    let d = TempDir::new("py-wd-trigger");
+    let script = py_service(
+        d.path(),
+        "svc",
+        "notify(\"READY=1\")\ntime.sleep(0.1)\nnotify(\"WATCHDOG=trigger\")\ntime.sleep(1000)\n",
+    );
+    // A period far longer than the test: only the trigger can fire it.
+    let unit = format!(
+        "[Service]\nType=notify\nWatchdogSec=1h\nExecStart={} {script}\n",
+        python()
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=wd.service\n"),
+        ("wd.service", &unit),
+    ]);
+    m.wait_state("wd.service", "failed");
+    let st = m.status_json("wd.service");
+    assert_eq!(st["reason"], "watchdog timeout", "{st}");
+    m.wait_log("wd.service", "WATCHDOG=trigger");
+}
+
+#[test]
+fn forking_daemon_without_pidfile_has_its_main_pid_guessed() {
+    // The daemon leaves the start process's session (setsid) and is re-parented
+    // to vigild: the one candidate, so it is the main PID.
+    let d = TempDir::new("fork-guess");
+    let pidfile = d.path().join("daemon.pid");
+    let unit = format!(
+        "[Service]\nType=forking\nTimeoutStopSec=3s\nExecStart=/bin/sh -c 'setsid sleep 1000 & echo $$! > {0}; exit 0'\n",
+        pidfile.display()
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=fork.service\n"),
+        ("fork.service", &unit),
+    ]);
+    m.wait_state("fork.service", "running");
+    let written: u32 = fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _reap = Reap(vec![written]);
+    assert_eq!(m.main_pid("fork.service"), written);
+    m.wait_log("fork.service", &format!("main PID guessed: {written}"));
+    // Its death is the main process's exit.
+    kill_pid(written);
+    m.wait_state("fork.service", "failed");
+    assert_eq!(
+        m.status_json("fork.service")["last_exit"],
+        "killed by SIGKILL"
+    );
+}
+
+#[test]
+fn forking_daemon_with_two_processes_left_has_no_main_pid_and_ends_with_them() {
+    let d = TempDir::new("fork-two");
+    let pids = d.path().join("pids");
+    let unit = format!(
+        "[Service]\nType=forking\nExecStart=/bin/sh -c 'sleep 1000 & echo $$! >> {0}; sleep 1000 & echo $$! >> {0}; exit 0'\n",
+        pids.display()
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=fork.service\n"),
+        ("fork.service", &unit),
+    ]);
+    m.wait_state("fork.service", "running");
+    let left: Vec<u32> = fs::read_to_string(&pids)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    assert_eq!(left.len(), 2);
+    let _reap = Reap(left.clone());
+    let st = m.status_json("fork.service");
+    assert!(st["pid"].is_null(), "{st}");
+    m.wait_log("fork.service", "cannot guess the main PID: 2 candidates");
+    // Active while any of its processes remains ...
+    kill_pid(left[0]);
+    wait_until("the first process to be gone", || !alive(left[0]));
+    m.vigil_ok(&["status", "fork"]);
+    assert_eq!(m.state("fork.service"), "running");
+    // ... and inactive once the last is gone.
+    kill_pid(left[1]);
+    m.wait_state("fork.service", "inactive");
+    m.wait_log("fork.service", "no process left");
+}
+
+#[test]
+fn on_failure_names_an_instance_by_specifier_and_on_success_follows_a_clean_run() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=bad.service good.service\n"),
+        (
+            "bad.service",
+            "[Unit]\nOnFailure=report@%n.service\nOnSuccess=done.service\n\
+             [Service]\nType=oneshot\nExecStart=/bin/false\n",
+        ),
+        (
+            "good.service",
+            "[Unit]\nOnSuccess=done.service\nOnFailure=report@%n.service\n\
+             [Service]\nType=oneshot\nExecStart=/bin/true\n",
+        ),
+        (
+            "report@.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/echo report-for %i\n",
+        ),
+        (
+            "done.service",
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/echo done-ran\n",
+        ),
+    ]);
+    m.wait_state("bad.service", "failed");
+    m.wait_log("report@bad.service.service", "report-for bad.service");
+    // good ran and went inactive: OnSuccess= starts done.
+    m.wait_log("done.service", "done-ran");
+    m.wait_state("done.service", "exited");
+    assert_eq!(m.state("report@good.service.service"), "inactive");
+    m.wait_log("good.service", "starting done.service (OnSuccess=)");
+    // A failure never triggers OnSuccess=.
+    let bad_log: Vec<String> = m
+        .log_json("bad.service")
+        .iter()
+        .map(|l| l["line"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        bad_log.iter().any(|l| l.contains("(OnFailure=)")),
+        "{bad_log:?}"
+    );
+    assert!(
+        !bad_log.iter().any(|l| l.contains("OnSuccess")),
+        "{bad_log:?}"
+    );
+}
+
+#[test]
+fn refuse_manual_start_and_stop_turn_away_vigil_but_not_dependencies() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=parent.service\n"),
+        (
+            "parent.service",
+            "[Unit]\nWants=guarded.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+        (
+            "guarded.service",
+            "[Unit]\nRefuseManualStart=yes\nRefuseManualStop=yes\nPartOf=parent.service\n\
+             [Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+    ]);
+    // Pulled in by parent at boot.
+    m.wait_state("guarded.service", "running");
+    let out = m.vigil(&["stop", "guarded"]);
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("may not be stopped manually"), "{err}");
+    assert_eq!(m.state("guarded.service"), "running");
+    let out = m.vigil(&["restart", "guarded"]);
+    assert_ne!(out.status.code(), Some(0));
+    // Stopping parent stops it (PartOf=), starting parent starts it again.
+    m.vigil_ok(&["stop", "parent"]);
+    m.wait_state("guarded.service", "inactive");
+    let out = m.vigil(&["start", "guarded"]);
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("may not be started manually"), "{err}");
+    assert_eq!(m.state("guarded.service"), "inactive");
+    m.vigil_ok(&["start", "parent"]);
+    m.wait_state("guarded.service", "running");
+}
+
+#[test]
+fn stop_when_unneeded_stops_a_helper_once_its_last_user_stops() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=a.service b.service\n"),
+        (
+            "a.service",
+            "[Unit]\nWants=helper.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+        (
+            "b.service",
+            "[Unit]\nRequires=helper.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+        (
+            "helper.service",
+            "[Unit]\nStopWhenUnneeded=yes\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+    ]);
+    m.wait_state("a.service", "running");
+    m.wait_state("b.service", "running");
+    m.wait_state("helper.service", "running");
+    let helper = m.main_pid("helper.service");
+    m.vigil_ok(&["stop", "a"]);
+    assert_eq!(m.state("helper.service"), "running", "b still needs it");
+    m.vigil_ok(&["stop", "b"]);
+    m.wait_state("helper.service", "inactive");
+    wait_until("the helper's process to end", || !alive(helper));
+    // Started by hand with no user: stopped again.
+    m.vigil_ok(&["start", "helper"]);
+    m.wait_state("helper.service", "inactive");
+    let log = m.wait_log("helper.service", "StopWhenUnneeded");
+    assert!(log.contains("no active unit needs it"), "{log}");
 }

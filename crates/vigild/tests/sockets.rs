@@ -186,12 +186,12 @@ fn a_tcp_port_and_a_unix_socket_in_one_unit_pass_two_fds() {
     );
     assert_eq!(starts(&count), 1);
     m.wait_log("web.socket", "incoming traffic: starting api.service");
+    // The service's own copies are gone with it.
+    m.wait_log_count("api.service", "-> inactive", 1);
 
     m.vigil_ok(&["stop", "web.socket"]);
     m.wait_state("web.socket", "inactive");
-    wait_until("the port is closed", || {
-        TcpStream::connect(("127.0.0.1", port)).is_err()
-    });
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
     // Without RemoveOnStop= the file stays, but nobody listens on it.
     assert!(sock.exists());
     assert!(UnixStream::connect(&sock).is_err());

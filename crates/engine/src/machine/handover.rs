@@ -78,6 +78,12 @@ struct SavedUnit {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     status_text: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    status_errno: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    watchdog_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    watchdog_override: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     start_requested: Option<Time>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     time_to_ready: Option<Duration>,
@@ -128,6 +134,9 @@ impl Machine {
                 last_exit: s.last_exit,
                 run_exit: s.run_exit,
                 status_text: s.status_text.clone(),
+                status_errno: s.status_errno,
+                watchdog_at: s.watchdog_at,
+                watchdog_override: s.watchdog_override,
                 start_requested: s.start_requested,
                 time_to_ready: s.time_to_ready,
             });
@@ -192,15 +201,18 @@ impl Machine {
             s.last_exit = su.last_exit;
             s.run_exit = su.run_exit;
             s.status_text = su.status_text;
+            s.status_errno = su.status_errno;
+            s.watchdog_at = su.watchdog_at;
+            s.watchdog_override = su.watchdog_override;
             s.start_requested = su.start_requested;
             s.time_to_ready = su.time_to_ready;
             let name = s.name.clone();
             match su.phase {
                 Phase::Condition => self.actions.push(Action::CheckConditions { unit: name }),
                 Phase::PidFile => {
-                    if let Some(path) = s.run.service.as_ref().and_then(|svc| svc.pid_file.clone())
-                    {
-                        self.actions.push(Action::ReadPidFile { unit: name, path });
+                    match s.run.service.as_ref().and_then(|svc| svc.pid_file.clone()) {
+                        Some(path) => self.actions.push(Action::ReadPidFile { unit: name, path }),
+                        None => self.actions.push(Action::GuessMainPid { unit: name }),
                     }
                 }
                 _ => {}

@@ -50,8 +50,16 @@ fn ctx() -> SpecifierContext {
     SpecifierContext::default()
 }
 
+/// The units loaded, without the built-in targets that every service's default
+/// dependencies bring in (`default_dependencies_of_services_and_targets` checks those).
 fn names(set: &LoadedSet) -> Vec<&str> {
-    let mut v: Vec<&str> = set.units.iter().map(|u| u.name.as_str()).collect();
+    let implicit = ["basic.target", "shutdown.target", "sysinit.target"];
+    let mut v: Vec<&str> = set
+        .units
+        .iter()
+        .filter(|u| !(u.format == Format::Builtin && implicit.contains(&u.name.as_str())))
+        .map(|u| u.name.as_str())
+        .collect();
     v.sort();
     v
 }
@@ -325,7 +333,7 @@ fn builtin_targets_and_missing_units() {
     let d = TempDir::new("builtin");
     d.write(
         "a.service",
-        "[Unit]\nAfter=network.target remote-fs.target\nWants=network-online.target\nRequires=ghost.service\nWants=default.target\n[Service]\nExecStart=/bin/a\n[Install]\nWantedBy=multi-user.target\n",
+        "[Unit]\nAfter=network.target remote-cryptsetup.target\nWants=network-online.target\nRequires=ghost.service\nWants=default.target\n[Service]\nExecStart=/bin/a\n[Install]\nWantedBy=multi-user.target\n",
     );
     let set = load_dirs(&[d.path()], &ctx());
     assert_eq!(
@@ -344,8 +352,8 @@ fn builtin_targets_and_missing_units() {
         "{w:?}"
     );
     // Ordering against a missing unit is fine and quiet, as in systemd.
-    assert!(!w.iter().any(|w| w.contains("remote-fs")), "{w:?}");
-    assert!(set.missing.contains("remote-fs.target"));
+    assert!(!w.iter().any(|w| w.contains("remote-cryptsetup")), "{w:?}");
+    assert!(set.missing.contains("remote-cryptsetup.target"));
     let diag = set
         .diagnostics
         .iter()
@@ -362,7 +370,7 @@ fn aliases_by_symlink() {
     d.write("sshd.service.d/user.conf", "[Service]\nUser=via-alias\n");
     d.write(
         "a.service",
-        "[Unit]\nWants=sshd.service\nAfter=sshd\n[Service]\nExecStart=/bin/a\n",
+        "[Unit]\nDefaultDependencies=no\nWants=sshd.service\nAfter=sshd\n[Service]\nExecStart=/bin/a\n",
     );
     let set = load_dirs(&[d.path()], &ctx());
     assert_eq!(names(&set), ["a.service", "ssh.service"]);
@@ -488,6 +496,7 @@ fn debian_units_load_from_a_directory() {
             "cron.service",
             "multi-user.target",
             "network.target",
+            "remote-fs.target",
             "ssh.service"
         ]
     );
@@ -505,7 +514,196 @@ fn debian_units_load_from_a_directory() {
         ["cron.service", "ssh.service"]
     );
     let cron = set.get("cron").unwrap();
-    assert_eq!(cron.not_enforced, ["IgnoreSIGPIPE"]);
+    assert!(cron.not_enforced.is_empty(), "{:?}", cron.not_enforced);
+    assert!(!cron.service.as_ref().unwrap().ignore_sigpipe);
+}
+
+#[test]
+fn unit_path_parses_like_systemd_unit_path() {
+    let default = [PathBuf::from("/d1"), PathBuf::from("/d2")];
+    assert_eq!(
+        parse_unit_path("/a:/b", &default),
+        [PathBuf::from("/a"), PathBuf::from("/b")]
+    );
+    // A trailing empty component appends the default path.
+    assert_eq!(
+        parse_unit_path("/a::/b:", &default),
+        ["/a", "/b", "/d1", "/d2"].map(PathBuf::from)
+    );
+    assert_eq!(parse_unit_path("", &default), default);
+    assert_eq!(SYSTEM_UNIT_PATH[0], "/etc/vigil");
+}
+
+#[test]
+fn a_directory_named_twice_or_through_a_symlink_is_read_once() {
+    let root = TempDir::new("merged-usr");
+    // /lib -> usr/lib, as on a merged-/usr system.
+    root.write("usr/lib/units/a.service", SIMPLE);
+    root.write("usr/lib/units/bad name.service", SIMPLE);
+    root.link("lib", "usr/lib");
+    let set = load_dirs(
+        &[
+            root.0.join("lib/units"),
+            root.0.join("usr/lib/units"),
+            root.0.join("lib/units"),
+        ],
+        &ctx(),
+    );
+    assert_eq!(names(&set), ["a.service"]);
+    let errors: Vec<_> = set.diagnostics.iter().filter(|d| d.is_error()).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+}
+
+#[test]
+fn type_and_prefix_drop_ins_with_systemd_precedence() {
+    let etc = TempDir::new("dropin-etc");
+    let lib = TempDir::new("dropin-lib");
+    lib.write("foo-bar-baz.service", SIMPLE);
+    lib.write("other.service", SIMPLE);
+    lib.write("foo-bar@.service", SIMPLE);
+    lib.write("t.target", "[Unit]\nWants=foo-bar@x.service\n");
+    // 10-a: the exact name in a later directory beats the type-wide drop-in of
+    // an earlier one (service.d/ is always the least specific).
+    etc.write("service.d/10-a.conf", "[Service]\nUser=etc-type\n");
+    lib.write(
+        "foo-bar-baz.service.d/10-a.conf",
+        "[Service]\nUser=lib-exact\n",
+    );
+    // 20-b: among the unit's own names and prefixes, the earlier directory wins.
+    etc.write(
+        "foo-.service.d/20-b.conf",
+        "[Service]\nEnvironment=B=etc-prefix\n",
+    );
+    lib.write(
+        "foo-bar-.service.d/20-b.conf",
+        "[Service]\nEnvironment=B=lib-prefix\n",
+    );
+    // 30-c: everyone's.
+    lib.write("service.d/30-c.conf", "[Service]\nEnvironment=C=1\n");
+    // 40-d: the longer prefix only.
+    lib.write(
+        "foo-bar-.service.d/40-d.conf",
+        "[Service]\nEnvironment=D=1\n",
+    );
+    // 50-e: masked in the earlier directory.
+    lib.write("service.d/50-e.conf", "[Service]\nEnvironment=E=1\n");
+    etc.link("foo-bar-baz.service.d/50-e.conf", "/dev/null");
+    // target.d/ is not for services.
+    lib.write("target.d/60-f.conf", "[Unit]\nDescription=a target\n");
+    let set = load_dirs(&[etc.path(), lib.path()], &ctx());
+    assert!(!set.has_errors(), "{:?}", set.diagnostics);
+    let env = |n: &str| {
+        set.get(n)
+            .unwrap()
+            .service
+            .as_ref()
+            .unwrap()
+            .environment
+            .clone()
+    };
+    let user = |n: &str| set.get(n).unwrap().service.as_ref().unwrap().user.clone();
+    let pairs = |v: &[(&str, &str)]| {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(user("foo-bar-baz"), Some("lib-exact".into()));
+    assert_eq!(
+        env("foo-bar-baz"),
+        pairs(&[("B", "etc-prefix"), ("C", "1"), ("D", "1")])
+    );
+    let files: Vec<String> = set
+        .dropins_for("foo-bar-baz.service")
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files, ["10-a.conf", "20-b.conf", "30-c.conf", "40-d.conf"]);
+    assert_eq!(user("other"), Some("etc-type".into()));
+    assert_eq!(env("other"), pairs(&[("C", "1"), ("E", "1")]));
+    // An instance: prefixes come from the part before the `@` (`foo-`, not `foo-bar-`).
+    assert_eq!(
+        env("foo-bar@x"),
+        pairs(&[("B", "etc-prefix"), ("C", "1"), ("E", "1")])
+    );
+    assert_eq!(set.get("t.target").unwrap().description, "a target");
+}
+
+#[test]
+fn default_dependencies_of_services_and_targets() {
+    let d = TempDir::new("defdeps");
+    d.write("a.service", SIMPLE);
+    d.write(
+        "early.service",
+        "[Unit]\nDefaultDependencies=no\n[Service]\nExecStart=/bin/true\n",
+    );
+    d.write(
+        "late.service",
+        "[Unit]\nAfter=app.target\n[Service]\nExecStart=/bin/true\n",
+    );
+    d.write(
+        "app.target",
+        "[Unit]\nWants=a.service early.service late.service z\n",
+    );
+    d.write("z.yaml", "exec: /bin/true\n");
+    d.write(
+        "raw.target",
+        "[Unit]\nDefaultDependencies=no\nWants=a.service\n",
+    );
+    d.write(
+        "m.service",
+        "[Unit]\nRequiresMountsFor=/srv/data /var\n[Service]\nExecStart=/bin/true\n",
+    );
+    let set = load_dirs(&[d.path()], &ctx());
+    assert!(!set.has_errors(), "{:?}", set.diagnostics);
+    let a = &set.get("a").unwrap().deps;
+    assert_eq!(a.requires, ["sysinit.target"]);
+    assert_eq!(a.after, ["sysinit.target", "basic.target"]);
+    assert_eq!(a.conflicts, ["shutdown.target"]);
+    assert_eq!(a.before, ["shutdown.target"]);
+    let early = &set.get("early").unwrap().deps;
+    assert!(early.requires.is_empty() && early.after.is_empty() && early.conflicts.is_empty());
+    // YAML services get no implicit dependencies.
+    assert!(set.get("z").unwrap().deps.requires.is_empty());
+    let app = &set.get("app.target").unwrap().deps;
+    // After= what it wants, except a unit without default dependencies and a
+    // unit ordered after the target itself.
+    assert_eq!(app.after, ["a.service", "z.service"]);
+    assert_eq!(app.conflicts, ["shutdown.target"]);
+    assert_eq!(app.before, ["shutdown.target"]);
+    let raw = &set.get("raw.target").unwrap().deps;
+    assert!(raw.after.is_empty() && raw.conflicts.is_empty());
+    // The built-in targets that services refer to exist.
+    for t in ["sysinit.target", "basic.target", "shutdown.target"] {
+        assert_eq!(set.get(t).unwrap().format, Format::Builtin, "{t}");
+    }
+    // RequiresMountsFor= (no .mount units): after local-fs.target.
+    let m = &set.get("m").unwrap().deps;
+    assert!(m.after.contains(&"local-fs.target".to_string()));
+    // Loading again (as `instantiate` does) adds nothing twice.
+    let mut again = set.clone();
+    again.resolve(&ctx());
+    assert_eq!(again.units, set.units);
+}
+
+#[test]
+fn on_failure_with_a_specifier_instantiates_the_handler() {
+    let d = TempDir::new("onfailure");
+    d.write(
+        "a.service",
+        "[Unit]\nOnFailure=notify@%n.service\nOnSuccess=done.service\n[Service]\nExecStart=/bin/true\n",
+    );
+    d.write("notify@.service", "[Service]\nExecStart=/bin/echo %i\n");
+    d.write("done.service", SIMPLE);
+    let set = load_dirs(&[d.path()], &ctx());
+    assert!(!set.has_errors(), "{:?}", set.diagnostics);
+    let a = set.get("a").unwrap();
+    assert_eq!(a.deps.on_failure, ["notify@a.service.service"]);
+    assert_eq!(a.deps.on_success, ["done.service"]);
+    let n = set.get("notify@a.service.service").unwrap();
+    assert_eq!(
+        n.service.as_ref().unwrap().exec_start[0].argv,
+        ["/bin/echo", "a.service"]
+    );
 }
 
 #[test]

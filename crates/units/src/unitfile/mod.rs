@@ -20,9 +20,10 @@ pub use raw::RawEntry;
 pub use socket::parse_listen;
 
 use crate::model::{
-    Condition, ConditionKind, Dependencies, EnvironmentFile, ExitStatusSet, FileMode, Format,
-    KillMode, ListenKind, NotifyAccess, Output, Resource, RestartPolicy, Service, ServiceType,
-    Unit, UnitKind, WorkingDir, WorkingDirectory,
+    Condition, ConditionKind, CpuPolicy, Dependencies, DirectoryKind, EnvironmentFile,
+    ExitStatusSet, FileMode, Format, Input, IoClass, KillMode, ListenKind, NotifyAccess, Output,
+    Preserve, Resource, RestartPolicy, Service, ServiceType, TtyMode, Unit, UnitKind, WorkingDir,
+    WorkingDirectory,
 };
 use crate::specifier::{self, SpecifierContext};
 use crate::{Diagnostic, name, value};
@@ -51,7 +52,7 @@ impl Reference {
     pub fn pulls(&self) -> bool {
         matches!(
             self.directive,
-            "Requires" | "Wants" | "BindsTo" | "Requisite" | "PartOf" | "OnFailure"
+            "Requires" | "Wants" | "BindsTo" | "Requisite" | "PartOf" | "OnFailure" | "OnSuccess"
         )
     }
 }
@@ -115,9 +116,11 @@ pub fn parse(
         exec_start_lines: Vec::new(),
         timeout_start_set: false,
         type_set: false,
+        timeout_abort: None,
         notify_access_set: false,
         restart_line: 0,
         exec_start_failed: false,
+        stdout_set: false,
     };
     for entry in &entries {
         b.apply(entry);
@@ -161,6 +164,24 @@ pub static DIRECTIVES: &[Directive] = &[
     d("Unit", "Requisite", |b, v| b.deps(v, |d| &mut d.requisite)),
     d("Unit", "Conflicts", |b, v| b.deps(v, |d| &mut d.conflicts)),
     d("Unit", "OnFailure", |b, v| b.deps(v, |d| &mut d.on_failure)),
+    d("Unit", "OnSuccess", |b, v| b.deps(v, |d| &mut d.on_success)),
+    d("Unit", "RefuseManualStart", |b, v| {
+        b.unit.refuse_manual_start = bool_value(v)?;
+        Ok(())
+    }),
+    d("Unit", "RefuseManualStop", |b, v| {
+        b.unit.refuse_manual_stop = bool_value(v)?;
+        Ok(())
+    }),
+    d("Unit", "StopWhenUnneeded", |b, v| {
+        b.unit.stop_when_unneeded = bool_value(v)?;
+        Ok(())
+    }),
+    d("Unit", "IgnoreOnIsolate", |b, v| {
+        b.unit.ignore_on_isolate = bool_value(v)?;
+        Ok(())
+    }),
+    d("Unit", "RequiresMountsFor", h_requires_mounts_for),
     d("Unit", "DefaultDependencies", |b, v| {
         b.unit.default_dependencies = bool_value(v)?;
         Ok(())
@@ -185,6 +206,54 @@ pub static DIRECTIVES: &[Directive] = &[
     d("Unit", "ConditionFileNotEmpty", |b, v| {
         b.condition(v, ConditionKind::FileNotEmpty, false)
     }),
+    d("Unit", "ConditionPathExistsGlob", |b, v| {
+        b.condition(v, ConditionKind::PathExistsGlob, false)
+    }),
+    d("Unit", "ConditionPathIsSymbolicLink", |b, v| {
+        b.condition(v, ConditionKind::PathIsSymbolicLink, false)
+    }),
+    d("Unit", "ConditionPathIsMountPoint", |b, v| {
+        b.condition(v, ConditionKind::PathIsMountPoint, false)
+    }),
+    d("Unit", "ConditionPathIsReadWrite", |b, v| {
+        b.condition(v, ConditionKind::PathIsReadWrite, false)
+    }),
+    d("Unit", "ConditionNeedsUpdate", |b, v| {
+        b.condition(v, ConditionKind::NeedsUpdate, false)
+    }),
+    d("Unit", "ConditionKernelCommandLine", |b, v| {
+        b.condition(v, ConditionKind::KernelCommandLine, false)
+    }),
+    d("Unit", "ConditionVirtualization", |b, v| {
+        b.condition(v, ConditionKind::Virtualization, false)
+    }),
+    d("Unit", "ConditionCapability", |b, v| {
+        b.condition(v, ConditionKind::Capability, false)
+    }),
+    d("Unit", "ConditionACPower", |b, v| {
+        b.condition(v, ConditionKind::ACPower, false)
+    }),
+    d("Unit", "ConditionHost", |b, v| {
+        b.condition(v, ConditionKind::Host, false)
+    }),
+    d("Unit", "ConditionArchitecture", |b, v| {
+        b.condition(v, ConditionKind::Architecture, false)
+    }),
+    d("Unit", "ConditionSecurity", |b, v| {
+        b.condition(v, ConditionKind::Security, false)
+    }),
+    d("Unit", "ConditionUser", |b, v| {
+        b.condition(v, ConditionKind::User, false)
+    }),
+    d("Unit", "ConditionGroup", |b, v| {
+        b.condition(v, ConditionKind::Group, false)
+    }),
+    d("Unit", "ConditionEnvironment", |b, v| {
+        b.condition(v, ConditionKind::Environment, false)
+    }),
+    d("Unit", "ConditionFirstBoot", |b, v| {
+        b.condition(v, ConditionKind::FirstBoot, false)
+    }),
     d("Unit", "AssertPathExists", |b, v| {
         b.condition(v, ConditionKind::PathExists, true)
     }),
@@ -199,6 +268,54 @@ pub static DIRECTIVES: &[Directive] = &[
     }),
     d("Unit", "AssertFileNotEmpty", |b, v| {
         b.condition(v, ConditionKind::FileNotEmpty, true)
+    }),
+    d("Unit", "AssertPathExistsGlob", |b, v| {
+        b.condition(v, ConditionKind::PathExistsGlob, true)
+    }),
+    d("Unit", "AssertPathIsSymbolicLink", |b, v| {
+        b.condition(v, ConditionKind::PathIsSymbolicLink, true)
+    }),
+    d("Unit", "AssertPathIsMountPoint", |b, v| {
+        b.condition(v, ConditionKind::PathIsMountPoint, true)
+    }),
+    d("Unit", "AssertPathIsReadWrite", |b, v| {
+        b.condition(v, ConditionKind::PathIsReadWrite, true)
+    }),
+    d("Unit", "AssertNeedsUpdate", |b, v| {
+        b.condition(v, ConditionKind::NeedsUpdate, true)
+    }),
+    d("Unit", "AssertKernelCommandLine", |b, v| {
+        b.condition(v, ConditionKind::KernelCommandLine, true)
+    }),
+    d("Unit", "AssertVirtualization", |b, v| {
+        b.condition(v, ConditionKind::Virtualization, true)
+    }),
+    d("Unit", "AssertCapability", |b, v| {
+        b.condition(v, ConditionKind::Capability, true)
+    }),
+    d("Unit", "AssertACPower", |b, v| {
+        b.condition(v, ConditionKind::ACPower, true)
+    }),
+    d("Unit", "AssertHost", |b, v| {
+        b.condition(v, ConditionKind::Host, true)
+    }),
+    d("Unit", "AssertArchitecture", |b, v| {
+        b.condition(v, ConditionKind::Architecture, true)
+    }),
+    d("Unit", "AssertSecurity", |b, v| {
+        b.condition(v, ConditionKind::Security, true)
+    }),
+    d("Unit", "AssertUser", |b, v| {
+        b.condition(v, ConditionKind::User, true)
+    }),
+    d("Unit", "AssertGroup", |b, v| {
+        b.condition(v, ConditionKind::Group, true)
+    }),
+    d("Unit", "AssertEnvironment", |b, v| {
+        b.condition(v, ConditionKind::Environment, true)
+    }),
+    d("Unit", "AssertFirstBoot", |b, v| {
+        b.condition(v, ConditionKind::FirstBoot, true)
     }),
     d("Service", "Type", h_type),
     d("Service", "ExecStart", |b, v| b.exec(v, "ExecStart")),
@@ -257,10 +374,35 @@ pub static DIRECTIVES: &[Directive] = &[
     d("Service", "RestartPreventExitStatus", |b, v| {
         exit_status_value(v, &mut b.service.restart_prevent_exit_status)
     }),
+    d("Service", "RestartForceExitStatus", |b, v| {
+        exit_status_value(v, &mut b.service.restart_force_exit_status)
+    }),
     d("Service", "PIDFile", h_pid_file),
+    d("Service", "GuessMainPID", |b, v| {
+        b.service.guess_main_pid = bool_value(v)?;
+        Ok(())
+    }),
+    d("Service", "WatchdogSec", |b, v| {
+        b.service.watchdog = timeout_value(v)?;
+        Ok(())
+    }),
+    d("Service", "WatchdogSignal", |b, v| {
+        b.service.watchdog_signal = value::parse_signal(v).map_err(|e| e.to_string())?;
+        Ok(())
+    }),
+    d("Service", "TimeoutAbortSec", |b, v| {
+        // Empty: back to the default, TimeoutStopSec=.
+        b.timeout_abort = if v.is_empty() {
+            None
+        } else {
+            Some(timeout_value(v)?)
+        };
+        Ok(())
+    }),
     d("Service", "NotifyAccess", h_notify_access),
     d("Service", "StandardOutput", |b, v| {
         b.service.stdout = b.output(v)?;
+        b.stdout_set = true;
         Ok(())
     }),
     d("Service", "StandardError", |b, v| {
@@ -275,13 +417,188 @@ pub static DIRECTIVES: &[Directive] = &[
         b.service.umask = value::parse_mode(v).map_err(|e| e.to_string())?;
         Ok(())
     }),
+    d("Service", "LimitCPU", |b, v| b.limit(Resource::Cpu, v)),
+    d("Service", "LimitFSIZE", |b, v| b.limit(Resource::Fsize, v)),
+    d("Service", "LimitDATA", |b, v| b.limit(Resource::Data, v)),
+    d("Service", "LimitSTACK", |b, v| b.limit(Resource::Stack, v)),
+    d("Service", "LimitCORE", |b, v| b.limit(Resource::Core, v)),
+    d("Service", "LimitRSS", |b, v| b.limit(Resource::Rss, v)),
     d("Service", "LimitNOFILE", |b, v| {
         b.limit(Resource::Nofile, v)
     }),
+    d("Service", "LimitAS", |b, v| b.limit(Resource::As, v)),
     d("Service", "LimitNPROC", |b, v| b.limit(Resource::Nproc, v)),
-    d("Service", "LimitCORE", |b, v| b.limit(Resource::Core, v)),
     d("Service", "LimitMEMLOCK", |b, v| {
         b.limit(Resource::Memlock, v)
+    }),
+    d("Service", "LimitLOCKS", |b, v| b.limit(Resource::Locks, v)),
+    d("Service", "LimitSIGPENDING", |b, v| {
+        b.limit(Resource::Sigpending, v)
+    }),
+    d("Service", "LimitMSGQUEUE", |b, v| {
+        b.limit(Resource::Msgqueue, v)
+    }),
+    d("Service", "LimitNICE", |b, v| b.limit(Resource::Nice, v)),
+    d("Service", "LimitRTPRIO", |b, v| {
+        b.limit(Resource::Rtprio, v)
+    }),
+    d("Service", "LimitRTTIME", |b, v| {
+        b.limit(Resource::Rttime, v)
+    }),
+    d("Service", "RuntimeDirectory", |b, v| {
+        b.directories(DirectoryKind::Runtime, v)
+    }),
+    d("Service", "RuntimeDirectoryMode", |b, v| {
+        b.service.directories_mut(DirectoryKind::Runtime).mode = mode_value(v)?;
+        Ok(())
+    }),
+    d("Service", "StateDirectory", |b, v| {
+        b.directories(DirectoryKind::State, v)
+    }),
+    d("Service", "StateDirectoryMode", |b, v| {
+        b.service.directories_mut(DirectoryKind::State).mode = mode_value(v)?;
+        Ok(())
+    }),
+    d("Service", "CacheDirectory", |b, v| {
+        b.directories(DirectoryKind::Cache, v)
+    }),
+    d("Service", "CacheDirectoryMode", |b, v| {
+        b.service.directories_mut(DirectoryKind::Cache).mode = mode_value(v)?;
+        Ok(())
+    }),
+    d("Service", "LogsDirectory", |b, v| {
+        b.directories(DirectoryKind::Logs, v)
+    }),
+    d("Service", "LogsDirectoryMode", |b, v| {
+        b.service.directories_mut(DirectoryKind::Logs).mode = mode_value(v)?;
+        Ok(())
+    }),
+    d("Service", "ConfigurationDirectory", |b, v| {
+        b.directories(DirectoryKind::Configuration, v)
+    }),
+    d("Service", "ConfigurationDirectoryMode", |b, v| {
+        b.service.directories_mut(DirectoryKind::Configuration).mode = mode_value(v)?;
+        Ok(())
+    }),
+    d("Service", "RuntimeDirectoryPreserve", |b, v| {
+        b.service.runtime_directory_preserve = match v {
+            "restart" => Preserve::Restart,
+            _ => match value::parse_bool(v) {
+                Ok(true) => Preserve::Yes,
+                Ok(false) => Preserve::No,
+                Err(_) => return Err("expected yes, no or restart".into()),
+            },
+        };
+        Ok(())
+    }),
+    d("Service", "SupplementaryGroups", |b, v| {
+        if v.is_empty() {
+            b.service.supplementary_groups.clear();
+            return Ok(());
+        }
+        let expanded = b.spec(v);
+        for word in expanded.split_whitespace() {
+            if let Some(name) = b.account_name(word)? {
+                b.service.supplementary_groups.push(name);
+            }
+        }
+        Ok(())
+    }),
+    d("Service", "DynamicUser", |b, v| {
+        b.service.dynamic_user = bool_value(v)?;
+        Ok(())
+    }),
+    d("Service", "PermissionsStartOnly", |b, v| {
+        b.service.permissions_start_only = bool_value(v)?;
+        Ok(())
+    }),
+    d("Service", "Nice", |b, v| {
+        b.service.nice = optional(v, |v| int_in(v, -20, 19))?;
+        Ok(())
+    }),
+    d("Service", "OOMScoreAdjust", |b, v| {
+        b.service.oom_score_adjust = optional(v, |v| int_in(v, -1000, 1000))?;
+        Ok(())
+    }),
+    d("Service", "IOSchedulingClass", |b, v| {
+        b.service.io_class = optional(v, |v| {
+            let named = [
+                ("none", IoClass::None),
+                ("realtime", IoClass::Realtime),
+                ("best-effort", IoClass::BestEffort),
+                ("idle", IoClass::Idle),
+            ];
+            match int_in(v, 0, 3) {
+                Ok(n) => named
+                    .iter()
+                    .map(|(_, c)| *c)
+                    .find(|c| *c as i32 == n)
+                    .ok_or_else(|| "expected 0..3".to_string()),
+                Err(_) => choice(v, &named),
+            }
+        })?;
+        Ok(())
+    }),
+    d("Service", "IOSchedulingPriority", |b, v| {
+        b.service.io_priority = optional(v, |v| int_in(v, 0, 7).map(|n| n.unsigned_abs() as u8))?;
+        Ok(())
+    }),
+    d("Service", "CPUSchedulingPolicy", |b, v| {
+        b.service.cpu_policy = optional(v, |v| {
+            choice(
+                v,
+                &[
+                    ("other", CpuPolicy::Other),
+                    ("batch", CpuPolicy::Batch),
+                    ("idle", CpuPolicy::Idle),
+                    ("fifo", CpuPolicy::Fifo),
+                    ("rr", CpuPolicy::Rr),
+                ],
+            )
+        })?;
+        Ok(())
+    }),
+    d("Service", "CPUSchedulingPriority", |b, v| {
+        b.service.cpu_priority = optional(v, |v| int_in(v, 0, 99).map(i32::unsigned_abs))?;
+        Ok(())
+    }),
+    d("Service", "IgnoreSIGPIPE", |b, v| {
+        b.service.ignore_sigpipe = bool_value(v)?;
+        Ok(())
+    }),
+    d("Service", "NonBlocking", |b, v| {
+        b.service.non_blocking = bool_value(v)?;
+        Ok(())
+    }),
+    d("Service", "StandardInput", h_standard_input),
+    d("Service", "StandardInputText", |b, v| {
+        let text = b.spec(v);
+        b.service
+            .stdin_data
+            .extend_from_slice(unescape_c(&text).as_bytes());
+        b.service.stdin_data.push(b'\n');
+        Ok(())
+    }),
+    d("Service", "StandardInputData", |b, v| {
+        if v.is_empty() {
+            b.service.stdin_data.clear();
+            return Ok(());
+        }
+        let bytes = value::decode_base64(v).map_err(|e| e.to_string())?;
+        b.service.stdin_data.extend_from_slice(&bytes);
+        Ok(())
+    }),
+    d("Service", "TTYPath", |b, v| {
+        if v.is_empty() {
+            b.service.tty_path = None;
+            return Ok(());
+        }
+        let p = b.spec(v);
+        if !p.starts_with('/') {
+            return Err(format!("path {p:?} is not absolute"));
+        }
+        b.service.tty_path = Some(PathBuf::from(p));
+        Ok(())
     }),
     d("Service", "Sockets", socket::h_sockets),
     d("Socket", "ListenStream", |b, v| {
@@ -351,6 +668,7 @@ pub static DIRECTIVES: &[Directive] = &[
     d("Install", "Also", |b, v| {
         b.install_names(v, false, |i| &mut i.also)
     }),
+    d("Install", "DefaultInstance", h_default_instance),
 ];
 
 /// The directive implemented under this section and name, if any.
@@ -381,10 +699,14 @@ struct Builder<'a> {
     timeout_start_set: bool,
     /// Type= was given (without it and without ExecStart=, a service is a oneshot).
     type_set: bool,
+    /// `TimeoutAbortSec=` as written; unset follows TimeoutStopSec=.
+    timeout_abort: Option<Option<Duration>>,
     notify_access_set: bool,
     restart_line: u32,
     /// An `ExecStart=` line was rejected: do not also report that there is none.
     exec_start_failed: bool,
+    /// `StandardOutput=` was written: a tty stdin does not change its default.
+    stdout_set: bool,
 }
 
 impl Builder<'_> {
@@ -519,9 +841,7 @@ impl Builder<'_> {
             }
             None => false,
         };
-        if !rest.starts_with('/') {
-            return Err(format!("path {rest:?} is not absolute"));
-        }
+        crate::condition::validate(kind, rest)?;
         let cond = Condition {
             kind,
             trigger,
@@ -631,17 +951,18 @@ impl Builder<'_> {
             // vigil's Console is the log plus the manager's stdout, prefixed.
             "journal+console" | "syslog+console" | "kmsg+console" => Output::Console,
             "kmsg" => Output::Kmsg,
-            "tty" | "socket" => {
-                self.not_implemented(v);
+            "tty" => Output::Tty,
+            "socket" => {
+                self.not_available(v, "vigil's log");
                 Output::Log
             }
             _ if v.starts_with("fd:") || v == "fd" => {
-                self.not_implemented(v);
+                self.not_available(v, "vigil's log");
                 Output::Log
             }
             _ => {
                 return Err(
-                    "expected inherit, null, journal, syslog, kmsg, journal+console, \
+                    "expected inherit, null, tty, journal, syslog, kmsg, journal+console, \
                      syslog+console, kmsg+console, file:PATH, append:PATH or truncate:PATH"
                         .to_string(),
                 );
@@ -649,15 +970,42 @@ impl Builder<'_> {
         })
     }
 
-    fn not_implemented(&mut self, v: &str) {
+    /// A value that needs .socket units, which vigil does not have yet.
+    fn not_available(&mut self, v: &str, instead: &str) {
         self.warn(format!(
-            "{}={v} is not implemented yet, using vigil's log instead",
+            "{}={v} needs .socket units, which vigil does not have yet; using {instead}",
             self.key
         ));
         let what = format!("{}={v}", self.key);
         if !self.unit.not_enforced.contains(&what) {
             self.unit.not_enforced.push(what);
         }
+    }
+
+    /// `RuntimeDirectory=` and its kin: relative paths below the kind's root,
+    /// several per line, an empty value resetting the list.
+    fn directories(&mut self, kind: DirectoryKind, v: &str) -> Result<(), String> {
+        if v.is_empty() {
+            self.service.directories_mut(kind).paths.clear();
+            return Ok(());
+        }
+        let expanded = self.spec(v);
+        for word in expanded.split_whitespace() {
+            let clean = word
+                .split('/')
+                .all(|part| !part.is_empty() && part != "." && part != "..");
+            if !clean || word.contains(':') {
+                return Err(format!(
+                    "{word:?} is not a relative path without \".\", \"..\" or \":\""
+                ));
+            }
+            let paths = &mut self.service.directories_mut(kind).paths;
+            let path = PathBuf::from(word);
+            if !paths.contains(&path) {
+                paths.push(path);
+            }
+        }
+        Ok(())
     }
 
     fn limit(&mut self, resource: Resource, v: &str) -> Result<(), String> {
@@ -727,6 +1075,20 @@ impl Builder<'_> {
             if s.service_type == ServiceType::Oneshot && !self.timeout_start_set {
                 // systemd disables the start timeout of oneshot services by default.
                 s.timeout_start = None;
+            }
+            s.timeout_abort = self.timeout_abort.unwrap_or(s.timeout_stop);
+            // systemd: StandardOutput= defaults to inherit, which is stdin's
+            // terminal, when stdin is a terminal.
+            if matches!(s.stdin, Input::Tty(_)) && !self.stdout_set {
+                s.stdout = Output::Tty;
+            }
+            if s.stdin == Input::Data && s.stdin_data.is_empty() {
+                self.diags.push(Diagnostic::warning(
+                    main,
+                    0,
+                    "StandardInput=data without StandardInputText= or StandardInputData=: \
+                     stdin is empty",
+                ));
             }
             if s.service_type == ServiceType::Notify && !self.notify_access_set {
                 s.notify_access = NotifyAccess::Main;
@@ -817,6 +1179,49 @@ fn choice<T: Copy>(v: &str, options: &[(&str, T)]) -> Result<T, String> {
         })
 }
 
+/// vigil has no `.mount` units: every path is taken to be on a local file
+/// system, so the unit is ordered after `local-fs.target` (systemd adds
+/// Requires= and After= on the mount units of each prefix of the path).
+fn h_requires_mounts_for(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    if v.is_empty() {
+        return Ok(());
+    }
+    let expanded = b.spec(v);
+    if let Some(bad) = expanded.split_whitespace().find(|p| !p.starts_with('/')) {
+        return Err(format!("path {bad:?} is not absolute"));
+    }
+    let target = "local-fs.target".to_string();
+    if !b.unit.deps.after.contains(&target) {
+        b.unit.deps.after.push(target.clone());
+    }
+    b.refs.push(Reference {
+        name: target,
+        directive: "After",
+        path: b.path.clone(),
+        line: b.line,
+    });
+    Ok(())
+}
+
+fn h_default_instance(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    if v.is_empty() {
+        b.unit.install.default_instance = None;
+        return Ok(());
+    }
+    let inst = b.spec(v);
+    let Some(template) = name::template_of(&b.unit.name) else {
+        b.warn("DefaultInstance= applies only to templates (foo@.service); ignoring".into());
+        return Ok(());
+    };
+    match name::instance_name(&template, &inst) {
+        Some(full) if name::validate(&full).is_ok() => {
+            b.unit.install.default_instance = Some(inst);
+            Ok(())
+        }
+        _ => Err(format!("{inst:?} is not a valid instance name")),
+    }
+}
+
 fn h_description(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
     b.unit.description = b.spec(v);
     Ok(())
@@ -860,15 +1265,20 @@ fn h_start_limit_burst(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
 
 fn h_type(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
     b.type_set = true;
-    if matches!(v, "dbus" | "idle" | "notify-reload") {
-        b.warn(format!(
-            "Type={v} is not implemented yet, treated as {}",
-            if v == "notify-reload" {
-                "notify"
-            } else {
-                "simple"
-            }
-        ));
+    // Type=idle is Type=simple with systemd's up-to-5s wait for the job queue to
+    // empty, which only tidies console output: vigil starts it at once.
+    if v == "idle" {
+        b.service.service_type = ServiceType::Simple;
+        return Ok(());
+    }
+    if matches!(v, "dbus" | "notify-reload") {
+        b.warn(if v == "dbus" {
+            "Type=dbus: vigil has no D-Bus to watch BusName= on; treated as Type=simple \
+             (ready once the process is started)"
+                .to_string()
+        } else {
+            "Type=notify-reload is not implemented yet, treated as notify".to_string()
+        });
         let what = format!("Type={v}");
         if !b.unit.not_enforced.contains(&what) {
             b.unit.not_enforced.push(what);
@@ -968,6 +1378,88 @@ fn h_environment_file(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
         path: PathBuf::from(p),
         optional,
     });
+    Ok(())
+}
+
+/// An empty value resets a setting to its default (`None`).
+fn optional<T>(v: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Option<T>, String> {
+    if v.trim().is_empty() {
+        Ok(None)
+    } else {
+        parse(v.trim()).map(Some)
+    }
+}
+
+fn int_in(v: &str, min: i32, max: i32) -> Result<i32, String> {
+    match v.trim().parse::<i32>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!("expected an integer in {min}..{max}")),
+    }
+}
+
+fn mode_value(v: &str) -> Result<u32, String> {
+    value::parse_mode(v).map_err(|e| e.to_string())
+}
+
+/// The C escapes systemd resolves in `StandardInputText=`; an unknown escape is
+/// kept as written.
+fn unescape_c(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('\\') => out.push('\\'),
+            Some('"') => out.push('"'),
+            Some('\'') => out.push('\''),
+            Some('s') => out.push(' '),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+fn h_standard_input(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    if let Some(p) = v.strip_prefix("file:") {
+        let p = b.spec(p);
+        if !p.starts_with('/') {
+            return Err(format!("path {p:?} is not absolute"));
+        }
+        b.service.stdin = Input::File(PathBuf::from(p));
+        return Ok(());
+    }
+    b.service.stdin = match v {
+        "null" | "" => Input::Null,
+        "tty" => Input::Tty(TtyMode::Try),
+        "tty-force" => Input::Tty(TtyMode::Force),
+        "tty-fail" => Input::Tty(TtyMode::Fail),
+        "data" => Input::Data,
+        "socket" => {
+            b.not_available(v, "/dev/null");
+            Input::Null
+        }
+        _ if v.starts_with("fd:") || v == "fd" => {
+            b.not_available(v, "/dev/null");
+            Input::Null
+        }
+        _ => {
+            return Err(
+                "expected null, tty, tty-force, tty-fail, data, file:PATH (socket and fd: \
+                 need .socket units)"
+                    .into(),
+            );
+        }
+    };
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! Tests of the validated layer: every directive, every value syntax, every
 //! error path with its line.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::*;
@@ -611,12 +611,13 @@ fn outputs() {
         assert_eq!(svc(&format!("StandardOutput={v}")).stdout, o, "{v}");
         assert_eq!(svc(&format!("StandardError={v}")).stderr, o, "{v}");
     }
-    for v in ["tty", "socket", "fd:foo"] {
+    assert_eq!(svc("StandardOutput=tty").stdout, Output::Tty);
+    for v in ["socket", "fd:foo"] {
         let (u, d) = ok(&format!(
             "[Service]\nExecStart=/bin/true\nStandardOutput={v}\n"
         ));
         assert_eq!(u.service.unwrap().stdout, Output::Log);
-        assert!(warnings(&d)[0].1.contains("not implemented yet"), "{d:?}");
+        assert!(warnings(&d)[0].1.contains("needs .socket units"), "{d:?}");
         assert_eq!(warnings(&d)[0].0, 3);
     }
     assert!(
@@ -701,16 +702,16 @@ fn install_section() {
 
 #[test]
 fn not_enforced_and_unknown_keys_are_warnings() {
-    let (u, d) = ok("[Unit]\nRequiresMountsFor=/srv\nFrobnicate=yes\n\
+    let (u, d) = ok("[Unit]\nJoinsNamespaceOf=x.service\nFrobnicate=yes\n\
          [Service]\nExecStart=/bin/true\nPrivateTmp=yes\nProtectSystem=full\nAfter=x\nX-Custom=1\n");
     assert_eq!(
         u.not_enforced,
-        ["RequiresMountsFor", "PrivateTmp", "ProtectSystem"]
+        ["JoinsNamespaceOf", "PrivateTmp", "ProtectSystem"]
     );
     assert_eq!(
         warnings(&d),
         [
-            (2, "RequiresMountsFor= is not enforced yet".to_string()),
+            (2, "JoinsNamespaceOf= is not enforced yet".to_string()),
             (
                 3,
                 "unknown key Frobnicate= in section [Unit], ignoring".to_string()
@@ -842,6 +843,258 @@ fn debian_ssh_service_loads() {
     assert!(s.environment_files[0].optional);
     assert_eq!(u.install.wanted_by, ["multi-user.target"]);
     assert_eq!(u.install.alias, ["sshd.service"]);
-    assert_eq!(u.not_enforced, ["RuntimeDirectory", "RuntimeDirectoryMode"]);
-    assert_eq!(warnings(&p.diagnostics).len(), 2);
+    assert!(u.not_enforced.is_empty(), "{:?}", u.not_enforced);
+    assert_eq!(warnings(&p.diagnostics).len(), 0);
+    assert_eq!(
+        s.directories(DirectoryKind::Runtime).paths,
+        [PathBuf::from("sshd")]
+    );
+    assert_eq!(s.directories(DirectoryKind::Runtime).mode, 0o755);
+}
+
+#[test]
+fn execution_environment_directives() {
+    let s = svc(
+        "RuntimeDirectory=a a/b\nRuntimeDirectory=c\nRuntimeDirectoryMode=0700\n\
+         StateDirectory=%N\nCacheDirectory=x\nCacheDirectory=\nLogsDirectory=l\n\
+         ConfigurationDirectory=conf\nRuntimeDirectoryPreserve=restart\n\
+         User=www\nSupplementaryGroups=audio 29\nSupplementaryGroups=video\n\
+         DynamicUser=yes\nPermissionsStartOnly=true\nNice=-5\nOOMScoreAdjust=-900\n\
+         IOSchedulingClass=idle\nIOSchedulingPriority=7\nCPUSchedulingPolicy=fifo\n\
+         CPUSchedulingPriority=10\nIgnoreSIGPIPE=no\nNonBlocking=yes\nLimitCPU=1min\n\
+         LimitNICE=-3\nLimitRTTIME=5ms:infinity\nTTYPath=/dev/tty9\nStandardInput=tty-force",
+    );
+    let runtime = s.directories(DirectoryKind::Runtime);
+    assert_eq!(
+        runtime.paths,
+        [PathBuf::from("a"), PathBuf::from("a/b"), PathBuf::from("c")]
+    );
+    assert_eq!(runtime.mode, 0o700);
+    assert_eq!(
+        s.directories(DirectoryKind::State).paths,
+        [PathBuf::from("a")]
+    );
+    assert!(s.directories(DirectoryKind::Cache).paths.is_empty());
+    assert_eq!(s.directories(DirectoryKind::Logs).mode, 0o755);
+    assert_eq!(s.runtime_directory_preserve, Preserve::Restart);
+    assert_eq!(s.supplementary_groups, ["audio", "29", "video"]);
+    assert!(s.dynamic_user && s.permissions_start_only && s.non_blocking);
+    assert!(!s.ignore_sigpipe);
+    assert_eq!((s.nice, s.oom_score_adjust), (Some(-5), Some(-900)));
+    assert_eq!((s.io_class, s.io_priority), (Some(IoClass::Idle), Some(7)));
+    assert_eq!(
+        (s.cpu_policy, s.cpu_priority),
+        (Some(CpuPolicy::Fifo), Some(10))
+    );
+    assert!(s.limits.contains(&(
+        Resource::Cpu,
+        Limit {
+            soft: Some(60),
+            hard: Some(60)
+        }
+    )));
+    assert!(s.limits.contains(&(
+        Resource::Nice,
+        Limit {
+            soft: Some(23),
+            hard: Some(23)
+        }
+    )));
+    assert!(s.limits.contains(&(
+        Resource::Rttime,
+        Limit {
+            soft: Some(5000),
+            hard: None
+        }
+    )));
+    assert_eq!(s.tty_path, Some(PathBuf::from("/dev/tty9")));
+    assert_eq!(s.stdin, Input::Tty(TtyMode::Force));
+    // A terminal on stdin makes it stdout's default too.
+    assert_eq!(s.stdout, Output::Tty);
+    assert_eq!(
+        svc("StandardInput=tty\nStandardOutput=null").stdout,
+        Output::Null
+    );
+    assert!(ignore_sigpipe_default());
+
+    let d = svc("StandardInput=data\nStandardInputText=hello\\tworld %n\n\
+         StandardInputData=Ynll\nStandardInputText=end");
+    assert_eq!(d.stdin, Input::Data);
+    assert_eq!(d.stdin_data, b"hello\tworld a.service\nbyeend\n");
+    assert_eq!(
+        svc("StandardInput=file:/etc/hostname").stdin,
+        Input::File(PathBuf::from("/etc/hostname"))
+    );
+
+    for bad in [
+        "RuntimeDirectory=/abs",
+        "StateDirectory=../up",
+        "CacheDirectory=a/./b",
+        "RuntimeDirectoryPreserve=maybe",
+        "Nice=20",
+        "OOMScoreAdjust=1001",
+        "IOSchedulingClass=fast",
+        "IOSchedulingPriority=8",
+        "CPUSchedulingPolicy=deadline",
+        "CPUSchedulingPriority=100",
+        "StandardInput=keyboard",
+        "StandardInputData=!!",
+        "TTYPath=tty1",
+        "LimitSTACK=8X",
+        "SupplementaryGroups=a:b",
+    ] {
+        let (line, msg) = one_err(bad);
+        assert_eq!(line, 3, "{bad}");
+        let key = bad.split('=').next().unwrap();
+        assert!(msg.starts_with(&format!("{key}=")), "{bad}: {msg}");
+    }
+}
+
+fn ignore_sigpipe_default() -> bool {
+    svc("").ignore_sigpipe
+}
+
+#[test]
+fn sockets_for_stdin_are_not_available_yet() {
+    let (u, d) = ok("[Service]\nExecStart=/bin/true\nStandardInput=socket\n");
+    assert_eq!(u.service.unwrap().stdin, Input::Null);
+    assert!(warnings(&d)[0].1.contains("needs .socket units"), "{d:?}");
+    assert_eq!(u.not_enforced, ["StandardInput=socket"]);
+}
+
+#[test]
+fn every_condition_kind_parses_in_both_forms() {
+    let values = [
+        (ConditionKind::PathExists, "/a"),
+        (ConditionKind::PathIsDirectory, "/a"),
+        (ConditionKind::FileIsExecutable, "/a"),
+        (ConditionKind::DirectoryNotEmpty, "/a"),
+        (ConditionKind::FileNotEmpty, "/a"),
+        (ConditionKind::PathExistsGlob, "/dev/tty*"),
+        (ConditionKind::PathIsSymbolicLink, "/a"),
+        (ConditionKind::PathIsMountPoint, "/proc"),
+        (ConditionKind::PathIsReadWrite, "/"),
+        (ConditionKind::NeedsUpdate, "/etc"),
+        (ConditionKind::KernelCommandLine, "quiet"),
+        (ConditionKind::Virtualization, "!container"),
+        (ConditionKind::Capability, "CAP_SYS_ADMIN"),
+        (ConditionKind::ACPower, "true"),
+        (ConditionKind::Host, "box*"),
+        (ConditionKind::Architecture, "x86-64"),
+        (ConditionKind::Security, "apparmor"),
+        (ConditionKind::User, "@system"),
+        (ConditionKind::Group, "adm"),
+        (ConditionKind::Environment, "LANG=C"),
+        (ConditionKind::FirstBoot, "no"),
+    ];
+    assert_eq!(values.len(), ConditionKind::ALL.len());
+    let mut text = String::from("[Unit]\n");
+    for (kind, v) in values {
+        text.push_str(&format!("Condition{}=|{v}\n", kind.name()));
+        text.push_str(&format!("Assert{}={v}\n", kind.name()));
+    }
+    text.push_str("[Service]\nExecStart=/bin/true\n");
+    let (u, diags) = ok(&text);
+    assert!(diags.is_empty(), "{diags:#?}");
+    assert!(u.not_enforced.is_empty(), "{:?}", u.not_enforced);
+    let kinds: Vec<_> = u.conditions.iter().map(|c| c.kind).collect();
+    assert_eq!(kinds, ConditionKind::ALL);
+    assert!(u.conditions.iter().all(|c| c.trigger));
+    assert_eq!(
+        u.asserts.iter().map(|c| c.kind).collect::<Vec<_>>(),
+        ConditionKind::ALL
+    );
+    let virt = &u.conditions[11];
+    assert_eq!(
+        (virt.trigger, virt.negate, virt.arg.as_str()),
+        (true, true, "container")
+    );
+    // Specifiers are expanded in every kind (%H: the host name).
+    let (u, _) = ok("[Unit]\nConditionHost=|!%H\n[Service]\nExecStart=/bin/true\n");
+    assert_eq!(
+        (
+            u.conditions[0].trigger,
+            u.conditions[0].negate,
+            u.conditions[0].arg.as_str()
+        ),
+        (true, true, "box")
+    );
+}
+
+#[test]
+fn malformed_condition_values_name_line_and_directive() {
+    let e = errs(
+        "[Unit]\nConditionArchitecture=foo\nAssertVirtualization=vmware-ish\n\
+         ConditionCapability=CAP_NOPE\nConditionSecurity=magic\nConditionACPower=maybe\n\
+         ConditionFirstBoot=\nConditionFirstBoot=sometimes\nConditionUser=a b\n\
+         ConditionGroup=\nConditionKernelCommandLine=!\nConditionPathExistsGlob=rel*\n\
+         ConditionArchitecture=native\n[Service]\nExecStart=/bin/true\n",
+    );
+    let lines: Vec<u32> = e.iter().map(|e| e.0).collect();
+    assert_eq!(lines, [2, 3, 4, 5, 6, 8, 9, 11, 12], "{e:#?}");
+    assert!(
+        e[0].1
+            .starts_with("ConditionArchitecture=foo: unknown architecture"),
+        "{}",
+        e[0].1
+    );
+    assert!(
+        e[1].1.contains("AssertVirtualization=vmware-ish"),
+        "{}",
+        e[1].1
+    );
+    assert!(
+        e[2].1.contains("unknown capability \"CAP_NOPE\""),
+        "{}",
+        e[2].1
+    );
+    assert!(e[3].1.contains("unknown security technology"), "{}", e[3].1);
+    assert!(e[4].1.contains("not a boolean"), "{}", e[4].1);
+    assert!(
+        e[7].1.contains("ConditionKernelCommandLine=!: empty value"),
+        "{}",
+        e[7].1
+    );
+    assert!(e[8].1.contains("not absolute"), "{}", e[8].1);
+    // An empty value resets every condition, of every kind, as systemd does.
+    let (u, _) = ok(
+        "[Unit]\nConditionUser=root\nConditionHost=x\nConditionVirtualization=\n\
+         ConditionEnvironment=A\nAssertUser=root\n[Service]\nExecStart=/bin/true\n",
+    );
+    assert_eq!(u.conditions.len(), 1);
+    assert_eq!(u.conditions[0].kind, ConditionKind::Environment);
+    assert_eq!(u.asserts.len(), 1);
+}
+
+#[test]
+fn type_idle_is_simple_without_a_warning() {
+    let (u, d) = ok("[Service]\nType=idle\nExecStart=/bin/true\n");
+    assert_eq!(u.service.unwrap().service_type, ServiceType::Simple);
+    assert!(u.not_enforced.is_empty(), "{:?}", u.not_enforced);
+    assert!(warnings(&d).is_empty(), "{d:?}");
+}
+
+#[test]
+fn watchdog_and_abort_directives() {
+    let s = svc("");
+    assert_eq!(s.watchdog, None);
+    assert_eq!(s.watchdog_signal, 6);
+    assert_eq!(s.timeout_abort, s.timeout_stop);
+    assert!(s.guess_main_pid);
+    let s = svc("WatchdogSec=2s\nWatchdogSignal=SIGUSR1\nTimeoutStopSec=7\nGuessMainPID=no");
+    assert_eq!(s.watchdog, Some(Duration::from_secs(2)));
+    assert_eq!(s.watchdog_signal, 10);
+    // TimeoutAbortSec= unset follows TimeoutStopSec=.
+    assert_eq!(s.timeout_abort, Some(Duration::from_secs(7)));
+    assert!(!s.guess_main_pid);
+    let s = svc("TimeoutAbortSec=3\nTimeoutStopSec=7");
+    assert_eq!(s.timeout_abort, Some(Duration::from_secs(3)));
+    assert_eq!(svc("TimeoutAbortSec=infinity").timeout_abort, None);
+    assert_eq!(svc("WatchdogSec=0").watchdog, None);
+    let s = svc("RestartForceExitStatus=3 SIGUSR2");
+    assert_eq!(s.restart_force_exit_status.codes, [3]);
+    assert_eq!(s.restart_force_exit_status.signals, [12]);
+    let (l, m) = one_err("WatchdogSec=soon");
+    assert_eq!(l, 3);
+    assert!(m.contains("WatchdogSec"), "{m}");
 }

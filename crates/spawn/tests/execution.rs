@@ -1,0 +1,639 @@
+//! The execution environment of systemd.exec(5) with real processes: each
+//! test starts a child through `prepare` + `spawn` that reports what it sees of
+//! itself (/proc/self/limits, /proc/$$/stat, `ionice`, `id`, its environment)
+//! into files of a temporary directory.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use vigil_platform::exec::ExecStatus;
+use vigil_platform::process::{ExitStatus, wait_blocking};
+use vigil_spawn::{Context, DirectoryRoots, SpawnError, Stdio, prepare, spawn};
+use vigil_units::{
+    CpuPolicy, DirectoryKind, ExecCommand, FileMode, Input, IoClass, Limit, Resource, Service,
+    TtyMode,
+};
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vigil-exec-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    dir
+}
+
+fn sh(script: &str) -> ExecCommand {
+    ExecCommand {
+        program: "sh".into(),
+        argv: vec!["sh".into(), "-c".into(), script.into()],
+        ignore_failure: false,
+        arg0_override: false,
+        no_expand: false,
+        full_privileges: false,
+        ambient: false,
+        line: 1,
+    }
+}
+
+fn run(service: &Service, cmd: &ExecCommand, ctx: Context) -> (ExecStatus, ExitStatus) {
+    let prepared = prepare("test.service", service, cmd, ctx).unwrap();
+    let child = spawn(&prepared).unwrap();
+    drop(prepared);
+    (child.exec, wait_blocking(child.pid).unwrap())
+}
+
+fn to_file(path: &Path) -> Context {
+    Context {
+        stdout: Stdio::File {
+            path: path.to_path_buf(),
+            mode: FileMode::Truncate,
+        },
+        ..Context::default()
+    }
+}
+
+fn is_root() -> bool {
+    vigil_platform::geteuid() == 0
+}
+
+/// Tests that need root skip without it, except under CI=true, where they must run.
+fn require_root(why: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").map_or(true, |v| v != "true"),
+        "CI=true: this test must run as root ({why})"
+    );
+    eprintln!("skipped: {why} needs root");
+    false
+}
+
+const OK: (ExecStatus, ExitStatus) = (ExecStatus::Succeeded, ExitStatus::Exited(0));
+
+fn limit(soft: Option<u64>, hard: Option<u64>) -> Limit {
+    Limit { soft, hard }
+}
+
+/// `(soft, hard)` of one line of /proc/self/limits, by its label.
+fn proc_limit(text: &str, label: &str) -> (String, String) {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(label))
+        .unwrap_or_else(|| panic!("no {label:?} in {text}"));
+    let mut fields = line[label.len()..].split_whitespace();
+    (
+        fields.next().unwrap().to_owned(),
+        fields.next().unwrap().to_owned(),
+    )
+}
+
+#[test]
+fn every_limit_directive_reaches_the_child() {
+    let dir = temp_dir("limits");
+    let out = dir.join("limits");
+    // Values at or below every usual hard limit, so an unprivileged run may set
+    // them too, and large enough for `cat` to run.
+    let limits = [
+        (Resource::Cpu, limit(Some(60), Some(120)), "Max cpu time"),
+        (Resource::Fsize, limit(Some(1 << 30), None), "Max file size"),
+        (Resource::Data, limit(Some(1 << 30), None), "Max data size"),
+        (
+            Resource::Stack,
+            limit(Some(8 << 20), None),
+            "Max stack size",
+        ),
+        (
+            Resource::Core,
+            limit(Some(0), Some(0)),
+            "Max core file size",
+        ),
+        (
+            Resource::Rss,
+            limit(Some(1 << 29), None),
+            "Max resident set",
+        ),
+        (
+            Resource::Nproc,
+            limit(Some(1000), Some(2000)),
+            "Max processes",
+        ),
+        (
+            Resource::Nofile,
+            limit(Some(64), Some(128)),
+            "Max open files",
+        ),
+        (
+            Resource::Memlock,
+            limit(Some(65536), Some(65536)),
+            "Max locked memory",
+        ),
+        (
+            Resource::As,
+            limit(Some(4 << 30), None),
+            "Max address space",
+        ),
+        (
+            Resource::Locks,
+            limit(Some(100), Some(100)),
+            "Max file locks",
+        ),
+        (
+            Resource::Sigpending,
+            limit(Some(99), Some(99)),
+            "Max pending signals",
+        ),
+        (
+            Resource::Msgqueue,
+            limit(Some(8192), Some(8192)),
+            "Max msgqueue size",
+        ),
+        (Resource::Nice, limit(Some(0), Some(0)), "Max nice priority"),
+        (
+            Resource::Rtprio,
+            limit(Some(0), Some(0)),
+            "Max realtime priority",
+        ),
+        (
+            Resource::Rttime,
+            limit(Some(5000), Some(10000)),
+            "Max realtime timeout",
+        ),
+    ];
+    let service = Service {
+        limits: limits.iter().map(|(r, l, _)| (*r, *l)).collect(),
+        ..Service::default()
+    };
+    let cat = ExecCommand {
+        program: "cat".into(),
+        argv: vec!["cat".into(), "/proc/self/limits".into()],
+        ..sh("")
+    };
+    assert_eq!(run(&service, &cat, to_file(&out)), OK);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let show = |v: Option<u64>| v.map_or("unlimited".to_string(), |n| n.to_string());
+    for (resource, l, label) in &limits {
+        assert_eq!(
+            proc_limit(&text, label),
+            (show(l.soft), show(l.hard)),
+            "{resource:?}"
+        );
+    }
+    println!("{} limits checked in /proc/self/limits", limits.len());
+}
+
+#[test]
+fn a_limit_the_kernel_refuses_fails_the_exec_naming_the_directive() {
+    // Above fs.nr_open, which not even root may exceed.
+    let service = Service {
+        limits: vec![(Resource::Nofile, limit(Some(1 << 40), Some(1 << 40)))],
+        ..Service::default()
+    };
+    let (exec, status) = run(&service, &sh("exit 0"), Context::default());
+    assert_eq!(
+        exec,
+        ExecStatus::Failed {
+            stage: "rlimit (LimitNOFILE=)",
+            errno: 1
+        }
+    );
+    assert_eq!(status, ExitStatus::Exited(127));
+}
+
+#[test]
+fn nice_oom_score_io_and_cpu_scheduling_and_sigpipe() {
+    let dir = temp_dir("sched");
+    let out = dir.join("sched");
+    // Lowering one's priority needs no privilege: these run unprivileged too.
+    let service = Service {
+        nice: Some(7),
+        oom_score_adjust: Some(432),
+        io_class: Some(IoClass::BestEffort),
+        io_priority: Some(6),
+        cpu_policy: Some(CpuPolicy::Batch),
+        ..Service::default()
+    };
+    // /proc/PID/stat: field 19 is the nice value, 41 the policy; SigIgn is a
+    // hex mask in which SIGPIPE (13) is bit 12.
+    // (`$$` is a literal `$` on a unit's command line.)
+    let script = "set -e; stat=$$(cat /proc/$$$$/stat); stat=$${stat##*) }; \
+                  set -- $$stat; shift 16; echo nice=$$1; shift 22; echo policy=$$1; \
+                  echo oom=$$(cat /proc/$$$$/oom_score_adj); \
+                  echo io=$$(ionice -p $$$$); \
+                  grep SigIgn /proc/$$$$/status";
+    assert_eq!(run(&service, &sh(script), to_file(&out)), OK);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "nice=7", "{text}");
+    assert_eq!(lines[1], "policy=3", "SCHED_BATCH: {text}");
+    assert_eq!(lines[2], "oom=432", "{text}");
+    assert_eq!(lines[3], "io=best-effort: prio 6", "{text}");
+    let ignored = u64::from_str_radix(lines[4].split_whitespace().nth(1).unwrap(), 16).unwrap();
+    assert_eq!(
+        ignored & (1 << 12),
+        1 << 12,
+        "SIGPIPE ignored by default: {text}"
+    );
+
+    // IgnoreSIGPIPE=no: the default disposition, like every other signal.
+    let default_pipe = Service {
+        ignore_sigpipe: false,
+        ..Service::default()
+    };
+    assert_eq!(
+        run(
+            &default_pipe,
+            &sh("grep SigIgn /proc/$$$$/status"),
+            to_file(&out)
+        ),
+        OK
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    let ignored = u64::from_str_radix(text.split_whitespace().nth(1).unwrap(), 16).unwrap();
+    assert_eq!(ignored, 0, "{text}");
+
+    // The idle class carries no level.
+    let idle = Service {
+        io_class: Some(IoClass::Idle),
+        ..Service::default()
+    };
+    assert_eq!(run(&idle, &sh("ionice -p $$$$"), to_file(&out)), OK);
+    assert_eq!(std::fs::read_to_string(&out).unwrap().trim(), "idle");
+}
+
+/// Whether this process has a capability (a bit of CapEff).
+fn has_capability(bit: u32) -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .unwrap()
+        .trim();
+    u64::from_str_radix(hex, 16).unwrap() & (1 << bit) != 0
+}
+
+#[test]
+fn privileges_a_service_lacks_fail_at_their_stage() {
+    // Lowering the OOM score needs CAP_SYS_RESOURCE (24), which root in a
+    // container may lack; raising the priority needs CAP_SYS_NICE (23).
+    let oom = Service {
+        oom_score_adjust: Some(-500),
+        ..Service::default()
+    };
+    let (exec, _) = run(&oom, &sh("exit 0"), Context::default());
+    if has_capability(24) {
+        assert_eq!(exec, ExecStatus::Succeeded);
+    } else {
+        assert_eq!(
+            exec,
+            ExecStatus::Failed {
+                stage: "oom-score-adjust (OOMScoreAdjust=)",
+                errno: 13 // EACCES
+            }
+        );
+    }
+    let nice = Service {
+        nice: Some(-3),
+        ..Service::default()
+    };
+    let (exec, _) = run(&nice, &sh("exit 0"), Context::default());
+    if has_capability(23) {
+        assert_eq!(exec, ExecStatus::Succeeded);
+    } else {
+        assert_eq!(
+            exec,
+            ExecStatus::Failed {
+                stage: "nice (Nice=)",
+                errno: 13 // EACCES
+            }
+        );
+    }
+}
+
+fn directories_service() -> Service {
+    let mut service = Service::default();
+    let runtime = service.directories_mut(DirectoryKind::Runtime);
+    runtime.paths = vec!["app".into(), "app/nested/deep".into()];
+    runtime.mode = 0o750;
+    service.directories_mut(DirectoryKind::State).paths = vec!["app".into()];
+    service.directories_mut(DirectoryKind::Cache).paths = vec!["app".into()];
+    service.directories_mut(DirectoryKind::Logs).paths = vec!["app".into()];
+    let conf = service.directories_mut(DirectoryKind::Configuration);
+    conf.paths = vec!["app".into()];
+    conf.mode = 0o700;
+    service
+}
+
+fn roots_in(dir: &Path) -> DirectoryRoots {
+    DirectoryRoots {
+        runtime: Some(dir.join("run")),
+        state: Some(dir.join("lib")),
+        cache: Some(dir.join("cache")),
+        logs: Some(dir.join("log")),
+        configuration: Some(dir.join("etc")),
+    }
+}
+
+#[test]
+fn directories_are_created_with_their_mode_and_exported() {
+    let dir = temp_dir("dirs");
+    let out = dir.join("env.out");
+    let service = directories_service();
+    let ctx = Context {
+        directory_roots: Some(roots_in(&dir)),
+        ..to_file(&out)
+    };
+    let script = "echo $RUNTIME_DIRECTORY; echo $STATE_DIRECTORY; echo $CACHE_DIRECTORY; \
+                  echo $LOGS_DIRECTORY; echo $CONFIGURATION_DIRECTORY";
+    assert_eq!(run(&service, &sh(script), ctx), OK);
+    let d = dir.display();
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        format!(
+            "{d}/run/app:{d}/run/app/nested/deep\n{d}/lib/app\n{d}/cache/app\n{d}/log/app\n{d}/etc/app\n"
+        )
+    );
+    let mode = |p: &str| std::fs::metadata(dir.join(p)).unwrap().mode() & 0o7777;
+    assert_eq!(mode("run/app"), 0o750);
+    assert_eq!(mode("run/app/nested/deep"), 0o750);
+    assert_eq!(mode("run/app/nested"), 0o755, "parents get 0755");
+    assert_eq!(mode("lib/app"), 0o755);
+    assert_eq!(mode("etc/app"), 0o700);
+
+    // An existing directory gets the configured mode back at the next start.
+    std::fs::set_permissions(
+        dir.join("lib/app"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let ctx = Context {
+        directory_roots: Some(roots_in(&dir)),
+        ..Context::default()
+    };
+    assert_eq!(run(&service, &sh("exit 0"), ctx), OK);
+    assert_eq!(mode("lib/app"), 0o755);
+
+    // Stopping removes the runtime directories only.
+    assert!(vigil_spawn::directories::remove_runtime(&service, &roots_in(&dir)).is_empty());
+    assert!(!dir.join("run/app").exists());
+    assert!(dir.join("run").exists() && dir.join("lib/app").exists());
+
+    // A file in the way fails the start, naming the directive.
+    std::fs::write(dir.join("cache/app"), "").unwrap_or_else(|_| {
+        std::fs::remove_dir_all(dir.join("cache/app")).unwrap();
+        std::fs::write(dir.join("cache/app"), "").unwrap();
+    });
+    let ctx = Context {
+        directory_roots: Some(roots_in(&dir)),
+        ..Context::default()
+    };
+    let err = prepare("test.service", &service, &sh("exit 0"), ctx).unwrap_err();
+    assert!(matches!(err, SpawnError::Directory { .. }), "{err:?}");
+    assert!(err.to_string().starts_with("CacheDirectory: "), "{err}");
+    assert_eq!(err.stage(), "directories");
+}
+
+fn passwd_entry(name: &str) -> vigil_spawn::users::UserEntry {
+    vigil_spawn::users::parse_passwd(&std::fs::read_to_string("/etc/passwd").unwrap())
+        .into_iter()
+        .find(|u| u.name == name)
+        .unwrap_or_else(|| panic!("no {name} in /etc/passwd"))
+}
+
+#[test]
+fn directories_belong_to_the_user_except_configuration() {
+    if !require_root("handing directories to User=") {
+        return;
+    }
+    let dir = temp_dir("owned");
+    let nobody = passwd_entry("nobody");
+    let mut service = directories_service();
+    service.user = Some("nobody".into());
+    // A state directory left by an earlier run as another user is handed over,
+    // with what is inside.
+    std::fs::create_dir_all(dir.join("lib/app/sub")).unwrap();
+    std::fs::write(dir.join("lib/app/sub/file"), "x").unwrap();
+    let ctx = Context {
+        directory_roots: Some(roots_in(&dir)),
+        ..Context::default()
+    };
+    assert_eq!(run(&service, &sh("touch $STATE_DIRECTORY/mine"), ctx), OK);
+    let owner = |p: &str| {
+        let m = std::fs::symlink_metadata(dir.join(p)).unwrap();
+        (m.uid(), m.gid())
+    };
+    let user = (nobody.uid, nobody.gid);
+    for p in [
+        "run/app",
+        "run/app/nested/deep",
+        "lib/app",
+        "lib/app/sub",
+        "lib/app/sub/file",
+        "lib/app/mine",
+        "cache/app",
+        "log/app",
+    ] {
+        assert_eq!(owner(p), user, "{p}");
+    }
+    assert_eq!(owner("run/app/nested"), (0, 0), "parents stay root's");
+    assert_eq!(
+        owner("etc/app"),
+        (0, 0),
+        "ConfigurationDirectory= stays root's"
+    );
+
+    // PermissionsStartOnly=: the privileged command runs as root, and the
+    // directories are still the user's.
+    let out = dir.join("id.out");
+    let ctx = Context {
+        directory_roots: Some(roots_in(&dir)),
+        privileged: true,
+        ..to_file(&out)
+    };
+    assert_eq!(run(&service, &sh("id -u; echo $USER"), ctx), OK);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "0\nnobody\n");
+    assert_eq!(owner("lib/app"), user);
+}
+
+#[test]
+fn supplementary_groups_numeric_ids_and_initgroups() {
+    if !require_root("switching users") {
+        return;
+    }
+    let dir = temp_dir("groups");
+    let out = dir.join("id.out");
+    let nobody = passwd_entry("nobody");
+    let service = Service {
+        user: Some("nobody".into()),
+        supplementary_groups: vec!["root".into(), "4242".into()],
+        ..Service::default()
+    };
+    assert_eq!(run(&service, &sh("id -u; id -g; id -G"), to_file(&out)), OK);
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        format!("{}\n{}\n{} 0 4242\n", nobody.uid, nobody.gid, nobody.gid)
+    );
+
+    // Group= replaces the primary group in the list initgroups builds.
+    let with_group = Service {
+        group: Some("4343".into()),
+        ..service.clone()
+    };
+    assert_eq!(run(&with_group, &sh("id -g; id -G"), to_file(&out)), OK);
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "4343\n4343 0 4242\n"
+    );
+
+    // A uid without an /etc/passwd entry: its own number as gid.
+    let numeric = Service {
+        user: Some("4244".into()),
+        ..Service::default()
+    };
+    assert_eq!(run(&numeric, &sh("id -u; id -g; id -G"), to_file(&out)), OK);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "4244\n4244\n4244\n");
+
+    // Without User=, SupplementaryGroups= alone replaces the manager's groups.
+    let only_groups = Service {
+        supplementary_groups: vec!["4245".into()],
+        ..Service::default()
+    };
+    assert_eq!(run(&only_groups, &sh("id -u; id -G"), to_file(&out)), OK);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "0\n0 4245\n");
+
+    let unknown = Service {
+        supplementary_groups: vec!["vigil-no-such-group".into()],
+        ..Service::default()
+    };
+    let err = prepare("t.service", &unknown, &sh("true"), Context::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "SupplementaryGroups=vigil-no-such-group: no such group in /etc/group"
+    );
+    let unknown_user = Service {
+        user: Some("vigil-no-such-user".into()),
+        ..Service::default()
+    };
+    let err = prepare("t.service", &unknown_user, &sh("true"), Context::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "User=vigil-no-such-user: no such user in /etc/passwd"
+    );
+}
+
+#[test]
+fn dynamic_user_gets_a_free_id_and_owns_its_state() {
+    if !require_root("DynamicUser=") {
+        return;
+    }
+    let dir = temp_dir("dynamic");
+    let out = dir.join("id.out");
+    let mut service = Service {
+        dynamic_user: true,
+        ..Service::default()
+    };
+    service.directories_mut(DirectoryKind::State).paths = vec!["dyn".into()];
+    let account =
+        vigil_spawn::dynamic_account("vigil-dyn-test.service", &service, &|_| false).unwrap();
+    assert_eq!(account.name, "vigil-dyn-test");
+    assert!(!account.is_static);
+    assert!((61184..=65519).contains(&account.uid));
+    assert_eq!(account.uid, account.gid);
+    // Another running service holds that id: the next one is different.
+    let other =
+        vigil_spawn::dynamic_account("vigil-dyn-test.service", &service, &|id| id == account.uid)
+            .unwrap();
+    assert_ne!(other.uid, account.uid);
+
+    let ctx = Context {
+        dynamic_user: Some(account.clone()),
+        directory_roots: Some(roots_in(&dir)),
+        ..to_file(&out)
+    };
+    assert_eq!(
+        run(&service, &sh("id -u; id -g; id -G; echo $USER $HOME"), ctx),
+        OK
+    );
+    let id = account.uid;
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        format!("{id}\n{id}\n{id}\nvigil-dyn-test /\n")
+    );
+    let meta = std::fs::metadata(dir.join("lib/dyn")).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (id, id));
+
+    // A User= that names a static user is used as it is.
+    let named = Service {
+        user: Some("nobody".into()),
+        ..service.clone()
+    };
+    let account = vigil_spawn::dynamic_account("x.service", &named, &|_| false).unwrap();
+    assert!(account.is_static);
+    assert_eq!(account.uid, passwd_entry("nobody").uid);
+}
+
+#[test]
+fn stdin_from_data_and_from_a_file() {
+    let dir = temp_dir("stdin");
+    let out = dir.join("stdin.out");
+    let service = Service {
+        stdin: Input::Data,
+        stdin_data: b"line one\nline two\n".to_vec(),
+        ..Service::default()
+    };
+    let ctx = Context {
+        stdin: vigil_spawn::stdin_for(&service),
+        ..to_file(&out)
+    };
+    assert_eq!(run(&service, &sh("cat"), ctx), OK);
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "line one\nline two\n"
+    );
+
+    std::fs::write(dir.join("in"), "from a file\n").unwrap();
+    let service = Service {
+        stdin: Input::File(dir.join("in")),
+        ..Service::default()
+    };
+    let ctx = Context {
+        stdin: vigil_spawn::stdin_for(&service),
+        ..to_file(&out)
+    };
+    assert_eq!(run(&service, &sh("cat"), ctx), OK);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "from a file\n");
+}
+
+#[test]
+fn tty_fail_refuses_a_path_that_is_not_a_terminal() {
+    // TTYPath=/dev/null opens, but cannot become a controlling terminal:
+    // tty-fail fails at its stage, tty carries on without one.
+    let service = Service {
+        stdin: Input::Tty(TtyMode::Fail),
+        tty_path: Some("/dev/null".into()),
+        ..Service::default()
+    };
+    let ctx = Context {
+        stdin: vigil_spawn::stdin_for(&service),
+        ..Context::default()
+    };
+    let (exec, status) = run(&service, &sh("exit 0"), ctx);
+    assert_eq!(
+        exec,
+        ExecStatus::Failed {
+            stage: "tty (StandardInput=)",
+            errno: 25 // ENOTTY
+        }
+    );
+    assert_eq!(status, ExitStatus::Exited(127));
+    let lenient = Service {
+        stdin: Input::Tty(TtyMode::Try),
+        ..service
+    };
+    let ctx = Context {
+        stdin: vigil_spawn::stdin_for(&lenient),
+        stdout: Stdio::Tty("/dev/null".into()),
+        ..Context::default()
+    };
+    assert_eq!(run(&lenient, &sh("exit 0"), ctx), OK);
+}

@@ -1,0 +1,254 @@
+//! The execution environment of systemd.exec(5) through a real vigild: the
+//! directories a service asks for (created before ExecStartPre=, owned by its
+//! user, removed or kept when it stops), User= with PermissionsStartOnly=,
+//! DynamicUser=, and failures that name their directive.
+//!
+//! The directory tests use the system's real roots (/run, /var/lib), so they
+//! need root; each uses names with the test's PID and removes them at the end.
+
+mod harness;
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use harness::{Manager, require_root, wait_until};
+
+/// Removes the listed paths when the test ends, however it ends.
+struct Cleanup(Vec<PathBuf>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = fs::remove_dir_all(p);
+        }
+    }
+}
+
+fn stdout_lines(m: &Manager, unit: &str) -> Vec<String> {
+    m.log_json(unit)
+        .into_iter()
+        .filter(|l| l["stream"] == "stdout")
+        .map(|l| l["line"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn owner_and_mode(path: &Path) -> (u32, u32, u32) {
+    let m = fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (m.uid(), m.gid(), m.mode() & 0o7777)
+}
+
+fn nobody() -> (u32, u32) {
+    let passwd = fs::read_to_string("/etc/passwd").unwrap();
+    let f: Vec<&str> = passwd
+        .lines()
+        .find(|l| l.starts_with("nobody:"))
+        .expect("nobody in /etc/passwd")
+        .split(':')
+        .collect();
+    (f[2].parse().unwrap(), f[3].parse().unwrap())
+}
+
+#[test]
+fn directories_exist_before_exec_start_pre_and_runtime_goes_at_stop() {
+    if !require_root("directories_exist_before_exec_start_pre_and_runtime_goes_at_stop") {
+        return;
+    }
+    let name = format!("vigil-test-dirs-{}", std::process::id());
+    let run = PathBuf::from("/run").join(&name);
+    let state = PathBuf::from("/var/lib").join(&name);
+    let _cleanup = Cleanup(vec![run.clone(), state.clone()]);
+    let unit = format!(
+        "[Service]\nUser=nobody\nRuntimeDirectory={name} {name}/sub\nRuntimeDirectoryMode=0710\n\
+         StateDirectory={name}\n\
+         ExecStartPre=/bin/sh -c 'echo pre=$$RUNTIME_DIRECTORY; touch $$STATE_DIRECTORY/pre'\n\
+         ExecStart=/bin/sh -c 'echo main=$$(id -u) $$STATE_DIRECTORY; touch /run/{name}/ran; echo READY; exec sleep 1000'\n"
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=d.service\n"),
+        ("d.service", &unit),
+    ]);
+    m.wait_log("d.service", "READY");
+    let (uid, gid) = nobody();
+    let lines = stdout_lines(&m, "d.service");
+    assert_eq!(
+        lines[0],
+        format!("pre={}:{}", run.display(), run.join("sub").display()),
+        "{lines:?}"
+    );
+    assert_eq!(lines[1], format!("main={uid} {}", state.display()));
+    assert_eq!(owner_and_mode(&run), (uid, gid, 0o710));
+    assert_eq!(owner_and_mode(&run.join("sub")), (uid, gid, 0o710));
+    assert_eq!(owner_and_mode(&state), (uid, gid, 0o755));
+    assert!(run.join("ran").exists() && state.join("pre").exists());
+
+    m.vigil_ok(&["stop", "d.service"]);
+    m.wait_state("d.service", "inactive");
+    wait_until("the runtime directory is removed", || !run.exists());
+    assert!(state.join("pre").exists(), "StateDirectory= stays");
+}
+
+#[test]
+fn runtime_directory_preserve_restart_keeps_it_across_automatic_restarts_only() {
+    if !require_root("runtime_directory_preserve_restart_keeps_it_across_automatic_restarts_only") {
+        return;
+    }
+    let pid = std::process::id();
+    let kept = format!("vigil-test-keep-{pid}");
+    let lost = format!("vigil-test-lose-{pid}");
+    let _cleanup = Cleanup(vec![
+        PathBuf::from("/run").join(&kept),
+        PathBuf::from("/run").join(&lost),
+    ]);
+    // Each run counts itself in a file of its runtime directory and fails until
+    // it has seen a previous run there.
+    let counting = |dir: &str, preserve: &str| {
+        format!(
+            "[Service]\nRuntimeDirectory={dir}\nRuntimeDirectoryPreserve={preserve}\n\
+             Restart=on-failure\nRestartSec=10ms\nStartLimitBurst=100\n\
+             ExecStart=/bin/sh -c 'echo x >> $$RUNTIME_DIRECTORY/runs; n=$$(wc -l < $$RUNTIME_DIRECTORY/runs); echo runs=$$n; [ $$n -ge 2 ] && exec sleep 1000; exit 1'\n"
+        )
+    };
+    let m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=keep.service lose.service\n",
+        ),
+        ("keep.service", &counting(&kept, "restart")),
+        ("lose.service", &counting(&lost, "no")),
+    ]);
+    m.wait_log("keep.service", "runs=2");
+    // Without preserving, every run starts from an empty directory.
+    m.wait_log_count("lose.service", "runs=1", 3);
+    assert!(
+        !stdout_lines(&m, "lose.service").contains(&"runs=2".to_string()),
+        "RuntimeDirectoryPreserve=no must empty it at each restart"
+    );
+    m.vigil_ok(&["stop", "keep.service", "lose.service"]);
+    m.wait_state("keep.service", "inactive");
+    let keep_dir = PathBuf::from("/run").join(&kept);
+    wait_until("restart-preserved directory is removed at stop", || {
+        !keep_dir.exists()
+    });
+}
+
+#[test]
+fn permissions_start_only_runs_the_other_commands_as_root() {
+    if !require_root("permissions_start_only_runs_the_other_commands_as_root") {
+        return;
+    }
+    let unit = "[Service]\nType=oneshot\nUser=nobody\nSupplementaryGroups=root\n\
+                PermissionsStartOnly=yes\n\
+                ExecStartPre=/bin/sh -c 'echo pre=$$(id -u)'\n\
+                ExecStart=/bin/sh -c 'echo main=$$(id -u) groups=$$(id -G)'\n\
+                ExecStartPost=/bin/sh -c 'echo post=$$(id -u); echo END-OF-OUTPUT'\n";
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=p.service\n"),
+        ("p.service", unit),
+    ]);
+    m.wait_log("p.service", "END-OF-OUTPUT");
+    let (uid, gid) = nobody();
+    let lines = stdout_lines(&m, "p.service");
+    assert_eq!(
+        lines[..3],
+        [
+            "pre=0".to_string(),
+            format!("main={uid} groups={gid} 0"),
+            "post=0".to_string()
+        ],
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn dynamic_user_runs_under_a_transient_id_that_owns_its_state() {
+    if !require_root("dynamic_user_runs_under_a_transient_id_that_owns_its_state") {
+        return;
+    }
+    let name = format!("vigil-test-dyn-{}", std::process::id());
+    let state = PathBuf::from("/var/lib").join(&name);
+    let _cleanup = Cleanup(vec![state.clone()]);
+    let unit = format!(
+        "[Service]\nType=oneshot\nDynamicUser=yes\nStateDirectory={name}\n\
+         ExecStart=/bin/sh -c 'echo id=$$(id -u):$$(id -g) user=$$USER; echo END-OF-OUTPUT'\n"
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=dyn.service\n"),
+        ("dyn.service", &unit),
+    ]);
+    m.wait_log("dyn.service", "END-OF-OUTPUT");
+    let line = stdout_lines(&m, "dyn.service")[0].clone();
+    let (ids, user) = line
+        .strip_prefix("id=")
+        .and_then(|r| r.split_once(" user="))
+        .unwrap_or_else(|| panic!("{line}"));
+    let (uid, gid) = ids.split_once(':').unwrap();
+    let uid: u32 = uid.parse().unwrap();
+    assert!((61184..=65519).contains(&uid), "{line}");
+    assert_eq!(gid.parse::<u32>().unwrap(), uid);
+    assert_eq!(user, "dyn");
+    let (o_uid, o_gid, _) = owner_and_mode(&state);
+    assert_eq!((o_uid, o_gid), (uid, uid));
+}
+
+#[test]
+fn a_missing_user_fails_the_unit_with_a_message_naming_user() {
+    let unit = "[Service]\nType=oneshot\nUser=vigil-no-such-user\nExecStart=/bin/true\n";
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=nouser.service\n"),
+        ("nouser.service", unit),
+    ]);
+    let line = m.wait_log(
+        "nouser.service",
+        "User=vigil-no-such-user: no such user in /etc/passwd",
+    );
+    assert!(line.contains("cannot start"), "{line}");
+    m.wait_state("nouser.service", "failed");
+}
+
+#[test]
+fn a_limit_the_kernel_refuses_fails_the_unit_naming_the_limit() {
+    // Above fs.nr_open: refused even to root.
+    let unit = "[Service]\nType=oneshot\nLimitNOFILE=1099511627776\nExecStart=/bin/true\n";
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=lim.service\n"),
+        ("lim.service", unit),
+    ]);
+    let line = m.wait_log("lim.service", "exec failed at rlimit (LimitNOFILE=)");
+    assert!(line.contains("EPERM"), "{line}");
+    m.wait_state("lim.service", "failed");
+}
+
+#[test]
+fn syslog_identifier_tags_the_units_lines() {
+    let unit = "[Service]\nType=oneshot\nSyslogIdentifier=webby\nStandardOutput=journal+console\n\
+                ExecStart=/bin/sh -c 'echo hello from the unit'\n";
+    let mut m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=tagged.service\n"),
+        ("tagged.service", unit),
+    ]);
+    // The console sink shows the tag where it would show the unit name.
+    let line = m.expect_stdout("hello from the unit");
+    assert_eq!(line, "webby: hello from the unit");
+    // `vigil log` files the line under the unit and shows the tag.
+    let json = m.log_json("tagged.service");
+    let hello = json
+        .iter()
+        .find(|l| l["line"] == "hello from the unit")
+        .expect("the line in the unit's log");
+    assert_eq!(hello["tag"], "webby");
+    assert_eq!(hello["unit"], "tagged.service");
+    let text = m.vigil_ok(&["log", "tagged.service"]);
+    assert!(
+        text.lines()
+            .any(|l| l.ends_with(" webby: hello from the unit")),
+        "{text}"
+    );
+    // The manager's own lines about the unit keep its name.
+    assert!(
+        json.iter()
+            .filter(|l| l["stream"] == "vigil")
+            .all(|l| l.get("tag").is_none()),
+        "{json:?}"
+    );
+}
