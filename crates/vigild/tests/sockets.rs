@@ -411,3 +411,89 @@ fn a_manager_killed_under_vigil_init_keeps_the_listening_socket() {
         UnixStream::connect(&sock).is_err()
     });
 }
+
+// ------------------------------------------------- datagrams and FIFOs
+
+#[test]
+fn a_datagram_starts_its_service_which_reads_it_from_fd_3() {
+    let Some(py) = python() else {
+        eprintln!("skipping: no python3 in /usr/bin or /usr/local/bin");
+        return;
+    };
+    let d = TempDir::new("sock-dgram");
+    let sock = d.path().join("log.sock");
+    let out = d.path().join("got");
+    let script = d.path().join("dgram.py");
+    std::fs::write(
+        &script,
+        format!(
+            "import os, socket\n\
+             s = socket.socket(fileno=3)\n\
+             data = s.recv(100)\n\
+             open({:?}, 'w').write('%s %s %s' % (data.decode(), os.environ['LISTEN_FDS'], s.type == socket.SOCK_DGRAM))\n",
+            p(&out)
+        ),
+    )
+    .unwrap();
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=log.socket\n"),
+        (
+            "log.socket",
+            &format!(
+                "[Socket]\nListenDatagram={}\nPassCredentials=yes\n",
+                p(&sock)
+            ),
+        ),
+        (
+            "log.service",
+            &format!("[Service]\nExecStart={} {}\n", p(&py), p(&script)),
+        ),
+    ]);
+    m.wait_state("log.socket", "running");
+    assert_eq!(m.state("log.service"), "inactive");
+    let client = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    client.send_to(b"ping", &sock).expect("send a datagram");
+    wait_until("the service wrote what it read", || {
+        std::fs::read_to_string(&out).is_ok_and(|t| !t.is_empty())
+    });
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "ping 1 True");
+    m.wait_log_count("log.service", "-> inactive", 1);
+    assert_eq!(m.state("log.socket"), "running");
+}
+
+#[test]
+fn a_write_to_a_fifo_starts_its_service() {
+    let d = TempDir::new("sock-fifo");
+    let fifo = d.path().join("ctl.fifo");
+    let out = d.path().join("got");
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=ctl.socket\n"),
+        (
+            "ctl.socket",
+            &format!("[Socket]\nListenFIFO={}\nSocketMode=0620\n", p(&fifo)),
+        ),
+        (
+            "ctl.service",
+            &format!(
+                "[Service]\nExecStart=/bin/sh -c 'read line <&3; echo \"$$line $$LISTEN_FDS $$LISTEN_FDNAMES\" > {}'\n",
+                p(&out)
+            ),
+        ),
+    ]);
+    m.wait_state("ctl.socket", "running");
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let meta = std::fs::metadata(&fifo).unwrap();
+    assert!(meta.file_type().is_fifo());
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o620);
+    assert_eq!(m.state("ctl.service"), "inactive");
+    let mut w = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&fifo)
+        .expect("open the FIFO for writing");
+    w.write_all(b"reload\n").unwrap();
+    drop(w);
+    wait_until("the service wrote what it read", || {
+        std::fs::read_to_string(&out).is_ok_and(|t| t.ends_with('\n'))
+    });
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "reload 1 ctl\n");
+}
