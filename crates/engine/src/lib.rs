@@ -160,6 +160,10 @@ pub enum Level {
 pub enum Event {
     /// Requests (from the control socket, or the default target at boot).
     Start(String),
+    /// A start that traffic on a socket unit asked for: as [`Event::Start`],
+    /// but it counts against the unit's start-rate limit like a dependency's
+    /// start (a manual start clears the count), as in systemd.
+    Activate(String),
     Stop(String),
     Restart(String),
     Reload(String),

@@ -871,6 +871,10 @@ impl Machine {
                 let u = self.lookup(&name)?;
                 self.start_unit(u, true)
             }
+            Event::Activate(name) => {
+                let u = self.lookup(&name)?;
+                self.start_unit(u, false)
+            }
             Event::Stop(name) => {
                 let u = self.lookup(&name)?;
                 self.stop_unit(u, StopCause::Request, false);

@@ -72,3 +72,25 @@ fn restarting_a_socket_closes_then_listens_again() {
     );
     assert_eq!(h.state("web.socket"), State::Running);
 }
+
+#[test]
+fn activation_counts_against_the_start_limit_and_a_manual_start_does_not() {
+    let mut h = H::new(vec![service("web.service").unit(|u| {
+        u.start_limit.burst = 2;
+        u.start_limit.interval = secs(10);
+    })]);
+    for i in 0..2 {
+        h.ok(Event::Activate("web.service".into()));
+        let pid = h.spawned("web.service", vigil_engine::Role::Main(0));
+        h.exit(pid, 0);
+        assert_eq!(h.state("web.service"), State::Inactive, "start {i}");
+    }
+    h.ok(Event::Activate("web.service".into()));
+    h.take();
+    assert_eq!(h.state("web.service"), State::Failed);
+    assert_eq!(h.reason("web.service"), Some(Reason::StartLimitHit));
+    // `vigil start` clears the count, as before.
+    h.start("web.service");
+    h.spawned("web.service", vigil_engine::Role::Main(0));
+    assert_eq!(h.state("web.service"), State::Running);
+}

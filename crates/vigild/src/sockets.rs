@@ -277,6 +277,10 @@ impl Daemon {
         let Some(l) = self.sockets.units.get_mut(&unit) else {
             return;
         };
+        if !l.watching {
+            // Another of its fds in the same epoll batch: already triggered.
+            return;
+        }
         for fd in &l.fds {
             unwatch(&self.epoll, fd);
         }
@@ -305,7 +309,7 @@ impl Daemon {
                 &format!("incoming traffic: starting {service}"),
             );
             self.engine
-                .handle(now, Event::Start(service.clone()))
+                .handle(now, Event::Activate(service.clone()))
                 .err()
                 .map(|e| format!("cannot start {service}: {e}"))
         };
@@ -317,7 +321,7 @@ impl Daemon {
 
     /// Any unit changed state: a service whose sockets are listening is
     /// watched for again once it is down, and not while it is up.
-    pub(crate) fn on_state_for_sockets(&mut self, unit: &str, _state: State) {
+    pub(crate) fn on_state_for_sockets(&mut self, unit: &str, state: State) {
         if self.sockets.units.is_empty() || !unit.ends_with(".service") {
             return;
         }
@@ -328,8 +332,24 @@ impl Daemon {
             .filter(|(_, l)| l.service == unit)
             .map(|(n, _)| n.clone())
             .collect();
+        let limit_hit = state == State::Failed
+            && self
+                .engine
+                .unit(unit)
+                .is_some_and(|i| i.reason == Some(vigil_engine::Reason::StartLimitHit));
         for s in feeding {
-            self.rearm_socket(&s);
+            if limit_hit {
+                // systemd's "service-start-limit-hit": the socket gives up
+                // rather than trigger a service that may not start.
+                let why = format!("{unit} hit its start limit");
+                self.say(Level::Error, Some(&s), &why);
+                let now = self.now();
+                let _ = self
+                    .engine
+                    .handle(now, Event::SocketFailed { unit: s, why });
+            } else {
+                self.rearm_socket(&s);
+            }
         }
     }
 

@@ -497,3 +497,36 @@ fn a_write_to_a_fifo_starts_its_service() {
     });
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "reload 1 ctl\n");
 }
+
+#[test]
+fn a_service_that_never_accepts_hits_its_start_limit_and_fails_the_socket() {
+    let d = TempDir::new("sock-limit");
+    let sock = d.path().join("spin.sock");
+    let count = d.path().join("starts");
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=spin.socket\n"),
+        (
+            "spin.socket",
+            &format!("[Socket]\nListenStream={}\n", p(&sock)),
+        ),
+        (
+            "spin.service",
+            &format!(
+                "[Unit]\nStartLimitBurst=3\nStartLimitIntervalSec=60\n[Service]\nExecStart=/bin/sh -c 'echo start >> {}'\n",
+                p(&count)
+            ),
+        ),
+    ]);
+    m.wait_state("spin.socket", "running");
+    // Never accepted: every time the service is down the socket is readable again.
+    let _client = UnixStream::connect(&sock).unwrap();
+    m.wait_state("spin.socket", "failed");
+    let st = m.status_json("spin.socket").to_string();
+    assert!(st.contains("spin.service hit its start limit"), "{st}");
+    assert_eq!(starts(&count), 3, "StartLimitBurst=3 starts, then no more");
+    assert_eq!(m.state("spin.service"), "failed");
+    assert!(
+        UnixStream::connect(&sock).is_err(),
+        "the failed socket is closed"
+    );
+}
