@@ -227,14 +227,14 @@ impl Daemon {
             Some(l) => l,
             None => return,
         };
+        let mut errors = Vec::new();
         if service_down && !l.watching {
             for fd in &l.fds {
                 if let Err(e) = self
                     .epoll
                     .add(fd.as_fd(), token::SOCKET | l.id, Interest::READABLE)
                 {
-                    let msg = format!("cannot watch a socket: {e}");
-                    self.logs.manager_stderr(format!("error: {unit}: {msg}"));
+                    errors.push(format!("cannot watch a socket: {e}"));
                 }
             }
             l.watching = true;
@@ -243,6 +243,9 @@ impl Daemon {
                 unwatch(&self.epoll, fd);
             }
             l.watching = false;
+        }
+        for e in errors {
+            self.say(Level::Error, Some(unit), &e);
         }
     }
 
