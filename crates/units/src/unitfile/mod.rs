@@ -970,10 +970,11 @@ impl Builder<'_> {
         })
     }
 
-    /// A value that needs .socket units, which vigil does not have yet.
+    /// A value that needs what vigil's socket units do not do yet
+    /// (`Accept=yes` connections, the fd store).
     fn not_available(&mut self, v: &str, instead: &str) {
         self.warn(format!(
-            "{}={v} needs .socket units, which vigil does not have yet; using {instead}",
+            "{}={v} is not implemented yet (it needs Accept=yes socket units or the fd store); using {instead}",
             self.key
         ));
         let what = format!("{}={v}", self.key);
@@ -1455,7 +1456,7 @@ fn h_standard_input(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
         _ => {
             return Err(
                 "expected null, tty, tty-force, tty-fail, data, file:PATH (socket and fd: \
-                 need .socket units)"
+                 not implemented yet)"
                     .into(),
             );
         }
