@@ -764,6 +764,20 @@ fn last_errno() -> i32 {
 }
 
 /// The child's steps; returns only on failure, with the failing stage and errno.
+/// `wanted`, with both limits capped at the current hard limit of `resource`.
+fn closest(resource: Resource, wanted: rustix::process::Rlimit) -> rustix::process::Rlimit {
+    let hard = rustix::process::getrlimit(resource).maximum;
+    let cap = |v: Option<u64>| match (v, hard) {
+        (_, None) => v,
+        (None, Some(h)) => Some(h),
+        (Some(v), Some(h)) => Some(v.min(h)),
+    };
+    rustix::process::Rlimit {
+        current: cap(wanted.current),
+        maximum: cap(wanted.maximum),
+    }
+}
+
 fn child_setup(plan: &Plan<'_>) -> (Stage, i32) {
     // First of all a descriptor table of its own, with only the low descriptors:
     // until then every change here would be the manager's too. Kernels before
@@ -884,7 +898,14 @@ fn child_setup(plan: &Plan<'_>) -> (Stage, i32) {
     }
 
     for (index, (resource, limit)) in plan.rlimits.iter().enumerate() {
-        if let Err(e) = rustix::process::setrlimit(*resource, *limit) {
+        let mut result = rustix::process::setrlimit(*resource, *limit);
+        if result == Err(rustix::io::Errno::PERM) {
+            // Raising a hard limit needs CAP_SYS_RESOURCE, which a container's root
+            // may lack: as systemd does, settle for the closest limits allowed,
+            // both capped at the current hard limit.
+            result = rustix::process::setrlimit(*resource, closest(*resource, *limit));
+        }
+        if let Err(e) = result {
             plan.failed_index
                 .store(u8::try_from(index).unwrap_or(u8::MAX), Ordering::SeqCst);
             return (Stage::Rlimit, e.raw_os_error());
@@ -929,8 +950,11 @@ fn child_setup(plan: &Plan<'_>) -> (Stage, i32) {
             Mode::empty(),
         )
         .and_then(|fd| rustix::io::write(&fd, text.get(..*len).unwrap_or(&[])));
-        if let Err(e) = written {
-            return (Stage::OomScoreAdjust, e.raw_os_error());
+        match written {
+            // Lowering the score needs CAP_SYS_RESOURCE: without it (a container),
+            // systemd goes on with the inherited score, and so does vigil.
+            Err(rustix::io::Errno::ACCESS | rustix::io::Errno::PERM) | Ok(_) => {}
+            Err(e) => return (Stage::OomScoreAdjust, e.raw_os_error()),
         }
     }
 

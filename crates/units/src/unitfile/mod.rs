@@ -992,16 +992,23 @@ impl Builder<'_> {
         }
         let expanded = self.spec(v);
         for word in expanded.split_whitespace() {
-            let clean = word
+            // Simplified as systemd does first: repeated and trailing slashes and
+            // "." components go (Debian's irqbalance.service has `irqbalance/`).
+            let parts: Vec<&str> = word
                 .split('/')
-                .all(|part| !part.is_empty() && part != "." && part != "..");
-            if !clean || word.contains(':') {
+                .filter(|part| !part.is_empty() && *part != ".")
+                .collect();
+            if word.starts_with('/')
+                || parts.is_empty()
+                || parts.contains(&"..")
+                || word.contains(':')
+            {
                 return Err(format!(
-                    "{word:?} is not a relative path without \".\", \"..\" or \":\""
+                    "{word:?} is not a relative path without \"..\" or \":\""
                 ));
             }
             let paths = &mut self.service.directories_mut(kind).paths;
-            let path = PathBuf::from(word);
+            let path = PathBuf::from(parts.join("/"));
             if !paths.contains(&path) {
                 paths.push(path);
             }

@@ -873,6 +873,13 @@ fn execution_environment_directives() {
         [PathBuf::from("a"), PathBuf::from("a/b"), PathBuf::from("c")]
     );
     assert_eq!(runtime.mode, 0o700);
+    // Simplified as systemd does: Debian's irqbalance.service has `irqbalance/`.
+    assert_eq!(
+        svc("RuntimeDirectory=irqbalance/ a//b/./c")
+            .directories(DirectoryKind::Runtime)
+            .paths,
+        [PathBuf::from("irqbalance"), PathBuf::from("a/b/c")]
+    );
     assert_eq!(
         s.directories(DirectoryKind::State).paths,
         [PathBuf::from("a")]
@@ -932,7 +939,7 @@ fn execution_environment_directives() {
     for bad in [
         "RuntimeDirectory=/abs",
         "StateDirectory=../up",
-        "CacheDirectory=a/./b",
+        "CacheDirectory=a/../b",
         "RuntimeDirectoryPreserve=maybe",
         "Nice=20",
         "OOMScoreAdjust=1001",
