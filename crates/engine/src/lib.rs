@@ -101,6 +101,8 @@ pub enum Reason {
     PidFile(String),
     /// Stopped because a unit it conflicts with was started.
     Conflict(String),
+    /// A socket unit could not listen, or could not start its service.
+    Socket(String),
     /// WatchdogSec= passed without a `WATCHDOG=1` (or the service sent
     /// `WATCHDOG=trigger`).
     Watchdog,
@@ -124,6 +126,7 @@ impl fmt::Display for Reason {
             Reason::Cycle(c) => write!(f, "ordering cycle: {c}"),
             Reason::PidFile(e) => write!(f, "pid file: {e}"),
             Reason::Conflict(n) => write!(f, "conflicts with {n}"),
+            Reason::Socket(e) => write!(f, "socket: {e}"),
             Reason::Watchdog => f.write_str("watchdog timeout"),
         }
     }
@@ -159,6 +162,10 @@ pub enum Level {
 pub enum Event {
     /// Requests (from the control socket, or the default target at boot).
     Start(String),
+    /// A start that traffic on a socket unit asked for: as [`Event::Start`],
+    /// but it counts against the unit's start-rate limit like a dependency's
+    /// start (a manual start clears the count), as in systemd.
+    Activate(String),
     Stop(String),
     Restart(String),
     Reload(String),
@@ -236,6 +243,13 @@ pub enum Event {
     },
     /// Time has passed: fire every timer due at or before `now`.
     Tick,
+    /// A running socket unit cannot go on: its sockets cannot be created, or
+    /// its service cannot be started. It stops and is failed with
+    /// [`Reason::Socket`]; ignored unless the unit is running.
+    SocketFailed {
+        unit: String,
+        why: String,
+    },
 }
 
 /// What the engine wants done.
@@ -283,6 +297,11 @@ pub enum Action {
     },
     /// After [`Event::Shutdown`]: every unit is stopped.
     AllStopped,
+    /// A socket unit became active: create its sockets and watch them
+    /// (answer [`Event::SocketFailed`] when that fails).
+    Listen { unit: String },
+    /// A socket unit stops being active: close its sockets.
+    CloseSockets { unit: String },
 }
 
 /// A request the engine refused.

@@ -516,6 +516,8 @@ fn restart_wanted(svc: &Service, result: Option<&Reason>, run_exit: Option<ExitS
 fn kind_of(name: &str) -> UnitKind {
     if name.ends_with(UnitKind::Target.suffix()) {
         UnitKind::Target
+    } else if name.ends_with(UnitKind::Socket.suffix()) {
+        UnitKind::Socket
     } else {
         UnitKind::Service
     }
@@ -890,6 +892,10 @@ impl Machine {
                 let u = self.lookup(&name)?;
                 self.start_unit(u, true)
             }
+            Event::Activate(name) => {
+                let u = self.lookup(&name)?;
+                self.start_unit(u, false)
+            }
             Event::Stop(name) => {
                 let u = self.lookup(&name)?;
                 self.stop_unit(u, StopCause::Request, false);
@@ -982,6 +988,14 @@ impl Machine {
             }
             Event::Tick => {
                 self.on_tick();
+                Ok(())
+            }
+            Event::SocketFailed { unit, why } => {
+                let u = self.lookup(&unit)?;
+                if self.slots[u].phase == Phase::Running {
+                    self.log(Level::Error, u, format!("failed: {why}"));
+                    self.deactivate(u, Some(Reason::Socket(why)), false);
+                }
                 Ok(())
             }
         }
@@ -1335,6 +1349,11 @@ impl Machine {
     fn set_phase(&mut self, u: usize, phase: Phase) {
         let now = self.now;
         let s = &mut self.slots[u];
+        if s.run.kind == UnitKind::Socket && s.phase == Phase::Running && phase != Phase::Running {
+            self.actions.push(Action::CloseSockets {
+                unit: s.name.clone(),
+            });
+        }
         s.phase = phase;
         let state = phase.state();
         if state != s.state {
@@ -1595,6 +1614,13 @@ impl Machine {
         let run = s.run.clone();
         let main_pid = s.main_pid;
         let Some(svc) = run.service.as_ref() else {
+            if run.kind == UnitKind::Socket {
+                // Listening before the state says so: a `SocketFailed` for a
+                // socket that cannot be bound comes back while it is running.
+                self.actions.push(Action::Listen {
+                    unit: s.name.clone(),
+                });
+            }
             self.set_phase(u, Phase::Running);
             self.log(Level::Debug, u, "reached".into());
             return;

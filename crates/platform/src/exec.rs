@@ -219,9 +219,12 @@ pub struct PreparedCommand {
     umask: Option<u32>,
     rlimits: Vec<Rlimit>,
     stdio: [ChildFd; 3],
-    /// A variable the child sets to its own PID (`WATCHDOG_PID`), known only
-    /// after the clone.
-    pid_env: Option<CString>,
+    /// Socket activation: descriptors the child gets as 3, 4, ... (not
+    /// close-on-exec there).
+    pass_fds: Vec<OwnedFd>,
+    /// Variables the child sets to its own PID (`WATCHDOG_PID`, `LISTEN_PID`),
+    /// known only after the clone.
+    pid_env: Vec<CString>,
     controlling_tty: Option<ControllingTty>,
     nice: Option<i32>,
     ioprio: Option<(u8, u8)>,
@@ -245,7 +248,8 @@ impl PreparedCommand {
             umask: None,
             rlimits: Vec::new(),
             stdio: [ChildFd::Inherit, ChildFd::Inherit, ChildFd::Inherit],
-            pid_env: None,
+            pass_fds: Vec::new(),
+            pid_env: Vec::new(),
             controlling_tty: None,
             nice: None,
             ioprio: None,
@@ -297,7 +301,19 @@ impl PreparedCommand {
     /// `WATCHDOG_PID`): the PID exists only after the clone, so the child
     /// writes its digits into a buffer reserved before it.
     pub fn pid_env(&mut self, name: CString) -> &mut Self {
-        self.pid_env = Some(name);
+        self.pid_env.push(name);
+        self
+    }
+
+    /// Socket activation: the child gets these as fds 3, 4, ... in this order,
+    /// and its environment gets `LISTEN_PID=` with its own PID, written between
+    /// clone and exec (the caller sets `LISTEN_FDS=` and `LISTEN_FDNAMES=`).
+    /// They are the manager's close-on-exec copies, closed when this is dropped.
+    pub fn pass_fds(&mut self, fds: Vec<OwnedFd>) -> &mut Self {
+        if !fds.is_empty() {
+            self.pid_env.push(c"LISTEN_PID".into());
+        }
+        self.pass_fds = fds;
         self
     }
 
@@ -385,14 +401,17 @@ struct Plan<'a> {
     argv: *const *const c_char,
     envp: *const *const c_char,
     /// Where the child writes its PID in decimal, NUL-terminated (the value
-    /// part of the `pid_env` entry of `envp`), and the room there.
-    pid_digits: Option<(*mut u8, usize)>,
+    /// part of each `pid_env` entry of `envp`), and the room there.
+    pid_digits: &'a [(*mut u8, usize)],
     /// For each of 0, 1, 2: the staging slot holding what to install there
     /// (`None`: keep the manager's own).
     stdio: [Option<RawFd>; 3],
     /// The child's private descriptor table keeps only the descriptors below
-    /// this: 0-2, the manager's first few, and the staging slots.
+    /// this: 0-2, the manager's first few, and the staging slots (and, with
+    /// `pass_fds`, everything up to the highest of them).
     keep_below: u32,
+    /// Descriptors to install as 3, 4, ... (see [`PreparedCommand::pass_fds`]).
+    pass_fds: &'a [RawFd],
     rlimits: &'a [(Resource, rustix::process::Rlimit)],
     umask: Option<Mode>,
     cwd: Option<(&'a CStr, bool)>,
@@ -461,22 +480,28 @@ fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
 pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
     // Everything below is allocated and computed before fork.
     let argv = null_terminated(&cmd.argv);
-    // `NAME=` followed by room for a PID's digits and the NUL: the child fills
-    // it in. Allocated here and not moved until the clone has returned.
-    let mut pid_entry: Option<Vec<u8>> = cmd.pid_env.as_ref().map(|name| {
-        let mut buf = name.as_bytes().to_vec();
-        buf.push(b'=');
-        buf.resize(buf.len() + PID_DIGITS + 1, 0);
-        buf
-    });
-    let name_len = cmd.pid_env.as_ref().map_or(0, |n| n.as_bytes().len() + 1);
+    let pass_fds: Vec<RawFd> = cmd.pass_fds.iter().map(AsRawFd::as_raw_fd).collect();
+    // `NAME=` followed by room for a PID's digits and the NUL, for each
+    // variable: the child fills them in. Allocated here and not moved until
+    // the clone has returned.
+    let mut pid_entries: Vec<Vec<u8>> = cmd
+        .pid_env
+        .iter()
+        .map(|name| {
+            let mut buf = name.as_bytes().to_vec();
+            buf.push(b'=');
+            buf.resize(buf.len() + PID_DIGITS + 1, 0);
+            buf
+        })
+        .collect();
     let mut envp: Vec<*const c_char> = cmd.envp.iter().map(|s| s.as_ptr()).collect();
-    let mut pid_digits = None;
-    if let Some(buf) = pid_entry.as_mut() {
+    let mut pid_digits: Vec<(*mut u8, usize)> = Vec::with_capacity(pid_entries.len());
+    for (buf, name) in pid_entries.iter_mut().zip(&cmd.pid_env) {
+        let name_len = name.as_bytes().len() + 1;
         envp.push(buf.as_ptr().cast::<c_char>());
         // SAFETY: `name_len` < `buf.len()` (PID_DIGITS + 1 bytes follow the name).
         let digits = unsafe { buf.as_mut_ptr().add(name_len) };
-        pid_digits = Some((digits, PID_DIGITS + 1));
+        pid_digits.push((digits, PID_DIGITS + 1));
     }
     envp.push(std::ptr::null());
     let groups: Option<Vec<Gid>> = match &cmd.groups {
@@ -528,14 +553,18 @@ pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
             }
         }
     }
-    let keep_below = stage_slots.keep_below;
+    let highest_passed = pass_fds.iter().copied().max().unwrap_or(0);
+    let keep_below = stage_slots
+        .keep_below
+        .max(u32::try_from(highest_passed).unwrap_or(0).saturating_add(1));
     let plan = Plan {
         path: &cmd.path,
         argv: argv.as_ptr(),
         envp: envp.as_ptr(),
-        pid_digits,
+        pid_digits: &pid_digits,
         stdio,
         keep_below,
+        pass_fds: &pass_fds,
         rlimits: &rlimits,
         umask: cmd.umask.map(Mode::from_raw_mode),
         cwd: cmd
@@ -854,6 +883,10 @@ fn child_setup(plan: &Plan<'_>) -> (Stage, i32) {
         }
     }
 
+    if let Err(errno) = install_passed_fds(plan) {
+        return (Stage::Dup2, errno);
+    }
+
     if let Some(mode) = plan.controlling_tty {
         let force: libc::c_int = (mode == ControllingTty::Force).into();
         // SAFETY: TIOCSCTTY takes an int argument by value and acts on fd 0 of
@@ -954,7 +987,7 @@ fn child_setup(plan: &Plan<'_>) -> (Stage, i32) {
         return (Stage::Setuid, e.raw_os_error());
     }
 
-    if let Some((digits, room)) = plan.pid_digits {
+    for &(digits, room) in plan.pid_digits {
         // SAFETY: `digits` points to `room` bytes inside `pid_entry` of `spawn`,
         // which stays allocated and unmoved until the clone returns, and which
         // nothing else touches meanwhile (the parent thread is suspended by
@@ -974,6 +1007,37 @@ fn child_setup(plan: &Plan<'_>) -> (Stage, i32) {
     // before fork and alive until execve replaces this image.
     unsafe { libc::execve(plan.path.as_ptr(), plan.argv, plan.envp) };
     (Stage::Exec, last_errno())
+}
+
+/// Socket activation in the child: the passed descriptors become 3, 4, ...
+/// (without close-on-exec).
+/// Everything from `keep_below` up was closed when the table was unshared, so
+/// the passed descriptors are first copied there (above every source and
+/// every target), then onto their places.
+fn install_passed_fds(plan: &Plan<'_>) -> Result<(), i32> {
+    let n = plan.pass_fds.len();
+    if n == 0 {
+        return Ok(());
+    }
+    let base = plan.keep_below.max(3 + n as u32) as RawFd;
+    for (i, &raw) in (0..).zip(plan.pass_fds) {
+        // SAFETY: plain integers; dup3 only changes this child's own table.
+        // `raw` is open here (below `keep_below`, held by the manager until
+        // the clone returns); `base + i` is free, since everything from
+        // `keep_below` up was closed. The copy is closed at exec.
+        if unsafe { libc::dup3(raw, base + i, libc::O_CLOEXEC) } < 0 {
+            return Err(last_errno());
+        }
+    }
+    for i in (0..).take(n) {
+        // SAFETY: as above. Whatever 3 + i held in this child (a staging
+        // slot already installed as stdio, or a manager descriptor that exec
+        // would close) is replaced, as intended.
+        if unsafe { libc::dup3(base + i, 3 + i, 0) } < 0 {
+            return Err(last_errno());
+        }
+    }
+    Ok(())
 }
 
 /// Room for a PID in decimal (`u32::MAX` has 10 digits).

@@ -21,6 +21,7 @@ pub mod channel;
 pub mod epoll;
 pub mod errno;
 pub mod exec;
+pub mod listen;
 pub mod memory;
 pub mod pipe;
 pub mod process;

@@ -312,3 +312,59 @@ fn setuid_failure_is_reported_as_setuid() {
         }
     );
 }
+
+/// Socket activation: the passed descriptors arrive as 3, 4, ... in order and
+/// open across exec, and LISTEN_PID is the child's own PID, written after the clone.
+#[test]
+fn passed_fds_become_3_and_4_with_the_childs_own_listen_pid() {
+    let dir = temp_dir("pass-fds");
+    let out = dir.join("out");
+    let first = OwnedFd::from(File::create(dir.join("first")).unwrap());
+    let second = OwnedFd::from(File::create(dir.join("second")).unwrap());
+    let script = format!(
+        "echo one >&3 && echo two >&4 && echo \"$LISTEN_PID $$ $LISTEN_FDS\" > {}",
+        out.display()
+    );
+    let mut cmd = sh(&script, &["LISTEN_FDS=2"]);
+    cmd.pass_fds(vec![first, second]);
+    let child = vigil_platform::spawn(&cmd).unwrap();
+    assert_eq!(child.exec, ExecStatus::Succeeded);
+    assert_eq!(wait_blocking(child.pid).unwrap(), ExitStatus::Exited(0));
+    assert_eq!(std::fs::read_to_string(dir.join("first")).unwrap(), "one\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("second")).unwrap(),
+        "two\n"
+    );
+    let pid = child.pid.to_string();
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        format!("{pid} {pid} 2\n")
+    );
+    // The same command spawned again gets the new child's PID, not the old one.
+    let child2 = vigil_platform::spawn(&cmd).unwrap();
+    assert_eq!(wait_blocking(child2.pid).unwrap(), ExitStatus::Exited(0));
+    let pid2 = child2.pid.to_string();
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        format!("{pid2} {pid2} 2\n")
+    );
+}
+
+#[test]
+fn without_passed_fds_there_is_no_listen_pid_and_no_fd_3() {
+    let dir = temp_dir("no-pass-fds");
+    let out = dir.join("out");
+    let script = format!(
+        "{{ echo \"pid=${{LISTEN_PID-unset}}\"; if true >&3; then echo open; else echo closed; fi; }} > {} 2>/dev/null",
+        out.display()
+    );
+    let (exec, status) = run(&sh(&script, &[]));
+    assert_eq!(
+        (exec, status),
+        (ExecStatus::Succeeded, ExitStatus::Exited(0))
+    );
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "pid=unset\nclosed\n"
+    );
+}

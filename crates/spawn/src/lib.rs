@@ -118,6 +118,9 @@ pub struct Context {
     /// Extra variables from the manager, applied before the unit's own
     /// `Environment=` and `EnvironmentFile=` (which may override them).
     pub extra_env: Vec<(String, String)>,
+    /// Socket activation: the sockets passed as fds 3, 4, ... with their
+    /// names, giving `LISTEN_FDS`, `LISTEN_FDNAMES` and `LISTEN_PID`.
+    pub listen_fds: Vec<(OwnedFd, String)>,
     /// A variable set to the child's own PID (`WATCHDOG_PID` for a main
     /// process with a watchdog); it replaces any value from the unit.
     pub pid_variable: Option<String>,
@@ -144,6 +147,7 @@ impl Default for Context {
             stdout: Stdio::Inherit,
             stderr: Stdio::Inherit,
             extra_env: Vec::new(),
+            listen_fds: Vec::new(),
             pid_variable: None,
             privileged: false,
             dynamic_user: None,
@@ -735,7 +739,14 @@ pub fn prepare(
     let owner = is_root.then(|| (identity.uid.unwrap_or(0), identity.gid.unwrap_or(0)));
     let directories = directories::set_up(service, &roots, owner)
         .map_err(|source| SpawnError::Directory { source })?;
-    let environment = build_environment(service, &ctx, &identity, &directories)?;
+    let mut environment = build_environment(service, &ctx, &identity, &directories)?;
+    let listen_names: Vec<&str> = ctx.listen_fds.iter().map(|(_, n)| n.as_str()).collect();
+    if !listen_names.is_empty() {
+        // Set by the manager after the unit's own variables, as systemd does;
+        // LISTEN_PID is written by the child itself (it needs its own PID).
+        environment.set("LISTEN_FDS", &listen_names.len().to_string());
+        environment.set("LISTEN_FDNAMES", &listen_names.join(":"));
+    }
     let program = resolve_program(&cmd.program)?;
     let argv = expand_argv(cmd, &environment);
 
@@ -747,6 +758,7 @@ pub fn prepare(
         .vars()
         .iter()
         .filter(|(k, _)| ctx.pid_variable.as_deref() != Some(k.as_str()))
+        .filter(|(k, _)| ctx.listen_fds.is_empty() || k != "LISTEN_PID")
         .map(|(k, v)| c_string("environment variable", format!("{k}={v}").as_bytes()))
         .collect::<Result<Vec<_>, _>>()?;
     let mut command = PreparedCommand::new(
@@ -813,6 +825,7 @@ pub fn prepare(
             hard: limit.hard,
         });
     }
+    command.pass_fds(ctx.listen_fds.into_iter().map(|(fd, _)| fd).collect());
     command
         .stdin(child_fd(ctx.stdin, "stdin")?)
         .stdout(child_fd(ctx.stdout, "stdout")?)

@@ -13,6 +13,8 @@ use std::time::Duration;
 pub enum UnitKind {
     Service,
     Target,
+    /// A `.socket` unit: listening sockets that start a service (`socket` module).
+    Socket,
 }
 
 impl UnitKind {
@@ -21,6 +23,7 @@ impl UnitKind {
         match self {
             UnitKind::Service => ".service",
             UnitKind::Target => ".target",
+            UnitKind::Socket => ".socket",
         }
     }
 }
@@ -65,6 +68,8 @@ pub struct Unit {
     pub install: Install,
     /// Present for services, absent for targets.
     pub service: Option<Service>,
+    /// Present for sockets only.
+    pub socket: Option<Socket>,
     /// Directives that were recognised but are not enforced (for `vigil status`).
     pub not_enforced: Vec<String>,
 }
@@ -661,6 +666,9 @@ pub struct Service {
     pub non_blocking: bool,
     /// zinit's `test`: a readiness probe run until it succeeds.
     pub ready_test: Option<ExecCommand>,
+    /// `Sockets=`: socket units whose descriptors this service gets (besides
+    /// those whose `Service=` names it).
+    pub sockets: Vec<String>,
 }
 
 impl Default for Service {
@@ -719,6 +727,107 @@ impl Default for Service {
             ignore_sigpipe: true,
             non_blocking: false,
             ready_test: None,
+            sockets: Vec::new(),
+        }
+    }
+}
+
+/// The `[Socket]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Socket {
+    /// Every `Listen*=` line, in order.
+    pub listen: Vec<Listen>,
+    /// `SocketMode=`, for unix sockets and FIFOs.
+    pub socket_mode: u32,
+    /// `DirectoryMode=`, for parent directories created.
+    pub directory_mode: u32,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    /// `Service=`, defaulting to the socket's own name with `.service`.
+    pub service: String,
+    pub backlog: u32,
+    /// `FileDescriptorName=`, defaulting to the socket unit's name.
+    pub fd_name: String,
+    /// `Accept=yes`: not implemented (see docs/COMPATIBILITY.md); loads with a warning.
+    pub accept: bool,
+    pub remove_on_stop: bool,
+    pub pass_credentials: bool,
+    pub reuse_port: bool,
+    pub free_bind: bool,
+}
+
+/// systemd's `SOMAXCONN` default for `Backlog=`.
+pub const DEFAULT_BACKLOG: u32 = 4096;
+
+impl Socket {
+    /// systemd's defaults for a socket unit named `name` (`x.socket`).
+    pub fn new(name: &str) -> Socket {
+        let stem = name.strip_suffix(".socket").unwrap_or(name);
+        Socket {
+            listen: Vec::new(),
+            socket_mode: 0o666,
+            directory_mode: 0o755,
+            user: None,
+            group: None,
+            service: format!("{stem}.service"),
+            backlog: DEFAULT_BACKLOG,
+            fd_name: stem.to_string(),
+            accept: false,
+            remove_on_stop: false,
+            pass_credentials: false,
+            reuse_port: false,
+            free_bind: false,
+        }
+    }
+}
+
+/// One `Listen*=` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listen {
+    pub kind: ListenKind,
+    pub address: ListenAddress,
+    /// Where it was written.
+    pub line: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenKind {
+    Stream,
+    Datagram,
+    SequentialPacket,
+    Fifo,
+}
+
+impl ListenKind {
+    pub fn directive(self) -> &'static str {
+        match self {
+            ListenKind::Stream => "ListenStream",
+            ListenKind::Datagram => "ListenDatagram",
+            ListenKind::SequentialPacket => "ListenSequentialPacket",
+            ListenKind::Fifo => "ListenFIFO",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenAddress {
+    /// A file-system path: a unix socket, or the FIFO of `ListenFIFO=`.
+    Path(PathBuf),
+    /// `@name`: a unix socket in the abstract namespace (without the `@`).
+    Abstract(String),
+    /// A bare port: `[::]:PORT` dual-stack, or `0.0.0.0:PORT` without IPv6.
+    Port(u16),
+    /// `ADDRESS:PORT` or `[IPv6]:PORT`.
+    Inet(std::net::SocketAddr),
+}
+
+impl std::fmt::Display for ListenAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListenAddress::Path(p) => write!(f, "{}", p.display()),
+            ListenAddress::Abstract(n) => write!(f, "@{n}"),
+            ListenAddress::Port(p) => write!(f, "[::]:{p}"),
+            ListenAddress::Inet(a) => write!(f, "{a}"),
         }
     }
 }
@@ -738,8 +847,10 @@ impl Service {
 impl Unit {
     /// A unit with systemd's defaults and nothing else: the starting point of every loader.
     pub fn new(name: impl Into<String>, kind: UnitKind, format: Format) -> Unit {
+        let name = name.into();
         Unit {
-            name: name.into(),
+            socket: (kind == UnitKind::Socket).then(|| Socket::new(&name)),
+            name,
             kind,
             source: None,
             format,
@@ -757,7 +868,7 @@ impl Unit {
             install: Install::default(),
             service: match kind {
                 UnitKind::Service => Some(Service::default()),
-                UnitKind::Target => None,
+                UnitKind::Target | UnitKind::Socket => None,
             },
             not_enforced: Vec::new(),
         }

@@ -56,6 +56,7 @@ pub fn kind_of(name: &str) -> Option<UnitKind> {
     match suffix_of(name)? {
         ".service" => Some(UnitKind::Service),
         ".target" => Some(UnitKind::Target),
+        ".socket" => Some(UnitKind::Socket),
         _ => None,
     }
 }
@@ -255,7 +256,8 @@ mod tests {
     fn kinds() {
         assert_eq!(kind_of("a.service"), Some(UnitKind::Service));
         assert_eq!(kind_of("a.target"), Some(UnitKind::Target));
-        assert_eq!(kind_of("a.socket"), None);
+        assert_eq!(kind_of("a.socket"), Some(UnitKind::Socket));
+        assert_eq!(kind_of("a.timer"), None);
         assert_eq!(kind_of(".service"), None);
     }
 

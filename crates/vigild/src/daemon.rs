@@ -34,6 +34,8 @@ pub(crate) mod token {
     pub const LOG_PIPE: u64 = 6 << 56;
     pub const SINK: u64 = 8 << 56;
     pub const PIDFD: u64 = 9 << 56;
+    /// A socket unit's listening sockets (one id per unit).
+    pub const SOCKET: u64 = 10 << 56;
     pub const KIND: u64 = 0xff << 56;
 }
 
@@ -69,6 +71,8 @@ pub(crate) struct Daemon {
     /// Alias -> unit, from the last read (symlinks and Alias=), for control requests.
     pub aliases: BTreeMap<String, String>,
     pub procs: Procs,
+    /// The listening sockets of socket units.
+    pub sockets: crate::sockets::Sockets,
     pub clients: Clients,
     pub logs: Logs,
     pub phase: Phase,
@@ -233,6 +237,7 @@ impl Daemon {
             instances: BTreeSet::new(),
             aliases: BTreeMap::new(),
             procs: Procs::new(),
+            sockets: crate::sockets::Sockets::default(),
             clients: Clients::new(listener),
             logs,
             phase: Phase::Running,
@@ -609,6 +614,7 @@ impl Daemon {
                         .logs
                         .on_sink_writable(r.token & !token::KIND, &self.epoll),
                     token::PIDFD => self.on_pidfd((r.token & !token::KIND) as u32),
+                    token::SOCKET => self.on_socket_ready(r.token & !token::KIND),
                     _ => {}
                 }
                 self.process_actions();
@@ -925,6 +931,7 @@ impl Daemon {
                 // restate a change ("starting", "started") are debug-level.
                 self.say(Level::Info, Some(&unit), &msg);
                 self.clients.on_state_changed(&unit, state);
+                self.on_state_for_sockets(&unit, state);
                 if matches!(state, State::Inactive | State::Failed | State::Restarting) {
                     self.kill_leftovers(&unit);
                     self.release_run_resources(&unit, state == State::Restarting);

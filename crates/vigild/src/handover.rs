@@ -95,6 +95,9 @@ pub(crate) struct State {
     notify: Option<i32>,
     #[serde(default)]
     log: Vec<LogLine>,
+    /// After `vigil reexec`: the listening sockets of socket units, left open.
+    #[serde(default)]
+    sockets: crate::sockets::SavedSockets,
 }
 
 impl State {
@@ -451,6 +454,7 @@ impl Daemon {
 
     /// At a clean exit: vigil-init drops the state and the sockets it kept.
     pub(crate) fn forget_state(&mut self) {
+        self.forget_sockets();
         let Some(chan) = &self.init else { return };
         let mut names = vec![STORE_CONTROL.to_string(), STORE_NOTIFY.to_string()];
         if self.handover.generation > 0 {
@@ -535,6 +539,7 @@ impl Daemon {
         self.logs.set_next_pipe_id(state.next_pipe_id);
         self.logs.import(state.log);
         self.adopt_pipes(state.pipes, state.reexec, &mut inherited);
+        self.adopt_sockets(state.sockets, state.reexec, &mut inherited.store);
 
         // Statuses init reaped while no manager ran.
         for &(pid, status) in &inherited.exited {
@@ -786,11 +791,13 @@ impl Daemon {
         let mut state = self.build_state(Vec::new(), true);
         state.listener = Some(self.clients.listener_fd().as_raw_fd());
         state.notify = Some(self.notify.as_fd().as_raw_fd());
+        state.sockets = self.save_sockets();
         let fd = match Daemon::write_state(&state) {
             Ok(fd) => fd,
             Err(e) => return self.undo_reexec(e),
         };
         let mut keep = vec![fd.as_fd(), self.clients.listener_fd(), self.notify.as_fd()];
+        keep.extend(self.socket_fds());
         if let Some(chan) = &self.init {
             keep.push(chan.as_fd());
         }
@@ -829,6 +836,9 @@ impl Daemon {
     fn undo_reexec(&mut self, e: anyhow::Error) -> anyhow::Error {
         let _ = vigil_platform::set_cloexec(self.clients.listener_fd(), true);
         let _ = vigil_platform::set_cloexec(self.notify.as_fd(), true);
+        for fd in self.socket_fds() {
+            let _ = vigil_platform::set_cloexec(fd, true);
+        }
         if let Some(chan) = &self.init {
             let _ = vigil_platform::set_cloexec(chan.as_fd(), true);
         }

@@ -19,5 +19,6 @@ mod handover;
 mod logs;
 pub mod options;
 mod procs;
+mod sockets;
 
 pub use daemon::run;

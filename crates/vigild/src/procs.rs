@@ -98,6 +98,8 @@ impl Daemon {
                 }
             }
             Action::WatchPid { unit, pid } => self.watch_pid(&unit, pid),
+            Action::Listen { unit } => self.listen(&unit),
+            Action::CloseSockets { unit } => self.close_sockets(&unit),
             // Handled by the caller.
             Action::StateChanged { .. } | Action::Log { .. } | Action::AllStopped => {}
         }
@@ -181,6 +183,11 @@ impl Daemon {
                 || (service.permissions_start_only && !matches!(role, Role::Main(_))),
             dynamic_user,
             directory_roots: None,
+            // Socket activation: only the main process gets the sockets.
+            listen_fds: match role {
+                Role::Main(_) => self.listen_fds_for(unit_name, &service.sockets),
+                _ => Vec::new(),
+            },
         };
         let result = vigil_spawn::prepare(unit_name, service, command, ctx)
             .and_then(|prepared| vigil_spawn::spawn(&prepared));

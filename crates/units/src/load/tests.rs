@@ -402,7 +402,7 @@ fn alias_to_a_file_outside_the_directories() {
 fn bad_file_names_and_unreadable_things() {
     let d = TempDir::new("names");
     d.write("bad name.service", SIMPLE);
-    d.write("x.socket", "[Socket]\n");
+    d.write("x.timer", "[Timer]\n");
     d.link("dangling.service", "/nonexistent/dangling.service");
     let set = load_dirs(&[d.path(), d.0.join("does-not-exist")], &ctx());
     assert!(set.units.is_empty());
@@ -414,7 +414,7 @@ fn bad_file_names_and_unreadable_things() {
     );
     assert!(
         msgs.iter()
-            .any(|m| m.contains(".socket units are not supported yet")),
+            .any(|m| m.contains(".timer units are not supported yet")),
         "{msgs:?}"
     );
     assert_eq!(set.broken.len(), 1);
@@ -703,5 +703,28 @@ fn on_failure_with_a_specifier_instantiates_the_handler() {
     assert_eq!(
         n.service.as_ref().unwrap().exec_start[0].argv,
         ["/bin/echo", "a.service"]
+    );
+}
+
+#[test]
+fn socket_units_load_with_their_built_in_targets() {
+    let d = TempDir::new("sockets");
+    d.write("web.socket", "[Socket]\nListenStream=/run/web.sock\n");
+    d.write("web.service", SIMPLE);
+    d.link("sockets.target.wants/web.socket", "../web.socket");
+    let set = load_dirs(&[d.path()], &ctx());
+    let errors: Vec<_> = set.diagnostics.iter().filter(|d| d.is_error()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let sock = set.get("web.socket").expect("socket unit loaded");
+    assert_eq!(sock.kind, UnitKind::Socket);
+    assert_eq!(sock.socket.as_ref().unwrap().service, "web.service");
+    assert!(set.get("sysinit.target").is_some(), "built in");
+    assert!(set.get("sockets.target").is_some(), "built in");
+    assert!(
+        set.get("sockets.target")
+            .unwrap()
+            .deps
+            .wants
+            .contains(&"web.socket".to_string())
     );
 }

@@ -10,17 +10,19 @@
 pub mod exec;
 pub mod known;
 pub mod raw;
+mod socket;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use exec::{ExecError, SplitError, Word, expand_exec_words, parse_exec, split_words};
 pub use raw::RawEntry;
+pub use socket::parse_listen;
 
 use crate::model::{
     Condition, ConditionKind, CpuPolicy, Dependencies, DirectoryKind, EnvironmentFile,
-    ExitStatusSet, FileMode, Format, Input, IoClass, KillMode, NotifyAccess, Output, Preserve,
-    Resource, RestartPolicy, Service, ServiceType, TtyMode, Unit, UnitKind, WorkingDir,
+    ExitStatusSet, FileMode, Format, Input, IoClass, KillMode, ListenKind, NotifyAccess, Output,
+    Preserve, Resource, RestartPolicy, Service, ServiceType, TtyMode, Unit, UnitKind, WorkingDir,
     WorkingDirectory,
 };
 use crate::specifier::{self, SpecifierContext};
@@ -69,6 +71,7 @@ pub fn sections_for(kind: UnitKind) -> &'static [&'static str] {
     match kind {
         UnitKind::Service => &["Unit", "Service", "Install"],
         UnitKind::Target => &["Unit", "Install"],
+        UnitKind::Socket => &["Unit", "Socket", "Install"],
     }
 }
 
@@ -86,7 +89,7 @@ pub fn parse(
             diagnostics: vec![Diagnostic::error(
                 main.path,
                 0,
-                format!("{name}: vigil loads only .service and .target units"),
+                format!("{name}: vigil loads only .service, .socket and .target units"),
             )],
             references: Vec::new(),
         };
@@ -648,6 +651,62 @@ pub static DIRECTIVES: &[Directive] = &[
         b.service.tty_path = Some(PathBuf::from(p));
         Ok(())
     }),
+    d("Service", "Sockets", socket::h_sockets),
+    d("Socket", "ListenStream", |b, v| {
+        socket::h_listen(b, v, ListenKind::Stream)
+    }),
+    d("Socket", "ListenDatagram", |b, v| {
+        socket::h_listen(b, v, ListenKind::Datagram)
+    }),
+    d("Socket", "ListenSequentialPacket", |b, v| {
+        socket::h_listen(b, v, ListenKind::SequentialPacket)
+    }),
+    d("Socket", "ListenFIFO", |b, v| {
+        socket::h_listen(b, v, ListenKind::Fifo)
+    }),
+    d("Socket", "SocketMode", |b, v| {
+        b.socket().socket_mode = value::parse_mode(v).map_err(|e| e.to_string())?;
+        Ok(())
+    }),
+    d("Socket", "DirectoryMode", |b, v| {
+        b.socket().directory_mode = value::parse_mode(v).map_err(|e| e.to_string())?;
+        Ok(())
+    }),
+    d("Socket", "SocketUser", |b, v| {
+        let n = b.account_name(v)?;
+        b.socket().user = n;
+        Ok(())
+    }),
+    d("Socket", "SocketGroup", |b, v| {
+        let n = b.account_name(v)?;
+        b.socket().group = n;
+        Ok(())
+    }),
+    d("Socket", "Service", socket::h_service),
+    d("Socket", "Backlog", |b, v| {
+        b.socket().backlog = v
+            .parse()
+            .map_err(|_| "expected a non-negative number".to_string())?;
+        Ok(())
+    }),
+    d("Socket", "FileDescriptorName", socket::h_fd_name),
+    d("Socket", "Accept", socket::h_accept),
+    d("Socket", "RemoveOnStop", |b, v| {
+        b.socket().remove_on_stop = bool_value(v)?;
+        Ok(())
+    }),
+    d("Socket", "PassCredentials", |b, v| {
+        b.socket().pass_credentials = bool_value(v)?;
+        Ok(())
+    }),
+    d("Socket", "ReusePort", |b, v| {
+        b.socket().reuse_port = bool_value(v)?;
+        Ok(())
+    }),
+    d("Socket", "FreeBind", |b, v| {
+        b.socket().free_bind = bool_value(v)?;
+        Ok(())
+    }),
     d("Install", "WantedBy", |b, v| {
         b.install_names(v, false, |i| &mut i.wanted_by)
     }),
@@ -964,10 +1023,11 @@ impl Builder<'_> {
         })
     }
 
-    /// A value that needs .socket units, which vigil does not have yet.
+    /// A value that needs what vigil's socket units do not do yet
+    /// (`Accept=yes` connections, the fd store).
     fn not_available(&mut self, v: &str, instead: &str) {
         self.warn(format!(
-            "{}={v} needs .socket units, which vigil does not have yet; using {instead}",
+            "{}={v} is not implemented yet (it needs Accept=yes socket units or the fd store); using {instead}",
             self.key
         ));
         let what = format!("{}={v}", self.key);
@@ -1062,6 +1122,9 @@ impl Builder<'_> {
 
     /// Checks that need the whole unit, then hands it out if nothing was wrong.
     fn finish(mut self, main: &Path) -> Parsed {
+        if self.unit.kind == UnitKind::Socket {
+            socket::finish(&mut self, main);
+        }
         self.unit.deps.dedup();
         if self.unit.kind == UnitKind::Service {
             let s = &mut self.service;
@@ -1453,7 +1516,7 @@ fn h_standard_input(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
         _ => {
             return Err(
                 "expected null, tty, tty-force, tty-fail, data, file:PATH (socket and fd: \
-                 need .socket units)"
+                 not implemented yet)"
                     .into(),
             );
         }

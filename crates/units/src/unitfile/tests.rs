@@ -626,7 +626,10 @@ fn outputs() {
             "[Service]\nExecStart=/bin/true\nStandardOutput={v}\n"
         ));
         assert_eq!(u.service.unwrap().stdout, Output::Log);
-        assert!(warnings(&d)[0].1.contains("needs .socket units"), "{d:?}");
+        assert!(
+            warnings(&d)[0].1.contains("needs Accept=yes socket units"),
+            "{d:?}"
+        );
         assert_eq!(warnings(&d)[0].0, 3);
     }
     assert!(
@@ -974,7 +977,10 @@ fn ignore_sigpipe_default() -> bool {
 fn sockets_for_stdin_are_not_available_yet() {
     let (u, d) = ok("[Service]\nExecStart=/bin/true\nStandardInput=socket\n");
     assert_eq!(u.service.unwrap().stdin, Input::Null);
-    assert!(warnings(&d)[0].1.contains("needs .socket units"), "{d:?}");
+    assert!(
+        warnings(&d)[0].1.contains("needs Accept=yes socket units"),
+        "{d:?}"
+    );
     assert_eq!(u.not_enforced, ["StandardInput=socket"]);
 }
 

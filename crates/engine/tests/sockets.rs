@@ -1,0 +1,96 @@
+//! Socket units in the engine: `Listen` when one becomes active, `CloseSockets`
+//! when it stops being active, and `SocketFailed` failing it.
+
+mod support;
+
+use support::*;
+use vigil_engine::{Action, Event, Reason, State};
+use vigil_units::{Format, Unit, UnitKind};
+
+fn socket(name: &str) -> Unit {
+    Unit::new(name, UnitKind::Socket, Format::UnitFile)
+}
+
+fn listens(actions: &[Action]) -> Vec<String> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Listen { unit } => Some(format!("listen {unit}")),
+            Action::CloseSockets { unit } => Some(format!("close {unit}")),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_started_socket_listens_and_a_stopped_one_closes() {
+    let mut h = H::new(vec![socket("web.socket"), service("web.service")]);
+    h.start("web.socket");
+    let a = h.take();
+    assert_eq!(listens(&a), ["listen web.socket"]);
+    assert_eq!(h.state("web.socket"), State::Running);
+    assert!(spawns(&a).is_empty(), "the service waits for a connection");
+    h.stop("web.socket");
+    let a = h.take();
+    assert_eq!(listens(&a), ["close web.socket"]);
+    assert_eq!(h.state("web.socket"), State::Inactive);
+}
+
+#[test]
+fn a_socket_that_cannot_listen_fails_and_closes_what_it_opened() {
+    let mut h = H::new(vec![socket("web.socket")]);
+    h.start("web.socket");
+    h.take();
+    h.ok(Event::SocketFailed {
+        unit: "web.socket".into(),
+        why: "bind /run/x: permission denied".into(),
+    });
+    let a = h.take();
+    assert_eq!(listens(&a), ["close web.socket"]);
+    assert_eq!(h.state("web.socket"), State::Failed);
+    assert_eq!(
+        h.reason("web.socket"),
+        Some(Reason::Socket("bind /run/x: permission denied".into()))
+    );
+    // Ignored once it is not running.
+    h.ok(Event::SocketFailed {
+        unit: "web.socket".into(),
+        why: "again".into(),
+    });
+    assert!(listens(&h.take()).is_empty());
+}
+
+#[test]
+fn restarting_a_socket_closes_then_listens_again() {
+    let mut h = H::new(vec![socket("web.socket")]);
+    h.start("web.socket");
+    h.take();
+    h.ok(Event::Restart("web.socket".into()));
+    assert_eq!(
+        listens(&h.take()),
+        ["close web.socket", "listen web.socket"]
+    );
+    assert_eq!(h.state("web.socket"), State::Running);
+}
+
+#[test]
+fn activation_counts_against_the_start_limit_and_a_manual_start_does_not() {
+    let mut h = H::new(vec![service("web.service").unit(|u| {
+        u.start_limit.burst = 2;
+        u.start_limit.interval = secs(10);
+    })]);
+    for i in 0..2 {
+        h.ok(Event::Activate("web.service".into()));
+        let pid = h.spawned("web.service", vigil_engine::Role::Main(0));
+        h.exit(pid, 0);
+        assert_eq!(h.state("web.service"), State::Inactive, "start {i}");
+    }
+    h.ok(Event::Activate("web.service".into()));
+    h.take();
+    assert_eq!(h.state("web.service"), State::Failed);
+    assert_eq!(h.reason("web.service"), Some(Reason::StartLimitHit));
+    // `vigil start` clears the count, as before.
+    h.start("web.service");
+    h.spawned("web.service", vigil_engine::Role::Main(0));
+    assert_eq!(h.state("web.service"), State::Running);
+}

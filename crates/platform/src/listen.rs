@@ -1,0 +1,271 @@
+//! The listening sockets and FIFOs of socket units: created and bound here,
+//! in the manager, close-on-exec and non-blocking, to be watched by the
+//! manager and passed to services as fds 3, 4, ...
+//!
+//! This module knows nothing of units: it makes one socket as told and
+//! returns it, or the error of the step that failed.
+
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use rustix::fs::{FileType, Mode, OFlags};
+use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType, sockopt};
+use rustix::process::{Gid, Uid};
+
+/// The socket type of a `Listen*=` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenType {
+    Stream,
+    Datagram,
+    SeqPacket,
+}
+
+/// Where to bind.
+#[derive(Debug, Clone, Copy)]
+pub enum BindTo<'a> {
+    Path(&'a Path),
+    /// The abstract namespace, without the leading NUL.
+    Abstract(&'a [u8]),
+    Inet(SocketAddr),
+    /// Every address: `[::]` accepting IPv4 too, or `0.0.0.0` when the
+    /// kernel has no IPv6.
+    AnyPort(u16),
+}
+
+/// The socket options of a socket unit that apply here.
+#[derive(Debug, Clone, Copy)]
+pub struct ListenOptions {
+    pub backlog: u32,
+    /// File mode of a unix socket's node.
+    pub mode: u32,
+    pub owner: Option<u32>,
+    pub group: Option<u32>,
+    pub pass_credentials: bool,
+    pub reuse_port: bool,
+    pub free_bind: bool,
+}
+
+/// A step of creating a socket, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Socket,
+    Option,
+    Bind,
+    Chmod,
+    Chown,
+    Listen,
+    Mkfifo,
+    Open,
+}
+
+impl Step {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Socket => "socket",
+            Step::Option => "setsockopt",
+            Step::Bind => "bind",
+            Step::Chmod => "chmod",
+            Step::Chown => "chown",
+            Step::Listen => "listen",
+            Step::Mkfifo => "mkfifo",
+            Step::Open => "open",
+        }
+    }
+}
+
+/// A failed step and its error.
+#[derive(Debug)]
+pub struct ListenError {
+    pub step: Step,
+    pub source: io::Error,
+}
+
+impl std::fmt::Display for ListenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.step.as_str(), self.source)
+    }
+}
+
+impl std::error::Error for ListenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+fn at<T>(step: Step, r: impl Into<Result<T, io::Error>>) -> Result<T, ListenError> {
+    r.into().map_err(|source| ListenError { step, source })
+}
+
+fn io<T>(r: rustix::io::Result<T>) -> Result<T, io::Error> {
+    r.map_err(io::Error::from)
+}
+
+/// Creates, binds and (for stream and seqpacket sockets) listens a socket:
+/// close-on-exec and non-blocking. A stale unix socket file at the path (one
+/// nobody listens on) is replaced.
+pub fn listen_socket(
+    ty: ListenType,
+    to: BindTo<'_>,
+    opts: &ListenOptions,
+) -> Result<OwnedFd, ListenError> {
+    let socket_type = match ty {
+        ListenType::Stream => SocketType::STREAM,
+        ListenType::Datagram => SocketType::DGRAM,
+        ListenType::SeqPacket => SocketType::SEQPACKET,
+    };
+    let flags = SocketFlags::CLOEXEC | SocketFlags::NONBLOCK;
+    let fd = match to {
+        BindTo::Path(path) => {
+            let fd = at(
+                Step::Socket,
+                io(rustix::net::socket_with(
+                    AddressFamily::UNIX,
+                    socket_type,
+                    flags,
+                    None,
+                )),
+            )?;
+            unix_options(&fd, opts)?;
+            at(Step::Bind, crate::socket::clear_stale_socket(path))?;
+            let addr = at(Step::Bind, io(SocketAddrUnix::new(path)))?;
+            at(Step::Bind, io(rustix::net::bind(&fd, &addr)))?;
+            at(
+                Step::Chmod,
+                io(rustix::fs::chmod(path, Mode::from_raw_mode(opts.mode))),
+            )?;
+            if opts.owner.is_some() || opts.group.is_some() {
+                at(
+                    Step::Chown,
+                    io(rustix::fs::chown(
+                        path,
+                        opts.owner.map(Uid::from_raw),
+                        opts.group.map(Gid::from_raw),
+                    )),
+                )?;
+            }
+            fd
+        }
+        BindTo::Abstract(name) => {
+            let fd = at(
+                Step::Socket,
+                io(rustix::net::socket_with(
+                    AddressFamily::UNIX,
+                    socket_type,
+                    flags,
+                    None,
+                )),
+            )?;
+            unix_options(&fd, opts)?;
+            let addr = at(Step::Bind, io(SocketAddrUnix::new_abstract_name(name)))?;
+            at(Step::Bind, io(rustix::net::bind(&fd, &addr)))?;
+            fd
+        }
+        BindTo::Inet(addr) => inet(socket_type, flags, addr, false, opts)?,
+        BindTo::AnyPort(port) => {
+            let any6 = SocketAddr::from((Ipv6Addr::UNSPECIFIED, port));
+            match inet(socket_type, flags, any6, true, opts) {
+                Err(ListenError {
+                    step: Step::Socket,
+                    source,
+                }) if source.raw_os_error() == Some(libc::EAFNOSUPPORT) => {
+                    let any4 = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
+                    inet(socket_type, flags, any4, false, opts)?
+                }
+                other => other?,
+            }
+        }
+    };
+    if ty != ListenType::Datagram {
+        let backlog = i32::try_from(opts.backlog).unwrap_or(i32::MAX);
+        at(Step::Listen, io(rustix::net::listen(&fd, backlog)))?;
+    }
+    Ok(fd)
+}
+
+fn unix_options(fd: &OwnedFd, opts: &ListenOptions) -> Result<(), ListenError> {
+    if opts.pass_credentials {
+        at(Step::Option, io(sockopt::set_socket_passcred(fd, true)))?;
+    }
+    Ok(())
+}
+
+fn inet(
+    socket_type: SocketType,
+    flags: SocketFlags,
+    addr: SocketAddr,
+    dual_stack: bool,
+    opts: &ListenOptions,
+) -> Result<OwnedFd, ListenError> {
+    let family = if addr.is_ipv6() {
+        AddressFamily::INET6
+    } else {
+        AddressFamily::INET
+    };
+    let fd = at(
+        Step::Socket,
+        io(rustix::net::socket_with(family, socket_type, flags, None)),
+    )?;
+    // As systemd: a restarted listener may bind while old connections linger.
+    at(Step::Option, io(sockopt::set_socket_reuseaddr(&fd, true)))?;
+    if dual_stack {
+        at(Step::Option, io(sockopt::set_ipv6_v6only(&fd, false)))?;
+    }
+    if opts.reuse_port {
+        at(Step::Option, io(sockopt::set_socket_reuseport(&fd, true)))?;
+    }
+    if opts.free_bind {
+        let r = if addr.is_ipv6() {
+            sockopt::set_ipv6_freebind(&fd, true)
+        } else {
+            sockopt::set_ip_freebind(&fd, true)
+        };
+        at(Step::Option, io(r))?;
+    }
+    at(Step::Bind, io(rustix::net::bind(&fd, &addr)))?;
+    Ok(fd)
+}
+
+/// Creates the FIFO at `path` (an existing FIFO is kept) with `mode`, and opens
+/// it read-write (so it never reads end-of-file), non-blocking, close-on-exec.
+pub fn listen_fifo(path: &Path, opts: &ListenOptions) -> Result<OwnedFd, ListenError> {
+    let mode = Mode::from_raw_mode(opts.mode);
+    match rustix::fs::mknodat(rustix::fs::CWD, path, FileType::Fifo, mode, 0) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::EXIST) => {}
+        Err(e) => {
+            return Err(ListenError {
+                step: Step::Mkfifo,
+                source: e.into(),
+            });
+        }
+    }
+    let fd = at(
+        Step::Open,
+        io(rustix::fs::open(
+            path,
+            OFlags::RDWR | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        )),
+    )?;
+    let stat = at(Step::Open, io(rustix::fs::fstat(&fd)))?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::Fifo {
+        return Err(ListenError {
+            step: Step::Mkfifo,
+            source: io::Error::from_raw_os_error(libc::EEXIST),
+        });
+    }
+    at(Step::Chmod, io(rustix::fs::fchmod(&fd, mode)))?;
+    if opts.owner.is_some() || opts.group.is_some() {
+        at(
+            Step::Chown,
+            io(rustix::fs::fchown(
+                &fd,
+                opts.owner.map(Uid::from_raw),
+                opts.group.map(Gid::from_raw),
+            )),
+        )?;
+    }
+    Ok(fd)
+}

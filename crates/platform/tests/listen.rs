@@ -1,0 +1,181 @@
+//! The sockets of socket units, made for real: every address form, the stale
+//! socket file that is replaced and the live one that is not, FIFOs.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+
+use vigil_platform::listen::{BindTo, ListenOptions, ListenType, Step, listen_fifo, listen_socket};
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "vigil-platform-listen-{}-{name}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn opts() -> ListenOptions {
+    ListenOptions {
+        backlog: 16,
+        mode: 0o640,
+        owner: None,
+        group: None,
+        pass_credentials: false,
+        reuse_port: false,
+        free_bind: false,
+    }
+}
+
+/// (close-on-exec, non-blocking) as /proc/self/fdinfo shows the flags
+/// (octal, where 02000000 is O_CLOEXEC and 04000 O_NONBLOCK).
+fn fd_flags(fd: &OwnedFd) -> (bool, bool) {
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).unwrap();
+    let flags = info
+        .lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .map(|v| u32::from_str_radix(v.trim(), 8).unwrap())
+        .unwrap();
+    (flags & 0o2000000 != 0, flags & 0o4000 != 0)
+}
+
+#[test]
+fn a_unix_stream_socket_with_its_mode_replacing_a_stale_file() {
+    let dir = temp_dir("unix");
+    let path = dir.join("s.sock");
+    // A stale socket file: bound once, nobody listens any more.
+    drop(UnixListener::bind(&path).unwrap());
+    assert!(path.exists());
+    let fd = listen_socket(ListenType::Stream, BindTo::Path(&path), &opts()).unwrap();
+    assert_eq!(
+        fd_flags(&fd),
+        (true, true),
+        "close-on-exec and non-blocking"
+    );
+    let meta = std::fs::metadata(&path).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o640);
+    UnixStream::connect(&path).expect("it listens");
+    // A live one is not taken over.
+    let err = listen_socket(ListenType::Stream, BindTo::Path(&path), &opts()).unwrap_err();
+    assert_eq!(err.step, Step::Bind);
+    assert_eq!(err.source.raw_os_error(), Some(libc::EADDRINUSE));
+    assert!(err.to_string().starts_with("bind: "), "{err}");
+    // Neither is a file of another kind.
+    let file = dir.join("plain");
+    std::fs::write(&file, "x").unwrap();
+    let err = listen_socket(ListenType::Stream, BindTo::Path(&file), &opts()).unwrap_err();
+    assert_eq!(err.step, Step::Bind);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
+}
+
+#[test]
+fn an_abstract_socket_and_a_seqpacket_one() {
+    let name = format!("vigil-test-{}", std::process::id());
+    let _fd = listen_socket(
+        ListenType::SeqPacket,
+        BindTo::Abstract(name.as_bytes()),
+        &opts(),
+    )
+    .unwrap();
+    let again = listen_socket(
+        ListenType::SeqPacket,
+        BindTo::Abstract(name.as_bytes()),
+        &opts(),
+    )
+    .unwrap_err();
+    assert_eq!(again.step, Step::Bind);
+}
+
+#[test]
+fn a_bare_port_takes_ipv4_and_ipv6() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let fd = listen_socket(ListenType::Stream, BindTo::AnyPort(port), &opts()).unwrap();
+    let listener = std::net::TcpListener::from(fd);
+    let mut c4 = TcpStream::connect(("127.0.0.1", port)).expect("IPv4 reaches [::]");
+    let (mut s4, _) = listener.accept_nonblocking_retry();
+    s4.write_all(b"4").unwrap();
+    let mut b = [0u8; 1];
+    c4.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"4");
+    if let Ok(_c6) = TcpStream::connect(("::1", port)) {
+        let _ = listener.accept_nonblocking_retry();
+    }
+}
+
+trait AcceptRetry {
+    fn accept_nonblocking_retry(&self) -> (TcpStream, std::net::SocketAddr);
+}
+
+impl AcceptRetry for std::net::TcpListener {
+    /// The socket is non-blocking: a connect() has completed by the time it
+    /// returns, so the connection is queued; retry only on a spurious EAGAIN.
+    fn accept_nonblocking_retry(&self) -> (TcpStream, std::net::SocketAddr) {
+        for _ in 0..1000 {
+            match self.accept() {
+                Ok(x) => {
+                    x.0.set_nonblocking(false).unwrap();
+                    return x;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                Err(e) => panic!("accept: {e}"),
+            }
+        }
+        panic!("no connection queued")
+    }
+}
+
+#[test]
+fn an_inet_datagram_socket_on_loopback() {
+    let fd = listen_socket(
+        ListenType::Datagram,
+        BindTo::Inet("127.0.0.1:0".parse().unwrap()),
+        &ListenOptions {
+            reuse_port: true,
+            free_bind: true,
+            ..opts()
+        },
+    )
+    .unwrap();
+    let sock = std::net::UdpSocket::from(fd);
+    let addr = sock.local_addr().unwrap();
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.send_to(b"hi", addr).unwrap();
+    sock.set_nonblocking(false).unwrap();
+    let mut buf = [0u8; 8];
+    let (n, _) = sock.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"hi");
+}
+
+#[test]
+fn a_fifo_is_made_once_and_opened_read_write() {
+    let dir = temp_dir("fifo");
+    let path = dir.join("f");
+    let fd = listen_fifo(&path, &opts()).unwrap();
+    assert_eq!(fd_flags(&fd), (true, true));
+    let meta = std::fs::metadata(&path).unwrap();
+    assert!(meta.file_type().is_fifo());
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o640);
+    // An existing FIFO is kept and opened again.
+    let again = listen_fifo(&path, &opts()).unwrap();
+    let mut w = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    w.write_all(b"x").unwrap();
+    let mut r = std::fs::File::from(again);
+    let mut b = [0u8; 1];
+    r.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"x");
+    drop(fd);
+    // A regular file at the path is not a FIFO.
+    let file = dir.join("plain");
+    std::fs::write(&file, "x").unwrap();
+    assert_eq!(listen_fifo(&file, &opts()).unwrap_err().step, Step::Mkfifo);
+}

@@ -1,0 +1,224 @@
+//! The `[Socket]` section of `.socket` units and `Sockets=` of services:
+//! parsing the `Listen*=` addresses and the implicit dependencies systemd gives
+//! a socket unit. Never binds anything: the manager does that.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use super::{Builder, Reference, bool_value};
+use crate::Diagnostic;
+use crate::model::{Listen, ListenAddress, ListenKind, Socket, Unit, UnitKind};
+use crate::name;
+
+/// The longest `sun_path` the kernel takes, without its terminating NUL.
+const SUN_PATH_MAX: usize = 107;
+
+impl Builder<'_> {
+    /// The `[Socket]` settings being built (only socket units have a `[Socket]` section).
+    pub(super) fn socket(&mut self) -> &mut Socket {
+        let name = self.unit.name.clone();
+        self.unit.socket.get_or_insert_with(|| Socket::new(&name))
+    }
+}
+
+/// Parses one `Listen*=` address (specifiers already expanded).
+pub fn parse_listen(kind: ListenKind, v: &str) -> Result<ListenAddress, String> {
+    if v.starts_with('/') {
+        if v.len() > SUN_PATH_MAX && kind != ListenKind::Fifo {
+            return Err(format!(
+                "unix socket path is longer than {SUN_PATH_MAX} bytes"
+            ));
+        }
+        if v.split('/').any(|c| c == "..") {
+            return Err(format!("path {v:?} contains \"..\""));
+        }
+        return Ok(ListenAddress::Path(PathBuf::from(v)));
+    }
+    if kind == ListenKind::Fifo {
+        return Err(format!("path {v:?} is not absolute"));
+    }
+    if let Some(n) = v.strip_prefix('@') {
+        if n.is_empty() || n.len() > SUN_PATH_MAX - 1 {
+            return Err(format!(
+                "abstract socket name must be 1 to {} bytes long",
+                SUN_PATH_MAX - 1
+            ));
+        }
+        return Ok(ListenAddress::Abstract(n.to_string()));
+    }
+    if kind == ListenKind::SequentialPacket {
+        return Err("expected an absolute path or @abstract name (AF_UNIX only)".into());
+    }
+    if !v.is_empty() && v.bytes().all(|c| c.is_ascii_digit()) {
+        return match v.parse::<u16>() {
+            Ok(p) if p > 0 => Ok(ListenAddress::Port(p)),
+            _ => Err(format!("port {v} is out of range (1-65535)")),
+        };
+    }
+    if let Ok(a) = v.parse::<SocketAddr>() {
+        if a.port() == 0 {
+            return Err(format!("port 0 in {v:?} is not allowed"));
+        }
+        return Ok(ListenAddress::Inet(a));
+    }
+    if v.starts_with("vsock:") || v.starts_with("netlink") {
+        return Err(format!(
+            "{v:?}: vsock and netlink sockets are not supported"
+        ));
+    }
+    Err(format!(
+        "{v:?} is not an absolute path, @abstract name, port, IPv4ADDRESS:PORT or [IPv6ADDRESS]:PORT"
+    ))
+}
+
+pub(super) fn h_listen(b: &mut Builder<'_>, v: &str, kind: ListenKind) -> Result<(), String> {
+    if v.is_empty() {
+        b.socket().listen.clear();
+        return Ok(());
+    }
+    let expanded = b.spec(v);
+    let address = parse_listen(kind, expanded.trim())?;
+    let line = b.line;
+    b.socket().listen.push(Listen {
+        kind,
+        address,
+        line,
+    });
+    Ok(())
+}
+
+pub(super) fn h_service(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    let n = b.spec(v);
+    name::validate(&n).map_err(|e| e.to_string())?;
+    if !n.ends_with(".service") {
+        return Err(format!("{n} is not a .service unit"));
+    }
+    if name::is_template(&n) {
+        return Err(format!("{n} is a template; name an instance"));
+    }
+    b.socket().service = n;
+    Ok(())
+}
+
+pub(super) fn h_fd_name(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    let n = b.spec(v);
+    let ok = !n.is_empty() && n.len() <= 255 && n.chars().all(|c| c.is_ascii_graphic() && c != ':');
+    if !ok {
+        return Err(format!(
+            "{n:?} is not a valid name (1-255 printable ASCII characters without ':')"
+        ));
+    }
+    b.socket().fd_name = n;
+    Ok(())
+}
+
+pub(super) fn h_accept(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    let accept = bool_value(v)?;
+    b.socket().accept = accept;
+    if accept {
+        b.warn(
+            "Accept=yes is not implemented yet (one service instance per connection); \
+             the socket unit loads but fails when started"
+                .into(),
+        );
+        if !b.unit.not_enforced.iter().any(|d| d == "Accept=yes") {
+            b.unit.not_enforced.push("Accept=yes".into());
+        }
+    }
+    Ok(())
+}
+
+/// `Sockets=` of a service: the service gets these sockets' descriptors, and
+/// (as systemd does) Wants= and After= on them.
+pub(super) fn h_sockets(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    if v.is_empty() {
+        b.service.sockets.clear();
+        return Ok(());
+    }
+    let expanded = b.spec(v);
+    let mut bad = Vec::new();
+    for word in expanded.split_whitespace() {
+        if name::validate(word).is_err() || name::kind_of(word) != Some(UnitKind::Socket) {
+            bad.push(format!("{word} is not a .socket unit name"));
+            continue;
+        }
+        if name::is_template(word) {
+            bad.push(format!("{word} is a template and cannot be named here"));
+            continue;
+        }
+        let n = word.to_string();
+        if !b.service.sockets.contains(&n) {
+            b.service.sockets.push(n.clone());
+        }
+        b.unit.deps.wants.push(n.clone());
+        b.unit.deps.after.push(n.clone());
+        b.refs.push(Reference {
+            name: n,
+            directive: "Wants",
+            path: b.path.clone(),
+            line: b.line,
+        });
+    }
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(bad.join("; "))
+    }
+}
+
+/// Checks of the whole `[Socket]` section, and systemd's implicit dependencies:
+/// Before= its service; with DefaultDependencies=yes also Before=sockets.target,
+/// Requires= and After=sysinit.target, Conflicts= and Before=shutdown.target.
+pub(super) fn finish(b: &mut Builder<'_>, main: &std::path::Path) {
+    let unit: &mut Unit = &mut b.unit;
+    let name = unit.name.clone();
+    let sock = unit.socket.get_or_insert_with(|| Socket::new(&name));
+    // ListenSpecial=, ListenNetlink=, ... are read but not enforced: such a unit
+    // loads (and fails when started if nothing else is left to listen on).
+    // A rejected Listen*= line was reported already.
+    let other_listen = unit.not_enforced.iter().any(|d| d.starts_with("Listen"))
+        || b.diags
+            .iter()
+            .any(|d| d.is_error() && d.message.starts_with("Listen"));
+    if sock.listen.is_empty() && !other_listen {
+        b.diags.push(Diagnostic::error(
+            main,
+            0,
+            "socket unit has no ListenStream=, ListenDatagram=, ListenSequentialPacket= or \
+             ListenFIFO= setting",
+        ));
+    }
+    let service = sock.service.clone();
+    let accept = sock.accept;
+    if !accept {
+        unit.deps.before.push(service);
+    }
+    if unit.default_dependencies {
+        let implicit: [(&'static str, &str); 5] = [
+            ("Before", "sockets.target"),
+            ("Requires", "sysinit.target"),
+            ("After", "sysinit.target"),
+            ("Conflicts", "shutdown.target"),
+            ("Before", "shutdown.target"),
+        ];
+        for (directive, target) in implicit {
+            let list = match directive {
+                "Before" => &mut unit.deps.before,
+                "Requires" => &mut unit.deps.requires,
+                "After" => &mut unit.deps.after,
+                _ => &mut unit.deps.conflicts,
+            };
+            list.push(target.to_string());
+            b.refs.push(Reference {
+                name: target.to_string(),
+                directive,
+                path: main.to_path_buf(),
+                line: 0,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "socket_tests.rs"]
+mod tests;

@@ -1,0 +1,394 @@
+//! `.socket` units: every `Listen*=` form, the `[Socket]` settings, the implicit
+//! dependencies, and the errors with their file:line.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use super::super::{Parsed, parse_str};
+use crate::model::{ListenAddress, ListenKind, Unit};
+use crate::specifier::SpecifierContext;
+
+const PATH: &str = "/etc/vigil/web.socket";
+
+fn ctx() -> SpecifierContext {
+    SpecifierContext {
+        user_name: "root".into(),
+        uid: 0,
+        home: "/root".into(),
+        host_name: "box".into(),
+        runtime_dir: "/run".into(),
+    }
+}
+
+fn parse(name: &str, text: &str) -> Parsed {
+    parse_str(name, Path::new(PATH), text, &ctx())
+}
+
+fn ok(text: &str) -> Unit {
+    let p = parse("web.socket", text);
+    let errors: Vec<_> = p.diagnostics.iter().filter(|d| d.is_error()).collect();
+    assert!(errors.is_empty(), "unexpected errors: {errors:#?}");
+    p.unit.expect("unit")
+}
+
+/// The errors of a socket unit that must not load, as `file:line: message`.
+fn errs(text: &str) -> Vec<String> {
+    let p = parse("web.socket", text);
+    assert!(
+        p.unit.is_none(),
+        "unit should not load: {:#?}",
+        p.diagnostics
+    );
+    p.diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(ToString::to_string)
+        .collect()
+}
+
+fn listen_one(directive: &str, value: &str) -> (ListenKind, ListenAddress) {
+    let u = ok(&format!("[Socket]\n{directive}={value}\n"));
+    let l = &u.socket.expect("socket").listen[0];
+    (l.kind, l.address.clone())
+}
+
+#[test]
+fn every_listen_form() {
+    use ListenAddress::*;
+    use ListenKind::*;
+    assert_eq!(
+        listen_one("ListenStream", "/run/web.sock"),
+        (Stream, Path(PathBuf::from("/run/web.sock")))
+    );
+    assert_eq!(
+        listen_one("ListenStream", "@web-abstract"),
+        (Stream, Abstract("web-abstract".into()))
+    );
+    assert_eq!(listen_one("ListenStream", "8080"), (Stream, Port(8080)));
+    assert_eq!(
+        listen_one("ListenStream", "127.0.0.1:8080"),
+        (
+            Stream,
+            Inet("127.0.0.1:8080".parse::<SocketAddr>().unwrap())
+        )
+    );
+    assert_eq!(
+        listen_one("ListenStream", "[::1]:8080"),
+        (Stream, Inet("[::1]:8080".parse::<SocketAddr>().unwrap()))
+    );
+    assert_eq!(listen_one("ListenDatagram", "514"), (Datagram, Port(514)));
+    assert_eq!(
+        listen_one("ListenDatagram", "/run/systemd/journal/dev-log"),
+        (
+            Datagram,
+            Path(PathBuf::from("/run/systemd/journal/dev-log"))
+        )
+    );
+    assert_eq!(
+        listen_one("ListenSequentialPacket", "/run/seq"),
+        (SequentialPacket, Path(PathBuf::from("/run/seq")))
+    );
+    assert_eq!(
+        listen_one("ListenFIFO", "/run/initctl"),
+        (Fifo, Path(PathBuf::from("/run/initctl")))
+    );
+}
+
+#[test]
+fn several_listen_lines_keep_their_order_and_an_empty_one_resets() {
+    let u = ok("[Socket]\nListenStream=/run/a\nListenDatagram=/run/b\nListenStream=99\n");
+    let s = u.socket.unwrap();
+    let kinds: Vec<_> = s.listen.iter().map(|l| (l.kind, l.line)).collect();
+    assert_eq!(
+        kinds,
+        [
+            (ListenKind::Stream, 2),
+            (ListenKind::Datagram, 3),
+            (ListenKind::Stream, 4)
+        ]
+    );
+    let u = ok("[Socket]\nListenStream=/run/a\nListenStream=\nListenStream=/run/c\n");
+    let s = u.socket.unwrap();
+    assert_eq!(s.listen.len(), 1);
+    assert_eq!(s.listen[0].address, ListenAddress::Path("/run/c".into()));
+}
+
+#[test]
+fn specifiers_in_listen_paths() {
+    let u = ok("[Socket]\nListenStream=%t/%p.sock\n");
+    assert_eq!(
+        u.socket.unwrap().listen[0].address,
+        ListenAddress::Path("/run/web.sock".into())
+    );
+}
+
+#[test]
+fn defaults_follow_systemd() {
+    let u = ok("[Socket]\nListenStream=/run/web.sock\n");
+    let s = u.socket.unwrap();
+    assert_eq!(s.socket_mode, 0o666);
+    assert_eq!(s.directory_mode, 0o755);
+    assert_eq!(s.service, "web.service");
+    assert_eq!(s.fd_name, "web");
+    assert_eq!(s.backlog, crate::model::DEFAULT_BACKLOG);
+    assert!(!s.accept && !s.remove_on_stop && !s.pass_credentials);
+    assert!(!s.reuse_port && !s.free_bind);
+    assert_eq!(s.user, None);
+}
+
+#[test]
+fn every_socket_setting() {
+    let u = ok(
+        "[Socket]\nListenStream=/run/x/web.sock\nSocketMode=0600\nDirectoryMode=0700\n\
+         SocketUser=www\nSocketGroup=www\nService=api.service\nBacklog=16\n\
+         FileDescriptorName=http\nAccept=no\nRemoveOnStop=yes\nPassCredentials=yes\n\
+         ReusePort=true\nFreeBind=1\n",
+    );
+    let s = u.socket.unwrap();
+    assert_eq!((s.socket_mode, s.directory_mode), (0o600, 0o700));
+    assert_eq!(s.user.as_deref(), Some("www"));
+    assert_eq!(s.group.as_deref(), Some("www"));
+    assert_eq!(s.service, "api.service");
+    assert_eq!(s.backlog, 16);
+    assert_eq!(s.fd_name, "http");
+    assert!(s.remove_on_stop && s.pass_credentials && s.reuse_port && s.free_bind);
+    assert!(u.deps.before.contains(&"api.service".to_string()));
+    assert!(!u.deps.before.contains(&"web.service".to_string()));
+}
+
+#[test]
+fn implicit_dependencies() {
+    let u = ok("[Socket]\nListenStream=/run/web.sock\n");
+    let d = &u.deps;
+    assert!(d.before.contains(&"web.service".into()));
+    assert!(d.before.contains(&"sockets.target".into()));
+    assert!(d.before.contains(&"shutdown.target".into()));
+    assert_eq!(d.requires, ["sysinit.target"]);
+    assert_eq!(d.after, ["sysinit.target"]);
+    assert_eq!(d.conflicts, ["shutdown.target"]);
+    let p = parse("web.socket", "[Socket]\nListenStream=/run/web.sock\n");
+    assert!(
+        p.references
+            .iter()
+            .any(|r| r.name == "sysinit.target" && r.pulls()),
+        "the built-in sysinit.target must be referenced: {:?}",
+        p.references
+    );
+
+    let u = ok("[Unit]\nDefaultDependencies=no\n[Socket]\nListenStream=/run/web.sock\n");
+    assert_eq!(u.deps.before, ["web.service"]);
+    assert!(u.deps.requires.is_empty() && u.deps.after.is_empty());
+    assert!(u.deps.conflicts.is_empty());
+}
+
+#[test]
+fn a_service_with_sockets_wants_and_orders_after_them() {
+    let p = parse_str(
+        "db.service",
+        Path::new("/etc/vigil/db.service"),
+        "[Service]\nExecStart=/bin/db\nSockets=db.socket db-admin.socket\n",
+        &ctx(),
+    );
+    let u = p.unit.expect("loads");
+    assert_eq!(u.service.unwrap().sockets, ["db.socket", "db-admin.socket"]);
+    assert_eq!(u.deps.wants, ["db.socket", "db-admin.socket"]);
+    assert_eq!(u.deps.after, ["db.socket", "db-admin.socket"]);
+
+    let p = parse_str(
+        "db.service",
+        Path::new("/etc/vigil/db.service"),
+        "[Service]\nExecStart=/bin/db\nSockets=db.service\n",
+        &ctx(),
+    );
+    assert!(p.unit.is_none());
+    assert_eq!(
+        p.diagnostics[0].to_string(),
+        "/etc/vigil/db.service:3: error: Sockets=db.service: db.service is not a .socket unit name"
+    );
+}
+
+#[test]
+fn bad_values_name_file_line_and_directive() {
+    let e = errs("[Socket]\nListenStream=web.sock\n");
+    assert_eq!(
+        e,
+        [
+            "/etc/vigil/web.socket:2: error: ListenStream=web.sock: \"web.sock\" is not an absolute path, \
+             @abstract name, port, IPv4ADDRESS:PORT or [IPv6ADDRESS]:PORT"
+        ]
+    );
+    let e = errs("[Socket]\nListenStream=70000\n");
+    assert_eq!(
+        e,
+        [
+            "/etc/vigil/web.socket:2: error: ListenStream=70000: port 70000 is out of range (1-65535)"
+        ]
+    );
+    let e = errs("[Socket]\nListenStream=0\n");
+    assert!(e[0].contains("port 0 is out of range"), "{e:?}");
+    let e = errs("[Socket]\nListenStream=127.0.0.1:0\n");
+    assert!(e[0].contains("port 0 in"), "{e:?}");
+    let e = errs("[Socket]\n\nListenFIFO=fifo\n");
+    assert_eq!(
+        e,
+        ["/etc/vigil/web.socket:3: error: ListenFIFO=fifo: path \"fifo\" is not absolute"]
+    );
+    let e = errs("[Socket]\nListenSequentialPacket=80\n");
+    assert!(e[0].contains("AF_UNIX only"), "{e:?}");
+    let long = format!("/run/{}", "x".repeat(120));
+    let e = errs(&format!("[Socket]\nListenStream={long}\n"));
+    assert!(e[0].contains("longer than 107 bytes"), "{e:?}");
+    let e = errs("[Socket]\nListenStream=@\n");
+    assert!(e[0].contains("abstract socket name"), "{e:?}");
+    let e = errs("[Socket]\nListenStream=vsock:2:80\n");
+    assert!(e[0].contains("not supported"), "{e:?}");
+    let e = errs("[Socket]\nListenStream=/run/a\nSocketMode=999\n");
+    assert!(
+        e[0].starts_with("/etc/vigil/web.socket:3: error: SocketMode=999"),
+        "{e:?}"
+    );
+    let e = errs("[Socket]\nListenStream=/run/a\nService=web.target\n");
+    assert_eq!(
+        e,
+        ["/etc/vigil/web.socket:3: error: Service=web.target: web.target is not a .service unit"]
+    );
+    let e = errs("[Socket]\nListenStream=/run/a\nFileDescriptorName=a:b\n");
+    assert!(e[0].contains("FileDescriptorName=a:b"), "{e:?}");
+    let e = errs("[Socket]\nListenStream=/run/a\nBacklog=-1\n");
+    assert!(e[0].contains(":3: error: Backlog=-1"), "{e:?}");
+}
+
+#[test]
+fn a_socket_without_listen_lines_is_an_error() {
+    let e = errs("[Unit]\nDescription=x\n[Socket]\nSocketMode=0600\n");
+    assert_eq!(
+        e,
+        [
+            "/etc/vigil/web.socket: error: socket unit has no ListenStream=, ListenDatagram=, \
+          ListenSequentialPacket= or ListenFIFO= setting"
+        ]
+    );
+}
+
+#[test]
+fn accept_yes_loads_with_a_warning() {
+    let p = parse("web.socket", "[Socket]\nListenStream=22\nAccept=yes\n");
+    let u = p.unit.expect("loads");
+    assert!(u.socket.as_ref().unwrap().accept);
+    assert!(u.not_enforced.contains(&"Accept=yes".to_string()));
+    assert!(
+        p.diagnostics
+            .iter()
+            .any(|d| !d.is_error() && d.message.contains("Accept=yes is not implemented")),
+        "{:?}",
+        p.diagnostics
+    );
+}
+
+#[test]
+fn other_systemd_socket_directives_are_not_enforced_warnings() {
+    let p = parse(
+        "web.socket",
+        "[Socket]\nListenStream=/run/a\nSymlinks=/dev/log\nReceiveBuffer=8M\nNoSuchThing=1\n",
+    );
+    let u = p.unit.expect("loads");
+    assert_eq!(u.not_enforced, ["Symlinks", "ReceiveBuffer"]);
+    let msgs: Vec<String> = p.diagnostics.iter().map(ToString::to_string).collect();
+    assert!(
+        msgs.iter()
+            .any(|m| m.contains(":3: warning: Symlinks= is not enforced yet")),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs.iter()
+            .any(|m| m.contains(":5: warning: unknown key NoSuchThing= in section [Socket]")),
+        "{msgs:?}"
+    );
+}
+
+/// The text of Debian bookworm's /lib/systemd/system/ssh.socket (openssh-server
+/// 1:9.2p1-2), comments left out.
+const DEBIAN_SSH_SOCKET: &str = "[Unit]
+Description=OpenBSD Secure Shell server socket
+Before=sockets.target
+ConditionPathExists=!/etc/ssh/sshd_not_to_be_run
+
+[Socket]
+ListenStream=22
+Accept=no
+
+[Install]
+WantedBy=sockets.target
+";
+
+/// Debian bookworm's systemd-journald-dev-log.socket (systemd 252), comments left out.
+const DEBIAN_JOURNALD_DEV_LOG_SOCKET: &str = "[Unit]
+Description=Journal Socket (/dev/log)
+Documentation=man:systemd-journald.service(8) man:journald.conf(5)
+DefaultDependencies=no
+Before=sockets.target
+IgnoreOnIsolate=yes
+
+[Socket]
+ListenDatagram=/run/systemd/journal/dev-log
+PassCredentials=yes
+PassSecurity=yes
+Service=systemd-journald.service
+SocketMode=0666
+Symlinks=/dev/log
+Timestamping=us
+ReceiveBuffer=8M
+SendBuffer=8M
+";
+
+#[test]
+fn debian_socket_units_load() {
+    let p = parse("ssh.socket", DEBIAN_SSH_SOCKET);
+    assert!(
+        !p.diagnostics.iter().any(|d| d.is_error()),
+        "{:?}",
+        p.diagnostics
+    );
+    let u = p.unit.unwrap();
+    assert_eq!(
+        u.socket.as_ref().unwrap().listen[0].address,
+        ListenAddress::Port(22)
+    );
+    assert_eq!(u.socket.as_ref().unwrap().service, "ssh.service");
+    assert_eq!(u.install.wanted_by, ["sockets.target"]);
+    assert_eq!(u.conditions.len(), 1);
+
+    let p = parse(
+        "systemd-journald-dev-log.socket",
+        DEBIAN_JOURNALD_DEV_LOG_SOCKET,
+    );
+    assert!(
+        !p.diagnostics.iter().any(|d| d.is_error()),
+        "{:?}",
+        p.diagnostics
+    );
+    let s = p.unit.unwrap().socket.unwrap();
+    assert_eq!(s.service, "systemd-journald.service");
+    assert_eq!(s.listen[0].kind, ListenKind::Datagram);
+    assert!(s.pass_credentials);
+}
+
+#[test]
+fn installed_socket_units_of_this_machine_load() {
+    // Whatever .socket files this machine has (none is fine): none may give an error.
+    let Ok(dir) = std::fs::read_dir("/lib/systemd/system") else {
+        return;
+    };
+    for e in dir.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".socket") || name.contains("@.") {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(e.path()) else {
+            continue;
+        };
+        let p = parse_str(&name, &e.path(), &text, &ctx());
+        let errors: Vec<_> = p.diagnostics.iter().filter(|d| d.is_error()).collect();
+        assert!(errors.is_empty(), "{name}: {errors:#?}");
+    }
+}

@@ -1,0 +1,606 @@
+//! Socket activation: the listening sockets of `.socket` units, owned by the
+//! manager, watched in its epoll loop, and passed to services.
+//!
+//! A socket unit that becomes active (`Action::Listen`) gets its sockets
+//! created here; the manager watches them while its service is down. The
+//! first connection or datagram (Accept=no: the manager never accepts or
+//! reads) starts the service and the watch stops until the service is down
+//! again. A service gets the descriptors of every listening socket unit whose
+//! `Service=` names it or that its `Sockets=` lists, as fds 3, 4, ... of its
+//! main process, with `LISTEN_FDS`, `LISTEN_FDNAMES` and `LISTEN_PID`.
+//!
+//! This module never decides a unit's state: a socket that cannot be created,
+//! or a service that cannot be started, is told to the engine with
+//! `Event::SocketFailed`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use vigil_engine::{Event, Level, State, Time};
+use vigil_platform::Interest;
+use vigil_platform::listen::{BindTo, ListenOptions, ListenType};
+use vigil_units::{Listen, ListenAddress, ListenKind, Socket};
+
+use crate::daemon::{Daemon, token, unwatch};
+
+/// systemd's default TriggerLimitIntervalSec= and TriggerLimitBurst=: a socket
+/// that triggers its service more often than this fails, rather than spin.
+const TRIGGER_INTERVAL: Duration = Duration::from_secs(2);
+const TRIGGER_BURST: usize = 20;
+
+/// One listening socket unit.
+pub(crate) struct Listening {
+    /// The epoll token's low bits for every fd of this unit.
+    pub(crate) id: u64,
+    /// `Service=`.
+    pub(crate) service: String,
+    /// `FileDescriptorName=`.
+    pub(crate) fd_name: String,
+    /// In `Listen*=` order.
+    pub(crate) fds: Vec<OwnedFd>,
+    /// Whether the fds are in the epoll set (the service is down).
+    pub(crate) watching: bool,
+    /// Files to remove when the unit stops (RemoveOnStop=yes).
+    pub(crate) remove: Vec<PathBuf>,
+    triggers: VecDeque<Time>,
+}
+
+#[derive(Default)]
+pub(crate) struct Sockets {
+    /// Socket unit name -> its sockets; a BTreeMap for a stable fd order.
+    pub(crate) units: BTreeMap<String, Listening>,
+    next_id: u64,
+}
+
+impl Sockets {
+    fn unit_of(&self, id: u64) -> Option<String> {
+        self.units
+            .iter()
+            .find(|(_, l)| l.id == id)
+            .map(|(n, _)| n.clone())
+    }
+}
+
+fn bind_to(address: &ListenAddress) -> BindTo<'_> {
+    match address {
+        ListenAddress::Path(p) => BindTo::Path(p),
+        ListenAddress::Abstract(n) => BindTo::Abstract(n.as_bytes()),
+        ListenAddress::Port(p) => BindTo::AnyPort(*p),
+        ListenAddress::Inet(a) => BindTo::Inet(*a),
+    }
+}
+
+/// Resolves SocketUser=/SocketGroup= to numbers.
+fn owner(sock: &Socket) -> Result<(Option<u32>, Option<u32>), String> {
+    let mut uid = None;
+    let mut gid = None;
+    if let Some(user) = &sock.user {
+        let text = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        let users = vigil_spawn::users::parse_passwd(&text);
+        let entry = vigil_spawn::users::find_user(&users, user)
+            .ok_or_else(|| format!("SocketUser={user}: no such user"))?;
+        uid = Some(entry.uid);
+        gid = Some(entry.gid);
+    }
+    if let Some(group) = &sock.group {
+        let text = std::fs::read_to_string("/etc/group").unwrap_or_default();
+        let groups = vigil_spawn::users::parse_group(&text);
+        let entry = vigil_spawn::users::find_group(&groups, group)
+            .ok_or_else(|| format!("SocketGroup={group}: no such group"))?;
+        gid = Some(entry.gid);
+    }
+    Ok((uid, gid))
+}
+
+/// Creates one `Listen*=` socket (or FIFO), with its parent directories.
+fn open_one(listen: &Listen, sock: &Socket, opts: &ListenOptions) -> Result<OwnedFd, String> {
+    let what = format!("{}={}", listen.kind.directive(), listen.address);
+    if let ListenAddress::Path(path) = &listen.address
+        && let Some(parent) = path.parent()
+        && !parent.exists()
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(sock.directory_mode)
+            .create(parent)
+            .map_err(|e| format!("{what}: creating {}: {e}", parent.display()))?;
+    }
+    let result = match (listen.kind, &listen.address) {
+        (ListenKind::Fifo, ListenAddress::Path(path)) => {
+            vigil_platform::listen::listen_fifo(path, opts)
+        }
+        (ListenKind::Fifo, _) => return Err(format!("{what}: a FIFO needs a path")),
+        (kind, address) => {
+            let ty = match kind {
+                ListenKind::Datagram => ListenType::Datagram,
+                ListenKind::SequentialPacket => ListenType::SeqPacket,
+                _ => ListenType::Stream,
+            };
+            vigil_platform::listen::listen_socket(ty, bind_to(address), opts)
+        }
+    };
+    result.map_err(|e| format!("{what}: {e}"))
+}
+
+impl Daemon {
+    /// `Action::Listen`: creates the unit's sockets and starts watching them
+    /// (unless its service is already up).
+    pub(crate) fn listen(&mut self, unit: &str) {
+        if let Err(why) = self.try_listen(unit) {
+            self.say(Level::Error, Some(unit), &why);
+            let now = self.now();
+            let _ = self.engine.handle(
+                now,
+                Event::SocketFailed {
+                    unit: unit.to_string(),
+                    why,
+                },
+            );
+        }
+    }
+
+    fn try_listen(&mut self, unit: &str) -> Result<(), String> {
+        if self.sockets.units.contains_key(unit) {
+            // Adopted from a previous manager, or already open.
+            self.rearm_socket(unit);
+            return Ok(());
+        }
+        let def = self
+            .engine
+            .run_definition(unit)
+            .ok_or_else(|| format!("no definition for {unit}"))?;
+        let sock = def
+            .socket
+            .as_ref()
+            .ok_or_else(|| format!("{unit} has no [Socket] section"))?;
+        if sock.accept {
+            return Err(
+                "Accept=yes is not implemented yet (see docs/COMPATIBILITY.md, Socket units)"
+                    .into(),
+            );
+        }
+        if sock.listen.is_empty() {
+            return Err(
+                "no ListenStream=, ListenDatagram=, ListenSequentialPacket= or ListenFIFO= \
+                 to listen on (the others are not supported)"
+                    .into(),
+            );
+        }
+        let (owner, group) = owner(sock)?;
+        let opts = ListenOptions {
+            backlog: sock.backlog,
+            mode: sock.socket_mode,
+            owner,
+            group,
+            pass_credentials: sock.pass_credentials,
+            reuse_port: sock.reuse_port,
+            free_bind: sock.free_bind,
+        };
+        let mut fds = Vec::with_capacity(sock.listen.len());
+        let mut remove = Vec::new();
+        for listen in &sock.listen {
+            // An error drops (closes) what was opened so far.
+            fds.push(open_one(listen, sock, &opts)?);
+            if let ListenAddress::Path(p) = &listen.address
+                && sock.remove_on_stop
+            {
+                remove.push(p.clone());
+            }
+        }
+        self.sockets.next_id += 1;
+        let listening = Listening {
+            id: self.sockets.next_id,
+            service: sock.service.clone(),
+            fd_name: sock.fd_name.clone(),
+            fds,
+            watching: false,
+            remove,
+            triggers: VecDeque::new(),
+        };
+        let addresses: Vec<String> = sock.listen.iter().map(|l| l.address.to_string()).collect();
+        self.sockets.units.insert(unit.to_string(), listening);
+        self.store_listening(unit);
+        self.say(
+            Level::Info,
+            Some(unit),
+            &format!("listening on {}", addresses.join(", ")),
+        );
+        self.rearm_socket(unit);
+        self.handover.dirty = true;
+        Ok(())
+    }
+
+    /// Watches the unit's sockets when its service is down, stops watching
+    /// them otherwise.
+    fn rearm_socket(&mut self, unit: &str) {
+        let Some(l) = self.sockets.units.get(unit) else {
+            return;
+        };
+        let service_down = self
+            .engine
+            .unit(&l.service)
+            .is_none_or(|i| matches!(i.state, State::Inactive | State::Failed));
+        let l = match self.sockets.units.get_mut(unit) {
+            Some(l) => l,
+            None => return,
+        };
+        let mut errors = Vec::new();
+        if service_down && !l.watching {
+            for fd in &l.fds {
+                if let Err(e) = self
+                    .epoll
+                    .add(fd.as_fd(), token::SOCKET | l.id, Interest::READABLE)
+                {
+                    errors.push(format!("cannot watch a socket: {e}"));
+                }
+            }
+            l.watching = true;
+        } else if !service_down && l.watching {
+            for fd in &l.fds {
+                unwatch(&self.epoll, fd);
+            }
+            l.watching = false;
+        }
+        for e in errors {
+            self.say(Level::Error, Some(unit), &e);
+        }
+    }
+
+    /// `Action::CloseSockets`: closes the unit's sockets, and removes their
+    /// files with RemoveOnStop=yes.
+    pub(crate) fn close_sockets(&mut self, unit: &str) {
+        let Some(l) = self.sockets.units.remove(unit) else {
+            return;
+        };
+        for fd in &l.fds {
+            unwatch(&self.epoll, fd);
+        }
+        self.unstore_listening(unit, l.fds.len());
+        drop(l.fds);
+        for path in &l.remove {
+            if let Err(e) = std::fs::remove_file(path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                let msg = format!("cannot remove {}: {e}", path.display());
+                self.say(Level::Warning, Some(unit), &msg);
+            }
+        }
+        self.handover.dirty = true;
+    }
+
+    /// A watched socket is readable: start its service.
+    pub(crate) fn on_socket_ready(&mut self, id: u64) {
+        let Some(unit) = self.sockets.unit_of(id) else {
+            return;
+        };
+        let now = self.now();
+        let Some(l) = self.sockets.units.get_mut(&unit) else {
+            return;
+        };
+        if !l.watching {
+            // Another of its fds in the same epoll batch: already triggered.
+            return;
+        }
+        for fd in &l.fds {
+            unwatch(&self.epoll, fd);
+        }
+        l.watching = false;
+        while l
+            .triggers
+            .front()
+            .is_some_and(|&t| now.saturating_sub(t) >= TRIGGER_INTERVAL)
+        {
+            l.triggers.pop_front();
+        }
+        l.triggers.push_back(now);
+        let burst = l.triggers.len();
+        let service = l.service.clone();
+        let failed = if burst > TRIGGER_BURST {
+            Some(format!(
+                "trigger limit hit: {service} started more than {TRIGGER_BURST} times within {} s",
+                TRIGGER_INTERVAL.as_secs()
+            ))
+        } else if !self.ensure_loaded(&service) {
+            Some(format!("service {service} not loaded"))
+        } else {
+            self.say(
+                Level::Info,
+                Some(&unit),
+                &format!("incoming traffic: starting {service}"),
+            );
+            self.engine
+                .handle(now, Event::Activate(service.clone()))
+                .err()
+                .map(|e| format!("cannot start {service}: {e}"))
+        };
+        if let Some(why) = failed {
+            self.say(Level::Error, Some(&unit), &why);
+            let _ = self.engine.handle(now, Event::SocketFailed { unit, why });
+        }
+    }
+
+    /// Any unit changed state: a service whose sockets are listening is
+    /// watched for again once it is down, and not while it is up.
+    pub(crate) fn on_state_for_sockets(&mut self, unit: &str, state: State) {
+        if self.sockets.units.is_empty() || !unit.ends_with(".service") {
+            return;
+        }
+        let feeding: Vec<String> = self
+            .sockets
+            .units
+            .iter()
+            .filter(|(_, l)| l.service == unit)
+            .map(|(n, _)| n.clone())
+            .collect();
+        let limit_hit = state == State::Failed
+            && self
+                .engine
+                .unit(unit)
+                .is_some_and(|i| i.reason == Some(vigil_engine::Reason::StartLimitHit));
+        for s in feeding {
+            if limit_hit {
+                // systemd's "service-start-limit-hit": the socket gives up
+                // rather than trigger a service that may not start.
+                let why = format!("{unit} hit its start limit");
+                self.say(Level::Error, Some(&s), &why);
+                let now = self.now();
+                let _ = self
+                    .engine
+                    .handle(now, Event::SocketFailed { unit: s, why });
+            } else {
+                self.rearm_socket(&s);
+            }
+        }
+    }
+
+    /// The descriptors a service's main process gets, with their names:
+    /// from its `Sockets=` first, then every other listening socket whose
+    /// `Service=` names it, by socket unit name.
+    pub(crate) fn listen_fds_for(
+        &mut self,
+        service: &str,
+        sockets: &[String],
+    ) -> Vec<(OwnedFd, String)> {
+        let mut order: Vec<&String> = sockets.iter().collect();
+        for (name, l) in &self.sockets.units {
+            if l.service == service && !order.contains(&name) {
+                order.push(name);
+            }
+        }
+        let mut out = Vec::new();
+        let mut errors = Vec::new();
+        for name in order {
+            let Some(l) = self.sockets.units.get(name) else {
+                continue;
+            };
+            for fd in &l.fds {
+                match fd.try_clone() {
+                    Ok(copy) => out.push((copy, l.fd_name.clone())),
+                    Err(e) => errors.push(format!("cannot pass a socket of {name}: {e}")),
+                }
+            }
+        }
+        for e in errors {
+            self.say(Level::Error, Some(service), &e);
+        }
+        out
+    }
+}
+
+/// The prefix of a listening socket's name in vigil-init's fd store:
+/// `socket:UNIT:INDEX`.
+const STORE_PREFIX: &str = "socket:";
+/// vigil-init's limit on a store name (docs/INIT.md).
+const STORE_NAME_MAX: usize = 64;
+
+fn store_name(unit: &str, index: usize) -> Option<String> {
+    let name = format!("{STORE_PREFIX}{unit}:{index}");
+    (name.len() <= STORE_NAME_MAX).then_some(name)
+}
+
+/// The listening sockets as the next manager finds them after `vigil
+/// reexec`: each unit's descriptors, left open across exec, by number.
+pub(crate) type SavedSockets = Vec<(String, Vec<i32>)>;
+
+impl Daemon {
+    /// With vigil-init: a socket unit's descriptors go into its store, so
+    /// connections that come while no manager runs wait in their backlog.
+    fn store_listening(&mut self, unit: &str) {
+        let Some(chan) = &self.init else { return };
+        let Some(l) = self.sockets.units.get(unit) else {
+            return;
+        };
+        let mut unnamed = false;
+        for (i, fd) in l.fds.iter().enumerate() {
+            match store_name(unit, i) {
+                Some(name) => {
+                    crate::handover::send_to_init(chan, &format!("fdstore {name}"), &[fd.as_fd()]);
+                }
+                None => unnamed = true,
+            }
+        }
+        if unnamed {
+            self.say(
+                Level::Warning,
+                Some(unit),
+                "the unit name is too long for vigil-init's store: its sockets are opened again after a manager crash",
+            );
+        }
+    }
+
+    fn unstore_listening(&mut self, unit: &str, count: usize) {
+        let Some(chan) = &self.init else { return };
+        for i in 0..count {
+            if let Some(name) = store_name(unit, i) {
+                crate::handover::send_to_init(chan, &format!("fdstore-remove {name}"), &[]);
+            }
+        }
+    }
+
+    /// For `vigil reexec`: every listening descriptor by number (the caller
+    /// clears their close-on-exec flag).
+    pub(crate) fn save_sockets(&self) -> SavedSockets {
+        use std::os::fd::AsRawFd;
+        self.sockets
+            .units
+            .iter()
+            .map(|(u, l)| (u.clone(), l.fds.iter().map(AsRawFd::as_raw_fd).collect()))
+            .collect()
+    }
+
+    /// Every listening descriptor, for the close-on-exec flag around an exec.
+    pub(crate) fn socket_fds(&self) -> Vec<std::os::fd::BorrowedFd<'_>> {
+        self.sockets
+            .units
+            .values()
+            .flat_map(|l| l.fds.iter().map(AsFd::as_fd))
+            .collect()
+    }
+
+    /// After the engine's state is restored: every socket unit that is
+    /// running takes back its sockets (left open across exec, or kept by
+    /// vigil-init), or opens them again when they are gone. Descriptors of
+    /// units that are not running any more are closed.
+    pub(crate) fn adopt_sockets(
+        &mut self,
+        saved: SavedSockets,
+        reexec: bool,
+        store: &mut std::collections::HashMap<String, Vec<OwnedFd>>,
+    ) {
+        let mut found: BTreeMap<String, Vec<OwnedFd>> = BTreeMap::new();
+        if reexec {
+            for (unit, raws) in saved {
+                let fds: Vec<OwnedFd> = raws
+                    .into_iter()
+                    .filter_map(|r| vigil_platform::adopt_fd(r).ok())
+                    .collect();
+                found.insert(unit, fds);
+            }
+        }
+        // Kept by vigil-init: `socket:UNIT:INDEX`, in index order. After an
+        // exec the store still holds them too: those copies stay stored.
+        let mut stored: Vec<(String, usize, OwnedFd)> = Vec::new();
+        let keys: Vec<String> = store
+            .keys()
+            .filter(|k| k.starts_with(STORE_PREFIX))
+            .cloned()
+            .collect();
+        for key in keys {
+            let Some(rest) = key.strip_prefix(STORE_PREFIX) else {
+                continue;
+            };
+            let Some((unit, index)) = rest.rsplit_once(':') else {
+                continue;
+            };
+            let Ok(index) = index.parse::<usize>() else {
+                continue;
+            };
+            if let Some(mut fds) = store.remove(&key)
+                && !fds.is_empty()
+            {
+                stored.push((unit.to_string(), index, fds.remove(0)));
+            }
+        }
+        stored.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        let mut from_store: BTreeMap<String, Vec<OwnedFd>> = BTreeMap::new();
+        for (unit, _, fd) in stored {
+            from_store.entry(unit).or_default().push(fd);
+        }
+        let names: Vec<String> = self
+            .engine
+            .units()
+            .into_iter()
+            .filter(|i| i.name.ends_with(".socket"))
+            .map(|i| i.name)
+            .collect();
+        for unit in names {
+            let running = self
+                .engine
+                .unit(&unit)
+                .is_some_and(|i| i.state == State::Running);
+            let exec_fds = found.remove(&unit);
+            let store_fds = from_store.remove(&unit);
+            if !running {
+                if let Some(fds) = &store_fds {
+                    self.unstore_listening(&unit, fds.len());
+                }
+                continue;
+            }
+            let Some(def) = self.engine.run_definition(&unit) else {
+                continue;
+            };
+            let Some(sock) = def.socket.as_ref() else {
+                continue;
+            };
+            let wanted = sock.listen.len();
+            let stored_count = store_fds.as_ref().map(Vec::len);
+            // Either way vigil-init holds them already when there is one: the
+            // predecessor stored them, and the store outlives an exec.
+            let fds = match (exec_fds, store_fds) {
+                (Some(fds), _) if fds.len() == wanted => Some(fds),
+                (_, Some(fds)) if fds.len() == wanted => Some(fds),
+                _ => None,
+            };
+            let Some(fds) = fds else {
+                // What is left of them (the unit's Listen*= lines changed since)
+                // must not keep its addresses busy.
+                if let Some(n) = stored_count {
+                    self.unstore_listening(&unit, n);
+                }
+                self.say(
+                    Level::Warning,
+                    Some(&unit),
+                    "the previous manager's sockets are gone: listening again",
+                );
+                self.listen(&unit);
+                continue;
+            };
+            self.sockets.next_id += 1;
+            let remove = if sock.remove_on_stop {
+                sock.listen
+                    .iter()
+                    .filter_map(|l| match &l.address {
+                        ListenAddress::Path(p) => Some(p.clone()),
+                        _ => None,
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            self.sockets.units.insert(
+                unit.clone(),
+                Listening {
+                    id: self.sockets.next_id,
+                    service: sock.service.clone(),
+                    fd_name: sock.fd_name.clone(),
+                    fds,
+                    watching: false,
+                    remove,
+                    triggers: VecDeque::new(),
+                },
+            );
+            self.say(Level::Info, Some(&unit), "took over the listening sockets");
+            self.rearm_socket(&unit);
+        }
+        for (unit, fds) in from_store {
+            // Stored for a unit this manager does not know any more.
+            self.unstore_listening(&unit, fds.len());
+        }
+    }
+
+    /// At a clean exit: vigil-init drops the sockets it kept.
+    pub(crate) fn forget_sockets(&mut self) {
+        let units: Vec<(String, usize)> = self
+            .sockets
+            .units
+            .iter()
+            .map(|(u, l)| (u.clone(), l.fds.len()))
+            .collect();
+        for (unit, n) in units {
+            self.unstore_listening(&unit, n);
+        }
+    }
+}

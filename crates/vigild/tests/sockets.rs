@@ -1,0 +1,532 @@
+//! Socket activation with real sockets: `.socket` units that the manager binds,
+//! watches and passes to a python3 service as fds 3, 4, ... with LISTEN_FDS,
+//! LISTEN_PID and LISTEN_FDNAMES; the service starts only at the first
+//! connection, the socket is watched again when it is down, and stopping the
+//! socket unit closes it.
+
+mod harness;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use harness::{Manager, TempDir, wait_until};
+
+/// A python3 the services can run (the manager's PATH may not have pyenv's).
+fn python() -> Option<PathBuf> {
+    ["/usr/bin/python3", "/usr/local/bin/python3"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// The service: checks its socket-activation environment, counts its starts
+/// in `starts`, accepts one connection on fd 3, reads the request (a close with
+/// unread data would reset the connection) and answers with what it saw.
+const SERVICE_PY: &str = r#"
+import os, socket, stat, sys
+starts = sys.argv[1]
+with open(starts, "a") as f:
+    f.write("start\n")
+n = int(os.environ["LISTEN_FDS"])
+pid_ok = os.environ["LISTEN_PID"] == str(os.getpid())
+names = os.environ["LISTEN_FDNAMES"]
+kinds = []
+for fd in range(3, 3 + n):
+    kinds.append("sock" if stat.S_ISSOCK(os.fstat(fd).st_mode) else "other")
+# Nothing beyond the passed fds is open.
+try:
+    os.fstat(3 + n)
+    extra = "extra-fd-open"
+except OSError:
+    extra = "no-extra-fd"
+s = socket.socket(fileno=3)
+s.setblocking(True)
+c, _ = s.accept()
+c.recv(100)
+c.sendall(("fds=%d pid_ok=%s names=%s kinds=%s %s\n" % (n, pid_ok, names, ",".join(kinds), extra)).encode())
+c.close()
+"#;
+
+fn p(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn read_reply(mut stream: impl Read) -> String {
+    let mut out = String::new();
+    stream.read_to_string(&mut out).expect("read the reply");
+    out
+}
+
+fn unix_request(path: &Path) -> String {
+    let mut s = UnixStream::connect(path).expect("connect to the unix socket");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(b"hello\n").unwrap();
+    read_reply(s)
+}
+
+fn starts(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now.
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn a_unix_socket_starts_its_service_at_the_first_connection_only() {
+    let Some(py) = python() else {
+        eprintln!("skipping: no python3 in /usr/bin or /usr/local/bin");
+        return;
+    };
+    let d = TempDir::new("sock-unix");
+    let script = d.path().join("service.py");
+    std::fs::write(&script, SERVICE_PY).unwrap();
+    let count = d.path().join("starts");
+    // The parent directory does not exist yet: the manager creates it.
+    let sock = d.path().join("run/sub/echo.sock");
+    let socket_unit = format!(
+        "[Unit]\nDescription=echo socket\n[Socket]\nListenStream={}\nSocketMode=0600\n\
+         DirectoryMode=0750\nRemoveOnStop=yes\n",
+        p(&sock)
+    );
+    let service_unit = format!(
+        "[Service]\nExecStart={} {} {}\n",
+        p(&py),
+        p(&script),
+        p(&count)
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=sockets.target\n"),
+        ("sockets.target", "[Unit]\nWants=echo.socket\n"),
+        ("echo.socket", &socket_unit),
+        ("echo.service", &service_unit),
+    ]);
+    m.wait_state("echo.socket", "running");
+    assert!(sock.exists(), "the socket file is bound at start");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o600, "SocketMode=");
+    let dir_mode = std::fs::metadata(sock.parent().unwrap())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777;
+    assert_eq!(dir_mode, 0o750, "DirectoryMode=");
+    assert_eq!(m.state("echo.service"), "inactive");
+    assert_eq!(starts(&count), 0, "not started before the first connection");
+
+    let reply = unix_request(&sock);
+    assert_eq!(
+        reply,
+        "fds=1 pid_ok=True names=echo kinds=sock no-extra-fd\n"
+    );
+    assert_eq!(starts(&count), 1);
+    // The service ends after one connection; the socket is watched again and
+    // the next connection starts it again.
+    m.wait_log_count("echo.service", "-> inactive", 1);
+    let reply = unix_request(&sock);
+    assert!(reply.starts_with("fds=1 pid_ok=True"), "{reply}");
+    assert_eq!(starts(&count), 2);
+    m.wait_log_count("echo.service", "-> inactive", 2);
+
+    // Stopping the socket unit closes the socket and (RemoveOnStop=yes) removes it.
+    m.vigil_ok(&["stop", "echo.socket"]);
+    m.wait_state("echo.socket", "inactive");
+    wait_until("the socket file is removed", || !sock.exists());
+    assert!(UnixStream::connect(&sock).is_err());
+    assert_eq!(starts(&count), 2);
+}
+
+#[test]
+fn a_tcp_port_and_a_unix_socket_in_one_unit_pass_two_fds() {
+    let Some(py) = python() else {
+        eprintln!("skipping: no python3 in /usr/bin or /usr/local/bin");
+        return;
+    };
+    let d = TempDir::new("sock-tcp");
+    let script = d.path().join("service.py");
+    std::fs::write(&script, SERVICE_PY).unwrap();
+    let count = d.path().join("starts");
+    let port = free_port();
+    let sock = d.path().join("web.sock");
+    let socket_unit = format!(
+        "[Socket]\nListenStream=127.0.0.1:{port}\nListenStream={}\nFileDescriptorName=web\n\
+         Service=api.service\nBacklog=8\nReusePort=yes\n",
+        p(&sock)
+    );
+    let service_unit = format!(
+        "[Service]\nExecStart={} {} {}\n",
+        p(&py),
+        p(&script),
+        p(&count)
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=web.socket\n"),
+        ("web.socket", &socket_unit),
+        ("api.service", &service_unit),
+    ]);
+    m.wait_state("web.socket", "running");
+    assert_eq!(starts(&count), 0, "not started before the first connection");
+    assert_eq!(m.state("api.service"), "inactive");
+
+    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect to the TCP port");
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c.write_all(b"hi\n").unwrap();
+    let reply = read_reply(c);
+    assert_eq!(
+        reply,
+        "fds=2 pid_ok=True names=web:web kinds=sock,sock no-extra-fd\n"
+    );
+    assert_eq!(starts(&count), 1);
+    m.wait_log("web.socket", "incoming traffic: starting api.service");
+    // The service's own copies are gone with it.
+    m.wait_log_count("api.service", "-> inactive", 1);
+
+    m.vigil_ok(&["stop", "web.socket"]);
+    m.wait_state("web.socket", "inactive");
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+    // Without RemoveOnStop= the file stays, but nobody listens on it.
+    assert!(sock.exists());
+    assert!(UnixStream::connect(&sock).is_err());
+}
+
+#[test]
+fn a_service_started_directly_gets_the_listening_sockets() {
+    let Some(py) = python() else {
+        eprintln!("skipping: no python3 in /usr/bin or /usr/local/bin");
+        return;
+    };
+    let d = TempDir::new("sock-direct");
+    let script = d.path().join("service.py");
+    std::fs::write(&script, SERVICE_PY).unwrap();
+    let count = d.path().join("starts");
+    let sock = d.path().join("db.sock");
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        (
+            "db-admin.socket",
+            &format!(
+                "[Socket]\nListenStream={}\nService=other.service\n",
+                p(&sock)
+            ),
+        ),
+        (
+            "db.service",
+            &format!(
+                "[Service]\nSockets=db-admin.socket\nExecStart={} {} {}\n",
+                p(&py),
+                p(&script),
+                p(&count)
+            ),
+        ),
+    ]);
+    // Starting the service pulls in its Sockets= (Wants= and After=).
+    m.vigil_ok(&["start", "db.service"]);
+    m.wait_state("db-admin.socket", "running");
+    wait_until("the service started", || starts(&count) == 1);
+    let reply = unix_request(&sock);
+    assert_eq!(
+        reply,
+        "fds=1 pid_ok=True names=db-admin kinds=sock no-extra-fd\n"
+    );
+}
+
+#[test]
+fn a_socket_that_cannot_bind_fails_with_the_reason() {
+    let d = TempDir::new("sock-fail");
+    let blocker = d.path().join("file");
+    std::fs::write(&blocker, "not a directory").unwrap();
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        (
+            "bad.socket",
+            &format!("[Socket]\nListenStream={}/x.sock\n", p(&blocker)),
+        ),
+        ("bad.service", "[Service]\nExecStart=/bin/true\n"),
+    ]);
+    let out = m.vigil(&["start", "bad.socket"]);
+    let _ = out;
+    m.wait_state("bad.socket", "failed");
+    let st = m.status_json("bad.socket");
+    let reason = st.to_string();
+    assert!(
+        reason.contains("ListenStream=") && reason.contains("x.sock"),
+        "{reason}"
+    );
+    assert_eq!(m.state("bad.service"), "inactive");
+}
+
+#[test]
+fn accept_yes_loads_and_fails_at_start_with_a_clear_reason() {
+    let d = TempDir::new("sock-accept");
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        (
+            "per.socket",
+            &format!(
+                "[Socket]\nListenStream={}\nAccept=yes\n",
+                p(&d.path().join("per.sock"))
+            ),
+        ),
+    ]);
+    let _ = m.vigil(&["start", "per.socket"]);
+    m.wait_state("per.socket", "failed");
+    let st = m.status_json("per.socket").to_string();
+    assert!(st.contains("Accept=yes is not implemented"), "{st}");
+}
+
+// ------------------------------------------------- a manager that survives itself
+
+fn inode(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).expect("the socket file").ino()
+}
+
+fn echo_units(d: &TempDir, py: &Path) -> (PathBuf, PathBuf, String, String) {
+    let script = d.path().join("service.py");
+    std::fs::write(&script, SERVICE_PY).unwrap();
+    let count = d.path().join("starts");
+    let sock = d.path().join("echo.sock");
+    let socket_unit = format!("[Socket]\nListenStream={}\n", p(&sock));
+    let service_unit = format!(
+        "[Service]\nExecStart={} {} {}\n",
+        p(py),
+        p(&script),
+        p(&count)
+    );
+    (sock, count, socket_unit, service_unit)
+}
+
+#[test]
+fn reexec_keeps_the_listening_socket_itself() {
+    let Some(py) = python() else {
+        eprintln!("skipping: no python3 in /usr/bin or /usr/local/bin");
+        return;
+    };
+    let d = TempDir::new("sock-reexec");
+    let (sock, count, socket_unit, service_unit) = echo_units(&d, &py);
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=echo.socket\n"),
+        ("echo.socket", &socket_unit),
+        ("echo.service", &service_unit),
+    ]);
+    m.wait_state("echo.socket", "running");
+    let before = inode(&sock);
+    // A client that connects before the re-exec is answered after it: the
+    // same socket (not a new one bound at the same path) is still listening.
+    let mut early = UnixStream::connect(&sock).expect("connect before the re-exec");
+    let said = m.vigil_ok(&["reexec"]);
+    assert!(said.contains("running again"), "{said}");
+    assert_eq!(inode(&sock), before, "the socket was not bound again");
+    assert_eq!(m.state("echo.socket"), "running");
+    early
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    early.write_all(b"hello\n").unwrap();
+    let reply = read_reply(early);
+    assert!(reply.starts_with("fds=1 pid_ok=True names=echo"), "{reply}");
+    assert_eq!(starts(&count), 1);
+    m.wait_log_count("echo.service", "-> inactive", 1);
+    // Watched again by the new image.
+    let reply = unix_request(&sock);
+    assert!(reply.starts_with("fds=1 pid_ok=True"), "{reply}");
+    assert_eq!(starts(&count), 2);
+}
+
+/// The processes whose parent is `pid` (in the test's PID namespace).
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// vigild's PID as the test sees it: unshare -> vigil-init -> vigild.
+fn manager_pid(m: &Manager) -> Option<u32> {
+    let init = *children(m.pid()).first()?;
+    children(init).into_iter().find(|&p| {
+        std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "vigild")
+    })
+}
+
+#[test]
+fn a_manager_killed_under_vigil_init_keeps_the_listening_socket() {
+    if !harness::require_root("a_manager_killed_under_vigil_init_keeps_the_listening_socket") {
+        return;
+    }
+    let Some(py) = python() else {
+        eprintln!("skipping: no python3 in /usr/bin or /usr/local/bin");
+        return;
+    };
+    let d = TempDir::new("sock-crash");
+    let (sock, count, socket_unit, service_unit) = echo_units(&d, &py);
+    let m = Manager::start_under_init(
+        &[
+            ("default.target", "[Unit]\nWants=echo.socket\n"),
+            ("echo.socket", &socket_unit),
+            ("echo.service", &service_unit),
+        ],
+        &[],
+    );
+    m.wait_state("echo.socket", "running");
+    let before = inode(&sock);
+    let mut old = None;
+    wait_until("a running vigild", || {
+        old = manager_pid(&m);
+        old.is_some()
+    });
+    let old = old.unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &old.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // Connected while no manager may run: the connection waits in the
+    // backlog of the socket vigil-init keeps.
+    let mut early = UnixStream::connect(&sock).expect("connect while the manager is down");
+    wait_until("the next vigild", || {
+        manager_pid(&m).is_some_and(|p| p != old)
+    });
+    m.vigil_ok(&["list"]);
+    assert_eq!(inode(&sock), before, "the socket was not bound again");
+    early
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    early.write_all(b"hello\n").unwrap();
+    let reply = read_reply(early);
+    assert!(reply.starts_with("fds=1 pid_ok=True names=echo"), "{reply}");
+    assert_eq!(starts(&count), 1);
+    m.wait_log_count("echo.service", "-> inactive", 1);
+    m.vigil_ok(&["stop", "echo.socket"]);
+    m.wait_state("echo.socket", "inactive");
+    wait_until("nothing listens any more (vigil-init let go too)", || {
+        UnixStream::connect(&sock).is_err()
+    });
+}
+
+// ------------------------------------------------- datagrams and FIFOs
+
+#[test]
+fn a_datagram_starts_its_service_which_reads_it_from_fd_3() {
+    let Some(py) = python() else {
+        eprintln!("skipping: no python3 in /usr/bin or /usr/local/bin");
+        return;
+    };
+    let d = TempDir::new("sock-dgram");
+    let sock = d.path().join("log.sock");
+    let out = d.path().join("got");
+    let script = d.path().join("dgram.py");
+    std::fs::write(
+        &script,
+        format!(
+            "import os, socket\n\
+             s = socket.socket(fileno=3)\n\
+             data = s.recv(100)\n\
+             open({:?}, 'w').write('%s %s %s' % (data.decode(), os.environ['LISTEN_FDS'], s.type == socket.SOCK_DGRAM))\n",
+            p(&out)
+        ),
+    )
+    .unwrap();
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=log.socket\n"),
+        (
+            "log.socket",
+            &format!(
+                "[Socket]\nListenDatagram={}\nPassCredentials=yes\n",
+                p(&sock)
+            ),
+        ),
+        (
+            "log.service",
+            &format!("[Service]\nExecStart={} {}\n", p(&py), p(&script)),
+        ),
+    ]);
+    m.wait_state("log.socket", "running");
+    assert_eq!(m.state("log.service"), "inactive");
+    let client = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    client.send_to(b"ping", &sock).expect("send a datagram");
+    wait_until("the service wrote what it read", || {
+        std::fs::read_to_string(&out).is_ok_and(|t| !t.is_empty())
+    });
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "ping 1 True");
+    m.wait_log_count("log.service", "-> inactive", 1);
+    assert_eq!(m.state("log.socket"), "running");
+}
+
+#[test]
+fn a_write_to_a_fifo_starts_its_service() {
+    let d = TempDir::new("sock-fifo");
+    let fifo = d.path().join("ctl.fifo");
+    let out = d.path().join("got");
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=ctl.socket\n"),
+        (
+            "ctl.socket",
+            &format!("[Socket]\nListenFIFO={}\nSocketMode=0620\n", p(&fifo)),
+        ),
+        (
+            "ctl.service",
+            &format!(
+                "[Service]\nExecStart=/bin/sh -c 'read line <&3; echo \"$$line $$LISTEN_FDS $$LISTEN_FDNAMES\" > {}'\n",
+                p(&out)
+            ),
+        ),
+    ]);
+    m.wait_state("ctl.socket", "running");
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let meta = std::fs::metadata(&fifo).unwrap();
+    assert!(meta.file_type().is_fifo());
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o620);
+    assert_eq!(m.state("ctl.service"), "inactive");
+    let mut w = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&fifo)
+        .expect("open the FIFO for writing");
+    w.write_all(b"reload\n").unwrap();
+    drop(w);
+    wait_until("the service wrote what it read", || {
+        std::fs::read_to_string(&out).is_ok_and(|t| t.ends_with('\n'))
+    });
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "reload 1 ctl\n");
+}
+
+#[test]
+fn a_service_that_never_accepts_hits_its_start_limit_and_fails_the_socket() {
+    let d = TempDir::new("sock-limit");
+    let sock = d.path().join("spin.sock");
+    let count = d.path().join("starts");
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=spin.socket\n"),
+        (
+            "spin.socket",
+            &format!("[Socket]\nListenStream={}\n", p(&sock)),
+        ),
+        (
+            "spin.service",
+            &format!(
+                "[Unit]\nStartLimitBurst=3\nStartLimitIntervalSec=60\n[Service]\nExecStart=/bin/sh -c 'echo start >> {}'\n",
+                p(&count)
+            ),
+        ),
+    ]);
+    m.wait_state("spin.socket", "running");
+    // Never accepted: every time the service is down the socket is readable again.
+    let _client = UnixStream::connect(&sock).unwrap();
+    m.wait_state("spin.socket", "failed");
+    let st = m.status_json("spin.socket").to_string();
+    assert!(st.contains("spin.service hit its start limit"), "{st}");
+    assert_eq!(starts(&count), 3, "StartLimitBurst=3 starts, then no more");
+    assert_eq!(m.state("spin.service"), "failed");
+    assert!(
+        UnixStream::connect(&sock).is_err(),
+        "the failed socket is closed"
+    );
+}
