@@ -12,6 +12,9 @@ use crate::log::{self, Line, say, shout};
 use crate::shutdown::Action;
 use crate::sys::{self, EAGAIN, ECONNRESET, EINTR, Fd};
 
+/// Descriptors the fd store leaves free for vigil-init's own use.
+const FD_RESERVE: u64 = 64;
+
 /// Descriptors the fd store holds at most.
 pub const MAX_FDS: usize = 16384;
 /// Exit statuses kept for the manager at most; beyond it the oldest is dropped and counted.
@@ -207,7 +210,14 @@ impl Channel {
     }
 
     fn store_fd(&mut self, name: &[u8], fd: Fd) {
-        if self.store.push(name, fd).is_err() {
+        // Descriptors kept for the manager must never leave vigil-init without
+        // the few it needs itself (the next manager's channel, a pidfd, a console).
+        if !sys::fd_headroom(fd.raw(), FD_RESERVE) {
+            say!(
+                log::WARNING,
+                "fd store: at the descriptor limit, descriptor closed"
+            );
+        } else if self.store.push(name, fd).is_err() {
             say!(log::WARNING, "fd store full: descriptor closed");
         }
     }

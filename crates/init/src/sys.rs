@@ -274,6 +274,22 @@ pub fn raise_fd_limit(want: u64) {
         let soft = [max.min(cur.max(want)), max];
         let _ = sc!(160, 7, soft.as_ptr());
     }
+    let mut now = [0u64; 2];
+    if sc!(97, 7, now.as_mut_ptr()).is_ok() {
+        // SAFETY: as above.
+        unsafe { FD_LIMIT = now[0] };
+    }
+}
+
+/// Our own soft RLIMIT_NOFILE after `raise_fd_limit` (0: unknown).
+static mut FD_LIMIT: u64 = 0;
+
+/// Whether descriptor `fd` leaves `reserve` descriptors free below our limit (the
+/// kernel hands out the lowest free number, so `fd` is about how many are open).
+pub fn fd_headroom(fd: i32, reserve: u64) -> bool {
+    // SAFETY: written once at start, before the main loop; only read since.
+    let limit = unsafe { FD_LIMIT };
+    limit == 0 || (fd as u64).saturating_add(reserve) < limit
 }
 
 /// `n` zeroed values from mmap, for the life of the process: pages cost memory only once

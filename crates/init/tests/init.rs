@@ -507,38 +507,83 @@ s.send(b"exit 0")
     assert!(nums[2] <= 256, "a message fits 256 bytes: {result}");
 }
 
-#[test]
-fn the_fd_store_holds_thousands_of_descriptors() {
-    let dir = TestDir::new("bigstore");
-    // The first manager stores one pipe 5000 times (each SCM_RIGHTS entry is a new
-    // descriptor in vigil-init), then dies; the next one must get all 5000 back.
-    let manager = dir.script(
-        "manager.py",
-        r#"#!@PY@
-import os, resource, socket, sys
+/// A fake manager that, the first time, stores one pipe 5000 times (each SCM_RIGHTS
+/// entry is a new descriptor in vigil-init) and dies; the next writes `result`: the
+/// greeting's count line, the stored names and the descriptors named `many`.
+const FD_STORE_MANAGER: &str = r#"#!@PY@
+import errno, os, resource, socket, sys, time
 sys.path.insert(0, "@DIR@")
 import chan
 s = chan.channel()
 hello = chan.greeting(s)
+def send(text, fds):
+    # The kernel caps descriptors in flight (not yet received) per user at the
+    # sender's RLIMIT_NOFILE: wait for vigil-init to take some.
+    while True:
+        try:
+            return socket.send_fds(s, [text], fds)
+        except OSError as e:
+            if e.errno != errno.ETOOMANYREFS:
+                raise
+            time.sleep(0.001)
 if not os.path.exists("@DIR@/first"):
     open("@DIR@/first", "w").close()
     r, w = os.pipe()
     for i in range(5000 // 16):
-        socket.send_fds(s, [b"fdstore many"], [r] * 16)
-    socket.send_fds(s, [b"fdstore many"], [r] * (5000 % 16))
-    socket.send_fds(s, [b"fdstore other"], [w])
+        send(b"fdstore many", [r] * 16)
+    send(b"fdstore many", [r] * (5000 % 16))
+    send(b"fdstore other", [w])
     s.send(b"fdstore-remove other")
     os.kill(os.getpid(), 9)
 names = [t for t, fds in hello if t.startswith("fd ")]
 got = sum(len(fds) for t, fds in hello if t == "fd many")
 open("@DIR@/result", "w").write("%s %d %d" % (hello[0][0], len(names), got))
 s.send(b"exit 0")
-"#,
-    );
+"#;
+
+#[test]
+fn the_fd_store_holds_thousands_of_descriptors() {
+    let dir = TestDir::new("bigstore");
+    let manager = dir.script("manager.py", FD_STORE_MANAGER);
     let mut init = direct(&dir, &["--manager", manager.to_str().unwrap()]);
     let status = exit_within(&mut init, Duration::from_secs(30), &dir);
     assert_eq!(status.code(), Some(0), "log:\n{}", dir.read("init.log"));
     assert_eq!(dir.read("result"), "fds 5000 5000 5000");
+}
+
+#[test]
+fn the_fd_store_stops_short_of_vigil_inits_own_descriptor_limit() {
+    // With a hard limit of 600 it cannot raise, vigil-init keeps what fits and
+    // leaves room for itself: the next manager still gets its channel.
+    let dir = TestDir::new("fdlimit");
+    let manager = dir.script("manager.py", FD_STORE_MANAGER);
+    let log = fs::File::create(dir.path("init.log")).unwrap();
+    let mut init = Command::new("prlimit")
+        .args([
+            "--nofile=600:600",
+            BIN,
+            "--manager",
+            manager.to_str().unwrap(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let status = exit_within(&mut init, Duration::from_secs(30), &dir);
+    let log = dir.read("init.log");
+    assert_eq!(status.code(), Some(0), "log:\n{log}");
+    let result = dir.read("result");
+    let kept: Vec<u32> = result
+        .split_whitespace()
+        .skip(1)
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert!(kept[1] > 400 && kept[1] < 600 - 16, "{result}");
+    assert!(
+        log.contains("fd store: at the descriptor limit"),
+        "log:\n{log}"
+    );
 }
 
 #[test]
