@@ -634,6 +634,9 @@ pub struct Service {
     pub non_blocking: bool,
     /// zinit's `test`: a readiness probe run until it succeeds.
     pub ready_test: Option<ExecCommand>,
+    /// `BusName=`: recorded and shown by `vigil status`; vigil has no D-Bus, so
+    /// a `Type=dbus` service is ready once started (docs/COMPATIBILITY.md).
+    pub bus_name: Option<String>,
 }
 
 impl Default for Service {
@@ -691,6 +694,7 @@ impl Default for Service {
             ignore_sigpipe: true,
             non_blocking: false,
             ready_test: None,
+            bus_name: None,
         }
     }
 }

@@ -16,7 +16,6 @@ pub const NOT_ENFORCED: &[(&str, &str)] = &[
     ("Service", "BindReadOnlyPaths"),
     ("Service", "BlockIOAccounting"),
     ("Service", "BlockIOWeight"),
-    ("Service", "BusName"),
     ("Service", "CPUAccounting"),
     ("Service", "CPUAffinity"),
     ("Service", "CPUQuota"),

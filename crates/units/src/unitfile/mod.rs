@@ -113,6 +113,7 @@ pub fn parse(
         exec_start_lines: Vec::new(),
         timeout_start_set: false,
         type_set: false,
+        type_dbus: false,
         timeout_abort: None,
         notify_access_set: false,
         restart_line: 0,
@@ -315,6 +316,7 @@ pub static DIRECTIVES: &[Directive] = &[
         b.condition(v, ConditionKind::FirstBoot, true)
     }),
     d("Service", "Type", h_type),
+    d("Service", "BusName", h_bus_name),
     d("Service", "ExecStart", |b, v| b.exec(v, "ExecStart")),
     d("Service", "ExecStartPre", |b, v| b.exec(v, "ExecStartPre")),
     d("Service", "ExecStartPost", |b, v| {
@@ -640,6 +642,8 @@ struct Builder<'a> {
     timeout_start_set: bool,
     /// Type= was given (without it and without ExecStart=, a service is a oneshot).
     type_set: bool,
+    /// `Type=dbus` was given (needs `BusName=`, as in systemd).
+    type_dbus: bool,
     /// `TimeoutAbortSec=` as written; unset follows TimeoutStopSec=.
     timeout_abort: Option<Option<Duration>>,
     notify_access_set: bool,
@@ -1035,6 +1039,13 @@ impl Builder<'_> {
                      stdin is empty",
                 ));
             }
+            if self.type_dbus && s.bus_name.is_none() {
+                self.diags.push(Diagnostic::error(
+                    main,
+                    0,
+                    "Type=dbus needs BusName= (systemd refuses the unit too)",
+                ));
+            }
             if s.service_type == ServiceType::Notify && !self.notify_access_set {
                 s.notify_access = NotifyAccess::Main;
             }
@@ -1216,23 +1227,20 @@ fn h_type(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
         b.service.service_type = ServiceType::Simple;
         return Ok(());
     }
-    if matches!(v, "dbus" | "notify-reload") {
-        b.warn(if v == "dbus" {
-            "Type=dbus: vigil has no D-Bus to watch BusName= on; treated as Type=simple \
-             (ready once the process is started)"
-                .to_string()
-        } else {
-            "Type=notify-reload is not implemented yet, treated as notify".to_string()
-        });
+    // vigil has no D-Bus: a Type=dbus service is ready once its main process
+    // is started, as Type=simple (docs/COMPATIBILITY.md).
+    b.type_dbus = v == "dbus";
+    if v == "dbus" {
+        b.service.service_type = ServiceType::Simple;
+        return Ok(());
+    }
+    if v == "notify-reload" {
+        b.warn("Type=notify-reload is not implemented yet, treated as notify".to_string());
         let what = format!("Type={v}");
         if !b.unit.not_enforced.contains(&what) {
             b.unit.not_enforced.push(what);
         }
-        b.service.service_type = if v == "notify-reload" {
-            ServiceType::Notify
-        } else {
-            ServiceType::Simple
-        };
+        b.service.service_type = ServiceType::Notify;
         return Ok(());
     }
     b.service.service_type = choice(
@@ -1245,6 +1253,27 @@ fn h_type(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
             ("forking", ServiceType::Forking),
         ],
     )?;
+    Ok(())
+}
+
+/// `BusName=`: a well-known D-Bus name (dot-separated elements of letters,
+/// digits, `_` and `-`, none starting with a digit, at most 255 bytes).
+fn h_bus_name(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    if v.is_empty() {
+        b.service.bus_name = None;
+        return Ok(());
+    }
+    let n = b.spec(v);
+    let element_ok = |e: &str| {
+        !e.is_empty()
+            && !e.starts_with(|c: char| c.is_ascii_digit())
+            && e.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    if n.len() > 255 || n.split('.').count() < 2 || !n.split('.').all(element_ok) {
+        return Err(format!("{n:?} is not a valid D-Bus bus name"));
+    }
+    b.service.bus_name = Some(n);
     Ok(())
 }
 

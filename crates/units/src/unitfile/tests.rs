@@ -256,10 +256,35 @@ fn service_types() {
         m.starts_with("Type=bogus: expected one of simple, exec"),
         "{m}"
     );
-    let (u, d) = ok("[Service]\nType=dbus\nBusName=org.x\nExecStart=/bin/true\n");
-    assert_eq!(u.service.unwrap().service_type, ServiceType::Simple);
-    assert_eq!(u.not_enforced, ["Type=dbus", "BusName"]);
-    assert_eq!(warnings(&d).len(), 2);
+}
+
+#[test]
+fn type_dbus_is_ready_when_started_and_records_bus_name() {
+    let (u, d) = ok("[Service]\nType=dbus\nBusName=org.x.Y-z_1\nExecStart=/bin/true\n");
+    assert!(u.not_enforced.is_empty(), "{:?}", u.not_enforced);
+    assert!(warnings(&d).is_empty(), "{d:?}");
+    let s = u.service.expect("service");
+    assert_eq!(s.service_type, ServiceType::Simple);
+    assert_eq!(s.bus_name.as_deref(), Some("org.x.Y-z_1"));
+    // BusName= alone (gdm.service): systemd's implicit Type=dbus, here simple.
+    assert_eq!(
+        svc("BusName=org.gnome.DisplayManager").bus_name.as_deref(),
+        Some("org.gnome.DisplayManager")
+    );
+    for bad in ["nodot", "org..x", "org.1x", "org.x!", ".org.x"] {
+        let (l, m) = one_err(&format!("BusName={bad}"));
+        assert_eq!(l, 3);
+        assert!(m.contains("is not a valid D-Bus bus name"), "{m}");
+    }
+    let p = parse_named("a.service", "[Service]\nType=dbus\nExecStart=/bin/true\n");
+    assert!(p.unit.is_none());
+    assert!(
+        p.diagnostics
+            .iter()
+            .any(|d| d.is_error() && d.to_string().contains("Type=dbus needs BusName=")),
+        "{:?}",
+        p.diagnostics
+    );
 }
 
 #[test]
