@@ -81,7 +81,7 @@
 //! | active                | —                                             | target, simple..: Running; oneshot: Exited (RemainAfterExit) or the stop sequence (ExecStop, ...) to Dead inactive |
 //! | Running               | main exits clean, RemainAfterExit             | Exited |
 //! | Running               | main exits                                    | ExecStop..., then Dead (failed when unclean), then the Restart= decision |
-//! | Running               | `Reload`                                      | Reload(0) + `Spawn Reload(0)`; without ExecReload= `Signal SIGHUP` to the main pid |
+//! | Running               | `Reload`                                      | Reload(0) + `Spawn Reload(0)`; without ExecReload= `Signal SIGHUP` to the main pid; then the same for every active unit it propagates to (PropagatesReloadTo=, ReloadPropagatedFrom=, transitively) |
 //! | Running               | `Notify RELOADING=1`                          | NotifyReload; `READY=1` -> Running |
 //! | Running               | `Notify STOPPING=1`                           | StopByNotify (timeout TimeoutStopSec); main exit -> StopPost |
 //! | ready .. Reload       | `Notify WATCHDOG=1` / `WATCHDOG_USEC=n`        | watchdog re-armed (now + period; n replaces WatchdogSec= for this run, 0 disables) |
@@ -880,7 +880,9 @@ impl Machine {
             }
             Event::Reload(name) => {
                 let u = self.lookup(&name)?;
-                self.reload_unit(u)
+                self.reload_unit(u)?;
+                self.propagate_reload(u);
+                Ok(())
             }
             Event::ResetFailed(name) => self.reset_failed(name.as_deref()),
             Event::Kill {
@@ -1224,6 +1226,48 @@ impl Machine {
             group: false,
         });
         Ok(())
+    }
+
+    /// `PropagatesReloadTo=` and `ReloadPropagatedFrom=`: a reload of `root`
+    /// reloads every unit it propagates to, transitively, each only when it is
+    /// active (systemd's try-reload): an inactive one is left alone, and a
+    /// refused reload of one of them is a warning, not the request's failure.
+    fn propagate_reload(&mut self, root: usize) {
+        let mut seen = vec![false; self.slots.len()];
+        seen[root] = true;
+        let mut work = vec![root];
+        while let Some(u) = work.pop() {
+            let name = self.slots[u].name.clone();
+            let mut to: Vec<usize> = self.slots[u]
+                .def
+                .deps
+                .propagates_reload_to
+                .iter()
+                .filter_map(|n| self.index.get(n).copied())
+                .collect();
+            to.extend((0..self.slots.len()).filter(|&x| {
+                !self.slots[x].gone
+                    && self.slots[x]
+                        .def
+                        .deps
+                        .reload_propagated_from
+                        .contains(&name)
+            }));
+            for x in to {
+                if std::mem::replace(&mut seen[x], true) {
+                    continue;
+                }
+                work.push(x);
+                let s = &self.slots[x];
+                if !s.phase.is_active() || s.pending_stop.is_some() {
+                    continue;
+                }
+                self.log(Level::Info, x, format!("reload propagated from {name}"));
+                if let Err(e) = self.reload_unit(x) {
+                    self.log(Level::Warning, x, format!("propagated reload refused: {e}"));
+                }
+            }
+        }
     }
 
     fn reset_failed(&mut self, name: Option<&str>) -> Result<(), EngineError> {

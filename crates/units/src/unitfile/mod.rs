@@ -20,8 +20,8 @@ pub use raw::RawEntry;
 use crate::model::{
     Condition, ConditionKind, CpuPolicy, Dependencies, DirectoryKind, EnvironmentFile,
     ExitStatusSet, FileMode, Format, Input, IoClass, KillMode, NotifyAccess, Output, Preserve,
-    Resource, RestartPolicy, Service, ServiceType, TtyMode, Unit, UnitKind, WorkingDir,
-    WorkingDirectory,
+    Resource, RestartPolicy, Service, ServiceType, TtyMode, Unit, UnitAction, UnitActionKind,
+    UnitKind, WorkingDir, WorkingDirectory,
 };
 use crate::specifier::{self, SpecifierContext};
 use crate::{Diagnostic, name, value};
@@ -163,6 +163,12 @@ pub static DIRECTIVES: &[Directive] = &[
     d("Unit", "Conflicts", |b, v| b.deps(v, |d| &mut d.conflicts)),
     d("Unit", "OnFailure", |b, v| b.deps(v, |d| &mut d.on_failure)),
     d("Unit", "OnSuccess", |b, v| b.deps(v, |d| &mut d.on_success)),
+    d("Unit", "PropagatesReloadTo", |b, v| {
+        b.deps(v, |d| &mut d.propagates_reload_to)
+    }),
+    d("Unit", "ReloadPropagatedFrom", |b, v| {
+        b.deps(v, |d| &mut d.reload_propagated_from)
+    }),
     d("Unit", "RefuseManualStart", |b, v| {
         b.unit.refuse_manual_start = bool_value(v)?;
         Ok(())
@@ -187,8 +193,29 @@ pub static DIRECTIVES: &[Directive] = &[
     d("Unit", "StartLimitIntervalSec", h_start_limit_interval),
     d("Unit", "StartLimitInterval", h_start_limit_interval),
     d("Unit", "StartLimitBurst", h_start_limit_burst),
+    d("Unit", "SuccessAction", |b, v| {
+        b.unit.success_action = unit_action(v)?;
+        Ok(())
+    }),
+    d("Unit", "FailureAction", |b, v| {
+        b.unit.failure_action = unit_action(v)?;
+        Ok(())
+    }),
+    d("Unit", "SuccessActionExitStatus", |b, v| {
+        b.unit.success_action_exit_status = action_exit_status(v)?;
+        Ok(())
+    }),
+    d("Unit", "FailureActionExitStatus", |b, v| {
+        b.unit.failure_action_exit_status = action_exit_status(v)?;
+        Ok(())
+    }),
     d("Service", "StartLimitInterval", h_start_limit_interval),
     d("Service", "StartLimitBurst", h_start_limit_burst),
+    // The old place of FailureAction= (before systemd 236), still accepted there.
+    d("Service", "FailureAction", |b, v| {
+        b.unit.failure_action = unit_action(v)?;
+        Ok(())
+    }),
     d("Unit", "ConditionPathExists", |b, v| {
         b.condition(v, ConditionKind::PathExists, false)
     }),
@@ -1068,7 +1095,7 @@ impl Builder<'_> {
                 }
             } else {
                 // SuccessAction= alone is enough for systemd (the unit only triggers it).
-                let success_action = self.unit.not_enforced.iter().any(|d| d == "SuccessAction");
+                let success_action = self.unit.success_action.is_some();
                 if s.exec_start.is_empty()
                     && s.exec_stop.is_empty()
                     && !self.exec_start_failed
@@ -1176,6 +1203,44 @@ fn h_default_instance(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
         }
         _ => Err(format!("{inst:?} is not a valid instance name")),
     }
+}
+
+/// `SuccessAction=` / `FailureAction=`: `none` or an action, with systemd's
+/// `-force` and `-immediate` variants (run as the plain action by vigil).
+fn unit_action(v: &str) -> Result<Option<UnitAction>, String> {
+    use UnitActionKind::{Exit, Halt, Kexec, Poweroff, Reboot};
+    const EXPECTED: &str = "expected none, exit, exit-force, soft-reboot, soft-reboot-force, \
+                            kexec, kexec-force, reboot, reboot-force, reboot-immediate, poweroff, \
+                            poweroff-force, poweroff-immediate, halt, halt-force or halt-immediate";
+    if v == "none" || v.is_empty() {
+        return Ok(None);
+    }
+    let (base, forced, immediate) = if let Some(b) = v.strip_suffix("-force") {
+        (b, true, false)
+    } else if let Some(b) = v.strip_suffix("-immediate") {
+        (b, true, true)
+    } else {
+        (v, false, false)
+    };
+    let kind = match base {
+        "exit" | "soft-reboot" | "kexec" if immediate => return Err(EXPECTED.to_string()),
+        "exit" => Exit,
+        "poweroff" => Poweroff,
+        "reboot" | "soft-reboot" => Reboot,
+        "halt" => Halt,
+        "kexec" => Kexec,
+        _ => return Err(EXPECTED.to_string()),
+    };
+    Ok(Some(UnitAction { kind, forced }))
+}
+
+fn action_exit_status(v: &str) -> Result<Option<u8>, String> {
+    if v.is_empty() {
+        return Ok(None);
+    }
+    v.parse::<u8>()
+        .map(Some)
+        .map_err(|_| "expected an exit status from 0 to 255, or nothing".to_string())
 }
 
 fn h_description(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
