@@ -103,6 +103,8 @@
 //! | AutoRestart           | stop job / shutdown                           | Dead (failed when the reason is a failure) |
 //! | Dead failed           | `ResetFailed`                                 | Dead inactive, start-limit counter cleared |
 //! | any                   | `Shutdown`                                    | every unit gets a stop job; starts refused; `AllStopped` once everything is Dead |
+//! | a phase that ran      | -> Dead inactive (not during a shutdown)      | `UnitAction` with SuccessAction=, if set |
+//! | not Dead failed       | -> Dead failed, not `DependencyFailed` (not during a shutdown) | `UnitAction` with FailureAction=, if set |
 //!
 //! Failure propagation: when a unit ends Dead on its own (not by a stop job), units
 //! whose start is still pending and that Require/BindsTo/Requisite it fail with
@@ -1358,6 +1360,7 @@ impl Machine {
     fn set_phase(&mut self, u: usize, phase: Phase) {
         let now = self.now;
         let s = &mut self.slots[u];
+        let old = s.phase;
         s.phase = phase;
         let state = phase.state();
         if state != s.state {
@@ -1370,6 +1373,9 @@ impl Machine {
             };
             self.actions.push(action);
         }
+        if let Phase::Dead { failed } = phase {
+            self.unit_action(u, old, failed);
+        }
         for i in 0..self.graph.after.get(u).map_or(0, Vec::len) {
             let v = self.graph.after[u][i];
             self.push(v);
@@ -1378,6 +1384,44 @@ impl Machine {
             let v = self.graph.after_rev[u][i];
             self.push(v);
         }
+    }
+
+    /// `SuccessAction=` / `FailureAction=`, as systemd decides them: success when
+    /// a unit that ran (not one whose start was only pending) becomes inactive,
+    /// failure when it becomes failed, except by a failed dependency (systemd
+    /// fails only the job then, not the unit). A shutdown is going on already.
+    fn unit_action(&mut self, u: usize, old: Phase, failed: bool) {
+        if self.shutting_down {
+            return;
+        }
+        let s = &self.slots[u];
+        let (action, status) = if failed {
+            if old == (Phase::Dead { failed: true })
+                || matches!(s.reason, Some(Reason::DependencyFailed(_)))
+            {
+                return;
+            }
+            (s.run.failure_action, s.run.failure_action_exit_status)
+        } else {
+            if matches!(old, Phase::Dead { .. } | Phase::Waiting | Phase::Condition) {
+                return;
+            }
+            (s.run.success_action, s.run.success_action_exit_status)
+        };
+        let Some(action) = action else {
+            return;
+        };
+        let exit_status = status.unwrap_or(match s.run_exit {
+            Some(ExitStatus::Exited(c)) => (c & 0xff) as u8,
+            Some(ExitStatus::Signaled(n)) => (128 + (n & 0x7f)) as u8,
+            None => u8::from(failed),
+        });
+        self.actions.push(Action::UnitAction {
+            unit: s.name.clone(),
+            action,
+            failed,
+            exit_status,
+        });
     }
 
     fn log(&mut self, level: Level, u: usize, message: String) {

@@ -99,7 +99,10 @@ impl Daemon {
             }
             Action::WatchPid { unit, pid } => self.watch_pid(&unit, pid),
             // Handled by the caller.
-            Action::StateChanged { .. } | Action::Log { .. } | Action::AllStopped => {}
+            Action::StateChanged { .. }
+            | Action::Log { .. }
+            | Action::AllStopped
+            | Action::UnitAction { .. } => {}
         }
     }
 
