@@ -2905,3 +2905,24 @@ fn success_action_poweroff_without_vigil_init_stops_everything_and_exits() {
         m.seen
     );
 }
+
+#[test]
+fn success_action_exit_under_vigil_init_is_the_containers_exit_code() {
+    if !require_root("success_action_exit_under_vigil_init_is_the_containers_exit_code") {
+        return;
+    }
+    let mut m = Manager::start_under_init(
+        &[
+            ("default.target", "[Unit]\nWants=job.service\n"),
+            (
+                "job.service",
+                "[Unit]\nSuccessAction=exit\nSuccessActionExitStatus=42\n\
+                 [Service]\nType=oneshot\nExecStart=/bin/true\n",
+            ),
+        ],
+        &[],
+    );
+    // vigil-init is told `exit 42` and exits with it once the manager is gone;
+    // `unshare` passes its status on.
+    assert_eq!(m.wait_exit().code(), Some(42), "{:?}", m.seen);
+}
