@@ -1387,7 +1387,8 @@ impl Machine {
     }
 
     /// `SuccessAction=` / `FailureAction=`, as systemd decides them: success when
-    /// a unit that ran (not one whose start was only pending) becomes inactive,
+    /// a unit that ran (not one whose start was only pending, nor one stopped by
+    /// a restart job) becomes inactive,
     /// failure when it becomes failed, except by a failed dependency (systemd
     /// fails only the job then, not the unit). A shutdown is going on already.
     fn unit_action(&mut self, u: usize, old: Phase, failed: bool) {
@@ -1403,7 +1404,10 @@ impl Machine {
             }
             (s.run.failure_action, s.run.failure_action_exit_status)
         } else {
-            if matches!(old, Phase::Dead { .. } | Phase::Waiting | Phase::Condition) {
+            // A restart job passes through Dead on its way back up.
+            if matches!(old, Phase::Dead { .. } | Phase::Waiting | Phase::Condition)
+                || s.start_after_stop
+            {
                 return;
             }
             (s.run.success_action, s.run.success_action_exit_status)
@@ -1810,7 +1814,9 @@ impl Machine {
         s.started_ok = false;
         let result = s.result.take();
         let cause = s.stop_cause.take();
-        let restart_job = std::mem::take(&mut s.start_after_stop);
+        // Cleared only after the unit is Dead: a restart is no end for
+        // SuccessAction= (`unit_action`).
+        let restart_job = s.start_after_stop;
         let on_its_own = cause.is_none();
         let run = s.run.clone();
         let auto = on_its_own
@@ -1849,6 +1855,7 @@ impl Machine {
             _ => self.log(Level::Debug, u, "stopped".into()),
         }
         self.set_phase(u, Phase::Dead { failed });
+        self.slots[u].start_after_stop = false;
         if on_its_own {
             self.after_dead(u);
         }

@@ -126,3 +126,21 @@ fn no_unit_action_during_a_shutdown() {
     assert!(acts.contains(&Action::AllStopped), "{acts:?}");
     assert!(unit_actions(&acts).is_empty(), "{acts:?}");
 }
+
+#[test]
+fn a_restart_job_is_no_success() {
+    let mut h = H::new(vec![
+        service("a.service").unit(|u| u.success_action = act(UnitActionKind::Exit)),
+    ]);
+    let a = h.run("a.service");
+    h.ok(Event::Restart("a.service".into()));
+    h.killed(a, SIGTERM);
+    let acts = h.take();
+    assert!(unit_actions(&acts).is_empty(), "{acts:?}");
+    // It went through inactive and is starting again.
+    assert!(
+        states(&acts).contains(&("a.service".to_string(), State::Inactive)),
+        "{acts:?}"
+    );
+    assert_eq!(spawns(&acts), [("a.service".to_string(), Role::Main(0))]);
+}
