@@ -302,6 +302,19 @@ pub enum Action {
     Listen { unit: String },
     /// A socket unit stops being active: close its sockets.
     CloseSockets { unit: String },
+    /// `SuccessAction=` (the unit went from active to inactive) or
+    /// `FailureAction=` (it entered the failed state, other than by a failed
+    /// dependency): the manager is to stop everything and exit, power off,
+    /// reboot, halt or kexec. Never sent during a shutdown.
+    UnitAction {
+        unit: String,
+        action: vigil_units::UnitAction,
+        failed: bool,
+        /// For `exit`: the manager's exit code (`*ActionExitStatus=`, else the
+        /// main process's exit code or 128+N for signal N, else 0, or 1 when
+        /// the unit failed).
+        exit_status: u8,
+    },
 }
 
 /// A request the engine refused.

@@ -85,7 +85,7 @@
 //! | active                | —                                             | target, simple..: Running; oneshot: Exited (RemainAfterExit) or the stop sequence (ExecStop, ...) to Dead inactive |
 //! | Running               | main exits clean, RemainAfterExit             | Exited |
 //! | Running               | main exits                                    | ExecStop..., then Dead (failed when unclean), then the Restart= decision |
-//! | Running               | `Reload`                                      | Reload(0) + `Spawn Reload(0)`; without ExecReload= `Signal SIGHUP` to the main pid |
+//! | Running               | `Reload`                                      | Reload(0) + `Spawn Reload(0)`; without ExecReload= `Signal SIGHUP` to the main pid; then the same for every active unit it propagates to (PropagatesReloadTo=, ReloadPropagatedFrom=, transitively) |
 //! | Running               | `Notify RELOADING=1`                          | NotifyReload; `READY=1` -> Running |
 //! | Running               | `Notify STOPPING=1`                           | StopByNotify (timeout TimeoutStopSec); main exit -> StopPost |
 //! | ready .. Reload       | `Notify WATCHDOG=1` / `WATCHDOG_USEC=n`        | watchdog re-armed (now + period; n replaces WatchdogSec= for this run, 0 disables) |
@@ -107,6 +107,8 @@
 //! | AutoRestart           | stop job / shutdown                           | Dead (failed when the reason is a failure) |
 //! | Dead failed           | `ResetFailed`                                 | Dead inactive, start-limit counter cleared |
 //! | any                   | `Shutdown`                                    | every unit gets a stop job; starts refused; `AllStopped` once everything is Dead |
+//! | a phase that ran      | -> Dead inactive (not during a shutdown)      | `UnitAction` with SuccessAction=, if set |
+//! | not Dead failed       | -> Dead failed, not `DependencyFailed` (not during a shutdown) | `UnitAction` with FailureAction=, if set |
 //!
 //! Failure propagation: when a unit ends Dead on its own (not by a stop job), units
 //! whose start is still pending and that Require/BindsTo/Requisite it fail with
@@ -907,7 +909,9 @@ impl Machine {
             }
             Event::Reload(name) => {
                 let u = self.lookup(&name)?;
-                self.reload_unit(u)
+                self.reload_unit(u)?;
+                self.propagate_reload(u);
+                Ok(())
             }
             Event::ResetFailed(name) => self.reset_failed(name.as_deref()),
             Event::Kill {
@@ -1261,6 +1265,48 @@ impl Machine {
         Ok(())
     }
 
+    /// `PropagatesReloadTo=` and `ReloadPropagatedFrom=`: a reload of `root`
+    /// reloads every unit it propagates to, transitively, each only when it is
+    /// active (systemd's try-reload): an inactive one is left alone, and a
+    /// refused reload of one of them is a warning, not the request's failure.
+    fn propagate_reload(&mut self, root: usize) {
+        let mut seen = vec![false; self.slots.len()];
+        seen[root] = true;
+        let mut work = vec![root];
+        while let Some(u) = work.pop() {
+            let name = self.slots[u].name.clone();
+            let mut to: Vec<usize> = self.slots[u]
+                .def
+                .deps
+                .propagates_reload_to
+                .iter()
+                .filter_map(|n| self.index.get(n).copied())
+                .collect();
+            to.extend((0..self.slots.len()).filter(|&x| {
+                !self.slots[x].gone
+                    && self.slots[x]
+                        .def
+                        .deps
+                        .reload_propagated_from
+                        .contains(&name)
+            }));
+            for x in to {
+                if std::mem::replace(&mut seen[x], true) {
+                    continue;
+                }
+                work.push(x);
+                let s = &self.slots[x];
+                if !s.phase.is_active() || s.pending_stop.is_some() {
+                    continue;
+                }
+                self.log(Level::Info, x, format!("reload propagated from {name}"));
+                if let Err(e) = self.reload_unit(x) {
+                    self.log(Level::Warning, x, format!("propagated reload refused: {e}"));
+                }
+            }
+        }
+    }
+
     fn reset_failed(&mut self, name: Option<&str>) -> Result<(), EngineError> {
         let targets: Vec<usize> = match name {
             Some(n) => vec![self.lookup(n)?],
@@ -1349,6 +1395,7 @@ impl Machine {
     fn set_phase(&mut self, u: usize, phase: Phase) {
         let now = self.now;
         let s = &mut self.slots[u];
+        let old = s.phase;
         if s.run.kind == UnitKind::Socket && s.phase == Phase::Running && phase != Phase::Running {
             self.actions.push(Action::CloseSockets {
                 unit: s.name.clone(),
@@ -1366,6 +1413,9 @@ impl Machine {
             };
             self.actions.push(action);
         }
+        if let Phase::Dead { failed } = phase {
+            self.unit_action(u, old, failed);
+        }
         for i in 0..self.graph.after.get(u).map_or(0, Vec::len) {
             let v = self.graph.after[u][i];
             self.push(v);
@@ -1374,6 +1424,48 @@ impl Machine {
             let v = self.graph.after_rev[u][i];
             self.push(v);
         }
+    }
+
+    /// `SuccessAction=` / `FailureAction=`, as systemd decides them: success when
+    /// a unit that ran (not one whose start was only pending, nor one stopped by
+    /// a restart job) becomes inactive,
+    /// failure when it becomes failed, except by a failed dependency (systemd
+    /// fails only the job then, not the unit). A shutdown is going on already.
+    fn unit_action(&mut self, u: usize, old: Phase, failed: bool) {
+        if self.shutting_down {
+            return;
+        }
+        let s = &self.slots[u];
+        let (action, status) = if failed {
+            if old == (Phase::Dead { failed: true })
+                || matches!(s.reason, Some(Reason::DependencyFailed(_)))
+            {
+                return;
+            }
+            (s.run.failure_action, s.run.failure_action_exit_status)
+        } else {
+            // A restart job passes through Dead on its way back up.
+            if matches!(old, Phase::Dead { .. } | Phase::Waiting | Phase::Condition)
+                || s.start_after_stop
+            {
+                return;
+            }
+            (s.run.success_action, s.run.success_action_exit_status)
+        };
+        let Some(action) = action else {
+            return;
+        };
+        let exit_status = status.unwrap_or(match s.run_exit {
+            Some(ExitStatus::Exited(c)) => (c & 0xff) as u8,
+            Some(ExitStatus::Signaled(n)) => (128 + (n & 0x7f)) as u8,
+            None => u8::from(failed),
+        });
+        self.actions.push(Action::UnitAction {
+            unit: s.name.clone(),
+            action,
+            failed,
+            exit_status,
+        });
     }
 
     fn log(&mut self, level: Level, u: usize, message: String) {
@@ -1817,7 +1909,9 @@ impl Machine {
         s.started_ok = false;
         let result = s.result.take();
         let cause = s.stop_cause.take();
-        let restart_job = std::mem::take(&mut s.start_after_stop);
+        // Cleared only after the unit is Dead: a restart is no end for
+        // SuccessAction= (`unit_action`).
+        let restart_job = s.start_after_stop;
         let on_its_own = cause.is_none();
         let run = s.run.clone();
         let auto = on_its_own
@@ -1858,6 +1952,7 @@ impl Machine {
             _ => self.log(Level::Debug, u, "stopped".into()),
         }
         self.set_phase(u, Phase::Dead { failed });
+        self.slots[u].start_after_stop = false;
         if on_its_own && !skipped {
             self.after_dead(u);
         }

@@ -364,3 +364,65 @@ fn sync_reports_new_cycles() {
         vec![vec!["a.service".to_string(), "b.service".to_string()]]
     );
 }
+
+#[test]
+fn reload_propagates_to_active_units_both_ways_and_transitively() {
+    let mut h = H::new(vec![
+        service("a.service")
+            .reload_cmd(cmd("/bin/ra"))
+            .unit(|u| u.deps.propagates_reload_to.push("b.service".into())),
+        // c asks for a's reloads; d for b's (so a reaches d through b).
+        service("b.service").reload_cmd(cmd("/bin/rb")),
+        service("c.service")
+            .reload_cmd(cmd("/bin/rc"))
+            .unit(|u| u.deps.reload_propagated_from.push("a.service".into())),
+        service("d.service").unit(|u| u.deps.reload_propagated_from.push("b.service".into())),
+        // Inactive: left alone.
+        service("e.service")
+            .reload_cmd(cmd("/bin/re"))
+            .unit(|u| u.deps.reload_propagated_from.push("a.service".into())),
+    ]);
+    h.run("a.service");
+    h.run("b.service");
+    h.run("c.service");
+    let d_main = h.run("d.service");
+    h.ok(Event::Reload("a.service".into()));
+    let acts = h.take();
+    let mut reloads: Vec<String> = spawns(&acts)
+        .into_iter()
+        .map(|(unit, role)| {
+            assert_eq!(role, Role::Reload(0));
+            unit
+        })
+        .collect();
+    reloads.sort();
+    assert_eq!(reloads, ["a.service", "b.service", "c.service"]);
+    // d has no ExecReload=: SIGHUP to its main process, as its own reload would.
+    assert_eq!(signals(&acts), [(d_main, SIGHUP, false)]);
+    assert_eq!(h.state("e.service"), State::Inactive);
+    assert!(
+        logs(&acts)
+            .iter()
+            .any(|l| l.contains("reload propagated from a.service")),
+        "{acts:?}"
+    );
+}
+
+#[test]
+fn reload_of_a_unit_without_propagation_reloads_only_that_unit() {
+    let mut h = H::new(vec![
+        service("a.service").reload_cmd(cmd("/bin/ra")),
+        // b propagates to a, not the other way round.
+        service("b.service")
+            .reload_cmd(cmd("/bin/rb"))
+            .unit(|u| u.deps.propagates_reload_to.push("a.service".into())),
+    ]);
+    h.run("a.service");
+    h.run("b.service");
+    h.ok(Event::Reload("a.service".into()));
+    assert_eq!(
+        spawns(&h.take()),
+        [("a.service".to_string(), Role::Reload(0))]
+    );
+    assert_eq!(h.state("b.service"), State::Running);
+}

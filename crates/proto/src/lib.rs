@@ -301,6 +301,9 @@ pub struct UnitStatus {
     /// Directives that were read but are not enforced yet.
     #[serde(default)]
     pub not_enforced: Vec<String>,
+    /// `BusName=`: recorded only (vigil has no D-Bus).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bus_name: Option<String>,
     /// The ordering cycle the unit is part of, if any.
     #[serde(default)]
     pub cycle: Option<String>,

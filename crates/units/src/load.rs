@@ -580,7 +580,7 @@ fn reason_of(d: &Diagnostic) -> String {
 /// References of a unit from a front end that does not track lines (YAML).
 fn refs_from_deps(unit: &Unit, path: &Path) -> Vec<Reference> {
     let d = &unit.deps;
-    let lists: [(&'static str, &Vec<String>); 10] = [
+    let lists: [(&'static str, &Vec<String>); 12] = [
         ("Requires", &d.requires),
         ("Wants", &d.wants),
         ("BindsTo", &d.binds_to),
@@ -591,6 +591,8 @@ fn refs_from_deps(unit: &Unit, path: &Path) -> Vec<Reference> {
         ("Before", &d.before),
         ("OnFailure", &d.on_failure),
         ("OnSuccess", &d.on_success),
+        ("PropagatesReloadTo", &d.propagates_reload_to),
+        ("ReloadPropagatedFrom", &d.reload_propagated_from),
     ];
     lists
         .iter()

@@ -70,8 +70,51 @@ pub struct Unit {
     pub service: Option<Service>,
     /// Present for sockets only.
     pub socket: Option<Socket>,
+    /// `SuccessAction=`: what the manager does when the unit went from active
+    /// to inactive (docs/UNITS.md).
+    pub success_action: Option<UnitAction>,
+    /// `FailureAction=`: ... when the unit entered the failed state.
+    pub failure_action: Option<UnitAction>,
+    /// `SuccessActionExitStatus=`: the manager's exit code for `exit`; unset:
+    /// the unit's main exit code.
+    pub success_action_exit_status: Option<u8>,
+    /// `FailureActionExitStatus=`.
+    pub failure_action_exit_status: Option<u8>,
     /// Directives that were recognised but are not enforced (for `vigil status`).
     pub not_enforced: Vec<String>,
+}
+
+/// What `SuccessAction=` / `FailureAction=` ask the manager to do (`none` is
+/// no action at all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnitAction {
+    pub kind: UnitActionKind,
+    /// `-force` or `-immediate` was written: vigil runs the same orderly stop
+    /// (docs/UNITS.md says why), so this is kept for messages only.
+    pub forced: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitActionKind {
+    /// Stop every unit, then the manager exits (`vigil shutdown`).
+    Exit,
+    Poweroff,
+    /// Also `soft-reboot`: vigil has no userspace-only reboot.
+    Reboot,
+    Halt,
+    Kexec,
+}
+
+impl UnitActionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnitActionKind::Exit => "exit",
+            UnitActionKind::Poweroff => "poweroff",
+            UnitActionKind::Reboot => "reboot",
+            UnitActionKind::Halt => "halt",
+            UnitActionKind::Kexec => "kexec",
+        }
+    }
 }
 
 /// Dependencies, all as full unit names (`x.service`). Requirement and ordering are
@@ -89,11 +132,15 @@ pub struct Dependencies {
     pub on_failure: Vec<String>,
     /// `OnSuccess=`: started when this unit goes from active to inactive cleanly.
     pub on_success: Vec<String>,
+    /// `PropagatesReloadTo=`: reloading this unit reloads these too (when active).
+    pub propagates_reload_to: Vec<String>,
+    /// `ReloadPropagatedFrom=`: reloading one of these reloads this unit (when active).
+    pub reload_propagated_from: Vec<String>,
 }
 
 impl Dependencies {
     /// Every list, for what applies to all of them alike.
-    pub fn lists_mut(&mut self) -> [&mut Vec<String>; 10] {
+    pub fn lists_mut(&mut self) -> [&mut Vec<String>; 12] {
         [
             &mut self.requires,
             &mut self.wants,
@@ -105,6 +152,8 @@ impl Dependencies {
             &mut self.before,
             &mut self.on_failure,
             &mut self.on_success,
+            &mut self.propagates_reload_to,
+            &mut self.reload_propagated_from,
         ]
     }
 
@@ -669,6 +718,9 @@ pub struct Service {
     /// `Sockets=`: socket units whose descriptors this service gets (besides
     /// those whose `Service=` names it).
     pub sockets: Vec<String>,
+    /// `BusName=`: recorded and shown by `vigil status`; vigil has no D-Bus, so
+    /// a `Type=dbus` service is ready once started (docs/COMPATIBILITY.md).
+    pub bus_name: Option<String>,
 }
 
 impl Default for Service {
@@ -728,6 +780,7 @@ impl Default for Service {
             non_blocking: false,
             ready_test: None,
             sockets: Vec::new(),
+            bus_name: None,
         }
     }
 }
@@ -870,6 +923,10 @@ impl Unit {
                 UnitKind::Service => Some(Service::default()),
                 UnitKind::Target | UnitKind::Socket => None,
             },
+            success_action: None,
+            failure_action: None,
+            success_action_exit_status: None,
+            failure_action_exit_status: None,
             not_enforced: Vec::new(),
         }
     }

@@ -150,6 +150,9 @@ pub fn status(units: &[UnitStatus], json: bool) {
                 std::io::Error::from_raw_os_error(errno)
             );
         }
+        if let Some(bus) = &u.bus_name {
+            let _ = writeln!(out, "   bus name: {bus} (not watched: vigil has no D-Bus)");
+        }
         if let Some(cycle) = &u.cycle {
             let _ = writeln!(out, "      cycle: {cycle}");
         }

@@ -742,6 +742,10 @@ impl Daemon {
                     .as_ref()
                     .map(|m| m.not_enforced.clone())
                     .unwrap_or_default(),
+                bus_name: model
+                    .as_ref()
+                    .and_then(|m| m.service.as_ref())
+                    .and_then(|s| s.bus_name.clone()),
                 cycle: info.cycle.clone(),
                 logs: self.logs.tail(Some(&name), lines),
             });

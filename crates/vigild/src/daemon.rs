@@ -968,8 +968,68 @@ impl Daemon {
                 self.say(Level::Info, None, "every unit is stopped; exiting");
                 self.phase = Phase::Done;
             }
+            Action::UnitAction {
+                unit,
+                action,
+                failed,
+                exit_status,
+            } => self.unit_action(&unit, action, failed, exit_status),
             other => self.perform_process_action(other),
         }
+    }
+
+    /// `SuccessAction=` / `FailureAction=`: what `vigil shutdown` (exit) or
+    /// `vigil poweroff|reboot|halt` do, asked for by a unit. Without vigil-init
+    /// there is no machine to power off: the manager stops everything and
+    /// exits, as `systemd --user` only knows exit. The `-force` and
+    /// `-immediate` variants run the same orderly stop (docs/UNITS.md).
+    fn unit_action(
+        &mut self,
+        unit: &str,
+        action: vigil_units::UnitAction,
+        failed: bool,
+        exit_status: u8,
+    ) {
+        use vigil_units::UnitActionKind;
+        if self.phase != Phase::Running {
+            return;
+        }
+        let directive = if failed {
+            "FailureAction"
+        } else {
+            "SuccessAction"
+        };
+        let written = format!(
+            "{directive}={}{}",
+            action.kind.as_str(),
+            if action.forced { " (forced)" } else { "" }
+        );
+        if action.kind == UnitActionKind::Exit {
+            self.say(
+                Level::Info,
+                Some(unit),
+                &format!("{written}: stopping every unit, then exiting with code {exit_status}"),
+            );
+            self.end_with(exit_status);
+            return;
+        }
+        let what = action.kind.as_str();
+        if self.tell_init(&format!("shutdown {what}")) {
+            self.say(
+                Level::Info,
+                Some(unit),
+                &format!("{written}: stopping every unit, then {what}"),
+            );
+        } else {
+            self.say(
+                Level::Warning,
+                Some(unit),
+                &format!(
+                    "{written}: no vigil-init to {what} the machine: stopping every unit and exiting"
+                ),
+            );
+        }
+        self.begin_shutdown();
     }
 
     /// `OnFailure=` / `OnSuccess=`: the units to start when this one failed /

@@ -101,7 +101,10 @@ impl Daemon {
             Action::Listen { unit } => self.listen(&unit),
             Action::CloseSockets { unit } => self.close_sockets(&unit),
             // Handled by the caller.
-            Action::StateChanged { .. } | Action::Log { .. } | Action::AllStopped => {}
+            Action::StateChanged { .. }
+            | Action::Log { .. }
+            | Action::AllStopped
+            | Action::UnitAction { .. } => {}
         }
     }
 

@@ -2844,3 +2844,176 @@ fn stop_when_unneeded_stops_a_helper_once_its_last_user_stops() {
     let log = m.wait_log("helper.service", "StopWhenUnneeded");
     assert!(log.contains("no active unit needs it"), "{log}");
 }
+
+// ------------------------------------------ D-Bus names, reload propagation, unit actions
+
+#[test]
+fn type_dbus_runs_as_simple_without_a_warning_and_status_shows_the_bus_name() {
+    let mut m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=bus.service\n"),
+        (
+            "bus.service",
+            "[Service]\nType=dbus\nBusName=org.vigil.Test1\nExecStart=/bin/sleep 1000\n",
+        ),
+    ]);
+    m.wait_state("bus.service", "running");
+    let st = m.status_json("bus.service");
+    assert_eq!(st["bus_name"], "org.vigil.Test1", "{st}");
+    assert_eq!(st["not_enforced"], serde_json::json!([]), "{st}");
+    let shown = m.vigil_ok(&["status", "bus.service"]);
+    assert!(shown.contains("bus name: org.vigil.Test1"), "{shown}");
+    assert!(
+        !m.drain_stderr()
+            .iter()
+            .any(|l| l.contains("bus.service") && l.contains("warning")),
+        "{:?}",
+        m.seen
+    );
+}
+
+#[test]
+fn vigil_reload_propagates_to_reload_propagated_from_and_propagates_reload_to() {
+    let d = TempDir::new("reload-prop");
+    let log = d.path().join("reloads");
+    let reload = |tag: &str| format!("ExecReload=/bin/sh -c 'echo {tag} >> {}'\n", p(&log));
+    let a = format!(
+        "[Unit]\nPropagatesReloadTo=c.service\n[Service]\nExecStart=/bin/sleep 1000\n{}",
+        reload("a")
+    );
+    let b = format!(
+        "[Unit]\nReloadPropagatedFrom=a.service\n[Service]\nExecStart=/bin/sleep 1000\n{}",
+        reload("b")
+    );
+    let c = format!("[Service]\nExecStart=/bin/sleep 1000\n{}", reload("c"));
+    // Not running: no reload.
+    let e = format!(
+        "[Unit]\nReloadPropagatedFrom=a.service\n[Service]\nExecStart=/bin/sleep 1000\n{}",
+        reload("e")
+    );
+    let m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=a.service b.service c.service\n",
+        ),
+        ("a.service", &a),
+        ("b.service", &b),
+        ("c.service", &c),
+        ("e.service", &e),
+    ]);
+    for u in ["a.service", "b.service", "c.service"] {
+        m.wait_state(u, "running");
+    }
+    m.vigil_ok(&["reload", "a"]);
+    m.wait_log("b.service", "reload propagated from a.service");
+    wait_until("the three reloads", || {
+        fs::read_to_string(&log).is_ok_and(|t| t.lines().count() == 3)
+    });
+    let mut lines: Vec<String> = fs::read_to_string(&log)
+        .expect("reloads")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    assert_eq!(lines, ["a", "b", "c"]);
+    assert_eq!(m.state("e.service"), "inactive");
+    // A reload of b goes nowhere: the propagation is one-way.
+    m.vigil_ok(&["reload", "b"]);
+    wait_until("b's second reload", || {
+        fs::read_to_string(&log).is_ok_and(|t| t.lines().count() == 4)
+    });
+    m.wait_state("b.service", "running");
+    assert_eq!(
+        fs::read_to_string(&log).expect("reloads").lines().last(),
+        Some("b")
+    );
+}
+
+#[test]
+fn success_action_exit_stops_the_rest_and_vigild_exits_with_the_status() {
+    let d = TempDir::new("success-action");
+    let stopped = d.path().join("stopped");
+    let mut m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=job.service other.service\n",
+        ),
+        (
+            "job.service",
+            "[Unit]\nAfter=other.service\nSuccessAction=exit\nSuccessActionExitStatus=42\n\
+             [Service]\nType=oneshot\nExecStart=/bin/true\n",
+        ),
+        (
+            "other.service",
+            &format!(
+                "[Service]\nExecStart=/bin/sleep 1000\nExecStopPost=/bin/sh -c 'echo yes > {}'\n",
+                p(&stopped)
+            ),
+        ),
+    ]);
+    let status = m.wait_exit();
+    assert_eq!(status.code(), Some(42), "{:?}", m.seen);
+    assert_eq!(
+        fs::read_to_string(&stopped).expect("other.service was stopped"),
+        "yes\n"
+    );
+    assert!(
+        m.seen
+            .iter()
+            .any(|l| l.contains("SuccessAction=exit: stopping every unit")),
+        "{:?}",
+        m.seen
+    );
+}
+
+#[test]
+fn failure_action_exit_without_a_status_exits_with_the_main_exit_code() {
+    let mut m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=bad.service\n"),
+        (
+            "bad.service",
+            "[Unit]\nFailureAction=exit\nSuccessAction=exit\n\
+             [Service]\nType=oneshot\nExecStart=/bin/sh -c 'exit 3'\n",
+        ),
+    ]);
+    assert_eq!(m.wait_exit().code(), Some(3), "{:?}", m.seen);
+}
+
+#[test]
+fn success_action_poweroff_without_vigil_init_stops_everything_and_exits() {
+    let mut m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=job.service\n"),
+        (
+            "job.service",
+            "[Unit]\nSuccessAction=poweroff-force\n[Service]\nType=oneshot\nExecStart=/bin/true\n",
+        ),
+    ]);
+    assert_eq!(m.wait_exit().code(), Some(0), "{:?}", m.seen);
+    assert!(
+        m.seen
+            .iter()
+            .any(|l| l.contains("SuccessAction=poweroff (forced): no vigil-init to poweroff")),
+        "{:?}",
+        m.seen
+    );
+}
+
+#[test]
+fn success_action_exit_under_vigil_init_is_the_containers_exit_code() {
+    if !require_root("success_action_exit_under_vigil_init_is_the_containers_exit_code") {
+        return;
+    }
+    let mut m = Manager::start_under_init(
+        &[
+            ("default.target", "[Unit]\nWants=job.service\n"),
+            (
+                "job.service",
+                "[Unit]\nSuccessAction=exit\nSuccessActionExitStatus=42\n\
+                 [Service]\nType=oneshot\nExecStart=/bin/true\n",
+            ),
+        ],
+        &[],
+    );
+    // vigil-init is told `exit 42` and exits with it once the manager is gone;
+    // `unshare` passes its status on.
+    assert_eq!(m.wait_exit().code(), Some(42), "{:?}", m.seen);
+}

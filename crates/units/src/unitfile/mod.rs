@@ -22,8 +22,8 @@ pub use socket::parse_listen;
 use crate::model::{
     Condition, ConditionKind, CpuPolicy, Dependencies, DirectoryKind, EnvironmentFile,
     ExitStatusSet, FileMode, Format, Input, IoClass, KillMode, ListenKind, NotifyAccess, Output,
-    Preserve, Resource, RestartPolicy, Service, ServiceType, TtyMode, Unit, UnitKind, WorkingDir,
-    WorkingDirectory,
+    Preserve, Resource, RestartPolicy, Service, ServiceType, TtyMode, Unit, UnitAction,
+    UnitActionKind, UnitKind, WorkingDir, WorkingDirectory,
 };
 use crate::specifier::{self, SpecifierContext};
 use crate::{Diagnostic, name, value};
@@ -116,6 +116,7 @@ pub fn parse(
         exec_start_lines: Vec::new(),
         timeout_start_set: false,
         type_set: false,
+        type_dbus: false,
         timeout_abort: None,
         notify_access_set: false,
         restart_line: 0,
@@ -165,6 +166,12 @@ pub static DIRECTIVES: &[Directive] = &[
     d("Unit", "Conflicts", |b, v| b.deps(v, |d| &mut d.conflicts)),
     d("Unit", "OnFailure", |b, v| b.deps(v, |d| &mut d.on_failure)),
     d("Unit", "OnSuccess", |b, v| b.deps(v, |d| &mut d.on_success)),
+    d("Unit", "PropagatesReloadTo", |b, v| {
+        b.deps(v, |d| &mut d.propagates_reload_to)
+    }),
+    d("Unit", "ReloadPropagatedFrom", |b, v| {
+        b.deps(v, |d| &mut d.reload_propagated_from)
+    }),
     d("Unit", "RefuseManualStart", |b, v| {
         b.unit.refuse_manual_start = bool_value(v)?;
         Ok(())
@@ -189,8 +196,29 @@ pub static DIRECTIVES: &[Directive] = &[
     d("Unit", "StartLimitIntervalSec", h_start_limit_interval),
     d("Unit", "StartLimitInterval", h_start_limit_interval),
     d("Unit", "StartLimitBurst", h_start_limit_burst),
+    d("Unit", "SuccessAction", |b, v| {
+        b.unit.success_action = unit_action(v)?;
+        Ok(())
+    }),
+    d("Unit", "FailureAction", |b, v| {
+        b.unit.failure_action = unit_action(v)?;
+        Ok(())
+    }),
+    d("Unit", "SuccessActionExitStatus", |b, v| {
+        b.unit.success_action_exit_status = action_exit_status(v)?;
+        Ok(())
+    }),
+    d("Unit", "FailureActionExitStatus", |b, v| {
+        b.unit.failure_action_exit_status = action_exit_status(v)?;
+        Ok(())
+    }),
     d("Service", "StartLimitInterval", h_start_limit_interval),
     d("Service", "StartLimitBurst", h_start_limit_burst),
+    // The old place of FailureAction= (before systemd 236), still accepted there.
+    d("Service", "FailureAction", |b, v| {
+        b.unit.failure_action = unit_action(v)?;
+        Ok(())
+    }),
     d("Unit", "ConditionPathExists", |b, v| {
         b.condition(v, ConditionKind::PathExists, false)
     }),
@@ -366,6 +394,7 @@ pub static DIRECTIVES: &[Directive] = &[
         b.condition(v, ConditionKind::Credential, true)
     }),
     d("Service", "Type", h_type),
+    d("Service", "BusName", h_bus_name),
     d("Service", "ExecStart", |b, v| b.exec(v, "ExecStart")),
     d("Service", "ExecCondition", |b, v| {
         b.exec(v, "ExecCondition")
@@ -750,6 +779,8 @@ struct Builder<'a> {
     timeout_start_set: bool,
     /// Type= was given (without it and without ExecStart=, a service is a oneshot).
     type_set: bool,
+    /// `Type=dbus` was given (needs `BusName=`, as in systemd).
+    type_dbus: bool,
     /// `TimeoutAbortSec=` as written; unset follows TimeoutStopSec=.
     timeout_abort: Option<Option<Duration>>,
     notify_access_set: bool,
@@ -1151,6 +1182,13 @@ impl Builder<'_> {
                      stdin is empty",
                 ));
             }
+            if self.type_dbus && s.bus_name.is_none() {
+                self.diags.push(Diagnostic::error(
+                    main,
+                    0,
+                    "Type=dbus needs BusName= (systemd refuses the unit too)",
+                ));
+            }
             if s.service_type == ServiceType::Notify && !self.notify_access_set {
                 s.notify_access = NotifyAccess::Main;
             }
@@ -1173,7 +1211,7 @@ impl Builder<'_> {
                 }
             } else {
                 // SuccessAction= alone is enough for systemd (the unit only triggers it).
-                let success_action = self.unit.not_enforced.iter().any(|d| d == "SuccessAction");
+                let success_action = self.unit.success_action.is_some();
                 if s.exec_start.is_empty()
                     && s.exec_stop.is_empty()
                     && !self.exec_start_failed
@@ -1283,6 +1321,44 @@ fn h_default_instance(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
     }
 }
 
+/// `SuccessAction=` / `FailureAction=`: `none` or an action, with systemd's
+/// `-force` and `-immediate` variants (run as the plain action by vigil).
+fn unit_action(v: &str) -> Result<Option<UnitAction>, String> {
+    use UnitActionKind::{Exit, Halt, Kexec, Poweroff, Reboot};
+    const EXPECTED: &str = "expected none, exit, exit-force, soft-reboot, soft-reboot-force, \
+                            kexec, kexec-force, reboot, reboot-force, reboot-immediate, poweroff, \
+                            poweroff-force, poweroff-immediate, halt, halt-force or halt-immediate";
+    if v == "none" || v.is_empty() {
+        return Ok(None);
+    }
+    let (base, forced, immediate) = if let Some(b) = v.strip_suffix("-force") {
+        (b, true, false)
+    } else if let Some(b) = v.strip_suffix("-immediate") {
+        (b, true, true)
+    } else {
+        (v, false, false)
+    };
+    let kind = match base {
+        "exit" | "soft-reboot" | "kexec" if immediate => return Err(EXPECTED.to_string()),
+        "exit" => Exit,
+        "poweroff" => Poweroff,
+        "reboot" | "soft-reboot" => Reboot,
+        "halt" => Halt,
+        "kexec" => Kexec,
+        _ => return Err(EXPECTED.to_string()),
+    };
+    Ok(Some(UnitAction { kind, forced }))
+}
+
+fn action_exit_status(v: &str) -> Result<Option<u8>, String> {
+    if v.is_empty() {
+        return Ok(None);
+    }
+    v.parse::<u8>()
+        .map(Some)
+        .map_err(|_| "expected an exit status from 0 to 255, or nothing".to_string())
+}
+
 fn h_description(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
     b.unit.description = b.spec(v);
     Ok(())
@@ -1332,23 +1408,20 @@ fn h_type(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
         b.service.service_type = ServiceType::Simple;
         return Ok(());
     }
-    if matches!(v, "dbus" | "notify-reload") {
-        b.warn(if v == "dbus" {
-            "Type=dbus: vigil has no D-Bus to watch BusName= on; treated as Type=simple \
-             (ready once the process is started)"
-                .to_string()
-        } else {
-            "Type=notify-reload is not implemented yet, treated as notify".to_string()
-        });
+    // vigil has no D-Bus: a Type=dbus service is ready once its main process
+    // is started, as Type=simple (docs/COMPATIBILITY.md).
+    b.type_dbus = v == "dbus";
+    if v == "dbus" {
+        b.service.service_type = ServiceType::Simple;
+        return Ok(());
+    }
+    if v == "notify-reload" {
+        b.warn("Type=notify-reload is not implemented yet, treated as notify".to_string());
         let what = format!("Type={v}");
         if !b.unit.not_enforced.contains(&what) {
             b.unit.not_enforced.push(what);
         }
-        b.service.service_type = if v == "notify-reload" {
-            ServiceType::Notify
-        } else {
-            ServiceType::Simple
-        };
+        b.service.service_type = ServiceType::Notify;
         return Ok(());
     }
     b.service.service_type = choice(
@@ -1361,6 +1434,27 @@ fn h_type(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
             ("forking", ServiceType::Forking),
         ],
     )?;
+    Ok(())
+}
+
+/// `BusName=`: a well-known D-Bus name (dot-separated elements of letters,
+/// digits, `_` and `-`, none starting with a digit, at most 255 bytes).
+fn h_bus_name(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    if v.is_empty() {
+        b.service.bus_name = None;
+        return Ok(());
+    }
+    let n = b.spec(v);
+    let element_ok = |e: &str| {
+        !e.is_empty()
+            && !e.starts_with(|c: char| c.is_ascii_digit())
+            && e.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    if n.len() > 255 || n.split('.').count() < 2 || !n.split('.').all(element_ok) {
+        return Err(format!("{n:?} is not a valid D-Bus bus name"));
+    }
+    b.service.bus_name = Some(n);
     Ok(())
 }
 

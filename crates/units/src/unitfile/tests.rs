@@ -256,10 +256,35 @@ fn service_types() {
         m.starts_with("Type=bogus: expected one of simple, exec"),
         "{m}"
     );
-    let (u, d) = ok("[Service]\nType=dbus\nBusName=org.x\nExecStart=/bin/true\n");
-    assert_eq!(u.service.unwrap().service_type, ServiceType::Simple);
-    assert_eq!(u.not_enforced, ["Type=dbus", "BusName"]);
-    assert_eq!(warnings(&d).len(), 2);
+}
+
+#[test]
+fn type_dbus_is_ready_when_started_and_records_bus_name() {
+    let (u, d) = ok("[Service]\nType=dbus\nBusName=org.x.Y-z_1\nExecStart=/bin/true\n");
+    assert!(u.not_enforced.is_empty(), "{:?}", u.not_enforced);
+    assert!(warnings(&d).is_empty(), "{d:?}");
+    let s = u.service.expect("service");
+    assert_eq!(s.service_type, ServiceType::Simple);
+    assert_eq!(s.bus_name.as_deref(), Some("org.x.Y-z_1"));
+    // BusName= alone (gdm.service): systemd's implicit Type=dbus, here simple.
+    assert_eq!(
+        svc("BusName=org.gnome.DisplayManager").bus_name.as_deref(),
+        Some("org.gnome.DisplayManager")
+    );
+    for bad in ["nodot", "org..x", "org.1x", "org.x!", ".org.x"] {
+        let (l, m) = one_err(&format!("BusName={bad}"));
+        assert_eq!(l, 3);
+        assert!(m.contains("is not a valid D-Bus bus name"), "{m}");
+    }
+    let p = parse_named("a.service", "[Service]\nType=dbus\nExecStart=/bin/true\n");
+    assert!(p.unit.is_none());
+    assert!(
+        p.diagnostics
+            .iter()
+            .any(|d| d.is_error() && d.to_string().contains("Type=dbus needs BusName=")),
+        "{:?}",
+        p.diagnostics
+    );
 }
 
 #[test]
@@ -1152,4 +1177,64 @@ fn watchdog_and_abort_directives() {
     let (l, m) = one_err("WatchdogSec=soon");
     assert_eq!(l, 3);
     assert!(m.contains("WatchdogSec"), "{m}");
+}
+
+#[test]
+fn success_and_failure_actions_with_their_exit_statuses() {
+    use crate::model::{UnitAction, UnitActionKind};
+    let (u, d) = ok("[Unit]\nSuccessAction=exit\nSuccessActionExitStatus=7\n\
+         FailureAction=reboot-force\nFailureActionExitStatus=\n\
+         [Service]\nType=oneshot\nExecStart=/bin/true\n");
+    assert!(u.not_enforced.is_empty(), "{:?}", u.not_enforced);
+    assert!(warnings(&d).is_empty(), "{d:?}");
+    let plain = |kind| {
+        Some(UnitAction {
+            kind,
+            forced: false,
+        })
+    };
+    assert_eq!(u.success_action, plain(UnitActionKind::Exit));
+    assert_eq!(u.success_action_exit_status, Some(7));
+    assert_eq!(
+        u.failure_action,
+        Some(UnitAction {
+            kind: UnitActionKind::Reboot,
+            forced: true
+        })
+    );
+    assert_eq!(u.failure_action_exit_status, None);
+    for (v, want) in [
+        ("none", None),
+        ("poweroff-immediate", Some((UnitActionKind::Poweroff, true))),
+        ("halt", Some((UnitActionKind::Halt, false))),
+        ("soft-reboot", Some((UnitActionKind::Reboot, false))),
+        ("kexec-force", Some((UnitActionKind::Kexec, true))),
+        ("exit-force", Some((UnitActionKind::Exit, true))),
+    ] {
+        let (u, _) = ok(&format!(
+            "[Unit]\nSuccessAction={v}\n[Service]\nExecStart=/bin/true\n"
+        ));
+        let got = u.success_action.map(|a| (a.kind, a.forced));
+        assert_eq!(got, want, "{v}");
+    }
+    // The old [Service] place of FailureAction= (packagekit-offline-update.service).
+    let (u, d) = ok("[Service]\nExecStart=/bin/true\nFailureAction=reboot\n");
+    assert_eq!(u.failure_action, plain(UnitActionKind::Reboot));
+    assert!(warnings(&d).is_empty(), "{d:?}");
+    // SuccessAction= alone makes a oneshot without commands valid, as in systemd.
+    let (u, _) = ok("[Unit]\nSuccessAction=poweroff\n[Service]\nType=oneshot\n");
+    assert_eq!(u.success_action, plain(UnitActionKind::Poweroff));
+    for bad in ["exit-immediate", "explode", "Reboot"] {
+        let e = errs(&format!(
+            "[Unit]\nSuccessAction={bad}\n[Service]\nExecStart=/bin/true\n"
+        ));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].0, 2);
+        assert!(e[0].1.contains("expected none, exit"), "{:?}", e[0]);
+    }
+    let e = errs("[Unit]\nFailureActionExitStatus=256\n[Service]\nExecStart=/bin/true\n");
+    assert!(
+        e[0].1.contains("expected an exit status from 0 to 255"),
+        "{e:?}"
+    );
 }
