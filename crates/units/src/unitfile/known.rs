@@ -9,7 +9,6 @@
 pub const NOT_ENFORCED: &[(&str, &str)] = &[
     ("Service", "AllowedCPUs"),
     ("Service", "AllowedMemoryNodes"),
-    ("Service", "AmbientCapabilities"),
     ("Service", "AppArmorProfile"),
     ("Service", "BPFProgram"),
     ("Service", "BindPaths"),
