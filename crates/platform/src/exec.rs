@@ -22,8 +22,13 @@
 //!    asked, sets rlimits, the nice value, I/O and CPU scheduling and the OOM
 //!    score (all before the ids change: raising them needs privileges), umask,
 //!    working directory, then drops privileges in the order setgroups, setgid,
-//!    setuid;
-//! 5. `execve` of an already resolved path.
+//!    setuid (keeping its capabilities across setuid when it has ambient ones
+//!    to raise);
+//! 5. raises its ambient capabilities (`AmbientCapabilities=`): adds them to its
+//!    inheritable set (a non-root user's permitted and effective sets become
+//!    exactly them), then `PR_CAP_AMBIENT_RAISE` for each, so they survive the
+//!    exec of an ordinary program;
+//! 6. `execve` of an already resolved path.
 //!
 //! The child shares the manager's memory (CLONE_VM) and the manager waits until it
 //! has exec'd or exited (CLONE_VFORK), as glibc's posix_spawn does. A failure at
@@ -60,6 +65,7 @@ enum Stage {
     Setgroups,
     Setgid,
     Setuid,
+    Capabilities,
     Exec,
 }
 
@@ -67,7 +73,7 @@ enum Stage {
 /// A step that carries out one unit-file directive names it, so a failure
 /// message says which setting the kernel refused. (A failed `setrlimit` is
 /// reported with the limit's own name, [`RlimitResource::stage_name`].)
-pub const STAGE_NAMES: [&str; 15] = [
+pub const STAGE_NAMES: [&str; 16] = [
     "files",
     "sigmask",
     "setsid",
@@ -82,6 +88,7 @@ pub const STAGE_NAMES: [&str; 15] = [
     "setgroups",
     "setgid",
     "setuid",
+    "capabilities (AmbientCapabilities=)",
     "exec",
 ];
 
@@ -228,6 +235,7 @@ pub struct PreparedCommand {
     sched: Option<(i32, i32)>,
     oom_score_adj: Option<i32>,
     ignore_sigpipe: bool,
+    ambient_capabilities: u64,
 }
 
 impl PreparedCommand {
@@ -252,6 +260,7 @@ impl PreparedCommand {
             sched: None,
             oom_score_adj: None,
             ignore_sigpipe: false,
+            ambient_capabilities: 0,
         }
     }
 
@@ -298,6 +307,15 @@ impl PreparedCommand {
     /// writes its digits into a buffer reserved before it.
     pub fn pid_env(&mut self, name: CString) -> &mut Self {
         self.pid_env = Some(name);
+        self
+    }
+
+    /// Capabilities to raise in the ambient set (bit `n`: capability `n`), so
+    /// that the program holds them after exec even as a non-root user. Those
+    /// outside the manager's bounding set are left out, as systemd does; one the
+    /// manager cannot grant otherwise fails the exec at stage `capabilities`.
+    pub fn ambient_capabilities(&mut self, set: u64) -> &mut Self {
+        self.ambient_capabilities = set;
         self
     }
 
@@ -406,6 +424,8 @@ struct Plan<'a> {
     sched: Option<(i32, libc::sched_param)>,
     /// The decimal text for /proc/self/oom_score_adj and its length.
     oom_score_adj: Option<([u8; 12], usize)>,
+    /// The ambient capabilities to raise, already limited to the bounding set.
+    ambient: u64,
     /// SIG_IGN, for SIGPIPE, when the command keeps it ignored.
     sigpipe_ignore: Option<libc::sigaction>,
     max_signal: i32,
@@ -560,6 +580,10 @@ pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
         }),
         oom_score_adj: cmd.oom_score_adj.map(decimal),
         sigpipe_ignore: cmd.ignore_sigpipe.then(ignore_action),
+        ambient: match cmd.ambient_capabilities {
+            0 => 0,
+            set => set & bounding_set(),
+        },
         max_signal: libc::SIGRTMAX(),
         not_default: crate::signal::non_default_dispositions(libc::SIGRTMAX()),
         failed_stage: AtomicU8::new(0),
@@ -948,10 +972,35 @@ fn child_setup(plan: &Plan<'_>) -> (Stage, i32) {
     {
         return (Stage::Setgid, e.raw_os_error());
     }
+    // Leaving root clears every capability, the ambient ones included; with
+    // keep-caps the permitted set survives it (the flag ends at exec), and the
+    // ambient set is raised from it after.
+    let leaves_root = plan.ambient != 0 && plan.uid.is_some_and(|uid| !uid.is_root());
+    if leaves_root {
+        // SAFETY: PR_SET_KEEPCAPS takes integers and changes only this thread,
+        // which is the whole child.
+        if unsafe {
+            libc::prctl(
+                libc::PR_SET_KEEPCAPS,
+                1 as libc::c_ulong,
+                NO_ARG,
+                NO_ARG,
+                NO_ARG,
+            )
+        } != 0
+        {
+            return (Stage::Capabilities, last_errno());
+        }
+    }
     if let Some(uid) = plan.uid
         && let Err(e) = rustix::thread::set_thread_res_uid(uid, uid, uid)
     {
         return (Stage::Setuid, e.raw_os_error());
+    }
+    if plan.ambient != 0
+        && let Err(errno) = raise_ambient(plan.ambient, leaves_root)
+    {
+        return (Stage::Capabilities, errno);
     }
 
     if let Some((digits, room)) = plan.pid_digits {
@@ -974,6 +1023,108 @@ fn child_setup(plan: &Plan<'_>) -> (Stage, i32) {
     // before fork and alive until execve replaces this image.
     unsafe { libc::execve(plan.path.as_ptr(), plan.argv, plan.envp) };
     (Stage::Exec, last_errno())
+}
+
+/// `struct __user_cap_header_struct` of capget/capset.
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+/// `struct __user_cap_data_struct`: one 32-bit half of each set.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// An unused prctl argument: prctl reads every argument as an unsigned long,
+/// and PR_CAP_AMBIENT refuses nonzero ones, so a plain (32-bit) `0` would not do.
+const NO_ARG: libc::c_ulong = 0;
+
+/// `_LINUX_CAPABILITY_VERSION_3`: 64-bit sets as two halves.
+const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+/// The manager's capability bounding set (which its children inherit), read
+/// before fork; capabilities above the kernel's last one read as absent.
+fn bounding_set() -> u64 {
+    (0..64u32)
+        .filter(|&bit| {
+            // SAFETY: PR_CAPBSET_READ takes integers and only reads.
+            unsafe {
+                libc::prctl(
+                    libc::PR_CAPBSET_READ,
+                    libc::c_ulong::from(bit),
+                    NO_ARG,
+                    NO_ARG,
+                    NO_ARG,
+                ) == 1
+            }
+        })
+        .fold(0, |set, bit| set | (1u64 << bit))
+}
+
+/// In the child, after the ids changed: puts `set` into the inheritable set
+/// (and, for a non-root user, makes it the whole permitted and effective
+/// sets; root keeps its own), then raises each capability of it in the
+/// ambient set, which needs it both permitted and inheritable. Returns the
+/// errno of the call that failed.
+fn raise_ambient(set: u64, only_these: bool) -> Result<(), i32> {
+    let mut header = CapHeader {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    if !only_these {
+        // SAFETY: `header` and the two-element `data` are what version 3 of
+        // capget reads and writes; pid 0 is this thread.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_capget,
+                &mut header as *mut CapHeader,
+                data.as_mut_ptr(),
+            )
+        };
+        if rc != 0 {
+            return Err(last_errno());
+        }
+    }
+    let halves = [(set & 0xffff_ffff) as u32, (set >> 32) as u32];
+    for (half, wanted) in data.iter_mut().zip(halves) {
+        if only_these {
+            *half = CapData {
+                effective: wanted,
+                permitted: wanted,
+                inheritable: wanted,
+            };
+        } else {
+            half.inheritable |= wanted;
+        }
+    }
+    // SAFETY: as for capget; capset only reads both and changes this thread.
+    let rc = unsafe { libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()) };
+    if rc != 0 {
+        return Err(last_errno());
+    }
+    for bit in (0..64u32).filter(|bit| set & (1u64 << bit) != 0) {
+        // SAFETY: PR_CAP_AMBIENT takes integers and changes only this thread.
+        let rc = unsafe {
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+                libc::c_ulong::from(bit),
+                NO_ARG,
+                NO_ARG,
+            )
+        };
+        if rc != 0 {
+            return Err(last_errno());
+        }
+    }
+    Ok(())
 }
 
 /// Room for a PID in decimal (`u32::MAX` has 10 digits).

@@ -121,8 +121,8 @@ pub struct Context {
     /// A variable set to the child's own PID (`WATCHDOG_PID` for a main
     /// process with a watchdog); it replaces any value from the unit.
     pub pid_variable: Option<String>,
-    /// The command keeps the manager's privileges: `User=`, `Group=` and
-    /// `SupplementaryGroups=` are not applied to it (`PermissionsStartOnly=` for
+    /// The command keeps the manager's privileges: `User=`, `Group=`,
+    /// `SupplementaryGroups=` and `AmbientCapabilities=` are not applied to it (`PermissionsStartOnly=` for
     /// the commands other than `ExecStart=`, and the `+` prefix). The service's
     /// directories are still created for and owned by its user.
     pub privileged: bool,
@@ -785,6 +785,9 @@ pub fn prepare(
         if let Some(uid) = identity.uid {
             command.uid(uid);
         }
+        // Like systemd, not for a command that keeps the manager's privileges
+        // (`+`, PermissionsStartOnly=): it runs as root with all of them.
+        command.ambient_capabilities(service.ambient_capabilities);
     }
     apply_scheduling(service, &mut command);
     if let (Input::Tty(mode), Stdio::Tty(_)) = (&service.stdin, &ctx.stdin) {
