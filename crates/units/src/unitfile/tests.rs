@@ -1151,4 +1151,10 @@ fn ambient_capabilities_parse_as_systemd_capability_sets() {
         )]
     );
     assert!(u.not_enforced.is_empty());
+    // As in systemd, a line that adds up to nothing replaces the set, even
+    // when that is because all its names are unknown.
+    assert_eq!(
+        svc("AmbientCapabilities=CAP_NET_RAW\nAmbientCapabilities=CAP_NOPE").ambient_capabilities,
+        0
+    );
 }
