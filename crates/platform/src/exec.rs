@@ -21,13 +21,16 @@
 //! 4. installs its stdio with `dup2`, takes stdin as controlling terminal when
 //!    asked, sets rlimits, the nice value, I/O and CPU scheduling and the OOM
 //!    score (all before the ids change: raising them needs privileges), umask,
-//!    working directory, then drops privileges in the order setgroups, setgid,
+//!    working directory, then drops the capabilities `CapabilityBoundingSet=`
+//!    leaves out of the bounding set (which needs CAP_SETPCAP, so while still
+//!    root), then drops privileges in the order setgroups, setgid,
 //!    setuid (keeping its capabilities across setuid when it has ambient ones
 //!    to raise);
 //! 5. raises its ambient capabilities (`AmbientCapabilities=`): adds them to its
 //!    inheritable set (a non-root user's permitted and effective sets become
 //!    exactly them), then `PR_CAP_AMBIENT_RAISE` for each, so they survive the
-//!    exec of an ordinary program;
+//!    exec of an ordinary program; capabilities dropped from the bounding set
+//!    leave the inheritable set too;
 //! 6. `execve` of an already resolved path.
 //!
 //! The child shares the manager's memory (CLONE_VM) and the manager waits until it
@@ -62,6 +65,7 @@ enum Stage {
     Sched,
     OomScoreAdjust,
     Chdir,
+    BoundingSet,
     Setgroups,
     Setgid,
     Setuid,
@@ -73,7 +77,7 @@ enum Stage {
 /// A step that carries out one unit-file directive names it, so a failure
 /// message says which setting the kernel refused. (A failed `setrlimit` is
 /// reported with the limit's own name, [`RlimitResource::stage_name`].)
-pub const STAGE_NAMES: [&str; 16] = [
+pub const STAGE_NAMES: [&str; 17] = [
     "files",
     "sigmask",
     "setsid",
@@ -85,6 +89,7 @@ pub const STAGE_NAMES: [&str; 16] = [
     "sched (CPUSchedulingPolicy=)",
     "oom-score-adjust (OOMScoreAdjust=)",
     "chdir",
+    "bounding-set (CapabilityBoundingSet=)",
     "setgroups",
     "setgid",
     "setuid",
@@ -236,6 +241,7 @@ pub struct PreparedCommand {
     oom_score_adj: Option<i32>,
     ignore_sigpipe: bool,
     ambient_capabilities: u64,
+    bounding_set: Option<u64>,
 }
 
 impl PreparedCommand {
@@ -261,6 +267,7 @@ impl PreparedCommand {
             oom_score_adj: None,
             ignore_sigpipe: false,
             ambient_capabilities: 0,
+            bounding_set: None,
         }
     }
 
@@ -316,6 +323,14 @@ impl PreparedCommand {
     /// manager cannot grant otherwise fails the exec at stage `capabilities`.
     pub fn ambient_capabilities(&mut self, set: u64) -> &mut Self {
         self.ambient_capabilities = set;
+        self
+    }
+
+    /// The capability bounding set to keep (`CapabilityBoundingSet=`): the
+    /// others are dropped from it and from the inheritable set, so nothing
+    /// the program execs, even as root, can gain them.
+    pub fn capability_bounding_set(&mut self, keep: u64) -> &mut Self {
+        self.bounding_set = Some(keep);
         self
     }
 
@@ -426,6 +441,8 @@ struct Plan<'a> {
     oom_score_adj: Option<([u8; 12], usize)>,
     /// The ambient capabilities to raise, already limited to the bounding set.
     ambient: u64,
+    /// The capabilities to drop from the bounding (and inheritable) set.
+    bounding_drop: u64,
     /// SIG_IGN, for SIGPIPE, when the command keeps it ignored.
     sigpipe_ignore: Option<libc::sigaction>,
     max_signal: i32,
@@ -582,8 +599,9 @@ pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
         sigpipe_ignore: cmd.ignore_sigpipe.then(ignore_action),
         ambient: match cmd.ambient_capabilities {
             0 => 0,
-            set => set & bounding_set(),
+            set => set & bounding_set() & cmd.bounding_set.unwrap_or(!0),
         },
+        bounding_drop: cmd.bounding_set.map_or(0, |keep| bounding_set() & !keep),
         max_signal: libc::SIGRTMAX(),
         not_default: crate::signal::non_default_dispositions(libc::SIGRTMAX()),
         failed_stage: AtomicU8::new(0),
@@ -960,6 +978,22 @@ fn child_setup(plan: &Plan<'_>) -> (Stage, i32) {
         return (Stage::Chdir, e.raw_os_error());
     }
 
+    for bit in (0..64u32).filter(|bit| plan.bounding_drop & (1u64 << bit) != 0) {
+        // SAFETY: PR_CAPBSET_DROP takes integers and changes only this thread.
+        let rc = unsafe {
+            libc::prctl(
+                libc::PR_CAPBSET_DROP,
+                libc::c_ulong::from(bit),
+                NO_ARG,
+                NO_ARG,
+                NO_ARG,
+            )
+        };
+        if rc != 0 {
+            return (Stage::BoundingSet, last_errno());
+        }
+    }
+
     // The set*id calls go straight to the kernel and change only the calling thread;
     // the child has exactly one thread, so that is the whole process.
     if let Some(groups) = plan.groups
@@ -997,8 +1031,8 @@ fn child_setup(plan: &Plan<'_>) -> (Stage, i32) {
     {
         return (Stage::Setuid, e.raw_os_error());
     }
-    if plan.ambient != 0
-        && let Err(errno) = raise_ambient(plan.ambient, leaves_root)
+    if (plan.ambient != 0 || plan.bounding_drop != 0)
+        && let Err(errno) = set_capabilities(plan.ambient, plan.bounding_drop, leaves_root)
     {
         return (Stage::Capabilities, errno);
     }
@@ -1068,11 +1102,11 @@ fn bounding_set() -> u64 {
 }
 
 /// In the child, after the ids changed: puts `set` into the inheritable set
-/// (and, for a non-root user, makes it the whole permitted and effective
-/// sets; root keeps its own), then raises each capability of it in the
-/// ambient set, which needs it both permitted and inheritable. Returns the
-/// errno of the call that failed.
-fn raise_ambient(set: u64, only_these: bool) -> Result<(), i32> {
+/// and takes `dropped` out of it (for a non-root user leaving root, makes `set`
+/// the whole permitted, effective and inheritable sets; root keeps its own),
+/// then raises each capability of `set` in the ambient set, which needs it
+/// both permitted and inheritable. Returns the errno of the call that failed.
+fn set_capabilities(set: u64, dropped: u64, only_these: bool) -> Result<(), i32> {
     let mut header = CapHeader {
         version: CAPABILITY_VERSION_3,
         pid: 0,
@@ -1092,8 +1126,8 @@ fn raise_ambient(set: u64, only_these: bool) -> Result<(), i32> {
             return Err(last_errno());
         }
     }
-    let halves = [(set & 0xffff_ffff) as u32, (set >> 32) as u32];
-    for (half, wanted) in data.iter_mut().zip(halves) {
+    let halves = |v: u64| [(v & 0xffff_ffff) as u32, (v >> 32) as u32];
+    for ((half, wanted), gone) in data.iter_mut().zip(halves(set)).zip(halves(dropped)) {
         if only_these {
             *half = CapData {
                 effective: wanted,
@@ -1101,7 +1135,7 @@ fn raise_ambient(set: u64, only_these: bool) -> Result<(), i32> {
                 inheritable: wanted,
             };
         } else {
-            half.inheritable |= wanted;
+            half.inheritable = (half.inheritable & !gone) | wanted;
         }
     }
     // SAFETY: as for capget; capset only reads both and changes this thread.

@@ -122,7 +122,8 @@ pub struct Context {
     /// process with a watchdog); it replaces any value from the unit.
     pub pid_variable: Option<String>,
     /// The command keeps the manager's privileges: `User=`, `Group=`,
-    /// `SupplementaryGroups=` and `AmbientCapabilities=` are not applied to it (`PermissionsStartOnly=` for
+    /// `SupplementaryGroups=`, `AmbientCapabilities=` and
+    /// `CapabilityBoundingSet=` are not applied to it (`PermissionsStartOnly=` for
     /// the commands other than `ExecStart=`, and the `+` prefix). The service's
     /// directories are still created for and owned by its user.
     pub privileged: bool,
@@ -787,7 +788,11 @@ pub fn prepare(
         }
         // Like systemd, not for a command that keeps the manager's privileges
         // (`+`, PermissionsStartOnly=): it runs as root with all of them.
+        // Ambient capabilities outside the bounding set are left out.
         command.ambient_capabilities(service.ambient_capabilities);
+        if let Some(keep) = service.capability_bounding_set {
+            command.capability_bounding_set(keep);
+        }
     }
     apply_scheduling(service, &mut command);
     if let (Input::Tty(mode), Stdio::Tty(_)) = (&service.stdin, &ctx.stdin) {

@@ -777,3 +777,70 @@ fn ambient_capabilities_let_a_non_root_user_bind_a_privileged_port() {
         )
     );
 }
+
+#[test]
+fn capability_bounding_set_limits_root_and_what_ambient_can_grant() {
+    if !require_root("dropping capabilities from the bounding set") {
+        return;
+    }
+    const NET_BIND: u64 = 1 << 10;
+    const NET_RAW: u64 = 1 << 13;
+    let dir = temp_dir("bounding");
+    let out = dir.join("caps");
+    let caps = sh("grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status | tr -s '\\t\\n' '  '");
+    let run_with = |service: &Service, ctx: Context| {
+        assert_eq!(run(service, &caps, ctx), OK);
+        std::fs::read_to_string(&out).unwrap()
+    };
+    // Root keeps only what the bounding set keeps, through exec.
+    let root = Service {
+        capability_bounding_set: Some(NET_BIND | NET_RAW),
+        ..Service::default()
+    };
+    let text = run_with(&root, to_file(&out));
+    println!("root, CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_NET_RAW: {text:?}");
+    assert_eq!(
+        text,
+        "CapInh: 0000000000000000 CapPrm: 0000000000002400 CapEff: 0000000000002400 \
+         CapBnd: 0000000000002400 CapAmb: 0000000000000000 "
+    );
+    // An ambient capability outside the unit's bounding set is left out.
+    let nobody = Service {
+        user: Some("nobody".into()),
+        ambient_capabilities: NET_BIND | NET_RAW,
+        capability_bounding_set: Some(NET_RAW),
+        ..Service::default()
+    };
+    let text = run_with(&nobody, to_file(&out));
+    println!("nobody, ambient NET_BIND+NET_RAW, bounding NET_RAW: {text:?}");
+    assert_eq!(
+        text,
+        "CapInh: 0000000000002000 CapPrm: 0000000000002000 CapEff: 0000000000002000 \
+         CapBnd: 0000000000002000 CapAmb: 0000000000002000 "
+    );
+    // Empty: nothing at all, even for root.
+    let empty = Service {
+        capability_bounding_set: Some(0),
+        ..Service::default()
+    };
+    let text = run_with(&empty, to_file(&out));
+    assert_eq!(
+        text,
+        "CapInh: 0000000000000000 CapPrm: 0000000000000000 CapEff: 0000000000000000 \
+         CapBnd: 0000000000000000 CapAmb: 0000000000000000 "
+    );
+    // `+` and PermissionsStartOnly=: the manager's own bounding set.
+    let privileged = Context {
+        privileged: true,
+        ..to_file(&out)
+    };
+    let text = run_with(&empty, privileged);
+    let bnd = format!("{:016x}", bounding_set());
+    assert_eq!(
+        text,
+        format!(
+            "CapInh: 0000000000000000 CapPrm: {bnd} CapEff: {bnd} CapBnd: {bnd} \
+             CapAmb: 0000000000000000 "
+        )
+    );
+}

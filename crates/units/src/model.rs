@@ -636,6 +636,9 @@ pub struct Service {
     /// is bit 10). `~` alone sets every bit; the spawn keeps only those the
     /// manager's bounding set has.
     pub ambient_capabilities: u64,
+    /// `CapabilityBoundingSet=`, in the same bits; `None` (unset) keeps the
+    /// manager's bounding set.
+    pub capability_bounding_set: Option<u64>,
     /// zinit's `test`: a readiness probe run until it succeeds.
     pub ready_test: Option<ExecCommand>,
 }
@@ -695,6 +698,7 @@ impl Default for Service {
             ignore_sigpipe: true,
             non_blocking: false,
             ambient_capabilities: 0,
+            capability_bounding_set: None,
             ready_test: None,
         }
     }

@@ -24,7 +24,6 @@ pub const NOT_ENFORCED: &[(&str, &str)] = &[
     ("Service", "CPUShares"),
     ("Service", "CPUWeight"),
     ("Service", "Capabilities"),
-    ("Service", "CapabilityBoundingSet"),
     ("Service", "CoredumpFilter"),
     ("Service", "CoredumpReceive"),
     ("Service", "Delegate"),

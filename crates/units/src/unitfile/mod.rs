@@ -568,6 +568,11 @@ pub static DIRECTIVES: &[Directive] = &[
         Ok(())
     }),
     d("Service", "AmbientCapabilities", h_ambient_capabilities),
+    d(
+        "Service",
+        "CapabilityBoundingSet",
+        h_capability_bounding_set,
+    ),
     d("Service", "StandardInput", h_standard_input),
     d("Service", "StandardInputText", |b, v| {
         let text = b.spec(v);
@@ -1444,12 +1449,13 @@ fn h_kill_mode(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `AmbientCapabilities=` as systemd parses a capability set: names (with or
-/// without `CAP_`, any case) or numbers; `~` first inverts the line. A line
-/// whose capabilities add up to nothing (empty, `~`, only unknown names)
-/// replaces the set, as does any line while the set is still empty; later lines
-/// merge into it. Unknown names are ignored with a warning, as systemd does.
-fn h_ambient_capabilities(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+/// `AmbientCapabilities=` and `CapabilityBoundingSet=` as systemd parses a
+/// capability set: names (with or without `CAP_`, any case) or numbers; `~`
+/// first inverts the line. A line whose capabilities add up to nothing (empty,
+/// `~`, only unknown names) replaces the set, as does any line while the set is
+/// still unset (`None`); later lines merge into it. Unknown names are ignored
+/// with a warning, as systemd does.
+fn capability_line(b: &mut Builder<'_>, v: &str, current: Option<u64>) -> u64 {
     let (invert, list) = match v.strip_prefix('~') {
         Some(rest) => (true, rest),
         None => (false, v),
@@ -1477,14 +1483,24 @@ fn h_ambient_capabilities(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
             unknown.join(", ")
         ));
     }
-    let set = &mut b.service.ambient_capabilities;
-    if sum == 0 || *set == 0 {
-        *set = if invert { !sum } else { sum };
-    } else if invert {
-        *set &= !sum;
-    } else {
-        *set |= sum;
+    match current {
+        Some(set) if sum != 0 && invert => set & !sum,
+        Some(set) if sum != 0 => set | sum,
+        _ if invert => !sum,
+        _ => sum,
     }
+}
+
+fn h_ambient_capabilities(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    // Unset is the empty set here.
+    let current = Some(b.service.ambient_capabilities).filter(|&set| set != 0);
+    b.service.ambient_capabilities = capability_line(b, v, current);
+    Ok(())
+}
+
+fn h_capability_bounding_set(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    let current = b.service.capability_bounding_set;
+    b.service.capability_bounding_set = Some(capability_line(b, v, current));
     Ok(())
 }
 

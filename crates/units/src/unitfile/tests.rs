@@ -1158,3 +1158,33 @@ fn ambient_capabilities_parse_as_systemd_capability_sets() {
         0
     );
 }
+
+#[test]
+fn capability_bounding_set_parses_like_ambient_capabilities_from_unset() {
+    const NET_BIND: u64 = 1 << 10;
+    const NET_RAW: u64 = 1 << 13;
+    assert_eq!(svc("").capability_bounding_set, None);
+    assert_eq!(
+        svc("CapabilityBoundingSet=CAP_NET_BIND_SERVICE\nCapabilityBoundingSet=net_raw")
+            .capability_bounding_set,
+        Some(NET_BIND | NET_RAW)
+    );
+    // `~` on an unset set: everything but those.
+    assert_eq!(
+        svc("CapabilityBoundingSet=~CAP_NET_RAW CAP_SYS_PTRACE").capability_bounding_set,
+        Some(!(NET_RAW | 1 << 19))
+    );
+    // Empty: the empty set (every capability dropped), not "unset".
+    assert_eq!(
+        svc("CapabilityBoundingSet=CAP_NET_RAW\nCapabilityBoundingSet=").capability_bounding_set,
+        Some(0)
+    );
+    assert_eq!(
+        svc("CapabilityBoundingSet=").capability_bounding_set,
+        Some(0)
+    );
+    assert_eq!(
+        svc("CapabilityBoundingSet=~").capability_bounding_set,
+        Some(!0)
+    );
+}
