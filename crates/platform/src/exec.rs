@@ -21,9 +21,17 @@
 //! 4. installs its stdio with `dup2`, takes stdin as controlling terminal when
 //!    asked, sets rlimits, the nice value, I/O and CPU scheduling and the OOM
 //!    score (all before the ids change: raising them needs privileges), umask,
-//!    working directory, then drops privileges in the order setgroups, setgid,
-//!    setuid;
-//! 5. `execve` of an already resolved path.
+//!    working directory, then drops the capabilities `CapabilityBoundingSet=`
+//!    leaves out of the bounding set (which needs CAP_SETPCAP, so while still
+//!    root), then drops privileges in the order setgroups, setgid,
+//!    setuid (keeping its capabilities across setuid when it has ambient ones
+//!    to raise);
+//! 5. raises its ambient capabilities (`AmbientCapabilities=`): adds them to its
+//!    inheritable set (a non-root user's permitted and effective sets become
+//!    exactly them), then `PR_CAP_AMBIENT_RAISE` for each, so they survive the
+//!    exec of an ordinary program; capabilities dropped from the bounding set
+//!    leave the inheritable set too;
+//! 6. `execve` of an already resolved path.
 //!
 //! The child shares the manager's memory (CLONE_VM) and the manager waits until it
 //! has exec'd or exited (CLONE_VFORK), as glibc's posix_spawn does. A failure at
@@ -57,9 +65,11 @@ enum Stage {
     Sched,
     OomScoreAdjust,
     Chdir,
+    BoundingSet,
     Setgroups,
     Setgid,
     Setuid,
+    Capabilities,
     Exec,
 }
 
@@ -67,7 +77,7 @@ enum Stage {
 /// A step that carries out one unit-file directive names it, so a failure
 /// message says which setting the kernel refused. (A failed `setrlimit` is
 /// reported with the limit's own name, [`RlimitResource::stage_name`].)
-pub const STAGE_NAMES: [&str; 15] = [
+pub const STAGE_NAMES: [&str; 17] = [
     "files",
     "sigmask",
     "setsid",
@@ -79,9 +89,11 @@ pub const STAGE_NAMES: [&str; 15] = [
     "sched (CPUSchedulingPolicy=)",
     "oom-score-adjust (OOMScoreAdjust=)",
     "chdir",
+    "bounding-set (CapabilityBoundingSet=)",
     "setgroups",
     "setgid",
     "setuid",
+    "capabilities (AmbientCapabilities=)",
     "exec",
 ];
 
@@ -231,6 +243,8 @@ pub struct PreparedCommand {
     sched: Option<(i32, i32)>,
     oom_score_adj: Option<i32>,
     ignore_sigpipe: bool,
+    ambient_capabilities: u64,
+    bounding_set: Option<u64>,
 }
 
 impl PreparedCommand {
@@ -256,6 +270,8 @@ impl PreparedCommand {
             sched: None,
             oom_score_adj: None,
             ignore_sigpipe: false,
+            ambient_capabilities: 0,
+            bounding_set: None,
         }
     }
 
@@ -314,6 +330,23 @@ impl PreparedCommand {
             self.pid_env.push(c"LISTEN_PID".into());
         }
         self.pass_fds = fds;
+        self
+    }
+
+    /// Capabilities to raise in the ambient set (bit `n`: capability `n`), so
+    /// that the program holds them after exec even as a non-root user. Those
+    /// outside the manager's bounding set are left out, as systemd does; one the
+    /// manager cannot grant otherwise fails the exec at stage `capabilities`.
+    pub fn ambient_capabilities(&mut self, set: u64) -> &mut Self {
+        self.ambient_capabilities = set;
+        self
+    }
+
+    /// The capability bounding set to keep (`CapabilityBoundingSet=`): the
+    /// others are dropped from it and from the inheritable set, so nothing
+    /// the program execs, even as root, can gain them.
+    pub fn capability_bounding_set(&mut self, keep: u64) -> &mut Self {
+        self.bounding_set = Some(keep);
         self
     }
 
@@ -425,6 +458,10 @@ struct Plan<'a> {
     sched: Option<(i32, libc::sched_param)>,
     /// The decimal text for /proc/self/oom_score_adj and its length.
     oom_score_adj: Option<([u8; 12], usize)>,
+    /// The ambient capabilities to raise, already limited to the bounding set.
+    ambient: u64,
+    /// The capabilities to drop from the bounding (and inheritable) set.
+    bounding_drop: u64,
     /// SIG_IGN, for SIGPIPE, when the command keeps it ignored.
     sigpipe_ignore: Option<libc::sigaction>,
     max_signal: i32,
@@ -589,6 +626,11 @@ pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
         }),
         oom_score_adj: cmd.oom_score_adj.map(decimal),
         sigpipe_ignore: cmd.ignore_sigpipe.then(ignore_action),
+        ambient: match cmd.ambient_capabilities {
+            0 => 0,
+            set => set & bounding_set() & cmd.bounding_set.unwrap_or(!0),
+        },
+        bounding_drop: cmd.bounding_set.map_or(0, |keep| bounding_set() & !keep),
         max_signal: libc::SIGRTMAX(),
         not_default: crate::signal::non_default_dispositions(libc::SIGRTMAX()),
         failed_stage: AtomicU8::new(0),
@@ -969,6 +1011,22 @@ fn child_setup(plan: &Plan<'_>) -> (Stage, i32) {
         return (Stage::Chdir, e.raw_os_error());
     }
 
+    for bit in (0..64u32).filter(|bit| plan.bounding_drop & (1u64 << bit) != 0) {
+        // SAFETY: PR_CAPBSET_DROP takes integers and changes only this thread.
+        let rc = unsafe {
+            libc::prctl(
+                libc::PR_CAPBSET_DROP,
+                libc::c_ulong::from(bit),
+                NO_ARG,
+                NO_ARG,
+                NO_ARG,
+            )
+        };
+        if rc != 0 {
+            return (Stage::BoundingSet, last_errno());
+        }
+    }
+
     // The set*id calls go straight to the kernel and change only the calling thread;
     // the child has exactly one thread, so that is the whole process.
     if let Some(groups) = plan.groups
@@ -981,10 +1039,35 @@ fn child_setup(plan: &Plan<'_>) -> (Stage, i32) {
     {
         return (Stage::Setgid, e.raw_os_error());
     }
+    // Leaving root clears every capability, the ambient ones included; with
+    // keep-caps the permitted set survives it (the flag ends at exec), and the
+    // ambient set is raised from it after.
+    let leaves_root = plan.ambient != 0 && plan.uid.is_some_and(|uid| !uid.is_root());
+    if leaves_root {
+        // SAFETY: PR_SET_KEEPCAPS takes integers and changes only this thread,
+        // which is the whole child.
+        if unsafe {
+            libc::prctl(
+                libc::PR_SET_KEEPCAPS,
+                1 as libc::c_ulong,
+                NO_ARG,
+                NO_ARG,
+                NO_ARG,
+            )
+        } != 0
+        {
+            return (Stage::Capabilities, last_errno());
+        }
+    }
     if let Some(uid) = plan.uid
         && let Err(e) = rustix::thread::set_thread_res_uid(uid, uid, uid)
     {
         return (Stage::Setuid, e.raw_os_error());
+    }
+    if (plan.ambient != 0 || plan.bounding_drop != 0)
+        && let Err(errno) = set_capabilities(plan.ambient, plan.bounding_drop, leaves_root)
+    {
+        return (Stage::Capabilities, errno);
     }
 
     for &(digits, room) in plan.pid_digits {
@@ -1034,6 +1117,108 @@ fn install_passed_fds(plan: &Plan<'_>) -> Result<(), i32> {
         // slot already installed as stdio, or a manager descriptor that exec
         // would close) is replaced, as intended.
         if unsafe { libc::dup3(base + i, 3 + i, 0) } < 0 {
+            return Err(last_errno());
+        }
+    }
+    Ok(())
+}
+
+/// `struct __user_cap_header_struct` of capget/capset.
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+/// `struct __user_cap_data_struct`: one 32-bit half of each set.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// An unused prctl argument: prctl reads every argument as an unsigned long,
+/// and PR_CAP_AMBIENT refuses nonzero ones, so a plain (32-bit) `0` would not do.
+const NO_ARG: libc::c_ulong = 0;
+
+/// `_LINUX_CAPABILITY_VERSION_3`: 64-bit sets as two halves.
+const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+/// The manager's capability bounding set (which its children inherit), read
+/// before fork; capabilities above the kernel's last one read as absent.
+fn bounding_set() -> u64 {
+    (0..64u32)
+        .filter(|&bit| {
+            // SAFETY: PR_CAPBSET_READ takes integers and only reads.
+            unsafe {
+                libc::prctl(
+                    libc::PR_CAPBSET_READ,
+                    libc::c_ulong::from(bit),
+                    NO_ARG,
+                    NO_ARG,
+                    NO_ARG,
+                ) == 1
+            }
+        })
+        .fold(0, |set, bit| set | (1u64 << bit))
+}
+
+/// In the child, after the ids changed: puts `set` into the inheritable set
+/// and takes `dropped` out of it (for a non-root user leaving root, makes `set`
+/// the whole permitted, effective and inheritable sets; root keeps its own),
+/// then raises each capability of `set` in the ambient set, which needs it
+/// both permitted and inheritable. Returns the errno of the call that failed.
+fn set_capabilities(set: u64, dropped: u64, only_these: bool) -> Result<(), i32> {
+    let mut header = CapHeader {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    if !only_these {
+        // SAFETY: `header` and the two-element `data` are what version 3 of
+        // capget reads and writes; pid 0 is this thread.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_capget,
+                &mut header as *mut CapHeader,
+                data.as_mut_ptr(),
+            )
+        };
+        if rc != 0 {
+            return Err(last_errno());
+        }
+    }
+    let halves = |v: u64| [(v & 0xffff_ffff) as u32, (v >> 32) as u32];
+    for ((half, wanted), gone) in data.iter_mut().zip(halves(set)).zip(halves(dropped)) {
+        if only_these {
+            *half = CapData {
+                effective: wanted,
+                permitted: wanted,
+                inheritable: wanted,
+            };
+        } else {
+            half.inheritable = (half.inheritable & !gone) | wanted;
+        }
+    }
+    // SAFETY: as for capget; capset only reads both and changes this thread.
+    let rc = unsafe { libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()) };
+    if rc != 0 {
+        return Err(last_errno());
+    }
+    for bit in (0..64u32).filter(|bit| set & (1u64 << bit) != 0) {
+        // SAFETY: PR_CAP_AMBIENT takes integers and changes only this thread.
+        let rc = unsafe {
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+                libc::c_ulong::from(bit),
+                NO_ARG,
+                NO_ARG,
+            )
+        };
+        if rc != 0 {
             return Err(last_errno());
         }
     }

@@ -124,8 +124,9 @@ pub struct Context {
     /// A variable set to the child's own PID (`WATCHDOG_PID` for a main
     /// process with a watchdog); it replaces any value from the unit.
     pub pid_variable: Option<String>,
-    /// The command keeps the manager's privileges: `User=`, `Group=` and
-    /// `SupplementaryGroups=` are not applied to it (`PermissionsStartOnly=` for
+    /// The command keeps the manager's privileges: `User=`, `Group=`,
+    /// `SupplementaryGroups=`, `AmbientCapabilities=` and
+    /// `CapabilityBoundingSet=` are not applied to it (`PermissionsStartOnly=` for
     /// the commands other than `ExecStart=`, and the `+` prefix). The service's
     /// directories are still created for and owned by its user.
     pub privileged: bool,
@@ -796,6 +797,13 @@ pub fn prepare(
         }
         if let Some(uid) = identity.uid {
             command.uid(uid);
+        }
+        // Like systemd, not for a command that keeps the manager's privileges
+        // (`+`, PermissionsStartOnly=): it runs as root with all of them.
+        // Ambient capabilities outside the bounding set are left out.
+        command.ambient_capabilities(service.ambient_capabilities);
+        if let Some(keep) = service.capability_bounding_set {
+            command.capability_bounding_set(keep);
         }
     }
     apply_scheduling(service, &mut command);

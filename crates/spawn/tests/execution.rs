@@ -649,3 +649,198 @@ fn nofile_hard_limit() -> u64 {
         .and_then(|h| h.parse().ok())
         .unwrap_or_else(|| panic!("no finite hard limit in {line:?}"))
 }
+
+/// A Python program that prints its capability sets (`CapInh=... CapPrm=...
+/// CapEff=... CapAmb=...`), then what binding 127.0.0.1:`port` gives (`bound` or
+/// an errno name such as `EACCES`).
+fn capability_probe(port: u16) -> ExecCommand {
+    let python = ["/usr/bin/python3", "/usr/local/bin/python3"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("python3 in /usr/bin or /usr/local/bin");
+    let script = format!(
+        "import errno, socket\n\
+         caps = dict(l.split()[:2] for l in open('/proc/self/status') if l.startswith('Cap'))\n\
+         print(' '.join(k + '=' + caps[k + ':'] for k in ('CapInh', 'CapPrm', 'CapEff', 'CapAmb')))\n\
+         s = socket.socket()\n\
+         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+         try:\n    s.bind(('127.0.0.1', {port})); print('bound')\n\
+         except OSError as e:\n    print(errno.errorcode.get(e.errno, e.errno))\n"
+    );
+    ExecCommand {
+        program: python.into(),
+        argv: vec![python.into(), "-c".into(), script],
+        ..sh("")
+    }
+}
+
+/// A privileged port (below 1024) nothing listens on, found by binding it.
+fn free_low_port() -> u16 {
+    (81..1024)
+        .find(|&p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+        .expect("a free port below 1024")
+}
+
+/// The bounding set of this process (which its children inherit).
+fn bounding_set() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .unwrap()
+        .trim();
+    u64::from_str_radix(hex, 16).unwrap()
+}
+
+#[test]
+fn ambient_capabilities_let_a_non_root_user_bind_a_privileged_port() {
+    if !require_root("switching users") {
+        return;
+    }
+    const NET_BIND: u64 = 1 << 10;
+    let dir = temp_dir("ambient");
+    let out = dir.join("caps");
+    let port = free_low_port();
+    let unprivileged_start =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+            .map_or(1024, |s| s.trim().parse::<u32>().unwrap());
+    // A capability the manager cannot grant, if this system has one (a
+    // container's root often lacks CAP_SYS_RESOURCE, 24): left out silently,
+    // as systemd does.
+    let missing = (0..=40u32).find(|&bit| bounding_set() & (1 << bit) == 0);
+    let report = |user: &str, ambient: u64, ctx: Context| {
+        let service = Service {
+            user: Some(user.into()),
+            ambient_capabilities: ambient,
+            ..Service::default()
+        };
+        let (exec, status) = run(&service, &capability_probe(port), ctx);
+        assert_eq!((exec, status), OK, "{user} {ambient:#x}");
+        std::fs::read_to_string(&out).unwrap()
+    };
+
+    // nobody (from /etc/passwd) and a uid without an entry.
+    for user in ["nobody", "4242"] {
+        let asked = NET_BIND | missing.map_or(0, |bit| 1 << bit);
+        let text = report(user, asked, to_file(&out));
+        println!("{user} with CAP_NET_BIND_SERVICE on port {port}: {text:?}");
+        assert_eq!(
+            text,
+            "CapInh=0000000000000400 CapPrm=0000000000000400 CapEff=0000000000000400 \
+             CapAmb=0000000000000400\nbound\n",
+            "{user}: exactly CAP_NET_BIND_SERVICE, everywhere (missing bit: {missing:?})"
+        );
+
+        let text = report(user, 0, to_file(&out));
+        println!("{user} without: {text:?}");
+        let refused = if u32::from(port) >= unprivileged_start {
+            println!("ip_unprivileged_port_start={unprivileged_start}: anyone may bind {port}");
+            "bound"
+        } else {
+            "EACCES"
+        };
+        assert_eq!(
+            text,
+            format!(
+                "CapInh=0000000000000000 CapPrm=0000000000000000 CapEff=0000000000000000 \
+                 CapAmb=0000000000000000\n{refused}\n"
+            )
+        );
+    }
+
+    // Root without User= keeps everything and gets the ambient capability too.
+    let root = Service {
+        ambient_capabilities: NET_BIND,
+        ..Service::default()
+    };
+    assert_eq!(run(&root, &capability_probe(port), to_file(&out)), OK);
+    let text = std::fs::read_to_string(&out).unwrap();
+    println!("root: {text:?}");
+    let bnd = format!("{:016x}", bounding_set());
+    assert_eq!(
+        text,
+        format!(
+            "CapInh=0000000000000400 CapPrm={bnd} CapEff={bnd} CapAmb=0000000000000400\nbound\n"
+        )
+    );
+
+    // `+` and PermissionsStartOnly=: root with its own sets, no ambient ones.
+    let privileged = Context {
+        privileged: true,
+        ..to_file(&out)
+    };
+    let text = report("nobody", NET_BIND, privileged);
+    assert_eq!(
+        text,
+        format!(
+            "CapInh=0000000000000000 CapPrm={bnd} CapEff={bnd} CapAmb=0000000000000000\nbound\n"
+        )
+    );
+}
+
+#[test]
+fn capability_bounding_set_limits_root_and_what_ambient_can_grant() {
+    if !require_root("dropping capabilities from the bounding set") {
+        return;
+    }
+    const NET_BIND: u64 = 1 << 10;
+    const NET_RAW: u64 = 1 << 13;
+    let dir = temp_dir("bounding");
+    let out = dir.join("caps");
+    let caps = sh("grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status | tr -s '\\t\\n' '  '");
+    let run_with = |service: &Service, ctx: Context| {
+        assert_eq!(run(service, &caps, ctx), OK);
+        std::fs::read_to_string(&out).unwrap()
+    };
+    // Root keeps only what the bounding set keeps, through exec.
+    let root = Service {
+        capability_bounding_set: Some(NET_BIND | NET_RAW),
+        ..Service::default()
+    };
+    let text = run_with(&root, to_file(&out));
+    println!("root, CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_NET_RAW: {text:?}");
+    assert_eq!(
+        text,
+        "CapInh: 0000000000000000 CapPrm: 0000000000002400 CapEff: 0000000000002400 \
+         CapBnd: 0000000000002400 CapAmb: 0000000000000000 "
+    );
+    // An ambient capability outside the unit's bounding set is left out.
+    let nobody = Service {
+        user: Some("nobody".into()),
+        ambient_capabilities: NET_BIND | NET_RAW,
+        capability_bounding_set: Some(NET_RAW),
+        ..Service::default()
+    };
+    let text = run_with(&nobody, to_file(&out));
+    println!("nobody, ambient NET_BIND+NET_RAW, bounding NET_RAW: {text:?}");
+    assert_eq!(
+        text,
+        "CapInh: 0000000000002000 CapPrm: 0000000000002000 CapEff: 0000000000002000 \
+         CapBnd: 0000000000002000 CapAmb: 0000000000002000 "
+    );
+    // Empty: nothing at all, even for root.
+    let empty = Service {
+        capability_bounding_set: Some(0),
+        ..Service::default()
+    };
+    let text = run_with(&empty, to_file(&out));
+    assert_eq!(
+        text,
+        "CapInh: 0000000000000000 CapPrm: 0000000000000000 CapEff: 0000000000000000 \
+         CapBnd: 0000000000000000 CapAmb: 0000000000000000 "
+    );
+    // `+` and PermissionsStartOnly=: the manager's own bounding set.
+    let privileged = Context {
+        privileged: true,
+        ..to_file(&out)
+    };
+    let text = run_with(&empty, privileged);
+    let bnd = format!("{:016x}", bounding_set());
+    assert_eq!(
+        text,
+        format!(
+            "CapInh: 0000000000000000 CapPrm: {bnd} CapEff: {bnd} CapBnd: {bnd} \
+             CapAmb: 0000000000000000 "
+        )
+    );
+}

@@ -973,7 +973,8 @@ const CAPABILITIES: &[&str] = &[
 ];
 
 /// `CAP_SYS_ADMIN` (any case) or a bit number below 64.
-fn capability_bit(name: &str) -> Option<u32> {
+/// A capability by number (below 64) or by its `CAP_` name, case-insensitive.
+pub(crate) fn capability_bit(name: &str) -> Option<u32> {
     if let Ok(n) = name.parse::<u32>() {
         return (n < 64).then_some(n);
     }

@@ -713,6 +713,13 @@ pub struct Service {
     pub ignore_sigpipe: bool,
     /// `NonBlocking=`: applies to passed sockets only, of which vigil has none yet.
     pub non_blocking: bool,
+    /// `AmbientCapabilities=`: bit `n` is capability `n` (`CAP_NET_BIND_SERVICE`
+    /// is bit 10). `~` alone sets every bit; the spawn keeps only those the
+    /// manager's bounding set has.
+    pub ambient_capabilities: u64,
+    /// `CapabilityBoundingSet=`, in the same bits; `None` (unset) keeps the
+    /// manager's bounding set.
+    pub capability_bounding_set: Option<u64>,
     /// zinit's `test`: a readiness probe run until it succeeds.
     pub ready_test: Option<ExecCommand>,
     /// `Sockets=`: socket units whose descriptors this service gets (besides
@@ -778,6 +785,8 @@ impl Default for Service {
             cpu_priority: None,
             ignore_sigpipe: true,
             non_blocking: false,
+            ambient_capabilities: 0,
+            capability_bounding_set: None,
             ready_test: None,
             sockets: Vec::new(),
             bus_name: None,

@@ -270,3 +270,97 @@ fn nofile_hard_limit() -> u64 {
         .and_then(|h| h.parse().ok())
         .unwrap_or_else(|| panic!("no finite hard limit in {line:?}"))
 }
+
+/// A small server in Python: prints its capability sets, binds
+/// 127.0.0.1:`argv[1]` (printing `bind: EACCES` and exiting 1 when refused),
+/// then answers every connection with `hello from <uid>`.
+const CAPABILITY_SERVER: &str = r#"import errno, os, socket, sys
+caps = dict(l.split()[:2] for l in open('/proc/self/status') if l.startswith('Cap'))
+print(' '.join(k + '=' + caps[k + ':'] for k in ('CapPrm', 'CapEff', 'CapAmb')), flush=True)
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(('127.0.0.1', int(sys.argv[1])))
+except OSError as e:
+    print('bind:', errno.errorcode.get(e.errno, e.errno), flush=True)
+    sys.exit(1)
+s.listen(4)
+print('listening', flush=True)
+while True:
+    c, _ = s.accept()
+    c.sendall(b'hello from %d\n' % os.getuid())
+    c.close()
+"#;
+
+#[test]
+fn ambient_capabilities_let_user_nobody_serve_on_a_privileged_port() {
+    if !require_root("ambient_capabilities_let_user_nobody_serve_on_a_privileged_port") {
+        return;
+    }
+    use std::io::Read;
+    let python = ["/usr/bin/python3", "/usr/local/bin/python3"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("python3 in /usr/bin or /usr/local/bin");
+    let dir = harness::TempDir::new("ambient");
+    let script = dir.path().join("server.py");
+    fs::write(&script, CAPABILITY_SERVER).unwrap();
+    let port = (81..1024u16)
+        .find(|&p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+        .expect("a free port below 1024");
+    let unprivileged_start = fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .map_or(1024, |s| s.trim().parse::<u32>().unwrap());
+    let exec = format!("{python} {} {port}", script.display());
+    // Names in any spelling; the second line takes CAP_NET_RAW back and
+    // ignores the unknown name; a `+` command
+    // keeps root's sets and gets no ambient ones.
+    let granted = format!(
+        "[Service]\nUser=nobody\nAmbientCapabilities=CAP_NET_RAW cap_net_bind_service\n\
+         AmbientCapabilities=~net_raw CAP_NO_SUCH_THING\n\
+         ExecStartPre=+/bin/sh -c 'grep CapAmb /proc/self/status'\nExecStart={exec}\n"
+    );
+    let refused = format!("[Service]\nUser=nobody\nExecStart={exec}\n");
+    let mut m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=granted.service\n"),
+        ("granted.service", &granted),
+        ("refused.service", &refused),
+    ]);
+    m.wait_log("granted.service", "listening");
+    let lines = stdout_lines(&m, "granted.service");
+    println!("granted.service: {lines:?}");
+    assert_eq!(
+        lines[..3],
+        [
+            "CapAmb:\t0000000000000000",
+            "CapPrm=0000000000000400 CapEff=0000000000000400 CapAmb=0000000000000400",
+            "listening"
+        ],
+        "{lines:?}"
+    );
+    let mut reply = String::new();
+    std::net::TcpStream::connect(("127.0.0.1", port))
+        .unwrap()
+        .read_to_string(&mut reply)
+        .unwrap();
+    let (uid, _) = nobody();
+    assert_eq!(reply, format!("hello from {uid}\n"));
+    // The unknown name is a warning at load, not an error.
+    let warning = m.expect_stderr("unknown capability \"CAP_NO_SUCH_THING\", ignored");
+    assert!(warning.contains("granted.service:4"), "{warning}");
+    m.vigil_ok(&["stop", "granted.service"]);
+    m.wait_state("granted.service", "inactive");
+
+    if u32::from(port) >= unprivileged_start {
+        println!("skipping the refusal: ip_unprivileged_port_start={unprivileged_start}");
+        return;
+    }
+    m.vigil_ok(&["start", "refused.service"]);
+    m.wait_log("refused.service", "bind: EACCES");
+    m.wait_state("refused.service", "failed");
+    let lines = stdout_lines(&m, "refused.service");
+    println!("refused.service: {lines:?}");
+    assert_eq!(
+        lines[0],
+        "CapPrm=0000000000000000 CapEff=0000000000000000 CapAmb=0000000000000000"
+    );
+}

@@ -9,7 +9,6 @@
 pub const NOT_ENFORCED: &[(&str, &str)] = &[
     ("Service", "AllowedCPUs"),
     ("Service", "AllowedMemoryNodes"),
-    ("Service", "AmbientCapabilities"),
     ("Service", "AppArmorProfile"),
     ("Service", "BPFProgram"),
     ("Service", "BindPaths"),
@@ -24,7 +23,6 @@ pub const NOT_ENFORCED: &[(&str, &str)] = &[
     ("Service", "CPUShares"),
     ("Service", "CPUWeight"),
     ("Service", "Capabilities"),
-    ("Service", "CapabilityBoundingSet"),
     ("Service", "CoredumpFilter"),
     ("Service", "CoredumpReceive"),
     ("Service", "Delegate"),

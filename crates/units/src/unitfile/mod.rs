@@ -650,6 +650,12 @@ pub static DIRECTIVES: &[Directive] = &[
         b.service.non_blocking = bool_value(v)?;
         Ok(())
     }),
+    d("Service", "AmbientCapabilities", h_ambient_capabilities),
+    d(
+        "Service",
+        "CapabilityBoundingSet",
+        h_capability_bounding_set,
+    ),
     d("Service", "StandardInput", h_standard_input),
     d("Service", "StandardInputText", |b, v| {
         let text = b.spec(v);
@@ -1650,6 +1656,61 @@ fn h_kill_mode(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
             ("none", KillMode::None),
         ],
     )?;
+    Ok(())
+}
+
+/// `AmbientCapabilities=` and `CapabilityBoundingSet=` as systemd parses a
+/// capability set: names (with or without `CAP_`, any case) or numbers; `~`
+/// first inverts the line. A line whose capabilities add up to nothing (empty,
+/// `~`, only unknown names) replaces the set, as does any line while the set is
+/// still unset (`None`); later lines merge into it. Unknown names are ignored
+/// with a warning, as systemd does.
+fn capability_line(b: &mut Builder<'_>, v: &str, current: Option<u64>) -> u64 {
+    let (invert, list) = match v.strip_prefix('~') {
+        Some(rest) => (true, rest),
+        None => (false, v),
+    };
+    let mut sum = 0u64;
+    let mut unknown = Vec::new();
+    for word in list.split_whitespace() {
+        let bit = crate::condition::capability_bit(word).or_else(|| {
+            let lower = word.to_ascii_lowercase();
+            if lower.starts_with("cap_") {
+                None
+            } else {
+                crate::condition::capability_bit(&format!("cap_{lower}"))
+            }
+        });
+        match bit {
+            Some(bit) => sum |= 1u64 << bit,
+            None => unknown.push(format!("{word:?}")),
+        }
+    }
+    if !unknown.is_empty() {
+        b.warn(format!(
+            "{}={v}: unknown capability {}, ignored",
+            b.key,
+            unknown.join(", ")
+        ));
+    }
+    match current {
+        Some(set) if sum != 0 && invert => set & !sum,
+        Some(set) if sum != 0 => set | sum,
+        _ if invert => !sum,
+        _ => sum,
+    }
+}
+
+fn h_ambient_capabilities(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    // Unset is the empty set here.
+    let current = Some(b.service.ambient_capabilities).filter(|&set| set != 0);
+    b.service.ambient_capabilities = capability_line(b, v, current);
+    Ok(())
+}
+
+fn h_capability_bounding_set(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    let current = b.service.capability_bounding_set;
+    b.service.capability_bounding_set = Some(capability_line(b, v, current));
     Ok(())
 }
 

@@ -1238,3 +1238,86 @@ fn success_and_failure_actions_with_their_exit_statuses() {
         "{e:?}"
     );
 }
+
+#[test]
+fn ambient_capabilities_parse_as_systemd_capability_sets() {
+    const NET_BIND: u64 = 1 << 10;
+    const NET_RAW: u64 = 1 << 13;
+    const SYS_TIME: u64 = 1 << 25;
+    assert_eq!(svc("").ambient_capabilities, 0);
+    assert_eq!(
+        svc("AmbientCapabilities=CAP_NET_BIND_SERVICE").ambient_capabilities,
+        NET_BIND
+    );
+    // Any case, with or without CAP_, numbers; several lines accumulate.
+    assert_eq!(
+        svc("AmbientCapabilities=cap_net_bind_service net_raw\nAmbientCapabilities=25")
+            .ambient_capabilities,
+        NET_BIND | NET_RAW | SYS_TIME
+    );
+    // Empty resets; `~` inverts a line; `~` alone is every capability.
+    assert_eq!(
+        svc("AmbientCapabilities=CAP_NET_RAW\nAmbientCapabilities=\nAmbientCapabilities=CAP_SYS_TIME")
+            .ambient_capabilities,
+        SYS_TIME
+    );
+    assert_eq!(
+        svc("AmbientCapabilities=~CAP_NET_RAW").ambient_capabilities,
+        !NET_RAW
+    );
+    assert_eq!(svc("AmbientCapabilities=~").ambient_capabilities, !0);
+    assert_eq!(
+        svc("AmbientCapabilities=CAP_NET_RAW CAP_SYS_TIME\nAmbientCapabilities=~CAP_NET_RAW")
+            .ambient_capabilities,
+        SYS_TIME
+    );
+    // Unknown names: ignored with a warning naming the line and the directive.
+    let (u, d) =
+        ok("[Service]\nExecStart=/bin/true\nAmbientCapabilities=CAP_NOPE CAP_NET_BIND_SERVICE\n");
+    assert_eq!(u.service.unwrap().ambient_capabilities, NET_BIND);
+    assert_eq!(
+        warnings(&d),
+        [(
+            3,
+            "AmbientCapabilities=CAP_NOPE CAP_NET_BIND_SERVICE: unknown capability \"CAP_NOPE\", ignored"
+                .to_owned()
+        )]
+    );
+    assert!(u.not_enforced.is_empty());
+    // As in systemd, a line that adds up to nothing replaces the set, even
+    // when that is because all its names are unknown.
+    assert_eq!(
+        svc("AmbientCapabilities=CAP_NET_RAW\nAmbientCapabilities=CAP_NOPE").ambient_capabilities,
+        0
+    );
+}
+
+#[test]
+fn capability_bounding_set_parses_like_ambient_capabilities_from_unset() {
+    const NET_BIND: u64 = 1 << 10;
+    const NET_RAW: u64 = 1 << 13;
+    assert_eq!(svc("").capability_bounding_set, None);
+    assert_eq!(
+        svc("CapabilityBoundingSet=CAP_NET_BIND_SERVICE\nCapabilityBoundingSet=net_raw")
+            .capability_bounding_set,
+        Some(NET_BIND | NET_RAW)
+    );
+    // `~` on an unset set: everything but those.
+    assert_eq!(
+        svc("CapabilityBoundingSet=~CAP_NET_RAW CAP_SYS_PTRACE").capability_bounding_set,
+        Some(!(NET_RAW | 1 << 19))
+    );
+    // Empty: the empty set (every capability dropped), not "unset".
+    assert_eq!(
+        svc("CapabilityBoundingSet=CAP_NET_RAW\nCapabilityBoundingSet=").capability_bounding_set,
+        Some(0)
+    );
+    assert_eq!(
+        svc("CapabilityBoundingSet=").capability_bounding_set,
+        Some(0)
+    );
+    assert_eq!(
+        svc("CapabilityBoundingSet=~").capability_bounding_set,
+        Some(!0)
+    );
+}
