@@ -161,6 +161,35 @@ fn permissions_start_only_runs_the_other_commands_as_root() {
 }
 
 #[test]
+fn plus_and_bang_prefixes_keep_the_managers_user_double_bang_does_not() {
+    if !require_root("plus_and_bang_prefixes_keep_the_managers_user_double_bang_does_not") {
+        return;
+    }
+    let unit = "[Service]\nType=oneshot\nUser=nobody\n\
+                ExecStartPre=+/bin/sh -c 'echo plus=$$(id -u)'\n\
+                ExecStartPre=!/bin/sh -c 'echo bang=$$(id -u)'\n\
+                ExecStartPre=!!/bin/sh -c 'echo double=$$(id -u)'\n\
+                ExecStart=/bin/sh -c 'echo main=$$(id -u); echo END-OF-OUTPUT'\n";
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=p.service\n"),
+        ("p.service", unit),
+    ]);
+    m.wait_log("p.service", "END-OF-OUTPUT");
+    let (uid, _) = nobody();
+    let lines = stdout_lines(&m, "p.service");
+    assert_eq!(
+        lines[..4],
+        [
+            "plus=0".to_string(),
+            "bang=0".to_string(),
+            format!("double={uid}"),
+            format!("main={uid}"),
+        ],
+        "{lines:?}"
+    );
+}
+
+#[test]
 fn dynamic_user_runs_under_a_transient_id_that_owns_its_state() {
     if !require_root("dynamic_user_runs_under_a_transient_id_that_owns_its_state") {
         return;

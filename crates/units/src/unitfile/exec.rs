@@ -204,7 +204,9 @@ pub fn parse_exec(
     };
     let mut rest = first.text.as_str();
     let mut seen_bang = false;
+    let mut single_bang = false;
     loop {
+        single_bang |= rest.starts_with('!') && !rest.starts_with("!!");
         let (flag, len, prefix): (&mut bool, usize, char) = if rest.starts_with("!!") {
             (&mut cmd.ambient, 2, '!')
         } else {
@@ -228,6 +230,12 @@ pub fn parse_exec(
     }
     if cmd.full_privileges && cmd.ambient {
         return Err(ExecError::PlusAndBang);
+    }
+    // `!`: User=, Group= and SupplementaryGroups= are not applied. vigil has no
+    // sandboxing yet, so that is all `+` lifts too. (`!!` only matters on kernels
+    // without ambient capabilities: nothing to do.)
+    if single_bang {
+        cmd.full_privileges = true;
     }
     let mut remaining: Vec<Word> = words.collect();
     // `-/bin/foo` is one word; `- /bin/foo` leaves the program in the next word.
@@ -407,10 +415,12 @@ mod tests {
         assert_eq!(c.argv, ["mysh", "-c", "echo inst"]);
         let c = exec(":-+/bin/true").unwrap();
         assert!(c.ignore_failure && c.no_expand && c.full_privileges);
+        // `!!` changes nothing on a kernel with ambient capabilities; `!` keeps
+        // the manager's user and groups, as `+` does while vigil has no sandbox.
         let c = exec("!!/bin/true").unwrap();
-        assert!(c.ambient);
+        assert!(c.ambient && !c.full_privileges);
         let c = exec("!-/bin/true").unwrap();
-        assert!(c.ambient && c.ignore_failure);
+        assert!(c.ambient && c.ignore_failure && c.full_privileges);
         let c = exec("- /bin/true x").unwrap();
         assert!(c.ignore_failure);
         assert_eq!(c.argv, ["/bin/true", "x"]);
