@@ -180,6 +180,8 @@ pub enum SpawnError {
     NoDynamicId,
     #[error("{source}")]
     Directory { source: DirectoryError },
+    #[error("NonBlocking=: cannot set the sockets' mode: {source}")]
+    NonBlocking { source: io::Error },
     #[error("StandardInput=data: cannot build the input: {source}")]
     InputData { source: io::Error },
     #[error("running as user {user:?} needs a manager running as root")]
@@ -218,7 +220,7 @@ impl SpawnError {
             | SpawnError::UserNeedsRoot { .. }
             | SpawnError::GroupNeedsRoot { .. } => "user",
             SpawnError::Directory { .. } => "directories",
-            SpawnError::InputData { .. } => "stdio",
+            SpawnError::InputData { .. } | SpawnError::NonBlocking { .. } => "stdio",
             SpawnError::NoHomeDirectory => "chdir",
             SpawnError::NulByte { .. } => "prepare",
             SpawnError::OpenStdio { .. } | SpawnError::Stdio { .. } => "stdio",
@@ -236,6 +238,7 @@ impl SpawnError {
             | SpawnError::OpenStdio { source, .. }
             | SpawnError::Stdio { source, .. }
             | SpawnError::InputData { source }
+            | SpawnError::NonBlocking { source }
             | SpawnError::Fork { source } => source.raw_os_error().unwrap_or(0),
             SpawnError::Directory { source } => source.errno(),
             SpawnError::NoDynamicId => libc_errno::EUSERS,
@@ -832,6 +835,13 @@ pub fn prepare(
             soft: limit.soft,
             hard: limit.hard,
         });
+    }
+    // The sockets of socket activation are blocking unless NonBlocking=yes, as
+    // systemd makes them (O_NONBLOCK belongs to the open socket, shared with the
+    // manager's copy, which only waits for readiness and never reads).
+    for (fd, _) in &ctx.listen_fds {
+        vigil_platform::set_nonblocking(fd, service.non_blocking)
+            .map_err(|source| SpawnError::NonBlocking { source })?;
     }
     command.pass_fds(ctx.listen_fds.into_iter().map(|(fd, _)| fd).collect());
     command

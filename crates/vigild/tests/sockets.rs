@@ -42,11 +42,13 @@ try:
     extra = "extra-fd-open"
 except OSError:
     extra = "no-extra-fd"
+# Blocking, as systemd passes them without NonBlocking=yes.
+mode = "blocking" if all(os.get_blocking(fd) for fd in range(3, 3 + n)) else "nonblocking"
 s = socket.socket(fileno=3)
 s.setblocking(True)
 c, _ = s.accept()
 c.recv(100)
-c.sendall(("fds=%d pid_ok=%s names=%s kinds=%s %s\n" % (n, pid_ok, names, ",".join(kinds), extra)).encode())
+c.sendall(("fds=%d pid_ok=%s names=%s kinds=%s %s %s\n" % (n, pid_ok, names, ",".join(kinds), extra, mode)).encode())
 c.close()
 "#;
 
@@ -125,7 +127,7 @@ fn a_unix_socket_starts_its_service_at_the_first_connection_only() {
     let reply = unix_request(&sock);
     assert_eq!(
         reply,
-        "fds=1 pid_ok=True names=echo kinds=sock no-extra-fd\n"
+        "fds=1 pid_ok=True names=echo kinds=sock no-extra-fd blocking\n"
     );
     assert_eq!(starts(&count), 1);
     // The service ends after one connection; the socket is watched again and
@@ -182,7 +184,7 @@ fn a_tcp_port_and_a_unix_socket_in_one_unit_pass_two_fds() {
     let reply = read_reply(c);
     assert_eq!(
         reply,
-        "fds=2 pid_ok=True names=web:web kinds=sock,sock no-extra-fd\n"
+        "fds=2 pid_ok=True names=web:web kinds=sock,sock no-extra-fd blocking\n"
     );
     assert_eq!(starts(&count), 1);
     m.wait_log("web.socket", "incoming traffic: starting api.service");
@@ -220,7 +222,7 @@ fn a_service_started_directly_gets_the_listening_sockets() {
         (
             "db.service",
             &format!(
-                "[Service]\nSockets=db-admin.socket\nExecStart={} {} {}\n",
+                "[Service]\nSockets=db-admin.socket\nNonBlocking=yes\nExecStart={} {} {}\n",
                 p(&py),
                 p(&script),
                 p(&count)
@@ -234,7 +236,7 @@ fn a_service_started_directly_gets_the_listening_sockets() {
     let reply = unix_request(&sock);
     assert_eq!(
         reply,
-        "fds=1 pid_ok=True names=db-admin kinds=sock no-extra-fd\n"
+        "fds=1 pid_ok=True names=db-admin kinds=sock no-extra-fd nonblocking\n"
     );
 }
 
