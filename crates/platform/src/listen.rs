@@ -269,3 +269,32 @@ pub fn listen_fifo(path: &Path, opts: &ListenOptions) -> Result<OwnedFd, ListenE
     }
     Ok(fd)
 }
+
+/// `Accept=yes`: one connection waiting on a non-blocking listening socket,
+/// close-on-exec and blocking (as a service gets it), with the peer's
+/// address when it is an IPv4 or IPv6 one (an IPv4-mapped IPv6 address is
+/// given as IPv4). `None` when no connection waits.
+pub fn accept_connection(
+    listener: std::os::fd::BorrowedFd<'_>,
+) -> io::Result<Option<(OwnedFd, Option<SocketAddr>)>> {
+    loop {
+        return match rustix::net::acceptfrom_with(listener, SocketFlags::CLOEXEC) {
+            Ok((fd, peer)) => {
+                let peer = peer
+                    .and_then(|p| SocketAddr::try_from(p).ok())
+                    .map(|p| match p {
+                        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+                            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+                            None => p,
+                        },
+                        v4 => v4,
+                    });
+                Ok(Some((fd, peer)))
+            }
+            Err(rustix::io::Errno::AGAIN) => Ok(None),
+            // The peer gave up before it was accepted, or a signal came.
+            Err(rustix::io::Errno::CONNABORTED | rustix::io::Errno::INTR) => continue,
+            Err(e) => Err(e.into()),
+        };
+    }
+}

@@ -69,10 +69,11 @@ pub enum Stdio {
     Data(Vec<u8>),
 }
 
-/// stdin as the service's `StandardInput=` asks for it.
+/// stdin as the service's `StandardInput=` asks for it. `socket` is
+/// `/dev/null` here: the manager passes the connection as [`Stdio::Fd`].
 pub fn stdin_for(service: &Service) -> Stdio {
     match &service.stdin {
-        Input::Null => Stdio::Null,
+        Input::Null | Input::Socket => Stdio::Null,
         Input::Tty(_) => Stdio::Tty(tty_path(service)),
         Input::Data => Stdio::Data(service.stdin_data.clone()),
         Input::File(path) => Stdio::File {

@@ -390,6 +390,9 @@ pub enum Output {
         path: PathBuf,
         mode: FileMode,
     },
+    /// `socket`: the `Accept=yes` connection the service instance was started
+    /// for (vigil's log when there is none).
+    Socket,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -489,6 +492,9 @@ pub enum Input {
     Data,
     /// `file:PATH`, opened read-only.
     File(PathBuf),
+    /// `socket`: the `Accept=yes` connection the service instance was started
+    /// for (`/dev/null` when there is none, as systemd does).
+    Socket,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -810,13 +816,19 @@ pub struct Socket {
     pub backlog: u32,
     /// `FileDescriptorName=`, defaulting to the socket unit's name.
     pub fd_name: String,
-    /// `Accept=yes`: not implemented (see docs/COMPATIBILITY.md); loads with a warning.
+    /// `Accept=yes`: the manager accepts each connection and starts an
+    /// instance `STEM@K.service` of the template `service` for it.
     pub accept: bool,
+    /// `MaxConnections=`: with `Accept=yes`, how many instances run at once.
+    pub max_connections: u32,
     pub remove_on_stop: bool,
     pub pass_credentials: bool,
     pub reuse_port: bool,
     pub free_bind: bool,
 }
+
+/// systemd's default for `MaxConnections=`.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 64;
 
 /// systemd's `SOMAXCONN` default for `Backlog=`.
 pub const DEFAULT_BACKLOG: u32 = 4096;
@@ -835,6 +847,7 @@ impl Socket {
             backlog: DEFAULT_BACKLOG,
             fd_name: stem.to_string(),
             accept: false,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             remove_on_stop: false,
             pass_credentials: false,
             reuse_port: false,

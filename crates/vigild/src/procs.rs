@@ -164,6 +164,7 @@ impl Daemon {
         let wants_notify = service.service_type == ServiceType::Notify
             || service.notify_access != vigil_units::NotifyAccess::None;
         let mut extra_env = self.default_env.clone();
+        extra_env.extend(self.remote_env(unit_name));
         let mut pid_variable = None;
         if let (Role::Main(_), Some(period)) = (role, service.watchdog) {
             // sd_watchdog_enabled(3) reads both.
@@ -175,7 +176,12 @@ impl Daemon {
             invocation_id,
             notify_socket: wants_notify.then(|| self.notify_path.clone()),
             lang: self.procs.lang.clone(),
-            stdin: vigil_spawn::stdin_for(service),
+            stdin: match &service.stdin {
+                vigil_units::Input::Socket => self
+                    .connection_copy(unit_name)
+                    .map_or(vigil_spawn::Stdio::Null, vigil_spawn::Stdio::Fd),
+                _ => vigil_spawn::stdin_for(service),
+            },
             stdout,
             stderr,
             extra_env,
@@ -377,6 +383,11 @@ impl Daemon {
                 mode: *mode,
             },
             Output::Tty => vigil_spawn::Stdio::Tty(tty.to_path_buf()),
+            Output::Socket => match self.connection_copy(unit) {
+                Some(fd) => vigil_spawn::Stdio::Fd(fd),
+                // Not started for a connection: the log, as the default.
+                None => self.stdio_for(unit, &Output::Log, stream, tty),
+            },
             Output::Log | Output::Console | Output::Kmsg => {
                 match self.logs.pipe_for(unit, stream, output, &self.epoll) {
                     Ok(fd) => vigil_spawn::Stdio::Fd(fd),

@@ -9,6 +9,14 @@
 //! `Service=` names it or that its `Sockets=` lists, as fds 3, 4, ... of its
 //! main process, with `LISTEN_FDS`, `LISTEN_FDNAMES` and `LISTEN_PID`.
 //!
+//! With `Accept=yes` the manager accepts each connection itself and starts
+//! an instance `STEM@K.service` of the template for it, K the lowest number
+//! below `MaxConnections=` whose instance is down: at most that many instance
+//! units ever exist per socket. The instance's main process gets the
+//! connection as fd 3 (`LISTEN_FDNAMES=connection`), and as stdin/stdout/stderr
+//! with `StandardInput=socket` and its kin; the manager closes its copy and
+//! frees K once the instance is inactive or failed.
+//!
 //! This module never decides a unit's state: a socket that cannot be created,
 //! or a service that cannot be started, is told to the engine with
 //! `Event::SocketFailed`.
@@ -46,6 +54,19 @@ pub(crate) struct Listening {
     /// Files to remove when the unit stops (RemoveOnStop=yes).
     pub(crate) remove: Vec<PathBuf>,
     triggers: VecDeque<Time>,
+    /// `Accept=yes`: `service` is the template `STEM@.service`.
+    accept: bool,
+    /// `MaxConnections=`.
+    max_connections: u32,
+}
+
+/// An accepted connection, held for the instance started for it.
+pub(crate) struct Connection {
+    fd: OwnedFd,
+    /// The peer of an IPv4 or IPv6 connection (`REMOTE_ADDR`, `REMOTE_PORT`).
+    peer: Option<std::net::SocketAddr>,
+    /// The socket unit that accepted it.
+    socket: String,
 }
 
 #[derive(Default)]
@@ -53,6 +74,8 @@ pub(crate) struct Sockets {
     /// Socket unit name -> its sockets; a BTreeMap for a stable fd order.
     pub(crate) units: BTreeMap<String, Listening>,
     next_id: u64,
+    /// `Accept=yes`: instance name -> its connection, while it runs.
+    connections: BTreeMap<String, Connection>,
 }
 
 impl Sockets {
@@ -156,12 +179,6 @@ impl Daemon {
             .socket
             .as_ref()
             .ok_or_else(|| format!("{unit} has no [Socket] section"))?;
-        if sock.accept {
-            return Err(
-                "Accept=yes is not implemented yet (see docs/COMPATIBILITY.md, Socket units)"
-                    .into(),
-            );
-        }
         if sock.listen.is_empty() {
             return Err(
                 "no ListenStream=, ListenDatagram=, ListenSequentialPacket= or ListenFIFO= \
@@ -199,6 +216,8 @@ impl Daemon {
             watching: false,
             remove,
             triggers: VecDeque::new(),
+            accept: sock.accept,
+            max_connections: sock.max_connections,
         };
         let addresses: Vec<String> = sock.listen.iter().map(|l| l.address.to_string()).collect();
         self.sockets.units.insert(unit.to_string(), listening);
@@ -214,15 +233,16 @@ impl Daemon {
     }
 
     /// Watches the unit's sockets when its service is down, stops watching
-    /// them otherwise.
+    /// them otherwise. `Accept=yes` sockets are always watched.
     fn rearm_socket(&mut self, unit: &str) {
         let Some(l) = self.sockets.units.get(unit) else {
             return;
         };
-        let service_down = self
-            .engine
-            .unit(&l.service)
-            .is_none_or(|i| matches!(i.state, State::Inactive | State::Failed));
+        let service_down = l.accept
+            || self
+                .engine
+                .unit(&l.service)
+                .is_none_or(|i| matches!(i.state, State::Inactive | State::Failed));
         let l = match self.sockets.units.get_mut(unit) {
             Some(l) => l,
             None => return,
@@ -284,6 +304,10 @@ impl Daemon {
             // Another of its fds in the same epoll batch: already triggered.
             return;
         }
+        if l.accept {
+            self.accept_connections(&unit);
+            return;
+        }
         for fd in &l.fds {
             unwatch(&self.epoll, fd);
         }
@@ -325,6 +349,14 @@ impl Daemon {
     /// Any unit changed state: a service whose sockets are listening is
     /// watched for again once it is down, and not while it is up.
     pub(crate) fn on_state_for_sockets(&mut self, unit: &str, state: State) {
+        if matches!(state, State::Inactive | State::Failed)
+            && let Some(c) = self.sockets.connections.remove(unit)
+        {
+            // The instance is down: its connection closes and K is free. A
+            // socket that stopped watching after an accept error tries again.
+            drop(c.fd);
+            self.rearm_socket(&c.socket);
+        }
         if self.sockets.units.is_empty() || !unit.ends_with(".service") {
             return;
         }
@@ -364,6 +396,16 @@ impl Daemon {
         service: &str,
         sockets: &[String],
     ) -> Vec<(OwnedFd, String)> {
+        if let Some(c) = self.sockets.connections.get(service) {
+            return match c.fd.try_clone() {
+                Ok(copy) => vec![(copy, ACCEPTED_FD_NAME.to_string())],
+                Err(e) => {
+                    let msg = format!("cannot pass the connection: {e}");
+                    self.say(Level::Error, Some(service), &msg);
+                    Vec::new()
+                }
+            };
+        }
         let mut order: Vec<&String> = sockets.iter().collect();
         for (name, l) in &self.sockets.units {
             if l.service == service && !order.contains(&name) {
@@ -387,6 +429,128 @@ impl Daemon {
             self.say(Level::Error, Some(service), &e);
         }
         out
+    }
+}
+
+/// systemd's `LISTEN_FDNAMES` for an accepted connection.
+const ACCEPTED_FD_NAME: &str = "connection";
+
+impl Daemon {
+    /// An `Accept=yes` socket is readable: accept what waits (a bounded
+    /// number per wake-up) and start an instance for each connection.
+    fn accept_connections(&mut self, unit: &str) {
+        let Some(l) = self.sockets.units.get(unit) else {
+            return;
+        };
+        let mut accepted = Vec::new();
+        let mut failure = None;
+        for fd in &l.fds {
+            for _ in 0..l.max_connections {
+                match vigil_platform::listen::accept_connection(fd.as_fd()) {
+                    Ok(Some(c)) => accepted.push(c),
+                    Ok(None) => break,
+                    Err(e) => {
+                        failure = Some(format!("cannot accept a connection: {e}"));
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(why) = failure
+            && let Some(l) = self.sockets.units.get_mut(unit)
+        {
+            // Not again at once (EMFILE would spin): the socket is watched
+            // again when one of its instances ends.
+            for fd in &l.fds {
+                unwatch(&self.epoll, fd);
+            }
+            l.watching = false;
+            self.say(Level::Error, Some(unit), &why);
+        }
+        for (fd, peer) in accepted {
+            self.start_instance(unit, fd, peer);
+        }
+    }
+
+    /// Starts `STEM@K.service` for one accepted connection, K the lowest
+    /// number below `MaxConnections=` whose instance is down; with none free
+    /// the connection is closed, as systemd refuses it too.
+    fn start_instance(&mut self, unit: &str, fd: OwnedFd, peer: Option<std::net::SocketAddr>) {
+        let Some(l) = self.sockets.units.get(unit) else {
+            return;
+        };
+        let stem = l
+            .service
+            .strip_suffix("@.service")
+            .unwrap_or(&l.service)
+            .to_string();
+        let max = l.max_connections;
+        let free = (0..max)
+            .map(|k| format!("{stem}@{k}.service"))
+            .find(|name| {
+                !self.sockets.connections.contains_key(name)
+                    && self
+                        .engine
+                        .unit(name)
+                        .is_none_or(|i| matches!(i.state, State::Inactive | State::Failed))
+            });
+        let from = peer.map(|p| format!(" from {p}")).unwrap_or_default();
+        let Some(instance) = free else {
+            let msg = format!(
+                "refusing a connection{from}: all {max} instances (MaxConnections=) are busy"
+            );
+            self.say(Level::Warning, Some(unit), &msg);
+            return;
+        };
+        if !self.ensure_loaded(&instance) {
+            let msg = format!("refusing a connection{from}: cannot load {instance}");
+            self.say(Level::Error, Some(unit), &msg);
+            return;
+        }
+        self.sockets.connections.insert(
+            instance.clone(),
+            Connection {
+                fd,
+                peer,
+                socket: unit.to_string(),
+            },
+        );
+        self.say(
+            Level::Info,
+            Some(unit),
+            &format!("connection{from}: starting {instance}"),
+        );
+        let now = self.now();
+        if let Err(e) = self.engine.handle(now, Event::Activate(instance.clone())) {
+            self.sockets.connections.remove(&instance);
+            let msg = format!("cannot start {instance}: {e}");
+            self.say(Level::Error, Some(unit), &msg);
+        }
+    }
+
+    /// A copy of the connection of an `Accept=yes` instance, for its stdio.
+    pub(crate) fn connection_copy(&mut self, unit: &str) -> Option<OwnedFd> {
+        let c = self.sockets.connections.get(unit)?;
+        match c.fd.try_clone() {
+            Ok(fd) => Some(fd),
+            Err(e) => {
+                let msg = format!("cannot use the connection: {e}");
+                self.say(Level::Error, Some(unit), &msg);
+                None
+            }
+        }
+    }
+
+    /// systemd's `REMOTE_ADDR` and `REMOTE_PORT` for an instance started for
+    /// an IPv4 or IPv6 connection.
+    pub(crate) fn remote_env(&self, unit: &str) -> Vec<(String, String)> {
+        match self.sockets.connections.get(unit).and_then(|c| c.peer) {
+            Some(p) => vec![
+                ("REMOTE_ADDR".into(), p.ip().to_string()),
+                ("REMOTE_PORT".into(), p.port().to_string()),
+            ],
+            None => Vec::new(),
+        }
     }
 }
 
@@ -580,6 +744,8 @@ impl Daemon {
                     watching: false,
                     remove,
                     triggers: VecDeque::new(),
+                    accept: sock.accept,
+                    max_connections: sock.max_connections,
                 },
             );
             self.say(Level::Info, Some(&unit), "took over the listening sockets");

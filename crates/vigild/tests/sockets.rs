@@ -265,23 +265,126 @@ fn a_socket_that_cannot_bind_fails_with_the_reason() {
     assert_eq!(m.state("bad.service"), "inactive");
 }
 
+// ------------------------------------------------- Accept=yes: one instance per connection
+
+/// The template: reads one line from the connection (stdin) and answers on
+/// stdout, which follows stdin to the socket.
+const ACCEPT_TEMPLATE: &str = "[Service]\nExecStart=/bin/sh -c 'read line; \
+    echo \"got $$line from $$LISTEN_FDS $$LISTEN_FDNAMES on %i at $${REMOTE_ADDR:-local}\"'\n\
+    StandardInput=socket\n";
+
+/// A connected client that has sent nothing yet.
+trait Client: Read + Write {}
+impl Client for UnixStream {}
+impl Client for TcpStream {}
+
+/// Sends one line and reads the answer until the instance closes.
+fn ask(mut c: Box<dyn Client>, line: &str) -> String {
+    c.write_all(format!("{line}\n").as_bytes()).unwrap();
+    read_reply(c)
+}
+
+/// Two clients at once get two instances, each its own answer; the instances
+/// end with their connections and the next connection reuses instance 0.
+fn accept_yes_serves(connect: &dyn Fn() -> Box<dyn Client>, m: &Manager, at: &str) {
+    let a = connect();
+    m.wait_state("echo@0.service", "running");
+    let b = connect();
+    m.wait_state("echo@1.service", "running");
+    // B first: A's instance still waits for its line.
+    assert_eq!(
+        ask(b, "bee"),
+        format!("got bee from 1 connection on 1 at {at}\n")
+    );
+    assert_eq!(
+        ask(a, "ant"),
+        format!("got ant from 1 connection on 0 at {at}\n")
+    );
+    m.wait_state("echo@0.service", "inactive");
+    m.wait_state("echo@1.service", "inactive");
+    assert_eq!(
+        ask(connect(), "cat"),
+        format!("got cat from 1 connection on 0 at {at}\n")
+    );
+    m.wait_log_count("echo@0.service", "-> inactive", 2);
+    assert_eq!(m.state("echo@1.service"), "inactive");
+    let listed = m.vigil_ok(&["list"]);
+    assert!(!listed.contains("echo@2"), "{listed}");
+}
+
 #[test]
-fn accept_yes_loads_and_fails_at_start_with_a_clear_reason() {
+fn accept_yes_on_a_unix_socket_starts_one_instance_per_connection() {
     let d = TempDir::new("sock-accept");
+    let sock = d.path().join("echo.sock");
     let m = Manager::start(&[
-        ("default.target", "[Unit]\n"),
+        ("default.target", "[Unit]\nWants=echo.socket\n"),
         (
-            "per.socket",
+            "echo.socket",
+            &format!("[Socket]\nListenStream={}\nAccept=yes\n", p(&sock)),
+        ),
+        ("echo@.service", ACCEPT_TEMPLATE),
+    ]);
+    m.wait_state("echo.socket", "running");
+    let connect = || -> Box<dyn Client> {
+        let c = UnixStream::connect(&sock).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        Box::new(c)
+    };
+    accept_yes_serves(&connect, &m, "local");
+}
+
+#[test]
+fn accept_yes_on_a_tcp_port_starts_one_instance_per_connection() {
+    let port = free_port();
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=echo.socket\n"),
+        (
+            "echo.socket",
+            &format!("[Socket]\nListenStream=127.0.0.1:{port}\nAccept=yes\n"),
+        ),
+        ("echo@.service", ACCEPT_TEMPLATE),
+    ]);
+    m.wait_state("echo.socket", "running");
+    let connect = || -> Box<dyn Client> {
+        let c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        Box::new(c)
+    };
+    accept_yes_serves(&connect, &m, "127.0.0.1");
+}
+
+#[test]
+fn accept_yes_refuses_a_connection_beyond_max_connections() {
+    let d = TempDir::new("sock-accept-max");
+    let sock = d.path().join("echo.sock");
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=echo.socket\n"),
+        (
+            "echo.socket",
             &format!(
-                "[Socket]\nListenStream={}\nAccept=yes\n",
-                p(&d.path().join("per.sock"))
+                "[Socket]\nListenStream={}\nAccept=yes\nMaxConnections=1\n",
+                p(&sock)
             ),
         ),
+        ("echo@.service", ACCEPT_TEMPLATE),
     ]);
-    let _ = m.vigil(&["start", "per.socket"]);
-    m.wait_state("per.socket", "failed");
-    let st = m.status_json("per.socket").to_string();
-    assert!(st.contains("Accept=yes is not implemented"), "{st}");
+    m.wait_state("echo.socket", "running");
+    let held = UnixStream::connect(&sock).expect("connect");
+    held.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    m.wait_state("echo@0.service", "running");
+    let second = UnixStream::connect(&sock).expect("connect");
+    second
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    // Closed by the manager: end of file, not a reply (nothing was sent, so
+    // an instance would wait for a line and the read would time out).
+    assert_eq!(read_reply(second), "");
+    m.wait_log("echo.socket", "all 1 instances (MaxConnections=) are busy");
+    assert_eq!(
+        ask(Box::new(held), "ant"),
+        "got ant from 1 connection on 0 at local\n"
+    );
 }
 
 // ------------------------------------------------- a manager that survives itself

@@ -185,7 +185,6 @@ pub const NOT_ENFORCED: &[(&str, &str)] = &[
     ("Socket", "ListenSpecial"),
     ("Socket", "ListenUSBFunction"),
     ("Socket", "Mark"),
-    ("Socket", "MaxConnections"),
     ("Socket", "MaxConnectionsPerSource"),
     ("Socket", "MessageQueueMaxMessages"),
     ("Socket", "MessageQueueMessageSize"),

@@ -726,6 +726,13 @@ pub static DIRECTIVES: &[Directive] = &[
     }),
     d("Socket", "FileDescriptorName", socket::h_fd_name),
     d("Socket", "Accept", socket::h_accept),
+    d("Socket", "MaxConnections", |b, v| {
+        b.socket().max_connections = match v.parse::<u32>() {
+            Ok(n) if n > 0 => n,
+            _ => return Err("expected a positive number".to_string()),
+        };
+        Ok(())
+    }),
     d("Socket", "RemoveOnStop", |b, v| {
         b.socket().remove_on_stop = bool_value(v)?;
         Ok(())
@@ -1042,10 +1049,7 @@ impl Builder<'_> {
             "journal+console" | "syslog+console" | "kmsg+console" => Output::Console,
             "kmsg" => Output::Kmsg,
             "tty" => Output::Tty,
-            "socket" => {
-                self.not_available(v, "vigil's log");
-                Output::Log
-            }
+            "socket" => Output::Socket,
             _ if v.starts_with("fd:") || v == "fd" => {
                 self.not_available(v, "vigil's log");
                 Output::Log
@@ -1053,18 +1057,17 @@ impl Builder<'_> {
             _ => {
                 return Err(
                     "expected inherit, null, tty, journal, syslog, kmsg, journal+console, \
-                     syslog+console, kmsg+console, file:PATH, append:PATH or truncate:PATH"
+                     syslog+console, kmsg+console, socket, file:PATH, append:PATH or truncate:PATH"
                         .to_string(),
                 );
             }
         })
     }
 
-    /// A value that needs what vigil's socket units do not do yet
-    /// (`Accept=yes` connections, the fd store).
+    /// A value that needs what vigil does not do yet (the fd store).
     fn not_available(&mut self, v: &str, instead: &str) {
         self.warn(format!(
-            "{}={v} is not implemented yet (it needs Accept=yes socket units or the fd store); using {instead}",
+            "{}={v} is not implemented yet (it needs the fd store); using {instead}",
             self.key
         ));
         let what = format!("{}={v}", self.key);
@@ -1179,6 +1182,11 @@ impl Builder<'_> {
             // terminal, when stdin is a terminal.
             if matches!(s.stdin, Input::Tty(_)) && !self.stdout_set {
                 s.stdout = Output::Tty;
+            }
+            // The same for a socket; `inherit` is stdin's descriptor there too
+            // (StandardError=inherit follows stdout, whatever it is).
+            if s.stdin == Input::Socket && (!self.stdout_set || s.stdout == Output::Inherit) {
+                s.stdout = Output::Socket;
             }
             if s.stdin == Input::Data && s.stdin_data.is_empty() {
                 self.diags.push(Diagnostic::warning(
@@ -1605,17 +1613,14 @@ fn h_standard_input(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
         "tty-force" => Input::Tty(TtyMode::Force),
         "tty-fail" => Input::Tty(TtyMode::Fail),
         "data" => Input::Data,
-        "socket" => {
-            b.not_available(v, "/dev/null");
-            Input::Null
-        }
+        "socket" => Input::Socket,
         _ if v.starts_with("fd:") || v == "fd" => {
             b.not_available(v, "/dev/null");
             Input::Null
         }
         _ => {
             return Err(
-                "expected null, tty, tty-force, tty-fail, data, file:PATH (socket and fd: \
+                "expected null, tty, tty-force, tty-fail, data, socket, file:PATH (fd: \
                  not implemented yet)"
                     .into(),
             );

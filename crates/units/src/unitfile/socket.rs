@@ -113,18 +113,7 @@ pub(super) fn h_fd_name(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
 }
 
 pub(super) fn h_accept(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
-    let accept = bool_value(v)?;
-    b.socket().accept = accept;
-    if accept {
-        b.warn(
-            "Accept=yes is not implemented yet (one service instance per connection); \
-             the socket unit loads but fails when started"
-                .into(),
-        );
-        if !b.unit.not_enforced.iter().any(|d| d == "Accept=yes") {
-            b.unit.not_enforced.push("Accept=yes".into());
-        }
-    }
+    b.socket().accept = bool_value(v)?;
     Ok(())
 }
 
@@ -188,10 +177,35 @@ pub(super) fn finish(b: &mut Builder<'_>, main: &std::path::Path) {
              ListenFIFO= setting",
         ));
     }
-    let service = sock.service.clone();
-    let accept = sock.accept;
-    if !accept {
-        unit.deps.before.push(service);
+    if sock.accept {
+        // systemd: each connection starts an instance of `STEM@.service`;
+        // Service= is refused with Accept=yes.
+        let stem = name.strip_suffix(".socket").unwrap_or(&name);
+        let template = format!("{stem}@.service");
+        if sock.service != format!("{stem}.service") {
+            b.diags.push(Diagnostic::warning(
+                main,
+                0,
+                format!(
+                    "Service= is not used with Accept=yes: each connection starts an instance of {template}"
+                ),
+            ));
+        }
+        sock.service = template;
+        if sock
+            .listen
+            .iter()
+            .any(|l| matches!(l.kind, ListenKind::Datagram | ListenKind::Fifo))
+        {
+            b.diags.push(Diagnostic::error(
+                main,
+                0,
+                "Accept=yes needs ListenStream= or ListenSequentialPacket= sockets only \
+                 (there is no connection to accept on a datagram socket or a FIFO)",
+            ));
+        }
+    } else {
+        unit.deps.before.push(sock.service.clone());
     }
     if unit.default_dependencies {
         let implicit: [(&'static str, &str); 5] = [

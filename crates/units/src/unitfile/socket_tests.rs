@@ -271,17 +271,49 @@ fn a_socket_without_listen_lines_is_an_error() {
 }
 
 #[test]
-fn accept_yes_loads_with_a_warning() {
-    let p = parse("web.socket", "[Socket]\nListenStream=22\nAccept=yes\n");
+fn accept_yes_starts_instances_of_the_template() {
+    let p = parse(
+        "web.socket",
+        "[Socket]\nListenStream=22\nAccept=yes\nMaxConnections=3\n",
+    );
+    assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
     let u = p.unit.expect("loads");
-    assert!(u.socket.as_ref().unwrap().accept);
-    assert!(u.not_enforced.contains(&"Accept=yes".to_string()));
+    let s = u.socket.as_ref().unwrap();
+    assert!(s.accept);
+    assert_eq!(s.service, "web@.service");
+    assert_eq!(s.max_connections, 3);
+    assert!(u.not_enforced.is_empty(), "{:?}", u.not_enforced);
+    // Not ordered before a template.
+    assert!(!u.deps.before.iter().any(|b| b.starts_with("web")));
+    assert_eq!(
+        ok("[Socket]\nListenStream=22\n")
+            .socket
+            .unwrap()
+            .max_connections,
+        64
+    );
+
+    let p = parse(
+        "web.socket",
+        "[Socket]\nListenStream=22\nAccept=yes\nService=x.service\n",
+    );
+    assert_eq!(
+        p.unit.expect("loads").socket.unwrap().service,
+        "web@.service"
+    );
     assert!(
         p.diagnostics
             .iter()
-            .any(|d| !d.is_error() && d.message.contains("Accept=yes is not implemented")),
+            .any(|d| !d.is_error() && d.message.contains("Service= is not used with Accept=yes")),
         "{:?}",
         p.diagnostics
+    );
+    let e = errs("[Socket]\nListenDatagram=22\nAccept=yes\n");
+    assert!(e[0].contains("Accept=yes needs ListenStream="), "{e:?}");
+    let e = errs("[Socket]\nListenStream=22\nMaxConnections=0\n");
+    assert!(
+        e[0].contains("MaxConnections=0: expected a positive number"),
+        "{e:?}"
     );
 }
 

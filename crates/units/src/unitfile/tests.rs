@@ -646,17 +646,11 @@ fn outputs() {
         assert_eq!(svc(&format!("StandardError={v}")).stderr, o, "{v}");
     }
     assert_eq!(svc("StandardOutput=tty").stdout, Output::Tty);
-    for v in ["socket", "fd:foo"] {
-        let (u, d) = ok(&format!(
-            "[Service]\nExecStart=/bin/true\nStandardOutput={v}\n"
-        ));
-        assert_eq!(u.service.unwrap().stdout, Output::Log);
-        assert!(
-            warnings(&d)[0].1.contains("needs Accept=yes socket units"),
-            "{d:?}"
-        );
-        assert_eq!(warnings(&d)[0].0, 3);
-    }
+    let (u, d) = ok("[Service]\nExecStart=/bin/true\nStandardOutput=fd:foo\n");
+    assert_eq!(u.service.unwrap().stdout, Output::Log);
+    assert!(warnings(&d)[0].1.contains("needs the fd store"), "{d:?}");
+    assert_eq!(warnings(&d)[0].0, 3);
+    assert_eq!(svc("StandardOutput=socket").stdout, Output::Socket);
     assert!(
         one_err("StandardOutput=file:rel")
             .1
@@ -999,14 +993,25 @@ fn ignore_sigpipe_default() -> bool {
 }
 
 #[test]
-fn sockets_for_stdin_are_not_available_yet() {
+fn standard_input_socket_makes_stdout_the_socket_too() {
     let (u, d) = ok("[Service]\nExecStart=/bin/true\nStandardInput=socket\n");
-    assert_eq!(u.service.unwrap().stdin, Input::Null);
-    assert!(
-        warnings(&d)[0].1.contains("needs Accept=yes socket units"),
-        "{d:?}"
+    assert!(warnings(&d).is_empty(), "{d:?}");
+    assert!(u.not_enforced.is_empty(), "{:?}", u.not_enforced);
+    let s = u.service.unwrap();
+    assert_eq!(s.stdin, Input::Socket);
+    assert_eq!(s.stdout, Output::Socket);
+    assert_eq!(s.stderr, Output::Inherit);
+    let s = svc("StandardInput=socket\nStandardOutput=inherit\nStandardError=null");
+    assert_eq!((s.stdout, s.stderr), (Output::Socket, Output::Null));
+    assert_eq!(
+        svc("StandardInput=socket\nStandardOutput=journal").stdout,
+        Output::Log
     );
-    assert_eq!(u.not_enforced, ["StandardInput=socket"]);
+    let s = svc("StandardOutput=socket\nStandardError=socket");
+    assert_eq!(
+        (s.stdin, s.stdout, s.stderr),
+        (Input::Null, Output::Socket, Output::Socket)
+    );
 }
 
 #[test]
