@@ -1238,6 +1238,37 @@ impl Machine {
         let Some(svc) = run.service.as_ref() else {
             return Ok(());
         };
+        // Type=notify-reload: ReloadSignal= to the main process, then (without
+        // ExecReload=) reloading until it says READY=1, within TimeoutStartSec=.
+        if svc.notify_reload
+            && let Some(pid) = s.main_pid
+        {
+            let exited = s.phase == Phase::Exited;
+            let name = s.name.clone();
+            self.log(
+                Level::Info,
+                u,
+                format!(
+                    "reloading: signal {} to the main process",
+                    svc.reload_signal
+                ),
+            );
+            self.actions.push(Action::Signal {
+                unit: name,
+                pid,
+                signal: svc.reload_signal,
+                group: false,
+            });
+            if svc.exec_reload.is_empty() {
+                let now = self.now;
+                let s = &mut self.slots[u];
+                s.reload_from_exited = exited;
+                s.timeout = svc.timeout_start.map(|t| now + t);
+                self.set_phase(u, Phase::NotifyReload);
+                return Ok(());
+            }
+        }
+        let s = &self.slots[u];
         if !svc.exec_reload.is_empty() {
             let exited = s.phase == Phase::Exited;
             let now = self.now;
@@ -2493,6 +2524,7 @@ impl Machine {
                 self.ready(u);
             } else if phase == Phase::NotifyReload {
                 self.log(Level::Info, u, "reloaded".into());
+                self.slots[u].timeout = None;
                 self.set_phase(u, Phase::Running);
             }
         }
@@ -2677,6 +2709,11 @@ impl Machine {
                 }
                 self.abandon(u);
                 self.finish_dead(u);
+            }
+            Phase::NotifyReload => {
+                self.log(Level::Warning, u, "reload timed out: no READY=1".into());
+                self.slots[u].timeout = None;
+                self.back_from_reload(u);
             }
             Phase::Reload(_) => {
                 self.log(Level::Warning, u, "reload timed out".into());

@@ -272,3 +272,42 @@ fn mainpid_from_a_forking_start_process_names_the_daemon() {
     assert_eq!(info.main_pid, Some(555));
     assert_eq!(info.state, State::Running);
 }
+
+#[test]
+fn notify_reload_sends_reload_signal_and_is_reloading_until_ready() {
+    let mut h = H::new(vec![
+        service("n.service")
+            .ty(ServiceType::Notify)
+            .svc(|s| {
+                s.notify_reload = true;
+                s.reload_signal = 10; // SIGUSR1
+            })
+            .timeout_start(Some(std::time::Duration::from_secs(5))),
+    ]);
+    h.start("n.service");
+    let pid = h.expect_spawn("n.service", Role::Main(0));
+    h.notify(pid, &[("READY", "1")]);
+    h.take();
+    h.ok(Event::Reload("n.service".into()));
+    let acts = h.take();
+    assert!(
+        acts.contains(&Action::Signal {
+            unit: "n.service".into(),
+            pid,
+            signal: 10,
+            group: false
+        }),
+        "{acts:?}"
+    );
+    assert_eq!(h.state("n.service"), State::Reloading);
+    h.notify(pid, &[("RELOADING", "1"), ("MONOTONIC_USEC", "1")]);
+    assert_eq!(h.state("n.service"), State::Reloading);
+    h.notify(pid, &[("READY", "1")]);
+    assert_eq!(h.state("n.service"), State::Running);
+    // A reload that never ends in READY=1 gives up at TimeoutStartSec= and the
+    // service runs on.
+    h.ok(Event::Reload("n.service".into()));
+    assert_eq!(h.state("n.service"), State::Reloading);
+    h.at(std::time::Duration::from_secs(60));
+    assert_eq!(h.state("n.service"), State::Running);
+}

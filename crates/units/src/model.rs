@@ -680,6 +680,11 @@ pub struct Service {
     pub watchdog: Option<Duration>,
     /// `WatchdogSignal=`: sent when the watchdog fires (SIGABRT by default).
     pub watchdog_signal: i32,
+    /// `Type=notify-reload` (kept as `Notify` in `service_type`): a reload sends
+    /// `reload_signal` to the main process and lasts until it says READY=1.
+    pub notify_reload: bool,
+    /// `ReloadSignal=` (SIGHUP by default).
+    pub reload_signal: i32,
     /// `TimeoutAbortSec=`: how long after the watchdog signal before SIGKILL
     /// (TimeoutStopSec= when unset; `None` is infinity).
     pub timeout_abort: Option<Duration>,
@@ -768,6 +773,8 @@ impl Default for Service {
             guess_main_pid: true,
             watchdog: None,
             watchdog_signal: 6, // SIGABRT
+            notify_reload: false,
+            reload_signal: 1, // SIGHUP
             timeout_abort: Some(Duration::from_secs(90)),
             notify_access: NotifyAccess::None,
             stdout: Output::Log,

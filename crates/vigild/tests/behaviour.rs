@@ -3017,3 +3017,26 @@ fn success_action_exit_under_vigil_init_is_the_containers_exit_code() {
     // `unshare` passes its status on.
     assert_eq!(m.wait_exit().code(), Some(42), "{:?}", m.seen);
 }
+
+#[test]
+fn notify_reload_type_gets_reload_signal_and_reloads_until_ready() {
+    let vigil = vigil_path();
+    let unit = format!(
+        "[Service]\nType=notify-reload\nReloadSignal=SIGUSR1\nNotifyAccess=all\n\
+         ExecStart=/bin/sh -c 'trap \"{vigil} notify --reloading; echo got-usr1; {vigil} notify --ready\" USR1; {vigil} notify --ready; while :; do sleep 0.05; done'\n"
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=n.service\n"),
+        ("n.service", &unit),
+    ]);
+    m.wait_state("n.service", "running");
+    m.vigil_ok(&["reload", "n"]);
+    m.wait_log("n.service", "got-usr1");
+    m.wait_log("n.service", "reloaded");
+    assert_eq!(m.state("n.service"), "running");
+    let st = m.status_json("n.service");
+    assert!(
+        st["not_enforced"].as_array().is_none_or(|a| a.is_empty()),
+        "{st}"
+    );
+}

@@ -108,7 +108,6 @@ pub const NOT_ENFORCED: &[(&str, &str)] = &[
     ("Service", "ReadOnlyPaths"),
     ("Service", "ReadWriteDirectories"),
     ("Service", "ReadWritePaths"),
-    ("Service", "ReloadSignal"),
     ("Service", "RemoveIPC"),
     ("Service", "RestartKillSignal"),
     ("Service", "RestartMaxDelaySec"),

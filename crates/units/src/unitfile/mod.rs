@@ -470,6 +470,10 @@ pub static DIRECTIVES: &[Directive] = &[
         b.service.watchdog_signal = value::parse_signal(v).map_err(|e| e.to_string())?;
         Ok(())
     }),
+    d("Service", "ReloadSignal", |b, v| {
+        b.service.reload_signal = value::parse_signal(v).map_err(|e| e.to_string())?;
+        Ok(())
+    }),
     d("Service", "TimeoutAbortSec", |b, v| {
         // Empty: back to the default, TimeoutStopSec=.
         b.timeout_abort = if v.is_empty() {
@@ -1429,12 +1433,9 @@ fn h_type(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
         b.service.service_type = ServiceType::Simple;
         return Ok(());
     }
+    // notify-reload: notify, and a reload is ReloadSignal= plus RELOADING=1/READY=1.
+    b.service.notify_reload = v == "notify-reload";
     if v == "notify-reload" {
-        b.warn("Type=notify-reload is not implemented yet, treated as notify".to_string());
-        let what = format!("Type={v}");
-        if !b.unit.not_enforced.contains(&what) {
-            b.unit.not_enforced.push(what);
-        }
         b.service.service_type = ServiceType::Notify;
         return Ok(());
     }

@@ -1326,3 +1326,20 @@ fn capability_bounding_set_parses_like_ambient_capabilities_from_unset() {
         Some(!0)
     );
 }
+
+#[test]
+fn notify_reload_and_reload_signal() {
+    let (u, d) = ok("[Service]\nType=notify-reload\nReloadSignal=SIGUSR1\nExecStart=/bin/true\n");
+    assert!(warnings(&d).is_empty(), "{d:?}");
+    assert!(u.not_enforced.is_empty(), "{:?}", u.not_enforced);
+    let s = u.service.unwrap();
+    assert_eq!(s.service_type, ServiceType::Notify);
+    assert!(s.notify_reload);
+    assert_eq!(s.reload_signal, 10);
+    let s = svc("Type=notify");
+    assert!(!s.notify_reload);
+    assert_eq!(s.reload_signal, 1);
+    let (line, msg) = one_err("ReloadSignal=SIGNOPE");
+    assert_eq!(line, 3);
+    assert!(msg.contains("ReloadSignal"), "{msg}");
+}
