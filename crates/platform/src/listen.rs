@@ -116,18 +116,22 @@ pub fn listen_socket(
         ListenType::SeqPacket => SocketType::SEQPACKET,
     };
     let flags = SocketFlags::CLOEXEC | SocketFlags::NONBLOCK;
+    let unix_socket = || -> Result<OwnedFd, ListenError> {
+        let fd = at(
+            Step::Socket,
+            io(rustix::net::socket_with(
+                AddressFamily::UNIX,
+                socket_type,
+                flags,
+                None,
+            )),
+        )?;
+        unix_options(&fd, opts)?;
+        Ok(fd)
+    };
     let fd = match to {
         BindTo::Path(path) => {
-            let fd = at(
-                Step::Socket,
-                io(rustix::net::socket_with(
-                    AddressFamily::UNIX,
-                    socket_type,
-                    flags,
-                    None,
-                )),
-            )?;
-            unix_options(&fd, opts)?;
+            let fd = unix_socket()?;
             at(Step::Bind, crate::socket::clear_stale_socket(path))?;
             let addr = at(Step::Bind, io(SocketAddrUnix::new(path)))?;
             at(Step::Bind, io(rustix::net::bind(&fd, &addr)))?;
@@ -148,16 +152,7 @@ pub fn listen_socket(
             fd
         }
         BindTo::Abstract(name) => {
-            let fd = at(
-                Step::Socket,
-                io(rustix::net::socket_with(
-                    AddressFamily::UNIX,
-                    socket_type,
-                    flags,
-                    None,
-                )),
-            )?;
-            unix_options(&fd, opts)?;
+            let fd = unix_socket()?;
             let addr = at(Step::Bind, io(SocketAddrUnix::new_abstract_name(name)))?;
             at(Step::Bind, io(rustix::net::bind(&fd, &addr)))?;
             fd

@@ -3,12 +3,15 @@
 //! itself (/proc/self/limits, /proc/$$/stat, `ionice`, `id`, its environment)
 //! into files of a temporary directory.
 
+mod support;
+
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use support::{require_root, run, sh};
 
 use vigil_platform::exec::ExecStatus;
-use vigil_platform::process::{ExitStatus, wait_blocking};
-use vigil_spawn::{Context, DirectoryRoots, SpawnError, Stdio, prepare, spawn};
+use vigil_platform::process::ExitStatus;
+use vigil_spawn::{Context, DirectoryRoots, SpawnError, Stdio, prepare};
 use vigil_units::{
     CpuPolicy, DirectoryKind, ExecCommand, FileMode, Input, IoClass, Limit, Resource, Service,
     TtyMode,
@@ -22,26 +25,6 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn sh(script: &str) -> ExecCommand {
-    ExecCommand {
-        program: "sh".into(),
-        argv: vec!["sh".into(), "-c".into(), script.into()],
-        ignore_failure: false,
-        arg0_override: false,
-        no_expand: false,
-        full_privileges: false,
-        ambient: false,
-        line: 1,
-    }
-}
-
-fn run(service: &Service, cmd: &ExecCommand, ctx: Context) -> (ExecStatus, ExitStatus) {
-    let prepared = prepare("test.service", service, cmd, ctx).unwrap();
-    let child = spawn(&prepared).unwrap();
-    drop(prepared);
-    (child.exec, wait_blocking(child.pid).unwrap())
-}
-
 fn to_file(path: &Path) -> Context {
     Context {
         stdout: Stdio::File {
@@ -50,23 +33,6 @@ fn to_file(path: &Path) -> Context {
         },
         ..Context::default()
     }
-}
-
-fn is_root() -> bool {
-    vigil_platform::geteuid() == 0
-}
-
-/// Tests that need root skip without it, except under CI=true, where they must run.
-fn require_root(why: &str) -> bool {
-    if is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").map_or(true, |v| v != "true"),
-        "CI=true: this test must run as root ({why})"
-    );
-    eprintln!("skipped: {why} needs root");
-    false
 }
 
 const OK: (ExecStatus, ExitStatus) = (ExecStatus::Succeeded, ExitStatus::Exited(0));

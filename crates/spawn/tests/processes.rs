@@ -1,9 +1,12 @@
 //! `prepare` + `spawn` with real processes: each test runs `/bin/sh -c` children
 //! that write what they see to files in a temporary directory.
 
-use std::path::{Path, PathBuf};
+mod support;
 
-use vigil_platform::exec::{Child, ExecStatus};
+use std::path::{Path, PathBuf};
+use support::{is_root, require_root, run, sh};
+
+use vigil_platform::exec::ExecStatus;
 use vigil_platform::process::{ExitStatus, wait_blocking};
 use vigil_spawn::{Context, SpawnError, Stdio, prepare, spawn};
 use vigil_units::{
@@ -17,51 +20,8 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn sh(script: &str) -> ExecCommand {
-    ExecCommand {
-        program: "sh".into(),
-        argv: vec!["sh".into(), "-c".into(), script.into()],
-        ignore_failure: false,
-        arg0_override: false,
-        no_expand: false,
-        full_privileges: false,
-        ambient: false,
-        line: 1,
-    }
-}
-
-/// The exec outcome is known when spawn returns (the child ran until exec).
-fn exec_result(child: &Child) -> ExecStatus {
-    child.exec
-}
-
-fn run(service: &Service, cmd: &ExecCommand, ctx: Context) -> (ExecStatus, ExitStatus) {
-    let prepared = prepare("test.service", service, cmd, ctx).unwrap();
-    let child = spawn(&prepared).unwrap();
-    drop(prepared);
-    let status = exec_result(&child);
-    (status, wait_blocking(child.pid).unwrap())
-}
-
 fn read(dir: &Path, name: &str) -> String {
     std::fs::read_to_string(dir.join(name)).unwrap()
-}
-
-fn is_root() -> bool {
-    vigil_platform::geteuid() == 0
-}
-
-/// Tests that need root skip without it, except under CI=true, where they must run.
-fn require_root(why: &str) -> bool {
-    if is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").map_or(true, |v| v != "true"),
-        "CI=true: this test must run as root ({why})"
-    );
-    eprintln!("skipped: {why} needs root");
-    false
 }
 
 #[test]

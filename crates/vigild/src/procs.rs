@@ -138,21 +138,7 @@ impl Daemon {
         let dynamic_user = match self.dynamic_user(unit_name, service) {
             Ok(account) => account,
             Err(e) => {
-                self.say(
-                    Level::Error,
-                    Some(unit_name),
-                    &format!("cannot start {}: {e}", command.program),
-                );
-                let _ = self.engine.handle(
-                    now,
-                    Event::SpawnFailed {
-                        unit: unit_name.to_string(),
-                        role,
-                        pid: None,
-                        stage: e.stage().to_string(),
-                        errno: e.errno(),
-                    },
-                );
+                self.spawn_failed(now, unit_name, role, &command.program, &e);
                 return;
             }
         };
@@ -203,21 +189,7 @@ impl Daemon {
         let child = match result {
             Ok(child) => child,
             Err(e) => {
-                self.say(
-                    Level::Error,
-                    Some(unit_name),
-                    &format!("cannot start {}: {e}", command.program),
-                );
-                let _ = self.engine.handle(
-                    now,
-                    Event::SpawnFailed {
-                        unit: unit_name.to_string(),
-                        role,
-                        pid: None,
-                        stage: e.stage().to_string(),
-                        errno: e.errno(),
-                    },
-                );
+                self.spawn_failed(now, unit_name, role, &command.program, &e);
                 return;
             }
         };
@@ -264,6 +236,32 @@ impl Daemon {
     /// The unit's `DynamicUser=` account: the one it holds while it runs, else a
     /// new one no other running unit holds. Only a manager running as root has
     /// ids to hand out; otherwise the setting changes nothing.
+    /// A command that could not be started: said, and told to the engine.
+    fn spawn_failed(
+        &mut self,
+        now: vigil_engine::Time,
+        unit_name: &str,
+        role: Role,
+        program: &str,
+        e: &vigil_spawn::SpawnError,
+    ) {
+        self.say(
+            Level::Error,
+            Some(unit_name),
+            &format!("cannot start {program}: {e}"),
+        );
+        let _ = self.engine.handle(
+            now,
+            Event::SpawnFailed {
+                unit: unit_name.to_string(),
+                role,
+                pid: None,
+                stage: e.stage().to_string(),
+                errno: e.errno(),
+            },
+        );
+    }
+
     fn dynamic_user(
         &mut self,
         unit: &str,

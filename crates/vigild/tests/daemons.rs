@@ -20,7 +20,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 
-use harness::{Manager, alive, is_root, wait_until};
+use harness::{Manager, alive, is_root, wait_until, wait_until_within};
 
 /// One daemon at a time: they use the machine's ports, /run and their data.
 static TURN: Mutex<()> = Mutex::new(());
@@ -328,15 +328,11 @@ fn cron_runs_a_job_from_cron_d() {
     start(&m, "cron");
     assert_eq!(m.main_pid("cron"), pid_file("/run/crond.pid"));
     // cron runs jobs at the start of each minute: up to a minute and a bit.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(75);
-    while !mark.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the cron.d job did not run within 75 s; cron's log:\n{}",
-            m.vigil_ok(&["log", "cron", "-n", "100"])
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    wait_until_within(
+        "the cron.d job to run",
+        std::time::Duration::from_secs(75),
+        || mark.exists(),
+    );
     let _ = fs::remove_file(job);
     stop(&m, "cron", "/usr/sbin/cron");
     m.shutdown();

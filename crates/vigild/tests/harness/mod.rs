@@ -516,8 +516,13 @@ pub fn write_file(path: &Path, text: &str) {
 
 /// Re-checks `cond` until it holds or the deadline passes. For conditions with
 /// no event to wait on (the content of a file a service writes).
-pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + TIMEOUT;
+pub fn wait_until(what: &str, cond: impl FnMut() -> bool) {
+    wait_until_within(what, TIMEOUT, cond);
+}
+
+/// `wait_until` with its own limit, for what takes longer than TIMEOUT.
+pub fn wait_until_within(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
     let mut pause = Duration::from_millis(1);
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");

@@ -1,0 +1,47 @@
+//! What the spawn tests share: a `/bin/sh -c` command, running it to its end, and
+//! the root check of the privileged tests.
+#![allow(dead_code)]
+
+use vigil_platform::exec::ExecStatus;
+use vigil_platform::process::{ExitStatus, wait_blocking};
+use vigil_spawn::{Context, prepare, spawn};
+use vigil_units::{ExecCommand, Service};
+
+pub fn sh(script: &str) -> ExecCommand {
+    ExecCommand {
+        program: "sh".into(),
+        argv: vec!["sh".into(), "-c".into(), script.into()],
+        ignore_failure: false,
+        arg0_override: false,
+        no_expand: false,
+        full_privileges: false,
+        ambient: false,
+        line: 1,
+    }
+}
+
+/// Prepares and spawns `cmd`; the exec outcome (known when spawn returns) and
+/// the exit status.
+pub fn run(service: &Service, cmd: &ExecCommand, ctx: Context) -> (ExecStatus, ExitStatus) {
+    let prepared = prepare("test.service", service, cmd, ctx).unwrap();
+    let child = spawn(&prepared).unwrap();
+    drop(prepared);
+    (child.exec, wait_blocking(child.pid).unwrap())
+}
+
+pub fn is_root() -> bool {
+    vigil_platform::geteuid() == 0
+}
+
+/// Tests that need root skip without it, except under CI=true, where they must run.
+pub fn require_root(why: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").map_or(true, |v| v != "true"),
+        "CI=true: this test must run as root ({why})"
+    );
+    eprintln!("skipped: {why} needs root");
+    false
+}
