@@ -1447,13 +1447,7 @@ fn user_nobody_runs_the_service_as_nobody() {
         "{lines:?}"
     );
     // HOME and SHELL come from the user's passwd entry.
-    let passwd = fs::read_to_string("/etc/passwd").unwrap();
-    let entry: Vec<&str> = passwd
-        .lines()
-        .find(|l| l.starts_with("nobody:"))
-        .expect("nobody in /etc/passwd")
-        .split(':')
-        .collect();
+    let entry = harness::passwd_entry("nobody");
     assert_eq!(lines[1], format!("home={} shell={}", entry[5], entry[6]));
 }
 

@@ -39,13 +39,7 @@ fn owner_and_mode(path: &Path) -> (u32, u32, u32) {
 }
 
 fn nobody() -> (u32, u32) {
-    let passwd = fs::read_to_string("/etc/passwd").unwrap();
-    let f: Vec<&str> = passwd
-        .lines()
-        .find(|l| l.starts_with("nobody:"))
-        .expect("nobody in /etc/passwd")
-        .split(':')
-        .collect();
+    let f = harness::passwd_entry("nobody");
     (f[2].parse().unwrap(), f[3].parse().unwrap())
 }
 

@@ -565,3 +565,15 @@ pub fn require_root(test: &str) -> bool {
     eprintln!("skipping {test}: needs root");
     false
 }
+
+/// The fields of `name`'s line in /etc/passwd.
+pub fn passwd_entry(name: &str) -> Vec<String> {
+    let passwd = fs::read_to_string("/etc/passwd").unwrap();
+    passwd
+        .lines()
+        .find(|l| l.split(':').next() == Some(name))
+        .unwrap_or_else(|| panic!("{name} in /etc/passwd"))
+        .split(':')
+        .map(str::to_string)
+        .collect()
+}
