@@ -14,12 +14,14 @@ use std::time::Duration;
 
 use harness::{Manager, TempDir, wait_until};
 
-/// A python3 the services can run (the manager's PATH may not have pyenv's).
-fn python() -> Option<PathBuf> {
+/// A python3 the services can run (the manager's PATH may not have pyenv's);
+/// the other vigild tests need it too, so a machine without it fails here.
+fn python() -> PathBuf {
     ["/usr/bin/python3", "/usr/local/bin/python3"]
         .iter()
         .map(PathBuf::from)
         .find(|p| p.exists())
+        .expect("python3 in /usr/bin or /usr/local/bin")
 }
 
 /// The service: checks its socket-activation environment, counts its starts
@@ -83,10 +85,7 @@ fn free_port() -> u16 {
 
 #[test]
 fn a_unix_socket_starts_its_service_at_the_first_connection_only() {
-    let Some(py) = python() else {
-        eprintln!("skipping: no python3 in /usr/bin or /usr/local/bin");
-        return;
-    };
+    let py = python();
     let d = TempDir::new("sock-unix");
     let script = d.path().join("service.py");
     std::fs::write(&script, SERVICE_PY).unwrap();
@@ -148,10 +147,7 @@ fn a_unix_socket_starts_its_service_at_the_first_connection_only() {
 
 #[test]
 fn a_tcp_port_and_a_unix_socket_in_one_unit_pass_two_fds() {
-    let Some(py) = python() else {
-        eprintln!("skipping: no python3 in /usr/bin or /usr/local/bin");
-        return;
-    };
+    let py = python();
     let d = TempDir::new("sock-tcp");
     let script = d.path().join("service.py");
     std::fs::write(&script, SERVICE_PY).unwrap();
@@ -201,10 +197,7 @@ fn a_tcp_port_and_a_unix_socket_in_one_unit_pass_two_fds() {
 
 #[test]
 fn a_service_started_directly_gets_the_listening_sockets() {
-    let Some(py) = python() else {
-        eprintln!("skipping: no python3 in /usr/bin or /usr/local/bin");
-        return;
-    };
+    let py = python();
     let d = TempDir::new("sock-direct");
     let script = d.path().join("service.py");
     std::fs::write(&script, SERVICE_PY).unwrap();
@@ -411,10 +404,7 @@ fn echo_units(d: &TempDir, py: &Path) -> (PathBuf, PathBuf, String, String) {
 
 #[test]
 fn reexec_keeps_the_listening_socket_itself() {
-    let Some(py) = python() else {
-        eprintln!("skipping: no python3 in /usr/bin or /usr/local/bin");
-        return;
-    };
+    let py = python();
     let d = TempDir::new("sock-reexec");
     let (sock, count, socket_unit, service_unit) = echo_units(&d, &py);
     let m = Manager::start(&[
@@ -467,10 +457,7 @@ fn a_manager_killed_under_vigil_init_keeps_the_listening_socket() {
     if !harness::require_root("a_manager_killed_under_vigil_init_keeps_the_listening_socket") {
         return;
     }
-    let Some(py) = python() else {
-        eprintln!("skipping: no python3 in /usr/bin or /usr/local/bin");
-        return;
-    };
+    let py = python();
     let d = TempDir::new("sock-crash");
     let (sock, count, socket_unit, service_unit) = echo_units(&d, &py);
     let m = Manager::start_under_init(
@@ -521,10 +508,7 @@ fn a_manager_killed_under_vigil_init_keeps_the_listening_socket() {
 
 #[test]
 fn a_datagram_starts_its_service_which_reads_it_from_fd_3() {
-    let Some(py) = python() else {
-        eprintln!("skipping: no python3 in /usr/bin or /usr/local/bin");
-        return;
-    };
+    let py = python();
     let d = TempDir::new("sock-dgram");
     let sock = d.path().join("log.sock");
     let out = d.path().join("got");
