@@ -5,24 +5,32 @@
 //!
 //! It never blocks on the manager: the socket is non-blocking, and what cannot be sent
 //! now stays queued (the fd store is re-read, the ring keeps its entries) until the socket
-//! is writable again. Every array is mapped once, at start, zeroed: a page costs memory
+//! is writable again. Both arrays are mapped once, at start, zeroed: a page costs memory
 //! only once used.
 
-use crate::log::{self, Line, say, shout};
+use core::fmt::Write as _;
+use core::mem::MaybeUninit;
+
+use rustix::fd::{AsFd as _, BorrowedFd, IntoRawFd as _, OwnedFd};
+use rustix::io::{self, Errno, IoSlice, IoSliceMut};
+use rustix::net::{self as net, RecvAncillaryBuffer, RecvAncillaryMessage as Recv, RecvFlags};
+use rustix::net::{ReturnFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+
+use crate::log::{self, Line, Why, say, shout};
 use crate::shutdown::Action;
-use crate::sys::{self, EAGAIN, ECONNRESET, EINTR, Fd};
+use crate::sys;
 
-/// Descriptors the fd store leaves free for vigil-init's own use.
+/// Descriptors the fd store leaves free for vigil-init's own use (the next manager's
+/// channel, a console).
 const FD_RESERVE: u64 = 64;
-
 /// Descriptors the fd store holds at most.
 pub const MAX_FDS: usize = 16384;
 /// Exit statuses kept for the manager at most; beyond it the oldest is dropped and counted.
-pub const RING: usize = 4096;
+const RING: usize = 4096;
 /// Longest fd store name, in bytes.
-pub const NAME_MAX: usize = 64;
+const NAME_MAX: usize = 64;
 /// Longest message, in bytes; a longer one is ignored.
-pub const MESSAGE_MAX: usize = 256;
+const MESSAGE_MAX: usize = 256;
 
 /// What the manager asked init to do once it exits.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -61,20 +69,31 @@ enum Sent {
 
 #[derive(Debug)]
 pub struct Channel {
-    sock: Option<Fd>,
+    sock: Option<OwnedFd>,
     phase: Phase,
     /// The last send would have blocked; wait for POLLOUT before trying again.
-    blocked: bool,
+    pub blocked: bool,
     /// Sending failed for good (the manager closed its end); the socket is kept for what
     /// the manager sent before, which is still to be read.
     broken: bool,
-    store: FdStore,
+    /// The fd store, dense (slots `0..stored` are used): descriptor, name length, name.
+    store: &'static mut [(i32, u8, [u8; NAME_MAX])],
+    stored: usize,
     /// The emergency shell the manager asked for has exited: tell it.
     pub emergency_over: bool,
     ring: &'static mut [(i32, i32)],
     head: usize,
     queued: usize,
     lost: u64,
+}
+
+impl Drop for Channel {
+    /// Closes every stored descriptor (at shutdown: they would keep filesystems busy).
+    fn drop(&mut self) {
+        while self.stored > 0 {
+            self.close(self.stored - 1);
+        }
+    }
 }
 
 impl Channel {
@@ -84,7 +103,8 @@ impl Channel {
             phase: Phase::Live,
             blocked: false,
             broken: false,
-            store: FdStore::new(MAX_FDS),
+            store: sys::zeroed(MAX_FDS),
+            stored: 0,
             emergency_over: false,
             ring: sys::zeroed(RING),
             head: 0,
@@ -94,8 +114,11 @@ impl Channel {
     }
 
     /// Opens a fresh channel for a manager about to start and returns the end it gets.
-    pub fn connect(&mut self) -> sys::Result<Fd> {
-        let (ours, theirs) = sys::socketpair()?;
+    pub fn connect(&mut self) -> io::Result<OwnedFd> {
+        use net::{AddressFamily, SocketFlags, SocketType};
+        let flags = SocketFlags::CLOEXEC | SocketFlags::NONBLOCK;
+        let (ours, theirs) =
+            net::socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, flags, None)?;
         self.sock = Some(ours);
         self.phase = Phase::Count;
         self.blocked = false;
@@ -107,82 +130,68 @@ impl Channel {
         self.sock = None;
     }
 
-    pub fn socket(&self) -> Option<i32> {
-        self.sock.as_ref().map(Fd::raw)
-    }
-
-    /// True when there is something to send that waits for the socket to become writable.
-    pub fn wants_writable(&self) -> bool {
-        self.sock.is_some() && self.blocked
-    }
-
-    pub fn writable(&mut self) {
-        self.blocked = false;
+    pub fn socket(&self) -> Option<BorrowedFd<'_>> {
+        self.sock.as_ref().map(|s| s.as_fd())
     }
 
     /// Remembers the exit status of a reaped process for the manager.
     pub fn reaped(&mut self, pid: i32, status: i32) {
         if self.queued >= RING {
-            self.head = (self.head.wrapping_add(1)) % RING;
-            self.queued = RING.saturating_sub(1);
+            self.head = (self.head + 1) % RING;
+            self.queued = RING - 1;
             self.lost = self.lost.saturating_add(1);
         }
-        let at = (self.head.wrapping_add(self.queued)) % RING;
-        if let Some(slot) = self.ring.get_mut(at) {
+        if let Some(slot) = self.ring.get_mut((self.head + self.queued) % RING) {
             *slot = (pid, status);
-            self.queued = self.queued.saturating_add(1);
+            self.queued += 1;
         }
-    }
-
-    /// Closes every stored descriptor: they would keep filesystems busy at shutdown.
-    pub fn close_store(&mut self) {
-        self.store.clear();
     }
 
     /// Reads every pending message; requests are recorded in `requests`.
     pub fn receive(&mut self, requests: &mut Requests) {
         let mut buf = [0u8; MESSAGE_MAX];
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(16))];
         while let Some(sock) = self.socket() {
-            let mut fds = [const { None }; 16];
-            let got = match sys::recv(sock, &mut buf, &mut fds) {
+            let mut fds = RecvAncillaryBuffer::new(&mut space);
+            let flags = RecvFlags::DONTWAIT | RecvFlags::CMSG_CLOEXEC;
+            let got = match net::recvmsg(sock, &mut [IoSliceMut::new(&mut buf)], &mut fds, flags) {
                 Ok(got) => got,
-                Err(EAGAIN) => return,
+                Err(Errno::AGAIN) => return,
                 // The manager left without reading all we sent: the kernel reports that
                 // once, before the messages it sent, which are still to be read.
-                Err(EINTR | ECONNRESET) => continue,
+                Err(Errno::INTR | Errno::CONNRESET) => continue,
                 Err(e) => {
-                    say!(log::WARNING, "manager channel: ", e);
-                    self.sock = None;
-                    return;
+                    say!(log::WARNING, "manager channel: {}", Why(e));
+                    return self.disconnect();
                 }
             };
-            if got.len == 0 && fds.iter().all(Option::is_none) {
+            if got.bytes == 0 && fds.drain().next().is_none() {
                 // The manager closed its end: nothing more will come.
-                self.sock = None;
-                return;
+                return self.disconnect();
             }
-            if got.truncated {
+            if got.flags.contains(ReturnFlags::TRUNC) {
                 say!(log::WARNING, "manager channel: message too long, ignored");
                 continue;
             }
-            let text = buf.get(..got.len).map_or(&[][..], |t| t);
-            self.handle(text, &mut fds, requests);
+            let text = buf.get(..got.bytes).unwrap_or_default();
+            self.handle(text.strip_suffix(b"\n").unwrap_or(text), &mut fds, requests);
         }
     }
 
-    fn handle(&mut self, text: &[u8], fds: &mut [Option<Fd>], requests: &mut Requests) {
-        let text = text.strip_suffix(b"\n").map_or(text, |t| t);
+    fn handle(&mut self, text: &[u8], fds: &mut RecvAncillaryBuffer<'_>, requests: &mut Requests) {
         let (verb, arg) = match text.iter().position(|&b| b == b' ') {
-            Some(at) => (text.get(..at), text.get(at.saturating_add(1)..)),
+            Some(at) => (text.get(..at), text.get(at + 1..)),
             None => (Some(text), Some(&b""[..])),
         };
         let (Some(verb), Some(arg)) = (verb, arg) else {
             return;
         };
+        let valid_name =
+            (1..=NAME_MAX).contains(&arg.len()) && arg.iter().all(u8::is_ascii_graphic);
         match verb {
             b"shutdown" => match Action::parse(arg) {
                 Some(action) => {
-                    shout!("the manager asks for ", action.name(), " once it exits");
+                    shout!("the manager asks for {} once it exits", action.name());
                     requests.action = Some(action);
                 }
                 None => say!(log::WARNING, "manager channel: unknown shutdown action"),
@@ -194,12 +203,19 @@ impl Channel {
                 }
                 None => say!(log::WARNING, "manager channel: bad exit code"),
             },
-            b"fdstore" if valid_name(arg) => {
-                for fd in fds.iter_mut().filter_map(Option::take) {
-                    self.store_fd(arg, fd);
+            b"fdstore" if valid_name => {
+                for message in fds.drain() {
+                    if let Recv::ScmRights(received) = message {
+                        received.for_each(|fd| self.keep(arg, fd));
+                    }
                 }
             }
-            b"fdstore-remove" => self.store.remove(arg),
+            b"fdstore-remove" => {
+                let mut at = 0;
+                while let Some((name, _)) = self.stored(at) {
+                    if name == arg { self.close(at) } else { at += 1 }
+                }
+            }
             b"hello" => self.phase = Phase::Count,
             b"emergency" => requests.emergency = true,
             _ => say!(
@@ -209,34 +225,57 @@ impl Channel {
         }
     }
 
-    fn store_fd(&mut self, name: &[u8], fd: Fd) {
-        // Descriptors kept for the manager must never leave vigil-init without
-        // the few it needs itself (the next manager's channel, a pidfd, a console).
-        if !sys::fd_headroom(fd.raw(), FD_RESERVE) {
-            say!(
-                log::WARNING,
-                "fd store: at the descriptor limit, descriptor closed"
-            );
-        } else if self.store.push(name, fd).is_err() {
-            say!(log::WARNING, "fd store full: descriptor closed");
+    /// Keeps `fd` in the fd store under `name`, unless the store is full or keeping it
+    /// would leave vigil-init without the few descriptors it needs itself.
+    fn keep(&mut self, name: &[u8], fd: OwnedFd) {
+        let raw = rustix::fd::AsRawFd::as_raw_fd(&fd);
+        let (Some(slot), true) = (
+            self.store.get_mut(self.stored),
+            sys::fd_headroom(raw, FD_RESERVE),
+        ) else {
+            let why = if self.stored < MAX_FDS {
+                "at the descriptor limit"
+            } else {
+                "full"
+            };
+            return say!(log::WARNING, "fd store: {why}, descriptor closed");
+        };
+        if let Some(dst) = slot.2.get_mut(..name.len()) {
+            dst.copy_from_slice(name);
+            (slot.0, slot.1) = (fd.into_raw_fd(), name.len() as u8);
+            self.stored += 1;
+        }
+    }
+
+    /// The name and descriptor in the store's slot `at`.
+    fn stored(&self, at: usize) -> Option<(&[u8], i32)> {
+        let (fd, len, name) = self.store.get(at).filter(|_| at < self.stored)?;
+        Some((name.get(..usize::from(*len))?, *fd))
+    }
+
+    /// Closes the descriptor at `at`; the last slot fills the hole.
+    fn close(&mut self, at: usize) {
+        if let Some(&(fd, ..)) = self.store.get(at).filter(|_| at < self.stored) {
+            sys::close(fd);
+            self.stored -= 1;
+            self.store.swap(at, self.stored);
         }
     }
 
     /// Sends what is due, as far as the socket takes it.
     pub fn flush(&mut self) {
-        while self.sock.is_some() && !self.blocked && !self.broken {
+        while !self.blocked && !self.broken && self.sock.is_some() {
             let mut line = Line::<MESSAGE_MAX>::new();
             let mut fd = None;
             let what = match self.phase {
                 Phase::Count => {
-                    line.push(b"fds ").num(self.store.len() as i64);
+                    let _ = write!(line, "fds {}", self.stored);
                     Sent::Count
                 }
-                Phase::Fd(at) => match self.store.get(at) {
+                Phase::Fd(at) => match self.stored(at) {
                     Some((name, stored)) => {
-                        line.push(b"fd ");
-                        line.push(name);
-                        fd = Some(stored);
+                        let _ = write!(line, "fd {}", name.escape_ascii());
+                        fd = Some(sys::fd(stored));
                         Sent::Fd(at)
                     }
                     None => {
@@ -249,33 +288,32 @@ impl Channel {
                     continue;
                 }
                 Phase::Ready => {
-                    line.push(b"ready");
+                    let _ = write!(line, "ready");
                     Sent::Ready
                 }
                 Phase::Backlog(_) | Phase::Live if self.lost > 0 => {
-                    line.push(b"lost ")
-                        .num(i64::try_from(self.lost).map_or(i64::MAX, |n| n));
+                    let _ = write!(line, "lost {}", self.lost);
                     Sent::Lost
                 }
                 Phase::Live if self.emergency_over => {
-                    line.push(b"emergency-over");
+                    let _ = write!(line, "emergency-over");
                     Sent::EmergencyOver
                 }
                 Phase::Backlog(due) => self.exited(&mut line, due),
                 Phase::Live => self.exited(&mut line, self.queued),
             };
             if let Sent::Exited(0) = what {
-                if let Phase::Backlog(_) = self.phase {
-                    self.phase = Phase::Ready;
-                    continue;
+                if let Phase::Live = self.phase {
+                    return;
                 }
-                return;
+                self.phase = Phase::Ready;
+                continue;
             }
             match self.send(line.bytes(), fd) {
                 Ok(_) => self.sent(what),
-                Err(EAGAIN) => self.blocked = true,
+                Err(Errno::AGAIN) => self.blocked = true,
                 Err(e) => {
-                    say!(log::WARNING, "manager channel: ", e);
+                    say!(log::WARNING, "manager channel: {}", Why(e));
                     self.broken = true;
                 }
             }
@@ -285,13 +323,13 @@ impl Channel {
     fn sent(&mut self, what: Sent) {
         match what {
             Sent::Count => self.phase = Phase::Fd(0),
-            Sent::Fd(at) => self.phase = Phase::Fd(at.saturating_add(1)),
+            Sent::Fd(at) => self.phase = Phase::Fd(at + 1),
             Sent::Ready => self.phase = Phase::Live,
             Sent::Lost => self.lost = 0,
             Sent::EmergencyOver => self.emergency_over = false,
             Sent::Exited(n) => {
-                self.head = self.head.wrapping_add(n) % RING;
-                self.queued = self.queued.saturating_sub(n);
+                self.head = (self.head + n) % RING;
+                self.queued -= n;
                 if let Phase::Backlog(left) = self.phase {
                     self.phase = Phase::Backlog(left.saturating_sub(n));
                 }
@@ -302,36 +340,37 @@ impl Channel {
     /// `exited PID WSTATUS ...` with as many of the first `due` statuses of the ring as
     /// fit in one message.
     fn exited(&self, line: &mut Line<MESSAGE_MAX>, due: usize) -> Sent {
-        line.push(b"exited");
+        let _ = write!(line, "exited");
         let mut n = 0;
         while n < due.min(self.queued) {
-            let at = self.head.wrapping_add(n) % RING;
-            let Some(&(pid, status)) = self.ring.get(at) else {
+            let Some(&(pid, status)) = self.ring.get((self.head + n) % RING) else {
                 break;
             };
             let mut pair = Line::<32>::new();
-            pair.push(b" ")
-                .num(pid.into())
-                .push(b" ")
-                .num(status.into());
-            if line.bytes().len().saturating_add(pair.bytes().len()) > MESSAGE_MAX {
+            let _ = write!(pair, " {pid} {status}");
+            if line.bytes().len() + pair.bytes().len() > MESSAGE_MAX {
                 break;
             }
-            line.push(pair.bytes());
-            n = n.saturating_add(1);
+            let _ = write!(line, " {pid} {status}");
+            n += 1;
         }
         Sent::Exited(n)
     }
 
-    fn send(&self, bytes: &[u8], fd: Option<i32>) -> sys::Result<usize> {
-        self.socket()
-            .map_or(Ok(0), |sock| sys::send(sock, bytes, fd))
+    /// Sends one datagram, with `fd` attached when given.
+    fn send(&self, bytes: &[u8], fd: Option<BorrowedFd<'_>>) -> io::Result<usize> {
+        let Some(sock) = self.socket() else {
+            return Ok(0);
+        };
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        let fds = [fd];
+        if let [Some(fd)] = &fds {
+            control.push(SendAncillaryMessage::ScmRights(core::slice::from_ref(fd)));
+        }
+        let flags = SendFlags::DONTWAIT | SendFlags::NOSIGNAL;
+        net::sendmsg(sock, &[IoSlice::new(bytes)], &mut control, flags)
     }
-}
-
-/// A name is 1 to NAME_MAX bytes of printable ASCII without spaces.
-fn valid_name(name: &[u8]) -> bool {
-    (1..=NAME_MAX).contains(&name.len()) && name.iter().all(|b| b.is_ascii_graphic())
 }
 
 /// A decimal number, if `text` is one.
@@ -340,88 +379,4 @@ pub fn number(text: &[u8]) -> Option<u64> {
     digits.iter().try_fold(0u64, |n, &d| {
         d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
     })
-}
-
-/// The fd store's descriptors and names, dense (slots `0..len` are used).
-#[derive(Debug)]
-struct FdStore {
-    fds: &'static mut [i32],
-    names: &'static mut [[u8; NAME_MAX]],
-    lens: &'static mut [u8],
-    len: usize,
-}
-
-impl FdStore {
-    fn new(capacity: usize) -> FdStore {
-        FdStore {
-            fds: sys::zeroed(capacity),
-            names: sys::zeroed(capacity),
-            lens: sys::zeroed(capacity),
-            len: 0,
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Keeps `fd` under `name` (at most NAME_MAX bytes); hands it back when full.
-    fn push(&mut self, name: &[u8], fd: Fd) -> Result<(), Fd> {
-        let at = self.len;
-        let (Some(slot), Some(dst), Some(len), Ok(n)) = (
-            self.fds.get_mut(at),
-            self.names.get_mut(at),
-            self.lens.get_mut(at),
-            u8::try_from(name.len()),
-        ) else {
-            return Err(fd);
-        };
-        let Some(dst) = dst.get_mut(..name.len()) else {
-            return Err(fd);
-        };
-        dst.copy_from_slice(name);
-        *len = n;
-        *slot = fd.leak();
-        self.len = at + 1;
-        Ok(())
-    }
-
-    /// The name and descriptor at `at`.
-    fn get(&self, at: usize) -> Option<(&[u8], i32)> {
-        let fd = *self.fds.get(at).filter(|_| at < self.len)?;
-        let len = usize::from(*self.lens.get(at)?);
-        Some((self.names.get(at)?.get(..len)?, fd))
-    }
-
-    /// Closes every descriptor stored under `name`; the last slot fills each hole.
-    fn remove(&mut self, name: &[u8]) {
-        let mut at = 0;
-        while at < self.len {
-            if self.get(at).is_some_and(|(n, _)| n == name) {
-                self.close(at);
-            } else {
-                at += 1;
-            }
-        }
-    }
-
-    fn clear(&mut self) {
-        while self.len > 0 {
-            self.close(self.len - 1);
-        }
-    }
-
-    fn close(&mut self, at: usize) {
-        if at >= self.len {
-            return;
-        }
-        let last = self.len.saturating_sub(1);
-        if let Some(&fd) = self.fds.get(at) {
-            sys::close(fd);
-        }
-        self.fds.swap(at, last);
-        self.names.swap(at, last);
-        self.lens.swap(at, last);
-        self.len = last;
-    }
 }

@@ -4,7 +4,9 @@
 
 use core::ffi::CStr;
 
-use crate::sys::{self, Exec};
+use rustix::fs::{Access, Mode, OFlags, access};
+
+use crate::sys::{self, Exec, nth};
 
 pub const HELP: &str = "\
 vigil-init - vigil's PID 1: starts the manager (vigild), keeps it alive, reaps orphans
@@ -37,12 +39,12 @@ type Str = &'static CStr;
 pub struct Args {
     pub container: bool,
     pub help: bool,
-    pub manager: Option<Str>,
-    pub main: Option<Str>,
-    pub shell: Option<Str>,
-    pub target: Option<Str>,
-    pub debug: bool,
-    pub emergency: bool,
+    manager: Option<Str>,
+    main: Option<Str>,
+    shell: Option<Str>,
+    target: Option<Str>,
+    debug: bool,
+    emergency: bool,
     /// Where the arguments after `--` start in argv.
     rest: usize,
     /// The first bad arguments: (what is wrong, the argument).
@@ -62,7 +64,7 @@ impl Args {
 pub fn parse(argv: *const *const u8) -> Args {
     let mut out = Args::default();
     let mut i = 1;
-    while let Some(arg) = sys::cstr(sys::nth(argv, i)) {
+    while let Some(arg) = nth(argv, i) {
         i += 1;
         let (flag, inline) = match arg.to_bytes().iter().position(|&b| b == b'=') {
             Some(at) if arg.to_bytes().starts_with(b"--") => (
@@ -71,29 +73,37 @@ pub fn parse(argv: *const *const u8) -> Args {
             ),
             _ => (Some(arg.to_bytes()), None),
         };
-        let inline = inline.and_then(|v| CStr::from_bytes_with_nul(v).ok());
-        let mut value = |out: &mut Args| {
-            let v = inline.or_else(|| {
-                let next = sys::cstr(sys::nth(argv, i));
-                i += usize::from(next.is_some());
-                next
-            });
-            if v.is_none() {
-                out.error("needs a value: ", arg);
-            }
-            v
-        };
-        match flag {
+        let slot = match flag {
             Some(b"--") => {
                 out.rest = i;
                 break;
             }
-            Some(b"--container") => out.container = true,
-            Some(b"-h" | b"--help") => out.help = true,
-            Some(b"--manager") => out.manager = value(&mut out),
-            Some(b"--main") => out.main = value(&mut out),
-            Some(b"--shell") => out.shell = value(&mut out),
-            _ => out.error("unknown argument ", arg),
+            Some(b"--container") => {
+                out.container = true;
+                continue;
+            }
+            Some(b"-h" | b"--help") => {
+                out.help = true;
+                continue;
+            }
+            Some(b"--manager") => &mut out.manager,
+            Some(b"--main") => &mut out.main,
+            Some(b"--shell") => &mut out.shell,
+            _ => {
+                out.error("unknown argument ", arg);
+                continue;
+            }
+        };
+        let value = inline
+            .and_then(|v| CStr::from_bytes_with_nul(v).ok())
+            .or_else(|| {
+                let next = nth(argv, i);
+                i += usize::from(next.is_some());
+                next
+            });
+        *slot = value;
+        if value.is_none() {
+            out.error("needs a value: ", arg);
         }
     }
     out
@@ -103,10 +113,11 @@ pub fn parse(argv: *const *const u8) -> Args {
 /// flags, because they are what an operator types at the boot prompt.
 pub fn read_kernel(args: &mut Args) {
     let buf = sys::zeroed::<u8>(4096);
-    let Ok(fd) = sys::open(c"/proc/cmdline", sys::O_RDONLY) else {
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+    let Ok(fd) = rustix::fs::open(c"/proc/cmdline", flags, Mode::empty()) else {
         return;
     };
-    let len = sys::read(fd.raw(), buf.get_mut(..4095).map_or(&mut [], |b| b)).map_or(0, |n| n);
+    let len = rustix::io::read(&fd, buf.get_mut(..4095).unwrap_or_default()).unwrap_or(0);
     // Each word becomes a C string in place: the values are used as they are.
     buf.iter_mut()
         .take(len)
@@ -115,7 +126,7 @@ pub fn read_kernel(args: &mut Args) {
     let buf: &'static [u8] = buf;
     for word in buf
         .get(..=len)
-        .map_or(&[][..], |b| b)
+        .unwrap_or_default()
         .split_inclusive(|&b| b == 0)
     {
         let (key, value) = match word.iter().position(|&b| b == b'=') {
@@ -142,10 +153,12 @@ fn manager_path(args: &Args) -> Str {
         return path;
     }
     let buf = sys::zeroed::<u8>(4096);
-    let exe = sys::readlink(
+    let exe = rustix::fs::readlinkat_raw(
+        rustix::fs::CWD,
         c"/proc/self/exe",
-        buf.get_mut(..4000).map_or(&mut [], |b| b),
+        buf.get_mut(..4000).unwrap_or_default(),
     );
+    let exe = exe.ok().and_then(|n| buf.get(..n));
     let dir = exe
         .and_then(|e| e.iter().rposition(|&b| b == b'/'))
         .map_or(0, |at| at + 1);
@@ -153,10 +166,11 @@ fn manager_path(args: &Args) -> Str {
         name.copy_from_slice(b"vigild\0");
     }
     let beside = CStr::from_bytes_until_nul(buf).ok().filter(|_| dir > 0);
+    let exists = |p: &Str| access(*p, Access::EXISTS).is_ok();
     [beside, Some(c"/usr/lib/vigil/vigild")]
         .into_iter()
         .flatten()
-        .find(|p| sys::exists(p))
+        .find(exists)
         .unwrap_or(c"/usr/sbin/vigild")
 }
 
@@ -171,57 +185,47 @@ pub fn programs(args: &Args, argv: *const *const u8, envp: *const *const u8) -> 
         envp: [core::ptr::null(); 288],
     };
     let mut list = List(&mut manager.argv, 0);
-    list.add(path);
+    list.add(&[path]);
     if args.container {
-        list.add(c"--log-to");
-        list.add(c"console");
+        list.add(&[c"--log-to", c"console"]);
     }
     if let Some(target) = args.target {
-        list.add(c"--target");
-        list.add(target);
+        list.add(&[c"--target", target]);
     }
     if args.debug {
-        list.add(c"--debug");
+        list.add(&[c"--debug"]);
     }
     if args.emergency {
-        list.add(c"--emergency");
+        list.add(&[c"--emergency"]);
     }
     if let Some(main) = args.main {
-        list.add(c"--main");
-        list.add(main);
+        list.add(&[c"--main", main]);
     }
-    let mut i = args.rest;
-    while let Some(arg) = sys::cstr(sys::nth(argv, i)).filter(|_| args.rest > 0) {
-        list.add(arg);
-        i += 1;
-    }
+    let rest = (args.rest..).map_while(|i| nth(argv, i).filter(|_| args.rest > 0));
+    rest.for_each(|arg| list.add(&[arg]));
     let shell_path = args.shell.unwrap_or(c"/bin/sh");
     let mut shell = Exec {
         path: shell_path,
         argv: [core::ptr::null(); 96],
         envp: [core::ptr::null(); 288],
     };
-    if let Some(first) = shell.argv.first_mut() {
-        *first = shell_path.as_ptr().cast();
-    }
+    List(&mut shell.argv, 0).add(&[shell_path]);
     // Our environment without a stale VIGIL_INIT_FD, with a PATH (the kernel gives PID 1
     // none); the manager's gets VIGIL_INIT_FD=3.
     let mut env = List(&mut shell.envp, 0);
     let mut has_path = false;
-    let mut i = 0;
-    while let Some(var) = sys::cstr(sys::nth(envp, i)) {
-        i += 1;
+    for var in (0..).map_while(|i| nth(envp, i)) {
         has_path |= var.to_bytes().starts_with(b"PATH=");
         if !var.to_bytes().starts_with(b"VIGIL_INIT_FD=") {
-            env.add(var);
+            env.add(&[var]);
         }
     }
     if !has_path {
-        env.add(c"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        env.add(&[c"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]);
     }
     let n = env.1;
     manager.envp = shell.envp;
-    List(&mut manager.envp, n).add(c"VIGIL_INIT_FD=3");
+    List(&mut manager.envp, n).add(&[c"VIGIL_INIT_FD=3"]);
     (manager, shell)
 }
 
@@ -229,12 +233,14 @@ pub fn programs(args: &Args, argv: *const *const u8, envp: *const *const u8) -> 
 struct List<'a, const N: usize>(&'a mut [*const u8; N], usize);
 
 impl<const N: usize> List<'_, N> {
-    fn add(&mut self, s: Str) {
-        if self.1 + 1 < N
-            && let Some(slot) = self.0.get_mut(self.1)
-        {
-            *slot = s.as_ptr().cast();
-            self.1 += 1;
+    fn add(&mut self, items: &[Str]) {
+        for s in items {
+            if self.1 + 1 < N
+                && let Some(slot) = self.0.get_mut(self.1)
+            {
+                *slot = s.as_ptr().cast();
+                self.1 += 1;
+            }
         }
     }
 }

@@ -3,45 +3,51 @@
 //! PID 1). A PID 1 on a real boot never returns from here, even when reboot(2) fails.
 //! Only a PID 1 may signal "every process"; otherwise only our own children are signalled.
 
-use core::ffi::CStr;
+use core::fmt::Write as _;
+use core::mem::MaybeUninit;
 
-use crate::Mode;
+use rustix::fd::OwnedFd;
+use rustix::fs::{Mode, OFlags, RawDir};
+use rustix::process::{Pid, Signal};
+use rustix::system::RebootCommand;
+
 use crate::channel::{Channel, number};
-use crate::log::{self, Line, say, shout};
-use crate::sys::{self, EINTR, Fd, PollFd};
+use crate::log::{self, Line, Why, say, shout};
+use crate::{Mode as Where, supervise, sys};
 
-/// What to do once the manager has exited.
+/// What to do once the manager has exited. `Exit` leaves with an exit code (containers;
+/// on a real boot it means poweroff).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Poweroff,
     Reboot,
     Halt,
     Kexec,
-    /// Leave with an exit code (containers; on a real boot it means poweroff).
     Exit,
 }
 
-impl Action {
-    pub fn parse(word: &[u8]) -> Option<Action> {
-        match word {
-            b"poweroff" => Some(Action::Poweroff),
-            b"reboot" => Some(Action::Reboot),
-            b"halt" => Some(Action::Halt),
-            b"kexec" => Some(Action::Kexec),
-            _ => None,
-        }
-    }
-}
+const ACTIONS: [(Action, &str, RebootCommand); 5] = [
+    (Action::Poweroff, "poweroff", RebootCommand::PowerOff),
+    (Action::Reboot, "reboot", RebootCommand::Restart),
+    (Action::Halt, "halt", RebootCommand::Halt),
+    (Action::Kexec, "kexec", RebootCommand::Kexec),
+    (Action::Exit, "exit", RebootCommand::PowerOff),
+];
 
 impl Action {
+    /// The action a `shutdown` request names (not `exit`: that has its own request).
+    pub fn parse(word: &[u8]) -> Option<Action> {
+        let found = ACTIONS.iter().find(|(_, name, _)| name.as_bytes() == word);
+        found
+            .map(|&(action, ..)| action)
+            .filter(|&a| a != Action::Exit)
+    }
+
     pub fn name(self) -> &'static str {
-        match self {
-            Action::Poweroff => "poweroff",
-            Action::Reboot => "reboot",
-            Action::Halt => "halt",
-            Action::Kexec => "kexec",
-            Action::Exit => "exit",
-        }
+        ACTIONS
+            .iter()
+            .find(|(a, ..)| *a == self)
+            .map_or("", |&(_, name, _)| name)
     }
 }
 
@@ -49,117 +55,89 @@ impl Action {
 const GRACE: u64 = 5000;
 
 /// Runs the final sequence and exits with `code` (or reboots).
-pub fn finish(mode: Mode, action: Action, code: i32, signals: &Fd, mut channel: Channel) -> ! {
+pub fn finish(at: Where, action: Action, code: i32, signals: &OwnedFd, channel: Channel) -> ! {
     let name = action.name();
-    shout!(name, ": stopping the remaining processes");
-    signal_rest(mode, sys::SIGTERM);
-    if !wait_until_alone(mode, signals, sys::SIGTERM) {
-        shout!(name, ": sending SIGKILL to the processes still running");
-        signal_rest(mode, sys::SIGKILL);
-        if !wait_until_alone(mode, signals, sys::SIGKILL) {
-            shout!(name, ": some processes did not exit");
+    shout!("{name}: stopping the remaining processes");
+    if !stop_the_rest(at, signals, Signal::TERM) {
+        shout!("{name}: sending SIGKILL to the processes still running");
+        if !stop_the_rest(at, signals, Signal::KILL) {
+            shout!("{name}: some processes did not exit");
         }
     }
-    channel.disconnect();
-    channel.close_store();
-    sys::sync();
-    if !mode.pid1 || mode.container {
-        let code = if mode.container || action == Action::Exit {
+    // The fd store's descriptors would keep filesystems busy.
+    drop(channel);
+    rustix::fs::sync();
+    if !at.pid1 || at.container {
+        let code = if at.container || action == Action::Exit {
             code
         } else {
             0
         };
-        say!(log::INFO, "exiting with status ", code);
+        say!(log::INFO, "exiting with status {code}");
         sys::exit(code);
     }
-    shout!(name, ": unmounting filesystems");
+    shout!("{name}: unmounting filesystems");
     crate::mounts::unmount_all();
-    sys::sync();
-    let command = match action {
-        Action::Reboot => sys::REBOOT_RESTART,
-        Action::Halt => sys::REBOOT_HALT,
-        Action::Kexec => sys::REBOOT_KEXEC,
-        Action::Poweroff | Action::Exit => sys::REBOOT_POWER_OFF,
-    };
-    shout!(name, ": now");
-    if let Err(e) = sys::reboot(command) {
-        shout!("reboot(2) failed: ", e, "; the system is stopped");
+    rustix::fs::sync();
+    shout!("{name}: now");
+    let command = ACTIONS
+        .iter()
+        .find(|(a, ..)| *a == action)
+        .map_or(RebootCommand::PowerOff, |a| a.2);
+    if let Err(e) = rustix::system::reboot(command) {
+        shout!("reboot(2) failed: {}; the system is stopped", Why(e));
     }
     // PID 1 must not exit: keep reaping whatever still comes.
     loop {
-        while let Ok(Some(_)) = sys::reap() {}
-        wait_for_signal(signals, 3_600_000);
+        while let Ok(Some(_)) = supervise::reap_one() {}
+        supervise::wait_for_signal(signals, 3_600_000);
     }
 }
 
-fn signal_rest(mode: Mode, sig: i32) {
-    if mode.pid1 {
-        // Every process but ourselves. Only a PID 1 may: any other process would hit
-        // everything its user owns outside its own tree.
-        sys::kill(-1, sig);
-    } else {
-        signal_children(sig);
+/// Signals what is left and reaps until no child is left (true) or GRACE is over (false).
+/// A PID 1 signals every process but itself (kill(-1)); any other process would hit all
+/// its user owns, so it signals its children, again as more are reparented to it.
+fn stop_the_rest(at: Where, signals: &OwnedFd, sig: Signal) -> bool {
+    let deadline = supervise::now_ms().saturating_add(GRACE);
+    if at.pid1 {
+        // kill(-1, sig): to the process group "1", which kill(2) takes as every process.
+        let _ = rustix::process::kill_process_group(Pid::INIT, sig);
     }
-}
-
-/// Reaps until no child is left (true) or GRACE is over (false). Not being PID 1, it
-/// signals the processes that were reparented to us meanwhile too.
-fn wait_until_alone(mode: Mode, signals: &Fd, sig: i32) -> bool {
-    let deadline = sys::now_ms().saturating_add(GRACE);
     loop {
+        if !at.pid1 {
+            signal_children(sig);
+        }
         loop {
-            match sys::reap() {
-                Ok(Some(_)) | Err(EINTR) => {}
+            match supervise::reap_one() {
+                Ok(Some(_)) => {}
                 Ok(None) => break,
                 Err(_) => return true,
             }
         }
-        let left = deadline.saturating_sub(sys::now_ms());
+        let left = deadline.saturating_sub(supervise::now_ms());
         if left == 0 {
             return false;
         }
-        if !mode.pid1 {
-            signal_children(sig);
-        }
-        wait_for_signal(signals, left.min(100));
+        supervise::wait_for_signal(signals, left.min(100));
     }
 }
 
-/// Waits for any signal (SIGCHLD above all) up to `timeout` ms, and discards what came.
-fn wait_for_signal(signals: &Fd, timeout: u64) {
-    let mut fds = [PollFd {
-        fd: signals.raw(),
-        events: sys::POLLIN,
-        revents: 0,
-    }];
-    let _ = sys::poll(&mut fds, i64::try_from(timeout).map_or(i64::MAX, |t| t));
-    let mut buf = [0u8; sys::SIGINFO_SIZE * 8];
-    while sys::read(signals.raw(), &mut buf).is_ok_and(|n| n > 0) {}
-}
-
 /// Signals every process whose parent we are, found in /proc.
-fn signal_children(sig: i32) {
-    let me = sys::getpid();
-    let Ok(dir) = sys::open(c"/proc", sys::O_RDONLY | sys::O_DIRECTORY) else {
+fn signal_children(sig: Signal) {
+    let me = rustix::process::getpid().as_raw_nonzero().get();
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let Ok(dir) = rustix::fs::open(c"/proc", flags, Mode::empty()) else {
         return;
     };
-    let mut buf = [0u8; 2048];
-    while let Ok(n) = sys::getdents(dir.raw(), &mut buf) {
-        let Some(mut entries) = buf.get(..n).filter(|e| !e.is_empty()) else {
-            break;
-        };
-        // struct linux_dirent64: ino u64, off u64, reclen u16, type u8, name NUL-terminated.
-        while let Some(head) = entries.get(..19) {
-            let reclen = head.get(16..).and_then(|r| r.first_chunk::<2>());
-            let reclen = reclen.map_or(0, |r| usize::from(u16::from_ne_bytes(*r)));
-            let name = entries.get(19..reclen.max(19)).unwrap_or_default();
-            let name = name.split(|&b| b == 0).next().unwrap_or_default();
-            if let Some(pid) = number(name).and_then(|p| i32::try_from(p).ok())
-                && parent_of(pid) == Some(me)
-            {
-                sys::kill(pid, sig);
-            }
-            entries = entries.get(reclen.max(1)..).unwrap_or_default();
+    let mut buf = [MaybeUninit::<u8>::uninit(); 2048];
+    let mut entries = RawDir::new(dir, &mut buf);
+    while let Some(Ok(entry)) = entries.next() {
+        let pid = number(entry.file_name().to_bytes()).and_then(|p| i32::try_from(p).ok());
+        if let Some(pid) = pid
+            .filter(|&p| parent_of(p) == Some(me))
+            .and_then(Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process(pid, sig);
         }
     }
 }
@@ -167,13 +145,13 @@ fn signal_children(sig: i32) {
 /// The parent of `pid`, from /proc/PID/stat ("pid (comm) state ppid ...").
 fn parent_of(pid: i32) -> Option<i32> {
     let mut path = Line::<32>::new();
-    path.push(b"/proc/").num(pid.into()).push(b"/stat\0");
-    let path = CStr::from_bytes_with_nul(path.bytes()).ok()?;
-    let fd = sys::open(path, sys::O_RDONLY).ok()?;
+    write!(path, "/proc/{pid}/stat\0").ok()?;
+    let path = core::ffi::CStr::from_bytes_with_nul(path.bytes()).ok()?;
+    let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
     let mut buf = [0u8; 512];
-    let n = sys::read(fd.raw(), &mut buf).ok()?;
+    let n = rustix::io::read(&fd, &mut buf).ok()?;
     let stat = buf.get(..n)?;
     // The command name may hold spaces and parentheses: the last ')' ends it.
-    let after = stat.get(stat.iter().rposition(|&b| b == b')')? + 2..)?;
+    let after = stat.get(stat.iter().rposition(|&b| b == b')')?.saturating_add(2)..)?;
     number(after.split(|&b| b == b' ').nth(1)?).and_then(|p| i32::try_from(p).ok())
 }

@@ -5,11 +5,18 @@
 //!
 //! Once running it allocates nothing: every buffer is on the stack or was made at start.
 
+use rustix::event::{PollFd, PollFlags, poll};
+use rustix::fd::{AsFd as _, OwnedFd};
+use rustix::fs::{Access, access};
+use rustix::io::{self, Errno};
+use rustix::process::{Signal, WaitOptions};
+use rustix::time::Timespec;
+
 use crate::Mode;
 use crate::channel::{Channel, Requests};
-use crate::log::{self, say, shout};
+use crate::log::{self, Why, say, shout, show};
 use crate::shutdown::Action;
-use crate::sys::{self, EAGAIN, EINTR, Exec, Fd, PollFd, Setup};
+use crate::sys::{self, Exec};
 
 /// A manager that ran this long (ms) before it failed starts a fresh count of failures.
 const STABLE: u64 = 30_000;
@@ -18,6 +25,56 @@ const MAX_FAILURES: u32 = 10;
 const MAX_BACKOFF: u64 = 5000;
 /// Before trying the manager again after the emergency shell exited (ms).
 const AFTER_SHELL: u64 = 1000;
+/// Size of one `struct signalfd_siginfo`; the signal number is its first field.
+const SIGINFO: usize = 128;
+
+/// Monotonic time in milliseconds.
+pub fn now_ms() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    let ms = i128::from(t.tv_sec) * 1000 + i128::from(t.tv_nsec) / 1_000_000;
+    u64::try_from(ms).unwrap_or(0)
+}
+
+fn later(ms: u64) -> u64 {
+    now_ms().saturating_add(ms)
+}
+
+/// One exited child and its raw wait status, without waiting: Ok(None) when none has
+/// exited yet, an error (ECHILD) when there is no child at all.
+pub fn reap_one() -> io::Result<Option<(i32, i32)>> {
+    loop {
+        match rustix::process::wait(WaitOptions::NOHANG) {
+            Err(Errno::INTR) => {}
+            got => {
+                return got.map(|c| c.map(|(pid, st)| (pid.as_raw_nonzero().get(), st.as_raw())));
+            }
+        }
+    }
+}
+
+/// Polls `fds` up to `timeout` ms (None: for ever).
+pub fn poll_ms(fds: &mut [PollFd<'_>], timeout: Option<u64>) -> io::Result<usize> {
+    let t = timeout.map(|ms| Timespec {
+        tv_sec: i64::try_from(ms / 1000).unwrap_or(i64::MAX),
+        tv_nsec: i64::try_from(ms % 1000 * 1_000_000).unwrap_or(0),
+    });
+    poll(fds, t.as_ref())
+}
+
+/// Waits for any signal (SIGCHLD above all) up to `timeout` ms, and discards what came.
+pub fn wait_for_signal(signals: &OwnedFd, timeout: u64) {
+    let _ = poll_ms(&mut [PollFd::new(signals, PollFlags::IN)], Some(timeout));
+    let mut buf = [0u8; SIGINFO * 8];
+    while rustix::io::read(signals, &mut buf).is_ok_and(|n| n > 0) {}
+}
+
+/// The exit code a shell would report for a wait status: the code, or 128+signal.
+pub fn status_code(status: i32) -> i32 {
+    match status & 0x7f {
+        0 => (status >> 8) & 0xff,
+        sig => 128 + sig,
+    }
+}
 
 /// How the loop ended: what to do, and the exit code for a container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +86,7 @@ pub struct Outcome {
 #[derive(Debug)]
 pub struct Supervisor {
     mode: Mode,
-    signals: Fd,
+    signals: OwnedFd,
     manager_exec: Exec,
     shell_exec: Exec,
     channel: Channel,
@@ -44,29 +101,8 @@ pub struct Supervisor {
     outcome: Option<Outcome>,
 }
 
-/// The delay (ms) before the next start after `failures` failures in a row: none after
-/// the first, then 100 ms doubling up to MAX_BACKOFF.
-fn backoff(failures: u32) -> u64 {
-    match failures {
-        0 | 1 => 0,
-        n => (100u64 << (n - 2).min(16)).min(MAX_BACKOFF),
-    }
-}
-
-fn later(ms: u64) -> u64 {
-    sys::now_ms().saturating_add(ms)
-}
-
-/// The exit code a shell would report for a wait status: the code, or 128+signal.
-pub fn status_code(status: i32) -> i32 {
-    match status & 0x7f {
-        0 => (status >> 8) & 0xff,
-        sig => 128 + sig,
-    }
-}
-
 impl Supervisor {
-    pub fn new(mode: Mode, signals: Fd, manager_exec: Exec, shell_exec: Exec) -> Supervisor {
+    pub fn new(mode: Mode, signals: OwnedFd, manager_exec: Exec, shell_exec: Exec) -> Supervisor {
         Supervisor {
             mode,
             signals,
@@ -83,12 +119,12 @@ impl Supervisor {
     }
 
     /// Runs until the system is to go down; hands back what the final sequence needs.
-    pub fn run(mut self) -> (Outcome, Fd, Channel) {
+    pub fn run(mut self) -> (Outcome, OwnedFd, Channel) {
         loop {
             if let Some(outcome) = self.outcome {
                 return (outcome, self.signals, self.channel);
             }
-            let timeout = self.next_start.map(|t| t.saturating_sub(sys::now_ms()));
+            let timeout = self.next_start.map(|t| t.saturating_sub(now_ms()));
             let (signalled, readable, writable) = self.wait(timeout);
             if readable {
                 self.channel.receive(&mut self.requests);
@@ -97,12 +133,12 @@ impl Supervisor {
                 }
             }
             if writable {
-                self.channel.writable();
+                self.channel.blocked = false;
             }
             if signalled {
                 self.read_signals();
             }
-            if self.next_start.is_some_and(|t| t <= sys::now_ms()) && self.outcome.is_none() {
+            if self.next_start.is_some_and(|t| t <= now_ms()) && self.outcome.is_none() {
                 self.next_start = None;
                 self.start_manager();
             }
@@ -112,123 +148,115 @@ impl Supervisor {
 
     /// Polls; returns (a signal is pending, the channel is readable, it is writable).
     fn wait(&self, timeout: Option<u64>) -> (bool, bool, bool) {
-        let out = if self.channel.wants_writable() {
-            sys::POLLOUT
-        } else {
-            0
+        let sig = PollFd::new(&self.signals, PollFlags::IN);
+        let Some(sock) = self.channel.socket() else {
+            let mut fds = [sig];
+            return (
+                poll_ms(&mut fds, timeout).is_ok_and(|n| n > 0),
+                false,
+                false,
+            );
         };
-        let mut fds = [
-            PollFd {
-                fd: self.signals.raw(),
-                events: sys::POLLIN,
-                revents: 0,
-            },
-            PollFd {
-                fd: self.channel.socket().unwrap_or(-1),
-                events: sys::POLLIN | out,
-                revents: 0,
-            },
-        ];
-        let timeout = timeout.map_or(-1, |t| i64::try_from(t).map_or(i64::MAX, |t| t));
-        if let Err(e) = sys::poll(&mut fds, timeout) {
-            if e != EINTR {
-                say!(log::WARNING, "poll: ", e);
+        let out = if self.channel.blocked {
+            PollFlags::OUT
+        } else {
+            PollFlags::empty()
+        };
+        let mut fds = [sig, PollFd::from_borrowed_fd(sock, PollFlags::IN | out)];
+        if let Err(e) = poll_ms(&mut fds, timeout) {
+            if e != Errno::INTR {
+                say!(log::WARNING, "poll: {}", Why(e));
             }
             return (false, false, false);
         }
-        let [sig, chan] = fds.map(|f| f.revents);
+        let [sig, chan] = fds.map(|f| f.revents());
+        let input = PollFlags::IN | PollFlags::HUP | PollFlags::ERR;
         (
-            sig != 0,
-            chan & (sys::POLLIN | sys::POLLHUP | sys::POLLERR) != 0,
-            chan & sys::POLLOUT != 0,
+            !sig.is_empty(),
+            chan.intersects(input),
+            chan.contains(PollFlags::OUT),
         )
     }
 
     fn read_signals(&mut self) {
-        let mut buf = [0u8; sys::SIGINFO_SIZE * 16];
+        let mut buf = [0u8; SIGINFO * 16];
         loop {
-            let n = match sys::read(self.signals.raw(), &mut buf) {
-                Ok(0) | Err(EAGAIN) => return,
+            let n = match rustix::io::read(&self.signals, &mut buf) {
+                Ok(0) | Err(Errno::AGAIN) => return,
                 Ok(n) => n,
-                Err(EINTR) => continue,
-                Err(e) => {
-                    say!(log::WARNING, "signalfd: ", e);
-                    return;
-                }
+                Err(Errno::INTR) => continue,
+                Err(e) => return say!(log::WARNING, "signalfd: {}", Why(e)),
             };
-            let infos = buf.get(..n).map_or(&[][..], |b| b);
-            for info in infos.chunks_exact(sys::SIGINFO_SIZE) {
+            for info in buf.get(..n).unwrap_or_default().chunks_exact(SIGINFO) {
                 let signo = info
                     .first_chunk::<4>()
                     .map_or(0, |b| i32::from_ne_bytes(*b));
-                self.signal(signo);
+                if let Some(sig) = Signal::from_named_raw(signo) {
+                    self.signal(sig);
+                }
             }
         }
     }
 
-    fn signal(&mut self, sig: i32) {
-        use sys::{SIGCHLD, SIGHUP, SIGINT, SIGPWR, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH};
-        let container = self.mode.container;
+    fn signal(&mut self, sig: Signal) {
+        use Signal as S;
         match sig {
-            SIGCHLD => self.reap(),
-            SIGTERM | SIGINT | SIGPWR if container => self.shutdown(Action::Exit, sig),
-            SIGHUP | SIGUSR1 | SIGUSR2 | SIGWINCH if container => self.forward(sig),
-            SIGINT => self.shutdown(Action::Reboot, sig),
-            SIGTERM | SIGPWR | SIGUSR2 => self.shutdown(Action::Poweroff, sig),
-            SIGUSR1 => self.shutdown(Action::Halt, sig),
-            SIGHUP => self.forward(sig),
+            S::CHILD => self.reap(),
+            S::TERM | S::INT | S::POWER if self.mode.container => self.shutdown(Action::Exit, sig),
+            S::HUP | S::USR1 | S::USR2 | S::WINCH if self.mode.container => self.forward(sig),
+            S::INT => self.shutdown(Action::Reboot, sig),
+            S::TERM | S::POWER | S::USR2 => self.shutdown(Action::Poweroff, sig),
+            S::USR1 => self.shutdown(Action::Halt, sig),
+            S::HUP => self.forward(sig),
             _ => {}
         }
     }
 
-    fn forward(&self, sig: i32) {
-        if let Some((pid, _)) = self.manager {
-            sys::kill(pid, sig);
+    fn forward(&self, sig: Signal) {
+        if let Some(pid) = self
+            .manager
+            .and_then(|(pid, _)| rustix::process::Pid::from_raw(pid))
+        {
+            let _ = rustix::process::kill_process(pid, sig);
         }
     }
 
     /// A shutdown asked for by a signal: the manager stops everything (SIGTERM) and exits,
     /// and then the final sequence runs. Without a manager it runs at once.
-    fn shutdown(&mut self, action: Action, sig: i32) {
-        shout!("signal ", sig, ": ", action.name(), " requested");
+    fn shutdown(&mut self, action: Action, sig: Signal) {
+        shout!("signal {}: {} requested", sig.as_raw(), action.name());
         self.requests.action = Some(action);
         match self.manager {
-            Some((pid, _)) => sys::kill(pid, sys::SIGTERM),
+            Some(_) => self.forward(Signal::TERM),
             None => self.finish(0),
         }
     }
 
     fn finish(&mut self, status_code: i32) {
-        let action = self.requests.action.map_or(Action::Poweroff, |a| a);
+        let action = self.requests.action.unwrap_or(Action::Poweroff);
         let code = self.requests.exit_code.map_or(status_code, i32::from);
         self.outcome = Some(Outcome { action, code });
     }
 
     fn reap(&mut self) {
-        loop {
-            match sys::reap() {
-                Ok(Some((pid, status))) => self.reaped(pid, status),
-                Err(EINTR) => {}
-                Ok(None) | Err(_) => return,
-            }
-        }
-    }
-
-    fn reaped(&mut self, pid: i32, status: i32) {
-        match (self.manager, self.shell) {
-            (Some((manager, started)), _) if manager == pid => self.manager_exited(status, started),
-            (_, Some((shell, for_manager))) if shell == pid => {
-                self.shell = None;
-                if for_manager {
-                    shout!("the emergency shell exited");
-                    self.channel.emergency_over = true;
-                } else {
-                    shout!("the emergency shell exited; trying the manager again");
-                    self.failures = 0;
-                    self.next_start = Some(later(AFTER_SHELL));
+        while let Ok(Some((pid, status))) = reap_one() {
+            match (self.manager, self.shell) {
+                (Some((manager, started)), _) if manager == pid => {
+                    self.manager_exited(status, started);
                 }
+                (_, Some((shell, for_manager))) if shell == pid => {
+                    self.shell = None;
+                    if for_manager {
+                        shout!("the emergency shell exited");
+                        self.channel.emergency_over = true;
+                    } else {
+                        shout!("the emergency shell exited; trying the manager again");
+                        self.failures = 0;
+                        self.next_start = Some(later(AFTER_SHELL));
+                    }
+                }
+                _ => self.channel.reaped(pid, status),
             }
-            _ => self.channel.reaped(pid, status),
         }
     }
 
@@ -241,57 +269,52 @@ impl Supervisor {
         if self.requests.action.is_some() {
             say!(
                 log::INFO,
-                "the manager exited (",
-                code,
-                ") after a shutdown request"
+                "the manager exited ({code}) after a shutdown request"
             );
             return self.finish(code);
         }
         match status & 0x7f {
-            0 => shout!("the manager exited with status ", code),
-            sig => shout!("the manager was killed by signal ", sig),
+            0 => shout!("the manager exited with status {code}"),
+            sig => shout!("the manager was killed by signal {sig}"),
         }
-        if sys::now_ms().saturating_sub(started) >= STABLE {
+        if now_ms().saturating_sub(started) >= STABLE {
             self.failures = 0;
         }
         self.failures = self.failures.saturating_add(1);
         if self.failures > MAX_FAILURES {
-            shout!(
-                "the manager failed ",
-                self.failures as i32,
-                " times in a row"
-            );
+            shout!("the manager failed {} times in a row", self.failures);
             return self.emergency(false);
         }
-        let delay = backoff(self.failures);
-        say!(log::INFO, "restarting the manager in ", delay, " ms");
+        // None after the first failure, then 100 ms doubling up to MAX_BACKOFF.
+        let delay = match self.failures {
+            0 | 1 => 0,
+            n => (100u64 << (n - 2).min(16)).min(MAX_BACKOFF),
+        };
+        say!(log::INFO, "restarting the manager in {delay} ms");
         self.next_start = Some(later(delay));
     }
 
     fn start_manager(&mut self) {
         let path = self.manager_exec.path;
-        if let Err(e) = sys::executable(path) {
-            shout!("cannot run the manager ", path, ": ", e);
+        if let Err(e) = access(path, Access::EXEC_OK) {
+            shout!("cannot run the manager {}: {}", show(path), Why(e));
             return self.emergency(false);
         }
-        let theirs = match self.channel.connect() {
-            Ok(theirs) => theirs,
-            Err(e) => {
-                shout!("cannot make the manager's channel: ", e);
-                self.next_start = Some(later(MAX_BACKOFF));
-                return;
-            }
-        };
-        let setup = Setup::Manager {
-            channel: theirs.raw(),
-        };
-        match sys::spawn(&self.manager_exec, setup) {
+        let started = self
+            .channel
+            .connect()
+            .map_err(|e| ("make the manager's channel", e));
+        let started = started.and_then(|theirs| {
+            sys::spawn(&self.manager_exec, Some(theirs.as_fd()), false)
+                .map_err(|e| ("start the manager", e))
+        });
+        match started {
             Ok(pid) => {
-                say!(log::INFO, "started the manager ", path, " as ", pid);
-                self.manager = Some((pid, sys::now_ms()));
+                say!(log::INFO, "started the manager {} as {pid}", show(path));
+                self.manager = Some((pid, now_ms()));
             }
-            Err(e) => {
-                shout!("cannot start the manager: ", e);
+            Err((what, e)) => {
+                shout!("cannot {what}: {}", Why(e));
                 self.channel.disconnect();
                 self.next_start = Some(later(MAX_BACKOFF));
             }
@@ -313,8 +336,8 @@ impl Supervisor {
         }
         let shell = self.shell_exec.path;
         let console = self.mode.pid1 && !self.mode.container;
-        let started = sys::executable(shell)
-            .and_then(|_| sys::spawn(&self.shell_exec, Setup::Shell { console }));
+        let started = access(shell, Access::EXEC_OK)
+            .and_then(|()| sys::spawn(&self.shell_exec, None, console));
         match started {
             Ok(pid) => {
                 let then = if for_manager {
@@ -322,20 +345,18 @@ impl Supervisor {
                 } else {
                     "exit it to try the manager again"
                 };
-                shout!("starting the emergency shell ", shell, "; ", then);
+                shout!("starting the emergency shell {}; {then}", show(shell));
                 self.shell = Some((pid, for_manager));
             }
             Err(e) if for_manager => {
-                shout!("no emergency shell ", shell, " (", e, ")");
+                shout!("no emergency shell {} ({})", show(shell), Why(e));
                 self.channel.emergency_over = true;
             }
             Err(e) => {
                 shout!(
-                    "no emergency shell ",
-                    shell,
-                    " (",
-                    e,
-                    "); trying the manager again in 5 s"
+                    "no emergency shell {} ({}); trying the manager again in 5 s",
+                    show(shell),
+                    Why(e)
                 );
                 self.failures = 0;
                 self.next_start = Some(later(MAX_BACKOFF));

@@ -1,7 +1,8 @@
 //! vigil-init end to end: the real binary, fake managers (shell and Python scripts), and,
 //! for the PID 1 cases, a PID namespace made by `unshare --pid --fork --mount-proc`.
 //! Privileged tests need root and unshare: without them they say why and pass, except
-//! with CI=true, where they fail.
+//! with CI=true, where they fail. With VIGIL_INIT_BIN set they run that vigil-init
+//! instead: scripts/test runs them again on the shipped static build (scripts/build-init).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
@@ -10,7 +11,13 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_vigil-init");
+/// The vigil-init under test: VIGIL_INIT_BIN, else the one cargo built.
+fn bin() -> &'static str {
+    static BIN: OnceLock<String> = OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("VIGIL_INIT_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_vigil-init").into())
+    })
+}
 
 /// A fresh directory for one test, removed when the test passes.
 struct TestDir(PathBuf);
@@ -142,7 +149,7 @@ fn privileged(test: &str) -> bool {
 fn in_namespace(dir: &TestDir, args: &[&str]) -> Child {
     let log = fs::File::create(dir.path("init.log")).unwrap();
     Command::new("unshare")
-        .args(["--pid", "--fork", "--mount-proc", BIN])
+        .args(["--pid", "--fork", "--mount-proc", bin()])
         .args(args)
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
@@ -154,7 +161,7 @@ fn in_namespace(dir: &TestDir, args: &[&str]) -> Child {
 /// vigil-init as a plain child of the test (a child subreaper, not PID 1).
 fn direct(dir: &TestDir, args: &[&str]) -> Child {
     let log = fs::File::create(dir.path("init.log")).unwrap();
-    Command::new(BIN)
+    Command::new(bin())
         .args(args)
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
@@ -561,7 +568,7 @@ fn the_fd_store_stops_short_of_vigil_inits_own_descriptor_limit() {
     let mut init = Command::new("prlimit")
         .args([
             "--nofile=600:600",
-            BIN,
+            bin(),
             "--manager",
             manager.to_str().unwrap(),
         ])
@@ -711,10 +718,10 @@ s.send(b"exit 0")
 
 #[test]
 fn usage_errors_exit_2_and_help_exits_0() {
-    let out = Command::new(BIN).arg("--bogus").output().unwrap();
+    let out = Command::new(bin()).arg("--bogus").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown argument"));
-    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let out = Command::new(bin()).arg("--help").output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("MANAGER-ARGS"));
 }
@@ -723,7 +730,8 @@ fn usage_errors_exit_2_and_help_exits_0() {
 
 /// A workspace binary next to vigil-init (scripts/test builds them all first).
 fn sibling(name: &str) -> PathBuf {
-    let path = std::path::Path::new(BIN).with_file_name(name);
+    let built = env!("CARGO_BIN_EXE_vigil-init");
+    let path = std::path::Path::new(built).with_file_name(name);
     assert!(
         path.exists(),
         "{} is missing: run `cargo build --workspace --bins` first",
