@@ -158,7 +158,11 @@ def cargo_builds(src, target_dir):
     run(["cargo", "build", "--release", "--quiet"] + others, cwd=src, env=env)
     host = host_triple()
     env["RUSTFLAGS"] = STATIC_FLAGS
-    run(["cargo", "build", "--release", "--quiet", "--target", host] + CRATES, cwd=src, env=env)
+    run(["cargo", "build", "--release", "--quiet", "--target", host] + others, cwd=src, env=env)
+    # vigil-init alone, as scripts/build-init does: built with the others, it would get
+    # rustix's std feature from them (docs/INIT.md, "Build")
+    run(["cargo", "build", "--release", "--quiet", "--target", host, "-p", "vigil-init"],
+        cwd=src, env=env)
     built = {"dynamic": os.path.join(target_dir, "release"),
              "static": os.path.join(target_dir, host, "release")}
     dirs = []
