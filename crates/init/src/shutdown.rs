@@ -98,7 +98,7 @@ pub fn finish(at: Where, action: Action, code: i32, signals: &OwnedFd, channel: 
 /// A PID 1 signals every process but itself (kill(-1)); any other process would hit all
 /// its user owns, so it signals its children, again as more are reparented to it.
 fn stop_the_rest(at: Where, signals: &OwnedFd, sig: Signal) -> bool {
-    let deadline = supervise::now_ms().saturating_add(GRACE);
+    let deadline = sys::now_ms().saturating_add(GRACE);
     if at.pid1 {
         // kill(-1, sig): to the process group "1", which kill(2) takes as every process.
         let _ = rustix::process::kill_process_group(Pid::INIT, sig);
@@ -114,7 +114,7 @@ fn stop_the_rest(at: Where, signals: &OwnedFd, sig: Signal) -> bool {
                 Err(_) => return true,
             }
         }
-        let left = deadline.saturating_sub(supervise::now_ms());
+        let left = deadline.saturating_sub(sys::now_ms());
         if left == 0 {
             return false;
         }

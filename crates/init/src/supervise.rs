@@ -5,18 +5,17 @@
 //!
 //! Once running it allocates nothing: every buffer is on the stack or was made at start.
 
-use rustix::event::{PollFd, PollFlags, poll};
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::fd::{AsFd as _, OwnedFd};
 use rustix::fs::{Access, access};
 use rustix::io::{self, Errno};
 use rustix::process::{Signal, WaitOptions};
-use rustix::time::Timespec;
 
 use crate::Mode;
 use crate::channel::{Channel, Requests};
 use crate::log::{self, Why, say, shout, show};
 use crate::shutdown::Action;
-use crate::sys::{self, Exec};
+use crate::sys::{self, Exec, now_ms};
 
 /// A manager that ran this long (ms) before it failed starts a fresh count of failures.
 const STABLE: u64 = 30_000;
@@ -27,13 +26,6 @@ const MAX_BACKOFF: u64 = 5000;
 const AFTER_SHELL: u64 = 1000;
 /// Size of one `struct signalfd_siginfo`; the signal number is its first field.
 const SIGINFO: usize = 128;
-
-/// Monotonic time in milliseconds.
-pub fn now_ms() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    let ms = i128::from(t.tv_sec) * 1000 + i128::from(t.tv_nsec) / 1_000_000;
-    u64::try_from(ms).unwrap_or(0)
-}
 
 fn later(ms: u64) -> u64 {
     now_ms().saturating_add(ms)

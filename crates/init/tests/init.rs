@@ -77,7 +77,11 @@ const CHAN_PY: &str = r#"
 import array, os, socket, sys
 
 def channel():
-    return socket.socket(fileno=3)
+    # vigil-init makes the pair non-blocking, both ends: a manager waits for room and
+    # for messages itself (vigild polls); these scripts simply block.
+    s = socket.socket(fileno=3)
+    s.setblocking(True)
+    return s
 
 def recv(s):
     """One datagram: (text, [fds])."""
