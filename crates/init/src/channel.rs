@@ -11,7 +11,7 @@
 use core::fmt::Write as _;
 use core::mem::MaybeUninit;
 
-use rustix::fd::{AsFd as _, BorrowedFd, IntoRawFd as _, OwnedFd};
+use rustix::fd::{AsFd as _, AsRawFd as _, BorrowedFd, IntoRawFd as _, OwnedFd};
 use rustix::io::{self, Errno, IoSlice, IoSliceMut};
 use rustix::net::{self as net, RecvAncillaryBuffer, RecvAncillaryMessage as Recv, RecvFlags};
 use rustix::net::{ReturnFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
@@ -22,7 +22,7 @@ use crate::sys;
 
 /// Descriptors the fd store leaves free for vigil-init's own use (the next manager's
 /// channel, a console).
-const FD_RESERVE: u64 = 64;
+pub const FD_RESERVE: u64 = 64;
 /// Descriptors the fd store holds at most.
 pub const MAX_FDS: usize = 16384;
 /// Exit statuses kept for the manager at most; beyond it the oldest is dropped and counted.
@@ -228,17 +228,14 @@ impl Channel {
     /// Keeps `fd` in the fd store under `name`, unless the store is full or keeping it
     /// would leave vigil-init without the few descriptors it needs itself.
     fn keep(&mut self, name: &[u8], fd: OwnedFd) {
-        let raw = rustix::fd::AsRawFd::as_raw_fd(&fd);
-        let (Some(slot), true) = (
-            self.store.get_mut(self.stored),
-            sys::fd_headroom(raw, FD_RESERVE),
-        ) else {
-            let why = if self.stored < MAX_FDS {
-                "at the descriptor limit"
-            } else {
-                "full"
-            };
-            return say!(log::WARNING, "fd store: {why}, descriptor closed");
+        if !sys::fd_headroom(fd.as_raw_fd(), FD_RESERVE) {
+            return say!(
+                log::WARNING,
+                "fd store: at the descriptor limit, descriptor closed"
+            );
+        }
+        let Some(slot) = self.store.get_mut(self.stored) else {
+            return say!(log::WARNING, "fd store full: descriptor closed");
         };
         if let Some(dst) = slot.2.get_mut(..name.len()) {
             dst.copy_from_slice(name);

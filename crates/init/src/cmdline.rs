@@ -166,12 +166,15 @@ fn manager_path(args: &Args) -> Str {
         name.copy_from_slice(b"vigild\0");
     }
     let beside = CStr::from_bytes_until_nul(buf).ok().filter(|_| dir > 0);
-    let exists = |p: &Str| access(*p, Access::EXISTS).is_ok();
     [beside, Some(c"/usr/lib/vigil/vigild")]
         .into_iter()
         .flatten()
-        .find(exists)
+        .find(|p| exists(p))
         .unwrap_or(c"/usr/sbin/vigild")
+}
+
+pub fn exists(path: &CStr) -> bool {
+    access(path, Access::EXISTS).is_ok()
 }
 
 /// The manager's and the shell's programs. The manager's command line is `PATH

@@ -24,7 +24,8 @@ mod sys;
 
 use core::ffi::CStr;
 
-use rustix::fs::{self, Access, OFlags, access};
+use rustix::fd::{AsRawFd as _, IntoRawFd as _};
+use rustix::fs::{self, OFlags};
 use rustix::system::RebootCommand;
 
 use crate::log::{Why, say, shout, show};
@@ -45,7 +46,8 @@ const INITIAL_PID_NAMESPACE: u64 = 0xEFFF_FFFC;
 fn run(argv: *const *const u8, envp: *const *const u8) -> ! {
     #[cfg(not(target_feature = "crt-static"))]
     std::panic::set_hook(std::boxed::Box::new(|_| last_resort()));
-    let pid1 = rustix::process::getpid().is_init();
+    let me = rustix::process::getpid();
+    let pid1 = me.is_init();
     let mut args = cmdline::parse(argv);
     if !pid1 {
         if args.help {
@@ -61,7 +63,7 @@ fn run(argv: *const *const u8, envp: *const *const u8) -> ! {
     // the files docker and podman leave in the root, or a /proc (a real boot has none yet)
     // that shows another PID namespace than the machine's. The last one keeps a PID 1 of
     // `unshare --pid --mount-proc` from remounting the host's root read-only at its end.
-    let exists = |path: &CStr| access(path, Access::EXISTS).is_ok();
+    let exists = cmdline::exists;
     args.container |= pid1
         && ((0..)
             .map_while(|i| sys::nth(envp, i))
@@ -87,13 +89,12 @@ fn run(argv: *const *const u8, envp: *const *const u8) -> ! {
         say!(log::WARNING, "ignored: {what}{}", show(arg));
     }
     // Not PID 1, orphans of the manager's tree still come to us, not to the real init.
-    if !pid1 && let Err(e) = rustix::process::set_child_subreaper(rustix::process::getpid().into())
-    {
+    if !pid1 && let Err(e) = rustix::process::set_child_subreaper(Some(me)) {
         shout!("cannot become a child subreaper: {}", Why(e));
     }
     let (manager, shell) = cmdline::programs(&args, argv, envp);
     // Room for the whole fd store, plus our own few.
-    sys::raise_fd_limit(channel::MAX_FDS as u64 + 64);
+    sys::raise_fd_limit(channel::MAX_FDS as u64 + channel::FD_RESERVE);
     let signals = match sys::signalfd() {
         Ok(fd) => fd,
         Err(e) => {
@@ -121,9 +122,8 @@ fn run(argv: *const *const u8, envp: *const *const u8) -> ! {
 /// Opens `path` on whichever of fds 0, 1, 2 is closed, so that neither our messages nor a
 /// child's output land in a descriptor opened later: open(2) takes the lowest free number.
 fn open_stdio(path: &CStr) {
-    use rustix::fd::IntoRawFd as _;
     while let Ok(fd) = fs::open(path, OFlags::RDWR | OFlags::NOCTTY, fs::Mode::empty()) {
-        if rustix::fd::AsRawFd::as_raw_fd(&fd) > 2 {
+        if fd.as_raw_fd() > 2 {
             return;
         }
         let _ = fd.into_raw_fd();

@@ -44,10 +44,13 @@ impl Action {
     }
 
     pub fn name(self) -> &'static str {
-        ACTIONS
-            .iter()
-            .find(|(a, ..)| *a == self)
-            .map_or("", |&(_, name, _)| name)
+        self.row().1
+    }
+
+    /// This action's row of ACTIONS (every action has one).
+    fn row(self) -> (Action, &'static str, RebootCommand) {
+        let row = ACTIONS.iter().find(|(a, ..)| *a == self).copied();
+        row.unwrap_or((self, "poweroff", RebootCommand::PowerOff))
     }
 }
 
@@ -80,11 +83,7 @@ pub fn finish(at: Where, action: Action, code: i32, signals: &OwnedFd, channel: 
     crate::mounts::unmount_all();
     rustix::fs::sync();
     shout!("{name}: now");
-    let command = ACTIONS
-        .iter()
-        .find(|(a, ..)| *a == action)
-        .map_or(RebootCommand::PowerOff, |a| a.2);
-    if let Err(e) = rustix::system::reboot(command) {
+    if let Err(e) = rustix::system::reboot(action.row().2) {
         shout!("reboot(2) failed: {}; the system is stopped", Why(e));
     }
     // PID 1 must not exit: keep reaping whatever still comes.

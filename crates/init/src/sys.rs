@@ -1,8 +1,9 @@
 //! The only `unsafe` of vigil-init: the system calls rustix does not offer to a program
 //! (fork, execve, exit_group, the signal mask, signalfd: x86-64 only), what rustix leaves
 //! unsafe (mmap, descriptors by number), the kernel's argv and envp, and the entry point
-//! and memory functions of the static build, which has no libc. Everything a child needs between fork and exec is made before the fork, so the
-//! child allocates nothing and takes no lock.
+//! and memory functions of the static build, which has no libc. Everything a child needs
+//! between fork and exec is made before the fork, so the child allocates nothing and
+//! takes no lock.
 #![allow(unsafe_code)]
 
 use core::ffi::CStr;
@@ -85,9 +86,10 @@ pub fn signalfd() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
-/// RLIMIT_NOFILE as we were started with it (children get it back), and our own after
-/// `raise_fd_limit`; 0 when unknown.
-static NOFILE: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
+/// RLIMIT_NOFILE (soft, hard) as we were started with it: children get it back.
+static STARTED_NOFILE: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
+/// Our own soft RLIMIT_NOFILE after `raise_fd_limit`; 0 when unknown.
+static OWN_NOFILE: AtomicU64 = AtomicU64::new(0);
 
 /// Raises our soft and hard descriptor limits to at least `want`, as far as allowed.
 pub fn raise_fd_limit(want: u64) {
@@ -96,8 +98,8 @@ pub fn raise_fd_limit(want: u64) {
         old.current.unwrap_or(u64::MAX),
         old.maximum.unwrap_or(u64::MAX),
     );
-    NOFILE[0].store(cur, Relaxed);
-    NOFILE[1].store(max, Relaxed);
+    STARTED_NOFILE[0].store(cur, Relaxed);
+    STARTED_NOFILE[1].store(max, Relaxed);
     let set = |current: u64, maximum: u64| {
         let limit = Rlimit {
             current: Some(current),
@@ -107,14 +109,14 @@ pub fn raise_fd_limit(want: u64) {
     };
     let _ = set(cur.max(want), max.max(want)) || set(max.min(cur.max(want)), max);
     let now = rustix::process::getrlimit(Resource::Nofile).current;
-    NOFILE[2].store(now.unwrap_or(u64::MAX), Relaxed);
+    OWN_NOFILE.store(now.unwrap_or(u64::MAX), Relaxed);
 }
 
 /// Whether descriptor `fd` leaves `reserve` descriptors free below our limit (the kernel
 /// hands out the lowest free number, so `fd` says about how many are open).
 pub fn fd_headroom(fd: i32, reserve: u64) -> bool {
-    let limit = NOFILE[2].load(Relaxed);
-    limit == 0 || u64::try_from(fd).map_or(0, |f| f).saturating_add(reserve) < limit
+    let limit = OWN_NOFILE.load(Relaxed);
+    limit == 0 || u64::try_from(fd).unwrap_or(0).saturating_add(reserve) < limit
 }
 
 /// `n` zeroed values from mmap, for the life of the process: pages cost memory only once
@@ -173,7 +175,7 @@ pub fn spawn(exec: &Exec, fd3: Option<BorrowedFd<'_>>, console: bool) -> io::Res
     }
     let _ = sigprocmask(2 /* SIG_SETMASK */, false);
     let _ = rustix::process::setsid();
-    if let [cur, max, _] = NOFILE.each_ref().map(|n| n.load(Relaxed))
+    if let [cur, max] = STARTED_NOFILE.each_ref().map(|n| n.load(Relaxed))
         && max > 0
     {
         let limit = Rlimit {
@@ -197,10 +199,8 @@ pub fn spawn(exec: &Exec, fd3: Option<BorrowedFd<'_>>, console: bool) -> io::Res
                 Mode::empty(),
             )
         {
-            let _ = (
-                rustix::stdio::dup2_stdin(&tty),
-                rustix::stdio::dup2_stdout(&tty),
-            );
+            let _ = rustix::stdio::dup2_stdin(&tty);
+            let _ = rustix::stdio::dup2_stdout(&tty);
             let _ = rustix::stdio::dup2_stderr(&tty);
         }
         // The shell leads its own session; the terminal becomes its controlling one so that

@@ -151,22 +151,20 @@ fn privileged(test: &str) -> bool {
 
 /// vigil-init as PID 1 of a new PID namespace.
 fn in_namespace(dir: &TestDir, args: &[&str]) -> Child {
-    let log = fs::File::create(dir.path("init.log")).unwrap();
-    Command::new("unshare")
-        .args(["--pid", "--fork", "--mount-proc", bin()])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap()
+    let mut unshare = Command::new("unshare");
+    unshare.args(["--pid", "--fork", "--mount-proc", bin()]);
+    logged(dir, unshare.args(args))
 }
 
 /// vigil-init as a plain child of the test (a child subreaper, not PID 1).
 fn direct(dir: &TestDir, args: &[&str]) -> Child {
+    logged(dir, Command::new(bin()).args(args))
+}
+
+/// Starts `command` with no input and its output in the test's init.log.
+fn logged(dir: &TestDir, command: &mut Command) -> Child {
     let log = fs::File::create(dir.path("init.log")).unwrap();
-    Command::new(bin())
-        .args(args)
+    command
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
@@ -568,19 +566,14 @@ fn the_fd_store_stops_short_of_vigil_inits_own_descriptor_limit() {
     // leaves room for itself: the next manager still gets its channel.
     let dir = TestDir::new("fdlimit");
     let manager = dir.script("manager.py", FD_STORE_MANAGER);
-    let log = fs::File::create(dir.path("init.log")).unwrap();
-    let mut init = Command::new("prlimit")
-        .args([
-            "--nofile=600:600",
-            bin(),
-            "--manager",
-            manager.to_str().unwrap(),
-        ])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    let mut prlimit = Command::new("prlimit");
+    prlimit.args([
+        "--nofile=600:600",
+        bin(),
+        "--manager",
+        manager.to_str().unwrap(),
+    ]);
+    let mut init = logged(&dir, &mut prlimit);
     let status = exit_within(&mut init, Duration::from_secs(30), &dir);
     let log = dir.read("init.log");
     assert_eq!(status.code(), Some(0), "log:\n{log}");
