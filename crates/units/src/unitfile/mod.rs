@@ -1420,35 +1420,28 @@ fn h_start_limit_burst(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
 
 fn h_type(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
     b.type_set = true;
-    // Type=idle is Type=simple with systemd's up-to-5s wait for the job queue to
-    // empty, which only tidies console output: vigil starts it at once.
-    if v == "idle" {
-        b.service.service_type = ServiceType::Simple;
-        return Ok(());
-    }
-    // vigil has no D-Bus: a Type=dbus service is ready once its main process
-    // is started, as Type=simple (docs/COMPATIBILITY.md).
+    // Every line sets both flags: a later Type= (a drop-in's) replaces an earlier one.
     b.type_dbus = v == "dbus";
-    if v == "dbus" {
-        b.service.service_type = ServiceType::Simple;
-        return Ok(());
-    }
     // notify-reload: notify, and a reload is ReloadSignal= plus RELOADING=1/READY=1.
     b.service.notify_reload = v == "notify-reload";
-    if v == "notify-reload" {
-        b.service.service_type = ServiceType::Notify;
-        return Ok(());
-    }
-    b.service.service_type = choice(
-        v,
-        &[
-            ("simple", ServiceType::Simple),
-            ("exec", ServiceType::Exec),
-            ("oneshot", ServiceType::Oneshot),
-            ("notify", ServiceType::Notify),
-            ("forking", ServiceType::Forking),
-        ],
-    )?;
+    b.service.service_type = match v {
+        // Type=idle is Type=simple with systemd's up-to-5s wait for the job queue
+        // to empty, which only tidies console output: vigil starts it at once.
+        // vigil has no D-Bus: a Type=dbus service is ready once its main process
+        // is started, as Type=simple (docs/COMPATIBILITY.md).
+        "idle" | "dbus" => ServiceType::Simple,
+        "notify-reload" => ServiceType::Notify,
+        _ => choice(
+            v,
+            &[
+                ("simple", ServiceType::Simple),
+                ("exec", ServiceType::Exec),
+                ("oneshot", ServiceType::Oneshot),
+                ("notify", ServiceType::Notify),
+                ("forking", ServiceType::Forking),
+            ],
+        )?,
+    };
     Ok(())
 }
 

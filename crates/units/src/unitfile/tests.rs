@@ -1343,3 +1343,13 @@ fn notify_reload_and_reload_signal() {
     assert_eq!(line, 3);
     assert!(msg.contains("ReloadSignal"), "{msg}");
 }
+
+#[test]
+fn a_later_type_replaces_dbus_and_notify_reload() {
+    // As a drop-in's Type= would: the earlier line's D-Bus and reload rules go with it.
+    let s = svc("Type=dbus\nType=idle");
+    assert_eq!(s.service_type, ServiceType::Simple);
+    let s = svc("Type=notify-reload\nType=idle");
+    assert_eq!(s.service_type, ServiceType::Simple);
+    assert!(!s.notify_reload);
+}
