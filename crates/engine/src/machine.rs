@@ -151,8 +151,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use vigil_units::{
-    ExecCommand, Format, KillMode, NotifyAccess, RestartPolicy, Service, ServiceType, Unit,
-    UnitKind,
+    ExecCommand, ExitStatusSet, Format, KillMode, NotifyAccess, RestartPolicy, Service,
+    ServiceType, Unit, UnitKind,
 };
 
 use crate::graph::{self, Graph};
@@ -178,6 +178,17 @@ enum KillStage {
     /// The watchdog fired: WatchdogSignal=, then SIGKILL after TimeoutAbortSec=.
     Abort,
     Kill,
+}
+
+impl KillStage {
+    /// The signal this stage sends: KillSignal=, WatchdogSignal= or SIGKILL.
+    fn signal(self, svc: &Service) -> i32 {
+        match self {
+            KillStage::Term => svc.kill_signal,
+            KillStage::Abort => svc.watchdog_signal,
+            KillStage::Kill => SIGKILL,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -482,22 +493,15 @@ fn main_clean(svc: &Service, outcome: &Outcome) -> bool {
 /// systemd's Restart= table, see the module documentation.
 fn restart_wanted(svc: &Service, result: Option<&Reason>, run_exit: Option<ExitStatus>) -> bool {
     use RestartPolicy::{Always, OnAbnormal, OnAbort, OnFailure, OnSuccess, OnWatchdog};
-    let prevent = &svc.restart_prevent_exit_status;
-    let prevented = match run_exit {
-        Some(ExitStatus::Exited(c)) => prevent.codes.contains(&c),
-        Some(ExitStatus::Signaled(s)) => prevent.signals.contains(&s),
+    let listed = |set: &ExitStatusSet| match run_exit {
+        Some(ExitStatus::Exited(c)) => set.codes.contains(&c),
+        Some(ExitStatus::Signaled(s)) => set.signals.contains(&s),
         None => false,
     };
-    if prevented {
+    if listed(&svc.restart_prevent_exit_status) {
         return false;
     }
-    let force = &svc.restart_force_exit_status;
-    let forced = match run_exit {
-        Some(ExitStatus::Exited(c)) => force.codes.contains(&c),
-        Some(ExitStatus::Signaled(s)) => force.signals.contains(&s),
-        None => false,
-    };
-    if forced {
+    if listed(&svc.restart_force_exit_status) {
         return true;
     }
     let p = svc.restart;
@@ -1867,11 +1871,7 @@ impl Machine {
             return;
         }
         self.slots[u].watchdog_at = None;
-        let signal = match stage {
-            KillStage::Term => svc.kill_signal,
-            KillStage::Abort => svc.watchdog_signal,
-            KillStage::Kill => SIGKILL,
-        };
+        let signal = stage.signal(svc);
         let group = matches!(
             (svc.kill_mode, stage),
             (KillMode::ControlGroup, _) | (KillMode::Mixed, KillStage::Kill)
@@ -2083,11 +2083,7 @@ impl Machine {
             // Spawned after the stop began: it gets the signal the others got.
             let run = s.run.clone();
             if let Some(svc) = run.service.as_ref() {
-                let signal = match stage {
-                    KillStage::Term => svc.kill_signal,
-                    KillStage::Abort => svc.watchdog_signal,
-                    KillStage::Kill => SIGKILL,
-                };
+                let signal = stage.signal(svc);
                 let group = svc.kill_mode == KillMode::ControlGroup;
                 self.signal(u, pid, signal, group);
             }

@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 
 use vigil_units::{DirectoryKind, Service};
 
+use crate::libc_errno::{ENOENT, ENOTDIR};
+
 /// Where each kind of directory lives (`None`: unknown for this manager, such
 /// as a user manager without `$XDG_RUNTIME_DIR`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,9 +104,9 @@ pub enum DirectoryError {
 impl DirectoryError {
     pub fn errno(&self) -> i32 {
         match self {
-            DirectoryError::NoRoot { .. } => 2,
+            DirectoryError::NoRoot { .. } => ENOENT,
             DirectoryError::Setup { source, .. } => source.raw_os_error().unwrap_or(0),
-            DirectoryError::NotADirectory { .. } => 20,
+            DirectoryError::NotADirectory { .. } => ENOTDIR,
         }
     }
 }
@@ -146,22 +148,16 @@ pub fn set_up(
         let mode = service.directories(kind).mode;
         let owner = owner.filter(|_| kind != DirectoryKind::Configuration);
         for path in &full {
-            create_one(path, mode, owner).map_err(|source| DirectoryError::Setup {
-                directive: kind.directive(),
-                path: path.clone(),
-                source,
+            let directive = kind.directive();
+            let path = path.clone();
+            create_one(&path, mode, owner).map_err(|source| match source.raw_os_error() {
+                Some(ENOTDIR) => DirectoryError::NotADirectory { directive, path },
+                _ => DirectoryError::Setup {
+                    directive,
+                    path,
+                    source,
+                },
             })?;
-            let meta = std::fs::symlink_metadata(path).map_err(|source| DirectoryError::Setup {
-                directive: kind.directive(),
-                path: path.clone(),
-                source,
-            })?;
-            if !meta.is_dir() {
-                return Err(DirectoryError::NotADirectory {
-                    directive: kind.directive(),
-                    path: path.clone(),
-                });
-            }
         }
         let joined = full
             .iter()
@@ -187,7 +183,7 @@ fn create_one(path: &Path, mode: u32, owner: Option<(u32, u32)>) -> io::Result<(
     }
     let meta = std::fs::symlink_metadata(path)?;
     if !meta.is_dir() {
-        return Err(io::Error::from_raw_os_error(20)); // ENOTDIR
+        return Err(io::Error::from_raw_os_error(ENOTDIR));
     }
     // The umask narrowed the mode of a new directory; an existing one gets the
     // configured mode too, as systemd does at each start.

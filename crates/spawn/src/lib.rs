@@ -257,6 +257,7 @@ mod libc_errno {
     pub const EPERM: i32 = 1;
     pub const ENOENT: i32 = 2;
     pub const ESRCH: i32 = 3;
+    pub const ENOTDIR: i32 = 20;
     pub const EINVAL: i32 = 22;
     pub const EUSERS: i32 = 87;
 }
@@ -607,7 +608,8 @@ fn child_fd(stdio: Stdio, stream: &'static str) -> Result<ChildFd, SpawnError> {
             let tty = OpenOptions::new()
                 .read(true)
                 .write(true)
-                .custom_flags(O_NOCTTY)
+                // Opening a terminal never makes it the manager's controlling one.
+                .custom_flags(vigil_platform::O_NOCTTY)
                 .open(&path)
                 .map_err(|source| SpawnError::OpenStdio {
                     stream,
@@ -638,9 +640,6 @@ fn child_fd(stdio: Stdio, stream: &'static str) -> Result<ChildFd, SpawnError> {
         }
     }
 }
-
-/// O_NOCTTY: opening a terminal never makes it the manager's controlling one.
-const O_NOCTTY: i32 = 0o400;
 
 /// `StandardInput=data`: an in-memory file holding the bytes, read from the start.
 fn input_data(bytes: &[u8]) -> io::Result<OwnedFd> {

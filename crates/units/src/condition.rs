@@ -132,12 +132,8 @@ pub fn validate(kind: ConditionKind, arg: &str) -> Result<(), String> {
         KernelCommandLine | Host | Environment => Ok(()),
         KernelVersion => version_tests(arg).map(drop),
         OSRelease => os_release_tests(arg).map(drop),
-        Memory => number_test(arg, |v| value::parse_size(v).map_err(|e| e.to_string())).map(drop),
-        CPUs => number_test(arg, |v| {
-            v.parse::<u64>()
-                .map_err(|_| format!("{v:?} is not a number of CPUs"))
-        })
-        .map(drop),
+        Memory => memory_test(arg).map(drop),
+        CPUs => cpus_test(arg).map(drop),
         Firmware => FirmwareTest::parse(arg).map(drop),
         PathIsEncrypted => Ok(()),
         ControlGroupController => split_words(arg).map(drop),
@@ -233,14 +229,11 @@ fn check(sys: &System, kind: ConditionKind, arg: &str) -> Result<bool, String> {
             })
         }
         Memory => {
-            let (op, want) = number_test(arg, |v| value::parse_size(v).map_err(|e| e.to_string()))?;
+            let (op, want) = memory_test(arg)?;
             op.holds_num(physical_memory(sys)?, want)
         }
         CPUs => {
-            let (op, want) = number_test(arg, |v| {
-                v.parse::<u64>()
-                    .map_err(|_| format!("{v:?} is not a number of CPUs"))
-            })?;
+            let (op, want) = cpus_test(arg)?;
             op.holds_num(allowed_cpus(sys)?, want)
         }
         Firmware => FirmwareTest::parse(arg)?.holds(sys)?,
@@ -307,13 +300,9 @@ fn evaluate_in(sys: &System, conditions: &[Condition], prefix: &str) -> Result<(
     Err(failed.join(", "))
 }
 
-/// systemd's booleans.
+/// systemd's booleans ([`value::parse_bool`]).
 fn parse_bool(v: &str) -> Option<bool> {
-    match v.to_ascii_lowercase().as_str() {
-        "1" | "yes" | "y" | "true" | "t" | "on" => Some(true),
-        "0" | "no" | "n" | "false" | "f" | "off" => Some(false),
-        _ => None,
-    }
+    value::parse_bool(v).ok()
 }
 
 /// The value of `Name:` in /proc/self/status text.
@@ -576,8 +565,16 @@ fn glob_exists(pattern: &str) -> bool {
 
 // ---- mounts ---------------------------------------------------------------
 
-/// Mount points and read-only flags from /proc/self/mountinfo text, in order.
-fn mounts(mountinfo: &str) -> Vec<(PathBuf, bool)> {
+/// One line of /proc/self/mountinfo.
+struct Mount {
+    point: PathBuf,
+    /// Read-only per mount or per file system.
+    read_only: bool,
+    fstype: String,
+}
+
+/// The mounts of /proc/self/mountinfo text, in order.
+fn mounts(mountinfo: &str) -> Vec<Mount> {
     mountinfo
         .lines()
         .filter_map(|l| {
@@ -585,11 +582,16 @@ fn mounts(mountinfo: &str) -> Vec<(PathBuf, bool)> {
             let fields: Vec<&str> = left.split(' ').collect();
             let point = unescape_octal(fields.get(4)?);
             let mount_ro = fields.get(5)?.split(',').any(|o| o == "ro");
+            let mut right = right.split(' ');
+            let fstype = right.next()?.to_owned();
             let super_ro = right
-                .split(' ')
-                .nth(2)
+                .nth(1)
                 .is_some_and(|opts| opts.split(',').any(|o| o == "ro"));
-            Some((point, mount_ro || super_ro))
+            Some(Mount {
+                point,
+                read_only: mount_ro || super_ro,
+                fstype,
+            })
         })
         .collect()
 }
@@ -618,18 +620,18 @@ fn unescape_octal(field: &str) -> PathBuf {
 
 /// `path` must be canonical. A bind mount of a directory on itself counts.
 fn is_mount_point(mountinfo: &str, path: &Path) -> bool {
-    mounts(mountinfo).iter().any(|(p, _)| p == path)
+    mounts(mountinfo).iter().any(|m| m.point == path)
 }
 
 /// Whether the mount holding canonical `path` is read-only (per mount or
 /// per file system); the last of equally long mount points is the visible one.
 fn is_read_only(mountinfo: &str, path: &Path) -> bool {
     let mut best: Option<(usize, bool)> = None;
-    for (point, ro) in mounts(mountinfo) {
-        if path.starts_with(&point) {
-            let depth = point.components().count();
+    for m in mounts(mountinfo) {
+        if path.starts_with(&m.point) {
+            let depth = m.point.components().count();
             if best.is_none_or(|(d, _)| depth >= d) {
-                best = Some((depth, ro));
+                best = Some((depth, m.read_only));
             }
         }
     }
@@ -972,7 +974,6 @@ const CAPABILITIES: &[&str] = &[
     "checkpoint_restore",
 ];
 
-/// `CAP_SYS_ADMIN` (any case) or a bit number below 64.
 /// A capability by number (below 64) or by its `CAP_` name, case-insensitive.
 pub(crate) fn capability_bit(name: &str) -> Option<u32> {
     if let Ok(n) = name.parse::<u32>() {
@@ -1616,6 +1617,19 @@ fn number_test(
     Ok((op, parse(rest.trim())?))
 }
 
+/// `ConditionMemory=`: a size (`2G`).
+fn memory_test(arg: &str) -> Result<(Op, u64), String> {
+    number_test(arg, |v| value::parse_size(v).map_err(|e| e.to_string()))
+}
+
+/// `ConditionCPUs=`: a count.
+fn cpus_test(arg: &str) -> Result<(Op, u64), String> {
+    number_test(arg, |v| {
+        v.parse::<u64>()
+            .map_err(|_| format!("{v:?} is not a number of CPUs"))
+    })
+}
+
 /// Bytes of RAM: `MemTotal:` in /proc/meminfo.
 fn physical_memory(sys: &System) -> Result<u64, String> {
     let text = sys.read("proc/meminfo")?;
@@ -1765,14 +1779,13 @@ const CGROUP_CONTROLLERS: &[&str] = &[
 /// `cpu`, `blkio` as `io`, `devices` is always there: it is BPF), on v1 it is
 /// enabled in /proc/cgroups (`io` counts as `blkio`). Every word must hold.
 fn cgroup_controllers_hold(sys: &System, words: &[String]) -> Result<bool, String> {
-    let mountinfo = sys.read("proc/self/mountinfo")?;
-    let types = mount_types(&mountinfo);
-    let unified = types
+    let mounts = mounts(&sys.read("proc/self/mountinfo")?);
+    let unified = mounts
         .iter()
         .rev()
-        .find(|(p, _)| p == Path::new("/sys/fs/cgroup"))
-        .is_some_and(|(_, t)| t == "cgroup2");
-    let legacy = types.iter().any(|(_, t)| t == "cgroup");
+        .find(|m| m.point == Path::new("/sys/fs/cgroup"))
+        .is_some_and(|m| m.fstype == "cgroup2");
+    let legacy = mounts.iter().any(|m| m.fstype == "cgroup");
     let mut available: Option<Vec<String>> = None;
     for w in words {
         let ok = match w.as_str() {
@@ -1815,18 +1828,6 @@ fn cgroup_controllers_hold(sys: &System, words: &[String]) -> Result<bool, Strin
     Ok(true)
 }
 
-/// Mount points and file-system types from /proc/self/mountinfo text.
-fn mount_types(mountinfo: &str) -> Vec<(PathBuf, String)> {
-    mountinfo
-        .lines()
-        .filter_map(|l| {
-            let (left, right) = l.split_once(" - ")?;
-            let point = unescape_octal(left.split(' ').nth(4)?);
-            Some((point, right.split(' ').next()?.to_owned()))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1845,13 +1846,7 @@ mod tests {
     }
 
     fn c(kind: ConditionKind, arg: &Path, trigger: bool, negate: bool) -> Condition {
-        Condition {
-            kind,
-            trigger,
-            negate,
-            arg: arg.to_string_lossy().into_owned(),
-            line: 1,
-        }
+        cond(kind, &arg.to_string_lossy(), trigger, negate)
     }
 
     #[test]
@@ -2790,13 +2785,14 @@ garbage line
         // os-release falls back to /usr/lib.
         let usr = fake("cmp-usr", &[("usr/lib/os-release", "ID=arch\n")]);
         assert!(on(&usr, OSRelease, "ID=arch"));
-        for kind in [KernelVersion, OSRelease, Memory, CPUs] {
-            let e = check(&usr, kind, "1").map_or_else(|e| e, |v| format!("decided: {v}"));
-            let e = if kind == OSRelease {
-                check(&fake("cmp-none", &[]), kind, "ID=x").unwrap_err()
-            } else {
-                e
-            };
+        let none = fake("cmp-none", &[]);
+        for (kind, arg) in [
+            (KernelVersion, "1"),
+            (OSRelease, "ID=x"),
+            (Memory, "1"),
+            (CPUs, "1"),
+        ] {
+            let e = check(&none, kind, arg).map_or_else(|e| e, |v| format!("decided: {v}"));
             assert!(e.contains("cannot read"), "{kind:?}: {e}");
         }
         // The real system: vigild's own kernel, memory and CPUs.
@@ -2812,10 +2808,9 @@ garbage line
         let n = std::thread::available_parallelism().unwrap().get();
         assert!(on(&real, CPUs, &format!("={n}")), "{n} CPUs");
         assert!(!on(&real, CPUs, &format!(">{n}")));
-        for s in [sys, usr] {
+        for s in [sys, usr, none] {
             fs::remove_dir_all(&s.root).unwrap();
         }
-        let _ = fs::remove_dir_all(tmpdir("root-cmp-none"));
     }
 
     #[test]

@@ -235,11 +235,9 @@ impl LoadedSet {
             ("Conflicts", |d| &mut d.conflicts, "shutdown.target"),
             ("Before", |d| &mut d.before, "shutdown.target"),
         ];
+        // push_unit dedups the lists next: one written already stays where it was.
         for (directive, pick, target) in adds {
-            let list = pick(&mut unit.deps);
-            if !list.iter().any(|n| n == target) {
-                list.push(target.to_string());
-            }
+            pick(&mut unit.deps).push(target.to_string());
             self.push_reference(Reference {
                 name: target.to_string(),
                 directive,
@@ -294,13 +292,8 @@ impl LoadedSet {
                 .collect();
             t.deps.after.extend(order);
             if t.name != "shutdown.target" {
-                let s = "shutdown.target".to_string();
-                if !t.deps.conflicts.contains(&s) {
-                    t.deps.conflicts.push(s.clone());
-                }
-                if !t.deps.before.contains(&s) {
-                    t.deps.before.push(s);
-                }
+                t.deps.conflicts.push("shutdown.target".into());
+                t.deps.before.push("shutdown.target".into());
             }
             t.deps.dedup();
         }
@@ -428,7 +421,7 @@ impl LoadedSet {
     /// For one file name the first found wins (a mask hides the name); the
     /// winners apply in file-name order.
     fn dropins_for(&self, unit_name: &str) -> Vec<PathBuf> {
-        // (type-wide, directory, specificity): lower wins.
+        // (owner, specificity): the unit's own names first.
         let mut keys: Vec<(String, usize)> = vec![(unit_name.to_string(), 0)];
         // Drop-ins written for an alias apply to the unit it names, as in systemd.
         keys.extend(
@@ -446,6 +439,7 @@ impl LoadedSet {
                 .enumerate()
                 .map(|(i, k)| (k, 2 + i)),
         );
+        // File name -> (rank, drop-in); rank (type-wide, directory, specificity): lower wins.
         let mut by_name: BTreeMap<std::ffi::OsString, ((bool, usize, usize), &DropIn)> =
             BTreeMap::new();
         let type_key = name::suffix_of(unit_name).map(|s| s.trim_start_matches('.').to_string());

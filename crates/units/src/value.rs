@@ -317,8 +317,8 @@ pub fn parse_limit(resource: Resource, s: &str) -> Result<Limit, ValueError> {
                 Ok(Some(u64::try_from(d.as_micros()).unwrap_or(u64::MAX)))
             }
             Resource::Nice => {
-                if let Some(level) = v.strip_prefix(['-', '+']).map(|_| v) {
-                    let n: i64 = level.parse().map_err(|_| ValueError::Number {
+                if v.starts_with(['-', '+']) {
+                    let n: i64 = v.parse().map_err(|_| ValueError::Number {
                         value: v.to_string(),
                     })?;
                     if !(-20..=19).contains(&n) {
@@ -662,6 +662,11 @@ mod tests {
         assert!(parse_limit(Resource::Nice, "41").is_err());
         assert!(parse_limit(Resource::Nice, "-21").is_err());
         assert!(parse_limit(Resource::Sigpending, "1K").is_err());
+        assert_eq!(
+            parse_limit(Resource::Nofile, "10:5"),
+            Err(ValueError::SoftAboveHard { soft: 10, hard: 5 })
+        );
+        assert!(parse_limit(Resource::Nofile, "abc").is_err());
     }
 
     #[test]
@@ -674,11 +679,6 @@ mod tests {
         assert!(decode_base64("a").is_err());
         assert!(decode_base64("aGk=x").is_err());
         assert!(decode_base64("a*b=").is_err());
-        assert_eq!(
-            parse_limit(Resource::Nofile, "10:5"),
-            Err(ValueError::SoftAboveHard { soft: 10, hard: 5 })
-        );
-        assert!(parse_limit(Resource::Nofile, "abc").is_err());
     }
 
     #[test]

@@ -206,7 +206,6 @@ pub fn parse_exec(
     let mut seen_bang = false;
     let mut single_bang = false;
     loop {
-        single_bang |= rest.starts_with('!') && !rest.starts_with("!!");
         let (flag, len, prefix): (&mut bool, usize, char) = if rest.starts_with("!!") {
             (&mut cmd.ambient, 2, '!')
         } else {
@@ -225,6 +224,7 @@ pub fn parse_exec(
         *flag = true;
         if prefix == '!' {
             seen_bang = true;
+            single_bang = len == 1;
         }
         rest = rest.get(len..).unwrap_or("");
     }

@@ -121,6 +121,7 @@ pub fn parse(
         notify_access_set: false,
         restart_line: 0,
         exec_start_failed: false,
+        listen_failed: false,
         stdout_set: false,
     };
     for entry in &entries {
@@ -476,11 +477,7 @@ pub static DIRECTIVES: &[Directive] = &[
     }),
     d("Service", "TimeoutAbortSec", |b, v| {
         // Empty: back to the default, TimeoutStopSec=.
-        b.timeout_abort = if v.is_empty() {
-            None
-        } else {
-            Some(timeout_value(v)?)
-        };
+        b.timeout_abort = optional(v, timeout_value)?;
         Ok(())
     }),
     d("Service", "NotifyAccess", h_notify_access),
@@ -498,7 +495,7 @@ pub static DIRECTIVES: &[Directive] = &[
         Ok(())
     }),
     d("Service", "UMask", |b, v| {
-        b.service.umask = value::parse_mode(v).map_err(|e| e.to_string())?;
+        b.service.umask = mode_value(v)?;
         Ok(())
     }),
     d("Service", "LimitCPU", |b, v| b.limit(Resource::Cpu, v)),
@@ -704,11 +701,11 @@ pub static DIRECTIVES: &[Directive] = &[
         socket::h_listen(b, v, ListenKind::Fifo)
     }),
     d("Socket", "SocketMode", |b, v| {
-        b.socket().socket_mode = value::parse_mode(v).map_err(|e| e.to_string())?;
+        b.socket().socket_mode = mode_value(v)?;
         Ok(())
     }),
     d("Socket", "DirectoryMode", |b, v| {
-        b.socket().directory_mode = value::parse_mode(v).map_err(|e| e.to_string())?;
+        b.socket().directory_mode = mode_value(v)?;
         Ok(())
     }),
     d("Socket", "SocketUser", |b, v| {
@@ -804,6 +801,8 @@ struct Builder<'a> {
     restart_line: u32,
     /// An `ExecStart=` line was rejected: do not also report that there is none.
     exec_start_failed: bool,
+    /// A `Listen*=` line was rejected: do not also report that there is none.
+    listen_failed: bool,
     /// `StandardOutput=` was written: a tty stdin does not change its default.
     stdout_set: bool,
 }
@@ -817,6 +816,9 @@ impl Builder<'_> {
             if let Err(msg) = (dir.handler)(self, &e.value) {
                 if e.key == "ExecStart" {
                     self.exec_start_failed = true;
+                }
+                if e.key.starts_with("Listen") {
+                    self.listen_failed = true;
                 }
                 self.error(format!("{}={}: {msg}", e.key, e.value));
             }
@@ -1307,10 +1309,9 @@ fn h_requires_mounts_for(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
     if let Some(bad) = expanded.split_whitespace().find(|p| !p.starts_with('/')) {
         return Err(format!("path {bad:?} is not absolute"));
     }
+    // Repeats are removed in `finish`, as for After=.
     let target = "local-fs.target".to_string();
-    if !b.unit.deps.after.contains(&target) {
-        b.unit.deps.after.push(target.clone());
-    }
+    b.unit.deps.after.push(target.clone());
     b.refs.push(Reference {
         name: target,
         directive: "After",
@@ -1672,14 +1673,9 @@ fn capability_line(b: &mut Builder<'_>, v: &str, current: Option<u64>) -> u64 {
     let mut sum = 0u64;
     let mut unknown = Vec::new();
     for word in list.split_whitespace() {
-        let bit = crate::condition::capability_bit(word).or_else(|| {
-            let lower = word.to_ascii_lowercase();
-            if lower.starts_with("cap_") {
-                None
-            } else {
-                crate::condition::capability_bit(&format!("cap_{lower}"))
-            }
-        });
+        // `capability_bit` wants the `CAP_` prefix; "cap_cap_x" matches nothing.
+        let bit = crate::condition::capability_bit(word)
+            .or_else(|| crate::condition::capability_bit(&format!("cap_{word}")));
         match bit {
             Some(bit) => sum |= 1u64 << bit,
             None => unknown.push(format!("{word:?}")),

@@ -165,10 +165,7 @@ pub(super) fn finish(b: &mut Builder<'_>, main: &std::path::Path) {
     // ListenSpecial=, ListenNetlink=, ... are read but not enforced: such a unit
     // loads (and fails when started if nothing else is left to listen on).
     // A rejected Listen*= line was reported already.
-    let other_listen = unit.not_enforced.iter().any(|d| d.starts_with("Listen"))
-        || b.diags
-            .iter()
-            .any(|d| d.is_error() && d.message.starts_with("Listen"));
+    let other_listen = unit.not_enforced.iter().any(|d| d.starts_with("Listen")) || b.listen_failed;
     if sock.listen.is_empty() && !other_listen {
         b.diags.push(Diagnostic::error(
             main,
