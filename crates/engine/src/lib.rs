@@ -286,6 +286,8 @@ pub enum Action {
     /// A unit changed state (for the log, and for clients waiting on a job).
     StateChanged {
         unit: String,
+        /// The state it left.
+        from: State,
         state: State,
         reason: Option<Reason>,
     },

@@ -1439,10 +1439,11 @@ impl Machine {
         s.phase = phase;
         let state = phase.state();
         if state != s.state {
-            s.state = state;
+            let from = std::mem::replace(&mut s.state, state);
             s.since = now;
             let action = Action::StateChanged {
                 unit: s.name.clone(),
+                from,
                 state,
                 reason: s.reason.clone(),
             };

@@ -245,6 +245,7 @@ fn every_state_change_is_reported_with_its_reason() {
     let acts = h.take();
     assert!(acts.contains(&Action::StateChanged {
         unit: "a.service".into(),
+        from: State::Running,
         state: State::Failed,
         reason: Some(Reason::ExitCode(2)),
     }));

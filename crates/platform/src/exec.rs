@@ -594,6 +594,12 @@ pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
     let keep_below = stage_slots
         .keep_below
         .max(u32::try_from(highest_passed).unwrap_or(0).saturating_add(1));
+    // Read only when a capability setting needs it (64 prctl calls).
+    let manager_bounding = if cmd.ambient_capabilities != 0 || cmd.bounding_set.is_some() {
+        bounding_set()
+    } else {
+        0
+    };
     let plan = Plan {
         path: &cmd.path,
         argv: argv.as_ptr(),
@@ -626,11 +632,8 @@ pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
         }),
         oom_score_adj: cmd.oom_score_adj.map(decimal),
         sigpipe_ignore: cmd.ignore_sigpipe.then(ignore_action),
-        ambient: match cmd.ambient_capabilities {
-            0 => 0,
-            set => set & bounding_set() & cmd.bounding_set.unwrap_or(!0),
-        },
-        bounding_drop: cmd.bounding_set.map_or(0, |keep| bounding_set() & !keep),
+        ambient: cmd.ambient_capabilities & cmd.bounding_set.unwrap_or(!0) & manager_bounding,
+        bounding_drop: cmd.bounding_set.map_or(0, |keep| manager_bounding & !keep),
         max_signal: libc::SIGRTMAX(),
         not_default: crate::signal::non_default_dispositions(libc::SIGRTMAX()),
         failed_stage: AtomicU8::new(0),
@@ -805,7 +808,6 @@ fn last_errno() -> i32 {
     io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
-/// The child's steps; returns only on failure, with the failing stage and errno.
 /// `wanted`, with both limits capped at the current hard limit of `resource`.
 fn closest(resource: Resource, wanted: rustix::process::Rlimit) -> rustix::process::Rlimit {
     let hard = rustix::process::getrlimit(resource).maximum;
@@ -820,6 +822,7 @@ fn closest(resource: Resource, wanted: rustix::process::Rlimit) -> rustix::proce
     }
 }
 
+/// The child's steps; returns only on failure, with the failing stage and errno.
 fn child_setup(plan: &Plan<'_>) -> (Stage, i32) {
     // First of all a descriptor table of its own, with only the low descriptors:
     // until then every change here would be the manager's too. Kernels before

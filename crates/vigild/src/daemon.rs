@@ -2,7 +2,7 @@
 //! engine. Carrying out engine actions is in `procs`, the control socket in
 //! `control`, log handling in `logs`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -103,9 +103,6 @@ pub(crate) struct Daemon {
     pub handover: Handover,
     /// What the previous manager left, until `boot` takes it over.
     pub inherited: Option<Inherited>,
-    /// Each unit's state as last reported, to see where a change came from
-    /// (OnSuccess= starts units only when an activated unit goes inactive).
-    pub last_state: HashMap<String, State>,
 }
 
 /// Runs the manager until it has stopped everything; returns its exit code
@@ -259,7 +256,6 @@ impl Daemon {
             target_reached: false,
             handover: Handover::default(),
             inherited: None,
-            last_state: HashMap::new(),
             opts,
         };
         daemon.store_sockets(listener_new, notify_new);
@@ -919,6 +915,7 @@ impl Daemon {
         match action {
             Action::StateChanged {
                 unit,
+                from,
                 state,
                 reason,
             } => {
@@ -936,13 +933,11 @@ impl Daemon {
                     self.kill_leftovers(&unit);
                     self.release_run_resources(&unit, state == State::Restarting);
                 }
-                let before = self.last_state.insert(unit.clone(), state);
                 if state == State::Failed {
                     self.start_triggered(&unit, Trigger::Failure);
                 }
-                let ran = before.is_some_and(|b| {
-                    !matches!(b, State::Inactive | State::Failed | State::Waiting)
-                });
+                // OnSuccess= starts units only when an activated unit goes inactive.
+                let ran = !matches!(from, State::Inactive | State::Failed | State::Waiting);
                 if state == State::Inactive
                     && ran
                     && !matches!(reason, Some(Reason::ConditionFailed(_)))

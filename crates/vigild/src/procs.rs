@@ -233,9 +233,6 @@ impl Daemon {
         let _ = self.engine.handle(now, event);
     }
 
-    /// The unit's `DynamicUser=` account: the one it holds while it runs, else a
-    /// new one no other running unit holds. Only a manager running as root has
-    /// ids to hand out; otherwise the setting changes nothing.
     /// A command that could not be started: said, and told to the engine.
     fn spawn_failed(
         &mut self,
@@ -262,6 +259,9 @@ impl Daemon {
         );
     }
 
+    /// The unit's `DynamicUser=` account: the one it holds while it runs, else a
+    /// new one no other running unit holds. Only a manager running as root has
+    /// ids to hand out; otherwise the setting changes nothing.
     fn dynamic_user(
         &mut self,
         unit: &str,
@@ -489,13 +489,7 @@ impl Daemon {
         ) {
             return;
         }
-        for (pgid, started) in groups {
-            // A live process with the group's number that started after the
-            // leader vigild started is another process: the number was reused.
-            // (A tick of slack: the two clocks are read a moment apart.)
-            if start_time(pgid).is_some_and(|t| t > started + 1) {
-                continue;
-            }
+        for (pgid, _) in valid_groups(&groups) {
             // Errors are expected: an empty group no longer exists (ESRCH).
             if vigil_platform::kill_group(pgid, service.kill_signal).is_ok() {
                 let _ = vigil_platform::kill_group(pgid, libc_sig::SIGCONT);
@@ -629,16 +623,14 @@ impl Daemon {
 
     /// The unit whose recorded sessions or process groups hold `pid`.
     pub(crate) fn unit_of_session(&self, pid: u32) -> Option<String> {
-        let f = stat_fields(pid)?;
-        let pgrp: u32 = f.get(5 - 3)?.parse().ok()?;
-        let session: u32 = f.get(6 - 3)?.parse().ok()?;
+        let p = proc_info(pid, &stat_fields(pid)?)?;
         let me = self.procs.manager_pid;
         self.procs
             .groups
             .iter()
             .find(|(_, list)| {
                 list.iter()
-                    .any(|g| g.0 != me && (g.0 == pgrp || g.0 == session))
+                    .any(|g| g.0 != me && (g.0 == p.pgrp || g.0 == p.session))
             })
             .map(|(unit, _)| unit.clone())
     }
@@ -747,25 +739,30 @@ fn all_processes() -> Vec<ProcInfo> {
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter_map(|pid| {
             let f = stat_fields(pid)?;
-            let num = |i: usize| f.get(i - 3)?.parse::<u64>().ok();
             if f.first().map(String::as_str) == Some("Z") {
                 return None;
             }
-            Some(ProcInfo {
-                pid,
-                ppid: u32::try_from(num(4)?).ok()?,
-                pgrp: u32::try_from(num(5)?).ok()?,
-                session: u32::try_from(num(6)?).ok()?,
-                start: num(22)?,
-            })
+            proc_info(pid, &f)
         })
         .collect()
 }
 
+/// [`ProcInfo`] from the fields [`stat_fields`] read.
+fn proc_info(pid: u32, f: &[String]) -> Option<ProcInfo> {
+    let num = |i: usize| f.get(i - 3)?.parse::<u64>().ok();
+    Some(ProcInfo {
+        pid,
+        ppid: u32::try_from(num(4)?).ok()?,
+        pgrp: u32::try_from(num(5)?).ok()?,
+        session: u32::try_from(num(6)?).ok()?,
+        start: num(22)?,
+    })
+}
+
 /// The unit's recorded sessions and process groups whose number was not
 /// reused: an id whose leader is alive but started after the unit recorded it
-/// belongs to an unrelated process now (a tick of slack, as in
-/// [`Daemon::kill_leftovers`]).
+/// belongs to an unrelated process now. (A tick of slack: the two clocks are
+/// read a moment apart.)
 fn valid_groups(groups: &[(u32, u64)]) -> Vec<(u32, u64)> {
     groups
         .iter()

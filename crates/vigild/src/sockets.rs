@@ -78,6 +78,41 @@ pub(crate) struct Sockets {
     connections: BTreeMap<String, Connection>,
 }
 
+impl Listening {
+    fn new(id: u64, sock: &Socket, fds: Vec<OwnedFd>) -> Listening {
+        let remove = if sock.remove_on_stop {
+            sock.listen
+                .iter()
+                .filter_map(|l| match &l.address {
+                    ListenAddress::Path(p) => Some(p.clone()),
+                    _ => None,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Listening {
+            id,
+            service: sock.service.clone(),
+            fd_name: sock.fd_name.clone(),
+            fds,
+            watching: false,
+            remove,
+            triggers: VecDeque::new(),
+            accept: sock.accept,
+            max_connections: sock.max_connections,
+        }
+    }
+
+    /// Takes the unit's fds out of the epoll set.
+    fn unwatch(&mut self, epoll: &vigil_platform::Epoll) {
+        for fd in &self.fds {
+            unwatch(epoll, fd);
+        }
+        self.watching = false;
+    }
+}
+
 impl Sockets {
     fn unit_of(&self, id: u64) -> Option<String> {
         self.units
@@ -196,29 +231,14 @@ impl Daemon {
             reuse_port: sock.reuse_port,
             free_bind: sock.free_bind,
         };
-        let mut fds = Vec::with_capacity(sock.listen.len());
-        let mut remove = Vec::new();
-        for listen in &sock.listen {
-            // An error drops (closes) what was opened so far.
-            fds.push(open_one(listen, sock, &opts)?);
-            if let ListenAddress::Path(p) = &listen.address
-                && sock.remove_on_stop
-            {
-                remove.push(p.clone());
-            }
-        }
+        // An error drops (closes) what was opened so far.
+        let fds = sock
+            .listen
+            .iter()
+            .map(|listen| open_one(listen, sock, &opts))
+            .collect::<Result<Vec<_>, _>>()?;
         self.sockets.next_id += 1;
-        let listening = Listening {
-            id: self.sockets.next_id,
-            service: sock.service.clone(),
-            fd_name: sock.fd_name.clone(),
-            fds,
-            watching: false,
-            remove,
-            triggers: VecDeque::new(),
-            accept: sock.accept,
-            max_connections: sock.max_connections,
-        };
+        let listening = Listening::new(self.sockets.next_id, sock, fds);
         let addresses: Vec<String> = sock.listen.iter().map(|l| l.address.to_string()).collect();
         self.sockets.units.insert(unit.to_string(), listening);
         self.store_listening(unit);
@@ -235,7 +255,7 @@ impl Daemon {
     /// Watches the unit's sockets when its service is down, stops watching
     /// them otherwise. `Accept=yes` sockets are always watched.
     fn rearm_socket(&mut self, unit: &str) {
-        let Some(l) = self.sockets.units.get(unit) else {
+        let Some(l) = self.sockets.units.get_mut(unit) else {
             return;
         };
         let service_down = l.accept
@@ -243,10 +263,6 @@ impl Daemon {
                 .engine
                 .unit(&l.service)
                 .is_none_or(|i| matches!(i.state, State::Inactive | State::Failed));
-        let l = match self.sockets.units.get_mut(unit) {
-            Some(l) => l,
-            None => return,
-        };
         let mut errors = Vec::new();
         if service_down && !l.watching {
             for fd in &l.fds {
@@ -259,10 +275,7 @@ impl Daemon {
             }
             l.watching = true;
         } else if !service_down && l.watching {
-            for fd in &l.fds {
-                unwatch(&self.epoll, fd);
-            }
-            l.watching = false;
+            l.unwatch(&self.epoll);
         }
         for e in errors {
             self.say(Level::Error, Some(unit), &e);
@@ -272,12 +285,10 @@ impl Daemon {
     /// `Action::CloseSockets`: closes the unit's sockets, and removes their
     /// files with RemoveOnStop=yes.
     pub(crate) fn close_sockets(&mut self, unit: &str) {
-        let Some(l) = self.sockets.units.remove(unit) else {
+        let Some(mut l) = self.sockets.units.remove(unit) else {
             return;
         };
-        for fd in &l.fds {
-            unwatch(&self.epoll, fd);
-        }
+        l.unwatch(&self.epoll);
         self.unstore_listening(unit, l.fds.len());
         drop(l.fds);
         for path in &l.remove {
@@ -308,10 +319,7 @@ impl Daemon {
             self.accept_connections(&unit);
             return;
         }
-        for fd in &l.fds {
-            unwatch(&self.epoll, fd);
-        }
-        l.watching = false;
+        l.unwatch(&self.epoll);
         while l
             .triggers
             .front()
@@ -461,10 +469,7 @@ impl Daemon {
         {
             // Not again at once (EMFILE would spin): the socket is watched
             // again when one of its instances ends.
-            for fd in &l.fds {
-                unwatch(&self.epoll, fd);
-            }
-            l.watching = false;
+            l.unwatch(&self.epoll);
             self.say(Level::Error, Some(unit), &why);
         }
         for (fd, peer) in accepted {
@@ -723,31 +728,8 @@ impl Daemon {
                 continue;
             };
             self.sockets.next_id += 1;
-            let remove = if sock.remove_on_stop {
-                sock.listen
-                    .iter()
-                    .filter_map(|l| match &l.address {
-                        ListenAddress::Path(p) => Some(p.clone()),
-                        _ => None,
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            self.sockets.units.insert(
-                unit.clone(),
-                Listening {
-                    id: self.sockets.next_id,
-                    service: sock.service.clone(),
-                    fd_name: sock.fd_name.clone(),
-                    fds,
-                    watching: false,
-                    remove,
-                    triggers: VecDeque::new(),
-                    accept: sock.accept,
-                    max_connections: sock.max_connections,
-                },
-            );
+            let listening = Listening::new(self.sockets.next_id, sock, fds);
+            self.sockets.units.insert(unit.clone(), listening);
             self.say(Level::Info, Some(&unit), "took over the listening sockets");
             self.rearm_socket(&unit);
         }
