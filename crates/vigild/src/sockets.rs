@@ -404,15 +404,12 @@ impl Daemon {
         service: &str,
         sockets: &[String],
     ) -> Vec<(OwnedFd, String)> {
-        if let Some(c) = self.sockets.connections.get(service) {
-            return match c.fd.try_clone() {
-                Ok(copy) => vec![(copy, ACCEPTED_FD_NAME.to_string())],
-                Err(e) => {
-                    let msg = format!("cannot pass the connection: {e}");
-                    self.say(Level::Error, Some(service), &msg);
-                    Vec::new()
-                }
-            };
+        if self.sockets.connections.contains_key(service) {
+            let copy = self.connection_copy(service);
+            return copy
+                .map(|fd| (fd, ACCEPTED_FD_NAME.to_string()))
+                .into_iter()
+                .collect();
         }
         let mut order: Vec<&String> = sockets.iter().collect();
         for (name, l) in &self.sockets.units {
