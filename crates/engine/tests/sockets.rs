@@ -75,10 +75,7 @@ fn restarting_a_socket_closes_then_listens_again() {
 
 #[test]
 fn activation_counts_against_the_start_limit_and_a_manual_start_does_not() {
-    let mut h = H::new(vec![service("web.service").unit(|u| {
-        u.start_limit.burst = 2;
-        u.start_limit.interval = secs(10);
-    })]);
+    let mut h = H::new(vec![service("web.service").limit(2, secs(10))]);
     for i in 0..2 {
         h.ok(Event::Activate("web.service".into()));
         let pid = h.spawned("web.service", vigil_engine::Role::Main(0));

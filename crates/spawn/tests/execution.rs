@@ -6,8 +6,8 @@
 mod support;
 
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use support::{require_root, run, sh};
+use std::path::Path;
+use support::{require_root, run, sh, temp_dir};
 
 use vigil_platform::exec::ExecStatus;
 use vigil_platform::process::ExitStatus;
@@ -16,14 +16,6 @@ use vigil_units::{
     CpuPolicy, DirectoryKind, ExecCommand, FileMode, Input, IoClass, Limit, Resource, Service,
     TtyMode,
 };
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("vigil-exec-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
-    dir
-}
 
 fn to_file(path: &Path) -> Context {
     Context {
@@ -225,15 +217,20 @@ fn nice_oom_score_io_and_cpu_scheduling_and_sigpipe() {
     assert_eq!(std::fs::read_to_string(&out).unwrap().trim(), "idle");
 }
 
-/// Whether this process has a capability (a bit of CapEff).
-fn has_capability(bit: u32) -> bool {
+/// One capability set of this process (`CapEff`, `CapBnd`...), from /proc/self/status.
+fn capabilities(set: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let hex = status
         .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
+        .find_map(|l| l.strip_prefix(set)?.strip_prefix(':'))
         .unwrap()
         .trim();
-    u64::from_str_radix(hex, 16).unwrap() & (1 << bit) != 0
+    u64::from_str_radix(hex, 16).unwrap()
+}
+
+/// Whether this process has a capability (a bit of CapEff).
+fn has_capability(bit: u32) -> bool {
+    capabilities("CapEff") & (1 << bit) != 0
 }
 
 #[test]
@@ -343,10 +340,8 @@ fn directories_are_created_with_their_mode_and_exported() {
     assert!(dir.join("run").exists() && dir.join("lib/app").exists());
 
     // A file in the way fails the start, naming the directive.
-    std::fs::write(dir.join("cache/app"), "").unwrap_or_else(|_| {
-        std::fs::remove_dir_all(dir.join("cache/app")).unwrap();
-        std::fs::write(dir.join("cache/app"), "").unwrap();
-    });
+    std::fs::remove_dir_all(dir.join("cache/app")).unwrap();
+    std::fs::write(dir.join("cache/app"), "").unwrap();
     let ctx = Context {
         directory_roots: Some(roots_in(&dir)),
         ..Context::default()
@@ -602,18 +597,11 @@ fn tty_fail_refuses_a_path_that_is_not_a_terminal() {
     assert_eq!(run(&lenient, &sh("exit 0"), ctx), OK);
 }
 
-/// This process's hard RLIMIT_NOFILE, from /proc/self/limits (a child inherits it).
+/// This process's hard RLIMIT_NOFILE (a child inherits it).
 fn nofile_hard_limit() -> u64 {
-    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
-    let line = limits
-        .lines()
-        .find(|l| l.starts_with("Max open files"))
-        .unwrap();
-    line["Max open files".len()..]
-        .split_whitespace()
-        .nth(1)
-        .and_then(|h| h.parse().ok())
-        .unwrap_or_else(|| panic!("no finite hard limit in {line:?}"))
+    let (_, hard) =
+        vigil_platform::process::get_rlimit(vigil_platform::exec::RlimitResource::Nofile);
+    hard.expect("a finite hard limit of open files")
 }
 
 /// A Python program that prints its capability sets (`CapInh=... CapPrm=...
@@ -649,13 +637,7 @@ fn free_low_port() -> u16 {
 
 /// The bounding set of this process (which its children inherit).
 fn bounding_set() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let hex = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapBnd:"))
-        .unwrap()
-        .trim();
-    u64::from_str_radix(hex, 16).unwrap()
+    capabilities("CapBnd")
 }
 
 #[test]

@@ -3,8 +3,8 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use support::{is_root, require_root, run, sh};
+use std::path::Path;
+use support::{is_root, require_root, run, sh, temp_dir};
 
 use vigil_platform::exec::ExecStatus;
 use vigil_platform::process::{ExitStatus, wait_blocking};
@@ -12,13 +12,6 @@ use vigil_spawn::{Context, SpawnError, Stdio, prepare, spawn};
 use vigil_units::{
     EnvironmentFile, ExecCommand, FileMode, Limit, Resource, Service, WorkingDir, WorkingDirectory,
 };
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("vigil-spawn-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn read(dir: &Path, name: &str) -> String {
     std::fs::read_to_string(dir.join(name)).unwrap()

@@ -12,7 +12,10 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 use std::process::Output;
 
-use harness::{Manager, TempDir, alive, require_root, vigil_offline, wait_until, write_file};
+use harness::{
+    Manager, TempDir, alive, python, require_root, stdout_lines, vigil_offline, wait_until,
+    write_file,
+};
 
 // ---------------------------------------------------------------- helpers
 
@@ -26,15 +29,6 @@ fn text(out: &Output) -> String {
 
 fn p(path: &Path) -> String {
     path.display().to_string()
-}
-
-/// The stdout lines of a unit's log, in order.
-fn stdout_lines(m: &Manager, unit: &str) -> Vec<String> {
-    m.log_json(unit)
-        .into_iter()
-        .filter(|l| l["stream"] == "stdout")
-        .map(|l| l["line"].as_str().unwrap_or_default().to_string())
-        .collect()
 }
 
 /// The time (µs) of the first log line of `unit` after index `from` containing
@@ -2445,15 +2439,6 @@ def wait_for(path):
         time.sleep(0.02)
 "#;
 
-fn python() -> &'static str {
-    let py = "/usr/bin/python3";
-    assert!(
-        Path::new(py).exists(),
-        "{py} is needed for the notify protocol tests"
-    );
-    py
-}
-
 /// Writes `body` after the notifier helpers into `dir/name.py`; returns its path.
 fn py_service(dir: &Path, name: &str, body: &str) -> String {
     let path = dir.join(format!("{name}.py"));
@@ -2513,9 +2498,8 @@ os.waitpid(child, 0)
     fs::write(&reload, "").unwrap();
     m.wait_state("py.service", "reloading");
     fs::write(&reloaded, "").unwrap();
-    wait_until("READY=1 after RELOADING=1 to show running", || {
-        m.state("py.service") == "running"
-    });
+    // READY=1 after RELOADING=1: running again (the first `-> running` is history).
+    m.wait_log_count("py.service", "-> running", 2);
     assert_eq!(m.status_json("py.service")["status_text"], "reloaded");
 
     fs::write(&fork, "").unwrap();
@@ -2803,7 +2787,8 @@ fn refuse_manual_start_and_stop_turn_away_vigil_but_not_dependencies() {
     assert!(err.contains("may not be started manually"), "{err}");
     assert_eq!(m.state("guarded.service"), "inactive");
     m.vigil_ok(&["start", "parent"]);
-    m.wait_state("guarded.service", "running");
+    // Its second run: the first one's `-> running` is in the log already.
+    m.wait_log_count("guarded.service", "-> running", 2);
 }
 
 #[test]
@@ -2834,9 +2819,10 @@ fn stop_when_unneeded_stops_a_helper_once_its_last_user_stops() {
     wait_until("the helper's process to end", || !alive(helper));
     // Started by hand with no user: stopped again.
     m.vigil_ok(&["start", "helper"]);
-    m.wait_state("helper.service", "inactive");
-    let log = m.wait_log("helper.service", "StopWhenUnneeded");
-    assert!(log.contains("no active unit needs it"), "{log}");
+    // The second stop: the first one's lines are in the log already.
+    m.wait_log_count("helper.service", "-> inactive", 2);
+    let log = m.wait_log_count("helper.service", "StopWhenUnneeded", 2);
+    assert!(log[1].contains("no active unit needs it"), "{log:?}");
 }
 
 // ------------------------------------------ D-Bus names, reload propagation, unit actions

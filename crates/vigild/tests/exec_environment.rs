@@ -12,7 +12,7 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use harness::{Manager, require_root, wait_until};
+use harness::{Manager, python, require_root, stdout_lines, wait_until};
 
 /// Removes the listed paths when the test ends, however it ends.
 struct Cleanup(Vec<PathBuf>);
@@ -23,14 +23,6 @@ impl Drop for Cleanup {
             let _ = fs::remove_dir_all(p);
         }
     }
-}
-
-fn stdout_lines(m: &Manager, unit: &str) -> Vec<String> {
-    m.log_json(unit)
-        .into_iter()
-        .filter(|l| l["stream"] == "stdout")
-        .map(|l| l["line"].as_str().unwrap_or_default().to_string())
-        .collect()
 }
 
 fn owner_and_mode(path: &Path) -> (u32, u32, u32) {
@@ -280,18 +272,11 @@ fn syslog_identifier_tags_the_units_lines() {
     );
 }
 
-/// This process's hard RLIMIT_NOFILE, from /proc/self/limits (a child inherits it).
+/// This process's hard RLIMIT_NOFILE (a child inherits it).
 fn nofile_hard_limit() -> u64 {
-    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
-    let line = limits
-        .lines()
-        .find(|l| l.starts_with("Max open files"))
-        .unwrap();
-    line["Max open files".len()..]
-        .split_whitespace()
-        .nth(1)
-        .and_then(|h| h.parse().ok())
-        .unwrap_or_else(|| panic!("no finite hard limit in {line:?}"))
+    let (_, hard) =
+        vigil_platform::process::get_rlimit(vigil_platform::exec::RlimitResource::Nofile);
+    hard.expect("a finite hard limit of open files")
 }
 
 /// A small server in Python: prints its capability sets, binds
@@ -321,10 +306,7 @@ fn ambient_capabilities_let_user_nobody_serve_on_a_privileged_port() {
         return;
     }
     use std::io::Read;
-    let python = ["/usr/bin/python3", "/usr/local/bin/python3"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("python3 in /usr/bin or /usr/local/bin");
+    let python = python();
     let dir = harness::TempDir::new("ambient");
     let script = dir.path().join("server.py");
     fs::write(&script, CAPABILITY_SERVER).unwrap();
@@ -373,17 +355,17 @@ fn ambient_capabilities_let_user_nobody_serve_on_a_privileged_port() {
     m.vigil_ok(&["stop", "granted.service"]);
     m.wait_state("granted.service", "inactive");
 
-    if u32::from(port) >= unprivileged_start {
-        println!("skipping the refusal: ip_unprivileged_port_start={unprivileged_start}");
-        return;
-    }
     m.vigil_ok(&["start", "refused.service"]);
-    m.wait_log("refused.service", "bind: EACCES");
-    m.wait_state("refused.service", "failed");
+    m.wait_log("refused.service", "CapPrm=");
     let lines = stdout_lines(&m, "refused.service");
-    println!("refused.service: {lines:?}");
     assert_eq!(
         lines[0],
         "CapPrm=0000000000000000 CapEff=0000000000000000 CapAmb=0000000000000000"
     );
+    // Where ip_unprivileged_port_start lets anyone bind the port (Docker sets 0),
+    // the sets are still checked; only the refusal cannot be seen.
+    if u32::from(port) < unprivileged_start {
+        m.wait_log("refused.service", "bind: EACCES");
+        m.wait_state("refused.service", "failed");
+    }
 }

@@ -11,46 +11,9 @@ use std::path::Path;
 
 use harness::{Manager, TempDir, require_root, wait_until};
 
-/// The processes whose parent is `pid` (in the test's PID namespace).
-fn children(pid: u32) -> Vec<u32> {
-    fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect()
-}
-
-fn comm(pid: u32) -> String {
-    fs::read_to_string(format!("/proc/{pid}/comm"))
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
-
-/// vigild's PID as the test sees it: unshare -> vigil-init -> vigild.
-fn manager_pid(m: &Manager) -> Option<u32> {
-    let init = *children(m.pid()).first()?;
-    children(init).into_iter().find(|&p| comm(p) == "vigild")
-}
-
 /// Kills vigild with SIGKILL and waits until the next one answers.
 fn kill_manager(m: &Manager) {
-    let mut old = None;
-    wait_until("a running vigild", || {
-        old = manager_pid(m);
-        old.is_some()
-    });
-    let old = old.unwrap();
-    let status = std::process::Command::new("kill")
-        .args(["-KILL", &old.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    wait_until("the next vigild", || {
-        manager_pid(m).is_some_and(|p| p != old)
-    });
-    // It answers once it has taken over (connections wait in the backlog).
-    m.vigil_ok(&["list"]);
+    m.kill_vigild(|| {});
 }
 
 fn lines(path: &Path) -> Vec<String> {
@@ -208,7 +171,7 @@ fn a_service_that_ends_while_no_manager_runs_is_restarted_with_its_status() {
     let first = m.main_pid("svc.service");
     let mut manager = None;
     wait_until("vigild", || {
-        manager = manager_pid(&m);
+        manager = m.vigild_pid();
         manager.is_some()
     });
     let manager = manager.unwrap().to_string();

@@ -1,11 +1,21 @@
-//! What the spawn tests share: a `/bin/sh -c` command, running it to its end, and
-//! the root check of the privileged tests.
+//! What the spawn tests share: a scratch directory, a `/bin/sh -c` command,
+//! running it to its end, and the root check of the privileged tests.
 #![allow(dead_code)]
 
 use vigil_platform::exec::ExecStatus;
 use vigil_platform::process::{ExitStatus, wait_blocking};
 use vigil_spawn::{Context, prepare, spawn};
 use vigil_units::{ExecCommand, Service};
+
+/// A fresh directory for one test; open to every user, as a child may run as
+/// another one.
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("vigil-spawn-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    dir
+}
 
 pub fn sh(script: &str) -> ExecCommand {
     ExecCommand {

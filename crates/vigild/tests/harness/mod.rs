@@ -420,6 +420,37 @@ impl Manager {
         }
         self.child.wait().expect("wait vigild")
     }
+
+    /// Under vigil-init: vigild's PID as the test sees it (unshare -> vigil-init
+    /// -> vigild), when one runs.
+    pub fn vigild_pid(&self) -> Option<u32> {
+        let init = *children(self.pid()).first()?;
+        children(init).into_iter().find(|&p| {
+            fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "vigild")
+        })
+    }
+
+    /// Under vigil-init: kills vigild with SIGKILL, runs `while_down` before its
+    /// successor is seen, and waits until the successor answers.
+    pub fn kill_vigild(&self, while_down: impl FnOnce()) {
+        let mut old = None;
+        wait_until("a running vigild", || {
+            old = self.vigild_pid();
+            old.is_some()
+        });
+        let old = old.unwrap();
+        let status = Command::new("kill")
+            .args(["-KILL", &old.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        while_down();
+        wait_until("the next vigild", || {
+            self.vigild_pid().is_some_and(|p| p != old)
+        });
+        // It answers once it has taken over (connections wait in the backlog).
+        self.vigil_ok(&["list"]);
+    }
 }
 
 impl Drop for Manager {
@@ -429,10 +460,7 @@ impl Drop for Manager {
             // not pass it on: vigil-init, below it, gets it.
             let mut target = self.child.id();
             if self.under_init
-                && let Some(init) =
-                    fs::read_to_string(format!("/proc/{target}/task/{target}/children"))
-                        .ok()
-                        .and_then(|c| c.split_whitespace().next().and_then(|p| p.parse().ok()))
+                && let Some(&init) = children(target).first()
             {
                 target = init;
             }
@@ -556,13 +584,16 @@ pub fn is_root() -> bool {
 
 /// Skips a privileged test with a printed reason, except in CI where it must run.
 pub fn require_root(test: &str) -> bool {
-    if is_root() {
-        return true;
-    }
+    is_root() || skip(test, "needs root")
+}
+
+/// Says why `test` does not run and returns false; under CI=true, where every
+/// test must run, fails it instead.
+pub fn skip(test: &str, reason: &str) -> bool {
     if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test} needs root and CI=true forbids skipping it");
+        panic!("{test} cannot run: {reason}; CI=true forbids skipping it");
     }
-    eprintln!("skipping {test}: needs root");
+    eprintln!("skipping {test}: {reason}");
     false
 }
 
@@ -575,5 +606,33 @@ pub fn passwd_entry(name: &str) -> Vec<String> {
         .unwrap_or_else(|| panic!("{name} in /etc/passwd"))
         .split(':')
         .map(str::to_string)
+        .collect()
+}
+
+/// The processes whose parent is `pid` (in the test's PID namespace).
+pub fn children(pid: u32) -> Vec<u32> {
+    fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// A python3 the services can run (the manager's PATH may not have pyenv's); a
+/// machine without one fails the tests that need it rather than skipping them.
+pub fn python() -> String {
+    ["/usr/bin/python3", "/usr/local/bin/python3"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("python3 in /usr/bin or /usr/local/bin")
+        .to_string()
+}
+
+/// The stdout lines of a unit's log, in order.
+pub fn stdout_lines(m: &Manager, unit: &str) -> Vec<String> {
+    m.log_json(unit)
+        .into_iter()
+        .filter(|l| l["stream"] == "stdout")
+        .map(|l| l["line"].as_str().unwrap_or_default().to_string())
         .collect()
 }
