@@ -1,86 +1,67 @@
 //! The init side of the channel to the manager (docs/INIT.md has the protocol): a
-//! SOCK_SEQPACKET socketpair whose other end is the manager's fd 3. It owns the fd store
-//! (descriptors the manager asks init to keep across its own death) and the ring of exit
-//! statuses init reaped, and sends both to each new manager.
-//!
-//! It never blocks on the manager: the socket is non-blocking, and what cannot be sent
-//! now stays queued (the fd store is re-read, the ring keeps its entries) until the socket
-//! is writable again. Both arrays are mapped once, at start, zeroed: a page costs memory
-//! only once used.
+//! SOCK_SEQPACKET socketpair whose other end is the manager's fd 3. It keeps the fd store
+//! (descriptors the manager asks init to keep across its own death) and a ring of the exit
+//! statuses init reaped, and sends both to each new manager. It never blocks on the
+//! manager: what the socket does not take now stays queued until it is writable again.
 
 use core::fmt::Write as _;
 use core::mem::MaybeUninit;
 
 use rustix::fd::{AsFd as _, AsRawFd as _, BorrowedFd, IntoRawFd as _, OwnedFd};
 use rustix::io::{self, Errno, IoSlice, IoSliceMut};
-use rustix::net::{self as net, RecvAncillaryBuffer, RecvAncillaryMessage as Recv, RecvFlags};
-use rustix::net::{ReturnFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+use rustix::net::{self, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags};
+use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
 
+use crate::end::Action;
 use crate::log::{self, Line, Why, say, shout};
-use crate::shutdown::Action;
 use crate::sys;
 
-/// Descriptors the fd store leaves free for vigil-init's own use (the next manager's
-/// channel, a console).
+/// Descriptors the fd store leaves free for vigil-init's own use.
 pub const FD_RESERVE: u64 = 64;
 /// Descriptors the fd store holds at most.
 pub const MAX_FDS: usize = 16384;
-/// Exit statuses kept for the manager at most; beyond it the oldest is dropped and counted.
+/// Statuses kept at most; beyond, the oldest is dropped and counted.
 const RING: usize = 4096;
-/// Longest fd store name, in bytes.
+/// Longest fd store name, and longest message, in bytes.
 const NAME_MAX: usize = 64;
-/// Longest message, in bytes; a longer one is ignored.
 const MESSAGE_MAX: usize = 256;
 
-/// What the manager asked init to do once it exits.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// What the manager asked for.
+#[derive(Debug, Default)]
 pub struct Requests {
+    /// What to do once it exits, and with which exit code (`exit CODE`).
     pub action: Option<Action>,
     pub exit_code: Option<u8>,
-    /// The manager asked for the emergency shell.
     pub emergency: bool,
 }
 
-/// Where the greeting of a new manager stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// `fds N` is next.
-    Count,
-    /// `fd NAME` for the stored descriptor at this slot, if any.
-    Fd(usize),
-    /// This many `exited` lines of the backlog are still due before `ready`.
-    Backlog(usize),
-    Ready,
-    /// Greeting done; `exited` lines are sent as processes are reaped.
-    Live,
-}
-
-/// The message just sent, to advance the state once the socket took it.
-#[derive(Debug, Clone, Copy)]
+/// A message sent, to update the state once the socket took it.
+#[derive(Debug)]
 enum Sent {
-    Count,
-    Fd(usize),
-    Ready,
+    Greeting,
     Lost,
-    /// This many statuses, from the head of the ring.
+    /// This many statuses.
     Exited(usize),
+    Ready,
     EmergencyOver,
 }
 
 #[derive(Debug)]
 pub struct Channel {
     sock: Option<OwnedFd>,
-    phase: Phase,
-    /// The last send would have blocked; wait for POLLOUT before trying again.
+    /// The greeting's next step: 0 for `fds N`, then one per stored descriptor, then the
+    /// queued statuses and `ready`. None once `ready` was sent.
+    greeting: Option<usize>,
+    /// The last send would have blocked: wait for POLLOUT.
     pub blocked: bool,
-    /// Sending failed for good (the manager closed its end); the socket is kept for what
-    /// the manager sent before, which is still to be read.
+    /// Sending failed for good (the manager closed its end); what it sent is still read.
     broken: bool,
-    /// The fd store, dense (slots `0..stored` are used): descriptor, name length, name.
+    /// The fd store, slots `0..stored`: descriptor, name length, name.
     store: &'static mut [(i32, u8, [u8; NAME_MAX])],
     stored: usize,
     /// The emergency shell the manager asked for has exited: tell it.
     pub emergency_over: bool,
+    /// Statuses not sent yet: `queued` of them from `head` on.
     ring: &'static mut [(i32, i32)],
     head: usize,
     queued: usize,
@@ -100,7 +81,7 @@ impl Channel {
     pub fn new() -> Channel {
         Channel {
             sock: None,
-            phase: Phase::Live,
+            greeting: None,
             blocked: false,
             broken: false,
             store: sys::zeroed(MAX_FDS),
@@ -113,16 +94,13 @@ impl Channel {
         }
     }
 
-    /// Opens a fresh channel for a manager about to start and returns the end it gets.
+    /// Opens a fresh channel for a manager about to start; returns the end it gets.
     pub fn connect(&mut self) -> io::Result<OwnedFd> {
         use net::{AddressFamily, SocketFlags, SocketType};
         let flags = SocketFlags::CLOEXEC | SocketFlags::NONBLOCK;
         let (ours, theirs) =
             net::socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, flags, None)?;
-        self.sock = Some(ours);
-        self.phase = Phase::Count;
-        self.blocked = false;
-        self.broken = false;
+        (self.sock, self.greeting, self.blocked, self.broken) = (Some(ours), Some(0), false, false);
         Ok(theirs)
     }
 
@@ -136,10 +114,9 @@ impl Channel {
 
     /// Remembers the exit status of a reaped process for the manager.
     pub fn reaped(&mut self, pid: i32, status: i32) {
-        if self.queued >= RING {
-            self.head = (self.head + 1) % RING;
-            self.queued = RING - 1;
-            self.lost = self.lost.saturating_add(1);
+        if self.queued == RING {
+            (self.head, self.queued) = ((self.head + 1) % RING, RING - 1);
+            self.lost += 1;
         }
         if let Some(slot) = self.ring.get_mut((self.head + self.queued) % RING) {
             *slot = (pid, status);
@@ -147,7 +124,7 @@ impl Channel {
         }
     }
 
-    /// Reads every pending message; requests are recorded in `requests`.
+    /// Reads every pending message; requests land in `requests`.
     pub fn receive(&mut self, requests: &mut Requests) {
         let mut buf = [0u8; MESSAGE_MAX];
         let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(16))];
@@ -155,68 +132,60 @@ impl Channel {
             let mut fds = RecvAncillaryBuffer::new(&mut space);
             let flags = RecvFlags::DONTWAIT | RecvFlags::CMSG_CLOEXEC;
             let got = match net::recvmsg(sock, &mut [IoSliceMut::new(&mut buf)], &mut fds, flags) {
-                Ok(got) => got,
+                Ok(got) if got.bytes > 0 || fds.drain().next().is_some() => got,
                 Err(Errno::AGAIN) => return,
-                // The manager left without reading all we sent: the kernel reports that
+                // A manager that left without reading all we sent: the kernel says so
                 // once, before the messages it sent, which are still to be read.
                 Err(Errno::INTR | Errno::CONNRESET) => continue,
                 Err(e) => {
                     say!(log::WARNING, "manager channel: {}", Why(e));
                     return self.disconnect();
                 }
-            };
-            if got.bytes == 0 && fds.drain().next().is_none() {
                 // The manager closed its end: nothing more will come.
-                return self.disconnect();
-            }
+                Ok(_) => return self.disconnect(),
+            };
+            let text = buf.get(..got.bytes).unwrap_or_default();
             if got.flags.contains(ReturnFlags::TRUNC) {
                 say!(log::WARNING, "manager channel: message too long, ignored");
-                continue;
+            } else {
+                self.handle(text.strip_suffix(b"\n").unwrap_or(text), &mut fds, requests);
             }
-            let text = buf.get(..got.bytes).unwrap_or_default();
-            self.handle(text.strip_suffix(b"\n").unwrap_or(text), &mut fds, requests);
         }
     }
 
     fn handle(&mut self, text: &[u8], fds: &mut RecvAncillaryBuffer<'_>, requests: &mut Requests) {
-        let (verb, arg) = match text.iter().position(|&b| b == b' ') {
-            Some(at) => (text.get(..at), text.get(at + 1..)),
-            None => (Some(text), Some(&b""[..])),
-        };
-        let (Some(verb), Some(arg)) = (verb, arg) else {
-            return;
-        };
-        let valid_name =
-            (1..=NAME_MAX).contains(&arg.len()) && arg.iter().all(u8::is_ascii_graphic);
+        let at = text.iter().position(|&b| b == b' ').unwrap_or(text.len());
+        let (verb, arg) = (
+            text.get(..at).unwrap_or_default(),
+            text.get(at + 1..).unwrap_or_default(),
+        );
+        let name = (1..=NAME_MAX).contains(&arg.len()) && arg.iter().all(u8::is_ascii_graphic);
         match verb {
-            b"shutdown" => match Action::parse(arg) {
-                Some(action) => {
-                    shout!("the manager asks for {} once it exits", action.name());
-                    requests.action = Some(action);
-                }
-                None => say!(log::WARNING, "manager channel: unknown shutdown action"),
-            },
-            b"exit" => match number(arg).and_then(|n| u8::try_from(n).ok()) {
-                Some(code) => {
-                    requests.action = Some(Action::Exit);
-                    requests.exit_code = Some(code);
-                }
-                None => say!(log::WARNING, "manager channel: bad exit code"),
-            },
-            b"fdstore" if valid_name => {
+            b"shutdown" if let Some(action) = Action::parse(arg) => {
+                shout!("the manager asks for {} once it exits", action.name());
+                requests.action = Some(action);
+            }
+            b"exit" if let Some(code) = number(arg).and_then(|n| u8::try_from(n).ok()) => {
+                (requests.action, requests.exit_code) = (Some(Action::Exit), Some(code));
+            }
+            b"fdstore" if name => {
                 for message in fds.drain() {
-                    if let Recv::ScmRights(received) = message {
+                    if let RecvAncillaryMessage::ScmRights(received) = message {
                         received.for_each(|fd| self.keep(arg, fd));
                     }
                 }
             }
             b"fdstore-remove" => {
                 let mut at = 0;
-                while let Some((name, _)) = self.stored(at) {
-                    if name == arg { self.close(at) } else { at += 1 }
+                while let Some((stored, _)) = self.stored(at) {
+                    if stored == arg {
+                        self.close(at)
+                    } else {
+                        at += 1
+                    }
                 }
             }
-            b"hello" => self.phase = Phase::Count,
+            b"hello" => self.greeting = Some(0),
             b"emergency" => requests.emergency = true,
             _ => say!(
                 log::WARNING,
@@ -225,22 +194,21 @@ impl Channel {
         }
     }
 
-    /// Keeps `fd` in the fd store under `name`, unless the store is full or keeping it
-    /// would leave vigil-init without the few descriptors it needs itself.
+    /// Keeps `fd` under `name`, unless the store is full or keeping it would leave
+    /// vigil-init without the descriptors it needs itself (it is closed then).
     fn keep(&mut self, name: &[u8], fd: OwnedFd) {
-        if !sys::fd_headroom(fd.as_raw_fd(), FD_RESERVE) {
-            return say!(
-                log::WARNING,
-                "fd store: at the descriptor limit, descriptor closed"
-            );
-        }
-        let Some(slot) = self.store.get_mut(self.stored) else {
-            return say!(log::WARNING, "fd store full: descriptor closed");
-        };
-        if let Some(dst) = slot.2.get_mut(..name.len()) {
+        let room = (fd.as_raw_fd() as u64).saturating_add(FD_RESERVE) < sys::fd_limit();
+        if let Some((raw, len, slot)) = self.store.get_mut(self.stored).filter(|_| room)
+            && let Some(dst) = slot.get_mut(..name.len())
+        {
             dst.copy_from_slice(name);
-            (slot.0, slot.1) = (fd.into_raw_fd(), name.len() as u8);
+            (*raw, *len) = (fd.into_raw_fd(), name.len() as u8);
             self.stored += 1;
+        } else {
+            say!(
+                log::WARNING,
+                "fd store: full or at the descriptor limit, descriptor closed"
+            );
         }
     }
 
@@ -252,7 +220,7 @@ impl Channel {
 
     /// Closes the descriptor at `at`; the last slot fills the hole.
     fn close(&mut self, at: usize) {
-        if let Some(&(fd, ..)) = self.store.get(at).filter(|_| at < self.stored) {
+        if let Some((_, fd)) = self.stored(at) {
             sys::close(fd);
             self.stored -= 1;
             self.store.swap(at, self.stored);
@@ -261,52 +229,33 @@ impl Channel {
 
     /// Sends what is due, as far as the socket takes it.
     pub fn flush(&mut self) {
-        while !self.blocked && !self.broken && self.sock.is_some() {
-            let mut line = Line::<MESSAGE_MAX>::new();
+        while !self.blocked
+            && !self.broken
+            && let Some(sock) = &self.sock
+        {
             let mut fd = None;
-            let what = match self.phase {
-                Phase::Count => {
-                    let _ = write!(line, "fds {}", self.stored);
-                    Sent::Count
+            let (what, line) = match self.greeting {
+                Some(0) => (
+                    Sent::Greeting,
+                    Line::of(format_args!("fds {}", self.stored)),
+                ),
+                Some(step) if let Some((name, raw)) = self.stored(step - 1) => {
+                    fd = Some(sys::fd(raw));
+                    (
+                        Sent::Greeting,
+                        Line::of(format_args!("fd {}", name.escape_ascii())),
+                    )
                 }
-                Phase::Fd(at) => match self.stored(at) {
-                    Some((name, stored)) => {
-                        let _ = write!(line, "fd {}", name.escape_ascii());
-                        fd = Some(sys::fd(stored));
-                        Sent::Fd(at)
-                    }
-                    None => {
-                        self.phase = Phase::Backlog(self.queued);
-                        continue;
-                    }
-                },
-                Phase::Backlog(0) => {
-                    self.phase = Phase::Ready;
-                    continue;
-                }
-                Phase::Ready => {
-                    let _ = write!(line, "ready");
-                    Sent::Ready
-                }
-                Phase::Backlog(_) | Phase::Live if self.lost > 0 => {
-                    let _ = write!(line, "lost {}", self.lost);
-                    Sent::Lost
-                }
-                Phase::Live if self.emergency_over => {
-                    let _ = write!(line, "emergency-over");
-                    Sent::EmergencyOver
-                }
-                Phase::Backlog(due) => self.exited(&mut line, due),
-                Phase::Live => self.exited(&mut line, self.queued),
+                _ if self.lost > 0 => (Sent::Lost, Line::of(format_args!("lost {}", self.lost))),
+                _ if self.queued > 0 => self.exited(),
+                Some(_) => (Sent::Ready, Line::of(format_args!("ready"))),
+                None if self.emergency_over => (
+                    Sent::EmergencyOver,
+                    Line::of(format_args!("emergency-over")),
+                ),
+                None => return,
             };
-            if let Sent::Exited(0) = what {
-                if let Phase::Live = self.phase {
-                    return;
-                }
-                self.phase = Phase::Ready;
-                continue;
-            }
-            match self.send(line.bytes(), fd) {
+            match send(sock, line.bytes(), fd) {
                 Ok(_) => self.sent(what),
                 Err(Errno::AGAIN) => self.blocked = true,
                 Err(e) => {
@@ -319,55 +268,43 @@ impl Channel {
 
     fn sent(&mut self, what: Sent) {
         match what {
-            Sent::Count => self.phase = Phase::Fd(0),
-            Sent::Fd(at) => self.phase = Phase::Fd(at + 1),
-            Sent::Ready => self.phase = Phase::Live,
+            Sent::Greeting => self.greeting = self.greeting.map(|step| step + 1),
             Sent::Lost => self.lost = 0,
+            Sent::Exited(n) => (self.head, self.queued) = ((self.head + n) % RING, self.queued - n),
+            Sent::Ready => self.greeting = None,
             Sent::EmergencyOver => self.emergency_over = false,
-            Sent::Exited(n) => {
-                self.head = (self.head + n) % RING;
-                self.queued -= n;
-                if let Phase::Backlog(left) = self.phase {
-                    self.phase = Phase::Backlog(left.saturating_sub(n));
-                }
-            }
         }
     }
 
-    /// `exited PID WSTATUS ...` with as many of the first `due` statuses of the ring as
-    /// fit in one message.
-    fn exited(&self, line: &mut Line<MESSAGE_MAX>, due: usize) -> Sent {
-        let _ = write!(line, "exited");
-        let mut n = 0;
-        while n < due.min(self.queued) {
-            let Some(&(pid, status)) = self.ring.get((self.head + n) % RING) else {
-                break;
-            };
-            let mut pair = Line::<32>::new();
-            let _ = write!(pair, " {pid} {status}");
-            if line.bytes().len() + pair.bytes().len() > MESSAGE_MAX {
+    /// `exited PID WSTATUS ...` with as many queued statuses as fit.
+    fn exited(&self) -> (Sent, Line<MESSAGE_MAX>) {
+        let (mut line, mut n) = (Line::of(format_args!("exited")), 0);
+        while let Some((pid, status)) = self
+            .ring
+            .get((self.head + n) % RING)
+            .filter(|_| n < self.queued)
+        {
+            let len = line.len;
+            if write!(line, " {pid} {status}").is_err() {
+                line.len = len;
                 break;
             }
-            let _ = write!(line, " {pid} {status}");
             n += 1;
         }
-        Sent::Exited(n)
+        (Sent::Exited(n), line)
     }
+}
 
-    /// Sends one datagram, with `fd` attached when given.
-    fn send(&self, bytes: &[u8], fd: Option<BorrowedFd<'_>>) -> io::Result<usize> {
-        let Some(sock) = self.socket() else {
-            return Ok(0);
-        };
-        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-        let mut control = SendAncillaryBuffer::new(&mut space);
-        let fds = [fd];
-        if let [Some(fd)] = &fds {
-            control.push(SendAncillaryMessage::ScmRights(core::slice::from_ref(fd)));
-        }
-        let flags = SendFlags::DONTWAIT | SendFlags::NOSIGNAL;
-        net::sendmsg(sock, &[IoSlice::new(bytes)], &mut control, flags)
+/// Sends one datagram, with `fd` attached when given.
+fn send(sock: &OwnedFd, bytes: &[u8], fd: Option<BorrowedFd<'_>>) -> io::Result<usize> {
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    let fds = [fd];
+    if let [Some(fd)] = &fds {
+        control.push(SendAncillaryMessage::ScmRights(core::slice::from_ref(fd)));
     }
+    let flags = SendFlags::DONTWAIT | SendFlags::NOSIGNAL;
+    net::sendmsg(sock, &[IoSlice::new(bytes)], &mut control, flags)
 }
 
 /// A decimal number, if `text` is one.

@@ -1,40 +1,30 @@
-//! vigil-init's own command line and the `vigil.*` options of the kernel command line,
-//! turned into what to run: the manager's and the shell's argv and envp. Runs once, at
-//! start. Never fails as PID 1: a bad argument is reported by the caller and ignored.
+//! vigil-init's arguments and the kernel's `vigil.*` options, turned into what to run:
+//! the manager's and the shell's argv and envp. Runs once, at start. A bad argument is
+//! collected, not fatal: a kernel may hand PID 1 words never meant for it.
 
 use core::ffi::CStr;
 
-use rustix::fs::{Access, Mode, OFlags, access};
+use rustix::fs::{Access, CWD, Mode, OFlags, access};
 
 use crate::sys::{self, Exec, nth};
 
 pub const HELP: &str = "\
-vigil-init - vigil's PID 1: starts the manager (vigild), keeps it alive, reaps orphans
-
 usage: vigil-init [--container] [--manager PATH] [--main UNIT] [--shell PATH] [-- MANAGER-ARGS...]
 
-options:
-  --container      container mode: no mounts, no reboot(2); exit with the manager's code
-                   (also chosen when PID 1 and $container is set, or /.dockerenv or
-                   /run/.containerenv exists)
-  --manager PATH   the manager to run (default: vigild next to this program, else
-                   /usr/lib/vigil/vigild, else /usr/sbin/vigild)
-  --main UNIT      passed to the manager as --main UNIT (the container's main unit)
-  --shell PATH     the emergency shell (default /bin/sh)
-  -h, --help       this text
-  -- ARGS...       everything after -- is passed to the manager
-
-on a real boot (PID 1, not a container) the kernel command line may hold
-vigil.manager=PATH, vigil.target=UNIT, vigil.main=UNIT, vigil.debug, vigil.emergency.
-
-exit codes (never as PID 1 on a real boot): 0 after poweroff/halt/reboot, or the
-manager's `exit CODE`, or its own exit status (128+N when killed by signal N);
-1 when vigil-init cannot set itself up; 2 on a usage error.
+vigil's PID 1: starts the service manager, keeps it alive, reaps orphans, shuts down.
+  --container     no mounts, no reboot(2): exit with the manager's code (also chosen
+                  when PID 1 in a container)
+  --manager PATH  the manager (default: vigild beside vigil-init, /usr/lib/vigil/vigild,
+                  /usr/sbin/vigild)
+  --main UNIT     the container's main unit, passed on to the manager
+  --shell PATH    the emergency shell (default /bin/sh)
+  -- ARGS...      passed on to the manager
+On a real boot the kernel command line may hold vigil.manager=PATH, vigil.target=UNIT,
+vigil.main=UNIT, vigil.debug, vigil.emergency. docs/INIT.md has the rest.
 ";
 
 type Str = &'static CStr;
 
-/// What vigil-init's arguments and the kernel's `vigil.*` options say.
 #[derive(Debug, Default)]
 pub struct Args {
     pub container: bool,
@@ -47,7 +37,7 @@ pub struct Args {
     emergency: bool,
     /// Where the arguments after `--` start in argv.
     rest: usize,
-    /// The first bad arguments: (what is wrong, the argument).
+    /// The first bad arguments: what is wrong, and the argument.
     pub errors: [Option<(&'static str, Str)>; 4],
 }
 
@@ -59,66 +49,58 @@ impl Args {
     }
 }
 
-/// Parses argv (after the program name). Errors are collected, not fatal: a kernel may
-/// hand PID 1 words of its command line that were never meant for it.
+/// Parses argv after the program's name: `--flag VALUE` or `--flag=VALUE`.
 pub fn parse(argv: *const *const u8) -> Args {
     let mut out = Args::default();
     let mut i = 1;
     while let Some(arg) = nth(argv, i) {
         i += 1;
-        let (flag, inline) = match arg.to_bytes().iter().position(|&b| b == b'=') {
-            Some(at) if arg.to_bytes().starts_with(b"--") => (
-                arg.to_bytes().get(..at),
-                arg.to_bytes_with_nul().get(at + 1..),
-            ),
+        let text = arg.to_bytes_with_nul();
+        let (flag, inline) = match text.iter().position(|&b| b == b'=') {
+            Some(at) if text.starts_with(b"--") => (text.get(..at), text.get(at + 1..)),
             _ => (Some(arg.to_bytes()), None),
         };
-        let slot = match flag {
-            Some(b"--") => {
+        let slot = match flag.unwrap_or_default() {
+            b"--" => {
                 out.rest = i;
                 break;
             }
-            Some(b"--container") => {
+            b"--container" => {
                 out.container = true;
                 continue;
             }
-            Some(b"-h" | b"--help") => {
+            b"-h" | b"--help" => {
                 out.help = true;
                 continue;
             }
-            Some(b"--manager") => &mut out.manager,
-            Some(b"--main") => &mut out.main,
-            Some(b"--shell") => &mut out.shell,
+            b"--manager" => &mut out.manager,
+            b"--main" => &mut out.main,
+            b"--shell" => &mut out.shell,
             _ => {
                 out.error("unknown argument ", arg);
                 continue;
             }
         };
-        let value = inline
-            .and_then(|v| CStr::from_bytes_with_nul(v).ok())
-            .or_else(|| {
-                let next = nth(argv, i);
-                i += usize::from(next.is_some());
-                next
-            });
-        *slot = value;
-        if value.is_none() {
+        *slot = match inline {
+            Some(value) => CStr::from_bytes_with_nul(value).ok(),
+            None => nth(argv, i).inspect(|_| i += 1),
+        };
+        if slot.is_none() {
             out.error("needs a value: ", arg);
         }
     }
     out
 }
 
-/// Reads the `vigil.*` options of /proc/cmdline into `args`; they win over our own
-/// flags, because they are what an operator types at the boot prompt.
+/// Reads the `vigil.*` options of /proc/cmdline into `args`. They win over our own
+/// arguments: they are what an operator types at the boot prompt.
 pub fn read_kernel(args: &mut Args) {
     let buf = sys::zeroed::<u8>(4096);
-    let flags = OFlags::RDONLY | OFlags::CLOEXEC;
-    let Ok(fd) = rustix::fs::open(c"/proc/cmdline", flags, Mode::empty()) else {
+    let Ok(fd) = rustix::fs::open(c"/proc/cmdline", OFlags::RDONLY, Mode::empty()) else {
         return;
     };
     let len = rustix::io::read(&fd, buf.get_mut(..4095).unwrap_or_default()).unwrap_or(0);
-    // Each word becomes a C string in place: the values are used as they are.
+    // Each word becomes a C string in place, to be used as it is.
     buf.iter_mut()
         .take(len)
         .filter(|b| b.is_ascii_whitespace())
@@ -134,116 +116,106 @@ pub fn read_kernel(args: &mut Args) {
             None => (word.strip_suffix(b"\0"), None),
         };
         let value = value.and_then(|v| CStr::from_bytes_with_nul(v).ok());
-        match key {
-            Some(b"vigil.manager") => args.manager = value.or(args.manager),
-            Some(b"vigil.target") => args.target = value,
-            Some(b"vigil.main") => args.main = value.or(args.main),
-            Some(b"vigil.debug") => args.debug = true,
-            Some(b"vigil.emergency") => args.emergency = true,
+        match key.unwrap_or_default() {
+            b"vigil.manager" => args.manager = value.or(args.manager),
+            b"vigil.target" => args.target = value,
+            b"vigil.main" => args.main = value.or(args.main),
+            b"vigil.debug" => args.debug = true,
+            b"vigil.emergency" => args.emergency = true,
             _ => {}
         }
     }
-}
-
-/// The manager to run: `vigil.manager=`, then `--manager`, then the first of vigild next
-/// to this program, /usr/lib/vigil/vigild and /usr/sbin/vigild that exists (the last one
-/// when none does, so that the failure names a path).
-fn manager_path(args: &Args) -> Str {
-    if let Some(path) = args.manager {
-        return path;
-    }
-    let buf = sys::zeroed::<u8>(4096);
-    let exe = rustix::fs::readlinkat_raw(
-        rustix::fs::CWD,
-        c"/proc/self/exe",
-        buf.get_mut(..4000).unwrap_or_default(),
-    );
-    let exe = exe.ok().and_then(|n| buf.get(..n));
-    let dir = exe
-        .and_then(|e| e.iter().rposition(|&b| b == b'/'))
-        .map_or(0, |at| at + 1);
-    if let Some(name) = buf.get_mut(dir..dir + 7) {
-        name.copy_from_slice(b"vigild\0");
-    }
-    let beside = CStr::from_bytes_until_nul(buf).ok().filter(|_| dir > 0);
-    [beside, Some(c"/usr/lib/vigil/vigild")]
-        .into_iter()
-        .flatten()
-        .find(|p| exists(p))
-        .unwrap_or(c"/usr/sbin/vigild")
 }
 
 pub fn exists(path: &CStr) -> bool {
     access(path, Access::EXISTS).is_ok()
 }
 
-/// The manager's and the shell's programs. The manager's command line is `PATH
-/// [--log-to console] [--target T] [--debug] [--emergency] [--main M] MANAGER-ARGS...`; in a
-/// container the services' output goes to the container's stdout, prefixed by unit.
+/// The manager: `vigil.manager=`, `--manager`, or the first of vigild beside this
+/// program, /usr/lib/vigil/vigild that exists, else /usr/sbin/vigild (a failure then
+/// names a path).
+fn manager_path(args: &Args) -> Str {
+    let buf = sys::zeroed::<u8>(4096);
+    let exe = rustix::fs::readlinkat_raw(
+        CWD,
+        c"/proc/self/exe",
+        buf.get_mut(..4000).unwrap_or_default(),
+    );
+    let dir = exe
+        .ok()
+        .and_then(|n| buf.get(..n)?.iter().rposition(|&b| b == b'/'));
+    let beside = dir.and_then(|at| {
+        buf.get_mut(at + 1..at + 8)?.copy_from_slice(b"vigild\0");
+        CStr::from_bytes_until_nul(buf).ok()
+    });
+    let found = [beside, Some(c"/usr/lib/vigil/vigild")]
+        .into_iter()
+        .flatten()
+        .find(|p| exists(p));
+    args.manager.or(found).unwrap_or(c"/usr/sbin/vigild")
+}
+
+/// The manager's and the shell's programs. The manager's command line: `PATH [--log-to
+/// console] [--target T] [--debug] [--emergency] [--main M] MANAGER-ARGS...` (a container's
+/// services log to its stdout, prefixed by unit). The environment is ours without a stale
+/// VIGIL_INIT_FD, with a PATH (the kernel gives PID 1 none); the manager's gets
+/// VIGIL_INIT_FD=3.
 pub fn programs(args: &Args, argv: *const *const u8, envp: *const *const u8) -> (Exec, Exec) {
+    let nulls = || [core::ptr::null(); 96];
+    let path = args.shell.unwrap_or(c"/bin/sh");
+    let mut shell = Exec {
+        path,
+        argv: nulls(),
+        envp: [core::ptr::null(); 288],
+    };
+    add(&mut shell.argv, [path]);
+    let env = || (0..).map_while(|i| nth(envp, i));
+    env()
+        .filter(|v| !v.to_bytes().starts_with(b"VIGIL_INIT_FD="))
+        .for_each(|v| add(&mut shell.envp, [v]));
+    if !env().any(|v| v.to_bytes().starts_with(b"PATH=")) {
+        add(
+            &mut shell.envp,
+            [c"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+        );
+    }
     let path = manager_path(args);
     let mut manager = Exec {
         path,
-        argv: [core::ptr::null(); 96],
-        envp: [core::ptr::null(); 288],
+        argv: nulls(),
+        envp: shell.envp,
     };
-    let mut list = List(&mut manager.argv, 0);
-    list.add(&[path]);
+    add(&mut manager.argv, [path]);
+    add(&mut manager.envp, [c"VIGIL_INIT_FD=3"]);
     if args.container {
-        list.add(&[c"--log-to", c"console"]);
+        add(&mut manager.argv, [c"--log-to", c"console"]);
     }
     if let Some(target) = args.target {
-        list.add(&[c"--target", target]);
+        add(&mut manager.argv, [c"--target", target]);
     }
     if args.debug {
-        list.add(&[c"--debug"]);
+        add(&mut manager.argv, [c"--debug"]);
     }
     if args.emergency {
-        list.add(&[c"--emergency"]);
+        add(&mut manager.argv, [c"--emergency"]);
     }
     if let Some(main) = args.main {
-        list.add(&[c"--main", main]);
+        add(&mut manager.argv, [c"--main", main]);
     }
     let rest = (args.rest..).map_while(|i| nth(argv, i).filter(|_| args.rest > 0));
-    rest.for_each(|arg| list.add(&[arg]));
-    let shell_path = args.shell.unwrap_or(c"/bin/sh");
-    let mut shell = Exec {
-        path: shell_path,
-        argv: [core::ptr::null(); 96],
-        envp: [core::ptr::null(); 288],
-    };
-    List(&mut shell.argv, 0).add(&[shell_path]);
-    // Our environment without a stale VIGIL_INIT_FD, with a PATH (the kernel gives PID 1
-    // none); the manager's gets VIGIL_INIT_FD=3.
-    let mut env = List(&mut shell.envp, 0);
-    let mut has_path = false;
-    for var in (0..).map_while(|i| nth(envp, i)) {
-        has_path |= var.to_bytes().starts_with(b"PATH=");
-        if !var.to_bytes().starts_with(b"VIGIL_INIT_FD=") {
-            env.add(&[var]);
-        }
-    }
-    if !has_path {
-        env.add(&[c"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]);
-    }
-    let n = env.1;
-    manager.envp = shell.envp;
-    List(&mut manager.envp, n).add(&[c"VIGIL_INIT_FD=3"]);
+    rest.for_each(|arg| add(&mut manager.argv, [arg]));
     (manager, shell)
 }
 
 /// Appends to a NULL-terminated pointer array, dropping what does not fit.
-struct List<'a, const N: usize>(&'a mut [*const u8; N], usize);
-
-impl<const N: usize> List<'_, N> {
-    fn add(&mut self, items: &[Str]) {
-        for s in items {
-            if self.1 + 1 < N
-                && let Some(slot) = self.0.get_mut(self.1)
-            {
-                *slot = s.as_ptr().cast();
-                self.1 += 1;
-            }
-        }
+fn add<const N: usize, const K: usize>(list: &mut [*const u8; N], items: [Str; K]) {
+    let len = list.iter().position(|p| p.is_null()).unwrap_or(N);
+    for (slot, item) in list
+        .iter_mut()
+        .skip(len)
+        .take((N - 1).saturating_sub(len))
+        .zip(items)
+    {
+        *slot = item.as_ptr().cast();
     }
 }

@@ -1,40 +1,40 @@
-//! vigil-init's own messages. On a real boot they go to /dev/kmsg with a `<N>` priority
-//! (so they land in the kernel log next to the kernel's own), otherwise to stderr. A
-//! message is formatted into a fixed buffer: logging never allocates and never fails; what
-//! does not fit is cut, what cannot be written is dropped.
+//! vigil-init's own messages: to /dev/kmsg with a `<N>` priority on a real boot (next to
+//! the kernel's own), otherwise to stderr. Formatted into a fixed buffer: logging never
+//! allocates and never fails; what does not fit is cut, what cannot be written is dropped.
 
 use core::ffi::CStr;
-use core::fmt::{self, Write as _};
+use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicI32, Ordering::Relaxed};
 
 use rustix::fd::IntoRawFd as _;
-use rustix::fs::{Mode, OFlags};
-use rustix::io::Errno;
+use rustix::fs::{Mode, OFlags, open};
+use rustix::io::{Errno, write};
 
 use crate::sys;
 
-/// Priorities of the kernel log (`<N>` prefix of /dev/kmsg).
+/// Priorities of the kernel log.
 pub const WARNING: u8 = 4;
-pub const NOTICE: u8 = 5;
 pub const INFO: u8 = 6;
 
 /// /dev/kmsg once opened (a real boot), else -1.
 static KMSG: AtomicI32 = AtomicI32::new(-1);
 
-/// Send further messages to /dev/kmsg. Only a PID 1 on a real boot does this: in a
-/// container or under a test the kernel log is not ours.
+/// Sends further messages to /dev/kmsg: only on a real boot is the kernel log ours.
 pub fn use_kmsg() {
-    let flags = OFlags::WRONLY | OFlags::NOCTTY | OFlags::CLOEXEC;
-    if let Ok(fd) = rustix::fs::open(c"/dev/kmsg", flags, Mode::empty()) {
+    if let Ok(fd) = open(
+        c"/dev/kmsg",
+        OFlags::WRONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
         KMSG.store(fd.into_raw_fd(), Relaxed);
     }
 }
 
-/// A fixed-size text buffer; what does not fit is cut (and the write reports an error).
+/// A fixed-size text buffer; a write that does not fit is cut and reports an error.
 #[derive(Debug)]
 pub struct Line<const N: usize> {
     buf: [u8; N],
-    len: usize,
+    pub len: usize,
 }
 
 impl<const N: usize> Line<N> {
@@ -45,6 +45,13 @@ impl<const N: usize> Line<N> {
         }
     }
 
+    /// `args` as text, cut at N bytes.
+    pub fn of(args: fmt::Arguments<'_>) -> Self {
+        let mut line = Line::new();
+        let _ = line.write_fmt(args);
+        line
+    }
+
     pub fn bytes(&self) -> &[u8] {
         self.buf.get(..self.len).unwrap_or_default()
     }
@@ -52,22 +59,15 @@ impl<const N: usize> Line<N> {
 
 impl<const N: usize> fmt::Write for Line<N> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let take = s.len().min(N.saturating_sub(self.len));
-        let end = self.len.saturating_add(take);
-        if let (Some(dst), Some(src)) = (self.buf.get_mut(self.len..end), s.as_bytes().get(..take))
-        {
-            dst.copy_from_slice(src);
-            self.len = end;
+        for &b in s.as_bytes() {
+            *self.buf.get_mut(self.len).ok_or(fmt::Error)? = b;
+            self.len += 1;
         }
-        if take < s.len() {
-            Err(fmt::Error)
-        } else {
-            Ok(())
-        }
+        Ok(())
     }
 }
 
-/// A path or argument, shown as text (bytes that are not ASCII as `\xNN`).
+/// A path or argument as text (bytes that are not ASCII as `\xNN`).
 pub fn show(s: &CStr) -> impl fmt::Display + '_ {
     s.to_bytes().escape_ascii()
 }
@@ -78,56 +78,47 @@ pub struct Why(pub Errno);
 
 impl fmt::Display for Why {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = match self.0.raw_os_error() {
-            1 => "operation not permitted",
-            2 => "no such file or directory",
-            8 => "exec format error",
-            12 => "out of memory",
-            13 => "permission denied",
-            16 => "device or resource busy",
-            19 => "no such device",
-            22 => "invalid argument",
-            24 => "too many open files",
-            n => return write!(f, "errno {n}"),
+        let words = match self.0 {
+            Errno::PERM => "operation not permitted",
+            Errno::NOENT => "no such file or directory",
+            Errno::NOEXEC => "exec format error",
+            Errno::NOMEM => "out of memory",
+            Errno::ACCESS => "permission denied",
+            Errno::BUSY => "device or resource busy",
+            Errno::NODEV => "no such device",
+            Errno::INVAL => "invalid argument",
+            Errno::MFILE => "too many open files",
+            e => return write!(f, "errno {}", e.raw_os_error()),
         };
-        f.write_str(text)
+        f.write_str(words)
     }
 }
 
-/// Writes one message. `console` messages (emergencies, shutdown progress) always go to
-/// stderr, which is the console on a real boot; the kernel log then gets them at debug
-/// priority so that they are kept in dmesg without showing twice on the console.
+/// Writes one message. `console` ones (emergencies, shutdown progress) always go to
+/// stderr, the console on a real boot, and to the kernel log at debug priority: kept in
+/// dmesg without showing twice on the console.
 pub fn emit(level: u8, console: bool, args: fmt::Arguments<'_>) {
-    let kmsg = KMSG.load(Relaxed);
-    let mut line = Line::<512>::new();
     let level = if console { 7 } else { level };
-    if writeln!(line, "<{level}>vigil-init: {args}").is_err()
-        && let Some(last) = line.buf.last_mut()
-    {
-        *last = b'\n';
-    }
+    let mut line = Line::<512>::of(format_args!("<{level}>vigil-init: {args}\n"));
+    line.buf[511] = b'\n';
+    let kmsg = KMSG.load(Relaxed);
     if kmsg >= 0 {
-        let _ = rustix::io::write(sys::fd(kmsg), line.bytes());
-        if !console {
-            return;
-        }
+        let _ = write(sys::fd(kmsg), line.bytes());
     }
-    // Without the "<N>" priority, which is three bytes.
-    let _ = rustix::io::write(sys::fd(2), line.bytes().get(3..).unwrap_or_default());
+    if kmsg < 0 || console {
+        // Without the "<N>" priority.
+        let _ = write(sys::fd(2), line.bytes().get(3..).unwrap_or_default());
+    }
 }
 
 /// A message for the kernel log (or stderr): `say!(log::INFO, "format", args...)`.
 macro_rules! say {
-    ($level:expr, $($args:tt)+) => {
-        $crate::log::emit($level, false, format_args!($($args)+))
-    };
+    ($level:expr, $($args:tt)+) => { $crate::log::emit($level, false, format_args!($($args)+)) };
 }
 
 /// A message that must reach the console: `shout!("format", args...)`.
 macro_rules! shout {
-    ($($args:tt)+) => {
-        $crate::log::emit($crate::log::NOTICE, true, format_args!($($args)+))
-    };
+    ($($args:tt)+) => { $crate::log::emit(5, true, format_args!($($args)+)) };
 }
 
 pub(crate) use {say, shout};

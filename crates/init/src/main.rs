@@ -1,42 +1,45 @@
 //! vigil-init: vigil's PID 1. It mounts the API filesystems on a real boot, starts the
 //! service manager (vigild) and keeps it alive, reaps every orphan, turns signals into
-//! shutdown requests, and makes the final reboot(2). Everything else is the manager's job.
-//! docs/INIT.md describes its behaviour and the channel to the manager.
+//! shutdown requests, and makes the final reboot(2). docs/INIT.md describes it all.
 //!
-//! It must never stop being PID 1 on a real boot: no code path here ends the process there
-//! except reboot(2), and no error is fatal once the main loop runs. It uses no heap; the
-//! shipped build (crt-static, scripts/build-init) has no std and no libc either: rustix
-//! makes the system calls. Other builds link std and glibc without using them.
+//! As PID 1 on a real boot no code path ends the process but reboot(2), and no error is
+//! fatal once the main loop runs. No heap: buffers are on the stack or mapped at start.
+//! The shipped build (crt-static, scripts/build-init) has no std and no libc either:
+//! rustix makes the system calls. Other builds link std and glibc without using them.
 #![cfg_attr(target_feature = "crt-static", no_std)]
-// `cargo test --all-targets` builds this binary with the test harness too: that build
-// has the harness's main (and no tests) instead of running as PID 1.
+// `cargo test --all-targets` builds this binary with the test harness's main.
 #![cfg_attr(not(test), no_main)]
 #![cfg_attr(test, allow(dead_code))]
 #![deny(clippy::indexing_slicing)]
 
 mod channel;
 mod cmdline;
+mod end;
 mod log;
-mod mounts;
-mod shutdown;
 mod supervise;
 mod sys;
 
 use core::ffi::CStr;
 
 use rustix::fd::{AsRawFd as _, IntoRawFd as _};
-use rustix::fs::{self, OFlags};
-use rustix::system::RebootCommand;
+use rustix::fs::{Mode, OFlags, open};
 
 use crate::log::{Why, say, shout, show};
 
-/// Where vigil-init runs, decided once at start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mode {
-    /// We are PID 1 (of the machine or of a PID namespace).
+/// Where vigil-init runs, decided at start.
+#[derive(Debug, Clone, Copy)]
+pub struct Where {
+    /// PID 1, of the machine or of a PID namespace.
     pub pid1: bool,
     /// Container mode: no mounts, no reboot(2); exit when done.
     pub container: bool,
+}
+
+impl Where {
+    /// A real boot: PID 1 of a machine, with its mounts, console and reboot(2).
+    pub fn boot(self) -> bool {
+        self.pid1 && !self.container
+    }
 }
 
 /// The inode of the initial PID namespace (the kernel's PROC_PID_INIT_INO).
@@ -46,41 +49,38 @@ const INITIAL_PID_NAMESPACE: u64 = 0xEFFF_FFFC;
 fn run(argv: *const *const u8, envp: *const *const u8) -> ! {
     #[cfg(not(target_feature = "crt-static"))]
     std::panic::set_hook(std::boxed::Box::new(|_| last_resort()));
-    let me = rustix::process::getpid();
-    let pid1 = me.is_init();
+    let pid1 = rustix::process::getpid().is_init();
     let mut args = cmdline::parse(argv);
-    if !pid1 {
-        if args.help {
-            let _ = rustix::io::write(sys::fd(1), cmdline::HELP.as_bytes());
-            sys::exit(0);
-        }
-        if let Some((what, arg)) = args.errors.iter().flatten().next() {
-            say!(log::WARNING, "{what}{}\ntry 'vigil-init --help'", show(arg));
-            sys::exit(2);
-        }
+    if !pid1 && args.help {
+        let _ = rustix::io::write(sys::fd(1), cmdline::HELP.as_bytes());
+        sys::exit(0);
     }
-    // PID 1 in a container: $container (systemd's convention, set by podman, lxc, nspawn),
-    // the files docker and podman leave in the root, or a /proc (a real boot has none yet)
-    // that shows another PID namespace than the machine's. The last one keeps a PID 1 of
-    // `unshare --pid --mount-proc` from remounting the host's root read-only at its end.
-    let exists = cmdline::exists;
+    if let Some((what, arg)) = args.errors.iter().flatten().next().filter(|_| !pid1) {
+        say!(log::WARNING, "{what}{}\ntry 'vigil-init --help'", show(arg));
+        sys::exit(2);
+    }
+    // A container: $container (set by podman, lxc, nspawn), the files docker and podman
+    // leave, or a /proc (a real boot has none yet) of another PID namespace than the
+    // machine's, so that `unshare --pid --mount-proc` never remounts the host's / at the end.
+    let env = (0..).map_while(|i| sys::nth(envp, i));
     args.container |= pid1
-        && ((0..)
-            .map_while(|i| sys::nth(envp, i))
-            .any(|v| v.to_bytes().starts_with(b"container="))
-            || exists(c"/.dockerenv")
-            || exists(c"/run/.containerenv")
-            || fs::stat(c"/proc/self/ns/pid").is_ok_and(|s| s.st_ino != INITIAL_PID_NAMESPACE));
-    let mode = Mode {
+        && (env
+            .map(CStr::to_bytes)
+            .any(|v| v.starts_with(b"container="))
+            || cmdline::exists(c"/.dockerenv")
+            || cmdline::exists(c"/run/.containerenv")
+            || rustix::fs::stat(c"/proc/self/ns/pid")
+                .is_ok_and(|s| s.st_ino != INITIAL_PID_NAMESPACE));
+    let at = Where {
         pid1,
         container: args.container,
     };
-    if pid1 && !mode.container {
-        mounts::mount_api_filesystems();
+    if at.boot() {
+        end::mount_api_filesystems();
         open_stdio(c"/dev/console");
         log::use_kmsg();
         // The kernel then sends SIGINT to PID 1 on ctrl-alt-del instead of rebooting.
-        let _ = rustix::system::reboot(RebootCommand::CadOff);
+        let _ = rustix::system::reboot(rustix::system::RebootCommand::CadOff);
         cmdline::read_kernel(&mut args);
     } else {
         open_stdio(c"/dev/null");
@@ -88,49 +88,38 @@ fn run(argv: *const *const u8, envp: *const *const u8) -> ! {
     for (what, arg) in args.errors.iter().flatten() {
         say!(log::WARNING, "ignored: {what}{}", show(arg));
     }
-    // Not PID 1, orphans of the manager's tree still come to us, not to the real init.
-    if !pid1 && let Err(e) = rustix::process::set_child_subreaper(Some(me)) {
+    // Not PID 1, the orphans of the manager's tree still come to us, not to the real init.
+    if !pid1 && let Err(e) = rustix::process::set_child_subreaper(Some(rustix::process::getpid())) {
         shout!("cannot become a child subreaper: {}", Why(e));
     }
     let (manager, shell) = cmdline::programs(&args, argv, envp);
-    // Room for the whole fd store, plus our own few.
     sys::raise_fd_limit(channel::MAX_FDS as u64 + channel::FD_RESERVE);
-    let signals = match sys::signalfd() {
-        Ok(fd) => fd,
-        Err(e) => {
-            shout!("cannot set up signals: {}", Why(e));
-            if !pid1 {
-                sys::exit(1);
-            }
-            last_resort()
-        }
+    let signals = sys::signalfd().unwrap_or_else(|e| {
+        shout!("cannot set up signals: {}", Why(e));
+        if pid1 { last_resort() } else { sys::exit(1) }
+    });
+    let mode = if at.container {
+        " (container mode)"
+    } else {
+        ""
     };
-    say!(
-        log::INFO,
-        "started{}",
-        if mode.container {
-            " (container mode)"
-        } else {
-            ""
-        }
-    );
-    let supervisor = supervise::Supervisor::new(mode, signals, manager, shell);
-    let (outcome, signals, channel) = supervisor.run();
-    shutdown::finish(mode, outcome.action, outcome.code, &signals, channel)
+    say!(log::INFO, "started{mode}");
+    let (action, code, channel) = supervise::Supervisor::new(at, &signals, manager, shell).run();
+    end::finish(at, action, code, &signals, channel)
 }
 
 /// Opens `path` on whichever of fds 0, 1, 2 is closed, so that neither our messages nor a
-/// child's output land in a descriptor opened later: open(2) takes the lowest free number.
+/// child's output land in a descriptor opened later (open(2) takes the lowest number).
 fn open_stdio(path: &CStr) {
-    while let Ok(fd) = fs::open(path, OFlags::RDWR | OFlags::NOCTTY, fs::Mode::empty()) {
-        if fd.as_raw_fd() > 2 {
-            return;
-        }
+    while let Ok(fd) = open(path, OFlags::RDWR | OFlags::NOCTTY, Mode::empty())
+        && fd.as_raw_fd() <= 2
+    {
         let _ = fd.into_raw_fd();
     }
 }
 
-/// When even the signal setup failed as PID 1: reap forever, so the kernel keeps running.
+/// When even the signal setup failed as PID 1, or on a panic: reap forever, so that the
+/// kernel keeps running.
 fn last_resort() -> ! {
     loop {
         if supervise::reap_one().is_err() {
@@ -139,8 +128,8 @@ fn last_resort() -> ! {
     }
 }
 
-// Nothing here panics by design (no unwrap, no indexing); should it ever, PID 1 must not
-// exit: it keeps reaping. Builds with std get the same from a panic hook, set in `run`.
+// Nothing here panics by design (no unwrap, no indexing). Should it ever, PID 1 must not
+// exit. Builds with std get the same from the hook set in `run`.
 #[cfg(target_feature = "crt-static")]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {

@@ -1,31 +1,28 @@
-//! The only `unsafe` of vigil-init: the system calls rustix does not offer to a program
-//! (fork, execve, exit_group, the signal mask, signalfd: x86-64 only), what rustix leaves
-//! unsafe (mmap, descriptors by number), the kernel's argv and envp, and the entry point
-//! and memory functions of the static build, which has no libc. Everything a child needs
-//! between fork and exec is made before the fork, so the child allocates nothing and
-//! takes no lock.
+//! Every `unsafe` of vigil-init: the system calls rustix does not offer a program (fork,
+//! execve, exit_group, the signal mask, signalfd; x86-64 only), what rustix leaves unsafe
+//! (mmap, descriptors by number), the kernel's argv and envp, and the entry point and
+//! memory functions of the static build, which has no libc. A child made by `spawn` only
+//! makes system calls on memory made before the fork, then execs.
 #![allow(unsafe_code)]
 
 use core::ffi::CStr;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use rustix::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use rustix::fs::{Mode, OFlags};
 use rustix::io::{self, Errno};
-use rustix::process::{Resource, Rlimit};
+use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
-/// One system call with up to six arguments, all numbers or pointers.
+/// One system call.
 ///
 /// # Safety
-/// The arguments must be what the kernel expects for `nr`; pointers must be valid for
-/// the access the call makes.
-unsafe fn syscall(nr: usize, a: [usize; 6]) -> io::Result<usize> {
+/// The arguments must be what the kernel expects for `nr`, pointers valid for its access.
+unsafe fn syscall(nr: usize, a: [usize; 4]) -> io::Result<usize> {
     let ret: isize;
     // SAFETY: the caller upholds the call's contract; `syscall` clobbers rcx and r11 only.
     unsafe {
         core::arch::asm!("syscall", inlateout("rax") nr as isize => ret, in("rdi") a[0],
-            in("rsi") a[1], in("rdx") a[2], in("r10") a[3], in("r8") a[4], in("r9") a[5],
-            lateout("rcx") _, lateout("r11") _, options(nostack));
+            in("rsi") a[1], in("rdx") a[2], in("r10") a[3], lateout("rcx") _,
+            lateout("r11") _, options(nostack));
     }
     match ret {
         -4095..=-1 => Err(Errno::from_raw_os_error(-ret as i32)),
@@ -33,102 +30,96 @@ unsafe fn syscall(nr: usize, a: [usize; 6]) -> io::Result<usize> {
     }
 }
 
-/// rt_sigprocmask(how, all or none, NULL, 8).
+/// rt_sigprocmask(how, every signal or none, NULL, 8).
 fn sigprocmask(how: usize, all: bool) -> io::Result<usize> {
     let set = if all { !0u64 } else { 0 };
     // SAFETY: the kernel reads 8 bytes at `set`.
-    unsafe { syscall(14, [how, (&raw const set) as usize, 0, 8, 0, 0]) }
+    unsafe { syscall(14, [how, (&raw const set) as usize, 0, 8]) }
 }
 
-/// Monotonic time in milliseconds. A system call: rustix would look for the vDSO, which
-/// means reading the auxiliary vector, a path that may panic on a malformed one.
+/// Blocks every signal (blocked signals are never discarded, not even for PID 1) and
+/// returns a non-blocking signalfd for them all.
+pub fn signalfd() -> io::Result<OwnedFd> {
+    sigprocmask(0 /* SIG_BLOCK */, true)?;
+    let all = !0u64;
+    // SAFETY: signalfd4(-1, &all, 8, SFD_CLOEXEC | SFD_NONBLOCK) reads 8 bytes at `all`.
+    let fd = unsafe { syscall(289, [usize::MAX, (&raw const all) as usize, 8, 0o2004000]) }?;
+    // SAFETY: the kernel just made this descriptor for us.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Monotonic milliseconds. Not rustix's: its vDSO lookup parses the auxiliary vector on
+/// a path that may panic.
 pub fn now_ms() -> u64 {
-    let mut ts = [0i64; 2];
+    let mut ts = [0u64; 2];
     // SAFETY: clock_gettime(CLOCK_MONOTONIC, &ts) writes 16 bytes at `ts`.
-    let _ = unsafe { syscall(228, [1, ts.as_mut_ptr() as usize, 0, 0, 0, 0]) };
-    let [s, ns] = ts.map(|v| u64::try_from(v).unwrap_or(0));
-    s.saturating_mul(1000).saturating_add(ns / 1_000_000)
+    let _ = unsafe { syscall(228, [1, ts.as_mut_ptr() as usize, 0, 0]) };
+    ts[0].saturating_mul(1000).saturating_add(ts[1] / 1_000_000)
 }
 
 pub fn exit(code: i32) -> ! {
     loop {
         // SAFETY: exit_group takes a number.
-        let _ = unsafe { syscall(231, [code as usize, 0, 0, 0, 0, 0]) };
+        let _ = unsafe { syscall(231, [code as usize, 0, 0, 0]) };
     }
 }
 
-/// A descriptor by number: one of 0-2, or one vigil-init keeps open (the kernel log, the
-/// fd store). A closed number only makes the call fail with EBADF.
+/// A descriptor vigil-init keeps by number (0-2, the kernel log, the fd store's). A
+/// closed number only makes the call fail with EBADF.
 pub fn fd(raw: i32) -> BorrowedFd<'static> {
-    // SAFETY: the descriptor is only used for system calls, never closed through this.
+    // SAFETY: only used for system calls, never closed through this.
     unsafe { BorrowedFd::borrow_raw(raw) }
 }
 
-/// Closes a descriptor held by number (the fd store's).
+/// Closes a descriptor held by number; the caller forgets the number.
 pub fn close(raw: i32) {
-    // SAFETY: the caller owns `raw` and forgets the number.
+    // SAFETY: the caller owned `raw`.
     drop(unsafe { OwnedFd::from_raw_fd(raw) });
 }
 
-/// Blocks every signal and returns a non-blocking signalfd for them all. Blocked signals
-/// are never discarded, not even for PID 1, which is how PID 1 gets to see them at all.
-pub fn signalfd() -> io::Result<OwnedFd> {
-    sigprocmask(0 /* SIG_BLOCK */, true)?;
-    let all = !0u64;
-    // SAFETY: signalfd4(-1, &all, 8, SFD_CLOEXEC | SFD_NONBLOCK) reads 8 bytes at `all`.
-    let fd = unsafe {
-        syscall(
-            289,
-            [usize::MAX, (&raw const all) as usize, 8, 0o2004000, 0, 0],
-        )
-    }?;
-    // SAFETY: the kernel just made this descriptor for us.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
+/// RLIMIT_NOFILE as we were started with it (soft, hard: children get it back), and our
+/// own soft limit once raised.
+static NOFILE: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
 
-/// RLIMIT_NOFILE (soft, hard) as we were started with it: children get it back.
-static STARTED_NOFILE: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
-/// Our own soft RLIMIT_NOFILE after `raise_fd_limit`; 0 when unknown.
-static OWN_NOFILE: AtomicU64 = AtomicU64::new(0);
-
-/// Raises our soft and hard descriptor limits to at least `want`, as far as allowed.
+/// Raises our descriptor limits to at least `want`, as far as allowed.
 pub fn raise_fd_limit(want: u64) {
-    let old = rustix::process::getrlimit(Resource::Nofile);
+    let old = getrlimit(Resource::Nofile);
     let (cur, max) = (
         old.current.unwrap_or(u64::MAX),
         old.maximum.unwrap_or(u64::MAX),
     );
-    STARTED_NOFILE[0].store(cur, Relaxed);
-    STARTED_NOFILE[1].store(max, Relaxed);
-    let set = |current: u64, maximum: u64| {
-        let limit = Rlimit {
-            current: Some(current),
-            maximum: Some(maximum),
-        };
-        rustix::process::setrlimit(Resource::Nofile, limit).is_ok()
+    let set = |current, maximum| {
+        setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(current),
+                maximum: Some(maximum),
+            },
+        )
     };
-    let _ = set(cur.max(want), max.max(want)) || set(max.min(cur.max(want)), max);
-    let now = rustix::process::getrlimit(Resource::Nofile).current;
-    OWN_NOFILE.store(now.unwrap_or(u64::MAX), Relaxed);
+    let _ = set(cur.max(want), max.max(want)).or_else(|_| set(max.min(cur.max(want)), max));
+    let now = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    for (slot, value) in NOFILE.iter().zip([cur, max, now]) {
+        slot.store(value, Relaxed);
+    }
 }
 
-/// Whether descriptor `fd` leaves `reserve` descriptors free below our limit (the kernel
-/// hands out the lowest free number, so `fd` says about how many are open).
-pub fn fd_headroom(fd: i32, reserve: u64) -> bool {
-    let limit = OWN_NOFILE.load(Relaxed);
-    limit == 0 || u64::try_from(fd).unwrap_or(0).saturating_add(reserve) < limit
+/// Our soft descriptor limit (u64::MAX before `raise_fd_limit`).
+pub fn fd_limit() -> u64 {
+    Some(NOFILE[2].load(Relaxed))
+        .filter(|&n| n > 0)
+        .unwrap_or(u64::MAX)
 }
 
-/// `n` zeroed values from mmap, for the life of the process: pages cost memory only once
-/// written. Runs at start only (the main loop allocates nothing).
+/// `n` zeroed values from mmap, for the life of the process; a page costs memory only
+/// once written. At start only: the main loop allocates nothing.
 pub fn zeroed<T: Zero>(n: usize) -> &'static mut [T] {
     use rustix::mm::{MapFlags, ProtFlags, mmap_anonymous};
-    let bytes = n.saturating_mul(size_of::<T>());
     let rw = ProtFlags::READ | ProtFlags::WRITE;
+    let bytes = n.saturating_mul(size_of::<T>());
     // SAFETY: a fresh private anonymous mapping, which nothing else refers to.
     match unsafe { mmap_anonymous(core::ptr::null_mut(), bytes, rw, MapFlags::PRIVATE) } {
-        // SAFETY: `bytes` zeroed, page-aligned bytes, never unmapped; all-zero is a valid
-        // T (the Zero contract).
+        // SAFETY: `bytes` zeroed bytes, page-aligned, never unmapped; zero is a valid T.
         Ok(addr) => unsafe { core::slice::from_raw_parts_mut(addr.cast(), n) },
         Err(_) => &mut [],
     }
@@ -137,13 +128,13 @@ pub fn zeroed<T: Zero>(n: usize) -> &'static mut [T] {
 /// Types for which all-zero bytes are a valid value.
 ///
 /// # Safety
-/// Implement only for plain integers and arrays or tuples of them.
+/// Implement only for integers and arrays or tuples of them.
 pub unsafe trait Zero {}
-// SAFETY: plain integers and arrays or tuples of them.
+// SAFETY: integers and arrays or tuples of them (all three).
 unsafe impl Zero for u8 {}
-// SAFETY: as above.
+// SAFETY: see above.
 unsafe impl Zero for (i32, i32) {}
-// SAFETY: as above.
+// SAFETY: see above.
 unsafe impl Zero for (i32, u8, [u8; 64]) {}
 
 /// The `i`th string of a NULL-terminated array from the kernel (argv, envp), or None past
@@ -163,59 +154,54 @@ pub struct Exec {
     pub envp: [*const u8; 288],
 }
 
-/// Forks and runs `exec` in the child, in a new session, with every signal unblocked and
-/// the descriptor limit we were started with. `fd3`: the manager's end of the channel,
-/// which becomes its fd 3; None: the emergency shell, on /dev/console when `console`.
-pub fn spawn(exec: &Exec, fd3: Option<BorrowedFd<'_>>, console: bool) -> io::Result<i32> {
-    // SAFETY: clone(SIGCHLD), a fork. Single-threaded: the child owns the only thread and
-    // only makes system calls on memory made before the fork, then execs or exits.
-    let pid = unsafe { syscall(56, [17, 0, 0, 0, 0, 0]) }?;
+/// Forks and execs `exec` in a new session, with every signal unblocked and the
+/// descriptor limit we were started with. `fd3`: the manager's end of the channel, its
+/// fd 3 in the child. `tty`: the emergency shell's stdio, which becomes its terminal.
+pub fn spawn(exec: &Exec, fd3: Option<BorrowedFd<'_>>, tty: Option<&OwnedFd>) -> io::Result<i32> {
+    // SAFETY: clone(SIGCHLD), a fork; we are single-threaded (see the module's comment).
+    let pid = unsafe { syscall(56, [17, 0, 0, 0]) }?;
     if pid != 0 {
         return Ok(pid as i32);
     }
     let _ = sigprocmask(2 /* SIG_SETMASK */, false);
     let _ = rustix::process::setsid();
-    if let [cur, max] = STARTED_NOFILE.each_ref().map(|n| n.load(Relaxed))
+    if let [cur, max, _] = NOFILE.each_ref().map(|n| n.load(Relaxed))
         && max > 0
     {
-        let limit = Rlimit {
-            current: Some(cur),
-            maximum: Some(max),
-        };
-        let _ = rustix::process::setrlimit(Resource::Nofile, limit);
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(cur),
+                maximum: Some(max),
+            },
+        );
     }
     if let Some(channel) = fd3 {
-        // SAFETY: fd 3 of the child is ours to replace, and is never closed by us.
+        // SAFETY: fd 3 of the child is ours to replace; it is never closed here.
         let mut three = core::mem::ManuallyDrop::new(unsafe { OwnedFd::from_raw_fd(3) });
         let _ = match channel.as_raw_fd() {
             3 => io::fcntl_setfd(channel, io::FdFlags::empty()),
             _ => io::dup2(channel, &mut three),
         };
-    } else {
-        if console
-            && let Ok(tty) = rustix::fs::open(
-                c"/dev/console",
-                OFlags::RDWR | OFlags::NOCTTY,
-                Mode::empty(),
-            )
-        {
-            let _ = rustix::stdio::dup2_stdin(&tty);
-            let _ = rustix::stdio::dup2_stdout(&tty);
-            let _ = rustix::stdio::dup2_stderr(&tty);
-        }
-        // The shell leads its own session; the terminal becomes its controlling one so that
-        // job control and ^C work (refused when stdin is no terminal).
+    }
+    if let Some(tty) = tty {
+        let _ = rustix::stdio::dup2_stdin(tty);
+        let _ = rustix::stdio::dup2_stdout(tty);
+        let _ = rustix::stdio::dup2_stderr(tty);
+    }
+    if fd3.is_none() {
+        // The shell's terminal becomes its controlling one, for job control and ^C
+        // (refused when stdin is no terminal).
         let _ = rustix::process::ioctl_tiocsctty(fd(0));
     }
     let (path, argv, envp) = (exec.path.as_ptr(), exec.argv.as_ptr(), exec.envp.as_ptr());
     // SAFETY: execve; the arrays are NULL-terminated and point to NUL-terminated strings.
-    let _ = unsafe { syscall(59, [path as usize, argv as usize, envp as usize, 0, 0, 0]) };
+    let _ = unsafe { syscall(59, [path as usize, argv as usize, envp as usize, 0]) };
     exit(127)
 }
 
-// The entry point. The shipped binary is static (crt-static, see build.rs) and has no
-// libc: the kernel jumps to `_start` with argc, argv, NULL, envp, NULL on the stack.
-// Other builds (tests) link glibc, whose start code calls `main`.
+// The static build's entry point: the kernel jumps to `_start` with argc, argv, NULL,
+// envp, NULL on the stack. Other builds link glibc, whose start code calls `main`.
 #[cfg(target_feature = "crt-static")]
 core::arch::global_asm!(
     ".globl _start",
@@ -230,8 +216,7 @@ core::arch::global_asm!(
 #[cfg(target_feature = "crt-static")]
 #[unsafe(no_mangle)]
 extern "C" fn vigil_init_start(sp: *const usize) -> ! {
-    // SAFETY: `sp` is the kernel's initial stack: argc, then argc pointers and a NULL
-    // (argv), then the environment's pointers and a NULL (envp).
+    // SAFETY: `sp` is the kernel's initial stack (see `_start`).
     let (argv, envp) = unsafe { (sp.add(1).cast(), sp.add(*sp + 2).cast()) };
     crate::run(argv, envp)
 }
@@ -242,11 +227,10 @@ extern "C" fn main(_argc: i32, argv: *const *const u8, envp: *const *const u8) -
     crate::run(argv, envp)
 }
 
-// Without libc, the few memory functions the compiler calls are ours. Their loads or stores
-// are volatile: LLVM would otherwise turn these loops back into calls to themselves (the
-// real-kernel boot test catches that: the other builds use glibc's).
-// SAFETY (all): the compiler calls them with pointers valid for `n` bytes (`s` of strlen:
-// NUL-terminated), and every offset is below `n`.
+// Without libc, the memory functions the compiler calls are ours. Their loads or stores
+// are volatile, or LLVM turns the loops back into calls to themselves (the real-kernel
+// boot test caught that: the other builds use glibc's).
+// SAFETY (all): the compiler passes pointers valid for `n` bytes (`strlen`: to a NUL).
 #[cfg(target_feature = "crt-static")]
 mod mem {
     #[unsafe(no_mangle)]
@@ -276,14 +260,12 @@ mod mem {
 
     #[unsafe(no_mangle)]
     unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
-        for i in 0..n {
-            // SAFETY: see above.
-            let (x, y) = unsafe { (a.add(i).read_volatile(), b.add(i).read_volatile()) };
-            if x != y {
-                return i32::from(x) - i32::from(y);
-            }
-        }
-        0
+        // SAFETY: see above.
+        let at = |p: *const u8, i| i32::from(unsafe { p.add(i).read_volatile() });
+        (0..n)
+            .map(|i| at(a, i) - at(b, i))
+            .find(|&d| d != 0)
+            .unwrap_or(0)
     }
 
     #[unsafe(no_mangle)]
@@ -294,11 +276,9 @@ mod mem {
 
     #[unsafe(no_mangle)]
     unsafe extern "C" fn strlen(s: *const u8) -> usize {
-        let mut n = 0;
         // SAFETY: see above.
-        while unsafe { s.add(n).read_volatile() } != 0 {
-            n += 1;
-        }
-        n
+        (0..)
+            .find(|&n| unsafe { s.add(n).read_volatile() } == 0)
+            .unwrap_or(0)
     }
 }

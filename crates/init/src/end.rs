@@ -1,0 +1,262 @@
+//! The filesystems a real boot mounts first, and the end: once the manager has exited for
+//! good, stop every process left, sync, then exit (a container, or not PID 1) or unmount
+//! everything and reboot(2). A PID 1 on a real boot never returns from `finish`, even
+//! when reboot(2) fails. Only a PID 1 signals every process; otherwise only its children.
+
+use core::ffi::CStr;
+
+use rustix::fd::OwnedFd;
+use rustix::fs::{Mode, OFlags, open};
+use rustix::mount::{MountFlags as M, UnmountFlags, mount, mount_remount, unmount};
+use rustix::process::{Pid, Signal, kill_process};
+use rustix::system::RebootCommand;
+
+use crate::channel::Channel;
+use crate::log::{self, Why, say, shout, show};
+use crate::supervise::{reap_one, wait_for_signal};
+use crate::{Where, sys};
+
+/// What to do once the manager has exited. `Exit` leaves with an exit code (containers;
+/// on a real boot it means poweroff).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Poweroff,
+    Reboot,
+    Halt,
+    Kexec,
+    Exit,
+}
+
+impl Action {
+    /// The action a `shutdown` request names (not `exit`: that is a request of its own).
+    pub fn parse(word: &[u8]) -> Option<Action> {
+        let all = [
+            Action::Poweroff,
+            Action::Reboot,
+            Action::Halt,
+            Action::Kexec,
+        ];
+        all.into_iter().find(|a| a.name().as_bytes() == word)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Poweroff => "poweroff",
+            Action::Reboot => "reboot",
+            Action::Halt => "halt",
+            Action::Kexec => "kexec",
+            Action::Exit => "exit",
+        }
+    }
+}
+
+/// How long (ms) the remaining processes get after SIGTERM, and again after SIGKILL.
+const GRACE: u64 = 5000;
+
+/// Runs the final sequence and exits with `code` (or reboots).
+pub fn finish(at: Where, action: Action, code: i32, signals: &OwnedFd, channel: Channel) -> ! {
+    let name = action.name();
+    shout!("{name}: stopping the remaining processes");
+    if !stop_the_rest(at, signals, Signal::TERM) {
+        shout!("{name}: sending SIGKILL to the processes still running");
+        if !stop_the_rest(at, signals, Signal::KILL) {
+            shout!("{name}: some processes did not exit");
+        }
+    }
+    // The fd store's descriptors would keep filesystems busy.
+    drop(channel);
+    rustix::fs::sync();
+    if !at.boot() {
+        let code = if at.container || action == Action::Exit {
+            code
+        } else {
+            0
+        };
+        say!(log::INFO, "exiting with status {code}");
+        sys::exit(code);
+    }
+    shout!("{name}: unmounting filesystems");
+    unmount_all();
+    rustix::fs::sync();
+    shout!("{name}: now");
+    let command = match action {
+        Action::Reboot => RebootCommand::Restart,
+        Action::Halt => RebootCommand::Halt,
+        Action::Kexec => RebootCommand::Kexec,
+        Action::Poweroff | Action::Exit => RebootCommand::PowerOff,
+    };
+    if let Err(e) = rustix::system::reboot(command) {
+        shout!("reboot(2) failed: {}; the system is stopped", Why(e));
+    }
+    // PID 1 must not exit: keep reaping whatever still comes.
+    loop {
+        while let Ok(Some(_)) = reap_one() {}
+        wait_for_signal(signals, 3_600_000);
+    }
+}
+
+/// Signals what is left and reaps until no child is left (true) or GRACE is over (false).
+/// A PID 1 signals every process but itself (kill(-1)). Any other process would hit all
+/// its user owns: it signals its children, again as more are reparented to it.
+fn stop_the_rest(at: Where, signals: &OwnedFd, sig: Signal) -> bool {
+    let deadline = sys::now_ms() + GRACE;
+    if at.pid1 {
+        // kill(-1, sig): to the process group "1", which kill(2) takes as every process.
+        let _ = rustix::process::kill_process_group(Pid::INIT, sig);
+    }
+    loop {
+        if !at.pid1 {
+            signal_children(sig);
+        }
+        loop {
+            match reap_one() {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(_) => return true,
+            }
+        }
+        match deadline.saturating_sub(sys::now_ms()) {
+            0 => return false,
+            left => wait_for_signal(signals, left.min(100)),
+        }
+    }
+}
+
+/// Signals each of our children, listed in /proc/thread-self/children ("PID PID ... ":
+/// we have one thread).
+fn signal_children(sig: Signal) {
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+    let Ok(fd) = open(c"/proc/thread-self/children", flags, Mode::empty()) else {
+        return;
+    };
+    let (mut buf, mut pid) = ([0u8; 512], 0i32);
+    while let Ok(n @ 1..) = rustix::io::read(&fd, &mut buf) {
+        for &b in buf.get(..n).unwrap_or_default() {
+            if b.is_ascii_digit() {
+                pid = pid.saturating_mul(10).saturating_add(i32::from(b - b'0'));
+            } else if let Some(child) = Pid::from_raw(core::mem::take(&mut pid)) {
+                let _ = kill_process(child, sig);
+            }
+        }
+    }
+}
+
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+const NOSUID_NODEV: M = M::NOSUID.union(M::NODEV);
+const NOSUID_NODEV_NOEXEC: M = NOSUID_NODEV.union(M::NOEXEC);
+
+/// Where, what, how, with which options; in mount order (a later one may be inside an
+/// earlier one). /proc comes first and apart: finding out what is mounted needs it.
+const API: [(&CStr, &CStr, M, &CStr); 6] = [
+    (c"/sys", c"sysfs", NOSUID_NODEV_NOEXEC, c""),
+    (c"/dev", c"devtmpfs", M::NOSUID, c"mode=755"),
+    (
+        c"/dev/pts",
+        c"devpts",
+        M::NOSUID.union(M::NOEXEC),
+        c"gid=5,mode=620,ptmxmode=666",
+    ),
+    (c"/dev/shm", c"tmpfs", NOSUID_NODEV, c"mode=1777"),
+    (c"/run", c"tmpfs", NOSUID_NODEV, c"mode=755"),
+    (c"/sys/fs/cgroup", c"cgroup2", NOSUID_NODEV_NOEXEC, c""),
+];
+
+/// Mounts /proc, /sys, /dev, /dev/pts, /dev/shm, /run and /sys/fs/cgroup where nothing is
+/// mounted yet. A failure is reported and the boot goes on: the manager may cope.
+pub fn mount_api_filesystems() {
+    let proc = rustix::fs::statfs(c"/proc").is_ok_and(|s| s.f_type == PROC_SUPER_MAGIC);
+    let proc = Some((c"/proc", c"proc", NOSUID_NODEV_NOEXEC, c"")).filter(|_| !proc);
+    let buf = sys::zeroed(MOUNTINFO);
+    for (target, fstype, flags, data) in proc.into_iter().chain(API) {
+        if target != c"/proc" && mountinfo(buf).any(|(point, _)| point == target.to_bytes()) {
+            continue;
+        }
+        let _ = rustix::fs::mkdir(target, Mode::from_bits_truncate(0o755));
+        match mount(fstype, target, fstype, flags, data) {
+            Ok(()) => say!(log::INFO, "mounted {} on {}", show(fstype), show(target)),
+            Err(e) => shout!("cannot mount {}: {}", show(target), Why(e)),
+        }
+    }
+}
+
+/// Room for /proc/self/mountinfo.
+const MOUNTINFO: usize = 65536;
+
+/// Reads /proc/self/mountinfo into `buf` (a longer table is cut) and returns the (mount
+/// point, filesystem type) of each mount in the kernel's order: a mount comes after the
+/// one it is mounted on. The mount point is still escaped (`\040` for a space).
+fn mountinfo(buf: &mut [u8]) -> impl DoubleEndedIterator<Item = (&[u8], &[u8])> {
+    let mut len = 0;
+    if let Ok(fd) = open(
+        c"/proc/self/mountinfo",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        while let Some(room) = buf.get_mut(len..).filter(|r| !r.is_empty())
+            && let Ok(n @ 1..) = rustix::io::read(&fd, room)
+        {
+            len += n;
+        }
+    }
+    buf.get(..len)
+        .unwrap_or_default()
+        .split(|&b| b == b'\n')
+        .filter_map(|line| {
+            let mut fields = line.split(|&b| b == b' ');
+            let point = fields.nth(4)?;
+            // Optional fields end at a lone "-"; the filesystem type follows it.
+            Some((point, fields.skip_while(|f| *f != b"-").nth(1)?))
+        })
+}
+
+/// Unmounts every filesystem, the last mounted first. What cannot be unmounted is
+/// remounted read-only and detached; / is remounted read-only. /proc stays: it is how we
+/// see what is left, and it holds no data.
+fn unmount_all() {
+    let mut buf = [0u8; 4096];
+    for (point, fstype) in mountinfo(sys::zeroed(MOUNTINFO)).rev() {
+        let Some(path) = unescape(point, &mut buf).filter(|_| point != b"/" && fstype != b"proc")
+        else {
+            continue;
+        };
+        let Err(e) = unmount(path, UnmountFlags::empty()) else {
+            say!(log::INFO, "unmounted {}", show(path));
+            continue;
+        };
+        let ro = mount_remount(path, M::RDONLY, c"");
+        let _ = unmount(path, UnmountFlags::DETACH);
+        match ro {
+            Ok(()) => shout!("{} is busy ({}): remounted read-only", show(path), Why(e)),
+            Err(ro) => {
+                shout!(
+                    "{}: cannot unmount ({}) nor remount ({})",
+                    show(path),
+                    Why(e),
+                    Why(ro)
+                )
+            }
+        }
+    }
+    match mount_remount(c"/", M::RDONLY, c"") {
+        Ok(()) => say!(log::INFO, "remounted / read-only"),
+        Err(e) => say!(log::WARNING, "cannot remount / read-only: {}", Why(e)),
+    }
+}
+
+/// Undoes mountinfo's octal escapes (`\040`) into `out`, as a C string.
+fn unescape<'a>(point: &[u8], out: &'a mut [u8; 4096]) -> Option<&'a CStr> {
+    let (mut len, mut i) = (0, 0);
+    while let Some(&b) = point.get(i) {
+        let octal = point.get(i + 1..i + 4).filter(|_| b == b'\\');
+        let value = octal.and_then(|digits| {
+            digits.iter().try_fold(0u8, |v, &d| match d {
+                b'0'..=b'7' => v.checked_mul(8)?.checked_add(d - b'0'),
+                _ => None,
+            })
+        });
+        *out.get_mut(len)? = value.unwrap_or(b);
+        (i, len) = (i + if value.is_some() { 4 } else { 1 }, len + 1);
+    }
+    *out.get_mut(len)? = 0;
+    CStr::from_bytes_with_nul(out.get(..=len)?).ok()
+}
