@@ -3,6 +3,8 @@
 //! is missing or keeps failing, turns signals into shutdown requests and reaps every
 //! child. It returns when the manager has exited after a shutdown request.
 
+use core::mem::MaybeUninit;
+
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::fd::{AsFd as _, OwnedFd};
 use rustix::fs::{Access, Mode, OFlags, access, open};
@@ -50,7 +52,8 @@ pub fn poll_ms(fds: &mut [PollFd<'_>], timeout: Option<u64>) -> io::Result<usize
 /// Waits for a signal (SIGCHLD above all) up to `timeout` ms, and discards what came.
 pub fn wait_for_signal(signals: &OwnedFd, timeout: u64) {
     let _ = poll_ms(&mut [PollFd::new(signals, PollFlags::IN)], Some(timeout));
-    while rustix::io::read(signals, &mut [0u8; SIGINFO * 8]).is_ok_and(|n| n > 0) {}
+    let mut buf = [MaybeUninit::uninit(); SIGINFO * 8];
+    while rustix::io::read(signals, &mut buf).is_ok_and(|(got, _)| !got.is_empty()) {}
 }
 
 /// The exit code a shell would report for a wait status: the code, or 128+signal.
@@ -145,15 +148,16 @@ impl<'a> Supervisor<'a> {
     }
 
     fn read_signals(&mut self) {
-        let mut buf = [0u8; SIGINFO * 16];
+        // Not zeroed: the kernel fills what is read.
+        let mut buf = [MaybeUninit::uninit(); SIGINFO * 16];
         loop {
-            let n = match rustix::io::read(self.signals, &mut buf) {
-                Ok(0) | Err(Errno::AGAIN) => return,
-                Ok(n) => n,
+            let got = match rustix::io::read(self.signals, &mut buf) {
+                Ok(([], _)) | Err(Errno::AGAIN) => return,
+                Ok((got, _)) => got,
                 Err(Errno::INTR) => continue,
                 Err(e) => return say!(log::WARNING, "signalfd: {}", Why(e)),
             };
-            for info in buf.get(..n).unwrap_or_default().chunks_exact(SIGINFO) {
+            for info in got.chunks_exact(SIGINFO) {
                 let signo = info.first_chunk().map_or(0, |b| i32::from_ne_bytes(*b));
                 if let Some(sig) = Signal::from_named_raw(signo) {
                     self.signal(sig);
