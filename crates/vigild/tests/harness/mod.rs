@@ -387,12 +387,17 @@ impl Manager {
             .unwrap_or_else(|| panic!("{unit} has no main PID: {st}")) as u32
     }
 
-    /// Waits until the unit is in `state` (as shown by its state-change log lines).
+    /// Waits until the unit is in `state`, or has passed through it since the
+    /// call (as its state-change log lines show). A line of an earlier run into
+    /// the same state does not count: only one after those logged at the call.
     pub fn wait_state(&self, unit: &str, state: &str) {
+        let needle = format!("-> {state}");
+        let log = self.vigil_ok(&["log", unit, "-n", "100000"]);
+        let before = log.lines().filter(|l| l.contains(&needle)).count();
         if self.state(unit) == state {
             return;
         }
-        self.wait_log(unit, &format!("-> {state}"));
+        self.wait_log_count(unit, &needle, before + 1);
     }
 
     pub fn pid(&self) -> u32 {
