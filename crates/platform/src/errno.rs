@@ -3,6 +3,12 @@
 //! Only a table: it never calls into libc's strerror (which may allocate or be
 //! locale-dependent) and never fails.
 
+/// Errno numbers for crates that do not link libc themselves (they differ
+/// between architectures: EUSERS is 87 on x86-64, 94 on MIPS).
+pub mod codes {
+    pub use libc::{EINVAL, ENOENT, ENOTDIR, EPERM, ESRCH, EUSERS};
+}
+
 /// The symbolic name of an errno value (`2` -> `"ENOENT"`), or `"E?"` when unknown.
 pub fn errno_name(errno: i32) -> &'static str {
     match errno {

@@ -26,6 +26,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use vigil_platform::errno::codes as libc_errno;
 use vigil_platform::exec::{
     Child, ChildFd, ControllingTty, PreparedCommand, Rlimit, RlimitResource,
 };
@@ -131,6 +132,9 @@ pub struct Context {
     /// the commands other than `ExecStart=`, and the `+` prefix). The service's
     /// directories are still created for and owned by its user.
     pub privileged: bool,
+    /// The `!` prefix: `User=`, `Group=` and `SupplementaryGroups=` are not
+    /// applied, the capability settings are.
+    pub keep_credentials: bool,
     /// The `DynamicUser=` account allocated for this run of the service.
     pub dynamic_user: Option<DynamicAccount>,
     /// Where `*Directory=` paths live; `None`: this manager's defaults
@@ -152,6 +156,7 @@ impl Default for Context {
             listen_fds: Vec::new(),
             pid_variable: None,
             privileged: false,
+            keep_credentials: false,
             dynamic_user: None,
             directory_roots: None,
         }
@@ -252,16 +257,6 @@ impl SpawnError {
     }
 }
 
-/// The few errno values named here (the same on every Linux architecture).
-mod libc_errno {
-    pub const EPERM: i32 = 1;
-    pub const ENOENT: i32 = 2;
-    pub const ESRCH: i32 = 3;
-    pub const ENOTDIR: i32 = 20;
-    pub const EINVAL: i32 = 22;
-    pub const EUSERS: i32 = 87;
-}
-
 /// A command ready to fork: the platform command plus what it was built from.
 #[derive(Debug)]
 pub struct Prepared {
@@ -309,12 +304,6 @@ fn read_database(path: &str) -> Result<String, SpawnError> {
     })
 }
 
-/// A user or group written as a number that no database entry has: systemd
-/// accepts any number.
-fn numeric_id(name: &str) -> Option<u32> {
-    name.parse::<u32>().ok().filter(|&id| id != u32::MAX)
-}
-
 /// `User=`/`Group=`/`SupplementaryGroups=`/`DynamicUser=`. As root they become
 /// the ids the child switches to: with a user, its gid (or `Group=`'s), the
 /// groups that list it in /etc/group (what initgroups gives) and
@@ -328,13 +317,10 @@ fn resolve_identity(
 ) -> Result<Identity, SpawnError> {
     let mut id = Identity::default();
     let lookup_group = |db: &[users::GroupEntry], directive: &'static str, name: &str| {
-        users::find_group(db, name)
-            .map(|g| g.gid)
-            .or_else(|| numeric_id(name))
-            .ok_or_else(|| SpawnError::UnknownGroup {
-                directive,
-                group: name.to_owned(),
-            })
+        users::group_or_number(db, name).ok_or_else(|| SpawnError::UnknownGroup {
+            directive,
+            group: name.to_owned(),
+        })
     };
     let user = match (dynamic, &service.user) {
         (Some(account), _) => Some(UserEntry {
@@ -347,20 +333,8 @@ fn resolve_identity(
         }),
         (None, Some(name)) => {
             let all = users::parse_passwd(&read_database(PASSWD)?);
-            match users::find_user(&all, name) {
-                Some(entry) => Some(entry.clone()),
-                None => match numeric_id(name) {
-                    // A uid without an entry: its own number as gid, no home.
-                    Some(uid) => Some(UserEntry {
-                        name: name.clone(),
-                        uid,
-                        gid: uid,
-                        home: "/".into(),
-                        shell: "/bin/sh".into(),
-                    }),
-                    None => return Err(SpawnError::UnknownUser { user: name.clone() }),
-                },
-            }
+            let entry = users::user_or_number(&all, name);
+            Some(entry.ok_or_else(|| SpawnError::UnknownUser { user: name.clone() })?)
         }
         (None, None) => None,
     };
@@ -791,7 +765,7 @@ pub fn prepare(
         );
     }
 
-    if !ctx.privileged {
+    if !ctx.privileged && !ctx.keep_credentials {
         if let Some(groups) = identity.groups {
             command.groups(groups);
         }
@@ -801,6 +775,8 @@ pub fn prepare(
         if let Some(uid) = identity.uid {
             command.uid(uid);
         }
+    }
+    if !ctx.privileged {
         // Like systemd, not for a command that keeps the manager's privileges
         // (`+`, PermissionsStartOnly=): it runs as root with all of them.
         // Ambient capabilities outside the bounding set are left out.
@@ -875,6 +851,7 @@ mod tests {
             arg0_override: false,
             no_expand: false,
             full_privileges: false,
+            keep_credentials: false,
             ambient: false,
             line: 1,
         }

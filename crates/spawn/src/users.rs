@@ -82,6 +82,33 @@ pub fn find_group<'a>(groups: &'a [GroupEntry], group: &str) -> Option<&'a Group
     })
 }
 
+/// A user or group written as a number that no database entry has: systemd
+/// accepts any number (but -1, which means "unchanged" to the kernel).
+pub fn numeric_id(name: &str) -> Option<u32> {
+    name.parse::<u32>().ok().filter(|&id| id != u32::MAX)
+}
+
+/// [`find_user`], or for a number no entry has, a user of that uid with its own
+/// number as gid, `/` as home and `/bin/sh` as shell.
+pub fn user_or_number(users: &[UserEntry], user: &str) -> Option<UserEntry> {
+    find_user(users, user).cloned().or_else(|| {
+        numeric_id(user).map(|uid| UserEntry {
+            name: user.to_owned(),
+            uid,
+            gid: uid,
+            home: "/".into(),
+            shell: "/bin/sh".into(),
+        })
+    })
+}
+
+/// The gid of [`find_group`], or any number.
+pub fn group_or_number(groups: &[GroupEntry], group: &str) -> Option<u32> {
+    find_group(groups, group)
+        .map(|g| g.gid)
+        .or_else(|| numeric_id(group))
+}
+
 /// What `initgroups` would give `user`: its primary group first, then every group
 /// that lists it as a member, without duplicates.
 pub fn supplementary_groups(groups: &[GroupEntry], user: &str, primary: u32) -> Vec<u32> {

@@ -631,9 +631,14 @@ pub struct ExecCommand {
     pub arg0_override: bool,
     /// `:`: no environment variable substitution.
     pub no_expand: bool,
-    /// `+`: runs with full privileges (parsed; honoured once isolation exists).
+    /// `+`: runs with the manager's full privileges: no `User=`, `Group=`,
+    /// `SupplementaryGroups=`, `CapabilityBoundingSet=`, `AmbientCapabilities=`.
     pub full_privileges: bool,
-    /// `!` / `!!`: ambient-capability privilege elevation (parsed, not honoured yet).
+    /// `!`: runs without `User=`, `Group=` and `SupplementaryGroups=` (the
+    /// manager's user), under the service's other restrictions.
+    pub keep_credentials: bool,
+    /// `!` / `!!`: ambient-capability privilege elevation (`!!` changes nothing on
+    /// a kernel with ambient capabilities).
     pub ambient: bool,
     /// Where the line came from, for messages (`a.service:12`).
     pub line: u32,

@@ -399,6 +399,7 @@ impl Parser<'_> {
             // zinit runs the words as they are, without `$VAR` expansion.
             no_expand: true,
             full_privileges: false,
+            keep_credentials: false,
             ambient: false,
             line: position(&node.span.start).0,
         })
@@ -830,6 +831,7 @@ mod tests {
                 arg0_override: false,
                 no_expand: true,
                 full_privileges: false,
+                keep_credentials: false,
                 ambient: false,
                 line: 1,
             }]

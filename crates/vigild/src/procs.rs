@@ -176,6 +176,7 @@ impl Daemon {
             // the manager's for that one command.
             privileged: command.full_privileges
                 || (service.permissions_start_only && !matches!(role, Role::Main(_))),
+            keep_credentials: command.keep_credentials,
             dynamic_user,
             directory_roots: None,
             // Socket activation: only the main process gets the sockets.

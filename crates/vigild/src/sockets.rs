@@ -131,14 +131,15 @@ fn bind_to(address: &ListenAddress) -> BindTo<'_> {
     }
 }
 
-/// Resolves SocketUser=/SocketGroup= to numbers.
+/// Resolves SocketUser=/SocketGroup= to numbers: names, or any number (as for
+/// `User=`: a uid no entry has gets its own number as gid).
 fn owner(sock: &Socket) -> Result<(Option<u32>, Option<u32>), String> {
     let mut uid = None;
     let mut gid = None;
     if let Some(user) = &sock.user {
         let text = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
         let users = vigil_spawn::users::parse_passwd(&text);
-        let entry = vigil_spawn::users::find_user(&users, user)
+        let entry = vigil_spawn::users::user_or_number(&users, user)
             .ok_or_else(|| format!("SocketUser={user}: no such user"))?;
         uid = Some(entry.uid);
         gid = Some(entry.gid);
@@ -146,9 +147,9 @@ fn owner(sock: &Socket) -> Result<(Option<u32>, Option<u32>), String> {
     if let Some(group) = &sock.group {
         let text = std::fs::read_to_string("/etc/group").unwrap_or_default();
         let groups = vigil_spawn::users::parse_group(&text);
-        let entry = vigil_spawn::users::find_group(&groups, group)
+        let number = vigil_spawn::users::group_or_number(&groups, group)
             .ok_or_else(|| format!("SocketGroup={group}: no such group"))?;
-        gid = Some(entry.gid);
+        gid = Some(number);
     }
     Ok((uid, gid))
 }

@@ -151,25 +151,29 @@ fn plus_and_bang_prefixes_keep_the_managers_user_double_bang_does_not() {
     if !require_root("plus_and_bang_prefixes_keep_the_managers_user_double_bang_does_not") {
         return;
     }
-    let unit = "[Service]\nType=oneshot\nUser=nobody\n\
-                ExecStartPre=+/bin/sh -c 'echo plus=$$(id -u)'\n\
-                ExecStartPre=!/bin/sh -c 'echo bang=$$(id -u)'\n\
-                ExecStartPre=!!/bin/sh -c 'echo double=$$(id -u)'\n\
-                ExecStart=/bin/sh -c 'echo main=$$(id -u); echo END-OF-OUTPUT'\n";
+    // `+` lifts the capability bounding set too; `!` keeps it, as in systemd.
+    let unit = "[Service]\nType=oneshot\nUser=nobody\nCapabilityBoundingSet=CAP_NET_BIND_SERVICE\n\
+                ExecStartPre=+/bin/sh -c 'echo plus=$$(id -u) $$(grep CapBnd /proc/self/status)'\n\
+                ExecStartPre=!/bin/sh -c 'echo bang=$$(id -u) $$(grep CapBnd /proc/self/status)'\n\
+                ExecStartPre=!!/bin/sh -c 'echo double=$$(id -u) $$(grep CapBnd /proc/self/status)'\n\
+                ExecStart=/bin/sh -c 'echo main=$$(id -u) $$(grep CapBnd /proc/self/status); echo END-OF-OUTPUT'\n";
     let m = Manager::start(&[
         ("default.target", "[Unit]\nWants=p.service\n"),
         ("p.service", unit),
     ]);
     m.wait_log("p.service", "END-OF-OUTPUT");
     let (uid, _) = nobody();
+    let ours = fs::read_to_string("/proc/self/status").unwrap();
+    let full = ours.lines().find(|l| l.starts_with("CapBnd:")).unwrap();
+    let full = full.split_whitespace().nth(1).unwrap();
     let lines = stdout_lines(&m, "p.service");
     assert_eq!(
         lines[..4],
         [
-            "plus=0".to_string(),
-            "bang=0".to_string(),
-            format!("double={uid}"),
-            format!("main={uid}"),
+            format!("plus=0 CapBnd: {full}"),
+            "bang=0 CapBnd: 0000000000000400".to_string(),
+            format!("double={uid} CapBnd: 0000000000000400"),
+            format!("main={uid} CapBnd: 0000000000000400"),
         ],
         "{lines:?}"
     );

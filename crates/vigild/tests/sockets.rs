@@ -238,6 +238,59 @@ fn a_socket_that_cannot_bind_fails_with_the_reason() {
     assert_eq!(m.state("bad.service"), "inactive");
 }
 
+#[test]
+fn socket_user_and_group_may_be_numbers_no_database_has() {
+    // As for User=: a number is taken as it is; a uid without an entry in
+    // /etc/passwd gets its own number as gid unless SocketGroup= says otherwise.
+    if !harness::require_root("socket_user_and_group_may_be_numbers_no_database_has") {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let d = TempDir::new("sock-owner");
+    let (one, two) = (d.path().join("one.sock"), d.path().join("two.fifo"));
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        (
+            "one.socket",
+            &format!("[Socket]\nListenStream={}\nSocketUser=4242\n", p(&one)),
+        ),
+        ("one.service", "[Service]\nExecStart=/bin/true\n"),
+        (
+            "two.socket",
+            &format!(
+                "[Socket]\nListenFIFO={}\nSocketUser=4242\nSocketGroup=4343\n",
+                p(&two)
+            ),
+        ),
+        ("two.service", "[Service]\nExecStart=/bin/true\n"),
+        (
+            "bad.socket",
+            &format!(
+                "[Socket]\nListenStream={}/bad.sock\nSocketUser=no-such-user-here\n",
+                p(d.path())
+            ),
+        ),
+        ("bad.service", "[Service]\nExecStart=/bin/true\n"),
+    ]);
+    m.vigil_ok(&["start", "one.socket", "two.socket"]);
+    m.wait_state("one.socket", "running");
+    m.wait_state("two.socket", "running");
+    let owner = |path: &Path| {
+        let meta = std::fs::metadata(path).unwrap();
+        (meta.uid(), meta.gid())
+    };
+    assert_eq!(owner(&one), (4242, 4242));
+    assert_eq!(owner(&two), (4242, 4343));
+    // A name that no database has is still refused, with the directive named.
+    let _ = m.vigil(&["start", "bad.socket"]);
+    m.wait_state("bad.socket", "failed");
+    let reason = m.status_json("bad.socket")["reason"].to_string();
+    assert!(
+        reason.contains("SocketUser=no-such-user-here: no such user"),
+        "{reason}"
+    );
+}
+
 // ------------------------------------------------- Accept=yes: one instance per connection
 
 /// The template: reads one line from the connection (stdin) and answers on

@@ -28,6 +28,7 @@ pub fn cmd(program: &str) -> ExecCommand {
         arg0_override: false,
         no_expand: false,
         full_privileges: false,
+        keep_credentials: false,
         ambient: false,
         line: 1,
     }

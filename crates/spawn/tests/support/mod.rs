@@ -25,6 +25,7 @@ pub fn sh(script: &str) -> ExecCommand {
         arg0_override: false,
         no_expand: false,
         full_privileges: false,
+        keep_credentials: false,
         ambient: false,
         line: 1,
     }

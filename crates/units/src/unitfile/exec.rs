@@ -91,7 +91,9 @@ fn take_digits(
     u32::from_str_radix(&s, radix).ok().map(|v| (v, s))
 }
 
-fn unescape_one(
+/// Resolves the escape `\e` (its digits, if any, from `chars`) into `word`; an
+/// unknown one is kept as written and listed in `unknown`.
+pub(super) fn unescape_one(
     e: char,
     chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
     word: &mut String,
@@ -199,6 +201,7 @@ pub fn parse_exec(
         arg0_override: false,
         no_expand: false,
         full_privileges: false,
+        keep_credentials: false,
         ambient: false,
         line,
     };
@@ -231,12 +234,9 @@ pub fn parse_exec(
     if cmd.full_privileges && cmd.ambient {
         return Err(ExecError::PlusAndBang);
     }
-    // `!`: User=, Group= and SupplementaryGroups= are not applied. vigil has no
-    // sandboxing yet, so that is all `+` lifts too. (`!!` only matters on kernels
-    // without ambient capabilities: nothing to do.)
-    if single_bang {
-        cmd.full_privileges = true;
-    }
+    // `!`: User=, Group= and SupplementaryGroups= are not applied. (`!!` only
+    // matters on kernels without ambient capabilities: nothing to do.)
+    cmd.keep_credentials = single_bang;
     let mut remaining: Vec<Word> = words.collect();
     // `-/bin/foo` is one word; `- /bin/foo` leaves the program in the next word.
     let program_word = if rest.is_empty() {
@@ -414,13 +414,13 @@ mod tests {
         assert_eq!(c.program, "/bin/sh");
         assert_eq!(c.argv, ["mysh", "-c", "echo inst"]);
         let c = exec(":-+/bin/true").unwrap();
-        assert!(c.ignore_failure && c.no_expand && c.full_privileges);
+        assert!(c.ignore_failure && c.no_expand && c.full_privileges && !c.keep_credentials);
         // `!!` changes nothing on a kernel with ambient capabilities; `!` keeps
-        // the manager's user and groups, as `+` does while vigil has no sandbox.
+        // the manager's user and groups only.
         let c = exec("!!/bin/true").unwrap();
-        assert!(c.ambient && !c.full_privileges);
+        assert!(c.ambient && !c.full_privileges && !c.keep_credentials);
         let c = exec("!-/bin/true").unwrap();
-        assert!(c.ambient && c.ignore_failure && c.full_privileges);
+        assert!(c.ambient && c.ignore_failure && c.keep_credentials && !c.full_privileges);
         let c = exec("- /bin/true x").unwrap();
         assert!(c.ignore_failure);
         assert_eq!(c.argv, ["/bin/true", "x"]);

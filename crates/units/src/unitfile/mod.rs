@@ -662,7 +662,7 @@ pub static DIRECTIVES: &[Directive] = &[
         let text = b.spec(v);
         b.service
             .stdin_data
-            .extend_from_slice(unescape_c(&text).as_bytes());
+            .extend_from_slice(unescape_c(&text)?.as_bytes());
         b.service.stdin_data.push(b'\n');
         Ok(())
     }),
@@ -1565,32 +1565,24 @@ fn mode_value(v: &str) -> Result<u32, String> {
     value::parse_mode(v).map_err(|e| e.to_string())
 }
 
-/// The C escapes systemd resolves in `StandardInputText=`; an unknown escape is
-/// kept as written.
-fn unescape_c(s: &str) -> String {
+/// The C escapes of `StandardInputText=` (systemd's cunescape): those of command
+/// lines, numeric ones included. An unknown escape is an error, as in systemd.
+fn unescape_c(s: &str) -> Result<String, String> {
     let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
+    let mut unknown = Vec::new();
+    let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
         if c != '\\' {
             out.push(c);
             continue;
         }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some('t') => out.push('\t'),
-            Some('r') => out.push('\r'),
-            Some('\\') => out.push('\\'),
-            Some('"') => out.push('"'),
-            Some('\'') => out.push('\''),
-            Some('s') => out.push(' '),
-            Some(other) => {
-                out.push('\\');
-                out.push(other);
-            }
-            None => out.push('\\'),
-        }
+        let e = chars.next().ok_or("a lone '\\' at the end")?;
+        exec::unescape_one(e, &mut chars, &mut out, &mut unknown).map_err(|e| e.to_string())?;
     }
-    out
+    match unknown.first() {
+        Some(seq) => Err(format!("unknown escape {seq}")),
+        None => Ok(out),
+    }
 }
 
 fn h_standard_input(b: &mut Builder<'_>, v: &str) -> Result<(), String> {

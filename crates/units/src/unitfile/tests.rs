@@ -959,6 +959,9 @@ fn execution_environment_directives() {
          StandardInputData=Ynll\nStandardInputText=end");
     assert_eq!(d.stdin, Input::Data);
     assert_eq!(d.stdin_data, b"hello\tworld a.service\nbyeend\n");
+    // The numeric escapes too, as systemd's cunescape.
+    let n = svc("StandardInput=data\nStandardInputText=\\x41\\102\\u00e9\\s.");
+    assert_eq!(n.stdin_data, "AB\u{e9} .\n".as_bytes());
     assert_eq!(
         svc("StandardInput=file:/etc/hostname").stdin,
         Input::File(PathBuf::from("/etc/hostname"))
@@ -980,6 +983,8 @@ fn execution_environment_directives() {
         "TTYPath=tty1",
         "LimitSTACK=8X",
         "SupplementaryGroups=a:b",
+        "StandardInputText=a\\qb",
+        "StandardInputText=\\x4",
     ] {
         let (line, msg) = one_err(bad);
         assert_eq!(line, 3, "{bad}");
