@@ -197,7 +197,7 @@ impl LoadedSet {
             self.push_reference(r);
         }
         self.attach_dir_deps(&mut unit);
-        self.add_service_default_deps(&mut unit);
+        self.add_default_deps(&mut unit);
         // Aliases name their unit; after that a name may stand twice.
         for list in unit.deps.lists_mut() {
             for n in list.iter_mut() {
@@ -215,23 +215,26 @@ impl LoadedSet {
         self.references.push(r);
     }
 
-    /// systemd's implicit dependencies of a service from a unit file with
-    /// `DefaultDependencies=yes`: Requires= and After= on `sysinit.target`,
-    /// After= on `basic.target`, Conflicts= and Before= on `shutdown.target`.
-    /// (zinit YAML services get none: zinit has no such targets.)
-    fn add_service_default_deps(&mut self, unit: &mut Unit) {
-        if unit.kind != UnitKind::Service
-            || unit.format != Format::UnitFile
-            || !unit.default_dependencies
-        {
+    /// systemd's implicit dependencies of a service or a socket from a unit file
+    /// with `DefaultDependencies=yes`: Requires= and After= on `sysinit.target`,
+    /// Conflicts= and Before= on `shutdown.target`; a service also After=
+    /// `basic.target`, a socket Before= `sockets.target`. (zinit YAML services get
+    /// none: zinit has no such targets.)
+    fn add_default_deps(&mut self, unit: &mut Unit) {
+        type Pick = fn(&mut crate::model::Dependencies) -> &mut Vec<String>;
+        let own: (&'static str, Pick, &str) = match unit.kind {
+            UnitKind::Service => ("After", |d| &mut d.after, "basic.target"),
+            UnitKind::Socket => ("Before", |d| &mut d.before, "sockets.target"),
+            UnitKind::Target => return,
+        };
+        if unit.format != Format::UnitFile || !unit.default_dependencies {
             return;
         }
         let path = unit.source.clone().unwrap_or_default();
-        type Pick = fn(&mut crate::model::Dependencies) -> &mut Vec<String>;
         let adds: [(&'static str, Pick, &str); 5] = [
             ("Requires", |d| &mut d.requires, "sysinit.target"),
             ("After", |d| &mut d.after, "sysinit.target"),
-            ("After", |d| &mut d.after, "basic.target"),
+            own,
             ("Conflicts", |d| &mut d.conflicts, "shutdown.target"),
             ("Before", |d| &mut d.before, "shutdown.target"),
         ];

@@ -686,6 +686,35 @@ fn default_dependencies_of_services_and_targets() {
 }
 
 #[test]
+fn sockets_get_their_implicit_dependencies_from_the_loader() {
+    let d = TempDir::new("socket-deps");
+    d.write("web.socket", "[Socket]\nListenStream=/run/web.sock\n");
+    d.write("web.service", "[Service]\nExecStart=/bin/true\n");
+    d.write(
+        "raw.socket",
+        "[Unit]\nDefaultDependencies=no\n[Socket]\nListenStream=/run/raw.sock\n",
+    );
+    d.write("raw.service", "[Service]\nExecStart=/bin/true\n");
+    let set = load_dirs(&[d.path()], &ctx());
+    assert!(!set.has_errors(), "{:?}", set.diagnostics);
+    let web = &set.get("web.socket").unwrap().deps;
+    assert_eq!(
+        web.before,
+        ["web.service", "sockets.target", "shutdown.target"]
+    );
+    assert_eq!(web.requires, ["sysinit.target"]);
+    assert_eq!(web.after, ["sysinit.target"]);
+    assert_eq!(web.conflicts, ["shutdown.target"]);
+    let raw = &set.get("raw.socket").unwrap().deps;
+    assert_eq!(raw.before, ["raw.service"]);
+    assert!(raw.requires.is_empty() && raw.after.is_empty() && raw.conflicts.is_empty());
+    // The built-in targets they refer to exist.
+    for t in ["sysinit.target", "sockets.target", "shutdown.target"] {
+        assert_eq!(set.get(t).unwrap().format, Format::Builtin, "{t}");
+    }
+}
+
+#[test]
 fn on_failure_with_a_specifier_instantiates_the_handler() {
     let d = TempDir::new("onfailure");
     d.write(

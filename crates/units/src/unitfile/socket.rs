@@ -155,9 +155,8 @@ pub(super) fn h_sockets(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
     }
 }
 
-/// Checks of the whole `[Socket]` section, and systemd's implicit dependencies:
-/// Before= its service; with DefaultDependencies=yes also Before=sockets.target,
-/// Requires= and After=sysinit.target, Conflicts= and Before=shutdown.target.
+/// Checks of the whole `[Socket]` section, and Before= its service (the loader
+/// adds the implicit dependencies of DefaultDependencies=yes).
 pub(super) fn finish(b: &mut Builder<'_>, main: &std::path::Path) {
     let unit: &mut Unit = &mut b.unit;
     let name = unit.name.clone();
@@ -203,30 +202,6 @@ pub(super) fn finish(b: &mut Builder<'_>, main: &std::path::Path) {
         }
     } else {
         unit.deps.before.push(sock.service.clone());
-    }
-    if unit.default_dependencies {
-        let implicit: [(&'static str, &str); 5] = [
-            ("Before", "sockets.target"),
-            ("Requires", "sysinit.target"),
-            ("After", "sysinit.target"),
-            ("Conflicts", "shutdown.target"),
-            ("Before", "shutdown.target"),
-        ];
-        for (directive, target) in implicit {
-            let list = match directive {
-                "Before" => &mut unit.deps.before,
-                "Requires" => &mut unit.deps.requires,
-                "After" => &mut unit.deps.after,
-                _ => &mut unit.deps.conflicts,
-            };
-            list.push(target.to_string());
-            b.refs.push(Reference {
-                name: target.to_string(),
-                directive,
-                path: main.to_path_buf(),
-                line: 0,
-            });
-        }
     }
 }
 

@@ -157,25 +157,10 @@ fn every_socket_setting() {
 }
 
 #[test]
-fn implicit_dependencies() {
+fn a_socket_is_ordered_before_its_service() {
+    // The implicit dependencies of DefaultDependencies=yes are the loader's
+    // (load/tests.rs: sockets_get_their_implicit_dependencies_from_the_loader).
     let u = ok("[Socket]\nListenStream=/run/web.sock\n");
-    let d = &u.deps;
-    assert!(d.before.contains(&"web.service".into()));
-    assert!(d.before.contains(&"sockets.target".into()));
-    assert!(d.before.contains(&"shutdown.target".into()));
-    assert_eq!(d.requires, ["sysinit.target"]);
-    assert_eq!(d.after, ["sysinit.target"]);
-    assert_eq!(d.conflicts, ["shutdown.target"]);
-    let p = parse("web.socket", "[Socket]\nListenStream=/run/web.sock\n");
-    assert!(
-        p.references
-            .iter()
-            .any(|r| r.name == "sysinit.target" && r.pulls()),
-        "the built-in sysinit.target must be referenced: {:?}",
-        p.references
-    );
-
-    let u = ok("[Unit]\nDefaultDependencies=no\n[Socket]\nListenStream=/run/web.sock\n");
     assert_eq!(u.deps.before, ["web.service"]);
     assert!(u.deps.requires.is_empty() && u.deps.after.is_empty());
     assert!(u.deps.conflicts.is_empty());
