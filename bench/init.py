@@ -26,6 +26,12 @@ libc pages in its PSS. Prints a markdown table of medians and ratios
 (vigil-init / tini, static against static) and the raw
 figures as JSON on stderr. It installs nothing (scripts/install-bench-deps does)
 and must run as root.
+
+    --baseline PATH   also runs this vigil-init binary (a static build of an
+                      earlier commit: scripts/build-init in a checkout of it) in
+                      every repetition, and prints its medians against
+                      tini-static and the shipped build, to tell a change from
+                      the machine's drift.
 """
 
 import argparse
@@ -45,6 +51,7 @@ VIGIL_INIT = os.path.join(ROOT, "target", "release", "vigil-init")
 SRC = os.path.join(ROOT, "bench", "init-orphans.c")
 STATIC_DIR = None  # target/<host>/release, set by build()
 INITS = ("tini", "vigil-init", "tini-static", "vigil-init-static")
+BASELINE = None  # --baseline PATH
 
 
 def build(tmp):
@@ -115,7 +122,11 @@ def one_run(init, child, tmp, orphans, signals):
     if init.startswith("tini"):
         cmd = [shutil.which(init), "--", child, fifo, str(orphans)]
     else:
-        exe = VIGIL_INIT if init == "vigil-init" else os.path.join(STATIC_DIR, "vigil-init")
+        exe = {
+            "vigil-init": VIGIL_INIT,
+            "vigil-init-static": os.path.join(STATIC_DIR, "vigil-init"),
+            "baseline": BASELINE,
+        }[init]
         cmd = [exe, "--container", "--manager", child, "--", fifo, str(orphans)]
     proc = subprocess.Popen(
         ["unshare", "--pid", "--fork", "--mount-proc"] + cmd,
@@ -176,7 +187,13 @@ def main():
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--orphans", type=int, default=10000)
     ap.add_argument("--signals", type=int, default=200)
+    ap.add_argument("--baseline", help="an earlier static vigil-init to run beside")
     args = ap.parse_args()
+    global BASELINE
+    inits = INITS
+    if args.baseline:
+        BASELINE = os.path.abspath(args.baseline)
+        inits = INITS + ("baseline",)
     if os.geteuid() != 0:
         sys.exit("init.py: run as root (unshare --pid)")
     if not shutil.which("tini"):
@@ -186,9 +203,9 @@ def main():
         child = build(tmp)
         load_before = loadavg()
         started = time.monotonic()
-        runs = {i: [] for i in INITS}
+        runs = {i: [] for i in inits}
         for rep in range(args.reps):
-            order = INITS[rep % len(INITS):] + INITS[: rep % len(INITS)]
+            order = inits[rep % len(inits):] + inits[: rep % len(inits)]
             for init in order:
                 r = one_run(init, child, tmp, args.orphans, args.signals)
                 runs[init].append(r)
@@ -229,7 +246,13 @@ def main():
             ratio = f"{b / a:.2f}×" if a else ""
             cells += [fmt.format(a), fmt.format(b), ratio]
         print(f"| {label} | " + " | ".join(cells) + " |")
-    exits = {i: sorted({r["exit"] for r in runs[i]}) for i in INITS}
+    if BASELINE:
+        print()
+        print(f"baseline {BASELINE}: reaping {med('baseline', 'reap_ms'):.1f} ms "
+              f"({med('baseline', 'reap_ms') / med('tini-static', 'reap_ms'):.2f}× tini-static; "
+              f"the shipped build {med('vigil-init-static', 'reap_ms') / med('baseline', 'reap_ms'):.2f}× it), "
+              f"SIGUSR1 {med('baseline', 'signal_us'):.1f} µs, PSS {med('baseline', 'pss_idle_kb'):.0f} KiB")
+    exits = {i: sorted({r["exit"] for r in runs[i]}) for i in inits}
     print()
     print(f"exit statuses: {exits}; load average before {load_before}, "
           f"after {load_after}; {elapsed:.0f} s")
