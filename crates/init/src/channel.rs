@@ -7,6 +7,7 @@
 use core::fmt::Write as _;
 use core::mem::MaybeUninit;
 
+use rustix::event::{PollFd, PollFlags};
 use rustix::fd::{AsFd as _, AsRawFd as _, BorrowedFd, IntoRawFd as _, OwnedFd};
 use rustix::io::{self, Errno, IoSlice, IoSliceMut};
 use rustix::net::{self, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags};
@@ -14,6 +15,7 @@ use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
 
 use crate::end::Action;
 use crate::log::{self, Line, Why, say, shout};
+use crate::supervise::poll_ms;
 use crate::sys;
 
 /// Descriptors the fd store leaves free for vigil-init's own use.
@@ -141,7 +143,9 @@ impl Channel {
                     say!(log::WARNING, "manager channel: {}", Why(e));
                     return self.disconnect();
                 }
-                // The manager closed its end: nothing more will come.
+                // An empty message, ignored; or the manager closed its end (the socket
+                // hangs up): nothing more will come.
+                Ok(_) if !hung_up(sock) => continue,
                 Ok(_) => return self.disconnect(),
             };
             let text = buf.get(..got.bytes).unwrap_or_default();
@@ -241,10 +245,9 @@ impl Channel {
                 ),
                 Some(step) if let Some((name, raw)) = self.stored(step - 1) => {
                     fd = Some(sys::fd(raw));
-                    (
-                        Sent::Greeting,
-                        Line::of(format_args!("fd {}", name.escape_ascii())),
-                    )
+                    // As it came: `fdstore` took printable ASCII only.
+                    let name = core::str::from_utf8(name).unwrap_or_default();
+                    (Sent::Greeting, Line::of(format_args!("fd {name}")))
                 }
                 _ if self.lost > 0 => (Sent::Lost, Line::of(format_args!("lost {}", self.lost))),
                 _ if self.queued > 0 => self.exited(),
@@ -305,6 +308,13 @@ fn send(sock: &OwnedFd, bytes: &[u8], fd: Option<BorrowedFd<'_>>) -> io::Result<
     }
     let flags = SendFlags::DONTWAIT | SendFlags::NOSIGNAL;
     net::sendmsg(sock, &[IoSlice::new(bytes)], &mut control, flags)
+}
+
+/// Whether the manager closed its end of `sock`.
+fn hung_up(sock: BorrowedFd<'_>) -> bool {
+    let mut fds = [PollFd::from_borrowed_fd(sock, PollFlags::empty())];
+    let _ = poll_ms(&mut fds, Some(0));
+    fds[0].revents().contains(PollFlags::HUP)
 }
 
 /// A decimal number, if `text` is one.

@@ -158,35 +158,40 @@ fn manager_path(args: &Args) -> Str {
 /// The manager's and the shell's programs. The manager's command line: `PATH [--log-to
 /// console] [--target T] [--debug] [--emergency] [--main M] MANAGER-ARGS...` (a container's
 /// services log to its stdout, prefixed by unit). The environment is ours without a stale
-/// VIGIL_INIT_FD, with a PATH (the kernel gives PID 1 none); the manager's gets
-/// VIGIL_INIT_FD=3.
+/// VIGIL_INIT_FD, with a PATH when it has none (the kernel gives PID 1 none); the
+/// manager's starts with VIGIL_INIT_FD=3.
 pub fn programs(args: &Args, argv: *const *const u8, envp: *const *const u8) -> (Exec, Exec) {
+    let env = || (0..).map_while(|i| nth(envp, i));
+    let mut manager_env = [core::ptr::null(); 288];
+    // Ours first: no number of variables can push them out.
+    add(&mut manager_env, [c"VIGIL_INIT_FD=3"]);
+    if !env().any(|v| v.to_bytes().starts_with(b"PATH=")) {
+        let path = c"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        add(&mut manager_env, [path]);
+    }
+    env()
+        .filter(|v| !v.to_bytes().starts_with(b"VIGIL_INIT_FD="))
+        .for_each(|v| add(&mut manager_env, [v]));
+    // The shell's: the same without VIGIL_INIT_FD.
+    let mut shell_env = [core::ptr::null(); 288];
+    for (slot, var) in shell_env.iter_mut().zip(manager_env.iter().skip(1)) {
+        *slot = *var;
+    }
     let nulls = || [core::ptr::null(); 96];
     let path = args.shell.unwrap_or(c"/bin/sh");
     let mut shell = Exec {
         path,
         argv: nulls(),
-        envp: [core::ptr::null(); 288],
+        envp: shell_env,
     };
     add(&mut shell.argv, [path]);
-    let env = || (0..).map_while(|i| nth(envp, i));
-    env()
-        .filter(|v| !v.to_bytes().starts_with(b"VIGIL_INIT_FD="))
-        .for_each(|v| add(&mut shell.envp, [v]));
-    if !env().any(|v| v.to_bytes().starts_with(b"PATH=")) {
-        add(
-            &mut shell.envp,
-            [c"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-        );
-    }
     let path = manager_path(args);
     let mut manager = Exec {
         path,
         argv: nulls(),
-        envp: shell.envp,
+        envp: manager_env,
     };
     add(&mut manager.argv, [path]);
-    add(&mut manager.envp, [c"VIGIL_INIT_FD=3"]);
     if args.container {
         add(&mut manager.argv, [c"--log-to", c"console"]);
     }

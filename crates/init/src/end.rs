@@ -104,9 +104,11 @@ fn stop_the_rest(at: Where, signals: &OwnedFd, sig: Signal) -> bool {
         // kill(-1, sig): to the process group "1", which kill(2) takes as every process.
         let _ = rustix::process::kill_process_group(Pid::INIT, sig);
     }
+    let mut listed = true;
     loop {
-        if !at.pid1 {
-            signal_children(sig);
+        if !at.pid1 && listed && !signal_children(sig) {
+            shout!("cannot list our children (a kernel without CONFIG_PROC_CHILDREN?)");
+            listed = false;
         }
         loop {
             match reap_one() {
@@ -123,11 +125,11 @@ fn stop_the_rest(at: Where, signals: &OwnedFd, sig: Signal) -> bool {
 }
 
 /// Signals each of our children, listed in /proc/thread-self/children ("PID PID ... ":
-/// we have one thread).
-fn signal_children(sig: Signal) {
+/// we have one thread); false when there is no such list.
+fn signal_children(sig: Signal) -> bool {
     let flags = OFlags::RDONLY | OFlags::CLOEXEC;
     let Ok(fd) = open(c"/proc/thread-self/children", flags, Mode::empty()) else {
-        return;
+        return false;
     };
     let (mut buf, mut pid) = ([0u8; 512], 0i32);
     while let Ok(n @ 1..) = rustix::io::read(&fd, &mut buf) {
@@ -139,6 +141,7 @@ fn signal_children(sig: Signal) {
             }
         }
     }
+    true
 }
 
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
@@ -179,10 +182,10 @@ pub fn mount_api_filesystems() {
     }
 }
 
-/// Room for /proc/self/mountinfo.
-const MOUNTINFO: usize = 65536;
+/// Room for /proc/self/mountinfo: thousands of mounts (a page costs memory once read into).
+const MOUNTINFO: usize = 1 << 20;
 
-/// Reads /proc/self/mountinfo into `buf` (a longer table is cut) and returns the (mount
+/// Reads /proc/self/mountinfo into `buf` (a longer table is cut at a line) and returns the (mount
 /// point, filesystem type) of each mount in the kernel's order: a mount comes after the
 /// one it is mounted on. The mount point is still escaped (`\040` for a space).
 fn mountinfo(buf: &mut [u8]) -> impl DoubleEndedIterator<Item = (&[u8], &[u8])> {
@@ -198,7 +201,13 @@ fn mountinfo(buf: &mut [u8]) -> impl DoubleEndedIterator<Item = (&[u8], &[u8])> 
             len += n;
         }
     }
-    buf.get(..len)
+    // Whole lines only: a table longer than `buf` is cut.
+    let text = buf.get(..len).unwrap_or_default();
+    let whole = text
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |at| at + 1);
+    text.get(..whole)
         .unwrap_or_default()
         .split(|&b| b == b'\n')
         .filter_map(|line| {
@@ -211,29 +220,36 @@ fn mountinfo(buf: &mut [u8]) -> impl DoubleEndedIterator<Item = (&[u8], &[u8])> 
 
 /// Unmounts every filesystem, the last mounted first. What cannot be unmounted is
 /// remounted read-only and detached; / is remounted read-only. /proc stays: it is how we
-/// see what is left, and it holds no data.
+/// see what is left, and it holds no data. The table is read again while a pass makes
+/// progress: it may be longer than the buffer.
 fn unmount_all() {
-    let mut buf = [0u8; 4096];
-    for (point, fstype) in mountinfo(sys::zeroed(MOUNTINFO)).rev() {
-        let Some(path) = unescape(point, &mut buf).filter(|_| point != b"/" && fstype != b"proc")
-        else {
-            continue;
-        };
-        let Err(e) = unmount(path, UnmountFlags::empty()) else {
-            say!(log::INFO, "unmounted {}", show(path));
-            continue;
-        };
-        let ro = mount_remount(path, M::RDONLY, c"");
-        let _ = unmount(path, UnmountFlags::DETACH);
-        match ro {
-            Ok(()) => shout!("{} is busy ({}): remounted read-only", show(path), Why(e)),
-            Err(ro) => {
-                shout!(
+    let (table, mut buf) = (sys::zeroed(MOUNTINFO), [0u8; 4096]);
+    let mut progress = true;
+    for _ in 0..8 {
+        if !core::mem::take(&mut progress) {
+            break;
+        }
+        for (point, fstype) in mountinfo(table).rev() {
+            let Some(path) =
+                unescape(point, &mut buf).filter(|_| point != b"/" && fstype != b"proc")
+            else {
+                continue;
+            };
+            let Err(e) = unmount(path, UnmountFlags::empty()) else {
+                say!(log::INFO, "unmounted {}", show(path));
+                progress = true;
+                continue;
+            };
+            let ro = mount_remount(path, M::RDONLY, c"");
+            progress |= unmount(path, UnmountFlags::DETACH).is_ok();
+            match ro {
+                Ok(()) => shout!("{} is busy ({}): remounted read-only", show(path), Why(e)),
+                Err(ro) => shout!(
                     "{}: cannot unmount ({}) nor remount ({})",
                     show(path),
                     Why(e),
                     Why(ro)
-                )
+                ),
             }
         }
     }

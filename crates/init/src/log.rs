@@ -6,6 +6,7 @@ use core::ffi::CStr;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicI32, Ordering::Relaxed};
 
+use rustix::event::{PollFd, PollFlags};
 use rustix::fd::IntoRawFd as _;
 use rustix::fs::{Mode, OFlags, open};
 use rustix::io::{Errno, write};
@@ -106,8 +107,14 @@ pub fn emit(level: u8, console: bool, args: fmt::Arguments<'_>) {
         let _ = write(sys::fd(kmsg), line.bytes());
     }
     if kmsg < 0 || console {
-        // Without the "<N>" priority.
-        let _ = write(sys::fd(2), line.bytes().get(3..).unwrap_or_default());
+        // Without the "<N>" priority, and only when there is room: a console stopped by
+        // ^S or a container's full log pipe must not stop PID 1 (a boot's kernel log has
+        // the message).
+        let mut stderr = [PollFd::from_borrowed_fd(sys::fd(2), PollFlags::OUT)];
+        let _ = crate::supervise::poll_ms(&mut stderr, Some(0));
+        if stderr[0].revents().contains(PollFlags::OUT) {
+            let _ = write(sys::fd(2), line.bytes().get(3..).unwrap_or_default());
+        }
     }
 }
 

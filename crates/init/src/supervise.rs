@@ -7,7 +7,7 @@ use core::mem::MaybeUninit;
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::fd::{AsFd as _, OwnedFd};
-use rustix::fs::{Access, Mode, OFlags, access, open};
+use rustix::fs::{Access, access};
 use rustix::io::{self, Errno};
 use rustix::process::{Pid, Signal, WaitOptions, kill_process};
 
@@ -131,13 +131,15 @@ impl<'a> Supervisor<'a> {
             let [signalled, chan] = fds.map(|f| f.revents());
             if chan.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR) {
                 self.channel.receive(&mut self.requests);
-                if core::mem::take(&mut self.requests.emergency) {
-                    self.emergency(true);
-                }
             }
             self.channel.blocked &= !chan.contains(PollFlags::OUT);
             if !signalled.is_empty() {
                 self.read_signals();
+            }
+            // Also a request read from a manager that has just exited: its shell runs
+            // for the next manager, which hears `emergency-over`.
+            if core::mem::take(&mut self.requests.emergency) && self.done.is_none() {
+                self.emergency(true);
             }
             if self.next_start.is_some_and(|t| t <= now_ms()) && self.done.is_none() {
                 self.next_start = None;
@@ -260,7 +262,7 @@ impl<'a> Supervisor<'a> {
             return self.emergency(false);
         }
         let started = match self.channel.connect() {
-            Ok(theirs) => sys::spawn(&self.manager_exec, Some(theirs.as_fd()), None),
+            Ok(theirs) => sys::spawn(&self.manager_exec, Some(theirs.as_fd()), false),
             Err(e) => Err(e),
         };
         match started {
@@ -289,14 +291,9 @@ impl<'a> Supervisor<'a> {
             return;
         }
         let path = self.shell_exec.path;
-        let flags = OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC;
-        let tty = self
-            .at
-            .boot()
-            .then(|| open(c"/dev/console", flags, Mode::empty()).ok())
-            .flatten();
+        let console = self.at.boot();
         match access(path, Access::EXEC_OK)
-            .and_then(|()| sys::spawn(&self.shell_exec, None, tty.as_ref()))
+            .and_then(|()| sys::spawn(&self.shell_exec, None, console))
         {
             Ok(pid) => {
                 let then = if for_manager {

@@ -9,6 +9,7 @@ use core::ffi::CStr;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use rustix::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use rustix::fs::{Mode, OFlags};
 use rustix::io::{self, Errno};
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
@@ -156,8 +157,9 @@ pub struct Exec {
 
 /// Forks and execs `exec` in a new session, with every signal unblocked and the
 /// descriptor limit we were started with. `fd3`: the manager's end of the channel, its
-/// fd 3 in the child. `tty`: the emergency shell's stdio, which becomes its terminal.
-pub fn spawn(exec: &Exec, fd3: Option<BorrowedFd<'_>>, tty: Option<&OwnedFd>) -> io::Result<i32> {
+/// fd 3 in the child. `console`: the emergency shell's stdio is /dev/console, opened in
+/// the child (an open of a terminal may wait for its line, which PID 1 must not).
+pub fn spawn(exec: &Exec, fd3: Option<BorrowedFd<'_>>, console: bool) -> io::Result<i32> {
     // SAFETY: clone(SIGCHLD), a fork; we are single-threaded (see the module's comment).
     let pid = unsafe { syscall(56, [17, 0, 0, 0]) }?;
     if pid != 0 {
@@ -184,10 +186,11 @@ pub fn spawn(exec: &Exec, fd3: Option<BorrowedFd<'_>>, tty: Option<&OwnedFd>) ->
             _ => io::dup2(channel, &mut three),
         };
     }
-    if let Some(tty) = tty {
-        let _ = rustix::stdio::dup2_stdin(tty);
-        let _ = rustix::stdio::dup2_stdout(tty);
-        let _ = rustix::stdio::dup2_stderr(tty);
+    let flags = OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC;
+    if console && let Ok(tty) = rustix::fs::open(c"/dev/console", flags, Mode::empty()) {
+        let _ = rustix::stdio::dup2_stdin(&tty);
+        let _ = rustix::stdio::dup2_stdout(&tty);
+        let _ = rustix::stdio::dup2_stderr(&tty);
     }
     if fd3.is_none() {
         // The shell's terminal becomes its controlling one, for job control and ^C

@@ -429,7 +429,8 @@ if not os.path.exists("@DIR@/first"):
     r, w = os.pipe()
     os.write(w, b"kept across the crash")
     os.close(w)
-    socket.send_fds(s, [b"fdstore log-pipe"], [r])
+    # A name as vigild makes them: `\`, `'` and `"` must come back as they went.
+    socket.send_fds(s, [b"fdstore log\\x2d'pipe\""], [r])
     me = os.getpid()
     child = os.fork()
     if child == 0:
@@ -440,7 +441,7 @@ if not os.path.exists("@DIR@/first"):
     os.kill(me, 9)
 orphan = int(open("@DIR@/orphan").read())
 texts = [text for text, _ in hello]
-fds = [fds for text, fds in hello if text == "fd log-pipe"]
+fds = [fds for text, fds in hello if text == "fd log\\x2d'pipe\""]
 data = os.read(fds[0][0], 100).decode() if fds else ""
 s.settimeout(10)
 while not any((orphan, 5 << 8) in chan.exited(t) for t in texts):
@@ -458,7 +459,7 @@ s.send(b"exit 0")
     assert_eq!(dir.read("first"), "[('fds 0', []), ('ready', [])]");
     assert_eq!(
         dir.read("result"),
-        "fds 1\nfd log-pipe\nkept across the crash\n"
+        "fds 1\nfd log\\x2d'pipe\"\nkept across the crash\n"
     );
     assert_eq!(status.code(), Some(0), "log:\n{}", dir.read("init.log"));
 }
@@ -590,40 +591,37 @@ fn the_fd_store_stops_short_of_vigil_inits_own_descriptor_limit() {
     );
 }
 
-#[test]
-fn the_manager_can_ask_for_the_emergency_shell_and_hears_when_it_is_over() {
-    let dir = TestDir::new("emergency");
-    // The shell records its start and waits for `release`. The manager asks twice (the
-    // second request is ignored: one shell), releases the shell and waits for
-    // `emergency-over`; vigil-init must not restart anything meanwhile.
+/// Runs vigil-init with an emergency shell that records its start and waits for
+/// `release`, and a manager that runs `first` (after the channel's greeting), then
+/// releases the shell and waits for `emergency-over`. Checks that vigil-init exits 0
+/// after it, with one shell started; returns vigil-init's log.
+fn with_emergency_shell(dir: &TestDir, first: &str) -> String {
     let shell = dir.script(
         "shell.sh",
         "#!/bin/sh\necho started >> @DIR@/shells\nwhile [ ! -e @DIR@/release ]; do sleep 0.01; done\n",
     );
     let manager = dir.script(
         "manager.py",
-        r#"#!@PY@
+        &format!(
+            r#"#!@PY@
 import os, sys, time
 sys.path.insert(0, "@DIR@")
 import chan
 open("@DIR@/managers", "a").write("x")
 s = chan.channel()
 chan.greeting(s)
-s.send(b"emergency")
-while not os.path.exists("@DIR@/shells"):
-    time.sleep(0.01)
-s.send(b"emergency")
-time.sleep(0.2)
+{first}
 open("@DIR@/release", "w").close()
 s.settimeout(10)
 while chan.recv(s)[0] != "emergency-over":
     pass
 open("@DIR@/result", "w").write("over")
 s.send(b"exit 0")
-"#,
+"#
+        ),
     );
     let mut init = direct(
-        &dir,
+        dir,
         &[
             "--manager",
             manager.to_str().unwrap(),
@@ -631,16 +629,48 @@ s.send(b"exit 0")
             shell.to_str().unwrap(),
         ],
     );
-    let status = exit_within(&mut init, Duration::from_secs(30), &dir);
+    let status = exit_within(&mut init, Duration::from_secs(30), dir);
     let log = dir.read("init.log");
     assert_eq!(status.code(), Some(0), "log:\n{log}");
     assert_eq!(dir.read("result"), "over", "log:\n{log}");
     assert_eq!(dir.read("shells"), "started\n", "one shell; log:\n{log}");
+    log
+}
+
+#[test]
+fn the_manager_can_ask_for_the_emergency_shell_and_hears_when_it_is_over() {
+    // The manager asks twice (the second request is ignored: one shell); vigil-init must
+    // not restart anything meanwhile.
+    let dir = TestDir::new("emergency");
+    let log = with_emergency_shell(
+        &dir,
+        r#"s.send(b"emergency")
+while not os.path.exists("@DIR@/shells"):
+    time.sleep(0.01)
+s.send(b"emergency")
+time.sleep(0.2)"#,
+    );
     assert_eq!(
         dir.read("managers"),
         "x",
         "the manager ran once; log:\n{log}"
     );
+}
+
+#[test]
+fn a_manager_that_asks_for_the_shell_and_dies_passes_it_to_the_next() {
+    // The first manager asks for the emergency shell and exits at once (its request may
+    // be read only once it is gone): the shell starts all the same and outlives it; the
+    // manager started next lets it end, and hears `emergency-over`.
+    let dir = TestDir::new("emergency-handover");
+    let log = with_emergency_shell(
+        &dir,
+        r#"if not os.path.exists("@DIR@/first"):
+    open("@DIR@/first", "w").close()
+    s.send(b"emergency")
+    sys.exit(1)"#,
+    );
+    assert_eq!(dir.read("managers"), "xx", "two managers; log:\n{log}");
 }
 
 #[test]
@@ -711,6 +741,68 @@ s.send(b"exit 0")
     );
     let log = dir.read("init.log");
     assert!(log.contains("exiting with status 0"), "log:\n{log}");
+}
+
+#[test]
+fn a_full_log_pipe_does_not_stop_vigil_init() {
+    // A container whose log driver stalls: vigil-init's stderr is a full pipe. Its own
+    // messages are dropped, not waited for: the manager runs and its exit code comes out.
+    let dir = TestDir::new("fullpipe");
+    let manager = dir.script(
+        "manager.py",
+        "#!@PY@\nimport sys; sys.path.insert(0, '@DIR@')\nimport chan\ns = chan.channel()\nchan.greeting(s)\ns.send(b'exit 7')\n",
+    );
+    let (reader, mut writer) = std::io::pipe().unwrap();
+    rustix::io::ioctl_fionbio(&writer, true).unwrap();
+    let chunk = [b'x'; 4096];
+    while std::io::Write::write(&mut writer, &chunk).is_ok() {}
+    rustix::io::ioctl_fionbio(&writer, false).unwrap();
+    let mut init = Command::new(bin())
+        .args(["--container", "--manager", manager.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(writer)
+        .spawn()
+        .unwrap();
+    let status = exit_within(&mut init, Duration::from_secs(20), &dir);
+    assert_eq!(status.code(), Some(7));
+    drop(reader);
+}
+
+#[test]
+fn hundreds_of_variables_do_not_push_out_vigil_init_fd() {
+    let dir = TestDir::new("manyvars");
+    let manager = dir.script(
+        "manager.py",
+        "#!@PY@\nimport os, sys; sys.path.insert(0, '@DIR@')\nimport chan\nopen('@DIR@/fd', 'w').write(os.environ.get('VIGIL_INIT_FD', 'none'))\ns = chan.channel()\nchan.greeting(s)\ns.send(b'exit 0')\n",
+    );
+    let mut command = Command::new(bin());
+    command.args(["--manager", manager.to_str().unwrap()]);
+    for i in 0..400 {
+        command.env(format!("FILLER_{i}"), "x");
+    }
+    let mut init = logged(&dir, &mut command);
+    let status = exit_within(&mut init, Duration::from_secs(20), &dir);
+    assert_eq!(status.code(), Some(0), "log:\n{}", dir.read("init.log"));
+    assert_eq!(dir.read("fd"), "3");
+}
+
+#[test]
+fn an_empty_message_is_ignored_not_taken_for_the_end() {
+    let dir = TestDir::new("emptymsg");
+    let manager = dir.script(
+        "manager.py",
+        "#!@PY@\nimport sys; sys.path.insert(0, '@DIR@')\nimport chan\nopen('@DIR@/runs', 'a').write('x')\ns = chan.channel()\nchan.greeting(s)\ns.send(b'')\ns.send(b'exit 5')\n",
+    );
+    let mut init = direct(&dir, &["--manager", manager.to_str().unwrap()]);
+    let status = exit_within(&mut init, Duration::from_secs(20), &dir);
+    assert_eq!(status.code(), Some(5), "log:\n{}", dir.read("init.log"));
+    assert_eq!(
+        dir.read("runs"),
+        "x",
+        "one manager; log:\n{}",
+        dir.read("init.log")
+    );
 }
 
 #[test]
