@@ -134,11 +134,13 @@ pub fn listen_socket(
             let fd = unix_socket()?;
             at(Step::Bind, crate::socket::clear_stale_socket(path))?;
             let addr = at(Step::Bind, io(SocketAddrUnix::new(path)))?;
+            // bind(2) gives the file the socket's own mode less the umask: set to
+            // SocketMode= first, the file is never wider than that, not even before
+            // the chmod below puts back what the umask took.
+            let mode = Mode::from_raw_mode(opts.mode);
+            at(Step::Chmod, io(rustix::fs::fchmod(&fd, mode)))?;
             at(Step::Bind, io(rustix::net::bind(&fd, &addr)))?;
-            at(
-                Step::Chmod,
-                io(rustix::fs::chmod(path, Mode::from_raw_mode(opts.mode))),
-            )?;
+            at(Step::Chmod, io(rustix::fs::chmod(path, mode)))?;
             if opts.owner.is_some() || opts.group.is_some() {
                 at(
                     Step::Chown,
