@@ -7,7 +7,6 @@
 use core::fmt::Write as _;
 use core::mem::MaybeUninit;
 
-use rustix::event::{PollFd, PollFlags};
 use rustix::fd::{AsFd as _, AsRawFd as _, BorrowedFd, IntoRawFd as _, OwnedFd};
 use rustix::io::{self, Errno, IoSlice, IoSliceMut};
 use rustix::net::{self, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags};
@@ -15,7 +14,6 @@ use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
 
 use crate::end::Action;
 use crate::log::{self, Line, Why, say, shout};
-use crate::supervise::poll_ms;
 use crate::sys;
 
 /// Descriptors the fd store leaves free for vigil-init's own use.
@@ -102,6 +100,9 @@ impl Channel {
         let flags = SocketFlags::CLOEXEC | SocketFlags::NONBLOCK;
         let (ours, theirs) =
             net::socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, flags, None)?;
+        // Every datagram then carries the sender's credentials, an empty one too: a read
+        // of 0 bytes without them is the end of the channel, not a message.
+        net::sockopt::set_socket_passcred(&ours, true)?;
         (self.sock, self.greeting, self.blocked, self.broken) = (Some(ours), Some(0), false, false);
         Ok(theirs)
     }
@@ -129,7 +130,8 @@ impl Channel {
     /// Reads every pending message; requests land in `requests`.
     pub fn receive(&mut self, requests: &mut Requests) {
         let mut buf = [0u8; MESSAGE_MAX];
-        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(16))];
+        const SPACE: usize = rustix::cmsg_space!(ScmRights(16), ScmCredentials(1));
+        let mut space = [MaybeUninit::uninit(); SPACE];
         while let Some(sock) = self.socket() {
             let mut fds = RecvAncillaryBuffer::new(&mut space);
             let flags = RecvFlags::DONTWAIT | RecvFlags::CMSG_CLOEXEC;
@@ -143,9 +145,7 @@ impl Channel {
                     say!(log::WARNING, "manager channel: {}", Why(e));
                     return self.disconnect();
                 }
-                // An empty message, ignored; or the manager closed its end (the socket
-                // hangs up): nothing more will come.
-                Ok(_) if !hung_up(sock) => continue,
+                // The end: the manager closed its socket or shut it for writing.
                 Ok(_) => return self.disconnect(),
             };
             let text = buf.get(..got.bytes).unwrap_or_default();
@@ -308,13 +308,6 @@ fn send(sock: &OwnedFd, bytes: &[u8], fd: Option<BorrowedFd<'_>>) -> io::Result<
     }
     let flags = SendFlags::DONTWAIT | SendFlags::NOSIGNAL;
     net::sendmsg(sock, &[IoSlice::new(bytes)], &mut control, flags)
-}
-
-/// Whether the manager closed its end of `sock`.
-fn hung_up(sock: BorrowedFd<'_>) -> bool {
-    let mut fds = [PollFd::from_borrowed_fd(sock, PollFlags::empty())];
-    let _ = poll_ms(&mut fds, Some(0));
-    fds[0].revents().contains(PollFlags::HUP)
 }
 
 /// A decimal number, if `text` is one.

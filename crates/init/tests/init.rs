@@ -789,10 +789,12 @@ fn hundreds_of_variables_do_not_push_out_vigil_init_fd() {
 
 #[test]
 fn an_empty_message_is_ignored_not_taken_for_the_end() {
+    // An empty message, then `exit 5`, then the manager shuts its end for writing (reads
+    // then return 0 for ever: that must end the channel, not spin) and lingers.
     let dir = TestDir::new("emptymsg");
     let manager = dir.script(
         "manager.py",
-        "#!@PY@\nimport sys; sys.path.insert(0, '@DIR@')\nimport chan\nopen('@DIR@/runs', 'a').write('x')\ns = chan.channel()\nchan.greeting(s)\ns.send(b'')\ns.send(b'exit 5')\n",
+        "#!@PY@\nimport socket, sys, time; sys.path.insert(0, '@DIR@')\nimport chan\nopen('@DIR@/runs', 'a').write('x')\ns = chan.channel()\nchan.greeting(s)\ns.send(b'')\ns.send(b'exit 5')\ns.shutdown(socket.SHUT_WR)\ntime.sleep(0.3)\n",
     );
     let mut init = direct(&dir, &["--manager", manager.to_str().unwrap()]);
     let status = exit_within(&mut init, Duration::from_secs(20), &dir);
