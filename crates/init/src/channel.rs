@@ -121,9 +121,10 @@ impl Channel {
             (self.head, self.queued) = ((self.head + 1) % RING, RING - 1);
             self.lost += 1;
         }
-        if let Some(slot) = self.ring.get_mut((self.head + self.queued) % RING) {
-            *slot = (pid, status);
-            self.queued += 1;
+        match self.ring.get_mut((self.head + self.queued) % RING) {
+            Some(slot) => (*slot, self.queued) = ((pid, status), self.queued + 1),
+            // No ring (its mmap failed at start): at least the manager hears of it.
+            None => self.lost += 1,
         }
     }
 
@@ -132,7 +133,12 @@ impl Channel {
         let mut buf = [0u8; MESSAGE_MAX];
         const SPACE: usize = rustix::cmsg_space!(ScmRights(16), ScmCredentials(1));
         let mut space = [MaybeUninit::uninit(); SPACE];
-        while let Some(sock) = self.socket() {
+        // At most 64 a turn: a manager that sends without pause must not keep PID 1 from
+        // reaping and from its signals (the rest is read next turn).
+        for _ in 0..64 {
+            let Some(sock) = self.socket() else {
+                return;
+            };
             let mut fds = RecvAncillaryBuffer::new(&mut space);
             let flags = RecvFlags::DONTWAIT | RecvFlags::CMSG_CLOEXEC;
             let got = match net::recvmsg(sock, &mut [IoSliceMut::new(&mut buf)], &mut fds, flags) {
@@ -261,6 +267,16 @@ impl Channel {
             match send(sock, line.bytes(), fd) {
                 Ok(_) => self.sent(what),
                 Err(Errno::AGAIN) => self.blocked = true,
+                // One stored descriptor the kernel refuses to pass (ETOOMANYREFS, say)
+                // is skipped, not the rest of the greeting.
+                Err(e) if fd.is_some() && !matches!(e, Errno::PIPE | Errno::CONNRESET) => {
+                    say!(
+                        log::WARNING,
+                        "fd store: cannot pass a descriptor: {}",
+                        Why(e)
+                    );
+                    self.sent(what);
+                }
                 Err(e) => {
                     say!(log::WARNING, "manager channel: {}", Why(e));
                     self.broken = true;

@@ -52,6 +52,9 @@ impl Action {
 
 /// How long (ms) the remaining processes get after SIGTERM, and again after SIGKILL.
 const GRACE: u64 = 5000;
+/// How long (ms) sync(2), and the unmounting with its sync, may take.
+const SYNC_WAIT: u64 = 30_000;
+const UNMOUNT_WAIT: u64 = 60_000;
 
 /// Runs the final sequence and exits with `code` (or reboots).
 pub fn finish(at: Where, action: Action, code: i32, signals: &OwnedFd, channel: Channel) -> ! {
@@ -65,7 +68,7 @@ pub fn finish(at: Where, action: Action, code: i32, signals: &OwnedFd, channel: 
     }
     // The fd store's descriptors would keep filesystems busy.
     drop(channel);
-    rustix::fs::sync();
+    bounded(signals, SYNC_WAIT, "sync", rustix::fs::sync);
     if !at.boot() {
         let code = if at.container || action == Action::Exit {
             code
@@ -76,8 +79,10 @@ pub fn finish(at: Where, action: Action, code: i32, signals: &OwnedFd, channel: 
         sys::exit(code);
     }
     shout!("{name}: unmounting filesystems");
-    unmount_all();
-    rustix::fs::sync();
+    bounded(signals, UNMOUNT_WAIT, "unmounting", || {
+        unmount_all();
+        rustix::fs::sync();
+    });
     shout!("{name}: now");
     let command = match action {
         Action::Reboot => RebootCommand::Restart,
@@ -85,13 +90,53 @@ pub fn finish(at: Where, action: Action, code: i32, signals: &OwnedFd, channel: 
         Action::Kexec => RebootCommand::Kexec,
         Action::Poweroff | Action::Exit => RebootCommand::PowerOff,
     };
-    if let Err(e) = rustix::system::reboot(command) {
+    let mut done = rustix::system::reboot(command);
+    if action == Action::Kexec && done.is_err() {
+        // No kexec kernel loaded: reboot instead, as systemd does.
+        shout!("kexec failed; rebooting");
+        done = rustix::system::reboot(RebootCommand::Restart);
+    }
+    if let Err(e) = done {
         shout!("reboot(2) failed: {}; the system is stopped", Why(e));
     }
     // PID 1 must not exit: keep reaping whatever still comes.
     loop {
         while let Ok(Some(_)) = reap_one() {}
         wait_for_signal(signals, 3_600_000);
+    }
+}
+
+/// Runs `work` in a child and waits up to `ms` for it: a dead NFS server or a failing
+/// disk can hang sync(2) or umount(2) for good, and PID 1 must still get to reboot(2).
+/// Where no child can be made, it runs here.
+fn bounded(signals: &OwnedFd, ms: u64, what: &str, work: fn()) {
+    let child = match sys::fork() {
+        Ok(0) => {
+            work();
+            sys::exit(0)
+        }
+        Ok(pid) => pid,
+        Err(_) => return work(),
+    };
+    let deadline = sys::now_ms() + ms;
+    loop {
+        loop {
+            match reap_one() {
+                Ok(Some((pid, _))) if pid == child => return,
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(_) => return,
+            }
+        }
+        match deadline.saturating_sub(sys::now_ms()) {
+            0 => {
+                return shout!(
+                    "{what}: not done after {} s; going on without it",
+                    ms / 1000
+                );
+            }
+            left => wait_for_signal(signals, left.min(100)),
+        }
     }
 }
 

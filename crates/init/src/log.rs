@@ -8,7 +8,7 @@ use core::sync::atomic::{AtomicI32, Ordering::Relaxed};
 
 use rustix::event::{PollFd, PollFlags};
 use rustix::fd::IntoRawFd as _;
-use rustix::fs::{Mode, OFlags, open};
+use rustix::fs::{FileType, Mode, OFlags, open};
 use rustix::io::{Errno, write};
 
 use crate::sys;
@@ -28,6 +28,21 @@ pub fn use_kmsg() {
         Mode::empty(),
     ) {
         KMSG.store(fd.into_raw_fd(), Relaxed);
+    }
+}
+
+/// Where messages for stderr go: our stderr opened anew, non-blocking, when it is a pipe
+/// or a terminal (the manager and the services that share the old description keep it
+/// blocking); else fd 2 itself (a file does not block for long).
+static STDERR: AtomicI32 = AtomicI32::new(2);
+
+pub fn own_stderr() {
+    let flags = OFlags::WRONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let kind = rustix::fs::fstat(sys::fd(2)).map(|st| FileType::from_raw_mode(st.st_mode));
+    if matches!(kind, Ok(FileType::Fifo | FileType::CharacterDevice))
+        && let Ok(fd) = open(c"/proc/self/fd/2", flags, Mode::empty())
+    {
+        STDERR.store(fd.into_raw_fd(), Relaxed);
     }
 }
 
@@ -110,10 +125,11 @@ pub fn emit(level: u8, console: bool, args: fmt::Arguments<'_>) {
         // Without the "<N>" priority, and only when there is room: a console stopped by
         // ^S or a container's full log pipe must not stop PID 1 (a boot's kernel log has
         // the message).
-        let mut stderr = [PollFd::from_borrowed_fd(sys::fd(2), PollFlags::OUT)];
+        let fd = sys::fd(STDERR.load(Relaxed));
+        let mut stderr = [PollFd::from_borrowed_fd(fd, PollFlags::OUT)];
         let _ = crate::supervise::poll_ms(&mut stderr, Some(0));
         if stderr[0].revents().contains(PollFlags::OUT) {
-            let _ = write(sys::fd(2), line.bytes().get(3..).unwrap_or_default());
+            let _ = write(fd, line.bytes().get(3..).unwrap_or_default());
         }
     }
 }

@@ -49,6 +49,7 @@ const INITIAL_PID_NAMESPACE: u64 = 0xEFFF_FFFC;
 fn run(argv: *const *const u8, envp: *const *const u8) -> ! {
     #[cfg(not(target_feature = "crt-static"))]
     std::panic::set_hook(std::boxed::Box::new(|_| last_resort()));
+    sys::reset_inherited();
     let pid1 = rustix::process::getpid().is_init();
     let mut args = cmdline::parse(argv);
     if !pid1 && args.help {
@@ -85,6 +86,7 @@ fn run(argv: *const *const u8, envp: *const *const u8) -> ! {
     } else {
         open_stdio(c"/dev/null");
     }
+    log::own_stderr();
     for (what, arg) in args.errors.iter().flatten() {
         say!(log::WARNING, "ignored: {what}{}", show(arg));
     }

@@ -22,7 +22,8 @@ const STABLE: u64 = 30_000;
 /// Failures in a row after which the emergency shell is started instead.
 const MAX_FAILURES: u32 = 10;
 const MAX_BACKOFF: u64 = 5000;
-/// The pause before the manager is tried again after the emergency shell exited (ms).
+/// The pause before the manager is tried again after the emergency shell exited, and the
+/// least time between the manager's request for the shell and `emergency-over` (ms).
 const AFTER_SHELL: u64 = 1000;
 /// Size of a `struct signalfd_siginfo`; the signal's number is its first field.
 const SIGINFO: usize = 128;
@@ -79,6 +80,11 @@ pub struct Supervisor<'a> {
     failures: u32,
     /// When to start the manager (ms).
     next_start: Option<u64>,
+    /// When the manager last asked for the shell, and when to tell it that the shell is
+    /// over: not sooner than AFTER_SHELL after the request, so that a manager that asks
+    /// again at once (its target fails again) cannot make a loop without a pause.
+    asked_at: u64,
+    over_at: Option<u64>,
     /// Once the system is to go down: the exit code for a container.
     done: Option<i32>,
 }
@@ -87,6 +93,7 @@ impl<'a> Supervisor<'a> {
     pub fn new(at: Where, signals: &'a OwnedFd, manager_exec: Exec, shell_exec: Exec) -> Self {
         let (channel, requests) = (Channel::new(), Requests::default());
         let (manager, shell, failures, next_start, done) = (None, None, 0, Some(0), None);
+        let (asked_at, over_at) = (0, None);
         Supervisor {
             at,
             signals,
@@ -98,6 +105,8 @@ impl<'a> Supervisor<'a> {
             requests,
             failures,
             next_start,
+            asked_at,
+            over_at,
             done,
         }
     }
@@ -122,7 +131,8 @@ impl<'a> Supervisor<'a> {
             };
             let sock = PollFd::from_borrowed_fd(sock.unwrap_or(self.signals.as_fd()), events);
             let mut fds = [PollFd::new(self.signals, PollFlags::IN), sock];
-            let timeout = self.next_start.map(|t| t.saturating_sub(now_ms()));
+            let wake = [self.next_start, self.over_at].into_iter().flatten().min();
+            let timeout = wake.map(|t| t.saturating_sub(now_ms()));
             if let Err(e) = poll_ms(&mut fds, timeout)
                 && e != Errno::INTR
             {
@@ -140,6 +150,9 @@ impl<'a> Supervisor<'a> {
             // for the next manager, which hears `emergency-over`.
             if core::mem::take(&mut self.requests.emergency) && self.done.is_none() {
                 self.emergency(true);
+            }
+            if self.over_at.is_some_and(|t| t <= now_ms()) {
+                (self.over_at, self.channel.emergency_over) = (None, true);
             }
             if self.next_start.is_some_and(|t| t <= now_ms()) && self.done.is_none() {
                 self.next_start = None;
@@ -208,7 +221,8 @@ impl<'a> Supervisor<'a> {
                 }
                 (_, Some((shell, true))) if shell == pid => {
                     shout!("the emergency shell exited");
-                    (self.shell, self.channel.emergency_over) = (None, true);
+                    self.shell = None;
+                    self.over_at = Some(now_ms().max(self.asked_at + AFTER_SHELL));
                 }
                 (_, Some((shell, false))) if shell == pid => {
                     shout!("the emergency shell exited; trying the manager again");
@@ -282,6 +296,9 @@ impl<'a> Supervisor<'a> {
     /// manager keeps running and hears when it exits; otherwise the manager is tried again
     /// when it exits, or after a pause when there is no shell.
     fn emergency(&mut self, for_manager: bool) {
+        if for_manager {
+            self.asked_at = now_ms();
+        }
         if let Some((_, asked)) = &mut self.shell {
             // Already running: the manager's request is void; our own need takes it over.
             *asked &= for_manager;
@@ -306,7 +323,7 @@ impl<'a> Supervisor<'a> {
             }
             Err(e) if for_manager => {
                 shout!("no emergency shell {} ({})", show(path), Why(e));
-                self.channel.emergency_over = true;
+                self.over_at = Some(now_ms().max(self.asked_at + AFTER_SHELL));
             }
             Err(e) => {
                 shout!(

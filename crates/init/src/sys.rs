@@ -49,6 +49,20 @@ pub fn signalfd() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
+/// Undoes what whoever started us left: every signal back to its default action (one
+/// left ignored is discarded before the signalfd sees it, SIGCHLD ignored even reaps our
+/// children for us, and children would inherit it), and descriptors above 2
+/// close-on-exec (the manager and the shell get 0-2, and the manager 3, only).
+pub fn reset_inherited() {
+    let default = [0u64; 4];
+    for sig in (1..=64).filter(|&s| s != 9 && s != 19) {
+        // SAFETY: rt_sigaction(sig, &default, NULL, 8): the kernel reads 32 bytes.
+        let _ = unsafe { syscall(13, [sig, default.as_ptr() as usize, 0, 8]) };
+    }
+    // SAFETY: close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) takes numbers (Linux 5.11).
+    let _ = unsafe { syscall(436, [3, u32::MAX as usize, 4, 0]) };
+}
+
 /// Monotonic milliseconds. Not rustix's: its vDSO lookup parses the auxiliary vector on
 /// a path that may panic.
 pub fn now_ms() -> u64 {
@@ -155,15 +169,20 @@ pub struct Exec {
     pub envp: [*const u8; 288],
 }
 
+/// fork(2): 0 in the child, which may do what the parent could (one thread).
+pub fn fork() -> io::Result<i32> {
+    // SAFETY: clone(SIGCHLD), a fork; we are single-threaded (see the module's comment).
+    unsafe { syscall(56, [17, 0, 0, 0]) }.map(|pid| pid as i32)
+}
+
 /// Forks and execs `exec` in a new session, with every signal unblocked and the
 /// descriptor limit we were started with. `fd3`: the manager's end of the channel, its
 /// fd 3 in the child. `console`: the emergency shell's stdio is /dev/console, opened in
 /// the child (an open of a terminal may wait for its line, which PID 1 must not).
 pub fn spawn(exec: &Exec, fd3: Option<BorrowedFd<'_>>, console: bool) -> io::Result<i32> {
-    // SAFETY: clone(SIGCHLD), a fork; we are single-threaded (see the module's comment).
-    let pid = unsafe { syscall(56, [17, 0, 0, 0]) }?;
+    let pid = fork()?;
     if pid != 0 {
-        return Ok(pid as i32);
+        return Ok(pid);
     }
     let _ = sigprocmask(2 /* SIG_SETMASK */, false);
     let _ = rustix::process::setsid();

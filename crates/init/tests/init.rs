@@ -808,6 +808,85 @@ fn an_empty_message_is_ignored_not_taken_for_the_end() {
 }
 
 #[test]
+fn what_vigil_init_inherits_does_not_reach_the_manager() {
+    // Started with SIGCHLD and SIGTERM ignored and a stray descriptor 7: vigil-init still
+    // sees its manager exit (an ignored SIGCHLD has the kernel reap children unseen), and
+    // the manager gets every signal at its default action and no descriptor 7.
+    let dir = TestDir::new("inherited");
+    let manager = dir.script(
+        "manager.py",
+        r#"#!@PY@
+import os, signal, sys
+sys.path.insert(0, "@DIR@")
+import chan
+try:
+    os.fstat(7)
+    fd7 = "open"
+except OSError:
+    fd7 = "closed"
+term = "default" if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL else "changed"
+open("@DIR@/result", "w").write(fd7 + " " + term)
+s = chan.channel()
+chan.greeting(s)
+s.send(b"exit 3")
+"#,
+    );
+    let wrapper = "import os, signal, sys\n\
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n\
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)\n\
+        os.dup2(os.open('/dev/null', os.O_RDONLY), 7, inheritable=True)\n\
+        os.execv(sys.argv[1], sys.argv[1:])\n";
+    let mut command = Command::new(python());
+    command.args(["-c", wrapper, bin(), "--container", "--manager"]);
+    let mut init = logged(&dir, command.arg(&manager));
+    let status = exit_within(&mut init, Duration::from_secs(20), &dir);
+    assert_eq!(status.code(), Some(3), "log:\n{}", dir.read("init.log"));
+    assert_eq!(dir.read("result"), "closed default");
+}
+
+#[test]
+fn emergency_over_comes_no_sooner_than_a_second_after_the_request() {
+    // Without a shell the answer could come at once, and a manager whose target fails
+    // again at once would ask again: a loop without a pause.
+    let dir = TestDir::new("emergency-pause");
+    let manager = dir.script(
+        "manager.py",
+        r#"#!@PY@
+import sys, time
+sys.path.insert(0, "@DIR@")
+import chan
+s = chan.channel()
+chan.greeting(s)
+asked = time.monotonic()
+s.send(b"emergency")
+s.settimeout(10)
+while chan.recv(s)[0] != "emergency-over":
+    pass
+open("@DIR@/result", "w").write("%.3f" % (time.monotonic() - asked))
+s.send(b"exit 0")
+"#,
+    );
+    let missing = dir.path("no-such-shell");
+    let mut init = direct(
+        &dir,
+        &[
+            "--manager",
+            manager.to_str().unwrap(),
+            "--shell",
+            missing.to_str().unwrap(),
+        ],
+    );
+    let status = exit_within(&mut init, Duration::from_secs(20), &dir);
+    let log = dir.read("init.log");
+    assert_eq!(status.code(), Some(0), "log:\n{log}");
+    let waited: f64 = dir.read("result").parse().unwrap();
+    assert!(
+        waited >= 0.95,
+        "emergency-over after {waited} s; log:\n{log}"
+    );
+}
+
+#[test]
 fn usage_errors_exit_2_and_help_exits_0() {
     let out = Command::new(bin()).arg("--bogus").output().unwrap();
     assert_eq!(out.status.code(), Some(2));

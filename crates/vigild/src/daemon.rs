@@ -446,9 +446,12 @@ impl Daemon {
     /// Sends one message to vigil-init; false when there is none, or it
     /// cannot take the message.
     pub(crate) fn tell_init(&self, message: &str) -> bool {
+        // Waiting (bounded) for room as the fd store's messages do: right after a
+        // burst of them init's queue may be full, and a lost `shutdown` or `exit`
+        // would make init restart this manager instead of ending.
         self.init
             .as_ref()
-            .is_some_and(|chan| matches!(chan.send(message.as_bytes()), Ok(true)))
+            .is_some_and(|chan| crate::handover::send_to_init(chan, message, &[]))
     }
 
     /// With `--main`: the signals a container runtime sends to mean something
