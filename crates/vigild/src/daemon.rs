@@ -907,11 +907,14 @@ impl Daemon {
         if actions.is_empty() {
             return;
         }
-        self.handover.dirty = true;
         self.before_batch(&actions);
         for action in actions {
             self.perform(action);
         }
+        // After the actions: the state written before them (by before_batch) has
+        // the spawns as intents only; the PIDs and start times they got must be
+        // written too, at the end of this turn.
+        self.handover.dirty = true;
     }
 
     fn perform(&mut self, action: Action) {

@@ -206,6 +206,60 @@ fn a_service_that_ends_while_no_manager_runs_is_restarted_with_its_status() {
     );
 }
 
+#[test]
+fn a_oneshot_that_ends_while_no_manager_runs_is_not_run_again() {
+    // The state written before a spawn names it as an intent only; the one written after
+    // it must have its PID, or the next manager, finding neither the process nor its
+    // PID, runs the job a second time.
+    if !require_root("a_oneshot_that_ends_while_no_manager_runs_is_not_run_again") {
+        return;
+    }
+    let out = TempDir::new("handover-oneshot");
+    let d = out.path();
+    let go = d.join("finish");
+    let unit = format!(
+        "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo $$$$ >> {dir}/job.starts; while [ ! -e {go} ]; do sleep 0.02; done; rm -f {go}'\n",
+        dir = d.display(),
+        go = go.display()
+    );
+    let m = Manager::start_under_init(
+        &[
+            ("default.target", "[Unit]\nWants=job.service\n"),
+            ("job.service", &unit),
+        ],
+        &[],
+    );
+    wait_until("the job to start", || {
+        lines(&d.join("job.starts")).len() == 1
+    });
+    // Answered in a later turn than the spawn's, whose end wrote the state.
+    m.vigil_ok(&["list"]);
+    let mut manager = None;
+    wait_until("vigild", || {
+        manager = m.vigild_pid();
+        manager.is_some()
+    });
+    let manager = manager.unwrap().to_string();
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &manager])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} {manager}");
+    };
+    signal("-STOP");
+    fs::write(&go, "").unwrap();
+    wait_until("the job to end", || !go.exists());
+    signal("-KILL");
+    wait_until("the next vigild", || {
+        m.vigild_pid().is_some_and(|p| p.to_string() != manager)
+    });
+    m.vigil_ok(&["list"]);
+    m.wait_state("job.service", "inactive");
+    assert_eq!(lines(&d.join("job.starts")).len(), 1, "the job ran once");
+}
+
 /// The numbers 1..=n, each on a line of its own ending the line, in order
 /// and once each, among `text`'s lines.
 fn numbered_in_order(text: &[String], n: usize) -> Result<(), String> {
