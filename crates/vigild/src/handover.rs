@@ -387,7 +387,9 @@ impl Daemon {
         self.procs.starts.retain(|pid, _| tracked.contains(pid));
         let mut state = State {
             version: STATE_VERSION,
-            generation: self.handover.generation + 1,
+            // For an exec, the generation in vigil-init's store stays current: the
+            // new image replaces it at its first save (one more would leave it there).
+            generation: self.handover.generation + u64::from(!for_exec),
             pid: vigil_platform::getpid(),
             engine: self.engine.save(),
             invocations: self.procs.invocations,

@@ -318,6 +318,16 @@ fn reexec_loses_no_line(m: &Manager, log: &Path) {
     }
 }
 
+/// How many of the manager's states vigil-init holds (its `memfd:vigild-state`
+/// descriptors).
+fn stored_states(m: &Manager) -> usize {
+    let init = harness::children(m.pid())[0];
+    let fds = fs::read_dir(format!("/proc/{init}/fd")).unwrap();
+    fds.filter_map(|e| fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().contains("memfd:vigild-state"))
+        .count()
+}
+
 fn writer_unit() -> &'static str {
     "[Service]\nExecStart=/bin/sh -c 'i=0; while [ $$i -lt 3000 ]; do i=$$((i+1)); echo line-$$i; sleep 0.001; done; exec sleep 1000'\n"
 }
@@ -355,6 +365,10 @@ fn reexec_under_vigil_init_keeps_every_log_line() {
         &["--log-to", &sink, "--log-ring-size", "4M"],
     );
     reexec_loses_no_line(&m, &log);
+    // vigil-init keeps one state, not one more per re-exec.
+    wait_until("a single state in vigil-init's store", || {
+        stored_states(&m) == 1
+    });
     // And a crash after the re-exec is survived like any other.
     kill_manager(&m);
     m.wait_state("writer.service", "running");
