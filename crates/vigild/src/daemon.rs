@@ -325,6 +325,7 @@ impl Daemon {
                 None,
                 "the previous manager's state is lost: no unit is started; start them with `vigil start`",
             );
+            self.handover.generation = inherited.unreadable_generation;
             self.save_state(Vec::new());
             return;
         }

@@ -122,6 +122,10 @@ pub(crate) struct Inherited {
     pub lost: u64,
     /// A state was there but could not be read: start nothing on our own.
     pub unreadable: bool,
+    /// The generation of that state in vigil-init's store (0: not from the store):
+    /// the next state written replaces it, or every later manager would find it
+    /// again, the newest, and start nothing either.
+    pub unreadable_generation: u64,
 }
 
 impl Inherited {
@@ -139,7 +143,7 @@ impl Inherited {
 #[derive(Default)]
 pub(crate) struct Handover {
     /// The last state generation sent to vigil-init.
-    generation: u64,
+    pub generation: u64,
     /// Something changed since the state was last written.
     pub dirty: bool,
     /// Saved processes that were gone at take-over, with the time after which
@@ -192,6 +196,7 @@ pub(crate) fn inherit(init: Option<&InitChannel>) -> Inherited {
                 Err(e) => {
                     eprintln!("vigild: the previous manager's state is unreadable: {e:#}");
                     got.unreadable = true;
+                    got.unreadable_generation = generation;
                 }
             }
         }

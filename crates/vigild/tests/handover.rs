@@ -7,6 +7,7 @@
 mod harness;
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
 use harness::{Manager, TempDir, require_root, wait_until};
@@ -316,6 +317,62 @@ fn reexec_loses_no_line(m: &Manager, log: &Path) {
     if let Err(e) = numbered_in_order(&ring, N) {
         panic!("vigil log: {e}");
     }
+}
+
+#[test]
+fn an_unreadable_state_is_replaced_and_the_next_crash_is_survived() {
+    // A state the manager cannot read (here: garbage a first, fake manager stored as
+    // state:7) makes it start nothing; it must not stay the newest in vigil-init's
+    // store, or every later manager finds it again and starts nothing either.
+    if !require_root("an_unreadable_state_is_replaced_and_the_next_crash_is_survived") {
+        return;
+    }
+    let out = TempDir::new("handover-unreadable");
+    let d = out.path();
+    let fake = "import os, socket\n\
+        s = socket.socket(fileno=3)\n\
+        s.setblocking(True)\n\
+        while s.recv(256) != b'ready':\n    pass\n\
+        fd = os.memfd_create('vigild-state')\n\
+        os.write(fd, b'not a state')\n\
+        socket.send_fds(s, [b'fdstore state:7'], [fd])\n\
+        os._exit(1)\n";
+    fs::write(d.join("fake.py"), fake).unwrap();
+    let script = d.join("manager.sh");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nif [ ! -e {dir}/first ]; then : > {dir}/first; exec {py} {dir}/fake.py; fi\nexec {vigild} \"$@\"\n",
+            dir = d.display(),
+            py = harness::python(),
+            vigild = harness::vigild_bin().display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let m = Manager::start_under_init_with(
+        &[
+            ("default.target", "[Unit]\nWants=svc.service\n"),
+            ("svc.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ],
+        &["--manager", script.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(
+        m.state("svc.service"),
+        "inactive",
+        "nothing started on its own"
+    );
+    m.vigil_ok(&["start", "svc.service"]);
+    m.wait_state("svc.service", "running");
+    let pid = m.main_pid("svc.service");
+    m.kill_vigild(|| {});
+    m.wait_state("svc.service", "running");
+    assert_eq!(
+        m.main_pid("svc.service"),
+        pid,
+        "taken over, not started again"
+    );
 }
 
 /// How many of the manager's states vigil-init holds (its `memfd:vigild-state`
