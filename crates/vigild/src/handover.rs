@@ -315,11 +315,13 @@ fn identify(pid: u32, started: Option<u64>) -> Found {
     }
 }
 
-/// The processes whose environment holds one of `ids` as `INVOCATION_ID`.
+/// The process whose environment holds each of `ids` as `INVOCATION_ID`. A
+/// service's children inherit the variable: of the processes holding one, the
+/// one whose parent does not hold it is the spawn's own.
 fn find_invocations(ids: &HashSet<&str>) -> HashMap<String, u32> {
-    let mut found = HashMap::new();
+    let mut holders: HashMap<String, Vec<u32>> = HashMap::new();
     let Ok(dir) = std::fs::read_dir("/proc") else {
-        return found;
+        return HashMap::new();
     };
     for entry in dir.flatten() {
         let Some(pid) = entry
@@ -337,11 +339,21 @@ fn find_invocations(ids: &HashSet<&str>) -> HashMap<String, u32> {
                 && let Ok(id) = std::str::from_utf8(id)
                 && ids.contains(id)
             {
-                found.insert(id.to_string(), pid);
+                holders.entry(id.to_string()).or_default().push(pid);
             }
         }
     }
-    found
+    let parent = |pid: u32| match identify(pid, None) {
+        Found::Alive { parent } => parent,
+        Found::Gone => 0,
+    };
+    holders
+        .into_iter()
+        .filter_map(|(id, pids)| {
+            let root = pids.iter().copied().find(|&p| !pids.contains(&parent(p)));
+            Some((id, root.or(pids.first().copied())?))
+        })
+        .collect()
 }
 
 impl Daemon {
@@ -710,10 +722,23 @@ impl Daemon {
                 Some(&unit),
                 &format!("process {pid} was started by the previous manager: taken over"),
             );
-            let _ = self.engine.handle(now, Event::Spawned { unit, role, pid });
+            let _ = self.engine.handle(
+                now,
+                Event::Spawned {
+                    unit: unit.clone(),
+                    role,
+                    pid,
+                },
+            );
             let _ = self.engine.handle(now, Event::ExecSucceeded { pid });
-            if identify(pid, Some(started)).is_gone() {
-                self.handover.missing.push((pid, now + MISSING_GRACE));
+            match identify(pid, Some(started)) {
+                Found::Gone => self.handover.missing.push((pid, now + MISSING_GRACE)),
+                // Its exit comes from vigil-init when vigil-init is its parent (the
+                // usual case: the previous manager is gone); otherwise it is watched.
+                Found::Alive { parent } if parent != std::os::unix::process::parent_id() => {
+                    self.watch_pid(&unit, pid);
+                }
+                Found::Alive { .. } => {}
             }
         }
         rest
@@ -857,5 +882,44 @@ impl Daemon {
 impl Found {
     fn is_gone(&self) -> bool {
         matches!(self, Found::Gone)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invocation_id_names_the_spawn_itself_not_its_children() {
+        // A shell holding the id starts two children, which inherit it.
+        use std::os::unix::process::CommandExt as _;
+        let id = format!("vigil-test-invocation-{}", std::process::id());
+        let mut sh = std::process::Command::new("/bin/sh")
+            .args(["-c", "sleep 30 & sleep 30 & wait"])
+            .env("INVOCATION_ID", &id)
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let ids = HashSet::from([id.as_str()]);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let holders = || {
+            let pattern = format!("INVOCATION_ID={id}");
+            std::fs::read_dir("/proc")
+                .unwrap()
+                .flatten()
+                .filter(|e| {
+                    std::fs::read(e.path().join("environ"))
+                        .is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == pattern.as_bytes()))
+                })
+                .count()
+        };
+        while holders() < 3 {
+            assert!(std::time::Instant::now() < deadline, "the shell's children");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let found = find_invocations(&ids);
+        let _ = vigil_platform::kill_group(sh.id(), 9);
+        let _ = sh.wait();
+        assert_eq!(found.get(&id), Some(&sh.id()));
     }
 }
