@@ -603,6 +603,9 @@ impl Daemon {
                 send_to_init(chan, &format!("fdstore-remove {name}"), &[]);
             }
         }
+        // A forking service's daemon without a main PID may have ended while no
+        // manager ran; its status, if any, came for a PID nobody tracks.
+        self.check_pidless();
     }
 
     fn adopt_pipes(&mut self, pipes: Vec<SavedPipe>, reexec: bool, inherited: &mut Inherited) {
@@ -747,21 +750,23 @@ impl Daemon {
     /// An exit status from vigil-init: a process it reaped.
     pub(crate) fn on_init_exited(&mut self, pid: u32, status: i32) {
         self.handover.missing.retain(|m| m.0 != pid);
-        if self.engine.unit_of_pid(pid).is_none() || self.procs.children.contains(&pid) {
-            return;
+        if self.engine.unit_of_pid(pid).is_some() && !self.procs.children.contains(&pid) {
+            self.procs.starts.remove(&pid);
+            if let Some(fd) = self.procs.watched.remove(&pid) {
+                crate::daemon::unwatch(&self.epoll, &fd);
+            }
+            let now = self.now();
+            let _ = self.engine.handle(
+                now,
+                Event::Exited {
+                    pid,
+                    status: decode_wait_status(status),
+                },
+            );
         }
-        self.procs.starts.remove(&pid);
-        if let Some(fd) = self.procs.watched.remove(&pid) {
-            crate::daemon::unwatch(&self.epoll, &fd);
-        }
-        let now = self.now();
-        let _ = self.engine.handle(
-            now,
-            Event::Exited {
-                pid,
-                status: decode_wait_status(status),
-            },
-        );
+        // The daemon of a forking service without a main PID is tracked by no PID:
+        // its end shows only as its process groups emptying.
+        self.check_pidless();
     }
 
     /// vigil-init dropped statuses: every process taken over that is gone now

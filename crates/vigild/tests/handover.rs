@@ -375,6 +375,56 @@ fn an_unreadable_state_is_replaced_and_the_next_crash_is_survived() {
     );
 }
 
+#[test]
+fn a_forking_daemon_without_a_main_pid_that_ends_while_no_manager_runs_is_noticed() {
+    // No PID is tracked for such a daemon: the next manager must look at its process
+    // groups itself, not wait for an exit of one of its own children.
+    if !require_root(
+        "a_forking_daemon_without_a_main_pid_that_ends_while_no_manager_runs_is_noticed",
+    ) {
+        return;
+    }
+    let marker = format!("{}.25", 4000 + std::process::id() % 1000);
+    let unit = format!(
+        "[Service]\nType=forking\nGuessMainPID=no\nExecStart=/bin/sh -c 'sleep {marker} > /dev/null 2>&1 &'\n"
+    );
+    let m = Manager::start_under_init(
+        &[
+            ("default.target", "[Unit]\nWants=daemon.service\n"),
+            ("daemon.service", &unit),
+        ],
+        &[],
+    );
+    m.wait_state("daemon.service", "running");
+    let daemon = || {
+        fs::read_dir("/proc").unwrap().flatten().find_map(|e| {
+            let cmdline = fs::read(e.path().join("cmdline")).ok()?;
+            let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
+            (cmdline == format!("sleep\0{marker}\0").as_bytes()).then_some(pid)
+        })
+    };
+    let mut found = None;
+    wait_until("the daemon", || {
+        found = daemon();
+        found.is_some()
+    });
+    let manager = m.vigild_pid().unwrap().to_string();
+    let kill = |sig: &str, pid: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, pid])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "kill {sig} {pid}");
+    };
+    kill("-STOP", &manager);
+    kill("-KILL", &found.unwrap().to_string());
+    kill("-KILL", &manager);
+    wait_until("the next vigild", || {
+        m.vigild_pid().is_some_and(|p| p.to_string() != manager)
+    });
+    m.wait_state("daemon.service", "inactive");
+}
+
 /// How many of the manager's states vigil-init holds (its `memfd:vigild-state`
 /// descriptors).
 fn stored_states(m: &Manager) -> usize {
