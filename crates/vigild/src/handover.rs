@@ -148,7 +148,7 @@ pub(crate) struct Handover {
     pub dirty: bool,
     /// Saved processes that were gone at take-over, with the time after which
     /// their exit status is taken as lost.
-    missing: Vec<(u32, Time)>,
+    pub missing: Vec<(u32, Time)>,
     /// `vigil reexec` was asked for: exec at the end of this loop turn.
     pub reexec_requested: bool,
 }
@@ -606,6 +606,12 @@ impl Daemon {
         // A forking service's daemon without a main PID may have ended while no
         // manager ran; its status, if any, came for a PID nobody tracks.
         self.check_pidless();
+        // The statuses still to come from vigil-init are read from now on: the grace
+        // of the processes gone counts from here, not from before the units loaded.
+        let end = self.now();
+        for missing in &mut self.handover.missing {
+            missing.1 = end + MISSING_GRACE;
+        }
     }
 
     fn adopt_pipes(&mut self, pipes: Vec<SavedPipe>, reexec: bool, inherited: &mut Inherited) {
