@@ -126,6 +126,8 @@ pub(crate) struct Inherited {
     /// the next state written replaces it, or every later manager would find it
     /// again, the newest, and start nothing either.
     pub unreadable_generation: u64,
+    /// The number of descriptors vigil-init said it kept (`fds N`).
+    pub announced: usize,
 }
 
 impl Inherited {
@@ -177,9 +179,9 @@ pub(crate) fn inherit(init: Option<&InitChannel>) -> Inherited {
     let Some(chan) = init.filter(|_| got.state.is_none() && !got.unreadable) else {
         return got;
     };
-    if let Err(e) = read_greeting(chan, &mut got) {
-        eprintln!("vigild: reading vigil-init's greeting: {e:#}");
-    }
+    let cut_short = read_greeting(chan, &mut got)
+        .inspect_err(|e| eprintln!("vigild: reading vigil-init's greeting: {e:#}"))
+        .is_err();
     if got.state.is_none() && !got.unreadable {
         // The newest state wins; a crash between adding a generation and
         // removing the one before leaves two.
@@ -188,10 +190,13 @@ pub(crate) fn inherit(init: Option<&InitChannel>) -> Inherited {
             .keys()
             .filter_map(|k| k.strip_prefix(STATE_PREFIX)?.parse::<u64>().ok())
             .max();
-        if let Some(generation) = newest
-            && let Some(fd) = got.take(&format!("{STATE_PREFIX}{generation}"))
-        {
-            match read_state(fd) {
+        if let Some(generation) = newest {
+            // Named without its descriptor: one this process could not take in.
+            let fd = got.take(&format!("{STATE_PREFIX}{generation}"));
+            match fd
+                .ok_or_else(|| anyhow::anyhow!("it came without its descriptor"))
+                .and_then(read_state)
+            {
                 Ok(state) => got.state = Some(state),
                 Err(e) => {
                     eprintln!("vigild: the previous manager's state is unreadable: {e:#}");
@@ -200,6 +205,12 @@ pub(crate) fn inherit(init: Option<&InitChannel>) -> Inherited {
                 }
             }
         }
+    }
+    if got.state.is_none() && !got.unreadable && cut_short && got.announced > 0 {
+        // The state may be among what did not come: booting afresh could start the
+        // previous manager's services a second time.
+        eprintln!("vigild: the greeting was cut short: the previous manager's state may be lost");
+        got.unreadable = true;
     }
     got
 }
@@ -224,6 +235,7 @@ fn read_greeting(chan: &InitChannel, got: &mut Inherited) -> anyhow::Result<()> 
         let (verb, arg) = text.split_once(' ').unwrap_or((text, ""));
         match verb {
             "ready" => return Ok(()),
+            "fds" => got.announced = arg.parse().unwrap_or(0),
             "fd" => got.store.entry(arg.to_string()).or_default().extend(fds),
             "exited" => got.exited.extend(parse_exited(arg)),
             "lost" => got.lost += arg.parse::<u64>().unwrap_or(1),
