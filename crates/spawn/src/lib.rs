@@ -847,13 +847,8 @@ mod tests {
         ExecCommand {
             program: argv.first().map(|s| (*s).to_owned()).unwrap_or_default(),
             argv: argv.iter().map(|s| (*s).to_owned()).collect(),
-            ignore_failure: false,
-            arg0_override: false,
-            no_expand: false,
-            full_privileges: false,
-            keep_credentials: false,
-            ambient: false,
             line: 1,
+            ..ExecCommand::default()
         }
     }
 

@@ -619,7 +619,7 @@ pub struct Limit {
 /// expanded: `$VAR`, `${VAR}` and `$MAINPID` are expanded at spawn time with
 /// systemd's rules (a word that is exactly `$VAR` splits at whitespace,
 /// `${VAR}` never splits).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecCommand {
     /// The program to execute (absolute, or a bare name looked up in PATH).
     pub program: String,

@@ -394,14 +394,10 @@ impl Parser<'_> {
         Some(ExecCommand {
             program,
             argv,
-            ignore_failure: false,
-            arg0_override: false,
             // zinit runs the words as they are, without `$VAR` expansion.
             no_expand: true,
-            full_privileges: false,
-            keep_credentials: false,
-            ambient: false,
             line: position(&node.span.start).0,
+            ..ExecCommand::default()
         })
     }
 
@@ -827,13 +823,9 @@ mod tests {
             vec![ExecCommand {
                 program: "/bin/sleep".into(),
                 argv: vec!["/bin/sleep".into(), "10".into()],
-                ignore_failure: false,
-                arg0_override: false,
                 no_expand: true,
-                full_privileges: false,
-                keep_credentials: false,
-                ambient: false,
                 line: 1,
+                ..ExecCommand::default()
             }]
         );
     }

@@ -24,13 +24,8 @@ pub fn cmd(program: &str) -> ExecCommand {
     ExecCommand {
         program: program.to_string(),
         argv: vec![program.to_string()],
-        ignore_failure: false,
-        arg0_override: false,
-        no_expand: false,
-        full_privileges: false,
-        keep_credentials: false,
-        ambient: false,
         line: 1,
+        ..ExecCommand::default()
     }
 }
 

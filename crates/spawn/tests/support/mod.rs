@@ -21,13 +21,8 @@ pub fn sh(script: &str) -> ExecCommand {
     ExecCommand {
         program: "sh".into(),
         argv: vec!["sh".into(), "-c".into(), script.into()],
-        ignore_failure: false,
-        arg0_override: false,
-        no_expand: false,
-        full_privileges: false,
-        keep_credentials: false,
-        ambient: false,
         line: 1,
+        ..ExecCommand::default()
     }
 }
 

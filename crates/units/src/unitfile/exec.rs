@@ -195,15 +195,8 @@ pub fn parse_exec(
         return Err(ExecError::Empty);
     };
     let mut cmd = ExecCommand {
-        program: String::new(),
-        argv: Vec::new(),
-        ignore_failure: false,
-        arg0_override: false,
-        no_expand: false,
-        full_privileges: false,
-        keep_credentials: false,
-        ambient: false,
         line,
+        ..ExecCommand::default()
     };
     let mut rest = first.text.as_str();
     let mut seen_bang = false;
