@@ -318,8 +318,7 @@ impl Channel {
 fn send(sock: &OwnedFd, bytes: &[u8], fd: Option<BorrowedFd<'_>>) -> io::Result<usize> {
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = SendAncillaryBuffer::new(&mut space);
-    let fds = [fd];
-    if let [Some(fd)] = &fds {
+    if let Some(fd) = &fd {
         control.push(SendAncillaryMessage::ScmRights(core::slice::from_ref(fd)));
     }
     let flags = SendFlags::DONTWAIT | SendFlags::NOSIGNAL;
@@ -327,7 +326,7 @@ fn send(sock: &OwnedFd, bytes: &[u8], fd: Option<BorrowedFd<'_>>) -> io::Result<
 }
 
 /// A decimal number, if `text` is one.
-pub fn number(text: &[u8]) -> Option<u64> {
+fn number(text: &[u8]) -> Option<u64> {
     let digits = (!text.is_empty() && text.len() < 20).then_some(text)?;
     digits.iter().try_fold(0u64, |n, &d| {
         d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))

@@ -95,10 +95,10 @@ pub fn parse(argv: *const *const u8) -> Args {
 /// Reads the `vigil.*` options of /proc/cmdline into `args`. They win over our own
 /// arguments: they are what an operator types at the boot prompt.
 pub fn read_kernel(args: &mut Args) {
-    let buf = sys::zeroed::<u8>(4096);
     let Ok(fd) = rustix::fs::open(c"/proc/cmdline", OFlags::RDONLY, Mode::empty()) else {
         return;
     };
+    let buf = sys::zeroed::<u8>(4096);
     let len = rustix::io::read(&fd, buf.get_mut(..4095).unwrap_or_default()).unwrap_or(0);
     // Each word becomes a C string in place, to be used as it is.
     buf.iter_mut()
@@ -135,6 +135,9 @@ pub fn exists(path: &CStr) -> bool {
 /// program, /usr/lib/vigil/vigild that exists, else /usr/sbin/vigild (a failure then
 /// names a path).
 fn manager_path(args: &Args) -> Str {
+    if let Some(path) = args.manager {
+        return path;
+    }
     let buf = sys::zeroed::<u8>(4096);
     let exe = rustix::fs::readlinkat_raw(
         CWD,
@@ -152,7 +155,7 @@ fn manager_path(args: &Args) -> Str {
         .into_iter()
         .flatten()
         .find(|p| exists(p));
-    args.manager.or(found).unwrap_or(c"/usr/sbin/vigild")
+    found.unwrap_or(c"/usr/sbin/vigild")
 }
 
 /// The manager's and the shell's programs. The manager's command line: `PATH [--log-to

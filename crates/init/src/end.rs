@@ -118,45 +118,28 @@ fn bounded(signals: &OwnedFd, ms: u64, what: &str, work: fn()) {
         Ok(pid) => pid,
         Err(_) => return work(),
     };
-    let deadline = sys::now_ms() + ms;
-    loop {
-        loop {
-            match reap_one() {
-                Ok(Some((pid, _))) if pid == child => return,
-                Ok(Some(_)) => {}
-                Ok(None) => break,
-                Err(_) => return,
-            }
-        }
-        match deadline.saturating_sub(sys::now_ms()) {
-            0 => {
-                return shout!(
-                    "{what}: not done after {} s; going on without it",
-                    ms / 1000
-                );
-            }
-            left => wait_for_signal(signals, left.min(100)),
-        }
+    if !reap_within(signals, ms, || {}, |pid| pid == child) {
+        shout!(
+            "{what}: not done after {} s; going on without it",
+            ms / 1000
+        );
     }
 }
 
-/// Signals what is left and reaps until no child is left (true) or GRACE is over (false).
-/// A PID 1 signals every process but itself (kill(-1)). Any other process would hit all
-/// its user owns: it signals its children, again as more are reparented to it.
-fn stop_the_rest(at: Where, signals: &OwnedFd, sig: Signal) -> bool {
-    let deadline = sys::now_ms() + GRACE;
-    if at.pid1 {
-        // kill(-1, sig): to the process group "1", which kill(2) takes as every process.
-        let _ = rustix::process::kill_process_group(Pid::INIT, sig);
-    }
-    let mut listed = true;
+/// Reaps children for up to `ms`: true once `done` holds for one reaped or no child is
+/// left, false when the time is over. `each_turn` runs before each round of reaping.
+fn reap_within(
+    signals: &OwnedFd,
+    ms: u64,
+    mut each_turn: impl FnMut(),
+    mut done: impl FnMut(i32) -> bool,
+) -> bool {
+    let deadline = sys::now_ms() + ms;
     loop {
-        if !at.pid1 && listed && !signal_children(sig) {
-            shout!("cannot list our children (a kernel without CONFIG_PROC_CHILDREN?)");
-            listed = false;
-        }
+        each_turn();
         loop {
             match reap_one() {
+                Ok(Some((pid, _))) if done(pid) => return true,
                 Ok(Some(_)) => {}
                 Ok(None) => break,
                 Err(_) => return true,
@@ -167,6 +150,24 @@ fn stop_the_rest(at: Where, signals: &OwnedFd, sig: Signal) -> bool {
             left => wait_for_signal(signals, left.min(100)),
         }
     }
+}
+
+/// Signals what is left and reaps until no child is left (true) or GRACE is over (false).
+/// A PID 1 signals every process but itself (kill(-1)). Any other process would hit all
+/// its user owns: it signals its children, again as more are reparented to it.
+fn stop_the_rest(at: Where, signals: &OwnedFd, sig: Signal) -> bool {
+    if at.pid1 {
+        // kill(-1, sig): to the process group "1", which kill(2) takes as every process.
+        let _ = rustix::process::kill_process_group(Pid::INIT, sig);
+    }
+    let mut listed = !at.pid1;
+    let resignal = || {
+        if listed && !signal_children(sig) {
+            shout!("cannot list our children (a kernel without CONFIG_PROC_CHILDREN?)");
+            listed = false;
+        }
+    };
+    reap_within(signals, GRACE, resignal, |_| false)
 }
 
 /// Signals each of our children, listed in /proc/thread-self/children ("PID PID ... ":
@@ -216,7 +217,8 @@ pub fn mount_api_filesystems() {
     let proc = Some((c"/proc", c"proc", NOSUID_NODEV_NOEXEC, c"")).filter(|_| !proc);
     let buf = sys::zeroed(MOUNTINFO);
     for (target, fstype, flags, data) in proc.into_iter().chain(API) {
-        if target != c"/proc" && mountinfo(buf).any(|(point, _)| point == target.to_bytes()) {
+        // /proc, here only when not mounted, finds the table (which lives in it) empty.
+        if mountinfo(buf).any(|(point, _)| point == target.to_bytes()) {
             continue;
         }
         let _ = rustix::fs::mkdir(target, Mode::from_bits_truncate(0o755));

@@ -91,23 +91,20 @@ pub struct Supervisor<'a> {
 
 impl<'a> Supervisor<'a> {
     pub fn new(at: Where, signals: &'a OwnedFd, manager_exec: Exec, shell_exec: Exec) -> Self {
-        let (channel, requests) = (Channel::new(), Requests::default());
-        let (manager, shell, failures, next_start, done) = (None, None, 0, Some(0), None);
-        let (asked_at, over_at) = (0, None);
         Supervisor {
             at,
             signals,
             manager_exec,
             shell_exec,
-            channel,
-            manager,
-            shell,
-            requests,
-            failures,
-            next_start,
-            asked_at,
-            over_at,
-            done,
+            channel: Channel::new(),
+            manager: None,
+            shell: None,
+            requests: Requests::default(),
+            failures: 0,
+            next_start: Some(0),
+            asked_at: 0,
+            over_at: None,
+            done: None,
         }
     }
 
@@ -222,7 +219,7 @@ impl<'a> Supervisor<'a> {
                 (_, Some((shell, true))) if shell == pid => {
                     shout!("the emergency shell exited");
                     self.shell = None;
-                    self.over_at = Some(now_ms().max(self.asked_at + AFTER_SHELL));
+                    self.over_at = Some(self.asked_at + AFTER_SHELL);
                 }
                 (_, Some((shell, false))) if shell == pid => {
                     shout!("the emergency shell exited; trying the manager again");
@@ -275,11 +272,9 @@ impl<'a> Supervisor<'a> {
             shout!("cannot run the manager {}: {}", show(path), Why(e));
             return self.emergency(false);
         }
-        let started = match self.channel.connect() {
-            Ok(theirs) => sys::spawn(&self.manager_exec, Some(theirs.as_fd()), false),
-            Err(e) => Err(e),
-        };
-        match started {
+        let started = self.channel.connect();
+        match started.and_then(|theirs| sys::spawn(&self.manager_exec, Some(theirs.as_fd()), false))
+        {
             Ok(pid) => {
                 say!(log::INFO, "started the manager {} as {pid}", show(path));
                 self.manager = Some((pid, now_ms()));
@@ -323,7 +318,7 @@ impl<'a> Supervisor<'a> {
             }
             Err(e) if for_manager => {
                 shout!("no emergency shell {} ({})", show(path), Why(e));
-                self.over_at = Some(now_ms().max(self.asked_at + AFTER_SHELL));
+                self.over_at = Some(self.asked_at + AFTER_SHELL);
             }
             Err(e) => {
                 shout!(

@@ -103,20 +103,20 @@ pub fn raise_fd_limit(want: u64) {
         old.current.unwrap_or(u64::MAX),
         old.maximum.unwrap_or(u64::MAX),
     );
-    let set = |current, maximum| {
-        setrlimit(
-            Resource::Nofile,
-            Rlimit {
-                current: Some(current),
-                maximum: Some(maximum),
-            },
-        )
-    };
-    let _ = set(cur.max(want), max.max(want)).or_else(|_| set(max.min(cur.max(want)), max));
+    let _ = set_nofile(cur.max(want), max.max(want))
+        .or_else(|_| set_nofile(max.min(cur.max(want)), max));
     let now = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
     for (slot, value) in NOFILE.iter().zip([cur, max, now]) {
         slot.store(value, Relaxed);
     }
+}
+
+fn set_nofile(current: u64, maximum: u64) -> io::Result<()> {
+    let limit = Rlimit {
+        current: Some(current),
+        maximum: Some(maximum),
+    };
+    setrlimit(Resource::Nofile, limit)
 }
 
 /// Our soft descriptor limit (u64::MAX before `raise_fd_limit`).
@@ -189,13 +189,7 @@ pub fn spawn(exec: &Exec, fd3: Option<BorrowedFd<'_>>, console: bool) -> io::Res
     if let [cur, max, _] = NOFILE.each_ref().map(|n| n.load(Relaxed))
         && max > 0
     {
-        let _ = setrlimit(
-            Resource::Nofile,
-            Rlimit {
-                current: Some(cur),
-                maximum: Some(max),
-            },
-        );
+        let _ = set_nofile(cur, max);
     }
     if let Some(channel) = fd3 {
         // SAFETY: fd 3 of the child is ours to replace; it is never closed here.

@@ -328,14 +328,20 @@ fn a_missing_manager_leads_to_the_emergency_shell_and_back() {
 
 /// vigil-init in container mode over a Python fake manager that greets on the
 /// channel and then runs `then`; how vigil-init exited, and its log.
-fn container_with_fake_manager(tag: &str, then: &str) -> (ExitStatus, String) {
-    let dir = TestDir::new(tag);
-    let manager = dir.script(
+/// A fake manager: a Python script that takes the channel as `s`, reads the greeting,
+/// then runs `then`.
+fn fake_manager(dir: &TestDir, then: &str) -> PathBuf {
+    dir.script(
         "manager.py",
         &format!(
-            "#!@PY@\nimport os, sys; sys.path.insert(0, '@DIR@')\nimport chan\ns = chan.channel()\nchan.greeting(s)\n{then}\n"
+            "#!@PY@\nimport os, signal, socket, sys, time\nsys.path.insert(0, '@DIR@')\nimport chan\ns = chan.channel()\nchan.greeting(s)\n{then}\n"
         ),
-    );
+    )
+}
+
+fn container_with_fake_manager(tag: &str, then: &str) -> (ExitStatus, String) {
+    let dir = TestDir::new(tag);
+    let manager = fake_manager(&dir, then);
     let mut init = in_namespace(
         &dir,
         &["--container", "--manager", manager.to_str().unwrap()],
@@ -748,10 +754,7 @@ fn a_full_log_pipe_does_not_stop_vigil_init() {
     // A container whose log driver stalls: vigil-init's stderr is a full pipe. Its own
     // messages are dropped, not waited for: the manager runs and its exit code comes out.
     let dir = TestDir::new("fullpipe");
-    let manager = dir.script(
-        "manager.py",
-        "#!@PY@\nimport sys; sys.path.insert(0, '@DIR@')\nimport chan\ns = chan.channel()\nchan.greeting(s)\ns.send(b'exit 7')\n",
-    );
+    let manager = fake_manager(&dir, "s.send(b'exit 7')");
     let (reader, mut writer) = std::io::pipe().unwrap();
     rustix::io::ioctl_fionbio(&writer, true).unwrap();
     let chunk = [b'x'; 4096];
@@ -772,9 +775,9 @@ fn a_full_log_pipe_does_not_stop_vigil_init() {
 #[test]
 fn hundreds_of_variables_do_not_push_out_vigil_init_fd() {
     let dir = TestDir::new("manyvars");
-    let manager = dir.script(
-        "manager.py",
-        "#!@PY@\nimport os, sys; sys.path.insert(0, '@DIR@')\nimport chan\nopen('@DIR@/fd', 'w').write(os.environ.get('VIGIL_INIT_FD', 'none'))\ns = chan.channel()\nchan.greeting(s)\ns.send(b'exit 0')\n",
+    let manager = fake_manager(
+        &dir,
+        "open('@DIR@/fd', 'w').write(os.environ.get('VIGIL_INIT_FD', 'none'))\ns.send(b'exit 0')",
     );
     let mut command = Command::new(bin());
     command.args(["--manager", manager.to_str().unwrap()]);
@@ -792,9 +795,9 @@ fn an_empty_message_is_ignored_not_taken_for_the_end() {
     // An empty message, then `exit 5`, then the manager shuts its end for writing (reads
     // then return 0 for ever: that must end the channel, not spin) and lingers.
     let dir = TestDir::new("emptymsg");
-    let manager = dir.script(
-        "manager.py",
-        "#!@PY@\nimport socket, sys, time; sys.path.insert(0, '@DIR@')\nimport chan\nopen('@DIR@/runs', 'a').write('x')\ns = chan.channel()\nchan.greeting(s)\ns.send(b'')\ns.send(b'exit 5')\ns.shutdown(socket.SHUT_WR)\ntime.sleep(0.3)\n",
+    let manager = fake_manager(
+        &dir,
+        "open('@DIR@/runs', 'a').write('x')\ns.send(b'')\ns.send(b'exit 5')\ns.shutdown(socket.SHUT_WR)\ntime.sleep(0.3)",
     );
     let mut init = direct(&dir, &["--manager", manager.to_str().unwrap()]);
     let status = exit_within(&mut init, Duration::from_secs(20), &dir);
@@ -813,23 +816,16 @@ fn what_vigil_init_inherits_does_not_reach_the_manager() {
     // sees its manager exit (an ignored SIGCHLD has the kernel reap children unseen), and
     // the manager gets every signal at its default action and no descriptor 7.
     let dir = TestDir::new("inherited");
-    let manager = dir.script(
-        "manager.py",
-        r#"#!@PY@
-import os, signal, sys
-sys.path.insert(0, "@DIR@")
-import chan
-try:
+    let manager = fake_manager(
+        &dir,
+        r#"try:
     os.fstat(7)
     fd7 = "open"
 except OSError:
     fd7 = "closed"
 term = "default" if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL else "changed"
 open("@DIR@/result", "w").write(fd7 + " " + term)
-s = chan.channel()
-chan.greeting(s)
-s.send(b"exit 3")
-"#,
+s.send(b"exit 3")"#,
     );
     let wrapper = "import os, signal, sys\n\
         signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n\
@@ -849,22 +845,15 @@ fn emergency_over_comes_no_sooner_than_a_second_after_the_request() {
     // Without a shell the answer could come at once, and a manager whose target fails
     // again at once would ask again: a loop without a pause.
     let dir = TestDir::new("emergency-pause");
-    let manager = dir.script(
-        "manager.py",
-        r#"#!@PY@
-import sys, time
-sys.path.insert(0, "@DIR@")
-import chan
-s = chan.channel()
-chan.greeting(s)
-asked = time.monotonic()
+    let manager = fake_manager(
+        &dir,
+        r#"asked = time.monotonic()
 s.send(b"emergency")
 s.settimeout(10)
 while chan.recv(s)[0] != "emergency-over":
     pass
 open("@DIR@/result", "w").write("%.3f" % (time.monotonic() - asked))
-s.send(b"exit 0")
-"#,
+s.send(b"exit 0")"#,
     );
     let missing = dir.path("no-such-shell");
     let mut init = direct(
