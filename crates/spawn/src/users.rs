@@ -84,7 +84,7 @@ pub fn find_group<'a>(groups: &'a [GroupEntry], group: &str) -> Option<&'a Group
 
 /// A user or group written as a number that no database entry has: systemd
 /// accepts any number (but -1, which means "unchanged" to the kernel).
-pub fn numeric_id(name: &str) -> Option<u32> {
+fn numeric_id(name: &str) -> Option<u32> {
     name.parse::<u32>().ok().filter(|&id| id != u32::MAX)
 }
 

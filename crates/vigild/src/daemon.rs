@@ -325,8 +325,7 @@ impl Daemon {
                 None,
                 "the previous manager's state is lost: no unit is started; start them with `vigil start`",
             );
-            self.handover.generation = inherited.unreadable_generation;
-            self.save_state(Vec::new());
+            self.replace_unreadable_state(inherited.unreadable_generation);
             return;
         }
         if self.opts.emergency {

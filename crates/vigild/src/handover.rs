@@ -145,14 +145,22 @@ impl Inherited {
 #[derive(Default)]
 pub(crate) struct Handover {
     /// The last state generation sent to vigil-init.
-    pub generation: u64,
+    generation: u64,
     /// Something changed since the state was last written.
     pub dirty: bool,
     /// Saved processes that were gone at take-over, with the time after which
     /// their exit status is taken as lost.
-    pub missing: Vec<(u32, Time)>,
+    missing: Vec<(u32, Time)>,
     /// `vigil reexec` was asked for: exec at the end of this loop turn.
     pub reexec_requested: bool,
+}
+
+impl Handover {
+    /// `pid` is no longer waited for: its status came, or a spawn got the number again
+    /// (its old owner's late "exit 0" would go to the new process).
+    pub fn not_missing(&mut self, pid: u32) {
+        self.missing.retain(|m| m.0 != pid);
+    }
 }
 
 /// Reads the state a re-executing predecessor left (`VIGIL_STATE_FD`), or
@@ -483,6 +491,13 @@ impl Daemon {
         }
     }
 
+    /// After a state that could not be read: this manager's own replaces it in
+    /// vigil-init's store (left the newest, every later manager would find it again).
+    pub(crate) fn replace_unreadable_state(&mut self, generation: u64) {
+        self.handover.generation = generation;
+        self.save_state(Vec::new());
+    }
+
     /// At a clean exit: vigil-init drops the state and the sockets it kept.
     pub(crate) fn forget_state(&mut self) {
         self.forget_sockets();
@@ -767,7 +782,7 @@ impl Daemon {
 
     /// An exit status from vigil-init: a process it reaped.
     pub(crate) fn on_init_exited(&mut self, pid: u32, status: i32) {
-        self.handover.missing.retain(|m| m.0 != pid);
+        self.handover.not_missing(pid);
         if self.engine.unit_of_pid(pid).is_some() && !self.procs.children.contains(&pid) {
             self.procs.starts.remove(&pid);
             if let Some(fd) = self.procs.watched.remove(&pid) {
@@ -925,18 +940,8 @@ mod tests {
             .unwrap();
         let ids = HashSet::from([id.as_str()]);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let holders = || {
-            let pattern = format!("INVOCATION_ID={id}");
-            std::fs::read_dir("/proc")
-                .unwrap()
-                .flatten()
-                .filter(|e| {
-                    std::fs::read(e.path().join("environ"))
-                        .is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == pattern.as_bytes()))
-                })
-                .count()
-        };
-        while holders() < 3 {
+        let children = format!("/proc/{0}/task/{0}/children", sh.id());
+        while std::fs::read_to_string(&children).map_or(0, |c| c.split_whitespace().count()) < 2 {
             assert!(std::time::Instant::now() < deadline, "the shell's children");
             std::thread::sleep(std::time::Duration::from_millis(10));
         }

@@ -202,8 +202,7 @@ impl Daemon {
             .or_default()
             .push((pid, started));
         self.procs.starts.insert(pid, started);
-        // A PID given again: the process that had it before is no longer waited for.
-        self.handover.missing.retain(|m| m.0 != pid);
+        self.handover.not_missing(pid);
         self.procs.children.insert(pid);
         let _ = self.engine.handle(
             now,

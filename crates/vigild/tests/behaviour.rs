@@ -13,8 +13,8 @@ use std::path::Path;
 use std::process::Output;
 
 use harness::{
-    Manager, TempDir, alive, python, require_root, stdout_lines, vigil_offline, wait_until,
-    write_file,
+    Manager, TempDir, alive, python, require_root, send_signal, stdout_lines, vigil_offline,
+    wait_until, write_file,
 };
 
 // ---------------------------------------------------------------- helpers
@@ -60,14 +60,6 @@ impl Drop for Reap {
 fn kill_pid(pid: u32) {
     // The process may be gone already: that is fine here.
     let _ = send_signal(pid, "KILL");
-}
-
-/// `kill -SIG PID`; whether the signal was sent.
-fn send_signal(pid: u32, sig: &str) -> bool {
-    std::process::Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 fn vigil_path() -> String {

@@ -170,26 +170,12 @@ fn a_service_that_ends_while_no_manager_runs_is_restarted_with_its_status() {
     );
     m.wait_state("svc.service", "running");
     let first = m.main_pid("svc.service");
-    let mut manager = None;
-    wait_until("vigild", || {
-        manager = m.vigild_pid();
-        manager.is_some()
-    });
-    let manager = manager.unwrap().to_string();
     // The manager is stopped: it cannot see the exit, only its successor can.
-    let signal = |sig: &str| {
-        let ok = std::process::Command::new("kill")
-            .args([sig, &manager])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill {sig} {manager}");
-    };
-    signal("-STOP");
-    fs::write(&go, "").unwrap();
-    // The service exits; its parent is stopped, so it stays a zombie.
-    wait_until("the service to exit", || !go.exists());
-    signal("-KILL");
+    m.stop_and_kill_vigild(|| {
+        fs::write(&go, "").unwrap();
+        // The service exits; its parent is stopped, so it stays a zombie.
+        wait_until("the service to exit", || !go.exists());
+    });
     wait_until("a restart by the next manager", || {
         lines(&d.join("svc.starts")).len() == 2
     });
@@ -235,28 +221,10 @@ fn a_oneshot_that_ends_while_no_manager_runs_is_not_run_again() {
     });
     // Answered in a later turn than the spawn's, whose end wrote the state.
     m.vigil_ok(&["list"]);
-    let mut manager = None;
-    wait_until("vigild", || {
-        manager = m.vigild_pid();
-        manager.is_some()
+    m.stop_and_kill_vigild(|| {
+        fs::write(&go, "").unwrap();
+        wait_until("the job to end", || !go.exists());
     });
-    let manager = manager.unwrap().to_string();
-    let signal = |sig: &str| {
-        let ok = std::process::Command::new("kill")
-            .args([sig, &manager])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill {sig} {manager}");
-    };
-    signal("-STOP");
-    fs::write(&go, "").unwrap();
-    wait_until("the job to end", || !go.exists());
-    signal("-KILL");
-    wait_until("the next vigild", || {
-        m.vigild_pid().is_some_and(|p| p.to_string() != manager)
-    });
-    m.vigil_ok(&["list"]);
     m.wait_state("job.service", "inactive");
     assert_eq!(lines(&d.join("job.starts")).len(), 1, "the job ran once");
 }
@@ -408,20 +376,7 @@ fn a_forking_daemon_without_a_main_pid_that_ends_while_no_manager_runs_is_notice
         found = daemon();
         found.is_some()
     });
-    let manager = m.vigild_pid().unwrap().to_string();
-    let kill = |sig: &str, pid: &str| {
-        let ok = std::process::Command::new("kill")
-            .args([sig, pid])
-            .status()
-            .unwrap();
-        assert!(ok.success(), "kill {sig} {pid}");
-    };
-    kill("-STOP", &manager);
-    kill("-KILL", &found.unwrap().to_string());
-    kill("-KILL", &manager);
-    wait_until("the next vigild", || {
-        m.vigild_pid().is_some_and(|p| p.to_string() != manager)
-    });
+    m.stop_and_kill_vigild(|| assert!(harness::send_signal(found.unwrap(), "KILL")));
     m.wait_state("daemon.service", "inactive");
 }
 

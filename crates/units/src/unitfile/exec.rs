@@ -199,8 +199,6 @@ pub fn parse_exec(
         ..ExecCommand::default()
     };
     let mut rest = first.text.as_str();
-    let mut seen_bang = false;
-    let mut single_bang = false;
     loop {
         let (flag, len, prefix): (&mut bool, usize, char) = if rest.starts_with("!!") {
             (&mut cmd.ambient, 2, '!')
@@ -214,22 +212,19 @@ pub fn parse_exec(
                 _ => break,
             }
         };
-        if *flag || (prefix == '!' && seen_bang) {
+        // `!` and `!!` share a flag: either given twice is a repeat.
+        if *flag {
             return Err(ExecError::RepeatedPrefix { prefix });
         }
         *flag = true;
-        if prefix == '!' {
-            seen_bang = true;
-            single_bang = len == 1;
-        }
+        // `!`: User=, Group= and SupplementaryGroups= are not applied. (`!!` only
+        // matters on kernels without ambient capabilities: nothing to do.)
+        cmd.keep_credentials |= prefix == '!' && len == 1;
         rest = rest.get(len..).unwrap_or("");
     }
     if cmd.full_privileges && cmd.ambient {
         return Err(ExecError::PlusAndBang);
     }
-    // `!`: User=, Group= and SupplementaryGroups= are not applied. (`!!` only
-    // matters on kernels without ambient capabilities: nothing to do.)
-    cmd.keep_credentials = single_bang;
     let mut remaining: Vec<Word> = words.collect();
     // `-/bin/foo` is one word; `- /bin/foo` leaves the program in the next word.
     let program_word = if rest.is_empty() {

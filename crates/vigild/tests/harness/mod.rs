@@ -438,18 +438,33 @@ impl Manager {
     /// Under vigil-init: kills vigild with SIGKILL, runs `while_down` before its
     /// successor is seen, and waits until the successor answers.
     pub fn kill_vigild(&self, while_down: impl FnOnce()) {
-        let mut old = None;
-        wait_until("a running vigild", || {
-            old = self.vigild_pid();
-            old.is_some()
-        });
-        let old = old.unwrap();
-        let status = Command::new("kill")
-            .args(["-KILL", &old.to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        let old = self.running_vigild();
+        assert!(send_signal(old, "KILL"), "kill vigild {old}");
         while_down();
+        self.wait_for_successor(old);
+    }
+
+    /// Under vigil-init: stops vigild (SIGSTOP), runs `while_stopped` (what happens
+    /// then vigild cannot see: a child of its that exits stays its zombie), then
+    /// kills it and waits until its successor answers.
+    pub fn stop_and_kill_vigild(&self, while_stopped: impl FnOnce()) {
+        let old = self.running_vigild();
+        assert!(send_signal(old, "STOP"), "stop vigild {old}");
+        while_stopped();
+        assert!(send_signal(old, "KILL"), "kill vigild {old}");
+        self.wait_for_successor(old);
+    }
+
+    fn running_vigild(&self) -> u32 {
+        let mut pid = None;
+        wait_until("a running vigild", || {
+            pid = self.vigild_pid();
+            pid.is_some()
+        });
+        pid.unwrap()
+    }
+
+    fn wait_for_successor(&self, old: u32) {
         wait_until("the next vigild", || {
             self.vigild_pid().is_some_and(|p| p != old)
         });
@@ -562,6 +577,14 @@ pub fn wait_until_within(what: &str, limit: Duration, mut cond: impl FnMut() -> 
         thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(50));
     }
+}
+
+/// `kill -SIG PID`; whether the signal was sent.
+pub fn send_signal(pid: u32, sig: &str) -> bool {
+    Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Whether a process exists (and is not a zombie).
