@@ -191,8 +191,8 @@ pub(crate) fn inherit(init: Option<&InitChannel>) -> Inherited {
         .inspect_err(|e| eprintln!("vigild: reading vigil-init's greeting: {e:#}"))
         .is_err();
     if got.state.is_none() && !got.unreadable {
-        // The newest state wins; a crash between adding a generation and
-        // removing the one before leaves two.
+        // The newest state wins: an earlier vigild added a generation before
+        // it removed the one before, and a crash between left two.
         let newest = got
             .store
             .keys()
@@ -481,12 +481,16 @@ impl Daemon {
             }
         };
         let Some(chan) = &self.init else { return };
+        // The old state goes first: in a full store (a low descriptor limit,
+        // thousands of log pipes and sockets) the new one takes its place, where
+        // it would be refused while the old one was removed anyway. Only a
+        // SIGKILL between these two sends leaves no state.
+        if self.handover.generation > 0 {
+            let old = format!("{STATE_PREFIX}{}", self.handover.generation);
+            send_to_init(chan, &format!("fdstore-remove {old}"), &[]);
+        }
         let name = format!("{STATE_PREFIX}{}", state.generation);
         if send_to_init(chan, &format!("fdstore {name}"), &[fd.as_fd()]) {
-            if self.handover.generation > 0 {
-                let old = format!("{STATE_PREFIX}{}", self.handover.generation);
-                send_to_init(chan, &format!("fdstore-remove {old}"), &[]);
-            }
             self.handover.generation = state.generation;
         }
     }

@@ -490,3 +490,56 @@ fn sigkill_in_the_middle_of_a_boot_of_many_services_starts_none_twice() {
         assert_eq!(m.main_pid(&unit).to_string(), starts[0], "{unit}");
     }
 }
+
+#[test]
+fn a_full_fd_store_keeps_the_state_and_a_crash_starts_nothing_twice() {
+    if !require_root("a_full_fd_store_keeps_the_state_and_a_crash_starts_nothing_twice") {
+        return;
+    }
+    let out = TempDir::new("handover-full");
+    let d = out.path();
+    // Under a descriptor limit of 90 that vigil-init cannot raise (no
+    // CAP_SYS_RESOURCE), its store holds about 20 descriptors: the 30 listening
+    // sockets fill it before late.service starts, and every state written after
+    // that must take the place of the one before.
+    let mut socket = String::from("[Socket]\n");
+    for i in 0..30 {
+        socket.push_str(&format!("ListenStream={}/s{i}.sock\n", d.display()));
+    }
+    let files = [
+        (
+            "default.target",
+            "[Unit]\nWants=many.socket late.service\n".to_string(),
+        ),
+        ("many.socket", socket),
+        (
+            "many.service",
+            "[Service]\nExecStart=/bin/sleep 1000\n".to_string(),
+        ),
+        (
+            "late.service",
+            recorder(d, "late", "After=many.socket\n", ""),
+        ),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let limits = [
+        "prlimit",
+        "--nofile=90:90",
+        "setpriv",
+        "--bounding-set=-sys_resource",
+        "--inh-caps=-sys_resource",
+    ];
+    let mut m = Manager::start_under_init_through(&limits, &files, &[], &[]);
+    m.wait_state("late.service", "running");
+    m.expect_stderr("fd store: full");
+    kill_manager(&m);
+    m.wait_state("late.service", "running");
+    let starts = lines(&d.join("late.starts"));
+    assert_eq!(
+        starts.len(),
+        1,
+        "late.service started {} times",
+        starts.len()
+    );
+    assert_eq!(m.main_pid("late.service").to_string(), starts[0]);
+}

@@ -133,6 +133,17 @@ impl Manager {
         init_args: &[&str],
         extra_args: &[&str],
     ) -> Manager {
+        Manager::start_under_init_through(&[], files, init_args, extra_args)
+    }
+
+    /// Like `start_under_init_with`, with `prefix` (programs that exec the
+    /// rest, such as `prlimit --nofile=90:90`) before `unshare`.
+    pub fn start_under_init_through(
+        prefix: &[&str],
+        files: &[(&str, &str)],
+        init_args: &[&str],
+        extra_args: &[&str],
+    ) -> Manager {
         let init = vigild_bin().with_file_name("vigil-init");
         assert!(
             init.exists(),
@@ -141,7 +152,8 @@ impl Manager {
         );
         let init = init.display().to_string();
         let manager = vigild_bin().display().to_string();
-        let mut wrapper = vec![
+        let mut wrapper = prefix.to_vec();
+        wrapper.extend([
             "unshare",
             "--pid",
             "--fork",
@@ -151,7 +163,7 @@ impl Manager {
             "--container",
             "--manager",
             &manager,
-        ];
+        ]);
         wrapper.extend_from_slice(init_args);
         wrapper.push("--");
         Manager::launch_as(files, extra_args, &[], &wrapper, false)
