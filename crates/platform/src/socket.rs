@@ -123,6 +123,27 @@ fn bind_with_mode(fd: &OwnedFd, path: &Path, mode: u32, listen: bool) -> io::Res
     placed
 }
 
+/// Checks that a socket a previous manager left is a unix socket of type `ty` (and
+/// listening, for a stream): any other descriptor under its name (a corrupted store)
+/// would fail every accept or receive. Not its address: it was bound at a temporary
+/// name, then renamed into place.
+fn check_inherited(fd: &OwnedFd, ty: SocketType) -> io::Result<()> {
+    let unix = rustix::net::getsockname(fd)?.address_family() == AddressFamily::UNIX;
+    let listening = ty != SocketType::STREAM || rustix::net::sockopt::socket_acceptconn(fd)?;
+    if unix && listening && rustix::net::sockopt::socket_type(fd)? == ty {
+        return Ok(());
+    }
+    let what = if ty == SocketType::STREAM {
+        "a listening unix stream socket"
+    } else {
+        "a unix datagram socket"
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("not {what}"),
+    ))
+}
+
 /// A listening unix stream socket (the control socket): non-blocking, close-on-exec.
 #[derive(Debug)]
 pub struct UnixListener {
@@ -150,6 +171,7 @@ impl UnixListener {
     /// (kept by vigil-init, or left open across exec), so connections made
     /// meanwhile wait in its backlog instead of being refused.
     pub fn from_fd(fd: OwnedFd, path: &Path) -> io::Result<UnixListener> {
+        check_inherited(&fd, SocketType::STREAM)?;
         crate::set_nonblocking(&fd, true)?;
         Ok(UnixListener {
             fd,
@@ -230,6 +252,7 @@ impl NotifySocket {
     /// Takes over a notify socket bound at `path` by a previous manager, so
     /// the datagrams sent meanwhile are still read.
     pub fn from_fd(fd: OwnedFd, path: &Path) -> io::Result<NotifySocket> {
+        check_inherited(&fd, SocketType::DGRAM)?;
         crate::set_nonblocking(&fd, true)?;
         rustix::net::sockopt::set_socket_passcred(&fd, true)?;
         Ok(NotifySocket {

@@ -189,14 +189,24 @@ impl Daemon {
         };
         let old_listener = old_listener.or_else(|| inherited.take("control"));
         let old_notify = old_notify.or_else(|| inherited.take("notify"));
+        let old_listener = old_listener.and_then(|fd| {
+            UnixListener::from_fd(fd, &socket_path)
+                .inspect_err(|e| eprintln!("vigild: the previous control socket is unusable: {e}"))
+                .ok()
+        });
+        let old_notify = old_notify.and_then(|fd| {
+            NotifySocket::from_fd(fd, &notify_path)
+                .inspect_err(|e| eprintln!("vigild: the previous notify socket is unusable: {e}"))
+                .ok()
+        });
         let listener_new = old_listener.is_none();
         let listener = match old_listener {
-            Some(fd) => UnixListener::from_fd(fd, &socket_path)?,
+            Some(listener) => listener,
             None => bind_control_socket(&socket_path)?,
         };
         let notify_new = old_notify.is_none();
         let notify = match old_notify {
-            Some(fd) => NotifySocket::from_fd(fd, &notify_path)?,
+            Some(notify) => notify,
             None => {
                 let _ = fs::remove_file(&notify_path);
                 // Services may run as other users and must still be able to notify.

@@ -379,22 +379,17 @@ fn find_invocations(ids: &HashSet<&str>) -> HashMap<String, u32> {
 impl Daemon {
     /// With vigil-init: the control and notify sockets go into its store
     /// (once), so connections and notifications that come while no manager
-    /// runs wait for the next one.
+    /// runs wait for the next one. A new one replaces whatever the store held
+    /// under its name (nothing, or one that was unusable).
     pub(crate) fn store_sockets(&mut self, listener_new: bool, notify_new: bool) {
         let Some(chan) = &self.init else { return };
-        if listener_new {
-            send_to_init(
-                chan,
-                &format!("fdstore {STORE_CONTROL}"),
-                &[self.clients.listener_fd()],
-            );
-        }
-        if notify_new {
-            send_to_init(
-                chan,
-                &format!("fdstore {STORE_NOTIFY}"),
-                &[self.notify.as_fd()],
-            );
+        let new = [
+            (listener_new, STORE_CONTROL, self.clients.listener_fd()),
+            (notify_new, STORE_NOTIFY, self.notify.as_fd()),
+        ];
+        for (_, name, fd) in new.into_iter().filter(|n| n.0) {
+            send_to_init(chan, &format!("fdstore-remove {name}"), &[]);
+            send_to_init(chan, &format!("fdstore {name}"), &[fd]);
         }
     }
 

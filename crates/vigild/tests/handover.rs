@@ -287,24 +287,18 @@ fn reexec_loses_no_line(m: &Manager, log: &Path) {
     }
 }
 
-#[test]
-fn an_unreadable_state_is_replaced_and_the_next_crash_is_survived() {
-    // A state the manager cannot read (here: garbage a first, fake manager stored as
-    // state:7) makes it start nothing; it must not stay the newest in vigil-init's
-    // store, or every later manager finds it again and starts nothing either.
-    if !require_root("an_unreadable_state_is_replaced_and_the_next_crash_is_survived") {
-        return;
-    }
-    let out = TempDir::new("handover-unreadable");
-    let d = out.path();
-    let fake = "import os, socket\n\
-        s = socket.socket(fileno=3)\n\
-        s.setblocking(True)\n\
-        while s.recv(256) != b'ready':\n    pass\n\
-        fd = os.memfd_create('vigild-state')\n\
-        os.write(fd, b'not a state')\n\
-        socket.send_fds(s, [b'fdstore state:7'], [fd])\n\
-        os._exit(1)\n";
+/// A manager program for vigil-init whose first run is a fake manager in Python:
+/// it reads the greeting, sends what `sends` (Python, with the channel `s`) sends to
+/// the fd store, and exits 1; every later run is vigild. Returns its path.
+fn fake_first_manager(d: &Path, sends: &str) -> String {
+    let fake = format!(
+        "import os, socket\n\
+         s = socket.socket(fileno=3)\n\
+         s.setblocking(True)\n\
+         while s.recv(256) != b'ready':\n    pass\n\
+         {sends}\n\
+         os._exit(1)\n"
+    );
     fs::write(d.join("fake.py"), fake).unwrap();
     let script = d.join("manager.sh");
     fs::write(
@@ -318,12 +312,31 @@ fn an_unreadable_state_is_replaced_and_the_next_crash_is_survived() {
     )
     .unwrap();
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    script.display().to_string()
+}
+
+#[test]
+fn an_unreadable_state_is_replaced_and_the_next_crash_is_survived() {
+    // A state the manager cannot read (here: garbage a first, fake manager stored as
+    // state:7) makes it start nothing; it must not stay the newest in vigil-init's
+    // store, or every later manager finds it again and starts nothing either.
+    if !require_root("an_unreadable_state_is_replaced_and_the_next_crash_is_survived") {
+        return;
+    }
+    let out = TempDir::new("handover-unreadable");
+    let d = out.path();
+    let script = fake_first_manager(
+        d,
+        "fd = os.memfd_create('vigild-state')\n\
+         os.write(fd, b'not a state')\n\
+         socket.send_fds(s, [b'fdstore state:7'], [fd])",
+    );
     let m = Manager::start_under_init_with(
         &[
             ("default.target", "[Unit]\nWants=svc.service\n"),
             ("svc.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
         ],
-        &["--manager", script.to_str().unwrap()],
+        &["--manager", &script],
         &[],
     );
     assert_eq!(
@@ -340,6 +353,57 @@ fn an_unreadable_state_is_replaced_and_the_next_crash_is_survived() {
         m.main_pid("svc.service"),
         pid,
         "taken over, not started again"
+    );
+}
+
+#[test]
+fn unusable_sockets_in_the_store_are_replaced() {
+    // A first, fake manager stores a pipe as the control socket and a stream
+    // socket as the notify socket, then dies: the next manager must bind its
+    // own instead of failing at start (and so again and again).
+    if !require_root("unusable_sockets_in_the_store_are_replaced") {
+        return;
+    }
+    let out = TempDir::new("handover-bad-sockets");
+    let d = out.path();
+    let script = fake_first_manager(
+        d,
+        "r, w = os.pipe()\n\
+         t = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n\
+         socket.send_fds(s, [b'fdstore control'], [r])\n\
+         socket.send_fds(s, [b'fdstore notify'], [t.fileno()])",
+    );
+    let notified = format!(
+        "[Service]\nType=notify\nNotifyAccess=all\nExecStart=/bin/sh -c '{} notify --ready; exec sleep 1000'\n",
+        harness::vigil_bin().display()
+    );
+    let mut m = Manager::start_under_init_with(
+        &[
+            ("default.target", "[Unit]\nWants=svc.service\n"),
+            ("svc.service", &notified),
+        ],
+        &["--manager", &script],
+        &[],
+    );
+    // Both said so before the manager's start line (which the harness waits for
+    // by "control socket": the first of them may be the line it took).
+    m.expect_stderr("units from");
+    for which in ["control", "notify"] {
+        let said = format!("the previous {which} socket is unusable");
+        assert!(m.seen.iter().any(|l| l.contains(&said)), "{said}");
+    }
+    m.wait_state("svc.service", "running");
+    let pid = m.main_pid("svc.service");
+    // What the store holds now is usable: a crash is survived as usual.
+    m.kill_vigild(|| {});
+    m.wait_state("svc.service", "running");
+    assert_eq!(m.main_pid("svc.service"), pid, "taken over");
+    assert!(
+        !m.drain_stderr()
+            .iter()
+            .skip_while(|l| !l.contains("was killed by signal 9"))
+            .any(|l| l.contains("unusable")),
+        "the second manager took the sockets over"
     );
 }
 
