@@ -54,6 +54,8 @@ pub struct Channel {
     greeting: Option<usize>,
     /// The last send would have blocked: wait for POLLOUT.
     pub blocked: bool,
+    /// The kernel was short of memory for the last send: try again then (ms).
+    pub retry_at: Option<u64>,
     /// Sending failed for good (the manager closed its end); what it sent is still read.
     broken: bool,
     /// The fd store, slots `0..stored`: descriptor, name length, name.
@@ -83,6 +85,7 @@ impl Channel {
             sock: None,
             greeting: None,
             blocked: false,
+            retry_at: None,
             broken: false,
             store: sys::zeroed(MAX_FDS),
             stored: 0,
@@ -239,6 +242,10 @@ impl Channel {
 
     /// Sends what is due, as far as the socket takes it.
     pub fn flush(&mut self) {
+        if self.retry_at.is_some_and(|t| t > sys::now_ms()) {
+            return;
+        }
+        self.retry_at = None;
         while !self.blocked
             && !self.broken
             && let Some(sock) = &self.sock
@@ -267,6 +274,11 @@ impl Channel {
             match send(sock, line.bytes(), fd) {
                 Ok(_) => self.sent(what),
                 Err(Errno::AGAIN) => self.blocked = true,
+                // Transient: the socket stays writable, so no POLLOUT would come.
+                Err(Errno::NOBUFS | Errno::NOMEM) => {
+                    self.retry_at = Some(sys::now_ms() + 100);
+                    return;
+                }
                 // One stored descriptor the kernel refuses to pass (ETOOMANYREFS, say)
                 // is skipped, not the rest of the greeting.
                 Err(e) if fd.is_some() && !matches!(e, Errno::PIPE | Errno::CONNRESET) => {

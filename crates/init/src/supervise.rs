@@ -128,7 +128,8 @@ impl<'a> Supervisor<'a> {
             };
             let sock = PollFd::from_borrowed_fd(sock.unwrap_or(self.signals.as_fd()), events);
             let mut fds = [PollFd::new(self.signals, PollFlags::IN), sock];
-            let wake = [self.next_start, self.over_at].into_iter().flatten().min();
+            let wake = [self.next_start, self.over_at, self.channel.retry_at];
+            let wake = wake.into_iter().flatten().min();
             let timeout = wake.map(|t| t.saturating_sub(now_ms()));
             if let Err(e) = poll_ms(&mut fds, timeout)
                 && e != Errno::INTR
