@@ -88,8 +88,16 @@ pub(crate) fn clear_stale_socket(path: &Path) -> io::Result<()> {
     if !meta.file_type().is_socket() {
         return Err(io::Error::from_raw_os_error(libc::EEXIST));
     }
-    match UnixStream::connect(path) {
-        Ok(_) => Err(io::Error::from_raw_os_error(libc::EADDRINUSE)),
+    // Without blocking: a listener whose backlog is full (a manager that hangs) would
+    // keep a blocking connect(2) waiting for ever; EAGAIN says it listens.
+    let probe = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+        None,
+    )?;
+    match rustix::net::connect(&probe, &unix_addr(path)?) {
+        Ok(()) | Err(Errno::AGAIN) => Err(io::Error::from_raw_os_error(libc::EADDRINUSE)),
         // ECONNREFUSED: nobody listens; EPROTOTYPE: a stale datagram socket.
         Err(_) => std::fs::remove_file(path),
     }

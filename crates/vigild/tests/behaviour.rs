@@ -1789,6 +1789,68 @@ fn bad_requests_never_crash_the_manager() {
     assert_eq!(m.state("ok.service"), "running");
 }
 
+#[test]
+fn a_second_manager_is_refused_even_by_a_listener_with_a_full_backlog() {
+    // A listener nobody accepts on (a manager that hangs), its backlog full: a
+    // blocking connect(2) to find out whether someone listens would never return.
+    let dir = TempDir::new("busy-socket");
+    let sock = dir.path().join("control.sock");
+    let units = dir.path().join("units");
+    fs::create_dir_all(&units).unwrap();
+    let script = "import socket, sys\n\
+        l = socket.socket(socket.AF_UNIX)\n\
+        l.bind(sys.argv[1])\n\
+        l.listen(0)\n\
+        held = []\n\
+        while True:\n\
+        \x20   c = socket.socket(socket.AF_UNIX)\n\
+        \x20   c.setblocking(False)\n\
+        \x20   try:\n\
+        \x20       c.connect(sys.argv[1])\n\
+        \x20   except BlockingIOError:\n\
+        \x20       break\n\
+        \x20   held.append(c)\n\
+        print('full', flush=True)\n\
+        sys.stdin.read()\n";
+    let mut listener = std::process::Command::new(python())
+        .args(["-c", script, &p(&sock)])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _reap_listener = Reap(vec![listener.id()]);
+    let mut said = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(listener.stdout.take().unwrap()),
+        &mut said,
+    )
+    .unwrap();
+    assert_eq!(said.trim(), "full");
+    let mut second = std::process::Command::new(harness::vigild_bin())
+        .args(["--config-dir", &p(&units), "--socket", &p(&sock)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _reap_second = Reap(vec![second.id()]);
+    let mut status = None;
+    wait_until("the second manager to give up", || {
+        status = second.try_wait().unwrap();
+        status.is_some()
+    });
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.unwrap().code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("another manager is already listening"),
+        "{stderr}"
+    );
+    assert!(sock.exists(), "the live socket is left in place");
+    // Its end of stdin closed, the listener's read returns and it exits.
+    drop(listener.stdin.take());
+    listener.wait().unwrap();
+}
+
 // ---------------------------------------------------------------- more of the issue
 
 #[test]
