@@ -408,6 +408,42 @@ fn unusable_sockets_in_the_store_are_replaced() {
 }
 
 #[test]
+fn a_greeting_cut_short_starts_nothing() {
+    // A stand-in for vigil-init announces three stored descriptors, then closes
+    // its end before sending them: the state may have been among them, so
+    // booting afresh could start the previous manager's services twice.
+    let out = TempDir::new("handover-cut-short");
+    let fake = out.path().join("init.py");
+    fs::write(
+        &fake,
+        "import os, socket, sys\n\
+         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)\n\
+         ours.send(b'fds 3')\n\
+         ours.close()\n\
+         os.dup2(theirs.fileno(), 3)\n\
+         os.environ['VIGIL_INIT_FD'] = '3'\n\
+         os.execv(sys.argv[1], sys.argv[1:])\n",
+    )
+    .unwrap();
+    let py = harness::python();
+    let mut m = Manager::start_wrapped(
+        &[
+            ("default.target", "[Unit]\nWants=svc.service\n"),
+            ("svc.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ],
+        &[&py, fake.to_str().unwrap()],
+    );
+    m.expect_stderr("the greeting was cut short");
+    m.expect_stderr("no unit is started");
+    assert_eq!(m.state("svc.service"), "inactive", "nothing started");
+    // The manager works on: a unit starts when asked.
+    m.vigil_ok(&["start", "svc.service"]);
+    m.wait_state("svc.service", "running");
+    let status = m.shutdown();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
 fn a_forking_daemon_without_a_main_pid_that_ends_while_no_manager_runs_is_noticed() {
     // No PID is tracked for such a daemon: the next manager must look at its process
     // groups itself, not wait for an exit of one of its own children.
