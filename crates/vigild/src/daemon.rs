@@ -343,13 +343,11 @@ impl Daemon {
             self.process_actions();
             return;
         }
-        let target = self.opts.target.clone();
+        self.start_boot_target();
         let now = self.now();
-        if let Err(e) = self.engine.handle(now, Event::Start(target.clone())) {
-            self.say(Level::Error, None, &format!("cannot start {target}: {e}"));
-        }
         if let Some(main) = self.opts.main.clone() {
             self.ensure_loaded(&main);
+            let main = self.unit_name(&main);
             if let Err(e) = self.engine.handle(now, Event::Start(main.clone())) {
                 self.say(
                     Level::Error,
@@ -367,7 +365,7 @@ impl Daemon {
     /// container's): the main process's code, 128+N when signal N killed it,
     /// else 0 when it ended well and 1 when it failed.
     fn on_main_state(&mut self, unit: &str, state: State) {
-        if self.opts.main.as_deref() != Some(unit) || self.phase != Phase::Running {
+        if self.main_unit().as_deref() != Some(unit) || self.phase != Phase::Running {
             return;
         }
         if !matches!(state, State::Inactive | State::Failed | State::Exited) {
@@ -439,9 +437,28 @@ impl Daemon {
             None,
             &format!("emergency shell ended: starting {target}"),
         );
+        self.start_boot_target();
+    }
+
+    /// The boot target's own name: `default.target` is usually an alias (a
+    /// symlink to multi-user.target or graphical.target), and the engine
+    /// knows a unit by its own name only.
+    fn boot_target(&self) -> String {
+        self.unit_name(&self.opts.target)
+    }
+
+    /// The main unit's own name (`--main` may name an alias).
+    fn main_unit(&self) -> Option<String> {
+        self.opts.main.as_deref().map(|m| self.unit_name(m))
+    }
+
+    /// Starts the boot target; one that cannot even be started (no such unit)
+    /// cannot be reached either: the emergency shell then, as for a failure.
+    fn start_boot_target(&mut self) {
+        let target = self.boot_target();
         let now = self.now();
         if let Err(e) = self.engine.handle(now, Event::Start(target.clone())) {
-            self.say(Level::Error, None, &format!("cannot start {target}: {e}"));
+            self.enter_emergency(&format!("cannot start {target}: {e}"));
         }
     }
 
@@ -467,7 +484,7 @@ impl Daemon {
     /// With `--main`: the signals a container runtime sends to mean something
     /// to the application go to the main unit's main process, as tini does.
     fn forward_to_main(&mut self, signo: i32) -> bool {
-        let Some(main) = self.opts.main.clone() else {
+        let Some(main) = self.main_unit() else {
             return false;
         };
         match self.engine.unit(&main).and_then(|i| i.main_pid) {
@@ -962,7 +979,7 @@ impl Daemon {
                     self.start_triggered(&unit, Trigger::Success);
                 }
                 self.on_main_state(&unit, state);
-                if !self.target_reached && unit == self.opts.target {
+                if !self.target_reached && unit == self.boot_target() {
                     if state.is_active() {
                         self.startup_finished();
                     } else if state == State::Failed {

@@ -1602,6 +1602,44 @@ fn target_option_picks_the_boot_unit() {
 }
 
 #[test]
+fn a_default_target_that_is_a_symlink_is_booted() {
+    // As vigil ships it (crates/boot/units) and as every systemd distribution
+    // has it: default.target -> multi-user.target, an alias.
+    let dir = TempDir::new("default-alias");
+    let units = dir.path().join("units");
+    write_file(
+        &units.join("multi-user.target"),
+        "[Unit]\nWants=svc.service\n",
+    );
+    symlink("multi-user.target", units.join("default.target")).unwrap();
+    write_file(
+        &units.join("svc.service"),
+        "[Service]\nExecStart=/bin/sleep 1000\n",
+    );
+    let mut m = Manager::start_with(&[], &["--config-dir", &p(&units)]);
+    m.wait_state("svc.service", "running");
+    m.expect_stderr("startup finished: default.target reached");
+    assert_eq!(m.state("multi-user.target"), "running");
+}
+
+#[test]
+fn a_boot_target_that_does_not_exist_asks_for_the_emergency_shell() {
+    let mut m = Manager::start_with(
+        &[
+            ("default.target", "[Unit]\nWants=svc.service\n"),
+            ("svc.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ],
+        &["--target", "nosuch.target"],
+    );
+    let line = m.expect_stderr("cannot start nosuch.target");
+    assert!(
+        line.contains("no vigil-init to run an emergency shell"),
+        "{line}"
+    );
+    assert_eq!(m.state("svc.service"), "inactive");
+}
+
+#[test]
 fn a_wants_symlink_enables_a_unit_at_boot_and_instantiates_templates() {
     let dir = TempDir::new("wantsdir");
     let units = dir.path().join("units");
