@@ -179,6 +179,9 @@ pub enum Event {
     },
     /// Stop everything in reverse dependency order; [`Action::AllStopped`] follows.
     Shutdown,
+    /// The shutdown's global deadline passed: every unit not yet stopped is
+    /// killed now, whatever its own timeouts say.
+    ShutdownDeadline,
 
     /// A process was forked for `unit`/`role` (exec may still fail).
     Spawned {

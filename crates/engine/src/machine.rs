@@ -107,6 +107,7 @@
 //! | AutoRestart           | stop job / shutdown                           | Dead (failed when the reason is a failure) |
 //! | Dead failed           | `ResetFailed`                                 | Dead inactive, start-limit counter cleared |
 //! | any                   | `Shutdown`                                    | every unit gets a stop job; starts refused; `AllStopped` once everything is Dead |
+//! | not Dead (shutting down) | `ShutdownDeadline`                         | `Signal SIGKILL` (group) to main, control and test process, all forgotten; Dead failed (`StopTimeout`), no ExecStopPost= |
 //! | a phase that ran      | -> Dead inactive (not during a shutdown)      | `UnitAction` with SuccessAction=, if set |
 //! | not Dead failed       | -> Dead failed, not `DependencyFailed` (not during a shutdown) | `UnitAction` with FailureAction=, if set |
 //!
@@ -939,6 +940,10 @@ impl Machine {
                 self.shutdown();
                 Ok(())
             }
+            Event::ShutdownDeadline => {
+                self.shutdown_deadline();
+                Ok(())
+            }
             Event::Spawned { unit, role, pid } => {
                 self.on_spawned(&unit, role, pid);
                 Ok(())
@@ -1393,6 +1398,48 @@ impl Machine {
                     self.slots[u].pending_stop = Some(StopCause::Shutdown);
                     self.push(u);
                 }
+            }
+        }
+    }
+
+    /// Past the shutdown's global deadline, nothing waits any longer: a unit
+    /// with `TimeoutStopSec=infinity`, a hung `ExecStop=` or `ExecStopPost=`, a
+    /// unit still waiting for its turn. Every process the unit tracks gets SIGKILL
+    /// (to its process group: each spawn leads its own) and is forgotten; the unit
+    /// is dead, failed with a stop timeout, without `ExecStopPost=`. What is left
+    /// is the final sequence's (vigil-init signals every process).
+    fn shutdown_deadline(&mut self) {
+        if !self.shutting_down {
+            return;
+        }
+        for u in 0..self.slots.len() {
+            let s = &self.slots[u];
+            if s.gone || (s.phase.is_dead() && !s.alive()) {
+                continue;
+            }
+            let pids: Vec<u32> = [s.main_pid, s.control.map(|c| c.0), s.test_pid]
+                .into_iter()
+                .flatten()
+                .collect();
+            for &pid in &pids {
+                self.signal(u, pid, SIGKILL, true);
+            }
+            let killed = match pids.as_slice() {
+                [] => "nothing left to kill".to_string(),
+                pids => format!("SIGKILL to {pids:?}"),
+            };
+            self.log(
+                Level::Warning,
+                u,
+                format!("shutdown deadline reached: {killed}"),
+            );
+            self.record(u, Some(Reason::StopTimeout));
+            self.abandon(u);
+            let s = &mut self.slots[u];
+            s.pending_stop = None;
+            s.stop_cause.get_or_insert(StopCause::Shutdown);
+            if !s.phase.is_dead() {
+                self.finish_dead(u);
             }
         }
     }

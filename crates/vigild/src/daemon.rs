@@ -141,7 +141,6 @@ pub(crate) mod libc_sig {
     pub const SIGPIPE: i32 = 13;
     pub const SIGTERM: i32 = 15;
     pub const SIGCHLD: i32 = 17;
-    pub const SIGKILL: i32 = 9;
     pub const SIGCONT: i32 = 18;
     pub const SIGWINCH: i32 = 28;
 }
@@ -698,9 +697,9 @@ impl Daemon {
     }
 
     /// During a shutdown, every few seconds: which units are still stopping and
-    /// for how long; past the global deadline, SIGKILL to what is left, so a
-    /// unit with `TimeoutStopSec=infinity` (or a stuck stop command) cannot
-    /// hold the machine up for ever.
+    /// for how long; past the global deadline, the engine kills every unit not
+    /// yet stopped, so a unit with `TimeoutStopSec=infinity`, a stuck stop
+    /// command or a chain of slow stops cannot hold the machine up for ever.
     fn shutdown_progress(&mut self, now: Time) {
         let Some(started) = self.shutdown_started else {
             self.shutdown_check = None;
@@ -712,10 +711,6 @@ impl Daemon {
             .into_iter()
             .filter(|u| u.state == State::Stopping)
             .collect();
-        if slow.is_empty() {
-            self.shutdown_check = None;
-            return;
-        }
         let names: Vec<String> = slow
             .iter()
             .take(8)
@@ -727,33 +722,30 @@ impl Daemon {
         } else {
             String::new()
         };
-        if now.saturating_sub(started) >= self.opts.shutdown_timeout {
+        let deadline = started.saturating_add(self.opts.shutdown_timeout);
+        if now >= deadline {
             self.say(
                 Level::Warning,
                 None,
                 &format!(
-                    "shutdown deadline ({}s) reached: killing {}{tail}",
-                    self.opts.shutdown_timeout.as_secs(),
-                    names.join(", ")
+                    "shutdown deadline ({}s) reached: killing every unit not stopped yet",
+                    self.opts.shutdown_timeout.as_secs()
                 ),
             );
-            for u in &slow {
-                if let Some(pid) = u.main_pid {
-                    self.signal(&u.name, pid, libc_sig::SIGKILL, true);
-                }
-            }
-            // Control processes (ExecStop=) and the rest of each group go with
-            // the units' own SIGKILL escalation; check again soon.
-            self.shutdown_check = Some(now + SHUTDOWN_PROGRESS);
-        } else {
+            let _ = self.engine.handle(now, Event::ShutdownDeadline);
+            self.shutdown_check = None;
+            return;
+        }
+        if !slow.is_empty() {
             self.say(
                 Level::Info,
                 None,
                 &format!("still stopping: {}{tail}", names.join(", ")),
             );
-            let deadline = started + self.opts.shutdown_timeout;
-            self.shutdown_check = Some((now + SHUTDOWN_PROGRESS).min(deadline));
         }
+        // Until the deadline, even with nothing slow now: a unit waiting for
+        // its turn may yet hang.
+        self.shutdown_check = Some((now + SHUTDOWN_PROGRESS).min(deadline));
     }
 
     fn on_signals(&mut self) {

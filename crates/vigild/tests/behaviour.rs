@@ -2506,8 +2506,109 @@ fn a_shutdown_reports_slow_units_and_kills_them_at_the_global_deadline() {
     let _ = m.wait_log("stubborn", "armed");
     let _ = m.vigil(&["shutdown"]);
     m.expect_stderr("still stopping: stubborn.service (5s)");
-    m.expect_stderr("shutdown deadline (6s) reached: killing stubborn.service (6s)");
+    m.expect_stderr("shutdown deadline (6s) reached: killing every unit not stopped yet");
+    m.expect_stderr("stubborn.service: shutdown deadline reached: SIGKILL to [");
     assert_eq!(m.wait_exit().code(), Some(0));
+}
+
+/// hung.service (from `unit`, given the file its hung process writes its PID
+/// to) hangs in its start (`in_start`: vigil start does not wait for it) or in
+/// its stop, under a 2 s global deadline: the manager exits all the same, and
+/// the hung process is gone.
+fn deadline_case(tag: &str, unit: impl Fn(&Path) -> String, in_start: bool) {
+    let d = TempDir::new(tag);
+    let pidfile = d.path().join("hung.pid");
+    let text = unit(&pidfile);
+    let mut m = Manager::start_with(&[("hung.service", &text)], &["--shutdown-timeout", "2"]);
+    let written = || fs::read_to_string(&pidfile).is_ok_and(|t| t.ends_with('\n'));
+    if in_start {
+        let _ = m.vigil(&["start", "--no-block", "hung"]);
+        wait_until("the hung ExecStartPre= to write its PID", written);
+        let _ = m.vigil(&["shutdown"]);
+    } else {
+        m.vigil_ok(&["start", "hung"]);
+        let _ = m.vigil(&["shutdown"]);
+        wait_until("the hung stop command to write its PID", written);
+    }
+    let pid: u32 = fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    m.expect_stderr("hung.service: shutdown deadline reached: SIGKILL to [");
+    assert_eq!(m.wait_exit().code(), Some(0));
+    wait_until("the hung process to be gone", || !alive(pid));
+}
+
+const HANG: &str = "/bin/sh -c 'trap \"\" TERM; echo $$$$ > {}; while :; do sleep 0.05; done'";
+
+#[test]
+fn the_global_deadline_ends_a_hung_exec_stop_with_an_infinite_timeout() {
+    deadline_case(
+        "deadline-stop",
+        |pidfile| {
+            let hang = HANG.replace("{}", &p(pidfile));
+            format!(
+                "[Service]\nExecStart=/bin/sleep 1000\nExecStop={hang}\nTimeoutStopSec=infinity\n"
+            )
+        },
+        false,
+    );
+}
+
+#[test]
+fn the_global_deadline_ends_a_hung_exec_stop_post() {
+    deadline_case(
+        "deadline-stoppost",
+        |pidfile| {
+            let hang = HANG.replace("{}", &p(pidfile));
+            format!(
+                "[Service]\nExecStart=/bin/sleep 1000\nExecStopPost={hang}\nTimeoutStopSec=infinity\n"
+            )
+        },
+        false,
+    );
+}
+
+#[test]
+fn the_global_deadline_ends_an_exec_start_pre_that_ignores_sigterm() {
+    deadline_case(
+        "deadline-startpre",
+        |pidfile| {
+            let hang = HANG.replace("{}", &p(pidfile));
+            format!(
+                "[Service]\nExecStartPre={hang}\nExecStart=/bin/sleep 1000\nTimeoutSec=infinity\n"
+            )
+        },
+        true,
+    );
+}
+
+#[test]
+fn the_global_deadline_also_ends_units_still_waiting_for_their_turn() {
+    // a is After=b, so at the stop b waits for a; a's ExecStop= hangs for
+    // ever. At the 2 s deadline both end: b never gets to run its ExecStop=.
+    let d = TempDir::new("deadline-chain");
+    let pidfile = d.path().join("a.pid");
+    let mark = d.path().join("b-stop-ran");
+    let hang = HANG.replace("{}", &p(&pidfile));
+    let a = format!(
+        "[Unit]\nAfter=b.service\n[Service]\nExecStart=/bin/sleep 1000\nExecStop={hang}\nTimeoutStopSec=infinity\n"
+    );
+    let b = format!(
+        "[Service]\nExecStart=/bin/sleep 1000\nExecStop=/bin/sh -c 'touch {}; sleep 30'\nTimeoutStopSec=60\n",
+        p(&mark)
+    );
+    let mut m = Manager::start_with(
+        &[("a.service", &a), ("b.service", &b)],
+        &["--shutdown-timeout", "2"],
+    );
+    m.vigil_ok(&["start", "a", "b"]);
+    let _ = m.vigil(&["shutdown"]);
+    m.expect_stderr("a.service: shutdown deadline reached");
+    m.expect_stderr("b.service: shutdown deadline reached");
+    assert_eq!(m.wait_exit().code(), Some(0));
+    assert!(!mark.exists(), "b's ExecStop= ran after the deadline");
 }
 
 // ------------------------------------------ the notify protocol, the watchdog, forking
