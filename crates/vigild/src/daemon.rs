@@ -367,7 +367,11 @@ impl Daemon {
         if self.main_unit().as_deref() != Some(unit) || self.phase != Phase::Running {
             return;
         }
-        if !matches!(state, State::Inactive | State::Failed | State::Exited) {
+        let ended = |s: State| matches!(s, State::Inactive | State::Failed | State::Exited);
+        // A restart (`vigil restart`, or one of what it Requires=) passes
+        // through inactive on its way back up: the engine's state now, after
+        // the whole batch, tells the end from that.
+        if !ended(state) || !self.engine.unit(unit).is_some_and(|i| ended(i.state)) {
             return;
         }
         let code = match self.engine.unit(unit).and_then(|i| i.last_exit) {

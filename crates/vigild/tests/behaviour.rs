@@ -2468,6 +2468,29 @@ fn main_unit_exit_code_becomes_the_managers_after_stopping_the_rest() {
 }
 
 #[test]
+fn restarting_the_main_unit_or_what_it_requires_does_not_end_the_container() {
+    let mut m = Manager::start_with(
+        &[("app.service", CONTAINER_APP), ("side.service", SIDE)],
+        &["--main", "app"],
+    );
+    m.wait_state("app", "running");
+    for unit in ["app", "side"] {
+        let before = m.main_pid("app");
+        m.vigil_ok(&["restart", unit]);
+        m.wait_state("app", "running");
+        assert_ne!(m.main_pid("app"), before, "restart {unit}: app restarted");
+    }
+    assert!(
+        !m.drain_stderr()
+            .iter()
+            .any(|l| l.contains("main unit ended")),
+        "the container did not end"
+    );
+    signal(m.pid(), "TERM");
+    assert_eq!(m.wait_exit().code(), Some(0));
+}
+
+#[test]
 fn main_unit_killed_by_a_signal_gives_128_plus_the_signal() {
     let mut m = Manager::start_with(&[("app.service", SIDE)], &["--main", "app"]);
     m.wait_state("app", "running");
