@@ -534,8 +534,12 @@ impl Daemon {
                 None => {
                     // Under vigil-init a manager that exits unasked is restarted:
                     // this exit is asked for (a container exits 0; a machine
-                    // powers off, as the channel's `exit` means there).
-                    self.tell_init("exit 0");
+                    // powers off, as the channel's `exit` means there). Not
+                    // during a shutdown: vigil-init knows its end already (a
+                    // reboot, the main unit's exit code), and the last word wins.
+                    if self.phase == crate::daemon::Phase::Running {
+                        self.tell_init("exit 0");
+                    }
                     self.begin_shutdown();
                     Some(Reply::ok(id, Body::ShuttingDown))
                 }

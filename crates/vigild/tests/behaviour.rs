@@ -3215,6 +3215,36 @@ fn success_action_exit_under_vigil_init_is_the_containers_exit_code() {
 }
 
 #[test]
+fn vigil_shutdown_during_the_stop_keeps_the_main_units_exit_code() {
+    if !require_root("vigil_shutdown_during_the_stop_keeps_the_main_units_exit_code") {
+        return;
+    }
+    let dir = TempDir::new("main-shutdown");
+    let stop = dir.path().join("stop");
+    let app = format!(
+        "[Service]\nExecStart=/bin/sh -c 'echo up; while [ ! -e {} ]; do sleep 0.05; done; exit 3'\n",
+        p(&stop)
+    );
+    // Slow to stop: the operator's `vigil shutdown` lands while it does.
+    let side = "[Service]\nExecStart=/bin/sh -c 'trap \"\" TERM; echo armed; while :; do sleep 0.05; done'\nTimeoutStopSec=3\n";
+    let mut m = Manager::start_under_init_with(
+        &[
+            ("default.target", "[Unit]\nWants=app.service side.service\n"),
+            ("app.service", &app),
+            ("side.service", side),
+        ],
+        &["--main", "app"],
+        &[],
+    );
+    m.wait_log("app", "up");
+    m.wait_log("side", "armed");
+    fs::write(&stop, "").unwrap();
+    m.expect_stderr("main unit ended");
+    let _ = m.vigil(&["shutdown"]);
+    assert_eq!(m.wait_exit().code(), Some(3), "{:?}", m.seen);
+}
+
+#[test]
 fn notify_reload_type_gets_reload_signal_and_reloads_until_ready() {
     let vigil = vigil_path();
     let unit = format!(
