@@ -1421,19 +1421,23 @@ impl Machine {
                 .into_iter()
                 .flatten()
                 .collect();
-            for &pid in &pids {
-                self.signal(u, pid, SIGKILL, true);
+            // One with no process that was only waiting for its turn (a
+            // target) would have stopped without trouble: it is just stopped.
+            if !pids.is_empty() || s.phase.is_stopping() {
+                for &pid in &pids {
+                    self.signal(u, pid, SIGKILL, true);
+                }
+                let killed = match pids.as_slice() {
+                    [] => "nothing left to kill".to_string(),
+                    pids => format!("SIGKILL to {pids:?}"),
+                };
+                self.log(
+                    Level::Warning,
+                    u,
+                    format!("shutdown deadline reached: {killed}"),
+                );
+                self.record(u, Some(Reason::StopTimeout));
             }
-            let killed = match pids.as_slice() {
-                [] => "nothing left to kill".to_string(),
-                pids => format!("SIGKILL to {pids:?}"),
-            };
-            self.log(
-                Level::Warning,
-                u,
-                format!("shutdown deadline reached: {killed}"),
-            );
-            self.record(u, Some(Reason::StopTimeout));
             self.abandon(u);
             let s = &mut self.slots[u];
             s.pending_stop = None;

@@ -538,7 +538,7 @@ impl Daemon {
                     // during a shutdown: vigil-init knows its end already (a
                     // reboot, the main unit's exit code), and the last word wins.
                     if self.phase == crate::daemon::Phase::Running {
-                        self.tell_init("exit 0");
+                        self.told_exit = self.tell_init("exit 0");
                     }
                     self.begin_shutdown();
                     Some(Reply::ok(id, Body::ShuttingDown))

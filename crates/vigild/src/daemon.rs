@@ -91,6 +91,14 @@ pub(crate) struct Daemon {
     pub init: Option<InitChannel>,
     /// What vigild exits with: 0, or with `--main` the main unit's code.
     pub exit_code: u8,
+    /// The exit code was decided (the main unit ended, `SuccessAction=exit`):
+    /// failures while stopping do not change it.
+    pub exit_fixed: bool,
+    /// `vigil shutdown` told vigil-init `exit 0`: a worse end must be told too.
+    pub told_exit: bool,
+    /// Units that failed during the shutdown (a stop timeout, a main process
+    /// that exited badly on SIGTERM, the global deadline).
+    pub failed_in_stop: Vec<String>,
     /// When the shutdown began, and when to report progress (or enforce the
     /// global deadline) next.
     pub shutdown_started: Option<Time>,
@@ -259,6 +267,9 @@ impl Daemon {
             trim_pending: false,
             init,
             exit_code: 0,
+            exit_fixed: false,
+            told_exit: false,
+            failed_in_stop: Vec::new(),
             shutdown_started: None,
             shutdown_check: None,
             started_at: vigil_platform::monotonic_now(),
@@ -374,23 +385,50 @@ impl Daemon {
         if !ended(state) || !self.engine.unit(unit).is_some_and(|i| ended(i.state)) {
             return;
         }
-        let code = match self.engine.unit(unit).and_then(|i| i.last_exit) {
-            Some(ExitStatus::Exited(code)) => (code & 0xff) as u8,
-            Some(ExitStatus::Signaled(sig)) => (128 + (sig & 0x7f)) as u8,
-            None => 0,
-        };
-        // A failure with no exit code of its own (a failed start) still fails.
-        let code = if code == 0 && state == State::Failed {
-            1
-        } else {
-            code
-        };
+        let code = self.main_code(unit, state);
         self.say(
             Level::Info,
             Some(unit),
             &format!("main unit ended ({state}): stopping every unit, exit code {code}"),
         );
         self.end_with(code);
+    }
+
+    /// The main unit's code once it ended in `state`: its main process's code,
+    /// 128+N when signal N killed it, else 0, or 1 for a failure with no code of
+    /// its own (a failed start).
+    fn main_code(&self, unit: &str, state: State) -> u8 {
+        let code = match self.engine.unit(unit).and_then(|i| i.last_exit) {
+            Some(ExitStatus::Exited(code)) => (code & 0xff) as u8,
+            Some(ExitStatus::Signaled(sig)) => (128 + (sig & 0x7f)) as u8,
+            None => 0,
+        };
+        if code == 0 && state == State::Failed {
+            1
+        } else {
+            code
+        }
+    }
+
+    /// At the end of a shutdown the main unit did not decide (SIGTERM, `vigil
+    /// shutdown`): 0 only when every unit stopped well, else the main unit's
+    /// code when it failed, or 1, as a container runtime should record it.
+    fn settle_exit_code(&mut self) {
+        if self.exit_fixed || self.failed_in_stop.is_empty() {
+            return;
+        }
+        let main = self.main_unit().filter(|m| self.failed_in_stop.contains(m));
+        let code = main.map_or(1, |m| self.main_code(&m, State::Failed));
+        self.exit_code = code;
+        let failed = self.failed_in_stop.join(", ");
+        self.say(
+            Level::Warning,
+            None,
+            &format!("failed while stopping: {failed}: exit code {code}"),
+        );
+        if self.told_exit {
+            self.tell_init(&format!("exit {code}"));
+        }
     }
 
     /// The first time the boot target becomes active: how long it took, as
@@ -468,7 +506,7 @@ impl Daemon {
     /// Stops everything, then exits with `code`; vigil-init is told first, so
     /// the container exits with it even if this manager dies on the way.
     fn end_with(&mut self, code: u8) {
-        self.exit_code = code;
+        (self.exit_code, self.exit_fixed) = (code, true);
         self.tell_init(&format!("exit {code}"));
         self.begin_shutdown();
     }
@@ -964,6 +1002,9 @@ impl Daemon {
                 }
                 if state == State::Failed {
                     self.start_triggered(&unit, Trigger::Failure);
+                    if self.phase == Phase::ShuttingDown {
+                        self.failed_in_stop.push(unit.clone());
+                    }
                 }
                 // OnSuccess= starts units only when an activated unit goes inactive.
                 let ran = !matches!(from, State::Inactive | State::Failed | State::Waiting);
@@ -989,6 +1030,7 @@ impl Daemon {
                 message,
             } => self.say(level, unit.as_deref(), &message),
             Action::AllStopped => {
+                self.settle_exit_code();
                 self.say(Level::Info, None, "every unit is stopped; exiting");
                 self.phase = Phase::Done;
             }

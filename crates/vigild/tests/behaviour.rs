@@ -2517,6 +2517,32 @@ fn usr1_to_the_manager_goes_to_the_main_unit_and_sigterm_exits_0() {
 }
 
 #[test]
+fn sigterm_exits_with_the_main_units_code_when_it_exits_badly_on_it() {
+    let app = "[Service]\nExecStart=/bin/sh -c 'trap \"exit 5\" TERM; echo app-up; while :; do sleep 0.05; done'\n";
+    let mut m = Manager::start_with(
+        &[("app.service", app), ("side.service", SIDE)],
+        &["--main", "app"],
+    );
+    let _ = m.wait_log("app", "app-up");
+    signal(m.pid(), "TERM");
+    assert_eq!(m.wait_exit().code(), Some(5), "{:?}", m.seen);
+}
+
+#[test]
+fn sigterm_exits_1_when_a_unit_had_to_be_killed() {
+    let stubborn = "[Service]\nExecStart=/bin/sh -c 'trap \"\" TERM; echo armed; while :; do sleep 0.05; done'\nTimeoutStopSec=1\n";
+    let mut m = Manager::start_with(
+        &[("app.service", SIDE), ("side.service", stubborn)],
+        &["--main", "app"],
+    );
+    m.vigil_ok(&["start", "side"]);
+    let _ = m.wait_log("side", "armed");
+    signal(m.pid(), "TERM");
+    m.expect_stderr("failed while stopping: side.service: exit code 1");
+    assert_eq!(m.wait_exit().code(), Some(1));
+}
+
+#[test]
 fn a_shutdown_reports_slow_units_and_kills_them_at_the_global_deadline() {
     // TERM is ignored and the unit's own stop timeout is infinite: only the
     // global deadline ends it.
@@ -2531,7 +2557,8 @@ fn a_shutdown_reports_slow_units_and_kills_them_at_the_global_deadline() {
     m.expect_stderr("still stopping: stubborn.service (5s)");
     m.expect_stderr("shutdown deadline (6s) reached: killing every unit not stopped yet");
     m.expect_stderr("stubborn.service: shutdown deadline reached: SIGKILL to [");
-    assert_eq!(m.wait_exit().code(), Some(0));
+    // Not all went well: not 0.
+    assert_eq!(m.wait_exit().code(), Some(1));
 }
 
 /// hung.service (from `unit`, given the file its hung process writes its PID
@@ -2559,7 +2586,8 @@ fn deadline_case(tag: &str, unit: impl Fn(&Path) -> String, in_start: bool) {
         .parse()
         .unwrap();
     m.expect_stderr("hung.service: shutdown deadline reached: SIGKILL to [");
-    assert_eq!(m.wait_exit().code(), Some(0));
+    m.expect_stderr("failed while stopping: hung.service: exit code 1");
+    assert_eq!(m.wait_exit().code(), Some(1));
     wait_until("the hung process to be gone", || !alive(pid));
 }
 
@@ -2630,7 +2658,7 @@ fn the_global_deadline_also_ends_units_still_waiting_for_their_turn() {
     let _ = m.vigil(&["shutdown"]);
     m.expect_stderr("a.service: shutdown deadline reached");
     m.expect_stderr("b.service: shutdown deadline reached");
-    assert_eq!(m.wait_exit().code(), Some(0));
+    assert_eq!(m.wait_exit().code(), Some(1));
     assert!(!mark.exists(), "b's ExecStop= ran after the deadline");
 }
 
