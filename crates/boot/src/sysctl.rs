@@ -109,15 +109,22 @@ pub fn parse(path: &Path, text: &str) -> (Vec<Setting>, Vec<SysctlError>) {
     (settings, errors)
 }
 
-/// Merges settings from files already in reading order: a later assignment
-/// of the same key replaces the earlier one but keeps its position.
+/// Merges settings from files already in reading order, as systemd-sysctl
+/// does: a later assignment of the same key replaces the earlier one and
+/// moves to its own position, because order matters for pairs of keys (a
+/// minimum must not be raised above the maximum still in force). The same
+/// value again moves nothing; its `-` still counts.
 pub fn merge(all: Vec<Setting>) -> Vec<Setting> {
     let mut out: Vec<Setting> = Vec::new();
     for s in all {
-        match out.iter_mut().find(|o| o.key == s.key) {
-            Some(o) => *o = s,
-            None => out.push(s),
+        if let Some(i) = out.iter().position(|o| o.key == s.key) {
+            if out[i].value == s.value {
+                out[i].ignore_failure |= s.ignore_failure;
+                continue;
+            }
+            out.remove(i);
         }
+        out.push(s);
     }
     out
 }
@@ -206,12 +213,24 @@ mod tests {
     }
 
     #[test]
-    fn later_assignment_wins_in_place() {
+    fn later_assignment_wins_and_moves_to_its_place() {
         let p = Path::new("f");
         let (a, _) = parse(p, "a.b = 1\nc = 2\na/b = 3\n");
         let m = merge(a);
-        assert_eq!(m.len(), 2);
-        assert_eq!((m[0].key.as_str(), m[0].value.as_str()), ("a/b", "3"));
+        let got: Vec<(&str, &str)> = m
+            .iter()
+            .map(|s| (s.key.as_str(), s.value.as_str()))
+            .collect();
+        assert_eq!(got, vec![("c", "2"), ("a/b", "3")]);
+        assert_eq!(m[1].line, 3);
+    }
+
+    #[test]
+    fn same_value_again_keeps_place_and_adds_dash() {
+        let (a, _) = parse(Path::new("f"), "a = 1\nc = 2\n-a = 1\n");
+        let m = merge(a);
+        assert_eq!((m[0].key.as_str(), m[0].line), ("a", 1));
+        assert!(m[0].ignore_failure);
         assert_eq!(m[1].key, "c");
     }
 
