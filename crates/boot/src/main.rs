@@ -6,6 +6,7 @@
 
 mod confdir;
 mod fstab;
+mod glob;
 mod hostname;
 mod modules;
 mod rundirs;
@@ -145,14 +146,20 @@ fn run_sysctl(args: &Args) -> bool {
     let (settings, errors) = sysctl::load(&files);
     let mut ok = errors.is_empty();
     errors.into_iter().for_each(error);
-    for s in &settings {
-        if args.dry_run {
-            println!("{}={}", s.dotted(), s.value);
-        } else if let Err(e) = sysctl::apply(Path::new("/proc/sys"), s) {
-            error(e);
-            ok = false;
+    // Globs are expanded against the real /proc/sys even under --root:
+    // the keys are the running kernel's, not the configuration's.
+    let proc_sys = Path::new("/proc/sys");
+    let errors = if args.dry_run {
+        let (writes, errors) = sysctl::plan(proc_sys, &settings);
+        for w in &writes {
+            println!("{}={}", w.dotted(), w.value);
         }
-    }
+        errors
+    } else {
+        sysctl::apply(proc_sys, &settings)
+    };
+    ok &= errors.is_empty();
+    errors.into_iter().for_each(error);
     ok
 }
 

@@ -1,10 +1,14 @@
 //! `sysctl.d` parsing: `key = value` lines into `/proc/sys` paths and values.
 //! Parsing is pure; applying writes under a caller-given `/proc/sys`
-//! directory. It never follows globs in keys and never reads values back.
+//! directory, expanding keys with glob characters against it as
+//! systemd-sysctl does. It never reads values back.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+
+use crate::glob;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SysctlError {
@@ -16,6 +20,13 @@ pub enum SysctlError {
     },
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
+    #[error("{path}:{line}: cannot expand {pattern}: {source}")]
+    Glob {
+        path: PathBuf,
+        line: usize,
+        pattern: String,
+        source: io::Error,
+    },
     #[error("{path}:{line}: cannot write {target}: {source}")]
     Write {
         path: PathBuf,
@@ -25,18 +36,32 @@ pub enum SysctlError {
     },
 }
 
-/// One assignment, remembering where it came from for error messages.
+/// One line, remembering where it came from for error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Setting {
-    /// Path below `/proc/sys`, `/`-separated (`net/ipv4/ip_forward`).
+    /// Path below `/proc/sys`, `/`-separated (`net/ipv4/ip_forward`); it
+    /// may be a glob (`net/ipv4/conf/*/rp_filter`).
     pub key: String,
-    pub value: String,
+    /// `None` for a `-key` line: the key is only kept away from globs.
+    pub value: Option<String>,
     pub ignore_failure: bool,
     pub path: PathBuf,
     pub line: usize,
 }
 
-impl Setting {
+/// One write to do: a key that exists or was named explicitly, its value
+/// and the line it comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write<'a> {
+    pub key: String,
+    pub value: &'a str,
+    pub setting: &'a Setting,
+    /// Found by expanding a glob: it may vanish before it is written (an
+    /// interface going away), which is not worth a message.
+    pub from_glob: bool,
+}
+
+impl Write<'_> {
     /// The key in sysctl(8)'s dotted form: `/` and `.` swap roles, so a
     /// dot inside a component (an interface `eth0.1`) shows as `/`.
     pub fn dotted(&self) -> String {
@@ -90,9 +115,15 @@ pub fn parse(path: &Path, text: &str) -> (Vec<Setting>, Vec<SysctlError>) {
             Some(rest) => (true, rest),
             None => (false, l),
         };
-        let Some((key, value)) = l.split_once('=') else {
-            errors.push(err("expected 'key = value'"));
-            continue;
+        let (key, value) = match l.split_once('=') {
+            Some((key, value)) => (key, Some(value.trim().to_string())),
+            // `-key` alone excludes the key from globs (systemd's
+            // "negative match"); it writes nothing, so nothing can fail.
+            None if ignore_failure => (l, None),
+            None => {
+                errors.push(err("expected 'key = value' or '-key'"));
+                continue;
+            }
         };
         let Some(key) = normalize_key(key.trim()) else {
             errors.push(err("invalid key"));
@@ -100,8 +131,8 @@ pub fn parse(path: &Path, text: &str) -> (Vec<Setting>, Vec<SysctlError>) {
         };
         settings.push(Setting {
             key,
-            value: value.trim().to_string(),
-            ignore_failure,
+            ignore_failure: ignore_failure && value.is_some(),
+            value,
             path: path.to_path_buf(),
             line,
         });
@@ -149,20 +180,73 @@ pub fn load(files: &[PathBuf]) -> (Vec<Setting>, Vec<SysctlError>) {
     (merge(all), errors)
 }
 
-/// Writes one setting under `proc_sys`. A `-` setting's failure is not an
-/// error, as in systemd: the key may not exist on this kernel.
-pub fn apply(proc_sys: &Path, s: &Setting) -> Result<(), SysctlError> {
-    let target = proc_sys.join(&s.key);
-    match fs::write(&target, format!("{}\n", s.value)) {
+/// The writes the merged settings ask for, in order: a glob key becomes
+/// the existing keys it matches, less the keys that some line names
+/// explicitly (an assignment, or a `-key` exclusion). Exclusions write
+/// nothing themselves.
+pub fn plan<'a>(proc_sys: &Path, settings: &'a [Setting]) -> (Vec<Write<'a>>, Vec<SysctlError>) {
+    let explicit: HashSet<&str> = settings
+        .iter()
+        .filter(|s| !glob::is_glob(&s.key))
+        .map(|s| s.key.as_str())
+        .collect();
+    let mut writes = Vec::new();
+    let mut errors = Vec::new();
+    for s in settings {
+        let Some(value) = s.value.as_deref() else {
+            continue;
+        };
+        let write = |key: String, from_glob| Write {
+            key,
+            value,
+            setting: s,
+            from_glob,
+        };
+        if !glob::is_glob(&s.key) {
+            writes.push(write(s.key.clone(), false));
+            continue;
+        }
+        match glob::expand(proc_sys, &s.key) {
+            Ok(keys) => writes.extend(
+                keys.into_iter()
+                    .filter(|k| !explicit.contains(k.as_str()))
+                    .map(|k| write(k, true)),
+            ),
+            Err(source) if !s.ignore_failure => errors.push(SysctlError::Glob {
+                path: s.path.clone(),
+                line: s.line,
+                pattern: s.key.clone(),
+                source,
+            }),
+            Err(_) => {}
+        }
+    }
+    (writes, errors)
+}
+
+/// Does one write under `proc_sys`. A `-` setting's failure is not an
+/// error, as in systemd: the key may not exist on this kernel. Nor is a
+/// glob match that went away since it was found.
+pub fn write(proc_sys: &Path, w: &Write) -> Result<(), SysctlError> {
+    let target = proc_sys.join(&w.key);
+    match fs::write(&target, format!("{}\n", w.value)) {
         Ok(()) => Ok(()),
-        Err(_) if s.ignore_failure => Ok(()),
+        Err(_) if w.setting.ignore_failure => Ok(()),
+        Err(e) if w.from_glob && e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(source) => Err(SysctlError::Write {
-            path: s.path.clone(),
-            line: s.line,
+            path: w.setting.path.clone(),
+            line: w.setting.line,
             target,
             source,
         }),
     }
+}
+
+/// Plans and does every write; the errors of both, in order.
+pub fn apply(proc_sys: &Path, settings: &[Setting]) -> Vec<SysctlError> {
+    let (writes, mut errors) = plan(proc_sys, settings);
+    errors.extend(writes.iter().filter_map(|w| write(proc_sys, w).err()));
+    errors
 }
 
 #[cfg(test)]
@@ -195,18 +279,17 @@ mod tests {
         let (s, e) = parse(p, text);
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].key, "kernel/pid_max");
-        assert_eq!(s[0].value, "65536");
+        assert_eq!(s[0].value.as_deref(), Some("65536"));
         assert_eq!(s[0].line, 4);
         assert!(!s[0].ignore_failure);
         assert_eq!(s[1].key, "net/foo/bar");
-        assert_eq!(s[1].value, "1 2");
+        assert_eq!(s[1].value.as_deref(), Some("1 2"));
         assert!(s[1].ignore_failure);
-        assert_eq!(s[1].dotted(), "net.foo.bar");
         let msgs: Vec<String> = e.iter().map(|e| e.to_string()).collect();
         assert_eq!(
             msgs,
             vec![
-                "/etc/sysctl.d/10-x.conf:6: expected 'key = value'",
+                "/etc/sysctl.d/10-x.conf:6: expected 'key = value' or '-key'",
                 "/etc/sysctl.d/10-x.conf:7: invalid key",
             ]
         );
@@ -219,7 +302,7 @@ mod tests {
         let m = merge(a);
         let got: Vec<(&str, &str)> = m
             .iter()
-            .map(|s| (s.key.as_str(), s.value.as_str()))
+            .map(|s| (s.key.as_str(), s.value.as_deref().unwrap_or_default()))
             .collect();
         assert_eq!(got, vec![("c", "2"), ("a/b", "3")]);
         assert_eq!(m[1].line, 3);
@@ -234,20 +317,103 @@ mod tests {
         assert_eq!(m[1].key, "c");
     }
 
+    /// A fake `/proc/sys` in a temp dir, removed on drop.
+    struct ProcSys(PathBuf);
+
+    impl ProcSys {
+        fn new(name: &str, keys: &[&str]) -> Self {
+            let dir = std::env::temp_dir()
+                .join(format!("vigil-boot-sysctl-{name}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            for k in keys {
+                let p = dir.join(k);
+                fs::create_dir_all(p.parent().unwrap()).unwrap();
+                fs::write(p, "0\n").unwrap();
+            }
+            ProcSys(dir)
+        }
+        fn read(&self, key: &str) -> String {
+            fs::read_to_string(self.0.join(key)).unwrap()
+        }
+    }
+
+    impl Drop for ProcSys {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn settings(text: &str) -> Vec<Setting> {
+        let (s, e) = parse(Path::new("f.conf"), text);
+        assert!(e.is_empty(), "{e:?}");
+        merge(s)
+    }
+
     #[test]
     fn apply_writes_and_reports_failures() {
-        let dir = std::env::temp_dir().join(format!("vigil-boot-sysctl-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("kernel")).unwrap();
-        let (s, _) = parse(
-            Path::new("f.conf"),
-            "kernel.x = 7\nnope.y = 1\n-nope.z = 1\n",
+        let sys = ProcSys::new("apply", &["kernel/x"]);
+        fs::create_dir_all(sys.0.join("kernel/dir")).unwrap();
+        let s = settings("kernel.x = 7\nkernel.dir = 1\n-kernel.dir/a = 1\n");
+        let errors: Vec<String> = apply(&sys.0, &s).iter().map(|e| e.to_string()).collect();
+        assert_eq!(sys.read("kernel/x"), "7\n");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("f.conf:2: cannot write"),
+            "{errors:?}"
         );
-        apply(&dir, &s[0]).unwrap();
-        assert_eq!(fs::read_to_string(dir.join("kernel/x")).unwrap(), "7\n");
-        let err = apply(&dir, &s[1]).unwrap_err().to_string();
-        assert!(err.starts_with("f.conf:2: cannot write"), "{err}");
-        apply(&dir, &s[2]).unwrap();
-        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The lines of systemd's own 50-default.conf.
+    #[test]
+    fn glob_sets_matches_except_explicit_and_excluded_keys() {
+        let sys = ProcSys::new(
+            "glob",
+            &[
+                "net/ipv4/conf/all/rp_filter",
+                "net/ipv4/conf/default/rp_filter",
+                "net/ipv4/conf/lo/rp_filter",
+                "net/ipv4/conf/eth0.1/rp_filter",
+            ],
+        );
+        let s = settings(
+            "net.ipv4.conf.default.rp_filter = 2\n\
+             net.ipv4.conf.*.rp_filter = 2\n\
+             -net.ipv4.conf.all.rp_filter\n\
+             net.ipv4.conf.lo.rp_filter = 0\n",
+        );
+        let (writes, errors) = plan(&sys.0, &s);
+        assert!(errors.is_empty(), "{errors:?}");
+        let got: Vec<(String, &str)> = writes.iter().map(|w| (w.dotted(), w.value)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("net.ipv4.conf.default.rp_filter".to_string(), "2"),
+                ("net.ipv4.conf.eth0/1.rp_filter".to_string(), "2"),
+                ("net.ipv4.conf.lo.rp_filter".to_string(), "0"),
+            ]
+        );
+        assert!(apply(&sys.0, &s).is_empty());
+        assert_eq!(sys.read("net/ipv4/conf/eth0.1/rp_filter"), "2\n");
+        assert_eq!(sys.read("net/ipv4/conf/lo/rp_filter"), "0\n");
+        assert_eq!(sys.read("net/ipv4/conf/all/rp_filter"), "0\n");
+    }
+
+    #[test]
+    fn glob_matching_nothing_and_vanished_match_are_not_errors() {
+        let sys = ProcSys::new("vanish", &["net/ipv4/conf/lo/rp_filter"]);
+        let s = settings("net.ipv6.conf.*.x = 1\nnet.ipv4.conf.*.rp_filter = 1\n");
+        let (writes, errors) = plan(&sys.0, &s);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(writes.len(), 1);
+        fs::remove_dir_all(sys.0.join("net/ipv4/conf/lo")).unwrap();
+        assert!(write(&sys.0, &writes[0]).is_ok());
+    }
+
+    #[test]
+    fn exclusion_line_is_not_a_syntax_error() {
+        let (s, e) = parse(Path::new("f"), "-a.b\n- c.d \n");
+        assert!(e.is_empty(), "{e:?}");
+        assert_eq!((s[0].key.as_str(), s[0].value.as_ref()), ("a/b", None));
+        assert_eq!(s[1].key, "c/d");
     }
 }

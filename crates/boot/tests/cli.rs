@@ -84,6 +84,31 @@ fn sysctl_precedence_and_errors() {
     );
 }
 
+/// systemd's own 50-default.conf: a glob, with the `all` interface excluded
+/// by a `-key` line. The glob is expanded against the real /proc/sys.
+#[test]
+fn sysctl_glob_and_exclusion_from_systemd_default() {
+    let r = TempRoot::new("sysctl-glob");
+    r.write(
+        "usr/lib/sysctl.d/50-default.conf",
+        "net.ipv4.conf.default.rp_filter = 2\n\
+         net.ipv4.conf.*.rp_filter = 2\n\
+         -net.ipv4.conf.all.rp_filter\n",
+    );
+    let o = run(&["sysctl", "--dry-run"], &r.0);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("net.ipv4.conf.default.rp_filter=2\n"),
+        "{out}"
+    );
+    assert!(!out.contains('*') && !out.contains(".all."), "{out}");
+    if Path::new("/proc/sys/net/ipv4/conf/lo").exists() {
+        assert!(out.contains("net.ipv4.conf.lo.rp_filter=2\n"), "{out}");
+    }
+    assert_eq!(out.matches("default").count(), 1, "{out}");
+}
+
 #[test]
 fn modules_dry_run_and_missing_modprobe() {
     let r = TempRoot::new("modules");
