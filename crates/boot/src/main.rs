@@ -149,17 +149,17 @@ fn run_sysctl(args: &Args) -> bool {
     // Globs are expanded against the real /proc/sys even under --root:
     // the keys are the running kernel's, not the configuration's.
     let proc_sys = Path::new("/proc/sys");
-    let errors = if args.dry_run {
-        let (writes, errors) = sysctl::plan(proc_sys, &settings);
+    let problems = if args.dry_run {
+        let (writes, problems) = sysctl::plan(proc_sys, &settings);
         for w in &writes {
             println!("{}={}", w.dotted(), w.value);
         }
-        errors
+        problems
     } else {
         sysctl::apply(proc_sys, &settings)
     };
-    ok &= errors.is_empty();
-    errors.into_iter().for_each(error);
+    ok &= !problems.iter().any(sysctl::Problem::is_failure);
+    problems.into_iter().for_each(error);
     ok
 }
 

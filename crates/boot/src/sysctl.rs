@@ -4,9 +4,12 @@
 //! systemd-sysctl does. It never reads values back.
 
 use std::collections::HashSet;
+use std::fmt;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+
+use rustix::io::Errno;
 
 use crate::glob;
 
@@ -34,6 +37,60 @@ pub enum SysctlError {
         target: PathBuf,
         source: io::Error,
     },
+}
+
+/// A failure worth a message. A warning leaves the exit status alone.
+#[derive(Debug)]
+pub enum Problem {
+    Warning(SysctlError),
+    Failure(SysctlError),
+}
+
+impl Problem {
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Problem::Failure(_))
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::Warning(e) => write!(f, "warning: {e} (ignored)"),
+            Problem::Failure(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Ignored,
+    Warning,
+    Failure,
+}
+
+/// How much a failed write (or glob expansion) matters, as systemd-sysctl
+/// judges it without `--strict`. A key this kernel lacks (ENOENT) or a
+/// `/proc/sys` that is read-only or protected (EROFS, EPERM, EACCES: in a
+/// container, under lockdown) must not fail the boot: a warning. Anything
+/// else (EINVAL: a value the kernel refuses) is a failure. A `-` line
+/// ignores everything; a glob match that vanished is not worth a word.
+pub fn severity(err: &io::Error, ignore_failure: bool, from_glob: bool) -> Severity {
+    if ignore_failure {
+        return Severity::Ignored;
+    }
+    match Errno::from_io_error(err) {
+        Some(Errno::NOENT) if from_glob => Severity::Ignored,
+        Some(Errno::NOENT | Errno::PERM | Errno::ACCESS | Errno::ROFS) => Severity::Warning,
+        _ => Severity::Failure,
+    }
+}
+
+fn problem(severity: Severity, error: SysctlError) -> Option<Problem> {
+    match severity {
+        Severity::Ignored => None,
+        Severity::Warning => Some(Problem::Warning(error)),
+        Severity::Failure => Some(Problem::Failure(error)),
+    }
 }
 
 /// One line, remembering where it came from for error messages.
@@ -184,14 +241,14 @@ pub fn load(files: &[PathBuf]) -> (Vec<Setting>, Vec<SysctlError>) {
 /// the existing keys it matches, less the keys that some line names
 /// explicitly (an assignment, or a `-key` exclusion). Exclusions write
 /// nothing themselves.
-pub fn plan<'a>(proc_sys: &Path, settings: &'a [Setting]) -> (Vec<Write<'a>>, Vec<SysctlError>) {
+pub fn plan<'a>(proc_sys: &Path, settings: &'a [Setting]) -> (Vec<Write<'a>>, Vec<Problem>) {
     let explicit: HashSet<&str> = settings
         .iter()
         .filter(|s| !glob::is_glob(&s.key))
         .map(|s| s.key.as_str())
         .collect();
     let mut writes = Vec::new();
-    let mut errors = Vec::new();
+    let mut problems = Vec::new();
     for s in settings {
         let Some(value) = s.value.as_deref() else {
             continue;
@@ -212,41 +269,41 @@ pub fn plan<'a>(proc_sys: &Path, settings: &'a [Setting]) -> (Vec<Write<'a>>, Ve
                     .filter(|k| !explicit.contains(k.as_str()))
                     .map(|k| write(k, true)),
             ),
-            Err(source) if !s.ignore_failure => errors.push(SysctlError::Glob {
-                path: s.path.clone(),
-                line: s.line,
-                pattern: s.key.clone(),
-                source,
-            }),
-            Err(_) => {}
+            Err(source) => {
+                let severity = severity(&source, s.ignore_failure, false);
+                let error = SysctlError::Glob {
+                    path: s.path.clone(),
+                    line: s.line,
+                    pattern: s.key.clone(),
+                    source,
+                };
+                problems.extend(problem(severity, error));
+            }
         }
     }
-    (writes, errors)
+    (writes, problems)
 }
 
-/// Does one write under `proc_sys`. A `-` setting's failure is not an
-/// error, as in systemd: the key may not exist on this kernel. Nor is a
-/// glob match that went away since it was found.
-pub fn write(proc_sys: &Path, w: &Write) -> Result<(), SysctlError> {
+/// Does one write under `proc_sys`; what a failure amounts to is
+/// `severity`'s call.
+pub fn write(proc_sys: &Path, w: &Write) -> Option<Problem> {
     let target = proc_sys.join(&w.key);
-    match fs::write(&target, format!("{}\n", w.value)) {
-        Ok(()) => Ok(()),
-        Err(_) if w.setting.ignore_failure => Ok(()),
-        Err(e) if w.from_glob && e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(SysctlError::Write {
-            path: w.setting.path.clone(),
-            line: w.setting.line,
-            target,
-            source,
-        }),
-    }
+    let source = fs::write(&target, format!("{}\n", w.value)).err()?;
+    let severity = severity(&source, w.setting.ignore_failure, w.from_glob);
+    let error = SysctlError::Write {
+        path: w.setting.path.clone(),
+        line: w.setting.line,
+        target,
+        source,
+    };
+    problem(severity, error)
 }
 
-/// Plans and does every write; the errors of both, in order.
-pub fn apply(proc_sys: &Path, settings: &[Setting]) -> Vec<SysctlError> {
-    let (writes, mut errors) = plan(proc_sys, settings);
-    errors.extend(writes.iter().filter_map(|w| write(proc_sys, w).err()));
-    errors
+/// Plans and does every write; the problems of both, in order.
+pub fn apply(proc_sys: &Path, settings: &[Setting]) -> Vec<Problem> {
+    let (writes, mut problems) = plan(proc_sys, settings);
+    problems.extend(writes.iter().filter_map(|w| write(proc_sys, w)));
+    problems
 }
 
 #[cfg(test)]
@@ -350,17 +407,41 @@ mod tests {
     }
 
     #[test]
-    fn apply_writes_and_reports_failures() {
+    fn apply_writes_warns_and_reports_failures() {
         let sys = ProcSys::new("apply", &["kernel/x"]);
         fs::create_dir_all(sys.0.join("kernel/dir")).unwrap();
-        let s = settings("kernel.x = 7\nkernel.dir = 1\n-kernel.dir/a = 1\n");
-        let errors: Vec<String> = apply(&sys.0, &s).iter().map(|e| e.to_string()).collect();
+        let s = settings("kernel.x = 7\nkernel.dir = 1\nnope.y = 1\n-nope.z = 1\n");
+        let problems = apply(&sys.0, &s);
         assert_eq!(sys.read("kernel/x"), "7\n");
-        assert_eq!(errors.len(), 1, "{errors:?}");
+        let got: Vec<(bool, String)> = problems
+            .iter()
+            .map(|p| (p.is_failure(), p.to_string()))
+            .collect();
+        assert_eq!(got.len(), 2, "{got:?}");
+        // A directory refuses the write (EISDIR): a real failure.
+        assert!(got[0].0, "{got:?}");
+        assert!(got[0].1.starts_with("f.conf:2: cannot write"), "{got:?}");
+        // A key this kernel lacks: a warning naming the line.
+        assert!(!got[1].0, "{got:?}");
         assert!(
-            errors[0].starts_with("f.conf:2: cannot write"),
-            "{errors:?}"
+            got[1].1.starts_with("warning: f.conf:3: cannot write"),
+            "{got:?}"
         );
+    }
+
+    #[test]
+    fn severity_follows_systemd_without_strict() {
+        use Severity::*;
+        let e = |errno: Errno| io::Error::from_raw_os_error(errno.raw_os_error());
+        for errno in [Errno::NOENT, Errno::PERM, Errno::ACCESS, Errno::ROFS] {
+            assert_eq!(severity(&e(errno), false, false), Warning, "{errno:?}");
+            assert_eq!(severity(&e(errno), true, false), Ignored, "{errno:?}");
+        }
+        assert_eq!(severity(&e(Errno::NOENT), false, true), Ignored);
+        assert_eq!(severity(&e(Errno::ROFS), false, true), Warning);
+        assert_eq!(severity(&e(Errno::INVAL), false, false), Failure);
+        assert_eq!(severity(&e(Errno::INVAL), false, true), Failure);
+        assert_eq!(severity(&e(Errno::INVAL), true, false), Ignored);
     }
 
     /// The lines of systemd's own 50-default.conf.
@@ -406,7 +487,7 @@ mod tests {
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(writes.len(), 1);
         fs::remove_dir_all(sys.0.join("net/ipv4/conf/lo")).unwrap();
-        assert!(write(&sys.0, &writes[0]).is_ok());
+        assert!(write(&sys.0, &writes[0]).is_none());
     }
 
     #[test]

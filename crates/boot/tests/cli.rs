@@ -109,6 +109,51 @@ fn sysctl_glob_and_exclusion_from_systemd_default() {
     assert_eq!(out.matches("default").count(), 1, "{out}");
 }
 
+/// A key no kernel has, written for real: systemd warns and goes on (the
+/// key may belong to another kernel version), so the unit succeeds.
+#[test]
+fn sysctl_missing_key_is_a_warning_not_a_failure() {
+    let r = TempRoot::new("sysctl-enoent");
+    r.write(
+        "etc/sysctl.d/90-x.conf",
+        "# other kernel\nvigil.no.such.key = 1\n",
+    );
+    let o = run(&["sysctl"], &r.0);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("warning: ") && err.contains("etc/sysctl.d/90-x.conf:2: cannot write"),
+        "{err}"
+    );
+}
+
+/// Root only: a read-only /proc/sys, as in a container, in a private mount
+/// namespace (and UTS namespace, so that kernel.hostname could not touch
+/// the host even if the remount failed silently). The write is refused
+/// with EROFS: a warning, exit 0.
+#[test]
+fn sysctl_read_only_proc_sys_is_a_warning() {
+    if !root_or_skip("sysctl_read_only_proc_sys_is_a_warning") {
+        return;
+    }
+    let r = TempRoot::new("sysctl-erofs");
+    r.write("etc/sysctl.d/10-h.conf", "kernel.hostname = vigil-erofs\n");
+    let d = r.0.display().to_string();
+    let script = format!(
+        "mount --bind -o ro /proc/sys /proc/sys && {BIN} sysctl --root {d}; \
+         echo status=$?; cat /proc/sys/kernel/hostname"
+    );
+    let o = unshare_sh(&["--mount", "--uts"], &script);
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(out.contains("status=0"), "{out}\n{err}");
+    assert!(!out.contains("vigil-erofs"), "{out}");
+    assert!(
+        err.contains("warning: ") && err.contains("10-h.conf:1: cannot write"),
+        "{err}"
+    );
+    assert!(err.contains("Read-only file system"), "{err}");
+}
+
 #[test]
 fn modules_dry_run_and_missing_modprobe() {
     let r = TempRoot::new("modules");
@@ -195,6 +240,31 @@ fn fstab_dry_run_order_and_skips() {
 
 fn is_root() -> bool {
     rustix::process::geteuid().is_root()
+}
+
+/// Whether a root-only test can run: skipped with a reason otherwise, but
+/// a failure under CI=true, where the suite runs as root and must not skip.
+fn root_or_skip(test: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    assert_ne!(
+        std::env::var("CI").as_deref(),
+        Ok("true"),
+        "CI=true but not root: {test} cannot run"
+    );
+    println!("skipped: {test} needs root");
+    false
+}
+
+/// Runs `script` with sh in new namespaces (`unshare` options such as
+/// `--mount`), mounts private so nothing reaches the host.
+fn unshare_sh(namespaces: &[&str], script: &str) -> Output {
+    Command::new("unshare")
+        .args(namespaces)
+        .args(["--propagation", "private", "sh", "-c", script])
+        .output()
+        .unwrap()
 }
 
 /// Root only (mount(2)); skipped with a reason otherwise, but a failure
