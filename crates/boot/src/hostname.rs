@@ -11,7 +11,7 @@ pub enum HostnameError {
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
     #[error(
-        "{path}:{line}: invalid hostname {name:?} (1-64 of A-Z a-z 0-9 - ., not starting with -)"
+        "{path}:{line}: invalid hostname {name:?} (at most 64 characters; dot-separated labels of A-Z a-z 0-9 -, none empty, none starting or ending with -)"
     )]
     Invalid {
         path: PathBuf,
@@ -22,12 +22,30 @@ pub enum HostnameError {
     Set { name: String, source: io::Error },
 }
 
+/// systemd's `hostname_is_valid` as it reads /etc/hostname (trailing dot
+/// allowed): at most 64 characters (the kernel's limit), labels of letters,
+/// digits and `-` separated by single dots, no label empty or starting or
+/// ending with `-`. A trailing dot (a fully qualified name) needs at least
+/// two labels before it, so `a.b.` is valid but `a.` and `.` are not.
 pub fn valid(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && !name.starts_with('-')
-        && name
+    if name.is_empty() || name.len() > 64 {
+        return false;
+    }
+    let (body, trailing_dot) = match name.strip_suffix('.') {
+        Some(body) => (body, true),
+        None => (name, false),
+    };
+    let labels: Vec<&str> = body.split('.').collect();
+    (!trailing_dot || labels.len() >= 2) && labels.iter().all(|l| valid_label(l))
+}
+
+fn valid_label(label: &str) -> bool {
+    !label.is_empty()
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+        && label
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// The name in the file's text, with its line; `None` when there is none.
@@ -45,7 +63,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Option<String>, HostnameError> {
                 name: name.to_string(),
             });
         }
-        return Ok(Some(name.to_string()));
+        // The kernel's name is never fully qualified: systemd drops the dot.
+        return Ok(Some(name.trim_end_matches('.').to_string()));
     }
     Ok(None)
 }
@@ -90,6 +109,20 @@ mod tests {
         assert!(!valid("-a"));
         assert!(!valid("a_b"));
         assert!(!valid(""));
+        assert!(valid("web-1.example.com"));
+        assert!(valid("a.b."));
+        assert!(valid("0a"));
+        for bad in [
+            ".", "a.", ".a", "a..b", "a-", "a.-b", "a-.b", "a.b-", "a.b..", "-",
+        ] {
+            assert!(!valid(bad), "{bad:?} should be invalid");
+        }
+        assert!(valid(&format!("{}.b.", "a".repeat(61))));
+        assert!(!valid(&format!("{}.b.", "a".repeat(62))));
+        assert_eq!(
+            parse(Path::new("h"), "web.example.com.\n").unwrap(),
+            Some("web.example.com".to_string())
+        );
         let e = parse(Path::new("/etc/hostname"), "\nbad_name\n").unwrap_err();
         assert!(
             e.to_string()

@@ -197,6 +197,15 @@ fn hostname_dry_run_absent_and_invalid() {
         "{}",
         stderr(&o)
     );
+    // An empty label, as systemd's hostname_is_valid sees it.
+    r.write("etc/hostname", "a..b\n");
+    let o = run(&["hostname", "--dry-run"], &r.0);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("a..b"), "{}", stdout(&o));
+    // A fully qualified name: the trailing dot is dropped.
+    r.write("etc/hostname", "box.example.com.\n");
+    let o = run(&["hostname", "--dry-run"], &r.0);
+    assert_eq!(stdout(&o), "hostname box.example.com\n");
 }
 
 #[test]
