@@ -1,6 +1,6 @@
 //! `/etc/hostname`: the first word that is not a comment, validated before
-//! it reaches sethostname(2). It never invents a name when the file is
-//! missing or empty: the kernel's name stays.
+//! it reaches sethostname(2). Without a valid name there, the kernel's name
+//! stays, unless the kernel has none: then it is `localhost`, as in systemd.
 
 use std::fs;
 use std::io;
@@ -79,6 +79,26 @@ pub fn read(root: &Path) -> Result<Option<String>, HostnameError> {
     }
 }
 
+/// The name the kernel has now (uname's nodename).
+pub fn current() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// What to set, given the name from /etc/hostname (if it gave a valid one)
+/// and the kernel's current name. With no configured name, a kernel left
+/// without one (empty, or `(none)` as it boots) gets systemd's fallback
+/// `localhost`, so that `(none)` never shows in prompts, logs and sudo.
+pub fn decide(configured: Option<String>, kernel: &str) -> Option<String> {
+    match configured {
+        Some(name) => Some(name),
+        None if kernel.is_empty() || kernel == "(none)" => Some("localhost".to_string()),
+        None => None,
+    }
+}
+
 pub fn set(name: &str) -> Result<(), HostnameError> {
     rustix::system::sethostname(name.as_bytes()).map_err(|e| HostnameError::Set {
         name: name.to_string(),
@@ -99,6 +119,20 @@ mod tests {
         );
         assert_eq!(parse(p, "# only\n\n").unwrap(), None);
         assert_eq!(parse(p, "").unwrap(), None);
+    }
+
+    #[test]
+    fn fallback_only_when_the_kernel_has_no_name() {
+        let name = || Some("box".to_string());
+        let localhost = Some("localhost".to_string());
+        assert_eq!(decide(name(), "(none)"), name());
+        assert_eq!(decide(name(), "other"), name());
+        assert_eq!(decide(None, "(none)"), localhost);
+        assert_eq!(decide(None, ""), localhost);
+        assert_eq!(decide(None, "other"), None);
+        // An empty /etc/hostname gives no name: the fallback applies.
+        let empty = parse(Path::new("h"), "").unwrap();
+        assert_eq!(decide(empty, "(none)"), localhost);
     }
 
     #[test]

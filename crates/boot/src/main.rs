@@ -101,25 +101,26 @@ fn run_rundirs(args: &Args) -> bool {
     ok
 }
 
+/// An unusable /etc/hostname is reported (exit 1) but still leads to the
+/// fallback: a kernel without a name must not stay so.
 fn run_hostname(args: &Args) -> bool {
-    match hostname::read(&args.root) {
-        Ok(None) => true,
-        Ok(Some(name)) if args.dry_run => {
-            println!("hostname {name}");
-            true
-        }
-        Ok(Some(name)) => match hostname::set(&name) {
-            Ok(()) => true,
-            Err(e) => {
-                error(e);
-                false
-            }
-        },
+    let (configured, mut ok) = match hostname::read(&args.root) {
+        Ok(name) => (name, true),
         Err(e) => {
             error(e);
-            false
+            (None, false)
         }
+    };
+    let Some(name) = hostname::decide(configured, &hostname::current()) else {
+        return ok;
+    };
+    if args.dry_run {
+        println!("hostname {name}");
+    } else if let Err(e) = hostname::set(&name) {
+        error(e);
+        ok = false;
     }
+    ok
 }
 
 /// The files of a `NAME.d` directory, plus `extra` last unless one of the

@@ -208,6 +208,38 @@ fn hostname_dry_run_absent_and_invalid() {
     assert_eq!(stdout(&o), "hostname box.example.com\n");
 }
 
+/// Root only: in a new UTS namespace whose name is the kernel's boot-time
+/// `(none)`, a missing or invalid /etc/hostname gives `localhost`; a named
+/// kernel keeps its name.
+#[test]
+fn hostname_falls_back_to_localhost_when_the_kernel_has_none() {
+    if !root_or_skip("hostname_falls_back_to_localhost_when_the_kernel_has_none") {
+        return;
+    }
+    let r = TempRoot::new("hostname-fallback");
+    let d = r.0.display().to_string();
+    let script = |kernel: &str| {
+        format!(
+            "echo '{kernel}' > /proc/sys/kernel/hostname && {BIN} hostname --root {d}; \
+             echo status=$?; uname -n"
+        )
+    };
+    let o = unshare_sh(&["--uts"], &script("(none)"));
+    assert_eq!(stdout(&o), "status=0\nlocalhost\n", "{}", stderr(&o));
+
+    r.write("etc/hostname", "bad..name\n");
+    let o = unshare_sh(&["--uts"], &script("(none)"));
+    assert_eq!(stdout(&o), "status=1\nlocalhost\n", "{}", stderr(&o));
+    assert!(stderr(&o).contains("etc/hostname:1: invalid hostname"));
+
+    let o = unshare_sh(&["--uts"], &script("named"));
+    assert_eq!(stdout(&o), "status=1\nnamed\n", "{}", stderr(&o));
+
+    r.write("etc/hostname", "box-1\n");
+    let o = unshare_sh(&["--uts"], &script("(none)"));
+    assert_eq!(stdout(&o), "status=0\nbox-1\n", "{}", stderr(&o));
+}
+
 #[test]
 fn fstab_dry_run_order_and_skips() {
     let r = TempRoot::new("fstab");
