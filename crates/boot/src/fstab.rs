@@ -1,7 +1,10 @@
 //! `/etc/fstab`: parsing entries, mapping mount options to mount(2) flags
 //! and data, planning (what to skip, parents before children) and mounting.
 //! Parsing and planning are pure; only `mount_entry` touches the system.
-//! It never unmounts, never touches swap and never remounts `/`.
+//! It never unmounts and never touches swap. Entries for `/` and for
+//! already-mounted API file systems become remounts, as systemd-remount-fs
+//! makes them: the root is often mounted read-only by the kernel or initramfs
+//! and fstab says how it should be.
 
 use std::ffi::CString;
 use std::fs;
@@ -277,31 +280,44 @@ fn depth(target: &str) -> usize {
     Path::new(target).components().count()
 }
 
+/// Mount points that vigil-init, the kernel or an initramfs mount before
+/// fstab is read. An fstab entry for one of them that is already mounted
+/// changes its options by a remount instead of being skipped (the `/usr` of
+/// an initramfs, `hidepid=` for `/proc`, `noexec` for `/dev/shm`...).
+const REMOUNT_WHEN_MOUNTED: [&str; 8] = [
+    "/usr", "/proc", "/sys", "/dev", "/dev/shm", "/dev/pts", "/run", "/tmp",
+];
+
+fn is_swap(e: &Entry) -> bool {
+    e.fstype == "swap" || e.target == "swap" || e.target == "none"
+}
+
 /// Decides, in mount order, what happens to each entry: parents before
-/// children (by mount point depth; file order among equals).
+/// children (by mount point depth; file order among equals), so the remount
+/// of `/` comes first and later mount points can be created on it.
 pub fn plan(mut entries: Vec<Entry>, mounted: &[String]) -> Vec<Action> {
     entries.sort_by_key(|e| depth(&e.target));
-    entries
-        .into_iter()
-        .map(|entry| {
-            let reason =
-                if entry.fstype == "swap" || entry.target == "swap" || entry.target == "none" {
-                    Some("swap")
-                } else if entry.options.noauto {
-                    Some("noauto")
-                } else if entry.target == "/" {
-                    Some("root file system")
-                } else if entry.options.kind != Kind::Remount && mounted.contains(&entry.target) {
-                    Some("already mounted")
-                } else {
-                    None
-                };
-            match reason {
-                Some(reason) => Action::Skip { entry, reason },
-                None => Action::Mount(entry),
-            }
-        })
-        .collect()
+    entries.into_iter().map(|e| decide(e, mounted)).collect()
+}
+
+fn decide(mut entry: Entry, mounted: &[String]) -> Action {
+    let is_mounted = mounted.contains(&entry.target);
+    let reason = if is_swap(&entry) {
+        "swap"
+    } else if entry.options.noauto {
+        "noauto"
+    } else if entry.target == "/"
+        || (is_mounted && REMOUNT_WHEN_MOUNTED.contains(&entry.target.as_str()))
+    {
+        // `/` is always mounted, whatever mountinfo says.
+        entry.options.kind = Kind::Remount;
+        return Action::Mount(entry);
+    } else if entry.options.kind != Kind::Remount && is_mounted {
+        "already mounted"
+    } else {
+        return Action::Mount(entry);
+    };
+    Action::Skip { entry, reason }
 }
 
 /// One line describing the action, as `--dry-run` prints it.
@@ -482,15 +498,43 @@ mod tests {
         assert_eq!(
             lines,
             vec![
-                "skip / (root file system)",
+                "remount / flags=-",
                 "skip none (swap)",
                 "mount /a source=t type=tmpfs flags=-",
                 "skip /z (noauto)",
                 "mount /x source=t type=tmpfs flags=-",
-                "skip /proc (already mounted)",
+                "remount /proc flags=-",
                 "remount /proc flags=ro",
                 "mount /a/b source=t type=tmpfs flags=-",
                 "mount /a/b/c source=t type=tmpfs flags=-",
+            ]
+        );
+    }
+
+    #[test]
+    fn root_and_mounted_api_file_systems_are_remounted_first() {
+        let text = "tmpfs /mnt/new tmpfs defaults\n\
+            UUID=x / ext4 errors=remount-ro 0 1\n\
+            proc /proc proc hidepid=2\n\
+            tmpfs /dev/shm tmpfs nosuid,nodev,noexec\n\
+            tmpfs /srv tmpfs defaults\n\
+            tmpfs /run tmpfs ro,size=2m\n\
+            LABEL=usr /usr ext4 defaults\n";
+        let (e, errs) = parse(Path::new("f"), text);
+        assert!(errs.is_empty());
+        // `/` is missing from this mountinfo: it is remounted all the same.
+        let mounted = ["/proc", "/dev/shm", "/srv", "/run"].map(String::from);
+        let lines: Vec<String> = plan(e, &mounted).iter().map(describe).collect();
+        assert_eq!(
+            lines,
+            vec![
+                "remount / flags=- data=errors=remount-ro",
+                "remount /proc flags=- data=hidepid=2",
+                "skip /srv (already mounted)",
+                "remount /run flags=ro data=size=2m",
+                "mount /usr source=/dev/disk/by-label/usr type=ext4 flags=-",
+                "mount /mnt/new source=tmpfs type=tmpfs flags=-",
+                "remount /dev/shm flags=nosuid,nodev,noexec",
             ]
         );
     }

@@ -218,6 +218,9 @@ fn run_fstab(args: &Args) -> bool {
             continue;
         };
         match fstab::mount_entry(&entry) {
+            Ok(()) if entry.options.kind == fstab::Kind::Remount => {
+                println!("remounted {}", entry.target)
+            }
             Ok(()) => println!("mounted {}", entry.target),
             Err(e) if entry.options.nofail => error(format!("warning: {e} (nofail)")),
             Err(e) => {

@@ -264,11 +264,11 @@ fn fstab_dry_run_order_and_skips() {
     );
     assert_eq!(
         stdout(&o),
-        "skip / (root file system)\n\
+        "remount / flags=-\n\
          skip none (swap)\n\
          mount /srv source=/dev/sdb1 type=ext4 flags=ro,noatime nofail\n\
          skip /opt (noauto)\n\
-         skip /proc (already mounted)\n\
+         remount /proc flags=-\n\
          bind /mnt/my data source=/srv/data flags=ro\n\
          mount /srv/a/b source=tmpfs type=tmpfs flags=nosuid data=size=1m\n"
     );
@@ -279,8 +279,28 @@ fn fstab_dry_run_order_and_skips() {
     assert_eq!(stdout(&o), "");
 }
 
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
+/// Whether a privileged test can run (mount(2) needs root). Skipping is
+/// said, and is a failure under CI=true, where the suite runs as root.
+fn can_mount(test: &str) -> bool {
+    if rustix::process::geteuid().is_root() {
+        return true;
+    }
+    assert_ne!(
+        std::env::var("CI").as_deref(),
+        Ok("true"),
+        "CI=true but not root: {test} cannot run"
+    );
+    println!("skipped: {test} needs root");
+    false
+}
+
+/// Runs `script` with `sh` in a private mount namespace; what it mounts
+/// goes away with it.
+fn in_private_namespace(script: &str) -> Output {
+    Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", script])
+        .output()
+        .unwrap()
 }
 
 /// Whether a root-only test can run: skipped with a reason otherwise, but
@@ -308,17 +328,9 @@ fn unshare_sh(namespaces: &[&str], script: &str) -> Output {
         .unwrap()
 }
 
-/// Root only (mount(2)); skipped with a reason otherwise, but a failure
-/// under CI=true, where the suite runs as root and must not skip.
 #[test]
 fn fstab_mounts_in_private_namespace() {
-    if !is_root() {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "CI=true but not root: the privileged fstab test cannot run"
-        );
-        println!("skipped: fstab_mounts_in_private_namespace needs root");
+    if !can_mount("fstab_mounts_in_private_namespace") {
         return;
     }
     let r = TempRoot::new("fstab-real");
@@ -334,10 +346,7 @@ fn fstab_mounts_in_private_namespace() {
         ),
     );
     let script = format!("{BIN} fstab --root {d} && echo EXIT-OK && cat /proc/self/mountinfo");
-    let o = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
-        .output()
-        .unwrap();
+    let o = in_private_namespace(&script);
     let out = stdout(&o);
     let err = stderr(&o);
     assert!(o.status.success(), "stdout:\n{out}\nstderr:\n{err}");
@@ -373,13 +382,7 @@ fn fstab_mounts_in_private_namespace() {
 
 #[test]
 fn fstab_failure_without_nofail_exits_1_after_trying_the_rest() {
-    if !is_root() {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "CI=true but not root"
-        );
-        println!("skipped: needs root");
+    if !can_mount("fstab_failure_without_nofail_exits_1_after_trying_the_rest") {
         return;
     }
     let r = TempRoot::new("fstab-fail");
@@ -392,10 +395,7 @@ fn fstab_failure_without_nofail_exits_1_after_trying_the_rest() {
         ),
     );
     let script = format!("{BIN} fstab --root {d}; echo status=$?; cat /proc/self/mountinfo");
-    let o = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
-        .output()
-        .unwrap();
+    let o = in_private_namespace(&script);
     let out = stdout(&o);
     let err = stderr(&o);
     assert!(out.contains("status=1"), "{out}\n{err}");
@@ -404,6 +404,68 @@ fn fstab_failure_without_nofail_exits_1_after_trying_the_rest() {
         "{err}"
     );
     assert!(out.contains(&format!(" {d}/b ")), "{out}");
+}
+
+/// The fields of the mountinfo lines in `out` whose mount point is `target`.
+fn mountinfo_of<'a>(out: &'a str, target: &str) -> Vec<Vec<&'a str>> {
+    out.lines()
+        .map(|l| l.split(' ').collect::<Vec<_>>())
+        .filter(|f| f.len() > 5 && f[4] == target)
+        .collect()
+}
+
+/// A read-only root is remounted as fstab says, before the mount points
+/// of other entries are created on it. The root here is a tmpfs made
+/// read-only and entered with chroot, in a private mount namespace; the
+/// host's root is never remounted.
+#[test]
+fn fstab_remounts_a_read_only_root_and_api_mounts() {
+    if !can_mount("fstab_remounts_a_read_only_root_and_api_mounts") {
+        return;
+    }
+    let r = TempRoot::new("fstab-remount");
+    let n = r.0.join("newroot");
+    fs::create_dir_all(&n).unwrap();
+    let n = n.display().to_string();
+    // /mnt/new comes first in the file, but its mount point can only be
+    // made once / is read-write.
+    let fstab = "tmpfs /mnt/new tmpfs defaults 0 0\n\
+                 tmpfs / tmpfs rw 0 0\n\
+                 tmpfs /run tmpfs rw,nosuid,size=2m 0 0\n";
+    // The binary and its libraries are reachable inside: /usr, and /bin,
+    // /lib... as links or bind mounts, as they are on the host.
+    let script = format!(
+        "set -e; N={n}; mount -t tmpfs -o size=4m tmpfs $N\n\
+         mkdir -p $N/etc $N/proc $N/run\n\
+         printf '{fstab}' > $N/etc/fstab\n\
+         for p in usr bin lib lib64; do\n\
+           if [ -L /$p ]; then cp -P /$p $N/$p;\n\
+           elif [ -d /$p ]; then mkdir $N/$p; mount --rbind /$p $N/$p; fi\n\
+         done\n\
+         touch $N/vigil-boot; mount --bind {BIN} $N/vigil-boot\n\
+         mount -t proc proc $N/proc\n\
+         mount -t tmpfs -o ro,size=1m tmpfs $N/run\n\
+         mount -o remount,ro $N\n\
+         chroot $N /vigil-boot fstab\n\
+         echo EXIT-OK; cat /proc/self/mountinfo"
+    );
+    let o = in_private_namespace(&script);
+    let out = stdout(&o);
+    let err = stderr(&o);
+    assert!(out.contains("EXIT-OK"), "stdout:\n{out}\nstderr:\n{err}");
+    let root = mountinfo_of(&out, &n);
+    assert!(root.iter().all(|f| f[5].starts_with("rw")), "{root:?}");
+    let run = mountinfo_of(&out, &format!("{n}/run"));
+    assert!(
+        run.iter()
+            .any(|f| f[5].starts_with("rw,nosuid") && f.contains(&"rw,size=2048k")),
+        "{run:?}"
+    );
+    assert_eq!(
+        mountinfo_of(&out, &format!("{n}/mnt/new")).len(),
+        1,
+        "{out}"
+    );
 }
 
 #[test]
