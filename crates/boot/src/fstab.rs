@@ -193,7 +193,8 @@ pub fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// `UUID=`, `LABEL=`, `PARTUUID=`, `PARTLABEL=` become the udev links.
+/// `UUID=`, `LABEL=`, `PARTUUID=`, `PARTLABEL=` become the udev links,
+/// their value unquoted and encoded as udev names the links.
 pub fn resolve_source(s: &str) -> String {
     for (tag, dir) in [
         ("UUID=", "by-uuid"),
@@ -202,10 +203,33 @@ pub fn resolve_source(s: &str) -> String {
         ("PARTLABEL=", "by-partlabel"),
     ] {
         if let Some(v) = s.strip_prefix(tag) {
-            return format!("/dev/disk/{dir}/{}", v.trim_matches('"'));
+            return format!("/dev/disk/{dir}/{}", encode_devnode_name(unquote(v)));
         }
     }
     s.to_string()
+}
+
+/// Removes one pair of matching `"` or `'` around the value.
+fn unquote(v: &str) -> &str {
+    ['"', '\'']
+        .iter()
+        .find_map(|q| v.strip_prefix(*q)?.strip_suffix(*q))
+        .unwrap_or(v)
+}
+
+/// udev's (and systemd's `encode_devnode_name`) escaping of a link name
+/// such as a file system label: alphanumerics, `#+-.:=@_` and non-ASCII
+/// characters stay, every other byte becomes `\xNN` (`/` is `\x2f`).
+fn encode_devnode_name(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        if c.is_ascii_alphanumeric() || "#+-.:=@_".contains(c) || !c.is_ascii() {
+            out.push(c);
+        } else {
+            out.push_str(&format!("\\x{:02x}", u32::from(c)));
+        }
+    }
+    out
 }
 
 /// `/a/b/` and `/a/b` are the same mount point.
@@ -537,5 +561,30 @@ mod tests {
                 "remount /dev/shm flags=nosuid,nodev,noexec",
             ]
         );
+    }
+
+    #[test]
+    fn tag_values_are_unquoted_and_encoded_as_udev_names_its_links() {
+        let label = |v: &str| resolve_source(&format!("LABEL={v}"));
+        assert_eq!(
+            label(&unescape(r"My\040Passport")),
+            r"/dev/disk/by-label/My\x20Passport"
+        );
+        assert_eq!(label("/boot"), r"/dev/disk/by-label/\x2fboot");
+        assert_eq!(label("'x y'"), r"/dev/disk/by-label/x\x20y");
+        assert_eq!(label("\"x\""), "/dev/disk/by-label/x");
+        // Only a matching pair of quotes is removed.
+        assert_eq!(label("'x\""), r"/dev/disk/by-label/\x27x\x22");
+        // Allowed as they are: alphanumerics, `#+-.:=@_` and non-ASCII
+        // characters; a backslash is encoded too.
+        assert_eq!(label("a#+-.:=@_Zé"), "/dev/disk/by-label/a#+-.:=@_Zé");
+        assert_eq!(label(r"a\b$"), r"/dev/disk/by-label/a\x5cb\x24");
+        assert_eq!(
+            resolve_source("PARTLABEL=EFI system"),
+            r"/dev/disk/by-partlabel/EFI\x20system"
+        );
+        assert_eq!(resolve_source("UUID=\"AB-12\""), "/dev/disk/by-uuid/AB-12");
+        assert_eq!(resolve_source("PARTUUID=1-2"), "/dev/disk/by-partuuid/1-2");
+        assert_eq!(resolve_source("/dev/sda1"), "/dev/sda1");
     }
 }
