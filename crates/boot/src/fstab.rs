@@ -257,12 +257,16 @@ pub fn parse(path: &Path, text: &str) -> (Vec<Entry>, Vec<FstabError>) {
             reason,
         };
         let fields: Vec<String> = l.split_whitespace().map(unescape).collect();
-        let [source, target, fstype, options, rest @ ..] = fields.as_slice() else {
+        let [source, target, fstype, rest @ ..] = fields.as_slice() else {
             errors.push(err(
-                "expected at least 4 fields (source, mount point, type, options)",
+                "expected at least 3 fields (source, mount point, type)",
             ));
             continue;
         };
+        // libmount takes a missing options field as `defaults`.
+        let (options, rest) = rest
+            .split_first()
+            .map_or(("defaults", rest), |(o, r)| (o.as_str(), r));
         if rest.len() > 2 {
             errors.push(err("more than 6 fields"));
             continue;
@@ -480,20 +484,24 @@ mod tests {
             a relative tmpfs defaults\n\
             a /b c d 0 0 7\n\
             a /b c d x\n\
-            /swapfile none swap sw 0 0\n";
+            /swapfile none swap sw 0 0\n\
+            tmpfs /three tmpfs\n";
         let (e, errs) = parse(Path::new("/etc/fstab"), text);
-        assert_eq!(e.len(), 3);
+        assert_eq!(e.len(), 4);
         assert_eq!(e[0].source, "/dev/disk/by-uuid/abcd");
         assert_eq!(e[0].target, "/");
         assert_eq!(e[1].target, "/mnt/my tmp");
         assert_eq!(e[1].line, 3);
         assert_eq!(e[1].options.data, "size=1m");
         assert_eq!(e[2].fstype, "swap");
+        // Options may be left out, as libmount allows: `defaults`.
+        assert_eq!((e[3].target.as_str(), e[3].line), ("/three", 9));
+        assert_eq!(e[3].options, map_options("defaults"));
         let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
         assert_eq!(
             msgs,
             vec![
-                "/etc/fstab:4: expected at least 4 fields (source, mount point, type, options)",
+                "/etc/fstab:4: expected at least 3 fields (source, mount point, type)",
                 "/etc/fstab:5: mount point must be an absolute path",
                 "/etc/fstab:6: more than 6 fields",
                 "/etc/fstab:7: dump and pass fields must be numbers",
