@@ -11,7 +11,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use rustix::mount::MountFlags;
+use rustix::mount::{MountFlags, MountPropagationFlags};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FstabError {
@@ -58,6 +58,9 @@ pub struct Options {
     pub flags: MountFlags,
     /// Options the kernel's file system gets as its data string.
     pub data: String,
+    /// `shared`, `rprivate`...: applied by a mount(2) of its own after the
+    /// mount, since the kernel takes no other flag with them.
+    pub propagation: Option<MountPropagationFlags>,
     pub nofail: bool,
     pub noauto: bool,
 }
@@ -80,7 +83,7 @@ pub enum Action {
 }
 
 /// Flags by option name, in the order dry-run prints them.
-const FLAG_NAMES: [(&str, MountFlags); 11] = [
+const FLAG_NAMES: [(&str, MountFlags); 12] = [
     ("ro", MountFlags::RDONLY),
     ("nosuid", MountFlags::NOSUID),
     ("nodev", MountFlags::NODEV),
@@ -92,10 +95,11 @@ const FLAG_NAMES: [(&str, MountFlags); 11] = [
     ("sync", MountFlags::SYNCHRONOUS),
     ("dirsync", MountFlags::DIRSYNC),
     ("lazytime", MountFlags::LAZYTIME),
+    ("nosymfollow", MountFlags::NOSYMFOLLOW),
 ];
 
 /// Options that clear a flag.
-const CLEAR_NAMES: [(&str, MountFlags); 7] = [
+const CLEAR_NAMES: [(&str, MountFlags); 11] = [
     ("rw", MountFlags::RDONLY),
     ("suid", MountFlags::NOSUID),
     ("dev", MountFlags::NODEV),
@@ -103,24 +107,50 @@ const CLEAR_NAMES: [(&str, MountFlags); 7] = [
     ("atime", MountFlags::NOATIME),
     ("diratime", MountFlags::NODIRATIME),
     ("async", MountFlags::SYNCHRONOUS),
+    ("norelatime", MountFlags::RELATIME),
+    ("nostrictatime", MountFlags::STRICTATIME),
+    ("nolazytime", MountFlags::LAZYTIME),
+    ("symfollow", MountFlags::NOSYMFOLLOW),
 ];
 
-/// Options meant for mount(8) and fstab readers, never for the kernel.
+const SHARED: MountPropagationFlags = MountPropagationFlags::SHARED;
+const PRIVATE: MountPropagationFlags = MountPropagationFlags::PRIVATE;
+const SLAVE: MountPropagationFlags = MountPropagationFlags::DOWNSTREAM;
+const UNBINDABLE: MountPropagationFlags = MountPropagationFlags::UNBINDABLE;
+const REC: MountPropagationFlags = MountPropagationFlags::REC;
+
+/// Propagation options; the `r` forms apply to the mounts below too.
+const PROPAGATION_NAMES: [(&str, MountPropagationFlags); 8] = [
+    ("shared", SHARED),
+    ("rshared", SHARED.union(REC)),
+    ("private", PRIVATE),
+    ("rprivate", PRIVATE.union(REC)),
+    ("slave", SLAVE),
+    ("rslave", SLAVE.union(REC)),
+    ("unbindable", UNBINDABLE),
+    ("runbindable", UNBINDABLE.union(REC)),
+];
+
+/// Options meant for mount(8) and fstab readers, never for the kernel
+/// (libmount's userspace options). `loop` and the helpers are dropped: no
+/// loop device is set up and no mount helper is run.
 fn userspace_only(o: &str) -> bool {
-    matches!(
-        o,
-        "defaults"
-            | "auto"
-            | "noauto"
-            | "nofail"
-            | "user"
-            | "nouser"
-            | "users"
-            | "owner"
-            | "group"
-            | "_netdev"
-    ) || o.starts_with("x-")
-        || o.starts_with("comment=")
+    const NAMES: [&str; 14] = [
+        "defaults", "auto", "noauto", "nofail", "user", "nouser", "users", "nousers", "owner",
+        "noowner", "group", "nogroup", "_netdev", "loop",
+    ];
+    const WITH_VALUE: [&str; 7] = [
+        "user=",
+        "loop=",
+        "offset=",
+        "sizelimit=",
+        "helper=",
+        "uhelper=",
+        "comment=",
+    ];
+    // util-linux documents `X-mount.mkdir`, systemd `x-systemd.*`.
+    let extension = o.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("x-"));
+    extension || NAMES.contains(&o) || WITH_VALUE.iter().any(|p| o.starts_with(p))
 }
 
 pub fn map_options(text: &str) -> Options {
@@ -128,6 +158,7 @@ pub fn map_options(text: &str) -> Options {
         kind: Kind::New,
         flags: MountFlags::empty(),
         data: String::new(),
+        propagation: None,
         nofail: false,
         noauto: false,
     };
@@ -136,6 +167,8 @@ pub fn map_options(text: &str) -> Options {
             o.flags |= *f;
         } else if let Some((_, f)) = CLEAR_NAMES.iter().find(|(n, _)| *n == opt) {
             o.flags &= !*f;
+        } else if let Some((_, p)) = PROPAGATION_NAMES.iter().find(|(n, _)| *n == opt) {
+            o.propagation = Some(*p);
         } else {
             match opt {
                 "bind" => o.kind = Kind::Bind { recursive: false },
@@ -371,6 +404,13 @@ pub fn describe(a: &Action) -> String {
                 s.push_str(" data=");
                 s.push_str(&e.options.data);
             }
+            let propagation = PROPAGATION_NAMES
+                .iter()
+                .find(|(_, p)| e.options.propagation == Some(*p));
+            if let Some((name, _)) = propagation {
+                s.push_str(" propagation=");
+                s.push_str(name);
+            }
             if e.options.nofail {
                 s.push_str(" nofail");
             }
@@ -428,6 +468,10 @@ pub fn mount_entry(e: &Entry) -> Result<(), FstabError> {
         }
         Kind::Remount => rustix::mount::mount_remount(target, flags, e.options.data.as_str()),
     };
+    let result = result.and_then(|()| match e.options.propagation {
+        Some(p) => rustix::mount::mount_change(target, p),
+        None => Ok(()),
+    });
     result.map_err(|err| FstabError::Mount {
         path: e.path.clone(),
         line: e.line,
@@ -594,5 +638,57 @@ mod tests {
         assert_eq!(resolve_source("UUID=\"AB-12\""), "/dev/disk/by-uuid/AB-12");
         assert_eq!(resolve_source("PARTUUID=1-2"), "/dev/disk/by-partuuid/1-2");
         assert_eq!(resolve_source("/dev/sda1"), "/dev/sda1");
+    }
+
+    #[test]
+    fn mount8_options_stay_out_of_the_data_string() {
+        let o = map_options(
+            "X-mount.mkdir,x-systemd.after=a,nousers,noowner,nogroup,user=me,loop,loop=/dev/loop1,\
+             offset=512,sizelimit=1m,helper=udisks2,uhelper=u,norelatime,nosymfollow,rshared",
+        );
+        assert_eq!(o.data, "");
+        assert_eq!(o.flags, MountFlags::NOSYMFOLLOW);
+        assert_eq!(
+            o.propagation,
+            Some(MountPropagationFlags::SHARED | MountPropagationFlags::REC)
+        );
+        let o = map_options("relatime,strictatime,lazytime,norelatime,nostrictatime,nolazytime");
+        assert_eq!(o.flags, MountFlags::empty());
+        assert_eq!(
+            map_options("nosymfollow,symfollow").flags,
+            MountFlags::empty()
+        );
+        assert_eq!(map_options("mode=755").propagation, None);
+        // The last propagation option wins; the r- forms are recursive.
+        for (opt, flags) in [
+            ("shared", MountPropagationFlags::SHARED),
+            (
+                "rprivate",
+                MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+            ),
+            ("slave", MountPropagationFlags::DOWNSTREAM),
+            (
+                "rslave",
+                MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC,
+            ),
+            ("private", MountPropagationFlags::PRIVATE),
+            ("unbindable", MountPropagationFlags::UNBINDABLE),
+            (
+                "runbindable",
+                MountPropagationFlags::UNBINDABLE | MountPropagationFlags::REC,
+            ),
+        ] {
+            let o = map_options(&format!("rshared,{opt},size=1m"));
+            assert_eq!(
+                (o.propagation, o.data.as_str()),
+                (Some(flags), "size=1m"),
+                "{opt}"
+            );
+        }
+        let (e, _) = parse(Path::new("f"), "t /a tmpfs rslave,nosymfollow\n");
+        assert_eq!(
+            describe(&plan(e, &[]).remove(0)),
+            "mount /a source=t type=tmpfs flags=nosymfollow propagation=rslave"
+        );
     }
 }

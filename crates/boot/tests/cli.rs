@@ -342,6 +342,7 @@ fn fstab_mounts_in_private_namespace() {
             "tmpfs {d}/mnt/t tmpfs nosuid,nodev,size=1m,mode=0700 0 0\n\
              {d}/src {d}/mnt/t/b none bind,ro 0 0\n\
              tmpfs {d}/mnt/skip tmpfs noauto 0 0\n\
+             tmpfs {d}/mnt/shared tmpfs X-mount.mkdir,nousers,norelatime,shared 0 0\n\
              /nonexistent-dev {d}/mnt/opt ext4 nofail 0 0\n"
         ),
     );
@@ -372,6 +373,10 @@ fn fstab_mounts_in_private_namespace() {
     let b = find(&format!("{d}/mnt/t/b"));
     assert!(b[5].split(',').any(|o| o == "ro"), "{b:?}");
     assert!(!out.contains(&format!("{d}/mnt/skip ")), "{out}");
+    // mount(8)'s options were not given to the kernel, and the mount was
+    // made shared afterwards (mountinfo's optional fields).
+    let shared = find(&format!("{d}/mnt/shared"));
+    assert!(shared[6].starts_with("shared:"), "{shared:?}");
     // The mount stayed in the namespace: the host does not see it.
     let host = fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(
