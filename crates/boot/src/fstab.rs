@@ -30,6 +30,16 @@ pub enum FstabError {
         target: String,
         source: io::Error,
     },
+    #[error(
+        "{path}:{line}: not mounting {target}: it needs {needed}, which failed (line {needed_line})"
+    )]
+    NeedsFailed {
+        path: PathBuf,
+        line: usize,
+        target: String,
+        needed: String,
+        needed_line: usize,
+    },
     #[error("{path}:{line}: cannot mount {source_name} on {target}: {source}")]
     Mount {
         path: PathBuf,
@@ -337,10 +347,6 @@ pub fn parse_mountinfo(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn depth(target: &str) -> usize {
-    Path::new(target).components().count()
-}
-
 /// Mount points that vigil-init, the kernel or an initramfs mount before
 /// fstab is read. An fstab entry for one of them that is already mounted
 /// changes its options by a remount instead of being skipped (the `/usr` of
@@ -353,12 +359,48 @@ fn is_swap(e: &Entry) -> bool {
     e.fstype == "swap" || e.target == "swap" || e.target == "none"
 }
 
-/// Decides, in mount order, what happens to each entry: parents before
-/// children (by mount point depth; file order among equals), so the remount
-/// of `/` comes first and later mount points can be created on it.
-pub fn plan(mut entries: Vec<Entry>, mounted: &[String]) -> Vec<Action> {
-    entries.sort_by_key(|e| depth(&e.target));
-    entries.into_iter().map(|e| decide(e, mounted)).collect()
+/// Decides, in mount order, what happens to each entry. An entry comes
+/// after the entries it needs (`needs`); unrelated entries keep file order.
+/// So the remount of `/` comes first and later mount points can be created.
+pub fn plan(entries: Vec<Entry>, mounted: &[String]) -> Vec<Action> {
+    mount_order(entries)
+        .into_iter()
+        .map(|e| decide(e, mounted))
+        .collect()
+}
+
+/// Whether `path` is `dir` or below it, by whole components (`/ab` is not
+/// below `/a`).
+fn is_below(path: &str, dir: &str) -> bool {
+    Path::new(path).starts_with(dir)
+}
+
+/// Whether `e` must wait for `other`: `other` mounts a file system above
+/// `e`'s mount point, or the one that holds `e`'s source path (a bind
+/// source, a loop image...), which must be there first. Another entry for
+/// the same mount point is not waited for: file order decides.
+fn needs(e: &Entry, other: &Entry) -> bool {
+    let holds_source = e.source.starts_with('/') && is_below(&e.source, &other.target);
+    other.target != e.target && (is_below(&e.target, &other.target) || holds_source)
+}
+
+/// Each time the first entry, in file order, that needs none of those
+/// left. A cycle (`/a` bound from `/b/x`, `/b` bound from `/a/y`) is
+/// broken by file order rather than refused.
+fn mount_order(mut left: Vec<Entry>) -> Vec<Entry> {
+    let mut ordered = Vec::with_capacity(left.len());
+    while !left.is_empty() {
+        let ready = |e: &Entry| !left.iter().any(|other| needs(e, other));
+        let next = left.iter().position(ready).unwrap_or(0);
+        ordered.push(left.remove(next));
+    }
+    ordered
+}
+
+/// The entry of `failed` that `e` needs, if any: `e` cannot be mounted
+/// as fstab means it (it would land on or bind from the wrong file system).
+pub fn needs_failed<'a>(e: &Entry, failed: &'a [Entry]) -> Option<&'a Entry> {
+    failed.iter().find(|f| needs(e, f))
 }
 
 fn decide(mut entry: Entry, mounted: &[String]) -> Action {
@@ -554,7 +596,7 @@ mod tests {
     }
 
     #[test]
-    fn plan_orders_parents_first_and_skips() {
+    fn plan_orders_parents_first_keeps_file_order_and_skips() {
         let text = "t /a/b/c tmpfs defaults\n\
             t /a tmpfs defaults\n\
             t /z tmpfs noauto\n\
@@ -575,14 +617,14 @@ mod tests {
             lines,
             vec![
                 "remount / flags=-",
-                "skip none (swap)",
                 "mount /a source=t type=tmpfs flags=-",
                 "skip /z (noauto)",
-                "mount /x source=t type=tmpfs flags=-",
-                "remount /proc flags=-",
-                "remount /proc flags=ro",
                 "mount /a/b source=t type=tmpfs flags=-",
                 "mount /a/b/c source=t type=tmpfs flags=-",
+                "mount /x source=t type=tmpfs flags=-",
+                "skip none (swap)",
+                "remount /proc flags=-",
+                "remount /proc flags=ro",
             ]
         );
     }
@@ -605,12 +647,12 @@ mod tests {
             lines,
             vec![
                 "remount / flags=- data=errors=remount-ro",
+                "mount /mnt/new source=tmpfs type=tmpfs flags=-",
                 "remount /proc flags=- data=hidepid=2",
+                "remount /dev/shm flags=nosuid,nodev,noexec",
                 "skip /srv (already mounted)",
                 "remount /run flags=ro data=size=2m",
                 "mount /usr source=/dev/disk/by-label/usr type=ext4 flags=-",
-                "mount /mnt/new source=tmpfs type=tmpfs flags=-",
-                "remount /dev/shm flags=nosuid,nodev,noexec",
             ]
         );
     }
@@ -690,5 +732,55 @@ mod tests {
             describe(&plan(e, &[]).remove(0)),
             "mount /a source=t type=tmpfs flags=nosymfollow propagation=rslave"
         );
+    }
+
+    #[test]
+    fn entries_wait_for_the_mounts_holding_their_mount_point_or_source() {
+        let text = "/dev/vdb1 /srv/www ext4 defaults\n\
+            /mnt/data/home /home none bind\n\
+            tmpfs /tmp tmpfs defaults\n\
+            /dev/sdb1 /mnt/data ext4 defaults\n\
+            /mnt/database /db none bind\n\
+            tmpfs /srv tmpfs defaults\n\
+            /srv/www/img.iso /mnt/iso iso9660 loop\n";
+        let (e, errs) = parse(Path::new("f"), text);
+        assert!(errs.is_empty());
+        let targets: Vec<String> = plan(e, &[])
+            .iter()
+            .map(|a| match a {
+                Action::Mount(e) | Action::Skip { entry: e, .. } => e.target.clone(),
+            })
+            .collect();
+        // `/mnt/database` is not below `/mnt/data`: /db keeps its place.
+        assert_eq!(
+            targets,
+            [
+                "/tmp",
+                "/mnt/data",
+                "/home",
+                "/db",
+                "/srv",
+                "/srv/www",
+                "/mnt/iso"
+            ]
+        );
+    }
+
+    #[test]
+    fn entries_needing_a_failed_mount_are_named_with_it() {
+        let (e, _) = parse(
+            Path::new("f"),
+            "/dev/sdb1 /var ext4 defaults\n\
+             tmpfs /var/log tmpfs defaults\n\
+             /var/www /srv none bind\n\
+             tmpfs /varnish tmpfs defaults\n\
+             tmpfs /var tmpfs defaults\n",
+        );
+        let failed = [e[0].clone()];
+        assert_eq!(needs_failed(&e[1], &failed), Some(&e[0]));
+        assert_eq!(needs_failed(&e[2], &failed), Some(&e[0]));
+        assert_eq!(needs_failed(&e[3], &failed), None);
+        // Another entry for the same mount point is still tried.
+        assert_eq!(needs_failed(&e[4], &failed), None);
     }
 }

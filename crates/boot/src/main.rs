@@ -198,7 +198,7 @@ fn run_fstab(args: &Args) -> bool {
         }
     };
     let (entries, errors) = fstab::parse(&path, &text);
-    let mut ok = errors.is_empty();
+    let ok = errors.is_empty();
     errors.into_iter().for_each(error);
     let mounted = match fs::read_to_string("/proc/self/mountinfo") {
         Ok(t) => fstab::parse_mountinfo(&t),
@@ -209,23 +209,49 @@ fn run_fstab(args: &Args) -> bool {
             Vec::new()
         }
     };
-    for action in fstab::plan(entries, &mounted) {
-        if args.dry_run {
+    mount_all(fstab::plan(entries, &mounted), args.dry_run) && ok
+}
+
+/// Mounts in plan order. An entry that needs a mount that failed (its
+/// parent, or the one holding its source) is not mounted, and counts as
+/// failed in turn for the entries that need it.
+fn mount_all(actions: Vec<fstab::Action>, dry_run: bool) -> bool {
+    let mut ok = true;
+    let mut failed: Vec<fstab::Entry> = Vec::new();
+    for action in actions {
+        if dry_run {
             println!("{}", fstab::describe(&action));
             continue;
         }
         let fstab::Action::Mount(entry) = action else {
             continue;
         };
-        match fstab::mount_entry(&entry) {
+        let result = match fstab::needs_failed(&entry, &failed) {
+            Some(needed) => Err(fstab::FstabError::NeedsFailed {
+                path: entry.path.clone(),
+                line: entry.line,
+                target: entry.target.clone(),
+                needed: needed.target.clone(),
+                needed_line: needed.line,
+            }),
+            None => fstab::mount_entry(&entry),
+        };
+        match result {
             Ok(()) if entry.options.kind == fstab::Kind::Remount => {
                 println!("remounted {}", entry.target)
             }
             Ok(()) => println!("mounted {}", entry.target),
-            Err(e) if entry.options.nofail => error(format!("warning: {e} (nofail)")),
             Err(e) => {
-                error(e);
-                ok = false;
+                if entry.options.nofail {
+                    error(format!("warning: {e} (nofail)"));
+                } else {
+                    error(e);
+                    ok = false;
+                }
+                // A failed remount leaves the mount there for the others.
+                if entry.options.kind != fstab::Kind::Remount {
+                    failed.push(entry);
+                }
             }
         }
     }

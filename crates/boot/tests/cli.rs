@@ -240,6 +240,25 @@ fn hostname_falls_back_to_localhost_when_the_kernel_has_none() {
     assert_eq!(stdout(&o), "status=0\nbox-1\n", "{}", stderr(&o));
 }
 
+/// A bind mount waits for the mount that holds its source, even when its
+/// own mount point is shallower.
+#[test]
+fn fstab_dry_run_binds_after_the_mount_of_their_source() {
+    let r = TempRoot::new("fstab-bind-order");
+    r.write(
+        "etc/fstab",
+        "/dev/sdb1 /mnt/data ext4 defaults 0 2\n\
+         /mnt/data/home /home none bind 0 0\n",
+    );
+    let o = run(&["fstab", "--dry-run"], &r.0);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "mount /mnt/data source=/dev/sdb1 type=ext4 flags=-\n\
+         bind /home source=/mnt/data/home flags=-\n"
+    );
+}
+
 #[test]
 fn fstab_dry_run_order_and_skips() {
     let r = TempRoot::new("fstab");
@@ -265,12 +284,12 @@ fn fstab_dry_run_order_and_skips() {
     assert_eq!(
         stdout(&o),
         "remount / flags=-\n\
-         skip none (swap)\n\
          mount /srv source=/dev/sdb1 type=ext4 flags=ro,noatime nofail\n\
+         mount /srv/a/b source=tmpfs type=tmpfs flags=nosuid data=size=1m\n\
+         skip none (swap)\n\
          skip /opt (noauto)\n\
-         remount /proc flags=-\n\
          bind /mnt/my data source=/srv/data flags=ro\n\
-         mount /srv/a/b source=tmpfs type=tmpfs flags=nosuid data=size=1m\n"
+         remount /proc flags=-\n"
     );
     // No fstab at all: nothing to do.
     fs::remove_file(r.0.join("etc/fstab")).unwrap();
@@ -396,6 +415,8 @@ fn fstab_failure_without_nofail_exits_1_after_trying_the_rest() {
         "etc/fstab",
         &format!(
             "/nonexistent-dev {d}/a ext4 defaults 0 0\n\
+             tmpfs {d}/a/sub tmpfs defaults 0 0\n\
+             {d}/a/data {d}/c none bind,nofail 0 0\n\
              tmpfs {d}/b tmpfs defaults 0 0\n"
         ),
     );
@@ -409,6 +430,22 @@ fn fstab_failure_without_nofail_exits_1_after_trying_the_rest() {
         "{err}"
     );
     assert!(out.contains(&format!(" {d}/b ")), "{out}");
+    // What needs the failed mount is not mounted on or bound from the
+    // root file system instead.
+    assert!(
+        err.contains(&format!(
+            "etc/fstab:2: not mounting {d}/a/sub: it needs {d}/a, which failed (line 1)"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "warning: {d}/etc/fstab:3: not mounting {d}/c: it needs {d}/a, which failed (line 1) (nofail)"
+        )),
+        "{err}"
+    );
+    assert!(!out.contains(&format!(" {d}/a/sub ")), "{out}");
+    assert!(!out.contains(&format!(" {d}/c ")), "{out}");
 }
 
 /// The fields of the mountinfo lines in `out` whose mount point is `target`.
