@@ -214,8 +214,9 @@ pub fn flag_names(flags: MountFlags) -> String {
 }
 
 /// Decodes fstab/mountinfo octal escapes (`\040` is a space). A backslash
-/// not followed by three octal digits stays as it is.
-pub fn unescape(s: &str) -> String {
+/// not followed by three octal digits stays as it is. `None` when the
+/// escapes give bytes that are not UTF-8 (`\377`).
+pub fn unescape(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -233,7 +234,7 @@ pub fn unescape(s: &str) -> String {
         out.push(c);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8(out).ok()
 }
 
 /// `UUID=`, `LABEL=`, `PARTUUID=`, `PARTLABEL=` become the udev links,
@@ -285,65 +286,76 @@ fn normalize_target(t: &str) -> String {
     }
 }
 
-pub fn parse(path: &Path, text: &str) -> (Vec<Entry>, Vec<FstabError>) {
+/// Parses fstab's bytes: libmount reads them as bytes, and one Latin-1
+/// comment must not cost every mount. A line that is not UTF-8 (after its
+/// escapes are decoded) is reported and skipped.
+pub fn parse(path: &Path, text: impl AsRef<[u8]>) -> (Vec<Entry>, Vec<FstabError>) {
     let mut entries = Vec::new();
     let mut errors = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
+    for (i, raw) in text.as_ref().split(|&b| b == b'\n').enumerate() {
         let line = i + 1;
-        let l = raw.trim();
-        if l.is_empty() || l.starts_with('#') {
+        let l = raw.trim_ascii();
+        // Comments are skipped before decoding: they may be in any encoding.
+        if l.is_empty() || l.starts_with(b"#") {
             continue;
         }
-        let err = |reason| FstabError::Parse {
-            path: path.to_path_buf(),
-            line,
-            reason,
-        };
-        let fields: Vec<String> = l.split_whitespace().map(unescape).collect();
-        let [source, target, fstype, rest @ ..] = fields.as_slice() else {
-            errors.push(err(
-                "expected at least 3 fields (source, mount point, type)",
-            ));
-            continue;
-        };
-        // libmount takes a missing options field as `defaults`.
-        let (options, rest) = rest
-            .split_first()
-            .map_or(("defaults", rest), |(o, r)| (o.as_str(), r));
-        if rest.len() > 2 {
-            errors.push(err("more than 6 fields"));
-            continue;
+        match parse_line(path, line, l) {
+            Ok(entry) => entries.push(entry),
+            Err(reason) => errors.push(FstabError::Parse {
+                path: path.to_path_buf(),
+                line,
+                reason,
+            }),
         }
-        if rest.iter().any(|f| f.parse::<u32>().is_err()) {
-            errors.push(err("dump and pass fields must be numbers"));
-            continue;
-        }
-        if fields.iter().any(|f| f.contains('\0')) {
-            errors.push(err("field contains a NUL byte"));
-            continue;
-        }
-        let is_swap = fstype == "swap" || target == "swap" || target == "none";
-        if !is_swap && !target.starts_with('/') {
-            errors.push(err("mount point must be an absolute path"));
-            continue;
-        }
-        entries.push(Entry {
-            path: path.to_path_buf(),
-            line,
-            source: resolve_source(source),
-            target: normalize_target(target),
-            fstype: fstype.clone(),
-            options: map_options(options),
-        });
     }
     (entries, errors)
+}
+
+/// One entry from a line that is neither empty nor a comment.
+fn parse_line(path: &Path, line: usize, l: &[u8]) -> Result<Entry, &'static str> {
+    let l = std::str::from_utf8(l).map_err(|_| "not valid UTF-8")?;
+    let fields = l
+        .split_whitespace()
+        .map(unescape)
+        .collect::<Option<Vec<_>>>()
+        .ok_or("an escape gives bytes that are not valid UTF-8")?;
+    let [source, target, fstype, rest @ ..] = fields.as_slice() else {
+        return Err("expected at least 3 fields (source, mount point, type)");
+    };
+    // libmount takes a missing options field as `defaults`.
+    let (options, rest) = rest
+        .split_first()
+        .map_or(("defaults", rest), |(o, r)| (o.as_str(), r));
+    if rest.len() > 2 {
+        return Err("more than 6 fields");
+    }
+    if rest.iter().any(|f| f.parse::<u32>().is_err()) {
+        return Err("dump and pass fields must be numbers");
+    }
+    if fields.iter().any(|f| f.contains('\0')) {
+        return Err("field contains a NUL byte");
+    }
+    let is_swap = fstype == "swap" || target == "swap" || target == "none";
+    if !is_swap && !target.starts_with('/') {
+        return Err("mount point must be an absolute path");
+    }
+    Ok(Entry {
+        path: path.to_path_buf(),
+        line,
+        source: resolve_source(source),
+        target: normalize_target(target),
+        fstype: fstype.clone(),
+        options: map_options(options),
+    })
 }
 
 /// Mount points from `/proc/self/mountinfo` text (the fifth field).
 pub fn parse_mountinfo(text: &str) -> Vec<String> {
     text.lines()
         .filter_map(|l| l.split(' ').nth(4))
-        .map(|t| normalize_target(&unescape(t)))
+        // A mount point that is not UTF-8 cannot be one of fstab's.
+        .filter_map(unescape)
+        .map(|t| normalize_target(&t))
         .collect()
 }
 
@@ -529,10 +541,13 @@ mod tests {
 
     #[test]
     fn octal_escapes() {
-        assert_eq!(unescape(r"/mnt/my\040disk"), "/mnt/my disk");
-        assert_eq!(unescape(r"a\011b\134c"), "a\tb\\c");
-        assert_eq!(unescape(r"a\9b\04"), r"a\9b\04");
-        assert_eq!(unescape(r"\777"), r"\777");
+        let u = |s| unescape(s).unwrap();
+        assert_eq!(u(r"/mnt/my\040disk"), "/mnt/my disk");
+        assert_eq!(u(r"a\011b\134c"), "a\tb\\c");
+        assert_eq!(u(r"a\9b\04"), r"a\9b\04");
+        assert_eq!(u(r"\777"), r"\777");
+        assert_eq!(unescape(r"\303\251"), Some("é".to_string()));
+        assert_eq!(unescape(r"\377"), None);
     }
 
     #[test]
@@ -661,7 +676,7 @@ mod tests {
     fn tag_values_are_unquoted_and_encoded_as_udev_names_its_links() {
         let label = |v: &str| resolve_source(&format!("LABEL={v}"));
         assert_eq!(
-            label(&unescape(r"My\040Passport")),
+            label(&unescape(r"My\040Passport").unwrap()),
             r"/dev/disk/by-label/My\x20Passport"
         );
         assert_eq!(label("/boot"), r"/dev/disk/by-label/\x2fboot");
@@ -782,5 +797,25 @@ mod tests {
         assert_eq!(needs_failed(&e[3], &failed), None);
         // Another entry for the same mount point is still tried.
         assert_eq!(needs_failed(&e[4], &failed), None);
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_cost_only_their_line() {
+        let text = b"# Partition f\xfcr Daten\n\
+            tmpfs /mnt/t tmpfs defaults\n\
+            /dev/sd\xff1 /x ext4 defaults\n\
+            tmpfs /mnt/\\377 tmpfs defaults\n\
+            tmpfs /mnt/u tmpfs defaults\r\n";
+        let (e, errs) = parse(Path::new("/etc/fstab"), text);
+        let targets: Vec<&str> = e.iter().map(|e| e.target.as_str()).collect();
+        assert_eq!(targets, ["/mnt/t", "/mnt/u"]);
+        let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            msgs,
+            vec![
+                "/etc/fstab:3: not valid UTF-8",
+                "/etc/fstab:4: an escape gives bytes that are not valid UTF-8",
+            ]
+        );
     }
 }

@@ -189,7 +189,7 @@ fn run_modules(args: &Args) -> bool {
 
 fn run_fstab(args: &Args) -> bool {
     let path = args.root.join("etc/fstab");
-    let text = match fs::read_to_string(&path) {
+    let text = match fs::read(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return true,
         Err(source) => {

@@ -259,6 +259,37 @@ fn fstab_dry_run_binds_after_the_mount_of_their_source() {
     );
 }
 
+/// fstab is bytes: a Latin-1 comment does not stop the mounts, and a line
+/// that is not UTF-8 is reported and skipped.
+#[test]
+fn fstab_dry_run_survives_bytes_that_are_not_utf8() {
+    let r = TempRoot::new("fstab-latin1");
+    r.write("etc/fstab", "");
+    let fstab = r.0.join("etc/fstab");
+    fs::write(
+        &fstab,
+        b"# Partition f\xfcr Daten\ntmpfs /mnt/t tmpfs defaults\n",
+    )
+    .unwrap();
+    let o = run(&["fstab", "--dry-run"], &r.0);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "mount /mnt/t source=tmpfs type=tmpfs flags=-\n");
+
+    fs::write(
+        &fstab,
+        b"tmpfs /mnt/\xfc tmpfs defaults\ntmpfs /mnt/t tmpfs defaults\n",
+    )
+    .unwrap();
+    let o = run(&["fstab", "--dry-run"], &r.0);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("etc/fstab:1: not valid UTF-8"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stdout(&o), "mount /mnt/t source=tmpfs type=tmpfs flags=-\n");
+}
+
 #[test]
 fn fstab_dry_run_order_and_skips() {
     let r = TempRoot::new("fstab");
