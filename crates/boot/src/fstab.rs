@@ -390,10 +390,12 @@ fn is_below(path: &str, dir: &str) -> bool {
 /// Whether `e` must wait for `other`: `other` mounts a file system above
 /// `e`'s mount point, or the one that holds `e`'s source path (a bind
 /// source, a loop image...), which must be there first. Another entry for
-/// the same mount point is not waited for: file order decides.
+/// the same mount point is not waited for: file order decides. `/` needs
+/// nothing (its source may be below `/dev`): it is always there.
 fn needs(e: &Entry, other: &Entry) -> bool {
     let holds_source = e.source.starts_with('/') && is_below(&e.source, &other.target);
-    other.target != e.target && (is_below(&e.target, &other.target) || holds_source)
+    let differ = other.target != e.target && e.target != "/";
+    differ && (is_below(&e.target, &other.target) || holds_source)
 }
 
 /// Each time the first entry, in file order, that needs none of those
@@ -647,6 +649,7 @@ mod tests {
     #[test]
     fn root_and_mounted_api_file_systems_are_remounted_first() {
         let text = "tmpfs /mnt/new tmpfs defaults\n\
+            devtmpfs /dev devtmpfs mode=755\n\
             UUID=x / ext4 errors=remount-ro 0 1\n\
             proc /proc proc hidepid=2\n\
             tmpfs /dev/shm tmpfs nosuid,nodev,noexec\n\
@@ -656,13 +659,14 @@ mod tests {
         let (e, errs) = parse(Path::new("f"), text);
         assert!(errs.is_empty());
         // `/` is missing from this mountinfo: it is remounted all the same.
-        let mounted = ["/proc", "/dev/shm", "/srv", "/run"].map(String::from);
+        let mounted = ["/proc", "/dev", "/dev/shm", "/srv", "/run"].map(String::from);
         let lines: Vec<String> = plan(e, &mounted).iter().map(describe).collect();
         assert_eq!(
             lines,
             vec![
                 "remount / flags=- data=errors=remount-ro",
                 "mount /mnt/new source=tmpfs type=tmpfs flags=-",
+                "remount /dev flags=- data=mode=755",
                 "remount /proc flags=- data=hidepid=2",
                 "remount /dev/shm flags=nosuid,nodev,noexec",
                 "skip /srv (already mounted)",
