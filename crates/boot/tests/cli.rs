@@ -329,34 +329,10 @@ fn fstab_dry_run_order_and_skips() {
     assert_eq!(stdout(&o), "");
 }
 
-/// Whether a privileged test can run (mount(2) needs root). Skipping is
-/// said, and is a failure under CI=true, where the suite runs as root.
-fn can_mount(test: &str) -> bool {
-    if rustix::process::geteuid().is_root() {
-        return true;
-    }
-    assert_ne!(
-        std::env::var("CI").as_deref(),
-        Ok("true"),
-        "CI=true but not root: {test} cannot run"
-    );
-    println!("skipped: {test} needs root");
-    false
-}
-
-/// Runs `script` with `sh` in a private mount namespace; what it mounts
-/// goes away with it.
-fn in_private_namespace(script: &str) -> Output {
-    Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", script])
-        .output()
-        .unwrap()
-}
-
 /// Whether a root-only test can run: skipped with a reason otherwise, but
 /// a failure under CI=true, where the suite runs as root and must not skip.
 fn root_or_skip(test: &str) -> bool {
-    if is_root() {
+    if rustix::process::geteuid().is_root() {
         return true;
     }
     assert_ne!(
@@ -380,7 +356,7 @@ fn unshare_sh(namespaces: &[&str], script: &str) -> Output {
 
 #[test]
 fn fstab_mounts_in_private_namespace() {
-    if !can_mount("fstab_mounts_in_private_namespace") {
+    if !root_or_skip("fstab_mounts_in_private_namespace") {
         return;
     }
     let r = TempRoot::new("fstab-real");
@@ -397,7 +373,7 @@ fn fstab_mounts_in_private_namespace() {
         ),
     );
     let script = format!("{BIN} fstab --root {d} && echo EXIT-OK && cat /proc/self/mountinfo");
-    let o = in_private_namespace(&script);
+    let o = unshare_sh(&["--mount"], &script);
     let out = stdout(&o);
     let err = stderr(&o);
     assert!(o.status.success(), "stdout:\n{out}\nstderr:\n{err}");
@@ -437,7 +413,7 @@ fn fstab_mounts_in_private_namespace() {
 
 #[test]
 fn fstab_failure_without_nofail_exits_1_after_trying_the_rest() {
-    if !can_mount("fstab_failure_without_nofail_exits_1_after_trying_the_rest") {
+    if !root_or_skip("fstab_failure_without_nofail_exits_1_after_trying_the_rest") {
         return;
     }
     let r = TempRoot::new("fstab-fail");
@@ -452,7 +428,7 @@ fn fstab_failure_without_nofail_exits_1_after_trying_the_rest() {
         ),
     );
     let script = format!("{BIN} fstab --root {d}; echo status=$?; cat /proc/self/mountinfo");
-    let o = in_private_namespace(&script);
+    let o = unshare_sh(&["--mount"], &script);
     let out = stdout(&o);
     let err = stderr(&o);
     assert!(out.contains("status=1"), "{out}\n{err}");
@@ -493,7 +469,7 @@ fn mountinfo_of<'a>(out: &'a str, target: &str) -> Vec<Vec<&'a str>> {
 /// host's root is never remounted.
 #[test]
 fn fstab_remounts_a_read_only_root_and_api_mounts() {
-    if !can_mount("fstab_remounts_a_read_only_root_and_api_mounts") {
+    if !root_or_skip("fstab_remounts_a_read_only_root_and_api_mounts") {
         return;
     }
     let r = TempRoot::new("fstab-remount");
@@ -522,7 +498,7 @@ fn fstab_remounts_a_read_only_root_and_api_mounts() {
          chroot $N /vigil-boot fstab\n\
          echo EXIT-OK; cat /proc/self/mountinfo"
     );
-    let o = in_private_namespace(&script);
+    let o = unshare_sh(&["--mount"], &script);
     let out = stdout(&o);
     let err = stderr(&o);
     assert!(out.contains("EXIT-OK"), "stdout:\n{out}\nstderr:\n{err}");
