@@ -912,6 +912,7 @@ impl Daemon {
                 // Only a barrier: its fd was closed on receipt, which releases the sender.
                 continue;
             }
+            let fields = self.vet_main_pid(fields, creds);
             let now = self.now();
             let event = if self.engine.unit_of_pid(creds.pid).is_some() {
                 Event::Notify {
@@ -944,6 +945,57 @@ impl Daemon {
             self.handover.dirty = true;
             self.process_actions();
         }
+    }
+
+    /// The unit a process belongs to: one it tracks, or one whose process
+    /// group or session the process is in (each spawn leads its own).
+    fn unit_of_process(&self, pid: u32) -> Option<String> {
+        if let Some(unit) = self.engine.unit_of_pid(pid) {
+            return Some(unit.to_string());
+        }
+        vigil_platform::getpgid(pid)
+            .ok()
+            .and_then(|pgid| self.engine.unit_of_pid(pgid))
+            .map(str::to_string)
+            .or_else(|| self.unit_of_session(pid))
+    }
+
+    /// `MAINPID=` names what vigild will signal, with its process group, at the
+    /// unit's stop: never init or vigild itself, and from a sender that is not
+    /// root only a process of the sender's own unit (systemd likewise refuses a
+    /// PID outside the service's cgroup). A refused one is dropped and said.
+    fn vet_main_pid(
+        &mut self,
+        fields: Vec<(String, String)>,
+        sender: vigil_platform::Credentials,
+    ) -> Vec<(String, String)> {
+        let unit = self.unit_of_process(sender.pid);
+        let mut kept = Vec::with_capacity(fields.len());
+        for (key, value) in fields {
+            let Some(pid) = (key == "MAINPID")
+                .then(|| value.parse::<u32>().ok())
+                .flatten()
+            else {
+                kept.push((key, value));
+                continue;
+            };
+            let why = if pid <= 1 || pid == self.procs.manager_pid {
+                Some("init or the manager itself")
+            } else if sender.uid != 0 && self.unit_of_process(pid) != unit {
+                Some("a process outside the sender's unit, from a sender that is not root")
+            } else {
+                None
+            };
+            match why {
+                Some(why) => self.say(
+                    Level::Warning,
+                    unit.as_deref(),
+                    &format!("MAINPID={pid} refused: {why}"),
+                ),
+                None => kept.push((key, value)),
+            }
+        }
+        kept
     }
 
     /// Carries out every pending engine action, including those that carrying

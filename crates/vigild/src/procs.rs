@@ -505,6 +505,15 @@ impl Daemon {
     /// pidfd is held per service (each one more descriptor every new child would
     /// have to close at exec).
     pub(crate) fn signal(&mut self, unit: &str, pid: u32, signal: i32, group: bool) {
+        // Never init or this manager, whatever a unit claimed as its main PID.
+        if pid <= 1 || pid == self.procs.manager_pid {
+            self.say(
+                Level::Warning,
+                Some(unit),
+                &format!("refusing to send signal {signal} to process {pid}"),
+            );
+            return;
+        }
         let result = if group {
             // The group the process is in now: a forking daemon that did not call
             // setsid() is still in the group of the process vigild started, which

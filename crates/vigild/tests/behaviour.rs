@@ -3273,6 +3273,66 @@ fn vigil_shutdown_during_the_stop_keeps_the_main_units_exit_code() {
 }
 
 #[test]
+fn mainpid_outside_the_unit_from_a_service_that_is_not_root_is_refused() {
+    if !require_root("mainpid_outside_the_unit_from_a_service_that_is_not_root_is_refused") {
+        return;
+    }
+    // A root process that belongs to no unit: what the service points at.
+    let mut victim = std::process::Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .unwrap();
+    let _reap = Reap(vec![victim.id()]);
+    let unit = format!(
+        "[Service]\nType=notify\nNotifyAccess=all\nUser=nobody\n\
+         ExecStart=/bin/sh -c '{} notify --ready MAINPID={}; exec sleep 1000'\n",
+        vigil_path(),
+        victim.id()
+    );
+    let mut m = Manager::start(&[("evil.service", &unit)]);
+    m.vigil_ok(&["start", "evil"]);
+    m.expect_stderr(&format!("MAINPID={} refused", victim.id()));
+    m.vigil_ok(&["stop", "evil"]);
+    assert!(
+        victim.try_wait().unwrap().is_none(),
+        "the process outside the unit was killed"
+    );
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+}
+
+#[test]
+fn mainpid_1_is_refused_even_from_root() {
+    if !require_root("mainpid_1_is_refused_even_from_root") {
+        return;
+    }
+    // Under vigil-init, as PID 1 of a namespace: SIGTERM to it would end the
+    // container, as it would power a machine off.
+    let unit = format!(
+        "[Service]\nType=notify\nNotifyAccess=all\n\
+         ExecStart=/bin/sh -c '{} notify --ready MAINPID=1; exec sleep 1000'\n",
+        vigil_path()
+    );
+    let mut m = Manager::start_under_init(
+        &[
+            ("default.target", "[Unit]\nWants=claim.service\n"),
+            ("claim.service", &unit),
+        ],
+        &[],
+    );
+    m.expect_stderr("MAINPID=1 refused");
+    m.vigil_ok(&["restart", "claim"]);
+    m.wait_state("claim", "running");
+    assert!(
+        !m.drain_stderr()
+            .iter()
+            .any(|l| l.contains("vigil-init: signal 15")),
+        "vigil-init got SIGTERM"
+    );
+    m.vigil_ok(&["list"]);
+}
+
+#[test]
 fn notify_reload_type_gets_reload_signal_and_reloads_until_ready() {
     let vigil = vigil_path();
     let unit = format!(
