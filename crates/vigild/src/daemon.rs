@@ -394,19 +394,33 @@ impl Daemon {
         self.end_with(code);
     }
 
-    /// The main unit's code once it ended in `state`: its main process's code,
-    /// 128+N when signal N killed it, else 0, or 1 for a failure with no code of
-    /// its own (a failed start).
+    /// The main unit's code once it ended in `state`, as a shell or tini would
+    /// give it: the failing process's code, 128+N when signal N killed it, 127
+    /// when its program was not found and 126 when it could not be executed;
+    /// 0 for a clean end, 1 for a failure with no code of its own.
     fn main_code(&self, unit: &str, state: State) -> u8 {
-        let code = match self.engine.unit(unit).and_then(|i| i.last_exit) {
-            Some(ExitStatus::Exited(code)) => (code & 0xff) as u8,
-            Some(ExitStatus::Signaled(sig)) => (128 + (sig & 0x7f)) as u8,
-            None => 0,
+        let info = self.engine.unit(unit);
+        let failure = info.as_ref().and_then(|i| i.reason.clone());
+        let code = match (state, failure) {
+            (State::Failed, Some(Reason::ExitCode(code))) => code & 0xff,
+            (State::Failed, Some(Reason::Signal(sig))) => 128 + (sig & 0x7f),
+            (State::Failed, Some(Reason::ExecFailed { stage, errno })) if stage == "exec" => {
+                match errno {
+                    2 => 127,      // ENOENT
+                    8 | 13 => 126, // ENOEXEC, EACCES
+                    _ => 1,
+                }
+            }
+            // The current run's end (a failure's reason is newer than this).
+            _ => match info.and_then(|i| i.last_exit) {
+                Some(ExitStatus::Exited(code)) => code & 0xff,
+                Some(ExitStatus::Signaled(sig)) => 128 + (sig & 0x7f),
+                None => 0,
+            },
         };
-        if code == 0 && state == State::Failed {
-            1
-        } else {
-            code
+        match (code, state) {
+            (0, State::Failed) => 1,
+            (code, _) => code as u8,
         }
     }
 

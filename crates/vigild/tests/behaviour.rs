@@ -2491,6 +2491,18 @@ fn restarting_the_main_unit_or_what_it_requires_does_not_end_the_container() {
 }
 
 #[test]
+fn a_main_unit_that_cannot_be_executed_gives_127_or_126_as_a_shell_would() {
+    let dir = TempDir::new("main-exec");
+    let plain = dir.path().join("not-executable");
+    fs::write(&plain, "#!/bin/sh\n").unwrap();
+    for (program, code) in [("/nonexistent/app".to_string(), 127), (p(&plain), 126)] {
+        let app = format!("[Service]\nExecStart={program}\n");
+        let mut m = Manager::start_with(&[("app.service", &app)], &["--main", "app"]);
+        assert_eq!(m.wait_exit().code(), Some(code), "{program}");
+    }
+}
+
+#[test]
 fn main_unit_killed_by_a_signal_gives_128_plus_the_signal() {
     let mut m = Manager::start_with(&[("app.service", SIDE)], &["--main", "app"]);
     m.wait_state("app", "running");
