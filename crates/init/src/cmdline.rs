@@ -158,8 +158,8 @@ fn manager_path(args: &Args) -> Str {
     found.unwrap_or(c"/usr/sbin/vigild")
 }
 
-/// The manager's and the shell's programs. The manager's command line: `PATH [--log-to
-/// console] [--target T] [--debug] [--emergency] [--main M] MANAGER-ARGS...` (a container's
+/// The manager's and the shell's programs. The manager's command line: `PATH [--container
+/// --log-to console] [--target T] [--debug] [--emergency] [--main M] MANAGER-ARGS...` (a container's
 /// services log to its stdout, prefixed by unit). The environment is ours without a stale
 /// VIGIL_INIT_FD, with a PATH when it has none (the kernel gives PID 1 none); the
 /// manager's starts with VIGIL_INIT_FD=3.
@@ -196,7 +196,7 @@ pub fn programs(args: &Args, argv: *const *const u8, envp: *const *const u8) -> 
     };
     add(&mut manager.argv, [path]);
     if args.container {
-        add(&mut manager.argv, [c"--log-to", c"console"]);
+        add(&mut manager.argv, [c"--container", c"--log-to", c"console"]);
     }
     if let Some(target) = args.target {
         add(&mut manager.argv, [c"--target", target]);

@@ -96,6 +96,8 @@ pub(crate) struct Daemon {
     pub exit_fixed: bool,
     /// `vigil shutdown` told vigil-init `exit 0`: a worse end must be told too.
     pub told_exit: bool,
+    /// In a container, the emergency shell was had once.
+    pub emergency_spent: bool,
     /// Units that failed during the shutdown (a stop timeout, a main process
     /// that exited badly on SIGTERM, the global deadline).
     pub failed_in_stop: Vec<String>,
@@ -270,6 +272,7 @@ impl Daemon {
             exit_fixed: false,
             told_exit: false,
             failed_in_stop: Vec::new(),
+            emergency_spent: false,
             shutdown_started: None,
             shutdown_check: None,
             started_at: vigil_platform::monotonic_now(),
@@ -471,6 +474,14 @@ impl Daemon {
         if self.phase != Phase::Running {
             return;
         }
+        if self.opts.container && self.emergency_spent {
+            // A container's shell has no console: one that ends at once (stdin
+            // at /dev/null, no /bin/sh) would have the target retried every
+            // second for ever. One shell, one retry.
+            let what = "a container gets one emergency shell; what runs keeps running";
+            self.say(Level::Error, None, &format!("{why}: {what}"));
+            return;
+        }
         let shell = self.tell_init("emergency");
         let what = if shell {
             "emergency shell on the console; the boot target is tried again when it exits"
@@ -486,6 +497,7 @@ impl Daemon {
         if self.phase != Phase::Running {
             return;
         }
+        self.emergency_spent = true;
         let target = self.opts.target.clone();
         self.say(
             Level::Info,

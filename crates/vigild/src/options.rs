@@ -33,6 +33,9 @@ options:
                        SIGHUP, SIGUSR1, SIGUSR2 and SIGWINCH go to its main process
   --emergency          start no unit: ask vigil-init for the emergency shell on the
                        console; the boot target is started when the shell exits
+  --container          the manager of a container (vigil-init --container passes it): one
+                       emergency shell at most; a boot target that fails after it is
+                       reported and the rest keeps running
   --shutdown-timeout SECONDS
                        the whole shutdown's deadline (default 300): past it, what still
                        runs is killed. Each unit's own TimeoutStopSec= applies first
@@ -66,6 +69,8 @@ pub struct Options {
     pub emergency: bool,
     /// The global deadline of a shutdown.
     pub shutdown_timeout: std::time::Duration,
+    /// `--container` (vigil-init in container mode): one emergency shell at most.
+    pub container: bool,
 }
 
 #[derive(Debug, PartialEq)]
@@ -95,6 +100,7 @@ pub fn parse(args: &[String]) -> Result<Options, OptionsError> {
         main: None,
         emergency: false,
         shutdown_timeout: std::time::Duration::from_secs(300),
+        container: false,
     };
     let mut emergency = false;
     let mut it = args.iter();
@@ -113,6 +119,7 @@ pub fn parse(args: &[String]) -> Result<Options, OptionsError> {
             "-h" | "--help" => return Err(OptionsError::Help),
             "--debug" => opts.debug = true,
             "--emergency" => emergency = true,
+            "--container" => opts.container = true,
             "--shutdown-timeout" => {
                 let v = value(flag)?;
                 let secs = v.parse::<u64>().map_err(|_| {

@@ -105,3 +105,37 @@ fn emergency_mode_starts_nothing_until_the_shell_exits() {
     );
     wait_until("one start", || read(&d.join("svc.starts")) == "started\n");
 }
+
+#[test]
+fn a_container_gets_one_emergency_shell_not_a_loop() {
+    // A shell that ends at once (as `docker run -d` gives it: stdin at
+    // /dev/null) and a boot target that fails every time: one shell, one
+    // retry, then the failure is reported and the manager goes on.
+    if !require_root("a_container_gets_one_emergency_shell_not_a_loop") {
+        return;
+    }
+    let out = TempDir::new("emergency-container");
+    let d = out.path();
+    let socket = d.join("control.sock");
+    let shell = shell(d, &socket, "");
+    let broken = format!(
+        "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo run >> {}/broken.runs; exit 1'\n",
+        d.display()
+    );
+    let mut m = Manager::start_under_init_with(
+        &[
+            (
+                "default.target",
+                "[Unit]\nRequires=broken.service\nAfter=broken.service\n",
+            ),
+            ("broken.service", &broken),
+        ],
+        &["--shell", &shell],
+        &["--socket", socket.to_str().unwrap()],
+    );
+    m.expect_stderr("emergency shell ended: starting default.target");
+    m.expect_stderr("a container gets one emergency shell; what runs keeps running");
+    assert_eq!(read(&d.join("shell.runs")), "run\n", "one shell");
+    assert_eq!(read(&d.join("broken.runs")), "run\nrun\n", "one retry");
+    m.vigil_ok(&["list"]);
+}
