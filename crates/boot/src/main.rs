@@ -197,9 +197,13 @@ fn run_fstab(args: &Args) -> bool {
             return false;
         }
     };
+    // A line that cannot be read names no mount to fail: it is skipped with a
+    // warning, as systemd's fstab generator does. Only mounts fail the unit
+    // (and with it local-fs.target and the boot).
     let (entries, errors) = fstab::parse(&path, &text);
-    let ok = errors.is_empty();
-    errors.into_iter().for_each(error);
+    errors
+        .into_iter()
+        .for_each(|e| error(format!("warning: {e}")));
     let mounted = match fs::read_to_string("/proc/self/mountinfo") {
         Ok(t) => fstab::parse_mountinfo(&t),
         Err(e) => {
@@ -209,7 +213,7 @@ fn run_fstab(args: &Args) -> bool {
             Vec::new()
         }
     };
-    mount_all(fstab::plan(entries, &mounted), args.dry_run) && ok
+    mount_all(fstab::plan(entries, &mounted), args.dry_run)
 }
 
 /// Mounts in plan order. An entry that needs a mount that failed (its

@@ -149,12 +149,13 @@ fn enabled_units_are_wanted_and_fstab_is_required_by_local_fs() {
         &SpecifierContext::from_environment(),
     );
     let sysinit = &set.get("sysinit.target").unwrap().deps;
+    // A mount that fails fails the boot (and brings the emergency shell).
+    assert_eq!(sysinit.requires, ["local-fs.target"]);
     let mut wants = sysinit.wants.clone();
     wants.sort();
     assert_eq!(
         wants,
         [
-            "local-fs.target",
             "vigil-fstab.service",
             "vigil-hostname.service",
             "vigil-modules.service",

@@ -139,3 +139,69 @@ fn a_container_gets_one_emergency_shell_not_a_loop() {
     assert_eq!(read(&d.join("broken.runs")), "run\nrun\n", "one retry");
     m.vigil_ok(&["list"]);
 }
+
+#[test]
+fn a_mount_of_fstab_that_fails_stops_the_boot_for_the_emergency_shell() {
+    // The units vigil ships (crates/boot/units), vigil-fstab enabled as
+    // `vigil enable` does, its mounting replaced by a failure: the services
+    // must not start on an incomplete set of file systems.
+    if !require_root("a_mount_of_fstab_that_fails_stops_the_boot_for_the_emergency_shell") {
+        return;
+    }
+    let out = TempDir::new("emergency-fstab");
+    let d = out.path();
+    let units = d.join("units");
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../boot/units");
+    fs::create_dir_all(&units).unwrap();
+    for entry in fs::read_dir(&shipped).unwrap() {
+        let entry = entry.unwrap();
+        let to = units.join(entry.file_name());
+        match fs::read_link(entry.path()) {
+            Ok(target) => std::os::unix::fs::symlink(target, to).unwrap(),
+            Err(_) => {
+                fs::copy(entry.path(), to).unwrap();
+            }
+        }
+    }
+    for (dir, unit) in [
+        ("sysinit.target.wants", "vigil-fstab.service"),
+        ("local-fs.target.requires", "vigil-fstab.service"),
+        ("multi-user.target.wants", "svc.service"),
+    ] {
+        fs::create_dir_all(units.join(dir)).unwrap();
+        std::os::unix::fs::symlink(format!("../{unit}"), units.join(dir).join(unit)).unwrap();
+    }
+    fs::create_dir_all(units.join("vigil-fstab.service.d")).unwrap();
+    fs::write(
+        units.join("vigil-fstab.service.d/fails.conf"),
+        "[Service]\nExecStart=\nExecStart=/bin/false\n",
+    )
+    .unwrap();
+    fs::write(
+        units.join("svc.service"),
+        "[Service]\nExecStart=/bin/sleep 1000\n[Install]\nWantedBy=multi-user.target\n",
+    )
+    .unwrap();
+    let socket = d.join("control.sock");
+    let shell = shell(d, &socket, "");
+    let mut m = Manager::start_under_init_with(
+        &[],
+        &["--shell", &shell],
+        &[
+            "--socket",
+            socket.to_str().unwrap(),
+            "--config-dir",
+            units.to_str().unwrap(),
+        ],
+    );
+    m.expect_stderr("multi-user.target cannot be reached: emergency shell on the console");
+    m.expect_stderr("a container gets one emergency shell");
+    assert_eq!(m.state("vigil-fstab.service"), "failed");
+    // Failed for its dependency (sysinit.target), never started.
+    assert_eq!(m.state("svc.service"), "failed");
+    let started = m
+        .drain_stderr()
+        .iter()
+        .any(|l| l.contains("svc.service: -> starting"));
+    assert!(!started, "a service started on a half-mounted system");
+}
