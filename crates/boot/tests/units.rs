@@ -175,3 +175,59 @@ fn enabled_units_are_wanted_and_fstab_is_required_by_local_fs() {
     assert!(rundirs.after.contains(&"local-fs.target".to_string()));
     fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn scripts_install_enables_the_boot_duties_once() {
+    let tmp = std::env::temp_dir().join(format!("vigil-boot-install-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    let (root, bin) = (tmp.join("root"), tmp.join("bin"));
+    fs::create_dir_all(&bin).unwrap();
+    for b in ["vigil", "vigild", "vigil-boot", "vigil-init"] {
+        fs::write(bin.join(b), "#!/bin/sh\n").unwrap();
+        let mut perm = fs::metadata(bin.join(b)).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+        fs::set_permissions(bin.join(b), perm).unwrap();
+    }
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/install");
+    let install = || {
+        let out = std::process::Command::new(&script)
+            .arg("--root")
+            .arg(&root)
+            .arg("--bin-dir")
+            .arg(&bin)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    install();
+    assert!(root.join("usr/sbin/vigil-init").exists());
+    assert!(root.join("usr/lib/vigil/vigild").exists());
+    let load = || {
+        load_dirs(
+            &[root.join("etc/vigil"), root.join("usr/lib/vigil")],
+            &SpecifierContext::from_environment(),
+        )
+    };
+    let set = load();
+    // Pulled in by the default target, through sysinit.target.
+    assert_eq!(set.get("default.target").unwrap().name, "multi-user.target");
+    let mut wants = set.get("sysinit.target").unwrap().deps.wants.clone();
+    wants.sort();
+    let mut services = SERVICES.to_vec();
+    services.sort();
+    assert_eq!(wants, services);
+    assert_eq!(
+        set.get("local-fs.target").unwrap().deps.requires,
+        ["vigil-fstab.service"]
+    );
+    // The admin turns one off; an upgrade keeps it off.
+    fs::remove_file(root.join("etc/vigil/sysinit.target.wants/vigil-sysctl.service")).unwrap();
+    install();
+    let wants = load().get("sysinit.target").unwrap().deps.wants.clone();
+    assert!(
+        !wants.contains(&"vigil-sysctl.service".to_string()),
+        "{wants:?}"
+    );
+    assert_eq!(wants.len(), 4, "{wants:?}");
+    fs::remove_dir_all(&tmp).unwrap();
+}
