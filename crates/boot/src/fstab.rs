@@ -73,6 +73,8 @@ pub struct Options {
     pub propagation: Option<MountPropagationFlags>,
     pub nofail: bool,
     pub noauto: bool,
+    /// `_netdev`: the file system needs the network.
+    pub netdev: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +173,7 @@ pub fn map_options(text: &str) -> Options {
         propagation: None,
         nofail: false,
         noauto: false,
+        netdev: false,
     };
     for opt in text.split(',').filter(|s| !s.is_empty()) {
         if let Some((_, f)) = FLAG_NAMES.iter().find(|(n, _)| *n == opt) {
@@ -186,6 +189,7 @@ pub fn map_options(text: &str) -> Options {
                 "remount" => o.kind = Kind::Remount,
                 "nofail" => o.nofail = true,
                 "noauto" => o.noauto = true,
+                "_netdev" => o.netdev = true,
                 _ if userspace_only(opt) => {}
                 _ => {
                     if !o.data.is_empty() {
@@ -417,12 +421,40 @@ pub fn needs_failed<'a>(e: &Entry, failed: &'a [Entry]) -> Option<&'a Entry> {
     failed.iter().find(|f| needs(e, f))
 }
 
+/// File system types that reach a server through the network (and a mount
+/// helper that resolves it), as systemd's fstab generator lists them.
+const NETWORK_TYPES: [&str; 12] = [
+    "nfs",
+    "nfs4",
+    "cifs",
+    "smb3",
+    "smbfs",
+    "sshfs",
+    "fuse.sshfs",
+    "ncpfs",
+    "ncp",
+    "glusterfs",
+    "ceph",
+    "davfs",
+];
+
+/// Skipped with this reason when a network file system: vigil-boot mounts
+/// the local ones, before any network is up, and would only fail on these
+/// (and a failed mount stops the boot).
+pub const NETWORK: &str = "network file system: not mounted by vigil-boot";
+
+fn is_network(entry: &Entry) -> bool {
+    entry.options.netdev || NETWORK_TYPES.contains(&entry.fstype.as_str())
+}
+
 fn decide(mut entry: Entry, mounted: &[String]) -> Action {
     let is_mounted = mounted.contains(&entry.target);
     let reason = if is_swap(&entry) {
         "swap"
     } else if entry.options.noauto {
         "noauto"
+    } else if is_network(&entry) && entry.target != "/" {
+        NETWORK
     } else if entry.target == "/"
         || (is_mounted && REMOUNT_WHEN_MOUNTED.contains(&entry.target.as_str()))
     {

@@ -227,8 +227,14 @@ fn mount_all(actions: Vec<fstab::Action>, dry_run: bool) -> bool {
             println!("{}", fstab::describe(&action));
             continue;
         }
-        let fstab::Action::Mount(entry) = action else {
-            continue;
+        let entry = match action {
+            fstab::Action::Mount(entry) => entry,
+            fstab::Action::Skip { entry, reason } if reason == fstab::NETWORK => {
+                let at = format!("{}:{}", entry.path.display(), entry.line);
+                error(format!("warning: {at}: {}: {reason}", entry.target));
+                continue;
+            }
+            fstab::Action::Skip { .. } => continue,
         };
         let result = match fstab::needs_failed(&entry, &failed) {
             Some(needed) => Err(fstab::FstabError::NeedsFailed {

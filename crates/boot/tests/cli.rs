@@ -292,6 +292,27 @@ fn fstab_dry_run_survives_bytes_that_are_not_utf8() {
 }
 
 #[test]
+fn fstab_network_file_systems_are_skipped_not_failed() {
+    let r = TempRoot::new("fstab-net");
+    r.write(
+        "etc/fstab",
+        "server:/export /mnt/nfs nfs defaults 0 0\n\
+         //srv/share /mnt/smb cifs credentials=/etc/c 0 0\n\
+         /dev/sdc1 /mnt/iscsi ext4 _netdev 0 0\n\
+         tmpfs /mnt/t tmpfs defaults 0 0\n",
+    );
+    let o = run(&["fstab", "--dry-run"], &r.0);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "skip /mnt/nfs (network file system: not mounted by vigil-boot)\n\
+         skip /mnt/smb (network file system: not mounted by vigil-boot)\n\
+         skip /mnt/iscsi (network file system: not mounted by vigil-boot)\n\
+         mount /mnt/t source=tmpfs type=tmpfs flags=-\n"
+    );
+}
+
+#[test]
 fn fstab_dry_run_order_and_skips() {
     let r = TempRoot::new("fstab");
     r.write(
