@@ -39,7 +39,7 @@ pub use exec::{
 pub use memory::{adopt_fd, memfd, release_free_heap, set_cloexec};
 pub use pipe::{log_pipe, pipe_cloexec, read_nonblocking, set_nonblocking, write_nonblocking};
 pub use process::{
-    ExitStatus, geteuid, getgid, getpgid, getpid, getuid, kill, kill_group, pidfd_open,
+    ExitStatus, geteuid, getgid, getpgid, getpid, getppid, getuid, kill, kill_group, pidfd_open,
     pidfd_send_signal, raise_nofile_limit, reap_any, set_child_subreaper,
 };
 pub use signal::{SigInfo, SignalFd, ignore_signal, signal_from_name, signal_name};

@@ -144,6 +144,11 @@ pub fn getpid() -> u32 {
         .unsigned_abs()
 }
 
+/// The parent's PID (0 when the parent is in another PID namespace).
+pub fn getppid() -> u32 {
+    rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get().unsigned_abs())
+}
+
 pub fn getuid() -> u32 {
     rustix::process::getuid().as_raw()
 }

@@ -828,6 +828,21 @@ impl Daemon {
             };
             match info.signo {
                 libc_sig::SIGCHLD => self.reap(),
+                // Under vigil-init only its own SIGTERM means the end: a manager
+                // that stopped everything for anyone else would be restarted by
+                // it, and start everything again.
+                libc_sig::SIGTERM | libc_sig::SIGINT
+                    if self.init.is_some() && info.pid != vigil_platform::getppid() =>
+                {
+                    self.say(
+                        Level::Warning,
+                        None,
+                        &format!(
+                            "signal {} from process {} ignored: under vigil-init, end with `vigil shutdown`, `vigil poweroff` or a signal to vigil-init",
+                            info.signo, info.pid
+                        ),
+                    );
+                }
                 libc_sig::SIGTERM | libc_sig::SIGINT => {
                     self.say(Level::Info, None, "signal received: stopping every unit");
                     self.begin_shutdown();

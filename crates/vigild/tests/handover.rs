@@ -643,3 +643,30 @@ fn a_full_fd_store_keeps_the_state_and_a_crash_starts_nothing_twice() {
     );
     assert_eq!(m.main_pid("late.service").to_string(), starts[0]);
 }
+
+#[test]
+fn sigterm_to_the_manager_from_anyone_but_vigil_init_is_ignored() {
+    // Stopping every service for it would only have vigil-init restart the
+    // manager, which would start them all again.
+    if !require_root("sigterm_to_the_manager_from_anyone_but_vigil_init_is_ignored") {
+        return;
+    }
+    let mut m = Manager::start_under_init(
+        &[
+            ("default.target", "[Unit]\nWants=svc.service\n"),
+            ("svc.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ],
+        &[],
+    );
+    m.wait_state("svc.service", "running");
+    let pid = m.main_pid("svc.service");
+    let vigild = m.vigild_pid().unwrap();
+    assert!(harness::send_signal(vigild, "TERM"));
+    m.expect_stderr("signal 15 from process");
+    assert_eq!(m.vigild_pid(), Some(vigild), "the same manager");
+    assert_eq!(m.main_pid("svc.service"), pid, "the same service");
+    // vigil-init's own SIGTERM still ends everything.
+    let init = harness::children(m.pid())[0];
+    assert!(harness::send_signal(init, "TERM"));
+    assert!(m.wait_exit().success());
+}
