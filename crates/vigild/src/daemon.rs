@@ -575,6 +575,32 @@ impl Daemon {
 
     /// Reads the configuration directories afresh, with the instances made on
     /// demand so far.
+    /// vigil stops units at a shutdown and starts none: a unit enabled into
+    /// shutdown.target or a power target (a random seed saved, `alsactl
+    /// store`) would silently never run. Said at every load.
+    fn warn_of_units_at_shutdown(&mut self, set: &LoadedSet) {
+        const AT_SHUTDOWN: [&str; 7] = [
+            "shutdown.target",
+            "final.target",
+            "umount.target",
+            "halt.target",
+            "poweroff.target",
+            "reboot.target",
+            "kexec.target",
+        ];
+        for target in AT_SHUTDOWN {
+            let wanted = set.wants_dirs.get(target).into_iter().flatten();
+            let required = set.requires_dirs.get(target).into_iter().flatten();
+            for (unit, link) in wanted.chain(required) {
+                let msg = format!(
+                    "{}: pulled in by {target}, which vigil never starts: it does not run at shutdown (ExecStop= of a unit with RemainAfterExit=yes does)",
+                    link.display()
+                );
+                self.say(Level::Warning, Some(unit), &msg);
+            }
+        }
+    }
+
     pub fn read_config(&mut self) -> LoadedSet {
         let mut set = vigil_units::load::load_dirs(&self.opts.config_dirs, &self.spec_ctx);
         let instances: Vec<String> = self.instances.iter().cloned().collect();
@@ -603,6 +629,7 @@ impl Daemon {
     /// The definitions live in the engine only: vigild keeps no copy.
     pub fn load(&mut self) -> (Vec<String>, Vec<String>, Vec<String>) {
         let set = self.read_config();
+        self.warn_of_units_at_shutdown(&set);
         for d in &set.diagnostics {
             // The diagnostic names its own severity.
             self.logs.manager_stderr(d.to_string());

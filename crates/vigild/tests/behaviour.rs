@@ -1640,6 +1640,25 @@ fn a_boot_target_that_does_not_exist_asks_for_the_emergency_shell() {
 }
 
 #[test]
+fn a_unit_enabled_into_shutdown_target_is_named_as_never_running() {
+    let dir = TempDir::new("at-shutdown");
+    let units = dir.path().join("units");
+    write_file(&units.join("default.target"), "[Unit]\n");
+    write_file(
+        &units.join("save.service"),
+        "[Unit]\nDefaultDependencies=no\nBefore=shutdown.target\n\
+         [Service]\nType=oneshot\nExecStart=/bin/true\n\
+         [Install]\nWantedBy=shutdown.target\n",
+    );
+    let wants = units.join("shutdown.target.wants");
+    fs::create_dir_all(&wants).unwrap();
+    symlink("../save.service", wants.join("save.service")).unwrap();
+    let mut m = Manager::start_with(&[], &["--config-dir", &p(&units)]);
+    let line = m.expect_stderr("pulled in by shutdown.target, which vigil never starts");
+    assert!(line.contains("save.service"), "{line}");
+}
+
+#[test]
 fn a_wants_symlink_enables_a_unit_at_boot_and_instantiates_templates() {
     let dir = TempDir::new("wantsdir");
     let units = dir.path().join("units");
