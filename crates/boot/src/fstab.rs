@@ -509,6 +509,26 @@ pub fn describe(a: &Action) -> String {
 
 /// Mounts one entry, creating its mount point when missing (an empty file
 /// when binding a file, since a file can only be bound onto a file).
+/// The per-mount flags of what is mounted at `target` that a remount must
+/// repeat to keep.
+fn kept_flags(target: &Path) -> MountFlags {
+    use rustix::fs::StatVfsMountFlags as S;
+    let Ok(st) = rustix::fs::statvfs(target) else {
+        return MountFlags::empty();
+    };
+    let kept = [
+        (S::NOSUID, MountFlags::NOSUID),
+        (S::NODEV, MountFlags::NODEV),
+        (S::NOEXEC, MountFlags::NOEXEC),
+        (S::NOATIME, MountFlags::NOATIME),
+        (S::NODIRATIME, MountFlags::NODIRATIME),
+        (S::RELATIME, MountFlags::RELATIME),
+    ];
+    kept.into_iter()
+        .filter(|(st_flag, _)| st.f_flag.contains(*st_flag))
+        .fold(MountFlags::empty(), |all, (_, flag)| all | flag)
+}
+
 pub fn mount_entry(e: &Entry) -> Result<(), FstabError> {
     let target = Path::new(&e.target);
     if e.options.kind != Kind::Remount && fs::symlink_metadata(target).is_err() {
@@ -545,12 +565,15 @@ pub fn mount_entry(e: &Entry) -> Result<(), FstabError> {
                 rustix::mount::mount_bind(&e.source, target)
             };
             // A bind mount ignores flags; they take effect only on a
-            // remount of the new bind mount.
+            // remount of the new bind mount, which replaces them all: the
+            // source's nosuid, nodev, noexec and atime are kept, as mount(8)
+            // keeps them (`bind,ro` of a nosuid mount is not suid).
             bound.and_then(|()| {
                 if flags.is_empty() {
                     Ok(())
                 } else {
-                    rustix::mount::mount_remount(target, MountFlags::BIND | flags, "")
+                    let flags = MountFlags::BIND | flags | kept_flags(target);
+                    rustix::mount::mount_remount(target, flags, "")
                 }
             })
         }

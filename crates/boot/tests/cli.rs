@@ -391,6 +391,7 @@ fn fstab_mounts_in_private_namespace() {
         &format!(
             "tmpfs {d}/mnt/t tmpfs nosuid,nodev,size=1m,mode=0700 0 0\n\
              {d}/src {d}/mnt/t/b none bind,ro 0 0\n\
+             {d}/mnt/t {d}/mnt/c none bind,ro 0 0\n\
              tmpfs {d}/mnt/skip tmpfs noauto 0 0\n\
              tmpfs {d}/mnt/shared tmpfs X-mount.mkdir,nousers,norelatime,shared 0 0\n\
              /nonexistent-dev {d}/mnt/opt ext4 nofail 0 0\n"
@@ -422,6 +423,12 @@ fn fstab_mounts_in_private_namespace() {
     assert!(t.contains(&"tmpfs"), "{t:?}");
     let b = find(&format!("{d}/mnt/t/b"));
     assert!(b[5].split(',').any(|o| o == "ro"), "{b:?}");
+    // A read-only bind of a nosuid,nodev mount stays nosuid,nodev.
+    let c = find(&format!("{d}/mnt/c"));
+    let opts: Vec<&str> = c[5].split(',').collect();
+    for o in ["ro", "nosuid", "nodev"] {
+        assert!(opts.contains(&o), "{o}: {c:?}");
+    }
     assert!(!out.contains(&format!("{d}/mnt/skip ")), "{out}");
     // mount(8)'s options were not given to the kernel, and the mount was
     // made shared afterwards (mountinfo's optional fields).
