@@ -10,6 +10,7 @@ use std::ffi::CString;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use rustix::mount::{MountFlags, MountPropagationFlags};
 
@@ -75,6 +76,8 @@ pub struct Options {
     pub noauto: bool,
     /// `_netdev`: the file system needs the network.
     pub netdev: bool,
+    /// `x-systemd.device-timeout=`: how long to wait for the device node.
+    pub device_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +168,44 @@ fn userspace_only(o: &str) -> bool {
     extension || NAMES.contains(&o) || WITH_VALUE.iter().any(|p| o.starts_with(p))
 }
 
+/// A systemd time span as fstab writes it: `90`, `90s`, `1min`, `500ms`,
+/// `2m 30s`. `0` or `infinity` wait for ever.
+fn timespan(text: &str) -> Option<Duration> {
+    if text == "infinity" {
+        return Some(Duration::MAX);
+    }
+    let mut total = Duration::ZERO;
+    for word in text.split_whitespace() {
+        let at = word
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(word.len());
+        let n: u64 = word.get(..at)?.parse().ok()?;
+        total += match word.get(at..)? {
+            "" | "s" | "sec" => Duration::from_secs(n),
+            "ms" | "msec" => Duration::from_millis(n),
+            "m" | "min" => Duration::from_secs(n.saturating_mul(60)),
+            "h" | "hr" => Duration::from_secs(n.saturating_mul(3600)),
+            _ => return None,
+        };
+    }
+    Some(if total.is_zero() {
+        Duration::MAX
+    } else {
+        total
+    })
+}
+
+/// How long a mount waits for its device node: `x-systemd.device-timeout=`, by
+/// default 90 s as systemd's, for a disk that comes after the boot began (USB,
+/// a RAID assembled, a LUKS volume opened) and its /dev/disk/by-* link.
+pub const DEVICE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The device node a new mount waits for, if it has one that is not there yet.
+pub fn missing_device(e: &Entry) -> Option<&str> {
+    let device = e.source.starts_with("/dev/") && e.options.kind == Kind::New;
+    (device && fs::metadata(&e.source).is_err()).then_some(e.source.as_str())
+}
+
 pub fn map_options(text: &str) -> Options {
     let mut o = Options {
         kind: Kind::New,
@@ -174,6 +215,7 @@ pub fn map_options(text: &str) -> Options {
         nofail: false,
         noauto: false,
         netdev: false,
+        device_timeout: None,
     };
     for opt in text.split(',').filter(|s| !s.is_empty()) {
         if let Some((_, f)) = FLAG_NAMES.iter().find(|(n, _)| *n == opt) {
@@ -190,6 +232,9 @@ pub fn map_options(text: &str) -> Options {
                 "nofail" => o.nofail = true,
                 "noauto" => o.noauto = true,
                 "_netdev" => o.netdev = true,
+                _ if let Some(v) = opt.strip_prefix("x-systemd.device-timeout=") => {
+                    o.device_timeout = timespan(v);
+                }
                 _ if userspace_only(opt) => {}
                 _ => {
                     if !o.data.is_empty() {
@@ -594,6 +639,29 @@ pub fn mount_entry(e: &Entry) -> Result<(), FstabError> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn device_timeouts_are_systemd_time_spans() {
+        let t = |o: &str| map_options(o).device_timeout;
+        assert_eq!(t("defaults"), None);
+        assert_eq!(
+            t("x-systemd.device-timeout=5"),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            t("x-systemd.device-timeout=1min"),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            t("x-systemd.device-timeout=250ms"),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(t("x-systemd.device-timeout=0"), Some(Duration::MAX));
+        assert_eq!(t("x-systemd.device-timeout=soon"), None);
+        // Still not for the kernel.
+        assert_eq!(map_options("x-systemd.device-timeout=5").data, "");
+    }
+
     use super::*;
 
     #[test]

@@ -16,6 +16,7 @@ use std::fmt::Display;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 const USAGE: &str =
     "usage: vigil-boot {hostname|sysctl|modules|fstab|rundirs} [--root DIR] [--dry-run]";
@@ -216,6 +217,31 @@ fn run_fstab(args: &Args) -> bool {
     mount_all(fstab::plan(entries, &mounted), args.dry_run)
 }
 
+/// Waits, up to its device timeout, for the device node of `entry` when it is
+/// not there yet; the mount then says what is missing if it never came. Polls:
+/// a oneshot at boot has no event loop to keep, and udev may create the link
+/// by any of several paths.
+fn wait_for_device(entry: &fstab::Entry) {
+    let Some(device) = fstab::missing_device(entry) else {
+        return;
+    };
+    let limit = entry
+        .options
+        .device_timeout
+        .unwrap_or(fstab::DEVICE_TIMEOUT);
+    let deadline = Instant::now().checked_add(limit);
+    let shown = if deadline.is_some() {
+        format!("up to {} s", limit.as_secs_f64())
+    } else {
+        "with no limit".to_string()
+    };
+    let at = format!("{}:{}", entry.path.display(), entry.line);
+    error(format!("{at}: waiting {shown} for {device}"));
+    while fstab::missing_device(entry).is_some() && deadline.is_none_or(|d| Instant::now() < d) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Mounts in plan order. An entry that needs a mount that failed (its
 /// parent, or the one holding its source) is not mounted, and counts as
 /// failed in turn for the entries that need it.
@@ -244,7 +270,10 @@ fn mount_all(actions: Vec<fstab::Action>, dry_run: bool) -> bool {
                 needed: needed.target.clone(),
                 needed_line: needed.line,
             }),
-            None => fstab::mount_entry(&entry),
+            None => {
+                wait_for_device(&entry);
+                fstab::mount_entry(&entry)
+            }
         };
         match result {
             Ok(()) if entry.options.kind == fstab::Kind::Remount => {

@@ -379,6 +379,43 @@ fn unshare_sh(namespaces: &[&str], script: &str) -> Output {
 }
 
 #[test]
+fn fstab_waits_for_a_device_that_comes_late() {
+    if !root_or_skip("fstab_waits_for_a_device_that_comes_late") {
+        return;
+    }
+    let r = TempRoot::new("fstab-late");
+    let d = r.0.display().to_string();
+    // Under /dev (what is waited for), on its tmpfs: a file, not a block
+    // device, so the mount that waited fails with ENOTBLK, not ENOENT.
+    let late = format!("/dev/shm/vigil-boot-late-{}", std::process::id());
+    let never = format!("/dev/shm/vigil-boot-never-{}", std::process::id());
+    r.write(
+        "etc/fstab",
+        &format!(
+            "{late} {d}/mnt/late ext4 x-systemd.device-timeout=30s 0 0\n\
+             {never} {d}/mnt/never ext4 x-systemd.device-timeout=200ms,nofail 0 0\n"
+        ),
+    );
+    let script = format!(
+        "{BIN} fstab --root {d} 2> {d}/err & \
+         while ! grep -q 'waiting up to 30 s for {late}' {d}/err 2>/dev/null; do sleep 0.01; done; \
+         touch {late}; wait $!; echo exit=$?; cat {d}/err; rm -f {late}"
+    );
+    let o = unshare_sh(&["--mount"], &script);
+    let out = stdout(&o);
+    assert!(out.contains("exit=1"), "{out}");
+    assert!(out.contains("Block device required"), "{out}");
+    assert!(
+        out.contains(&format!("waiting up to 0.2 s for {never}")),
+        "{out}"
+    );
+    assert!(
+        out.contains("No such file or directory (os error 2) (nofail)"),
+        "{out}"
+    );
+}
+
+#[test]
 fn fstab_mounts_in_private_namespace() {
     if !root_or_skip("fstab_mounts_in_private_namespace") {
         return;
