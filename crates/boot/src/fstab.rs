@@ -424,10 +424,61 @@ fn is_swap(e: &Entry) -> bool {
 /// after the entries it needs (`needs`); unrelated entries keep file order.
 /// So the remount of `/` comes first and later mount points can be created.
 pub fn plan(entries: Vec<Entry>, mounted: &[String]) -> Vec<Action> {
-    mount_order(entries)
+    let entries = entries.into_iter().map(|mut e| {
+        e.target = resolve_target(&e.target);
+        e
+    });
+    mount_order(entries.collect())
         .into_iter()
         .map(|e| decide(e, mounted))
         .collect()
+}
+
+/// The mount point with the symlinks of its existing part resolved, where
+/// the kernel will mount (systemd chases them too): with `/home -> var/home`,
+/// `/home` is `/var/home`, below a `/var` of fstab, and found in mountinfo
+/// once mounted. What does not exist yet is kept as written.
+fn resolve_target(target: &str) -> String {
+    use std::path::Component;
+    if !target.starts_with('/') {
+        // `none` of a swap line: no path.
+        return target.to_string();
+    }
+    let mut resolved = PathBuf::from("/");
+    // Components still to walk, the next one last; a symlink puts its own in.
+    let mut todo: Vec<PathBuf> = Path::new(target)
+        .components()
+        .rev()
+        .map(|c| PathBuf::from(c.as_os_str()))
+        .collect();
+    let mut hops = 0;
+    while let Some(part) = todo.pop() {
+        match part.components().next() {
+            Some(Component::RootDir) => resolved = PathBuf::from("/"),
+            Some(Component::ParentDir) => {
+                resolved.pop();
+            }
+            Some(Component::Normal(name)) => {
+                let next = resolved.join(name);
+                match fs::read_link(&next) {
+                    // As the kernel, at most 40 links on the way.
+                    Ok(link) if hops < 40 => {
+                        hops += 1;
+                        todo.extend(
+                            link.components()
+                                .rev()
+                                .map(|c| PathBuf::from(c.as_os_str())),
+                        );
+                    }
+                    _ => resolved = next,
+                }
+            }
+            _ => {}
+        }
+    }
+    resolved
+        .to_str()
+        .map_or_else(|| target.to_string(), str::to_string)
 }
 
 /// Whether `path` is `dir` or below it, by whole components (`/ab` is not
@@ -639,6 +690,26 @@ pub fn mount_entry(e: &Entry) -> Result<(), FstabError> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn mount_points_reached_through_a_symlink_are_resolved_and_ordered() {
+        let dir = std::env::temp_dir().join(format!("vigil-fstab-link-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("var")).unwrap();
+        std::os::unix::fs::symlink("var/home", dir.join("home")).unwrap();
+        let d = dir.to_str().unwrap();
+        let text = format!("/dev/sda4 {d}/home ext4 defaults\n/dev/sda3 {d}/var ext4 defaults\n");
+        let (entries, errors) = parse(Path::new("/etc/fstab"), text.as_bytes());
+        assert!(errors.is_empty(), "{errors:?}");
+        let targets: Vec<String> = plan(entries, &[])
+            .into_iter()
+            .map(|a| match a {
+                Action::Mount(e) | Action::Skip { entry: e, .. } => e.target,
+            })
+            .collect();
+        assert_eq!(targets, [format!("{d}/var"), format!("{d}/var/home")]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn device_timeouts_are_systemd_time_spans() {
