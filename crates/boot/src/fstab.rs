@@ -78,6 +78,8 @@ pub struct Options {
     pub netdev: bool,
     /// `x-systemd.device-timeout=`: how long to wait for the device node.
     pub device_timeout: Option<Duration>,
+    /// `loop` or `loop=`: the source is an image to set up a loop device for.
+    pub loop_device: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +90,8 @@ pub struct Entry {
     pub target: String,
     pub fstype: String,
     pub options: Options,
+    /// The options field as written, for mount(8) when it does the mount.
+    pub written_options: String,
 }
 
 /// What the plan does with an entry, in order.
@@ -147,8 +151,8 @@ const PROPAGATION_NAMES: [(&str, MountPropagationFlags); 8] = [
 ];
 
 /// Options meant for mount(8) and fstab readers, never for the kernel
-/// (libmount's userspace options). `loop` and the helpers are dropped: no
-/// loop device is set up and no mount helper is run.
+/// (libmount's userspace options). An entry with `loop` goes to mount(8),
+/// with its options as written.
 fn userspace_only(o: &str) -> bool {
     const NAMES: [&str; 14] = [
         "defaults", "auto", "noauto", "nofail", "user", "nouser", "users", "nousers", "owner",
@@ -216,6 +220,7 @@ pub fn map_options(text: &str) -> Options {
         noauto: false,
         netdev: false,
         device_timeout: None,
+        loop_device: false,
     };
     for opt in text.split(',').filter(|s| !s.is_empty()) {
         if let Some((_, f)) = FLAG_NAMES.iter().find(|(n, _)| *n == opt) {
@@ -232,6 +237,7 @@ pub fn map_options(text: &str) -> Options {
                 "nofail" => o.nofail = true,
                 "noauto" => o.noauto = true,
                 "_netdev" => o.netdev = true,
+                _ if opt == "loop" || opt.starts_with("loop=") => o.loop_device = true,
                 _ if let Some(v) = opt.strip_prefix("x-systemd.device-timeout=") => {
                     o.device_timeout = timespan(v);
                 }
@@ -395,6 +401,7 @@ fn parse_line(path: &Path, line: usize, l: &[u8]) -> Result<Entry, &'static str>
         target: normalize_target(target),
         fstype: fstype.clone(),
         options: map_options(options),
+        written_options: options.to_string(),
     })
 }
 
@@ -595,6 +602,9 @@ pub fn describe(a: &Action) -> String {
                 s.push_str(" propagation=");
                 s.push_str(name);
             }
+            if needs_mount8(e) {
+                s.push_str(" via=mount(8)");
+            }
             if e.options.nofail {
                 s.push_str(" nofail");
             }
@@ -625,6 +635,54 @@ fn kept_flags(target: &Path) -> MountFlags {
         .fold(MountFlags::empty(), |all, (_, flag)| all | flag)
 }
 
+/// Where mount(8)'s helpers for a type live (`mount.ntfs-3g`, `mount.fuse`...).
+const HELPER_DIRS: [&str; 4] = ["/sbin", "/usr/sbin", "/bin", "/usr/bin"];
+
+/// Whether the mount is mount(8)'s to make, not mount(2)'s: a type to probe
+/// (`auto`), a loop device to set up, or a type with a helper program (FUSE
+/// file systems, ntfs-3g), as libmount would run it.
+pub fn needs_mount8(e: &Entry) -> bool {
+    let helper = |dir: &&str| Path::new(dir).join(format!("mount.{}", e.fstype)).exists();
+    e.options.kind == Kind::New
+        && (e.fstype == "auto" || e.options.loop_device || HELPER_DIRS.iter().any(helper))
+}
+
+/// mount(8) itself: `$VIGIL_BOOT_MOUNT` (for tests), else util-linux's.
+fn mount8() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("VIGIL_BOOT_MOUNT") {
+        return Some(PathBuf::from(path));
+    }
+    ["/usr/bin/mount", "/bin/mount"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// Runs `mount [-t TYPE] -o OPTIONS SOURCE TARGET`; its own message is the
+/// error when it fails.
+fn run_mount8(e: &Entry) -> io::Result<()> {
+    let program = mount8()
+        .ok_or_else(|| io::Error::other("needs mount(8) (util-linux), which is not installed"))?;
+    let mut cmd = std::process::Command::new(&program);
+    if e.fstype != "auto" {
+        cmd.args(["-t", &e.fstype]);
+    }
+    let out = cmd
+        .args(["-o", &e.written_options, &e.source, &e.target])
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let said = String::from_utf8_lossy(&out.stderr);
+    Err(io::Error::other(format!(
+        "{} {}: {}",
+        program.display(),
+        out.status,
+        said.trim()
+    )))
+}
+
 pub fn mount_entry(e: &Entry) -> Result<(), FstabError> {
     let target = Path::new(&e.target);
     if e.options.kind != Kind::Remount && fs::symlink_metadata(target).is_err() {
@@ -653,6 +711,15 @@ pub fn mount_entry(e: &Entry) -> Result<(), FstabError> {
     let data_opt = (!e.options.data.is_empty()).then_some(data.as_c_str());
     let flags = e.options.flags;
     let result = match e.options.kind {
+        Kind::New if needs_mount8(e) => {
+            return run_mount8(e).map_err(|source| FstabError::Mount {
+                path: e.path.clone(),
+                line: e.line,
+                source_name: e.source.clone(),
+                target: e.target.clone(),
+                source,
+            });
+        }
         Kind::New => rustix::mount::mount(&e.source, target, &e.fstype, flags, data_opt),
         Kind::Bind { recursive } => {
             let bound = if recursive {

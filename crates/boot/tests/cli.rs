@@ -292,6 +292,66 @@ fn fstab_dry_run_survives_bytes_that_are_not_utf8() {
 }
 
 #[test]
+fn fstab_leaves_auto_loop_and_helper_types_to_mount8() {
+    let r = TempRoot::new("fstab-mount8");
+    let d = r.0.display().to_string();
+    r.write(
+        "etc/fstab",
+        &format!(
+            "UUID=abcd {d}/mnt/data auto defaults 0 2\n\
+             {d}/img {d}/mnt/img ext4 loop,ro 0 0\n\
+             tmpfs {d}/mnt/t tmpfs size=1m 0 0\n"
+        ),
+    );
+    let o = run(&["fstab", "--dry-run"], &r.0);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].ends_with("via=mount(8)"), "{out}");
+    assert!(lines[1].ends_with("via=mount(8)"), "{out}");
+    assert!(!lines[2].contains("mount(8)"), "{out}");
+
+    // A real run: mount(8) (a stand-in that records its arguments) gets the
+    // options as written; its failure is the entry's, with what it said.
+    r.write(
+        "etc/fstab",
+        &format!("{d}/img {d}/mnt/img ext4 loop,ro,x-systemd.device-timeout=1 0 0\n"),
+    );
+    let fake = r.0.join("fake-mount");
+    let script = format!(
+        "#!/bin/sh\necho \"$@\" > {d}/args\n[ -e {d}/fail ] && {{ echo 'fake: no loop device' >&2; exit 32; }}\nexit 0\n"
+    );
+    fs::write(&fake, script).unwrap();
+    let mut perm = fs::metadata(&fake).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    fs::set_permissions(&fake, perm).unwrap();
+    let real = |fail: bool| {
+        if fail {
+            fs::write(r.0.join("fail"), "").unwrap();
+        }
+        Command::new(BIN)
+            .args(["fstab", "--root"])
+            .arg(&r.0)
+            .env("VIGIL_BOOT_MOUNT", &fake)
+            .output()
+            .unwrap()
+    };
+    let o = real(false);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        fs::read_to_string(r.0.join("args")).unwrap(),
+        format!("-t ext4 -o loop,ro,x-systemd.device-timeout=1 {d}/img {d}/mnt/img\n")
+    );
+    let o = real(true);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("exit status: 32: fake: no loop device"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn fstab_network_file_systems_are_skipped_not_failed() {
     let r = TempRoot::new("fstab-net");
     r.write(
