@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use vigil_engine::{Action, Engine, Event, ExitStatus, Level, Reason, State, Time};
+use vigil_engine::{Action, Engine, EngineError, Event, ExitStatus, Level, Reason, State, Time};
 use vigil_platform::{
     Epoll, Events, InitChannel, Interest, NotifySocket, SignalFd, TimerFd, UnixListener,
 };
@@ -414,7 +414,10 @@ impl Daemon {
                     _ => 1,
                 }
             }
-            // The current run's end (a failure's reason is newer than this).
+            // Any other failure (a dependency, a condition, the start limit,
+            // a timeout): no code of its own, not one of an earlier run.
+            (State::Failed, _) => 1,
+            // A clean end: its last exit is this run's.
             _ => match info.and_then(|i| i.last_exit) {
                 Some(ExitStatus::Exited(code)) => code & 0xff,
                 Some(ExitStatus::Signaled(sig)) => 128 + (sig & 0x7f),
@@ -524,8 +527,15 @@ impl Daemon {
     fn start_boot_target(&mut self) {
         let target = self.boot_target();
         let now = self.now();
-        if let Err(e) = self.engine.handle(now, Event::Start(target.clone())) {
-            self.enter_emergency(&format!("cannot start {target}: {e}"));
+        match self.engine.handle(now, Event::Start(target.clone())) {
+            Ok(()) => {}
+            // A container's `--main` is what it runs: a boot target it does
+            // not have is nothing to rescue.
+            Err(EngineError::NoSuchUnit(_)) if self.opts.main.is_some() => {
+                let why = format!("no {target}: only the main unit is started");
+                self.say(Level::Info, None, &why);
+            }
+            Err(e) => self.enter_emergency(&format!("cannot start {target}: {e}")),
         }
     }
 
@@ -1122,7 +1132,9 @@ impl Daemon {
                 }
                 if state == State::Failed {
                     self.start_triggered(&unit, Trigger::Failure);
-                    if self.phase == Phase::ShuttingDown {
+                    // Not one that was already failing (waiting to restart)
+                    // when the stop came: that failure is not the stop's.
+                    if self.phase == Phase::ShuttingDown && from != State::Restarting {
                         self.failed_in_stop.push(unit.clone());
                     }
                 }

@@ -2560,6 +2560,20 @@ fn sigterm_exits_with_the_main_units_code_when_it_exits_badly_on_it() {
 }
 
 #[test]
+fn a_unit_waiting_to_restart_when_sigterm_comes_does_not_fail_the_stop() {
+    // Its failure came before the stop: a clean `docker stop` is still 0.
+    let flaky = "[Service]\nExecStart=/bin/false\nRestart=always\nRestartSec=1h\n";
+    let mut m = Manager::start_with(
+        &[("app.service", SIDE), ("flaky.service", flaky)],
+        &["--main", "app"],
+    );
+    let _ = m.vigil(&["start", "--no-block", "flaky"]);
+    m.wait_state("flaky", "restarting");
+    signal(m.pid(), "TERM");
+    assert_eq!(m.wait_exit().code(), Some(0), "{:?}", m.seen);
+}
+
+#[test]
 fn sigterm_exits_1_when_a_unit_had_to_be_killed() {
     let stubborn = "[Service]\nExecStart=/bin/sh -c 'trap \"\" TERM; echo armed; while :; do sleep 0.05; done'\nTimeoutStopSec=1\n";
     let mut m = Manager::start_with(
@@ -3271,6 +3285,24 @@ fn success_action_exit_under_vigil_init_is_the_containers_exit_code() {
     // vigil-init is told `exit 42` and exits with it once the manager is gone;
     // `unshare` passes its status on.
     assert_eq!(m.wait_exit().code(), Some(42), "{:?}", m.seen);
+}
+
+#[test]
+fn a_container_with_a_main_unit_and_no_default_target_gets_no_emergency_shell() {
+    if !require_root("a_container_with_a_main_unit_and_no_default_target_gets_no_emergency_shell") {
+        return;
+    }
+    let mut m = Manager::start_under_init_with(&[("app.service", SIDE)], &["--main", "app"], &[]);
+    m.expect_stderr("no default.target: only the main unit is started");
+    m.wait_state("app", "running");
+    // Through the manager: its PIDs are those of the namespace.
+    m.vigil_ok(&["kill", "app", "KILL"]);
+    assert_eq!(m.wait_exit().code(), Some(137));
+    assert!(
+        !m.seen.iter().any(|l| l.contains("emergency")),
+        "{:?}",
+        m.seen
+    );
 }
 
 #[test]
