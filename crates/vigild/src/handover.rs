@@ -478,8 +478,9 @@ impl Daemon {
         let Some(chan) = &self.init else { return };
         // The old state goes first: in a full store (a low descriptor limit,
         // thousands of log pipes and sockets) the new one takes its place, where
-        // it would be refused while the old one was removed anyway. Only a
-        // SIGKILL between these two sends leaves no state.
+        // it would be refused while the old one was removed anyway. Between the
+        // two sends there is none: a crash right then, or a send that fails
+        // (written again at the next turn of the loop), loses it.
         if self.handover.generation > 0 {
             let old = format!("{STATE_PREFIX}{}", self.handover.generation);
             send_to_init(chan, &format!("fdstore-remove {old}"), &[]);
@@ -487,6 +488,13 @@ impl Daemon {
         let name = format!("{STATE_PREFIX}{}", state.generation);
         if send_to_init(chan, &format!("fdstore {name}"), &[fd.as_fd()]) {
             self.handover.generation = state.generation;
+        } else {
+            self.handover.dirty = true;
+            self.say(
+                Level::Warning,
+                None,
+                "vigil-init did not take the state: it is written again at the next change",
+            );
         }
     }
 
