@@ -32,7 +32,7 @@ pub enum FstabError {
         source: io::Error,
     },
     #[error(
-        "{path}:{line}: not mounting {target}: it needs {needed}, which failed (line {needed_line})"
+        "{path}:{line}: not mounting {target}: it needs {needed}, which is not mounted (line {needed_line})"
     )]
     NeedsFailed {
         path: PathBuf,
@@ -67,6 +67,9 @@ pub enum Kind {
 pub struct Options {
     pub kind: Kind,
     pub flags: MountFlags,
+    /// Flags an option cleared by name (`rw`, `suid`, `dev`, `exec`...): a
+    /// remount keeps the others the mount has.
+    pub cleared: MountFlags,
     /// Options the kernel's file system gets as its data string.
     pub data: String,
     /// `shared`, `rprivate`...: applied by a mount(2) of its own after the
@@ -184,13 +187,14 @@ fn timespan(text: &str) -> Option<Duration> {
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(word.len());
         let n: u64 = word.get(..at)?.parse().ok()?;
-        total += match word.get(at..)? {
+        let part = match word.get(at..)? {
             "" | "s" | "sec" => Duration::from_secs(n),
             "ms" | "msec" => Duration::from_millis(n),
             "m" | "min" => Duration::from_secs(n.saturating_mul(60)),
             "h" | "hr" => Duration::from_secs(n.saturating_mul(3600)),
             _ => return None,
         };
+        total = total.checked_add(part)?;
     }
     Some(if total.is_zero() {
         Duration::MAX
@@ -214,6 +218,7 @@ pub fn map_options(text: &str) -> Options {
     let mut o = Options {
         kind: Kind::New,
         flags: MountFlags::empty(),
+        cleared: MountFlags::empty(),
         data: String::new(),
         propagation: None,
         nofail: false,
@@ -225,8 +230,10 @@ pub fn map_options(text: &str) -> Options {
     for opt in text.split(',').filter(|s| !s.is_empty()) {
         if let Some((_, f)) = FLAG_NAMES.iter().find(|(n, _)| *n == opt) {
             o.flags |= *f;
+            o.cleared &= !*f;
         } else if let Some((_, f)) = CLEAR_NAMES.iter().find(|(n, _)| *n == opt) {
             o.flags &= !*f;
+            o.cleared |= *f;
         } else if let Some((_, p)) = PROPAGATION_NAMES.iter().find(|(n, _)| *n == opt) {
             o.propagation = Some(*p);
         } else {
@@ -616,23 +623,31 @@ pub fn describe(a: &Action) -> String {
 /// Mounts one entry, creating its mount point when missing (an empty file
 /// when binding a file, since a file can only be bound onto a file).
 /// The per-mount flags of what is mounted at `target` that a remount must
-/// repeat to keep.
-fn kept_flags(target: &Path) -> MountFlags {
+/// repeat to keep (it replaces them all): `nosuid`, `nodev`, `noexec` (and
+/// for a bind, `ro`), unless the options clear them by name (`suid`...); the
+/// atime flags when the options name none. So a `defaults` line for
+/// `/dev/shm`, or a `bind,ro` of a `nosuid` mount, weakens nothing.
+fn kept_flags(target: &Path, options: &Options) -> MountFlags {
     use rustix::fs::StatVfsMountFlags as S;
     let Ok(st) = rustix::fs::statvfs(target) else {
         return MountFlags::empty();
     };
+    let bind = matches!(options.kind, Kind::Bind { .. });
+    let atime = MountFlags::NOATIME | MountFlags::NODIRATIME | MountFlags::RELATIME;
+    let named_atime = (options.flags | options.cleared).intersects(atime | MountFlags::STRICTATIME);
     let kept = [
-        (S::NOSUID, MountFlags::NOSUID),
-        (S::NODEV, MountFlags::NODEV),
-        (S::NOEXEC, MountFlags::NOEXEC),
-        (S::NOATIME, MountFlags::NOATIME),
-        (S::NODIRATIME, MountFlags::NODIRATIME),
-        (S::RELATIME, MountFlags::RELATIME),
+        (S::NOSUID, MountFlags::NOSUID, true),
+        (S::NODEV, MountFlags::NODEV, true),
+        (S::NOEXEC, MountFlags::NOEXEC, true),
+        (S::RDONLY, MountFlags::RDONLY, bind),
+        (S::NOATIME, MountFlags::NOATIME, !named_atime),
+        (S::NODIRATIME, MountFlags::NODIRATIME, !named_atime),
+        (S::RELATIME, MountFlags::RELATIME, !named_atime),
     ];
     kept.into_iter()
-        .filter(|(st_flag, _)| st.f_flag.contains(*st_flag))
-        .fold(MountFlags::empty(), |all, (_, flag)| all | flag)
+        .filter(|&(st_flag, _, applies)| applies && st.f_flag.contains(st_flag))
+        .fold(MountFlags::empty(), |all, (_, flag, _)| all | flag)
+        - options.cleared
 }
 
 /// Where mount(8)'s helpers for a type live (`mount.ntfs-3g`, `mount.fuse`...).
@@ -735,12 +750,15 @@ pub fn mount_entry(e: &Entry) -> Result<(), FstabError> {
                 if flags.is_empty() {
                     Ok(())
                 } else {
-                    let flags = MountFlags::BIND | flags | kept_flags(target);
+                    let flags = MountFlags::BIND | flags | kept_flags(target, &e.options);
                     rustix::mount::mount_remount(target, flags, "")
                 }
             })
         }
-        Kind::Remount => rustix::mount::mount_remount(target, flags, e.options.data.as_str()),
+        Kind::Remount => {
+            let flags = flags | kept_flags(target, &e.options);
+            rustix::mount::mount_remount(target, flags, e.options.data.as_str())
+        }
     };
     let result = result.and_then(|()| match e.options.propagation {
         Some(p) => rustix::mount::mount_change(target, p),
@@ -796,6 +814,8 @@ mod tests {
         );
         assert_eq!(t("x-systemd.device-timeout=0"), Some(Duration::MAX));
         assert_eq!(t("x-systemd.device-timeout=soon"), None);
+        let huge = format!("x-systemd.device-timeout={}h {}h", u64::MAX, u64::MAX);
+        assert_eq!(t(&huge), None, "an overflow is no time span");
         // Still not for the kernel.
         assert_eq!(map_options("x-systemd.device-timeout=5").data, "");
     }

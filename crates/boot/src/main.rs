@@ -225,6 +225,11 @@ fn wait_for_device(entry: &fstab::Entry) {
     let Some(device) = fstab::missing_device(entry) else {
         return;
     };
+    // `nofail` holds no boot back (a backup disk that is usually unplugged),
+    // unless its own timeout says to wait.
+    if entry.options.nofail && entry.options.device_timeout.is_none() {
+        return;
+    }
     let limit = entry
         .options
         .device_timeout
@@ -258,6 +263,9 @@ fn mount_all(actions: Vec<fstab::Action>, dry_run: bool) -> bool {
             fstab::Action::Skip { entry, reason } if reason == fstab::NETWORK => {
                 let at = format!("{}:{}", entry.path.display(), entry.line);
                 error(format!("warning: {at}: {}: {reason}", entry.target));
+                // What sits on it, or binds from it, must not land on the
+                // empty directory below.
+                failed.push(entry);
                 continue;
             }
             fstab::Action::Skip { .. } => continue,
@@ -283,6 +291,10 @@ fn mount_all(actions: Vec<fstab::Action>, dry_run: bool) -> bool {
             Err(e) => {
                 if entry.options.nofail {
                     error(format!("warning: {e} (nofail)"));
+                } else if entry.options.kind == fstab::Kind::Remount {
+                    // What is mounted stays, as it was (a container may
+                    // refuse any remount of /): nothing to stop the boot for.
+                    error(format!("warning: {e} (it stays mounted as it was)"));
                 } else {
                     error(e);
                     ok = false;

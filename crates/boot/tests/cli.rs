@@ -370,6 +370,26 @@ fn fstab_network_file_systems_are_skipped_not_failed() {
          skip /mnt/iscsi (network file system: not mounted by vigil-boot)\n\
          mount /mnt/t source=tmpfs type=tmpfs flags=-\n"
     );
+
+    // What binds from a skipped network mount is not mounted either: it
+    // would bind the empty directory below.
+    let d = r.0.display().to_string();
+    r.write(
+        "etc/fstab",
+        &format!(
+            "server:/export {d}/mnt/nfs nfs defaults 0 0\n\
+             {d}/mnt/nfs/home {d}/mnt/home none bind 0 0\n"
+        ),
+    );
+    let o = run(&["fstab"], &r.0);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "not mounting {d}/mnt/home: it needs {d}/mnt/nfs, which is not mounted (line 1)"
+        )),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -453,7 +473,8 @@ fn fstab_waits_for_a_device_that_comes_late() {
         "etc/fstab",
         &format!(
             "{late} {d}/mnt/late ext4 x-systemd.device-timeout=30s 0 0\n\
-             {never} {d}/mnt/never ext4 x-systemd.device-timeout=200ms,nofail 0 0\n"
+             {never} {d}/mnt/never ext4 x-systemd.device-timeout=200ms,nofail 0 0\n\
+             {never}-too {d}/mnt/never-too ext4 nofail 0 0\n"
         ),
     );
     let script = format!(
@@ -473,6 +494,9 @@ fn fstab_waits_for_a_device_that_comes_late() {
         out.contains("No such file or directory (os error 2) (nofail)"),
         "{out}"
     );
+    // nofail without a timeout of its own holds nothing back.
+    assert!(!out.contains(&format!("for {never}-too")), "{out}");
+    assert!(out.contains(&format!("cannot mount {never}-too")), "{out}");
 }
 
 #[test]
@@ -569,13 +593,13 @@ fn fstab_failure_without_nofail_exits_1_after_trying_the_rest() {
     // root file system instead.
     assert!(
         err.contains(&format!(
-            "etc/fstab:2: not mounting {d}/a/sub: it needs {d}/a, which failed (line 1)"
+            "etc/fstab:2: not mounting {d}/a/sub: it needs {d}/a, which is not mounted (line 1)"
         )),
         "{err}"
     );
     assert!(
         err.contains(&format!(
-            "warning: {d}/etc/fstab:3: not mounting {d}/c: it needs {d}/a, which failed (line 1) (nofail)"
+            "warning: {d}/etc/fstab:3: not mounting {d}/c: it needs {d}/a, which is not mounted (line 1) (nofail)"
         )),
         "{err}"
     );
@@ -606,14 +630,19 @@ fn fstab_remounts_a_read_only_root_and_api_mounts() {
     let n = n.display().to_string();
     // /mnt/new comes first in the file, but its mount point can only be
     // made once / is read-write.
+    // /dev/shm's `defaults` must not take its nosuid,nodev,noexec away; a
+    // remount the kernel refuses (an option proc does not know) is a warning.
     let fstab = "tmpfs /mnt/new tmpfs defaults 0 0\n\
                  tmpfs / tmpfs rw 0 0\n\
-                 tmpfs /run tmpfs rw,nosuid,size=2m 0 0\n";
+                 tmpfs /run tmpfs rw,nosuid,size=2m 0 0\n\
+                 tmpfs /dev/shm tmpfs defaults 0 0\n\
+                 proc /proc proc vigil_no_such_option 0 0\n";
     // The binary and its libraries are reachable inside: /usr, and /bin,
     // /lib... as links or bind mounts, as they are on the host.
     let script = format!(
         "set -e; N={n}; mount -t tmpfs -o size=4m tmpfs $N\n\
-         mkdir -p $N/etc $N/proc $N/run\n\
+         mkdir -p $N/etc $N/proc $N/run $N/dev/shm\n\
+         mount -t tmpfs -o nosuid,nodev,noexec,size=1m tmpfs $N/dev/shm\n\
          printf '{fstab}' > $N/etc/fstab\n\
          for p in usr bin lib lib64; do\n\
            if [ -L /$p ]; then cp -P /$p $N/$p;\n\
@@ -642,6 +671,16 @@ fn fstab_remounts_a_read_only_root_and_api_mounts() {
         mountinfo_of(&out, &format!("{n}/mnt/new")).len(),
         1,
         "{out}"
+    );
+    let shm = mountinfo_of(&out, &format!("{n}/dev/shm"));
+    assert!(
+        shm.iter()
+            .any(|f| f[5].starts_with("rw,nosuid,nodev,noexec")),
+        "{shm:?}"
+    );
+    assert!(
+        err.contains("warning:") && err.contains("it stays mounted as it was"),
+        "{err}"
     );
 }
 
