@@ -44,6 +44,7 @@ enum Sent {
     Exited(usize),
     Ready,
     EmergencyOver,
+    Stop,
 }
 
 #[derive(Debug)]
@@ -63,6 +64,9 @@ pub struct Channel {
     stored: usize,
     /// The emergency shell the manager asked for has exited: tell it.
     pub emergency_over: bool,
+    /// A shutdown signal came: say `stop` too (a SIGTERM may merge with a
+    /// pending one from another sender, which the manager ignores).
+    pub stop: bool,
     /// Statuses not sent yet: `queued` of them from `head` on.
     ring: &'static mut [(i32, i32)],
     head: usize,
@@ -90,6 +94,7 @@ impl Channel {
             store: sys::zeroed(MAX_FDS),
             stored: 0,
             emergency_over: false,
+            stop: false,
             ring: sys::zeroed(RING),
             head: 0,
             queued: 0,
@@ -265,6 +270,7 @@ impl Channel {
                 _ if self.lost > 0 => (Sent::Lost, Line::of(format_args!("lost {}", self.lost))),
                 _ if self.queued > 0 => self.exited(),
                 Some(_) => (Sent::Ready, Line::of(format_args!("ready"))),
+                None if self.stop => (Sent::Stop, Line::of(format_args!("stop"))),
                 None if self.emergency_over => (
                     Sent::EmergencyOver,
                     Line::of(format_args!("emergency-over")),
@@ -304,6 +310,7 @@ impl Channel {
             Sent::Exited(n) => (self.head, self.queued) = ((self.head + n) % RING, self.queued - n),
             Sent::Ready => self.greeting = None,
             Sent::EmergencyOver => self.emergency_over = false,
+            Sent::Stop => self.stop = false,
         }
     }
 

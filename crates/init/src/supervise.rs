@@ -206,7 +206,10 @@ impl<'a> Supervisor<'a> {
         shout!("signal {}: {} requested", sig.as_raw(), action.name());
         self.requests.action = Some(action);
         match self.manager {
-            Some(_) => self.forward(Signal::TERM),
+            Some(_) => {
+                self.forward(Signal::TERM);
+                self.channel.stop = true;
+            }
             None => self.done = Some(0),
         }
     }

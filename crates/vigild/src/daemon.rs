@@ -947,6 +947,14 @@ impl Daemon {
                 }
                 "lost" => self.on_init_lost(arg.parse().unwrap_or(1)),
                 "emergency-over" => self.on_emergency_over(),
+                // vigil-init's SIGTERM said in words: a signal may have merged
+                // with another sender's, which is ignored.
+                "stop" => {
+                    if self.phase == Phase::Running {
+                        self.say(Level::Info, None, "vigil-init asks to stop every unit");
+                    }
+                    self.begin_shutdown();
+                }
                 _ => {}
             }
             self.process_actions();

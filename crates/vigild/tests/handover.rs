@@ -670,3 +670,32 @@ fn sigterm_to_the_manager_from_anyone_but_vigil_init_is_ignored() {
     assert!(harness::send_signal(init, "TERM"));
     assert!(m.wait_exit().success());
 }
+
+#[test]
+fn vigil_inits_stop_is_heard_when_its_sigterm_merges_with_another() {
+    // SIGTERM does not queue: one from another sender still pending when
+    // vigil-init's comes makes one, with the other's PID, which vigild
+    // ignores. vigil-init's `stop` on the channel is the end all the same.
+    if !require_root("vigil_inits_stop_is_heard_when_its_sigterm_merges_with_another") {
+        return;
+    }
+    let mut m = Manager::start_under_init(
+        &[
+            ("default.target", "[Unit]\nWants=svc.service\n"),
+            ("svc.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ],
+        &[],
+    );
+    m.wait_state("svc.service", "running");
+    let vigild = m.vigild_pid().unwrap();
+    let init = harness::children(m.pid())[0];
+    // Stopped, vigild reads no signal: they wait, and merge.
+    assert!(harness::send_signal(vigild, "STOP"));
+    assert!(harness::send_signal(vigild, "TERM"));
+    assert!(harness::send_signal(init, "TERM"));
+    // vigil-init says so just before it signals the manager.
+    m.expect_stderr("vigil-init: signal 15: exit requested");
+    assert!(harness::send_signal(vigild, "CONT"));
+    m.expect_stderr("vigil-init asks to stop every unit");
+    assert!(m.wait_exit().success());
+}
