@@ -83,6 +83,11 @@ pub(crate) struct State {
     exit_code: u8,
     #[serde(default)]
     target_reached: bool,
+    /// A container had its one emergency shell. (What decides the end of a
+    /// shutdown is not kept: once one was asked for, vigil-init starts no
+    /// next manager.)
+    #[serde(default)]
+    emergency_spent: bool,
     /// Set by `vigil reexec`: the processes are still this process's
     /// children, and the descriptors below were left open across exec.
     #[serde(default)]
@@ -438,6 +443,7 @@ impl Daemon {
             instances: self.instances.iter().cloned().collect(),
             shutting_down: self.phase != Phase::Running,
             exit_code: self.exit_code,
+            emergency_spent: self.emergency_spent,
             target_reached: self.target_reached,
             ..State::default()
         };
@@ -584,6 +590,7 @@ impl Daemon {
         }
         self.exit_code = state.exit_code;
         self.target_reached = state.target_reached;
+        self.emergency_spent = state.emergency_spent;
         if state.shutting_down {
             self.phase = Phase::ShuttingDown;
             self.shutdown_started = Some(now);
