@@ -1046,6 +1046,30 @@ impl Daemon {
             .or_else(|| self.unit_of_session(pid))
     }
 
+    /// Whether `pid` may be a process of `unit`: one the unit tracks or whose
+    /// group or session is the unit's, or a descendant of one (a daemon that
+    /// called setsid() leads a session of its own), or an orphan of a double
+    /// fork that came to the manager (its subreaper) and no unit claims.
+    fn of_unit(&self, pid: u32, unit: Option<&str>) -> bool {
+        let Some(unit) = unit else {
+            return false;
+        };
+        let mut at = pid;
+        for _ in 0..8 {
+            if let Some(owner) = self.unit_of_process(at) {
+                return owner == unit;
+            }
+            let parent = crate::procs::stat_fields(at)
+                .and_then(|f| f.get(1).and_then(|p| p.parse::<u32>().ok()));
+            match parent {
+                Some(p) if p == self.procs.manager_pid => return true,
+                Some(p) if p > 1 => at = p,
+                _ => return false,
+            }
+        }
+        false
+    }
+
     /// `MAINPID=` names what vigild will signal, with its process group, at the
     /// unit's stop: never init or vigild itself, and from a sender that is not
     /// root only a process of the sender's own unit (systemd likewise refuses a
@@ -1067,7 +1091,7 @@ impl Daemon {
             };
             let why = if pid <= 1 || pid == self.procs.manager_pid {
                 Some("init or the manager itself")
-            } else if sender.uid != 0 && self.unit_of_process(pid) != unit {
+            } else if sender.uid != 0 && !self.of_unit(pid, unit.as_deref()) {
                 Some("a process outside the sender's unit, from a sender that is not root")
             } else {
                 None

@@ -3365,6 +3365,28 @@ fn mainpid_outside_the_unit_from_a_service_that_is_not_root_is_refused() {
 }
 
 #[test]
+fn mainpid_of_a_daemon_that_called_setsid_is_taken_from_a_service_that_is_not_root() {
+    if !require_root(
+        "mainpid_of_a_daemon_that_called_setsid_is_taken_from_a_service_that_is_not_root",
+    ) {
+        return;
+    }
+    // The daemon leads a session of its own; it is still the service's child.
+    let unit = format!(
+        "[Service]\nType=notify\nNotifyAccess=all\nUser=nobody\n\
+         ExecStart=/bin/sh -c 'setsid sleep 1000 & {} notify --ready MAINPID=$$!; wait'\n",
+        vigil_path()
+    );
+    let mut m = Manager::start(&[("d.service", &unit)]);
+    m.vigil_ok(&["start", "d"]);
+    m.wait_state("d", "running");
+    let pid = m.main_pid("d");
+    let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm.trim(), "sleep", "the daemon is the main process");
+    assert!(!m.drain_stderr().iter().any(|l| l.contains("refused")));
+}
+
+#[test]
 fn mainpid_1_is_refused_even_from_root() {
     if !require_root("mainpid_1_is_refused_even_from_root") {
         return;
