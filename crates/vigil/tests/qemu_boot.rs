@@ -306,7 +306,14 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
     ] {
         assert_eq!(row(unit)[1], "exited", "{unit}:\n{t}");
     }
-    for target in ["default.target", "sysinit.target", "local-fs.target"] {
+    // The shipped chain: default.target is multi-user.target (a symlink),
+    // which requires basic.target, which requires sysinit.target.
+    for target in [
+        "multi-user.target",
+        "basic.target",
+        "sysinit.target",
+        "local-fs.target",
+    ] {
         assert_eq!(row(target)[1], "running", "{target}:\n{t}");
     }
     // vigil-boot's duties took effect on the real kernel: the hostname from
