@@ -194,7 +194,7 @@ fn timespan(text: &str) -> Option<Duration> {
             "h" | "hr" => Duration::from_secs(n.saturating_mul(3600)),
             _ => return None,
         };
-        total = total.checked_add(part)?;
+        total = total.saturating_add(part);
     }
     Some(if total.is_zero() {
         Duration::MAX
@@ -207,6 +207,9 @@ fn timespan(text: &str) -> Option<Duration> {
 /// default 90 s as systemd's, for a disk that comes after the boot began (USB,
 /// a RAID assembled, a LUKS volume opened) and its /dev/disk/by-* link.
 pub const DEVICE_TIMEOUT: Duration = Duration::from_secs(90);
+/// The same for a `nofail` entry: a disk present at boot whose link udev is
+/// still making gets a moment; one that is unplugged costs no more.
+pub const NOFAIL_DEVICE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The device node a new mount waits for, if it has one that is not there yet.
 pub fn missing_device(e: &Entry) -> Option<&str> {
@@ -563,7 +566,7 @@ fn decide(mut entry: Entry, mounted: &[String]) -> Action {
         "swap"
     } else if entry.options.noauto {
         "noauto"
-    } else if is_network(&entry) && entry.target != "/" {
+    } else if is_network(&entry) && entry.target != "/" && !is_mounted {
         NETWORK
     } else if entry.target == "/"
         || (is_mounted && REMOUNT_WHEN_MOUNTED.contains(&entry.target.as_str()))
@@ -747,7 +750,7 @@ pub fn mount_entry(e: &Entry) -> Result<(), FstabError> {
             // source's nosuid, nodev, noexec and atime are kept, as mount(8)
             // keeps them (`bind,ro` of a nosuid mount is not suid).
             bound.and_then(|()| {
-                if flags.is_empty() {
+                if flags.is_empty() && e.options.cleared.is_empty() {
                     Ok(())
                 } else {
                     let flags = MountFlags::BIND | flags | kept_flags(target, &e.options);
@@ -815,7 +818,11 @@ mod tests {
         assert_eq!(t("x-systemd.device-timeout=0"), Some(Duration::MAX));
         assert_eq!(t("x-systemd.device-timeout=soon"), None);
         let huge = format!("x-systemd.device-timeout={}h {}h", u64::MAX, u64::MAX);
-        assert_eq!(t(&huge), None, "an overflow is no time span");
+        assert_eq!(
+            t(&huge),
+            Some(Duration::MAX),
+            "an overflow is as long as it gets"
+        );
         // Still not for the kernel.
         assert_eq!(map_options("x-systemd.device-timeout=5").data, "");
     }

@@ -225,15 +225,14 @@ fn wait_for_device(entry: &fstab::Entry) {
     let Some(device) = fstab::missing_device(entry) else {
         return;
     };
-    // `nofail` holds no boot back (a backup disk that is usually unplugged),
-    // unless its own timeout says to wait.
-    if entry.options.nofail && entry.options.device_timeout.is_none() {
-        return;
-    }
-    let limit = entry
-        .options
-        .device_timeout
-        .unwrap_or(fstab::DEVICE_TIMEOUT);
+    // `nofail` holds the boot back only a moment (a backup disk that is
+    // usually unplugged), unless its own timeout says otherwise.
+    let default = if entry.options.nofail {
+        fstab::NOFAIL_DEVICE_TIMEOUT
+    } else {
+        fstab::DEVICE_TIMEOUT
+    };
+    let limit = entry.options.device_timeout.unwrap_or(default);
     let deadline = Instant::now().checked_add(limit);
     let shown = if deadline.is_some() {
         format!("up to {} s", limit.as_secs_f64())
@@ -253,6 +252,7 @@ fn wait_for_device(entry: &fstab::Entry) {
 fn mount_all(actions: Vec<fstab::Action>, dry_run: bool) -> bool {
     let mut ok = true;
     let mut failed: Vec<fstab::Entry> = Vec::new();
+    let mut network: Vec<fstab::Entry> = Vec::new();
     for action in actions {
         if dry_run {
             println!("{}", fstab::describe(&action));
@@ -263,13 +263,22 @@ fn mount_all(actions: Vec<fstab::Action>, dry_run: bool) -> bool {
             fstab::Action::Skip { entry, reason } if reason == fstab::NETWORK => {
                 let at = format!("{}:{}", entry.path.display(), entry.line);
                 error(format!("warning: {at}: {}: {reason}", entry.target));
-                // What sits on it, or binds from it, must not land on the
-                // empty directory below.
-                failed.push(entry);
+                network.push(entry);
                 continue;
             }
             fstab::Action::Skip { .. } => continue,
         };
+        // What sits on a network file system, or binds from it, would land on
+        // the empty directory below: skipped with it, as it is.
+        if let Some(needed) = fstab::needs_failed(&entry, &network) {
+            let at = format!("{}:{}", entry.path.display(), entry.line);
+            error(format!(
+                "warning: {at}: {}: needs {}, a network file system: not mounted either",
+                entry.target, needed.target
+            ));
+            network.push(entry);
+            continue;
+        }
         let result = match fstab::needs_failed(&entry, &failed) {
             Some(needed) => Err(fstab::FstabError::NeedsFailed {
                 path: entry.path.clone(),

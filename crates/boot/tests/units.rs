@@ -220,8 +220,7 @@ fn scripts_install_enables_the_boot_duties_once() {
         set.get("local-fs.target").unwrap().deps.requires,
         ["vigil-fstab.service"]
     );
-    // The admin turns one off; an upgrade keeps it off (and one onto a host
-    // whose /etc/vigil has a configuration of its own enables nothing).
+    // The admin turns one off; an upgrade keeps it off.
     fs::remove_file(root.join("etc/vigil/sysinit.target.wants/vigil-sysctl.service")).unwrap();
     install();
     let wants = load().get("sysinit.target").unwrap().deps.wants.clone();
@@ -230,10 +229,15 @@ fn scripts_install_enables_the_boot_duties_once() {
         "{wants:?}"
     );
     assert_eq!(wants.len(), 4, "{wants:?}");
-    // Onto a host with a configuration of its own: nothing enabled.
+    // Onto a host whose /etc/vigil holds only units of its own: enabled.
     let _ = fs::remove_dir_all(&root);
     fs::create_dir_all(root.join("etc/vigil")).unwrap();
+    fs::write(
+        root.join("etc/vigil/own.service"),
+        "[Service]\nExecStart=/bin/true\n",
+    )
+    .unwrap();
     install();
-    assert!(!root.join("etc/vigil/sysinit.target.wants").exists());
+    assert_eq!(load().get("sysinit.target").unwrap().deps.wants.len(), 5);
     fs::remove_dir_all(&tmp).unwrap();
 }

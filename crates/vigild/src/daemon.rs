@@ -414,10 +414,21 @@ impl Daemon {
                     _ => 1,
                 }
             }
-            // Any other failure (a dependency, a condition, the start limit,
-            // a timeout): no code of its own, not one of an earlier run.
-            (State::Failed, _) => 1,
-            // A clean end: its last exit is this run's.
+            // A failure with no process of this run (a dependency, a
+            // condition, the start limit): no code, not one of an earlier run.
+            (
+                State::Failed,
+                None
+                | Some(
+                    Reason::DependencyFailed(_)
+                    | Reason::ConditionFailed(_)
+                    | Reason::StartLimitHit
+                    | Reason::LoadError(_)
+                    | Reason::ExecFailed { .. },
+                ),
+            ) => 1,
+            // A clean end, or a main process killed at a timeout or by the
+            // watchdog: the last exit is this run's (137 after SIGKILL).
             _ => match info.and_then(|i| i.last_exit) {
                 Some(ExitStatus::Exited(code)) => code & 0xff,
                 Some(ExitStatus::Signaled(sig)) => 128 + (sig & 0x7f),
@@ -1046,10 +1057,10 @@ impl Daemon {
             .or_else(|| self.unit_of_session(pid))
     }
 
-    /// Whether `pid` may be a process of `unit`: one the unit tracks or whose
+    /// Whether `pid` is a process of `unit`: one the unit tracks or whose
     /// group or session is the unit's, or a descendant of one (a daemon that
-    /// called setsid() leads a session of its own), or an orphan of a double
-    /// fork that came to the manager (its subreaper) and no unit claims.
+    /// called setsid() leads a session of its own). Not an orphan the manager
+    /// adopted: that may be what any unit left behind.
     fn of_unit(&self, pid: u32, unit: Option<&str>) -> bool {
         let Some(unit) = unit else {
             return false;
@@ -1062,8 +1073,8 @@ impl Daemon {
             let parent = crate::procs::stat_fields(at)
                 .and_then(|f| f.get(1).and_then(|p| p.parse::<u32>().ok()));
             match parent {
-                Some(p) if p == self.procs.manager_pid => return true,
-                Some(p) if p > 1 => at = p,
+                // Not an orphan the manager adopted: it may be any unit's.
+                Some(p) if p > 1 && p != self.procs.manager_pid => at = p,
                 _ => return false,
             }
         }
