@@ -644,14 +644,9 @@ fn a_full_fd_store_keeps_the_state_and_a_crash_starts_nothing_twice() {
     assert_eq!(m.main_pid("late.service").to_string(), starts[0]);
 }
 
-#[test]
-fn sigterm_to_the_manager_from_anyone_but_vigil_init_is_ignored() {
-    // Stopping every service for it would only have vigil-init restart the
-    // manager, which would start them all again.
-    if !require_root("sigterm_to_the_manager_from_anyone_but_vigil_init_is_ignored") {
-        return;
-    }
-    let mut m = Manager::start_under_init(
+/// vigild under vigil-init with one long-running service, running.
+fn one_service_under_init() -> Manager {
+    let m = Manager::start_under_init(
         &[
             ("default.target", "[Unit]\nWants=svc.service\n"),
             ("svc.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
@@ -659,6 +654,17 @@ fn sigterm_to_the_manager_from_anyone_but_vigil_init_is_ignored() {
         &[],
     );
     m.wait_state("svc.service", "running");
+    m
+}
+
+#[test]
+fn sigterm_to_the_manager_from_anyone_but_vigil_init_is_ignored() {
+    // Stopping every service for it would only have vigil-init restart the
+    // manager, which would start them all again.
+    if !require_root("sigterm_to_the_manager_from_anyone_but_vigil_init_is_ignored") {
+        return;
+    }
+    let mut m = one_service_under_init();
     let pid = m.main_pid("svc.service");
     let vigild = m.vigild_pid().unwrap();
     assert!(harness::send_signal(vigild, "TERM"));
@@ -679,14 +685,7 @@ fn vigil_inits_stop_is_heard_when_its_sigterm_merges_with_another() {
     if !require_root("vigil_inits_stop_is_heard_when_its_sigterm_merges_with_another") {
         return;
     }
-    let mut m = Manager::start_under_init(
-        &[
-            ("default.target", "[Unit]\nWants=svc.service\n"),
-            ("svc.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
-        ],
-        &[],
-    );
-    m.wait_state("svc.service", "running");
+    let mut m = one_service_under_init();
     let vigild = m.vigild_pid().unwrap();
     let init = harness::children(m.pid())[0];
     // Stopped, vigild reads no signal: they wait, and merge.
