@@ -97,6 +97,13 @@ pub struct Entry {
     pub written_options: String,
 }
 
+impl Entry {
+    /// `FILE:LINE` of the entry, for messages.
+    pub fn at(&self) -> String {
+        format!("{}:{}", self.path.display(), self.line)
+    }
+}
+
 /// What the plan does with an entry, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -154,16 +161,15 @@ const PROPAGATION_NAMES: [(&str, MountPropagationFlags); 8] = [
 ];
 
 /// Options meant for mount(8) and fstab readers, never for the kernel
-/// (libmount's userspace options). An entry with `loop` goes to mount(8),
-/// with its options as written.
+/// (libmount's userspace options), beyond those `map_options` reads itself
+/// (`nofail`, `noauto`, `_netdev`, `loop`, `x-systemd.device-timeout=`).
 fn userspace_only(o: &str) -> bool {
-    const NAMES: [&str; 14] = [
-        "defaults", "auto", "noauto", "nofail", "user", "nouser", "users", "nousers", "owner",
-        "noowner", "group", "nogroup", "_netdev", "loop",
+    const NAMES: [&str; 10] = [
+        "defaults", "auto", "user", "nouser", "users", "nousers", "owner", "noowner", "group",
+        "nogroup",
     ];
-    const WITH_VALUE: [&str; 7] = [
+    const WITH_VALUE: [&str; 6] = [
         "user=",
-        "loop=",
         "offset=",
         "sizelimit=",
         "helper=",
@@ -400,8 +406,7 @@ fn parse_line(path: &Path, line: usize, l: &[u8]) -> Result<Entry, &'static str>
     if fields.iter().any(|f| f.contains('\0')) {
         return Err("field contains a NUL byte");
     }
-    let is_swap = fstype == "swap" || target == "swap" || target == "none";
-    if !is_swap && !target.starts_with('/') {
+    if !is_swap(fstype, target) && !target.starts_with('/') {
         return Err("mount point must be an absolute path");
     }
     Ok(Entry {
@@ -433,8 +438,8 @@ const REMOUNT_WHEN_MOUNTED: [&str; 8] = [
     "/usr", "/proc", "/sys", "/dev", "/dev/shm", "/dev/pts", "/run", "/tmp",
 ];
 
-fn is_swap(e: &Entry) -> bool {
-    e.fstype == "swap" || e.target == "swap" || e.target == "none"
+fn is_swap(fstype: &str, target: &str) -> bool {
+    fstype == "swap" || target == "swap" || target == "none"
 }
 
 /// Decides, in mount order, what happens to each entry. An entry comes
@@ -562,7 +567,7 @@ fn is_network(entry: &Entry) -> bool {
 
 fn decide(mut entry: Entry, mounted: &[String]) -> Action {
     let is_mounted = mounted.contains(&entry.target);
-    let reason = if is_swap(&entry) {
+    let reason = if is_swap(&entry.fstype, &entry.target) {
         "swap"
     } else if entry.options.noauto {
         "noauto"
@@ -623,8 +628,6 @@ pub fn describe(a: &Action) -> String {
     }
 }
 
-/// Mounts one entry, creating its mount point when missing (an empty file
-/// when binding a file, since a file can only be bound onto a file).
 /// The per-mount flags of what is mounted at `target` that a remount must
 /// repeat to keep (it replaces them all): `nosuid`, `nodev`, `noexec` (and
 /// for a bind, `ro`), unless the options clear them by name (`suid`...); the
@@ -701,6 +704,8 @@ fn run_mount8(e: &Entry) -> io::Result<()> {
     )))
 }
 
+/// Mounts one entry, creating its mount point when missing (an empty file
+/// when binding a file, since a file can only be bound onto a file).
 pub fn mount_entry(e: &Entry) -> Result<(), FstabError> {
     let target = Path::new(&e.target);
     if e.options.kind != Kind::Remount && fs::symlink_metadata(target).is_err() {
@@ -727,17 +732,16 @@ pub fn mount_entry(e: &Entry) -> Result<(), FstabError> {
         reason: "field contains a NUL byte",
     })?;
     let data_opt = (!e.options.data.is_empty()).then_some(data.as_c_str());
+    let failed = |source| FstabError::Mount {
+        path: e.path.clone(),
+        line: e.line,
+        source_name: e.source.clone(),
+        target: e.target.clone(),
+        source,
+    };
     let flags = e.options.flags;
     let result = match e.options.kind {
-        Kind::New if needs_mount8(e) => {
-            return run_mount8(e).map_err(|source| FstabError::Mount {
-                path: e.path.clone(),
-                line: e.line,
-                source_name: e.source.clone(),
-                target: e.target.clone(),
-                source,
-            });
-        }
+        Kind::New if needs_mount8(e) => return run_mount8(e).map_err(failed),
         Kind::New => rustix::mount::mount(&e.source, target, &e.fstype, flags, data_opt),
         Kind::Bind { recursive } => {
             let bound = if recursive {
@@ -767,17 +771,12 @@ pub fn mount_entry(e: &Entry) -> Result<(), FstabError> {
         Some(p) => rustix::mount::mount_change(target, p),
         None => Ok(()),
     });
-    result.map_err(|err| FstabError::Mount {
-        path: e.path.clone(),
-        line: e.line,
-        source_name: e.source.clone(),
-        target: e.target.clone(),
-        source: err.into(),
-    })
+    result.map_err(|err| failed(err.into()))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn mount_points_reached_through_a_symlink_are_resolved_and_ordered() {
@@ -826,8 +825,6 @@ mod tests {
         // Still not for the kernel.
         assert_eq!(map_options("x-systemd.device-timeout=5").data, "");
     }
-
-    use super::*;
 
     #[test]
     fn octal_escapes() {

@@ -239,7 +239,7 @@ fn wait_for_device(entry: &fstab::Entry) {
     } else {
         "with no limit".to_string()
     };
-    let at = format!("{}:{}", entry.path.display(), entry.line);
+    let at = entry.at();
     error(format!("{at}: waiting {shown} for {device}"));
     while fstab::missing_device(entry).is_some() && deadline.is_none_or(|d| Instant::now() < d) {
         std::thread::sleep(Duration::from_millis(50));
@@ -261,7 +261,7 @@ fn mount_all(actions: Vec<fstab::Action>, dry_run: bool) -> bool {
         let entry = match action {
             fstab::Action::Mount(entry) => entry,
             fstab::Action::Skip { entry, reason } if reason == fstab::NETWORK => {
-                let at = format!("{}:{}", entry.path.display(), entry.line);
+                let at = entry.at();
                 error(format!("warning: {at}: {}: {reason}", entry.target));
                 network.push(entry);
                 continue;
@@ -271,7 +271,7 @@ fn mount_all(actions: Vec<fstab::Action>, dry_run: bool) -> bool {
         // What sits on a network file system, or binds from it, would land on
         // the empty directory below: skipped with it, as it is.
         if let Some(needed) = fstab::needs_failed(&entry, &network) {
-            let at = format!("{}:{}", entry.path.display(), entry.line);
+            let at = entry.at();
             error(format!(
                 "warning: {at}: {}: needs {}, a network file system: not mounted either",
                 entry.target, needed.target
