@@ -1009,34 +1009,25 @@ impl Daemon {
                 // Only a barrier: its fd was closed on receipt, which releases the sender.
                 continue;
             }
-            let fields = self.vet_main_pid(fields, creds);
+            // A helper process (a script's `vigil notify`) is not tracked:
+            // services run in their own session, so its process group names
+            // the main process; failing that, the unit one of whose sessions
+            // or process groups it is in (a forking daemon's helper, say).
+            let unit = self.unit_of_process(creds.pid);
+            let fields = self.vet_main_pid(fields, creds, unit.as_deref());
             let now = self.now();
-            let event = if self.engine.unit_of_pid(creds.pid).is_some() {
-                Event::Notify {
-                    pid: creds.pid,
-                    fields,
-                }
-            } else {
-                // A helper process (a script's `vigil notify`): services run in
-                // their own session, so its process group names the main process.
-                // Failing that, the unit one of whose sessions or process groups
-                // the sender is in (a forking daemon's helper, say).
-                let by_group = vigil_platform::getpgid(creds.pid)
-                    .ok()
-                    .and_then(|pgid| self.engine.unit_of_pid(pgid))
-                    .map(str::to_string)
-                    .or_else(|| self.unit_of_session(creds.pid));
-                match by_group {
-                    Some(unit) => Event::NotifyFromUnit {
+            let event = match unit {
+                Some(unit) if self.engine.unit_of_pid(creds.pid).is_none() => {
+                    Event::NotifyFromUnit {
                         unit,
                         pid: creds.pid,
                         fields,
-                    },
-                    None => Event::Notify {
-                        pid: creds.pid,
-                        fields,
-                    },
+                    }
                 }
+                _ => Event::Notify {
+                    pid: creds.pid,
+                    fields,
+                },
             };
             let _ = self.engine.handle(now, event);
             self.handover.dirty = true;
@@ -1070,9 +1061,7 @@ impl Daemon {
             if let Some(owner) = self.unit_of_process(at) {
                 return owner == unit;
             }
-            let parent = crate::procs::stat_fields(at)
-                .and_then(|f| f.get(1).and_then(|p| p.parse::<u32>().ok()));
-            match parent {
+            match crate::procs::parent_of(at) {
                 // Not an orphan the manager adopted: it may be any unit's.
                 Some(p) if p > 1 && p != self.procs.manager_pid => at = p,
                 _ => return false,
@@ -1089,8 +1078,8 @@ impl Daemon {
         &mut self,
         fields: Vec<(String, String)>,
         sender: vigil_platform::Credentials,
+        unit: Option<&str>,
     ) -> Vec<(String, String)> {
-        let unit = self.unit_of_process(sender.pid);
         let mut kept = Vec::with_capacity(fields.len());
         for (key, value) in fields {
             let Some(pid) = (key == "MAINPID")
@@ -1102,7 +1091,7 @@ impl Daemon {
             };
             let why = if pid <= 1 || pid == self.procs.manager_pid {
                 Some("init or the manager itself")
-            } else if sender.uid != 0 && !self.of_unit(pid, unit.as_deref()) {
+            } else if sender.uid != 0 && !self.of_unit(pid, unit) {
                 Some("a process outside the sender's unit, from a sender that is not root")
             } else {
                 None
@@ -1110,7 +1099,7 @@ impl Daemon {
             match why {
                 Some(why) => self.say(
                     Level::Warning,
-                    unit.as_deref(),
+                    unit,
                     &format!("MAINPID={pid} refused: {why}"),
                 ),
                 None => kept.push((key, value)),

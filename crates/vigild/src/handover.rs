@@ -368,10 +368,7 @@ fn find_invocations(ids: &HashSet<&str>) -> HashMap<String, u32> {
             }
         }
     }
-    let parent = |pid: u32| match identify(pid, None) {
-        Found::Alive { parent } => parent,
-        Found::Gone => 0,
-    };
+    let parent = |pid: u32| crate::procs::parent_of(pid).unwrap_or(0);
     holders
         .into_iter()
         .filter_map(|(id, pids)| {

@@ -758,6 +758,11 @@ fn all_processes() -> Vec<ProcInfo> {
         .collect()
 }
 
+/// The parent of a live process, from /proc.
+pub(crate) fn parent_of(pid: u32) -> Option<u32> {
+    proc_info(pid, &stat_fields(pid)?).map(|p| p.ppid)
+}
+
 /// [`ProcInfo`] from the fields [`stat_fields`] read.
 fn proc_info(pid: u32, f: &[String]) -> Option<ProcInfo> {
     let num = |i: usize| f.get(i - 3)?.parse::<u64>().ok();
