@@ -1,89 +1,18 @@
 //! The small part of glob(7) that sysctl.d keys need: `*`, `?` and bracket
 //! sets (`[ab]`, `[a-z]`, `[!a]`) in the components of a `/`-separated path,
-//! matched against what exists below a root directory. Written here rather
-//! than taken from a crate because this is all of it. No `**`, no `\`
-//! escapes, no braces.
+//! matched (fnmatch(3): vigil-units' own, which unit conditions use) against
+//! what exists below a root directory. No `**`, no braces.
 
 use std::fs;
 use std::io;
 use std::path::Path;
 
+use vigil_units::glob::fnmatch;
+
 /// Whether `s` has a character that makes it a pattern (as systemd's
 /// `string_is_glob`).
 pub fn is_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
-}
-
-/// fnmatch(3) without flags, for one path component. A `[` without its
-/// closing `]` stands for itself.
-pub fn matches(pattern: &str, name: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    let (mut pi, mut ni) = (0, 0);
-    // Where the last `*` resumes in the pattern, and how much of the name it
-    // has eaten: on a mismatch it eats one more character instead of
-    // backtracking through every earlier choice.
-    let mut star: Option<(usize, usize)> = None;
-    while ni < n.len() {
-        if p.get(pi) == Some(&'*') {
-            pi += 1;
-            star = Some((pi, ni));
-            continue;
-        }
-        if let Some(len) = p.get(pi).and_then(|_| match_one(&p[pi..], n[ni])) {
-            pi += len;
-            ni += 1;
-            continue;
-        }
-        let Some((resume, eaten)) = star else {
-            return false;
-        };
-        pi = resume;
-        ni = eaten + 1;
-        star = Some((resume, ni));
-    }
-    p[pi..].iter().all(|&c| c == '*')
-}
-
-/// The length of the pattern's first item when it matches `c`.
-fn match_one(p: &[char], c: char) -> Option<usize> {
-    match p[0] {
-        '?' => Some(1),
-        '[' => match bracket(p, c) {
-            Some((len, hit)) => hit.then_some(len),
-            None => (c == '[').then_some(1),
-        },
-        x => (x == c).then_some(1),
-    }
-}
-
-/// The bracket set at the start of `p`: its length and whether `c` is in
-/// it; `None` when it is not closed. A `]` right after `[` or `[!` is a
-/// member, as in fnmatch(3).
-fn bracket(p: &[char], c: char) -> Option<(usize, bool)> {
-    let mut i = 1;
-    let negate = matches!(p.get(i), Some('!' | '^'));
-    if negate {
-        i += 1;
-    }
-    let first = i;
-    let mut hit = false;
-    loop {
-        let x = *p.get(i)?;
-        if x == ']' && i > first {
-            return Some((i + 1, hit != negate));
-        }
-        match (p.get(i + 1), p.get(i + 2)) {
-            (Some('-'), Some(&y)) if y != ']' => {
-                hit |= (x..=y).contains(&c);
-                i += 3;
-            }
-            _ => {
-                hit |= x == c;
-                i += 1;
-            }
-        }
-    }
 }
 
 /// The `/`-separated paths below `root` that `pattern` matches, sorted as
@@ -101,7 +30,7 @@ pub fn expand(root: &Path, pattern: &str) -> io::Result<Vec<String>> {
             for name in list(&root.join(prefix))? {
                 // As glob(3): a leading dot is matched only by a dot.
                 let hidden = name.starts_with('.') && !component.starts_with('.');
-                if !hidden && matches(component, &name) {
+                if !hidden && fnmatch(component, &name, false) {
                     next.push(join(prefix, &name));
                 }
             }
@@ -167,7 +96,7 @@ mod tests {
             ("a[", "a["),
             ("**", ""),
         ] {
-            assert!(matches(p, n), "{p} should match {n}");
+            assert!(fnmatch(p, n, false), "{p} should match {n}");
         }
         for (p, n) in [
             ("eth*", "lo"),
@@ -178,7 +107,7 @@ mod tests {
             ("a*b*c", "aXbYbZ"),
             ("a[", "ab"),
         ] {
-            assert!(!matches(p, n), "{p} should not match {n}");
+            assert!(!fnmatch(p, n, false), "{p} should not match {n}");
         }
     }
 

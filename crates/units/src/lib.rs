@@ -7,6 +7,7 @@
 pub mod condition;
 pub mod diag;
 pub mod fuzzing;
+pub mod glob;
 pub mod install;
 pub mod load;
 pub mod model;
