@@ -419,6 +419,14 @@ impl Slot {
         }
     }
 
+    /// The processes the unit tracks: main, control and condition.
+    fn pids(&self) -> Vec<u32> {
+        [self.main_pid, self.control.map(|c| c.0), self.test_pid]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
     fn alive(&self) -> bool {
         self.main_pid.is_some()
             || self.control.is_some()
@@ -1417,10 +1425,7 @@ impl Machine {
             if s.gone || (s.phase.is_dead() && !s.alive()) {
                 continue;
             }
-            let pids: Vec<u32> = [s.main_pid, s.control.map(|c| c.0), s.test_pid]
-                .into_iter()
-                .flatten()
-                .collect();
+            let pids = s.pids();
             // One with no process that was only waiting for its turn (a
             // target) would have stopped without trouble: it is just stopped.
             if !pids.is_empty() || s.phase.is_stopping() {
@@ -1928,12 +1933,7 @@ impl Machine {
             (svc.kill_mode, stage),
             (KillMode::ControlGroup, _) | (KillMode::Mixed, KillStage::Kill)
         );
-        let s = &self.slots[u];
-        let pids: Vec<u32> = [s.main_pid, s.control.map(|c| c.0), s.test_pid]
-            .into_iter()
-            .flatten()
-            .collect();
-        for pid in pids {
+        for pid in self.slots[u].pids() {
             self.signal(u, pid, signal, group);
         }
         let wait = match stage {
