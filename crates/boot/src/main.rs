@@ -217,11 +217,13 @@ fn run_fstab(args: &Args) -> bool {
     mount_all(fstab::plan(entries, &mounted), args.dry_run)
 }
 
-/// Waits, up to its device timeout, for the device node of `entry` when it is
-/// not there yet; the mount then says what is missing if it never came. Polls:
-/// a oneshot at boot has no event loop to keep, and udev may create the link
-/// by any of several paths.
-fn wait_for_device(entry: &fstab::Entry) {
+/// Waits for the device node of `entry` when it is not there yet, until its
+/// device timeout counted from `started` (when vigil-fstab began): the waits
+/// for several missing devices overlap, as systemd's device jobs do, instead of
+/// adding up. The mount then says what is missing if it never came. Polls: a
+/// oneshot at boot has no event loop to keep, and udev may create the link by
+/// any of several paths.
+fn wait_for_device(entry: &fstab::Entry, started: Instant) {
     let Some(device) = fstab::missing_device(entry) else {
         return;
     };
@@ -233,13 +235,18 @@ fn wait_for_device(entry: &fstab::Entry) {
         fstab::DEVICE_TIMEOUT
     };
     let limit = entry.options.device_timeout.unwrap_or(default);
-    let deadline = Instant::now().checked_add(limit);
+    let deadline = started.checked_add(limit);
+    let at = entry.at();
+    let secs = limit.as_secs_f64();
+    if deadline.is_some_and(|d| Instant::now() >= d) {
+        error(format!("{at}: {device} did not come within {secs} s"));
+        return;
+    }
     let shown = if deadline.is_some() {
-        format!("up to {} s", limit.as_secs_f64())
+        format!("up to {secs} s")
     } else {
         "with no limit".to_string()
     };
-    let at = entry.at();
     error(format!("{at}: waiting {shown} for {device}"));
     while fstab::missing_device(entry).is_some() && deadline.is_none_or(|d| Instant::now() < d) {
         std::thread::sleep(Duration::from_millis(50));
@@ -253,6 +260,7 @@ fn mount_all(actions: Vec<fstab::Action>, dry_run: bool) -> bool {
     let mut ok = true;
     let mut failed: Vec<fstab::Entry> = Vec::new();
     let mut network: Vec<fstab::Entry> = Vec::new();
+    let started = Instant::now();
     for action in actions {
         if dry_run {
             println!("{}", fstab::describe(&action));
@@ -288,7 +296,7 @@ fn mount_all(actions: Vec<fstab::Action>, dry_run: bool) -> bool {
                 needed_line: needed.line,
             }),
             None => {
-                wait_for_device(&entry);
+                wait_for_device(&entry, started);
                 fstab::mount_entry(&entry)
             }
         };
