@@ -21,15 +21,18 @@ const SERVICES: [&str; 5] = [
 ];
 
 /// The standard targets vigil ships (systemd's names, for Debian's units).
-const TARGETS: [&str; 30] = [
+const TARGETS: [&str; 36] = [
     "basic.target",
     "bluetooth.target",
     "default.target",
     "emergency.target",
+    "exit.target",
     "final.target",
     "getty-pre.target",
     "getty.target",
     "graphical.target",
+    "halt.target",
+    "kexec.target",
     "local-fs-pre.target",
     "local-fs.target",
     "multi-user.target",
@@ -39,7 +42,9 @@ const TARGETS: [&str; 30] = [
     "nss-lookup.target",
     "nss-user-lookup.target",
     "paths.target",
+    "poweroff.target",
     "printer.target",
+    "reboot.target",
     "remote-fs-pre.target",
     "remote-fs.target",
     "rescue.target",
@@ -52,6 +57,7 @@ const TARGETS: [&str; 30] = [
     "time-set.target",
     "time-sync.target",
     "timers.target",
+    "umount.target",
 ];
 
 #[test]
@@ -119,6 +125,19 @@ fn standard_targets_are_ordered_as_in_systemd() {
     assert!(has(&deps("network-online.target").after, "network.target"));
     assert!(set.get("network.target").unwrap().refuse_manual_start);
     assert!(set.get("shutdown.target").unwrap().refuse_manual_start);
+    // The targets a shutdown starts pull in systemd's shutdown chain, and
+    // conflict with none of it (no default dependencies).
+    for action in ["poweroff", "reboot", "halt", "kexec"] {
+        let t = deps(&format!("{action}.target"));
+        for late in ["shutdown.target", "umount.target", "final.target"] {
+            assert!(
+                has(&t.requires, late) && has(&t.after, late),
+                "{action} {late}"
+            );
+        }
+        assert!(t.conflicts.is_empty(), "{action}");
+    }
+    assert!(has(&deps("exit.target").requires, "shutdown.target"));
     assert!(set.get("sound.target").unwrap().stop_when_unneeded);
     assert!(vigil_engine::find_cycles(&set.units).is_empty());
     fs::remove_dir_all(&dir).unwrap();

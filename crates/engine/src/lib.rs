@@ -178,7 +178,12 @@ pub enum Event {
         group: bool,
     },
     /// Stop everything in reverse dependency order; [`Action::AllStopped`] follows.
-    Shutdown,
+    /// What `targets` pull in starts instead (`poweroff.target`: units that
+    /// run at shutdown), each once the units ordered against it have stopped,
+    /// and is stopped last. Again during a shutdown: more targets.
+    Shutdown {
+        targets: Vec<String>,
+    },
     /// The shutdown's global deadline passed: every unit not yet stopped is
     /// killed now, whatever its own timeouts say.
     ShutdownDeadline,

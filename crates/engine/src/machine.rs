@@ -106,7 +106,7 @@
 //! | AutoRestart           | timer (`Tick`)                                | restarts += 1, start job (start limit checked when it runs) |
 //! | AutoRestart           | stop job / shutdown                           | Dead (failed when the reason is a failure) |
 //! | Dead failed           | `ResetFailed`                                 | Dead inactive, start-limit counter cleared |
-//! | any                   | `Shutdown`                                    | every unit gets a stop job; starts refused; `AllStopped` once everything is Dead |
+//! | any                   | `Shutdown`                                    | every unit gets a stop job, but what its targets pull in (not units conflicting with shutdown.target): a start job, run once the units ordered against it (either way) have stopped; other starts refused; once only those are left and settled, they get stop jobs; `AllStopped` once everything is Dead |
 //! | not Dead (shutting down) | `ShutdownDeadline`                         | `Signal SIGKILL` (group) to main, control and test process, all forgotten; Dead failed (`StopTimeout`), no ExecStopPost= |
 //! | a phase that ran      | -> Dead inactive (not during a shutdown)      | `UnitAction` with SuccessAction=, if set |
 //! | not Dead failed       | -> Dead failed, not `DependencyFailed` (not during a shutdown) | `UnitAction` with FailureAction=, if set |
@@ -375,6 +375,10 @@ struct Slot {
     time_to_ready: Option<Duration>,
     /// The unit became active in this run (ExecStop= runs only then).
     started_ok: bool,
+    /// Pulled in by a target started at the shutdown: it starts (once every
+    /// unit ordered against it has stopped) instead of being stopped, and is
+    /// stopped only when everything else is.
+    at_shutdown: bool,
 }
 
 impl Slot {
@@ -416,6 +420,7 @@ impl Slot {
             start_requested: None,
             time_to_ready: None,
             started_ok: false,
+            at_shutdown: false,
         }
     }
 
@@ -551,6 +556,12 @@ pub(crate) struct Machine {
     cycles: Vec<Vec<String>>,
     loaded: bool,
     shutting_down: bool,
+    /// The shutdown's last step began: the units started at the shutdown are
+    /// stopped too.
+    shutdown_final: bool,
+    /// While a shutdown call starts its units: those it added (a unit that
+    /// ran at this shutdown already does not run again).
+    shutdown_fresh: HashSet<usize>,
     all_stopped_sent: bool,
     now: Time,
     /// The units with StopWhenUnneeded=yes, checked after every call.
@@ -944,8 +955,8 @@ impl Machine {
                 });
                 Ok(())
             }
-            Event::Shutdown => {
-                self.shutdown();
+            Event::Shutdown { targets } => {
+                self.shutdown(&targets);
                 Ok(())
             }
             Event::ShutdownDeadline => {
@@ -1027,13 +1038,26 @@ impl Machine {
         if self.stop_unneeded() {
             self.run_queue();
         }
+        let stopped = |s: &Slot| s.gone || (s.phase.is_dead() && !s.alive());
+        // The shutdown's units have done their work once they are settled
+        // (started, exited, failed) and everything else is stopped: they stop
+        // last, in their own reverse order.
         if self.shutting_down
-            && !self.all_stopped_sent
+            && !self.shutdown_final
             && self
                 .slots
                 .iter()
-                .all(|s| s.gone || (s.phase.is_dead() && !s.alive()))
+                .all(|s| stopped(s) || (s.at_shutdown && s.settled() && !s.phase.is_dead()))
         {
+            self.shutdown_final = true;
+            for u in 0..self.slots.len() {
+                if std::mem::take(&mut self.slots[u].at_shutdown) && !self.slots[u].gone {
+                    self.stop_for_shutdown(u);
+                }
+            }
+            self.run_queue();
+        }
+        if self.shutting_down && !self.all_stopped_sent && self.slots.iter().all(stopped) {
             self.all_stopped_sent = true;
             self.actions.push(Action::Log {
                 level: Level::Info,
@@ -1092,7 +1116,7 @@ impl Machine {
     // ----- requests: propagate -----
 
     fn start_unit(&mut self, root: usize, manual: bool) -> Result<(), EngineError> {
-        if self.shutting_down {
+        if self.shutting_down && !self.shutdown_fresh.contains(&root) {
             return Err(self.refuse(root, "the manager is shutting down"));
         }
         if let Some(e) = &self.slots[root].load_error {
@@ -1108,7 +1132,9 @@ impl Machine {
         let mut fails: Vec<(usize, String)> = Vec::new();
         let mut conflicts: Vec<(usize, usize)> = Vec::new();
         while let Some(u) = work.pop() {
-            if !seen.insert(u) {
+            // During a shutdown only its own new units start; the rest is
+            // stopping, or ran already.
+            if !seen.insert(u) || (self.shutting_down && !self.shutdown_fresh.contains(&u)) {
                 continue;
             }
             self.add_start_job(u);
@@ -1141,7 +1167,7 @@ impl Machine {
             }
         }
         for (c, by) in conflicts {
-            if !seen.contains(&c) && !self.slots[c].phase.is_dead() {
+            if !self.shutting_down && !seen.contains(&c) && !self.slots[c].phase.is_dead() {
                 let by = self.slots[by].name.clone();
                 self.log(Level::Info, c, format!("stopping: conflicts with {by}"));
                 self.stop_unit(c, StopCause::Conflict(by), false);
@@ -1374,38 +1400,98 @@ impl Machine {
         Ok(())
     }
 
-    fn shutdown(&mut self) {
-        if self.shutting_down {
+    /// Stops every unit but what `targets` pull in (Requires=, Wants=,
+    /// BindsTo=, transitively), which starts instead: `poweroff.target` and
+    /// its units that save state or tell the network. A later call (a
+    /// `vigil reboot` while stopping) may add targets until the last step.
+    fn shutdown(&mut self, targets: &[String]) {
+        let first = !std::mem::replace(&mut self.shutting_down, true);
+        if first {
+            self.actions.push(Action::Log {
+                level: Level::Info,
+                unit: None,
+                message: "shutting down: stopping every unit".into(),
+            });
+        }
+        if self.shutdown_final {
             return;
         }
-        self.shutting_down = true;
-        self.actions.push(Action::Log {
-            level: Level::Info,
-            unit: None,
-            message: "shutting down: stopping every unit".into(),
-        });
+        let roots: Vec<usize> = targets
+            .iter()
+            .filter_map(|t| self.index.get(t).copied())
+            .filter(|&u| !self.slots[u].gone && !self.slots[u].broken())
+            .collect();
+        let ours = self.shutdown_units(&roots, first);
         for u in 0..self.slots.len() {
-            if self.slots[u].gone {
+            if ours.contains(&u) {
+                if !std::mem::replace(&mut self.slots[u].at_shutdown, true) {
+                    self.shutdown_fresh.insert(u);
+                }
+            } else if first && !self.slots[u].gone {
+                self.stop_for_shutdown(u);
+            }
+        }
+        for u in roots {
+            if self.shutdown_fresh.contains(&u)
+                && let Err(e) = self.start_unit(u, false)
+            {
+                self.log(Level::Error, u, format!("cannot start at shutdown: {e}"));
+            }
+        }
+        self.shutdown_fresh.clear();
+    }
+
+    /// What `roots` pull in and may start at the shutdown: not a unit with
+    /// default dependencies (it conflicts with shutdown.target), nor, after
+    /// the first call, one that was being stopped.
+    fn shutdown_units(&mut self, roots: &[usize], first: bool) -> HashSet<usize> {
+        let shutdown = self.index.get("shutdown.target").copied();
+        let mut ours = HashSet::new();
+        let mut work = roots.to_vec();
+        while let Some(u) = work.pop() {
+            let s = &self.slots[u];
+            if ours.contains(&u) || s.gone || s.removed || s.broken() {
                 continue;
             }
-            self.slots[u].start_after_stop = false;
-            match self.slots[u].phase {
-                Phase::Dead { .. } => {}
-                Phase::Waiting | Phase::Condition => {
-                    self.set_phase(u, Phase::Dead { failed: false })
-                }
-                Phase::AutoRestart => {
-                    let failed = self.slots[u].reason.is_some();
-                    self.slots[u].wake = None;
-                    self.set_phase(u, Phase::Dead { failed });
-                }
-                p if p.is_stopping() => {
-                    self.slots[u].stop_cause.get_or_insert(StopCause::Shutdown);
-                }
-                _ => {
-                    self.slots[u].pending_stop = Some(StopCause::Shutdown);
-                    self.push(u);
-                }
+            if !first && !s.at_shutdown && !s.phase.is_dead() {
+                continue;
+            }
+            if shutdown.is_some_and(|t| t != u && self.graph.conflicts[u].contains(&t)) {
+                let msg = "pulled in at shutdown, but it conflicts with shutdown.target \
+                           (default dependencies): not started";
+                self.log(Level::Warning, u, msg.into());
+                continue;
+            }
+            ours.insert(u);
+            let g = &self.graph;
+            work.extend(
+                g.requires[u]
+                    .iter()
+                    .chain(&g.binds_to[u])
+                    .chain(&g.wants[u]),
+            );
+        }
+        ours
+    }
+
+    /// Gives `u` its part in a shutdown: a stop job, or dead at once when it
+    /// was only waiting.
+    fn stop_for_shutdown(&mut self, u: usize) {
+        self.slots[u].start_after_stop = false;
+        match self.slots[u].phase {
+            Phase::Dead { .. } => {}
+            Phase::Waiting | Phase::Condition => self.set_phase(u, Phase::Dead { failed: false }),
+            Phase::AutoRestart => {
+                let failed = self.slots[u].reason.is_some();
+                self.slots[u].wake = None;
+                self.set_phase(u, Phase::Dead { failed });
+            }
+            p if p.is_stopping() => {
+                self.slots[u].stop_cause.get_or_insert(StopCause::Shutdown);
+            }
+            _ => {
+                self.slots[u].pending_stop = Some(StopCause::Shutdown);
+                self.push(u);
             }
         }
     }
@@ -1470,7 +1556,13 @@ impl Machine {
                 *q = false;
             }
             if self.slots[u].phase == Phase::Waiting {
-                if self.graph.after[u].iter().all(|&a| self.slots[a].settled()) {
+                // At a shutdown, a stop goes before a start whichever way the
+                // two units are ordered, as in systemd.
+                let stops_first = self.slots[u].at_shutdown
+                    && self.graph.after_rev[u]
+                        .iter()
+                        .any(|&z| self.slots[z].stopping_or_pending());
+                if !stops_first && self.graph.after[u].iter().all(|&a| self.slots[a].settled()) {
                     self.begin_start(u);
                 }
             } else if self.slots[u].pending_stop.is_some()

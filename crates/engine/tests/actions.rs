@@ -120,7 +120,7 @@ fn no_unit_action_during_a_shutdown() {
         u.failure_action = act(UnitActionKind::Reboot);
     })]);
     let a = h.run("a.service");
-    h.ok(Event::Shutdown);
+    h.ok(Event::Shutdown { targets: vec![] });
     h.killed(a, SIGTERM);
     let acts = h.take();
     assert!(acts.contains(&Action::AllStopped), "{acts:?}");

@@ -507,7 +507,7 @@ fn long_chains_need_no_recursion() {
         }
     }
     assert_eq!(h.state(&name(n - 1)), State::Running);
-    h.ok(Event::Shutdown);
+    h.ok(Event::Shutdown { targets: vec![] });
     assert_eq!(signalled(&h.take()), [name(n - 1)]);
 }
 

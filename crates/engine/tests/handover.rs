@@ -124,7 +124,7 @@ fn a_shutdown_in_progress_goes_on() {
     h.start("default.target");
     h.spawn_all();
     h.spawn_all();
-    h.ok(Event::Shutdown);
+    h.ok(Event::Shutdown { targets: vec![] });
     h.take();
     let mut next = successor(&h, units());
     assert!(
@@ -136,4 +136,32 @@ fn a_shutdown_in_progress_goes_on() {
         .map(|u| next.state(u))
         .collect();
     assert!(states.contains(&State::Stopping), "{states:?}");
+}
+
+/// A unit the shutdown starts is still the shutdown's in the next manager:
+/// it starts when its turn comes there, and is stopped last.
+#[test]
+fn the_units_a_shutdown_starts_carry_over() {
+    let units = || {
+        vec![
+            target("default.target").wants(&["a.service"]),
+            service("a.service").conflicts(&["shutdown.target"]),
+            target("shutdown.target").wants(&["save.service"]),
+            service("save.service").after(&["a.service"]),
+        ]
+    };
+    let mut h = H::new(units());
+    h.start("default.target");
+    let a = h.expect_spawn("a.service", Role::Main(0));
+    h.ok(Event::Shutdown {
+        targets: vec!["shutdown.target".into()],
+    });
+    assert_eq!(h.state("save.service"), State::Waiting);
+    h.take();
+    let mut next = successor(&h, units());
+    next.killed(a, 15);
+    let save = next.expect_spawn("save.service", Role::Main(0));
+    assert_eq!(signalled(&next.take()), ["save.service"]);
+    next.killed(save, 15);
+    assert!(next.take().contains(&vigil_engine::Action::AllStopped));
 }

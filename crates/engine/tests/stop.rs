@@ -285,7 +285,7 @@ fn shutdown_stops_in_reverse_order_in_parallel() {
         }
     }
     assert_eq!(pids.len(), 4);
-    h.ok(Event::Shutdown);
+    h.ok(Event::Shutdown { targets: vec![] });
     assert_eq!(signalled(&h.take()), ["d.service"]);
     assert_eq!(
         h.send(Event::Start("a.service".into())),
@@ -321,10 +321,121 @@ fn shutdown_stops_in_reverse_order_in_parallel() {
     assert!(!h.take().contains(&Action::AllStopped));
 }
 
+/// What the shutdown's targets pull in starts, each once the units ordered
+/// against it (either way) have stopped; a unit with default dependencies
+/// (Conflicts=shutdown.target) is not started; those units stop last.
+#[test]
+fn units_of_the_shutdown_targets_run_after_what_they_are_ordered_against() {
+    let normal = |name: &str| {
+        service(name)
+            .conflicts(&["shutdown.target"])
+            .before(&["shutdown.target"])
+    };
+    let mut h = H::new(vec![
+        target("t.target").wants(&["a.service", "b.service"]),
+        normal("a.service"),
+        normal("b.service"),
+        target("shutdown.target").wants(&["save.service", "early.service", "bad.service"]),
+        target("poweroff.target").needs(&["shutdown.target"]),
+        service("save.service")
+            .ty(ServiceType::Oneshot)
+            .after(&["a.service"])
+            .before(&["shutdown.target"]),
+        service("early.service").before(&["b.service"]),
+        normal("bad.service"),
+    ]);
+    h.start("t.target");
+    let pids: std::collections::HashMap<_, _> = h
+        .spawn_all()
+        .into_iter()
+        .map(|(u, _, pid)| (u, pid))
+        .collect();
+    let targets = vec!["shutdown.target".into(), "poweroff.target".into()];
+    h.ok(Event::Shutdown { targets });
+    let acts = h.take();
+    assert_eq!(signalled(&acts), ["a.service", "b.service"]);
+    assert!(spawns(&acts).is_empty(), "{acts:?}");
+    assert!(
+        logs(&acts)
+            .iter()
+            .any(|l| l.contains("conflicts with shutdown.target")),
+        "{acts:?}"
+    );
+    assert!(h.send(Event::Start("a.service".into())).is_err());
+    // save is After=a: it starts once a has stopped.
+    h.killed(pids["a.service"], SIGTERM);
+    let save = h.expect_spawn("save.service", Role::Main(0));
+    // early is Before=b: a stop still goes first.
+    h.killed(pids["b.service"], SIGTERM);
+    let early = h.expect_spawn("early.service", Role::Main(0));
+    assert_eq!(h.state("shutdown.target"), State::Waiting);
+    h.exit(save, 0);
+    assert_eq!(h.state("save.service"), State::Inactive);
+    assert_eq!(
+        h.state("poweroff.target"),
+        State::Inactive,
+        "started, then stopped last"
+    );
+    // Then the shutdown's own units stop too: nothing is left behind.
+    let acts = h.take();
+    assert_eq!(signalled(&acts), ["early.service"]);
+    assert!(!acts.contains(&Action::AllStopped));
+    h.killed(early, SIGTERM);
+    assert!(h.take().contains(&Action::AllStopped));
+    assert_eq!(h.state("bad.service"), State::Inactive);
+}
+
+/// A second shutdown request (`vigil poweroff` twice, or `vigil reboot`
+/// while stopping) runs only what its target adds: no unit runs twice.
+#[test]
+fn a_second_shutdown_request_runs_only_what_its_target_adds() {
+    let mut h = H::new(vec![
+        service("a.service").conflicts(&["shutdown.target"]),
+        target("shutdown.target").wants(&["save.service"]),
+        target("poweroff.target").needs(&["shutdown.target"]),
+        target("reboot.target")
+            .needs(&["shutdown.target"])
+            .wants(&["bye.service"]),
+        service("save.service").ty(ServiceType::Oneshot),
+        service("bye.service")
+            .ty(ServiceType::Oneshot)
+            .after(&["a.service"]),
+    ]);
+    let a = h.run("a.service");
+    let shutdown = |t: &str| Event::Shutdown {
+        targets: vec!["shutdown.target".into(), t.into()],
+    };
+    h.ok(shutdown("poweroff.target"));
+    let save = h.expect_spawn("save.service", Role::Main(0));
+    h.exit(save, 0);
+    h.ok(shutdown("poweroff.target"));
+    assert!(h.spawns().is_empty(), "save ran already");
+    h.ok(shutdown("reboot.target"));
+    assert!(h.spawns().is_empty(), "bye waits for a to stop");
+    h.killed(a, SIGTERM);
+    let bye = h.expect_spawn("bye.service", Role::Main(0));
+    h.exit(bye, 0);
+    assert!(h.take().contains(&Action::AllStopped));
+    assert!(h.send(Event::Start("save.service".into())).is_err());
+}
+
+/// Without targets (or none that exists), a shutdown stops everything.
+#[test]
+fn a_shutdown_target_that_does_not_exist_starts_nothing() {
+    let mut h = H::new(vec![service("a.service")]);
+    let a = h.run("a.service");
+    h.ok(Event::Shutdown {
+        targets: vec!["poweroff.target".into()],
+    });
+    assert_eq!(signalled(&h.take()), ["a.service"]);
+    h.killed(a, SIGTERM);
+    assert!(h.take().contains(&Action::AllStopped));
+}
+
 #[test]
 fn shutdown_with_nothing_running_is_immediately_done() {
     let mut h = H::new(vec![service("a.service")]);
-    h.ok(Event::Shutdown);
+    h.ok(Event::Shutdown { targets: vec![] });
     assert!(h.take().contains(&Action::AllStopped));
 }
 
@@ -343,7 +454,7 @@ fn shutdown_uses_each_units_own_stop_timeout_and_suppresses_restarts() {
     let b = h.run("b.service");
     h.start("w.service");
     let w = h.spawn_all()[0].2;
-    h.ok(Event::Shutdown);
+    h.ok(Event::Shutdown { targets: vec![] });
     h.take();
     h.killed(w, SIGTERM);
     h.take();
@@ -372,7 +483,7 @@ fn shutdown_cancels_pending_restarts() {
     let main = h.run("a.service");
     h.exit(main, 1);
     assert_eq!(h.state("a.service"), State::Restarting);
-    h.ok(Event::Shutdown);
+    h.ok(Event::Shutdown { targets: vec![] });
     assert!(h.take().contains(&Action::AllStopped));
     assert_eq!(h.e.next_deadline(), None);
 }

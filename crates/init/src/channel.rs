@@ -64,9 +64,10 @@ pub struct Channel {
     stored: usize,
     /// The emergency shell the manager asked for has exited: tell it.
     pub emergency_over: bool,
-    /// A shutdown signal came: say `stop` too (a SIGTERM may merge with a
-    /// pending one from another sender, which the manager ignores).
-    pub stop: bool,
+    /// A shutdown signal came: say `stop ACTION` too (a SIGTERM may merge
+    /// with a pending one from another sender, which the manager ignores; and
+    /// the action picks the target the manager starts at the shutdown).
+    pub stop: Option<Action>,
     /// Statuses not sent yet: `queued` of them from `head` on.
     ring: &'static mut [(i32, i32)],
     head: usize,
@@ -94,7 +95,7 @@ impl Channel {
             store: sys::zeroed(MAX_FDS),
             stored: 0,
             emergency_over: false,
-            stop: false,
+            stop: None,
             ring: sys::zeroed(RING),
             head: 0,
             queued: 0,
@@ -270,7 +271,9 @@ impl Channel {
                 _ if self.lost > 0 => (Sent::Lost, Line::of(format_args!("lost {}", self.lost))),
                 _ if self.queued > 0 => self.exited(),
                 Some(_) => (Sent::Ready, Line::of(format_args!("ready"))),
-                None if self.stop => (Sent::Stop, Line::of(format_args!("stop"))),
+                None if let Some(a) = self.stop => {
+                    (Sent::Stop, Line::of(format_args!("stop {}", a.name())))
+                }
                 None if self.emergency_over => (
                     Sent::EmergencyOver,
                     Line::of(format_args!("emergency-over")),
@@ -310,7 +313,7 @@ impl Channel {
             Sent::Exited(n) => (self.head, self.queued) = ((self.head + n) % RING, self.queued - n),
             Sent::Ready => self.greeting = None,
             Sent::EmergencyOver => self.emergency_over = false,
-            Sent::Stop => self.stop = false,
+            Sent::Stop => self.stop = None,
         }
     }
 

@@ -207,8 +207,10 @@ impl<'a> Supervisor<'a> {
         self.requests.action = Some(action);
         match self.manager {
             Some(_) => {
+                // The words first: the manager reads them when the signal comes.
+                self.channel.stop = Some(action);
+                self.channel.flush();
                 self.forward(Signal::TERM);
-                self.channel.stop = true;
             }
             None => self.done = Some(0),
         }

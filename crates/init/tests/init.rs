@@ -972,6 +972,24 @@ fn container_with_vigild_exits_with_the_main_units_code_after_stopping_the_rest(
     assert!(ended < side_stopped, "{log}");
 }
 
+/// vigil-init, not PID 1, over the real vigild with `units`: a subreaper
+/// that, at the end, exits instead of calling reboot(2). Returns it and the
+/// manager's control socket.
+fn vigild_under_init(dir: &TestDir, units: &std::path::Path) -> (Child, PathBuf) {
+    let manager = sibling("vigild");
+    let sock = dir.path("control.sock");
+    let args = [
+        "--manager",
+        manager.to_str().unwrap(),
+        "--",
+        "--config-dir",
+        units.to_str().unwrap(),
+        "--socket",
+        sock.to_str().unwrap(),
+    ];
+    (direct(dir, &args), sock)
+}
+
 #[test]
 fn vigil_poweroff_under_vigil_init_stops_every_service_and_ends_it() {
     if !privileged("vigil_poweroff_under_vigil_init") {
@@ -979,23 +997,8 @@ fn vigil_poweroff_under_vigil_init_stops_every_service_and_ends_it() {
     }
     let dir = TestDir::new("real-poweroff");
     let units = real_units(&dir);
-    let manager = sibling("vigild");
-    let sock = dir.path("control.sock");
+    let (mut init, sock) = vigild_under_init(&dir, &units);
     let sock = sock.to_str().unwrap();
-    // Not PID 1: vigil-init is a subreaper and, at the end, exits instead of
-    // calling reboot(2).
-    let mut init = direct(
-        &dir,
-        &[
-            "--manager",
-            manager.to_str().unwrap(),
-            "--",
-            "--config-dir",
-            units.to_str().unwrap(),
-            "--socket",
-            sock,
-        ],
-    );
     wait_until("side to start", Duration::from_secs(20), &dir, || {
         dir.read("side.pid").ends_with('\n')
     });
@@ -1046,4 +1049,47 @@ fn sigterm_to_a_container_with_vigild_stops_the_services_in_order_and_exits_0() 
         !log.contains("main unit ended"),
         "a SIGTERM stop is not the main unit ending:\n{log}"
     );
+}
+
+/// A shutdown signal tells the manager which end it is (`stop reboot` on the
+/// channel, before the SIGTERM): vigild starts reboot.target, so what is
+/// enabled into it runs and what is enabled into poweroff.target does not.
+#[test]
+fn a_reboot_by_signal_runs_the_units_enabled_into_reboot_target() {
+    let dir = TestDir::new("real-reboot");
+    let units = real_units(&dir);
+    let d = dir.0.to_str().unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../boot/units");
+    for t in ["shutdown", "umount", "final", "reboot", "poweroff"] {
+        let name = format!("{t}.target");
+        fs::copy(shipped.join(&name), units.join(&name)).unwrap();
+    }
+    for (target, unit) in [("reboot", "at-reboot"), ("poweroff", "at-poweroff")] {
+        fs::write(
+            units.join(format!("{unit}.service")),
+            format!(
+                "[Unit]\nDefaultDependencies=no\n[Service]\nType=oneshot\n\
+                 ExecStart=/bin/sh -c 'echo ran > {d}/{unit}'\n"
+            ),
+        )
+        .unwrap();
+        let wants = units.join(format!("{target}.target.wants"));
+        fs::create_dir_all(&wants).unwrap();
+        std::os::unix::fs::symlink(
+            format!("../{unit}.service"),
+            wants.join(format!("{unit}.service")),
+        )
+        .unwrap();
+    }
+    // SIGINT means reboot to a vigil-init that is not PID 1 either.
+    let (mut init, _) = vigild_under_init(&dir, &units);
+    wait_until("side to start", Duration::from_secs(20), &dir, || {
+        dir.read("side.pid").ends_with('\n')
+    });
+    kill(init.id(), libc::SIGINT);
+    let status = exit_within(&mut init, Duration::from_secs(20), &dir);
+    let log = dir.read("init.log");
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert_eq!(dir.read("at-reboot"), "ran\n", "{log}");
+    assert!(!dir.path("at-poweroff").exists(), "{log}");
 }

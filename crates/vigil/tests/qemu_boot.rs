@@ -327,6 +327,12 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
     // and the runtime directories: /run/lock sticky, /var/run a link to /run
     assert_eq!(run.count("VIGIL-TEST: rundirs 1777 ../run"), 1, "{t}");
 
+    // the unit enabled into poweroff.target ran once, while vigild ran
+    assert_eq!(run.count("VIGIL-TEST: at poweroff"), 1, "{t}");
+    assert!(
+        run.position("VIGIL-TEST: at poweroff") < run.position("vigil-init: poweroff: stopping"),
+        "{t}"
+    );
     // the shutdown, in order: `vigil poweroff` reaches vigild, which tells PID 1
     // what to do once it is gone and stops every unit
     // and exits, vigil-init signals what is left (test-orphan's process ignores
@@ -336,6 +342,11 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
         "vigil-init: the manager asks for poweroff once it exits",
         "vigild: shutting down: stopping every unit",
         "vigild: test-sleeper.service: main process killed by signal 15",
+        "vigild: test-sleeper.service: -> inactive",
+        // enabled into poweroff.target, ordered after test-sleeper (vigild's
+        // lines, not the unit's own: two writers to the console may interleave)
+        "vigild: test-at-poweroff.service: -> starting",
+        "vigild: test-at-poweroff.service: main process exited with status 0",
         "vigild: every unit is stopped; exiting",
         "vigil-init: poweroff: stopping the remaining processes",
         "vigil-init: poweroff: sending SIGKILL to the processes still running",

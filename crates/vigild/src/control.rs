@@ -527,8 +527,8 @@ impl Daemon {
                         action.as_str()
                     ),
                 )),
-                Some(_) => {
-                    self.begin_shutdown();
+                Some(action) => {
+                    self.begin_shutdown(action.as_str());
                     Some(Reply::ok(id, Body::ShuttingDown))
                 }
                 None => {
@@ -540,7 +540,7 @@ impl Daemon {
                     if self.phase == crate::daemon::Phase::Running {
                         self.told_exit = self.tell_init("exit 0");
                     }
-                    self.begin_shutdown();
+                    self.begin_shutdown("exit");
                     Some(Reply::ok(id, Body::ShuttingDown))
                 }
             },

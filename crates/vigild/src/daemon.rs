@@ -555,7 +555,7 @@ impl Daemon {
     fn end_with(&mut self, code: u8) {
         (self.exit_code, self.exit_fixed) = (code, true);
         self.tell_init(&format!("exit {code}"));
-        self.begin_shutdown();
+        self.begin_shutdown("exit");
     }
 
     /// Sends one message to vigil-init; false when there is none, or it
@@ -594,13 +594,11 @@ impl Daemon {
         true
     }
 
-    /// Reads the configuration directories afresh, with the instances made on
-    /// demand so far.
-    /// vigil stops units at a shutdown and starts none: a unit enabled into
-    /// shutdown.target or a power target (a random seed saved, `alsactl
-    /// store`) would silently never run. Said at every load.
+    /// A unit enabled into a target of the shutdown that is not installed
+    /// (a configuration without vigil's shipped units) would silently never
+    /// run. Said at every load.
     fn warn_of_units_at_shutdown(&mut self, set: &LoadedSet) {
-        const AT_SHUTDOWN: [&str; 7] = [
+        const AT_SHUTDOWN: [&str; 8] = [
             "shutdown.target",
             "final.target",
             "umount.target",
@@ -608,13 +606,14 @@ impl Daemon {
             "poweroff.target",
             "reboot.target",
             "kexec.target",
+            "exit.target",
         ];
-        for target in AT_SHUTDOWN {
+        for target in AT_SHUTDOWN.into_iter().filter(|t| set.get(t).is_none()) {
             let wanted = set.wants_dirs.get(target).into_iter().flatten();
             let required = set.requires_dirs.get(target).into_iter().flatten();
             for (unit, link) in wanted.chain(required) {
                 let msg = format!(
-                    "{}: pulled in by {target}, which vigil never starts: it does not run at shutdown (ExecStop= of a unit with RemainAfterExit=yes does)",
+                    "{}: pulled in by {target}, which is not installed (vigil ships it): it does not run at shutdown",
                     link.display()
                 );
                 self.say(Level::Warning, Some(unit), &msg);
@@ -622,6 +621,8 @@ impl Daemon {
         }
     }
 
+    /// Reads the configuration directories afresh, with the instances made on
+    /// demand so far.
     pub fn read_config(&mut self) -> LoadedSet {
         let mut set = vigil_units::load::load_dirs(&self.opts.config_dirs, &self.spec_ctx);
         let instances: Vec<String> = self.instances.iter().cloned().collect();
@@ -892,8 +893,13 @@ impl Daemon {
                     );
                 }
                 libc_sig::SIGTERM | libc_sig::SIGINT => {
-                    self.say(Level::Info, None, "signal received: stopping every unit");
-                    self.begin_shutdown();
+                    // vigil-init says which end it is (`stop reboot`) on the
+                    // channel before its SIGTERM: read first.
+                    self.on_init_message();
+                    if self.phase == Phase::Running {
+                        self.say(Level::Info, None, "signal received: stopping every unit");
+                        self.begin_shutdown(self.default_action());
+                    }
                 }
                 libc_sig::SIGHUP | libc_sig::SIGUSR1 | libc_sig::SIGUSR2 | libc_sig::SIGWINCH
                     if self.forward_to_main(info.signo) => {}
@@ -915,15 +921,34 @@ impl Daemon {
         }
     }
 
-    pub fn begin_shutdown(&mut self) {
-        if self.phase != Phase::Running {
-            return;
-        }
-        self.phase = Phase::ShuttingDown;
+    /// Stops every unit; what `ACTION.target` pulls in (`poweroff.target`,
+    /// and through it shutdown.target, umount.target, final.target) runs
+    /// during the stop. Again during a shutdown, the target's units are
+    /// added: a `vigil reboot` while a container stops, vigil-init's `stop
+    /// reboot` read after its SIGTERM.
+    pub fn begin_shutdown(&mut self, action: &str) {
         let now = self.now();
-        self.shutdown_started = Some(now);
-        self.shutdown_check = Some(now + SHUTDOWN_PROGRESS.min(self.opts.shutdown_timeout));
-        let _ = self.engine.handle(now, Event::Shutdown);
+        match self.phase {
+            Phase::Running => {
+                self.phase = Phase::ShuttingDown;
+                self.shutdown_started = Some(now);
+                self.shutdown_check = Some(now + SHUTDOWN_PROGRESS.min(self.opts.shutdown_timeout));
+            }
+            Phase::ShuttingDown => {}
+            Phase::Done => return,
+        }
+        let targets = vec!["shutdown.target".to_string(), format!("{action}.target")];
+        let _ = self.engine.handle(now, Event::Shutdown { targets });
+    }
+
+    /// The action a SIGTERM or an unqualified `stop` means: under vigil-init
+    /// on a machine a poweroff (its SIGTERM), else the end of this manager.
+    fn default_action(&self) -> &'static str {
+        if self.init.is_some() && !self.opts.container {
+            "poweroff"
+        } else {
+            "exit"
+        }
     }
 
     /// Reads what vigil-init sent: the exit statuses of processes it reaped
@@ -964,7 +989,9 @@ impl Daemon {
                     if self.phase == Phase::Running {
                         self.say(Level::Info, None, "vigil-init asks to stop every unit");
                     }
-                    self.begin_shutdown();
+                    let actions = ["poweroff", "reboot", "halt", "kexec", "exit"];
+                    let action = actions.into_iter().find(|&a| a == arg);
+                    self.begin_shutdown(action.unwrap_or(self.default_action()));
                 }
                 _ => {}
             }
@@ -1244,7 +1271,8 @@ impl Daemon {
             return;
         }
         let what = action.kind.as_str();
-        if self.tell_init(&format!("shutdown {what}")) {
+        let told = self.tell_init(&format!("shutdown {what}"));
+        if told {
             self.say(
                 Level::Info,
                 Some(unit),
@@ -1259,7 +1287,7 @@ impl Daemon {
                 ),
             );
         }
-        self.begin_shutdown();
+        self.begin_shutdown(if told { what } else { "exit" });
     }
 
     /// `OnFailure=` / `OnSuccess=`: the units to start when this one failed /

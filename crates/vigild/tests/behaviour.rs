@@ -1639,23 +1639,52 @@ fn a_boot_target_that_does_not_exist_asks_for_the_emergency_shell() {
     assert_eq!(m.state("svc.service"), "inactive");
 }
 
+/// A unit enabled into shutdown.target runs at the shutdown, after the units
+/// it is ordered after have stopped; one enabled into a target that is not
+/// installed is named as never running.
 #[test]
-fn a_unit_enabled_into_shutdown_target_is_named_as_never_running() {
+fn a_unit_enabled_into_shutdown_target_runs_at_the_shutdown() {
     let dir = TempDir::new("at-shutdown");
     let units = dir.path().join("units");
-    write_file(&units.join("default.target"), "[Unit]\n");
+    let log = dir.path().join("log");
+    let log = p(&log);
+    write_file(&units.join("default.target"), "[Unit]\nWants=web.service\n");
+    write_file(
+        &units.join("web.service"),
+        &format!(
+            "[Service]\nExecStart=/bin/sleep 1000\n\
+             ExecStopPost=/bin/sh -c 'echo web-stopped >> {log}'\n"
+        ),
+    );
     write_file(
         &units.join("save.service"),
-        "[Unit]\nDefaultDependencies=no\nBefore=shutdown.target\n\
-         [Service]\nType=oneshot\nExecStart=/bin/true\n\
-         [Install]\nWantedBy=shutdown.target\n",
+        &format!(
+            "[Unit]\nDefaultDependencies=no\nAfter=web.service\nBefore=shutdown.target\n\
+             [Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo saved >> {log}'\n\
+             [Install]\nWantedBy=shutdown.target\n"
+        ),
     );
-    let wants = units.join("shutdown.target.wants");
-    fs::create_dir_all(&wants).unwrap();
-    symlink("../save.service", wants.join("save.service")).unwrap();
+    write_file(
+        &units.join("plymouth.service"),
+        "[Unit]\nDefaultDependencies=no\n[Service]\nExecStart=/bin/true\n",
+    );
+    for (target, unit) in [("shutdown", "save"), ("poweroff", "plymouth")] {
+        let wants = units.join(format!("{target}.target.wants"));
+        fs::create_dir_all(&wants).unwrap();
+        symlink(
+            format!("../{unit}.service"),
+            wants.join(format!("{unit}.service")),
+        )
+        .unwrap();
+    }
     let mut m = Manager::start_with(&[], &["--config-dir", &p(&units)]);
-    let line = m.expect_stderr("pulled in by shutdown.target, which vigil never starts");
-    assert!(line.contains("save.service"), "{line}");
+    let line = m.expect_stderr("pulled in by poweroff.target, which is not installed");
+    assert!(line.contains("plymouth.service"), "{line}");
+    m.wait_state("web.service", "running");
+    assert_eq!(m.state("save.service"), "inactive");
+    let _ = m.vigil(&["shutdown"]);
+    assert_eq!(m.wait_exit().code(), Some(0));
+    assert_eq!(fs::read_to_string(&log).unwrap(), "web-stopped\nsaved\n");
 }
 
 #[test]

@@ -51,6 +51,9 @@ struct SavedUnit {
     reload_from_exited: bool,
     #[serde(default)]
     started_ok: bool,
+    /// Started by the shutdown, not stopped by it (yet).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    at_shutdown: bool,
     /// Every process the engine tracks for this unit, with its role.
     #[serde(default)]
     pids: Vec<(u32, Role)>,
@@ -99,6 +102,7 @@ impl Machine {
                 && s.restarts == 0
                 && s.last_exit.is_none()
                 && s.start_times.is_empty()
+                && !s.at_shutdown
                 && !s.alive();
             if s.gone || untouched {
                 continue;
@@ -121,6 +125,7 @@ impl Machine {
                 start_after_stop: s.start_after_stop,
                 reload_from_exited: s.reload_from_exited,
                 started_ok: s.started_ok,
+                at_shutdown: s.at_shutdown,
                 pids,
                 main_pid: s.main_pid,
                 control: s.control,
@@ -189,6 +194,7 @@ impl Machine {
             s.start_after_stop = su.start_after_stop;
             s.reload_from_exited = su.reload_from_exited;
             s.started_ok = su.started_ok;
+            s.at_shutdown = su.at_shutdown;
             s.main_pid = su.main_pid;
             s.control = su.control;
             s.test_pid = su.test_pid;
