@@ -195,7 +195,10 @@ impl Daemon {
             }
         };
         let pid = child.pid;
-        let started = vigil_platform::boot_ticks();
+        // The child's own start time, not the clock now: read after the
+        // spawn returned, the clock may be ticks past processes the child has
+        // made meanwhile (a busy machine), which would then not count as its.
+        let started = start_time(pid).unwrap_or_else(vigil_platform::boot_ticks);
         self.procs
             .groups
             .entry(unit_name.to_string())
