@@ -1,8 +1,10 @@
 //! The manager's end of its channel to vigil-init: a SOCK_SEQPACKET socket that
 //! vigil-init leaves open at the number in `VIGIL_INIT_FD` (docs/INIT.md has the
 //! messages). This module owns taking that descriptor over and moving whole
-//! datagrams; it never blocks and never interprets a message.
+//! datagrams; it blocks only where told how long (`wait`, `send_waiting`) and
+//! never interprets a message.
 
+use std::cell::Cell;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -22,6 +24,9 @@ const FDS_PER_MESSAGE: usize = 16;
 #[derive(Debug)]
 pub struct InitChannel {
     fd: OwnedFd,
+    /// A wait for room ran out and no send went through since: vigil-init
+    /// is not reading.
+    stalled: Cell<bool>,
 }
 
 impl InitChannel {
@@ -44,7 +49,10 @@ impl InitChannel {
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         rustix::io::fcntl_setfd(&fd, FdFlags::CLOEXEC)?;
         crate::set_nonblocking(&fd, true)?;
-        Ok(InitChannel { fd })
+        Ok(InitChannel {
+            fd,
+            stalled: Cell::new(false),
+        })
     }
 
     /// Sends one message; `Ok(false)` when the socket is full right now.
@@ -106,6 +114,36 @@ impl InitChannel {
             }
         }
         Ok(Some((got.bytes, fds)))
+    }
+
+    /// Sends one message with `fds`, waiting up to `timeout` for room;
+    /// `Ok(false)` when there was none. After a wait that ran out, sends do
+    /// not wait until one goes through: a vigil-init that stopped reading
+    /// costs the manager one timeout, not one for every message.
+    pub fn send_waiting(
+        &self,
+        message: &[u8],
+        fds: &[BorrowedFd<'_>],
+        timeout: Duration,
+    ) -> io::Result<bool> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if self.send_with_fds(message, fds)? {
+                self.stalled.set(false);
+                return Ok(true);
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if self.stalled.get() || left.is_zero() {
+                self.stalled.set(true);
+                return Ok(false);
+            }
+            self.wait(true, left)?;
+        }
+    }
+
+    /// Whether the last send found no room and did not wait for it.
+    pub fn stalled(&self) -> bool {
+        self.stalled.get()
     }
 
     /// Waits up to `timeout` until the socket is readable (or writable, with

@@ -297,21 +297,23 @@ fn read_state(fd: OwnedFd) -> anyhow::Result<State> {
 /// Sends one message to vigil-init, waiting (bounded) for room: a state or a
 /// pipe that init does not get is what a crash would lose.
 pub(crate) fn send_to_init(chan: &InitChannel, message: &str, fds: &[BorrowedFd<'_>]) -> bool {
-    let deadline = vigil_platform::monotonic_now() + SEND_TIMEOUT;
-    loop {
-        match chan.send_with_fds(message.as_bytes(), fds) {
-            Ok(true) => return true,
-            Ok(false) => {
-                let now = vigil_platform::monotonic_now();
-                if now >= deadline || chan.wait(true, deadline - now).is_err() {
-                    eprintln!("vigild: vigil-init does not take `{message}`: its socket is full");
-                    return false;
-                }
-            }
-            Err(e) => {
-                eprintln!("vigild: sending `{message}` to vigil-init: {e}");
-                return false;
-            }
+    let waits = !chan.stalled();
+    match chan.send_waiting(message.as_bytes(), fds, SEND_TIMEOUT) {
+        Ok(true) => true,
+        Ok(false) if waits => {
+            let secs = SEND_TIMEOUT.as_secs();
+            eprintln!(
+                "vigild: vigil-init does not take `{message}` within {secs} s: its socket is full; not waiting again until it reads"
+            );
+            false
+        }
+        Ok(false) => {
+            eprintln!("vigild: vigil-init is not reading: `{message}` not sent");
+            false
+        }
+        Err(e) => {
+            eprintln!("vigild: sending `{message}` to vigil-init: {e}");
+            false
         }
     }
 }

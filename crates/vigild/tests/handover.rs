@@ -407,24 +407,34 @@ fn unusable_sockets_in_the_store_are_replaced() {
     );
 }
 
+/// A stand-in for vigil-init in Python: it makes the channel (`ours`, and
+/// `theirs` for the manager), runs `body`, then execs its arguments (vigild)
+/// with `theirs` as fd 3. Returns the script's directory and path.
+fn stand_in_init(tag: &str, body: &str) -> (TempDir, std::path::PathBuf) {
+    let dir = TempDir::new(tag);
+    let fake = dir.path().join("init.py");
+    let script = format!(
+        "import os, select, socket, sys\n\
+         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)\n\
+         {body}\
+         os.dup2(theirs.fileno(), 3)\n\
+         os.environ['VIGIL_INIT_FD'] = '3'\n\
+         os.execv(sys.argv[1], sys.argv[1:])\n"
+    );
+    fs::write(&fake, script).unwrap();
+    (dir, fake)
+}
+
 #[test]
 fn a_greeting_cut_short_starts_nothing() {
     // A stand-in for vigil-init announces three stored descriptors, then closes
     // its end before sending them: the state may have been among them, so
     // booting afresh could start the previous manager's services twice.
-    let out = TempDir::new("handover-cut-short");
-    let fake = out.path().join("init.py");
-    fs::write(
-        &fake,
-        "import os, socket, sys\n\
-         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)\n\
-         ours.send(b'fds 3')\n\
-         ours.close()\n\
-         os.dup2(theirs.fileno(), 3)\n\
-         os.environ['VIGIL_INIT_FD'] = '3'\n\
-         os.execv(sys.argv[1], sys.argv[1:])\n",
-    )
-    .unwrap();
+    let (_dir, fake) = stand_in_init(
+        "handover-cut-short",
+        "ours.send(b'fds 3')\n\
+         ours.close()\n",
+    );
     let py = harness::python();
     let mut m = Manager::start_wrapped(
         &[
@@ -441,6 +451,51 @@ fn a_greeting_cut_short_starts_nothing() {
     m.wait_state("svc.service", "running");
     let status = m.shutdown();
     assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn a_vigil_init_that_stops_reading_costs_one_wait_not_one_per_message() {
+    // A stand-in for vigil-init greets, then never reads again; a child of
+    // it holds its end open until the manager's end closes. vigild's end has
+    // the smallest send buffer, so a few messages fill it.
+    let (_dir, fake) = stand_in_init(
+        "handover-stalled",
+        "theirs.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1)\n\
+         ours.send(b'fds 0')\n\
+         ours.send(b'ready')\n\
+         if os.fork() == 0:\n\
+         \x20   theirs.close()\n\
+         \x20   p = select.poll()\n\
+         \x20   p.register(ours, 0)\n\
+         \x20   p.poll()\n\
+         \x20   os._exit(0)\n\
+         ours.close()\n",
+    );
+    let py = harness::python();
+    let oneshot = "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n";
+    let mut m = Manager::start_wrapped(
+        &[
+            (
+                "default.target",
+                "[Unit]\nWants=a.service b.service c.service d.service\n",
+            ),
+            ("a.service", oneshot),
+            ("b.service", oneshot),
+            ("c.service", oneshot),
+            ("d.service", oneshot),
+        ],
+        &[&py, fake.to_str().unwrap()],
+    );
+    for u in ["a", "b", "c", "d"] {
+        m.wait_state(&format!("{u}.service"), "exited");
+    }
+    m.expect_stderr("vigil-init is not reading");
+    let waited = m
+        .drain_stderr()
+        .iter()
+        .filter(|l| l.contains("its socket is full"))
+        .count();
+    assert_eq!(waited, 1, "one wait, then none");
 }
 
 #[test]
