@@ -37,7 +37,9 @@ pub use exec::{
     STAGE_NAMES, reserve_spawn_slots, spawn,
 };
 pub use memory::{adopt_fd, memfd, release_free_heap, set_cloexec};
-pub use pipe::{log_pipe, pipe_cloexec, read_nonblocking, set_nonblocking, write_nonblocking};
+pub use pipe::{
+    log_pipe, pipe_cloexec, read_nonblocking, set_nonblocking, wait_writable, write_nonblocking,
+};
 pub use process::{
     ExitStatus, geteuid, getgid, getpgid, getpid, getppid, getuid, kill, kill_group, pidfd_open,
     pidfd_send_signal, raise_nofile_limit, reap_any, set_child_subreaper,

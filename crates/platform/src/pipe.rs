@@ -1,10 +1,11 @@
 //! Pipes for service output and exec status, and non-blocking reads and writes.
 //!
-//! Reads and writes here never block the manager: "would block" is a value
-//! (`Ok(None)`), not an error, and EINTR is retried.
+//! Reads and writes here never block the manager (only `wait_writable` waits,
+//! as long as told): "would block" is a value (`Ok(None)`), not an error, and
+//! EINTR is retried.
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::io::{Errno, FdFlags};
 use rustix::pipe::PipeFlags;
@@ -72,6 +73,25 @@ pub fn write_nonblocking(fd: impl AsFd, buf: &[u8]) -> io::Result<Option<usize>>
             Err(Errno::AGAIN) => return Ok(None),
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+/// Waits up to `timeout` until one of `fds` takes a write (or has an error
+/// to report); false when the time ran out.
+pub fn wait_writable(fds: &[BorrowedFd<'_>], timeout: std::time::Duration) -> io::Result<bool> {
+    use rustix::event::{PollFd, PollFlags, poll};
+    let mut polled: Vec<PollFd<'_>> = fds
+        .iter()
+        .map(|fd| PollFd::from_borrowed_fd(*fd, PollFlags::OUT))
+        .collect();
+    let ts = rustix::time::Timespec {
+        tv_sec: timeout.as_secs() as i64,
+        tv_nsec: i64::from(timeout.subsec_nanos()),
+    };
+    match poll(&mut polled, Some(&ts)) {
+        Ok(n) => Ok(n > 0),
+        Err(rustix::io::Errno::INTR) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -131,6 +131,8 @@ pub fn run(opts: Options) -> anyhow::Result<u8> {
 /// Signals the loop handles through the signalfd (blocked for normal delivery).
 /// How often a shutdown says which units it still waits for.
 const SHUTDOWN_PROGRESS: Duration = Duration::from_secs(5);
+/// How long, at exit, the log sinks get to take what they queued.
+const EXIT_FLUSH_LIMIT: Duration = Duration::from_secs(5);
 
 const HANDLED_SIGNALS: &[i32] = &[
     libc_sig::SIGCHLD,
@@ -1319,7 +1321,8 @@ impl Daemon {
     }
 
     fn cleanup(&mut self) {
-        self.logs.flush(&self.epoll);
+        self.logs.drain_at_exit(&self.epoll);
+        self.logs.flush_at_exit(EXIT_FLUSH_LIMIT);
         // A clean exit leaves nothing to take over: the next manager vigil-init
         // may start boots afresh.
         self.forget_state();

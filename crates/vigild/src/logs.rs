@@ -25,6 +25,8 @@ const MAX_LINE: usize = 4096;
 /// How much is read from one pipe per wake-up, so one flooding service cannot
 /// starve the others: epoll is level-triggered and comes back for the rest.
 const READ_BUDGET: usize = 64 * 1024;
+/// At exit, at most this many budgets are read from each pipe.
+const EXIT_DRAIN_ROUNDS: usize = 16;
 /// Bytes a sink may hold back while its fd cannot take more; past that, lines
 /// are dropped and counted.
 const SINK_QUEUE: usize = 1024 * 1024;
@@ -428,14 +430,15 @@ impl Logs {
         }
     }
 
-    /// Reads what a pipe has (up to a budget) and files every complete line.
-    pub fn on_readable(&mut self, idx: u64, epoll: &Epoll) {
+    /// Reads what a pipe has (up to a budget) and files every complete line;
+    /// returns the bytes read.
+    pub fn on_readable(&mut self, idx: u64, epoll: &Epoll) -> usize {
         let mut buf = [0u8; 16 * 1024];
         let mut total = 0;
         let mut lines = Vec::new();
         let slot = idx as usize;
         let Some(Some(pipe)) = self.pipes.get_mut(slot) else {
-            return;
+            return 0;
         };
         let mut ended = false;
         while total < READ_BUDGET {
@@ -473,6 +476,67 @@ impl Logs {
                 line,
             };
             self.file(record, console, kmsg);
+        }
+        total
+    }
+
+    /// At the manager's exit, once every unit has stopped: what the pipes
+    /// still hold is read and filed. A service's last lines, written just
+    /// before it exited, are in its pipe even when the loop had not seen the
+    /// pipe readable yet (its exit came in the same turn as the last unit's).
+    /// Each pipe's unfinished line is filed too. Bounded: a process left
+    /// behind (`KillMode=none`) may still be writing.
+    pub fn drain_at_exit(&mut self, epoll: &Epoll) {
+        for slot in 0..self.pipes.len() {
+            for _ in 0..EXIT_DRAIN_ROUNDS {
+                if self.on_readable(slot as u64, epoll) == 0 {
+                    break;
+                }
+            }
+            let Some(Some(pipe)) = self.pipes.get_mut(slot) else {
+                continue;
+            };
+            let (unit, stream, console, kmsg) =
+                (pipe.unit.clone(), pipe.stream, pipe.console, pipe.kmsg);
+            if let Some(line) = pipe.splitter.flush() {
+                let time = SystemTime::now();
+                let record = Record {
+                    time,
+                    unit: unit.clone(),
+                    stream,
+                    pid: 0,
+                    line,
+                };
+                self.file(record, console, kmsg);
+            }
+        }
+    }
+
+    /// At the manager's exit: writes out what the sinks have queued, waiting
+    /// up to `limit` for their descriptors to take it (a container's log
+    /// reader that is a moment behind, a slow serial console); what is still
+    /// queued then is lost with the process.
+    pub fn flush_at_exit(&mut self, limit: Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            for sink in &mut self.sinks {
+                if sink.queued() > 0 {
+                    let _ = sink.on_writable();
+                }
+            }
+            let waiting: Vec<_> = self
+                .sinks
+                .iter()
+                .filter(|s| s.queued() > 0)
+                .map(|s| s.as_fd())
+                .collect();
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if waiting.is_empty()
+                || left.is_zero()
+                || vigil_platform::wait_writable(&waiting, left).is_err()
+            {
+                return;
+            }
         }
     }
 

@@ -3468,3 +3468,66 @@ fn notify_reload_type_gets_reload_signal_and_reloads_until_ready() {
         "{st}"
     );
 }
+
+/// What services write as they stop, just before they exit, is filed before
+/// vigild exits: the last unit's exit may come in the same turn of the loop
+/// as the others' pipes becoming readable, and their lines are still in the
+/// pipes then. A last line without a newline too.
+#[test]
+fn the_last_lines_services_write_at_the_shutdown_are_filed() {
+    let d = TempDir::new("last-lines");
+    let log = d.path().join("all.log");
+    let n = 100;
+    let wants: Vec<String> = (0..n).map(|i| format!("s{i}.service")).collect();
+    let default = format!("[Unit]\nWants={}\n", wants.join(" "));
+    let mut files = vec![("default.target".to_string(), default)];
+    for i in 0..n {
+        // Half end with a newline, half without.
+        let say = if i % 2 == 0 { "echo" } else { "printf" };
+        let unit = format!(
+            "[Service]\nExecStart=/bin/sh -c 'trap \"{say} bye-{i}; exit 0\" TERM; echo up; while :; do sleep 0.2; done'\n"
+        );
+        files.push((format!("s{i}.service"), unit));
+    }
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let sink = format!("file:{}", log.display());
+    let mut m = Manager::start_with(&files, &["--log-to", &sink]);
+    for i in 0..n {
+        m.wait_log(&format!("s{i}.service"), "up");
+    }
+    let _ = m.vigil(&["shutdown"]);
+    assert_eq!(m.wait_exit().code(), Some(0));
+    let text = fs::read_to_string(&log).unwrap();
+    let missing: Vec<usize> = (0..n)
+        .filter(|i| !text.lines().any(|l| l.ends_with(&format!(": bye-{i}"))))
+        .collect();
+    assert!(missing.is_empty(), "last lines not filed: {missing:?}");
+}
+
+/// At its exit vigild waits (bounded) for the console to take what it
+/// queued: a service that writes much as it stops (here 20000 lines, more
+/// than a pipe holds) has all of it on a container's stdout.
+#[test]
+fn the_console_gets_what_was_queued_before_vigild_exits() {
+    let unit = "[Service]\nExecStart=/bin/sh -c 'trap \"seq -f line-%%g 1 20000; exit 0\" TERM; echo up; while :; do sleep 0.2; done'\n";
+    let mut m = Manager::start_with(
+        &[
+            ("default.target", "[Unit]\nWants=w.service\n"),
+            ("w.service", unit),
+        ],
+        &["--log-to", "console"],
+    );
+    m.wait_log("w.service", "up");
+    let _ = m.vigil(&["shutdown"]);
+    assert_eq!(m.wait_exit().code(), Some(0));
+    m.expect_stdout("line-20000");
+    let lines = m
+        .drain_stdout()
+        .iter()
+        .filter(|l| l.contains(": line-"))
+        .count();
+    assert_eq!(lines, 20000);
+}
