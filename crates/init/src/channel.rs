@@ -68,10 +68,13 @@ pub struct Channel {
     /// with a pending one from another sender, which the manager ignores; and
     /// the action picks the target the manager starts at the shutdown).
     pub stop: Option<Action>,
-    /// Statuses not sent yet: `queued` of them from `head` on.
+    /// Statuses not acknowledged yet: `queued` of them from `head` on, the
+    /// first `sent` of which went to this manager (the next one gets them
+    /// all: a manager that dies before `ack` may not have applied them).
     ring: &'static mut [(i32, i32)],
     head: usize,
     queued: usize,
+    sent: usize,
     lost: u64,
 }
 
@@ -99,6 +102,7 @@ impl Channel {
             ring: sys::zeroed(RING),
             head: 0,
             queued: 0,
+            sent: 0,
             lost: 0,
         }
     }
@@ -113,6 +117,7 @@ impl Channel {
         // of 0 bytes without them is the end of the channel, not a message.
         net::sockopt::set_socket_passcred(&ours, true)?;
         (self.sock, self.greeting, self.blocked, self.broken) = (Some(ours), Some(0), false, false);
+        self.sent = 0;
         Ok(theirs)
     }
 
@@ -127,7 +132,7 @@ impl Channel {
     /// Remembers the exit status of a reaped process for the manager.
     pub fn reaped(&mut self, pid: i32, status: i32) {
         if self.queued == RING {
-            (self.head, self.queued) = ((self.head + 1) % RING, RING - 1);
+            self.acked(1);
             self.lost += 1;
         }
         match self.ring.get_mut((self.head + self.queued) % RING) {
@@ -204,7 +209,10 @@ impl Channel {
                     }
                 }
             }
-            b"hello" => self.greeting = Some(0),
+            b"ack" if let Some(n) = number(arg) => self.acked(n.min(self.sent as u64) as usize),
+            b"hello" => {
+                (self.greeting, self.sent) = (Some(0), 0);
+            }
             b"emergency" => requests.emergency = true,
             _ => say!(
                 log::WARNING,
@@ -269,7 +277,7 @@ impl Channel {
                     (Sent::Greeting, Line::of(format_args!("fd {name}")))
                 }
                 _ if self.lost > 0 => (Sent::Lost, Line::of(format_args!("lost {}", self.lost))),
-                _ if self.queued > 0 => self.exited(),
+                _ if self.queued > self.sent => self.exited(),
                 Some(_) => (Sent::Ready, Line::of(format_args!("ready"))),
                 None if let Some(a) = self.stop => {
                     (Sent::Stop, Line::of(format_args!("stop {}", a.name())))
@@ -310,20 +318,26 @@ impl Channel {
         match what {
             Sent::Greeting => self.greeting = self.greeting.map(|step| step + 1),
             Sent::Lost => self.lost = 0,
-            Sent::Exited(n) => (self.head, self.queued) = ((self.head + n) % RING, self.queued - n),
+            Sent::Exited(n) => self.sent += n,
             Sent::Ready => self.greeting = None,
             Sent::EmergencyOver => self.emergency_over = false,
             Sent::Stop => self.stop = None,
         }
     }
 
-    /// `exited PID WSTATUS ...` with as many queued statuses as fit.
+    /// Forgets the `n` oldest statuses.
+    fn acked(&mut self, n: usize) {
+        (self.head, self.queued) = ((self.head + n) % RING, self.queued - n);
+        self.sent = self.sent.saturating_sub(n);
+    }
+
+    /// `exited PID WSTATUS ...` with as many statuses not sent yet as fit.
     fn exited(&self) -> (Sent, Line<MESSAGE_MAX>) {
         let (mut line, mut n) = (Line::of(format_args!("exited")), 0);
         while let Some((pid, status)) = self
             .ring
-            .get((self.head + n) % RING)
-            .filter(|_| n < self.queued)
+            .get((self.head + self.sent + n) % RING)
+            .filter(|_| self.sent + n < self.queued)
         {
             let len = line.len;
             if write!(line, " {pid} {status}").is_err() {

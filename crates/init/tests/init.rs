@@ -326,15 +326,13 @@ fn a_missing_manager_leads_to_the_emergency_shell_and_back() {
     assert!(log.contains("starting the emergency shell"), "log:\n{log}");
 }
 
-/// vigil-init in container mode over a Python fake manager that greets on the
-/// channel and then runs `then`; how vigil-init exited, and its log.
-/// A fake manager: a Python script that takes the channel as `s`, reads the greeting,
-/// then runs `then`.
+/// A fake manager: a Python script that takes the channel as `s`, reads the greeting
+/// (into `hello`), then runs `then`.
 fn fake_manager(dir: &TestDir, then: &str) -> PathBuf {
     dir.script(
         "manager.py",
         &format!(
-            "#!@PY@\nimport os, signal, socket, sys, time\nsys.path.insert(0, '@DIR@')\nimport chan\ns = chan.channel()\nchan.greeting(s)\n{then}\n"
+            "#!@PY@\nimport os, signal, socket, sys, time\nsys.path.insert(0, '@DIR@')\nimport chan\ns = chan.channel()\nhello = chan.greeting(s)\n{then}\n"
         ),
     )
 }
@@ -468,6 +466,54 @@ s.send(b"exit 0")
         "fds 1\nfd log\\x2d'pipe\"\nkept across the crash\n"
     );
     assert_eq!(status.code(), Some(0), "log:\n{}", dir.read("init.log"));
+}
+
+/// A status stays with vigil-init until a manager says `ack`: one sent to a
+/// manager that died without acknowledging it comes again in the next
+/// greeting; once acknowledged, it does not.
+#[test]
+fn exit_statuses_are_sent_again_until_acknowledged() {
+    if !privileged("exit_statuses_are_sent_again_until_acknowledged") {
+        return;
+    }
+    let dir = TestDir::new("ack");
+    let manager = fake_manager(
+        &dir,
+        r#"texts = [text for text, _ in hello]
+if not os.path.exists("@DIR@/orphan"):
+    # An orphan of vigil-init's (its parent leaves at once) that exits 5.
+    if os.fork() == 0:
+        grandchild = os.fork()
+        if grandchild == 0:
+            time.sleep(0.2)
+            os._exit(5)
+        open("@DIR@/orphan", "w").write(str(grandchild))
+        os._exit(0)
+    while not os.path.exists("@DIR@/orphan"):
+        time.sleep(0.01)
+    orphan = int(open("@DIR@/orphan").read())
+    s.settimeout(10)
+    while not any((orphan, 5 << 8) in chan.exited(t) for t in texts):
+        texts.append(chan.recv(s)[0])
+    os.kill(os.getpid(), 9)
+orphan = int(open("@DIR@/orphan").read())
+again = any((orphan, 5 << 8) in chan.exited(t) for t in texts)
+s.send(b"ack 1")
+s.send(b"hello")
+after = [text for text, _ in chan.greeting(s)]
+gone = not any((orphan, 5 << 8) in chan.exited(t) for t in after)
+open("@DIR@/result", "w").write("again %s, then gone %s" % (again, gone))
+s.send(b"exit 0")
+"#,
+    );
+    let mut init = in_namespace(
+        &dir,
+        &["--container", "--manager", manager.to_str().unwrap()],
+    );
+    let status = exit_within(&mut init, Duration::from_secs(20), &dir);
+    let log = dir.read("init.log");
+    assert_eq!(dir.read("result"), "again True, then gone True", "{log}");
+    assert_eq!(status.code(), Some(0), "{log}");
 }
 
 #[test]

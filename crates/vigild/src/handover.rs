@@ -94,6 +94,9 @@ pub(crate) struct State {
     reexec: bool,
     #[serde(default)]
     children: Vec<u32>,
+    /// Statuses from vigil-init applied but not yet acknowledged to it.
+    #[serde(default)]
+    to_ack: u64,
     #[serde(default)]
     listener: Option<i32>,
     #[serde(default)]
@@ -158,6 +161,9 @@ pub(crate) struct Handover {
     missing: Vec<(u32, Time)>,
     /// `vigil reexec` was asked for: exec at the end of this loop turn.
     pub reexec_requested: bool,
+    /// Exit statuses from vigil-init applied since the last `ack`: it keeps
+    /// them for the next manager until a saved state has them.
+    to_ack: u64,
 }
 
 impl Handover {
@@ -449,6 +455,7 @@ impl Daemon {
         if for_exec {
             state.reexec = true;
             state.children = self.procs.children.iter().copied().collect();
+            state.to_ack = self.handover.to_ack;
             state.log = self.logs.export();
         }
         state
@@ -493,6 +500,11 @@ impl Daemon {
         let name = format!("{STATE_PREFIX}{}", state.generation);
         if send_to_init(chan, &format!("fdstore {name}"), &[fd.as_fd()]) {
             self.handover.generation = state.generation;
+            // The state has what those statuses did: vigil-init may forget them.
+            let n = std::mem::take(&mut self.handover.to_ack);
+            if n > 0 && !send_to_init(chan, &format!("ack {n}"), &[]) {
+                self.handover.to_ack = n;
+            }
         } else {
             self.handover.dirty = true;
             self.say(
@@ -596,13 +608,16 @@ impl Daemon {
             self.shutdown_check = Some(now);
         }
         self.logs.set_next_pipe_id(state.next_pipe_id);
+        self.handover.to_ack += state.to_ack;
         self.logs.import(state.log);
         self.adopt_pipes(state.pipes, state.reexec, &mut inherited);
         self.adopt_sockets(state.sockets, state.reexec, &mut inherited.store);
 
-        // Statuses init reaped while no manager ran.
+        // Statuses init reaped while no manager ran (or that the previous one
+        // did not live to save).
+        self.handover.to_ack += inherited.exited.len() as u64;
         for &(pid, status) in &inherited.exited {
-            if self.engine.unit_of_pid(pid).is_some() {
+            if self.status_applies(pid) {
                 self.procs.starts.remove(&pid);
                 let _ = self.engine.handle(
                     now,
@@ -796,7 +811,8 @@ impl Daemon {
     /// An exit status from vigil-init: a process it reaped.
     pub(crate) fn on_init_exited(&mut self, pid: u32, status: i32) {
         self.handover.not_missing(pid);
-        if self.engine.unit_of_pid(pid).is_some() && !self.procs.children.contains(&pid) {
+        (self.handover.to_ack, self.handover.dirty) = (self.handover.to_ack + 1, true);
+        if self.status_applies(pid) && !self.procs.children.contains(&pid) {
             self.procs.starts.remove(&pid);
             if let Some(fd) = self.procs.watched.remove(&pid) {
                 crate::daemon::unwatch(&self.epoll, &fd);
@@ -813,6 +829,15 @@ impl Daemon {
         // The daemon of a forking service without a main PID is tracked by no PID:
         // its end shows only as its process groups emptying.
         self.check_pidless();
+    }
+
+    /// Whether a status vigil-init reaped is one of a process a unit tracks.
+    /// vigil-init sends again what a manager did not acknowledge, so it may
+    /// be old news: the process was handled already (no unit tracks it), or
+    /// its PID now names a newer process (alive: init reaped the one meant).
+    fn status_applies(&self, pid: u32) -> bool {
+        self.engine.unit_of_pid(pid).is_some()
+            && identify(pid, self.procs.starts.get(&pid).copied()).is_gone()
     }
 
     /// vigil-init dropped statuses: every process taken over that is gone now
@@ -852,7 +877,9 @@ impl Daemon {
             self.say(
                 Level::Warning,
                 Some(&unit),
-                &format!("process {pid} ended while no manager ran; its exit status is unknown"),
+                &format!(
+                    "process {pid} ended while no manager ran and no exit status came for it: taken as 0"
+                ),
             );
             let _ = self.engine.handle(
                 now,

@@ -148,12 +148,11 @@ fn sigkill_of_the_manager_again_and_again_starts_nothing_twice() {
     assert!(status.success(), "{status:?}");
 }
 
-#[test]
-fn a_service_that_ends_while_no_manager_runs_is_restarted_with_its_status() {
-    if !require_root("a_service_that_ends_while_no_manager_runs_is_restarted_with_its_status") {
-        return;
-    }
-    let out = TempDir::new("handover-exit");
+/// Under vigil-init, svc.service (Restart=on-failure) records each start's
+/// PID in `svc.starts` and exits 3 once the file `go` appears (and removes
+/// it). Returns the directory, `go` and the manager.
+fn service_exiting_3_under_init(tag: &str) -> (TempDir, std::path::PathBuf, Manager) {
+    let out = TempDir::new(tag);
     let d = out.path();
     let go = d.join("exit-now");
     let unit = format!(
@@ -168,6 +167,16 @@ fn a_service_that_ends_while_no_manager_runs_is_restarted_with_its_status() {
         ],
         &[],
     );
+    (out, go, m)
+}
+
+#[test]
+fn a_service_that_ends_while_no_manager_runs_is_restarted_with_its_status() {
+    if !require_root("a_service_that_ends_while_no_manager_runs_is_restarted_with_its_status") {
+        return;
+    }
+    let (out, go, m) = service_exiting_3_under_init("handover-exit");
+    let d = out.path();
     m.wait_state("svc.service", "running");
     let first = m.main_pid("svc.service");
     // The manager is stopped: it cannot see the exit, only its successor can.
@@ -191,6 +200,53 @@ fn a_service_that_ends_while_no_manager_runs_is_restarted_with_its_status() {
         m.main_pid("svc.service").to_string(),
         lines(&d.join("svc.starts"))[1]
     );
+}
+
+/// After one crash the services are vigil-init's children: it reaps them and
+/// sends their statuses to the manager. One that is hung (stopped) then
+/// killed never applied them: the next one gets them again, as nothing
+/// acknowledged them.
+#[test]
+fn a_status_sent_to_a_manager_that_died_before_applying_it_goes_to_the_next() {
+    if !require_root("a_status_sent_to_a_manager_that_died_before_applying_it") {
+        return;
+    }
+    let (out, go, m) = service_exiting_3_under_init("handover-unacked");
+    let d = out.path();
+    m.wait_state("svc.service", "running");
+    m.kill_vigild(|| {});
+    m.wait_state("svc.service", "running");
+    let first = m.main_pid("svc.service");
+    // Its PID as the test sees it (the file has the namespace's): the shell
+    // whose command line names the file it waits for.
+    let marker = go.display().to_string();
+    let host_pid = fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .find(|e| {
+            let cmdline = fs::read(e.path().join("cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline).contains(&marker)
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .expect("the service's shell");
+    m.stop_and_kill_vigild(|| {
+        fs::write(&go, "").unwrap();
+        // vigil-init reaped it (no zombie left) and sent its status to the
+        // stopped manager.
+        wait_until("vigil-init to reap the service", || {
+            !Path::new(&format!("/proc/{host_pid}")).exists()
+        });
+    });
+    wait_until("a restart by the next manager", || {
+        lines(&d.join("svc.starts")).len() == 2
+    });
+    let status = m.status_json("svc.service");
+    assert_eq!(status["restarts"], 1, "{status}");
+    assert!(
+        status["last_exit"].as_str().unwrap_or("").contains('3'),
+        "the status the dead manager never applied: {status}"
+    );
+    assert_ne!(m.main_pid("svc.service"), first);
 }
 
 #[test]
