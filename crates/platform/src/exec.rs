@@ -504,6 +504,18 @@ fn checked_id(id: u32) -> io::Result<u32> {
     }
 }
 
+/// Replaces this process's image (execve(2)): `path`, with `argv` (the
+/// program's name first) and `envp` (`NAME=value`). Unlike std's
+/// `Command::exec`, whose execvp runs a file the kernel refuses (ENOEXEC) as a
+/// shell script, such a file is an error here. Returns only on failure.
+pub fn exec_image(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Error {
+    let (argv, envp) = (null_terminated(argv), null_terminated(envp));
+    // SAFETY: NUL-terminated strings in NULL-terminated arrays, all alive
+    // across the call; execve returns only on failure.
+    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    io::Error::last_os_error()
+}
+
 fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
     strings
         .iter()

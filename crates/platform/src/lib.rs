@@ -34,7 +34,7 @@ pub use epoll::{Epoll, Events, Interest, Readiness};
 pub use errno::errno_name;
 pub use exec::{
     Child, ChildFd, ControllingTty, ExecStatus, PreparedCommand, Rlimit, RlimitResource,
-    STAGE_NAMES, reserve_spawn_slots, spawn,
+    STAGE_NAMES, exec_image, reserve_spawn_slots, spawn,
 };
 pub use memory::{adopt_fd, memfd, release_free_heap, set_cloexec};
 pub use pipe::{

@@ -106,6 +106,15 @@ pub fn run(cmd: Command) -> Exit {
 fn wait_reexec(mut reader: BufReader<UnixStream>, path: &std::path::Path) -> Exit {
     let mut rest = Vec::new();
     let _ = std::io::Read::read_to_end(&mut reader, &mut rest);
+    // The exec failed: the manager says why before it closes the connection.
+    let failed = rest.split(|&b| b == b'\n').find_map(|line| {
+        serde_json::from_slice::<Reply>(line)
+            .ok()
+            .filter(|r| r.error.is_some())
+    });
+    if let Some(reply) = failed {
+        return show(&reply, false);
+    }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let ping = Envelope {
         version: VERSION,

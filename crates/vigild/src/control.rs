@@ -194,6 +194,12 @@ impl Clients {
         self.waiters.retain(|w| w.client != client);
     }
 
+    /// Sends a last reply to `client` and closes the connection.
+    pub fn send_and_close(&mut self, client: u64, reply: &Reply, epoll: &Epoll) {
+        self.send(client, reply, epoll);
+        self.drop_client(client, epoll);
+    }
+
     /// Before exit: push out whatever replies the clients' sockets take now.
     /// Never blocks: a client that stopped reading must not keep the manager
     /// from exiting.
@@ -551,7 +557,7 @@ impl Daemon {
             )),
             Request::Reexec {} => {
                 // At the end of this turn of the loop, after the reply is out.
-                self.handover.reexec_requested = true;
+                self.handover.reexec_requested.push((client, id));
                 Some(Reply::ok(id, Body::Reexecuting))
             }
         };

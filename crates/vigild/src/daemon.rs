@@ -764,11 +764,18 @@ impl Daemon {
                 self.process_actions();
             }
             self.sync_store();
-            if self.handover.reexec_requested {
-                self.handover.reexec_requested = false;
+            if !self.handover.reexec_requested.is_empty() {
                 self.clients.flush_all(&self.epoll);
                 let e = self.reexec();
-                self.say(Level::Error, None, &format!("re-exec failed: {e:#}"));
+                let message = format!("re-exec failed: {e:#}");
+                self.say(Level::Error, None, &message);
+                // Those who asked wait for the connection to close: they hear
+                // why, and that this manager goes on.
+                for (client, id) in std::mem::take(&mut self.handover.reexec_requested) {
+                    let text = format!("{message}; the manager goes on as before");
+                    let reply = vigil_proto::Reply::err(id, vigil_proto::ErrorCode::Failed, text);
+                    self.clients.send_and_close(client, &reply, &self.epoll);
+                }
             }
             if self.handover.dirty {
                 self.save_state(Vec::new());

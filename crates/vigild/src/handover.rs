@@ -159,8 +159,9 @@ pub(crate) struct Handover {
     /// Saved processes that were gone at take-over, with the time after which
     /// their exit status is taken as lost.
     missing: Vec<(u32, Time)>,
-    /// `vigil reexec` was asked for: exec at the end of this loop turn.
-    pub reexec_requested: bool,
+    /// `vigil reexec` was asked for (by these clients, with these request
+    /// ids): exec at the end of this loop turn.
+    pub reexec_requested: Vec<(u64, u64)>,
     /// Exit statuses from vigil-init applied since the last `ack`: it keeps
     /// them for the next manager until a saved state has them.
     to_ack: u64,
@@ -895,7 +896,6 @@ impl Daemon {
     /// the PID, the children, the sockets and the log pipes. Returns only on
     /// failure, with every descriptor close-on-exec again.
     pub(crate) fn reexec(&mut self) -> anyhow::Error {
-        use std::os::unix::process::CommandExt;
         self.logs.flush(&self.epoll);
         // The pipes' read ends are left open across exec from here on.
         let mut state = self.build_state(Vec::new(), true);
@@ -932,14 +932,26 @@ impl Daemon {
             &format!("re-executing {}", exe.display()),
         );
         self.logs.flush(&self.epoll);
-        let mut command = std::process::Command::new(&exe);
-        command
-            .args(std::env::args_os().skip(1))
-            .env("VIGIL_STATE_FD", fd.as_raw_fd().to_string());
+        // execve itself, not std's Command::exec: its execvp would run a file
+        // the kernel refuses (a truncated or foreign binary left by an upgrade)
+        // with /bin/sh, and the manager would be gone; here it is an error.
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt as _;
+        let cstring = |b: &[u8]| CString::new(b).unwrap_or_default();
+        let path = cstring(exe.as_os_str().as_bytes());
+        let mut argv = vec![path.clone()];
+        argv.extend(std::env::args_os().skip(1).map(|a| cstring(a.as_bytes())));
+        let mut envp: Vec<CString> = std::env::vars_os()
+            .filter(|(k, _)| k != "VIGIL_STATE_FD" && k != "VIGIL_INIT_FD")
+            .map(|(k, v)| cstring(&[k.as_bytes(), b"=", v.as_bytes()].concat()))
+            .collect();
+        envp.push(cstring(
+            format!("VIGIL_STATE_FD={}", fd.as_raw_fd()).as_bytes(),
+        ));
         if let Some(chan) = &self.init {
-            command.env("VIGIL_INIT_FD", chan.raw().to_string());
+            envp.push(cstring(format!("VIGIL_INIT_FD={}", chan.raw()).as_bytes()));
         }
-        let e = command.exec();
+        let e = vigil_platform::exec_image(&path, &argv, &envp);
         self.undo_reexec(anyhow::Error::new(e).context(format!("exec {}", exe.display())))
     }
 

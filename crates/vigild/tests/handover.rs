@@ -810,3 +810,37 @@ fn vigil_inits_stop_is_heard_when_its_sigterm_merges_with_another() {
     assert!(harness::send_signal(vigild, "CONT"));
     assert!(m.wait_exit().success());
 }
+
+/// An upgrade gone wrong leaves a file the kernel cannot run where vigild
+/// was: `vigil reexec` fails, says why and exits non-zero (it waited for
+/// ever), and the manager goes on with its services (std's exec ran the
+/// file with /bin/sh, and the manager was gone).
+#[test]
+fn a_reexec_onto_a_file_that_cannot_run_fails_and_the_manager_goes_on() {
+    let d = TempDir::new("reexec-bad");
+    let copy = d.path().join("vigild");
+    fs::copy(harness::vigild_bin(), &copy).unwrap();
+    let exec_copy = format!("shift; exec {} \"$@\"", copy.display());
+    let mut m = Manager::start_wrapped(
+        &[
+            ("default.target", "[Unit]\nWants=svc.service\n"),
+            ("svc.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ],
+        &["sh", "-c", &exec_copy, "sh"],
+    );
+    m.wait_state("svc.service", "running");
+    let pid = m.main_pid("svc.service");
+    let bad = d.path().join("vigild.new");
+    fs::write(&bad, "not an ELF file\n").unwrap();
+    fs::set_permissions(&bad, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::rename(&bad, &copy).unwrap();
+    let out = m.vigil(&["reexec"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("re-exec failed"), "{stderr}");
+    assert!(stderr.contains("Exec format error"), "{stderr}");
+    m.expect_stderr("re-exec failed");
+    assert_eq!(m.main_pid("svc.service"), pid);
+    let status = m.shutdown();
+    assert!(status.success(), "{status:?}");
+}
