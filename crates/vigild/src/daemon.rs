@@ -172,7 +172,7 @@ impl Daemon {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
-        create_runtime_dir(&runtime)?;
+        create_runtime_dir(&runtime, opts.socket.is_none(), uid)?;
 
         // A write to a client that hung up must be an EPIPE error, not a death.
         vigil_platform::ignore_signal(libc_sig::SIGPIPE).context("ignoring SIGPIPE")?;
@@ -1404,9 +1404,40 @@ fn unit_path_defaults_and_environment() {
     assert_eq!(unit_path(1000, None).len(), 1);
 }
 
-fn create_runtime_dir(dir: &Path) -> anyhow::Result<()> {
-    fs::create_dir_all(dir)
+/// Makes the runtime directory (the control and notify sockets, `%t`) when it
+/// is missing: 0700 for a user's manager, 0755 for root's (anyone may connect
+/// to read). When vigild chose it (no `--socket`), it must be a directory of
+/// this user's that no one else may write to: a `/tmp/vigil-UID` another user
+/// made first would let them replace the control socket and hear every
+/// command.
+fn create_runtime_dir(dir: &Path, chosen_here: bool, uid: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
+    let mode = if uid == 0 { 0o755 } else { 0o700 };
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(dir)
         .with_context(|| format!("creating the runtime directory {}", dir.display()))?;
+    if !chosen_here {
+        return Ok(());
+    }
+    let meta = fs::symlink_metadata(dir)
+        .with_context(|| format!("checking the runtime directory {}", dir.display()))?;
+    if !meta.is_dir() || meta.uid() != uid || meta.mode() & 0o022 != 0 {
+        anyhow::bail!(
+            "the runtime directory {} is not this user's own (owner uid {}, mode {:o}{}): \
+             refusing to put the control socket where another user could replace it; \
+             remove it, or set XDG_RUNTIME_DIR or --socket",
+            dir.display(),
+            meta.uid(),
+            meta.mode() & 0o7777,
+            if meta.is_dir() {
+                ""
+            } else {
+                ", not a directory"
+            }
+        );
+    }
     Ok(())
 }
 

@@ -10,7 +10,7 @@ mod harness;
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
 
 use harness::{
     Manager, TempDir, alive, python, require_root, send_signal, stdout_lines, vigil_offline,
@@ -3530,4 +3530,59 @@ fn the_console_gets_what_was_queued_before_vigild_exits() {
         .filter(|l| l.contains(": line-"))
         .count();
     assert_eq!(lines, 20000);
+}
+
+/// A user's manager makes its runtime directory (/tmp/vigil-UID without
+/// XDG_RUNTIME_DIR) for itself alone, and will not use one another user made
+/// first: that user could replace the control socket.
+#[test]
+fn a_runtime_directory_another_user_made_is_refused() {
+    if !require_root("a_runtime_directory_another_user_made_is_refused") {
+        return;
+    }
+    let d = TempDir::new("rundir-owner");
+    let units = d.path().join("units");
+    write_file(&units.join("default.target"), "[Unit]\n");
+    let run_as = |uid: u32| {
+        // Bounded: a manager that takes the directory runs until killed.
+        Command::new("timeout")
+            .args(["20", "setpriv"])
+            .args([
+                &format!("--reuid={uid}"),
+                &format!("--regid={uid}"),
+                "--clear-groups",
+            ])
+            .args(["env", "-i", "HOME=/"])
+            .arg(harness::vigild_bin())
+            .args(["--config-dir", &p(&units)])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Taken: made by root, writable by all.
+    let taken = Path::new("/tmp/vigil-65531");
+    let _ = fs::remove_dir_all(taken);
+    fs::create_dir(taken).unwrap();
+    fs::set_permissions(taken, fs::Permissions::from_mode(0o777)).unwrap();
+    let out = run_as(65531).wait_with_output().unwrap();
+    let _ = fs::remove_dir_all(taken);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("is not this user's own (owner uid 0, mode 777)"),
+        "{err}"
+    );
+    // Free: made 0700, and the manager runs.
+    let free = Path::new("/tmp/vigil-65530");
+    let _ = fs::remove_dir_all(free);
+    let mut child = run_as(65530);
+    wait_until("the control socket", || free.join("control.sock").exists());
+    let mode = fs::metadata(free).unwrap().permissions().mode() & 0o7777;
+    // To `timeout`, which passes it on.
+    send_signal(child.id(), "TERM");
+    let _ = child.wait();
+    let _ = fs::remove_dir_all(free);
+    assert_eq!(mode, 0o700);
 }
