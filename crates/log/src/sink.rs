@@ -8,6 +8,15 @@
 //! there is room again the sink writes `vigil: N lines dropped` in the stream, at
 //! the place where the lines went missing. A sink does not poll, sleep or log
 //! about itself: hard write errors are returned to the caller, which decides.
+//!
+//! A hard write error (a full disk, an I/O error, a reader that went away)
+//! loses what was queued, and the count stays exact: every lost line is counted
+//! once, a lost notice hands its count on to the next one, and a line the error
+//! cut in the middle is counted and ended with a line end before anything else
+//! is written. The sink remembers that it is failing, and
+//! [`Sink::take_state_change`] tells its owner once when it starts failing and
+//! once when it writes again, so the owner can say so without repeating itself
+//! on every line.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -40,7 +49,8 @@ const WRITEV_BATCH: usize = 64;
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     /// A write failed for another reason than a full fd (the reader went away,
-    /// the disk is full, ...). The queued lines were dropped and counted.
+    /// the disk is full, ...). The queued lines were dropped and counted; a
+    /// queued notice was not written and its count goes to the next notice.
     #[error("cannot write to the {sink} log sink")]
     Write {
         sink: &'static str,
@@ -80,6 +90,52 @@ pub trait Sink: AsFd + fmt::Debug {
     /// With `true`, [`Sink::push`] only queues (still bounded, still counting
     /// drops); the caller writes the queue out with [`Sink::on_writable`].
     fn set_deferred(&mut self, deferred: bool);
+    /// Whether the sink has started failing, or works again, since the last
+    /// call: `Some` only when its health differs from what the last `Some`
+    /// said (a sink starts out working). A write that fails sets the sink
+    /// failing ([`Sink::push`] and [`Sink::on_writable`] return the error each
+    /// time); the first write that goes through afterwards sets it working.
+    /// A failure that ends before this is called is not reported (the
+    /// `N lines dropped` notice in the stream still counts its lines).
+    ///
+    /// Meant to be polled after [`Sink::push`] and [`Sink::on_writable`], so
+    /// the owner reports a failing sink once instead of on every line. The
+    /// default, for a sink that never fails, is `None`.
+    fn take_state_change(&mut self) -> Option<SinkHealth> {
+        None
+    }
+}
+
+/// A change in whether a sink's writes go through, from
+/// [`Sink::take_state_change`].
+#[derive(Debug)]
+pub enum SinkHealth {
+    /// Writes fail for another reason than a full fd (`source`: a full disk,
+    /// an I/O error, a reader that went away). Lines are dropped and counted
+    /// until a write goes through again.
+    Failing {
+        sink: &'static str,
+        source: io::Error,
+    },
+    /// A write went through again after a reported failure. `dropped` lines
+    /// were lost from the first failed write to this one; the
+    /// `N lines dropped` notice in the stream counts them too.
+    Working { sink: &'static str, dropped: u64 },
+}
+
+impl fmt::Display for SinkHealth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SinkHealth::Failing { sink, source } => write!(
+                f,
+                "cannot write to the {sink} log sink ({source}); its lines are dropped and counted"
+            ),
+            SinkHealth::Working { sink, dropped } => write!(
+                f,
+                "the {sink} log sink writes again; {dropped} lines were dropped"
+            ),
+        }
+    }
 }
 
 /// Whether a write may take part of a message (a byte stream) or must take a
@@ -109,7 +165,36 @@ macro_rules! outbox_methods {
         fn set_deferred(&mut self, deferred: bool) {
             self.out.deferred = deferred;
         }
+        fn take_state_change(&mut self) -> Option<SinkHealth> {
+            self.out.take_state_change()
+        }
     };
+}
+
+/// What a queued message is, so that a failed write can count what it lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A line: lost, it counts as dropped.
+    Line,
+    /// A `N lines dropped` notice carrying `N`: those lines were counted when
+    /// they were dropped; lost, the notice hands `N` back to the next notice.
+    Notice(u64),
+    /// The line end that closes a line a failed write cut in the middle.
+    LineEnd,
+}
+
+#[derive(Debug)]
+struct Message {
+    bytes: Vec<u8>,
+    kind: Kind,
+}
+
+/// A write failure the sink is in, until a write goes through.
+#[derive(Debug, Clone, Copy)]
+struct Failure {
+    errno: Errno,
+    /// [`Outbox::dropped`] before the failure began.
+    dropped_before: u64,
 }
 
 /// The queue and the write loop shared by every sink.
@@ -117,9 +202,12 @@ struct Outbox<F> {
     fd: F,
     sink: &'static str,
     framing: Framing,
-    queue: VecDeque<Vec<u8>>,
+    queue: VecDeque<Message>,
     /// Bytes of the front message already written (stream framing only).
     offset: usize,
+    /// A failed write left a line unfinished in the stream: the next message
+    /// queued goes after a line end.
+    cut: bool,
     /// Bytes queued and not yet written.
     queued: usize,
     limit: usize,
@@ -130,6 +218,11 @@ struct Outbox<F> {
     /// Queue only; the owner writes the queue out with `on_writable` (once per
     /// turn of its event loop, so a burst of lines costs one write, not one each).
     deferred: bool,
+    failure: Option<Failure>,
+    /// Lines lost in the last failure that ended.
+    last_failure_dropped: u64,
+    /// Whether the owner was last told that the sink fails.
+    told_failing: bool,
 }
 
 impl<F> fmt::Debug for Outbox<F> {
@@ -141,6 +234,7 @@ impl<F> fmt::Debug for Outbox<F> {
             .field("limit", &self.limit)
             .field("dropped", &self.dropped)
             .field("unreported", &self.unreported)
+            .field("failure", &self.failure)
             .finish_non_exhaustive()
     }
 }
@@ -159,12 +253,16 @@ impl<F: AsFd> Outbox<F> {
             framing,
             queue: VecDeque::new(),
             offset: 0,
+            cut: false,
             queued: 0,
             limit,
             dropped: 0,
             unreported: 0,
             notice,
             deferred: false,
+            failure: None,
+            last_failure_dropped: 0,
+            told_failing: false,
         }
     }
 
@@ -188,22 +286,30 @@ impl<F: AsFd> Outbox<F> {
                 self.drop_lines(1);
                 return Ok(());
             }
-            self.unreported = 0;
-            self.queue_message(notice);
+            self.queue_notice(notice);
         } else if !self.fits(msg.len()) {
             self.drop_lines(1);
             return Ok(());
         }
-        self.queue_message(msg);
+        self.queue_message(msg, Kind::Line);
         if self.deferred {
             return Ok(());
         }
         self.drain()
     }
 
-    fn queue_message(&mut self, msg: Vec<u8>) {
-        self.queued = self.queued.saturating_add(msg.len());
-        self.queue.push_back(msg);
+    /// Queues `notice`, which reports every line dropped so far.
+    fn queue_notice(&mut self, notice: Vec<u8>) {
+        let count = std::mem::take(&mut self.unreported);
+        self.queue_message(notice, Kind::Notice(count));
+    }
+
+    fn queue_message(&mut self, bytes: Vec<u8>, kind: Kind) {
+        if std::mem::take(&mut self.cut) {
+            self.queue_message(b"\n".to_vec(), Kind::LineEnd);
+        }
+        self.queued = self.queued.saturating_add(bytes.len());
+        self.queue.push_back(Message { bytes, kind });
     }
 
     /// Writes until the queue is empty or the fd is full.
@@ -212,8 +318,7 @@ impl<F: AsFd> Outbox<F> {
             if self.unreported > 0 {
                 let notice = (self.notice)(self.unreported);
                 if self.fits(notice.len()) {
-                    self.unreported = 0;
-                    self.queue_message(notice);
+                    self.queue_notice(notice);
                 }
             }
             if self.queue.is_empty() {
@@ -221,22 +326,74 @@ impl<F: AsFd> Outbox<F> {
             }
             match self.write_some() {
                 Ok(0) => return Ok(()),
-                Ok(n) => self.consume(n),
+                Ok(n) => {
+                    self.consume(n);
+                    if let Some(failure) = self.failure.take() {
+                        self.last_failure_dropped =
+                            self.dropped.saturating_sub(failure.dropped_before);
+                    }
+                }
                 Err(Errno::INTR) => {}
                 Err(Errno::AGAIN) => return Ok(()),
-                Err(e) => {
-                    let lost = u64::try_from(self.queue.len()).unwrap_or(u64::MAX);
-                    self.queue.clear();
-                    self.queued = 0;
-                    self.offset = 0;
-                    self.drop_lines(lost);
+                Err(errno) => {
+                    if self.failure.is_none() {
+                        self.failure = Some(Failure {
+                            errno,
+                            dropped_before: self.dropped,
+                        });
+                    }
+                    self.lose_queue();
                     return Err(SinkError::Write {
                         sink: self.sink,
-                        source: e.into(),
+                        source: errno.into(),
                     });
                 }
             }
         }
+    }
+
+    /// Forgets the queue after a hard write error, keeping the count exact:
+    /// each line in it counts as dropped, and each notice hands its count back
+    /// so the next notice that gets through carries every line lost so far. A
+    /// line already partly written stays cut in the stream; it counts as
+    /// dropped, and the next message starts on a line of its own.
+    fn lose_queue(&mut self) {
+        let ended = self.offset == 0
+            && self
+                .queue
+                .front()
+                .is_none_or(|front| front.kind != Kind::LineEnd);
+        self.cut = self.framing == Framing::Stream && !ended;
+        let mut lines = 0u64;
+        let mut noticed = 0u64;
+        for msg in self.queue.drain(..) {
+            match msg.kind {
+                Kind::Line => lines = lines.saturating_add(1),
+                Kind::Notice(count) => noticed = noticed.saturating_add(count),
+                Kind::LineEnd => {}
+            }
+        }
+        self.queued = 0;
+        self.offset = 0;
+        self.drop_lines(lines);
+        self.unreported = self.unreported.saturating_add(noticed);
+    }
+
+    fn take_state_change(&mut self) -> Option<SinkHealth> {
+        if self.failure.is_some() == self.told_failing {
+            return None;
+        }
+        self.told_failing = self.failure.is_some();
+        Some(match self.failure {
+            Some(failure) => SinkHealth::Failing {
+                sink: self.sink,
+                source: failure.errno.into(),
+            },
+            None => SinkHealth::Working {
+                sink: self.sink,
+                dropped: self.last_failure_dropped,
+            },
+        })
     }
 
     fn write_some(&self) -> Result<usize, Errno> {
@@ -245,12 +402,12 @@ impl<F: AsFd> Outbox<F> {
                 let mut slices = Vec::with_capacity(self.queue.len().min(WRITEV_BATCH));
                 for (i, msg) in self.queue.iter().take(WRITEV_BATCH).enumerate() {
                     let start = if i == 0 { self.offset } else { 0 };
-                    slices.push(IoSlice::new(msg.get(start..).unwrap_or_default()));
+                    slices.push(IoSlice::new(msg.bytes.get(start..).unwrap_or_default()));
                 }
                 rustix::io::writev(&self.fd, &slices)
             }
             Framing::Record => match self.queue.front() {
-                Some(msg) => rustix::io::write(&self.fd, msg),
+                Some(msg) => rustix::io::write(&self.fd, &msg.bytes),
                 None => Ok(0),
             },
         }
@@ -261,7 +418,7 @@ impl<F: AsFd> Outbox<F> {
         if self.framing == Framing::Record {
             // A record device takes a record whole or not at all.
             if let Some(msg) = self.queue.pop_front() {
-                self.queued = self.queued.saturating_sub(msg.len());
+                self.queued = self.queued.saturating_sub(msg.bytes.len());
             }
             return;
         }
@@ -269,7 +426,7 @@ impl<F: AsFd> Outbox<F> {
             let Some(front) = self.queue.front() else {
                 break;
             };
-            let left = front.len().saturating_sub(self.offset);
+            let left = front.bytes.len().saturating_sub(self.offset);
             if n < left {
                 self.offset = self.offset.saturating_add(n);
                 self.queued = self.queued.saturating_sub(n);
@@ -282,7 +439,11 @@ impl<F: AsFd> Outbox<F> {
         }
         // Empty messages never reach the queue, but a stray one must not
         // keep the sink asking for writability.
-        while self.queue.front().is_some_and(|m| m.len() <= self.offset) {
+        while self
+            .queue
+            .front()
+            .is_some_and(|m| m.bytes.len() <= self.offset)
+        {
             self.queue.pop_front();
             self.offset = 0;
         }
@@ -578,6 +739,79 @@ mod tests {
             .expect("the sink blocked")
     }
 
+    /// The reader wakes up: reads, and tells the sink the fd is writable, until
+    /// the sink has nothing left.
+    fn read_everything(sink: &mut impl Sink, r: &OwnedFd) -> String {
+        let mut out = Vec::new();
+        loop {
+            out.extend(read_available(r));
+            if !sink.wants_writable() {
+                break;
+            }
+            sink.on_writable().expect("on_writable");
+        }
+        out.extend(read_available(r));
+        String::from_utf8(out).expect("utf8")
+    }
+
+    /// A file sink on /dev/full, which fails every write with ENOSPC as a full
+    /// filesystem does.
+    fn full_disk() -> FileSink {
+        let flags = OFlags::WRONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let fd = rustix::fs::open("/dev/full", flags, Mode::empty()).expect("open /dev/full");
+        FileSink::new(fd, DEFAULT_QUEUE_BYTES)
+    }
+
+    fn assert_write_error(err: &SinkError, errno: Errno) {
+        match err {
+            SinkError::Write { sink, source } => {
+                assert_eq!(*sink, "file");
+                assert_eq!(source.raw_os_error(), Some(errno.raw_os_error()));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    /// A FIFO in a directory of its own, removed on drop. Unlike a pipe, a FIFO
+    /// can get a reader again after its last one went away, so a sink writing
+    /// to it can fail (EPIPE) and then recover on the same fd.
+    struct Fifo {
+        dir: PathBuf,
+        path: PathBuf,
+    }
+
+    impl Fifo {
+        fn new(name: &str) -> Fifo {
+            let dir = std::env::temp_dir().join(format!("vigil-log-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            let path = dir.join("fifo");
+            rustix::fs::mkfifoat(rustix::fs::CWD, &path, Mode::from_raw_mode(0o600))
+                .expect("mkfifo");
+            Fifo { dir, path }
+        }
+
+        /// A new non-blocking read end.
+        fn reader(&self) -> OwnedFd {
+            let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+            rustix::fs::open(&self.path, flags, Mode::empty()).expect("open the reader")
+        }
+
+        /// The non-blocking write end (it needs a reader), holding one page.
+        fn writer(&self) -> OwnedFd {
+            let flags = OFlags::WRONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+            let w = rustix::fs::open(&self.path, flags, Mode::empty()).expect("open the writer");
+            fcntl_setpipe_size(&w, 4096).expect("pipe size");
+            w
+        }
+    }
+
+    impl Drop for Fifo {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
     #[test]
     fn console_lines_carry_the_unit_name() {
         let (r, w) = small_pipe();
@@ -610,18 +844,8 @@ mod tests {
         assert!(sink.dropped() > 0);
         let dropped = sink.dropped();
 
-        // The reader wakes up: drain, tell the sink, until it has nothing left.
         let mut sink = sink;
-        let mut out = Vec::new();
-        loop {
-            out.extend(read_available(&r));
-            if !sink.wants_writable() {
-                break;
-            }
-            sink.on_writable().expect("on_writable");
-        }
-        out.extend(read_available(&r));
-        let text = String::from_utf8(out).expect("utf8");
+        let text = read_everything(&mut sink, &r);
         let lines: Vec<&str> = text.lines().collect();
         let notice = format!("vigil: {dropped} lines dropped");
         assert_eq!(lines.last().copied(), Some(notice.as_str()), "{lines:?}");
@@ -686,6 +910,154 @@ mod tests {
         assert_eq!(err.to_string(), "cannot write to the console log sink");
         assert_eq!(sink.dropped(), 1);
         assert!(!sink.wants_writable());
+    }
+
+    #[test]
+    fn a_full_disk_counts_each_lost_line_once() {
+        let mut sink = full_disk();
+        for i in 0..5 {
+            let err = sink
+                .push(&record("u", &format!("line {i}")))
+                .expect_err("ENOSPC");
+            assert_write_error(&err, Errno::NOSPC);
+        }
+        // The notice the sink tries to write before each line is not a line:
+        // losing it loses no line of the service's.
+        assert_eq!(sink.dropped(), 5);
+        assert!(!sink.wants_writable());
+        assert_eq!(sink.queued(), 0);
+    }
+
+    #[test]
+    fn a_full_disk_counts_each_lost_line_once_when_written_once_a_turn() {
+        // The way vigild drives its sinks: a push only queues, one write a turn.
+        let mut sink = full_disk();
+        sink.set_deferred(true);
+        let mut pushed = 0u64;
+        for turn in 0..4 {
+            for i in 0..3 {
+                sink.push(&record("u", &format!("turn {turn} line {i}")))
+                    .expect("a push only queues");
+                pushed += 1;
+            }
+            let err = sink.on_writable().expect_err("ENOSPC");
+            assert_write_error(&err, Errno::NOSPC);
+            assert_eq!(sink.dropped(), pushed, "after turn {turn}");
+        }
+    }
+
+    #[test]
+    fn the_notice_after_a_failure_counts_every_lost_line_and_starts_a_new_line() {
+        let fifo = Fifo::new("cut-line");
+        let reader = fifo.reader();
+        let mut sink = FileSink::new(fifo.writer(), DEFAULT_QUEUE_BYTES);
+
+        // A line longer than the pipe holds: only its first part is written.
+        let long = "x".repeat(6000);
+        sink.push(&record("u", &long)).expect("push");
+        assert!(sink.wants_writable(), "the rest of the line waits");
+
+        // The reader goes away: the rest of that line is lost, and so is every
+        // line pushed until a reader is back, one failed write each.
+        drop(reader);
+        for i in 0..3 {
+            let err = sink
+                .push(&record("u", &format!("lost {i}")))
+                .expect_err("EPIPE");
+            assert_write_error(&err, Errno::PIPE);
+        }
+
+        // A reader again; what was written before is still in the pipe.
+        let reader = fifo.reader();
+        sink.push(&record("u", "after")).expect("push");
+        let text = read_everything(&mut sink, &reader);
+        let shown = text.replace(&"x".repeat(64), "x");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{shown:?}");
+        let head = "2024-02-29T23:59:59.000042Z u[42]: ";
+        let kept = lines.first().and_then(|l| l.strip_prefix(head));
+        assert!(
+            kept.is_some_and(|k| !k.is_empty() && k.len() < long.len() && k.ends_with('x')),
+            "the first part of the long line, and only it: {shown:?}"
+        );
+        let notice = lines.get(1).copied().unwrap_or_default();
+        assert!(
+            notice.ends_with("Z vigil: 4 lines dropped") && !notice.contains("u[42]"),
+            "{shown:?}"
+        );
+        assert_eq!(
+            lines.get(2).copied(),
+            Some("2024-02-29T23:59:59.000042Z u[42]: after")
+        );
+        assert!(text.ends_with('\n'));
+        assert_eq!(sink.dropped(), 4, "the cut line and the three after it");
+    }
+
+    #[test]
+    fn a_full_disk_is_reported_once() {
+        let mut sink = full_disk();
+        assert!(sink.take_state_change().is_none(), "a new sink works");
+
+        sink.push(&record("u", "one")).expect_err("ENOSPC");
+        let change = sink.take_state_change().expect("the sink fails now");
+        match &change {
+            SinkHealth::Failing { sink, source } => {
+                assert_eq!(*sink, "file");
+                assert_eq!(source.raw_os_error(), Some(Errno::NOSPC.raw_os_error()));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(
+            change
+                .to_string()
+                .starts_with("cannot write to the file log sink ("),
+            "{change}"
+        );
+        for i in 0..3 {
+            sink.push(&record("u", &format!("more {i}")))
+                .expect_err("ENOSPC");
+            assert!(sink.take_state_change().is_none(), "said once");
+        }
+    }
+
+    #[test]
+    fn a_sink_that_writes_again_says_so_once_with_what_it_lost() {
+        let fifo = Fifo::new("health");
+        let reader = fifo.reader();
+        let mut sink = FileSink::new(fifo.writer(), DEFAULT_QUEUE_BYTES);
+        sink.push(&record("u", "before")).expect("push");
+        assert!(sink.take_state_change().is_none());
+
+        drop(reader);
+        for i in 0..3 {
+            sink.push(&record("u", &format!("lost {i}")))
+                .expect_err("EPIPE");
+        }
+        assert!(matches!(
+            sink.take_state_change(),
+            Some(SinkHealth::Failing { sink: "file", .. })
+        ));
+
+        let reader = fifo.reader();
+        sink.push(&record("u", "after")).expect("push");
+        let change = sink.take_state_change().expect("the sink works again");
+        assert!(
+            matches!(
+                change,
+                SinkHealth::Working {
+                    sink: "file",
+                    dropped: 3
+                }
+            ),
+            "{change:?}"
+        );
+        assert_eq!(
+            change.to_string(),
+            "the file log sink writes again; 3 lines were dropped"
+        );
+        assert!(sink.take_state_change().is_none(), "said once");
+        let text = read_everything(&mut sink, &reader);
+        assert!(text.contains(" vigil: 3 lines dropped\n"), "{text}");
     }
 
     #[test]
