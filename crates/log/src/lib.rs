@@ -6,8 +6,9 @@
 //! the manager's event loop reads the pipes and feeds [`LineSplitter`], pushes
 //! [`Record`]s into the [`LogStore`] and the sinks, and calls
 //! [`Sink::on_writable`] when epoll says a sink's fd can take more. It holds no
-//! `unsafe` code; the only system calls it makes are writes to the sinks' fds and
-//! opening the files it is asked to open.
+//! `unsafe` code; the only system calls it makes are writes (or sends) to the
+//! sinks' fds, opening the files it is asked to open and preparing the console's
+//! fd.
 
 pub mod record;
 pub mod ring;

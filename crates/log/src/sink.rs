@@ -1,7 +1,8 @@
 //! Sinks: where log lines go when they leave the manager (its stdout, /dev/kmsg,
 //! a file).
 //!
-//! A sink must never block the manager: it writes to a non-blocking fd, keeps
+//! A sink must never block the manager: it writes to a non-blocking fd (or
+//! sends to a socket with `MSG_DONTWAIT`, which is non-blocking per call), keeps
 //! what the fd would not take in a bounded queue, and asks to be told when the fd
 //! is writable again ([`Sink::wants_writable`], [`Sink::on_writable`]). When the
 //! queue is full a line is dropped and counted, never waited for; as soon as
@@ -27,6 +28,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{FileType, Mode, OFlags};
 use rustix::io::Errno;
+use rustix::net::{SendAncillaryBuffer, SendFlags};
 
 use crate::record::{Record, Stream};
 
@@ -45,6 +47,11 @@ const LEVEL_INFO: u8 = 6;
 
 /// Most messages handed to one `writev`.
 const WRITEV_BATCH: usize = 64;
+
+/// How a sink sends to a socket: without waiting, whatever the description's
+/// `O_NONBLOCK` says, and with an error rather than a SIGPIPE when the reader
+/// went away.
+const SEND_FLAGS: SendFlags = SendFlags::DONTWAIT.union(SendFlags::NOSIGNAL);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
@@ -202,6 +209,9 @@ struct Outbox<F> {
     fd: F,
     sink: &'static str,
     framing: Framing,
+    /// `fd` is a socket: written with `send`/`sendmsg` and [`SEND_FLAGS`], so
+    /// its description can stay blocking for the others that share it.
+    socket: bool,
     queue: VecDeque<Message>,
     /// Bytes of the front message already written (stream framing only).
     offset: usize,
@@ -247,10 +257,13 @@ impl<F: AsFd> Outbox<F> {
         limit: usize,
         notice: fn(u64) -> Vec<u8>,
     ) -> Self {
+        let socket = rustix::fs::fstat(&fd)
+            .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Socket);
         Outbox {
             fd,
             sink,
             framing,
+            socket,
             queue: VecDeque::new(),
             offset: 0,
             cut: false,
@@ -404,9 +417,15 @@ impl<F: AsFd> Outbox<F> {
                     let start = if i == 0 { self.offset } else { 0 };
                     slices.push(IoSlice::new(msg.bytes.get(start..).unwrap_or_default()));
                 }
-                rustix::io::writev(&self.fd, &slices)
+                if self.socket {
+                    let mut no_control = SendAncillaryBuffer::default();
+                    rustix::net::sendmsg(&self.fd, &slices, &mut no_control, SEND_FLAGS)
+                } else {
+                    rustix::io::writev(&self.fd, &slices)
+                }
             }
             Framing::Record => match self.queue.front() {
+                Some(msg) if self.socket => rustix::net::send(&self.fd, &msg.bytes, SEND_FLAGS),
                 Some(msg) => rustix::io::write(&self.fd, &msg.bytes),
                 None => Ok(0),
             },
@@ -458,8 +477,8 @@ pub struct ConsoleSink<F: AsFd = OwnedFd> {
 }
 
 impl<F: AsFd> ConsoleSink<F> {
-    /// A sink writing to `fd`, which must be non-blocking (see [`console_fd`]),
-    /// queueing at most `queue_bytes`.
+    /// A sink writing to `fd`, which must be non-blocking unless it is a socket
+    /// (see [`console_fd`]), queueing at most `queue_bytes`.
     pub fn new(fd: F, queue_bytes: usize) -> Self {
         ConsoleSink {
             out: Outbox::new(fd, "console", Framing::Stream, queue_bytes, |n| {
@@ -603,16 +622,20 @@ impl Sink for FileSink {
     outbox_methods!();
 }
 
-/// An fd for a [`ConsoleSink`] on the manager's stdout (or stderr) that is
-/// non-blocking without making the original fd non-blocking too.
+/// An fd for a [`ConsoleSink`] on the manager's stdout (or stderr) that the
+/// sink can write to without blocking, without making the original fd
+/// non-blocking too.
 ///
-/// `O_NONBLOCK` belongs to the open file description, which a terminal or pipe
-/// shares with the shell that started the manager; setting it on fd 1 would make
-/// the shell's own reads and writes fail with `EAGAIN`. So a pipe or terminal is
-/// reopened through `/proc/self/fd/N`, which makes a new description. A regular
-/// file is only duplicated: files never return `EAGAIN`. When reopening is not
-/// possible (no /proc yet, a socket), the duplicate is made non-blocking, which
-/// does change the shared description.
+/// `O_NONBLOCK` belongs to the open file description, which a terminal, pipe or
+/// socket shares with whoever started the manager and with every service that
+/// inherits the manager's stdout; setting it on fd 1 would make their own reads
+/// and writes fail with `EAGAIN`. So a pipe or terminal is reopened through
+/// `/proc/self/fd/N`, which makes a new description. A socket cannot be
+/// reopened that way; it is only duplicated, and the sink sends to it with
+/// `MSG_DONTWAIT`, which is non-blocking for that call only. A regular file is
+/// only duplicated too: files never return `EAGAIN`. When reopening a pipe or
+/// terminal is not possible (no /proc yet), the duplicate is made non-blocking,
+/// which does change the shared description.
 pub fn console_fd(fd: BorrowedFd<'_>) -> Result<OwnedFd, SinkError> {
     let raw = fd.as_raw_fd();
     let fail = |e: Errno| SinkError::Console {
@@ -620,7 +643,10 @@ pub fn console_fd(fd: BorrowedFd<'_>) -> Result<OwnedFd, SinkError> {
         source: e.into(),
     };
     let stat = rustix::fs::fstat(fd).map_err(fail)?;
-    if FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile {
+    if matches!(
+        FileType::from_raw_mode(stat.st_mode),
+        FileType::RegularFile | FileType::Socket
+    ) {
         return rustix::io::fcntl_dupfd_cloexec(fd, 3).map_err(fail);
     }
     let flags = OFlags::WRONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
@@ -688,7 +714,7 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 #[cfg(test)]
 mod tests {
     use std::io::Read;
-    use std::os::unix::net::UnixDatagram;
+    use std::os::unix::net::{UnixDatagram, UnixStream};
     use std::sync::Arc;
     use std::sync::mpsc;
     use std::thread;
@@ -752,6 +778,23 @@ mod tests {
         }
         out.extend(read_available(r));
         String::from_utf8(out).expect("utf8")
+    }
+
+    /// Checks what a console sink flooded with `flood: line N` (N counting from
+    /// 0 to `pushed`) finally wrote, once its reader caught up.
+    fn assert_flood_accounted(text: &str, pushed: u64, dropped: u64) {
+        let lines: Vec<&str> = text.lines().collect();
+        let notice = format!("vigil: {dropped} lines dropped");
+        assert_eq!(lines.last().copied(), Some(notice.as_str()), "{lines:?}");
+        let delivered: Vec<u64> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("flood: line "))
+            .map(|n| n.parse().expect("number"))
+            .collect();
+        // Nothing lost silently: what arrived plus what was reported is all.
+        assert_eq!(delivered.len() as u64 + dropped, pushed);
+        // What arrived is the first lines, in order, without holes.
+        assert!(delivered.iter().copied().eq(0..delivered.len() as u64));
     }
 
     /// A file sink on /dev/full, which fails every write with ENOSPC as a full
@@ -845,19 +888,7 @@ mod tests {
         let dropped = sink.dropped();
 
         let mut sink = sink;
-        let text = read_everything(&mut sink, &r);
-        let lines: Vec<&str> = text.lines().collect();
-        let notice = format!("vigil: {dropped} lines dropped");
-        assert_eq!(lines.last().copied(), Some(notice.as_str()), "{lines:?}");
-        let delivered: Vec<u64> = lines
-            .iter()
-            .filter_map(|l| l.strip_prefix("flood: line "))
-            .map(|n| n.parse().expect("number"))
-            .collect();
-        // Nothing lost silently: what arrived plus what was reported is all.
-        assert_eq!(delivered.len() as u64 + dropped, total);
-        // What arrived is the first lines, in order, without holes.
-        assert!(delivered.iter().copied().eq(0..delivered.len() as u64));
+        assert_flood_accounted(&read_everything(&mut sink, &r), total, dropped);
 
         // After the notice, lines flow again, and a new gap is counted anew.
         sink.push(&record("flood", "after")).expect("push");
@@ -1172,6 +1203,59 @@ mod tests {
             .read_to_string(&mut text)
             .expect("read");
         assert_eq!(text, "u: via proc\n");
+    }
+
+    /// A stream socketpair, both ends blocking, as a supervisor or journald
+    /// hands the manager for its stdout.
+    fn blocking_socketpair() -> (UnixStream, UnixStream) {
+        let (ours, peer) = UnixStream::pair().expect("socketpair");
+        assert!(!is_nonblocking(&ours));
+        (ours, peer)
+    }
+
+    fn is_nonblocking(fd: impl AsFd) -> bool {
+        rustix::fs::fcntl_getfl(fd)
+            .expect("getfl")
+            .contains(OFlags::NONBLOCK)
+    }
+
+    #[test]
+    fn console_fd_on_a_socket_leaves_its_description_blocking() {
+        let (stdout, mut peer) = blocking_socketpair();
+        let fd = console_fd(stdout.as_fd()).expect("console fd");
+        // Services that inherit the manager's stdout share this description.
+        assert!(!is_nonblocking(&stdout), "the shared description changed");
+        let mut sink = ConsoleSink::new(fd, 16);
+        sink.push(&record("u", "via socket")).expect("push");
+        assert!(!is_nonblocking(&stdout));
+        drop(stdout);
+        drop(sink);
+        let mut text = String::new();
+        peer.read_to_string(&mut text).expect("read");
+        assert_eq!(text, "u: via socket\n");
+    }
+
+    #[test]
+    fn a_full_socket_never_blocks_the_console_and_drops_are_reported() {
+        let (stdout, peer) = blocking_socketpair();
+        let fd = console_fd(stdout.as_fd()).expect("console fd");
+        let (sink, pushed) = must_not_block(move || {
+            let mut sink = ConsoleSink::new(fd, 2048);
+            let mut pushed = 0u64;
+            while sink.dropped() < 10 {
+                sink.push(&record("flood", &format!("line {pushed:07}")))
+                    .expect("push");
+                pushed += 1;
+            }
+            (sink, pushed)
+        });
+        assert!(!is_nonblocking(&stdout), "the shared description changed");
+        let dropped = sink.dropped();
+
+        peer.set_nonblocking(true).expect("nonblocking");
+        let mut sink = sink;
+        let text = read_everything(&mut sink, &OwnedFd::from(peer));
+        assert_flood_accounted(&text, pushed, dropped);
     }
 
     #[test]
