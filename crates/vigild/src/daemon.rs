@@ -723,11 +723,21 @@ impl Daemon {
         }
     }
 
+    /// Says once when a log sink starts failing (a full disk) and once when
+    /// it works again, with the lines it lost meanwhile.
+    fn report_sink_health(&mut self) {
+        for (failing, text) in self.logs.take_health() {
+            let level = if failing { Level::Warning } else { Level::Info };
+            self.say(level, None, &text);
+        }
+    }
+
     fn run_loop(&mut self) {
         let mut events = Events::with_capacity(256);
         while self.phase != Phase::Done {
             self.arm_timer();
             self.logs.flush(&self.epoll);
+            self.report_sink_health();
             // With heap to give back, look for work without blocking first: an
             // empty answer means idle, the moment for a walk over the heap.
             let timeout = self.trim_pending.then_some(Duration::ZERO);

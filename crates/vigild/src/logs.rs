@@ -79,6 +79,8 @@ pub(crate) struct Logs {
     /// daemon sends them, before the service that writes to the pipe starts.
     keep_in_store: bool,
     pub store_changes: Vec<StoreChange>,
+    /// Sinks that began to fail or work again, to be reported.
+    health: Vec<(bool, String)>,
 }
 
 /// A change to vigil-init's fd store that the daemon has to send.
@@ -161,6 +163,7 @@ impl Logs {
             next_pipe_id: 1,
             keep_in_store: false,
             store_changes: Vec::new(),
+            health: Vec::new(),
         };
         // Without a usable fd 2 the messages are dropped; the rings still have them.
         if let Ok(fd) = vigil_log::sink::console_fd(std::io::stderr().as_fd()) {
@@ -553,10 +556,8 @@ impl Logs {
     /// watches for writability where something is left.
     pub fn flush(&mut self, epoll: &Epoll) {
         for i in 0..self.sinks.len() {
-            if let Some(sink) = self.sinks.get_mut(i)
-                && sink.queued() > 0
-            {
-                let _ = sink.on_writable();
+            if self.sinks.get(i).is_some_and(|s| s.queued() > 0) {
+                self.write_out(i);
                 self.watch(i, epoll);
             }
         }
@@ -642,10 +643,28 @@ impl Logs {
 
     pub fn on_sink_writable(&mut self, i: u64, epoll: &Epoll) {
         let i = i as usize;
+        self.write_out(i);
+        self.watch(i, epoll);
+    }
+
+    /// Writes what sink `i` queued, as far as its fd takes it now; a sink that
+    /// starts failing (a full disk, an I/O error) or works again is noted
+    /// for [`Logs::take_health`], once for each change. Its losses are counted
+    /// in the stream either way.
+    fn write_out(&mut self, i: usize) {
         if let Some(sink) = self.sinks.get_mut(i) {
             let _ = sink.on_writable();
+            if let Some(change) = sink.take_state_change() {
+                let failing = matches!(change, vigil_log::SinkHealth::Failing { .. });
+                self.health.push((failing, change.to_string()));
+            }
         }
-        self.watch(i, epoll);
+    }
+
+    /// The sinks' changes between failing and working since the last call:
+    /// (failing, what to say).
+    pub fn take_health(&mut self) -> Vec<(bool, String)> {
+        std::mem::take(&mut self.health)
     }
 
     pub fn last_seq(&self) -> u64 {

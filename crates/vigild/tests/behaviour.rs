@@ -3586,3 +3586,27 @@ fn a_runtime_directory_another_user_made_is_refused() {
     let _ = fs::remove_dir_all(free);
     assert_eq!(mode, 0o700);
 }
+
+/// A file sink whose writes fail (here /dev/full: ENOSPC, as a full disk)
+/// is named once on vigild's stderr, not once per line, and the lines stay
+/// in the ring.
+#[test]
+fn a_failing_file_sink_is_reported_once() {
+    let unit = "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'for i in 1 2 3 4 5; do echo line-$$i; done'\n";
+    let mut m = Manager::start_with(
+        &[
+            ("default.target", "[Unit]\nWants=w.service\n"),
+            ("w.service", unit),
+        ],
+        &["--log-to", "file:/dev/full"],
+    );
+    m.wait_log("w.service", "line-5");
+    m.expect_stderr("cannot write to the file log sink");
+    m.vigil_ok(&["list"]);
+    let told = m
+        .drain_stderr()
+        .iter()
+        .filter(|l| l.contains("cannot write to the file log sink"))
+        .count();
+    assert_eq!(told, 1);
+}
