@@ -56,10 +56,6 @@ fn run(argv: *const *const u8, envp: *const *const u8) -> ! {
         let _ = rustix::io::write(sys::fd(1), cmdline::HELP.as_bytes());
         sys::exit(0);
     }
-    if let Some((what, arg)) = args.errors.iter().flatten().next().filter(|_| !pid1) {
-        say!(log::WARNING, "{what}{}\ntry 'vigil-init --help'", show(arg));
-        sys::exit(2);
-    }
     // A container: $container (set by podman, lxc, nspawn), the files docker and podman
     // leave, or a /proc (a real boot has none yet) of another PID namespace than the
     // machine's, so that `unshare --pid --mount-proc` never remounts the host's / at the end.
@@ -76,6 +72,12 @@ fn run(argv: *const *const u8, envp: *const *const u8) -> ! {
         pid1,
         container: args.container,
     };
+    // A bad argument is fatal but on a real boot, where the kernel hands PID 1
+    // the words of its command line it does not know.
+    if let Some((what, arg)) = args.errors.iter().flatten().next().filter(|_| !at.boot()) {
+        say!(log::WARNING, "{what}{}\ntry 'vigil-init --help'", show(arg));
+        sys::exit(2);
+    }
     if at.boot() {
         end::mount_api_filesystems();
         open_stdio(c"/dev/console");

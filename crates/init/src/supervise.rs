@@ -261,7 +261,7 @@ impl<'a> Supervisor<'a> {
         self.failures += 1;
         if self.failures > MAX_FAILURES {
             shout!("the manager failed {} times in a row", self.failures);
-            return self.emergency(false);
+            return self.give_up(code);
         }
         // None after the first failure, then 100 ms doubling up to MAX_BACKOFF.
         let delay = match self.failures {
@@ -276,7 +276,7 @@ impl<'a> Supervisor<'a> {
         let path = self.manager_exec.path;
         if let Err(e) = access(path, Access::EXEC_OK) {
             shout!("cannot run the manager {}: {}", show(path), Why(e));
-            return self.emergency(false);
+            return self.give_up(127);
         }
         let started = self.channel.connect();
         match started.and_then(|theirs| sys::spawn(&self.manager_exec, Some(theirs.as_fd()), false))
@@ -290,6 +290,18 @@ impl<'a> Supervisor<'a> {
                 self.channel.disconnect();
                 self.next_start = Some(now_ms() + MAX_BACKOFF);
             }
+        }
+    }
+
+    /// No manager can run: the emergency shell on a machine; a container
+    /// exits with `code` (its runtime shows it, and may restart it), where
+    /// a shell on a stdin of /dev/null would end at once, for ever.
+    fn give_up(&mut self, code: i32) {
+        if self.at.container {
+            shout!("no manager can run: the container exits ({code})");
+            self.done = Some(code);
+        } else {
+            self.emergency(false);
         }
     }
 

@@ -301,10 +301,10 @@ fn a_missing_manager_leads_to_the_emergency_shell_and_back() {
     let dir = TestDir::new("missing");
     let shell = dir.script("shell.sh", "#!/bin/sh\necho started >> @DIR@/shells\n");
     let missing = dir.path("no-such-manager");
+    // Not a container (which exits instead: below).
     let mut init = direct(
         &dir,
         &[
-            "--container",
             "--manager",
             missing.to_str().unwrap(),
             "--shell",
@@ -324,6 +324,57 @@ fn a_missing_manager_leads_to_the_emergency_shell_and_back() {
     let log = dir.read("init.log");
     assert!(log.contains("cannot run the manager"), "log:\n{log}");
     assert!(log.contains("starting the emergency shell"), "log:\n{log}");
+}
+
+/// In a container no manager means the container exits, with 127 when the
+/// manager is missing and with the manager's code when it keeps failing
+/// (its runtime shows it); an emergency shell on a stdin of /dev/null would
+/// end at once, and the manager be tried for ever.
+#[test]
+fn a_container_whose_manager_cannot_run_exits() {
+    if !privileged("a_container_whose_manager_cannot_run_exits") {
+        return;
+    }
+    let dir = TestDir::new("container-missing");
+    let missing = dir.path("no-such-manager");
+    let mut init = in_namespace(&dir, &["--manager", missing.to_str().unwrap()]);
+    let status = exit_within(&mut init, Duration::from_secs(10), &dir);
+    let log = dir.read("init.log");
+    assert_eq!(status.code(), Some(127), "{log}");
+    assert!(
+        log.contains("no manager can run: the container exits (127)"),
+        "{log}"
+    );
+    assert!(!log.contains("emergency shell"), "{log}");
+    // A manager that exits 2 at once (a bad option): after the backoff, 2.
+    let dir = TestDir::new("container-failing");
+    let manager = dir.script(
+        "manager.sh",
+        "#!/bin/sh
+echo start >> @DIR@/starts
+exit 2
+",
+    );
+    let mut init = in_namespace(&dir, &["--manager", manager.to_str().unwrap()]);
+    let status = exit_within(&mut init, Duration::from_secs(60), &dir);
+    let log = dir.read("init.log");
+    assert_eq!(status.code(), Some(2), "{log}");
+    assert_eq!(dir.read("starts").lines().count(), 11, "{log}");
+}
+
+/// A container's arguments are its user's, not a kernel's: a typo is a usage
+/// error (2), not an argument ignored with the main unit it named.
+#[test]
+fn a_bad_argument_ends_a_container() {
+    if !privileged("a_bad_argument_ends_a_container") {
+        return;
+    }
+    let dir = TestDir::new("container-typo");
+    let mut init = in_namespace(&dir, &["--mian", "app"]);
+    let status = exit_within(&mut init, Duration::from_secs(10), &dir);
+    let log = dir.read("init.log");
+    assert_eq!(status.code(), Some(2), "{log}");
+    assert!(log.contains("unknown argument --mian"), "{log}");
 }
 
 /// A fake manager: a Python script that takes the channel as `s`, reads the greeting
