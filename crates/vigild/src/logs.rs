@@ -181,12 +181,20 @@ impl Logs {
                     Ok(_) => logs.kmsg_all = true,
                     Err(e) => logs.manager_stderr(format!("warning: --log-to kmsg: {e:#}")),
                 },
-                SinkSpec::File(path) => {
-                    let sink = FileSink::open(path, SINK_QUEUE)
-                        .with_context(|| format!("opening the log file {}", path.display()))?;
-                    let i = logs.add_sink(Box::new(sink));
-                    logs.files.push(i);
-                }
+                // A file that cannot be opened (its directory gone, a disk
+                // remounted read-only) costs that sink only: the manager must
+                // run, after a `vigil reexec` above all, when it has just
+                // taken every service over.
+                SinkSpec::File(path) => match FileSink::open(path, SINK_QUEUE) {
+                    Ok(sink) => {
+                        let i = logs.add_sink(Box::new(sink));
+                        logs.files.push(i);
+                    }
+                    Err(e) => logs.manager_stderr(format!(
+                        "warning: --log-to file:{}: {e}: its lines are kept in the rings only",
+                        path.display()
+                    )),
+                },
             }
         }
         Ok(logs)

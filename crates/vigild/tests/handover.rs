@@ -844,3 +844,32 @@ fn a_reexec_onto_a_file_that_cannot_run_fails_and_the_manager_goes_on() {
     let status = m.shutdown();
     assert!(status.success(), "{status:?}");
 }
+
+/// `vigil reexec` when the log file can no longer be opened (its directory
+/// removed): the new image runs on without that sink, with every service
+/// (it exited, and every service lost its manager).
+#[test]
+fn a_reexec_whose_log_file_cannot_be_opened_goes_on() {
+    let d = TempDir::new("reexec-logdir");
+    let dir = d.path().join("logs");
+    fs::create_dir(&dir).unwrap();
+    let sink = format!("file:{}", dir.join("all.log").display());
+    let unit = "[Service]\nExecStart=/bin/sh -c 'while :; do echo tick; sleep 0.1; done'\n";
+    let mut m = Manager::start_with(
+        &[
+            ("default.target", "[Unit]\nWants=svc.service\n"),
+            ("svc.service", unit),
+        ],
+        &["--log-to", &sink],
+    );
+    m.wait_state("svc.service", "running");
+    let pid = m.main_pid("svc.service");
+    fs::remove_dir_all(&dir).unwrap();
+    m.vigil_ok(&["reexec"]);
+    m.expect_stderr("its lines are kept in the rings only");
+    assert_eq!(m.main_pid("svc.service"), pid);
+    let seq = m.vigil_ok(&["log", "svc", "-n", "1"]);
+    wait_until("a new line in the ring", || {
+        m.vigil_ok(&["log", "svc", "-n", "1"]) != seq
+    });
+}
