@@ -588,6 +588,17 @@ impl Daemon {
         self.procs.invocations = state.invocations;
         self.procs.groups = state.groups.into_iter().collect();
         self.procs.starts = state.starts.into_iter().collect();
+        // `SyslogIdentifier=` is set at a spawn: the units running now had
+        // theirs set by the previous manager.
+        for info in self.engine.units() {
+            let def = self.engine.run_definition(&info.name);
+            let tag = def
+                .as_ref()
+                .and_then(|d| d.service.as_ref()?.syslog_identifier.as_deref());
+            if tag.is_some() {
+                self.logs.set_tag(&info.name, tag);
+            }
+        }
         // Forking services running without a main PID are watched for their
         // last process again (the set is not saved: it follows from the state).
         for info in self.engine.units() {

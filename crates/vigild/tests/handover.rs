@@ -873,3 +873,32 @@ fn a_reexec_whose_log_file_cannot_be_opened_goes_on() {
         m.vigil_ok(&["log", "svc", "-n", "1"]) != seq
     });
 }
+
+/// `SyslogIdentifier=` is set when a service starts: after `vigil reexec`
+/// the running service's lines still carry its tag, not the unit's name.
+#[test]
+fn a_reexec_keeps_the_syslog_identifier_of_running_services() {
+    let d = TempDir::new("reexec-tag");
+    let log = d.path().join("all.log");
+    let go = d.path().join("go");
+    let unit = format!(
+        "[Service]\nSyslogIdentifier=mytag\nExecStart=/bin/sh -c 'while [ ! -e {} ]; do sleep 0.02; done; echo hello-after; exec sleep 1000'\n",
+        go.display()
+    );
+    let sink = format!("file:{}", log.display());
+    let m = Manager::start_with(
+        &[
+            ("default.target", "[Unit]\nWants=quiet.service\n"),
+            ("quiet.service", &unit),
+        ],
+        &["--log-to", &sink],
+    );
+    m.wait_state("quiet.service", "running");
+    m.vigil_ok(&["reexec"]);
+    fs::write(&go, "").unwrap();
+    wait_until("the line in the file", || {
+        fs::read_to_string(&log).is_ok_and(|t| t.contains("hello-after"))
+    });
+    let text = fs::read_to_string(&log).unwrap();
+    assert!(text.contains("mytag[0]: hello-after"), "{text}");
+}
