@@ -131,8 +131,9 @@ pub fn run(opts: Options) -> anyhow::Result<u8> {
 /// Signals the loop handles through the signalfd (blocked for normal delivery).
 /// How often a shutdown says which units it still waits for.
 const SHUTDOWN_PROGRESS: Duration = Duration::from_secs(5);
-/// How long, at exit, the log sinks get to take what they queued.
-const EXIT_FLUSH_LIMIT: Duration = Duration::from_secs(5);
+/// How long, at exit (and before `vigil reexec`'s exec), the log sinks get
+/// to take what they queued.
+pub(crate) const EXIT_FLUSH_LIMIT: Duration = Duration::from_secs(5);
 
 const HANDLED_SIGNALS: &[i32] = &[
     libc_sig::SIGCHLD,

@@ -942,7 +942,9 @@ impl Daemon {
             None,
             &format!("re-executing {}", exe.display()),
         );
-        self.logs.flush(&self.epoll);
+        // The sinks' queues do not cross the exec: they get the time they
+        // get at an exit (a console reader a moment behind).
+        self.logs.flush_at_exit(crate::daemon::EXIT_FLUSH_LIMIT);
         // execve itself, not std's Command::exec: its execvp would run a file
         // the kernel refuses (a truncated or foreign binary left by an upgrade)
         // with /bin/sh, and the manager would be gone; here it is an error.

@@ -523,7 +523,8 @@ impl Logs {
         }
     }
 
-    /// At the manager's exit: writes out what the sinks have queued, waiting
+    /// At the manager's exit, and before the exec of `vigil reexec` (the
+    /// queues do not cross it): writes out what the sinks have queued, waiting
     /// up to `limit` for their descriptors to take it (a container's log
     /// reader that is a moment behind, a slow serial console); what is still
     /// queued then is lost with the process.

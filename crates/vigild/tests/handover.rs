@@ -9,6 +9,7 @@ mod harness;
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
+use std::process::Command;
 
 use harness::{Manager, TempDir, require_root, wait_until};
 
@@ -901,4 +902,56 @@ fn a_reexec_keeps_the_syslog_identifier_of_running_services() {
     });
     let text = fs::read_to_string(&log).unwrap();
     assert!(text.contains("mytag[0]: hello-after"), "{text}");
+}
+
+/// The sinks' queues do not cross the exec of `vigil reexec`: before it, the
+/// console gets the time it gets at an exit. Here vigild's stdout is a pipe
+/// whose reader starts only once the reexec began, with 20000 lines queued.
+#[test]
+fn a_reexec_gives_the_console_its_queued_lines_first() {
+    let d = TempDir::new("reexec-queue");
+    let (gate, fifo) = (d.path().join("gate"), d.path().join("stdout"));
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    // vigild execs in place of the shell (the harness's child stays it);
+    // the reader, in the background, copies the FIFO once the gate opens.
+    let reader = format!(
+        "(while [ ! -e {gate} ]; do sleep 0.01; done; exec cat) < {fifo} & exec \"$@\" > {fifo}",
+        gate = gate.display(),
+        fifo = fifo.display()
+    );
+    let unit = "[Service]\nExecStart=/bin/sh -c 'seq -f line-%%g 1 20000; exec sleep 1000'\n";
+    let mut m = Manager::start_wrapped_with(
+        &[
+            ("default.target", "[Unit]\nWants=w.service\n"),
+            ("w.service", unit),
+        ],
+        &["--log-to", "console"],
+        &["sh", "-c", &reader, "sh"],
+    );
+    m.wait_log("w.service", "line-20000");
+    let mut reexec = Command::new(harness::vigil_bin())
+        .arg("--socket")
+        .arg(&m.socket)
+        .arg("reexec")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    m.expect_stderr("re-executing");
+    fs::write(&gate, "").unwrap();
+    assert!(reexec.wait().unwrap().success());
+    m.expect_stdout("line-20000");
+    let lines = m
+        .drain_stdout()
+        .iter()
+        .filter(|l| l.contains(": line-"))
+        .count();
+    assert_eq!(lines, 20000);
+    let _ = m.vigil(&["shutdown"]);
+    assert_eq!(m.wait_exit().code(), Some(0));
 }

@@ -103,6 +103,15 @@ impl Manager {
         Manager::launch(files, &[], &[], wrapper)
     }
 
+    /// Like `start_wrapped`, with vigild's own arguments too.
+    pub fn start_wrapped_with(
+        files: &[(&str, &str)],
+        extra_args: &[&str],
+        wrapper: &[&str],
+    ) -> Manager {
+        Manager::launch(files, extra_args, &[], wrapper)
+    }
+
     /// vigild as user nobody, with an empty environment (no XDG_RUNTIME_DIR):
     /// a developer's unprivileged manager at its barest.
     pub fn start_unprivileged(files: &[(&str, &str)], extra_args: &[&str]) -> Manager {
