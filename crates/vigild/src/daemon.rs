@@ -280,7 +280,7 @@ impl Daemon {
             shutdown_check: None,
             started_at: vigil_platform::monotonic_now(),
             target_reached: false,
-            handover: Handover::default(),
+            handover: Handover::new(),
             inherited: None,
             opts,
         };

@@ -159,6 +159,8 @@ pub(crate) struct Handover {
     /// Saved processes that were gone at take-over, with the time after which
     /// their exit status is taken as lost.
     missing: Vec<(u32, Time)>,
+    /// The binary this image was started from, as it was at start.
+    pub exe: Option<std::path::PathBuf>,
     /// `vigil reexec` was asked for (by these clients, with these request
     /// ids): exec at the end of this loop turn.
     pub reexec_requested: Vec<(u64, u64)>,
@@ -168,6 +170,13 @@ pub(crate) struct Handover {
 }
 
 impl Handover {
+    pub fn new() -> Handover {
+        Handover {
+            exe: std::env::current_exe().ok(),
+            ..Handover::default()
+        }
+    }
+
     /// `pid` is no longer waited for: its status came, or a spawn got the number again
     /// (its old owner's late "exit 0" would go to the new process).
     pub fn not_missing(&mut self, pid: u32) {
@@ -928,14 +937,12 @@ impl Daemon {
         {
             return self.undo_reexec(e.into());
         }
-        let exe = match std::env::current_exe() {
-            // An upgrade replaced the file: exec what is at the path now.
-            Ok(p) => std::path::PathBuf::from(
-                p.to_string_lossy()
-                    .trim_end_matches(" (deleted)")
-                    .to_string(),
-            ),
-            Err(e) => return self.undo_reexec(e.into()),
+        // The path this image was started from, read at start: what is there
+        // now is the upgrade (/proc/self/exe would follow a rename of the
+        // running file to the old binary).
+        let exe = match self.handover.exe.clone() {
+            Some(p) => p,
+            None => return self.undo_reexec(anyhow::anyhow!("the manager's own path is unknown")),
         };
         self.say(
             Level::Info,

@@ -955,3 +955,25 @@ fn a_reexec_gives_the_console_its_queued_lines_first() {
     let _ = m.vigil(&["shutdown"]);
     assert_eq!(m.wait_exit().code(), Some(0));
 }
+
+/// `vigil reexec` runs what is at the path vigild was started from: the
+/// running file renamed to keep it (`mv vigild vigild.old`, then the new one
+/// put in its place) is not what runs next.
+#[test]
+fn a_reexec_runs_the_file_at_the_path_vigild_was_started_from() {
+    let d = TempDir::new("reexec-renamed");
+    let path = d.path().join("vigild");
+    fs::copy(harness::vigild_bin(), &path).unwrap();
+    let exec_copy = format!("shift; exec {} \"$@\"", path.display());
+    let mut m = Manager::start_wrapped(
+        &[("default.target", "[Unit]\n")],
+        &["sh", "-c", &exec_copy, "sh"],
+    );
+    let old = d.path().join("vigild.old");
+    fs::rename(&path, &old).unwrap();
+    fs::copy(harness::vigild_bin(), &path).unwrap();
+    m.vigil_ok(&["reexec"]);
+    m.expect_stderr(&format!("re-executing {}", path.display()));
+    let exe = fs::read_link(format!("/proc/{}/exe", m.pid())).unwrap();
+    assert_eq!(exe, path);
+}
