@@ -1058,12 +1058,8 @@ impl Machine {
             self.run_queue();
         }
         if self.shutting_down && !self.all_stopped_sent && self.slots.iter().all(stopped) {
+            // `AllStopped` says it: the manager names it as it exits.
             self.all_stopped_sent = true;
-            self.actions.push(Action::Log {
-                level: Level::Info,
-                unit: None,
-                message: "every unit is stopped".into(),
-            });
             self.actions.push(Action::AllStopped);
         }
     }

@@ -29,7 +29,8 @@ verbs:
   blame                        each unit's time from start to ready, slowest first
   shutdown                     stop every unit in reverse dependency order; vigild exits
   poweroff / reboot / halt     the same, then vigil-init powers off, reboots or halts the
-                               machine (root only; needs vigild started by vigil-init)
+                               machine (needs vigild started by vigil-init; root or
+                               the manager's own user)
   reexec                       replace vigild with the binary on disk (an upgrade): every
                                service keeps running, no log line is lost
 

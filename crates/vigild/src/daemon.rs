@@ -458,7 +458,7 @@ impl Daemon {
         self.say(
             Level::Warning,
             None,
-            &format!("failed while stopping: {failed}: exit code {code}"),
+            &format!("failed while stopping: {failed}; the manager exits with {code}"),
         );
         if self.told_exit {
             self.tell_init(&format!("exit {code}"));

@@ -2612,7 +2612,7 @@ fn sigterm_exits_1_when_a_unit_had_to_be_killed() {
     m.vigil_ok(&["start", "side"]);
     let _ = m.wait_log("side", "armed");
     signal(m.pid(), "TERM");
-    m.expect_stderr("failed while stopping: side.service: exit code 1");
+    m.expect_stderr("failed while stopping: side.service; the manager exits with 1");
     assert_eq!(m.wait_exit().code(), Some(1));
 }
 
@@ -2660,7 +2660,7 @@ fn deadline_case(tag: &str, unit: impl Fn(&Path) -> String, in_start: bool) {
         .parse()
         .unwrap();
     m.expect_stderr("hung.service: shutdown deadline reached: SIGKILL to [");
-    m.expect_stderr("failed while stopping: hung.service: exit code 1");
+    m.expect_stderr("failed while stopping: hung.service; the manager exits with 1");
     assert_eq!(m.wait_exit().code(), Some(1));
     wait_until("the hung process to be gone", || !alive(pid));
 }
