@@ -114,7 +114,14 @@ impl fmt::Display for Reason {
             Reason::ExitCode(c) => write!(f, "exit code {c}"),
             Reason::Signal(s) => write!(f, "killed by signal {s}"),
             Reason::ExecFailed { stage, errno } => {
-                write!(f, "exec failed at {stage}: errno {errno}")
+                // The system's words for it: "No such file or directory".
+                let words = std::io::Error::from_raw_os_error(*errno).to_string();
+                let words = words.strip_suffix(&format!(" (os error {errno})"));
+                write!(
+                    f,
+                    "exec failed at {stage}: {} (errno {errno})",
+                    words.unwrap_or("?")
+                )
             }
             Reason::StartTimeout => f.write_str("start timeout"),
             Reason::StopTimeout => f.write_str("stop timeout"),

@@ -221,7 +221,8 @@ impl Daemon {
             ExecStatus::Succeeded => Event::ExecSucceeded { pid },
             ExecStatus::Failed { stage, errno } => {
                 let msg = format!(
-                    "exec failed at {stage}: {} ({})",
+                    "cannot run {}: exec failed at {stage}: {} ({})",
+                    command.program,
                     std::io::Error::from_raw_os_error(errno),
                     vigil_platform::errno_name(errno)
                 );

@@ -3610,3 +3610,27 @@ fn a_failing_file_sink_is_reported_once() {
         .count();
     assert_eq!(told, 1);
 }
+
+/// A program that cannot be run is named in the unit's log, and its state
+/// says why in words.
+#[test]
+fn an_exec_failure_names_the_program_and_the_error() {
+    let mut m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=gone.service\n"),
+        (
+            "gone.service",
+            "[Service]\nExecStart=/nonexistent/bin/daemon --foreground\n",
+        ),
+    ]);
+    m.wait_state("gone.service", "failed");
+    let line = m.expect_stderr("cannot run /nonexistent/bin/daemon");
+    assert!(
+        line.contains("exec failed at exec: No such file or directory"),
+        "{line}"
+    );
+    let status = m.status_json("gone.service");
+    assert_eq!(
+        status["reason"], "exec failed at exec: No such file or directory (errno 2)",
+        "{status}"
+    );
+}
