@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 
-use vigil_proto::{Body, Envelope, ErrorCode, Reply, Request, VERSION};
+use vigil_proto::{Body, Envelope, ErrorCode, LogLine, Reply, Request, VERSION};
 
 use crate::Exit;
 use crate::cli::{Command, Verb};
@@ -59,7 +59,7 @@ pub fn run(cmd: Command) -> Exit {
     let envelope = Envelope {
         version: VERSION,
         id: 1,
-        request,
+        request: request.clone(),
     };
     if let Err(e) = (&stream).write_all(&vigil_proto::encode(&envelope)) {
         eprintln!("vigil: cannot send to the manager: {e}");
@@ -68,6 +68,8 @@ pub fn run(cmd: Command) -> Exit {
     let mut reader = BufReader::new(stream);
     let mut line = Vec::new();
     let mut first = true;
+    // A follower's last line printed: where to go on after a `vigil reexec`.
+    let mut last: Option<LogLine> = None;
     loop {
         line.clear();
         match reader.read_until(b'\n', &mut line) {
@@ -75,6 +77,13 @@ pub fn run(cmd: Command) -> Exit {
                 eprintln!("vigil: the manager closed the connection without a reply");
                 return Exit::Unreachable;
             }
+            Ok(0) if follow => match refollow(&path, &request, &mut last, cmd.json) {
+                Some(again) => {
+                    reader = again;
+                    continue;
+                }
+                None => return Exit::Unreachable,
+            },
             Ok(0) => return Exit::Success,
             Ok(_) => {}
             Err(e) => {
@@ -89,6 +98,11 @@ pub fn run(cmd: Command) -> Exit {
                 return Exit::Failed;
             }
         };
+        match &reply.result {
+            Some(Body::Log { lines }) => last = lines.last().cloned().or(last),
+            Some(Body::LogLine { line }) => last = Some(line.clone()),
+            _ => {}
+        }
         let exit = show(&reply, cmd.json);
         if matches!(reply.result, Some(Body::Reexecuting)) {
             return wait_reexec(reader, &path);
@@ -98,6 +112,70 @@ pub fn run(cmd: Command) -> Exit {
         }
         first = false;
     }
+}
+
+/// Lines a follower asks for again after a `vigil reexec`, to find where it was.
+const REFOLLOW_BACKLOG: usize = 1000;
+
+/// A followed log whose connection closed. The manager re-executed (its
+/// socket stays open across the exec; the new image answers): the follow
+/// goes on, printing the new image's backlog from the line after `last`.
+/// The manager exited (its socket is gone, or refuses): the log ends, said.
+fn refollow(
+    path: &std::path::Path,
+    request: &Request,
+    last: &mut Option<LogLine>,
+    json: bool,
+) -> Option<BufReader<UnixStream>> {
+    let Request::Log { unit, .. } = request else {
+        return None;
+    };
+    let again = Envelope {
+        version: VERSION,
+        id: 1,
+        request: Request::Log {
+            unit: unit.clone(),
+            lines: Some(REFOLLOW_BACKLOG),
+            follow: true,
+        },
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        // Refused or gone: the manager has exited.
+        let Ok(stream) = UnixStream::connect(path) else {
+            break;
+        };
+        let mut line = Vec::new();
+        let mut reader = BufReader::new(stream);
+        let backlog = reader
+            .get_ref()
+            .write_all(&vigil_proto::encode(&again))
+            .ok()
+            .and_then(|()| reader.read_until(b'\n', &mut line).ok())
+            .and_then(|_| serde_json::from_slice::<Reply>(&line).ok());
+        let Some(Reply {
+            result: Some(Body::Log { lines }),
+            ..
+        }) = backlog
+        else {
+            // An exiting manager's socket, still open: try until it is gone.
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            continue;
+        };
+        let same = |a: &LogLine, b: &LogLine| {
+            (a.time_us, &a.unit, &a.stream, &a.line) == (b.time_us, &b.unit, &b.stream, &b.line)
+        };
+        let from = match last.as_ref() {
+            Some(l) => lines.iter().rposition(|x| same(x, l)).map_or(0, |i| i + 1),
+            None => 0,
+        };
+        let new = lines.get(from..).unwrap_or_default();
+        render::log(new, json);
+        *last = new.last().cloned().or(last.take());
+        return Some(reader);
+    }
+    eprintln!("vigil: the manager has gone: the log ends here");
+    None
 }
 
 /// After `reexec` was accepted: the old image closes this connection when it

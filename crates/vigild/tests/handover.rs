@@ -977,3 +977,47 @@ fn a_reexec_runs_the_file_at_the_path_vigild_was_started_from() {
     let exe = fs::read_link(format!("/proc/{}/exe", m.pid())).unwrap();
     assert_eq!(exe, path);
 }
+
+/// `vigil log -f` follows on across `vigil reexec`: every line once, none
+/// missing, where it used to end silently at the exec.
+#[test]
+fn a_log_follower_goes_on_across_a_reexec() {
+    let unit = "[Service]\nExecStart=/bin/sh -c 'i=0; while :; do i=$$((i+1)); echo n-$$i; sleep 0.02; done'\n";
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=w.service\n"),
+        ("w.service", unit),
+    ]);
+    m.wait_log("w.service", "n-3");
+    let mut follower = Command::new(harness::vigil_bin())
+        .arg("--socket")
+        .arg(&m.socket)
+        .args(["log", "w", "-f"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = std::io::BufReader::new(follower.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(out).map_while(Result::ok) {
+            if let Some(n) = line.rsplit("n-").next().and_then(|n| n.parse::<u64>().ok()) {
+                let _ = tx.send(n);
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let until = |n: u64, seen: &mut Vec<u64>| {
+        while seen.last().is_none_or(|&l| l < n) {
+            let got = rx.recv_timeout(std::time::Duration::from_secs(30));
+            seen.push(got.expect("the follower's next line"));
+        }
+    };
+    until(5, &mut seen);
+    m.vigil_ok(&["reexec"]);
+    let after = seen.last().copied().unwrap_or(0) + 50;
+    until(after, &mut seen);
+    let _ = follower.kill();
+    let _ = follower.wait();
+    let first = seen[0];
+    let want: Vec<u64> = (first..first + seen.len() as u64).collect();
+    assert_eq!(seen, want, "every line once, in order");
+}
