@@ -924,6 +924,9 @@ impl Daemon {
                 libc_sig::SIGHUP | libc_sig::SIGUSR1 | libc_sig::SIGUSR2 | libc_sig::SIGWINCH
                     if self.forward_to_main(info.signo) => {}
                 libc_sig::SIGHUP => {
+                    for problem in self.logs.reopen_files(&self.epoll) {
+                        self.say(Level::Warning, None, &problem);
+                    }
                     let (a, r, c) = self.load();
                     self.say(
                         Level::Info,

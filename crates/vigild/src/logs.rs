@@ -59,7 +59,9 @@ pub(crate) struct Logs {
     console_all: bool,
     kmsg_all: bool,
     /// `--log-to file:`: every unit's lines.
-    files: Vec<usize>,
+    /// The file sinks: index into `sinks`, and the path (opened again at
+    /// SIGHUP, after a log rotation).
+    files: Vec<(usize, std::path::PathBuf)>,
     console: Option<usize>,
     kmsg: Option<usize>,
     /// vigild's own messages: its stderr, non-blocking with a bounded queue like
@@ -188,7 +190,7 @@ impl Logs {
                 SinkSpec::File(path) => match FileSink::open(path, SINK_QUEUE) {
                     Ok(sink) => {
                         let i = logs.add_sink(Box::new(sink));
-                        logs.files.push(i);
+                        logs.files.push((i, path.clone()));
                     }
                     Err(e) => logs.manager_stderr(format!(
                         "warning: --log-to file:{}: {e}: its lines are kept in the rings only",
@@ -609,7 +611,7 @@ impl Logs {
         let mut sinks = self
             .files
             .iter()
-            .copied()
+            .map(|f| f.0)
             .chain(console)
             .chain(kmsg)
             .peekable();
@@ -629,6 +631,36 @@ impl Logs {
             }
         }
         self.store.push(record);
+    }
+
+    /// Opens every log file again (SIGHUP, as logrotate's `postrotate` sends
+    /// it): lines go to the file now at the path, not to the one renamed
+    /// away. What the old one queued is written first, as far as it takes it;
+    /// a path that cannot be opened keeps the old file, with a warning.
+    pub fn reopen_files(&mut self, epoll: &Epoll) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (i, path) in self.files.clone() {
+            let sink = match FileSink::open(&path, SINK_QUEUE) {
+                Ok(sink) => sink,
+                Err(e) => {
+                    problems.push(format!("reopening the log file {}: {e}", path.display()));
+                    continue;
+                }
+            };
+            self.write_out(i);
+            if self.watched.get(i).copied().unwrap_or(false)
+                && let Some(old) = self.sinks.get(i)
+            {
+                let _ = epoll.delete(old.as_fd());
+            }
+            if let (Some(slot), Some(watched)) = (self.sinks.get_mut(i), self.watched.get_mut(i)) {
+                let mut sink: Box<dyn Sink> = Box::new(sink);
+                sink.set_deferred(true);
+                *slot = sink;
+                *watched = false;
+            }
+        }
+        problems
     }
 
     /// Registers a sink for writability while it has a backlog, and only then.

@@ -3634,3 +3634,26 @@ fn an_exec_failure_names_the_program_and_the_error() {
         "{status}"
     );
 }
+
+/// logrotate renames the log file and sends SIGHUP: vigild then writes to a
+/// new file at the path, not on into the renamed one.
+#[test]
+fn sighup_reopens_the_log_files() {
+    let d = TempDir::new("logrotate");
+    let log = d.path().join("all.log");
+    let unit = "[Service]\nExecStart=/bin/sh -c 'while :; do echo tick; sleep 0.05; done'\n";
+    let sink = format!("file:{}", log.display());
+    let m = Manager::start_with(
+        &[
+            ("default.target", "[Unit]\nWants=t.service\n"),
+            ("t.service", unit),
+        ],
+        &["--log-to", &sink],
+    );
+    let ticked = |p: &Path| fs::read_to_string(p).is_ok_and(|t| t.contains("t.service[0]: tick"));
+    wait_until("a line in the log file", || ticked(&log));
+    let rotated = d.path().join("all.log.1");
+    fs::rename(&log, &rotated).unwrap();
+    assert!(send_signal(m.pid(), "HUP"));
+    wait_until("a line in the new log file", || ticked(&log));
+}
