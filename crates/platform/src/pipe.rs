@@ -95,6 +95,27 @@ pub fn wait_writable(fds: &[BorrowedFd<'_>], timeout: std::time::Duration) -> io
     }
 }
 
+/// Writes `text` and a newline to fd 2 when it takes them now, else drops
+/// them: vigild's messages before its stderr sink exists, or outside it (a
+/// fatal error, a panic), must not hang on a stderr nobody reads (a full
+/// pipe to a stuck container log reader), which would keep vigil-init from
+/// restarting it. The description's flags are left as they are (services
+/// share it).
+pub fn stderr_line(text: &str) {
+    use rustix::event::{PollFd, PollFlags, poll};
+    let fd = std::io::stderr();
+    let mut ready = [PollFd::new(&fd, PollFlags::OUT)];
+    let zero = rustix::time::Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    if poll(&mut ready, Some(&zero)).is_ok_and(|n| n > 0) {
+        // One write: a pipe with room for PIPE_BUF takes a line that size whole.
+        let line = format!("{text}\n");
+        let _ = rustix::io::write(&fd, line.as_bytes());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

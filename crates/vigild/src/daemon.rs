@@ -180,12 +180,12 @@ impl Daemon {
         // Services that daemonize (Type=forking) are re-parented to us, so we can
         // reap them and learn their exit status.
         if let Err(e) = vigil_platform::set_child_subreaper() {
-            eprintln!(
+            note!(
                 "vigild: cannot become a child subreaper ({e}); forking services will not be reaped by vigild"
             );
         }
         if let Err(e) = vigil_platform::raise_nofile_limit() {
-            eprintln!("vigild: cannot raise the open-file limit: {e}");
+            note!("vigild: cannot raise the open-file limit: {e}");
         }
 
         let epoll = Epoll::new().context("creating the epoll instance")?;
@@ -203,12 +203,12 @@ impl Daemon {
         let old_notify = old_notify.or_else(|| inherited.take("notify"));
         let old_listener = old_listener.and_then(|fd| {
             UnixListener::from_fd(fd, &socket_path)
-                .inspect_err(|e| eprintln!("vigild: the previous control socket is unusable: {e}"))
+                .inspect_err(|e| note!("vigild: the previous control socket is unusable: {e}"))
                 .ok()
         });
         let old_notify = old_notify.and_then(|fd| {
             NotifySocket::from_fd(fd, &notify_path)
-                .inspect_err(|e| eprintln!("vigild: the previous notify socket is unusable: {e}"))
+                .inspect_err(|e| note!("vigild: the previous notify socket is unusable: {e}"))
                 .ok()
         });
         let listener_new = old_listener.is_none();
@@ -1363,7 +1363,7 @@ fn init_channel() -> Option<InitChannel> {
     match taken {
         Ok(chan) => Some(chan),
         Err(e) => {
-            eprintln!("vigild: VIGIL_INIT_FD={value}: not a usable channel to vigil-init ({e})");
+            note!("vigild: VIGIL_INIT_FD={value}: not a usable channel to vigil-init ({e})");
             None
         }
     }

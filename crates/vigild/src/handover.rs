@@ -198,7 +198,7 @@ pub(crate) fn inherit(init: Option<&InitChannel>) -> Inherited {
         match read {
             Ok(state) => got.state = Some(state),
             Err(e) => {
-                eprintln!("vigild: VIGIL_STATE_FD={value}: cannot read the previous state: {e:#}");
+                note!("vigild: VIGIL_STATE_FD={value}: cannot read the previous state: {e:#}");
                 got.unreadable = true;
             }
         }
@@ -209,7 +209,7 @@ pub(crate) fn inherit(init: Option<&InitChannel>) -> Inherited {
         return got;
     };
     let cut_short = read_greeting(chan, &mut got)
-        .inspect_err(|e| eprintln!("vigild: reading vigil-init's greeting: {e:#}"))
+        .inspect_err(|e| note!("vigild: reading vigil-init's greeting: {e:#}"))
         .is_err();
     if got.state.is_none() && !got.unreadable {
         // The newest state wins: an earlier vigild added a generation before
@@ -228,7 +228,7 @@ pub(crate) fn inherit(init: Option<&InitChannel>) -> Inherited {
             {
                 Ok(state) => got.state = Some(state),
                 Err(e) => {
-                    eprintln!("vigild: the previous manager's state is unreadable: {e:#}");
+                    note!("vigild: the previous manager's state is unreadable: {e:#}");
                     got.unreadable = true;
                     got.unreadable_generation = generation;
                 }
@@ -238,7 +238,7 @@ pub(crate) fn inherit(init: Option<&InitChannel>) -> Inherited {
     if got.state.is_none() && !got.unreadable && cut_short && got.announced > 0 {
         // The state may be among what did not come: booting afresh could start the
         // previous manager's services a second time.
-        eprintln!("vigild: the greeting was cut short: the previous manager's state may be lost");
+        note!("vigild: the greeting was cut short: the previous manager's state may be lost");
         got.unreadable = true;
     }
     got
@@ -318,17 +318,17 @@ pub(crate) fn send_to_init(chan: &InitChannel, message: &str, fds: &[BorrowedFd<
         Ok(true) => true,
         Ok(false) if waits => {
             let secs = SEND_TIMEOUT.as_secs();
-            eprintln!(
+            note!(
                 "vigild: vigil-init does not take `{message}` within {secs} s: its socket is full; not waiting again until it reads"
             );
             false
         }
         Ok(false) => {
-            eprintln!("vigild: vigil-init is not reading: `{message}` not sent");
+            note!("vigild: vigil-init is not reading: `{message}` not sent");
             false
         }
         Err(e) => {
-            eprintln!("vigild: sending `{message}` to vigil-init: {e}");
+            note!("vigild: sending `{message}` to vigil-init: {e}");
             false
         }
     }

@@ -8,10 +8,19 @@
 //! epoll wait, bounded by the engine's next deadline.
 //!
 //! The waits that are not: reading vigil-init's greeting at start, and a
-//! message to vigil-init that finds its socket full (both bounded).
+//! message to vigil-init that finds its socket full (both bounded). Nothing
+//! waits on stderr: its lines go through a non-blocking sink, or [`note!`].
 //!
 //! Once running, the manager never exits because of an error: a failed action
 //! is reported against its unit, a failed client is dropped.
+
+/// A message to vigild's stderr outside its log sinks (before they exist, a
+/// fatal error): written only when fd 2 takes it now
+/// ([`vigil_platform::stderr_line`]), never waited for.
+#[macro_export]
+macro_rules! note {
+    ($($args:tt)+) => { vigil_platform::stderr_line(&format!($($args)+)) };
+}
 
 mod control;
 mod daemon;

@@ -4,12 +4,15 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // A panic says so without waiting on a full stderr (it aborts: vigil-init
+    // restarts the manager, which must not hang first).
+    std::panic::set_hook(Box::new(|info| vigild::note!("vigild: {info}")));
     let args: Vec<String> = std::env::args().skip(1).collect();
     match vigild::options::parse(&args) {
         Ok(opts) => match vigild::run(opts) {
             Ok(code) => ExitCode::from(code),
             Err(e) => {
-                eprintln!("vigild: {e:#}");
+                vigild::note!("vigild: {e:#}");
                 ExitCode::from(1)
             }
         },
@@ -18,7 +21,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(vigild::options::OptionsError::Bad(msg)) => {
-            eprintln!("vigild: {msg}\ntry 'vigild --help'");
+            vigild::note!("vigild: {msg}\ntry 'vigild --help'");
             ExitCode::from(2)
         }
     }

@@ -3657,3 +3657,26 @@ fn sighup_reopens_the_log_files() {
     assert!(send_signal(m.pid(), "HUP"));
     wait_until("a line in the new log file", || ticked(&log));
 }
+
+/// vigild's messages outside its sinks (here a usage error) never wait on a
+/// stderr nobody reads: a full pipe, in its own blocking description as a
+/// container's log pipe is. It used to hang in write(2) instead of exiting,
+/// so vigil-init could not restart it.
+#[test]
+fn a_full_stderr_does_not_stop_vigild_from_exiting() {
+    let script = format!(
+        "import os, subprocess, sys\n\
+         r, w = os.pipe()\n\
+         os.set_blocking(w, False)\n\
+         try:\n\
+         \x20   while True: os.write(w, b'x' * 4096)\n\
+         except BlockingIOError: pass\n\
+         full = os.open('/proc/self/fd/%d' % w, os.O_WRONLY)\n\
+         p = subprocess.Popen(['{}', '--bogus-option'], stderr=full)\n\
+         try: print('exit', p.wait(timeout=10))\n\
+         except subprocess.TimeoutExpired: p.kill(); print('hung')\n",
+        harness::vigild_bin().display()
+    );
+    let out = Command::new(python()).args(["-c", &script]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "exit 2");
+}
