@@ -429,6 +429,9 @@ impl Daemon {
                 }
                 StoreChange::Remove { name } => {
                     send_to_init(chan, &format!("fdstore-remove {name}"), &[]);
+                    // The saved state must stop listing it, or the next
+                    // manager takes a pipe that simply ended for a lost one.
+                    self.handover.dirty = true;
                 }
             }
         }

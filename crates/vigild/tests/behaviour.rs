@@ -3677,6 +3677,9 @@ fn a_full_stderr_does_not_stop_vigild_from_exiting() {
          except subprocess.TimeoutExpired: p.kill(); print('hung')\n",
         harness::vigild_bin().display()
     );
-    let out = Command::new(python()).args(["-c", &script]).output().unwrap();
+    let out = Command::new(python())
+        .args(["-c", &script])
+        .output()
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "exit 2");
 }

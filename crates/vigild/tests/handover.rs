@@ -1021,3 +1021,44 @@ fn a_log_follower_goes_on_across_a_reexec() {
     let want: Vec<u64> = (first..first + seen.len() as u64).collect();
     assert_eq!(seen, want, "every line once, in order");
 }
+
+/// A pipe that ended (the service closed its stdout) is gone from the saved
+/// state at once: the next manager after a crash does not warn that it is
+/// missing, as if output had been lost.
+#[test]
+fn a_pipe_that_ended_is_not_taken_for_a_lost_one_after_a_crash() {
+    if !require_root("a_pipe_that_ended_is_not_taken_for_a_lost_one_after_a_crash") {
+        return;
+    }
+    let d = TempDir::new("handover-pipe-ended");
+    let ready = d.path().join("closed");
+    let unit = format!(
+        "[Service]\nExecStart=/bin/sh -c 'echo hello; while [ ! -e {0}.go ]; do sleep 0.02; done; exec >/dev/null 2>&1; touch {0}; exec sleep 1000'\n",
+        ready.display()
+    );
+    let mut m = Manager::start_under_init(
+        &[
+            ("default.target", "[Unit]\nWants=w.service\n"),
+            ("w.service", &unit),
+        ],
+        &[],
+    );
+    // The pipe ends in a turn of its own, long after the start's changes.
+    m.wait_log("w.service", "hello");
+    m.vigil_ok(&["list"]);
+    fs::write(ready.with_extension("go"), "").unwrap();
+    wait_until("the service to close its output", || ready.exists());
+    // Two turns of the loop: the one that saw the pipe end has saved.
+    m.vigil_ok(&["list"]);
+    m.vigil_ok(&["list"]);
+    m.kill_vigild(|| {});
+    m.wait_state("w.service", "running");
+    m.expect_stderr("took over from the previous manager");
+    let gone: Vec<String> = m
+        .drain_stderr()
+        .iter()
+        .filter(|l| l.contains("pipe of the previous manager is gone"))
+        .cloned()
+        .collect();
+    assert!(gone.is_empty(), "{gone:?}");
+}
