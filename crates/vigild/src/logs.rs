@@ -405,7 +405,13 @@ impl Logs {
     /// Every line in the rings, oldest first, for a manager that re-executes
     /// itself; [`Logs::import`] files them again.
     pub fn export(&self) -> Vec<LogLine> {
-        self.tail(None, usize::MAX)
+        // In the order the lines were filed (sequence), not by their wall-clock
+        // time: a clock stepped back must not reorder a unit's lines.
+        let all = self.store.since(None, 0);
+        all.entries
+            .iter()
+            .map(|e| to_line(&e.record, &self.tags))
+            .collect()
     }
 
     /// Sets or clears the tag of `unit`'s lines (`SyslogIdentifier=`).
@@ -772,5 +778,33 @@ fn to_line(r: &Record, tags: &HashMap<Arc<str>, Arc<str>>) -> LogLine {
             _ => tags.get(&r.unit).map(|t| t.to_string()),
         },
         dropped_before: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A clock stepped back between two lines: the hand-over keeps them in the
+    /// order they were read.
+    #[test]
+    fn the_rings_are_handed_over_in_the_order_the_lines_came() {
+        let opts = crate::options::parse(&[]).unwrap();
+        let mut logs = Logs::new(&opts).unwrap();
+        let late = UNIX_EPOCH + Duration::from_secs(2_000_000_000);
+        let early = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        for (time, line) in [(late, "first"), (early, "second, after the step back")] {
+            let unit = intern(&mut logs.names, "w.service");
+            let record = Record {
+                time,
+                unit,
+                stream: Stream::Stdout,
+                pid: 0,
+                line: line.into(),
+            };
+            logs.store.push(record);
+        }
+        let lines: Vec<String> = logs.export().into_iter().map(|l| l.line).collect();
+        assert_eq!(lines, ["first", "second, after the step back"]);
     }
 }
