@@ -40,6 +40,7 @@ pub struct Requests {
 enum Sent {
     Greeting,
     Lost,
+    Refused,
     /// This many statuses.
     Exited(usize),
     Ready,
@@ -72,6 +73,9 @@ pub struct Channel {
     /// first `sent` of which went to this manager (the next one gets them
     /// all: a manager that dies before `ack` may not have applied them).
     ring: &'static mut [(i32, i32)],
+    /// Descriptors `fdstore` brought that the store could not keep: the
+    /// manager hears how many (`refused N`).
+    refused: u64,
     head: usize,
     queued: usize,
     sent: usize,
@@ -103,6 +107,7 @@ impl Channel {
             head: 0,
             queued: 0,
             sent: 0,
+            refused: 0,
             lost: 0,
         }
     }
@@ -236,6 +241,7 @@ impl Channel {
                 log::WARNING,
                 "fd store: full or at the descriptor limit, descriptor closed"
             );
+            self.refused += 1;
         }
     }
 
@@ -277,6 +283,10 @@ impl Channel {
                     (Sent::Greeting, Line::of(format_args!("fd {name}")))
                 }
                 _ if self.lost > 0 => (Sent::Lost, Line::of(format_args!("lost {}", self.lost))),
+                None if self.refused > 0 => (
+                    Sent::Refused,
+                    Line::of(format_args!("refused {}", self.refused)),
+                ),
                 _ if self.queued > self.sent => self.exited(),
                 Some(_) => (Sent::Ready, Line::of(format_args!("ready"))),
                 None if let Some(a) = self.stop => {
@@ -318,6 +328,7 @@ impl Channel {
         match what {
             Sent::Greeting => self.greeting = self.greeting.map(|step| step + 1),
             Sent::Lost => self.lost = 0,
+            Sent::Refused => self.refused = 0,
             Sent::Exited(n) => self.sent += n,
             Sent::Ready => self.greeting = None,
             Sent::EmergencyOver => self.emergency_over = false,

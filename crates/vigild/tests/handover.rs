@@ -744,6 +744,7 @@ fn a_full_fd_store_keeps_the_state_and_a_crash_starts_nothing_twice() {
     let mut m = Manager::start_under_init_through(&limits, &files, &[], &[]);
     m.wait_state("late.service", "running");
     m.expect_stderr("fd store: full");
+    m.expect_stderr("vigil-init's fd store is full: it refused");
     kill_manager(&m);
     m.wait_state("late.service", "running");
     let starts = lines(&d.join("late.starts"));
