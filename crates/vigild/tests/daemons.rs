@@ -322,7 +322,17 @@ fn cron_runs_a_job_from_cron_d() {
     )
     .unwrap();
     start(&m, "cron");
-    assert_eq!(m.main_pid("cron"), pid_file("/run/crond.pid"));
+    // cron (Type=simple) writes its PID file itself, a moment after it is
+    // running; the file may still be an earlier cron's until then.
+    let main = m.main_pid("cron");
+    wait_until_within(
+        "cron to write its PID file",
+        std::time::Duration::from_secs(10),
+        || {
+            let text = fs::read_to_string("/run/crond.pid").unwrap_or_default();
+            text.split_whitespace().next().and_then(|w| w.parse().ok()) == Some(main)
+        },
+    );
     // cron runs jobs at the start of each minute: up to a minute and a bit.
     wait_until_within(
         "the cron.d job to run",
