@@ -147,14 +147,12 @@ impl Channel {
         }
     }
 
-    /// Reads every pending message; requests land in `requests`.
-    pub fn receive(&mut self, requests: &mut Requests) {
+    /// Reads pending messages, at most `limit`; requests land in `requests`.
+    pub fn receive(&mut self, requests: &mut Requests, limit: usize) {
         let mut buf = [0u8; MESSAGE_MAX];
         const SPACE: usize = rustix::cmsg_space!(ScmRights(16), ScmCredentials(1));
         let mut space = [MaybeUninit::uninit(); SPACE];
-        // At most 64 a turn: a manager that sends without pause must not keep PID 1 from
-        // reaping and from its signals (the rest is read next turn).
-        for _ in 0..64 {
+        for _ in 0..limit {
             let Some(sock) = self.socket() else {
                 return;
             };

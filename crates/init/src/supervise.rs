@@ -137,8 +137,10 @@ impl<'a> Supervisor<'a> {
                 say!(log::WARNING, "poll: {}", Why(e));
             }
             let [signalled, chan] = fds.map(|f| f.revents());
+            // At most 64 a turn: a manager that sends without pause must not keep
+            // PID 1 from reaping and from its signals (the rest is read next turn).
             if chan.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR) {
-                self.channel.receive(&mut self.requests);
+                self.channel.receive(&mut self.requests, 64);
             }
             self.channel.blocked &= !chan.contains(PollFlags::OUT);
             if !signalled.is_empty() {
@@ -239,8 +241,9 @@ impl<'a> Supervisor<'a> {
 
     fn manager_exited(&mut self, status: i32, started: u64) {
         self.manager = None;
-        // Its last words (`exit 7`, `shutdown reboot`) may still be in the socket.
-        self.channel.receive(&mut self.requests);
+        // Its last words (`exit 7`, `shutdown reboot`, descriptors to keep) may
+        // still be in the socket: all of them, before it goes.
+        self.channel.receive(&mut self.requests, usize::MAX);
         self.channel.disconnect();
         let code = status_code(status);
         if self.requests.action.is_some() {

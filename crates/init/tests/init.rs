@@ -664,6 +664,50 @@ fn the_fd_store_holds_thousands_of_descriptors() {
     assert_eq!(dir.read("result"), "fds 5000 5000 5000");
 }
 
+/// A manager that dies with many messages unread by vigil-init (here it is
+/// stopped while they are sent): every one is read before the manager is
+/// gone, not the 64 a turn that keeps a live manager from hogging PID 1.
+#[test]
+fn every_message_of_a_manager_that_died_is_read() {
+    let dir = TestDir::new("last-words");
+    let manager = fake_manager(
+        &dir,
+        r#"if not os.path.exists("@DIR@/sent"):
+    r, w = os.pipe()
+    s.setblocking(False)
+    os.kill(os.getppid(), signal.SIGSTOP)
+    n = 0
+    try:
+        while True:
+            socket.send_fds(s, [b"fdstore many"], [r])
+            n += 1
+    except BlockingIOError:
+        pass
+    open("@DIR@/sent", "w").write(str(n))
+    # vigil-init goes on only once the manager is dead: it finds the death
+    # and every message at once.
+    init, me = os.getppid(), os.getpid()
+    if os.fork() == 0:
+        while os.getppid() == me:
+            time.sleep(0.005)
+        os.kill(init, signal.SIGCONT)
+        os._exit(0)
+    os.kill(me, 9)
+open("@DIR@/result", "w").write("%s sent %s" % (hello[0][0], open("@DIR@/sent").read()))
+s.send(b"exit 0")
+"#,
+    );
+    let mut init = direct(&dir, &["--manager", manager.to_str().unwrap()]);
+    let status = exit_within(&mut init, Duration::from_secs(30), &dir);
+    let log = dir.read("init.log");
+    assert_eq!(status.code(), Some(0), "{log}");
+    let result = dir.read("result");
+    let (kept, sent) = result.split_once(" sent ").expect("a result");
+    let sent: usize = sent.parse().unwrap();
+    assert!(sent > 128, "the socket took only {sent}");
+    assert_eq!(kept, format!("fds {sent}"), "{log}");
+}
+
 #[test]
 fn the_fd_store_stops_short_of_vigil_inits_own_descriptor_limit() {
     // With a hard limit of 600 it cannot raise, vigil-init keeps what fits and
