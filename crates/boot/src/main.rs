@@ -91,7 +91,9 @@ fn run_rundirs(args: &Args) -> bool {
     let mut ok = true;
     for step in rundirs::plan(&args.root) {
         if args.dry_run {
-            println!("{}", rundirs::describe(&step));
+            if rundirs::pending(&step) {
+                println!("{}", rundirs::describe(&step));
+            }
             continue;
         }
         if let Err(e) = rundirs::apply(&step) {

@@ -45,36 +45,43 @@ pub fn plan(root: &Path) -> Vec<Step> {
     ]
 }
 
+/// Whether [`apply`] would change anything. `--dry-run` prints only these
+/// steps, and `apply` asks the same question, so the two cannot disagree.
+pub fn pending(step: &Step) -> bool {
+    match step {
+        Step::Dir { path, mode } => fs::metadata(path).map_or(true, |m| {
+            !m.is_dir() || m.permissions().mode() & 0o7777 != *mode
+        }),
+        // Something already there (a directory at /var/run) is left alone, and
+        // with no /var at all (an initramfs) there is nothing to link from.
+        Step::Link { path, .. } => {
+            fs::symlink_metadata(path).is_err() && path.parent().is_some_and(Path::is_dir)
+        }
+    }
+}
+
 /// Carries out one step; false when there was nothing to do.
 pub fn apply(step: &Step) -> Result<bool, Error> {
+    if !pending(step) {
+        return Ok(false);
+    }
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| Error::Io { path, source }
     };
     match step {
         Step::Dir { path, mode } => {
-            let existed = path.is_dir();
-            if !existed {
+            if !path.is_dir() {
                 fs::create_dir_all(path).map_err(io(path))?;
             }
             let current = fs::metadata(path).map_err(io(path))?.permissions().mode() & 0o7777;
-            if current == *mode {
-                return Ok(!existed);
-            }
-            fs::set_permissions(path, fs::Permissions::from_mode(*mode)).map_err(io(path))?;
-            Ok(true)
-        }
-        Step::Link { path, target } => {
-            if fs::symlink_metadata(path).is_ok() {
-                return Ok(false);
-            }
-            match path.parent() {
-                // No /var at all (an initramfs): nothing to link from.
-                Some(parent) if !parent.is_dir() => Ok(false),
-                _ => symlink(target, path).map(|()| true).map_err(io(path)),
+            if current != *mode {
+                fs::set_permissions(path, fs::Permissions::from_mode(*mode)).map_err(io(path))?;
             }
         }
+        Step::Link { path, target } => symlink(target, path).map_err(io(path))?,
     }
+    Ok(true)
 }
 
 /// How a step reads in `--dry-run` output and messages.

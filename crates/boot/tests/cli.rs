@@ -760,3 +760,36 @@ fn rundirs_makes_directories_and_links_and_leaves_what_exists() {
     let again = run(&["rundirs"], &r.0);
     assert!(again.status.success(), "{}", stderr(&again));
 }
+
+/// Review finding: without `var/` the dry run printed `link var/run -> ../run`
+/// and `link var/lock -> ../run/lock`, which the real run never makes. The dry
+/// run now prints exactly what the run then does.
+#[test]
+fn rundirs_dry_run_prints_only_what_the_run_does() {
+    let r = TempRoot::new("rundirs-dry");
+    r.write("etc/hostname", "box\n");
+    let p = |rel: &str| r.0.join(rel).display().to_string();
+    let dry = run(&["rundirs", "--dry-run"], &r.0);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    assert_eq!(
+        stdout(&dry),
+        format!(
+            "directory {} mode 0755\ndirectory {} mode 1777\n\
+             directory {} mode 0755\ndirectory {} mode 1777\n",
+            p("run/vigil"),
+            p("run/lock"),
+            p("run/user"),
+            p("tmp"),
+        )
+    );
+    let out = run(&["rundirs"], &r.0);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!r.0.join("var").exists(), "no var/, nothing linked");
+    let after = run(&["rundirs", "--dry-run"], &r.0);
+    assert_eq!(stdout(&after), "", "everything done, nothing left to print");
+
+    // With var/ and a real directory at var/lock only var/run is linked.
+    fs::create_dir_all(r.0.join("var/lock")).unwrap();
+    let dry = run(&["rundirs", "--dry-run"], &r.0);
+    assert_eq!(stdout(&dry), format!("link {} -> ../run\n", p("var/run")));
+}
