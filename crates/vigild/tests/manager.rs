@@ -758,3 +758,31 @@ fn the_demo_boots_unprivileged_without_a_runtime_dir_in_the_environment() {
     m.wait_state("worker@2.service", "running");
     m.wait_log("flaky.service", "start limit hit");
 }
+
+/// Review finding: the demo's probe touched and tested a fixed
+/// `/tmp/vigil-demo-probe.ready`, so that file left by an earlier root run made
+/// probe.service ready at once for any other user, with `rm`/`touch` errors in
+/// its log. The probe now asks the service itself and writes nothing.
+#[test]
+fn the_demo_probe_is_not_made_ready_by_another_users_file() {
+    if !require_root("the_demo_probe_is_not_made_ready_by_another_users_file") {
+        return;
+    }
+    let stale = std::path::Path::new("/tmp/vigil-demo-probe.ready");
+    // Root's file, as a root run of the old demo left it.
+    let planted = fs::File::create_new(stale).is_ok();
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo");
+    let m = Manager::start_unprivileged(&[], &["--config-dir", demo.to_str().unwrap()]);
+    m.wait_state("probe.service", "running");
+    let log = m.vigil_ok(&["log", "probe", "-n", "100000"]);
+    if planted {
+        let _ = fs::remove_file(stale);
+    }
+    assert!(!log.contains("cannot"), "{log}");
+    let said_ready = log.find("probe: ready");
+    let running = log.find("-> running");
+    assert!(
+        said_ready.is_some() && said_ready < running,
+        "ready before the service said so:\n{log}"
+    );
+}
