@@ -3,7 +3,7 @@
 //! stopping at the first one.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
@@ -48,6 +48,23 @@ impl Diagnostic {
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
+}
+
+/// Puts the diagnostics of one unit in reading order: file by file as `files`
+/// lists them (the unit file, then its drop-ins in the order they apply), by
+/// line and column within a file, and a problem with a file as a whole (line 0)
+/// after that file's lines. The parsers find problems in passes (a line that is
+/// not an assignment before a bad value above it), so the order they come in
+/// is not the order of the file, and the first error is what a broken unit's
+/// state shows. Stable: problems at the same place keep the order found.
+pub fn sort_in_reading_order(diags: &mut [Diagnostic], files: &[&Path]) {
+    diags.sort_by_key(|d| {
+        let file = files
+            .iter()
+            .position(|f| *f == d.path)
+            .unwrap_or(files.len());
+        (file, d.line == 0, d.line, d.column)
+    });
 }
 
 impl fmt::Display for Diagnostic {

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use crate::model::{Format, Unit, UnitKind};
 use crate::specifier::SpecifierContext;
 use crate::unitfile::{self, Reference, Source};
-use crate::{Diagnostic, name, yaml};
+use crate::{Diagnostic, diag, name, yaml};
 
 /// The unit search path of a manager running as root, first place first:
 /// vigil's own directories, then systemd's, so that the units a distribution
@@ -123,7 +123,7 @@ pub struct DropIn {
 pub struct Broken {
     pub name: String,
     pub path: PathBuf,
-    /// The first error, as `file:line: message`.
+    /// The first error in reading order (by line), as `file:line: message`.
     pub reason: String,
 }
 
@@ -353,16 +353,15 @@ impl LoadedSet {
                 return vec![d];
             }
         };
+        let dropin_paths = self.dropins_for(unit_name);
         let mut dropin_texts = Vec::new();
         let mut read_errors = Vec::new();
-        for p in self.dropins_for(unit_name) {
-            match fs::read_to_string(&p) {
+        for p in &dropin_paths {
+            match fs::read_to_string(p) {
                 Ok(t) => dropin_texts.push((p, t)),
-                Err(e) => read_errors.push(Diagnostic::error(
-                    &p,
-                    0,
-                    format!("cannot read drop-in: {e}"),
-                )),
+                Err(e) => {
+                    read_errors.push(Diagnostic::error(p, 0, format!("cannot read drop-in: {e}")))
+                }
             }
         }
         let sources: Vec<Source<'_>> = dropin_texts
@@ -372,6 +371,10 @@ impl LoadedSet {
         let parsed = unitfile::parse(unit_name, Source { path, text: &text }, &sources, ctx);
         let mut diags = read_errors;
         diags.extend(parsed.diagnostics);
+        let files: Vec<&Path> = std::iter::once(path)
+            .chain(dropin_paths.iter().map(PathBuf::as_path))
+            .collect();
+        diag::sort_in_reading_order(&mut diags, &files);
         let errors: Vec<Diagnostic> = diags.iter().filter(|d| d.is_error()).cloned().collect();
         self.diagnostics.extend(diags);
         match parsed.unit {
@@ -397,7 +400,8 @@ impl LoadedSet {
                 return;
             }
         };
-        let (unit, diags) = yaml::parse(path, unit_name, &text);
+        let (unit, mut diags) = yaml::parse(path, unit_name, &text);
+        diag::sort_in_reading_order(&mut diags, &[path]);
         let first_error = diags.iter().find(|d| d.is_error()).map(reason_of);
         self.diagnostics.extend(diags);
         match (unit, first_error) {

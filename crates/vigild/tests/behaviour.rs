@@ -107,6 +107,13 @@ fn verify_reports_every_error_of_a_file_with_its_line_and_exits_1() {
         section.contains("error") && section.contains("Bogus"),
         "{section}"
     );
+    // In the file's order, though lines 6 and 8 are found in an earlier pass.
+    let at = format!("{}:", f.display());
+    let order: Vec<&str> = all
+        .lines()
+        .filter_map(|l| l.strip_prefix(&at)?.split(':').next())
+        .collect();
+    assert_eq!(order, ["5", "6", "7", "8"], "{all}");
 }
 
 #[test]
@@ -2263,6 +2270,34 @@ fn a_broken_yaml_file_fails_its_unit_alone_with_line_and_column() {
             .contains("bad.yaml:3:"),
         "{st}"
     );
+}
+
+/// Review finding: vigild logged line 8 of a broken file before line 6, and
+/// the unit's state named line 8.
+#[test]
+fn a_unit_files_load_errors_come_in_line_order_and_its_state_names_the_first() {
+    let mut m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=broken.service\n"),
+        (
+            "broken.service",
+            "[Unit]\nDescription=broken unit\nAfter=nothing.service\n\n[Service]\n\
+             Type=simpel\nExecStart=/bin/sleep infinity\nthis line has no equals sign\n\
+             Restart=sometimes\n",
+        ),
+    ]);
+    m.expect_stderr("broken.service: -> failed");
+    let reported: Vec<&str> = m
+        .seen
+        .iter()
+        .filter_map(|l| {
+            let (line, rest) = l.split("broken.service:").nth(1)?.split_once(':')?;
+            rest.starts_with(" error:").then_some(line)
+        })
+        .collect();
+    assert_eq!(reported, ["6", "8", "9"], "{:#?}", m.seen);
+    let st = m.status_json("broken");
+    let reason = st["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("broken.service:6: Type=simpel"), "{st}");
 }
 
 #[test]

@@ -108,6 +108,67 @@ fn a_broken_file_fails_alone() {
     assert!(set.has_errors());
 }
 
+/// `file:line[:column]` of every diagnostic, in the order reported.
+fn positions(set: &LoadedSet) -> Vec<String> {
+    set.diagnostics
+        .iter()
+        .map(|d| {
+            let file = d.path.file_name().unwrap().to_string_lossy();
+            format!("{file}:{}:{}", d.line, d.column)
+        })
+        .collect()
+}
+
+/// Review finding: a line that is not an assignment (found while reading the
+/// lines) was reported before a bad value above it (found while applying
+/// them), and the unit's state named that later line.
+#[test]
+fn load_errors_come_in_line_order_and_the_state_names_the_first() {
+    let d = TempDir::new("line-order");
+    d.write(
+        "broken.service",
+        "[Unit]\nDescription=broken unit\nAfter=nothing.service\n\n[Service]\n\
+         Type=simpel\nExecStart=/bin/sleep infinity\nthis line has no equals sign\n\
+         Restart=sometimes\n",
+    );
+    // The unit file's problems come before its drop-in's, whatever the pass.
+    d.write(
+        "other.service",
+        "[Service]\nType=simpel\nExecStart=/bin/true\n",
+    );
+    d.write("other.service.d/x.conf", "[Service]\nno equals here\n");
+    // YAML: the missing `exec` is the mapping's own (line 1), found last.
+    d.write("y.yaml", "log: x\noneshot: yes\n");
+    let set = load_dirs(&[d.path()], &ctx());
+    assert_eq!(
+        positions(&set),
+        [
+            "broken.service:6:0",
+            "broken.service:8:0",
+            "broken.service:9:0",
+            "other.service:2:0",
+            "x.conf:2:0",
+            "y.yaml:1:1",
+            "y.yaml:1:6",
+            "y.yaml:2:10",
+        ]
+    );
+    let reason = |n: &str| set.get_broken(n).unwrap().reason.clone();
+    let at = |f: &str, line: u32| format!("{}:{line}: ", d.0.join(f).display());
+    assert!(
+        reason("broken").starts_with(&at("broken.service", 6)),
+        "{}",
+        reason("broken")
+    );
+    assert!(
+        reason("other").starts_with(&at("other.service", 2)),
+        "{}",
+        reason("other")
+    );
+    assert!(reason("y").starts_with(&at("y.yaml", 1)), "{}", reason("y"));
+    assert!(reason("y").contains("exec"), "{}", reason("y"));
+}
+
 #[test]
 fn drop_ins_apply_in_lexical_order_after_the_main_file() {
     let d = TempDir::new("dropins");
