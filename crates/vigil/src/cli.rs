@@ -9,7 +9,8 @@ vigil - control the vigil service manager
 usage: vigil [--socket PATH] [--json] VERB [ARGS...]
 
 verbs:
-  list                         every unit with its state and main PID
+  list                         every unit with its state and main PID (long reasons
+                               shortened: status has them whole)
   status NAME... [-n LINES]    state, reason, PID, restarts, last exit, status text, log tail
   start NAME... [--no-block]   start units (and what they require); waits until they settle
   stop NAME... [--no-block]    stop units (and what requires them)

@@ -80,19 +80,9 @@ pub fn list(units: &[UnitSummary], json: bool) {
     ]];
     let mut states = vec![String::new()];
     for u in units {
-        // The table stays narrow: a skipped unit's condition is in `vigil status`.
-        let state = match &u.reason {
-            Some(r) if r.starts_with("condition failed") => {
-                format!("{} (condition failed)", u.state)
-            }
-            Some(r) if u.state == "failed" || u.state == "inactive" => {
-                format!("{} ({r})", u.state)
-            }
-            _ => u.state.clone(),
-        };
         rows.push(vec![
             u.name.clone(),
-            state,
+            list_state(&u.state, u.reason.as_deref()),
             u.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
             u.restarts.to_string(),
             u.description.clone(),
@@ -100,6 +90,34 @@ pub fn list(units: &[UnitSummary], json: bool) {
         states.push(u.state.clone());
     }
     table(&rows, Some(1), &states);
+}
+
+/// The longest reason `vigil list` shows, ellipsis included.
+const LIST_REASON_MAX: usize = 40;
+
+/// The STATE cell of `vigil list`. The column is as wide as its longest cell,
+/// so one long reason would widen every row: the table keeps only the kind of
+/// a condition or a load error (whose text starts with a file path) and cuts
+/// any other reason at [`LIST_REASON_MAX`] characters. `vigil status` and
+/// `--json` give the reason whole, as systemctl leaves details to `status`.
+fn list_state(state: &str, reason: Option<&str>) -> String {
+    let Some(reason) = reason else {
+        return state.to_string();
+    };
+    if reason.starts_with("condition failed") {
+        return format!("{state} (condition failed)");
+    }
+    if state != "failed" && state != "inactive" {
+        return state.to_string();
+    }
+    if reason.starts_with("load error") {
+        return format!("{state} (load error)");
+    }
+    if reason.chars().count() <= LIST_REASON_MAX {
+        return format!("{state} ({reason})");
+    }
+    let cut: String = reason.chars().take(LIST_REASON_MAX - 1).collect();
+    format!("{state} ({}…)", cut.trim_end())
 }
 
 pub fn status(units: &[UnitStatus], json: bool) {
@@ -261,6 +279,37 @@ mod tests {
         assert_eq!(span(Duration::from_millis(1500)), "1.5s");
         assert_eq!(span(Duration::from_secs(90)), "1min 30s");
         assert_eq!(span(Duration::from_secs(7260)), "2h 1min");
+    }
+
+    /// Review finding: a load error's text (about 150 characters) made the
+    /// STATE column, and so every row of `vigil list`, about 230 columns wide.
+    #[test]
+    fn list_keeps_long_reasons_out_of_the_state_column() {
+        let load = "load error: /etc/vigil/broken.service:6: Type=simpel: \
+                    expected one of simple, exec, oneshot, notify, forking";
+        assert_eq!(list_state("failed", Some(load)), "failed (load error)");
+        let cycle = "ordering cycle: a.service -> b.service -> c.service -> a.service";
+        let cut = list_state("failed", Some(cycle));
+        assert_eq!(cut, "failed (ordering cycle: a.service -> b.service…)");
+        assert!(cut.chars().count() <= "failed ()".len() + LIST_REASON_MAX);
+        // Short reasons are shown whole, as before.
+        for (state, reason, cell) in [
+            ("failed", "start limit hit", "failed (start limit hit)"),
+            (
+                "failed",
+                "dependency failed: db.service",
+                "failed (dependency failed: db.service)",
+            ),
+            (
+                "inactive",
+                "condition failed: ConditionPathExists=/x",
+                "inactive (condition failed)",
+            ),
+            ("running", "exit code 1", "running"),
+        ] {
+            assert_eq!(list_state(state, Some(reason)), cell);
+        }
+        assert_eq!(list_state("running", None), "running");
     }
 
     #[test]

@@ -2300,6 +2300,39 @@ fn a_unit_files_load_errors_come_in_line_order_and_its_state_names_the_first() {
     assert!(reason.contains("broken.service:6: Type=simpel"), "{st}");
 }
 
+/// Review finding: `vigil list` padded every row to the width of the longest
+/// state, and a load error's text (path, line, message) made that about 230
+/// columns. The table now says `failed (load error)`; `vigil status` has the rest.
+#[test]
+fn list_stays_narrow_when_a_unit_has_a_long_load_error() {
+    let mut m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=broken.service ok.service\n",
+        ),
+        (
+            "broken.service",
+            "[Service]\nType=simpel\nExecStart=/bin/sleep infinity\n",
+        ),
+        ("ok.service", "[Service]\nExecStart=/bin/sleep infinity\n"),
+    ]);
+    m.expect_stderr("broken.service: -> failed");
+    m.wait_state("ok.service", "running");
+    let list = m.vigil_ok(&["list"]);
+    // Every column but the last (the units' own descriptions) is padded.
+    let header = list.lines().next().unwrap_or_default();
+    let padded = header.find("DESCRIPTION").unwrap_or(usize::MAX);
+    assert!(padded <= 70, "{padded} columns before DESCRIPTION:\n{list}");
+    let row = list
+        .lines()
+        .find(|l| l.starts_with("broken.service"))
+        .unwrap_or_else(|| panic!("{list}"));
+    assert!(row.contains("failed (load error)"), "{row}");
+    let st = m.status_json("broken");
+    let reason = st["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("broken.service:2: Type=simpel"), "{st}");
+}
+
 #[test]
 fn conditions_honour_negation_and_triggering() {
     let m = Manager::start(&[
