@@ -2127,11 +2127,17 @@ impl Machine {
         if on_its_own && !skipped {
             self.after_dead(u);
         }
-        if restart_job
-            && !self.shutting_down
-            && let Err(e) = self.start_unit(u, false)
-        {
-            self.log(Level::Error, u, format!("cannot start again: {e}"));
+        // At a shutdown only a unit of the shutdown's starts again: one that
+        // was stopping when the shutdown came, and then got its start.
+        let again = !self.shutting_down || (self.slots[u].at_shutdown && !self.shutdown_final);
+        if restart_job && again {
+            let fresh = self.shutting_down && self.shutdown_fresh.insert(u);
+            if let Err(e) = self.start_unit(u, false) {
+                self.log(Level::Error, u, format!("cannot start again: {e}"));
+            }
+            if fresh {
+                self.shutdown_fresh.remove(&u);
+            }
         }
         if self.slots[u].removed && self.slots[u].phase.is_dead() {
             self.forget(u);

@@ -6,7 +6,7 @@ mod support;
 
 use support::*;
 use vigil_engine::{Engine, Event, ExitStatus, Role, Saved, State};
-use vigil_units::{RestartPolicy, Unit};
+use vigil_units::{RestartPolicy, ServiceType, Unit};
 
 /// A second engine, as the next manager builds it: the same units loaded, the
 /// state restored through its serialized form.
@@ -164,4 +164,32 @@ fn the_units_a_shutdown_starts_carry_over() {
     assert_eq!(signalled(&next.take()), ["save.service"]);
     next.killed(save, 15);
     assert!(next.take().contains(&vigil_engine::Action::AllStopped));
+}
+
+/// A hand-over in the shutdown's last step (its own units being stopped): a
+/// second request in the next manager runs nothing again.
+#[test]
+fn the_last_step_of_a_shutdown_carries_over() {
+    let units = || {
+        vec![
+            target("shutdown.target").wants(&["save.service", "long.service"]),
+            target("reboot.target").needs(&["shutdown.target"]),
+            target("poweroff.target").needs(&["shutdown.target"]),
+            service("save.service").ty(ServiceType::Oneshot),
+            service("long.service"),
+        ]
+    };
+    let shutdown = |t: &str| Event::Shutdown {
+        targets: vec!["shutdown.target".into(), t.into()],
+    };
+    let mut h = H::new(units());
+    h.ok(shutdown("poweroff.target"));
+    let pids: std::collections::HashMap<_, _> =
+        h.spawn_all().into_iter().map(|(u, _, p)| (u, p)).collect();
+    h.exit(pids["save.service"], 0);
+    assert_eq!(signalled(&h.take()), ["long.service"], "the last step");
+    let mut next = successor(&h, units());
+    next.take();
+    next.ok(shutdown("reboot.target"));
+    assert!(next.spawns().is_empty(), "nothing runs again");
 }

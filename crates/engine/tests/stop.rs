@@ -419,6 +419,34 @@ fn a_second_shutdown_request_runs_only_what_its_target_adds() {
     assert!(h.send(Event::Start("save.service".into())).is_err());
 }
 
+/// A unit of the shutdown that is stopping (a `vigil stop` or `vigil restart`
+/// a moment earlier) when the shutdown comes runs once that stop is over.
+#[test]
+fn a_unit_of_the_shutdown_that_was_stopping_runs_once_stopped() {
+    for restart in [false, true] {
+        let mut h = H::new(vec![
+            target("shutdown.target").wants(&["save.service"]),
+            service("save.service"),
+        ]);
+        let pid = h.run("save.service");
+        if restart {
+            h.ok(Event::Restart("save.service".into()));
+        } else {
+            h.stop("save.service");
+        }
+        assert_eq!(h.state("save.service"), State::Stopping);
+        h.ok(Event::Shutdown {
+            targets: vec!["shutdown.target".into()],
+        });
+        h.take();
+        h.killed(pid, SIGTERM);
+        let again = h.expect_spawn("save.service", Role::Main(0));
+        assert_eq!(signalled(&h.take()), ["save.service"], "then stopped last");
+        h.killed(again, SIGTERM);
+        assert!(h.take().contains(&Action::AllStopped));
+    }
+}
+
 /// Without targets (or none that exists), a shutdown stops everything.
 #[test]
 fn a_shutdown_target_that_does_not_exist_starts_nothing() {

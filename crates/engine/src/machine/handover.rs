@@ -23,6 +23,9 @@ pub struct Saved {
     units: Vec<SavedUnit>,
     #[serde(default)]
     shutting_down: bool,
+    /// The shutdown's last step began (its own units are being stopped).
+    #[serde(default)]
+    shutdown_final: bool,
 }
 
 impl Saved {
@@ -149,6 +152,7 @@ impl Machine {
         Saved {
             units,
             shutting_down: self.shutting_down,
+            shutdown_final: self.shutdown_final,
         }
     }
 
@@ -163,6 +167,7 @@ impl Machine {
         if saved.shutting_down {
             self.shutting_down = true;
         }
+        self.shutdown_final |= saved.shutdown_final;
         for su in saved.units {
             let Some(&u) = self.index.get(&su.name) else {
                 let pids: Vec<String> = su.pids.iter().map(|p| p.0.to_string()).collect();
