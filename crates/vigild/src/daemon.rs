@@ -173,7 +173,10 @@ impl Daemon {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
-        create_runtime_dir(&runtime, opts.socket.is_none(), uid)?;
+        // A path the user named (--socket, VIGIL_SOCKET) is theirs to choose.
+        let named = opts.socket.is_some()
+            || std::env::var_os("VIGIL_SOCKET").is_some_and(|v| !v.is_empty());
+        create_runtime_dir(&runtime, !named, uid)?;
 
         // A write to a client that hung up must be an EPIPE error, not a death.
         vigil_platform::ignore_signal(libc_sig::SIGPIPE).context("ignoring SIGPIPE")?;
@@ -1427,12 +1430,12 @@ fn unit_path_defaults_and_environment() {
 
 /// Makes the runtime directory (the control and notify sockets, `%t`) when it
 /// is missing: 0700 for a user's manager, 0755 for root's (anyone may connect
-/// to read). When vigild chose it (no `--socket`), it must be a directory of
-/// this user's that no one else may write to: a `/tmp/vigil-UID` another user
-/// made first would let them replace the control socket and hear every
-/// command.
+/// to read). When vigild chose it (no `--socket` nor `VIGIL_SOCKET`), it must
+/// be a directory of this user's (made writable by others, it is made private
+/// again): a `/tmp/vigil-UID` another user made first would let them replace
+/// the control socket and hear every command.
 fn create_runtime_dir(dir: &Path, chosen_here: bool, uid: u32) -> anyhow::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
+    use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
     let mode = if uid == 0 { 0o755 } else { 0o700 };
     fs::DirBuilder::new()
         .recursive(true)
@@ -1444,22 +1447,28 @@ fn create_runtime_dir(dir: &Path, chosen_here: bool, uid: u32) -> anyhow::Result
     }
     let meta = fs::symlink_metadata(dir)
         .with_context(|| format!("checking the runtime directory {}", dir.display()))?;
-    if !meta.is_dir() || meta.uid() != uid || meta.mode() & 0o022 != 0 {
-        anyhow::bail!(
-            "the runtime directory {} is not this user's own (owner uid {}, mode {:o}{}): \
-             refusing to put the control socket where another user could replace it; \
-             remove it, or set XDG_RUNTIME_DIR or --socket",
-            dir.display(),
-            meta.uid(),
-            meta.mode() & 0o7777,
-            if meta.is_dir() {
-                ""
-            } else {
-                ", not a directory"
-            }
-        );
-    }
-    Ok(())
+    let why = if !meta.is_dir() {
+        "it is not a directory"
+    } else if meta.uid() != uid {
+        "another user owns it"
+    } else {
+        // Ours, but others may write to it (an older vigild made it under
+        // umask 002): ours to fix.
+        if meta.mode() & 0o022 != 0 {
+            fs::set_permissions(dir, fs::Permissions::from_mode(mode)).with_context(|| {
+                format!("making the runtime directory {} {mode:o}", dir.display())
+            })?;
+        }
+        return Ok(());
+    };
+    anyhow::bail!(
+        "the runtime directory {} is not usable: {why} (owner uid {}, mode {:o}); \
+         refusing to put the control socket where another user could replace it; \
+         remove it, or set XDG_RUNTIME_DIR or --socket",
+        dir.display(),
+        meta.uid(),
+        meta.mode() & 0o7777
+    )
 }
 
 /// `control.sock` -> `control.notify`, beside it: each manager its own notify socket.

@@ -3611,7 +3611,7 @@ fn a_runtime_directory_another_user_made_is_refused() {
     let d = TempDir::new("rundir-owner");
     let units = d.path().join("units");
     write_file(&units.join("default.target"), "[Unit]\n");
-    let run_as = |uid: u32| {
+    let run_as = |uid: u32, env: &[&str]| {
         // Bounded: a manager that takes the directory runs until killed.
         Command::new("timeout")
             .args(["20", "setpriv"])
@@ -3621,6 +3621,7 @@ fn a_runtime_directory_another_user_made_is_refused() {
                 "--clear-groups",
             ])
             .args(["env", "-i", "HOME=/"])
+            .args(env)
             .arg(harness::vigild_bin())
             .args(["--config-dir", &p(&units)])
             .stdin(Stdio::null())
@@ -3629,30 +3630,46 @@ fn a_runtime_directory_another_user_made_is_refused() {
             .spawn()
             .unwrap()
     };
+    // Runs until its socket is there; then the directory's mode.
+    let runs = |uid: u32, env: &[&str], socket: &Path| {
+        let mut child = run_as(uid, env);
+        wait_until("the control socket", || socket.exists());
+        let dir = socket.parent().unwrap();
+        let mode = fs::metadata(dir).unwrap().permissions().mode() & 0o7777;
+        // To `timeout`, which passes it on.
+        send_signal(child.id(), "TERM");
+        let _ = child.wait();
+        mode
+    };
     // Taken: made by root, writable by all.
     let taken = Path::new("/tmp/vigil-65531");
     let _ = fs::remove_dir_all(taken);
     fs::create_dir(taken).unwrap();
     fs::set_permissions(taken, fs::Permissions::from_mode(0o777)).unwrap();
-    let out = run_as(65531).wait_with_output().unwrap();
+    let out = run_as(65531, &[]).wait_with_output().unwrap();
     let _ = fs::remove_dir_all(taken);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(
-        err.contains("is not this user's own (owner uid 0, mode 777)"),
+        err.contains("is not usable: another user owns it (owner uid 0, mode 777)"),
         "{err}"
     );
     // Free: made 0700, and the manager runs.
     let free = Path::new("/tmp/vigil-65530");
     let _ = fs::remove_dir_all(free);
-    let mut child = run_as(65530);
-    wait_until("the control socket", || free.join("control.sock").exists());
-    let mode = fs::metadata(free).unwrap().permissions().mode() & 0o7777;
-    // To `timeout`, which passes it on.
-    send_signal(child.id(), "TERM");
-    let _ = child.wait();
+    assert_eq!(runs(65530, &[], &free.join("control.sock")), 0o700);
+    // Its own but group-writable (an older vigild under umask 002): made 0700.
+    fs::set_permissions(free, fs::Permissions::from_mode(0o775)).unwrap();
+    assert_eq!(runs(65530, &[], &free.join("control.sock")), 0o700);
     let _ = fs::remove_dir_all(free);
-    assert_eq!(mode, 0o700);
+    // A socket the user named (VIGIL_SOCKET) is theirs to place: /tmp is not
+    // checked.
+    let named = Path::new("/tmp/vigil-65530-named.sock");
+    let _ = fs::remove_file(named);
+    let env = format!("VIGIL_SOCKET={}", named.display());
+    assert_eq!(runs(65530, &[&env], named), 0o1777);
+    let _ = fs::remove_file(named);
+    let _ = fs::remove_file("/tmp/vigil-65530-named.notify");
 }
 
 /// A file sink whose writes fail (here /dev/full: ENOSPC, as a full disk)
