@@ -546,7 +546,7 @@ impl Daemon {
                     if self.phase == crate::daemon::Phase::Running {
                         self.told_exit = self.tell_init("exit 0");
                     }
-                    self.begin_shutdown("exit");
+                    self.begin_shutdown(self.default_action());
                     Some(Reply::ok(id, Body::ShuttingDown))
                 }
             },

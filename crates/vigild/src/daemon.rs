@@ -561,7 +561,7 @@ impl Daemon {
     fn end_with(&mut self, code: u8) {
         (self.exit_code, self.exit_fixed) = (code, true);
         self.tell_init(&format!("exit {code}"));
-        self.begin_shutdown("exit");
+        self.begin_shutdown(self.default_action());
     }
 
     /// Sends one message to vigil-init; false when there is none, or it
@@ -967,10 +967,13 @@ impl Daemon {
         let _ = self.engine.handle(now, Event::Shutdown { targets });
     }
 
-    /// The action a SIGTERM or an unqualified `stop` means: under vigil-init
-    /// on a machine a poweroff (its SIGTERM), else the end of this manager.
-    fn default_action(&self) -> &'static str {
-        if self.init.is_some() && !self.opts.container {
+    /// What the end of this manager means, for the target a shutdown starts
+    /// (a SIGTERM, an unqualified `stop`, `vigil shutdown`, `exit`): under
+    /// vigil-init as PID 1 of a machine a poweroff (what vigil-init does then),
+    /// else the manager's exit.
+    pub(crate) fn default_action(&self) -> &'static str {
+        let machine = self.init.is_some() && !self.opts.container;
+        if machine && vigil_platform::getppid() == 1 {
             "poweroff"
         } else {
             "exit"
