@@ -172,7 +172,7 @@ pub(crate) struct Handover {
 impl Handover {
     pub fn new() -> Handover {
         Handover {
-            exe: std::env::current_exe().ok(),
+            exe: started_as(),
             ..Handover::default()
         }
     }
@@ -181,6 +181,19 @@ impl Handover {
     /// (its old owner's late "exit 0" would go to the new process).
     pub fn not_missing(&mut self, pid: u32) {
         self.missing.retain(|m| m.0 != pid);
+    }
+}
+
+/// The path this image was started by: argv[0] when it names a path (made
+/// absolute), so that a symlink to the installed version (an upgrade moves
+/// it) is followed again at a reexec, as vigil-init's restart does; else
+/// /proc/self/exe.
+fn started_as() -> Option<std::path::PathBuf> {
+    let arg0 = std::env::args_os().next().map(std::path::PathBuf::from);
+    match arg0.filter(|p| p.components().count() > 1) {
+        Some(p) if p.is_absolute() => Some(p),
+        Some(p) => std::env::current_dir().ok().map(|cwd| cwd.join(p)),
+        None => std::env::current_exe().ok(),
     }
 }
 

@@ -1063,3 +1063,29 @@ fn a_pipe_that_ended_is_not_taken_for_a_lost_one_after_a_crash() {
         .collect();
     assert!(gone.is_empty(), "{gone:?}");
 }
+
+/// Installed through a symlink to the version (an upgrade points it at the
+/// new one): `vigil reexec` runs the new version, as vigil-init's restart
+/// after a crash does.
+#[test]
+fn a_reexec_through_a_symlink_runs_what_it_names_now() {
+    let d = TempDir::new("reexec-symlink");
+    let (v1, v2) = (d.path().join("v1"), d.path().join("v2"));
+    for v in [&v1, &v2] {
+        fs::create_dir_all(v).unwrap();
+        fs::copy(harness::vigild_bin(), v.join("vigild")).unwrap();
+    }
+    let link = d.path().join("vigild");
+    std::os::unix::fs::symlink(v1.join("vigild"), &link).unwrap();
+    let exec_link = format!("shift; exec {} \"$@\"", link.display());
+    let mut m = Manager::start_wrapped(
+        &[("default.target", "[Unit]\n")],
+        &["sh", "-c", &exec_link, "sh"],
+    );
+    fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(v2.join("vigild"), &link).unwrap();
+    m.vigil_ok(&["reexec"]);
+    m.expect_stderr("took over from the previous manager");
+    let exe = fs::read_link(format!("/proc/{}/exe", m.pid())).unwrap();
+    assert_eq!(exe, v2.join("vigild"));
+}
