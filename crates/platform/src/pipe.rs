@@ -95,7 +95,10 @@ pub fn wait_writable(fds: &[BorrowedFd<'_>], timeout: std::time::Duration) -> io
     }
 }
 
-/// Writes `text` and a newline to fd 2 when it takes them now, else drops
+/// PIPE_BUF: what a pipe writes whole, and has room for when it polls writable.
+const PIPE_BUF: usize = 4096;
+
+/// Writes `text` (cut at 4 KiB) and a newline to fd 2 when it takes them now, else drops
 /// them: vigild's messages before its stderr sink exists, or outside it (a
 /// fatal error, a panic), must not hang on a stderr nobody reads (a full
 /// pipe to a stuck container log reader), which would keep vigil-init from
@@ -110,8 +113,13 @@ pub fn stderr_line(text: &str) {
         tv_nsec: 0,
     };
     if poll(&mut ready, Some(&zero)).is_ok_and(|n| n > 0) {
-        // One write: a pipe with room for PIPE_BUF takes a line that size whole.
-        let line = format!("{text}\n");
+        // One write of at most PIPE_BUF bytes: a pipe that polls writable has
+        // room for that much (a longer line would wait for the rest).
+        let mut end = text.len().min(PIPE_BUF - 1);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let line = format!("{}\n", text.get(..end).unwrap_or_default());
         let _ = rustix::io::write(&fd, line.as_bytes());
     }
 }
