@@ -145,6 +145,10 @@ fn refollow(
         let Ok(stream) = UnixStream::connect(path) else {
             break;
         };
+        // A listener nobody accepts on (a manager stuck in its exit) must not
+        // hold the follower past the deadline.
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let _ = stream.set_read_timeout(Some(left.max(std::time::Duration::from_millis(1))));
         let mut line = Vec::new();
         let mut reader = BufReader::new(stream);
         let backlog = reader
@@ -172,6 +176,7 @@ fn refollow(
         let new = lines.get(from..).unwrap_or_default();
         render::log(new, json);
         *last = new.last().cloned().or(last.take());
+        let _ = reader.get_ref().set_read_timeout(None);
         return Some(reader);
     }
     eprintln!("vigil: the manager has gone: the log ends here");
