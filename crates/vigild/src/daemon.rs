@@ -849,12 +849,21 @@ impl Daemon {
             .engine
             .units()
             .into_iter()
-            .filter(|u| u.state == State::Stopping)
+            .filter(|u| matches!(u.state, State::Stopping | State::Starting))
             .collect();
+        // A unit starting now is one the shutdown runs (a state saved).
         let names: Vec<String> = slow
             .iter()
             .take(8)
-            .map(|u| format!("{} ({}s)", u.name, now.saturating_sub(u.since).as_secs()))
+            .map(|u| {
+                let doing = if u.state == State::Starting {
+                    "starting, "
+                } else {
+                    ""
+                };
+                let secs = now.saturating_sub(u.since).as_secs();
+                format!("{} ({doing}{secs}s)", u.name)
+            })
             .collect();
         let more = slow.len().saturating_sub(names.len());
         let tail = if more > 0 {

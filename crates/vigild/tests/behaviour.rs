@@ -3772,3 +3772,23 @@ fn a_full_stderr_does_not_stop_vigild_from_exiting() {
     // to fit instead of waiting for room.
     assert_eq!(String::from_utf8_lossy(&out.stdout), "exit 2\nexit 2\n");
 }
+
+/// The shutdown's progress names a unit it runs that is slow to finish, as
+/// it names a unit slow to stop.
+#[test]
+fn the_shutdown_progress_names_a_slow_unit_it_runs() {
+    let dir = TempDir::new("slow-at-shutdown");
+    let units = dir.path().join("units");
+    write_file(&units.join("default.target"), "[Unit]\n");
+    write_file(
+        &units.join("save.service"),
+        "[Unit]\nDefaultDependencies=no\n[Service]\nType=oneshot\nExecStart=/bin/sleep 6\n",
+    );
+    let wants = units.join("shutdown.target.wants");
+    fs::create_dir_all(&wants).unwrap();
+    symlink("../save.service", wants.join("save.service")).unwrap();
+    let mut m = Manager::start_with(&[], &["--config-dir", &p(&units)]);
+    let _ = m.vigil(&["shutdown"]);
+    m.expect_stderr("still stopping: save.service (starting, 5s)");
+    assert_eq!(m.wait_exit().code(), Some(0));
+}
