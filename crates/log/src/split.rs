@@ -81,6 +81,12 @@ impl LineSplitter {
         std::mem::take(&mut self.pending)
     }
 
+    /// The bytes of the unfinished line, left in place (a reexec that may
+    /// fail copies them for the next image).
+    pub fn pending_bytes(&self) -> &[u8] {
+        &self.pending
+    }
+
     /// At end of file: the unfinished line, if there is one.
     pub fn flush(&mut self) -> Option<String> {
         if self.pending.is_empty() {

@@ -377,16 +377,16 @@ impl Logs {
             if for_exec && vigil_platform::set_cloexec(&pipe.read, false).is_ok() {
                 use std::os::fd::AsRawFd;
                 saved.fd = Some(pipe.read.as_raw_fd());
-                saved.partial = pipe.splitter.take_pending();
+                // A copy: should the exec fail, this image goes on with it.
+                saved.partial = pipe.splitter.pending_bytes().to_vec();
             }
             out.push(saved);
         }
         out
     }
 
-    /// After a failed re-exec: the read ends are close-on-exec again (the
-    /// unfinished lines they had stay lost to the ring only if the exec
-    /// failed, which is reported).
+    /// After a failed re-exec: the read ends are close-on-exec again (their
+    /// unfinished lines were only copied for the next image).
     pub fn restore_cloexec(&mut self) {
         for pipe in self.pipes.iter().flatten() {
             let _ = vigil_platform::set_cloexec(&pipe.read, true);

@@ -823,15 +823,23 @@ fn a_reexec_onto_a_file_that_cannot_run_fails_and_the_manager_goes_on() {
     let copy = d.path().join("vigild");
     fs::copy(harness::vigild_bin(), &copy).unwrap();
     let exec_copy = format!("shift; exec {} \"$@\"", copy.display());
+    // Half a line is read when the reexec fails: the rest comes after it.
+    let go = d.path().join("go");
+    let half_a_line = format!(
+        "[Service]\nExecStart=/bin/sh -c 'printf \"whole-line\\\\nfirst-half-\"; while [ ! -e {} ]; do sleep 0.02; done; echo second-half; exec sleep 1000'\n",
+        go.display()
+    );
     let mut m = Manager::start_wrapped(
         &[
             ("default.target", "[Unit]\nWants=svc.service\n"),
-            ("svc.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+            ("svc.service", &half_a_line),
         ],
         &["sh", "-c", &exec_copy, "sh"],
     );
     m.wait_state("svc.service", "running");
     let pid = m.main_pid("svc.service");
+    // One write: once its whole line is filed, the half after it was read.
+    m.wait_log("svc.service", "whole-line");
     let bad = d.path().join("vigild.new");
     fs::write(&bad, "not an ELF file\n").unwrap();
     fs::set_permissions(&bad, fs::Permissions::from_mode(0o755)).unwrap();
@@ -843,6 +851,8 @@ fn a_reexec_onto_a_file_that_cannot_run_fails_and_the_manager_goes_on() {
     assert!(stderr.contains("Exec format error"), "{stderr}");
     m.expect_stderr("re-exec failed");
     assert_eq!(m.main_pid("svc.service"), pid);
+    fs::write(&go, "").unwrap();
+    m.wait_log("svc.service", "first-half-second-half");
     let status = m.shutdown();
     assert!(status.success(), "{status:?}");
 }
