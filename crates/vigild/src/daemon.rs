@@ -346,6 +346,9 @@ impl Daemon {
             return;
         }
         self.load();
+        // Statuses of a predecessor's processes, of no use without its state:
+        // acknowledged all the same, so that vigil-init forgets them.
+        self.handover.note_applied(inherited.exited.len());
         if inherited.unreadable {
             // Services of the previous manager may be running: starting the
             // target could start them a second time.

@@ -170,6 +170,12 @@ pub(crate) struct Handover {
 }
 
 impl Handover {
+    /// `n` statuses from vigil-init taken into account: acknowledged after
+    /// the next state saved.
+    pub fn note_applied(&mut self, n: usize) {
+        (self.to_ack, self.dirty) = (self.to_ack + n as u64, n > 0 || self.dirty);
+    }
+
     pub fn new() -> Handover {
         Handover {
             exe: started_as(),
@@ -652,7 +658,7 @@ impl Daemon {
 
         // Statuses init reaped while no manager ran (or that the previous one
         // did not live to save).
-        self.handover.to_ack += inherited.exited.len() as u64;
+        self.handover.note_applied(inherited.exited.len());
         for &(pid, status) in &inherited.exited {
             if self.status_applies(pid) {
                 self.procs.starts.remove(&pid);
@@ -848,7 +854,7 @@ impl Daemon {
     /// An exit status from vigil-init: a process it reaped.
     pub(crate) fn on_init_exited(&mut self, pid: u32, status: i32) {
         self.handover.not_missing(pid);
-        (self.handover.to_ack, self.handover.dirty) = (self.handover.to_ack + 1, true);
+        self.handover.note_applied(1);
         if self.status_applies(pid) && !self.procs.children.contains(&pid) {
             self.procs.starts.remove(&pid);
             if let Some(fd) = self.procs.watched.remove(&pid) {
