@@ -79,6 +79,8 @@ pub struct Channel {
     head: usize,
     queued: usize,
     sent: usize,
+    /// Sent statuses the full ring dropped: the manager's next `ack` counts them.
+    gone: usize,
     lost: u64,
 }
 
@@ -107,6 +109,7 @@ impl Channel {
             head: 0,
             queued: 0,
             sent: 0,
+            gone: 0,
             refused: 0,
             lost: 0,
         }
@@ -122,7 +125,7 @@ impl Channel {
         // of 0 bytes without them is the end of the channel, not a message.
         net::sockopt::set_socket_passcred(&ours, true)?;
         (self.sock, self.greeting, self.blocked, self.broken) = (Some(ours), Some(0), false, false);
-        self.sent = 0;
+        (self.sent, self.gone) = (0, 0);
         Ok(theirs)
     }
 
@@ -137,6 +140,7 @@ impl Channel {
     /// Remembers the exit status of a reaped process for the manager.
     pub fn reaped(&mut self, pid: i32, status: i32) {
         if self.queued == RING {
+            self.gone += usize::from(self.sent > 0);
             self.acked(1);
             self.lost += 1;
         }
@@ -212,9 +216,13 @@ impl Channel {
                     }
                 }
             }
-            b"ack" if let Some(n) = number(arg) => self.acked(n.min(self.sent as u64) as usize),
+            b"ack" if let Some(n) = number(arg) => {
+                let skip = (n as usize).min(self.gone);
+                self.gone -= skip;
+                self.acked((n as usize - skip).min(self.sent));
+            }
             b"hello" => {
-                (self.greeting, self.sent) = (Some(0), 0);
+                (self.greeting, self.sent, self.gone) = (Some(0), 0, 0);
             }
             b"emergency" => requests.emergency = true,
             _ => say!(
