@@ -131,6 +131,9 @@ pub fn run(opts: Options) -> anyhow::Result<u8> {
 /// Signals the loop handles through the signalfd (blocked for normal delivery).
 /// How often a shutdown says which units it still waits for.
 const SHUTDOWN_PROGRESS: Duration = Duration::from_secs(5);
+/// How long a SIGTERM from vigil-init waits for its `stop ACTION`, when it
+/// came first (the channel was full).
+const STOP_WORDS_WAIT: Duration = Duration::from_millis(200);
 /// How long, at exit (and before `vigil reexec`'s exec), the log sinks get
 /// to take what they queued.
 pub(crate) const EXIT_FLUSH_LIMIT: Duration = Duration::from_secs(5);
@@ -929,8 +932,15 @@ impl Daemon {
                 }
                 libc_sig::SIGTERM | libc_sig::SIGINT => {
                     // vigil-init says which end it is (`stop reboot`) on the
-                    // channel before its SIGTERM: read first.
+                    // channel before its SIGTERM: read first. Its socket may
+                    // have been full: the words then come a moment after.
                     self.on_init_message();
+                    if self.phase == Phase::Running
+                        && let Some(chan) = &self.init
+                        && chan.wait(false, STOP_WORDS_WAIT).unwrap_or(false)
+                    {
+                        self.on_init_message();
+                    }
                     if self.phase == Phase::Running {
                         self.say(Level::Info, None, "signal received: stopping every unit");
                         self.begin_shutdown(self.default_action());

@@ -1099,3 +1099,67 @@ fn a_reexec_through_a_symlink_runs_what_it_names_now() {
     let exe = fs::read_link(format!("/proc/{}/exe", m.pid())).unwrap();
     assert_eq!(exe, v2.join("vigild"));
 }
+
+/// vigil-init's `stop reboot` may come a moment after its SIGTERM (its
+/// socket was full): vigild waits for the words, briefly, and starts
+/// reboot.target, not the target of a plain end.
+#[test]
+fn a_stop_that_comes_after_its_sigterm_still_names_the_target() {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../boot/units");
+    let d = TempDir::new("handover-late-stop");
+    // A stand-in for vigil-init that stays vigild's parent: it greets, then
+    // once told sends SIGTERM and, 50 ms later, `stop reboot`.
+    let fake = d.path().join("init.py");
+    let script = "import os, signal, socket, sys, time\n\
+         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)\n\
+         ours.send(b'fds 0')\n\
+         ours.send(b'ready')\n\
+         here = os.path.dirname(sys.argv[0])\n\
+         child = os.fork()\n\
+         if child == 0:\n\
+         \x20   ours.close()\n\
+         \x20   os.dup2(theirs.fileno(), 3)\n\
+         \x20   os.environ['VIGIL_INIT_FD'] = '3'\n\
+         \x20   os.execv(sys.argv[1], sys.argv[1:])\n\
+         theirs.close()\n\
+         while not os.path.exists(here + '/go'): time.sleep(0.005)\n\
+         os.kill(child, signal.SIGTERM)\n\
+         time.sleep(0.05)\n\
+         ours.send(b'stop reboot')\n\
+         _, status = os.waitpid(child, 0)\n\
+         sys.exit(os.waitstatus_to_exitcode(status))\n";
+    fs::write(&fake, script).unwrap();
+    let mut files = Vec::new();
+    for t in ["shutdown", "umount", "final", "reboot", "exit"] {
+        let text = fs::read_to_string(shipped.join(format!("{t}.target"))).unwrap();
+        files.push((format!("{t}.target"), text));
+    }
+    for unit in ["at-reboot", "at-exit"] {
+        let text = format!(
+            "[Unit]\nDefaultDependencies=no\n\
+             [Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo ran > {}/{unit}'\n",
+            d.path().display()
+        );
+        files.push((format!("{unit}.service"), text));
+    }
+    files.push(("default.target".into(), "[Unit]\n".into()));
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let py = harness::python();
+    let m = Manager::start_wrapped(&files, &[&py, fake.to_str().unwrap()]);
+    for (target, unit) in [("reboot", "at-reboot"), ("exit", "at-exit")] {
+        let wants = m.config.join(format!("{target}.target.wants"));
+        fs::create_dir_all(&wants).unwrap();
+        let link = wants.join(format!("{unit}.service"));
+        std::os::unix::fs::symlink(format!("../{unit}.service"), link).unwrap();
+    }
+    m.vigil_ok(&["sync"]);
+    fs::write(d.path().join("go"), "").unwrap();
+    let mut m = m;
+    assert!(m.wait_exit().success());
+    let ran = |unit: &str| fs::read_to_string(d.path().join(unit)).unwrap_or_default();
+    assert_eq!(ran("at-reboot"), "ran\n");
+    assert_eq!(ran("at-exit"), "", "the plain end's target ran too");
+}
