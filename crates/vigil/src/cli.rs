@@ -9,8 +9,10 @@ vigil - control the vigil service manager
 usage: vigil [--socket PATH] [--json] VERB [ARGS...]
 
 verbs:
-  list                         every unit with its state and main PID (long reasons
-                               shortened: status has them whole)
+  list [--failed]              every unit (or the failed ones) with its state and main PID
+                               (long reasons shortened: status has them whole)
+  is-active NAME...            print each unit's state; exit 0 when all are active, else 3
+  is-failed NAME...            print each unit's state; exit 0 when one is failed, else 1
   status NAME... [-n LINES]    state, reason, PID, restarts, last exit, status text, log tail
   start NAME... [--no-block]   start units (and what they require); waits until they settle
   stop NAME... [--no-block]    stop units (and what requires them)
@@ -18,7 +20,7 @@ verbs:
   reload NAME...               run ExecReload=, or send SIGHUP
   kill NAME [SIGNAL] [--group] send a signal (default SIGTERM) to the main process or its group
   log [NAME] [-n LINES] [-f]   log lines of one unit, or of all interleaved by time; -f follows
-  sync                         rescan the configuration directories
+  sync                         rescan the configuration directories (also daemon-reload)
   reset-failed [NAME...]       clear the failed state (and start limit) of units
   enable NAME... / disable NAME...
                                create / remove the [Install] symlinks (TARGET.wants/, .requires/)
@@ -63,7 +65,15 @@ pub struct Command {
 
 #[derive(Debug, PartialEq)]
 pub enum Verb {
-    List,
+    /// `--failed`: only the failed units.
+    List {
+        failed: bool,
+    },
+    /// `is-active` / `is-failed`: the state of each unit, told by the exit code.
+    Is {
+        units: Vec<String>,
+        failed: bool,
+    },
     Status {
         units: Vec<String>,
         lines: usize,
@@ -247,10 +257,16 @@ fn parse_count(verb: &str, v: Option<&str>) -> Result<Option<usize>, UsageError>
 fn parse_verb(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
     let nb = ["--no-block"];
     Ok(match verb {
-        "list" => {
-            split(verb, rest, &[], &[])?.none(verb)?;
-            Verb::List
+        "list" | "list-units" => {
+            let a = split(verb, rest, &["--failed"], &[])?;
+            let failed = a.has("--failed");
+            a.none(verb)?;
+            Verb::List { failed }
         }
+        "is-active" | "is-failed" => Verb::Is {
+            units: split(verb, rest, &[], &[])?.at_least_one(verb)?,
+            failed: verb == "is-failed",
+        },
         "status" => {
             let a = split(verb, rest, &["-n", "--lines"], &["-n", "--lines"])?;
             Verb::Status {
@@ -307,7 +323,7 @@ fn parse_verb(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
                 follow: a.has("-f") || a.has("--follow"),
             }
         }
-        "sync" => {
+        "sync" | "daemon-reload" => {
             split(verb, rest, &[], &[])?.none(verb)?;
             Verb::Sync
         }

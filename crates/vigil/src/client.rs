@@ -10,10 +10,17 @@ use crate::cli::{Command, Verb};
 use crate::render;
 
 pub fn run(cmd: Command) -> Exit {
+    // Verbs told from a plain request's reply: `list --failed`, `is-active`.
+    let only_failed = matches!(cmd.verb, Verb::List { failed: true });
+    let is_failed = match cmd.verb {
+        Verb::Is { failed, .. } => Some(failed),
+        _ => None,
+    };
     let request = match cmd.verb {
         Verb::Verify { paths } => return crate::verify::run(&paths),
         Verb::Notify { fields, pid } => return crate::notify::run(&fields, pid),
-        Verb::List => Request::List {},
+        Verb::List { .. } => Request::List {},
+        Verb::Is { units, .. } => Request::Status { units, lines: 0 },
         Verb::Status { units, lines } => Request::Status { units, lines },
         Verb::Start { units, no_block } => Request::Start { units, no_block },
         Verb::Stop { units, no_block } => Request::Stop { units, no_block },
@@ -103,7 +110,19 @@ pub fn run(cmd: Command) -> Exit {
             Some(Body::LogLine { line }) => last = Some(line.clone()),
             _ => {}
         }
-        let exit = show(&reply, cmd.json);
+        let exit = match (is_failed, &reply.result) {
+            (None, Some(Body::Units { units })) if only_failed => {
+                let failed: Vec<_> = units
+                    .iter()
+                    .filter(|u| u.state == "failed")
+                    .cloned()
+                    .collect();
+                render::list(&failed, cmd.json);
+                Exit::Success
+            }
+            (Some(failed), Some(Body::Status { units })) => is(units, failed),
+            _ => show(&reply, cmd.json),
+        };
         if matches!(reply.result, Some(Body::Reexecuting)) {
             return wait_reexec(reader, &path);
         }
@@ -111,6 +130,23 @@ pub fn run(cmd: Command) -> Exit {
             return exit;
         }
         first = false;
+    }
+}
+
+/// `is-active` / `is-failed`: each unit's state on a line of its own, and the
+/// answer in the exit code (as systemctl's).
+fn is(units: &[vigil_proto::UnitStatus], failed: bool) -> Exit {
+    for u in units {
+        println!("{}", u.state);
+    }
+    let active = |u: &&vigil_proto::UnitStatus| {
+        matches!(u.state.as_str(), "running" | "exited" | "reloading")
+    };
+    match failed {
+        false if units.iter().all(|u| active(&u)) => Exit::Success,
+        false => Exit::NotActive,
+        true if units.iter().any(|u| u.state == "failed") => Exit::Success,
+        true => Exit::Failed,
     }
 }
 

@@ -3792,3 +3792,25 @@ fn the_shutdown_progress_names_a_slow_unit_it_runs() {
     m.expect_stderr("still stopping: save.service (starting, 5s)");
     assert_eq!(m.wait_exit().code(), Some(0));
 }
+
+/// What a systemd user types: `is-active`, `is-failed`, `list --failed`,
+/// `daemon-reload`.
+#[test]
+fn is_active_is_failed_list_failed_and_daemon_reload() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=up.service down.service\n"),
+        ("up.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ("down.service", "[Service]\nExecStart=/bin/false\n"),
+    ]);
+    m.wait_state("up.service", "running");
+    m.wait_state("down.service", "failed");
+    assert_eq!(m.vigil_code(&["is-active", "up"], 0), "running\n");
+    assert_eq!(m.vigil_code(&["is-active", "up", "down"], 3), "running\nfailed\n");
+    assert_eq!(m.vigil_code(&["is-failed", "down"], 0), "failed\n");
+    assert_eq!(m.vigil_code(&["is-failed", "up"], 1), "running\n");
+    let failed = m.vigil_ok(&["list", "--failed"]);
+    assert!(failed.contains("down.service"), "{failed}");
+    assert!(!failed.contains("up.service"), "{failed}");
+    let synced = m.vigil_ok(&["daemon-reload"]);
+    assert!(synced.starts_with("added 0, removed 0, changed 0"), "{synced}");
+}
