@@ -55,6 +55,9 @@ struct Client {
     output: Vec<u8>,
     /// Root or the manager's own user: may change state.
     privileged: bool,
+    /// Root, the manager's user, or a member of `adm` or `systemd-journal`:
+    /// may read the services' output (which may hold secrets).
+    reads_logs: bool,
     /// Inside an oversized request: discard up to the next newline.
     discarding: bool,
     follow: Option<Follow>,
@@ -112,9 +115,12 @@ impl Clients {
                     return;
                 }
             };
-            let privileged = match vigil_platform::peer_credentials(stream.as_fd()) {
-                Ok(c) => c.uid == 0 || c.uid == self.manager_uid,
-                Err(_) => false,
+            let (privileged, reads_logs) = match vigil_platform::peer_credentials(stream.as_fd()) {
+                Ok(c) => {
+                    let privileged = c.uid == 0 || c.uid == self.manager_uid;
+                    (privileged, privileged || in_log_groups(c.pid, c.gid))
+                }
+                Err(_) => (false, false),
             };
             let id = self.next_id;
             self.next_id += 1;
@@ -131,6 +137,7 @@ impl Clients {
                     input: Vec::new(),
                     output: Vec::new(),
                     privileged,
+                    reads_logs,
                     discarding: false,
                     follow: None,
                     want_write: false,
@@ -389,18 +396,29 @@ impl Daemon {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let privileged = c.privileged;
+            let (privileged, reads_logs) = (c.privileged, c.reads_logs);
             match vigil_proto::decode_request(&line) {
                 Ok(env) => {
-                    if env.request.is_mutating() && !privileged {
-                        let reply = Reply::err(
-                            env.id,
-                            ErrorCode::PermissionDenied,
+                    let denied = match &env.request {
+                        r if r.is_mutating() && !privileged => Some(
                             "permission denied: only root and the manager's user may change state",
-                        );
-                        self.clients.send(client, &reply, &self.epoll);
-                    } else {
-                        self.handle_request(client, env.id, env.request);
+                        ),
+                        Request::Log { .. } if !reads_logs => Some(
+                            "permission denied: the services' output is for root, the manager's user and the adm and systemd-journal groups",
+                        ),
+                        _ => None,
+                    };
+                    match (denied, env.request) {
+                        (Some(why), _) => {
+                            let reply = Reply::err(env.id, ErrorCode::PermissionDenied, why);
+                            self.clients.send(client, &reply, &self.epoll);
+                        }
+                        // The state is anyone's to see; the log tail is not.
+                        (None, Request::Status { units, .. }) if !reads_logs => {
+                            let request = Request::Status { units, lines: 0 };
+                            self.handle_request(client, env.id, request);
+                        }
+                        (None, request) => self.handle_request(client, env.id, request),
                     }
                 }
                 Err(e) => {
@@ -824,4 +842,26 @@ fn summary(u: &UnitInfo) -> UnitSummary {
         description: u.description.clone(),
         restarts: u.restarts,
     }
+}
+
+/// Whether process `pid` (primary group `gid`) is in `adm` or
+/// `systemd-journal`, the groups that read logs on Debian: its supplementary
+/// groups as /proc has them, the names as /etc/group has them.
+fn in_log_groups(pid: u32, gid: u32) -> bool {
+    let groups = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    let readers: Vec<u32> = vigil_spawn::users::parse_group(&groups)
+        .into_iter()
+        .filter(|g| g.name == "adm" || g.name == "systemd-journal")
+        .map(|g| g.gid)
+        .collect();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let supplementary = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Groups:"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|g| g.parse::<u32>().ok());
+    std::iter::once(gid)
+        .chain(supplementary)
+        .any(|g| readers.contains(&g))
 }

@@ -3805,12 +3805,18 @@ fn is_active_is_failed_list_failed_and_daemon_reload() {
     m.wait_state("up.service", "running");
     m.wait_state("down.service", "failed");
     assert_eq!(m.vigil_code(&["is-active", "up"], 0), "running\n");
-    assert_eq!(m.vigil_code(&["is-active", "up", "down"], 3), "running\nfailed\n");
+    assert_eq!(
+        m.vigil_code(&["is-active", "up", "down"], 3),
+        "running\nfailed\n"
+    );
     assert_eq!(m.vigil_code(&["is-failed", "down"], 0), "failed\n");
     assert_eq!(m.vigil_code(&["is-failed", "up"], 1), "running\n");
     let failed = m.vigil_ok(&["list", "--failed"]);
     assert!(failed.contains("down.service"), "{failed}");
     assert!(!failed.contains("up.service"), "{failed}");
     let synced = m.vigil_ok(&["daemon-reload"]);
-    assert!(synced.starts_with("added 0, removed 0, changed 0"), "{synced}");
+    assert!(
+        synced.starts_with("added 0, removed 0, changed 0"),
+        "{synced}"
+    );
 }

@@ -334,12 +334,20 @@ fn an_unprivileged_client_may_read_but_not_stop() {
     }
     let m = Manager::start(&[
         ("default.target", "[Unit]\nWants=a.service\n"),
-        ("a.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        (
+            "a.service",
+            "[Service]\nExecStart=/bin/sh -c 'echo secret-token; exec sleep 1000'\n",
+        ),
     ]);
     m.wait_state("a.service", "running");
-    let as_nobody = |args: &[&str]| {
+    m.wait_log("a.service", "secret-token");
+    let as_nobody_in = |groups: &str, args: &[&str]| {
+        let groups = match groups {
+            "" => "--clear-groups".to_string(),
+            g => format!("--groups={g}"),
+        };
         std::process::Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .args(["--reuid=65534", "--regid=65534", &groups])
             .arg(harness::vigil_bin())
             .arg("--socket")
             .arg(&m.socket)
@@ -347,12 +355,35 @@ fn an_unprivileged_client_may_read_but_not_stop() {
             .output()
             .expect("setpriv")
     };
+    let as_nobody = |args: &[&str]| as_nobody_in("", args);
     let list = as_nobody(&["list"]);
     assert_eq!(list.status.code(), Some(0), "{list:?}");
     let stop = as_nobody(&["stop", "a"]);
     assert_eq!(stop.status.code(), Some(1), "{stop:?}");
     assert!(String::from_utf8_lossy(&stop.stderr).contains("permission denied"));
     assert_eq!(m.state("a.service"), "running");
+    // The services' output may hold secrets: not for every local user, as
+    // journald's is not; the state is.
+    let log = as_nobody(&["log", "a"]);
+    assert_eq!(log.status.code(), Some(1), "{log:?}");
+    assert!(String::from_utf8_lossy(&log.stderr).contains("adm and systemd-journal"));
+    let status = as_nobody(&["status", "a"]);
+    let shown = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        shown.contains("running") && !shown.contains("secret-token"),
+        "{shown}"
+    );
+    // A member of adm reads it.
+    let groups = std::fs::read_to_string("/etc/group").unwrap();
+    let adm = groups
+        .lines()
+        .find_map(|l| l.strip_prefix("adm:x:")?.split(':').next())
+        .expect("Debian's adm group");
+    let log = as_nobody_in(adm, &["log", "a"]);
+    assert!(
+        String::from_utf8_lossy(&log.stdout).contains("secret-token"),
+        "{log:?}"
+    );
 }
 
 #[test]
