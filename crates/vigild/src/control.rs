@@ -765,6 +765,7 @@ impl Daemon {
                 source: model
                     .as_ref()
                     .and_then(|m| m.source.as_ref())
+                    .or_else(|| self.broken_paths.get(&name))
                     .map(|p| p.display().to_string()),
                 not_enforced: model
                     .as_ref()

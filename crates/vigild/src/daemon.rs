@@ -70,6 +70,8 @@ pub(crate) struct Daemon {
     pub instances: BTreeSet<String>,
     /// Alias -> unit, from the last read (symlinks and Alias=), for control requests.
     pub aliases: BTreeMap<String, String>,
+    /// The file of each unit that failed to load, for `vigil status`.
+    pub broken_paths: BTreeMap<String, PathBuf>,
     pub procs: Procs,
     /// The listening sockets of socket units.
     pub sockets: crate::sockets::Sockets,
@@ -261,6 +263,7 @@ impl Daemon {
             spec_ctx: SpecifierContext::from_environment(),
             instances: BTreeSet::new(),
             aliases: BTreeMap::new(),
+            broken_paths: BTreeMap::new(),
             procs: Procs::new(),
             sockets: crate::sockets::Sockets::default(),
             clients: Clients::new(listener),
@@ -683,11 +686,13 @@ impl Daemon {
             }
             names.insert(unit.name.clone());
         }
+        self.broken_paths.clear();
         let broken: Vec<(String, String)> = set
             .broken
             .into_iter()
             .map(|b| {
                 names.insert(b.name.clone());
+                self.broken_paths.insert(b.name.clone(), b.path);
                 (b.name, b.reason)
             })
             .collect();

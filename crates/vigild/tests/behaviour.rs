@@ -2298,6 +2298,9 @@ fn a_unit_files_load_errors_come_in_line_order_and_its_state_names_the_first() {
     let st = m.status_json("broken");
     let reason = st["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("broken.service:6: Type=simpel"), "{st}");
+    // Its file is named, as for a unit that loaded.
+    let source = st["source"].as_str().unwrap_or_default();
+    assert!(source.ends_with("/units/broken.service"), "{st}");
 }
 
 /// Review finding: `vigil list` padded every row to the width of the longest
