@@ -388,14 +388,19 @@ fn fake_manager(dir: &TestDir, then: &str) -> PathBuf {
     )
 }
 
+/// vigil-init as a container's PID 1 over `manager`; how it exited.
+fn container_with(dir: &TestDir, manager: &std::path::Path) -> ExitStatus {
+    let mut init = in_namespace(
+        dir,
+        &["--container", "--manager", manager.to_str().unwrap()],
+    );
+    exit_within(&mut init, Duration::from_secs(20), dir)
+}
+
 fn container_with_fake_manager(tag: &str, then: &str) -> (ExitStatus, String) {
     let dir = TestDir::new(tag);
     let manager = fake_manager(&dir, then);
-    let mut init = in_namespace(
-        &dir,
-        &["--container", "--manager", manager.to_str().unwrap()],
-    );
-    let status = exit_within(&mut init, Duration::from_secs(20), &dir);
+    let status = container_with(&dir, &manager);
     (status, dir.read("init.log"))
 }
 
@@ -506,11 +511,7 @@ with open("@DIR@/result", "w") as f:
 s.send(b"exit 0")
 "#,
     );
-    let mut init = in_namespace(
-        &dir,
-        &["--container", "--manager", manager.to_str().unwrap()],
-    );
-    let status = exit_within(&mut init, Duration::from_secs(20), &dir);
+    let status = container_with(&dir, &manager);
     assert_eq!(dir.read("first"), "[('fds 0', []), ('ready', [])]");
     assert_eq!(
         dir.read("result"),
@@ -557,11 +558,7 @@ open("@DIR@/result", "w").write("again %s, then gone %s" % (again, gone))
 s.send(b"exit 0")
 "#,
     );
-    let mut init = in_namespace(
-        &dir,
-        &["--container", "--manager", manager.to_str().unwrap()],
-    );
-    let status = exit_within(&mut init, Duration::from_secs(20), &dir);
+    let status = container_with(&dir, &manager);
     let log = dir.read("init.log");
     assert_eq!(dir.read("result"), "again True, then gone True", "{log}");
     assert_eq!(status.code(), Some(0), "{log}");

@@ -270,6 +270,17 @@ impl Manager {
         )
     }
 
+    /// Waits for `: line-N` on stdout, then checks that all N `line-` lines came.
+    pub fn expect_every_numbered_line(&mut self, n: usize) {
+        self.expect_stdout(&format!("line-{n}"));
+        let lines = self
+            .drain_stdout()
+            .iter()
+            .filter(|l| l.contains(": line-"))
+            .count();
+        assert_eq!(lines, n);
+    }
+
     /// Collects stdout lines that are already there, without waiting.
     pub fn drain_stdout(&mut self) -> &[String] {
         drain(&self.stdout, &mut self.seen_stdout)
