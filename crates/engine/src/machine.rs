@@ -1418,16 +1418,25 @@ impl Machine {
             .filter(|&u| !self.slots[u].gone && !self.slots[u].broken())
             .collect();
         let ours = self.shutdown_units(&roots, first);
+        let mut fresh = HashSet::new();
         for u in 0..self.slots.len() {
             if ours.contains(&u) {
                 if !std::mem::replace(&mut self.slots[u].at_shutdown, true) {
-                    self.shutdown_fresh.insert(u);
+                    fresh.insert(u);
                 }
             } else if first && !self.slots[u].gone {
                 self.stop_for_shutdown(u);
             }
         }
-        for u in roots {
+        self.start_at_shutdown(&roots, fresh);
+    }
+
+    /// Starts those of `roots` that are `fresh` (new to this shutdown), and of
+    /// what they pull in only what is fresh too: `start_unit` starts nothing
+    /// else during a shutdown.
+    fn start_at_shutdown(&mut self, roots: &[usize], fresh: HashSet<usize>) {
+        self.shutdown_fresh = fresh;
+        for &u in roots {
             if self.shutdown_fresh.contains(&u)
                 && let Err(e) = self.start_unit(u, false)
             {
@@ -2127,17 +2136,13 @@ impl Machine {
         if on_its_own && !skipped {
             self.after_dead(u);
         }
-        // At a shutdown only a unit of the shutdown's starts again: one that
-        // was stopping when the shutdown came, and then got its start.
-        let again = !self.shutting_down || (self.slots[u].at_shutdown && !self.shutdown_final);
-        if restart_job && again {
-            let fresh = self.shutting_down && self.shutdown_fresh.insert(u);
+        if restart_job && !self.shutting_down {
             if let Err(e) = self.start_unit(u, false) {
                 self.log(Level::Error, u, format!("cannot start again: {e}"));
             }
-            if fresh {
-                self.shutdown_fresh.remove(&u);
-            }
+        } else if restart_job && self.slots[u].at_shutdown && !self.shutdown_final {
+            // A unit of the shutdown that was stopping when it came.
+            self.start_at_shutdown(&[u], HashSet::from([u]));
         }
         if self.slots[u].removed && self.slots[u].phase.is_dead() {
             self.forget(u);

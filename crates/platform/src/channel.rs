@@ -10,7 +10,7 @@ use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
-use rustix::event::{PollFd, PollFlags};
+use rustix::event::PollFlags;
 use rustix::io::{Errno, FdFlags};
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
@@ -150,16 +150,7 @@ impl InitChannel {
     /// `write`); false when the time ran out.
     pub fn wait(&self, write: bool, timeout: Duration) -> io::Result<bool> {
         let events = if write { PollFlags::OUT } else { PollFlags::IN };
-        let mut fds = [PollFd::new(&self.fd, events)];
-        let ts = rustix::time::Timespec {
-            tv_sec: timeout.as_secs() as i64,
-            tv_nsec: i64::from(timeout.subsec_nanos()),
-        };
-        match rustix::event::poll(&mut fds, Some(&ts)) {
-            Ok(n) => Ok(n > 0),
-            Err(Errno::INTR) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        crate::pipe::poll_ready(&[self.fd.as_fd()], events, timeout)
     }
 
     /// The descriptor's number, for a manager that re-executes itself and

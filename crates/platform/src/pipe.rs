@@ -76,23 +76,33 @@ pub fn write_nonblocking(fd: impl AsFd, buf: &[u8]) -> io::Result<Option<usize>>
     }
 }
 
-/// Waits up to `timeout` until one of `fds` takes a write (or has an error
-/// to report); false when the time ran out.
-pub fn wait_writable(fds: &[BorrowedFd<'_>], timeout: std::time::Duration) -> io::Result<bool> {
-    use rustix::event::{PollFd, PollFlags, poll};
+/// Waits up to `timeout` until one of `fds` has `events` (or an error to
+/// report); false when the time ran out or a signal came.
+pub(crate) fn poll_ready(
+    fds: &[BorrowedFd<'_>],
+    events: rustix::event::PollFlags,
+    timeout: std::time::Duration,
+) -> io::Result<bool> {
+    use rustix::event::PollFd;
     let mut polled: Vec<PollFd<'_>> = fds
         .iter()
-        .map(|fd| PollFd::from_borrowed_fd(*fd, PollFlags::OUT))
+        .map(|fd| PollFd::from_borrowed_fd(*fd, events))
         .collect();
     let ts = rustix::time::Timespec {
         tv_sec: timeout.as_secs() as i64,
         tv_nsec: i64::from(timeout.subsec_nanos()),
     };
-    match poll(&mut polled, Some(&ts)) {
+    match rustix::event::poll(&mut polled, Some(&ts)) {
         Ok(n) => Ok(n > 0),
-        Err(rustix::io::Errno::INTR) => Ok(false),
+        Err(Errno::INTR) => Ok(false),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Waits up to `timeout` until one of `fds` takes a write (or has an error
+/// to report); false when the time ran out.
+pub fn wait_writable(fds: &[BorrowedFd<'_>], timeout: std::time::Duration) -> io::Result<bool> {
+    poll_ready(fds, rustix::event::PollFlags::OUT, timeout)
 }
 
 /// PIPE_BUF: what a pipe writes whole, and has room for when it polls writable.
@@ -105,14 +115,8 @@ const PIPE_BUF: usize = 4096;
 /// restarting it. The description's flags are left as they are (services
 /// share it).
 pub fn stderr_line(text: &str) {
-    use rustix::event::{PollFd, PollFlags, poll};
     let fd = std::io::stderr();
-    let mut ready = [PollFd::new(&fd, PollFlags::OUT)];
-    let zero = rustix::time::Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    if poll(&mut ready, Some(&zero)).is_ok_and(|n| n > 0) {
+    if wait_writable(&[fd.as_fd()], std::time::Duration::ZERO).unwrap_or(false) {
         // One write of at most PIPE_BUF bytes: a pipe that polls writable has
         // room for that much (a longer line would wait for the rest).
         let mut end = text.len().min(PIPE_BUF - 1);

@@ -513,13 +513,18 @@ pub fn runtime_dir(uid: u32, xdg_runtime_dir: Option<&std::ffi::OsStr>) -> std::
 
 /// Resolves the socket path from an explicit option, then `VIGIL_SOCKET`, then the default.
 pub fn resolve_socket_path(explicit: Option<std::path::PathBuf>, uid: u32) -> std::path::PathBuf {
-    explicit
-        .or_else(|| {
-            std::env::var_os("VIGIL_SOCKET")
-                .filter(|v| !v.is_empty())
-                .map(std::path::PathBuf::from)
-        })
+    named_socket_path(explicit)
         .unwrap_or_else(|| default_socket_path(uid, std::env::var_os("XDG_RUNTIME_DIR").as_deref()))
+}
+
+/// The socket path the user named: `explicit` (`--socket`), else a non-empty
+/// `VIGIL_SOCKET`; None when the default is to be used.
+pub fn named_socket_path(explicit: Option<std::path::PathBuf>) -> Option<std::path::PathBuf> {
+    explicit.or_else(|| {
+        std::env::var_os("VIGIL_SOCKET")
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+    })
 }
 
 #[cfg(test)]

@@ -173,15 +173,15 @@ impl Daemon {
         if opts.config_dirs.is_empty() {
             opts.config_dirs = unit_path(uid, std::env::var("VIGIL_UNIT_PATH").ok().as_deref());
         }
-        let socket_path = vigil_proto::resolve_socket_path(opts.socket.clone(), uid);
+        // A path the user named (--socket, VIGIL_SOCKET) is theirs to choose.
+        let named = vigil_proto::named_socket_path(opts.socket.clone());
+        let chosen_here = named.is_none();
+        let socket_path = vigil_proto::resolve_socket_path(named, uid);
         let runtime = socket_path
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
-        // A path the user named (--socket, VIGIL_SOCKET) is theirs to choose.
-        let named = opts.socket.is_some()
-            || std::env::var_os("VIGIL_SOCKET").is_some_and(|v| !v.is_empty());
-        create_runtime_dir(&runtime, !named, uid)?;
+        create_runtime_dir(&runtime, chosen_here, uid)?;
 
         // A write to a client that hung up must be an EPIPE error, not a death.
         vigil_platform::ignore_signal(libc_sig::SIGPIPE).context("ignoring SIGPIPE")?;

@@ -619,25 +619,20 @@ impl Daemon {
         self.procs.invocations = state.invocations;
         self.procs.groups = state.groups.into_iter().collect();
         self.procs.starts = state.starts.into_iter().collect();
-        // `SyslogIdentifier=` is set at a spawn: the units running now had
-        // theirs set by the previous manager.
+        // What follows from each unit's current run, not saved: the
+        // `SyslogIdentifier=` set at its spawn, and for a forking service
+        // running without a main PID, the watch for its last process.
         for info in self.engine.units() {
-            let def = self.engine.run_definition(&info.name);
-            let tag = def
-                .as_ref()
-                .and_then(|d| d.service.as_ref()?.syslog_identifier.as_deref());
-            if tag.is_some() {
-                self.logs.set_tag(&info.name, tag);
+            let Some(unit) = self.engine.run_definition(&info.name) else {
+                continue;
+            };
+            let Some(service) = unit.service.as_ref() else {
+                continue;
+            };
+            if let Some(tag) = service.syslog_identifier.as_deref() {
+                self.logs.set_tag(&info.name, Some(tag));
             }
-        }
-        // Forking services running without a main PID are watched for their
-        // last process again (the set is not saved: it follows from the state).
-        for info in self.engine.units() {
-            let forking = self
-                .engine
-                .run_definition(&info.name)
-                .and_then(|u| u.service.as_ref().map(|s| s.service_type))
-                == Some(vigil_units::ServiceType::Forking);
+            let forking = service.service_type == vigil_units::ServiceType::Forking;
             if forking && info.main_pid.is_none() && info.state.is_active() {
                 self.procs.pidless.insert(info.name);
             }
@@ -938,7 +933,6 @@ impl Daemon {
     /// the PID, the children, the sockets and the log pipes. Returns only on
     /// failure, with every descriptor close-on-exec again.
     pub(crate) fn reexec(&mut self) -> anyhow::Error {
-        self.logs.flush(&self.epoll);
         // The pipes' read ends are left open across exec from here on.
         let mut state = self.build_state(Vec::new(), true);
         state.listener = Some(self.clients.listener_fd().as_raw_fd());

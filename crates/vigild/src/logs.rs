@@ -477,8 +477,7 @@ impl Logs {
                 }
             }
         }
-        let (unit, stream, console, kmsg) =
-            (pipe.unit.clone(), pipe.stream, pipe.console, pipe.kmsg);
+        let whose = (pipe.unit.clone(), pipe.stream, pipe.console, pipe.kmsg);
         if ended && let Some(pipe) = self.pipes.get_mut(slot).and_then(Option::take) {
             let _ = epoll.delete(pipe.read.as_fd());
             self.free_slots.push(slot);
@@ -486,6 +485,13 @@ impl Logs {
                 self.store_changes.push(StoreChange::Remove { name });
             }
         }
+        self.file_lines(whose, lines);
+        total
+    }
+
+    /// Files lines read from a pipe: its unit, stream and where it goes.
+    fn file_lines(&mut self, whose: (Arc<str>, Stream, bool, bool), lines: Vec<String>) {
+        let (unit, stream, console, kmsg) = whose;
         for line in lines {
             let record = Record {
                 time: SystemTime::now(),
@@ -496,7 +502,6 @@ impl Logs {
             };
             self.file(record, console, kmsg);
         }
-        total
     }
 
     /// At the manager's exit, once every unit has stopped: what the pipes
@@ -515,19 +520,9 @@ impl Logs {
             let Some(Some(pipe)) = self.pipes.get_mut(slot) else {
                 continue;
             };
-            let (unit, stream, console, kmsg) =
-                (pipe.unit.clone(), pipe.stream, pipe.console, pipe.kmsg);
-            if let Some(line) = pipe.splitter.flush() {
-                let time = SystemTime::now();
-                let record = Record {
-                    time,
-                    unit: unit.clone(),
-                    stream,
-                    pid: 0,
-                    line,
-                };
-                self.file(record, console, kmsg);
-            }
+            let whose = (pipe.unit.clone(), pipe.stream, pipe.console, pipe.kmsg);
+            let last = pipe.splitter.flush().into_iter().collect();
+            self.file_lines(whose, last);
         }
     }
 
