@@ -1,7 +1,8 @@
 //! `/etc/fstab`: parsing entries, mapping mount options to mount(2) flags
 //! and data, planning (what to skip, parents before children) and mounting.
-//! Parsing and planning are pure; only `mount_entry` touches the system.
-//! It never unmounts and never touches swap. Entries for `/` and for
+//! Parsing and planning are pure; only `mount_entry` and `unmount` touch the
+//! system. It unmounts only the network file systems, at their unit's stop,
+//! and never touches swap. Entries for `/` and for
 //! already-mounted API file systems become remounts, as systemd-remount-fs
 //! makes them: the root is often mounted read-only by the kernel or initramfs
 //! and fstab says how it should be.
@@ -442,18 +443,95 @@ fn is_swap(fstype: &str, target: &str) -> bool {
     fstype == "swap" || target == "swap" || target == "none"
 }
 
+/// Which run of `vigil-boot fstab` a plan is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// At boot, before `local-fs.target` (vigil-fstab.service): everything
+    /// but the network file systems and what needs them.
+    Local,
+    /// `--remote`, after `network-online.target` (vigil-remote-fs.service):
+    /// only the network file systems and what needs them.
+    Remote,
+}
+
 /// Decides, in mount order, what happens to each entry. An entry comes
 /// after the entries it needs (`needs`); unrelated entries keep file order.
 /// So the remount of `/` comes first and later mount points can be created.
-pub fn plan(entries: Vec<Entry>, mounted: &[String]) -> Vec<Action> {
+/// The network file systems, and the entries that need one of them (below
+/// it, or binding from it), are left to the run after the network; that run
+/// in turn leaves the others out, except the ones the local run did not
+/// mount (`LOCAL_NOT_MOUNTED`): what needs them is not mounted either.
+pub fn plan(entries: Vec<Entry>, mounted: &[String], phase: Phase) -> Vec<Action> {
+    let ordered = ordered(entries);
+    let remote = after_network(&ordered);
+    let mut actions = Vec::with_capacity(ordered.len());
+    for (entry, remote) in ordered.into_iter().zip(remote) {
+        let action = match (phase, remote, decide(entry, mounted)) {
+            (Phase::Local, true, Action::Mount(entry)) => {
+                let reason = if is_network(&entry) {
+                    NETWORK
+                } else {
+                    NEEDS_NETWORK
+                };
+                Action::Skip { entry, reason }
+            }
+            (Phase::Local, _, action) | (Phase::Remote, true, action) => action,
+            (Phase::Remote, false, Action::Mount(entry)) if entry.options.kind != Kind::Remount => {
+                Action::Skip {
+                    entry,
+                    reason: LOCAL_NOT_MOUNTED,
+                }
+            }
+            (Phase::Remote, false, _) => continue,
+        };
+        actions.push(action);
+    }
+    actions
+}
+
+/// The entries with their mount points resolved, in mount order.
+fn ordered(entries: Vec<Entry>) -> Vec<Entry> {
     let entries = entries.into_iter().map(|mut e| {
         e.target = resolve_target(&e.target);
         e
     });
     mount_order(entries.collect())
-        .into_iter()
-        .map(|e| decide(e, mounted))
-        .collect()
+}
+
+/// For each entry of `ordered`: whether it waits for the network, being a
+/// network file system or needing an entry that does.
+fn after_network(ordered: &[Entry]) -> Vec<bool> {
+    let mut remote: Vec<bool> = Vec::with_capacity(ordered.len());
+    for (i, e) in ordered.iter().enumerate() {
+        let needs_remote = ordered[..i]
+            .iter()
+            .zip(&remote)
+            .any(|(other, &r)| r && needs(e, other));
+        remote.push((is_network(e) && e.target != "/") || needs_remote);
+    }
+    remote
+}
+
+/// What `--remote --unmount` unmounts, in that order: every mount at or
+/// below the mount point of a network file system of fstab (or of an entry
+/// that needs one), the last mounted first. The local file systems stay for
+/// vigil-init's final unmount; these go while the network is still up, as
+/// an NFS server that cannot be reached makes an unmount hang.
+pub fn remote_unmounts(entries: Vec<Entry>, mounted: &[String]) -> Vec<String> {
+    let ordered = ordered(entries);
+    let remote: Vec<&Entry> = ordered
+        .iter()
+        .zip(after_network(&ordered))
+        .filter_map(|(e, r)| r.then_some(e))
+        .collect();
+    let mut targets: Vec<String> = Vec::new();
+    for target in mounted.iter().rev() {
+        let below = remote.iter().any(|e| is_below(target, &e.target));
+        if below && target != "/" && !targets.contains(target) {
+            targets.push(target.clone());
+        }
+    }
+    targets
 }
 
 /// The mount point with the symlinks of its existing part resolved, where
@@ -556,10 +634,18 @@ const NETWORK_TYPES: [&str; 12] = [
     "davfs",
 ];
 
-/// Skipped with this reason when a network file system: vigil-boot mounts
-/// the local ones, before any network is up, and would only fail on these
-/// (and a failed mount stops the boot).
-pub const NETWORK: &str = "network file system: not mounted by vigil-boot";
+/// Why the run at boot skips an entry: it is for the run after the network,
+/// `vigil-boot fstab --remote`. Mounting it before any network is up could
+/// only fail, and a failed mount stops the boot.
+pub const NETWORK: &str =
+    "network file system: mounted after the network, by vigil-remote-fs.service";
+pub const NEEDS_NETWORK: &str =
+    "needs a network file system: mounted after the network, by vigil-remote-fs.service";
+
+/// Why the run after the network names a local entry: the run at boot did
+/// not mount it (it failed, or was `nofail`), so what needs it is not
+/// mounted either.
+pub const LOCAL_NOT_MOUNTED: &str = "not mounted at boot";
 
 fn is_network(entry: &Entry) -> bool {
     entry.options.netdev || NETWORK_TYPES.contains(&entry.fstype.as_str())
@@ -571,8 +657,6 @@ fn decide(mut entry: Entry, mounted: &[String]) -> Action {
         "swap"
     } else if entry.options.noauto {
         "noauto"
-    } else if is_network(&entry) && entry.target != "/" && !is_mounted {
-        NETWORK
     } else if entry.target == "/"
         || (is_mounted && REMOUNT_WHEN_MOUNTED.contains(&entry.target.as_str()))
     {
@@ -704,6 +788,11 @@ fn run_mount8(e: &Entry) -> io::Result<()> {
     )))
 }
 
+/// Unmounts what is mounted at `target` (the last mount there).
+pub fn unmount(target: &str) -> io::Result<()> {
+    rustix::mount::unmount(target, rustix::mount::UnmountFlags::empty()).map_err(Into::into)
+}
+
 /// Mounts one entry, creating its mount point when missing (an empty file
 /// when binding a file, since a file can only be bound onto a file).
 pub fn mount_entry(e: &Entry) -> Result<(), FstabError> {
@@ -788,7 +877,7 @@ mod tests {
         let text = format!("/dev/sda4 {d}/home ext4 defaults\n/dev/sda3 {d}/var ext4 defaults\n");
         let (entries, errors) = parse(Path::new("/etc/fstab"), text.as_bytes());
         assert!(errors.is_empty(), "{errors:?}");
-        let targets: Vec<String> = plan(entries, &[])
+        let targets: Vec<String> = plan(entries, &[], Phase::Local)
             .into_iter()
             .map(|a| match a {
                 Action::Mount(e) | Action::Skip { entry: e, .. } => e.target,
@@ -914,7 +1003,10 @@ mod tests {
             "22 1 0:5 / /proc rw,nosuid - proc proc rw\n23 1 0:6 / /mnt/a\\040b rw - tmpfs t rw\n",
         );
         assert_eq!(mounted, ["/proc", "/mnt/a b"]);
-        let lines: Vec<String> = plan(e, &mounted).iter().map(describe).collect();
+        let lines: Vec<String> = plan(e, &mounted, Phase::Local)
+            .iter()
+            .map(describe)
+            .collect();
         assert_eq!(
             lines,
             vec![
@@ -945,7 +1037,10 @@ mod tests {
         assert!(errs.is_empty());
         // `/` is missing from this mountinfo: it is remounted all the same.
         let mounted = ["/proc", "/dev", "/dev/shm", "/srv", "/run"].map(String::from);
-        let lines: Vec<String> = plan(e, &mounted).iter().map(describe).collect();
+        let lines: Vec<String> = plan(e, &mounted, Phase::Local)
+            .iter()
+            .map(describe)
+            .collect();
         assert_eq!(
             lines,
             vec![
@@ -1033,7 +1128,7 @@ mod tests {
         }
         let (e, _) = parse(Path::new("f"), "t /a tmpfs rslave,nosymfollow\n");
         assert_eq!(
-            describe(&plan(e, &[]).remove(0)),
+            describe(&plan(e, &[], Phase::Local).remove(0)),
             "mount /a source=t type=tmpfs flags=nosymfollow propagation=rslave"
         );
     }
@@ -1049,7 +1144,7 @@ mod tests {
             /srv/www/img.iso /mnt/iso iso9660 loop\n";
         let (e, errs) = parse(Path::new("f"), text);
         assert!(errs.is_empty());
-        let targets: Vec<String> = plan(e, &[])
+        let targets: Vec<String> = plan(e, &[], Phase::Local)
             .iter()
             .map(|a| match a {
                 Action::Mount(e) | Action::Skip { entry: e, .. } => e.target.clone(),

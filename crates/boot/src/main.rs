@@ -1,5 +1,5 @@
 //! `vigil-boot`: the early boot duties, one subcommand per oneshot unit
-//! (hostname, sysctl, modules, fstab, rundirs). This file owns the command line, the
+//! (hostname, sysctl, modules, fstab, rundirs; `fstab --remote` after the network). This file owns the command line, the
 //! messages and the exit status; it never parses configuration itself.
 //! Exit status: 0 done (or nothing to do), 1 something failed (after trying
 //! the rest), 2 usage error.
@@ -19,23 +19,30 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 const USAGE: &str =
-    "usage: vigil-boot {hostname|sysctl|modules|fstab|rundirs} [--root DIR] [--dry-run]";
+    "usage: vigil-boot {hostname|sysctl|modules|fstab|rundirs} [--root DIR] [--dry-run]
+       vigil-boot fstab --remote [--unmount] [--root DIR] [--dry-run]";
 
 #[derive(Debug)]
 struct Args {
     command: String,
     root: PathBuf,
     dry_run: bool,
+    /// fstab: the network file systems, after the network.
+    remote: bool,
+    /// fstab --remote: unmount them instead (before the network goes).
+    unmount: bool,
 }
 
 fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut command = None;
     let mut root = PathBuf::from("/");
-    let mut dry_run = false;
+    let (mut dry_run, mut remote, mut unmount) = (false, false, false);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--root" => root = PathBuf::from(it.next().ok_or("--root needs a directory")?),
             "--dry-run" => dry_run = true,
+            "--remote" => remote = true,
+            "--unmount" => unmount = true,
             "-h" | "--help" => return Err(String::new()),
             s if s.starts_with('-') => return Err(format!("unknown option {s}")),
             s if command.is_none() => command = Some(s.to_string()),
@@ -43,10 +50,18 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         }
     }
     let command = command.ok_or("missing subcommand")?;
+    if remote && command != "fstab" {
+        return Err(format!("--remote is an option of fstab, not of {command}"));
+    }
+    if unmount && !remote {
+        return Err("--unmount goes with fstab --remote".to_string());
+    }
     Ok(Args {
         command,
         root,
         dry_run,
+        remote,
+        unmount,
     })
 }
 
@@ -216,7 +231,35 @@ fn run_fstab(args: &Args) -> bool {
             Vec::new()
         }
     };
-    mount_all(fstab::plan(entries, &mounted), args.dry_run)
+    if args.unmount {
+        return unmount_remote(fstab::remote_unmounts(entries, &mounted), args.dry_run);
+    }
+    let phase = if args.remote {
+        fstab::Phase::Remote
+    } else {
+        fstab::Phase::Local
+    };
+    mount_all(fstab::plan(entries, &mounted, phase), args.dry_run)
+}
+
+/// Unmounts what sits on the network file systems, then those; every one is
+/// tried. One still busy is left to vigil-init's final unmount.
+fn unmount_remote(targets: Vec<String>, dry_run: bool) -> bool {
+    let mut ok = true;
+    for target in targets {
+        if dry_run {
+            println!("unmount {target}");
+            continue;
+        }
+        match fstab::unmount(&target) {
+            Ok(()) => println!("unmounted {target}"),
+            Err(e) => {
+                error(format!("cannot unmount {target}: {e}"));
+                ok = false;
+            }
+        }
+    }
+    ok
 }
 
 /// Waits for the device node of `entry` when it is not there yet, until its
@@ -261,7 +304,6 @@ fn wait_for_device(entry: &fstab::Entry, started: Instant) {
 fn mount_all(actions: Vec<fstab::Action>, dry_run: bool) -> bool {
     let mut ok = true;
     let mut failed: Vec<fstab::Entry> = Vec::new();
-    let mut network: Vec<fstab::Entry> = Vec::new();
     let started = Instant::now();
     for action in actions {
         if dry_run {
@@ -270,25 +312,18 @@ fn mount_all(actions: Vec<fstab::Action>, dry_run: bool) -> bool {
         }
         let entry = match action {
             fstab::Action::Mount(entry) => entry,
-            fstab::Action::Skip { entry, reason } if reason == fstab::NETWORK => {
-                let at = entry.at();
-                error(format!("warning: {at}: {}: {reason}", entry.target));
-                network.push(entry);
+            fstab::Action::Skip { entry, reason }
+                if reason == fstab::NETWORK || reason == fstab::NEEDS_NETWORK =>
+            {
+                error(format!("{}: {}: {reason}", entry.at(), entry.target));
+                continue;
+            }
+            fstab::Action::Skip { entry, reason } if reason == fstab::LOCAL_NOT_MOUNTED => {
+                failed.push(entry);
                 continue;
             }
             fstab::Action::Skip { .. } => continue,
         };
-        // What sits on a network file system, or binds from it, would land on
-        // the empty directory below: skipped with it, as it is.
-        if let Some(needed) = fstab::needs_failed(&entry, &network) {
-            let at = entry.at();
-            error(format!(
-                "warning: {at}: {}: needs {}, a network file system: not mounted either",
-                entry.target, needed.target
-            ));
-            network.push(entry);
-            continue;
-        }
         let result = match fstab::needs_failed(&entry, &failed) {
             Some(needed) => Err(fstab::FstabError::NeedsFailed {
                 path: entry.path.clone(),
@@ -352,5 +387,9 @@ mod tests {
         assert!(args(&["fstab", "--root"]).is_err());
         assert!(args(&["fstab", "--bogus"]).is_err());
         assert!(args(&["fstab", "extra"]).is_err());
+        let a = args(&["fstab", "--remote", "--unmount"]).unwrap();
+        assert!(a.remote && a.unmount);
+        assert!(args(&["sysctl", "--remote"]).is_err());
+        assert!(args(&["fstab", "--unmount"]).is_err());
     }
 }

@@ -352,45 +352,137 @@ fn fstab_leaves_auto_loop_and_helper_types_to_mount8() {
 }
 
 #[test]
-fn fstab_network_file_systems_are_skipped_not_failed() {
+fn fstab_network_file_systems_wait_for_the_run_after_the_network() {
     let r = TempRoot::new("fstab-net");
     r.write(
         "etc/fstab",
         "server:/export /mnt/nfs nfs defaults 0 0\n\
          //srv/share /mnt/smb cifs credentials=/etc/c 0 0\n\
          /dev/sdc1 /mnt/iscsi ext4 _netdev 0 0\n\
-         tmpfs /mnt/t tmpfs defaults 0 0\n",
+         tmpfs /mnt/t tmpfs defaults 0 0\n\
+         /mnt/nfs/home /home none bind 0 0\n\
+         tmpfs /mnt/smb/cache tmpfs defaults 0 0\n",
     );
+    // At boot: the local ones only; what binds from a network file system
+    // or sits on one waits with it.
+    let later = "mounted after the network, by vigil-remote-fs.service";
     let o = run(&["fstab", "--dry-run"], &r.0);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
         stdout(&o),
-        "skip /mnt/nfs (network file system: not mounted by vigil-boot)\n\
-         skip /mnt/smb (network file system: not mounted by vigil-boot)\n\
-         skip /mnt/iscsi (network file system: not mounted by vigil-boot)\n\
-         mount /mnt/t source=tmpfs type=tmpfs flags=-\n"
+        format!(
+            "skip /mnt/nfs (network file system: {later})\n\
+             skip /mnt/smb (network file system: {later})\n\
+             skip /mnt/iscsi (network file system: {later})\n\
+             mount /mnt/t source=tmpfs type=tmpfs flags=-\n\
+             skip /home (needs a network file system: {later})\n\
+             skip /mnt/smb/cache (needs a network file system: {later})\n"
+        )
     );
+    // After the network: those, in the same order, and the local entries
+    // the boot did not mount (here none is: a dry run) only to say so.
+    let o = run(&["fstab", "--remote", "--dry-run"], &r.0);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "mount /mnt/nfs source=server:/export type=nfs flags=-\n\
+         mount /mnt/smb source=//srv/share type=cifs flags=- data=credentials=/etc/c\n\
+         mount /mnt/iscsi source=/dev/sdc1 type=ext4 flags=-\n\
+         skip /mnt/t (not mounted at boot)\n\
+         bind /home source=/mnt/nfs/home flags=-\n\
+         mount /mnt/smb/cache source=tmpfs type=tmpfs flags=-\n"
+    );
+    // --remote belongs to fstab; --unmount to --remote.
+    for bad in [&["hostname", "--remote"][..], &["fstab", "--unmount"]] {
+        let o = run(bad, &r.0);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
+    }
+}
 
-    // What binds from a skipped network mount is skipped with it (it would
-    // bind the empty directory below), and stops no boot.
+/// The two runs for real: a `_netdev` tmpfs stands for the network file
+/// system (its type needs no server). The boot's run leaves it and what
+/// needs it, the run after the network mounts them and not what the boot
+/// mounted, what needs a local entry the boot could not mount is not
+/// mounted, and the unmount at the unit's stop takes only them, the last
+/// mounted first, with what was mounted on them by hand.
+#[test]
+fn fstab_remote_run_mounts_and_unmounts_the_network_file_systems() {
+    if !root_or_skip("fstab_remote_run_mounts_and_unmounts_the_network_file_systems") {
+        return;
+    }
+    let r = TempRoot::new("fstab-remote");
     let d = r.0.display().to_string();
     r.write(
         "etc/fstab",
         &format!(
-            "server:/export {d}/mnt/nfs nfs defaults 0 0\n\
-             {d}/mnt/nfs/home {d}/mnt/home none bind 0 0\n"
+            "tmpfs {d}/net tmpfs _netdev,size=1m 0 0\n\
+             {d}/net {d}/home none bind 0 0\n\
+             tmpfs {d}/local tmpfs size=1m 0 0\n\
+             /nonexistent-dev {d}/gone ext4 nofail 0 0\n\
+             tmpfs {d}/gone/net tmpfs _netdev 0 0\n"
         ),
     );
-    let o = run(&["fstab"], &r.0);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains(&format!(
-            "{d}/mnt/home: needs {d}/mnt/nfs, a network file system: not mounted either"
-        )),
-        "{}",
-        stderr(&o)
+    let script = format!(
+        "mounts() {{ echo \"== $1\"; grep -o \" {d}/[a-z/]* \" /proc/self/mountinfo; }}\n\
+         {BIN} fstab --root {d}; echo status=$?; mounts boot\n\
+         {BIN} fstab --remote --root {d}; echo status=$?; mounts remote\n\
+         mkdir -p {d}/net/byhand; mount -t tmpfs tmpfs {d}/net/byhand\n\
+         {BIN} fstab --remote --unmount --root {d}; echo status=$?; mounts stop\n"
     );
-    assert!(!r.0.join("mnt/home").exists(), "nothing was done for it");
+    let o = unshare_sh(&["--mount"], &script);
+    let (out, err) = (stdout(&o), stderr(&o));
+    let section = |name: &str| -> Vec<String> {
+        out.split(&format!("== {name}\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {name}:\n{out}\n{err}"))
+            .lines()
+            .take_while(|l| !l.starts_with("status=") && !l.starts_with("=="))
+            .filter(|l| l.starts_with(' '))
+            .map(|l| l.trim().trim_start_matches(&d).to_string())
+            .collect()
+    };
+    assert_eq!(section("boot"), ["/local"], "{out}\n{err}");
+    assert!(
+        err.contains(&format!(
+            "etc/fstab:1: {d}/net: network file system: mounted after the network"
+        )) && err.contains(&format!(
+            "etc/fstab:2: {d}/home: needs a network file system: mounted after the network"
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        section("remote"),
+        ["/local", "/net", "/home"],
+        "{out}\n{err}"
+    );
+    // The nofail entry the boot could not mount: what sits on it is not
+    // mounted on the root file system instead, and fails the run.
+    assert!(
+        err.contains(&format!(
+            "etc/fstab:5: not mounting {d}/gone/net: it needs {d}/gone, which is not mounted (line 4)"
+        )),
+        "{err}"
+    );
+    let statuses: Vec<&str> = out.lines().filter(|l| l.starts_with("status=")).collect();
+    assert_eq!(
+        statuses,
+        ["status=0", "status=1", "status=0"],
+        "{out}\n{err}"
+    );
+    assert_eq!(section("stop"), ["/local"], "{out}\n{err}");
+    let unmounted: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("unmounted "))
+        .collect();
+    assert_eq!(
+        unmounted,
+        [
+            format!("unmounted {d}/net/byhand"),
+            format!("unmounted {d}/home"),
+            format!("unmounted {d}/net"),
+        ],
+        "{out}"
+    );
 }
 
 #[test]

@@ -239,8 +239,29 @@ fn scripts_install_enables_the_boot_duties_once() {
         set.get("local-fs.target").unwrap().deps.requires,
         ["vigil-fstab.service"]
     );
+    // The network file systems: remote-fs.target is wanted by the default
+    // target and requires vigil-remote-fs, which waits for the network to be
+    // online (so it is stopped before it) and goes at the shutdown.
+    let set = load();
+    let deps = |n: &str| set.get(n).unwrap().deps.clone();
+    let has = |list: &[String], n: &str| list.iter().any(|x| x == n);
+    assert!(has(&deps("multi-user.target").wants, "remote-fs.target"));
+    let remote_fs = deps("remote-fs.target");
+    assert_eq!(remote_fs.requires, ["vigil-remote-fs.service"]);
+    let remote = deps("vigil-remote-fs.service");
+    assert!(has(&remote.wants, "network-online.target"));
+    for t in [
+        "network-online.target",
+        "basic.target",
+        "vigil-fstab.service",
+    ] {
+        assert!(has(&remote.after, t), "vigil-remote-fs after {t}");
+    }
+    assert!(has(&remote.before, "remote-fs.target") && has(&remote.conflicts, "shutdown.target"));
     // The admin turns one off; an upgrade keeps it off.
     fs::remove_file(root.join("etc/vigil/sysinit.target.wants/vigil-sysctl.service")).unwrap();
+    fs::remove_file(root.join("etc/vigil/remote-fs.target.requires/vigil-remote-fs.service"))
+        .unwrap();
     install();
     let wants = load().get("sysinit.target").unwrap().deps.wants.clone();
     assert!(
@@ -248,6 +269,27 @@ fn scripts_install_enables_the_boot_duties_once() {
         "{wants:?}"
     );
     assert_eq!(wants.len(), 4, "{wants:?}");
+    assert!(
+        load()
+            .get("remote-fs.target")
+            .unwrap()
+            .deps
+            .requires
+            .is_empty()
+    );
+    // An upgrade of an install made before vigil-remote-fs was shipped (no
+    // list of the enabled units yet): the new unit is enabled, the early
+    // boot duties stay as the admin left them.
+    fs::remove_file(root.join("var/lib/vigil/enabled")).unwrap();
+    fs::remove_dir_all(root.join("etc/vigil/remote-fs.target.requires")).unwrap();
+    fs::remove_dir_all(root.join("etc/vigil/multi-user.target.wants")).unwrap();
+    install();
+    let set = load();
+    assert_eq!(set.get("sysinit.target").unwrap().deps.wants.len(), 4);
+    assert_eq!(
+        set.get("remote-fs.target").unwrap().deps.requires,
+        ["vigil-remote-fs.service"]
+    );
     // Onto a host whose /etc/vigil holds only units of its own: enabled.
     let _ = fs::remove_dir_all(&root);
     fs::create_dir_all(root.join("etc/vigil")).unwrap();

@@ -303,6 +303,7 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
         "vigil-sysctl.service",
         "vigil-fstab.service",
         "vigil-rundirs.service",
+        "vigil-remote-fs.service",
     ] {
         assert_eq!(row(unit)[1], "exited", "{unit}:\n{t}");
     }
@@ -313,6 +314,7 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
         "basic.target",
         "sysinit.target",
         "local-fs.target",
+        "remote-fs.target",
     ] {
         assert_eq!(row(target)[1], "running", "{target}:\n{t}");
     }
@@ -326,9 +328,14 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
     );
     // and the runtime directories: /run/lock sticky, /var/run a link to /run
     assert_eq!(run.count("VIGIL-TEST: rundirs 1777 ../run"), 1, "{t}");
+    // and the network file systems after the network: a `_netdev` tmpfs,
+    // mounted by vigil-remote-fs before test-report (After=remote-fs.target)
+    assert_eq!(run.count("VIGIL-TEST: remote-fs 1"), 1, "{t}");
 
     // the unit enabled into poweroff.target ran once, while vigild ran
     assert_eq!(run.count("VIGIL-TEST: at poweroff"), 1, "{t}");
+    // after vigil-remote-fs stopped, whose ExecStop unmounted /mnt/net
+    assert_eq!(run.count("/mnt/net mounts: 0"), 1, "{t}");
     assert!(
         run.position("VIGIL-TEST: at poweroff") < run.position("vigil-init: poweroff: stopping"),
         "{t}"
