@@ -58,6 +58,12 @@ const UNMOUNT_WAIT: u64 = 60_000;
 
 /// Runs the final sequence and exits with `code` (or reboots).
 pub fn finish(at: Where, action: Action, code: i32, signals: &OwnedFd, channel: Channel) -> ! {
+    // The manager's exit ends a machine as a poweroff does, and says so.
+    let action = if at.boot() && action == Action::Exit {
+        Action::Poweroff
+    } else {
+        action
+    };
     let name = action.name();
     shout!("{name}: stopping the remaining processes");
     if !stop_the_rest(at, signals, Signal::TERM) {

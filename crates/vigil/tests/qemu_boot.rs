@@ -126,6 +126,22 @@ impl Run {
         self.texts().position(|l| l.contains(needle))
     }
 
+    /// Every needle is on the console, each first seen after the one before.
+    fn assert_in_order(&self, needles: &[&str]) {
+        let mut last = 0;
+        for needle in needles {
+            let at = self
+                .position(needle)
+                .unwrap_or_else(|| panic!("no {needle:?} on the console:\n{}", self.transcript()));
+            assert!(
+                at >= last,
+                "{needle:?} out of order:\n{}",
+                self.transcript()
+            );
+            last = at;
+        }
+    }
+
     fn at(&self, needle: &str) -> Option<Duration> {
         self.position(needle).map(|i| self.lines[i].at)
     }
@@ -360,14 +376,7 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
         "vigil-init: poweroff: unmounting filesystems",
         "reboot: Power down",
     ];
-    let mut last = 0;
-    for needle in order {
-        let at = run
-            .position(needle)
-            .unwrap_or_else(|| panic!("no {needle:?} on the console:\n{t}"));
-        assert!(at >= last, "{needle:?} out of order:\n{t}");
-        last = at;
-    }
+    run.assert_in_order(&order);
 
     // what vigil-init cannot unmount nor remount read-only it says on the console
     assert_eq!(run.count("cannot unmount"), 0, "{t}");
@@ -393,6 +402,36 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
             down.as_secs_f64()
         );
     }
+    let _ = std::fs::remove_dir_all(&run.out);
+}
+
+/// `vigil shutdown` (the manager's exit) on a machine: vigil-init powers it off
+/// once vigild has exited, so vigild starts poweroff.target, whose units run, not
+/// exit.target; the disk is left clean as with `vigil poweroff`.
+#[test]
+fn qemu_boot_vigil_shutdown_powers_off_through_poweroff_target() {
+    if !ready(true) {
+        return;
+    }
+    let run = boot("shutdown", &["--append", "vigil-test.shutdown"]);
+    let t = run.transcript();
+    assert!(
+        run.status.success(),
+        "boot-test failed ({}); transcript:\n{t}",
+        run.status
+    );
+    assert_eq!(run.count("VIGIL-BOOT-OK"), 1, "{t}");
+    let order = [
+        "VIGIL-TEST: poweroff requested",
+        "vigild: shutting down: stopping every unit",
+        "vigild: poweroff.target: -> running",
+        "vigild: every unit is stopped; exiting",
+        "vigil-init: poweroff: unmounting filesystems",
+        "reboot: Power down",
+    ];
+    run.assert_in_order(&order);
+    assert_eq!(run.count("VIGIL-TEST: at poweroff"), 1, "{t}");
+    assert_eq!(run.count("exit.target: -> running"), 0, "{t}");
     let _ = std::fs::remove_dir_all(&run.out);
 }
 
