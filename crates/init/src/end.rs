@@ -58,11 +58,11 @@ const UNMOUNT_WAIT: u64 = 60_000;
 
 /// Runs the final sequence and exits with `code` (or reboots).
 pub fn finish(at: Where, action: Action, code: i32, signals: &OwnedFd, channel: Channel) -> ! {
-    // The manager's exit ends a machine as a poweroff does, and says so.
-    let action = if at.boot() && action == Action::Exit {
-        Action::Poweroff
-    } else {
-        action
+    // The manager's exit ends a machine as a poweroff does; any end exits a container.
+    let action = match action {
+        Action::Exit if at.boot() => Action::Poweroff,
+        _ if at.container => Action::Exit,
+        action => action,
     };
     let name = action.name();
     shout!("{name}: stopping the remaining processes");
@@ -76,11 +76,7 @@ pub fn finish(at: Where, action: Action, code: i32, signals: &OwnedFd, channel: 
     drop(channel);
     bounded(signals, SYNC_WAIT, "sync", rustix::fs::sync);
     if !at.boot() {
-        let code = if at.container || action == Action::Exit {
-            code
-        } else {
-            0
-        };
+        let code = if action == Action::Exit { code } else { 0 };
         say!(log::INFO, "exiting with status {code}");
         sys::exit(code);
     }
@@ -201,7 +197,8 @@ const NOSUID_NODEV: M = M::NOSUID.union(M::NODEV);
 const NOSUID_NODEV_NOEXEC: M = NOSUID_NODEV.union(M::NOEXEC);
 
 /// Where, what, how, with which options; in mount order (a later one may be inside an
-/// earlier one). /proc comes first and apart: finding out what is mounted needs it.
+/// earlier one). /proc comes first and apart (`mount_proc`): finding out what is
+/// mounted needs it.
 const API: [(&CStr, &CStr, M, &CStr); 6] = [
     (c"/sys", c"sysfs", NOSUID_NODEV_NOEXEC, c""),
     (c"/dev", c"devtmpfs", M::NOSUID, c"mode=755"),
@@ -216,22 +213,31 @@ const API: [(&CStr, &CStr, M, &CStr); 6] = [
     (c"/sys/fs/cgroup", c"cgroup2", NOSUID_NODEV_NOEXEC, c""),
 ];
 
+/// Mounts /proc unless it is: the first of the API filesystems, and what tells a PID
+/// namespace from the machine's (a real boot has none yet, nor has a chroot).
+pub fn mount_proc() {
+    if !rustix::fs::statfs(c"/proc").is_ok_and(|s| s.f_type == PROC_SUPER_MAGIC) {
+        mount_api(c"/proc", c"proc", NOSUID_NODEV_NOEXEC, c"");
+    }
+}
+
 /// Mounts /proc, /sys, /dev, /dev/pts, /dev/shm, /run and /sys/fs/cgroup where nothing is
 /// mounted yet. A failure is reported and the boot goes on: the manager may cope.
 pub fn mount_api_filesystems() {
-    let proc = rustix::fs::statfs(c"/proc").is_ok_and(|s| s.f_type == PROC_SUPER_MAGIC);
-    let proc = Some((c"/proc", c"proc", NOSUID_NODEV_NOEXEC, c"")).filter(|_| !proc);
+    mount_proc();
     let buf = sys::zeroed(MOUNTINFO);
-    for (target, fstype, flags, data) in proc.into_iter().chain(API) {
-        // /proc, here only when not mounted, finds the table (which lives in it) empty.
-        if mountinfo(buf).any(|(point, _)| point == target.to_bytes()) {
-            continue;
+    for (target, fstype, flags, data) in API {
+        if !mountinfo(buf).any(|(point, _)| point == target.to_bytes()) {
+            mount_api(target, fstype, flags, data);
         }
-        let _ = rustix::fs::mkdir(target, Mode::from_bits_truncate(0o755));
-        match mount(fstype, target, fstype, flags, data) {
-            Ok(()) => say!(log::INFO, "mounted {} on {}", show(fstype), show(target)),
-            Err(e) => shout!("cannot mount {}: {}", show(target), Why(e)),
-        }
+    }
+}
+
+fn mount_api(target: &CStr, fstype: &CStr, flags: M, data: &CStr) {
+    let _ = rustix::fs::mkdir(target, Mode::from_bits_truncate(0o755));
+    match mount(fstype, target, fstype, flags, data) {
+        Ok(()) => say!(log::INFO, "mounted {} on {}", show(fstype), show(target)),
+        Err(e) => shout!("cannot mount {}: {}", show(target), Why(e)),
     }
 }
 

@@ -52,13 +52,9 @@ fn run(argv: *const *const u8, envp: *const *const u8) -> ! {
     sys::reset_inherited();
     let pid1 = rustix::process::getpid().is_init();
     let mut args = cmdline::parse(argv);
-    if !pid1 && args.help {
-        let _ = rustix::io::write(sys::fd(1), cmdline::HELP.as_bytes());
-        sys::exit(0);
-    }
     // A container: $container (set by podman, lxc, nspawn), the files docker and podman
-    // leave, or a /proc (a real boot has none yet) of another PID namespace than the
-    // machine's, so that `unshare --pid --mount-proc` never remounts the host's / at the end.
+    // leave, or another PID namespace than the machine's, so that `unshare --pid` never
+    // remounts the host's / at the end. /proc tells which: mounted first when missing.
     let env = (0..).map_while(|i| sys::nth(envp, i));
     args.container |= pid1
         && (env
@@ -66,12 +62,19 @@ fn run(argv: *const *const u8, envp: *const *const u8) -> ! {
             .any(|v| v.starts_with(b"container="))
             || cmdline::exists(c"/.dockerenv")
             || cmdline::exists(c"/run/.containerenv")
-            || rustix::fs::stat(c"/proc/self/ns/pid")
-                .is_ok_and(|s| s.st_ino != INITIAL_PID_NAMESPACE));
+            || {
+                end::mount_proc();
+                rustix::fs::stat(c"/proc/self/ns/pid")
+                    .is_ok_and(|s| s.st_ino != INITIAL_PID_NAMESPACE)
+            });
     let at = Where {
         pid1,
         container: args.container,
     };
+    if args.help && !at.boot() {
+        let _ = rustix::io::write(sys::fd(1), cmdline::HELP.as_bytes());
+        sys::exit(0);
+    }
     // A bad argument is fatal but on a real boot, where the kernel hands PID 1
     // the words of its command line it does not know.
     if let Some((what, arg)) = args.errors.iter().flatten().next().filter(|_| !at.boot()) {

@@ -174,25 +174,37 @@ impl<'a> Supervisor<'a> {
             };
             for info in got.chunks_exact(SIGINFO) {
                 let signo = info.first_chunk().map_or(0, |b| i32::from_ne_bytes(*b));
-                if let Some(sig) = Signal::from_named_raw(signo) {
-                    self.signal(sig);
-                }
+                self.signal(signo);
             }
         }
     }
 
-    fn signal(&mut self, sig: Signal) {
+    fn signal(&mut self, signo: i32) {
         use Signal as S;
         let container = self.at.container;
-        match sig {
-            S::CHILD => self.reap(),
-            S::TERM | S::INT | S::POWER if container => self.shutdown(Action::Exit, sig),
-            S::HUP | S::USR1 | S::USR2 | S::WINCH if container => self.forward(sig),
-            S::INT => self.shutdown(Action::Reboot, sig),
-            S::TERM | S::POWER | S::USR2 => self.shutdown(Action::Poweroff, sig),
-            S::USR1 => self.shutdown(Action::Halt, sig),
-            S::HUP => self.forward(sig),
-            _ => {}
+        // systemd's SIGRTMIN+3 to +6 (as glibc numbers them: STOPSIGNAL of systemd images).
+        let rt = [
+            Action::Halt,
+            Action::Poweroff,
+            Action::Reboot,
+            Action::Kexec,
+        ];
+        match (Signal::from_named_raw(signo), rt.get((signo - 37) as usize)) {
+            (Some(S::CHILD), _) => self.reap(),
+            (Some(S::TERM | S::INT | S::POWER), _) | (_, Some(_)) if container => {
+                self.shutdown(Action::Exit, signo)
+            }
+            (Some(sig @ (S::HUP | S::USR1 | S::USR2 | S::WINCH | S::QUIT)), _) if container => {
+                self.forward(sig)
+            }
+            (Some(S::INT), _) => self.shutdown(Action::Reboot, signo),
+            (Some(S::TERM | S::POWER | S::USR2), _) => self.shutdown(Action::Poweroff, signo),
+            (Some(S::USR1), _) => self.shutdown(Action::Halt, signo),
+            (Some(S::HUP), _) => self.forward(S::HUP),
+            (_, Some(&action)) => self.shutdown(action, signo),
+            // A closed stderr raises SIGPIPE at each message: saying so would loop.
+            (Some(S::PIPE), _) => {}
+            _ => say!(log::INFO, "signal {signo} ignored"),
         }
     }
 
@@ -204,8 +216,8 @@ impl<'a> Supervisor<'a> {
 
     /// A shutdown asked for by a signal: the manager stops everything (SIGTERM) and exits,
     /// then the final sequence runs; at once when no manager runs.
-    fn shutdown(&mut self, action: Action, sig: Signal) {
-        shout!("signal {}: {} requested", sig.as_raw(), action.name());
+    fn shutdown(&mut self, action: Action, signo: i32) {
+        shout!("signal {signo}: {} requested", action.name());
         self.requests.action = Some(action);
         match self.manager {
             Some(_) => {
@@ -264,6 +276,10 @@ impl<'a> Supervisor<'a> {
         self.failures += 1;
         if self.failures > MAX_FAILURES {
             shout!("the manager failed {} times in a row", self.failures);
+            return self.give_up(code);
+        }
+        if status == 2 << 8 {
+            shout!("2 is a usage error: the same arguments would fail again");
             return self.give_up(code);
         }
         // None after the first failure, then 100 ms doubling up to MAX_BACKOFF.

@@ -346,8 +346,28 @@ fn a_container_whose_manager_cannot_run_exits() {
         "{log}"
     );
     assert!(!log.contains("emergency shell"), "{log}");
-    // A manager that exits 2 at once (a bad option): after the backoff, 2.
+    // A container's end says `exit`, never `poweroff`.
+    assert!(
+        log.contains("exit: stopping the remaining processes"),
+        "{log}"
+    );
+    assert!(!log.contains("poweroff"), "{log}");
+    // A manager that keeps failing at once: after the backoff, its code.
     let dir = TestDir::new("container-failing");
+    let manager = dir.script(
+        "manager.sh",
+        "#!/bin/sh
+echo start >> @DIR@/starts
+exit 3
+",
+    );
+    let mut init = in_namespace(&dir, &["--manager", manager.to_str().unwrap()]);
+    let status = exit_within(&mut init, Duration::from_secs(60), &dir);
+    let log = dir.read("init.log");
+    assert_eq!(status.code(), Some(3), "{log}");
+    assert_eq!(dir.read("starts").lines().count(), 11, "{log}");
+    // One that exits 2, a usage error (`vigil-init -- CMD`, as with tini): at once.
+    let dir = TestDir::new("container-usage");
     let manager = dir.script(
         "manager.sh",
         "#!/bin/sh
@@ -356,10 +376,94 @@ exit 2
 ",
     );
     let mut init = in_namespace(&dir, &["--manager", manager.to_str().unwrap()]);
-    let status = exit_within(&mut init, Duration::from_secs(60), &dir);
+    let status = exit_within(&mut init, Duration::from_secs(10), &dir);
     let log = dir.read("init.log");
     assert_eq!(status.code(), Some(2), "{log}");
-    assert_eq!(dir.read("starts").lines().count(), 11, "{log}");
+    assert_eq!(dir.read("starts").lines().count(), 1, "{log}");
+    assert!(log.contains("2 is a usage error"), "{log}");
+}
+
+/// PID 1 of a PID namespace where /proc is not mounted (a chroot entered without
+/// `--mount-proc`) is a container, not a real boot: it
+/// mounts /proc to ask, and nothing else. Taken for a boot, it mounted devtmpfs
+/// and cgroup2, and its end would remount the host's root read-only: so the
+/// test sends SIGTERM only once container mode is seen, and SIGKILL otherwise.
+#[test]
+fn pid_1_without_a_proc_is_a_container_not_a_boot() {
+    if !privileged("pid_1_without_a_proc_is_a_container_not_a_boot") {
+        return;
+    }
+    let dir = TestDir::new("no-proc");
+    let manager = dir.script(
+        "manager.sh",
+        "#!/bin/sh
+trap 'exit 0' TERM
+touch @DIR@/ready
+while :; do sleep 0.05; done
+",
+    );
+    // A chroot (this machine's own / may hold /.dockerenv, which would decide
+    // first): a tmpfs with the system's programs and libraries bound in, the
+    // test's directory at its own path, an empty /proc.
+    let script = format!(
+        "set -e; N={d}/root; D={d}; mkdir -p $N; mount -t tmpfs tmpfs $N\n\
+         for p in usr bin sbin lib lib64; do\n\
+           if [ -L /$p ]; then cp -P /$p $N/$p;\n\
+           elif [ -d /$p ]; then mkdir $N/$p; mount --rbind /$p $N/$p; fi\n\
+         done\n\
+         mkdir -p $N/proc $N/tmp $N$D; mount --bind $D $N$D\n\
+         touch $N/vigil-init; mount --bind {bin} $N/vigil-init\n\
+         exec chroot $N /vigil-init --manager {manager}",
+        d = dir.0.display(),
+        bin = bin(),
+        manager = manager.display()
+    );
+    let mut unshare = Command::new("unshare");
+    unshare.args([
+        "--pid",
+        "--fork",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+    ]);
+    let mut init = logged(&dir, unshare.arg(&script));
+    wait_until("the manager", Duration::from_secs(10), &dir, || {
+        dir.path("ready").exists()
+    });
+    let pid1 = children(init.id());
+    assert_eq!(pid1.len(), 1, "unshare has vigil-init as its only child");
+    let log = dir.read("init.log");
+    if !log.contains("started (container mode)") {
+        kill(pid1[0], libc::SIGKILL);
+        let _ = init.wait();
+        panic!("taken for a real boot:\n{log}");
+    }
+    kill(pid1[0], libc::SIGTERM);
+    let status = exit_within(&mut init, Duration::from_secs(20), &dir);
+    let log = dir.read("init.log");
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(log.contains("mounted proc on /proc"), "{log}");
+    for fs in ["sysfs", "devtmpfs", "cgroup2"] {
+        assert!(!log.contains(fs), "{fs} mounted:\n{log}");
+    }
+}
+
+/// `--help` in a container prints the usage: only a real boot's words are the
+/// kernel's.
+#[test]
+fn help_as_a_containers_pid_1_prints_the_usage() {
+    if !privileged("help_as_a_containers_pid_1_prints_the_usage") {
+        return;
+    }
+    let dir = TestDir::new("container-help");
+    let mut init = in_namespace(&dir, &["--help"]);
+    let status = exit_within(&mut init, Duration::from_secs(10), &dir);
+    let log = dir.read("init.log");
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(log.contains("MANAGER-ARGS"), "{log}");
+    assert!(!log.contains("started"), "{log}");
 }
 
 /// A container's arguments are its user's, not a kernel's: a typo is a usage
@@ -425,16 +529,13 @@ fn container_exit_code_is_128_plus_the_signal_that_killed_the_manager() {
     assert_eq!(status.code(), Some(128 + 9), "log:\n{log}");
 }
 
-#[test]
-fn sigterm_in_a_container_stops_the_manager_and_exits_0() {
-    if !privileged("sigterm_in_a_container_stops_the_manager_and_exits_0") {
-        return;
-    }
-    let dir = TestDir::new("sigterm");
-    // The manager notes the signals it gets; SIGTERM makes it exit 0, as vigild does.
+/// A container over a manager that notes each signal it gets (of SIGTERM and
+/// `also`) in the file `signals`, and exits 0 on SIGTERM, as vigild does. Returns
+/// vigil-init's unshare and vigil-init's PID, once the manager runs.
+fn container_noting_signals(dir: &TestDir, also: &str) -> (Child, u32) {
     let manager = dir.script(
         "manager.py",
-        r#"#!@PY@
+        &r#"#!@PY@
 import os, signal
 def note(sig, _frame):
     with open("@DIR@/signals", "a") as f:
@@ -442,26 +543,74 @@ def note(sig, _frame):
     if sig == signal.SIGTERM:
         os._exit(0)
 signal.signal(signal.SIGTERM, note)
-signal.signal(signal.SIGHUP, note)
+signal.signal(signal.ALSO, note)
 open("@DIR@/ready", "w").close()
 while True:
     signal.pause()
-"#,
+"#
+        .replace("ALSO", also),
     );
-    let mut init = in_namespace(
-        &dir,
+    let init = in_namespace(
+        dir,
         &["--container", "--manager", manager.to_str().unwrap()],
     );
-    wait_until("the manager", Duration::from_secs(10), &dir, || {
+    wait_until("the manager", Duration::from_secs(10), dir, || {
         dir.path("ready").exists()
     });
     let pid1 = children(init.id());
     assert_eq!(pid1.len(), 1, "unshare has vigil-init as its only child");
-    kill(pid1[0], libc::SIGHUP);
+    (init, pid1[0])
+}
+
+/// In a container SIGQUIT goes to the manager (for the main unit: nginx's
+/// STOPSIGNAL), SIGRTMIN+3 (systemd images' STOPSIGNAL) stops it all, and a
+/// signal that means nothing is said to be ignored.
+#[test]
+fn container_forwards_sigquit_and_stops_on_sigrtmin_3() {
+    if !privileged("container_forwards_sigquit_and_stops_on_sigrtmin_3") {
+        return;
+    }
+    let dir = TestDir::new("rtmin");
+    let (mut init, pid1) = container_noting_signals(&dir, "SIGQUIT");
+    kill(pid1, libc::SIGQUIT);
+    wait_until("SIGQUIT forwarded", Duration::from_secs(10), &dir, || {
+        dir.read("signals").contains("SIGQUIT")
+    });
+    // Not a named signal, which rustix's kill takes only: kill(1), as docker numbers it.
+    let rt = |n: i32| {
+        let sig = format!("-{}", libc::SIGRTMIN() + n);
+        let sent = Command::new("kill").arg(sig).arg(pid1.to_string()).status();
+        assert!(sent.unwrap().success());
+    };
+    rt(10);
+    let said = format!("signal {} ignored", libc::SIGRTMIN() + 10);
+    wait_until(
+        "the ignored signal said",
+        Duration::from_secs(10),
+        &dir,
+        || dir.read("init.log").contains(&said),
+    );
+    rt(3);
+    let status = exit_within(&mut init, Duration::from_secs(20), &dir);
+    let log = dir.read("init.log");
+    assert_eq!(status.code(), Some(0), "log:\n{log}");
+    assert_eq!(dir.read("signals"), "SIGQUIT\nSIGTERM\n");
+    let stop = format!("signal {}: exit requested", libc::SIGRTMIN() + 3);
+    assert!(log.contains(&stop), "{log}");
+}
+
+#[test]
+fn sigterm_in_a_container_stops_the_manager_and_exits_0() {
+    if !privileged("sigterm_in_a_container_stops_the_manager_and_exits_0") {
+        return;
+    }
+    let dir = TestDir::new("sigterm");
+    let (mut init, pid1) = container_noting_signals(&dir, "SIGHUP");
+    kill(pid1, libc::SIGHUP);
     wait_until("SIGHUP forwarded", Duration::from_secs(10), &dir, || {
         dir.read("signals").contains("SIGHUP")
     });
-    kill(pid1[0], libc::SIGTERM);
+    kill(pid1, libc::SIGTERM);
     let status = exit_within(&mut init, Duration::from_secs(20), &dir);
     assert_eq!(status.code(), Some(0), "log:\n{}", dir.read("init.log"));
     assert_eq!(dir.read("signals"), "SIGHUP\nSIGTERM\n");
@@ -1187,6 +1336,38 @@ fn sigterm_to_a_container_with_vigild_stops_the_services_in_order_and_exits_0() 
         !log.contains("main unit ended"),
         "a SIGTERM stop is not the main unit ending:\n{log}"
     );
+}
+
+/// docker's `STOPSIGNAL SIGQUIT` (nginx's graceful stop): SIGQUIT reaches the
+/// main unit's process through vigil-init and vigild, as with tini, and the
+/// container ends with the code the program chose.
+#[test]
+fn sigquit_to_a_container_with_vigild_reaches_the_main_process() {
+    if !privileged("sigquit_to_a_container_with_vigild") {
+        return;
+    }
+    let dir = TestDir::new("real-sigquit");
+    let units = real_units(&dir);
+    let d = dir.0.to_str().unwrap();
+    fs::write(
+        units.join("app.service"),
+        format!(
+            "[Service]\nExecStart=/bin/sh -c 'trap \"echo graceful; exit 3\" QUIT; \
+             touch {d}/app-up; while :; do sleep 0.02; done'\n"
+        ),
+    )
+    .unwrap();
+    let mut init = container_with_vigild(&dir, &units);
+    wait_until("app to start", Duration::from_secs(20), &dir, || {
+        dir.path("app-up").exists()
+    });
+    let pid1 = children(init.id());
+    assert_eq!(pid1.len(), 1, "unshare has vigil-init as its only child");
+    kill(pid1[0], libc::SIGQUIT);
+    let status = exit_within(&mut init, Duration::from_secs(20), &dir);
+    let log = dir.read("init.log");
+    assert_eq!(status.code(), Some(3), "{log}");
+    assert!(log.contains("app.service: graceful"), "{log}");
 }
 
 /// A shutdown signal tells the manager which end it is (`stop reboot` on the

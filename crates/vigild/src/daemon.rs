@@ -144,6 +144,7 @@ const HANDLED_SIGNALS: &[i32] = &[
     libc_sig::SIGCHLD,
     libc_sig::SIGTERM,
     libc_sig::SIGINT,
+    libc_sig::SIGQUIT,
     libc_sig::SIGHUP,
     libc_sig::SIGUSR1,
     libc_sig::SIGUSR2,
@@ -154,6 +155,7 @@ const HANDLED_SIGNALS: &[i32] = &[
 pub(crate) mod libc_sig {
     pub const SIGHUP: i32 = 1;
     pub const SIGINT: i32 = 2;
+    pub const SIGQUIT: i32 = 3;
     pub const SIGUSR1: i32 = 10;
     pub const SIGUSR2: i32 = 12;
     pub const SIGPIPE: i32 = 13;
@@ -920,10 +922,13 @@ impl Daemon {
             };
             match info.signo {
                 libc_sig::SIGCHLD => self.reap(),
+                // A graceful stop for the main unit's program (nginx's, php-fpm's:
+                // docker's STOPSIGNAL), as tini forwards it; else the end, as SIGTERM.
+                libc_sig::SIGQUIT if self.forward_to_main(info.signo) => {}
                 // Under vigil-init only its own SIGTERM means the end: a manager
                 // that stopped everything for anyone else would be restarted by
                 // it, and start everything again.
-                libc_sig::SIGTERM | libc_sig::SIGINT
+                libc_sig::SIGTERM | libc_sig::SIGINT | libc_sig::SIGQUIT
                     if self.init.is_some() && info.pid != vigil_platform::getppid() =>
                 {
                     self.say(
@@ -935,7 +940,7 @@ impl Daemon {
                         ),
                     );
                 }
-                libc_sig::SIGTERM | libc_sig::SIGINT => {
+                libc_sig::SIGTERM | libc_sig::SIGINT | libc_sig::SIGQUIT => {
                     // vigil-init says which end it is (`stop reboot`) on the
                     // channel before its SIGTERM: read first. Its socket may
                     // have been full: the words then come a moment after.

@@ -30,7 +30,8 @@ options:
                        PATH to services, as systemd --user does
   --main NAME          container style: start NAME too, and when it ends, stop every
                        unit and exit with its exit code (128+N when killed by signal N);
-                       SIGHUP, SIGUSR1, SIGUSR2 and SIGWINCH go to its main process
+                       SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH and SIGQUIT go to its main
+                       process (SIGQUIT without --main: stop every unit, as SIGTERM)
   --emergency          start no unit: ask vigil-init for the emergency shell on the
                        console; the boot target is started when the shell exits
   --container          the manager of a container (vigil-init --container passes it): one
