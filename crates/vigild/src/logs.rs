@@ -30,6 +30,12 @@ const EXIT_DRAIN_ROUNDS: usize = 16;
 /// Bytes a sink may hold back while its fd cannot take more; past that, lines
 /// are dropped and counted.
 const SINK_QUEUE: usize = 1024 * 1024;
+/// In a container, where the console is the log: past this much queued for the
+/// console, the pipes whose lines go there are not read until it is down to
+/// `CONSOLE_RESUME`. Room is left for the read that crosses the mark (a read
+/// budget, its lines prefixed with the unit's name).
+const CONSOLE_HOLD: usize = SINK_QUEUE / 2;
+const CONSOLE_RESUME: usize = SINK_QUEUE / 8;
 
 struct Pipe {
     /// Numbers pipes for the hand-over to the next manager (slots are reused).
@@ -43,6 +49,8 @@ struct Pipe {
     /// Where lines go besides the ring.
     console: bool,
     kmsg: bool,
+    /// Registered with epoll: not while the console is held.
+    watched: bool,
 }
 
 pub(crate) struct Logs {
@@ -57,6 +65,12 @@ pub(crate) struct Logs {
     /// `--log-to console` / `kmsg`: every unit's lines go there, not only those
     /// of units that ask for it (`StandardOutput=kmsg`, `log: stdout`).
     console_all: bool,
+    /// In a container the console is the log that counts (`docker logs`): a
+    /// reader that falls behind slows the services down, as under tini, instead
+    /// of losing their lines. Elsewhere a slow console (a serial line) drops.
+    hold_console: bool,
+    /// The console's pipes are not being read now (`CONSOLE_HOLD`).
+    console_held: bool,
     kmsg_all: bool,
     /// `--log-to file:`: every unit's lines.
     /// The file sinks: index into `sinks`, and the path (opened again at
@@ -154,6 +168,8 @@ impl Logs {
             names: HashSet::new(),
             sinks: Vec::new(),
             console_all: false,
+            hold_console: opts.container,
+            console_held: false,
             kmsg_all: false,
             files: Vec::new(),
             console: None,
@@ -292,7 +308,7 @@ impl Logs {
         let mut splitter = LineSplitter::new(MAX_LINE);
         // Lines cannot complete here: the predecessor filed every whole one.
         splitter.feed(partial, &mut |_| {});
-        let pipe = Pipe {
+        let mut pipe = Pipe {
             id,
             stored: None,
             unit: intern(&mut self.names, unit),
@@ -301,7 +317,12 @@ impl Logs {
             splitter,
             console,
             kmsg,
+            watched: true,
         };
+        if self.console_held && self.to_console(&pipe) {
+            let _ = epoll.delete(pipe.read.as_fd());
+            pipe.watched = false;
+        }
         if let Some(entry) = self.pipes.get_mut(slot) {
             *entry = Some(pipe);
         }
@@ -452,10 +473,61 @@ impl Logs {
     /// Reads what a pipe has (up to a budget) and files every complete line;
     /// returns the bytes read.
     pub fn on_readable(&mut self, idx: u64, epoll: &Epoll) -> usize {
+        let read = self.read_pipe(idx, epoll, false);
+        if self.hold_console && !self.console_held && self.console_queued() >= CONSOLE_HOLD {
+            self.hold(epoll, true);
+        }
+        read
+    }
+
+    /// Whether the lines of `pipe` go to the console.
+    fn to_console(&self, pipe: &Pipe) -> bool {
+        self.console.is_some() && (pipe.console || self.console_all)
+    }
+
+    fn console_queued(&self) -> usize {
+        self.console
+            .and_then(|i| self.sinks.get(i))
+            .map_or(0, |sink| sink.queued())
+    }
+
+    /// Stops (`held`) or starts again reading the pipes whose lines go to
+    /// the console. A held pipe fills, and its writers wait.
+    fn hold(&mut self, epoll: &Epoll, held: bool) {
+        self.console_held = held;
+        let console = self.console;
+        let all = self.console_all;
+        for (slot, pipe) in self.pipes.iter_mut().enumerate() {
+            let Some(pipe) = pipe
+                .as_mut()
+                .filter(|p| console.is_some() && (p.console || all))
+            else {
+                continue;
+            };
+            if held && pipe.watched {
+                pipe.watched = epoll.delete(pipe.read.as_fd()).is_err();
+            } else if !held && !pipe.watched {
+                let token = token::LOG_PIPE | slot as u64;
+                pipe.watched = epoll
+                    .add(pipe.read.as_fd(), token, Interest::READABLE)
+                    .is_ok();
+            }
+        }
+    }
+
+    /// Reads one pipe, up to a budget; a held one only when `force`d (at exit).
+    fn read_pipe(&mut self, idx: u64, epoll: &Epoll, force: bool) -> usize {
         let mut buf = [0u8; 16 * 1024];
         let mut total = 0;
         let mut lines = Vec::new();
         let slot = idx as usize;
+        let Some(Some(pipe)) = self.pipes.get(slot) else {
+            return 0;
+        };
+        // An event from before the hold, in the same turn of the loop.
+        if self.console_held && !force && self.to_console(pipe) {
+            return 0;
+        }
         let Some(Some(pipe)) = self.pipes.get_mut(slot) else {
             return 0;
         };
@@ -479,7 +551,9 @@ impl Logs {
         }
         let whose = (pipe.unit.clone(), pipe.stream, pipe.console, pipe.kmsg);
         if ended && let Some(pipe) = self.pipes.get_mut(slot).and_then(Option::take) {
-            let _ = epoll.delete(pipe.read.as_fd());
+            if pipe.watched {
+                let _ = epoll.delete(pipe.read.as_fd());
+            }
             self.free_slots.push(slot);
             if let Some(name) = pipe.stored {
                 self.store_changes.push(StoreChange::Remove { name });
@@ -513,7 +587,7 @@ impl Logs {
     pub fn drain_at_exit(&mut self, epoll: &Epoll) {
         for slot in 0..self.pipes.len() {
             for _ in 0..EXIT_DRAIN_ROUNDS {
-                if self.on_readable(slot as u64, epoll) == 0 {
+                if self.read_pipe(slot as u64, epoll, true) == 0 {
                     break;
                 }
             }
@@ -572,6 +646,14 @@ impl Logs {
                 self.write_out(i);
                 self.watch(i, epoll);
             }
+        }
+        self.release_console(epoll);
+    }
+
+    /// Reads the console's pipes again once the console has caught up.
+    fn release_console(&mut self, epoll: &Epoll) {
+        if self.console_held && self.console_queued() <= CONSOLE_RESUME {
+            self.hold(epoll, false);
         }
     }
 
@@ -687,6 +769,7 @@ impl Logs {
         let i = i as usize;
         self.write_out(i);
         self.watch(i, epoll);
+        self.release_console(epoll);
     }
 
     /// Writes what sink `i` queued, as far as its fd takes it now; a sink that

@@ -36,7 +36,8 @@ options:
                        console; the boot target is started when the shell exits
   --container          the manager of a container (vigil-init --container passes it): one
                        emergency shell at most; a boot target that fails after it is
-                       reported and the rest keeps running
+                       reported and the rest keeps running; a console log reader that
+                       falls behind holds the services back instead of losing lines
   --shutdown-timeout SECONDS
                        the whole shutdown's deadline (default 300): past it, what still
                        runs is killed. Each unit's own TimeoutStopSec= applies first

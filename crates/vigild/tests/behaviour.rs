@@ -3817,3 +3817,85 @@ fn is_active_is_failed_list_failed_and_daemon_reload() {
         "{synced}"
     );
 }
+
+/// Whether `pid` waits in a write to a full pipe (`pipe_write`, or
+/// `anon_pipe_write` on newer kernels, in /proc/PID/wchan).
+fn blocked_on_a_pipe(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/wchan")).is_ok_and(|w| w.contains("pipe_write"))
+}
+
+/// In a container the console is the log (`docker logs`): when its reader falls
+/// behind, vigild stops reading the services' pipes instead of dropping their
+/// lines, so a service waits on its full pipe as it would under tini, and every
+/// line comes out once the reader catches up. (Elsewhere, a slow console drops.)
+#[test]
+fn a_slow_container_log_reader_holds_the_services_back_and_loses_no_line() {
+    let dir = TempDir::new("hold");
+    let d = p(dir.path());
+    let units = dir.path().join("units");
+    write_file(
+        &units.join("app.service"),
+        &format!(
+            "[Service]\nExecStart=/bin/sh -c 'echo $$$$ > {d}/app.pid; seq 1 200000; echo DONE'\n"
+        ),
+    );
+    let mut vigild = Command::new(harness::vigild_bin())
+        .args(["--config-dir", &p(&units)])
+        .args(["--socket", &format!("{d}/control.sock")])
+        .args(["--container", "--log-to", "console", "--main", "app"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(fs::File::create(dir.path().join("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    // Nothing reads vigild's stdout yet: a log reader that stalls.
+    wait_until("the app's PID", || {
+        fs::read_to_string(dir.path().join("app.pid")).is_ok_and(|s| s.ends_with('\n'))
+    });
+    let sh: u32 = fs::read_to_string(dir.path().join("app.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // seq, held on its full pipe for 300 ms straight (vigild no longer reads
+    // it), or the app over (vigild read it all, dropping what the console
+    // could not take: the old behaviour, which the count below catches).
+    let mut held_since = None;
+    wait_until("seq held, or the app over", || {
+        let children = fs::read_to_string(format!("/proc/{sh}/task/{sh}/children"));
+        let seq = children.unwrap_or_default().trim().parse::<u32>().ok();
+        if !alive(sh) {
+            return true;
+        }
+        match seq.filter(|&pid| blocked_on_a_pipe(pid)) {
+            Some(_) => {
+                let since = *held_since.get_or_insert_with(std::time::Instant::now);
+                since.elapsed() >= std::time::Duration::from_millis(300)
+            }
+            None => {
+                held_since = None;
+                false
+            }
+        }
+    });
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut vigild.stdout.take().unwrap(), &mut out).unwrap();
+    let status = vigild.wait().unwrap();
+    let stderr = fs::read_to_string(dir.path().join("stderr")).unwrap_or_default();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let numbers: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("app.service: "))
+        .collect();
+    assert!(!out.contains("dropped"), "{stderr}");
+    assert_eq!(numbers.len(), 200_001, "{stderr}");
+    assert!(
+        numbers
+            .iter()
+            .take(200_000)
+            .enumerate()
+            .all(|(i, n)| *n == (i + 1).to_string()),
+        "lines out of order or missing"
+    );
+    assert_eq!(numbers.last(), Some(&"DONE"));
+}
