@@ -421,6 +421,11 @@ impl Daemon {
     fn main_code(&self, unit: &str, state: State) -> u8 {
         let info = self.engine.unit(unit);
         let failure = info.as_ref().and_then(|i| i.reason.clone());
+        // The last exit, as a shell gives it: the code, or 128+signal.
+        let last = info.and_then(|i| i.last_exit).map(|e| match e {
+            ExitStatus::Exited(code) => code & 0xff,
+            ExitStatus::Signaled(sig) => 128 + (sig & 0x7f),
+        });
         let code = match (state, failure) {
             (State::Failed, Some(Reason::ExitCode(code))) => code & 0xff,
             (State::Failed, Some(Reason::Signal(sig))) => 128 + (sig & 0x7f),
@@ -431,26 +436,24 @@ impl Daemon {
                     _ => 1,
                 }
             }
+            // The restarts ran out: the code is the last run's, which failed
+            // (docker's restart policy would show it too).
+            (State::Failed, Some(Reason::StartLimitHit)) => last.unwrap_or(1),
             // A failure with no process of this run (a dependency, a
-            // condition, the start limit): no code, not one of an earlier run.
+            // condition): no code, not one of an earlier run.
             (
                 State::Failed,
                 None
                 | Some(
                     Reason::DependencyFailed(_)
                     | Reason::ConditionFailed(_)
-                    | Reason::StartLimitHit
                     | Reason::LoadError(_)
                     | Reason::ExecFailed { .. },
                 ),
             ) => 1,
             // A clean end, or a main process killed at a timeout or by the
             // watchdog: the last exit is this run's (137 after SIGKILL).
-            _ => match info.and_then(|i| i.last_exit) {
-                Some(ExitStatus::Exited(code)) => code & 0xff,
-                Some(ExitStatus::Signaled(sig)) => 128 + (sig & 0x7f),
-                None => 0,
-            },
+            _ => last.unwrap_or(0),
         };
         match (code, state) {
             (0, State::Failed) => 1,

@@ -41,7 +41,8 @@ options:
   --shutdown-timeout SECONDS
                        the whole shutdown's deadline (default 300): past it, what still
                        runs is killed. Each unit's own TimeoutStopSec= applies first
-  --debug              log every state change and action to stderr
+  --debug              also log the engine's own debug lines to stderr (the state
+                       changes are logged without it)
   -h, --help           this text
 
 exit codes: 0 after a `vigil shutdown`, 1 on a fatal start-up error, 2 on a usage error;

@@ -2629,6 +2629,27 @@ fn main_unit_killed_by_a_signal_gives_128_plus_the_signal() {
     assert_eq!(m.wait_exit().code(), Some(137));
 }
 
+/// A main unit that keeps failing until its restarts run out ends the
+/// container with its own last code, not a generic 1: that is the code the
+/// operator needs to see.
+#[test]
+fn a_main_unit_out_of_restarts_gives_its_last_exit_code() {
+    let app = "[Unit]\nStartLimitIntervalSec=60s\nStartLimitBurst=3\n\
+               [Service]\nExecStart=/bin/sh -c 'exit 5'\nRestart=always\nRestartSec=10ms\n";
+    let mut m = Manager::start_with(&[("app.service", app)], &["--main", "app"]);
+    assert_eq!(
+        m.wait_exit().code(),
+        Some(5),
+        "{}",
+        m.drain_stderr().join("\n")
+    );
+    assert!(
+        m.seen.iter().any(|l| l.contains("start limit hit")),
+        "{:?}",
+        m.seen
+    );
+}
+
 #[test]
 fn usr1_to_the_manager_goes_to_the_main_unit_and_sigterm_exits_0() {
     let mut m = Manager::start_with(
