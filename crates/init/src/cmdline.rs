@@ -6,6 +6,7 @@ use core::ffi::CStr;
 
 use rustix::fs::{Access, CWD, Mode, OFlags, access};
 
+use crate::log::{self, say};
 use crate::sys::{self, Exec, nth};
 
 pub const HELP: &str = "\
@@ -165,21 +166,24 @@ fn manager_path(args: &Args) -> Str {
 /// manager's starts with VIGIL_INIT_FD=3.
 pub fn programs(args: &Args, argv: *const *const u8, envp: *const *const u8) -> (Exec, Exec) {
     let env = || (0..).map_while(|i| nth(envp, i));
-    let mut manager_env = [core::ptr::null(); 288];
+    let manager_env = sys::zeroed(sys::ENV);
     // Ours first: no number of variables can push them out.
-    add(&mut manager_env, [c"VIGIL_INIT_FD=3"]);
+    add(manager_env, [c"VIGIL_INIT_FD=3"]);
     if !env().any(|v| v.to_bytes().starts_with(b"PATH=")) {
         let path = c"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-        add(&mut manager_env, [path]);
+        add(manager_env, [path]);
     }
-    env()
-        .filter(|v| !v.to_bytes().starts_with(b"VIGIL_INIT_FD="))
-        .for_each(|v| add(&mut manager_env, [v]));
+    let theirs = || env().filter(|v| !v.to_bytes().starts_with(b"VIGIL_INIT_FD="));
+    let set = |list: &[*const u8]| list.iter().take_while(|p| !p.is_null()).count();
+    let ours = set(manager_env);
+    theirs().for_each(|v| add(manager_env, [v]));
+    let left = theirs().count().saturating_sub(set(manager_env) - ours);
+    if left > 0 {
+        say!(log::WARNING, "{left} variables not passed to the manager");
+    }
     // The shell's: the same without VIGIL_INIT_FD.
-    let mut shell_env = [core::ptr::null(); 288];
-    for (slot, var) in shell_env.iter_mut().zip(manager_env.iter().skip(1)) {
-        *slot = *var;
-    }
+    let manager_env: &'static [*const u8] = manager_env;
+    let shell_env = manager_env.get(1..).unwrap_or_default();
     let nulls = || [core::ptr::null(); 96];
     let path = args.shell.unwrap_or(c"/bin/sh");
     let mut shell = Exec {
@@ -216,14 +220,10 @@ pub fn programs(args: &Args, argv: *const *const u8, envp: *const *const u8) -> 
 }
 
 /// Appends to a NULL-terminated pointer array, dropping what does not fit.
-fn add<const N: usize, const K: usize>(list: &mut [*const u8; N], items: [Str; K]) {
-    let len = list.iter().position(|p| p.is_null()).unwrap_or(N);
-    for (slot, item) in list
-        .iter_mut()
-        .skip(len)
-        .take((N - 1).saturating_sub(len))
-        .zip(items)
-    {
+fn add<const K: usize>(list: &mut [*const u8], items: [Str; K]) {
+    let len = list.iter().position(|p| p.is_null()).unwrap_or(list.len());
+    let room = list.len().saturating_sub(1).saturating_sub(len);
+    for (slot, item) in list.iter_mut().skip(len).take(room).zip(items) {
         *slot = item.as_ptr().cast();
     }
 }

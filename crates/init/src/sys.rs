@@ -151,6 +151,8 @@ unsafe impl Zero for u8 {}
 unsafe impl Zero for (i32, i32) {}
 // SAFETY: see above.
 unsafe impl Zero for (i32, u8, [u8; 64]) {}
+// SAFETY: all-zero is the null pointer, which is what an empty slot of argv or envp holds.
+unsafe impl Zero for *const u8 {}
 
 /// The `i`th string of a NULL-terminated array from the kernel (argv, envp), or None past
 /// its end. Callers count up from 0 and stop at the first None.
@@ -161,12 +163,16 @@ pub fn nth(list: *const *const u8, i: usize) -> Option<&'static CStr> {
     (!p.is_null()).then(|| unsafe { CStr::from_ptr(p.cast()) })
 }
 
+/// Room for a program's environment: a pod's services add several variables each. Mapped,
+/// so that only the pages the variables fill cost memory.
+pub const ENV: usize = 1024;
+
 /// A program to start: its path, argv and envp as NULL-terminated pointer arrays.
 #[derive(Debug)]
 pub struct Exec {
     pub path: &'static CStr,
     pub argv: [*const u8; 96],
-    pub envp: [*const u8; 288],
+    pub envp: &'static [*const u8],
 }
 
 /// fork(2): 0 in the child, which may do what the parent could (one thread).
@@ -210,7 +216,11 @@ pub fn spawn(exec: &Exec, fd3: Option<BorrowedFd<'_>>, console: bool) -> io::Res
         // (refused when stdin is no terminal).
         let _ = rustix::process::ioctl_tiocsctty(fd(0));
     }
-    let (path, argv, envp) = (exec.path.as_ptr(), exec.argv.as_ptr(), exec.envp.as_ptr());
+    // An environment whose mapping failed (or that ends without NULL) is none at all.
+    let none = [core::ptr::null::<u8>()];
+    let envp = Some(exec.envp).filter(|e| e.last().is_some_and(|p| p.is_null()));
+    let (path, argv) = (exec.path.as_ptr(), exec.argv.as_ptr());
+    let envp = envp.unwrap_or(&none).as_ptr();
     // SAFETY: execve; the arrays are NULL-terminated and point to NUL-terminated strings.
     let _ = unsafe { syscall(59, [path as usize, argv as usize, envp as usize, 0]) };
     exit(127)

@@ -1061,20 +1061,37 @@ fn a_full_log_pipe_does_not_stop_vigil_init() {
 
 #[test]
 fn hundreds_of_variables_do_not_push_out_vigil_init_fd() {
-    let dir = TestDir::new("manyvars");
-    let manager = fake_manager(
-        &dir,
-        "open('@DIR@/fd', 'w').write(os.environ.get('VIGIL_INIT_FD', 'none'))\ns.send(b'exit 0')",
-    );
-    let mut command = Command::new(bin());
-    command.args(["--manager", manager.to_str().unwrap()]);
-    for i in 0..400 {
-        command.env(format!("FILLER_{i}"), "x");
+    // A pod's environment: several variables for each service of its namespace.
+    for (count, all_fit) in [(900, true), (1100, false)] {
+        let dir = TestDir::new("manyvars");
+        let manager = fake_manager(
+            &dir,
+            "open('@DIR@/fd', 'w').write(os.environ.get('VIGIL_INIT_FD', 'none'))\n\
+             n = sum(1 for k in os.environ if k.startswith('FILLER_'))\n\
+             open('@DIR@/n', 'w').write(str(n))\ns.send(b'exit 0')",
+        );
+        let mut command = Command::new(bin());
+        command.args(["--manager", manager.to_str().unwrap()]);
+        for i in 0..count {
+            command.env(format!("FILLER_{i}"), "x");
+        }
+        let mut init = logged(&dir, &mut command);
+        let status = exit_within(&mut init, Duration::from_secs(20), &dir);
+        let log = dir.read("init.log");
+        assert_eq!(status.code(), Some(0), "log:\n{log}");
+        assert_eq!(dir.read("fd"), "3");
+        let got: usize = dir.read("n").parse().unwrap();
+        if all_fit {
+            assert_eq!(got, count, "{log}");
+        } else {
+            // Left out: fillers, and the test's own variables after them.
+            let said = "variables not passed to the manager";
+            assert!(
+                got < count && log.contains(said),
+                "{got} of {count}:\n{log}"
+            );
+        }
     }
-    let mut init = logged(&dir, &mut command);
-    let status = exit_within(&mut init, Duration::from_secs(20), &dir);
-    assert_eq!(status.code(), Some(0), "log:\n{}", dir.read("init.log"));
-    assert_eq!(dir.read("fd"), "3");
 }
 
 #[test]
