@@ -485,18 +485,21 @@ impl Daemon {
     /// The first time the boot target becomes active: how long it took, as
     /// the kernel's uptime (what a boot benchmark compares) and from this
     /// manager's start.
+    /// In a container the kernel's uptime is the host's: left out.
     fn startup_finished(&mut self) {
         self.target_reached = true;
         let uptime = vigil_platform::boottime_now();
-        let own = self.now().saturating_sub(self.started_at);
+        let uptime = match self.opts.container {
+            true => String::new(),
+            false => format!("uptime {:.3} s, ", uptime.as_secs_f64()),
+        };
+        let own = self.now().saturating_sub(self.started_at).as_secs_f64();
         let target = self.opts.target.clone();
         self.say(
             Level::Info,
             None,
             &format!(
-                "startup finished: {target} reached (uptime {:.3} s, {:.3} s after the manager started)",
-                uptime.as_secs_f64(),
-                own.as_secs_f64()
+                "startup finished: {target} reached ({uptime}{own:.3} s after the manager started)"
             ),
         );
     }

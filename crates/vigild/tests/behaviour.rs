@@ -3426,6 +3426,16 @@ fn a_container_with_a_main_unit_and_no_default_target_gets_no_emergency_shell() 
     );
 }
 
+/// The kernel's uptime is the host's in a container: the start-up line leaves
+/// it out there, and gives only the manager's own time.
+#[test]
+fn a_containers_startup_line_has_no_host_uptime() {
+    let mut m = Manager::start_with(&[("default.target", "[Unit]\n")], &["--container"]);
+    let line = m.expect_stderr("startup finished: default.target reached (");
+    assert!(!line.contains("uptime"), "{line}");
+    assert!(line.contains("s after the manager started)"), "{line}");
+}
+
 #[test]
 fn vigil_shutdown_during_the_stop_keeps_the_main_units_exit_code() {
     if !require_root("vigil_shutdown_during_the_stop_keeps_the_main_units_exit_code") {
