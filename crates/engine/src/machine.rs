@@ -744,10 +744,12 @@ impl Machine {
                 continue;
             };
             let message = self.slots[u].load_error.clone().unwrap_or_default();
-            self.log(Level::Error, u, format!("load error: {message}"));
             if self.slots[u].phase.is_dead() {
+                // The state change (`-> failed (load error: ...)`) says it.
                 self.slots[u].reason = Some(Reason::LoadError(message));
                 self.set_phase(u, Phase::Dead { failed: true });
+            } else {
+                self.log(Level::Error, u, format!("load error: {message}"));
             }
         }
         for name in removed {

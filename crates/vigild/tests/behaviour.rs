@@ -2295,6 +2295,13 @@ fn a_unit_files_load_errors_come_in_line_order_and_its_state_names_the_first() {
         })
         .collect();
     assert_eq!(reported, ["6", "8", "9"], "{:#?}", m.seen);
+    // Each said once where it is, then the state change: not restated between.
+    let restated = m
+        .seen
+        .iter()
+        .filter(|l| l.contains(": load error: "))
+        .count();
+    assert_eq!(restated, 0, "{:#?}", m.seen);
     let st = m.status_json("broken");
     let reason = st["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("broken.service:6: Type=simpel"), "{st}");
