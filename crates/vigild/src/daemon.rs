@@ -1049,13 +1049,18 @@ impl Daemon {
                     }
                 }
                 "lost" => self.on_init_lost(arg.parse().unwrap_or(1)),
-                "refused" => self.say(
-                    Level::Warning,
-                    None,
-                    &format!(
-                        "vigil-init's fd store is full: it refused {arg} more descriptors; the log pipes and sockets of units started since are not kept across a crash of the manager"
-                    ),
-                ),
+                "refused" => {
+                    self.say(
+                        Level::Warning,
+                        None,
+                        &format!(
+                            "vigil-init's fd store is full: it refused {arg} more descriptors; the log pipes and sockets of units started since are not kept across a crash of the manager"
+                        ),
+                    );
+                    // The state may have been among them: written again, the
+                    // old one out first.
+                    (self.handover.store_full, self.handover.dirty) = (true, true);
+                }
                 "emergency-over" => self.on_emergency_over(),
                 // vigil-init's SIGTERM said in words: a signal may have merged
                 // with another sender's, which is ignored.

@@ -167,6 +167,9 @@ pub(crate) struct Handover {
     /// Exit statuses from vigil-init applied since the last `ack`: it keeps
     /// them for the next manager until a saved state has them.
     to_ack: u64,
+    /// vigil-init's fd store refused descriptors: it is full, and a new state
+    /// goes in only where the old one came out first.
+    pub store_full: bool,
 }
 
 impl Handover {
@@ -520,17 +523,22 @@ impl Daemon {
             }
         };
         let Some(chan) = &self.init else { return };
-        // The old state goes first: in a full store (a low descriptor limit,
-        // thousands of log pipes and sockets) the new one takes its place, where
-        // it would be refused while the old one was removed anyway. Between the
-        // two sends there is none: a crash right then, or a send that fails
-        // (written again at the next turn of the loop), loses it.
-        if self.handover.generation > 0 {
-            let old = format!("{STATE_PREFIX}{}", self.handover.generation);
+        // The new state goes in before the old one comes out: a crash between
+        // the two leaves both, and the next manager takes the newer. Removed
+        // first, a crash between left none, and the next manager started every
+        // service again. Only a full store (a low descriptor limit, thousands of
+        // log pipes and sockets), which refused a state, gets the old order,
+        // and that window.
+        let old = format!("{STATE_PREFIX}{}", self.handover.generation);
+        let had_old = self.handover.generation > 0;
+        if had_old && self.handover.store_full {
             send_to_init(chan, &format!("fdstore-remove {old}"), &[]);
         }
         let name = format!("{STATE_PREFIX}{}", state.generation);
         if send_to_init(chan, &format!("fdstore {name}"), &[fd.as_fd()]) {
+            if had_old && !self.handover.store_full {
+                send_to_init(chan, &format!("fdstore-remove {old}"), &[]);
+            }
             self.handover.generation = state.generation;
             // The state has what those statuses did: vigil-init may forget them.
             let n = std::mem::take(&mut self.handover.to_ack);

@@ -510,6 +510,61 @@ fn a_greeting_cut_short_starts_nothing() {
     assert!(status.success(), "{status:?}");
 }
 
+/// A crash between the two halves of a state's replacement must leave a state:
+/// the new generation goes into vigil-init's store before the old one comes out
+/// (removed first, a crash between left none, and the next manager started every
+/// service a second time). A stand-in for vigil-init records what it is sent.
+#[test]
+fn a_new_state_is_stored_before_the_old_one_is_removed() {
+    let (dir, fake) = stand_in_init(
+        "handover-order",
+        "ours.send(b'fds 0')\n\
+         ours.send(b'ready')\n\
+         if os.fork() == 0:\n\
+         \x20   theirs.close()\n\
+         \x20   out = open(sys.argv[0] + '.sent', 'w')\n\
+         \x20   while True:\n\
+         \x20       msg, fds, _, _ = socket.recv_fds(ours, 4096, 16)\n\
+         \x20       if not msg and not fds:\n\
+         \x20           os._exit(0)\n\
+         \x20       out.write(msg.decode() + '\\n')\n\
+         \x20       out.flush()\n\
+         \x20       for fd in fds:\n\
+         \x20           os.close(fd)\n\
+         ours.close()\n",
+    );
+    let py = harness::python();
+    let m = Manager::start_wrapped(
+        &[
+            ("default.target", "[Unit]\nWants=svc.service\n"),
+            ("svc.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ],
+        &[&py, fake.to_str().unwrap()],
+    );
+    m.wait_state("svc.service", "running");
+    m.vigil_ok(&["restart", "svc.service"]);
+    m.wait_state("svc.service", "running");
+    let sent = dir.path().join("init.py.sent");
+    let removed = |l: &str| l.strip_prefix("fdstore-remove state:")?.parse::<u64>().ok();
+    wait_until("two states replaced", || {
+        lines(&sent).iter().filter_map(|l| removed(l)).count() >= 2
+    });
+    let sent = lines(&sent);
+    for (i, line) in sent.iter().enumerate() {
+        let Some(old) = removed(line) else { continue };
+        let newer = sent[..i].iter().any(|l| {
+            l.strip_prefix("fdstore state:")
+                .and_then(|g| g.parse::<u64>().ok())
+                .is_some_and(|g| g > old)
+        });
+        assert!(
+            newer,
+            "state:{old} removed before a newer one was stored: {sent:#?}"
+        );
+    }
+    assert!(m.shutdown().success());
+}
+
 #[test]
 fn a_vigil_init_that_stops_reading_costs_one_wait_not_one_per_message() {
     // A stand-in for vigil-init greets, then never reads again; a child of
