@@ -42,8 +42,8 @@ pub use pipe::{
     write_nonblocking,
 };
 pub use process::{
-    ExitStatus, geteuid, getgid, getpgid, getpid, getppid, getuid, kill, kill_group, pidfd_open,
-    pidfd_send_signal, raise_nofile_limit, reap_any, set_child_subreaper,
+    ExitStatus, geteuid, getgid, getpgid, getpid, getppid, getuid, kill, kill_group, peek_any,
+    pidfd_open, pidfd_send_signal, raise_nofile_limit, reap_any, set_child_subreaper,
 };
 pub use signal::{SigInfo, SignalFd, ignore_signal, signal_from_name, signal_name};
 pub use socket::{

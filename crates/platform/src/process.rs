@@ -102,6 +102,47 @@ pub fn reap_any() -> io::Result<Option<(u32, ExitStatus)>> {
     wait(None, WaitOptions::NOHANG)
 }
 
+/// The first exited child and how it ended, left unreaped (`WNOWAIT`): asked
+/// again, the same child comes back until it is reaped. Lets the manager
+/// record an exit before the zombie goes: should it die first, the child goes
+/// to vigil-init with its status still in it.
+pub fn peek_any() -> io::Result<Option<(u32, ExitStatus)>> {
+    peek_child(libc::P_ALL, 0)
+}
+
+/// How `pid` ended if it has, left unreaped, as [`peek_any`].
+pub fn peek(pid: u32) -> io::Result<Option<ExitStatus>> {
+    Ok(peek_child(libc::P_PID, pid)?.map(|(_, end)| end))
+}
+
+fn peek_child(idtype: libc::idtype_t, id: u32) -> io::Result<Option<(u32, ExitStatus)>> {
+    loop {
+        // SAFETY: all-zero is a valid siginfo_t (waitid leaves si_pid 0 when no
+        // child has exited yet), which the kernel fills.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let options = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+        // SAFETY: waitid(idtype, id, &info, options) writes only `info`.
+        if unsafe { libc::waitid(idtype, id, &mut info, options) } != 0 {
+            let err = io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::ECHILD) => return Ok(None),
+                _ => return Err(err),
+            }
+        }
+        // SAFETY: waitid filled a SIGCHLD siginfo (or left it zeroed).
+        let (pid, code, status) = unsafe { (info.si_pid(), info.si_code, info.si_status()) };
+        let Ok(pid @ 1..) = u32::try_from(pid) else {
+            return Ok(None);
+        };
+        let end = match code {
+            libc::CLD_EXITED => ExitStatus::Exited(status),
+            _ => ExitStatus::Signaled(status),
+        };
+        return Ok(Some((pid, end)));
+    }
+}
+
 /// Reaps `pid` if it has exited, without blocking.
 pub fn reap(pid: u32) -> io::Result<Option<ExitStatus>> {
     Ok(wait(Some(pid_of(pid)?), WaitOptions::NOHANG)?.map(|(_, st)| st))

@@ -455,9 +455,12 @@ impl Daemon {
             return;
         };
         unwatch(&self.epoll, &fd);
-        let status = match vigil_platform::process::reap(pid) {
-            Ok(Some(status)) => Some(engine_status(status)),
-            _ => exit_status_from_proc(pid),
+        // A child of ours (a daemon re-parented to the subreaper) is reaped
+        // once the state has its end, as in `reap`.
+        let peeked = vigil_platform::process::peek(pid).ok().flatten();
+        let status = match peeked {
+            Some(status) => Some(engine_status(status)),
+            None => exit_status_from_proc(pid),
         };
         let status = status.unwrap_or_else(|| {
             let unit = self.engine.unit_of_pid(pid).unwrap_or("").to_string();
@@ -472,6 +475,11 @@ impl Daemon {
         });
         let now = self.now();
         let _ = self.engine.handle(now, Event::Exited { pid, status });
+        if peeked.is_some() {
+            self.process_actions();
+            self.save_state(Vec::new());
+            let _ = vigil_platform::process::reap(pid);
+        }
     }
 
     /// When a unit is down (inactive, failed, or about to restart), whatever its
@@ -651,26 +659,69 @@ impl Daemon {
     }
 
     /// Reaps every child that has exited (SIGCHLD coalesces, so loop until none).
+    /// A process of a unit is reaped only once a saved state has its end: should
+    /// the manager die before, its zombie goes to vigil-init, which hands the
+    /// status to the next manager. (Reaped first, the status died with the
+    /// manager, and the next one took it for 0: a crashed service was not
+    /// restarted, a failed ExecStartPre= passed.) Other orphans are reaped at once.
     pub(crate) fn reap(&mut self) {
         loop {
-            let (pid, status) = match vigil_platform::reap_any() {
-                Ok(Some(got)) => got,
-                Ok(None) => break,
-                Err(e) => {
-                    self.say(Level::Error, None, &format!("waitid: {e}"));
-                    break;
+            let mut ended = Vec::new();
+            loop {
+                match vigil_platform::peek_any() {
+                    Ok(Some(first)) if self.tracks(first.0) => {
+                        ended.push(first);
+                        break;
+                    }
+                    Ok(Some((pid, _))) => {
+                        let _ = vigil_platform::process::reap(pid);
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.say(Level::Error, None, &format!("waitid: {e}"));
+                        break;
+                    }
                 }
-            };
-            let status = engine_status(status);
-            if let Some(fd) = self.procs.watched.remove(&pid) {
-                unwatch(&self.epoll, &fd);
             }
-            self.procs.children.remove(&pid);
-            let now = self.now();
-            let _ = self.engine.handle(now, Event::Exited { pid, status });
-            self.process_actions();
+            let Some(&(first, _)) = ended.first() else {
+                break;
+            };
+            // The first stays first in the kernel's list until it is reaped: the
+            // others that ended too are asked one by one.
+            for &pid in self.procs.children.iter().filter(|&&p| p != first) {
+                if let Ok(Some(status)) = vigil_platform::process::peek(pid) {
+                    ended.push((pid, status));
+                }
+            }
+            for &(pid, status) in &ended {
+                if let Some(fd) = self.procs.watched.remove(&pid) {
+                    unwatch(&self.epoll, &fd);
+                }
+                self.procs.children.remove(&pid);
+                let now = self.now();
+                let status = engine_status(status);
+                let _ = self.engine.handle(now, Event::Exited { pid, status });
+                self.process_actions();
+            }
+            self.save_state(Vec::new());
+            for &(pid, _) in &ended {
+                let _ = vigil_platform::process::reap(pid);
+            }
+            // Should the first not be reaped after all, it would be found first
+            // for ever: the next SIGCHLD tries again.
+            if vigil_platform::process::peek(first).is_ok_and(|st| st.is_some()) {
+                break;
+            }
         }
         self.check_pidless();
+    }
+
+    /// Whether `pid` is a process of a unit: its end must reach the next
+    /// manager should this one die before it is saved.
+    fn tracks(&self, pid: u32) -> bool {
+        self.procs.children.contains(&pid)
+            || self.procs.watched.contains_key(&pid)
+            || self.engine.unit_of_pid(pid).is_some()
     }
 
     pub(crate) fn on_log_pipe(&mut self, idx: u64) {

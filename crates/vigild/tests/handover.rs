@@ -171,6 +171,21 @@ fn service_exiting_3_under_init(tag: &str) -> (TempDir, std::path::PathBuf, Mana
     (out, go, m)
 }
 
+/// The next manager restarted svc.service once, with the status 3 vigil-init
+/// reaped for it.
+fn restarted_with_status_3(m: &Manager, d: &Path) {
+    wait_until("a restart by the next manager", || {
+        lines(&d.join("svc.starts")).len() == 2
+    });
+    m.wait_state("svc.service", "running");
+    let status = m.status_json("svc.service");
+    assert_eq!(status["restarts"], 1, "{status}");
+    assert!(
+        status["last_exit"].as_str().unwrap_or("").contains('3'),
+        "the status vigil-init reaped is shown: {status}"
+    );
+}
+
 #[test]
 fn a_service_that_ends_while_no_manager_runs_is_restarted_with_its_status() {
     if !require_root("a_service_that_ends_while_no_manager_runs_is_restarted_with_its_status") {
@@ -186,21 +201,55 @@ fn a_service_that_ends_while_no_manager_runs_is_restarted_with_its_status() {
         // The service exits; its parent is stopped, so it stays a zombie.
         wait_until("the service to exit", || !go.exists());
     });
-    wait_until("a restart by the next manager", || {
-        lines(&d.join("svc.starts")).len() == 2
-    });
-    m.wait_state("svc.service", "running");
-    let status = m.status_json("svc.service");
-    assert_eq!(status["restarts"], 1, "{status}");
-    assert!(
-        status["last_exit"].as_str().unwrap_or("").contains('3'),
-        "the exit status init reaped is shown: {status}"
-    );
+    restarted_with_status_3(&m, d);
     assert_ne!(m.main_pid("svc.service"), first);
     assert_eq!(
         m.main_pid("svc.service").to_string(),
         lines(&d.join("svc.starts"))[1]
     );
+}
+
+/// vigild reaps its own children: killed after reaping one and before a saved
+/// state had its end, the status died with it, and the next manager took it for
+/// 0 (a crashed Restart=on-failure service stayed down). strace kills vigild as
+/// it makes its first sendmsg(2) after the service exited (a log pipe's removal,
+/// or the state): the zombie must still be there for vigil-init to reap.
+#[test]
+fn a_manager_killed_right_after_a_service_exits_loses_not_its_status() {
+    if !require_root("a_manager_killed_right_after_a_service_exits_loses_not_its_status") {
+        return;
+    }
+    let strace = Command::new("strace").arg("-V").output();
+    if !strace.is_ok_and(|o| o.status.success()) {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI=true but no strace (scripts/install-test-deps installs it)"
+        );
+        println!("skipped: no strace");
+        return;
+    }
+    let (out, go, m) = service_exiting_3_under_init("handover-reaped");
+    let d = out.path();
+    m.wait_state("svc.service", "running");
+    let vigild = m.vigild_pid().expect("vigild runs");
+    let traced = d.join("strace.out");
+    let mut strace = Command::new("strace")
+        .args(["-p", &vigild.to_string(), "-e", "trace=sendmsg"])
+        .args(["-e", "inject=sendmsg:signal=SIGKILL:when=1", "-o"])
+        .arg(&traced)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("strace attached", || {
+        fs::read_to_string(format!("/proc/{vigild}/status")).is_ok_and(|s| {
+            s.lines()
+                .any(|l| l.starts_with("TracerPid:") && !l.ends_with("\t0"))
+        })
+    });
+    fs::write(&go, "").unwrap();
+    let _ = strace.wait();
+    restarted_with_status_3(&m, d);
 }
 
 /// After one crash the services are vigil-init's children: it reaps them and
