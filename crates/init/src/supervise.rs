@@ -258,13 +258,22 @@ impl<'a> Supervisor<'a> {
         self.channel.receive(&mut self.requests, usize::MAX);
         self.channel.disconnect();
         let code = status_code(status);
-        if self.requests.action.is_some() {
-            say!(
-                log::INFO,
-                "the manager exited ({code}) after a shutdown request"
-            );
-            self.done = Some(code);
-            return;
+        // Killed during the shutdown (a crash, the OOM killer), the manager is
+        // started again, told to stop again: the next one goes on with the
+        // ordered stop from the state it finds, instead of the final sequence's
+        // SIGTERM to everything at once.
+        let killed = status & 0x7f != 0 && self.failures < MAX_FAILURES;
+        match self.requests.action {
+            Some(action) if killed => self.channel.stop = Some(action),
+            Some(_) => {
+                say!(
+                    log::INFO,
+                    "the manager exited ({code}) after a shutdown request"
+                );
+                self.done = Some(code);
+                return;
+            }
+            None => {}
         }
         match status & 0x7f {
             0 => shout!("the manager exited with status {code}"),

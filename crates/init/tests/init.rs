@@ -517,16 +517,53 @@ fn container_exits_with_the_code_the_manager_gave() {
     assert_eq!(status.code(), Some(7), "log:\n{log}");
 }
 
+/// A manager killed by a signal each time it starts: after the backoff, the
+/// container exits with 128+N, as a shell reports it.
 #[test]
 fn container_exit_code_is_128_plus_the_signal_that_killed_the_manager() {
     if !privileged("container_exit_code_is_128_plus_the_signal_that_killed_the_manager") {
         return;
     }
-    let (status, log) = container_with_fake_manager(
-        "exit137",
-        "s.send(b'shutdown poweroff')\nos.kill(os.getpid(), 9)",
+    let dir = TestDir::new("exit137");
+    let manager = fake_manager(
+        &dir,
+        "open('@DIR@/starts', 'a').write('x\\n')\nos.kill(os.getpid(), 9)",
     );
-    assert_eq!(status.code(), Some(128 + 9), "log:\n{log}");
+    let mut init = in_namespace(
+        &dir,
+        &["--container", "--manager", manager.to_str().unwrap()],
+    );
+    let status = exit_within(&mut init, Duration::from_secs(60), &dir);
+    assert_eq!(
+        status.code(),
+        Some(128 + 9),
+        "log:\n{}",
+        dir.read("init.log")
+    );
+    assert_eq!(dir.read("starts").lines().count(), 11);
+}
+
+/// Killed during the shutdown it asked for, the manager is started again and
+/// told to stop again (`stop ACTION`), so that the next one finishes the ordered
+/// stop; its exit then ends the container.
+#[test]
+fn a_manager_killed_during_a_shutdown_is_started_again_and_told_to_stop() {
+    if !privileged("a_manager_killed_during_a_shutdown_is_started_again_and_told_to_stop") {
+        return;
+    }
+    let (status, log) = container_with_fake_manager(
+        "killed-in-shutdown",
+        "import os.path\n\
+         if not os.path.exists('@DIR@/first'):\n\
+         \x20   open('@DIR@/first', 'w').close()\n\
+         \x20   s.send(b'shutdown poweroff')\n\
+         \x20   os.kill(os.getpid(), 9)\n\
+         while chan.recv(s)[0] != 'stop poweroff':\n\
+         \x20   pass\n\
+         os._exit(5)",
+    );
+    assert_eq!(status.code(), Some(5), "log:\n{log}");
+    assert!(log.contains("the manager was killed by signal 9"), "{log}");
 }
 
 /// A container over a manager that notes each signal it gets (of SIGTERM and

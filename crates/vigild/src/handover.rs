@@ -83,9 +83,9 @@ pub(crate) struct State {
     exit_code: u8,
     #[serde(default)]
     target_reached: bool,
-    /// A container had its one emergency shell. (What decides the end of a
-    /// shutdown is not kept: once one was asked for, vigil-init starts no
-    /// next manager.)
+    /// A container had its one emergency shell. (What began a shutdown is not
+    /// kept: a manager killed during one is started again by vigil-init,
+    /// which tells it to stop again.)
     #[serde(default)]
     emergency_spent: bool,
     /// Set by `vigil reexec`: the processes are still this process's

@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::Command;
 
-use harness::{Manager, TempDir, require_root, wait_until};
+use harness::{Manager, TempDir, require_root, send_signal, wait_until};
 
 /// Kills vigild with SIGKILL and waits until the next one answers.
 fn kill_manager(m: &Manager) {
@@ -250,6 +250,46 @@ fn a_manager_killed_right_after_a_service_exits_loses_not_its_status() {
     fs::write(&go, "").unwrap();
     let _ = strace.wait();
     restarted_with_status_3(&m, d);
+}
+
+/// A manager killed in the middle of a shutdown: the next one finishes the
+/// ordered stop from the saved state (told by vigil-init to stop again), where
+/// vigil-init's final sequence sent SIGTERM to everything at once and SIGKILL
+/// 5 s later: db, which app needs, got its SIGTERM while app's ExecStop= ran.
+#[test]
+fn a_manager_killed_during_a_shutdown_is_followed_by_one_that_finishes_it() {
+    if !require_root("a_manager_killed_during_a_shutdown_is_followed_by_one_that_finishes_it") {
+        return;
+    }
+    let out = TempDir::new("handover-shutdown");
+    let log = out.path().join("log");
+    let l = log.display();
+    let db = format!(
+        "[Service]\nExecStart=/bin/sh -c 'trap \"echo db-term >> {l}; exit 0\" TERM; \
+         while :; do sleep 0.05; done'\n"
+    );
+    let app = format!(
+        "[Unit]\nRequires=db.service\nAfter=db.service\n[Service]\nExecStart=/bin/sleep 1000\n\
+         ExecStop=/bin/sh -c 'echo stop-begin >> {l}; sleep 1; echo stop-end >> {l}'\n"
+    );
+    let mut m = Manager::start_under_init(
+        &[
+            ("default.target", "[Unit]\nWants=app.service\n"),
+            ("db.service", &db),
+            ("app.service", &app),
+        ],
+        &[],
+    );
+    m.wait_state("app.service", "running");
+    let vigild = m.vigild_pid().expect("vigild runs");
+    m.vigil_ok(&["shutdown"]);
+    wait_until("app's ExecStop", || {
+        lines(&log).contains(&"stop-begin".to_string())
+    });
+    send_signal(vigild, "KILL");
+    let status = m.wait_exit();
+    assert_eq!(status.code(), Some(0), "{}", m.drain_stderr().join("\n"));
+    assert_eq!(lines(&log), ["stop-begin", "stop-end", "db-term"]);
 }
 
 /// After one crash the services are vigil-init's children: it reaps them and
