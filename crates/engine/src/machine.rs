@@ -691,12 +691,7 @@ impl Machine {
                 self.pids.insert(p, (i, Role::Test));
             }
         }
-        let defs: Vec<Option<&Unit>> = self
-            .slots
-            .iter()
-            .map(|s| (!s.removed).then_some(&*s.def))
-            .collect();
-        self.graph = graph::build(&defs);
+        self.build_graph();
         self.unneeded_watch = self
             .slots
             .iter()
@@ -841,6 +836,34 @@ impl Machine {
         let &u = self.index.get(name)?;
         let s = self.slots.get(u).filter(|s| !s.gone)?;
         Some(s.def.clone())
+    }
+
+    /// The ordering and requirement graph of the loaded units (a removed one
+    /// has no edges).
+    fn build_graph(&mut self) {
+        let defs: Vec<Option<&Unit>> = self
+            .slots
+            .iter()
+            .map(|s| (!s.removed).then_some(&*s.def))
+            .collect();
+        self.graph = graph::build(&defs);
+    }
+
+    /// Slots for units no file defines any more, marked removed: what a
+    /// predecessor ran of them is stopped (see `restore`).
+    pub(crate) fn add_removed(&mut self, names: &[String]) {
+        if names.is_empty() {
+            return;
+        }
+        for name in names {
+            let unit = Unit::new(name.clone(), kind_of(name), Format::Builtin);
+            let mut slot = Slot::new(unit, self.now);
+            slot.removed = true;
+            self.index.insert(name.clone(), self.slots.len());
+            self.slots.push(slot);
+            self.queued.push(false);
+        }
+        self.build_graph();
     }
 
     pub(crate) fn run_definition(&self, name: &str) -> Option<Arc<Unit>> {

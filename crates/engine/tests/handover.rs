@@ -113,9 +113,12 @@ fn untouched_units_are_not_saved_and_removed_ones_are_named() {
     let notes = next.restore(h.now, saved);
     assert_eq!(notes.len(), 1);
     assert!(
-        notes[0].contains("c.service") && notes[0].contains("left running"),
+        notes[0].contains("c.service") && notes[0].contains("stopping it"),
         "{notes:?}"
     );
+    // Its process is stopped, with the defaults its gone file no longer overrides.
+    let c = next.unit("c.service").map(|u| u.state);
+    assert_eq!(c, Some(State::Stopping));
 }
 
 #[test]

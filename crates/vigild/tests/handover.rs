@@ -292,6 +292,50 @@ fn a_manager_killed_during_a_shutdown_is_followed_by_one_that_finishes_it() {
     assert_eq!(lines(&log), ["stop-begin", "stop-end", "db-term"]);
 }
 
+/// A unit whose file is removed while no manager runs: the next manager stops
+/// what it runs (as a reload does), rather than leave it running untracked,
+/// unstoppable, and started a second time once the file is back.
+#[test]
+fn a_unit_whose_file_went_while_no_manager_ran_is_stopped_not_forgotten() {
+    if !require_root("a_unit_whose_file_went_while_no_manager_ran_is_stopped_not_forgotten") {
+        return;
+    }
+    let out = TempDir::new("handover-gone");
+    let d = out.path();
+    let gone = format!(
+        "[Service]\nExecStart=/bin/sh -c 'echo $$$$ >> {d}/gone.starts; \
+         trap \"echo $$$$ >> {d}/gone.stops; exit 0\" TERM; while :; do sleep 0.05; done'\n",
+        d = d.display()
+    );
+    let mut m = Manager::start_under_init(
+        &[
+            (
+                "default.target",
+                "[Unit]\nWants=keep.service gone.service\n",
+            ),
+            ("keep.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+            ("gone.service", &gone),
+        ],
+        &[],
+    );
+    m.wait_state("gone.service", "running");
+    let file = m.config.join("gone.service");
+    m.kill_vigild(|| fs::remove_file(&file).unwrap());
+    m.expect_stderr("gone.service: gone from the configuration; stopping it");
+    wait_until("its process to be stopped", || {
+        lines(&d.join("gone.stops")) == lines(&d.join("gone.starts"))
+    });
+    m.wait_state("keep.service", "running");
+    // Back with its file: one instance, the new one.
+    fs::write(&file, &gone).unwrap();
+    m.vigil_ok(&["daemon-reload"]);
+    m.vigil_ok(&["start", "gone.service"]);
+    m.wait_state("gone.service", "running");
+    let starts = lines(&d.join("gone.starts"));
+    assert_eq!(starts.len(), 2, "{starts:?}");
+    assert_eq!(m.main_pid("gone.service").to_string(), starts[1]);
+}
+
 /// After one crash the services are vigil-init's children: it reaps them and
 /// sends their statuses to the manager. One that is hung (stopped) then
 /// killed never applied them: the next one gets them again, as nothing

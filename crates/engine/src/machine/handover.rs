@@ -168,21 +168,23 @@ impl Machine {
             self.shutting_down = true;
         }
         self.shutdown_final |= saved.shutdown_final;
+        // A unit whose file went while no manager ran, with processes: kept as
+        // a reload keeps a removed one, and stopped, with systemd's defaults for
+        // what its file no longer says (SIGTERM, 90 s, then SIGKILL), so that
+        // nothing it ran is left untracked, or started again with its file.
+        let gone: Vec<String> = saved
+            .units
+            .iter()
+            .filter(|su| !self.index.contains_key(&su.name) && !su.pids.is_empty())
+            .map(|su| su.name.clone())
+            .collect();
+        self.add_removed(&gone);
         for su in saved.units {
             let Some(&u) = self.index.get(&su.name) else {
-                let pids: Vec<String> = su.pids.iter().map(|p| p.0.to_string()).collect();
-                notes.push(if pids.is_empty() {
-                    format!(
-                        "{}: gone from the configuration; its state is dropped",
-                        su.name
-                    )
-                } else {
-                    format!(
-                        "{}: gone from the configuration; its processes ({}) are left running",
-                        su.name,
-                        pids.join(", ")
-                    )
-                });
+                notes.push(format!(
+                    "{}: gone from the configuration; its state is dropped",
+                    su.name
+                ));
                 continue;
             };
             for &(pid, role) in &su.pids {
@@ -231,6 +233,13 @@ impl Machine {
             if let Some(role) = su.spawning {
                 self.spawn(u, role);
             }
+        }
+        for name in gone {
+            let Some(&u) = self.index.get(&name) else {
+                continue;
+            };
+            notes.push(format!("{name}: gone from the configuration; stopping it"));
+            self.stop_unit(u, StopCause::Removed, false);
         }
         for u in 0..self.slots.len() {
             self.push(u);
