@@ -196,8 +196,16 @@ pub enum SpawnError {
     GroupNeedsRoot { group: String },
     #[error("no home directory known for WorkingDirectory=~")]
     NoHomeDirectory,
-    #[error("{what} contains a NUL byte: {value:?}")]
-    NulByte { what: &'static str, value: String },
+    /// Only the variable's name is said, never its value: a value may be a secret,
+    /// and `EnvironmentFile=/proc/1/environ` (NUL-separated) makes the whole
+    /// environment one value, passwords included.
+    #[error("environment variable {name} has a NUL byte in its value")]
+    NulInVariable { name: String },
+    /// By position, not content: `$VAR` may have put a variable's value there.
+    #[error("argument {index} has a NUL byte")]
+    NulInArgument { index: usize },
+    #[error("{what} has a NUL byte")]
+    NulByte { what: &'static str },
     #[error("cannot open {path} for {stream}: {source}")]
     OpenStdio {
         stream: &'static str,
@@ -228,7 +236,9 @@ impl SpawnError {
             SpawnError::Directory { .. } => "directories",
             SpawnError::InputData { .. } | SpawnError::NonBlocking { .. } => "stdio",
             SpawnError::NoHomeDirectory => "chdir",
-            SpawnError::NulByte { .. } => "prepare",
+            SpawnError::NulInVariable { .. }
+            | SpawnError::NulInArgument { .. }
+            | SpawnError::NulByte { .. } => "prepare",
             SpawnError::OpenStdio { .. } | SpawnError::Stdio { .. } => "stdio",
             SpawnError::Fork { .. } => "fork",
         }
@@ -252,7 +262,9 @@ impl SpawnError {
             SpawnError::UserNeedsRoot { .. } | SpawnError::GroupNeedsRoot { .. } => {
                 libc_errno::EPERM
             }
-            SpawnError::NulByte { .. } => libc_errno::EINVAL,
+            SpawnError::NulInVariable { .. }
+            | SpawnError::NulInArgument { .. }
+            | SpawnError::NulByte { .. } => libc_errno::EINVAL,
         }
     }
 }
@@ -565,11 +577,9 @@ fn nofile_hard_limit() -> Option<u64> {
     *HARD.get_or_init(|| vigil_platform::process::get_rlimit(RlimitResource::Nofile).1)
 }
 
-fn c_string(what: &'static str, bytes: &[u8]) -> Result<CString, SpawnError> {
-    CString::new(bytes).map_err(|_| SpawnError::NulByte {
-        what,
-        value: String::from_utf8_lossy(bytes).into_owned(),
-    })
+/// `bytes` as a C string, or `nul()` when they hold a NUL byte.
+fn c_string(bytes: &[u8], nul: impl FnOnce() -> SpawnError) -> Result<CString, SpawnError> {
+    CString::new(bytes).map_err(|_| nul())
 }
 
 /// The child's descriptor for one stdio stream. A `Stdio::Fd` is moved into the
@@ -728,24 +738,35 @@ pub fn prepare(
     let program = resolve_program(&cmd.program)?;
     let argv = expand_argv(cmd, &environment);
 
-    let c_argv = argv
-        .iter()
-        .map(|a| c_string("argument", a.as_bytes()))
-        .collect::<Result<Vec<_>, _>>()?;
+    // The environment first: its error names the variable, where an argument
+    // expanded from it could only be named by its position.
     let c_env = environment
         .vars()
         .iter()
         .filter(|(k, _)| ctx.pid_variable.as_deref() != Some(k.as_str()))
         .filter(|(k, _)| ctx.listen_fds.is_empty() || k != "LISTEN_PID")
-        .map(|(k, v)| c_string("environment variable", format!("{k}={v}").as_bytes()))
+        .map(|(k, v)| {
+            c_string(format!("{k}={v}").as_bytes(), || {
+                SpawnError::NulInVariable { name: k.clone() }
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let c_argv = argv
+        .iter()
+        .enumerate()
+        .map(|(index, a)| c_string(a.as_bytes(), || SpawnError::NulInArgument { index }))
         .collect::<Result<Vec<_>, _>>()?;
     let mut command = PreparedCommand::new(
-        c_string("program path", program.as_os_str().as_bytes())?,
+        c_string(program.as_os_str().as_bytes(), || SpawnError::NulByte {
+            what: "program path",
+        })?,
         c_argv,
         c_env,
     );
     if let Some(name) = &ctx.pid_variable {
-        command.pid_env(c_string("environment variable", name.as_bytes())?);
+        command.pid_env(c_string(name.as_bytes(), || SpawnError::NulInVariable {
+            name: name.clone(),
+        })?);
     }
 
     // systemd's default working directory: / for the system manager, the user's
@@ -760,7 +781,9 @@ pub fn prepare(
     };
     if let Some((dir, optional)) = cwd {
         command.cwd(
-            c_string("working directory", dir.as_os_str().as_bytes())?,
+            c_string(dir.as_os_str().as_bytes(), || SpawnError::NulByte {
+                what: "working directory",
+            })?,
             optional,
         );
     }
@@ -991,6 +1014,48 @@ mod tests {
             Context::default(),
         )
         .unwrap_err();
-        assert!(matches!(err, SpawnError::NulByte { .. }), "{err:?}");
+        assert!(
+            matches!(&err, SpawnError::NulInVariable { name } if name == "A"),
+            "{err:?}"
+        );
+        assert_eq!((err.stage(), err.errno()), ("prepare", libc_errno::EINVAL));
+    }
+
+    /// The review's leak: `EnvironmentFile=/proc/1/environ` is NUL-separated, so the
+    /// first variable's value is the rest of the environment, and the error printed
+    /// it all, passwords included.
+    #[test]
+    fn environment_file_of_proc_1_environ_names_a_variable_and_shows_no_value() {
+        let dir = std::env::temp_dir().join(format!("vigil-spawn-nul-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let environ = dir.join("environ");
+        std::fs::write(
+            &environ,
+            "DB_URL=postgres://u:hunter2@h/db\0API_TOKEN=s3cr3t\0HOME=/root\0",
+        )
+        .unwrap();
+        let service = Service {
+            environment_files: vec![vigil_units::EnvironmentFile {
+                path: environ,
+                optional: false,
+            }],
+            ..Service::default()
+        };
+        // `$DB_URL` puts the same value into an argument too.
+        let cmd = exec(&["/bin/echo", "${DB_URL}"]);
+        let err = prepare("a.service", &service, &cmd, Context::default()).unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(shown.contains("DB_URL"), "{shown}");
+        for secret in ["hunter2", "s3cr3t", "postgres", "API_TOKEN"] {
+            assert!(!shown.contains(secret), "{secret} shown: {shown}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_argument_with_a_nul_byte_is_named_by_its_position_only() {
+        let cmd = exec(&["/bin/echo", "plain", "pass\0word"]);
+        let err = prepare("a.service", &Service::default(), &cmd, Context::default()).unwrap_err();
+        assert_eq!(err.to_string(), "argument 2 has a NUL byte");
     }
 }
