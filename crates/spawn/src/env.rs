@@ -36,6 +36,18 @@ impl Environment {
     pub fn vars(&self) -> &[(String, String)] {
         &self.vars
     }
+
+    /// `UnsetEnvironment=`: removes the variables `entries` name. A name removes
+    /// the variable whatever its value; `NAME=VALUE` only while it has exactly
+    /// that value.
+    pub fn unset(&mut self, entries: &[String]) {
+        self.vars.retain(|(name, value)| {
+            !entries.iter().any(|entry| match entry.split_once('=') {
+                Some((n, v)) => n == name && v == value,
+                None => entry == name,
+            })
+        });
+    }
 }
 
 /// systemd's rule for a variable name: not empty, ASCII letters, digits and `_`,
@@ -317,6 +329,17 @@ mod tests {
             env.set(k, v);
         }
         assert_eq!(env.vars(), [p("A", "3"), p("B", "2")]);
+    }
+
+    #[test]
+    fn unset_takes_names_and_exact_assignments() {
+        let mut env = Environment::new();
+        for (k, v) in [("A", "1"), ("B", "2"), ("C", "3"), ("D", ""), ("E", "x=y")] {
+            env.set(k, v);
+        }
+        let entries = ["A", "B=other", "C=3", "D=", "E=x=y", "ABSENT"].map(String::from);
+        env.unset(&entries);
+        assert_eq!(env.vars(), [p("B", "2")]);
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! fork/exec.
 //!
 //! [`prepare`] builds the environment (systemd's defaults, `User=` variables,
-//! `Environment=`, `EnvironmentFile=`; never the manager's own environment),
+//! `PassEnvironment=`, `Environment=`, `EnvironmentFile=`, then
+//! `UnsetEnvironment=`; of the manager's own environment only what
+//! `PassEnvironment=` names, from the copy the caller hands in),
 //! expands `$VAR` in the arguments, resolves the program through systemd's
 //! default PATH, resolves `User=`/`Group=`/`SupplementaryGroups=` from
 //! /etc/passwd and /etc/group (and a `DynamicUser=` account, [`dynamic_account`]),
@@ -25,6 +27,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use vigil_platform::errno::codes as libc_errno;
 use vigil_platform::exec::{
@@ -120,6 +123,9 @@ pub struct Context {
     /// Extra variables from the manager, applied before the unit's own
     /// `Environment=` and `EnvironmentFile=` (which may override them).
     pub extra_env: Vec<(String, String)>,
+    /// The manager's own environment, where `PassEnvironment=` takes its values
+    /// from. Shared: the manager reads it once, not at every spawn.
+    pub manager_env: Arc<[(String, String)]>,
     /// Socket activation: the sockets passed as fds 3, 4, ... with their
     /// names, giving `LISTEN_FDS`, `LISTEN_FDNAMES` and `LISTEN_PID`.
     pub listen_fds: Vec<(OwnedFd, String)>,
@@ -153,6 +159,7 @@ impl Default for Context {
             stdout: Stdio::Inherit,
             stderr: Stdio::Inherit,
             extra_env: Vec::new(),
+            manager_env: Arc::default(),
             listen_fds: Vec::new(),
             pid_variable: None,
             privileged: false,
@@ -471,8 +478,9 @@ fn home_directory(identity: &Identity) -> Result<PathBuf, SpawnError> {
 
 /// The environment in systemd's order, later assignments winning: PATH and LANG,
 /// the manager's per-start variables, `User=` variables, `extra_env`,
-/// `Environment=`, then `EnvironmentFile=` files in order (systemd documents that
-/// files override `Environment=`).
+/// `PassEnvironment=`, `Environment=`, then `EnvironmentFile=` files in order
+/// (systemd documents that files override `Environment=`). `UnsetEnvironment=`
+/// comes after everything, in [`prepare`].
 fn build_environment(
     service: &Service,
     ctx: &Context,
@@ -502,7 +510,16 @@ fn build_environment(
     for (name, value) in directories {
         env.set(name, value);
     }
-    for (name, value) in ctx.extra_env.iter().chain(&service.environment) {
+    for (name, value) in &ctx.extra_env {
+        env.set(name, value);
+    }
+    for name in &service.pass_environment {
+        // A name the manager does not have is left out, as systemd does.
+        if let Some((_, value)) = ctx.manager_env.iter().find(|(n, _)| n == name) {
+            env.set(name, value);
+        }
+    }
+    for (name, value) in &service.environment {
         env.set(name, value);
     }
     for file in &service.environment_files {
@@ -735,6 +752,9 @@ pub fn prepare(
         environment.set("LISTEN_FDS", &listen_names.len().to_string());
         environment.set("LISTEN_FDNAMES", &listen_names.join(":"));
     }
+    // The very last step, as in systemd: it may remove what any layer set, the
+    // manager's own variables included, and `$VAR` in the arguments sees the result.
+    environment.unset(&service.unset_environment);
     let program = resolve_program(&cmd.program)?;
     let argv = expand_argv(cmd, &environment);
 
@@ -763,7 +783,11 @@ pub fn prepare(
         c_argv,
         c_env,
     );
-    if let Some(name) = &ctx.pid_variable {
+    if let Some(name) = ctx
+        .pid_variable
+        .as_ref()
+        .filter(|name| !service.unset_environment.contains(name))
+    {
         command.pid_env(c_string(name.as_bytes(), || SpawnError::NulInVariable {
             name: name.clone(),
         })?);
@@ -928,6 +952,16 @@ mod tests {
         assert_eq!(expand_argv(&exec(&["$ZERO", "$ONE"]), &env), ["$ZERO"]);
     }
 
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn borrowed(vars: &[(String, String)]) -> Vec<(&str, &str)> {
+        vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+    }
+
     #[test]
     fn environment_order_and_precedence() {
         let dir = std::env::temp_dir().join(format!("vigil-spawn-env-{}", std::process::id()));
@@ -970,13 +1004,8 @@ mod tests {
             ..Context::default()
         };
         let env = build_environment(&service, &ctx, &Identity::default(), &[]).unwrap();
-        let got: Vec<(&str, &str)> = env
-            .vars()
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
         assert_eq!(
-            got,
+            borrowed(env.vars()),
             [
                 ("PATH", "/custom"),
                 ("LANG", "C.UTF-8"),
@@ -999,6 +1028,46 @@ mod tests {
             "{err:?}"
         );
         assert_eq!(err.errno(), 2);
+    }
+
+    #[test]
+    fn pass_environment_lies_between_the_defaults_and_environment_and_unset_is_last() {
+        let service = Service {
+            pass_environment: ["PASSED", "EXACT", "MISSING", "SHADOWED", "GONE"]
+                .map(String::from)
+                .into(),
+            environment: pairs(&[("SHADOWED", "unit"), ("DROPPED", "x"), ("KEPT", "a")]),
+            unset_environment: ["DROPPED", "KEPT=b", "EXACT=2", "GONE=other", "MAINPID"]
+                .map(String::from)
+                .into(),
+            ..Service::default()
+        };
+        let ctx = Context {
+            main_pid: Some(42),
+            extra_env: pairs(&[("PASSED", "default")]),
+            manager_env: pairs(&[
+                ("PASSED", "1"),
+                ("EXACT", "2"),
+                ("SHADOWED", "manager"),
+                ("GONE", "3"),
+                ("NOT_PASSED", "secret"),
+            ])
+            .into(),
+            ..Context::default()
+        };
+        let cmd = exec(&["/bin/echo", "x${DROPPED}x", "${PASSED}"]);
+        let prepared = prepare("a.service", &service, &cmd, ctx).unwrap();
+        assert_eq!(
+            borrowed(prepared.environment()),
+            [
+                ("PATH", DEFAULT_PATH),
+                ("PASSED", "1"),
+                ("SHADOWED", "unit"),
+                ("GONE", "3"),
+                ("KEPT", "a"),
+            ]
+        );
+        assert_eq!(prepared.argv(), ["/bin/echo", "xx", "1"]);
     }
 
     #[test]

@@ -351,31 +351,50 @@ fn user_without_root_must_be_the_managers_own() {
     assert_eq!(err.stage(), "user");
 }
 
+/// Runs `cmd` with its stdout into a pipe; returns the child's PID and what it
+/// wrote, once it has exited 0.
+fn output_of(service: &Service, cmd: &ExecCommand, ctx: Context) -> (u32, String) {
+    let (r, w) = vigil_platform::pipe_cloexec().unwrap();
+    let ctx = Context {
+        stdout: Stdio::Fd(w),
+        ..ctx
+    };
+    let prepared = prepare("t.service", service, cmd, ctx).unwrap();
+    let child = spawn(&prepared).unwrap();
+    // The pipe's last write end goes with it: reading ends when the child does.
+    drop(prepared);
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut std::fs::File::from(r), &mut out).unwrap();
+    assert_eq!(wait_blocking(child.pid).unwrap(), ExitStatus::Exited(0));
+    (child.pid, out)
+}
+
 #[test]
 fn pid_variable_is_the_childs_own_pid_and_replaces_the_units_value() {
-    let (r, w) = vigil_platform::pipe_cloexec().unwrap();
     let service = Service {
         environment: vec![("WATCHDOG_PID".into(), "1".into())],
         ..Service::default()
     };
     let ctx = Context {
-        stdout: Stdio::Fd(w),
         pid_variable: Some("WATCHDOG_PID".into()),
         ..Context::default()
     };
     // `$$$$` is `$$` once vigil has expanded the line: the PID vigil started.
-    let prepared = prepare(
-        "t.service",
-        &service,
-        &sh("echo \"$$$$ $$WATCHDOG_PID\"; env | grep -c '^WATCHDOG_PID='"),
-        ctx,
-    )
-    .unwrap();
-    let child = spawn(&prepared).unwrap();
-    drop(prepared);
-    let mut out = String::new();
-    std::io::Read::read_to_string(&mut std::fs::File::from(r), &mut out).unwrap();
-    assert_eq!(wait_blocking(child.pid).unwrap(), ExitStatus::Exited(0));
-    let pid = child.pid.to_string();
+    let cmd = sh("echo \"$$$$ $$WATCHDOG_PID\"; env | grep -c '^WATCHDOG_PID='");
+    let (pid, out) = output_of(&service, &cmd, ctx);
     assert_eq!(out, format!("{pid} {pid}\n1\n"));
+}
+
+#[test]
+fn unset_environment_also_removes_a_variable_the_child_writes() {
+    let service = Service {
+        unset_environment: vec!["WATCHDOG_PID".into()],
+        ..Service::default()
+    };
+    let ctx = Context {
+        pid_variable: Some("WATCHDOG_PID".into()),
+        ..Context::default()
+    };
+    let cmd = sh("env | grep -c '^WATCHDOG_PID=' || true");
+    assert_eq!(output_of(&service, &cmd, ctx).1, "0\n");
 }

@@ -666,6 +666,12 @@ pub struct Service {
     /// `Environment=` in order; later assignments of the same name win.
     pub environment: Vec<(String, String)>,
     pub environment_files: Vec<EnvironmentFile>,
+    /// `PassEnvironment=`: names whose values come from the manager's own
+    /// environment, each once, in order.
+    pub pass_environment: Vec<String>,
+    /// `UnsetEnvironment=`: names, or exact `NAME=VALUE` assignments, removed
+    /// from the finished environment; each once, in order.
+    pub unset_environment: Vec<String>,
     pub working_directory: Option<WorkingDir>,
     pub user: Option<String>,
     pub group: Option<String>,
@@ -765,6 +771,8 @@ impl Default for Service {
             timeout_stop: Some(Duration::from_secs(90)),
             environment: Vec::new(),
             environment_files: Vec::new(),
+            pass_environment: Vec::new(),
+            unset_environment: Vec::new(),
             working_directory: None,
             user: None,
             group: None,
@@ -1011,6 +1019,8 @@ impl Unit {
             }
             s.environment.shrink_to_fit();
             s.environment_files.shrink_to_fit();
+            s.pass_environment.shrink_to_fit();
+            s.unset_environment.shrink_to_fit();
             s.limits.shrink_to_fit();
         }
     }

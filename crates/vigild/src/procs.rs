@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
 
 use vigil_engine::{Action, Event, ExitStatus, Level, Role, State};
 use vigil_platform::{ExecStatus, Interest};
@@ -34,9 +35,11 @@ pub(crate) struct Procs {
     /// Counts starts, for INVOCATION_ID.
     pub(crate) invocations: u64,
     /// What every spawn needs from the manager, read once: its PID (for
-    /// INVOCATION_ID) and its LANG.
+    /// INVOCATION_ID), its LANG, and its whole environment (where
+    /// `PassEnvironment=` takes values from; vigild never changes it).
     pub(crate) manager_pid: u32,
     lang: Option<String>,
+    manager_env: Arc<[(String, String)]>,
     /// The `DynamicUser=` account of each unit that has one, from its first
     /// spawn until it is inactive or failed: no two running units share an id.
     pub(crate) dynamic_users: HashMap<String, vigil_spawn::DynamicAccount>,
@@ -47,6 +50,11 @@ impl Procs {
         Procs {
             manager_pid: vigil_platform::getpid(),
             lang: std::env::var("LANG").ok(),
+            // A variable that is not UTF-8 is left out: a unit can only name
+            // UTF-8 variables, and the environment is built from strings.
+            manager_env: std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
             ..Procs::default()
         }
     }
@@ -171,6 +179,7 @@ impl Daemon {
             stdout,
             stderr,
             extra_env,
+            manager_env: Arc::clone(&self.procs.manager_env),
             pid_variable,
             // PermissionsStartOnly=: only ExecStart= drops privileges; `+` keeps
             // the manager's for that one command.

@@ -1,7 +1,8 @@
 //! The execution environment of systemd.exec(5) through a real vigild: the
 //! directories a service asks for (created before ExecStartPre=, owned by its
 //! user, removed or kept when it stops), User= with PermissionsStartOnly=,
-//! DynamicUser=, and failures that name their directive.
+//! DynamicUser=, PassEnvironment= and UnsetEnvironment=, and failures that
+//! name their directive.
 //!
 //! The directory tests use the system's real roots (/run, /var/lib), so they
 //! need root; each uses names with the test's PID and removes them at the end.
@@ -28,6 +29,71 @@ impl Drop for Cleanup {
 fn owner_and_mode(path: &Path) -> (u32, u32, u32) {
     let m = fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     (m.uid(), m.gid(), m.mode() & 0o7777)
+}
+
+/// The value of `name` in the output of `env`, one `NAME=VALUE` a line.
+fn variable(lines: &[String], name: &str) -> Option<String> {
+    lines
+        .iter()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+        .map(str::to_string)
+}
+
+/// A oneshot unit printing its environment, then `END-OF-OUTPUT`.
+fn env_unit(settings: &str) -> String {
+    format!(
+        "[Service]\nType=oneshot\n{settings}\
+         ExecStart=/bin/sh -c '/usr/bin/env; echo END-OF-OUTPUT'\n"
+    )
+}
+
+#[test]
+fn pass_environment_takes_the_managers_values_and_unset_environment_comes_last() {
+    let unit = env_unit(
+        "PassEnvironment=VIGIL_TEST_PASSED VIGIL_TEST_SHADOWED VIGIL_TEST_ABSENT 1BAD\n\
+         Environment=VIGIL_TEST_SHADOWED=unit VIGIL_TEST_DROPPED=x\n\
+         UnsetEnvironment=VIGIL_TEST_DROPPED INVOCATION_ID\n",
+    );
+    let mut m = Manager::start_env(
+        &[
+            ("default.target", "[Unit]\nWants=e.service\n"),
+            ("e.service", &unit),
+        ],
+        &[],
+        &[
+            ("VIGIL_TEST_PASSED", "from the manager"),
+            ("VIGIL_TEST_SHADOWED", "manager"),
+            ("VIGIL_TEST_NOT_NAMED", "secret"),
+        ],
+    );
+    m.wait_log("e.service", "END-OF-OUTPUT");
+    let lines = stdout_lines(&m, "e.service");
+    let get = |name| variable(&lines, name);
+    assert_eq!(
+        get("VIGIL_TEST_PASSED").as_deref(),
+        Some("from the manager")
+    );
+    assert_eq!(get("VIGIL_TEST_SHADOWED").as_deref(), Some("unit"));
+    for absent in [
+        "VIGIL_TEST_DROPPED",
+        "INVOCATION_ID",
+        "VIGIL_TEST_NOT_NAMED",
+        "VIGIL_TEST_ABSENT",
+    ] {
+        assert_eq!(get(absent), None, "{absent}: {lines:?}");
+    }
+    // An invalid name is a warning naming file and line; neither directive is
+    // "not enforced" any more.
+    let warning = m.expect_stderr("PassEnvironment=: invalid variable name \"1BAD\"");
+    assert!(
+        warning.contains("e.service:3") && warning.contains("warning"),
+        "{warning}"
+    );
+    let stderr = m.drain_stderr();
+    assert!(
+        !stderr.iter().any(|l| l.contains("not enforced")),
+        "{stderr:?}"
+    );
 }
 
 fn nobody() -> (u32, u32) {

@@ -431,6 +431,24 @@ pub static DIRECTIVES: &[Directive] = &[
     }),
     d("Service", "Environment", h_environment),
     d("Service", "EnvironmentFile", h_environment_file),
+    d("Service", "PassEnvironment", |b, v| {
+        environment_names(
+            b,
+            v,
+            |s| &mut s.pass_environment,
+            "variable name",
+            is_env_name,
+        )
+    }),
+    d("Service", "UnsetEnvironment", |b, v| {
+        environment_names(
+            b,
+            v,
+            |s| &mut s.unset_environment,
+            "variable name or NAME=VALUE",
+            |w| is_env_name(w) || w.split_once('=').is_some_and(|(k, _)| is_env_name(k)),
+        )
+    }),
     d("Service", "WorkingDirectory", h_working_directory),
     d("Service", "User", |b, v| {
         b.service.user = b.account_name(v)?;
@@ -1500,19 +1518,24 @@ fn is_env_name(n: &str) -> bool {
         && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// The words of an environment directive (systemd's quoting), specifiers resolved.
+fn environment_words(b: &mut Builder<'_>, v: &str) -> Result<Vec<String>, String> {
+    let split = split_words(v).map_err(|e| e.to_string())?;
+    for esc in &split.unknown_escapes {
+        b.warn(format!(
+            "unknown escape sequence {esc} in {}=, kept as written",
+            b.key
+        ));
+    }
+    Ok(split.words.iter().map(|w| b.spec(&w.text)).collect())
+}
+
 fn h_environment(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
     if v.is_empty() {
         b.service.environment.clear();
         return Ok(());
     }
-    let split = split_words(v).map_err(|e| e.to_string())?;
-    for esc in &split.unknown_escapes {
-        b.warn(format!(
-            "unknown escape sequence {esc} in Environment=, kept as written"
-        ));
-    }
-    for w in split.words {
-        let assignment = b.spec(&w.text);
+    for assignment in environment_words(b, v)? {
         match assignment.split_once('=') {
             Some((k, val)) if is_env_name(k) => {
                 b.service.environment.push((k.to_string(), val.to_string()));
@@ -1520,6 +1543,30 @@ fn h_environment(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
             _ => b.warn(format!(
                 "invalid environment assignment {assignment:?} (expected NAME=VALUE), ignoring"
             )),
+        }
+    }
+    Ok(())
+}
+
+/// `PassEnvironment=` and `UnsetEnvironment=`: words added to `list` once each,
+/// in order; a word that is not `valid` is a warning and skipped, as systemd
+/// does; an empty value resets the list.
+fn environment_names(
+    b: &mut Builder<'_>,
+    v: &str,
+    list: fn(&mut Service) -> &mut Vec<String>,
+    expected: &str,
+    valid: fn(&str) -> bool,
+) -> Result<(), String> {
+    if v.is_empty() {
+        list(&mut b.service).clear();
+        return Ok(());
+    }
+    for word in environment_words(b, v)? {
+        if !valid(&word) {
+            b.warn(format!("{}=: invalid {expected} {word:?}, ignoring", b.key));
+        } else if !list(&mut b.service).contains(&word) {
+            list(&mut b.service).push(word);
         }
     }
     Ok(())

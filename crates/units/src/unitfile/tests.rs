@@ -499,6 +499,48 @@ Environment=bad 1X=2"#);
 }
 
 #[test]
+fn pass_environment_takes_names_once_and_warns_about_the_invalid_ones() {
+    let (u, d) = ok(
+        "[Service]\nExecStart=/bin/true\nPassEnvironment=OLD\nPassEnvironment=\n\
+                     PassEnvironment=A 1X \"B\" A\nPassEnvironment=D-E X_%p B\n",
+    );
+    assert!(u.not_enforced.is_empty(), "{:?}", u.not_enforced);
+    let s = u.service.unwrap();
+    assert_eq!(s.pass_environment, ["A", "B", "X_a"]);
+    assert_eq!(
+        warnings(&d),
+        [
+            (
+                5,
+                "PassEnvironment=: invalid variable name \"1X\", ignoring".to_string()
+            ),
+            (
+                6,
+                "PassEnvironment=: invalid variable name \"D-E\", ignoring".to_string()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn unset_environment_takes_names_and_assignments() {
+    let (u, d) = ok(
+        "[Service]\nExecStart=/bin/true\nUnsetEnvironment=OLD\nUnsetEnvironment=\n\
+                     UnsetEnvironment=A B=1 'C=x y' =z 1X=2 D= A\n",
+    );
+    assert!(u.not_enforced.is_empty(), "{:?}", u.not_enforced);
+    let s = u.service.unwrap();
+    assert_eq!(s.unset_environment, ["A", "B=1", "C=x y", "D="]);
+    let expected = |w: &str| {
+        (
+            5,
+            format!("UnsetEnvironment=: invalid variable name or NAME=VALUE {w:?}, ignoring"),
+        )
+    };
+    assert_eq!(warnings(&d), [expected("=z"), expected("1X=2")]);
+}
+
+#[test]
 fn environment_files_and_working_directory() {
     let s = svc("EnvironmentFile=-/etc/default/%p\nEnvironmentFile=/etc/b");
     assert_eq!(
