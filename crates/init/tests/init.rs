@@ -151,8 +151,16 @@ fn privileged(test: &str) -> bool {
 
 /// vigil-init as PID 1 of a new PID namespace.
 fn in_namespace(dir: &TestDir, args: &[&str]) -> Child {
+    in_namespace_with(dir, args, &[])
+}
+
+/// Like `in_namespace`, with `env` added to the environment vigil-init starts
+/// with (what `docker run -e` gives a container's PID 1).
+fn in_namespace_with(dir: &TestDir, args: &[&str], env: &[(&str, &str)]) -> Child {
     let mut unshare = Command::new("unshare");
-    unshare.args(["--pid", "--fork", "--mount-proc", bin()]);
+    unshare
+        .args(["--pid", "--fork", "--mount-proc", bin()])
+        .envs(env.iter().copied());
     logged(dir, unshare.args(args))
 }
 
@@ -1268,11 +1276,27 @@ fn real_units(dir: &TestDir) -> PathBuf {
     units
 }
 
+/// `real_units` with another `app.service`: `[Service]` and then `service`.
+fn real_units_with_app(dir: &TestDir, service: &str) -> PathBuf {
+    let units = real_units(dir);
+    fs::write(units.join("app.service"), format!("[Service]\n{service}")).unwrap();
+    units
+}
+
 /// vigil-init as a container's PID 1 over the real vigild, `app` its main unit.
 fn container_with_vigild(dir: &TestDir, units: &std::path::Path) -> Child {
+    container_with_vigild_env(dir, units, &[])
+}
+
+/// Like `container_with_vigild`, with `env` in the container's environment.
+fn container_with_vigild_env(
+    dir: &TestDir,
+    units: &std::path::Path,
+    env: &[(&str, &str)],
+) -> Child {
     let manager = sibling("vigild");
     let sock = dir.path("control.sock");
-    in_namespace(
+    in_namespace_with(
         dir,
         &[
             "--container",
@@ -1286,6 +1310,7 @@ fn container_with_vigild(dir: &TestDir, units: &std::path::Path) -> Child {
             "--socket",
             sock.to_str().unwrap(),
         ],
+        env,
     )
 }
 
@@ -1311,6 +1336,61 @@ fn container_with_vigild_exits_with_the_main_units_code_after_stopping_the_rest(
         .find("side.service: -> inactive")
         .expect("side is stopped");
     assert!(ended < side_stopped, "{log}");
+}
+
+/// What `docker run -e` gives a container reaches its services: vigil-init
+/// hands its environment to vigild, which in container mode makes it every
+/// service's lowest layer. The image's PATH wins over vigil's default, HOME is
+/// the container's for a service without User=, UnsetEnvironment= still
+/// removes, and NOTIFY_SOCKET (how whatever started the container would hear
+/// from it) stays out. The working directory is `/`, not vigil-init's.
+#[test]
+fn a_containers_environment_reaches_its_services_through_vigil_init_and_vigild() {
+    if !privileged("a_containers_environment_reaches_its_services") {
+        return;
+    }
+    let dir = TestDir::new("real-env");
+    let d = dir.0.to_str().unwrap();
+    let units = real_units_with_app(
+        &dir,
+        &format!(
+            "UnsetEnvironment=VIGIL_TEST_DROPPED\n\
+             ExecStart=/bin/sh -c 'env > {d}/app.env; pwd > {d}/app.pwd'\n"
+        ),
+    );
+    let path = "/opt/app/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    let mut init = container_with_vigild_env(
+        &dir,
+        &units,
+        &[
+            ("VIGIL_TEST_DATABASE_URL", "postgres://u:p@db/app"),
+            ("VIGIL_TEST_DROPPED", "x"),
+            ("PATH", path),
+            ("HOME", "/home/container"),
+            ("NOTIFY_SOCKET", "/outer/notify"),
+        ],
+    );
+    // app, the main unit, writes what it got and exits: the container ends.
+    let status = exit_within(&mut init, Duration::from_secs(20), &dir);
+    let log = dir.read("init.log");
+    assert_eq!(status.code(), Some(0), "{log}");
+    let env = dir.read("app.env");
+    let get = |name: &str| {
+        env.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+            .map(str::to_string)
+    };
+    assert_eq!(
+        get("VIGIL_TEST_DATABASE_URL").as_deref(),
+        Some("postgres://u:p@db/app"),
+        "{env}"
+    );
+    assert_eq!(get("PATH").as_deref(), Some(path), "{env}");
+    assert_eq!(get("HOME").as_deref(), Some("/home/container"), "{env}");
+    assert_eq!(get("VIGIL_TEST_DROPPED"), None, "{env}");
+    assert_eq!(get("NOTIFY_SOCKET"), None, "{env}");
+    assert_eq!(get("VIGIL_INIT_FD"), None, "{env}");
+    assert_eq!(dir.read("app.pwd"), "/\n");
 }
 
 /// vigil-init, not PID 1, over the real vigild with `units`: a subreaper
@@ -1401,16 +1481,14 @@ fn sigquit_to_a_container_with_vigild_reaches_the_main_process() {
         return;
     }
     let dir = TestDir::new("real-sigquit");
-    let units = real_units(&dir);
     let d = dir.0.to_str().unwrap();
-    fs::write(
-        units.join("app.service"),
-        format!(
-            "[Service]\nExecStart=/bin/sh -c 'trap \"echo graceful; exit 3\" QUIT; \
+    let units = real_units_with_app(
+        &dir,
+        &format!(
+            "ExecStart=/bin/sh -c 'trap \"echo graceful; exit 3\" QUIT; \
              touch {d}/app-up; while :; do sleep 0.02; done'\n"
         ),
-    )
-    .unwrap();
+    );
     let mut init = container_with_vigild(&dir, &units);
     wait_until("app to start", Duration::from_secs(20), &dir, || {
         dir.path("app-up").exists()

@@ -2,7 +2,32 @@
 //! later-wins variable list the child receives.
 //!
 //! This module reads no file and never looks at the manager's own environment:
-//! the caller hands in text and values.
+//! the caller hands in text and values. It does know which of a manager's
+//! variables must never reach a service ([`MANAGER_PROTOCOL_VARIABLES`]).
+
+/// Variables through which a manager speaks to the processes it starts
+/// (sd_notify, socket activation, the watchdog, `MAINPID`, `INVOCATION_ID`,
+/// `MANAGERPID`), and those vigil-init and a re-executing vigild hand to
+/// vigild. Found in a manager's own environment they are about the manager
+/// and its own supervisor, not a service: inherited, `NOTIFY_SOCKET` would
+/// have a service notify whatever started the container, `LISTEN_FDS` would
+/// have it take descriptors it does not hold, `VIGIL_INIT_FD` names vigild's
+/// channel to vigil-init (vigil-init drops a stale one too). So a service that
+/// inherits the manager's environment (container mode) never gets these from
+/// it; the manager sets its own where they apply.
+pub const MANAGER_PROTOCOL_VARIABLES: &[&str] = &[
+    "NOTIFY_SOCKET",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+    "LISTEN_FDNAMES",
+    "MAINPID",
+    "INVOCATION_ID",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+    "MANAGERPID",
+    "VIGIL_INIT_FD",
+    "VIGIL_STATE_FD",
+];
 
 /// Variables in first-assignment order; assigning a name again replaces its value
 /// in place (systemd's `strv_env_replace` behaviour).

@@ -4,8 +4,9 @@
 //!
 //! [`prepare`] builds the environment (systemd's defaults, `User=` variables,
 //! `PassEnvironment=`, `Environment=`, `EnvironmentFile=`, then
-//! `UnsetEnvironment=`; of the manager's own environment only what
-//! `PassEnvironment=` names, from the copy the caller hands in),
+//! `UnsetEnvironment=`; of the manager's own environment, from the copy the
+//! caller hands in, only what `PassEnvironment=` names, or all of it but the
+//! manager protocols' variables in container mode),
 //! expands `$VAR` in the arguments, resolves the program through systemd's
 //! default PATH, resolves `User=`/`Group=`/`SupplementaryGroups=` from
 //! /etc/passwd and /etc/group (and a `DynamicUser=` account, [`dynamic_account`]),
@@ -126,6 +127,12 @@ pub struct Context {
     /// The manager's own environment, where `PassEnvironment=` takes its values
     /// from. Shared: the manager reads it once, not at every spawn.
     pub manager_env: Arc<[(String, String)]>,
+    /// Container mode: `manager_env` (what `docker run -e`, the image and
+    /// kubernetes gave the container) is the lowest layer of the environment,
+    /// over the default PATH and LANG and under everything the manager sets,
+    /// less [`env::MANAGER_PROTOCOL_VARIABLES`]. As tini and s6-overlay's
+    /// `with-contenv` do: a container's variables are its configuration.
+    pub inherit_manager_env: bool,
     /// Socket activation: the sockets passed as fds 3, 4, ... with their
     /// names, giving `LISTEN_FDS`, `LISTEN_FDNAMES` and `LISTEN_PID`.
     pub listen_fds: Vec<(OwnedFd, String)>,
@@ -160,6 +167,7 @@ impl Default for Context {
             stderr: Stdio::Inherit,
             extra_env: Vec::new(),
             manager_env: Arc::default(),
+            inherit_manager_env: false,
             listen_fds: Vec::new(),
             pid_variable: None,
             privileged: false,
@@ -477,6 +485,8 @@ fn home_directory(identity: &Identity) -> Result<PathBuf, SpawnError> {
 }
 
 /// The environment in systemd's order, later assignments winning: PATH and LANG,
+/// in container mode the manager's environment (a container's PATH, often
+/// longer than systemd's, wins over the default; its HOME loses to `User=`'s),
 /// the manager's per-start variables, `User=` variables, `extra_env`,
 /// `PassEnvironment=`, `Environment=`, then `EnvironmentFile=` files in order
 /// (systemd documents that files override `Environment=`). `UnsetEnvironment=`
@@ -491,6 +501,15 @@ fn build_environment(
     env.set("PATH", DEFAULT_PATH);
     if let Some(lang) = &ctx.lang {
         env.set("LANG", lang);
+    }
+    if ctx.inherit_manager_env {
+        let inherited = ctx
+            .manager_env
+            .iter()
+            .filter(|(name, _)| !env::MANAGER_PROTOCOL_VARIABLES.contains(&name.as_str()));
+        for (name, value) in inherited {
+            env.set(name, value);
+        }
     }
     if !ctx.invocation_id.is_empty() {
         env.set("INVOCATION_ID", &ctx.invocation_id);
@@ -1068,6 +1087,69 @@ mod tests {
             ]
         );
         assert_eq!(prepared.argv(), ["/bin/echo", "xx", "1"]);
+    }
+
+    #[test]
+    fn container_mode_puts_the_managers_environment_under_what_the_manager_sets() {
+        let mut manager_env = pairs(&[
+            ("PATH", "/opt/app/bin:/usr/bin:/bin"),
+            ("HOME", "/root"),
+            ("FROM_DOCKER", "bar"),
+            ("VIGIL_SOCKET", "/run/vigil/control.sock"),
+        ]);
+        for name in env::MANAGER_PROTOCOL_VARIABLES {
+            manager_env.push(((*name).to_owned(), "the manager's".to_owned()));
+        }
+        let ctx = Context {
+            invocation_id: "inner".into(),
+            lang: Some("C.UTF-8".into()),
+            manager_env: manager_env.into(),
+            inherit_manager_env: true,
+            ..Context::default()
+        };
+        let build = |identity: &Identity| {
+            build_environment(&Service::default(), &ctx, identity, &[]).unwrap()
+        };
+        let without_user = build(&Identity::default());
+        assert_eq!(
+            borrowed(without_user.vars()),
+            [
+                ("PATH", "/opt/app/bin:/usr/bin:/bin"),
+                ("LANG", "C.UTF-8"),
+                ("HOME", "/root"),
+                ("FROM_DOCKER", "bar"),
+                ("VIGIL_SOCKET", "/run/vigil/control.sock"),
+                ("INVOCATION_ID", "inner"),
+            ]
+        );
+        let www = Identity {
+            user: Some(UserEntry {
+                name: "www".into(),
+                uid: 33,
+                gid: 33,
+                home: "/var/www".into(),
+                shell: "/usr/sbin/nologin".into(),
+            }),
+            ..Identity::default()
+        };
+        let with_user = build(&www);
+        assert_eq!(with_user.get("HOME"), Some("/var/www"));
+        assert_eq!(with_user.get("USER"), Some("www"));
+
+        // On a machine the service starts clean, as with systemd.
+        let machine = Context {
+            inherit_manager_env: false,
+            ..ctx
+        };
+        let clean = build_environment(&Service::default(), &machine, &Identity::default(), &[]);
+        assert_eq!(
+            borrowed(clean.unwrap().vars()),
+            [
+                ("PATH", DEFAULT_PATH),
+                ("LANG", "C.UTF-8"),
+                ("INVOCATION_ID", "inner")
+            ]
+        );
     }
 
     #[test]

@@ -37,7 +37,10 @@ options:
   --container          the manager of a container (vigil-init --container passes it): one
                        emergency shell at most; a boot target that fails after it is
                        reported and the rest keeps running; a console log reader that
-                       falls behind holds the services back instead of losing lines
+                       falls behind holds the services back instead of losing lines;
+                       every service inherits this process's environment (docker -e)
+                       under the variables vigild sets, less NOTIFY_SOCKET, LISTEN_*,
+                       MAINPID, WATCHDOG_* and the like
   --shutdown-timeout SECONDS
                        the whole shutdown's deadline (default 300): past it, what still
                        runs is killed. Each unit's own TimeoutStopSec= applies first
@@ -72,7 +75,8 @@ pub struct Options {
     pub emergency: bool,
     /// The global deadline of a shutdown.
     pub shutdown_timeout: std::time::Duration,
-    /// `--container` (vigil-init in container mode): one emergency shell at most.
+    /// `--container` (vigil-init in container mode): one emergency shell at most,
+    /// and services inherit vigild's environment.
     pub container: bool,
 }
 

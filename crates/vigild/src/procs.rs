@@ -180,6 +180,9 @@ impl Daemon {
             stderr,
             extra_env,
             manager_env: Arc::clone(&self.procs.manager_env),
+            // A container's environment is its configuration (docker -e):
+            // its services get it, as under tini or s6-overlay.
+            inherit_manager_env: self.opts.container,
             pid_variable,
             // PermissionsStartOnly=: only ExecStart= drops privileges; `+` keeps
             // the manager's for that one command.

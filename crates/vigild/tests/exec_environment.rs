@@ -1,8 +1,8 @@
 //! The execution environment of systemd.exec(5) through a real vigild: the
 //! directories a service asks for (created before ExecStartPre=, owned by its
 //! user, removed or kept when it stops), User= with PermissionsStartOnly=,
-//! DynamicUser=, PassEnvironment= and UnsetEnvironment=, and failures that
-//! name their directive.
+//! DynamicUser=, PassEnvironment= and UnsetEnvironment=, the environment a
+//! container's services inherit, and failures that name their directive.
 //!
 //! The directory tests use the system's real roots (/run, /var/lib), so they
 //! need root; each uses names with the test's PID and removes them at the end.
@@ -94,6 +94,80 @@ fn pass_environment_takes_the_managers_values_and_unset_environment_comes_last()
         !stderr.iter().any(|l| l.contains("not enforced")),
         "{stderr:?}"
     );
+}
+
+/// This process's user name and home, from /etc/passwd.
+fn own_account() -> (String, String) {
+    let uid = fs::metadata("/proc/self").unwrap().uid().to_string();
+    let passwd = fs::read_to_string("/etc/passwd").unwrap();
+    let fields: Vec<&str> = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.get(2) == Some(&uid.as_str()))
+        .unwrap_or_else(|| panic!("uid {uid} in /etc/passwd"));
+    (fields[0].to_string(), fields[5].to_string())
+}
+
+#[test]
+fn in_a_container_services_inherit_vigilds_environment_under_what_vigil_sets() {
+    let (user, home) = own_account();
+    let container_path = "/opt/app/bin:/usr/local/bin:/usr/bin:/bin";
+    let mut m = Manager::start_env(
+        &[
+            (
+                "default.target",
+                "[Unit]\nWants=plain.service user.service unset.service\n",
+            ),
+            ("plain.service", &env_unit("")),
+            ("user.service", &env_unit(&format!("User={user}\n"))),
+            (
+                "unset.service",
+                &env_unit("UnsetEnvironment=VIGIL_TEST_FROM_DOCKER\n"),
+            ),
+        ],
+        &["--container"],
+        &[
+            ("VIGIL_TEST_FROM_DOCKER", "bar"),
+            ("PATH", container_path),
+            ("HOME", "/container-home"),
+            // What vigild's own supervisor speaks to it with: never a service's.
+            ("NOTIFY_SOCKET", "/outer/notify"),
+            ("LISTEN_FDS", "3"),
+            ("MAINPID", "1"),
+        ],
+    );
+    for unit in ["plain.service", "user.service", "unset.service"] {
+        m.wait_log(unit, "END-OF-OUTPUT");
+    }
+    let plain = stdout_lines(&m, "plain.service");
+    let get = |name| variable(&plain, name);
+    assert_eq!(get("VIGIL_TEST_FROM_DOCKER").as_deref(), Some("bar"));
+    assert_eq!(get("PATH").as_deref(), Some(container_path));
+    assert_eq!(get("HOME").as_deref(), Some("/container-home"));
+    for absent in ["NOTIFY_SOCKET", "LISTEN_FDS", "MAINPID"] {
+        assert_eq!(get(absent), None, "{absent}: {plain:?}");
+    }
+    let id = get("INVOCATION_ID").expect("vigild's own INVOCATION_ID");
+    assert_eq!(id.len(), 32, "{id}");
+
+    // User= sets HOME over the container's.
+    let with_user = stdout_lines(&m, "user.service");
+    assert_eq!(variable(&with_user, "HOME"), Some(home));
+    assert_eq!(variable(&with_user, "USER"), Some(user));
+    assert_eq!(
+        variable(&with_user, "VIGIL_TEST_FROM_DOCKER").as_deref(),
+        Some("bar")
+    );
+
+    let unset = stdout_lines(&m, "unset.service");
+    assert_eq!(
+        variable(&unset, "VIGIL_TEST_FROM_DOCKER"),
+        None,
+        "{unset:?}"
+    );
+    assert_eq!(variable(&unset, "PATH").as_deref(), Some(container_path));
+    let stderr = m.drain_stderr();
+    assert!(!stderr.iter().any(|l| l.contains("error")), "{stderr:?}");
 }
 
 fn nobody() -> (u32, u32) {
