@@ -319,8 +319,12 @@ fn a_unit_whose_file_went_while_no_manager_ran_is_stopped_not_forgotten() {
         &[],
     );
     m.wait_state("gone.service", "running");
+    // Removed before the kill: the next manager, started at once, must not
+    // read the directory before the file is gone (this one reads it only when
+    // asked).
     let file = m.config.join("gone.service");
-    m.kill_vigild(|| fs::remove_file(&file).unwrap());
+    fs::remove_file(&file).unwrap();
+    kill_manager(&m);
     m.expect_stderr("gone.service: gone from the configuration; stopping it");
     wait_until("its process to be stopped", || {
         lines(&d.join("gone.stops")) == lines(&d.join("gone.starts"))
