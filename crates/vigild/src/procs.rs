@@ -469,7 +469,12 @@ impl Daemon {
         unwatch(&self.epoll, &fd);
         // A child of ours (a daemon re-parented to the subreaper) is reaped
         // once the state has its end, as in `reap`.
-        let peeked = vigil_platform::process::peek(pid).ok().flatten();
+        let keep = self.init.is_some();
+        let peeked = match keep {
+            true => vigil_platform::process::peek(pid),
+            false => vigil_platform::process::reap(pid),
+        };
+        let peeked = peeked.ok().flatten();
         let status = match peeked {
             Some(status) => Some(engine_status(status)),
             None => exit_status_from_proc(pid),
@@ -487,7 +492,7 @@ impl Daemon {
         });
         let now = self.now();
         let _ = self.engine.handle(now, Event::Exited { pid, status });
-        if peeked.is_some() {
+        if keep && peeked.is_some() {
             self.process_actions();
             self.save_state(Vec::new());
             let _ = vigil_platform::process::reap(pid);
@@ -675,8 +680,12 @@ impl Daemon {
     /// the manager die before, its zombie goes to vigil-init, which hands the
     /// status to the next manager. (Reaped first, the status died with the
     /// manager, and the next one took it for 0: a crashed service was not
-    /// restarted, a failed ExecStartPre= passed.) Other orphans are reaped at once.
+    /// restarted, a failed ExecStartPre= passed.) Other orphans are reaped at once,
+    /// and so is everything without vigil-init, which no next manager follows.
     pub(crate) fn reap(&mut self) {
+        if self.init.is_none() {
+            return self.reap_now();
+        }
         loop {
             let mut ended = Vec::new();
             loop {
@@ -706,14 +715,7 @@ impl Daemon {
                 }
             }
             for &(pid, status) in &ended {
-                if let Some(fd) = self.procs.watched.remove(&pid) {
-                    unwatch(&self.epoll, &fd);
-                }
-                self.procs.children.remove(&pid);
-                let now = self.now();
-                let status = engine_status(status);
-                let _ = self.engine.handle(now, Event::Exited { pid, status });
-                self.process_actions();
+                self.child_exited(pid, status);
             }
             self.save_state(Vec::new());
             for &(pid, _) in &ended {
@@ -726,6 +728,33 @@ impl Daemon {
             }
         }
         self.check_pidless();
+    }
+
+    /// Reaps and handles every exited child at once.
+    fn reap_now(&mut self) {
+        loop {
+            let (pid, status) = match vigil_platform::reap_any() {
+                Ok(Some(got)) => got,
+                Ok(None) => break,
+                Err(e) => {
+                    self.say(Level::Error, None, &format!("waitid: {e}"));
+                    break;
+                }
+            };
+            self.child_exited(pid, status);
+        }
+        self.check_pidless();
+    }
+
+    fn child_exited(&mut self, pid: u32, status: vigil_platform::ExitStatus) {
+        if let Some(fd) = self.procs.watched.remove(&pid) {
+            unwatch(&self.epoll, &fd);
+        }
+        self.procs.children.remove(&pid);
+        let now = self.now();
+        let status = engine_status(status);
+        let _ = self.engine.handle(now, Event::Exited { pid, status });
+        self.process_actions();
     }
 
     /// Whether `pid` is a process of a unit: its end must reach the next
