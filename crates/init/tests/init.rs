@@ -1502,6 +1502,46 @@ fn sigquit_to_a_container_with_vigild_reaches_the_main_process() {
     assert!(log.contains("app.service: graceful"), "{log}");
 }
 
+/// SIGQUIT to a container without a main unit (docker's STOPSIGNAL of an image
+/// made for nginx, run with other services): every unit stops once and the
+/// container exits 0. vigil-init forwards it without taking it for a shutdown,
+/// so vigild tells it; else the manager's exit was a failure, the next one
+/// started every service again, and docker's SIGKILL ended it all.
+#[test]
+fn sigquit_to_a_container_without_a_main_unit_stops_it_once() {
+    if !privileged("sigquit_to_a_container_without_a_main_unit_stops_it_once") {
+        return;
+    }
+    let dir = TestDir::new("real-sigquit-nomain");
+    let units = real_units(&dir);
+    let manager = sibling("vigild");
+    let sock = dir.path("control.sock");
+    let mut init = in_namespace(
+        &dir,
+        &[
+            "--container",
+            "--manager",
+            manager.to_str().unwrap(),
+            "--",
+            "--config-dir",
+            units.to_str().unwrap(),
+            "--socket",
+            sock.to_str().unwrap(),
+        ],
+    );
+    wait_until("side to start", Duration::from_secs(20), &dir, || {
+        dir.read("side.pid").ends_with('\n')
+    });
+    let pid1 = children(init.id());
+    assert_eq!(pid1.len(), 1, "unshare has vigil-init as its only child");
+    kill(pid1[0], libc::SIGQUIT);
+    let status = exit_within(&mut init, Duration::from_secs(20), &dir);
+    let log = dir.read("init.log");
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert_eq!(log.matches("side.service: -> running").count(), 1, "{log}");
+    assert!(!log.contains("restarting the manager"), "{log}");
+}
+
 /// A shutdown signal tells the manager which end it is (`stop reboot` on the
 /// channel, before the SIGTERM): vigild starts reboot.target, so what is
 /// enabled into it runs and what is enabled into poweroff.target does not.

@@ -556,6 +556,11 @@ impl Daemon {
         self.opts.main.as_deref().map(|m| self.unit_name(m))
     }
 
+    /// The main unit's main process, when there is one now.
+    fn main_process(&self) -> Option<u32> {
+        self.engine.unit(&self.main_unit()?)?.main_pid
+    }
+
     /// Starts the boot target; one that cannot even be started (no such unit)
     /// cannot be reached either: the emergency shell then, as for a failure.
     fn start_boot_target(&mut self) {
@@ -930,7 +935,9 @@ impl Daemon {
                 libc_sig::SIGCHLD => self.reap(),
                 // A graceful stop for the main unit's program (nginx's, php-fpm's:
                 // docker's STOPSIGNAL), as tini forwards it; else the end, as SIGTERM.
-                libc_sig::SIGQUIT if self.forward_to_main(info.signo) => {}
+                libc_sig::SIGQUIT if self.main_process().is_some() => {
+                    self.forward_to_main(info.signo);
+                }
                 // Under vigil-init only its own SIGTERM means the end: a manager
                 // that stopped everything for anyone else would be restarted by
                 // it, and start everything again.
@@ -946,7 +953,14 @@ impl Daemon {
                         ),
                     );
                 }
-                libc_sig::SIGTERM | libc_sig::SIGINT | libc_sig::SIGQUIT => {
+                // vigil-init forwards SIGQUIT without taking it for a shutdown:
+                // told, as for `vigil shutdown`, or it would start a manager again.
+                libc_sig::SIGQUIT if self.phase == Phase::Running => {
+                    self.say(Level::Info, None, "SIGQUIT: stopping every unit");
+                    self.told_exit = self.tell_init("exit 0");
+                    self.begin_shutdown(self.default_action());
+                }
+                libc_sig::SIGTERM | libc_sig::SIGINT => {
                     // vigil-init says which end it is (`stop reboot`) on the
                     // channel before its SIGTERM: read first. Its socket may
                     // have been full: the words then come a moment after.
