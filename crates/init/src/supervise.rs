@@ -22,6 +22,10 @@ const STABLE: u64 = 30_000;
 /// Failures in a row after which the emergency shell is started instead.
 const MAX_FAILURES: u32 = 10;
 const MAX_BACKOFF: u64 = 5000;
+/// Managers killed in a row during a shutdown after which the final sequence runs: a
+/// stop that crashes the manager each time must not hold the end up (backoff included,
+/// well under docker's 10 s).
+const SHUTDOWN_TRIES: u32 = 3;
 /// The pause before the manager is tried again after the emergency shell exited, and the
 /// least time between the manager's request for the shell and `emergency-over` (ms).
 const AFTER_SHELL: u64 = 1000;
@@ -262,7 +266,7 @@ impl<'a> Supervisor<'a> {
         // started again, told to stop again: the next one goes on with the
         // ordered stop from the state it finds, instead of the final sequence's
         // SIGTERM to everything at once.
-        let killed = status & 0x7f != 0 && self.failures < MAX_FAILURES;
+        let killed = status & 0x7f != 0 && self.failures < SHUTDOWN_TRIES;
         match self.requests.action {
             Some(action) if killed => self.channel.stop = Some(action),
             Some(_) => {

@@ -572,6 +572,15 @@ fn a_manager_killed_during_a_shutdown_is_started_again_and_told_to_stop() {
     );
     assert_eq!(status.code(), Some(5), "log:\n{log}");
     assert!(log.contains("the manager was killed by signal 9"), "{log}");
+    // One killed at every try: three more, then the final sequence, with its code.
+    let dir = TestDir::new("killed-in-every-shutdown");
+    let manager = fake_manager(
+        &dir,
+        "open('@DIR@/starts', 'a').write('x\\n')\ns.send(b'shutdown poweroff')\nos.kill(os.getpid(), 9)",
+    );
+    let status = container_with(&dir, &manager);
+    assert_eq!(status.code(), Some(137), "log:\n{}", dir.read("init.log"));
+    assert_eq!(dir.read("starts").lines().count(), 4);
 }
 
 /// A container over a manager that notes each signal it gets (of SIGTERM and

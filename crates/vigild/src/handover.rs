@@ -79,6 +79,10 @@ pub(crate) struct State {
     instances: Vec<String>,
     #[serde(default)]
     shutting_down: bool,
+    /// When the shutdown began: the deadline of the whole shutdown counts from
+    /// it, whichever manager finishes it.
+    #[serde(default)]
+    shutdown_started: Option<Time>,
     #[serde(default)]
     exit_code: u8,
     #[serde(default)]
@@ -482,6 +486,7 @@ impl Daemon {
             next_pipe_id: self.logs.next_pipe_id(),
             instances: self.instances.iter().cloned().collect(),
             shutting_down: self.phase != Phase::Running,
+            shutdown_started: self.shutdown_started,
             exit_code: self.exit_code,
             emergency_spent: self.emergency_spent,
             target_reached: self.target_reached,
@@ -650,7 +655,7 @@ impl Daemon {
         self.emergency_spent = state.emergency_spent;
         if state.shutting_down {
             self.phase = Phase::ShuttingDown;
-            self.shutdown_started = Some(now);
+            self.shutdown_started = Some(state.shutdown_started.unwrap_or(now));
             self.shutdown_check = Some(now);
         }
         self.logs.set_next_pipe_id(state.next_pipe_id);
