@@ -233,9 +233,13 @@ impl Channel {
     }
 
     /// Keeps `fd` under `name`, unless the store is full or keeping it would leave
-    /// vigil-init without the descriptors it needs itself (it is closed then).
+    /// vigil-init without the descriptors it needs itself (it is closed then). One
+    /// slot and one descriptor are kept for a `state:` name: a manager stores its
+    /// next state before it removes the one before, also in a full store.
     fn keep(&mut self, name: &[u8], fd: OwnedFd) {
-        let room = (fd.as_raw_fd() as u64).saturating_add(FD_RESERVE) < sys::fd_limit();
+        let spare = usize::from(!name.starts_with(b"state:"));
+        let limit = sys::fd_limit().saturating_sub(FD_RESERVE + spare as u64);
+        let room = (fd.as_raw_fd() as u64) < limit && self.stored + spare < MAX_FDS;
         if let Some((raw, len, slot)) = self.store.get_mut(self.stored).filter(|_| room)
             && let Some(dst) = slot.get_mut(..name.len())
         {

@@ -847,10 +847,13 @@ if not os.path.exists("@DIR@/first"):
     send(b"fdstore many", [r] * (5000 % 16))
     send(b"fdstore other", [w])
     s.send(b"fdstore-remove other")
+    # A manager's state goes in even where the rest no longer does.
+    send(b"fdstore state:1", [os.memfd_create("state")])
     os.kill(os.getpid(), 9)
 names = [t for t, fds in hello if t.startswith("fd ")]
 got = sum(len(fds) for t, fds in hello if t == "fd many")
-open("@DIR@/result", "w").write("%s %d %d" % (hello[0][0], len(names), got))
+state = sum(len(fds) for t, fds in hello if t == "fd state:1")
+open("@DIR@/result", "w").write("%s %d %d %d" % (hello[0][0], len(names), got, state))
 s.send(b"exit 0")
 "#;
 
@@ -861,7 +864,7 @@ fn the_fd_store_holds_thousands_of_descriptors() {
     let mut init = direct(&dir, &["--manager", manager.to_str().unwrap()]);
     let status = exit_within(&mut init, Duration::from_secs(30), &dir);
     assert_eq!(status.code(), Some(0), "log:\n{}", dir.read("init.log"));
-    assert_eq!(dir.read("result"), "fds 5000 5000 5000");
+    assert_eq!(dir.read("result"), "fds 5001 5001 5000 1");
 }
 
 /// A manager that dies with many messages unread by vigil-init (here it is
@@ -932,6 +935,7 @@ fn the_fd_store_stops_short_of_vigil_inits_own_descriptor_limit() {
         .map(|n| n.parse().unwrap())
         .collect();
     assert!(kept[1] > 400 && kept[1] < 600 - 16, "{result}");
+    assert_eq!(kept[3], 1, "the state kept: {result}");
     assert!(
         log.contains("fd store: full or at the descriptor limit"),
         "log:\n{log}"
