@@ -329,8 +329,13 @@ impl<'a> Supervisor<'a> {
     /// exits with `code` (its runtime shows it, and may restart it), where
     /// a shell on a stdin of /dev/null would end at once, for ever.
     fn give_up(&mut self, code: i32) {
-        if self.at.container {
-            shout!("no manager can run: the container exits ({code})");
+        // Nor on a machine that is going down: the final sequence, not a shell.
+        if self.at.container || self.requests.action.is_some() {
+            let end = match self.at.container {
+                true => "the container exits",
+                false => "the system goes down",
+            };
+            shout!("no manager can run: {end} ({code})");
             self.done = Some(code);
         } else {
             self.emergency(false);

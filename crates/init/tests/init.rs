@@ -474,6 +474,27 @@ fn help_as_a_containers_pid_1_prints_the_usage() {
     assert!(!log.contains("started"), "{log}");
 }
 
+/// A manager killed during a shutdown, whose binary is then gone: the system goes
+/// down, rather than into an emergency shell in the middle of its shutdown (not
+/// PID 1 here, where the emergency shell is vigil-init's own stdio's).
+#[test]
+fn no_manager_during_a_shutdown_ends_it_without_an_emergency_shell() {
+    let dir = TestDir::new("gone-in-shutdown");
+    let manager = fake_manager(
+        &dir,
+        "s.send(b'shutdown poweroff')\nos.unlink(sys.argv[0])\nos.kill(os.getpid(), 9)",
+    );
+    let mut init = direct(&dir, &["--manager", manager.to_str().unwrap()]);
+    let status = exit_within(&mut init, Duration::from_secs(10), &dir);
+    let log = dir.read("init.log");
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(
+        log.contains("no manager can run: the system goes down"),
+        "{log}"
+    );
+    assert!(!log.contains("emergency shell"), "{log}");
+}
+
 /// A container's arguments are its user's, not a kernel's: a typo is a usage
 /// error (2), not an argument ignored with the main unit it named.
 #[test]
