@@ -1412,7 +1412,10 @@ impl Daemon {
     }
 
     fn cleanup(&mut self) {
-        self.logs.drain_at_exit(&self.epoll);
+        // What is queued goes out first (`every unit is stopped; exiting`):
+        // the drain may wait for a held console.
+        self.logs.flush(&self.epoll);
+        self.logs.drain_at_exit(&self.epoll, EXIT_FLUSH_LIMIT);
         self.logs.flush_at_exit(EXIT_FLUSH_LIMIT);
         // A clean exit leaves nothing to take over: the next manager vigil-init
         // may start boots afresh.

@@ -71,6 +71,8 @@ pub(crate) struct Logs {
     hold_console: bool,
     /// The console's pipes are not being read now (`CONSOLE_HOLD`).
     console_held: bool,
+    /// Released, but a pipe could not be watched again: retried each turn.
+    rewatch: bool,
     kmsg_all: bool,
     /// `--log-to file:`: every unit's lines.
     /// The file sinks: index into `sinks`, and the path (opened again at
@@ -170,6 +172,7 @@ impl Logs {
             console_all: false,
             hold_console: opts.container,
             console_held: false,
+            rewatch: false,
             kmsg_all: false,
             files: Vec::new(),
             console: None,
@@ -511,6 +514,9 @@ impl Logs {
                 pipe.watched = epoll
                     .add(pipe.read.as_fd(), token, Interest::READABLE)
                     .is_ok();
+                // Not watched again (ENOMEM): tried again at the next turn,
+                // rather than a pipe never read and its writer stuck.
+                self.rewatch |= !pipe.watched;
             }
         }
     }
@@ -584,9 +590,15 @@ impl Logs {
     /// pipe readable yet (its exit came in the same turn as the last unit's).
     /// Each pipe's unfinished line is filed too. Bounded: a process left
     /// behind (`KillMode=none`) may still be writing.
-    pub fn drain_at_exit(&mut self, epoll: &Epoll) {
+    /// A held console (in a container) gets until `limit` to take its queue
+    /// down before more of its pipes are read, instead of dropping their lines.
+    pub fn drain_at_exit(&mut self, epoll: &Epoll, limit: Duration) {
+        let deadline = std::time::Instant::now() + limit;
         for slot in 0..self.pipes.len() {
             for _ in 0..EXIT_DRAIN_ROUNDS {
+                if self.hold_console && self.console_queued() >= CONSOLE_HOLD {
+                    self.wait_for_console(deadline);
+                }
                 if self.read_pipe(slot as u64, epoll, true) == 0 {
                     break;
                 }
@@ -597,6 +609,28 @@ impl Logs {
             let whose = (pipe.unit.clone(), pipe.stream, pipe.console, pipe.kmsg);
             let last = pipe.splitter.flush().into_iter().collect();
             self.file_lines(whose, last);
+        }
+    }
+
+    /// Writes the console's queue out until it is down to `CONSOLE_RESUME`, or
+    /// `deadline` passes.
+    fn wait_for_console(&mut self, deadline: std::time::Instant) {
+        let Some(i) = self.console else {
+            return;
+        };
+        while self.console_queued() > CONSOLE_RESUME {
+            self.write_out(i);
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let Some(sink) = self.sinks.get(i) else {
+                return;
+            };
+            let done = sink.queued() <= CONSOLE_RESUME;
+            if done
+                || left.is_zero()
+                || vigil_platform::wait_writable(&[sink.as_fd()], left).is_err()
+            {
+                return;
+            }
         }
     }
 
@@ -652,7 +686,9 @@ impl Logs {
 
     /// Reads the console's pipes again once the console has caught up.
     fn release_console(&mut self, epoll: &Epoll) {
-        if self.console_held && self.console_queued() <= CONSOLE_RESUME {
+        let caught_up = self.console_held && self.console_queued() <= CONSOLE_RESUME;
+        let retry = !self.console_held && std::mem::take(&mut self.rewatch);
+        if caught_up || retry {
             self.hold(epoll, false);
         }
     }

@@ -3937,3 +3937,98 @@ fn a_slow_container_log_reader_holds_the_services_back_and_loses_no_line() {
     );
     assert_eq!(numbers.last(), Some(&"DONE"));
 }
+
+/// At exit, the pipes a container's slow console held are read too: their lines
+/// go out as the reader takes them, not dropped past the console's 1 MiB queue.
+/// Eight services fill their pipes while nobody reads; the main unit ends; the
+/// reader starts only once vigild says it exits.
+#[test]
+fn held_pipes_drained_at_exit_wait_for_the_console_rather_than_drop() {
+    use std::io::{BufRead, BufReader, Read};
+    let dir = TempDir::new("hold-exit");
+    let d = p(dir.path());
+    let units = dir.path().join("units");
+    let mut wants = String::from("[Unit]\nWants=");
+    for i in 1..=8 {
+        write_file(
+            &units.join(format!("c{i}.service")),
+            "[Service]\nExecStart=/usr/bin/seq 1 10000000\n",
+        );
+        wants.push_str(&format!(" c{i}.service"));
+    }
+    write_file(&units.join("default.target"), &format!("{wants}\n"));
+    write_file(
+        &units.join("app.service"),
+        &format!(
+            "[Service]\nExecStart=/bin/sh -c 'while [ ! -e {d}/stop ]; do sleep 0.02; done'\n"
+        ),
+    );
+    let mut vigild = Command::new(harness::vigild_bin())
+        .args(["--config-dir", &p(&units)])
+        .args(["--socket", &format!("{d}/control.sock")])
+        .args(["--container", "--log-to", "console", "--main", "app"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = BufReader::new(vigild.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let mut wait_for = |needle: &str| loop {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("no {needle:?} in:\n{}", seen.join("\n")));
+        seen.push(line.clone());
+        if line.contains(needle) {
+            break;
+        }
+    };
+    for i in 1..=8 {
+        wait_for(&format!("c{i}.service: -> running"));
+    }
+    // Every c's pipe full and held: seq waits in write (its pipe is not read).
+    wait_until("the eight held", || {
+        let pids = fs::read_dir("/proc").unwrap().filter_map(|e| {
+            let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+            let cmd = fs::read_to_string(format!("/proc/{pid}/cmdline")).ok()?;
+            cmd.starts_with("/usr/bin/seq\x001\x0010000000")
+                .then_some(pid)
+        });
+        pids.filter(|&pid| blocked_on_a_pipe(pid)).count() == 8
+    });
+    fs::write(dir.path().join("stop"), "").unwrap();
+    wait_for("every unit is stopped; exiting");
+    let mut out = String::new();
+    vigild
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let _ = vigild.wait();
+    assert!(!out.contains("dropped"), "lines were dropped");
+    for i in 1..=8 {
+        let prefix = format!("c{i}.service: ");
+        let numbers: Vec<u64> = out
+            .lines()
+            .filter_map(|l| l.strip_prefix(&prefix)?.parse().ok())
+            .collect();
+        // The last line may be cut where SIGTERM stopped seq: not counted.
+        let whole = numbers.len().saturating_sub(1);
+        let gapless = numbers[..whole]
+            .iter()
+            .enumerate()
+            .all(|(n, &v)| v == n as u64 + 1);
+        assert!(
+            gapless && !numbers.is_empty(),
+            "c{i}: {} lines, with a gap",
+            numbers.len()
+        );
+    }
+}
