@@ -143,7 +143,7 @@ pub fn zeroed<T: Zero>(n: usize) -> &'static mut [T] {
 /// Types for which all-zero bytes are a valid value.
 ///
 /// # Safety
-/// Implement only for integers and arrays or tuples of them.
+/// Implement only for integers, null-able raw pointers, and arrays or tuples of them.
 pub unsafe trait Zero {}
 // SAFETY: integers and arrays or tuples of them (all three).
 unsafe impl Zero for u8 {}

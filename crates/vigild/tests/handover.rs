@@ -229,27 +229,33 @@ fn a_manager_killed_right_after_a_service_exits_loses_not_its_status() {
         println!("skipped: no strace");
         return;
     }
-    let (out, go, m) = service_exiting_3_under_init("handover-reaped");
-    let d = out.path();
-    m.wait_state("svc.service", "running");
-    let vigild = m.vigild_pid().expect("vigild runs");
-    let traced = d.join("strace.out");
-    let mut strace = Command::new("strace")
-        .args(["-p", &vigild.to_string(), "-e", "trace=sendmsg"])
-        .args(["-e", "inject=sendmsg:signal=SIGKILL:when=1", "-o"])
-        .arg(&traced)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until("strace attached", || {
-        fs::read_to_string(format!("/proc/{vigild}/status")).is_ok_and(|s| {
-            s.lines()
-                .any(|l| l.starts_with("TracerPid:") && !l.ends_with("\t0"))
-        })
-    });
-    fs::write(&go, "").unwrap();
-    let _ = strace.wait();
-    restarted_with_status_3(&m, d);
+    // At each of the first sends after the exit: a pipe's removal, the new
+    // state, the old one's removal (saved, then killed before the reap: the next
+    // manager must not apply vigil-init's status a second time).
+    for when in 1..=4 {
+        let (out, go, m) = service_exiting_3_under_init("handover-reaped");
+        let d = out.path();
+        m.wait_state("svc.service", "running");
+        let vigild = m.vigild_pid().expect("vigild runs");
+        let traced = d.join("strace.out");
+        let mut strace = Command::new("strace")
+            .args(["-p", &vigild.to_string(), "-e", "trace=sendmsg", "-e"])
+            .arg(format!("inject=sendmsg:signal=SIGKILL:when={when}"))
+            .arg("-o")
+            .arg(&traced)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_until("strace attached", || {
+            fs::read_to_string(format!("/proc/{vigild}/status")).is_ok_and(|s| {
+                s.lines()
+                    .any(|l| l.starts_with("TracerPid:") && !l.ends_with("\t0"))
+            })
+        });
+        fs::write(&go, "").unwrap();
+        let _ = strace.wait();
+        restarted_with_status_3(&m, d);
+    }
 }
 
 /// A manager killed in the middle of a shutdown: the next one finishes the
