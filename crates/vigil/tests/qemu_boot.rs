@@ -320,7 +320,6 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
         "vigil-fstab.service",
         "vigil-rundirs.service",
         "vigil-remote-fs.service",
-        "vigil-remote-umount.service",
     ] {
         assert_eq!(row(unit)[1], "exited", "{unit}:\n{t}");
     }
@@ -351,7 +350,7 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
 
     // the unit enabled into poweroff.target ran once, while vigild ran
     assert_eq!(run.count("VIGIL-TEST: at poweroff"), 1, "{t}");
-    // after vigil-remote-umount stopped, whose ExecStop unmounted /mnt/net
+    // after vigil-remote-fs stopped, whose ExecStop unmounted /mnt/net
     assert_eq!(run.count("/mnt/net mounts: 0"), 1, "{t}");
     assert!(
         run.position("VIGIL-TEST: at poweroff") < run.position("vigil-init: poweroff: stopping"),
