@@ -7,7 +7,7 @@
 use core::fmt::Write as _;
 use core::mem::MaybeUninit;
 
-use rustix::fd::{AsFd as _, AsRawFd as _, BorrowedFd, IntoRawFd as _, OwnedFd};
+use rustix::fd::{AsFd as _, BorrowedFd, IntoRawFd as _, OwnedFd};
 use rustix::io::{self, Errno, IoSlice, IoSliceMut};
 use rustix::net::{self, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags};
 use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
@@ -237,9 +237,10 @@ impl Channel {
     /// slot and one descriptor are kept for a `state:` name: a manager stores its
     /// next state before it removes the one before, also in a full store.
     fn keep(&mut self, name: &[u8], fd: OwnedFd) {
-        let spare = usize::from(!name.starts_with(b"state:"));
-        let limit = sys::fd_limit().saturating_sub(FD_RESERVE + spare as u64);
-        let room = (fd.as_raw_fd() as u64) < limit && self.stored + spare < MAX_FDS;
+        // Counted, not by the descriptor's number: a number a removed state freed
+        // goes to whatever comes next.
+        let count = (self.stored + usize::from(!name.starts_with(b"state:"))) as u64;
+        let room = count.saturating_add(FD_RESERVE) < sys::fd_limit() && count < MAX_FDS as u64;
         if let Some((raw, len, slot)) = self.store.get_mut(self.stored).filter(|_| room)
             && let Some(dst) = slot.get_mut(..name.len())
         {

@@ -262,6 +262,9 @@ impl<'a> Supervisor<'a> {
         self.channel.receive(&mut self.requests, usize::MAX);
         self.channel.disconnect();
         let code = status_code(status);
+        if now_ms().saturating_sub(started) >= STABLE {
+            self.failures = 0;
+        }
         // Killed during the shutdown (a crash, the OOM killer), the manager is
         // started again, told to stop again: the next one goes on with the
         // ordered stop from the state it finds, instead of the final sequence's
@@ -282,9 +285,6 @@ impl<'a> Supervisor<'a> {
         match status & 0x7f {
             0 => shout!("the manager exited with status {code}"),
             sig => shout!("the manager was killed by signal {sig}"),
-        }
-        if now_ms().saturating_sub(started) >= STABLE {
-            self.failures = 0;
         }
         self.failures += 1;
         if self.failures > MAX_FAILURES {
@@ -321,6 +321,10 @@ impl<'a> Supervisor<'a> {
                 shout!("cannot start the manager: {}", Why(e));
                 self.channel.disconnect();
                 self.next_start = Some(now_ms() + MAX_BACKOFF);
+                // Going down, the final sequence rather than a wait for memory.
+                if self.requests.action.is_some() {
+                    self.give_up(1);
+                }
             }
         }
     }

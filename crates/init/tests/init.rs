@@ -963,6 +963,58 @@ fn the_fd_store_stops_short_of_vigil_inits_own_descriptor_limit() {
     );
 }
 
+/// At the descriptor limit, states replaced one after the other while a log pipe
+/// takes each descriptor a removed state frees: the newest state is always kept
+/// (the slot for it is counted, not found by the descriptor's number: the first
+/// state, stored early, had a low number, which the next pipe took).
+#[test]
+fn states_replaced_in_a_full_store_are_kept() {
+    let dir = TestDir::new("fdlimit-states");
+    let manager = dir.script(
+        "manager.py",
+        r#"#!@PY@
+import errno, os, socket, sys, time
+sys.path.insert(0, "@DIR@")
+import chan
+s = chan.channel()
+hello = chan.greeting(s)
+def send(text, fds):
+    while True:
+        try:
+            return socket.send_fds(s, [text], fds)
+        except OSError as e:
+            if e.errno != errno.ETOOMANYREFS:
+                raise
+            time.sleep(0.001)
+if not os.path.exists("@DIR@/first"):
+    open("@DIR@/first", "w").close()
+    send(b"fdstore state:1", [os.memfd_create("state")])
+    r, w = os.pipe()
+    for i in range(1000 // 16):
+        send(b"fdstore many", [r] * 16)
+    for gen in range(2, 6):
+        send(b"fdstore state:%d" % gen, [os.memfd_create("state")])
+        s.send(b"fdstore-remove state:%d" % (gen - 1))
+        send(b"fdstore many", [r])
+    os.kill(os.getpid(), 9)
+states = [t for t, fds in hello if t.startswith("fd state:") and fds]
+open("@DIR@/result", "w").write(" ".join(states))
+s.send(b"exit 0")
+"#,
+    );
+    let mut prlimit = Command::new("prlimit");
+    prlimit.args([
+        "--nofile=600:600",
+        bin(),
+        "--manager",
+        manager.to_str().unwrap(),
+    ]);
+    let mut init = logged(&dir, &mut prlimit);
+    let status = exit_within(&mut init, Duration::from_secs(30), &dir);
+    assert_eq!(status.code(), Some(0), "log:\n{}", dir.read("init.log"));
+    assert_eq!(dir.read("result"), "fd state:5", "the newest state kept");
+}
+
 /// Runs vigil-init with an emergency shell that records its start and waits for
 /// `release`, and a manager that runs `first` (after the channel's greeting), then
 /// releases the shell and waits for `emergency-over`. Checks that vigil-init exits 0
