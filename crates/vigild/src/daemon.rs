@@ -1415,8 +1415,11 @@ impl Daemon {
         // What is queued goes out first (`every unit is stopped; exiting`):
         // the drain may wait for a held console.
         self.logs.flush(&self.epoll);
-        self.logs.drain_at_exit(&self.epoll, EXIT_FLUSH_LIMIT);
-        self.logs.flush_at_exit(EXIT_FLUSH_LIMIT);
+        // One deadline for both: the exit waits 5 s for a slow reader, not 10.
+        let deadline = std::time::Instant::now() + EXIT_FLUSH_LIMIT;
+        self.logs.drain_at_exit(&self.epoll, deadline);
+        self.logs
+            .flush_at_exit(deadline.saturating_duration_since(std::time::Instant::now()));
         // A clean exit leaves nothing to take over: the next manager vigil-init
         // may start boots afresh.
         self.forget_state();

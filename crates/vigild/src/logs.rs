@@ -590,10 +590,9 @@ impl Logs {
     /// pipe readable yet (its exit came in the same turn as the last unit's).
     /// Each pipe's unfinished line is filed too. Bounded: a process left
     /// behind (`KillMode=none`) may still be writing.
-    /// A held console (in a container) gets until `limit` to take its queue
+    /// A held console (in a container) gets until `deadline` to take its queue
     /// down before more of its pipes are read, instead of dropping their lines.
-    pub fn drain_at_exit(&mut self, epoll: &Epoll, limit: Duration) {
-        let deadline = std::time::Instant::now() + limit;
+    pub fn drain_at_exit(&mut self, epoll: &Epoll, deadline: std::time::Instant) {
         for slot in 0..self.pipes.len() {
             for _ in 0..EXIT_DRAIN_ROUNDS {
                 if self.hold_console && self.console_queued() >= CONSOLE_HOLD {
