@@ -3856,6 +3856,20 @@ fn is_active_is_failed_list_failed_and_daemon_reload() {
     );
 }
 
+/// vigild as a container's manager with `app` its main unit, its stdout (the
+/// console sink) a pipe the test reads only when it chooses.
+fn container_with_stdout_unread(units: &Path, d: &str, stderr: Stdio) -> std::process::Child {
+    Command::new(harness::vigild_bin())
+        .args(["--config-dir", &p(units)])
+        .args(["--socket", &format!("{d}/control.sock")])
+        .args(["--container", "--log-to", "console", "--main", "app"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
+}
+
 /// Whether `pid` waits in a write to a full pipe (`pipe_write`, or
 /// `anon_pipe_write` on newer kernels, in /proc/PID/wchan).
 fn blocked_on_a_pipe(pid: u32) -> bool {
@@ -3877,15 +3891,8 @@ fn a_slow_container_log_reader_holds_the_services_back_and_loses_no_line() {
             "[Service]\nExecStart=/bin/sh -c 'echo $$$$ > {d}/app.pid; seq 1 200000; echo DONE'\n"
         ),
     );
-    let mut vigild = Command::new(harness::vigild_bin())
-        .args(["--config-dir", &p(&units)])
-        .args(["--socket", &format!("{d}/control.sock")])
-        .args(["--container", "--log-to", "console", "--main", "app"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(fs::File::create(dir.path().join("stderr")).unwrap())
-        .spawn()
-        .unwrap();
+    let stderr = fs::File::create(dir.path().join("stderr")).unwrap();
+    let mut vigild = container_with_stdout_unread(&units, &d, stderr.into());
     // Nothing reads vigild's stdout yet: a log reader that stalls.
     wait_until("the app's PID", || {
         fs::read_to_string(dir.path().join("app.pid")).is_ok_and(|s| s.ends_with('\n'))
@@ -3963,15 +3970,7 @@ fn held_pipes_drained_at_exit_wait_for_the_console_rather_than_drop() {
             "[Service]\nExecStart=/bin/sh -c 'while [ ! -e {d}/stop ]; do sleep 0.02; done'\n"
         ),
     );
-    let mut vigild = Command::new(harness::vigild_bin())
-        .args(["--config-dir", &p(&units)])
-        .args(["--socket", &format!("{d}/control.sock")])
-        .args(["--container", "--log-to", "console", "--main", "app"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut vigild = container_with_stdout_unread(&units, &d, Stdio::piped());
     let (tx, rx) = std::sync::mpsc::channel();
     let stderr = BufReader::new(vigild.stderr.take().unwrap());
     std::thread::spawn(move || {
