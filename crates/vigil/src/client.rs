@@ -139,14 +139,23 @@ fn is(units: &[vigil_proto::UnitStatus], failed: bool) -> Exit {
     for u in units {
         println!("{}", u.state);
     }
-    let active = |u: &&vigil_proto::UnitStatus| {
-        matches!(u.state.as_str(), "running" | "exited" | "reloading")
-    };
     match failed {
-        false if units.iter().all(|u| active(&u)) => Exit::Success,
-        false => Exit::NotActive,
+        false => all_active(units),
         true if units.iter().any(|u| u.state == "failed") => Exit::Success,
         true => Exit::Failed,
+    }
+}
+
+/// Success when every unit is active (running, exited with RemainAfterExit,
+/// reloading), as `vigil status` and `is-active` answer.
+fn all_active(units: &[vigil_proto::UnitStatus]) -> Exit {
+    let active = |u: &vigil_proto::UnitStatus| {
+        matches!(u.state.as_str(), "running" | "exited" | "reloading")
+    };
+    if units.iter().all(active) {
+        Exit::Success
+    } else {
+        Exit::NotActive
     }
 }
 
@@ -292,14 +301,7 @@ fn show(reply: &Reply, json: bool) -> Exit {
         }
         Body::Status { units } => {
             render::status(units, json);
-            if units
-                .iter()
-                .all(|u| matches!(u.state.as_str(), "running" | "exited" | "reloading"))
-            {
-                Exit::Success
-            } else {
-                Exit::NotActive
-            }
+            all_active(units)
         }
         Body::Jobs { jobs } => {
             let mut exit = Exit::Success;

@@ -126,6 +126,17 @@ impl Run {
         self.texts().position(|l| l.contains(needle))
     }
 
+    /// boot-test passed and the guest printed its boot marker once.
+    fn assert_booted(&self) {
+        let t = self.transcript();
+        assert!(
+            self.status.success(),
+            "boot-test failed ({}); transcript:\n{t}",
+            self.status
+        );
+        assert_eq!(self.count("VIGIL-BOOT-OK"), 1, "{t}");
+    }
+
     /// Every needle is on the console, each first seen after the one before.
     fn assert_in_order(&self, needles: &[&str]) {
         let mut last = 0;
@@ -275,13 +286,8 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
     }
     let run = boot("vigil", &[]);
     let t = run.transcript();
-    assert!(
-        run.status.success(),
-        "boot-test failed ({}); transcript:\n{t}",
-        run.status
-    );
+    run.assert_booted();
     assert_eq!(run.count("Kernel panic"), 0, "{t}");
-    assert_eq!(run.count("VIGIL-BOOT-OK"), 1, "{t}");
 
     // each service started exactly once (each writes one line per start)
     for unit in ["test-marker", "test-sleeper", "test-disk", "test-orphan"] {
@@ -415,12 +421,7 @@ fn qemu_boot_vigil_shutdown_powers_off_through_poweroff_target() {
     }
     let run = boot("shutdown", &["--append", "vigil-test.shutdown"]);
     let t = run.transcript();
-    assert!(
-        run.status.success(),
-        "boot-test failed ({}); transcript:\n{t}",
-        run.status
-    );
-    assert_eq!(run.count("VIGIL-BOOT-OK"), 1, "{t}");
+    run.assert_booted();
     let order = [
         "VIGIL-TEST: poweroff requested",
         "vigild: shutting down: stopping every unit",

@@ -488,10 +488,13 @@ impl Daemon {
     /// In a container the kernel's uptime is the host's: left out.
     fn startup_finished(&mut self) {
         self.target_reached = true;
-        let uptime = vigil_platform::boottime_now();
-        let uptime = match self.opts.container {
-            true => String::new(),
-            false => format!("uptime {:.3} s, ", uptime.as_secs_f64()),
+        let uptime = if self.opts.container {
+            String::new()
+        } else {
+            format!(
+                "uptime {:.3} s, ",
+                vigil_platform::boottime_now().as_secs_f64()
+            )
         };
         let own = self.now().saturating_sub(self.started_at).as_secs_f64();
         let target = self.opts.target.clone();

@@ -322,7 +322,7 @@ impl Logs {
             kmsg,
             watched: true,
         };
-        if self.console_held && self.to_console(&pipe) {
+        if self.console_held && Logs::to_console(self.console, self.console_all, &pipe) {
             let _ = epoll.delete(pipe.read.as_fd());
             pipe.watched = false;
         }
@@ -483,9 +483,10 @@ impl Logs {
         read
     }
 
-    /// Whether the lines of `pipe` go to the console.
-    fn to_console(&self, pipe: &Pipe) -> bool {
-        self.console.is_some() && (pipe.console || self.console_all)
+    /// Whether the lines of `pipe` go to the console (a free function: `hold`
+    /// asks it while it holds the pipes mutably).
+    fn to_console(console: Option<usize>, all: bool, pipe: &Pipe) -> bool {
+        console.is_some() && (pipe.console || all)
     }
 
     fn console_queued(&self) -> usize {
@@ -498,13 +499,9 @@ impl Logs {
     /// the console. A held pipe fills, and its writers wait.
     fn hold(&mut self, epoll: &Epoll, held: bool) {
         self.console_held = held;
-        let console = self.console;
-        let all = self.console_all;
+        let (console, all) = (self.console, self.console_all);
         for (slot, pipe) in self.pipes.iter_mut().enumerate() {
-            let Some(pipe) = pipe
-                .as_mut()
-                .filter(|p| console.is_some() && (p.console || all))
-            else {
+            let Some(pipe) = pipe.as_mut().filter(|p| Logs::to_console(console, all, p)) else {
                 continue;
             };
             if held && pipe.watched {
@@ -527,16 +524,14 @@ impl Logs {
         let mut total = 0;
         let mut lines = Vec::new();
         let slot = idx as usize;
-        let Some(Some(pipe)) = self.pipes.get(slot) else {
-            return 0;
-        };
-        // An event from before the hold, in the same turn of the loop.
-        if self.console_held && !force && self.to_console(pipe) {
-            return 0;
-        }
         let Some(Some(pipe)) = self.pipes.get_mut(slot) else {
             return 0;
         };
+        // An event from before the hold, in the same turn of the loop.
+        let held = self.console_held && Logs::to_console(self.console, self.console_all, pipe);
+        if held && !force {
+            return 0;
+        }
         let mut ended = false;
         while total < READ_BUDGET {
             match vigil_platform::read_nonblocking(pipe.read.as_fd(), &mut buf) {
@@ -617,17 +612,13 @@ impl Logs {
         let Some(i) = self.console else {
             return;
         };
-        while self.console_queued() > CONSOLE_RESUME {
+        loop {
             self.write_out(i);
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let Some(sink) = self.sinks.get(i) else {
+            let Some(sink) = self.sinks.get(i).filter(|s| s.queued() > CONSOLE_RESUME) else {
                 return;
             };
-            let done = sink.queued() <= CONSOLE_RESUME;
-            if done
-                || left.is_zero()
-                || vigil_platform::wait_writable(&[sink.as_fd()], left).is_err()
-            {
+            if left.is_zero() || vigil_platform::wait_writable(&[sink.as_fd()], left).is_err() {
                 return;
             }
         }

@@ -47,14 +47,19 @@ pub(crate) struct Procs {
 
 impl Procs {
     pub fn new() -> Procs {
+        // A variable that is not UTF-8 is left out: a unit can only name
+        // UTF-8 variables, and the environment is built from strings.
+        let manager_env: Arc<[(String, String)]> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        let lang = manager_env
+            .iter()
+            .find(|(k, _)| k == "LANG")
+            .map(|(_, v)| v.clone());
         Procs {
             manager_pid: vigil_platform::getpid(),
-            lang: std::env::var("LANG").ok(),
-            // A variable that is not UTF-8 is left out: a unit can only name
-            // UTF-8 variables, and the environment is built from strings.
-            manager_env: std::env::vars_os()
-                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-                .collect(),
+            lang,
+            manager_env,
             ..Procs::default()
         }
     }
@@ -470,9 +475,10 @@ impl Daemon {
         // A child of ours (a daemon re-parented to the subreaper) is reaped
         // once the state has its end, as in `reap`.
         let keep = self.init.is_some();
-        let peeked = match keep {
-            true => vigil_platform::process::peek(pid),
-            false => vigil_platform::process::reap(pid),
+        let peeked = if keep {
+            vigil_platform::process::peek(pid)
+        } else {
+            vigil_platform::process::reap(pid)
         };
         let peeked = peeked.ok().flatten();
         let status = match peeked {
