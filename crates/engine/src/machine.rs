@@ -379,6 +379,10 @@ struct Slot {
     /// unit ordered against it has stopped) instead of being stopped, and is
     /// stopped only when everything else is.
     at_shutdown: bool,
+    /// Where in its `after` (start) and `after_rev` (stop) lists the queue's
+    /// last check found a unit not done: the next check starts there.
+    start_blocker: usize,
+    stop_blocker: usize,
 }
 
 impl Slot {
@@ -417,6 +421,8 @@ impl Slot {
             status_errno: None,
             watchdog_at: None,
             watchdog_override: None,
+            start_blocker: 0,
+            stop_blocker: 0,
             start_requested: None,
             time_to_ready: None,
             started_ok: false,
@@ -460,6 +466,23 @@ impl Slot {
     /// Blocks the stop of the units this one is ordered after.
     fn stopping_or_pending(&self) -> bool {
         self.pending_stop.is_some() || self.phase.is_stopping()
+    }
+}
+
+/// Whether `ok` holds for every unit of `list`, looked at from `*from` on and
+/// round, and where it did not. A target ordered after a thousand services is
+/// queued again as each of them moves: the one that held it back last time
+/// is likely to still, and the ones before it to be done, so that looking
+/// from the start each time made a thousand starts cost a million looks.
+fn all_from(list: &[usize], from: &mut usize, ok: impl Fn(usize) -> bool) -> bool {
+    let start = if *from < list.len() { *from } else { 0 };
+    let (before, rest) = list.split_at(start);
+    match rest.iter().chain(before).position(|&v| !ok(v)) {
+        Some(k) => {
+            *from = (start + k) % list.len();
+            false
+        }
+        None => true,
     }
 }
 
@@ -1592,15 +1615,22 @@ impl Machine {
                     && self.graph.after_rev[u]
                         .iter()
                         .any(|&z| self.slots[z].stopping_or_pending());
-                if !stops_first && self.graph.after[u].iter().all(|&a| self.slots[a].settled()) {
+                let mut from = self.slots[u].start_blocker;
+                let ready = !stops_first
+                    && all_from(&self.graph.after[u], &mut from, |a| self.slots[a].settled());
+                self.slots[u].start_blocker = from;
+                if ready {
                     self.begin_start(u);
                 }
-            } else if self.slots[u].pending_stop.is_some()
-                && self.graph.after_rev[u]
-                    .iter()
-                    .all(|&z| !self.slots[z].stopping_or_pending())
-            {
-                self.begin_stop(u);
+            } else if self.slots[u].pending_stop.is_some() {
+                let mut from = self.slots[u].stop_blocker;
+                let ready = all_from(&self.graph.after_rev[u], &mut from, |z| {
+                    !self.slots[z].stopping_or_pending()
+                });
+                self.slots[u].stop_blocker = from;
+                if ready {
+                    self.begin_stop(u);
+                }
             }
         }
     }
@@ -2898,5 +2928,33 @@ impl Machine {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::all_from;
+
+    #[test]
+    fn all_from_looks_at_every_unit_from_the_last_blocker_round() {
+        let done = [true, false, true, false, true];
+        let ok = |v: usize| done[v];
+        let list = [0, 1, 2, 3, 4];
+        let mut from = 0;
+        assert!(!all_from(&list, &mut from, ok));
+        assert_eq!(from, 1);
+        // From 2 on, the first not done is 3; and round past the end to 1.
+        from = 2;
+        assert!(!all_from(&list, &mut from, ok));
+        assert_eq!(from, 3);
+        from = 4;
+        assert!(!all_from(&list, &mut from, ok));
+        assert_eq!(from, 1);
+        // A place past the end of a list that shrank starts at 0.
+        from = 9;
+        assert!(!all_from(&[2, 3], &mut from, ok));
+        assert_eq!(from, 1);
+        assert!(all_from(&[0, 2, 4], &mut from, ok));
+        assert!(all_from(&[], &mut from, ok));
     }
 }

@@ -7,7 +7,7 @@
 //! fails to load becomes a [`Broken`] entry and everything else still loads.
 //! It only reads the file system; it never writes and never starts anything.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -477,6 +477,16 @@ impl LoadedSet {
 
     /// Instantiates templates, adds built-in targets and reports missing units
     /// for every reference, until nothing new appears.
+    /// Adds to `known` the names of the units and broken units pushed since
+    /// `seen` (the lengths of the two lists when it was last called).
+    fn note_known(&self, known: &mut HashSet<String>, seen: &mut (usize, usize)) {
+        let units = self.units.get(seen.0..).unwrap_or_default();
+        let broken = self.broken.get(seen.1..).unwrap_or_default();
+        known.extend(units.iter().map(|u| u.name.clone()));
+        known.extend(broken.iter().map(|b| b.name.clone()));
+        *seen = (self.units.len(), self.broken.len());
+    }
+
     fn resolve(&mut self, ctx: &SpecifierContext) {
         // The owners of `.wants/` and `.requires/` directories count as referenced.
         let owners: Vec<Reference> = self
@@ -495,6 +505,10 @@ impl LoadedSet {
             .collect();
         let mut checked = 0;
         let mut pending = owners;
+        // Names defined so far, loaded or broken: a set, not a search of the lists
+        // for each of the thousands of references a thousand units make.
+        let mut known = HashSet::new();
+        let mut seen = (0, 0);
         loop {
             pending.extend(
                 self.references
@@ -509,10 +523,8 @@ impl LoadedSet {
             }
             for r in std::mem::take(&mut pending) {
                 let n = self.canonical(&r.name);
-                let known = self.units.iter().any(|u| u.name == n)
-                    || self.broken.iter().any(|b| b.name == n)
-                    || self.missing.contains(&n);
-                if known {
+                self.note_known(&mut known, &mut seen);
+                if known.contains(&n) || self.missing.contains(&n) {
                     continue;
                 }
                 if let Some(link) = self.masked.get(&n).cloned() {

@@ -3,6 +3,8 @@
 //! events.
 
 use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::Read as _;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
@@ -202,6 +204,7 @@ impl Daemon {
                 _ => Vec::new(),
             },
         };
+        let before = vigil_platform::boot_ticks();
         let result = vigil_spawn::prepare(unit_name, service, command, ctx)
             .and_then(|prepared| vigil_spawn::spawn(&prepared));
         let child = match result {
@@ -212,10 +215,7 @@ impl Daemon {
             }
         };
         let pid = child.pid;
-        // The child's own start time, not the clock now: read after the
-        // spawn returned, the clock may be ticks past processes the child has
-        // made meanwhile (a busy machine), which would then not count as its.
-        let started = start_time(pid).unwrap_or_else(vigil_platform::boot_ticks);
+        let started = spawned_start_time(pid, before);
         self.procs
             .groups
             .entry(unit_name.to_string())
@@ -805,7 +805,11 @@ fn engine_status(status: vigil_platform::ExitStatus) -> ExitStatus {
 /// The fields of /proc/PID/stat from the third (`state`) on: the command name
 /// before them may contain spaces and parentheses.
 pub(crate) fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Not fs::read_to_string: its size query and reads that start small cost
+    // six system calls more on a file that reports no size.
+    let mut file = File::open(format!("/proc/{pid}/stat")).ok()?;
+    let mut stat = String::with_capacity(1024);
+    file.read_to_string(&mut stat).ok()?;
     let rest = stat.rsplit_once(')')?.1;
     Some(rest.split_whitespace().map(str::to_string).collect())
 }
@@ -823,6 +827,22 @@ fn exit_status_from_proc(pid: u32) -> Option<ExitStatus> {
     } else {
         ExitStatus::Signaled(code & 0x7f)
     })
+}
+
+/// The start time of a child spawned after the clock read `before`: that
+/// reading when the spawn took at most a tick, else the child's own from
+/// /proc. Every comparison of start times allows a tick of slack (the child
+/// started between the two readings), and the earlier reading is never after
+/// a process the child made; the clock read after the spawn may be ticks past
+/// them on a busy machine, and they would not count as the child's. Not /proc
+/// each time: at a thousand spawns its reads and the dentries they leave (to
+/// drop again at each exit) were the largest cost of starting after the clone.
+fn spawned_start_time(pid: u32, before: u64) -> u64 {
+    let after = vigil_platform::boot_ticks();
+    if after <= before + 1 {
+        return before;
+    }
+    start_time(pid).unwrap_or(before)
 }
 
 /// A process's start time (field 22, in clock ticks since boot): with the PID,
