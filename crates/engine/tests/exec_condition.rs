@@ -132,7 +132,7 @@ fn dash_prefix_and_success_exit_status_go_on() {
             .cond_exec(cmd_ignore("/bin/check"))
             .cond_exec(cmd_ignore("/bin/check2")),
         service("b.service").cond_exec(cmd("/bin/check")).svc(|s| {
-            s.success_exit_status = ExitStatusSet {
+            *s.success_exit_status = ExitStatusSet {
                 codes: vec![42],
                 signals: vec![],
             }

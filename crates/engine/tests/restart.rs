@@ -145,7 +145,7 @@ fn restart_prevent_exit_status_stops_the_restart() {
         service("a.service")
             .restart(RestartPolicy::Always)
             .svc(|s| {
-                s.restart_prevent_exit_status = ExitStatusSet {
+                *s.restart_prevent_exit_status = ExitStatusSet {
                     codes: vec![3],
                     signals: vec![SIGHUP],
                 }
@@ -174,7 +174,7 @@ fn success_exit_status_makes_a_code_clean() {
         service("a.service")
             .restart(RestartPolicy::OnFailure)
             .svc(|s| {
-                s.success_exit_status = ExitStatusSet {
+                *s.success_exit_status = ExitStatusSet {
                     codes: vec![42],
                     signals: vec![SIGSEGV],
                 }

@@ -80,7 +80,7 @@ pub fn stdin_for(service: &Service) -> Stdio {
     match &service.stdin {
         Input::Null | Input::Socket => Stdio::Null,
         Input::Tty(_) => Stdio::Tty(tty_path(service)),
-        Input::Data => Stdio::Data(service.stdin_data.clone()),
+        Input::Data => Stdio::Data(service.stdin_data.to_vec()),
         Input::File(path) => Stdio::File {
             path: path.clone(),
             mode: FileMode::Write,
@@ -1008,7 +1008,8 @@ mod tests {
                     path: file2,
                     optional: false,
                 },
-            ],
+            ]
+            .into(),
             ..Service::default()
         };
         let ctx = Context {
@@ -1054,11 +1055,13 @@ mod tests {
         let service = Service {
             pass_environment: ["PASSED", "EXACT", "MISSING", "SHADOWED", "GONE"]
                 .map(String::from)
-                .into(),
+                .into_iter()
+                .collect(),
             environment: pairs(&[("SHADOWED", "unit"), ("DROPPED", "x"), ("KEPT", "a")]),
             unset_environment: ["DROPPED", "KEPT=b", "EXACT=2", "GONE=other", "MAINPID"]
                 .map(String::from)
-                .into(),
+                .into_iter()
+                .collect(),
             ..Service::default()
         };
         let ctx = Context {
@@ -1189,7 +1192,8 @@ mod tests {
             environment_files: vec![vigil_units::EnvironmentFile {
                 path: environ,
                 optional: false,
-            }],
+            }]
+            .into(),
             ..Service::default()
         };
         // `$DB_URL` puts the same value into an argument too.

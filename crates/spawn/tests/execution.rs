@@ -147,7 +147,7 @@ fn a_limit_above_what_the_kernel_allows_is_lowered_to_the_closest_as_systemd_doe
     // limit instead of failing the start (systemd's setrlimit_closest).
     let hard = nofile_hard_limit();
     let service = Service {
-        limits: vec![(Resource::Nofile, limit(Some(1 << 40), Some(1 << 40)))],
+        limits: vec![(Resource::Nofile, limit(Some(1 << 40), Some(1 << 40)))].into(),
         ..Service::default()
     };
     let script = format!("test \"$(ulimit -Hn)\" = {hard} && test \"$(ulimit -Sn)\" = {hard}");
@@ -424,7 +424,7 @@ fn supplementary_groups_numeric_ids_and_initgroups() {
     let nobody = passwd_entry("nobody");
     let service = Service {
         user: Some("nobody".into()),
-        supplementary_groups: vec!["root".into(), "4242".into()],
+        supplementary_groups: vec!["root".into(), "4242".into()].into(),
         ..Service::default()
     };
     assert_eq!(run(&service, &sh("id -u; id -g; id -G"), to_file(&out)), OK);
@@ -454,14 +454,14 @@ fn supplementary_groups_numeric_ids_and_initgroups() {
 
     // Without User=, SupplementaryGroups= alone replaces the manager's groups.
     let only_groups = Service {
-        supplementary_groups: vec!["4245".into()],
+        supplementary_groups: vec!["4245".into()].into(),
         ..Service::default()
     };
     assert_eq!(run(&only_groups, &sh("id -u; id -G"), to_file(&out)), OK);
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "0\n0 4245\n");
 
     let unknown = Service {
-        supplementary_groups: vec!["vigil-no-such-group".into()],
+        supplementary_groups: vec!["vigil-no-such-group".into()].into(),
         ..Service::default()
     };
     let err = prepare("t.service", &unknown, &sh("true"), Context::default()).unwrap_err();
@@ -537,7 +537,7 @@ fn stdin_from_data_and_from_a_file() {
     let out = dir.join("stdin.out");
     let service = Service {
         stdin: Input::Data,
-        stdin_data: b"line one\nline two\n".to_vec(),
+        stdin_data: b"line one\nline two\n".to_vec().into(),
         ..Service::default()
     };
     let ctx = Context {

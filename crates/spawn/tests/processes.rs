@@ -39,7 +39,8 @@ fn environment_is_systemds_and_never_the_managers() {
                 path: dir.join("absent.env"),
                 optional: true,
             },
-        ],
+        ]
+        .into(),
         ..Service::default()
     };
     let ctx = Context {
@@ -230,7 +231,8 @@ fn umask_limits_and_output_files() {
                 soft: Some(200),
                 hard: Some(300),
             },
-        )],
+        )]
+        .into(),
         ..Service::default()
     };
     let ctx = Context {
@@ -388,7 +390,7 @@ fn pid_variable_is_the_childs_own_pid_and_replaces_the_units_value() {
 #[test]
 fn unset_environment_also_removes_a_variable_the_child_writes() {
     let service = Service {
-        unset_environment: vec!["WATCHDOG_PID".into()],
+        unset_environment: vec!["WATCHDOG_PID".into()].into(),
         ..Service::default()
     };
     let ctx = Context {

@@ -63,7 +63,7 @@ fn default_instance(set: &LoadedSet, template: &str) -> Option<String> {
     set.templates.get(template)?;
     let probe = name::instance_name(template, "x")?;
     let (unit, _) = find_unit(set, &probe).ok()?;
-    let inst = unit.install.default_instance?;
+    let inst = unit.install.default_instance.clone()?;
     name::instance_name(template, &inst)
 }
 

@@ -5,7 +5,10 @@
 //! Nothing in this module does I/O, and nothing here knows which format a value
 //! came from except [`Unit::source`], which is kept for messages.
 
+use std::fmt;
+use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 /// What kind of unit this is, from the suffix of its name.
@@ -65,11 +68,11 @@ pub struct Unit {
     pub conditions: Vec<Condition>,
     /// `Assert*=`: when they fail, the start fails.
     pub asserts: Vec<Condition>,
-    pub install: Install,
+    pub install: Sparse<Install>,
     /// Present for services, absent for targets.
     pub service: Option<Service>,
     /// Present for sockets only.
-    pub socket: Option<Socket>,
+    pub socket: Sparse<Option<Socket>>,
     /// `SuccessAction=`: what the manager does when the unit went from active
     /// to inactive (docs/UNITS.md).
     pub success_action: Option<UnitAction>,
@@ -650,12 +653,12 @@ pub struct Service {
     pub service_type: ServiceType,
     pub exec_start: Vec<ExecCommand>,
     /// `ExecCondition=`: run before `ExecStartPre=`; exit 1..254 skips the unit.
-    pub exec_condition: Vec<ExecCommand>,
-    pub exec_start_pre: Vec<ExecCommand>,
-    pub exec_start_post: Vec<ExecCommand>,
-    pub exec_stop: Vec<ExecCommand>,
-    pub exec_stop_post: Vec<ExecCommand>,
-    pub exec_reload: Vec<ExecCommand>,
+    pub exec_condition: Sparse<Vec<ExecCommand>>,
+    pub exec_start_pre: Sparse<Vec<ExecCommand>>,
+    pub exec_start_post: Sparse<Vec<ExecCommand>>,
+    pub exec_stop: Sparse<Vec<ExecCommand>>,
+    pub exec_stop_post: Sparse<Vec<ExecCommand>>,
+    pub exec_reload: Sparse<Vec<ExecCommand>>,
     pub remain_after_exit: bool,
     pub restart: RestartPolicy,
     pub restart_sec: Duration,
@@ -665,24 +668,24 @@ pub struct Service {
     pub timeout_stop: Option<Duration>,
     /// `Environment=` in order; later assignments of the same name win.
     pub environment: Vec<(String, String)>,
-    pub environment_files: Vec<EnvironmentFile>,
+    pub environment_files: Sparse<Vec<EnvironmentFile>>,
     /// `PassEnvironment=`: names whose values come from the manager's own
     /// environment, each once, in order.
-    pub pass_environment: Vec<String>,
+    pub pass_environment: Sparse<Vec<String>>,
     /// `UnsetEnvironment=`: names, or exact `NAME=VALUE` assignments, removed
     /// from the finished environment; each once, in order.
-    pub unset_environment: Vec<String>,
+    pub unset_environment: Sparse<Vec<String>>,
     pub working_directory: Option<WorkingDir>,
     pub user: Option<String>,
     pub group: Option<String>,
     pub kill_mode: KillMode,
     pub kill_signal: i32,
     pub send_sigkill: bool,
-    pub success_exit_status: ExitStatusSet,
-    pub restart_prevent_exit_status: ExitStatusSet,
+    pub success_exit_status: Sparse<ExitStatusSet>,
+    pub restart_prevent_exit_status: Sparse<ExitStatusSet>,
     /// `RestartForceExitStatus=`: a main exit listed here restarts the service
     /// whatever Restart= says (RestartPreventExitStatus= still wins).
-    pub restart_force_exit_status: ExitStatusSet,
+    pub restart_force_exit_status: Sparse<ExitStatusSet>,
     pub pid_file: Option<PathBuf>,
     /// `GuessMainPID=`: Type=forking without PIDFile= looks for the main PID
     /// among the processes the start process left behind.
@@ -704,21 +707,21 @@ pub struct Service {
     pub stderr: Output,
     pub syslog_identifier: Option<String>,
     pub umask: u32,
-    pub limits: Vec<(Resource, Limit)>,
+    pub limits: Sparse<Vec<(Resource, Limit)>>,
     /// `StandardInput=`.
     pub stdin: Input,
     /// `StandardInputText=` and `StandardInputData=`, concatenated in order.
-    pub stdin_data: Vec<u8>,
+    pub stdin_data: Sparse<Vec<u8>>,
     /// `TTYPath=` (`/dev/console` when unset).
     pub tty_path: Option<PathBuf>,
     /// `SupplementaryGroups=` names or numbers, in order.
-    pub supplementary_groups: Vec<String>,
+    pub supplementary_groups: Sparse<Vec<String>>,
     /// `DynamicUser=`.
     pub dynamic_user: bool,
     /// `PermissionsStartOnly=`: only the main command drops privileges.
     pub permissions_start_only: bool,
     /// `RuntimeDirectory=`, `StateDirectory=`, ... indexed by [`DirectoryKind`].
-    pub directories: [Directories; 5],
+    pub directories: Sparse<[Directories; 5]>,
     pub runtime_directory_preserve: Preserve,
     /// `Nice=`, -20..19.
     pub nice: Option<i32>,
@@ -743,10 +746,10 @@ pub struct Service {
     /// manager's bounding set.
     pub capability_bounding_set: Option<u64>,
     /// zinit's `test`: a readiness probe run until it succeeds.
-    pub ready_test: Option<ExecCommand>,
+    pub ready_test: Sparse<Option<ExecCommand>>,
     /// `Sockets=`: socket units whose descriptors this service gets (besides
     /// those whose `Service=` names it).
-    pub sockets: Vec<String>,
+    pub sockets: Sparse<Vec<String>>,
     /// `BusName=`: recorded and shown by `vigil status`; vigil has no D-Bus, so
     /// a `Type=dbus` service is ready once started (docs/COMPATIBILITY.md).
     pub bus_name: Option<String>,
@@ -758,30 +761,30 @@ impl Default for Service {
         Service {
             service_type: ServiceType::Simple,
             exec_start: Vec::new(),
-            exec_condition: Vec::new(),
-            exec_start_pre: Vec::new(),
-            exec_start_post: Vec::new(),
-            exec_stop: Vec::new(),
-            exec_stop_post: Vec::new(),
-            exec_reload: Vec::new(),
+            exec_condition: Sparse::default(),
+            exec_start_pre: Sparse::default(),
+            exec_start_post: Sparse::default(),
+            exec_stop: Sparse::default(),
+            exec_stop_post: Sparse::default(),
+            exec_reload: Sparse::default(),
             remain_after_exit: false,
             restart: RestartPolicy::No,
             restart_sec: Duration::from_millis(100),
             timeout_start: Some(Duration::from_secs(90)),
             timeout_stop: Some(Duration::from_secs(90)),
             environment: Vec::new(),
-            environment_files: Vec::new(),
-            pass_environment: Vec::new(),
-            unset_environment: Vec::new(),
+            environment_files: Sparse::default(),
+            pass_environment: Sparse::default(),
+            unset_environment: Sparse::default(),
             working_directory: None,
             user: None,
             group: None,
             kill_mode: KillMode::ControlGroup,
             kill_signal: 15, // SIGTERM
             send_sigkill: true,
-            success_exit_status: ExitStatusSet::default(),
-            restart_prevent_exit_status: ExitStatusSet::default(),
-            restart_force_exit_status: ExitStatusSet::default(),
+            success_exit_status: Sparse::default(),
+            restart_prevent_exit_status: Sparse::default(),
+            restart_force_exit_status: Sparse::default(),
             pid_file: None,
             guess_main_pid: true,
             watchdog: None,
@@ -794,14 +797,14 @@ impl Default for Service {
             stderr: Output::Inherit,
             syslog_identifier: None,
             umask: 0o022,
-            limits: Vec::new(),
+            limits: Sparse::default(),
             stdin: Input::Null,
-            stdin_data: Vec::new(),
+            stdin_data: Sparse::default(),
             tty_path: None,
-            supplementary_groups: Vec::new(),
+            supplementary_groups: Sparse::default(),
             dynamic_user: false,
             permissions_start_only: false,
-            directories: Default::default(),
+            directories: Sparse::default(),
             runtime_directory_preserve: Preserve::No,
             nice: None,
             oom_score_adjust: None,
@@ -813,8 +816,8 @@ impl Default for Service {
             non_blocking: false,
             ambient_capabilities: 0,
             capability_bounding_set: None,
-            ready_test: None,
-            sockets: Vec::new(),
+            ready_test: Sparse::default(),
+            sockets: Sparse::default(),
             bus_name: None,
         }
     }
@@ -944,7 +947,10 @@ impl Unit {
     pub fn new(name: impl Into<String>, kind: UnitKind, format: Format) -> Unit {
         let name = name.into();
         Unit {
-            socket: (kind == UnitKind::Socket).then(|| Socket::new(&name)),
+            socket: match kind {
+                UnitKind::Socket => Some(Socket::new(&name)).into(),
+                _ => Sparse::default(),
+            },
             name,
             kind,
             source: None,
@@ -960,7 +966,7 @@ impl Unit {
             start_limit: StartLimit::default(),
             conditions: Vec::new(),
             asserts: Vec::new(),
-            install: Install::default(),
+            install: Sparse::default(),
             service: match kind {
                 UnitKind::Service => Some(Service::default()),
                 UnitKind::Target | UnitKind::Socket => None,
@@ -1005,9 +1011,11 @@ impl Unit {
         self.conditions.shrink_to_fit();
         self.asserts.shrink_to_fit();
         shrink_names(&mut self.not_enforced);
+        self.install.shrink();
+        self.socket.shrink();
         if let Some(s) = &mut self.service {
+            shrink_commands(&mut s.exec_start);
             for list in [
-                &mut s.exec_start,
                 &mut s.exec_condition,
                 &mut s.exec_start_pre,
                 &mut s.exec_start_post,
@@ -1015,13 +1023,142 @@ impl Unit {
                 &mut s.exec_stop_post,
                 &mut s.exec_reload,
             ] {
-                shrink_commands(list);
+                if list.is_set() {
+                    shrink_commands(list);
+                }
+                list.shrink();
             }
             s.environment.shrink_to_fit();
-            s.environment_files.shrink_to_fit();
-            s.pass_environment.shrink_to_fit();
-            s.unset_environment.shrink_to_fit();
-            s.limits.shrink_to_fit();
+            s.directories.shrink();
+            s.ready_test.shrink();
+            s.success_exit_status.shrink();
+            s.restart_prevent_exit_status.shrink();
+            s.restart_force_exit_status.shrink();
+            s.environment_files.shrink();
+            s.pass_environment.shrink();
+            s.unset_environment.shrink();
+            s.supplementary_groups.shrink();
+            s.stdin_data.shrink();
+            s.limits.shrink();
+            s.sockets.shrink();
         }
+    }
+}
+
+/// A field most units leave at its default, kept out of the unit until it is
+/// set: a manager holds every unit for its whole life, and room in each of a
+/// thousand services for what few of them use (ExecReload=, the directories,
+/// the exit status lists, a socket's settings...) cost a megabyte. It reads as
+/// the default while unset; writing to it stores a value of its own.
+pub struct Sparse<T: 'static>(Option<Box<T>>);
+
+/// The default a [`Sparse`] field reads as while unset, made once.
+pub trait Unset: Sized + Sync + Send + 'static {
+    fn unset() -> &'static Self;
+}
+
+macro_rules! unset {
+    ($($t:ty),* $(,)?) => {$(
+        impl Unset for $t {
+            fn unset() -> &'static Self {
+                static UNSET: LazyLock<$t> = LazyLock::new(<$t>::default);
+                &UNSET
+            }
+        }
+    )*};
+}
+
+unset!(
+    [Directories; 5],
+    Option<ExecCommand>,
+    ExitStatusSet,
+    Vec<ExecCommand>,
+    Vec<EnvironmentFile>,
+    Vec<String>,
+    Vec<u8>,
+    Vec<(Resource, Limit)>,
+    Install,
+    Option<Socket>,
+);
+
+impl<T> Sparse<T> {
+    /// Whether a value of its own was ever stored (it may equal the default).
+    pub fn is_set(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl<T: Unset + PartialEq> Sparse<T> {
+    /// Gives the room back when the value is the default again.
+    pub fn shrink(&mut self) {
+        if self.0.as_deref() == Some(T::unset()) {
+            self.0 = None;
+        }
+    }
+}
+
+impl<T> Default for Sparse<T> {
+    fn default() -> Self {
+        Sparse(None)
+    }
+}
+
+impl<T> From<T> for Sparse<T> {
+    fn from(value: T) -> Self {
+        Sparse(Some(Box::new(value)))
+    }
+}
+
+impl<A, T: FromIterator<A>> FromIterator<A> for Sparse<T> {
+    fn from_iter<I: IntoIterator<Item = A>>(iter: I) -> Self {
+        Sparse::from(T::from_iter(iter))
+    }
+}
+
+impl<T: Unset> Deref for Sparse<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        match &self.0 {
+            Some(value) => value,
+            None => T::unset(),
+        }
+    }
+}
+
+impl<T: Unset + Clone> DerefMut for Sparse<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.0.get_or_insert_with(|| Box::new(T::unset().clone()))
+    }
+}
+
+impl<T: Clone> Clone for Sparse<T> {
+    fn clone(&self) -> Self {
+        Sparse(self.0.clone())
+    }
+}
+
+impl<'a, T: Unset> IntoIterator for &'a Sparse<T>
+where
+    &'a T: IntoIterator,
+{
+    type Item = <&'a T as IntoIterator>::Item;
+    type IntoIter = <&'a T as IntoIterator>::IntoIter;
+    fn into_iter(self) -> Self::IntoIter {
+        Deref::deref(self).into_iter()
+    }
+}
+
+/// Unset and set to the default are equal.
+impl<T: Unset + PartialEq> PartialEq for Sparse<T> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl<T: Unset + Eq> Eq for Sparse<T> {}
+
+impl<T: Unset + fmt::Debug> fmt::Debug for Sparse<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
     }
 }

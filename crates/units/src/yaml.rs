@@ -246,7 +246,7 @@ impl Parser<'_> {
             };
             match key {
                 Key::Exec => exec = self.command(value, "exec"),
-                Key::Test => svc.ready_test = self.command(value, "test"),
+                Key::Test => *svc.ready_test = self.command(value, "test"),
                 Key::Oneshot => oneshot = self.boolean(value, "oneshot").unwrap_or(false),
                 Key::After => {
                     for dep in self.after(value) {
@@ -815,7 +815,7 @@ mod tests {
         assert_eq!(svc.stdout, Output::Log);
         assert_eq!(svc.stderr, Output::Log);
         assert_eq!(svc.kill_signal, 15);
-        assert_eq!(svc.ready_test, None);
+        assert_eq!(*svc.ready_test, None);
         assert_eq!(svc.working_directory, None);
         assert!(svc.environment.is_empty());
         assert_eq!(
@@ -862,7 +862,7 @@ dir: /srv/web
         // YAML unescapes `\"` first, then the shell-like split removes the quotes.
         assert_eq!(exec.argv, ["/usr/bin/web", "--title", "my site", "q"]);
         assert_eq!(exec.line, 2);
-        let test = svc.ready_test.expect("test");
+        let test = svc.ready_test.as_ref().expect("test");
         assert_eq!(test.argv, ["curl", "-sf", "http://localhost/"]);
         assert_eq!(test.line, 3);
         assert_eq!(

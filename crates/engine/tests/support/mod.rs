@@ -134,7 +134,7 @@ pub trait Build: Sized {
         self.svc(|s| s.notify_access = a)
     }
     fn test_cmd(self, c: ExecCommand) -> Self {
-        self.svc(|s| s.ready_test = Some(c))
+        self.svc(|s| *s.ready_test = Some(c))
     }
     fn limit(self, burst: u32, interval: Duration) -> Self {
         self.unit(|u| {

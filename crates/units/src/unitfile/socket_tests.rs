@@ -48,7 +48,7 @@ fn errs(text: &str) -> Vec<String> {
 
 fn listen_one(directive: &str, value: &str) -> (ListenKind, ListenAddress) {
     let u = ok(&format!("[Socket]\n{directive}={value}\n"));
-    let l = &u.socket.expect("socket").listen[0];
+    let l = &u.socket.as_ref().expect("socket").listen[0];
     (l.kind, l.address.clone())
 }
 
@@ -97,7 +97,7 @@ fn every_listen_form() {
 #[test]
 fn several_listen_lines_keep_their_order_and_an_empty_one_resets() {
     let u = ok("[Socket]\nListenStream=/run/a\nListenDatagram=/run/b\nListenStream=99\n");
-    let s = u.socket.unwrap();
+    let s = u.socket.as_ref().unwrap();
     let kinds: Vec<_> = s.listen.iter().map(|l| (l.kind, l.line)).collect();
     assert_eq!(
         kinds,
@@ -108,7 +108,7 @@ fn several_listen_lines_keep_their_order_and_an_empty_one_resets() {
         ]
     );
     let u = ok("[Socket]\nListenStream=/run/a\nListenStream=\nListenStream=/run/c\n");
-    let s = u.socket.unwrap();
+    let s = u.socket.as_ref().unwrap();
     assert_eq!(s.listen.len(), 1);
     assert_eq!(s.listen[0].address, ListenAddress::Path("/run/c".into()));
 }
@@ -117,7 +117,7 @@ fn several_listen_lines_keep_their_order_and_an_empty_one_resets() {
 fn specifiers_in_listen_paths() {
     let u = ok("[Socket]\nListenStream=%t/%p.sock\n");
     assert_eq!(
-        u.socket.unwrap().listen[0].address,
+        u.socket.as_ref().unwrap().listen[0].address,
         ListenAddress::Path("/run/web.sock".into())
     );
 }
@@ -125,7 +125,7 @@ fn specifiers_in_listen_paths() {
 #[test]
 fn defaults_follow_systemd() {
     let u = ok("[Socket]\nListenStream=/run/web.sock\n");
-    let s = u.socket.unwrap();
+    let s = u.socket.as_ref().unwrap();
     assert_eq!(s.socket_mode, 0o666);
     assert_eq!(s.directory_mode, 0o755);
     assert_eq!(s.service, "web.service");
@@ -144,7 +144,7 @@ fn every_socket_setting() {
          FileDescriptorName=http\nAccept=no\nRemoveOnStop=yes\nPassCredentials=yes\n\
          ReusePort=true\nFreeBind=1\n",
     );
-    let s = u.socket.unwrap();
+    let s = u.socket.as_ref().unwrap();
     assert_eq!((s.socket_mode, s.directory_mode), (0o600, 0o700));
     assert_eq!(s.user.as_deref(), Some("www"));
     assert_eq!(s.group.as_deref(), Some("www"));
@@ -175,7 +175,10 @@ fn a_service_with_sockets_wants_and_orders_after_them() {
         &ctx(),
     );
     let u = p.unit.expect("loads");
-    assert_eq!(u.service.unwrap().sockets, ["db.socket", "db-admin.socket"]);
+    assert_eq!(
+        *u.service.unwrap().sockets,
+        ["db.socket", "db-admin.socket"]
+    );
     assert_eq!(u.deps.wants, ["db.socket", "db-admin.socket"]);
     assert_eq!(u.deps.after, ["db.socket", "db-admin.socket"]);
 
@@ -273,6 +276,7 @@ fn accept_yes_starts_instances_of_the_template() {
     assert_eq!(
         ok("[Socket]\nListenStream=22\n")
             .socket
+            .as_ref()
             .unwrap()
             .max_connections,
         64
@@ -283,7 +287,7 @@ fn accept_yes_starts_instances_of_the_template() {
         "[Socket]\nListenStream=22\nAccept=yes\nService=x.service\n",
     );
     assert_eq!(
-        p.unit.expect("loads").socket.unwrap().service,
+        p.unit.expect("loads").socket.as_ref().unwrap().service,
         "web@.service"
     );
     assert!(
@@ -384,7 +388,8 @@ fn debian_socket_units_load() {
         "{:?}",
         p.diagnostics
     );
-    let s = p.unit.unwrap().socket.unwrap();
+    let u = p.unit.unwrap();
+    let s = u.socket.as_ref().unwrap();
     assert_eq!(s.service, "systemd-journald.service");
     assert_eq!(s.listen[0].kind, ListenKind::Datagram);
     assert!(s.pass_credentials);

@@ -134,7 +134,7 @@ fn empty_assignment_resets_lists() {
     assert!(u.documentation.is_empty());
     let s = u.service.unwrap();
     assert_eq!(s.environment, [("B".to_string(), "2".to_string())]);
-    assert_eq!(s.success_exit_status, ExitStatusSet::default());
+    assert_eq!(*s.success_exit_status, ExitStatusSet::default());
 }
 
 #[test]
@@ -506,7 +506,7 @@ fn pass_environment_takes_names_once_and_warns_about_the_invalid_ones() {
     );
     assert!(u.not_enforced.is_empty(), "{:?}", u.not_enforced);
     let s = u.service.unwrap();
-    assert_eq!(s.pass_environment, ["A", "B", "X_a"]);
+    assert_eq!(*s.pass_environment, ["A", "B", "X_a"]);
     assert_eq!(
         warnings(&d),
         [
@@ -530,7 +530,7 @@ fn unset_environment_takes_names_and_assignments() {
     );
     assert!(u.not_enforced.is_empty(), "{:?}", u.not_enforced);
     let s = u.service.unwrap();
-    assert_eq!(s.unset_environment, ["A", "B=1", "C=x y", "D="]);
+    assert_eq!(*s.unset_environment, ["A", "B=1", "C=x y", "D="]);
     let expected = |w: &str| {
         (
             5,
@@ -544,7 +544,7 @@ fn unset_environment_takes_names_and_assignments() {
 fn environment_files_and_working_directory() {
     let s = svc("EnvironmentFile=-/etc/default/%p\nEnvironmentFile=/etc/b");
     assert_eq!(
-        s.environment_files,
+        *s.environment_files,
         [
             EnvironmentFile {
                 path: "/etc/default/a".into(),
@@ -721,7 +721,7 @@ fn limits() {
         "LimitNOFILE=1024:4096\nLimitNPROC=infinity\nLimitCORE=1G\nLimitMEMLOCK=64K:infinity\nLimitNOFILE=2048",
     );
     assert_eq!(
-        s.limits,
+        *s.limits,
         [
             (
                 Resource::Nofile,
@@ -957,7 +957,7 @@ fn execution_environment_directives() {
     assert!(s.directories(DirectoryKind::Cache).paths.is_empty());
     assert_eq!(s.directories(DirectoryKind::Logs).mode, 0o755);
     assert_eq!(s.runtime_directory_preserve, Preserve::Restart);
-    assert_eq!(s.supplementary_groups, ["audio", "29", "video"]);
+    assert_eq!(*s.supplementary_groups, ["audio", "29", "video"]);
     assert!(s.dynamic_user && s.permissions_start_only && s.non_blocking);
     assert!(!s.ignore_sigpipe);
     assert_eq!((s.nice, s.oom_score_adjust), (Some(-5), Some(-900)));
@@ -1000,10 +1000,10 @@ fn execution_environment_directives() {
     let d = svc("StandardInput=data\nStandardInputText=hello\\tworld %n\n\
          StandardInputData=Ynll\nStandardInputText=end");
     assert_eq!(d.stdin, Input::Data);
-    assert_eq!(d.stdin_data, b"hello\tworld a.service\nbyeend\n");
+    assert_eq!(*d.stdin_data, b"hello\tworld a.service\nbyeend\n");
     // The numeric escapes too, as systemd's cunescape.
     let n = svc("StandardInput=data\nStandardInputText=\\x41\\102\\u00e9\\s.");
-    assert_eq!(n.stdin_data, "AB\u{e9} .\n".as_bytes());
+    assert_eq!(*n.stdin_data, "AB\u{e9} .\n".as_bytes());
     assert_eq!(
         svc("StandardInput=file:/etc/hostname").stdin,
         Input::File(PathBuf::from("/etc/hostname"))
@@ -1399,4 +1399,43 @@ fn a_later_type_replaces_dbus_and_notify_reload() {
     let s = svc("Type=notify-reload\nType=idle");
     assert_eq!(s.service_type, ServiceType::Simple);
     assert!(!s.notify_reload);
+}
+
+/// A service that sets none of the rarely used fields keeps no room for them
+/// once shrunk (what a manager holds for its whole life), and one that sets
+/// them to their default gives the room back; both compare equal to a
+/// service that never had them, so that a re-load sees no change.
+#[test]
+fn sparse_fields_take_no_room_until_set() {
+    let (mut plain, _) = ok("[Service]\nExecStart=/bin/true\n");
+    plain.shrink_to_fit();
+    let s = plain.service.as_ref().expect("service");
+    let unset = [
+        s.exec_stop.is_set(),
+        s.exec_reload.is_set(),
+        s.directories.is_set(),
+        s.success_exit_status.is_set(),
+        s.supplementary_groups.is_set(),
+        s.limits.is_set(),
+        plain.install.is_set(),
+        plain.socket.is_set(),
+    ];
+    assert_eq!(unset, [false; 8]);
+    assert!(s.exec_stop.is_empty() && s.directories[0].mode == 0o755);
+
+    // ExecStop= emptied again, and [Install] with no directive: equal to the
+    // plain service, and unset once shrunk.
+    let (mut emptied, _) =
+        ok("[Service]\nExecStart=/bin/true\nExecStop=/bin/x\nExecStop=\n[Install]\n");
+    assert_eq!(emptied, plain);
+    emptied.shrink_to_fit();
+    let e = emptied.service.as_ref().expect("service");
+    assert!(!e.exec_stop.is_set() && !emptied.install.is_set());
+
+    let mut set = svc("ExecReload=/bin/kill -HUP $MAINPID\nSupplementaryGroups=audio");
+    assert_eq!(set.exec_reload.len(), 1);
+    assert_eq!(*set.supplementary_groups, ["audio"]);
+    set.supplementary_groups.clear();
+    set.supplementary_groups.shrink();
+    assert!(!set.supplementary_groups.is_set() && set.exec_reload.is_set());
 }
