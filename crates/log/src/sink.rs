@@ -204,6 +204,9 @@ struct Failure {
     dropped_before: u64,
 }
 
+/// Slots of an emptied queue kept for the next burst; beyond, its room goes.
+const QUEUE_KEPT: usize = 64;
+
 /// The queue and the write loop shared by every sink.
 struct Outbox<F> {
     fd: F,
@@ -335,6 +338,11 @@ impl<F: AsFd> Outbox<F> {
                 }
             }
             if self.queue.is_empty() {
+                // A burst (a thousand units starting) grew it to thousands of
+                // slots: not kept for the manager's whole life.
+                if self.queue.capacity() > QUEUE_KEPT {
+                    self.queue = VecDeque::new();
+                }
                 return Ok(());
             }
             match self.write_some() {
@@ -957,6 +965,26 @@ mod tests {
         assert_eq!(sink.dropped(), 5);
         assert!(!sink.wants_writable());
         assert_eq!(sink.queued(), 0);
+    }
+
+    #[test]
+    fn an_emptied_queue_gives_back_the_room_a_burst_took() {
+        let (r, w) = pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK).expect("pipe");
+        let mut sink = ConsoleSink::new(w, DEFAULT_QUEUE_BYTES);
+        sink.set_deferred(true);
+        for i in 0..1000 {
+            sink.push(&record("u", &format!("line {i}")))
+                .expect("queued");
+        }
+        assert!(sink.out.queue.capacity() >= 1000);
+        // The pipe takes them all in one turn or a few.
+        let mut got = Vec::new();
+        while sink.queued() > 0 {
+            sink.on_writable().expect("written");
+            got.extend(read_available(&r));
+        }
+        assert_eq!(got.iter().filter(|&&b| b == b'\n').count(), 1000);
+        assert!(sink.out.queue.capacity() <= QUEUE_KEPT);
     }
 
     #[test]
