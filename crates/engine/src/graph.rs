@@ -19,34 +19,92 @@ use std::collections::{BTreeSet, HashMap};
 use vigil_units::Unit;
 
 /// Edges by slot index; every list has one entry per slot (empty for a slot left out).
+/// Each is a [`Lists`], not a `Vec<Vec<usize>>`: the graph lives as long as the
+/// daemon, and at a thousand units vectors of vectors took some 470 kB of it.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Graph {
-    pub requires: Vec<Vec<usize>>,
-    pub wants: Vec<Vec<usize>>,
-    pub binds_to: Vec<Vec<usize>>,
-    pub requisite: Vec<Vec<usize>>,
+    pub requires: Lists<usize>,
+    pub wants: Lists<usize>,
+    pub binds_to: Lists<usize>,
+    pub requisite: Lists<usize>,
     /// Both directions: a unit conflicts with what it names and with what names it.
-    pub conflicts: Vec<Vec<usize>>,
+    pub conflicts: Lists<usize>,
     /// Requires=/BindsTo=/Requisite= names that match no loaded unit.
-    pub missing: Vec<Vec<String>>,
+    pub missing: Lists<String>,
     /// Units that Require/BindsTo/Requisite this one: a failed start fails their
     /// pending starts.
-    pub hard_rev: Vec<Vec<usize>>,
+    pub hard_rev: Lists<usize>,
     /// Units with BindsTo= this one: stopped when it goes down on its own.
-    pub bound_rev: Vec<Vec<usize>>,
+    pub bound_rev: Lists<usize>,
     /// Units that pull this one in (Requires, Wants, BindsTo, Requisite, reversed):
     /// a StopWhenUnneeded= unit is needed while one of them is active or starting.
-    pub pulled_by: Vec<Vec<usize>>,
+    pub pulled_by: Lists<usize>,
     /// Units stopped (or restarted) along with this one when it is stopped (or
     /// restarted) on request: Requires, BindsTo, Requisite and PartOf, reversed.
-    pub stop_rev: Vec<Vec<usize>>,
+    pub stop_rev: Lists<usize>,
     /// What each unit waits for before starting (After= plus the reverse of Before=),
     /// without the edges dropped to break cycles.
-    pub after: Vec<Vec<usize>>,
+    pub after: Lists<usize>,
     /// The reverse of `after`: the units that wait for this one.
-    pub after_rev: Vec<Vec<usize>>,
+    pub after_rev: Lists<usize>,
     /// The cycles found, as slot indices (the first is not repeated at the end).
     pub cycles: Vec<Vec<usize>>,
+}
+
+/// One list per slot, all of them end to end in one vector: `lists[u]` is slot
+/// `u`'s. A `Vec<Vec<T>>` spends 24 bytes a slot on each list's own vector and
+/// a heap block (32 bytes or more) on each list that is not empty; this spends
+/// 4 bytes a slot. The lists are fixed once built: a load builds a new graph.
+#[derive(Debug, Clone)]
+pub(crate) struct Lists<T> {
+    /// Where each slot's list begins in `items`, and one more entry where the last
+    /// ends: slot `u`'s list is `items[start[u]..start[u + 1]]`. `u32`, not
+    /// `usize`: half the size, and no unit set comes near four billion edges.
+    start: Vec<u32>,
+    items: Vec<T>,
+}
+
+impl<T> Default for Lists<T> {
+    /// No slots (a derived `Default` would ask `T: Default`, which is not needed).
+    fn default() -> Self {
+        Self {
+            start: Vec::new(),
+            items: Vec::new(),
+        }
+    }
+}
+
+impl<T> Lists<T> {
+    /// Slot `u`'s list, or `None` for a slot past the end.
+    pub fn get(&self, u: usize) -> Option<&[T]> {
+        let from = *self.start.get(u)?;
+        let to = *self.start.get(u.checked_add(1)?)?;
+        self.items.get(from as usize..to as usize)
+    }
+}
+
+impl<T> From<Vec<Vec<T>>> for Lists<T> {
+    fn from(lists: Vec<Vec<T>>) -> Self {
+        let mut start = Vec::with_capacity(lists.len() + 1);
+        let mut items = Vec::with_capacity(lists.iter().map(Vec::len).sum());
+        start.push(0);
+        for list in lists {
+            items.extend(list);
+            // Does not wrap: four billion slot indices in `items` would be 32 GB.
+            start.push(items.len() as u32);
+        }
+        Self { start, items }
+    }
+}
+
+/// A slot past the end has an empty list, as a slot left out has: reading the
+/// graph never panics (vigild may be PID 1, where a panic stops the machine).
+impl<T> std::ops::Index<usize> for Lists<T> {
+    type Output = [T];
+
+    fn index(&self, u: usize) -> &[T] {
+        self.get(u).unwrap_or_default()
+    }
 }
 
 /// Builds the graph over `units`, one entry per slot; `None` leaves a slot out
@@ -67,33 +125,30 @@ pub(crate) fn build(units: &[Option<&Unit>]) -> Graph {
         out.dedup();
         out
     };
-    let mut g = Graph {
-        requires: vec![Vec::new(); n],
-        wants: vec![Vec::new(); n],
-        binds_to: vec![Vec::new(); n],
-        requisite: vec![Vec::new(); n],
-        conflicts: vec![Vec::new(); n],
-        missing: vec![Vec::new(); n],
-        hard_rev: vec![Vec::new(); n],
-        bound_rev: vec![Vec::new(); n],
-        pulled_by: vec![Vec::new(); n],
-        stop_rev: vec![Vec::new(); n],
-        after: vec![Vec::new(); n],
-        after_rev: vec![Vec::new(); n],
-        cycles: Vec::new(),
-    };
+    // Built as vectors of vectors, which take pushes in any order, then packed.
+    let mut requires = vec![Vec::new(); n];
+    let mut wants = vec![Vec::new(); n];
+    let mut binds_to = vec![Vec::new(); n];
+    let mut requisite = vec![Vec::new(); n];
+    let mut missing: Vec<Vec<String>> = vec![Vec::new(); n];
+    let mut hard_rev = vec![Vec::new(); n];
+    let mut bound_rev = vec![Vec::new(); n];
+    let mut pulled_by = vec![Vec::new(); n];
+    let mut stop_rev = vec![Vec::new(); n];
+    let mut after = vec![Vec::new(); n];
+    let mut after_rev = vec![Vec::new(); n];
     let mut order: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
     let mut conflicts: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
     for (i, unit) in units.iter().enumerate() {
         let Some(unit) = unit else { continue };
         let d = &unit.deps;
-        g.requires[i] = resolve(&d.requires);
-        g.wants[i] = resolve(&d.wants);
-        g.binds_to[i] = resolve(&d.binds_to);
-        g.requisite[i] = resolve(&d.requisite);
+        requires[i] = resolve(&d.requires);
+        wants[i] = resolve(&d.wants);
+        binds_to[i] = resolve(&d.binds_to);
+        requisite[i] = resolve(&d.requisite);
         for name in d.requires.iter().chain(&d.binds_to).chain(&d.requisite) {
-            if !index.contains_key(name.as_str()) && !g.missing[i].contains(name) {
-                g.missing[i].push(name.clone());
+            if !index.contains_key(name.as_str()) && !missing[i].contains(name) {
+                missing[i].push(name.clone());
             }
         }
         for &c in &resolve(&d.conflicts) {
@@ -108,40 +163,35 @@ pub(crate) fn build(units: &[Option<&Unit>]) -> Graph {
         for &b in &resolve(&d.before) {
             order[b].insert(i);
         }
-        for &r in g.requires[i]
-            .iter()
-            .chain(&g.binds_to[i])
-            .chain(&g.requisite[i])
-        {
-            g.hard_rev[r].push(i);
+        for &r in requires[i].iter().chain(&binds_to[i]).chain(&requisite[i]) {
+            hard_rev[r].push(i);
         }
-        for &b in &g.binds_to[i] {
-            g.bound_rev[b].push(i);
+        for &b in &binds_to[i] {
+            bound_rev[b].push(i);
         }
-        for &p in g.requires[i]
+        for &p in requires[i]
             .iter()
-            .chain(&g.wants[i])
-            .chain(&g.binds_to[i])
-            .chain(&g.requisite[i])
+            .chain(&wants[i])
+            .chain(&binds_to[i])
+            .chain(&requisite[i])
         {
-            g.pulled_by[p].push(i);
+            pulled_by[p].push(i);
         }
         let part_of = resolve(&d.part_of);
-        for &r in g.requires[i]
+        for &r in requires[i]
             .iter()
-            .chain(&g.binds_to[i])
-            .chain(&g.requisite[i])
+            .chain(&binds_to[i])
+            .chain(&requisite[i])
             .chain(&part_of)
         {
-            g.stop_rev[r].push(i);
+            stop_rev[r].push(i);
         }
     }
-    for list in g
-        .hard_rev
+    for list in hard_rev
         .iter_mut()
-        .chain(g.bound_rev.iter_mut())
-        .chain(g.pulled_by.iter_mut())
-        .chain(g.stop_rev.iter_mut())
+        .chain(bound_rev.iter_mut())
+        .chain(pulled_by.iter_mut())
+        .chain(stop_rev.iter_mut())
     {
         list.sort_unstable();
         list.dedup();
@@ -150,18 +200,32 @@ pub(crate) fn build(units: &[Option<&Unit>]) -> Graph {
         .iter()
         .map(|u| u.map_or("", |u| u.name.as_str()))
         .collect();
-    g.cycles = break_cycles(&mut order, &names);
+    let cycles = break_cycles(&mut order, &names);
     for (i, set) in order.iter().enumerate() {
-        g.after[i] = set.iter().copied().collect();
+        after[i] = set.iter().copied().collect();
         for &a in set {
-            g.after_rev[a].push(i);
+            after_rev[a].push(i);
         }
     }
-    g.conflicts = conflicts
+    let conflicts: Vec<Vec<usize>> = conflicts
         .into_iter()
         .map(|s| s.into_iter().collect())
         .collect();
-    g
+    Graph {
+        requires: requires.into(),
+        wants: wants.into(),
+        binds_to: binds_to.into(),
+        requisite: requisite.into(),
+        conflicts: conflicts.into(),
+        missing: missing.into(),
+        hard_rev: hard_rev.into(),
+        bound_rev: bound_rev.into(),
+        pulled_by: pulled_by.into(),
+        stop_rev: stop_rev.into(),
+        after: after.into(),
+        after_rev: after_rev.into(),
+        cycles,
+    }
 }
 
 /// The ordering cycles among `units` (After=/Before= edges between the units given),
@@ -264,4 +328,41 @@ fn find_one(adj: &[BTreeSet<usize>]) -> Option<Vec<usize>> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Lists;
+
+    #[test]
+    fn lists_give_back_each_slots_list_including_empty_ones_and_the_last() {
+        let given: Vec<Vec<usize>> =
+            vec![vec![], vec![4, 2], vec![], vec![], vec![7], vec![1, 0, 3]];
+        let lists = Lists::from(given.clone());
+        for (u, want) in given.iter().enumerate() {
+            assert_eq!(&lists[u], want.as_slice(), "slot {u}");
+            assert_eq!(lists.get(u), Some(want.as_slice()), "slot {u}");
+        }
+        // Past the last slot: none by `get`, empty by indexing, never a panic.
+        assert_eq!(lists.get(given.len()), None);
+        assert!(lists[given.len()].is_empty());
+        assert!(lists[usize::MAX].is_empty());
+        assert_eq!(lists.get(usize::MAX), None);
+    }
+
+    #[test]
+    fn lists_of_no_slots_and_of_only_empty_lists() {
+        for lists in [Lists::<usize>::default(), Lists::from(Vec::new())] {
+            assert_eq!(lists.get(0), None);
+            assert!(lists[0].is_empty());
+        }
+        let lists = Lists::<String>::from(vec![Vec::new(); 3]);
+        for u in 0..3 {
+            assert_eq!(lists.get(u), Some(&[][..]), "slot {u}");
+        }
+        assert_eq!(lists.get(3), None);
+        let names = Lists::from(vec![vec![], vec!["a.service".to_string()]]);
+        assert_eq!(names[1], ["a.service"]);
+        assert!(names[0].is_empty());
+    }
 }

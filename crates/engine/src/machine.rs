@@ -1202,7 +1202,8 @@ impl Machine {
                     fails.push((u, dep.name.clone()));
                 }
             }
-            for name in self.graph.missing[u].clone() {
+            let missing = self.graph.missing[u].to_vec();
+            for name in missing {
                 self.log(Level::Warning, u, format!("required unit {name} not found"));
                 fails.push((u, name));
             }
@@ -1660,11 +1661,11 @@ impl Machine {
         if let Phase::Dead { failed } = phase {
             self.unit_action(u, old, failed);
         }
-        for i in 0..self.graph.after.get(u).map_or(0, Vec::len) {
+        for i in 0..self.graph.after.get(u).map_or(0, <[usize]>::len) {
             let v = self.graph.after[u][i];
             self.push(v);
         }
-        for i in 0..self.graph.after_rev.get(u).map_or(0, Vec::len) {
+        for i in 0..self.graph.after_rev.get(u).map_or(0, <[usize]>::len) {
             let v = self.graph.after_rev[u][i];
             self.push(v);
         }
@@ -2208,7 +2209,8 @@ impl Machine {
     /// failed, the pending starts that require it fail.
     fn after_dead(&mut self, u: usize) {
         let failed = self.slots[u].phase == (Phase::Dead { failed: true });
-        for x in self.graph.bound_rev[u].clone() {
+        let bound = self.graph.bound_rev[u].to_vec();
+        for x in bound {
             let p = self.slots[x].phase;
             if !p.is_dead() && !p.is_stopping() && self.slots[x].pending_stop.is_none() {
                 let name = self.slots[u].name.clone();
@@ -2226,7 +2228,8 @@ impl Machine {
         let mut work = vec![u];
         while let Some(d) = work.pop() {
             let name = self.slots[d].name.clone();
-            for x in self.graph.hard_rev[d].clone() {
+            let hard = self.graph.hard_rev[d].to_vec();
+            for x in hard {
                 if self.slots[x].phase.is_pending_start() {
                     self.log(Level::Warning, x, format!("dependency failed: {name}"));
                     self.slots[x].reason = Some(Reason::DependencyFailed(name.clone()));
