@@ -74,7 +74,7 @@ pub fn unit_file(data: &[u8]) {
             );
         }
         for r in &parsed.references {
-            assert!(r.path == main_path || dropin_paths.contains(&r.path));
+            assert!(*r.path == *main_path || dropin_paths.iter().any(|d| **d == *r.path));
         }
         // The parser is a pure function of its input.
         assert_eq!(parsed, unitfile::parse(unit_name, main, &dropins, &ctx));
@@ -90,7 +90,7 @@ fn check_raw(src: &Source<'_>, sections: &[&str]) {
         assert!(sections.contains(&e.section.as_str()), "{e:?}");
         assert!(!e.key.is_empty() && e.key.trim() == e.key, "{e:?}");
         assert_eq!(e.value.trim(), e.value, "{e:?}");
-        assert_eq!(e.path, src.path);
+        assert_eq!(&*e.path, src.path);
         assert!(
             e.line >= 1 && usize::try_from(e.line).is_ok_and(|l| l <= lines),
             "{e:?}"

@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::model::{Format, Unit, UnitKind};
 use crate::specifier::SpecifierContext;
@@ -230,7 +231,7 @@ impl LoadedSet {
         if unit.format != Format::UnitFile || !unit.default_dependencies {
             return;
         }
-        let path = unit.source.clone().unwrap_or_default();
+        let path: Arc<Path> = Arc::from(unit.source.as_deref().unwrap_or(Path::new("")));
         let adds: [(&'static str, Pick, &str); 5] = [
             ("Requires", |d| &mut d.requires, "sysinit.target"),
             ("After", |d| &mut d.after, "sysinit.target"),
@@ -321,7 +322,7 @@ impl LoadedSet {
                 self.push_reference(Reference {
                     name: n,
                     directive,
-                    path,
+                    path: Arc::from(path),
                     line: 0,
                 });
             }
@@ -494,7 +495,7 @@ impl LoadedSet {
             .iter()
             .chain(&self.requires_dirs)
             .filter_map(|(owner, entries)| {
-                let path = entries.first()?.1.parent()?.to_path_buf();
+                let path = Arc::from(entries.first()?.1.parent()?);
                 Some(Reference {
                     name: owner.clone(),
                     directive: "Wants",
@@ -530,7 +531,7 @@ impl LoadedSet {
                 if let Some(link) = self.masked.get(&n).cloned() {
                     if r.pulls() {
                         self.diagnostics.push(Diagnostic::warning(
-                            &r.path,
+                            &*r.path,
                             r.line,
                             format!(
                                 "unit {n} referenced by {} is masked ({} is a symlink to /dev/null)",
@@ -556,7 +557,7 @@ impl LoadedSet {
                 }
                 if r.pulls() {
                     self.diagnostics.push(Diagnostic::warning(
-                        &r.path,
+                        &*r.path,
                         r.line,
                         format!("unit {n} referenced by {} not found", at(&r)),
                     ));
@@ -592,6 +593,7 @@ fn reason_of(d: &Diagnostic) -> String {
 
 /// References of a unit from a front end that does not track lines (YAML).
 fn refs_from_deps(unit: &Unit, path: &Path) -> Vec<Reference> {
+    let path: Arc<Path> = Arc::from(path);
     let d = &unit.deps;
     let lists: [(&'static str, &Vec<String>); 12] = [
         ("Requires", &d.requires),
@@ -610,10 +612,11 @@ fn refs_from_deps(unit: &Unit, path: &Path) -> Vec<Reference> {
     lists
         .iter()
         .flat_map(|(directive, names)| {
+            let path = Arc::clone(&path);
             names.iter().map(move |n| Reference {
                 name: n.clone(),
                 directive,
-                path: path.to_path_buf(),
+                path: Arc::clone(&path),
                 line: 0,
             })
         })

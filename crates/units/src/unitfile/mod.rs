@@ -13,6 +13,7 @@ pub mod raw;
 mod socket;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use exec::{ExecError, SplitError, Word, expand_exec_words, parse_exec, split_words};
@@ -42,7 +43,7 @@ pub struct Reference {
     pub name: String,
     /// The directive it came from, e.g. `Requires`.
     pub directive: &'static str,
-    pub path: PathBuf,
+    pub path: Arc<Path>,
     pub line: u32,
 }
 
@@ -110,7 +111,7 @@ pub fn parse(
         ctx,
         diags: diagnostics,
         refs: Vec::new(),
-        path: main.path.to_path_buf(),
+        path: Arc::from(main.path),
         line: 0,
         key: String::new(),
         exec_start_lines: Vec::new(),
@@ -804,7 +805,7 @@ struct Builder<'a> {
     diags: Vec<Diagnostic>,
     refs: Vec<Reference>,
     // The entry being applied, for messages.
-    path: PathBuf,
+    path: Arc<Path>,
     line: u32,
     key: String,
     exec_start_lines: Vec<u32>,
@@ -827,7 +828,7 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     fn apply(&mut self, e: &RawEntry) {
-        self.path.clone_from(&e.path);
+        self.path = Arc::clone(&e.path);
         self.line = e.line;
         self.key.clone_from(&e.key);
         if let Some(dir) = directive(&e.section, &e.key) {
@@ -871,12 +872,12 @@ impl Builder<'_> {
 
     fn error(&mut self, msg: String) {
         self.diags
-            .push(Diagnostic::error(&self.path, self.line, msg));
+            .push(Diagnostic::error(&*self.path, self.line, msg));
     }
 
     fn warn(&mut self, msg: String) {
         self.diags
-            .push(Diagnostic::warning(&self.path, self.line, msg));
+            .push(Diagnostic::warning(&*self.path, self.line, msg));
     }
 
     /// Resolves specifiers, warning about unknown ones.

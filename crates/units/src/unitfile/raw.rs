@@ -5,7 +5,8 @@
 //! `key = value`) but no directive: it never interprets a value, and it reports
 //! every syntax error in the file instead of stopping at the first.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
 use crate::Diagnostic;
 
@@ -15,7 +16,9 @@ pub struct RawEntry {
     pub section: String,
     pub key: String,
     pub value: String,
-    pub path: PathBuf,
+    /// Shared by every entry of the file: a thousand units' entries each
+    /// with a copy of its path were thousands of small blocks to free again.
+    pub path: Arc<Path>,
     /// The line the assignment starts on (counting from 1).
     pub line: u32,
 }
@@ -24,6 +27,7 @@ pub struct RawEntry {
 /// names allowed here; sections starting with `X-` are extensions that systemd
 /// ignores, and so does this parser. Every problem becomes an error diagnostic.
 pub fn parse(path: &Path, text: &str, sections: &[&str]) -> (Vec<RawEntry>, Vec<Diagnostic>) {
+    let shared: Arc<Path> = Arc::from(path);
     let mut entries = Vec::new();
     let mut diags = Vec::new();
     // None before the first header; Some(None) inside an ignored X- section.
@@ -63,7 +67,7 @@ pub fn parse(path: &Path, text: &str, sections: &[&str]) -> (Vec<RawEntry>, Vec<
             continue;
         }
         handle_line(
-            path,
+            &shared,
             start,
             &logical,
             sections,
@@ -75,7 +79,7 @@ pub fn parse(path: &Path, text: &str, sections: &[&str]) -> (Vec<RawEntry>, Vec<
     // A continuation on the last line simply ends there, as in systemd.
     if let Some((start, logical)) = pending {
         handle_line(
-            path,
+            &shared,
             start,
             &logical,
             sections,
@@ -88,7 +92,7 @@ pub fn parse(path: &Path, text: &str, sections: &[&str]) -> (Vec<RawEntry>, Vec<
 }
 
 fn handle_line(
-    path: &Path,
+    path: &Arc<Path>,
     line: u32,
     logical: &str,
     sections: &[&str],
@@ -103,7 +107,7 @@ fn handle_line(
     if let Some(rest) = l.strip_prefix('[') {
         let Some(name) = rest.strip_suffix(']') else {
             diags.push(Diagnostic::error(
-                path,
+                &**path,
                 line,
                 format!("invalid section header {l:?}: missing ']'"),
             ));
@@ -113,7 +117,7 @@ fn handle_line(
         };
         if name.is_empty() || name.contains(['[', ']']) {
             diags.push(Diagnostic::error(
-                path,
+                &**path,
                 line,
                 format!("invalid section header {l:?}"),
             ));
@@ -124,7 +128,7 @@ fn handle_line(
             *section = Some(None);
         } else {
             diags.push(Diagnostic::error(
-                path,
+                &**path,
                 line,
                 format!(
                     "unknown section [{name}] (expected {})",
@@ -141,7 +145,7 @@ fn handle_line(
     }
     let Some((key, value)) = l.split_once('=') else {
         diags.push(Diagnostic::error(
-            path,
+            &**path,
             line,
             format!("line is not an assignment (expected Key=Value): {l:?}"),
         ));
@@ -150,12 +154,16 @@ fn handle_line(
     let key = key.trim();
     let value = value.trim();
     if key.is_empty() {
-        diags.push(Diagnostic::error(path, line, "assignment has no key name"));
+        diags.push(Diagnostic::error(
+            &**path,
+            line,
+            "assignment has no key name",
+        ));
         return;
     }
     match section {
         None => diags.push(Diagnostic::error(
-            path,
+            &**path,
             line,
             format!("assignment {key}= outside of any section"),
         )),
@@ -164,7 +172,7 @@ fn handle_line(
             section: name.clone(),
             key: key.to_string(),
             value: value.to_string(),
-            path: path.to_path_buf(),
+            path: Arc::clone(path),
             line,
         }),
     }
