@@ -200,13 +200,13 @@ impl LoadedSet {
         self.attach_dir_deps(&mut unit);
         self.add_default_deps(&mut unit);
         // Aliases name their unit; after that a name may stand twice.
-        for list in unit.deps.lists_mut() {
+        unit.deps.for_each_list(|list| {
             for n in list.iter_mut() {
                 if let Some(real) = self.aliases.get(n.as_str()) {
                     n.clone_from(real);
                 }
             }
-        }
+        });
         unit.deps.dedup();
         self.units.push(unit);
     }

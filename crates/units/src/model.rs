@@ -126,47 +126,57 @@ impl UnitActionKind {
 pub struct Dependencies {
     pub requires: Vec<String>,
     pub wants: Vec<String>,
-    pub binds_to: Vec<String>,
-    pub part_of: Vec<String>,
-    pub requisite: Vec<String>,
+    pub binds_to: Sparse<Vec<String>>,
+    pub part_of: Sparse<Vec<String>>,
+    pub requisite: Sparse<Vec<String>>,
     pub conflicts: Vec<String>,
     pub after: Vec<String>,
     pub before: Vec<String>,
-    pub on_failure: Vec<String>,
+    pub on_failure: Sparse<Vec<String>>,
     /// `OnSuccess=`: started when this unit goes from active to inactive cleanly.
-    pub on_success: Vec<String>,
+    pub on_success: Sparse<Vec<String>>,
     /// `PropagatesReloadTo=`: reloading this unit reloads these too (when active).
-    pub propagates_reload_to: Vec<String>,
+    pub propagates_reload_to: Sparse<Vec<String>>,
     /// `ReloadPropagatedFrom=`: reloading one of these reloads this unit (when active).
-    pub reload_propagated_from: Vec<String>,
+    pub reload_propagated_from: Sparse<Vec<String>>,
 }
 
 impl Dependencies {
-    /// Every list, for what applies to all of them alike.
-    pub fn lists_mut(&mut self) -> [&mut Vec<String>; 12] {
-        [
+    /// Runs `f` on every list, for what applies to all of them alike; the
+    /// rarely used ones only when set, so that they stay out of the unit.
+    pub fn for_each_list(&mut self, mut f: impl FnMut(&mut Vec<String>)) {
+        for list in [
             &mut self.requires,
             &mut self.wants,
-            &mut self.binds_to,
-            &mut self.part_of,
-            &mut self.requisite,
             &mut self.conflicts,
             &mut self.after,
             &mut self.before,
+        ] {
+            f(list);
+        }
+        for list in [
+            &mut self.binds_to,
+            &mut self.part_of,
+            &mut self.requisite,
             &mut self.on_failure,
             &mut self.on_success,
             &mut self.propagates_reload_to,
             &mut self.reload_propagated_from,
-        ]
+        ] {
+            if list.is_set() {
+                f(list);
+            }
+            list.shrink();
+        }
     }
 
     /// Removes repeated names from every list, keeping the first of each, in
     /// linear time.
     pub fn dedup(&mut self) {
-        for list in self.lists_mut() {
+        self.for_each_list(|list| {
             let mut seen = std::collections::HashSet::with_capacity(list.len());
             list.retain(|n| seen.insert(n.clone()));
-        }
+        });
     }
 }
 
@@ -1005,9 +1015,7 @@ impl Unit {
         self.name.shrink_to_fit();
         self.description.shrink_to_fit();
         shrink_names(&mut self.documentation);
-        for list in self.deps.lists_mut() {
-            shrink_names(list);
-        }
+        self.deps.for_each_list(shrink_names);
         self.conditions.shrink_to_fit();
         self.asserts.shrink_to_fit();
         shrink_names(&mut self.not_enforced);

@@ -787,8 +787,8 @@ fn on_failure_with_a_specifier_instantiates_the_handler() {
     let set = load_dirs(&[d.path()], &ctx());
     assert!(!set.has_errors(), "{:?}", set.diagnostics);
     let a = set.get("a").unwrap();
-    assert_eq!(a.deps.on_failure, ["notify@a.service.service"]);
-    assert_eq!(a.deps.on_success, ["done.service"]);
+    assert_eq!(*a.deps.on_failure, ["notify@a.service.service"]);
+    assert_eq!(*a.deps.on_success, ["done.service"]);
     let n = set.get("notify@a.service.service").unwrap();
     assert_eq!(
         n.service.as_ref().unwrap().exec_start[0].argv,

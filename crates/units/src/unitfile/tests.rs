@@ -113,11 +113,11 @@ fn unit_section() {
     assert_eq!(u.deps.before, ["d.service"]);
     assert_eq!(u.deps.requires, ["e.service"]);
     assert_eq!(u.deps.wants, ["f.service", "g.service"]);
-    assert_eq!(u.deps.binds_to, ["h.service"]);
-    assert_eq!(u.deps.part_of, ["i.service"]);
-    assert_eq!(u.deps.requisite, ["j.service"]);
+    assert_eq!(*u.deps.binds_to, ["h.service"]);
+    assert_eq!(*u.deps.part_of, ["i.service"]);
+    assert_eq!(*u.deps.requisite, ["j.service"]);
     assert_eq!(u.deps.conflicts, ["k.service"]);
-    assert_eq!(u.deps.on_failure, ["l.service"]);
+    assert_eq!(*u.deps.on_failure, ["l.service"]);
     assert!(!u.default_dependencies);
     assert_eq!(u.start_limit.interval, Duration::from_secs(60));
     assert_eq!(u.start_limit.burst, 3);
@@ -1419,8 +1419,10 @@ fn sparse_fields_take_no_room_until_set() {
         s.limits.is_set(),
         plain.install.is_set(),
         plain.socket.is_set(),
+        plain.deps.binds_to.is_set(),
+        plain.deps.on_failure.is_set(),
     ];
-    assert_eq!(unset, [false; 8]);
+    assert_eq!(unset, [false; 10]);
     assert!(s.exec_stop.is_empty() && s.directories[0].mode == 0o755);
 
     // ExecStop= emptied again, and [Install] with no directive: equal to the
