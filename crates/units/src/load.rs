@@ -316,9 +316,9 @@ impl LoadedSet {
                 } else {
                     &mut unit.deps.requires
                 };
-                if !list.contains(&n) {
-                    list.push(n.clone());
-                }
+                // push_unit drops the repeats next, in linear time: a check
+                // here made a thousand entries of one directory quadratic.
+                list.push(n.clone());
                 self.push_reference(Reference {
                     name: n,
                     directive,
@@ -870,6 +870,7 @@ impl Scan {
         if name::validate(owner).is_err() {
             return;
         }
+        let mut accepted = Vec::new();
         for (fname, path, known) in sorted_entries(dir, &mut self.diags) {
             if let Err(e) = name::validate(&fname) {
                 self.diags.push(Diagnostic::warning(
@@ -892,13 +893,19 @@ impl Scan {
             if matches!(classify(&path, known), Ok(Kind::Masked)) {
                 continue;
             }
-            let map = if wants {
-                &mut self.wants
-            } else {
-                &mut self.requires
-            };
-            let list = map.entry(owner.to_string()).or_default();
-            if !list.iter().any(|(n, _)| *n == fname) {
+            accepted.push((fname, path));
+        }
+        let map = if wants {
+            &mut self.wants
+        } else {
+            &mut self.requires
+        };
+        let list = map.entry(owner.to_string()).or_default();
+        // An entry of an earlier directory wins: looked up in a set, not in
+        // the list, which a thousand entries made quadratic.
+        let mut seen: HashSet<String> = list.iter().map(|(n, _)| n.clone()).collect();
+        for (fname, path) in accepted {
+            if seen.insert(fname.clone()) {
                 list.push((fname, path));
             }
         }
