@@ -754,15 +754,20 @@ pub fn prepare(
     let _ = unit_name;
     let is_root = manager_is_root();
     let identity = resolve_identity(service, ctx.dynamic_user.as_ref(), is_root)?;
-    let roots = match &ctx.directory_roots {
-        Some(roots) => roots.clone(),
-        None => DirectoryRoots::for_manager(is_root),
+    // Most services have none of the directories: no roots to work out then.
+    let directories = if service.directories.is_set() {
+        let roots = match &ctx.directory_roots {
+            Some(roots) => roots.clone(),
+            None => DirectoryRoots::for_manager(is_root),
+        };
+        // The directories belong to the service's user even for a privileged
+        // command; as root without User= they belong to root.
+        let owner = is_root.then(|| (identity.uid.unwrap_or(0), identity.gid.unwrap_or(0)));
+        directories::set_up(service, &roots, owner)
+            .map_err(|source| SpawnError::Directory { source })?
+    } else {
+        Vec::new()
     };
-    // The directories belong to the service's user even for a privileged
-    // command; as root without User= they belong to root.
-    let owner = is_root.then(|| (identity.uid.unwrap_or(0), identity.gid.unwrap_or(0)));
-    let directories = directories::set_up(service, &roots, owner)
-        .map_err(|source| SpawnError::Directory { source })?;
     let mut environment = build_environment(service, &ctx, &identity, &directories)?;
     let listen_names: Vec<&str> = ctx.listen_fds.iter().map(|(_, n)| n.as_str()).collect();
     if !listen_names.is_empty() {
