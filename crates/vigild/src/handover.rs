@@ -512,11 +512,13 @@ impl Daemon {
         Ok(OwnedFd::from(file))
     }
 
-    /// With vigil-init: replaces the state it keeps for the next manager.
-    /// `intents` are the spawns about to be made (in order).
-    pub(crate) fn save_state(&mut self, intents: Vec<Intent>) {
+    /// With vigil-init: replaces the state it keeps for the next manager, and
+    /// says whether it went (true without vigil-init: there is nothing to
+    /// keep). `intents` are the spawns about to be made (in order). A state
+    /// that did not go is written again at the end of the turn.
+    pub(crate) fn save_state(&mut self, intents: Vec<Intent>) -> bool {
         if self.init.is_none() {
-            return;
+            return true;
         }
         self.handover.dirty = false;
         let state = self.build_state(intents, false);
@@ -524,10 +526,11 @@ impl Daemon {
             Ok(fd) => fd,
             Err(e) => {
                 self.say(Level::Error, None, &format!("saving the state: {e:#}"));
-                return;
+                self.handover.dirty = true;
+                return false;
             }
         };
-        let Some(chan) = &self.init else { return };
+        let Some(chan) = &self.init else { return true };
         // The new state goes in before the old one comes out: a crash between
         // the two leaves both, and the next manager takes the newer. Removed
         // first, a crash between left none, and the next manager started every
@@ -550,6 +553,11 @@ impl Daemon {
             if n > 0 && !send_to_init(chan, &format!("ack {n}"), &[]) {
                 self.handover.to_ack = n;
             }
+            // And the ends of the children held back for it.
+            for pid in std::mem::take(&mut self.procs.held) {
+                let _ = vigil_platform::process::reap(pid);
+            }
+            true
         } else {
             self.handover.dirty = true;
             self.say(
@@ -557,6 +565,7 @@ impl Daemon {
                 None,
                 "vigil-init did not take the state: it is written again at the next change",
             );
+            false
         }
     }
 

@@ -18,6 +18,10 @@ use crate::daemon::{Daemon, libc_sig, token, unwatch};
 pub(crate) struct Procs {
     /// Processes vigild started and has not reaped yet.
     pub(crate) children: HashSet<u32>,
+    /// Children whose end was handled but is in no saved state yet (the save
+    /// failed): left unreaped until a save succeeds, so that should vigild die
+    /// first, vigil-init reaps them and the next manager gets their statuses.
+    pub(crate) held: Vec<u32>,
     /// The process groups each unit's processes were started in (every process
     /// vigild starts leads a new session), for what they leave behind.
     /// Each with the time its leader was started (CLOCK_BOOTTIME, clock ticks),
@@ -696,6 +700,10 @@ impl Daemon {
             let mut ended = Vec::new();
             loop {
                 match vigil_platform::peek_any() {
+                    Ok(Some(first)) if self.procs.held.contains(&first.0) => {
+                        ended.push(first);
+                        break;
+                    }
                     Ok(Some(first)) if self.tracks(first.0) => {
                         ended.push(first);
                         break;
@@ -720,12 +728,21 @@ impl Daemon {
                     ended.push((pid, status));
                 }
             }
+            // A held one was handled already; when it is all there is, this
+            // turn has nothing new.
+            ended.retain(|(pid, _)| !self.procs.held.contains(pid));
+            if ended.is_empty() {
+                break;
+            }
             for &(pid, status) in &ended {
                 self.child_exited(pid, status);
             }
-            self.save_state(Vec::new());
-            for &(pid, _) in &ended {
-                let _ = vigil_platform::process::reap(pid);
+            if self.save_state(Vec::new()) {
+                for &(pid, _) in &ended {
+                    let _ = vigil_platform::process::reap(pid);
+                }
+            } else {
+                self.procs.held.extend(ended.iter().map(|&(pid, _)| pid));
             }
             // Should the first not be reaped after all, it would be found first
             // for ever: the next SIGCHLD tries again.

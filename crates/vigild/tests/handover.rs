@@ -216,17 +216,8 @@ fn a_service_that_ends_while_no_manager_runs_is_restarted_with_its_status() {
 /// or the state): the zombie must still be there for vigil-init to reap.
 #[test]
 fn a_manager_killed_right_after_a_service_exits_loses_not_its_status() {
-    if !require_root("a_manager_killed_right_after_a_service_exits_loses_not_its_status") {
-        return;
-    }
-    let strace = Command::new("strace").arg("-V").output();
-    if !strace.is_ok_and(|o| o.status.success()) {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "CI=true but no strace (scripts/install-test-deps installs it)"
-        );
-        println!("skipped: no strace");
+    let name = "a_manager_killed_right_after_a_service_exits_loses_not_its_status";
+    if !require_root(name) || !have_strace() {
         return;
     }
     // At each of the first sends after the exit: a pipe's removal, the new
@@ -237,25 +228,111 @@ fn a_manager_killed_right_after_a_service_exits_loses_not_its_status() {
         let d = out.path();
         m.wait_state("svc.service", "running");
         let vigild = m.vigild_pid().expect("vigild runs");
-        let traced = d.join("strace.out");
-        let mut strace = Command::new("strace")
-            .args(["-p", &vigild.to_string(), "-e", "trace=sendmsg", "-e"])
-            .arg(format!("inject=sendmsg:signal=SIGKILL:when={when}"))
-            .arg("-o")
-            .arg(&traced)
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_until("strace attached", || {
-            fs::read_to_string(format!("/proc/{vigild}/status")).is_ok_and(|s| {
-                s.lines()
-                    .any(|l| l.starts_with("TracerPid:") && !l.ends_with("\t0"))
-            })
-        });
+        let inject = format!("inject=sendmsg:signal=SIGKILL:when={when}");
+        let mut tracer = strace(
+            vigild,
+            &["-e", "trace=sendmsg", "-e", &inject],
+            &d.join("strace.out"),
+        );
         fs::write(&go, "").unwrap();
-        let _ = strace.wait();
+        let _ = tracer.wait();
         restarted_with_status_3(&m, d);
     }
+}
+
+/// Whether strace can be used (scripts/install-test-deps installs it); never
+/// false under CI=true.
+fn have_strace() -> bool {
+    let strace = Command::new("strace").arg("-V").output();
+    if strace.is_ok_and(|o| o.status.success()) {
+        return true;
+    }
+    assert_ne!(
+        std::env::var("CI").as_deref(),
+        Ok("true"),
+        "CI=true but no strace (scripts/install-test-deps installs it)"
+    );
+    println!("skipped: no strace");
+    false
+}
+
+/// Attaches strace to `pid` with `args` and waits until it traces.
+fn strace(pid: u32, args: &[&str], out: &Path) -> std::process::Child {
+    let child = Command::new("strace")
+        .args(["-p", &pid.to_string()])
+        .args(args)
+        .arg("-o")
+        .arg(out)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("strace attached", || {
+        fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+            s.lines()
+                .any(|l| l.starts_with("TracerPid:") && !l.ends_with("\t0"))
+        })
+    });
+    child
+}
+
+/// A service that exits while vigild cannot save its state (memfd_create fails,
+/// by strace): its zombie is held until a save goes through, so that vigild,
+/// killed before, leaves it to vigil-init and the next manager gets its
+/// status. Reaped at once, the status died with vigild, and the next manager
+/// took the end of a crashed Restart=on-failure service for a clean one.
+#[test]
+fn an_exit_while_the_state_cannot_be_saved_keeps_its_status_for_the_next_manager() {
+    let name = "an_exit_while_the_state_cannot_be_saved_keeps_its_status_for_the_next_manager";
+    if !require_root(name) || !have_strace() {
+        return;
+    }
+    let out = TempDir::new("handover-unsaved");
+    let d = out.path();
+    let go = d.join("exit-now");
+    // Not restarted for an hour: the first manager must not start it again.
+    let unit = format!(
+        "[Service]\nRestart=on-failure\nRestartSec=1h\nExecStart=/bin/sh -c 'while [ ! -e {go} ]; do sleep 0.02; done; rm -f {go}; exit 3'\n",
+        go = go.display()
+    );
+    let m = Manager::start_under_init(
+        &[
+            ("default.target", "[Unit]\nWants=svc.service\n"),
+            ("svc.service", &unit),
+        ],
+        &[],
+    );
+    m.wait_state("svc.service", "running");
+    let vigild = m.vigild_pid().expect("vigild runs");
+    let mut tracer = strace(
+        vigild,
+        &[
+            "-e",
+            "trace=memfd_create",
+            "-e",
+            "inject=memfd_create:error=ENOMEM",
+        ],
+        &d.join("strace.out"),
+    );
+    fs::write(&go, "").unwrap();
+    // Handled (waiting to restart), and its state not saved.
+    m.wait_state("svc.service", "restarting");
+    wait_until("a state that could not be saved", || {
+        fs::read_to_string(d.join("strace.out")).is_ok_and(|t| t.contains("ENOMEM"))
+    });
+    m.kill_vigild(|| {});
+    let _ = tracer.wait();
+    // The next manager applies the status it was handed (or, without one,
+    // takes the end for a clean one): waiting to restart, or inactive.
+    let mut status = serde_json::Value::Null;
+    wait_until("the next manager to settle the service", || {
+        status = m.status_json("svc.service");
+        status["state"] != "running"
+    });
+    assert_eq!(status["state"], "restarting", "{status}");
+    assert!(
+        status["last_exit"].as_str().unwrap_or("").contains('3'),
+        "the status vigil-init reaped is shown: {status}"
+    );
 }
 
 /// A manager killed in the middle of a shutdown: the next one finishes the
