@@ -212,7 +212,11 @@ impl LoadedSet {
     }
 
     fn push_reference(&mut self, mut r: Reference) {
-        r.name = self.canonical(&r.name);
+        // Only an alias is replaced: a copy of every name was one allocation
+        // for each of the thousands of references a thousand units make.
+        if let Some(real) = self.aliases.get(&r.name) {
+            r.name.clone_from(real);
+        }
         self.references.push(r);
     }
 

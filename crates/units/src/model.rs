@@ -174,8 +174,12 @@ impl Dependencies {
     /// linear time.
     pub fn dedup(&mut self) {
         self.for_each_list(|list| {
+            // Which to keep, first, with the names borrowed: a copy of each
+            // name into the set was one allocation per dependency.
             let mut seen = std::collections::HashSet::with_capacity(list.len());
-            list.retain(|n| seen.insert(n.clone()));
+            let keep: Vec<bool> = list.iter().map(|n| seen.insert(n.as_str())).collect();
+            let mut keep = keep.into_iter();
+            list.retain(|_| keep.next().unwrap_or(true));
         });
     }
 }
