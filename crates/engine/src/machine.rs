@@ -2403,7 +2403,7 @@ impl Machine {
             Phase::Start(j) if j == i => match svc.service_type {
                 _ if !clean => self.fail_start(u, failure),
                 ServiceType::Oneshot => self.start_main(u, i + 1),
-                ServiceType::Forking => match &svc.pid_file {
+                ServiceType::Forking => match &*svc.pid_file {
                     // MAINPID= already named the daemon.
                     _ if self.slots[u].main_pid.is_some_and(|m| Some(m) != pid) => self.ready(u),
                     Some(path) => {

@@ -248,7 +248,7 @@ fn forking_is_ready_after_the_parent_exits_and_the_pid_file_is_read() {
     let mut h = H::new(vec![
         service("f.service")
             .ty(ServiceType::Forking)
-            .svc(|s| s.pid_file = Some("/run/f.pid".into())),
+            .svc(|s| *s.pid_file = Some("/run/f.pid".into())),
     ]);
     h.start("f.service");
     let parent = h.expect_spawn("f.service", Role::Main(0));
@@ -277,7 +277,7 @@ fn forking_pid_file_error_fails() {
     let mut h = H::new(vec![
         service("f.service")
             .ty(ServiceType::Forking)
-            .svc(|s| s.pid_file = Some("/run/f.pid".into())),
+            .svc(|s| *s.pid_file = Some("/run/f.pid".into())),
     ]);
     h.start("f.service");
     let parent = h.expect_spawn("f.service", Role::Main(0));

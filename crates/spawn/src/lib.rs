@@ -90,8 +90,7 @@ pub fn stdin_for(service: &Service) -> Stdio {
 
 /// `TTYPath=`, or `/dev/console`.
 pub fn tty_path(service: &Service) -> PathBuf {
-    service
-        .tty_path
+    (*service.tty_path)
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_TTY))
 }
@@ -349,7 +348,7 @@ fn resolve_identity(
             group: name.to_owned(),
         })
     };
-    let user = match (dynamic, &service.user) {
+    let user = match (dynamic, &*service.user) {
         (Some(account), _) => Some(UserEntry {
             name: account.name.clone(),
             uid: account.uid,
@@ -374,7 +373,7 @@ fn resolve_identity(
     } else {
         Vec::new()
     };
-    let gid = match &service.group {
+    let gid = match &*service.group {
         Some(name) => Some(lookup_group(&group_db, "Group", name)?),
         None => user.as_ref().map(|u| u.gid),
     };
@@ -409,7 +408,7 @@ fn resolve_identity(
                 user: entry.name.clone(),
             });
         }
-        if let (Some(g), Some(name)) = (gid, &service.group)
+        if let (Some(g), Some(name)) = (gid, &*service.group)
             && g != vigil_platform::getgid()
         {
             return Err(SpawnError::GroupNeedsRoot {
@@ -438,7 +437,7 @@ pub fn dynamic_account(
     service: &Service,
     in_use: &dyn Fn(u32) -> bool,
 ) -> Result<DynamicAccount, SpawnError> {
-    let name = service.user.clone().unwrap_or_else(|| {
+    let name = (*service.user).clone().unwrap_or_else(|| {
         unit_name
             .rsplit_once('.')
             .map_or(unit_name, |(stem, _)| stem)
@@ -819,7 +818,7 @@ pub fn prepare(
 
     // systemd's default working directory: / for the system manager, the user's
     // home (if it can be entered) for a user manager.
-    let cwd = match &service.working_directory {
+    let cwd = match &*service.working_directory {
         Some(wd) => match &wd.dir {
             WorkingDirectory::Home => Some((home_directory(&identity)?, wd.optional)),
             WorkingDirectory::Path(path) => Some((path.clone(), wd.optional)),

@@ -367,7 +367,7 @@ fn directories_belong_to_the_user_except_configuration() {
     let dir = temp_dir("owned");
     let nobody = passwd_entry("nobody");
     let mut service = directories_service();
-    service.user = Some("nobody".into());
+    *service.user = Some("nobody".into());
     // A state directory left by an earlier run as another user is handed over,
     // with what is inside.
     std::fs::create_dir_all(dir.join("lib/app/sub")).unwrap();
@@ -423,7 +423,7 @@ fn supplementary_groups_numeric_ids_and_initgroups() {
     let out = dir.join("id.out");
     let nobody = passwd_entry("nobody");
     let service = Service {
-        user: Some("nobody".into()),
+        user: Some("nobody".into()).into(),
         supplementary_groups: vec!["root".into(), "4242".into()].into(),
         ..Service::default()
     };
@@ -435,7 +435,7 @@ fn supplementary_groups_numeric_ids_and_initgroups() {
 
     // Group= replaces the primary group in the list initgroups builds.
     let with_group = Service {
-        group: Some("4343".into()),
+        group: Some("4343".into()).into(),
         ..service.clone()
     };
     assert_eq!(run(&with_group, &sh("id -g; id -G"), to_file(&out)), OK);
@@ -446,7 +446,7 @@ fn supplementary_groups_numeric_ids_and_initgroups() {
 
     // A uid without an /etc/passwd entry: its own number as gid.
     let numeric = Service {
-        user: Some("4244".into()),
+        user: Some("4244".into()).into(),
         ..Service::default()
     };
     assert_eq!(run(&numeric, &sh("id -u; id -g; id -G"), to_file(&out)), OK);
@@ -470,7 +470,7 @@ fn supplementary_groups_numeric_ids_and_initgroups() {
         "SupplementaryGroups=vigil-no-such-group: no such group in /etc/group"
     );
     let unknown_user = Service {
-        user: Some("vigil-no-such-user".into()),
+        user: Some("vigil-no-such-user".into()).into(),
         ..Service::default()
     };
     let err = prepare("t.service", &unknown_user, &sh("true"), Context::default()).unwrap_err();
@@ -523,7 +523,7 @@ fn dynamic_user_gets_a_free_id_and_owns_its_state() {
 
     // A User= that names a static user is used as it is.
     let named = Service {
-        user: Some("nobody".into()),
+        user: Some("nobody".into()).into(),
         ..service.clone()
     };
     let account = vigil_spawn::dynamic_account("x.service", &named, &|_| false).unwrap();
@@ -569,7 +569,7 @@ fn tty_fail_refuses_a_path_that_is_not_a_terminal() {
     // tty-fail fails at its stage, tty carries on without one.
     let service = Service {
         stdin: Input::Tty(TtyMode::Fail),
-        tty_path: Some("/dev/null".into()),
+        tty_path: Some("/dev/null".into()).into(),
         ..Service::default()
     };
     let ctx = Context {
@@ -658,7 +658,7 @@ fn ambient_capabilities_let_a_non_root_user_bind_a_privileged_port() {
     let missing = (0..=40u32).find(|&bit| bounding_set() & (1 << bit) == 0);
     let report = |user: &str, ambient: u64, ctx: Context| {
         let service = Service {
-            user: Some(user.into()),
+            user: Some(user.into()).into(),
             ambient_capabilities: ambient,
             ..Service::default()
         };
@@ -754,7 +754,7 @@ fn capability_bounding_set_limits_root_and_what_ambient_can_grant() {
     );
     // An ambient capability outside the unit's bounding set is left out.
     let nobody = Service {
-        user: Some("nobody".into()),
+        user: Some("nobody".into()).into(),
         ambient_capabilities: NET_BIND | NET_RAW,
         capability_bounding_set: Some(NET_RAW),
         ..Service::default()

@@ -172,13 +172,14 @@ fn working_directory_plain_optional_and_failing() {
         working_directory: Some(WorkingDir {
             dir: WorkingDirectory::Path(dir.clone()),
             optional: false,
-        }),
+        })
+        .into(),
         ..Service::default()
     };
     run(&service, &cmd, Context::default());
     assert_eq!(read(&dir, "pwd.out").trim(), dir.to_str().unwrap());
 
-    service.working_directory = Some(WorkingDir {
+    *service.working_directory = Some(WorkingDir {
         dir: WorkingDirectory::Path("/nonexistent/wd".into()),
         optional: false,
     });
@@ -193,7 +194,7 @@ fn working_directory_plain_optional_and_failing() {
         )
     );
 
-    service.working_directory = Some(WorkingDir {
+    *service.working_directory = Some(WorkingDir {
         dir: WorkingDirectory::Path("/nonexistent/wd".into()),
         optional: true,
     });
@@ -283,11 +284,12 @@ fn user_and_group_as_root() {
     std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     let out = dir.join("id.out");
     let service = Service {
-        user: Some("nobody".into()),
+        user: Some("nobody".into()).into(),
         working_directory: Some(WorkingDir {
             dir: WorkingDirectory::Home,
             optional: true,
-        }),
+        })
+        .into(),
         ..Service::default()
     };
     // `$$$$`: the command line is expanded like a unit's, where `$$` is a literal `$`.
@@ -323,7 +325,7 @@ fn user_and_group_as_root() {
 
     // Group= overrides the primary group.
     let with_group = Service {
-        group: Some("root".into()),
+        group: Some("root".into()).into(),
         ..service.clone()
     };
     let cmd = sh(&format!("id -g > {}", out.display()));
@@ -331,7 +333,7 @@ fn user_and_group_as_root() {
     assert_eq!(read(&dir, "id.out").trim(), "0");
 
     let unknown = Service {
-        user: Some("vigil-no-such-user".into()),
+        user: Some("vigil-no-such-user".into()).into(),
         ..Service::default()
     };
     let err = prepare("t.service", &unknown, &cmd, Context::default()).unwrap_err();
@@ -345,7 +347,7 @@ fn user_without_root_must_be_the_managers_own() {
         return;
     }
     let other = Service {
-        user: Some("root".into()),
+        user: Some("root".into()).into(),
         ..Service::default()
     };
     let err = prepare("t.service", &other, &sh("true"), Context::default()).unwrap_err();

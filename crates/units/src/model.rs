@@ -50,7 +50,7 @@ pub struct Unit {
     pub source: Option<PathBuf>,
     pub format: Format,
     pub description: String,
-    pub documentation: Vec<String>,
+    pub documentation: Sparse<Vec<String>>,
     pub deps: Dependencies,
     /// `DefaultDependencies=`: the loader adds systemd's implicit dependencies
     /// (docs/UNITS.md) to unit files when it is true.
@@ -65,9 +65,9 @@ pub struct Unit {
     pub ignore_on_isolate: bool,
     pub start_limit: StartLimit,
     /// `Condition*=`: when they fail, the unit is skipped (stays inactive), not failed.
-    pub conditions: Vec<Condition>,
+    pub conditions: Sparse<Vec<Condition>>,
     /// `Assert*=`: when they fail, the start fails.
-    pub asserts: Vec<Condition>,
+    pub asserts: Sparse<Vec<Condition>>,
     pub install: Sparse<Install>,
     /// Present for services, absent for targets.
     pub service: Option<Service>,
@@ -689,9 +689,9 @@ pub struct Service {
     /// `UnsetEnvironment=`: names, or exact `NAME=VALUE` assignments, removed
     /// from the finished environment; each once, in order.
     pub unset_environment: Sparse<Vec<String>>,
-    pub working_directory: Option<WorkingDir>,
-    pub user: Option<String>,
-    pub group: Option<String>,
+    pub working_directory: Sparse<Option<WorkingDir>>,
+    pub user: Sparse<Option<String>>,
+    pub group: Sparse<Option<String>>,
     pub kill_mode: KillMode,
     pub kill_signal: i32,
     pub send_sigkill: bool,
@@ -700,7 +700,7 @@ pub struct Service {
     /// `RestartForceExitStatus=`: a main exit listed here restarts the service
     /// whatever Restart= says (RestartPreventExitStatus= still wins).
     pub restart_force_exit_status: Sparse<ExitStatusSet>,
-    pub pid_file: Option<PathBuf>,
+    pub pid_file: Sparse<Option<PathBuf>>,
     /// `GuessMainPID=`: Type=forking without PIDFile= looks for the main PID
     /// among the processes the start process left behind.
     pub guess_main_pid: bool,
@@ -719,7 +719,7 @@ pub struct Service {
     pub notify_access: NotifyAccess,
     pub stdout: Output,
     pub stderr: Output,
-    pub syslog_identifier: Option<String>,
+    pub syslog_identifier: Sparse<Option<String>>,
     pub umask: u32,
     pub limits: Sparse<Vec<(Resource, Limit)>>,
     /// `StandardInput=`.
@@ -727,7 +727,7 @@ pub struct Service {
     /// `StandardInputText=` and `StandardInputData=`, concatenated in order.
     pub stdin_data: Sparse<Vec<u8>>,
     /// `TTYPath=` (`/dev/console` when unset).
-    pub tty_path: Option<PathBuf>,
+    pub tty_path: Sparse<Option<PathBuf>>,
     /// `SupplementaryGroups=` names or numbers, in order.
     pub supplementary_groups: Sparse<Vec<String>>,
     /// `DynamicUser=`.
@@ -766,7 +766,7 @@ pub struct Service {
     pub sockets: Sparse<Vec<String>>,
     /// `BusName=`: recorded and shown by `vigil status`; vigil has no D-Bus, so
     /// a `Type=dbus` service is ready once started (docs/COMPATIBILITY.md).
-    pub bus_name: Option<String>,
+    pub bus_name: Sparse<Option<String>>,
 }
 
 impl Default for Service {
@@ -790,16 +790,16 @@ impl Default for Service {
             environment_files: Sparse::default(),
             pass_environment: Sparse::default(),
             unset_environment: Sparse::default(),
-            working_directory: None,
-            user: None,
-            group: None,
+            working_directory: Sparse::default(),
+            user: Sparse::default(),
+            group: Sparse::default(),
             kill_mode: KillMode::ControlGroup,
             kill_signal: 15, // SIGTERM
             send_sigkill: true,
             success_exit_status: Sparse::default(),
             restart_prevent_exit_status: Sparse::default(),
             restart_force_exit_status: Sparse::default(),
-            pid_file: None,
+            pid_file: Sparse::default(),
             guess_main_pid: true,
             watchdog: None,
             watchdog_signal: 6, // SIGABRT
@@ -809,12 +809,12 @@ impl Default for Service {
             notify_access: NotifyAccess::None,
             stdout: Output::Log,
             stderr: Output::Inherit,
-            syslog_identifier: None,
+            syslog_identifier: Sparse::default(),
             umask: 0o022,
             limits: Sparse::default(),
             stdin: Input::Null,
             stdin_data: Sparse::default(),
-            tty_path: None,
+            tty_path: Sparse::default(),
             supplementary_groups: Sparse::default(),
             dynamic_user: false,
             permissions_start_only: false,
@@ -832,7 +832,7 @@ impl Default for Service {
             capability_bounding_set: None,
             ready_test: Sparse::default(),
             sockets: Sparse::default(),
-            bus_name: None,
+            bus_name: Sparse::default(),
         }
     }
 }
@@ -970,7 +970,7 @@ impl Unit {
             source: None,
             format,
             description: String::new(),
-            documentation: Vec::new(),
+            documentation: Sparse::default(),
             deps: Dependencies::default(),
             default_dependencies: true,
             refuse_manual_start: false,
@@ -978,8 +978,8 @@ impl Unit {
             stop_when_unneeded: false,
             ignore_on_isolate: false,
             start_limit: StartLimit::default(),
-            conditions: Vec::new(),
-            asserts: Vec::new(),
+            conditions: Sparse::default(),
+            asserts: Sparse::default(),
             install: Sparse::default(),
             service: match kind {
                 UnitKind::Service => Some(Service::default()),
@@ -1018,10 +1018,17 @@ impl Unit {
     pub fn shrink_to_fit(&mut self) {
         self.name.shrink_to_fit();
         self.description.shrink_to_fit();
-        shrink_names(&mut self.documentation);
         self.deps.for_each_list(shrink_names);
-        self.conditions.shrink_to_fit();
-        self.asserts.shrink_to_fit();
+        for list in [&mut self.conditions, &mut self.asserts] {
+            if list.is_set() {
+                list.shrink_to_fit();
+            }
+            list.shrink();
+        }
+        if self.documentation.is_set() {
+            shrink_names(&mut self.documentation);
+        }
+        self.documentation.shrink();
         shrink_names(&mut self.not_enforced);
         self.install.shrink();
         self.socket.shrink();
@@ -1053,6 +1060,13 @@ impl Unit {
             s.stdin_data.shrink();
             s.limits.shrink();
             s.sockets.shrink();
+            s.user.shrink();
+            s.group.shrink();
+            s.pid_file.shrink();
+            s.tty_path.shrink();
+            s.syslog_identifier.shrink();
+            s.bus_name.shrink();
+            s.working_directory.shrink();
         }
     }
 }
@@ -1082,6 +1096,10 @@ macro_rules! unset {
 
 unset!(
     [Directories; 5],
+    Option<String>,
+    Option<PathBuf>,
+    Option<WorkingDir>,
+    Vec<Condition>,
     Option<ExecCommand>,
     ExitStatusSet,
     Vec<ExecCommand>,

@@ -287,7 +287,7 @@ impl Parser<'_> {
                 }
                 Key::Dir => {
                     if let Some(dir) = self.dir(value) {
-                        svc.working_directory = Some(WorkingDir {
+                        *svc.working_directory = Some(WorkingDir {
                             dir: WorkingDirectory::Path(dir),
                             optional: false,
                         });
@@ -816,7 +816,7 @@ mod tests {
         assert_eq!(svc.stderr, Output::Log);
         assert_eq!(svc.kill_signal, 15);
         assert_eq!(*svc.ready_test, None);
-        assert_eq!(svc.working_directory, None);
+        assert_eq!(*svc.working_directory, None);
         assert!(svc.environment.is_empty());
         assert_eq!(
             svc.exec_start,
@@ -883,7 +883,7 @@ dir: /srv/web
         assert_eq!(svc.kill_signal, 2);
         assert_eq!(svc.timeout_stop, Some(Duration::from_millis(2500)));
         assert_eq!(
-            svc.working_directory,
+            *svc.working_directory,
             Some(WorkingDir {
                 dir: WorkingDirectory::Path("/srv/web".into()),
                 optional: false

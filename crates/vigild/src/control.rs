@@ -774,7 +774,7 @@ impl Daemon {
                 bus_name: model
                     .as_ref()
                     .and_then(|m| m.service.as_ref())
-                    .and_then(|s| s.bus_name.clone()),
+                    .and_then(|s| (*s.bus_name).clone()),
                 cycle: info.cycle.clone(),
                 logs: self.logs.tail(Some(&name), lines),
             });

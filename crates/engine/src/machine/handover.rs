@@ -223,7 +223,12 @@ impl Machine {
             match su.phase {
                 Phase::Condition => self.actions.push(Action::CheckConditions { unit: name }),
                 Phase::PidFile => {
-                    match s.run.service.as_ref().and_then(|svc| svc.pid_file.clone()) {
+                    match s
+                        .run
+                        .service
+                        .as_ref()
+                        .and_then(|svc| (*svc.pid_file).clone())
+                    {
                         Some(path) => self.actions.push(Action::ReadPidFile { unit: name, path }),
                         None => self.actions.push(Action::GuessMainPid { unit: name }),
                     }

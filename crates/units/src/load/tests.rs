@@ -206,7 +206,7 @@ fn first_directory_wins_and_drop_ins_merge_by_file_name() {
     let s = a.service.as_ref().unwrap();
     assert_eq!(s.exec_start[0].program, "/bin/etc");
     assert_eq!(s.user.as_deref(), Some("etc"));
-    assert_eq!(s.group, None);
+    assert_eq!(*s.group, None);
     assert_eq!(s.restart, crate::model::RestartPolicy::Always);
 }
 
@@ -662,7 +662,16 @@ fn type_and_prefix_drop_ins_with_systemd_precedence() {
             .environment
             .clone()
     };
-    let user = |n: &str| set.get(n).unwrap().service.as_ref().unwrap().user.clone();
+    let user = |n: &str| {
+        set.get(n)
+            .unwrap()
+            .service
+            .as_ref()
+            .unwrap()
+            .user
+            .as_ref()
+            .cloned()
+    };
     let pairs = |v: &[(&str, &str)]| {
         v.iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))

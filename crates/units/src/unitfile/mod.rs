@@ -452,11 +452,11 @@ pub static DIRECTIVES: &[Directive] = &[
     }),
     d("Service", "WorkingDirectory", h_working_directory),
     d("Service", "User", |b, v| {
-        b.service.user = b.account_name(v)?;
+        *b.service.user = b.account_name(v)?;
         Ok(())
     }),
     d("Service", "Group", |b, v| {
-        b.service.group = b.account_name(v)?;
+        *b.service.group = b.account_name(v)?;
         Ok(())
     }),
     d("Service", "KillMode", h_kill_mode),
@@ -510,7 +510,7 @@ pub static DIRECTIVES: &[Directive] = &[
         Ok(())
     }),
     d("Service", "SyslogIdentifier", |b, v| {
-        b.service.syslog_identifier = if v.is_empty() { None } else { Some(b.spec(v)) };
+        *b.service.syslog_identifier = if v.is_empty() { None } else { Some(b.spec(v)) };
         Ok(())
     }),
     d("Service", "UMask", |b, v| {
@@ -696,14 +696,14 @@ pub static DIRECTIVES: &[Directive] = &[
     }),
     d("Service", "TTYPath", |b, v| {
         if v.is_empty() {
-            b.service.tty_path = None;
+            *b.service.tty_path = None;
             return Ok(());
         }
         let p = b.spec(v);
         if !p.starts_with('/') {
             return Err(format!("path {p:?} is not absolute"));
         }
-        b.service.tty_path = Some(PathBuf::from(p));
+        *b.service.tty_path = Some(PathBuf::from(p));
         Ok(())
     }),
     d("Service", "Sockets", socket::h_sockets),
@@ -1469,7 +1469,7 @@ fn h_type(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
 /// digits, `_` and `-`, none starting with a digit, at most 255 bytes).
 fn h_bus_name(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
     if v.is_empty() {
-        b.service.bus_name = None;
+        *b.service.bus_name = None;
         return Ok(());
     }
     let n = b.spec(v);
@@ -1482,7 +1482,7 @@ fn h_bus_name(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
     if n.len() > 255 || n.split('.').count() < 2 || !n.split('.').all(element_ok) {
         return Err(format!("{n:?} is not a valid D-Bus bus name"));
     }
-    b.service.bus_name = Some(n);
+    *b.service.bus_name = Some(n);
     Ok(())
 }
 
@@ -1666,7 +1666,7 @@ fn h_standard_input(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
 
 fn h_working_directory(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
     if v.is_empty() {
-        b.service.working_directory = None;
+        *b.service.working_directory = None;
         return Ok(());
     }
     let (optional, rest) = match v.strip_prefix('-') {
@@ -1682,7 +1682,7 @@ fn h_working_directory(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
         }
         WorkingDirectory::Path(PathBuf::from(p))
     };
-    b.service.working_directory = Some(WorkingDir { dir, optional });
+    *b.service.working_directory = Some(WorkingDir { dir, optional });
     Ok(())
 }
 
@@ -1751,7 +1751,7 @@ fn h_capability_bounding_set(b: &mut Builder<'_>, v: &str) -> Result<(), String>
 
 fn h_pid_file(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
     if v.is_empty() {
-        b.service.pid_file = None;
+        *b.service.pid_file = None;
         return Ok(());
     }
     let p = b.spec(v);
@@ -1761,7 +1761,7 @@ fn h_pid_file(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
     } else {
         Path::new("/run").join(p)
     };
-    b.service.pid_file = Some(path);
+    *b.service.pid_file = Some(path);
     Ok(())
 }
 

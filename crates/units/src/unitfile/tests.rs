@@ -106,7 +106,7 @@ fn unit_section() {
     assert!(d.is_empty(), "{d:#?}");
     assert_eq!(u.description, "Web server a.service on box");
     assert_eq!(
-        u.documentation,
+        *u.documentation,
         ["man:web(8)", "https://example.com/doc", "info:web"]
     );
     assert_eq!(u.deps.after, ["net.target", "b.service", "c.service"]);
@@ -558,21 +558,21 @@ fn environment_files_and_working_directory() {
     );
     assert!(one_err("EnvironmentFile=etc/x").1.contains("not absolute"));
     assert_eq!(
-        svc("WorkingDirectory=~").working_directory,
+        *svc("WorkingDirectory=~").working_directory,
         Some(WorkingDir {
             dir: WorkingDirectory::Home,
             optional: false
         })
     );
     assert_eq!(
-        svc("WorkingDirectory=-/srv/%p").working_directory,
+        *svc("WorkingDirectory=-/srv/%p").working_directory,
         Some(WorkingDir {
             dir: WorkingDirectory::Path("/srv/a".into()),
             optional: true
         })
     );
     assert_eq!(
-        svc("WorkingDirectory=/x\nWorkingDirectory=").working_directory,
+        *svc("WorkingDirectory=/x\nWorkingDirectory=").working_directory,
         None
     );
     assert!(
@@ -632,10 +632,10 @@ fn exit_status_sets() {
 #[test]
 fn pid_file_and_notify_access() {
     assert_eq!(
-        svc("PIDFile=/run/x.pid").pid_file,
+        *svc("PIDFile=/run/x.pid").pid_file,
         Some("/run/x.pid".into())
     );
-    assert_eq!(svc("PIDFile=x.pid").pid_file, Some("/run/x.pid".into()));
+    assert_eq!(*svc("PIDFile=x.pid").pid_file, Some("/run/x.pid".into()));
     for (v, n) in [
         ("none", NotifyAccess::None),
         ("main", NotifyAccess::Main),
@@ -901,7 +901,7 @@ fn debian_ssh_service_loads() {
     );
     let u = p.unit.expect("ssh.service loads");
     assert_eq!(u.description, "OpenBSD Secure Shell server");
-    assert_eq!(u.documentation, ["man:sshd(8)", "man:sshd_config(5)"]);
+    assert_eq!(*u.documentation, ["man:sshd(8)", "man:sshd_config(5)"]);
     assert_eq!(u.deps.after, ["network.target", "auditd.service"]);
     assert_eq!(u.conditions.len(), 1);
     assert!(u.conditions[0].negate);
@@ -987,7 +987,7 @@ fn execution_environment_directives() {
             hard: None
         }
     )));
-    assert_eq!(s.tty_path, Some(PathBuf::from("/dev/tty9")));
+    assert_eq!(*s.tty_path, Some(PathBuf::from("/dev/tty9")));
     assert_eq!(s.stdin, Input::Tty(TtyMode::Force));
     // A terminal on stdin makes it stdout's default too.
     assert_eq!(s.stdout, Output::Tty);
@@ -1421,8 +1421,12 @@ fn sparse_fields_take_no_room_until_set() {
         plain.socket.is_set(),
         plain.deps.binds_to.is_set(),
         plain.deps.on_failure.is_set(),
+        s.user.is_set(),
+        s.working_directory.is_set(),
+        plain.conditions.is_set(),
+        plain.documentation.is_set(),
     ];
-    assert_eq!(unset, [false; 10]);
+    assert_eq!(unset, [false; 14]);
     assert!(s.exec_stop.is_empty() && s.directories[0].mode == 0o755);
 
     // ExecStop= emptied again, and [Install] with no directive: equal to the
