@@ -1661,11 +1661,13 @@ impl Machine {
         if let Phase::Dead { failed } = phase {
             self.unit_action(u, old, failed);
         }
-        for i in 0..self.graph.after.get(u).map_or(0, <[usize]>::len) {
+        // By index: `push` needs the machine mutably (the lists are never
+        // changed by it, and a slot past the end has an empty one).
+        for i in 0..self.graph.after[u].len() {
             let v = self.graph.after[u][i];
             self.push(v);
         }
-        for i in 0..self.graph.after_rev.get(u).map_or(0, <[usize]>::len) {
+        for i in 0..self.graph.after_rev[u].len() {
             let v = self.graph.after_rev[u][i];
             self.push(v);
         }

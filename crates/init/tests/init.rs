@@ -74,7 +74,7 @@ impl Drop for TestDir {
 
 /// Python helpers for the manager's side of the channel on fd 3.
 const CHAN_PY: &str = r#"
-import array, os, socket, sys
+import array, errno, os, socket, sys, time
 
 def channel():
     # vigil-init makes the pair non-blocking, both ends: a manager waits for room and
@@ -100,6 +100,18 @@ def exited(text):
     nums = [int(w) for w in words[1:]]
     assert nums and len(nums) % 2 == 0, text
     return list(zip(nums[0::2], nums[1::2]))
+
+def send_fds(s, text, fds):
+    """`text` with `fds` attached. The kernel caps descriptors in flight (sent, not
+    yet received) per user at the sender's RLIMIT_NOFILE: waits for vigil-init to
+    take some."""
+    while True:
+        try:
+            return socket.send_fds(s, [text], fds)
+        except OSError as e:
+            if e.errno != errno.ETOOMANYREFS:
+                raise
+            time.sleep(0.001)
 
 def greeting(s):
     """Every message up to and including `ready`."""
@@ -845,21 +857,13 @@ s.send(b"exit 0")
 /// entry is a new descriptor in vigil-init) and dies; the next writes `result`: the
 /// greeting's count line, the stored names and the descriptors named `many`.
 const FD_STORE_MANAGER: &str = r#"#!@PY@
-import errno, os, resource, socket, sys, time
+import os, sys
 sys.path.insert(0, "@DIR@")
 import chan
 s = chan.channel()
 hello = chan.greeting(s)
 def send(text, fds):
-    # The kernel caps descriptors in flight (not yet received) per user at the
-    # sender's RLIMIT_NOFILE: wait for vigil-init to take some.
-    while True:
-        try:
-            return socket.send_fds(s, [text], fds)
-        except OSError as e:
-            if e.errno != errno.ETOOMANYREFS:
-                raise
-            time.sleep(0.001)
+    chan.send_fds(s, text, fds)
 if not os.path.exists("@DIR@/first"):
     open("@DIR@/first", "w").close()
     r, w = os.pipe()
@@ -932,12 +936,9 @@ s.send(b"exit 0")
     assert_eq!(kept, format!("fds {sent}"), "{log}");
 }
 
-#[test]
-fn the_fd_store_stops_short_of_vigil_inits_own_descriptor_limit() {
-    // With a hard limit of 600 it cannot raise, vigil-init keeps what fits and
-    // leaves room for itself: the next manager still gets its channel.
-    let dir = TestDir::new("fdlimit");
-    let manager = dir.script("manager.py", FD_STORE_MANAGER);
+/// vigil-init (not PID 1) over `manager`, with a descriptor limit of 600 it
+/// cannot raise.
+fn with_600_descriptors(dir: &TestDir, manager: &std::path::Path) -> Child {
     let mut prlimit = Command::new("prlimit");
     prlimit.args([
         "--nofile=600:600",
@@ -945,7 +946,16 @@ fn the_fd_store_stops_short_of_vigil_inits_own_descriptor_limit() {
         "--manager",
         manager.to_str().unwrap(),
     ]);
-    let mut init = logged(&dir, &mut prlimit);
+    logged(dir, &mut prlimit)
+}
+
+#[test]
+fn the_fd_store_stops_short_of_vigil_inits_own_descriptor_limit() {
+    // With a hard limit of 600 it cannot raise, vigil-init keeps what fits and
+    // leaves room for itself: the next manager still gets its channel.
+    let dir = TestDir::new("fdlimit");
+    let manager = dir.script("manager.py", FD_STORE_MANAGER);
+    let mut init = with_600_descriptors(&dir, &manager);
     let status = exit_within(&mut init, Duration::from_secs(30), &dir);
     let log = dir.read("init.log");
     assert_eq!(status.code(), Some(0), "log:\n{log}");
@@ -973,19 +983,13 @@ fn states_replaced_in_a_full_store_are_kept() {
     let manager = dir.script(
         "manager.py",
         r#"#!@PY@
-import errno, os, socket, sys, time
+import os, sys
 sys.path.insert(0, "@DIR@")
 import chan
 s = chan.channel()
 hello = chan.greeting(s)
 def send(text, fds):
-    while True:
-        try:
-            return socket.send_fds(s, [text], fds)
-        except OSError as e:
-            if e.errno != errno.ETOOMANYREFS:
-                raise
-            time.sleep(0.001)
+    chan.send_fds(s, text, fds)
 if not os.path.exists("@DIR@/first"):
     open("@DIR@/first", "w").close()
     send(b"fdstore state:1", [os.memfd_create("state")])
@@ -1002,14 +1006,7 @@ open("@DIR@/result", "w").write(" ".join(states))
 s.send(b"exit 0")
 "#,
     );
-    let mut prlimit = Command::new("prlimit");
-    prlimit.args([
-        "--nofile=600:600",
-        bin(),
-        "--manager",
-        manager.to_str().unwrap(),
-    ]);
-    let mut init = logged(&dir, &mut prlimit);
+    let mut init = with_600_descriptors(&dir, &manager);
     let status = exit_within(&mut init, Duration::from_secs(30), &dir);
     assert_eq!(status.code(), Some(0), "log:\n{}", dir.read("init.log"));
     assert_eq!(dir.read("result"), "fd state:5", "the newest state kept");
@@ -1371,33 +1368,31 @@ fn real_units_with_app(dir: &TestDir, service: &str) -> PathBuf {
 
 /// vigil-init as a container's PID 1 over the real vigild, `app` its main unit.
 fn container_with_vigild(dir: &TestDir, units: &std::path::Path) -> Child {
-    container_with_vigild_env(dir, units, &[])
+    container_over_vigild(dir, units, Some("app"), &[])
 }
 
-/// Like `container_with_vigild`, with `env` in the container's environment.
-fn container_with_vigild_env(
+/// vigil-init as a container's PID 1 over the real vigild with `units`, `main`
+/// its main unit if any, `env` in the container's environment.
+fn container_over_vigild(
     dir: &TestDir,
     units: &std::path::Path,
+    main: Option<&str>,
     env: &[(&str, &str)],
 ) -> Child {
     let manager = sibling("vigild");
     let sock = dir.path("control.sock");
-    in_namespace_with(
-        dir,
-        &[
-            "--container",
-            "--manager",
-            manager.to_str().unwrap(),
-            "--main",
-            "app",
-            "--",
-            "--config-dir",
-            units.to_str().unwrap(),
-            "--socket",
-            sock.to_str().unwrap(),
-        ],
-        env,
-    )
+    let mut args = vec!["--container", "--manager", manager.to_str().unwrap()];
+    if let Some(main) = main {
+        args.extend(["--main", main]);
+    }
+    args.extend([
+        "--",
+        "--config-dir",
+        units.to_str().unwrap(),
+        "--socket",
+        sock.to_str().unwrap(),
+    ]);
+    in_namespace_with(dir, &args, env)
 }
 
 #[test]
@@ -1445,9 +1440,10 @@ fn a_containers_environment_reaches_its_services_through_vigil_init_and_vigild()
         ),
     );
     let path = "/opt/app/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-    let mut init = container_with_vigild_env(
+    let mut init = container_over_vigild(
         &dir,
         &units,
+        Some("app"),
         &[
             ("VIGIL_TEST_DATABASE_URL", "postgres://u:p@db/app"),
             ("VIGIL_TEST_DROPPED", "x"),
@@ -1600,21 +1596,7 @@ fn sigquit_to_a_container_without_a_main_unit_stops_it_once() {
     }
     let dir = TestDir::new("real-sigquit-nomain");
     let units = real_units(&dir);
-    let manager = sibling("vigild");
-    let sock = dir.path("control.sock");
-    let mut init = in_namespace(
-        &dir,
-        &[
-            "--container",
-            "--manager",
-            manager.to_str().unwrap(),
-            "--",
-            "--config-dir",
-            units.to_str().unwrap(),
-            "--socket",
-            sock.to_str().unwrap(),
-        ],
-    );
+    let mut init = container_over_vigild(&dir, &units, None, &[]);
     wait_until("side to start", Duration::from_secs(20), &dir, || {
         dir.read("side.pid").ends_with('\n')
     });

@@ -480,8 +480,6 @@ impl LoadedSet {
             .collect()
     }
 
-    /// Instantiates templates, adds built-in targets and reports missing units
-    /// for every reference, until nothing new appears.
     /// Adds to `known` the names of the units and broken units pushed since
     /// `seen` (the lengths of the two lists when it was last called).
     fn note_known(&self, known: &mut HashSet<String>, seen: &mut (usize, usize)) {
@@ -492,6 +490,8 @@ impl LoadedSet {
         *seen = (self.units.len(), self.broken.len());
     }
 
+    /// Instantiates templates, adds built-in targets and reports missing units
+    /// for every reference, until nothing new appears.
     fn resolve(&mut self, ctx: &SpecifierContext) {
         // The owners of `.wants/` and `.requires/` directories count as referenced.
         let owners: Vec<Reference> = self

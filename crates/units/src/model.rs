@@ -163,10 +163,7 @@ impl Dependencies {
             &mut self.propagates_reload_to,
             &mut self.reload_propagated_from,
         ] {
-            if list.is_set() {
-                f(list);
-            }
-            list.shrink();
+            list.shrink_with(&mut f);
         }
     }
 
@@ -1019,16 +1016,9 @@ impl Unit {
         self.name.shrink_to_fit();
         self.description.shrink_to_fit();
         self.deps.for_each_list(shrink_names);
-        for list in [&mut self.conditions, &mut self.asserts] {
-            if list.is_set() {
-                list.shrink_to_fit();
-            }
-            list.shrink();
-        }
-        if self.documentation.is_set() {
-            shrink_names(&mut self.documentation);
-        }
-        self.documentation.shrink();
+        self.conditions.shrink_with(Vec::shrink_to_fit);
+        self.asserts.shrink_with(Vec::shrink_to_fit);
+        self.documentation.shrink_with(shrink_names);
         shrink_names(&mut self.not_enforced);
         self.install.shrink();
         self.socket.shrink();
@@ -1042,10 +1032,7 @@ impl Unit {
                 &mut s.exec_stop_post,
                 &mut s.exec_reload,
             ] {
-                if list.is_set() {
-                    shrink_commands(list);
-                }
-                list.shrink();
+                list.shrink_with(shrink_commands);
             }
             s.environment.shrink_to_fit();
             s.directories.shrink();
@@ -1053,13 +1040,17 @@ impl Unit {
             s.success_exit_status.shrink();
             s.restart_prevent_exit_status.shrink();
             s.restart_force_exit_status.shrink();
-            s.environment_files.shrink();
-            s.pass_environment.shrink();
-            s.unset_environment.shrink();
-            s.supplementary_groups.shrink();
-            s.stdin_data.shrink();
-            s.limits.shrink();
-            s.sockets.shrink();
+            s.environment_files.shrink_with(Vec::shrink_to_fit);
+            for list in [
+                &mut s.pass_environment,
+                &mut s.unset_environment,
+                &mut s.supplementary_groups,
+                &mut s.sockets,
+            ] {
+                list.shrink_with(shrink_names);
+            }
+            s.stdin_data.shrink_with(Vec::shrink_to_fit);
+            s.limits.shrink_with(Vec::shrink_to_fit);
             s.user.shrink();
             s.group.shrink();
             s.pid_file.shrink();
@@ -1121,8 +1112,17 @@ impl<T> Sparse<T> {
 impl<T: Unset + PartialEq> Sparse<T> {
     /// Gives the room back when the value is the default again.
     pub fn shrink(&mut self) {
-        if self.0.as_deref() == Some(T::unset()) {
-            self.0 = None;
+        self.shrink_with(|_| {});
+    }
+
+    /// Runs `f` on the value when one is stored (never on the default), then
+    /// gives the room back if it is the default again.
+    pub fn shrink_with(&mut self, f: impl FnOnce(&mut T)) {
+        if let Some(value) = &mut self.0 {
+            f(value);
+            if **value == *T::unset() {
+                self.0 = None;
+            }
         }
     }
 }

@@ -606,7 +606,7 @@ impl Daemon {
         let Some(main) = self.main_unit() else {
             return false;
         };
-        match self.engine.unit(&main).and_then(|i| i.main_pid) {
+        match self.main_process() {
             Some(pid) => {
                 if let Err(e) = vigil_platform::kill(pid, signo) {
                     self.say(

@@ -700,11 +700,9 @@ impl Daemon {
             let mut ended = Vec::new();
             loop {
                 match vigil_platform::peek_any() {
-                    Ok(Some(first)) if self.procs.held.contains(&first.0) => {
-                        ended.push(first);
-                        break;
-                    }
-                    Ok(Some(first)) if self.tracks(first.0) => {
+                    Ok(Some(first))
+                        if self.procs.held.contains(&first.0) || self.tracks(first.0) =>
+                    {
                         ended.push(first);
                         break;
                     }

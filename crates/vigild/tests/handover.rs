@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::Command;
 
-use harness::{Manager, TempDir, require_root, send_signal, wait_until};
+use harness::{Manager, TempDir, require_root, send_signal, skip, wait_until};
 
 /// Kills vigild with SIGKILL and waits until the next one answers.
 fn kill_manager(m: &Manager) {
@@ -153,11 +153,19 @@ fn sigkill_of_the_manager_again_and_again_starts_nothing_twice() {
 /// PID in `svc.starts` and exits 3 once the file `go` appears (and removes
 /// it). Returns the directory, `go` and the manager.
 fn service_exiting_3_under_init(tag: &str) -> (TempDir, std::path::PathBuf, Manager) {
+    service_exiting_3_restarted_after(tag, "100ms")
+}
+
+/// `service_exiting_3_under_init` with RestartSec=`restart_sec`.
+fn service_exiting_3_restarted_after(
+    tag: &str,
+    restart_sec: &str,
+) -> (TempDir, std::path::PathBuf, Manager) {
     let out = TempDir::new(tag);
     let d = out.path();
     let go = d.join("exit-now");
     let unit = format!(
-        "[Service]\nRestart=on-failure\nRestartSec=100ms\nExecStart=/bin/sh -c 'echo $$$$ >> {dir}/svc.starts; while [ ! -e {go} ]; do sleep 0.02; done; rm -f {go}; exit 3'\n",
+        "[Service]\nRestart=on-failure\nRestartSec={restart_sec}\nExecStart=/bin/sh -c 'echo $$$$ >> {dir}/svc.starts; while [ ! -e {go} ]; do sleep 0.02; done; rm -f {go}; exit 3'\n",
         dir = d.display(),
         go = go.display()
     );
@@ -217,7 +225,7 @@ fn a_service_that_ends_while_no_manager_runs_is_restarted_with_its_status() {
 #[test]
 fn a_manager_killed_right_after_a_service_exits_loses_not_its_status() {
     let name = "a_manager_killed_right_after_a_service_exits_loses_not_its_status";
-    if !require_root(name) || !have_strace() {
+    if !require_root(name) || !have_strace(name) {
         return;
     }
     // At each of the first sends after the exit: a pipe's removal, the new
@@ -242,18 +250,10 @@ fn a_manager_killed_right_after_a_service_exits_loses_not_its_status() {
 
 /// Whether strace can be used (scripts/install-test-deps installs it); never
 /// false under CI=true.
-fn have_strace() -> bool {
+fn have_strace(test: &str) -> bool {
     let strace = Command::new("strace").arg("-V").output();
-    if strace.is_ok_and(|o| o.status.success()) {
-        return true;
-    }
-    assert_ne!(
-        std::env::var("CI").as_deref(),
-        Ok("true"),
-        "CI=true but no strace (scripts/install-test-deps installs it)"
-    );
-    println!("skipped: no strace");
-    false
+    strace.is_ok_and(|o| o.status.success())
+        || skip(test, "no strace (scripts/install-test-deps installs it)")
 }
 
 /// Attaches strace to `pid` with `args` and waits until it traces.
@@ -283,24 +283,12 @@ fn strace(pid: u32, args: &[&str], out: &Path) -> std::process::Child {
 #[test]
 fn an_exit_while_the_state_cannot_be_saved_keeps_its_status_for_the_next_manager() {
     let name = "an_exit_while_the_state_cannot_be_saved_keeps_its_status_for_the_next_manager";
-    if !require_root(name) || !have_strace() {
+    if !require_root(name) || !have_strace(name) {
         return;
     }
-    let out = TempDir::new("handover-unsaved");
-    let d = out.path();
-    let go = d.join("exit-now");
     // Not restarted for an hour: the first manager must not start it again.
-    let unit = format!(
-        "[Service]\nRestart=on-failure\nRestartSec=1h\nExecStart=/bin/sh -c 'while [ ! -e {go} ]; do sleep 0.02; done; rm -f {go}; exit 3'\n",
-        go = go.display()
-    );
-    let m = Manager::start_under_init(
-        &[
-            ("default.target", "[Unit]\nWants=svc.service\n"),
-            ("svc.service", &unit),
-        ],
-        &[],
-    );
+    let (out, go, m) = service_exiting_3_restarted_after("handover-unsaved", "1h");
+    let d = out.path();
     m.wait_state("svc.service", "running");
     let vigild = m.vigild_pid().expect("vigild runs");
     let mut tracer = strace(
