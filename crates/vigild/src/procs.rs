@@ -504,8 +504,20 @@ impl Daemon {
         let _ = self.engine.handle(now, Event::Exited { pid, status });
         if keep && peeked.is_some() {
             self.process_actions();
-            self.save_state(Vec::new());
-            let _ = vigil_platform::process::reap(pid);
+            self.reap_once_saved(vec![pid]);
+        }
+    }
+
+    /// Saves the state that has the ends of `pids`, then reaps them; when the
+    /// save fails they are held, unreaped, until one goes through (which reaps
+    /// them): should vigild die first, vigil-init hands their statuses on.
+    fn reap_once_saved(&mut self, pids: Vec<u32>) {
+        if self.save_state(Vec::new()) {
+            for pid in pids {
+                let _ = vigil_platform::process::reap(pid);
+            }
+        } else {
+            self.procs.held.extend(pids);
         }
     }
 
@@ -735,13 +747,7 @@ impl Daemon {
             for &(pid, status) in &ended {
                 self.child_exited(pid, status);
             }
-            if self.save_state(Vec::new()) {
-                for &(pid, _) in &ended {
-                    let _ = vigil_platform::process::reap(pid);
-                }
-            } else {
-                self.procs.held.extend(ended.iter().map(|&(pid, _)| pid));
-            }
+            self.reap_once_saved(ended.iter().map(|&(pid, _)| pid).collect());
             // Should the first not be reaped after all, it would be found first
             // for ever: the next SIGCHLD tries again.
             if vigil_platform::process::peek(first).is_ok_and(|st| st.is_some()) {

@@ -161,14 +161,25 @@ fn service_exiting_3_restarted_after(
     tag: &str,
     restart_sec: &str,
 ) -> (TempDir, std::path::PathBuf, Manager) {
+    svc_under_init(tag, |d, go| {
+        format!(
+            "[Service]\nRestart=on-failure\nRestartSec={restart_sec}\nExecStart=/bin/sh -c 'echo $$$$ >> {dir}/svc.starts; while [ ! -e {go} ]; do sleep 0.02; done; rm -f {go}; exit 3'\n",
+            dir = d.display(),
+            go = go.display()
+        )
+    })
+}
+
+/// Under vigil-init, svc.service as `unit` makes it from the test's directory
+/// and the file it is to wait for. Returns the directory, that file, and the
+/// manager.
+fn svc_under_init(
+    tag: &str,
+    unit: impl FnOnce(&Path, &Path) -> String,
+) -> (TempDir, std::path::PathBuf, Manager) {
     let out = TempDir::new(tag);
-    let d = out.path();
-    let go = d.join("exit-now");
-    let unit = format!(
-        "[Service]\nRestart=on-failure\nRestartSec={restart_sec}\nExecStart=/bin/sh -c 'echo $$$$ >> {dir}/svc.starts; while [ ! -e {go} ]; do sleep 0.02; done; rm -f {go}; exit 3'\n",
-        dir = d.display(),
-        go = go.display()
-    );
+    let go = out.path().join("exit-now");
+    let unit = unit(out.path(), &go);
     let m = Manager::start_under_init(
         &[
             ("default.target", "[Unit]\nWants=svc.service\n"),
@@ -275,6 +286,44 @@ fn strace(pid: u32, args: &[&str], out: &Path) -> std::process::Child {
     child
 }
 
+/// Makes every memfd_create of vigild fail (strace), so that no state can be
+/// saved, lets svc.service exit 3 (`go`), waits until vigild handled it, kills
+/// vigild, and checks that the next manager got the status: waiting to restart
+/// after an exit 3. (Without the status it takes the end for a clean one:
+/// inactive.)
+fn exits_3_while_the_state_cannot_be_saved(m: &Manager, d: &Path, go: &Path) {
+    m.wait_state("svc.service", "running");
+    let vigild = m.vigild_pid().expect("vigild runs");
+    let mut tracer = strace(
+        vigild,
+        &[
+            "-e",
+            "trace=memfd_create",
+            "-e",
+            "inject=memfd_create:error=ENOMEM",
+        ],
+        &d.join("strace.out"),
+    );
+    fs::write(go, "").unwrap();
+    // Handled (waiting to restart), and its state not saved.
+    m.wait_state("svc.service", "restarting");
+    wait_until("a state that could not be saved", || {
+        fs::read_to_string(d.join("strace.out")).is_ok_and(|t| t.contains("ENOMEM"))
+    });
+    m.kill_vigild(|| {});
+    let _ = tracer.wait();
+    let mut status = serde_json::Value::Null;
+    wait_until("the next manager to settle the service", || {
+        status = m.status_json("svc.service");
+        status["state"] != "running"
+    });
+    assert_eq!(status["state"], "restarting", "{status}");
+    assert!(
+        status["last_exit"].as_str().unwrap_or("").contains('3'),
+        "the status vigil-init reaped is shown: {status}"
+    );
+}
+
 /// A service that exits while vigild cannot save its state (memfd_create fails,
 /// by strace): its zombie is held until a save goes through, so that vigild,
 /// killed before, leaves it to vigil-init and the next manager gets its
@@ -289,38 +338,29 @@ fn an_exit_while_the_state_cannot_be_saved_keeps_its_status_for_the_next_manager
     // Not restarted for an hour: the first manager must not start it again.
     let (out, go, m) = service_exiting_3_restarted_after("handover-unsaved", "1h");
     let d = out.path();
-    m.wait_state("svc.service", "running");
-    let vigild = m.vigild_pid().expect("vigild runs");
-    let mut tracer = strace(
-        vigild,
-        &[
-            "-e",
-            "trace=memfd_create",
-            "-e",
-            "inject=memfd_create:error=ENOMEM",
-        ],
-        &d.join("strace.out"),
-    );
-    fs::write(&go, "").unwrap();
-    // Handled (waiting to restart), and its state not saved.
-    m.wait_state("svc.service", "restarting");
-    wait_until("a state that could not be saved", || {
-        fs::read_to_string(d.join("strace.out")).is_ok_and(|t| t.contains("ENOMEM"))
+    exits_3_while_the_state_cannot_be_saved(&m, d, &go);
+}
+
+/// The same for a forking daemon, whose main PID (from its PID file) is
+/// watched, not one of vigild's spawns: re-parented to vigild, its exit is
+/// held too while the state cannot be saved.
+#[test]
+fn a_daemons_exit_while_the_state_cannot_be_saved_keeps_its_status_too() {
+    let name = "a_daemons_exit_while_the_state_cannot_be_saved_keeps_its_status_too";
+    if !require_root(name) || !have_strace(name) {
+        return;
+    }
+    let (out, go, m) = svc_under_init("handover-unsaved-daemon", |d, go| {
+        format!(
+            "[Service]\nType=forking\nPIDFile={dir}/svc.pid\nRestart=on-failure\nRestartSec=1h\n\
+             ExecStart=/bin/sh -c '(while [ ! -e {go} ]; do sleep 0.02; done; rm -f {go}; exit 3) \
+             > /dev/null 2>&1 & echo $! > {dir}/svc.pid'\n",
+            dir = d.display(),
+            go = go.display()
+        )
     });
-    m.kill_vigild(|| {});
-    let _ = tracer.wait();
-    // The next manager applies the status it was handed (or, without one,
-    // takes the end for a clean one): waiting to restart, or inactive.
-    let mut status = serde_json::Value::Null;
-    wait_until("the next manager to settle the service", || {
-        status = m.status_json("svc.service");
-        status["state"] != "running"
-    });
-    assert_eq!(status["state"], "restarting", "{status}");
-    assert!(
-        status["last_exit"].as_str().unwrap_or("").contains('3'),
-        "the status vigil-init reaped is shown: {status}"
-    );
+    let d = out.path();
+    exits_3_while_the_state_cannot_be_saved(&m, d, &go);
 }
 
 /// A manager killed in the middle of a shutdown: the next one finishes the
