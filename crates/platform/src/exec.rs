@@ -245,6 +245,8 @@ pub struct PreparedCommand {
     ignore_sigpipe: bool,
     ambient_capabilities: u64,
     bounding_set: Option<u64>,
+    /// Where the kernel writes the child's PID before it runs (see [`SpawnPids`](crate::SpawnPids)).
+    record_pid: Option<&'static AtomicI32>,
 }
 
 impl PreparedCommand {
@@ -272,7 +274,17 @@ impl PreparedCommand {
             ignore_sigpipe: false,
             ambient_capabilities: 0,
             bounding_set: None,
+            record_pid: None,
         }
+    }
+
+    /// Has the kernel write the child's PID into `cell` as it creates the child
+    /// (`CLONE_PARENT_SETTID`), before the child runs: memory that outlives this
+    /// process tells its successor which PID a spawn got, even if it died before
+    /// the clone returned.
+    pub fn record_pid(&mut self, cell: &'static AtomicI32) -> &mut Self {
+        self.record_pid = Some(cell);
+        self
     }
 
     /// Makes stdin (a terminal) the child's controlling terminal, after setsid.
@@ -659,6 +671,14 @@ pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
     // which fork would do for every service. Every signal is blocked around the
     // clone so nothing can run a handler on the shared memory before the child
     // has reset its dispositions; the child then sets its own empty mask.
+    let mut flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_FILES | libc::SIGCHLD;
+    let ptid = match cmd.record_pid {
+        Some(cell) => {
+            flags |= libc::CLONE_PARENT_SETTID;
+            cell.as_ptr()
+        }
+        None => std::ptr::null_mut(),
+    };
     let top = stage_slots.stack.as_mut_ptr_range().end;
     let top = top.wrapping_sub(top as usize % 16);
     let all: u64 = !0;
@@ -680,12 +700,16 @@ pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
     // async-signal-safe system calls, allocates nothing, takes no lock, and leaves
     // through execve or _exit without returning or unwinding; signals cannot be
     // delivered to it before it resets their dispositions (all are blocked above).
+    // `ptid`, when not null, is a 'static atomic the kernel writes 4 bytes to.
     let pid = unsafe {
         libc::clone(
             child_entry,
             top.cast::<libc::c_void>(),
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_FILES | libc::SIGCHLD,
+            flags,
             (&plan as *const Plan<'_>).cast_mut().cast::<libc::c_void>(),
+            ptid,
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::pid_t>(),
         )
     };
     let clone_error = io::Error::last_os_error();

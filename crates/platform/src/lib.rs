@@ -27,6 +27,7 @@ pub mod pipe;
 pub mod process;
 pub mod signal;
 pub mod socket;
+pub mod spawn_pids;
 pub mod time;
 
 pub use channel::InitChannel;
@@ -50,6 +51,7 @@ pub use socket::{
     Credentials, NotifySocket, Received, UnixListener, notify_barrier, notify_send, notify_send_as,
     peer_credentials,
 };
+pub use spawn_pids::{SPAWN_SLOTS, SpawnPids};
 pub use time::{TimerFd, boot_ticks, boottime_now, monotonic_now, realtime_now};
 
 /// `O_NOCTTY` for `OpenOptionsExt::custom_flags`: its value differs between

@@ -297,6 +297,11 @@ impl Prepared {
         &self.command
     }
 
+    /// The platform command, for what only the caller knows (where to record the PID).
+    pub fn command_mut(&mut self) -> &mut PreparedCommand {
+        &mut self.command
+    }
+
     /// The resolved program path.
     pub fn program(&self) -> &Path {
         &self.program

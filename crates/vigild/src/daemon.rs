@@ -295,6 +295,7 @@ impl Daemon {
             inherited: None,
             opts,
         };
+        daemon.open_spawn_pids(&mut inherited);
         daemon.store_sockets(listener_new, notify_new);
         inherited.store.remove("control");
         inherited.store.remove("notify");

@@ -23,12 +23,13 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::AtomicI32;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use vigil_engine::{Action, Event, ExitStatus, Level, Role, Saved, Time};
-use vigil_platform::InitChannel;
+use vigil_platform::{InitChannel, SpawnPids};
 use vigil_proto::LogLine;
 
 use crate::daemon::{Daemon, Phase};
@@ -46,6 +47,7 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(2);
 const STATE_PREFIX: &str = "state:";
 const STORE_CONTROL: &str = "control";
 const STORE_NOTIFY: &str = "notify";
+const STORE_SPAWNS: &str = "spawns";
 
 /// A spawn the engine asked for when the state was written: the next manager
 /// looks for a process with this `$INVOCATION_ID` before spawning again.
@@ -174,6 +176,11 @@ pub(crate) struct Handover {
     /// vigil-init's fd store refused descriptors: it is full, and a new state
     /// goes in only where the old one came out first.
     pub store_full: bool,
+    /// Under vigil-init: where the kernel writes each spawn's PID, for a
+    /// successor should this manager die before a state has it.
+    spawn_pids: Option<SpawnPids>,
+    /// Those slots are new: to go into vigil-init's store.
+    spawn_pids_new: bool,
 }
 
 impl Handover {
@@ -384,6 +391,17 @@ fn identify(pid: u32, started: Option<u64>) -> Found {
     }
 }
 
+/// The manager's PID and the spawn's number in an invocation ID (see
+/// `Daemon::invocation_id`).
+fn invocation_parts(id: &str) -> Option<(u32, u64)> {
+    let (manager, number) = (id.get(..16)?, id.get(16..)?);
+    let manager = u64::from_str_radix(manager, 16).ok()?;
+    Some((
+        u32::try_from(manager).ok()?,
+        u64::from_str_radix(number, 16).ok()?,
+    ))
+}
+
 /// The process whose environment holds each of `ids` as `INVOCATION_ID`. A
 /// service's children inherit the variable: of the processes holding one, the
 /// one whose parent does not hold it is the spawn's own.
@@ -427,16 +445,51 @@ impl Daemon {
     /// (once), so connections and notifications that come while no manager
     /// runs wait for the next one. A new one replaces whatever the store held
     /// under its name (nothing, or one that was unusable).
+    /// The spawns' PID slots go there too (`spawns`), before the first spawn.
     pub(crate) fn store_sockets(&mut self, listener_new: bool, notify_new: bool) {
         let Some(chan) = &self.init else { return };
+        let spawns = self.handover.spawn_pids.as_ref().map(AsFd::as_fd);
         let new = [
-            (listener_new, STORE_CONTROL, self.clients.listener_fd()),
-            (notify_new, STORE_NOTIFY, self.notify.as_fd()),
+            (
+                listener_new,
+                STORE_CONTROL,
+                Some(self.clients.listener_fd()),
+            ),
+            (notify_new, STORE_NOTIFY, Some(self.notify.as_fd())),
+            (self.handover.spawn_pids_new, STORE_SPAWNS, spawns),
         ];
         for (_, name, fd) in new.into_iter().filter(|n| n.0) {
             send_to_init(chan, &format!("fdstore-remove {name}"), &[]);
-            send_to_init(chan, &format!("fdstore {name}"), &[fd]);
+            if let Some(fd) = fd {
+                send_to_init(chan, &format!("fdstore {name}"), &[fd]);
+            }
         }
+    }
+
+    /// The PID slots under init: those a predecessor left in the store, or new
+    /// ones (stored by `store_sockets`). None without init, or without memory
+    /// for a memfd (a successor then falls back on `$INVOCATION_ID` alone).
+    pub(crate) fn open_spawn_pids(&mut self, inherited: &mut Inherited) {
+        if self.init.is_none() {
+            return;
+        }
+        let old = inherited.take(STORE_SPAWNS).and_then(|fd| {
+            SpawnPids::open(fd)
+                .inspect_err(|e| note!("vigild: the previous spawns' PIDs are unusable: {e}"))
+                .ok()
+        });
+        self.handover.spawn_pids_new = old.is_none();
+        self.handover.spawn_pids = old.or_else(|| {
+            SpawnPids::create()
+                .inspect_err(|e| note!("vigild: no memfd for the spawns' PIDs: {e}"))
+                .ok()
+        });
+    }
+
+    /// Where the kernel is to write the PID of this manager's spawn `number`.
+    pub(crate) fn spawn_pid_cell(&self, number: u64) -> Option<&'static AtomicI32> {
+        let slots = self.handover.spawn_pids.as_ref()?;
+        slots.prepare(self.procs.manager_pid, number)
     }
 
     /// Sends the pending changes of the log pipes to vigil-init's fd store.
@@ -675,7 +728,10 @@ impl Daemon {
 
         // Statuses init reaped while no manager ran (or that the previous one
         // did not live to save).
+        // Those of no process the state names may be of a spawn it did not
+        // live to save: kept for `claim_spawns`.
         self.handover.note_applied(inherited.exited.len());
+        let mut unclaimed = HashMap::new();
         for &(pid, status) in &inherited.exited {
             if self.status_applies(pid) {
                 self.procs.starts.remove(&pid);
@@ -686,6 +742,8 @@ impl Daemon {
                         status: decode_wait_status(status),
                     },
                 );
+            } else {
+                unclaimed.insert(pid, status);
             }
         }
         let (adopted, gone) = self.adopt_processes(&state.children, state.reexec, now);
@@ -700,7 +758,7 @@ impl Daemon {
         );
         // The spawns the predecessor asked for: found, or made now.
         let actions = self.engine.take_actions();
-        let remaining = self.claim_spawns(actions, &state.intents);
+        let remaining = self.claim_spawns(actions, &state.intents, &mut unclaimed);
         self.perform_batch(remaining);
         self.process_actions();
         self.save_state(Vec::new());
@@ -812,13 +870,40 @@ impl Daemon {
     }
 
     /// Answers the re-asked spawns whose process the predecessor had already
-    /// started (found by `$INVOCATION_ID`); returns the other actions.
-    fn claim_spawns(&mut self, actions: Vec<Action>, intents: &[Intent]) -> Vec<Action> {
+    /// started; returns the other actions. The PID is the one the kernel wrote
+    /// into the spawn's slot (`SpawnPids`), else that of the process whose
+    /// environment has its `$INVOCATION_ID`. A process that has ended already
+    /// has its status among `exited`, those vigil-init reaped for nobody known.
+    fn claim_spawns(
+        &mut self,
+        actions: Vec<Action>,
+        intents: &[Intent],
+        exited: &mut HashMap<u32, i32>,
+    ) -> Vec<Action> {
         if intents.is_empty() {
             return actions;
         }
-        let ids: HashSet<&str> = intents.iter().map(|i| i.invocation_id.as_str()).collect();
-        let found = find_invocations(&ids);
+        let slots = self.handover.spawn_pids.as_ref();
+        let recorded = |i: &Intent| {
+            let (manager, number) = invocation_parts(&i.invocation_id)?;
+            slots?.pid(manager, number)
+        };
+        let mut pids: HashMap<&str, u32> = intents
+            .iter()
+            .filter_map(|i| Some((i.invocation_id.as_str(), recorded(i)?)))
+            .collect();
+        let ids: HashSet<&str> = intents
+            .iter()
+            .map(|i| i.invocation_id.as_str())
+            .filter(|id| !pids.contains_key(id))
+            .collect();
+        if !ids.is_empty() {
+            for (id, pid) in find_invocations(&ids) {
+                if let Some(&key) = ids.get(id.as_str()) {
+                    pids.insert(key, pid);
+                }
+            }
+        }
         let now = self.now();
         let mut rest = Vec::new();
         for action in actions {
@@ -826,7 +911,7 @@ impl Daemon {
                 Action::Spawn { unit, role, .. } => intents
                     .iter()
                     .find(|i| &i.unit == unit && i.role == *role)
-                    .and_then(|i| found.get(&i.invocation_id))
+                    .and_then(|i| pids.get(i.invocation_id.as_str()))
                     .map(|&pid| (unit.clone(), *role, pid)),
                 _ => None,
             };
@@ -834,6 +919,7 @@ impl Daemon {
                 rest.push(action);
                 continue;
             };
+            let status = exited.remove(&pid);
             let started = start_time(pid).unwrap_or_else(vigil_platform::boot_ticks);
             self.procs
                 .groups
@@ -841,10 +927,11 @@ impl Daemon {
                 .or_default()
                 .push((pid, started));
             self.procs.starts.insert(pid, started);
+            let ended = if status.is_some() { " and ended" } else { "" };
             self.say(
                 Level::Info,
                 Some(&unit),
-                &format!("process {pid} was started by the previous manager: taken over"),
+                &format!("process {pid} was started by the previous manager{ended}: taken over"),
             );
             let _ = self.engine.handle(
                 now,
@@ -855,6 +942,10 @@ impl Daemon {
                 },
             );
             let _ = self.engine.handle(now, Event::ExecSucceeded { pid });
+            if let Some(status) = status {
+                self.apply_init_status(pid, status);
+                continue;
+            }
             match identify(pid, Some(started)) {
                 Found::Gone => self.handover.missing.push((pid, now + MISSING_GRACE)),
                 // Its exit comes from vigil-init when vigil-init is its parent (the
@@ -872,6 +963,11 @@ impl Daemon {
     pub(crate) fn on_init_exited(&mut self, pid: u32, status: i32) {
         self.handover.not_missing(pid);
         self.handover.note_applied(1);
+        self.apply_init_status(pid, status);
+    }
+
+    /// A status vigil-init reaped, told to the unit whose process it was.
+    fn apply_init_status(&mut self, pid: u32, status: i32) {
         if self.status_applies(pid) && !self.procs.children.contains(&pid) {
             self.procs.starts.remove(&pid);
             if let Some(fd) = self.procs.watched.remove(&pid) {
@@ -1036,6 +1132,25 @@ impl Found {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_invocation_id_gives_back_the_manager_and_the_number_of_its_spawn() {
+        let id = format!("{:016x}{:016x}", 4_194_304u32, 70_000u64);
+        assert_eq!(invocation_parts(&id), Some((4_194_304, 70_000)));
+        for bad in [
+            "",
+            "00000000000000zz0000000000000001",
+            "short",
+            "é0000000000000000",
+        ] {
+            assert_eq!(invocation_parts(bad), None, "{bad}");
+        }
+        // A manager PID that is no PID at all.
+        assert_eq!(
+            invocation_parts(&format!("{:016x}{:016x}", u64::MAX, 1)),
+            None
+        );
+    }
 
     #[test]
     fn an_invocation_id_names_the_spawn_itself_not_its_children() {

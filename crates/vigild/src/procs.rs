@@ -209,8 +209,13 @@ impl Daemon {
             },
         };
         let before = vigil_platform::boot_ticks();
-        let result = vigil_spawn::prepare(unit_name, service, command, ctx)
-            .and_then(|prepared| vigil_spawn::spawn(&prepared));
+        let pid_cell = self.spawn_pid_cell(self.procs.invocations);
+        let result = vigil_spawn::prepare(unit_name, service, command, ctx).and_then(|mut p| {
+            if let Some(cell) = pid_cell {
+                p.command_mut().record_pid(cell);
+            }
+            vigil_spawn::spawn(&p)
+        });
         let child = match result {
             Ok(child) => child,
             Err(e) => {

@@ -286,6 +286,16 @@ fn strace(pid: u32, args: &[&str], out: &Path) -> std::process::Child {
     child
 }
 
+/// Attaches strace to the running vigild, to do `inject` (strace's syntax) to
+/// its memfd_create calls: each save of its state makes one. Returns vigild's
+/// PID and strace.
+fn on_memfd_create(m: &Manager, d: &Path, inject: &str) -> (u32, std::process::Child) {
+    let vigild = m.vigild_pid().expect("vigild runs");
+    let inject = format!("inject=memfd_create:{inject}");
+    let args = ["-e", "trace=memfd_create", "-e", &inject];
+    (vigild, strace(vigild, &args, &d.join("strace.out")))
+}
+
 /// Makes every memfd_create of vigild fail (strace), so that no state can be
 /// saved, lets svc.service exit 3 (`go`), waits until vigild handled it, kills
 /// vigild, and checks that the next manager got the status: waiting to restart
@@ -293,17 +303,7 @@ fn strace(pid: u32, args: &[&str], out: &Path) -> std::process::Child {
 /// inactive.)
 fn exits_3_while_the_state_cannot_be_saved(m: &Manager, d: &Path, go: &Path) {
     m.wait_state("svc.service", "running");
-    let vigild = m.vigild_pid().expect("vigild runs");
-    let mut tracer = strace(
-        vigild,
-        &[
-            "-e",
-            "trace=memfd_create",
-            "-e",
-            "inject=memfd_create:error=ENOMEM",
-        ],
-        &d.join("strace.out"),
-    );
+    let (_, mut tracer) = on_memfd_create(m, d, "error=ENOMEM");
     fs::write(go, "").unwrap();
     // Handled (waiting to restart), and its state not saved.
     m.wait_state("svc.service", "restarting");
@@ -532,6 +532,85 @@ fn a_oneshot_that_ends_while_no_manager_runs_is_not_run_again() {
     });
     m.wait_state("job.service", "inactive");
     assert_eq!(lines(&d.join("job.starts")).len(), 1, "the job ran once");
+}
+
+/// vigild killed after it spawned a command and before a state named its PID,
+/// the command having ended already: the next manager finds it by the PID the
+/// kernel wrote into the spawn's slot in vigil-init's store, applies the status
+/// vigil-init reaped for it, and does not run it again. Run before that slot
+/// existed, ExecStartPre= ran twice. strace holds vigild in the second
+/// memfd_create after it attached: the first saves the state before the spawn
+/// (naming it as an intent), the second the state after it.
+#[test]
+fn a_command_that_ended_before_its_pid_was_saved_is_not_run_again() {
+    let name = "a_command_that_ended_before_its_pid_was_saved_is_not_run_again";
+    if !require_root(name) || !have_strace(name) {
+        return;
+    }
+    let (out, m) = pre_ends_before_its_pid_is_saved("handover-unsaved-pid", 0);
+    let d = out.path();
+    m.wait_state("svc.service", "running");
+    assert_eq!(lines(&d.join("svc.starts")).len(), 1, "ExecStart= ran once");
+    m.wait_log(
+        "svc.service",
+        "started by the previous manager and ended: taken over",
+    );
+    // Its status counts: one that failed fails the start (taken as 0 after
+    // the 2 s a status that does not come is given, it would start the service).
+    let (out, m) = pre_ends_before_its_pid_is_saved("handover-unsaved-pid-fail", 3);
+    m.wait_state("svc.service", "failed");
+    assert_eq!(lines(&out.path().join("svc.starts")).len(), 0);
+}
+
+/// Under vigil-init, `vigil start svc.service`, whose ExecStartPre= records its
+/// start in pre.starts and exits `code`, with vigild killed as above. Checks
+/// that ExecStartPre= ran once, and returns the directory and the manager.
+fn pre_ends_before_its_pid_is_saved(tag: &str, code: u8) -> (TempDir, Manager) {
+    let out = TempDir::new(tag);
+    let d = out.path();
+    let unit = format!(
+        "[Service]\nExecStartPre=/bin/sh -c 'echo $$$$ >> {dir}/pre.starts; exit {code}'\nExecStart=/bin/sh -c 'echo $$$$ >> {dir}/svc.starts; exec sleep 1000'\n",
+        dir = d.display()
+    );
+    let m = Manager::start_under_init(
+        &[("default.target", "[Unit]\n"), ("svc.service", &unit)],
+        &[],
+    );
+    m.vigil_ok(&["list"]);
+    let (vigild, mut tracer) = on_memfd_create(&m, d, "delay_enter=600000000:when=2");
+    // Its answer may never come: the manager that took the request dies.
+    let mut client = Command::new(harness::vigil_bin())
+        .arg("--socket")
+        .arg(&m.socket)
+        .args(["start", "--no-block", "svc.service"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The PID the file has is the namespace's: vigild's zombie is looked for
+    // among its children as the test sees them.
+    wait_until("ExecStartPre= to run and end, unreaped", || {
+        lines(&d.join("pre.starts")).len() == 1
+            && harness::children(vigild).into_iter().any(|pid| {
+                fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .is_ok_and(|st| st.rsplit(')').next().is_some_and(|f| f.starts_with(" Z")))
+            })
+    });
+    // A traced process's death goes to its tracer first: strace, asleep in
+    // the delay, lets it go to vigil-init only when it goes too.
+    m.kill_vigild(|| {
+        let _ = tracer.kill();
+        let _ = tracer.wait();
+    });
+    let _ = client.wait();
+    wait_until("the next manager to settle svc.service", || {
+        !m.state("svc.service").contains("start")
+    });
+    assert_eq!(
+        lines(&d.join("pre.starts")).len(),
+        1,
+        "ExecStartPre= ran once"
+    );
+    (out, m)
 }
 
 /// The numbers 1..=n, each on a line of its own ending the line, in order
@@ -898,10 +977,16 @@ fn a_forking_daemon_without_a_main_pid_that_ends_while_no_manager_runs_is_notice
 /// How many of the manager's states vigil-init holds (its `memfd:vigild-state`
 /// descriptors).
 fn stored_states(m: &Manager) -> usize {
+    stored_memfds(m, "vigild-state")
+}
+
+/// How many memfds named `name` vigil-init holds.
+fn stored_memfds(m: &Manager, name: &str) -> usize {
     let init = harness::children(m.pid())[0];
     let fds = fs::read_dir(format!("/proc/{init}/fd")).unwrap();
+    let name = format!("memfd:{name} ");
     fds.filter_map(|e| fs::read_link(e.ok()?.path()).ok())
-        .filter(|target| target.to_string_lossy().contains("memfd:vigild-state"))
+        .filter(|target| target.to_string_lossy().contains(&name))
         .count()
 }
 
@@ -942,13 +1027,16 @@ fn reexec_under_vigil_init_keeps_every_log_line() {
         &["--log-to", &sink, "--log-ring-size", "4M"],
     );
     reexec_loses_no_line(&m, &log);
-    // vigil-init keeps one state, not one more per re-exec.
+    // vigil-init keeps one state, and one set of the spawns' PID slots, not
+    // one more per re-exec (the new image's slots replace the old image's).
     wait_until("a single state in vigil-init's store", || {
-        stored_states(&m) == 1
+        stored_states(&m) == 1 && stored_memfds(&m, "vigil-spawns") == 1
     });
-    // And a crash after the re-exec is survived like any other.
+    // And a crash after the re-exec is survived like any other; the next
+    // manager uses the slots it finds.
     kill_manager(&m);
     m.wait_state("writer.service", "running");
+    assert_eq!(stored_memfds(&m, "vigil-spawns"), 1);
 }
 
 #[test]
