@@ -402,6 +402,16 @@ fn invocation_parts(id: &str) -> Option<(u32, u64)> {
     ))
 }
 
+/// The `INVOCATION_ID` in the environment of process `pid`, if any.
+fn invocation_of(pid: u32) -> Option<Vec<u8>> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let mut vars = environ.split(|&b| b == 0);
+    Some(
+        vars.find_map(|v| v.strip_prefix(b"INVOCATION_ID="))?
+            .to_vec(),
+    )
+}
+
 /// The process whose environment holds each of `ids` as `INVOCATION_ID`. A
 /// service's children inherit the variable: of the processes holding one, the
 /// one whose parent does not hold it is the spawn's own.
@@ -418,16 +428,11 @@ fn find_invocations(ids: &HashSet<&str>) -> HashMap<String, u32> {
         else {
             continue;
         };
-        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
-            continue;
-        };
-        for var in environ.split(|&b| b == 0) {
-            if let Some(id) = var.strip_prefix(b"INVOCATION_ID=")
-                && let Ok(id) = std::str::from_utf8(id)
-                && ids.contains(id)
-            {
-                holders.entry(id.to_string()).or_default().push(pid);
-            }
+        if let Some(id) = invocation_of(pid)
+            && let Ok(id) = std::str::from_utf8(&id)
+            && ids.contains(id)
+        {
+            holders.entry(id.to_string()).or_default().push(pid);
         }
     }
     let parent = |pid: u32| crate::procs::parent_of(pid).unwrap_or(0);
@@ -884,9 +889,16 @@ impl Daemon {
             return actions;
         }
         let slots = self.handover.spawn_pids.as_ref();
+        // A recorded PID whose status did not come (vigil-init's ring may
+        // have dropped it) and that runs with another environment now names
+        // another process: the PID was reused.
         let recorded = |i: &Intent| {
             let (manager, number) = invocation_parts(&i.invocation_id)?;
-            slots?.pid(manager, number)
+            let pid = slots?.pid(manager, number)?;
+            let reused = !exited.contains_key(&pid)
+                && !identify(pid, None).is_gone()
+                && invocation_of(pid).is_none_or(|id| id != i.invocation_id.as_bytes());
+            (!reused).then_some(pid)
         };
         let mut pids: HashMap<&str, u32> = intents
             .iter()
@@ -904,59 +916,94 @@ impl Daemon {
                 }
             }
         }
-        let now = self.now();
         let mut rest = Vec::new();
+        let mut asked: HashSet<(&str, Role)> = HashSet::new();
         for action in actions {
             let claimed = match &action {
                 Action::Spawn { unit, role, .. } => intents
                     .iter()
                     .find(|i| &i.unit == unit && i.role == *role)
+                    .inspect(|i| _ = asked.insert((i.unit.as_str(), i.role)))
                     .and_then(|i| pids.get(i.invocation_id.as_str()))
                     .map(|&pid| (unit.clone(), *role, pid)),
                 _ => None,
             };
-            let Some((unit, role, pid)) = claimed else {
-                rest.push(action);
-                continue;
-            };
-            let status = exited.remove(&pid);
-            let started = start_time(pid).unwrap_or_else(vigil_platform::boot_ticks);
-            self.procs
-                .groups
-                .entry(unit.clone())
-                .or_default()
-                .push((pid, started));
-            self.procs.starts.insert(pid, started);
-            let ended = if status.is_some() { " and ended" } else { "" };
-            self.say(
-                Level::Info,
-                Some(&unit),
-                &format!("process {pid} was started by the previous manager{ended}: taken over"),
-            );
-            let _ = self.engine.handle(
-                now,
-                Event::Spawned {
-                    unit: unit.clone(),
-                    role,
-                    pid,
-                },
-            );
-            let _ = self.engine.handle(now, Event::ExecSucceeded { pid });
-            if let Some(status) = status {
-                self.apply_init_status(pid, status);
+            match claimed {
+                Some((unit, role, pid)) => {
+                    let status = exited.remove(&pid);
+                    self.take_over_spawn(unit, role, pid, status);
+                }
+                None => rest.push(action),
+            }
+        }
+        // A spawn not asked for again: its unit went from the configuration
+        // (the engine waits for its answer, to stop what it ran), or its
+        // command did (the engine, waiting for none, kills the process).
+        let now = self.now();
+        for intent in intents {
+            let (unit, role) = (intent.unit.clone(), intent.role);
+            if asked.contains(&(intent.unit.as_str(), role)) {
                 continue;
             }
-            match identify(pid, Some(started)) {
-                Found::Gone => self.handover.missing.push((pid, now + MISSING_GRACE)),
-                // Its exit comes from vigil-init when vigil-init is its parent (the
-                // usual case: the previous manager is gone); otherwise it is watched.
-                Found::Alive { parent } if parent != std::os::unix::process::parent_id() => {
-                    self.watch_pid(&unit, pid);
+            match pids.get(intent.invocation_id.as_str()) {
+                Some(&pid) => {
+                    let status = exited.remove(&pid);
+                    self.take_over_spawn(unit, role, pid, status);
                 }
-                Found::Alive { .. } => {}
+                None => {
+                    let stage = "the previous manager's spawn (no process found)".into();
+                    let lost = Event::SpawnFailed {
+                        unit,
+                        role,
+                        pid: None,
+                        stage,
+                        errno: 0,
+                    };
+                    let _ = self.engine.handle(now, lost);
+                }
             }
         }
         rest
+    }
+
+    /// Takes `pid`, which the previous manager started for `unit` as `role`, as
+    /// this manager's spawn; `status` when it has ended already.
+    fn take_over_spawn(&mut self, unit: String, role: Role, pid: u32, status: Option<i32>) {
+        let now = self.now();
+        let started = start_time(pid).unwrap_or_else(vigil_platform::boot_ticks);
+        self.procs
+            .groups
+            .entry(unit.clone())
+            .or_default()
+            .push((pid, started));
+        self.procs.starts.insert(pid, started);
+        let ended = if status.is_some() { " and ended" } else { "" };
+        self.say(
+            Level::Info,
+            Some(&unit),
+            &format!("process {pid} was started by the previous manager{ended}: taken over"),
+        );
+        let _ = self.engine.handle(
+            now,
+            Event::Spawned {
+                unit: unit.clone(),
+                role,
+                pid,
+            },
+        );
+        let _ = self.engine.handle(now, Event::ExecSucceeded { pid });
+        if let Some(status) = status {
+            return self.apply_init_status(pid, status);
+        }
+        match identify(pid, Some(started)) {
+            Found::Gone => self.handover.missing.push((pid, now + MISSING_GRACE)),
+            // Its exit comes from vigil-init when vigil-init is its parent (the
+            // usual case: the previous manager is gone); otherwise it is watched.
+            Found::Alive { parent } if parent != std::os::unix::process::parent_id() => {
+                self.watch_pid(&unit, pid);
+            }
+            Found::Alive { .. } => {}
+        }
     }
 
     /// An exit status from vigil-init: a process it reaped.

@@ -576,32 +576,13 @@ fn pre_ends_before_its_pid_is_saved(tag: &str, code: u8) -> (TempDir, Manager) {
         &[("default.target", "[Unit]\n"), ("svc.service", &unit)],
         &[],
     );
-    m.vigil_ok(&["list"]);
-    let (vigild, mut tracer) = on_memfd_create(&m, d, "delay_enter=600000000:when=2");
-    // Its answer may never come: the manager that took the request dies.
-    let mut client = Command::new(harness::vigil_bin())
-        .arg("--socket")
-        .arg(&m.socket)
-        .args(["start", "--no-block", "svc.service"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // The PID the file has is the namespace's: vigild's zombie is looked for
-    // among its children as the test sees them.
-    wait_until("ExecStartPre= to run and end, unreaped", || {
+    kill_between_spawn_and_save(&m, d, "svc.service", |children| {
         lines(&d.join("pre.starts")).len() == 1
-            && harness::children(vigild).into_iter().any(|pid| {
+            && children.iter().any(|&pid| {
                 fs::read_to_string(format!("/proc/{pid}/stat"))
                     .is_ok_and(|st| st.rsplit(')').next().is_some_and(|f| f.starts_with(" Z")))
             })
     });
-    // A traced process's death goes to its tracer first: strace, asleep in
-    // the delay, lets it go to vigil-init only when it goes too.
-    m.kill_vigild(|| {
-        let _ = tracer.kill();
-        let _ = tracer.wait();
-    });
-    let _ = client.wait();
     wait_until("the next manager to settle svc.service", || {
         !m.state("svc.service").contains("start")
     });
@@ -611,6 +592,78 @@ fn pre_ends_before_its_pid_is_saved(tag: &str, code: u8) -> (TempDir, Manager) {
         "ExecStartPre= ran once"
     );
     (out, m)
+}
+
+/// `vigil start --no-block UNIT` with vigild held (strace) in the save that
+/// follows the spawn, until `spawned` holds for vigild's children (their PIDs as
+/// the test sees them, not the namespace's); then kills vigild and waits for
+/// the next one.
+fn kill_between_spawn_and_save(
+    m: &Manager,
+    d: &Path,
+    unit: &str,
+    mut spawned: impl FnMut(&[u32]) -> bool,
+) {
+    m.vigil_ok(&["list"]);
+    let (vigild, mut tracer) = on_memfd_create(m, d, "delay_enter=600000000:when=2");
+    // Its answer may never come: the manager that took the request dies.
+    let mut client = Command::new(harness::vigil_bin())
+        .arg("--socket")
+        .arg(&m.socket)
+        .args(["start", "--no-block", unit])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the spawn, with its PID unsaved", || {
+        spawned(&harness::children(vigild))
+    });
+    // A traced process's death goes to its tracer first: strace, asleep in
+    // the delay, lets it go to vigil-init only when it goes too.
+    m.kill_vigild(|| {
+        let _ = tracer.kill();
+        let _ = tracer.wait();
+    });
+    let _ = client.wait();
+}
+
+/// A unit whose file went while its spawn's PID was in no saved state: the
+/// process is found (by the PID the kernel recorded) and stopped as the unit
+/// would be, not left running untracked. Before, it ran on, untracked.
+#[test]
+fn the_spawn_of_a_unit_whose_file_went_is_killed_not_left_untracked() {
+    let name = "the_spawn_of_a_unit_whose_file_went_is_killed_not_left_untracked";
+    if !require_root(name) || !have_strace(name) {
+        return;
+    }
+    let out = TempDir::new("handover-unsaved-gone");
+    let d = out.path();
+    let m = Manager::start_under_init(
+        &[
+            ("default.target", "[Unit]\n"),
+            ("svc.service", &recorder(d, "svc", "", "")),
+        ],
+        &[],
+    );
+    let mut sleep = 0;
+    kill_between_spawn_and_save(&m, d, "svc.service", |children| {
+        let comm = |pid: &u32| fs::read_to_string(format!("/proc/{pid}/comm"));
+        sleep = children
+            .iter()
+            .copied()
+            .find(|p| comm(p).is_ok_and(|c| c.trim() == "sleep"))
+            .unwrap_or(0);
+        // vigild, held, does not see the file go.
+        sleep > 0 && fs::remove_file(m.config.join("svc.service")).is_ok()
+    });
+    wait_until("the gone unit's process to be killed", || {
+        !harness::alive(sleep)
+    });
+    // Stopped as the unit would have been: SIGTERM first (KillSignal='s default).
+    wait_until("the stop in the manager's log", || {
+        let log = m.vigil(&["log"]).stdout;
+        String::from_utf8_lossy(&log).contains("main process killed by signal 15")
+    });
+    assert_eq!(lines(&d.join("svc.starts")).len(), 1);
 }
 
 /// The numbers 1..=n, each on a line of its own ending the line, in order

@@ -171,11 +171,15 @@ impl Machine {
         // A unit whose file went while no manager ran, with processes: kept as
         // a reload keeps a removed one, and stopped, with systemd's defaults for
         // what its file no longer says (SIGTERM, 90 s, then SIGKILL), so that
-        // nothing it ran is left untracked, or started again with its file.
+        // nothing it ran is left untracked, or started again with its file. One
+        // with a spawn in flight too: it waits for vigild's answer, the process
+        // it finds (`Spawned`, stopped then) or none (`SpawnFailed`).
         let gone: Vec<String> = saved
             .units
             .iter()
-            .filter(|su| !self.index.contains_key(&su.name) && !su.pids.is_empty())
+            .filter(|su| {
+                !self.index.contains_key(&su.name) && (!su.pids.is_empty() || su.spawning.is_some())
+            })
             .map(|su| su.name.clone())
             .collect();
         self.add_removed(&gone);
@@ -235,8 +239,12 @@ impl Machine {
                 }
                 _ => {}
             }
-            if let Some(role) = su.spawning {
-                self.spawn(u, role);
+            match su.spawning {
+                // vigild answers for the spawn of a unit gone from the
+                // configuration with the process it finds, or a failure.
+                Some(role) if self.slots[u].removed => self.slots[u].spawning = Some(role),
+                Some(role) => self.spawn(u, role),
+                None => {}
             }
         }
         for name in gone {
