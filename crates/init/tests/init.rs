@@ -346,6 +346,55 @@ fn a_missing_manager_leads_to_the_emergency_shell_and_back() {
     assert!(log.contains("starting the emergency shell"), "log:\n{log}");
 }
 
+/// A manager that keeps crashing: after the first start and ten restarts with
+/// the backoff (about 21 s in all), the emergency shell instead of an eleventh;
+/// once the shell exits, the manager is tried again.
+#[test]
+fn a_manager_that_keeps_crashing_leads_to_the_emergency_shell_and_back() {
+    let dir = TestDir::new("crashing");
+    let manager = dir.script(
+        "manager.sh",
+        "#!/bin/sh\necho start >> @DIR@/starts\nkill -9 $$\n",
+    );
+    let shell = dir.script(
+        "shell.sh",
+        "#!/bin/sh\necho started >> @DIR@/shells\nwhile [ ! -e @DIR@/leave ]; do sleep 0.05; done\n",
+    );
+    // Not a container (which exits instead: below).
+    let mut init = direct(
+        &dir,
+        &[
+            "--manager",
+            manager.to_str().unwrap(),
+            "--shell",
+            shell.to_str().unwrap(),
+        ],
+    );
+    wait_until("the emergency shell", Duration::from_secs(60), &dir, || {
+        dir.read("shells").lines().count() == 1
+    });
+    // No manager runs beside the shell.
+    assert_eq!(dir.read("starts").lines().count(), 11);
+    let log = dir.read("init.log");
+    assert!(
+        log.contains("the manager failed 11 times in a row"),
+        "log:\n{log}"
+    );
+    assert!(
+        log.contains("exit it to try the manager again"),
+        "log:\n{log}"
+    );
+    fs::write(dir.path("leave"), "").unwrap();
+    // (Which, crashing again, is restarted at once: no delay after a first failure.)
+    wait_until("the manager again", Duration::from_secs(10), &dir, || {
+        dir.read("starts").lines().count() >= 12
+    });
+    assert_eq!(dir.read("shells").lines().count(), 1);
+    kill(init.id(), libc::SIGTERM);
+    let status = exit_within(&mut init, Duration::from_secs(10), &dir);
+    assert_eq!(status.code(), Some(0), "log:\n{}", dir.read("init.log"));
+}
+
 /// In a container no manager means the container exits, with 127 when the
 /// manager is missing and with the manager's code when it keeps failing
 /// (its runtime shows it); an emergency shell on a stdin of /dev/null would
