@@ -316,21 +316,19 @@ exec @PY@ @CHAN@ send "exit 0"
     assert_eq!(log.matches("killed by signal 9").count(), 8, "log:\n{log}");
 }
 
+/// vigil-init, not PID 1 and not a container (which exits where a machine
+/// starts the emergency shell), over `manager`, with `shell` as that shell.
+fn with_shell(dir: &TestDir, manager: &std::path::Path, shell: &std::path::Path) -> Child {
+    let (manager, shell) = (manager.to_str().unwrap(), shell.to_str().unwrap());
+    direct(dir, &["--manager", manager, "--shell", shell])
+}
+
 #[test]
 fn a_missing_manager_leads_to_the_emergency_shell_and_back() {
     let dir = TestDir::new("missing");
     let shell = dir.script("shell.sh", "#!/bin/sh\necho started >> @DIR@/shells\n");
     let missing = dir.path("no-such-manager");
-    // Not a container (which exits instead: below).
-    let mut init = direct(
-        &dir,
-        &[
-            "--manager",
-            missing.to_str().unwrap(),
-            "--shell",
-            shell.to_str().unwrap(),
-        ],
-    );
+    let mut init = with_shell(&dir, &missing, &shell);
     // The shell runs, exits, the manager is tried again, is still missing: the shell again.
     wait_until(
         "two emergency shells",
@@ -360,16 +358,7 @@ fn a_manager_that_keeps_crashing_leads_to_the_emergency_shell_and_back() {
         "shell.sh",
         "#!/bin/sh\necho started >> @DIR@/shells\nwhile [ ! -e @DIR@/leave ]; do sleep 0.05; done\n",
     );
-    // Not a container (which exits instead: below).
-    let mut init = direct(
-        &dir,
-        &[
-            "--manager",
-            manager.to_str().unwrap(),
-            "--shell",
-            shell.to_str().unwrap(),
-        ],
-    );
+    let mut init = with_shell(&dir, &manager, &shell);
     wait_until("the emergency shell", Duration::from_secs(60), &dir, || {
         dir.read("shells").lines().count() == 1
     });
