@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 const USAGE: &str =
     "usage: vigil-boot {hostname|sysctl|modules|fstab|rundirs} [--root DIR] [--dry-run]
-       vigil-boot fstab --remote [--unmount] [--root DIR] [--dry-run]";
+       vigil-boot fstab --remote [--unmount | --check] [--root DIR] [--dry-run]";
 
 #[derive(Debug)]
 struct Args {
@@ -31,18 +31,22 @@ struct Args {
     remote: bool,
     /// fstab --remote: unmount them instead (before the network goes).
     unmount: bool,
+    /// fstab --remote: only say whether there is any to mount (exit 0) or
+    /// none (exit 1), so that the network is waited for only then.
+    check: bool,
 }
 
 fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut command = None;
     let mut root = PathBuf::from("/");
-    let (mut dry_run, mut remote, mut unmount) = (false, false, false);
+    let (mut dry_run, mut remote, mut unmount, mut check) = (false, false, false, false);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--root" => root = PathBuf::from(it.next().ok_or("--root needs a directory")?),
             "--dry-run" => dry_run = true,
             "--remote" => remote = true,
             "--unmount" => unmount = true,
+            "--check" => check = true,
             "-h" | "--help" => return Err(String::new()),
             s if s.starts_with('-') => return Err(format!("unknown option {s}")),
             s if command.is_none() => command = Some(s.to_string()),
@@ -53,8 +57,11 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     if remote && command != "fstab" {
         return Err(format!("--remote is an option of fstab, not of {command}"));
     }
-    if unmount && !remote {
-        return Err("--unmount goes with fstab --remote".to_string());
+    if (unmount || check) && !remote {
+        return Err("--unmount and --check go with fstab --remote".to_string());
+    }
+    if unmount && check {
+        return Err("--unmount or --check, not both".to_string());
     }
     Ok(Args {
         command,
@@ -62,6 +69,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         dry_run,
         remote,
         unmount,
+        check,
     })
 }
 
@@ -209,7 +217,8 @@ fn run_fstab(args: &Args) -> bool {
     let path = args.root.join("etc/fstab");
     let text = match fs::read(&path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return true,
+        // Nothing to mount (and none to wait for the network for).
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return !args.check,
         Err(source) => {
             error(fstab::FstabError::Read { path, source });
             return false;
@@ -239,7 +248,19 @@ fn run_fstab(args: &Args) -> bool {
     } else {
         fstab::Phase::Local
     };
-    mount_all(fstab::plan(entries, &mounted, phase), args.dry_run)
+    let plan = fstab::plan(entries, &mounted, phase);
+    if args.check {
+        let n = plan
+            .iter()
+            .filter(|a| !matches!(a, fstab::Action::Skip { .. }))
+            .count();
+        match n {
+            0 => println!("no network file system to mount: the network is not waited for"),
+            n => println!("{n} entries to mount after the network"),
+        }
+        return n > 0;
+    }
+    mount_all(plan, args.dry_run)
 }
 
 /// Unmounts what sits on the network file systems, then those; every one is
@@ -391,5 +412,8 @@ mod tests {
         assert!(a.remote && a.unmount);
         assert!(args(&["sysctl", "--remote"]).is_err());
         assert!(args(&["fstab", "--unmount"]).is_err());
+        assert!(args(&["fstab", "--remote", "--check"]).unwrap().check);
+        assert!(args(&["fstab", "--check"]).is_err());
+        assert!(args(&["fstab", "--remote", "--check", "--unmount"]).is_err());
     }
 }

@@ -392,8 +392,25 @@ fn fstab_network_file_systems_wait_for_the_run_after_the_network() {
          bind /home source=/mnt/nfs/home flags=-\n\
          mount /mnt/smb/cache source=tmpfs type=tmpfs flags=-\n"
     );
-    // --remote belongs to fstab; --unmount to --remote.
-    for bad in [&["hostname", "--remote"][..], &["fstab", "--unmount"]] {
+    // --check: there are some, so the network is to be waited for (exit 0);
+    // with only local entries, or no fstab, it is not (exit 1: the unit that
+    // asks, vigil-remote-fs.service, is skipped).
+    let o = run(&["fstab", "--remote", "--check"], &r.0);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "5 entries to mount after the network\n");
+    r.write("etc/fstab", "tmpfs /mnt/t tmpfs defaults 0 0\n");
+    let o = run(&["fstab", "--remote", "--check"], &r.0);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stdout(&o).contains("no network file system to mount"));
+    fs::remove_file(r.0.join("etc/fstab")).unwrap();
+    let o = run(&["fstab", "--remote", "--check"], &r.0);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    // --remote belongs to fstab; --unmount and --check to --remote.
+    for bad in [
+        &["hostname", "--remote"][..],
+        &["fstab", "--unmount"],
+        &["fstab", "--check"],
+    ] {
         let o = run(bad, &r.0);
         assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
     }

@@ -240,8 +240,9 @@ fn scripts_install_enables_the_boot_duties_once() {
         ["vigil-fstab.service"]
     );
     // The network file systems: remote-fs.target is wanted by the default
-    // target and requires vigil-remote-fs, which waits for the network to be
-    // online (so it is stopped before it) and goes at the shutdown.
+    // target and requires vigil-remote-fs, which is ordered after the network
+    // being online (so it is stopped before it) and goes at the shutdown. It
+    // pulls the network in only when fstab has entries for it.
     let set = load();
     let deps = |n: &str| set.get(n).unwrap().deps.clone();
     let has = |list: &[String], n: &str| list.iter().any(|x| x == n);
@@ -249,7 +250,7 @@ fn scripts_install_enables_the_boot_duties_once() {
     let remote_fs = deps("remote-fs.target");
     assert_eq!(remote_fs.requires, ["vigil-remote-fs.service"]);
     let remote = deps("vigil-remote-fs.service");
-    assert!(has(&remote.wants, "network-online.target"));
+    assert!(!has(&remote.wants, "network-online.target"));
     for t in [
         "network-online.target",
         "basic.target",
@@ -263,6 +264,10 @@ fn scripts_install_enables_the_boot_duties_once() {
     let start = &set.get("vigil-remote-fs.service").unwrap().service;
     let start = start.as_ref().unwrap();
     assert!(start.exec_start[0].ignore_failure, "{:?}", start.exec_start);
+    let args = |c: &vigil_units::ExecCommand| c.argv.join(" ");
+    assert_eq!(start.exec_condition.len(), 1);
+    assert!(args(&start.exec_condition[0]).ends_with("fstab --remote --check"));
+    assert!(args(&start.exec_start_pre[0]).ends_with("vigil start network-online.target"));
     assert_eq!(start.exec_stop.len(), 1);
     // The admin turns one off; an upgrade keeps it off.
     fs::remove_file(root.join("etc/vigil/sysinit.target.wants/vigil-sysctl.service")).unwrap();

@@ -340,6 +340,9 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
     ] {
         assert_eq!(row(target)[1], "running", "{target}:\n{t}");
     }
+    // vigil-remote-fs, having a `_netdev` entry to mount, pulled the network
+    // in (without one it would not: `vigil-boot fstab --remote --check`)
+    assert_eq!(row("network-online.target")[1], "running", "{t}");
     // vigil-boot's duties took effect on the real kernel: the hostname from
     // /etc/hostname, a sysctl.d setting, and the disk mounted from /etc/fstab
     // (test-disk checks /mnt/data is a mount point before writing to it)
@@ -419,9 +422,31 @@ fn qemu_boot_vigil_shutdown_powers_off_through_poweroff_target() {
     if !ready(true) {
         return;
     }
-    let run = boot("shutdown", &["--append", "vigil-test.shutdown"]);
+    // Without a network file system too (test-no-netfs drops it from fstab).
+    let run = boot(
+        "shutdown",
+        &["--append", "vigil-test.shutdown vigil-test.no-netfs"],
+    );
     let t = run.transcript();
     run.assert_booted();
+    // vigil-remote-fs, with nothing to mount after the network, is skipped and
+    // pulls no network-online.target in (a wait-online service would delay
+    // every boot for it)
+    assert_eq!(run.count("VIGIL-TEST: remote-fs 0"), 1, "{t}");
+    let state = |unit: &str| {
+        run.texts()
+            .find_map(|l| l.split_once("VIGIL-LIST: ")?.1.strip_prefix(unit))
+            .and_then(|rest| rest.split_whitespace().next().map(str::to_string))
+    };
+    assert_eq!(
+        state("vigil-remote-fs.service ").as_deref(),
+        Some("inactive"),
+        "{t}"
+    );
+    assert!(
+        state("network-online.target ").is_none_or(|s| s != "running"),
+        "{t}"
+    );
     let order = [
         "VIGIL-TEST: poweroff requested",
         "vigild: shutting down: stopping every unit",
