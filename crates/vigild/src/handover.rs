@@ -732,9 +732,8 @@ impl Daemon {
         self.adopt_sockets(state.sockets, state.reexec, &mut inherited.store);
 
         // Statuses init reaped while no manager ran (or that the previous one
-        // did not live to save).
-        // Those of no process the state names may be of a spawn it did not
-        // live to save: kept for `claim_spawns`.
+        // did not live to save). One of no process the state names may be of a
+        // spawn whose PID it did not live to save: kept for `claim_spawns`.
         self.handover.note_applied(inherited.exited.len());
         let mut unclaimed = HashMap::new();
         for &(pid, status) in &inherited.exited {
