@@ -340,6 +340,12 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
     ] {
         assert_eq!(row(target)[1], "running", "{target}:\n{t}");
     }
+    // the manager vigil-init found beside itself, with no option from the
+    // kernel's command line (the `vigil shutdown` boot has some)
+    let manager = run
+        .texts()
+        .find_map(|l| l.split_once("VIGIL-TEST: manager ").map(|(_, m)| m.trim()));
+    assert_eq!(manager, Some("/sbin/vigild"), "{t}");
     // vigil-remote-fs, having a `_netdev` entry to mount, pulled the network
     // in (without one it would not: `vigil-boot fstab --remote --check`)
     assert_eq!(row("network-online.target")[1], "running", "{t}");
@@ -422,13 +428,26 @@ fn qemu_boot_vigil_shutdown_powers_off_through_poweroff_target() {
     if !ready(true) {
         return;
     }
-    // Without a network file system too (test-no-netfs drops it from fstab).
+    // Without a network file system too (test-no-netfs drops it from fstab),
+    // and with the kernel's vigil.* options, which vigil-init passes on.
     let run = boot(
         "shutdown",
-        &["--append", "vigil-test.shutdown vigil-test.no-netfs"],
+        &[
+            "--append",
+            "vigil-test.shutdown vigil-test.no-netfs \
+             vigil.manager=/sbin/vigild-alt vigil.target=multi-user.target vigil.debug",
+        ],
     );
     let t = run.transcript();
     run.assert_booted();
+    let manager = run
+        .texts()
+        .find_map(|l| l.split_once("VIGIL-TEST: manager ").map(|(_, m)| m.trim()));
+    assert_eq!(
+        manager,
+        Some("/sbin/vigild-alt --target multi-user.target --debug"),
+        "{t}"
+    );
     // vigil-remote-fs, with nothing to mount after the network, is skipped and
     // pulls no network-online.target in (a wait-online service would delay
     // every boot for it)
