@@ -429,13 +429,19 @@ fn qemu_boot_vigil_shutdown_powers_off_through_poweroff_target() {
         return;
     }
     // Without a network file system too (test-no-netfs drops it from fstab),
-    // and with the kernel's vigil.* options, which vigil-init passes on.
+    // and with the kernel's vigil.* options, which vigil-init passes on; with
+    // vigil.emergency, the boot begins with the emergency shell on the console,
+    // where `exit` is typed.
     let run = boot(
         "shutdown",
         &[
             "--append",
-            "vigil-test.shutdown vigil-test.no-netfs \
+            "vigil-test.shutdown vigil-test.no-netfs vigil.emergency \
              vigil.manager=/sbin/vigild-alt vigil.target=multi-user.target vigil.debug",
+            // busybox sh's prompt
+            "--type-after",
+            "/ # ",
+            "exit",
         ],
     );
     let t = run.transcript();
@@ -445,9 +451,15 @@ fn qemu_boot_vigil_shutdown_powers_off_through_poweroff_target() {
         .find_map(|l| l.split_once("VIGIL-TEST: manager ").map(|(_, m)| m.trim()));
     assert_eq!(
         manager,
-        Some("/sbin/vigild-alt --target multi-user.target --debug"),
+        Some("/sbin/vigild-alt --target multi-user.target --debug --emergency"),
         "{t}"
     );
+    run.assert_in_order(&[
+        "vigil-init: starting the emergency shell /bin/sh; asked by the manager",
+        "vigil-init: the emergency shell exited",
+        "VIGIL-TEST: start test-marker",
+        "VIGIL-BOOT-OK",
+    ]);
     // vigil-remote-fs, with nothing to mount after the network, is skipped and
     // pulls no network-online.target in (a wait-online service would delay
     // every boot for it)
