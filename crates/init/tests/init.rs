@@ -162,13 +162,13 @@ fn privileged(test: &str) -> bool {
 }
 
 /// vigil-init as PID 1 of a new PID namespace.
-fn in_namespace(dir: &TestDir, args: &[&str]) -> Child {
+fn in_namespace(dir: &TestDir, args: &[&str]) -> Running {
     in_namespace_with(dir, args, &[])
 }
 
 /// Like `in_namespace`, with `env` added to the environment vigil-init starts
 /// with (what `docker run -e` gives a container's PID 1).
-fn in_namespace_with(dir: &TestDir, args: &[&str], env: &[(&str, &str)]) -> Child {
+fn in_namespace_with(dir: &TestDir, args: &[&str], env: &[(&str, &str)]) -> Running {
     let mut unshare = Command::new("unshare");
     unshare
         .args(["--pid", "--fork", "--mount-proc", bin()])
@@ -177,19 +177,53 @@ fn in_namespace_with(dir: &TestDir, args: &[&str], env: &[(&str, &str)]) -> Chil
 }
 
 /// vigil-init as a plain child of the test (a child subreaper, not PID 1).
-fn direct(dir: &TestDir, args: &[&str]) -> Child {
+fn direct(dir: &TestDir, args: &[&str]) -> Running {
     logged(dir, Command::new(bin()).args(args))
 }
 
 /// Starts `command` with no input and its output in the test's init.log.
-fn logged(dir: &TestDir, command: &mut Command) -> Child {
+fn logged(dir: &TestDir, command: &mut Command) -> Running {
     let log = fs::File::create(dir.path("init.log")).unwrap();
-    command
+    let child = command
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()
-        .unwrap()
+        .unwrap();
+    Running(child)
+}
+
+/// A vigil-init the test started (or the `unshare` or `prlimit` over it). A test
+/// that ends before it exited, a failed one above all, kills it with what it
+/// runs: the children of `unshare` (PID 1 of the namespace, whose end ends the
+/// namespace), or of vigil-init (the manager, the emergency shell), then itself.
+/// Left running, a vigil-init would start its manager again for ever.
+struct Running(Child);
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if !matches!(self.0.try_wait(), Ok(None)) {
+            return;
+        }
+        for pid in children(self.0.id()) {
+            kill(pid, libc::SIGKILL);
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// The children of `pid`, from /proc.
@@ -318,7 +352,7 @@ exec @PY@ @CHAN@ send "exit 0"
 
 /// vigil-init, not PID 1 and not a container (which exits where a machine
 /// starts the emergency shell), over `manager`, with `shell` as that shell.
-fn with_shell(dir: &TestDir, manager: &std::path::Path, shell: &std::path::Path) -> Child {
+fn with_shell(dir: &TestDir, manager: &std::path::Path, shell: &std::path::Path) -> Running {
     let (manager, shell) = (manager.to_str().unwrap(), shell.to_str().unwrap());
     direct(dir, &["--manager", manager, "--shell", shell])
 }
@@ -657,7 +691,7 @@ fn a_manager_killed_during_a_shutdown_is_started_again_and_told_to_stop() {
 /// A container over a manager that notes each signal it gets (of SIGTERM and
 /// `also`) in the file `signals`, and exits 0 on SIGTERM, as vigild does. Returns
 /// vigil-init's unshare and vigil-init's PID, once the manager runs.
-fn container_noting_signals(dir: &TestDir, also: &str) -> (Child, u32) {
+fn container_noting_signals(dir: &TestDir, also: &str) -> (Running, u32) {
     let manager = dir.script(
         "manager.py",
         &r#"#!@PY@
@@ -976,7 +1010,7 @@ s.send(b"exit 0")
 
 /// vigil-init (not PID 1) over `manager`, with a descriptor limit of 600 it
 /// cannot raise.
-fn with_600_descriptors(dir: &TestDir, manager: &std::path::Path) -> Child {
+fn with_600_descriptors(dir: &TestDir, manager: &std::path::Path) -> Running {
     let mut prlimit = Command::new("prlimit");
     prlimit.args([
         "--nofile=600:600",
@@ -1405,7 +1439,7 @@ fn real_units_with_app(dir: &TestDir, service: &str) -> PathBuf {
 }
 
 /// vigil-init as a container's PID 1 over the real vigild, `app` its main unit.
-fn container_with_vigild(dir: &TestDir, units: &std::path::Path) -> Child {
+fn container_with_vigild(dir: &TestDir, units: &std::path::Path) -> Running {
     container_over_vigild(dir, units, Some("app"), &[])
 }
 
@@ -1416,7 +1450,7 @@ fn container_over_vigild(
     units: &std::path::Path,
     main: Option<&str>,
     env: &[(&str, &str)],
-) -> Child {
+) -> Running {
     let manager = sibling("vigild");
     let sock = dir.path("control.sock");
     let mut args = vec!["--container", "--manager", manager.to_str().unwrap()];
@@ -1516,7 +1550,7 @@ fn a_containers_environment_reaches_its_services_through_vigil_init_and_vigild()
 /// vigil-init, not PID 1, over the real vigild with `units`: a subreaper
 /// that, at the end, exits instead of calling reboot(2). Returns it and the
 /// manager's control socket.
-fn vigild_under_init(dir: &TestDir, units: &std::path::Path) -> (Child, PathBuf) {
+fn vigild_under_init(dir: &TestDir, units: &std::path::Path) -> (Running, PathBuf) {
     let manager = sibling("vigild");
     let sock = dir.path("control.sock");
     let args = [
