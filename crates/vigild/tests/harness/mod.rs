@@ -526,6 +526,14 @@ impl Drop for Manager {
                     _ => continue,
                 }
             }
+            // Still there (a vigild held by a tracer does not stop): SIGKILL to
+            // the namespace's PID 1 ends everything in it; `unshare`, still
+            // running, has not reaped it, so the PID is still its.
+            if target != self.child.id() && matches!(self.child.try_wait(), Ok(None)) {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &target.to_string()])
+                    .status();
+            }
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
