@@ -51,7 +51,7 @@ pub use socket::{
     Credentials, NotifySocket, Received, UnixListener, notify_barrier, notify_send, notify_send_as,
     peer_credentials,
 };
-pub use spawn_pids::{SPAWN_SLOTS, SpawnPids};
+pub use spawn_pids::SpawnPids;
 pub use time::{TimerFd, boot_ticks, boottime_now, monotonic_now, realtime_now};
 
 /// `O_NOCTTY` for `OpenOptionsExt::custom_flags`: its value differs between

@@ -17,7 +17,7 @@ use rustix::mm::{MapFlags, ProtFlags, mmap};
 
 /// Slots, one per spawn, used in turn. A batch of more spawns than this between two
 /// saves leaves its first ones to the `$INVOCATION_ID` search.
-pub const SPAWN_SLOTS: usize = 4096;
+const SPAWN_SLOTS: usize = 4096;
 
 /// One spawn: which manager made it, its invocation number, and its PID (0 until the
 /// kernel wrote it).

@@ -153,6 +153,21 @@ impl Run {
         }
     }
 
+    /// The words of `unit`'s row in the `vigil list` that test-report printed
+    /// (`VIGIL-LIST: ` lines): name, state, PID...
+    fn list_row(&self, unit: &str) -> Option<Vec<&str>> {
+        self.texts()
+            .filter_map(|l| l.split_once("VIGIL-LIST: ").map(|(_, rest)| rest))
+            .find(|l| l.split_whitespace().next() == Some(unit))
+            .map(|l| l.split_whitespace().collect())
+    }
+
+    /// The manager's command line, as test-report printed it.
+    fn manager_command(&self) -> Option<&str> {
+        self.texts()
+            .find_map(|l| l.split_once("VIGIL-TEST: manager ").map(|(_, m)| m.trim()))
+    }
+
     fn at(&self, needle: &str) -> Option<Duration> {
         self.position(needle).map(|i| self.lines[i].at)
     }
@@ -300,14 +315,8 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
 
     // `vigil list` as test-report saw it: the long-running service runs with a
     // PID, the oneshots have exited (RemainAfterExit), the target is reached
-    let list: Vec<&str> = run
-        .texts()
-        .filter_map(|l| l.split_once("VIGIL-LIST: ").map(|(_, rest)| rest))
-        .collect();
     let row = |unit: &str| -> Vec<&str> {
-        list.iter()
-            .find(|l| l.split_whitespace().next() == Some(unit))
-            .map(|l| l.split_whitespace().collect())
+        run.list_row(unit)
             .unwrap_or_else(|| panic!("{unit} missing from vigil list:\n{t}"))
     };
     let sleeper = row("test-sleeper.service");
@@ -342,10 +351,7 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
     }
     // the manager vigil-init found beside itself, with no option from the
     // kernel's command line (the `vigil shutdown` boot has some)
-    let manager = run
-        .texts()
-        .find_map(|l| l.split_once("VIGIL-TEST: manager ").map(|(_, m)| m.trim()));
-    assert_eq!(manager, Some("/sbin/vigild"), "{t}");
+    assert_eq!(run.manager_command(), Some("/sbin/vigild"), "{t}");
     // vigil-remote-fs, having a `_netdev` entry to mount, pulled the network
     // in (without one it would not: `vigil-boot fstab --remote --check`)
     assert_eq!(row("network-online.target")[1], "running", "{t}");
@@ -446,11 +452,8 @@ fn qemu_boot_vigil_shutdown_powers_off_through_poweroff_target() {
     );
     let t = run.transcript();
     run.assert_booted();
-    let manager = run
-        .texts()
-        .find_map(|l| l.split_once("VIGIL-TEST: manager ").map(|(_, m)| m.trim()));
     assert_eq!(
-        manager,
+        run.manager_command(),
         Some("/sbin/vigild-alt --target multi-user.target --debug --emergency"),
         "{t}"
     );
@@ -464,18 +467,10 @@ fn qemu_boot_vigil_shutdown_powers_off_through_poweroff_target() {
     // pulls no network-online.target in (a wait-online service would delay
     // every boot for it)
     assert_eq!(run.count("VIGIL-TEST: remote-fs 0"), 1, "{t}");
-    let state = |unit: &str| {
-        run.texts()
-            .find_map(|l| l.split_once("VIGIL-LIST: ")?.1.strip_prefix(unit))
-            .and_then(|rest| rest.split_whitespace().next().map(str::to_string))
-    };
-    assert_eq!(
-        state("vigil-remote-fs.service ").as_deref(),
-        Some("inactive"),
-        "{t}"
-    );
+    let state = |unit: &str| run.list_row(unit).and_then(|row| row.get(1).copied());
+    assert_eq!(state("vigil-remote-fs.service"), Some("inactive"), "{t}");
     assert!(
-        state("network-online.target ").is_none_or(|s| s != "running"),
+        state("network-online.target").is_none_or(|s| s != "running"),
         "{t}"
     );
     let order = [

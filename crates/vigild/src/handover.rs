@@ -179,8 +179,6 @@ pub(crate) struct Handover {
     /// Under vigil-init: where the kernel writes each spawn's PID, for a
     /// successor should this manager die before a state has it.
     spawn_pids: Option<SpawnPids>,
-    /// Those slots are new: to go into vigil-init's store.
-    spawn_pids_new: bool,
 }
 
 impl Handover {
@@ -343,6 +341,15 @@ fn read_state(fd: OwnedFd) -> anyhow::Result<State> {
     Ok(state)
 }
 
+/// Replaces what vigil-init's store holds under `name` with `fd` (or with
+/// nothing).
+fn store_replacing(chan: &InitChannel, name: &str, fd: Option<BorrowedFd<'_>>) {
+    send_to_init(chan, &format!("fdstore-remove {name}"), &[]);
+    if let Some(fd) = fd {
+        send_to_init(chan, &format!("fdstore {name}"), &[fd]);
+    }
+}
+
 /// Sends one message to vigil-init, waiting (bounded) for room: a state or a
 /// pipe that init does not get is what a crash would lose.
 pub(crate) fn send_to_init(chan: &InitChannel, message: &str, fds: &[BorrowedFd<'_>]) -> bool {
@@ -415,8 +422,8 @@ fn invocation_of(pid: u32) -> Option<Vec<u8>> {
 /// The process whose environment holds each of `ids` as `INVOCATION_ID`. A
 /// service's children inherit the variable: of the processes holding one, the
 /// one whose parent does not hold it is the spawn's own.
-fn find_invocations(ids: &HashSet<&str>) -> HashMap<String, u32> {
-    let mut holders: HashMap<String, Vec<u32>> = HashMap::new();
+fn find_invocations<'a>(ids: &HashSet<&'a str>) -> HashMap<&'a str, u32> {
+    let mut holders: HashMap<&'a str, Vec<u32>> = HashMap::new();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return HashMap::new();
     };
@@ -430,9 +437,9 @@ fn find_invocations(ids: &HashSet<&str>) -> HashMap<String, u32> {
         };
         if let Some(id) = invocation_of(pid)
             && let Ok(id) = std::str::from_utf8(&id)
-            && ids.contains(id)
+            && let Some(&id) = ids.get(id)
         {
-            holders.entry(id.to_string()).or_default().push(pid);
+            holders.entry(id).or_default().push(pid);
         }
     }
     let parent = |pid: u32| crate::procs::parent_of(pid).unwrap_or(0);
@@ -450,45 +457,37 @@ impl Daemon {
     /// (once), so connections and notifications that come while no manager
     /// runs wait for the next one. A new one replaces whatever the store held
     /// under its name (nothing, or one that was unusable).
-    /// The spawns' PID slots go there too (`spawns`), before the first spawn.
     pub(crate) fn store_sockets(&mut self, listener_new: bool, notify_new: bool) {
         let Some(chan) = &self.init else { return };
-        let spawns = self.handover.spawn_pids.as_ref().map(AsFd::as_fd);
         let new = [
-            (
-                listener_new,
-                STORE_CONTROL,
-                Some(self.clients.listener_fd()),
-            ),
-            (notify_new, STORE_NOTIFY, Some(self.notify.as_fd())),
-            (self.handover.spawn_pids_new, STORE_SPAWNS, spawns),
+            (listener_new, STORE_CONTROL, self.clients.listener_fd()),
+            (notify_new, STORE_NOTIFY, self.notify.as_fd()),
         ];
         for (_, name, fd) in new.into_iter().filter(|n| n.0) {
-            send_to_init(chan, &format!("fdstore-remove {name}"), &[]);
-            if let Some(fd) = fd {
-                send_to_init(chan, &format!("fdstore {name}"), &[fd]);
-            }
+            store_replacing(chan, name, Some(fd));
         }
     }
 
     /// The PID slots under init: those a predecessor left in the store, or new
-    /// ones (stored by `store_sockets`). None without init, or without memory
-    /// for a memfd (a successor then falls back on `$INVOCATION_ID` alone).
+    /// ones, which replace in the store whatever was there, before the first
+    /// spawn. None without init, or without memory for a memfd (a successor
+    /// then falls back on `$INVOCATION_ID` alone).
     pub(crate) fn open_spawn_pids(&mut self, inherited: &mut Inherited) {
-        if self.init.is_none() {
-            return;
-        }
+        let Some(chan) = &self.init else { return };
         let old = inherited.take(STORE_SPAWNS).and_then(|fd| {
             SpawnPids::open(fd)
                 .inspect_err(|e| note!("vigild: the previous spawns' PIDs are unusable: {e}"))
                 .ok()
         });
-        self.handover.spawn_pids_new = old.is_none();
-        self.handover.spawn_pids = old.or_else(|| {
-            SpawnPids::create()
-                .inspect_err(|e| note!("vigild: no memfd for the spawns' PIDs: {e}"))
-                .ok()
-        });
+        if old.is_some() {
+            self.handover.spawn_pids = old;
+            return;
+        }
+        let new = SpawnPids::create()
+            .inspect_err(|e| note!("vigild: no memfd for the spawns' PIDs: {e}"))
+            .ok();
+        store_replacing(chan, STORE_SPAWNS, new.as_ref().map(AsFd::as_fd));
+        self.handover.spawn_pids = new;
     }
 
     /// Where the kernel is to write the PID of this manager's spawn `number`.
@@ -576,6 +575,7 @@ impl Daemon {
     /// that did not go is written again at the end of the turn.
     pub(crate) fn save_state(&mut self, intents: Vec<Intent>) -> bool {
         if self.init.is_none() {
+            self.reap_held();
             return true;
         }
         self.handover.dirty = false;
@@ -612,9 +612,7 @@ impl Daemon {
                 self.handover.to_ack = n;
             }
             // And the ends of the children held back for it.
-            for pid in std::mem::take(&mut self.procs.held) {
-                let _ = vigil_platform::process::reap(pid);
-            }
+            self.reap_held();
             true
         } else {
             self.handover.dirty = true;
@@ -909,11 +907,7 @@ impl Daemon {
             .filter(|id| !pids.contains_key(id))
             .collect();
         if !ids.is_empty() {
-            for (id, pid) in find_invocations(&ids) {
-                if let Some(&key) = ids.get(id.as_str()) {
-                    pids.insert(key, pid);
-                }
-            }
+            pids.extend(find_invocations(&ids));
         }
         let mut rest = Vec::new();
         let mut asked: HashSet<(&str, Role)> = HashSet::new();
@@ -970,12 +964,7 @@ impl Daemon {
     fn take_over_spawn(&mut self, unit: String, role: Role, pid: u32, status: Option<i32>) {
         let now = self.now();
         let started = start_time(pid).unwrap_or_else(vigil_platform::boot_ticks);
-        self.procs
-            .groups
-            .entry(unit.clone())
-            .or_default()
-            .push((pid, started));
-        self.procs.starts.insert(pid, started);
+        self.procs.track(&unit, pid, started);
         let ended = if status.is_some() { " and ended" } else { "" };
         self.say(
             Level::Info,
@@ -1219,6 +1208,6 @@ mod tests {
         let found = find_invocations(&ids);
         let _ = vigil_platform::kill_group(sh.id(), 9);
         let _ = sh.wait();
-        assert_eq!(found.get(&id), Some(&sh.id()));
+        assert_eq!(found.get(id.as_str()), Some(&sh.id()));
     }
 }

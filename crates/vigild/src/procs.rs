@@ -52,6 +52,17 @@ pub(crate) struct Procs {
 }
 
 impl Procs {
+    /// A process started for `unit` at `started` (boot clock ticks): its group,
+    /// for what it leaves behind, and its start time, to tell it from a later
+    /// process with its PID.
+    pub(crate) fn track(&mut self, unit: &str, pid: u32, started: u64) {
+        self.groups
+            .entry(unit.to_string())
+            .or_default()
+            .push((pid, started));
+        self.starts.insert(pid, started);
+    }
+
     pub fn new() -> Procs {
         // A variable that is not UTF-8 is left out: a unit can only name
         // UTF-8 variables, and the environment is built from strings.
@@ -225,12 +236,7 @@ impl Daemon {
         };
         let pid = child.pid;
         let started = spawned_start_time(pid, before);
-        self.procs
-            .groups
-            .entry(unit_name.to_string())
-            .or_default()
-            .push((pid, started));
-        self.procs.starts.insert(pid, started);
+        self.procs.track(unit_name, pid, started);
         self.handover.not_missing(pid);
         self.procs.children.insert(pid);
         let _ = self.engine.handle(
@@ -517,12 +523,14 @@ impl Daemon {
     /// save fails they are held, unreaped, until one goes through (which reaps
     /// them): should vigild die first, vigil-init hands their statuses on.
     fn reap_once_saved(&mut self, pids: Vec<u32>) {
-        if self.save_state(Vec::new()) {
-            for pid in pids {
-                let _ = vigil_platform::process::reap(pid);
-            }
-        } else {
-            self.procs.held.extend(pids);
+        self.procs.held.extend(pids);
+        self.save_state(Vec::new());
+    }
+
+    /// Reaps the children held back for a save, which went through.
+    pub(crate) fn reap_held(&mut self) {
+        for pid in std::mem::take(&mut self.procs.held) {
+            let _ = vigil_platform::process::reap(pid);
         }
     }
 
