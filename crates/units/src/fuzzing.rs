@@ -87,7 +87,7 @@ fn check_raw(src: &Source<'_>, sections: &[&str]) {
     let (entries, diags) = raw::parse(src.path, src.text, sections);
     let lines = src.text.lines().count();
     for e in &entries {
-        assert!(sections.contains(&e.section.as_str()), "{e:?}");
+        assert!(sections.contains(&&*e.section), "{e:?}");
         assert!(!e.key.is_empty() && e.key.trim() == e.key, "{e:?}");
         assert_eq!(e.value.trim(), e.value, "{e:?}");
         assert_eq!(&*e.path, src.path);

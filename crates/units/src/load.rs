@@ -7,7 +7,7 @@
 //! fails to load becomes a [`Broken`] entry and everything else still loads.
 //! It only reads the file system; it never writes and never starts anything.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -103,8 +103,13 @@ pub struct LoadedSet {
     pub wants_dirs: BTreeMap<String, Vec<(String, PathBuf)>>,
     /// `NAME.requires/` entries: NAME -> (required unit, the entry's path).
     pub requires_dirs: BTreeMap<String, Vec<(String, PathBuf)>>,
-    /// Every dependency reference of the loaded units, with where it was written.
+    /// The first dependency reference of each unit name, with where it was
+    /// written: only the first of a name decides whether it is loaded, built in or
+    /// missing, and names the file in the warning.
     pub references: Vec<Reference>,
+    /// The names in `references`: a thousand services each refer to the same
+    /// five targets of their default dependencies.
+    pub(crate) referenced: HashSet<String>,
     /// Names referred to that no file defines (already warned about when pulled in).
     pub missing: BTreeSet<String>,
 }
@@ -217,7 +222,10 @@ impl LoadedSet {
         if let Some(real) = self.aliases.get(&r.name) {
             r.name.clone_from(real);
         }
-        self.references.push(r);
+        if !self.referenced.contains(&r.name) {
+            self.referenced.insert(r.name.clone());
+            self.references.push(r);
+        }
     }
 
     /// systemd's implicit dependencies of a service or a socket from a unit file
@@ -235,7 +243,8 @@ impl LoadedSet {
         if unit.format != Format::UnitFile || !unit.default_dependencies {
             return;
         }
-        let path: Arc<Path> = Arc::from(unit.source.as_deref().unwrap_or(Path::new("")));
+        let source = unit.source.as_deref().unwrap_or(Path::new(""));
+        let mut path: Option<Arc<Path>> = None;
         let adds: [(&'static str, Pick, &str); 5] = [
             ("Requires", |d| &mut d.requires, "sysinit.target"),
             ("After", |d| &mut d.after, "sysinit.target"),
@@ -246,12 +255,15 @@ impl LoadedSet {
         // push_unit dedups the lists next: one written already stays where it was.
         for (directive, pick, target) in adds {
             pick(&mut unit.deps).push(target.to_string());
-            self.push_reference(Reference {
-                name: target.to_string(),
-                directive,
-                path: path.clone(),
-                line: 0,
-            });
+            if !self.referenced.contains(target) {
+                let path = path.get_or_insert_with(|| Arc::from(source));
+                self.push_reference(Reference {
+                    name: target.to_string(),
+                    directive,
+                    path: Arc::clone(path),
+                    line: 0,
+                });
+            }
         }
     }
 
@@ -261,43 +273,48 @@ impl LoadedSet {
     /// would make a cycle), and Conflicts= and Before= on `shutdown.target`.
     /// Runs when every unit is loaded; adding twice changes nothing.
     fn add_target_default_deps(&mut self) {
-        let plain: BTreeSet<String> = self
-            .units
-            .iter()
-            .filter(|u| u.default_dependencies)
-            .map(|u| u.name.clone())
-            .collect();
-        // (unit, target it is ordered after): an edge back would make a cycle.
-        let after_target: std::collections::HashSet<(String, String)> = self
-            .units
-            .iter()
-            .flat_map(|u| {
-                u.deps
-                    .after
-                    .iter()
-                    .filter(|a| a.ends_with(".target"))
-                    .map(|a| (u.name.clone(), a.clone()))
-            })
-            .collect();
-        for t in &mut self.units {
-            if t.kind != UnitKind::Target || !t.default_dependencies {
+        // Worked out first with every name borrowed (a copy of each name of a
+        // thousand units into the sets was a tenth of the loading), then added.
+        let additions: Vec<(usize, Vec<String>)> = {
+            let by_name: HashMap<&str, &Unit> =
+                self.units.iter().map(|u| (u.name.as_str(), u)).collect();
+            let targets = self.units.iter().enumerate();
+            let targets =
+                targets.filter(|(_, t)| t.kind == UnitKind::Target && t.default_dependencies);
+            targets
+                .map(|(at, t)| {
+                    let d = &t.deps;
+                    // Sets, not list scans: a target may want a thousand units.
+                    let ordered: HashSet<&str> = d
+                        .before
+                        .iter()
+                        .chain(&d.after)
+                        .map(String::as_str)
+                        .collect();
+                    // A unit ordered after the target itself keeps its order: an
+                    // edge back would make a cycle.
+                    let plain = |n: &String| {
+                        by_name.get(n.as_str()).is_some_and(|u| {
+                            u.default_dependencies && !u.deps.after.contains(&t.name)
+                        })
+                    };
+                    let order = d
+                        .wants
+                        .iter()
+                        .chain(&d.requires)
+                        .chain(&d.requisite)
+                        .chain(&d.binds_to)
+                        .filter(|n| **n != t.name && !ordered.contains(n.as_str()) && plain(n))
+                        .cloned()
+                        .collect();
+                    (at, order)
+                })
+                .collect()
+        };
+        for (at, order) in additions {
+            let Some(t) = self.units.get_mut(at) else {
                 continue;
-            }
-            let d = &t.deps;
-            // Sets, not list scans: a target may want a thousand units.
-            let ordered: std::collections::HashSet<&String> =
-                d.before.iter().chain(&d.after).collect();
-            let order: Vec<String> = d
-                .wants
-                .iter()
-                .chain(&d.requires)
-                .chain(&d.requisite)
-                .chain(&d.binds_to)
-                .filter(|n| plain.contains(n.as_str()) && **n != t.name)
-                .filter(|n| !ordered.contains(n))
-                .filter(|n| !after_target.contains(&((*n).clone(), t.name.clone())))
-                .cloned()
-                .collect();
+            };
             t.deps.after.extend(order);
             if t.name != "shutdown.target" {
                 t.deps.conflicts.push("shutdown.target".into());
@@ -349,7 +366,7 @@ impl LoadedSet {
         path: &Path,
         ctx: &SpecifierContext,
     ) -> Vec<Diagnostic> {
-        let text = match fs::read_to_string(path) {
+        let text = match read_text(path) {
             Ok(t) => t,
             Err(e) => {
                 let d = Diagnostic::error(path, 0, format!("cannot read unit file: {e}"));
@@ -362,7 +379,7 @@ impl LoadedSet {
         let mut dropin_texts = Vec::new();
         let mut read_errors = Vec::new();
         for p in &dropin_paths {
-            match fs::read_to_string(p) {
+            match read_text(p) {
                 Ok(t) => dropin_texts.push((p, t)),
                 Err(e) => {
                     read_errors.push(Diagnostic::error(p, 0, format!("cannot read drop-in: {e}")))
@@ -396,7 +413,7 @@ impl LoadedSet {
     }
 
     fn load_yaml(&mut self, unit_name: &str, path: &Path) {
-        let text = match fs::read_to_string(path) {
+        let text = match read_text(path) {
             Ok(t) => t,
             Err(e) => {
                 let d = Diagnostic::error(path, 0, format!("cannot read service file: {e}"));
@@ -480,14 +497,23 @@ impl LoadedSet {
             .collect()
     }
 
-    /// Adds to `known` the names of the units and broken units pushed since
-    /// `seen` (the lengths of the two lists when it was last called).
-    fn note_known(&self, known: &mut HashSet<String>, seen: &mut (usize, usize)) {
-        let units = self.units.get(seen.0..).unwrap_or_default();
-        let broken = self.broken.get(seen.1..).unwrap_or_default();
-        known.extend(units.iter().map(|u| u.name.clone()));
-        known.extend(broken.iter().map(|b| b.name.clone()));
-        *seen = (self.units.len(), self.broken.len());
+    /// The references among `refs` whose unit is neither loaded, broken nor
+    /// known to be missing: the only ones left to resolve, found with every name
+    /// borrowed (a copy of each was an allocation per reference).
+    fn unresolved<'a>(&self, refs: impl Iterator<Item = &'a Reference>) -> Vec<Reference> {
+        let known: HashSet<&str> = self
+            .units
+            .iter()
+            .map(|u| u.name.as_str())
+            .chain(self.broken.iter().map(|b| b.name.as_str()))
+            .chain(self.missing.iter().map(String::as_str))
+            .collect();
+        refs.filter(|r| {
+            let n = self.aliases.get(&r.name).unwrap_or(&r.name);
+            !known.contains(n.as_str())
+        })
+        .cloned()
+        .collect()
     }
 
     /// Instantiates templates, adds built-in targets and reports missing units
@@ -508,28 +534,26 @@ impl LoadedSet {
                 })
             })
             .collect();
+        let mut pending = self.unresolved(owners.iter());
         let mut checked = 0;
-        let mut pending = owners;
-        // Names defined so far, loaded or broken: a set, not a search of the lists
-        // for each of the thousands of references a thousand units make.
-        let mut known = HashSet::new();
-        let mut seen = (0, 0);
         loop {
-            pending.extend(
-                self.references
-                    .get(checked..)
-                    .unwrap_or_default()
-                    .iter()
-                    .cloned(),
-            );
+            let fresh = self.references.get(checked..).unwrap_or_default();
+            pending.extend(self.unresolved(fresh.iter()));
             checked = self.references.len();
             if pending.is_empty() {
                 break;
             }
+            let before = (self.units.len(), self.broken.len());
             for r in std::mem::take(&mut pending) {
                 let n = self.canonical(&r.name);
-                self.note_known(&mut known, &mut seen);
-                if known.contains(&n) || self.missing.contains(&n) {
+                // Loaded or found missing meanwhile, by an earlier reference of
+                // this round (under another name: an alias).
+                let loaded = self.units.get(before.0..).unwrap_or_default();
+                let broken = self.broken.get(before.1..).unwrap_or_default();
+                if loaded.iter().any(|u| u.name == n)
+                    || broken.iter().any(|b| b.name == n)
+                    || self.missing.contains(&n)
+                {
                     continue;
                 }
                 if let Some(link) = self.masked.get(&n).cloned() {
@@ -571,6 +595,17 @@ impl LoadedSet {
         }
         self.add_target_default_deps();
     }
+}
+
+/// A unit file's text. `fs::read_to_string` asks for the file's size first (a
+/// statx): one system call in five for the small files a thousand units are.
+fn read_text(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut text = String::with_capacity(4096);
+    fs::File::open(path)?
+        .take(u64::MAX)
+        .read_to_string(&mut text)?;
+    Ok(text)
 }
 
 /// `a.service:3` (or just the file name when the line is unknown).
@@ -688,6 +723,25 @@ fn classify(path: &Path, known: Option<fs::FileType>) -> std::io::Result<Kind> {
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
     Ok(Kind::Link(target, base))
+}
+
+/// Whether the entry is a symlink to /dev/null (a masked unit or drop-in). Cheaper
+/// than [`classify`] for the entries of `.wants/` and `.d/` directories, which
+/// only this is asked of: the target is joined to its directory only when it
+/// could name /dev/null.
+fn is_masked(path: &Path, known: Option<fs::FileType>) -> bool {
+    let is_link = match known {
+        Some(t) => t.is_symlink(),
+        None => fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()),
+    };
+    let Some(target) = is_link.then(|| fs::read_link(path).ok()).flatten() else {
+        return false;
+    };
+    if target.is_absolute() || !target.ends_with("dev/null") {
+        return target == Path::new("/dev/null");
+    }
+    path.parent()
+        .is_some_and(|dir| dir.join(target) == Path::new("/dev/null"))
 }
 
 /// A directory's entries by name, each with its type when the listing says it
@@ -857,7 +911,7 @@ impl Scan {
                 continue;
             }
             // A drop-in linked to /dev/null hides the same name in later directories.
-            let masked = matches!(classify(&path, known), Ok(Kind::Masked));
+            let masked = is_masked(&path, known);
             self.dropins
                 .entry(owner.to_string())
                 .or_default()
@@ -894,7 +948,7 @@ impl Scan {
                 ));
                 continue;
             }
-            if matches!(classify(&path, known), Ok(Kind::Masked)) {
+            if is_masked(&path, known) {
                 continue;
             }
             accepted.push((fname, path));
@@ -907,12 +961,11 @@ impl Scan {
         let list = map.entry(owner.to_string()).or_default();
         // An entry of an earlier directory wins: looked up in a set, not in
         // the list, which a thousand entries made quadratic.
-        let mut seen: HashSet<String> = list.iter().map(|(n, _)| n.clone()).collect();
-        for (fname, path) in accepted {
-            if seen.insert(fname.clone()) {
-                list.push((fname, path));
-            }
-        }
+        let mut seen: HashSet<&str> = list.iter().map(|(n, _)| n.as_str()).collect();
+        let keep: Vec<bool> = accepted.iter().map(|(n, _)| seen.insert(n)).collect();
+        drop(seen);
+        let kept = accepted.into_iter().zip(keep).filter(|(_, k)| *k);
+        list.extend(kept.map(|(entry, _)| entry));
     }
 
     /// Defines alias targets that no directory defines, from the symlink's target.

@@ -171,6 +171,19 @@ impl Dependencies {
     /// linear time.
     pub fn dedup(&mut self) {
         self.for_each_list(|list| {
+            // A short list (a unit file's own, with its default dependencies)
+            // is searched: no set to allocate for each of a thousand units.
+            if list.len() <= 16 {
+                let mut at = 1;
+                while at < list.len() {
+                    if list.get(..at).unwrap_or_default().contains(&list[at]) {
+                        list.remove(at);
+                    } else {
+                        at += 1;
+                    }
+                }
+                return;
+            }
             // Which to keep, first, with the names borrowed: a copy of each
             // name into the set was one allocation per dependency.
             let mut seen = std::collections::HashSet::with_capacity(list.len());
@@ -1190,5 +1203,25 @@ impl<T: Unset + Eq> Eq for Sparse<T> {}
 impl<T: Unset + fmt::Debug> fmt::Debug for Sparse<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         (**self).fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Dependencies;
+
+    #[test]
+    fn dedup_keeps_the_first_of_each_name_in_short_and_long_lists() {
+        let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let mut d = Dependencies {
+            after: names(&["b", "a", "b", "c", "a"]),
+            ..Dependencies::default()
+        };
+        // Longer than the lists that are searched instead of hashed.
+        let long: Vec<String> = (0..40).map(|i| format!("u{}", i % 25)).collect();
+        d.wants = long.clone();
+        d.dedup();
+        assert_eq!(d.after, names(&["b", "a", "c"]));
+        assert_eq!(d.wants, long.get(..25).unwrap());
     }
 }

@@ -457,7 +457,7 @@ fn usage(f: &UnitFile, ctx: &SpecifierContext) -> Usage {
         if e.key.starts_with("X-") {
             continue;
         }
-        u.keys.insert((e.section.clone(), e.key.clone()));
+        u.keys.insert((e.section.to_string(), e.key.clone()));
         if unitfile::directive(&e.section, &e.key).is_some() {
             continue;
         }

@@ -699,6 +699,41 @@ fn type_and_prefix_drop_ins_with_systemd_precedence() {
 }
 
 #[test]
+fn a_missing_unit_is_reported_once_at_its_first_reference() {
+    let d = TempDir::new("missing-once");
+    // Loaded in name order: a.service's reference comes first.
+    for name in ["a", "b", "c"] {
+        d.write(
+            &format!("{name}.service"),
+            "[Unit]\nRequires=ghost.service\n[Service]\nExecStart=/bin/true\n",
+        );
+    }
+    let set = load_dirs(&[d.path()], &ctx());
+    let ghost: Vec<String> = warnings(&set)
+        .into_iter()
+        .filter(|w| w.contains("ghost.service"))
+        .collect();
+    assert_eq!(ghost.len(), 1, "{ghost:?}");
+    assert!(
+        ghost[0].ends_with("unit ghost.service referenced by a.service:2 not found"),
+        "{ghost:?}"
+    );
+    // Each unit still requires it, and the built-in targets of the default
+    // dependencies that all three name are there once.
+    for name in ["a", "b", "c"] {
+        let deps = &set.get(name).unwrap().deps;
+        assert_eq!(deps.requires, ["ghost.service", "sysinit.target"], "{name}");
+    }
+    assert_eq!(
+        set.references
+            .iter()
+            .filter(|r| r.name == "sysinit.target")
+            .count(),
+        1
+    );
+}
+
+#[test]
 fn default_dependencies_of_services_and_targets() {
     let d = TempDir::new("defdeps");
     d.write("a.service", SIMPLE);

@@ -786,9 +786,18 @@ pub static DIRECTIVES: &[Directive] = &[
 
 /// The directive implemented under this section and name, if any.
 pub fn directive(section: &str, key: &str) -> Option<&'static Directive> {
-    DIRECTIVES
-        .iter()
-        .find(|d| d.section == section && d.name == key)
+    // Sorted by (name, section) once: a scan of the whole table for each line
+    // of a thousand units was a twentieth of the loading.
+    static SORTED: std::sync::OnceLock<Vec<&'static Directive>> = std::sync::OnceLock::new();
+    let sorted = SORTED.get_or_init(|| {
+        let mut all: Vec<&'static Directive> = DIRECTIVES.iter().collect();
+        all.sort_by_key(|d| (d.name, d.section));
+        all
+    });
+    let at = sorted
+        .binary_search_by(|d| (d.name, d.section).cmp(&(key, section)))
+        .ok()?;
+    sorted.get(at).copied()
 }
 
 /// Whether systemd knows this directive but vigil does not enforce it.

@@ -5,6 +5,7 @@
 //! `key = value`) but no directive: it never interprets a value, and it reports
 //! every syntax error in the file instead of stopping at the first.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -13,7 +14,8 @@ use crate::Diagnostic;
 /// One `Key=Value` assignment after continuation lines are joined.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawEntry {
-    pub section: String,
+    /// Shared by the entries of one section.
+    pub section: Arc<str>,
     pub key: String,
     pub value: String,
     /// Shared by every entry of the file: a thousand units' entries each
@@ -31,7 +33,7 @@ pub fn parse(path: &Path, text: &str, sections: &[&str]) -> (Vec<RawEntry>, Vec<
     let mut entries = Vec::new();
     let mut diags = Vec::new();
     // None before the first header; Some(None) inside an ignored X- section.
-    let mut section: Option<Option<String>> = None;
+    let mut section: Option<Option<Arc<str>>> = None;
     let mut pending: Option<(u32, String)> = None;
 
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -41,19 +43,20 @@ pub fn parse(path: &Path, text: &str, sections: &[&str]) -> (Vec<RawEntry>, Vec<
         let trimmed = physical.trim_start();
         let is_comment = trimmed.starts_with('#') || trimmed.starts_with(';');
 
-        let (start, mut logical) = match pending.take() {
+        // Borrowed from the text unless continuation lines are joined.
+        let (start, logical) = match pending.take() {
             // systemd skips comment lines inside a continuation rather than
             // ending it, so commented-out arguments in long Exec lines work.
             Some((start, acc)) if is_comment => {
                 pending = Some((start, acc));
                 continue;
             }
-            Some((start, acc)) => (start, acc + physical),
+            Some((start, acc)) => (start, Cow::Owned(acc + physical)),
             None => {
                 if trimmed.is_empty() || is_comment {
                     continue;
                 }
-                (lineno, trimmed.to_string())
+                (lineno, Cow::Borrowed(trimmed))
             }
         };
 
@@ -61,6 +64,7 @@ pub fn parse(path: &Path, text: &str, sections: &[&str]) -> (Vec<RawEntry>, Vec<
         // one becomes a space, as in systemd.
         let trailing = logical.bytes().rev().take_while(|&b| b == b'\\').count();
         if trailing % 2 == 1 {
+            let mut logical = logical.into_owned();
             logical.pop();
             logical.push(' ');
             pending = Some((start, logical));
@@ -96,7 +100,7 @@ fn handle_line(
     line: u32,
     logical: &str,
     sections: &[&str],
-    section: &mut Option<Option<String>>,
+    section: &mut Option<Option<Arc<str>>>,
     entries: &mut Vec<RawEntry>,
     diags: &mut Vec<Diagnostic>,
 ) {
@@ -123,7 +127,7 @@ fn handle_line(
             ));
             *section = Some(None);
         } else if sections.contains(&name) {
-            *section = Some(Some(name.to_string()));
+            *section = Some(Some(Arc::from(name)));
         } else if name.starts_with("X-") {
             *section = Some(None);
         } else {
@@ -169,7 +173,7 @@ fn handle_line(
         )),
         Some(None) => {}
         Some(Some(name)) => entries.push(RawEntry {
-            section: name.clone(),
+            section: Arc::clone(name),
             key: key.to_string(),
             value: value.to_string(),
             path: Arc::clone(path),
@@ -191,7 +195,7 @@ mod tests {
     fn kv(entries: &[RawEntry]) -> Vec<(&str, &str, &str, u32)> {
         entries
             .iter()
-            .map(|e| (e.section.as_str(), e.key.as_str(), e.value.as_str(), e.line))
+            .map(|e| (&*e.section, e.key.as_str(), e.value.as_str(), e.line))
             .collect()
     }
 
