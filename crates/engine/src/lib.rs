@@ -7,6 +7,7 @@
 //!
 //! (The state table and the transition rules are documented in `machine.rs`.)
 
+use std::cell::Cell;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -390,6 +391,11 @@ pub struct UnitInfo {
 #[derive(Debug, Default)]
 pub struct Engine {
     machine: machine::Machine,
+    /// [`Engine::next_deadline`] as worked out after the last change: the
+    /// manager asks at every turn of its loop, and a scan of a thousand units
+    /// each time was most of what a `vigil status` cost. Every `&mut self`
+    /// method that can change a unit forgets it.
+    deadline: Cell<Option<Option<Time>>>,
 }
 
 impl Engine {
@@ -403,23 +409,31 @@ impl Engine {
     /// are gone are stopped and forgotten, changed units take their new definition
     /// at their next start.
     pub fn load(&mut self, now: Time, units: Vec<Unit>, broken: Vec<(String, String)>) {
+        self.deadline.take();
         self.machine.load(now, units, broken);
     }
 
     /// Feeds one event. Requests that cannot be honoured return an error and
     /// change nothing.
     pub fn handle(&mut self, now: Time, event: Event) -> Result<(), EngineError> {
+        self.deadline.take();
         self.machine.handle(now, event)
     }
 
     /// The actions produced since the last call, in order.
     pub fn take_actions(&mut self) -> Vec<Action> {
+        // Taking them changes no deadline: the cache stays.
         self.machine.take_actions()
     }
 
     /// The earliest time at which [`Event::Tick`] must be delivered.
     pub fn next_deadline(&self) -> Option<Time> {
-        self.machine.next_deadline()
+        if let Some(known) = self.deadline.get() {
+            return known;
+        }
+        let next = self.machine.next_deadline();
+        self.deadline.set(Some(next));
+        next
     }
 
     pub fn unit(&self, name: &str) -> Option<UnitInfo> {
@@ -473,6 +487,7 @@ impl Engine {
     /// have carried out included). Returns a note for each saved unit that is
     /// no longer configured.
     pub fn restore(&mut self, now: Time, saved: Saved) -> Vec<String> {
+        self.deadline.take();
         self.machine.restore(now, saved)
     }
 
