@@ -97,12 +97,14 @@ impl Clients {
         }
     }
 
-    pub fn accept_all(&mut self, epoll: &Epoll) {
+    /// Accepts every pending connection; returns their ids.
+    pub fn accept_all(&mut self, epoll: &Epoll) -> Vec<u64> {
+        let mut accepted = Vec::new();
         loop {
             // Accepted non-blocking and close-on-exec.
             let stream = match self.listener.accept() {
                 Ok(Some(s)) => s,
-                Ok(None) => return,
+                Ok(None) => return accepted,
                 // Out of descriptors (EMFILE, ENFILE): the connection would stay
                 // in the backlog and the level-triggered listener would wake the
                 // loop forever. Give up the spare descriptor, take the connection
@@ -112,7 +114,7 @@ impl Clients {
                     self.spare = None;
                     let _ = self.listener.accept();
                     self.spare = open_spare();
-                    return;
+                    return accepted;
                 }
             };
             let (privileged, reads_logs) = match vigil_platform::peer_credentials(stream.as_fd()) {
@@ -144,6 +146,7 @@ impl Clients {
                     closed: false,
                 },
             );
+            accepted.push(id);
         }
     }
 
