@@ -29,7 +29,14 @@ pub struct LogStore {
     /// without reading the name of every record in the ring (`vigil status`
     /// read the 1,500 names of a thousand units' events).
     names: HashSet<Arc<str>>,
+    /// When `names` holds more than this, it is rebuilt from the records left in
+    /// the ring: units that come and go (an instance per connection) must not
+    /// leave a name each behind.
+    names_bound: usize,
 }
+
+/// The least [`LogStore::names_bound`].
+const NAMES_BOUND: usize = 1024;
 
 /// The size of the shared events ring: about 1,500 state changes.
 pub const EVENT_RING_BYTES: usize = 128 * 1024;
@@ -57,6 +64,7 @@ impl LogStore {
             ring_bytes,
             last_seq: 0,
             names: HashSet::new(),
+            names_bound: NAMES_BOUND,
         }
     }
 
@@ -74,6 +82,14 @@ impl LogStore {
                 }
             }
             self.events.push(seq, record);
+            if self.names.len() > self.names_bound {
+                self.names = self
+                    .events
+                    .iter()
+                    .map(|e| Arc::clone(&e.record.unit))
+                    .collect();
+                self.names_bound = self.names.len().saturating_mul(2).max(NAMES_BOUND);
+            }
             return seq;
         }
         let ring_bytes = self.ring_bytes;
@@ -220,6 +236,30 @@ mod tests {
         let since = store.since(Some("a"), 1);
         assert_eq!(texts(&since.entries), vec!["a:hello", "a:-> running"]);
         assert_eq!(store.tail_all(10).len(), 4);
+    }
+
+    #[test]
+    fn names_of_units_whose_events_left_the_ring_are_forgotten() {
+        let mut store = LogStore::default();
+        // Far more units than the events ring holds records (an instance per
+        // connection): each says one state change.
+        for i in 0..20_000 {
+            store.push(event(&format!("conn@{i}.service"), i, "-> running"));
+        }
+        let in_ring: HashSet<&str> = store.events.iter().map(|e| &*e.record.unit).collect();
+        assert!(in_ring.len() < 20_000, "the ring kept every record");
+        assert!(
+            store.names.len() <= 2 * in_ring.len().max(NAMES_BOUND),
+            "{} names kept for {} units in the ring",
+            store.names.len(),
+            in_ring.len()
+        );
+        // The newest are still found, by a name given anew.
+        assert_eq!(
+            texts(&store.tail("conn@19999.service", 5)),
+            vec!["conn@19999.service:-> running"]
+        );
+        assert!(store.tail("conn@0.service", 5).is_empty());
     }
 
     fn texts(entries: &[&Entry]) -> Vec<String> {
