@@ -103,13 +103,14 @@ pub struct LoadedSet {
     pub wants_dirs: BTreeMap<String, Vec<(String, PathBuf)>>,
     /// `NAME.requires/` entries: NAME -> (required unit, the entry's path).
     pub requires_dirs: BTreeMap<String, Vec<(String, PathBuf)>>,
-    /// The first dependency reference of each unit name, with where it was
-    /// written: only the first of a name decides whether it is loaded, built in or
-    /// missing, and names the file in the warning.
+    /// The first reference of each unit name that pulls it in (`Requires=`,
+    /// `Wants=`...) and the first that does not (`After=`...), with where each
+    /// was written: only the first of a name decides whether it is loaded, built
+    /// in or missing, and one that pulls it in names the file in the warning.
     pub references: Vec<Reference>,
-    /// The names in `references`: a thousand services each refer to the same
-    /// five targets of their default dependencies.
-    pub(crate) referenced: HashSet<String>,
+    /// The names in `references`, by [`Reference::pulls`]: a thousand services
+    /// each refer to the same five targets of their default dependencies.
+    pub(crate) referenced: [HashSet<String>; 2],
     /// Names referred to that no file defines (already warned about when pulled in).
     pub missing: BTreeSet<String>,
 }
@@ -222,8 +223,9 @@ impl LoadedSet {
         if let Some(real) = self.aliases.get(&r.name) {
             r.name.clone_from(real);
         }
-        if !self.referenced.contains(&r.name) {
-            self.referenced.insert(r.name.clone());
+        let seen = &mut self.referenced[usize::from(r.pulls())];
+        if !seen.contains(&r.name) {
+            seen.insert(r.name.clone());
             self.references.push(r);
         }
     }
@@ -255,7 +257,8 @@ impl LoadedSet {
         // push_unit dedups the lists next: one written already stays where it was.
         for (directive, pick, target) in adds {
             pick(&mut unit.deps).push(target.to_string());
-            if !self.referenced.contains(target) {
+            let seen = &self.referenced[usize::from(Reference::pulling(directive))];
+            if !seen.contains(target) {
                 let path = path.get_or_insert_with(|| Arc::from(source));
                 self.push_reference(Reference {
                     name: target.to_string(),
@@ -543,6 +546,10 @@ impl LoadedSet {
             if pending.is_empty() {
                 break;
             }
+            // Those that pull a unit in first: a name missing or masked is then
+            // reported at a reference that needs it, not passed over quietly at
+            // an `After=` seen earlier.
+            pending.sort_by_key(|r| !r.pulls());
             let before = (self.units.len(), self.broken.len());
             for r in std::mem::take(&mut pending) {
                 let n = self.canonical(&r.name);

@@ -709,28 +709,48 @@ fn a_missing_unit_is_reported_once_at_its_first_reference() {
         );
     }
     let set = load_dirs(&[d.path()], &ctx());
-    let ghost: Vec<String> = warnings(&set)
-        .into_iter()
-        .filter(|w| w.contains("ghost.service"))
-        .collect();
-    assert_eq!(ghost.len(), 1, "{ghost:?}");
-    assert!(
-        ghost[0].ends_with("unit ghost.service referenced by a.service:2 not found"),
-        "{ghost:?}"
-    );
-    // Each unit still requires it, and the built-in targets of the default
-    // dependencies that all three name are there once.
+    assert_one_ghost_warning(&set, "a.service:2");
+    // Each unit still requires it, and the built-in target of the default
+    // dependencies that all three name (Requires= and After=) is referred to
+    // twice: once by a reference that pulls it in, once by one that does not.
     for name in ["a", "b", "c"] {
         let deps = &set.get(name).unwrap().deps;
         assert_eq!(deps.requires, ["ghost.service", "sysinit.target"], "{name}");
     }
-    assert_eq!(
-        set.references
-            .iter()
-            .filter(|r| r.name == "sysinit.target")
-            .count(),
-        1
+    let sysinit: Vec<&str> = set
+        .references
+        .iter()
+        .filter(|r| r.name == "sysinit.target")
+        .map(|r| r.directive)
+        .collect();
+    assert_eq!(sysinit, ["Requires", "After"]);
+}
+
+#[test]
+fn a_missing_unit_is_reported_at_a_reference_that_pulls_it_in() {
+    let d = TempDir::new("missing-pulled");
+    // a.service, loaded first, only orders itself after it.
+    d.write(
+        "a.service",
+        "[Unit]\nAfter=ghost.service\n[Service]\nExecStart=/bin/true\n",
     );
+    d.write(
+        "b.service",
+        "[Unit]\nDescription=b\nWants=ghost.service\n[Service]\nExecStart=/bin/true\n",
+    );
+    let set = load_dirs(&[d.path()], &ctx());
+    assert_one_ghost_warning(&set, "b.service:3");
+}
+
+/// Exactly one warning names ghost.service: that it is missing, referred to at `at`.
+fn assert_one_ghost_warning(set: &LoadedSet, at: &str) {
+    let ghost: Vec<String> = warnings(set)
+        .into_iter()
+        .filter(|w| w.contains("ghost.service"))
+        .collect();
+    assert_eq!(ghost.len(), 1, "{ghost:?}");
+    let expected = format!("unit ghost.service referenced by {at} not found");
+    assert!(ghost[0].ends_with(&expected), "{ghost:?}");
 }
 
 #[test]

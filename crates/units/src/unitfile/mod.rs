@@ -51,8 +51,13 @@ impl Reference {
     /// Whether the reference pulls the unit in (or needs it loaded to act), as
     /// opposed to ordering or conflicting with it, which a missing unit satisfies.
     pub fn pulls(&self) -> bool {
+        Reference::pulling(self.directive)
+    }
+
+    /// Whether a reference by `directive` pulls the unit in (see [`Reference::pulls`]).
+    pub fn pulling(directive: &str) -> bool {
         matches!(
-            self.directive,
+            directive,
             "Requires" | "Wants" | "BindsTo" | "Requisite" | "PartOf" | "OnFailure" | "OnSuccess"
         )
     }
