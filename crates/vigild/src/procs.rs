@@ -353,8 +353,10 @@ impl Daemon {
     /// stdout and stderr for a new process. systemd's `StandardError=inherit`
     /// means "where stdout goes": for a file or the manager's own stdout that is
     /// the same open file, not a second one (two opens at offset 0 would write
-    /// over each other); for the log it is a pipe of its own, so the lines keep
-    /// their stream.
+    /// over each other); for the log it is the same pipe, as systemd gives both
+    /// the same journal stream: the lines keep the order they were written in,
+    /// and a service costs one pipe. `StandardError=journal` (or YAML) gives
+    /// stderr a pipe of its own, whose lines are tagged `stderr`.
     fn stdio_pair(
         &mut self,
         unit: &str,
@@ -377,6 +379,14 @@ impl Daemon {
                 .as_fd()
                 .try_clone_to_owned()
                 .map_err(|e| format!("stdout: {e}")),
+            Output::Log | Output::Console | Output::Kmsg => {
+                let out = self.stdio_for(unit, &service.stdout, Stream::Stdout, &tty);
+                let err = match &out {
+                    Stdio::Fd(fd) => fd.try_clone().map_or(Stdio::Null, Stdio::Fd),
+                    _ => Stdio::Null,
+                };
+                return (out, err);
+            }
             _ => {
                 return (
                     self.stdio_for(unit, &service.stdout, Stream::Stdout, &tty),

@@ -330,6 +330,63 @@ fn kill_with_group_reaches_a_grandchild_and_without_it_only_the_main_process() {
 }
 
 #[test]
+fn stderr_shares_the_stdout_pipe_by_default_and_keeps_its_order() {
+    // Forty lines alternating between the two streams, each written at once.
+    let script = "i=0; while [ $i -lt 20 ]; do echo out-$i; echo err-$i >&2; i=$((i+1)); done";
+    let unit = |stderr: &str| {
+        format!(
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\n{stderr}ExecStart=/bin/sh -c '{script}'\n"
+        )
+    };
+    let m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=merged.service own.service\n",
+        ),
+        ("merged.service", &unit("")),
+        ("own.service", &unit("StandardError=journal\n")),
+    ]);
+    m.wait_log("merged.service", "err-19");
+    m.wait_log("own.service", "err-19");
+    let lines = |unit: &str| -> Vec<(String, String)> {
+        m.log_json(unit)
+            .iter()
+            .filter(|l| l["stream"] == "stdout" || l["stream"] == "stderr")
+            .map(|l| {
+                (
+                    l["stream"].as_str().unwrap().to_string(),
+                    l["line"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    // StandardError=inherit (the default): one pipe, as systemd's one journal
+    // stream, so the lines come in the order written, all as stdout.
+    let expected: Vec<(String, String)> = (0..20)
+        .flat_map(|i| {
+            [
+                ("stdout".to_string(), format!("out-{i}")),
+                ("stdout".to_string(), format!("err-{i}")),
+            ]
+        })
+        .collect();
+    assert_eq!(lines("merged.service"), expected);
+    // StandardError=journal: a pipe of its own, its lines tagged stderr.
+    let own = lines("own.service");
+    assert_eq!(own.len(), 40, "{own:?}");
+    for i in 0..20 {
+        assert!(
+            own.contains(&("stdout".to_string(), format!("out-{i}"))),
+            "{own:?}"
+        );
+        assert!(
+            own.contains(&("stderr".to_string(), format!("err-{i}"))),
+            "{own:?}"
+        );
+    }
+}
+
+#[test]
 fn log_without_a_name_interleaves_every_unit_by_time_and_n_keeps_the_last_lines() {
     let once = |after: &str, word: &str| {
         format!(
