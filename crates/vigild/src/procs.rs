@@ -382,7 +382,15 @@ impl Daemon {
             Output::Log | Output::Console | Output::Kmsg => {
                 let out = self.stdio_for(unit, &service.stdout, Stream::Stdout, &tty);
                 let err = match &out {
-                    Stdio::Fd(fd) => fd.try_clone().map_or(Stdio::Null, Stdio::Fd),
+                    Stdio::Fd(fd) => match fd.try_clone() {
+                        Ok(copy) => Stdio::Fd(copy),
+                        Err(e) => {
+                            let message = format!("stderr to the log pipe: {e}; to /dev/null");
+                            self.say(Level::Error, Some(unit), &message);
+                            Stdio::Null
+                        }
+                    },
+                    // No pipe (said above): nowhere, as stdout.
                     _ => Stdio::Null,
                 };
                 return (out, err);
