@@ -24,14 +24,14 @@ pub struct LogStore {
     events: Ring,
     ring_bytes: usize,
     last_seq: u64,
-    /// One name for each unit that ever had a record in `events`, shared by
-    /// those records: a unit's events are then found by comparing pointers,
-    /// without reading the name of every record in the ring (`vigil status`
-    /// read the 1,500 names of a thousand units' events).
+    /// One copy of each unit's name, shared by its records ([`LogStore::intern`]):
+    /// every record in `events` holds the copy kept here, so a unit's events are
+    /// found by comparing pointers, without reading the name of every record in
+    /// the ring (`vigil status` read the 1,500 names of a thousand units' events).
     names: HashSet<Arc<str>>,
-    /// When `names` holds more than this, it is rebuilt from the records left in
-    /// the ring: units that come and go (an instance per connection) must not
-    /// leave a name each behind.
+    /// When `names` reaches this, the names no record (nor anyone else) holds
+    /// any more are dropped: units that come and go (an instance per
+    /// connection) must not leave a name each behind.
     names_bound: usize,
 }
 
@@ -77,19 +77,9 @@ impl LogStore {
             let mut record = record;
             match self.names.get(&*record.unit) {
                 Some(name) => record.unit = Arc::clone(name),
-                None => {
-                    self.names.insert(Arc::clone(&record.unit));
-                }
+                None => self.remember(Arc::clone(&record.unit)),
             }
             self.events.push(seq, record);
-            if self.names.len() > self.names_bound {
-                self.names = self
-                    .events
-                    .iter()
-                    .map(|e| Arc::clone(&e.record.unit))
-                    .collect();
-                self.names_bound = self.names.len().saturating_mul(2).max(NAMES_BOUND);
-            }
             return seq;
         }
         let ring_bytes = self.ring_bytes;
@@ -138,6 +128,27 @@ impl LogStore {
         all.sort_by_key(|e| e.seq);
         let skip = all.len().saturating_sub(n);
         all.split_off(skip)
+    }
+
+    /// The shared copy of `unit`'s name, made on first use: a unit's records,
+    /// pipes and tag share one allocation.
+    pub fn intern(&mut self, unit: &str) -> Arc<str> {
+        if let Some(name) = self.names.get(unit) {
+            return Arc::clone(name);
+        }
+        let name: Arc<str> = Arc::from(unit);
+        self.remember(Arc::clone(&name));
+        name
+    }
+
+    /// Keeps `name` as its unit's shared copy, first dropping, once there are
+    /// `names_bound` of them, those that only this set still holds.
+    fn remember(&mut self, name: Arc<str>) {
+        if self.names.len() >= self.names_bound {
+            self.names.retain(|n| Arc::strong_count(n) > 1);
+            self.names_bound = self.names.len().saturating_mul(2).max(NAMES_BOUND);
+        }
+        self.names.insert(name);
     }
 
     /// The records of `unit` among `events` (entries of the events ring).

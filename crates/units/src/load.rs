@@ -223,11 +223,16 @@ impl LoadedSet {
         if let Some(real) = self.aliases.get(&r.name) {
             r.name.clone_from(real);
         }
-        let seen = &mut self.referenced[usize::from(r.pulls())];
-        if !seen.contains(&r.name) {
-            seen.insert(r.name.clone());
+        if !self.is_referenced(&r.name, r.directive) {
+            self.referenced[usize::from(r.pulls())].insert(r.name.clone());
             self.references.push(r);
         }
+    }
+
+    /// Whether `references` has `name` by a directive of the kind of `directive`
+    /// (one that pulls the unit in, or one that does not).
+    fn is_referenced(&self, name: &str, directive: &str) -> bool {
+        self.referenced[usize::from(Reference::pulling(directive))].contains(name)
     }
 
     /// systemd's implicit dependencies of a service or a socket from a unit file
@@ -257,8 +262,9 @@ impl LoadedSet {
         // push_unit dedups the lists next: one written already stays where it was.
         for (directive, pick, target) in adds {
             pick(&mut unit.deps).push(target.to_string());
-            let seen = &self.referenced[usize::from(Reference::pulling(directive))];
-            if !seen.contains(target) {
+            // Checked before push_reference does, to build no name or path
+            // for the thousand units after the first.
+            if !self.is_referenced(target, directive) {
                 let path = path.get_or_insert_with(|| Arc::from(source));
                 self.push_reference(Reference {
                     name: target.to_string(),
@@ -710,21 +716,16 @@ enum Kind {
 /// `known`: the entry's type as the directory listing gave it (no system call);
 /// only when it is missing does this stat the entry.
 fn classify(path: &Path, known: Option<fs::FileType>) -> std::io::Result<Kind> {
-    let file_type = match known {
-        Some(t) => t,
-        None => fs::symlink_metadata(path)?.file_type(),
-    };
-    if !file_type.is_symlink() {
+    let Some(target) = link_target(path, known)? else {
         return Ok(Kind::File);
+    };
+    if names_dev_null(path, &target) {
+        return Ok(Kind::Masked);
     }
-    let target = fs::read_link(path)?;
     let target = match path.parent() {
         Some(dir) if target.is_relative() => dir.join(target),
         _ => target,
     };
-    if target == Path::new("/dev/null") {
-        return Ok(Kind::Masked);
-    }
     let base = target
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
@@ -732,23 +733,33 @@ fn classify(path: &Path, known: Option<fs::FileType>) -> std::io::Result<Kind> {
     Ok(Kind::Link(target, base))
 }
 
-/// Whether the entry is a symlink to /dev/null (a masked unit or drop-in). Cheaper
-/// than [`classify`] for the entries of `.wants/` and `.d/` directories, which
-/// only this is asked of: the target is joined to its directory only when it
-/// could name /dev/null.
-fn is_masked(path: &Path, known: Option<fs::FileType>) -> bool {
-    let is_link = match known {
-        Some(t) => t.is_symlink(),
-        None => fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()),
+/// What the entry at `path` links to as written, or None when it is no symlink.
+fn link_target(path: &Path, known: Option<fs::FileType>) -> std::io::Result<Option<PathBuf>> {
+    let file_type = match known {
+        Some(t) => t,
+        None => fs::symlink_metadata(path)?.file_type(),
     };
-    let Some(target) = is_link.then(|| fs::read_link(path).ok()).flatten() else {
-        return false;
-    };
+    file_type
+        .is_symlink()
+        .then(|| fs::read_link(path))
+        .transpose()
+}
+
+/// Whether the symlink at `path` with `target` points to /dev/null. A relative
+/// target is joined to the link's directory only when it could name it.
+fn names_dev_null(path: &Path, target: &Path) -> bool {
     if target.is_absolute() || !target.ends_with("dev/null") {
         return target == Path::new("/dev/null");
     }
     path.parent()
         .is_some_and(|dir| dir.join(target) == Path::new("/dev/null"))
+}
+
+/// Whether the entry is a symlink to /dev/null (a masked unit or drop-in): all
+/// that is asked of the entries of `.wants/` and `.d/` directories, without the
+/// name [`classify`] builds.
+fn is_masked(path: &Path, known: Option<fs::FileType>) -> bool {
+    link_target(path, known).is_ok_and(|t| t.is_some_and(|t| names_dev_null(path, &t)))
 }
 
 /// A directory's entries by name, each with its type when the listing says it

@@ -335,9 +335,16 @@ impl Daemon {
         if ready.writable {
             self.clients.flush(client, &self.epoll);
         }
-        if !(ready.readable || ready.hangup || ready.error) {
-            return;
+        if ready.readable || ready.hangup || ready.error {
+            self.read_client(client);
         }
+    }
+
+    /// Reads and answers what `client` sent, until its socket would block; drops
+    /// it once it hung up. Also right after the accept: a client sends its
+    /// request as soon as it is connected, and need not wait for a turn of the
+    /// loop.
+    pub(crate) fn read_client(&mut self, client: u64) {
         let mut buf = [0u8; 16 * 1024];
         loop {
             let Some(c) = self.clients.clients.get_mut(&client) else {

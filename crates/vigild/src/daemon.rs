@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 use vigil_engine::{Action, Engine, EngineError, Event, ExitStatus, Level, Reason, State, Time};
 use vigil_platform::{
-    Epoll, Events, InitChannel, Interest, NotifySocket, Readiness, SignalFd, TimerFd, UnixListener,
+    Epoll, Events, InitChannel, Interest, NotifySocket, SignalFd, TimerFd, UnixListener,
 };
 use vigil_units::SpecifierContext;
 use vigil_units::load::LoadedSet;
@@ -790,17 +790,8 @@ impl Daemon {
                         token::SIGNAL => self.on_signals(),
                         token::TIMER => self.on_timer(),
                         token::LISTENER => {
-                            // A client sends its request as soon as it is
-                            // connected: read it now rather than a turn later.
                             for client in self.clients.accept_all(&self.epoll) {
-                                let ready = Readiness {
-                                    token: token::CLIENT | client,
-                                    readable: true,
-                                    writable: false,
-                                    hangup: false,
-                                    error: false,
-                                };
-                                self.on_client(client, ready);
+                                self.read_client(client);
                             }
                         }
                         token::NOTIFY => self.on_notify(),

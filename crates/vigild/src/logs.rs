@@ -6,7 +6,7 @@
 //! lines of a process that outlives its unit's restart still arrive, and no
 //! descriptor is held for a process that is gone.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -59,7 +59,6 @@ pub(crate) struct Logs {
     /// are reused (a slab is a third of a hash map's size at 2,000 pipes).
     pipes: Vec<Option<Pipe>>,
     free_slots: Vec<usize>,
-    names: HashSet<Arc<str>>,
     /// Sinks by index.
     sinks: Vec<Box<dyn Sink>>,
     /// `--log-to console` / `kmsg`: every unit's lines go there, not only those
@@ -167,7 +166,6 @@ impl Logs {
             store: LogStore::new(opts.ring_size),
             pipes: Vec::new(),
             free_slots: Vec::new(),
-            names: HashSet::new(),
             sinks: Vec::new(),
             console_all: false,
             hold_console: opts.container,
@@ -314,7 +312,7 @@ impl Logs {
         let mut pipe = Pipe {
             id,
             stored: None,
-            unit: intern(&mut self.names, unit),
+            unit: self.store.intern(unit),
             stream,
             read,
             splitter,
@@ -442,7 +440,7 @@ impl Logs {
     pub fn set_tag(&mut self, unit: &str, tag: Option<&str>) {
         match tag {
             Some(tag) if self.tags.get(unit).is_none_or(|t| &**t != tag) => {
-                let unit = intern(&mut self.names, unit);
+                let unit = self.store.intern(unit);
                 self.tags.insert(unit, Arc::from(tag));
             }
             Some(_) => {}
@@ -464,7 +462,7 @@ impl Logs {
             };
             let record = Record {
                 time: UNIX_EPOCH + Duration::from_micros(l.time_us),
-                unit: intern(&mut self.names, &l.unit),
+                unit: self.store.intern(&l.unit),
                 stream,
                 pid: 0,
                 line: l.line,
@@ -705,7 +703,7 @@ impl Logs {
     pub fn manager_line(&mut self, unit: &str, message: &str) {
         let record = Record {
             time: SystemTime::now(),
-            unit: intern(&mut self.names, unit),
+            unit: self.store.intern(unit),
             stream: Stream::Manager,
             pid: 0,
             line: message.to_string(),
@@ -853,16 +851,6 @@ impl Logs {
     }
 }
 
-/// The unit's name as shared by every record of the unit, allocated once.
-fn intern(names: &mut HashSet<Arc<str>>, unit: &str) -> Arc<str> {
-    if let Some(name) = names.get(unit) {
-        return name.clone();
-    }
-    let name: Arc<str> = Arc::from(unit);
-    names.insert(name.clone());
-    name
-}
-
 fn to_line(r: &Record, tags: &HashMap<Arc<str>, Arc<str>>) -> LogLine {
     LogLine {
         time_us: r
@@ -898,7 +886,7 @@ mod tests {
         let late = UNIX_EPOCH + Duration::from_secs(2_000_000_000);
         let early = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
         for (time, line) in [(late, "first"), (early, "second, after the step back")] {
-            let unit = intern(&mut logs.names, "w.service");
+            let unit = logs.store.intern("w.service");
             let record = Record {
                 time,
                 unit,

@@ -380,20 +380,11 @@ impl Daemon {
                 .try_clone_to_owned()
                 .map_err(|e| format!("stdout: {e}")),
             Output::Log | Output::Console | Output::Kmsg => {
-                let out = self.stdio_for(unit, &service.stdout, Stream::Stdout, &tty);
-                let err = match &out {
-                    Stdio::Fd(fd) => match fd.try_clone() {
-                        Ok(copy) => Stdio::Fd(copy),
-                        Err(e) => {
-                            let message = format!("stderr to the log pipe: {e}; to /dev/null");
-                            self.say(Level::Error, Some(unit), &message);
-                            Stdio::Null
-                        }
-                    },
-                    // No pipe (said above): nowhere, as stdout.
-                    _ => Stdio::Null,
-                };
-                return (out, err);
+                match self.stdio_for(unit, &service.stdout, Stream::Stdout, &tty) {
+                    Stdio::Fd(pipe) => Ok(pipe),
+                    // No pipe (said): stderr goes nowhere, as stdout.
+                    other => return (other, Stdio::Null),
+                }
             }
             _ => {
                 return (
@@ -408,7 +399,8 @@ impl Daemon {
         }) {
             Ok((out, err)) => (Stdio::Fd(out), Stdio::Fd(err)),
             Err(e) => {
-                // The spawn reports the failure when it opens the file itself.
+                // The spawn reports the failure when it opens the file itself;
+                // a log pipe that cannot be copied gets one of its own.
                 self.say(
                     Level::Warning,
                     Some(unit),
