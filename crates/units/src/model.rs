@@ -892,7 +892,9 @@ impl Socket {
             group: None,
             service: format!("{stem}.service"),
             backlog: DEFAULT_BACKLOG,
-            fd_name: stem.to_string(),
+            // systemd.socket(5): the unit's name, `.socket` included
+            // (go-systemd's listeners look for that suffix).
+            fd_name: name.to_string(),
             accept: false,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             remove_on_stop: false,

@@ -424,6 +424,16 @@ impl Daemon {
             let Some(l) = self.sockets.units.get(name) else {
                 continue;
             };
+            // vigild accepts on it; passed, its open socket would turn blocking
+            // (NonBlocking= belongs to it, shared with vigild's copy), and
+            // vigild's next accept would wait for a connection.
+            if l.accept {
+                errors.push(format!(
+                    "{name} has Accept=yes: its listening socket is not passed (its connections go to instances of {})",
+                    l.service
+                ));
+                continue;
+            }
             for fd in &l.fds {
                 match fd.try_clone() {
                     Ok(copy) => out.push((copy, l.fd_name.clone())),

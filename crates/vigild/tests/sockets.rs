@@ -122,7 +122,7 @@ fn a_unix_socket_starts_its_service_at_the_first_connection_only() {
     let reply = unix_request(&sock);
     assert_eq!(
         reply,
-        "fds=1 pid_ok=True names=echo kinds=sock no-extra-fd blocking\n"
+        "fds=1 pid_ok=True names=echo.socket kinds=sock no-extra-fd blocking\n"
     );
     assert_eq!(starts(&count), 1);
     // The service ends after one connection; the socket is watched again and
@@ -208,7 +208,7 @@ fn a_service_started_directly_gets_the_listening_sockets() {
     let reply = unix_request(&sock);
     assert_eq!(
         reply,
-        "fds=1 pid_ok=True names=db-admin kinds=sock no-extra-fd nonblocking\n"
+        "fds=1 pid_ok=True names=db-admin.socket kinds=sock no-extra-fd nonblocking\n"
     );
 }
 
@@ -310,6 +310,13 @@ fn ask(mut c: Box<dyn Client>, line: &str) -> String {
     read_reply(c)
 }
 
+/// A client of the unix socket at `path`.
+fn unix_client(path: &Path) -> Box<dyn Client> {
+    let c = UnixStream::connect(path).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    Box::new(c)
+}
+
 /// Two clients at once get two instances, each its own answer; the instances
 /// end with their connections and the next connection reuses instance 0.
 fn accept_yes_serves(connect: &dyn Fn() -> Box<dyn Client>, m: &Manager, at: &str) {
@@ -351,12 +358,7 @@ fn accept_yes_on_a_unix_socket_starts_one_instance_per_connection() {
         ("echo@.service", ACCEPT_TEMPLATE),
     ]);
     m.wait_state("echo.socket", "running");
-    let connect = || -> Box<dyn Client> {
-        let c = UnixStream::connect(&sock).expect("connect");
-        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        Box::new(c)
-    };
-    accept_yes_serves(&connect, &m, "local");
+    accept_yes_serves(&|| unix_client(&sock), &m, "local");
 }
 
 #[test]
@@ -413,6 +415,43 @@ fn accept_yes_refuses_a_connection_beyond_max_connections() {
     );
 }
 
+/// A service that names an `Accept=yes` socket in `Sockets=` does not get its
+/// listening socket: passed, the open socket it shares with the manager would
+/// have turned blocking (NonBlocking=no), and the manager's next accept waited
+/// for a connection, deaf to everything else.
+#[test]
+fn an_accept_yes_socket_is_not_passed_to_a_service_that_names_it() {
+    let d = TempDir::new("sock-accept-named");
+    let sock = d.path().join("echo.sock");
+    let seen = d.path().join("seen");
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=echo.socket\n"),
+        (
+            "echo.socket",
+            &format!("[Socket]\nListenStream={}\nAccept=yes\n", p(&sock)),
+        ),
+        ("echo@.service", ACCEPT_TEMPLATE),
+        (
+            "h.service",
+            &format!(
+                "[Service]\nSockets=echo.socket\nExecStart=/bin/sh -c 'echo \"$${{LISTEN_FDS:-none}}\" > {}; exec sleep 100'\n",
+                p(&seen)
+            ),
+        ),
+    ]);
+    m.wait_state("echo.socket", "running");
+    m.vigil_ok(&["start", "h.service"]);
+    m.wait_log(
+        "h.service",
+        "echo.socket has Accept=yes: its listening socket is not passed",
+    );
+    wait_until("h.service wrote what it got", || {
+        std::fs::read_to_string(&seen).is_ok_and(|t| t.ends_with('\n'))
+    });
+    assert_eq!(std::fs::read_to_string(&seen).unwrap(), "none\n");
+    accept_yes_serves(&|| unix_client(&sock), &m, "local");
+}
+
 // ------------------------------------------------- a manager that survives itself
 
 fn inode(path: &Path) -> u64 {
@@ -450,7 +489,10 @@ fn reexec_keeps_the_listening_socket_itself() {
         .unwrap();
     early.write_all(b"hello\n").unwrap();
     let reply = read_reply(early);
-    assert!(reply.starts_with("fds=1 pid_ok=True names=echo"), "{reply}");
+    assert!(
+        reply.starts_with("fds=1 pid_ok=True names=echo.socket "),
+        "{reply}"
+    );
     assert_eq!(starts(&count), 1);
     m.wait_log_count("echo.service", "-> inactive", 1);
     // Watched again by the new image.
@@ -489,7 +531,10 @@ fn a_manager_killed_under_vigil_init_keeps_the_listening_socket() {
         .unwrap();
     early.write_all(b"hello\n").unwrap();
     let reply = read_reply(early);
-    assert!(reply.starts_with("fds=1 pid_ok=True names=echo"), "{reply}");
+    assert!(
+        reply.starts_with("fds=1 pid_ok=True names=echo.socket "),
+        "{reply}"
+    );
     assert_eq!(starts(&count), 1);
     m.wait_log_count("echo.service", "-> inactive", 1);
     m.vigil_ok(&["stop", "echo.socket"]);
@@ -578,7 +623,10 @@ fn a_write_to_a_fifo_starts_its_service() {
     wait_until("the service wrote what it read", || {
         std::fs::read_to_string(&out).is_ok_and(|t| t.ends_with('\n'))
     });
-    assert_eq!(std::fs::read_to_string(&out).unwrap(), "reload 1 ctl\n");
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "reload 1 ctl.socket\n"
+    );
 }
 
 #[test]

@@ -129,7 +129,7 @@ fn defaults_follow_systemd() {
     assert_eq!(s.socket_mode, 0o666);
     assert_eq!(s.directory_mode, 0o755);
     assert_eq!(s.service, "web.service");
-    assert_eq!(s.fd_name, "web");
+    assert_eq!(s.fd_name, "web.socket");
     assert_eq!(s.backlog, crate::model::DEFAULT_BACKLOG);
     assert!(!s.accept && !s.remove_on_stop && !s.pass_credentials);
     assert!(!s.reuse_port && !s.free_bind);
