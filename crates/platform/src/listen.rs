@@ -132,7 +132,7 @@ pub fn listen_socket(
     let fd = match to {
         BindTo::Path(path) => {
             let fd = unix_socket()?;
-            at(Step::Bind, crate::socket::clear_stale_socket(path))?;
+            at(Step::Bind, take_path(path))?;
             let addr = at(Step::Bind, io(SocketAddrUnix::new(path)))?;
             // bind(2) gives the file the socket's own mode less the umask: set to
             // SocketMode= first, the file is never wider than that, not even before
@@ -186,6 +186,22 @@ fn unix_options(fd: &OwnedFd, opts: &ListenOptions) -> Result<(), ListenError> {
         at(Step::Option, io(sockopt::set_socket_passcred(fd, true)))?;
     }
     Ok(())
+}
+
+/// Makes room for a unit's socket at `path` as systemd does: a socket file
+/// there goes, whoever still listens on it (after `vigil restart x.socket`,
+/// the service started before keeps serving the old socket, which no new
+/// client reaches); anything else there is an error. Without a test
+/// connection, which would land in that service's queue.
+fn take_path(path: &Path) -> io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()) => {
+            std::fs::remove_file(path)
+        }
+        Ok(_) => Err(io::Error::from_raw_os_error(libc::EEXIST)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 fn inet(

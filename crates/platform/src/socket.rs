@@ -79,7 +79,7 @@ fn unix_addr(path: &Path) -> io::Result<SocketAddrUnix> {
 
 /// Makes room for a socket at `path`: a leftover socket nobody listens on is removed;
 /// a live one, or anything that is not a socket, is an error.
-pub(crate) fn clear_stale_socket(path: &Path) -> io::Result<()> {
+fn clear_stale_socket(path: &Path) -> io::Result<()> {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),

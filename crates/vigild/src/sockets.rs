@@ -232,12 +232,23 @@ impl Daemon {
             reuse_port: sock.reuse_port,
             free_bind: sock.free_bind,
         };
-        // An error drops (closes) what was opened so far.
-        let fds = sock
-            .listen
-            .iter()
-            .map(|listen| open_one(listen, sock, &opts))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut fds = Vec::with_capacity(sock.listen.len());
+        for listen in &sock.listen {
+            match open_one(listen, sock, &opts) {
+                Ok(fd) => fds.push(fd),
+                // What was opened so far is closed (dropped) and, with
+                // RemoveOnStop=yes, its files removed.
+                Err(e) => {
+                    let made = sock.listen.iter().take(fds.len());
+                    for listen in made.filter(|_| sock.remove_on_stop) {
+                        if let ListenAddress::Path(path) = &listen.address {
+                            let _ = std::fs::remove_file(path);
+                        }
+                    }
+                    return Err(e);
+                }
+            }
+        }
         self.sockets.next_id += 1;
         let listening = Listening::new(self.sockets.next_id, sock, fds);
         let addresses: Vec<String> = sock.listen.iter().map(|l| l.address.to_string()).collect();

@@ -217,11 +217,16 @@ fn a_socket_that_cannot_bind_fails_with_the_reason() {
     let d = TempDir::new("sock-fail");
     let blocker = d.path().join("file");
     std::fs::write(&blocker, "not a directory").unwrap();
+    let made = d.path().join("made.sock");
     let m = Manager::start(&[
         ("default.target", "[Unit]\n"),
         (
             "bad.socket",
-            &format!("[Socket]\nListenStream={}/x.sock\n", p(&blocker)),
+            &format!(
+                "[Socket]\nListenStream={}\nListenStream={}/x.sock\nRemoveOnStop=yes\n",
+                p(&made),
+                p(&blocker)
+            ),
         ),
         ("bad.service", "[Service]\nExecStart=/bin/true\n"),
     ]);
@@ -236,6 +241,72 @@ fn a_socket_that_cannot_bind_fails_with_the_reason() {
         "{reason}"
     );
     assert_eq!(m.state("bad.service"), "inactive");
+    // The first socket was made, then closed and, RemoveOnStop=yes, removed.
+    assert!(!made.exists(), "{} left behind", made.display());
+}
+
+/// The service for a socket restart: serves one connection, then keeps the
+/// socket; at SIGTERM it writes whether a connection waits in its queue.
+const HOLD_PY: &str = r#"
+import signal, socket, sys
+s = socket.socket(fileno=3)
+def bye(*_):
+    s.setblocking(False)
+    try:
+        s.accept()
+        queued = 1
+    except BlockingIOError:
+        queued = 0
+    with open(sys.argv[1], "w") as f:
+        f.write("queued %d\n" % queued)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, bye)
+c, _ = s.accept()
+c.recv(100)
+c.sendall(b"served\n")
+c.close()
+while True:
+    signal.pause()
+"#;
+
+/// `vigil restart x.socket` while its service runs, as package scripts do: the
+/// socket file is replaced, as systemd does (the service keeps serving its old
+/// socket), without a test connection landing in the service's queue; once the
+/// service is down, a connection starts it again on the new socket.
+#[test]
+fn a_socket_unit_restarts_while_its_service_runs() {
+    let d = TempDir::new("sock-restart");
+    let script = d.path().join("hold.py");
+    std::fs::write(&script, HOLD_PY).unwrap();
+    let sock = d.path().join("p.sock");
+    let out = d.path().join("out");
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=p.socket\n"),
+        (
+            "p.socket",
+            &format!("[Socket]\nListenStream={}\n", p(&sock)),
+        ),
+        (
+            "p.service",
+            &format!(
+                "[Service]\nExecStart={} {} {}\n",
+                python(),
+                p(&script),
+                p(&out)
+            ),
+        ),
+    ]);
+    m.wait_state("p.socket", "running");
+    assert_eq!(ask(unix_client(&sock), "one"), "served\n");
+    assert_eq!(m.state("p.service"), "running");
+    m.vigil_ok(&["restart", "p.socket"]);
+    assert_eq!(m.state("p.socket"), "running");
+    m.vigil_ok(&["stop", "p.service"]);
+    wait_until("the service said what it had queued", || {
+        std::fs::read_to_string(&out).is_ok_and(|t| t.ends_with('\n'))
+    });
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "queued 0\n");
+    assert_eq!(ask(unix_client(&sock), "two"), "served\n");
 }
 
 #[test]
