@@ -45,6 +45,9 @@ pub struct ListenOptions {
     pub pass_credentials: bool,
     pub reuse_port: bool,
     pub free_bind: bool,
+    /// IPV6_V6ONLY for IPv6 sockets (`BindIPv6Only=`): `None` leaves the
+    /// kernel's default, but for [`BindTo::AnyPort`], which takes IPv4 too.
+    pub v6only: Option<bool>,
 }
 
 /// A step of creating a socket, for messages.
@@ -159,16 +162,16 @@ pub fn listen_socket(
             at(Step::Bind, io(rustix::net::bind(&fd, &addr)))?;
             fd
         }
-        BindTo::Inet(addr) => inet(socket_type, flags, addr, false, opts)?,
+        BindTo::Inet(addr) => inet(socket_type, flags, addr, opts.v6only, opts)?,
         BindTo::AnyPort(port) => {
             let any6 = SocketAddr::from((Ipv6Addr::UNSPECIFIED, port));
-            match inet(socket_type, flags, any6, true, opts) {
+            match inet(socket_type, flags, any6, opts.v6only.or(Some(false)), opts) {
                 Err(ListenError {
                     step: Step::Socket,
                     source,
                 }) if source.raw_os_error() == Some(libc::EAFNOSUPPORT) => {
                     let any4 = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
-                    inet(socket_type, flags, any4, false, opts)?
+                    inet(socket_type, flags, any4, None, opts)?
                 }
                 other => other?,
             }
@@ -208,7 +211,7 @@ fn inet(
     socket_type: SocketType,
     flags: SocketFlags,
     addr: SocketAddr,
-    dual_stack: bool,
+    v6only: Option<bool>,
     opts: &ListenOptions,
 ) -> Result<OwnedFd, ListenError> {
     let family = if addr.is_ipv6() {
@@ -222,8 +225,8 @@ fn inet(
     )?;
     // As systemd: a restarted listener may bind while old connections linger.
     at(Step::Option, io(sockopt::set_socket_reuseaddr(&fd, true)))?;
-    if dual_stack {
-        at(Step::Option, io(sockopt::set_ipv6_v6only(&fd, false)))?;
+    if let Some(only) = v6only.filter(|_| addr.is_ipv6()) {
+        at(Step::Option, io(sockopt::set_ipv6_v6only(&fd, only)))?;
     }
     if opts.reuse_port {
         at(Step::Option, io(sockopt::set_socket_reuseport(&fd, true)))?;

@@ -2,6 +2,7 @@
 //! socket file that is replaced and the live one that is not, FIFOs.
 
 use std::io::{Read, Write};
+use std::net::SocketAddr;
 use std::net::TcpStream;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -29,6 +30,7 @@ fn opts() -> ListenOptions {
         pass_credentials: false,
         reuse_port: false,
         free_bind: false,
+        v6only: None,
     }
 }
 
@@ -163,6 +165,53 @@ fn an_inet_datagram_socket_on_loopback() {
     let mut buf = [0u8; 8];
     let (n, _) = sock.recv_from(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"hi");
+}
+
+/// A port that nothing listens on right now, on IPv6 or IPv4.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("[::]:0")
+        .or_else(|_| std::net::TcpListener::bind("0.0.0.0:0"))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// BindIPv6Only=: `ipv6-only` leaves the port's IPv4 side to another socket
+/// (the usual pair of `ListenStream=[::]:P` and `ListenStream=0.0.0.0:P`);
+/// `both` and a port alone take it too.
+#[test]
+fn ipv6_only_leaves_ipv4_to_another_socket() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "no IPv6 loopback, with CI=true"
+        );
+        println!("skipped: no IPv6 loopback here");
+        return;
+    }
+    let listen = |to: BindTo<'_>, v6only| {
+        listen_socket(ListenType::Stream, to, &ListenOptions { v6only, ..opts() })
+    };
+    let v4 = |port: u16| BindTo::Inet(SocketAddr::from(([0, 0, 0, 0], port)));
+    let v6 = |port: u16| BindTo::Inet(SocketAddr::from(([0u16; 8], port)));
+
+    let port = free_port();
+    let _six = listen(v6(port), Some(true)).unwrap();
+    let _four = listen(v4(port), None).expect("IPv4 is free beside an ipv6-only socket");
+
+    let port = free_port();
+    let _both = listen(v6(port), Some(false)).unwrap();
+    let err = listen(v4(port), None).unwrap_err();
+    assert_eq!(err.source.raw_os_error(), Some(libc::EADDRINUSE), "{err}");
+
+    let port = free_port();
+    let _any = listen(BindTo::AnyPort(port), None).unwrap();
+    let err = listen(v4(port), None).unwrap_err();
+    assert_eq!(err.source.raw_os_error(), Some(libc::EADDRINUSE), "{err}");
+    let port = free_port();
+    let _any = listen(BindTo::AnyPort(port), Some(true)).unwrap();
+    listen(v4(port), None).expect("a port alone with ipv6-only leaves IPv4");
 }
 
 #[test]

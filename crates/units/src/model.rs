@@ -872,6 +872,11 @@ pub struct Socket {
     pub pass_credentials: bool,
     pub reuse_port: bool,
     pub free_bind: bool,
+    /// `BindIPv6Only=`: IPV6_V6ONLY on IPv6 sockets, `Some(true)` for
+    /// `ipv6-only`, `Some(false)` for `both`; `None` (`default`) leaves the
+    /// kernel's default (`net.ipv6.bindv6only`), except for a port alone,
+    /// which listens on IPv4 too.
+    pub bind_ipv6_only: Option<bool>,
 }
 
 /// systemd's default for `MaxConnections=`.
@@ -901,6 +906,7 @@ impl Socket {
             pass_credentials: false,
             reuse_port: false,
             free_bind: false,
+            bind_ipv6_only: None,
         }
     }
 }

@@ -231,6 +231,7 @@ impl Daemon {
             pass_credentials: sock.pass_credentials,
             reuse_port: sock.reuse_port,
             free_bind: sock.free_bind,
+            v6only: sock.bind_ipv6_only,
         };
         let mut fds = Vec::with_capacity(sock.listen.len());
         for listen in &sock.listen {

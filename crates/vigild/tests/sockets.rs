@@ -245,6 +245,39 @@ fn a_socket_that_cannot_bind_fails_with_the_reason() {
     assert!(!made.exists(), "{} left behind", made.display());
 }
 
+/// The usual pair for one port on both families, each its own socket:
+/// `BindIPv6Only=ipv6-only` leaves the port's IPv4 side to the second line.
+#[test]
+fn ipv6_only_lets_an_ipv4_socket_share_the_port() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "no IPv6 loopback, with CI=true"
+        );
+        println!("skipped: no IPv6 loopback here");
+        return;
+    }
+    let d = TempDir::new("sock-v6only");
+    let (count, service_unit) = echo_service(&d);
+    let port = free_port();
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=web.socket\n"),
+        (
+            "web.socket",
+            &format!(
+                "[Socket]\nListenStream=[::]:{port}\nListenStream=0.0.0.0:{port}\nBindIPv6Only=ipv6-only\n"
+            ),
+        ),
+        ("web.service", &service_unit),
+    ]);
+    m.wait_state("web.socket", "running");
+    let mut c = TcpStream::connect(("::1", port)).expect("connect over IPv6");
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c.write_all(b"hi\n").unwrap();
+    assert!(read_reply(c).starts_with("fds=2 "));
+    assert_eq!(starts(&count), 1);
+}
+
 /// The service for a socket restart: serves one connection, then keeps the
 /// socket; at SIGTERM it writes whether a connection waits in its queue.
 const HOLD_PY: &str = r#"

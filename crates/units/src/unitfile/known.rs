@@ -160,7 +160,6 @@ pub const NOT_ENFORCED: &[(&str, &str)] = &[
     ("Service", "USBFunctionStrings"),
     ("Service", "UtmpIdentifier"),
     ("Service", "UtmpMode"),
-    ("Socket", "BindIPv6Only"),
     ("Socket", "BindToDevice"),
     ("Socket", "Broadcast"),
     ("Socket", "DeferAcceptSec"),

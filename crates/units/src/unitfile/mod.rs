@@ -774,6 +774,19 @@ pub static DIRECTIVES: &[Directive] = &[
         b.socket().free_bind = bool_value(v)?;
         Ok(())
     }),
+    d("Socket", "BindIPv6Only", |b, v| {
+        // systemd also takes a boolean: yes for ipv6-only (gpsd.socket).
+        b.socket().bind_ipv6_only = match v {
+            "default" => None,
+            "both" => Some(false),
+            "ipv6-only" => Some(true),
+            _ => Some(
+                bool_value(v)
+                    .map_err(|_| "expected default, both, ipv6-only or a boolean".to_string())?,
+            ),
+        };
+        Ok(())
+    }),
     d("Install", "WantedBy", |b, v| {
         b.install_names(v, false, |i| &mut i.wanted_by)
     }),

@@ -133,6 +133,7 @@ fn defaults_follow_systemd() {
     assert_eq!(s.backlog, crate::model::DEFAULT_BACKLOG);
     assert!(!s.accept && !s.remove_on_stop && !s.pass_credentials);
     assert!(!s.reuse_port && !s.free_bind);
+    assert_eq!(s.bind_ipv6_only, None);
     assert_eq!(s.user, None);
 }
 
@@ -142,7 +143,7 @@ fn every_socket_setting() {
         "[Socket]\nListenStream=/run/x/web.sock\nSocketMode=0600\nDirectoryMode=0700\n\
          SocketUser=www\nSocketGroup=www\nService=api.service\nBacklog=16\n\
          FileDescriptorName=http\nAccept=no\nRemoveOnStop=yes\nPassCredentials=yes\n\
-         ReusePort=true\nFreeBind=1\n",
+         ReusePort=true\nFreeBind=1\nBindIPv6Only=ipv6-only\n",
     );
     let s = u.socket.as_ref().unwrap();
     assert_eq!((s.socket_mode, s.directory_mode), (0o600, 0o700));
@@ -152,6 +153,7 @@ fn every_socket_setting() {
     assert_eq!(s.backlog, 16);
     assert_eq!(s.fd_name, "http");
     assert!(s.remove_on_stop && s.pass_credentials && s.reuse_port && s.free_bind);
+    assert_eq!(s.bind_ipv6_only, Some(true));
     assert!(u.deps.before.contains(&"api.service".to_string()));
     assert!(!u.deps.before.contains(&"web.service".to_string()));
 }
@@ -234,6 +236,22 @@ fn bad_values_name_file_line_and_directive() {
     assert!(
         e[0].starts_with("/etc/vigil/web.socket:3: error: SocketMode=999"),
         "{e:?}"
+    );
+    let e = errs("[Socket]\nListenStream=80\nBindIPv6Only=v6\n");
+    assert_eq!(
+        e,
+        [
+            "/etc/vigil/web.socket:3: error: BindIPv6Only=v6: expected default, both, ipv6-only or a boolean"
+        ]
+    );
+    // systemd's boolean form, as gpsd.socket writes it.
+    let only = |v: &str| {
+        let u = ok(&format!("[Socket]\nListenStream=80\nBindIPv6Only={v}\n"));
+        u.socket.as_ref().unwrap().bind_ipv6_only
+    };
+    assert_eq!(
+        (only("yes"), only("no"), only("both")),
+        (Some(true), Some(false), Some(false))
     );
     let e = errs("[Socket]\nListenStream=/run/a\nService=web.target\n");
     assert_eq!(
