@@ -7,7 +7,7 @@
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::OwnedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use rustix::fs::{FileType, Mode, OFlags};
@@ -106,18 +106,14 @@ fn io<T>(r: rustix::io::Result<T>) -> Result<T, io::Error> {
 }
 
 /// Creates, binds and (for stream and seqpacket sockets) listens a socket:
-/// close-on-exec and non-blocking. A stale unix socket file at the path (one
-/// nobody listens on) is replaced.
+/// close-on-exec and non-blocking. A unix socket file at the path is replaced
+/// ([`take_path`]).
 pub fn listen_socket(
     ty: ListenType,
     to: BindTo<'_>,
     opts: &ListenOptions,
 ) -> Result<OwnedFd, ListenError> {
-    let socket_type = match ty {
-        ListenType::Stream => SocketType::STREAM,
-        ListenType::Datagram => SocketType::DGRAM,
-        ListenType::SeqPacket => SocketType::SEQPACKET,
-    };
+    let socket_type = socket_type(ty);
     let flags = SocketFlags::CLOEXEC | SocketFlags::NONBLOCK;
     let unix_socket = || -> Result<OwnedFd, ListenError> {
         let fd = at(
@@ -189,6 +185,50 @@ fn unix_options(fd: &OwnedFd, opts: &ListenOptions) -> Result<(), ListenError> {
         at(Step::Option, io(sockopt::set_socket_passcred(fd, true)))?;
     }
     Ok(())
+}
+
+/// Whether `fd` is what a `Listen*=` line makes: a socket of type `ty` bound
+/// to `to`, or with `ty` None the FIFO at the path `to`. For a socket taken
+/// over from a previous manager, whose unit's lines may have changed since.
+pub fn is_listening_as(fd: BorrowedFd<'_>, ty: Option<ListenType>, to: BindTo<'_>) -> bool {
+    let Some(ty) = ty else {
+        let BindTo::Path(path) = to else {
+            return false;
+        };
+        return match (rustix::fs::fstat(fd), rustix::fs::stat(path)) {
+            (Ok(a), Ok(b)) => {
+                FileType::from_raw_mode(a.st_mode) == FileType::Fifo
+                    && (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+            }
+            _ => false,
+        };
+    };
+    if sockopt::socket_type(fd).ok() != Some(socket_type(ty)) {
+        return false;
+    }
+    let Ok(addr) = rustix::net::getsockname(fd) else {
+        return false;
+    };
+    let unix = || SocketAddrUnix::try_from(addr.clone()).ok();
+    let inet = || SocketAddr::try_from(addr.clone()).ok();
+    match to {
+        BindTo::Path(path) => unix().is_some_and(|u| {
+            u.path_bytes() == Some(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
+        }),
+        BindTo::Abstract(name) => unix().is_some_and(|u| u.abstract_name() == Some(name)),
+        BindTo::Inet(want) => inet() == Some(want),
+        BindTo::AnyPort(port) => {
+            inet().is_some_and(|a| a.port() == port && a.ip().is_unspecified())
+        }
+    }
+}
+
+fn socket_type(ty: ListenType) -> SocketType {
+    match ty {
+        ListenType::Stream => SocketType::STREAM,
+        ListenType::Datagram => SocketType::DGRAM,
+        ListenType::SeqPacket => SocketType::SEQPACKET,
+    }
 }
 
 /// Makes room for a unit's socket at `path` as systemd does: a socket file

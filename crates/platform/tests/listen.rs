@@ -9,7 +9,9 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 
-use vigil_platform::listen::{BindTo, ListenOptions, ListenType, Step, listen_fifo, listen_socket};
+use vigil_platform::listen::{
+    BindTo, ListenOptions, ListenType, Step, is_listening_as, listen_fifo, listen_socket,
+};
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
@@ -212,6 +214,67 @@ fn ipv6_only_leaves_ipv4_to_another_socket() {
     let port = free_port();
     let _any = listen(BindTo::AnyPort(port), Some(true)).unwrap();
     listen(v4(port), None).expect("a port alone with ipv6-only leaves IPv4");
+}
+
+/// A socket taken over from a previous manager is checked against the unit's
+/// line: its type and its address.
+#[test]
+fn a_socket_is_recognised_by_its_type_and_address() {
+    use std::os::fd::AsFd;
+    let dir = temp_dir("recognised");
+    let path = dir.join("a.sock");
+    let unix = listen_socket(ListenType::Stream, BindTo::Path(&path), &opts()).unwrap();
+    let fd = unix.as_fd();
+    assert!(is_listening_as(
+        fd,
+        Some(ListenType::Stream),
+        BindTo::Path(&path)
+    ));
+    assert!(!is_listening_as(
+        fd,
+        Some(ListenType::Stream),
+        BindTo::Path(&dir.join("b.sock"))
+    ));
+    assert!(!is_listening_as(
+        fd,
+        Some(ListenType::SeqPacket),
+        BindTo::Path(&path)
+    ));
+    assert!(!is_listening_as(fd, None, BindTo::Path(&path)));
+    let at: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let tcp = listen_socket(ListenType::Stream, BindTo::Inet(at), &opts()).unwrap();
+    let bound = std::net::TcpListener::from(tcp);
+    let addr = bound.local_addr().unwrap();
+    let fd = bound.as_fd();
+    assert!(is_listening_as(
+        fd,
+        Some(ListenType::Stream),
+        BindTo::Inet(addr)
+    ));
+    let other = SocketAddr::from(([127, 0, 0, 2], addr.port()));
+    assert!(!is_listening_as(
+        fd,
+        Some(ListenType::Stream),
+        BindTo::Inet(other)
+    ));
+    assert!(!is_listening_as(
+        fd,
+        Some(ListenType::Datagram),
+        BindTo::Inet(addr)
+    ));
+    assert!(!is_listening_as(
+        fd,
+        Some(ListenType::Stream),
+        BindTo::AnyPort(addr.port())
+    ));
+    let fifo_path = dir.join("f");
+    let fifo = listen_fifo(&fifo_path, &opts()).unwrap();
+    assert!(is_listening_as(
+        fifo.as_fd(),
+        None,
+        BindTo::Path(&fifo_path)
+    ));
+    assert!(!is_listening_as(fifo.as_fd(), None, BindTo::Path(&path)));
 }
 
 #[test]

@@ -122,6 +122,16 @@ impl Sockets {
     }
 }
 
+/// The socket type of a `Listen*=` line; None for a FIFO.
+fn listen_type(kind: ListenKind) -> Option<ListenType> {
+    match kind {
+        ListenKind::Fifo => None,
+        ListenKind::Datagram => Some(ListenType::Datagram),
+        ListenKind::SequentialPacket => Some(ListenType::SeqPacket),
+        _ => Some(ListenType::Stream),
+    }
+}
+
 fn bind_to(address: &ListenAddress) -> BindTo<'_> {
     match address {
         ListenAddress::Path(p) => BindTo::Path(p),
@@ -167,19 +177,10 @@ fn open_one(listen: &Listen, sock: &Socket, opts: &ListenOptions) -> Result<Owne
             .create(parent)
             .map_err(|e| format!("{what}: creating {}: {e}", parent.display()))?;
     }
-    let result = match (listen.kind, &listen.address) {
-        (ListenKind::Fifo, ListenAddress::Path(path)) => {
-            vigil_platform::listen::listen_fifo(path, opts)
-        }
-        (ListenKind::Fifo, _) => return Err(format!("{what}: a FIFO needs a path")),
-        (kind, address) => {
-            let ty = match kind {
-                ListenKind::Datagram => ListenType::Datagram,
-                ListenKind::SequentialPacket => ListenType::SeqPacket,
-                _ => ListenType::Stream,
-            };
-            vigil_platform::listen::listen_socket(ty, bind_to(address), opts)
-        }
+    let result = match (listen_type(listen.kind), &listen.address) {
+        (None, ListenAddress::Path(path)) => vigil_platform::listen::listen_fifo(path, opts),
+        (None, _) => return Err(format!("{what}: a FIFO needs a path")),
+        (Some(ty), address) => vigil_platform::listen::listen_socket(ty, bind_to(address), opts),
     };
     result.map_err(|e| format!("{what}: {e}"))
 }
@@ -733,17 +734,24 @@ impl Daemon {
                 (_, Some(fds)) if fds.len() == wanted => Some(fds),
                 _ => None,
             };
-            let Some(fds) = fds else {
-                // What is left of them (the unit's Listen*= lines changed since)
-                // must not keep its addresses busy.
+            // The unit's Listen*= lines may have changed since: each socket is
+            // checked against its line (type and address).
+            let changed = fds.as_ref().is_some_and(|fds| {
+                !fds.iter().zip(&sock.listen).all(|(fd, l)| {
+                    let (ty, to) = (listen_type(l.kind), bind_to(&l.address));
+                    vigil_platform::listen::is_listening_as(fd.as_fd(), ty, to)
+                })
+            });
+            let Some(fds) = fds.filter(|_| !changed) else {
+                // What is left of them must not keep its addresses busy.
                 if let Some(n) = stored_count {
                     self.unstore_listening(&unit, n);
                 }
-                self.say(
-                    Level::Warning,
-                    Some(&unit),
-                    "the previous manager's sockets are gone: listening again",
-                );
+                let why = match changed {
+                    true => "the unit's Listen*= lines changed: listening again",
+                    false => "the previous manager's sockets are gone: listening again",
+                };
+                self.say(Level::Warning, Some(&unit), why);
                 self.listen(&unit);
                 continue;
             };

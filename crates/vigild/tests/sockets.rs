@@ -605,6 +605,39 @@ fn reexec_keeps_the_listening_socket_itself() {
     assert_eq!(starts(&count), 2);
 }
 
+/// A socket unit whose `Listen*=` line changed before a re-exec listens on
+/// the new address, not on the one the previous image handed over (the
+/// number of lines is the same, which alone used to be checked).
+#[test]
+fn reexec_listens_again_where_the_unit_says_now() {
+    let d = TempDir::new("sock-reexec-moved");
+    let (sock, _count, socket_unit, service_unit) = echo_units(&d);
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=echo.socket\n"),
+        ("echo.socket", &socket_unit),
+        ("echo.service", &service_unit),
+    ]);
+    m.wait_state("echo.socket", "running");
+    let moved = d.path().join("moved.sock");
+    harness::write_file(
+        &m.config.join("echo.socket"),
+        &format!("[Socket]\nListenStream={}\n", p(&moved)),
+    );
+    let said = m.vigil_ok(&["reexec"]);
+    assert!(said.contains("running again"), "{said}");
+    m.wait_log(
+        "echo.socket",
+        "the unit's Listen*= lines changed: listening again",
+    );
+    assert_eq!(m.state("echo.socket"), "running");
+    let reply = unix_request(&moved);
+    assert!(reply.starts_with("fds=1 pid_ok=True"), "{reply}");
+    assert!(
+        UnixStream::connect(&sock).is_err(),
+        "the old socket was closed"
+    );
+}
+
 #[test]
 fn a_manager_killed_under_vigil_init_keeps_the_listening_socket() {
     if !harness::require_root("a_manager_killed_under_vigil_init_keeps_the_listening_socket") {
