@@ -1280,7 +1280,9 @@ impl Machine {
                 }
                 p if p.is_stopping() => {
                     let s = &mut self.slots[u];
-                    s.start_after_stop |= restart;
+                    // A stop replaces a start queued meanwhile (systemd's stop
+                    // job supersedes it); a restart queues one.
+                    s.start_after_stop = restart;
                     s.stop_cause.get_or_insert(my_cause);
                 }
                 _ => {

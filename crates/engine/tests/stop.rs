@@ -239,6 +239,21 @@ fn start_during_stop_starts_again_once_stopped() {
     assert_eq!(h.state("a.service"), State::Running);
 }
 
+/// A stop after that start supersedes it, as systemd's stop job replaces a
+/// queued start: the unit stays down.
+#[test]
+fn stop_after_a_start_during_stop_cancels_the_start() {
+    let mut h = H::new(vec![service("a.service")]);
+    let main = h.run("a.service");
+    h.stop("a.service");
+    h.start("a.service");
+    h.stop("a.service");
+    h.take();
+    h.killed(main, SIGTERM);
+    assert!(h.spawns().is_empty(), "the start was cancelled");
+    assert_eq!(h.state("a.service"), State::Inactive);
+}
+
 #[test]
 fn exec_stop_post_failure_is_kept() {
     let mut h = H::new(vec![service("a.service").stop_post(cmd("/bin/post"))]);
