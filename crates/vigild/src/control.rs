@@ -221,15 +221,48 @@ impl Clients {
     }
 
     /// A restart's waiter arms once the unit leaves its active state, so the
-    /// active state it had before the restart is not taken for the result.
-    pub fn on_state_changed(&mut self, unit: &str, state: State) {
+    /// active state it had before the restart is not taken for the result. A
+    /// stop's waiter is answered when the unit gets down, even if a start
+    /// queued meanwhile takes it up again before the waiters are checked.
+    pub fn on_state_changed(&mut self, unit: &str, state: State, reason: Option<&Reason>) {
         let leaving = matches!(
             state,
             State::Stopping | State::Inactive | State::Waiting | State::Starting
         );
+        let down = matches!(state, State::Inactive | State::Failed);
         for w in &mut self.waiters {
+            let stop = w.kind == JobKind::Stop;
             for u in w.units.iter_mut().filter(|u| u.name == unit) {
                 u.armed |= leaving;
+                if stop && down && u.result.is_none() {
+                    u.result = Some(JobResult {
+                        unit: u.name.clone(),
+                        state: state.to_string(),
+                        reason: reason.map(ToString::to_string),
+                        ok: true,
+                    });
+                }
+            }
+        }
+    }
+
+    /// A stop asked for `unit` ends the starts and restarts still waited for:
+    /// their clients hear that the job was canceled, as systemd says it, not
+    /// that the unit started (or, a oneshot, went inactive as it should).
+    fn cancel_starts(&mut self, unit: &str, state: State) {
+        let starts = self.waiters.iter_mut().filter(|w| w.kind != JobKind::Stop);
+        for w in starts {
+            for u in w
+                .units
+                .iter_mut()
+                .filter(|u| u.name == unit && u.result.is_none())
+            {
+                u.result = Some(JobResult {
+                    unit: u.name.clone(),
+                    state: state.to_string(),
+                    reason: Some("job canceled: a stop was asked for".into()),
+                    ok: false,
+                });
             }
         }
     }
@@ -674,6 +707,11 @@ impl Daemon {
             };
             if let Err(e) = self.engine.handle(now, event) {
                 return Some(engine_error(id, &e));
+            }
+            if kind == JobKind::Stop
+                && let Some(info) = self.engine.unit(name)
+            {
+                self.clients.cancel_starts(name, info.state);
             }
         }
         if no_block {

@@ -1284,7 +1284,7 @@ impl Daemon {
                 // follows them) and to stderr; the engine's own lines that only
                 // restate a change ("starting", "started") are debug-level.
                 self.say(Level::Info, Some(&unit), &msg);
-                self.clients.on_state_changed(&unit, state);
+                self.clients.on_state_changed(&unit, state, reason.as_ref());
                 self.on_state_for_sockets(&unit, state);
                 if matches!(state, State::Inactive | State::Failed | State::Restarting) {
                     self.kill_leftovers(&unit);

@@ -4088,3 +4088,78 @@ fn held_pipes_drained_at_exit_wait_for_the_console_rather_than_drop() {
         );
     }
 }
+
+// ------------------------------------------------- requests that overlap
+
+/// `vigil ARGS...` against `m`, left running (it waits for its job).
+fn vigil_in_background(m: &Manager, args: &[&str]) -> std::process::Child {
+    Command::new(harness::vigil_bin())
+        .arg("--socket")
+        .arg(&m.socket)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Its output once it has exited, which it must within the harness's timeout.
+fn finished(mut child: std::process::Child, what: &str) -> Output {
+    let done = |c: &mut std::process::Child| c.try_wait().unwrap().is_some();
+    let mut exited = false;
+    harness::wait_until_within(what, harness::TIMEOUT, || {
+        exited = done(&mut child);
+        exited
+    });
+    child.wait_with_output().unwrap()
+}
+
+/// A stop waited for while a start is queued behind it (asked for during its
+/// ExecStop=) is answered when the unit is down, though the start takes it up
+/// again at once: the client used to wait for ever.
+#[test]
+fn a_stop_is_answered_when_the_unit_is_down_though_a_start_follows() {
+    let d = TempDir::new("stop-then-start");
+    let go = d.path().join("go");
+    let unit = format!(
+        "[Service]\nExecStart=/bin/sleep 1000\n\
+         ExecStop=/bin/sh -c 'while [ ! -e {} ]; do sleep 0.05; done'\n",
+        p(&go)
+    );
+    let m = Manager::start(&[("default.target", "[Unit]\n"), ("a.service", &unit)]);
+    m.vigil_ok(&["start", "a"]);
+    let stop = vigil_in_background(&m, &["stop", "a"]);
+    m.wait_state("a.service", "stopping");
+    // Answered once the engine has taken the start: it is queued before
+    // ExecStop= may end.
+    m.vigil_ok(&["start", "--no-block", "a"]);
+    write_file(&go, "");
+    let stopped = finished(stop, "the stop client to exit");
+    assert!(stopped.status.success(), "{}", text(&stopped));
+    m.wait_state("a.service", "running");
+}
+
+/// A start still under way (its ExecStartPre= runs) that a stop ends is
+/// reported as canceled, exit status 1, as systemd says "Job for a.service
+/// canceled.": not as a success.
+#[test]
+fn a_start_that_a_stop_ends_is_reported_canceled() {
+    let d = TempDir::new("start-canceled");
+    let pre = d.path().join("pre");
+    let unit = format!(
+        "[Service]\nExecStartPre=/bin/sh -c 'touch {}; exec sleep 1000'\nExecStart=/bin/sleep 1000\n",
+        p(&pre)
+    );
+    let m = Manager::start(&[("default.target", "[Unit]\n"), ("a.service", &unit)]);
+    let start = vigil_in_background(&m, &["start", "a"]);
+    wait_until("ExecStartPre= runs", || pre.exists());
+    m.vigil_ok(&["stop", "a"]);
+    let out = finished(start, "the start client to exit");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("job canceled: a stop was asked for"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(m.state("a.service"), "inactive");
+}
