@@ -156,6 +156,7 @@ pub(crate) mod libc_sig {
     pub const SIGHUP: i32 = 1;
     pub const SIGINT: i32 = 2;
     pub const SIGQUIT: i32 = 3;
+    pub const SIGKILL: i32 = 9;
     pub const SIGUSR1: i32 = 10;
     pub const SIGUSR2: i32 = 12;
     pub const SIGPIPE: i32 = 13;
@@ -835,6 +836,7 @@ impl Daemon {
             self.engine.next_deadline(),
             self.shutdown_check,
             self.missing_deadline(),
+            self.lingering_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -865,6 +867,9 @@ impl Daemon {
         }
         if self.missing_deadline().is_some_and(|at| at <= now) {
             self.check_missing(now);
+        }
+        if self.lingering_deadline().is_some_and(|at| at <= now) {
+            self.kill_lingering(now);
         }
     }
 

@@ -49,6 +49,11 @@ pub(crate) struct Procs {
     /// The `DynamicUser=` account of each unit that has one, from its first
     /// spawn until it is inactive or failed: no two running units share an id.
     pub(crate) dynamic_users: HashMap<String, vigil_spawn::DynamicAccount>,
+    /// Process groups that still held a process after the `KillSignal=` of
+    /// [`Daemon::kill_leftovers`]: SIGKILLed when `TimeoutStopSec=` has passed
+    /// (`SendSIGKILL=yes`), as systemd's final SIGKILL empties a cgroup.
+    /// Unit, groups, when.
+    pub(crate) lingering: Vec<(String, Vec<(u32, u64)>, vigil_engine::Time)>,
 }
 
 impl Procs {
@@ -565,10 +570,46 @@ impl Daemon {
         ) {
             return;
         }
-        for (pgid, _) in valid_groups(&groups) {
+        let mut held = Vec::new();
+        for (pgid, started) in valid_groups(&groups) {
             // Errors are expected: an empty group no longer exists (ESRCH).
             if vigil_platform::kill_group(pgid, service.kill_signal).is_ok() {
                 let _ = vigil_platform::kill_group(pgid, libc_sig::SIGCONT);
+                held.push((pgid, started));
+            }
+        }
+        if let Some(timeout) = service.timeout_stop.filter(|_| service.send_sigkill)
+            && !held.is_empty()
+        {
+            let at = self.now() + timeout;
+            self.procs.lingering.push((unit.to_string(), held, at));
+        }
+    }
+
+    /// When the first group of [`Procs::lingering`] is due.
+    pub(crate) fn lingering_deadline(&self) -> Option<vigil_engine::Time> {
+        self.procs.lingering.iter().map(|l| l.2).min()
+    }
+
+    /// SIGKILL to the groups whose `TimeoutStopSec=` has passed and that still
+    /// hold a process (a group is only ever a unit's own: a group number is not
+    /// reused while a process is in it, and a new leader with the number is
+    /// told apart by its start time).
+    pub(crate) fn kill_lingering(&mut self, now: vigil_engine::Time) {
+        let (due, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut self.procs.lingering)
+            .into_iter()
+            .partition(|l| l.2 <= now);
+        self.procs.lingering = wait;
+        for (unit, groups, _) in due {
+            let killed = valid_groups(&groups)
+                .into_iter()
+                .filter(|&(pgid, _)| vigil_platform::kill_group(pgid, libc_sig::SIGKILL).is_ok())
+                .count();
+            if killed > 0 {
+                let msg = format!(
+                    "SIGKILL to {killed} process group(s) still running after TimeoutStopSec="
+                );
+                self.say(Level::Warning, Some(&unit), &msg);
             }
         }
     }

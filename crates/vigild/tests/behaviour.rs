@@ -1213,6 +1213,35 @@ fn kill_mode_control_group_is_the_default_and_kills_the_grandchild() {
     wait_until("the grandchild to be killed", || !alive(grandchild));
 }
 
+/// A leftover that ignores SIGTERM gets SIGKILL once TimeoutStopSec= has
+/// passed, as systemd's final SIGKILL empties a cgroup (it used to survive the
+/// unit for ever).
+#[test]
+fn a_leftover_that_ignores_sigterm_is_killed_after_the_stop_timeout() {
+    let d = TempDir::new("leftover-kill");
+    let gc = d.path().join("gc");
+    let unit = format!(
+        "[Service]\nExecStart=/bin/sh -c '(trap \"\" TERM; exec sleep 777) & echo $$! > {}; exec sleep 1000'\n\
+         TimeoutStopSec=1\n",
+        p(&gc)
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=k.service\n"),
+        ("k.service", &unit),
+    ]);
+    wait_until("the leftover's PID", || {
+        fs::read_to_string(&gc).is_ok_and(|t| t.ends_with('\n'))
+    });
+    let leftover: u32 = fs::read_to_string(&gc).unwrap().trim().parse().unwrap();
+    m.vigil_ok(&["stop", "k"]);
+    // The group still held a process at the deadline: SIGTERM did not do it.
+    m.wait_log(
+        "k.service",
+        "SIGKILL to 1 process group(s) still running after TimeoutStopSec=",
+    );
+    wait_until("the leftover to be killed", || !alive(leftover));
+}
+
 #[test]
 fn kill_signal_is_the_signal_the_service_receives_on_stop() {
     let unit = notify_unit(
