@@ -50,10 +50,18 @@ pub(crate) struct Procs {
     /// spawn until it is inactive or failed: no two running units share an id.
     pub(crate) dynamic_users: HashMap<String, vigil_spawn::DynamicAccount>,
     /// Process groups that still held a process after the `KillSignal=` of
-    /// [`Daemon::kill_leftovers`]: SIGKILLed when `TimeoutStopSec=` has passed
-    /// (`SendSIGKILL=yes`), as systemd's final SIGKILL empties a cgroup.
-    /// Unit, groups, when.
-    pub(crate) lingering: Vec<(String, Vec<(u32, u64)>, vigil_engine::Time)>,
+    /// [`Daemon::kill_leftovers`].
+    pub(crate) lingering: Vec<Lingering>,
+}
+
+/// What a unit left behind that gets SIGKILL when `TimeoutStopSec=` has
+/// passed (`SendSIGKILL=yes`), as systemd's final SIGKILL empties a cgroup.
+#[derive(Debug)]
+pub(crate) struct Lingering {
+    unit: String,
+    /// Process groups, with their leaders' start times (see `valid_groups`).
+    groups: Vec<(u32, u64)>,
+    at: vigil_engine::Time,
 }
 
 impl Procs {
@@ -581,14 +589,17 @@ impl Daemon {
         if let Some(timeout) = service.timeout_stop.filter(|_| service.send_sigkill)
             && !held.is_empty()
         {
-            let at = self.now() + timeout;
-            self.procs.lingering.push((unit.to_string(), held, at));
+            self.procs.lingering.push(Lingering {
+                unit: unit.to_string(),
+                groups: held,
+                at: self.now() + timeout,
+            });
         }
     }
 
     /// When the first group of [`Procs::lingering`] is due.
     pub(crate) fn lingering_deadline(&self) -> Option<vigil_engine::Time> {
-        self.procs.lingering.iter().map(|l| l.2).min()
+        self.procs.lingering.iter().map(|l| l.at).min()
     }
 
     /// SIGKILL to the groups whose `TimeoutStopSec=` has passed and that still
@@ -598,9 +609,9 @@ impl Daemon {
     pub(crate) fn kill_lingering(&mut self, now: vigil_engine::Time) {
         let (due, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut self.procs.lingering)
             .into_iter()
-            .partition(|l| l.2 <= now);
+            .partition(|l| l.at <= now);
         self.procs.lingering = wait;
-        for (unit, groups, _) in due {
+        for Lingering { unit, groups, .. } in due {
             let killed = valid_groups(&groups)
                 .into_iter()
                 .filter(|&(pgid, _)| vigil_platform::kill_group(pgid, libc_sig::SIGKILL).is_ok())

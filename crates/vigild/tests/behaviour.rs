@@ -1220,10 +1220,15 @@ fn kill_mode_control_group_is_the_default_and_kills_the_grandchild() {
 fn a_leftover_that_ignores_sigterm_is_killed_after_the_stop_timeout() {
     let d = TempDir::new("leftover-kill");
     let gc = d.path().join("gc");
+    // It says its PID once SIGTERM is ignored, not before.
+    let script = d.path().join("leftover.sh");
+    write_file(
+        &script,
+        &format!("trap '' TERM\necho $$ > {}\nexec sleep 777\n", p(&gc)),
+    );
     let unit = format!(
-        "[Service]\nExecStart=/bin/sh -c '(trap \"\" TERM; exec sleep 777) & echo $$! > {}; exec sleep 1000'\n\
-         TimeoutStopSec=1\n",
-        p(&gc)
+        "[Service]\nExecStart=/bin/sh -c '/bin/sh {} & exec sleep 1000'\nTimeoutStopSec=1\n",
+        p(&script)
     );
     let m = Manager::start(&[
         ("default.target", "[Unit]\nWants=k.service\n"),
