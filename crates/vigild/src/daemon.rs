@@ -64,6 +64,9 @@ pub(crate) struct Daemon {
     pub notify: NotifySocket,
     pub notify_path: PathBuf,
     pub socket_path: PathBuf,
+    /// The files of the two sockets as they were once bound (device, inode):
+    /// at exit only these are removed, not a successor's at the same paths.
+    socket_files: [Option<(u64, u64)>; 2],
     pub spec_ctx: SpecifierContext,
     /// Template instances created on demand (`vigil start foo@x`): made again at
     /// every re-read, so a `sync` does not take them for deleted units.
@@ -261,6 +264,7 @@ impl Daemon {
             sigfd,
             timer,
             notify,
+            socket_files: [file_id(&socket_path), file_id(&notify_path)],
             notify_path,
             socket_path,
             spec_ctx: SpecifierContext::from_environment(),
@@ -1436,9 +1440,21 @@ impl Daemon {
         // A clean exit leaves nothing to take over: the next manager vigil-init
         // may start boots afresh.
         self.forget_state();
-        let _ = fs::remove_file(&self.socket_path);
-        let _ = fs::remove_file(&self.notify_path);
+        // Only if they are still ours: a manager started meanwhile (this one
+        // took long to stop) may have bound its own at the same paths.
+        let paths = [&self.socket_path, &self.notify_path];
+        for (path, id) in paths.into_iter().zip(self.socket_files) {
+            if id.is_some() && file_id(path) == id {
+                let _ = fs::remove_file(path);
+            }
+        }
     }
+}
+
+/// A file's (device, inode), to tell it from another later at its path.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// The channel vigil-init left open, named by `VIGIL_INIT_FD`; a bad value is

@@ -817,3 +817,17 @@ fn the_demo_probe_is_not_made_ready_by_another_users_file() {
         "ready before the service said so:\n{log}"
     );
 }
+
+/// A manager that exits removes its socket files only while they are its own:
+/// one started meanwhile (this one took long to stop) may have bound its own
+/// at the same path, and used to lose it.
+#[test]
+fn at_exit_the_manager_removes_only_its_own_socket_file() {
+    let mut m = Manager::start(&[("default.target", "[Unit]\n")]);
+    fs::remove_file(&m.socket).unwrap();
+    let successor = std::os::unix::net::UnixListener::bind(&m.socket).unwrap();
+    assert!(harness::send_signal(m.pid(), "TERM"));
+    assert!(m.wait_exit().success());
+    assert!(m.socket.exists(), "the successor's socket file was removed");
+    drop(successor);
+}
