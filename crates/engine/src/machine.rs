@@ -57,7 +57,7 @@
 //! |-----------------------|-----------------------------------------------|----------------------|
 //! | Dead, AutoRestart     | start job                                     | Waiting (reason cleared) |
 //! | Waiting               | ordering settled                              | Condition + `CheckConditions` if the unit has conditions, else as "conditions ok" |
-//! | Waiting, Condition    | a Requires/BindsTo/Requisite dependency failed | Dead failed `DependencyFailed(dep)`, cascading |
+//! | Waiting, Condition    | a Requires/BindsTo/Requisite dependency failed | Dead inactive `DependencyFailed(dep)` (systemd fails the job, not the unit), cascading |
 //! | Waiting, Condition    | stop job                                      | Dead inactive |
 //! | Condition             | `ConditionsChecked` Ok                        | start limit exceeded: Dead failed `StartLimitHit`; target: Running; else ExecCondition(0) (timeout armed) |
 //! | Condition             | `ConditionFailed`                             | Dead inactive, reason kept; counts as settled, dependents still start |
@@ -112,8 +112,8 @@
 //! | not Dead failed       | -> Dead failed, not `DependencyFailed` (not during a shutdown) | `UnitAction` with FailureAction=, if set |
 //!
 //! Failure propagation: when a unit ends Dead on its own (not by a stop job), units
-//! whose start is still pending and that Require/BindsTo/Requisite it fail with
-//! `DependencyFailed` (only when it failed), and units with BindsTo= it are
+//! whose start is still pending and that Require/BindsTo/Requisite it end inactive
+//! with `DependencyFailed` (only when it failed), and units with BindsTo= it are
 //! stopped. Requires= alone does not stop an active dependent when the dependency
 //! dies on its own, and an automatic restart never bounces dependents: both are
 //! systemd's behaviour. An explicit stop or restart of a unit stops or restarts
@@ -1990,7 +1990,8 @@ impl Machine {
     fn fail_dependency(&mut self, u: usize, dep: String) {
         self.log(Level::Warning, u, format!("dependency failed: {dep}"));
         self.slots[u].reason = Some(Reason::DependencyFailed(dep));
-        self.set_phase(u, Phase::Dead { failed: true });
+        // systemd fails the job, not the unit: it never ran.
+        self.set_phase(u, Phase::Dead { failed: false });
         self.after_dead(u);
     }
 
@@ -2212,7 +2213,9 @@ impl Machine {
     /// A unit went down without a stop job: BindsTo= dependents stop, and if it
     /// failed, the pending starts that require it fail.
     fn after_dead(&mut self, u: usize) {
-        let failed = self.slots[u].phase == (Phase::Dead { failed: true });
+        // A start that failed for a dependency fails the starts that need it too.
+        let failed = self.slots[u].phase == (Phase::Dead { failed: true })
+            || matches!(self.slots[u].reason, Some(Reason::DependencyFailed(_)));
         let bound = self.graph.bound_rev[u].to_vec();
         for x in bound {
             let p = self.slots[x].phase;
@@ -2237,7 +2240,7 @@ impl Machine {
                 if self.slots[x].phase.is_pending_start() {
                     self.log(Level::Warning, x, format!("dependency failed: {name}"));
                     self.slots[x].reason = Some(Reason::DependencyFailed(name.clone()));
-                    self.set_phase(x, Phase::Dead { failed: true });
+                    self.set_phase(x, Phase::Dead { failed: false });
                     work.push(x);
                 }
             }

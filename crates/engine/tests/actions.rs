@@ -4,7 +4,7 @@
 mod support;
 
 use support::*;
-use vigil_engine::{Action, Event, Role, State};
+use vigil_engine::{Action, Event, Reason, Role, State};
 use vigil_units::{ServiceType, UnitAction, UnitActionKind};
 
 fn act(kind: UnitActionKind) -> Option<UnitAction> {
@@ -104,12 +104,17 @@ fn a_stop_request_is_a_success_and_a_start_that_never_ran_is_not() {
             128 + SIGTERM as u8
         )]
     );
-    // c waits for dep, which fails: c fails by dependency, which is no
-    // FailureAction (systemd fails only the job), and it never ran.
+    // c waits for dep, which fails: c's start fails by dependency, which is
+    // no FailureAction (systemd fails only the job: c stays inactive), and it
+    // never ran, so no SuccessAction either.
     h.start("c.service");
     let dep = h.expect_spawn("dep.service", Role::Main(0));
     h.exit(dep, 1);
-    assert_eq!(h.state("c.service"), State::Failed);
+    assert_eq!(h.state("c.service"), State::Inactive);
+    assert_eq!(
+        h.reason("c.service"),
+        Some(Reason::DependencyFailed("dep.service".into()))
+    );
     assert!(unit_actions(&h.take()).is_empty());
 }
 

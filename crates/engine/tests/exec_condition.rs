@@ -93,7 +93,7 @@ fn exit_255_a_signal_or_an_exec_failure_fails_the_unit() {
     h.exit(c, 255);
     assert_eq!(h.state("a.service"), State::Failed);
     assert_eq!(h.reason("a.service"), Some(Reason::ExitCode(255)));
-    assert_eq!(h.state("b.service"), State::Failed);
+    assert_eq!(h.state("b.service"), State::Inactive, "its start failed");
     assert_eq!(
         h.reason("b.service"),
         Some(Reason::DependencyFailed("a.service".into()))

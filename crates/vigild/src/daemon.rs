@@ -457,6 +457,9 @@ impl Daemon {
                     | Reason::ExecFailed { .. },
                 ),
             ) => 1,
+            // Its start failed for a dependency: the unit never ran, but the
+            // container did not do its job.
+            (State::Inactive, Some(Reason::DependencyFailed(_))) => 1,
             // A clean end, or a main process killed at a timeout or by the
             // watchdog: the last exit is this run's (137 after SIGKILL).
             _ => last.unwrap_or(0),
@@ -1320,7 +1323,10 @@ impl Daemon {
                 if !self.target_reached && unit == self.boot_target() {
                     if state.is_active() {
                         self.startup_finished();
-                    } else if state == State::Failed {
+                    } else if state == State::Failed
+                        || matches!(reason, Some(Reason::DependencyFailed(_)))
+                    {
+                        // Failed, or its start failed for what it requires.
                         self.enter_emergency(&format!("{unit} cannot be reached"));
                     }
                 }
