@@ -468,6 +468,13 @@ impl Engine {
         self.machine.run_definition(name)
     }
 
+    /// The first failure of the unit's current stop (None: none so far) and how
+    /// the main process of this run ended, if it has: what `ExecStop=` and
+    /// `ExecStopPost=` get as `$SERVICE_RESULT`, `$EXIT_CODE`, `$EXIT_STATUS`.
+    pub fn run_result(&self, name: &str) -> (Option<Reason>, Option<ExitStatus>) {
+        self.machine.run_result(name)
+    }
+
     /// The unit that owns a process, if any (for NOTIFY_SOCKET and logging).
     pub fn unit_of_pid(&self, pid: u32) -> Option<&str> {
         self.machine.unit_of_pid(pid)

@@ -889,6 +889,13 @@ impl Machine {
         self.build_graph();
     }
 
+    pub(crate) fn run_result(&self, name: &str) -> (Option<Reason>, Option<ExitStatus>) {
+        let Some(s) = self.index.get(name).and_then(|&u| self.slots.get(u)) else {
+            return (None, None);
+        };
+        (s.result.clone(), s.run_exit)
+    }
+
     pub(crate) fn run_definition(&self, name: &str) -> Option<Arc<Unit>> {
         let &u = self.index.get(name)?;
         let s = self.slots.get(u).filter(|s| !s.gone)?;

@@ -8,7 +8,7 @@ use std::io::Read as _;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
-use vigil_engine::{Action, Event, ExitStatus, Level, Role, State};
+use vigil_engine::{Action, Event, ExitStatus, Level, Reason, Role, State};
 use vigil_platform::{ExecStatus, Interest};
 use vigil_units::{Output, ServiceType};
 
@@ -199,6 +199,10 @@ impl Daemon {
             // sd_watchdog_enabled(3) reads both.
             extra_env.push(("WATCHDOG_USEC".into(), period.as_micros().to_string()));
             pid_variable = Some("WATCHDOG_PID".to_string());
+        }
+        if matches!(role, Role::Stop(_) | Role::StopPost(_)) {
+            let (result, exit) = self.engine.run_result(unit_name);
+            extra_env.extend(stop_environment(result.as_ref(), exit));
         }
         let ctx = vigil_spawn::Context {
             main_pid,
@@ -873,11 +877,41 @@ impl Daemon {
     }
 }
 
-fn check_conditions(unit: &vigil_units::Unit) -> Result<(), vigil_engine::Reason> {
-    vigil_units::condition::evaluate(&unit.conditions)
-        .map_err(vigil_engine::Reason::ConditionFailed)?;
-    vigil_units::condition::evaluate_asserts(&unit.asserts)
-        .map_err(vigil_engine::Reason::AssertFailed)?;
+/// systemd's `$SERVICE_RESULT`, and `$EXIT_CODE` and `$EXIT_STATUS` once the
+/// main process of this run has ended, for `ExecStop=` and `ExecStopPost=`
+/// (systemd.exec(5)). Without core dump information a signal is `killed`.
+fn stop_environment(result: Option<&Reason>, exit: Option<ExitStatus>) -> Vec<(String, String)> {
+    let result = match result {
+        None => "success",
+        Some(Reason::ExitCode(_) | Reason::ExecFailed { .. }) => "exit-code",
+        Some(Reason::Signal(_)) => "signal",
+        Some(Reason::StartTimeout | Reason::StopTimeout) => "timeout",
+        Some(Reason::Watchdog) => "watchdog",
+        Some(Reason::StartLimitHit) => "start-limit-hit",
+        Some(Reason::PidFile(_)) => "protocol",
+        Some(_) => "resources",
+    };
+    let mut env = vec![("SERVICE_RESULT".to_string(), result.to_string())];
+    let exit = exit.map(|e| match e {
+        ExitStatus::Exited(code) => ("exited", code.to_string()),
+        ExitStatus::Signaled(sig) => {
+            let name = vigil_platform::signal_name(sig).map(|n| n.trim_start_matches("SIG"));
+            (
+                "killed",
+                name.map_or_else(|| sig.to_string(), str::to_string),
+            )
+        }
+    });
+    if let Some((code, status)) = exit {
+        env.push(("EXIT_CODE".to_string(), code.to_string()));
+        env.push(("EXIT_STATUS".to_string(), status));
+    }
+    env
+}
+
+fn check_conditions(unit: &vigil_units::Unit) -> Result<(), Reason> {
+    vigil_units::condition::evaluate(&unit.conditions).map_err(Reason::ConditionFailed)?;
+    vigil_units::condition::evaluate_asserts(&unit.asserts).map_err(Reason::AssertFailed)?;
     Ok(())
 }
 

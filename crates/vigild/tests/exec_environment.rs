@@ -513,3 +513,50 @@ fn ambient_capabilities_let_user_nobody_serve_on_a_privileged_port() {
         m.wait_state("refused.service", "failed");
     }
 }
+
+/// ExecStop= and ExecStopPost= get systemd's `$SERVICE_RESULT`, and once the
+/// main process has ended `$EXIT_CODE` and `$EXIT_STATUS` (systemd.exec(5)):
+/// what clean-up and alerting scripts read.
+#[test]
+fn stop_commands_get_the_result_and_the_main_exit() {
+    let d = harness::TempDir::new("stop-env");
+    let out = |name: &str| d.path().join(name);
+    let record = |name: &str| {
+        format!(
+            "/bin/sh -c 'echo \"$$SERVICE_RESULT $${{EXIT_CODE:-none}} $${{EXIT_STATUS:-none}}\" >> {}'",
+            out(name).display()
+        )
+    };
+    let crash = format!(
+        "[Service]\nExecStart=/bin/sh -c 'exit 3'\nExecStopPost={}\n",
+        record("crash")
+    );
+    let stopped = format!(
+        "[Service]\nExecStart=/bin/sleep 1000\nExecStop={}\nExecStopPost={}\n",
+        record("stopped"),
+        record("stopped")
+    );
+    let m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=crash.service stopped.service\n",
+        ),
+        ("crash.service", &crash),
+        ("stopped.service", &stopped),
+    ]);
+    m.wait_state("stopped.service", "running");
+    m.vigil_ok(&["stop", "stopped"]);
+    wait_until("both records", || {
+        fs::read_to_string(out("crash")).is_ok_and(|t| t.ends_with('\n'))
+    });
+    assert_eq!(
+        fs::read_to_string(out("crash")).unwrap(),
+        "exit-code exited 3\n"
+    );
+    // ExecStop= runs while the main process still does; ExecStopPost= after
+    // SIGTERM ended it.
+    assert_eq!(
+        fs::read_to_string(out("stopped")).unwrap(),
+        "success none none\nsuccess killed TERM\n"
+    );
+}
