@@ -1173,10 +1173,11 @@ impl Machine {
         if let Some(e) = &self.slots[root].load_error {
             return Err(self.refuse(root, &format!("load error: {e}")));
         }
+        // A manual start counts toward the start limit like any other (as in
+        // systemd: only reset-failed clears it); it restarts the count of
+        // automatic restarts shown.
         if manual {
-            let s = &mut self.slots[root];
-            s.start_times.clear();
-            s.restarts = 0;
+            self.slots[root].restarts = 0;
         }
         let mut seen: HashSet<usize> = HashSet::new();
         let mut work = vec![root];
@@ -1314,9 +1315,7 @@ impl Machine {
         if phase.is_dead() || phase.is_pending_start() || phase == Phase::AutoRestart {
             return self.start_unit(u, true);
         }
-        let s = &mut self.slots[u];
-        s.start_times.clear();
-        s.restarts = 0;
+        self.slots[u].restarts = 0;
         self.stop_unit(u, StopCause::Request, true);
         Ok(())
     }
@@ -1830,7 +1829,7 @@ impl Machine {
                     Level::Error,
                     u,
                     format!(
-                        "start limit hit: more than {} starts within {} ms; not starting again until a manual start or reset-failed",
+                        "start limit hit: more than {} starts within {} ms; not starting again until reset-failed or the interval has passed",
                         limit.burst,
                         limit.interval.as_millis()
                     ),

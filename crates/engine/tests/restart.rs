@@ -214,7 +214,7 @@ fn crash_and_restart(h: &mut H, pid: u32) -> Option<u32> {
 }
 
 #[test]
-fn start_limit_hit_stops_restarts_until_a_manual_start() {
+fn start_limit_hit_stops_restarts_and_manual_starts_until_reset_failed() {
     let mut h = H::new(vec![
         service("a.service")
             .restart(RestartPolicy::Always)
@@ -238,12 +238,43 @@ fn start_limit_hit_stops_restarts_until_a_manual_start() {
             .any(|l| l.contains("start limit hit"))
     );
 
-    // A manual start resets the counter.
+    // A manual start counts too, as in systemd: refused within the interval.
+    h.start("a.service");
+    assert!(h.spawns().is_empty(), "refused: still over the limit");
+    assert_eq!(h.reason("a.service"), Some(Reason::StartLimitHit));
+    // reset-failed clears the counter.
+    h.ok(Event::ResetFailed(Some("a.service".into())));
     h.start("a.service");
     let pid = h.expect_spawn("a.service", Role::Main(0));
     assert_eq!(h.info("a.service").restarts, 0);
     assert_eq!(h.state("a.service"), State::Running);
     crash_and_restart(&mut h, pid).expect("restarts again after the reset");
+}
+
+/// Manual starts and restarts count toward the start limit like automatic
+/// ones (systemd.unit(5): "they apply to all kinds of starts (including
+/// manual)"); once the interval has passed, a start goes through again.
+#[test]
+fn manual_restarts_count_toward_the_start_limit() {
+    let mut h = H::new(vec![service("a.service").limit(3, secs(10))]);
+    h.run("a.service");
+    for _ in 0..2 {
+        h.send(Event::Restart("a.service".into())).unwrap();
+        let pid = h.info("a.service").main_pid.unwrap();
+        h.killed(pid, SIGTERM);
+        h.expect_spawn("a.service", Role::Main(0));
+    }
+    h.send(Event::Restart("a.service".into())).unwrap();
+    let pid = h.info("a.service").main_pid.unwrap();
+    h.killed(pid, SIGTERM);
+    assert!(
+        h.spawns().is_empty(),
+        "the 4th start within 10 s is refused"
+    );
+    assert_eq!(h.reason("a.service"), Some(Reason::StartLimitHit));
+    h.at(secs(11));
+    h.start("a.service");
+    h.expect_spawn("a.service", Role::Main(0));
 }
 
 #[test]

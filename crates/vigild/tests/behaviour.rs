@@ -2293,7 +2293,7 @@ fn notify_access_main_rejects_a_childs_ready_but_accepts_one_sent_as_the_main_pi
 }
 
 #[test]
-fn a_manual_start_lifts_the_start_limit() {
+fn a_manual_start_counts_toward_the_start_limit_and_reset_failed_lifts_it() {
     let d = TempDir::new("startlimit");
     let count = d.path().join("count");
     let unit = format!(
@@ -2307,6 +2307,12 @@ fn a_manual_start_lifts_the_start_limit() {
     m.wait_log("c.service", "start limit hit");
     assert_eq!(m.state("c.service"), "failed");
     assert_eq!(fs::read_to_string(&count).unwrap().lines().count(), 2);
+    // Within the interval a manual start is over the limit too, as in systemd.
+    let out = m.vigil(&["start", "c"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("start limit hit"), "{}", text(&out));
+    assert_eq!(fs::read_to_string(&count).unwrap().lines().count(), 2);
+    m.vigil_ok(&["reset-failed", "c"]);
     m.vigil_ok(&["start", "c"]);
     assert_eq!(m.state("c.service"), "running");
     // Type=simple is running once forked: the script's line comes a bit later.
