@@ -267,8 +267,9 @@ fn is_env_name_char(c: char) -> bool {
 }
 
 /// Expands environment variables in command words by systemd's rules:
-/// a word that is exactly `$NAME` becomes the value split at whitespace (zero
-/// or more words); `${NAME}` anywhere in a word is replaced in place without
+/// a word that is exactly `$NAME` becomes the value split into words as a
+/// shell would, quotes removed ([`split_value`]: zero or more words);
+/// `${NAME}` anywhere in a word is replaced in place without
 /// splitting; `$$` is a literal `$`; an undefined variable expands to nothing.
 /// A `$` followed by anything else is kept as written. `$MAINPID` is an
 /// ordinary variable here: the caller puts it into `env`.
@@ -280,11 +281,47 @@ pub fn expand_exec_words(words: &[String], env: &dyn Fn(&str) -> Option<String>)
             .filter(|n| !n.is_empty() && n.chars().all(is_env_name_char))
         {
             if let Some(v) = env(name) {
-                out.extend(v.split_whitespace().map(str::to_string));
+                out.extend(split_value(&v));
             }
             continue;
         }
         out.push(expand_in_word(word, env));
+    }
+    out
+}
+
+/// A value as `$NAME` alone in a word gives it, as systemd's replace_env_argv
+/// splits it (EXTRACT_RELAX | EXTRACT_UNQUOTE): words at whitespace, quotes
+/// removed and the whitespace inside them kept (`--title "a b"` is two
+/// words), a backslash taking the next character as it is; an unbalanced
+/// quote runs to the end, a trailing backslash stays.
+fn split_value(value: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let (mut in_word, mut quote) = (false, None);
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (_, '\\') => {
+                in_word = true;
+                word.push(chars.next().unwrap_or('\\'));
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.push(c),
+            (None, '"' | '\'') => (quote, in_word) = (Some(c), true),
+            (None, c) if c.is_whitespace() => {
+                if std::mem::take(&mut in_word) {
+                    out.push(std::mem::take(&mut word));
+                }
+            }
+            (None, c) => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        out.push(word);
     }
     out
 }
@@ -447,6 +484,7 @@ mod tests {
             "ONE" => Some("x y".into()),
             "EMPTY" => Some(String::new()),
             "MAINPID" => Some("42".into()),
+            "QUOTED" => Some(r#"--title "hello world" -v 'a b'c "" x\ y "open end"#.into()),
             _ => None,
         }
     }
@@ -474,5 +512,24 @@ mod tests {
         );
         assert_eq!(expand(&["$"]), ["$"]);
         assert_eq!(expand(&["$ONE-x"]), ["$ONE-x"]);
+    }
+
+    /// A whole-word `$NAME` splits its value as systemd does: quotes group
+    /// and go (an EnvironmentFile= line `OPTS='--title "hello world"'`).
+    #[test]
+    fn a_split_value_honours_quotes() {
+        assert_eq!(
+            expand(&["$QUOTED"]),
+            [
+                "--title",
+                "hello world",
+                "-v",
+                "a bc",
+                "",
+                "x y",
+                "open end"
+            ]
+        );
+        assert_eq!(expand(&["${QUOTED}"]).len(), 1, "braces never split");
     }
 }
