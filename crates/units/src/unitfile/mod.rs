@@ -925,7 +925,13 @@ impl Builder<'_> {
         pick: fn(&mut Dependencies) -> &mut Vec<String>,
     ) -> Result<(), String> {
         if v.is_empty() {
-            pick(&mut self.unit.deps).clear();
+            // systemd.unit(5): "Dependencies (After=, etc.) cannot be reset to
+            // an empty list"; only overriding the whole unit removes them.
+            let key = self.key.clone();
+            self.warn(format!(
+                "{key}= empty: dependencies cannot be reset (as in systemd); ignored. \
+                 To remove them, override the whole unit file"
+            ));
             return Ok(());
         }
         let expanded = self.spec(v);

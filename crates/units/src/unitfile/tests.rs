@@ -124,13 +124,20 @@ fn unit_section() {
 }
 
 #[test]
-fn empty_assignment_resets_lists() {
-    let (u, _) = ok(
+fn empty_assignment_resets_lists_but_not_dependencies() {
+    let (u, warnings) = ok(
         "[Unit]\nAfter=a b\nAfter=\nAfter=c\nDocumentation=man:x\nDocumentation=\n\
          [Service]\nExecStart=/bin/true\nEnvironment=A=1\nEnvironment=\nEnvironment=B=2\n\
          SuccessExitStatus=1\nSuccessExitStatus=\n",
     );
-    assert_eq!(u.deps.after, ["c.service"]);
+    // systemd.unit(5): dependencies cannot be reset to an empty list.
+    assert_eq!(u.deps.after, ["a.service", "b.service", "c.service"]);
+    assert!(
+        warnings.iter().any(|w| w
+            .message
+            .contains("After= empty: dependencies cannot be reset")),
+        "{warnings:?}"
+    );
     assert!(u.documentation.is_empty());
     let s = u.service.unwrap();
     assert_eq!(s.environment, [("B".to_string(), "2".to_string())]);
