@@ -2684,7 +2684,10 @@ impl Machine {
                 "READY" => ready |= value == "1",
                 "RELOADING" => reloading |= value == "1",
                 "STOPPING" => stopping |= value == "1",
-                "STATUS" => self.slots[u].status_text = Some(value.clone()),
+                // An empty STATUS= clears the text, as in systemd.
+                "STATUS" => {
+                    self.slots[u].status_text = Some(value.clone()).filter(|v| !v.is_empty())
+                }
                 "MAINPID" => match value.parse::<u32>() {
                     Ok(p) if p > 0 => self.set_main_pid(u, p),
                     _ => self.log(Level::Warning, u, format!("invalid MAINPID={value}")),

@@ -1129,6 +1129,19 @@ impl Daemon {
         let mut buf = [0u8; 4096];
         loop {
             let (len, creds) = match self.notify.recv_with_credentials(&mut buf) {
+                // Cut short, its last field would be applied wrong
+                // (WATCHDOG_USEC=10000000 read as WATCHDOG_USEC=10): dropped
+                // whole, as systemd drops an overly long notification.
+                Ok(Some(got)) if got.truncated => {
+                    let from = got.credentials.map_or(0, |c| c.pid);
+                    let unit = self.unit_of_process(from);
+                    let why = format!(
+                        "notification from PID {from} longer than {} bytes, ignored",
+                        buf.len()
+                    );
+                    self.say(Level::Warning, unit.as_deref(), &why);
+                    continue;
+                }
                 Ok(Some(got)) => match got.credentials {
                     Some(c) => (got.len, c),
                     None => continue,

@@ -748,6 +748,41 @@ fn notify_status_updates_replace_the_status_text() {
     assert!(m.vigil_ok(&["status", "n"]).contains("second"));
 }
 
+/// A notification longer than the manager reads is dropped whole, as systemd
+/// drops it: cut short, its last field would be applied wrong (a
+/// WATCHDOG_USEC=10000000 read as WATCHDOG_USEC=10 killed a healthy service).
+#[test]
+fn an_overlong_notification_is_dropped_whole() {
+    let d = TempDir::new("notify-long");
+    let script = d.path().join("n.py");
+    write_file(
+        &script,
+        "import os, socket, time\n\
+         s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+         s.connect(os.environ['NOTIFY_SOCKET'])\n\
+         s.send(b'READY=1\\nSTATUS=first')\n\
+         s.send(b'STATUS=' + b'x' * 5000 + b'\\nSTATUS=cut')\n\
+         s.send(b'STATUS=after')\n\
+         time.sleep(1000)\n",
+    );
+    let unit = format!(
+        "[Service]\nType=notify\nExecStart={} {}\n",
+        python(),
+        p(&script)
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=n.service\n"),
+        ("n.service", &unit),
+    ]);
+    m.wait_state("n.service", "running");
+    wait_until("STATUS=after to show", || {
+        m.status_json("n.service")["status_text"] == "after"
+    });
+    m.wait_log("n.service", "longer than 4096 bytes, ignored");
+    let said = format!("{:?}", m.log_json("n.service"));
+    assert!(!said.contains("xxxxxxxx"), "the long one was applied");
+}
+
 #[test]
 fn notify_mainpid_changes_the_main_pid() {
     let unit = format!(
