@@ -2601,13 +2601,27 @@ impl Machine {
             return;
         }
         match result {
-            Ok(pid) if pid > 0 => {
-                self.set_main_pid(u, pid);
-                self.ready(u);
-            }
+            Ok(pid) if pid > 0 => match self.other_owner(u, pid) {
+                Some(owner) => {
+                    let why = format!("PID {pid} is a process of {owner}");
+                    self.fail_start(u, Some(Reason::PidFile(why)));
+                }
+                None => {
+                    self.set_main_pid(u, pid);
+                    self.ready(u);
+                }
+            },
             Ok(pid) => self.fail_start(u, Some(Reason::PidFile(format!("invalid pid {pid}")))),
             Err(e) => self.fail_start(u, Some(Reason::PidFile(e))),
         }
+    }
+
+    /// The other unit that tracks `pid`, if one does: a PID file or `MAINPID=`
+    /// naming it must not take it over (stopping this unit would kill that
+    /// one's process, whose end would then be this unit's).
+    fn other_owner(&self, u: usize, pid: u32) -> Option<String> {
+        let &(o, _) = self.pids.get(&pid)?;
+        (o != u).then(|| self.slots[o].name.clone())
     }
 
     fn set_main_pid(&mut self, u: usize, pid: u32) {
@@ -2689,7 +2703,14 @@ impl Machine {
                     self.slots[u].status_text = Some(value.clone()).filter(|v| !v.is_empty())
                 }
                 "MAINPID" => match value.parse::<u32>() {
-                    Ok(p) if p > 0 => self.set_main_pid(u, p),
+                    Ok(p) if p > 0 => match self.other_owner(u, p) {
+                        Some(owner) => self.log(
+                            Level::Warning,
+                            u,
+                            format!("MAINPID={p} ignored: it is a process of {owner}"),
+                        ),
+                        None => self.set_main_pid(u, p),
+                    },
                     _ => self.log(Level::Warning, u, format!("invalid MAINPID={value}")),
                 },
                 "ERRNO" => match value.parse::<i32>() {

@@ -294,6 +294,41 @@ fn forking_pid_file_error_fails() {
     );
 }
 
+/// A PID file (or MAINPID=) naming a process another unit tracks does not take
+/// it over: stopping this unit would have killed that one's process, and its
+/// end would have been this unit's (that unit then hung in its stop).
+#[test]
+fn a_pid_file_naming_another_units_process_fails_the_start() {
+    let mut h = H::new(vec![
+        service("a.service"),
+        service("f.service")
+            .ty(ServiceType::Forking)
+            .svc(|s| *s.pid_file = Some("/run/f.pid".into())),
+        service("n.service").ty(ServiceType::Notify),
+    ]);
+    let a = h.run("a.service");
+    h.start("f.service");
+    let parent = h.expect_spawn("f.service", Role::Main(0));
+    h.exit(parent, 0);
+    h.ok(Event::PidFileRead {
+        unit: "f.service".into(),
+        result: Ok(a),
+    });
+    assert_eq!(h.state("f.service"), State::Failed);
+    assert_eq!(
+        h.reason("f.service"),
+        Some(Reason::PidFile(format!(
+            "PID {a} is a process of a.service"
+        )))
+    );
+    h.start("n.service");
+    let n = h.expect_spawn("n.service", Role::Main(0));
+    h.notify(n, &[("MAINPID", &a.to_string()), ("READY", "1")]);
+    assert_eq!(h.info("n.service").main_pid, Some(n), "MAINPID= ignored");
+    assert_eq!(h.info("a.service").main_pid, Some(a));
+    assert_eq!(h.state("a.service"), State::Running);
+}
+
 #[test]
 fn forking_without_pid_file_and_guessing_off_runs_with_no_main_pid() {
     let mut h = H::new(vec![
