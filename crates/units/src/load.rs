@@ -375,7 +375,8 @@ impl LoadedSet {
         path: &Path,
         ctx: &SpecifierContext,
     ) -> Vec<Diagnostic> {
-        let text = match read_text(path) {
+        let mut read_errors = Vec::new();
+        let text = match read_text(path, &mut read_errors) {
             Ok(t) => t,
             Err(e) => {
                 let d = Diagnostic::error(path, 0, format!("cannot read unit file: {e}"));
@@ -386,9 +387,8 @@ impl LoadedSet {
         };
         let dropin_paths = self.dropins_for(unit_name);
         let mut dropin_texts = Vec::new();
-        let mut read_errors = Vec::new();
         for p in &dropin_paths {
-            match read_text(p) {
+            match read_text(p, &mut read_errors) {
                 Ok(t) => dropin_texts.push((p, t)),
                 Err(e) => {
                     read_errors.push(Diagnostic::error(p, 0, format!("cannot read drop-in: {e}")))
@@ -422,7 +422,8 @@ impl LoadedSet {
     }
 
     fn load_yaml(&mut self, unit_name: &str, path: &Path) {
-        let text = match read_text(path) {
+        let mut not_utf8 = Vec::new();
+        let text = match read_text(path, &mut not_utf8) {
             Ok(t) => t,
             Err(e) => {
                 let d = Diagnostic::error(path, 0, format!("cannot read service file: {e}"));
@@ -432,6 +433,7 @@ impl LoadedSet {
             }
         };
         let (unit, mut diags) = yaml::parse(path, unit_name, &text);
+        diags.extend(not_utf8);
         diag::sort_in_reading_order(&mut diags, &[path]);
         let first_error = diags.iter().find(|d| d.is_error()).map(reason_of);
         self.diagnostics.extend(diags);
@@ -612,12 +614,35 @@ impl LoadedSet {
 
 /// A unit file's text. `fs::read_to_string` asks for the file's size first (a
 /// statx): one system call in five for the small files a thousand units are.
-fn read_text(path: &Path) -> std::io::Result<String> {
+/// A unit file's text. A line that is not UTF-8 is read as an empty line:
+/// silently for a comment, with a warning naming it otherwise (systemd skips
+/// comments unread and ignores an assignment that is not UTF-8 clean; one
+/// Latin-1 byte in a comment used to fail the whole unit).
+fn read_text(path: &Path, warnings: &mut Vec<Diagnostic>) -> std::io::Result<String> {
     use std::io::Read as _;
-    let mut text = String::with_capacity(4096);
+    let mut bytes = Vec::with_capacity(4096);
     fs::File::open(path)?
         .take(u64::MAX)
-        .read_to_string(&mut text)?;
+        .read_to_end(&mut bytes)?;
+    let bytes = match String::from_utf8(bytes) {
+        Ok(text) => return Ok(text),
+        Err(e) => e.into_bytes(),
+    };
+    let mut text = String::with_capacity(bytes.len());
+    for (n, line) in (1..).zip(bytes.split_inclusive(|&b| b == b'\n')) {
+        if let Ok(line) = std::str::from_utf8(line) {
+            text.push_str(line);
+            continue;
+        }
+        let first = line.iter().find(|b| !b.is_ascii_whitespace());
+        if !matches!(first, Some(b'#' | b';')) {
+            let why = "not valid UTF-8: the line is ignored";
+            warnings.push(Diagnostic::warning(path, n, why));
+        }
+        if line.ends_with(b"\n") {
+            text.push('\n');
+        }
+    }
     Ok(text)
 }
 

@@ -882,3 +882,27 @@ fn socket_units_load_with_their_built_in_targets() {
             .contains(&"web.socket".to_string())
     );
 }
+
+/// A byte that is not UTF-8 (Latin-1 in an author's name) does not fail the
+/// unit: in a comment it is not even read, in an assignment that line alone
+/// is ignored, with a warning naming it, as systemd does.
+#[test]
+fn a_line_that_is_not_utf8_is_ignored_not_the_unit() {
+    let d = TempDir::new("latin1");
+    let mut text = b"# Author: Jos\xe9\n[Unit]\nDescription=caf\xe9\n".to_vec();
+    text.extend_from_slice(b"[Service]\nExecStart=/bin/true\n");
+    fs::write(d.0.join("a.service"), &text).unwrap();
+    let set = load_dirs(&[d.path()], &ctx());
+    assert_eq!(names(&set), ["a.service"]);
+    assert!(set.broken.is_empty());
+    let a = set.units.iter().find(|u| u.name == "a.service").unwrap();
+    assert_eq!(a.description, "");
+    let path = d.0.join("a.service");
+    assert_eq!(
+        warnings(&set),
+        [format!(
+            "{}:3: warning: not valid UTF-8: the line is ignored",
+            path.display()
+        )]
+    );
+}
