@@ -546,8 +546,8 @@ fn build_environment(
         env.set(name, value);
     }
     for file in &service.environment_files {
-        let text = match std::fs::read(&file.path) {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        let paths = match glob_paths(&file.path) {
+            Ok(paths) => paths,
             Err(e) if file.optional && e.kind() == io::ErrorKind::NotFound => continue,
             Err(source) => {
                 return Err(SpawnError::ReadEnvironmentFile {
@@ -556,11 +556,58 @@ fn build_environment(
                 });
             }
         };
-        for (name, value) in parse_environment_file(&text) {
-            env.set(&name, &value);
+        for path in paths {
+            let text = match std::fs::read(&path) {
+                Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                Err(e) if file.optional && e.kind() == io::ErrorKind::NotFound => continue,
+                Err(source) => return Err(SpawnError::ReadEnvironmentFile { path, source }),
+            };
+            for (name, value) in parse_environment_file(&text) {
+                env.set(&name, &value);
+            }
         }
     }
     Ok(env)
+}
+
+/// The files an `EnvironmentFile=` path names: itself, or with `*`, `?` or
+/// `[` in it, the files its pattern matches, sorted (systemd.exec(5): "an
+/// absolute filename or wildcard expression"), as glob(3) gives them (a
+/// leading `.` only where the pattern has one). None matching is NotFound.
+fn glob_paths(path: &Path) -> io::Result<Vec<PathBuf>> {
+    let wild = |s: &str| s.contains(['*', '?', '[']);
+    if !wild(&path.to_string_lossy()) {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut found = vec![PathBuf::new()];
+    for part in path.components() {
+        let part = part.as_os_str().to_string_lossy();
+        if !wild(&part) {
+            found.iter_mut().for_each(|p| p.push(&*part));
+            continue;
+        }
+        let mut next = Vec::new();
+        for dir in &found {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let hidden = name.starts_with('.') && !part.starts_with('.');
+                if !hidden && vigil_units::glob::fnmatch(&part, &name, false) {
+                    next.push(dir.join(name));
+                }
+            }
+        }
+        found = next;
+    }
+    found.retain(|p| p.is_file());
+    found.sort();
+    if found.is_empty() {
+        // ENOENT: what a missing file gives, which `-` lets pass.
+        return Err(io::Error::from_raw_os_error(2));
+    }
+    Ok(found)
 }
 
 fn is_executable_file(path: &Path) -> bool {
@@ -1057,6 +1104,39 @@ mod tests {
             "{err:?}"
         );
         assert_eq!(err.errno(), 2);
+    }
+
+    /// systemd.exec(5): EnvironmentFile= takes "an absolute filename or
+    /// wildcard expression": every match, sorted; none matching is an error
+    /// unless the `-` prefix says the file is optional.
+    #[test]
+    fn an_environment_file_pattern_reads_every_match_in_order() {
+        let dir = std::env::temp_dir().join(format!("vigil-spawn-glob-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("d")).unwrap();
+        std::fs::write(dir.join("d/b.env"), "B=2\nLAST=b\n").unwrap();
+        std::fs::write(dir.join("d/a.env"), "A=1\nLAST=a\n").unwrap();
+        std::fs::write(dir.join("d/.hidden.env"), "HIDDEN=1\n").unwrap();
+        std::fs::write(dir.join("d/c.txt"), "C=3\n").unwrap();
+        let file = |path: PathBuf, optional| vigil_units::EnvironmentFile { path, optional };
+        let mut service = Service {
+            environment_files: vec![file(dir.join("*/*.env"), false)].into(),
+            ..Service::default()
+        };
+        let env =
+            build_environment(&service, &Context::default(), &Identity::default(), &[]).unwrap();
+        let got: Vec<(&str, &str)> = borrowed(env.vars())
+            .into_iter()
+            .filter(|(k, _)| ["A", "B", "C", "LAST", "HIDDEN"].contains(k))
+            .collect();
+        assert_eq!(got, [("A", "1"), ("LAST", "b"), ("B", "2")]);
+        service.environment_files = vec![file(dir.join("d/*.none"), false)].into();
+        let err = build_environment(&service, &Context::default(), &Identity::default(), &[])
+            .unwrap_err();
+        assert_eq!(err.errno(), 2, "{err}");
+        service.environment_files = vec![file(dir.join("d/*.none"), true)].into();
+        build_environment(&service, &Context::default(), &Identity::default(), &[]).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
