@@ -22,6 +22,13 @@ pub struct SpecifierContext {
     pub host_name: String,
     /// `%t`: the runtime directory (`/run` for root, `$XDG_RUNTIME_DIR` otherwise).
     pub runtime_dir: PathBuf,
+    /// The specifiers read from the system, by letter: `%a` architecture, `%b`
+    /// boot ID, `%m` machine ID, `%v` kernel release, `%g`/`%G` the manager's
+    /// group and gid, `%s` its shell, and from os-release `%o` ID, `%w`
+    /// VERSION_ID, `%W` VARIANT_ID, `%B` BUILD_ID, `%M` IMAGE_ID, `%A`
+    /// IMAGE_VERSION (empty when unset, as in systemd). One the system cannot
+    /// tell is left out, so it stays unknown.
+    pub facts: Vec<(char, String)>,
 }
 
 impl Default for SpecifierContext {
@@ -33,6 +40,7 @@ impl Default for SpecifierContext {
             home: PathBuf::from("/root"),
             host_name: "localhost".to_string(),
             runtime_dir: PathBuf::from("/run"),
+            facts: Vec::new(),
         }
     }
 }
@@ -79,6 +87,7 @@ impl SpecifierContext {
                 .unwrap_or_else(|| PathBuf::from(format!("/tmp/vigil-{uid}")))
         };
         SpecifierContext {
+            facts: system_facts(&passwd, uid),
             user_name,
             uid,
             home,
@@ -86,6 +95,79 @@ impl SpecifierContext {
             runtime_dir,
         }
     }
+}
+
+/// The specifiers that describe the system (see [`SpecifierContext::facts`]).
+fn system_facts(passwd: &str, uid: u32) -> Vec<(char, String)> {
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .ok()
+            .map(|s| s.trim().to_string())
+    };
+    let mut facts = Vec::new();
+    // systemd's names for the architectures Rust names otherwise.
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "x86-64",
+        "aarch64" => "arm64",
+        "powerpc64" => "ppc64",
+        "loongarch64" => "loongarch64",
+        other => other,
+    };
+    facts.push(('a', arch.to_string()));
+    if let Some(boot) = read("/proc/sys/kernel/random/boot_id") {
+        facts.push(('b', boot.replace('-', "")));
+    }
+    if let Some(machine) = read("/etc/machine-id").filter(|m| !m.is_empty()) {
+        facts.push(('m', machine));
+    }
+    if let Some(release) = read("/proc/sys/kernel/osrelease") {
+        facts.push(('v', release));
+    }
+    let entry = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.get(2).and_then(|u| u.parse::<u32>().ok()) == Some(uid));
+    if let Some(gid) = entry
+        .as_ref()
+        .and_then(|f| f.get(3))
+        .and_then(|g| g.parse::<u32>().ok())
+    {
+        let groups = read("/etc/group").unwrap_or_default();
+        let group = groups
+            .lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .find_map(|f| {
+                (f.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(gid))
+                    .then(|| f[0].to_string())
+            });
+        facts.push(('g', group.unwrap_or_else(|| gid.to_string())));
+        facts.push(('G', gid.to_string()));
+    }
+    if let Some(shell) = entry
+        .as_ref()
+        .and_then(|f| f.get(6))
+        .filter(|s| !s.is_empty())
+    {
+        facts.push(('s', shell.to_string()));
+    }
+    let os = read("/etc/os-release").or_else(|| read("/usr/lib/os-release"));
+    if let Some(os) = os {
+        for (c, key) in [
+            ('o', "ID"),
+            ('w', "VERSION_ID"),
+            ('W', "VARIANT_ID"),
+            ('B', "BUILD_ID"),
+            ('M', "IMAGE_ID"),
+            ('A', "IMAGE_VERSION"),
+        ] {
+            let value = os
+                .lines()
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+                .map(|v| v.trim().trim_matches(['"', '\'']).to_string());
+            facts.push((c, value.unwrap_or_default()));
+        }
+    }
+    facts
 }
 
 /// The real uid from the `Uid:` line of /proc/self/status.
@@ -142,7 +224,8 @@ pub struct UnknownSpecifier(pub char);
 /// `%U` uid, `%h` home, `%H` host name, `%l` short host name, `%f` the unescaped
 /// instance (or prefix) as a path, `%j`/`%J` the last dash-separated part of the
 /// prefix (unescaped), `%T` /tmp, `%V` /var/tmp, `%E`/`%S`/`%C`/`%L` the
-/// configuration, state, cache and log directories, `%%` a `%`. Unknown specifiers are kept
+/// configuration, state, cache and log directories, `%%` a `%`, and the
+/// system's ([`SpecifierContext::facts`]). Unknown specifiers are kept
 /// as written and reported so the caller can warn; a trailing lone `%` is kept.
 pub fn expand(
     value: &str,
@@ -199,11 +282,14 @@ pub fn expand(
             'T' => out.push_str("/tmp"),
             'V' => out.push_str("/var/tmp"),
             'E' | 'S' | 'C' | 'L' => out.push_str(&base_dir(spec, ctx)),
-            other => {
-                out.push('%');
-                out.push(other);
-                unknown.push(UnknownSpecifier(other));
-            }
+            other => match ctx.facts.iter().find(|(c, _)| *c == other) {
+                Some((_, value)) => out.push_str(value),
+                None => {
+                    out.push('%');
+                    out.push(other);
+                    unknown.push(UnknownSpecifier(other));
+                }
+            },
         }
     }
     (out, unknown)
@@ -220,6 +306,11 @@ mod tests {
             home: "/home/alice".into(),
             host_name: "box".into(),
             runtime_dir: "/run/user/1000".into(),
+            facts: vec![
+                ('m', "0123abcd".into()),
+                ('v', "6.1.0".into()),
+                ('w', String::new()),
+            ],
         }
     }
 
@@ -277,6 +368,15 @@ mod tests {
         assert_eq!(u, vec![UnknownSpecifier('Z')]);
     }
 
+    /// The system's specifiers come from the context's facts; one it has
+    /// none for stays unknown.
+    #[test]
+    fn system_specifiers_come_from_the_facts() {
+        let (s, u) = expand("%m/%v/[%w]/%b", "web.service", &ctx());
+        assert_eq!(s, "0123abcd/6.1.0/[]/%b");
+        assert_eq!(u, vec![UnknownSpecifier('b')]);
+    }
+
     #[test]
     fn passwd_and_status_parsing() {
         let status = "Name:\tx\nUid:\t1000\t1000\t1000\t1000\nGid:\t1\n";
@@ -295,5 +395,22 @@ mod tests {
         assert!(!c.user_name.is_empty());
         assert!(!c.host_name.is_empty());
         assert!(c.home.is_absolute());
+        let fact = |l: char| {
+            c.facts
+                .iter()
+                .find(|(c, _)| *c == l)
+                .map(|(_, v)| v.clone())
+        };
+        let boot = fact('b').expect("%b");
+        assert_eq!(boot.len(), 32, "{boot}");
+        assert!(boot.chars().all(|c| c.is_ascii_hexdigit()), "{boot}");
+        assert_eq!(
+            fact('v').as_deref(),
+            std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .ok()
+                .as_deref()
+                .map(str::trim)
+        );
+        assert!(fact('a').is_some_and(|a| !a.is_empty()));
     }
 }

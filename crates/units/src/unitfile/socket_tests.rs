@@ -17,6 +17,7 @@ fn ctx() -> SpecifierContext {
         home: "/root".into(),
         host_name: "box".into(),
         runtime_dir: "/run".into(),
+        facts: Vec::new(),
     }
 }
 

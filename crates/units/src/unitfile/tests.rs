@@ -17,6 +17,7 @@ fn ctx() -> SpecifierContext {
         home: "/home/alice".into(),
         host_name: "box".into(),
         runtime_dir: "/run/user/1000".into(),
+        facts: Vec::new(),
     }
 }
 
