@@ -65,6 +65,11 @@ pub fn kill_group(pgid: u32, sig: i32) -> io::Result<()> {
     )?)
 }
 
+/// Whether a process is in the process group `pgid` (kill with signal 0).
+pub fn group_exists(pgid: u32) -> bool {
+    pid_of(pgid).is_ok_and(|p| rustix::process::test_kill_process_group(p).is_ok())
+}
+
 fn status_of(status: rustix::process::WaitStatus) -> Option<ExitStatus> {
     if let Some(code) = status.exit_status() {
         Some(ExitStatus::Exited(code))

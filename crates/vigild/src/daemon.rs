@@ -844,6 +844,7 @@ impl Daemon {
             self.shutdown_check,
             self.missing_deadline(),
             self.lingering_deadline(),
+            self.pid_file_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -877,6 +878,9 @@ impl Daemon {
         }
         if self.lingering_deadline().is_some_and(|at| at <= now) {
             self.kill_lingering(now);
+        }
+        if self.pid_file_deadline().is_some_and(|at| at <= now) {
+            self.retry_pid_files(now);
         }
     }
 

@@ -7,6 +7,7 @@ use std::fs::File;
 use std::io::Read as _;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
+use std::time::Duration;
 
 use vigil_engine::{Action, Event, ExitStatus, Level, Reason, Role, State};
 use vigil_platform::{ExecStatus, Interest};
@@ -52,6 +53,19 @@ pub(crate) struct Procs {
     /// Process groups that still held a process after the `KillSignal=` of
     /// [`Daemon::kill_leftovers`].
     pub(crate) lingering: Vec<Lingering>,
+    /// PID files not written yet when their unit's start process exited.
+    pub(crate) pid_files: Vec<PendingPidFile>,
+}
+
+/// A PID file read again until it is written, the unit's start ends, or none
+/// of the unit's processes is left to write it.
+#[derive(Debug)]
+pub(crate) struct PendingPidFile {
+    unit: String,
+    path: std::path::PathBuf,
+    at: vigil_engine::Time,
+    /// The pause before `at`, doubled for the next.
+    pause: Duration,
 }
 
 /// What a unit left behind that gets SIGKILL when `TimeoutStopSec=` has
@@ -122,6 +136,23 @@ impl Daemon {
             }
             Action::ReadPidFile { unit, path } => {
                 let result = read_pid_file(&path);
+                if result.is_err() && pid_file_not_yet(&path) && self.has_processes(&unit) {
+                    // systemd: "PID file ... not readable (yet?) after start":
+                    // it waits for the daemon to write it, within
+                    // TimeoutStartSec=, while the unit has processes.
+                    let why = format!("PID file {} not there yet; waiting for it", path.display());
+                    self.say(Level::Info, Some(&unit), &why);
+                    let pause = PID_FILE_RETRY_FIRST;
+                    let at = self.now() + pause;
+                    let pending = PendingPidFile {
+                        unit,
+                        path,
+                        at,
+                        pause,
+                    };
+                    self.procs.pid_files.push(pending);
+                    return;
+                }
                 let now = self.now();
                 let _ = self.engine.handle(now, Event::PidFileRead { unit, result });
             }
@@ -601,6 +632,59 @@ impl Daemon {
         }
     }
 
+    /// Whether a process the unit started (or one left in its process groups)
+    /// is still there.
+    fn has_processes(&self, unit: &str) -> bool {
+        self.procs.groups.get(unit).is_some_and(|groups| {
+            valid_groups(groups)
+                .into_iter()
+                .any(|(pgid, _)| vigil_platform::process::group_exists(pgid))
+        })
+    }
+
+    /// When the first of [`Procs::pid_files`] is to be read again.
+    pub(crate) fn pid_file_deadline(&self) -> Option<vigil_engine::Time> {
+        self.procs.pid_files.iter().map(|p| p.at).min()
+    }
+
+    /// Reads the PID files that are due again: the engine hears once one is
+    /// there (or broken), or once the unit has no process left to write it;
+    /// one whose unit is no longer starting (its start timed out, a stop) is
+    /// dropped.
+    pub(crate) fn retry_pid_files(&mut self, now: vigil_engine::Time) {
+        let (due, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut self.procs.pid_files)
+            .into_iter()
+            .partition(|p| p.at <= now);
+        self.procs.pid_files = wait;
+        for PendingPidFile {
+            unit, path, pause, ..
+        } in due
+        {
+            let starting = self
+                .engine
+                .unit(&unit)
+                .is_some_and(|i| i.state == State::Starting);
+            if !starting {
+                continue;
+            }
+            let result = read_pid_file(&path);
+            if result.is_err() && pid_file_not_yet(&path) && self.has_processes(&unit) {
+                let pause = (pause * 2).min(PID_FILE_RETRY_MAX);
+                let at = now + pause;
+                let pending = PendingPidFile {
+                    unit,
+                    path,
+                    at,
+                    pause,
+                };
+                self.procs.pid_files.push(pending);
+                continue;
+            }
+            let _ = self.engine.handle(now, Event::PidFileRead { unit, result });
+            self.process_actions();
+        }
+    }
+
     /// When the first group of [`Procs::lingering`] is due.
     pub(crate) fn lingering_deadline(&self) -> Option<vigil_engine::Time> {
         self.procs.lingering.iter().map(|l| l.at).min()
@@ -916,6 +1000,20 @@ fn check_conditions(unit: &vigil_units::Unit) -> Result<(), Reason> {
 }
 
 /// Reads a PID file as systemd does: the first line, a positive decimal number.
+/// The first pause before a PID file not written yet is read again, and the
+/// longest (doubling in between).
+const PID_FILE_RETRY_FIRST: Duration = Duration::from_millis(20);
+const PID_FILE_RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// Whether a PID file is missing or still empty: not written yet, as opposed
+/// to one that holds no valid PID.
+fn pid_file_not_yet(path: &std::path::Path) -> bool {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text.trim().is_empty(),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    }
+}
+
 fn read_pid_file(path: &std::path::Path) -> Result<u32, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let first = text.lines().next().unwrap_or("").trim();

@@ -3193,6 +3193,45 @@ fn watchdog_trigger_from_the_service_fails_it_at_once() {
     m.wait_log("wd.service", "WATCHDOG=trigger");
 }
 
+/// A daemon that writes its PID file a while after its start process exited:
+/// the manager waits for it (systemd's "not readable (yet?)"), it does not fail
+/// the start at once.
+#[test]
+fn a_pid_file_written_late_is_waited_for() {
+    let d = TempDir::new("pidfile-late");
+    let pidfile = d.path().join("daemon.pid");
+    let go = d.path().join("go");
+    let daemon = d.path().join("daemon.sh");
+    write_file(
+        &daemon,
+        &format!(
+            "while [ ! -e {} ]; do sleep 0.02; done\necho $$ > {}\nexec sleep 1000\n",
+            p(&go),
+            p(&pidfile)
+        ),
+    );
+    let unit = format!(
+        "[Service]\nType=forking\nPIDFile={}\nExecStart=/bin/sh -c '/bin/sh {} & exit 0'\n",
+        p(&pidfile),
+        p(&daemon)
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=late.service\n"),
+        ("late.service", &unit),
+    ]);
+    m.wait_log("late.service", "not there yet; waiting for it");
+    assert_eq!(m.state("late.service"), "starting");
+    write_file(&go, "");
+    m.wait_state("late.service", "running");
+    let written: u32 = fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _reap = Reap(vec![written]);
+    assert_eq!(m.main_pid("late.service"), written);
+}
+
 #[test]
 fn forking_daemon_without_pidfile_has_its_main_pid_guessed() {
     // The daemon leaves the start process's session (setsid) and is re-parented
