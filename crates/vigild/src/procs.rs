@@ -652,13 +652,9 @@ impl Daemon {
     /// one whose unit is no longer starting (its start timed out, a stop) is
     /// dropped.
     pub(crate) fn retry_pid_files(&mut self, now: vigil_engine::Time) {
-        let (due, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut self.procs.pid_files)
-            .into_iter()
-            .partition(|p| p.at <= now);
-        self.procs.pid_files = wait;
         for PendingPidFile {
             unit, path, pause, ..
-        } in due
+        } in take_due(&mut self.procs.pid_files, now, |p| p.at)
         {
             let starting = self
                 .engine
@@ -695,11 +691,7 @@ impl Daemon {
     /// reused while a process is in it, and a new leader with the number is
     /// told apart by its start time).
     pub(crate) fn kill_lingering(&mut self, now: vigil_engine::Time) {
-        let (due, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut self.procs.lingering)
-            .into_iter()
-            .partition(|l| l.at <= now);
-        self.procs.lingering = wait;
-        for Lingering { unit, groups, .. } in due {
+        for Lingering { unit, groups, .. } in take_due(&mut self.procs.lingering, now, |l| l.at) {
             let killed = valid_groups(&groups)
                 .into_iter()
                 .filter(|&(pgid, _)| vigil_platform::kill_group(pgid, libc_sig::SIGKILL).is_ok())
@@ -1000,6 +992,19 @@ fn check_conditions(unit: &vigil_units::Unit) -> Result<(), Reason> {
 }
 
 /// Reads a PID file as systemd does: the first line, a positive decimal number.
+/// Takes out of `queue` what is due at `now`, in order; the rest stays.
+fn take_due<T>(
+    queue: &mut Vec<T>,
+    now: vigil_engine::Time,
+    at: impl Fn(&T) -> vigil_engine::Time,
+) -> Vec<T> {
+    let (due, wait) = std::mem::take(queue)
+        .into_iter()
+        .partition(|item| at(item) <= now);
+    *queue = wait;
+    due
+}
+
 /// The first pause before a PID file not written yet is read again, and the
 /// longest (doubling in between).
 const PID_FILE_RETRY_FIRST: Duration = Duration::from_millis(20);
