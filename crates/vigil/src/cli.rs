@@ -11,8 +11,10 @@ usage: vigil [--socket PATH] [--json] VERB [ARGS...]
 verbs:
   list [--failed]              every unit (or the failed ones) with its state and main PID
                                (long reasons shortened: status has them whole)
-  is-active NAME...            print each unit's state; exit 0 when all are active, else 3
-  is-failed NAME...            print each unit's state; exit 0 when one is failed, else 1
+  is-active NAME... [-q]       print each unit's state in systemctl's words (active,
+                               activating, deactivating, reloading, inactive, failed);
+                               exit 0 when one is active, else 3; -q: the exit code only
+  is-failed NAME... [-q]       the same; exit 0 when one is failed, else 1
   status NAME... [-n LINES]    state, reason, PID, restarts, last exit, status text, log tail
   start NAME... [--no-block]   start units (and what they require); waits until they settle
   stop NAME... [--no-block]    stop units (and what requires them)
@@ -73,6 +75,8 @@ pub enum Verb {
     Is {
         units: Vec<String>,
         failed: bool,
+        /// `-q`/`--quiet`: the exit code alone.
+        quiet: bool,
     },
     Status {
         units: Vec<String>,
@@ -263,10 +267,14 @@ fn parse_verb(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
             a.none(verb)?;
             Verb::List { failed }
         }
-        "is-active" | "is-failed" => Verb::Is {
-            units: split(verb, rest, &[], &[])?.at_least_one(verb)?,
-            failed: verb == "is-failed",
-        },
+        "is-active" | "is-failed" => {
+            let a = split(verb, rest, &["-q", "--quiet"], &[])?;
+            Verb::Is {
+                quiet: a.has("-q") || a.has("--quiet"),
+                units: a.at_least_one(verb)?,
+                failed: verb == "is-failed",
+            }
+        }
         "status" => {
             let a = split(verb, rest, &["-n", "--lines"], &["-n", "--lines"])?;
             Verb::Status {

@@ -13,7 +13,7 @@ pub fn run(cmd: Command) -> Exit {
     // Verbs told from a plain request's reply: `list --failed`, `is-active`.
     let only_failed = matches!(cmd.verb, Verb::List { failed: true });
     let is_failed = match cmd.verb {
-        Verb::Is { failed, .. } => Some(failed),
+        Verb::Is { failed, quiet, .. } => Some((failed, quiet)),
         _ => None,
     };
     let request = match cmd.verb {
@@ -120,7 +120,7 @@ pub fn run(cmd: Command) -> Exit {
                 render::list(&failed, cmd.json);
                 Exit::Success
             }
-            (Some(failed), Some(Body::Status { units })) => is(units, failed),
+            (Some((failed, quiet)), Some(Body::Status { units })) => is(units, failed, quiet),
             _ => show(&reply, cmd.json),
         };
         if matches!(reply.result, Some(Body::Reexecuting)) {
@@ -133,21 +133,37 @@ pub fn run(cmd: Command) -> Exit {
     }
 }
 
-/// `is-active` / `is-failed`: each unit's state on a line of its own, and the
-/// answer in the exit code (as systemctl's).
-fn is(units: &[vigil_proto::UnitStatus], failed: bool) -> Exit {
-    for u in units {
-        println!("{}", u.state);
+/// `is-active` / `is-failed`: each unit's state on a line of its own in
+/// systemctl's words (unless `quiet`), and the answer in the exit code, as
+/// systemctl's: is-active succeeds when at least one unit is active,
+/// is-failed when at least one has failed.
+fn is(units: &[vigil_proto::UnitStatus], failed: bool, quiet: bool) -> Exit {
+    if !quiet {
+        for u in units {
+            println!("{}", active_state(&u.state));
+        }
     }
-    match failed {
-        false => all_active(units),
-        true if units.iter().any(|u| u.state == "failed") => Exit::Success,
-        true => Exit::Failed,
+    let any = |state: &str| units.iter().any(|u| active_state(&u.state) == state);
+    match (failed, any(if failed { "failed" } else { "active" })) {
+        (_, true) => Exit::Success,
+        (false, false) => Exit::NotActive,
+        (true, false) => Exit::Failed,
+    }
+}
+
+/// systemctl's ActiveState for one of vigil's states: scripts compare the
+/// words `is-active` prints (`[ "$(systemctl is-active x)" = active ]`).
+fn active_state(state: &str) -> &str {
+    match state {
+        "running" | "exited" => "active",
+        "waiting" | "starting" | "restarting" => "activating",
+        "stopping" => "deactivating",
+        other => other,
     }
 }
 
 /// Success when every unit is active (running, exited with RemainAfterExit,
-/// reloading), as `vigil status` and `is-active` answer.
+/// reloading), as `vigil status` answers.
 fn all_active(units: &[vigil_proto::UnitStatus]) -> Exit {
     let active = |u: &vigil_proto::UnitStatus| {
         matches!(u.state.as_str(), "running" | "exited" | "reloading")

@@ -4011,13 +4011,19 @@ fn is_active_is_failed_list_failed_and_daemon_reload() {
     ]);
     m.wait_state("up.service", "running");
     m.wait_state("down.service", "failed");
-    assert_eq!(m.vigil_code(&["is-active", "up"], 0), "running\n");
+    // systemctl's words and exit codes, which scripts test: `active`, and 0
+    // when at least one of the units is active.
+    assert_eq!(m.vigil_code(&["is-active", "up"], 0), "active\n");
     assert_eq!(
-        m.vigil_code(&["is-active", "up", "down"], 3),
-        "running\nfailed\n"
+        m.vigil_code(&["is-active", "up", "down"], 0),
+        "active\nfailed\n"
     );
+    assert_eq!(m.vigil_code(&["is-active", "down"], 3), "failed\n");
+    assert_eq!(m.vigil_code(&["is-active", "-q", "up"], 0), "");
+    assert_eq!(m.vigil_code(&["is-active", "--quiet", "down"], 3), "");
     assert_eq!(m.vigil_code(&["is-failed", "down"], 0), "failed\n");
-    assert_eq!(m.vigil_code(&["is-failed", "up"], 1), "running\n");
+    assert_eq!(m.vigil_code(&["is-failed", "up"], 1), "active\n");
+    assert_eq!(m.vigil_code(&["is-failed", "--quiet", "down", "up"], 0), "");
     let failed = m.vigil_ok(&["list", "--failed"]);
     assert!(failed.contains("down.service"), "{failed}");
     assert!(!failed.contains("up.service"), "{failed}");
