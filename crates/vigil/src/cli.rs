@@ -47,7 +47,8 @@ options:
   -h, --help      this text
   --version       the version
 
-unit names may omit \".service\".
+unit names may omit \".service\"; a name with * ? or [...] is a pattern matching
+every loaded unit whose whole name fits ('worker@*').
 
 exit codes:
   0  success

@@ -656,6 +656,24 @@ impl Daemon {
         }
         let mut names = Vec::new();
         for u in units {
+            // A pattern, as systemctl takes one: every loaded unit whose whole
+            // name it matches (`worker@*`), in name order; none is an error.
+            if u.contains(['*', '?', '[']) {
+                let matched: Vec<String> = (self.engine.units().into_iter())
+                    .map(|info| info.name)
+                    .filter(|name| vigil_units::glob::fnmatch(u, name, false))
+                    .filter(|name| !names.contains(name))
+                    .collect();
+                if matched.is_empty() {
+                    return Err(Box::new(Reply::err(
+                        id,
+                        ErrorCode::NoSuchUnit,
+                        format!("no unit matches {u}"),
+                    )));
+                }
+                names.extend(matched);
+                continue;
+            }
             let name = self.unit_name(u);
             let known = if instantiate {
                 self.ensure_loaded(&name)

@@ -4034,6 +4034,34 @@ fn is_active_is_failed_list_failed_and_daemon_reload() {
     );
 }
 
+/// A pattern names every loaded unit it matches, as systemctl takes one:
+/// `vigil stop 'worker@*'` stops every instance; one that matches nothing is
+/// an error naming it.
+#[test]
+fn a_pattern_names_every_unit_it_matches() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        ("worker@.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ("other.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    m.vigil_ok(&["start", "worker@a", "worker@b", "other"]);
+    assert_eq!(
+        m.vigil_code(&["is-active", "worker@*"], 0),
+        "active\nactive\n"
+    );
+    m.vigil_ok(&["stop", "worker@*"]);
+    assert_eq!(m.state("worker@a.service"), "inactive");
+    assert_eq!(m.state("worker@b.service"), "inactive");
+    assert_eq!(m.state("other.service"), "running");
+    let out = m.vigil(&["status", "nothing-like-it*"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        text(&out).contains("no unit matches nothing-like-it*"),
+        "{}",
+        text(&out)
+    );
+}
+
 /// vigild as a container's manager with `app` its main unit, its stdout (the
 /// console sink) a pipe the test reads only when it chooses.
 fn container_with_stdout_unread(units: &Path, d: &str, stderr: Stdio) -> std::process::Child {
