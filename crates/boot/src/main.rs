@@ -6,7 +6,6 @@
 
 mod confdir;
 mod fstab;
-mod glob;
 mod hostname;
 mod modules;
 mod rundirs;

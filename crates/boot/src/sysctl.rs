@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use rustix::io::Errno;
 
-use crate::glob;
+use vigil_units::glob;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SysctlError {

@@ -575,34 +575,18 @@ fn build_environment(
 /// absolute filename or wildcard expression"), as glob(3) gives them (a
 /// leading `.` only where the pattern has one). None matching is NotFound.
 fn glob_paths(path: &Path) -> io::Result<Vec<PathBuf>> {
-    let wild = |s: &str| s.contains(['*', '?', '[']);
-    if !wild(&path.to_string_lossy()) {
+    use vigil_units::glob;
+    let pattern = path.to_string_lossy();
+    if !glob::is_glob(&pattern) {
         return Ok(vec![path.to_path_buf()]);
     }
-    let mut found = vec![PathBuf::new()];
-    for part in path.components() {
-        let part = part.as_os_str().to_string_lossy();
-        if !wild(&part) {
-            found.iter_mut().for_each(|p| p.push(&*part));
-            continue;
-        }
-        let mut next = Vec::new();
-        for dir in &found {
-            let Ok(entries) = std::fs::read_dir(dir) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let hidden = name.starts_with('.') && !part.starts_with('.');
-                if !hidden && vigil_units::glob::fnmatch(&part, &name, false) {
-                    next.push(dir.join(name));
-                }
-            }
-        }
-        found = next;
-    }
+    // An absolute path (the parser checks): expanded below /.
+    let root = Path::new("/");
+    let mut found: Vec<PathBuf> = glob::expand(root, pattern.trim_start_matches('/'))?
+        .into_iter()
+        .map(|p| root.join(p))
+        .collect();
     found.retain(|p| p.is_file());
-    found.sort();
     if found.is_empty() {
         // ENOENT: what a missing file gives, which `-` lets pass.
         return Err(io::Error::from_raw_os_error(2));

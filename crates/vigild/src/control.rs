@@ -658,7 +658,7 @@ impl Daemon {
         for u in units {
             // A pattern, as systemctl takes one: every loaded unit whose whole
             // name it matches (`worker@*`), in name order; none is an error.
-            if u.contains(['*', '?', '[']) {
+            if vigil_units::glob::is_glob(u) {
                 let matched: Vec<String> = (self.engine.units().into_iter())
                     .map(|info| info.name)
                     .filter(|name| vigil_units::glob::fnmatch(u, name, false))
