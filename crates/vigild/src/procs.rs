@@ -135,26 +135,8 @@ impl Daemon {
                     .handle(now, Event::ConditionsChecked { unit, result });
             }
             Action::ReadPidFile { unit, path } => {
-                let result = read_pid_file(&path);
-                if result.is_err() && pid_file_not_yet(&path) && self.has_processes(&unit) {
-                    // systemd: "PID file ... not readable (yet?) after start":
-                    // it waits for the daemon to write it, within
-                    // TimeoutStartSec=, while the unit has processes.
-                    let why = format!("PID file {} not there yet; waiting for it", path.display());
-                    self.say(Level::Info, Some(&unit), &why);
-                    let pause = PID_FILE_RETRY_FIRST;
-                    let at = self.now() + pause;
-                    let pending = PendingPidFile {
-                        unit,
-                        path,
-                        at,
-                        pause,
-                    };
-                    self.procs.pid_files.push(pending);
-                    return;
-                }
                 let now = self.now();
-                let _ = self.engine.handle(now, Event::PidFileRead { unit, result });
+                self.read_pid_file_or_wait(now, unit, path, None);
             }
             Action::GuessMainPid { unit } => {
                 let pid = self.guess_main_pid(&unit);
@@ -647,10 +629,8 @@ impl Daemon {
         self.procs.pid_files.iter().map(|p| p.at).min()
     }
 
-    /// Reads the PID files that are due again: the engine hears once one is
-    /// there (or broken), or once the unit has no process left to write it;
-    /// one whose unit is no longer starting (its start timed out, a stop) is
-    /// dropped.
+    /// Reads the PID files that are due again; one whose unit is no longer
+    /// starting (its start timed out, a stop) is dropped.
     pub(crate) fn retry_pid_files(&mut self, now: vigil_engine::Time) {
         for PendingPidFile {
             unit, path, pause, ..
@@ -660,12 +640,33 @@ impl Daemon {
                 .engine
                 .unit(&unit)
                 .is_some_and(|i| i.state == State::Starting);
-            if !starting {
-                continue;
+            if starting {
+                self.read_pid_file_or_wait(now, unit, path, Some(pause));
+                self.process_actions();
             }
-            let result = read_pid_file(&path);
-            if result.is_err() && pid_file_not_yet(&path) && self.has_processes(&unit) {
-                let pause = (pause * 2).min(PID_FILE_RETRY_MAX);
+        }
+    }
+
+    /// Tells the engine the unit's PID from its PID file, or that the file is
+    /// broken, or waits for it: systemd's "PID file ... not readable (yet?)
+    /// after start" waits for a file still missing or empty while the unit has
+    /// processes, within TimeoutStartSec=. `waited`: the pause before this
+    /// read, None for the first.
+    fn read_pid_file_or_wait(
+        &mut self,
+        now: vigil_engine::Time,
+        unit: String,
+        path: std::path::PathBuf,
+        waited: Option<Duration>,
+    ) {
+        let result = match read_pid_file(&path) {
+            PidFile::NotYet(_) if self.has_processes(&unit) => {
+                if waited.is_none() {
+                    let why = format!("PID file {} not there yet; waiting for it", path.display());
+                    self.say(Level::Info, Some(&unit), &why);
+                }
+                let pause =
+                    waited.map_or(PID_FILE_RETRY_FIRST, |p| (p * 2).min(PID_FILE_RETRY_MAX));
                 let at = now + pause;
                 let pending = PendingPidFile {
                     unit,
@@ -674,11 +675,12 @@ impl Daemon {
                     pause,
                 };
                 self.procs.pid_files.push(pending);
-                continue;
+                return;
             }
-            let _ = self.engine.handle(now, Event::PidFileRead { unit, result });
-            self.process_actions();
-        }
+            PidFile::Pid(pid) => Ok(pid),
+            PidFile::NotYet(why) | PidFile::Bad(why) => Err(why),
+        };
+        let _ = self.engine.handle(now, Event::PidFileRead { unit, result });
     }
 
     /// When the first group of [`Procs::lingering`] is due.
@@ -991,7 +993,6 @@ fn check_conditions(unit: &vigil_units::Unit) -> Result<(), Reason> {
     Ok(())
 }
 
-/// Reads a PID file as systemd does: the first line, a positive decimal number.
 /// Takes out of `queue` what is due at `now`, in order; the rest stays.
 fn take_due<T>(
     queue: &mut Vec<T>,
@@ -1010,21 +1011,29 @@ fn take_due<T>(
 const PID_FILE_RETRY_FIRST: Duration = Duration::from_millis(20);
 const PID_FILE_RETRY_MAX: Duration = Duration::from_secs(1);
 
-/// Whether a PID file is missing or still empty: not written yet, as opposed
-/// to one that holds no valid PID.
-fn pid_file_not_yet(path: &std::path::Path) -> bool {
-    match std::fs::read_to_string(path) {
-        Ok(text) => text.trim().is_empty(),
-        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
-    }
+/// What a PID file holds; each error says why, naming the file.
+enum PidFile {
+    Pid(u32),
+    /// Missing or empty: not written yet.
+    NotYet(String),
+    Bad(String),
 }
 
-fn read_pid_file(path: &std::path::Path) -> Result<u32, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+/// Reads a PID file as systemd does: the first line, a positive decimal number.
+fn read_pid_file(path: &std::path::Path) -> PidFile {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return PidFile::NotYet(format!("{}: {e}", path.display()));
+        }
+        Err(e) => return PidFile::Bad(format!("{}: {e}", path.display())),
+    };
     let first = text.lines().next().unwrap_or("").trim();
+    let why = format!("{}: no valid PID in {first:?}", path.display());
     match first.parse::<u32>() {
-        Ok(pid) if pid > 1 => Ok(pid),
-        _ => Err(format!("{}: no valid PID in {first:?}", path.display())),
+        Ok(pid) if pid > 1 => PidFile::Pid(pid),
+        _ if text.trim().is_empty() => PidFile::NotYet(why),
+        _ => PidFile::Bad(why),
     }
 }
 
