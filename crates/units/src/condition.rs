@@ -1453,7 +1453,7 @@ fn os_release_tests(arg: &str) -> Result<Vec<(String, Op, String)>, String> {
 }
 
 /// os-release(5) text as `(KEY, value)`, quotes and escapes removed.
-fn os_release_fields(text: &str) -> Vec<(String, String)> {
+pub(crate) fn os_release_fields(text: &str) -> Vec<(String, String)> {
     text.lines()
         .filter_map(|l| {
             let l = l.trim();

@@ -110,7 +110,6 @@ fn system_facts(passwd: &str, uid: u32) -> Vec<(char, String)> {
         "x86_64" => "x86-64",
         "aarch64" => "arm64",
         "powerpc64" => "ppc64",
-        "loongarch64" => "loongarch64",
         other => other,
     };
     facts.push(('a', arch.to_string()));
@@ -123,10 +122,7 @@ fn system_facts(passwd: &str, uid: u32) -> Vec<(char, String)> {
     if let Some(release) = read("/proc/sys/kernel/osrelease") {
         facts.push(('v', release));
     }
-    let entry = passwd
-        .lines()
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| f.get(2).and_then(|u| u.parse::<u32>().ok()) == Some(uid));
+    let entry = passwd_fields(passwd, uid);
     if let Some(gid) = entry
         .as_ref()
         .and_then(|f| f.get(3))
@@ -136,10 +132,8 @@ fn system_facts(passwd: &str, uid: u32) -> Vec<(char, String)> {
         let group = groups
             .lines()
             .map(|l| l.split(':').collect::<Vec<_>>())
-            .find_map(|f| {
-                (f.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(gid))
-                    .then(|| f[0].to_string())
-            });
+            .find(|f| f.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(gid))
+            .and_then(|f| f.first().map(|n| n.to_string()));
         facts.push(('g', group.unwrap_or_else(|| gid.to_string())));
         facts.push(('G', gid.to_string()));
     }
@@ -152,6 +146,8 @@ fn system_facts(passwd: &str, uid: u32) -> Vec<(char, String)> {
     }
     let os = read("/etc/os-release").or_else(|| read("/usr/lib/os-release"));
     if let Some(os) = os {
+        // Parsed as ConditionOSRelease= parses it (quotes, escapes).
+        let fields = crate::condition::os_release_fields(&os);
         for (c, key) in [
             ('o', "ID"),
             ('w', "VERSION_ID"),
@@ -160,11 +156,8 @@ fn system_facts(passwd: &str, uid: u32) -> Vec<(char, String)> {
             ('M', "IMAGE_ID"),
             ('A', "IMAGE_VERSION"),
         ] {
-            let value = os
-                .lines()
-                .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-                .map(|v| v.trim().trim_matches(['"', '\'']).to_string());
-            facts.push((c, value.unwrap_or_default()));
+            let value = fields.iter().rev().find(|(k, _)| k == key);
+            facts.push((c, value.map(|(_, v)| v.clone()).unwrap_or_default()));
         }
     }
     facts
@@ -181,16 +174,17 @@ fn uid_from_status(status: &str) -> Option<u32> {
 
 /// `(name, home)` of the /etc/passwd line with this uid.
 fn passwd_entry(passwd: &str, uid: u32) -> Option<(String, String)> {
-    passwd.lines().find_map(|line| {
-        let mut f = line.split(':');
-        let name = f.next()?;
-        let _pw = f.next()?;
-        let u: u32 = f.next()?.parse().ok()?;
-        let _gid = f.next()?;
-        let _gecos = f.next()?;
-        let home = f.next()?;
-        (u == uid).then(|| (name.to_string(), home.to_string()))
-    })
+    let f = passwd_fields(passwd, uid)?;
+    Some((f.first()?.to_string(), f.get(5)?.to_string()))
+}
+
+/// The fields of the /etc/passwd line with this uid (name, password, uid,
+/// gid, GECOS, home, shell), one with a home at least.
+fn passwd_fields(passwd: &str, uid: u32) -> Option<Vec<&str>> {
+    passwd
+        .lines()
+        .map(|line| line.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 6 && f.get(2).and_then(|u| u.parse().ok()) == Some(uid))
 }
 
 /// `%j`: the part of the prefix after its last dash.
