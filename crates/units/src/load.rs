@@ -612,9 +612,9 @@ impl LoadedSet {
     }
 }
 
-/// A unit file's text. `fs::read_to_string` asks for the file's size first (a
-/// statx): one system call in five for the small files a thousand units are.
-/// A unit file's text. A line that is not UTF-8 is read as an empty line:
+/// A unit file's text, read without asking for its size first (a statx, as
+/// `fs::read_to_string` does: one system call in five for the small files a
+/// thousand units are). A line that is not UTF-8 is read as an empty line:
 /// silently for a comment, with a warning naming it otherwise (systemd skips
 /// comments unread and ignores an assignment that is not UTF-8 clean; one
 /// Latin-1 byte in a comment used to fail the whole unit).

@@ -78,19 +78,18 @@ pub(crate) struct Sockets {
     connections: BTreeMap<String, Connection>,
 }
 
+/// The files of `lines` that go when the unit stops (`RemoveOnStop=yes`).
+fn removable<'a>(sock: &Socket, lines: &'a [Listen]) -> impl Iterator<Item = &'a PathBuf> {
+    let remove = sock.remove_on_stop;
+    lines.iter().filter_map(move |l| match &l.address {
+        ListenAddress::Path(p) if remove => Some(p),
+        _ => None,
+    })
+}
+
 impl Listening {
     fn new(id: u64, sock: &Socket, fds: Vec<OwnedFd>) -> Listening {
-        let remove = if sock.remove_on_stop {
-            sock.listen
-                .iter()
-                .filter_map(|l| match &l.address {
-                    ListenAddress::Path(p) => Some(p.clone()),
-                    _ => None,
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let remove = removable(sock, &sock.listen).cloned().collect();
         Listening {
             id,
             service: sock.service.clone(),
@@ -241,11 +240,9 @@ impl Daemon {
                 // What was opened so far is closed (dropped) and, with
                 // RemoveOnStop=yes, its files removed.
                 Err(e) => {
-                    let made = sock.listen.iter().take(fds.len());
-                    for listen in made.filter(|_| sock.remove_on_stop) {
-                        if let ListenAddress::Path(path) = &listen.address {
-                            let _ = std::fs::remove_file(path);
-                        }
+                    let made = sock.listen.get(..fds.len()).unwrap_or_default();
+                    for path in removable(sock, made) {
+                        let _ = std::fs::remove_file(path);
                     }
                     return Err(e);
                 }

@@ -4254,12 +4254,7 @@ fn vigil_in_background(m: &Manager, args: &[&str]) -> std::process::Child {
 
 /// Its output once it has exited, which it must within the harness's timeout.
 fn finished(mut child: std::process::Child, what: &str) -> Output {
-    let done = |c: &mut std::process::Child| c.try_wait().unwrap().is_some();
-    let mut exited = false;
-    harness::wait_until_within(what, harness::TIMEOUT, || {
-        exited = done(&mut child);
-        exited
-    });
+    wait_until(what, || child.try_wait().unwrap().is_some());
     child.wait_with_output().unwrap()
 }
 
