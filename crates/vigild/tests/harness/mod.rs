@@ -422,10 +422,21 @@ impl Manager {
     /// Waits until the unit is in `state`, or has passed through it since the
     /// call (as its state-change log lines show). A line of an earlier run into
     /// the same state does not count: only one after those logged at the call.
+    /// A unit not loaded yet (the instance a connection is about to start) is
+    /// waited for; every line of it then counts.
     pub fn wait_state(&self, unit: &str, state: &str) {
         let needle = format!("-> {state}");
-        let log = self.vigil_ok(&["log", unit, "-n", "100000"]);
-        let before = log.lines().filter(|l| l.contains(&needle)).count();
+        let log = self.vigil(&["log", unit, "-n", "100000"]);
+        let before = if log.status.success() {
+            let log = String::from_utf8_lossy(&log.stdout);
+            log.lines().filter(|l| l.contains(&needle)).count()
+        } else {
+            wait_until(&format!("{unit} to be loaded"), || {
+                // `vigil status`: 4 is "no such unit" (3 "not active").
+                self.vigil(&["status", unit]).status.code() != Some(4)
+            });
+            0
+        };
         if self.state(unit) == state {
             return;
         }
