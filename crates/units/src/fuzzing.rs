@@ -82,7 +82,7 @@ pub fn unit_file(data: &[u8]) {
 }
 
 /// The raw layer keeps its promises: entries only in allowed sections, with a
-/// trimmed non-empty key and a line that exists; every diagnostic an error.
+/// trimmed non-empty key and a line that exists; diagnostics for this file.
 fn check_raw(src: &Source<'_>, sections: &[&str]) {
     let (entries, diags) = raw::parse(src.path, src.text, sections);
     let lines = src.text.lines().count();
@@ -97,7 +97,6 @@ fn check_raw(src: &Source<'_>, sections: &[&str]) {
         );
     }
     for d in &diags {
-        assert!(d.is_error(), "the raw layer reports only errors: {d}");
         assert_eq!(d.path, src.path);
         assert!(usize::try_from(d.line).is_ok_and(|l| l <= lines), "{d}");
     }

@@ -99,12 +99,14 @@ fn verify_reports_every_error_of_a_file_with_its_line_and_exits_1() {
         bad_value.contains("error") && bad_value.contains("Restart"),
         "{bad_value}"
     );
-    assert!(line_at(6).contains("error"), "{all}");
+    // As in systemd, a line without `=` and an unknown section are ignored
+    // with a warning; the file's errors still fail it.
+    assert!(line_at(6).contains("warning"), "{all}");
     let bad_span = line_at(7);
     assert!(bad_span.contains("TimeoutStopSec"), "{bad_span}");
     let section = line_at(8);
     assert!(
-        section.contains("error") && section.contains("Bogus"),
+        section.contains("warning") && section.contains("Bogus"),
         "{section}"
     );
     // In the file's order, though lines 6 and 8 are found in an earlier pass.
@@ -2405,6 +2407,28 @@ fn a_broken_yaml_file_fails_its_unit_alone_with_line_and_column() {
     );
 }
 
+/// What systemd ignores with a warning (an unknown section and its lines, a
+/// line without `=`) is ignored with a warning naming the line: the unit runs.
+#[test]
+fn a_unit_with_an_unknown_section_or_a_line_without_equals_still_runs() {
+    let d = TempDir::new("lenient-syntax");
+    let ran = d.path().join("ran");
+    let unit = format!(
+        "[Unit]\nDescription=odd\n[Service]\nType=oneshot\nRemainAfterExit=yes\n\
+         ExecStart=/bin/touch {}\nstray words\n[Frobnicate]\nExecStart=/bin/false\n",
+        p(&ran)
+    );
+    let mut m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=odd.service\n"),
+        ("odd.service", &unit),
+    ]);
+    let stray = m.expect_stderr("odd.service:7: warning: line is not an assignment");
+    assert!(stray.contains("stray words"), "{stray}");
+    m.expect_stderr("odd.service:8: warning: unknown section [Frobnicate], ignored");
+    m.wait_state("odd.service", "exited");
+    assert!(ran.exists());
+}
+
 /// Review finding: vigild logged line 8 of a broken file before line 6, and
 /// the unit's state named line 8.
 #[test]
@@ -2424,7 +2448,7 @@ fn a_unit_files_load_errors_come_in_line_order_and_its_state_names_the_first() {
         .iter()
         .filter_map(|l| {
             let (line, rest) = l.split("broken.service:").nth(1)?.split_once(':')?;
-            rest.starts_with(" error:").then_some(line)
+            (rest.starts_with(" error:") || rest.starts_with(" warning:")).then_some(line)
         })
         .collect();
     assert_eq!(reported, ["6", "8", "9"], "{:#?}", m.seen);

@@ -27,7 +27,10 @@ pub struct RawEntry {
 
 /// Parses one file (a unit file or a drop-in). `sections` lists the section
 /// names allowed here; sections starting with `X-` are extensions that systemd
-/// ignores, and so does this parser. Every problem becomes an error diagnostic.
+/// ignores, and so does this parser. As in systemd, a broken section header is
+/// an error; a line it can make nothing of (an unknown section and what it
+/// holds, a line without `=`, an empty key, an assignment before any section)
+/// is ignored with a warning.
 pub fn parse(path: &Path, text: &str, sections: &[&str]) -> (Vec<RawEntry>, Vec<Diagnostic>) {
     let shared: Arc<Path> = Arc::from(path);
     let mut entries = Vec::new();
@@ -131,11 +134,11 @@ fn handle_line(
         } else if name.starts_with("X-") {
             *section = Some(None);
         } else {
-            diags.push(Diagnostic::error(
+            diags.push(Diagnostic::warning(
                 &**path,
                 line,
                 format!(
-                    "unknown section [{name}] (expected {})",
+                    "unknown section [{name}], ignored with what it holds (expected {})",
                     sections
                         .iter()
                         .map(|s| format!("[{s}]"))
@@ -148,28 +151,28 @@ fn handle_line(
         return;
     }
     let Some((key, value)) = l.split_once('=') else {
-        diags.push(Diagnostic::error(
+        diags.push(Diagnostic::warning(
             &**path,
             line,
-            format!("line is not an assignment (expected Key=Value): {l:?}"),
+            format!("line is not an assignment (expected Key=Value), ignored: {l:?}"),
         ));
         return;
     };
     let key = key.trim();
     let value = value.trim();
     if key.is_empty() {
-        diags.push(Diagnostic::error(
+        diags.push(Diagnostic::warning(
             &**path,
             line,
-            "assignment has no key name",
+            "assignment has no key name, ignored",
         ));
         return;
     }
     match section {
-        None => diags.push(Diagnostic::error(
+        None => diags.push(Diagnostic::warning(
             &**path,
             line,
-            format!("assignment {key}= outside of any section"),
+            format!("assignment {key}= outside of any section, ignored"),
         )),
         Some(None) => {}
         Some(Some(name)) => entries.push(RawEntry {
@@ -251,12 +254,14 @@ mod tests {
     }
 
     #[test]
-    fn every_error_is_reported_with_its_line() {
+    fn every_problem_is_reported_with_its_line() {
         let text = "Description=x\n[Unit]\nno equals here\n[Bogus]\nKey=v\n[Unit\n=v\n[Service]\nUser=ok\n";
         let (e, d) = p(text);
         let lines: Vec<u32> = d.iter().map(|d| d.line).collect();
         assert_eq!(lines, vec![1, 3, 4, 6, 7], "{d:?}");
-        assert!(d.iter().all(|d| d.is_error()));
+        // As in systemd, only the broken header fails the file.
+        let errors: Vec<bool> = d.iter().map(|d| d.is_error()).collect();
+        assert_eq!(errors, [false, false, false, true, false], "{d:?}");
         assert!(d[0].message.contains("outside of any section"));
         assert!(d[1].message.contains("not an assignment"));
         assert!(d[2].message.contains("unknown section [Bogus]"));
