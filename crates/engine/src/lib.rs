@@ -385,6 +385,9 @@ pub struct UnitInfo {
     /// The ordering cycles this unit is part of (`a -> b -> a`, several joined by
     /// `; `), found at the last load.
     pub cycle: Option<String>,
+    /// No file defines the unit any more (systemd's `not-found`): it runs
+    /// until it stops, and is forgotten then; it cannot be started.
+    pub removed: bool,
 }
 
 /// The state machine for every loaded unit.

@@ -677,7 +677,12 @@ impl Machine {
         }
         let mut removed: Vec<String> = Vec::new();
         for (name, mut slot) in old {
-            if slot.phase.is_dead() && !slot.alive() {
+            // Down, or only about to start (a start job not begun, a restart
+            // due): forgotten now, the start called off.
+            let down = slot.phase.is_dead()
+                || slot.phase.is_pending_start()
+                || slot.phase == Phase::AutoRestart;
+            if down && !slot.alive() {
                 self.actions.push(Action::Log {
                     level: Level::Info,
                     unit: Some(name),
@@ -770,12 +775,26 @@ impl Machine {
                 self.log(Level::Error, u, format!("load error: {message}"));
             }
         }
+        // As systemd keeps a `not-found` unit: it runs as it was started until
+        // it stops (by request, or its process ends: no automatic restart),
+        // and is forgotten then. One about to start with processes left (of
+        // KillMode=none, say) is stopped; so is a target, which runs nothing
+        // (a built-in one goes when nothing refers to it any more).
         for name in removed {
             let Some(&u) = self.index.get(&name) else {
                 continue;
             };
-            self.log(Level::Info, u, "removed from the unit set; stopping".into());
-            self.stop_unit(u, StopCause::Removed, false);
+            let phase = self.slots[u].phase;
+            if self.slots[u].def.kind == UnitKind::Target {
+                self.log(Level::Info, u, "removed from the unit set; stopping".into());
+                self.stop_unit(u, StopCause::Removed, false);
+            } else if phase.is_pending_start() || phase == Phase::AutoRestart {
+                self.log(Level::Info, u, "its file is gone: start called off".into());
+                self.stop_unit(u, StopCause::Removed, false);
+            } else {
+                let message = "its file is gone: it keeps running until stopped, then is forgotten";
+                self.log(Level::Warning, u, message.into());
+            }
         }
         if reload && !self.shutting_down {
             // New units (or new requirement edges) of active units start now.
@@ -948,14 +967,25 @@ impl Machine {
             wants: d.wants.clone(),
             after,
             cycle: s.cycle.clone(),
+            removed: s.removed,
         }
     }
 
     // ----- events -----
 
+    /// A unit that may be started: one a file defines.
     fn lookup(&self, name: &str) -> Result<usize, EngineError> {
         match self.index.get(name) {
             Some(&u) if !self.slots[u].removed => Ok(u),
+            _ => Err(EngineError::NoSuchUnit(name.to_string())),
+        }
+    }
+
+    /// A unit that may be stopped, signalled or heard from: also one whose
+    /// file is gone while it runs.
+    fn lookup_running(&self, name: &str) -> Result<usize, EngineError> {
+        match self.index.get(name) {
+            Some(&u) if !self.slots[u].gone => Ok(u),
             _ => Err(EngineError::NoSuchUnit(name.to_string())),
         }
     }
@@ -978,7 +1008,7 @@ impl Machine {
                 self.start_unit(u, false)
             }
             Event::Stop(name) => {
-                let u = self.lookup(&name)?;
+                let u = self.lookup_running(&name)?;
                 self.stop_unit(u, StopCause::Request, false);
                 Ok(())
             }
@@ -998,7 +1028,7 @@ impl Machine {
                 signal,
                 group,
             } => {
-                let u = self.lookup(&unit)?;
+                let u = self.lookup_running(&unit)?;
                 let Some(pid) = self.slots[u].main_pid else {
                     return Err(self.refuse(u, "no main process"));
                 };
@@ -1045,7 +1075,7 @@ impl Machine {
                 Ok(())
             }
             Event::NotifyFromUnit { unit, pid, fields } => {
-                let u = self.lookup(&unit)?;
+                let u = self.lookup_running(&unit)?;
                 self.on_notify(pid, &fields, Some(u));
                 Ok(())
             }
@@ -1078,7 +1108,7 @@ impl Machine {
                 Ok(())
             }
             Event::SocketFailed { unit, why } => {
-                let u = self.lookup(&unit)?;
+                let u = self.lookup_running(&unit)?;
                 if self.slots[u].phase == Phase::Running {
                     self.log(Level::Error, u, format!("failed: {why}"));
                     self.deactivate(u, Some(Reason::Socket(why)), false);

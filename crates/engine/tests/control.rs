@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use support::*;
 use vigil_engine::{Action, EngineError, Event, Reason, Role, State};
 use vigil_units::{NotifyAccess, RestartPolicy, ServiceType};
@@ -288,8 +290,10 @@ fn sync_does_not_restart_a_unit_stopped_by_hand() {
     assert!(h.spawns().is_empty());
 }
 
+/// As systemd keeps a `not-found` unit: a running unit whose file is gone
+/// keeps running, can be stopped (not started), and is forgotten once down.
 #[test]
-fn sync_stops_and_forgets_removed_units() {
+fn sync_keeps_a_removed_unit_running_until_stopped_then_forgets_it() {
     let mut h = H::new(vec![
         service("a.service"),
         service("gone.service"),
@@ -301,16 +305,48 @@ fn sync_stops_and_forgets_removed_units() {
         h.e.unit("idle.service").is_none(),
         "an inactive removed unit is forgotten at once"
     );
-    assert_eq!(signals(&h.take()), [(pid, SIGTERM, true)]);
-    assert_eq!(h.state("gone.service"), State::Stopping);
+    assert!(signals(&h.take()).is_empty());
+    let info = h.info("gone.service");
+    assert_eq!(
+        (info.state, info.main_pid, info.removed),
+        (State::Running, Some(pid), true)
+    );
     assert!(matches!(
         h.send(Event::Start("gone.service".into())),
         Err(EngineError::NoSuchUnit(_))
     ));
+    assert!(matches!(
+        h.send(Event::Restart("gone.service".into())),
+        Err(EngineError::NoSuchUnit(_))
+    ));
+    h.stop("gone.service");
+    assert_eq!(signals(&h.take()), [(pid, SIGTERM, true)]);
     h.killed(pid, SIGTERM);
     assert!(h.e.unit("gone.service").is_none());
     let names: Vec<String> = h.e.units().into_iter().map(|u| u.name).collect();
     assert_eq!(names, ["a.service"]);
+}
+
+/// A removed unit is not restarted: its process ends, it is forgotten; a
+/// restart that was due when its file went is called off.
+#[test]
+fn sync_a_removed_unit_is_not_restarted() {
+    let always = || service("gone.service").restart(RestartPolicy::Always);
+    let mut h = H::new(vec![always(), service("other.service")]);
+    let pid = h.run("gone.service");
+    h.reload_units(vec![service("other.service")]);
+    h.exit(pid, 1);
+    assert!(h.spawns().is_empty());
+    assert!(h.e.unit("gone.service").is_none());
+
+    let mut h = H::new(vec![always(), service("other.service")]);
+    let pid = h.run("gone.service");
+    h.exit(pid, 1);
+    assert_eq!(h.state("gone.service"), State::Restarting);
+    h.reload_units(vec![service("other.service")]);
+    h.at(Duration::from_secs(60));
+    assert!(h.spawns().is_empty());
+    assert!(h.e.unit("gone.service").is_none());
 }
 
 #[test]

@@ -113,10 +113,14 @@ fn untouched_units_are_not_saved_and_removed_ones_are_named() {
     let notes = next.restore(h.now, saved);
     assert_eq!(notes.len(), 1);
     assert!(
-        notes[0].contains("c.service") && notes[0].contains("stopping it"),
+        notes[0].contains("c.service") && notes[0].contains("keeps running until stopped"),
         "{notes:?}"
     );
-    // Its process is stopped, with the defaults its gone file no longer overrides.
+    // Running, it keeps running (systemd's `not-found`); a stop uses the
+    // defaults its gone file no longer overrides.
+    let c = next.unit("c.service").map(|u| (u.state, u.removed));
+    assert_eq!(c, Some((State::Running, true)));
+    next.handle(h.now, Event::Stop("c.service".into())).unwrap();
     let c = next.unit("c.service").map(|u| u.state);
     assert_eq!(c, Some(State::Stopping));
 }

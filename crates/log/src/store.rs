@@ -167,12 +167,17 @@ impl LogStore {
     /// The last `n` records of all units, interleaved by time (sequence number
     /// breaking ties and keeping one unit's lines in order), oldest first.
     pub fn tail_all(&self, n: usize) -> Vec<&Entry> {
+        self.tail_where(|_| true, n)
+    }
+
+    /// [`LogStore::tail_all`] of the units whose name `keep` accepts.
+    pub fn tail_where(&self, keep: impl Fn(&str) -> bool, n: usize) -> Vec<&Entry> {
         // Only each ring's own last `n` can be among the last `n` overall.
-        let mut all: Vec<&Entry> = self
-            .rings
-            .values()
-            .chain(std::iter::once(&self.events))
-            .flat_map(|r| r.tail(n))
+        let rings = self.rings.iter().filter(|(unit, _)| keep(unit));
+        let events = self.events.iter().rev().filter(|e| keep(&e.record.unit));
+        let mut all: Vec<&Entry> = rings
+            .flat_map(|(_, r)| r.tail(n))
+            .chain(events.take(n))
             .collect();
         all.sort_by(|a, b| a.record.time.cmp(&b.record.time).then(a.seq.cmp(&b.seq)));
         let skip = all.len().saturating_sub(n);
@@ -192,18 +197,26 @@ impl LogStore {
                 let missed = ring.is_some_and(|r| r.missed_since(seq));
                 Since { entries, missed }
             }
-            None => {
-                let mut entries: Vec<&Entry> = self
-                    .rings
-                    .values()
-                    .chain(std::iter::once(&self.events))
-                    .flat_map(|r| r.since(seq))
-                    .collect();
-                entries.sort_by_key(|e| e.seq);
-                let missed = self.rings.values().any(|r| r.missed_since(seq));
-                Since { entries, missed }
-            }
+            None => self.since_where(|_| true, seq),
         }
+    }
+
+    /// [`LogStore::since`] of the units whose name `keep` accepts.
+    pub fn since_where(&self, keep: impl Fn(&str) -> bool, seq: u64) -> Since<'_> {
+        let rings = || self.rings.iter().filter(|(unit, _)| keep(unit));
+        let events = self.events.since(seq).filter(|e| keep(&e.record.unit));
+        let mut entries: Vec<&Entry> = rings()
+            .flat_map(|(_, r)| r.since(seq))
+            .chain(events)
+            .collect();
+        entries.sort_by_key(|e| e.seq);
+        let missed = rings().any(|(_, r)| r.missed_since(seq));
+        Since { entries, missed }
+    }
+
+    /// Whether any line of `unit` is kept (in its ring or among the events).
+    pub fn has_lines(&self, unit: &str) -> bool {
+        self.rings.contains_key(unit) || self.events_of(unit, self.events.iter()).next().is_some()
     }
 }
 

@@ -17,6 +17,10 @@ pub const VERSION: u32 = 1;
 /// [`ErrorCode::TooLarge`] and are discarded up to the next newline.
 pub const MAX_REQUEST: usize = 64 * 1024;
 
+/// The `reason` of a unit whose file is gone while it runs (systemd's
+/// `not-found`): it runs until stopped, and cannot be started.
+pub const FILE_REMOVED: &str = "file removed";
+
 /// One request line: `{"version":1,"id":7,"request":{"verb":"status","units":["web"]}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

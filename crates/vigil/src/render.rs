@@ -3,7 +3,7 @@
 use std::io::{BufWriter, IsTerminal, StdoutLock, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use vigil_proto::{BlameEntry, LogLine, UnitStatus, UnitSummary};
+use vigil_proto::{BlameEntry, FILE_REMOVED, LogLine, UnitStatus, UnitSummary};
 
 fn colour_on() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
@@ -106,6 +106,9 @@ fn list_state(state: &str, reason: Option<&str>) -> String {
     };
     if reason.starts_with("condition failed") {
         return format!("{state} (condition failed)");
+    }
+    if reason == FILE_REMOVED {
+        return format!("{state} ({FILE_REMOVED})");
     }
     if state != "failed" && state != "inactive" {
         return state.to_string();
@@ -306,6 +309,7 @@ mod tests {
                 "inactive (condition failed)",
             ),
             ("running", "exit code 1", "running"),
+            ("running", "file removed", "running (file removed)"),
         ] {
             assert_eq!(list_state(state, Some(reason)), cell);
         }

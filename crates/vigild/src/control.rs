@@ -15,7 +15,7 @@ use vigil_proto::{
 };
 
 use crate::daemon::{Daemon, token};
-use crate::logs::Logs;
+use crate::logs::{Logs, Select};
 
 /// A client whose unsent replies exceed this is disconnected: it is not reading.
 const MAX_PENDING_OUT: usize = 8 * 1024 * 1024;
@@ -45,7 +45,7 @@ struct WaitUnit {
 
 struct Follow {
     id: u64,
-    unit: Option<String>,
+    which: Select,
     seq: u64,
 }
 
@@ -309,7 +309,7 @@ impl Clients {
             let Some(f) = c.follow.as_mut() else {
                 continue;
             };
-            let (lines, seq) = logs.since(f.unit.as_deref(), f.seq);
+            let (lines, seq) = logs.since(&f.which, f.seq);
             f.seq = seq;
             let req = f.id;
             for line in lines {
@@ -533,17 +533,26 @@ impl Daemon {
                 lines,
                 follow,
             } => {
-                let unit = unit.map(|u| self.unit_name(&u));
-                if let Some(u) = unit.as_ref().filter(|u| !self.engine.contains(u)) {
+                // As journalctl -u: a pattern, and a unit no longer loaded
+                // whose lines are still kept; an unknown name is an error.
+                let which = match unit {
+                    None => Select::All,
+                    Some(u) if vigil_units::glob::is_glob(&u) => Select::Pattern(u),
+                    Some(u) => Select::Unit(self.unit_name(&u)),
+                };
+                if let Select::Unit(u) = &which
+                    && !self.engine.contains(u)
+                    && !self.logs.has_lines(u)
+                {
                     let reply = Reply::err(id, ErrorCode::NoSuchUnit, format!("no such unit: {u}"));
                     self.clients.send(client, &reply, &self.epoll);
                     return;
                 }
                 let n = lines.unwrap_or(if follow { 10 } else { 200 });
-                let tail = self.logs.tail(unit.as_deref(), n);
+                let tail = self.logs.tail(&which, n);
                 let seq = self.logs.last_seq();
                 if let Some(c) = self.clients.clients.get_mut(&client).filter(|_| follow) {
-                    c.follow = Some(Follow { id, unit, seq });
+                    c.follow = Some(Follow { id, which, seq });
                 }
                 Some(Reply::ok(id, Body::Log { lines: tail }))
             }
@@ -812,7 +821,7 @@ impl Daemon {
                 name: info.name.clone(),
                 description: info.description.clone(),
                 state: info.state.to_string(),
-                reason: info.reason.as_ref().map(ToString::to_string),
+                reason: reason(&info),
                 pid: info.main_pid,
                 since_us: self.wall_us(info.since.min(now)),
                 restarts: info.restarts,
@@ -842,7 +851,7 @@ impl Daemon {
                     .and_then(|m| m.service.as_ref())
                     .and_then(|s| (*s.bus_name).clone()),
                 cycle: info.cycle.clone(),
-                logs: self.logs.tail(Some(&name), lines),
+                logs: self.logs.tail(&Select::Unit(name.clone()), lines),
             });
         }
         Reply::ok(id, Body::Status { units: out })
@@ -904,11 +913,18 @@ fn summary(u: &UnitInfo) -> UnitSummary {
     UnitSummary {
         name: u.name.clone(),
         state: u.state.to_string(),
-        reason: u.reason.as_ref().map(ToString::to_string),
+        reason: reason(u),
         pid: u.main_pid,
         description: u.description.clone(),
         restarts: u.restarts,
     }
+}
+
+/// Why the unit is in its state; for one whose file is gone (systemd's
+/// `not-found`) and has no other reason, that.
+fn reason(u: &UnitInfo) -> Option<String> {
+    let file_gone = u.removed.then(|| vigil_proto::FILE_REMOVED.to_string());
+    u.reason.as_ref().map(ToString::to_string).or(file_gone)
 }
 
 /// Whether process `pid` (primary group `gid`) is in `adm` or

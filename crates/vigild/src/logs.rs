@@ -16,6 +16,7 @@ use vigil_log::{ConsoleSink, FileSink, KmsgSink, LineSplitter, LogStore, Record,
 use vigil_platform::{Epoll, Interest};
 use vigil_proto::LogLine;
 use vigil_units::Output;
+use vigil_units::glob::fnmatch;
 
 use crate::daemon::token;
 use crate::options::{Options, SinkSpec};
@@ -820,11 +821,18 @@ impl Logs {
         self.store.last_seq()
     }
 
-    /// The last `n` lines of a unit, or of every unit interleaved by time.
-    pub fn tail(&self, unit: Option<&str>, n: usize) -> Vec<LogLine> {
-        let entries = match unit {
-            Some(u) => self.store.tail(u, n),
-            None => self.store.tail_all(n),
+    /// Whether any line of `unit` is kept, loaded or not.
+    pub fn has_lines(&self, unit: &str) -> bool {
+        self.store.has_lines(unit)
+    }
+
+    /// The last `n` lines of a unit, or of several or every unit interleaved
+    /// by time.
+    pub fn tail(&self, which: &Select, n: usize) -> Vec<LogLine> {
+        let entries = match which {
+            Select::Unit(u) => self.store.tail(u, n),
+            Select::All => self.store.tail_all(n),
+            Select::Pattern(p) => self.store.tail_where(|u| fnmatch(p, u, false), n),
         };
         entries
             .into_iter()
@@ -832,9 +840,13 @@ impl Logs {
             .collect()
     }
 
-    /// Lines after `seq` (of one unit or all), and the new position.
-    pub fn since(&self, unit: Option<&str>, seq: u64) -> (Vec<LogLine>, u64) {
-        let since = self.store.since(unit, seq);
+    /// Lines after `seq`, and the new position.
+    pub fn since(&self, which: &Select, seq: u64) -> (Vec<LogLine>, u64) {
+        let since = match which {
+            Select::Unit(u) => self.store.since(Some(u), seq),
+            Select::All => self.store.since(None, seq),
+            Select::Pattern(p) => self.store.since_where(|u| fnmatch(p, u, false), seq),
+        };
         let last = since.entries.last().map(|e| e.seq).unwrap_or(seq);
         let mut lines: Vec<LogLine> = since
             .entries
@@ -849,6 +861,15 @@ impl Logs {
         }
         (lines, last)
     }
+}
+
+/// Whose lines `vigil log` shows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Select {
+    All,
+    Unit(String),
+    /// Every unit whose whole name the glob(7) pattern matches (`worker@*`).
+    Pattern(String),
 }
 
 fn to_line(r: &Record, tags: &HashMap<Arc<str>, Arc<str>>) -> LogLine {

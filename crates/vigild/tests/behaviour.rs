@@ -2271,6 +2271,41 @@ fn a_start_that_never_gets_ready_times_out() {
     assert!(st["pid"].is_null(), "{st}");
 }
 
+/// A running unit whose file is removed keeps running across `vigil sync`,
+/// as systemd keeps a `not-found` unit: shown as such, stopped on request
+/// (not started), then forgotten.
+#[test]
+fn a_running_unit_whose_file_is_removed_keeps_running_until_stopped() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=r.service\n"),
+        (
+            "r.service",
+            "[Service]\nExecStop=/bin/sh -c 'echo stopping $$MAINPID'\nExecStart=/bin/sleep 1000\n",
+        ),
+    ]);
+    m.wait_state("r.service", "running");
+    let pid = m.main_pid("r.service");
+    fs::remove_file(m.config.join("r.service")).unwrap();
+    let synced = m.vigil_ok(&["sync"]);
+    assert!(synced.contains("removed r.service"), "{synced}");
+    assert!(alive(pid));
+    let st = m.status_json("r.service");
+    assert_eq!(
+        (&st["state"], &st["reason"]),
+        (&"running".into(), &"file removed".into()),
+        "{st}"
+    );
+    let list = m.vigil_ok(&["list"]);
+    assert!(list.contains("running (file removed)"), "{list}");
+    m.vigil_code(&["start", "r.service"], 4);
+    m.vigil_code(&["restart", "r.service"], 4);
+    // Its stop is the one it was started with.
+    m.vigil_ok(&["stop", "r.service"]);
+    m.wait_log("r.service", &format!("stopping {pid}"));
+    assert!(!alive(pid));
+    m.vigil_code(&["status", "r.service"], 4);
+}
+
 #[test]
 fn a_changed_unit_takes_effect_on_restart_after_sync() {
     let m = Manager::start(&[

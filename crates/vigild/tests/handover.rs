@@ -403,12 +403,13 @@ fn a_manager_killed_during_a_shutdown_is_followed_by_one_that_finishes_it() {
     assert_eq!(lines(&log), ["stop-begin", "stop-end", "db-term"]);
 }
 
-/// A unit whose file is removed while no manager runs: the next manager stops
-/// what it runs (as a reload does), rather than leave it running untracked,
-/// unstoppable, and started a second time once the file is back.
+/// A unit whose file is removed while no manager runs: the next manager keeps
+/// it running and tracked, as systemd keeps a `not-found` unit (it can be
+/// stopped, not started), rather than leave it running untracked, unstoppable,
+/// and started a second time once the file is back.
 #[test]
-fn a_unit_whose_file_went_while_no_manager_ran_is_stopped_not_forgotten() {
-    if !require_root("a_unit_whose_file_went_while_no_manager_ran_is_stopped_not_forgotten") {
+fn a_unit_whose_file_went_while_no_manager_ran_keeps_running_tracked() {
+    if !require_root("a_unit_whose_file_went_while_no_manager_ran_keeps_running_tracked") {
         return;
     }
     let out = TempDir::new("handover-gone");
@@ -430,17 +431,24 @@ fn a_unit_whose_file_went_while_no_manager_ran_is_stopped_not_forgotten() {
         &[],
     );
     m.wait_state("gone.service", "running");
+    let pid = m.main_pid("gone.service");
     // Removed before the kill: the next manager, started at once, must not
     // read the directory before the file is gone (this one reads it only when
     // asked).
     let file = m.config.join("gone.service");
     fs::remove_file(&file).unwrap();
     kill_manager(&m);
-    m.expect_stderr("gone.service: gone from the configuration; stopping it");
-    wait_until("its process to be stopped", || {
-        lines(&d.join("gone.stops")) == lines(&d.join("gone.starts"))
-    });
+    m.expect_stderr("gone.service: gone from the configuration; it keeps running until stopped");
     m.wait_state("keep.service", "running");
+    let st = m.status_json("gone.service");
+    assert_eq!(st["state"], "running", "{st}");
+    assert_eq!(st["reason"], "file removed", "{st}");
+    assert_eq!(m.main_pid("gone.service"), pid);
+    // Not started without its file; stopped as any unit.
+    m.vigil_code(&["start", "gone.service"], 4);
+    m.vigil_ok(&["stop", "gone.service"]);
+    assert_eq!(lines(&d.join("gone.stops")), lines(&d.join("gone.starts")));
+    m.vigil_code(&["status", "gone.service"], 4);
     // Back with its file: one instance, the new one.
     fs::write(&file, &gone).unwrap();
     m.vigil_ok(&["daemon-reload"]);

@@ -445,7 +445,7 @@ fn a_yaml_service_with_a_test_probe_is_ready_when_the_probe_passes() {
 }
 
 #[test]
-fn sync_starts_new_units_stops_deleted_ones_and_keeps_changed_ones_running() {
+fn sync_starts_new_units_and_keeps_deleted_and_changed_ones_running() {
     let m = Manager::start(&[
         ("default.target", "[Unit]\nWants=old.service keep.service\n"),
         ("old.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
@@ -477,7 +477,10 @@ fn sync_starts_new_units_stops_deleted_ones_and_keeps_changed_ones_running() {
     assert!(out.contains("removed old.service"), "{out}");
     assert!(out.contains("changed keep.service"), "{out}");
     m.wait_state("new.service", "running");
-    wait_until("old.service's process to end", || !alive(old_pid));
+    // As systemd's not-found unit: running until stopped.
+    assert_eq!(m.main_pid("old.service"), old_pid);
+    m.vigil_ok(&["stop", "old.service"]);
+    assert!(!alive(old_pid));
     assert_eq!(
         m.status_json("keep.service")["pid"].as_u64().unwrap(),
         keep_pid
@@ -712,6 +715,43 @@ fn services_get_the_default_open_file_limit_back() {
     let m = Manager::start(&[("default.target", "[Unit]\n"), ("l.service", &unit)]);
     m.vigil_ok(&["start", "l"]);
     assert_eq!(fs::read_to_string(&file).unwrap().trim(), "1024");
+}
+
+/// `vigil log` as `journalctl -u`: a pattern names every unit it matches, and
+/// a unit no longer loaded still shows the lines kept of it; a name nothing
+/// is known of stays an error.
+#[test]
+fn vigil_log_takes_patterns_and_units_whose_file_went() {
+    let say = |w: &str| format!("[Service]\nType=oneshot\nExecStart=/bin/echo from {w}\n");
+    let m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=w@1.service w@2.service other.service\n",
+        ),
+        ("w@.service", &say("%i")),
+        ("other.service", &say("other")),
+    ]);
+    for u in ["w@1.service", "w@2.service", "other.service"] {
+        m.wait_state(u, "inactive");
+    }
+    let log = m.vigil_ok(&["log", "w@*"]);
+    assert!(log.contains("from 1") && log.contains("from 2"), "{log}");
+    assert!(!log.contains("from other"), "{log}");
+    // Followed: lines of a unit the pattern matches, not of others.
+    let follow = m.follow_log("w@*");
+    // The lines kept so far come first: the follow is set up.
+    follow.expect("from 2");
+    m.vigil_ok(&["start", "other", "w@3"]);
+    follow.expect("from 3");
+    assert!(!follow.seen().iter().any(|l| l.contains("from other")));
+
+    fs::remove_file(m.config.join("other.service")).unwrap();
+    m.vigil_ok(&["sync"]);
+    m.vigil_code(&["status", "other"], 4);
+    let log = m.vigil_ok(&["log", "other"]);
+    assert!(log.contains("from other"), "{log}");
+    m.vigil_code(&["log", "never-was"], 4);
+    m.vigil_code(&["log", "nothing-matches@*"], 0);
 }
 
 #[test]

@@ -169,11 +169,13 @@ impl Machine {
         }
         self.shutdown_final |= saved.shutdown_final;
         // A unit whose file went while no manager ran, with processes: kept as
-        // a reload keeps a removed one, and stopped, with systemd's defaults for
-        // what its file no longer says (SIGTERM, 90 s, then SIGKILL), so that
-        // nothing it ran is left untracked, or started again with its file. One
-        // with a spawn in flight too: it waits for vigild's answer, the process
-        // it finds (`Spawned`, stopped then) or none (`SpawnFailed`).
+        // a reload keeps a removed one. Running (or exited), it keeps running
+        // until stopped, as systemd keeps a `not-found` unit; its stop has
+        // systemd's defaults for what its file no longer says (SIGTERM, 90 s,
+        // then SIGKILL). In any other phase its file would be needed to go on:
+        // it is stopped, so that nothing it ran is left untracked. One with a
+        // spawn in flight too: it waits for vigild's answer, the process it
+        // finds (`Spawned`, stopped then) or none (`SpawnFailed`).
         let gone: Vec<String> = saved
             .units
             .iter()
@@ -251,8 +253,15 @@ impl Machine {
             let Some(&u) = self.index.get(&name) else {
                 continue;
             };
-            notes.push(format!("{name}: gone from the configuration; stopping it"));
-            self.stop_unit(u, StopCause::Removed, false);
+            let s = &self.slots[u];
+            if matches!(s.phase, Phase::Running | Phase::Exited) && s.spawning.is_none() {
+                notes.push(format!(
+                    "{name}: gone from the configuration; it keeps running until stopped"
+                ));
+            } else {
+                notes.push(format!("{name}: gone from the configuration; stopping it"));
+                self.stop_unit(u, StopCause::Removed, false);
+            }
         }
         for u in 0..self.slots.len() {
             self.push(u);

@@ -419,6 +419,24 @@ impl Manager {
             .unwrap_or_else(|| panic!("{unit} has no main PID: {st}")) as u32
     }
 
+    /// `vigil log -f WHICH` with the lines kept so far, read as they come.
+    pub fn follow_log(&self, which: &str) -> Follower {
+        let mut child = Command::new(vigil_bin())
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(["log", "-f", "-n", "100000", which])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("vigil log -f");
+        let lines = spawn_reader(child.stdout.take().expect("stdout"));
+        Follower {
+            child,
+            lines,
+            seen: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+
     /// Waits until the unit is in `state`, or has passed through it since the
     /// call (as its state-change log lines show). A line of an earlier run into
     /// the same state does not count: only one after those logged at the call.
@@ -581,6 +599,44 @@ fn drain<'a>(lines: &Receiver<String>, seen: &'a mut Vec<String>) -> &'a [String
         seen.push(line);
     }
     seen
+}
+
+/// A `vigil log -f` running; killed when dropped.
+pub struct Follower {
+    child: Child,
+    lines: Receiver<String>,
+    seen: std::cell::RefCell<Vec<String>>,
+}
+
+impl Follower {
+    /// Waits for a line containing `needle`; returns it.
+    pub fn expect(&self, needle: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.borrow_mut().push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no line with {needle:?}; saw {:#?}", self.seen.borrow()),
+            }
+        }
+    }
+
+    /// Every line read so far.
+    pub fn seen(&self) -> Vec<String> {
+        self.seen.borrow().clone()
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn spawn_reader<R: std::io::Read + Send + 'static>(r: R) -> Receiver<String> {
