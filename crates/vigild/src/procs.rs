@@ -386,7 +386,9 @@ impl Daemon {
     /// over each other); for the log it is the same pipe, as systemd gives both
     /// the same journal stream: the lines keep the order they were written in,
     /// and a service costs one pipe. `StandardError=journal` (or YAML) gives
-    /// stderr a pipe of its own, whose lines are tagged `stderr`.
+    /// stderr a pipe of its own, whose lines are tagged `stderr`. The same
+    /// file named for both (`file:P` twice) is one open file too, as systemd
+    /// makes it.
     fn stdio_pair(
         &mut self,
         unit: &str,
@@ -395,7 +397,9 @@ impl Daemon {
         use vigil_log::Stream;
         use vigil_spawn::Stdio;
         let tty = vigil_spawn::tty_path(service);
-        if service.stderr != Output::Inherit {
+        let same_file =
+            matches!(&service.stderr, Output::File { .. }) && service.stderr == service.stdout;
+        if service.stderr != Output::Inherit && !same_file {
             return (
                 self.stdio_for(unit, &service.stdout, Stream::Stdout, &tty),
                 self.stdio_for(unit, &service.stderr, Stream::Stderr, &tty),

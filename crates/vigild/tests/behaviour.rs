@@ -1466,6 +1466,31 @@ fn standard_output_file_append_and_truncate() {
     assert!(stdout_lines(&m, "t.service").is_empty());
 }
 
+/// Review finding: `StandardOutput=file:P` with `StandardError=file:P` opened
+/// P twice, each at offset 0: stderr wrote over stdout. One open file, as
+/// systemd makes it (and as `truncate:` twice).
+#[test]
+fn the_same_file_for_stdout_and_stderr_is_one_open_file() {
+    let d = TempDir::new("same-file");
+    let unit = |mode: &str, file: &str| {
+        let path = d.path().join(file);
+        format!(
+            "[Service]\nType=oneshot\nStandardOutput={mode}:{p}\nStandardError={mode}:{p}\n\
+             ExecStart=/bin/sh -c 'echo out-aaaaaaaaaa; echo err-b >&2; echo out-c'\n",
+            p = path.display()
+        )
+    };
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        ("f.service", &unit("file", "f.txt")),
+        ("t.service", &unit("truncate", "t.txt")),
+    ]);
+    m.vigil_ok(&["start", "f", "t"]);
+    for file in ["f.txt", "t.txt"] {
+        assert_eq!(read(&d, file), "out-aaaaaaaaaa\nerr-b\nout-c\n", "{file}");
+    }
+}
+
 #[test]
 fn standard_error_inherit_shares_the_stdout_file() {
     let (d, m) = output_to_files("stderr-inherit", "", None);
