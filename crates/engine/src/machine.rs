@@ -2099,6 +2099,10 @@ impl Machine {
         }
     }
 
+    /// The least time the processes get to end after SIGKILL before they are
+    /// given up on.
+    const KILL_WAIT_MIN: Duration = Duration::from_secs(5);
+
     fn enter_kill(&mut self, u: usize, stage: KillStage) {
         let now = self.now;
         self.slots[u].wake = None;
@@ -2132,8 +2136,22 @@ impl Machine {
         }
         let wait = match stage {
             KillStage::Abort => svc.timeout_abort,
-            KillStage::Term | KillStage::Kill => svc.timeout_stop,
+            KillStage::Term => svc.timeout_stop,
+            // The kernel needs a moment to end what SIGKILL hit (a process in
+            // uninterruptible sleep longer); a short stop timeout must not
+            // turn that moment into "still around after SIGKILL".
+            KillStage::Kill => svc.timeout_stop.map(|t| t.max(Self::KILL_WAIT_MIN)),
         };
+        if stage == KillStage::Term && wait == Some(Duration::ZERO) && svc.send_sigkill {
+            // YAML's `shutdown_timeout: 0`: SIGKILL at once is what was asked
+            // for, not a stop that timed out.
+            self.log(
+                Level::Info,
+                u,
+                "stop timeout 0: sending SIGKILL at once".into(),
+            );
+            return self.enter_kill(u, KillStage::Kill);
+        }
         self.slots[u].timeout = wait.map(|t| now + t);
         self.set_phase(u, Phase::Kill(stage));
     }
@@ -2437,11 +2455,16 @@ impl Machine {
             return;
         };
         let ignore = command(svc, Role::Main(i)).is_some_and(|c| c.ignore_failure);
-        let clean = ignore || main_clean(svc, &outcome);
+        let phase = self.slots[u].phase;
+        // A stop timeout of 0 asks for SIGKILL at once: the death it brings is
+        // the stop asked for, not a failure.
+        let asked_kill = phase == Phase::Kill(KillStage::Kill)
+            && svc.timeout_stop == Some(Duration::ZERO)
+            && matches!(outcome, Outcome::Exit(ExitStatus::Signaled(SIGKILL)));
+        let clean = ignore || asked_kill || main_clean(svc, &outcome);
         let failure = (!clean).then(|| outcome.reason());
         let level = if clean { Level::Info } else { Level::Warning };
         self.log(level, u, format!("main process {}", outcome.describe()));
-        let phase = self.slots[u].phase;
         match phase {
             Phase::Start(j) if j == i => match svc.service_type {
                 _ if !clean => self.fail_start(u, failure),

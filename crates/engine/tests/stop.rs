@@ -37,6 +37,47 @@ fn stop_sequence_exec_stop_then_signal_then_sigkill_after_timeout() {
     assert_eq!(h.reason("a.service"), Some(Reason::StopTimeout));
 }
 
+/// Review finding: with a stop timeout of 0 (YAML's `shutdown_timeout: 0`,
+/// "SIGKILL at once") the wait after SIGKILL was 0 too: every stop ended
+/// `failed (stop timeout)` with "processes still around after SIGKILL",
+/// though the process was gone a moment later.
+#[test]
+fn a_stop_timeout_of_0_sends_sigkill_at_once_and_is_no_failure() {
+    let mut h = H::new(vec![service("a.service").timeout_stop(Some(secs(0)))]);
+    let main = h.run("a.service");
+    h.stop("a.service");
+    assert_eq!(
+        signals(&h.take()),
+        [(main, SIGTERM, true), (main, SIGKILL, true)]
+    );
+    // The process gets time to go after SIGKILL.
+    assert_eq!(h.e.next_deadline(), Some(secs(5)));
+    h.at(ms(10));
+    assert_eq!(h.state("a.service"), State::Stopping);
+    h.killed(main, SIGKILL);
+    assert_eq!(h.state("a.service"), State::Inactive);
+    assert_eq!(h.reason("a.service"), None);
+}
+
+/// A short stop timeout still gives the processes 5 s after SIGKILL.
+#[test]
+fn the_wait_after_sigkill_is_at_least_5_s() {
+    let mut h = H::new(vec![service("a.service").timeout_stop(Some(ms(100)))]);
+    let main = h.run("a.service");
+    h.stop("a.service");
+    h.at(ms(100));
+    assert_eq!(
+        signals(&h.take()),
+        [(main, SIGTERM, true), (main, SIGKILL, true)]
+    );
+    assert_eq!(h.e.next_deadline(), Some(ms(5100)));
+    h.at(ms(5099));
+    assert_eq!(h.state("a.service"), State::Stopping);
+    h.killed(main, SIGKILL);
+    assert_eq!(h.state("a.service"), State::Failed);
+    assert_eq!(h.reason("a.service"), Some(Reason::StopTimeout));
+}
+
 #[test]
 fn clean_stop_is_inactive_and_never_restarts() {
     let mut h = H::new(vec![service("a.service").restart(RestartPolicy::Always)]);
