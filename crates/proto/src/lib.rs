@@ -245,6 +245,9 @@ pub enum Body {
         added: Vec<String>,
         removed: Vec<String>,
         changed: Vec<String>,
+        /// The load errors of the configuration as read (`FILE:LINE: error: ...`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        errors: Vec<String>,
     },
     Graph {
         dot: String,

@@ -344,6 +344,7 @@ fn show(reply: &Reply, json: bool) -> Exit {
             added,
             removed,
             changed,
+            errors,
         } => {
             println!(
                 "added {}, removed {}, changed {}",
@@ -355,6 +356,11 @@ fn show(reply: &Reply, json: bool) -> Exit {
                 for name in list {
                     println!("  {what} {name}");
                 }
+            }
+            // As systemctl daemon-reload, the rest is loaded: exit 0; but the
+            // broken files are named (their units are `failed (load error)`).
+            for e in errors {
+                eprintln!("vigil: {e}");
             }
             Exit::Success
         }

@@ -557,13 +557,14 @@ impl Daemon {
                 Some(Reply::ok(id, Body::Log { lines: tail }))
             }
             Request::Sync {} => {
-                let (added, removed, changed) = self.load();
+                let r = self.load();
                 Some(Reply::ok(
                     id,
                     Body::Synced {
-                        added,
-                        removed,
-                        changed,
+                        added: r.added,
+                        removed: r.removed,
+                        changed: r.changed,
+                        errors: r.errors,
                     },
                 ))
             }

@@ -55,6 +55,16 @@ pub(crate) enum Phase {
     Done,
 }
 
+/// What a read of the configuration changed, for `vigil sync` and SIGHUP.
+#[derive(Debug)]
+pub struct Rescan {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+    /// Every load error of the configuration as it is now (`FILE:LINE: error: ...`).
+    pub errors: Vec<String>,
+}
+
 pub(crate) struct Daemon {
     pub opts: Options,
     pub engine: Engine,
@@ -687,16 +697,26 @@ impl Daemon {
     }
 
     /// Reads the configuration directories and hands the result to the engine
-    /// (at boot, and for `vigil sync`); returns (added, removed, changed).
+    /// (at boot, and for `vigil sync`); returns what changed.
     /// The definitions live in the engine only: vigild keeps no copy.
-    pub fn load(&mut self) -> (Vec<String>, Vec<String>, Vec<String>) {
+    pub fn load(&mut self) -> Rescan {
         let set = self.read_config();
         self.warn_of_units_at_shutdown(&set);
+        let mut errors = Vec::new();
         for d in &set.diagnostics {
             // The diagnostic names its own severity.
             self.logs.manager_stderr(d.to_string());
+            if d.is_error() {
+                errors.push(d.to_string());
+            }
         }
-        self.apply_set(set)
+        let (added, removed, changed) = self.apply_set(set);
+        Rescan {
+            added,
+            removed,
+            changed,
+            errors,
+        }
     }
 
     fn apply_set(&mut self, set: LoadedSet) -> (Vec<String>, Vec<String>, Vec<String>) {
@@ -1006,15 +1026,16 @@ impl Daemon {
                     for problem in self.logs.reopen_files(&self.epoll) {
                         self.say(Level::Warning, None, &problem);
                     }
-                    let (a, r, c) = self.load();
+                    let r = self.load();
                     self.say(
                         Level::Info,
                         None,
                         &format!(
-                            "SIGHUP: rescanned: {} added, {} removed, {} changed",
-                            a.len(),
-                            r.len(),
-                            c.len()
+                            "SIGHUP: rescanned: {} added, {} removed, {} changed, {} errors",
+                            r.added.len(),
+                            r.removed.len(),
+                            r.changed.len(),
+                            r.errors.len()
                         ),
                     );
                 }

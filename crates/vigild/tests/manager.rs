@@ -472,7 +472,17 @@ fn sync_starts_new_units_and_keeps_deleted_and_changed_ones_running() {
         m.config.join("default.target.wants/new.service"),
     )
     .unwrap();
-    let out = m.vigil_ok(&["sync"]);
+    // Review finding: a broken file went unmentioned by `vigil sync`.
+    fs::write(
+        m.config.join("bad.service"),
+        "[Service]\nType=sideways\nExecStart=/bin/true\n",
+    )
+    .unwrap();
+    let synced = m.vigil(&["sync"]);
+    assert_eq!(synced.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&synced.stderr);
+    assert!(err.contains("bad.service:2: error: Type=sideways"), "{err}");
+    let out = String::from_utf8_lossy(&synced.stdout);
     assert!(out.contains("added new.service"), "{out}");
     assert!(out.contains("removed old.service"), "{out}");
     assert!(out.contains("changed keep.service"), "{out}");
