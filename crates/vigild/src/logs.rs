@@ -78,6 +78,9 @@ pub(crate) struct Logs {
     /// The file sinks: index into `sinks`, and the path (opened again at
     /// SIGHUP, after a log rotation).
     files: Vec<(usize, std::path::PathBuf)>,
+    /// File sinks that could not be opened at start (a log directory not
+    /// mounted yet): tried again at each SIGHUP.
+    unopened: Vec<std::path::PathBuf>,
     console: Option<usize>,
     kmsg: Option<usize>,
     /// vigild's own messages: its stderr, non-blocking with a bounded queue like
@@ -174,6 +177,7 @@ impl Logs {
             rewatch: false,
             kmsg_all: false,
             files: Vec::new(),
+            unopened: Vec::new(),
             console: None,
             kmsg: None,
             stderr: None,
@@ -210,10 +214,15 @@ impl Logs {
                         let i = logs.add_sink(Box::new(sink));
                         logs.files.push((i, path.clone()));
                     }
-                    Err(e) => logs.manager_stderr(format!(
-                        "warning: --log-to file:{}: {e}: its lines are kept in the rings only",
-                        path.display()
-                    )),
+                    Err(e) => {
+                        logs.manager_stderr(format!(
+                            "warning: --log-to file:{}: {:#}: its lines are kept in the rings \
+                             only until it opens (tried again at SIGHUP)",
+                            path.display(),
+                            anyhow::Error::new(e)
+                        ));
+                        logs.unopened.push(path.clone());
+                    }
                 },
             }
         }
@@ -744,14 +753,29 @@ impl Logs {
     /// Opens every log file again (SIGHUP, as logrotate's `postrotate` sends
     /// it): lines go to the file now at the path, not to the one renamed
     /// away. What the old one queued is written first, as far as it takes it;
-    /// a path that cannot be opened keeps the old file, with a warning.
+    /// a path that cannot be opened keeps the old file, with a warning. A
+    /// file that could not be opened at start is tried again.
     pub fn reopen_files(&mut self, epoll: &Epoll) -> Vec<String> {
         let mut problems = Vec::new();
+        for path in std::mem::take(&mut self.unopened) {
+            match FileSink::open(&path, SINK_QUEUE) {
+                Ok(sink) => {
+                    let i = self.add_sink(Box::new(sink));
+                    self.files.push((i, path));
+                }
+                Err(e) => {
+                    let e = anyhow::Error::new(e);
+                    problems.push(format!("opening the log file {}: {e:#}", path.display()));
+                    self.unopened.push(path);
+                }
+            }
+        }
         for (i, path) in self.files.clone() {
             let sink = match FileSink::open(&path, SINK_QUEUE) {
                 Ok(sink) => sink,
                 Err(e) => {
-                    problems.push(format!("reopening the log file {}: {e}", path.display()));
+                    let e = anyhow::Error::new(e);
+                    problems.push(format!("reopening the log file {}: {e:#}", path.display()));
                     continue;
                 }
             };

@@ -4034,6 +4034,31 @@ fn sighup_reopens_the_log_files() {
     wait_until("a line in the new log file", || ticked(&log));
 }
 
+/// Review finding: a log file that could not be opened at start (its
+/// directory not there yet, as /var/log before its mount) was never tried
+/// again, and the warning did not say why.
+#[test]
+fn a_log_file_that_could_not_be_opened_is_tried_again_at_sighup() {
+    let d = TempDir::new("late-log");
+    let dir = d.path().join("later");
+    let log = dir.join("all.log");
+    let unit = "[Service]\nExecStart=/bin/sh -c 'while :; do echo tick; sleep 0.05; done'\n";
+    let sink = format!("file:{}", log.display());
+    let mut m = Manager::start_with(
+        &[
+            ("default.target", "[Unit]\nWants=t.service\n"),
+            ("t.service", unit),
+        ],
+        &["--log-to", &sink],
+    );
+    let warning = m.expect_stderr("--log-to file:");
+    assert!(warning.contains("No such file or directory"), "{warning}");
+    fs::create_dir(&dir).unwrap();
+    assert!(send_signal(m.pid(), "HUP"));
+    let ticked = |p: &Path| fs::read_to_string(p).is_ok_and(|t| t.contains("t.service[0]: tick"));
+    wait_until("a line in the log file", || ticked(&log));
+}
+
 /// vigild's messages outside its sinks (here a usage error) never wait on a
 /// stderr nobody reads: a full pipe, in its own blocking description as a
 /// container's log pipe is. It used to hang in write(2) instead of exiting,
