@@ -61,6 +61,20 @@ pub enum Kind {
     Bind { recursive: bool },
     /// `remount`: change flags of what is already mounted there.
     Remount,
+    /// `bind,remount`: change only the per-mount flags (`ro`, `nosuid`,
+    /// `nodev`, `noexec`, atime) of that one mount, as mount(8) does with
+    /// MS_BIND|MS_REMOUNT. A plain remount would change the file system
+    /// itself, so every other mount of it too (a `bind,remount,ro` of one
+    /// bind mount would make the whole disk read-only).
+    BindRemount,
+}
+
+impl Kind {
+    /// Whether the entry changes a mount that is already there instead of
+    /// making one.
+    pub fn is_remount(self) -> bool {
+        matches!(self, Kind::Remount | Kind::BindRemount)
+    }
 }
 
 /// Options turned into what mount(2) takes, plus the fstab-only ones.
@@ -237,6 +251,9 @@ pub fn map_options(text: &str) -> Options {
         device_timeout: None,
         loop_device: false,
     };
+    // Where `bind` and `remount` stand does not matter: together they are
+    // one operation.
+    let (mut bind, mut remount) = (None, false);
     for opt in text.split(',').filter(|s| !s.is_empty()) {
         if let Some((_, f)) = FLAG_NAMES.iter().find(|(n, _)| *n == opt) {
             o.flags |= *f;
@@ -248,9 +265,9 @@ pub fn map_options(text: &str) -> Options {
             o.propagation = Some(*p);
         } else {
             match opt {
-                "bind" => o.kind = Kind::Bind { recursive: false },
-                "rbind" => o.kind = Kind::Bind { recursive: true },
-                "remount" => o.kind = Kind::Remount,
+                "bind" => bind = Some(Kind::Bind { recursive: false }),
+                "rbind" => bind = Some(Kind::Bind { recursive: true }),
+                "remount" => remount = true,
                 "nofail" => o.nofail = true,
                 "noauto" => o.noauto = true,
                 "_netdev" => o.netdev = true,
@@ -268,6 +285,12 @@ pub fn map_options(text: &str) -> Options {
             }
         }
     }
+    o.kind = match (bind, remount) {
+        (Some(_), true) => Kind::BindRemount,
+        (None, true) => Kind::Remount,
+        (Some(bind), false) => bind,
+        (None, false) => Kind::New,
+    };
     o
 }
 
@@ -476,7 +499,7 @@ pub fn plan(entries: Vec<Entry>, mounted: &[String], phase: Phase) -> Vec<Action
                 Action::Skip { entry, reason }
             }
             (Phase::Local, _, action) | (Phase::Remote, true, action) => action,
-            (Phase::Remote, false, Action::Mount(entry)) if entry.options.kind != Kind::Remount => {
+            (Phase::Remote, false, Action::Mount(entry)) if !entry.options.kind.is_remount() => {
                 Action::Skip {
                     entry,
                     reason: LOCAL_NOT_MOUNTED,
@@ -661,9 +684,11 @@ fn decide(mut entry: Entry, mounted: &[String]) -> Action {
         || (is_mounted && REMOUNT_WHEN_MOUNTED.contains(&entry.target.as_str()))
     {
         // `/` is always mounted, whatever mountinfo says.
-        entry.options.kind = Kind::Remount;
+        if entry.options.kind != Kind::BindRemount {
+            entry.options.kind = Kind::Remount;
+        }
         return Action::Mount(entry);
-    } else if entry.options.kind != Kind::Remount && is_mounted {
+    } else if !entry.options.kind.is_remount() && is_mounted {
         "already mounted"
     } else {
         return Action::Mount(entry);
@@ -689,6 +714,7 @@ pub fn describe(a: &Action) -> String {
                     e.source
                 ),
                 Kind::Remount => format!("remount {} flags={flags}", e.target),
+                Kind::BindRemount => format!("bind-remount {} flags={flags}", e.target),
             };
             if !e.options.data.is_empty() {
                 s.push_str(" data=");
@@ -722,7 +748,7 @@ fn kept_flags(target: &Path, options: &Options) -> MountFlags {
     let Ok(st) = rustix::fs::statvfs(target) else {
         return MountFlags::empty();
     };
-    let bind = matches!(options.kind, Kind::Bind { .. });
+    let bind = matches!(options.kind, Kind::Bind { .. } | Kind::BindRemount);
     let atime = MountFlags::NOATIME | MountFlags::NODIRATIME | MountFlags::RELATIME;
     let named_atime = (options.flags | options.cleared).intersects(atime | MountFlags::STRICTATIME);
     let kept = [
@@ -797,7 +823,7 @@ pub fn unmount(target: &str) -> io::Result<()> {
 /// when binding a file, since a file can only be bound onto a file).
 pub fn mount_entry(e: &Entry) -> Result<(), FstabError> {
     let target = Path::new(&e.target);
-    if e.options.kind != Kind::Remount && fs::symlink_metadata(target).is_err() {
+    if !e.options.kind.is_remount() && fs::symlink_metadata(target).is_err() {
         let bind_file = matches!(e.options.kind, Kind::Bind { .. })
             && fs::metadata(&e.source).is_ok_and(|m| !m.is_dir());
         let made = if bind_file {
@@ -854,6 +880,11 @@ pub fn mount_entry(e: &Entry) -> Result<(), FstabError> {
         Kind::Remount => {
             let flags = flags | kept_flags(target, &e.options);
             rustix::mount::mount_remount(target, flags, e.options.data.as_str())
+        }
+        // Only this mount's flags: the file system and its data stay.
+        Kind::BindRemount => {
+            let flags = MountFlags::BIND | flags | kept_flags(target, &e.options);
+            rustix::mount::mount_remount(target, flags, "")
         }
     };
     let result = result.and_then(|()| match e.options.propagation {
@@ -948,6 +979,9 @@ mod tests {
         assert_eq!(map_options("bind,ro").kind, Kind::Bind { recursive: false });
         assert_eq!(map_options("rbind").kind, Kind::Bind { recursive: true });
         assert_eq!(map_options("remount,ro").kind, Kind::Remount);
+        // Together, in either order, they change one mount's flags only.
+        assert_eq!(map_options("bind,remount,ro").kind, Kind::BindRemount);
+        assert_eq!(map_options("remount,rbind,ro").kind, Kind::BindRemount);
         assert_eq!(flag_names(map_options("nodev,ro").flags), "ro,nodev");
         assert_eq!(flag_names(MountFlags::empty()), "-");
     }
@@ -1019,6 +1053,29 @@ mod tests {
                 "skip none (swap)",
                 "remount /proc flags=-",
                 "remount /proc flags=ro",
+            ]
+        );
+    }
+
+    /// Review finding: `bind,remount,ro` lost its `bind` and remounted the
+    /// whole file system read-only.
+    #[test]
+    fn bind_remount_is_its_own_kind_in_the_plan() {
+        let (e, errs) = parse(
+            Path::new("f"),
+            "/srv/data /www none bind\n/www /www none bind,remount,ro,nosuid\n",
+        );
+        assert!(errs.is_empty(), "{errs:?}");
+        let mounted = ["/www".to_string()];
+        let lines: Vec<String> = plan(e, &mounted, Phase::Local)
+            .iter()
+            .map(describe)
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "skip /www (already mounted)",
+                "bind-remount /www flags=ro,nosuid",
             ]
         );
     }

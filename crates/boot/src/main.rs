@@ -358,14 +358,14 @@ fn mount_all(actions: Vec<fstab::Action>, dry_run: bool) -> bool {
             }
         };
         match result {
-            Ok(()) if entry.options.kind == fstab::Kind::Remount => {
+            Ok(()) if entry.options.kind.is_remount() => {
                 println!("remounted {}", entry.target)
             }
             Ok(()) => println!("mounted {}", entry.target),
             Err(e) => {
                 if entry.options.nofail {
                     error(format!("warning: {e} (nofail)"));
-                } else if entry.options.kind == fstab::Kind::Remount {
+                } else if entry.options.kind.is_remount() {
                     // What is mounted stays, as it was (a container may
                     // refuse any remount of /): nothing to stop the boot for.
                     error(format!("warning: {e} (it stays mounted as it was)"));
@@ -374,7 +374,7 @@ fn mount_all(actions: Vec<fstab::Action>, dry_run: bool) -> bool {
                     ok = false;
                 }
                 // A failed remount leaves the mount there for the others.
-                if entry.options.kind != fstab::Kind::Remount {
+                if !entry.options.kind.is_remount() {
                     failed.push(entry);
                 }
             }

@@ -712,6 +712,45 @@ fn fstab_mounts_in_private_namespace() {
     );
 }
 
+/// Review finding: `bind,remount,ro` of a bind mount remounted the whole
+/// file system read-only (a remount without MS_BIND), where mount(8) makes
+/// only that mount read-only.
+#[test]
+fn fstab_bind_remount_changes_only_that_mount() {
+    if !root_or_skip("fstab_bind_remount_changes_only_that_mount") {
+        return;
+    }
+    let r = TempRoot::new("fstab-bind-remount");
+    let d = r.0.display().to_string();
+    r.write(
+        "etc/fstab",
+        &format!(
+            "{d}/t/data {d}/t/www none bind 0 0\n\
+             {d}/t/www {d}/t/www none bind,remount,ro 0 0\n"
+        ),
+    );
+    let script = format!(
+        "mkdir -p {d}/t && mount -t tmpfs -o size=1m tmpfs {d}/t && mkdir {d}/t/data {d}/t/www\n\
+         {BIN} fstab --root {d}; echo status=$?\n\
+         touch {d}/t/written && echo tmpfs-writable\n\
+         touch {d}/t/www/written 2>/dev/null || echo www-read-only\n\
+         cat /proc/self/mountinfo"
+    );
+    // The binds are made on a tmpfs of the namespace, which must stay
+    // writable.
+    let o = unshare_sh(&["--mount"], &script);
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(out.contains("status=0"), "{out}\n{err}");
+    assert!(!err.contains("cannot"), "{err}");
+    assert!(out.contains("tmpfs-writable"), "{out}\n{err}");
+    assert!(out.contains("www-read-only"), "{out}\n{err}");
+    let www = mountinfo_of(&out, &format!("{d}/t/www"));
+    assert!(
+        www.last().is_some_and(|f| f[5].starts_with("ro")),
+        "{www:?}"
+    );
+}
+
 #[test]
 fn fstab_failure_without_nofail_exits_1_after_trying_the_rest() {
     if !root_or_skip("fstab_failure_without_nofail_exits_1_after_trying_the_rest") {
