@@ -50,6 +50,13 @@ pub enum FstabError {
         target: String,
         source: io::Error,
     },
+    #[error("{path}:{line}: cannot remount {target}: {source}")]
+    Remount {
+        path: PathBuf,
+        line: usize,
+        target: String,
+        source: io::Error,
+    },
 }
 
 /// How the entry is to be mounted, from its options.
@@ -126,8 +133,13 @@ pub enum Action {
     Skip { entry: Entry, reason: &'static str },
 }
 
-/// Flags by option name, in the order dry-run prints them.
-const FLAG_NAMES: [(&str, MountFlags); 12] = [
+/// MS_I_VERSION, which rustix does not name: the file system counts
+/// changes of each inode (for NFS and IMA).
+const I_VERSION: MountFlags = MountFlags::from_bits_retain(1 << 23);
+
+/// Flags by option name, in the order dry-run prints them. mount(8) maps
+/// `iversion` and `silent` to flags too: as data the kernel refuses them.
+const FLAG_NAMES: [(&str, MountFlags); 14] = [
     ("ro", MountFlags::RDONLY),
     ("nosuid", MountFlags::NOSUID),
     ("nodev", MountFlags::NODEV),
@@ -140,10 +152,12 @@ const FLAG_NAMES: [(&str, MountFlags); 12] = [
     ("dirsync", MountFlags::DIRSYNC),
     ("lazytime", MountFlags::LAZYTIME),
     ("nosymfollow", MountFlags::NOSYMFOLLOW),
+    ("iversion", I_VERSION),
+    ("silent", MountFlags::SILENT),
 ];
 
 /// Options that clear a flag.
-const CLEAR_NAMES: [(&str, MountFlags); 11] = [
+const CLEAR_NAMES: [(&str, MountFlags); 13] = [
     ("rw", MountFlags::RDONLY),
     ("suid", MountFlags::NOSUID),
     ("dev", MountFlags::NODEV),
@@ -155,6 +169,8 @@ const CLEAR_NAMES: [(&str, MountFlags); 11] = [
     ("nostrictatime", MountFlags::STRICTATIME),
     ("nolazytime", MountFlags::LAZYTIME),
     ("symfollow", MountFlags::NOSYMFOLLOW),
+    ("noiversion", I_VERSION),
+    ("loud", MountFlags::SILENT),
 ];
 
 const SHARED: MountPropagationFlags = MountPropagationFlags::SHARED;
@@ -847,12 +863,24 @@ pub fn mount_entry(e: &Entry) -> Result<(), FstabError> {
         reason: "field contains a NUL byte",
     })?;
     let data_opt = (!e.options.data.is_empty()).then_some(data.as_c_str());
-    let failed = |source| FstabError::Mount {
-        path: e.path.clone(),
-        line: e.line,
-        source_name: e.source.clone(),
-        target: e.target.clone(),
-        source,
+    let failed = |source| {
+        let (path, line, target) = (e.path.clone(), e.line, e.target.clone());
+        if e.options.kind.is_remount() {
+            FstabError::Remount {
+                path,
+                line,
+                target,
+                source,
+            }
+        } else {
+            FstabError::Mount {
+                path,
+                line,
+                source_name: e.source.clone(),
+                target,
+                source,
+            }
+        }
     };
     let flags = e.options.flags;
     let result = match e.options.kind {
@@ -984,6 +1012,20 @@ mod tests {
         assert_eq!(map_options("remount,rbind,ro").kind, Kind::BindRemount);
         assert_eq!(flag_names(map_options("nodev,ro").flags), "ro,nodev");
         assert_eq!(flag_names(MountFlags::empty()), "-");
+    }
+
+    /// Review finding: `iversion`, `noiversion`, `silent`, `loud` went to
+    /// the kernel as data, which refuses them (a remount of `/` failed).
+    #[test]
+    fn iversion_and_silent_are_flags_not_data() {
+        let o = map_options("iversion,silent,size=1m");
+        assert_eq!(o.flags, I_VERSION | MountFlags::SILENT);
+        assert_eq!(o.data, "size=1m");
+        assert_eq!(flag_names(o.flags), "iversion,silent");
+        let o = map_options("iversion,silent,noiversion,loud");
+        assert_eq!(o.flags, MountFlags::empty());
+        assert_eq!(o.cleared, I_VERSION | MountFlags::SILENT);
+        assert_eq!(o.data, "");
     }
 
     #[test]

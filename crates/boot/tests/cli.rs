@@ -664,6 +664,7 @@ fn fstab_mounts_in_private_namespace() {
              {d}/mnt/t {d}/mnt/c none bind,ro 0 0\n\
              tmpfs {d}/mnt/skip tmpfs noauto 0 0\n\
              tmpfs {d}/mnt/shared tmpfs X-mount.mkdir,nousers,norelatime,shared 0 0\n\
+             tmpfs {d}/mnt/iv tmpfs noiversion,iversion,loud,silent,size=1m 0 0\n\
              /nonexistent-dev {d}/mnt/opt ext4 nofail 0 0\n"
         ),
     );
@@ -704,6 +705,8 @@ fn fstab_mounts_in_private_namespace() {
     // made shared afterwards (mountinfo's optional fields).
     let shared = find(&format!("{d}/mnt/shared"));
     assert!(shared[6].starts_with("shared:"), "{shared:?}");
+    // mount(8)'s flag options are flags: tmpfs refuses them as data.
+    find(&format!("{d}/mnt/iv"));
     // The mount stayed in the namespace: the host does not see it.
     let host = fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(
@@ -870,6 +873,8 @@ fn fstab_remounts_a_read_only_root_and_api_mounts() {
         err.contains("warning:") && err.contains("it stays mounted as it was"),
         "{err}"
     );
+    // A remount says so, and names no source.
+    assert!(err.contains("etc/fstab:5: cannot remount /proc: "), "{err}");
 }
 
 #[test]
