@@ -425,8 +425,11 @@ pub fn parse(path: &Path, text: impl AsRef<[u8]>) -> (Vec<Entry>, Vec<FstabError
 /// One entry from a line that is neither empty nor a comment.
 fn parse_line(path: &Path, line: usize, l: &[u8]) -> Result<Entry, &'static str> {
     let l = std::str::from_utf8(l).map_err(|_| "not valid UTF-8")?;
+    // libmount reads six fields and ignores what follows the sixth (a
+    // trailing comment, say); so does systemd's fstab generator.
     let fields = l
         .split_whitespace()
+        .take(6)
         .map(unescape)
         .collect::<Option<Vec<_>>>()
         .ok_or("an escape gives bytes that are not valid UTF-8")?;
@@ -437,10 +440,8 @@ fn parse_line(path: &Path, line: usize, l: &[u8]) -> Result<Entry, &'static str>
     let (options, rest) = rest
         .split_first()
         .map_or(("defaults", rest), |(o, r)| (o.as_str(), r));
-    if rest.len() > 2 {
-        return Err("more than 6 fields");
-    }
-    if rest.iter().any(|f| f.parse::<u32>().is_err()) {
+    // Signed, as libmount reads them (strtol): `-1` is a number.
+    if rest.iter().any(|f| f.parse::<i64>().is_err()) {
         return Err("dump and pass fields must be numbers");
     }
     if fields.iter().any(|f| f.contains('\0')) {
@@ -1038,26 +1039,35 @@ mod tests {
             a /b c d 0 0 7\n\
             a /b c d x\n\
             /swapfile none swap sw 0 0\n\
-            tmpfs /three tmpfs\n";
+            tmpfs /three tmpfs\n\
+            tmpfs /data tmpfs size=1m 0 2  # data disk\n\
+            tmpfs /neg tmpfs defaults -1 -1\n\
+            a /b c d 0 +\n";
         let (e, errs) = parse(Path::new("/etc/fstab"), text);
-        assert_eq!(e.len(), 4);
+        assert_eq!(e.len(), 7);
         assert_eq!(e[0].source, "/dev/disk/by-uuid/abcd");
         assert_eq!(e[0].target, "/");
         assert_eq!(e[1].target, "/mnt/my tmp");
         assert_eq!(e[1].line, 3);
         assert_eq!(e[1].options.data, "size=1m");
-        assert_eq!(e[2].fstype, "swap");
+        // What follows the sixth field is ignored, as libmount does.
+        assert_eq!((e[2].target.as_str(), e[2].line), ("/b", 6));
+        assert_eq!(e[3].fstype, "swap");
         // Options may be left out, as libmount allows: `defaults`.
-        assert_eq!((e[3].target.as_str(), e[3].line), ("/three", 9));
-        assert_eq!(e[3].options, map_options("defaults"));
+        assert_eq!((e[4].target.as_str(), e[4].line), ("/three", 9));
+        assert_eq!(e[4].options, map_options("defaults"));
+        assert_eq!((e[5].target.as_str(), e[5].line), ("/data", 10));
+        assert_eq!(e[5].options.data, "size=1m");
+        // Dump and pass are signed, as libmount's strtol reads them.
+        assert_eq!((e[6].target.as_str(), e[6].line), ("/neg", 11));
         let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
         assert_eq!(
             msgs,
             vec![
                 "/etc/fstab:4: expected at least 3 fields (source, mount point, type)",
                 "/etc/fstab:5: mount point must be an absolute path",
-                "/etc/fstab:6: more than 6 fields",
                 "/etc/fstab:7: dump and pass fields must be numbers",
+                "/etc/fstab:12: dump and pass fields must be numbers",
             ]
         );
     }

@@ -259,6 +259,27 @@ fn fstab_dry_run_binds_after_the_mount_of_their_source() {
     );
 }
 
+/// Review finding: text after the sixth field (a comment) and a negative
+/// dump or pass field dropped the entry; libmount, and so systemd's fstab
+/// generator, ignore the one and read the other as a number.
+#[test]
+fn fstab_dry_run_ignores_what_follows_the_sixth_field() {
+    let r = TempRoot::new("fstab-trailing");
+    r.write(
+        "etc/fstab",
+        "tmpfs /data tmpfs size=1m 0 2  # data disk\n\
+         tmpfs /neg tmpfs defaults -1 -1\n",
+    );
+    let o = run(&["fstab", "--dry-run"], &r.0);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "");
+    assert_eq!(
+        stdout(&o),
+        "mount /data source=tmpfs type=tmpfs flags=- data=size=1m\n\
+         mount /neg source=tmpfs type=tmpfs flags=-\n"
+    );
+}
+
 /// fstab is bytes: a Latin-1 comment does not stop the mounts, and a line
 /// that is not UTF-8 is reported and skipped.
 #[test]
