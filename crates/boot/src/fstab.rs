@@ -424,12 +424,21 @@ pub fn parse(path: &Path, text: impl AsRef<[u8]>) -> (Vec<Entry>, Vec<FstabError
 
 /// One entry from a line that is neither empty nor a comment.
 fn parse_line(path: &Path, line: usize, l: &[u8]) -> Result<Entry, &'static str> {
-    let l = std::str::from_utf8(l).map_err(|_| "not valid UTF-8")?;
-    // libmount reads six fields and ignores what follows the sixth (a
-    // trailing comment, say); so does systemd's fstab generator.
-    let fields = l
-        .split_whitespace()
+    // libmount separates fields by spaces and tabs only: any other
+    // character (a no-break space, U+00A0) belongs to its field. It reads
+    // six fields and ignores what follows the sixth (a trailing comment,
+    // say); so does systemd's fstab generator.
+    let raw: Vec<&[u8]> = l
+        .split(|&b| b == b' ' || b == b'\t')
+        .filter(|f| !f.is_empty())
         .take(6)
+        .collect();
+    let fields = raw
+        .iter()
+        .map(|f| std::str::from_utf8(f))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| "not valid UTF-8")?
+        .into_iter()
         .map(unescape)
         .collect::<Option<Vec<_>>>()
         .ok_or("an escape gives bytes that are not valid UTF-8")?;
@@ -1292,16 +1301,32 @@ mod tests {
         assert_eq!(needs_failed(&e[4], &failed), None);
     }
 
+    /// Review finding: fields were split on any Unicode whitespace, so a
+    /// mount point with a no-break space (U+00A0) in it was cut in two.
+    #[test]
+    fn fields_are_separated_by_spaces_and_tabs_only() {
+        let text = "tmpfs /mnt/a\u{a0}b tmpfs size=1m\n\
+            tmpfs\t/mnt/tab \t tmpfs\tdefaults\t0\t0\n\
+            tmpfs /mnt/x\u{2003}y tmpfs defaults 0 0\n";
+        let (e, errs) = parse(Path::new("f"), text);
+        assert!(errs.is_empty(), "{errs:?}");
+        let targets: Vec<&str> = e.iter().map(|e| e.target.as_str()).collect();
+        assert_eq!(targets, ["/mnt/a\u{a0}b", "/mnt/tab", "/mnt/x\u{2003}y"]);
+        assert_eq!(e[0].options.data, "size=1m");
+    }
+
     #[test]
     fn bytes_that_are_not_utf8_cost_only_their_line() {
         let text = b"# Partition f\xfcr Daten\n\
             tmpfs /mnt/t tmpfs defaults\n\
             /dev/sd\xff1 /x ext4 defaults\n\
             tmpfs /mnt/\\377 tmpfs defaults\n\
-            tmpfs /mnt/u tmpfs defaults\r\n";
+            tmpfs /mnt/u tmpfs defaults\r\n\
+            tmpfs /mnt/v tmpfs defaults 0 0 # f\xfcr Daten\n";
         let (e, errs) = parse(Path::new("/etc/fstab"), text);
         let targets: Vec<&str> = e.iter().map(|e| e.target.as_str()).collect();
-        assert_eq!(targets, ["/mnt/t", "/mnt/u"]);
+        // What follows the sixth field is not read, whatever its encoding.
+        assert_eq!(targets, ["/mnt/t", "/mnt/u", "/mnt/v"]);
         let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
         assert_eq!(
             msgs,
