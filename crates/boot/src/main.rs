@@ -148,17 +148,33 @@ fn run_hostname(args: &Args) -> bool {
     ok
 }
 
-/// The files of a `NAME.d` directory, plus `extra` last unless one of the
-/// listed files already is it (distributions link `99-sysctl.conf` to it).
-fn conf_files(root: &Path, subdir: &str, extra: Option<&str>) -> Result<Vec<PathBuf>, ()> {
-    let mut files = confdir::list(root, subdir).map_err(error)?;
-    if let Some(extra) = extra {
-        let extra = root.join(extra);
-        if extra.is_file() {
-            let canon = fs::canonicalize(&extra).ok();
+/// A file read after a `NAME.d` directory's: its path under the root, and
+/// the name in the directory that stands for it.
+struct Extra {
+    path: &'static str,
+    name: &'static str,
+}
+
+/// `/etc/sysctl.conf`, which systemd reads only through the
+/// `99-sysctl.conf` link it installs: masking that name keeps it out.
+const SYSCTL_CONF: Extra = Extra {
+    path: "etc/sysctl.conf",
+    name: "99-sysctl.conf",
+};
+
+/// The files of a `NAME.d` directory, plus `extra` last unless its name is
+/// masked or one of the listed files already is it (the usual
+/// `99-sysctl.conf` link).
+fn conf_files(root: &Path, subdir: &str, extra: Option<Extra>) -> Result<Vec<PathBuf>, ()> {
+    let listing = confdir::list(root, subdir).map_err(error)?;
+    let mut files = listing.files;
+    if let Some(extra) = extra.filter(|e| !listing.masked.contains(e.name)) {
+        let path = root.join(extra.path);
+        if path.is_file() {
+            let canon = fs::canonicalize(&path).ok();
             let dup = files.iter().any(|f| fs::canonicalize(f).ok() == canon);
             if !dup {
-                files.push(extra);
+                files.push(path);
             }
         }
     }
@@ -166,7 +182,7 @@ fn conf_files(root: &Path, subdir: &str, extra: Option<&str>) -> Result<Vec<Path
 }
 
 fn run_sysctl(args: &Args) -> bool {
-    let Ok(files) = conf_files(&args.root, "sysctl.d", Some("etc/sysctl.conf")) else {
+    let Ok(files) = conf_files(&args.root, "sysctl.d", Some(SYSCTL_CONF)) else {
         return false;
     };
     let (settings, errors) = sysctl::load(&files);

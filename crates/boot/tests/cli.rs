@@ -84,6 +84,58 @@ fn sysctl_precedence_and_errors() {
     );
 }
 
+/// Review finding: a dangling link or a directory named `x.conf` in
+/// sysctl.d or modules-load.d failed the unit ("cannot read ..."), and a
+/// masked `99-sysctl.conf` did not keep /etc/sysctl.conf out. systemd passes
+/// over the former, and reads sysctl.conf only through that name.
+#[test]
+fn conf_dirs_pass_over_what_is_not_a_file_and_mask_sysctl_conf() {
+    let r = TempRoot::new("confdir-odd");
+    r.write(
+        "etc/sysctl.d/10-a.conf",
+        "kernel.a = 1
+",
+    );
+    r.write(
+        "etc/modules-load.d/a.conf",
+        "loop
+",
+    );
+    for d in ["sysctl.d", "modules-load.d"] {
+        fs::create_dir_all(r.0.join(format!("etc/{d}/dir.conf"))).unwrap();
+        std::os::unix::fs::symlink("gone", r.0.join(format!("etc/{d}/dangling.conf"))).unwrap();
+    }
+    r.write(
+        "etc/sysctl.conf",
+        "kernel.b = 2
+",
+    );
+    let o = run(&["sysctl", "--dry-run"], &r.0);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "kernel.a=1
+kernel.b=2
+"
+    );
+    let o = run(&["modules", "--dry-run"], &r.0);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "modprobe -b loop
+"
+    );
+
+    std::os::unix::fs::symlink("/dev/null", r.0.join("etc/sysctl.d/99-sysctl.conf")).unwrap();
+    let o = run(&["sysctl", "--dry-run"], &r.0);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "kernel.a=1
+"
+    );
+}
+
 /// systemd's own 50-default.conf: a glob, with the `all` interface excluded
 /// by a `-key` line. The glob is expanded against the real /proc/sys.
 #[test]
