@@ -3,7 +3,9 @@
 //! `/run/user`, `/tmp` with its sticky mode, and the compatibility links
 //! `/var/run -> /run` and `/var/lock -> /run/lock`. It owns creating them and
 //! setting their modes; it never removes or replaces anything that exists
-//! (a directory at `/var/run` is left as it is).
+//! (a directory at `/var/run` is left as it is), and never follows a symlink
+//! where it expects a directory: a `/run/lock` linked elsewhere is reported
+//! and left alone, not given mode 1777 wherever it leads.
 
 use std::fs;
 use std::io;
@@ -23,6 +25,8 @@ pub enum Step {
 pub enum Error {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    #[error("{path}: File exists ({what}, not a directory): left as it is")]
+    NotADirectory { path: PathBuf, what: &'static str },
 }
 
 /// What vigil needs, under `root`.
@@ -49,7 +53,8 @@ pub fn plan(root: &Path) -> Vec<Step> {
 /// steps, and `apply` asks the same question, so the two cannot disagree.
 pub fn pending(step: &Step) -> bool {
     match step {
-        Step::Dir { path, mode } => fs::metadata(path).map_or(true, |m| {
+        // Not followed: a symlink is not the directory (apply reports it).
+        Step::Dir { path, mode } => fs::symlink_metadata(path).map_or(true, |m| {
             !m.is_dir() || m.permissions().mode() & 0o7777 != *mode
         }),
         // Something already there (a directory at /var/run) is left alone, and
@@ -71,10 +76,31 @@ pub fn apply(step: &Step) -> Result<bool, Error> {
     };
     match step {
         Step::Dir { path, mode } => {
-            if !path.is_dir() {
-                fs::create_dir_all(path).map_err(io(path))?;
+            match fs::symlink_metadata(path) {
+                Ok(m) if m.is_dir() => {}
+                // Whatever is there stays: a mode set through a link would
+                // land on wherever it leads.
+                Ok(m) => {
+                    let what = if m.file_type().is_symlink() {
+                        "a symbolic link"
+                    } else {
+                        "a file"
+                    };
+                    return Err(Error::NotADirectory {
+                        path: path.clone(),
+                        what,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    fs::create_dir_all(path).map_err(io(path))?;
+                }
+                Err(e) => return Err(io(path)(e)),
             }
-            let current = fs::metadata(path).map_err(io(path))?.permissions().mode() & 0o7777;
+            let current = fs::symlink_metadata(path)
+                .map_err(io(path))?
+                .permissions()
+                .mode()
+                & 0o7777;
             if current != *mode {
                 fs::set_permissions(path, fs::Permissions::from_mode(*mode)).map_err(io(path))?;
             }

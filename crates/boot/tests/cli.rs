@@ -987,6 +987,48 @@ fn rundirs_makes_directories_and_links_and_leaves_what_exists() {
     assert!(again.status.success(), "{}", stderr(&again));
 }
 
+/// Review finding: with `run/lock -> ../elsewhere` (mode 0700) a real run
+/// gave `elsewhere` mode 1777, through the link. A link or a file where a
+/// directory is expected is now reported and left alone.
+#[test]
+fn rundirs_leaves_a_symlink_where_a_directory_is_expected() {
+    use std::os::unix::fs::PermissionsExt;
+    let r = TempRoot::new("rundirs-link");
+    fs::create_dir_all(r.0.join("run")).unwrap();
+    fs::create_dir_all(r.0.join("elsewhere")).unwrap();
+    fs::set_permissions(r.0.join("elsewhere"), fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::symlink("../elsewhere", r.0.join("run/lock")).unwrap();
+    r.write("tmp", "a file\n");
+    let out = run(&["rundirs"], &r.0);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let mode = fs::metadata(r.0.join("elsewhere"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o700, "{err}");
+    assert_eq!(
+        fs::read_link(r.0.join("run/lock")).unwrap(),
+        Path::new("../elsewhere")
+    );
+    assert!(
+        err.contains(&format!(
+            "{}: File exists (a symbolic link, not a directory): left as it is",
+            r.0.join("run/lock").display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{}: File exists (a file, not a directory)",
+            r.0.join("tmp").display()
+        )),
+        "{err}"
+    );
+    // The others are still made.
+    assert!(r.0.join("run/vigil").is_dir() && r.0.join("run/user").is_dir());
+}
+
 /// Review finding: without `var/` the dry run printed `link var/run -> ../run`
 /// and `link var/lock -> ../run/lock`, which the real run never makes. The dry
 /// run now prints exactly what the run then does.
