@@ -696,6 +696,25 @@ pub const NEEDS_NETWORK: &str =
 /// mounted either.
 pub const LOCAL_NOT_MOUNTED: &str = "not mounted at boot";
 
+/// Why an entry is not mounted: something is mounted there already (by an
+/// initramfs, or an earlier run).
+pub const ALREADY_MOUNTED: &str = "already mounted";
+
+/// What the run after the network has to do, from its plan: entries to
+/// mount, and entries already mounted (by an initramfs, say), which its
+/// unit must still unmount at the shutdown. Either keeps the unit.
+pub fn remote_counts(plan: &[Action]) -> (usize, usize) {
+    let to_mount = plan
+        .iter()
+        .filter(|a| matches!(a, Action::Mount(_)))
+        .count();
+    let mounted = plan
+        .iter()
+        .filter(|a| matches!(a, Action::Skip { reason, .. } if *reason == ALREADY_MOUNTED))
+        .count();
+    (to_mount, mounted)
+}
+
 fn is_network(entry: &Entry) -> bool {
     entry.options.netdev || NETWORK_TYPES.contains(&entry.fstype.as_str())
 }
@@ -715,7 +734,7 @@ fn decide(mut entry: Entry, mounted: &[String]) -> Action {
         }
         return Action::Mount(entry);
     } else if !entry.options.kind.is_remount() && is_mounted {
-        "already mounted"
+        ALREADY_MOUNTED
     } else {
         return Action::Mount(entry);
     };
@@ -1281,6 +1300,27 @@ mod tests {
                 "/mnt/iso"
             ]
         );
+    }
+
+    /// Review finding: `--remote --check` counted only entries to mount, so
+    /// with the network file systems already mounted (by an initramfs) the
+    /// unit was skipped and its unmount at the shutdown never ran.
+    #[test]
+    fn remote_counts_include_what_is_already_mounted() {
+        let (e, _) = parse(
+            Path::new("f"),
+            "srv:/a /mnt/a nfs defaults\n\
+             srv:/b /mnt/b nfs defaults\n\
+             srv:/c /mnt/c nfs noauto\n\
+             tmpfs /mnt/t tmpfs defaults\n",
+        );
+        let mounted = ["/mnt/a", "/mnt/b", "/mnt/t"].map(String::from);
+        let plan_for = |mounted: &[String]| plan(e.clone(), mounted, Phase::Remote);
+        assert_eq!(remote_counts(&plan_for(&mounted)), (0, 2));
+        assert_eq!(remote_counts(&plan_for(&mounted[1..])), (1, 1));
+        assert_eq!(remote_counts(&plan_for(&[])), (2, 0));
+        let (local, _) = parse(Path::new("f"), "tmpfs /mnt/t tmpfs defaults\n");
+        assert_eq!(remote_counts(&plan(local, &mounted, Phase::Remote)), (0, 0));
     }
 
     #[test]

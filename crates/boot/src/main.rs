@@ -265,15 +265,15 @@ fn run_fstab(args: &Args) -> bool {
     };
     let plan = fstab::plan(entries, &mounted, phase);
     if args.check {
-        let n = plan
-            .iter()
-            .filter(|a| !matches!(a, fstab::Action::Skip { .. }))
-            .count();
-        match n {
-            0 => println!("no network file system to mount: the network is not waited for"),
-            n => println!("{n} entries to mount after the network"),
+        // Entries already mounted (by an initramfs) count too: the unit must
+        // run to unmount them at the shutdown, while the network is up.
+        let (to_mount, mounted) = fstab::remote_counts(&plan);
+        if to_mount + mounted == 0 {
+            println!("no network file system to mount or unmount: the network is not waited for");
+            return false;
         }
-        return n > 0;
+        println!("{to_mount} entries to mount after the network, {mounted} already mounted");
+        return true;
     }
     mount_all(plan, args.dry_run)
 }
