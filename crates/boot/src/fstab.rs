@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rustix::mount::{MountFlags, MountPropagationFlags};
+use vigil_units::value::{ValueError, parse_timespan};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FstabError {
@@ -22,6 +23,13 @@ pub enum FstabError {
         path: PathBuf,
         line: usize,
         reason: &'static str,
+    },
+    /// An option whose value cannot be read: the entry is still mounted.
+    #[error("{path}:{line}: {message}")]
+    Option {
+        path: PathBuf,
+        line: usize,
+        message: String,
     },
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
@@ -105,6 +113,9 @@ pub struct Options {
     pub device_timeout: Option<Duration>,
     /// `loop` or `loop=`: the source is an image to set up a loop device for.
     pub loop_device: bool,
+    /// Options whose value could not be read, each with why: they are left
+    /// out (the default applies) and reported as warnings naming FILE:LINE.
+    pub unreadable: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,32 +223,16 @@ fn userspace_only(o: &str) -> bool {
     extension || NAMES.contains(&o) || WITH_VALUE.iter().any(|p| o.starts_with(p))
 }
 
-/// A systemd time span as fstab writes it: `90`, `90s`, `1min`, `500ms`,
-/// `2m 30s`. `0` or `infinity` wait for ever.
-fn timespan(text: &str) -> Option<Duration> {
-    if text == "infinity" {
-        return Some(Duration::MAX);
+/// `x-systemd.device-timeout=`: a systemd time span (systemd.time(7), the
+/// parser unit files use: `90`, `1min30s`, `2minutes`, `1.5s`). `0` or
+/// `infinity` wait for ever, as systemd's fstab generator reads it
+/// (parse_sec_fix_0); a span too large to count is as long as it gets.
+fn device_timeout(text: &str) -> Result<Duration, ValueError> {
+    match parse_timespan(text) {
+        Ok(Some(d)) if !d.is_zero() => Ok(d),
+        Ok(_) | Err(ValueError::TimeSpanOverflow { .. }) => Ok(Duration::MAX),
+        Err(e) => Err(e),
     }
-    let mut total = Duration::ZERO;
-    for word in text.split_whitespace() {
-        let at = word
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(word.len());
-        let n: u64 = word.get(..at)?.parse().ok()?;
-        let part = match word.get(at..)? {
-            "" | "s" | "sec" => Duration::from_secs(n),
-            "ms" | "msec" => Duration::from_millis(n),
-            "m" | "min" => Duration::from_secs(n.saturating_mul(60)),
-            "h" | "hr" => Duration::from_secs(n.saturating_mul(3600)),
-            _ => return None,
-        };
-        total = total.saturating_add(part);
-    }
-    Some(if total.is_zero() {
-        Duration::MAX
-    } else {
-        total
-    })
 }
 
 /// How long a mount waits for its device node: `x-systemd.device-timeout=`, by
@@ -266,6 +261,7 @@ pub fn map_options(text: &str) -> Options {
         netdev: false,
         device_timeout: None,
         loop_device: false,
+        unreadable: Vec::new(),
     };
     // Where `bind` and `remount` stand does not matter: together they are
     // one operation.
@@ -289,7 +285,12 @@ pub fn map_options(text: &str) -> Options {
                 "_netdev" => o.netdev = true,
                 _ if opt == "loop" || opt.starts_with("loop=") => o.loop_device = true,
                 _ if let Some(v) = opt.strip_prefix("x-systemd.device-timeout=") => {
-                    o.device_timeout = timespan(v);
+                    match device_timeout(v) {
+                        Ok(t) => o.device_timeout = Some(t),
+                        Err(e) => o
+                            .unreadable
+                            .push(format!("{opt}: {e}; the default timeout is used")),
+                    }
                 }
                 _ if userspace_only(opt) => {}
                 _ => {
@@ -411,7 +412,20 @@ pub fn parse(path: &Path, text: impl AsRef<[u8]>) -> (Vec<Entry>, Vec<FstabError
             continue;
         }
         match parse_line(path, line, l) {
-            Ok(entry) => entries.push(entry),
+            Ok(entry) => {
+                errors.extend(
+                    entry
+                        .options
+                        .unreadable
+                        .iter()
+                        .map(|message| FstabError::Option {
+                            path: path.to_path_buf(),
+                            line,
+                            message: message.clone(),
+                        }),
+                );
+                entries.push(entry);
+            }
             Err(reason) => errors.push(FstabError::Parse {
                 path: path.to_path_buf(),
                 line,
@@ -992,7 +1006,30 @@ mod tests {
             Some(Duration::from_millis(250))
         );
         assert_eq!(t("x-systemd.device-timeout=0"), Some(Duration::MAX));
-        assert_eq!(t("x-systemd.device-timeout=soon"), None);
+        assert_eq!(t("x-systemd.device-timeout=infinity"), Some(Duration::MAX));
+        // Review finding: only part of systemd.time(7) was understood.
+        assert_eq!(
+            t("x-systemd.device-timeout=1min30s"),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            t("x-systemd.device-timeout=2minutes"),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            t("x-systemd.device-timeout=1.5s"),
+            Some(Duration::from_millis(1500))
+        );
+        // A bad value leaves the default, and says so.
+        let o = map_options("x-systemd.device-timeout=soon");
+        assert_eq!(o.device_timeout, None);
+        assert_eq!(o.unreadable.len(), 1);
+        assert!(
+            o.unreadable[0]
+                .starts_with("x-systemd.device-timeout=soon: \"soon\" is not a time span"),
+            "{:?}",
+            o.unreadable
+        );
         let huge = format!("x-systemd.device-timeout={}h {}h", u64::MAX, u64::MAX);
         assert_eq!(
             t(&huge),
@@ -1001,6 +1038,24 @@ mod tests {
         );
         // Still not for the kernel.
         assert_eq!(map_options("x-systemd.device-timeout=5").data, "");
+    }
+
+    /// Review finding: a bad `x-systemd.device-timeout=` silently became the
+    /// default. It is a warning naming FILE:LINE; the entry is still read.
+    #[test]
+    fn a_bad_device_timeout_is_reported_with_file_and_line() {
+        let (e, errs) = parse(
+            Path::new("/etc/fstab"),
+            "tmpfs /a tmpfs defaults\n/dev/sdb1 /b ext4 x-systemd.device-timeout=5parsecs,nofail\n",
+        );
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[1].options.device_timeout, None);
+        let msgs: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(msgs.len(), 1, "{msgs:?}");
+        assert!(
+            msgs[0].starts_with("/etc/fstab:2: x-systemd.device-timeout=5parsecs: "),
+            "{msgs:?}"
+        );
     }
 
     #[test]

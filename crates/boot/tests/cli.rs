@@ -332,6 +332,33 @@ fn fstab_dry_run_ignores_what_follows_the_sixth_field() {
     );
 }
 
+/// Review finding: a bad `x-systemd.device-timeout=` silently became the
+/// default. It is a warning naming FILE:LINE, and the entry is still mounted.
+#[test]
+fn fstab_bad_device_timeout_is_a_warning() {
+    let r = TempRoot::new("fstab-timeout");
+    r.write(
+        "etc/fstab",
+        "tmpfs /a tmpfs defaults\n\
+         /dev/sdb1 /b ext4 x-systemd.device-timeout=soon 0 0\n",
+    );
+    let o = run(&["fstab", "--dry-run"], &r.0);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("warning: ")
+            && err.contains(
+                "etc/fstab:2: x-systemd.device-timeout=soon: \"soon\" is not a time span"
+            ),
+        "{err}"
+    );
+    assert_eq!(
+        stdout(&o),
+        "mount /a source=tmpfs type=tmpfs flags=-\n\
+         mount /b source=/dev/sdb1 type=ext4 flags=-\n"
+    );
+}
+
 /// fstab is bytes: a Latin-1 comment does not stop the mounts, and a line
 /// that is not UTF-8 is reported and skipped.
 #[test]
@@ -682,7 +709,7 @@ fn fstab_waits_for_a_device_that_comes_late() {
     r.write(
         "etc/fstab",
         &format!(
-            "{never} {d}/mnt/never ext4 x-systemd.device-timeout=200ms,nofail 0 0\n\
+            "{never} {d}/mnt/never ext4 x-systemd.device-timeout=0.2s,nofail 0 0\n\
              {never}-too {d}/mnt/never-too ext4 nofail 0 0\n\
              {late} {d}/mnt/late ext4 x-systemd.device-timeout=30s 0 0\n"
         ),
