@@ -128,6 +128,11 @@ pub struct Entry {
     pub options: Options,
     /// The options field as written, for mount(8) when it does the mount.
     pub written_options: String,
+    /// The source when it is a path (a bind source, a loop image, a device
+    /// node), with its symlinks resolved once the plan is made, as the
+    /// mount point's are: what decides which mount holds it. The mount
+    /// itself is given `source` as written.
+    pub source_path: Option<String>,
 }
 
 impl Entry {
@@ -473,10 +478,12 @@ fn parse_line(path: &Path, line: usize, l: &[u8]) -> Result<Entry, &'static str>
     if !is_swap(fstype, target) && !target.starts_with('/') {
         return Err("mount point must be an absolute path");
     }
+    let source = resolve_source(source);
     Ok(Entry {
         path: path.to_path_buf(),
         line,
-        source: resolve_source(source),
+        source_path: source.starts_with('/').then(|| source.clone()),
+        source,
         target: normalize_target(target),
         fstype: fstype.clone(),
         options: map_options(options),
@@ -552,10 +559,14 @@ pub fn plan(entries: Vec<Entry>, mounted: &[String], phase: Phase) -> Vec<Action
     actions
 }
 
-/// The entries with their mount points resolved, in mount order.
+/// The entries with their mount points and source paths resolved, in mount
+/// order. Under `--root` too, they are resolved in the file system the
+/// mounts are made in (mounts are never redirected), as the kernel will
+/// follow them.
 fn ordered(entries: Vec<Entry>) -> Vec<Entry> {
     let entries = entries.into_iter().map(|mut e| {
-        e.target = resolve_target(&e.target);
+        e.target = resolve_path(&e.target);
+        e.source_path = e.source_path.as_deref().map(resolve_path);
         e
     });
     mount_order(entries.collect())
@@ -597,11 +608,12 @@ pub fn remote_unmounts(entries: Vec<Entry>, mounted: &[String]) -> Vec<String> {
     targets
 }
 
-/// The mount point with the symlinks of its existing part resolved, where
-/// the kernel will mount (systemd chases them too): with `/home -> var/home`,
-/// `/home` is `/var/home`, below a `/var` of fstab, and found in mountinfo
-/// once mounted. What does not exist yet is kept as written.
-fn resolve_target(target: &str) -> String {
+/// A mount point or source path with the symlinks of its existing part
+/// resolved, where the kernel will find it (systemd chases them too): with
+/// `/home -> var/home`, `/home` is `/var/home`, below a `/var` of fstab, and
+/// a mount point there is found in mountinfo once mounted. What does not
+/// exist yet is kept as written.
+fn resolve_path(target: &str) -> String {
     use std::path::Component;
     if !target.starts_with('/') {
         // `none` of a swap line: no path.
@@ -656,7 +668,10 @@ fn is_below(path: &str, dir: &str) -> bool {
 /// the same mount point is not waited for: file order decides. `/` needs
 /// nothing (its source may be below `/dev`): it is always there.
 fn needs(e: &Entry, other: &Entry) -> bool {
-    let holds_source = e.source.starts_with('/') && is_below(&e.source, &other.target);
+    let holds_source = e
+        .source_path
+        .as_deref()
+        .is_some_and(|s| is_below(s, &other.target));
     let differ = other.target != e.target && e.target != "/";
     differ && (is_below(&e.target, &other.target) || holds_source)
 }
@@ -986,6 +1001,49 @@ mod tests {
             })
             .collect();
         assert_eq!(targets, [format!("{d}/var"), format!("{d}/var/home")]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Review finding: a bind or loop source reached through a symlink
+    /// (`/home -> var/home`) did not wait for the mount holding where it
+    /// leads (`/var`): only mount points were resolved.
+    #[test]
+    fn sources_reached_through_a_symlink_wait_for_the_mount_holding_them() {
+        let dir = std::env::temp_dir().join(format!("vigil-fstab-srclink-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("var")).unwrap();
+        std::os::unix::fs::symlink("var/home", dir.join("home")).unwrap();
+        std::os::unix::fs::symlink(dir.join("var"), dir.join("abs")).unwrap();
+        let d = dir.to_str().unwrap();
+        let text = format!(
+            "{d}/home/data {d}/srv none bind\n\
+             {d}/abs/img.iso {d}/iso iso9660 loop\n\
+             {d}/img2.ext4 {d}/vol ext4 loop\n\
+             tmpfs {d}/var tmpfs size=1m\n"
+        );
+        let (entries, errors) = parse(Path::new("/etc/fstab"), text.as_bytes());
+        assert!(errors.is_empty(), "{errors:?}");
+        let actions = plan(entries, &[], Phase::Local);
+        let targets: Vec<String> = actions
+            .iter()
+            .map(|a| match a {
+                Action::Mount(e) | Action::Skip { entry: e, .. } => e.target.clone(),
+            })
+            .collect();
+        assert_eq!(
+            targets,
+            [
+                format!("{d}/vol"),
+                format!("{d}/var"),
+                format!("{d}/srv"),
+                format!("{d}/iso")
+            ]
+        );
+        // The mount is still given the source as written.
+        assert_eq!(
+            describe(&actions[2]),
+            format!("bind {d}/srv source={d}/home/data flags=-")
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 

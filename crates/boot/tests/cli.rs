@@ -359,6 +359,30 @@ fn fstab_bad_device_timeout_is_a_warning() {
     );
 }
 
+/// Review finding: with `home -> var/home`, a bind from `home/data` ran
+/// before the mount of `var`, which holds it. Sources are resolved as mount
+/// points are, in the file system the mounts are made in, also under --root.
+#[test]
+fn fstab_dry_run_binds_after_the_mount_holding_a_linked_source() {
+    let r = TempRoot::new("fstab-source-link");
+    let d = r.0.display().to_string();
+    fs::create_dir_all(r.0.join("var")).unwrap();
+    std::os::unix::fs::symlink("var/home", r.0.join("home")).unwrap();
+    r.write(
+        "etc/fstab",
+        &format!("{d}/home/data {d}/srv none bind\ntmpfs {d}/var tmpfs size=1m\n"),
+    );
+    let o = run(&["fstab", "--dry-run"], &r.0);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "mount {d}/var source=tmpfs type=tmpfs flags=- data=size=1m\n\
+             bind {d}/srv source={d}/home/data flags=-\n"
+        )
+    );
+}
+
 /// fstab is bytes: a Latin-1 comment does not stop the mounts, and a line
 /// that is not UTF-8 is reported and skipped.
 #[test]
