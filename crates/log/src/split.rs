@@ -67,8 +67,10 @@ impl LineSplitter {
         }
         self.pending.extend_from_slice(data);
         // Keep the pending tail within one maximum line. A tail of exactly `max`
-        // stays: its newline may be in the next read.
-        while self.pending.len() > self.max {
+        // stays: its newline may be in the next read; so does one of `max`
+        // and a `\r`, whose `\n` may come next (a CRLF line of the maximum).
+        let room = |p: &[u8]| self.max + usize::from(p.last() == Some(&b'\r'));
+        while self.pending.len() > room(&self.pending) {
             let cut = cut_point(&self.pending, self.max);
             let piece: Vec<u8> = self.pending.drain(..cut).collect();
             out(piece_text(&piece, true));
@@ -180,6 +182,21 @@ mod tests {
         assert_eq!(lines, ["a", "b", "c\rd", ""]);
         s.feed(b"tail\r", &mut |_| {});
         assert_eq!(s.flush().as_deref(), Some("tail"));
+    }
+
+    /// Review finding: a CRLF line of the maximum length whose `\n` came in
+    /// the next read was cut into the line plus `\r` (marked as continued)
+    /// and an empty line.
+    #[test]
+    fn a_crlf_line_of_the_maximum_across_reads_is_one_line() {
+        let mut s = LineSplitter::new(8);
+        let lines = feed_all(&mut s, &[b"01234567\r", b"\nnext\n"]);
+        assert_eq!(lines, ["01234567", "next"]);
+        // A lone \r past the maximum is still cut when more comes.
+        let mut s = LineSplitter::new(8);
+        let lines = feed_all(&mut s, &[b"01234567\r", b"x\n"]);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].starts_with("01234567"), "{lines:?}");
     }
 
     #[test]
