@@ -17,6 +17,8 @@ use rustix::event::epoll::{self, CreateFlags, Event, EventData, EventFlags};
 pub struct Interest(u8);
 
 impl Interest {
+    /// Nothing but hang-ups and errors (which epoll always reports).
+    pub const NONE: Interest = Interest(0);
     pub const READABLE: Interest = Interest(1);
     pub const WRITABLE: Interest = Interest(2);
 
@@ -29,9 +31,11 @@ impl Interest {
     }
 
     fn flags(self) -> EventFlags {
-        let mut flags = EventFlags::RDHUP;
+        let mut flags = EventFlags::empty();
+        // A peer's half close matters to a reader only: one not reading now
+        // would otherwise be woken by it at every turn.
         if self.is_readable() {
-            flags |= EventFlags::IN;
+            flags |= EventFlags::IN | EventFlags::RDHUP;
         }
         if self.is_writable() {
             flags |= EventFlags::OUT;

@@ -17,7 +17,10 @@ use vigil_proto::{
 use crate::daemon::{Daemon, token};
 use crate::logs::{Logs, Select};
 
-/// A client whose unsent replies exceed this is disconnected: it is not reading.
+/// Unsent bytes past which a client is not read from (its next requests
+/// wait until it has read its replies) and a follower's new log lines are
+/// counted as dropped instead of queued. A reply is always queued whole: a
+/// client is never cut off in the middle of one.
 const MAX_PENDING_OUT: usize = 8 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,9 +64,23 @@ struct Client {
     /// Inside an oversized request: discard up to the next newline.
     discarding: bool,
     follow: Option<Follow>,
-    /// Waiting for writability (output pending).
-    want_write: bool,
+    /// How much of `output` is written already.
+    out_at: usize,
+    /// What epoll watches the socket for now.
+    interest: Interest,
     closed: bool,
+}
+
+impl Client {
+    /// Bytes queued and not written yet.
+    fn backlog(&self) -> usize {
+        self.output.len() - self.out_at
+    }
+
+    /// Too far behind: neither read from nor sent more log lines.
+    fn behind(&self) -> bool {
+        self.backlog() > MAX_PENDING_OUT
+    }
 }
 
 pub(crate) struct Clients {
@@ -142,7 +159,8 @@ impl Clients {
                     reads_logs,
                     discarding: false,
                     follow: None,
-                    want_write: false,
+                    out_at: 0,
+                    interest: Interest::READABLE,
                     closed: false,
                 },
             );
@@ -162,15 +180,13 @@ impl Clients {
         let Some(c) = self.clients.get_mut(&client) else {
             return;
         };
-        while !c.output.is_empty() {
-            match c.stream.write(&c.output) {
+        while let Some(rest) = c.output.get(c.out_at..).filter(|r| !r.is_empty()) {
+            match c.stream.write(rest) {
                 Ok(0) => {
                     c.closed = true;
                     break;
                 }
-                Ok(n) => {
-                    c.output.drain(..n);
-                }
+                Ok(n) => c.out_at += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => {
@@ -179,17 +195,25 @@ impl Clients {
                 }
             }
         }
-        if c.output.len() > MAX_PENDING_OUT {
-            c.closed = true;
+        // What is written goes once it is most of the buffer: a reply of
+        // megabytes is not moved down after each write the socket takes.
+        if c.out_at == c.output.len() {
+            (c.output, c.out_at) = (Vec::new(), 0);
+        } else if c.out_at > c.output.len() / 2 {
+            c.output.drain(..c.out_at);
+            c.out_at = 0;
         }
-        let want_write = !c.output.is_empty() && !c.closed;
-        if want_write != c.want_write {
-            c.want_write = want_write;
-            let interest = if want_write {
-                Interest::READABLE | Interest::WRITABLE
-            } else {
-                Interest::READABLE
-            };
+        // Not read from while behind: its requests wait, and so does the
+        // kernel's buffer of them (a peer that hangs up fails the writes).
+        let mut interest = Interest::NONE;
+        if !c.behind() {
+            interest = interest | Interest::READABLE;
+        }
+        if c.backlog() > 0 {
+            interest = interest | Interest::WRITABLE;
+        }
+        if interest != c.interest && !c.closed {
+            c.interest = interest;
             let _ = epoll.modify(c.stream.as_fd(), token::CLIENT | client, interest);
         }
         if c.closed {
@@ -303,23 +327,31 @@ impl Clients {
             .map(|(id, _)| *id)
             .collect();
         for id in ids {
-            let Some(c) = self.clients.get_mut(&id) else {
-                continue;
-            };
-            let Some(f) = c.follow.as_mut() else {
-                continue;
-            };
-            let (lines, seq) = logs.since(&f.which, f.seq);
-            f.seq = seq;
-            let req = f.id;
-            for line in lines {
-                c.output.extend_from_slice(&vigil_proto::encode(&Reply::ok(
-                    req,
-                    Body::LogLine { line },
-                )));
-            }
-            self.flush(id, epoll);
+            self.deliver_to(id, logs, epoll);
         }
+    }
+
+    /// Sends a follower the lines it has not had yet. One that is behind
+    /// (not reading) gets none now: it resumes where it was once it has read
+    /// its backlog, from the rings, so it misses only what they evicted
+    /// meanwhile (and is told so).
+    fn deliver_to(&mut self, id: u64, logs: &Logs, epoll: &Epoll) {
+        let Some(c) = self.clients.get_mut(&id).filter(|c| !c.behind()) else {
+            return;
+        };
+        let Some(f) = c.follow.as_mut() else {
+            return;
+        };
+        let (lines, seq) = logs.since(&f.which, f.seq);
+        f.seq = seq;
+        let req = f.id;
+        for line in lines {
+            c.output.extend_from_slice(&vigil_proto::encode(&Reply::ok(
+                req,
+                Body::LogLine { line },
+            )));
+        }
+        self.flush(id, epoll);
     }
 }
 
@@ -367,6 +399,17 @@ impl Daemon {
     pub(crate) fn on_client(&mut self, client: u64, ready: Readiness) {
         if ready.writable {
             self.clients.flush(client, &self.epoll);
+            // Caught up: the lines it was not sent while behind, and the
+            // requests that waited in its input.
+            if self
+                .clients
+                .clients
+                .get(&client)
+                .is_some_and(|c| !c.behind())
+            {
+                self.clients.deliver_to(client, &self.logs, &self.epoll);
+                self.process_input(client);
+            }
         }
         if ready.readable || ready.hangup || ready.error {
             self.read_client(client);
@@ -383,6 +426,11 @@ impl Daemon {
             let Some(c) = self.clients.clients.get_mut(&client) else {
                 return;
             };
+            // Behind with its replies: what it sends next waits (in the
+            // kernel's buffer, then in its own).
+            if c.behind() {
+                return;
+            }
             match c.stream.read(&mut buf) {
                 Ok(0) => {
                     // The client hung up; its waits and follows end with it.
@@ -409,6 +457,9 @@ impl Daemon {
             let Some(c) = self.clients.clients.get_mut(&client) else {
                 return;
             };
+            if c.behind() {
+                return;
+            }
             let newline = c.input.iter().position(|&b| b == b'\n');
             let line = match newline {
                 Some(pos) => {

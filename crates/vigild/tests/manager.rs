@@ -764,6 +764,79 @@ fn vigil_log_takes_patterns_and_units_whose_file_went() {
     m.vigil_code(&["log", "nothing-matches@*"], 0);
 }
 
+/// A manager whose `big.service` (not started yet) writes about 12 MB in
+/// 3,001 lines, into rings that keep them all.
+fn manager_with_a_12_mb_writer() -> (TempDir, Manager) {
+    let d = TempDir::new("12mb");
+    let script = d.path().join("big.py");
+    fs::write(
+        &script,
+        "import sys\nfor i in range(3000):\n    sys.stdout.write('%05d ' % i + 'x' * 4000 + '\\n')\nprint('end')\n",
+    )
+    .unwrap();
+    let unit = format!(
+        "[Service]\nType=oneshot\nExecStart={} {}\n",
+        harness::python(),
+        script.display()
+    );
+    let m = Manager::start_with(
+        &[("default.target", "[Unit]\n"), ("big.service", &unit)],
+        &["--log-ring-size", "32M"],
+    );
+    (d, m)
+}
+
+/// Review finding: a reply over 8 MiB was cut in the middle, as for a client
+/// that does not read ("the manager sent a reply this vigil does not
+/// understand"): a reply is always sent whole.
+#[test]
+fn a_log_reply_of_12_mb_arrives_whole() {
+    let (_d, m) = manager_with_a_12_mb_writer();
+    m.vigil_ok(&["start", "big"]);
+    let log = m.vigil_ok(&["log", "big", "-n", "100000"]);
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("big.service: "))
+        .collect();
+    assert_eq!(lines.len(), 3001);
+    assert!(lines[0].contains(": 00000 xxx"), "{}", &lines[0][..60]);
+    assert!(lines[3000].ends_with("big.service: end"), "{}", lines[3000]);
+}
+
+/// A follower that does not read falls behind: past 8 MiB its lines are not
+/// queued but left in the rings, and once it reads it gets them from there,
+/// each reply whole: none missed while the rings hold them.
+#[test]
+fn a_follower_that_does_not_read_resumes_from_the_rings() {
+    let (_d, m) = manager_with_a_12_mb_writer();
+    let s = UnixStream::connect(&m.socket).unwrap();
+    (&s).write_all(
+        b"{\"version\":1,\"id\":1,\"request\":{\"verb\":\"log\",\"unit\":\"big\",\"lines\":0,\"follow\":true}}\n",
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut replies = BufReader::new(&s).lines();
+    // The empty tail comes first: the follow is set up.
+    let first = replies.next().unwrap().unwrap();
+    assert!(first.contains("\"kind\":\"log\""), "{first}");
+    m.vigil_ok(&["start", "big"]);
+    // Read only now: every reply whole, a count of what was missed, the end.
+    let (mut got, mut missed) = (0u64, 0u64);
+    for reply in replies {
+        let reply = reply.expect("a whole reply");
+        let v: serde_json::Value = serde_json::from_str(&reply).expect("a JSON reply");
+        let line = &v["result"]["line"];
+        missed += line["dropped_before"].as_u64().unwrap_or(0);
+        if line["stream"] == "stdout" {
+            got += 1;
+        }
+        if line["line"] == "end" {
+            break;
+        }
+    }
+    assert_eq!((got, missed), (3001, 0));
+}
+
 #[test]
 fn vigil_log_into_a_closed_pipe_ends_quietly() {
     let m = Manager::start(&[
