@@ -42,7 +42,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, ScanError, YamlData};
+use std::collections::HashMap;
+
+use saphyr::{MarkedYaml, Scalar, ScanError, YamlData, YamlLoader};
+use saphyr_parser::{BufferedInput, Event, Parser as EventParser, SpannedEventReceiver};
 
 use crate::name::{self as unit_name, NameError};
 use crate::{
@@ -83,6 +86,11 @@ const KEYS: [(&str, Key); 10] = [
     ("dir", Key::Dir),
 ];
 
+/// The deepest nesting of lists and mappings a service file may have (the top
+/// mapping is level 1; `env:` and `after:` are level 2). saphyr builds its tree
+/// recursively, so a deeper file would overflow the stack of the manager.
+const MAX_DEPTH: usize = 32;
+
 /// The only key of the `signal` mapping.
 const SIGNAL_STOP: &str = "stop";
 
@@ -91,6 +99,8 @@ const SIGNAL_STOP: &str = "stop";
 enum Problem {
     #[error("yaml syntax: {info}")]
     Syntax { info: String },
+    #[error("yaml nested too deeply: more than {limit} levels of lists and mappings")]
+    TooDeep { limit: usize },
     #[error("only one yaml document is allowed in a service file")]
     ExtraDocument,
     #[error("the file is empty; a zinit service needs at least `exec`")]
@@ -188,10 +198,14 @@ impl Parser<'_> {
     }
 
     fn unit(&mut self, name: &str) -> Option<Unit> {
-        let docs = match MarkedYaml::load_from_str(self.text) {
+        let docs = match load_documents(self.text) {
             Ok(docs) => docs,
-            Err(e) => {
+            Err(LoadError::Syntax(e)) => {
                 self.syntax_error(&e);
+                return None;
+            }
+            Err(LoadError::TooDeep(at)) => {
+                self.error_at(&at, Problem::TooDeep { limit: MAX_DEPTH });
                 return None;
             }
         };
@@ -622,6 +636,63 @@ impl Parser<'_> {
         let value = value.to_string();
         self.error(node, Problem::RelativeDir { value });
         None
+    }
+}
+
+/// Why the text did not give documents.
+enum LoadError {
+    Syntax(ScanError),
+    /// Nesting deeper than [`MAX_DEPTH`] starts (or an alias expands) here.
+    TooDeep(saphyr::Marker),
+}
+
+/// The documents of `text`, as `MarkedYaml::load_from_str` gives them, but never
+/// deeper than [`MAX_DEPTH`]. saphyr's event parser is an iterative state
+/// machine while both its `Parser::load` and its tree builder recurse once per
+/// level, so the events are pulled here in a loop, the depth is counted, and
+/// each event is handed to saphyr's tree builder only once it is known not to
+/// pass the limit. An alias counts as deep as the node its anchor names.
+fn load_documents(text: &str) -> Result<Vec<MarkedYaml<'_>>, LoadError> {
+    let mut loader = YamlLoader::<MarkedYaml<'_>>::default();
+    // For each open list or mapping: its anchor and the height of its deepest
+    // child so far (a scalar is 0, a list of scalars 1).
+    let mut open: Vec<(usize, usize)> = Vec::new();
+    let mut heights: HashMap<usize, usize> = HashMap::new();
+    for event in EventParser::new(BufferedInput::new(text.chars())) {
+        let (event, span) = event.map_err(LoadError::Syntax)?;
+        let height = match &event {
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if open.len() >= MAX_DEPTH {
+                    return Err(LoadError::TooDeep(span.start));
+                }
+                open.push((*anchor, 0));
+                None
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let (anchor, deepest_child) = open.pop().unwrap_or_default();
+                let height = deepest_child + 1;
+                if anchor > 0 {
+                    heights.insert(anchor, height);
+                }
+                Some(height)
+            }
+            Event::Alias(anchor) => {
+                let height = heights.get(anchor).copied().unwrap_or(0);
+                if open.len() + height > MAX_DEPTH {
+                    return Err(LoadError::TooDeep(span.start));
+                }
+                Some(height)
+            }
+            _ => Some(0),
+        };
+        if let (Some(height), Some((_, deepest))) = (height, open.last_mut()) {
+            *deepest = (*deepest).max(height);
+        }
+        loader.on_event(event, span);
+    }
+    match loader.error() {
+        Some(e) => Err(LoadError::Syntax(e.clone())),
+        None => Ok(loader.into_documents()),
     }
 }
 
@@ -1184,6 +1255,88 @@ dir: /srv/web
         let (line, col, msg) = one_error("\n  /bin/true\n");
         assert_eq!((line, col), (2, 3));
         assert!(msg.ends_with("found the string `/bin/true`"), "{msg}");
+    }
+
+    /// `(line, column)` of the single "nested too deeply" error for `text`.
+    fn too_deep(text: &str) -> (u32, u32) {
+        let (line, col, msg) = one_error(text);
+        assert_eq!(
+            msg,
+            "yaml nested too deeply: more than 32 levels of lists and mappings"
+        );
+        (line, col)
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        const LEVELS: usize = 100_000;
+        // Compact block lists (`- - - x`): the top mapping is level 1, the
+        // value of `env` level 2, of `A` level 3, so the 31st `-` opens level 33.
+        let text = format!(
+            "exec: /bin/true\nenv:\n  A:\n    {}x\n",
+            "- ".repeat(LEVELS)
+        );
+        assert_eq!(too_deep(&text), (4, 5 + 2 * 30));
+        // Flow lists and mappings, on one line or one level a line.
+        let text = format!("exec: x\nenv: {}\n", "[".repeat(200));
+        assert_eq!(too_deep(&text), (2, 6 + 31));
+        let text = format!("exec: x\nenv: {}\n", "{a: ".repeat(200));
+        assert_eq!(too_deep(&text), (2, 6 + 4 * 31));
+        let text = format!("exec: x\nenv: {}\n", " [\n".repeat(200));
+        assert_eq!(too_deep(&text), (2 + 31, 2));
+        let text = format!("exec: x\nenv: {}\n", " {a:\n".repeat(200));
+        assert_eq!(too_deep(&text), (2 + 31, 2));
+        // saphyr's scanner reads flow collections ahead, and stops at its own
+        // limit of 255 levels before it hands out the first event.
+        let text = format!("exec: x\nenv: {}\n", "[".repeat(LEVELS));
+        assert_eq!(
+            one_error(&text),
+            (
+                2,
+                6 + 255,
+                "yaml syntax: recursion limit exceeded".to_string()
+            )
+        );
+        // Block lists each on its own line, and block mappings, one more space
+        // of indentation per level (the text grows with the square of the depth).
+        let mut text = String::from("exec: x\nenv:\n");
+        for level in 0..3_000 {
+            text.push_str(&" ".repeat(level + 1));
+            text.push_str("-\n");
+        }
+        assert_eq!(too_deep(&text), (3 + 31, 33));
+        let mut text = String::from("exec: x\nenv:\n");
+        for level in 0..3_000 {
+            text.push_str(&" ".repeat(level + 1));
+            text.push_str("a:\n");
+        }
+        assert_eq!(too_deep(&text), (3 + 31, 33));
+    }
+
+    #[test]
+    fn nesting_up_to_the_limit_is_only_a_type_error() {
+        // 1 (top) + 1 (env) + 30 = 32 levels.
+        let text = format!("exec: x\nenv:\n  A: {}{}\n", "[".repeat(30), "]".repeat(30));
+        let (line, col, msg) = one_error(&text);
+        assert_eq!((line, col), (3, 6));
+        assert_eq!(
+            msg,
+            "`env.A` must be a string, number or boolean, found a list"
+        );
+        let text = format!("exec: x\nenv:\n  A: {}{}\n", "[".repeat(31), "]".repeat(31));
+        assert_eq!(too_deep(&text), (3, 6 + 30));
+    }
+
+    #[test]
+    fn an_alias_counts_as_deep_as_its_anchor() {
+        // Each anchor alone is 30 levels deep; the alias of `a` inside `b`
+        // would build 2 + 30 + 30 levels.
+        let deep = |inner: &str| format!("{}{inner}{}", "[".repeat(30), "]".repeat(30));
+        let text = format!("exec: x\nenv:\n  A: &a {}\n  B: {}\n", deep(""), deep("*a"));
+        assert_eq!(too_deep(&text), (4, 6 + 30));
+        // An alias of a scalar is no deeper than the scalar.
+        let (_, svc) = service("exec: x\nenv:\n  A: &a x\n  C: *a\n");
+        assert_eq!(svc.environment[1], ("C".to_string(), "x".to_string()));
     }
 
     #[test]
