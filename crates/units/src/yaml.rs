@@ -42,7 +42,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use std::collections::HashMap;
+use std::cell::OnceCell;
+use std::collections::{HashMap, HashSet};
 
 use saphyr::{MarkedYaml, Scalar, ScanError, YamlData, YamlLoader};
 use saphyr_parser::{BufferedInput, Event, Parser as EventParser, SpannedEventReceiver};
@@ -164,6 +165,7 @@ pub fn parse(path: &Path, name: &str, text: &str) -> (Option<Unit>, Vec<Diagnost
     let mut parser = Parser {
         path,
         text,
+        offsets: OnceCell::new(),
         diags: Vec::new(),
     };
     let unit = parser.unit(name);
@@ -176,7 +178,44 @@ pub fn parse(path: &Path, name: &str, text: &str) -> (Option<Unit>, Vec<Diagnost
 struct Parser<'a> {
     path: &'a Path,
     text: &'a str,
+    /// Built the first time a scalar's source is needed.
+    offsets: OnceCell<CharOffsets>,
     diags: Vec<Diagnostic>,
+}
+
+/// Converts saphyr's positions, which count characters, to byte offsets of one
+/// text in constant time: the byte offset of every [`Self::STRIDE`]th
+/// character boundary is kept, and a lookup walks at most `STRIDE - 1`
+/// characters from the nearest one before it. Built in one pass over the text.
+struct CharOffsets {
+    /// `starts[k]` is the byte offset of character `k * STRIDE` (the end of the
+    /// text counts as a boundary).
+    starts: Vec<usize>,
+}
+
+impl CharOffsets {
+    const STRIDE: usize = 64;
+
+    fn new(text: &str) -> Self {
+        let starts = text
+            .char_indices()
+            .map(|(i, _)| i)
+            .chain(std::iter::once(text.len()))
+            .step_by(Self::STRIDE)
+            .collect();
+        Self { starts }
+    }
+
+    /// The byte offset of character `chars` of `text` (the text this table was
+    /// built from), or `None` past its end.
+    fn byte(&self, text: &str, chars: usize) -> Option<usize> {
+        let start = *self.starts.get(chars / Self::STRIDE)?;
+        let rest = text.get(start..)?;
+        rest.char_indices()
+            .map(|(i, _)| start + i)
+            .chain(std::iter::once(text.len()))
+            .nth(chars % Self::STRIDE)
+    }
 }
 
 /// Line (from 1) and column (from 1) of a node.
@@ -263,10 +302,11 @@ impl Parser<'_> {
                 Key::Test => *svc.ready_test = self.command(value, "test"),
                 Key::Oneshot => oneshot = self.boolean(value, "oneshot").unwrap_or(false),
                 Key::After => {
-                    for dep in self.after(value) {
-                        push_unique(&mut unit.deps.requires, &dep);
-                        push_unique(&mut unit.deps.after, &dep);
-                    }
+                    // `after` is one key (a repeated key is a syntax error), so
+                    // these lists are empty before.
+                    let deps = self.after(value);
+                    unit.deps.requires.clone_from(&deps);
+                    unit.deps.after = deps;
                 }
                 Key::Env | Key::Environ => {
                     let spelling = if key == Key::Env { "env" } else { "environ" };
@@ -415,12 +455,14 @@ impl Parser<'_> {
         })
     }
 
+    /// The names in `after`, each once, in the order first written.
     fn after(&mut self, node: &MarkedYaml<'_>) -> Vec<String> {
         let YamlData::Sequence(items) = &node.data else {
             self.wrong_type(node, "after", "a list of service names");
             return Vec::new();
         };
         let mut deps = Vec::new();
+        let mut seen = HashSet::new();
         for item in items {
             let Some(name) = self.string(item, "after") else {
                 continue;
@@ -433,7 +475,11 @@ impl Parser<'_> {
                 unit_name::validate(&full)
             };
             match checked {
-                Ok(()) => deps.push(full),
+                Ok(()) => {
+                    if seen.insert(full.clone()) {
+                        deps.push(full);
+                    }
+                }
                 Err(reason) => self.error(
                     item,
                     Problem::BadUnitName {
@@ -513,18 +559,13 @@ impl Parser<'_> {
         })
     }
 
-    /// The characters of the input that a node spans.
+    /// The characters of the input that a node spans (saphyr's markers count
+    /// characters, not bytes).
     fn source_of(&self, node: &MarkedYaml<'_>) -> Option<&str> {
-        let start = node.span.start.index();
-        let end = node.span.end.index();
-        let byte = |chars: usize| {
-            self.text
-                .char_indices()
-                .map(|(i, _)| i)
-                .chain(std::iter::once(self.text.len()))
-                .nth(chars)
-        };
-        self.text.get(byte(start)?..byte(end)?)
+        let offsets = self.offsets.get_or_init(|| CharOffsets::new(self.text));
+        let start = offsets.byte(self.text, node.span.start.index())?;
+        let end = offsets.byte(self.text, node.span.end.index())?;
+        self.text.get(start..end)
     }
 
     fn log(&mut self, node: &MarkedYaml<'_>) -> Option<Output> {
@@ -701,12 +742,6 @@ fn key_name(key: Key) -> &'static str {
         .find(|(_, k)| *k == key)
         .map(|(n, _)| *n)
         .unwrap_or("?")
-}
-
-fn push_unique(list: &mut Vec<String>, name: &str) {
-    if !list.iter().any(|n| n == name) {
-        list.push(name.to_string());
-    }
 }
 
 fn scalar_str<'n>(node: &'n MarkedYaml<'_>) -> Option<&'n str> {
@@ -1019,6 +1054,72 @@ dir: /srv/web
                 ("R", "12"),
             ]
         );
+    }
+
+    #[test]
+    fn char_offsets_match_char_indices() {
+        let naive = |text: &str, chars: usize| {
+            text.char_indices()
+                .map(|(i, _)| i)
+                .chain(std::iter::once(text.len()))
+                .nth(chars)
+        };
+        for len in [0, 1, 63, 64, 65, 127, 128, 129, 300] {
+            for text in [
+                "a".repeat(len),
+                "é".repeat(len),
+                "a€😀é".chars().cycle().take(len).collect::<String>(),
+            ] {
+                let offsets = CharOffsets::new(&text);
+                for chars in 0..=len + 2 {
+                    assert_eq!(
+                        offsets.byte(&text, chars),
+                        naive(&text, chars),
+                        "{text:?} at {chars}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// An env mapping of `n` numbers and booleans, each line with multi-byte
+    /// text before the value, and the values as written.
+    fn numbers_after_multibyte_text(n: usize) -> (String, Vec<(String, String)>) {
+        let written = ["1.50", "0x1F", "007", "true", "-0", "1e3", "0o17", "False"];
+        let mut text = String::from("# zinit ☃ service ünïcödé\nexec: x\nenv:\n");
+        let mut env = Vec::new();
+        for i in 0..n {
+            let value = written[i % written.len()];
+            let pad = "é€😀".repeat(i % 40);
+            text.push_str(&format!("  # {pad}\n  K{i}: {value}   # ü {pad}\n"));
+            env.push((format!("K{i}"), value.to_string()));
+        }
+        (text, env)
+    }
+
+    #[test]
+    fn env_numbers_after_multibyte_text_keep_their_written_text() {
+        let (text, env) = numbers_after_multibyte_text(200);
+        let (_, svc) = service(&text);
+        assert_eq!(svc.environment, env);
+    }
+
+    #[test]
+    fn many_numbers_and_dependencies_load_in_linear_time() {
+        // Finding each scalar's source by counting characters from the start
+        // of the file, and deduplicating `after` by searching the list, made
+        // this file take many minutes (4,000 of these numbers alone took 87 s
+        // in a debug build); both are linear now.
+        let (mut text, env) = numbers_after_multibyte_text(10_000);
+        text.push_str("after:\n");
+        for i in 0..100_000 {
+            text.push_str(&format!("  - s{}\n", i % 50_000));
+        }
+        let (unit, svc) = service(&text);
+        assert_eq!(svc.environment, env);
+        let names: Vec<String> = (0..50_000).map(|i| format!("s{i}.service")).collect();
+        assert_eq!(unit.deps.requires, names);
+        assert_eq!(unit.deps.after, names);
     }
 
     #[test]
