@@ -422,9 +422,8 @@ impl LoadedSet {
     }
 
     fn load_yaml(&mut self, unit_name: &str, path: &Path) {
-        let mut not_utf8 = Vec::new();
-        let text = match read_text(path, &mut not_utf8) {
-            Ok(t) => t,
+        let text = match read_bytes(path) {
+            Ok(bytes) => String::from_utf8(bytes),
             Err(e) => {
                 let d = Diagnostic::error(path, 0, format!("cannot read service file: {e}"));
                 self.push_broken(unit_name, path, reason_of(&d));
@@ -432,8 +431,19 @@ impl LoadedSet {
                 return;
             }
         };
+        // Unlike a unit file's `Key=Value` line, a YAML line cannot be dropped
+        // alone: the structure around it would change (`oneshot: true  # café`
+        // gone makes a restarting daemon). zinit rejects such a file too.
+        let text = match text {
+            Ok(text) => text,
+            Err(e) => {
+                let d = not_utf8_error(path, e.as_bytes(), e.utf8_error().valid_up_to());
+                self.push_broken(unit_name, path, reason_of(&d));
+                self.diagnostics.push(d);
+                return;
+            }
+        };
         let (unit, mut diags) = yaml::parse(path, unit_name, &text);
-        diags.extend(not_utf8);
         diag::sort_in_reading_order(&mut diags, &[path]);
         let first_error = diags.iter().find(|d| d.is_error()).map(reason_of);
         self.diagnostics.extend(diags);
@@ -619,12 +629,7 @@ impl LoadedSet {
 /// comments unread and ignores an assignment that is not UTF-8 clean; one
 /// Latin-1 byte in a comment used to fail the whole unit).
 fn read_text(path: &Path, warnings: &mut Vec<Diagnostic>) -> std::io::Result<String> {
-    use std::io::Read as _;
-    let mut bytes = Vec::with_capacity(4096);
-    fs::File::open(path)?
-        .take(u64::MAX)
-        .read_to_end(&mut bytes)?;
-    let bytes = match String::from_utf8(bytes) {
+    let bytes = match String::from_utf8(read_bytes(path)?) {
         Ok(text) => return Ok(text),
         Err(e) => e.into_bytes(),
     };
@@ -644,6 +649,42 @@ fn read_text(path: &Path, warnings: &mut Vec<Diagnostic>) -> std::io::Result<Str
         }
     }
     Ok(text)
+}
+
+/// A file's bytes, read without asking for its size first (see [`read_text`]).
+fn read_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::with_capacity(4096);
+    fs::File::open(path)?
+        .take(u64::MAX)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// The error for a YAML file whose first byte that is not UTF-8 is at `bad`:
+/// its line, and its column counted in characters as YAML positions are.
+fn not_utf8_error(path: &Path, bytes: &[u8], bad: usize) -> Diagnostic {
+    let before = bytes.get(..bad).unwrap_or(bytes);
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let line = before
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        .saturating_add(1);
+    // Everything before `bad` is valid UTF-8.
+    let column = std::str::from_utf8(before.get(line_start..).unwrap_or_default())
+        .map_or(0, |s| s.chars().count())
+        .saturating_add(1);
+    let byte = bytes.get(bad).copied().unwrap_or_default();
+    Diagnostic::error(
+        path,
+        u32::try_from(line).unwrap_or(u32::MAX),
+        format!("not valid UTF-8 (byte 0x{byte:02x}); a YAML service file must be UTF-8"),
+    )
+    .with_column(u32::try_from(column).unwrap_or(u32::MAX))
 }
 
 /// `a.service:3` (or just the file name when the line is unknown).

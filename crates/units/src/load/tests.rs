@@ -906,3 +906,42 @@ fn a_line_that_is_not_utf8_is_ignored_not_the_unit() {
         )]
     );
 }
+
+/// In a YAML file a line cannot be dropped alone (`oneshot: true` gone makes
+/// a restarting daemon; a list item gone can leave `after:` null): a byte that
+/// is not UTF-8 is an error naming its line and column, as zinit rejects the file.
+#[test]
+fn a_yaml_file_that_is_not_utf8_is_an_error() {
+    let d = TempDir::new("yaml-latin1");
+    fs::write(
+        d.0.join("nu.yaml"),
+        b"exec: /bin/sleep 5\noneshot: true   # caf\xe9\n",
+    )
+    .unwrap();
+    fs::write(
+        d.0.join("dep.yaml"),
+        b"exec: /bin/true\nafter:\n  - db   # \xc3\xa9t\xe9\n",
+    )
+    .unwrap();
+    let set = load_dirs(&[d.path()], &ctx());
+    assert!(!names(&set).contains(&"nu.service"), "{:?}", names(&set));
+    assert!(!names(&set).contains(&"dep.service"), "{:?}", names(&set));
+    let shown: Vec<String> = set.diagnostics.iter().map(|d| d.to_string()).collect();
+    let nu = format!(
+        "{}:2:22: error: not valid UTF-8 (byte 0xe9); a YAML service file must be UTF-8",
+        d.0.join("nu.yaml").display()
+    );
+    let dep = format!(
+        "{}:3:14: error: not valid UTF-8 (byte 0xe9); a YAML service file must be UTF-8",
+        d.0.join("dep.yaml").display()
+    );
+    assert_eq!(shown, [dep.clone(), nu.clone()]);
+    assert_eq!(
+        set.get_broken("nu").unwrap().reason,
+        format!(
+            "{}:2: not valid UTF-8 (byte 0xe9); a YAML service file must be UTF-8",
+            d.0.join("nu.yaml").display()
+        )
+    );
+    assert!(set.get_broken("dep").is_some());
+}
