@@ -906,6 +906,16 @@ impl Scan {
             ));
             return;
         }
+        if format == FileFormat::Yaml && name::is_template(&unit_name) {
+            // Instances are made from unit files only; a template in YAML would
+            // otherwise be read as one.
+            self.diags.push(Diagnostic::error(
+                path,
+                0,
+                format!("YAML templates are not supported; write {unit_name} as a unit file"),
+            ));
+            return;
+        }
         if let Some(existing) = self.files.get(&unit_name) {
             // Same name in a later directory: shadowed, as in systemd. Two
             // formats for one name in the same place: an error on the second.

@@ -945,3 +945,27 @@ fn a_yaml_file_that_is_not_utf8_is_an_error() {
     );
     assert!(set.get_broken("dep").is_some());
 }
+
+/// A template exists only as a unit file: `w@.yaml` is an error naming the
+/// file, both when a directory is scanned and when the file is verified,
+/// never a unit file read from YAML text.
+#[test]
+fn a_yaml_template_is_an_error() {
+    let d = TempDir::new("yaml-template");
+    let path = d.write("w@.yaml", "exec: /bin/sh -c 'echo templ; sleep 1000'\n");
+    d.write("a.yaml", "exec: /bin/true\n");
+    let expected = format!(
+        "{}: error: YAML templates are not supported; write w@.service as a unit file",
+        path.display()
+    );
+    for set in [
+        load_dirs(&[d.path()], &ctx()),
+        load_paths(std::slice::from_ref(&path), &ctx()),
+    ] {
+        let shown: Vec<String> = set.diagnostics.iter().map(|d| d.to_string()).collect();
+        assert_eq!(shown, std::slice::from_ref(&expected));
+        assert!(set.templates.is_empty());
+        assert!(set.broken.is_empty());
+    }
+    assert_eq!(names(&load_dirs(&[d.path()], &ctx())), ["a.service"]);
+}
