@@ -136,6 +136,8 @@ enum Problem {
     BadEnvName { key: &'static str, value: String },
     #[error("`after`: `{value}` is not a valid unit name: {reason}")]
     BadUnitName { value: String, reason: NameError },
+    #[error("`after`: {name} is a template and cannot be a dependency")]
+    TemplateDependency { name: String },
     #[error("`log` must be one of ring, stdout, none; found `{value}`")]
     BadLog { value: String },
     #[error("`signal.stop`: unknown signal `{value}`")]
@@ -475,6 +477,10 @@ impl Parser<'_> {
                 unit_name::validate(&full)
             };
             match checked {
+                // As `Requires=bar@.service` in a unit file.
+                Ok(()) if unit_name::is_template(&full) => {
+                    self.error(item, Problem::TemplateDependency { name: full });
+                }
                 Ok(()) => {
                     if seen.insert(full.clone()) {
                         deps.push(full);
@@ -1174,6 +1180,26 @@ dir: /srv/web
         assert_eq!(
             errs[3].2,
             "`after`: `` is not a valid unit name: unit name is empty"
+        );
+    }
+
+    #[test]
+    fn after_a_template_is_an_error() {
+        let errs = errors("exec: x\nafter: [\"bar@\", ok, baz@.service, inst@x]\n");
+        assert_eq!(
+            errs,
+            [
+                (
+                    2,
+                    9,
+                    "`after`: bar@.service is a template and cannot be a dependency".to_string()
+                ),
+                (
+                    2,
+                    21,
+                    "`after`: baz@.service is a template and cannot be a dependency".to_string()
+                ),
+            ]
         );
     }
 
