@@ -144,6 +144,10 @@ enum Problem {
     BadSignal { value: String },
     #[error("`shutdown_timeout` must be a non-negative number of seconds, found {value}")]
     BadTimeout { value: String },
+    #[error("`shutdown_timeout` is too large")]
+    TimeoutTooLarge,
+    #[error("`{key}`: the program name is empty")]
+    EmptyProgram { key: &'static str },
     #[error("`dir` must be an absolute path, found `{value}`")]
     RelativeDir { value: String },
 }
@@ -376,7 +380,20 @@ impl Parser<'_> {
 
     fn syntax_error(&mut self, e: &ScanError) {
         let info = e.info().to_string();
-        self.error_at(e.marker(), Problem::Syntax { info });
+        let problem = Problem::Syntax { info };
+        // saphyr reports a tab in the indentation of a plain scalar's next line
+        // at the start of the scalar; point at the tab itself.
+        let tab = e
+            .info()
+            .ends_with("found a tab")
+            .then(|| indenting_tab_after(self.text, e.marker().line()))
+            .flatten();
+        if let Some((line, column)) = tab {
+            self.diags
+                .push(Diagnostic::error(self.path, line, problem.to_string()).with_column(column));
+            return;
+        }
+        self.error_at(e.marker(), problem);
     }
 
     fn key(&mut self, node: &MarkedYaml<'_>) -> Option<Key> {
@@ -447,6 +464,11 @@ impl Parser<'_> {
             }
         };
         let program = argv.first()?.clone();
+        // As `ExecStart="" x` in a unit file: nothing could ever be run.
+        if program.is_empty() {
+            self.error(node, Problem::EmptyProgram { key });
+            return None;
+        }
         Some(ExecCommand {
             program,
             argv,
@@ -665,6 +687,12 @@ impl Parser<'_> {
         };
         match Duration::try_from_secs_f64(seconds) {
             Ok(d) => Some(d),
+            // Printing such a number would take hundreds of digits, or show one
+            // other than the one written (2^64 prints as 18446744073709552000).
+            Err(_) if seconds > 0.0 => {
+                self.error(node, Problem::TimeoutTooLarge);
+                None
+            }
             Err(_) => {
                 let value = seconds.to_string();
                 self.error(node, Problem::BadTimeout { value });
@@ -684,6 +712,25 @@ impl Parser<'_> {
         self.error(node, Problem::RelativeDir { value });
         None
     }
+}
+
+/// Line and column (from 1) of the first tab in the indentation of a line
+/// after line `after` (from 1) that holds more than blanks.
+fn indenting_tab_after(text: &str, after: usize) -> Option<(u32, u32)> {
+    text.lines()
+        .enumerate()
+        .skip(after)
+        .find_map(|(i, line)| {
+            let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
+            let tab = line.get(..indent)?.find('\t')?;
+            (indent < line.trim_end().len()).then_some((i + 1, tab + 1))
+        })
+        .map(|(line, column)| {
+            (
+                u32::try_from(line).unwrap_or(u32::MAX),
+                u32::try_from(column).unwrap_or(u32::MAX),
+            )
+        })
 }
 
 /// Why the text did not give documents.
@@ -1282,6 +1329,11 @@ dir: /srv/web
         assert_eq!((line, col), (2, 19));
         let (line, col, _) = one_error("exec: x\nshutdown_timeout: .inf\n");
         assert_eq!((line, col), (2, 19));
+        for big in ["1e300", "18446744073709551616", ".inf"] {
+            let (line, col, msg) = one_error(&format!("exec: x\nshutdown_timeout: {big}\n"));
+            assert_eq!((line, col), (2, 19));
+            assert_eq!(msg, "`shutdown_timeout` is too large", "{big}");
+        }
         let (line, col, msg) = one_error("exec: x\nshutdown_timeout: 10s\n");
         assert_eq!((line, col), (2, 19));
         assert_eq!(
@@ -1318,6 +1370,13 @@ dir: /srv/web
         let (line, col, msg) = one_error("exec: x\ntest: echo 'oops\n");
         assert_eq!((line, col), (2, 7));
         assert_eq!(msg, "`test`: unterminated single quote");
+        // As `ExecStart="" x` in a unit file.
+        for text in ["exec: '\"\" x'\n", "exec: x\ntest: \"'' -v\"\n"] {
+            let (line, col, msg) = one_error(text);
+            assert_eq!(col, 7, "{text}");
+            assert!(msg.ends_with("`: the program name is empty"), "{msg}");
+            assert_eq!(line, if text.contains("test") { 2 } else { 1 });
+        }
         let (line, col, msg) = one_error("exec: \"a\\0b\"\n");
         assert_eq!((line, col), (1, 7));
         assert_eq!(msg, "`exec` contains a NUL character");
@@ -1356,6 +1415,18 @@ dir: /srv/web
         assert_eq!(msg, "yaml syntax: duplicated key in mapping");
         let (line, col, _) = one_error("exec: x\n  bad: indent\n");
         assert_eq!(line, 2, "column {col}");
+        // A tab indenting a line is reported where it is, not at the value
+        // before it (saphyr's position).
+        let (line, col, msg) = one_error("exec: /bin/true\n\toneshot: true\n");
+        assert_eq!((line, col), (2, 1));
+        assert_eq!(
+            msg,
+            "yaml syntax: while scanning a plain scalar, found a tab"
+        );
+        // A line of blanks may hold tabs.
+        let (line, col, msg) = one_error("exec: /bin/true\n \t\n\n\toneshot: true\n");
+        assert_eq!((line, col), (4, 1));
+        assert!(msg.ends_with("found a tab"), "{msg}");
     }
 
     #[test]
