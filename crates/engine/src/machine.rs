@@ -1405,21 +1405,10 @@ impl Machine {
             self.reload_step(u, 0);
             return Ok(());
         }
-        let Some(pid) = s.main_pid else {
-            return Err(self.refuse(u, "no ExecReload= and no main process to send SIGHUP to"));
-        };
-        self.log(
-            Level::Info,
-            u,
-            "reloading: SIGHUP to the main process".into(),
-        );
-        self.actions.push(Action::Signal {
-            unit: self.slots[u].name.clone(),
-            pid,
-            signal: SIGHUP,
-            group: false,
-        });
-        Ok(())
+        // As systemd ("Job type reload is not applicable"): a guessed SIGHUP
+        // would end a daemon that does not catch it, and `reload || restart`
+        // in a script relies on the refusal.
+        Err(self.refuse(u, "it cannot reload: no ExecReload= (restart it instead)"))
     }
 
     /// `PropagatesReloadTo=` and `ReloadPropagatedFrom=`: a reload of `root`

@@ -43,12 +43,18 @@ fn failed_reload_keeps_running() {
     assert!(logs(&h.take()).iter().any(|l| l.contains("reload failed")));
 }
 
+/// As systemd: no ExecReload= (nor Type=notify-reload), no reload; a guessed
+/// SIGHUP would end a daemon that does not catch it.
 #[test]
-fn reload_without_exec_reload_sends_sighup() {
+fn reload_without_exec_reload_is_refused() {
     let mut h = H::new(vec![service("a.service")]);
-    let main = h.run("a.service");
-    h.ok(Event::Reload("a.service".into()));
-    assert_eq!(signals(&h.take()), [(main, SIGHUP, false)]);
+    h.run("a.service");
+    let refused = h.send(Event::Reload("a.service".into()));
+    assert!(
+        matches!(refused, Err(EngineError::NotAllowed { .. })),
+        "{refused:?}"
+    );
+    assert!(signals(&h.take()).is_empty());
     assert_eq!(h.state("a.service"), State::Running);
 }
 
@@ -422,7 +428,7 @@ fn reload_propagates_to_active_units_both_ways_and_transitively() {
     h.run("a.service");
     h.run("b.service");
     h.run("c.service");
-    let d_main = h.run("d.service");
+    h.run("d.service");
     h.ok(Event::Reload("a.service".into()));
     let acts = h.take();
     let mut reloads: Vec<String> = spawns(&acts)
@@ -434,8 +440,14 @@ fn reload_propagates_to_active_units_both_ways_and_transitively() {
         .collect();
     reloads.sort();
     assert_eq!(reloads, ["a.service", "b.service", "c.service"]);
-    // d has no ExecReload=: SIGHUP to its main process, as its own reload would.
-    assert_eq!(signals(&acts), [(d_main, SIGHUP, false)]);
+    // d has no ExecReload=: refused, as its own reload would be; the rest go on.
+    assert!(signals(&acts).is_empty());
+    assert!(
+        logs(&acts)
+            .iter()
+            .any(|l| l.contains("propagated reload refused")),
+        "{acts:?}"
+    );
     assert_eq!(h.state("e.service"), State::Inactive);
     assert!(
         logs(&acts)

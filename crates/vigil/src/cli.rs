@@ -19,7 +19,7 @@ verbs:
   start NAME... [--no-block]   start units (and what they require); waits until they settle
   stop NAME... [--no-block]    stop units (and what requires them)
   restart NAME... [--no-block]
-  reload NAME...               run ExecReload=, or send SIGHUP
+  reload NAME...               run ExecReload= (refused without it)
   kill NAME [SIGNAL] [--group] send a signal (default SIGTERM) to the main process or its group
   log [NAME] [-n LINES] [-f]   log lines of one unit, or of all interleaved by time; -f follows
   sync                         rescan the configuration directories (also daemon-reload)
