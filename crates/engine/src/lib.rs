@@ -179,11 +179,11 @@ pub enum Event {
     Reload(String),
     /// `None`: every failed unit.
     ResetFailed(Option<String>),
-    /// Send a signal to the unit's main process (or its group when `group`).
+    /// Send a signal to the unit's processes: `whom` says which.
     Kill {
         unit: String,
         signal: i32,
-        group: bool,
+        whom: KillWhom,
     },
     /// Stop everything in reverse dependency order; [`Action::AllStopped`] follows.
     /// What `targets` pull in starts instead (`poweroff.target`: units that
@@ -356,6 +356,18 @@ impl fmt::Display for EngineError {
 }
 
 impl std::error::Error for EngineError {}
+
+/// Which of a unit's processes [`Event::Kill`] signals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillWhom {
+    /// The main process.
+    Main,
+    /// The control process (ExecStartPre=, ExecReload=, ExecStop=...).
+    Control,
+    /// Every process the unit has (main, control, `test`), each with its
+    /// process group, as KillMode=control-group reaches them without cgroups.
+    All,
+}
 
 /// A snapshot of one unit, for `vigil list` and `vigil status`.
 #[derive(Debug, Clone, PartialEq)]

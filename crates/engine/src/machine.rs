@@ -159,7 +159,9 @@ use vigil_units::{
 use crate::graph::{self, Graph};
 
 mod handover;
-use crate::{Action, EngineError, Event, ExitStatus, Level, Reason, Role, State, Time, UnitInfo};
+use crate::{
+    Action, EngineError, Event, ExitStatus, KillWhom, Level, Reason, Role, State, Time, UnitInfo,
+};
 pub use handover::Saved;
 
 /// First delay before a failed zinit `test` probe runs again; it doubles up to
@@ -1023,21 +1025,30 @@ impl Machine {
                 Ok(())
             }
             Event::ResetFailed(name) => self.reset_failed(name.as_deref()),
-            Event::Kill {
-                unit,
-                signal,
-                group,
-            } => {
+            Event::Kill { unit, signal, whom } => {
                 let u = self.lookup_running(&unit)?;
-                let Some(pid) = self.slots[u].main_pid else {
-                    return Err(self.refuse(u, "no main process"));
+                let s = &self.slots[u];
+                let (pids, group) = match whom {
+                    KillWhom::Main => (s.main_pid.into_iter().collect(), false),
+                    KillWhom::Control => (s.control.map(|c| c.0).into_iter().collect(), false),
+                    KillWhom::All => (s.pids(), true),
                 };
-                self.actions.push(Action::Signal {
-                    unit,
-                    pid,
-                    signal,
-                    group,
-                });
+                if pids.is_empty() {
+                    let what = match whom {
+                        KillWhom::Main => "no main process",
+                        KillWhom::Control => "no control process",
+                        KillWhom::All => "no process",
+                    };
+                    return Err(self.refuse(u, what));
+                }
+                for pid in pids {
+                    self.actions.push(Action::Signal {
+                        unit: unit.clone(),
+                        pid,
+                        signal,
+                        group,
+                    });
+                }
                 Ok(())
             }
             Event::Shutdown { targets } => {

@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use support::*;
-use vigil_engine::{Action, EngineError, Event, Reason, Role, State};
+use vigil_engine::{Action, EngineError, Event, KillWhom, Reason, Role, State};
 use vigil_units::{NotifyAccess, RestartPolicy, ServiceType};
 
 #[test]
@@ -223,24 +223,35 @@ fn notify_from_an_attributed_process_needs_notify_access_all() {
     }
 }
 
+/// `kill` as systemctl's `--kill-whom=`: main, control, or all of them with
+/// their process groups; refused when there is no such process.
 #[test]
-fn kill_signals_the_main_process_or_its_group() {
-    let mut h = H::new(vec![service("a.service")]);
-    assert!(matches!(
-        h.send(Event::Kill {
-            unit: "a.service".into(),
-            signal: SIGKILL,
-            group: false
-        }),
-        Err(EngineError::NotAllowed { .. })
-    ));
-    let pid = h.run("a.service");
-    h.ok(Event::Kill {
+fn kill_signals_the_main_the_control_or_every_process() {
+    let kill = |whom| Event::Kill {
         unit: "a.service".into(),
         signal: 10,
-        group: true,
-    });
-    assert_eq!(signals(&h.take()), [(pid, 10, true)]);
+        whom,
+    };
+    let mut h = H::new(vec![service("a.service").reload_cmd(cmd("/bin/reload"))]);
+    for whom in [KillWhom::Main, KillWhom::Control, KillWhom::All] {
+        assert!(matches!(
+            h.send(kill(whom)),
+            Err(EngineError::NotAllowed { .. })
+        ));
+    }
+    let main = h.run("a.service");
+    assert!(matches!(
+        h.send(kill(KillWhom::Control)),
+        Err(EngineError::NotAllowed { .. })
+    ));
+    h.ok(Event::Reload("a.service".into()));
+    let control = h.expect_spawn("a.service", Role::Reload(0));
+    h.ok(kill(KillWhom::Main));
+    assert_eq!(signals(&h.take()), [(main, 10, false)]);
+    h.ok(kill(KillWhom::Control));
+    assert_eq!(signals(&h.take()), [(control, 10, false)]);
+    h.ok(kill(KillWhom::All));
+    assert_eq!(signals(&h.take()), [(main, 10, true), (control, 10, true)]);
 }
 
 #[test]

@@ -21,6 +21,18 @@ pub const MAX_REQUEST: usize = 64 * 1024;
 /// `not-found`): it runs until stopped, and cannot be started.
 pub const FILE_REMOVED: &str = "file removed";
 
+/// The processes of a unit `kill` signals, as systemctl's `--kill-whom=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KillWhom {
+    /// The main process only.
+    Main,
+    /// The control process (an `ExecStartPre=`, `ExecReload=`, `ExecStop=`...) only.
+    Control,
+    /// Every process of the unit: main, control, and their process groups.
+    All,
+}
+
 /// One request line: `{"version":1,"id":7,"request":{"verb":"status","units":["web"]}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,7 +80,10 @@ pub enum Request {
     Kill {
         unit: String,
         signal: i32,
-        /// Signal the whole process group instead of the main process.
+        /// Which processes (`main`, `control`, `all`). Left out: `all` when
+        /// `group` is set, else `main` (what a client before `whom` meant).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        whom: Option<KillWhom>,
         #[serde(default)]
         group: bool,
     },
@@ -476,6 +491,7 @@ mod tests {
             Request::Kill {
                 unit: "a".into(),
                 signal: 15,
+                whom: None,
                 group: false
             }
             .is_mutating()

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use vigil_proto::KillWhom;
+
 pub const HELP: &str = "\
 vigil - control the vigil service manager
 
@@ -20,7 +22,10 @@ verbs:
   stop NAME... [--no-block]    stop units (and what requires them)
   restart NAME... [--no-block]
   reload NAME...               run ExecReload= (refused without it)
-  kill NAME [SIGNAL] [--group] send a signal (default SIGTERM) to the main process or its group
+  kill NAME [SIGNAL] [--kill-whom=all|main|control]
+                               send a signal (default SIGTERM) to every process of the
+                               unit (with their process groups), or to the main or the
+                               control process only
   log [NAME] [-n LINES] [-f]   log lines of one unit, or of all interleaved by time; -f follows
   sync                         rescan the configuration directories (also daemon-reload)
   reset-failed [NAME...]       clear the failed state (and start limit) of units
@@ -101,7 +106,7 @@ pub enum Verb {
     Kill {
         unit: String,
         signal: i32,
-        group: bool,
+        whom: KillWhom,
     },
     Log {
         unit: Option<String>,
@@ -297,23 +302,40 @@ fn parse_verb(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
             units: split(verb, rest, &[], &[])?.at_least_one(verb)?,
         },
         "kill" => {
+            let whom_flags = ["--kill-whom", "--kill-who"];
             let a = split(
                 verb,
                 rest,
-                &["--group", "-s", "--signal"],
-                &["-s", "--signal"],
+                &["--group", "-s", "--signal", whom_flags[0], whom_flags[1]],
+                &["-s", "--signal", whom_flags[0], whom_flags[1]],
             )?;
             let (unit, sig) = match a.names.as_slice() {
                 [unit] => (*unit, a.value(&["-s", "--signal"]).unwrap_or("SIGTERM")),
                 [unit, sig] => (*unit, *sig),
-                _ => return Err(bad("kill: usage: vigil kill NAME [SIGNAL] [--group]")),
+                _ => {
+                    return Err(bad(
+                        "kill: usage: vigil kill NAME [SIGNAL] [--kill-whom=main|control|all]",
+                    ));
+                }
             };
             let signal =
                 parse_signal(sig).ok_or_else(|| bad(format!("kill: unknown signal {sig}")))?;
+            // As systemctl: every process of the unit unless told otherwise;
+            // `--group` is the older spelling of that.
+            let whom = match a.value(&whom_flags) {
+                None | Some("all") => KillWhom::All,
+                Some("main") => KillWhom::Main,
+                Some("control") => KillWhom::Control,
+                Some(other) => {
+                    return Err(bad(format!(
+                        "kill: --kill-whom takes main, control or all, not {other}"
+                    )));
+                }
+            };
             Verb::Kill {
                 unit: unit.to_string(),
                 signal,
-                group: a.has("--group"),
+                whom,
             }
         }
         "log" | "logs" => {

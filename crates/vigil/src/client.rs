@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 
-use vigil_proto::{Body, Envelope, ErrorCode, LogLine, Reply, Request, VERSION};
+use vigil_proto::{Body, Envelope, ErrorCode, KillWhom, LogLine, Reply, Request, VERSION};
 
 use crate::Exit;
 use crate::cli::{Command, Verb};
@@ -26,14 +26,11 @@ pub fn run(cmd: Command) -> Exit {
         Verb::Stop { units, no_block } => Request::Stop { units, no_block },
         Verb::Restart { units, no_block } => Request::Restart { units, no_block },
         Verb::Reload { units } => Request::Reload { units },
-        Verb::Kill {
+        Verb::Kill { unit, signal, whom } => Request::Kill {
             unit,
             signal,
-            group,
-        } => Request::Kill {
-            unit,
-            signal,
-            group,
+            whom: Some(whom),
+            group: whom == KillWhom::All,
         },
         Verb::Log {
             unit,

@@ -10,8 +10,8 @@ use std::os::unix::net::UnixStream;
 use vigil_engine::{Engine, EngineError, Event, Reason, State, UnitInfo};
 use vigil_platform::{Epoll, Interest, Readiness, UnixListener};
 use vigil_proto::{
-    BlameEntry, Body, DecodeError, ErrorCode, JobResult, MAX_REQUEST, Reply, Request, UnitStatus,
-    UnitSummary,
+    BlameEntry, Body, DecodeError, ErrorCode, JobResult, KillWhom, MAX_REQUEST, Reply, Request,
+    UnitStatus, UnitSummary,
 };
 
 use crate::daemon::{Daemon, token};
@@ -556,17 +556,26 @@ impl Daemon {
             Request::Kill {
                 unit,
                 signal,
+                whom,
                 group,
             } => {
                 let unit = self.unit_name(&unit);
                 let now = self.now();
+                let whom = match whom {
+                    Some(KillWhom::Main) => vigil_engine::KillWhom::Main,
+                    Some(KillWhom::Control) => vigil_engine::KillWhom::Control,
+                    Some(KillWhom::All) => vigil_engine::KillWhom::All,
+                    // A client from before `whom`: `group` or the main process.
+                    None if group => vigil_engine::KillWhom::All,
+                    None => vigil_engine::KillWhom::Main,
+                };
                 Some(
                     match self.engine.handle(
                         now,
                         Event::Kill {
                             unit: unit.clone(),
                             signal,
-                            group,
+                            whom,
                         },
                     ) {
                         Ok(()) => Reply::ok(

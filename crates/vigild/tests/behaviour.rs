@@ -307,13 +307,38 @@ fn starting_a_unit_that_requires_a_missing_unit_fails_and_names_it() {
     assert!(m.vigil_ok(&["list"]).contains("app.service"));
 }
 
+/// `vigil kill` as systemctl's: every process of the unit by default (a
+/// grandchild in its process group too), only the main one with
+/// `--kill-whom=main`.
 #[test]
-fn kill_with_group_reaches_a_grandchild_and_without_it_only_the_main_process() {
+fn kill_reaches_every_process_by_default_and_the_main_one_when_asked() {
     let d = TempDir::new("killgrp");
-    let gc = d.path().join("grandchild");
+    let (gc, got) = (d.path().join("grandchild"), d.path().join("got"));
+    // The grandchild notes each signal it gets; the main process ignores them.
+    let script = d.path().join("grandchild.sh");
+    let notes = |sig: &str| {
+        format!(
+            "trap 'echo {} >> {}' {sig}\n",
+            sig.to_lowercase(),
+            got.display()
+        )
+    };
+    write_file(
+        &script,
+        &format!(
+            "{}{}{}while :; do sleep 0.05; done\n",
+            notes("USR1"),
+            notes("USR2"),
+            notes("HUP")
+        ),
+    );
     let unit = notify_unit(
         "",
-        &format!("sleep 1000 & echo $$! > {}; trap \"\" USR1;", gc.display()),
+        &format!(
+            "/bin/sh {} & echo $$! > {}; trap \"\" USR1 USR2 HUP;",
+            script.display(),
+            gc.display()
+        ),
         "while :; do sleep 1; done",
     );
     let m = Manager::start(&[
@@ -322,14 +347,28 @@ fn kill_with_group_reaches_a_grandchild_and_without_it_only_the_main_process() {
     ]);
     m.wait_state("g.service", "running");
     let main = m.main_pid("g.service");
-    let grandchild: u32 = fs::read_to_string(&gc).unwrap().trim().parse().unwrap();
-    assert!(alive(grandchild));
-    // The main process ignores USR1; the grandchild dies of it, but only when
-    // the whole group gets it.
-    m.vigil_ok(&["kill", "g", "USR1", "--group"]);
-    wait_until("the grandchild to die of SIGUSR1", || !alive(grandchild));
-    assert!(alive(main), "the main process should ignore SIGUSR1");
+    wait_until("the grandchild's PID", || {
+        fs::read_to_string(&gc).is_ok_and(|t| t.ends_with('\n'))
+    });
+    m.vigil_ok(&["kill", "g", "USR2", "--kill-whom=main"]);
+    m.vigil_ok(&["kill", "g", "USR1"]);
+    wait_until("the grandchild to get SIGUSR1", || {
+        fs::read_to_string(&got).is_ok_and(|t| t.contains("usr1"))
+    });
+    // Sent after the USR2: once it is noted, a USR2 that reached it would be too.
+    m.vigil_ok(&["kill", "g", "HUP", "--kill-whom", "all"]);
+    wait_until("the grandchild to get SIGHUP", || {
+        fs::read_to_string(&got).is_ok_and(|t| t.contains("hup"))
+    });
+    let noted = fs::read_to_string(&got).unwrap();
+    assert!(
+        !noted.contains("usr2"),
+        "--kill-whom=main reached the grandchild: {noted}"
+    );
+    assert!(alive(main));
     assert_eq!(m.state("g.service"), "running");
+    m.vigil_code(&["kill", "g", "USR1", "--kill-whom=control"], 1);
+    m.vigil_code(&["kill", "g", "USR1", "--kill-whom=some"], 2);
 }
 
 #[test]
