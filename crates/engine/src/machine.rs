@@ -516,14 +516,16 @@ fn command_text(cmd: &ExecCommand) -> String {
 }
 
 /// Success of the main process: exit 0, SuccessExitStatus=, and the signals
-/// systemd counts as clean for a main process.
+/// systemd counts as clean for a main process ("except for Type=oneshot":
+/// a oneshot's work ended by SIGTERM was not done).
 fn main_clean(svc: &Service, outcome: &Outcome) -> bool {
     match outcome {
         Outcome::Exit(ExitStatus::Exited(0)) => true,
         Outcome::Exit(ExitStatus::Exited(c)) => svc.success_exit_status.codes.contains(c),
         Outcome::Exit(ExitStatus::Signaled(s)) => {
-            matches!(*s, SIGHUP | SIGINT | SIGTERM | SIGPIPE)
-                || svc.success_exit_status.signals.contains(s)
+            let clean_signal = matches!(*s, SIGHUP | SIGINT | SIGTERM | SIGPIPE)
+                && svc.service_type != ServiceType::Oneshot;
+            clean_signal || svc.success_exit_status.signals.contains(s)
         }
         Outcome::ExecFailed { .. } => false,
     }
@@ -1321,9 +1323,7 @@ impl Machine {
                 }
                 Phase::AutoRestart => {
                     if !restart {
-                        let failed = self.slots[u].reason.is_some();
-                        self.slots[u].wake = None;
-                        self.set_phase(u, Phase::Dead { failed });
+                        self.cancel_restart(u, my_cause.reason());
                         self.after_dead(u);
                     }
                 }
@@ -1573,11 +1573,7 @@ impl Machine {
         match self.slots[u].phase {
             Phase::Dead { .. } => {}
             Phase::Waiting | Phase::Condition => self.set_phase(u, Phase::Dead { failed: false }),
-            Phase::AutoRestart => {
-                let failed = self.slots[u].reason.is_some();
-                self.slots[u].wake = None;
-                self.set_phase(u, Phase::Dead { failed });
-            }
+            Phase::AutoRestart => self.cancel_restart(u, None),
             p if p.is_stopping() => {
                 self.slots[u].stop_cause.get_or_insert(StopCause::Shutdown);
             }
@@ -2033,6 +2029,17 @@ impl Machine {
 
     // ----- stopping -----
 
+    /// A stop of a unit waiting for its automatic restart: the restart is
+    /// called off and the unit is inactive, as systemd's stop of a unit in
+    /// `auto-restart` makes it dead. Not failed: that would fire OnFailure=
+    /// and FailureAction= for the failure the restart was to repair, which
+    /// did not fire when it happened.
+    fn cancel_restart(&mut self, u: usize, reason: Option<Reason>) {
+        self.slots[u].wake = None;
+        self.slots[u].reason = reason;
+        self.set_phase(u, Phase::Dead { failed: false });
+    }
+
     fn begin_stop(&mut self, u: usize) {
         let Some(cause) = self.slots[u].pending_stop.take() else {
             return;
@@ -2046,9 +2053,7 @@ impl Machine {
                 self.after_dead(u);
             }
             Phase::AutoRestart => {
-                let failed = self.slots[u].reason.is_some();
-                self.slots[u].wake = None;
-                self.set_phase(u, Phase::Dead { failed });
+                self.cancel_restart(u, cause.reason());
                 self.after_dead(u);
             }
             p if p.is_stopping() => {

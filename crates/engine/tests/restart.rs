@@ -370,6 +370,25 @@ fn restart_request_stops_then_starts() {
     h.expect_spawn("a.service", Role::Main(0));
 }
 
+/// systemd.service(5): SIGHUP, SIGINT, SIGTERM and SIGPIPE are a clean end
+/// of a main process "except for Type=oneshot".
+#[test]
+fn a_oneshot_ended_by_sigterm_failed_and_restarts_on_failure() {
+    let mut h = H::new(vec![
+        service("o.service")
+            .ty(ServiceType::Oneshot)
+            .restart(RestartPolicy::OnFailure),
+    ]);
+    h.start("o.service");
+    let pid = h.expect_spawn("o.service", Role::Main(0));
+    h.killed(pid, SIGTERM);
+    assert_eq!(h.state("o.service"), State::Restarting);
+    let mut h = H::new(vec![service("s.service").restart(RestartPolicy::OnFailure)]);
+    let pid = h.run("s.service");
+    h.killed(pid, SIGTERM);
+    assert_eq!(h.state("s.service"), State::Inactive);
+}
+
 #[test]
 fn stop_during_restart_hold_off_cancels_it() {
     let mut h = H::new(vec![
@@ -381,7 +400,7 @@ fn stop_during_restart_hold_off_cancels_it() {
     h.exit(pid, 1);
     assert_eq!(h.state("a.service"), State::Restarting);
     h.stop("a.service");
-    assert_eq!(h.state("a.service"), State::Failed);
+    assert_eq!(h.state("a.service"), State::Inactive);
     assert_eq!(h.e.next_deadline(), None);
     h.at(secs(2));
     assert!(h.spawns().is_empty());
