@@ -1822,12 +1822,33 @@ impl Machine {
                 self.log(Level::Info, u, format!("skipped: {reason}"));
                 self.slots[u].reason = Some(reason);
                 self.set_phase(u, Phase::Dead { failed: false });
+                self.stop_bound_after_skip(u);
             }
             Err(reason) => {
                 self.log(Level::Error, u, format!("failed: {reason}"));
                 self.slots[u].reason = Some(reason);
                 self.set_phase(u, Phase::Dead { failed: true });
                 self.after_dead(u);
+            }
+        }
+    }
+
+    /// systemd.unit(5), BindsTo=: "When used in conjunction with After=", a
+    /// unit bound to one skipped for a failed condition is stopped (its start
+    /// job ends). Without After= they start side by side and it stays.
+    fn stop_bound_after_skip(&mut self, u: usize) {
+        let name = self.slots[u].name.clone();
+        let bound: Vec<usize> = self.graph.bound_rev[u]
+            .iter()
+            .copied()
+            .filter(|&x| self.graph.after[x].contains(&u))
+            .collect();
+        for x in bound {
+            let p = self.slots[x].phase;
+            if !p.is_dead() && !p.is_stopping() && self.slots[x].pending_stop.is_none() {
+                let why = format!("stopping: bound to {name}, which was skipped");
+                self.log(Level::Info, x, why);
+                self.stop_unit(x, StopCause::Request, false);
             }
         }
     }

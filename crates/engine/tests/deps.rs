@@ -266,6 +266,31 @@ fn failed_condition_skips_the_unit_and_dependents_still_start() {
     );
 }
 
+/// systemd.unit(5), BindsTo=: with After=, a unit bound to one skipped for
+/// a failed condition is stopped; without After= it starts all the same.
+#[test]
+fn a_unit_bound_after_a_skipped_one_does_not_start() {
+    let mut h = H::new(vec![
+        service("c.service").condition(),
+        service("ordered.service")
+            .binds_to(&["c.service"])
+            .after(&["c.service"]),
+        service("side.service").binds_to(&["c.service"]),
+    ]);
+    h.start("ordered.service");
+    h.start("side.service");
+    // Not ordered after c: side starts at once.
+    let first: Vec<String> = h.spawn_all().into_iter().map(|(u, ..)| u).collect();
+    assert_eq!(first, ["side.service"]);
+    h.ok(Event::ConditionsChecked {
+        unit: "c.service".into(),
+        result: Err(Reason::ConditionFailed("ConditionPathExists=/x".into())),
+    });
+    assert!(h.spawns().is_empty());
+    assert_eq!(h.state("ordered.service"), State::Inactive);
+    assert_eq!(h.state("side.service"), State::Running);
+}
+
 #[test]
 fn passing_conditions_start_the_unit() {
     let mut h = H::new(vec![service("c.service").condition()]);

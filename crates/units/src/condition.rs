@@ -148,6 +148,36 @@ pub fn validate(kind: ConditionKind, arg: &str) -> Result<(), String> {
     }
 }
 
+/// A file `ConditionDirectoryNotEmpty=` passes over, as systemd's does: hidden
+/// ones, editor backups, and what package managers leave next to a file.
+fn hidden_or_backup(name: &str) -> bool {
+    const LEFT_BEHIND: [&str; 17] = [
+        "rpmnew",
+        "rpmsave",
+        "rpmorig",
+        "dpkg-old",
+        "dpkg-new",
+        "dpkg-tmp",
+        "dpkg-dist",
+        "dpkg-bak",
+        "dpkg-backup",
+        "dpkg-remove",
+        "ucf-new",
+        "ucf-old",
+        "ucf-dist",
+        "swp",
+        "bak",
+        "old",
+        "new",
+    ];
+    name.starts_with('.')
+        || name.ends_with('~')
+        || matches!(name, "lost+found" | "aquota.user" | "aquota.group")
+        || name
+            .rsplit_once('.')
+            .is_some_and(|(_, suffix)| LEFT_BEHIND.contains(&suffix))
+}
+
 /// The check itself, before negation. `Err` when it cannot be decided.
 fn check(sys: &System, kind: ConditionKind, arg: &str) -> Result<bool, String> {
     use ConditionKind::*;
@@ -158,7 +188,9 @@ fn check(sys: &System, kind: ConditionKind, arg: &str) -> Result<bool, String> {
         FileIsExecutable => {
             fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         }
-        DirectoryNotEmpty => fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_some()),
+        DirectoryNotEmpty => fs::read_dir(path).is_ok_and(|mut entries| {
+            entries.any(|e| e.is_ok_and(|e| !hidden_or_backup(&e.file_name().to_string_lossy())))
+        }),
         FileNotEmpty => fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() > 0),
         PathExistsGlob => glob_exists(arg),
         PathIsSymbolicLink => fs::symlink_metadata(path).is_ok_and(|m| m.is_symlink()),
@@ -636,7 +668,9 @@ fn virtualization_holds(sys: &System, test: &VirtTest) -> bool {
         VirtTest::Any(want) => {
             (detect_container(sys).is_some() || detect_vm(sys).is_some()) == *want
         }
-        VirtTest::Vm => detect_vm(sys).is_some(),
+        // As systemd: with nesting, only the innermost technology counts (a
+        // container in a VM is a container, not a VM).
+        VirtTest::Vm => detect_container(sys).is_none() && detect_vm(sys).is_some(),
         VirtTest::Container => detect_container(sys).is_some(),
         VirtTest::PrivateUsers => in_user_namespace(sys),
         // As systemd: with nesting, only the innermost technology counts.
@@ -1736,6 +1770,12 @@ mod tests {
         symlink(&missing, &dangling).unwrap();
         let exe_dir = d.join("exedir");
         fs::create_dir(&exe_dir).unwrap();
+        // Only what systemd passes over: a hidden file, a backup, a package leftover.
+        let leftovers_dir = d.join("leftovers");
+        fs::create_dir(&leftovers_dir).unwrap();
+        for name in [".hidden", "conf~", "app.conf.dpkg-old", "lost+found"] {
+            fs::write(leftovers_dir.join(name), "").unwrap();
+        }
 
         use ConditionKind::*;
         let cases: &[(ConditionKind, &Path, bool)] = &[
@@ -1752,6 +1792,7 @@ mod tests {
             (FileIsExecutable, &missing, false),
             (DirectoryNotEmpty, &full_dir, true),
             (DirectoryNotEmpty, &empty_dir, false),
+            (DirectoryNotEmpty, &leftovers_dir, false),
             (DirectoryNotEmpty, &file, false),
             (DirectoryNotEmpty, &missing, false),
             (FileNotEmpty, &file, true),
@@ -2140,7 +2181,11 @@ garbage line
         );
         assert!(on(&nested, V, "docker"));
         assert!(!on(&nested, V, "vm-other"));
-        assert!(on(&nested, V, "vm"));
+        // systemd's detect_virtualization() answers the container first, and
+        // `vm` asks whether that answer is a VM.
+        assert!(!on(&nested, V, "vm"));
+        assert!(on(&nested, V, "container"));
+        assert!(on(&nested, V, "yes"));
         let userns = fake(
             "virt-userns",
             &[("proc/self/uid_map", "         0     100000      65536\n")],
