@@ -1230,7 +1230,7 @@ impl Daemon {
     /// group or session is the unit's, or a descendant of one (a daemon that
     /// called setsid() leads a session of its own). Not an orphan the manager
     /// adopted: that may be what any unit left behind.
-    fn of_unit(&self, pid: u32, unit: Option<&str>) -> bool {
+    pub(crate) fn of_unit(&self, pid: u32, unit: Option<&str>) -> bool {
         let Some(unit) = unit else {
             return false;
         };

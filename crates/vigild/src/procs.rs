@@ -681,10 +681,45 @@ impl Daemon {
                 self.procs.pid_files.push(pending);
                 return;
             }
-            PidFile::Pid(pid) => Ok(pid),
+            PidFile::Pid(pid, owner) => self.vet_pid_file(&unit, &path, pid, owner),
             PidFile::NotYet(why) | PidFile::Bad(why) => Err(why),
         };
         let _ = self.engine.handle(now, Event::PidFileRead { unit, result });
+    }
+
+    /// A PID file names what vigild will signal at the unit's stop. As
+    /// systemd: a process outside the unit is taken only from a file the
+    /// manager's own user (root) owns, never vigild itself: a service running
+    /// as another user could otherwise name any process for root to kill.
+    /// Without cgroups a daemon that forked away is not always seen to be
+    /// the unit's, so one running as the file's owner is taken too: that user
+    /// could signal it anyway.
+    fn vet_pid_file(
+        &self,
+        unit: &str,
+        path: &std::path::Path,
+        pid: u32,
+        owner: u32,
+    ) -> Result<u32, String> {
+        let file = path.display();
+        if pid == self.procs.manager_pid {
+            return Err(format!("{file}: PID {pid} is the manager itself"));
+        }
+        let runs_as_owner = || {
+            use std::os::unix::fs::MetadataExt as _;
+            std::fs::metadata(format!("/proc/{pid}")).is_ok_and(|m| m.uid() == owner)
+        };
+        if owner != 0
+            && owner != vigil_platform::geteuid()
+            && !self.of_unit(pid, Some(unit))
+            && !runs_as_owner()
+        {
+            return Err(format!(
+                "{file}: PID {pid} is not a process of the unit, and the file is not \
+                 owned by root (uid {owner}): refused"
+            ));
+        }
+        Ok(pid)
     }
 
     /// When the first group of [`Procs::lingering`] is due.
@@ -1017,7 +1052,8 @@ const PID_FILE_RETRY_MAX: Duration = Duration::from_secs(1);
 
 /// What a PID file holds; each error says why, naming the file.
 enum PidFile {
-    Pid(u32),
+    /// The PID, and the uid that owns the file.
+    Pid(u32, u32),
     /// Missing or empty: not written yet.
     NotYet(String),
     Bad(String),
@@ -1025,8 +1061,16 @@ enum PidFile {
 
 /// Reads a PID file as systemd does: the first line, a positive decimal number.
 fn read_pid_file(path: &std::path::Path) -> PidFile {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
+    use std::io::Read as _;
+    use std::os::unix::fs::MetadataExt as _;
+    let read = std::fs::File::open(path).and_then(|mut f| {
+        let owner = f.metadata()?.uid();
+        let mut text = String::new();
+        f.read_to_string(&mut text)?;
+        Ok((text, owner))
+    });
+    let (text, owner) = match read {
+        Ok(read) => read,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return PidFile::NotYet(format!("{}: {e}", path.display()));
         }
@@ -1035,7 +1079,7 @@ fn read_pid_file(path: &std::path::Path) -> PidFile {
     let first = text.lines().next().unwrap_or("").trim();
     let why = format!("{}: no valid PID in {first:?}", path.display());
     match first.parse::<u32>() {
-        Ok(pid) if pid > 1 => PidFile::Pid(pid),
+        Ok(pid) if pid > 1 => PidFile::Pid(pid, owner),
         _ if text.trim().is_empty() => PidFile::NotYet(why),
         _ => PidFile::Bad(why),
     }

@@ -3819,6 +3819,59 @@ fn mainpid_of_a_daemon_that_called_setsid_is_taken_from_a_service_that_is_not_ro
     assert!(!m.drain_stderr().iter().any(|l| l.contains("refused")));
 }
 
+/// Review finding: a PID file written by a service that is not root named a
+/// root process outside the unit, and `vigil stop` killed it. As systemd:
+/// such a PID is taken only from a file root owns.
+#[test]
+fn a_pid_file_of_a_service_that_is_not_root_cannot_name_a_root_process() {
+    if !require_root("a_pid_file_of_a_service_that_is_not_root_cannot_name_a_root_process") {
+        return;
+    }
+    let mut victim = std::process::Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .unwrap();
+    let _reap = Reap(vec![victim.id()]);
+    let d = TempDir::new("pidfile-evil");
+    let dir = d.path().join("run");
+    fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
+    let pid_file = dir.join("pid");
+    let evil = format!(
+        "[Service]\nType=forking\nUser=nobody\nPIDFile={f}\nExecStart=/bin/sh -c 'echo {v} > {f}'\n",
+        f = pid_file.display(),
+        v = victim.id()
+    );
+    // The same service, naming its own daemon: taken.
+    let own = format!(
+        "[Service]\nType=forking\nUser=nobody\nPIDFile={f}.own\n\
+         ExecStart=/bin/sh -c 'setsid sleep 1000 < /dev/null > /dev/null 2>&1 & echo $$! > {f}.own'\n",
+        f = pid_file.display()
+    );
+    let m = Manager::start(&[("evil.service", &evil), ("own.service", &own)]);
+    let out = m.vigil(&["start", "evil"]);
+    assert_eq!(out.status.code(), Some(1));
+    let st = m.status_json("evil");
+    let reason = st["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("not owned by root"), "{st}");
+    assert!(
+        victim.try_wait().unwrap().is_none(),
+        "the root process outside the unit was killed"
+    );
+    m.vigil_ok(&["start", "own"]);
+    let daemon = m.main_pid("own");
+    assert_eq!(
+        fs::read_to_string(format!("/proc/{daemon}/comm"))
+            .unwrap()
+            .trim(),
+        "sleep"
+    );
+    m.vigil_ok(&["stop", "own"]);
+    assert!(!alive(daemon));
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+}
+
 #[test]
 fn mainpid_1_is_refused_even_from_root() {
     if !require_root("mainpid_1_is_refused_even_from_root") {
