@@ -515,6 +515,31 @@ fn command_text(cmd: &ExecCommand) -> String {
     words.join(" ")
 }
 
+/// systemd's exit code for a failure while setting the process up
+/// (systemd.exec(5), "Process Exit Codes"), by the stage vigil names; 1 for a
+/// stage it has no code of its own for.
+fn setup_exit_code(stage: &str) -> i32 {
+    let step = stage.split(' ').next().unwrap_or(stage);
+    match step {
+        "chdir" => 200,
+        "nice" => 201,
+        "files" => 202,
+        "exec" => 203,
+        "rlimit" => 205,
+        "oom-score-adjust" => 206,
+        "sigmask" => 207,
+        "tty" => 208,
+        "stdio" | "dup2" => 209,
+        "ioprio" => 211,
+        "sched" => 214,
+        "setgroups" | "setgid" => 216,
+        "user" | "setuid" => 217,
+        "capabilities" | "bounding-set" => 218,
+        "setsid" => 220,
+        _ => 1,
+    }
+}
+
 /// Success of the main process: exit 0, SuccessExitStatus=, and the signals
 /// systemd counts as clean for a main process ("except for Type=oneshot":
 /// a oneshot's work ended by SIGTERM was not done).
@@ -2426,6 +2451,14 @@ impl Machine {
             ours = true;
         }
         if ours {
+            // The main process that never ran its program "exited" with the
+            // code systemd's child exits with at that step (203 for exec),
+            // which ExecStopPost= sees in $EXIT_STATUS and status shows.
+            if let (Role::Main(_), Outcome::ExecFailed { stage, .. }) = (role, &outcome) {
+                let status = ExitStatus::Exited(setup_exit_code(stage));
+                let s = &mut self.slots[u];
+                (s.last_exit, s.run_exit) = (Some(status), Some(status));
+            }
             self.process_ended(u, role, pid, outcome);
         }
     }

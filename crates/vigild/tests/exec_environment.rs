@@ -536,23 +536,37 @@ fn stop_commands_get_the_result_and_the_main_exit() {
         record("stopped"),
         record("stopped")
     );
+    // A program that never ran: 203, as systemd's child exits (review finding:
+    // both were empty).
+    let missing = format!(
+        "[Service]\nExecStart=/nonexistent/program\nExecStopPost={}\n",
+        record("missing")
+    );
     let m = Manager::start(&[
         (
             "default.target",
-            "[Unit]\nWants=crash.service stopped.service\n",
+            "[Unit]\nWants=crash.service stopped.service missing.service\n",
         ),
         ("crash.service", &crash),
         ("stopped.service", &stopped),
+        ("missing.service", &missing),
     ]);
     m.wait_state("stopped.service", "running");
     m.vigil_ok(&["stop", "stopped"]);
-    wait_until("both records", || {
-        fs::read_to_string(out("crash")).is_ok_and(|t| t.ends_with('\n'))
+    wait_until("the records", || {
+        ["crash", "missing"]
+            .iter()
+            .all(|f| fs::read_to_string(out(f)).is_ok_and(|t| t.ends_with('\n')))
     });
     assert_eq!(
         fs::read_to_string(out("crash")).unwrap(),
         "exit-code exited 3\n"
     );
+    assert_eq!(
+        fs::read_to_string(out("missing")).unwrap(),
+        "exit-code exited 203\n"
+    );
+    assert_eq!(m.status_json("missing")["last_exit"], "exited 203");
     // ExecStop= runs while the main process still does; ExecStopPost= after
     // SIGTERM ended it.
     assert_eq!(
