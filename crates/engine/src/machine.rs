@@ -573,9 +573,10 @@ fn restart_wanted(svc: &Service, result: Option<&Reason>, run_exit: Option<ExitS
     let p = svc.restart;
     match result {
         None => matches!(p, Always | OnSuccess),
-        Some(Reason::ExitCode(_) | Reason::ExecFailed { .. } | Reason::PidFile(_)) => {
-            matches!(p, Always | OnFailure)
-        }
+        Some(Reason::ExitCode(_) | Reason::ExecFailed { .. }) => matches!(p, Always | OnFailure),
+        // systemd's `protocol` result: every policy but on-success, on-watchdog
+        // and on-abort restarts on it (on-abnormal too).
+        Some(Reason::PidFile(_)) => matches!(p, Always | OnFailure | OnAbnormal),
         Some(Reason::Signal(_)) => matches!(p, Always | OnFailure | OnAbnormal | OnAbort),
         Some(Reason::StartTimeout | Reason::StopTimeout) => {
             matches!(p, Always | OnFailure | OnAbnormal)

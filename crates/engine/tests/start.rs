@@ -5,7 +5,7 @@ mod support;
 
 use support::*;
 use vigil_engine::{Action, Event, ExitStatus, Reason, Role, State};
-use vigil_units::ServiceType;
+use vigil_units::{RestartPolicy, ServiceType};
 
 #[test]
 fn dag_under_a_target_starts_in_waves() {
@@ -292,6 +292,26 @@ fn forking_pid_file_error_fails() {
         h.reason("f.service"),
         Some(Reason::PidFile("no such file".into()))
     );
+}
+
+/// A PID-file error is systemd's `protocol` result: Restart=on-abnormal
+/// restarts on it, as on-failure does (review finding: it did not).
+#[test]
+fn a_pid_file_error_restarts_with_on_abnormal() {
+    let mut h = H::new(vec![
+        service("f.service")
+            .ty(ServiceType::Forking)
+            .restart(RestartPolicy::OnAbnormal)
+            .svc(|s| *s.pid_file = Some("/run/f.pid".into())),
+    ]);
+    h.start("f.service");
+    let parent = h.expect_spawn("f.service", Role::Main(0));
+    h.exit(parent, 0);
+    h.ok(Event::PidFileRead {
+        unit: "f.service".into(),
+        result: Err("no valid PID".into()),
+    });
+    assert_eq!(h.state("f.service"), State::Restarting);
 }
 
 /// A PID file (or MAINPID=) naming a process another unit tracks does not take
