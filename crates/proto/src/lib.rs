@@ -107,6 +107,12 @@ pub enum Request {
     Enable {
         units: Vec<String>,
     },
+    /// Whether each unit is enabled: `jobs`, `state` in systemctl's words
+    /// (`enabled`, `disabled`, `static`, `masked`, `bad`, `not-found`), `ok`
+    /// when systemctl's is-enabled would succeed for it.
+    IsEnabled {
+        units: Vec<String>,
+    },
     Disable {
         units: Vec<String>,
     },
@@ -156,6 +162,7 @@ impl Request {
             | Request::List {}
             | Request::Status { .. }
             | Request::Log { .. }
+            | Request::IsEnabled { .. }
             | Request::Graph {}
             | Request::Blame {} => false,
             Request::Start { .. }

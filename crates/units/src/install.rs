@@ -311,6 +311,85 @@ fn disable_into(
     }
 }
 
+/// What `vigil is-enabled NAME` answers, in systemctl's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enablement {
+    /// A link its `[Install]` section asks for, or a `.wants/` or
+    /// `.requires/` link to it, is in a configuration directory.
+    Enabled,
+    /// It has an `[Install]` section and none of those links is there.
+    Disabled,
+    /// No `[Install]` section (every YAML service): only what refers to it
+    /// starts it.
+    Static,
+    /// Its name is a symlink to /dev/null.
+    Masked,
+    /// Its file does not load (systemctl's `bad`).
+    Bad,
+    NotFound,
+}
+
+impl Enablement {
+    pub fn word(self) -> &'static str {
+        match self {
+            Enablement::Enabled => "enabled",
+            Enablement::Disabled => "disabled",
+            Enablement::Static => "static",
+            Enablement::Masked => "masked",
+            Enablement::Bad => "bad",
+            Enablement::NotFound => "not-found",
+        }
+    }
+
+    /// Whether systemctl's `is-enabled` would exit 0 for it.
+    pub fn counts_as_enabled(self) -> bool {
+        matches!(self, Enablement::Enabled | Enablement::Static)
+    }
+}
+
+/// Whether `name` is enabled in `config_dirs` (any of them, as the loader
+/// reads them all).
+pub fn enablement(set: &LoadedSet, config_dirs: &[PathBuf], name: &str) -> Enablement {
+    let n = set.canonical(&name::normalize(name));
+    if set.masked.contains_key(&n) {
+        return Enablement::Masked;
+    }
+    let (unit, file) = match install_name(set, &n).and_then(|i| find_unit(set, &i)) {
+        Ok(found) => found,
+        // A template without DefaultInstance= is enabled only as instances.
+        Err(InstallError::Template { .. }) => return Enablement::Disabled,
+        Err(InstallError::Broken { .. }) => return Enablement::Bad,
+        Err(_) => return Enablement::NotFound,
+    };
+    let i = &unit.install;
+    if i.wanted_by.is_empty() && i.required_by.is_empty() && i.alias.is_empty() && i.also.is_empty()
+    {
+        return Enablement::Static;
+    }
+    let is_link = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink());
+    for dir in config_dirs {
+        if wanted_links(dir, &unit, &file)
+            .iter()
+            .any(|(link, _)| is_link(link))
+        {
+            return Enablement::Enabled;
+        }
+        let wants_dirs = fs::read_dir(dir).into_iter().flatten().flatten();
+        let linked = wants_dirs.filter(|e| {
+            let f = e.file_name();
+            let f = f.to_string_lossy();
+            f.ends_with(".wants") || f.ends_with(".requires")
+        });
+        if linked
+            .into_iter()
+            .any(|e| is_link(&e.path().join(&unit.name)))
+        {
+            return Enablement::Enabled;
+        }
+    }
+    Enablement::Disabled
+}
+
 /// Carries out a plan: creates the symlinks (and their directories) and removes
 /// the links to remove. A link that is already as planned is not an error; a
 /// link that is already gone is not an error either.

@@ -31,6 +31,8 @@ verbs:
   reset-failed [NAME...]       clear the failed state (and start limit) of units
   enable NAME... / disable NAME...
                                create / remove the [Install] symlinks (TARGET.wants/, .requires/)
+  is-enabled NAME... [-q]      enabled, disabled, static, masked, bad or not-found for each
+                               unit; exit 0 when one is enabled or static
   verify PATH...               check unit files and directories offline; errors and warnings
                                with file:line (exit 1 when there is an error)
   notify [--ready] [--reloading] [--stopping] [--status=TEXT] [--pid=PID] [KEY=VALUE...]
@@ -76,6 +78,11 @@ pub enum Verb {
     /// `--failed`: only the failed units.
     List {
         failed: bool,
+    },
+    /// `is-enabled`: whether each unit is enabled, told by the exit code.
+    IsEnabled {
+        units: Vec<String>,
+        quiet: bool,
     },
     /// `is-active` / `is-failed`: the state of each unit, told by the exit code.
     Is {
@@ -272,6 +279,13 @@ fn parse_verb(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
             let failed = a.has("--failed");
             a.none(verb)?;
             Verb::List { failed }
+        }
+        "is-enabled" => {
+            let a = split(verb, rest, &["-q", "--quiet"], &[])?;
+            Verb::IsEnabled {
+                quiet: a.has("-q") || a.has("--quiet"),
+                units: a.at_least_one(verb)?,
+            }
         }
         "is-active" | "is-failed" => {
             let a = split(verb, rest, &["-q", "--quiet"], &[])?;

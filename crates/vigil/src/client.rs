@@ -16,11 +16,16 @@ pub fn run(cmd: Command) -> Exit {
         Verb::Is { failed, quiet, .. } => Some((failed, quiet)),
         _ => None,
     };
+    let enabled_quiet = match cmd.verb {
+        Verb::IsEnabled { quiet, .. } => Some(quiet),
+        _ => None,
+    };
     let request = match cmd.verb {
         Verb::Verify { paths } => return crate::verify::run(&paths),
         Verb::Notify { fields, pid } => return crate::notify::run(&fields, pid),
         Verb::List { .. } => Request::List {},
         Verb::Is { units, .. } => Request::Status { units, lines: 0 },
+        Verb::IsEnabled { units, .. } => Request::IsEnabled { units },
         Verb::Status { units, lines } => Request::Status { units, lines },
         Verb::Start { units, no_block } => Request::Start { units, no_block },
         Verb::Stop { units, no_block } => Request::Stop { units, no_block },
@@ -118,6 +123,9 @@ pub fn run(cmd: Command) -> Exit {
                 Exit::Success
             }
             (Some((failed, quiet)), Some(Body::Status { units })) => is(units, failed, quiet),
+            (None, Some(Body::Jobs { jobs })) if let Some(quiet) = enabled_quiet => {
+                is_enabled(jobs, quiet)
+            }
             _ => show(&reply, cmd.json),
         };
         if matches!(reply.result, Some(Body::Reexecuting)) {
@@ -145,6 +153,21 @@ fn is(units: &[vigil_proto::UnitStatus], failed: bool, quiet: bool) -> Exit {
         (_, true) => Exit::Success,
         (false, false) => Exit::NotActive,
         (true, false) => Exit::Failed,
+    }
+}
+
+/// `is-enabled`: each unit's word on a line of its own (unless `quiet`);
+/// success when at least one is enabled (or static), as systemctl's.
+fn is_enabled(jobs: &[vigil_proto::JobResult], quiet: bool) -> Exit {
+    if !quiet {
+        for j in jobs {
+            println!("{}", j.state);
+        }
+    }
+    if jobs.iter().any(|j| j.ok) {
+        Exit::Success
+    } else {
+        Exit::Failed
     }
 }
 

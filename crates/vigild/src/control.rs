@@ -638,6 +638,7 @@ impl Daemon {
                 }
             }
             Request::Enable { units } => Some(self.install(id, &units, true)),
+            Request::IsEnabled { units } => Some(self.is_enabled(id, &units)),
             Request::Disable { units } => Some(self.install(id, &units, false)),
             Request::Graph {} => Some(Reply::ok(id, Body::Graph { dot: self.graph() })),
             Request::Blame {} => {
@@ -916,6 +917,26 @@ impl Daemon {
             });
         }
         Reply::ok(id, Body::Status { units: out })
+    }
+
+    /// `vigil is-enabled`: what the configuration directories say of each
+    /// unit, read now (as enable and disable read them).
+    fn is_enabled(&mut self, id: u64, units: &[String]) -> Reply {
+        let set = vigil_units::load::load_dirs(&self.opts.config_dirs, &self.spec_ctx);
+        let jobs = units
+            .iter()
+            .map(|u| {
+                let name = vigil_units::name::normalize(u);
+                let state = vigil_units::install::enablement(&set, &self.opts.config_dirs, &name);
+                JobResult {
+                    unit: name,
+                    state: state.word().into(),
+                    reason: None,
+                    ok: state.counts_as_enabled(),
+                }
+            })
+            .collect();
+        Reply::ok(id, Body::Jobs { jobs })
     }
 
     fn install(&mut self, id: u64, units: &[String], enable: bool) -> Reply {

@@ -498,7 +498,7 @@ fn sync_starts_new_units_and_keeps_deleted_and_changed_ones_running() {
 }
 
 #[test]
-fn enable_and_disable_manage_the_wants_symlinks() {
+fn enable_disable_and_is_enabled_manage_and_read_the_wants_symlinks() {
     let m = Manager::start(&[
         ("default.target", "[Unit]\n"),
         (
@@ -508,16 +508,36 @@ fn enable_and_disable_manage_the_wants_symlinks() {
         ("plain.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
     ]);
     let link = m.config.join("default.target.wants/svc.service");
+    // is-enabled as systemctl's: the word, and success when enabled or static.
+    let is_enabled = |units: &[&str]| {
+        let out = m.vigil(&[&["is-enabled"], units].concat());
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    assert_eq!(is_enabled(&["svc"]), (Some(1), "disabled\n".into()));
     m.vigil_ok(&["enable", "svc"]);
     assert!(
         fs::symlink_metadata(&link).is_ok(),
         "no symlink after enable"
     );
     assert!(fs::metadata(&link).is_ok(), "dangling symlink");
+    assert_eq!(is_enabled(&["svc"]), (Some(0), "enabled\n".into()));
+    assert_eq!(is_enabled(&["-q", "svc"]), (Some(0), String::new()));
     m.vigil_ok(&["disable", "svc"]);
     assert!(
         fs::symlink_metadata(&link).is_err(),
         "symlink left after disable"
+    );
+    assert_eq!(
+        is_enabled(&["svc", "plain", "nosuch"]),
+        (Some(0), "disabled\nstatic\nnot-found\n".into())
+    );
+    std::os::unix::fs::symlink("/dev/null", m.config.join("masked.service")).unwrap();
+    assert_eq!(
+        is_enabled(&["masked", "svc"]),
+        (Some(1), "masked\ndisabled\n".into())
     );
     let out = m.vigil(&["enable", "plain"]);
     assert_eq!(out.status.code(), Some(1));
