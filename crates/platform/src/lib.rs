@@ -18,6 +18,7 @@
 #![allow(unsafe_code)]
 
 pub mod channel;
+pub mod dir;
 pub mod epoll;
 pub mod errno;
 pub mod exec;

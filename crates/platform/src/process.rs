@@ -199,6 +199,11 @@ pub fn getuid() -> u32 {
     rustix::process::getuid().as_raw()
 }
 
+/// Sets the file mode creation mask of this process; returns the previous one.
+pub fn set_umask(mask: u32) -> u32 {
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(mask & 0o777)).as_raw_mode()
+}
+
 pub fn geteuid() -> u32 {
     rustix::process::geteuid().as_raw()
 }

@@ -11,13 +11,14 @@
 //! directory that exists with another owner is handed over recursively, as
 //! systemd does. Nothing here follows a symbolic link.
 
+use std::ffi::OsStr;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
+use vigil_platform::dir::Dir;
 use vigil_units::{DirectoryKind, Service};
 
-use crate::libc_errno::{ENOENT, ENOTDIR};
+use crate::libc_errno::{EINVAL, ELOOP, ENOENT, ENOTDIR};
 
 /// Where each kind of directory lives (`None`: unknown for this manager, such
 /// as a user manager without `$XDG_RUNTIME_DIR`).
@@ -99,6 +100,11 @@ pub enum DirectoryError {
         directive: &'static str,
         path: PathBuf,
     },
+    #[error("{directive}: {path} is a symbolic link, which is never followed")]
+    Symlink {
+        directive: &'static str,
+        path: PathBuf,
+    },
 }
 
 impl DirectoryError {
@@ -107,6 +113,7 @@ impl DirectoryError {
             DirectoryError::NoRoot { .. } => ENOENT,
             DirectoryError::Setup { source, .. } => source.raw_os_error().unwrap_or(0),
             DirectoryError::NotADirectory { .. } => ENOTDIR,
+            DirectoryError::Symlink { .. } => ELOOP,
         }
     }
 }
@@ -130,8 +137,8 @@ pub fn paths(
     Ok(dirs.paths.iter().map(|p| root.join(p)).collect())
 }
 
-/// Creates every directory `service` asks for (parents 0755, owned by the
-/// manager; the innermost with the kind's mode, owned by `owner` when given and
+/// Creates every directory `service` asks for (missing parents exactly 0755,
+/// owned by the manager; the innermost with the kind's mode, owned by `owner` when given and
 /// the kind is not configuration), and returns the variables naming them
 /// (`RUNTIME_DIRECTORY=/run/a:/run/b`), in kind order.
 pub fn set_up(
@@ -147,16 +154,19 @@ pub fn set_up(
         }
         let mode = service.directories(kind).mode;
         let owner = owner.filter(|_| kind != DirectoryKind::Configuration);
-        for path in &full {
+        let root = roots.root(kind).unwrap_or(Path::new("/"));
+        for rel in &service.directories(kind).paths {
             let directive = kind.directive();
-            let path = path.clone();
-            create_one(&path, mode, owner).map_err(|source| match source.raw_os_error() {
-                Some(ENOTDIR) => DirectoryError::NotADirectory { directive, path },
-                _ => DirectoryError::Setup {
-                    directive,
-                    path,
-                    source,
-                },
+            create_one(root, rel, mode, owner).map_err(|(path, source)| {
+                match source.raw_os_error() {
+                    Some(ENOTDIR) => DirectoryError::NotADirectory { directive, path },
+                    Some(ELOOP) => DirectoryError::Symlink { directive, path },
+                    _ => DirectoryError::Setup {
+                        directive,
+                        path,
+                        source,
+                    },
+                }
             })?;
         }
         let joined = full
@@ -169,64 +179,110 @@ pub fn set_up(
     Ok(vars)
 }
 
-fn create_one(path: &Path, mode: u32, owner: Option<(u32, u32)>) -> io::Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(parent)?;
-    }
-    match std::fs::DirBuilder::new().mode(mode & 0o7777).create(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e),
-    }
-    let meta = std::fs::symlink_metadata(path)?;
-    if !meta.is_dir() {
-        return Err(io::Error::from_raw_os_error(ENOTDIR));
-    }
-    // The umask narrowed the mode of a new directory; an existing one gets the
-    // configured mode too, as systemd does at each start.
-    if meta.mode() & 0o7777 != mode & 0o7777 {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7777))?;
-    }
-    if let Some((uid, gid)) = owner
-        && (meta.uid() != uid || meta.gid() != gid)
-    {
-        chown_tree(path, uid, gid)?;
+/// Creates `root/rel` one component at a time from `root`, never through a
+/// link: each component is opened relative to the one above it with
+/// `O_NOFOLLOW`, so a directory below the root that someone replaced with a
+/// symbolic link fails the setup (`ELOOP`) instead of leading elsewhere. On
+/// failure, the path up to the component that failed.
+fn create_one(
+    root: &Path,
+    rel: &Path,
+    mode: u32,
+    owner: Option<(u32, u32)>,
+) -> Result<(), (PathBuf, io::Error)> {
+    // The root is the manager's own (`/var/lib`, `~/.local/state`): a link there
+    // is the administrator's choice and followed.
+    let mut dir = open_root(root).map_err(|e| (root.to_path_buf(), e))?;
+    let names = components(rel).map_err(|e| (root.join(rel), e))?;
+    let mut here = root.to_path_buf();
+    for (i, name) in names.iter().enumerate() {
+        here.push(name);
+        let innermost = i + 1 == names.len();
+        // Missing parents get exactly 0755, whatever the manager's umask.
+        let wanted = if innermost { mode & 0o7777 } else { 0o755 };
+        let (child, created) = dir
+            .create_child(name, wanted)
+            .map_err(|e| (here.clone(), e))?;
+        dir = child;
+        if !innermost || created && owner.is_none() {
+            continue;
+        }
+        let fail = |e| (here.clone(), e);
+        let (uid, gid, current) = dir.owner_and_mode().map_err(fail)?;
+        // An existing directory gets the configured mode back, as systemd does at
+        // each start.
+        if current != wanted {
+            dir.set_mode(wanted).map_err(fail)?;
+        }
+        if let Some((want_uid, want_gid)) = owner
+            && (uid != want_uid || gid != want_gid)
+        {
+            dir.chown_tree(want_uid, want_gid).map_err(fail)?;
+        }
     }
     Ok(())
 }
 
-/// Hands `path` and everything below it to `uid:gid`, never following a link.
-fn chown_tree(path: &Path, uid: u32, gid: u32) -> io::Result<()> {
-    std::os::unix::fs::lchown(path, Some(uid), Some(gid))?;
-    let meta = std::fs::symlink_metadata(path)?;
-    if meta.is_dir() {
-        for entry in std::fs::read_dir(path)? {
-            chown_tree(&entry?.path(), uid, gid)?;
-        }
+/// Opens a root, creating what is missing of it with exactly 0755.
+fn open_root(root: &Path) -> io::Result<Dir> {
+    match Dir::open(root) {
+        Err(e) if e.raw_os_error() == Some(ENOENT) => {}
+        opened => return opened,
     }
-    Ok(())
+    let (Some(parent), Some(name)) = (root.parent(), root.file_name()) else {
+        return Err(io::Error::from_raw_os_error(ENOENT));
+    };
+    Ok(open_root(parent)?.create_child(name, 0o755)?.0)
+}
+
+/// The names of a relative path; anything but plain names is refused (the unit
+/// parser already refuses `..`, `.` and absolute paths).
+fn components(rel: &Path) -> io::Result<Vec<&OsStr>> {
+    let names = rel
+        .components()
+        .map(|c| match c {
+            Component::Normal(name) => Ok(name),
+            _ => Err(io::Error::from_raw_os_error(EINVAL)),
+        })
+        .collect::<io::Result<Vec<_>>>()?;
+    if names.is_empty() {
+        return Err(io::Error::from_raw_os_error(EINVAL));
+    }
+    Ok(names)
 }
 
 /// Removes the service's runtime directories (when it stops, unless
 /// `RuntimeDirectoryPreserve=` says otherwise: the caller decides). Returns what
-/// could not be removed; a directory already gone is not an error.
+/// could not be removed; a directory already gone is not an error. The parents
+/// are walked as at creation, never through a link, and nothing below is
+/// followed either: a link is removed, not what it points to.
 pub fn remove_runtime(service: &Service, roots: &DirectoryRoots) -> Vec<(PathBuf, io::Error)> {
-    let Ok(full) = paths(service, DirectoryKind::Runtime, roots) else {
+    let Some(root) = roots.root(DirectoryKind::Runtime) else {
         return Vec::new();
     };
+    let dirs = service.directories(DirectoryKind::Runtime);
     let mut failed = Vec::new();
     // Innermost first: `a/b` before `a`, when both are listed.
-    for path in full.iter().rev() {
-        match std::fs::remove_dir_all(path) {
+    for rel in dirs.paths.iter().rev() {
+        match remove_one(root, rel) {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => failed.push((path.clone(), e)),
+            Err(e) if e.raw_os_error() == Some(ENOENT) => {}
+            Err(e) => failed.push((root.join(rel), e)),
         }
     }
     failed
+}
+
+fn remove_one(root: &Path, rel: &Path) -> io::Result<()> {
+    let names = components(rel)?;
+    let Some((last, parents)) = names.split_last() else {
+        return Ok(());
+    };
+    let mut dir = Dir::open(root)?;
+    for name in parents {
+        dir = dir.open_child(name)?;
+    }
+    dir.remove_tree(last)
 }
 
 #[cfg(test)]

@@ -352,6 +352,131 @@ fn directories_are_created_with_their_mode_and_exported() {
     assert_eq!(err.stage(), "directories");
 }
 
+/// `(uid, gid, mode)` of `path` itself.
+fn owner_and_mode(path: &Path) -> (u32, u32, u32) {
+    let m = std::fs::symlink_metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (m.uid(), m.gid(), m.mode() & 0o7777)
+}
+
+/// A root-only directory with `sub/file` in it, which no setup may touch.
+fn victim(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(path.join("sub")).unwrap();
+    std::fs::write(path.join("sub/file"), "secret").unwrap();
+    for (p, mode) in [
+        (path.to_path_buf(), 0o700),
+        (path.join("sub"), 0o700),
+        (path.join("sub/file"), 0o600),
+    ] {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+}
+
+fn assert_untouched(victim: &Path) {
+    assert_eq!(owner_and_mode(victim), (0, 0, 0o700));
+    assert_eq!(owner_and_mode(&victim.join("sub")), (0, 0, 0o700));
+    assert_eq!(owner_and_mode(&victim.join("sub/file")), (0, 0, 0o600));
+    assert_eq!(
+        std::fs::read_to_string(victim.join("sub/file")).unwrap(),
+        "secret"
+    );
+}
+
+#[test]
+fn a_link_put_in_the_middle_of_a_directory_path_is_never_followed() {
+    if !require_root("handing directories to another user") {
+        return;
+    }
+    // The user owns lib/app, so it can replace lib/app/mid with a link to a
+    // directory of root's; the next start must neither chmod nor chown through it.
+    let dir = temp_dir("midlink");
+    let roots = roots_in(&dir);
+    let user = Some((4244, 4244));
+    let mut service = Service::default();
+    service.directories_mut(DirectoryKind::State).paths = vec!["app".into(), "app/mid/sub".into()];
+    vigil_spawn::directories::set_up(&service, &roots, user).unwrap();
+    assert_eq!(owner_and_mode(&dir.join("lib/app/mid")), (0, 0, 0o755));
+    assert_eq!(
+        owner_and_mode(&dir.join("lib/app/mid/sub")),
+        (4244, 4244, 0o755)
+    );
+
+    let target = dir.join("victim3");
+    victim(&target);
+    std::fs::rename(dir.join("lib/app/mid"), dir.join("lib/app/mid.old")).unwrap();
+    std::os::unix::fs::symlink(&target, dir.join("lib/app/mid")).unwrap();
+    let ctx = Context {
+        directory_roots: Some(roots.clone()),
+        ..Context::default()
+    };
+    let err = prepare("test.service", &service, &sh("exit 0"), ctx).unwrap_err();
+    assert_eq!(err.stage(), "directories");
+    assert_eq!(err.errno(), vigil_platform::errno::codes::ELOOP, "{err}");
+    let link = dir.join("lib/app/mid");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "StateDirectory: {} is a symbolic link, which is never followed",
+            link.display()
+        )
+    );
+    assert_untouched(&target);
+}
+
+#[test]
+fn runtime_directories_are_set_up_and_removed_without_following_links() {
+    if !require_root("handing directories to another user") {
+        return;
+    }
+    let dir = temp_dir("runlink");
+    let roots = roots_in(&dir);
+    let user = Some((4244, 4244));
+    let mut service = Service::default();
+    service.directories_mut(DirectoryKind::Runtime).paths = vec!["r4/mid/inner".into()];
+    service.directories_mut(DirectoryKind::Runtime).mode = 0o777;
+
+    // A link inside the directory is removed with it; what it points to stays.
+    let kept = dir.join("kept");
+    victim(&kept);
+    vigil_spawn::directories::set_up(&service, &roots, user).unwrap();
+    let inner = dir.join("run/r4/mid/inner");
+    std::os::unix::fs::symlink(&kept, inner.join("link")).unwrap();
+    std::os::unix::fs::symlink(kept.join("sub"), inner.join("sublink")).unwrap();
+    assert!(vigil_spawn::directories::remove_runtime(&service, &roots).is_empty());
+    assert!(!inner.exists() && dir.join("run/r4/mid").exists());
+    assert_untouched(&kept);
+
+    // The user replaces mid (in its own r4) with a link: the start fails, and the
+    // stop removes nothing through it.
+    vigil_spawn::directories::set_up(&service, &roots, user).unwrap();
+    std::fs::set_permissions(
+        dir.join("run/r4"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    std::os::unix::fs::lchown(dir.join("run/r4"), Some(4244), Some(4244)).unwrap();
+    let target = dir.join("victim2");
+    victim(&target);
+    std::fs::rename(target.join("sub"), target.join("inner")).unwrap();
+    std::fs::rename(dir.join("run/r4/mid"), dir.join("run/r4/mid.old")).unwrap();
+    std::os::unix::fs::symlink(&target, dir.join("run/r4/mid")).unwrap();
+    let err = vigil_spawn::directories::set_up(&service, &roots, user).unwrap_err();
+    assert!(
+        err.to_string().contains("r4/mid is a symbolic link"),
+        "{err}"
+    );
+    assert_eq!(owner_and_mode(&target.join("inner")), (0, 0, 0o700));
+    let failed = vigil_spawn::directories::remove_runtime(&service, &roots);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].0, inner);
+    assert_eq!(
+        failed[0].1.raw_os_error(),
+        Some(vigil_platform::errno::codes::ELOOP)
+    );
+    std::fs::rename(target.join("inner"), target.join("sub")).unwrap();
+    assert_untouched(&target);
+}
+
 fn passwd_entry(name: &str) -> vigil_spawn::users::UserEntry {
     vigil_spawn::users::parse_passwd(&std::fs::read_to_string("/etc/passwd").unwrap())
         .into_iter()
