@@ -65,7 +65,7 @@ pub enum Stdio {
     /// own close-on-exec copy, so the caller may drop this one whenever it likes.
     Fd(OwnedFd),
     /// A file opened by [`prepare`] (`file:`, `append:`, `truncate:`), created with
-    /// mode 0644 when missing. For stdin it is opened read-only and `mode` is unused.
+    /// mode 0666 minus the service's `UMask=` when missing. For stdin it is opened read-only and `mode` is unused.
     File { path: PathBuf, mode: FileMode },
     /// A terminal (`StandardInput=tty`, `StandardOutput=tty`), opened read-write
     /// without becoming the manager's controlling terminal.
@@ -656,7 +656,7 @@ fn c_string(bytes: &[u8], nul: impl FnOnce() -> SpawnError) -> Result<CString, S
 /// The child's descriptor for one stdio stream. A `Stdio::Fd` is moved into the
 /// command, not copied: the spawn owns it and closes the manager's end once the
 /// child runs.
-fn child_fd(stdio: Stdio, stream: &'static str) -> Result<ChildFd, SpawnError> {
+fn child_fd(stdio: Stdio, stream: &'static str, umask: u32) -> Result<ChildFd, SpawnError> {
     let setup = |source| SpawnError::Stdio { stream, source };
     match stdio {
         Stdio::Tty(path) => {
@@ -684,7 +684,7 @@ fn child_fd(stdio: Stdio, stream: &'static str) -> Result<ChildFd, SpawnError> {
             let opened = if stream == "stdin" {
                 std::fs::File::open(&path)
             } else {
-                open_output(&path, mode)
+                open_output(&path, mode, umask)
             };
             let file = opened.map_err(|source| SpawnError::OpenStdio {
                 stream,
@@ -706,20 +706,46 @@ fn input_data(bytes: &[u8]) -> io::Result<OwnedFd> {
 }
 
 /// Opens a `StandardOutput=file:`/`append:`/`truncate:` target as systemd does:
-/// created 0644 if missing; `file:` writes from offset 0 without truncating.
-pub fn open_output(path: &Path, mode: FileMode) -> io::Result<std::fs::File> {
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).mode(0o644);
-    match mode {
-        FileMode::Write => {}
-        FileMode::Append => {
-            options.append(true);
+/// created with mode 0666 minus the service's `UMask=` (`umask`) if missing,
+/// exactly that whatever the manager's own umask; an existing file keeps its
+/// mode. `file:` writes from offset 0 without truncating.
+pub fn open_output(path: &Path, mode: FileMode, umask: u32) -> io::Result<std::fs::File> {
+    let created_mode = 0o666 & !umask;
+    let options = |create: bool, exclusive: bool| {
+        let mut options = OpenOptions::new();
+        options.write(true).mode(created_mode);
+        match mode {
+            FileMode::Write => {}
+            FileMode::Append => {
+                options.append(true);
+            }
+            FileMode::Truncate => {
+                options.truncate(true);
+            }
         }
-        FileMode::Truncate => {
-            options.truncate(true);
+        if exclusive {
+            options.create_new(true);
+        } else {
+            options.create(create);
         }
+        options
+    };
+    // Created by this open: its mode is set exactly, as the manager's umask
+    // narrowed it too.
+    match options(true, true).open(path) {
+        Ok(file) => {
+            file.set_permissions(std::fs::Permissions::from_mode(created_mode))?;
+            return Ok(file);
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
     }
-    options.open(path)
+    match options(false, false).open(path) {
+        // Gone in between, or a dangling link (O_EXCL does not follow it, O_CREAT
+        // creates its target): opened as before, mode from the umasks.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => options(true, false).open(path),
+        opened => opened,
+    }
 }
 
 fn rlimit_resource(resource: Resource) -> RlimitResource {
@@ -927,9 +953,9 @@ pub fn prepare(
     }
     command.pass_fds(ctx.listen_fds.into_iter().map(|(fd, _)| fd).collect());
     command
-        .stdin(child_fd(ctx.stdin, "stdin")?)
-        .stdout(child_fd(ctx.stdout, "stdout")?)
-        .stderr(child_fd(ctx.stderr, "stderr")?);
+        .stdin(child_fd(ctx.stdin, "stdin", service.umask)?)
+        .stdout(child_fd(ctx.stdout, "stdout", service.umask)?)
+        .stderr(child_fd(ctx.stderr, "stderr", service.umask)?);
 
     Ok(Prepared {
         command,

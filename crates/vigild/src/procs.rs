@@ -406,7 +406,7 @@ impl Daemon {
             );
         }
         let shared = match &service.stdout {
-            Output::File { path, mode } => vigil_spawn::open_output(path, *mode)
+            Output::File { path, mode } => vigil_spawn::open_output(path, *mode, service.umask)
                 .map(OwnedFd::from)
                 .map_err(|e| format!("{}: {e}", path.display())),
             Output::Inherit => std::io::stdout()
