@@ -21,11 +21,11 @@
 //! 4. installs its stdio with `dup2`, takes stdin as controlling terminal when
 //!    asked, sets rlimits, the nice value, I/O and CPU scheduling and the OOM
 //!    score (all before the ids change: raising them needs privileges), umask,
-//!    working directory, then drops the capabilities `CapabilityBoundingSet=`
-//!    leaves out of the bounding set (which needs CAP_SETPCAP, so while still
-//!    root), then drops privileges in the order setgroups, setgid,
-//!    setuid (keeping its capabilities across setuid when it has ambient ones
-//!    to raise);
+//!    then drops the capabilities `CapabilityBoundingSet=` leaves out of the
+//!    bounding set (which needs CAP_SETPCAP, so while still root), then drops
+//!    privileges in the order setgroups, setgid, setuid (keeping its
+//!    capabilities across setuid when it has ambient ones to raise), then
+//!    enters the working directory as the user it now is;
 //! 5. raises its ambient capabilities (`AmbientCapabilities=`): adds them to its
 //!    inheritable set (a non-root user's permitted and effective sets become
 //!    exactly them), then `PR_CAP_AMBIENT_RAISE` for each, so they survive the
@@ -64,11 +64,11 @@ enum Stage {
     Ioprio,
     Sched,
     OomScoreAdjust,
-    Chdir,
     BoundingSet,
     Setgroups,
     Setgid,
     Setuid,
+    Chdir,
     Capabilities,
     Exec,
 }
@@ -88,11 +88,11 @@ pub const STAGE_NAMES: [&str; 17] = [
     "ioprio (IOSchedulingClass=)",
     "sched (CPUSchedulingPolicy=)",
     "oom-score-adjust (OOMScoreAdjust=)",
-    "chdir",
     "bounding-set (CapabilityBoundingSet=)",
     "setgroups",
     "setgid",
     "setuid",
+    "chdir",
     "capabilities (AmbientCapabilities=)",
     "exec",
 ];
@@ -1043,13 +1043,6 @@ fn child_setup(plan: &Plan<'_>) -> (Stage, i32) {
         rustix::process::umask(mask);
     }
 
-    if let Some((dir, optional)) = plan.cwd
-        && let Err(e) = rustix::process::chdir(dir)
-        && !optional
-    {
-        return (Stage::Chdir, e.raw_os_error());
-    }
-
     for bit in (0..64u32).filter(|bit| plan.bounding_drop & (1u64 << bit) != 0) {
         // SAFETY: PR_CAPBSET_DROP takes integers and changes only this thread.
         let rc = unsafe {
@@ -1103,6 +1096,17 @@ fn child_setup(plan: &Plan<'_>) -> (Stage, i32) {
     {
         return (Stage::Setuid, e.raw_os_error());
     }
+    // The working directory is entered as the service's user, as systemd does
+    // (it may be on NFS, where only that user may enter it; one the user cannot
+    // enter fails here instead of being entered by root). A command that keeps
+    // the manager's privileges (no uid above) enters it as the manager.
+    if let Some((dir, optional)) = plan.cwd
+        && let Err(e) = rustix::process::chdir(dir)
+        && !optional
+    {
+        return (Stage::Chdir, e.raw_os_error());
+    }
+
     if (plan.ambient != 0 || plan.bounding_drop != 0)
         && let Err(errno) = set_capabilities(plan.ambient, plan.bounding_drop, leaves_root)
     {

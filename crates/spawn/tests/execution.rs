@@ -14,7 +14,7 @@ use vigil_platform::process::ExitStatus;
 use vigil_spawn::{Context, DirectoryRoots, SpawnError, Stdio, prepare};
 use vigil_units::{
     CpuPolicy, DirectoryKind, ExecCommand, FileMode, Input, IoClass, Limit, Resource, Service,
-    TtyMode,
+    TtyMode, WorkingDir, WorkingDirectory,
 };
 
 fn to_file(path: &Path) -> Context {
@@ -537,6 +537,64 @@ fn directories_belong_to_the_user_except_configuration() {
     assert_eq!(run(&service, &sh("id -u; echo $USER"), ctx), OK);
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "0\nnobody\n");
     assert_eq!(owner("lib/app"), user);
+}
+
+#[test]
+fn the_working_directory_is_entered_as_the_services_user() {
+    if !require_root("switching users") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir("cwd-user");
+    let private = dir.join("rootonly");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let out = dir.join("pwd.out");
+    let cmd = sh(&format!("pwd > {}", out.display()));
+    let mut service = Service::default();
+    *service.user = Some("nobody".into());
+    *service.working_directory = Some(WorkingDir {
+        dir: WorkingDirectory::Path(private.clone()),
+        optional: false,
+    });
+    // nobody cannot enter root's 0700 directory: the start fails, as systemd's
+    // does (200/CHDIR), instead of running in a directory it cannot read.
+    assert_eq!(
+        run(&service, &cmd, Context::default()),
+        (
+            ExecStatus::Failed {
+                stage: "chdir",
+                errno: 13
+            },
+            ExitStatus::Exited(127)
+        )
+    );
+    assert!(!out.exists());
+
+    // A command with the manager's privileges (`+`, PermissionsStartOnly=)
+    // enters it as root.
+    let privileged = Context {
+        privileged: true,
+        ..Context::default()
+    };
+    assert_eq!(run(&service, &cmd, privileged), OK);
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap().trim(),
+        private.to_str().unwrap()
+    );
+
+    // `WorkingDirectory=-DIR`: the user stays where the manager is.
+    std::fs::remove_file(&out).unwrap();
+    *service.working_directory = Some(WorkingDir {
+        dir: WorkingDirectory::Path(private.clone()),
+        optional: true,
+    });
+    assert_eq!(run(&service, &cmd, Context::default()), OK);
+    let here = std::env::current_dir().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap().trim(),
+        here.to_str().unwrap()
+    );
 }
 
 #[test]
