@@ -85,6 +85,10 @@ pub enum Reason {
     ExecFailed {
         stage: String,
         errno: i32,
+        /// What went wrong in words, when no errno says it ("no such user
+        /// foo"): shown instead of the errno's words.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
     },
     StartTimeout,
     StopTimeout,
@@ -114,7 +118,12 @@ impl fmt::Display for Reason {
         match self {
             Reason::ExitCode(c) => write!(f, "exit code {c}"),
             Reason::Signal(s) => write!(f, "killed by signal {s}"),
-            Reason::ExecFailed { stage, errno } => {
+            Reason::ExecFailed {
+                stage,
+                detail: Some(detail),
+                ..
+            } => write!(f, "exec failed at {stage}: {detail}"),
+            Reason::ExecFailed { stage, errno, .. } => {
                 // The system's words for it: "No such file or directory".
                 let words = std::io::Error::from_raw_os_error(*errno).to_string();
                 let words = words.strip_suffix(&format!(" (os error {errno})"));
@@ -213,6 +222,9 @@ pub enum Event {
         pid: Option<u32>,
         stage: String,
         errno: i32,
+        /// What went wrong in words when the errno does not say it (see
+        /// [`Reason::ExecFailed`]).
+        detail: Option<String>,
     },
     /// A process was reaped. Unknown pids are ignored.
     Exited {

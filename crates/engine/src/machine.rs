@@ -298,7 +298,11 @@ impl StopCause {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Outcome {
     Exit(ExitStatus),
-    ExecFailed { stage: String, errno: i32 },
+    ExecFailed {
+        stage: String,
+        errno: i32,
+        detail: Option<String>,
+    },
 }
 
 impl Outcome {
@@ -306,9 +310,14 @@ impl Outcome {
         match self {
             Outcome::Exit(ExitStatus::Exited(c)) => Reason::ExitCode(*c),
             Outcome::Exit(ExitStatus::Signaled(s)) => Reason::Signal(*s),
-            Outcome::ExecFailed { stage, errno } => Reason::ExecFailed {
+            Outcome::ExecFailed {
+                stage,
+                errno,
+                detail,
+            } => Reason::ExecFailed {
                 stage: stage.clone(),
                 errno: *errno,
+                detail: detail.clone(),
             },
         }
     }
@@ -317,7 +326,12 @@ impl Outcome {
         match self {
             Outcome::Exit(ExitStatus::Exited(c)) => format!("exited with status {c}"),
             Outcome::Exit(ExitStatus::Signaled(s)) => format!("killed by signal {s}"),
-            Outcome::ExecFailed { stage, errno } => {
+            Outcome::ExecFailed {
+                stage,
+                detail: Some(detail),
+                ..
+            } => format!("failed to execute at {stage}: {detail}"),
+            Outcome::ExecFailed { stage, errno, .. } => {
                 format!("failed to execute at {stage}: errno {errno}")
             }
         }
@@ -1101,8 +1115,14 @@ impl Machine {
                 pid,
                 stage,
                 errno,
+                detail,
             } => {
-                self.on_spawn_failed(&unit, role, pid, Outcome::ExecFailed { stage, errno });
+                let outcome = Outcome::ExecFailed {
+                    stage,
+                    errno,
+                    detail,
+                };
+                self.on_spawn_failed(&unit, role, pid, outcome);
                 Ok(())
             }
             Event::Exited { pid, status } => {

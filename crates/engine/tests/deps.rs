@@ -14,6 +14,7 @@ fn exec_fail(h: &mut H, unit: &str, pid: u32) {
         pid: Some(pid),
         stage: "exec".into(),
         errno: 2,
+        detail: None,
     });
 }
 

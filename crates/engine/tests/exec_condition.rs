@@ -114,13 +114,15 @@ fn exit_255_a_signal_or_an_exec_failure_fails_the_unit() {
         pid: Some(c),
         stage: "exec".into(),
         errno: 2,
+        detail: None,
     });
     assert_eq!(h.state("a.service"), State::Failed);
     assert_eq!(
         h.reason("a.service"),
         Some(Reason::ExecFailed {
             stage: "exec".into(),
-            errno: 2
+            errno: 2,
+            detail: None
         })
     );
 }

@@ -122,13 +122,15 @@ fn exec_spawn_failure_fails_the_unit_and_its_dependents_starts() {
         pid: Some(pid),
         stage: "exec".into(),
         errno: 2,
+        detail: None,
     });
     assert_eq!(h.state("a.service"), State::Failed);
     assert_eq!(
         h.reason("a.service"),
         Some(Reason::ExecFailed {
             stage: "exec".into(),
-            errno: 2
+            errno: 2,
+            detail: None
         })
     );
     // b's start fails, not b (systemd's "dependency" job result).
@@ -154,6 +156,7 @@ fn fork_failure_without_pid_fails_the_start() {
         pid: None,
         stage: "fork".into(),
         errno: 11,
+        detail: None,
     });
     assert_eq!(h.state("a.service"), State::Failed);
 }

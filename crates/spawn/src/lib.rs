@@ -258,6 +258,19 @@ impl SpawnError {
         }
     }
 
+    /// What is wrong, in words, when the errno does not say it: an unknown
+    /// user or group is ESRCH (as systemd has it), whose words are "No such
+    /// process". The unit's failure reason shows this instead.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            SpawnError::UnknownUser { user } => Some(format!("no such user {user}")),
+            SpawnError::UnknownGroup { directive, group } => {
+                Some(format!("no such group {group} ({directive}=)"))
+            }
+            _ => None,
+        }
+    }
+
     /// The errno that best describes the failure, for `exec failed: ENOENT` style
     /// messages.
     pub fn errno(&self) -> i32 {

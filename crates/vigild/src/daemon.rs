@@ -445,7 +445,7 @@ impl Daemon {
         let code = match (state, failure) {
             (State::Failed, Some(Reason::ExitCode(code))) => code & 0xff,
             (State::Failed, Some(Reason::Signal(sig))) => 128 + (sig & 0x7f),
-            (State::Failed, Some(Reason::ExecFailed { stage, errno })) if stage == "exec" => {
+            (State::Failed, Some(Reason::ExecFailed { stage, errno, .. })) if stage == "exec" => {
                 match errno {
                     2 => 127,      // ENOENT
                     8 | 13 => 126, // ENOEXEC, EACCES

@@ -951,6 +951,7 @@ impl Daemon {
                         pid: None,
                         stage,
                         errno: 0,
+                        detail: None,
                     };
                     let _ = self.engine.handle(now, lost);
                 }

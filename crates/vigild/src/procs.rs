@@ -187,6 +187,7 @@ impl Daemon {
                     pid: None,
                     stage: "lookup (unit has no [Service])".into(),
                     errno: 0,
+                    detail: None,
                 },
             );
             return;
@@ -295,6 +296,7 @@ impl Daemon {
                     pid: Some(pid),
                     stage: stage.to_string(),
                     errno,
+                    detail: None,
                 }
             }
         };
@@ -323,6 +325,7 @@ impl Daemon {
                 pid: None,
                 stage: e.stage().to_string(),
                 errno: e.errno(),
+                detail: e.detail(),
             },
         );
     }

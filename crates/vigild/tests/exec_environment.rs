@@ -353,9 +353,15 @@ fn dynamic_user_runs_under_a_transient_id_that_owns_its_state() {
 #[test]
 fn a_missing_user_fails_the_unit_with_a_message_naming_user() {
     let unit = "[Service]\nType=oneshot\nUser=vigil-no-such-user\nExecStart=/bin/true\n";
+    let group =
+        "[Service]\nType=oneshot\nSupplementaryGroups=vigil-no-such-group\nExecStart=/bin/true\n";
     let m = Manager::start(&[
-        ("default.target", "[Unit]\nWants=nouser.service\n"),
+        (
+            "default.target",
+            "[Unit]\nWants=nouser.service nogroup.service\n",
+        ),
         ("nouser.service", unit),
+        ("nogroup.service", group),
     ]);
     let line = m.wait_log(
         "nouser.service",
@@ -363,6 +369,16 @@ fn a_missing_user_fails_the_unit_with_a_message_naming_user() {
     );
     assert!(line.contains("cannot start"), "{line}");
     m.wait_state("nouser.service", "failed");
+    // The state says what is wrong, not ESRCH's "No such process".
+    assert_eq!(
+        m.status_json("nouser.service")["reason"],
+        "exec failed at user: no such user vigil-no-such-user"
+    );
+    m.wait_state("nogroup.service", "failed");
+    assert_eq!(
+        m.status_json("nogroup.service")["reason"],
+        "exec failed at user: no such group vigil-no-such-group (SupplementaryGroups=)"
+    );
 }
 
 #[test]
