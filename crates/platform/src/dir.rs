@@ -22,6 +22,18 @@ pub struct Dir {
     fd: OwnedFd,
 }
 
+/// How deep [`Dir::chown_tree`] and [`Dir::remove_tree`] go: each level is a
+/// stack frame and an open descriptor of the manager, and a service may make
+/// its directory as deep as it likes. Deeper is refused (`ELOOP`).
+const MAX_DEPTH: usize = 256;
+
+fn too_deep(depth: usize) -> io::Result<()> {
+    match depth > MAX_DEPTH {
+        true => Err(io::Error::from_raw_os_error(libc::ELOOP)),
+        false => Ok(()),
+    }
+}
+
 const DIR_FLAGS: OFlags = OFlags::RDONLY
     .union(OFlags::DIRECTORY)
     .union(OFlags::CLOEXEC)
@@ -95,16 +107,17 @@ impl Dir {
     pub fn chown_tree(&self, uid: u32, gid: u32) -> io::Result<()> {
         let (uid, gid) = (Uid::from_raw(uid), Gid::from_raw(gid));
         rustix::fs::fchown(&self.fd, Some(uid), Some(gid))?;
-        self.chown_below(uid, gid)
+        self.chown_below(uid, gid, 1)
     }
 
-    fn chown_below(&self, uid: Uid, gid: Gid) -> io::Result<()> {
+    fn chown_below(&self, uid: Uid, gid: Gid, depth: usize) -> io::Result<()> {
+        too_deep(depth)?;
         for (name, is_dir) in self.entries()? {
             let name = OsStr::from_bytes(&name);
             if is_dir {
                 let child = self.open_child(name)?;
                 rustix::fs::fchown(&child.fd, Some(uid), Some(gid))?;
-                child.chown_below(uid, gid)?;
+                child.chown_below(uid, gid, depth + 1)?;
             } else {
                 rustix::fs::chownat(
                     &self.fd,
@@ -121,10 +134,15 @@ impl Dir {
     /// Removes `name` of this directory with everything below it; a link is
     /// removed itself, never followed. A missing `name` is `ENOENT`.
     pub fn remove_tree(&self, name: &OsStr) -> io::Result<()> {
+        self.remove_below(name, 1)
+    }
+
+    fn remove_below(&self, name: &OsStr, depth: usize) -> io::Result<()> {
         match self.open_child(name) {
             Ok(child) => {
+                too_deep(depth)?;
                 for (entry, _) in child.entries()? {
-                    child.remove_tree(OsStr::from_bytes(&entry))?;
+                    child.remove_below(OsStr::from_bytes(&entry), depth + 1)?;
                 }
                 drop(child);
                 Ok(rustix::fs::unlinkat(&self.fd, name, AtFlags::REMOVEDIR)?)
@@ -198,6 +216,31 @@ mod tests {
         dir.remove_tree(OsStr::new("tree")).unwrap();
         assert!(!base.join("tree").exists());
         assert!(base.join("target/keep").is_dir(), "a link's target stays");
-        std::fs::remove_dir_all(&base).unwrap();
+
+        // A tree deeper than MAX_DEPTH (a service may make one) is refused,
+        // not walked down to the end of the manager's stack.
+        let deep = base.join("deep");
+        let mut at = Dir::open(&base)
+            .unwrap()
+            .create_child(OsStr::new("deep"), 0o755)
+            .unwrap()
+            .0;
+        for _ in 0..MAX_DEPTH + 5 {
+            at = at.create_child(OsStr::new("d"), 0o755).unwrap().0;
+        }
+        drop(at);
+        let refused = dir.remove_tree(OsStr::new("deep")).unwrap_err();
+        assert_eq!(refused.raw_os_error(), Some(libc::ELOOP));
+        let (uid, gid) = (rustix::process::getuid(), rustix::process::getgid());
+        let refused = Dir::open(&deep)
+            .unwrap()
+            .chown_tree(uid.as_raw(), gid.as_raw())
+            .unwrap_err();
+        assert_eq!(refused.raw_os_error(), Some(libc::ELOOP));
+        std::process::Command::new("rm")
+            .arg("-rf")
+            .arg(&base)
+            .status()
+            .unwrap();
     }
 }
