@@ -319,6 +319,11 @@ impl Clients {
     }
 
     /// Sends new log lines to every client following a log.
+    /// Whether a client follows a log (`vigil log -f`).
+    pub fn any_follower(&self) -> bool {
+        self.clients.values().any(|c| c.follow.is_some())
+    }
+
     pub fn deliver_log(&mut self, logs: &Logs, epoll: &Epoll) {
         let ids: Vec<u64> = self
             .clients

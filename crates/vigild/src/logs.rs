@@ -26,6 +26,11 @@ const MAX_LINE: usize = 4096;
 /// How much is read from one pipe per wake-up, so one flooding service cannot
 /// starve the others: epoll is level-triggered and comes back for the rest.
 const READ_BUDGET: usize = 64 * 1024;
+/// What a line costs a ring besides its text (vigil-log's `Record::cost`):
+/// while `vigil log -f` follows, one read is at most the ring's size over
+/// this, so that even empty lines cannot overflow the ring before they are
+/// sent (each byte read ends at most one line).
+const RING_COST_PER_LINE: usize = size_of::<vigil_log::Entry>();
 /// At exit, at most this many budgets are read from each pipe.
 const EXIT_DRAIN_ROUNDS: usize = 16;
 /// Bytes a sink may hold back while its fd cannot take more; past that, lines
@@ -62,6 +67,8 @@ pub(crate) struct Logs {
     free_slots: Vec<usize>,
     /// Sinks by index.
     sinks: Vec<Box<dyn Sink>>,
+    /// Bytes each unit's ring keeps (`--log-ring-size`).
+    ring_size: usize,
     /// `--log-to console` / `kmsg`: every unit's lines go there, not only those
     /// of units that ask for it (`StandardOutput=kmsg`, `log: stdout`).
     console_all: bool,
@@ -168,6 +175,7 @@ impl Logs {
     pub fn new(opts: &Options) -> anyhow::Result<Logs> {
         let mut logs = Logs {
             store: LogStore::new(opts.ring_size),
+            ring_size: opts.ring_size,
             pipes: Vec::new(),
             free_slots: Vec::new(),
             sinks: Vec::new(),
@@ -482,9 +490,16 @@ impl Logs {
     }
 
     /// Reads what a pipe has (up to a budget) and files every complete line;
-    /// returns the bytes read.
-    pub fn on_readable(&mut self, idx: u64, epoll: &Epoll) -> usize {
-        let read = self.read_pipe(idx, epoll, false);
+    /// returns the bytes read. `followed`: a `vigil log -f` client is
+    /// following, and gets the lines after each read: the read is then small
+    /// enough that the ring keeps all it files until they are sent (a 64 KiB
+    /// read of short lines held more lines than a 64 KiB ring keeps).
+    pub fn on_readable(&mut self, idx: u64, epoll: &Epoll, followed: bool) -> usize {
+        let budget = match followed {
+            true => (self.ring_size / RING_COST_PER_LINE).clamp(256, READ_BUDGET),
+            false => READ_BUDGET,
+        };
+        let read = self.read_pipe(idx, epoll, false, budget);
         if self.hold_console && !self.console_held && self.console_queued() >= CONSOLE_HOLD {
             self.hold(epoll, true);
         }
@@ -527,7 +542,7 @@ impl Logs {
     }
 
     /// Reads one pipe, up to a budget; a held one only when `force`d (at exit).
-    fn read_pipe(&mut self, idx: u64, epoll: &Epoll, force: bool) -> usize {
+    fn read_pipe(&mut self, idx: u64, epoll: &Epoll, force: bool, budget: usize) -> usize {
         let mut buf = [0u8; 16 * 1024];
         let mut total = 0;
         let mut lines = Vec::new();
@@ -541,8 +556,10 @@ impl Logs {
             return 0;
         }
         let mut ended = false;
-        while total < READ_BUDGET {
-            match vigil_platform::read_nonblocking(pipe.read.as_fd(), &mut buf) {
+        while total < budget {
+            let room = buf.len().min(budget - total);
+            let into = buf.get_mut(..room).unwrap_or_default();
+            match vigil_platform::read_nonblocking(pipe.read.as_fd(), into) {
                 Ok(None) => break,
                 // Every writer is gone (or the pipe broke): file the last partial
                 // line and forget the pipe.
@@ -601,7 +618,7 @@ impl Logs {
                 if self.hold_console && self.console_queued() >= CONSOLE_HOLD {
                     self.wait_for_console(deadline);
                 }
-                if self.read_pipe(slot as u64, epoll, true) == 0 {
+                if self.read_pipe(slot as u64, epoll, true, READ_BUDGET) == 0 {
                     break;
                 }
             }

@@ -992,7 +992,8 @@ impl Daemon {
     }
 
     pub(crate) fn on_log_pipe(&mut self, idx: u64) {
-        self.logs.on_readable(idx, &self.epoll);
+        let followed = self.clients.any_follower();
+        self.logs.on_readable(idx, &self.epoll, followed);
         self.clients.deliver_log(&self.logs, &self.epoll);
     }
 }
