@@ -57,6 +57,37 @@ impl Drop for Reap {
     }
 }
 
+/// A process of the test's (root's), in no unit: what a service points at
+/// when it names a process that is not its own. Killed when dropped.
+struct OutsideProcess(std::process::Child);
+
+impl OutsideProcess {
+    fn spawn() -> Self {
+        OutsideProcess(
+            std::process::Command::new("sleep")
+                .arg("300")
+                .spawn()
+                .unwrap(),
+        )
+    }
+
+    fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Not ended (nor a zombie waiting for the test).
+    fn alive(&mut self) -> bool {
+        self.0.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for OutsideProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn kill_pid(pid: u32) {
     // The process may be gone already: that is fine here.
     let _ = send_signal(pid, "KILL");
@@ -3774,11 +3805,7 @@ fn mainpid_outside_the_unit_from_a_service_that_is_not_root_is_refused() {
         return;
     }
     // A root process that belongs to no unit: what the service points at.
-    let mut victim = std::process::Command::new("sleep")
-        .arg("300")
-        .spawn()
-        .unwrap();
-    let _reap = Reap(vec![victim.id()]);
+    let mut victim = OutsideProcess::spawn();
     let unit = format!(
         "[Service]\nType=notify\nNotifyAccess=all\nUser=nobody\n\
          ExecStart=/bin/sh -c '{} notify --ready MAINPID={}; exec sleep 1000'\n",
@@ -3789,12 +3816,7 @@ fn mainpid_outside_the_unit_from_a_service_that_is_not_root_is_refused() {
     m.vigil_ok(&["start", "evil"]);
     m.expect_stderr(&format!("MAINPID={} refused", victim.id()));
     m.vigil_ok(&["stop", "evil"]);
-    assert!(
-        victim.try_wait().unwrap().is_none(),
-        "the process outside the unit was killed"
-    );
-    victim.kill().unwrap();
-    victim.wait().unwrap();
+    assert!(victim.alive(), "the process outside the unit was killed");
 }
 
 #[test]
@@ -3827,11 +3849,7 @@ fn a_pid_file_of_a_service_that_is_not_root_cannot_name_a_root_process() {
     if !require_root("a_pid_file_of_a_service_that_is_not_root_cannot_name_a_root_process") {
         return;
     }
-    let mut victim = std::process::Command::new("sleep")
-        .arg("300")
-        .spawn()
-        .unwrap();
-    let _reap = Reap(vec![victim.id()]);
+    let mut victim = OutsideProcess::spawn();
     let d = TempDir::new("pidfile-evil");
     let dir = d.path().join("run");
     fs::create_dir(&dir).unwrap();
@@ -3855,7 +3873,7 @@ fn a_pid_file_of_a_service_that_is_not_root_cannot_name_a_root_process() {
     let reason = st["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("not owned by root"), "{st}");
     assert!(
-        victim.try_wait().unwrap().is_none(),
+        victim.alive(),
         "the root process outside the unit was killed"
     );
     m.vigil_ok(&["start", "own"]);
@@ -3868,8 +3886,6 @@ fn a_pid_file_of_a_service_that_is_not_root_cannot_name_a_root_process() {
     );
     m.vigil_ok(&["stop", "own"]);
     assert!(!alive(daemon));
-    victim.kill().unwrap();
-    victim.wait().unwrap();
 }
 
 #[test]

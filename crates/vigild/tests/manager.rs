@@ -806,6 +806,21 @@ fn manager_with_a_12_mb_writer() -> (TempDir, Manager) {
     (d, m)
 }
 
+/// A raw `log -f` client of `unit`'s new lines, its replies read line by line,
+/// once the empty tail came back (the follow is set up then).
+fn follow_raw(m: &Manager, unit: &str) -> std::io::Lines<BufReader<UnixStream>> {
+    let s = UnixStream::connect(&m.socket).unwrap();
+    let request = format!(
+        "{{\"version\":1,\"id\":1,\"request\":{{\"verb\":\"log\",\"unit\":\"{unit}\",\"lines\":0,\"follow\":true}}}}\n"
+    );
+    (&s).write_all(request.as_bytes()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut replies = BufReader::new(s).lines();
+    let first = replies.next().unwrap().unwrap();
+    assert!(first.contains("\"kind\":\"log\""), "{first}");
+    replies
+}
+
 /// Review finding: a reply over 8 MiB was cut in the middle, as for a client
 /// that does not read ("the manager sent a reply this vigil does not
 /// understand"): a reply is always sent whole.
@@ -829,16 +844,7 @@ fn a_log_reply_of_12_mb_arrives_whole() {
 #[test]
 fn a_follower_that_does_not_read_resumes_from_the_rings() {
     let (_d, m) = manager_with_a_12_mb_writer();
-    let s = UnixStream::connect(&m.socket).unwrap();
-    (&s).write_all(
-        b"{\"version\":1,\"id\":1,\"request\":{\"verb\":\"log\",\"unit\":\"big\",\"lines\":0,\"follow\":true}}\n",
-    )
-    .unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut replies = BufReader::new(&s).lines();
-    // The empty tail comes first: the follow is set up.
-    let first = replies.next().unwrap().unwrap();
-    assert!(first.contains("\"kind\":\"log\""), "{first}");
+    let replies = follow_raw(&m, "big");
     m.vigil_ok(&["start", "big"]);
     // Read only now: every reply whole, a count of what was missed, the end.
     let (mut got, mut missed) = (0u64, 0u64);
@@ -870,15 +876,7 @@ fn a_follower_that_keeps_up_gets_every_line_of_a_burst() {
             "[Service]\nType=oneshot\nExecStart=/usr/bin/seq 1 20000\n",
         ),
     ]);
-    let s = UnixStream::connect(&m.socket).unwrap();
-    (&s).write_all(
-        b"{\"version\":1,\"id\":1,\"request\":{\"verb\":\"log\",\"unit\":\"seq\",\"lines\":0,\"follow\":true}}\n",
-    )
-    .unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut replies = BufReader::new(&s).lines();
-    let first = replies.next().unwrap().unwrap();
-    assert!(first.contains("\"kind\":\"log\""), "{first}");
+    let replies = follow_raw(&m, "seq");
     let start = std::thread::spawn({
         let socket = m.socket.clone();
         move || {
