@@ -342,12 +342,20 @@ fn show(reply: &Reply, json: bool) -> Exit {
         Body::Jobs { jobs } => {
             let mut exit = Exit::Success;
             for job in jobs {
-                if !job.ok {
+                if job.state == "not-found" {
+                    // The others were acted on, as systemctl does; the exit
+                    // code says a name was wrong.
+                    let why = job.reason.as_deref().unwrap_or("no such unit");
+                    eprintln!("vigil: {why}");
+                    exit = Exit::NoSuchUnit;
+                } else if !job.ok {
                     match &job.reason {
                         Some(r) => eprintln!("vigil: {}: {} ({r})", job.unit, job.state),
                         None => eprintln!("vigil: {}: {}", job.unit, job.state),
                     }
-                    exit = Exit::Failed;
+                    if exit == Exit::Success {
+                        exit = Exit::Failed;
+                    }
                 }
             }
             exit

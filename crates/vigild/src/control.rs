@@ -360,6 +360,22 @@ impl Clients {
     }
 }
 
+/// The result for a name that names no unit: `state` is `not-found`.
+fn not_found(unit: &str, why: String) -> JobResult {
+    JobResult {
+        unit: unit.to_string(),
+        state: "not-found".into(),
+        reason: Some(why),
+        ok: false,
+    }
+}
+
+/// The reply to a request none of whose names names a unit.
+fn not_found_reply(id: u64, result: &JobResult) -> Reply {
+    let why = result.reason.clone().unwrap_or_default();
+    Reply::err(id, ErrorCode::NoSuchUnit, why)
+}
+
 /// Whether a unit has settled for a job of `kind`, and with what result.
 fn settled(kind: JobKind, info: &UnitInfo) -> Option<JobResult> {
     let state = info.state;
@@ -723,6 +739,23 @@ impl Daemon {
         units: &[String],
         instantiate: bool,
     ) -> Result<Vec<String>, Box<Reply>> {
+        let (names, unknown) = self.resolve_some(id, units, instantiate)?;
+        match unknown.into_iter().next() {
+            Some(not_found) => Err(Box::new(not_found_reply(id, &not_found))),
+            None => Ok(names),
+        }
+    }
+
+    /// The units `units` name (a pattern: every loaded unit whose whole name
+    /// it matches), and for each name that names none a `not-found` result,
+    /// as systemctl acts on the units it finds and reports the others. When
+    /// none is found, the reply that says so for the first.
+    fn resolve_some(
+        &mut self,
+        id: u64,
+        units: &[String],
+        instantiate: bool,
+    ) -> Result<(Vec<String>, Vec<JobResult>), Box<Reply>> {
         if units.is_empty() {
             return Err(Box::new(Reply::err(
                 id,
@@ -731,9 +764,8 @@ impl Daemon {
             )));
         }
         let mut names = Vec::new();
+        let mut unknown = Vec::new();
         for u in units {
-            // A pattern, as systemctl takes one: every loaded unit whose whole
-            // name it matches (`worker@*`), in name order; none is an error.
             if vigil_units::glob::is_glob(u) {
                 let matched: Vec<String> = (self.engine.units().into_iter())
                     .map(|info| info.name)
@@ -741,11 +773,7 @@ impl Daemon {
                     .filter(|name| !names.contains(name))
                     .collect();
                 if matched.is_empty() {
-                    return Err(Box::new(Reply::err(
-                        id,
-                        ErrorCode::NoSuchUnit,
-                        format!("no unit matches {u}"),
-                    )));
+                    unknown.push(not_found(u, format!("no unit matches {u}")));
                 }
                 names.extend(matched);
                 continue;
@@ -756,16 +784,16 @@ impl Daemon {
             } else {
                 self.engine.contains(&name)
             };
-            if !known {
-                return Err(Box::new(Reply::err(
-                    id,
-                    ErrorCode::NoSuchUnit,
-                    format!("no such unit: {name}"),
-                )));
+            if known {
+                names.push(name);
+            } else {
+                unknown.push(not_found(&name, format!("no such unit: {name}")));
             }
-            names.push(name);
         }
-        Ok(names)
+        match unknown.first() {
+            Some(first) if names.is_empty() => Err(Box::new(not_found_reply(id, first))),
+            _ => Ok((names, unknown)),
+        }
     }
 
     fn job(
@@ -776,8 +804,8 @@ impl Daemon {
         units: &[String],
         no_block: bool,
     ) -> Option<Reply> {
-        let names = match self.resolve_names(id, units, kind != JobKind::Stop) {
-            Ok(n) => n,
+        let (names, unknown) = match self.resolve_some(id, units, kind != JobKind::Stop) {
+            Ok(found) => found,
             Err(reply) => return Some(*reply),
         };
         // RefuseManualStart=/RefuseManualStop= turn away requests from a client,
@@ -809,7 +837,8 @@ impl Daemon {
             }
         }
         if no_block {
-            let jobs = names.iter().map(|n| self.job_result(n, true)).collect();
+            let mut jobs: Vec<JobResult> = names.iter().map(|n| self.job_result(n, true)).collect();
+            jobs.extend(unknown);
             return Some(Reply::ok(id, Body::Jobs { jobs }));
         }
         // The engine has taken the request; the state it left the unit in tells
@@ -832,6 +861,12 @@ impl Daemon {
                     result: None,
                 }
             })
+            // Those not found are answered with the rest, in the same reply.
+            .chain(unknown.into_iter().map(|result| WaitUnit {
+                name: result.unit.clone(),
+                armed: true,
+                result: Some(result),
+            }))
             .collect();
         self.clients.waiters.push(Waiter {
             client,
@@ -857,8 +892,8 @@ impl Daemon {
     }
 
     fn simple_jobs(&mut self, id: u64, units: &[String], event: impl Fn(String) -> Event) -> Reply {
-        let names = match self.resolve_names(id, units, false) {
-            Ok(n) => n,
+        let (names, unknown) = match self.resolve_some(id, units, false) {
+            Ok(found) => found,
             Err(reply) => return *reply,
         };
         let now = self.now();
@@ -869,6 +904,7 @@ impl Daemon {
             }
             jobs.push(self.job_result(&name, true));
         }
+        jobs.extend(unknown);
         Reply::ok(id, Body::Jobs { jobs })
     }
 

@@ -4219,6 +4219,36 @@ fn the_shutdown_progress_names_a_slow_unit_it_runs() {
 
 /// What a systemd user types: `is-active`, `is-failed`, `list --failed`,
 /// `daemon-reload`.
+/// As systemctl: a request naming a unit that does not exist acts on the
+/// others, reports the missing one and exits 4 (it used to change nothing).
+#[test]
+fn a_request_naming_an_unknown_unit_acts_on_the_others_and_exits_4() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        ("a.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ("b.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    for args in [
+        &["start", "a", "nosuch", "b"][..],
+        &["start", "--no-block", "a", "nosuch"][..],
+    ] {
+        let out = m.vigil(args);
+        assert_eq!(out.status.code(), Some(4), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("no such unit: nosuch.service"), "{err}");
+    }
+    m.wait_state("a.service", "running");
+    m.wait_state("b.service", "running");
+    let out = m.vigil(&["stop", "nosuch", "a", "nothing@*"]);
+    assert_eq!(out.status.code(), Some(4));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no unit matches nothing@*"), "{err}");
+    assert_eq!(m.state("a.service"), "inactive");
+    assert_eq!(m.state("b.service"), "running");
+    // Naming nothing that exists is refused as before.
+    m.vigil_code(&["restart", "nosuch"], 4);
+}
+
 #[test]
 fn is_active_is_failed_list_failed_and_daemon_reload() {
     let m = Manager::start(&[
