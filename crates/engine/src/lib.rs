@@ -447,6 +447,18 @@ impl Engine {
         self.machine.handle(now, event)
     }
 
+    /// Several events as one request: each job is queued before any runs, so
+    /// `After=`/`Before=` between the units of `vigil start a b` (or `stop`)
+    /// hold whatever order they are named in. One result per event.
+    pub fn handle_together(
+        &mut self,
+        now: Time,
+        events: Vec<Event>,
+    ) -> Vec<Result<(), EngineError>> {
+        self.deadline.take();
+        self.machine.handle_together(now, events)
+    }
+
     /// The actions produced since the last call, in order.
     pub fn take_actions(&mut self) -> Vec<Action> {
         // Taking them changes no deadline: the cache stays.

@@ -879,10 +879,20 @@ impl Machine {
     }
 
     pub(crate) fn handle(&mut self, now: Time, event: Event) -> Result<(), EngineError> {
+        self.handle_together(now, vec![event]).remove(0)
+    }
+
+    /// Several events as one request (`vigil start a b`): every job is
+    /// queued before any runs, so their ordering holds between them too.
+    pub(crate) fn handle_together(
+        &mut self,
+        now: Time,
+        events: Vec<Event>,
+    ) -> Vec<Result<(), EngineError>> {
         self.now = now;
-        let result = self.dispatch(event);
+        let results = events.into_iter().map(|e| self.dispatch(e)).collect();
         self.finish_call();
-        result
+        results
     }
 
     pub(crate) fn take_actions(&mut self) -> Vec<Action> {

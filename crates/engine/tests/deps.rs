@@ -292,6 +292,33 @@ fn a_unit_bound_after_a_skipped_one_does_not_start() {
     assert_eq!(h.state("side.service"), State::Running);
 }
 
+/// Review finding: `vigil start a b` with a ordered after b started a at
+/// once, and `vigil stop b a` stopped both side by side: each name's job ran
+/// before the next was queued. As one transaction the ordering holds
+/// whichever order they are named in.
+#[test]
+fn units_named_together_keep_their_ordering_both_ways() {
+    let mut h = H::new(vec![
+        service("a.service").after(&["b.service"]),
+        service("b.service"),
+    ]);
+    let together = |names: [&str; 2], stop: bool| {
+        names
+            .map(|n| match stop {
+                true => Event::Stop(n.into()),
+                false => Event::Start(n.into()),
+            })
+            .to_vec()
+    };
+    h.ok_together(together(["a.service", "b.service"], false));
+    let b = h.expect_spawn("b.service", Role::Main(0));
+    let a = h.expect_spawn("a.service", Role::Main(0));
+    h.ok_together(together(["b.service", "a.service"], true));
+    assert_eq!(signals(&h.take()), [(a, SIGTERM, true)]);
+    h.killed(a, SIGTERM);
+    assert_eq!(signals(&h.take()), [(b, SIGTERM, true)]);
+}
+
 #[test]
 fn passing_conditions_start_the_unit() {
     let mut h = H::new(vec![service("c.service").condition()]);

@@ -821,19 +821,22 @@ impl Daemon {
             }
         }
         let now = self.now();
-        for name in &names {
-            let event = match kind {
-                JobKind::Start => Event::Start(name.clone()),
-                JobKind::Stop => Event::Stop(name.clone()),
-                JobKind::Restart => Event::Restart(name.clone()),
-            };
-            if let Err(e) = self.engine.handle(now, event) {
-                return Some(engine_error(id, &e));
-            }
-            if kind == JobKind::Stop
-                && let Some(info) = self.engine.unit(name)
-            {
-                self.clients.cancel_starts(name, info.state);
+        let events = names.iter().map(|name| match kind {
+            JobKind::Start => Event::Start(name.clone()),
+            JobKind::Stop => Event::Stop(name.clone()),
+            JobKind::Restart => Event::Restart(name.clone()),
+        });
+        // As one transaction: a's start waits for b's when a is After=b,
+        // whichever is named first.
+        let results = self.engine.handle_together(now, events.collect());
+        if let Some(e) = results.into_iter().find_map(Result::err) {
+            return Some(engine_error(id, &e));
+        }
+        if kind == JobKind::Stop {
+            for name in &names {
+                if let Some(info) = self.engine.unit(name) {
+                    self.clients.cancel_starts(name, info.state);
+                }
             }
         }
         if no_block {

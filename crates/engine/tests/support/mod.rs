@@ -213,6 +213,13 @@ impl H {
         r
     }
 
+    /// Several events as one request; each must be accepted.
+    pub fn ok_together(&mut self, events: Vec<Event>) {
+        let results = self.e.handle_together(self.now, events);
+        self.pull();
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+    }
+
     pub fn ok(&mut self, ev: Event) {
         let r = self.send(ev.clone());
         assert_eq!(r, Ok(()), "{ev:?}");
