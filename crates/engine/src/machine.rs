@@ -1282,6 +1282,7 @@ impl Machine {
         let mut work = vec![root];
         let mut fails: Vec<(usize, String)> = Vec::new();
         let mut conflicts: Vec<(usize, usize)> = Vec::new();
+        let mut requisites: Vec<(usize, usize)> = Vec::new();
         while let Some(u) = work.pop() {
             // During a shutdown only its own new units start; the rest is
             // stopping, or ran already.
@@ -1303,12 +1304,7 @@ impl Machine {
                     work.push(d);
                 }
             }
-            for &d in &self.graph.requisite[u] {
-                let dep = &self.slots[d];
-                if !dep.phase.is_active() {
-                    fails.push((u, dep.name.clone()));
-                }
-            }
+            requisites.extend(self.graph.requisite[u].iter().map(|&d| (u, d)));
             let missing = self.graph.missing[u].to_vec();
             for name in missing {
                 self.log(Level::Warning, u, format!("required unit {name} not found"));
@@ -1316,6 +1312,17 @@ impl Machine {
             }
             for &c in &self.graph.conflicts[u] {
                 conflicts.push((c, u));
+            }
+        }
+        // Requisite= must be active; but with After= (what systemd.unit(5)
+        // advises) one being started, by this request or before it, is
+        // checked when the job runs, after it has settled (begin_start).
+        for (u, d) in requisites {
+            let p = self.slots[d].phase;
+            let coming = p.is_pending_start() || p.is_starting();
+            let waited_for = coming && self.graph.after[u].contains(&d);
+            if !(p.is_active() || waited_for) {
+                fails.push((u, self.slots[d].name.clone()));
             }
         }
         for (c, by) in conflicts {
@@ -1856,6 +1863,15 @@ impl Machine {
     // ----- starting -----
 
     fn begin_start(&mut self, u: usize) {
+        // A Requisite= that was still starting when the job was queued: it
+        // has settled now (the job is ordered after it), and must be up.
+        let down = self.graph.requisite[u]
+            .iter()
+            .find(|&&d| !self.slots[d].phase.is_active());
+        if let Some(&d) = down {
+            let name = self.slots[d].name.clone();
+            return self.fail_dependency(u, name);
+        }
         let s = &mut self.slots[u];
         // A changed definition takes effect at the next start.
         s.run = s.def.clone();

@@ -82,6 +82,41 @@ fn requires_without_after_starts_in_parallel() {
     assert_eq!(started(&h.take()), ["a.service", "b.service"]);
 }
 
+/// Review finding: Requisite= with After= (what systemd.unit(5) advises)
+/// failed when both were started together, or the other was still starting:
+/// the check ran at the request. With After= it runs when the job does, once
+/// the other has settled.
+#[test]
+fn requisite_with_after_waits_for_a_unit_being_started() {
+    let units = || {
+        vec![
+            target("t.target").wants(&["p.service", "r.service"]),
+            service("p.service").ty(ServiceType::Notify),
+            service("r.service")
+                .requisite(&["p.service"])
+                .after(&["p.service"]),
+        ]
+    };
+    let mut h = H::new(units());
+    h.start("t.target");
+    let p = h.expect_spawn("p.service", Role::Main(0));
+    assert_eq!(h.state("r.service"), State::Waiting);
+    h.notify(p, &[("READY", "1")]);
+    h.expect_spawn("r.service", Role::Main(0));
+    // Still starting when r is asked for; then it fails: so does r's job.
+    let mut h = H::new(units());
+    h.start("p.service");
+    let p = h.expect_spawn("p.service", Role::Main(0));
+    h.start("r.service");
+    assert_eq!(h.state("r.service"), State::Waiting);
+    h.exit(p, 1);
+    assert!(h.spawns().is_empty());
+    assert_eq!(
+        h.reason("r.service"),
+        Some(Reason::DependencyFailed("p.service".into()))
+    );
+}
+
 #[test]
 fn requisite_fails_at_once_when_not_active_and_passes_when_active() {
     let mut h = H::new(vec![

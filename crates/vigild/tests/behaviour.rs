@@ -3878,12 +3878,10 @@ fn a_pid_file_of_a_service_that_is_not_root_cannot_name_a_root_process() {
     );
     m.vigil_ok(&["start", "own"]);
     let daemon = m.main_pid("own");
-    assert_eq!(
-        fs::read_to_string(format!("/proc/{daemon}/comm"))
-            .unwrap()
-            .trim(),
-        "sleep"
-    );
+    // setsid(1) execs sleep: its name changes a moment after the PID is written.
+    wait_until("the daemon to be sleep", || {
+        fs::read_to_string(format!("/proc/{daemon}/comm")).is_ok_and(|c| c.trim() == "sleep")
+    });
     m.vigil_ok(&["stop", "own"]);
     assert!(!alive(daemon));
 }
