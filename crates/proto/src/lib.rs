@@ -251,6 +251,9 @@ pub enum Body {
     },
     Status {
         units: Vec<UnitStatus>,
+        /// Names (and patterns) that found no unit: `no such unit: NAME`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        not_found: Vec<String>,
     },
     /// For start, stop, restart, reload, kill, reset-failed, enable, disable.
     Jobs {

@@ -122,7 +122,7 @@ pub fn run(cmd: Command) -> Exit {
                 render::list(&failed, cmd.json);
                 Exit::Success
             }
-            (Some((failed, quiet)), Some(Body::Status { units })) => is(units, failed, quiet),
+            (Some((failed, quiet)), Some(Body::Status { units, .. })) => is(units, failed, quiet),
             (None, Some(Body::Jobs { jobs })) if let Some(quiet) = enabled_quiet => {
                 is_enabled(jobs, quiet)
             }
@@ -335,9 +335,17 @@ fn show(reply: &Reply, json: bool) -> Exit {
             render::list(units, json);
             Exit::Success
         }
-        Body::Status { units } => {
+        Body::Status { units, not_found } => {
             render::status(units, json);
-            all_active(units)
+            // As systemctl status: the units found are shown, a name that
+            // found none is said, and the exit code tells.
+            for why in not_found {
+                eprintln!("vigil: {why}");
+            }
+            match not_found.is_empty() {
+                true => all_active(units),
+                false => Exit::NoSuchUnit,
+            }
         }
         Body::Jobs { jobs } => {
             let mut exit = Exit::Success;

@@ -732,25 +732,11 @@ impl Daemon {
         }
     }
 
-    /// Validates every name first, so a request naming one unknown unit changes nothing.
-    fn resolve_names(
-        &mut self,
-        id: u64,
-        units: &[String],
-        instantiate: bool,
-    ) -> Result<Vec<String>, Box<Reply>> {
-        let (names, unknown) = self.resolve_some(id, units, instantiate)?;
-        match unknown.into_iter().next() {
-            Some(not_found) => Err(Box::new(not_found_reply(id, &not_found))),
-            None => Ok(names),
-        }
-    }
-
     /// The units `units` name (a pattern: every loaded unit whose whole name
     /// it matches), and for each name that names none a `not-found` result,
     /// as systemctl acts on the units it finds and reports the others. When
     /// none is found, the reply that says so for the first.
-    fn resolve_some(
+    fn resolve_names(
         &mut self,
         id: u64,
         units: &[String],
@@ -804,7 +790,7 @@ impl Daemon {
         units: &[String],
         no_block: bool,
     ) -> Option<Reply> {
-        let (names, unknown) = match self.resolve_some(id, units, kind != JobKind::Stop) {
+        let (names, unknown) = match self.resolve_names(id, units, kind != JobKind::Stop) {
             Ok(found) => found,
             Err(reply) => return Some(*reply),
         };
@@ -895,7 +881,7 @@ impl Daemon {
     }
 
     fn simple_jobs(&mut self, id: u64, units: &[String], event: impl Fn(String) -> Event) -> Reply {
-        let (names, unknown) = match self.resolve_some(id, units, false) {
+        let (names, unknown) = match self.resolve_names(id, units, false) {
             Ok(found) => found,
             Err(reply) => return *reply,
         };
@@ -912,8 +898,8 @@ impl Daemon {
     }
 
     fn status(&mut self, id: u64, units: &[String], lines: usize) -> Reply {
-        let names = match self.resolve_names(id, units, false) {
-            Ok(n) => n,
+        let (names, unknown) = match self.resolve_names(id, units, false) {
+            Ok(found) => found,
             Err(reply) => return *reply,
         };
         let now = self.now();
@@ -960,7 +946,14 @@ impl Daemon {
                 logs: self.logs.tail(&Select::Unit(name.clone()), lines),
             });
         }
-        Reply::ok(id, Body::Status { units: out })
+        let not_found = unknown.into_iter().filter_map(|j| j.reason).collect();
+        Reply::ok(
+            id,
+            Body::Status {
+                units: out,
+                not_found,
+            },
+        )
     }
 
     /// `vigil is-enabled`: what the configuration directories say of each

@@ -4245,6 +4245,12 @@ fn a_request_naming_an_unknown_unit_acts_on_the_others_and_exits_4() {
     assert_eq!(m.state("b.service"), "running");
     // Naming nothing that exists is refused as before.
     m.vigil_code(&["restart", "nosuch"], 4);
+    // status shows what it found, says what it did not, and exits 4.
+    let out = m.vigil(&["status", "b", "nosuch"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("b.service"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no such unit: nosuch.service"), "{err}");
 }
 
 #[test]
