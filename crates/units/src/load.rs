@@ -163,13 +163,25 @@ impl LoadedSet {
 
     /// Creates `foo@x.service` from the template `foo@.service` (and whatever the
     /// new instance refers to). Does nothing for a unit that is already loaded.
+    /// A masked name is refused, as systemd refuses to start it even by hand.
     /// On failure the instance is recorded in `broken` and its errors returned.
     pub fn instantiate(
         &mut self,
         name: &str,
         ctx: &SpecifierContext,
     ) -> Result<(), Vec<Diagnostic>> {
-        let n = self.canonical(&name::normalize(name));
+        let given = name::normalize(name);
+        let n = self.canonical(&given);
+        if let Some((masked, link)) = [&given, &n]
+            .into_iter()
+            .find_map(|k| self.masked.get_key_value(k.as_str()))
+        {
+            return Err(vec![Diagnostic::error(
+                link,
+                0,
+                format!("unit {masked} is masked: it cannot be loaded or started"),
+            )]);
+        }
         if self.units.iter().any(|u| u.name == n) {
             return Ok(());
         }

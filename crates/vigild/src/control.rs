@@ -766,14 +766,15 @@ impl Daemon {
             }
             let name = self.unit_name(u);
             let known = if instantiate {
-                self.ensure_loaded(&name)
+                self.load_unit(&name)
+            } else if self.engine.contains(&name) {
+                Ok(())
             } else {
-                self.engine.contains(&name)
+                Err(self.unknown_unit(&name))
             };
-            if known {
-                names.push(name);
-            } else {
-                unknown.push(not_found(&name, format!("no such unit: {name}")));
+            match known {
+                Ok(()) => names.push(name),
+                Err(why) => unknown.push(not_found(&name, why)),
             }
         }
         match unknown.first() {

@@ -83,6 +83,9 @@ pub(crate) struct Daemon {
     pub instances: BTreeSet<String>,
     /// Alias -> unit, from the last read (symlinks and Alias=), for control requests.
     pub aliases: BTreeMap<String, String>,
+    /// Masked names -> what masks them, from the last read: such a unit is
+    /// not loaded, and a request to start it says so.
+    pub masked: BTreeMap<String, PathBuf>,
     /// The file of each unit that failed to load, for `vigil status`.
     pub broken_paths: BTreeMap<String, PathBuf>,
     pub procs: Procs,
@@ -280,6 +283,7 @@ impl Daemon {
             spec_ctx: SpecifierContext::from_environment(),
             instances: BTreeSet::new(),
             aliases: BTreeMap::new(),
+            masked: BTreeMap::new(),
             broken_paths: BTreeMap::new(),
             procs: Procs::new(),
             sockets: crate::sockets::Sockets::default(),
@@ -686,6 +690,7 @@ impl Daemon {
             }
         }
         self.aliases = set.aliases.clone();
+        self.masked = set.masked.clone();
         set
     }
 
@@ -760,26 +765,49 @@ impl Daemon {
     /// Makes `name` known, instantiating a template on demand (`foo@bar`).
     /// Returns false when there is no such unit or template.
     pub fn ensure_loaded(&mut self, name: &str) -> bool {
+        self.load_unit(name).is_ok()
+    }
+
+    /// [`Daemon::ensure_loaded`], with why the unit cannot be had for a client:
+    /// no such unit, masked, or its template's error.
+    pub fn load_unit(&mut self, name: &str) -> Result<(), String> {
         if self.engine.contains(name) {
-            return true;
+            return Ok(());
         }
         if !name.contains('@') {
-            return false;
+            return Err(self.unknown_unit(name));
         }
         // Rare: read the directories again rather than keep every file in memory.
         let mut set = self.read_config();
+        if self.masked.contains_key(name) {
+            return Err(self.unknown_unit(name));
+        }
         match set.instantiate(name, &self.spec_ctx) {
             Ok(()) => {
                 self.instances.insert(name.to_string());
                 self.apply_set(set);
-                self.engine.contains(name)
+                if self.engine.contains(name) {
+                    Ok(())
+                } else {
+                    Err(self.unknown_unit(name))
+                }
             }
             Err(diags) => {
                 for d in diags {
                     self.say(Level::Error, Some(name), &d.to_string());
                 }
-                false
+                Err(self.unknown_unit(name))
             }
+        }
+    }
+
+    /// What to tell a client of a name that no loaded unit has: that it is
+    /// masked (systemd refuses to start a masked unit even by hand), or that
+    /// there is no such unit.
+    pub fn unknown_unit(&self, name: &str) -> String {
+        match self.masked.get(name) {
+            Some(link) => format!("unit {name} is masked ({})", link.display()),
+            None => format!("no such unit: {name}"),
         }
     }
 

@@ -4558,3 +4558,42 @@ fn a_start_that_a_stop_ends_is_reported_canceled() {
     );
     assert_eq!(m.state("a.service"), "inactive");
 }
+
+/// A masked instance cannot be started, even by name (systemd.unit(5): masking
+/// makes a unit "impossible to start even manually"): not one masked before
+/// the manager read its files, nor one masked after it ran, at the next sync.
+#[test]
+fn a_masked_instance_cannot_be_started_by_name() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        (
+            "tpl@.service",
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/echo ran-%i\n",
+        ),
+    ]);
+    // Masked before the manager read the directory...
+    symlink("/dev/null", m.config.join("tpl@m.service")).unwrap();
+    m.vigil_ok(&["sync"]);
+    let out = m.vigil(&["start", "tpl@m"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        text(&out).contains("unit tpl@m.service is masked"),
+        "{}",
+        text(&out)
+    );
+    assert!(!m.vigil_ok(&["list"]).contains("tpl@m.service"));
+    // ... and after an instance of it ran.
+    m.vigil_ok(&["start", "tpl@y"]);
+    m.wait_log("tpl@y.service", "ran-y");
+    m.vigil_ok(&["stop", "tpl@y"]);
+    symlink("/dev/null", m.config.join("tpl@y.service")).unwrap();
+    m.vigil_ok(&["sync"]);
+    let out = m.vigil(&["start", "tpl@y"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        text(&out).contains("unit tpl@y.service is masked"),
+        "{}",
+        text(&out)
+    );
+    m.vigil_code(&["status", "tpl@y"], 4);
+}

@@ -969,3 +969,21 @@ fn a_yaml_template_is_an_error() {
     }
     assert_eq!(names(&load_dirs(&[d.path()], &ctx())), ["a.service"]);
 }
+
+#[test]
+fn a_masked_instance_is_not_instantiated() {
+    let etc = TempDir::new("mask-inst-etc");
+    let lib = TempDir::new("mask-inst-lib");
+    lib.write("tpl@.service", SIMPLE);
+    let link = etc.link("tpl@m.service", "/dev/null");
+    let mut set = load_dirs(&[etc.path(), lib.path()], &ctx());
+    let e = set.instantiate("tpl@m", &ctx()).unwrap_err();
+    assert_eq!(e[0].path, link);
+    assert!(
+        e[0].message.contains("unit tpl@m.service is masked"),
+        "{e:?}"
+    );
+    assert!(set.get("tpl@m.service").is_none());
+    assert!(set.get_broken("tpl@m.service").is_none());
+    set.instantiate("tpl@other", &ctx()).unwrap();
+}
