@@ -171,6 +171,15 @@ impl LoadedSet {
         ctx: &SpecifierContext,
     ) -> Result<(), Vec<Diagnostic>> {
         let given = name::normalize(name);
+        // A name from the command line: `/` or `..` in an instance would reach
+        // the paths built from `%i`.
+        if let Err(e) = name::validate(&given) {
+            return Err(vec![Diagnostic::error(
+                PathBuf::new(),
+                0,
+                name::invalid_name_message(&given, &e),
+            )]);
+        }
         let n = self.canonical(&given);
         if let Some((masked, link)) = [&given, &n]
             .into_iter()

@@ -118,6 +118,24 @@ pub fn validate(name: &str) -> Result<(), NameError> {
     Ok(())
 }
 
+/// Why `name` cannot be a unit's name, for a name given by hand (`vigil start
+/// foo@...`): [`validate`]'s error, and for an instance with a character
+/// that is not allowed, the name with its instance escaped as `systemd-escape`
+/// does (`foo@c/d e.service` -> `foo@c-d\x20e.service`; `%I` gives it back).
+pub fn invalid_name_message(name: &str, error: &NameError) -> String {
+    let hint = match (error, split_instance(name)) {
+        (NameError::BadChar { .. }, Some(p)) if !p.instance.is_empty() => {
+            let escaped = format!("{}@{}{}", p.prefix, escape(p.instance), p.suffix);
+            match validate(&escaped) {
+                Ok(()) => format!("; escape the instance as systemd-escape does: {escaped}"),
+                Err(_) => String::new(),
+            }
+        }
+        _ => String::new(),
+    };
+    format!("invalid unit name: {error}{hint}")
+}
+
 /// The parts of a template or instance name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InstanceParts<'a> {

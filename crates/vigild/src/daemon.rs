@@ -777,6 +777,10 @@ impl Daemon {
         if !name.contains('@') {
             return Err(self.unknown_unit(name));
         }
+        // A name given by hand: `foo@c/d e` would otherwise become an instance.
+        if let Err(e) = vigil_units::name::validate(name) {
+            return Err(vigil_units::name::invalid_name_message(name, &e));
+        }
         // Rare: read the directories again rather than keep every file in memory.
         let mut set = self.read_config();
         if self.masked.contains_key(name) {

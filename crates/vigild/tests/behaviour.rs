@@ -4597,3 +4597,33 @@ fn a_masked_instance_cannot_be_started_by_name() {
     );
     m.vigil_code(&["status", "tpl@y"], 4);
 }
+
+/// An instance named by hand follows systemd's naming rules as a file name
+/// does: `vigil start 'foo@c/d e'` is refused (`%i` would carry the `/`),
+/// with the escaped name to use instead; nothing is made or run.
+#[test]
+fn an_instance_with_a_name_that_is_not_valid_is_not_started() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        (
+            "foo@.service",
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/echo ran-%I\n",
+        ),
+    ]);
+    let long = format!("foo@{}", "x".repeat(257));
+    for bad in ["foo@c/d e", "foo@a/b", "foo@a%b", "foo@é", long.as_str()] {
+        let out = m.vigil(&["start", bad]);
+        assert_eq!(out.status.code(), Some(4), "{bad}: {}", text(&out));
+        assert!(text(&out).contains("invalid unit name"), "{}", text(&out));
+    }
+    let out = m.vigil(&["start", "foo@c/d e"]);
+    assert!(
+        text(&out).contains("escape the instance as systemd-escape does: foo@c-d\\x20e.service"),
+        "{}",
+        text(&out)
+    );
+    let list = m.vigil_ok(&["list"]);
+    assert!(!list.contains("foo@"), "{list}");
+    m.vigil_ok(&["start", "foo@c-d\\x20e"]);
+    m.wait_log("foo@c-d\\x20e.service", "ran-c/d e");
+}

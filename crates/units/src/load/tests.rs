@@ -987,3 +987,32 @@ fn a_masked_instance_is_not_instantiated() {
     assert!(set.get_broken("tpl@m.service").is_none());
     set.instantiate("tpl@other", &ctx()).unwrap();
 }
+
+#[test]
+fn an_instance_name_that_is_not_valid_is_refused() {
+    let d = TempDir::new("bad-instance");
+    d.write("foo@.service", "[Service]\nExecStart=/bin/echo %I\n");
+    let mut set = load_dirs(&[d.path()], &ctx());
+    let long = format!("foo@{}", "x".repeat(257));
+    for bad in ["foo@c/d e", "foo@a/b", "foo@a%b", "foo@é", long.as_str()] {
+        let e = set.instantiate(bad, &ctx()).unwrap_err();
+        assert!(
+            e[0].message.starts_with("invalid unit name:"),
+            "{bad}: {e:?}"
+        );
+        assert!(set.get(bad).is_none() && set.get_broken(bad).is_none());
+    }
+    let e = set.instantiate("foo@c/d e", &ctx()).unwrap_err();
+    assert_eq!(
+        e[0].message,
+        "invalid unit name: unit name \"foo@c/d e.service\" contains the character '/', \
+         which is not allowed; escape the instance as systemd-escape does: foo@c-d\\x20e.service"
+    );
+    // The escaped name is the way to pass the same instance.
+    set.instantiate("foo@c-d\\x20e", &ctx()).unwrap();
+    let unit = set.get("foo@c-d\\x20e").unwrap();
+    assert_eq!(
+        unit.service.as_ref().unwrap().exec_start[0].argv,
+        ["/bin/echo", "c/d e"]
+    );
+}
