@@ -213,6 +213,14 @@ impl LoadedSet {
         };
         let errors = self.load_unit_file(&n, &path, ctx);
         self.resolve(ctx);
+        if let Some(link) = self.masked.get(&n) {
+            // Its template is an empty file.
+            return Err(vec![Diagnostic::error(
+                link,
+                0,
+                format!("unit {n} is masked: it cannot be loaded or started"),
+            )]);
+        }
         if errors.is_empty() {
             Ok(())
         } else {
@@ -397,8 +405,8 @@ impl LoadedSet {
         ctx: &SpecifierContext,
     ) -> Vec<Diagnostic> {
         let mut read_errors = Vec::new();
-        let text = match read_text(path, &mut read_errors) {
-            Ok(t) => t,
+        let bytes = match read_bytes(path) {
+            Ok(b) => b,
             Err(e) => {
                 let d = Diagnostic::error(path, 0, format!("cannot read unit file: {e}"));
                 self.push_broken(unit_name, path, reason_of(&d));
@@ -406,6 +414,21 @@ impl LoadedSet {
                 return vec![d];
             }
         };
+        // systemd.unit(5): an empty file (size 0) masks the unit, as a symlink
+        // to /dev/null does. Found here, where the file is read anyway, rather
+        // than with a stat of every file when the directories are scanned: the
+        // first directory's file of a name already hides the later ones.
+        if bytes.is_empty() {
+            self.diagnostics.push(Diagnostic::warning(
+                path,
+                0,
+                format!("unit {unit_name} is masked (empty file), not loaded"),
+            ));
+            self.masked
+                .insert(unit_name.to_string(), path.to_path_buf());
+            return Vec::new();
+        }
+        let text = text_of(path, bytes, &mut read_errors);
         let dropin_paths = self.dropins_for(unit_name);
         let mut dropin_texts = Vec::new();
         for p in &dropin_paths {
@@ -608,9 +631,9 @@ impl LoadedSet {
                             &*r.path,
                             r.line,
                             format!(
-                                "unit {n} referenced by {} is masked ({} is a symlink to /dev/null)",
+                                "unit {n} referenced by {} is masked ({})",
                                 at(&r),
-                                link.display()
+                                mask_of(&link)
                             ),
                         ));
                     }
@@ -650,8 +673,13 @@ impl LoadedSet {
 /// comments unread and ignores an assignment that is not UTF-8 clean; one
 /// Latin-1 byte in a comment used to fail the whole unit).
 fn read_text(path: &Path, warnings: &mut Vec<Diagnostic>) -> std::io::Result<String> {
-    let bytes = match String::from_utf8(read_bytes(path)?) {
-        Ok(text) => return Ok(text),
+    Ok(text_of(path, read_bytes(path)?, warnings))
+}
+
+/// The text of the file `path` read as `bytes` (see [`read_text`]).
+fn text_of(path: &Path, bytes: Vec<u8>, warnings: &mut Vec<Diagnostic>) -> String {
+    let bytes = match String::from_utf8(bytes) {
+        Ok(text) => return text,
         Err(e) => e.into_bytes(),
     };
     let mut text = String::with_capacity(bytes.len());
@@ -669,7 +697,7 @@ fn read_text(path: &Path, warnings: &mut Vec<Diagnostic>) -> std::io::Result<Str
             text.push('\n');
         }
     }
-    Ok(text)
+    text
 }
 
 /// A file's bytes, read without asking for its size first (see [`read_text`]).
@@ -706,6 +734,17 @@ fn not_utf8_error(path: &Path, bytes: &[u8], bad: usize) -> Diagnostic {
         format!("not valid UTF-8 (byte 0x{byte:02x}); a YAML service file must be UTF-8"),
     )
     .with_column(u32::try_from(column).unwrap_or(u32::MAX))
+}
+
+/// What masks a unit: `PATH is a symlink to /dev/null`, or `PATH is empty`.
+fn mask_of(path: &Path) -> String {
+    let link = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    let what = if link {
+        "a symlink to /dev/null"
+    } else {
+        "empty"
+    };
+    format!("{} is {what}", path.display())
 }
 
 /// `a.service:3` (or just the file name when the line is unknown).

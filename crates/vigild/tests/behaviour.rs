@@ -4627,3 +4627,20 @@ fn an_instance_with_a_name_that_is_not_valid_is_not_started() {
     m.vigil_ok(&["start", "foo@c-d\\x20e"]);
     m.wait_log("foo@c-d\\x20e.service", "ran-c/d e");
 }
+
+/// An empty unit file masks its unit (systemd.unit(5)), it is no load error:
+/// `vigil verify` passes, the unit is `masked` and cannot be started.
+#[test]
+fn an_empty_unit_file_masks_the_unit() {
+    let m = Manager::start(&[("default.target", "[Unit]\n"), ("e.service", "")]);
+    let out = vigil_offline(&["verify", &p(&m.config)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(m.vigil_code(&["is-enabled", "e"], 1), "masked\n");
+    let out = m.vigil(&["start", "e"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        text(&out).contains("unit e.service is masked"),
+        "{}",
+        text(&out)
+    );
+}

@@ -1016,3 +1016,45 @@ fn an_instance_name_that_is_not_valid_is_refused() {
         ["/bin/echo", "c/d e"]
     );
 }
+
+/// systemd.unit(5): a unit file of size 0 masks the unit as a symlink to
+/// /dev/null does, and so does a link to one.
+#[test]
+fn an_empty_unit_file_masks_the_unit() {
+    let etc = TempDir::new("empty-etc");
+    let lib = TempDir::new("empty-lib");
+    let empty = etc.write("e.service", "");
+    lib.write("e.service", SIMPLE);
+    let elsewhere = lib.write("elsewhere/l.service", "");
+    etc.link("l.service", elsewhere.to_str().unwrap());
+    etc.write("t@.service", "");
+    lib.write(
+        "a.service",
+        "[Unit]\nWants=e.service l.service t@1.service\n[Service]\nExecStart=/bin/a\n",
+    );
+    let mut set = load_dirs(&[etc.path(), lib.path()], &ctx());
+    assert_eq!(names(&set), ["a.service"]);
+    assert!(set.broken.is_empty(), "{:?}", set.broken);
+    assert!(!set.has_errors(), "{:?}", set.diagnostics);
+    assert_eq!(set.masked.get("e.service"), Some(&empty));
+    assert_eq!(set.masked.get("l.service"), Some(&elsewhere));
+    assert!(set.masked.contains_key("t@1.service"));
+    let w = warnings(&set);
+    assert!(
+        w.iter()
+            .any(|w| w.contains("unit e.service is masked (empty file), not loaded")),
+        "{w:?}"
+    );
+    let at_ref = format!(
+        "unit e.service referenced by a.service:2 is masked ({} is empty)",
+        empty.display()
+    );
+    assert!(w.iter().any(|w| w.contains(&at_ref)), "{w:?}");
+    let e = set.instantiate("t@2", &ctx()).unwrap_err();
+    assert!(e[0].message.contains("unit t@2.service is masked"), "{e:?}");
+    let e = set.instantiate("e", &ctx()).unwrap_err();
+    assert!(e[0].message.contains("unit e.service is masked"), "{e:?}");
+    let dirs = [etc.path(), lib.path()];
+    let state = crate::install::enablement(&set, &dirs, "e.service");
+    assert_eq!(state.word(), "masked");
+}
