@@ -1061,11 +1061,26 @@ impl Scan {
 
     fn scan_dropin_dir(&mut self, owner: &str, dir: &Path, origin: usize) {
         for (fname, path, known) in sorted_entries(dir, &mut self.diags) {
-            if !fname.ends_with(".conf") {
+            // As systemd lists a drop-in directory: `.x.conf` is hidden (a
+            // common way to switch a drop-in off).
+            if !fname.ends_with(".conf") || fname.starts_with('.') {
                 continue;
             }
             // A drop-in linked to /dev/null hides the same name in later directories.
             let masked = is_masked(&path, known);
+            // Only regular files, or links to them, are drop-ins: a directory
+            // named `x.conf` and a dangling link are passed over (the same
+            // name lower down is read instead), as systemd and vigil-boot's
+            // configuration directories do. A stat only for what the
+            // listing did not say is a plain file.
+            let regular = match known {
+                Some(t) if t.is_file() => true,
+                Some(t) if t.is_dir() => false,
+                _ => fs::metadata(&path).is_ok_and(|m| m.is_file()),
+            };
+            if !masked && !regular {
+                continue;
+            }
             self.dropins
                 .entry(owner.to_string())
                 .or_default()

@@ -1058,3 +1058,32 @@ fn an_empty_unit_file_masks_the_unit() {
     let state = crate::install::enablement(&set, &dirs, "e.service");
     assert_eq!(state.word(), "masked");
 }
+
+/// A drop-in directory is listed as systemd lists it: hidden names, and what
+/// is no regular file (a directory named `x.conf`, a dangling link), are
+/// passed over; the same name in a later directory is read instead.
+#[test]
+fn hidden_drop_ins_directories_and_dangling_links_are_passed_over() {
+    let etc = TempDir::new("dropin-odd-etc");
+    let lib = TempDir::new("dropin-odd-lib");
+    etc.write("s.service", SIMPLE);
+    etc.write(
+        "s.service.d/.hidden.conf",
+        "[Service]\nEnvironment=HIDDEN=1\n",
+    );
+    fs::create_dir_all(etc.0.join("s.service.d/sub.conf")).unwrap();
+    etc.link("s.service.d/dangling.conf", "nowhere.conf");
+    let real = lib.write("real/linked.conf", "[Service]\nEnvironment=LINKED=1\n");
+    etc.link("s.service.d/linked.conf", real.to_str().unwrap());
+    lib.write("s.service.d/sub.conf", "[Service]\nEnvironment=SUB=lib\n");
+    lib.write(
+        "s.service.d/dangling.conf",
+        "[Service]\nEnvironment=DANGLING=lib\n",
+    );
+    let set = load_dirs(&[etc.path(), lib.path()], &ctx());
+    assert!(set.broken.is_empty(), "{:?}", set.broken);
+    assert!(!set.has_errors(), "{:?}", set.diagnostics);
+    let env = &set.get("s").unwrap().service.as_ref().unwrap().environment;
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(env, [("DANGLING", "lib"), ("LINKED", "1"), ("SUB", "lib")]);
+}
