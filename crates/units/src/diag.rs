@@ -69,18 +69,23 @@ pub fn sort_in_reading_order(diags: &mut [Diagnostic], files: &[&Path]) {
 
 impl fmt::Display for Diagnostic {
     /// `path:line:column: error: message`, the form compilers use, so editors can jump to it.
+    /// A problem with no file (a unit name given on the command line) is
+    /// `error: message`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.path.display())?;
-        if self.line > 0 {
-            write!(f, ":{}", self.line)?;
-            if self.column > 0 {
-                write!(f, ":{}", self.column)?;
+        if !self.path.as_os_str().is_empty() {
+            write!(f, "{}", self.path.display())?;
+            if self.line > 0 {
+                write!(f, ":{}", self.line)?;
+                if self.column > 0 {
+                    write!(f, ":{}", self.column)?;
+                }
             }
+            write!(f, ": ")?;
         }
         let sev = match self.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(f, ": {sev}: {}", self.message)
+        write!(f, "{sev}: {}", self.message)
     }
 }

@@ -198,11 +198,13 @@ impl LoadedSet {
             return Err(vec![Diagnostic::error(&b.path, 0, b.reason.clone())]);
         }
         let Some(template) = name::template_of(&n) else {
-            return Err(vec![Diagnostic::error(
-                PathBuf::new(),
-                0,
-                format!("{n} is not an instance of a template"),
-            )]);
+            let why = if name::is_template(&n) {
+                let example = name::instance_name(&n, "NAME").unwrap_or_default();
+                format!("{n} is a template: name an instance of it ({example})")
+            } else {
+                format!("no such unit: {n} (and it is not an instance of a template)")
+            };
+            return Err(vec![Diagnostic::error(PathBuf::new(), 0, why)]);
         };
         let Some(path) = self.templates.get(&template).cloned() else {
             return Err(vec![Diagnostic::error(

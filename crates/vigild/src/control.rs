@@ -625,7 +625,7 @@ impl Daemon {
                     && !self.engine.contains(u)
                     && !self.logs.has_lines(u)
                 {
-                    let reply = Reply::err(id, ErrorCode::NoSuchUnit, format!("no such unit: {u}"));
+                    let reply = Reply::err(id, ErrorCode::NoSuchUnit, self.unknown_unit(u));
                     self.clients.send(client, &reply, &self.epoll);
                     return;
                 }

@@ -797,10 +797,13 @@ impl Daemon {
                 }
             }
             Err(diags) => {
-                for d in diags {
+                for d in &diags {
                     self.say(Level::Error, Some(name), &d.to_string());
                 }
-                Err(self.unknown_unit(name))
+                // The template's own error, not "no such unit".
+                Err(diags
+                    .first()
+                    .map_or_else(|| self.unknown_unit(name), ToString::to_string))
             }
         }
     }

@@ -4644,3 +4644,43 @@ fn an_empty_unit_file_masks_the_unit() {
         text(&out)
     );
 }
+
+/// Why a start or a status fails is told to the client: a masked unit says it
+/// is masked (not "no such unit"), an instance of a broken template carries
+/// the template's error with its file and line, and a template named alone
+/// says it is one.
+#[test]
+fn a_start_that_cannot_be_says_why() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        (
+            "di@.service",
+            "[Service]\nExecStart=/bin/true\nKillMode=gently\n",
+        ),
+        ("foo@.service", "[Service]\nExecStart=/bin/true\n"),
+    ]);
+    symlink("/dev/null", m.config.join("masked.service")).unwrap();
+    m.vigil_ok(&["sync"]);
+    for verb in ["start", "status"] {
+        let out = m.vigil(&[verb, "masked"]);
+        assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+        assert!(
+            text(&out).contains("unit masked.service is masked"),
+            "{verb}: {}",
+            text(&out)
+        );
+    }
+    let out = m.vigil(&["start", "di@one"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let at = format!("{}:3: error: ", p(&m.config.join("di@.service")));
+    assert!(text(&out).contains(&at), "{}", text(&out));
+    assert!(text(&out).contains("KillMode"), "{}", text(&out));
+    let out = m.vigil(&["start", "foo@"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        text(&out)
+            .contains("foo@.service is a template: name an instance of it (foo@NAME.service)"),
+        "{}",
+        text(&out)
+    );
+}

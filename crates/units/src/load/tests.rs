@@ -1087,3 +1087,25 @@ fn hidden_drop_ins_directories_and_dangling_links_are_passed_over() {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     assert_eq!(env, [("DANGLING", "lib"), ("LINKED", "1"), ("SUB", "lib")]);
 }
+
+/// A name that is no instance says what it is, with no empty file name in
+/// front (`: : error:` was printed for `vigil start foo@`).
+#[test]
+fn a_template_or_plain_name_is_no_instance_and_says_so() {
+    let d = TempDir::new("no-instance");
+    d.write("foo@.service", SIMPLE);
+    let mut set = load_dirs(&[d.path()], &ctx());
+    let e = set.instantiate("foo@", &ctx()).unwrap_err();
+    assert_eq!(
+        e[0].to_string(),
+        "error: foo@.service is a template: name an instance of it (foo@NAME.service)"
+    );
+    let e = set.instantiate("plain", &ctx()).unwrap_err();
+    assert_eq!(
+        e[0].to_string(),
+        "error: no such unit: plain.service (and it is not an instance of a template)"
+    );
+    // A problem in a file still names it first.
+    let d = Diagnostic::error(d.0.join("a.service"), 3, "bad");
+    assert!(d.to_string().ends_with("a.service:3: error: bad"), "{d}");
+}
