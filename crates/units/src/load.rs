@@ -1140,9 +1140,44 @@ impl Scan {
     }
 
     /// Defines alias targets that no directory defines, from the symlink's target.
+    /// An alias of an alias (`alias2 -> alias -> real`) names the end of the
+    /// chain, as systemd follows it; a loop, or a chain longer than systemd
+    /// follows, names nothing.
     fn finish_aliases(&mut self) {
+        const HOPS: usize = 8;
+        let ends: Vec<(String, Option<String>)> = (self.aliases.iter())
+            .map(|(name, first)| {
+                let mut at = first;
+                for _ in 0..HOPS {
+                    match self.aliases.get(at) {
+                        Some(next) => at = next,
+                        None => return (name.clone(), Some(at.clone())),
+                    }
+                }
+                (name.clone(), None)
+            })
+            .collect();
+        for (name, end) in ends {
+            match end {
+                Some(end) => {
+                    self.aliases.insert(name, end);
+                }
+                None => {
+                    self.aliases.remove(&name);
+                    self.diags.push(Diagnostic::error(
+                        Path::new(&name),
+                        0,
+                        format!("alias {name} is a loop of symlinks (or more than {HOPS} deep)"),
+                    ));
+                }
+            }
+        }
         for (base, target, origin) in std::mem::take(&mut self.alias_targets) {
-            if self.files.contains_key(&base) || self.masked.contains_key(&base) {
+            // A link to an alias: the chain names the unit (above).
+            if self.files.contains_key(&base)
+                || self.masked.contains_key(&base)
+                || self.aliases.contains_key(&base)
+            {
                 continue;
             }
             if fs::metadata(&target).is_ok() {

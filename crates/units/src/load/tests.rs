@@ -445,6 +445,29 @@ fn aliases_by_symlink() {
     assert!(warnings(&set).is_empty(), "{:?}", warnings(&set));
 }
 
+/// Review finding: `alias2 -> alias -> real` named nothing (a start said
+/// "no such unit: alias.service"). systemd follows the chain; a loop names
+/// nothing and says so.
+#[test]
+fn an_alias_of_an_alias_names_the_end_of_the_chain() {
+    let a = TempDir::new("alias-chain-a");
+    let b = TempDir::new("alias-chain-b");
+    b.write("real.service", SIMPLE);
+    a.link("alias.service", "real.service");
+    a.link("alias2.service", "alias.service");
+    a.link("loop1.service", "loop2.service");
+    a.link("loop2.service", "loop1.service");
+    let set = load_dirs(&[a.path(), b.path()], &ctx());
+    assert_eq!(names(&set), ["real.service"]);
+    assert_eq!(set.get("alias2").unwrap().name, "real.service");
+    assert_eq!(set.canonical("alias2.service"), "real.service");
+    let loops: Vec<&str> = (set.diagnostics.iter())
+        .filter(|d| d.is_error() && d.message.contains("loop of symlinks"))
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(loops.len(), 2, "{:?}", set.diagnostics);
+}
+
 #[test]
 fn alias_to_a_file_outside_the_directories() {
     let etc = TempDir::new("alias-etc");
