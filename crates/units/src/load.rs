@@ -134,6 +134,25 @@ pub struct Broken {
     pub reason: String,
 }
 
+/// The unit `name` means through `aliases`: an alias names its unit, and an
+/// instance of a template alias (`alias@x` with `alias@.service` ->
+/// `foo@.service`) the same instance of the template it links to, as systemd
+/// reads `Alias=` of templates.
+pub fn resolve_alias(aliases: &BTreeMap<String, String>, name: &str) -> String {
+    alias_of(aliases, name).unwrap_or_else(|| name.to_string())
+}
+
+/// [`resolve_alias`], None when `name` is no alias (nothing allocated: the
+/// loader asks for each of the thousands of names units refer to).
+fn alias_of(aliases: &BTreeMap<String, String>, name: &str) -> Option<String> {
+    if let Some(real) = aliases.get(name) {
+        return Some(real.clone());
+    }
+    let p = name::split_instance(name).filter(|p| !p.instance.is_empty())?;
+    let real = aliases.get(&name::template_of(name)?)?;
+    name::is_template(real).then(|| name::instance_name(real, p.instance))?
+}
+
 impl LoadedSet {
     /// The unit with this name (a name without suffix means `.service`; an alias
     /// finds the unit it names).
@@ -150,10 +169,7 @@ impl LoadedSet {
 
     /// The name an alias stands for, or the name itself.
     pub fn canonical(&self, name: &str) -> String {
-        self.aliases
-            .get(name)
-            .cloned()
-            .unwrap_or_else(|| name.to_string())
+        resolve_alias(&self.aliases, name)
     }
 
     /// Whether any diagnostic is an error (`vigil verify` exits 1 then).
@@ -239,8 +255,8 @@ impl LoadedSet {
         // Aliases name their unit; after that a name may stand twice.
         unit.deps.for_each_list(|list| {
             for n in list.iter_mut() {
-                if let Some(real) = self.aliases.get(n.as_str()) {
-                    n.clone_from(real);
+                if let Some(real) = alias_of(&self.aliases, n) {
+                    *n = real;
                 }
             }
         });
@@ -251,8 +267,8 @@ impl LoadedSet {
     fn push_reference(&mut self, mut r: Reference) {
         // Only an alias is replaced: a copy of every name was one allocation
         // for each of the thousands of references a thousand units make.
-        if let Some(real) = self.aliases.get(&r.name) {
-            r.name.clone_from(real);
+        if let Some(real) = alias_of(&self.aliases, &r.name) {
+            r.name = real;
         }
         if !self.is_referenced(&r.name, r.directive) {
             self.referenced[usize::from(r.pulls())].insert(r.name.clone());
@@ -576,7 +592,7 @@ impl LoadedSet {
             .chain(self.missing.iter().map(String::as_str))
             .collect();
         refs.filter(|r| {
-            let n = self.aliases.get(&r.name).unwrap_or(&r.name);
+            let n = resolve_alias(&self.aliases, &r.name);
             !known.contains(n.as_str())
         })
         .cloned()

@@ -698,7 +698,7 @@ impl Daemon {
     /// no suffix, and an alias resolved to its unit.
     pub fn unit_name(&self, given: &str) -> String {
         let name = vigil_units::name::normalize(given);
-        self.aliases.get(&name).cloned().unwrap_or(name)
+        vigil_units::load::resolve_alias(&self.aliases, &name)
     }
 
     /// Reads the configuration directories and hands the result to the engine

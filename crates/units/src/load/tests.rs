@@ -468,6 +468,25 @@ fn an_alias_of_an_alias_names_the_end_of_the_chain() {
     assert_eq!(loops.len(), 2, "{:?}", set.diagnostics);
 }
 
+/// Review finding: `fooalias@.service -> foo@.service` did nothing:
+/// `fooalias@x` named no unit. systemd reads it as an alias of the template:
+/// `fooalias@x` is `foo@x`, in references too.
+#[test]
+fn an_instance_of_a_template_alias_is_the_same_instance_of_the_template() {
+    let d = TempDir::new("alias-template");
+    d.write("foo@.service", "[Service]\nExecStart=/bin/echo %i\n");
+    d.link("fooalias@.service", "foo@.service");
+    d.write(
+        "wantsit.service",
+        "[Unit]\nWants=fooalias@w.service\n[Service]\nExecStart=/bin/true\n",
+    );
+    let set = load_dirs(&[d.path()], &ctx());
+    assert_eq!(set.canonical("fooalias@x.service"), "foo@x.service");
+    assert_eq!(set.get("wantsit").unwrap().deps.wants, ["foo@w.service"]);
+    assert!(set.get("foo@w").is_some(), "{:?}", names(&set));
+    assert!(warnings(&set).is_empty(), "{:?}", warnings(&set));
+}
+
 #[test]
 fn alias_to_a_file_outside_the_directories() {
     let etc = TempDir::new("alias-etc");
