@@ -29,8 +29,9 @@ verbs:
   log [NAME] [-n LINES] [-f]   log lines of one unit, or of all interleaved by time; -f follows
   sync                         rescan the configuration directories (also daemon-reload)
   reset-failed [NAME...]       clear the failed state (and start limit) of units
-  enable NAME... / disable NAME...
-                               create / remove the [Install] symlinks (TARGET.wants/, .requires/)
+  enable NAME... / disable NAME... [--now]
+                               create / remove the [Install] symlinks (TARGET.wants/, .requires/);
+                               --now: then start / stop them too
   is-enabled NAME... [-q]      enabled, disabled, static, masked, bad or not-found for each
                                unit; exit 0 when one is enabled or static
   verify PATH...               check unit files and directories offline; errors and warnings
@@ -124,11 +125,14 @@ pub enum Verb {
     ResetFailed {
         units: Vec<String>,
     },
+    /// `--now`: start (enable) or stop (disable) them too, once linked.
     Enable {
         units: Vec<String>,
+        now: bool,
     },
     Disable {
         units: Vec<String>,
+        now: bool,
     },
     Verify {
         paths: Vec<PathBuf>,
@@ -375,12 +379,14 @@ fn parse_verb(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
         "reset-failed" => Verb::ResetFailed {
             units: split(verb, rest, &[], &[])?.owned_names(),
         },
-        "enable" => Verb::Enable {
-            units: split(verb, rest, &[], &[])?.at_least_one(verb)?,
-        },
-        "disable" => Verb::Disable {
-            units: split(verb, rest, &[], &[])?.at_least_one(verb)?,
-        },
+        "enable" | "disable" => {
+            let a = split(verb, rest, &["--now"], &[])?;
+            let (units, now) = (a.at_least_one(verb)?, a.has("--now"));
+            match verb {
+                "enable" => Verb::Enable { units, now },
+                _ => Verb::Disable { units, now },
+            }
+        }
         "verify" => {
             let a = split(verb, rest, &[], &[])?;
             if a.names.is_empty() {

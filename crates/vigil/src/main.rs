@@ -66,5 +66,21 @@ fn run() -> Exit {
             return Exit::Usage;
         }
     };
-    client::run(cmd)
+    // `enable --now` / `disable --now`, as systemctl's: then start or stop.
+    let then = match &cmd.verb {
+        cli::Verb::Enable { units, now: true } => Some(cli::Verb::Start {
+            units: units.clone(),
+            no_block: false,
+        }),
+        cli::Verb::Disable { units, now: true } => Some(cli::Verb::Stop {
+            units: units.clone(),
+            no_block: false,
+        }),
+        _ => None,
+    };
+    let (socket, json) = (cmd.socket.clone(), cmd.json);
+    match (client::run(cmd), then) {
+        (Exit::Success, Some(verb)) => client::run(cli::Command { socket, json, verb }),
+        (exit, _) => exit,
+    }
 }

@@ -534,6 +534,13 @@ fn enable_disable_and_is_enabled_manage_and_read_the_wants_symlinks() {
         is_enabled(&["svc", "plain", "nosuch"]),
         (Some(0), "disabled\nstatic\nnot-found\n".into())
     );
+    // --now, as systemctl's: then start, or stop.
+    m.vigil_ok(&["enable", "--now", "svc"]);
+    assert!(fs::symlink_metadata(&link).is_ok());
+    assert_eq!(m.state("svc.service"), "running");
+    m.vigil_ok(&["disable", "svc", "--now"]);
+    assert!(fs::symlink_metadata(&link).is_err());
+    assert_eq!(m.state("svc.service"), "inactive");
     std::os::unix::fs::symlink("/dev/null", m.config.join("masked.service")).unwrap();
     assert_eq!(
         is_enabled(&["masked", "svc"]),
