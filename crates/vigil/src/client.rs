@@ -12,8 +12,12 @@ use crate::render;
 pub fn run(cmd: Command) -> Exit {
     // Verbs told from a plain request's reply: `list --failed`, `is-active`.
     let only_failed = matches!(cmd.verb, Verb::List { failed: true });
-    let is_failed = match cmd.verb {
-        Verb::Is { failed, quiet, .. } => Some((failed, quiet)),
+    let is_failed = match &cmd.verb {
+        Verb::Is {
+            failed,
+            quiet,
+            units,
+        } => Some((*failed, *quiet, units.len())),
         _ => None,
     };
     let enabled_quiet = match cmd.verb {
@@ -122,7 +126,19 @@ pub fn run(cmd: Command) -> Exit {
                 render::list(&failed, cmd.json);
                 Exit::Success
             }
-            (Some((failed, quiet)), Some(Body::Status { units, .. })) => is(units, failed, quiet),
+            (Some((failed, quiet, _)), Some(Body::Status { units, not_found })) => {
+                is(units, not_found.len(), failed, quiet)
+            }
+            // systemctl's is-active and is-failed say `inactive` of a unit
+            // that does not exist, rather than fail.
+            (Some((failed, quiet, named)), None)
+                if reply
+                    .error
+                    .as_ref()
+                    .is_some_and(|e| e.code == ErrorCode::NoSuchUnit) =>
+            {
+                is(&[], named, failed, quiet)
+            }
             (None, Some(Body::Jobs { jobs })) if let Some(quiet) = enabled_quiet => {
                 is_enabled(jobs, quiet)
             }
@@ -142,10 +158,14 @@ pub fn run(cmd: Command) -> Exit {
 /// systemctl's words (unless `quiet`), and the answer in the exit code, as
 /// systemctl's: is-active succeeds when at least one unit is active,
 /// is-failed when at least one has failed.
-fn is(units: &[vigil_proto::UnitStatus], failed: bool, quiet: bool) -> Exit {
+fn is(units: &[vigil_proto::UnitStatus], unknown: usize, failed: bool, quiet: bool) -> Exit {
     if !quiet {
         for u in units {
             println!("{}", active_state(&u.state));
+        }
+        // Units that do not exist are inactive, as systemctl says.
+        for _ in 0..unknown {
+            println!("inactive");
         }
     }
     let any = |state: &str| units.iter().any(|u| active_state(&u.state) == state);

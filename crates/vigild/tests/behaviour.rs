@@ -4275,6 +4275,16 @@ fn is_active_is_failed_list_failed_and_daemon_reload() {
     assert_eq!(m.vigil_code(&["is-failed", "down"], 0), "failed\n");
     assert_eq!(m.vigil_code(&["is-failed", "up"], 1), "active\n");
     assert_eq!(m.vigil_code(&["is-failed", "--quiet", "down", "up"], 0), "");
+    // A unit that does not exist is inactive, as systemctl says of it.
+    assert_eq!(m.vigil_code(&["is-active", "nosuch"], 3), "inactive\n");
+    assert_eq!(
+        m.vigil_code(&["is-active", "up", "nosuch"], 0),
+        "active\ninactive\n"
+    );
+    assert_eq!(
+        m.vigil_code(&["is-failed", "nosuch", "none"], 1),
+        "inactive\ninactive\n"
+    );
     let failed = m.vigil_ok(&["list", "--failed"]);
     assert!(failed.contains("down.service"), "{failed}");
     assert!(!failed.contains("up.service"), "{failed}");
