@@ -1707,12 +1707,13 @@ impl Machine {
                 *q = false;
             }
             if self.slots[u].phase == Phase::Waiting {
-                // At a shutdown, a stop goes before a start whichever way the
-                // two units are ordered, as in systemd.
-                let stops_first = self.slots[u].at_shutdown
-                    && self.graph.after_rev[u]
-                        .iter()
-                        .any(|&z| self.slots[z].stopping_or_pending());
+                // A stop goes before a start whichever way the two units are
+                // ordered, as systemd.unit(5) says of Before=/After= (a
+                // Conflicts= switch-over, a shutdown): here a unit ordered
+                // after this one that is stopping.
+                let stops_first = self.graph.after_rev[u]
+                    .iter()
+                    .any(|&z| self.slots[z].stopping_or_pending());
                 let mut from = self.slots[u].start_blocker;
                 let ready = !stops_first
                     && all_from(&self.graph.after[u], &mut from, |a| self.slots[a].settled());

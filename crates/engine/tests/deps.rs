@@ -354,6 +354,26 @@ fn units_named_together_keep_their_ordering_both_ways() {
     assert_eq!(signals(&h.take()), [(b, SIGTERM, true)]);
 }
 
+/// systemd.unit(5), Before=/After=: a unit stopping goes before one
+/// starting, whichever way they are ordered. Review finding: outside a
+/// shutdown the start went first (a Conflicts= switch-over with Before=,
+/// which may need the port the other still holds).
+#[test]
+fn a_stop_goes_before_a_start_whichever_way_they_are_ordered() {
+    let mut h = H::new(vec![
+        service("old.service"),
+        service("new.service")
+            .unit(|u| u.deps.conflicts.push("old.service".into()))
+            .before(&["old.service"]),
+    ]);
+    let old = h.run("old.service");
+    h.start("new.service");
+    assert_eq!(signals(&h.take()), [(old, SIGTERM, true)]);
+    assert_eq!(h.state("new.service"), State::Waiting);
+    h.killed(old, SIGTERM);
+    h.expect_spawn("new.service", Role::Main(0));
+}
+
 #[test]
 fn passing_conditions_start_the_unit() {
     let mut h = H::new(vec![service("c.service").condition()]);
