@@ -543,6 +543,13 @@ impl LoadedSet {
                 .map(|(alias, _)| (alias.clone(), 0)),
         );
         if let Some(t) = name::template_of(unit_name) {
+            // A template alias's drop-ins (`alias@.service.d/`) too.
+            keys.extend(
+                self.aliases
+                    .iter()
+                    .filter(|(_, real)| **real == t)
+                    .map(|(alias, _)| (alias.clone(), 1)),
+            );
             keys.push((t, 1));
         }
         keys.extend(

@@ -480,8 +480,14 @@ fn an_instance_of_a_template_alias_is_the_same_instance_of_the_template() {
         "wantsit.service",
         "[Unit]\nWants=fooalias@w.service\n[Service]\nExecStart=/bin/true\n",
     );
+    d.write(
+        "fooalias@.service.d/d.conf",
+        "[Unit]\nDescription=via the alias\n",
+    );
     let set = load_dirs(&[d.path()], &ctx());
     assert_eq!(set.canonical("fooalias@x.service"), "foo@x.service");
+    // Its drop-ins apply to the template's instances, as the unit alias's do.
+    assert_eq!(set.get("foo@w").unwrap().description, "via the alias");
     assert_eq!(set.get("wantsit").unwrap().deps.wants, ["foo@w.service"]);
     assert!(set.get("foo@w").is_some(), "{:?}", names(&set));
     assert!(warnings(&set).is_empty(), "{:?}", warnings(&set));
