@@ -387,6 +387,9 @@ struct Slot {
     watchdog_at: Option<Time>,
     /// `WATCHDOG_USEC=` for this run (zero: disabled); `None`: WatchdogSec=.
     watchdog_override: Option<Duration>,
+    /// When this run's start job began to run (after its ordering), and the
+    /// time from then to ready: the unit's own start time, as
+    /// systemd-analyze blame counts it (`vigil blame`).
     start_requested: Option<Time>,
     time_to_ready: Option<Duration>,
     /// The unit became active in this run (ExecStop= runs only then).
@@ -1873,7 +1876,9 @@ impl Machine {
             let name = self.slots[d].name.clone();
             return self.fail_dependency(u, name);
         }
+        let now = self.now;
         let s = &mut self.slots[u];
+        s.start_requested = Some(now);
         // A changed definition takes effect at the next start.
         s.run = s.def.clone();
         if !s.def.conditions.is_empty() || !s.def.asserts.is_empty() {

@@ -39,7 +39,7 @@ verbs:
   notify [--ready] [--reloading] [--stopping] [--status=TEXT] [--pid=PID] [KEY=VALUE...]
                                send a notification to $NOTIFY_SOCKET (like systemd-notify)
   graph                        the dependency graph in DOT
-  blame                        each unit's time from start to ready, slowest first
+  blame                        each unit's own start time (its job's start to ready), slowest first
   shutdown                     stop every unit in reverse dependency order; vigild exits
   poweroff / reboot / halt     the same, then vigil-init powers off, reboots or halts the
                                machine (needs vigild started by vigil-init; root or
