@@ -1051,33 +1051,22 @@ mod tests {
     fn device_timeouts_are_systemd_time_spans() {
         let t = |o: &str| map_options(o).device_timeout;
         assert_eq!(t("defaults"), None);
-        assert_eq!(
-            t("x-systemd.device-timeout=5"),
-            Some(Duration::from_secs(5))
-        );
-        assert_eq!(
-            t("x-systemd.device-timeout=1min"),
-            Some(Duration::from_secs(60))
-        );
-        assert_eq!(
-            t("x-systemd.device-timeout=250ms"),
-            Some(Duration::from_millis(250))
-        );
-        assert_eq!(t("x-systemd.device-timeout=0"), Some(Duration::MAX));
-        assert_eq!(t("x-systemd.device-timeout=infinity"), Some(Duration::MAX));
-        // Review finding: only part of systemd.time(7) was understood.
-        assert_eq!(
-            t("x-systemd.device-timeout=1min30s"),
-            Some(Duration::from_secs(90))
-        );
-        assert_eq!(
-            t("x-systemd.device-timeout=2minutes"),
-            Some(Duration::from_secs(120))
-        );
-        assert_eq!(
-            t("x-systemd.device-timeout=1.5s"),
-            Some(Duration::from_millis(1500))
-        );
+        let ms = Duration::from_millis;
+        // The second half: review finding, only part of systemd.time(7) was understood.
+        let spans = [
+            ("5", ms(5000)),
+            ("1min", ms(60_000)),
+            ("250ms", ms(250)),
+            ("0", Duration::MAX),
+            ("infinity", Duration::MAX),
+            ("1min30s", ms(90_000)),
+            ("2minutes", ms(120_000)),
+            ("1.5s", ms(1500)),
+        ];
+        for (span, want) in spans {
+            let option = format!("x-systemd.device-timeout={span}");
+            assert_eq!(t(&option), Some(want), "{option}");
+        }
         // A bad value leaves the default, and says so.
         let o = map_options("x-systemd.device-timeout=soon");
         assert_eq!(o.device_timeout, None);

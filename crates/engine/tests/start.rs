@@ -280,11 +280,13 @@ fn forking_is_ready_after_the_parent_exits_and_the_pid_file_is_read() {
     assert_eq!(h.reason("f.service"), Some(Reason::Signal(SIGSEGV)));
 }
 
-#[test]
-fn forking_pid_file_error_fails() {
+/// A forking service with `PIDFile=` and `restart`, whose start process has
+/// exited and whose PID file could not be read (`why`).
+fn forking_with_a_bad_pid_file(restart: RestartPolicy, why: &str) -> H {
     let mut h = H::new(vec![
         service("f.service")
             .ty(ServiceType::Forking)
+            .restart(restart)
             .svc(|s| *s.pid_file = Some("/run/f.pid".into())),
     ]);
     h.start("f.service");
@@ -292,8 +294,14 @@ fn forking_pid_file_error_fails() {
     h.exit(parent, 0);
     h.ok(Event::PidFileRead {
         unit: "f.service".into(),
-        result: Err("no such file".into()),
+        result: Err(why.into()),
     });
+    h
+}
+
+#[test]
+fn forking_pid_file_error_fails() {
+    let h = forking_with_a_bad_pid_file(RestartPolicy::No, "no such file");
     assert_eq!(h.state("f.service"), State::Failed);
     assert_eq!(
         h.reason("f.service"),
@@ -305,19 +313,7 @@ fn forking_pid_file_error_fails() {
 /// restarts on it, as on-failure does (review finding: it did not).
 #[test]
 fn a_pid_file_error_restarts_with_on_abnormal() {
-    let mut h = H::new(vec![
-        service("f.service")
-            .ty(ServiceType::Forking)
-            .restart(RestartPolicy::OnAbnormal)
-            .svc(|s| *s.pid_file = Some("/run/f.pid".into())),
-    ]);
-    h.start("f.service");
-    let parent = h.expect_spawn("f.service", Role::Main(0));
-    h.exit(parent, 0);
-    h.ok(Event::PidFileRead {
-        unit: "f.service".into(),
-        result: Err("no valid PID".into()),
-    });
+    let h = forking_with_a_bad_pid_file(RestartPolicy::OnAbnormal, "no valid PID");
     assert_eq!(h.state("f.service"), State::Restarting);
 }
 
