@@ -182,16 +182,37 @@ pub fn status(units: &[UnitStatus], json: bool) {
         }
         if !u.logs.is_empty() {
             let _ = writeln!(out);
-            log_to(&mut out, &u.logs, false);
+            log_to(&mut out, &u.logs, false, std::io::stdout().is_terminal());
         }
     }
 }
 
 pub fn log(lines: &[LogLine], json: bool) {
-    log_to(&mut stdout(), lines, json);
+    log_to(&mut stdout(), lines, json, std::io::stdout().is_terminal());
 }
 
-fn log_to(out: &mut impl Write, lines: &[LogLine], json: bool) {
+/// A service's line as a terminal gets it: control characters (an escape
+/// sequence that would move the cursor, retitle the window or hide what
+/// follows; a carriage return that would overwrite the line) shown as
+/// `\xNN`, as `journalctl` keeps them off the terminal too. Tabs stay. Into
+/// a pipe or a file the line goes as it is.
+fn for_terminal(line: &str) -> std::borrow::Cow<'_, str> {
+    let control = |c: char| c.is_control() && c != '\t';
+    if !line.chars().any(control) {
+        return line.into();
+    }
+    let mut out = String::with_capacity(line.len() + 8);
+    // Unicode's control characters are C0, DEL and C1: all below 0x100.
+    for c in line.chars() {
+        match c {
+            c if control(c) => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.into()
+}
+
+fn log_to(out: &mut impl Write, lines: &[LogLine], json: bool, terminal: bool) {
     for l in lines {
         if json {
             match serde_json::to_string(l) {
@@ -213,7 +234,11 @@ fn log_to(out: &mut impl Write, lines: &[LogLine], json: bool) {
         };
         // A unit's SyslogIdentifier= names its lines, as in journalctl.
         let from = l.tag.as_deref().unwrap_or(&l.unit);
-        let _ = writeln!(out, "{} {from}{tag}: {}", clock(l.time_us), l.line);
+        let text = match terminal {
+            true => for_terminal(&l.line),
+            false => l.line.as_str().into(),
+        };
+        let _ = writeln!(out, "{} {from}{tag}: {text}", clock(l.time_us));
     }
 }
 
@@ -275,6 +300,35 @@ fn span(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Review finding: a service's escape sequences reached the admin's
+    /// terminal as they were (`vigil log`), as did a carriage return that
+    /// overwrote the line. On a terminal they are shown escaped; into a pipe
+    /// the line is what the service wrote.
+    #[test]
+    fn control_characters_are_escaped_on_a_terminal_only() {
+        let line = LogLine {
+            time_us: 0,
+            unit: "x.service".into(),
+            stream: "stdout".into(),
+            line: "\x1b]0;owned\x07a\tb\rc\u{85}é".into(),
+            tag: None,
+            dropped_before: 0,
+        };
+        let shown = |terminal| {
+            let mut out = Vec::new();
+            log_to(&mut out, std::slice::from_ref(&line), false, terminal);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(
+            shown(true),
+            "00:00:00.000 x.service: \\x1b]0;owned\\x07a\tb\\x0dc\\x85é\n"
+        );
+        assert_eq!(
+            shown(false),
+            format!("00:00:00.000 x.service: {}\n", line.line)
+        );
+    }
 
     #[test]
     fn spans_read_naturally() {
