@@ -1344,13 +1344,11 @@ impl Machine {
     }
 
     fn add_start_job(&mut self, u: usize) {
-        let now = self.now;
         let phase = self.slots[u].phase;
         let s = &mut self.slots[u];
         if phase.is_dead() || phase == Phase::AutoRestart {
             s.wake = None;
             s.reason = None;
-            s.start_requested = Some(now);
             s.time_to_ready = None;
             self.set_phase(u, Phase::Waiting);
             self.push(u);

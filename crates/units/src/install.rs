@@ -193,9 +193,7 @@ fn enable_into(
     if !seen.insert(unit.name.clone()) {
         return Ok(());
     }
-    let i = &unit.install;
-    if i.wanted_by.is_empty() && i.required_by.is_empty() && i.alias.is_empty() && i.also.is_empty()
-    {
+    if installs_nothing(&unit) {
         return Err(InstallError::NoInstallSection { name: unit.name });
     }
     for (link, target) in wanted_links(config_dir, &unit, &file) {
@@ -270,27 +268,14 @@ fn disable_into(
                 .map(|(l, _)| l),
         );
     }
-    let rd = match fs::read_dir(config_dir) {
-        Ok(rd) => Some(rd),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(source) => {
-            return Err(InstallError::ReadDir {
-                path: config_dir.to_path_buf(),
-                source,
-            });
-        }
-    };
-    for entry in rd.into_iter().flatten().flatten() {
-        let fname = entry.file_name();
-        let fname = fname.to_string_lossy();
-        if fname.ends_with(".wants") || fname.ends_with(".requires") {
-            links.push(entry.path().join(&n));
-        }
-    }
+    let listed = dependency_links(config_dir, &n).map_err(|source| InstallError::ReadDir {
+        path: config_dir.to_path_buf(),
+        source,
+    })?;
+    links.extend(listed);
     let mut any = false;
     for link in links {
-        let is_link = fs::symlink_metadata(&link).is_ok_and(|m| m.file_type().is_symlink());
-        if is_link {
+        if is_symlink(&link) {
             any = true;
             let change = InstallChange::Remove { link };
             if !changes.contains(&change) {
@@ -361,33 +346,47 @@ pub fn enablement(set: &LoadedSet, config_dirs: &[PathBuf], name: &str) -> Enabl
         Err(InstallError::Broken { .. }) => return Enablement::Bad,
         Err(_) => return Enablement::NotFound,
     };
-    let i = &unit.install;
-    if i.wanted_by.is_empty() && i.required_by.is_empty() && i.alias.is_empty() && i.also.is_empty()
-    {
+    if installs_nothing(&unit) {
         return Enablement::Static;
     }
-    let is_link = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink());
-    for dir in config_dirs {
-        if wanted_links(dir, &unit, &file)
-            .iter()
-            .any(|(link, _)| is_link(link))
-        {
-            return Enablement::Enabled;
-        }
-        let wants_dirs = fs::read_dir(dir).into_iter().flatten().flatten();
-        let linked = wants_dirs.filter(|e| {
-            let f = e.file_name();
-            let f = f.to_string_lossy();
-            f.ends_with(".wants") || f.ends_with(".requires")
-        });
-        if linked
+    let linked = config_dirs.iter().any(|dir| {
+        let asked = wanted_links(dir, &unit, &file)
             .into_iter()
-            .any(|e| is_link(&e.path().join(&unit.name)))
-        {
-            return Enablement::Enabled;
-        }
+            .map(|(link, _)| link);
+        let listed = dependency_links(dir, &unit.name).unwrap_or_default();
+        asked.chain(listed).any(|link| is_symlink(&link))
+    });
+    match linked {
+        true => Enablement::Enabled,
+        false => Enablement::Disabled,
     }
-    Enablement::Disabled
+}
+
+/// No `[Install]` section: nothing to enable (a static unit).
+fn installs_nothing(unit: &Unit) -> bool {
+    let i = &unit.install;
+    i.wanted_by.is_empty() && i.required_by.is_empty() && i.alias.is_empty() && i.also.is_empty()
+}
+
+fn is_symlink(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// `DIR.wants/NAME` and `DIR.requires/NAME` for every such directory of
+/// `config_dir`, whether the link is there or not (a missing `config_dir`
+/// has none).
+fn dependency_links(config_dir: &Path, name: &str) -> io::Result<Vec<PathBuf>> {
+    let entries = match fs::read_dir(config_dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let dirs = entries.flatten().filter(|e| {
+        let f = e.file_name();
+        let f = f.to_string_lossy();
+        f.ends_with(".wants") || f.ends_with(".requires")
+    });
+    Ok(dirs.map(|e| e.path().join(name)).collect())
 }
 
 /// Carries out a plan: creates the symlinks (and their directories) and removes

@@ -18,9 +18,9 @@ use crate::daemon::{Daemon, token};
 use crate::logs::{Logs, Select};
 
 /// Unsent bytes past which a client is not read from (its next requests
-/// wait until it has read its replies) and a follower's new log lines are
-/// counted as dropped instead of queued. A reply is always queued whole: a
-/// client is never cut off in the middle of one.
+/// wait until it has read its replies) and a follower gets no new log lines
+/// queued (it resumes from the rings once it has read them). A reply is
+/// always queued whole: a client is never cut off in the middle of one.
 const MAX_PENDING_OUT: usize = 8 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -318,12 +318,12 @@ impl Clients {
         }
     }
 
-    /// Sends new log lines to every client following a log.
     /// Whether a client follows a log (`vigil log -f`).
     pub fn any_follower(&self) -> bool {
         self.clients.values().any(|c| c.follow.is_some())
     }
 
+    /// Sends new log lines to every client following a log.
     pub fn deliver_log(&mut self, logs: &Logs, epoll: &Epoll) {
         let ids: Vec<u64> = self
             .clients
