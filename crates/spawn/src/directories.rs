@@ -118,25 +118,6 @@ impl DirectoryError {
     }
 }
 
-/// The full paths of one kind's directories for `service`.
-pub fn paths(
-    service: &Service,
-    kind: DirectoryKind,
-    roots: &DirectoryRoots,
-) -> Result<Vec<PathBuf>, DirectoryError> {
-    let dirs = service.directories(kind);
-    let Some(first) = dirs.paths.first() else {
-        return Ok(Vec::new());
-    };
-    let Some(root) = roots.root(kind) else {
-        return Err(DirectoryError::NoRoot {
-            directive: kind.directive(),
-            path: first.clone(),
-        });
-    };
-    Ok(dirs.paths.iter().map(|p| root.join(p)).collect())
-}
-
 /// Creates every directory `service` asks for (missing parents exactly 0755,
 /// owned by the manager; the innermost with the kind's mode, owned by `owner` when given and
 /// the kind is not configuration), and returns the variables naming them
@@ -148,15 +129,18 @@ pub fn set_up(
 ) -> Result<Vec<(&'static str, String)>, DirectoryError> {
     let mut vars = Vec::new();
     for kind in DirectoryKind::ALL {
-        let full = paths(service, kind, roots)?;
-        if full.is_empty() {
+        let dirs = service.directories(kind);
+        let Some(first) = dirs.paths.first() else {
             continue;
-        }
-        let mode = service.directories(kind).mode;
+        };
+        let directive = kind.directive();
+        let Some(root) = roots.root(kind) else {
+            let path = first.clone();
+            return Err(DirectoryError::NoRoot { directive, path });
+        };
         let owner = owner.filter(|_| kind != DirectoryKind::Configuration);
-        let root = roots.root(kind).unwrap_or(Path::new("/"));
-        for rel in &service.directories(kind).paths {
-            let directive = kind.directive();
+        for rel in &dirs.paths {
+            let mode = dirs.mode;
             create_one(root, rel, mode, owner).map_err(|(path, source)| {
                 match source.raw_os_error() {
                     Some(ENOTDIR) => DirectoryError::NotADirectory { directive, path },
@@ -169,9 +153,8 @@ pub fn set_up(
                 }
             })?;
         }
-        let joined = full
-            .iter()
-            .map(|p| p.to_string_lossy().into_owned())
+        let joined = (dirs.paths.iter())
+            .map(|rel| root.join(rel).to_string_lossy().into_owned())
             .collect::<Vec<_>>()
             .join(":");
         vars.push((kind.variable(), joined));
