@@ -602,7 +602,7 @@ fn glob_paths(path: &Path) -> io::Result<Vec<PathBuf>> {
     found.retain(|p| p.is_file());
     if found.is_empty() {
         // ENOENT: what a missing file gives, which `-` lets pass.
-        return Err(io::Error::from_raw_os_error(2));
+        return Err(io::Error::from_raw_os_error(libc_errno::ENOENT));
     }
     Ok(found)
 }
