@@ -269,6 +269,16 @@ pub enum Event {
     ProcessesGone {
         unit: String,
     },
+    /// Whether the unit's process groups still hold a process the engine does
+    /// not track (a leftover: the helper of `sh -c 'helper & exit 0'`). Sent
+    /// when that changes: `true` before the [`Event::Exited`] of the unit's
+    /// last tracked process when something is left, `false` once what was
+    /// left is gone. A unit being stopped waits for its leftovers, as systemd
+    /// waits for a unit's cgroup to empty.
+    Leftovers {
+        unit: String,
+        present: bool,
+    },
     /// Time has passed: fire every timer due at or before `now`.
     Tick,
     /// A running socket unit cannot go on: its sockets cannot be created, or
@@ -302,6 +312,11 @@ pub enum Action {
         signal: i32,
         group: bool,
     },
+    /// Send `signal` (then SIGCONT, unless it is SIGKILL) to every process
+    /// group the unit's processes were started in: what [`Event::Leftovers`]
+    /// said is left. vigild answers with `Leftovers { present: false }` once
+    /// they are gone.
+    KillLeftovers { unit: String, signal: i32 },
     /// Type=forking: read the PID file; answer with [`Event::PidFileRead`].
     ReadPidFile { unit: String, path: PathBuf },
     /// Type=forking without PIDFile= (GuessMainPID=yes): find the processes the
@@ -540,5 +555,17 @@ impl Engine {
     /// Every process the engine tracks (main, control, test), with its unit.
     pub fn tracked(&self) -> Vec<(u32, String)> {
         self.machine.tracked()
+    }
+
+    /// The unit `pid` is the last tracked process of (nothing else of it runs,
+    /// nor is being spawned): when it ends, what is left in the unit's process
+    /// groups is a leftover ([`Event::Leftovers`]).
+    pub fn last_process_of(&self, pid: u32) -> Option<&str> {
+        self.machine.last_process_of(pid)
+    }
+
+    /// The units told they have leftovers, until told they are gone.
+    pub fn units_with_leftovers(&self) -> Vec<String> {
+        self.machine.units_with_leftovers()
     }
 }

@@ -398,6 +398,9 @@ struct Slot {
     /// unit ordered against it has stopped) instead of being stopped, and is
     /// stopped only when everything else is.
     at_shutdown: bool,
+    /// Its process groups hold processes it does not track
+    /// ([`Event::Leftovers`]).
+    leftovers: bool,
     /// Where in its `after` (start) and `after_rev` (stop) lists the queue's
     /// last check found a unit not done: the next check starts there.
     start_blocker: usize,
@@ -446,6 +449,7 @@ impl Slot {
             time_to_ready: None,
             started_ok: false,
             at_shutdown: false,
+            leftovers: false,
         }
     }
 
@@ -978,6 +982,17 @@ impl Machine {
         Some(s.run.clone())
     }
 
+    pub(crate) fn last_process_of(&self, pid: u32) -> Option<&str> {
+        let &(u, _) = self.pids.get(&pid)?;
+        let s = &self.slots[u];
+        (s.pids() == [pid] && s.spawning.is_none()).then_some(s.name.as_str())
+    }
+
+    pub(crate) fn units_with_leftovers(&self) -> Vec<String> {
+        let with = self.slots.iter().filter(|s| s.leftovers && !s.gone);
+        with.map(|s| s.name.clone()).collect()
+    }
+
     pub(crate) fn unit_of_pid(&self, pid: u32) -> Option<&str> {
         let &(u, _) = self.pids.get(&pid)?;
         Some(self.slots[u].name.as_str())
@@ -1172,6 +1187,12 @@ impl Machine {
             Event::ProcessesGone { unit } => {
                 if let Some(&u) = self.index.get(&unit) {
                     self.on_processes_gone(u);
+                }
+                Ok(())
+            }
+            Event::Leftovers { unit, present } => {
+                if let Some(&u) = self.index.get(&unit) {
+                    self.on_leftovers(u, present);
                 }
                 Ok(())
             }
@@ -1670,9 +1691,17 @@ impl Machine {
                 for &pid in &pids {
                     self.signal(u, pid, SIGKILL, true);
                 }
-                let killed = match pids.as_slice() {
-                    [] => "nothing left to kill".to_string(),
-                    pids => format!("SIGKILL to {pids:?}"),
+                let leftovers = self.waits_for_leftovers(u);
+                if leftovers {
+                    let unit = self.slots[u].name.clone();
+                    let signal = SIGKILL;
+                    self.actions.push(Action::KillLeftovers { unit, signal });
+                }
+                let killed = match (pids.as_slice(), leftovers) {
+                    ([], false) => "nothing left to kill".to_string(),
+                    ([], true) => "SIGKILL to its leftovers".to_string(),
+                    (pids, false) => format!("SIGKILL to {pids:?}"),
+                    (pids, true) => format!("SIGKILL to {pids:?} and its leftovers"),
                 };
                 self.log(
                     Level::Warning,
@@ -2208,7 +2237,7 @@ impl Machine {
     fn enter_kill(&mut self, u: usize, stage: KillStage) {
         let now = self.now;
         self.slots[u].wake = None;
-        if !self.slots[u].alive() {
+        if !self.slots[u].alive() && !self.waits_for_leftovers(u) {
             self.stop_post(u, 0);
             return;
         }
@@ -2236,6 +2265,7 @@ impl Machine {
         for pid in self.slots[u].pids() {
             self.signal(u, pid, signal, group);
         }
+        self.kill_leftovers(u, stage);
         let wait = match stage {
             KillStage::Abort => svc.timeout_abort,
             KillStage::Term => svc.timeout_stop,
@@ -2258,10 +2288,55 @@ impl Machine {
         self.set_phase(u, Phase::Kill(stage));
     }
 
+    /// Whether the stop waits for leftovers: what the unit's process groups
+    /// hold besides its tracked processes, as systemd waits for its cgroup.
+    /// KillMode=process and none leave them alone.
+    fn waits_for_leftovers(&self, u: usize) -> bool {
+        let s = &self.slots[u];
+        s.leftovers
+            && s.run.service.as_ref().is_some_and(|svc| {
+                matches!(svc.kill_mode, KillMode::ControlGroup | KillMode::Mixed)
+            })
+    }
+
+    /// The kill step's signal to the leftovers, when the stop waits for them:
+    /// KillMode=control-group gives them the step's signal with the rest;
+    /// KillMode=mixed spares them while the main process runs, then SIGKILL.
+    fn kill_leftovers(&mut self, u: usize, stage: KillStage) {
+        if !self.waits_for_leftovers(u) {
+            return;
+        }
+        let s = &self.slots[u];
+        let Some(svc) = s.run.service.as_ref() else {
+            return;
+        };
+        let signal = match svc.kill_mode {
+            KillMode::Mixed if s.main_pid.is_some() => return,
+            KillMode::Mixed if svc.send_sigkill => SIGKILL,
+            _ => stage.signal(svc),
+        };
+        let unit = s.name.clone();
+        self.actions.push(Action::KillLeftovers { unit, signal });
+    }
+
+    /// [`Event::Leftovers`]: in the kill step, new leftovers get its signal, and
+    /// the step is over once the last of them is gone.
+    fn on_leftovers(&mut self, u: usize, present: bool) {
+        self.slots[u].leftovers = present;
+        if let Phase::Kill(stage) = self.slots[u].phase {
+            if present {
+                self.kill_leftovers(u, stage);
+            } else {
+                self.kill_step_progress(u);
+            }
+        }
+    }
+
     /// Forgets the unit's processes (SendSIGKILL=no, KillMode=none, or processes that
     /// survived SIGKILL): their exits are no longer this unit's business.
     fn abandon(&mut self, u: usize) {
         let s = &mut self.slots[u];
+        s.leftovers = false;
         let pids: Vec<u32> = [
             s.main_pid.take(),
             s.control.take().map(|c| c.0),
@@ -2304,6 +2379,8 @@ impl Machine {
         s.wake = None;
         s.watchdog_at = None;
         s.started_ok = false;
+        // vigild forgets the unit's process groups once it is down.
+        s.leftovers = false;
         let result = s.result.take();
         let cause = s.stop_cause.take();
         // Cleared only after the unit is Dead: a restart is no end for
@@ -2548,10 +2625,11 @@ impl Machine {
         }
     }
 
-    /// In the kill step, the last process gone moves on to ExecStopPost=.
+    /// In the kill step, the last process gone (leftovers included) moves on
+    /// to ExecStopPost=.
     fn kill_step_progress(&mut self, u: usize) -> bool {
         if let Phase::Kill(_) = self.slots[u].phase {
-            if !self.slots[u].alive() {
+            if !self.slots[u].alive() && !self.waits_for_leftovers(u) {
                 self.stop_post(u, 0);
             }
             return true;
@@ -2643,6 +2721,10 @@ impl Machine {
                 {
                     // KillMode=mixed: the rest of the group gets SIGKILL once the main is gone.
                     self.signal(u, pid, SIGKILL, true);
+                }
+                if svc.kill_mode == KillMode::Mixed {
+                    // And so does the rest of the unit's groups.
+                    self.kill_leftovers(u, stage);
                 }
                 self.kill_step_progress(u);
             }

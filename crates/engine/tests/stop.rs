@@ -571,3 +571,199 @@ fn shutdown_cancels_pending_restarts() {
     assert!(h.take().contains(&Action::AllStopped));
     assert_eq!(h.e.next_deadline(), None);
 }
+
+// ---------------------------------------------------------------- leftovers
+
+/// The `KillLeftovers` signals among `actions`.
+fn leftover_signals(actions: &[Action]) -> Vec<i32> {
+    let signal = |a: &Action| match a {
+        Action::KillLeftovers { signal, .. } => Some(*signal),
+        _ => None,
+    };
+    actions.iter().filter_map(signal).collect()
+}
+
+fn leftovers(h: &mut H, unit: &str, present: bool) {
+    h.ok(Event::Leftovers {
+        unit: unit.into(),
+        present,
+    });
+}
+
+/// As systemd waits for a unit's cgroup to empty: a main process that exits
+/// and leaves a process behind (`sh -c 'helper & exit 0'`) leaves the unit
+/// stopping, its leftovers signalled, until they are gone.
+#[test]
+fn a_unit_whose_main_process_left_a_process_behind_stops_once_it_is_gone() {
+    let mut h = H::new(vec![service("a.service").timeout_stop(Some(secs(3)))]);
+    let main = h.run("a.service");
+    h.take();
+    leftovers(&mut h, "a.service", true);
+    h.exit(main, 0);
+    let out = h.take();
+    assert_eq!(leftover_signals(&out), [SIGTERM]);
+    assert_eq!(states(&out), [("a.service".into(), State::Stopping)]);
+    assert_eq!(h.e.next_deadline(), Some(secs(3)));
+    leftovers(&mut h, "a.service", false);
+    assert_eq!(states(&h.take()), [("a.service".into(), State::Inactive)]);
+    assert_eq!(h.reason("a.service"), None);
+    assert!(h.e.units_with_leftovers().is_empty());
+}
+
+/// Without leftovers the unit goes down at once, without a stopping state.
+#[test]
+fn a_main_process_that_left_nothing_behind_ends_the_unit_at_once() {
+    let mut h = H::new(vec![service("a.service")]);
+    let main = h.run("a.service");
+    h.take();
+    h.exit(main, 0);
+    let out = h.take();
+    assert!(leftover_signals(&out).is_empty());
+    assert_eq!(states(&out), [("a.service".into(), State::Inactive)]);
+}
+
+/// Leftovers that ignore SIGTERM get SIGKILL at the stop timeout, then the
+/// wait after SIGKILL; a stop that needed SIGKILL failed, as in systemd.
+#[test]
+fn leftovers_that_ignore_sigterm_get_sigkill_at_the_stop_timeout() {
+    let mut h = H::new(vec![service("a.service").timeout_stop(Some(secs(1)))]);
+    let main = h.run("a.service");
+    leftovers(&mut h, "a.service", true);
+    h.exit(main, 0);
+    h.take();
+    h.at(secs(1));
+    assert_eq!(leftover_signals(&h.take()), [SIGKILL]);
+    assert_eq!(h.state("a.service"), State::Stopping);
+    leftovers(&mut h, "a.service", false);
+    assert_eq!(h.state("a.service"), State::Failed);
+    assert_eq!(h.reason("a.service"), Some(Reason::StopTimeout));
+}
+
+/// Leftovers that survive even SIGKILL (uninterruptible sleep) are given up
+/// on after the wait that follows it, as processes are.
+#[test]
+fn leftovers_that_survive_sigkill_are_given_up_on() {
+    let mut h = H::new(vec![service("a.service").timeout_stop(Some(secs(1)))]);
+    let main = h.run("a.service");
+    leftovers(&mut h, "a.service", true);
+    h.exit(main, 0);
+    h.at(secs(1));
+    h.at(secs(6));
+    let out = h.take();
+    assert!(
+        logs(&out).iter().any(|l| l.contains("giving up")),
+        "{out:?}"
+    );
+    assert_eq!(h.state("a.service"), State::Failed);
+    assert!(h.e.units_with_leftovers().is_empty());
+}
+
+/// A stop of a RemainAfterExit= unit whose process is gone but left a helper:
+/// the helper gets KillSignal= and the unit is stopping until it is gone.
+#[test]
+fn stopping_an_exited_unit_waits_for_what_it_left_behind() {
+    let mut h = H::new(vec![service("a.service").ty(ServiceType::Oneshot).remain()]);
+    h.start("a.service");
+    let main = h.expect_spawn("a.service", Role::Main(0));
+    leftovers(&mut h, "a.service", true);
+    h.exit(main, 0);
+    assert_eq!(h.state("a.service"), State::Exited);
+    assert!(leftover_signals(&h.take()).is_empty());
+    h.stop("a.service");
+    assert_eq!(leftover_signals(&h.take()), [SIGTERM]);
+    assert_eq!(h.state("a.service"), State::Stopping);
+    leftovers(&mut h, "a.service", false);
+    assert_eq!(h.state("a.service"), State::Inactive);
+}
+
+/// The reverse order of a stop holds for leftovers: a unit ordered after
+/// another stops once its leftovers are gone, and only then the other.
+#[test]
+fn a_unit_ordered_before_waits_for_the_leftovers_of_the_one_after_it() {
+    let mut h = H::new(vec![
+        service("a.service").ty(ServiceType::Oneshot).remain(),
+        service("b.service").after(&["a.service"]),
+    ]);
+    h.start("a.service");
+    let a = h.expect_spawn("a.service", Role::Main(0));
+    h.exit(a, 0);
+    h.start("b.service");
+    let b = h.expect_spawn("b.service", Role::Main(0));
+    h.ok_together(vec![
+        Event::Stop("a.service".into()),
+        Event::Stop("b.service".into()),
+    ]);
+    assert_eq!(signals(&h.take()), [(b, SIGTERM, true)]);
+    leftovers(&mut h, "b.service", true);
+    h.killed(b, SIGTERM);
+    assert_eq!(h.state("b.service"), State::Stopping);
+    assert_eq!(h.state("a.service"), State::Exited);
+    leftovers(&mut h, "b.service", false);
+    assert_eq!(h.state("b.service"), State::Inactive);
+    assert_eq!(h.state("a.service"), State::Inactive);
+}
+
+/// Restart= starts the unit again only once its leftovers are gone (a helper
+/// still holding the port would make the new start fail).
+#[test]
+fn a_restart_waits_for_the_leftovers_of_the_run_before() {
+    let mut h = H::new(vec![
+        service("a.service")
+            .restart(RestartPolicy::Always)
+            .restart_sec(ms(0)),
+    ]);
+    let main = h.run("a.service");
+    leftovers(&mut h, "a.service", true);
+    h.exit(main, 1);
+    assert!(h.spawns().is_empty());
+    assert_eq!(h.state("a.service"), State::Stopping);
+    leftovers(&mut h, "a.service", false);
+    assert_eq!(h.spawns(), [("a.service".to_string(), Role::Main(0))]);
+}
+
+/// KillMode=process leaves the leftovers alone, and does not wait for them;
+/// KillMode=mixed gives them SIGKILL once the main process is gone.
+#[test]
+fn kill_mode_process_does_not_wait_and_mixed_kills_the_leftovers() {
+    let mut h = H::new(vec![
+        service("p.service").kill_mode(KillMode::Process),
+        service("m.service").kill_mode(KillMode::Mixed),
+    ]);
+    let p = h.run("p.service");
+    leftovers(&mut h, "p.service", true);
+    h.exit(p, 0);
+    assert!(leftover_signals(&h.take()).is_empty());
+    assert_eq!(h.state("p.service"), State::Inactive);
+    let m = h.run("m.service");
+    h.stop("m.service");
+    // The main process only, while it runs.
+    assert!(leftover_signals(&h.take()).is_empty());
+    leftovers(&mut h, "m.service", true);
+    h.killed(m, SIGTERM);
+    assert_eq!(leftover_signals(&h.take()), [SIGKILL]);
+    assert_eq!(h.state("m.service"), State::Stopping);
+    leftovers(&mut h, "m.service", false);
+    assert_eq!(h.state("m.service"), State::Inactive);
+}
+
+/// The shutdown's global deadline kills the leftovers a unit waits for too.
+#[test]
+fn the_shutdown_deadline_kills_the_leftovers_waited_for() {
+    let mut h = H::new(vec![service("a.service").timeout_stop(None)]);
+    let main = h.run("a.service");
+    h.ok(Event::Shutdown { targets: vec![] });
+    leftovers(&mut h, "a.service", true);
+    h.killed(main, SIGTERM);
+    assert_eq!(h.state("a.service"), State::Stopping);
+    h.take();
+    h.ok(Event::ShutdownDeadline);
+    let out = h.take();
+    assert_eq!(leftover_signals(&out), [SIGKILL]);
+    let said = logs(&out);
+    assert!(
+        said.iter()
+            .any(|l| l == "shutdown deadline reached: SIGKILL to its leftovers"),
+        "{said:?}"
+    );
+    assert!(out.contains(&Action::AllStopped));
+}

@@ -737,6 +737,7 @@ impl Daemon {
         for &(pid, status) in &inherited.exited {
             if self.status_applies(pid) {
                 self.procs.starts.remove(&pid);
+                self.note_leftovers(pid);
                 let _ = self.engine.handle(
                     now,
                     Event::Exited {
@@ -779,8 +780,9 @@ impl Daemon {
             }
         }
         // A forking service's daemon without a main PID may have ended while no
-        // manager ran; its status, if any, came for a PID nobody tracks.
-        self.check_pidless();
+        // manager ran; its status, if any, came for a PID nobody tracks. So
+        // may the leftovers of a unit the state says had some.
+        self.after_reaping();
         // The statuses still to come from vigil-init are read from now on: the grace
         // of the processes gone counts from here, not from before the units loaded.
         let end = self.now();
@@ -1010,6 +1012,7 @@ impl Daemon {
                 crate::daemon::unwatch(&self.epoll, &fd);
             }
             let now = self.now();
+            self.note_leftovers(pid);
             let _ = self.engine.handle(
                 now,
                 Event::Exited {
@@ -1019,8 +1022,9 @@ impl Daemon {
             );
         }
         // The daemon of a forking service without a main PID is tracked by no PID:
-        // its end shows only as its process groups emptying.
-        self.check_pidless();
+        // its end shows only as its process groups emptying; a leftover's end
+        // only as the groups of its unit emptying.
+        self.after_reaping();
     }
 
     /// Whether a status vigil-init reaped is one of a process a unit tracks.

@@ -153,6 +153,7 @@ impl Daemon {
                     self.check_pidless();
                 }
             }
+            Action::KillLeftovers { unit, signal } => self.kill_unit_groups(&unit, signal),
             Action::WatchPid { unit, pid } => self.watch_pid(&unit, pid),
             Action::Listen { unit } => self.listen(&unit),
             Action::CloseSockets { unit } => self.close_sockets(&unit),
@@ -520,6 +521,7 @@ impl Daemon {
                 );
                 let now = self.now();
                 let status = exit_status_from_proc(pid).unwrap_or(ExitStatus::Exited(0));
+                self.note_leftovers(pid);
                 let _ = self.engine.handle(now, Event::Exited { pid, status });
             }
         }
@@ -559,6 +561,7 @@ impl Daemon {
             ExitStatus::Exited(0)
         });
         let now = self.now();
+        self.note_leftovers(pid);
         let _ = self.engine.handle(now, Event::Exited { pid, status });
         if keep && peeked.is_some() {
             self.process_actions();
@@ -619,6 +622,85 @@ impl Daemon {
                 at: self.now() + timeout,
             });
         }
+    }
+
+    /// [`Action::KillLeftovers`]: `signal` (and SIGCONT) to every process group
+    /// the unit's processes were started in. Should nothing be left to wait
+    /// for after all, the engine hears so at once.
+    fn kill_unit_groups(&mut self, unit: &str, signal: i32) {
+        let groups = valid_groups(self.procs.groups.get(unit).map_or(&[], Vec::as_slice));
+        for &(id, _) in &groups {
+            // Errors are expected: an empty group no longer exists (ESRCH).
+            if vigil_platform::kill_group(id, signal).is_ok() && signal != libc_sig::SIGKILL {
+                let _ = vigil_platform::kill_group(id, libc_sig::SIGCONT);
+            }
+        }
+        if !self.has_leftovers(unit) {
+            let (now, unit) = (self.now(), unit.to_string());
+            let _ = self.engine.handle(
+                now,
+                Event::Leftovers {
+                    unit,
+                    present: false,
+                },
+            );
+        }
+    }
+
+    /// Whether the unit's sessions and process groups hold a live process the
+    /// engine does not track. Such a process has lost its parent (the unit's
+    /// process that started it ended), so it is vigild's child (the
+    /// subreaper's): only vigild's children are looked at, not all of /proc.
+    /// After vigild itself was killed, the processes of the one before are
+    /// vigil-init's children: their leftovers are not seen.
+    fn has_leftovers(&self, unit: &str) -> bool {
+        let groups = valid_groups(self.procs.groups.get(unit).map_or(&[], Vec::as_slice));
+        !groups.is_empty()
+            && own_children().into_iter().any(|pid| {
+                self.engine.unit_of_pid(pid).is_none()
+                    && stat_fields(pid)
+                        .filter(|f| f.first().is_some_and(|state| state != "Z"))
+                        .and_then(|f| proc_info(pid, &f))
+                        .is_some_and(|p| in_unit_groups(&groups, &p))
+            })
+    }
+
+    /// Before the end of `pid` reaches the engine: when it is the last process
+    /// its unit tracks, whether it left anything behind.
+    pub(crate) fn note_leftovers(&mut self, pid: u32) {
+        let Some(unit) = self.engine.last_process_of(pid).map(str::to_string) else {
+            return;
+        };
+        if self.has_leftovers(&unit) {
+            let now = self.now();
+            let _ = self.engine.handle(
+                now,
+                Event::Leftovers {
+                    unit,
+                    present: true,
+                },
+            );
+        }
+    }
+
+    /// After reaping: the units with leftovers whose leftovers are all gone
+    /// now hear so (the last of them was vigild's child: its end raised
+    /// SIGCHLD here). Then the forking services without a main PID.
+    pub(crate) fn after_reaping(&mut self) {
+        for unit in self.engine.units_with_leftovers() {
+            if !self.has_leftovers(&unit) {
+                let now = self.now();
+                let _ = self.engine.handle(
+                    now,
+                    Event::Leftovers {
+                        unit,
+                        present: false,
+                    },
+                );
+                self.process_actions();
+            }
+        }
+        self.check_pidless();
     }
 
     /// Whether a process the unit started (or one left in its process groups)
@@ -953,7 +1035,7 @@ impl Daemon {
                 break;
             }
         }
-        self.check_pidless();
+        self.after_reaping();
     }
 
     /// Reaps and handles every exited child at once.
@@ -969,7 +1051,7 @@ impl Daemon {
             };
             self.child_exited(pid, status);
         }
-        self.check_pidless();
+        self.after_reaping();
     }
 
     fn child_exited(&mut self, pid: u32, status: vigil_platform::ExitStatus) {
@@ -979,6 +1061,7 @@ impl Daemon {
         self.procs.children.remove(&pid);
         let now = self.now();
         let status = engine_status(status);
+        self.note_leftovers(pid);
         let _ = self.engine.handle(now, Event::Exited { pid, status });
         self.process_actions();
     }
@@ -1143,6 +1226,24 @@ fn spawned_start_time(pid: u32, before: u64) -> u64 {
 /// an identity that a reused PID does not share.
 pub(crate) fn start_time(pid: u32) -> Option<u64> {
     stat_fields(pid)?.get(22 - 3)?.parse().ok()
+}
+
+/// vigild's children, from /proc/self/task/*/children (every thread's: a
+/// process is the child of the thread that forked it).
+fn own_children() -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for task in tasks.filter_map(Result::ok) {
+        if let Ok(list) = std::fs::read_to_string(task.path().join("children")) {
+            out.extend(
+                list.split_whitespace()
+                    .filter_map(|n| n.parse::<u32>().ok()),
+            );
+        }
+    }
+    out
 }
 
 /// What [`all_processes`] reads of one process.

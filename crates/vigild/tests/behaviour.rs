@@ -1323,7 +1323,7 @@ fn kill_mode_control_group_is_the_default_and_kills_the_grandchild() {
 
 /// A leftover that ignores SIGTERM gets SIGKILL once TimeoutStopSec= has
 /// passed, as systemd's final SIGKILL empties a cgroup (it used to survive the
-/// unit for ever).
+/// unit for ever), and the stop waits for it: the unit is stopping until then.
 #[test]
 fn a_leftover_that_ignores_sigterm_is_killed_after_the_stop_timeout() {
     let d = TempDir::new("leftover-kill");
@@ -1346,13 +1346,97 @@ fn a_leftover_that_ignores_sigterm_is_killed_after_the_stop_timeout() {
         fs::read_to_string(&gc).is_ok_and(|t| t.ends_with('\n'))
     });
     let leftover: u32 = fs::read_to_string(&gc).unwrap().trim().parse().unwrap();
-    m.vigil_ok(&["stop", "k"]);
-    // The group still held a process at the deadline: SIGTERM did not do it.
-    m.wait_log(
-        "k.service",
-        "SIGKILL to 1 process group(s) still running after TimeoutStopSec=",
+    // `vigil stop` returns once the unit is down: the leftover is gone by then.
+    let _ = m.vigil(&["stop", "k"]);
+    assert!(!alive(leftover), "the stop ended with the leftover alive");
+    m.wait_log("k.service", "stop timed out; sending SIGKILL");
+    assert_eq!(m.state("k.service"), "failed");
+}
+
+/// A unit stopped in reverse order waits for what the unit ordered after it
+/// left behind: `b` (After=a) leaves a helper that takes a while to go after
+/// SIGTERM, and `a`'s ExecStop= runs only once it is gone, as with systemd,
+/// which waits for b's cgroup to empty. Checked as vigild alone and as
+/// vigil-init's manager, where a process's end reaches vigild before it is
+/// reaped.
+fn leftovers_are_waited_for_in_the_stop_order(under_init: bool) {
+    let d = TempDir::new("leftover-order");
+    let record = d.path().join("record");
+    let helper = d.path().join("helper.sh");
+    write_file(
+        &helper,
+        &format!(
+            "trap 'sleep 0.5; echo b-helper-gone >> {r}; exit 0' TERM\n\
+             echo b-helper-ready >> {r}\nwhile :; do sleep 0.05; done\n",
+            r = p(&record)
+        ),
     );
-    wait_until("the leftover to be killed", || !alive(leftover));
+    let a = format!(
+        "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n\
+         ExecStop=/bin/sh -c 'echo a-stopped >> {}'\n",
+        p(&record)
+    );
+    let b = format!(
+        "[Unit]\nAfter=a.service\n[Service]\nExecStart=/bin/sh -c '/bin/sh {} & exec sleep 1000'\n",
+        p(&helper)
+    );
+    let files = [
+        ("default.target", "[Unit]\nWants=a.service b.service\n"),
+        ("a.service", a.as_str()),
+        ("b.service", b.as_str()),
+    ];
+    let m = if under_init {
+        Manager::start_under_init(&files, &[])
+    } else {
+        Manager::start(&files)
+    };
+    m.wait_state("b.service", "running");
+    wait_until("the helper", || {
+        fs::read_to_string(&record).is_ok_and(|t| t.contains("b-helper-ready"))
+    });
+    m.vigil_ok(&["stop", "a", "b"]);
+    let lines = fs::read_to_string(&record).unwrap();
+    let lines: Vec<&str> = lines.lines().collect();
+    assert_eq!(lines, ["b-helper-ready", "b-helper-gone", "a-stopped"]);
+}
+
+#[test]
+fn leftovers_are_waited_for_in_the_stop_order_by_vigild_alone() {
+    leftovers_are_waited_for_in_the_stop_order(false);
+}
+
+#[test]
+fn leftovers_are_waited_for_in_the_stop_order_under_vigil_init() {
+    if !require_root("leftovers_are_waited_for_in_the_stop_order_under_vigil_init") {
+        return;
+    }
+    leftovers_are_waited_for_in_the_stop_order(true);
+}
+
+/// A main process that leaves a helper behind, a helper that ends on SIGTERM
+/// at once: the unit is down as soon as the helper is gone, not failed.
+#[test]
+fn a_main_process_that_exits_takes_its_helper_down_with_the_unit() {
+    let d = TempDir::new("leftover-exit");
+    let gc = d.path().join("gc");
+    let unit = format!(
+        "[Service]\nExecStart=/bin/sh -c 'sleep 1000 & echo $! > {}; exit 0'\n",
+        p(&gc)
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=k.service\n"),
+        ("k.service", &unit),
+    ]);
+    m.wait_log("k.service", "main process exited with status 0");
+    let helper: u32 = fs::read_to_string(&gc).unwrap().trim().parse().unwrap();
+    m.wait_state("k.service", "inactive");
+    assert!(!alive(helper), "the unit is down with its helper alive");
+    let log: Vec<String> = m
+        .log_json("k.service")
+        .iter()
+        .filter_map(|l| l["line"].as_str().map(str::to_string))
+        .collect();
+    assert!(log.iter().any(|l| l == "-> stopping"), "{log:?}");
 }
 
 #[test]

@@ -57,6 +57,9 @@ struct SavedUnit {
     /// Started by the shutdown, not stopped by it (yet).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     at_shutdown: bool,
+    /// What its process groups held besides its tracked processes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    leftovers: bool,
     /// Every process the engine tracks for this unit, with its role.
     #[serde(default)]
     pids: Vec<(u32, Role)>,
@@ -129,6 +132,7 @@ impl Machine {
                 reload_from_exited: s.reload_from_exited,
                 started_ok: s.started_ok,
                 at_shutdown: s.at_shutdown,
+                leftovers: s.leftovers,
                 pids,
                 main_pid: s.main_pid,
                 control: s.control,
@@ -208,6 +212,7 @@ impl Machine {
             s.reload_from_exited = su.reload_from_exited;
             s.started_ok = su.started_ok;
             s.at_shutdown = su.at_shutdown;
+            s.leftovers = su.leftovers;
             s.main_pid = su.main_pid;
             s.control = su.control;
             s.test_pid = su.test_pid;
