@@ -5,7 +5,7 @@
 //! system (the process's uid, /etc/passwd, the host name); [`expand`] itself is
 //! pure, so tests and `vigil verify` can pass any context they like.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::name;
 
@@ -23,7 +23,7 @@ pub struct SpecifierContext {
     /// `%t`: the runtime directory (`/run` for root, `$XDG_RUNTIME_DIR` otherwise).
     pub runtime_dir: PathBuf,
     /// The specifiers read from the system, by letter: `%a` architecture, `%b`
-    /// boot ID, `%m` machine ID, `%v` kernel release, `%g`/`%G` the manager's
+    /// boot ID, `%m` machine ID, `%q` pretty host name, `%v` kernel release, `%g`/`%G` the manager's
     /// group and gid, `%s` its shell, and from os-release `%o` ID, `%w`
     /// VERSION_ID, `%W` VARIANT_ID, `%B` BUILD_ID, `%M` IMAGE_ID, `%A`
     /// IMAGE_VERSION (empty when unset, as in systemd). One the system cannot
@@ -86,8 +86,11 @@ impl SpecifierContext {
                 })
                 .unwrap_or_else(|| PathBuf::from(format!("/tmp/vigil-{uid}")))
         };
+        let mut facts = system_facts(&passwd, uid);
+        let machine_info = std::fs::read_to_string("/etc/machine-info").ok();
+        facts.push(('q', pretty_host_name(machine_info.as_deref(), &host_name)));
         SpecifierContext {
-            facts: system_facts(&passwd, uid),
+            facts,
             user_name,
             uid,
             home,
@@ -163,6 +166,20 @@ fn system_facts(passwd: &str, uid: u32) -> Vec<(char, String)> {
     facts
 }
 
+/// `%q`: `PRETTY_HOSTNAME=` of /etc/machine-info (`machine_info`), else the
+/// host name up to its first dot, as systemd resolves it.
+fn pretty_host_name(machine_info: Option<&str>, host_name: &str) -> String {
+    let fields = crate::condition::os_release_fields(machine_info.unwrap_or_default());
+    let pretty = fields
+        .into_iter()
+        .rev()
+        .find(|(k, _)| k == "PRETTY_HOSTNAME");
+    match pretty.map(|(_, v)| v).filter(|v| !v.is_empty()) {
+        Some(pretty) => pretty,
+        None => host_name.split('.').next().unwrap_or_default().to_string(),
+    }
+}
+
 /// The real uid from the `Uid:` line of /proc/self/status.
 fn uid_from_status(status: &str) -> Option<u32> {
     status
@@ -218,12 +235,15 @@ pub struct UnknownSpecifier(pub char);
 /// `%U` uid, `%h` home, `%H` host name, `%l` short host name, `%f` the unescaped
 /// instance (or prefix) as a path, `%j`/`%J` the last dash-separated part of the
 /// prefix (unescaped), `%T` /tmp, `%V` /var/tmp, `%E`/`%S`/`%C`/`%L` the
-/// configuration, state, cache and log directories, `%%` a `%`, and the
-/// system's ([`SpecifierContext::facts`]). Unknown specifiers are kept
-/// as written and reported so the caller can warn; a trailing lone `%` is kept.
+/// configuration, state, cache and log directories, `%y`/`%Y` the unit's
+/// file (`fragment`: for an instance, its template's) and its directory, `%%`
+/// a `%`, and the system's ([`SpecifierContext::facts`]). Unknown specifiers
+/// (and `%y`/`%Y` without a file) are kept as written and reported so the
+/// caller can warn; a trailing lone `%` is kept.
 pub fn expand(
     value: &str,
     unit_name: &str,
+    fragment: Option<&Path>,
     ctx: &SpecifierContext,
 ) -> (String, Vec<UnknownSpecifier>) {
     if !value.contains('%') {
@@ -276,6 +296,13 @@ pub fn expand(
             'T' => out.push_str("/tmp"),
             'V' => out.push_str("/var/tmp"),
             'E' | 'S' | 'C' | 'L' => out.push_str(&base_dir(spec, ctx)),
+            'y' | 'Y' if let Some(file) = fragment => {
+                let path = match spec {
+                    'y' => file,
+                    _ => file.parent().unwrap_or(file),
+                };
+                out.push_str(&path.to_string_lossy());
+            }
             other => match ctx.facts.iter().find(|(c, _)| *c == other) {
                 Some((_, value)) => out.push_str(value),
                 None => {
@@ -309,10 +336,26 @@ mod tests {
     }
 
     #[test]
+    fn the_pretty_host_name_falls_back_to_the_short_one() {
+        let info = "# comment\nPRETTY_HOSTNAME=\"Lab box 3\"\nCHASSIS=vm\n";
+        assert_eq!(pretty_host_name(Some(info), "box.example.org"), "Lab box 3");
+        assert_eq!(
+            pretty_host_name(Some("CHASSIS=vm\n"), "box.example.org"),
+            "box"
+        );
+        assert_eq!(
+            pretty_host_name(Some("PRETTY_HOSTNAME=\n"), "box.lan"),
+            "box"
+        );
+        assert_eq!(pretty_host_name(None, "box"), "box");
+    }
+
+    #[test]
     fn every_specifier() {
         let (s, u) = expand(
             "%n|%N|%p|%P|%i|%I|%t|%u|%U|%h|%H|%%",
             "getty-x\\x2dy@dev-tty\\x201.service",
+            None,
             &ctx(),
         );
         assert!(u.is_empty());
@@ -328,6 +371,7 @@ mod tests {
         let (s, u) = expand(
             "%f|%j|%J|%l|%T|%V|%E|%S|%C|%L",
             "sys-dev\\x2dmy@dev-sda.service",
+            None,
             &root,
         );
         assert!(u.is_empty());
@@ -338,6 +382,7 @@ mod tests {
         let (s, _) = expand(
             "%f %l %S %L",
             "web.service",
+            None,
             &SpecifierContext {
                 host_name: "a.b.c".into(),
                 ..ctx()
@@ -351,13 +396,13 @@ mod tests {
 
     #[test]
     fn non_instance_has_empty_instance() {
-        let (s, _) = expand("[%i][%p]", "web.service", &ctx());
+        let (s, _) = expand("[%i][%p]", "web.service", None, &ctx());
         assert_eq!(s, "[][web]");
     }
 
     #[test]
     fn unknown_specifier_is_kept_and_reported() {
-        let (s, u) = expand("a%Zb%", "web.service", &ctx());
+        let (s, u) = expand("a%Zb%", "web.service", None, &ctx());
         assert_eq!(s, "a%Zb%");
         assert_eq!(u, vec![UnknownSpecifier('Z')]);
     }
@@ -366,7 +411,7 @@ mod tests {
     /// none for stays unknown.
     #[test]
     fn system_specifiers_come_from_the_facts() {
-        let (s, u) = expand("%m/%v/[%w]/%b", "web.service", &ctx());
+        let (s, u) = expand("%m/%v/[%w]/%b", "web.service", None, &ctx());
         assert_eq!(s, "0123abcd/6.1.0/[]/%b");
         assert_eq!(u, vec![UnknownSpecifier('b')]);
     }

@@ -909,7 +909,8 @@ impl Builder<'_> {
 
     /// Resolves specifiers, warning about unknown ones.
     fn spec(&mut self, v: &str) -> String {
-        let (out, unknown) = specifier::expand(v, &self.unit.name, self.ctx);
+        let fragment = self.unit.source.as_deref();
+        let (out, unknown) = specifier::expand(v, &self.unit.name, fragment, self.ctx);
         for u in unknown {
             self.warn(format!(
                 "unknown specifier %{} in {}=, kept as written",
@@ -1029,8 +1030,9 @@ impl Builder<'_> {
         }
         let mut unknown = Vec::new();
         let (unit_name, ctx) = (self.unit.name.clone(), self.ctx);
+        let fragment = self.unit.source.clone();
         let parsed = parse_exec(v, directive, self.line, &mut |w: &str| {
-            let (out, u) = specifier::expand(w, &unit_name, ctx);
+            let (out, u) = specifier::expand(w, &unit_name, fragment.as_deref(), ctx);
             unknown.extend(u);
             out
         })

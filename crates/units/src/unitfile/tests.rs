@@ -872,12 +872,33 @@ fn drop_ins_apply_in_order_with_their_own_paths() {
 
 #[test]
 fn unknown_specifier_is_a_warning() {
-    let (u, d) = ok("[Unit]\nDescription=50%Z\n[Service]\nExecStart=/bin/echo %Y\n");
+    let (u, d) = ok("[Unit]\nDescription=50%Z\n[Service]\nExecStart=/bin/echo %d\n");
     assert_eq!(u.description, "50%Z");
     let w = warnings(&d);
     assert_eq!(w.len(), 2);
     assert_eq!((w[0].0, w[1].0), (2, 4));
     assert!(w[0].1.contains("unknown specifier %Z"));
+}
+
+/// `%y` and `%Y`: the unit's file and its directory (an instance's are its
+/// template's), as systemd resolves them.
+#[test]
+fn the_unit_file_and_its_directory_specifiers() {
+    let text = "[Unit]\nDescription=%y\n[Service]\nExecStart=/bin/echo %Y/x %y\n";
+    let p = parse_str(
+        "a@b.service",
+        Path::new("/etc/vigil/a@.service"),
+        text,
+        &ctx(),
+    );
+    let u = p.unit.expect("unit");
+    assert_eq!(u.description, "/etc/vigil/a@.service");
+    let argv = &u.service.expect("service").exec_start[0].argv;
+    assert_eq!(
+        argv,
+        &["/bin/echo", "/etc/vigil/x", "/etc/vigil/a@.service"]
+    );
+    assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
 }
 
 #[test]
