@@ -636,15 +636,13 @@ impl Daemon {
             }
         }
         if !self.has_leftovers(unit) {
-            let (now, unit) = (self.now(), unit.to_string());
-            let _ = self.engine.handle(
-                now,
-                Event::Leftovers {
-                    unit,
-                    present: false,
-                },
-            );
+            self.tell_leftovers(unit.to_string(), false);
         }
+    }
+
+    fn tell_leftovers(&mut self, unit: String, present: bool) {
+        let now = self.now();
+        let _ = self.engine.handle(now, Event::Leftovers { unit, present });
     }
 
     /// Whether the unit's sessions and process groups hold a live process the
@@ -672,14 +670,7 @@ impl Daemon {
             return;
         };
         if self.has_leftovers(&unit) {
-            let now = self.now();
-            let _ = self.engine.handle(
-                now,
-                Event::Leftovers {
-                    unit,
-                    present: true,
-                },
-            );
+            self.tell_leftovers(unit, true);
         }
     }
 
@@ -689,14 +680,7 @@ impl Daemon {
     pub(crate) fn after_reaping(&mut self) {
         for unit in self.engine.units_with_leftovers() {
             if !self.has_leftovers(&unit) {
-                let now = self.now();
-                let _ = self.engine.handle(
-                    now,
-                    Event::Leftovers {
-                        unit,
-                        present: false,
-                    },
-                );
+                self.tell_leftovers(unit, false);
                 self.process_actions();
             }
         }
