@@ -36,8 +36,9 @@ verbs:
                                unit; exit 0 when one is enabled or static
   verify PATH...               check unit files and directories offline; errors and warnings
                                with file:line (exit 1 when there is an error)
-  notify [--ready] [--reloading] [--stopping] [--status=TEXT] [--pid=PID] [KEY=VALUE...]
-                               send a notification to $NOTIFY_SOCKET (like systemd-notify)
+  notify [--ready] [--reloading] [--stopping] [--status=TEXT] [--pid=PID] [--no-block]
+         [KEY=VALUE...]        send a notification to $NOTIFY_SOCKET (like systemd-notify);
+                               waits until the manager has it, unless --no-block
   graph                        the dependency graph in DOT
   blame                        each unit's own start time (its job's start to ready), slowest first
   shutdown                     stop every unit in reverse dependency order; vigild exits
@@ -140,6 +141,8 @@ pub enum Verb {
     Notify {
         fields: Vec<(String, String)>,
         pid: Option<u32>,
+        /// `--no-block`: no barrier, no wait for the manager.
+        no_block: bool,
     },
     Graph,
     Blame,
@@ -436,13 +439,15 @@ fn parse_notify(rest: &[&str]) -> Result<Verb, UsageError> {
             "--status",
             "--pid",
             "--mainpid",
+            "--no-block",
         ],
         &["--status", "--pid", "--mainpid"],
     )?;
     let mut fields = Vec::new();
-    let mut pid = None;
+    let (mut pid, mut no_block) = (None, false);
     for (flag, value) in &a.flags {
         match *flag {
+            "--no-block" => no_block = true,
             "--ready" => fields.push(("READY".to_string(), "1".to_string())),
             "--reloading" => fields.push(("RELOADING".to_string(), "1".to_string())),
             "--stopping" => fields.push(("STOPPING".to_string(), "1".to_string())),
@@ -471,7 +476,11 @@ fn parse_notify(rest: &[&str]) -> Result<Verb, UsageError> {
             "notify: nothing to send (try --ready or --status=TEXT)",
         ));
     }
-    Ok(Verb::Notify { fields, pid })
+    Ok(Verb::Notify {
+        fields,
+        pid,
+        no_block,
+    })
 }
 
 /// Accepts `TERM`, `SIGTERM`, `sigterm`, `RTMIN+1` and `15`.
@@ -544,9 +553,12 @@ mod tests {
                     ("STATUS".into(), "up".into()),
                     ("X".into(), "1".into())
                 ],
-                pid: None
+                pid: None,
+                no_block: false,
             }
         );
+        let c = p("notify --no-block --ready").unwrap();
+        assert!(matches!(c.verb, Verb::Notify { no_block: true, .. }));
     }
 
     #[test]

@@ -26,7 +26,11 @@ pub fn run(cmd: Command) -> Exit {
     };
     let request = match cmd.verb {
         Verb::Verify { paths } => return crate::verify::run(&paths),
-        Verb::Notify { fields, pid } => return crate::notify::run(&fields, pid),
+        Verb::Notify {
+            fields,
+            pid,
+            no_block,
+        } => return crate::notify::run(&fields, pid, no_block),
         Verb::List { .. } => Request::List {},
         Verb::Is { units, .. } => Request::Status { units, lines: 0 },
         Verb::IsEnabled { units, .. } => Request::IsEnabled { units },

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use crate::Exit;
 
-pub fn run(fields: &[(String, String)], pid: Option<u32>) -> Exit {
+/// `no_block`: return once the datagram is sent, without the barrier
+/// (systemd-notify's `--no-block`).
+pub fn run(fields: &[(String, String)], pid: Option<u32>, no_block: bool) -> Exit {
     let Some(path) = std::env::var_os("NOTIFY_SOCKET").filter(|p| !p.is_empty()) else {
         eprintln!(
             "vigil: notify: NOTIFY_SOCKET is not set (is this running under a Type=notify unit?)"
@@ -35,6 +37,8 @@ pub fn run(fields: &[(String, String)], pid: Option<u32>) -> Exit {
     }
     // A manager that does not know barriers simply never closes the pipe: give up
     // after a while, the message itself was delivered.
-    let _ = vigil_platform::notify_barrier(&path, Duration::from_secs(5));
+    if !no_block {
+        let _ = vigil_platform::notify_barrier(&path, Duration::from_secs(5));
+    }
     Exit::Success
 }

@@ -1185,7 +1185,7 @@ impl Daemon {
         self.tell_init(&format!("shutdown {}", action.as_str()))
     }
 
-    fn on_notify(&mut self) {
+    pub(crate) fn on_notify(&mut self) {
         let mut buf = [0u8; 4096];
         loop {
             let (len, creds) = match self.notify.recv_with_credentials(&mut buf) {
@@ -1302,8 +1302,13 @@ impl Daemon {
                 kept.push((key, value));
                 continue;
             };
+            let live = crate::procs::stat_fields(pid)
+                .is_some_and(|f| f.first().is_some_and(|state| state != "Z"));
             let why = if pid <= 1 || pid == self.procs.manager_pid {
                 Some("init or the manager itself")
+            } else if !live {
+                // As systemd: the main PID it had is kept.
+                Some("no such process, or a zombie")
             } else if sender.uid != 0 && !self.of_unit(pid, unit) {
                 Some("a process outside the sender's unit, from a sender that is not root")
             } else {

@@ -1006,6 +1006,7 @@ impl Daemon {
 
     /// A status vigil-init reaped, told to the unit whose process it was.
     fn apply_init_status(&mut self, pid: u32, status: i32) {
+        self.notifications_first();
         if self.status_applies(pid) && !self.procs.children.contains(&pid) {
             self.procs.starts.remove(&pid);
             if let Some(fd) = self.procs.watched.remove(&pid) {

@@ -536,6 +536,7 @@ impl Daemon {
             return;
         };
         unwatch(&self.epoll, &fd);
+        self.notifications_first();
         // A child of ours (a daemon re-parented to the subreaper) is reaped
         // once the state has its end, as in `reap`.
         let keep = self.init.is_some();
@@ -1009,6 +1010,7 @@ impl Daemon {
             if ended.is_empty() {
                 break;
             }
+            self.notifications_first();
             for &(pid, status) in &ended {
                 self.child_exited(pid, status);
             }
@@ -1022,6 +1024,16 @@ impl Daemon {
         self.after_reaping();
     }
 
+    /// Reads the notify socket before an exit just seen is handled: what a
+    /// process sent before it ended (a READY=1 right before `exit`) is queued
+    /// by then, and must not come after its end (systemd, too, reads
+    /// notifications before SIGCHLD). Once per exit seen, not once per
+    /// SIGCHLD: a child that sent and ended while others were being reaped
+    /// is found by the same loop.
+    pub(crate) fn notifications_first(&mut self) {
+        self.on_notify();
+    }
+
     /// Reaps and handles every exited child at once.
     fn reap_now(&mut self) {
         loop {
@@ -1033,6 +1045,7 @@ impl Daemon {
                     break;
                 }
             };
+            self.notifications_first();
             self.child_exited(pid, status);
         }
         self.after_reaping();
