@@ -312,11 +312,18 @@ pub enum Action {
         signal: i32,
         group: bool,
     },
-    /// Send `signal` (then SIGCONT, unless it is SIGKILL) to every process
-    /// group the unit's processes were started in: what [`Event::Leftovers`]
-    /// said is left. vigild answers with `Leftovers { present: false }` once
-    /// they are gone.
-    KillLeftovers { unit: String, signal: i32 },
+    /// Send `signal` (then SIGCONT, unless it is SIGKILL) to the unit's
+    /// leftovers ([`Event::Leftovers`]): the process groups they are in and
+    /// the ones the unit's processes were started in, not the groups of the
+    /// processes the engine tracks (each gets its own [`Action::Signal`]).
+    /// `once`: a stop's step, which skips a group that got `signal` already
+    /// in this stop; a `vigil kill` signals again. vigild answers with
+    /// `Leftovers { present: false }` once they are gone.
+    KillLeftovers {
+        unit: String,
+        signal: i32,
+        once: bool,
+    },
     /// Type=forking: read the PID file; answer with [`Event::PidFileRead`].
     ReadPidFile { unit: String, path: PathBuf },
     /// Type=forking without PIDFile= (GuessMainPID=yes): find the processes the
@@ -564,8 +571,9 @@ impl Engine {
         self.machine.last_process_of(pid)
     }
 
-    /// The units told they have leftovers, until told they are gone.
-    pub fn units_with_leftovers(&self) -> Vec<String> {
-        self.machine.units_with_leftovers()
+    /// The units whose stop waits for their leftovers: vigild tells each
+    /// when the last of them is gone.
+    pub fn units_waiting_for_leftovers(&self) -> Vec<String> {
+        self.machine.units_waiting_for_leftovers()
     }
 }

@@ -988,9 +988,11 @@ impl Machine {
         (s.pids() == [pid] && s.spawning.is_none()).then_some(s.name.as_str())
     }
 
-    pub(crate) fn units_with_leftovers(&self) -> Vec<String> {
-        let with = self.slots.iter().filter(|s| s.leftovers && !s.gone);
-        with.map(|s| s.name.clone()).collect()
+    pub(crate) fn units_waiting_for_leftovers(&self) -> Vec<String> {
+        let waiting = (0..self.slots.len()).filter(|&u| {
+            matches!(self.slots[u].phase, Phase::Kill(_)) && self.waits_for_leftovers(u)
+        });
+        waiting.map(|u| self.slots[u].name.clone()).collect()
     }
 
     pub(crate) fn unit_of_pid(&self, pid: u32) -> Option<&str> {
@@ -1103,7 +1105,10 @@ impl Machine {
                     KillWhom::Control => (s.control.map(|c| c.0).into_iter().collect(), false),
                     KillWhom::All => (s.pids(), true),
                 };
-                if pids.is_empty() {
+                // All of it: the leftovers too (a unit stuck waiting for one
+                // that ignores its stop), as systemctl kill signals the cgroup.
+                let leftovers = whom == KillWhom::All && s.leftovers;
+                if pids.is_empty() && !leftovers {
                     let what = match whom {
                         KillWhom::Main => "no main process",
                         KillWhom::Control => "no control process",
@@ -1118,6 +1123,11 @@ impl Machine {
                         signal,
                         group,
                     });
+                }
+                if leftovers {
+                    let once = false;
+                    self.actions
+                        .push(Action::KillLeftovers { unit, signal, once });
                 }
                 Ok(())
             }
@@ -1694,8 +1704,9 @@ impl Machine {
                 let leftovers = self.waits_for_leftovers(u);
                 if leftovers {
                     let unit = self.slots[u].name.clone();
-                    let signal = SIGKILL;
-                    self.actions.push(Action::KillLeftovers { unit, signal });
+                    let (signal, once) = (SIGKILL, true);
+                    self.actions
+                        .push(Action::KillLeftovers { unit, signal, once });
                 }
                 let killed = match (pids.as_slice(), leftovers) {
                     ([], false) => "nothing left to kill".to_string(),
@@ -2316,7 +2327,9 @@ impl Machine {
             _ => stage.signal(svc),
         };
         let unit = s.name.clone();
-        self.actions.push(Action::KillLeftovers { unit, signal });
+        let once = true;
+        self.actions
+            .push(Action::KillLeftovers { unit, signal, once });
     }
 
     /// [`Event::Leftovers`]: in the kill step, new leftovers get its signal, and

@@ -604,10 +604,11 @@ fn a_unit_whose_main_process_left_a_process_behind_stops_once_it_is_gone() {
     assert_eq!(leftover_signals(&out), [SIGTERM]);
     assert_eq!(states(&out), [("a.service".into(), State::Stopping)]);
     assert_eq!(h.e.next_deadline(), Some(secs(3)));
+    assert_eq!(h.e.units_waiting_for_leftovers(), ["a.service"]);
     leftovers(&mut h, "a.service", false);
     assert_eq!(states(&h.take()), [("a.service".into(), State::Inactive)]);
     assert_eq!(h.reason("a.service"), None);
-    assert!(h.e.units_with_leftovers().is_empty());
+    assert!(h.e.units_waiting_for_leftovers().is_empty());
 }
 
 /// Without leftovers the unit goes down at once, without a stopping state.
@@ -655,7 +656,7 @@ fn leftovers_that_survive_sigkill_are_given_up_on() {
         "{out:?}"
     );
     assert_eq!(h.state("a.service"), State::Failed);
-    assert!(h.e.units_with_leftovers().is_empty());
+    assert!(h.e.units_waiting_for_leftovers().is_empty());
 }
 
 /// A stop of a RemainAfterExit= unit whose process is gone but left a helper:
@@ -766,4 +767,33 @@ fn the_shutdown_deadline_kills_the_leftovers_waited_for() {
         "{said:?}"
     );
     assert!(out.contains(&Action::AllStopped));
+}
+
+/// `vigil kill` (every process) reaches the leftovers a unit waits for, and
+/// signals them again each time (not `once`); it is refused only when
+/// nothing at all is left.
+#[test]
+fn kill_of_a_unit_waiting_for_leftovers_signals_them() {
+    let mut h = H::new(vec![service("a.service").timeout_stop(None)]);
+    let main = h.run("a.service");
+    leftovers(&mut h, "a.service", true);
+    h.exit(main, 0);
+    h.take();
+    let kill = Event::Kill {
+        unit: "a.service".into(),
+        signal: SIGKILL,
+        whom: vigil_engine::KillWhom::All,
+    };
+    h.ok(kill.clone());
+    let once = |a: &Action| match a {
+        Action::KillLeftovers { signal, once, .. } => Some((*signal, *once)),
+        _ => None,
+    };
+    assert_eq!(
+        h.take().iter().filter_map(once).collect::<Vec<_>>(),
+        [(SIGKILL, false)]
+    );
+    leftovers(&mut h, "a.service", false);
+    assert_eq!(h.state("a.service"), State::Inactive);
+    assert!(h.send(kill).is_err());
 }

@@ -53,6 +53,9 @@ pub(crate) struct Procs {
     /// Process groups that still held a process after the `KillSignal=` of
     /// [`Daemon::kill_leftovers`].
     pub(crate) lingering: Vec<Lingering>,
+    /// The process groups each unit's stop has signalled, and with what (the
+    /// last signal only): a later step does not signal them twice.
+    pub(crate) signalled: HashMap<String, (i32, HashSet<u32>)>,
     /// PID files not written yet when their unit's start process exited.
     pub(crate) pid_files: Vec<PendingPidFile>,
 }
@@ -153,7 +156,9 @@ impl Daemon {
                     self.check_pidless();
                 }
             }
-            Action::KillLeftovers { unit, signal } => self.kill_unit_groups(&unit, signal),
+            Action::KillLeftovers { unit, signal, once } => {
+                self.kill_unit_groups(&unit, signal, once)
+            }
             Action::WatchPid { unit, pid } => self.watch_pid(&unit, pid),
             Action::Listen { unit } => self.listen(&unit),
             Action::CloseSockets { unit } => self.close_sockets(&unit),
@@ -591,6 +596,7 @@ impl Daemon {
     /// process group is the unit's boundary; a process that moved to a session
     /// of its own escapes it). KillMode=process and none leave them alone.
     pub(crate) fn kill_leftovers(&mut self, unit: &str) {
+        self.procs.signalled.remove(unit);
         let Some(groups) = self.procs.groups.remove(unit) else {
             return;
         };
@@ -625,20 +631,55 @@ impl Daemon {
         }
     }
 
-    /// [`Action::KillLeftovers`]: `signal` (and SIGCONT) to every process group
-    /// the unit's processes were started in. Should nothing be left to wait
-    /// for after all, the engine hears so at once.
-    fn kill_unit_groups(&mut self, unit: &str, signal: i32) {
-        let groups = valid_groups(self.procs.groups.get(unit).map_or(&[], Vec::as_slice));
-        for &(id, _) in &groups {
+    /// [`Action::KillLeftovers`]: `signal` (and SIGCONT) to the process groups
+    /// the unit's leftovers are in (a job-control shell gives its jobs groups
+    /// of their own in its session) and to the groups the unit's processes were
+    /// started in (leftovers vigild cannot see, after it was killed, are
+    /// reached there); not to the groups of the processes the engine tracks,
+    /// which it signals itself, and with `once` not to a group that got
+    /// `signal` already in this stop: each process gets each signal once.
+    /// Should nothing be left to wait for after all, the engine hears so.
+    fn kill_unit_groups(&mut self, unit: &str, signal: i32, once: bool) {
+        let found = self.leftover_groups(unit);
+        let started = valid_groups(self.procs.groups.get(unit).map_or(&[], Vec::as_slice));
+        let tracked: HashSet<u32> = (self.engine.tracked().into_iter())
+            .filter(|(_, owner)| owner == unit)
+            .filter_map(|(pid, _)| vigil_platform::getpgid(pid).ok())
+            .collect();
+        let done = match self.procs.signalled.get(unit) {
+            Some((sent, groups)) if once && *sent == signal => groups.clone(),
+            _ => HashSet::new(),
+        };
+        let started: Vec<u32> = started.iter().map(|&(id, _)| id).collect();
+        let targets = leftover_targets(&started, &found, &tracked, &done);
+        self.signal_groups(unit, &targets, signal);
+        if found.is_empty() {
+            self.tell_leftovers(unit.to_string(), false);
+        }
+    }
+
+    /// `signal` (and SIGCONT, unless it is SIGKILL) to each group, noted as
+    /// signalled for the unit.
+    fn signal_groups(&mut self, unit: &str, groups: &[u32], signal: i32) {
+        for &id in groups {
             // Errors are expected: an empty group no longer exists (ESRCH).
             if vigil_platform::kill_group(id, signal).is_ok() && signal != libc_sig::SIGKILL {
                 let _ = vigil_platform::kill_group(id, libc_sig::SIGCONT);
             }
+            self.note_signalled(unit, id, signal);
         }
-        if !self.has_leftovers(unit) {
-            self.tell_leftovers(unit.to_string(), false);
+    }
+
+    /// Remembers that the unit's group `id` got `signal` (a new signal starts
+    /// a new list): a stop's later steps skip it.
+    fn note_signalled(&mut self, unit: &str, id: u32, signal: i32) {
+        let entry = (self.procs.signalled)
+            .entry(unit.to_string())
+            .or_insert_with(|| (signal, HashSet::new()));
+        if entry.0 != signal {
+            *entry = (signal, HashSet::new());
         }
+        entry.1.insert(id);
     }
 
     fn tell_leftovers(&mut self, unit: String, present: bool) {
@@ -646,22 +687,30 @@ impl Daemon {
         let _ = self.engine.handle(now, Event::Leftovers { unit, present });
     }
 
-    /// Whether the unit's sessions and process groups hold a live process the
-    /// engine does not track. Such a process has lost its parent (the unit's
-    /// process that started it ended), so it is vigild's child (the
-    /// subreaper's): only vigild's children are looked at, not all of /proc.
-    /// After vigild itself was killed, the processes of the one before are
-    /// vigil-init's children: their leftovers are not seen.
-    fn has_leftovers(&self, unit: &str) -> bool {
+    /// The process groups of the unit's leftovers: live processes in its
+    /// sessions and process groups that the engine does not track. Such a
+    /// process has lost its parent (the unit's process that started it
+    /// ended), so it is vigild's child (the subreaper's): only vigild's
+    /// children are looked at, not all of /proc. After vigild itself was
+    /// killed, the processes of the one before are vigil-init's children:
+    /// their leftovers are not seen.
+    fn leftover_groups(&self, unit: &str) -> Vec<u32> {
         let groups = valid_groups(self.procs.groups.get(unit).map_or(&[], Vec::as_slice));
-        !groups.is_empty()
-            && own_children().into_iter().any(|pid| {
-                self.engine.unit_of_pid(pid).is_none()
-                    && stat_fields(pid)
-                        .filter(|f| f.first().is_some_and(|state| state != "Z"))
-                        .and_then(|f| proc_info(pid, &f))
-                        .is_some_and(|p| in_unit_groups(&groups, &p))
+        if groups.is_empty() {
+            return Vec::new();
+        }
+        let mut found: Vec<u32> = own_children()
+            .into_iter()
+            .filter(|&pid| self.engine.unit_of_pid(pid).is_none())
+            .filter_map(|pid| {
+                let f = stat_fields(pid).filter(|f| f.first().is_some_and(|s| s != "Z"))?;
+                proc_info(pid, &f).filter(|p| in_unit_groups(&groups, p))
             })
+            .map(|p| p.pgrp)
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found
     }
 
     /// Before the end of `pid` reaches the engine: when it is the last process
@@ -670,19 +719,26 @@ impl Daemon {
         let Some(unit) = self.engine.last_process_of(pid).map(str::to_string) else {
             return;
         };
-        if self.has_leftovers(&unit) {
+        if !self.leftover_groups(&unit).is_empty() {
             self.tell_leftovers(unit, true);
         }
     }
 
-    /// After reaping: the units with leftovers whose leftovers are all gone
-    /// now hear so (the last of them was vigild's child: its end raised
-    /// SIGCHLD here). Then the forking services without a main PID.
+    /// After reaping, for each unit whose stop waits for its leftovers: the
+    /// engine hears when the last of them is gone (it was vigild's child: its
+    /// end raised SIGCHLD here), and a leftover found only now (its parent,
+    /// another leftover, just ended) gets the signal the others got. Then the
+    /// forking services without a main PID.
     pub(crate) fn after_reaping(&mut self) {
-        for unit in self.engine.units_with_leftovers() {
-            if !self.has_leftovers(&unit) {
+        for unit in self.engine.units_waiting_for_leftovers() {
+            let found = self.leftover_groups(&unit);
+            if found.is_empty() {
                 self.tell_leftovers(unit, false);
                 self.process_actions();
+            } else if let Some((signal, done)) = self.procs.signalled.get(&unit) {
+                let signal = *signal;
+                let new: Vec<u32> = found.into_iter().filter(|g| !done.contains(g)).collect();
+                self.signal_groups(&unit, &new, signal);
             }
         }
         self.check_pidless();
@@ -843,6 +899,7 @@ impl Daemon {
             if Some(pgid) == own || pgid <= 1 {
                 vigil_platform::kill(pid, signal)
             } else {
+                self.note_signalled(unit, pgid, signal);
                 vigil_platform::kill_group(pgid, signal)
             }
         } else {
@@ -1225,6 +1282,23 @@ pub(crate) fn start_time(pid: u32) -> Option<u64> {
     stat_fields(pid)?.get(22 - 3)?.parse().ok()
 }
 
+/// The groups a [`Action::KillLeftovers`] signals: those the unit's processes
+/// were `started` in and those its leftovers were `found` in, once each, but
+/// not the groups of its `tracked` processes (signalled with them) nor those
+/// `done` already in this stop.
+fn leftover_targets(
+    started: &[u32],
+    found: &[u32],
+    tracked: &HashSet<u32>,
+    done: &HashSet<u32>,
+) -> Vec<u32> {
+    let mut targets: Vec<u32> = started.iter().chain(found).copied().collect();
+    targets.retain(|g| !tracked.contains(g) && !done.contains(g));
+    targets.sort_unstable();
+    targets.dedup();
+    targets
+}
+
 /// vigild's children, from /proc/self/task/*/children (every thread's: a
 /// process is the child of the thread that forked it).
 fn own_children() -> Vec<u32> {
@@ -1232,13 +1306,19 @@ fn own_children() -> Vec<u32> {
         return Vec::new();
     };
     let mut out = Vec::new();
+    // Read in large pieces: each read makes the kernel walk the list from
+    // its start again, so that small ones cost the square of its length.
+    let mut buf = vec![0u8; 64 * 1024];
     for task in tasks.filter_map(Result::ok) {
-        if let Ok(list) = std::fs::read_to_string(task.path().join("children")) {
-            out.extend(
-                list.split_whitespace()
-                    .filter_map(|n| n.parse::<u32>().ok()),
-            );
+        let Ok(mut file) = File::open(task.path().join("children")) else {
+            continue;
+        };
+        let mut text = Vec::new();
+        while let Ok(n @ 1..) = file.read(&mut buf) {
+            text.extend_from_slice(buf.get(..n).unwrap_or_default());
         }
+        let list = text.split(|b| b.is_ascii_whitespace());
+        out.extend(list.filter_map(|n| std::str::from_utf8(n).ok()?.parse::<u32>().ok()));
     }
     out
 }
@@ -1307,4 +1387,29 @@ fn in_unit_groups(groups: &[(u32, u64)], p: &ProcInfo) -> bool {
     groups
         .iter()
         .any(|&(id, started)| (p.session == id || p.pgrp == id) && p.start + 1 >= started)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::leftover_targets;
+
+    /// Review finding: the main process's group got KillSignal= twice at a
+    /// stop when an earlier process had left a helper (once with the main
+    /// process, once with the leftovers).
+    #[test]
+    fn leftovers_are_signalled_once_and_never_with_a_tracked_process() {
+        let none = HashSet::new();
+        // The ExecStartPre= helper's group 10, the main process's 20 (tracked),
+        // a job-control shell's job in 30.
+        let tracked = HashSet::from([20]);
+        let targets = leftover_targets(&[10, 20], &[10, 30], &tracked, &none);
+        assert_eq!(targets, [10, 30]);
+        // The main process gone, its group got the signal with it already.
+        let done = HashSet::from([20]);
+        assert_eq!(leftover_targets(&[10, 20], &[20], &none, &done), [10]);
+        // `vigil kill` (nothing done): every group again.
+        assert_eq!(leftover_targets(&[10, 20], &[20], &none, &none), [10, 20]);
+    }
 }

@@ -1413,6 +1413,58 @@ fn leftovers_are_waited_for_in_the_stop_order_under_vigil_init() {
     leftovers_are_waited_for_in_the_stop_order(true);
 }
 
+/// Review finding: a job of a job-control shell (`set -m`) has a process
+/// group of its own in the unit's session: it was waited for as a leftover
+/// but signals went to the unit's groups only, so it got none and the stop
+/// ended in SIGKILL's give-up (with TimeoutStopSec=infinity: never).
+#[test]
+fn a_leftover_in_a_process_group_of_its_own_gets_the_stop_signal() {
+    let d = TempDir::new("leftover-job");
+    let gc = d.path().join("gc");
+    let unit = format!(
+        "[Service]\nTimeoutStopSec=infinity\n\
+         ExecStart=/bin/bash -c 'set -m; sleep 1000 & echo $! > {}; exit 0'\n",
+        p(&gc)
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=j.service\n"),
+        ("j.service", &unit),
+    ]);
+    m.wait_log("j.service", "main process exited with status 0");
+    let job: u32 = fs::read_to_string(&gc).unwrap().trim().parse().unwrap();
+    m.wait_state("j.service", "inactive");
+    assert!(!alive(job), "the unit is down with its job alive");
+}
+
+/// Review finding: `vigil kill` refused a unit waiting only for leftovers
+/// ("no process"): with TimeoutStopSec=infinity and a leftover that ignores
+/// SIGTERM, nothing but a shutdown ended it. It signals them now, as
+/// `systemctl kill` signals the whole cgroup.
+#[test]
+fn vigil_kill_reaches_the_leftovers_a_unit_waits_for() {
+    let d = TempDir::new("leftover-vkill");
+    let gc = d.path().join("gc");
+    let script = d.path().join("stubborn.sh");
+    write_file(
+        &script,
+        &format!("trap '' TERM\necho $$ > {}\nexec sleep 777\n", p(&gc)),
+    );
+    let unit = format!(
+        "[Service]\nTimeoutStopSec=infinity\nExecStart=/bin/sh -c '/bin/sh {} & sleep 0.3; exit 0'\n",
+        p(&script)
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=k.service\n"),
+        ("k.service", &unit),
+    ]);
+    m.wait_log("k.service", "main process exited with status 0");
+    m.wait_state("k.service", "stopping");
+    let leftover: u32 = fs::read_to_string(&gc).unwrap().trim().parse().unwrap();
+    m.vigil_ok(&["kill", "k", "SIGKILL"]);
+    m.wait_state("k.service", "inactive");
+    assert!(!alive(leftover));
+}
+
 /// A main process that leaves a helper behind, a helper that ends on SIGTERM
 /// at once: the unit is down as soon as the helper is gone, not failed.
 #[test]
