@@ -674,17 +674,9 @@ impl Machine {
         let mut added: HashSet<String> = HashSet::new();
         let mut newly_broken: Vec<String> = Vec::new();
         let mut fixed: Vec<String> = Vec::new();
-        for mut unit in units {
+        for unit in units {
             if !seen.insert(unit.name.clone()) {
                 continue;
-            }
-            if let Some(svc) = unit.service.as_mut() {
-                // systemd reads an unset NotifyAccess as main for Type=notify.
-                if svc.service_type == ServiceType::Notify
-                    && svc.notify_access == NotifyAccess::None
-                {
-                    svc.notify_access = NotifyAccess::Main;
-                }
             }
             match old.remove(&unit.name) {
                 Some(mut slot) => {
@@ -2951,6 +2943,9 @@ impl Machine {
         }
         let (mut ready, mut reloading, mut stopping) = (false, false, false);
         let mut watchdog_trigger = false;
+        // Applied last: to the stop timeout that STOPPING=1 in the same
+        // message sets, as systemd does.
+        let mut extend = None;
         for (key, value) in fields {
             match key.as_str() {
                 "READY" => ready |= value == "1",
@@ -2988,14 +2983,7 @@ impl Machine {
                     Err(_) => self.log(Level::Warning, u, format!("invalid WATCHDOG_USEC={value}")),
                 },
                 "EXTEND_TIMEOUT_USEC" => {
-                    if let Ok(us) = value.parse::<u64>() {
-                        let now = self.now;
-                        let s = &mut self.slots[u];
-                        let extended = now + Duration::from_micros(us);
-                        if let Some(t) = s.timeout {
-                            s.timeout = Some(t.max(extended));
-                        }
-                    }
+                    extend = value.parse::<u64>().ok().map(Duration::from_micros);
                 }
                 _ => {}
             }
@@ -3026,6 +3014,13 @@ impl Machine {
                 self.log(Level::Info, u, "reloaded".into());
                 self.slots[u].timeout = None;
                 self.set_phase(u, Phase::Running);
+            }
+        }
+        if let Some(extra) = extend {
+            let extended = self.now + extra;
+            let s = &mut self.slots[u];
+            if let Some(t) = s.timeout {
+                s.timeout = Some(t.max(extended));
             }
         }
     }

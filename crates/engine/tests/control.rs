@@ -176,12 +176,13 @@ fn notify_access_none_ignores_everything() {
             .ty(ServiceType::Notify)
             .notify_access(NotifyAccess::None),
     ]);
-    // Loaded as given: an explicit none is kept only when the loader could tell it
-    // apart; here None is the unset value, which reads as main for Type=notify.
+    // Review finding: an explicit NotifyAccess=none on Type=notify was read as
+    // main (the engine took it for the unset value). The parser turns an
+    // unset one into main; the engine keeps what it is given.
     h.start("n.service");
     let pid = h.expect_spawn("n.service", Role::Main(0));
     h.notify(pid, &[("READY", "1")]);
-    assert_eq!(h.state("n.service"), State::Running);
+    assert_eq!(h.state("n.service"), State::Starting);
 
     let mut h = H::new(vec![service("s.service").notify_access(NotifyAccess::None)]);
     let pid = h.run("s.service");

@@ -538,6 +538,28 @@ fn extend_timeout_usec_pushes_the_start_timeout() {
     assert_eq!(h.e.next_deadline(), Some(secs(7)));
 }
 
+/// Review finding: STOPPING=1 and EXTEND_TIMEOUT_USEC= in one message: the
+/// extension was applied to the timeout before STOPPING=1 replaced it with
+/// TimeoutStopSec=, so it was lost. It extends the stop timeout now.
+#[test]
+fn extend_timeout_usec_with_stopping_extends_the_stop_timeout() {
+    let mut h = H::new(vec![
+        service("n.service")
+            .ty(ServiceType::Notify)
+            .timeout_stop(Some(secs(2))),
+    ]);
+    h.start("n.service");
+    let pid = h.expect_spawn("n.service", Role::Main(0));
+    h.notify(pid, &[("READY", "1")]);
+    h.now = secs(1);
+    h.notify(
+        pid,
+        &[("STOPPING", "1"), ("EXTEND_TIMEOUT_USEC", "6000000")],
+    );
+    assert_eq!(h.state("n.service"), State::Stopping);
+    assert_eq!(h.e.next_deadline(), Some(secs(7)));
+}
+
 #[test]
 fn starting_an_active_unit_is_a_no_op_and_starting_again_after_failure_clears_the_reason() {
     let mut h = H::new(vec![service("a.service")]);

@@ -1519,6 +1519,40 @@ fn a_ready_sent_just_before_the_exit_is_never_lost() {
     }
 }
 
+/// Review finding: WatchdogSec= on a service that is not Type=notify killed
+/// it at every period: it got no NOTIFY_SOCKET (NotifyAccess= was none), so
+/// it could not ping. As in systemd, WatchdogSec= makes an unset
+/// NotifyAccess= main.
+#[test]
+fn a_simple_service_with_a_watchdog_can_feed_it() {
+    let d = TempDir::new("wd-simple");
+    let done = d.path().join("done");
+    // Ten pings, 200 ms apart, from the main process itself, then done.
+    let feed = format!(
+        "import os, socket, time\n\
+         s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+         for _ in range(10):\n    s.sendto(b'WATCHDOG=1', os.environ['NOTIFY_SOCKET'])\n    time.sleep(0.2)\n\
+         open('{}', 'w').write('fed')\n\
+         time.sleep(1000)\n",
+        p(&done)
+    );
+    let script = d.path().join("feed.py");
+    write_file(&script, &feed);
+    let unit = format!(
+        "[Service]\nWatchdogSec=1\nExecStart={} {}\n",
+        python(),
+        p(&script)
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=w.service\n"),
+        ("w.service", &unit),
+    ]);
+    wait_until("ten pings", || done.exists());
+    let log = m.vigil_ok(&["log", "w.service"]);
+    assert!(!log.contains("watchdog timeout"), "{log}");
+    assert_eq!(m.state("w.service"), "running");
+}
+
 /// Review finding: a MAINPID= naming a process that does not exist was
 /// taken, its watch failed, and the healthy service was torn down. systemd
 /// refuses it ("does not exist or is a zombie") and keeps the main PID.

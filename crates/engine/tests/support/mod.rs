@@ -88,8 +88,15 @@ pub trait Build: Sized {
     fn needs(self, l: &[&str]) -> Self {
         self.requires(l).after(l)
     }
+    /// The type; Type=notify with NotifyAccess=main, as the parser sets an
+    /// unset NotifyAccess= for it.
     fn ty(self, t: ServiceType) -> Self {
-        self.svc(|s| s.service_type = t)
+        self.svc(|s| {
+            s.service_type = t;
+            if t == ServiceType::Notify {
+                s.notify_access = NotifyAccess::Main;
+            }
+        })
     }
     fn exec(self, l: &[&str]) -> Self {
         self.svc(|s| s.exec_start = l.iter().map(|p| cmd(p)).collect())

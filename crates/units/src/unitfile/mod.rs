@@ -1263,7 +1263,10 @@ impl Builder<'_> {
                     "Type=dbus needs BusName= (systemd refuses the unit too)",
                 ));
             }
-            if s.service_type == ServiceType::Notify && !self.notify_access_set {
+            // systemd: an unset NotifyAccess= is main for Type=notify and
+            // with WatchdogSec= (else the watchdog could never be fed).
+            let notifies = s.service_type == ServiceType::Notify || s.watchdog.is_some();
+            if notifies && !self.notify_access_set {
                 s.notify_access = NotifyAccess::Main;
             }
             let oneshot = s.service_type == ServiceType::Oneshot;

@@ -306,6 +306,19 @@ fn type_dependent_defaults() {
         svc("Type=notify\nNotifyAccess=all").notify_access,
         NotifyAccess::All
     );
+    // Review findings: as in systemd, WatchdogSec= makes an unset
+    // NotifyAccess= main (the watchdog could not be fed otherwise), and an
+    // explicit none stays none.
+    assert_eq!(svc("WatchdogSec=2").notify_access, NotifyAccess::Main);
+    assert_eq!(
+        svc("Type=notify\nNotifyAccess=none").notify_access,
+        NotifyAccess::None
+    );
+    assert_eq!(
+        svc("WatchdogSec=2\nNotifyAccess=none").notify_access,
+        NotifyAccess::None
+    );
+    assert_eq!(svc("").notify_access, NotifyAccess::None);
 }
 
 #[test]
