@@ -18,6 +18,11 @@ pub enum SplitError {
     TrailingBackslash,
     #[error("invalid escape sequence {seq:?}")]
     BadEscape { seq: String },
+    /// Escapes are bytes (`\xc3\xa9` is "é", as systemd passes it); a word
+    /// whose bytes are not UTF-8 cannot be passed, as vigil keeps arguments
+    /// as text.
+    #[error("the word {word:?} is not UTF-8 once its escapes are decoded")]
+    NotUtf8 { word: String },
 }
 
 /// One word of a split value.
@@ -40,7 +45,9 @@ pub struct Split {
 /// Splits `s` into words by systemd's rules (systemd.syntax(7), "Quoting"):
 /// whitespace separates words; `"..."` and `'...'` quote anywhere in a word;
 /// C escapes (`\n \t \\ \" \' \s \xHH \NNN \uHHHH \UHHHHHHHH` ...) work inside
-/// and outside quotes.
+/// and outside quotes. `\xHH` and `\NNN` are bytes, as systemd decodes them, so a
+/// UTF-8 sequence written as escapes is its character; a word whose bytes are
+/// then not UTF-8 is an error ([`SplitError::NotUtf8`]).
 pub fn split_words(s: &str) -> Result<Split, SplitError> {
     let mut out = Split::default();
     let mut chars = s.chars().peekable();
@@ -49,7 +56,7 @@ pub fn split_words(s: &str) -> Result<Split, SplitError> {
         if chars.peek().is_none() {
             return Ok(out);
         }
-        let mut word = String::new();
+        let mut word = Vec::new();
         let mut plain = true;
         let mut quote: Option<char> = None;
         while let Some(c) = chars.next() {
@@ -62,20 +69,33 @@ pub fn split_words(s: &str) -> Result<Split, SplitError> {
                     unescape_one(e, &mut chars, &mut word, &mut out.unknown_escapes)?;
                 }
                 (q, Some(open)) if q == open => quote = None,
-                (_, Some(_)) => word.push(c),
+                (_, Some(_)) => push_char(&mut word, c),
                 ('"' | '\'', None) => {
                     plain = false;
                     quote = Some(c);
                 }
                 (c, None) if c.is_whitespace() => break,
-                (c, None) => word.push(c),
+                (c, None) => push_char(&mut word, c),
             }
         }
         if let Some(q) = quote {
             return Err(SplitError::UnterminatedQuote { quote: q });
         }
-        out.words.push(Word { text: word, plain });
+        let text = utf8_word(word)?;
+        out.words.push(Word { text, plain });
     }
+}
+
+pub(super) fn push_char(word: &mut Vec<u8>, c: char) {
+    word.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+}
+
+/// A word's decoded bytes as text, or the error that names it (invalid
+/// bytes shown as U+FFFD).
+pub(super) fn utf8_word(word: Vec<u8>) -> Result<String, SplitError> {
+    String::from_utf8(word).map_err(|e| SplitError::NotUtf8 {
+        word: String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
 }
 
 fn take_digits(
@@ -92,11 +112,13 @@ fn take_digits(
 }
 
 /// Resolves the escape `\e` (its digits, if any, from `chars`) into `word`; an
-/// unknown one is kept as written and listed in `unknown`.
+/// unknown one is kept as written and listed in `unknown`. `\xHH` and `\NNN`
+/// are one byte each (as systemd's cunescape); `\uHHHH` and `\UHHHHHHHH` are a
+/// code point, added as its UTF-8 bytes.
 pub(super) fn unescape_one(
     e: char,
     chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
-    word: &mut String,
+    word: &mut Vec<u8>,
     unknown: &mut Vec<String>,
 ) -> Result<(), SplitError> {
     let simple = match e {
@@ -114,7 +136,7 @@ pub(super) fn unescape_one(
         _ => None,
     };
     if let Some(c) = simple {
-        word.push(c);
+        push_char(word, c);
         return Ok(());
     }
     let (digits, radix, octal) = match e {
@@ -124,8 +146,8 @@ pub(super) fn unescape_one(
         '0'..='7' => (2, 8, true),
         _ => {
             unknown.push(format!("\\{e}"));
-            word.push('\\');
-            word.push(e);
+            word.push(b'\\');
+            push_char(word, e);
             return Ok(());
         }
     };
@@ -141,15 +163,20 @@ pub(super) fn unescape_one(
     } else {
         v
     };
-    match char::from_u32(value) {
-        Some(c) if c != '\0' => {
-            word.push(c);
-            Ok(())
-        }
-        _ => Err(SplitError::BadEscape {
-            seq: format!("\\{e}{text}"),
-        }),
+    let bad = || SplitError::BadEscape {
+        seq: format!("\\{e}{text}"),
+    };
+    if value == 0 {
+        return Err(bad());
     }
+    if octal || e == 'x' {
+        // A byte: `\400` and above do not fit in one.
+        word.push(u8::try_from(value).map_err(|_| bad())?);
+        return Ok(());
+    }
+    let c = char::from_u32(value).ok_or_else(bad)?;
+    push_char(word, c);
+    Ok(())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -387,6 +414,34 @@ mod tests {
         assert_eq!(words(r#""""#), [""]);
         assert_eq!(words("   "), Vec::<String>::new());
         assert_eq!(words(r"\;"), [";"]);
+    }
+
+    /// Review finding: `caf\303\251` and `caf\xc3\xa9` were decoded as the code
+    /// points U+00C3 U+00A9 ("cafÃ©"); systemd decodes them as bytes, so a
+    /// UTF-8 sequence written as escapes is its character.
+    #[test]
+    fn byte_escapes_are_bytes_and_the_word_is_utf8() {
+        assert_eq!(
+            words(r"caf\303\251 caf\xc3\xa9 caf\u00e9 \U0001F600 \xe2\x82\xac"),
+            ["café", "café", "café", "😀", "€"]
+        );
+        assert_eq!(words(r"\x41\102 '\x7e'"), ["AB", "~"]);
+        // Bytes that are not UTF-8 cannot become an argument: said, not mangled.
+        for bad in [r"\xff", r"caf\303", r"a\351b"] {
+            assert!(
+                matches!(split_words(bad), Err(SplitError::NotUtf8 { .. })),
+                "{bad}"
+            );
+        }
+        // An octal escape is one byte: \400 and above are not.
+        assert!(matches!(
+            split_words(r"\400"),
+            Err(SplitError::BadEscape { .. })
+        ));
+        assert!(matches!(
+            split_words(r"\x00"),
+            Err(SplitError::BadEscape { .. })
+        ));
     }
 
     #[test]

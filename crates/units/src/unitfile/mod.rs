@@ -1654,12 +1654,12 @@ fn mode_value(v: &str) -> Result<u32, String> {
 /// The C escapes of `StandardInputText=` (systemd's cunescape): those of command
 /// lines, numeric ones included. An unknown escape is an error, as in systemd.
 fn unescape_c(s: &str) -> Result<String, String> {
-    let mut out = String::with_capacity(s.len());
+    let mut out = Vec::with_capacity(s.len());
     let mut unknown = Vec::new();
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
         if c != '\\' {
-            out.push(c);
+            exec::push_char(&mut out, c);
             continue;
         }
         let e = chars.next().ok_or("a lone '\\' at the end")?;
@@ -1667,7 +1667,7 @@ fn unescape_c(s: &str) -> Result<String, String> {
     }
     match unknown.first() {
         Some(seq) => Err(format!("unknown escape {seq}")),
-        None => Ok(out),
+        None => exec::utf8_word(out).map_err(|e| e.to_string()),
     }
 }
 

@@ -347,6 +347,18 @@ fn exec_directives() {
     assert_eq!(s.exec_condition[0].argv, ["/bin/sh", "-c", "exit 1"]);
 }
 
+/// Review finding: `ExecStart=/bin/echo caf\303\251 caf\xc3\xa9` passed
+/// "cafÃ©" (each escape taken as a code point); systemd passes the bytes.
+#[test]
+fn exec_escapes_are_bytes() {
+    let (u, _) = ok("[Service]\nExecStart=/bin/echo caf\\303\\251 caf\\xc3\\xa9\n");
+    let s = u.service.expect("service");
+    assert_eq!(s.exec_start[0].argv, ["/bin/echo", "café", "café"]);
+    let (line, msg) = one_err("ExecStartPost=/bin/echo caf\\351");
+    assert_eq!(line, 3);
+    assert!(msg.contains("not UTF-8"), "{msg}");
+}
+
 #[test]
 fn exec_specifiers_per_word() {
     let p = parse_named(
