@@ -23,6 +23,9 @@ use crate::logs::{Logs, Select};
 /// always queued whole: a client is never cut off in the middle of one.
 const MAX_PENDING_OUT: usize = 8 * 1024 * 1024;
 
+/// The highest signal number a `kill` request may name (Linux: SIGRTMAX).
+const MAX_SIGNAL: i32 = 64;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum JobKind {
     Start,
@@ -574,6 +577,13 @@ impl Daemon {
                 self.job(client, id, JobKind::Restart, &units, no_block)
             }
             Request::Reload { units } => Some(self.simple_jobs(id, &units, Event::Reload)),
+            Request::Kill { signal, .. } if !(1..=MAX_SIGNAL).contains(&signal) => {
+                // Taken, it would fail only when sent (logged by the manager,
+                // never told the client, whose reply said ok).
+                let why =
+                    format!("invalid signal {signal}: a signal is a number from 1 to {MAX_SIGNAL}");
+                Some(Reply::err(id, ErrorCode::BadRequest, why))
+            }
             Request::Kill {
                 unit,
                 signal,

@@ -1033,3 +1033,56 @@ fn at_exit_the_manager_removes_only_its_own_socket_file() {
     assert!(m.socket.exists(), "the successor's socket file was removed");
     drop(successor);
 }
+
+/// Sends `requests` (one JSON line each) on one connection and reads `n`
+/// replies.
+fn raw_replies(m: &Manager, requests: &[String], n: usize) -> Vec<serde_json::Value> {
+    let s = UnixStream::connect(&m.socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    for r in requests {
+        (&s).write_all(format!("{r}\n").as_bytes()).unwrap();
+    }
+    BufReader::new(s)
+        .lines()
+        .take(n)
+        .map(|l| serde_json::from_str(&l.expect("a reply line")).unwrap())
+        .collect()
+}
+
+fn request(id: u64, body: &str) -> String {
+    format!("{{\"version\":1,\"id\":{id},\"request\":{body}}}")
+}
+
+/// Review finding: `kill` took signal 999 (and -9, 0) and replied ok; the
+/// manager then logged "cannot send signal 999". It is refused now.
+#[test]
+fn kill_refuses_a_signal_that_does_not_exist() {
+    let mut m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=a.service\n"),
+        ("a.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    m.wait_state("a.service", "running");
+    let kill = |id, sig: i64| {
+        request(
+            id,
+            &format!("{{\"verb\":\"kill\",\"unit\":\"a\",\"signal\":{sig},\"whom\":\"main\"}}"),
+        )
+    };
+    let replies = raw_replies(&m, &[kill(1, 999), kill(2, -9), kill(3, 0), kill(4, 65)], 4);
+    assert_eq!(replies.len(), 4, "{replies:?}");
+    for r in &replies {
+        assert_eq!(r["error"]["code"], "bad-request", "{r}");
+        assert!(
+            r["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("invalid signal"),
+            "{r}"
+        );
+    }
+    // Nothing was tried: the service still runs, and a real signal works.
+    assert_eq!(m.state("a.service"), "running");
+    let replies = raw_replies(&m, &[kill(5, 64)], 1);
+    assert_eq!(replies[0]["result"]["kind"], "jobs", "{:?}", replies);
+    assert!(!m.drain_stderr().iter().any(|l| l.contains("signal 999")));
+}
