@@ -72,6 +72,10 @@ struct Client {
     /// What epoll watches the socket for now.
     interest: Interest,
     closed: bool,
+    /// The peer has shut its sending side down (`socat`, `nc -N` after their
+    /// request): nothing more is read, and the connection closes once what
+    /// it asked for is answered.
+    eof: bool,
 }
 
 impl Client {
@@ -83,6 +87,17 @@ impl Client {
     /// Too far behind: neither read from nor sent more log lines.
     fn behind(&self) -> bool {
         self.backlog() > MAX_PENDING_OUT
+    }
+
+    /// Half-closed and owed nothing more: every request it sent is answered
+    /// and written out (`waited`: a job of its is still waited for). A
+    /// follower is never done: its log goes on until it hangs up.
+    fn done(&self, waited: bool) -> bool {
+        self.eof
+            && !waited
+            && self.backlog() == 0
+            && self.follow.is_none()
+            && !self.input.contains(&b'\n')
     }
 }
 
@@ -165,6 +180,7 @@ impl Clients {
                     out_at: 0,
                     interest: Interest::READABLE,
                     closed: false,
+                    eof: false,
                 },
             );
             accepted.push(id);
@@ -180,6 +196,7 @@ impl Clients {
 
     /// Writes what the socket takes now; watches for writability otherwise.
     fn flush(&mut self, client: u64, epoll: &Epoll) {
+        let waited = self.waiters.iter().any(|w| w.client == client);
         let Some(c) = self.clients.get_mut(&client) else {
             return;
         };
@@ -208,8 +225,9 @@ impl Clients {
         }
         // Not read from while behind: its requests wait, and so does the
         // kernel's buffer of them (a peer that hangs up fails the writes).
+        // Nor once at its end: a socket at EOF is always readable.
         let mut interest = Interest::NONE;
-        if !c.behind() {
+        if !c.behind() && !c.eof {
             interest = interest | Interest::READABLE;
         }
         if c.backlog() > 0 {
@@ -219,7 +237,7 @@ impl Clients {
             c.interest = interest;
             let _ = epoll.modify(c.stream.as_fd(), token::CLIENT | client, interest);
         }
-        if c.closed {
+        if c.closed || c.done(waited) {
             self.drop_client(client, epoll);
         }
     }
@@ -435,15 +453,20 @@ impl Daemon {
                 self.process_input(client);
             }
         }
-        if ready.readable || ready.hangup || ready.error {
+        let eof = self.clients.clients.get(&client).is_some_and(|c| c.eof);
+        if eof && (ready.hangup || ready.error) {
+            // Read to its end already, so not watched for input (nor for a
+            // half close): this is the peer gone entirely. Nobody is left to
+            // answer.
+            self.clients.drop_client(client, &self.epoll);
+        } else if ready.readable || ready.hangup || ready.error {
             self.read_client(client);
         }
     }
 
-    /// Reads and answers what `client` sent, until its socket would block; drops
-    /// it once it hung up. Also right after the accept: a client sends its
-    /// request as soon as it is connected, and need not wait for a turn of the
-    /// loop.
+    /// Reads and answers what `client` sent, until its socket would block or
+    /// ends. Also right after the accept: a client sends its request as soon
+    /// as it is connected, and need not wait for a turn of the loop.
     pub(crate) fn read_client(&mut self, client: u64) {
         let mut buf = [0u8; 16 * 1024];
         loop {
@@ -452,13 +475,18 @@ impl Daemon {
             };
             // Behind with its replies: what it sends next waits (in the
             // kernel's buffer, then in its own).
-            if c.behind() {
+            if c.behind() || c.eof {
                 return;
             }
             match c.stream.read(&mut buf) {
                 Ok(0) => {
-                    // The client hung up; its waits and follows end with it.
-                    self.clients.drop_client(client, &self.epoll);
+                    // The end of its requests: a half close (`socat`, `nc
+                    // -N`), or the client has gone. Either way what it asked
+                    // for is answered: its replies, the jobs it waits for. A
+                    // client that has gone fails the writes or hangs up (see
+                    // on_client), and its waits and follows end with it.
+                    c.eof = true;
+                    self.clients.flush(client, &self.epoll);
                     return;
                 }
                 Ok(n) => {

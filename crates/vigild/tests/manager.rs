@@ -1086,3 +1086,80 @@ fn kill_refuses_a_signal_that_does_not_exist() {
     assert_eq!(replies[0]["result"]["kind"], "jobs", "{:?}", replies);
     assert!(!m.drain_stderr().iter().any(|l| l.contains("signal 999")));
 }
+/// Sends `requests` on one connection and half-closes it (as `socat` and
+/// `nc -N` do at the end of their input); reads every reply until the
+/// manager closes the connection.
+fn half_closed_exchange(m: &Manager, requests: &[String]) -> Vec<serde_json::Value> {
+    let s = UnixStream::connect(&m.socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    for r in requests {
+        (&s).write_all(format!("{r}\n").as_bytes()).unwrap();
+    }
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    BufReader::new(s)
+        .lines()
+        .map(|l| serde_json::from_str(&l.expect("a reply line, then the close")).unwrap())
+        .collect()
+}
+
+/// Review finding: a client that half-closes its socket after its request
+/// (`echo ... | socat - UNIX-CONNECT:ctl.sock`, `nc -N`) got nothing back:
+/// on EOF the manager dropped it with its waits and unsent replies (the
+/// restart happened, unanswered). Now every reply comes, then the close.
+#[test]
+fn a_half_closed_client_gets_every_reply_then_the_close() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=a.service\n"),
+        ("a.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    m.wait_state("a.service", "running");
+    let before = m.main_pid("a.service");
+    // A job waited for, and a reply after it on the same connection.
+    let replies = half_closed_exchange(
+        &m,
+        &[
+            request(1, r#"{"verb":"restart","units":["a"]}"#),
+            request(2, r#"{"verb":"status","units":["a"]}"#),
+        ],
+    );
+    let by_id = |id: u64| {
+        replies
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap_or_else(|| panic!("no reply {id}: {replies:?}"))
+    };
+    let job = &by_id(1)["result"]["jobs"][0];
+    assert_eq!(
+        (job["ok"].as_bool(), job["state"].as_str()),
+        (Some(true), Some("running"))
+    );
+    assert_eq!(by_id(2)["result"]["kind"], "status");
+    assert_eq!(replies.len(), 2);
+    assert_ne!(m.main_pid("a.service"), before);
+    // A client that half-closes at once, having sent nothing, is closed.
+    assert!(half_closed_exchange(&m, &[]).is_empty());
+    // One that leaves for good while its job is waited for is forgotten
+    // (the manager goes on answering others).
+    let s = UnixStream::connect(&m.socket).unwrap();
+    (&s).write_all(format!("{}\n", request(3, r#"{"verb":"restart","units":["a"]}"#)).as_bytes())
+        .unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    drop(s);
+    assert!(m.vigil_ok(&["list"]).contains("a.service"));
+}
+
+/// The same for a reply of 12 MB: it arrives whole before the close.
+#[test]
+fn a_half_closed_client_gets_a_12_mb_log_reply_whole() {
+    let (_d, m) = manager_with_a_12_mb_writer();
+    m.vigil_ok(&["start", "big"]);
+    let replies = half_closed_exchange(
+        &m,
+        &[request(1, r#"{"verb":"log","unit":"big","lines":100000}"#)],
+    );
+    assert_eq!(replies.len(), 1);
+    let lines = replies[0]["result"]["lines"].as_array().unwrap();
+    let stdout: Vec<_> = lines.iter().filter(|l| l["stream"] == "stdout").collect();
+    assert_eq!(stdout.len(), 3001);
+    assert_eq!(stdout[3000]["line"], "end");
+}
