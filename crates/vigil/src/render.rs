@@ -150,7 +150,15 @@ pub fn status(units: &[UnitStatus], json: bool) {
         if let Some(r) = &u.reason {
             state.push_str(&format!(" ({r})"));
         }
-        let _ = writeln!(out, "      state: {state} since {}", when(u.since_us));
+        match u.since_us {
+            // An instance not loaded (read from its template): never started.
+            0 => {
+                let _ = writeln!(out, "      state: {state}");
+            }
+            since => {
+                let _ = writeln!(out, "      state: {state} since {}", when(since));
+            }
+        }
         if let Some(next) = u.next_restart_us {
             let _ = writeln!(out, "   next try: {}", when(next));
         }

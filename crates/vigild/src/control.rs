@@ -937,62 +937,121 @@ impl Daemon {
     }
 
     fn status(&mut self, id: u64, units: &[String], lines: usize) -> Reply {
-        let (names, unknown) = match self.resolve_names(id, units, false) {
-            Ok(found) => found,
-            Err(reply) => return *reply,
-        };
-        let now = self.now();
-        let mut out = Vec::new();
-        for name in names {
-            let Some(info) = self.engine.unit(&name) else {
-                continue;
-            };
-            let model = self.engine.run_definition(&name);
-            out.push(UnitStatus {
-                name: info.name.clone(),
-                description: info.description.clone(),
-                state: info.state.to_string(),
-                reason: reason(&info),
-                pid: info.main_pid,
-                since_us: self.wall_us(info.since.min(now)),
-                restarts: info.restarts,
-                last_exit: info.last_exit.map(|e| match e {
-                    vigil_engine::ExitStatus::Exited(c) => format!("exited {c}"),
-                    vigil_engine::ExitStatus::Signaled(s) => {
-                        format!(
-                            "killed by {}",
-                            vigil_platform::signal_name(s).unwrap_or("signal")
-                        )
-                    }
-                }),
-                status_text: info.status_text.clone(),
-                status_errno: info.status_errno,
-                next_restart_us: info.next_restart.map(|t| self.wall_us(t)),
-                source: model
-                    .as_ref()
-                    .and_then(|m| m.source.as_ref())
-                    .or_else(|| self.broken_paths.get(&name))
-                    .map(|p| p.display().to_string()),
-                not_enforced: model
-                    .as_ref()
-                    .map(|m| m.not_enforced.clone())
-                    .unwrap_or_default(),
-                bus_name: model
-                    .as_ref()
-                    .and_then(|m| m.service.as_ref())
-                    .and_then(|s| (*s.bus_name).clone()),
-                cycle: info.cycle.clone(),
-                logs: self.logs.tail(&Select::Unit(name.clone()), lines),
-            });
+        if units.is_empty() {
+            return Reply::err(id, ErrorCode::BadRequest, "no unit named");
         }
-        let not_found = unknown.into_iter().filter_map(|j| j.reason).collect();
+        // Name by name, so that an instance of a template that is not loaded
+        // is shown where it was named.
+        let now = self.now();
+        let mut out: Vec<UnitStatus> = Vec::new();
+        let mut missing = Vec::new();
+        for u in units {
+            let (names, unknown) = match self.resolve_names(id, std::slice::from_ref(u), false) {
+                Ok(found) => found,
+                Err(reply) => {
+                    let why = reply.error.map(|e| e.message).unwrap_or_default();
+                    (Vec::new(), vec![not_found(u, why)])
+                }
+            };
+            for name in names {
+                if out.iter().any(|s| s.name == name) {
+                    continue;
+                }
+                if let Some(status) = self.unit_status(&name, lines, now) {
+                    out.push(status);
+                }
+            }
+            for job in unknown {
+                // As systemctl loads it from its template: inactive (dead).
+                let name = self.unit_name(u);
+                match self.unloaded_instance(&name) {
+                    Some(unit) if !vigil_units::glob::is_glob(u) => {
+                        if !out.iter().any(|s| s.name == unit.name) {
+                            out.push(self.unloaded_status(unit, lines));
+                        }
+                    }
+                    _ => missing.extend(job.reason),
+                }
+            }
+        }
+        if out.is_empty()
+            && let Some(first) = missing.first()
+        {
+            return Reply::err(id, ErrorCode::NoSuchUnit, first.clone());
+        }
         Reply::ok(
             id,
             Body::Status {
                 units: out,
-                not_found,
+                not_found: missing,
             },
         )
+    }
+
+    /// The status of a loaded unit.
+    fn unit_status(&self, name: &str, lines: usize, now: vigil_engine::Time) -> Option<UnitStatus> {
+        let info = self.engine.unit(name)?;
+        let model = self.engine.run_definition(name);
+        Some(UnitStatus {
+            name: info.name.clone(),
+            description: info.description.clone(),
+            state: info.state.to_string(),
+            reason: reason(&info),
+            pid: info.main_pid,
+            since_us: self.wall_us(info.since.min(now)),
+            restarts: info.restarts,
+            last_exit: info.last_exit.map(|e| match e {
+                vigil_engine::ExitStatus::Exited(c) => format!("exited {c}"),
+                vigil_engine::ExitStatus::Signaled(s) => {
+                    format!(
+                        "killed by {}",
+                        vigil_platform::signal_name(s).unwrap_or("signal")
+                    )
+                }
+            }),
+            status_text: info.status_text.clone(),
+            status_errno: info.status_errno,
+            next_restart_us: info.next_restart.map(|t| self.wall_us(t)),
+            source: model
+                .as_ref()
+                .and_then(|m| m.source.as_ref())
+                .or_else(|| self.broken_paths.get(name))
+                .map(|p| p.display().to_string()),
+            not_enforced: model
+                .as_ref()
+                .map(|m| m.not_enforced.clone())
+                .unwrap_or_default(),
+            bus_name: model
+                .as_ref()
+                .and_then(|m| m.service.as_ref())
+                .and_then(|s| (*s.bus_name).clone()),
+            cycle: info.cycle.clone(),
+            logs: self.logs.tail(&Select::Unit(name.to_string()), lines),
+        })
+    }
+
+    /// The status of an instance read from its template and not loaded:
+    /// inactive, never started (`since_us` 0), and the lines still kept of an
+    /// earlier instance of that name.
+    fn unloaded_status(&self, unit: vigil_units::model::Unit, lines: usize) -> UnitStatus {
+        UnitStatus {
+            logs: self.logs.tail(&Select::Unit(unit.name.clone()), lines),
+            name: unit.name,
+            description: unit.description,
+            state: State::Inactive.to_string(),
+            reason: None,
+            pid: None,
+            since_us: 0,
+            restarts: 0,
+            last_exit: None,
+            status_text: None,
+            status_errno: None,
+            next_restart_us: None,
+            source: unit.source.map(|p| p.display().to_string()),
+            not_enforced: unit.not_enforced,
+            bus_name: None,
+            cycle: None,
+        }
     }
 
     /// `vigil is-enabled`: what the configuration directories say of each

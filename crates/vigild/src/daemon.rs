@@ -808,6 +808,21 @@ impl Daemon {
         }
     }
 
+    /// An instance of a template of the configuration directories that is
+    /// not loaded (`vigil status worker@7` before any start of it): the unit
+    /// it would be, read now and not kept, as systemd shows such an instance
+    /// inactive without starting it. None for any other name, a masked one,
+    /// or one whose template does not load.
+    pub fn unloaded_instance(&self, name: &str) -> Option<vigil_units::model::Unit> {
+        if !name.contains('@') || self.engine.contains(name) || self.masked.contains_key(name) {
+            return None;
+        }
+        // Rare: read the directories again, as a start of a new instance does.
+        let mut set = vigil_units::load::load_dirs(&self.opts.config_dirs, &self.spec_ctx);
+        set.instantiate(name, &self.spec_ctx).ok()?;
+        set.units.into_iter().find(|u| u.name == name)
+    }
+
     /// What to tell a client of a name that no loaded unit has: that it is
     /// masked (systemd refuses to start a masked unit even by hand), or that
     /// there is no such unit.

@@ -1163,3 +1163,49 @@ fn a_half_closed_client_gets_a_12_mb_log_reply_whole() {
     assert_eq!(stdout.len(), 3001);
     assert_eq!(stdout[3000]["line"], "end");
 }
+
+/// Review finding: `vigil status worker@7` said "no such unit" (exit 4) for
+/// an instance of a loaded template that was never started, where
+/// `vigil is-active worker@7` says inactive and systemctl shows the
+/// instance, loaded from its template, inactive (dead) with exit 3. It is
+/// shown now, without being loaded or started.
+#[test]
+fn status_of_an_instance_not_started_reads_it_from_its_template() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=a.service\n"),
+        ("a.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        (
+            "worker@.service",
+            "[Unit]\nDescription=Queue worker %i\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+    ]);
+    m.wait_state("a.service", "running");
+    let out = m.vigil_code(&["status", "worker@7"], 3);
+    assert!(
+        out.starts_with("worker@7.service - Queue worker 7\n"),
+        "{out}"
+    );
+    assert!(out.contains("      state: inactive\n"), "{out}");
+    assert!(
+        out.contains("worker@.service"),
+        "the template is the source: {out}"
+    );
+    let json = m.status_json("worker@7");
+    assert_eq!(
+        (json["state"].as_str(), json["pid"].as_u64()),
+        (Some("inactive"), None)
+    );
+    // Shown where it was named, beside loaded units; a name that is
+    // neither still says so.
+    let out = m.vigil(&["status", "a", "worker@8", "nope@1"]);
+    assert_eq!(out.status.code(), Some(4));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let a = text.find("a.service").unwrap();
+    let w = text.find("worker@8.service - Queue worker 8").unwrap();
+    assert!(a < w, "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such unit: nope@1.service"));
+    // Neither loaded nor started by the look.
+    assert!(!m.vigil_ok(&["list"]).contains("worker@"));
+    m.vigil_code(&["is-active", "worker@7"], 3);
+    m.vigil_code(&["status", "nope@1"], 4);
+}
