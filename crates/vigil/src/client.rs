@@ -20,6 +20,8 @@ pub fn run(cmd: Command) -> Exit {
         } => Some((*failed, *quiet, units.len())),
         _ => None,
     };
+    // `enable`: what was not linked, and why, is said (systemctl's notice).
+    let enabling = matches!(cmd.verb, Verb::Enable { .. });
     let enabled_quiet = match cmd.verb {
         Verb::IsEnabled { quiet, .. } => Some(quiet),
         _ => None,
@@ -145,6 +147,14 @@ pub fn run(cmd: Command) -> Exit {
             }
             (None, Some(Body::Jobs { jobs })) if let Some(quiet) = enabled_quiet => {
                 is_enabled(jobs, quiet)
+            }
+            (None, Some(Body::Jobs { jobs })) if enabling => {
+                for job in jobs.iter().filter(|j| j.ok) {
+                    if let Some(notice) = &job.reason {
+                        eprintln!("vigil: {notice}");
+                    }
+                }
+                show(&reply, cmd.json)
             }
             _ => show(&reply, cmd.json),
         };

@@ -14,6 +14,8 @@ use vigil_proto::{
     UnitStatus, UnitSummary,
 };
 
+use vigil_units::install::InstallError;
+
 use crate::daemon::{Daemon, token};
 use crate::logs::{Logs, Select};
 
@@ -1081,6 +1083,9 @@ impl Daemon {
         let mut jobs = Vec::new();
         // Only to plan the links: nothing is loaded, aliases stay as loaded.
         let set = vigil_units::load::load_dirs(&self.opts.config_dirs, &self.spec_ctx);
+        // Every name is planned before anything is linked, as systemctl checks
+        // them all first: a name that fails changes nothing.
+        let mut plans = Vec::new();
         for u in units {
             let name = vigil_units::name::normalize(u);
             let plan = if enable {
@@ -1088,15 +1093,39 @@ impl Daemon {
             } else {
                 vigil_units::install::disable_plan(&set, &dir, &name)
             };
-            let result = plan.and_then(|changes| vigil_units::install::apply(&changes));
-            match result {
-                Ok(()) => jobs.push(JobResult {
-                    unit: name,
-                    state: if enable { "enabled" } else { "disabled" }.into(),
-                    reason: None,
-                    ok: true,
-                }),
-                Err(e) => return Reply::err(id, ErrorCode::Failed, format!("{name}: {e}")),
+            match plan {
+                Ok(changes) => {
+                    plans.push(changes);
+                    jobs.push(JobResult {
+                        unit: name,
+                        state: if enable { "enabled" } else { "disabled" }.into(),
+                        reason: None,
+                        ok: true,
+                    });
+                }
+                // As systemctl: not an error, but said (the unit is started
+                // by another one, or by hand).
+                Err(InstallError::NoInstallSection { name: bare }) if bare == name => {
+                    jobs.push(JobResult {
+                        reason: Some(format!(
+                            "{name} has no [Install] section (WantedBy=, RequiredBy=, \
+                             Alias=, Also=): it is not meant to be enabled, and nothing \
+                             was linked; it starts when another unit wants it, or by hand"
+                        )),
+                        unit: name,
+                        state: "static".into(),
+                        ok: true,
+                    });
+                }
+                Err(e) => {
+                    let why = format!("{name}: {e}; nothing was changed");
+                    return Reply::err(id, ErrorCode::Failed, why);
+                }
+            }
+        }
+        for changes in &plans {
+            if let Err(e) = vigil_units::install::apply(changes) {
+                return Reply::err(id, ErrorCode::Failed, e.to_string());
             }
         }
         // Like `systemctl enable` without --now: the links take effect at the next

@@ -546,9 +546,49 @@ fn enable_disable_and_is_enabled_manage_and_read_the_wants_symlinks() {
         is_enabled(&["masked", "svc"]),
         (Some(1), "masked\ndisabled\n".into())
     );
-    let out = m.vigil(&["enable", "plain"]);
+}
+
+/// Review finding: `vigil enable worker@6 nope` linked worker@6, then
+/// failed on nope (exit 1) without saying it had linked anything;
+/// systemctl checks every name first and links nothing when one is not
+/// found. And `vigil enable` of a unit without [Install] was an error
+/// (exit 1), so `enable --now` never started it, where systemctl says why
+/// nothing was linked and exits 0 (and --now starts it).
+#[test]
+fn enable_checks_every_name_first_and_only_notes_a_unit_without_install() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        (
+            "worker@.service",
+            "[Service]\nExecStart=/bin/sleep 1000\n[Install]\nWantedBy=default.target\n",
+        ),
+        ("plain.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    let wants = m.config.join("default.target.wants");
+    let out = m.vigil(&["enable", "worker@6", "nope"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Install"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nope.service") && err.contains("nothing was changed"),
+        "{err}"
+    );
+    assert!(
+        fs::symlink_metadata(wants.join("worker@6.service")).is_err(),
+        "a link made by an enable that failed"
+    );
+    // A unit without [Install]: a notice on stderr, nothing linked, exit 0.
+    let out = m.vigil(&["enable", "plain", "worker@6"]);
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("plain.service has no [Install] section"),
+        "{err}"
+    );
+    assert!(fs::symlink_metadata(wants.join("worker@6.service")).is_ok());
+    assert!(fs::symlink_metadata(wants.join("plain.service")).is_err());
+    // --now then starts it, as systemctl's.
+    m.vigil_ok(&["enable", "--now", "plain"]);
+    assert_eq!(m.state("plain.service"), "running");
 }
 
 #[test]
