@@ -14,7 +14,8 @@ verbs:
   list [--failed]              every unit (or the failed ones) with its state and main PID
                                (long reasons shortened: status has them whole)
   is-active NAME... [-q]       print each unit's state in systemctl's words (active,
-                               activating, deactivating, reloading, inactive, failed);
+                               activating, deactivating, reloading, inactive, failed),
+                               a line per name in the order given;
                                exit 0 when one is active, else 3; -q: the exit code only
   is-failed NAME... [-q]       the same; exit 0 when one is failed, else 1
   status NAME... [-n LINES]    state, reason, PID, restarts, last exit, status text, log tail

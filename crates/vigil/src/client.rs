@@ -10,16 +10,8 @@ use crate::cli::{Command, Verb};
 use crate::render;
 
 pub fn run(cmd: Command) -> Exit {
-    // Verbs told from a plain request's reply: `list --failed`, `is-active`.
+    // Verbs told from a plain request's reply: `list --failed`, `is-enabled`.
     let only_failed = matches!(cmd.verb, Verb::List { failed: true });
-    let is_failed = match &cmd.verb {
-        Verb::Is {
-            failed,
-            quiet,
-            units,
-        } => Some((*failed, *quiet, units.len())),
-        _ => None,
-    };
     // `enable`: what was not linked, and why, is said (systemctl's notice).
     let enabling = matches!(cmd.verb, Verb::Enable { .. });
     let enabled_quiet = match cmd.verb {
@@ -34,7 +26,11 @@ pub fn run(cmd: Command) -> Exit {
             no_block,
         } => return crate::notify::run(&fields, pid, no_block),
         Verb::List { .. } => Request::List {},
-        Verb::Is { units, .. } => Request::Status { units, lines: 0 },
+        Verb::Is {
+            units,
+            failed,
+            quiet,
+        } => return is(cmd.socket, &units, failed, quiet),
         Verb::IsEnabled { units, .. } => Request::IsEnabled { units },
         Verb::Status { units, lines } => Request::Status { units, lines },
         Verb::Start { units, no_block } => Request::Start { units, no_block },
@@ -65,25 +61,11 @@ pub fn run(cmd: Command) -> Exit {
         Verb::Shutdown(action) => Request::Shutdown { action },
         Verb::Reexec => Request::Reexec {},
     };
-    let uid = vigil_platform::getuid();
-    let path = vigil_proto::resolve_socket_path(cmd.socket, uid);
-    let stream = match UnixStream::connect(&path) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("vigil: cannot reach the manager at {}: {e}", path.display());
-            return Exit::Unreachable;
-        }
+    let (path, stream) = match connect(cmd.socket, std::slice::from_ref(&request)) {
+        Ok(connected) => connected,
+        Err(exit) => return exit,
     };
     let follow = matches!(request, Request::Log { follow: true, .. });
-    let envelope = Envelope {
-        version: VERSION,
-        id: 1,
-        request: request.clone(),
-    };
-    if let Err(e) = (&stream).write_all(&vigil_proto::encode(&envelope)) {
-        eprintln!("vigil: cannot send to the manager: {e}");
-        return Exit::Unreachable;
-    }
     let mut reader = BufReader::new(stream);
     let mut line = Vec::new();
     let mut first = true;
@@ -122,8 +104,8 @@ pub fn run(cmd: Command) -> Exit {
             Some(Body::LogLine { line }) => last = Some(line.clone()),
             _ => {}
         }
-        let exit = match (is_failed, &reply.result) {
-            (None, Some(Body::Units { units })) if only_failed => {
+        let exit = match &reply.result {
+            Some(Body::Units { units }) if only_failed => {
                 let failed: Vec<_> = units
                     .iter()
                     .filter(|u| u.state == "failed")
@@ -132,23 +114,8 @@ pub fn run(cmd: Command) -> Exit {
                 render::list(&failed, cmd.json);
                 Exit::Success
             }
-            (Some((failed, quiet, _)), Some(Body::Status { units, not_found })) => {
-                is(units, not_found.len(), failed, quiet)
-            }
-            // systemctl's is-active and is-failed say `inactive` of a unit
-            // that does not exist, rather than fail.
-            (Some((failed, quiet, named)), None)
-                if reply
-                    .error
-                    .as_ref()
-                    .is_some_and(|e| e.code == ErrorCode::NoSuchUnit) =>
-            {
-                is(&[], named, failed, quiet)
-            }
-            (None, Some(Body::Jobs { jobs })) if let Some(quiet) = enabled_quiet => {
-                is_enabled(jobs, quiet)
-            }
-            (None, Some(Body::Jobs { jobs })) if enabling => {
+            Some(Body::Jobs { jobs }) if let Some(quiet) = enabled_quiet => is_enabled(jobs, quiet),
+            Some(Body::Jobs { jobs }) if enabling => {
                 for job in jobs.iter().filter(|j| j.ok) {
                     if let Some(notice) = &job.reason {
                         eprintln!("vigil: {notice}");
@@ -168,22 +135,103 @@ pub fn run(cmd: Command) -> Exit {
     }
 }
 
-/// `is-active` / `is-failed`: each unit's state on a line of its own in
-/// systemctl's words (unless `quiet`), and the answer in the exit code, as
-/// systemctl's: is-active succeeds when at least one unit is active,
-/// is-failed when at least one has failed.
-fn is(units: &[vigil_proto::UnitStatus], unknown: usize, failed: bool, quiet: bool) -> Exit {
-    if !quiet {
-        for u in units {
-            println!("{}", active_state(&u.state));
+/// Connects to the manager (at `socket`, else where it is found) and sends
+/// `requests`, their ids 1, 2, ...; an error is said, and is the exit code.
+fn connect(
+    socket: Option<std::path::PathBuf>,
+    requests: &[Request],
+) -> Result<(std::path::PathBuf, UnixStream), Exit> {
+    let uid = vigil_platform::getuid();
+    let path = vigil_proto::resolve_socket_path(socket, uid);
+    let stream = match UnixStream::connect(&path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("vigil: cannot reach the manager at {}: {e}", path.display());
+            return Err(Exit::Unreachable);
         }
-        // Units that do not exist are inactive, as systemctl says.
-        for _ in 0..unknown {
-            println!("inactive");
+    };
+    let mut out = Vec::new();
+    for (id, request) in (1..).zip(requests) {
+        out.extend(vigil_proto::encode(&Envelope {
+            version: VERSION,
+            id,
+            request: request.clone(),
+        }));
+    }
+    if let Err(e) = (&stream).write_all(&out) {
+        eprintln!("vigil: cannot send to the manager: {e}");
+        return Err(Exit::Unreachable);
+    }
+    Ok((path, stream))
+}
+
+/// `is-active` / `is-failed`: each unit's state on a line of its own in
+/// systemctl's words (unless `quiet`), in the order the names were given (a
+/// pattern: a line per unit it matches), so that scripts can pair them by
+/// position; the answer in the exit code, as systemctl's: is-active
+/// succeeds when at least one unit is active, is-failed when
+/// at least one has failed. One `status` request per name, on one
+/// connection: a reply says which units a name found.
+fn is(socket: Option<std::path::PathBuf>, names: &[String], failed: bool, quiet: bool) -> Exit {
+    let requests: Vec<Request> = (names.iter())
+        .map(|name| Request::Status {
+            units: vec![name.clone()],
+            lines: 0,
+        })
+        .collect();
+    let stream = match connect(socket, &requests) {
+        Ok((_, stream)) => stream,
+        Err(exit) => return exit,
+    };
+    let mut replies: Vec<Option<Reply>> = names.iter().map(|_| None).collect();
+    let mut reader = BufReader::new(stream);
+    let mut line = Vec::new();
+    while replies.iter().any(Option::is_none) {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => {
+                eprintln!("vigil: the manager closed the connection without a reply");
+                return Exit::Unreachable;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("vigil: reading the reply failed: {e}");
+                return Exit::Unreachable;
+            }
+        }
+        let reply: Reply = match serde_json::from_slice(&line) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("vigil: the manager sent a reply this vigil does not understand: {e}");
+                return Exit::Failed;
+            }
+        };
+        let at = usize::try_from(reply.id)
+            .ok()
+            .and_then(|id| id.checked_sub(1));
+        if let Some(slot) = at.and_then(|i| replies.get_mut(i)) {
+            *slot = Some(reply);
         }
     }
-    let any = |state: &str| units.iter().any(|u| active_state(&u.state) == state);
-    match (failed, any(if failed { "failed" } else { "active" })) {
+    let mut states: Vec<&str> = Vec::new();
+    for reply in replies.iter().flatten() {
+        match (&reply.result, &reply.error) {
+            (Some(Body::Status { units, not_found }), _) => {
+                states.extend(units.iter().map(|u| active_state(&u.state)));
+                // A unit that does not exist is inactive, as systemctl says.
+                states.extend(not_found.iter().map(|_| "inactive"));
+            }
+            (None, Some(e)) if e.code == ErrorCode::NoSuchUnit => states.push("inactive"),
+            _ => return show(reply, false),
+        }
+    }
+    if !quiet {
+        for state in &states {
+            println!("{state}");
+        }
+    }
+    let wanted: &[&str] = if failed { &["failed"] } else { &["active"] };
+    match (failed, states.iter().any(|s| wanted.contains(s))) {
         (_, true) => Exit::Success,
         (false, false) => Exit::NotActive,
         (true, false) => Exit::Failed,

@@ -1249,3 +1249,32 @@ fn status_of_an_instance_not_started_reads_it_from_its_template() {
     m.vigil_code(&["is-active", "worker@7"], 3);
     m.vigil_code(&["status", "nope@1"], 4);
 }
+
+/// Review finding: `vigil is-active web nope flaky cache` printed the units
+/// found first and one `inactive` per unknown name at the end; systemctl
+/// prints a line per name in the order given, and scripts pair them by
+/// position. A pattern gives a line per unit it matches, where it was named.
+#[test]
+fn is_active_and_is_failed_answer_in_the_order_of_the_names() {
+    let m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=web.service w@1.service w@2.service flaky.service\n",
+        ),
+        ("web.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ("w@.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ("flaky.service", "[Service]\nExecStart=/bin/false\n"),
+        ("cache.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    m.wait_state("web.service", "running");
+    m.wait_state("w@2.service", "running");
+    m.wait_state("flaky.service", "failed");
+    let out = m.vigil_ok(&["is-active", "nope", "flaky", "web", "cache"]);
+    assert_eq!(out, "inactive\nfailed\nactive\ninactive\n");
+    let out = m.vigil_ok(&["is-failed", "cache", "nope", "w@*", "flaky"]);
+    assert_eq!(out, "inactive\ninactive\nactive\nactive\nfailed\n");
+    assert_eq!(
+        m.vigil_code(&["is-active", "nope", "cache"], 3),
+        "inactive\ninactive\n"
+    );
+}
