@@ -16,7 +16,8 @@ verbs:
   is-active NAME... [-q]       print each unit's state in systemctl's words (active,
                                activating, deactivating, reloading, inactive, failed),
                                a line per name in the order given;
-                               exit 0 when one is active, else 3; -q: the exit code only
+                               exit 0 when one is active or reloading, else 3;
+                               -q: the exit code only
   is-failed NAME... [-q]       the same; exit 0 when one is failed, else 1
   status NAME... [-n LINES]    state, reason, PID, restarts, last exit, status text, log tail
   start NAME... [--no-block]   start units (and what they require); waits until they settle

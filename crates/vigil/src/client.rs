@@ -169,7 +169,7 @@ fn connect(
 /// systemctl's words (unless `quiet`), in the order the names were given (a
 /// pattern: a line per unit it matches), so that scripts can pair them by
 /// position; the answer in the exit code, as systemctl's: is-active
-/// succeeds when at least one unit is active, is-failed when
+/// succeeds when at least one unit is active or reloading, is-failed when
 /// at least one has failed. One `status` request per name, on one
 /// connection: a reply says which units a name found.
 fn is(socket: Option<std::path::PathBuf>, names: &[String], failed: bool, quiet: bool) -> Exit {
@@ -230,7 +230,12 @@ fn is(socket: Option<std::path::PathBuf>, names: &[String], failed: bool, quiet:
             println!("{state}");
         }
     }
-    let wanted: &[&str] = if failed { &["failed"] } else { &["active"] };
+    // As systemctl's: a unit reloading is active (it serves meanwhile).
+    let wanted: &[&str] = if failed {
+        &["failed"]
+    } else {
+        &["active", "reloading"]
+    };
     match (failed, states.iter().any(|s| wanted.contains(s))) {
         (_, true) => Exit::Success,
         (false, false) => Exit::NotActive,

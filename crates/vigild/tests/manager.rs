@@ -1278,3 +1278,28 @@ fn is_active_and_is_failed_answer_in_the_order_of_the_names() {
         "inactive\ninactive\n"
     );
 }
+
+/// Review finding: `vigil is-active` exited 3 for a unit that was
+/// reloading; systemctl's is-active counts active and reloading as
+/// success, as `vigil status` does.
+#[test]
+fn is_active_counts_a_reloading_unit_as_active() {
+    let d = TempDir::new("reloading");
+    let done = d.path().join("reload-may-end");
+    let unit = format!(
+        "[Service]\nExecStart=/bin/sleep 1000\nExecReload=/bin/sh -c 'while [ ! -e {} ]; do sleep 0.02; done'\n",
+        done.display()
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=r.service\n"),
+        ("r.service", &unit),
+    ]);
+    m.wait_state("r.service", "running");
+    m.vigil_ok(&["reload", "r"]);
+    m.wait_state("r.service", "reloading");
+    assert_eq!(m.vigil_code(&["is-active", "r"], 0), "reloading\n");
+    assert_eq!(m.vigil_code(&["is-failed", "r"], 1), "reloading\n");
+    m.vigil_code(&["status", "r"], 0);
+    fs::write(&done, "").unwrap();
+    m.wait_state("r.service", "running");
+}
