@@ -63,7 +63,7 @@ every loaded unit whose whole name fits ('worker@*').
 
 exit codes:
   0  success
-  1  the operation failed
+  1  the operation failed (or writing the output failed: 'vigil: write error: ...')
   2  usage error
   3  unit not active (status)
   4  no such unit

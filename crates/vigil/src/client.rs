@@ -7,6 +7,7 @@ use vigil_proto::{Body, Envelope, ErrorCode, KillWhom, LogLine, Reply, Request, 
 
 use crate::Exit;
 use crate::cli::{Command, Verb};
+use crate::out::{out, outln};
 use crate::render;
 
 pub fn run(cmd: Command) -> Exit {
@@ -128,7 +129,8 @@ pub fn run(cmd: Command) -> Exit {
         if matches!(reply.result, Some(Body::Reexecuting)) {
             return wait_reexec(reader, &path);
         }
-        if !follow || exit != Exit::Success {
+        // A follower whose stdout fails has no one to follow for.
+        if !follow || exit != Exit::Success || crate::out::failed() {
             return exit;
         }
         first = false;
@@ -227,7 +229,7 @@ fn is(socket: Option<std::path::PathBuf>, names: &[String], failed: bool, quiet:
     }
     if !quiet {
         for state in &states {
-            println!("{state}");
+            outln!("{state}");
         }
     }
     // As systemctl's: a unit reloading is active (it serves meanwhile).
@@ -248,7 +250,7 @@ fn is(socket: Option<std::path::PathBuf>, names: &[String], failed: bool, quiet:
 fn is_enabled(jobs: &[vigil_proto::JobResult], quiet: bool) -> Exit {
     if !quiet {
         for j in jobs {
-            println!("{}", j.state);
+            outln!("{}", j.state);
         }
     }
     if jobs.iter().any(|j| j.ok) {
@@ -385,7 +387,7 @@ fn wait_reexec(mut reader: BufReader<UnixStream>, path: &std::path::Path) -> Exi
                 ..
             }) = serde_json::from_slice::<Reply>(&line)
         {
-            println!("vigild {version} (pid {pid}) is running again");
+            outln!("vigild {version} (pid {pid}) is running again");
             return Exit::Success;
         }
         if std::time::Instant::now() >= deadline {
@@ -415,7 +417,7 @@ fn show(reply: &Reply, json: bool) -> Exit {
     };
     match body {
         Body::Pong { version, pid } => {
-            println!("vigild {version} (pid {pid})");
+            outln!("vigild {version} (pid {pid})");
             Exit::Success
         }
         Body::Units { units } => {
@@ -469,7 +471,7 @@ fn show(reply: &Reply, json: bool) -> Exit {
             changed,
             errors,
         } => {
-            println!(
+            outln!(
                 "added {}, removed {}, changed {}",
                 added.len(),
                 removed.len(),
@@ -477,7 +479,7 @@ fn show(reply: &Reply, json: bool) -> Exit {
             );
             for (what, list) in [("added", added), ("removed", removed), ("changed", changed)] {
                 for name in list {
-                    println!("  {what} {name}");
+                    outln!("  {what} {name}");
                 }
             }
             // As systemctl daemon-reload, the rest is loaded: exit 0; but the
@@ -488,7 +490,7 @@ fn show(reply: &Reply, json: bool) -> Exit {
             Exit::Success
         }
         Body::Graph { dot } => {
-            print!("{dot}");
+            out!("{dot}");
             Exit::Success
         }
         Body::Blame { entries } => {
@@ -496,11 +498,11 @@ fn show(reply: &Reply, json: bool) -> Exit {
             Exit::Success
         }
         Body::ShuttingDown => {
-            println!("vigild is stopping every unit and will exit");
+            outln!("vigild is stopping every unit and will exit");
             Exit::Success
         }
         Body::Reexecuting => {
-            println!("vigild is re-executing");
+            outln!("vigild is re-executing");
             Exit::Success
         }
     }

@@ -16,8 +16,14 @@
 mod cli;
 mod client;
 mod notify;
+mod out;
 mod render;
 mod verify;
+
+#[cfg(not(test))]
+use std::io::Write as _;
+
+use out::{out, outln};
 
 /// The exit codes, the same for every verb (documented in `vigil --help`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,9 +44,16 @@ extern "C" fn main(
     _argc: std::ffi::c_int,
     _argv: *const *const std::ffi::c_char,
 ) -> std::ffi::c_int {
-    let code = run();
-    // std's start-up would flush stdout at exit; without it, this does.
-    let _ = std::io::Write::flush(&mut std::io::stdout());
+    let code = match (run(), out::error()) {
+        (code, None) => code,
+        // A closed pipe (`vigil list | head -1`) ends quietly, as SIGPIPE
+        // would have ended it.
+        (_, Some(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::Failed,
+        (_, Some(e)) => {
+            let _ = writeln!(std::io::stderr(), "vigil: write error: {e}");
+            Exit::Failed
+        }
+    };
     code as std::ffi::c_int
 }
 
@@ -53,11 +66,11 @@ fn run() -> Exit {
     let cmd = match cli::parse(&args) {
         Ok(cmd) => cmd,
         Err(cli::UsageError::Help) => {
-            print!("{}", cli::HELP);
+            out!("{}", cli::HELP);
             return Exit::Success;
         }
         Err(cli::UsageError::Version) => {
-            println!("vigil {}", env!("CARGO_PKG_VERSION"));
+            outln!("vigil {}", env!("CARGO_PKG_VERSION"));
             return Exit::Success;
         }
         Err(cli::UsageError::Bad(msg)) => {

@@ -1,6 +1,6 @@
 //! Human and JSON output of replies. Colours only when stdout is a terminal.
 
-use std::io::{BufWriter, IsTerminal, StdoutLock, Write};
+use std::io::{IsTerminal, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use vigil_proto::{BlameEntry, FILE_REMOVED, LogLine, UnitStatus, UnitSummary};
@@ -22,15 +22,11 @@ fn paint(state: &str, text: &str, colour: bool) -> String {
     format!("\x1b[{code}m{text}\x1b[0m")
 }
 
-/// stdout, written in one go when dropped: a reply of ten lines costs one
-/// write(2), not ten (stdout alone flushes at every newline).
-fn stdout() -> BufWriter<StdoutLock<'static>> {
-    BufWriter::with_capacity(16 * 1024, std::io::stdout().lock())
-}
+use crate::out::{outln, stdout};
 
 fn print_json<T: serde::Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
-        Ok(s) => println!("{s}"),
+        Ok(s) => outln!("{s}"),
         Err(e) => eprintln!("vigil: cannot encode JSON: {e}"),
     }
 }

@@ -7,6 +7,7 @@ use vigil_units::SpecifierContext;
 use vigil_units::load::load_paths;
 
 use crate::Exit;
+use crate::out::outln;
 
 pub fn run(paths: &[PathBuf]) -> Exit {
     for p in paths {
@@ -25,7 +26,7 @@ pub fn run(paths: &[PathBuf]) -> Exit {
         } else {
             warnings += 1;
         }
-        println!("{d}");
+        outln!("{d}");
     }
     for cycle in vigil_engine::find_cycles(&set.units) {
         errors += 1;
@@ -36,12 +37,12 @@ pub fn run(paths: &[PathBuf]) -> Exit {
             .and_then(|u| u.source.as_ref())
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "<units>".into());
-        println!(
+        outln!(
             "{origin}: error: ordering cycle: {}",
             vigil_engine::cycle_text(&cycle)
         );
     }
-    println!(
+    outln!(
         "{} units loaded, {} failed; {errors} errors, {warnings} warnings",
         set.units.len(),
         set.broken.len()

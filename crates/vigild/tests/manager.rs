@@ -1303,3 +1303,58 @@ fn is_active_counts_a_reloading_unit_as_active() {
     fs::write(&done, "").unwrap();
     m.wait_state("r.service", "running");
 }
+
+/// Review finding: `vigil is-active web > /dev/full` aborted (SIGABRT, a
+/// 54-line "panic in a function that cannot unwind": println! panics on a
+/// write error), as did --json list, --json status, sync, graph, --help and
+/// --version, while list, status, log and blame exited 0 with their output
+/// lost. Every verb now says `vigil: write error: ...` once and exits 1.
+#[test]
+fn a_failing_stdout_is_one_error_line_and_exit_1_for_every_verb() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=web.service\n"),
+        ("web.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    m.wait_state("web.service", "running");
+    let socket = m.socket.display().to_string();
+    let verbs: &[&[&str]] = &[
+        &["is-active", "web"],
+        &["is-failed", "web"],
+        &["is-enabled", "web"],
+        &["list"],
+        &["--json", "list"],
+        &["status", "web"],
+        &["--json", "status", "web"],
+        &["log", "web"],
+        &["--json", "log", "web"],
+        &["log", "-f", "web"],
+        &["blame"],
+        &["sync"],
+        &["graph"],
+        &["--help"],
+        &["--version"],
+        &["verify", m.config.to_str().unwrap()],
+    ];
+    for args in verbs {
+        let full = fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = std::process::Command::new(harness::vigil_bin())
+            .args(["--socket", &socket])
+            .args(*args)
+            .stdin(std::process::Stdio::null())
+            .stdout(full)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {:?}: {err}",
+            out.status
+        );
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("vigil: write error: "), "{args:?}: {err}");
+    }
+}
