@@ -57,6 +57,11 @@ options:
   --json          machine-readable output (list, status, blame, log)
   -h, --help      this text
   --version       the version
+  --              the end of the options: every argument after it is a name (the
+                  verb first, if it has not come yet)
+
+options go before or after the verb; a flag that takes no value refuses one
+(--no-block=false is a usage error).
 
 unit names may omit \".service\"; a name with * ? or [...] is a pattern matching
 every loaded unit whose whole name fits ('worker@*').
@@ -169,14 +174,24 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     let mut json = false;
     let mut verb: Option<String> = None;
     // Options may come before or after the verb; everything that is not a global
-    // option is kept, in order, for the verb.
+    // option is kept, in order, for the verb. After `--` nothing is an option:
+    // the verb, if it has not come yet, then names.
     let mut rest: Vec<&str> = Vec::new();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
+            "--" => {
+                if verb.is_none() {
+                    verb = it.next().cloned();
+                }
+                rest.push("--");
+                rest.extend(it.map(String::as_str));
+                break;
+            }
             "-h" | "--help" => return Err(UsageError::Help),
             "--version" => return Err(UsageError::Version),
             "--json" => json = true,
+            s if s.starts_with("--json=") => return Err(bad("--json takes no value")),
             "--socket" => {
                 let path = it.next().ok_or_else(|| bad("--socket needs a path"))?;
                 socket = Some(PathBuf::from(path));
@@ -225,6 +240,10 @@ fn split<'a>(
         };
         if !allowed.contains(&flag) {
             return Err(bad(format!("{verb}: unknown option {flag}")));
+        }
+        // `--no-block=false` would otherwise turn no-block on.
+        if inline.is_some() && !with_value.contains(&flag) {
+            return Err(bad(format!("{verb}: {flag} takes no value")));
         }
         if with_value.contains(&flag) && inline.is_none() {
             let value = rest
@@ -542,6 +561,57 @@ mod tests {
         }
         assert_eq!(p("--help").unwrap_err(), UsageError::Help);
         assert_eq!(p("list -h").unwrap_err(), UsageError::Help);
+    }
+
+    /// Review finding: `--` did not end the global options (`vigil is-active
+    /// -- --json web` took --json, `vigil status -- --socket /x web`
+    /// connected to /x, `vigil is-active -- -h` printed the help).
+    #[test]
+    fn nothing_after_a_double_dash_is_an_option() {
+        let c = p("is-active -- --json web").unwrap();
+        assert!(!c.json);
+        assert_eq!(
+            c.verb,
+            Verb::Is {
+                units: vec!["--json".into(), "web".into()],
+                failed: false,
+                quiet: false
+            }
+        );
+        let c = p("status -- --socket /x web").unwrap();
+        assert_eq!(c.socket, None);
+        assert!(matches!(c.verb, Verb::Status { units, .. } if units == ["--socket", "/x", "web"]));
+        let c = p("is-active -- -h").unwrap();
+        assert!(matches!(c.verb, Verb::Is { units, .. } if units == ["-h"]));
+        // Options before it still count; the verb may come after it.
+        let c = p("--json -- status web").unwrap();
+        assert!(c.json);
+        assert!(matches!(c.verb, Verb::Status { units, .. } if units == ["web"]));
+        let c = p("--json start -- -q").unwrap();
+        assert!(matches!(c.verb, Verb::Start { units, no_block: false } if units == ["-q"]));
+    }
+
+    /// Review finding: a boolean flag took `=value` and ignored it
+    /// (`--no-block=false` turned no-block on; `list --failed=yes` passed).
+    #[test]
+    fn a_flag_without_a_value_refuses_one() {
+        for bad in [
+            "start x --no-block=false",
+            "list --failed=yes",
+            "is-active x -q=1",
+            "log -f=no",
+            "enable x --now=0",
+            "kill x --group=1",
+            "notify --ready=1",
+            "--json=1 list",
+        ] {
+            assert!(matches!(p(bad), Err(UsageError::Bad(_))), "{bad:?}");
+        }
+        // Options that take a value still take it either way.
+        assert!(p("kill x --kill-whom=main").is_ok());
+        assert!(p("status x --lines=3").is_ok());
+        assert!(p("notify --status=up").is_ok());
+        assert!(p("status x --socket=/s").is_ok());
     }
 
     #[test]
