@@ -54,7 +54,9 @@ options:
   --socket PATH   the manager's control socket (also $VIGIL_SOCKET); default
                   /run/vigil/control.sock for root, $XDG_RUNTIME_DIR/vigil/control.sock
                   otherwise (/tmp/vigil-UID/control.sock without XDG_RUNTIME_DIR)
-  --json          machine-readable output (list, status, blame, log)
+  --json          machine-readable output (list, status, blame, log); status gives
+                  an object for exactly one plain name, else an array (a pattern
+                  or several names; [] when none is found)
   -h, --help      this text
   --version       the version
   --              the end of the options: every argument after it is a name (the

@@ -13,6 +13,14 @@ use crate::render;
 pub fn run(cmd: Command) -> Exit {
     // Verbs told from a plain request's reply: `list --failed`, `is-enabled`.
     let only_failed = matches!(cmd.verb, Verb::List { failed: true });
+    // `--json status`: an array unless exactly one plain name was given, so
+    // that the shape depends on the command line, not on what matched.
+    let status_array = match &cmd.verb {
+        Verb::Status { units, .. } => {
+            units.len() != 1 || units.iter().any(|u| vigil_units::glob::is_glob(u))
+        }
+        _ => false,
+    };
     // `enable`: what was not linked, and why, is said (systemctl's notice).
     let enabling = matches!(cmd.verb, Verb::Enable { .. });
     let enabled_quiet = match cmd.verb {
@@ -122,9 +130,17 @@ pub fn run(cmd: Command) -> Exit {
                         eprintln!("vigil: {notice}");
                     }
                 }
-                show(&reply, cmd.json)
+                show(&reply, cmd.json, false)
             }
-            _ => show(&reply, cmd.json),
+            // Nothing matched: still the array asked for, and the error.
+            None if cmd.json
+                && status_array
+                && (reply.error.as_ref()).is_some_and(|e| e.code == ErrorCode::NoSuchUnit) =>
+            {
+                render::status(&[], true, true);
+                show(&reply, cmd.json, status_array)
+            }
+            _ => show(&reply, cmd.json, status_array),
         };
         if matches!(reply.result, Some(Body::Reexecuting)) {
             return wait_reexec(reader, &path);
@@ -224,7 +240,7 @@ fn is(socket: Option<std::path::PathBuf>, names: &[String], failed: bool, quiet:
                 states.extend(not_found.iter().map(|_| "inactive"));
             }
             (None, Some(e)) if e.code == ErrorCode::NoSuchUnit => states.push("inactive"),
-            _ => return show(reply, false),
+            _ => return show(reply, false, false),
         }
     }
     if !quiet {
@@ -366,7 +382,7 @@ fn wait_reexec(mut reader: BufReader<UnixStream>, path: &std::path::Path) -> Exi
             .filter(|r| r.error.is_some())
     });
     if let Some(reply) = failed {
-        return show(&reply, false);
+        return show(&reply, false, false);
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let ping = Envelope {
@@ -398,7 +414,9 @@ fn wait_reexec(mut reader: BufReader<UnixStream>, path: &std::path::Path) -> Exi
     }
 }
 
-fn show(reply: &Reply, json: bool) -> Exit {
+/// Prints a reply; `status_array`: a `--json` status is an array even of
+/// one unit.
+fn show(reply: &Reply, json: bool, status_array: bool) -> Exit {
     if let Some(err) = &reply.error {
         eprintln!("vigil: {}", err.message);
         return match err.code {
@@ -425,7 +443,7 @@ fn show(reply: &Reply, json: bool) -> Exit {
             Exit::Success
         }
         Body::Status { units, not_found } => {
-            render::status(units, json);
+            render::status(units, json, status_array);
             // As systemctl status: the units found are shown, a name that
             // found none is said, and the exit code tells.
             for why in not_found {

@@ -119,10 +119,12 @@ fn list_state(state: &str, reason: Option<&str>) -> String {
     format!("{state} ({}…)", cut.trim_end())
 }
 
-pub fn status(units: &[UnitStatus], json: bool) {
+/// `--json`: an object when `array` is false (exactly one plain name was
+/// given), else an array of every unit found (maybe empty).
+pub fn status(units: &[UnitStatus], json: bool, array: bool) {
     if json {
         match units {
-            [one] => print_json(one),
+            [one] if !array => print_json(one),
             many => print_json(&many),
         }
         return;

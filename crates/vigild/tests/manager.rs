@@ -1358,3 +1358,29 @@ fn a_failing_stdout_is_one_error_line_and_exit_1_for_every_verb() {
         assert!(err.starts_with("vigil: write error: "), "{args:?}: {err}");
     }
 }
+
+/// Review finding: `vigil --json status PATTERN` was an object or an array
+/// depending on how many units matched. The shape now follows the command
+/// line: an object for exactly one plain name (as before), an array for a
+/// pattern or several names, however many units they found (`[]` for none).
+#[test]
+fn json_status_is_an_array_for_a_pattern_or_several_names() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=w@1.service\n"),
+        ("w@.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ("web.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    m.wait_state("w@1.service", "running");
+    let json = |args: &[&str], code: i32| -> serde_json::Value {
+        let out = m.vigil_code(&[&["--json", "status"], args].concat(), code);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+    };
+    assert!(json(&["web"], 3).is_object());
+    let one = json(&["w@*"], 0);
+    assert_eq!(one.as_array().map(Vec::len), Some(1), "{one}");
+    assert_eq!(one[0]["name"], "w@1.service");
+    let two = json(&["web", "nope"], 4);
+    assert_eq!(two.as_array().map(Vec::len), Some(1), "{two}");
+    assert_eq!(json(&["x*"], 4), serde_json::json!([]));
+    assert_eq!(json(&["web", "w@1"], 3).as_array().map(Vec::len), Some(2));
+}
