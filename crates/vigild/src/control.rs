@@ -4,8 +4,9 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
+use std::time::Duration;
 
 use vigil_engine::{Engine, EngineError, Event, Reason, State, UnitInfo};
 use vigil_platform::{Epoll, Interest, Readiness, UnixListener};
@@ -27,6 +28,22 @@ const MAX_PENDING_OUT: usize = 8 * 1024 * 1024;
 
 /// The highest signal number a `kill` request may name (Linux: SIGRTMAX).
 const MAX_SIGNAL: i32 = 64;
+
+/// Connections one user other than root and the manager's own may hold at
+/// once. The socket is anyone's to connect to (to read the state), so without
+/// a cap one user holding idle connections would take every descriptor the
+/// manager has, and root could no longer reach it nor a service get its log
+/// pipe. A user's terminals, scripts and a monitor need a handful; dbus-daemon
+/// allows 256 per user on the system bus, for far more chatty clients.
+const MAX_PER_USER: usize = 64;
+
+/// Connections all those users may hold together: at most this, and at most a
+/// quarter of the manager's descriptor limit (see [`admit`]).
+const MAX_UNPRIVILEGED: usize = 1024;
+
+/// A refusal is logged at once, then at most once in this time (with how many
+/// were refused meanwhile): a user who keeps connecting must not flood the log.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum JobKind {
@@ -63,6 +80,9 @@ struct Client {
     output: Vec<u8>,
     /// Root or the manager's own user: may change state.
     privileged: bool,
+    /// The peer's user when it is counted against [`MAX_PER_USER`] (neither
+    /// root nor the manager's user).
+    counted_uid: Option<u32>,
     /// Root, the manager's user, or a member of `adm` or `systemd-journal`:
     /// may read the services' output (which may hold secrets).
     reads_logs: bool,
@@ -111,6 +131,64 @@ pub(crate) struct Clients {
     manager_uid: u32,
     /// A descriptor held in reserve for when the process runs out of them.
     spare: Option<std::fs::File>,
+    /// Connections held by each user other than root and the manager's.
+    per_user: HashMap<u32, usize>,
+    /// Connections refused since the last warning about them, by user.
+    refused: HashMap<u32, u64>,
+    /// When a refusal was last logged.
+    last_refusal_log: Option<Duration>,
+    /// Warnings for the manager's log, taken by [`Clients::take_warnings`].
+    warnings: Vec<String>,
+}
+
+/// Why a connection of a user other than root and the manager's is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// The user holds [`MAX_PER_USER`] connections already.
+    PerUser,
+    /// Those users together hold their share of the descriptors already.
+    AllUsers { cap: usize },
+    /// The manager's descriptors run low: the rest are for its services and root.
+    Reserve { limit: u64 },
+}
+
+impl Refusal {
+    fn describe(self, uid: u32) -> String {
+        match self {
+            Refusal::PerUser => format!(
+                "uid {uid} holds {MAX_PER_USER} connections already, the most a user other than root may hold at once"
+            ),
+            Refusal::AllUsers { cap } => format!(
+                "users other than root hold {cap} connections already, the most they may hold together"
+            ),
+            Refusal::Reserve { limit } => format!(
+                "the manager's descriptors run low (three quarters of {limit} in use): the rest are kept for its services and root"
+            ),
+        }
+    }
+}
+
+/// Whether a connection of a user other than root and the manager's may be
+/// kept: its user holds `user_held` connections, such users hold `all_held`
+/// together, the connection got descriptor `fd` and the manager may have
+/// `limit` open. Those users may together hold a quarter of the descriptors
+/// (at most [`MAX_UNPRIVILEGED`]), and none once three quarters are in use,
+/// whoever uses them: the kernel gives the lowest free descriptor, so `fd`
+/// in the top quarter means at least three quarters are taken. What is left
+/// is for the services' pipes and pidfds and for root's connections.
+fn admit(user_held: usize, all_held: usize, fd: i32, limit: u64) -> Result<(), Refusal> {
+    let cap = usize::try_from(limit / 4)
+        .unwrap_or(usize::MAX)
+        .min(MAX_UNPRIVILEGED);
+    if u64::try_from(fd).unwrap_or(0) >= limit - limit / 4 {
+        Err(Refusal::Reserve { limit })
+    } else if user_held >= MAX_PER_USER {
+        Err(Refusal::PerUser)
+    } else if all_held >= cap {
+        Err(Refusal::AllUsers { cap })
+    } else {
+        Ok(())
+    }
 }
 
 fn open_spare() -> Option<std::fs::File> {
@@ -131,7 +209,68 @@ impl Clients {
             waiters: Vec::new(),
             manager_uid: vigil_platform::getuid(),
             spare: open_spare(),
+            per_user: HashMap::new(),
+            refused: HashMap::new(),
+            last_refusal_log: None,
+            warnings: Vec::new(),
         }
+    }
+
+    /// What the manager should log about the connections (refusals).
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
+    }
+
+    /// Whether a connection of `uid` (neither root nor the manager's user) may
+    /// be kept; when not, it is told why and closed.
+    fn admit_unprivileged(&mut self, uid: u32, stream: &UnixStream) -> bool {
+        let nofile = vigil_platform::RlimitResource::Nofile;
+        let limit = vigil_platform::process::get_rlimit(nofile)
+            .0
+            .unwrap_or(u64::MAX);
+        let user_held = self.per_user.get(&uid).copied().unwrap_or(0);
+        let all_held = self.per_user.values().sum();
+        let Err(refusal) = admit(user_held, all_held, stream.as_raw_fd(), limit) else {
+            return true;
+        };
+        let why = refusal.describe(uid);
+        // One line, written whole or not at all into an empty socket buffer: the
+        // client hears why rather than seeing the manager hang up.
+        let reply = Reply::err(
+            0,
+            ErrorCode::NotAllowed,
+            format!("connection refused: {why}"),
+        );
+        let _ = (&*stream).write(&vigil_proto::encode(&reply));
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+        *self.refused.entry(uid).or_insert(0) += 1;
+        let now = vigil_platform::monotonic_now();
+        let due = self
+            .last_refusal_log
+            .is_none_or(|last| now.saturating_sub(last) >= REFUSAL_LOG_EVERY);
+        if due {
+            self.last_refusal_log = Some(now);
+            let mut refused: Vec<(u32, u64)> = self.refused.drain().collect();
+            refused.sort_unstable();
+            let others: Vec<String> = refused
+                .iter()
+                .filter(|(u, _)| *u != uid)
+                .map(|(u, n)| format!("uid {u}: {n}"))
+                .collect();
+            let count = refused
+                .iter()
+                .find(|(u, _)| *u == uid)
+                .map_or(1, |(_, n)| *n);
+            let mut line = format!("refused {count} connection(s) from uid {uid}: {why}");
+            if !others.is_empty() {
+                line.push_str(&format!(
+                    " (also refused since the last warning: {})",
+                    others.join(", ")
+                ));
+            }
+            self.warnings.push(line);
+        }
+        false
     }
 
     /// Accepts every pending connection; returns their ids.
@@ -154,13 +293,20 @@ impl Clients {
                     return accepted;
                 }
             };
-            let (privileged, reads_logs) = match vigil_platform::peer_credentials(stream.as_fd()) {
-                Ok(c) => {
-                    let privileged = c.uid == 0 || c.uid == self.manager_uid;
-                    (privileged, privileged || in_log_groups(c.pid, c.gid))
-                }
-                Err(_) => (false, false),
-            };
+            // Who it is decides, before anything else is spent on it, whether
+            // it may stay: root and the manager's user always may.
+            let (privileged, reads_logs, uid) =
+                match vigil_platform::peer_credentials(stream.as_fd()) {
+                    Ok(c) => {
+                        let privileged = c.uid == 0 || c.uid == self.manager_uid;
+                        (privileged, privileged || in_log_groups(c.pid, c.gid), c.uid)
+                    }
+                    // Unknown: counted as nobody, the least trusted.
+                    Err(_) => (false, false, u32::MAX),
+                };
+            if !privileged && !self.admit_unprivileged(uid, &stream) {
+                continue;
+            }
             let id = self.next_id;
             self.next_id += 1;
             if epoll
@@ -176,6 +322,7 @@ impl Clients {
                     input: Vec::new(),
                     output: Vec::new(),
                     privileged,
+                    counted_uid: (!privileged).then_some(uid),
                     reads_logs,
                     discarding: false,
                     follow: None,
@@ -185,6 +332,9 @@ impl Clients {
                     eof: false,
                 },
             );
+            if !privileged {
+                *self.per_user.entry(uid).or_insert(0) += 1;
+            }
             accepted.push(id);
         }
     }
@@ -247,6 +397,14 @@ impl Clients {
     fn drop_client(&mut self, client: u64, epoll: &Epoll) {
         if let Some(c) = self.clients.remove(&client) {
             let _ = epoll.delete(c.stream.as_fd());
+            if let Some(uid) = c.counted_uid
+                && let Some(held) = self.per_user.get_mut(&uid)
+            {
+                *held = held.saturating_sub(1);
+                if *held == 0 {
+                    self.per_user.remove(&uid);
+                }
+            }
         }
         self.waiters.retain(|w| w.client != client);
     }
@@ -1193,4 +1351,36 @@ fn in_log_groups(pid: u32, gid: u32) -> bool {
     std::iter::once(gid)
         .chain(supplementary)
         .any(|g| readers.contains(&g))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_gets_64_connections_and_all_of_them_a_quarter_of_the_descriptors() {
+        let limit = 1 << 20;
+        assert_eq!(admit(63, 500, 100, limit), Ok(()));
+        assert_eq!(admit(64, 500, 100, limit), Err(Refusal::PerUser));
+        assert_eq!(
+            admit(10, 1024, 100, limit),
+            Err(Refusal::AllUsers { cap: 1024 })
+        );
+        // Few descriptors: a quarter of them.
+        assert_eq!(admit(10, 255, 100, 1024), Ok(()));
+        assert_eq!(
+            admit(10, 256, 100, 1024),
+            Err(Refusal::AllUsers { cap: 256 })
+        );
+    }
+
+    #[test]
+    fn no_user_but_root_gets_a_descriptor_in_the_top_quarter() {
+        assert_eq!(admit(0, 0, 767, 1024), Ok(()));
+        assert_eq!(
+            admit(0, 0, 768, 1024),
+            Err(Refusal::Reserve { limit: 1024 })
+        );
+        assert_eq!(admit(0, 0, 100, u64::MAX), Ok(()));
+    }
 }

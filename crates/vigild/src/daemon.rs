@@ -871,6 +871,9 @@ impl Daemon {
                             for client in self.clients.accept_all(&self.epoll) {
                                 self.read_client(client);
                             }
+                            for warning in self.clients.take_warnings() {
+                                self.say(Level::Warning, None, &warning);
+                            }
                         }
                         token::NOTIFY => self.on_notify(),
                         token::INIT => self.on_init_message(),

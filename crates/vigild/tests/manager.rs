@@ -1383,4 +1383,168 @@ fn json_status_is_an_array_for_a_pattern_or_several_names() {
     assert_eq!(two.as_array().map(Vec::len), Some(1), "{two}");
     assert_eq!(json(&["x*"], 4), serde_json::json!([]));
     assert_eq!(json(&["web", "w@1"], 3).as_array().map(Vec::len), Some(2));
+
+/// A python run as `uid` that opens `n` connections to the manager, asks each
+/// for a ping, keeps those answered and says how many were answered and how
+/// many refused; it holds them until its stdin closes.
+struct Holder {
+    child: std::process::Child,
+    answered: usize,
+    refused: usize,
+    /// What the manager told the first refused connection, if it said anything.
+    told: String,
+}
+
+const HOLDER: &str = r#"
+import socket, sys
+path, n = sys.argv[1], int(sys.argv[2])
+held, answered, refused, told = [], 0, 0, ""
+for _ in range(n):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    f = s.makefile("rb")
+    # A refused connection may be closed before the request is sent: what
+    # the manager said is read all the same.
+    try:
+        s.sendall(b'{"version":1,"id":1,"request":{"verb":"ping"}}\n')
+    except OSError:
+        pass
+    try:
+        line = f.readline()
+    except OSError:
+        line = b""
+    if b'"pong"' in line:
+        answered += 1
+        held.append((s, f))
+    else:
+        refused += 1
+        told = told or line.decode().strip() or "(hung up)"
+        s.close()
+print(answered, refused, flush=True)
+print(told, flush=True)
+sys.stdin.read()
+"#;
+
+fn hold_connections(m: &Manager, uid: u32, n: usize) -> Holder {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(harness::python())
+        .args(["-c", HOLDER])
+        .arg(&m.socket)
+        .arg(n.to_string())
+        .uid(uid)
+        .gid(uid)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut counts = String::new();
+    out.read_line(&mut counts).unwrap();
+    let mut told = String::new();
+    out.read_line(&mut told).unwrap();
+    let counts: Vec<usize> = counts
+        .split_whitespace()
+        .map(|c| c.parse().unwrap())
+        .collect();
+    assert_eq!(counts.len(), 2, "the holder's counts: {counts:?}");
+    Holder {
+        child,
+        answered: counts[0],
+        refused: counts[1],
+        told: told.trim().to_string(),
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// Review finding: uid 65534 holding 20,000 idle connections took every
+/// descriptor vigild had: root's `vigil list` failed and a service restarted
+/// meanwhile lost its log pipe. A user other than root now holds at most 64,
+/// is told why beyond that, and the manager says who it refused.
+#[test]
+fn a_user_other_than_root_holds_at_most_64_connections() {
+    if !require_root("a_user_other_than_root_holds_at_most_64_connections") {
+        return;
+    }
+    let mut m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=a.service\n"),
+        (
+            "a.service",
+            "[Service]\nExecStart=/bin/sh -c 'echo up; exec sleep 1000'\n",
+        ),
+    ]);
+    m.wait_state("a.service", "running");
+    let nobody = hold_connections(&m, 65534, 100);
+    assert_eq!((nobody.answered, nobody.refused), (64, 36));
+    assert!(
+        nobody.told.contains("not-allowed") && nobody.told.contains("uid 65534 holds 64"),
+        "{}",
+        nobody.told
+    );
+    let warning = m.expect_stderr("refused");
+    assert!(warning.contains("from uid 65534"), "{warning}");
+    // Per user: another one still gets in.
+    let other = hold_connections(&m, 65533, 10);
+    assert_eq!((other.answered, other.refused), (10, 0));
+    // Root is never counted, and the services keep their descriptors.
+    m.vigil_ok(&["list"]);
+    m.vigil_ok(&["restart", "a"]);
+    m.wait_log_count("a.service", "up", 2);
+    // Connections given back are free for the user again.
+    drop(nobody);
+    let again = hold_connections(&m, 65534, 64);
+    assert_eq!((again.answered, again.refused), (64, 0));
+}
+
+/// With few descriptors, users other than root together get a quarter of
+/// them, and none once three quarters are in use, whoever holds them: the
+/// rest stays for the services' pipes and for root.
+#[test]
+fn users_other_than_root_never_take_the_last_quarter_of_the_descriptors() {
+    if !require_root("users_other_than_root_never_take_the_last_quarter_of_the_descriptors") {
+        return;
+    }
+    let m = Manager::start_wrapped(
+        &[
+            ("default.target", "[Unit]\nWants=a.service\n"),
+            (
+                "a.service",
+                "[Service]\nExecStart=/bin/sh -c 'echo up; exec sleep 1000'\n",
+            ),
+        ],
+        &["prlimit", "--nofile=128:128"],
+    );
+    m.wait_state("a.service", "running");
+    // A quarter of 128 for them all.
+    let first = hold_connections(&m, 65534, 40);
+    assert_eq!((first.answered, first.refused), (32, 8));
+    let second = hold_connections(&m, 65533, 5);
+    assert_eq!((second.answered, second.refused), (0, 5));
+    assert!(second.told.contains("together"), "{}", second.told);
+    drop(first);
+    drop(second);
+    // Root holds 70: vigild's descriptors reach the top quarter, where no
+    // user other than root gets one, though they hold none.
+    let mut root_held = Vec::new();
+    for _ in 0..70 {
+        let mut s = UnixStream::connect(&m.socket).unwrap();
+        s.write_all(b"{\"version\":1,\"id\":1,\"request\":{\"verb\":\"ping\"}}\n")
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(&s).read_line(&mut line).unwrap();
+        assert!(line.contains("pong"), "{line}");
+        root_held.push(s);
+    }
+    let late = hold_connections(&m, 65534, 32);
+    assert!(late.answered < 32 && late.refused > 0, "{}", late.refused);
+    assert!(late.told.contains("run low"), "{}", late.told);
+    m.vigil_ok(&["list"]);
+    m.vigil_ok(&["restart", "a"]);
+    m.wait_log_count("a.service", "up", 2);
 }
