@@ -149,6 +149,39 @@ impl fmt::Display for Reason {
     }
 }
 
+/// Why a start job ended before its unit became active, without failing: a
+/// stop took its place, as systemd says "Job for NAME canceled.". The unit
+/// ends inactive; what is waiting for the start must not take that for the
+/// clean end of a oneshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Canceled {
+    /// A stop of the unit itself was asked for (`vigil stop`, a `BindsTo=`
+    /// unit that went down, `StopWhenUnneeded=`).
+    Stop,
+    /// The stop of this unit (one it requires, is bound to or part of)
+    /// carried on to it.
+    StoppedWith(String),
+    /// This unit, which conflicts with it, was started.
+    Conflict(String),
+    /// The manager is shutting down.
+    Shutdown,
+    /// Its unit file was removed.
+    Removed,
+}
+
+impl fmt::Display for Canceled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("job canceled: ")?;
+        match self {
+            Canceled::Stop => f.write_str("a stop was asked for"),
+            Canceled::StoppedWith(n) => write!(f, "stopped with {n}"),
+            Canceled::Conflict(n) => write!(f, "conflicts with {n}"),
+            Canceled::Shutdown => f.write_str("the manager is shutting down"),
+            Canceled::Removed => f.write_str("its unit file was removed"),
+        }
+    }
+}
+
 /// Which process of a unit an event or action is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Role {
@@ -341,6 +374,10 @@ pub enum Action {
         state: State,
         reason: Option<Reason>,
     },
+    /// A start job of the unit (or the start half of a restart) was dropped
+    /// for a stop before the unit became active: who waits for it hears
+    /// that it did not happen. Sent when the stop takes its place.
+    StartCanceled { unit: String, why: Canceled },
     /// A message for vigild's own log.
     Log {
         level: Level,

@@ -111,6 +111,13 @@
 //! | a phase that ran      | -> Dead inactive (not during a shutdown)      | `UnitAction` with SuccessAction=, if set |
 //! | not Dead failed       | -> Dead failed, not `DependencyFailed` (not during a shutdown) | `UnitAction` with FailureAction=, if set |
 //!
+//! A start job (or the start of a restart) that a stop job takes the place of
+//! before the unit became active sends `StartCanceled` with the stop's cause:
+//! at once for a pending start or a start queued behind a stop, when the stop
+//! begins for a unit still starting. A restart of a starting unit is not a
+//! cancel (it starts again); a unit that ends inactive by itself (a oneshot)
+//! is not either.
+//!
 //! Failure propagation: when a unit ends Dead on its own (not by a stop job), units
 //! whose start is still pending and that Require/BindsTo/Requisite it end inactive
 //! with `DependencyFailed` (only when it failed), and units with BindsTo= it are
@@ -160,7 +167,8 @@ use crate::graph::{self, Graph};
 
 mod handover;
 use crate::{
-    Action, EngineError, Event, ExitStatus, KillWhom, Level, Reason, Role, State, Time, UnitInfo,
+    Action, Canceled, EngineError, Event, ExitStatus, KillWhom, Level, Reason, Role, State, Time,
+    UnitInfo,
 };
 pub use handover::Saved;
 
@@ -276,6 +284,13 @@ impl Phase {
     }
 }
 
+/// Whether the dropped start of a restart of a unit in `phase` is told by
+/// the stop itself: a pending start is dropped at once, one under way when
+/// its stop begins (`begin_stop`); a dead unit has no restart to drop.
+fn restart_told_later(phase: Phase) -> bool {
+    phase.is_dead() || phase.is_pending_start() || phase.is_starting()
+}
+
 /// Why a stop job was made; `None` in a slot means the unit is going down on its own.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum StopCause {
@@ -283,13 +298,29 @@ enum StopCause {
     Conflict(String),
     Shutdown,
     Removed,
+    /// The stop of this unit carried on to this one (it requires it, is
+    /// bound to it or part of it).
+    With(String),
 }
 
 impl StopCause {
     fn reason(&self) -> Option<Reason> {
         match self {
             StopCause::Conflict(by) => Some(Reason::Conflict(by.clone())),
-            StopCause::Request | StopCause::Shutdown | StopCause::Removed => None,
+            StopCause::Request | StopCause::Shutdown | StopCause::Removed | StopCause::With(_) => {
+                None
+            }
+        }
+    }
+
+    /// What a start this stop takes the place of is told.
+    fn canceled(&self) -> Canceled {
+        match self {
+            StopCause::Request => Canceled::Stop,
+            StopCause::Conflict(by) => Canceled::Conflict(by.clone()),
+            StopCause::Shutdown => Canceled::Shutdown,
+            StopCause::Removed => Canceled::Removed,
+            StopCause::With(root) => Canceled::StoppedWith(root.clone()),
         }
     }
 }
@@ -1396,13 +1427,19 @@ impl Machine {
             } else if cause == StopCause::Shutdown {
                 StopCause::Shutdown
             } else {
-                StopCause::Request
+                StopCause::With(self.slots[root].name.clone())
             };
             let phase = self.slots[u].phase;
+            // The start of a restart that this stop replaces will not happen
+            // (one of a unit still starting is told when its stop begins).
+            if self.slots[u].start_after_stop && !restart && !restart_told_later(phase) {
+                self.cancel_start(u, &my_cause);
+            }
             match phase {
                 Phase::Dead { .. } => {}
                 Phase::Waiting | Phase::Condition => {
                     if !restart {
+                        self.cancel_start(u, &my_cause);
                         self.slots[u].reason = my_cause.reason();
                         self.set_phase(u, Phase::Dead { failed: false });
                         self.after_dead(u);
@@ -1656,8 +1693,12 @@ impl Machine {
     /// Gives `u` its part in a shutdown: a stop job, or dead at once when it
     /// was only waiting.
     fn stop_for_shutdown(&mut self, u: usize) {
-        self.slots[u].start_after_stop = false;
-        match self.slots[u].phase {
+        let phase = self.slots[u].phase;
+        let restart = std::mem::take(&mut self.slots[u].start_after_stop);
+        if (restart && !restart_told_later(phase)) || phase.is_pending_start() {
+            self.cancel_start(u, &StopCause::Shutdown);
+        }
+        match phase {
             Phase::Dead { .. } => {}
             Phase::Waiting | Phase::Condition => self.set_phase(u, Phase::Dead { failed: false }),
             Phase::AutoRestart => self.cancel_restart(u, None),
@@ -1712,6 +1753,11 @@ impl Machine {
                     format!("shutdown deadline reached: {killed}"),
                 );
                 self.record(u, Some(Reason::StopTimeout));
+            }
+            // A start whose stop had not begun yet ends here.
+            let s = &self.slots[u];
+            if s.pending_stop.is_some() && s.phase.is_starting() {
+                self.cancel_start(u, &StopCause::Shutdown);
             }
             self.abandon(u);
             let s = &mut self.slots[u];
@@ -2169,11 +2215,23 @@ impl Machine {
         self.set_phase(u, Phase::Dead { failed: false });
     }
 
+    /// Tells who waits for `u`'s start that `cause` took its place.
+    fn cancel_start(&mut self, u: usize, cause: &StopCause) {
+        let unit = self.slots[u].name.clone();
+        let why = cause.canceled();
+        self.log(Level::Info, u, format!("start {why}"));
+        self.actions.push(Action::StartCanceled { unit, why });
+    }
+
     fn begin_stop(&mut self, u: usize) {
         let Some(cause) = self.slots[u].pending_stop.take() else {
             return;
         };
         let phase = self.slots[u].phase;
+        // A start under way ends here; not when a restart starts it again.
+        if (phase.is_pending_start() || phase.is_starting()) && !self.slots[u].start_after_stop {
+            self.cancel_start(u, &cause);
+        }
         match phase {
             Phase::Dead { .. } => {}
             Phase::Waiting | Phase::Condition => {

@@ -4,7 +4,7 @@
 mod support;
 
 use support::*;
-use vigil_engine::{Action, EngineError, Event, Level, Reason, Role, State, find_cycles};
+use vigil_engine::{Action, Canceled, EngineError, Event, Level, Reason, Role, State, find_cycles};
 use vigil_units::{RestartPolicy, ServiceType};
 
 fn exec_fail(h: &mut H, unit: &str, pid: u32) {
@@ -664,4 +664,83 @@ fn stop_when_unneeded_stops_a_unit_once_nothing_active_pulls_it_in() {
     let p = h.expect_spawn("helper.service", Role::Main(0));
     h.ok(Event::ExecSucceeded { pid: p });
     assert_eq!(signalled(&h.take()), ["helper.service"]);
+}
+
+fn canceled(actions: &[Action]) -> Vec<(String, Canceled)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::StartCanceled { unit, why } => Some((unit.clone(), why.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Review finding: a start under way that a stop ended (here the stop of
+/// what it requires) left the unit inactive, as a oneshot that finished,
+/// and `vigil start` said it succeeded. The engine now says the start was
+/// canceled, and why, once the stop takes its place.
+#[test]
+fn a_start_ended_by_the_stop_of_what_it_requires_is_canceled() {
+    let mut h = H::new(vec![
+        service("dep.service"),
+        service("x.service")
+            .ty(ServiceType::Notify)
+            .requires(&["dep.service"])
+            .after(&["dep.service"]),
+    ]);
+    h.start("x.service");
+    h.spawn_all();
+    assert_eq!(h.state("x.service"), State::Starting);
+    h.take();
+    h.stop("dep.service");
+    assert_eq!(
+        canceled(&h.take()),
+        [(
+            "x.service".to_string(),
+            Canceled::StoppedWith("dep.service".into())
+        )]
+    );
+}
+
+#[test]
+fn starts_ended_by_a_conflict_or_the_shutdown_are_canceled_and_finished_ones_are_not() {
+    let mut h = H::new(vec![
+        service("a.service").ty(ServiceType::Notify),
+        service("b.service").conflicts(&["a.service"]),
+        service("w.service").after(&["a.service"]),
+        service("o.service").ty(ServiceType::Oneshot),
+    ]);
+    h.start("a.service");
+    h.spawn_all();
+    h.take();
+    h.start("b.service");
+    assert_eq!(
+        canceled(&h.take()),
+        [(
+            "a.service".to_string(),
+            Canceled::Conflict("b.service".into())
+        )]
+    );
+    // A oneshot that ran is not canceled: it ended inactive by itself.
+    h.start("o.service");
+    let o = h.expect_spawn("o.service", Role::Main(0));
+    h.exit(o, 0);
+    assert_eq!(h.state("o.service"), State::Inactive);
+    assert!(canceled(&h.take()).is_empty());
+    // Waiting for what it is ordered after, and starting, at the shutdown.
+    h.start("a.service");
+    h.start("w.service");
+    h.spawn_all();
+    h.take();
+    h.ok(Event::Shutdown { targets: vec![] });
+    let mut got = canceled(&h.take());
+    got.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(
+        got,
+        [
+            ("a.service".to_string(), Canceled::Shutdown),
+            ("w.service".to_string(), Canceled::Shutdown),
+        ]
+    );
 }

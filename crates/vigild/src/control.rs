@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use vigil_engine::{Engine, EngineError, Event, Reason, State, UnitInfo};
+use vigil_engine::{Canceled, Engine, EngineError, Event, Reason, State, UnitInfo};
 use vigil_platform::{Epoll, Interest, Readiness, UnixListener};
 use vigil_proto::{
     BlameEntry, Body, DecodeError, ErrorCode, JobResult, KillWhom, MAX_REQUEST, Reply, Request,
@@ -451,10 +451,12 @@ impl Clients {
         }
     }
 
-    /// A stop asked for `unit` ends the starts and restarts still waited for:
-    /// their clients hear that the job was canceled, as systemd says it, not
-    /// that the unit started (or, a oneshot, went inactive as it should).
-    fn cancel_starts(&mut self, unit: &str, state: State) {
+    /// A stop took the place of `unit`'s start (asked for, carried on from a
+    /// unit it needs, a conflict, the shutdown): the starts and restarts
+    /// still waited for end, and their clients hear that the job was
+    /// canceled and why, as systemd says it, not that the unit started (or,
+    /// a oneshot, went inactive as it should).
+    pub fn cancel_starts(&mut self, unit: &str, state: State, why: &Canceled) {
         let starts = self.waiters.iter_mut().filter(|w| w.kind != JobKind::Stop);
         for w in starts {
             for u in w
@@ -465,7 +467,7 @@ impl Clients {
                 u.result = Some(JobResult {
                     unit: u.name.clone(),
                     state: state.to_string(),
-                    reason: Some("job canceled: a stop was asked for".into()),
+                    reason: Some(why.to_string()),
                     ok: false,
                 });
             }
@@ -1016,13 +1018,6 @@ impl Daemon {
         let results = self.engine.handle_together(now, events.collect());
         if let Some(e) = results.into_iter().find_map(Result::err) {
             return Some(engine_error(id, &e));
-        }
-        if kind == JobKind::Stop {
-            for name in &names {
-                if let Some(info) = self.engine.unit(name) {
-                    self.clients.cancel_starts(name, info.state);
-                }
-            }
         }
         if no_block {
             let mut jobs: Vec<JobResult> = names.iter().map(|n| self.job_result(n, true)).collect();

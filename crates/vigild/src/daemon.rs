@@ -1427,6 +1427,11 @@ impl Daemon {
                     }
                 }
             }
+            Action::StartCanceled { unit, why } => {
+                let state = self.engine.unit(&unit).map(|info| info.state);
+                self.clients
+                    .cancel_starts(&unit, state.unwrap_or(State::Inactive), &why);
+            }
             Action::Log {
                 level,
                 unit,

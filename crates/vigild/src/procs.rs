@@ -164,6 +164,7 @@ impl Daemon {
             Action::CloseSockets { unit } => self.close_sockets(&unit),
             // Handled by the caller.
             Action::StateChanged { .. }
+            | Action::StartCanceled { .. }
             | Action::Log { .. }
             | Action::AllStopped
             | Action::UnitAction { .. } => {}

@@ -4792,6 +4792,57 @@ fn a_start_that_a_stop_ends_is_reported_canceled() {
     assert_eq!(m.state("a.service"), "inactive");
 }
 
+/// Review finding: `vigil start x` (Type=notify, never ready, Requires= and
+/// After= dep) exited 0 with nothing printed when `vigil stop dep` ended the
+/// start, x inactive: only a stop of x itself was reported as canceled. Now
+/// any stop that takes the place of the start is, with what caused it.
+#[test]
+fn a_start_ended_by_the_stop_of_what_it_requires_is_reported_canceled() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        ("dep.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        (
+            "x.service",
+            "[Unit]\nRequires=dep.service\nAfter=dep.service\n\
+             [Service]\nType=notify\nExecStart=/bin/sleep 1000\n",
+        ),
+    ]);
+    let start = vigil_in_background(&m, &["start", "x"]);
+    m.wait_state("x.service", "starting");
+    m.vigil_ok(&["stop", "dep"]);
+    let out = finished(start, "the start client to exit");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("job canceled: stopped with dep.service"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(m.state("x.service"), "inactive");
+}
+
+/// The same review finding, for a start that a shutdown ends.
+#[test]
+fn a_start_ended_by_the_shutdown_is_reported_canceled() {
+    let mut m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        (
+            "x.service",
+            "[Service]\nType=notify\nExecStart=/bin/sleep 1000\n",
+        ),
+    ]);
+    let start = vigil_in_background(&m, &["start", "x"]);
+    m.wait_state("x.service", "starting");
+    m.vigil_ok(&["shutdown"]);
+    let out = finished(start, "the start client to exit");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("job canceled: the manager is shutting down"),
+        "{}",
+        text(&out)
+    );
+    assert!(m.wait_exit().success());
+}
+
 /// A masked instance cannot be started, even by name (systemd.unit(5): masking
 /// makes a unit "impossible to start even manually"): not one masked before
 /// the manager read its files, nor one masked after it ran, at the next sync.
