@@ -182,6 +182,28 @@ impl fmt::Display for Canceled {
     }
 }
 
+/// Why a reload did not succeed. The unit is active again, with the
+/// configuration it had (as far as the service kept it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadFailure {
+    /// An `ExecReload=` command failed: its exit code, signal or exec failure.
+    Command(Reason),
+    /// `TimeoutStartSec=` passed while an `ExecReload=` command ran (it is killed).
+    Timeout,
+    /// `TimeoutStartSec=` passed before the reloading service said `READY=1`.
+    NoReady,
+}
+
+impl fmt::Display for ReloadFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReloadFailure::Command(r) => write!(f, "reload failed: {r}"),
+            ReloadFailure::Timeout => f.write_str("reload timed out"),
+            ReloadFailure::NoReady => f.write_str("reload timed out: no READY=1"),
+        }
+    }
+}
+
 /// Which process of a unit an event or action is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Role {
@@ -378,6 +400,13 @@ pub enum Action {
     /// for a stop before the unit became active: who waits for it hears
     /// that it did not happen. Sent when the stop takes its place.
     StartCanceled { unit: String, why: Canceled },
+    /// A reload of the unit ended (`ExecReload=` done, `READY=1` after
+    /// reloading, or a failure or timeout), just before the unit is active
+    /// again: `failure` says whether it did what was asked.
+    ReloadEnded {
+        unit: String,
+        failure: Option<ReloadFailure>,
+    },
     /// A message for vigild's own log.
     Log {
         level: Level,

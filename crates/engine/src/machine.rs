@@ -86,12 +86,13 @@
 //! | Running               | main exits clean, RemainAfterExit             | Exited |
 //! | Running               | main exits                                    | ExecStop..., then Dead (failed when unclean), then the Restart= decision |
 //! | Running               | `Reload`                                      | Reload(0) + `Spawn Reload(0)`; without ExecReload= `Signal SIGHUP` to the main pid; then the same for every active unit it propagates to (PropagatesReloadTo=, ReloadPropagatedFrom=, transitively) |
-//! | Running               | `Notify RELOADING=1`                          | NotifyReload; `READY=1` -> Running |
+//! | Running               | `Notify RELOADING=1`                          | NotifyReload; `READY=1` -> `ReloadEnded` ok, Running |
 //! | Running               | `Notify STOPPING=1`                           | StopByNotify (timeout TimeoutStopSec); main exit -> StopPost |
 //! | ready .. Reload       | `Notify WATCHDOG=1` / `WATCHDOG_USEC=n`        | watchdog re-armed (now + period; n replaces WatchdogSec= for this run, 0 disables) |
 //! | Test, StartPost, Running, Reload, NotifyReload | watchdog due, or `WATCHDOG=trigger` | Kill(Abort) + `Signal WatchdogSignal` (no ExecStop=), result `Watchdog` |
 //! | Kill(Abort)           | TimeoutAbortSec passes                        | Kill(Kill) + `Signal SIGKILL`, as Kill(Term) |
-//! | Reload(i)             | exit 0 / failure                              | Reload(i+1) then Running (or Exited) / Running + warning |
+//! | Reload(i)             | exit 0 / failure                              | Reload(i+1) then `ReloadEnded` ok and Running (or Exited) / `ReloadEnded` with the failure, Running (or Exited) + warning |
+//! | Reload(i), NotifyReload | reload timeout (TimeoutStartSec)            | Reload(i): `Signal SIGKILL` to it; `ReloadEnded` Timeout / NoReady, Running (or Exited) |
 //! | active                | stop job                                      | Stop(0) + `Spawn Stop(0)` if ExecStop=, else kill step |
 //! | starting phases       | stop job                                      | kill step (ExecStop= runs only for a unit that became active) |
 //! | Stop(i)               | exit                                          | Stop(i+1), then kill step; a failure is kept as the result |
@@ -167,8 +168,8 @@ use crate::graph::{self, Graph};
 
 mod handover;
 use crate::{
-    Action, Canceled, EngineError, Event, ExitStatus, KillWhom, Level, Reason, Role, State, Time,
-    UnitInfo,
+    Action, Canceled, EngineError, Event, ExitStatus, KillWhom, Level, Reason, ReloadFailure, Role,
+    State, Time, UnitInfo,
 };
 pub use handover::Saved;
 
@@ -2834,19 +2835,18 @@ impl Machine {
                     self.fail_start(u, failure);
                 }
             }
-            (Phase::Reload(i), Role::Reload(j)) if i == j => {
-                if ok {
-                    self.reload_step(u, i + 1);
-                } else {
+            (Phase::Reload(i), Role::Reload(j)) if i == j => match failure {
+                None => self.reload_step(u, i + 1),
+                Some(reason) => {
                     self.log(
                         Level::Warning,
                         u,
-                        "reload failed; still running the old configuration".into(),
+                        format!("reload failed ({reason}); still running the old configuration"),
                     );
                     self.slots[u].timeout = None;
-                    self.back_from_reload(u);
+                    self.back_from_reload(u, Some(ReloadFailure::Command(reason)));
                 }
-            }
+            },
             (Phase::Stop(i), Role::Stop(j)) if i == j => {
                 self.record(u, failure);
                 self.exec_stop(u, i + 1);
@@ -2891,11 +2891,15 @@ impl Machine {
         } else {
             self.slots[u].timeout = None;
             self.log(Level::Info, u, "reloaded".into());
-            self.back_from_reload(u);
+            self.back_from_reload(u, None);
         }
     }
 
-    fn back_from_reload(&mut self, u: usize) {
+    /// The end of a reload, told (so that `vigil reload` can answer), then
+    /// the unit is active again.
+    fn back_from_reload(&mut self, u: usize, failure: Option<ReloadFailure>) {
+        let unit = self.slots[u].name.clone();
+        self.actions.push(Action::ReloadEnded { unit, failure });
         let phase = if self.slots[u].reload_from_exited {
             Phase::Exited
         } else {
@@ -3071,7 +3075,7 @@ impl Machine {
             } else if phase == Phase::NotifyReload {
                 self.log(Level::Info, u, "reloaded".into());
                 self.slots[u].timeout = None;
-                self.set_phase(u, Phase::Running);
+                self.back_from_reload(u, None);
             }
         }
         if let Some(extra) = extend {
@@ -3266,7 +3270,7 @@ impl Machine {
             Phase::NotifyReload => {
                 self.log(Level::Warning, u, "reload timed out: no READY=1".into());
                 self.slots[u].timeout = None;
-                self.back_from_reload(u);
+                self.back_from_reload(u, Some(ReloadFailure::NoReady));
             }
             Phase::Reload(_) => {
                 self.log(Level::Warning, u, "reload timed out".into());
@@ -3275,7 +3279,7 @@ impl Machine {
                     self.signal(u, pid, SIGKILL, false);
                 }
                 self.slots[u].spawning = None;
-                self.back_from_reload(u);
+                self.back_from_reload(u, Some(ReloadFailure::Timeout));
             }
             _ => {}
         }

@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use support::*;
-use vigil_engine::{Action, EngineError, Event, KillWhom, Reason, Role, State};
+use vigil_engine::{Action, EngineError, Event, KillWhom, Reason, ReloadFailure, Role, State};
 use vigil_units::{NotifyAccess, RestartPolicy, ServiceType};
 
 #[test]
@@ -28,8 +28,13 @@ fn reload_runs_exec_reload_while_reloading() {
     assert!(h.state("a.service").is_active());
     h.exit(r1, 0);
     let r2 = h.expect_spawn("a.service", Role::Reload(1));
+    h.take();
     h.exit(r2, 0);
     assert_eq!(h.state("a.service"), State::Running);
+    assert!(h.take().contains(&Action::ReloadEnded {
+        unit: "a.service".into(),
+        failure: None
+    }));
 }
 
 #[test]
@@ -40,7 +45,33 @@ fn failed_reload_keeps_running() {
     let r = h.expect_spawn("a.service", Role::Reload(0));
     h.exit(r, 1);
     assert_eq!(h.state("a.service"), State::Running);
-    assert!(logs(&h.take()).iter().any(|l| l.contains("reload failed")));
+    let acts = h.take();
+    assert!(logs(&acts).iter().any(|l| l.contains("reload failed")));
+    // Told apart from a reload that worked, for `vigil reload` to answer.
+    assert!(acts.contains(&Action::ReloadEnded {
+        unit: "a.service".into(),
+        failure: Some(ReloadFailure::Command(Reason::ExitCode(1)))
+    }));
+}
+
+#[test]
+fn a_reload_past_timeout_start_sec_is_killed_and_failed() {
+    let mut h = H::new(vec![
+        service("a.service")
+            .reload_cmd(cmd("/bin/r"))
+            .timeout_start(Some(secs(2))),
+    ]);
+    h.run("a.service");
+    h.ok(Event::Reload("a.service".into()));
+    let r = h.expect_spawn("a.service", Role::Reload(0));
+    h.at(secs(3));
+    let acts = h.take();
+    assert!(signals(&acts).contains(&(r, SIGKILL, false)), "{acts:?}");
+    assert!(acts.contains(&Action::ReloadEnded {
+        unit: "a.service".into(),
+        failure: Some(ReloadFailure::Timeout)
+    }));
+    assert_eq!(h.state("a.service"), State::Running);
 }
 
 /// As systemd: no ExecReload= (nor Type=notify-reload), no reload; a guessed

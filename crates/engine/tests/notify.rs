@@ -6,7 +6,7 @@
 mod support;
 
 use support::*;
-use vigil_engine::{Action, Event, Reason, Role, State};
+use vigil_engine::{Action, Event, Reason, ReloadFailure, Role, State};
 use vigil_units::{RestartPolicy, ServiceType};
 
 fn forking(name: &str) -> vigil_units::Unit {
@@ -302,12 +302,21 @@ fn notify_reload_sends_reload_signal_and_is_reloading_until_ready() {
     assert_eq!(h.state("n.service"), State::Reloading);
     h.notify(pid, &[("RELOADING", "1"), ("MONOTONIC_USEC", "1")]);
     assert_eq!(h.state("n.service"), State::Reloading);
+    h.take();
     h.notify(pid, &[("READY", "1")]);
     assert_eq!(h.state("n.service"), State::Running);
+    assert!(h.take().contains(&Action::ReloadEnded {
+        unit: "n.service".into(),
+        failure: None
+    }));
     // A reload that never ends in READY=1 gives up at TimeoutStartSec= and the
-    // service runs on.
+    // service runs on; the reload failed.
     h.ok(Event::Reload("n.service".into()));
     assert_eq!(h.state("n.service"), State::Reloading);
     h.at(secs(60));
     assert_eq!(h.state("n.service"), State::Running);
+    assert!(h.take().contains(&Action::ReloadEnded {
+        unit: "n.service".into(),
+        failure: Some(ReloadFailure::NoReady)
+    }));
 }

@@ -74,8 +74,12 @@ pub enum Request {
         #[serde(default)]
         no_block: bool,
     },
+    /// Reload units; unless `no_block`, the reply comes when each reload
+    /// has ended, with `ok: false` and the reason when it failed.
     Reload {
         units: Vec<String>,
+        #[serde(default)]
+        no_block: bool,
     },
     Kill {
         unit: String,

@@ -23,7 +23,8 @@ verbs:
   start NAME... [--no-block]   start units (and what they require); waits until they settle
   stop NAME... [--no-block]    stop units (and what requires them)
   restart NAME... [--no-block]
-  reload NAME...               run ExecReload= (refused without it)
+  reload NAME... [--no-block]  run ExecReload= (refused without it); waits until the
+                               reload ends, exit 1 when it failed or timed out
   kill NAME [SIGNAL] [--kill-whom=all|main|control]
                                send a signal (default SIGTERM) to every process of the
                                unit (with their process groups), or to the main or the
@@ -120,6 +121,7 @@ pub enum Verb {
     },
     Reload {
         units: Vec<String>,
+        no_block: bool,
     },
     Kill {
         unit: String,
@@ -342,9 +344,13 @@ fn parse_verb(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
                 _ => Verb::Restart { units, no_block },
             }
         }
-        "reload" => Verb::Reload {
-            units: split(verb, rest, &[], &[])?.at_least_one(verb)?,
-        },
+        "reload" => {
+            let a = split(verb, rest, &nb, &[])?;
+            Verb::Reload {
+                no_block: a.has("--no-block"),
+                units: a.at_least_one(verb)?,
+            }
+        }
         "kill" => {
             let whom_flags = ["--kill-whom", "--kill-who"];
             let a = split(
@@ -633,6 +639,21 @@ mod tests {
         );
         let c = p("notify --no-block --ready").unwrap();
         assert!(matches!(c.verb, Verb::Notify { no_block: true, .. }));
+    }
+
+    #[test]
+    fn reload_waits_unless_no_block() {
+        assert_eq!(
+            p("reload web").unwrap().verb,
+            Verb::Reload {
+                units: vec!["web".into()],
+                no_block: false
+            }
+        );
+        assert!(matches!(
+            p("reload --no-block web").unwrap().verb,
+            Verb::Reload { no_block: true, .. }
+        ));
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub fn run(cmd: Command) -> Exit {
         Verb::Start { units, no_block } => Request::Start { units, no_block },
         Verb::Stop { units, no_block } => Request::Stop { units, no_block },
         Verb::Restart { units, no_block } => Request::Restart { units, no_block },
-        Verb::Reload { units } => Request::Reload { units },
+        Verb::Reload { units, no_block } => Request::Reload { units, no_block },
         Verb::Kill { unit, signal, whom } => Request::Kill {
             unit,
             signal,

@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use vigil_engine::{Canceled, Engine, EngineError, Event, Reason, State, UnitInfo};
+use vigil_engine::{Canceled, Engine, EngineError, Event, Reason, ReloadFailure, State, UnitInfo};
 use vigil_platform::{Epoll, Interest, Readiness, UnixListener};
 use vigil_proto::{
     BlameEntry, Body, DecodeError, ErrorCode, JobResult, KillWhom, MAX_REQUEST, Reply, Request,
@@ -50,9 +50,13 @@ enum JobKind {
     Start,
     Stop,
     Restart,
+    /// Answered by the engine's word on the reload's end
+    /// ([`Clients::on_reload_ended`]), never by a state alone.
+    Reload,
 }
 
-/// A client waiting for units to settle after start/stop/restart.
+/// A client waiting for units to settle after start/stop/restart, or for
+/// their reloads to end.
 struct Waiter {
     client: u64,
     id: u64,
@@ -435,9 +439,21 @@ impl Clients {
             State::Stopping | State::Inactive | State::Waiting | State::Starting
         );
         let down = matches!(state, State::Inactive | State::Failed);
+        // A reload ends with the engine's word, just before the unit is
+        // active again; any other state first means it was cut short.
+        let reload_cut = !matches!(state, State::Reloading | State::Running | State::Exited);
         for w in &mut self.waiters {
             let stop = w.kind == JobKind::Stop;
+            let reload = w.kind == JobKind::Reload;
             for u in w.units.iter_mut().filter(|u| u.name == unit) {
+                if reload && reload_cut && u.result.is_none() {
+                    u.result = Some(JobResult {
+                        unit: u.name.clone(),
+                        state: state.to_string(),
+                        reason: Some(format!("reload did not finish: the unit is {state}")),
+                        ok: false,
+                    });
+                }
                 u.armed |= leaving;
                 if stop && down && u.result.is_none() {
                     u.result = Some(JobResult {
@@ -469,6 +485,29 @@ impl Clients {
                     state: state.to_string(),
                     reason: Some(why.to_string()),
                     ok: false,
+                });
+            }
+        }
+    }
+
+    /// A reload of `unit` ended: the reloads waited for are answered, `ok`
+    /// unless it failed (then with why). The unit is active again.
+    pub fn on_reload_ended(&mut self, unit: &str, state: State, failure: Option<&ReloadFailure>) {
+        let reloads = self
+            .waiters
+            .iter_mut()
+            .filter(|w| w.kind == JobKind::Reload);
+        for w in reloads {
+            for u in w
+                .units
+                .iter_mut()
+                .filter(|u| u.name == unit && u.result.is_none())
+            {
+                u.result = Some(JobResult {
+                    unit: u.name.clone(),
+                    state: state.to_string(),
+                    reason: failure.map(ToString::to_string),
+                    ok: failure.is_none(),
                 });
             }
         }
@@ -575,6 +614,8 @@ fn settled(kind: JobKind, info: &UnitInfo) -> Option<JobResult> {
             State::Failed => true,
             _ => return None,
         },
+        // The state after a reload does not say whether it worked.
+        JobKind::Reload => return None,
     };
     Some(JobResult {
         unit: info.name.clone(),
@@ -766,7 +807,7 @@ impl Daemon {
             Request::Restart { units, no_block } => {
                 self.job(client, id, JobKind::Restart, &units, no_block)
             }
-            Request::Reload { units } => Some(self.simple_jobs(id, &units, Event::Reload)),
+            Request::Reload { units, no_block } => self.reload(client, id, &units, no_block),
             Request::Kill { signal, .. } if !(1..=MAX_SIGNAL).contains(&signal) => {
                 // Taken, it would fail only when sent (logged by the manager,
                 // never told the client, whose reply said ok).
@@ -1012,6 +1053,7 @@ impl Daemon {
             JobKind::Start => Event::Start(name.clone()),
             JobKind::Stop => Event::Stop(name.clone()),
             JobKind::Restart => Event::Restart(name.clone()),
+            JobKind::Reload => Event::Reload(name.clone()),
         });
         // As one transaction: a's start waits for b's when a is After=b,
         // whichever is named first.
@@ -1056,6 +1098,49 @@ impl Daemon {
             id,
             kind,
             units,
+        });
+        None
+    }
+
+    /// `reload`: each unit's reload begins (a refusal of one is the reply,
+    /// as before); unless `no_block`, the reply waits until each has ended.
+    /// A unit with nothing to run for it (a target) is answered at once.
+    fn reload(&mut self, client: u64, id: u64, units: &[String], no_block: bool) -> Option<Reply> {
+        if no_block {
+            return Some(self.simple_jobs(id, units, Event::Reload));
+        }
+        let (names, unknown) = match self.resolve_names(id, units, false) {
+            Ok(found) => found,
+            Err(reply) => return Some(*reply),
+        };
+        let now = self.now();
+        let mut waited = Vec::new();
+        for name in names {
+            if let Err(e) = self.engine.handle(now, Event::Reload(name.clone())) {
+                return Some(engine_error(id, &e));
+            }
+            let reloading = self
+                .engine
+                .unit(&name)
+                .is_some_and(|info| info.state == State::Reloading);
+            waited.push(WaitUnit {
+                result: (!reloading).then(|| self.job_result(&name, true)),
+                name,
+                armed: true,
+            });
+        }
+        waited.extend(unknown.into_iter().map(|result| WaitUnit {
+            name: result.unit.clone(),
+            armed: true,
+            result: Some(result),
+        }));
+        // Answered when the reloads' ends come (process_actions, after this
+        // request), at once when none is under way.
+        self.clients.waiters.push(Waiter {
+            client,
+            id,
+            kind: JobKind::Reload,
+            units: waited,
         });
         None
     }

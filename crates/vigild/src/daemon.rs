@@ -1432,6 +1432,12 @@ impl Daemon {
                 self.clients
                     .cancel_starts(&unit, state.unwrap_or(State::Inactive), &why);
             }
+            Action::ReloadEnded { unit, failure } => {
+                // The engine has put the unit back (running or exited) by now.
+                let state = self.engine.unit(&unit).map(|info| info.state);
+                let state = state.unwrap_or(State::Running);
+                self.clients.on_reload_ended(&unit, state, failure.as_ref());
+            }
             Action::Log {
                 level,
                 unit,

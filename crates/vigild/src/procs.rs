@@ -165,6 +165,7 @@ impl Daemon {
             // Handled by the caller.
             Action::StateChanged { .. }
             | Action::StartCanceled { .. }
+            | Action::ReloadEnded { .. }
             | Action::Log { .. }
             | Action::AllStopped
             | Action::UnitAction { .. } => {}

@@ -4843,6 +4843,122 @@ fn a_start_ended_by_the_shutdown_is_reported_canceled() {
     assert!(m.wait_exit().success());
 }
 
+/// Review finding: `vigil reload` returned at once with exit 0 while the
+/// `ExecReload=` that then failed was still running. It now waits for the
+/// reload to end, and fails (exit 1, with the reason) when it failed.
+#[test]
+fn vigil_reload_waits_for_the_reload_and_says_when_it_failed() {
+    let d = TempDir::new("reload-waits");
+    let (began, go) = (d.path().join("began"), d.path().join("go"));
+    let reload = |code: u32| {
+        format!(
+            "[Service]\nExecStart=/bin/sleep 1000\n\
+             ExecReload=/bin/sh -c 'touch {}; while [ ! -e {} ]; do sleep 0.05; done; rm {}; exit {code}'\n",
+            p(&began),
+            p(&go),
+            p(&go)
+        )
+    };
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=bad.service good.service\n"),
+        ("bad.service", &reload(1)),
+        ("good.service", &reload(0)),
+    ]);
+    m.wait_state("bad.service", "running");
+    m.wait_state("good.service", "running");
+    for (unit, code) in [("bad", 1), ("good", 0)] {
+        let _ = fs::remove_file(&began);
+        let mut client = vigil_in_background(&m, &["reload", unit]);
+        wait_until("ExecReload= runs", || began.exists());
+        assert!(
+            client.try_wait().unwrap().is_none(),
+            "vigil reload {unit} returned before the reload ended"
+        );
+        write_file(&go, "");
+        let out = finished(client, "the reload client to exit");
+        assert_eq!(out.status.code(), Some(code), "{unit}: {}", text(&out));
+        if code == 1 {
+            assert!(
+                text(&out).contains("bad.service: running (reload failed: exit code 1)"),
+                "{}",
+                text(&out)
+            );
+        }
+    }
+    // --no-block: answered once the reload has begun.
+    let _ = fs::remove_file(&began);
+    m.vigil_ok(&["reload", "--no-block", "bad"]);
+    assert_eq!(m.state("bad.service"), "reloading");
+    write_file(&go, "");
+    m.wait_state("bad.service", "running");
+}
+
+/// The same review finding for timeouts: an `ExecReload=` past
+/// `TimeoutStartSec=`, and a `Type=notify-reload` service that never says
+/// `READY=1` after its reload signal.
+#[test]
+fn vigil_reload_fails_when_the_reload_times_out() {
+    let vigil = vigil_path();
+    let m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=slow.service quiet.service\n",
+        ),
+        (
+            "slow.service",
+            "[Service]\nExecStart=/bin/sleep 1000\nExecReload=/bin/sleep 1000\nTimeoutStartSec=0.3\n",
+        ),
+        (
+            "quiet.service",
+            &format!(
+                "[Service]\nType=notify-reload\nNotifyAccess=all\nTimeoutStartSec=1\n\
+                 ExecStart=/bin/sh -c 'trap \"\" HUP; {vigil} notify --ready; exec sleep 1000'\n"
+            ),
+        ),
+    ]);
+    m.wait_state("slow.service", "running");
+    m.wait_state("quiet.service", "running");
+    let slow = m.vigil(&["reload", "slow"]);
+    assert_eq!(slow.status.code(), Some(1), "{}", text(&slow));
+    assert!(
+        text(&slow).contains("(reload timed out)"),
+        "{}",
+        text(&slow)
+    );
+    assert_eq!(m.state("slow.service"), "running");
+    let quiet = m.vigil(&["reload", "quiet"]);
+    assert_eq!(quiet.status.code(), Some(1), "{}", text(&quiet));
+    assert!(
+        text(&quiet).contains("(reload timed out: no READY=1)"),
+        "{}",
+        text(&quiet)
+    );
+    assert_eq!(m.state("quiet.service"), "running");
+}
+
+/// A reload that the unit's end cuts short fails the waiting `vigil reload`.
+#[test]
+fn vigil_reload_fails_when_the_unit_stops_during_the_reload() {
+    let d = TempDir::new("reload-cut");
+    let began = d.path().join("began");
+    let unit = format!(
+        "[Service]\nExecStart=/bin/sleep 1000\nExecReload=/bin/sh -c 'touch {}; exec sleep 1000'\n",
+        p(&began)
+    );
+    let m = Manager::start(&[("default.target", "[Unit]\n"), ("a.service", &unit)]);
+    m.vigil_ok(&["start", "a"]);
+    let client = vigil_in_background(&m, &["reload", "a"]);
+    wait_until("ExecReload= runs", || began.exists());
+    m.vigil_ok(&["stop", "a"]);
+    let out = finished(client, "the reload client to exit");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("reload did not finish: the unit is stopping"),
+        "{}",
+        text(&out)
+    );
+}
+
 /// A masked instance cannot be started, even by name (systemd.unit(5): masking
 /// makes a unit "impossible to start even manually"): not one masked before
 /// the manager read its files, nor one masked after it ran, at the next sync.
