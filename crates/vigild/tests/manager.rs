@@ -1383,6 +1383,7 @@ fn json_status_is_an_array_for_a_pattern_or_several_names() {
     assert_eq!(two.as_array().map(Vec::len), Some(1), "{two}");
     assert_eq!(json(&["x*"], 4), serde_json::json!([]));
     assert_eq!(json(&["web", "w@1"], 3).as_array().map(Vec::len), Some(2));
+}
 
 /// A python run as `uid` that opens `n` connections to the manager, asks each
 /// for a ping, keeps those answered and says how many were answered and how
