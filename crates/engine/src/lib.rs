@@ -238,6 +238,14 @@ pub enum Event {
     /// but it counts against the unit's start-rate limit like a dependency's
     /// start (a manual start clears the count), as in systemd.
     Activate(String),
+    /// A start for one connection an `Accept=yes` socket accepted: the
+    /// instance starts as the new unit systemd makes per connection would,
+    /// with no history. Its start-limit count and its count of automatic
+    /// restarts are cleared before the start (a failed instance goes straight
+    /// to `waiting`), so an earlier connection's instance never decides
+    /// whether this one is served; this connection's own restarts count as
+    /// for any unit.
+    Accepted(String),
     Stop(String),
     Restart(String),
     Reload(String),

@@ -107,6 +107,7 @@
 //! | AutoRestart           | timer (`Tick`)                                | restarts += 1, start job (start limit checked when it runs) |
 //! | AutoRestart           | stop job / shutdown                           | Dead (failed when the reason is a failure) |
 //! | Dead failed           | `ResetFailed`                                 | Dead inactive, start-limit counter cleared |
+//! | Dead                  | `Accepted` (a connection's instance)          | start-limit and restart counts cleared, then a start job as `Activate` (failed goes straight to waiting) |
 //! | any                   | `Shutdown`                                    | every unit gets a stop job, but what its targets pull in (not units conflicting with shutdown.target): a start job, run once the units ordered against it (either way) have stopped; other starts refused; once only those are left and settled, they get stop jobs; `AllStopped` once everything is Dead |
 //! | not Dead (shutting down) | `ShutdownDeadline`                         | `Signal SIGKILL` (group) to main, control and test process, all forgotten; Dead failed (`StopTimeout`), no ExecStopPost= |
 //! | a phase that ran      | -> Dead inactive (not during a shutdown)      | `UnitAction` with SuccessAction=, if set |
@@ -1103,6 +1104,17 @@ impl Machine {
             }
             Event::Activate(name) => {
                 let u = self.lookup(&name)?;
+                self.start_unit(u, false)
+            }
+            Event::Accepted(name) => {
+                let u = self.lookup(&name)?;
+                // Straight from failed to waiting, never through inactive:
+                // vigild would take that for the end of this connection.
+                if self.slots[u].phase.is_dead() {
+                    let s = &mut self.slots[u];
+                    s.start_times.clear();
+                    s.restarts = 0;
+                }
                 self.start_unit(u, false)
             }
             Event::Stop(name) => {

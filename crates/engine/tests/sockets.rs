@@ -95,3 +95,40 @@ fn activation_counts_against_the_start_limit_as_manual_starts_do() {
     h.spawned("web.service", vigil_engine::Role::Main(0));
     assert_eq!(h.state("web.service"), State::Running);
 }
+
+/// Accept=yes reuses instance names: one connection's start must not count
+/// against the next connection's, nor a failed instance refuse a connection,
+/// as each connection gets a new unit in systemd.
+#[test]
+fn a_connection_starts_its_instance_with_no_history() {
+    let mut h = H::new(vec![service("echo@0.service").limit(2, secs(10))]);
+    for i in 0..4 {
+        h.ok(Event::Accepted("echo@0.service".into()));
+        let pid = h.spawned("echo@0.service", vigil_engine::Role::Main(0));
+        h.exit(pid, 1);
+        assert_eq!(h.state("echo@0.service"), State::Failed, "connection {i}");
+        assert_ne!(h.reason("echo@0.service"), Some(Reason::StartLimitHit));
+    }
+    // The same starts as plain activations hit the limit.
+    h.ok(Event::Activate("echo@0.service".into()));
+    let pid = h.spawned("echo@0.service", vigil_engine::Role::Main(0));
+    h.exit(pid, 1);
+    h.ok(Event::Activate("echo@0.service".into()));
+    h.take();
+    assert_eq!(h.reason("echo@0.service"), Some(Reason::StartLimitHit));
+    // Failed straight to waiting: `inactive` would tell vigild that this
+    // connection's instance ended.
+    h.ok(Event::Accepted("echo@0.service".into()));
+    let inactive = h.take().iter().any(|a| {
+        matches!(
+            a,
+            Action::StateChanged {
+                state: State::Inactive,
+                ..
+            }
+        )
+    });
+    assert!(!inactive, "went through inactive");
+    h.spawned("echo@0.service", vigil_engine::Role::Main(0));
+    assert_eq!(h.state("echo@0.service"), State::Running);
+}

@@ -12,7 +12,9 @@
 //! With `Accept=yes` the manager accepts each connection itself and starts
 //! an instance `STEM@K.service` of the template for it, K the lowest number
 //! below `MaxConnections=` whose instance is down: at most that many instance
-//! units ever exist per socket. The instance's main process gets the
+//! units ever exist per socket. Each start is a new unit's, as systemd makes
+//! one per connection: no start limit or failure of an earlier connection's
+//! run refuses a connection. The instance's main process gets the
 //! connection as fd 3 (`LISTEN_FDNAMES=connection`), and as stdin/stdout/stderr
 //! with `StandardInput=socket` and its kin; the manager closes its copy and
 //! frees K once the instance is inactive or failed.
@@ -495,9 +497,36 @@ impl Daemon {
         }
     }
 
-    /// Starts `STEM@K.service` for one accepted connection, K the lowest
-    /// number below `MaxConnections=` whose instance is down; with none free
-    /// the connection is closed, as systemd refuses it too.
+    /// The instance for a new connection: the lowest `STEM@K.service` below
+    /// `max` that is inactive or not loaded yet; with none, the failed one
+    /// that failed first (a failure stays in sight as long as it can, as
+    /// systemd keeps failed instances listed); None when every K is busy.
+    fn free_instance(&self, stem: &str, max: u32) -> Option<String> {
+        let mut failed: Option<(Time, String)> = None;
+        for k in 0..max {
+            let name = format!("{stem}@{k}.service");
+            if self.sockets.connections.contains_key(&name) {
+                continue;
+            }
+            match self.engine.unit(&name) {
+                None => return Some(name),
+                Some(i) if i.state == State::Inactive => return Some(name),
+                Some(i) if i.state == State::Failed => {
+                    if failed.as_ref().is_none_or(|(since, _)| i.since < *since) {
+                        failed = Some((i.since, name));
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        failed.map(|(_, name)| name)
+    }
+
+    /// Starts `STEM@K.service` for one accepted connection ([`Self::free_instance`]);
+    /// with none free the connection is closed, as systemd refuses it too.
+    /// The instance starts with no history (`Event::Accepted`): systemd makes
+    /// a new unit per connection, so an earlier connection's failures or
+    /// start limit never refuse this one.
     fn start_instance(&mut self, unit: &str, fd: OwnedFd, peer: Option<std::net::SocketAddr>) {
         let Some(l) = self.sockets.units.get(unit) else {
             return;
@@ -508,15 +537,7 @@ impl Daemon {
             .unwrap_or(&l.service)
             .to_string();
         let max = l.max_connections;
-        let free = (0..max)
-            .map(|k| format!("{stem}@{k}.service"))
-            .find(|name| {
-                !self.sockets.connections.contains_key(name)
-                    && self
-                        .engine
-                        .unit(name)
-                        .is_none_or(|i| matches!(i.state, State::Inactive | State::Failed))
-            });
+        let free = self.free_instance(&stem, max);
         let from = peer.map(|p| format!(" from {p}")).unwrap_or_default();
         let Some(instance) = free else {
             let msg = format!(
@@ -544,7 +565,7 @@ impl Daemon {
             &format!("connection{from}: starting {instance}"),
         );
         let now = self.now();
-        if let Err(e) = self.engine.handle(now, Event::Activate(instance.clone())) {
+        if let Err(e) = self.engine.handle(now, Event::Accepted(instance.clone())) {
             self.sockets.connections.remove(&instance);
             let msg = format!("cannot start {instance}: {e}");
             self.say(Level::Error, Some(unit), &msg);

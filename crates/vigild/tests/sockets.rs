@@ -556,6 +556,69 @@ fn an_accept_yes_socket_is_not_passed_to_a_service_that_names_it() {
     accept_yes_serves(&|| unix_client(&sock), &m, "local");
 }
 
+/// The reviewer's case: serial connections all land on instance 0 (K is
+/// reused), whose starts used to add up to StartLimitBurst= (5 in 10 s): the
+/// 6th connection on was closed unserved, with 63 instances free. Each
+/// connection's instance starts afresh, as systemd's new unit per connection.
+#[test]
+fn accept_yes_serves_more_connections_than_the_start_limit_burst() {
+    let port = free_port();
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=hello.socket\n"),
+        (
+            "hello.socket",
+            &format!("[Socket]\nListenStream=127.0.0.1:{port}\nAccept=yes\n"),
+        ),
+        (
+            "hello@.service",
+            "[Service]\nExecStart=/bin/echo hello %i\nStandardOutput=socket\n",
+        ),
+    ]);
+    m.wait_state("hello.socket", "running");
+    for n in 0..8 {
+        let c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        // The instance before it was inactive before the reply ended (the
+        // manager's copy of the connection closes then): K 0 again.
+        assert_eq!(read_reply(c), "hello 0\n", "connection {n}");
+    }
+    assert_eq!(m.state("hello@0.service"), "inactive");
+}
+
+/// A failed instance stays failed, in sight, while another K is free; when
+/// every K has failed, the one that failed first is reset and serves.
+#[test]
+fn accept_yes_leaves_a_failed_instance_alone_while_another_is_free() {
+    let d = TempDir::new("sock-accept-failed");
+    let sock = d.path().join("fail.sock");
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=fail.socket\n"),
+        (
+            "fail.socket",
+            &format!(
+                "[Socket]\nListenStream={}\nAccept=yes\nMaxConnections=2\n",
+                p(&sock)
+            ),
+        ),
+        (
+            "fail@.service",
+            "[Service]\nExecStart=/bin/sh -c 'echo failing on %i; exit 1'\n\
+             StandardOutput=socket\n",
+        ),
+    ]);
+    m.wait_state("fail.socket", "running");
+    let reply = |_: ()| read_reply(unix_client(&sock));
+    assert_eq!(reply(()), "failing on 0\n");
+    m.wait_state("fail@0.service", "failed");
+    assert_eq!(reply(()), "failing on 1\n");
+    m.wait_state("fail@1.service", "failed");
+    assert_eq!(m.state("fail@0.service"), "failed");
+    // Both failed: 0 failed first, it serves the third.
+    assert_eq!(reply(()), "failing on 0\n");
+    m.wait_log_count("fail@0.service", "-> failed", 2);
+    assert_eq!(reply(()), "failing on 1\n");
+}
+
 // ------------------------------------------------- a manager that survives itself
 
 fn inode(path: &Path) -> u64 {
