@@ -16,8 +16,9 @@
 //! one per connection: no start limit or failure of an earlier connection's
 //! run refuses a connection. The instance's main process gets the
 //! connection as fd 3 (`LISTEN_FDNAMES=connection`), and as stdin/stdout/stderr
-//! with `StandardInput=socket` and its kin; the manager closes its copy and
-//! frees K once the instance is inactive or failed.
+//! with `StandardInput=socket` and its kin; the manager closes its copy when
+//! the instance leaves its running states (an automatic restart too, as
+//! systemd does) and K is free once the instance is inactive or failed.
 //!
 //! This module never decides a unit's state: a socket that cannot be created,
 //! or a service that cannot be started, is told to the engine with
@@ -370,11 +371,17 @@ impl Daemon {
     /// Any unit changed state: a service whose sockets are listening is
     /// watched for again once it is down, and not while it is up.
     pub(crate) fn on_state_for_sockets(&mut self, unit: &str, state: State) {
-        if matches!(state, State::Inactive | State::Failed)
-            && let Some(c) = self.sockets.connections.remove(unit)
+        // An instance that leaves its running states is done with its
+        // connection, as systemd closes it: the client gets end of file. An
+        // automatic restart (Restart=) or a RemainAfterExit= run that exited
+        // does not serve it again; a later run starts as one not started for
+        // a connection. Once the instance is inactive or failed its K is free.
+        if matches!(
+            state,
+            State::Inactive | State::Failed | State::Restarting | State::Exited
+        ) && let Some(c) = self.sockets.connections.remove(unit)
         {
-            // The instance is down: its connection closes and K is free. A
-            // socket that stopped watching after an accept error tries again.
+            // A socket that stopped watching after an accept error tries again.
             drop(c.fd);
             self.rearm_socket(&c.socket);
         }

@@ -619,6 +619,34 @@ fn accept_yes_leaves_a_failed_instance_alone_while_another_is_free() {
     assert_eq!(reply(()), "failing on 1\n");
 }
 
+/// An instance with Restart= is not restarted on the connection it served:
+/// the connection closes when the instance leaves its running states, as
+/// systemd closes it at auto-restart (the client gets end of file after the
+/// first run, not the output of every run until the start limit). Later
+/// runs start as a service not started for a connection.
+#[test]
+fn an_accept_yes_instance_restarts_without_its_connection() {
+    let d = TempDir::new("sock-accept-restart");
+    let sock = d.path().join("again.sock");
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=again.socket\n"),
+        (
+            "again.socket",
+            &format!("[Socket]\nListenStream={}\nAccept=yes\n", p(&sock)),
+        ),
+        (
+            "again@.service",
+            "[Service]\nExecStart=/bin/sh -c 'echo \"run $${LISTEN_FDS:-without}\"; exit 1'\n\
+             StandardOutput=socket\nRestart=on-failure\nRestartSec=100ms\n",
+        ),
+    ]);
+    m.wait_state("again.socket", "running");
+    assert_eq!(read_reply(unix_client(&sock)), "run 1\n");
+    // The next run writes to the log instead, with no descriptor.
+    m.wait_log("again@0.service", "run without");
+    m.wait_state("again@0.service", "failed");
+}
+
 // ------------------------------------------------- a manager that survives itself
 
 fn inode(path: &Path) -> u64 {
