@@ -187,21 +187,80 @@ fn open_one(listen: &Listen, sock: &Socket, opts: &ListenOptions) -> Result<Owne
     result.map_err(|e| format!("{what}: {e}"))
 }
 
+/// The unit's sockets in `Listen*=` order: each line's socket from `slots`
+/// where it has one (taken over from a previous manager), else created now.
+/// On an error every socket is closed and, with RemoveOnStop=yes, the files
+/// of the lines that had one are removed, as when the unit stops.
+fn open_missing(sock: &Socket, slots: Vec<Option<OwnedFd>>) -> Result<Vec<OwnedFd>, String> {
+    if sock.listen.is_empty() {
+        return Err(
+            "no ListenStream=, ListenDatagram=, ListenSequentialPacket= or ListenFIFO= \
+             to listen on (the others are not supported)"
+                .into(),
+        );
+    }
+    let had: Vec<bool> = slots.iter().map(Option::is_some).collect();
+    let mut opts = None;
+    let mut fds = Vec::with_capacity(sock.listen.len());
+    for (i, (listen, slot)) in sock.listen.iter().zip(slots).enumerate() {
+        if let Some(fd) = slot {
+            fds.push(fd);
+            continue;
+        }
+        // SocketUser=/SocketGroup= are looked up only when a socket is made.
+        let opts = match &opts {
+            Some(opts) => opts,
+            None => opts.insert(listen_options(sock)?),
+        };
+        match open_one(listen, sock, opts) {
+            Ok(fd) => fds.push(fd),
+            Err(e) => {
+                let had_one = |j: usize| j < i || had.get(j) == Some(&true);
+                for (_, line) in sock.listen.iter().enumerate().filter(|&(j, _)| had_one(j)) {
+                    for path in removable(sock, std::slice::from_ref(line)) {
+                        let _ = std::fs::remove_file(path);
+                    }
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(fds)
+}
+
+fn listen_options(sock: &Socket) -> Result<ListenOptions, String> {
+    let (owner, group) = owner(sock)?;
+    Ok(ListenOptions {
+        backlog: sock.backlog,
+        mode: sock.socket_mode,
+        owner,
+        group,
+        pass_credentials: sock.pass_credentials,
+        reuse_port: sock.reuse_port,
+        free_bind: sock.free_bind,
+        v6only: sock.bind_ipv6_only,
+    })
+}
+
 impl Daemon {
     /// `Action::Listen`: creates the unit's sockets and starts watching them
     /// (unless its service is already up).
     pub(crate) fn listen(&mut self, unit: &str) {
         if let Err(why) = self.try_listen(unit) {
-            self.say(Level::Error, Some(unit), &why);
-            let now = self.now();
-            let _ = self.engine.handle(
-                now,
-                Event::SocketFailed {
-                    unit: unit.to_string(),
-                    why,
-                },
-            );
+            self.socket_failed(unit, why);
         }
+    }
+
+    fn socket_failed(&mut self, unit: &str, why: String) {
+        self.say(Level::Error, Some(unit), &why);
+        let now = self.now();
+        let _ = self.engine.handle(
+            now,
+            Event::SocketFailed {
+                unit: unit.to_string(),
+                why,
+            },
+        );
     }
 
     fn try_listen(&mut self, unit: &str) -> Result<(), String> {
@@ -218,39 +277,7 @@ impl Daemon {
             .socket
             .as_ref()
             .ok_or_else(|| format!("{unit} has no [Socket] section"))?;
-        if sock.listen.is_empty() {
-            return Err(
-                "no ListenStream=, ListenDatagram=, ListenSequentialPacket= or ListenFIFO= \
-                 to listen on (the others are not supported)"
-                    .into(),
-            );
-        }
-        let (owner, group) = owner(sock)?;
-        let opts = ListenOptions {
-            backlog: sock.backlog,
-            mode: sock.socket_mode,
-            owner,
-            group,
-            pass_credentials: sock.pass_credentials,
-            reuse_port: sock.reuse_port,
-            free_bind: sock.free_bind,
-            v6only: sock.bind_ipv6_only,
-        };
-        let mut fds = Vec::with_capacity(sock.listen.len());
-        for listen in &sock.listen {
-            match open_one(listen, sock, &opts) {
-                Ok(fd) => fds.push(fd),
-                // What was opened so far is closed (dropped) and, with
-                // RemoveOnStop=yes, its files removed.
-                Err(e) => {
-                    let made = sock.listen.get(..fds.len()).unwrap_or_default();
-                    for path in removable(sock, made) {
-                        let _ = std::fs::remove_file(path);
-                    }
-                    return Err(e);
-                }
-            }
-        }
+        let fds = open_missing(sock, sock.listen.iter().map(|_| None).collect())?;
         self.sockets.next_id += 1;
         let listening = Listening::new(self.sockets.next_id, sock, fds);
         let addresses: Vec<String> = sock.listen.iter().map(|l| l.address.to_string()).collect();
@@ -677,8 +704,10 @@ impl Daemon {
 
     /// After the engine's state is restored: every socket unit that is
     /// running takes back its sockets (left open across exec, or kept by
-    /// vigil-init), or opens them again when they are gone. Descriptors of
-    /// units that are not running any more are closed.
+    /// vigil-init), each matched to the `Listen*=` line it was made for,
+    /// and opens only those of lines no old socket fits (all of them when
+    /// they are gone). Descriptors of units that are not running any more,
+    /// or of lines that were removed, are closed.
     pub(crate) fn adopt_sockets(
         &mut self,
         saved: SavedSockets,
@@ -750,36 +779,85 @@ impl Daemon {
             let Some(sock) = def.socket.as_ref() else {
                 continue;
             };
-            let wanted = sock.listen.len();
+            // Copies of the same sockets when there are both: the exec's, and
+            // vigil-init's (the predecessor stored them; the store outlives
+            // an exec).
+            let held = exec_fds
+                .as_ref()
+                .map_or(0, Vec::len)
+                .max(store_fds.as_ref().map_or(0, Vec::len));
             let stored_count = store_fds.as_ref().map(Vec::len);
-            // Either way vigil-init holds them already when there is one: the
-            // predecessor stored them, and the store outlives an exec.
-            let fds = match (exec_fds, store_fds) {
-                (Some(fds), _) if fds.len() == wanted => Some(fds),
-                (_, Some(fds)) if fds.len() == wanted => Some(fds),
-                _ => None,
-            };
-            // The unit's Listen*= lines may have changed since: each socket is
-            // checked against its line (type and address).
-            let changed = fds.as_ref().is_some_and(|fds| {
-                !fds.iter().zip(&sock.listen).all(|(fd, l)| {
+            let mut old: Vec<OwnedFd> = exec_fds.into_iter().flatten().collect();
+            old.extend(store_fds.into_iter().flatten());
+            if old.is_empty() {
+                self.say(
+                    Level::Warning,
+                    Some(&unit),
+                    "the previous manager's sockets are gone: listening again",
+                );
+                self.listen(&unit);
+                continue;
+            }
+            // The unit's Listen*= lines may have changed since: each line takes
+            // the old socket made for it (its type and address), wherever it
+            // was; a socket no line takes is closed, a line no socket fits gets
+            // a new one. A socket kept is never bound again: its service may
+            // hold it, and a new bind of its port would fail (EADDRINUSE).
+            let slots: Vec<Option<OwnedFd>> = sock
+                .listen
+                .iter()
+                .map(|l| {
                     let (ty, to) = (listen_type(l.kind), bind_to(&l.address));
-                    vigil_platform::listen::is_listening_as(fd.as_fd(), ty, to)
+                    old.iter()
+                        .position(|fd| vigil_platform::listen::is_listening_as(fd.as_fd(), ty, to))
+                        .map(|at| old.swap_remove(at))
                 })
-            });
-            let Some(fds) = fds.filter(|_| !changed) else {
-                // What is left of them must not keep its addresses busy.
+                .collect();
+            // What is left: copies of the sockets taken, and those of removed lines.
+            drop(old);
+            let kept = slots.iter().filter(|s| s.is_some()).count();
+            if kept != sock.listen.len() || held != kept {
+                let added: Vec<String> = sock
+                    .listen
+                    .iter()
+                    .zip(&slots)
+                    .filter(|(_, s)| s.is_none())
+                    .map(|(l, _)| l.address.to_string())
+                    .collect();
+                // vigil-init's copies go, those of removed lines with them (so
+                // they do not keep their addresses busy); the new set is stored
+                // below.
                 if let Some(n) = stored_count {
                     self.unstore_listening(&unit, n);
                 }
-                let why = match changed {
-                    true => "the unit's Listen*= lines changed: listening again",
-                    false => "the previous manager's sockets are gone: listening again",
+                let fds = match open_missing(sock, slots) {
+                    Ok(fds) => fds,
+                    Err(why) => {
+                        self.socket_failed(&unit, why);
+                        continue;
+                    }
                 };
-                self.say(Level::Warning, Some(&unit), why);
-                self.listen(&unit);
+                let mut what = Vec::new();
+                if kept > 0 {
+                    what.push(format!("kept {kept}"));
+                }
+                if !added.is_empty() {
+                    what.push(format!("listening on {}", added.join(", ")));
+                }
+                if held > kept {
+                    what.push(format!("closed {}", held - kept));
+                }
+                self.sockets.next_id += 1;
+                let listening = Listening::new(self.sockets.next_id, sock, fds);
+                self.sockets.units.insert(unit.clone(), listening);
+                self.store_listening(&unit);
+                let msg = format!("the unit's Listen*= lines changed: {}", what.join("; "));
+                self.say(Level::Warning, Some(&unit), &msg);
+                self.rearm_socket(&unit);
+                self.handover.dirty = true;
                 continue;
-            };
+            }
+            let fds: Vec<OwnedFd> = slots.into_iter().flatten().collect();
             self.sockets.next_id += 1;
             let listening = Listening::new(self.sockets.next_id, sock, fds);
             self.sockets.units.insert(unit.clone(), listening);

@@ -718,7 +718,10 @@ fn reexec_listens_again_where_the_unit_says_now() {
     assert!(said.contains("running again"), "{said}");
     m.wait_log(
         "echo.socket",
-        "the unit's Listen*= lines changed: listening again",
+        &format!(
+            "the unit's Listen*= lines changed: listening on {}; closed 1",
+            p(&moved)
+        ),
     );
     assert_eq!(m.state("echo.socket"), "running");
     let reply = unix_request(&moved);
@@ -727,6 +730,65 @@ fn reexec_listens_again_where_the_unit_says_now() {
         UnixStream::connect(&sock).is_err(),
         "the old socket was closed"
     );
+}
+
+/// The reviewer's case: one of two ports changed, then `vigil sync; vigil
+/// reexec` while the service runs and holds both sockets. Every socket used
+/// to be closed and bound again: the unchanged port, still held by the
+/// service, failed to bind (EADDRINUSE), the socket unit failed and the new
+/// port was never opened. Now the unchanged line keeps its socket, only the
+/// new line is bound and only the removed one closed.
+#[test]
+fn reexec_keeps_the_sockets_whose_line_is_unchanged() {
+    let d = TempDir::new("sock-reexec-partly");
+    let (a, b, c) = (free_port(), free_port(), free_port());
+    let fds = d.path().join("fds");
+    let socket_unit = |second: u16| {
+        format!("[Socket]\nListenStream=127.0.0.1:{a}\nListenStream=127.0.0.1:{second}\n")
+    };
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=web.socket\n"),
+        ("web.socket", &socket_unit(b)),
+        (
+            "web.service",
+            &format!(
+                "[Service]\nExecStart=/bin/sh -c 'echo $$LISTEN_FDS >> {}; exec sleep 1000'\n",
+                p(&fds)
+            ),
+        ),
+    ]);
+    m.wait_state("web.socket", "running");
+    m.vigil_ok(&["start", "web.service"]);
+    wait_until("the service got its sockets", || {
+        std::fs::read_to_string(&fds).is_ok_and(|t| t == "2\n")
+    });
+    harness::write_file(&m.config.join("web.socket"), &socket_unit(c));
+    m.vigil_ok(&["sync"]);
+    let said = m.vigil_ok(&["reexec"]);
+    assert!(said.contains("running again"), "{said}");
+    let said = m.wait_log("web.socket", "the unit's Listen*= lines changed");
+    let st = m.status_json("web.socket");
+    assert_eq!(st["state"], "running", "{st}");
+    assert!(
+        said.ends_with(&format!(
+            "the unit's Listen*= lines changed: kept 1; listening on 127.0.0.1:{c}; closed 1"
+        )),
+        "{said}"
+    );
+    assert_eq!(m.state("web.service"), "running");
+    // Once the service is down, the new port starts it, with both sockets;
+    // the removed port is closed.
+    m.vigil_ok(&["stop", "web.service"]);
+    m.wait_state("web.service", "inactive");
+    assert!(
+        TcpStream::connect(("127.0.0.1", b)).is_err(),
+        "port {b} closed"
+    );
+    let _client = TcpStream::connect(("127.0.0.1", c)).expect("connect to the new port");
+    wait_until("the service started again", || {
+        std::fs::read_to_string(&fds).is_ok_and(|t| t == "2\n2\n")
+    });
+    let _client = TcpStream::connect(("127.0.0.1", a)).expect("the kept port listens");
 }
 
 #[test]
