@@ -326,6 +326,40 @@ pub fn listen_fifo(path: &Path, opts: &ListenOptions) -> Result<OwnedFd, ListenE
     Ok(fd)
 }
 
+/// Creates the missing parent directories of `path`, each with exactly
+/// `mode` (`DirectoryMode=`): mkdir(2) takes the manager's umask off, so each
+/// directory made here gets its mode again with fchmod, through a descriptor
+/// opened with O_NOFOLLOW (never a symlink put in its place). The manager's
+/// own umask is not touched; existing directories, and one that someone else
+/// makes meanwhile, are left as they are.
+pub fn create_parent_dirs(path: &Path, mode: u32) -> io::Result<()> {
+    let mut missing = Vec::new();
+    let mut dir = path.parent();
+    while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty()) {
+        match std::fs::symlink_metadata(d) {
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => missing.push(d),
+            Err(e) => return Err(e),
+        }
+        dir = d.parent();
+    }
+    let mode = Mode::from_raw_mode(mode);
+    for d in missing.into_iter().rev() {
+        match rustix::fs::mkdir(d, mode) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::EXIST) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        let fd = io(rustix::fs::open(
+            d,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        ))?;
+        io(rustix::fs::fchmod(&fd, mode))?;
+    }
+    Ok(())
+}
+
 /// `Accept=yes`: one connection waiting on a non-blocking listening socket,
 /// close-on-exec and blocking (as a service gets it), with the peer's
 /// address when it is an IPv4 or IPv6 one (an IPv4-mapped IPv6 address is

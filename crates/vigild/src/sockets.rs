@@ -26,7 +26,6 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -169,15 +168,11 @@ fn owner(sock: &Socket) -> Result<(Option<u32>, Option<u32>), String> {
 /// Creates one `Listen*=` socket (or FIFO), with its parent directories.
 fn open_one(listen: &Listen, sock: &Socket, opts: &ListenOptions) -> Result<OwnedFd, String> {
     let what = format!("{}={}", listen.kind.directive(), listen.address);
-    if let ListenAddress::Path(path) = &listen.address
-        && let Some(parent) = path.parent()
-        && !parent.exists()
-    {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(sock.directory_mode)
-            .create(parent)
-            .map_err(|e| format!("{what}: creating {}: {e}", parent.display()))?;
+    if let ListenAddress::Path(path) = &listen.address {
+        vigil_platform::listen::create_parent_dirs(path, sock.directory_mode).map_err(|e| {
+            let parent = path.parent().unwrap_or(path);
+            format!("{what}: creating {}: {e}", parent.display())
+        })?;
     }
     let result = match (listen_type(listen.kind), &listen.address) {
         (None, ListenAddress::Path(path)) => vigil_platform::listen::listen_fifo(path, opts),

@@ -141,6 +141,42 @@ fn a_unix_socket_starts_its_service_at_the_first_connection_only() {
     assert_eq!(starts(&count), 2);
 }
 
+/// DirectoryMode= is the mode of the directories made, whatever vigild's
+/// umask (077 here, which used to make 0775 into 0700); SocketMode= too.
+/// A directory that was there is left as it is.
+#[test]
+fn directory_mode_is_exact_under_a_narrow_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = TempDir::new("sock-dirmode");
+    let top = d.path().join("run");
+    std::fs::create_dir(&top).unwrap();
+    std::fs::set_permissions(&top, std::fs::Permissions::from_mode(0o710)).unwrap();
+    let sock = top.join("a/b/echo.sock");
+    let m = Manager::start_wrapped(
+        &[
+            ("default.target", "[Unit]\nWants=echo.socket\n"),
+            (
+                "echo.socket",
+                &format!(
+                    "[Socket]\nListenStream={}\nDirectoryMode=2775\nSocketMode=0664\n",
+                    p(&sock)
+                ),
+            ),
+            ("echo.service", "[Service]\nExecStart=/bin/true\n"),
+        ],
+        &["sh", "-c", "umask 077 && exec \"$@\"", "sh"],
+    );
+    m.wait_state("echo.socket", "running");
+    let mode = |path: &Path| {
+        let mode = std::fs::metadata(path).unwrap().permissions().mode();
+        format!("{:o}", mode & 0o7777)
+    };
+    assert_eq!(mode(&top.join("a")), "2775", "DirectoryMode= of a");
+    assert_eq!(mode(&top.join("a/b")), "2775", "DirectoryMode= of a/b");
+    assert_eq!(mode(&top), "710", "an existing directory is left alone");
+    assert_eq!(mode(&sock), "664", "SocketMode=");
+}
+
 #[test]
 fn a_tcp_port_and_a_unix_socket_in_one_unit_pass_two_fds() {
     let d = TempDir::new("sock-tcp");
