@@ -1295,7 +1295,7 @@ fn is_active_counts_a_reloading_unit_as_active() {
         ("r.service", &unit),
     ]);
     m.wait_state("r.service", "running");
-    m.vigil_ok(&["reload", "r"]);
+    m.vigil_ok(&["reload", "--no-block", "r"]);
     m.wait_state("r.service", "reloading");
     assert_eq!(m.vigil_code(&["is-active", "r"], 0), "reloading\n");
     assert_eq!(m.vigil_code(&["is-failed", "r"], 1), "reloading\n");
