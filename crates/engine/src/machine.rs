@@ -399,6 +399,10 @@ struct Slot {
     /// Start again once stopped (a restart job, or a start during a stop).
     start_after_stop: bool,
     reload_from_exited: bool,
+    /// Type=notify-reload: the reload signal was sent and no `RELOADING=1`
+    /// came since; a `READY=1` then is from before the reload (a service's
+    /// periodic one), not its end.
+    reload_signalled: bool,
     main_pid: Option<u32>,
     control: Option<(u32, Role)>,
     test_pid: Option<u32>,
@@ -461,6 +465,7 @@ impl Slot {
             pending_stop: None,
             start_after_stop: false,
             reload_from_exited: false,
+            reload_signalled: false,
             main_pid: None,
             control: None,
             test_pid: None,
@@ -1537,6 +1542,7 @@ impl Machine {
                 let now = self.now;
                 let s = &mut self.slots[u];
                 s.reload_from_exited = exited;
+                s.reload_signalled = true;
                 s.timeout = svc.timeout_start.map(|t| now + t);
                 self.set_phase(u, Phase::NotifyReload);
                 return Ok(());
@@ -2910,6 +2916,7 @@ impl Machine {
     /// The end of a reload, told (so that `vigil reload` can answer), then
     /// the unit is active again.
     fn back_from_reload(&mut self, u: usize, failure: Option<ReloadFailure>) {
+        self.slots[u].reload_signalled = false;
         let unit = self.slots[u].name.clone();
         self.actions.push(Action::ReloadEnded { unit, failure });
         let phase = if self.slots[u].reload_from_exited {
@@ -3075,16 +3082,26 @@ impl Machine {
                 self.log(Level::Info, u, "stopping by itself (STOPPING=1)".into());
                 self.set_phase(u, Phase::StopByNotify);
             }
-        } else if reloading && !ready {
-            if phase == Phase::Running {
-                self.slots[u].reload_from_exited = false;
+        } else if reloading || ready {
+            // RELOADING=1 first (both may come in one message, as systemd
+            // reads them): it begins a reload the service started itself,
+            // under TimeoutStartSec= as one vigil asked for, or answers the
+            // reload signal.
+            if reloading && phase == Phase::Running {
+                let now = self.now;
+                let s = &mut self.slots[u];
+                s.reload_from_exited = false;
+                s.timeout = svc.timeout_start.map(|t| now + t);
                 self.set_phase(u, Phase::NotifyReload);
+            } else if reloading && phase == Phase::NotifyReload {
+                self.slots[u].reload_signalled = false;
             }
-        } else if ready {
-            if phase == Phase::Start(0) && svc.service_type == ServiceType::Notify {
+            let phase = self.slots[u].phase;
+            let notify = svc.service_type == ServiceType::Notify;
+            if ready && phase == Phase::Start(0) && notify {
                 self.log(Level::Info, u, "ready (READY=1)".into());
                 self.ready(u);
-            } else if phase == Phase::NotifyReload {
+            } else if ready && phase == Phase::NotifyReload && !self.slots[u].reload_signalled {
                 self.log(Level::Info, u, "reloaded".into());
                 self.slots[u].timeout = None;
                 self.back_from_reload(u, None);

@@ -300,6 +300,11 @@ fn notify_reload_sends_reload_signal_and_is_reloading_until_ready() {
         "{acts:?}"
     );
     assert_eq!(h.state("n.service"), State::Reloading);
+    // Review finding: a READY=1 before the service's RELOADING=1 (one it
+    // sends now and then, or sent before the signal reached it) ended the
+    // reload at once. The reload ends at the READY=1 after RELOADING=1.
+    h.notify(pid, &[("READY", "1")]);
+    assert_eq!(h.state("n.service"), State::Reloading);
     h.notify(pid, &[("RELOADING", "1"), ("MONOTONIC_USEC", "1")]);
     assert_eq!(h.state("n.service"), State::Reloading);
     h.take();
@@ -319,4 +324,33 @@ fn notify_reload_sends_reload_signal_and_is_reloading_until_ready() {
         unit: "n.service".into(),
         failure: Some(ReloadFailure::NoReady)
     }));
+}
+
+/// Review finding: a service that sent RELOADING=1 on its own stayed
+/// `reloading` for ever when no READY=1 followed. Its reload has
+/// TimeoutStartSec= too, as one vigil asks for; RELOADING=1 and READY=1 in
+/// one message are a whole reload.
+#[test]
+fn a_reload_the_service_began_itself_times_out() {
+    let mut h = H::new(vec![
+        service("n.service")
+            .ty(ServiceType::Notify)
+            .timeout_start(Some(secs(2))),
+    ]);
+    h.start("n.service");
+    let pid = h.expect_spawn("n.service", Role::Main(0));
+    h.notify(pid, &[("READY", "1")]);
+    h.notify(pid, &[("RELOADING", "1"), ("READY", "1")]);
+    assert_eq!(h.state("n.service"), State::Running);
+    h.now = secs(10);
+    h.notify(pid, &[("RELOADING", "1")]);
+    assert_eq!(h.state("n.service"), State::Reloading);
+    assert_eq!(h.e.next_deadline(), Some(secs(12)));
+    h.at(secs(12));
+    assert_eq!(h.state("n.service"), State::Running);
+    assert!(
+        logs(&h.take())
+            .iter()
+            .any(|l| l.contains("reload timed out"))
+    );
 }

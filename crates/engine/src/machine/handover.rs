@@ -52,6 +52,8 @@ struct SavedUnit {
     start_after_stop: bool,
     #[serde(default)]
     reload_from_exited: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    reload_signalled: bool,
     #[serde(default)]
     started_ok: bool,
     /// Started by the shutdown, not stopped by it (yet).
@@ -130,6 +132,7 @@ impl Machine {
                 pending_stop: s.pending_stop.clone(),
                 start_after_stop: s.start_after_stop,
                 reload_from_exited: s.reload_from_exited,
+                reload_signalled: s.reload_signalled,
                 started_ok: s.started_ok,
                 at_shutdown: s.at_shutdown,
                 leftovers: s.leftovers,
@@ -210,6 +213,7 @@ impl Machine {
             s.pending_stop = su.pending_stop;
             s.start_after_stop = su.start_after_stop;
             s.reload_from_exited = su.reload_from_exited;
+            s.reload_signalled = su.reload_signalled;
             s.started_ok = su.started_ok;
             s.at_shutdown = su.at_shutdown;
             s.leftovers = su.leftovers;
