@@ -554,6 +554,31 @@ pub fn resolve_socket_path(explicit: Option<std::path::PathBuf>, uid: u32) -> st
         .unwrap_or_else(|| default_socket_path(uid, std::env::var_os("XDG_RUNTIME_DIR").as_deref()))
 }
 
+/// The socket a client uses: the one named, else the default; but a user
+/// other than root without a manager of their own (no socket at their
+/// default path) talks to the system's manager at `/run/vigil/control.sock`
+/// when there is one, as `systemctl` does without `--user`.
+pub fn client_socket_path(explicit: Option<std::path::PathBuf>, uid: u32) -> std::path::PathBuf {
+    let named = named_socket_path(explicit);
+    let own = default_socket_path(uid, std::env::var_os("XDG_RUNTIME_DIR").as_deref());
+    let system = default_socket_path(0, None);
+    pick_client_socket(named, own, system, |p| p.exists())
+}
+
+/// [`client_socket_path`]'s choice, with `exists` to look at the file system.
+fn pick_client_socket(
+    named: Option<std::path::PathBuf>,
+    own: std::path::PathBuf,
+    system: std::path::PathBuf,
+    exists: impl Fn(&std::path::Path) -> bool,
+) -> std::path::PathBuf {
+    match named {
+        Some(path) => path,
+        None if own != system && !exists(&own) && exists(&system) => system,
+        None => own,
+    }
+}
+
 /// The socket path the user named: `explicit` (`--socket`), else a non-empty
 /// `VIGIL_SOCKET`; None when the default is to be used.
 pub fn named_socket_path(explicit: Option<std::path::PathBuf>) -> Option<std::path::PathBuf> {
@@ -568,6 +593,26 @@ pub fn named_socket_path(explicit: Option<std::path::PathBuf>) -> Option<std::pa
 mod path_tests {
     use super::*;
     use std::ffi::OsStr;
+
+    /// Review finding: a user other than root could not reach the system's
+    /// manager without `--socket` (`vigil status ssh` exited 5).
+    #[test]
+    fn a_user_without_a_manager_of_their_own_reaches_the_systems() {
+        use std::path::{Path, PathBuf};
+        let own = PathBuf::from("/run/user/1000/vigil/control.sock");
+        let system = PathBuf::from("/run/vigil/control.sock");
+        let pick = |named: Option<&str>, there: &[&Path]| {
+            let there: Vec<PathBuf> = there.iter().map(|p| p.to_path_buf()).collect();
+            let named = named.map(PathBuf::from);
+            pick_client_socket(named, own.clone(), system.clone(), |p| {
+                there.iter().any(|t| t == p)
+            })
+        };
+        assert_eq!(pick(None, &[&system]), system);
+        assert_eq!(pick(None, &[&own, &system]), own);
+        assert_eq!(pick(None, &[]), own, "the error names the user's own");
+        assert_eq!(pick(Some("/x/s"), &[&system]), PathBuf::from("/x/s"));
+    }
     use std::path::Path;
 
     #[test]

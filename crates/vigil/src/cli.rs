@@ -54,7 +54,8 @@ verbs:
 options:
   --socket PATH   the manager's control socket (also $VIGIL_SOCKET); default
                   /run/vigil/control.sock for root, $XDG_RUNTIME_DIR/vigil/control.sock
-                  otherwise (/tmp/vigil-UID/control.sock without XDG_RUNTIME_DIR)
+                  otherwise (/tmp/vigil-UID/control.sock without XDG_RUNTIME_DIR), and
+                  the system's /run/vigil/control.sock when that one does not exist
   --json          machine-readable output (list, status, blame, log); status gives
                   an object for exactly one plain name, else an array (a pattern
                   or several names; [] when none is found)

@@ -160,7 +160,7 @@ fn connect(
     requests: &[Request],
 ) -> Result<(std::path::PathBuf, UnixStream), Exit> {
     let uid = vigil_platform::getuid();
-    let path = vigil_proto::resolve_socket_path(socket, uid);
+    let path = vigil_proto::client_socket_path(socket, uid);
     let stream = match UnixStream::connect(&path) {
         Ok(s) => s,
         Err(e) => {
