@@ -343,6 +343,15 @@ pub struct UnitStatus {
     /// The ordering cycle the unit is part of, if any.
     #[serde(default)]
     pub cycle: Option<String>,
+    /// A socket unit's `Listen*=` lines: `ADDRESS (ListenStream)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listen: Vec<String>,
+    /// The service a socket unit starts (a template with `Accept=yes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triggers: Option<String>,
+    /// The socket units that start this service.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggered_by: Vec<String>,
     #[serde(default)]
     pub logs: Vec<LogLine>,
 }

@@ -183,6 +183,16 @@ pub fn status(units: &[UnitStatus], json: bool, array: bool) {
         if let Some(cycle) = &u.cycle {
             let _ = writeln!(out, "      cycle: {cycle}");
         }
+        for (i, listen) in u.listen.iter().enumerate() {
+            let label = if i == 0 { "listen:" } else { "" };
+            let _ = writeln!(out, "{label:>12} {listen}");
+        }
+        if let Some(service) = &u.triggers {
+            let _ = writeln!(out, "   triggers: {service}");
+        }
+        if !u.triggered_by.is_empty() {
+            let _ = writeln!(out, "triggered by: {}", u.triggered_by.join(", "));
+        }
         if !u.not_enforced.is_empty() {
             let _ = writeln!(out, "not enforced: {}", u.not_enforced.join(", "));
         }

@@ -1266,14 +1266,40 @@ impl Daemon {
                 .and_then(|m| m.service.as_ref())
                 .and_then(|s| (*s.bus_name).clone()),
             cycle: info.cycle.clone(),
+            listen: model.as_ref().map(|m| listen_lines(m)).unwrap_or_default(),
+            triggers: model.as_ref().and_then(|m| triggers(m)),
+            triggered_by: self.triggered_by(name),
             logs: self.logs.tail(&Select::Unit(name.to_string()), lines),
         })
+    }
+
+    /// The socket units whose service is `name` (or its template, with
+    /// `Accept=yes`).
+    fn triggered_by(&self, name: &str) -> Vec<String> {
+        if !name.ends_with(".service") {
+            return Vec::new();
+        }
+        let template = vigil_units::name::template_of(name);
+        (self.engine.units().into_iter())
+            .filter(|u| u.name.ends_with(".socket"))
+            .filter(|u| {
+                let def = self.engine.run_definition(&u.name);
+                def.as_ref()
+                    .and_then(|d| d.socket.as_ref())
+                    .is_some_and(|s| {
+                        s.service == name || (s.accept && Some(&s.service) == template.as_ref())
+                    })
+            })
+            .map(|u| u.name)
+            .collect()
     }
 
     /// The status of an instance read from its template and not loaded:
     /// inactive, never started (`since_us` 0), and the lines still kept of an
     /// earlier instance of that name.
     fn unloaded_status(&self, unit: vigil_units::model::Unit, lines: usize) -> UnitStatus {
+        let (listen, triggers) = (listen_lines(&unit), triggers(&unit));
+        let triggered_by = self.triggered_by(&unit.name);
         UnitStatus {
             logs: self.logs.tail(&Select::Unit(unit.name.clone()), lines),
             name: unit.name,
@@ -1291,6 +1317,9 @@ impl Daemon {
             not_enforced: unit.not_enforced,
             bus_name: None,
             cycle: None,
+            listen,
+            triggers,
+            triggered_by,
         }
     }
 
@@ -1431,6 +1460,26 @@ fn in_log_groups(pid: u32, gid: u32) -> bool {
     std::iter::once(gid)
         .chain(supplementary)
         .any(|g| readers.contains(&g))
+}
+
+/// A socket unit's `Listen*=` lines for `vigil status`: `ADDRESS (ListenStream)`.
+fn listen_lines(unit: &vigil_units::model::Unit) -> Vec<String> {
+    let lines = unit
+        .socket
+        .as_ref()
+        .map(|s| s.listen.as_slice())
+        .unwrap_or_default();
+    let line = |l: &vigil_units::model::Listen| format!("{} ({})", l.address, l.kind.directive());
+    lines.iter().map(line).collect()
+}
+
+/// The service a socket unit starts; with `Accept=yes`, its template.
+fn triggers(unit: &vigil_units::model::Unit) -> Option<String> {
+    let socket = unit.socket.as_ref()?;
+    Some(match socket.accept {
+        true => format!("{} (an instance per connection)", socket.service),
+        false => socket.service.clone(),
+    })
 }
 
 #[cfg(test)]

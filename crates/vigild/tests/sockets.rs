@@ -992,3 +992,52 @@ fn a_service_that_never_accepts_hits_its_start_limit_and_fails_the_socket() {
         "the failed socket is closed"
     );
 }
+
+/// Review finding: `vigil status` of a socket unit showed neither its
+/// addresses nor its service (systemctl shows `Listen:` and `Triggers:`), nor
+/// that of a service which socket starts it.
+#[test]
+fn status_shows_what_a_socket_listens_on_and_what_it_starts() {
+    let d = TempDir::new("sock-status");
+    let sock = d.path().join("e.sock");
+    let port = free_port();
+    let socket_unit = format!(
+        "[Socket]\nListenStream=127.0.0.1:{port}\nListenDatagram={}\n",
+        p(&sock)
+    );
+    let accept_unit = format!(
+        "[Socket]\nListenStream=127.0.0.1:{}\nAccept=yes\n",
+        free_port()
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=e.socket a.socket\n"),
+        ("e.socket", &socket_unit),
+        ("e.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ("a.socket", &accept_unit),
+        ("a@.service", "[Service]\nExecStart=/bin/true\n"),
+    ]);
+    m.wait_state("e.socket", "running");
+    m.wait_state("a.socket", "running");
+    let socket = m.vigil_code(&["status", "e.socket", "-n", "0"], 0);
+    let expected = format!(
+        "     listen: 127.0.0.1:{port} (ListenStream)\n             {} (ListenDatagram)\n   triggers: e.service\n",
+        p(&sock)
+    );
+    assert!(socket.contains(&expected), "{socket}");
+    let service = m.vigil_code(&["status", "e.service", "-n", "0"], 3);
+    assert!(service.contains("triggered by: e.socket\n"), "{service}");
+    let accept = m.vigil_code(&["status", "a.socket", "-n", "0"], 0);
+    assert!(
+        accept.contains("   triggers: a@.service (an instance per connection)\n"),
+        "{accept}"
+    );
+    let instance = m.vigil_code(&["status", "a@7", "-n", "0"], 3);
+    assert!(instance.contains("triggered by: a.socket\n"), "{instance}");
+    let json = m.vigil_ok(&["--json", "status", "e.socket"]);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["triggers"], "e.service");
+    assert_eq!(
+        json["listen"][0],
+        format!("127.0.0.1:{port} (ListenStream)")
+    );
+}
