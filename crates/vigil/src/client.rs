@@ -177,10 +177,23 @@ fn connect(
         }));
     }
     if let Err(e) = (&stream).write_all(&out) {
-        eprintln!("vigil: cannot send to the manager: {e}");
+        // A manager that refused the connection (too many from this user)
+        // said why before it closed it: that, rather than a broken pipe.
+        match refusal(&stream) {
+            Some(why) => eprintln!("vigil: the manager refused the connection: {why}"),
+            None => eprintln!("vigil: cannot send to the manager: {e}"),
+        }
         return Err(Exit::Unreachable);
     }
     Ok((path, stream))
+}
+
+/// The error a manager sent on a connection it closed, if it sent one.
+fn refusal(stream: &UnixStream) -> Option<String> {
+    let mut line = Vec::new();
+    BufReader::new(stream).read_until(b'\n', &mut line).ok()?;
+    let reply: vigil_proto::Reply = serde_json::from_slice(&line).ok()?;
+    reply.error.map(|e| e.message)
 }
 
 /// `is-active` / `is-failed`: each unit's state on a line of its own in

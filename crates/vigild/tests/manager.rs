@@ -1490,6 +1490,20 @@ fn a_user_other_than_root_holds_at_most_64_connections() {
     );
     let warning = m.expect_stderr("refused");
     assert!(warning.contains("from uid 65534"), "{warning}");
+    // `vigil` run by that user says why, whether the refusal came before
+    // or after it sent its request (not "broken pipe": a race, so tried
+    // several times).
+    for _ in 0..20 {
+        let out = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(harness::vigil_bin())
+            .args(["--socket", &m.socket.display().to_string(), "list"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(err.contains("uid 65534 holds 64"), "{err}");
+    }
     // Per user: another one still gets in.
     let other = hold_connections(&m, 65533, 10);
     assert_eq!((other.answered, other.refused), (10, 0));
