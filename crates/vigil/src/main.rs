@@ -44,7 +44,13 @@ extern "C" fn main(
     _argc: std::ffi::c_int,
     _argv: *const *const std::ffi::c_char,
 ) -> std::ffi::c_int {
-    let code = match (run(), out::error()) {
+    // A panic must not cross this C function (that aborts, SIGABRT and a
+    // page of text): one on a failing stderr (`eprintln!` on `2>/dev/full`)
+    // ends the command with exit 1 instead.
+    let Ok(code) = std::panic::catch_unwind(run) else {
+        return Exit::Failed as std::ffi::c_int;
+    };
+    let code = match (code, out::error()) {
         (code, None) => code,
         // A closed pipe (`vigil list | head -1`) ends quietly, as SIGPIPE
         // would have ended it.

@@ -1304,6 +1304,25 @@ fn is_active_counts_a_reloading_unit_as_active() {
     m.wait_state("r.service", "running");
 }
 
+/// A failing stderr (`2>/dev/full`) ends `vigil` with exit 1, not with
+/// SIGABRT: `eprintln!` panics on a write error, and a panic must not
+/// cross the binary's C entry point.
+#[test]
+fn a_failing_stderr_ends_vigil_with_exit_1_not_an_abort() {
+    for args in [&["--socket", "/nonexistent/s", "list"][..], &["--bogus"]] {
+        let full = fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let status = std::process::Command::new(harness::vigil_bin())
+            .args(args)
+            .stderr(full)
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(1), "{args:?}: {status:?}");
+    }
+}
+
 /// Review finding: `vigil is-active web > /dev/full` aborted (SIGABRT, a
 /// 54-line "panic in a function that cannot unwind": println! panics on a
 /// write error), as did --json list, --json status, sync, graph, --help and
