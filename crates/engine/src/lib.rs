@@ -388,7 +388,14 @@ pub enum Action {
         once: bool,
     },
     /// Type=forking: read the PID file; answer with [`Event::PidFileRead`].
-    ReadPidFile { unit: String, path: PathBuf },
+    /// `wait`: a file not there yet is waited for (within the start
+    /// timeout); else it is answered at once with an error (the read before
+    /// `ExecStartPost=`, which may be what writes it).
+    ReadPidFile {
+        unit: String,
+        path: PathBuf,
+        wait: bool,
+    },
     /// Type=forking without PIDFile= (GuessMainPID=yes): find the processes the
     /// start process left behind; answer with [`Event::MainPidGuessed`].
     GuessMainPid { unit: String },

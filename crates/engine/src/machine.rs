@@ -403,6 +403,9 @@ struct Slot {
     /// came since; a `READY=1` then is from before the reload (a service's
     /// periodic one), not its end.
     reload_signalled: bool,
+    /// Type=forking with ExecStartPost=: the PID file was not readable when
+    /// the start process exited, and is read again after ExecStartPost=.
+    pid_file_late: bool,
     main_pid: Option<u32>,
     control: Option<(u32, Role)>,
     test_pid: Option<u32>,
@@ -466,6 +469,7 @@ impl Slot {
             start_after_stop: false,
             reload_from_exited: false,
             reload_signalled: false,
+            pid_file_late: false,
             main_pid: None,
             control: None,
             test_pid: None,
@@ -2172,6 +2176,21 @@ impl Machine {
     }
 
     fn become_active(&mut self, u: usize) {
+        // The PID file was not there before ExecStartPost=: read now, and
+        // waited for (unless MAINPID= named the daemon meanwhile).
+        if self.slots[u].pid_file_late {
+            let pid_file = (self.slots[u].run.service.as_ref()).and_then(|s| (*s.pid_file).clone());
+            match pid_file {
+                Some(path) if self.slots[u].main_pid.is_none() => {
+                    let unit = self.slots[u].name.clone();
+                    self.set_phase(u, Phase::PidFile);
+                    let wait = true;
+                    self.actions.push(Action::ReadPidFile { unit, path, wait });
+                    return;
+                }
+                _ => self.slots[u].pid_file_late = false,
+            }
+        }
         let now = self.now;
         let s = &mut self.slots[u];
         s.timeout = None;
@@ -2743,11 +2762,15 @@ impl Machine {
                     // MAINPID= already named the daemon.
                     _ if self.slots[u].main_pid.is_some_and(|m| Some(m) != pid) => self.ready(u),
                     Some(path) => {
+                        // As systemd: with ExecStartPost=, which may write
+                        // it, a file not there yet is read again after it.
+                        let wait = !self.has_cmd(u, Role::StartPost(0));
                         let unit = self.slots[u].name.clone();
                         self.set_phase(u, Phase::PidFile);
                         self.actions.push(Action::ReadPidFile {
                             unit,
                             path: path.clone(),
+                            wait,
                         });
                     }
                     None if svc.guess_main_pid => {
@@ -2939,11 +2962,27 @@ impl Machine {
                 }
                 None => {
                     self.set_main_pid(u, pid);
-                    self.ready(u);
+                    if std::mem::take(&mut self.slots[u].pid_file_late) {
+                        self.become_active(u);
+                    } else {
+                        self.ready(u);
+                    }
                 }
             },
             Ok(pid) => self.fail_start(u, Some(Reason::PidFile(format!("invalid pid {pid}")))),
-            Err(e) => self.fail_start(u, Some(Reason::PidFile(e))),
+            Err(e) if !self.slots[u].pid_file_late && self.has_cmd(u, Role::StartPost(0)) => {
+                self.log(
+                    Level::Info,
+                    u,
+                    format!("{e}; reading it again after ExecStartPost="),
+                );
+                self.slots[u].pid_file_late = true;
+                self.ready(u);
+            }
+            Err(e) => {
+                self.slots[u].pid_file_late = false;
+                self.fail_start(u, Some(Reason::PidFile(e)));
+            }
         }
     }
 

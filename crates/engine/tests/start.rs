@@ -264,7 +264,8 @@ fn forking_is_ready_after_the_parent_exits_and_the_pid_file_is_read() {
     let acts = h.take();
     assert!(acts.contains(&Action::ReadPidFile {
         unit: "f.service".into(),
-        path: "/run/f.pid".into()
+        path: "/run/f.pid".into(),
+        wait: true,
     }));
     assert_eq!(h.state("f.service"), State::Starting);
     h.ok(Event::PidFileRead {
@@ -278,6 +279,87 @@ fn forking_is_ready_after_the_parent_exits_and_the_pid_file_is_read() {
     h.killed(4242, SIGSEGV);
     assert_eq!(h.state("f.service"), State::Failed);
     assert_eq!(h.reason("f.service"), Some(Reason::Signal(SIGSEGV)));
+}
+
+/// The `ReadPidFile` actions among `actions`: (path, wait).
+fn pid_file_reads(actions: &[Action]) -> Vec<bool> {
+    let read = |a: &Action| match a {
+        Action::ReadPidFile { wait, .. } => Some(*wait),
+        _ => None,
+    };
+    actions.iter().filter_map(read).collect()
+}
+
+/// As systemd: with ExecStartPost= (which may be what writes it), a PID file
+/// not there when the start process exits is read again, and waited for,
+/// after ExecStartPost=; it used to be waited for before, so that a unit
+/// whose ExecStartPost= writes it timed out.
+#[test]
+fn forking_reads_a_missing_pid_file_again_after_exec_start_post() {
+    let mut h = H::new(vec![
+        service("f.service")
+            .ty(ServiceType::Forking)
+            .post(cmd("/bin/write-pid-file"))
+            .svc(|s| *s.pid_file = Some("/run/f.pid".into())),
+    ]);
+    h.start("f.service");
+    let parent = h.expect_spawn("f.service", Role::Main(0));
+    h.exit(parent, 0);
+    assert_eq!(pid_file_reads(&h.take()), [false]);
+    h.ok(Event::PidFileRead {
+        unit: "f.service".into(),
+        result: Err("/run/f.pid: not there".into()),
+    });
+    let post = h.expect_spawn("f.service", Role::StartPost(0));
+    h.exit(post, 0);
+    assert_eq!(pid_file_reads(&h.take()), [true]);
+    assert_eq!(h.state("f.service"), State::Starting);
+    h.ok(Event::PidFileRead {
+        unit: "f.service".into(),
+        result: Ok(4242),
+    });
+    assert!(h.spawns().is_empty(), "ExecStartPost= runs once");
+    assert_eq!(h.state("f.service"), State::Running);
+    assert_eq!(h.info("f.service").main_pid, Some(4242));
+
+    // Read at once: ExecStartPost= and no second read; missing after it too:
+    // the start fails.
+    let mut h = H::new(vec![
+        service("f.service")
+            .ty(ServiceType::Forking)
+            .post(cmd("/bin/true"))
+            .svc(|s| *s.pid_file = Some("/run/f.pid".into())),
+    ]);
+    h.start("f.service");
+    let parent = h.expect_spawn("f.service", Role::Main(0));
+    h.exit(parent, 0);
+    h.ok(Event::PidFileRead {
+        unit: "f.service".into(),
+        result: Ok(4242),
+    });
+    let post = h.expect_spawn("f.service", Role::StartPost(0));
+    h.exit(post, 0);
+    assert!(pid_file_reads(&h.take()).is_empty());
+    assert_eq!(h.state("f.service"), State::Running);
+    let mut h = H::new(vec![
+        service("f.service")
+            .ty(ServiceType::Forking)
+            .post(cmd("/bin/true"))
+            .svc(|s| *s.pid_file = Some("/run/f.pid".into())),
+    ]);
+    h.start("f.service");
+    let parent = h.expect_spawn("f.service", Role::Main(0));
+    h.exit(parent, 0);
+    for _ in 0..2 {
+        h.ok(Event::PidFileRead {
+            unit: "f.service".into(),
+            result: Err("/run/f.pid: not there".into()),
+        });
+        if let Some(post) = h.spawn_all().first() {
+            h.exit(post.2, 0);
+        }
+    }
+    assert_eq!(h.state("f.service"), State::Failed);
 }
 
 /// A forking service with `PIDFile=` and `restart`, whose start process has

@@ -137,9 +137,14 @@ impl Daemon {
                     .engine
                     .handle(now, Event::ConditionsChecked { unit, result });
             }
-            Action::ReadPidFile { unit, path } => {
+            Action::ReadPidFile { unit, path, wait } => {
                 let now = self.now();
-                self.read_pid_file_or_wait(now, unit, path, None);
+                if wait {
+                    self.read_pid_file_or_wait(now, unit, path, None);
+                } else {
+                    let result = self.pid_file_result(&unit, &path, read_pid_file(&path));
+                    let _ = self.engine.handle(now, Event::PidFileRead { unit, result });
+                }
             }
             Action::GuessMainPid { unit } => {
                 let pid = self.guess_main_pid(&unit);
@@ -809,10 +814,22 @@ impl Daemon {
                 self.procs.pid_files.push(pending);
                 return;
             }
-            PidFile::Pid(pid, owner) => self.vet_pid_file(&unit, &path, pid, owner),
-            PidFile::NotYet(why) | PidFile::Bad(why) => Err(why),
+            file => self.pid_file_result(&unit, &path, file),
         };
         let _ = self.engine.handle(now, Event::PidFileRead { unit, result });
+    }
+
+    /// What the engine is told of a PID file read: its PID, vetted, or why not.
+    fn pid_file_result(
+        &self,
+        unit: &str,
+        path: &std::path::Path,
+        file: PidFile,
+    ) -> Result<u32, String> {
+        match file {
+            PidFile::Pid(pid, owner) => self.vet_pid_file(unit, path, pid, owner),
+            PidFile::NotYet(why) | PidFile::Bad(why) => Err(why),
+        }
     }
 
     /// A PID file names what vigild will signal at the unit's stop. As

@@ -1519,6 +1519,34 @@ fn a_ready_sent_just_before_the_exit_is_never_lost() {
     }
 }
 
+/// A PID file that ExecStartPost= writes (moved into place here): read
+/// again after it, as systemd does, instead of waited for before it until
+/// the start timed out.
+#[test]
+fn a_pid_file_written_by_exec_start_post_is_read_after_it() {
+    let d = TempDir::new("pidfile-post");
+    let (tmp, pid_file) = (d.path().join("pid.tmp"), d.path().join("f.pid"));
+    let unit = format!(
+        "[Service]\nType=forking\nPIDFile={pid}\nTimeoutStartSec=20\n\
+         ExecStart=/bin/sh -c 'sleep 1000 & echo $! > {tmp}'\n\
+         ExecStartPost=/bin/mv {tmp} {pid}\n",
+        pid = p(&pid_file),
+        tmp = p(&tmp)
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=f.service\n"),
+        ("f.service", &unit),
+    ]);
+    m.wait_state("f.service", "running");
+    let daemon: u32 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(m.main_pid("f.service"), daemon);
+    m.wait_log("f.service", "reading it again after ExecStartPost=");
+}
+
 /// Review finding: WatchdogSec= on a service that is not Type=notify killed
 /// it at every period: it got no NOTIFY_SOCKET (NotifyAccess= was none), so
 /// it could not ping. As in systemd, WatchdogSec= makes an unset

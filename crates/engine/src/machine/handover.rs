@@ -54,6 +54,8 @@ struct SavedUnit {
     reload_from_exited: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     reload_signalled: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pid_file_late: bool,
     #[serde(default)]
     started_ok: bool,
     /// Started by the shutdown, not stopped by it (yet).
@@ -133,6 +135,7 @@ impl Machine {
                 start_after_stop: s.start_after_stop,
                 reload_from_exited: s.reload_from_exited,
                 reload_signalled: s.reload_signalled,
+                pid_file_late: s.pid_file_late,
                 started_ok: s.started_ok,
                 at_shutdown: s.at_shutdown,
                 leftovers: s.leftovers,
@@ -214,6 +217,7 @@ impl Machine {
             s.start_after_stop = su.start_after_stop;
             s.reload_from_exited = su.reload_from_exited;
             s.reload_signalled = su.reload_signalled;
+            s.pid_file_late = su.pid_file_late;
             s.started_ok = su.started_ok;
             s.at_shutdown = su.at_shutdown;
             s.leftovers = su.leftovers;
@@ -244,7 +248,13 @@ impl Machine {
                         .as_ref()
                         .and_then(|svc| (*svc.pid_file).clone())
                     {
-                        Some(path) => self.actions.push(Action::ReadPidFile { unit: name, path }),
+                        Some(path) => {
+                            // The read after ExecStartPost= waits, as does
+                            // one for a unit without it.
+                            let wait = su.pid_file_late || !self.has_cmd(u, Role::StartPost(0));
+                            let unit = name;
+                            self.actions.push(Action::ReadPidFile { unit, path, wait });
+                        }
                         None => self.actions.push(Action::GuessMainPid { unit: name }),
                     }
                 }
