@@ -30,7 +30,7 @@ pub enum SplitError {
 pub struct Word {
     pub text: String,
     /// The word was written without quotes or escapes (a bare `;` is then a
-    /// separator in old systemd syntax, which vigil refuses).
+    /// separator between command lines).
     pub plain: bool,
 }
 
@@ -193,31 +193,58 @@ pub enum ExecError {
     MissingArgv0,
     #[error("executable path {path:?} is neither absolute nor a plain file name")]
     BadPath { path: String },
-    #[error(
-        "';' as a command separator is not supported; use one {directive}= line per command, or write \\; for a literal semicolon"
-    )]
-    Semicolon { directive: &'static str },
 }
 
-/// A command line after splitting, before specifier expansion: the prefixes,
-/// the program and argv as written.
+/// The command lines of one `Exec*=` value (several when `;` separates
+/// them), and the escapes not understood.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedExec {
-    pub command: ExecCommand,
+    pub commands: Vec<ExecCommand>,
     pub unknown_escapes: Vec<String>,
 }
 
-/// Parses one `Exec*=` value. `expand` is applied to every word after
-/// splitting (specifiers are resolved per word, so `%I` with spaces stays one
-/// argument). `directive` is used in messages.
+/// Parses one `Exec*=` value: one command line, or several separated by a
+/// `;` written as a word of its own (systemd's syntax; `\;` or `";"` is a
+/// literal semicolon). `expand` is applied to every word after splitting
+/// (specifiers are resolved per word, so `%I` with spaces stays one
+/// argument).
 pub fn parse_exec(
     value: &str,
-    directive: &'static str,
     line: u32,
     expand: &mut dyn FnMut(&str) -> String,
 ) -> Result<ParsedExec, ExecError> {
     let split = split_words(value)?;
-    let mut words = split.words.into_iter();
+    let mut commands = Vec::new();
+    let mut words = split.words.into_iter().peekable();
+    while words.peek().is_some() {
+        let mut command = Vec::new();
+        for word in words.by_ref() {
+            if word.plain && word.text == ";" {
+                break;
+            }
+            command.push(word);
+        }
+        // An empty one (`;;`, a `;` at the end) is nothing, as in systemd.
+        if !command.is_empty() {
+            commands.push(parse_command(command, line, expand)?);
+        }
+    }
+    if commands.is_empty() {
+        return Err(ExecError::Empty);
+    }
+    Ok(ParsedExec {
+        commands,
+        unknown_escapes: split.unknown_escapes,
+    })
+}
+
+/// One command line's words: prefixes, program and arguments.
+fn parse_command(
+    words: Vec<Word>,
+    line: u32,
+    expand: &mut dyn FnMut(&str) -> String,
+) -> Result<ExecCommand, ExecError> {
+    let mut words = words.into_iter();
     let Some(first) = words.next() else {
         return Err(ExecError::Empty);
     };
@@ -262,9 +289,6 @@ pub fn parse_exec(
     } else {
         rest.to_string()
     };
-    if remaining.iter().any(|w| w.plain && w.text == ";") {
-        return Err(ExecError::Semicolon { directive });
-    }
     let program = expand(&program_word);
     if program.is_empty() {
         return Err(ExecError::Empty);
@@ -283,10 +307,7 @@ pub fn parse_exec(
     }
     cmd.argv.extend(args);
     cmd.program = program;
-    Ok(ParsedExec {
-        command: cmd,
-        unknown_escapes: split.unknown_escapes,
-    })
+    Ok(cmd)
 }
 
 fn is_env_name_char(c: char) -> bool {
@@ -472,7 +493,13 @@ mod tests {
     }
 
     fn exec(s: &str) -> Result<ExecCommand, ExecError> {
-        parse_exec(s, "ExecStart", 7, &mut |w| w.replace("%i", "inst")).map(|p| p.command)
+        let mut parsed = execs(s)?;
+        assert_eq!(parsed.len(), 1, "{s}");
+        Ok(parsed.remove(0))
+    }
+
+    fn execs(s: &str) -> Result<Vec<ExecCommand>, ExecError> {
+        parse_exec(s, 7, &mut |w| w.replace("%i", "inst")).map(|p| p.commands)
     }
 
     #[test]
@@ -522,10 +549,13 @@ mod tests {
         assert_eq!(exec("@/bin/x"), Err(ExecError::MissingArgv0));
         assert!(matches!(exec("bin/x"), Err(ExecError::BadPath { .. })));
         assert!(matches!(exec("./x"), Err(ExecError::BadPath { .. })));
-        assert!(matches!(
-            exec("/bin/a ; /bin/b"),
-            Err(ExecError::Semicolon { .. })
-        ));
+        // systemd's separator: a `;` word of its own.
+        let two = execs("-/bin/a x ; /bin/b ;").unwrap();
+        let argv: Vec<&[String]> = two.iter().map(|c| c.argv.as_slice()).collect();
+        assert_eq!(argv, [&["/bin/a", "x"][..], &["/bin/b"][..]]);
+        assert!(two[0].ignore_failure && !two[1].ignore_failure);
+        assert_eq!(execs(";"), Err(ExecError::Empty));
+        assert_eq!(exec("/bin/echo a;b").unwrap().argv, ["/bin/echo", "a;b"]);
         assert!(matches!(exec("/bin/a 'x"), Err(ExecError::Split(_))));
         let c = exec(r"/usr/bin/find . -exec rm {} \;").unwrap();
         assert_eq!(c.argv.last().map(String::as_str), Some(";"));

@@ -1031,7 +1031,7 @@ impl Builder<'_> {
         let mut unknown = Vec::new();
         let (unit_name, ctx) = (self.unit.name.clone(), self.ctx);
         let fragment = self.unit.source.clone();
-        let parsed = parse_exec(v, directive, self.line, &mut |w: &str| {
+        let parsed = parse_exec(v, self.line, &mut |w: &str| {
             let (out, u) = specifier::expand(w, &unit_name, fragment.as_deref(), ctx);
             unknown.extend(u);
             out
@@ -1050,7 +1050,8 @@ impl Builder<'_> {
         }
         let list = match directive {
             "ExecStart" => {
-                self.exec_start_lines.push(self.line);
+                let lines = std::iter::repeat_n(self.line, parsed.commands.len());
+                self.exec_start_lines.extend(lines);
                 &mut self.service.exec_start
             }
             "ExecStartPre" => &mut self.service.exec_start_pre,
@@ -1060,7 +1061,7 @@ impl Builder<'_> {
             "ExecStopPost" => &mut self.service.exec_stop_post,
             _ => &mut self.service.exec_reload,
         };
-        list.push(parsed.command);
+        list.extend(parsed.commands);
         Ok(())
     }
 

@@ -445,8 +445,35 @@ fn exec_errors_have_lines() {
     assert!(m.contains("neither absolute nor a plain file name"));
     let (_, m) = one_err("ExecReload=+!/bin/x");
     assert!(m.contains("cannot be combined"));
-    let (_, m) = one_err("ExecStartPost=/bin/a ; /bin/b");
-    assert!(m.contains("not supported"));
+}
+
+/// systemd's `;` between command lines: each is a command of its own, in
+/// order; several for ExecStart= of a service that is not a oneshot is the
+/// error that several ExecStart= lines are.
+#[test]
+fn a_semicolon_word_separates_command_lines() {
+    let s = svc("ExecStartPost=/bin/a 1 ; -/bin/b ; /bin/c \\; \";\"");
+    let argv: Vec<Vec<String>> = s.exec_start_post.iter().map(|c| c.argv.clone()).collect();
+    assert_eq!(
+        argv,
+        [
+            vec!["/bin/a", "1"],
+            vec!["/bin/b"],
+            vec!["/bin/c", ";", ";"]
+        ]
+    );
+    assert!(s.exec_start_post[1].ignore_failure);
+    let (u, _) = ok("[Service]\nType=oneshot\nExecStart=/bin/a ; /bin/b\n");
+    assert_eq!(u.service.unwrap().exec_start.len(), 2);
+    let (_, m) = one_err("ExecStop=/bin/a ; relative/b");
+    assert!(m.contains("neither absolute nor a plain file name"), "{m}");
+    let errors = errs("[Service]\nExecStart=/bin/a ; /bin/b\n");
+    assert!(
+        errors
+            .iter()
+            .any(|(_, m)| m.contains("only allowed for Type=oneshot")),
+        "{errors:?}"
+    );
 }
 
 #[test]
