@@ -415,6 +415,10 @@ pub enum Action {
     /// for a stop before the unit became active: who waits for it hears
     /// that it did not happen. Sent when the stop takes its place.
     StartCanceled { unit: String, why: Canceled },
+    /// A start took the place of a stop job of `unit` that had not begun:
+    /// the stop will not happen (its client is told, as systemctl's "Job
+    /// canceled").
+    StopCanceled { unit: String },
     /// A reload of the unit ended (`ExecReload=` done, `READY=1` after
     /// reloading, or a failure or timeout), just before the unit is active
     /// again: `failure` says whether it did what was asked.

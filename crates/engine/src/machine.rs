@@ -1433,6 +1433,13 @@ impl Machine {
         } else if s.pending_stop.is_some() && !s.start_after_stop {
             // A start replaces a stop that has not begun.
             s.pending_stop = None;
+            let unit = s.name.clone();
+            self.log(
+                Level::Info,
+                u,
+                "stop canceled: a start was asked for".into(),
+            );
+            self.actions.push(Action::StopCanceled { unit });
         }
     }
 
@@ -2025,7 +2032,7 @@ impl Machine {
             if !p.is_dead() && !p.is_stopping() && self.slots[x].pending_stop.is_none() {
                 let why = format!("stopping: bound to {name}, which was skipped");
                 self.log(Level::Info, x, why);
-                self.stop_unit(x, StopCause::Request, false);
+                self.stop_unit(x, StopCause::With(name.clone()), false);
             }
         }
     }
@@ -2560,7 +2567,7 @@ impl Machine {
                     x,
                     format!("stopping: bound to {name}, which is down"),
                 );
-                self.stop_unit(x, StopCause::Request, false);
+                self.stop_unit(x, StopCause::With(name), false);
             }
         }
         if !failed {

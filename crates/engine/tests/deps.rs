@@ -744,3 +744,37 @@ fn starts_ended_by_a_conflict_or_the_shutdown_are_canceled_and_finished_ones_are
         ]
     );
 }
+
+/// Review finding: the start of a unit bound (BindsTo=) to one that went
+/// down was answered "job canceled: a stop was asked for", as if someone had
+/// stopped it; it names the unit it is bound to now.
+#[test]
+fn a_start_ended_by_a_bound_unit_going_down_names_it() {
+    let mut h = H::new(vec![
+        service("d.service"),
+        service("c.service")
+            .ty(ServiceType::Notify)
+            .binds_to(&["d.service"])
+            .after(&["d.service"]),
+    ]);
+    let d = h.run("d.service");
+    h.start("c.service");
+    h.expect_spawn("c.service", Role::Main(0));
+    h.take();
+    h.killed(d, SIGKILL);
+    let canceled: Vec<(String, Canceled)> = h
+        .take()
+        .iter()
+        .filter_map(|a| match a {
+            Action::StartCanceled { unit, why } => Some((unit.clone(), why.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        canceled,
+        [(
+            "c.service".to_string(),
+            Canceled::StoppedWith("d.service".into())
+        )]
+    );
+}

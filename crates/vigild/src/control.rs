@@ -473,8 +473,22 @@ impl Clients {
     /// canceled and why, as systemd says it, not that the unit started (or,
     /// a oneshot, went inactive as it should).
     pub fn cancel_starts(&mut self, unit: &str, state: State, why: &Canceled) {
-        let starts = self.waiters.iter_mut().filter(|w| w.kind != JobKind::Stop);
-        for w in starts {
+        self.cancel(unit, state, false, &why.to_string());
+    }
+
+    /// A start took the place of `unit`'s stop before it began: the stops
+    /// waited for end, canceled (they would wait for ever otherwise).
+    pub fn cancel_stops(&mut self, unit: &str, state: State) {
+        self.cancel(unit, state, true, "job canceled: a start was asked for");
+    }
+
+    /// Ends the waits for `unit`'s stops (`stops`) or its other jobs, not ok.
+    fn cancel(&mut self, unit: &str, state: State, stops: bool, why: &str) {
+        let jobs = self
+            .waiters
+            .iter_mut()
+            .filter(|w| (w.kind == JobKind::Stop) == stops);
+        for w in jobs {
             for u in w
                 .units
                 .iter_mut()
@@ -960,6 +974,16 @@ impl Daemon {
         }
     }
 
+    /// The result of a unit the engine refused a job for: its state, and why.
+    fn refused_result(&self, unit: &str, e: Option<&EngineError>) -> JobResult {
+        let mut result = self.job_result(unit, false);
+        result.reason = e.map(|e| match e {
+            EngineError::NotAllowed { why, .. } => why.clone(),
+            EngineError::NoSuchUnit(_) => e.to_string(),
+        });
+        result
+    }
+
     fn job_result(&self, unit: &str, ok: bool) -> JobResult {
         let info = self.engine.unit(unit);
         JobResult {
@@ -1062,7 +1086,19 @@ impl Daemon {
             return Some(engine_error(id, &e));
         }
         if no_block {
-            let mut jobs: Vec<JobResult> = names.iter().map(|n| self.job_result(n, true)).collect();
+            // A start that failed already (what it requires is missing or
+            // failed) is no success, even unwaited.
+            let failed_at_once = |info: Option<vigil_engine::UnitInfo>| {
+                info.is_some_and(|i| {
+                    i.state == State::Failed
+                        || matches!(i.reason, Some(vigil_engine::Reason::DependencyFailed(_)))
+                })
+            };
+            let jobs = names.iter().map(|n| {
+                let failed = kind != JobKind::Stop && failed_at_once(self.engine.unit(n));
+                self.job_result(n, !failed)
+            });
+            let mut jobs: Vec<JobResult> = jobs.collect();
             jobs.extend(unknown);
             return Some(Reply::ok(id, Body::Jobs { jobs }));
         }
@@ -1115,9 +1151,18 @@ impl Daemon {
         };
         let now = self.now();
         let mut waited = Vec::new();
+        let mut refused = Vec::new();
         for name in names {
+            // One that cannot reload is said with the others (systemctl's
+            // job per unit), not in place of them.
             if let Err(e) = self.engine.handle(now, Event::Reload(name.clone())) {
-                return Some(engine_error(id, &e));
+                refused.push(e);
+                waited.push(WaitUnit {
+                    result: Some(self.refused_result(&name, refused.last())),
+                    name,
+                    armed: true,
+                });
+                continue;
             }
             let reloading = self
                 .engine
@@ -1128,6 +1173,13 @@ impl Daemon {
                 name,
                 armed: true,
             });
+        }
+        // Refused alone (one name), the error it always was.
+        if let [e] = refused.as_slice()
+            && waited.len() == 1
+            && unknown.is_empty()
+        {
+            return Some(engine_error(id, e));
         }
         waited.extend(unknown.into_iter().map(|result| WaitUnit {
             name: result.unit.clone(),
@@ -1166,11 +1218,13 @@ impl Daemon {
         };
         let now = self.now();
         let mut jobs = Vec::new();
+        let single = names.len() == 1 && unknown.is_empty();
         for name in names {
-            if let Err(e) = self.engine.handle(now, event(name.clone())) {
-                return engine_error(id, &e);
+            match self.engine.handle(now, event(name.clone())) {
+                Err(e) if single => return engine_error(id, &e),
+                Err(e) => jobs.push(self.refused_result(&name, Some(&e))),
+                Ok(()) => jobs.push(self.job_result(&name, true)),
             }
-            jobs.push(self.job_result(&name, true));
         }
         jobs.extend(unknown);
         Reply::ok(id, Body::Jobs { jobs })

@@ -1427,6 +1427,11 @@ impl Daemon {
                     }
                 }
             }
+            Action::StopCanceled { unit } => {
+                let state = self.engine.unit(&unit).map(|info| info.state);
+                self.clients
+                    .cancel_stops(&unit, state.unwrap_or(State::Running));
+            }
             Action::StartCanceled { unit, why } => {
                 let state = self.engine.unit(&unit).map(|info| info.state);
                 self.clients

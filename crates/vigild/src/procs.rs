@@ -170,6 +170,7 @@ impl Daemon {
             // Handled by the caller.
             Action::StateChanged { .. }
             | Action::StartCanceled { .. }
+            | Action::StopCanceled { .. }
             | Action::ReloadEnded { .. }
             | Action::Log { .. }
             | Action::AllStopped

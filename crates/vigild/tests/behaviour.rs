@@ -5112,3 +5112,95 @@ fn a_start_that_cannot_be_says_why() {
         text(&out)
     );
 }
+
+/// Review finding: a start that took the place of a stop job not begun yet
+/// (z's stop waited for x, which requires it, to stop first) left the
+/// `vigil stop z` client waiting for ever. It is told the job was canceled
+/// (exit 1), as systemctl's "Job for z.service canceled.".
+#[test]
+fn a_stop_that_a_start_replaces_is_reported_canceled() {
+    let d = TempDir::new("stop-canceled");
+    let gate = d.path().join("gate");
+    let x = format!(
+        "[Unit]\nRequires=z.service\nAfter=z.service\n[Service]\nExecStart=/bin/sleep 1000\n\
+         ExecStop=/bin/sh -c 'while [ ! -e {} ]; do sleep 0.02; done'\n",
+        p(&gate)
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=x.service\n"),
+        ("z.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ("x.service", &x),
+    ]);
+    m.wait_state("x.service", "running");
+    let stop = vigil_in_background(&m, &["stop", "z"]);
+    m.wait_state("x.service", "stopping");
+    m.vigil_ok(&["start", "z"]);
+    let out = finished(stop, "the stop client to exit");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("job canceled: a start was asked for"),
+        "{}",
+        text(&out)
+    );
+    fs::write(&gate, "").unwrap();
+    m.wait_state("x.service", "inactive");
+    assert_eq!(m.state("z.service"), "running");
+}
+
+/// Review finding: `vigil reload nr r` (nr cannot reload) answered only
+/// nr's refusal and left r unreloaded, while `reload r nr` reloaded r: a
+/// unit refused is said with the others, whatever the order, and a missing
+/// name after it too.
+#[test]
+fn a_reload_refused_for_one_unit_goes_on_with_the_others() {
+    let d = TempDir::new("reload-several");
+    let done = d.path().join("reloaded");
+    let r = format!(
+        "[Service]\nExecStart=/bin/sleep 1000\nExecReload=/bin/sh -c 'echo r >> {}'\n",
+        p(&done)
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=r.service nr.service\n"),
+        ("r.service", &r),
+        ("nr.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    m.wait_state("r.service", "running");
+    m.wait_state("nr.service", "running");
+    for (round, args) in [["reload", "nr", "r"], ["reload", "r", "nr"]]
+        .iter()
+        .enumerate()
+    {
+        let out = m.vigil(&args[..]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(text(&out).contains("no ExecReload="), "{}", text(&out));
+        let times = fs::read_to_string(&done)
+            .unwrap_or_default()
+            .lines()
+            .count();
+        assert_eq!(times, round + 1, "{args:?}: r reloaded {times} times");
+    }
+    let out = m.vigil(&["reload", "nr", "nosuch"]);
+    let said = text(&out);
+    assert!(said.contains("no ExecReload="), "{said}");
+    assert!(said.contains("nosuch"), "{said}");
+}
+
+/// Review finding: `vigil start req --no-block` exited 0 when req's start
+/// had failed already (what it requires is not found); it exits 1.
+#[test]
+fn a_start_without_waiting_that_failed_at_once_exits_1() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        (
+            "req.service",
+            "[Unit]\nRequires=missing.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+    ]);
+    let out = m.vigil(&["start", "req", "--no-block"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("dependency failed: missing.service"),
+        "{}",
+        text(&out)
+    );
+}
