@@ -729,6 +729,9 @@ impl Daemon {
         self.adopt_pipes(state.pipes, state.reexec, &mut inherited);
         self.adopt_sockets(state.sockets, state.reexec, &mut inherited.store);
 
+        // What the services said while no manager ran comes before how they
+        // ended since (a READY=1, then the exit), as for a running manager.
+        self.notifications_first();
         // Statuses init reaped while no manager ran (or that the previous one
         // did not live to save). One of no process the state names may be of a
         // spawn whose PID it did not live to save: kept for `claim_spawns`.

@@ -821,9 +821,11 @@ impl Daemon {
                     .collect();
                 // vigil-init's copies go, those of removed lines with them (so
                 // they do not keep their addresses busy); the new set is stored
-                // below.
-                if let Some(n) = stored_count {
-                    self.unstore_listening(&unit, n);
+                // below. After a re-exec the store was not read, but holds
+                // the old set all the same: every name of it goes (a removal
+                // takes every copy stored under a name).
+                if self.init.is_some() {
+                    self.unstore_listening(&unit, held.max(stored_count.unwrap_or(0)));
                 }
                 let fds = match open_missing(sock, slots) {
                     Ok(fds) => fds,

@@ -1609,3 +1609,46 @@ fn a_stop_that_comes_after_its_sigterm_still_names_the_target() {
     assert_eq!(ran("at-reboot"), "ran\n");
     assert_eq!(ran("at-exit"), "", "the plain end's target ran too");
 }
+
+/// Review finding: a Type=notify service that sent READY=1 and then exited
+/// while no manager ran ended "failed (exit code 0)": the next manager
+/// applied the exit vigil-init had reaped before it read the READY=1 waiting
+/// in the notify socket. It reads the notifications first, as a running
+/// manager does.
+#[test]
+fn a_ready_then_an_exit_while_no_manager_runs_is_a_clean_end() {
+    if !require_root("a_ready_then_an_exit_while_no_manager_runs_is_a_clean_end") {
+        return;
+    }
+    let d = TempDir::new("handover-ready-exit");
+    let go = d.path().join("go");
+    // Sends READY=1 once `go` exists, removes it, and exits 0 at once.
+    let script = d.path().join("n.py");
+    harness::write_file(
+        &script,
+        &format!(
+            "import os, socket, time\n\
+             while not os.path.exists('{go}'):\n    time.sleep(0.02)\n\
+             socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\
+             .sendto(b'READY=1', os.environ['NOTIFY_SOCKET'])\n\
+             os.unlink('{go}')\n",
+            go = go.display()
+        ),
+    );
+    let unit = format!(
+        "[Service]\nType=notify\nExecStart={} {}\n",
+        harness::python(),
+        script.display()
+    );
+    let m = Manager::start_under_init(&[("default.target", "[Unit]\n"), ("n.service", &unit)], &[]);
+    m.vigil_ok(&["start", "n", "--no-block"]);
+    m.wait_state("n.service", "starting");
+    m.stop_and_kill_vigild(|| {
+        fs::write(&go, "").unwrap();
+        wait_until("the service to send and exit", || !go.exists());
+    });
+    m.wait_log("n.service", "ready (READY=1)");
+    m.wait_state("n.service", "inactive");
+    let log = m.vigil_ok(&["log", "n.service"]);
+    assert!(!log.contains("before READY=1"), "{log}");
+}

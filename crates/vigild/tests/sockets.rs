@@ -827,6 +827,45 @@ fn reexec_keeps_the_sockets_whose_line_is_unchanged() {
     let _client = TcpStream::connect(("127.0.0.1", a)).expect("the kept port listens");
 }
 
+/// Review finding: under vigil-init, a re-exec after a Listen*= line
+/// changed stored the new sockets next to the old ones in vigil-init's
+/// store: the removed port stayed open there (a backlog nobody serves), and
+/// after a crash the next manager found the stale socket, closed it, bound
+/// the new port again and failed (EADDRINUSE). The old set is removed.
+#[test]
+fn a_crash_after_a_reexec_with_a_changed_line_keeps_listening() {
+    if !harness::require_root("a_crash_after_a_reexec_with_a_changed_line_keeps_listening") {
+        return;
+    }
+    let (a, b) = (free_port(), free_port());
+    let socket_unit = |port: u16| format!("[Socket]\nListenStream=127.0.0.1:{port}\n");
+    let m = Manager::start_under_init(
+        &[
+            ("default.target", "[Unit]\nWants=one.socket\n"),
+            ("one.socket", &socket_unit(a)),
+            ("one.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ],
+        &[],
+    );
+    m.wait_state("one.socket", "running");
+    harness::write_file(&m.config.join("one.socket"), &socket_unit(b));
+    m.vigil_ok(&["sync"]);
+    m.vigil_ok(&["reexec"]);
+    m.wait_log("one.socket", "the unit's Listen*= lines changed");
+    assert!(
+        TcpStream::connect(("127.0.0.1", a)).is_err(),
+        "port {a} closed"
+    );
+    m.kill_vigild(|| {});
+    m.wait_log("one.socket", "took over the listening sockets");
+    assert_eq!(m.state("one.socket"), "running");
+    let _client = TcpStream::connect(("127.0.0.1", b)).expect("the new port listens");
+    assert!(
+        TcpStream::connect(("127.0.0.1", a)).is_err(),
+        "port {a} closed"
+    );
+}
+
 #[test]
 fn a_manager_killed_under_vigil_init_keeps_the_listening_socket() {
     if !harness::require_root("a_manager_killed_under_vigil_init_keeps_the_listening_socket") {
