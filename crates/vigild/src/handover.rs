@@ -969,7 +969,14 @@ impl Daemon {
     /// this manager's spawn; `status` when it has ended already.
     fn take_over_spawn(&mut self, unit: String, role: Role, pid: u32, status: Option<i32>) {
         let now = self.now();
-        let started = start_time(pid).unwrap_or_else(vigil_platform::boot_ticks);
+        // One that is gone already (vigil-init reaped it): its start time is
+        // unknown, and not "now", which would disown what it left in its
+        // process group (a forking service's daemon, started before this
+        // manager) as started before the group was recorded. 0 takes every
+        // member of the group: its number cannot be another group's while
+        // one is left in it, and a later leader with the number is told
+        // apart by its start time (`valid_groups`).
+        let started = start_time(pid).unwrap_or(0);
         self.procs.track(&unit, pid, started);
         let ended = if status.is_some() { " and ended" } else { "" };
         self.say(

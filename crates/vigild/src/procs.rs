@@ -1413,7 +1413,29 @@ fn in_unit_groups(groups: &[(u32, u64)], p: &ProcInfo) -> bool {
 mod tests {
     use std::collections::HashSet;
 
-    use super::leftover_targets;
+    use super::{ProcInfo, in_unit_groups, leftover_targets, valid_groups};
+
+    /// Review finding: a forking service whose start process the previous
+    /// manager spawned and vigil-init reaped was recorded with the take-over
+    /// time as its start, which disowned the daemon it left in its group
+    /// (started earlier): "no process left", inactive. With a start of 0 the
+    /// group's members are the unit's; a recorded start after them is not.
+    #[test]
+    fn a_group_recorded_without_its_start_time_takes_every_member() {
+        // No process has this number (above any pid_max): the leader is gone.
+        let gone = 999_999_999;
+        let daemon = ProcInfo {
+            pid: 4242,
+            ppid: 1,
+            pgrp: gone,
+            session: gone,
+            start: 100,
+        };
+        let unknown = valid_groups(&[(gone, 0)]);
+        assert!(in_unit_groups(&unknown, &daemon));
+        let too_late = valid_groups(&[(gone, 10_000)]);
+        assert!(!in_unit_groups(&too_late, &daemon));
+    }
 
     /// Review finding: the main process's group got KillSignal= twice at a
     /// stop when an earlier process had left a helper (once with the main
