@@ -101,12 +101,9 @@ pub fn run(cmd: Command) -> Exit {
                 return Exit::Unreachable;
             }
         }
-        let reply: Reply = match serde_json::from_slice(&line) {
+        let reply = match parse_reply(&line) {
             Ok(r) => r,
-            Err(e) => {
-                eprintln!("vigil: the manager sent a reply this vigil does not understand: {e}");
-                return Exit::Failed;
-            }
+            Err(exit) => return exit,
         };
         match &reply.result {
             Some(Body::Log { lines }) => last = lines.last().cloned().or(last),
@@ -188,6 +185,14 @@ fn connect(
     Ok((path, stream))
 }
 
+/// One reply line; one this vigil does not understand is said (exit 1).
+fn parse_reply(line: &[u8]) -> Result<Reply, Exit> {
+    serde_json::from_slice(line).map_err(|e| {
+        eprintln!("vigil: the manager sent a reply this vigil does not understand: {e}");
+        Exit::Failed
+    })
+}
+
 /// The error a manager sent on a connection it closed, if it sent one.
 fn refusal(stream: &UnixStream) -> Option<String> {
     let mut line = Vec::new();
@@ -230,12 +235,9 @@ fn is(socket: Option<std::path::PathBuf>, names: &[String], failed: bool, quiet:
                 return Exit::Unreachable;
             }
         }
-        let reply: Reply = match serde_json::from_slice(&line) {
+        let reply = match parse_reply(&line) {
             Ok(r) => r,
-            Err(e) => {
-                eprintln!("vigil: the manager sent a reply this vigil does not understand: {e}");
-                return Exit::Failed;
-            }
+            Err(exit) => return exit,
         };
         let at = usize::try_from(reply.id)
             .ok()

@@ -484,34 +484,27 @@ impl Clients {
 
     /// Ends the waits for `unit`'s stops (`stops`) or its other jobs, not ok.
     fn cancel(&mut self, unit: &str, state: State, stops: bool, why: &str) {
-        let jobs = self
-            .waiters
-            .iter_mut()
-            .filter(|w| (w.kind == JobKind::Stop) == stops);
-        for w in jobs {
-            for u in w
-                .units
-                .iter_mut()
-                .filter(|u| u.name == unit && u.result.is_none())
-            {
-                u.result = Some(JobResult {
-                    unit: u.name.clone(),
-                    state: state.to_string(),
-                    reason: Some(why.to_string()),
-                    ok: false,
-                });
-            }
-        }
+        let kinds = |kind| (kind == JobKind::Stop) == stops;
+        self.answer(unit, kinds, state, Some(why.to_string()));
     }
 
     /// A reload of `unit` ended: the reloads waited for are answered, `ok`
     /// unless it failed (then with why). The unit is active again.
     pub fn on_reload_ended(&mut self, unit: &str, state: State, failure: Option<&ReloadFailure>) {
-        let reloads = self
-            .waiters
-            .iter_mut()
-            .filter(|w| w.kind == JobKind::Reload);
-        for w in reloads {
+        let kinds = |kind| kind == JobKind::Reload;
+        self.answer(unit, kinds, state, failure.map(ToString::to_string));
+    }
+
+    /// Answers the jobs of `kinds` still waited for on `unit`: `ok` when
+    /// there is no `reason`.
+    fn answer(
+        &mut self,
+        unit: &str,
+        kinds: impl Fn(JobKind) -> bool,
+        state: State,
+        reason: Option<String>,
+    ) {
+        for w in self.waiters.iter_mut().filter(|w| kinds(w.kind)) {
             for u in w
                 .units
                 .iter_mut()
@@ -520,8 +513,8 @@ impl Clients {
                 u.result = Some(JobResult {
                     unit: u.name.clone(),
                     state: state.to_string(),
-                    reason: failure.map(ToString::to_string),
-                    ok: failure.is_none(),
+                    ok: reason.is_none(),
+                    reason: reason.clone(),
                 });
             }
         }
