@@ -130,6 +130,7 @@ pub fn status(units: &[UnitStatus], json: bool, array: bool) {
         return;
     }
     let colour = colour_on();
+    let terminal = std::io::stdout().is_terminal();
     let mut out = stdout();
     for (i, u) in units.iter().enumerate() {
         if i > 0 {
@@ -198,7 +199,7 @@ pub fn status(units: &[UnitStatus], json: bool, array: bool) {
         }
         if !u.logs.is_empty() {
             let _ = writeln!(out);
-            log_to(&mut out, &u.logs, false, std::io::stdout().is_terminal());
+            log_to(&mut out, &u.logs, false, terminal);
         }
     }
 }

@@ -352,7 +352,10 @@ impl Clients {
 
     /// Writes what the socket takes now; watches for writability otherwise.
     fn flush(&mut self, client: u64, epoll: &Epoll) {
-        let waited = self.waiters.iter().any(|w| w.client == client);
+        // Only a client that half-closed can be done; the waiters are looked
+        // through for it alone, not at every write of a reply or a log line.
+        let half_closed = self.clients.get(&client).is_some_and(|c| c.eof);
+        let waited = half_closed && self.waiters.iter().any(|w| w.client == client);
         let Some(c) = self.clients.get_mut(&client) else {
             return;
         };
@@ -1144,35 +1147,26 @@ impl Daemon {
         };
         let now = self.now();
         let mut waited = Vec::new();
-        let mut refused = Vec::new();
+        let single = names.len() == 1 && unknown.is_empty();
         for name in names {
-            // One that cannot reload is said with the others (systemctl's
-            // job per unit), not in place of them.
-            if let Err(e) = self.engine.handle(now, Event::Reload(name.clone())) {
-                refused.push(e);
-                waited.push(WaitUnit {
-                    result: Some(self.refused_result(&name, refused.last())),
-                    name,
-                    armed: true,
-                });
-                continue;
-            }
-            let reloading = self
-                .engine
-                .unit(&name)
-                .is_some_and(|info| info.state == State::Reloading);
+            let result = match self.engine.handle(now, Event::Reload(name.clone())) {
+                // Refused alone (one name), the error it always was; among
+                // others, said with them (systemctl's job per unit).
+                Err(e) if single => return Some(engine_error(id, &e)),
+                Err(e) => Some(self.refused_result(&name, Some(&e))),
+                Ok(()) => {
+                    let reloading = self
+                        .engine
+                        .unit(&name)
+                        .is_some_and(|info| info.state == State::Reloading);
+                    (!reloading).then(|| self.job_result(&name, true))
+                }
+            };
             waited.push(WaitUnit {
-                result: (!reloading).then(|| self.job_result(&name, true)),
+                result,
                 name,
                 armed: true,
             });
-        }
-        // Refused alone (one name), the error it always was.
-        if let [e] = refused.as_slice()
-            && waited.len() == 1
-            && unknown.is_empty()
-        {
-            return Some(engine_error(id, e));
         }
         waited.extend(unknown.into_iter().map(|result| WaitUnit {
             name: result.unit.clone(),
@@ -1249,10 +1243,14 @@ impl Daemon {
                 }
             }
             for job in unknown {
-                // As systemctl loads it from its template: inactive (dead).
-                let name = self.unit_name(u);
-                match self.unloaded_instance(&name) {
-                    Some(unit) if !vigil_units::glob::is_glob(u) => {
+                // As systemctl loads it from its template: inactive (dead). A
+                // pattern names no instance: the unit files are not read for it.
+                let plain = !vigil_units::glob::is_glob(u);
+                match plain
+                    .then(|| self.unloaded_instance(&self.unit_name(u)))
+                    .flatten()
+                {
+                    Some(unit) => {
                         if !out.iter().any(|s| s.name == unit.name) {
                             out.push(self.unloaded_status(unit, lines));
                         }

@@ -1320,8 +1320,7 @@ impl Daemon {
                 kept.push((key, value));
                 continue;
             };
-            let live = crate::procs::stat_fields(pid)
-                .is_some_and(|f| f.first().is_some_and(|state| state != "Z"));
+            let live = crate::procs::live_process(pid).is_some();
             let why = if pid <= 1 || pid == self.procs.manager_pid {
                 Some("init or the manager itself")
             } else if !live {

@@ -740,14 +740,7 @@ impl Daemon {
         for &(pid, status) in &inherited.exited {
             if self.status_applies(pid) {
                 self.procs.starts.remove(&pid);
-                self.note_leftovers(pid);
-                let _ = self.engine.handle(
-                    now,
-                    Event::Exited {
-                        pid,
-                        status: decode_wait_status(status),
-                    },
-                );
+                self.process_ended(now, pid, decode_wait_status(status));
             } else {
                 unclaimed.insert(pid, status);
             }
@@ -1023,14 +1016,7 @@ impl Daemon {
                 crate::daemon::unwatch(&self.epoll, &fd);
             }
             let now = self.now();
-            self.note_leftovers(pid);
-            let _ = self.engine.handle(
-                now,
-                Event::Exited {
-                    pid,
-                    status: decode_wait_status(status),
-                },
-            );
+            self.process_ended(now, pid, decode_wait_status(status));
         }
         // The daemon of a forking service without a main PID is tracked by no PID:
         // its end shows only as its process groups emptying; a leftover's end

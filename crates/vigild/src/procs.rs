@@ -534,8 +534,7 @@ impl Daemon {
                 );
                 let now = self.now();
                 let status = exit_status_from_proc(pid).unwrap_or(ExitStatus::Exited(0));
-                self.note_leftovers(pid);
-                let _ = self.engine.handle(now, Event::Exited { pid, status });
+                self.process_ended(now, pid, status);
             }
         }
     }
@@ -575,8 +574,7 @@ impl Daemon {
             ExitStatus::Exited(0)
         });
         let now = self.now();
-        self.note_leftovers(pid);
-        let _ = self.engine.handle(now, Event::Exited { pid, status });
+        self.process_ended(now, pid, status);
         if keep && peeked.is_some() {
             self.process_actions();
             self.reap_once_saved(vec![pid]);
@@ -622,9 +620,7 @@ impl Daemon {
         }
         let mut held = Vec::new();
         for (pgid, started) in valid_groups(&groups) {
-            // Errors are expected: an empty group no longer exists (ESRCH).
-            if vigil_platform::kill_group(pgid, service.kill_signal).is_ok() {
-                let _ = vigil_platform::kill_group(pgid, libc_sig::SIGCONT);
+            if signal_group(pgid, service.kill_signal) {
                 held.push((pgid, started));
             }
         }
@@ -670,10 +666,7 @@ impl Daemon {
     /// signalled for the unit.
     fn signal_groups(&mut self, unit: &str, groups: &[u32], signal: i32) {
         for &id in groups {
-            // Errors are expected: an empty group no longer exists (ESRCH).
-            if vigil_platform::kill_group(id, signal).is_ok() && signal != libc_sig::SIGKILL {
-                let _ = vigil_platform::kill_group(id, libc_sig::SIGCONT);
-            }
+            signal_group(id, signal);
             self.note_signalled(unit, id, signal);
         }
     }
@@ -710,10 +703,8 @@ impl Daemon {
         let mut found: Vec<u32> = own_children()
             .into_iter()
             .filter(|&pid| self.engine.unit_of_pid(pid).is_none())
-            .filter_map(|pid| {
-                let f = stat_fields(pid).filter(|f| f.first().is_some_and(|s| s != "Z"))?;
-                proc_info(pid, &f).filter(|p| in_unit_groups(&groups, p))
-            })
+            .filter_map(live_process)
+            .filter(|p| in_unit_groups(&groups, p))
             .map(|p| p.pgrp)
             .collect();
         found.sort_unstable();
@@ -721,15 +712,16 @@ impl Daemon {
         found
     }
 
-    /// Before the end of `pid` reaches the engine: when it is the last process
+    /// The end of `pid` for the engine, however it was learnt (reaped, a
+    /// pidfd, a status from vigil-init). First, when it is the last process
     /// its unit tracks, whether it left anything behind.
-    pub(crate) fn note_leftovers(&mut self, pid: u32) {
-        let Some(unit) = self.engine.last_process_of(pid).map(str::to_string) else {
-            return;
-        };
-        if !self.leftover_groups(&unit).is_empty() {
+    pub(crate) fn process_ended(&mut self, now: vigil_engine::Time, pid: u32, status: ExitStatus) {
+        if let Some(unit) = self.engine.last_process_of(pid).map(str::to_string)
+            && !self.leftover_groups(&unit).is_empty()
+        {
             self.tell_leftovers(unit, true);
         }
+        let _ = self.engine.handle(now, Event::Exited { pid, status });
     }
 
     /// After reaping, for each unit whose stop waits for its leftovers: the
@@ -1135,8 +1127,7 @@ impl Daemon {
         self.procs.children.remove(&pid);
         let now = self.now();
         let status = engine_status(status);
-        self.note_leftovers(pid);
-        let _ = self.engine.handle(now, Event::Exited { pid, status });
+        self.process_ended(now, pid, status);
         self.process_actions();
     }
 
@@ -1302,6 +1293,17 @@ pub(crate) fn start_time(pid: u32) -> Option<u64> {
     stat_fields(pid)?.get(22 - 3)?.parse().ok()
 }
 
+/// `signal` to process group `id`, then SIGCONT (a stopped process must get
+/// to act on it) unless it is SIGKILL; false when the group is empty (ESRCH,
+/// expected: an empty group no longer exists).
+fn signal_group(id: u32, signal: i32) -> bool {
+    let there = vigil_platform::kill_group(id, signal).is_ok();
+    if there && signal != libc_sig::SIGKILL {
+        let _ = vigil_platform::kill_group(id, libc_sig::SIGCONT);
+    }
+    there
+}
+
 /// The groups a [`Action::KillLeftovers`] signals: those the unit's processes
 /// were `started` in and those its leftovers were `found` in, once each, but
 /// not the groups of its `tracked` processes (signalled with them) nor those
@@ -1345,7 +1347,7 @@ fn own_children() -> Vec<u32> {
 
 /// What [`all_processes`] reads of one process.
 #[derive(Debug, Clone, Copy)]
-struct ProcInfo {
+pub(crate) struct ProcInfo {
     pid: u32,
     ppid: u32,
     pgrp: u32,
@@ -1362,14 +1364,14 @@ fn all_processes() -> Vec<ProcInfo> {
     };
     dir.filter_map(Result::ok)
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| {
-            let f = stat_fields(pid)?;
-            if f.first().map(String::as_str) == Some("Z") {
-                return None;
-            }
-            proc_info(pid, &f)
-        })
+        .filter_map(live_process)
         .collect()
+}
+
+/// What /proc tells of `pid` when it is a live process (not a zombie).
+pub(crate) fn live_process(pid: u32) -> Option<ProcInfo> {
+    let f = stat_fields(pid).filter(|f| f.first().is_some_and(|state| state != "Z"))?;
+    proc_info(pid, &f)
 }
 
 /// The parent of a live process, from /proc.

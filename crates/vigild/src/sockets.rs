@@ -781,7 +781,6 @@ impl Daemon {
                 .as_ref()
                 .map_or(0, Vec::len)
                 .max(store_fds.as_ref().map_or(0, Vec::len));
-            let stored_count = store_fds.as_ref().map(Vec::len);
             let mut old: Vec<OwnedFd> = exec_fds.into_iter().flatten().collect();
             old.extend(store_fds.into_iter().flatten());
             if old.is_empty() {
@@ -824,9 +823,7 @@ impl Daemon {
                 // below. After a re-exec the store was not read, but holds
                 // the old set all the same: every name of it goes (a removal
                 // takes every copy stored under a name).
-                if self.init.is_some() {
-                    self.unstore_listening(&unit, held.max(stored_count.unwrap_or(0)));
-                }
+                self.unstore_listening(&unit, held);
                 let fds = match open_missing(sock, slots) {
                     Ok(fds) => fds,
                     Err(why) => {
