@@ -8,6 +8,9 @@
 //! memfd that vigil-init keeps in its fd store, and the kernel writes the child's
 //! PID into it (`CLONE_PARENT_SETTID`) before the child runs an instruction: a
 //! successor reads it there, and matches the exit status vigil-init reaped for it.
+//! The manager adds the child's start time as soon as the clone returns: with it the
+//! PID is an identity a reused PID does not share, also when the process cannot be
+//! asked (a zombie has no environment; a daemon may rewrite its own).
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -19,11 +22,13 @@ use rustix::mm::{MapFlags, ProtFlags, mmap};
 /// saves leaves its first ones to the `$INVOCATION_ID` search.
 const SPAWN_SLOTS: usize = 4096;
 
-/// One spawn: which manager made it, its invocation number, and its PID (0 until the
-/// kernel wrote it).
+/// One spawn: which manager made it, its invocation number, its PID (0 until the
+/// kernel wrote it) and its start time in clock ticks since boot (0 until the
+/// manager wrote it).
 #[repr(C)]
 struct Slot {
     number: AtomicU64,
+    started: AtomicU64,
     manager: AtomicU32,
     pid: AtomicI32,
 }
@@ -76,18 +81,33 @@ impl SpawnPids {
     pub fn prepare(&self, manager: u32, number: u64) -> Option<&'static AtomicI32> {
         let slot = self.slot(number)?;
         slot.pid.store(0, SeqCst);
+        slot.started.store(0, SeqCst);
         slot.number.store(number, SeqCst);
         slot.manager.store(manager, SeqCst);
         Some(&slot.pid)
     }
 
+    /// Records the start time of spawn `number` of `manager` (once made).
+    pub fn set_started(&self, manager: u32, number: u64, started: u64) {
+        if let Some(slot) = self.named(manager, number) {
+            slot.started.store(started, SeqCst);
+        }
+    }
+
     /// The PID spawn `number` of `manager` got, if it was made (and its slot not
-    /// taken since by a later one).
-    pub fn pid(&self, manager: u32, number: u64) -> Option<u32> {
+    /// taken since by a later one), with its start time when the manager lived
+    /// to record it.
+    pub fn pid(&self, manager: u32, number: u64) -> Option<(u32, Option<u64>)> {
+        let slot = self.named(manager, number)?;
+        let pid = slot.pid.load(SeqCst);
+        let started = slot.started.load(SeqCst);
+        (pid > 0).then_some((pid as u32, (started > 0).then_some(started)))
+    }
+
+    fn named(&self, manager: u32, number: u64) -> Option<&'static Slot> {
         let slot = self.slot(number)?;
         let named = slot.number.load(SeqCst) == number && slot.manager.load(SeqCst) == manager;
-        let pid = slot.pid.load(SeqCst);
-        (named && pid > 0).then_some(pid as u32)
+        named.then_some(slot)
     }
 }
 
@@ -115,7 +135,12 @@ mod tests {
         cmd.record_pid(pids.prepare(41, 7).unwrap());
         let child = spawn(&cmd).unwrap();
         reap(child.pid);
-        assert_eq!(pids.pid(41, 7), Some(child.pid));
+        assert_eq!(pids.pid(41, 7), Some((child.pid, None)));
+        pids.set_started(41, 7, 1234);
+        assert_eq!(pids.pid(41, 7), Some((child.pid, Some(1234))));
+        // Only the spawn the slot names gets a start time.
+        pids.set_started(42, 7, 99);
+        assert_eq!(pids.pid(41, 7), Some((child.pid, Some(1234))));
         // Another manager's spawn 7, or this one's 7 + SPAWN_SLOTS, is not it.
         assert_eq!(pids.pid(42, 7), None);
         assert_eq!(pids.pid(41, 7 + SPAWN_SLOTS as u64), None);
@@ -123,7 +148,7 @@ mod tests {
         // A successor maps the same memfd (vigil-init passes it on).
         let copy = rustix::io::fcntl_dupfd_cloexec(&pids, 3).unwrap();
         let next = SpawnPids::open(copy).unwrap();
-        assert_eq!(next.pid(41, 7), Some(child.pid));
+        assert_eq!(next.pid(41, 7), Some((child.pid, Some(1234))));
         // A slot named for a spawn that was never made has no PID.
         let _ = next.prepare(41, 8);
         assert_eq!(pids.pid(41, 8), None);

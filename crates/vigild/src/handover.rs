@@ -496,6 +496,13 @@ impl Daemon {
         slots.prepare(self.procs.manager_pid, number)
     }
 
+    /// Records the start time of this manager's spawn `number` beside its PID.
+    pub(crate) fn note_spawn_started(&self, number: u64, started: u64) {
+        if let Some(slots) = self.handover.spawn_pids.as_ref() {
+            slots.set_started(self.procs.manager_pid, number, started);
+        }
+    }
+
     /// Sends the pending changes of the log pipes to vigil-init's fd store.
     pub(crate) fn sync_store(&mut self) {
         if self.logs.store_changes.is_empty() {
@@ -694,7 +701,9 @@ impl Daemon {
             self.say(Level::Warning, None, &note);
         }
         self.handover.generation = state.generation;
-        self.procs.invocations = state.invocations;
+        // Past the numbers the predecessor gave its last spawns: their PID
+        // slots stay theirs until they are claimed.
+        self.procs.invocations = state.invocations + state.intents.len() as u64;
         self.procs.groups = state.groups.into_iter().collect();
         self.procs.starts = state.starts.into_iter().collect();
         // What follows from each unit's current run, not saved: the
@@ -729,23 +738,32 @@ impl Daemon {
         self.adopt_pipes(state.pipes, state.reexec, &mut inherited);
         self.adopt_sockets(state.sockets, state.reexec, &mut inherited.store);
 
-        // What the services said while no manager ran comes before how they
-        // ended since (a READY=1, then the exit), as for a running manager.
-        self.notifications_first();
+        // The spawns the restored engine asks for again are taken out first:
+        // anything below that carries out actions (a notification does) would
+        // otherwise make them a second time, before they are looked for.
+        let asked = self.engine.take_actions();
+        let (adopted, gone) = self.adopt_processes(&state.children, state.reexec, now);
         // Statuses init reaped while no manager ran (or that the previous one
-        // did not live to save). One of no process the state names may be of a
-        // spawn whose PID it did not live to save: kept for `claim_spawns`.
+        // did not live to save), by PID: a spawn whose PID it did not live to
+        // save may have one.
+        let exited: HashMap<u32, i32> = inherited.exited.iter().copied().collect();
+        let remaining = self.claim_spawns(asked, &state.intents, &exited);
+        // What the services said while no manager ran comes before how they
+        // ended since (a READY=1, then the exit), as for a running manager; and
+        // after the spawns are claimed, or their main processes' words would
+        // come from no unit.
+        self.notifications_first();
         self.handover.note_applied(inherited.exited.len());
-        let mut unclaimed = HashMap::new();
         for &(pid, status) in &inherited.exited {
             if self.status_applies(pid) {
+                self.handover.not_missing(pid);
                 self.procs.starts.remove(&pid);
+                if let Some(fd) = self.procs.watched.remove(&pid) {
+                    crate::daemon::unwatch(&self.epoll, &fd);
+                }
                 self.process_ended(now, pid, decode_wait_status(status));
-            } else {
-                unclaimed.insert(pid, status);
             }
         }
-        let (adopted, gone) = self.adopt_processes(&state.children, state.reexec, now);
         self.say(
             Level::Info,
             None,
@@ -755,9 +773,6 @@ impl Daemon {
                 if state.reexec { ", re-executed" } else { "" }
             ),
         );
-        // The spawns the predecessor asked for: found, or made now.
-        let actions = self.engine.take_actions();
-        let remaining = self.claim_spawns(actions, &state.intents, &mut unclaimed);
         self.perform_batch(remaining);
         self.process_actions();
         self.save_state(Vec::new());
@@ -873,29 +888,38 @@ impl Daemon {
     /// started; returns the other actions. The PID is the one the kernel wrote
     /// into the spawn's slot (`SpawnPids`), else that of the process whose
     /// environment has its `$INVOCATION_ID`. A process that has ended already
-    /// has its status among `exited`, those vigil-init reaped for nobody known.
+    /// has its status among `exited`, those vigil-init reaped for nobody known:
+    /// applied by the caller, after the notifications.
     fn claim_spawns(
         &mut self,
         actions: Vec<Action>,
         intents: &[Intent],
-        exited: &mut HashMap<u32, i32>,
+        exited: &HashMap<u32, i32>,
     ) -> Vec<Action> {
         if intents.is_empty() {
             return actions;
         }
         let slots = self.handover.spawn_pids.as_ref();
-        // A recorded PID whose status did not come (vigil-init's ring may
-        // have dropped it) and that runs with another environment now names
-        // another process: the PID was reused.
+        // The PID in the slot, and the start time the predecessor recorded
+        // beside it: with it, a process of that PID that started later is
+        // another one (the spawn ended, and its status did not come). Killed
+        // before it recorded it, the predecessor leaves the PID alone: a
+        // process there that does not hold the invocation ID is another
+        // one, unless it is a zombie (which holds no environment).
         let recorded = |i: &Intent| {
             let (manager, number) = invocation_parts(&i.invocation_id)?;
-            let pid = slots?.pid(manager, number)?;
-            let reused = !exited.contains_key(&pid)
-                && !identify(pid, None).is_gone()
-                && invocation_of(pid).is_none_or(|id| id != i.invocation_id.as_bytes());
-            (!reused).then_some(pid)
+            let (pid, started) = slots?.pid(manager, number)?;
+            if started.is_some() || exited.contains_key(&pid) {
+                return Some((pid, started));
+            }
+            let reused = match stat_fields(pid).as_deref().and_then(<[String]>::first) {
+                None => false,
+                Some(state) if state == "Z" => false,
+                Some(_) => invocation_of(pid).is_none_or(|id| id != i.invocation_id.as_bytes()),
+            };
+            (!reused).then_some((pid, None))
         };
-        let mut pids: HashMap<&str, u32> = intents
+        let mut pids: HashMap<&str, (u32, Option<u64>)> = intents
             .iter()
             .filter_map(|i| Some((i.invocation_id.as_str(), recorded(i)?)))
             .collect();
@@ -905,7 +929,11 @@ impl Daemon {
             .filter(|id| !pids.contains_key(id))
             .collect();
         if !ids.is_empty() {
-            pids.extend(find_invocations(&ids));
+            pids.extend(
+                find_invocations(&ids)
+                    .into_iter()
+                    .map(|(id, pid)| (id, (pid, None))),
+            );
         }
         let mut rest = Vec::new();
         let mut asked: HashSet<(&str, Role)> = HashSet::new();
@@ -916,13 +944,12 @@ impl Daemon {
                     .find(|i| &i.unit == unit && i.role == *role)
                     .inspect(|i| _ = asked.insert((i.unit.as_str(), i.role)))
                     .and_then(|i| pids.get(i.invocation_id.as_str()))
-                    .map(|&pid| (unit.clone(), *role, pid)),
+                    .map(|&found| (unit.clone(), *role, found)),
                 _ => None,
             };
             match claimed {
-                Some((unit, role, pid)) => {
-                    let status = exited.remove(&pid);
-                    self.take_over_spawn(unit, role, pid, status);
+                Some((unit, role, (pid, started))) => {
+                    self.take_over_spawn(unit, role, pid, started, exited.contains_key(&pid));
                 }
                 None => rest.push(action),
             }
@@ -937,9 +964,8 @@ impl Daemon {
                 continue;
             }
             match pids.get(intent.invocation_id.as_str()) {
-                Some(&pid) => {
-                    let status = exited.remove(&pid);
-                    self.take_over_spawn(unit, role, pid, status);
+                Some(&(pid, started)) => {
+                    self.take_over_spawn(unit, role, pid, started, exited.contains_key(&pid));
                 }
                 None => {
                     let stage = "the previous manager's spawn (no process found)".into();
@@ -958,24 +984,36 @@ impl Daemon {
         rest
     }
 
-    /// Takes `pid`, which the previous manager started for `unit` as `role`, as
-    /// this manager's spawn; `status` when it has ended already.
-    fn take_over_spawn(&mut self, unit: String, role: Role, pid: u32, status: Option<i32>) {
+    /// Takes `pid`, which the previous manager started for `unit` as `role`
+    /// (at `started`, when it recorded it), as this manager's spawn; `ended`
+    /// when its status came from vigil-init already (the caller applies it).
+    fn take_over_spawn(
+        &mut self,
+        unit: String,
+        role: Role,
+        pid: u32,
+        started: Option<u64>,
+        ended: bool,
+    ) {
         let now = self.now();
-        // One that is gone already (vigil-init reaped it): its start time is
-        // unknown, and not "now", which would disown what it left in its
-        // process group (a forking service's daemon, started before this
-        // manager) as started before the group was recorded. 0 takes every
-        // member of the group: its number cannot be another group's while
-        // one is left in it, and a later leader with the number is told
-        // apart by its start time (`valid_groups`).
-        let started = start_time(pid).unwrap_or(0);
+        // One that is gone already (vigil-init reaped it) and whose start time
+        // was not recorded: its start time is unknown, and not "now", which
+        // would disown what it left in its process group (a forking service's
+        // daemon, started before this manager) as started before the group was
+        // recorded. 0 takes every member of the group: its number cannot be
+        // another group's while one is left in it, and a later leader with the
+        // number is told apart by its start time (`valid_groups`).
+        let started = match started {
+            Some(t) => t,
+            None if ended => 0,
+            None => start_time(pid).unwrap_or(0),
+        };
         self.procs.track(&unit, pid, started);
-        let ended = if status.is_some() { " and ended" } else { "" };
+        let how = if ended { " and ended" } else { "" };
         self.say(
             Level::Info,
             Some(&unit),
-            &format!("process {pid} was started by the previous manager{ended}: taken over"),
+            &format!("process {pid} was started by the previous manager{how}: taken over"),
         );
         let _ = self.engine.handle(
             now,
@@ -986,8 +1024,8 @@ impl Daemon {
             },
         );
         let _ = self.engine.handle(now, Event::ExecSucceeded { pid });
-        if let Some(status) = status {
-            return self.apply_init_status(pid, status);
+        if ended {
+            return;
         }
         match identify(pid, Some(started)) {
             Found::Gone => self.handover.missing.push((pid, now + MISSING_GRACE)),

@@ -281,6 +281,7 @@ impl Daemon {
         };
         let pid = child.pid;
         let started = spawned_start_time(pid, before);
+        self.note_spawn_started(self.procs.invocations, started);
         self.procs.track(unit_name, pid, started);
         self.handover.not_missing(pid);
         self.procs.children.insert(pid);

@@ -674,6 +674,91 @@ fn the_spawn_of_a_unit_whose_file_went_is_killed_not_left_untracked() {
     assert_eq!(lines(&d.join("svc.starts")).len(), 1);
 }
 
+/// A notify service whose PID no saved state has yet sends READY=1 while no
+/// manager reads it. The next manager used to read the notification before it
+/// looked for the spawn: from no unit it knew, and reading it carried out the
+/// spawn it had not looked for yet, which started the service a second time.
+#[test]
+fn a_ready_from_a_spawn_not_saved_yet_neither_starts_it_again_nor_is_lost() {
+    let name = "a_ready_from_a_spawn_not_saved_yet_neither_starts_it_again_nor_is_lost";
+    if !require_root(name) || !have_strace(name) {
+        return;
+    }
+    let out = TempDir::new("handover-unsaved-ready");
+    let d = out.path();
+    let go = d.join("go");
+    // Records its start, sends READY=1 once `go` exists, removes it, stays.
+    let script = d.join("n.py");
+    harness::write_file(
+        &script,
+        &format!(
+            "import os, socket, time\n\
+             open('{dir}/n.starts', 'a').write('%d\\n' % os.getpid())\n\
+             while not os.path.exists('{go}'):\n    time.sleep(0.02)\n\
+             socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\
+             .sendto(b'READY=1', os.environ['NOTIFY_SOCKET'])\n\
+             os.unlink('{go}')\n\
+             time.sleep(1000)\n",
+            dir = d.display(),
+            go = go.display()
+        ),
+    );
+    let unit = format!(
+        "[Service]\nType=notify\nExecStart={} {}\n",
+        harness::python(),
+        script.display()
+    );
+    let m = Manager::start_under_init(&[("default.target", "[Unit]\n"), ("n.service", &unit)], &[]);
+    let mut sent = false;
+    kill_between_spawn_and_save(&m, d, "n.service", |_| {
+        if !sent && lines(&d.join("n.starts")).len() == 1 {
+            fs::write(&go, "").unwrap();
+            sent = true;
+        }
+        // Sent while vigild is held: it waits in the notify socket.
+        sent && !go.exists()
+    });
+    m.wait_state("n.service", "running");
+    m.wait_log("n.service", "ready (READY=1)");
+    assert_eq!(lines(&d.join("n.starts")).len(), 1, "started once");
+}
+
+/// A spawn whose PID no saved state has yet, and that no longer holds its
+/// `$INVOCATION_ID` (it ran `env -i`, as a daemon rewriting its environment
+/// does): found by the PID and start time its manager recorded at the spawn,
+/// not taken for another process and started again.
+#[test]
+fn a_spawn_that_dropped_its_environment_before_its_pid_was_saved_is_not_run_again() {
+    let name = "a_spawn_that_dropped_its_environment_before_its_pid_was_saved_is_not_run_again";
+    if !require_root(name) || !have_strace(name) {
+        return;
+    }
+    let out = TempDir::new("handover-unsaved-env");
+    let d = out.path();
+    let unit = format!(
+        "[Service]\nExecStart=/bin/sh -c 'echo $$$$ >> {}/svc.starts; exec env -i sleep 1000'\n",
+        d.display()
+    );
+    let m = Manager::start_under_init(
+        &[("default.target", "[Unit]\n"), ("svc.service", &unit)],
+        &[],
+    );
+    let mut sleep = 0;
+    kill_between_spawn_and_save(&m, d, "svc.service", |children| {
+        let comm = |pid: &u32| fs::read_to_string(format!("/proc/{pid}/comm"));
+        sleep = children
+            .iter()
+            .copied()
+            .find(|p| comm(p).is_ok_and(|c| c.trim() == "sleep"))
+            .unwrap_or(0);
+        sleep > 0
+    });
+    m.wait_state("svc.service", "running");
+    m.wait_log("svc.service", "started by the previous manager: taken over");
+    assert_eq!(lines(&d.join("svc.starts")).len(), 1, "started once");
+    assert!(harness::alive(sleep), "the first start's process runs on");
+}
+
 /// The numbers 1..=n, each on a line of its own ending the line, in order
 /// and once each, among `text`'s lines.
 fn numbered_in_order(text: &[String], n: usize) -> Result<(), String> {
@@ -1152,6 +1237,121 @@ fn sigkill_in_the_middle_of_a_boot_of_many_services_starts_none_twice() {
         let starts = lines(&d.join(format!("s{i}.starts")));
         assert_eq!(starts.len(), 1, "{unit} started {} times", starts.len());
         assert_eq!(m.main_pid(&unit).to_string(), starts[0], "{unit}");
+    }
+}
+
+/// Managers killed during their own take-over, one after the other: each new
+/// vigild is killed as soon as it has made a spawn, six times, in a boot of 40
+/// units of four types (a notify service among them, whose `READY=1` waits in
+/// the socket for the next manager), each with an `ExecStartPre=`, in chains of
+/// `Requires=`. Every command records its start with its `$INVOCATION_ID`.
+/// Before the fix a service was started twice in 4 of 6 such runs (100 units,
+/// kills 0.05-0.3 s apart): the next manager carried out the spawns it had
+/// inherited while it read the notify socket, before it looked for them.
+#[test]
+fn managers_killed_during_their_own_take_over_start_none_twice() {
+    if !require_root("managers_killed_during_their_own_take_over_start_none_twice") {
+        return;
+    }
+    const N: usize = 40;
+    let out = TempDir::new("handover-kills-in-take-over");
+    let d = out.path();
+    let vigil = harness::vigil_bin();
+    let record = |file: &str| format!("echo $$$$ $${{INVOCATION_ID}} >> {}/{file}", d.display());
+    let mut files: Vec<(String, String)> = Vec::new();
+    let mut wants = String::new();
+    for i in 1..=N {
+        let name = format!("u{i:02}");
+        wants.push_str(&format!(" {name}.service"));
+        let deps = if i > 10 {
+            format!("Requires=u{0:02}.service\nAfter=u{0:02}.service\n", i - 10)
+        } else {
+            String::new()
+        };
+        let (kind, then) = match i % 4 {
+            1 => ("oneshot\nRemainAfterExit=yes", "sleep 0.05".to_string()),
+            2 => (
+                "notify\nNotifyAccess=all",
+                format!(
+                    "sleep 0.1; {} notify --ready; exec sleep 1000",
+                    vigil.display()
+                ),
+            ),
+            3 => ("forking", "sleep 1000 & sleep 0.05".to_string()),
+            _ => ("simple", "exec sleep 1000".to_string()),
+        };
+        let pre = record(&format!("{name}.pre"));
+        let start = record(&format!("{name}.starts"));
+        files.push((
+            format!("{name}.service"),
+            format!(
+                "[Unit]\n{deps}[Service]\nType={kind}\nExecStartPre=/bin/sh -c '{pre}'\nExecStart=/bin/sh -c '{start}; {then}'\n"
+            ),
+        ));
+    }
+    files.push(("default.target".into(), format!("[Unit]\nWants={wants}\n")));
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let m = Manager::start_under_init(&files, &[]);
+    let recorded = || -> usize {
+        let entries = fs::read_dir(d).unwrap().flatten();
+        entries
+            .filter(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.ends_with(".starts") || name.ends_with(".pre")
+            })
+            .map(|e| lines(&e.path()).len())
+            .sum()
+    };
+    let mut last = 0;
+    for _ in 0..6 {
+        // A new manager, and a spawn of its own (or of a predecessor it claimed).
+        let mut pid = 0;
+        wait_until("the next vigild", || {
+            pid = m.vigild_pid().unwrap_or(0);
+            pid != 0 && pid != last
+        });
+        let before = recorded();
+        wait_until("a spawn of the new manager", || recorded() > before);
+        if !send_signal(pid, "KILL") {
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            let mut m = m;
+            eprintln!("DBGKILL {pid} {}", m.drain_stderr().join("\n"));
+            panic!("kill");
+        }
+        last = pid;
+    }
+    for i in 1..=N {
+        let unit = format!("u{i:02}.service");
+        let state = if i % 4 == 1 { "exited" } else { "running" };
+        for _ in 0..50 {
+            if m.state(&unit) == state {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        if m.state(&unit) != state {
+            eprintln!(
+                "DBGLIST {}",
+                String::from_utf8_lossy(&m.vigil(&["list"]).stdout)
+            );
+            eprintln!(
+                "DBGSTATUS {}",
+                String::from_utf8_lossy(&m.vigil(&["status", &unit, "-n", "50"]).stdout)
+            );
+            eprintln!(
+                "DBGLOG {}",
+                String::from_utf8_lossy(&m.vigil(&["log", "-n", "400"]).stdout)
+            );
+        }
+        m.wait_state(&unit, state);
+        for file in [format!("u{i:02}.starts"), format!("u{i:02}.pre")] {
+            let starts = lines(&d.join(&file));
+            assert_eq!(starts.len(), 1, "{file}: {starts:?}");
+        }
     }
 }
 

@@ -491,8 +491,24 @@ impl Manager {
     /// -> vigild), when one runs.
     pub fn vigild_pid(&self) -> Option<u32> {
         let init = *children(self.pid()).first()?;
+        // Not a child a killed vigild cloned and that has not exec'd yet: it is
+        // vigil-init's now, and it is still vigild by name and by binary until
+        // its exec (PF_FORKNOEXEC, 0x40, in the flags, field 9 of its stat, is
+        // cleared after the binary changes and before the name does).
+        let exec_d = |p: u32| {
+            let stat = fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            let flags = stat
+                .rsplit_once(')')
+                .and_then(|(_, f)| f.split_whitespace().nth(6));
+            flags
+                .and_then(|f| f.parse::<u64>().ok())
+                .is_some_and(|f| f & 0x40 == 0)
+        };
+        let vigild = fs::canonicalize(vigild_bin()).ok();
         children(init).into_iter().find(|&p| {
             fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "vigild")
+                && exec_d(p)
+                && fs::read_link(format!("/proc/{p}/exe")).ok() == vigild
         })
     }
 
