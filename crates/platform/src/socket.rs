@@ -280,6 +280,23 @@ impl NotifySocket {
     /// Receives one datagram into `buf`; `None` when none is queued. Passed file
     /// descriptors are closed before returning.
     pub fn recv_with_credentials(&self, buf: &mut [u8]) -> io::Result<Option<Received>> {
+        self.receive(buf, RecvFlags::empty())
+    }
+
+    /// As [`recv_with_credentials`](Self::recv_with_credentials), but the
+    /// datagram stays queued, the next one to be read, until
+    /// [`discard`](Self::discard): a manager that dies while it acts on it
+    /// leaves it to the next.
+    pub fn peek_with_credentials(&self, buf: &mut [u8]) -> io::Result<Option<Received>> {
+        self.receive(buf, RecvFlags::PEEK)
+    }
+
+    /// Removes the first queued datagram (the one just peeked at).
+    pub fn discard(&self) -> io::Result<()> {
+        self.receive(&mut [0u8; 1], RecvFlags::empty()).map(drop)
+    }
+
+    fn receive(&self, buf: &mut [u8], flags: RecvFlags) -> io::Result<Option<Received>> {
         let mut space = [MaybeUninit::<u8>::uninit();
             rustix::cmsg_space!(ScmCredentials(1), ScmRights(MAX_PASSED_FDS))];
         loop {
@@ -289,7 +306,7 @@ impl NotifySocket {
                 &self.fd,
                 &mut iov,
                 &mut control,
-                RecvFlags::DONTWAIT | RecvFlags::CMSG_CLOEXEC,
+                flags | RecvFlags::DONTWAIT | RecvFlags::CMSG_CLOEXEC,
             );
             let msg = match result {
                 Ok(msg) => msg,
@@ -300,7 +317,8 @@ impl NotifySocket {
             let mut credentials = None;
             for cmsg in control.drain() {
                 match cmsg {
-                    // Dropping each OwnedFd closes it: nothing a service passes is kept.
+                    // Dropping each OwnedFd closes it: nothing a service passes is
+                    // kept (a peek receives copies; the queued ones stay until read).
                     RecvAncillaryMessage::ScmRights(fds) => fds.for_each(drop),
                     RecvAncillaryMessage::ScmCredentials(c) => credentials = Some(c.into()),
                     _ => {}
@@ -482,6 +500,27 @@ mod tests {
         std::fs::write(&path, "keep me").unwrap();
         assert!(UnixListener::bind(&path, 0o600).is_err());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "keep me");
+    }
+
+    #[test]
+    fn a_peeked_notification_stays_queued_until_discarded() {
+        let path = temp_path("notify-peek");
+        let sock = NotifySocket::bind(&path, 0o666).unwrap();
+        let mut buf = [0u8; 64];
+        assert!(sock.peek_with_credentials(&mut buf).unwrap().is_none());
+        notify_send(&path, b"READY=1").unwrap();
+        notify_send(&path, b"STATUS=two").unwrap();
+        for _ in 0..2 {
+            let got = sock.peek_with_credentials(&mut buf).unwrap().unwrap();
+            assert_eq!(&buf[..got.len], b"READY=1");
+            assert_eq!(got.credentials.unwrap().pid, std::process::id());
+        }
+        sock.discard().unwrap();
+        let got = sock.peek_with_credentials(&mut buf).unwrap().unwrap();
+        assert_eq!(&buf[..got.len], b"STATUS=two");
+        sock.discard().unwrap();
+        assert!(sock.peek_with_credentials(&mut buf).unwrap().is_none());
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]

@@ -1203,10 +1203,15 @@ impl Daemon {
         self.tell_init(&format!("shutdown {}", action.as_str()))
     }
 
+    /// Reads the notify socket. Each datagram is peeked at, acted on, and only
+    /// then removed; under vigil-init one that can change a unit's state (all
+    /// but `STATUS=`, `WATCHDOG=1` and `BARRIER=`) is saved in between: a
+    /// manager killed while it acts on one leaves it to the next, which reads
+    /// it again (a `READY=1` twice is one). Read and dropped, it was lost.
     pub(crate) fn on_notify(&mut self) {
         let mut buf = [0u8; 4096];
         loop {
-            let (len, creds) = match self.notify.recv_with_credentials(&mut buf) {
+            let (len, creds) = match self.notify.peek_with_credentials(&mut buf) {
                 // Cut short, its last field would be applied wrong
                 // (WATCHDOG_USEC=10000000 read as WATCHDOG_USEC=10): dropped
                 // whole, as systemd drops an overly long notification.
@@ -1218,11 +1223,15 @@ impl Daemon {
                         buf.len()
                     );
                     self.say(Level::Warning, unit.as_deref(), &why);
-                    continue;
+                    if self.discard_notification() {
+                        continue;
+                    }
+                    break;
                 }
                 Ok(Some(got)) => match got.credentials {
                     Some(c) => (got.len, c),
-                    None => continue,
+                    None if self.discard_notification() => continue,
+                    None => break,
                 },
                 Ok(None) => break,
                 Err(e) => {
@@ -1236,33 +1245,59 @@ impl Daemon {
                 .filter_map(|l| l.split_once('='))
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
-            if fields.iter().all(|(k, _)| k == "BARRIER") {
-                // Only a barrier: its fd was closed on receipt, which releases the sender.
-                continue;
+            // Only a barrier: its fd is closed when it is read, which releases
+            // the sender.
+            if !fields.iter().all(|(k, _)| k == "BARRIER") {
+                self.notified(creds, fields);
             }
-            // A helper process (a script's `vigil notify`) is not tracked:
-            // services run in their own session, so its process group names
-            // the main process; failing that, the unit one of whose sessions
-            // or process groups it is in (a forking daemon's helper, say).
-            let unit = self.unit_of_process(creds.pid);
-            let fields = self.vet_main_pid(fields, creds, unit.as_deref());
-            let now = self.now();
-            let event = match unit {
-                Some(unit) if self.engine.unit_of_pid(creds.pid).is_none() => {
-                    Event::NotifyFromUnit {
-                        unit,
-                        pid: creds.pid,
-                        fields,
-                    }
-                }
-                _ => Event::Notify {
-                    pid: creds.pid,
-                    fields,
-                },
-            };
-            let _ = self.engine.handle(now, event);
-            self.handover.dirty = true;
-            self.process_actions();
+            if !self.discard_notification() {
+                break;
+            }
+        }
+    }
+
+    /// Acts on one notification.
+    fn notified(&mut self, creds: vigil_platform::Credentials, fields: Vec<(String, String)>) {
+        let lasting = fields.iter().any(|(k, v)| match k.as_str() {
+            "STATUS" | "BARRIER" => false,
+            "WATCHDOG" => v != "1",
+            _ => true,
+        });
+        // A helper process (a script's `vigil notify`) is not tracked:
+        // services run in their own session, so its process group names
+        // the main process; failing that, the unit one of whose sessions
+        // or process groups it is in (a forking daemon's helper, say).
+        let unit = self.unit_of_process(creds.pid);
+        let fields = self.vet_main_pid(fields, creds, unit.as_deref());
+        let now = self.now();
+        let event = match unit {
+            Some(unit) if self.engine.unit_of_pid(creds.pid).is_none() => Event::NotifyFromUnit {
+                unit,
+                pid: creds.pid,
+                fields,
+            },
+            _ => Event::Notify {
+                pid: creds.pid,
+                fields,
+            },
+        };
+        let _ = self.engine.handle(now, event);
+        self.handover.dirty = true;
+        self.process_actions();
+        if lasting && self.init.is_some() {
+            self.save_state(Vec::new());
+        }
+    }
+
+    /// Removes the notification just acted on; false when it cannot be (it
+    /// would be read again and again: the rest waits for the next wake-up).
+    fn discard_notification(&mut self) -> bool {
+        match self.notify.discard() {
+            Ok(()) => true,
+            Err(e) => {
+                self.say(Level::Warning, None, &format!("notify socket: {e}"));
+                false
+            }
         }
     }
 

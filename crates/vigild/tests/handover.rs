@@ -723,6 +723,63 @@ fn a_ready_from_a_spawn_not_saved_yet_neither_starts_it_again_nor_is_lost() {
     assert_eq!(lines(&d.join("n.starts")).len(), 1, "started once");
 }
 
+/// A `READY=1` that vigild read and acted on, killed while it saves the state
+/// that has it (held there by strace): the message stays in the notify socket
+/// until that save is done, and the next manager reads it. Read and dropped
+/// before, it was lost, and the start waited for ever (TimeoutStartSec=infinity).
+#[test]
+fn a_ready_acted_on_but_not_saved_is_read_again_by_the_next_manager() {
+    let name = "a_ready_acted_on_but_not_saved_is_read_again_by_the_next_manager";
+    if !require_root(name) || !have_strace(name) {
+        return;
+    }
+    let out = TempDir::new("handover-ready-unsaved");
+    let d = out.path();
+    let go = d.join("go");
+    let script = d.join("n.py");
+    harness::write_file(
+        &script,
+        &format!(
+            "import os, socket, time\n\
+             while not os.path.exists('{go}'):\n    time.sleep(0.02)\n\
+             socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\
+             .sendto(b'READY=1', os.environ['NOTIFY_SOCKET'])\n\
+             os.unlink('{go}')\n\
+             time.sleep(1000)\n",
+            go = go.display()
+        ),
+    );
+    let unit = format!(
+        "[Service]\nType=notify\nTimeoutStartSec=infinity\nExecStart={} {}\n",
+        harness::python(),
+        script.display()
+    );
+    let m = Manager::start_under_init(&[("default.target", "[Unit]\n"), ("n.service", &unit)], &[]);
+    m.vigil_ok(&["start", "n", "--no-block"]);
+    m.wait_state("n.service", "starting");
+    // The first save after it attached is the one after the READY=1.
+    let (vigild, mut tracer) = on_memfd_create(&m, d, "delay_enter=600000000:when=1");
+    fs::write(&go, "").unwrap();
+    // memfd_create's number: /proc/PID/syscall names the call a process is
+    // stopped in.
+    #[cfg(target_arch = "x86_64")]
+    const MEMFD_CREATE: &str = "319 ";
+    #[cfg(target_arch = "aarch64")]
+    const MEMFD_CREATE: &str = "279 ";
+    wait_until("vigild held in the save after the READY=1", || {
+        !go.exists()
+            && fs::read_to_string(format!("/proc/{vigild}/syscall"))
+                .is_ok_and(|c| c.starts_with(MEMFD_CREATE))
+    });
+    m.kill_vigild(|| {
+        let _ = tracer.kill();
+        let _ = tracer.wait();
+    });
+    wait_until("the next manager to read the READY=1 again", || {
+        m.state("n.service") == "running"
+    });
+}
+
 /// A spawn whose PID no saved state has yet, and that no longer holds its
 /// `$INVOCATION_ID` (it ran `env -i`, as a daemon rewriting its environment
 /// does): found by the PID and start time its manager recorded at the spawn,
