@@ -15,6 +15,7 @@ use vigil_proto::{
     UnitStatus, UnitSummary,
 };
 
+use serde::{Deserialize, Serialize};
 use vigil_units::install::InstallError;
 
 use crate::daemon::{Daemon, token};
@@ -45,7 +46,7 @@ const MAX_UNPRIVILEGED: usize = 1024;
 /// were refused meanwhile): a user who keeps connecting must not flood the log.
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 enum JobKind {
     Start,
     Stop,
@@ -57,6 +58,7 @@ enum JobKind {
 
 /// A client waiting for units to settle after start/stop/restart, or for
 /// their reloads to end.
+#[derive(Serialize, Deserialize)]
 struct Waiter {
     client: u64,
     id: u64,
@@ -64,6 +66,7 @@ struct Waiter {
     units: Vec<WaitUnit>,
 }
 
+#[derive(Serialize, Deserialize)]
 struct WaitUnit {
     name: String,
     /// For restart: the unit has been seen going down (or starting), so the
@@ -143,6 +146,41 @@ pub(crate) struct Clients {
     last_refusal_log: Option<Duration>,
     /// Warnings for the manager's log, taken by [`Clients::take_warnings`].
     warnings: Vec<String>,
+}
+
+/// The connections a `vigil reexec` carries into the new image: their
+/// descriptors are left open across the exec, with what each had read and not
+/// answered, what it had not been sent yet, and the jobs it waits for. Not a
+/// follower's (the log rings are filed anew, so its place in them is lost: it
+/// reconnects and finds it by the last line it printed), nor the connection
+/// that asked for the reexec (it waits for this one to close).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct SavedClients {
+    clients: Vec<SavedClient>,
+    waiters: Vec<Waiter>,
+    next_id: u64,
+}
+
+impl std::fmt::Debug for Waiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waiter")
+            .field("client", &self.client)
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SavedClient {
+    id: u64,
+    fd: i32,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    privileged: bool,
+    counted_uid: Option<u32>,
+    reads_logs: bool,
+    discarding: bool,
+    eof: bool,
 }
 
 /// Why a connection of a user other than root and the manager's is refused.
@@ -275,6 +313,120 @@ impl Clients {
             self.warnings.push(line);
         }
         false
+    }
+
+    /// The connections a reexec carries over (all but followers and
+    /// `except`), to be left open across the exec.
+    fn carried(&self, except: &[u64]) -> impl Iterator<Item = (&u64, &Client)> {
+        let except = except.to_vec();
+        self.clients
+            .iter()
+            .filter(move |(id, c)| !c.closed && c.follow.is_none() && !except.contains(id))
+    }
+
+    /// The descriptors of the connections a reexec carries over.
+    pub fn carried_fds(&self, except: &[u64]) -> Vec<std::os::fd::BorrowedFd<'_>> {
+        self.carried(except)
+            .map(|(_, c)| c.stream.as_fd())
+            .collect()
+    }
+
+    /// What the next image needs of the connections a reexec carries over.
+    pub fn save_for_exec(&self, except: &[u64]) -> SavedClients {
+        let clients: Vec<SavedClient> = self
+            .carried(except)
+            .map(|(&id, c)| SavedClient {
+                id,
+                fd: c.stream.as_raw_fd(),
+                input: c.input.clone(),
+                output: c.output.get(c.out_at..).unwrap_or_default().to_vec(),
+                privileged: c.privileged,
+                counted_uid: c.counted_uid,
+                reads_logs: c.reads_logs,
+                discarding: c.discarding,
+                eof: c.eof,
+            })
+            .collect();
+        let waiters = self
+            .waiters
+            .iter()
+            .filter(|w| clients.iter().any(|c| c.id == w.client))
+            .map(|w| Waiter {
+                client: w.client,
+                id: w.id,
+                kind: w.kind,
+                units: w
+                    .units
+                    .iter()
+                    .map(|u| WaitUnit {
+                        name: u.name.clone(),
+                        armed: u.armed,
+                        result: u.result.clone(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        SavedClients {
+            clients,
+            waiters,
+            next_id: self.next_id,
+        }
+    }
+
+    /// Takes the connections a re-executing predecessor carried over; returns
+    /// those with a whole request already read, to be answered now.
+    pub fn adopt(&mut self, saved: SavedClients, epoll: &Epoll) -> Vec<u64> {
+        self.next_id = self.next_id.max(saved.next_id);
+        let mut pending = Vec::new();
+        let mut kept = Vec::new();
+        for sc in saved.clients {
+            let Ok(fd) = vigil_platform::adopt_fd(sc.fd) else {
+                continue;
+            };
+            let stream = UnixStream::from(fd);
+            if epoll
+                .add(stream.as_fd(), token::CLIENT | sc.id, Interest::READABLE)
+                .is_err()
+            {
+                continue;
+            }
+            if let Some(uid) = sc.counted_uid {
+                *self.per_user.entry(uid).or_insert(0) += 1;
+            }
+            if sc.input.contains(&b'\n') {
+                pending.push(sc.id);
+            }
+            kept.push(sc.id);
+            self.clients.insert(
+                sc.id,
+                Client {
+                    stream,
+                    input: sc.input,
+                    output: sc.output,
+                    privileged: sc.privileged,
+                    counted_uid: sc.counted_uid,
+                    reads_logs: sc.reads_logs,
+                    discarding: sc.discarding,
+                    follow: None,
+                    out_at: 0,
+                    interest: Interest::READABLE,
+                    closed: false,
+                    eof: sc.eof,
+                },
+            );
+        }
+        self.waiters.extend(
+            saved
+                .waiters
+                .into_iter()
+                .filter(|w| kept.contains(&w.client)),
+        );
+        // Whatever was not written before the exec goes now (and sets each
+        // connection's interest from its buffers).
+        for id in kept {
+            self.flush(id, epoll);
+        }
+        pending
     }
 
     /// Accepts every pending connection; returns their ids.
@@ -717,7 +869,7 @@ impl Daemon {
     }
 
     /// Splits the client's input into lines and answers each complete one.
-    fn process_input(&mut self, client: u64) {
+    pub(crate) fn process_input(&mut self, client: u64) {
         loop {
             let Some(c) = self.clients.clients.get_mut(&client) else {
                 return;

@@ -112,6 +112,9 @@ pub(crate) struct State {
     /// After `vigil reexec`: the listening sockets of socket units, left open.
     #[serde(default)]
     sockets: crate::sockets::SavedSockets,
+    /// After `vigil reexec`: the control connections carried over, left open.
+    #[serde(default)]
+    clients: Option<crate::control::SavedClients>,
 }
 
 impl State {
@@ -682,7 +685,7 @@ impl Daemon {
 
     /// Takes over from the previous manager instead of booting: its units'
     /// states, its processes (those still alive), its log pipes.
-    pub(crate) fn resume(&mut self, state: State, mut inherited: Inherited) {
+    pub(crate) fn resume(&mut self, mut state: State, mut inherited: Inherited) {
         let now = self.now();
         self.say(
             Level::Debug,
@@ -737,6 +740,10 @@ impl Daemon {
         self.logs.import(state.log);
         self.adopt_pipes(state.pipes, state.reexec, &mut inherited);
         self.adopt_sockets(state.sockets, state.reexec, &mut inherited.store);
+        let pending = match state.clients.take().filter(|_| state.reexec) {
+            Some(saved) => self.clients.adopt(saved, &self.epoll),
+            None => Vec::new(),
+        };
 
         // The spawns the restored engine asks for again are taken out first:
         // anything below that carries out actions (a notification does) would
@@ -799,6 +806,11 @@ impl Daemon {
         let end = self.now();
         for missing in &mut self.handover.missing {
             missing.1 = end + MISSING_GRACE;
+        }
+        // Requests a carried connection had sent and the old image had not
+        // read to their end yet.
+        for client in pending {
+            self.process_input(client);
         }
     }
 
@@ -1131,12 +1143,17 @@ impl Daemon {
         state.listener = Some(self.clients.listener_fd().as_raw_fd());
         state.notify = Some(self.notify.as_fd().as_raw_fd());
         state.sockets = self.save_sockets();
+        // The connections waiting for jobs (or idle) go on in the new image;
+        // those that asked for the reexec wait for this one to close.
+        let askers: Vec<u64> = self.handover.reexec_requested.iter().map(|r| r.0).collect();
+        state.clients = Some(self.clients.save_for_exec(&askers));
         let fd = match Daemon::write_state(&state) {
             Ok(fd) => fd,
             Err(e) => return self.undo_reexec(e),
         };
         let mut keep = vec![fd.as_fd(), self.clients.listener_fd(), self.notify.as_fd()];
         keep.extend(self.socket_fds());
+        keep.extend(self.clients.carried_fds(&askers));
         if let Some(chan) = &self.init {
             keep.push(chan.as_fd());
         }
@@ -1188,6 +1205,9 @@ impl Daemon {
         let _ = vigil_platform::set_cloexec(self.clients.listener_fd(), true);
         let _ = vigil_platform::set_cloexec(self.notify.as_fd(), true);
         for fd in self.socket_fds() {
+            let _ = vigil_platform::set_cloexec(fd, true);
+        }
+        for fd in self.clients.carried_fds(&[]) {
             let _ = vigil_platform::set_cloexec(fd, true);
         }
         if let Some(chan) = &self.init {

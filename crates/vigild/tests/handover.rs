@@ -1624,6 +1624,36 @@ fn a_reexec_keeps_the_syslog_identifier_of_running_services() {
     assert!(text.contains("mytag[0]: hello-after"), "{text}");
 }
 
+/// A `vigil start` waiting for its unit when `vigil reexec` runs keeps waiting:
+/// its connection is carried into the new image, with the job it waits for,
+/// and it gets the result. Before, the exec closed it: "the manager closed the
+/// connection without a reply", exit 5, though the start went on.
+#[test]
+fn a_client_waiting_for_a_job_gets_its_answer_across_a_reexec() {
+    let d = TempDir::new("reexec-waiter");
+    let go = d.path().join("go");
+    let unit = format!(
+        "[Service]\nExecStartPre=/bin/sh -c 'while [ ! -e {} ]; do sleep 0.02; done'\nExecStart=/bin/sleep 1000\n",
+        go.display()
+    );
+    let m = Manager::start(&[("default.target", "[Unit]\n"), ("slow.service", &unit)]);
+    let waiting = Command::new(harness::vigil_bin())
+        .arg("--socket")
+        .arg(&m.socket)
+        .args(["start", "slow.service"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    m.wait_state("slow.service", "starting");
+    m.vigil_ok(&["reexec"]);
+    fs::write(&go, "").unwrap();
+    let out = waiting.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert_eq!(m.state("slow.service"), "running");
+}
+
 /// The sinks' queues do not cross the exec of `vigil reexec`: before it, the
 /// console gets the time it gets at an exit. Here vigild's stdout is a pipe
 /// whose reader starts only once the reexec began, with 20000 lines queued.
