@@ -701,7 +701,8 @@ impl Daemon {
         if groups.is_empty() {
             return Vec::new();
         }
-        let mut found: Vec<u32> = own_children()
+        let mut found: Vec<u32> = self
+            .leftover_candidates()
             .into_iter()
             .filter(|&pid| self.engine.unit_of_pid(pid).is_none())
             .filter_map(live_process)
@@ -711,6 +712,18 @@ impl Daemon {
         found.sort_unstable();
         found.dedup();
         found
+    }
+
+    /// Where a leftover can be: among vigild's children (its parent ended: it
+    /// was re-parented to vigild, the child subreaper) and, under vigil-init,
+    /// among vigil-init's (re-parented while no manager ran: what a killed
+    /// manager's processes left; its end comes as `exited`).
+    fn leftover_candidates(&self) -> Vec<u32> {
+        let mut pids = own_children();
+        if self.init.is_some() {
+            pids.extend(children_of(std::os::unix::process::parent_id()));
+        }
+        pids
     }
 
     /// The end of `pid` for the engine, however it was learnt (reaped, a
@@ -1325,7 +1338,16 @@ fn leftover_targets(
 /// vigild's children, from /proc/self/task/*/children (every thread's: a
 /// process is the child of the thread that forked it).
 fn own_children() -> Vec<u32> {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+    children_in("/proc/self/task")
+}
+
+/// The children of process `pid`.
+fn children_of(pid: u32) -> Vec<u32> {
+    children_in(&format!("/proc/{pid}/task"))
+}
+
+fn children_in(tasks: &str) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(tasks) else {
         return Vec::new();
     };
     let mut out = Vec::new();

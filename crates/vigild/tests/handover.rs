@@ -1177,6 +1177,30 @@ fn a_forking_daemon_without_a_main_pid_that_ends_while_no_manager_runs_is_notice
     m.wait_state("daemon.service", "inactive");
 }
 
+/// A stop after a crash of the manager waits for the unit's leftovers too:
+/// the helper a service started, orphaned when its main process is stopped,
+/// goes to vigil-init (the main process's parent since the crash), not to
+/// vigild, and is looked for among vigil-init's children. Before, the stop
+/// ended with the helper still running (its trap on SIGTERM takes 0.5 s).
+#[test]
+fn a_stop_after_a_crash_waits_for_the_leftovers_too() {
+    if !require_root("a_stop_after_a_crash_waits_for_the_leftovers_too") {
+        return;
+    }
+    let d = TempDir::new("handover-leftovers");
+    let done = d.path().join("done");
+    let unit = format!(
+        "[Service]\nExecStart=/bin/sh -c '(trap \"sleep 0.5; echo done > {}; exit 0\" TERM; while :; do sleep 0.05; done) & exec sleep 1000'\n",
+        done.display()
+    );
+    let m = Manager::start_under_init(&[("default.target", "[Unit]\n"), ("h.service", &unit)], &[]);
+    m.vigil_ok(&["start", "h"]);
+    kill_manager(&m);
+    m.vigil_ok(&["stop", "h"]);
+    assert!(done.exists(), "the stop waited for the helper's end");
+    assert_eq!(m.state("h.service"), "inactive");
+}
+
 /// How many of the manager's states vigil-init holds (its `memfd:vigild-state`
 /// descriptors).
 fn stored_states(m: &Manager) -> usize {
