@@ -674,6 +674,35 @@ fn the_spawn_of_a_unit_whose_file_went_is_killed_not_left_untracked() {
     assert_eq!(lines(&d.join("svc.starts")).len(), 1);
 }
 
+/// A `Type=notify` unit (with `service` lines added) whose main process, a
+/// Python script in `dir`, appends its PID to `record` (unless empty), sends
+/// READY=1 once `dir/go` exists, removes it, then stays (or exits 0 at once).
+fn ready_on_go(dir: &Path, service: &str, record: &str, stays: bool) -> String {
+    let go = dir.join("go");
+    let script = dir.join("n.py");
+    let record = match record {
+        "" => String::new(),
+        path => format!("open('{path}', 'a').write('%d\\n' % os.getpid())\n"),
+    };
+    let stay = if stays { "time.sleep(1000)\n" } else { "" };
+    harness::write_file(
+        &script,
+        &format!(
+            "import os, socket, time\n{record}\
+             while not os.path.exists('{go}'):\n    time.sleep(0.02)\n\
+             socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\
+             .sendto(b'READY=1', os.environ['NOTIFY_SOCKET'])\n\
+             os.unlink('{go}')\n{stay}",
+            go = go.display()
+        ),
+    );
+    format!(
+        "[Service]\nType=notify\n{service}ExecStart={} {}\n",
+        harness::python(),
+        script.display()
+    )
+}
+
 /// A notify service whose PID no saved state has yet sends READY=1 while no
 /// manager reads it. The next manager used to read the notification before it
 /// looked for the spawn: from no unit it knew, and reading it carried out the
@@ -687,27 +716,7 @@ fn a_ready_from_a_spawn_not_saved_yet_neither_starts_it_again_nor_is_lost() {
     let out = TempDir::new("handover-unsaved-ready");
     let d = out.path();
     let go = d.join("go");
-    // Records its start, sends READY=1 once `go` exists, removes it, stays.
-    let script = d.join("n.py");
-    harness::write_file(
-        &script,
-        &format!(
-            "import os, socket, time\n\
-             open('{dir}/n.starts', 'a').write('%d\\n' % os.getpid())\n\
-             while not os.path.exists('{go}'):\n    time.sleep(0.02)\n\
-             socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\
-             .sendto(b'READY=1', os.environ['NOTIFY_SOCKET'])\n\
-             os.unlink('{go}')\n\
-             time.sleep(1000)\n",
-            dir = d.display(),
-            go = go.display()
-        ),
-    );
-    let unit = format!(
-        "[Service]\nType=notify\nExecStart={} {}\n",
-        harness::python(),
-        script.display()
-    );
+    let unit = ready_on_go(d, "", &format!("{}/n.starts", d.display()), true);
     let m = Manager::start_under_init(&[("default.target", "[Unit]\n"), ("n.service", &unit)], &[]);
     let mut sent = false;
     kill_between_spawn_and_save(&m, d, "n.service", |_| {
@@ -736,24 +745,7 @@ fn a_ready_acted_on_but_not_saved_is_read_again_by_the_next_manager() {
     let out = TempDir::new("handover-ready-unsaved");
     let d = out.path();
     let go = d.join("go");
-    let script = d.join("n.py");
-    harness::write_file(
-        &script,
-        &format!(
-            "import os, socket, time\n\
-             while not os.path.exists('{go}'):\n    time.sleep(0.02)\n\
-             socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\
-             .sendto(b'READY=1', os.environ['NOTIFY_SOCKET'])\n\
-             os.unlink('{go}')\n\
-             time.sleep(1000)\n",
-            go = go.display()
-        ),
-    );
-    let unit = format!(
-        "[Service]\nType=notify\nTimeoutStartSec=infinity\nExecStart={} {}\n",
-        harness::python(),
-        script.display()
-    );
+    let unit = ready_on_go(d, "TimeoutStartSec=infinity\n", "", true);
     let m = Manager::start_under_init(&[("default.target", "[Unit]\n"), ("n.service", &unit)], &[]);
     m.vigil_ok(&["start", "n", "--no-block"]);
     m.wait_state("n.service", "starting");
@@ -1934,23 +1926,7 @@ fn a_ready_then_an_exit_while_no_manager_runs_is_a_clean_end() {
     let d = TempDir::new("handover-ready-exit");
     let go = d.path().join("go");
     // Sends READY=1 once `go` exists, removes it, and exits 0 at once.
-    let script = d.path().join("n.py");
-    harness::write_file(
-        &script,
-        &format!(
-            "import os, socket, time\n\
-             while not os.path.exists('{go}'):\n    time.sleep(0.02)\n\
-             socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\
-             .sendto(b'READY=1', os.environ['NOTIFY_SOCKET'])\n\
-             os.unlink('{go}')\n",
-            go = go.display()
-        ),
-    );
-    let unit = format!(
-        "[Service]\nType=notify\nExecStart={} {}\n",
-        harness::python(),
-        script.display()
-    );
+    let unit = ready_on_go(d.path(), "", "", false);
     let m = Manager::start_under_init(&[("default.target", "[Unit]\n"), ("n.service", &unit)], &[]);
     m.vigil_ok(&["start", "n", "--no-block"]);
     m.wait_state("n.service", "starting");
