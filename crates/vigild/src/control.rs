@@ -183,6 +183,37 @@ struct SavedClient {
     eof: bool,
 }
 
+/// The socket units that start each service: by the service they name, and,
+/// with `Accept=yes`, by the template their instances come from.
+#[derive(Default)]
+struct SocketTriggers {
+    by_service: HashMap<String, Vec<String>>,
+    by_template: HashMap<String, Vec<String>>,
+}
+
+impl SocketTriggers {
+    /// The socket units whose service is `name` (or its template, with
+    /// `Accept=yes`), sorted.
+    fn of(&self, name: &str) -> Vec<String> {
+        if !name.ends_with(".service") {
+            return Vec::new();
+        }
+        let template = vigil_units::name::template_of(name);
+        let mut found: Vec<String> = (self.by_service.get(name).into_iter().flatten())
+            .chain(
+                template
+                    .and_then(|t| self.by_template.get(&t))
+                    .into_iter()
+                    .flatten(),
+            )
+            .cloned()
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+}
+
 /// Why a connection of a user other than root and the manager's is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Refusal {
@@ -1376,7 +1407,9 @@ impl Daemon {
         // Name by name, so that an instance of a template that is not loaded
         // is shown where it was named.
         let now = self.now();
+        let triggers = self.socket_triggers();
         let mut out: Vec<UnitStatus> = Vec::new();
+        let mut shown: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut missing = Vec::new();
         for u in units {
             let (names, unknown) = match self.resolve_names(id, std::slice::from_ref(u), false) {
@@ -1387,10 +1420,11 @@ impl Daemon {
                 }
             };
             for name in names {
-                if out.iter().any(|s| s.name == name) {
+                if shown.contains(&name) {
                     continue;
                 }
-                if let Some(status) = self.unit_status(&name, lines, now) {
+                if let Some(status) = self.unit_status(&name, lines, now, &triggers) {
+                    shown.insert(name);
                     out.push(status);
                 }
             }
@@ -1403,8 +1437,8 @@ impl Daemon {
                     .flatten()
                 {
                     Some(unit) => {
-                        if !out.iter().any(|s| s.name == unit.name) {
-                            out.push(self.unloaded_status(unit, lines));
+                        if shown.insert(unit.name.clone()) {
+                            out.push(self.unloaded_status(unit, lines, &triggers));
                         }
                     }
                     _ => missing.extend(job.reason),
@@ -1426,7 +1460,13 @@ impl Daemon {
     }
 
     /// The status of a loaded unit.
-    fn unit_status(&self, name: &str, lines: usize, now: vigil_engine::Time) -> Option<UnitStatus> {
+    fn unit_status(
+        &self,
+        name: &str,
+        lines: usize,
+        now: vigil_engine::Time,
+        sockets: &SocketTriggers,
+    ) -> Option<UnitStatus> {
         let info = self.engine.unit(name)?;
         let model = self.engine.run_definition(name);
         Some(UnitStatus {
@@ -1465,38 +1505,50 @@ impl Daemon {
             cycle: info.cycle.clone(),
             listen: model.as_ref().map(|m| listen_lines(m)).unwrap_or_default(),
             triggers: model.as_ref().and_then(|m| triggers(m)),
-            triggered_by: self.triggered_by(name),
+            triggered_by: sockets.of(name),
             logs: self.logs.tail(&Select::Unit(name.to_string()), lines),
         })
     }
 
-    /// The socket units whose service is `name` (or its template, with
-    /// `Accept=yes`).
-    fn triggered_by(&self, name: &str) -> Vec<String> {
-        if !name.ends_with(".service") {
-            return Vec::new();
+    /// Which socket units start which service, read once for a whole
+    /// `vigil status` (once per unit shown, it cost the square of the units).
+    fn socket_triggers(&self) -> SocketTriggers {
+        let mut triggers = SocketTriggers::default();
+        let units = self.engine.units();
+        for name in units
+            .iter()
+            .map(|u| &u.name)
+            .filter(|n| n.ends_with(".socket"))
+        {
+            let def = self.engine.run_definition(name);
+            let Some(socket) = def.as_ref().and_then(|d| d.socket.as_ref()) else {
+                continue;
+            };
+            let by = &mut triggers.by_service;
+            by.entry(socket.service.clone())
+                .or_default()
+                .push(name.clone());
+            if socket.accept {
+                let by = &mut triggers.by_template;
+                by.entry(socket.service.clone())
+                    .or_default()
+                    .push(name.clone());
+            }
         }
-        let template = vigil_units::name::template_of(name);
-        (self.engine.units().into_iter())
-            .filter(|u| u.name.ends_with(".socket"))
-            .filter(|u| {
-                let def = self.engine.run_definition(&u.name);
-                def.as_ref()
-                    .and_then(|d| d.socket.as_ref())
-                    .is_some_and(|s| {
-                        s.service == name || (s.accept && Some(&s.service) == template.as_ref())
-                    })
-            })
-            .map(|u| u.name)
-            .collect()
+        triggers
     }
 
     /// The status of an instance read from its template and not loaded:
     /// inactive, never started (`since_us` 0), and the lines still kept of an
     /// earlier instance of that name.
-    fn unloaded_status(&self, unit: vigil_units::model::Unit, lines: usize) -> UnitStatus {
+    fn unloaded_status(
+        &self,
+        unit: vigil_units::model::Unit,
+        lines: usize,
+        sockets: &SocketTriggers,
+    ) -> UnitStatus {
         let (listen, triggers) = (listen_lines(&unit), triggers(&unit));
-        let triggered_by = self.triggered_by(&unit.name);
+        let triggered_by = sockets.of(&unit.name);
         UnitStatus {
             logs: self.logs.tail(&Select::Unit(unit.name.clone()), lines),
             name: unit.name,
