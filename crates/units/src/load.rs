@@ -197,15 +197,11 @@ impl LoadedSet {
             )]);
         }
         let n = self.canonical(&given);
-        if let Some((masked, link)) = [&given, &n]
+        if let Some(refused) = [&given, &n]
             .into_iter()
-            .find_map(|k| self.masked.get_key_value(k.as_str()))
+            .find_map(|k| self.refused_as_masked(k))
         {
-            return Err(vec![Diagnostic::error(
-                link,
-                0,
-                format!("unit {masked} is masked: it cannot be loaded or started"),
-            )]);
+            return Err(refused);
         }
         if self.units.iter().any(|u| u.name == n) {
             return Ok(());
@@ -231,19 +227,22 @@ impl LoadedSet {
         };
         let errors = self.load_unit_file(&n, &path, ctx);
         self.resolve(ctx);
-        if let Some(link) = self.masked.get(&n) {
-            // Its template is an empty file.
-            return Err(vec![Diagnostic::error(
-                link,
-                0,
-                format!("unit {n} is masked: it cannot be loaded or started"),
-            )]);
+        // Its template is an empty file.
+        if let Some(refused) = self.refused_as_masked(&n) {
+            return Err(refused);
         }
         if errors.is_empty() {
             Ok(())
         } else {
             Err(errors)
         }
+    }
+
+    /// The error for `name` when it is masked.
+    fn refused_as_masked(&self, name: &str) -> Option<Vec<Diagnostic>> {
+        let link = self.masked.get(name)?;
+        let why = format!("unit {name} is masked: it cannot be loaded or started");
+        Some(vec![Diagnostic::error(link, 0, why)])
     }
 
     fn push_unit(&mut self, mut unit: Unit, refs: Vec<Reference>) {

@@ -81,28 +81,17 @@ pub fn run(cmd: Command) -> Exit {
     // A follower's last line printed: where to go on after a `vigil reexec`.
     let mut last: Option<LogLine> = None;
     loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) if first => {
-                eprintln!("vigil: the manager closed the connection without a reply");
-                return Exit::Unreachable;
-            }
-            Ok(0) if follow => match refollow(&path, &request, &mut last, cmd.json) {
+        let reply = match read_reply(&mut reader, &mut line) {
+            Ok(Some(reply)) => reply,
+            Ok(None) if first => return no_reply(),
+            Ok(None) if follow => match refollow(&path, &request, &mut last, cmd.json) {
                 Some(again) => {
                     reader = again;
                     continue;
                 }
                 None => return Exit::Unreachable,
             },
-            Ok(0) => return Exit::Success,
-            Ok(_) => {}
-            Err(e) => {
-                eprintln!("vigil: reading the reply failed: {e}");
-                return Exit::Unreachable;
-            }
-        }
-        let reply = match parse_reply(&line) {
-            Ok(r) => r,
+            Ok(None) => return Exit::Success,
             Err(exit) => return exit,
         };
         match &reply.result {
@@ -185,6 +174,28 @@ fn connect(
     Ok((path, stream))
 }
 
+/// The next reply on the connection; None at its end. A read that fails is
+/// said (exit 5), as is a reply this vigil does not understand (exit 1).
+fn read_reply(
+    reader: &mut BufReader<UnixStream>,
+    line: &mut Vec<u8>,
+) -> Result<Option<Reply>, Exit> {
+    line.clear();
+    match reader.read_until(b'\n', line) {
+        Ok(0) => Ok(None),
+        Ok(_) => parse_reply(line).map(Some),
+        Err(e) => {
+            eprintln!("vigil: reading the reply failed: {e}");
+            Err(Exit::Unreachable)
+        }
+    }
+}
+
+fn no_reply() -> Exit {
+    eprintln!("vigil: the manager closed the connection without a reply");
+    Exit::Unreachable
+}
+
 /// One reply line; one this vigil does not understand is said (exit 1).
 fn parse_reply(line: &[u8]) -> Result<Reply, Exit> {
     serde_json::from_slice(line).map_err(|e| {
@@ -223,20 +234,9 @@ fn is(socket: Option<std::path::PathBuf>, names: &[String], failed: bool, quiet:
     let mut reader = BufReader::new(stream);
     let mut line = Vec::new();
     while replies.iter().any(Option::is_none) {
-        line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) => {
-                eprintln!("vigil: the manager closed the connection without a reply");
-                return Exit::Unreachable;
-            }
-            Ok(_) => {}
-            Err(e) => {
-                eprintln!("vigil: reading the reply failed: {e}");
-                return Exit::Unreachable;
-            }
-        }
-        let reply = match parse_reply(&line) {
-            Ok(r) => r,
+        let reply = match read_reply(&mut reader, &mut line) {
+            Ok(Some(reply)) => reply,
+            Ok(None) => return no_reply(),
             Err(exit) => return exit,
         };
         let at = usize::try_from(reply.id)
