@@ -1204,8 +1204,8 @@ impl Daemon {
     }
 
     /// Reads the notify socket. Each datagram is peeked at, acted on, and only
-    /// then removed; under vigil-init one that can change a unit's state (all
-    /// but `STATUS=`, `WATCHDOG=1` and `BARRIER=`) is saved in between: a
+    /// then removed; under vigil-init one that changed a unit's state (with a
+    /// field other than `STATUS=`, `WATCHDOG=1` and `BARRIER=`) is saved in between: a
     /// manager killed while it acts on one leaves it to the next, which reads
     /// it again (a `READY=1` twice is one). Read and dropped, it was lost.
     pub(crate) fn on_notify(&mut self) {
@@ -1270,6 +1270,8 @@ impl Daemon {
         let unit = self.unit_of_process(creds.pid);
         let fields = self.vet_main_pid(fields, creds, unit.as_deref());
         let now = self.now();
+        // One from a process of no unit changes nothing to save.
+        self.handover.dirty |= unit.is_some();
         let event = match unit {
             Some(unit) if self.engine.unit_of_pid(creds.pid).is_none() => Event::NotifyFromUnit {
                 unit,
@@ -1282,9 +1284,18 @@ impl Daemon {
             },
         };
         let _ = self.engine.handle(now, event);
-        self.handover.dirty = true;
+        // Saved at once only when it changed something: a flood of READY=1
+        // from a process of no unit (anyone may send to the socket), or again
+        // from a unit already running, costs no save each.
+        let actions = self.engine.take_actions();
+        let changed = actions.iter().any(|a| !matches!(a, Action::Log { .. }));
+        match changed {
+            true => self.perform_batch(actions),
+            // Lines for the log alone: nothing to save.
+            false => actions.into_iter().for_each(|a| self.perform(a)),
+        }
         self.process_actions();
-        if lasting && self.init.is_some() {
+        if lasting && changed && self.init.is_some() {
             self.save_state(Vec::new());
         }
     }

@@ -754,7 +754,7 @@ impl Daemon {
         // did not live to save), by PID: a spawn whose PID it did not live to
         // save may have one.
         let exited: HashMap<u32, i32> = inherited.exited.iter().copied().collect();
-        let remaining = self.claim_spawns(asked, &state.intents, &exited);
+        let remaining = self.claim_spawns(asked, &state.intents, &exited, inherited.lost);
         // What the services said while no manager ran comes before how they
         // ended since (a READY=1, then the exit), as for a running manager; and
         // after the spawns are claimed, or their main processes' words would
@@ -907,6 +907,7 @@ impl Daemon {
         actions: Vec<Action>,
         intents: &[Intent],
         exited: &HashMap<u32, i32>,
+        lost: u64,
     ) -> Vec<Action> {
         if intents.is_empty() {
             return actions;
@@ -915,13 +916,16 @@ impl Daemon {
         // The PID in the slot, and the start time the predecessor recorded
         // beside it: with it, a process of that PID that started later is
         // another one (the spawn ended, and its status did not come). Killed
-        // before it recorded it, the predecessor leaves the PID alone: a
-        // process there that does not hold the invocation ID is another
-        // one, unless it is a zombie (which holds no environment).
+        // before it recorded it (right after the clone), the predecessor had
+        // not reaped the spawn either: ended, it was vigil-init's to reap, and
+        // its status is here; so with no status dropped (`lost`), the PID is
+        // still the spawn's. Statuses lost, a process there that does not hold
+        // the invocation ID is another one, unless it is a zombie (which holds
+        // no environment).
         let recorded = |i: &Intent| {
             let (manager, number) = invocation_parts(&i.invocation_id)?;
             let (pid, started) = slots?.pid(manager, number)?;
-            if started.is_some() || exited.contains_key(&pid) {
+            if started.is_some() || exited.contains_key(&pid) || lost == 0 {
                 return Some((pid, started));
             }
             let reused = match stat_fields(pid).as_deref().and_then(<[String]>::first) {

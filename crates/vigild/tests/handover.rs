@@ -772,10 +772,55 @@ fn a_ready_acted_on_but_not_saved_is_read_again_by_the_next_manager() {
     });
 }
 
+/// A notification that changes nothing costs no save of the state: twenty
+/// READY=1 from a process of no unit (anyone may write to the notify socket)
+/// make no memfd_create in vigild (strace). Each made one before, a save of
+/// every unit's state per datagram.
+#[test]
+fn notifications_that_change_nothing_cost_no_save() {
+    let name = "notifications_that_change_nothing_cost_no_save";
+    if !require_root(name) || !have_strace(name) {
+        return;
+    }
+    let out = TempDir::new("handover-notify-flood");
+    let d = out.path();
+    let path = d.join("notify-path");
+    let unit = format!(
+        "[Service]\nType=oneshot\nNotifyAccess=all\nExecStart=/bin/sh -c 'echo $$NOTIFY_SOCKET > {}'\n",
+        path.display()
+    );
+    let m = Manager::start_under_init(&[("default.target", "[Unit]\n"), ("w.service", &unit)], &[]);
+    m.vigil_ok(&["start", "w"]);
+    let notify = fs::read_to_string(&path).unwrap().trim().to_string();
+    let vigild = m.vigild_pid().expect("vigild runs");
+    let trace = d.join("strace.out");
+    let tracer = strace(vigild, &["-e", "trace=memfd_create"], &trace);
+    for _ in 0..20 {
+        // Returns once vigild has read it (a barrier follows it).
+        let status = Command::new(harness::vigil_bin())
+            .args(["notify", "--ready"])
+            .env("NOTIFY_SOCKET", &notify)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    // SIGTERM: strace detaches and writes out what it saw.
+    assert!(send_signal(tracer.id(), "TERM"));
+    let _ = tracer.wait_with_output();
+    let saves = fs::read_to_string(&trace)
+        .unwrap()
+        .matches("memfd_create(")
+        .count();
+    assert_eq!(saves, 0, "no save for notifications that changed nothing");
+}
+
 /// A spawn whose PID no saved state has yet, and that no longer holds its
 /// `$INVOCATION_ID` (it ran `env -i`, as a daemon rewriting its environment
-/// does): found by the PID and start time its manager recorded at the spawn,
-/// not taken for another process and started again.
+/// does): found by the PID recorded at the spawn (with its start time, or,
+/// when the manager is killed before it wrote that, since no exit status was
+/// lost), not taken for another process and started again. Under load the
+/// kill can land before the start time is written: 1 run in about 100 was
+/// a second start until that case was handled too.
 #[test]
 fn a_spawn_that_dropped_its_environment_before_its_pid_was_saved_is_not_run_again() {
     let name = "a_spawn_that_dropped_its_environment_before_its_pid_was_saved_is_not_run_again";
