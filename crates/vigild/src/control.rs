@@ -58,7 +58,7 @@ enum JobKind {
 
 /// A client waiting for units to settle after start/stop/restart, or for
 /// their reloads to end.
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Waiter {
     client: u64,
     id: u64,
@@ -66,7 +66,7 @@ struct Waiter {
     units: Vec<WaitUnit>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct WaitUnit {
     name: String,
     /// For restart: the unit has been seen going down (or starting), so the
@@ -159,15 +159,6 @@ pub(crate) struct SavedClients {
     clients: Vec<SavedClient>,
     waiters: Vec<Waiter>,
     next_id: u64,
-}
-
-impl std::fmt::Debug for Waiter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Waiter")
-            .field("client", &self.client)
-            .field("id", &self.id)
-            .finish()
-    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -348,15 +339,14 @@ impl Clients {
 
     /// The connections a reexec carries over (all but followers and
     /// `except`), to be left open across the exec.
-    fn carried(&self, except: &[u64]) -> impl Iterator<Item = (&u64, &Client)> {
-        let except = except.to_vec();
+    fn carried<'a>(&'a self, except: &'a [u64]) -> impl Iterator<Item = (&'a u64, &'a Client)> {
         self.clients
             .iter()
-            .filter(move |(id, c)| !c.closed && c.follow.is_none() && !except.contains(id))
+            .filter(|(id, c)| !c.closed && c.follow.is_none() && !except.contains(id))
     }
 
     /// The descriptors of the connections a reexec carries over.
-    pub fn carried_fds(&self, except: &[u64]) -> Vec<std::os::fd::BorrowedFd<'_>> {
+    pub fn carried_fds<'a>(&'a self, except: &'a [u64]) -> Vec<std::os::fd::BorrowedFd<'a>> {
         self.carried(except)
             .map(|(_, c)| c.stream.as_fd())
             .collect()
@@ -382,20 +372,7 @@ impl Clients {
             .waiters
             .iter()
             .filter(|w| clients.iter().any(|c| c.id == w.client))
-            .map(|w| Waiter {
-                client: w.client,
-                id: w.id,
-                kind: w.kind,
-                units: w
-                    .units
-                    .iter()
-                    .map(|u| WaitUnit {
-                        name: u.name.clone(),
-                        armed: u.armed,
-                        result: u.result.clone(),
-                    })
-                    .collect(),
-            })
+            .cloned()
             .collect();
         SavedClients {
             clients,

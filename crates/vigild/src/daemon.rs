@@ -1421,6 +1421,11 @@ impl Daemon {
         self.handover.dirty = true;
     }
 
+    /// The state of `unit`, or `default` for a name the engine does not know.
+    fn state_or(&self, unit: &str, default: State) -> State {
+        self.engine.unit(unit).map_or(default, |info| info.state)
+    }
+
     fn perform(&mut self, action: Action) {
         match action {
             Action::StateChanged {
@@ -1473,19 +1478,16 @@ impl Daemon {
                 }
             }
             Action::StopCanceled { unit } => {
-                let state = self.engine.unit(&unit).map(|info| info.state);
-                self.clients
-                    .cancel_stops(&unit, state.unwrap_or(State::Running));
+                let state = self.state_or(&unit, State::Running);
+                self.clients.cancel_stops(&unit, state);
             }
             Action::StartCanceled { unit, why } => {
-                let state = self.engine.unit(&unit).map(|info| info.state);
-                self.clients
-                    .cancel_starts(&unit, state.unwrap_or(State::Inactive), &why);
+                let state = self.state_or(&unit, State::Inactive);
+                self.clients.cancel_starts(&unit, state, &why);
             }
             Action::ReloadEnded { unit, failure } => {
                 // The engine has put the unit back (running or exited) by now.
-                let state = self.engine.unit(&unit).map(|info| info.state);
-                let state = state.unwrap_or(State::Running);
+                let state = self.state_or(&unit, State::Running);
                 self.clients.on_reload_ended(&unit, state, failure.as_ref());
             }
             Action::Log {

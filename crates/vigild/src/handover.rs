@@ -762,14 +762,7 @@ impl Daemon {
         self.notifications_first();
         self.handover.note_applied(inherited.exited.len());
         for &(pid, status) in &inherited.exited {
-            if self.status_applies(pid) {
-                self.handover.not_missing(pid);
-                self.procs.starts.remove(&pid);
-                if let Some(fd) = self.procs.watched.remove(&pid) {
-                    crate::daemon::unwatch(&self.epoll, &fd);
-                }
-                self.process_ended(now, pid, decode_wait_status(status));
-            }
+            self.apply_init_status(pid, status);
         }
         self.say(
             Level::Info,
@@ -928,11 +921,8 @@ impl Daemon {
             if started.is_some() || exited.contains_key(&pid) || lost == 0 {
                 return Some((pid, started));
             }
-            let reused = match stat_fields(pid).as_deref().and_then(<[String]>::first) {
-                None => false,
-                Some(state) if state == "Z" => false,
-                Some(_) => invocation_of(pid).is_none_or(|id| id != i.invocation_id.as_bytes()),
-            };
+            let reused = crate::procs::live_process(pid).is_some()
+                && invocation_of(pid).is_none_or(|id| id != i.invocation_id.as_bytes());
             (!reused).then_some((pid, None))
         };
         let mut pids: HashMap<&str, (u32, Option<u64>)> = intents
@@ -1056,14 +1046,19 @@ impl Daemon {
 
     /// An exit status from vigil-init: a process it reaped.
     pub(crate) fn on_init_exited(&mut self, pid: u32, status: i32) {
-        self.handover.not_missing(pid);
         self.handover.note_applied(1);
+        self.notifications_first();
         self.apply_init_status(pid, status);
+        // The daemon of a forking service without a main PID is tracked by no PID:
+        // its end shows only as its process groups emptying; a leftover's end
+        // only as the groups of its unit emptying.
+        self.after_reaping();
     }
 
-    /// A status vigil-init reaped, told to the unit whose process it was.
+    /// A status vigil-init reaped, told to the unit whose process it was (if
+    /// it still applies); no longer waited for as missing either way.
     fn apply_init_status(&mut self, pid: u32, status: i32) {
-        self.notifications_first();
+        self.handover.not_missing(pid);
         if self.status_applies(pid) && !self.procs.children.contains(&pid) {
             self.procs.starts.remove(&pid);
             if let Some(fd) = self.procs.watched.remove(&pid) {
@@ -1072,10 +1067,6 @@ impl Daemon {
             let now = self.now();
             self.process_ended(now, pid, decode_wait_status(status));
         }
-        // The daemon of a forking service without a main PID is tracked by no PID:
-        // its end shows only as its process groups emptying; a leftover's end
-        // only as the groups of its unit emptying.
-        self.after_reaping();
     }
 
     /// Whether a status vigil-init reaped is one of a process a unit tracks.
