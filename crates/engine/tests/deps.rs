@@ -762,16 +762,8 @@ fn a_start_ended_by_a_bound_unit_going_down_names_it() {
     h.expect_spawn("c.service", Role::Main(0));
     h.take();
     h.killed(d, SIGKILL);
-    let canceled: Vec<(String, Canceled)> = h
-        .take()
-        .iter()
-        .filter_map(|a| match a {
-            Action::StartCanceled { unit, why } => Some((unit.clone(), why.clone())),
-            _ => None,
-        })
-        .collect();
     assert_eq!(
-        canceled,
+        canceled(&h.take()),
         [(
             "c.service".to_string(),
             Canceled::StoppedWith("d.service".into())

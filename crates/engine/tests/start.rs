@@ -281,7 +281,7 @@ fn forking_is_ready_after_the_parent_exits_and_the_pid_file_is_read() {
     assert_eq!(h.reason("f.service"), Some(Reason::Signal(SIGSEGV)));
 }
 
-/// The `ReadPidFile` actions among `actions`: (path, wait).
+/// The `ReadPidFile` actions among `actions`: whether each waits.
 fn pid_file_reads(actions: &[Action]) -> Vec<bool> {
     let read = |a: &Action| match a {
         Action::ReadPidFile { wait, .. } => Some(*wait),
@@ -290,21 +290,28 @@ fn pid_file_reads(actions: &[Action]) -> Vec<bool> {
     actions.iter().filter_map(read).collect()
 }
 
+/// A forking service with `PIDFile=` and `ExecStartPost=post`, started, its
+/// start process exited 0.
+fn forking_start_process_exited(post: &str) -> H {
+    let mut h = H::new(vec![
+        service("f.service")
+            .ty(ServiceType::Forking)
+            .post(cmd(post))
+            .svc(|s| *s.pid_file = Some("/run/f.pid".into())),
+    ]);
+    h.start("f.service");
+    let parent = h.expect_spawn("f.service", Role::Main(0));
+    h.exit(parent, 0);
+    h
+}
+
 /// As systemd: with ExecStartPost= (which may be what writes it), a PID file
 /// not there when the start process exits is read again, and waited for,
 /// after ExecStartPost=; it used to be waited for before, so that a unit
 /// whose ExecStartPost= writes it timed out.
 #[test]
 fn forking_reads_a_missing_pid_file_again_after_exec_start_post() {
-    let mut h = H::new(vec![
-        service("f.service")
-            .ty(ServiceType::Forking)
-            .post(cmd("/bin/write-pid-file"))
-            .svc(|s| *s.pid_file = Some("/run/f.pid".into())),
-    ]);
-    h.start("f.service");
-    let parent = h.expect_spawn("f.service", Role::Main(0));
-    h.exit(parent, 0);
+    let mut h = forking_start_process_exited("/bin/write-pid-file");
     assert_eq!(pid_file_reads(&h.take()), [false]);
     h.ok(Event::PidFileRead {
         unit: "f.service".into(),
@@ -324,15 +331,7 @@ fn forking_reads_a_missing_pid_file_again_after_exec_start_post() {
 
     // Read at once: ExecStartPost= and no second read; missing after it too:
     // the start fails.
-    let mut h = H::new(vec![
-        service("f.service")
-            .ty(ServiceType::Forking)
-            .post(cmd("/bin/true"))
-            .svc(|s| *s.pid_file = Some("/run/f.pid".into())),
-    ]);
-    h.start("f.service");
-    let parent = h.expect_spawn("f.service", Role::Main(0));
-    h.exit(parent, 0);
+    let mut h = forking_start_process_exited("/bin/true");
     h.ok(Event::PidFileRead {
         unit: "f.service".into(),
         result: Ok(4242),
@@ -341,15 +340,7 @@ fn forking_reads_a_missing_pid_file_again_after_exec_start_post() {
     h.exit(post, 0);
     assert!(pid_file_reads(&h.take()).is_empty());
     assert_eq!(h.state("f.service"), State::Running);
-    let mut h = H::new(vec![
-        service("f.service")
-            .ty(ServiceType::Forking)
-            .post(cmd("/bin/true"))
-            .svc(|s| *s.pid_file = Some("/run/f.pid".into())),
-    ]);
-    h.start("f.service");
-    let parent = h.expect_spawn("f.service", Role::Main(0));
-    h.exit(parent, 0);
+    let mut h = forking_start_process_exited("/bin/true");
     for _ in 0..2 {
         h.ok(Event::PidFileRead {
             unit: "f.service".into(),

@@ -19,6 +19,12 @@ use harness::{
 
 // ---------------------------------------------------------------- helpers
 
+/// The client exited 1 and said `needle` (its output shown if not).
+fn assert_fails_with(out: &std::process::Output, needle: &str) {
+    assert_eq!(out.status.code(), Some(1), "{}", text(out));
+    assert!(text(out).contains(needle), "{}", text(out));
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}{}",
@@ -4752,18 +4758,6 @@ fn held_pipes_drained_at_exit_wait_for_the_console_rather_than_drop() {
 
 // ------------------------------------------------- requests that overlap
 
-/// `vigil ARGS...` against `m`, left running (it waits for its job).
-fn vigil_in_background(m: &Manager, args: &[&str]) -> std::process::Child {
-    Command::new(harness::vigil_bin())
-        .arg("--socket")
-        .arg(&m.socket)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
 /// Its output once it has exited, which it must within the harness's timeout.
 fn finished(mut child: std::process::Child, what: &str) -> Output {
     wait_until(what, || child.try_wait().unwrap().is_some());
@@ -4784,7 +4778,7 @@ fn a_stop_is_answered_when_the_unit_is_down_though_a_start_follows() {
     );
     let m = Manager::start(&[("default.target", "[Unit]\n"), ("a.service", &unit)]);
     m.vigil_ok(&["start", "a"]);
-    let stop = vigil_in_background(&m, &["stop", "a"]);
+    let stop = m.vigil_in_background(&["stop", "a"]);
     m.wait_state("a.service", "stopping");
     // Answered once the engine has taken the start: it is queued before
     // ExecStop= may end.
@@ -4807,16 +4801,11 @@ fn a_start_that_a_stop_ends_is_reported_canceled() {
         p(&pre)
     );
     let m = Manager::start(&[("default.target", "[Unit]\n"), ("a.service", &unit)]);
-    let start = vigil_in_background(&m, &["start", "a"]);
+    let start = m.vigil_in_background(&["start", "a"]);
     wait_until("ExecStartPre= runs", || pre.exists());
     m.vigil_ok(&["stop", "a"]);
     let out = finished(start, "the start client to exit");
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        text(&out).contains("job canceled: a stop was asked for"),
-        "{}",
-        text(&out)
-    );
+    assert_fails_with(&out, "job canceled: a stop was asked for");
     assert_eq!(m.state("a.service"), "inactive");
 }
 
@@ -4835,16 +4824,11 @@ fn a_start_ended_by_the_stop_of_what_it_requires_is_reported_canceled() {
              [Service]\nType=notify\nExecStart=/bin/sleep 1000\n",
         ),
     ]);
-    let start = vigil_in_background(&m, &["start", "x"]);
+    let start = m.vigil_in_background(&["start", "x"]);
     m.wait_state("x.service", "starting");
     m.vigil_ok(&["stop", "dep"]);
     let out = finished(start, "the start client to exit");
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        text(&out).contains("job canceled: stopped with dep.service"),
-        "{}",
-        text(&out)
-    );
+    assert_fails_with(&out, "job canceled: stopped with dep.service");
     assert_eq!(m.state("x.service"), "inactive");
 }
 
@@ -4858,16 +4842,11 @@ fn a_start_ended_by_the_shutdown_is_reported_canceled() {
             "[Service]\nType=notify\nExecStart=/bin/sleep 1000\n",
         ),
     ]);
-    let start = vigil_in_background(&m, &["start", "x"]);
+    let start = m.vigil_in_background(&["start", "x"]);
     m.wait_state("x.service", "starting");
     m.vigil_ok(&["shutdown"]);
     let out = finished(start, "the start client to exit");
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        text(&out).contains("job canceled: the manager is shutting down"),
-        "{}",
-        text(&out)
-    );
+    assert_fails_with(&out, "job canceled: the manager is shutting down");
     assert!(m.wait_exit().success());
 }
 
@@ -4896,7 +4875,7 @@ fn vigil_reload_waits_for_the_reload_and_says_when_it_failed() {
     m.wait_state("good.service", "running");
     for (unit, code) in [("bad", 1), ("good", 0)] {
         let _ = fs::remove_file(&began);
-        let mut client = vigil_in_background(&m, &["reload", unit]);
+        let mut client = m.vigil_in_background(&["reload", unit]);
         wait_until("ExecReload= runs", || began.exists());
         assert!(
             client.try_wait().unwrap().is_none(),
@@ -4947,20 +4926,10 @@ fn vigil_reload_fails_when_the_reload_times_out() {
     m.wait_state("slow.service", "running");
     m.wait_state("quiet.service", "running");
     let slow = m.vigil(&["reload", "slow"]);
-    assert_eq!(slow.status.code(), Some(1), "{}", text(&slow));
-    assert!(
-        text(&slow).contains("(reload timed out)"),
-        "{}",
-        text(&slow)
-    );
+    assert_fails_with(&slow, "(reload timed out)");
     assert_eq!(m.state("slow.service"), "running");
     let quiet = m.vigil(&["reload", "quiet"]);
-    assert_eq!(quiet.status.code(), Some(1), "{}", text(&quiet));
-    assert!(
-        text(&quiet).contains("(reload timed out: no READY=1)"),
-        "{}",
-        text(&quiet)
-    );
+    assert_fails_with(&quiet, "(reload timed out: no READY=1)");
     assert_eq!(m.state("quiet.service"), "running");
 }
 
@@ -4975,16 +4944,11 @@ fn vigil_reload_fails_when_the_unit_stops_during_the_reload() {
     );
     let m = Manager::start(&[("default.target", "[Unit]\n"), ("a.service", &unit)]);
     m.vigil_ok(&["start", "a"]);
-    let client = vigil_in_background(&m, &["reload", "a"]);
+    let client = m.vigil_in_background(&["reload", "a"]);
     wait_until("ExecReload= runs", || began.exists());
     m.vigil_ok(&["stop", "a"]);
     let out = finished(client, "the reload client to exit");
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        text(&out).contains("reload did not finish: the unit is stopping"),
-        "{}",
-        text(&out)
-    );
+    assert_fails_with(&out, "reload did not finish: the unit is stopping");
 }
 
 /// A masked instance cannot be started, even by name (systemd.unit(5): masking
@@ -5132,16 +5096,11 @@ fn a_stop_that_a_start_replaces_is_reported_canceled() {
         ("x.service", &x),
     ]);
     m.wait_state("x.service", "running");
-    let stop = vigil_in_background(&m, &["stop", "z"]);
+    let stop = m.vigil_in_background(&["stop", "z"]);
     m.wait_state("x.service", "stopping");
     m.vigil_ok(&["start", "z"]);
     let out = finished(stop, "the stop client to exit");
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        text(&out).contains("job canceled: a start was asked for"),
-        "{}",
-        text(&out)
-    );
+    assert_fails_with(&out, "job canceled: a start was asked for");
     fs::write(&gate, "").unwrap();
     m.wait_state("x.service", "inactive");
     assert_eq!(m.state("z.service"), "running");
@@ -5197,10 +5156,5 @@ fn a_start_without_waiting_that_failed_at_once_exits_1() {
         ),
     ]);
     let out = m.vigil(&["start", "req", "--no-block"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        text(&out).contains("dependency failed: missing.service"),
-        "{}",
-        text(&out)
-    );
+    assert_fails_with(&out, "dependency failed: missing.service");
 }

@@ -1673,14 +1673,7 @@ fn a_client_waiting_for_a_job_gets_its_answer_across_a_reexec() {
         go.display()
     );
     let m = Manager::start(&[("default.target", "[Unit]\n"), ("slow.service", &unit)]);
-    let waiting = Command::new(harness::vigil_bin())
-        .arg("--socket")
-        .arg(&m.socket)
-        .args(["start", "slow.service"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let waiting = m.vigil_in_background(&["start", "slow.service"]);
     m.wait_state("slow.service", "starting");
     m.vigil_ok(&["reexec"]);
     fs::write(&go, "").unwrap();

@@ -291,6 +291,19 @@ impl Manager {
         drain(&self.stderr, &mut self.seen)
     }
 
+    /// `vigil ARGS...` against this manager, left running (a client that
+    /// waits for a job), its stdout and stderr piped.
+    pub fn vigil_in_background(&self, args: &[&str]) -> Child {
+        Command::new(vigil_bin())
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("vigil")
+    }
+
     pub fn vigil(&self, args: &[&str]) -> Output {
         Command::new(vigil_bin())
             .arg("--socket")
