@@ -341,15 +341,15 @@ fn forking_reads_a_missing_pid_file_again_after_exec_start_post() {
     assert!(pid_file_reads(&h.take()).is_empty());
     assert_eq!(h.state("f.service"), State::Running);
     let mut h = forking_start_process_exited("/bin/true");
-    for _ in 0..2 {
-        h.ok(Event::PidFileRead {
-            unit: "f.service".into(),
-            result: Err("/run/f.pid: not there".into()),
-        });
-        if let Some(post) = h.spawn_all().first() {
-            h.exit(post.2, 0);
-        }
-    }
+    let missing = || Event::PidFileRead {
+        unit: "f.service".into(),
+        result: Err("/run/f.pid: not there".into()),
+    };
+    h.ok(missing());
+    let post = h.expect_spawn("f.service", Role::StartPost(0));
+    h.exit(post, 0);
+    assert_eq!(pid_file_reads(&h.take()), [true], "read again, waited for");
+    h.ok(missing());
     assert_eq!(h.state("f.service"), State::Failed);
 }
 
