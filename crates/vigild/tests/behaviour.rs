@@ -8,7 +8,9 @@
 mod harness;
 
 use std::fs;
+use std::io::{ErrorKind, Read as _, Write as _};
 use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -4877,6 +4879,9 @@ fn vigil_reload_waits_for_the_reload_and_says_when_it_failed() {
         let _ = fs::remove_file(&began);
         let mut client = m.vigil_in_background(&["reload", unit]);
         wait_until("ExecReload= runs", || began.exists());
+        // The manager has handled the request and begun the reload before it
+        // answers this: a reply sent early would be in the client's hands.
+        assert_eq!(m.state(&format!("{unit}.service")), "reloading");
         assert!(
             client.try_wait().unwrap().is_none(),
             "vigil reload {unit} returned before the reload ended"
@@ -4891,6 +4896,29 @@ fn vigil_reload_waits_for_the_reload_and_says_when_it_failed() {
                 text(&out)
             );
         }
+        // The same on the socket itself, where nothing races: no reply is
+        // there while the reload runs, and one is once it has ended.
+        let _ = fs::remove_file(&began);
+        let raw = UnixStream::connect(&m.socket).unwrap();
+        let ask = format!(
+            "{{\"version\":1,\"id\":1,\"request\":{{\"verb\":\"reload\",\"units\":[\"{unit}\"]}}}}\n"
+        );
+        (&raw).write_all(ask.as_bytes()).unwrap();
+        wait_until("the second ExecReload= runs", || began.exists());
+        assert_eq!(m.state(&format!("{unit}.service")), "reloading");
+        raw.set_nonblocking(true).unwrap();
+        let early = (&raw).read(&mut [0; 64]);
+        assert!(
+            early
+                .as_ref()
+                .is_err_and(|e| e.kind() == ErrorKind::WouldBlock),
+            "{unit}: a reply before the reload ended: {early:?}"
+        );
+        write_file(&go, "");
+        raw.set_nonblocking(false).unwrap();
+        let mut reply = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(&raw), &mut reply).unwrap();
+        assert!(reply.contains(r#""kind":"jobs""#), "{reply}");
     }
     // --no-block: answered once the reload has begun.
     let _ = fs::remove_file(&began);
@@ -5140,6 +5168,7 @@ fn a_reload_refused_for_one_unit_goes_on_with_the_others() {
     }
     let out = m.vigil(&["reload", "nr", "nosuch"]);
     let said = text(&out);
+    assert_eq!(out.status.code(), Some(4), "no such unit: {said}");
     assert!(said.contains("no ExecReload="), "{said}");
     assert!(said.contains("nosuch"), "{said}");
 }
