@@ -353,11 +353,12 @@ fn starting_a_unit_that_requires_a_missing_unit_fails_and_names_it() {
 fn kill_reaches_every_process_by_default_and_the_main_one_when_asked() {
     let d = TempDir::new("killgrp");
     let (gc, got) = (d.path().join("grandchild"), d.path().join("got"));
-    // The grandchild notes each signal it gets; the main process ignores them.
+    // The grandchild notes each signal it gets; the main process notes
+    // SIGUSR2 and ignores the others.
     let script = d.path().join("grandchild.sh");
     let notes = |sig: &str| {
         format!(
-            "trap 'echo {} >> {}' {sig}\n",
+            "trap 'echo gc-{} >> {}' {sig}\n",
             sig.to_lowercase(),
             got.display()
         )
@@ -374,11 +375,12 @@ fn kill_reaches_every_process_by_default_and_the_main_one_when_asked() {
     let unit = notify_unit(
         "",
         &format!(
-            "/bin/sh {} & echo $$! > {}; trap \"\" USR1 USR2 HUP;",
+            "/bin/sh {} & echo $$! > {}; trap \"echo main-usr2 >> {}\" USR2; trap \"\" USR1 HUP;",
             script.display(),
-            gc.display()
+            gc.display(),
+            got.display()
         ),
-        "while :; do sleep 1; done",
+        "while :; do sleep 0.1; done",
     );
     let m = Manager::start(&[
         ("default.target", "[Unit]\nWants=g.service\n"),
@@ -389,19 +391,17 @@ fn kill_reaches_every_process_by_default_and_the_main_one_when_asked() {
     wait_until("the grandchild's PID", || {
         fs::read_to_string(&gc).is_ok_and(|t| t.ends_with('\n'))
     });
+    let noted = |what: &str| fs::read_to_string(&got).is_ok_and(|t| t.contains(what));
     m.vigil_ok(&["kill", "g", "USR2", "--kill-whom=main"]);
+    wait_until("the main process to get SIGUSR2", || noted("main-usr2"));
     m.vigil_ok(&["kill", "g", "USR1"]);
-    wait_until("the grandchild to get SIGUSR1", || {
-        fs::read_to_string(&got).is_ok_and(|t| t.contains("usr1"))
-    });
+    wait_until("the grandchild to get SIGUSR1", || noted("gc-usr1"));
     // Sent after the USR2: once it is noted, a USR2 that reached it would be too.
     m.vigil_ok(&["kill", "g", "HUP", "--kill-whom", "all"]);
-    wait_until("the grandchild to get SIGHUP", || {
-        fs::read_to_string(&got).is_ok_and(|t| t.contains("hup"))
-    });
+    wait_until("the grandchild to get SIGHUP", || noted("gc-hup"));
     let noted = fs::read_to_string(&got).unwrap();
     assert!(
-        !noted.contains("usr2"),
+        !noted.contains("gc-usr2"),
         "--kill-whom=main reached the grandchild: {noted}"
     );
     assert!(alive(main));
@@ -728,14 +728,36 @@ fn type_exec_fails_the_start_when_the_file_is_not_executable() {
     );
 }
 
+/// Type=exec is started once `execve` succeeded; Type=simple once forked.
+/// vigild learns both at once (the clone returns after the exec), so what
+/// tells them apart is what is ordered after a unit whose exec fails: as
+/// in systemd, it starts after a simple one, not after an exec one.
 #[test]
 fn type_exec_is_running_once_exec_succeeded() {
+    let d = TempDir::new("type-exec");
+    let after = |ty: &str| {
+        format!(
+            "[Unit]\nRequires=a-{ty}.service\nAfter=a-{ty}.service\n\
+             [Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/touch {}\n",
+            p(&d.path().join(ty))
+        )
+    };
     let m = Manager::start(&[
         ("default.target", "[Unit]\n"),
         (
             "x.service",
             "[Service]\nType=exec\nExecStart=/bin/sleep 1000\n",
         ),
+        (
+            "a-exec.service",
+            "[Service]\nType=exec\nExecStart=/nonexistent/x\n",
+        ),
+        ("b-exec.service", &after("exec")),
+        (
+            "a-simple.service",
+            "[Service]\nType=simple\nExecStart=/nonexistent/x\n",
+        ),
+        ("b-simple.service", &after("simple")),
     ]);
     m.vigil_ok(&["start", "x"]);
     let st = m.status_json("x.service");
@@ -743,6 +765,12 @@ fn type_exec_is_running_once_exec_succeeded() {
     let pid = st["pid"].as_u64().unwrap();
     let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
     assert_eq!(comm.trim(), "sleep", "ready before exec");
+    let out = m.vigil(&["start", "b-exec"]);
+    assert_fails_with(&out, "dependency failed: a-exec.service");
+    assert!(!d.path().join("exec").exists());
+    m.vigil_ok(&["start", "b-simple"]);
+    assert!(d.path().join("simple").exists());
+    assert!(m.state("a-simple.service").starts_with("failed"));
 }
 
 #[test]
@@ -3739,14 +3767,31 @@ fn on_failure_names_an_instance_by_specifier_and_on_success_follows_a_clean_run(
     // good ran and went inactive: OnSuccess= starts done.
     m.wait_log("done.service", "done-ran");
     m.wait_state("done.service", "exited");
-    assert_eq!(m.state("report@good.service.service"), "inactive");
     m.wait_log("good.service", "starting done.service (OnSuccess=)");
+    // A clean run never triggers OnFailure=: its instance never ran (one
+    // that ran is `inactive` again, with its last exit).
+    let lines = |unit: &str| -> Vec<String> {
+        m.log_json(unit)
+            .iter()
+            .map(|l| l["line"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let good_log = lines("good.service");
+    assert!(
+        !good_log.iter().any(|l| l.contains("OnFailure")),
+        "{good_log:?}"
+    );
+    wait_until("report@bad.service.service to end", || {
+        let ran = m.status_json("report@bad.service.service");
+        (&ran["state"], &ran["last_exit"]) == (&"inactive".into(), &"exited 0".into())
+    });
+    let never = m.status_json("report@good.service.service");
+    assert_eq!(
+        (&never["state"], &never["last_exit"]),
+        (&"inactive".into(), &serde_json::Value::Null)
+    );
     // A failure never triggers OnSuccess=.
-    let bad_log: Vec<String> = m
-        .log_json("bad.service")
-        .iter()
-        .map(|l| l["line"].as_str().unwrap_or_default().to_string())
-        .collect();
+    let bad_log = lines("bad.service");
     assert!(
         bad_log.iter().any(|l| l.contains("(OnFailure=)")),
         "{bad_log:?}"
@@ -3844,6 +3889,8 @@ fn type_dbus_runs_as_simple_without_a_warning_and_status_shows_the_bus_name() {
     assert_eq!(st["not_enforced"], serde_json::json!([]), "{st}");
     let shown = m.vigil_ok(&["status", "bus.service"]);
     assert!(shown.contains("bus name: org.vigil.Test1"), "{shown}");
+    // Every line of the boot is in once it is over.
+    m.expect_stderr("startup finished");
     assert!(
         !m.drain_stderr()
             .iter()
@@ -4095,9 +4142,15 @@ fn mainpid_of_a_daemon_that_called_setsid_is_taken_from_a_service_that_is_not_ro
     m.vigil_ok(&["start", "d"]);
     m.wait_state("d", "running");
     let pid = m.main_pid("d");
-    let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
-    assert_eq!(comm.trim(), "sleep", "the daemon is the main process");
-    assert!(!m.drain_stderr().iter().any(|l| l.contains("refused")));
+    // `$!` may be told before setsid(1) has exec'd sleep.
+    let comm = || fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    wait_until("the daemon, the main process, to be sleep", || {
+        comm().trim() == "sleep"
+    });
+    // Said after the notification was handled.
+    m.expect_stderr("d.service: -> running");
+    let said = m.drain_stderr();
+    assert!(!said.iter().any(|l| l.contains("refused")), "{said:?}");
 }
 
 /// Review finding: a PID file written by a service that is not root named a

@@ -89,6 +89,8 @@ fn pass_environment_takes_the_managers_values_and_unset_environment_comes_last()
         warning.contains("e.service:3") && warning.contains("warning"),
         "{warning}"
     );
+    // Every line of the load is in once the boot is over.
+    m.expect_stderr("startup finished");
     let stderr = m.drain_stderr();
     assert!(
         !stderr.iter().any(|l| l.contains("not enforced")),
@@ -166,6 +168,8 @@ fn in_a_container_services_inherit_vigilds_environment_under_what_vigil_sets() {
         "{unset:?}"
     );
     assert_eq!(variable(&unset, "PATH").as_deref(), Some(container_path));
+    // Every line of the boot is in once it is over.
+    m.expect_stderr("startup finished");
     let stderr = m.drain_stderr();
     assert!(!stderr.iter().any(|l| l.contains("error")), "{stderr:?}");
 }

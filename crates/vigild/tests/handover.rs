@@ -1022,12 +1022,25 @@ fn unusable_sockets_in_the_store_are_replaced() {
     m.kill_vigild(|| {});
     m.wait_state("svc.service", "running");
     assert_eq!(m.main_pid("svc.service"), pid, "taken over");
+    // Its take-over line comes after its sockets are set up (the first
+    // manager found no state to take over).
+    let took_over = "took over from the previous manager";
+    wait_until("the second take-over line", || {
+        m.drain_stderr().iter().any(|l| l.contains(took_over))
+    });
+    let since_the_kill: Vec<&String> = m
+        .seen
+        .iter()
+        .skip_while(|l| !l.contains("was killed by signal 9"))
+        .collect();
     assert!(
-        !m.drain_stderr()
-            .iter()
-            .skip_while(|l| !l.contains("was killed by signal 9"))
-            .any(|l| l.contains("unusable")),
-        "the second manager took the sockets over"
+        since_the_kill.iter().any(|l| l.contains(took_over)),
+        "{:?}",
+        m.seen
+    );
+    assert!(
+        !since_the_kill.iter().any(|l| l.contains("unusable")),
+        "the second manager took the sockets over: {since_the_kill:?}"
     );
 }
 
