@@ -739,9 +739,9 @@ fn fstab_waits_for_a_device_that_comes_late() {
         ),
     );
     let script = format!(
-        "{BIN} fstab --root {d} 2> {d}/err & \
-         while ! grep -q 'waiting up to 30 s for {late}' {d}/err 2>/dev/null; do sleep 0.01; done; \
-         touch {late}; wait $!; echo exit=$?; cat {d}/err; rm -f {late}"
+        "{BIN} fstab --root {d} 2> {d}/err & pid=$!; \
+         while kill -0 $pid 2>/dev/null && ! grep -q 'waiting up to 30 s for {late}' {d}/err 2>/dev/null; do sleep 0.01; done; \
+         touch {late}; wait $pid; echo exit=$?; cat {d}/err; rm -f {late}"
     );
     let o = unshare_sh(&["--mount"], &script);
     let out = stdout(&o);

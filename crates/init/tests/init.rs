@@ -408,10 +408,14 @@ fn a_manager_that_keeps_crashing_leads_to_the_emergency_shell_and_back() {
         "log:\n{log}"
     );
     fs::write(dir.path("leave"), "").unwrap();
-    // (Which, crashing again, is restarted at once: no delay after a first failure.)
-    wait_until("the manager again", Duration::from_secs(10), &dir, || {
-        dir.read("starts").lines().count() >= 12
-    });
+    // Its count of failures starts afresh: crashing again, it is restarted (at
+    // once: no delay after a first failure), not replaced by a second shell.
+    wait_until(
+        "the manager again, twice",
+        Duration::from_secs(10),
+        &dir,
+        || dir.read("starts").lines().count() >= 13,
+    );
     assert_eq!(dir.read("shells").lines().count(), 1);
     kill(init.id(), libc::SIGTERM);
     let status = exit_within(&mut init, Duration::from_secs(10), &dir);
@@ -1300,11 +1304,21 @@ fn hundreds_of_variables_do_not_push_out_vigil_init_fd() {
 #[test]
 fn an_empty_message_is_ignored_not_taken_for_the_end() {
     // An empty message, then `exit 5`, then the manager shuts its end for writing (reads
-    // then return 0 for ever: that must end the channel, not spin) and lingers.
+    // then return 0 for ever: that must end the channel, not spin) and lingers 1 s,
+    // noting the CPU time vigil-init used meanwhile (utime + stime, in ticks).
     let dir = TestDir::new("emptymsg");
     let manager = fake_manager(
         &dir,
-        "open('@DIR@/runs', 'a').write('x')\ns.send(b'')\ns.send(b'exit 5')\ns.shutdown(socket.SHUT_WR)\ntime.sleep(0.3)",
+        r#"open('@DIR@/runs', 'a').write('x')
+def cpu():
+    fields = open('/proc/%d/stat' % os.getppid()).read().rsplit(')', 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+s.send(b'')
+s.send(b'exit 5')
+s.shutdown(socket.SHUT_WR)
+before = cpu()
+time.sleep(1)
+open('@DIR@/cpu', 'w').write(str(cpu() - before))"#,
     );
     let mut init = direct(&dir, &["--manager", manager.to_str().unwrap()]);
     let status = exit_within(&mut init, Duration::from_secs(20), &dir);
@@ -1314,6 +1328,12 @@ fn an_empty_message_is_ignored_not_taken_for_the_end() {
         "x",
         "one manager; log:\n{}",
         dir.read("init.log")
+    );
+    // Spinning, it would have used most of a second (about 100 ticks).
+    let ticks: u32 = dir.read("cpu").parse().unwrap();
+    assert!(
+        ticks < 20,
+        "{ticks} ticks of CPU while the manager lingered"
     );
 }
 

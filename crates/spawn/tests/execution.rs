@@ -7,7 +7,7 @@ mod support;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use support::{require_root, run, sh, temp_dir};
+use support::{again_as_nobody, require_root, run, sh, temp_dir};
 
 use vigil_platform::exec::ExecStatus;
 use vigil_platform::process::ExitStatus;
@@ -237,7 +237,9 @@ fn has_capability(bit: u32) -> bool {
 fn privileges_a_service_lacks_fail_at_their_stage() {
     // Lowering the OOM score needs CAP_SYS_RESOURCE (24), which root in a
     // container may lack: then, as systemd does, the service starts with the
-    // score it inherits. Raising the priority needs CAP_SYS_NICE (23).
+    // score it inherits. Raising the priority needs CAP_SYS_NICE (23). As
+    // root, both ways: without them as nobody first, then with them.
+    again_as_nobody("privileges_a_service_lacks_fail_at_their_stage");
     let oom = Service {
         oom_score_adjust: Some(-500),
         ..Service::default()

@@ -1,5 +1,6 @@
 //! What the spawn tests share: a scratch directory, a `/bin/sh -c` command,
-//! running it to its end, and the root check of the privileged tests.
+//! running it to its end, the root check of the privileged tests, and the
+//! run as nobody of the tests of what fails without privileges.
 #![allow(dead_code)]
 
 use vigil_platform::exec::ExecStatus;
@@ -50,4 +51,31 @@ pub fn require_root(why: &str) -> bool {
     );
     eprintln!("skipped: {why} needs root");
     false
+}
+
+/// Tests of what fails without privileges run as root too (CI is root): there
+/// this runs the test `name` again, alone, in this test binary as nobody (uid
+/// and gid 65534, no groups), checks that it ran and passed, and returns true.
+/// Not root (that run included), it returns false: the caller's body runs.
+pub fn again_as_nobody(name: &str) -> bool {
+    if !is_root() {
+        return false;
+    }
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.contains("1 passed"),
+        "{name} as nobody: {}\n{said}",
+        out.status
+    );
+    true
 }
