@@ -6,7 +6,7 @@
 /// Errno numbers for crates that do not link libc themselves (they differ
 /// between architectures: EUSERS is 87 on x86-64, 94 on MIPS).
 pub mod codes {
-    pub use libc::{EINVAL, ELOOP, ENOENT, ENOTDIR, EPERM, ESRCH, EUSERS};
+    pub use libc::{EINVAL, ELOOP, ENOENT, ENOTDIR, ENXIO, EPERM, ESRCH, EUSERS};
 }
 
 /// The symbolic name of an errno value (`2` -> `"ENOENT"`), or `"E?"` when unknown.

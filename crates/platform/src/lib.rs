@@ -58,3 +58,5 @@ pub use time::{TimerFd, boot_ticks, boottime_now, monotonic_now, realtime_now};
 /// `O_NOCTTY` for `OpenOptionsExt::custom_flags`: its value differs between
 /// architectures, so callers without libc take it from here.
 pub const O_NOCTTY: i32 = libc::O_NOCTTY;
+/// `O_NONBLOCK`, likewise.
+pub const O_NONBLOCK: i32 = libc::O_NONBLOCK;

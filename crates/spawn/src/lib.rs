@@ -267,6 +267,14 @@ impl SpawnError {
             SpawnError::UnknownGroup { directive, group } => {
                 Some(format!("no such group {group} ({directive}=)"))
             }
+            // Refused by vigil, not by the kernel ("not a regular file (a
+            // FIFO)", "larger than 4 MiB"): no errno says it.
+            SpawnError::ReadEnvironmentFile { path, source }
+            | SpawnError::OpenStdio { path, source, .. }
+                if source.raw_os_error().is_none() =>
+            {
+                Some(format!("{}: {source}", path.display()))
+            }
             _ => None,
         }
     }
@@ -282,7 +290,7 @@ impl SpawnError {
             | SpawnError::Stdio { source, .. }
             | SpawnError::InputData { source }
             | SpawnError::NonBlocking { source }
-            | SpawnError::Fork { source } => source.raw_os_error().unwrap_or(0),
+            | SpawnError::Fork { source } => source.raw_os_error().unwrap_or(libc_errno::EINVAL),
             SpawnError::Directory { source } => source.errno(),
             SpawnError::NoDynamicId => libc_errno::EUSERS,
             SpawnError::UnknownUser { .. } | SpawnError::UnknownGroup { .. } => libc_errno::ESRCH,
@@ -570,8 +578,8 @@ fn build_environment(
             }
         };
         for path in paths {
-            let text = match std::fs::read(&path) {
-                Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            let text = match vigil_units::files::read_regular(&path, ENVIRONMENT_FILE_MAX) {
+                Ok((bytes, _)) => String::from_utf8_lossy(&bytes).into_owned(),
                 Err(e) if file.optional && e.kind() == io::ErrorKind::NotFound => continue,
                 Err(source) => return Err(SpawnError::ReadEnvironmentFile { path, source }),
             };
@@ -582,6 +590,10 @@ fn build_environment(
     }
     Ok(env)
 }
+
+/// The most an `EnvironmentFile=` may hold (the manager reads it, before
+/// each start).
+const ENVIRONMENT_FILE_MAX: u64 = 4 << 20;
 
 /// The files an `EnvironmentFile=` path names: itself, or with `*`, `?` or
 /// `[` in it, the files its pattern matches, sorted (systemd.exec(5): "an
@@ -676,9 +688,11 @@ fn child_fd(stdio: Stdio, stream: &'static str, umask: u32) -> Result<ChildFd, S
             let tty = OpenOptions::new()
                 .read(true)
                 .write(true)
-                // Opening a terminal never makes it the manager's controlling one.
-                .custom_flags(vigil_platform::O_NOCTTY)
+                // Opening a terminal never makes it the manager's controlling
+                // one, nor waits for its line (carrier detect).
+                .custom_flags(vigil_platform::O_NOCTTY | NO_WAIT)
                 .open(&path)
+                .and_then(blocking)
                 .map_err(|source| SpawnError::OpenStdio {
                     stream,
                     path,
@@ -695,7 +709,11 @@ fn child_fd(stdio: Stdio, stream: &'static str, umask: u32) -> Result<ChildFd, S
         Stdio::Fd(fd) => ChildFd::owned(fd).map_err(setup),
         Stdio::File { path, mode } => {
             let opened = if stream == "stdin" {
-                std::fs::File::open(&path)
+                OpenOptions::new()
+                    .read(true)
+                    .custom_flags(vigil_platform::O_NOCTTY | NO_WAIT)
+                    .open(&path)
+                    .and_then(blocking)
             } else {
                 open_output(&path, mode, umask)
             };
@@ -707,6 +725,17 @@ fn child_fd(stdio: Stdio, stream: &'static str, umask: u32) -> Result<ChildFd, S
             ChildFd::owned(OwnedFd::from(file)).map_err(setup)
         }
     }
+}
+
+/// O_NONBLOCK, for the opens of files a unit names: the manager makes them,
+/// and the open of a FIFO waits for its other end, of a terminal for its line.
+const NO_WAIT: i32 = vigil_platform::O_NONBLOCK;
+
+/// `file` made blocking again once opened: the service gets what it would
+/// have got from a plain open.
+fn blocking(file: std::fs::File) -> io::Result<std::fs::File> {
+    vigil_platform::set_nonblocking(&file, false)?;
+    Ok(file)
 }
 
 /// `StandardInput=data`: an in-memory file holding the bytes, read from the start.
@@ -721,12 +750,35 @@ fn input_data(bytes: &[u8]) -> io::Result<OwnedFd> {
 /// Opens a `StandardOutput=file:`/`append:`/`truncate:` target as systemd does:
 /// created with mode 0666 minus the service's `UMask=` (`umask`) if missing,
 /// exactly that whatever the manager's own umask; an existing file keeps its
-/// mode. `file:` writes from offset 0 without truncating.
+/// mode. `file:` writes from offset 0 without truncating. Opened without
+/// waiting ([`NO_WAIT`]); a FIFO no one reads yet is opened for reading too,
+/// which Linux does at once: the service's writes then wait for a reader in
+/// the FIFO, not the manager in its open (under systemd the service's open
+/// waits).
 pub fn open_output(path: &Path, mode: FileMode, umask: u32) -> io::Result<std::fs::File> {
+    match open_output_as(path, mode, umask, false) {
+        Err(e) if e.raw_os_error() == Some(libc_errno::ENXIO) => {
+            open_output_as(path, mode, umask, true)
+        }
+        opened => opened,
+    }
+    .and_then(blocking)
+}
+
+fn open_output_as(
+    path: &Path,
+    mode: FileMode,
+    umask: u32,
+    read_too: bool,
+) -> io::Result<std::fs::File> {
     let created_mode = 0o666 & !umask;
     let options = |create: bool, exclusive: bool| {
         let mut options = OpenOptions::new();
-        options.write(true).mode(created_mode);
+        options
+            .read(read_too)
+            .write(true)
+            .mode(created_mode)
+            .custom_flags(vigil_platform::O_NOCTTY | NO_WAIT);
         match mode {
             FileMode::Write => {}
             FileMode::Append => {

@@ -690,9 +690,7 @@ impl LoadedSet {
     }
 }
 
-/// A unit file's text, read without asking for its size first (a statx, as
-/// `fs::read_to_string` does: one system call in five for the small files a
-/// thousand units are). A line that is not UTF-8 is read as an empty line:
+/// A unit file's text (see [`read_bytes`]). A line that is not UTF-8 is read as an empty line:
 /// silently for a comment, with a warning naming it otherwise (systemd skips
 /// comments unread and ignores an assignment that is not UTF-8 clean; one
 /// Latin-1 byte in a comment used to fail the whole unit).
@@ -724,15 +722,16 @@ fn text_of(path: &Path, bytes: Vec<u8>, warnings: &mut Vec<Diagnostic>) -> Strin
     text
 }
 
-/// A file's bytes, read without asking for its size first (see [`read_text`]).
+/// A file's bytes: a regular file's only, up to [`FILE_MAX`], opened without
+/// waiting ([`crate::files::read_regular`]: a FIFO named `x.service` would
+/// stop the manager in its open for ever).
 fn read_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read as _;
-    let mut bytes = Vec::with_capacity(4096);
-    fs::File::open(path)?
-        .take(u64::MAX)
-        .read_to_end(&mut bytes)?;
-    Ok(bytes)
+    crate::files::read_regular(path, FILE_MAX).map(|(bytes, _)| bytes)
 }
+
+/// The most a unit file, drop-in or YAML file may hold: far more than any
+/// real one (Debian's longest is a few KiB), far less than would hurt.
+pub const FILE_MAX: u64 = 4 << 20;
 
 /// The error for a YAML file whose first byte that is not UTF-8 is at `bad`:
 /// its line, and its column counted in characters as YAML positions are.

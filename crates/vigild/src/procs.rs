@@ -1226,15 +1226,13 @@ enum PidFile {
 }
 
 /// Reads a PID file as systemd does: the first line, a positive decimal number.
+/// A regular file of at most 4 KiB, opened without waiting: the service may
+/// have written anything there (a FIFO would hold the manager in its open, a
+/// link to /dev/zero fill its memory).
 fn read_pid_file(path: &std::path::Path) -> PidFile {
-    use std::io::Read as _;
     use std::os::unix::fs::MetadataExt as _;
-    let read = std::fs::File::open(path).and_then(|mut f| {
-        let owner = f.metadata()?.uid();
-        let mut text = String::new();
-        f.read_to_string(&mut text)?;
-        Ok((text, owner))
-    });
+    let read = vigil_units::files::read_regular(path, 4096)
+        .map(|(bytes, meta)| (String::from_utf8_lossy(&bytes).into_owned(), meta.uid()));
     let (text, owner) = match read {
         Ok(read) => read,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

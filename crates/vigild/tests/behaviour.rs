@@ -5240,3 +5240,107 @@ fn a_start_without_waiting_that_failed_at_once_exits_1() {
     let out = m.vigil(&["start", "req", "--no-block"]);
     assert_fails_with(&out, "dependency failed: missing.service");
 }
+
+fn mkfifo(path: &Path) {
+    let made = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
+/// Review finding: the manager opened the files units name (the unit file
+/// itself, `StandardOutput=file:`, `StandardInput=file:`, `EnvironmentFile=`,
+/// `PIDFile=`) with a plain open, which for a FIFO waits for its other end:
+/// the manager stopped for good, answering no one (a service could do it
+/// with its own PID file). And it read a PID file whole: linked to /dev/zero,
+/// until the OOM killer came. Now no open waits, and what must be a file
+/// must be a regular one of a bounded size.
+#[test]
+fn fifos_and_endless_files_named_by_units_never_stop_the_manager() {
+    let d = TempDir::new("fifos");
+    let at = |name: &str| d.path().join(name);
+    for f in ["out", "in", "env", "pid"] {
+        mkfifo(&at(f));
+    }
+    std::os::unix::fs::symlink("/dev/zero", at("zero")).unwrap();
+    fs::write(at("big"), "1".repeat(5000)).unwrap();
+    let forking = |pid_file: &str| {
+        format!(
+            "[Service]\nType=forking\nPIDFile={}\nExecStart=/bin/sh -c 'sleep 1000 & exit 0'\n",
+            p(&at(pid_file))
+        )
+    };
+    let units = [
+        (
+            "out.service",
+            format!(
+                "[Service]\nStandardOutput=file:{}\nExecStart=/bin/sh -c 'echo to-the-fifo; exec sleep 1000'\n",
+                p(&at("out"))
+            ),
+        ),
+        (
+            "in.service",
+            format!(
+                "[Service]\nType=oneshot\nStandardInput=file:{}\nExecStart=/bin/cat\n",
+                p(&at("in"))
+            ),
+        ),
+        (
+            "env.service",
+            format!(
+                "[Service]\nEnvironmentFile={}\nExecStart=/bin/sleep 1000\n",
+                p(&at("env"))
+            ),
+        ),
+        ("pid-fifo.service", forking("pid")),
+        ("pid-zero.service", forking("zero")),
+        ("pid-big.service", forking("big")),
+    ];
+    let mut files: Vec<(&str, &str)> = vec![("default.target", "[Unit]\n")];
+    files.extend(units.iter().map(|(n, t)| (*n, t.as_str())));
+    let m = Manager::start(&files);
+    // Nobody reads the FIFO yet: the service's writes wait in it.
+    m.vigil_ok(&["start", "out"]);
+    let mut read = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(fs::File::open(at("out")).unwrap()),
+        &mut read,
+    )
+    .unwrap();
+    assert_eq!(read, "to-the-fifo\n");
+    // Nobody writes to it: the service reads its end at once.
+    m.vigil_ok(&["start", "in"]);
+    assert_eq!(m.state("in.service"), "inactive");
+    for (unit, why) in [
+        (
+            "env",
+            "exec failed at environment: {env}: not a regular file (a FIFO)",
+        ),
+        ("pid-fifo", "pid file: {pid}: not a regular file (a FIFO)"),
+        (
+            "pid-zero",
+            "pid file: {zero}: not a regular file (a character device)",
+        ),
+        ("pid-big", "pid file: {big}: larger than 4 KiB"),
+    ] {
+        let why = ["env", "pid", "zero", "big"]
+            .iter()
+            .fold(why.to_string(), |w, f| {
+                w.replace(&format!("{{{f}}}"), &p(&at(f)))
+            });
+        assert_fails_with(&m.vigil(&["start", unit]), &why);
+    }
+    // A unit file that is a FIFO: an error naming it, at a rescan and offline.
+    mkfifo(&m.config.join("x.service"));
+    m.vigil_ok(&["sync"]);
+    let st = m.status_json("x.service");
+    let reason = st["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("cannot read unit file: not a regular file (a FIFO)"),
+        "{st}"
+    );
+    let out = vigil_offline(&["verify", &p(&m.config)]);
+    assert_fails_with(
+        &out,
+        "x.service: error: cannot read unit file: not a regular file (a FIFO)",
+    );
+    assert_eq!(m.state("out.service"), "running");
+}
