@@ -18,6 +18,6 @@ pub mod store;
 
 pub use record::{Entry, Record, Stream};
 pub use ring::Ring;
-pub use sink::{ConsoleSink, FileSink, KmsgSink, Sink, SinkError, SinkHealth, console_fd};
+pub use sink::{Backlog, ConsoleSink, FileSink, KmsgSink, Sink, SinkError, SinkHealth, console_fd};
 pub use split::LineSplitter;
 pub use store::{LogStore, Since};

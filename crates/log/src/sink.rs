@@ -111,6 +111,60 @@ pub trait Sink: AsFd + fmt::Debug {
     fn take_state_change(&mut self) -> Option<SinkHealth> {
         None
     }
+    /// A copy of what the sink has not written yet: its queue, its count of
+    /// dropped lines not yet reported, whether a line is cut, and its health.
+    /// Another sink writes it on after [`Sink::take_over`]; this one is left
+    /// as it was (should the hand-over fail, it goes on).
+    fn backlog(&self) -> Backlog;
+    /// Takes on `backlog`, another sink's (see [`Sink::backlog`]), as if that
+    /// sink had been this one: its queue is written first, its count is
+    /// reported in the stream where its lines went missing, and what this
+    /// sink queued itself follows. Meant for a sink that has written nothing
+    /// yet; nothing of the backlog is dropped, even past the queue's bound.
+    fn take_over(&mut self, backlog: Backlog);
+}
+
+/// What a sink has not written yet, taken out of it so that another sink
+/// writes it on: the same sink in the next image of the manager after
+/// `vigil reexec` (queues are process memory and would not cross the exec),
+/// or the file opened again at SIGHUP after a log rotation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// The queued messages, one after another, whole.
+    pub bytes: Vec<u8>,
+    /// Each queued message in order: its length in `bytes` and what it is.
+    pub messages: Vec<(usize, Kind)>,
+    /// Bytes of the first message already written.
+    pub written: usize,
+    /// Lines dropped since the last notice was queued.
+    pub unreported: u64,
+    /// A failed write cut a line in the stream: a line end goes first.
+    pub cut: bool,
+    /// Lines dropped in all.
+    pub dropped: u64,
+    /// The write failure the sink is in: the errno, and `dropped` before it
+    /// began (so the sink that writes again says how many it cost).
+    pub failure: Option<(i32, u64)>,
+    /// Whether the owner was told that the sink fails (not told again).
+    pub told_failing: bool,
+}
+
+impl Backlog {
+    /// The backlog for a new file in place of the one renamed away (SIGHUP):
+    /// a line the old file holds the first part of is written again whole
+    /// (the old file keeps its cut part), and a line cut by a failed write
+    /// is not ended in the new file, where it is not.
+    pub fn for_new_file(mut self) -> Backlog {
+        let mut start = 0usize;
+        while let Some(&(len, Kind::LineEnd)) = self.messages.first() {
+            start = start.saturating_add(len);
+            self.messages.remove(0);
+        }
+        self.bytes.drain(..start.min(self.bytes.len()));
+        self.written = 0;
+        self.cut = false;
+        self
+    }
 }
 
 /// A change in whether a sink's writes go through, from
@@ -175,12 +229,18 @@ macro_rules! outbox_methods {
         fn take_state_change(&mut self) -> Option<SinkHealth> {
             self.out.take_state_change()
         }
+        fn backlog(&self) -> Backlog {
+            self.out.backlog()
+        }
+        fn take_over(&mut self, backlog: Backlog) {
+            self.out.take_over(backlog)
+        }
     };
 }
 
 /// What a queued message is, so that a failed write can count what it lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub enum Kind {
     /// A line: lost, it counts as dropped.
     Line,
     /// A `N lines dropped` notice carrying `N`: those lines were counted when
@@ -398,6 +458,70 @@ impl<F: AsFd> Outbox<F> {
         self.offset = 0;
         self.drop_lines(lines);
         self.unreported = self.unreported.saturating_add(noticed);
+    }
+
+    fn backlog(&self) -> Backlog {
+        let mut bytes = Vec::with_capacity(self.queued.saturating_add(self.offset));
+        let mut messages = Vec::with_capacity(self.queue.len());
+        for msg in &self.queue {
+            bytes.extend_from_slice(&msg.bytes);
+            messages.push((msg.bytes.len(), msg.kind));
+        }
+        Backlog {
+            bytes,
+            messages,
+            written: self.offset,
+            unreported: self.unreported,
+            cut: self.cut,
+            dropped: self.dropped,
+            failure: self
+                .failure
+                .map(|f| (f.errno.raw_os_error(), f.dropped_before)),
+            told_failing: self.told_failing,
+        }
+    }
+
+    fn take_over(&mut self, backlog: Backlog) {
+        // What this sink queued itself goes after the backlog.
+        let own = std::mem::take(&mut self.queue);
+        let own_unreported = std::mem::take(&mut self.unreported);
+        let own_dropped = self.dropped;
+        self.queued = 0;
+        self.offset = 0;
+        let mut rest = backlog.bytes.as_slice();
+        for &(len, kind) in &backlog.messages {
+            let Some((bytes, after)) = rest.split_at_checked(len) else {
+                break;
+            };
+            rest = after;
+            self.queued = self.queued.saturating_add(len);
+            self.queue.push_back(Message {
+                bytes: bytes.to_vec(),
+                kind,
+            });
+        }
+        if let Some(front) = self.queue.front() {
+            self.offset = backlog.written.min(front.bytes.len());
+            self.queued = self.queued.saturating_sub(self.offset);
+        }
+        self.cut = backlog.cut;
+        self.unreported = backlog.unreported;
+        self.dropped = own_dropped.saturating_add(backlog.dropped);
+        self.failure = backlog.failure.map(|(errno, before)| Failure {
+            errno: Errno::from_raw_os_error(errno),
+            dropped_before: before.saturating_add(own_dropped),
+        });
+        self.told_failing = backlog.told_failing;
+        if !own.is_empty() {
+            if self.unreported > 0 {
+                let notice = (self.notice)(self.unreported);
+                self.queue_notice(notice);
+            }
+            for msg in own {
+                self.queue_message(msg.bytes, msg.kind);
+            }
+        }
+        self.unreported = self.unreported.saturating_add(own_unreported);
     }
 
     fn take_state_change(&mut self) -> Option<SinkHealth> {
@@ -1284,6 +1408,156 @@ mod tests {
         let mut sink = sink;
         let text = read_everything(&mut sink, &OwnedFd::from(peer));
         assert_flood_accounted(&text, pushed, dropped);
+    }
+
+    #[test]
+    fn a_backlog_taken_over_is_written_first_with_its_count() {
+        // The old sink: a pipe nobody reads, a queue that overflowed.
+        let (old_r, old_w) = small_pipe();
+        let mut old = ConsoleSink::new(old_w, 2048);
+        let mut pushed = 0u64;
+        while old.dropped() < 10 {
+            old.push(&record("flood", &format!("line {pushed:07}")))
+                .expect("push");
+            pushed += 1;
+        }
+        // What the old pipe took (it may end in the middle of a line).
+        let mut text = String::from_utf8(read_available(&old_r)).expect("utf8");
+        let backlog = old.backlog();
+        assert!(backlog.written > 0 || !backlog.messages.is_empty());
+
+        let (new_r, new_w) = pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK).expect("pipe");
+        let mut new = ConsoleSink::new(new_w, 2048);
+        new.set_deferred(true);
+        // A line the new sink queued before it took the backlog over.
+        new.push(&record("flood", &format!("line {pushed:07}")))
+            .expect("push");
+        new.take_over(backlog);
+        text.push_str(&read_everything(&mut new, &new_r));
+
+        let lines: Vec<&str> = text.lines().collect();
+        let last = format!("flood: line {pushed:07}");
+        assert_eq!(lines.last().copied(), Some(last.as_str()), "{lines:?}");
+        let notice = lines.len().checked_sub(2).and_then(|i| lines.get(i));
+        assert_eq!(notice.copied(), Some("vigil: 10 lines dropped"));
+        let delivered: Vec<u64> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("flood: line "))
+            .map(|n| n.parse().expect("a whole line"))
+            .collect();
+        assert_eq!(delivered.len() as u64 + 10, pushed + 1);
+        assert!(
+            delivered
+                .iter()
+                .rev()
+                .skip(1)
+                .rev()
+                .copied()
+                .eq(0..delivered.len() as u64 - 1)
+        );
+        assert_eq!(new.dropped(), 10);
+    }
+
+    #[test]
+    fn a_failing_sinks_count_and_cut_line_go_to_the_sink_that_takes_over() {
+        let fifo = Fifo::new("backlog-cut");
+        let reader = fifo.reader();
+        let mut old = FileSink::new(fifo.writer(), DEFAULT_QUEUE_BYTES);
+        old.push(&record("u", &"x".repeat(6000))).expect("push");
+        drop(reader);
+        for i in 0..3 {
+            old.push(&record("u", &format!("lost {i}")))
+                .expect_err("EPIPE");
+        }
+        assert!(matches!(
+            old.take_state_change(),
+            Some(SinkHealth::Failing { .. })
+        ));
+        let backlog = old.backlog();
+        assert!(backlog.cut);
+        assert_eq!(backlog.unreported, 4);
+
+        // The same file, written by the next image of the manager.
+        let reader = fifo.reader();
+        let mut new = FileSink::new(fifo.writer(), DEFAULT_QUEUE_BYTES);
+        new.take_over(backlog);
+        new.push(&record("u", "after")).expect("push");
+        let text = read_everything(&mut new, &reader);
+        let change = new.take_state_change();
+        assert!(
+            matches!(
+                change,
+                Some(SinkHealth::Working {
+                    sink: "file",
+                    dropped: 4
+                })
+            ),
+            "{change:?}"
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{:?}", text.replace(&"x".repeat(64), "x"));
+        assert!(lines.first().is_some_and(|l| l.ends_with('x')));
+        assert!(
+            lines
+                .get(1)
+                .is_some_and(|l| l.ends_with("Z vigil: 4 lines dropped")),
+            "{lines:?}"
+        );
+        assert_eq!(
+            lines.get(2).copied(),
+            Some("2024-02-29T23:59:59.000042Z u[42]: after")
+        );
+        assert_eq!(new.dropped(), 4);
+    }
+
+    #[test]
+    fn a_new_file_gets_whole_the_line_the_old_one_has_a_part_of() {
+        let fifo = Fifo::new("backlog-new-file");
+        let _reader = fifo.reader();
+        let mut old = FileSink::new(fifo.writer(), DEFAULT_QUEUE_BYTES);
+        let long = "x".repeat(6000);
+        old.push(&record("u", &long)).expect("push");
+        old.push(&record("u", "queued")).expect("push");
+        let backlog = old.backlog();
+        assert!(
+            backlog.written > 0,
+            "the old file has part of the long line"
+        );
+        let backlog = backlog.for_new_file();
+        assert_eq!((backlog.written, backlog.cut), (0, false));
+
+        let (r, w) = pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK).expect("pipe");
+        let mut new = FileSink::new(w, DEFAULT_QUEUE_BYTES);
+        new.take_over(backlog);
+        let text = read_everything(&mut new, &r);
+        let head = "2024-02-29T23:59:59.000042Z u[42]: ";
+        assert_eq!(text, format!("{head}{long}\n{head}queued\n"));
+        assert_eq!(new.dropped(), 0);
+    }
+
+    #[test]
+    fn a_new_file_gets_the_count_of_a_failing_one_first() {
+        let mut old = full_disk();
+        old.push(&record("u", "lost")).expect_err("ENOSPC");
+        let backlog = old.backlog().for_new_file();
+        let (r, w) = pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK).expect("pipe");
+        let mut new = FileSink::new(w, DEFAULT_QUEUE_BYTES);
+        new.set_deferred(true);
+        new.push(&record("u", "after")).expect("push");
+        new.take_over(backlog);
+        let text = read_everything(&mut new, &r);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text:?}");
+        assert!(
+            lines
+                .first()
+                .is_some_and(|l| l.ends_with("Z vigil: 1 lines dropped")),
+            "{text:?}"
+        );
+        assert_eq!(
+            lines.get(1).copied(),
+            Some("2024-02-29T23:59:59.000042Z u[42]: after")
+        );
     }
 
     #[test]
