@@ -152,9 +152,9 @@ const SHUTDOWN_PROGRESS: Duration = Duration::from_secs(5);
 /// How long a SIGTERM from vigil-init waits for its `stop ACTION`, when it
 /// came first (the channel was full).
 const STOP_WORDS_WAIT: Duration = Duration::from_millis(200);
-/// How long, at exit (and before `vigil reexec`'s exec), the log sinks get
-/// to take what they queued.
-pub(crate) const EXIT_FLUSH_LIMIT: Duration = Duration::from_secs(5);
+/// How long, at exit, the log sinks get to take what they queued (at
+/// `vigil reexec` the queues cross the exec instead).
+const EXIT_FLUSH_LIMIT: Duration = Duration::from_secs(5);
 
 const HANDLED_SIGNALS: &[i32] = &[
     libc_sig::SIGCHLD,
@@ -268,6 +268,12 @@ impl Daemon {
             .unwrap_or_default();
         let wall_offset = now_wall.saturating_sub(vigil_platform::monotonic_now());
         let mut logs = Logs::new(&opts)?;
+        // Before anything is logged or read: the sinks write on what the
+        // previous image had queued, in order.
+        if let Some(state) = inherited.state.as_mut() {
+            let (sinks, bytes) = state.exec_sinks();
+            logs.restore_sinks(sinks, bytes);
+        }
         if init.is_some() {
             logs.keep_pipes_in_store();
         }

@@ -33,7 +33,7 @@ use vigil_platform::{InitChannel, SpawnPids};
 use vigil_proto::LogLine;
 
 use crate::daemon::{Daemon, Phase};
-use crate::logs::{SavedPipe, StoreChange, parse_store_name};
+use crate::logs::{SavedPipe, SavedSink, StoreChange, parse_store_name};
 use crate::procs::{start_time, stat_fields};
 
 const STATE_VERSION: u32 = 1;
@@ -115,9 +115,33 @@ pub(crate) struct State {
     /// After `vigil reexec`: the control connections carried over, left open.
     #[serde(default)]
     clients: Option<crate::control::SavedClients>,
+    /// After `vigil reexec`: what the log sinks had not written, and the
+    /// memfd, left open, with the bytes they queued.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    sinks: Vec<SavedSink>,
+    #[serde(default)]
+    sink_bytes: Option<i32>,
 }
 
 impl State {
+    /// What a re-executing predecessor's log sinks had not written, with the
+    /// bytes they queued (or why these cannot be read).
+    pub fn exec_sinks(&mut self) -> (Vec<SavedSink>, std::io::Result<Vec<u8>>) {
+        let sinks = std::mem::take(&mut self.sinks);
+        let raw = self.sink_bytes.take().filter(|_| self.reexec);
+        let bytes = match raw {
+            None => Ok(Vec::new()),
+            Some(raw) => vigil_platform::adopt_fd(raw).and_then(|fd| {
+                let mut file = File::from(fd);
+                let mut bytes = Vec::new();
+                file.seek(SeekFrom::Start(0))?;
+                file.read_to_end(&mut bytes)?;
+                Ok(bytes)
+            }),
+        };
+        (sinks, bytes)
+    }
+
     /// The control and notify sockets a re-executing predecessor left open.
     pub fn exec_sockets(&mut self) -> (Option<OwnedFd>, Option<OwnedFd>) {
         if !self.reexec {
@@ -342,6 +366,13 @@ fn read_state(fd: OwnedFd) -> anyhow::Result<State> {
         );
     }
     Ok(state)
+}
+
+/// A fresh memfd (close-on-exec) holding `bytes`.
+fn write_memfd(name: &str, bytes: &[u8]) -> std::io::Result<OwnedFd> {
+    let mut file = File::from(vigil_platform::memfd(name)?);
+    file.write_all(bytes)?;
+    Ok(OwnedFd::from(file))
 }
 
 /// Replaces what vigil-init's store holds under `name` with `fd` (or with
@@ -570,13 +601,10 @@ impl Daemon {
 
     /// Writes the state into a fresh memfd; returns it.
     fn write_state(state: &State) -> anyhow::Result<OwnedFd> {
-        let fd = vigil_platform::memfd("vigild-state").context("creating the state memfd")?;
         // One write: serde_json writes token by token, a system call each
         // on an unbuffered file.
         let text = serde_json::to_vec(state).context("serializing the state")?;
-        let mut file = File::from(fd);
-        file.write_all(&text).context("writing the state")?;
-        Ok(OwnedFd::from(file))
+        write_memfd("vigild-state", &text).context("writing the state")
     }
 
     /// With vigil-init: replaces the state it keeps for the next manager, and
@@ -1133,6 +1161,17 @@ impl Daemon {
     /// the PID, the children, the sockets and the log pipes. Returns only on
     /// failure, with every descriptor close-on-exec again.
     pub(crate) fn reexec(&mut self) -> anyhow::Error {
+        // The path this image was started from, read at start: what is there
+        // now is the upgrade (/proc/self/exe would follow a rename of the
+        // running file to the old binary).
+        let Some(exe) = self.handover.exe.clone() else {
+            return self.undo_reexec(anyhow::anyhow!("the manager's own path is unknown"));
+        };
+        self.say(
+            Level::Info,
+            None,
+            &format!("re-executing {}", exe.display()),
+        );
         // The pipes' read ends are left open across exec from here on.
         let mut state = self.build_state(Vec::new(), true);
         state.listener = Some(self.clients.listener_fd().as_raw_fd());
@@ -1142,11 +1181,27 @@ impl Daemon {
         // those that asked for the reexec wait for this one to close.
         let askers: Vec<u64> = self.handover.reexec_requested.iter().map(|r| r.0).collect();
         state.clients = Some(self.clients.save_for_exec(&askers));
+        // What the log sinks have not written crosses the exec too, however
+        // far behind their readers are: the new image writes it first.
+        let (sinks, bytes) = self.logs.save_sinks();
+        let sink_bytes = match write_memfd("vigild-sinks", &bytes) {
+            Ok(fd) => fd,
+            Err(e) => {
+                return self.undo_reexec(anyhow::Error::new(e).context("saving the log queues"));
+            }
+        };
+        state.sinks = sinks;
+        state.sink_bytes = Some(sink_bytes.as_raw_fd());
         let fd = match Daemon::write_state(&state) {
             Ok(fd) => fd,
             Err(e) => return self.undo_reexec(e),
         };
-        let mut keep = vec![fd.as_fd(), self.clients.listener_fd(), self.notify.as_fd()];
+        let mut keep = vec![
+            fd.as_fd(),
+            sink_bytes.as_fd(),
+            self.clients.listener_fd(),
+            self.notify.as_fd(),
+        ];
         keep.extend(self.socket_fds());
         keep.extend(self.clients.carried_fds(&askers));
         if let Some(chan) = &self.init {
@@ -1158,21 +1213,6 @@ impl Daemon {
         {
             return self.undo_reexec(e.into());
         }
-        // The path this image was started from, read at start: what is there
-        // now is the upgrade (/proc/self/exe would follow a rename of the
-        // running file to the old binary).
-        let exe = match self.handover.exe.clone() {
-            Some(p) => p,
-            None => return self.undo_reexec(anyhow::anyhow!("the manager's own path is unknown")),
-        };
-        self.say(
-            Level::Info,
-            None,
-            &format!("re-executing {}", exe.display()),
-        );
-        // The sinks' queues do not cross the exec: they get the time they
-        // get at an exit (a console reader a moment behind).
-        self.logs.flush_at_exit(crate::daemon::EXIT_FLUSH_LIMIT);
         // execve itself, not std's Command::exec: its execvp would run a file
         // the kernel refuses (a truncated or foreign binary left by an upgrade)
         // with /bin/sh, and the manager would be gone; here it is an error.

@@ -12,7 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use vigil_log::{ConsoleSink, FileSink, KmsgSink, LineSplitter, LogStore, Record, Sink, Stream};
+use vigil_log::sink::Kind;
+use vigil_log::{
+    Backlog, ConsoleSink, FileSink, KmsgSink, LineSplitter, LogStore, Record, Sink, Stream,
+};
 use vigil_platform::{Epoll, Interest};
 use vigil_proto::LogLine;
 use vigil_units::Output;
@@ -144,6 +147,73 @@ pub(crate) struct SavedPipe {
     pub fd: Option<i32>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub partial: Vec<u8>,
+}
+
+/// What a sink had not written yet when the manager re-executed itself
+/// (`vigil reexec`): the next image's sink of the same name writes it on,
+/// before any line it reads itself. The queued bytes travel in a memfd
+/// (`start` is where this sink's begin); the rest is in the state.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct SavedSink {
+    /// `stderr`, `console`, `kmsg` or `file:PATH`.
+    pub name: String,
+    pub start: usize,
+    /// Each queued message: its length and what it is.
+    pub messages: Vec<(usize, SavedKind)>,
+    /// Bytes of the first message already written.
+    #[serde(default)]
+    pub written: usize,
+    #[serde(default)]
+    pub unreported: u64,
+    /// A failed write cut a line: the next message goes after a line end.
+    #[serde(default)]
+    pub cut: bool,
+    #[serde(default)]
+    pub dropped: u64,
+    /// The write failure the sink was in: errno, and `dropped` before it.
+    #[serde(default)]
+    pub failure: Option<(i32, u64)>,
+    #[serde(default)]
+    pub told_failing: bool,
+    /// A file sink's file (device, inode): a file renamed away meanwhile
+    /// is not the one the next image opens.
+    #[serde(default)]
+    pub file: Option<(u64, u64)>,
+}
+
+/// What a queued message of a [`SavedSink`] is ([`vigil_log::sink::Kind`]).
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub(crate) enum SavedKind {
+    Line,
+    Notice(u64),
+    LineEnd,
+}
+
+impl From<Kind> for SavedKind {
+    fn from(kind: Kind) -> SavedKind {
+        match kind {
+            Kind::Line => SavedKind::Line,
+            Kind::Notice(n) => SavedKind::Notice(n),
+            Kind::LineEnd => SavedKind::LineEnd,
+        }
+    }
+}
+
+impl From<SavedKind> for Kind {
+    fn from(kind: SavedKind) -> Kind {
+        match kind {
+            SavedKind::Line => Kind::Line,
+            SavedKind::Notice(n) => Kind::Notice(n),
+            SavedKind::LineEnd => Kind::LineEnd,
+        }
+    }
+}
+
+/// The (device, inode) of the file `fd` is open on.
+fn file_id(fd: std::os::fd::BorrowedFd<'_>) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let file = std::fs::File::from(fd.try_clone_to_owned().ok()?);
+    file.metadata().ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// vigil-init's name for a log pipe: `log:ID:o|e:UNIT`, or without the unit
@@ -433,6 +503,134 @@ impl Logs {
         }
     }
 
+    /// Every sink with its name in the state (`SavedSink::name`).
+    fn sink_names(&self) -> Vec<(usize, String)> {
+        let fixed = [
+            (self.stderr, "stderr"),
+            (self.console, "console"),
+            (self.kmsg, "kmsg"),
+        ];
+        let fixed = fixed
+            .into_iter()
+            .filter_map(|(i, name)| Some((i?, name.to_string())));
+        let files = self
+            .files
+            .iter()
+            .map(|(i, path)| (*i, format!("file:{}", path.display())));
+        fixed.chain(files).collect()
+    }
+
+    /// For `vigil reexec`: what every sink has not written yet, and the bytes
+    /// it queued (one after another, each sink's from its `start`). Copies:
+    /// should the exec fail, the sinks go on with it.
+    pub fn save_sinks(&self) -> (Vec<SavedSink>, Vec<u8>) {
+        let mut saved = Vec::new();
+        let mut bytes = Vec::new();
+        for (i, name) in self.sink_names() {
+            let Some(sink) = self.sinks.get(i) else {
+                continue;
+            };
+            let backlog = sink.backlog();
+            let file = name
+                .starts_with("file:")
+                .then(|| file_id(sink.as_fd()))
+                .flatten();
+            saved.push(SavedSink {
+                name,
+                start: bytes.len(),
+                messages: (backlog.messages.iter())
+                    .map(|&(len, kind)| (len, kind.into()))
+                    .collect(),
+                written: backlog.written,
+                unreported: backlog.unreported,
+                cut: backlog.cut,
+                dropped: backlog.dropped,
+                failure: backlog.failure,
+                told_failing: backlog.told_failing,
+                file,
+            });
+            bytes.extend_from_slice(&backlog.bytes);
+        }
+        (saved, bytes)
+    }
+
+    /// After `vigil reexec`, before any pipe is read: each sink takes on what
+    /// the one of the same name in the previous image had not written, so it
+    /// comes out first and in order, with its count of dropped lines. `bytes`
+    /// is what the previous image queued, or why it could not be read. A
+    /// sink that is not there now (a file that does not open) says what it
+    /// loses.
+    pub fn restore_sinks(&mut self, saved: Vec<SavedSink>, bytes: std::io::Result<Vec<u8>>) {
+        for sink in saved {
+            let lost = || {
+                let lines = sink
+                    .messages
+                    .iter()
+                    .filter(|m| matches!(m.1, SavedKind::Line))
+                    .count() as u64;
+                lines.saturating_add(sink.unreported)
+            };
+            let found = match &bytes {
+                Ok(bytes) => self.sink_named(&sink.name).map(|i| (i, bytes)),
+                Err(_) => None,
+            };
+            let Some((i, bytes)) = found else {
+                let why = match &bytes {
+                    Ok(_) => "the sink is not there any more".to_string(),
+                    Err(e) => format!("cannot read them: {e}"),
+                };
+                let lost = lost();
+                if lost > 0 {
+                    self.manager_stderr(format!(
+                        "warning: the {name} log sink lost {lost} lines queued before the re-exec ({why})",
+                        name = sink.name,
+                    ));
+                }
+                continue;
+            };
+            let mut backlog = Backlog {
+                bytes: Vec::new(),
+                messages: Vec::with_capacity(sink.messages.len()),
+                written: sink.written,
+                unreported: sink.unreported,
+                cut: sink.cut,
+                dropped: sink.dropped,
+                failure: sink.failure,
+                told_failing: sink.told_failing,
+            };
+            let mut end = sink.start;
+            for &(len, kind) in &sink.messages {
+                end = end.saturating_add(len);
+                backlog.messages.push((len, kind.into()));
+            }
+            backlog.bytes = bytes.get(sink.start..end).unwrap_or_default().to_vec();
+            let Some(target) = self.sinks.get_mut(i) else {
+                continue;
+            };
+            if sink.file.is_some() && sink.file != file_id(target.as_fd()) {
+                backlog = backlog.for_new_file();
+            }
+            target.take_over(backlog);
+        }
+        // A console with a full queue again: its pipes wait, as they did.
+        self.console_held = self.hold_console && self.console_queued() >= CONSOLE_HOLD;
+    }
+
+    /// The sink of that name, made if it is the console or kmsg (made at
+    /// start only when a unit writes there).
+    fn sink_named(&mut self, name: &str) -> Option<usize> {
+        match name {
+            "stderr" => self.stderr,
+            "console" => self.console_sink().ok(),
+            "kmsg" => self.kmsg_sink().ok(),
+            _ => {
+                let path = name.strip_prefix("file:")?;
+                let found = self.files.iter().find(|f| f.1.as_os_str() == path);
+                found.map(|f| f.0)
+            }
+        }
+    }
+
     /// The id the next pipe gets (saved, so ids are never reused).
     pub fn next_pipe_id(&self) -> u64 {
         self.next_pipe_id
@@ -649,11 +847,11 @@ impl Logs {
         }
     }
 
-    /// At the manager's exit, and before the exec of `vigil reexec` (the
-    /// queues do not cross it): writes out what the sinks have queued, waiting
+    /// At the manager's exit: writes out what the sinks have queued, waiting
     /// up to `limit` for their descriptors to take it (a container's log
     /// reader that is a moment behind, a slow serial console); what is still
-    /// queued then is lost with the process.
+    /// queued then is lost with the process. (`vigil reexec` does not wait:
+    /// the queues cross the exec, [`Logs::save_sinks`].)
     pub fn flush_at_exit(&mut self, limit: Duration) {
         let deadline = std::time::Instant::now() + limit;
         loop {

@@ -4405,6 +4405,138 @@ fn a_failing_file_sink_is_reported_once() {
     assert_eq!(told, 1);
 }
 
+/// A `--log-to file:` sink on a disk of 64 KiB that the test fills and frees:
+/// a tmpfs mounted in vigild's own mount namespace (gone with it), reached
+/// from here through /proc/PID/root. `t.service` writes a line every 10 ms,
+/// each 64 bytes in the file, so that a full page never cuts one.
+struct FullDisk {
+    m: Manager,
+    _dir: TempDir,
+    /// The tmpfs, as vigild sees it.
+    mnt: std::path::PathBuf,
+}
+
+impl FullDisk {
+    fn start(tag: &str) -> FullDisk {
+        let dir = TempDir::new(tag);
+        let mnt = dir.path().join("mnt");
+        fs::create_dir(&mnt).unwrap();
+        let mount = format!(
+            "mount -t tmpfs -o size=64k vigil-test {} && exec \"$@\"",
+            mnt.display()
+        );
+        let sink = format!("file:{}", mnt.join("log.txt").display());
+        // 27 (time) + 1 + 14 (`t.service[0]: `) + 22: 64 bytes.
+        let unit = "[Service]\nExecStart=/bin/sh -c 'i=100000; \
+                    while :; do i=$$((i+1)); echo line-$$i xxxxxxxxx; sleep 0.01; done'\n";
+        let m = Manager::start_wrapped_with(
+            &[
+                ("default.target", "[Unit]\nWants=t.service\n"),
+                ("t.service", unit),
+            ],
+            &["--log-to", &sink],
+            &["unshare", "--mount", "sh", "-c", &mount, "sh"],
+        );
+        let disk = FullDisk { m, _dir: dir, mnt };
+        wait_until("a line in the log file", || {
+            disk.read("log.txt").contains(" xxxxxxxxx\n")
+        });
+        disk
+    }
+
+    /// `name` on the tmpfs, from here.
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        let inside = self.mnt.join(name);
+        let inside = inside.strip_prefix("/").unwrap_or(&inside);
+        Path::new(&format!("/proc/{}/root", self.m.pid())).join(inside)
+    }
+
+    fn read(&self, name: &str) -> String {
+        fs::read_to_string(self.path(name)).unwrap_or_default()
+    }
+
+    /// Fills the disk, and waits for vigild to say that it cannot write.
+    fn fill(&mut self) {
+        let mut filler = fs::File::create(self.path("filler")).unwrap();
+        let page = [0u8; 4096];
+        while filler.write_all(&page).is_ok() {}
+        self.m.expect_stderr("cannot write to the file log sink");
+    }
+
+    fn free(&self) {
+        fs::remove_file(self.path("filler")).unwrap();
+    }
+
+    /// Waits for a service line after a `lines dropped` notice in `name`.
+    fn wait_for_the_notice(&self, name: &str) -> String {
+        let mut text = String::new();
+        wait_until("a `lines dropped` notice, then a line", || {
+            text = self.read(name);
+            text.split_once(" lines dropped\n")
+                .is_some_and(|(_, after)| after.contains(" xxxxxxxxx\n"))
+        });
+        text
+    }
+}
+
+/// The numbers of the service's lines in a log file, and the lines its
+/// `vigil: N lines dropped` notices count; every notice has a line of its own.
+fn account_for(text: &str) -> (Vec<u64>, u64) {
+    let (mut numbers, mut dropped) = (Vec::new(), 0);
+    for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
+        if let Some((time, count)) = line
+            .strip_suffix(" lines dropped\n")
+            .and_then(|l| l.split_once(" vigil: "))
+        {
+            assert!(
+                time.len() == 27 && time.ends_with('Z') && !time.contains(' '),
+                "a notice not on a line of its own: {line:?}"
+            );
+            dropped += count.parse::<u64>().unwrap();
+        } else if let Some(n) = line
+            .strip_suffix(" xxxxxxxxx\n")
+            .and_then(|l| l.split_once(" t.service[0]: line-"))
+        {
+            numbers.push(n.1.parse().unwrap());
+        }
+    }
+    (numbers, dropped)
+}
+
+/// Every line the service wrote is in `numbers`, or counted in `dropped`.
+fn assert_accounted(numbers: &[u64], dropped: u64) {
+    assert_eq!(numbers.first(), Some(&100_001));
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "in order");
+    let last = numbers.last().copied().unwrap_or_default();
+    let missing = (last - 100_000) - numbers.len() as u64;
+    assert!(missing > 0, "no line was dropped");
+    assert_eq!(dropped, missing, "lines missing and lines said dropped");
+}
+
+/// Review finding (D4): lines dropped on a full disk before a `vigil reexec`
+/// were not counted by the notice after it: the count stayed in the old
+/// image. It crosses the exec now, as the sink's failure does.
+#[test]
+fn a_full_disks_count_of_dropped_lines_crosses_a_reexec() {
+    if !require_root("a_full_disks_count_of_dropped_lines_crosses_a_reexec") {
+        return;
+    }
+    let mut disk = FullDisk::start("full-disk-reexec");
+    disk.fill();
+    disk.m.vigil_ok(&["reexec"]);
+    disk.m.expect_stderr("took over from the previous manager");
+    disk.free();
+    let text = disk.wait_for_the_notice("log.txt");
+    let (numbers, dropped) = account_for(&text);
+    assert_accounted(&numbers, dropped);
+    // The new image knew the sink was failing: it says it works again.
+    let line = disk.m.expect_stderr("the file log sink writes again");
+    assert!(
+        line.ends_with(&format!("; {dropped} lines were dropped")),
+        "{line}"
+    );
+}
+
 /// A program that cannot be run is named in the unit's log, and its state
 /// says why in words.
 #[test]
