@@ -967,9 +967,10 @@ impl Logs {
 
     /// Opens every log file again (SIGHUP, as logrotate's `postrotate` sends
     /// it): lines go to the file now at the path, not to the one renamed
-    /// away. What the old one queued is written first, as far as it takes it;
-    /// a path that cannot be opened keeps the old file, with a warning. A
-    /// file that could not be opened at start is tried again.
+    /// away. What the old one had not written goes to the new one, first
+    /// ([`Logs::backlog_for`]); a path that cannot be opened keeps the old
+    /// file, with a warning. A file that could not be opened at start is
+    /// tried again.
     pub fn reopen_files(&mut self, epoll: &Epoll) -> Vec<String> {
         let mut problems = Vec::new();
         for path in std::mem::take(&mut self.unopened) {
@@ -994,7 +995,6 @@ impl Logs {
                     continue;
                 }
             };
-            self.write_out(i);
             if self.watched.get(i).copied().unwrap_or(false)
                 && let Some(old) = self.sinks.get(i)
             {
@@ -1003,11 +1003,25 @@ impl Logs {
             if let (Some(slot), Some(watched)) = (self.sinks.get_mut(i), self.watched.get_mut(i)) {
                 let mut sink: Box<dyn Sink> = Box::new(sink);
                 sink.set_deferred(true);
+                sink.take_over(Logs::backlog_for(slot.as_ref(), sink.as_ref()));
                 *slot = sink;
                 *watched = false;
             }
         }
         problems
+    }
+
+    /// What the file sink `new`, opened again at SIGHUP, takes on of `old`:
+    /// everything `old` had not written, its count of dropped lines first, so
+    /// a count pending on a full disk is the first line of the file that
+    /// replaces the one rotated away (at the place of the gap). The same
+    /// file opened again (a SIGHUP for a rescan) goes on as `old` would.
+    fn backlog_for(old: &dyn Sink, new: &dyn Sink) -> Backlog {
+        let backlog = old.backlog();
+        match file_id(old.as_fd()) == file_id(new.as_fd()) {
+            true => backlog,
+            false => backlog.for_new_file(),
+        }
     }
 
     /// Registers a sink for writability while it has a backlog, and only then.

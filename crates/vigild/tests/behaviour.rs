@@ -4537,6 +4537,30 @@ fn a_full_disks_count_of_dropped_lines_crosses_a_reexec() {
     );
 }
 
+/// Review finding (D5): a log file renamed away (logrotate) while the disk
+/// was full, then SIGHUP: the new file had no notice of the lines dropped;
+/// only stderr said how many. The count is the new file's first line now.
+#[test]
+fn a_log_file_opened_again_on_a_full_disk_starts_with_the_count() {
+    if !require_root("a_log_file_opened_again_on_a_full_disk_starts_with_the_count") {
+        return;
+    }
+    let mut disk = FullDisk::start("full-disk-hup");
+    disk.fill();
+    fs::rename(disk.path("log.txt"), disk.path("log.1")).unwrap();
+    assert!(send_signal(disk.m.pid(), "HUP"));
+    disk.m.expect_stderr("SIGHUP: rescanned");
+    disk.free();
+    let new = disk.wait_for_the_notice("log.txt");
+    let first = new.lines().next().unwrap_or_default();
+    assert!(first.ends_with(" lines dropped"), "{first:?}");
+    let (mut numbers, mut dropped) = account_for(&disk.read("log.1"));
+    let (later, later_dropped) = account_for(&new);
+    numbers.extend(later);
+    dropped += later_dropped;
+    assert_accounted(&numbers, dropped);
+}
+
 /// A program that cannot be run is named in the unit's log, and its state
 /// says why in words.
 #[test]
