@@ -500,6 +500,9 @@ pub struct UnitInfo {
     pub since: Time,
     /// Automatic restarts since the last manual start.
     pub restarts: u32,
+    /// The failure of the run the last automatic restart followed: what a
+    /// `start limit hit` gave up on.
+    pub restart_cause: Option<Reason>,
     pub last_exit: Option<ExitStatus>,
     /// The last `STATUS=` text.
     pub status_text: Option<String>,

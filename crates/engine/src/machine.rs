@@ -418,6 +418,10 @@ struct Slot {
     test_delay: Duration,
     start_times: VecDeque<Time>,
     restarts: u32,
+    /// The failure the last automatic restart followed. The restart that hits
+    /// the start limit ends the unit with `start limit hit`, which has no code
+    /// of its own: with `--main`, vigild exits with this run's code instead.
+    restart_cause: Option<Reason>,
     last_exit: Option<ExitStatus>,
     /// The main exit of the current run, for RestartPreventExitStatus=.
     run_exit: Option<ExitStatus>,
@@ -479,6 +483,7 @@ impl Slot {
             test_delay: TEST_RETRY_FIRST,
             start_times: VecDeque::new(),
             restarts: 0,
+            restart_cause: None,
             last_exit: None,
             run_exit: None,
             status_text: None,
@@ -1062,6 +1067,7 @@ impl Machine {
             main_pid: s.main_pid,
             since: s.since,
             restarts: s.restarts,
+            restart_cause: s.restart_cause.clone(),
             last_exit: s.last_exit,
             status_text: s.status_text.clone(),
             status_errno: s.status_errno,
@@ -1356,6 +1362,7 @@ impl Machine {
         // automatic restarts shown.
         if manual {
             self.slots[root].restarts = 0;
+            self.slots[root].restart_cause = None;
         }
         let mut seen: HashSet<usize> = HashSet::new();
         let mut work = vec![root];
@@ -1631,6 +1638,7 @@ impl Machine {
             if s.phase == (Phase::Dead { failed: true }) && !s.broken() {
                 s.reason = None;
                 s.restarts = 0;
+                s.restart_cause = None;
                 self.set_phase(u, Phase::Dead { failed: false });
             }
         }
@@ -2505,6 +2513,7 @@ impl Machine {
                 .as_ref()
                 .is_some_and(|svc| restart_wanted(svc, result.as_ref(), s.run_exit));
         if let (true, Some(svc)) = (auto, run.service.as_ref()) {
+            s.restart_cause.clone_from(&result);
             s.reason = result;
             s.wake = Some(now + svc.restart_sec);
             let why = s

@@ -448,10 +448,20 @@ impl Daemon {
         let info = self.engine.unit(unit);
         let failure = info.as_ref().and_then(|i| i.reason.clone());
         // The last exit, as a shell gives it: the code, or 128+signal.
-        let last = info.and_then(|i| i.last_exit).map(|e| match e {
+        let last = info.as_ref().and_then(|i| i.last_exit).map(|e| match e {
             ExitStatus::Exited(code) => code & 0xff,
             ExitStatus::Signaled(sig) => 128 + (sig & 0x7f),
         });
+        // The restarts ran out: the code is the last run's failure, as if
+        // that run had been the last (docker's restart policy shows it too);
+        // `start limit hit` itself has no process and no code.
+        let failure = match failure {
+            Some(Reason::StartLimitHit) => info
+                .as_ref()
+                .and_then(|i| i.restart_cause.clone())
+                .or(failure),
+            other => other,
+        };
         let code = match (state, failure) {
             (State::Failed, Some(Reason::ExitCode(code))) => code & 0xff,
             (State::Failed, Some(Reason::Signal(sig))) => 128 + (sig & 0x7f),
@@ -462,8 +472,8 @@ impl Daemon {
                     _ => 1,
                 }
             }
-            // The restarts ran out: the code is the last run's, which failed
-            // (docker's restart policy would show it too).
+            // A start limit hit with no automatic restart before it (manual
+            // starts): the last exit, if the unit ever ran.
             (State::Failed, Some(Reason::StartLimitHit)) => last.unwrap_or(1),
             // A failure with no process of this run (a dependency, a
             // condition): no code, not one of an earlier run.

@@ -3231,6 +3231,44 @@ fn a_main_unit_out_of_restarts_gives_its_last_exit_code() {
     );
 }
 
+/// The same when no main process ever ran: a program that does not exist
+/// (127) or cannot be executed (126), an `ExecStartPre=` that fails (its
+/// code), not the 203 of the exec's helper or a generic 1.
+#[test]
+fn a_main_unit_out_of_restarts_before_it_ever_ran_gives_the_runs_code() {
+    let dir = TempDir::new("main-limit");
+    let plain = dir.path().join("not-executable");
+    fs::write(&plain, "#!/bin/sh\n").unwrap();
+    let limit =
+        "[Unit]\nStartLimitIntervalSec=60s\nStartLimitBurst=3\n[Service]\nRestartSec=10ms\n";
+    for (lines, code) in [
+        (
+            "Restart=always\nExecStart=/nonexistent/app".to_string(),
+            127,
+        ),
+        (format!("Restart=always\nExecStart={}", p(&plain)), 126),
+        (
+            "Restart=on-failure\nExecStartPre=/bin/sh -c 'exit 5'\nExecStart=/bin/sleep 1000"
+                .to_string(),
+            5,
+        ),
+    ] {
+        let app = format!("{limit}{lines}\n");
+        let mut m = Manager::start_with(&[("app.service", &app)], &["--main", "app"]);
+        assert_eq!(
+            m.wait_exit().code(),
+            Some(code),
+            "{lines}: {}",
+            m.drain_stderr().join("\n")
+        );
+        assert!(
+            m.seen.iter().any(|l| l.contains("start limit hit")),
+            "{lines}: {:?}",
+            m.seen
+        );
+    }
+}
+
 #[test]
 fn usr1_to_the_manager_goes_to_the_main_unit_and_sigterm_exits_0() {
     let mut m = Manager::start_with(

@@ -85,6 +85,8 @@ struct SavedUnit {
     #[serde(default)]
     restarts: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    restart_cause: Option<Reason>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     last_exit: Option<ExitStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     run_exit: Option<ExitStatus>,
@@ -149,6 +151,7 @@ impl Machine {
                 test_delay: s.test_delay,
                 start_times: s.start_times.iter().copied().collect(),
                 restarts: s.restarts,
+                restart_cause: s.restart_cause.clone(),
                 last_exit: s.last_exit,
                 run_exit: s.run_exit,
                 status_text: s.status_text.clone(),
@@ -230,6 +233,7 @@ impl Machine {
             s.test_delay = su.test_delay;
             s.start_times = VecDeque::from(su.start_times);
             s.restarts = su.restarts;
+            s.restart_cause = su.restart_cause;
             s.last_exit = su.last_exit;
             s.run_exit = su.run_exit;
             s.status_text = su.status_text;
