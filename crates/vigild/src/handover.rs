@@ -1221,7 +1221,8 @@ impl Daemon {
         let cstring = |b: &[u8]| CString::new(b).unwrap_or_default();
         let path = cstring(exe.as_os_str().as_bytes());
         let mut argv = vec![path.clone()];
-        argv.extend(std::env::args_os().skip(1).map(|a| cstring(a.as_bytes())));
+        // The arguments with their paths made absolute at start, not as given.
+        argv.extend(self.opts.args.iter().map(|a| cstring(a.as_bytes())));
         let mut envp: Vec<CString> = std::env::vars_os()
             .filter(|(k, _)| k != "VIGIL_STATE_FD" && k != "VIGIL_INIT_FD")
             .map(|(k, v)| cstring(&[k.as_bytes(), b"=", v.as_bytes()].concat()))

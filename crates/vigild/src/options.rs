@@ -1,6 +1,6 @@
 //! `vigild`'s command line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub const HELP: &str = "\
 vigild - the vigil service manager
@@ -78,6 +78,9 @@ pub struct Options {
     /// `--container` (vigil-init in container mode): one emergency shell at most,
     /// and services inherit vigild's environment.
     pub container: bool,
+    /// The arguments these options came from, with their paths made absolute
+    /// ([`absolute_paths`]): what `vigil reexec` starts the new image with.
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -108,6 +111,7 @@ pub fn parse(args: &[String]) -> Result<Options, OptionsError> {
         emergency: false,
         shutdown_timeout: std::time::Duration::from_secs(300),
         container: false,
+        args: args.to_vec(),
     };
     let mut emergency = false;
     let mut it = args.iter();
@@ -178,12 +182,89 @@ pub fn parse(args: &[String]) -> Result<Options, OptionsError> {
     Ok(opts)
 }
 
+/// `args` with the relative paths of `--socket`, `--config-dir`
+/// (`--unit-path`) and `--log-to file:` made absolute against `cwd`, vigild's
+/// working directory at start. Services run in `/` (or their
+/// WorkingDirectory=): a relative control socket would give them a relative
+/// NOTIFY_SOCKET they cannot reach; and `vigil reexec` starts the new image
+/// with these arguments, so each path names there exactly what it named here.
+pub fn absolute_paths(args: &[String], cwd: &Path) -> Vec<String> {
+    let absolute = |v: &str| -> String {
+        if v.is_empty() || Path::new(v).is_absolute() {
+            v.to_string()
+        } else {
+            cwd.join(v).to_string_lossy().into_owned()
+        }
+    };
+    let rewrite = |flag: &str, v: &str| -> String {
+        match flag {
+            "--socket" | "--config-dir" | "--unit-path" => absolute(v),
+            "--log-to" => match v.strip_prefix("file:") {
+                Some(path) if !path.is_empty() => format!("file:{}", absolute(path)),
+                _ => v.to_string(),
+            },
+            _ => v.to_string(),
+        }
+    };
+    let is_path_flag =
+        |f: &str| matches!(f, "--socket" | "--config-dir" | "--unit-path" | "--log-to");
+    let mut out = Vec::with_capacity(args.len());
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.split_once('=') {
+            // The same split as `parse`: `--flag=value`, else `--flag value`.
+            Some((f, v)) if f.starts_with("--") => {
+                out.push(format!("{f}={}", rewrite(f, v)));
+            }
+            _ if is_path_flag(arg) => {
+                out.push(arg.clone());
+                if let Some(v) = it.next() {
+                    out.push(rewrite(arg, v));
+                }
+            }
+            _ => out.push(arg.clone()),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn p(s: &str) -> Result<Options, OptionsError> {
         parse(&s.split_whitespace().map(String::from).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn relative_paths_become_absolute_against_the_start_directory() {
+        let args: Vec<String> = [
+            "--socket",
+            "s",
+            "--config-dir=u",
+            "--unit-path",
+            "/abs",
+            "--log-to",
+            "file:l",
+            "--log-to=console",
+            "--target",
+            "t",
+            "--main",
+            "m",
+        ]
+        .map(String::from)
+        .to_vec();
+        let o = parse(&absolute_paths(&args, Path::new("/w"))).unwrap();
+        assert_eq!(o.socket, Some(PathBuf::from("/w/s")));
+        assert_eq!(
+            o.config_dirs,
+            [PathBuf::from("/w/u"), PathBuf::from("/abs")]
+        );
+        assert_eq!(o.sinks, [SinkSpec::File("/w/l".into()), SinkSpec::Console]);
+        assert_eq!(
+            (o.target.as_str(), o.main.as_deref()),
+            ("t.service", Some("m.service"))
+        );
     }
 
     #[test]

@@ -113,6 +113,52 @@ fn notify_unit(extra: &str, before: &str, after: &str) -> String {
     )
 }
 
+/// `vigild --socket sock --config-dir units`, relative to where it was
+/// started: services run in `/`, so their NOTIFY_SOCKET must be absolute (it
+/// was `sock.notify`, and `vigil notify --ready` failed with ENOENT); and
+/// after `vigil reexec` both paths still name what they named.
+#[test]
+fn relative_socket_and_config_dir_are_taken_from_the_start_directory() {
+    let dir = TempDir::new("relative");
+    let units = dir.path().join("units");
+    // A start that fails fails at its timeout: a short one.
+    let unit = notify_unit("TimeoutStartSec=5\n", "", "exec sleep 1000");
+    write_file(&units.join("n.service"), &unit);
+    let stderr = fs::File::create(dir.path().join("stderr")).unwrap();
+    let mut vigild = Command::new(harness::vigild_bin())
+        .current_dir(dir.path())
+        .args(["--config-dir", "units", "--socket", "sock"])
+        .env_remove("VIGIL_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let reap = Reap(vec![vigild.id()]);
+    let sock = p(&dir.path().join("sock"));
+    let vigil = |args: &[&str]| {
+        Command::new(harness::vigil_bin())
+            .args(["--socket", &sock])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let stderr = || fs::read_to_string(dir.path().join("stderr")).unwrap_or_default();
+    wait_until("the control socket", || stderr().contains("control socket"));
+    let out = vigil(&["start", "n"]);
+    assert!(out.status.success(), "{}\n{}", text(&out), stderr());
+    // A unit written after the start, loaded by the new image from the
+    // directory the old one was started in.
+    write_file(&units.join("m.service"), &unit);
+    let out = vigil(&["reexec"]);
+    assert!(out.status.success(), "{}\n{}", text(&out), stderr());
+    let out = vigil(&["start", "m"]);
+    assert!(out.status.success(), "{}\n{}", text(&out), stderr());
+    let _ = vigil(&["shutdown"]);
+    assert!(vigild.wait().unwrap().success(), "{}", stderr());
+    std::mem::forget(reap);
+}
+
 // ---------------------------------------------------------------- vigil verify
 
 #[test]
