@@ -213,6 +213,8 @@ pub enum SpawnError {
     /// Only the variable's name is said, never its value: a value may be a secret,
     /// and `EnvironmentFile=/proc/1/environ` (NUL-separated) makes the whole
     /// environment one value, passwords included.
+    #[error("environment file {}:{line}: the line has a NUL byte", path.display())]
+    NulInEnvironmentFile { path: PathBuf, line: usize },
     #[error("environment variable {name} has a NUL byte in its value")]
     NulInVariable { name: String },
     /// By position, not content: `$VAR` may have put a variable's value there.
@@ -240,7 +242,9 @@ impl SpawnError {
     pub fn stage(&self) -> &'static str {
         match self {
             SpawnError::ProgramNotFound { .. } => "exec",
-            SpawnError::ReadEnvironmentFile { .. } => "environment",
+            SpawnError::ReadEnvironmentFile { .. } | SpawnError::NulInEnvironmentFile { .. } => {
+                "environment"
+            }
             SpawnError::ReadUserDatabase { .. }
             | SpawnError::UnknownUser { .. }
             | SpawnError::UnknownGroup { .. }
@@ -267,6 +271,9 @@ impl SpawnError {
             SpawnError::UnknownGroup { directive, group } => {
                 Some(format!("no such group {group} ({directive}=)"))
             }
+            SpawnError::NulInEnvironmentFile { path, line } => {
+                Some(format!("{}:{line}: a NUL byte", path.display()))
+            }
             // Refused by vigil, not by the kernel ("not a regular file (a
             // FIFO)", "larger than 4 MiB"): no errno says it.
             SpawnError::ReadEnvironmentFile { path, source }
@@ -274,6 +281,17 @@ impl SpawnError {
                 if source.raw_os_error().is_none() =>
             {
                 Some(format!("{}: {source}", path.display()))
+            }
+            // Another error of no system call: its own words, not "Success
+            // (errno 0)".
+            SpawnError::ReadUserDatabase { source, .. }
+            | SpawnError::Stdio { source, .. }
+            | SpawnError::InputData { source }
+            | SpawnError::NonBlocking { source }
+            | SpawnError::Fork { source }
+                if source.raw_os_error().is_none() =>
+            {
+                Some(self.to_string())
             }
             _ => None,
         }
@@ -299,7 +317,8 @@ impl SpawnError {
             }
             SpawnError::NulInVariable { .. }
             | SpawnError::NulInArgument { .. }
-            | SpawnError::NulByte { .. } => libc_errno::EINVAL,
+            | SpawnError::NulByte { .. }
+            | SpawnError::NulInEnvironmentFile { .. } => libc_errno::EINVAL,
         }
     }
 }
@@ -579,7 +598,16 @@ fn build_environment(
         };
         for path in paths {
             let text = match vigil_units::files::read_regular(&path, ENVIRONMENT_FILE_MAX) {
-                Ok((bytes, _)) => String::from_utf8_lossy(&bytes).into_owned(),
+                Ok((bytes, _)) => {
+                    // No variable can hold a NUL: said with the file and line
+                    // (not the value: /proc/PID/environ is NUL-separated, one
+                    // line of every variable, secrets included).
+                    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+                        let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+                        return Err(SpawnError::NulInEnvironmentFile { path, line });
+                    }
+                    String::from_utf8_lossy(&bytes).into_owned()
+                }
                 Err(e) if file.optional && e.kind() == io::ErrorKind::NotFound => continue,
                 Err(source) => return Err(SpawnError::ReadEnvironmentFile { path, source }),
             };
@@ -1364,10 +1392,51 @@ mod tests {
         let cmd = exec(&["/bin/echo", "${DB_URL}"]);
         let err = prepare("a.service", &service, &cmd, Context::default()).unwrap_err();
         let shown = format!("{err} {err:?}");
-        assert!(shown.contains("DB_URL"), "{shown}");
+        // The file and the line, as a NUL in an environment file is said.
+        assert!(
+            shown.contains("environ:1: the line has a NUL byte"),
+            "{shown}"
+        );
         for secret in ["hunter2", "s3cr3t", "postgres", "API_TOKEN"] {
             assert!(!shown.contains(secret), "{secret} shown: {shown}");
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A NUL in an environment file is an error naming the file and its
+    /// line at the start (it was `exec failed at prepare: Invalid argument`,
+    /// naming neither).
+    #[test]
+    fn a_nul_byte_in_an_environment_file_names_the_file_and_line() {
+        let dir = std::env::temp_dir().join(format!("vigil-spawn-envnul-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("env");
+        std::fs::write(&file, "A=1\n# note\nB=x\0y\n").unwrap();
+        let service = Service {
+            environment_files: vec![vigil_units::EnvironmentFile {
+                path: file.clone(),
+                optional: false,
+            }]
+            .into(),
+            ..Service::default()
+        };
+        let err = prepare(
+            "a.service",
+            &service,
+            &exec(&["/bin/true"]),
+            Context::default(),
+        )
+        .unwrap_err();
+        let at = format!("{}:3", file.display());
+        assert_eq!(
+            err.to_string(),
+            format!("environment file {at}: the line has a NUL byte")
+        );
+        assert_eq!(err.detail(), Some(format!("{at}: a NUL byte")));
+        assert_eq!(
+            (err.stage(), err.errno()),
+            ("environment", libc_errno::EINVAL)
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

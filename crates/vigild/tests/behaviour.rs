@@ -161,6 +161,26 @@ fn relative_socket_and_config_dir_are_taken_from_the_start_directory() {
 
 // ---------------------------------------------------------------- vigil verify
 
+/// A NUL byte in a unit file is an error naming its file and line (it was
+/// accepted, `0 errors`, and the start failed with `Invalid argument`), and
+/// the byte itself is never written out.
+#[test]
+fn verify_refuses_a_nul_byte_naming_the_file_and_line() {
+    let d = TempDir::new("verify-nul");
+    let f = d.path().join("nul.service");
+    fs::write(&f, "[Service]\nExecStart=/bin/true\nEnvironment=A=x\0y\n").unwrap();
+    write_file(
+        &d.path().join("ok.service"),
+        "[Service]\nExecStart=/bin/true\n",
+    );
+    let out = vigil_offline(&["verify", &p(d.path())]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    let expected = format!("{}:3: error: the line has a NUL byte", f.display());
+    assert!(all.contains(&expected), "{all}");
+    assert!(!all.contains('\0'), "{all:?}");
+}
+
 #[test]
 fn verify_reports_every_error_of_a_file_with_its_line_and_exits_1() {
     let d = TempDir::new("verify-bad");

@@ -955,6 +955,44 @@ fn a_line_that_is_not_utf8_is_ignored_not_the_unit() {
     );
 }
 
+/// A NUL byte fails the unit with an error naming the file and line (of the
+/// unit file or of a drop-in), as systemd refuses it: before, the unit
+/// loaded and its start failed with `Invalid argument`, naming neither.
+#[test]
+fn a_line_with_a_nul_byte_fails_the_unit_naming_file_and_line() {
+    let d = TempDir::new("nul");
+    d.write(
+        "a.service",
+        "[Service]\nEnvironment=A=x\0y\nExecStart=/bin/true\n",
+    );
+    d.write("b.service", SIMPLE);
+    d.write(
+        "b.service.d/x.conf",
+        "[Service]\n\nWorkingDirectory=/tmp\0x\n",
+    );
+    d.write(
+        "c.service",
+        "[Service]\n# a comment\0\nExecStart=/bin/true\n",
+    );
+    d.write("ok.service", SIMPLE);
+    let set = load_dirs(&[d.path()], &ctx());
+    assert_eq!(names(&set), ["ok.service"], "{:?}", set.diagnostics);
+    for (unit, file, line) in [
+        ("a", "a.service", 2),
+        ("b", "b.service.d/x.conf", 3),
+        ("c", "c.service", 2),
+    ] {
+        let at = format!("{}:{line}", d.0.join(file).display());
+        let reason = &set.get_broken(unit).unwrap().reason;
+        assert_eq!(
+            *reason,
+            format!("{at}: the line has a NUL byte: a unit file is text")
+        );
+        // Never the byte itself in what is shown.
+        assert!(!reason.contains('\0'));
+    }
+}
+
 /// In a YAML file a line cannot be dropped alone (`oneshot: true` gone makes
 /// a restarting daemon; a list item gone can leave `after:` null): a byte that
 /// is not UTF-8 is an error naming its line and column, as zinit rejects the file.

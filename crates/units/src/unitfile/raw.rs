@@ -43,6 +43,17 @@ pub fn parse(path: &Path, text: &str, sections: &[&str]) -> (Vec<RawEntry>, Vec<
     for (idx, physical) in text.lines().enumerate() {
         let lineno = u32::try_from(idx + 1).unwrap_or(u32::MAX);
         let physical = physical.strip_suffix('\r').unwrap_or(physical);
+        // No value can hold a NUL (an argument, a path, a variable: each
+        // becomes a C string), and a unit file is text: systemd refuses it
+        // too. Said here, with its line, rather than as EINVAL at the start.
+        if physical.contains('\0') {
+            diags.push(Diagnostic::error(
+                path,
+                lineno,
+                "the line has a NUL byte: a unit file is text",
+            ));
+            continue;
+        }
         let trimmed = physical.trim_start();
         let is_comment = trimmed.starts_with('#') || trimmed.starts_with(';');
 
