@@ -849,8 +849,9 @@ struct Scan {
     requires: BTreeMap<String, Vec<(String, PathBuf)>>,
     masked: BTreeMap<String, PathBuf>,
     aliases: BTreeMap<String, String>,
-    /// Alias targets to define from the symlink's target if no directory does.
-    alias_targets: Vec<(String, PathBuf, usize)>,
+    /// Alias targets to define from the symlink's target if no directory
+    /// does: (target's name, target, origin, the link's name, the link).
+    alias_targets: Vec<(String, PathBuf, usize, String, PathBuf)>,
     diags: Vec<Diagnostic>,
 }
 
@@ -892,6 +893,18 @@ fn link_target(path: &Path, known: Option<fs::FileType>) -> std::io::Result<Opti
         .is_symlink()
         .then(|| fs::read_link(path))
         .transpose()
+}
+
+/// The warning for a directory entry that cannot be followed: a symlink
+/// loop (ELOOP) or a link to nothing (ENOENT), with its target.
+fn unfollowable_link(path: &Path, e: &std::io::Error) -> Diagnostic {
+    let to = fs::read_link(path).map_or_else(|_| String::new(), |t| format!(" to {}", t.display()));
+    let what = match e.raw_os_error() {
+        Some(40) => "a loop of symlinks",
+        Some(2) => "a dangling symlink",
+        _ => "a symlink that cannot be followed",
+    };
+    Diagnostic::warning(path, 0, format!("ignored: {what}{to} ({e})"))
 }
 
 /// Whether the symlink at `path` with `target` points to /dev/null. A relative
@@ -947,7 +960,20 @@ impl Scan {
             let is_dir = match known {
                 Some(t) if t.is_dir() => true,
                 Some(t) if t.is_file() => false,
-                _ => fs::metadata(&path).is_ok_and(|m| m.is_dir()),
+                _ => match fs::metadata(&path) {
+                    Ok(m) => m.is_dir(),
+                    // A unit's name goes on: its own link fails its load, an
+                    // alias says so when aliases are resolved. Anything else
+                    // (`x.service.d`, `y.wants`) would be passed over unsaid.
+                    Err(e) => {
+                        let unit_name = fname.ends_with(".yaml") || name::kind_of(&fname).is_some();
+                        if !unit_name {
+                            self.diags.push(unfollowable_link(&path, &e));
+                            continue;
+                        }
+                        false
+                    }
+                },
             };
             if is_dir {
                 if let Some(owner) = fname.strip_suffix(".d") {
@@ -1057,8 +1083,9 @@ impl Scan {
                         }
                         _ => base.clone(),
                     };
-                    self.aliases.insert(unit_name, real);
-                    self.alias_targets.push((base, target, origin));
+                    self.aliases.insert(unit_name.clone(), real);
+                    self.alias_targets
+                        .push((base, target, origin, unit_name, path.to_path_buf()));
                     return;
                 }
                 self.files.insert(
@@ -1099,7 +1126,16 @@ impl Scan {
             let regular = match known {
                 Some(t) if t.is_file() => true,
                 Some(t) if t.is_dir() => false,
-                _ => fs::metadata(&path).is_ok_and(|m| m.is_file()),
+                _ if masked => false,
+                _ => match fs::metadata(&path) {
+                    Ok(m) => m.is_file(),
+                    // Passed over, but not in silence: a drop-in that is
+                    // meant to apply does not.
+                    Err(e) => {
+                        self.diags.push(unfollowable_link(&path, &e));
+                        false
+                    }
+                },
             };
             if !masked && !regular {
                 continue;
@@ -1193,7 +1229,7 @@ impl Scan {
                 }
             }
         }
-        for (base, target, origin) in std::mem::take(&mut self.alias_targets) {
+        for (base, target, origin, alias, link) in std::mem::take(&mut self.alias_targets) {
             // A link to an alias: the chain names the unit (above).
             if self.files.contains_key(&base)
                 || self.masked.contains_key(&base)
@@ -1201,15 +1237,24 @@ impl Scan {
             {
                 continue;
             }
-            if fs::metadata(&target).is_ok() {
-                self.files.insert(
-                    base,
-                    FileEntry {
-                        path: target,
-                        format: FileFormat::UnitFile,
-                        origin,
-                    },
-                );
+            match fs::metadata(&target) {
+                Ok(_) => {
+                    self.files.insert(
+                        base,
+                        FileEntry {
+                            path: target,
+                            format: FileFormat::UnitFile,
+                            origin,
+                        },
+                    );
+                }
+                // A loop of aliases was said above; a dangling link (or one
+                // into a loop outside the unit names) defines nothing, and
+                // must say so: the unit is not found, and why is here.
+                Err(e) if self.aliases.contains_key(&alias) => {
+                    self.diags.push(unfollowable_link(&link, &e));
+                }
+                Err(_) => {}
             }
         }
     }

@@ -181,6 +181,38 @@ fn verify_refuses_a_nul_byte_naming_the_file_and_line() {
     assert!(!all.contains('\0'), "{all:?}");
 }
 
+/// A symlink loop or a dangling symlink in a configuration directory is a
+/// warning naming it and the error, in `vigil verify DIR` and in vigild's
+/// load alike (both passed it over in silence).
+#[test]
+fn a_symlink_loop_or_a_dangling_link_in_the_config_dir_is_a_warning() {
+    let m = Manager::start(&[("ok.service", "[Service]\nExecStart=/bin/sleep 1000\n")]);
+    let looped = m.config.join("x.service.d");
+    symlink("x.service.d", &looped).unwrap();
+    let dangling = m.config.join("ok.service.d/10-gone.conf");
+    fs::create_dir(m.config.join("ok.service.d")).unwrap();
+    symlink("/nonexistent/x.conf", &dangling).unwrap();
+    let expected = [
+        format!("{}: warning: ignored: a loop of symlinks", looped.display()),
+        format!(
+            "{}: warning: ignored: a dangling symlink",
+            dangling.display()
+        ),
+    ];
+    let out = vigil_offline(&["verify", &p(&m.config)]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    for line in &expected {
+        assert!(all.contains(line.as_str()), "{line}: {all}");
+    }
+    assert!(all.contains("0 errors, 2 warnings"), "{all}");
+    let mut m = m;
+    m.vigil_ok(&["daemon-reload"]);
+    for line in &expected {
+        m.expect_stderr(line);
+    }
+}
+
 #[test]
 fn verify_reports_every_error_of_a_file_with_its_line_and_exits_1() {
     let d = TempDir::new("verify-bad");

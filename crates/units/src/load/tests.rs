@@ -993,6 +993,48 @@ fn a_line_with_a_nul_byte_fails_the_unit_naming_file_and_line() {
     }
 }
 
+/// A directory entry that is a symlink loop or a dangling symlink is a
+/// warning naming it and the error (it was passed over in silence): a
+/// drop-in, a `.d` directory, an alias. The rest loads.
+#[test]
+fn a_symlink_loop_or_a_dangling_symlink_is_a_warning_naming_it() {
+    let d = TempDir::new("links");
+    d.write("ok.service", SIMPLE);
+    d.write("ok.service.d/10-a.conf", "[Unit]\nDescription=a\n");
+    let conf = d.link("ok.service.d/20-loop.conf", "20-loop.conf");
+    let gone = d.link("ok.service.d/30-gone.conf", "/nonexistent/x.conf");
+    let dir = d.link("x.service.d", "x.service.d");
+    let alias = d.link("b.service", "/nonexistent/real.service");
+    let set = load_dirs(&[d.path()], &ctx());
+    assert_eq!(names(&set), ["ok.service"]);
+    let ok = set.units.iter().find(|u| u.name == "ok.service").unwrap();
+    assert_eq!(ok.description, "a");
+    let mut shown = warnings(&set);
+    shown.sort();
+    let loop_ = "(Too many levels of symbolic links (os error 40))";
+    let enoent = "(No such file or directory (os error 2))";
+    let mut expected = [
+        format!(
+            "{}: warning: ignored: a dangling symlink to /nonexistent/real.service {enoent}",
+            alias.display()
+        ),
+        format!(
+            "{}: warning: ignored: a loop of symlinks to 20-loop.conf {loop_}",
+            conf.display()
+        ),
+        format!(
+            "{}: warning: ignored: a dangling symlink to /nonexistent/x.conf {enoent}",
+            gone.display()
+        ),
+        format!(
+            "{}: warning: ignored: a loop of symlinks to x.service.d {loop_}",
+            dir.display()
+        ),
+    ];
+    expected.sort();
+    assert_eq!(shown, expected);
+}
+
 /// In a YAML file a line cannot be dropped alone (`oneshot: true` gone makes
 /// a restarting daemon; a list item gone can leave `after:` null): a byte that
 /// is not UTF-8 is an error naming its line and column, as zinit rejects the file.
