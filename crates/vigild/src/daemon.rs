@@ -854,12 +854,19 @@ impl Daemon {
     }
 
     /// Says once when a log sink starts failing (a full disk) and once when
-    /// it works again, with the lines it lost meanwhile.
-    fn report_sink_health(&mut self) {
-        for (failing, text) in self.logs.take_health() {
-            let level = if failing { Level::Warning } else { Level::Info };
-            self.say(level, None, &text);
+    /// it works again, with the lines it lost meanwhile. True when it said
+    /// something (queued, for the next flush).
+    fn report_sink_health(&mut self) -> bool {
+        let changes = self.logs.take_health();
+        for (failing, text) in &changes {
+            let level = if *failing {
+                Level::Warning
+            } else {
+                Level::Info
+            };
+            self.say(level, None, text);
         }
+        !changes.is_empty()
     }
 
     fn run_loop(&mut self) {
@@ -867,7 +874,15 @@ impl Daemon {
         while self.phase != Phase::Done {
             self.arm_timer();
             self.logs.flush(&self.epoll);
-            self.report_sink_health();
+            // What the flush found is said, and written, before the wait: left
+            // queued, it would wait for the next event, which may never come.
+            // (Each sink changes at most once a flush: a few rounds at most.)
+            for _ in 0..4 {
+                if !self.report_sink_health() {
+                    break;
+                }
+                self.logs.flush(&self.epoll);
+            }
             // With heap to give back, look for work without blocking first: an
             // empty answer means idle, the moment for a walk over the heap.
             let timeout = self.trim_pending.then_some(Duration::ZERO);

@@ -5636,3 +5636,22 @@ fn fifos_and_endless_files_named_by_units_never_stop_the_manager() {
     );
     assert_eq!(m.state("out.service"), "running");
 }
+
+/// Review finding (a CI run that failed once): the warning that a sink
+/// fails was queued for stderr after the turn's flush, so it waited for the
+/// manager's next wake-up; when the failed write was the last thing to do
+/// (here: one line, then a service that only sleeps), it never came.
+#[test]
+fn a_failing_file_sink_is_reported_when_nothing_else_happens() {
+    let unit = "[Service]\nExecStart=/bin/sh -c 'echo just-one; exec sleep 1000'\n";
+    let mut m = Manager::start_with(
+        &[
+            ("default.target", "[Unit]\nWants=w.service\n"),
+            ("w.service", unit),
+        ],
+        &["--log-to", "file:/dev/full"],
+    );
+    // No request before it: a request would wake the manager up.
+    m.expect_stderr("cannot write to the file log sink");
+    m.wait_log("w.service", "just-one");
+}
