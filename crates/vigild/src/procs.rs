@@ -1231,8 +1231,10 @@ enum PidFile {
 /// link to /dev/zero fill its memory).
 fn read_pid_file(path: &std::path::Path) -> PidFile {
     use std::os::unix::fs::MetadataExt as _;
-    let read = vigil_units::files::read_regular(path, 4096)
-        .map(|(bytes, meta)| (String::from_utf8_lossy(&bytes).into_owned(), meta.uid()));
+    let read = vigil_units::files::read_regular(path, 4096).map(|(bytes, meta)| {
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        (text, answerable_owner(path, meta.uid()))
+    });
     let (text, owner) = match read {
         Ok(read) => read,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -1247,6 +1249,40 @@ fn read_pid_file(path: &std::path::Path) -> PidFile {
         _ if text.trim().is_empty() => PidFile::NotYet(why),
         _ => PidFile::Bad(why),
     }
+}
+
+/// Who answers for what a PID file says: its owner, unless another user
+/// could have put something else at its path. Whoever owns a symlink on the
+/// way, or a directory on it (a `RuntimeDirectory=` of the service's user),
+/// chose what the path leads to: a service running as nobody could link its
+/// PID file to a file root owns (`/run/sshd.pid`) and have root's process
+/// taken for its main one, and killed at its stop. A directory anyone may
+/// write without the sticky bit answers for no one (`u32::MAX`). Root and
+/// the manager's own user are trusted, as for the file itself.
+fn answerable_owner(path: &std::path::Path, file_owner: u32) -> u32 {
+    use std::os::unix::fs::MetadataExt as _;
+    let trusted = |uid: u32| uid == 0 || uid == vigil_platform::geteuid();
+    let mut at = std::path::PathBuf::new();
+    let mut components = path.components().peekable();
+    while let Some(part) = components.next() {
+        at.push(part);
+        let Ok(meta) = std::fs::symlink_metadata(&at) else {
+            continue;
+        };
+        let last = components.peek().is_none();
+        if meta.file_type().is_symlink() && !trusted(meta.uid()) {
+            return meta.uid();
+        }
+        if !last && meta.is_dir() {
+            if !trusted(meta.uid()) {
+                return meta.uid();
+            }
+            if meta.mode() & 0o002 != 0 && meta.mode() & 0o1000 == 0 {
+                return u32::MAX;
+            }
+        }
+    }
+    file_owner
 }
 
 fn engine_status(status: vigil_platform::ExitStatus) -> ExitStatus {

@@ -4334,6 +4334,53 @@ fn a_pid_file_of_a_service_that_is_not_root_cannot_name_a_root_process() {
     assert!(!alive(daemon));
 }
 
+/// Review finding: the same through a symlink. The service linked its PID
+/// file to a file root owns that names a root process (`/run/sshd.pid`):
+/// the owner was read from the link's target, root's process was taken for
+/// the main one, and `vigil stop` killed it. A link, or a directory, that
+/// another user owns on the way makes the file that user's.
+#[test]
+fn a_pid_file_linked_by_a_service_that_is_not_root_answers_for_that_user() {
+    if !require_root("a_pid_file_linked_by_a_service_that_is_not_root_answers_for_that_user") {
+        return;
+    }
+    let mut victim = OutsideProcess::spawn();
+    let d = TempDir::new("pidfile-link");
+    let roots = d.path().join("root.pid");
+    fs::write(&roots, format!("{}\n", victim.id())).unwrap();
+    let dir = d.path().join("run");
+    fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
+    let link = |to: &Path| {
+        let f = dir.join(to.file_name().unwrap()).with_extension("link");
+        format!(
+            "[Service]\nType=forking\nUser=nobody\nPIDFile={f}\n\
+             ExecStart=/bin/sh -c 'sleep 1000 < /dev/null > /dev/null 2>&1 & ln -s {t} {f}'\n",
+            f = f.display(),
+            t = to.display()
+        )
+    };
+    // And through a directory of its own, linked to root's.
+    let via_dir = format!(
+        "[Service]\nType=forking\nUser=nobody\nPIDFile={d}/sub/root.pid\n\
+         ExecStart=/bin/sh -c 'sleep 1000 < /dev/null > /dev/null 2>&1 & ln -s {r} {d}/sub'\n",
+        d = dir.display(),
+        r = d.path().display()
+    );
+    let m = Manager::start(&[
+        ("evil.service", &link(&roots)),
+        ("evil-dir.service", &via_dir),
+    ]);
+    for unit in ["evil", "evil-dir"] {
+        let out = m.vigil(&["start", unit]);
+        assert_fails_with(&out, "not owned by root (uid 65534): refused");
+        assert!(
+            victim.alive(),
+            "{unit}: the root process outside the unit was killed"
+        );
+    }
+}
+
 #[test]
 fn mainpid_1_is_refused_even_from_root() {
     if !require_root("mainpid_1_is_refused_even_from_root") {
