@@ -20,11 +20,14 @@ enum Tok {
 }
 
 /// Compiles an fnmatch(3) pattern: `*`, `?`, `[...]` (with `!` or `^`, ranges),
-/// and `\` escapes. An unclosed `[` is a literal.
+/// and `\` escapes. An unclosed `[` is a literal. Linear: once a `[` finds
+/// no `]` up to the end, no later one can, and none is looked for again (a
+/// pattern of 30,000 `[` took minutes).
 fn compile(pattern: &str) -> Vec<Tok> {
     let chars: Vec<char> = pattern.chars().collect();
     let mut toks = Vec::new();
     let mut i = 0;
+    let mut unclosed = false;
     while let Some(&c) = chars.get(i) {
         i += 1;
         match c {
@@ -41,12 +44,15 @@ fn compile(pattern: &str) -> Vec<Tok> {
                 }
                 None => toks.push(Tok::Lit('\\')),
             },
-            '[' => match class(&chars, i) {
+            '[' => match (!unclosed).then(|| class(&chars, i)).flatten() {
                 Some((tok, next)) => {
                     toks.push(tok);
                     i = next;
                 }
-                None => toks.push(Tok::Lit('[')),
+                None => {
+                    unclosed = true;
+                    toks.push(Tok::Lit('['));
+                }
             },
             c => toks.push(Tok::Lit(c)),
         }
@@ -113,33 +119,62 @@ fn tok_matches(t: &Tok, c: char, fold: bool) -> bool {
 /// fnmatch(3) without flags (or with FNM_CASEFOLD): `*` and `?` match any
 /// character, `/` included (file names never contain one).
 pub fn fnmatch(pattern: &str, name: &str, fold: bool) -> bool {
-    let toks = compile(pattern);
-    let name: Vec<char> = name.chars().collect();
-    let (mut t, mut n) = (0, 0);
-    // Where to resume after the last `*`: (token after it, name position).
-    let mut back: Option<(usize, usize)> = None;
-    while n < name.len() {
-        match toks.get(t) {
-            Some(Tok::Star) => {
-                back = Some((t + 1, n));
-                t += 1;
-            }
-            Some(tok) if name.get(n).is_some_and(|&c| tok_matches(tok, c, fold)) => {
-                t += 1;
-                n += 1;
-            }
-            _ => match back {
-                Some((bt, bn)) => {
-                    t = bt;
-                    n = bn + 1;
-                    back = Some((bt, bn + 1));
-                }
-                None => return false,
-            },
-        }
+    Pattern::new(pattern).matches(name, fold)
+}
+
+/// A pattern compiled once, to be matched against many names (every unit,
+/// every line of a log).
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    toks: Vec<Tok>,
+    /// Characters a name needs at least: one per token but `*`.
+    least: usize,
+}
+
+impl Pattern {
+    pub fn new(pattern: &str) -> Pattern {
+        let toks = compile(pattern);
+        let least = toks.iter().filter(|t| **t != Tok::Star).count();
+        Pattern { toks, least }
     }
-    toks.get(t..)
-        .is_some_and(|rest| rest.iter().all(|x| *x == Tok::Star))
+
+    /// As [`fnmatch`]. A name shorter than the pattern needs fails at once:
+    /// the matching below takes up to name × pattern steps.
+    pub fn matches(&self, name: &str, fold: bool) -> bool {
+        if name.len() < self.least {
+            return false;
+        }
+        let toks = &self.toks;
+        let name: Vec<char> = name.chars().collect();
+        if name.len() < self.least {
+            return false;
+        }
+        let (mut t, mut n) = (0, 0);
+        // Where to resume after the last `*`: (token after it, name position).
+        let mut back: Option<(usize, usize)> = None;
+        while n < name.len() {
+            match toks.get(t) {
+                Some(Tok::Star) => {
+                    back = Some((t + 1, n));
+                    t += 1;
+                }
+                Some(tok) if name.get(n).is_some_and(|&c| tok_matches(tok, c, fold)) => {
+                    t += 1;
+                    n += 1;
+                }
+                _ => match back {
+                    Some((bt, bn)) => {
+                        t = bt;
+                        n = bn + 1;
+                        back = Some((bt, bn + 1));
+                    }
+                    None => return false,
+                },
+            }
+        }
+        toks.get(t..)
+            .is_some_and(|rest| rest.iter().all(|x| *x == Tok::Star))
+    }
 }
 
 /// Whether `s` has a character that makes it a pattern (as systemd's
@@ -211,6 +246,18 @@ fn list(dir: &Path) -> io::Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unclosed_bracket_is_a_literal_and_so_are_those_after_it() {
+        assert!(fnmatch("a[b", "a[b", false));
+        assert!(fnmatch("[[[a*", "[[[abc", false));
+        // A `[` that closes is a set, also after an unclosed one before it
+        // cannot be: `]` would have closed that one.
+        assert!(fnmatch("[[x]", "x", false) && fnmatch("[[x]", "[", false));
+        let pattern = Pattern::new(&"[".repeat(50_000));
+        assert!(pattern.matches(&"[".repeat(50_000), false));
+        assert!(!pattern.matches("[", false));
+    }
 
     #[test]
     fn fnmatch_subset() {

@@ -1172,16 +1172,29 @@ impl Daemon {
         }
         let mut names = Vec::new();
         let mut unknown = Vec::new();
+        // Listed once for every pattern of the request, and each pattern
+        // compiled once: a request of many patterns is any user's to send.
+        let mut every: Option<Vec<String>> = None;
+        let mut taken = std::collections::HashSet::new();
         for u in units {
             if vigil_units::glob::is_glob(u) {
-                let matched: Vec<String> = (self.engine.units().into_iter())
-                    .map(|info| info.name)
-                    .filter(|name| vigil_units::glob::fnmatch(u, name, false))
-                    .filter(|name| !names.contains(name))
+                let pattern = vigil_units::glob::Pattern::new(u);
+                let every = every.get_or_insert_with(|| {
+                    self.engine
+                        .units()
+                        .into_iter()
+                        .map(|info| info.name)
+                        .collect()
+                });
+                let matched: Vec<String> = every
+                    .iter()
+                    .filter(|name| pattern.matches(name, false) && !taken.contains(*name))
+                    .cloned()
                     .collect();
                 if matched.is_empty() {
                     unknown.push(not_found(u, format!("no unit matches {u}")));
                 }
+                taken.extend(matched.iter().cloned());
                 names.extend(matched);
                 continue;
             }

@@ -19,7 +19,7 @@ use vigil_log::{
 use vigil_platform::{Epoll, Interest};
 use vigil_proto::LogLine;
 use vigil_units::Output;
-use vigil_units::glob::fnmatch;
+use vigil_units::glob::Pattern;
 
 use crate::daemon::token;
 use crate::options::{Options, SinkSpec};
@@ -1085,7 +1085,7 @@ impl Logs {
         let entries = match which {
             Select::Unit(u) => self.store.tail(u, n),
             Select::All => self.store.tail_all(n),
-            Select::Pattern(p) => self.store.tail_where(|u| fnmatch(p, u, false), n),
+            Select::Pattern(p) => self.store.tail_where(matcher(p), n),
         };
         entries
             .into_iter()
@@ -1098,7 +1098,7 @@ impl Logs {
         let since = match which {
             Select::Unit(u) => self.store.since(Some(u), seq),
             Select::All => self.store.since(None, seq),
-            Select::Pattern(p) => self.store.since_where(|u| fnmatch(p, u, false), seq),
+            Select::Pattern(p) => self.store.since_where(matcher(p), seq),
         };
         let last = since.entries.last().map(|e| e.seq).unwrap_or(seq);
         let mut lines: Vec<LogLine> = since
@@ -1144,6 +1144,21 @@ fn to_line(r: &Record, tags: &HashMap<Arc<str>, Arc<str>>) -> LogLine {
             _ => tags.get(&r.unit).map(|t| t.to_string()),
         },
         dropped_before: 0,
+    }
+}
+
+/// Whether a line's unit matches `pattern`: compiled once, and each unit's
+/// answer kept (a log holds many lines of few units).
+fn matcher(pattern: &str) -> impl Fn(&str) -> bool {
+    let pattern = Pattern::new(pattern);
+    let seen: std::cell::RefCell<HashMap<String, bool>> = Default::default();
+    move |unit| {
+        if let Some(&answer) = seen.borrow().get(unit) {
+            return answer;
+        }
+        let answer = pattern.matches(unit, false);
+        seen.borrow_mut().insert(unit.to_string(), answer);
+        answer
     }
 }
 

@@ -1648,3 +1648,25 @@ fn users_other_than_root_never_take_the_last_quarter_of_the_descriptors() {
     m.vigil_ok(&["restart", "a"]);
     m.wait_log_count("a.service", "up", 2);
 }
+
+/// Review finding: a pattern of 30,000 `[` (any user may send one) kept the
+/// manager busy for more than ten minutes: it was compiled again for every
+/// unit, each unclosed `[` looking for its `]` to the end. Compiled once and
+/// in one pass now, it is answered like any other request.
+#[test]
+fn a_pattern_of_sixty_thousand_brackets_is_answered() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=a.service\n"),
+        ("a.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    let pattern = "[".repeat(60_000);
+    // Answered within the harness's usual wait (it took minutes).
+    let answered = |args: &[&str]| {
+        let mut client = m.vigil_in_background(args);
+        wait_until("the answer", || client.try_wait().unwrap().is_some());
+        client.wait().unwrap().code()
+    };
+    assert_eq!(answered(&["status", &pattern]), Some(4));
+    assert_eq!(answered(&["log", &format!("{pattern}*")]), Some(0));
+    assert_eq!(m.state("a.service"), "running");
+}
