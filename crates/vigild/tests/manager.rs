@@ -1670,3 +1670,44 @@ fn a_pattern_of_sixty_thousand_brackets_is_answered() {
     assert_eq!(answered(&["log", &format!("{pattern}*")]), Some(0));
     assert_eq!(m.state("a.service"), "running");
 }
+
+/// Review finding: a client that sends empty lines without pause (they get
+/// no reply, so it is never behind) held the manager in its read for as long
+/// as it kept on: root's `vigil list` waited, a killed service's end was seen
+/// only when the flood stopped. A client gets a share of each turn now.
+#[test]
+fn a_client_flooding_empty_lines_holds_no_one_up() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=a.service\n"),
+        ("a.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    m.wait_state("a.service", "running");
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let flood = {
+        let (stop, socket) = (stop.clone(), m.socket.clone());
+        std::thread::spawn(move || {
+            let mut s = UnixStream::connect(socket).unwrap();
+            let lines = [b'\n'; 64 * 1024];
+            let mut sent = 0usize;
+            while !stop.load(Ordering::Relaxed) && s.write_all(&lines).is_ok() {
+                sent += lines.len();
+            }
+            sent
+        })
+    };
+    let answered = |args: &[&str]| {
+        let mut client = m.vigil_in_background(args);
+        wait_until("the answer during the flood", || {
+            client.try_wait().unwrap().is_some()
+        });
+        client.wait().unwrap().code()
+    };
+    assert_eq!(answered(&["list"]), Some(0));
+    let pid = m.main_pid("a.service");
+    assert!(harness::send_signal(pid, "KILL"));
+    m.wait_state("a.service", "failed");
+    stop.store(true, Ordering::Relaxed);
+    let sent = flood.join().unwrap();
+    assert!(sent > 64 * 1024, "the flood was under way: {sent} bytes");
+}
