@@ -371,6 +371,9 @@ impl Outcome {
     }
 }
 
+/// The least time between two refused notifications said for a unit.
+const REFUSALS_SAID_EVERY: Duration = Duration::from_secs(1);
+
 #[derive(Debug)]
 struct Slot {
     name: String,
@@ -418,6 +421,10 @@ struct Slot {
     test_delay: Duration,
     start_times: VecDeque<Time>,
     restarts: u32,
+    /// Refused notifications: when one was last said, and how many were not
+    /// said since (one a second at most: anyone may write to the socket,
+    /// and each line said would push older ones out of the rings).
+    refusals: (Option<Time>, u64),
     /// The failure the last automatic restart followed. The restart that hits
     /// the start limit ends the unit with `start limit hit`, which has no code
     /// of its own: with `--main`, vigild exits with this run's code instead.
@@ -483,6 +490,7 @@ impl Slot {
             test_delay: TEST_RETRY_FIRST,
             start_times: VecDeque::new(),
             restarts: 0,
+            refusals: (None, 0),
             restart_cause: None,
             last_exit: None,
             run_exit: None,
@@ -3070,10 +3078,21 @@ impl Machine {
                 NotifyAccess::Exec => "exec",
                 NotifyAccess::All => "all",
             };
+            let now = self.now;
+            let (said, unsaid) = &mut self.slots[u].refusals;
+            if said.is_some_and(|at| now.saturating_sub(at) < REFUSALS_SAID_EVERY) {
+                *unsaid += 1;
+                return;
+            }
+            let more = match std::mem::take(unsaid) {
+                0 => String::new(),
+                n => format!("; {n} more refused before it"),
+            };
+            *said = Some(now);
             self.log(
                 Level::Warning,
                 u,
-                format!("notification from pid {pid} refused (NotifyAccess={access})"),
+                format!("notification from pid {pid} refused (NotifyAccess={access}){more}"),
             );
             return;
         }

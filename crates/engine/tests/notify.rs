@@ -354,3 +354,41 @@ fn a_reload_the_service_began_itself_times_out() {
             .any(|l| l.contains("reload timed out"))
     );
 }
+
+/// Review finding: each refused notification was a line in the unit's log
+/// and the events ring: a service allowed none could send 385,000 in 8 s
+/// and push every unit's state history out. One a second is said now, with
+/// how many were not.
+#[test]
+fn refused_notifications_are_said_once_a_second_with_a_count() {
+    let mut h = H::new(vec![
+        service("n.service")
+            .ty(ServiceType::Notify)
+            .notify_access(vigil_units::NotifyAccess::None)
+            .timeout_start(None),
+    ]);
+    h.start("n.service");
+    let pid = h.expect_spawn("n.service", Role::Main(0));
+    h.take();
+    let refused = |h: &mut H| {
+        let said = logs(&h.take());
+        said.into_iter()
+            .filter(|l| l.contains("refused"))
+            .collect::<Vec<_>>()
+    };
+    h.notify(pid, &[("READY", "1")]);
+    assert_eq!(refused(&mut h).len(), 1);
+    for _ in 0..1000 {
+        h.notify(pid, &[("READY", "1")]);
+    }
+    assert!(refused(&mut h).is_empty());
+    h.at(ms(1500));
+    h.notify(pid, &[("READY", "1")]);
+    assert_eq!(
+        refused(&mut h),
+        vec![format!(
+            "notification from pid {pid} refused (NotifyAccess=none); 1000 more refused before it"
+        )]
+    );
+    assert_eq!(h.state("n.service"), State::Starting);
+}
