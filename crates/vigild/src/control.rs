@@ -31,6 +31,13 @@ const MAX_PENDING_OUT: usize = 8 * 1024 * 1024;
 const MAX_SIGNAL: i32 = 64;
 /// Reads of a client's socket (16 KiB each) in one turn of the loop.
 const READS_A_TURN: usize = 4;
+/// Requests of a client answered in one turn of the loop, and bytes of
+/// replies past which it answers no more of them in that turn.
+const REQUESTS_A_TURN: usize = 64;
+const REPLIES_A_TURN: usize = 16 * 1024;
+/// Requests not answered yet past which a client's socket is not read: room
+/// for the longest request twice.
+const INPUT_HELD: usize = 2 * MAX_REQUEST;
 
 /// Connections one user other than root and the manager's own may hold at
 /// once. The socket is anyone's to connect to (to read the state), so without
@@ -90,6 +97,9 @@ struct Client {
     /// quadratic in a read full of short lines).
     input: VecDeque<u8>,
     output: Vec<u8>,
+    /// Bytes of replies queued for it, ever: its turn's share is measured
+    /// by them.
+    replied: usize,
     /// Root or the manager's own user: may change state.
     privileged: bool,
     /// The peer's user when it is counted against [`MAX_PER_USER`] (neither
@@ -151,6 +161,9 @@ pub(crate) struct Clients {
     last_refusal_log: Option<Duration>,
     /// Warnings for the manager's log, taken by [`Clients::take_warnings`].
     warnings: Vec<String>,
+    /// Clients whose turn ended with requests still in their input: they go
+    /// on at the next turn ([`Daemon::resume_clients`]).
+    resume: Vec<u64>,
 }
 
 /// The connections a `vigil reexec` carries into the new image: their
@@ -282,6 +295,7 @@ impl Clients {
             refused: HashMap::new(),
             last_refusal_log: None,
             warnings: Vec::new(),
+            resume: Vec::new(),
         }
     }
 
@@ -415,6 +429,7 @@ impl Clients {
                 Client {
                     stream,
                     input: sc.input.into(),
+                    replied: 0,
                     output: sc.output,
                     privileged: sc.privileged,
                     counted_uid: sc.counted_uid,
@@ -489,6 +504,7 @@ impl Clients {
                 Client {
                     stream,
                     input: VecDeque::new(),
+                    replied: 0,
                     output: Vec::new(),
                     privileged,
                     counted_uid: (!privileged).then_some(uid),
@@ -510,7 +526,9 @@ impl Clients {
 
     fn send(&mut self, client: u64, reply: &Reply, epoll: &Epoll) {
         if let Some(c) = self.clients.get_mut(&client) {
-            c.output.extend_from_slice(&vigil_proto::encode(reply));
+            let bytes = vigil_proto::encode(reply);
+            c.replied = c.replied.saturating_add(bytes.len());
+            c.output.extend_from_slice(&bytes);
         }
         self.flush(client, epoll);
     }
@@ -856,8 +874,9 @@ impl Daemon {
                 return;
             };
             // Behind with its replies: what it sends next waits (in the
-            // kernel's buffer, then in its own).
-            if c.behind() || c.eof {
+            // kernel's buffer, then in its own). So it does while it has
+            // requests enough not answered yet (they go on next turn).
+            if c.behind() || c.eof || c.input.len() >= INPUT_HELD {
                 return;
             }
             match c.stream.read(&mut buf) {
@@ -887,6 +906,8 @@ impl Daemon {
 
     /// Splits the client's input into lines and answers each complete one.
     pub(crate) fn process_input(&mut self, client: u64) {
+        let mut lines = 0;
+        let before = self.clients.clients.get(&client).map_or(0, |c| c.replied);
         loop {
             let Some(c) = self.clients.clients.get_mut(&client) else {
                 return;
@@ -895,6 +916,17 @@ impl Daemon {
                 return;
             }
             let newline = c.input.iter().position(|&b| b == b'\n');
+            // A turn's share of requests: answering them is the work (a
+            // `status *` of a thousand units), and a client that reads none of
+            // its replies is 8 MiB from being behind.
+            let spent = lines == REQUESTS_A_TURN || c.replied - before > REPLIES_A_TURN;
+            if newline.is_some() && spent {
+                if !self.clients.resume.contains(&client) {
+                    self.clients.resume.push(client);
+                }
+                return;
+            }
+            lines += 1;
             let line = match newline {
                 Some(pos) => {
                     let mut line: Vec<u8> = c.input.drain(..=pos).collect();
@@ -958,6 +990,18 @@ impl Daemon {
                     self.clients.send(client, &reply, &self.epoll);
                 }
             }
+        }
+    }
+
+    /// Whether a client has requests left for the next turn.
+    pub(crate) fn clients_to_resume(&self) -> bool {
+        !self.clients.resume.is_empty()
+    }
+
+    /// Goes on with the clients whose last turn ended with requests left.
+    pub(crate) fn resume_clients(&mut self) {
+        for client in std::mem::take(&mut self.clients.resume) {
+            self.process_input(client);
         }
     }
 

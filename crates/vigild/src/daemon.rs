@@ -885,14 +885,18 @@ impl Daemon {
             }
             // With heap to give back, look for work without blocking first: an
             // empty answer means idle, the moment for a walk over the heap.
-            let timeout = self.trim_pending.then_some(Duration::ZERO);
+            // Nor with clients' requests left from the last turn.
+            let busy = self.trim_pending || self.clients_to_resume();
+            let timeout = busy.then_some(Duration::ZERO);
             if let Err(e) = self.epoll.wait(&mut events, timeout) {
                 // EINTR is handled inside; what is left (EBADF, EINVAL) would be a
                 // bug in vigild: report it, and the manager keeps running.
                 self.say(Level::Error, None, &format!("epoll_wait failed: {e}"));
                 continue;
             }
-            if self.trim_pending && events.is_empty() {
+            self.resume_clients();
+            self.process_actions();
+            if self.trim_pending && events.is_empty() && !self.clients_to_resume() {
                 vigil_platform::release_free_heap();
                 self.trim_pending = false;
                 continue;

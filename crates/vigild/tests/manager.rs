@@ -1711,3 +1711,23 @@ fn a_client_flooding_empty_lines_holds_no_one_up() {
     let sent = flood.join().unwrap();
     assert!(sent > 64 * 1024, "the flood was under way: {sent} bytes");
 }
+
+/// A client's turn ends after a share of its requests (so that one who reads
+/// none of its replies cannot make a turn long for everyone); the rest are
+/// answered on the following turns, in order, with no new event from it.
+#[test]
+fn pipelined_requests_beyond_a_turns_share_are_all_answered_in_order() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=a.service\n"),
+        ("a.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    m.wait_state("a.service", "running");
+    let requests: Vec<String> = (1..=1000)
+        .map(|id| request(id, r#"{"verb":"status","units":["*"]}"#))
+        .collect();
+    // One write: nothing more comes from the client to wake the manager.
+    let replies = raw_replies(&m, &[requests.join("\n")], 1000);
+    let ids: Vec<u64> = replies.iter().map(|r| r["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, (1..=1000).collect::<Vec<_>>());
+    assert!(replies.iter().all(|r| r["result"]["kind"] == "status"));
+}
