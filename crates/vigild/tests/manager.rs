@@ -1649,6 +1649,14 @@ fn users_other_than_root_never_take_the_last_quarter_of_the_descriptors() {
     m.wait_log_count("a.service", "up", 2);
 }
 
+/// `vigil ARGS...`'s exit code, once it has answered within the harness's
+/// usual wait (a manager held up for minutes fails it).
+fn answered(m: &Manager, args: &[&str]) -> Option<i32> {
+    let mut client = m.vigil_in_background(args);
+    wait_until("the answer", || client.try_wait().unwrap().is_some());
+    client.wait().unwrap().code()
+}
+
 /// Review finding: a pattern of 30,000 `[` (any user may send one) kept the
 /// manager busy for more than ten minutes: it was compiled again for every
 /// unit, each unclosed `[` looking for its `]` to the end. Compiled once and
@@ -1660,14 +1668,8 @@ fn a_pattern_of_sixty_thousand_brackets_is_answered() {
         ("a.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
     ]);
     let pattern = "[".repeat(60_000);
-    // Answered within the harness's usual wait (it took minutes).
-    let answered = |args: &[&str]| {
-        let mut client = m.vigil_in_background(args);
-        wait_until("the answer", || client.try_wait().unwrap().is_some());
-        client.wait().unwrap().code()
-    };
-    assert_eq!(answered(&["status", &pattern]), Some(4));
-    assert_eq!(answered(&["log", &format!("{pattern}*")]), Some(0));
+    assert_eq!(answered(&m, &["status", &pattern]), Some(4));
+    assert_eq!(answered(&m, &["log", &format!("{pattern}*")]), Some(0));
     assert_eq!(m.state("a.service"), "running");
 }
 
@@ -1696,14 +1698,7 @@ fn a_client_flooding_empty_lines_holds_no_one_up() {
             sent
         })
     };
-    let answered = |args: &[&str]| {
-        let mut client = m.vigil_in_background(args);
-        wait_until("the answer during the flood", || {
-            client.try_wait().unwrap().is_some()
-        });
-        client.wait().unwrap().code()
-    };
-    assert_eq!(answered(&["list"]), Some(0));
+    assert_eq!(answered(&m, &["list"]), Some(0));
     let pid = m.main_pid("a.service");
     assert!(harness::send_signal(pid, "KILL"));
     m.wait_state("a.service", "failed");
