@@ -127,10 +127,13 @@ pub trait Sink: AsFd + fmt::Debug {
 /// What a sink has not written yet, taken out of it so that another sink
 /// writes it on: the same sink in the next image of the manager after
 /// `vigil reexec` (queues are process memory and would not cross the exec),
-/// or the file opened again at SIGHUP after a log rotation.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// or the file opened again at SIGHUP after a log rotation. Serialized
+/// (into the manager's saved state) without its bytes, which travel apart.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Backlog {
     /// The queued messages, one after another, whole.
+    #[serde(skip)]
     pub bytes: Vec<u8>,
     /// Each queued message in order: its length in `bytes` and what it is.
     pub messages: Vec<(usize, Kind)>,
@@ -239,7 +242,7 @@ macro_rules! outbox_methods {
 }
 
 /// What a queued message is, so that a failed write can count what it lost.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Kind {
     /// A line: lost, it counts as dropped.
     Line,

@@ -900,8 +900,8 @@ fn link_target(path: &Path, known: Option<fs::FileType>) -> std::io::Result<Opti
 fn unfollowable_link(path: &Path, e: &std::io::Error) -> Diagnostic {
     let to = fs::read_link(path).map_or_else(|_| String::new(), |t| format!(" to {}", t.display()));
     let what = match e.raw_os_error() {
-        Some(40) => "a loop of symlinks",
-        Some(2) => "a dangling symlink",
+        Some(libc::ELOOP) => "a loop of symlinks",
+        Some(libc::ENOENT) => "a dangling symlink",
         _ => "a symlink that cannot be followed",
     };
     Diagnostic::warning(path, 0, format!("ignored: {what}{to} ({e})"))

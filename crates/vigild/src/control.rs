@@ -1227,6 +1227,7 @@ impl Daemon {
         let mut unknown = Vec::new();
         // Listed once for every pattern of the request, and each pattern
         // compiled once: a request of many patterns is any user's to send.
+        // A pattern adds no name the request has named already (`taken`).
         let mut every: Option<Vec<String>> = None;
         let mut taken = std::collections::HashSet::new();
         for u in units {
@@ -1260,7 +1261,10 @@ impl Daemon {
                 Err(self.unknown_unit(&name))
             };
             match known {
-                Ok(()) => names.push(name),
+                Ok(()) => {
+                    taken.insert(name.clone());
+                    names.push(name);
+                }
                 Err(why) => unknown.push(not_found(&name, why)),
             }
         }

@@ -20,7 +20,7 @@ use vigil_units::load::LoadedSet;
 use crate::control::Clients;
 use crate::handover::{Handover, Inherited};
 use crate::logs::Logs;
-use crate::options::Options;
+use crate::options::{Options, absolute};
 use crate::procs::Procs;
 
 /// Epoll tokens: the top byte says what kind of source, the rest which one.
@@ -192,14 +192,16 @@ impl Daemon {
         if opts.config_dirs.is_empty() {
             opts.config_dirs = unit_path(uid, std::env::var("VIGIL_UNIT_PATH").ok().as_deref());
         }
-        // The command line's paths are absolute already (main.rs); those of
-        // the environment (VIGIL_UNIT_PATH, VIGIL_SOCKET, XDG_RUNTIME_DIR) are
-        // made so here, for the same reason: services do not run here.
-        opts.config_dirs = opts.config_dirs.into_iter().map(absolute).collect();
+        // Paths of the command line and of the environment (VIGIL_UNIT_PATH,
+        // VIGIL_SOCKET, XDG_RUNTIME_DIR) alike: services do not run here.
+        // Without a working directory (removed under vigild) a relative path
+        // names nothing anyway: left as it is, it fails where it is used.
+        let cwd = std::env::current_dir().unwrap_or_default();
+        opts.make_paths_absolute(&cwd);
         // A path the user named (--socket, VIGIL_SOCKET) is theirs to choose.
         let named = vigil_proto::named_socket_path(opts.socket.clone());
         let chosen_here = named.is_none();
-        let socket_path = absolute(vigil_proto::resolve_socket_path(named, uid));
+        let socket_path = absolute(vigil_proto::resolve_socket_path(named, uid), &cwd);
         let runtime = socket_path
             .parent()
             .map(Path::to_path_buf)
@@ -1675,15 +1677,6 @@ fn init_channel() -> Option<InitChannel> {
             note!("vigild: VIGIL_INIT_FD={value}: not a usable channel to vigil-init ({e})");
             None
         }
-    }
-}
-
-/// `path` against the working directory when relative (as it is when the
-/// working directory is unknown).
-fn absolute(path: PathBuf) -> PathBuf {
-    match std::env::current_dir() {
-        Ok(cwd) if path.is_relative() => cwd.join(path),
-        _ => path,
     }
 }
 

@@ -131,13 +131,7 @@ impl State {
         let raw = self.sink_bytes.take().filter(|_| self.reexec);
         let bytes = match raw {
             None => Ok(Vec::new()),
-            Some(raw) => vigil_platform::adopt_fd(raw).and_then(|fd| {
-                let mut file = File::from(fd);
-                let mut bytes = Vec::new();
-                file.seek(SeekFrom::Start(0))?;
-                file.read_to_end(&mut bytes)?;
-                Ok(bytes)
-            }),
+            Some(raw) => vigil_platform::adopt_fd(raw).and_then(read_memfd),
         };
         (sinks, bytes)
     }
@@ -353,11 +347,7 @@ pub(crate) fn decode_wait_status(status: i32) -> ExitStatus {
 }
 
 fn read_state(fd: OwnedFd) -> anyhow::Result<State> {
-    let mut file = File::from(fd);
-    // The descriptor shares its offset with vigil-init's copy.
-    file.seek(SeekFrom::Start(0))?;
-    let mut text = Vec::new();
-    file.read_to_end(&mut text)?;
+    let text = read_memfd(fd)?;
     let state: State = serde_json::from_slice(&text).context("parsing the state")?;
     if state.version != STATE_VERSION {
         anyhow::bail!(
@@ -366,6 +356,16 @@ fn read_state(fd: OwnedFd) -> anyhow::Result<State> {
         );
     }
     Ok(state)
+}
+
+/// What a memfd holds, from its start (the descriptor shares its offset
+/// with the copy it was made from: vigil-init's, the previous image's).
+fn read_memfd(fd: OwnedFd) -> std::io::Result<Vec<u8>> {
+    let mut file = File::from(fd);
+    file.seek(SeekFrom::Start(0))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// A fresh memfd (close-on-exec) holding `bytes`.
@@ -1221,8 +1221,9 @@ impl Daemon {
         let cstring = |b: &[u8]| CString::new(b).unwrap_or_default();
         let path = cstring(exe.as_os_str().as_bytes());
         let mut argv = vec![path.clone()];
-        // The arguments with their paths made absolute at start, not as given.
-        argv.extend(self.opts.args.iter().map(|a| cstring(a.as_bytes())));
+        // The arguments as given: a relative path means the same there (the
+        // exec keeps the working directory, which vigild never changes).
+        argv.extend(std::env::args_os().skip(1).map(|a| cstring(a.as_bytes())));
         let mut envp: Vec<CString> = std::env::vars_os()
             .filter(|(k, _)| k != "VIGIL_STATE_FD" && k != "VIGIL_INIT_FD")
             .map(|(k, v)| cstring(&[k.as_bytes(), b"=", v.as_bytes()].concat()))

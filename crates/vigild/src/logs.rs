@@ -158,55 +158,12 @@ pub(crate) struct SavedSink {
     /// `stderr`, `console`, `kmsg` or `file:PATH`.
     pub name: String,
     pub start: usize,
-    /// Each queued message: its length and what it is.
-    pub messages: Vec<(usize, SavedKind)>,
-    /// Bytes of the first message already written.
-    #[serde(default)]
-    pub written: usize,
-    #[serde(default)]
-    pub unreported: u64,
-    /// A failed write cut a line: the next message goes after a line end.
-    #[serde(default)]
-    pub cut: bool,
-    #[serde(default)]
-    pub dropped: u64,
-    /// The write failure the sink was in: errno, and `dropped` before it.
-    #[serde(default)]
-    pub failure: Option<(i32, u64)>,
-    #[serde(default)]
-    pub told_failing: bool,
+    #[serde(flatten)]
+    pub backlog: Backlog,
     /// A file sink's file (device, inode): a file renamed away meanwhile
     /// is not the one the next image opens.
     #[serde(default)]
     pub file: Option<(u64, u64)>,
-}
-
-/// What a queued message of a [`SavedSink`] is ([`vigil_log::sink::Kind`]).
-#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
-pub(crate) enum SavedKind {
-    Line,
-    Notice(u64),
-    LineEnd,
-}
-
-impl From<Kind> for SavedKind {
-    fn from(kind: Kind) -> SavedKind {
-        match kind {
-            Kind::Line => SavedKind::Line,
-            Kind::Notice(n) => SavedKind::Notice(n),
-            Kind::LineEnd => SavedKind::LineEnd,
-        }
-    }
-}
-
-impl From<SavedKind> for Kind {
-    fn from(kind: SavedKind) -> Kind {
-        match kind {
-            SavedKind::Line => Kind::Line,
-            SavedKind::Notice(n) => Kind::Notice(n),
-            SavedKind::LineEnd => Kind::LineEnd,
-        }
-    }
 }
 
 /// The (device, inode) of the file `fd` is open on.
@@ -530,26 +487,19 @@ impl Logs {
             let Some(sink) = self.sinks.get(i) else {
                 continue;
             };
-            let backlog = sink.backlog();
+            let mut backlog = sink.backlog();
             let file = name
                 .starts_with("file:")
                 .then(|| file_id(sink.as_fd()))
                 .flatten();
+            let start = bytes.len();
+            bytes.append(&mut backlog.bytes);
             saved.push(SavedSink {
                 name,
-                start: bytes.len(),
-                messages: (backlog.messages.iter())
-                    .map(|&(len, kind)| (len, kind.into()))
-                    .collect(),
-                written: backlog.written,
-                unreported: backlog.unreported,
-                cut: backlog.cut,
-                dropped: backlog.dropped,
-                failure: backlog.failure,
-                told_failing: backlog.told_failing,
+                start,
+                backlog,
                 file,
             });
-            bytes.extend_from_slice(&backlog.bytes);
         }
         (saved, bytes)
     }
@@ -563,12 +513,11 @@ impl Logs {
     pub fn restore_sinks(&mut self, saved: Vec<SavedSink>, bytes: std::io::Result<Vec<u8>>) {
         for sink in saved {
             let lost = || {
-                let lines = sink
-                    .messages
-                    .iter()
-                    .filter(|m| matches!(m.1, SavedKind::Line))
+                let backlog = &sink.backlog;
+                let lines = (backlog.messages.iter())
+                    .filter(|m| m.1 == Kind::Line)
                     .count() as u64;
-                lines.saturating_add(sink.unreported)
+                lines.saturating_add(backlog.unreported)
             };
             let found = match &bytes {
                 Ok(bytes) => self.sink_named(&sink.name).map(|i| (i, bytes)),
@@ -588,21 +537,9 @@ impl Logs {
                 }
                 continue;
             };
-            let mut backlog = Backlog {
-                bytes: Vec::new(),
-                messages: Vec::with_capacity(sink.messages.len()),
-                written: sink.written,
-                unreported: sink.unreported,
-                cut: sink.cut,
-                dropped: sink.dropped,
-                failure: sink.failure,
-                told_failing: sink.told_failing,
-            };
-            let mut end = sink.start;
-            for &(len, kind) in &sink.messages {
-                end = end.saturating_add(len);
-                backlog.messages.push((len, kind.into()));
-            }
+            let mut backlog = sink.backlog;
+            let len = (backlog.messages.iter()).fold(0usize, |n, m| n.saturating_add(m.0));
+            let end = sink.start.saturating_add(len);
             backlog.bytes = bytes.get(sink.start..end).unwrap_or_default().to_vec();
             let Some(target) = self.sinks.get_mut(i) else {
                 continue;

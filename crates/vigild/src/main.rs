@@ -8,12 +8,6 @@ fn main() -> ExitCode {
     // restarts the manager, which must not hang first).
     std::panic::set_hook(Box::new(|info| vigild::note!("vigild: {info}")));
     let args: Vec<String> = std::env::args().skip(1).collect();
-    // Without a working directory (removed under it) a relative path names
-    // nothing anyway: left as it is, it fails where it is used.
-    let args = match std::env::current_dir() {
-        Ok(cwd) => vigild::options::absolute_paths(&args, &cwd),
-        Err(_) => args,
-    };
     match vigild::options::parse(&args) {
         Ok(opts) => match vigild::run(opts) {
             Ok(code) => ExitCode::from(code),

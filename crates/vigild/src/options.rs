@@ -78,9 +78,6 @@ pub struct Options {
     /// `--container` (vigil-init in container mode): one emergency shell at most,
     /// and services inherit vigild's environment.
     pub container: bool,
-    /// The arguments these options came from, with their paths made absolute
-    /// ([`absolute_paths`]): what `vigil reexec` starts the new image with.
-    pub args: Vec<String>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -111,7 +108,6 @@ pub fn parse(args: &[String]) -> Result<Options, OptionsError> {
         emergency: false,
         shutdown_timeout: std::time::Duration::from_secs(300),
         container: false,
-        args: args.to_vec(),
     };
     let mut emergency = false;
     let mut it = args.iter();
@@ -182,50 +178,32 @@ pub fn parse(args: &[String]) -> Result<Options, OptionsError> {
     Ok(opts)
 }
 
-/// `args` with the relative paths of `--socket`, `--config-dir`
-/// (`--unit-path`) and `--log-to file:` made absolute against `cwd`, vigild's
-/// working directory at start. Services run in `/` (or their
-/// WorkingDirectory=): a relative control socket would give them a relative
-/// NOTIFY_SOCKET they cannot reach; and `vigil reexec` starts the new image
-/// with these arguments, so each path names there exactly what it named here.
-pub fn absolute_paths(args: &[String], cwd: &Path) -> Vec<String> {
-    let absolute = |v: &str| -> String {
-        if v.is_empty() || Path::new(v).is_absolute() {
-            v.to_string()
-        } else {
-            cwd.join(v).to_string_lossy().into_owned()
+impl Options {
+    /// The paths of `--config-dir` (`--unit-path`), `--socket` and `--log-to
+    /// file:` made absolute against `cwd`, vigild's working directory at
+    /// start. Services run in `/` (or their WorkingDirectory=): a relative
+    /// control socket would give them a relative NOTIFY_SOCKET they cannot
+    /// reach. (`vigil reexec` passes the arguments as given: vigild never
+    /// changes its working directory, which the exec keeps.)
+    pub fn make_paths_absolute(&mut self, cwd: &Path) {
+        for dir in &mut self.config_dirs {
+            *dir = absolute(std::mem::take(dir), cwd);
         }
-    };
-    let rewrite = |flag: &str, v: &str| -> String {
-        match flag {
-            "--socket" | "--config-dir" | "--unit-path" => absolute(v),
-            "--log-to" => match v.strip_prefix("file:") {
-                Some(path) if !path.is_empty() => format!("file:{}", absolute(path)),
-                _ => v.to_string(),
-            },
-            _ => v.to_string(),
-        }
-    };
-    let is_path_flag =
-        |f: &str| matches!(f, "--socket" | "--config-dir" | "--unit-path" | "--log-to");
-    let mut out = Vec::with_capacity(args.len());
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        match arg.split_once('=') {
-            // The same split as `parse`: `--flag=value`, else `--flag value`.
-            Some((f, v)) if f.starts_with("--") => {
-                out.push(format!("{f}={}", rewrite(f, v)));
+        self.socket = self.socket.take().map(|s| absolute(s, cwd));
+        for sink in &mut self.sinks {
+            if let SinkSpec::File(path) = sink {
+                *path = absolute(std::mem::take(path), cwd);
             }
-            _ if is_path_flag(arg) => {
-                out.push(arg.clone());
-                if let Some(v) = it.next() {
-                    out.push(rewrite(arg, v));
-                }
-            }
-            _ => out.push(arg.clone()),
         }
     }
-    out
+}
+
+/// `path` against `cwd` when relative.
+pub fn absolute(path: PathBuf, cwd: &Path) -> PathBuf {
+    match path.is_relative() {
+        true => cwd.join(path),
+        false => path,
+    }
 }
 
 #[cfg(test)]
@@ -254,7 +232,8 @@ mod tests {
         ]
         .map(String::from)
         .to_vec();
-        let o = parse(&absolute_paths(&args, Path::new("/w"))).unwrap();
+        let mut o = parse(&args).unwrap();
+        o.make_paths_absolute(Path::new("/w"));
         assert_eq!(o.socket, Some(PathBuf::from("/w/s")));
         assert_eq!(
             o.config_dirs,
