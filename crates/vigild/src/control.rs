@@ -26,6 +26,10 @@ use crate::logs::{Logs, Select};
 /// queued (it resumes from the rings once it has read them). A reply is
 /// always queued whole: a client is never cut off in the middle of one.
 const MAX_PENDING_OUT: usize = 8 * 1024 * 1024;
+/// The same for a connection counted against [`MAX_PER_USER`]: one such
+/// user holds at most 64 of them, so what the manager keeps for that user's
+/// unread replies is about 64 MiB (it was 512 MiB at 8 MiB each).
+const MAX_PENDING_OUT_COUNTED: usize = 1024 * 1024;
 
 /// The highest signal number a `kill` request may name (Linux: SIGRTMAX).
 const MAX_SIGNAL: i32 = 64;
@@ -130,7 +134,11 @@ impl Client {
 
     /// Too far behind: neither read from nor sent more log lines.
     fn behind(&self) -> bool {
-        self.backlog() > MAX_PENDING_OUT
+        let most = match self.counted_uid {
+            Some(_) => MAX_PENDING_OUT_COUNTED,
+            None => MAX_PENDING_OUT,
+        };
+        self.backlog() > most
     }
 
     /// Half-closed and owed nothing more: every request it sent is answered
@@ -918,7 +926,7 @@ impl Daemon {
             let newline = c.input.iter().position(|&b| b == b'\n');
             // A turn's share of requests: answering them is the work (a
             // `status *` of a thousand units), and a client that reads none of
-            // its replies is 8 MiB from being behind.
+            // its replies is 8 MiB (or 1 MiB) from being behind.
             let spent = lines == REQUESTS_A_TURN || c.replied - before > REPLIES_A_TURN;
             if newline.is_some() && spent {
                 if !self.clients.resume.contains(&client) {
