@@ -1371,21 +1371,23 @@ impl Daemon {
     /// called setsid() leads a session of its own). Not an orphan the manager
     /// adopted: that may be what any unit left behind.
     pub(crate) fn of_unit(&self, pid: u32, unit: Option<&str>) -> bool {
-        let Some(unit) = unit else {
-            return false;
-        };
+        unit.is_some_and(|unit| self.owner_of(pid).as_deref() == Some(unit))
+    }
+
+    /// The unit `pid` is a process of, as [`Daemon::of_unit`] tells.
+    pub(crate) fn owner_of(&self, pid: u32) -> Option<String> {
         let mut at = pid;
         for _ in 0..8 {
             if let Some(owner) = self.unit_of_process(at) {
-                return owner == unit;
+                return Some(owner);
             }
             match crate::procs::parent_of(at) {
                 // Not an orphan the manager adopted: it may be any unit's.
                 Some(p) if p > 1 && p != self.procs.manager_pid => at = p,
-                _ => return false,
+                _ => return None,
             }
         }
-        false
+        None
     }
 
     /// `MAINPID=` names what vigild will signal, with its process group, at the
@@ -1409,14 +1411,16 @@ impl Daemon {
             };
             let live = crate::procs::live_process(pid).is_some();
             let why = if pid <= 1 || pid == self.procs.manager_pid {
-                Some("init or the manager itself")
+                Some("init or the manager itself".into())
             } else if !live {
                 // As systemd: the main PID it had is kept.
-                Some("no such process, or a zombie")
+                Some("no such process, or a zombie".into())
             } else if sender.uid != 0 && !self.of_unit(pid, unit) {
-                Some("a process outside the sender's unit, from a sender that is not root")
+                Some("a process outside the sender's unit, from a sender that is not root".into())
             } else {
-                None
+                // Its process group is that unit's: this one's stop would signal it.
+                let other = self.owner_of(pid).filter(|o| Some(o.as_str()) != unit);
+                other.map(|other| format!("it is a process of {other}"))
             };
             match why {
                 Some(why) => self.say(

@@ -857,21 +857,35 @@ impl Daemon {
         if pid == self.procs.manager_pid {
             return Err(format!("{file}: PID {pid} is the manager itself"));
         }
-        let runs_as_owner = || {
-            use std::os::unix::fs::MetadataExt as _;
-            std::fs::metadata(format!("/proc/{pid}")).is_ok_and(|m| m.uid() == owner)
+        // Its process group is that unit's, which this one's stop would signal.
+        if let Some(other) = self.owner_of(pid).filter(|o| o != unit) {
+            return Err(format!("{file}: PID {pid} is a process of {other}"));
+        }
+        if owner == 0 || owner == vigil_platform::geteuid() || self.of_unit(pid, Some(unit)) {
+            return Ok(pid);
+        }
+        // A process running as the file's owner, which that user could signal
+        // anyway: not when another user's process shares its session, since
+        // the stop signals its process group, which it may join or lead.
+        let Some(session) = live_process(pid).map(|p| p.session) else {
+            return Err(format!("{file}: PID {pid}: no such process"));
         };
-        if owner != 0
-            && owner != vigil_platform::geteuid()
-            && !self.of_unit(pid, Some(unit))
-            && !runs_as_owner()
-        {
-            return Err(format!(
+        let others = all_processes()
+            .into_iter()
+            .filter(|p| p.session == session)
+            .filter_map(|p| uid_of(p.pid))
+            .find(|&uid| uid != owner);
+        match (uid_of(pid), others) {
+            (Some(uid), None) if uid == owner => Ok(pid),
+            (Some(uid), Some(other)) if uid == owner => Err(format!(
+                "{file}: PID {pid} shares its session with a process of uid {other} \
+                 (the file is owned by uid {owner}, and the stop signals the process's group): refused"
+            )),
+            _ => Err(format!(
                 "{file}: PID {pid} is not a process of the unit, and the file is not \
                  owned by root (uid {owner}): refused"
-            ));
+            )),
         }
-        Ok(pid)
     }
 
     /// When the first group of [`Procs::lingering`] is due.
@@ -1429,6 +1443,15 @@ fn all_processes() -> Vec<ProcInfo> {
 pub(crate) fn live_process(pid: u32) -> Option<ProcInfo> {
     let f = stat_fields(pid).filter(|f| f.first().is_some_and(|state| state != "Z"))?;
     proc_info(pid, &f)
+}
+
+/// The user owning /proc/PID: the process's effective user (root for one
+/// that is not dumpable, a set-user-ID program's).
+fn uid_of(pid: u32) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(format!("/proc/{pid}"))
+        .ok()
+        .map(|m| m.uid())
 }
 
 /// The parent of a live process, from /proc.

@@ -4381,6 +4381,128 @@ fn a_pid_file_linked_by_a_service_that_is_not_root_answers_for_that_user() {
     }
 }
 
+/// A forking service running as nobody whose start copies the PID in
+/// `source` into its PID file, in a directory nobody owns.
+fn nobody_pid_file_unit(dir: &Path, source: &Path) -> String {
+    format!(
+        "[Service]\nType=forking\nUser=nobody\nPIDFile={d}/x.pid\n\
+         ExecStart=/bin/sh -c 'cat {s} > {d}/x.pid'\n",
+        d = dir.display(),
+        s = source.display()
+    )
+}
+
+fn read_pid(file: &Path) -> u32 {
+    wait_until("the PID file", || {
+        fs::read_to_string(file).is_ok_and(|t| t.ends_with('\n'))
+    });
+    fs::read_to_string(file).unwrap().trim().parse().unwrap()
+}
+
+/// Review finding: a root service whose worker runs as nobody (in the root
+/// main process's group), and a forking service running as nobody whose PID
+/// file names that worker: the worker ran as the file's owner, so it was
+/// taken, and `vigil stop x` signalled its group: the other unit's root main
+/// process died. Another unit's process (in one of its groups) is refused.
+#[test]
+fn a_pid_file_naming_another_units_process_fails_whoever_runs_it() {
+    if !require_root("a_pid_file_naming_another_units_process_fails_whoever_runs_it") {
+        return;
+    }
+    let d = TempDir::new("pidfile-other-unit");
+    let dir = d.path().join("run");
+    fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
+    let worker = d.path().join("worker");
+    let master = format!(
+        "[Service]\nExecStart=/bin/sh -c 'setpriv --reuid=65534 --regid=65534 --clear-groups \
+         sleep 1000 & echo $! > {w}.new; mv {w}.new {w}; exec sleep 1000'\n",
+        w = worker.display()
+    );
+    let m = Manager::start(&[
+        ("r.service", &master),
+        ("x.service", &nobody_pid_file_unit(&dir, &worker)),
+    ]);
+    m.vigil_ok(&["start", "r"]);
+    let (main, worker) = (m.main_pid("r.service"), read_pid(&worker));
+    assert_fails_with(
+        &m.vigil(&["start", "x"]),
+        &format!("PID {worker} is a process of r.service"),
+    );
+    assert_eq!(m.state("r.service"), "running");
+    assert_eq!(m.main_pid("r.service"), main);
+    assert!(alive(worker), "the other unit's worker was signalled");
+}
+
+/// The same named by `MAINPID=`, even from root: a process in one of another
+/// unit's groups (not one that unit tracks) was taken, and this unit's stop
+/// signalled its group.
+#[test]
+fn mainpid_naming_a_process_in_another_units_group_is_refused() {
+    let d = TempDir::new("mainpid-other-unit");
+    let worker = d.path().join("worker");
+    let master = format!(
+        "[Service]\nExecStart=/bin/sh -c 'sleep 1000 & echo $! > {w}.new; mv {w}.new {w}; \
+         exec sleep 1000'\n",
+        w = worker.display()
+    );
+    let claim = format!(
+        "[Service]\nType=notify\nNotifyAccess=all\nExecStart=/bin/sh -c \
+         '{v} notify --ready MAINPID=$(cat {w}); exec sleep 1000'\n",
+        v = vigil_path(),
+        w = worker.display()
+    );
+    let mut m = Manager::start(&[("r.service", &master), ("n.service", &claim)]);
+    m.vigil_ok(&["start", "r"]);
+    let (main, worker) = (m.main_pid("r.service"), read_pid(&worker));
+    m.vigil_ok(&["start", "n"]);
+    m.expect_stderr(&format!(
+        "MAINPID={worker} refused: it is a process of r.service"
+    ));
+    m.vigil_ok(&["stop", "n"]);
+    assert_eq!(m.state("r.service"), "running");
+    assert_eq!(m.main_pid("r.service"), main);
+    assert!(alive(worker), "the other unit's process was signalled");
+}
+
+/// Review finding: a root job outside any unit, in its own session with one
+/// process running as nobody; a forking service running as nobody named
+/// that process in its PID file: taken (it ran as the file's owner), and
+/// `vigil stop` signalled its process group, root's processes with it. A
+/// process taken for running as the file's owner must share its session
+/// with no other user's process.
+#[test]
+fn a_pid_file_naming_a_process_in_a_session_with_roots_fails() {
+    if !require_root("a_pid_file_naming_a_process_in_a_session_with_roots_fails") {
+        return;
+    }
+    let d = TempDir::new("pidfile-session");
+    let dir = d.path().join("run");
+    fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
+    let worker = d.path().join("worker");
+    let mut job = OutsideProcess(
+        Command::new("setsid")
+            .args(["sh", "-c"])
+            .arg(format!(
+                "setpriv --reuid=65534 --regid=65534 --clear-groups sleep 300 & \
+                 echo $! > {w}.new; mv {w}.new {w}; exec sleep 300",
+                w = worker.display()
+            ))
+            .spawn()
+            .unwrap(),
+    );
+    let nobody = read_pid(&worker);
+    let m = Manager::start(&[("x.service", &nobody_pid_file_unit(&dir, &worker))]);
+    let out = m.vigil(&["start", "x"]);
+    kill_pid(nobody);
+    assert_fails_with(
+        &out,
+        &format!("PID {nobody} shares its session with a process of uid 0"),
+    );
+    assert!(job.alive(), "root's job was signalled");
+}
+
 #[test]
 fn mainpid_1_is_refused_even_from_root() {
     if !require_root("mainpid_1_is_refused_even_from_root") {
