@@ -65,9 +65,13 @@ pub fn kill_group(pgid: u32, sig: i32) -> io::Result<()> {
     )?)
 }
 
-/// Whether a process is in the process group `pgid` (kill with signal 0).
+/// Whether a process is in the process group `pgid` (kill with signal 0; a
+/// group of processes this one may not signal exists too).
 pub fn group_exists(pgid: u32) -> bool {
-    pid_of(pgid).is_ok_and(|p| rustix::process::test_kill_process_group(p).is_ok())
+    pid_of(pgid).is_ok_and(|p| {
+        let probe = rustix::process::test_kill_process_group(p);
+        probe.is_ok() || probe == Err(rustix::io::Errno::PERM)
+    })
 }
 
 fn status_of(status: rustix::process::WaitStatus) -> Option<ExitStatus> {

@@ -2,7 +2,7 @@
 //! engine. Carrying out engine actions is in `procs`, the control socket in
 //! `control`, log handling in `logs`.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -89,6 +89,9 @@ pub(crate) struct Daemon {
     /// The file of each unit that failed to load, for `vigil status`.
     pub broken_paths: BTreeMap<String, PathBuf>,
     pub procs: Procs,
+    /// Warnings about notifications said for each unit (or for none): when
+    /// the last was, and how many were not said since.
+    notify_warnings: HashMap<Option<String>, (Time, u64)>,
     /// The listening sockets of socket units.
     pub sockets: crate::sockets::Sockets,
     pub clients: Clients,
@@ -298,6 +301,7 @@ impl Daemon {
             masked: BTreeMap::new(),
             broken_paths: BTreeMap::new(),
             procs: Procs::new(),
+            notify_warnings: HashMap::new(),
             sockets: crate::sockets::Sockets::default(),
             clients: Clients::new(listener),
             logs,
@@ -1263,7 +1267,7 @@ impl Daemon {
                         "notification from PID {from} longer than {} bytes, ignored",
                         buf.len()
                     );
-                    self.say(Level::Warning, unit.as_deref(), &why);
+                    self.say_about_notification(unit.as_deref(), &why);
                     if self.discard_notification() {
                         continue;
                     }
@@ -1339,6 +1343,30 @@ impl Daemon {
         if lasting && changed && self.init.is_some() {
             self.save_state(Vec::new());
         }
+    }
+
+    /// A warning about a notification, said at most once a second for each
+    /// unit (and for those of no unit), the next one with how many were not:
+    /// anyone may write to the notify socket, and each line said would push
+    /// older ones out of the rings (as the engine's refusals).
+    fn say_about_notification(&mut self, unit: Option<&str>, warning: &str) {
+        let now = self.now();
+        let key = unit.map(str::to_string);
+        if let Some((said, unsaid)) = self.notify_warnings.get_mut(&key)
+            && now.saturating_sub(*said) < Duration::from_secs(1)
+        {
+            *unsaid += 1;
+            return;
+        }
+        let unsaid = self
+            .notify_warnings
+            .insert(key, (now, 0))
+            .map_or(0, |(_, n)| n);
+        let more = match unsaid {
+            0 => String::new(),
+            n => format!("; {n} more such warnings not said before it"),
+        };
+        self.say(Level::Warning, unit, &format!("{warning}{more}"));
     }
 
     /// Removes the notification just acted on; false when it cannot be (it
@@ -1423,11 +1451,9 @@ impl Daemon {
                 other.map(|other| format!("it is a process of {other}"))
             };
             match why {
-                Some(why) => self.say(
-                    Level::Warning,
-                    unit,
-                    &format!("MAINPID={pid} refused: {why}"),
-                ),
+                Some(why) => {
+                    self.say_about_notification(unit, &format!("MAINPID={pid} refused: {why}"))
+                }
                 None => kept.push((key, value)),
             }
         }

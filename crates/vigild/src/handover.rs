@@ -736,6 +736,11 @@ impl Daemon {
         // slots stay theirs until they are claimed.
         self.procs.invocations = state.invocations + state.intents.len() as u64;
         self.procs.groups = state.groups.into_iter().collect();
+        // Those that emptied while no manager ran (vigil-init reaped their
+        // last process) are forgotten: their numbers may be reused.
+        let ids = self.procs.groups.values().flatten().map(|&(id, _)| id);
+        self.procs.reaped_in = ids.collect();
+        self.forget_empty_groups();
         self.procs.starts = state.starts.into_iter().collect();
         // What follows from each unit's current run, not saved: the
         // `SyslogIdentifier=` set at its spawn, and for a forking service
@@ -1076,6 +1081,10 @@ impl Daemon {
     pub(crate) fn on_init_exited(&mut self, pid: u32, status: i32) {
         self.handover.note_applied(1);
         self.notifications_first();
+        // Which group or session it was in is gone with it: all are looked at.
+        let ids = self.procs.groups.values().flatten().map(|&(id, _)| id);
+        let ids: Vec<u32> = ids.collect();
+        self.procs.reaped_in.extend(ids);
         self.apply_init_status(pid, status);
         // The daemon of a forking service without a main PID is tracked by no PID:
         // its end shows only as its process groups emptying; a leftover's end

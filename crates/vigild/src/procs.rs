@@ -58,6 +58,9 @@ pub(crate) struct Procs {
     pub(crate) signalled: HashMap<String, (i32, HashSet<u32>)>,
     /// PID files not written yet when their unit's start process exited.
     pub(crate) pid_files: Vec<PendingPidFile>,
+    /// The process groups and sessions of the processes reaped since
+    /// [`Daemon::forget_empty_groups`] last looked at them.
+    pub(crate) reaped_in: Vec<u32>,
 }
 
 /// A PID file read again until it is written, the unit's start ends, or none
@@ -91,6 +94,16 @@ impl Procs {
             .or_default()
             .push((pid, started));
         self.starts.insert(pid, started);
+    }
+
+    /// Notes the process group and session of `pid`, exited and about to be
+    /// reaped (or the PID alone, when /proc no longer has it), for
+    /// [`Daemon::forget_empty_groups`].
+    pub(crate) fn note_reaped(&mut self, pid: u32) {
+        self.reaped_in.push(pid);
+        if let Some(p) = stat_fields(pid).and_then(|f| proc_info(pid, &f)) {
+            self.reaped_in.extend([p.pgrp, p.session]);
+        }
     }
 
     pub fn new() -> Procs {
@@ -593,8 +606,10 @@ impl Daemon {
     /// Reaps the children held back for a save, which went through.
     pub(crate) fn reap_held(&mut self) {
         for pid in std::mem::take(&mut self.procs.held) {
+            self.procs.note_reaped(pid);
             let _ = vigil_platform::process::reap(pid);
         }
+        self.forget_empty_groups();
     }
 
     /// When a unit is down (inactive, failed, or about to restart), whatever its
@@ -744,6 +759,7 @@ impl Daemon {
     /// another leftover, just ended) gets the signal the others got. Then the
     /// forking services without a main PID.
     pub(crate) fn after_reaping(&mut self) {
+        self.forget_empty_groups();
         for unit in self.engine.units_waiting_for_leftovers() {
             let found = self.leftover_groups(&unit);
             if found.is_empty() {
@@ -756,6 +772,41 @@ impl Daemon {
             }
         }
         self.check_pidless();
+    }
+
+    /// Forgets the recorded sessions and process groups of the processes just
+    /// reaped that no process is left in. Their numbers can be any new
+    /// process's now: one that took such a number (setsid() in a process
+    /// given the PID of a unit's `ExecStartPre=` that ended) passed for the
+    /// unit's, its notifications taken as the unit's (a `READY=1`, a
+    /// `MAINPID=`, from anyone) and its group signalled at the unit's stop.
+    /// While a process is in a group or session, the kernel gives its number
+    /// to no other process; vigild reaps the last one itself (it is the
+    /// subreaper of all it starts), so it sees each of them empty before
+    /// their number is free. A group is asked with one kill(2) of signal 0;
+    /// /proc is read only when the group is empty, for what is left in the
+    /// session.
+    pub(crate) fn forget_empty_groups(&mut self) {
+        let reaped: HashSet<u32> = self.procs.reaped_in.drain(..).collect();
+        if reaped.is_empty() {
+            return;
+        }
+        let mut empty = HashSet::new();
+        let mut listed = None;
+        for groups in self.procs.groups.values() {
+            for &(id, _) in groups.iter().filter(|(id, _)| reaped.contains(id)) {
+                if vigil_platform::process::group_exists(id) {
+                    continue;
+                }
+                let procs = listed.get_or_insert_with(all_processes);
+                if !procs.iter().any(|p| p.session == id || p.pid == id) {
+                    empty.insert(id);
+                }
+            }
+        }
+        for groups in self.procs.groups.values_mut() {
+            groups.retain(|(id, _)| !empty.contains(id));
+        }
     }
 
     /// Whether a process the unit started (or one left in its process groups)
@@ -1046,7 +1097,8 @@ impl Daemon {
         }
     }
 
-    /// The unit whose recorded sessions or process groups hold `pid`.
+    /// The unit whose recorded sessions or process groups hold `pid` (not one
+    /// whose number a later leader has: see [`valid_groups`]).
     pub(crate) fn unit_of_session(&self, pid: u32) -> Option<String> {
         let p = proc_info(pid, &stat_fields(pid)?)?;
         let me = self.procs.manager_pid;
@@ -1054,8 +1106,10 @@ impl Daemon {
             .groups
             .iter()
             .find(|(_, list)| {
-                list.iter()
-                    .any(|g| g.0 != me && (g.0 == p.pgrp || g.0 == p.session))
+                let holds = list
+                    .iter()
+                    .filter(|g| g.0 != me && (g.0 == p.pgrp || g.0 == p.session));
+                !valid_groups(&holds.copied().collect::<Vec<_>>()).is_empty()
             })
             .map(|(unit, _)| unit.clone())
     }
@@ -1082,6 +1136,7 @@ impl Daemon {
                         break;
                     }
                     Ok(Some((pid, _))) => {
+                        self.procs.note_reaped(pid);
                         let _ = vigil_platform::process::reap(pid);
                     }
                     Ok(None) => break,
@@ -1134,7 +1189,9 @@ impl Daemon {
     /// Reaps and handles every exited child at once.
     fn reap_now(&mut self) {
         loop {
-            let (pid, status) = match vigil_platform::reap_any() {
+            // Looked at before it is reaped: its zombie still tells its
+            // process group and session.
+            let (pid, status) = match vigil_platform::peek_any() {
                 Ok(Some(got)) => got,
                 Ok(None) => break,
                 Err(e) => {
@@ -1142,6 +1199,11 @@ impl Daemon {
                     break;
                 }
             };
+            self.procs.note_reaped(pid);
+            if let Err(e) = vigil_platform::process::reap(pid) {
+                self.say(Level::Error, None, &format!("waitid: {e}"));
+                break;
+            }
             self.notifications_first();
             self.child_exited(pid, status);
         }

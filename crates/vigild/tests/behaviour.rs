@@ -4503,6 +4503,129 @@ fn a_pid_file_naming_a_process_in_a_session_with_roots_fails() {
     assert!(job.alive(), "root's job was signalled");
 }
 
+/// Run as nobody in vigild's PID namespace, with the PID given (else exit
+/// 3): leads a session of its own, then sends `READY=1` to the notify socket.
+const PID_TAKER: &str = r#"
+import os, socket, sys
+path, want = sys.argv[1], int(sys.argv[2])
+if os.getpid() != want:
+    print("got", os.getpid(), "want", want, file=sys.stderr)
+    sys.exit(3)
+os.setsid()
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.sendto(b"READY=1", path)
+"#;
+
+/// Review finding: the process groups and sessions of a unit's processes that
+/// had ended (an `ExecStartPre=`) were kept, and a process outside any unit
+/// that got such a number (its PID, then setsid()) passed for the unit's: as
+/// nobody it made a root notify service that never said READY=1 `running`
+/// (and could have set its main PID, or stopped it). A group or session no
+/// process is left in is forgotten when its last process is reaped, before
+/// its number can be anyone else's. The PID is taken at once here through
+/// ns_last_pid in vigild's PID namespace.
+#[test]
+fn a_process_that_takes_the_pid_of_a_units_ended_helper_is_not_the_units() {
+    if !require_root("a_process_that_takes_the_pid_of_a_units_ended_helper_is_not_the_units") {
+        return;
+    }
+    let d = TempDir::new("pid-taker");
+    let unit = format!(
+        "[Service]\nType=notify\nNotifyAccess=all\n\
+         ExecStartPre=/bin/sh -c 'echo $$$$ > {d}/pre.new; mv {d}/pre.new {d}/pre'\n\
+         ExecStart=/bin/sh -c 'echo $NOTIFY_SOCKET > {d}/sock.new; mv {d}/sock.new {d}/sock; \
+         exec sleep 1000'\n",
+        d = d.path().display()
+    );
+    // --debug: a notification from no unit is said at debug level.
+    let mut m = Manager::start_under_init(
+        &[("default.target", "[Unit]\n"), ("v.service", &unit)],
+        &["--debug"],
+    );
+    m.vigil_ok(&["start", "--no-block", "v"]);
+    let pre = read_pid(&d.path().join("pre"));
+    wait_until("the notify socket's path", || {
+        d.path().join("sock").exists()
+    });
+    let socket = fs::read_to_string(d.path().join("sock")).unwrap();
+    let init = harness::children(m.pid())[0];
+    let taken = (0..20).any(|_| {
+        let status = Command::new("nsenter")
+            .args(["-t", &init.to_string(), "-p", "-m", "sh", "-c"])
+            .arg(
+                "echo $(($3 - 1)) > /proc/sys/kernel/ns_last_pid || exit 1; \
+                 setpriv --reuid=65534 --regid=65534 --clear-groups \"$1\" -c \"$2\" \"$4\" $3 & \
+                 wait $!",
+            )
+            .args(["sh", &python(), PID_TAKER, &pre.to_string(), socket.trim()])
+            .status()
+            .unwrap();
+        assert!(matches!(status.code(), Some(0 | 3)), "{status}");
+        status.success()
+    });
+    let ps = Command::new("nsenter")
+        .args([
+            "-t",
+            &init.to_string(),
+            "-p",
+            "-m",
+            "ps",
+            "-eo",
+            "pid,ppid,pgid,sid,stat,cmd",
+        ])
+        .output()
+        .unwrap();
+    eprintln!("{}", String::from_utf8_lossy(&ps.stdout));
+    assert!(taken, "PID {pre} was not free for 20 tries");
+    m.expect_stderr(&format!("notification from unknown pid {pre} ignored"));
+    assert_eq!(m.state("v.service"), "starting");
+}
+
+/// Sends `argv[3]` times the datagram `argv[2]` to the notify socket
+/// `argv[1]`, then prints its PID.
+const NOTIFIER: &str = r#"
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+for _ in range(int(sys.argv[3])):
+    s.sendto(sys.argv[2].encode(), sys.argv[1])
+print(os.getpid(), flush=True)
+"#;
+
+/// Review finding: a `MAINPID=` refused, or a notification too long, was a
+/// warning each: anyone may write to the notify socket, and 5,000 of them
+/// were 5,000 lines (under vigil-init, on the console). Said once a second
+/// for each unit (and for no unit), as the refusals of `NotifyAccess=`.
+#[test]
+fn warnings_about_notifications_are_said_once_a_second() {
+    let mut m = Manager::start_with(&[("default.target", "[Unit]\n")], &["--debug"]);
+    let socket = m.socket.with_file_name("control.notify");
+    let send = |what: &str, n: usize| {
+        let out = Command::new(python())
+            .args(["-c", NOTIFIER])
+            .arg(&socket)
+            .args([what, &n.to_string()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let started = std::time::Instant::now();
+    send("MAINPID=1", 2000);
+    send(&"X".repeat(5000), 2000);
+    // Read after all of those: the socket keeps their order.
+    let last = send("READY=1", 1);
+    m.expect_stderr(&format!("notification from unknown pid {last} ignored"));
+    let seconds = started.elapsed().as_secs() as usize + 1;
+    let seen = m.drain_stderr();
+    let said = |what: &str| seen.iter().filter(|l| l.contains(what)).count();
+    let (mainpid, long) = (said("MAINPID=1 refused"), said("longer than 4096 bytes"));
+    assert!(mainpid + long >= 1, "nothing said:\n{}", seen.join("\n"));
+    assert!(
+        mainpid + long <= seconds + 1,
+        "{mainpid} + {long} warnings in {seconds} s"
+    );
+}
+
 #[test]
 fn mainpid_1_is_refused_even_from_root() {
     if !require_root("mainpid_1_is_refused_even_from_root") {
