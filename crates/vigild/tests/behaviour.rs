@@ -4563,19 +4563,6 @@ fn a_process_that_takes_the_pid_of_a_units_ended_helper_is_not_the_units() {
         assert!(matches!(status.code(), Some(0 | 3)), "{status}");
         status.success()
     });
-    let ps = Command::new("nsenter")
-        .args([
-            "-t",
-            &init.to_string(),
-            "-p",
-            "-m",
-            "ps",
-            "-eo",
-            "pid,ppid,pgid,sid,stat,cmd",
-        ])
-        .output()
-        .unwrap();
-    eprintln!("{}", String::from_utf8_lossy(&ps.stdout));
     assert!(taken, "PID {pre} was not free for 20 tries");
     m.expect_stderr(&format!("notification from unknown pid {pre} ignored"));
     assert_eq!(m.state("v.service"), "starting");
