@@ -129,9 +129,17 @@ pub fn status(units: &[UnitStatus], json: bool, array: bool) {
         }
         return;
     }
-    let colour = colour_on();
     let terminal = std::io::stdout().is_terminal();
-    let mut out = stdout();
+    status_to(&mut stdout(), units, colour_on(), terminal);
+}
+
+/// The text of `vigil status`. What a service chose (its `STATUS=`, and the
+/// reason, which may quote its PID file) is shown as [`for_terminal`] does.
+fn status_to(out: &mut impl Write, units: &[UnitStatus], colour: bool, terminal: bool) {
+    let shown = |text: &'_ str| match terminal {
+        true => for_terminal(text).into_owned(),
+        false => text.to_string(),
+    };
     for (i, u) in units.iter().enumerate() {
         if i > 0 {
             let _ = writeln!(out);
@@ -147,7 +155,7 @@ pub fn status(units: &[UnitStatus], json: bool, array: bool) {
         }
         let mut state = paint(&u.state, &u.state, colour);
         if let Some(r) = &u.reason {
-            state.push_str(&format!(" ({r})"));
+            state.push_str(&format!(" ({})", shown(r)));
         }
         match u.since_us {
             // An instance not loaded (read from its template): never started.
@@ -169,7 +177,7 @@ pub fn status(units: &[UnitStatus], json: bool, array: bool) {
             let _ = writeln!(out, "  last exit: {exit}");
         }
         if let Some(text) = &u.status_text {
-            let _ = writeln!(out, "     status: {text}");
+            let _ = writeln!(out, "     status: {}", shown(text));
         }
         if let Some(errno) = u.status_errno {
             let _ = writeln!(
@@ -199,7 +207,7 @@ pub fn status(units: &[UnitStatus], json: bool, array: bool) {
         }
         if !u.logs.is_empty() {
             let _ = writeln!(out);
-            log_to(&mut out, &u.logs, false, terminal);
+            log_to(out, &u.logs, false, terminal);
         }
     }
 }
@@ -322,6 +330,33 @@ mod tests {
     /// terminal as they were (`vigil log`), as did a carriage return that
     /// overwrote the line. On a terminal they are shown escaped; into a pipe
     /// the line is what the service wrote.
+    /// Review finding: a service running as nobody had `STATUS=` put escape
+    /// sequences on root's terminal through `vigil status` (its log lines
+    /// were escaped already).
+    #[test]
+    fn a_status_text_is_escaped_on_a_terminal_only() {
+        let unit: UnitStatus = serde_json::from_str(
+            r#"{"name": "x.service", "description": "", "state": "running",
+                "since_us": 0, "restarts": 0, "status_text": "\u001b[2Jhi\r"}"#,
+        )
+        .unwrap();
+        let shown = |terminal| {
+            let mut out = Vec::new();
+            status_to(&mut out, std::slice::from_ref(&unit), false, terminal);
+            String::from_utf8(out).unwrap()
+        };
+        assert!(
+            shown(true).contains("     status: \\x1b[2Jhi\\x0d\n"),
+            "{}",
+            shown(true)
+        );
+        assert!(
+            shown(false).contains("     status: \x1b[2Jhi\r\n"),
+            "{}",
+            shown(false)
+        );
+    }
+
     #[test]
     fn control_characters_are_escaped_on_a_terminal_only() {
         let line = LogLine {
