@@ -895,8 +895,7 @@ impl Daemon {
     /// manager's own user (root) owns, never vigild itself: a service running
     /// as another user could otherwise name any process for root to kill.
     /// Without cgroups a daemon that forked away is not always seen to be
-    /// the unit's, so one running as the file's owner is taken too: that user
-    /// could signal it anyway.
+    /// the unit's, so one the file's owner could signal anyway is taken too.
     fn vet_pid_file(
         &self,
         unit: &str,
@@ -915,20 +914,20 @@ impl Daemon {
         if owner == 0 || owner == vigil_platform::geteuid() || self.of_unit(pid, Some(unit)) {
             return Ok(pid);
         }
-        // A process running as the file's owner, which that user could signal
-        // anyway: not when another user's process shares its session, since
-        // the stop signals its process group, which it may join or lead.
+        // A process the file's owner could signal anyway: not when a process
+        // it could not shares its session, since the stop signals the
+        // process's group, which it may join or lead.
         let Some(session) = live_process(pid).map(|p| p.session) else {
             return Err(format!("{file}: PID {pid}: no such process"));
         };
         let others = all_processes()
             .into_iter()
             .filter(|p| p.session == session)
-            .filter_map(|p| uid_of(p.pid))
-            .find(|&uid| uid != owner);
-        match (uid_of(pid), others) {
-            (Some(uid), None) if uid == owner => Ok(pid),
-            (Some(uid), Some(other)) if uid == owner => Err(format!(
+            .filter_map(|p| uids(p.pid))
+            .find(|&ids| !signalled_by(ids, owner));
+        match (uids(pid), others) {
+            (Some(ids), None) if signalled_by(ids, owner) => Ok(pid),
+            (Some(ids), Some((other, _))) if signalled_by(ids, owner) => Err(format!(
                 "{file}: PID {pid} shares its session with a process of uid {other} \
                  (the file is owned by uid {owner}, and the stop signals the process's group): refused"
             )),
@@ -1097,21 +1096,49 @@ impl Daemon {
         }
     }
 
-    /// The unit whose recorded sessions or process groups hold `pid` (not one
-    /// whose number a later leader has: see [`valid_groups`]).
+    /// The unit whose recorded sessions or process groups hold `pid`. The
+    /// number alone is no proof once the group's leader is gone: the group may
+    /// have emptied (its last process exited, or called setsid()) and anyone
+    /// may have taken the number since (a process given that PID calls
+    /// setsid(), forks and exits). Then `pid` must also descend from a
+    /// process of the unit ([`Daemon::descends_from_unit`]). While the leader
+    /// runs, as started (a later process with its PID is another), no one
+    /// else can have the number.
     pub(crate) fn unit_of_session(&self, pid: u32) -> Option<String> {
         let p = proc_info(pid, &stat_fields(pid)?)?;
         let me = self.procs.manager_pid;
-        self.procs
-            .groups
-            .iter()
-            .find(|(_, list)| {
-                let holds = list
-                    .iter()
-                    .filter(|g| g.0 != me && (g.0 == p.pgrp || g.0 == p.session));
-                !valid_groups(&holds.copied().collect::<Vec<_>>()).is_empty()
-            })
-            .map(|(unit, _)| unit.clone())
+        self.procs.groups.iter().find_map(|(unit, list)| {
+            let mut holds = list
+                .iter()
+                .filter(|g| g.0 != me && (g.0 == p.pgrp || g.0 == p.session))
+                .peekable();
+            holds.peek()?;
+            let led = holds.any(|&(id, started)| start_time(id).is_some_and(|t| t <= started + 1));
+            (led || self.descends_from_unit(pid, unit)).then(|| unit.clone())
+        })
+    }
+
+    /// Whether an ancestor of `pid` is a process `unit` tracks, or is in the
+    /// process group of one, before any other unit's, vigild or PID 1 is
+    /// met. An orphan vigild adopted proves nothing: anyone's process may
+    /// become one (`setsid -f` under a service's tree).
+    fn descends_from_unit(&self, pid: u32, unit: &str) -> bool {
+        let mut at = pid;
+        for _ in 0..16 {
+            let Some(parent) = parent_of(at).filter(|&p| p > 1 && p != self.procs.manager_pid)
+            else {
+                return false;
+            };
+            let owner = self.engine.unit_of_pid(parent).or_else(|| {
+                let group = vigil_platform::getpgid(parent).ok()?;
+                self.engine.unit_of_pid(group)
+            });
+            match owner {
+                Some(owner) => return owner == unit,
+                None => at = parent,
+            }
+        }
+        false
     }
 
     /// Reaps every child that has exited (SIGCHLD coalesces, so loop until none).
@@ -1507,13 +1534,24 @@ pub(crate) fn live_process(pid: u32) -> Option<ProcInfo> {
     proc_info(pid, &f)
 }
 
-/// The user owning /proc/PID: the process's effective user (root for one
-/// that is not dumpable, a set-user-ID program's).
-fn uid_of(pid: u32) -> Option<u32> {
-    use std::os::unix::fs::MetadataExt as _;
-    std::fs::metadata(format!("/proc/{pid}"))
-        .ok()
-        .map(|m| m.uid())
+/// The real and saved user IDs of a process (from the `Uid:` line of
+/// /proc/PID/status: real, effective, saved, filesystem).
+fn uids(pid: u32) -> Option<(u32, u32)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    let ids: Vec<u32> = line
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    Some((*ids.first()?, *ids.get(2)?))
+}
+
+/// Whether `uid` may signal a process of these real and saved user IDs, by
+/// the kernel's rule for a sender without privilege (its real and effective
+/// ID are `uid`). Not the effective ID: a root daemon that only made its
+/// effective ID another user's is not that user's to signal.
+fn signalled_by((real, saved): (u32, u32), uid: u32) -> bool {
+    real == uid || saved == uid
 }
 
 /// The parent of a live process, from /proc.

@@ -4434,6 +4434,53 @@ fn a_pid_file_naming_another_units_process_fails_whoever_runs_it() {
     assert!(alive(worker), "the other unit's worker was signalled");
 }
 
+/// Review finding: a process was taken for the PID file owner's because
+/// /proc/PID is owned by its effective user: a root daemon that only made
+/// its effective ID nobody's (and itself dumpable again) passed, though
+/// nobody cannot signal it (its real and saved IDs are root's), and `vigil
+/// stop` killed it. The real and saved IDs decide, as they do for kill(2).
+#[test]
+fn a_pid_file_naming_a_root_process_with_another_effective_user_fails() {
+    if !require_root("a_pid_file_naming_a_root_process_with_another_effective_user_fails") {
+        return;
+    }
+    let d = TempDir::new("pidfile-euid");
+    let dir = d.path().join("run");
+    fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
+    let pid_file = d.path().join("daemon");
+    let script = format!(
+        "import ctypes, os, time\n\
+         os.setsid()\n\
+         open('{f}', 'w').write('%d\\n' % os.getpid())\n\
+         os.seteuid(65534)\n\
+         ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)\n\
+         print('ready', flush=True)\n\
+         time.sleep(300)\n",
+        f = pid_file.display()
+    );
+    let mut child = Command::new(python())
+        .args(["-c", &script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    assert_eq!(ready, "ready\n");
+    let mut daemon = OutsideProcess(child);
+    let pid = read_pid(&pid_file);
+    let m = Manager::start(&[("x.service", &nobody_pid_file_unit(&dir, &pid_file))]);
+    assert_fails_with(
+        &m.vigil(&["start", "x"]),
+        &format!("PID {pid} is not a process of the unit, and the file is not owned by root"),
+    );
+    assert!(daemon.alive(), "the root daemon was signalled");
+}
+
 /// The same named by `MAINPID=`, even from root: a process in one of another
 /// unit's groups (not one that unit tracks) was taken, and this unit's stop
 /// signalled its group.
@@ -4504,42 +4551,89 @@ fn a_pid_file_naming_a_process_in_a_session_with_roots_fails() {
 }
 
 /// Run as nobody in vigild's PID namespace, with the PID given (else exit
-/// 3): leads a session of its own, then sends `READY=1` to the notify socket.
+/// 3): leads a session of its own, then sends `READY=1` to the notify socket
+/// and prints the PID it sent from. `leaderless`: the session's leader forks
+/// and exits first, and its child sends.
 const PID_TAKER: &str = r#"
 import os, socket, sys
-path, want = sys.argv[1], int(sys.argv[2])
+path, want, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 if os.getpid() != want:
     print("got", os.getpid(), "want", want, file=sys.stderr)
     sys.exit(3)
 os.setsid()
+if mode == "leaderless":
+    if os.fork() != 0:
+        os._exit(0)
+    while os.getppid() == want:
+        pass
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.sendto(b"READY=1", path)
+print(os.getpid(), flush=True)
 "#;
+
+/// A notify unit whose `ExecStartPre=` writes its PID to `pre` and runs
+/// `leave` (in its session) before it exits; its main process writes
+/// `$NOTIFY_SOCKET` to `sock` and never says READY=1.
+fn notify_unit_with_a_pre(d: &Path, leave: &str) -> String {
+    format!(
+        "[Service]\nType=notify\nNotifyAccess=all\n\
+         ExecStartPre=/bin/sh -c 'echo $$$$ > {d}/pre.new; mv {d}/pre.new {d}/pre; {leave}'\n\
+         ExecStart=/bin/sh -c 'echo $NOTIFY_SOCKET > {d}/sock.new; mv {d}/sock.new {d}/sock; \
+         exec sleep 1000'\n",
+        d = d.display()
+    )
+}
+
+/// Takes PID `pid` in the PID namespace of the manager `m` runs under
+/// vigil-init (through ns_last_pid, retried while the PID is not free) as
+/// nobody, and sends READY=1 from it as [`PID_TAKER`] does; returns the PID
+/// it was sent from.
+fn take_pid_and_notify(m: &Manager, pid: u32, socket: &str, mode: &str) -> u32 {
+    let init = harness::children(m.pid())[0];
+    for _ in 0..20 {
+        let out = Command::new("nsenter")
+            .args(["-t", &init.to_string(), "-p", "-m", "sh", "-c"])
+            .arg(
+                "echo $(($3 - 1)) > /proc/sys/kernel/ns_last_pid || exit 1; \
+                 setpriv --reuid=65534 --regid=65534 --clear-groups \"$1\" -c \"$2\" \"$4\" $3 $5 & \
+                 wait $!",
+            )
+            .args(["sh", &python(), PID_TAKER, &pid.to_string(), socket, mode])
+            .output()
+            .unwrap();
+        match out.status.code() {
+            Some(0) => {
+                return String::from_utf8(out.stdout)
+                    .unwrap()
+                    .trim()
+                    .parse()
+                    .unwrap();
+            }
+            Some(3) => continue,
+            _ => panic!("{}", text(&out)),
+        }
+    }
+    panic!("PID {pid} was not free for 20 tries");
+}
 
 /// Review finding: the process groups and sessions of a unit's processes that
 /// had ended (an `ExecStartPre=`) were kept, and a process outside any unit
 /// that got such a number (its PID, then setsid()) passed for the unit's: as
 /// nobody it made a root notify service that never said READY=1 `running`
-/// (and could have set its main PID, or stopped it). A group or session no
-/// process is left in is forgotten when its last process is reaped, before
-/// its number can be anyone else's. The PID is taken at once here through
-/// ns_last_pid in vigild's PID namespace.
+/// (and could have set its main PID, or stopped it). The PID is taken at
+/// once here through ns_last_pid in vigild's PID namespace.
 #[test]
 fn a_process_that_takes_the_pid_of_a_units_ended_helper_is_not_the_units() {
     if !require_root("a_process_that_takes_the_pid_of_a_units_ended_helper_is_not_the_units") {
         return;
     }
     let d = TempDir::new("pid-taker");
-    let unit = format!(
-        "[Service]\nType=notify\nNotifyAccess=all\n\
-         ExecStartPre=/bin/sh -c 'echo $$$$ > {d}/pre.new; mv {d}/pre.new {d}/pre'\n\
-         ExecStart=/bin/sh -c 'echo $NOTIFY_SOCKET > {d}/sock.new; mv {d}/sock.new {d}/sock; \
-         exec sleep 1000'\n",
-        d = d.path().display()
-    );
     // --debug: a notification from no unit is said at debug level.
     let mut m = Manager::start_under_init(
-        &[("default.target", "[Unit]\n"), ("v.service", &unit)],
+        &[
+            ("default.target", "[Unit]\n"),
+            ("v.service", &notify_unit_with_a_pre(d.path(), "true")),
+        ],
         &["--debug"],
     );
     m.vigil_ok(&["start", "--no-block", "v"]);
@@ -4548,23 +4642,65 @@ fn a_process_that_takes_the_pid_of_a_units_ended_helper_is_not_the_units() {
         d.path().join("sock").exists()
     });
     let socket = fs::read_to_string(d.path().join("sock")).unwrap();
-    let init = harness::children(m.pid())[0];
-    let taken = (0..20).any(|_| {
-        let status = Command::new("nsenter")
-            .args(["-t", &init.to_string(), "-p", "-m", "sh", "-c"])
-            .arg(
-                "echo $(($3 - 1)) > /proc/sys/kernel/ns_last_pid || exit 1; \
-                 setpriv --reuid=65534 --regid=65534 --clear-groups \"$1\" -c \"$2\" \"$4\" $3 & \
-                 wait $!",
-            )
-            .args(["sh", &python(), PID_TAKER, &pre.to_string(), socket.trim()])
-            .status()
-            .unwrap();
-        assert!(matches!(status.code(), Some(0 | 3)), "{status}");
-        status.success()
+    for mode in ["lead", "leaderless"] {
+        let from = take_pid_and_notify(&m, pre, socket.trim(), mode);
+        m.expect_stderr(&format!("notification from unknown pid {from} ignored"));
+        assert_eq!(m.state("v.service"), "starting", "{mode}");
+    }
+}
+
+/// Review finding (of the fix above, which forgot a group when vigild reaped
+/// its last process): a group also empties when its last process calls
+/// setsid(), as a classic daemon does after its parent exits. vigild sees no
+/// exit then, kept the number, and a process that took it, in a session whose
+/// leader had gone, passed for the unit's. Such a sender must descend from a
+/// process of the unit now.
+#[test]
+fn a_process_that_takes_the_number_of_a_group_left_by_setsid_is_not_the_units() {
+    if !require_root("a_process_that_takes_the_number_of_a_group_left_by_setsid_is_not_the_units") {
+        return;
+    }
+    let d = TempDir::new("pid-taker-setsid");
+    let leave = format!(
+        "(while [ ! -e {d}/go ]; do sleep 0.01; done; exec setsid sleep 1000) & \
+         echo $! > {d}/bg.new; mv {d}/bg.new {d}/bg",
+        d = d.path().display()
+    );
+    let mut m = Manager::start_under_init(
+        &[
+            ("default.target", "[Unit]\n"),
+            ("v.service", &notify_unit_with_a_pre(d.path(), &leave)),
+        ],
+        &["--debug"],
+    );
+    m.vigil_ok(&["start", "--no-block", "v"]);
+    let (pre, bg) = (
+        read_pid(&d.path().join("pre")),
+        read_pid(&d.path().join("bg")),
+    );
+    wait_until("the notify socket's path", || {
+        d.path().join("sock").exists()
     });
-    assert!(taken, "PID {pre} was not free for 20 tries");
-    m.expect_stderr(&format!("notification from unknown pid {pre} ignored"));
+    let socket = fs::read_to_string(d.path().join("sock")).unwrap();
+    // The one process left in the ExecStartPre='s group leaves it, by setsid.
+    let init = harness::children(m.pid())[0];
+    let bg_here = harness::children(init)
+        .into_iter()
+        .chain(harness::children(m.vigild_pid().unwrap()))
+        .find(|&p| {
+            fs::read_to_string(format!("/proc/{p}/status"))
+                .is_ok_and(|s| s.lines().any(|l| l == format!("NSpid:\t{p}\t{bg}")))
+        });
+    fs::write(d.path().join("go"), "").unwrap();
+    let bg_here = bg_here.expect("the ExecStartPre='s leftover");
+    // (Field 6 of its stat, as this namespace numbers it.)
+    wait_until("the leftover's own session", || {
+        let stat = fs::read_to_string(format!("/proc/{bg_here}/stat")).unwrap_or_default();
+        let session = stat.rsplit(')').next().unwrap().split_whitespace().nth(3);
+        session == Some(bg_here.to_string().as_str())
+    });
+    let from = take_pid_and_notify(&m, pre, socket.trim(), "leaderless");
+    m.expect_stderr(&format!("notification from unknown pid {from} ignored"));
     assert_eq!(m.state("v.service"), "starting");
 }
 
