@@ -83,9 +83,26 @@ fn starts(path: &Path) -> usize {
 }
 
 /// A TCP port on 127.0.0.1 that nothing listens on right now.
+/// A TCP port free now, for a unit to listen on later: below the kernel's
+/// range of ephemeral ports (32768-60999 by default), which the tests' own
+/// connections take their source ports from (one took a port bind(0) had
+/// handed out, before vigild bound it), and never the same twice in a run.
 fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ = NEXT.compare_exchange(
+        0,
+        20000 + (std::process::id() % 8000) as u16,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    loop {
+        let port = NEXT.fetch_add(1, Ordering::SeqCst);
+        assert!(port < 32000, "no free port below 32000");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 #[test]
