@@ -1017,15 +1017,20 @@ impl Daemon {
     /// when it is in a session or process group one of the unit's processes was
     /// started in, or when it is an orphan re-parented to vigild that started
     /// after the start process did (a daemon that forked twice and called
-    /// setsid()): another unit's daemon forking at the same moment makes the
-    /// guess ambiguous, and then there is no main PID, never a wrong one. The
-    /// sessions and groups of the candidates join the unit's, for
-    /// [`Daemon::kill_leftovers`] and the check that anything is left.
+    /// setsid()) and runs as the unit's user (real user ID: an orphan of
+    /// another user's, made by `setsid -f` in a service running as nobody,
+    /// made a root unit's guess ambiguous and joined its groups, so that its
+    /// notifications were the root unit's): another unit's daemon of the same
+    /// user forking at the same moment makes the guess ambiguous, and then
+    /// there is no main PID, never a wrong one. The sessions and groups of
+    /// the candidates join the unit's, for [`Daemon::kill_leftovers`] and the
+    /// check that anything is left.
     fn guess_main_pid(&mut self, unit: &str) -> Option<u32> {
         let recorded = self.procs.groups.get(unit).cloned().unwrap_or_default();
         let since = recorded.iter().map(|g| g.1).max().unwrap_or(0);
         let groups = valid_groups(&recorded);
         let me = self.procs.manager_pid;
+        let user = self.unit_uid(unit);
         let mut candidates: Vec<ProcInfo> = Vec::new();
         for p in all_processes() {
             if p.pid == me
@@ -1036,7 +1041,8 @@ impl Daemon {
                 continue;
             }
             let in_groups = in_unit_groups(&groups, &p);
-            if in_groups || p.start >= since {
+            let users = || uids(p.pid).is_some_and(|(real, _)| Some(real) == user);
+            if in_groups || (p.start >= since && users()) {
                 candidates.push(p);
             }
         }
@@ -1063,6 +1069,24 @@ impl Daemon {
                     ),
                 );
                 None
+            }
+        }
+    }
+
+    /// The user the unit's processes run as: its `DynamicUser=` account, its
+    /// `User=` (a name in /etc/passwd, or a number), else the manager's.
+    /// None when it cannot be told.
+    fn unit_uid(&self, unit: &str) -> Option<u32> {
+        if let Some(account) = self.procs.dynamic_users.get(unit) {
+            return Some(account.uid);
+        }
+        let def = self.engine.run_definition(unit)?;
+        match def.service.as_ref()?.user.as_ref() {
+            None => Some(vigil_platform::geteuid()),
+            Some(name) => {
+                let text = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+                let users = vigil_spawn::users::parse_passwd(&text);
+                vigil_spawn::users::user_or_number(&users, name).map(|u| u.uid)
             }
         }
     }

@@ -4704,6 +4704,66 @@ fn a_process_that_takes_the_number_of_a_group_left_by_setsid_is_not_the_units() 
     assert_eq!(m.state("v.service"), "starting");
 }
 
+/// Review finding: a forking unit's main PID is guessed among the orphans
+/// vigild adopted that started after its start process, and every
+/// candidate's session joined the unit's. An orphan that a service running as
+/// nobody made (`setsid -f`) at that moment was one: the root unit's guess was
+/// ambiguous, and the orphan's session, led by itself, was the unit's: its
+/// `STATUS=` and `MAINPID=` were taken, and when its process exited the unit
+/// stopped and its root daemon was killed. A candidate must run as the unit's
+/// user now.
+#[test]
+fn an_orphan_of_another_user_is_no_candidate_for_a_forking_units_main_pid() {
+    if !require_root("an_orphan_of_another_user_is_no_candidate_for_a_forking_units_main_pid") {
+        return;
+    }
+    let d = TempDir::new("guess-other-user");
+    let drop = d.path().join("drop");
+    fs::create_dir(&drop).unwrap();
+    std::os::unix::fs::chown(&drop, Some(65534), None).unwrap();
+    let daemon = format!(
+        "[Service]\nType=forking\nNotifyAccess=all\nExecStart=/bin/sh -c \
+         'while [ ! -e {d}/go ]; do sleep 0.01; done; setsid -f sleep 1000'\n",
+        d = d.path().display()
+    );
+    // The orphan: says its PID, then sends a STATUS= when told to.
+    let script = format!(
+        "import os, socket, time\n\
+         open('{o}/pid.new', 'w').write('%d\\n' % os.getpid())\n\
+         os.rename('{o}/pid.new', '{o}/pid')\n\
+         while not os.path.exists('{o}/send'):\n    time.sleep(0.01)\n\
+         path = open('{o}/send').read().strip()\n\
+         socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b'STATUS=owned by nobody', path)\n\
+         time.sleep(1000)\n",
+        o = drop.display()
+    );
+    fs::write(d.path().join("orphan.py"), script).unwrap();
+    let other = format!(
+        "[Service]\nUser=nobody\nExecStart=/bin/sh -c 'setsid -f {py} {d}/orphan.py; \
+         exec sleep 1000'\n",
+        py = python(),
+        d = d.path().display()
+    );
+    let mut m = Manager::start_with(
+        &[("v.service", &daemon), ("other.service", &other)],
+        &["--debug"],
+    );
+    m.vigil_ok(&["start", "--no-block", "v"]);
+    wait_until("v's start process", || m.state("v.service") == "starting");
+    m.vigil_ok(&["start", "other"]);
+    let orphan = read_pid(&drop.join("pid"));
+    fs::write(d.path().join("go"), "").unwrap();
+    m.wait_state("v.service", "running");
+    let main = m.main_pid("v.service");
+    assert_ne!(main, orphan);
+    let socket = m.socket.with_file_name("control.notify");
+    fs::write(drop.join("send"), socket.display().to_string()).unwrap();
+    m.expect_stderr(&format!("notification from unknown pid {orphan} ignored"));
+    let st = m.status_json("v.service");
+    assert_eq!(st["status_text"], serde_json::Value::Null, "{st}");
+    assert_eq!(st["pid"], main, "{st}");
+}
+
 /// Sends `argv[3]` times the datagram `argv[2]` to the notify socket
 /// `argv[1]`, then prints its PID.
 const NOTIFIER: &str = r#"

@@ -791,6 +791,9 @@ fn notifications_that_change_nothing_cost_no_save() {
     );
     let m = Manager::start_under_init(&[("default.target", "[Unit]\n"), ("w.service", &unit)], &[]);
     m.vigil_ok(&["start", "w"]);
+    // The save for w's end comes after the reply to `start` (in the same turn
+    // of the loop): a later request is answered after it.
+    m.vigil_ok(&["list"]);
     let notify = fs::read_to_string(&path).unwrap().trim().to_string();
     let vigild = m.vigild_pid().expect("vigild runs");
     let trace = d.join("strace.out");
