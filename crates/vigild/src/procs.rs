@@ -1147,19 +1147,19 @@ impl Daemon {
     /// met. An orphan vigild adopted proves nothing: anyone's process may
     /// become one (`setsid -f` under a service's tree).
     fn descends_from_unit(&self, pid: u32, unit: &str) -> bool {
-        let mut at = pid;
+        let mut parent = parent_of(pid);
         for _ in 0..16 {
-            let Some(parent) = parent_of(at).filter(|&p| p > 1 && p != self.procs.manager_pid)
+            // One read of /proc a step: its group, and the next parent.
+            let Some(p) = parent
+                .filter(|&p| p > 1 && p != self.procs.manager_pid)
+                .and_then(live_process)
             else {
                 return false;
             };
-            let owner = self.engine.unit_of_pid(parent).or_else(|| {
-                let group = vigil_platform::getpgid(parent).ok()?;
-                self.engine.unit_of_pid(group)
-            });
-            match owner {
+            let owner = self.engine.unit_of_pid(p.pid);
+            match owner.or_else(|| self.engine.unit_of_pid(p.pgrp)) {
                 Some(owner) => return owner == unit,
-                None => at = parent,
+                None => parent = Some(p.ppid),
             }
         }
         false
