@@ -854,8 +854,11 @@ impl Daemon {
         path: std::path::PathBuf,
         waited: Option<Duration>,
     ) {
+        // Who may still write it: a process in the unit's groups, or a daemon
+        // that left them by setsid() (a candidate for its main PID).
+        let writers = |d: &Self| d.has_processes(&unit) || !d.main_pid_candidates(&unit).is_empty();
         let result = match read_pid_file(&path) {
-            PidFile::NotYet(_) if self.has_processes(&unit) => {
+            PidFile::NotYet(_) if writers(self) => {
                 if waited.is_none() {
                     let why = format!("PID file {} not there yet; waiting for it", path.display());
                     self.say(Level::Info, Some(&unit), &why);
@@ -1026,26 +1029,8 @@ impl Daemon {
     /// the candidates join the unit's, for [`Daemon::kill_leftovers`] and the
     /// check that anything is left.
     fn guess_main_pid(&mut self, unit: &str) -> Option<u32> {
-        let recorded = self.procs.groups.get(unit).cloned().unwrap_or_default();
-        let since = recorded.iter().map(|g| g.1).max().unwrap_or(0);
-        let groups = valid_groups(&recorded);
+        let candidates = self.main_pid_candidates(unit);
         let me = self.procs.manager_pid;
-        let user = self.unit_uid(unit);
-        let mut candidates: Vec<ProcInfo> = Vec::new();
-        for p in all_processes() {
-            if p.pid == me
-                || p.ppid != me
-                || self.procs.children.contains(&p.pid)
-                || self.engine.unit_of_pid(p.pid).is_some()
-            {
-                continue;
-            }
-            let in_groups = in_unit_groups(&groups, &p);
-            let users = || uids(p.pid).is_some_and(|(real, _)| Some(real) == user);
-            if in_groups || (p.start >= since && users()) {
-                candidates.push(p);
-            }
-        }
         let entry = self.procs.groups.entry(unit.to_string()).or_default();
         for c in &candidates {
             for id in [c.session, c.pgrp] {
@@ -1071,6 +1056,32 @@ impl Daemon {
                 None
             }
         }
+    }
+
+    /// The candidates for the unit's main PID, as [`Daemon::guess_main_pid`]
+    /// describes them.
+    fn main_pid_candidates(&self, unit: &str) -> Vec<ProcInfo> {
+        let recorded = self.procs.groups.get(unit).cloned().unwrap_or_default();
+        let since = recorded.iter().map(|g| g.1).max().unwrap_or(0);
+        let groups = valid_groups(&recorded);
+        let me = self.procs.manager_pid;
+        let user = self.unit_uid(unit);
+        let mut candidates: Vec<ProcInfo> = Vec::new();
+        for p in all_processes() {
+            if p.pid == me
+                || p.ppid != me
+                || self.procs.children.contains(&p.pid)
+                || self.engine.unit_of_pid(p.pid).is_some()
+            {
+                continue;
+            }
+            let in_groups = in_unit_groups(&groups, &p);
+            let users = || uids(p.pid).is_some_and(|(real, _)| Some(real) == user);
+            if in_groups || (p.start >= since && users()) {
+                candidates.push(p);
+            }
+        }
+        candidates
     }
 
     /// The user the unit's processes run as: its `DynamicUser=` account, its
