@@ -934,6 +934,11 @@ impl Daemon {
                 "{file}: PID {pid} shares its session with a process of uid {other} \
                  (the file is owned by uid {owner}, and the stop signals the process's group): refused"
             )),
+            // answerable_owner()'s "no one": a directory anyone may write.
+            _ if owner == u32::MAX => Err(format!(
+                "{file}: PID {pid} is not a process of the unit, and a directory on \
+                 the file's path is writable by anyone (without the sticky bit): refused"
+            )),
             _ => Err(format!(
                 "{file}: PID {pid} is not a process of the unit, and the file is not \
                  owned by root (uid {owner}): refused"

@@ -4523,6 +4523,29 @@ fn a_pid_file_naming_a_root_process_with_another_effective_user_fails() {
     assert!(daemon.alive(), "the root daemon was signalled");
 }
 
+/// A PID file in a directory anyone may write (without the sticky bit)
+/// answers for no one: the refusal says so (it said "not owned by root (uid
+/// 4294967295)").
+#[test]
+fn a_pid_file_in_a_directory_anyone_may_write_names_no_outside_process() {
+    let mut victim = OutsideProcess::spawn();
+    let d = TempDir::new("pidfile-open-dir");
+    let dir = d.path().join("run");
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+    let unit = format!(
+        "[Service]\nType=forking\nPIDFile={d}/x.pid\nExecStart=/bin/sh -c 'echo {v} > {d}/x.pid'\n",
+        d = dir.display(),
+        v = victim.id()
+    );
+    let m = Manager::start(&[("x.service", &unit)]);
+    assert_fails_with(
+        &m.vigil(&["start", "x"]),
+        "a directory on the file's path is writable by anyone (without the sticky bit): refused",
+    );
+    assert!(victim.alive());
+}
+
 /// The same named by `MAINPID=`, even from root: a process in one of another
 /// unit's groups (not one that unit tracks) was taken, and this unit's stop
 /// signalled its group.
