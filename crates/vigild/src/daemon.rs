@@ -798,6 +798,11 @@ impl Daemon {
     /// no such unit, masked, or its template's error.
     pub fn load_unit(&mut self, name: &str) -> Result<(), String> {
         if self.engine.contains(name) {
+            // An instance forgotten once it was down, not read again yet: it
+            // is wanted again.
+            if name.contains('@') {
+                self.instances.insert(name.to_string());
+            }
             return Ok(());
         }
         if !name.contains('@') {
@@ -1518,6 +1523,17 @@ impl Daemon {
                 if matches!(state, State::Inactive | State::Failed | State::Restarting) {
                     self.kill_leftovers(&unit);
                     self.release_run_resources(&unit, state == State::Restarting);
+                }
+                // An instance made on demand is forgotten once it is down with
+                // nothing to do (not one that failed, which stays to be seen,
+                // as systemd keeps it): the next read of the directories no
+                // longer makes it, and drops it. Kept, every `vigil start
+                // worker@N` with a new N added one for good, and each read
+                // made them all again.
+                if state == State::Inactive
+                    && self.state_or(&unit, State::Failed) == State::Inactive
+                {
+                    self.instances.remove(&unit);
                 }
                 if state == State::Failed {
                     self.start_triggered(&unit, Trigger::Failure);
