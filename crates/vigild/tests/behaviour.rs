@@ -3772,9 +3772,9 @@ fn watchdog_trigger_from_the_service_fails_it_at_once() {
 
 /// A daemon that writes its PID file a while after its start process exited:
 /// the manager waits for it (systemd's "not readable (yet?)"), it does not fail
-/// the start at once.
-#[test]
-fn a_pid_file_written_late_is_waited_for() {
+/// the start at once. `start` runs the daemon's script (its path given) and
+/// exits.
+fn a_pid_file_written_late_is_waited_for_when(start: &str) {
     let d = TempDir::new("pidfile-late");
     let pidfile = d.path().join("daemon.pid");
     let go = d.path().join("go");
@@ -3788,9 +3788,9 @@ fn a_pid_file_written_late_is_waited_for() {
         ),
     );
     let unit = format!(
-        "[Service]\nType=forking\nPIDFile={}\nExecStart=/bin/sh -c '/bin/sh {} & exit 0'\n",
+        "[Service]\nType=forking\nPIDFile={}\nExecStart=/bin/sh -c '{}'\n",
         p(&pidfile),
-        p(&daemon)
+        start.replace("DAEMON", &p(&daemon))
     );
     let m = Manager::start(&[
         ("default.target", "[Unit]\nWants=late.service\n"),
@@ -3809,6 +3809,11 @@ fn a_pid_file_written_late_is_waited_for() {
     assert_eq!(m.main_pid("late.service"), written);
 }
 
+#[test]
+fn a_pid_file_written_late_is_waited_for() {
+    a_pid_file_written_late_is_waited_for_when("/bin/sh DAEMON & exit 0");
+}
+
 /// Review finding: a daemon that left the start process's session
 /// (setsid) before it wrote its PID file made the start fail (`pid file:
 /// ...: No such file or directory`) in 2 of 4 runs: no process was left in
@@ -3817,38 +3822,7 @@ fn a_pid_file_written_late_is_waited_for() {
 /// systemd finds it in the cgroup.
 #[test]
 fn a_pid_file_written_late_by_a_daemon_in_a_session_of_its_own_is_waited_for() {
-    let d = TempDir::new("pidfile-late-setsid");
-    let pidfile = d.path().join("daemon.pid");
-    let go = d.path().join("go");
-    let daemon = d.path().join("daemon.sh");
-    write_file(
-        &daemon,
-        &format!(
-            "while [ ! -e {} ]; do sleep 0.02; done\necho $$ > {}\nexec sleep 1000\n",
-            p(&go),
-            p(&pidfile)
-        ),
-    );
-    let unit = format!(
-        "[Service]\nType=forking\nPIDFile={}\nExecStart=/bin/sh -c 'setsid -f /bin/sh {}'\n",
-        p(&pidfile),
-        p(&daemon)
-    );
-    let m = Manager::start(&[
-        ("default.target", "[Unit]\nWants=late.service\n"),
-        ("late.service", &unit),
-    ]);
-    m.wait_log("late.service", "not there yet; waiting for it");
-    assert_eq!(m.state("late.service"), "starting");
-    write_file(&go, "");
-    m.wait_state("late.service", "running");
-    let written: u32 = fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let _reap = Reap(vec![written]);
-    assert_eq!(m.main_pid("late.service"), written);
+    a_pid_file_written_late_is_waited_for_when("setsid -f /bin/sh DAEMON");
 }
 
 #[test]

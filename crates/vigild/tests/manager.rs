@@ -1551,20 +1551,31 @@ print(told, flush=True)
 sys.stdin.read()
 "#;
 
-fn hold_connections(m: &Manager, uid: u32, n: usize) -> Holder {
+/// Python running `script` with `args` as `uid` (and the group of that
+/// number), its stdin and stdout piped; the child and its stdout's lines.
+fn python_as(
+    uid: u32,
+    script: &str,
+    args: &[&std::ffi::OsStr],
+) -> (std::process::Child, BufReader<std::process::ChildStdout>) {
     use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
     let mut child = Command::new(harness::python())
-        .args(["-c", HOLDER])
-        .arg(&m.socket)
-        .arg(n.to_string())
+        .args(["-c", script])
+        .args(args)
         .uid(uid)
         .gid(uid)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .expect("python");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let out = BufReader::new(child.stdout.take().unwrap());
+    (child, out)
+}
+
+fn hold_connections(m: &Manager, uid: u32, n: usize) -> Holder {
+    let n = n.to_string();
+    let (child, mut out) = python_as(uid, HOLDER, &[m.socket.as_os_str(), n.as_ref()]);
     let mut counts = String::new();
     out.read_line(&mut counts).unwrap();
     let mut told = String::new();
@@ -1703,8 +1714,6 @@ fn a_user_other_than_root_who_never_reads_is_owed_1_mib_a_connection() {
     if !require_root("a_user_other_than_root_who_never_reads_is_owed_1_mib_a_connection") {
         return;
     }
-    use std::os::unix::process::CommandExt;
-    use std::process::{Command, Stdio};
     let mut units: Vec<(String, String)> = (0..30)
         .map(|i| {
             let unit = format!("s{i:02}.service");
@@ -1722,17 +1731,7 @@ fn a_user_other_than_root_who_never_reads_is_owed_1_mib_a_connection() {
     m.wait_state("s29.service", "running");
     m.vigil_ok(&["list"]);
     let before = resident_kib(m.pid());
-    let mut child = Command::new(harness::python())
-        .args(["-c", NON_READER])
-        .arg(&m.socket)
-        .arg("16")
-        .uid(65534)
-        .gid(65534)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut child, mut out) = python_as(65534, NON_READER, &[m.socket.as_os_str(), "16".as_ref()]);
     let mut counts = String::new();
     out.read_line(&mut counts).unwrap();
     // What the manager holds for them once it takes no more (root is
