@@ -705,6 +705,12 @@ impl Daemon {
     /// demand so far.
     pub fn read_config(&mut self) -> LoadedSet {
         let mut set = vigil_units::load::load_dirs(&self.opts.config_dirs, &self.spec_ctx);
+        // And every instance that is not down, however it was made: started
+        // again through a pattern (`vigil start 'worker@*'`), or pulled in
+        // by one made on demand (its `Wants=helper@%i.service`).
+        let up = self.engine.units().into_iter();
+        let up = up.filter(|u| u.name.contains('@') && u.state != State::Inactive);
+        self.instances.extend(up.map(|u| u.name));
         let instances: Vec<String> = self.instances.iter().cloned().collect();
         for name in instances {
             if let Err(diags) = set.instantiate(&name, &self.spec_ctx) {

@@ -61,6 +61,10 @@ pub(crate) struct Procs {
     /// The process groups and sessions of the processes reaped since
     /// [`Daemon::forget_empty_groups`] last looked at them.
     pub(crate) reaped_in: Vec<u32>,
+    /// When each unit's latest process was started (clock ticks since boot),
+    /// kept when its group is forgotten: a daemon that left the unit's groups
+    /// started after it.
+    pub(crate) spawned: HashMap<String, u64>,
 }
 
 /// A PID file read again until it is written, the unit's start ends, or none
@@ -94,6 +98,8 @@ impl Procs {
             .or_default()
             .push((pid, started));
         self.starts.insert(pid, started);
+        let latest = self.spawned.entry(unit.to_string()).or_default();
+        *latest = (*latest).max(started);
     }
 
     /// Notes the process group and session of `pid`, exited and about to be
@@ -619,6 +625,7 @@ impl Daemon {
     /// of its own escapes it). KillMode=process and none leave them alone.
     pub(crate) fn kill_leftovers(&mut self, unit: &str) {
         self.procs.signalled.remove(unit);
+        self.procs.spawned.remove(unit);
         let Some(groups) = self.procs.groups.remove(unit) else {
             return;
         };
@@ -856,7 +863,8 @@ impl Daemon {
     ) {
         // Who may still write it: a process in the unit's groups, or a daemon
         // that left them by setsid() (a candidate for its main PID).
-        let writers = |d: &Self| d.has_processes(&unit) || !d.main_pid_candidates(&unit).is_empty();
+        let writers =
+            |d: &Self| d.has_processes(&unit) || !d.main_pid_candidates(&unit).0.is_empty();
         let result = match read_pid_file(&path) {
             PidFile::NotYet(_) if writers(self) => {
                 if waited.is_none() {
@@ -1034,7 +1042,17 @@ impl Daemon {
     /// the candidates join the unit's, for [`Daemon::kill_leftovers`] and the
     /// check that anything is left.
     fn guess_main_pid(&mut self, unit: &str) -> Option<u32> {
-        let candidates = self.main_pid_candidates(unit);
+        let (candidates, others) = self.main_pid_candidates(unit);
+        if candidates.is_empty()
+            && let Some((pid, uid)) = others.first()
+        {
+            let why = format!(
+                "process {pid} started since, but runs as uid {uid}, not as the unit's user: \
+                 not taken for its main PID (a daemon that changes its user after leaving the \
+                 start process's session needs PIDFile=, written before it leaves, or MAINPID=)"
+            );
+            self.say(Level::Info, Some(unit), &why);
+        }
         let me = self.procs.manager_pid;
         let entry = self.procs.groups.entry(unit.to_string()).or_default();
         for c in &candidates {
@@ -1064,14 +1082,18 @@ impl Daemon {
     }
 
     /// The candidates for the unit's main PID, as [`Daemon::guess_main_pid`]
-    /// describes them.
-    fn main_pid_candidates(&self, unit: &str) -> Vec<ProcInfo> {
+    /// describes them, and the orphans left out only for running as another
+    /// user (PID, real user ID). When the unit's latest process is not known
+    /// (a take-over after its group was forgotten), none is taken by its
+    /// start time: any orphan would pass.
+    fn main_pid_candidates(&self, unit: &str) -> (Vec<ProcInfo>, Vec<(u32, u32)>) {
         let recorded = self.procs.groups.get(unit).cloned().unwrap_or_default();
-        let since = recorded.iter().map(|g| g.1).max().unwrap_or(0);
+        let spawned = self.procs.spawned.get(unit).copied();
+        let since = recorded.iter().map(|g| g.1).chain(spawned).max();
         let groups = valid_groups(&recorded);
         let me = self.procs.manager_pid;
         let user = self.unit_uid(unit);
-        let mut candidates: Vec<ProcInfo> = Vec::new();
+        let (mut candidates, mut others) = (Vec::new(), Vec::new());
         for p in all_processes() {
             if p.pid == me
                 || p.ppid != me
@@ -1080,13 +1102,18 @@ impl Daemon {
             {
                 continue;
             }
-            let in_groups = in_unit_groups(&groups, &p);
-            let users = || uids(p.pid).is_some_and(|(real, _)| Some(real) == user);
-            if in_groups || (p.start >= since && users()) {
+            let real = || uids(p.pid).map(|(real, _)| real);
+            if in_unit_groups(&groups, &p) {
                 candidates.push(p);
+            } else if since.is_some_and(|t| p.start >= t) {
+                match real() {
+                    Some(uid) if Some(uid) == user => candidates.push(p),
+                    Some(uid) => others.push((p.pid, uid)),
+                    None => {}
+                }
             }
         }
-        candidates
+        (candidates, others)
     }
 
     /// The user the unit's processes run as: its `DynamicUser=` account, its

@@ -3825,6 +3825,95 @@ fn a_pid_file_written_late_by_a_daemon_in_a_session_of_its_own_is_waited_for() {
     a_pid_file_written_late_is_waited_for_when("setsid -f /bin/sh DAEMON");
 }
 
+/// Review finding: once the start process's group was forgotten (it emptied),
+/// the time a daemon must have started after was lost, and any orphan, even
+/// another unit's leftover from long before, counted as one that may still
+/// write the PID file: when the daemon that was waited for exited without
+/// writing it, the start waited for `TimeoutStartSec=` instead of failing.
+#[test]
+fn a_pid_file_never_written_fails_once_its_daemon_is_gone_whatever_orphans_are_about() {
+    let d = TempDir::new("pidfile-never");
+    let unit = format!(
+        "[Service]\nType=forking\nTimeoutStartSec=60\nPIDFile={}\n\
+         ExecStart=/bin/sh -c 'setsid -f sh -c \"while [ ! -e {} ]; do sleep 0.01; done\"'\n",
+        p(&d.path().join("never.pid")),
+        p(&d.path().join("go"))
+    );
+    // It exits once its orphan has left its session (else the orphan goes
+    // with the unit's group).
+    let orphan = d.path().join("orphan.sh");
+    let leaked = d.path().join("leaked");
+    write_file(
+        &orphan,
+        &format!("echo $$ > {}\nexec sleep 1000\n", p(&leaked)),
+    );
+    let leaker = format!(
+        "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'setsid -f /bin/sh {o}; \
+         while [ ! -s {f} ]; do sleep 0.01; done'\n",
+        o = p(&orphan),
+        f = p(&leaked)
+    );
+    let m = Manager::start(&[("leaker.service", &leaker), ("never.service", &unit)]);
+    m.vigil_ok(&["start", "leaker"]);
+    let leaked = read_pid(&leaked);
+    let _reap = Reap(vec![leaked]);
+    // Start times are in clock ticks: `never` starts in a later one.
+    let ticks = |stat: String| -> u64 {
+        let after = stat.rsplit(')').next().unwrap_or_default().to_string();
+        after
+            .split_whitespace()
+            .nth(19)
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0)
+    };
+    let leaked_at = ticks(fs::read_to_string(format!("/proc/{leaked}/stat")).unwrap());
+    wait_until("a later clock tick", || {
+        let probe = Command::new("cat").arg("/proc/self/stat").output().unwrap();
+        ticks(String::from_utf8(probe.stdout).unwrap()) > leaked_at + 1
+    });
+    m.vigil_ok(&["start", "--no-block", "never"]);
+    m.wait_log("never.service", "not there yet; waiting for it");
+    write_file(&d.path().join("go"), "");
+    m.wait_log("never.service", "No such file or directory");
+    assert_eq!(m.state("never.service"), "failed");
+}
+
+/// A root daemon that leaves the start process's session and then becomes
+/// another user is no candidate for the main PID (any user's orphan could be
+/// one): the unit says why it took none, and what to use instead.
+#[test]
+fn a_daemon_that_changes_its_user_after_leaving_is_not_guessed_and_said_why() {
+    if !require_root("a_daemon_that_changes_its_user_after_leaving_is_not_guessed_and_said_why") {
+        return;
+    }
+    // The start process exits once the daemon has become nobody.
+    let d = TempDir::new("guess-drop");
+    let dir = d.path().join("run");
+    fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
+    let unit = format!(
+        "[Service]\nType=forking\nExecStart=/bin/sh -c 'setsid -f setpriv --reuid=65534 \
+         --regid=65534 --clear-groups sh -c \"touch {d}/dropped; exec sleep 1000\"; \
+         while [ ! -e {d}/dropped ]; do sleep 0.01; done'\n",
+        d = dir.display()
+    );
+    let m = Manager::start(&[("drop.service", &unit)]);
+    m.vigil_ok(&["start", "drop"]);
+    let said = m.wait_log("drop.service", "not taken for its main PID");
+    let pid: u32 = said
+        .split("process ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{said}"));
+    let _reap = Reap(vec![pid]);
+    assert!(
+        said.contains("runs as uid 65534, not as the unit's user"),
+        "{said}"
+    );
+    assert!(said.contains("needs PIDFile="), "{said}");
+}
+
 #[test]
 fn forking_daemon_without_pidfile_has_its_main_pid_guessed() {
     // The daemon leaves the start process's session (setsid) and is re-parented

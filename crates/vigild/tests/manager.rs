@@ -799,6 +799,35 @@ fn instances_made_on_demand_are_dropped_once_stopped() {
     assert_eq!(m.state("worker@3.service"), "running");
 }
 
+/// Review finding (of the change above): an instance started again through
+/// a pattern, and an instance pulled in by one made on demand, were not
+/// remembered: the next read dropped them while they ran (`running (file
+/// removed)`, and `vigil restart` said `no such unit`). Every instance that
+/// is not down is made again at a read.
+#[test]
+fn running_instances_are_kept_however_they_were_started() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        (
+            "worker@.service",
+            "[Unit]\nWants=helper@%i.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+        ("helper@.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    m.vigil_ok(&["start", "worker@1", "worker@2"]);
+    m.vigil_ok(&["stop", "worker@*"]);
+    m.vigil_ok(&["start", "worker@*"]);
+    m.vigil_ok(&["stop", "worker@2"]);
+    m.vigil_ok(&["sync"]);
+    for unit in ["worker@1", "helper@1", "helper@2"] {
+        let st = m.status_json(unit);
+        assert_eq!(st["state"], "running", "{st}");
+        m.vigil_ok(&["restart", unit]);
+    }
+    let list = m.vigil_ok(&["list"]);
+    assert!(!list.contains("worker@2"), "{list}");
+}
+
 #[test]
 fn enable_does_not_start_the_unit() {
     let m = Manager::start(&[
