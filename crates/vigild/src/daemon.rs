@@ -705,12 +705,7 @@ impl Daemon {
     /// demand so far.
     pub fn read_config(&mut self) -> LoadedSet {
         let mut set = vigil_units::load::load_dirs(&self.opts.config_dirs, &self.spec_ctx);
-        // And every instance that is not down, however it was made: started
-        // again through a pattern (`vigil start 'worker@*'`), or pulled in
-        // by one made on demand (its `Wants=helper@%i.service`).
-        let up = self.engine.units().into_iter();
-        let up = up.filter(|u| u.name.contains('@') && u.state != State::Inactive);
-        self.instances.extend(up.map(|u| u.name));
+        self.instances = self.instances_to_make();
         let instances: Vec<String> = self.instances.iter().cloned().collect();
         for name in instances {
             if let Err(diags) = set.instantiate(&name, &self.spec_ctx) {
@@ -724,6 +719,22 @@ impl Daemon {
         self.aliases = set.aliases.clone();
         self.masked = set.masked.clone();
         set
+    }
+
+    /// The template instances a read of the directories makes again: those
+    /// made on demand and not forgotten, and every one that is not down,
+    /// however it was made: started again through a pattern (`vigil start
+    /// 'worker@*'`), or pulled in by another (its `Wants=helper@%i.service`).
+    /// Saved for the next manager too, which reads the directories before it
+    /// restores the units.
+    pub fn instances_to_make(&self) -> BTreeSet<String> {
+        let up = self.engine.units().into_iter();
+        let up = up.filter(|u| u.name.contains('@') && u.state != State::Inactive);
+        self.instances
+            .iter()
+            .cloned()
+            .chain(up.map(|u| u.name))
+            .collect()
     }
 
     /// The unit a name given by a client means: `.service` added when there is

@@ -582,7 +582,7 @@ impl Daemon {
             starts: self.procs.starts.iter().map(|(&p, &t)| (p, t)).collect(),
             pipes: self.logs.save_pipes(for_exec),
             next_pipe_id: self.logs.next_pipe_id(),
-            instances: self.instances.iter().cloned().collect(),
+            instances: self.instances_to_make().into_iter().collect(),
             shutting_down: self.phase != Phase::Running,
             shutdown_started: self.shutdown_started,
             exit_code: self.exit_code,

@@ -883,7 +883,13 @@ impl Daemon {
                 self.procs.pid_files.push(pending);
                 return;
             }
-            file => self.pid_file_result(&unit, &path, file),
+            file => {
+                if matches!(file, PidFile::NotYet(_)) {
+                    let (_, others) = self.main_pid_candidates(&unit);
+                    self.say_why_not_taken(&unit, &others);
+                }
+                self.pid_file_result(&unit, &path, file)
+            }
         };
         let _ = self.engine.handle(now, Event::PidFileRead { unit, result });
     }
@@ -1043,15 +1049,8 @@ impl Daemon {
     /// check that anything is left.
     fn guess_main_pid(&mut self, unit: &str) -> Option<u32> {
         let (candidates, others) = self.main_pid_candidates(unit);
-        if candidates.is_empty()
-            && let Some((pid, uid)) = others.first()
-        {
-            let why = format!(
-                "process {pid} started since, but runs as uid {uid}, not as the unit's user: \
-                 not taken for its main PID (a daemon that changes its user after leaving the \
-                 start process's session needs PIDFile=, written before it leaves, or MAINPID=)"
-            );
-            self.say(Level::Info, Some(unit), &why);
+        if candidates.is_empty() {
+            self.say_why_not_taken(unit, &others);
         }
         let me = self.procs.manager_pid;
         let entry = self.procs.groups.entry(unit.to_string()).or_default();
@@ -1078,6 +1077,19 @@ impl Daemon {
                 );
                 None
             }
+        }
+    }
+
+    /// Says why an orphan that started since the unit's start process was
+    /// not taken for the unit's: it runs as another user.
+    fn say_why_not_taken(&mut self, unit: &str, others: &[(u32, u32)]) {
+        if let Some((pid, uid)) = others.first() {
+            let why = format!(
+                "process {pid} started since, but runs as uid {uid}, not as the unit's user: \
+                 not taken for its main PID (a daemon that changes its user after leaving the \
+                 start process's session needs PIDFile=, written before it leaves, or MAINPID=)"
+            );
+            self.say(Level::Info, Some(unit), &why);
         }
     }
 

@@ -3886,32 +3886,40 @@ fn a_daemon_that_changes_its_user_after_leaving_is_not_guessed_and_said_why() {
     if !require_root("a_daemon_that_changes_its_user_after_leaving_is_not_guessed_and_said_why") {
         return;
     }
-    // The start process exits once the daemon has become nobody.
+    // The start process exits once the daemon has become nobody. `late`
+    // waits for a PID file the daemon never writes.
     let d = TempDir::new("guess-drop");
     let dir = d.path().join("run");
     fs::create_dir(&dir).unwrap();
     std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
-    let unit = format!(
-        "[Service]\nType=forking\nExecStart=/bin/sh -c 'setsid -f setpriv --reuid=65534 \
-         --regid=65534 --clear-groups sh -c \"touch {d}/dropped; exec sleep 1000\"; \
-         while [ ! -e {d}/dropped ]; do sleep 0.01; done'\n",
-        d = dir.display()
-    );
-    let m = Manager::start(&[("drop.service", &unit)]);
+    let unit = |name: &str, extra: &str| {
+        format!(
+            "[Service]\nType=forking\n{extra}ExecStart=/bin/sh -c 'setsid -f setpriv --reuid=65534 \
+             --regid=65534 --clear-groups sh -c \"touch {d}/{name}; exec sleep 1000\"; \
+             while [ ! -e {d}/{name} ]; do sleep 0.01; done'\n",
+            d = dir.display()
+        )
+    };
+    let late = unit("late", &format!("PIDFile={}/late.pid\n", dir.display()));
+    let m = Manager::start(&[("drop.service", &unit("drop", "")), ("late.service", &late)]);
     m.vigil_ok(&["start", "drop"]);
-    let said = m.wait_log("drop.service", "not taken for its main PID");
-    let pid: u32 = said
-        .split("process ")
-        .nth(1)
-        .and_then(|t| t.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{said}"));
-    let _reap = Reap(vec![pid]);
-    assert!(
-        said.contains("runs as uid 65534, not as the unit's user"),
-        "{said}"
-    );
-    assert!(said.contains("needs PIDFile="), "{said}");
+    m.vigil_code(&["start", "late"], 1);
+    let mut reap = Reap(Vec::new());
+    for unit in ["drop.service", "late.service"] {
+        let said = m.wait_log(unit, "not taken for its main PID");
+        let pid: u32 = said
+            .split("process ")
+            .nth(1)
+            .and_then(|t| t.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{said}"));
+        reap.0.push(pid);
+        assert!(
+            said.contains("runs as uid 65534, not as the unit's user"),
+            "{said}"
+        );
+        assert!(said.contains("needs PIDFile="), "{said}");
+    }
 }
 
 #[test]

@@ -1982,3 +1982,53 @@ fn a_ready_then_an_exit_while_no_manager_runs_is_a_clean_end() {
     let log = m.vigil_ok(&["log", "n.service"]);
     assert!(!log.contains("before READY=1"), "{log}");
 }
+
+/// Review finding: the next manager (after `vigil reexec`, or a take-over
+/// after `kill -9`) reads the directories before it restores the units, so
+/// instances not made on demand but running — started again through a
+/// pattern, or pulled in by such an instance — were dropped: `running (file
+/// removed)`, `vigil restart` said no such unit, and `Restart=always` did
+/// not restart them. Every instance that is not down is saved for it.
+#[test]
+fn running_instances_not_made_on_demand_cross_a_reexec_and_a_take_over() {
+    if !require_root("running_instances_not_made_on_demand_cross_a_reexec_and_a_take_over") {
+        return;
+    }
+    let m = Manager::start_under_init(
+        &[
+            ("default.target", "[Unit]\n"),
+            (
+                "worker@.service",
+                "[Unit]\nWants=helper@%i.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+            ),
+            (
+                "helper@.service",
+                "[Service]\nRestart=always\nRestartSec=100ms\nExecStart=/bin/sleep 1000\n",
+            ),
+        ],
+        &[],
+    );
+    m.vigil_ok(&["start", "worker@1"]);
+    m.vigil_ok(&["stop", "worker@1"]);
+    m.vigil_ok(&["start", "worker@*"]);
+    for new_manager in ["reexec", "take-over"] {
+        match new_manager {
+            "reexec" => {
+                m.vigil_ok(&["reexec"]);
+            }
+            _ => kill_manager(&m),
+        }
+        for unit in ["worker@1", "helper@1"] {
+            let st = m.status_json(unit);
+            assert_eq!(st["state"], "running", "{new_manager}: {st}");
+            m.vigil_ok(&["restart", unit]);
+        }
+        // (The PID as the manager's namespace numbers it.)
+        let pid = m.main_pid("helper@1");
+        m.vigil_ok(&["kill", "helper@1", "KILL"]);
+        wait_until("helper@1 restarted", || {
+            let st = m.status_json("helper@1");
+            st["state"] == "running" && st["pid"].as_u64().is_some_and(|p| p != u64::from(pid))
+        });
+    }
+}
