@@ -96,6 +96,15 @@ impl Drop for OutsideProcess {
     }
 }
 
+/// A directory `run` in `d` that nobody (uid 65534) owns: where a service
+/// running as nobody writes its PID file.
+fn nobodys_dir(d: &TempDir) -> std::path::PathBuf {
+    let dir = d.path().join("run");
+    fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
+    dir
+}
+
 fn kill_pid(pid: u32) {
     // The process may be gone already: that is fine here.
     let _ = send_signal(pid, "KILL");
@@ -3889,9 +3898,7 @@ fn a_daemon_that_changes_its_user_after_leaving_is_not_guessed_and_said_why() {
     // The start process exits once the daemon has become nobody. `late`
     // waits for a PID file the daemon never writes.
     let d = TempDir::new("guess-drop");
-    let dir = d.path().join("run");
-    fs::create_dir(&dir).unwrap();
-    std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
+    let dir = nobodys_dir(&d);
     let unit = |name: &str, extra: &str| {
         format!(
             "[Service]\nType=forking\n{extra}ExecStart=/bin/sh -c 'setsid -f setpriv --reuid=65534 \
@@ -4412,9 +4419,7 @@ fn a_pid_file_of_a_service_that_is_not_root_cannot_name_a_root_process() {
     }
     let mut victim = OutsideProcess::spawn();
     let d = TempDir::new("pidfile-evil");
-    let dir = d.path().join("run");
-    fs::create_dir(&dir).unwrap();
-    std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
+    let dir = nobodys_dir(&d);
     let pid_file = dir.join("pid");
     let evil = format!(
         "[Service]\nType=forking\nUser=nobody\nPIDFile={f}\nExecStart=/bin/sh -c 'echo {v} > {f}'\n",
@@ -4461,9 +4466,7 @@ fn a_pid_file_linked_by_a_service_that_is_not_root_answers_for_that_user() {
     let d = TempDir::new("pidfile-link");
     let roots = d.path().join("root.pid");
     fs::write(&roots, format!("{}\n", victim.id())).unwrap();
-    let dir = d.path().join("run");
-    fs::create_dir(&dir).unwrap();
-    std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
+    let dir = nobodys_dir(&d);
     let link = |to: &Path| {
         let f = dir.join(to.file_name().unwrap()).with_extension("link");
         format!(
@@ -4523,9 +4526,7 @@ fn a_pid_file_naming_another_units_process_fails_whoever_runs_it() {
         return;
     }
     let d = TempDir::new("pidfile-other-unit");
-    let dir = d.path().join("run");
-    fs::create_dir(&dir).unwrap();
-    std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
+    let dir = nobodys_dir(&d);
     let worker = d.path().join("worker");
     let master = format!(
         "[Service]\nExecStart=/bin/sh -c 'setpriv --reuid=65534 --regid=65534 --clear-groups \
@@ -4558,9 +4559,7 @@ fn a_pid_file_naming_a_root_process_with_another_effective_user_fails() {
         return;
     }
     let d = TempDir::new("pidfile-euid");
-    let dir = d.path().join("run");
-    fs::create_dir(&dir).unwrap();
-    std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
+    let dir = nobodys_dir(&d);
     let pid_file = d.path().join("daemon");
     let script = format!(
         "import ctypes, os, time\n\
@@ -4660,9 +4659,7 @@ fn a_pid_file_naming_a_process_in_a_session_with_roots_fails() {
         return;
     }
     let d = TempDir::new("pidfile-session");
-    let dir = d.path().join("run");
-    fs::create_dir(&dir).unwrap();
-    std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
+    let dir = nobodys_dir(&d);
     let worker = d.path().join("worker");
     let mut job = OutsideProcess(
         Command::new("setsid")
@@ -4854,9 +4851,7 @@ fn an_orphan_of_another_user_is_no_candidate_for_a_forking_units_main_pid() {
         return;
     }
     let d = TempDir::new("guess-other-user");
-    let drop = d.path().join("drop");
-    fs::create_dir(&drop).unwrap();
-    std::os::unix::fs::chown(&drop, Some(65534), None).unwrap();
+    let drop = nobodys_dir(&d);
     let daemon = format!(
         "[Service]\nType=forking\nNotifyAccess=all\nExecStart=/bin/sh -c \
          'while [ ! -e {d}/go ]; do sleep 0.01; done; setsid -f sleep 1000'\n",
