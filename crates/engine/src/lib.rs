@@ -594,6 +594,17 @@ impl Engine {
         self.machine.units()
     }
 
+    /// The state of a unit, without the rest of [`Engine::unit`].
+    pub fn state(&self, name: &str) -> Option<State> {
+        self.machine.state(name)
+    }
+
+    /// Every unit's name and state, as [`Engine::units`] orders them,
+    /// without the rest of each [`UnitInfo`].
+    pub fn states(&self) -> impl Iterator<Item = (&str, State)> {
+        self.machine.states()
+    }
+
     /// The ordering cycles found at the last load, each as a list of unit names
     /// (the first is not repeated at the end).
     pub fn cycles(&self) -> Vec<Vec<String>> {

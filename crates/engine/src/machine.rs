@@ -967,6 +967,16 @@ impl Machine {
         Some(self.info(u))
     }
 
+    pub(crate) fn state(&self, name: &str) -> Option<State> {
+        let &u = self.index.get(name)?;
+        Some(self.slots[u].phase.state())
+    }
+
+    pub(crate) fn states(&self) -> impl Iterator<Item = (&str, State)> {
+        let live = self.slots.iter().filter(|s| !s.gone);
+        live.map(|s| (s.name.as_str(), s.phase.state()))
+    }
+
     pub(crate) fn units(&self) -> Vec<UnitInfo> {
         (0..self.slots.len())
             .filter(|&u| !self.slots[u].gone)

@@ -1068,6 +1068,29 @@ pub fn spawn(prepared: &Prepared) -> Result<Child, SpawnError> {
 mod tests {
     use super::*;
 
+    /// Why `service` cannot start `/bin/true`.
+    fn refused(service: &Service) -> SpawnError {
+        prepare(
+            "a.service",
+            service,
+            &exec(&["/bin/true"]),
+            Context::default(),
+        )
+        .unwrap_err()
+    }
+
+    /// A service with one `EnvironmentFile=`, not optional.
+    fn with_environment_file(path: std::path::PathBuf) -> Service {
+        Service {
+            environment_files: vec![vigil_units::EnvironmentFile {
+                path,
+                optional: false,
+            }]
+            .into(),
+            ..Service::default()
+        }
+    }
+
     fn exec(argv: &[&str]) -> ExecCommand {
         ExecCommand {
             program: argv.first().map(|s| (*s).to_owned()).unwrap_or_default(),
@@ -1353,13 +1376,7 @@ mod tests {
             environment: vec![("A".into(), "x\0y".into())],
             ..Service::default()
         };
-        let err = prepare(
-            "a.service",
-            &service,
-            &exec(&["/bin/true"]),
-            Context::default(),
-        )
-        .unwrap_err();
+        let err = refused(&service);
         assert!(
             matches!(&err, SpawnError::NulInVariable { name } if name == "A"),
             "{err:?}"
@@ -1380,14 +1397,7 @@ mod tests {
             "DB_URL=postgres://u:hunter2@h/db\0API_TOKEN=s3cr3t\0HOME=/root\0",
         )
         .unwrap();
-        let service = Service {
-            environment_files: vec![vigil_units::EnvironmentFile {
-                path: environ,
-                optional: false,
-            }]
-            .into(),
-            ..Service::default()
-        };
+        let service = with_environment_file(environ);
         // `$DB_URL` puts the same value into an argument too.
         let cmd = exec(&["/bin/echo", "${DB_URL}"]);
         let err = prepare("a.service", &service, &cmd, Context::default()).unwrap_err();
@@ -1412,21 +1422,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("env");
         std::fs::write(&file, "A=1\n# note\nB=x\0y\n").unwrap();
-        let service = Service {
-            environment_files: vec![vigil_units::EnvironmentFile {
-                path: file.clone(),
-                optional: false,
-            }]
-            .into(),
-            ..Service::default()
-        };
-        let err = prepare(
-            "a.service",
-            &service,
-            &exec(&["/bin/true"]),
-            Context::default(),
-        )
-        .unwrap_err();
+        let service = with_environment_file(file.clone());
+        let err = refused(&service);
         let at = format!("{}:3", file.display());
         assert_eq!(
             err.to_string(),

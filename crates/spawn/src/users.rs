@@ -102,6 +102,13 @@ pub fn user_or_number(users: &[UserEntry], user: &str) -> Option<UserEntry> {
     })
 }
 
+/// [`user_or_number`] from /etc/passwd as it is now (an unreadable file has
+/// no users): for the manager's own lookups, outside a spawn.
+pub fn system_user(user: &str) -> Option<UserEntry> {
+    let text = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    user_or_number(&parse_passwd(&text), user)
+}
+
 /// The gid of [`find_group`], or any number.
 pub fn group_or_number(groups: &[GroupEntry], group: &str) -> Option<u32> {
     find_group(groups, group)

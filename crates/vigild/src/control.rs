@@ -1242,11 +1242,8 @@ impl Daemon {
             if vigil_units::glob::is_glob(u) {
                 let pattern = vigil_units::glob::Pattern::new(u);
                 let every = every.get_or_insert_with(|| {
-                    self.engine
-                        .units()
-                        .into_iter()
-                        .map(|info| info.name)
-                        .collect()
+                    let names = self.engine.states().map(|(name, _)| name.to_string());
+                    names.collect()
                 });
                 let matched: Vec<String> = every
                     .iter()

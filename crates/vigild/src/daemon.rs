@@ -728,13 +728,10 @@ impl Daemon {
     /// Saved for the next manager too, which reads the directories before it
     /// restores the units.
     pub fn instances_to_make(&self) -> BTreeSet<String> {
-        let up = self.engine.units().into_iter();
-        let up = up.filter(|u| u.name.contains('@') && u.state != State::Inactive);
-        self.instances
-            .iter()
-            .cloned()
-            .chain(up.map(|u| u.name))
-            .collect()
+        let up = self.engine.states();
+        let up = up.filter(|&(name, state)| name.contains('@') && state != State::Inactive);
+        let up = up.map(|(name, _)| name.to_string());
+        self.instances.iter().cloned().chain(up).collect()
     }
 
     /// The unit a name given by a client means: `.service` added when there is
@@ -1416,15 +1413,10 @@ impl Daemon {
             .or_else(|| self.unit_of_session(pid))
     }
 
-    /// Whether `pid` is a process of `unit`: one the unit tracks or whose
-    /// group or session is the unit's, or a descendant of one (a daemon that
-    /// called setsid() leads a session of its own). Not an orphan the manager
+    /// The unit `pid` is a process of: one the unit tracks or whose group or
+    /// session is the unit's, or a descendant of one (a daemon that called
+    /// setsid() leads a session of its own). Not an orphan the manager
     /// adopted: that may be what any unit left behind.
-    pub(crate) fn of_unit(&self, pid: u32, unit: Option<&str>) -> bool {
-        unit.is_some_and(|unit| self.owner_of(pid).as_deref() == Some(unit))
-    }
-
-    /// The unit `pid` is a process of, as [`Daemon::of_unit`] tells.
     pub(crate) fn owner_of(&self, pid: u32) -> Option<String> {
         let mut at = pid;
         for _ in 0..8 {
@@ -1465,12 +1457,21 @@ impl Daemon {
             } else if !live {
                 // As systemd: the main PID it had is kept.
                 Some("no such process, or a zombie".into())
-            } else if sender.uid != 0 && !self.of_unit(pid, unit) {
-                Some("a process outside the sender's unit, from a sender that is not root".into())
             } else {
-                // Its process group is that unit's: this one's stop would signal it.
-                let other = self.owner_of(pid).filter(|o| Some(o.as_str()) != unit);
-                other.map(|other| format!("it is a process of {other}"))
+                match self.owner_of(pid) {
+                    owner if sender.uid != 0 && (unit.is_none() || owner.as_deref() != unit) => {
+                        Some(
+                            "a process outside the sender's unit, from a sender that is not root"
+                                .into(),
+                        )
+                    }
+                    // Its process group is that unit's: this one's stop would
+                    // signal it.
+                    Some(other) if Some(other.as_str()) != unit => {
+                        Some(format!("it is a process of {other}"))
+                    }
+                    _ => None,
+                }
             };
             match why {
                 Some(why) => {
@@ -1516,7 +1517,7 @@ impl Daemon {
 
     /// The state of `unit`, or `default` for a name the engine does not know.
     fn state_or(&self, unit: &str, default: State) -> State {
-        self.engine.unit(unit).map_or(default, |info| info.state)
+        self.engine.state(unit).unwrap_or(default)
     }
 
     fn perform(&mut self, action: Action) {

@@ -738,8 +738,7 @@ impl Daemon {
         self.procs.groups = state.groups.into_iter().collect();
         // Those that emptied while no manager ran (vigil-init reaped their
         // last process) are forgotten: their numbers may be reused.
-        let ids = self.procs.groups.values().flatten().map(|&(id, _)| id);
-        self.procs.reaped_in = ids.collect();
+        self.procs.recheck_all_groups();
         self.forget_empty_groups();
         self.procs.starts = state.starts.into_iter().collect();
         // What follows from each unit's current run, not saved: the
@@ -1082,9 +1081,7 @@ impl Daemon {
         self.handover.note_applied(1);
         self.notifications_first();
         // Which group or session it was in is gone with it: all are looked at.
-        let ids = self.procs.groups.values().flatten().map(|&(id, _)| id);
-        let ids: Vec<u32> = ids.collect();
-        self.procs.reaped_in.extend(ids);
+        self.procs.recheck_all_groups();
         self.apply_init_status(pid, status);
         // The daemon of a forking service without a main PID is tracked by no PID:
         // its end shows only as its process groups emptying; a leftover's end

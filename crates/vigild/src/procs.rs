@@ -102,6 +102,14 @@ impl Procs {
         *latest = (*latest).max(started);
     }
 
+    /// Has [`Daemon::forget_empty_groups`] look at every recorded group: one
+    /// that emptied where vigild did not see which (vigil-init reaped its last
+    /// process).
+    pub(crate) fn recheck_all_groups(&mut self) {
+        let ids = self.groups.values().flatten().map(|&(id, _)| id);
+        self.reaped_in.extend(ids);
+    }
+
     /// Notes the process group and session of `pid`, exited and about to be
     /// reaped (or the PID alone, when /proc no longer has it), for
     /// [`Daemon::forget_empty_groups`].
@@ -788,11 +796,13 @@ impl Daemon {
     /// unit's, its notifications taken as the unit's (a `READY=1`, a
     /// `MAINPID=`, from anyone) and its group signalled at the unit's stop.
     /// While a process is in a group or session, the kernel gives its number
-    /// to no other process; vigild reaps the last one itself (it is the
-    /// subreaper of all it starts), so it sees each of them empty before
-    /// their number is free. A group is asked with one kill(2) of signal 0;
-    /// /proc is read only when the group is empty, for what is left in the
-    /// session.
+    /// to no other process; when vigild reaps the last one itself (it is the
+    /// subreaper of all it starts) it sees the group empty before its number
+    /// is free. Not when the last one leaves by setsid(), nor when vigil-init
+    /// reaps it: so the number alone attributes no one once the leader is
+    /// gone ([`Daemon::unit_of_session`]). A group is asked with one kill(2)
+    /// of signal 0; /proc is read only when the group is empty, for what is
+    /// left in the session.
     pub(crate) fn forget_empty_groups(&mut self) {
         let reaped: HashSet<u32> = self.procs.reaped_in.drain(..).collect();
         if reaped.is_empty() {
@@ -861,12 +871,20 @@ impl Daemon {
         path: std::path::PathBuf,
         waited: Option<Duration>,
     ) {
+        let file = read_pid_file(&path);
         // Who may still write it: a process in the unit's groups, or a daemon
-        // that left them by setsid() (a candidate for its main PID).
-        let writers =
-            |d: &Self| d.has_processes(&unit) || !d.main_pid_candidates(&unit).0.is_empty();
-        let result = match read_pid_file(&path) {
-            PidFile::NotYet(_) if writers(self) => {
+        // that left them by setsid() (a candidate for its main PID); when
+        // none is left, what was not taken for one is said.
+        let writers = matches!(file, PidFile::NotYet(_))
+            && (self.has_processes(&unit) || {
+                let (candidates, others) = self.main_pid_candidates(&unit);
+                if candidates.is_empty() {
+                    self.say_why_not_taken(&unit, &others);
+                }
+                !candidates.is_empty()
+            });
+        let result = match file {
+            PidFile::NotYet(_) if writers => {
                 if waited.is_none() {
                     let why = format!("PID file {} not there yet; waiting for it", path.display());
                     self.say(Level::Info, Some(&unit), &why);
@@ -883,13 +901,7 @@ impl Daemon {
                 self.procs.pid_files.push(pending);
                 return;
             }
-            file => {
-                if matches!(file, PidFile::NotYet(_)) {
-                    let (_, others) = self.main_pid_candidates(&unit);
-                    self.say_why_not_taken(&unit, &others);
-                }
-                self.pid_file_result(&unit, &path, file)
-            }
+            file => self.pid_file_result(&unit, &path, file),
         };
         let _ = self.engine.handle(now, Event::PidFileRead { unit, result });
     }
@@ -924,11 +936,13 @@ impl Daemon {
         if pid == self.procs.manager_pid {
             return Err(format!("{file}: PID {pid} is the manager itself"));
         }
-        // Its process group is that unit's, which this one's stop would signal.
-        if let Some(other) = self.owner_of(pid).filter(|o| o != unit) {
+        // Another unit's process: its process group is that unit's, which
+        // this one's stop would signal.
+        let owner_unit = self.owner_of(pid);
+        if let Some(other) = owner_unit.as_deref().filter(|&o| o != unit) {
             return Err(format!("{file}: PID {pid} is a process of {other}"));
         }
-        if owner == 0 || owner == vigil_platform::geteuid() || self.of_unit(pid, Some(unit)) {
+        if owner == 0 || owner == vigil_platform::geteuid() || owner_unit.is_some() {
             return Ok(pid);
         }
         // A process the file's owner could signal anyway: not when a process
@@ -1138,11 +1152,7 @@ impl Daemon {
         let def = self.engine.run_definition(unit)?;
         match def.service.as_ref()?.user.as_ref() {
             None => Some(vigil_platform::geteuid()),
-            Some(name) => {
-                let text = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-                let users = vigil_spawn::users::parse_passwd(&text);
-                vigil_spawn::users::user_or_number(&users, name).map(|u| u.uid)
-            }
+            Some(name) => vigil_spawn::users::system_user(name).map(|u| u.uid),
         }
     }
 

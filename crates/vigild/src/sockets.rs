@@ -148,9 +148,7 @@ fn owner(sock: &Socket) -> Result<(Option<u32>, Option<u32>), String> {
     let mut uid = None;
     let mut gid = None;
     if let Some(user) = &sock.user {
-        let text = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-        let users = vigil_spawn::users::parse_passwd(&text);
-        let entry = vigil_spawn::users::user_or_number(&users, user)
+        let entry = vigil_spawn::users::system_user(user)
             .ok_or_else(|| format!("SocketUser={user}: no such user"))?;
         uid = Some(entry.uid);
         gid = Some(entry.gid);
