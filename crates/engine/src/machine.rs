@@ -695,6 +695,11 @@ pub(crate) struct Machine {
     now: Time,
     /// The units with StopWhenUnneeded=yes, checked after every call.
     unneeded_watch: Vec<usize>,
+    /// The units the starts of one request give a job (`vigil start a b` is
+    /// one transaction: a conflict between them stops neither), and whether
+    /// a request is being dispatched.
+    in_request: HashSet<usize>,
+    together: bool,
 }
 
 impl Machine {
@@ -944,7 +949,11 @@ impl Machine {
         events: Vec<Event>,
     ) -> Vec<Result<(), EngineError>> {
         self.now = now;
+        self.together = true;
+        self.in_request.clear();
         let results = events.into_iter().map(|e| self.dispatch(e)).collect();
+        self.together = false;
+        self.in_request.clear();
         self.finish_call();
         results
     }
@@ -1322,8 +1331,9 @@ impl Machine {
     }
 
     /// StopWhenUnneeded=: an active unit with no job that no unit which is
-    /// active, starting or about to start pulls in (Requires, Wants, BindsTo,
-    /// Requisite) gets a stop job, as in systemd. Returns whether any did.
+    /// active, starting, about to start, stopping or waiting for its restart
+    /// pulls in (Requires, Wants, BindsTo, Requisite) gets a stop job, as in
+    /// systemd. Returns whether any did.
     fn stop_unneeded(&mut self) -> bool {
         if self.shutting_down {
             return false;
@@ -1342,12 +1352,10 @@ impl Machine {
                         && s.pending_stop.is_none()
                         && !s.start_after_stop
                         && !self.graph.pulled_by[u].iter().any(|&v| {
+                            // As systemd's unit_is_unneeded(): a user active,
+                            // starting, stopping or waiting for its restart.
                             let o = &self.slots[v];
-                            v != u
-                                && (o.phase.is_active()
-                                    || o.phase.is_starting()
-                                    || o.phase.is_pending_start()
-                                    || o.start_after_stop)
+                            v != u && (!o.phase.is_dead() || o.start_after_stop)
                         })
                 })
                 .collect();
@@ -1382,39 +1390,50 @@ impl Machine {
             self.slots[root].restarts = 0;
             self.slots[root].restart_cause = None;
         }
+        if !self.together {
+            self.in_request.clear();
+        }
         let mut seen: HashSet<usize> = HashSet::new();
-        let mut work = vec![root];
+        // A unit and whether it starts a part of its own (the root, or one
+        // pulled in by Wants=): a part whose requirements cannot be had is
+        // not started at all, as systemd drops such a transaction.
+        let mut work = vec![(root, true)];
         let mut fails: Vec<(usize, String)> = Vec::new();
         let mut conflicts: Vec<(usize, usize)> = Vec::new();
         let mut requisites: Vec<(usize, usize)> = Vec::new();
-        while let Some(u) = work.pop() {
+        while let Some((u, part)) = work.pop() {
             // During a shutdown only its own new units start; the rest is
             // stopping, or ran already.
-            if !seen.insert(u) || (self.shutting_down && !self.shutdown_fresh.contains(&u)) {
+            if seen.contains(&u) || (self.shutting_down && !self.shutdown_fresh.contains(&u)) {
                 continue;
             }
-            self.add_start_job(u);
-            for &d in self.graph.requires[u].iter().chain(&self.graph.binds_to[u]) {
-                let dep = &self.slots[d];
-                if dep.removed || (dep.broken() && dep.phase.is_dead()) {
-                    fails.push((u, dep.name.clone()));
-                } else {
-                    work.push(d);
+            if part && let Some((v, dep)) = self.missing_requirement(u) {
+                if self.graph.missing[v].contains(&dep) {
+                    self.log(Level::Warning, v, format!("required unit {dep} not found"));
                 }
+                seen.insert(u);
+                self.add_start_job(u);
+                fails.push((u, dep));
+                continue;
             }
-            for &d in &self.graph.wants[u] {
+            seen.insert(u);
+            self.in_request.insert(u);
+            self.add_start_job(u);
+            let g = &self.graph;
+            work.extend(
+                g.requires[u]
+                    .iter()
+                    .chain(&g.binds_to[u])
+                    .map(|&d| (d, false)),
+            );
+            for &d in &g.wants[u] {
                 let dep = &self.slots[d];
                 if !dep.removed && !dep.broken() {
-                    work.push(d);
+                    work.push((d, true));
                 }
             }
-            requisites.extend(self.graph.requisite[u].iter().map(|&d| (u, d)));
-            let missing = self.graph.missing[u].to_vec();
-            for name in missing {
-                self.log(Level::Warning, u, format!("required unit {name} not found"));
-                fails.push((u, name));
-            }
-            for &c in &self.graph.conflicts[u] {
+            requisites.extend(g.requisite[u].iter().map(|&d| (u, d)));
+            for &c in &g.conflicts[u] {
                 conflicts.push((c, u));
             }
         }
@@ -1430,7 +1449,10 @@ impl Machine {
             }
         }
         for (c, by) in conflicts {
-            if !self.shutting_down && !seen.contains(&c) && !self.slots[c].phase.is_dead() {
+            if !self.shutting_down
+                && !self.in_request.contains(&c)
+                && !self.slots[c].phase.is_dead()
+            {
                 let by = self.slots[by].name.clone();
                 self.log(Level::Info, c, format!("stopping: conflicts with {by}"));
                 self.stop_unit(c, StopCause::Conflict(by), false);
@@ -1442,6 +1464,29 @@ impl Machine {
             }
         }
         Ok(())
+    }
+
+    /// The first requirement (Requires=, BindsTo=, followed through the units
+    /// they name) of `root` that cannot start: not found, masked, removed, or
+    /// dead with a load error. Returns the unit that names it, and its name.
+    fn missing_requirement(&self, root: usize) -> Option<(usize, String)> {
+        let mut seen = HashSet::from([root]);
+        let mut work = vec![root];
+        while let Some(u) = work.pop() {
+            if let Some(name) = self.graph.missing[u].first() {
+                return Some((u, name.clone()));
+            }
+            for &d in self.graph.requires[u].iter().chain(&self.graph.binds_to[u]) {
+                let dep = &self.slots[d];
+                if dep.removed || (dep.broken() && dep.phase.is_dead()) {
+                    return Some((u, dep.name.clone()));
+                }
+                if seen.insert(d) {
+                    work.push(d);
+                }
+            }
+        }
+        None
     }
 
     fn add_start_job(&mut self, u: usize) {
@@ -2562,7 +2607,10 @@ impl Machine {
         }
         self.set_phase(u, Phase::Dead { failed });
         self.slots[u].start_after_stop = false;
-        if on_its_own && !skipped {
+        if skipped {
+            // As a failed Condition*=: what is bound to it with After= stops.
+            self.stop_bound_after_skip(u);
+        } else if on_its_own {
             self.after_dead(u);
         }
         if restart_job && !self.shutting_down {

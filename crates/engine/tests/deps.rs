@@ -646,17 +646,22 @@ fn stop_when_unneeded_stops_a_unit_once_nothing_active_pulls_it_in() {
     h.exit(pid("a.service"), 0);
     assert_eq!(h.state("a.service"), State::Inactive);
     assert_eq!(h.state("helper.service"), State::Running);
-    // b is stopped: nothing needs it any more.
+    // b is stopped: once it is down, nothing needs helper any more (a
+    // stopping unit still does, as in systemd's unit_is_unneeded()).
     h.stop("b.service");
+    let acts = h.take();
+    assert_eq!(signalled(&acts), ["b.service"], "{acts:?}");
+    assert!(
+        !logs(&acts).iter().any(|l| l.contains("StopWhenUnneeded")),
+        "{acts:?}"
+    );
+    h.killed(pid("b.service"), 15);
     let acts = h.take();
     assert!(
         logs(&acts).iter().any(|l| l.contains("StopWhenUnneeded")),
         "{acts:?}"
     );
-    // helper stops after b, which is ordered after it.
-    assert_eq!(signalled(&acts), ["b.service"], "{acts:?}");
-    h.killed(pid("b.service"), 15);
-    assert_eq!(signalled(&h.take()), ["helper.service"]);
+    assert_eq!(signalled(&acts), ["helper.service"]);
     h.killed(pid("helper.service"), 15);
     assert_eq!(h.state("helper.service"), State::Inactive);
     // Started by hand with nothing that needs it: stopped again at once.
@@ -769,4 +774,138 @@ fn a_start_ended_by_a_bound_unit_going_down_names_it() {
             Canceled::StoppedWith("d.service".into())
         )]
     );
+}
+
+/// Review finding: a `StopWhenUnneeded=` unit was stopped while the unit that
+/// requires it waited for its `Restart=`; the stop reached that unit through
+/// Requires= and called its restart off, for good. systemd's
+/// unit_is_unneeded() counts a unit waiting to restart (or stopping) as a user.
+#[test]
+fn stop_when_unneeded_keeps_a_unit_whose_user_waits_to_restart() {
+    let helper = |name: &str| {
+        service(name)
+            .ty(ServiceType::Exec)
+            .unit(|u| u.stop_when_unneeded = true)
+    };
+    let mut h = H::new(vec![
+        helper("u.service"),
+        helper("v.service"),
+        service("a.service")
+            .needs(&["u.service"])
+            .restart(RestartPolicy::Always)
+            .restart_sec(secs(2)),
+        service("w.service")
+            .wants(&["v.service"])
+            .after(&["v.service"])
+            .restart(RestartPolicy::Always)
+            .restart_sec(secs(2)),
+    ]);
+    h.start("a.service");
+    h.start("w.service");
+    let first = h.spawn_all();
+    for (_, _, pid) in &first {
+        h.ok(Event::ExecSucceeded { pid: *pid });
+    }
+    let mut all = h.spawn_all();
+    all.extend(first);
+    let pid = |u: &str| all.iter().find(|s| s.0 == u).unwrap().2;
+    h.take();
+    h.killed(pid("a.service"), 9);
+    h.killed(pid("w.service"), 9);
+    let acts = h.take();
+    assert_eq!(h.state("a.service"), State::Restarting);
+    assert_eq!(h.state("w.service"), State::Restarting);
+    assert!(signalled(&acts).is_empty(), "{acts:?}");
+    assert_eq!(h.state("u.service"), State::Running);
+    assert_eq!(h.state("v.service"), State::Running);
+    h.at(secs(3));
+    let again = h.spawns();
+    assert_eq!(
+        again,
+        [
+            ("a.service".to_string(), Role::Main(0)),
+            ("w.service".to_string(), Role::Main(0))
+        ]
+    );
+}
+
+/// Review finding: a start whose requirement cannot be had (not found, masked,
+/// a load error) still started the rest of its transaction and stopped what
+/// it conflicts with. As systemd drops such a transaction, nothing starts or
+/// stops now; a unit pulled in by Wants= is a part of its own, dropped alone.
+#[test]
+fn a_start_whose_requirement_is_missing_starts_and_stops_nothing() {
+    let mut h = H::with_broken(
+        vec![
+            service("x.service"),
+            service("b.service"),
+            service("a.service")
+                .requires(&["nothere.service", "b.service"])
+                .conflicts(&["x.service"]),
+            service("m.service")
+                .requires(&["b.service", "mid.service"])
+                .conflicts(&["x.service"]),
+            service("mid.service").requires(&["bad.service"]),
+            service("top.service").wants(&["a.service", "c.service"]),
+            service("c.service"),
+        ],
+        vec![("bad.service", "bad.service:3: unknown type")],
+    );
+    h.start("x.service");
+    h.expect_spawn("x.service", Role::Main(0));
+    h.take();
+    for (root, missing) in [
+        ("a.service", "nothere.service"),
+        ("m.service", "bad.service"),
+    ] {
+        h.start(root);
+        let acts = h.take();
+        assert_eq!(
+            h.reason(root),
+            Some(Reason::DependencyFailed(missing.into())),
+            "{acts:?}"
+        );
+        assert!(spawns(&acts).is_empty(), "{root}: {acts:?}");
+        assert!(signalled(&acts).is_empty(), "{root}: {acts:?}");
+        assert_eq!(h.state("x.service"), State::Running);
+        assert_eq!(h.state("b.service"), State::Inactive);
+    }
+    // Wanted, a is dropped alone: top and c start, x runs on.
+    h.start("top.service");
+    let acts = h.take();
+    let mut started = spawns(&acts);
+    started.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        started,
+        [
+            ("c.service".to_string(), Role::Main(0)),
+            ("top.service".to_string(), Role::Main(0))
+        ],
+        "{acts:?}"
+    );
+    assert!(signalled(&acts).is_empty(), "{acts:?}");
+    assert_eq!(
+        h.reason("a.service"),
+        Some(Reason::DependencyFailed("nothere.service".into()))
+    );
+}
+
+/// Review finding: `vigil start x y` of two units in conflict stopped the one
+/// named first; one request is one transaction, and neither is stopped
+/// (docs/UNITS.md, Conflicts=), whichever order they are named in.
+#[test]
+fn units_in_conflict_started_by_one_request_stop_neither() {
+    for order in [["x.service", "y.service"], ["y.service", "x.service"]] {
+        let mut h = H::new(vec![
+            service("x.service"),
+            service("y.service").conflicts(&["x.service"]),
+        ]);
+        h.ok_together(order.iter().map(|n| Event::Start(n.to_string())).collect());
+        let acts = h.take();
+        assert_eq!(spawns(&acts).len(), 2, "{order:?}: {acts:?}");
+        assert!(signalled(&acts).is_empty(), "{order:?}: {acts:?}");
+        // Asked for apart, a start stops the other.
+        h.start("y.service");
+        assert_eq!(h.state("x.service"), State::Stopping);
+    }
 }

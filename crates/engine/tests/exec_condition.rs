@@ -179,3 +179,30 @@ fn start_timeout_and_stop_during_exec_condition() {
     assert_eq!(h.state("b.service"), State::Inactive);
     assert_eq!(h.reason("b.service"), None);
 }
+
+/// Review finding: a unit skipped by `ExecCondition=` left what is bound to it
+/// with `After=` running, where a failed `Condition*=` stops it (systemd.unit(5),
+/// BindsTo=: with After= the bound unit must be active for this one to be).
+#[test]
+fn a_skip_stops_what_is_bound_to_the_unit_with_after() {
+    let mut h = H::new(vec![
+        service("b.service").cond_exec(cmd("/bin/false")),
+        service("a.service")
+            .binds_to(&["b.service"])
+            .after(&["b.service"]),
+        service("c.service").binds_to(&["b.service"]),
+    ]);
+    h.start("a.service");
+    h.start("c.service");
+    let spawned = h.spawn_all();
+    let c = spawned
+        .iter()
+        .find(|s| s.1 == Role::Condition(0))
+        .unwrap()
+        .2;
+    h.exit(c, 1);
+    assert_eq!(h.reason("b.service"), skipped("/bin/false", 1));
+    assert_eq!(h.state("a.service"), State::Inactive);
+    // Without After= the two start side by side: c runs on.
+    assert_eq!(h.state("c.service"), State::Running);
+}
