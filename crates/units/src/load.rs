@@ -770,16 +770,18 @@ fn mask_of(path: &Path) -> String {
     format!("{} is {what}", path.display())
 }
 
-/// `a.service:3` (or just the file name when the line is unknown).
+/// `a.service:3`, or for an entry of a `.wants/` or `.requires/` directory
+/// `a.service.requires/b.service`, which names the unit it belongs to.
 fn at(r: &Reference) -> String {
-    let file = r.path.file_name().map_or_else(
-        || r.path.display().to_string(),
-        |f| f.to_string_lossy().into_owned(),
-    );
-    if r.line > 0 {
-        format!("{file}:{}", r.line)
-    } else {
-        file
+    let name = |p: &Path| p.file_name().map(|f| f.to_string_lossy().into_owned());
+    let file = name(&r.path).unwrap_or_else(|| r.path.display().to_string());
+    let dir = r.path.parent().and_then(name);
+    match dir {
+        _ if r.line > 0 => format!("{file}:{}", r.line),
+        Some(dir) if dir.ends_with(".wants") || dir.ends_with(".requires") => {
+            format!("{dir}/{file}")
+        }
+        _ => file,
     }
 }
 

@@ -236,6 +236,21 @@ fn wants_and_requires_directories() {
     );
 }
 
+/// Review finding: a dangling entry of `a.service.requires/` was reported as
+/// `unit gone.service referenced by gone.service`: the unit it belongs to is named.
+#[test]
+fn a_dangling_entry_of_a_requires_dir_names_its_unit() {
+    let d = TempDir::new("requires-dangling");
+    d.write("a.service", SIMPLE);
+    d.link("a.service.requires/gone.service", "../gone.service");
+    let set = load_dirs(&[d.path()], &ctx());
+    assert_one_warning_about(
+        &set,
+        "gone.service",
+        "unit gone.service referenced by a.service.requires/gone.service not found",
+    );
+}
+
 #[test]
 fn wants_dir_of_an_unknown_unit_is_reported() {
     let d = TempDir::new("wants-missing");
@@ -792,13 +807,18 @@ fn a_missing_unit_is_reported_at_a_reference_that_pulls_it_in() {
 
 /// Exactly one warning names ghost.service: that it is missing, referred to at `at`.
 fn assert_one_ghost_warning(set: &LoadedSet, at: &str) {
-    let ghost: Vec<String> = warnings(set)
-        .into_iter()
-        .filter(|w| w.contains("ghost.service"))
-        .collect();
-    assert_eq!(ghost.len(), 1, "{ghost:?}");
     let expected = format!("unit ghost.service referenced by {at} not found");
-    assert!(ghost[0].ends_with(&expected), "{ghost:?}");
+    assert_one_warning_about(set, "ghost.service", &expected);
+}
+
+/// Exactly one warning names `unit`, and it ends with `expected`.
+fn assert_one_warning_about(set: &LoadedSet, unit: &str, expected: &str) {
+    let found: Vec<String> = warnings(set)
+        .into_iter()
+        .filter(|w| w.contains(unit))
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].ends_with(expected), "{found:?}");
 }
 
 #[test]
