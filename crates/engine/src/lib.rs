@@ -368,12 +368,15 @@ pub enum Action {
         /// For `$MAINPID`.
         main_pid: Option<u32>,
     },
-    /// Send `signal` to `pid`, or to the process group `pid` leads when `group`.
+    /// Send `signal` to `pid`, or to the process group `pid` leads when `group`;
+    /// then SIGCONT when `cont` (a stop's signal: a suspended process could
+    /// not act on it, systemd.kill(5)).
     Signal {
         unit: String,
         pid: u32,
         signal: i32,
         group: bool,
+        cont: bool,
     },
     /// Send `signal` (then SIGCONT, unless it is SIGKILL) to the unit's
     /// leftovers ([`Event::Leftovers`]): the process groups they are in and

@@ -1200,6 +1200,7 @@ impl Machine {
                         pid,
                         signal,
                         group,
+                        cont: false,
                     });
                 }
                 if leftovers {
@@ -1618,6 +1619,7 @@ impl Machine {
                 pid,
                 signal: svc.reload_signal,
                 group: false,
+                cont: false,
             });
             if svc.exec_reload.is_empty() {
                 let now = self.now;
@@ -2032,12 +2034,14 @@ impl Machine {
         self.actions.push(action);
     }
 
+    /// A signal of a stop: followed by SIGCONT, unless it is SIGKILL.
     fn signal(&mut self, u: usize, pid: u32, signal: i32, group: bool) {
         self.actions.push(Action::Signal {
             unit: self.slots[u].name.clone(),
             pid,
             signal,
             group,
+            cont: signal != SIGKILL,
         });
     }
 

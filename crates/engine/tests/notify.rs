@@ -295,7 +295,8 @@ fn notify_reload_sends_reload_signal_and_is_reloading_until_ready() {
             unit: "n.service".into(),
             pid,
             signal: 10,
-            group: false
+            group: false,
+            cont: false
         }),
         "{acts:?}"
     );

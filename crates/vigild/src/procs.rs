@@ -153,7 +153,13 @@ impl Daemon {
                 pid,
                 signal,
                 group,
-            } => self.signal(&unit, pid, signal, group),
+                cont,
+            } => {
+                self.signal(&unit, pid, signal, group);
+                if cont {
+                    self.signal(&unit, pid, libc_sig::SIGCONT, group);
+                }
+            }
             Action::CheckConditions { unit } => {
                 let result = match self.engine.definition(&unit) {
                     Some(u) => check_conditions(&u),

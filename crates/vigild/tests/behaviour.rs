@@ -1464,6 +1464,31 @@ fn kill_mode_control_group_is_the_default_and_kills_the_grandchild() {
     wait_until("the grandchild to be killed", || !alive(grandchild));
 }
 
+/// Review finding: a stop of a service whose processes are suspended (SIGSTOP,
+/// `vigil kill x STOP`) waited out TimeoutStopSec= and ended `failed (stop
+/// timeout)`: the stop's signal is followed by SIGCONT, as systemd.kill(5)
+/// says, for the main process and the rest of its group alike.
+#[test]
+fn a_suspended_service_stops_at_its_signal() {
+    let m = Manager::start(&[(
+        "s.service",
+        "[Service]\nExecStart=/bin/sh -c 'sleep 1000 & exec sleep 1001'\nTimeoutStopSec=25\n",
+    )]);
+    m.vigil_ok(&["start", "s"]);
+    m.vigil_ok(&["kill", "s", "STOP"]);
+    let main = m.main_pid("s.service");
+    wait_until("the main process to be stopped", || {
+        fs::read_to_string(format!("/proc/{main}/stat")).is_ok_and(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('T'))
+        })
+    });
+    m.vigil_ok(&["stop", "s"]);
+    assert_eq!(m.state("s.service"), "inactive");
+    assert!(!alive(main));
+}
+
 /// A leftover that ignores SIGTERM gets SIGKILL once TimeoutStopSec= has
 /// passed, as systemd's final SIGKILL empties a cgroup (it used to survive the
 /// unit for ever), and the stop waits for it: the unit is stopping until then.
