@@ -1370,6 +1370,8 @@ fn stop_environment(result: Option<&Reason>, exit: Option<ExitStatus>) -> Vec<(S
         Some(Reason::Watchdog) => "watchdog",
         Some(Reason::StartLimitHit) => "start-limit-hit",
         Some(Reason::PidFile(_)) => "protocol",
+        // Only ExecCondition= skips a unit that ran something.
+        Some(Reason::ConditionFailed(_)) => "exec-condition",
         Some(_) => "resources",
     };
     let mut env = vec![("SERVICE_RESULT".to_string(), result.to_string())];

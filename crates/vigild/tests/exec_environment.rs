@@ -562,19 +562,26 @@ fn stop_commands_get_the_result_and_the_main_exit() {
         "[Service]\nExecStart=/nonexistent/program\nExecStopPost={}\n",
         record("missing")
     );
+    // Skipped by ExecCondition=: `exec-condition` (review finding: it was
+    // `resources`; GNOME's units test for it).
+    let skipped = format!(
+        "[Service]\nExecCondition=/bin/false\nExecStart=/bin/sleep 1000\nExecStopPost={}\n",
+        record("skipped")
+    );
     let m = Manager::start(&[
         (
             "default.target",
-            "[Unit]\nWants=crash.service stopped.service missing.service\n",
+            "[Unit]\nWants=crash.service stopped.service missing.service skipped.service\n",
         ),
         ("crash.service", &crash),
         ("stopped.service", &stopped),
         ("missing.service", &missing),
+        ("skipped.service", &skipped),
     ]);
     m.wait_state("stopped.service", "running");
     m.vigil_ok(&["stop", "stopped"]);
     wait_until("the records", || {
-        ["crash", "missing"]
+        ["crash", "missing", "skipped"]
             .iter()
             .all(|f| fs::read_to_string(out(f)).is_ok_and(|t| t.ends_with('\n')))
     });
@@ -587,6 +594,10 @@ fn stop_commands_get_the_result_and_the_main_exit() {
         "exit-code exited 203\n"
     );
     assert_eq!(m.status_json("missing")["last_exit"], "exited 203");
+    assert_eq!(
+        fs::read_to_string(out("skipped")).unwrap(),
+        "exec-condition none none\n"
+    );
     // ExecStop= runs while the main process still does; ExecStopPost= after
     // SIGTERM ended it.
     assert_eq!(
