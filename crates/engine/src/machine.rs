@@ -2023,7 +2023,19 @@ impl Machine {
         let Some(cmd) = run.service.as_ref().and_then(|svc| command(svc, role)) else {
             return;
         };
+        // As systemd's service_spawn(): each command of a start, reload or
+        // stop has the whole TimeoutStartSec=/TimeoutStopSec= from its own
+        // start (a unit with three slow ExecStartPre= is no slower to fail).
+        let limit = run.service.as_ref().and_then(|svc| match role {
+            Role::Stop(_) | Role::StopPost(_) => Some(svc.timeout_stop),
+            Role::Test => None,
+            _ => Some(svc.timeout_start),
+        });
+        let now = self.now;
         let s = &mut self.slots[u];
+        if let Some(limit) = limit {
+            s.timeout = limit.map(|t| now + t);
+        }
         s.spawning = Some(role);
         let action = Action::Spawn {
             unit: s.name.clone(),
@@ -2388,14 +2400,6 @@ impl Machine {
         let exec_stop =
             run_exec_stop && s.started_ok && s.control.is_none() && self.has_cmd(u, Role::Stop(0));
         if exec_stop {
-            let now = self.now;
-            let s = &mut self.slots[u];
-            s.timeout = s
-                .run
-                .service
-                .as_ref()
-                .and_then(|svc| svc.timeout_stop)
-                .map(|t| now + t);
             self.exec_stop(u, 0);
         } else {
             self.enter_kill(u, KillStage::Term);
@@ -2536,16 +2540,6 @@ impl Machine {
 
     fn stop_post(&mut self, u: usize, i: usize) {
         if self.has_cmd(u, Role::StopPost(i)) {
-            if i == 0 {
-                let now = self.now;
-                let s = &mut self.slots[u];
-                s.timeout = s
-                    .run
-                    .service
-                    .as_ref()
-                    .and_then(|svc| svc.timeout_stop)
-                    .map(|t| now + t);
-            }
             self.set_phase(u, Phase::StopPost(i));
             self.spawn(u, Role::StopPost(i));
         } else {

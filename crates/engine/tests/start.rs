@@ -667,3 +667,64 @@ fn main_pid_is_passed_to_exec_stop() {
         Action::Spawn { role: Role::Stop(0), main_pid: Some(p), .. } if *p == pid
     )));
 }
+
+/// Review finding: TimeoutStartSec= and TimeoutStopSec= were one budget for a
+/// whole start or stop, so two ExecStartPre= of 1.5 s each failed a unit with
+/// 2 s; systemd's service_spawn() arms the timer for each command from its
+/// own start. A command over its limit still times out.
+#[test]
+fn each_command_of_a_start_and_a_stop_has_the_whole_timeout() {
+    let mut h = H::new(vec![
+        service("a.service")
+            .ty(ServiceType::Notify)
+            .pre(cmd("/bin/p1"))
+            .pre(cmd("/bin/p2"))
+            .post(cmd("/bin/post"))
+            .stop_cmd(cmd("/bin/s1"))
+            .stop_cmd(cmd("/bin/s2"))
+            .stop_post(cmd("/bin/sp"))
+            .timeout_start(Some(secs(2)))
+            .timeout_stop(Some(secs(2))),
+    ]);
+    h.start("a.service");
+    let mut t = 0;
+    let mut step = |h: &mut H, role: Role| {
+        let pid = h.expect_spawn("a.service", role);
+        t += 1500;
+        h.at(ms(t));
+        pid
+    };
+    let p1 = step(&mut h, Role::StartPre(0));
+    h.exit(p1, 0);
+    let p2 = step(&mut h, Role::StartPre(1));
+    h.exit(p2, 0);
+    let main = step(&mut h, Role::Main(0));
+    h.notify(main, &[("READY", "1")]);
+    let post = step(&mut h, Role::StartPost(0));
+    h.exit(post, 0);
+    assert_eq!(h.state("a.service"), State::Running);
+    h.stop("a.service");
+    let s1 = step(&mut h, Role::Stop(0));
+    h.exit(s1, 0);
+    let s2 = step(&mut h, Role::Stop(1));
+    h.exit(s2, 0);
+    h.killed(main, 15);
+    let sp = step(&mut h, Role::StopPost(0));
+    h.exit(sp, 0);
+    assert_eq!(h.state("a.service"), State::Inactive);
+    assert_eq!(h.reason("a.service"), None);
+    // One command over the limit.
+    h.start("a.service");
+    let p1 = step(&mut h, Role::StartPre(0));
+    h.exit(p1, 0);
+    let p2 = h.expect_spawn("a.service", Role::StartPre(1));
+    h.at(ms(t + 1999));
+    assert_eq!(h.state("a.service"), State::Starting);
+    h.at(ms(t + 2000));
+    assert_eq!(h.state("a.service"), State::Stopping);
+    h.killed(p2, 15);
+    let sp = h.expect_spawn("a.service", Role::StopPost(0));
+    h.exit(sp, 0);
+    assert_eq!(h.state("a.service"), State::Failed);
+    assert_eq!(h.reason("a.service"), Some(Reason::StartTimeout));
+}
