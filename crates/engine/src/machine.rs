@@ -409,6 +409,9 @@ struct Slot {
     /// Type=forking with ExecStartPost=: the PID file was not readable when
     /// the start process exited, and is read again after ExecStartPost=.
     pid_file_late: bool,
+    /// The main process ended while ExecStartPost= or ExecReload= ran: as in
+    /// systemd, the command runs to its end, then the unit goes down.
+    main_gone: bool,
     main_pid: Option<u32>,
     control: Option<(u32, Role)>,
     test_pid: Option<u32>,
@@ -481,6 +484,7 @@ impl Slot {
             reload_from_exited: false,
             reload_signalled: false,
             pid_file_late: false,
+            main_gone: false,
             main_pid: None,
             control: None,
             test_pid: None,
@@ -2163,6 +2167,7 @@ impl Machine {
         s.stop_cause = None;
         s.started_ok = false;
         s.run_exit = None;
+        s.main_gone = false;
         s.status_text = None;
         s.status_errno = None;
         s.watchdog_at = None;
@@ -2270,6 +2275,11 @@ impl Machine {
     }
 
     fn become_active(&mut self, u: usize) {
+        if std::mem::take(&mut self.slots[u].main_gone) {
+            // Not active: no ExecStop=, as for a main process gone at once.
+            self.deactivate(u, None, false);
+            return;
+        }
         // The PID file was not there before ExecStartPost=: read now, and
         // waited for (unless MAINPID= named the daemon meanwhile).
         if self.slots[u].pid_file_late {
@@ -2883,7 +2893,18 @@ impl Machine {
                     self.fail_start(u, failure);
                 }
             }
-            Phase::StartPost(_) | Phase::Running | Phase::Reload(_) | Phase::NotifyReload => {
+            // As systemd's service_sigchld_event(): the command under way
+            // runs to its end (become_active, back_from_reload go on).
+            Phase::StartPost(_) | Phase::Reload(_) => {
+                if !(clean && svc.remain_after_exit) {
+                    self.record(u, failure);
+                    self.slots[u].main_gone = true;
+                } else if matches!(phase, Phase::Reload(_)) {
+                    // Remains active: exited, once the reload is over.
+                    self.slots[u].reload_from_exited = true;
+                }
+            }
+            Phase::Running | Phase::NotifyReload => {
                 if clean && svc.remain_after_exit {
                     if phase == Phase::Running {
                         self.set_phase(u, Phase::Exited);
@@ -3022,6 +3043,10 @@ impl Machine {
         self.slots[u].reload_signalled = false;
         let unit = self.slots[u].name.clone();
         self.actions.push(Action::ReloadEnded { unit, failure });
+        if std::mem::take(&mut self.slots[u].main_gone) {
+            self.deactivate(u, None, true);
+            return;
+        }
         let phase = if self.slots[u].reload_from_exited {
             Phase::Exited
         } else {

@@ -728,3 +728,50 @@ fn each_command_of_a_start_and_a_stop_has_the_whole_timeout() {
     assert_eq!(h.state("a.service"), State::Failed);
     assert_eq!(h.reason("a.service"), Some(Reason::StartTimeout));
 }
+
+/// Review finding: a main process that exited while `ExecStartPost=` or
+/// `ExecReload=` ran had that command killed at once (its clean-up or
+/// reload cut short, `vigil reload` told "reload did not finish"). As
+/// systemd's service_sigchld_event(), the command runs to its end, then the
+/// unit goes down with the main process's result.
+#[test]
+fn a_main_process_gone_during_start_post_or_reload_lets_the_command_finish() {
+    let mut h = H::new(vec![
+        service("a.service").post(cmd("/bin/post")),
+        service("r.service")
+            .reload_cmd(cmd("/bin/reload"))
+            .stop_cmd(cmd("/bin/stop")),
+    ]);
+    h.start("a.service");
+    let main = h.expect_spawn("a.service", Role::Main(0));
+    let post = h.expect_spawn("a.service", Role::StartPost(0));
+    h.exit(main, 1);
+    let acts = h.take();
+    assert!(signalled(&acts).is_empty(), "{acts:?}");
+    assert_eq!(h.state("a.service"), State::Starting);
+    h.exit(post, 0);
+    assert_eq!(h.state("a.service"), State::Failed);
+    assert_eq!(h.reason("a.service"), Some(Reason::ExitCode(1)));
+
+    h.start("r.service");
+    let main = h.expect_spawn("r.service", Role::Main(0));
+    h.ok(Event::Reload("r.service".into()));
+    let reload = h.expect_spawn("r.service", Role::Reload(0));
+    h.exit(main, 2);
+    let acts = h.take();
+    assert!(signalled(&acts).is_empty(), "{acts:?}");
+    assert_eq!(h.state("r.service"), State::Reloading);
+    h.exit(reload, 0);
+    let acts = h.take();
+    assert!(
+        acts.iter()
+            .any(|a| matches!(a, Action::ReloadEnded { failure: None, .. })),
+        "{acts:?}"
+    );
+    // Active before: ExecStop= runs, as after any end of the main process.
+    assert_eq!(spawns(&acts), [("r.service".to_string(), Role::Stop(0))]);
+    let stop = h.spawned("r.service", Role::Stop(0));
+    h.exit(stop, 0);
+    assert_eq!(h.state("r.service"), State::Failed);
+    assert_eq!(h.reason("r.service"), Some(Reason::ExitCode(2)));
+}

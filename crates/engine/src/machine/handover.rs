@@ -56,6 +56,8 @@ struct SavedUnit {
     reload_signalled: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pid_file_late: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    main_gone: bool,
     #[serde(default)]
     started_ok: bool,
     /// Started by the shutdown, not stopped by it (yet).
@@ -138,6 +140,7 @@ impl Machine {
                 reload_from_exited: s.reload_from_exited,
                 reload_signalled: s.reload_signalled,
                 pid_file_late: s.pid_file_late,
+                main_gone: s.main_gone,
                 started_ok: s.started_ok,
                 at_shutdown: s.at_shutdown,
                 leftovers: s.leftovers,
@@ -221,6 +224,7 @@ impl Machine {
             s.reload_from_exited = su.reload_from_exited;
             s.reload_signalled = su.reload_signalled;
             s.pid_file_late = su.pid_file_late;
+            s.main_gone = su.main_gone;
             s.started_ok = su.started_ok;
             s.at_shutdown = su.at_shutdown;
             s.leftovers = su.leftovers;
