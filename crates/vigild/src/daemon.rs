@@ -170,6 +170,16 @@ const HANDLED_SIGNALS: &[i32] = &[
     libc_sig::SIGWINCH,
 ];
 
+/// Blocks the signals the loop handles, first thing at start: vigil-init
+/// forwards SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH and SIGQUIT to the manager it
+/// started, and until the signalfd exists their default action would end it
+/// (a crash counted, the signal lost). Held pending, the loop reads them.
+pub fn hold_signals() {
+    if let Err(e) = vigil_platform::block_signals(HANDLED_SIGNALS) {
+        note!("vigild: cannot block its signals: {e}");
+    }
+}
+
 /// Signal numbers (Linux, every architecture vigil builds for).
 pub(crate) mod libc_sig {
     pub const SIGHUP: i32 = 1;

@@ -30,4 +30,4 @@ pub mod options;
 mod procs;
 mod sockets;
 
-pub use daemon::run;
+pub use daemon::{hold_signals, run};

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    vigild::hold_signals();
     // A panic says so without waiting on a full stderr (it aborts: vigil-init
     // restarts the manager, which must not hang first).
     std::panic::set_hook(Box::new(|info| vigild::note!("vigild: {info}")));

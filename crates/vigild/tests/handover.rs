@@ -2032,3 +2032,33 @@ fn running_instances_not_made_on_demand_cross_a_reexec_and_a_take_over() {
         });
     }
 }
+
+/// Review finding (container mode): vigil-init forwards SIGHUP, SIGUSR1,
+/// SIGUSR2, SIGWINCH and SIGQUIT to the manager it started, and a vigild that
+/// had not blocked them yet (reading its options, making its runtime
+/// directory) was killed by the default action: a crash counted, the signal
+/// lost. strace delivers SIGUSR1 at vigild's first prctl(2) (becoming a
+/// subreaper), before its signalfd exists; vigild blocks them first thing.
+#[test]
+fn a_signal_while_vigild_starts_up_does_not_kill_it() {
+    let name = "a_signal_while_vigild_starts_up_does_not_kill_it";
+    if !have_strace(name) {
+        return;
+    }
+    let wrapper = [
+        "strace",
+        "-o",
+        "/dev/null",
+        "-e",
+        "trace=prctl",
+        "-e",
+        "inject=prctl:signal=SIGUSR1:when=1",
+    ];
+    let m = Manager::start_wrapped(
+        &[("a.service", "[Service]\nExecStart=/bin/sleep 1000\n")],
+        &wrapper,
+    );
+    m.vigil_ok(&["start", "a"]);
+    assert_eq!(m.state("a.service"), "running");
+    assert!(m.shutdown().success());
+}
