@@ -48,6 +48,11 @@ const LEVEL_INFO: u8 = 6;
 /// Most messages handed to one `writev`.
 const WRITEV_BATCH: usize = 64;
 
+/// What a pipe writes whole (PIPE_BUF): the most a write to an fd others
+/// write to as well (a container's stdout) holds, so that no other writer's
+/// line lands inside one of ours.
+const WHOLE_WRITE: usize = 4096;
+
 /// How a sink sends to a socket: without waiting, whatever the description's
 /// `O_NONBLOCK` says, and with an error rather than a SIGPIPE when the reader
 /// went away.
@@ -278,6 +283,11 @@ struct Outbox<F> {
     /// `fd` is a socket: written with `send`/`sendmsg` and [`SEND_FLAGS`], so
     /// its description can stay blocking for the others that share it.
     socket: bool,
+    /// Most bytes in one write: [`WHOLE_WRITE`] of whole lines when `fd` is
+    /// not a regular file (a pipe or a terminal other processes write to as
+    /// well: services with `StandardOutput=inherit`, the manager's stderr on
+    /// the same pipe), unbounded for a file.
+    batch_bytes: usize,
     queue: VecDeque<Message>,
     /// Bytes of the front message already written (stream framing only).
     offset: usize,
@@ -323,13 +333,19 @@ impl<F: AsFd> Outbox<F> {
         limit: usize,
         notice: fn(u64) -> Vec<u8>,
     ) -> Self {
-        let socket = rustix::fs::fstat(&fd)
-            .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Socket);
+        let kind = rustix::fs::fstat(&fd).map(|st| FileType::from_raw_mode(st.st_mode));
+        let socket = kind == Ok(FileType::Socket);
+        let batch_bytes = if kind == Ok(FileType::RegularFile) {
+            usize::MAX
+        } else {
+            WHOLE_WRITE
+        };
         Outbox {
             fd,
             sink,
             framing,
             socket,
+            batch_bytes,
             queue: VecDeque::new(),
             offset: 0,
             cut: false,
@@ -548,9 +564,16 @@ impl<F: AsFd> Outbox<F> {
         match self.framing {
             Framing::Stream => {
                 let mut slices = Vec::with_capacity(self.queue.len().min(WRITEV_BATCH));
+                let mut total = 0usize;
                 for (i, msg) in self.queue.iter().take(WRITEV_BATCH).enumerate() {
                     let start = if i == 0 { self.offset } else { 0 };
-                    slices.push(IoSlice::new(msg.bytes.get(start..).unwrap_or_default()));
+                    let bytes = msg.bytes.get(start..).unwrap_or_default();
+                    total = total.saturating_add(bytes.len());
+                    // Whole messages only, the first one whatever its length.
+                    if i > 0 && total > self.batch_bytes {
+                        break;
+                    }
+                    slices.push(IoSlice::new(bytes));
                 }
                 if self.socket {
                     let mut no_control = SendAncillaryBuffer::default();
@@ -1244,6 +1267,43 @@ mod tests {
         assert!(sink.take_state_change().is_none(), "said once");
         let text = read_everything(&mut sink, &reader);
         assert!(text.contains(" vigil: 3 lines dropped\n"), "{text}");
+    }
+
+    /// Review finding (container mode): one writev carried up to 64 lines,
+    /// more than a pipe writes whole, so a line another process wrote to the
+    /// same stdout (a service with `StandardOutput=inherit`, the manager's
+    /// stderr) landed inside one of them. Each write is whole lines of at most
+    /// 4096 bytes now (a datagram socket shows where each write ends).
+    #[test]
+    fn console_writes_are_whole_lines_a_pipe_keeps_whole() {
+        let (rx, tx) = UnixDatagram::pair().expect("socketpair");
+        rx.set_nonblocking(true).expect("nonblocking");
+        let mut sink = ConsoleSink::new(OwnedFd::from(tx), DEFAULT_QUEUE_BYTES);
+        sink.set_deferred(true);
+        let text = "x".repeat(150);
+        for i in 0..200 {
+            let line = format!("{i:03} {text}");
+            sink.push(&record("b.service", &line)).expect("push");
+        }
+        sink.on_writable().expect("write");
+        let mut buf = vec![0u8; 65536];
+        let mut writes = Vec::new();
+        while let Ok(n) = rx.recv(&mut buf) {
+            writes.push(String::from_utf8(buf.get(..n).expect("n").to_vec()).expect("utf8"));
+        }
+        for w in &writes {
+            assert!(w.len() <= 4096 && w.ends_with('\n'), "{} bytes", w.len());
+        }
+        let lines: Vec<&str> = writes.iter().flat_map(|w| w.lines()).collect();
+        assert_eq!(lines.len(), 200);
+        assert!(
+            lines
+                .iter()
+                .enumerate()
+                .all(|(i, l)| l.starts_with(&format!("b.service: {i:03} ")))
+        );
+        // Still batched: about 24 lines a write.
+        assert!(writes.len() < 20, "{} writes", writes.len());
     }
 
     #[test]
