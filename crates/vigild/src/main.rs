@@ -3,6 +3,15 @@
 
 use std::process::ExitCode;
 
+/// Whether start-up failed on a read-only file system (EROFS).
+fn read_only(e: &anyhow::Error) -> bool {
+    const EROFS: i32 = 30;
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.raw_os_error() == Some(EROFS))
+    })
+}
+
 fn main() -> ExitCode {
     vigild::hold_signals();
     // A panic says so without waiting on a full stderr (it aborts: vigil-init
@@ -12,6 +21,15 @@ fn main() -> ExitCode {
     match vigild::options::parse(&args) {
         Ok(opts) => match vigild::run(opts) {
             Ok(code) => ExitCode::from(code),
+            Err(e) if read_only(&e) => {
+                // vigil-init gives up at once on 2: starting again cannot help
+                // (a container's read-only root without a tmpfs on /run).
+                vigild::note!(
+                    "vigild: {e:#}\nvigild: a read-only file system stays so: mount a tmpfs \
+                     there (docker run --tmpfs /run) or give --socket a writable place"
+                );
+                ExitCode::from(2)
+            }
             Err(e) => {
                 vigild::note!("vigild: {e:#}");
                 ExitCode::from(1)

@@ -48,8 +48,8 @@ options:
                        changes are logged without it)
   -h, --help           this text
 
-exit codes: 0 after a `vigil shutdown`, 1 on a fatal start-up error, 2 on a usage error;
-with --main, the main unit's.
+exit codes: 0 after a `vigil shutdown`, 1 on a fatal start-up error, 2 on a usage error
+or a read-only file system where it must write; with --main, the main unit's.
 ";
 
 #[derive(Debug, Clone, PartialEq)]

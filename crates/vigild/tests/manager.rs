@@ -1914,3 +1914,32 @@ fn pipelined_requests_beyond_a_turns_share_are_all_answered_in_order() {
     assert_eq!(ids, (1..=1000).collect::<Vec<_>>());
     assert!(replies.iter().all(|r| r["result"]["kind"] == "status"));
 }
+
+/// Review finding (container mode): on a read-only root without a tmpfs on
+/// /run (`docker run --read-only`), vigild could not make its runtime
+/// directory and exited 1, and vigil-init started it again and again for 21 s
+/// before the container ended. A read-only file system does not change by
+/// starting again: vigild exits 2, on which vigil-init gives up at once, and
+/// says what to do.
+#[test]
+fn a_runtime_directory_on_a_read_only_file_system_fails_for_good() {
+    if !require_root("a_runtime_directory_on_a_read_only_file_system_fails_for_good") {
+        return;
+    }
+    let d = TempDir::new("ro-run");
+    let ro = d.path().join("ro");
+    fs::create_dir(&ro).unwrap();
+    let script = format!(
+        "mount -t tmpfs -o ro none {ro} && exec {vigild} --config-dir {ro} --socket {ro}/vigil/control.sock",
+        ro = ro.display(),
+        vigild = harness::vigild_bin().display(),
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("Read-only file system"), "{stderr}");
+    assert!(stderr.contains("--tmpfs /run"), "{stderr}");
+}
