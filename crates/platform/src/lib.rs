@@ -40,8 +40,8 @@ pub use exec::{
 };
 pub use memory::{adopt_fd, memfd, release_free_heap, set_cloexec};
 pub use pipe::{
-    log_pipe, pipe_cloexec, read_nonblocking, set_nonblocking, stderr_line, wait_writable,
-    write_nonblocking,
+    log_pipe, pipe_cloexec, read_nonblocking, set_nonblocking, stderr_line,
+    stdin_is_terminal_or_null, wait_writable, write_nonblocking,
 };
 pub use process::{
     ExitStatus, geteuid, getgid, getpgid, getpid, getppid, getuid, kill, kill_group, peek_any,

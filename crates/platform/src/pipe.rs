@@ -128,6 +128,19 @@ pub fn stderr_line(text: &str) {
     }
 }
 
+/// Whether stdin is a terminal or /dev/null: what a shell may be given to
+/// read commands from (someone typing; nothing, so it ends at once), not a
+/// pipe, a file or a socket, whose data is meant for someone else.
+pub fn stdin_is_terminal_or_null() -> bool {
+    use std::io::IsTerminal as _;
+    let stdin = std::io::stdin();
+    stdin.is_terminal()
+        || rustix::fs::fstat(&stdin).is_ok_and(|st| {
+            rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::CharacterDevice
+                && st.st_rdev == rustix::fs::makedev(1, 3)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

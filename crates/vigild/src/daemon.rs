@@ -581,6 +581,17 @@ impl Daemon {
             self.say(Level::Error, None, &format!("{why}: {what}"));
             return;
         }
+        if self.opts.container
+            && !self.opts.emergency
+            && !vigil_platform::stdin_is_terminal_or_null()
+        {
+            // `docker run -i` with data on stdin: the shell would run it, as root.
+            let what = "no emergency shell: the container's stdin is neither a terminal nor \
+                        /dev/null, and its data is not commands for a root shell; what runs \
+                        keeps running";
+            self.say(Level::Error, None, &format!("{why}: {what}"));
+            return;
+        }
         let shell = self.tell_init("emergency");
         let what = if shell {
             "emergency shell on the console; the boot target is tried again when it exits"

@@ -208,3 +208,43 @@ fn a_mount_of_fstab_that_fails_stops_the_boot_for_the_emergency_shell() {
         .any(|l| l.contains("svc.service: -> starting"));
     assert!(!started, "a service started on a half-mounted system");
 }
+
+/// Review finding (container mode): the emergency shell runs on vigil-init's
+/// stdin, which with `docker run -i` carries the services' input: a boot
+/// target that failed had a root shell run that data as commands. A container
+/// gets the shell only on a terminal (someone typing) or /dev/null (it ends
+/// at once); here stdin is a file of data.
+#[test]
+fn a_container_whose_stdin_carries_data_gets_no_emergency_shell() {
+    if !require_root("a_container_whose_stdin_carries_data_gets_no_emergency_shell") {
+        return;
+    }
+    let out = TempDir::new("emergency-stdin");
+    let d = out.path();
+    let ran = d.join("ran");
+    let data = d.join("stdin");
+    fs::write(&data, format!("touch {}\n", ran.display())).unwrap();
+    let redirect = format!("exec \"$@\" < {}", data.display());
+    let mut m = Manager::start_under_init_through(
+        &["sh", "-c", &redirect, "sh"],
+        &[
+            (
+                "default.target",
+                "[Unit]\nRequires=broken.service\nAfter=broken.service\n",
+            ),
+            (
+                "broken.service",
+                "[Service]\nType=oneshot\nExecStart=/bin/false\n",
+            ),
+            ("up.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ],
+        &["--shell", "/bin/sh"],
+        &[],
+    );
+    m.expect_stderr(
+        "no emergency shell: the container's stdin is neither a terminal nor /dev/null",
+    );
+    m.vigil_ok(&["start", "up"]);
+    assert_eq!(m.state("up.service"), "running");
+    assert!(!ran.exists(), "the shell ran the container's input");
+}
