@@ -76,7 +76,7 @@ exit codes:
   2  usage error
   3  unit not active (status)
   4  no such unit
-  5  manager unreachable
+  5  manager unreachable (or it refused the connection: too many from this user)
 ";
 
 #[derive(Debug, PartialEq)]

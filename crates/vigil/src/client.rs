@@ -154,24 +154,36 @@ fn connect(
             return Err(Exit::Unreachable);
         }
     };
+    send(&stream, 1, requests)?;
+    Ok((path, stream))
+}
+
+/// Sends `requests` on `stream`, their ids `first`, `first` + 1, ...
+fn send(stream: &UnixStream, first: u64, requests: &[Request]) -> Result<(), Exit> {
     let mut out = Vec::new();
-    for (id, request) in (1..).zip(requests) {
+    for (id, request) in (first..).zip(requests) {
         out.extend(vigil_proto::encode(&Envelope {
             version: VERSION,
             id,
             request: request.clone(),
         }));
     }
-    if let Err(e) = (&stream).write_all(&out) {
+    if let Err(e) = (&*stream).write_all(&out) {
         // A manager that refused the connection (too many from this user)
         // said why before it closed it: that, rather than a broken pipe.
-        match refusal(&stream) {
-            Some(why) => eprintln!("vigil: the manager refused the connection: {why}"),
+        match refusal(stream) {
+            Some(why) => refused(&why),
             None => eprintln!("vigil: cannot send to the manager: {e}"),
         }
         return Err(Exit::Unreachable);
     }
-    Ok((path, stream))
+    Ok(())
+}
+
+/// Says why the manager refused the connection (its reply of id 0).
+fn refused(why: &str) {
+    let why = why.strip_prefix("connection refused: ").unwrap_or(why);
+    eprintln!("vigil: the manager refused the connection: {why}");
 }
 
 /// The next reply on the connection; None at its end. A read that fails is
@@ -183,7 +195,19 @@ fn read_reply(
     line.clear();
     match reader.read_until(b'\n', line) {
         Ok(0) => Ok(None),
-        Ok(_) => parse_reply(line).map(Some),
+        Ok(_) => match parse_reply(line)? {
+            // Every request has an id from 1: 0 is the refusal of the
+            // connection, whatever was asked (exit 5, as the manager out of reach).
+            Reply {
+                id: 0,
+                error: Some(e),
+                ..
+            } => {
+                refused(&e.message);
+                Err(Exit::Unreachable)
+            }
+            reply => Ok(Some(reply)),
+        },
         Err(e) => {
             eprintln!("vigil: reading the reply failed: {e}");
             Err(Exit::Unreachable)
@@ -212,13 +236,20 @@ fn refusal(stream: &UnixStream) -> Option<String> {
     reply.error.map(|e| e.message)
 }
 
+/// How many `status` requests `is-active` and `is-failed` send before they
+/// read the replies.
+const IS_BATCH: usize = 256;
+
 /// `is-active` / `is-failed`: each unit's state on a line of its own in
 /// systemctl's words (unless `quiet`), in the order the names were given (a
 /// pattern: a line per unit it matches), so that scripts can pair them by
 /// position; the answer in the exit code, as systemctl's: is-active
 /// succeeds when at least one unit is active or reloading, is-failed when
 /// at least one has failed. One `status` request per name, on one
-/// connection: a reply says which units a name found.
+/// connection: a reply says which units a name found. They go
+/// [`IS_BATCH`] at a time, each batch's replies read before the next is
+/// sent: a manager holds back the requests of a client that does not read
+/// its replies, and one that sent them all first waited for ever.
 fn is(socket: Option<std::path::PathBuf>, names: &[String], failed: bool, quiet: bool) -> Exit {
     let requests: Vec<Request> = (names.iter())
         .map(|name| Request::Status {
@@ -226,14 +257,33 @@ fn is(socket: Option<std::path::PathBuf>, names: &[String], failed: bool, quiet:
             lines: 0,
         })
         .collect();
-    let stream = match connect(socket, &requests) {
+    let first = requests
+        .get(..IS_BATCH.min(requests.len()))
+        .unwrap_or_default();
+    let stream = match connect(socket, first) {
         Ok((_, stream)) => stream,
         Err(exit) => return exit,
     };
     let mut replies: Vec<Option<Reply>> = names.iter().map(|_| None).collect();
-    let mut reader = BufReader::new(stream);
+    let mut reader = match stream.try_clone() {
+        Ok(s) => BufReader::new(s),
+        Err(e) => {
+            eprintln!("vigil: cannot read from the manager: {e}");
+            return Exit::Unreachable;
+        }
+    };
     let mut line = Vec::new();
-    while replies.iter().any(Option::is_none) {
+    let mut sent = first.len();
+    let mut answered = 0;
+    while answered < replies.len() {
+        if answered == sent {
+            let next = requests.get(sent..(sent + IS_BATCH).min(requests.len()));
+            let next = next.unwrap_or_default();
+            if let Err(exit) = send(&stream, sent as u64 + 1, next) {
+                return exit;
+            }
+            sent += next.len();
+        }
         let reply = match read_reply(&mut reader, &mut line) {
             Ok(Some(reply)) => reply,
             Ok(None) => return no_reply(),
@@ -242,8 +292,10 @@ fn is(socket: Option<std::path::PathBuf>, names: &[String], failed: bool, quiet:
         let at = usize::try_from(reply.id)
             .ok()
             .and_then(|id| id.checked_sub(1));
-        if let Some(slot) = at.and_then(|i| replies.get_mut(i)) {
-            *slot = Some(reply);
+        if let Some(slot) = at.and_then(|i| replies.get_mut(i))
+            && slot.replace(reply).is_none()
+        {
+            answered += 1;
         }
     }
     let mut states: Vec<&str> = Vec::new();

@@ -5488,6 +5488,33 @@ fn a_request_naming_an_unknown_unit_acts_on_the_others_and_exits_4() {
     assert!(err.contains("no such unit: nosuch.service"), "{err}");
 }
 
+/// Review finding: `vigil is-active` with 40,000 names sent every request
+/// before reading a reply; the manager holds back a client that does not
+/// read (8 MiB of replies), and both waited for ever. The requests go in
+/// batches, each answered before the next.
+#[test]
+fn is_active_with_many_names_answers_them_all() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=up.service\n"),
+        ("up.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    m.wait_state("up.service", "running");
+    let names = vec!["up"; 50_000];
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(harness::vigil_bin())
+        .arg("--socket")
+        .arg(&m.socket)
+        .arg("is-active")
+        .args(&names)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 50_000);
+    assert!(stdout.lines().all(|l| l == "active"));
+}
+
 #[test]
 fn is_active_is_failed_list_failed_and_daemon_reload() {
     let m = Manager::start(&[

@@ -1657,17 +1657,29 @@ fn a_user_other_than_root_holds_at_most_64_connections() {
     assert!(warning.contains("from uid 65534"), "{warning}");
     // `vigil` run by that user says why, whether the refusal came before
     // or after it sent its request (not "broken pipe": a race, so tried
-    // several times).
-    for _ in 0..20 {
-        let out = std::process::Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(harness::vigil_bin())
-            .args(["--socket", &m.socket.display().to_string(), "list"])
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success());
-        assert!(err.contains("uid 65534 holds 64"), "{err}");
+    // several times), with the exit code of a manager out of reach, 5, for
+    // every verb (review finding: `list` and `status` exited 1 or 5 by the
+    // race, `is-active` said "connection reset by peer" or nothing).
+    for verb in [
+        &["list"][..],
+        &["status", "a"],
+        &["is-active", "a", "a", "a"],
+    ] {
+        for _ in 0..10 {
+            let out = std::process::Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(harness::vigil_bin())
+                .args(["--socket", &m.socket.display().to_string()])
+                .args(verb)
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(5), "{verb:?}: {err}");
+            assert!(
+                err.starts_with("vigil: the manager refused the connection: uid 65534 holds 64"),
+                "{verb:?}: {err}"
+            );
+        }
     }
     // Per user: another one still gets in.
     let other = hold_connections(&m, 65533, 10);
