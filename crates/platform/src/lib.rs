@@ -47,7 +47,7 @@ pub use process::{
     ExitStatus, geteuid, getgid, getpgid, getpid, getppid, getuid, kill, kill_group, peek_any,
     pidfd_open, pidfd_send_signal, raise_nofile_limit, reap_any, set_child_subreaper,
 };
-pub use signal::{SigInfo, SignalFd, block_signals, ignore_signal, signal_from_name, signal_name};
+pub use signal::{SigInfo, SignalFd, block_signals, ignore_signal, signal_from_name};
 pub use socket::{
     Credentials, NotifySocket, Received, UnixListener, notify_barrier, notify_send, notify_send_as,
     peer_credentials,

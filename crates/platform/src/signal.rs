@@ -239,14 +239,6 @@ const NAMES: &[(i32, &str)] = &[
     (libc::SIGSYS, "SIGSYS"),
 ];
 
-/// `15` -> `"SIGTERM"`; `None` for real-time and unknown numbers.
-pub fn signal_name(signo: i32) -> Option<&'static str> {
-    NAMES
-        .iter()
-        .find(|(n, _)| *n == signo)
-        .map(|(_, name)| *name)
-}
-
 /// The lowest and highest real-time signal a program may use.
 pub fn realtime_range() -> (i32, i32) {
     (libc::SIGRTMIN(), libc::SIGRTMAX())
@@ -303,9 +295,6 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        assert_eq!(signal_name(15), Some("SIGTERM"));
-        assert_eq!(signal_name(9), Some("SIGKILL"));
-        assert_eq!(signal_name(0), None);
         assert_eq!(signal_from_name("SIGTERM"), Some(15));
         assert_eq!(signal_from_name("KILL"), Some(9));
         assert_eq!(signal_from_name("9"), Some(9));

@@ -1531,12 +1531,11 @@ impl Daemon {
             restarts: info.restarts,
             last_exit: info.last_exit.map(|e| match e {
                 vigil_engine::ExitStatus::Exited(c) => format!("exited {c}"),
-                vigil_engine::ExitStatus::Signaled(s) => {
-                    format!(
-                        "killed by {}",
-                        vigil_platform::signal_name(s).unwrap_or("signal")
-                    )
-                }
+                // SIGRTMIN+6 too (review finding: "killed by signal").
+                vigil_engine::ExitStatus::Signaled(s) => match vigil_units::value::signal_name(s) {
+                    Some(name) => format!("killed by {name}"),
+                    None => format!("killed by signal {s}"),
+                },
             }),
             status_text: info.status_text.clone(),
             status_errno: info.status_errno,

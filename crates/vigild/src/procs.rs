@@ -1377,13 +1377,11 @@ fn stop_environment(result: Option<&Reason>, exit: Option<ExitStatus>) -> Vec<(S
     let mut env = vec![("SERVICE_RESULT".to_string(), result.to_string())];
     let exit = exit.map(|e| match e {
         ExitStatus::Exited(code) => ("exited", code.to_string()),
-        ExitStatus::Signaled(sig) => {
-            let name = vigil_platform::signal_name(sig).map(|n| n.trim_start_matches("SIG"));
-            (
-                "killed",
-                name.map_or_else(|| sig.to_string(), str::to_string),
-            )
-        }
+        // systemd's signal_to_string() without SIG: TERM, RTMIN+6.
+        ExitStatus::Signaled(sig) => match vigil_units::value::signal_name(sig) {
+            Some(name) => ("killed", name.trim_start_matches("SIG").to_string()),
+            None => ("killed", sig.to_string()),
+        },
     });
     if let Some((code, status)) = exit {
         env.push(("EXIT_CODE".to_string(), code.to_string()));

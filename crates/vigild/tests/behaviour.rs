@@ -2694,6 +2694,31 @@ fn a_main_process_ended_by_sigterm_is_a_clean_stop_not_a_failure() {
     assert_eq!(m.status_json("t.service")["last_exit"], "killed by SIGTERM");
 }
 
+/// Review finding: a real-time signal lost its name and number in the
+/// status ("killed by signal"); systemd names it SIGRTMIN+N (glibc's
+/// SIGRTMIN, 34), and so does `$EXIT_STATUS` (RTMIN+6).
+#[test]
+fn a_main_process_killed_by_a_realtime_signal_is_named() {
+    let d = TempDir::new("rt-signal");
+    let record = d.path().join("exit");
+    let unit = format!(
+        "[Service]\nExecStart=/bin/sleep 1000\nExecStopPost=/bin/sh -c 'echo $$EXIT_STATUS > {}'\n",
+        record.display()
+    );
+    let m = Manager::start(&[("rt.service", &unit)]);
+    m.vigil_ok(&["start", "rt"]);
+    m.vigil_ok(&["kill", "rt", "40"]);
+    m.wait_state("rt.service", "failed");
+    assert_eq!(
+        m.status_json("rt.service")["last_exit"],
+        "killed by SIGRTMIN+6"
+    );
+    wait_until("ExecStopPost=", || {
+        fs::read_to_string(&record).is_ok_and(|t| t.ends_with('\n'))
+    });
+    assert_eq!(fs::read_to_string(&record).unwrap(), "RTMIN+6\n");
+}
+
 /// As systemctl: a unit without ExecReload= cannot reload. It used to get a
 /// SIGHUP, which ends a daemon that does not catch it.
 #[test]
