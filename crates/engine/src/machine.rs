@@ -953,6 +953,9 @@ impl Machine {
         events: Vec<Event>,
     ) -> Vec<Result<(), EngineError>> {
         self.now = now;
+        if let Some(e) = self.conflicting_restarts(&events) {
+            return events.iter().map(|_| Err(e.clone())).collect();
+        }
         self.together = true;
         self.in_request.clear();
         let results = events.into_iter().map(|e| self.dispatch(e)).collect();
@@ -960,6 +963,30 @@ impl Machine {
         self.in_request.clear();
         self.finish_call();
         results
+    }
+
+    /// `vigil restart a b` of two units in conflict is refused, as systemd
+    /// refuses its conflicting jobs: each start comes after its own stop,
+    /// and the later one would stop the other. (A start of both is one
+    /// transaction, in which neither stops the other.)
+    fn conflicting_restarts(&self, events: &[Event]) -> Option<EngineError> {
+        let restarted: Vec<usize> = (events.iter())
+            .filter_map(|e| match e {
+                Event::Restart(name) => self.index.get(name).copied(),
+                _ => None,
+            })
+            .collect();
+        let (&a, &b) = restarted.iter().find_map(|a| {
+            let b = restarted
+                .iter()
+                .find(|&&b| self.graph.conflicts[*a].contains(&b))?;
+            Some((a, b))
+        })?;
+        let why = format!(
+            "conflicts with {}: both cannot be restarted by one request",
+            self.slots[b].name
+        );
+        Some(self.refuse(a, &why))
     }
 
     pub(crate) fn take_actions(&mut self) -> Vec<Action> {
@@ -1583,6 +1610,12 @@ impl Machine {
         let phase = self.slots[u].phase;
         if phase.is_dead() || phase.is_pending_start() || phase == Phase::AutoRestart {
             return self.start_unit(u, true);
+        }
+        // The start would fail: refused before the stop, as systemd refuses
+        // the whole job (the unit and what requires it keep running).
+        if let Some((_, dep)) = self.missing_requirement(u) {
+            let why = format!("dependency failed: {dep} (not found, masked or broken)");
+            return Err(self.refuse(u, &why));
         }
         self.slots[u].restarts = 0;
         self.stop_unit(u, StopCause::Request, true);
@@ -2898,6 +2931,8 @@ impl Machine {
             Phase::StartPost(_) | Phase::Reload(_) => {
                 if !(clean && svc.remain_after_exit) {
                     self.record(u, failure);
+                    // Nothing left to ping the watchdog.
+                    self.slots[u].watchdog_at = None;
                     self.slots[u].main_gone = true;
                 } else if matches!(phase, Phase::Reload(_)) {
                     // Remains active: exited, once the reload is over.

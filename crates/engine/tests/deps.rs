@@ -909,3 +909,66 @@ fn units_in_conflict_started_by_one_request_stop_neither() {
         assert_eq!(h.state("x.service"), State::Stopping);
     }
 }
+
+/// Review finding: `vigil restart x` of a running unit whose requirement had
+/// gone (its file removed, then a re-load) stopped x and what requires it,
+/// then failed x's start: both down. Refused before the stop now, as systemd
+/// refuses the job; both keep running.
+#[test]
+fn a_restart_whose_start_would_fail_for_a_missing_requirement_is_refused() {
+    let units = |with_y: bool| {
+        let mut u = vec![
+            service("x.service").requires(&["y.service"]),
+            service("w.service").needs(&["x.service"]),
+        ];
+        if with_y {
+            u.push(service("y.service"));
+        }
+        u
+    };
+    let mut h = H::new(units(true));
+    h.start("w.service");
+    let mut spawned = h.spawn_all();
+    spawned.extend(h.spawn_all());
+    // y ends on its own (Requires= alone stops nothing then), and goes.
+    let y = spawned.iter().find(|s| s.0 == "y.service").unwrap().2;
+    h.exit(y, 0);
+    h.reload_units(units(false));
+    h.take();
+    assert_eq!(h.state("x.service"), State::Running);
+    assert!(matches!(
+        h.send(Event::Restart("x.service".into())),
+        Err(EngineError::NotAllowed { .. })
+    ));
+    let acts = h.take();
+    assert!(signalled(&acts).is_empty(), "{acts:?}");
+    assert_eq!(h.state("x.service"), State::Running);
+    assert_eq!(h.state("w.service"), State::Running);
+}
+
+/// Review finding: `vigil restart a b` of two units in conflict stopped b
+/// when a started again (each start comes after its own stop, out of the
+/// request). Refused whole, as systemd refuses conflicting jobs.
+#[test]
+fn a_restart_of_units_in_conflict_by_one_request_is_refused() {
+    let mut h = H::new(vec![
+        service("a.service").conflicts(&["b.service"]),
+        service("b.service"),
+    ]);
+    h.ok_together(vec![
+        Event::Start("a.service".into()),
+        Event::Start("b.service".into()),
+    ]);
+    h.spawn_all();
+    let results = h.e.handle_together(
+        h.now,
+        vec![
+            Event::Restart("a.service".into()),
+            Event::Restart("b.service".into()),
+        ],
+    );
+    assert!(results.iter().all(Result::is_err), "{results:?}");
+    assert!(signalled(&h.e.take_actions()).is_empty());
+    assert_eq!(h.state("a.service"), State::Running);
+    assert_eq!(h.state("b.service"), State::Running);
+}

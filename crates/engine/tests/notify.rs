@@ -393,3 +393,26 @@ fn refused_notifications_are_said_once_a_second_with_a_count() {
     );
     assert_eq!(h.state("n.service"), State::Starting);
 }
+
+/// Review finding: after the main process ended during ExecStartPost=, the
+/// watchdog, still armed for it, sent SIGABRT and cut the command short,
+/// which the unit waits for to its end. Nothing is left to ping it.
+#[test]
+fn a_main_process_gone_during_start_post_stops_its_watchdog() {
+    let mut h = H::new(vec![
+        watched(RestartPolicy::No)
+            .post(cmd("/bin/post"))
+            .timeout_start(None),
+    ]);
+    h.start("w.service");
+    let pid = h.expect_spawn("w.service", Role::Main(0));
+    h.notify(pid, &[("READY", "1")]);
+    let post = h.expect_spawn("w.service", Role::StartPost(0));
+    h.exit(pid, 4);
+    h.at(secs(10));
+    let acts = h.take();
+    assert!(signals(&acts).is_empty(), "{acts:?}");
+    h.exit(post, 0);
+    assert_eq!(h.state("w.service"), State::Failed);
+    assert_eq!(h.reason("w.service"), Some(Reason::ExitCode(4)));
+}

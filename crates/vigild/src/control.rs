@@ -1287,10 +1287,35 @@ impl Daemon {
         units: &[String],
         no_block: bool,
     ) -> Option<Reply> {
-        let (names, unknown) = match self.resolve_names(id, units, kind != JobKind::Stop) {
+        // A stop of an instance not loaded, of a template that is: stopped
+        // already, as systemctl says (a clean-up script's `stop worker@3`).
+        let unloaded = if kind == JobKind::Stop {
+            let names: Vec<String> = (units.iter())
+                .filter(|u| !vigil_units::glob::is_glob(u))
+                .map(|u| self.unit_name(u))
+                .collect();
+            self.unloaded_instances(&names)
+        } else {
+            std::collections::HashSet::new()
+        };
+        let (idle, units): (Vec<String>, Vec<String>) = (units.iter().cloned())
+            .partition(|u| !vigil_units::glob::is_glob(u) && unloaded.contains(&self.unit_name(u)));
+        let idle: Vec<JobResult> = (idle.iter())
+            .map(|u| JobResult {
+                unit: self.unit_name(u),
+                state: State::Inactive.to_string(),
+                reason: None,
+                ok: true,
+            })
+            .collect();
+        if units.is_empty() {
+            return Some(Reply::ok(id, Body::Jobs { jobs: idle }));
+        }
+        let (names, mut unknown) = match self.resolve_names(id, &units, kind != JobKind::Stop) {
             Ok(found) => found,
             Err(reply) => return Some(*reply),
         };
+        unknown.extend(idle);
         // RefuseManualStart=/RefuseManualStop= turn away requests from a client,
         // never what dependencies, OnFailure= or the boot do. Checked for every
         // name first, so a refused request changes nothing.

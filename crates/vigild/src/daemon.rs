@@ -889,6 +889,25 @@ impl Daemon {
         set.units.into_iter().find(|u| u.name == name)
     }
 
+    /// Those of `names` that are instances, not loaded, of a template that
+    /// loads (see [`Daemon::unloaded_instance`]): the directories are read once
+    /// for them all, and not at all when no name is such a candidate.
+    pub fn unloaded_instances(&self, names: &[String]) -> HashSet<String> {
+        let candidates: Vec<&String> = (names.iter())
+            .filter(|n| {
+                n.contains('@') && !self.engine.contains(n) && !self.masked.contains_key(n.as_str())
+            })
+            .collect();
+        if candidates.is_empty() {
+            return HashSet::new();
+        }
+        let mut set = vigil_units::load::load_dirs(&self.opts.config_dirs, &self.spec_ctx);
+        (candidates.into_iter())
+            .filter(|n| set.instantiate(n, &self.spec_ctx).is_ok())
+            .cloned()
+            .collect()
+    }
+
     /// What to tell a client of a name that no loaded unit has: that it is
     /// masked (systemd refuses to start a masked unit even by hand), or that
     /// there is no such unit.

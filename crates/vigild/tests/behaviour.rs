@@ -5540,6 +5540,24 @@ fn is_active_with_many_names_answers_them_all() {
     assert!(stdout.lines().all(|l| l == "active"));
 }
 
+/// Review finding: `vigil stop worker@3` of an instance never started (its
+/// template there) said `no such unit` and exited 4, where `status` showed it
+/// inactive and systemctl's stop succeeds: a clean-up script's stop of every
+/// instance failed on those already down. It is stopped already: exit 0,
+/// and nothing made.
+#[test]
+fn stopping_an_instance_never_started_succeeds() {
+    let m = Manager::start(&[("w@.service", "[Service]\nExecStart=/bin/sleep 1000\n")]);
+    m.vigil_ok(&["start", "w@1"]);
+    m.vigil_ok(&["stop", "w@3"]);
+    m.vigil_ok(&["stop", "w@3", "w@4.service", "w@1"]);
+    assert_eq!(m.state("w@1.service"), "inactive");
+    let list = m.vigil_ok(&["list"]);
+    assert!(!list.contains("w@3"), "{list}");
+    // Not an instance of a template there: no such unit, as before.
+    m.vigil_code(&["stop", "nosuch@3"], 4);
+}
+
 #[test]
 fn is_active_is_failed_list_failed_and_daemon_reload() {
     let m = Manager::start(&[
