@@ -32,6 +32,8 @@ pub enum InstallChange {
 pub enum InstallError {
     #[error("unit {name} not found")]
     NotFound { name: String },
+    #[error("unit {name} is masked ({})", link.display())]
+    Masked { name: String, link: PathBuf },
     #[error("unit {name} failed to load: {reason}")]
     Broken { name: String, reason: String },
     #[error("unit {name} has no [Install] section")]
@@ -86,6 +88,12 @@ fn find_unit(set: &LoadedSet, name: &str) -> Result<(Unit, PathBuf), InstallErro
         return Err(InstallError::Template {
             example: name::instance_name(&n, "x").unwrap_or_default(),
             name: n,
+        });
+    }
+    if let Some(link) = set.masked.get(&n) {
+        return Err(InstallError::Masked {
+            name: n,
+            link: link.clone(),
         });
     }
     if let Some(b) = set.get_broken(&n) {
@@ -342,7 +350,9 @@ pub fn enablement(set: &LoadedSet, config_dirs: &[PathBuf], name: &str) -> Enabl
     let (unit, file) = match install_name(set, &n).and_then(|i| find_unit(set, &i)) {
         Ok(found) => found,
         // A template without DefaultInstance= is enabled only as instances.
-        Err(InstallError::Template { .. }) => return Enablement::Disabled,
+        Err(InstallError::Template { name, .. }) if set.templates.contains_key(&name) => {
+            return Enablement::Disabled;
+        }
         Err(InstallError::Broken { .. }) => return Enablement::Bad,
         Err(_) => return Enablement::NotFound,
     };

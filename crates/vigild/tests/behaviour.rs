@@ -6109,6 +6109,19 @@ fn an_empty_unit_file_masks_the_unit() {
         "{}",
         text(&out)
     );
+    // Review finding: enable said `not found` (and so did disable, which
+    // has nothing to remove: it succeeds, as unlinking leaves a mask alone).
+    let out = m.vigil(&["enable", "e"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("unit e.service is masked ("),
+        "{}",
+        text(&out)
+    );
+    m.vigil_ok(&["disable", "e"]);
+    // Review finding: a template that does not exist was `disabled`.
+    let out = m.vigil_code(&["is-enabled", "nope@", "nope@.service"], 1);
+    assert_eq!(out, "not-found\nnot-found\n");
 }
 
 /// Why a start or a status fails is told to the client: a masked unit says it
