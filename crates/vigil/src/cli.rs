@@ -64,8 +64,8 @@ options:
   --              the end of the options: every argument after it is a name (the
                   verb first, if it has not come yet)
 
-options go before or after the verb; a flag that takes no value refuses one
-(--no-block=false is a usage error).
+options go before or after the verb, their values as `-n 5`, `-n5` or `--lines=5`;
+a flag that takes no value refuses one (--no-block=false is a usage error).
 
 unit names may omit \".service\"; a name with * ? or [...] is a pattern matching
 every loaded unit whose whole name fits ('worker@*').
@@ -174,6 +174,20 @@ fn bad(msg: impl Into<String>) -> UsageError {
     UsageError::Bad(msg.into())
 }
 
+/// The options of the verbs that take a value as the next argument: before
+/// the verb (`vigil -n 1 log web`), that argument is the value, not the verb.
+const VALUE_OPTIONS: &[&str] = &[
+    "-n",
+    "--lines",
+    "-s",
+    "--signal",
+    "--kill-whom",
+    "--kill-who",
+    "--status",
+    "--pid",
+    "--mainpid",
+];
+
 pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     let mut socket = None;
     let mut json = false;
@@ -199,10 +213,14 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
             s if s.starts_with("--json=") => return Err(bad("--json takes no value")),
             "--socket" => {
                 let path = it.next().ok_or_else(|| bad("--socket needs a path"))?;
-                socket = Some(PathBuf::from(path));
+                socket = Some(socket_path(path)?);
             }
             s if s.starts_with("--socket=") => {
-                socket = Some(PathBuf::from(&s["--socket=".len()..]));
+                socket = Some(socket_path(&s["--socket=".len()..])?);
+            }
+            s if verb.is_none() && VALUE_OPTIONS.contains(&s) => {
+                rest.push(s);
+                rest.extend(it.next().map(String::as_str));
             }
             s if verb.is_none() && !s.starts_with('-') => verb = Some(s.to_string()),
             s => rest.push(s),
@@ -211,6 +229,15 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     let verb = verb.ok_or_else(|| bad("no verb given"))?;
     let verb = parse_verb(&verb, &rest)?;
     Ok(Command { socket, json, verb })
+}
+
+/// `--socket PATH`: an empty path names nothing (as an empty `VIGIL_SOCKET`
+/// is unset), a usage error rather than a connection to "".
+fn socket_path(path: &str) -> Result<PathBuf, UsageError> {
+    if path.is_empty() {
+        return Err(bad("--socket needs a path, not an empty one"));
+    }
+    Ok(PathBuf::from(path))
 }
 
 /// Splits the verb's arguments into names and flags, checking flags against `allowed`.
@@ -241,6 +268,14 @@ fn split<'a>(
         }
         let (flag, inline) = match arg.split_once('=') {
             Some((f, v)) => (f, Some(v)),
+            // A short option with its value attached: `-n1`, `-sKILL`.
+            None if arg.len() > 2
+                && !arg.starts_with("--")
+                && arg.is_char_boundary(2)
+                && with_value.contains(&&arg[..2]) =>
+            {
+                (&arg[..2], Some(&arg[2..]))
+            }
             None => (arg, None),
         };
         if !allowed.contains(&flag) {
@@ -361,6 +396,12 @@ fn parse_verb(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
                 &["-s", "--signal", whom_flags[0], whom_flags[1]],
             )?;
             let (unit, sig) = match a.names.as_slice() {
+                // One unit: a pattern would signal units nobody named.
+                [unit, ..] if vigil_units::glob::is_glob(unit) => {
+                    return Err(bad(format!(
+                        "kill: {unit}: kill takes one unit name, not a pattern"
+                    )));
+                }
                 [unit] => (*unit, a.value(&["-s", "--signal"]).unwrap_or("SIGTERM")),
                 [unit, sig] => (*unit, *sig),
                 _ => {
@@ -675,5 +716,33 @@ mod tests {
                 follow: false
             }
         );
+    }
+
+    /// Review findings: `vigil -n 1 log web` took `1` for the verb, `-n1`
+    /// was an unknown option, `--socket ''` connected to "", and a pattern
+    /// given to `kill` was looked up as `c*.service`.
+    #[test]
+    fn option_values_before_the_verb_attached_short_values_and_bad_names() {
+        let log = |lines| Verb::Log {
+            unit: Some("web".into()),
+            lines,
+            follow: false,
+        };
+        assert_eq!(p("-n 1 log web").unwrap().verb, log(Some(1)));
+        assert_eq!(p("log -n1 web").unwrap().verb, log(Some(1)));
+        assert_eq!(p("--lines 7 log web").unwrap().verb, log(Some(7)));
+        match p("-s KILL kill web").unwrap().verb {
+            Verb::Kill { signal, .. } => assert_eq!(signal, 9),
+            v => panic!("{v:?}"),
+        }
+        match p("kill web -sHUP").unwrap().verb {
+            Verb::Kill { signal, .. } => assert_eq!(signal, 1),
+            v => panic!("{v:?}"),
+        }
+        assert!(matches!(p("log -nx web"), Err(UsageError::Bad(_))));
+        let empty = parse(&["--socket".into(), String::new(), "list".into()]);
+        assert!(matches!(empty, Err(UsageError::Bad(m)) if m.contains("empty")));
+        assert!(matches!(p("--socket= list"), Err(UsageError::Bad(_))));
+        assert!(matches!(p("kill c* HUP"), Err(UsageError::Bad(m)) if m.contains("pattern")));
     }
 }
