@@ -162,11 +162,22 @@ fn connect(
 fn send(stream: &UnixStream, first: u64, requests: &[Request]) -> Result<(), Exit> {
     let mut out = Vec::new();
     for (id, request) in (first..).zip(requests) {
-        out.extend(vigil_proto::encode(&Envelope {
+        let line = vigil_proto::encode(&Envelope {
             version: VERSION,
             id,
             request: request.clone(),
-        }));
+        });
+        // Said here, with what to do, rather than the manager's bare refusal.
+        let size = line.len().saturating_sub(1);
+        if size > vigil_proto::MAX_REQUEST {
+            eprintln!(
+                "vigil: the request is {size} bytes, more than the {} the manager reads: \
+                 name fewer units at once, or a pattern ('worker@*')",
+                vigil_proto::MAX_REQUEST
+            );
+            return Err(Exit::Usage);
+        }
+        out.extend(line);
     }
     if let Err(e) = (&*stream).write_all(&out) {
         // A manager that refused the connection (too many from this user)
@@ -196,13 +207,14 @@ fn read_reply(
     match reader.read_until(b'\n', line) {
         Ok(0) => Ok(None),
         Ok(_) => match parse_reply(line)? {
-            // Every request has an id from 1: 0 is the refusal of the
-            // connection, whatever was asked (exit 5, as the manager out of reach).
+            // Every request has an id from 1: 0 with `not-allowed` is the
+            // refusal of the connection, whatever was asked (exit 5, as the
+            // manager out of reach).
             Reply {
                 id: 0,
                 error: Some(e),
                 ..
-            } => {
+            } if e.code == ErrorCode::NotAllowed => {
                 refused(&e.message);
                 Err(Exit::Unreachable)
             }

@@ -5558,6 +5558,29 @@ fn stopping_an_instance_never_started_succeeds() {
     m.vigil_code(&["stop", "nosuch@3"], 4);
 }
 
+/// Review finding: `vigil stop` with 9,000 names failed with the manager's
+/// bare `request longer than 65536 bytes`: vigil says what to do instead,
+/// as a usage error, before sending anything.
+#[test]
+fn a_request_too_long_for_the_manager_says_what_to_do() {
+    let m = Manager::start(&[("w@.service", "[Service]\nExecStart=/bin/sleep 1000\n")]);
+    let names: Vec<String> = (0..9000).map(|i| format!("w@{i}")).collect();
+    let out = Command::new(harness::vigil_bin())
+        .arg("--socket")
+        .arg(&m.socket)
+        .arg("stop")
+        .args(&names)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("name fewer units at once, or a pattern"),
+        "{}",
+        text(&out)
+    );
+    m.vigil_ok(&["list"]);
+}
+
 #[test]
 fn is_active_is_failed_list_failed_and_daemon_reload() {
     let m = Manager::start(&[
