@@ -1334,12 +1334,14 @@ pub fn load_paths(paths: &[PathBuf], ctx: &SpecifierContext) -> LoadedSet {
                 .push(Diagnostic::error(p, 0, "no such file or directory"));
             continue;
         }
-        let known = fname.ends_with(".yaml") || name::kind_of(&fname).is_some();
+        // A unit type vigil does not load yet (`.timer`) is a warning, as in
+        // a directory; a name of no unit type is an error.
+        let known = fname.ends_with(".yaml") || name::suffix_of(&fname).is_some();
         if !known {
             scan.diags.push(Diagnostic::error(
                 p,
                 0,
-                "not a unit file (expected .service, .target or .yaml)",
+                "not a unit file (expected .service, .socket, .target or .yaml)",
             ));
             continue;
         }

@@ -42,9 +42,12 @@ pub fn run(paths: &[PathBuf]) -> Exit {
             vigil_engine::cycle_text(&cycle)
         );
     }
+    // The built-in targets the files refer to are no units of theirs.
+    let loaded = (set.units.iter())
+        .filter(|u| u.format != vigil_units::Format::Builtin)
+        .count();
     outln!(
-        "{} units loaded, {} failed; {errors} errors, {warnings} warnings",
-        set.units.len(),
+        "{loaded} units loaded, {} failed; {errors} errors, {warnings} warnings",
         set.broken.len()
     );
     if errors > 0 {

@@ -343,6 +343,41 @@ fn verify_of_a_missing_path_fails_and_names_it() {
     assert!(text(&out).contains(&p(&missing)), "{}", text(&out));
 }
 
+/// Review findings: `vigil verify x.timer` was an error (in a directory, a
+/// warning), the error for a file of no unit type left `.socket` out of
+/// what it expects, and one file was "4 units loaded" (the built-in
+/// targets it refers to counted).
+#[test]
+fn verify_of_single_files_says_what_it_loaded() {
+    let d = TempDir::new("verify-files");
+    let timer = d.path().join("t.timer");
+    write_file(&timer, "[Timer]\nOnCalendar=daily\n");
+    let out = vigil_offline(&["verify", &p(&timer)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("warning: .timer units are not supported yet"),
+        "{}",
+        text(&out)
+    );
+    let other = d.path().join("notes.txt");
+    write_file(&other, "x");
+    let out = vigil_offline(&["verify", &p(&other)]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("expected .service, .socket, .target or .yaml"),
+        "{}",
+        text(&out)
+    );
+    let svc = d.path().join("a.service");
+    write_file(&svc, "[Service]\nExecStart=/bin/true\n");
+    let out = vigil_offline(&["verify", &p(&svc)]);
+    assert!(
+        text(&out).contains("1 units loaded, 0 failed"),
+        "{}",
+        text(&out)
+    );
+}
+
 #[test]
 fn verify_of_a_clean_directory_with_both_formats_exits_0() {
     let d = TempDir::new("verify-clean");
