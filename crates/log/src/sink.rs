@@ -688,7 +688,7 @@ impl KmsgSink {
         KmsgSink {
             out: Outbox::new(fd, "kmsg", Framing::Record, queue_bytes, |n| {
                 format!(
-                    "<{}>vigil: {n} lines dropped",
+                    "<{}>vigil: {n} lines dropped\n",
                     FACILITY_DAEMON | LEVEL_WARNING
                 )
                 .into_bytes()
@@ -709,14 +709,18 @@ impl Sink for KmsgSink {
             Stream::Stdout | Stream::Stderr => LEVEL_INFO,
             Stream::Manager => LEVEL_NOTICE,
         };
+        // The kernel takes the text up to a NUL: one is shown, not cut at.
         let mut text = format!(
             "<{}>{}[{}]: {}",
             FACILITY_DAEMON | level,
             record.unit,
             record.pid,
-            record.line
+            record.line.replace('\0', "\\x00")
         );
-        truncate_at_char(&mut text, KMSG_MAX);
+        truncate_at_char(&mut text, KMSG_MAX - 1);
+        // Ended, or the kernel keeps the record open for a continuation and
+        // `dmesg` does not show it until some other message comes.
+        text.push('\n');
         self.out.enqueue(text.into_bytes())
     }
     outbox_methods!();
@@ -1306,8 +1310,11 @@ mod tests {
         assert!(writes.len() < 20, "{} writes", writes.len());
     }
 
+    /// Review findings: a record without a line end is held open by the
+    /// kernel for a continuation (`dmesg` showed a service's last line only
+    /// once some other message came), and the kernel cuts the text at a NUL.
     #[test]
-    fn kmsg_writes_one_record_per_write_and_truncates() {
+    fn kmsg_writes_one_ended_record_per_write_and_truncates() {
         let (rx, tx) = UnixDatagram::pair().expect("socketpair");
         tx.set_nonblocking(true).expect("nonblocking");
         let mut sink = KmsgSink::new(OwnedFd::from(tx), DEFAULT_QUEUE_BYTES);
@@ -1317,17 +1324,20 @@ mod tests {
         sink.push(&manager).expect("push");
         let long = "é".repeat(1000);
         sink.push(&record("web.service", &long)).expect("push");
+        sink.push(&record("web.service", "before\0after"))
+            .expect("push");
         let mut buf = [0u8; 4096];
         let mut next = || {
             let n = rx.recv(&mut buf).expect("recv");
             String::from_utf8(buf.get(..n).expect("n").to_vec()).expect("utf8")
         };
-        assert_eq!(next(), "<30>web.service[42]: hello");
-        assert_eq!(next(), "<29>web.service[42]: started");
+        assert_eq!(next(), "<30>web.service[42]: hello\n");
+        assert_eq!(next(), "<29>web.service[42]: started\n");
         let truncated = next();
-        assert!(truncated.len() <= KMSG_MAX && truncated.len() >= KMSG_MAX - 1);
+        assert!(truncated.len() <= KMSG_MAX && truncated.len() >= KMSG_MAX - 2);
         assert!(truncated.starts_with("<30>web.service[42]: éé"));
-        assert!(truncated.ends_with('é'));
+        assert!(truncated.ends_with("é\n"));
+        assert_eq!(next(), "<30>web.service[42]: before\\x00after\n");
     }
 
     #[test]
@@ -1357,7 +1367,7 @@ mod tests {
         }
         assert_eq!(
             got.last().map(String::as_str),
-            Some("<28>vigil: 10 lines dropped")
+            Some("<28>vigil: 10 lines dropped\n")
         );
         assert!(
             got.iter().all(|m| m.starts_with('<')),
