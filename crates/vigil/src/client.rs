@@ -206,6 +206,9 @@ fn read_reply(
     line.clear();
     match reader.read_until(b'\n', line) {
         Ok(0) => Ok(None),
+        // Cut by the connection's end (a manager that re-executes closes a
+        // follower's connection wherever its replies stand): the end.
+        Ok(_) if line.last() != Some(&b'\n') => Ok(None),
         Ok(_) => match parse_reply(line)? {
             // Every request has an id from 1: 0 with `not-allowed` is the
             // refusal of the connection, whatever was asked (exit 5, as the
@@ -380,7 +383,7 @@ fn all_active(units: &[vigil_proto::UnitStatus]) -> Exit {
 }
 
 /// Lines a follower asks for again after a `vigil reexec`, to find where it was.
-const REFOLLOW_BACKLOG: usize = 1000;
+const REFOLLOW_BACKLOG: usize = 10_000;
 
 /// A followed log whose connection closed. The manager re-executed (its
 /// socket stays open across the exec; the new image answers): the follow
@@ -434,8 +437,22 @@ fn refollow(
         let same = |a: &LogLine, b: &LogLine| {
             (a.time_us, &a.unit, &a.stream, &a.line) == (b.time_us, &b.unit, &b.stream, &b.line)
         };
+        // After the last line printed; when the new image's backlog does
+        // not reach back to it, from the first line newer than it, and the
+        // gap is said.
         let from = match last.as_ref() {
-            Some(l) => lines.iter().rposition(|x| same(x, l)).map_or(0, |i| i + 1),
+            Some(l) => match lines.iter().rposition(|x| same(x, l)) {
+                Some(i) => i + 1,
+                None => {
+                    let newer = lines.iter().position(|x| x.time_us > l.time_us);
+                    if newer == Some(0) {
+                        eprintln!(
+                            "vigil: lines may be missing here: the manager re-executed while this follower was behind"
+                        );
+                    }
+                    newer.unwrap_or(lines.len())
+                }
+            },
             None => 0,
         };
         let new = lines.get(from..).unwrap_or_default();
