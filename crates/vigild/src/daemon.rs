@@ -152,6 +152,12 @@ pub fn run(opts: Options) -> anyhow::Result<u8> {
 /// Signals the loop handles through the signalfd (blocked for normal delivery).
 /// How often a shutdown says which units it still waits for.
 const SHUTDOWN_PROGRESS: Duration = Duration::from_secs(5);
+
+/// The units gone (removed, or instances made on demand that ended) whose
+/// lines are kept for `vigil log`: those that wrote last. 8 MiB at the
+/// default ring size; kept all, a `job@UUID` a minute grew the manager for
+/// ever.
+const GONE_RINGS_KEPT: usize = 128;
 /// How long a SIGTERM from vigil-init waits for its `stop ACTION`, when it
 /// came first (the channel was full).
 const STOP_WORDS_WAIT: Duration = Duration::from_millis(200);
@@ -820,6 +826,7 @@ impl Daemon {
         let now = self.now();
         self.engine.load(now, set.units, broken);
         self.trim_pending = true;
+        self.trim_gone_rings();
         (added, removed, changed)
     }
 
@@ -887,6 +894,15 @@ impl Daemon {
         let mut set = vigil_units::load::load_dirs(&self.opts.config_dirs, &self.spec_ctx);
         set.instantiate(name, &self.spec_ctx).ok()?;
         set.units.into_iter().find(|u| u.name == name)
+    }
+
+    /// Keeps the lines of [`GONE_RINGS_KEPT`] units no longer loaded at
+    /// most (removed, or instances made on demand that ended, which the
+    /// next read of the directories drops).
+    fn trim_gone_rings(&mut self) {
+        let engine = &self.engine;
+        let gone = |unit: &str| engine.definition(unit).is_none();
+        self.logs.trim_gone(gone, GONE_RINGS_KEPT);
     }
 
     /// Those of `names` that are instances, not loaded, of a template that

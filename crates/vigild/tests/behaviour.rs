@@ -5616,6 +5616,27 @@ fn a_request_too_long_for_the_manager_says_what_to_do() {
     m.vigil_ok(&["list"]);
 }
 
+/// Review finding: the lines of every instance made on demand stayed after
+/// it ended and was forgotten: 1,000 `job@N` of 60 KB each grew vigild by
+/// 83 MB, for ever. The rings of units no longer loaded are kept for the
+/// 128 that wrote last.
+#[test]
+fn the_lines_of_units_gone_are_kept_for_the_last_128() {
+    let m = Manager::start(&[(
+        "job@.service",
+        "[Service]\nType=oneshot\nExecStart=/bin/echo ran %i\n",
+    )]);
+    for i in 0..160 {
+        m.vigil_ok(&["start", &format!("job@{i}")]);
+    }
+    let log = |i: u32| m.vigil(&["log", &format!("job@{i}")]);
+    // (The manager's lines about them are in the shared events ring, bounded.)
+    assert!(!text(&log(0)).contains("ran 0"), "{}", text(&log(0)));
+    assert!(!text(&log(20)).contains("ran 20"), "{}", text(&log(20)));
+    assert!(text(&log(40)).contains("ran 40"), "{}", text(&log(40)));
+    assert!(text(&log(159)).contains("ran 159"), "{}", text(&log(159)));
+}
+
 #[test]
 fn is_active_is_failed_list_failed_and_daemon_reload() {
     let m = Manager::start(&[
