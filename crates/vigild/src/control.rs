@@ -1110,6 +1110,11 @@ impl Daemon {
                 Some(Reply::ok(id, Body::Log { lines: tail }))
             }
             Request::Sync {} => {
+                // As SIGHUP: the log files too (with --main, SIGHUP is the
+                // main process's, and logrotate's postrotate has this).
+                for problem in self.logs.reopen_files(&self.epoll) {
+                    self.say(vigil_engine::Level::Warning, None, &problem);
+                }
                 let r = self.load();
                 Some(Reply::ok(
                     id,

@@ -5433,6 +5433,12 @@ fn sighup_reopens_the_log_files() {
     fs::rename(&log, &rotated).unwrap();
     assert!(send_signal(m.pid(), "HUP"));
     wait_until("a line in the new log file", || ticked(&log));
+    // `vigil sync` too (review finding: with `--main` SIGHUP is the main
+    // process's, and nothing else reopened the file).
+    let rotated = d.path().join("all.log.2");
+    fs::rename(&log, &rotated).unwrap();
+    m.vigil_ok(&["sync"]);
+    wait_until("a line in the newer log file", || ticked(&log));
 }
 
 /// Review finding: a log file that could not be opened at start (its
