@@ -641,6 +641,18 @@ impl Logs {
         read
     }
 
+    /// Reads what the pipes of `unit` hold now (not a held console's), so
+    /// that its lines are filed before what comes next about it.
+    pub fn drain_unit(&mut self, unit: &str, epoll: &Epoll) {
+        let slots: Vec<usize> = (self.pipes.iter().enumerate())
+            .filter(|(_, p)| p.as_ref().is_some_and(|p| &*p.unit == unit))
+            .map(|(slot, _)| slot)
+            .collect();
+        for slot in slots {
+            while self.read_pipe(slot as u64, epoll, false, READ_BUDGET) == READ_BUDGET {}
+        }
+    }
+
     /// Whether the lines of `pipe` go to the console (a free function: `hold`
     /// asks it while it holds the pipes mutably).
     fn to_console(console: Option<usize>, all: bool, pipe: &Pipe) -> bool {

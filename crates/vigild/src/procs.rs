@@ -766,6 +766,13 @@ impl Daemon {
     /// pidfd, a status from vigil-init). First, when it is the last process
     /// its unit tracks, whether it left anything behind.
     pub(crate) fn process_ended(&mut self, now: vigil_engine::Time, pid: u32, status: ExitStatus) {
+        // What it wrote before it ended goes into the log before its end:
+        // read in the same turn, a busy pipe's last 64 KiB came after the
+        // `main process exited` and state lines.
+        if let Some(unit) = self.engine.unit_of_pid(pid) {
+            let unit = unit.to_string();
+            self.logs.drain_unit(&unit, &self.epoll);
+        }
         if let Some(unit) = self.engine.last_process_of(pid).map(str::to_string)
             && !self.leftover_groups(&unit).is_empty()
         {

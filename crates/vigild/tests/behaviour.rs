@@ -5643,6 +5643,27 @@ fn the_lines_of_units_gone_are_kept_for_the_last_128() {
     assert!(text(&log(159)).contains("ran 159"), "{}", text(&log(159)));
 }
 
+/// Review finding: with several units writing at once, a unit's last 64
+/// KiB of output (a pipe's worth, read in a later turn) came after its
+/// `main process exited` and state lines in `vigil log`. The pipes of a
+/// process's unit are read before its end is told.
+#[test]
+fn a_units_output_comes_before_its_exit_in_the_log() {
+    let unit = "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'seq 1 100000; echo LAST-LINE'\n";
+    let names: Vec<String> = (1..=8).map(|k| format!("u{k}.service")).collect();
+    let files: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), unit)).collect();
+    let m = Manager::start_with(&files, &["--log-ring-size", "16M"]);
+    let mut start = vec!["start"];
+    start.extend(names.iter().map(String::as_str));
+    m.vigil_ok(&start);
+    for name in &names {
+        let log = m.vigil_ok(&["log", name, "-n", "20"]);
+        let at = |needle: &str| log.lines().position(|l| l.contains(needle));
+        let (last, exited) = (at("LAST-LINE"), at("main process exited"));
+        assert!(last.is_some() && last < exited, "{name}:\n{log}");
+    }
+}
+
 #[test]
 fn is_active_is_failed_list_failed_and_daemon_reload() {
     let m = Manager::start(&[
