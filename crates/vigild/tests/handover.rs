@@ -259,6 +259,15 @@ fn a_manager_killed_right_after_a_service_exits_loses_not_its_status() {
     }
 }
 
+/// Copies a program to be run, by cp(1): written by this test process, its
+/// descriptor open for writing would be inherited by what another test
+/// thread forks meanwhile, and the exec fail with ETXTBSY ("Text file busy",
+/// seen once in a full run).
+fn copy_executable(from: &Path, to: &Path) {
+    let status = Command::new("cp").arg(from).arg(to).status().unwrap();
+    assert!(status.success(), "cp {} {}", from.display(), to.display());
+}
+
 /// Whether strace can be used (scripts/install-test-deps installs it); never
 /// false under CI=true.
 fn have_strace(test: &str) -> bool {
@@ -1582,7 +1591,7 @@ fn vigil_inits_stop_is_heard_when_its_sigterm_merges_with_another() {
 fn a_reexec_onto_a_file_that_cannot_run_fails_and_the_manager_goes_on() {
     let d = TempDir::new("reexec-bad");
     let copy = d.path().join("vigild");
-    fs::copy(harness::vigild_bin(), &copy).unwrap();
+    copy_executable(&harness::vigild_bin(), &copy);
     let exec_copy = format!("shift; exec {} \"$@\"", copy.display());
     // Half a line is read when the reexec fails: the rest comes after it.
     let go = d.path().join("go");
@@ -1766,7 +1775,7 @@ fn a_reexec_hands_the_consoles_queue_to_the_new_image() {
 fn a_reexec_runs_the_file_at_the_path_vigild_was_started_from() {
     let d = TempDir::new("reexec-renamed");
     let path = d.path().join("vigild");
-    fs::copy(harness::vigild_bin(), &path).unwrap();
+    copy_executable(&harness::vigild_bin(), &path);
     let exec_copy = format!("shift; exec {} \"$@\"", path.display());
     let mut m = Manager::start_wrapped(
         &[("default.target", "[Unit]\n")],
@@ -1774,7 +1783,7 @@ fn a_reexec_runs_the_file_at_the_path_vigild_was_started_from() {
     );
     let old = d.path().join("vigild.old");
     fs::rename(&path, &old).unwrap();
-    fs::copy(harness::vigild_bin(), &path).unwrap();
+    copy_executable(&harness::vigild_bin(), &path);
     m.vigil_ok(&["reexec"]);
     m.expect_stderr(&format!("re-executing {}", path.display()));
     let exe = fs::read_link(format!("/proc/{}/exe", m.pid())).unwrap();
@@ -1950,7 +1959,7 @@ fn a_reexec_through_a_symlink_runs_what_it_names_now() {
     let (v1, v2) = (d.path().join("v1"), d.path().join("v2"));
     for v in [&v1, &v2] {
         fs::create_dir_all(v).unwrap();
-        fs::copy(harness::vigild_bin(), v.join("vigild")).unwrap();
+        copy_executable(&harness::vigild_bin(), &v.join("vigild"));
     }
     let link = d.path().join("vigild");
     std::os::unix::fs::symlink(v1.join("vigild"), &link).unwrap();
