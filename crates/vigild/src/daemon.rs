@@ -1000,7 +1000,9 @@ impl Daemon {
                         _ => {}
                     },
                     token::CLIENT => self.on_client(r.token & !token::KIND, r),
-                    token::LOG_PIPE => self.on_log_pipe(r.token & !token::KIND),
+                    token::LOG_PIPE => {
+                        self.on_log_pipe(r.token & !token::KIND);
+                    }
                     token::SINK => self
                         .logs
                         .on_sink_writable(r.token & !token::KIND, &self.epoll),

@@ -629,7 +629,8 @@ impl Logs {
     /// following, and gets the lines after each read: the read is then small
     /// enough that the ring keeps all it files until they are sent (a 64 KiB
     /// read of short lines held more lines than a 64 KiB ring keeps).
-    pub fn on_readable(&mut self, idx: u64, epoll: &Epoll, followed: bool) -> usize {
+    /// Returns whether the pipe may hold more (it read its whole budget).
+    pub fn on_readable(&mut self, idx: u64, epoll: &Epoll, followed: bool) -> bool {
         let budget = match followed {
             true => (self.ring_size / RING_COST_PER_LINE).clamp(256, READ_BUDGET),
             false => READ_BUDGET,
@@ -638,19 +639,15 @@ impl Logs {
         if self.hold_console && !self.console_held && self.console_queued() >= CONSOLE_HOLD {
             self.hold(epoll, true);
         }
-        read
+        read == budget
     }
 
-    /// Reads what the pipes of `unit` hold now (not a held console's), so
-    /// that its lines are filed before what comes next about it.
-    pub fn drain_unit(&mut self, unit: &str, epoll: &Epoll) {
-        let slots: Vec<usize> = (self.pipes.iter().enumerate())
+    /// The slots (epoll tokens) of the pipes of `unit`.
+    pub fn pipes_of(&self, unit: &str) -> Vec<u64> {
+        (self.pipes.iter().enumerate())
             .filter(|(_, p)| p.as_ref().is_some_and(|p| &*p.unit == unit))
-            .map(|(slot, _)| slot)
-            .collect();
-        for slot in slots {
-            while self.read_pipe(slot as u64, epoll, false, READ_BUDGET) == READ_BUDGET {}
-        }
+            .map(|(slot, _)| slot as u64)
+            .collect()
     }
 
     /// Whether the lines of `pipe` go to the console (a free function: `hold`

@@ -769,9 +769,10 @@ impl Daemon {
         // What it wrote before it ended goes into the log before its end:
         // read in the same turn, a busy pipe's last 64 KiB came after the
         // `main process exited` and state lines.
-        if let Some(unit) = self.engine.unit_of_pid(pid) {
-            let unit = unit.to_string();
-            self.logs.drain_unit(&unit, &self.epoll);
+        if let Some(unit) = self.engine.unit_of_pid(pid).map(str::to_string) {
+            for idx in self.logs.pipes_of(&unit) {
+                while self.on_log_pipe(idx) {}
+            }
         }
         if let Some(unit) = self.engine.last_process_of(pid).map(str::to_string)
             && !self.leftover_groups(&unit).is_empty()
@@ -1358,10 +1359,14 @@ impl Daemon {
             || self.engine.unit_of_pid(pid).is_some()
     }
 
-    pub(crate) fn on_log_pipe(&mut self, idx: u64) {
+    /// Reads a log pipe as at its readable event, and hands the lines to the
+    /// followers before any more is read (a read files no more than a ring
+    /// keeps). Returns whether it may hold more.
+    pub(crate) fn on_log_pipe(&mut self, idx: u64) -> bool {
         let followed = self.clients.any_follower();
-        self.logs.on_readable(idx, &self.epoll, followed);
+        let more = self.logs.on_readable(idx, &self.epoll, followed);
         self.clients.deliver_log(&self.logs, &self.epoll);
+        more
     }
 }
 
