@@ -360,6 +360,14 @@ pub fn create_parent_dirs(path: &Path, mode: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Ends a listening socket for every process that shares it (shutdown(2)):
+/// a TCP one leaves LISTEN, so its address can be bound again at once even
+/// while another copy of it is still open (vigil-init's fd store, until it
+/// reads the removal). Nothing for a socket that does not listen.
+pub fn stop_listening(fd: BorrowedFd<'_>) {
+    let _ = rustix::net::shutdown(fd, rustix::net::Shutdown::Both);
+}
+
 /// `Accept=yes`: one connection waiting on a non-blocking listening socket,
 /// close-on-exec and blocking (as a service gets it), with the peer's
 /// address when it is an IPv4 or IPv6 one (an IPv4-mapped IPv6 address is

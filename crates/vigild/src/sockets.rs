@@ -292,11 +292,7 @@ impl Daemon {
         let Some(l) = self.sockets.units.get_mut(unit) else {
             return;
         };
-        let service_down = l.accept
-            || self
-                .engine
-                .unit(&l.service)
-                .is_none_or(|i| matches!(i.state, State::Inactive | State::Failed));
+        let service_down = l.accept || service_down(&self.engine, &l.service);
         let mut errors = Vec::new();
         if service_down && !l.watching {
             for fd in &l.fds {
@@ -324,6 +320,15 @@ impl Daemon {
         };
         l.unwatch(&self.epoll);
         self.unstore_listening(unit, l.fds.len());
+        // vigil-init may still hold its copy when the next start binds the
+        // same address (a restart of the socket unit: EADDRINUSE 23 times in
+        // 30): the sockets stop listening now, for every copy. Not those a
+        // running service holds too (it keeps serving, as in systemd).
+        if (l.accept || service_down(&self.engine, &l.service)) && self.init.is_some() {
+            for fd in &l.fds {
+                vigil_platform::listen::stop_listening(fd.as_fd());
+            }
+        }
         drop(l.fds);
         for path in &l.remove {
             if let Err(e) = std::fs::remove_file(path)
@@ -874,4 +879,13 @@ impl Daemon {
             self.unstore_listening(&unit, n);
         }
     }
+}
+
+/// Whether `service` runs no process that holds the sockets: down, or
+/// waiting for its automatic restart (systemd listens again then, and a
+/// connection starts it at once rather than after `RestartSec=`).
+fn service_down(engine: &vigil_engine::Engine, service: &str) -> bool {
+    engine
+        .state(service)
+        .is_none_or(|state| matches!(state, State::Inactive | State::Failed | State::Restarting))
 }
