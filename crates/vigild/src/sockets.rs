@@ -270,6 +270,15 @@ impl Daemon {
             .socket
             .as_ref()
             .ok_or_else(|| format!("{unit} has no [Socket] section"))?;
+        // As systemd ("Socket service X not loaded, refusing"): said at the
+        // start, not at the first connection; unless a service names the
+        // socket in its Sockets=, which it is then for.
+        if !sock.accept && !self.ensure_loaded(&sock.service) && !self.socket_used_by_name(unit) {
+            return Err(format!(
+                "socket: service {} not loaded, refusing",
+                sock.service
+            ));
+        }
         let fds = open_missing(sock, sock.listen.iter().map(|_| None).collect())?;
         self.sockets.next_id += 1;
         let listening = Listening::new(self.sockets.next_id, sock, fds);
@@ -284,6 +293,21 @@ impl Daemon {
         self.rearm_socket(unit);
         self.handover.dirty = true;
         Ok(())
+    }
+
+    /// Whether a loaded service names `unit` in its `Sockets=`.
+    fn socket_used_by_name(&self, unit: &str) -> bool {
+        let names: Vec<String> = self.engine.states().map(|(n, _)| n.to_string()).collect();
+        names.iter().any(|n| {
+            self.engine
+                .definition(n)
+                .and_then(|d| {
+                    d.service
+                        .as_ref()
+                        .map(|s| s.sockets.iter().any(|x| x == unit))
+                })
+                .unwrap_or(false)
+        })
     }
 
     /// Watches the unit's sockets when its service is down, stops watching
@@ -579,8 +603,10 @@ impl Daemon {
             return;
         };
         if !self.ensure_loaded(&instance) {
-            let msg = format!("refusing a connection{from}: cannot load {instance}");
-            self.say(Level::Error, Some(unit), &msg);
+            // The template is missing or broken: no later connection fares
+            // better, and the socket fails, as systemd's does.
+            let why = format!("socket: refused a connection{from}: cannot load {instance}");
+            self.socket_failed(unit, why);
             return;
         }
         self.sockets.connections.insert(

@@ -1165,3 +1165,44 @@ fn a_connection_during_restart_sec_starts_the_service_at_once() {
     assert!(ask().starts_with("fds=1 "));
     assert_eq!(starts(&count), 2);
 }
+
+/// Review findings: a socket unit whose service does not exist was
+/// `running` until its first connection (systemd refuses its start:
+/// "Socket service X not loaded, refusing"), and an `Accept=yes` one
+/// without its template dropped every connection and stayed `running`
+/// (systemd fails it). Both fail, with the reason.
+#[test]
+fn a_socket_without_its_service_fails() {
+    let d = TempDir::new("sock-no-service");
+    let path = d.path().join("a.sock");
+    let m = Manager::start(&[
+        (
+            "lonely.socket",
+            &format!("[Socket]\nListenStream={}\n", p(&path)),
+        ),
+        (
+            "each.socket",
+            &format!(
+                "[Socket]\nListenStream={}\nAccept=yes\n",
+                p(&d.path().join("b.sock"))
+            ),
+        ),
+    ]);
+    let out = m.vigil(&["start", "lonely.socket"]);
+    assert_eq!(out.status.code(), Some(1));
+    let status = m.status_json("lonely.socket");
+    assert_eq!(status["state"], "failed", "{status}");
+    assert!(
+        status["reason"]
+            .as_str()
+            .unwrap()
+            .contains("service lonely.service not loaded"),
+        "{status}"
+    );
+    m.vigil_ok(&["start", "each.socket"]);
+    let client = UnixStream::connect(d.path().join("b.sock")).unwrap();
+    m.wait_state("each.socket", "failed");
+    let reason = m.status_json("each.socket")["reason"].to_string();
+    assert!(reason.contains("cannot load each@0.service"), "{reason}");
+    drop(client);
+}
