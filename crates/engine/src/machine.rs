@@ -968,7 +968,8 @@ impl Machine {
     /// `vigil restart a b` of two units in conflict is refused, as systemd
     /// refuses its conflicting jobs: each start comes after its own stop,
     /// and the later one would stop the other. (A start of both is one
-    /// transaction, in which neither stops the other.)
+    /// transaction, in which neither stops the other; so is a restart of
+    /// units that are down, which is their start.)
     fn conflicting_restarts(&self, events: &[Event]) -> Option<EngineError> {
         let restarted: Vec<usize> = (events.iter())
             .filter_map(|e| match e {
@@ -976,10 +977,14 @@ impl Machine {
                 _ => None,
             })
             .collect();
+        let stops_first = |u: usize| {
+            let p = self.slots[u].phase;
+            !(p.is_dead() || p.is_pending_start() || p == Phase::AutoRestart)
+        };
         let (&a, &b) = restarted.iter().find_map(|a| {
-            let b = restarted
-                .iter()
-                .find(|&&b| self.graph.conflicts[*a].contains(&b))?;
+            let b = restarted.iter().find(|&&b| {
+                self.graph.conflicts[*a].contains(&b) && (stops_first(*a) || stops_first(b))
+            })?;
             Some((a, b))
         })?;
         let why = format!(

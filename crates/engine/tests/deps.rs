@@ -959,7 +959,7 @@ fn a_restart_of_units_in_conflict_by_one_request_is_refused() {
         Event::Start("a.service".into()),
         Event::Start("b.service".into()),
     ]);
-    h.spawn_all();
+    let spawned = h.spawn_all();
     let results = h.e.handle_together(
         h.now,
         vec![
@@ -971,4 +971,18 @@ fn a_restart_of_units_in_conflict_by_one_request_is_refused() {
     assert!(signalled(&h.e.take_actions()).is_empty());
     assert_eq!(h.state("a.service"), State::Running);
     assert_eq!(h.state("b.service"), State::Running);
+    // Both down, the restart is their start, one transaction: both start
+    // (review finding: it was refused too).
+    h.stop("a.service");
+    h.stop("b.service");
+    for (_, _, pid) in spawned {
+        h.killed(pid, 15);
+    }
+    assert_eq!(h.state("a.service"), State::Inactive);
+    assert_eq!(h.state("b.service"), State::Inactive);
+    h.ok_together(vec![
+        Event::Restart("a.service".into()),
+        Event::Restart("b.service".into()),
+    ]);
+    assert_eq!(spawns(&h.take()).len(), 2);
 }

@@ -40,7 +40,7 @@ pub use exec::{
 };
 pub use memory::{adopt_fd, memfd, release_free_heap, set_cloexec};
 pub use pipe::{
-    log_pipe, pipe_cloexec, read_nonblocking, set_nonblocking, stderr_line,
+    bytes_waiting, log_pipe, pipe_cloexec, read_nonblocking, set_nonblocking, stderr_line,
     stdin_is_terminal_or_null, wait_writable, write_nonblocking,
 };
 pub use process::{

@@ -1301,10 +1301,24 @@ impl Daemon {
                 .collect();
             self.unloaded_instances(&names)
         } else {
-            std::collections::HashSet::new()
+            HashMap::new()
         };
-        let (idle, units): (Vec<String>, Vec<String>) = (units.iter().cloned())
-            .partition(|u| !vigil_units::glob::is_glob(u) && unloaded.contains(&self.unit_name(u)));
+        // RefuseManualStop= is checked before the state, as systemd does.
+        if let Some(name) = unloaded
+            .iter()
+            .find_map(|(n, refuses)| refuses.then_some(n))
+        {
+            return Some(Reply::err(
+                id,
+                ErrorCode::NotAllowed,
+                format!(
+                    "{name}: operation refused, the unit may not be stopped manually (RefuseManualStop=yes)"
+                ),
+            ));
+        }
+        let (idle, units): (Vec<String>, Vec<String>) = (units.iter().cloned()).partition(|u| {
+            !vigil_units::glob::is_glob(u) && unloaded.contains_key(&self.unit_name(u))
+        });
         let idle: Vec<JobResult> = (idle.iter())
             .map(|u| JobResult {
                 unit: self.unit_name(u),

@@ -906,21 +906,27 @@ impl Daemon {
     }
 
     /// Those of `names` that are instances, not loaded, of a template that
-    /// loads (see [`Daemon::unloaded_instance`]): the directories are read once
-    /// for them all, and not at all when no name is such a candidate.
-    pub fn unloaded_instances(&self, names: &[String]) -> HashSet<String> {
+    /// loads (see [`Daemon::unloaded_instance`]), with whether they refuse a
+    /// stop by hand (`RefuseManualStop=`): the directories are read once for
+    /// them all, and not at all when no name is such a candidate.
+    pub fn unloaded_instances(&self, names: &[String]) -> HashMap<String, bool> {
         let candidates: Vec<&String> = (names.iter())
             .filter(|n| {
                 n.contains('@') && !self.engine.contains(n) && !self.masked.contains_key(n.as_str())
             })
             .collect();
         if candidates.is_empty() {
-            return HashSet::new();
+            return HashMap::new();
         }
         let mut set = vigil_units::load::load_dirs(&self.opts.config_dirs, &self.spec_ctx);
-        (candidates.into_iter())
+        let made: Vec<&String> = (candidates.into_iter())
             .filter(|n| set.instantiate(n, &self.spec_ctx).is_ok())
-            .cloned()
+            .collect();
+        (made.into_iter())
+            .map(|n| {
+                let refuses = (set.units.iter()).any(|u| &u.name == n && u.refuse_manual_stop);
+                (n.clone(), refuses)
+            })
             .collect()
     }
 
@@ -1000,9 +1006,7 @@ impl Daemon {
                         _ => {}
                     },
                     token::CLIENT => self.on_client(r.token & !token::KIND, r),
-                    token::LOG_PIPE => {
-                        self.on_log_pipe(r.token & !token::KIND);
-                    }
+                    token::LOG_PIPE => self.on_log_pipe(r.token & !token::KIND),
                     token::SINK => self
                         .logs
                         .on_sink_writable(r.token & !token::KIND, &self.epoll),

@@ -628,25 +628,29 @@ impl Logs {
     /// returns the bytes read. `followed`: a `vigil log -f` client is
     /// following, and gets the lines after each read: the read is then small
     /// enough that the ring keeps all it files until they are sent (a 64 KiB
-    /// read of short lines held more lines than a 64 KiB ring keeps).
-    /// Returns whether the pipe may hold more (it read its whole budget).
-    pub fn on_readable(&mut self, idx: u64, epoll: &Epoll, followed: bool) -> bool {
+    /// read of short lines held more lines than a 64 KiB ring keeps). At
+    /// most `max` bytes. Returns the bytes read.
+    pub fn on_readable(&mut self, idx: u64, epoll: &Epoll, followed: bool, max: usize) -> usize {
         let budget = match followed {
             true => (self.ring_size / RING_COST_PER_LINE).clamp(256, READ_BUDGET),
             false => READ_BUDGET,
         };
-        let read = self.read_pipe(idx, epoll, false, budget);
+        let read = self.read_pipe(idx, epoll, false, budget.min(max));
         if self.hold_console && !self.console_held && self.console_queued() >= CONSOLE_HOLD {
             self.hold(epoll, true);
         }
-        read == budget
+        read
     }
 
-    /// The slots (epoll tokens) of the pipes of `unit`.
-    pub fn pipes_of(&self, unit: &str) -> Vec<u64> {
+    /// The pipes of `unit` that hold something now: their slots (epoll
+    /// tokens), and how many bytes each holds.
+    pub fn waiting_pipes_of(&self, unit: &str) -> Vec<(u64, usize)> {
         (self.pipes.iter().enumerate())
-            .filter(|(_, p)| p.as_ref().is_some_and(|p| &*p.unit == unit))
-            .map(|(slot, _)| slot as u64)
+            .filter_map(|(slot, p)| {
+                let p = p.as_ref().filter(|p| &*p.unit == unit)?;
+                let n = vigil_platform::bytes_waiting(p.read.as_fd());
+                (n > 0).then_some((slot as u64, n))
+            })
             .collect()
     }
 

@@ -769,9 +769,16 @@ impl Daemon {
         // What it wrote before it ended goes into the log before its end:
         // read in the same turn, a busy pipe's last 64 KiB came after the
         // `main process exited` and state lines.
+        // What the pipes hold now, no more: a writer that keeps one full
+        // (`yes` in the unit) must not hold the manager here.
         if let Some(unit) = self.engine.unit_of_pid(pid).map(str::to_string) {
-            for idx in self.logs.pipes_of(&unit) {
-                while self.on_log_pipe(idx) {}
+            for (idx, mut left) in self.logs.waiting_pipes_of(&unit) {
+                while left > 0 {
+                    match self.read_log_pipe(idx, left) {
+                        0 => break,
+                        n => left = left.saturating_sub(n),
+                    }
+                }
             }
         }
         if let Some(unit) = self.engine.last_process_of(pid).map(str::to_string)
@@ -1359,14 +1366,18 @@ impl Daemon {
             || self.engine.unit_of_pid(pid).is_some()
     }
 
-    /// Reads a log pipe as at its readable event, and hands the lines to the
-    /// followers before any more is read (a read files no more than a ring
-    /// keeps). Returns whether it may hold more.
-    pub(crate) fn on_log_pipe(&mut self, idx: u64) -> bool {
+    pub(crate) fn on_log_pipe(&mut self, idx: u64) {
+        self.read_log_pipe(idx, usize::MAX);
+    }
+
+    /// Reads a log pipe (at most `max` bytes) as at its readable event, and
+    /// hands the lines to the followers before any more is read (a read
+    /// files no more than a ring keeps). Returns the bytes read.
+    fn read_log_pipe(&mut self, idx: u64, max: usize) -> usize {
         let followed = self.clients.any_follower();
-        let more = self.logs.on_readable(idx, &self.epoll, followed);
+        let read = self.logs.on_readable(idx, &self.epoll, followed, max);
         self.clients.deliver_log(&self.logs, &self.epoll);
-        more
+        read
     }
 }
 
