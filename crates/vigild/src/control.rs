@@ -1243,6 +1243,16 @@ impl Daemon {
         // A pattern adds no name the request has named already (`taken`).
         let mut every: Option<Vec<String>> = None;
         let mut taken = std::collections::HashSet::new();
+        // The names to make on demand, all at once (one read of the directories).
+        let mut loaded: HashMap<String, Result<(), String>> = HashMap::new();
+        if instantiate {
+            let plain: Vec<String> = (units.iter())
+                .filter(|u| !vigil_units::glob::is_glob(u))
+                .map(|u| self.unit_name(u))
+                .collect();
+            let results = self.load_units(&plain);
+            loaded.extend(plain.into_iter().zip(results));
+        }
         for u in units {
             if vigil_units::glob::is_glob(u) {
                 let pattern = vigil_units::glob::Pattern::new(u);
@@ -1264,7 +1274,7 @@ impl Daemon {
             }
             let name = self.unit_name(u);
             let known = if instantiate {
-                self.load_unit(&name)
+                loaded.get(&name).cloned().unwrap_or(Ok(()))
             } else if self.engine.contains(&name) {
                 Ok(())
             } else {

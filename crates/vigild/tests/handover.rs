@@ -2146,3 +2146,44 @@ fn a_signal_while_vigild_starts_up_does_not_kill_it() {
     assert_eq!(m.state("a.service"), "running");
     assert!(m.shutdown().success());
 }
+
+/// Review finding: `vigil start s@1 ... s@2000` read the configuration
+/// directories once for each new instance, and had not ended after 5
+/// minutes. One request reads them once for all its instances (counted
+/// here as vigild's opens of the directory, by strace).
+#[test]
+fn one_request_for_many_new_instances_reads_the_directories_once() {
+    let name = "one_request_for_many_new_instances_reads_the_directories_once";
+    if !have_strace(name) {
+        return;
+    }
+    let d = TempDir::new("instances-read-once");
+    let trace = d.path().join("strace.out");
+    let wrapper = [
+        "strace",
+        "-o",
+        trace.to_str().unwrap(),
+        "-e",
+        "trace=openat",
+    ];
+    let m = Manager::start_wrapped(
+        &[("s@.service", "[Service]\nExecStart=/bin/sleep 1000\n")],
+        &wrapper,
+    );
+    let dir = m.config.display().to_string();
+    let reads = || {
+        let text = fs::read_to_string(&trace).unwrap_or_default();
+        text.lines()
+            .filter(|l| l.contains(&format!("\"{dir}\"")) && l.contains("O_DIRECTORY"))
+            .count()
+    };
+    m.vigil_ok(&["list"]);
+    let before = reads();
+    let names: Vec<String> = (0..50).map(|i| format!("s@{i}")).collect();
+    let mut args = vec!["start"];
+    args.extend(names.iter().map(String::as_str));
+    m.vigil_ok(&args);
+    assert_eq!(m.state("s@49.service"), "running");
+    assert_eq!(reads() - before, 1, "reads of {dir}");
+    assert!(m.shutdown().success());
+}
