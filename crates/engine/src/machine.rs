@@ -797,8 +797,10 @@ impl Machine {
                 });
                 continue;
             }
-            slot.removed = true;
-            removed.push(name);
+            // Said (and acted on) once, not again at every later re-load.
+            if !std::mem::replace(&mut slot.removed, true) {
+                removed.push(name);
+            }
             slots.push(slot);
         }
         slots.sort_by(|a, b| a.name.cmp(&b.name));

@@ -354,7 +354,18 @@ fn sync_keeps_a_removed_unit_running_until_stopped_then_forgets_it() {
         h.e.unit("idle.service").is_none(),
         "an inactive removed unit is forgotten at once"
     );
-    assert!(signals(&h.take()).is_empty());
+    let acts = h.take();
+    assert!(signals(&acts).is_empty());
+    let gone = |acts: &[Action]| {
+        logs(acts)
+            .iter()
+            .filter(|l| l.contains("its file is gone"))
+            .count()
+    };
+    assert_eq!(gone(&acts), 1);
+    // Said once (review finding: again at every later re-load).
+    h.reload_units(vec![service("a.service")]);
+    assert_eq!(gone(&h.take()), 0);
     let info = h.info("gone.service");
     assert_eq!(
         (info.state, info.main_pid, info.removed),
