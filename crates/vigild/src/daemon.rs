@@ -888,6 +888,9 @@ impl Daemon {
                         for d in &diags {
                             self.say(Level::Error, Some(name), &d.to_string());
                         }
+                        // Not kept, when another instance of the request is
+                        // applied: it would stay, failed, for ever.
+                        set.broken.retain(|b| b.name != *name);
                         // The template's own error, not "no such unit".
                         let why = diags.first().map(ToString::to_string);
                         results[i] = Some(Err(why.unwrap_or_else(|| self.unknown_unit(name))));

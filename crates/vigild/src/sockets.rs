@@ -297,26 +297,44 @@ impl Daemon {
 
     /// Whether a loaded service names `unit` in its `Sockets=`.
     fn socket_used_by_name(&self, unit: &str) -> bool {
+        !self.named_by_sockets(unit).is_empty()
+    }
+
+    /// The loaded services that name `unit` in their `Sockets=`.
+    fn named_by_sockets(&self, unit: &str) -> Vec<String> {
         let names: Vec<String> = self.engine.states().map(|(n, _)| n.to_string()).collect();
-        names.iter().any(|n| {
-            self.engine
-                .definition(n)
-                .and_then(|d| {
-                    d.service
-                        .as_ref()
-                        .map(|s| s.sockets.iter().any(|x| x == unit))
-                })
-                .unwrap_or(false)
-        })
+        (names.into_iter())
+            .filter(|n| {
+                self.engine
+                    .definition(n)
+                    .and_then(|d| {
+                        d.service
+                            .as_ref()
+                            .map(|s| s.sockets.iter().any(|x| x == unit))
+                    })
+                    .unwrap_or(false)
+            })
+            .collect()
+    }
+
+    /// Whether a service that got the sockets of `unit` may run now: its
+    /// `Service=`, or one that names it in `Sockets=` (the socket is that
+    /// one's then: not watched, not shut down under it).
+    fn held_by_a_service(&self, unit: &str, service: &str) -> bool {
+        !service_down(&self.engine, service)
+            || (self.named_by_sockets(unit).iter()).any(|s| !service_down(&self.engine, s))
     }
 
     /// Watches the unit's sockets when its service is down, stops watching
     /// them otherwise. `Accept=yes` sockets are always watched.
     fn rearm_socket(&mut self, unit: &str) {
+        let Some(l) = self.sockets.units.get(unit) else {
+            return;
+        };
+        let service_down = l.accept || !self.held_by_a_service(unit, &l.service);
         let Some(l) = self.sockets.units.get_mut(unit) else {
             return;
         };
-        let service_down = l.accept || service_down(&self.engine, &l.service);
         let mut errors = Vec::new();
         if service_down && !l.watching {
             for fd in &l.fds {
@@ -348,7 +366,7 @@ impl Daemon {
         // same address (a restart of the socket unit: EADDRINUSE 23 times in
         // 30): the sockets stop listening now, for every copy. Not those a
         // running service holds too (it keeps serving, as in systemd).
-        if (l.accept || service_down(&self.engine, &l.service)) && self.init.is_some() {
+        if (l.accept || !self.held_by_a_service(unit, &l.service)) && self.init.is_some() {
             for fd in &l.fds {
                 vigil_platform::listen::stop_listening(fd.as_fd());
             }
@@ -462,6 +480,18 @@ impl Daemon {
             } else {
                 self.rearm_socket(&s);
             }
+        }
+        // The sockets it names in Sockets= are its while it runs: not
+        // watched then, watched again once it is down.
+        let named: Vec<String> = (self.engine.definition(unit))
+            .and_then(|d| {
+                d.service
+                    .as_ref()
+                    .map(|s| s.sockets.iter().cloned().collect())
+            })
+            .unwrap_or_default();
+        for s in named {
+            self.rearm_socket(&s);
         }
     }
 

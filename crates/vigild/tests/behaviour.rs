@@ -5616,6 +5616,26 @@ fn stopping_an_instance_never_started_succeeds() {
     m.vigil_code(&["stop", "nosuch@3"], 4);
 }
 
+/// Review finding: an instance of a broken template named in one request
+/// with a good new instance stayed, `failed (load error)`, for good (no
+/// reset-failed, stop or sync removed it), where named alone it is not
+/// kept. One read of the directories makes the request's instances; the
+/// broken one is not kept either way.
+#[test]
+fn a_broken_instance_beside_a_good_one_in_a_request_is_not_kept() {
+    let m = Manager::start(&[
+        ("t@.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        (
+            "bad@.service",
+            "[Service]\nExecStart=/bin/sleep 1000\nRestart=bogus\n",
+        ),
+    ]);
+    m.vigil_code(&["start", "t@1", "bad@2"], 4);
+    assert_eq!(m.state("t@1.service"), "running");
+    let list = m.vigil_ok(&["list"]);
+    assert!(!list.contains("bad@2"), "{list}");
+}
+
 /// Review finding: `vigil stop` with 9,000 names failed with the manager's
 /// bare `request longer than 65536 bytes`: vigil says what to do instead,
 /// as a usage error, before sending anything.

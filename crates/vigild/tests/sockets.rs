@@ -1206,3 +1206,44 @@ fn a_socket_without_its_service_fails() {
     assert!(reason.contains("cannot load each@0.service"), "{reason}");
     drop(client);
 }
+
+/// Review finding: under vigil-init, stopping a socket unit whose own
+/// service was down shut its sockets down (4dfcdac) while a running service
+/// that names it in `Sockets=` was listening on them: that service's
+/// accept() failed (EINVAL) and it died. A service of `Sockets=` holds them
+/// too: left alone, and the socket is not watched while it runs.
+#[test]
+fn a_socket_held_through_sockets_survives_the_socket_units_stop_under_vigil_init() {
+    if !harness::require_root(
+        "a_socket_held_through_sockets_survives_the_socket_units_stop_under_vigil_init",
+    ) {
+        return;
+    }
+    let port = free_port();
+    let d = TempDir::new("sock-held-by-sockets");
+    let (count, service_unit) = echo_service(&d);
+    let m = Manager::start_under_init(
+        &[
+            (
+                "foo.socket",
+                &format!("[Socket]\nListenStream=127.0.0.1:{port}\n"),
+            ),
+            ("foo.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+            (
+                "bar.service",
+                &format!("{service_unit}Sockets=foo.socket\n"),
+            ),
+        ],
+        &[],
+    );
+    m.vigil_ok(&["start", "bar"]);
+    wait_until("bar started", || starts(&count) == 1);
+    m.vigil_ok(&["stop", "foo.socket"]);
+    let mut client = TcpStream::connect(("127.0.0.1", port)).expect("bar still listens");
+    client
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    client.write_all(b"hello\n").unwrap();
+    assert!(read_reply(client).starts_with("fds=1 "));
+    assert_eq!(m.state("foo.service"), "inactive");
+}
