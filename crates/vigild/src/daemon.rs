@@ -813,12 +813,13 @@ impl Daemon {
                 (b.name, b.reason)
             })
             .collect();
+        // Newly: one removed at an earlier read (still running) is not again.
         let mut removed: Vec<String> = self
             .engine
             .units()
             .into_iter()
+            .filter(|u| !u.removed && !names.contains(&u.name))
             .map(|u| u.name)
-            .filter(|n| !names.contains(n))
             .collect();
         removed.sort();
         added.sort();

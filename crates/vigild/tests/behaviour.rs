@@ -2869,6 +2869,9 @@ fn a_running_unit_whose_file_is_removed_keeps_running_until_stopped() {
     fs::remove_file(m.config.join("r.service")).unwrap();
     let synced = m.vigil_ok(&["sync"]);
     assert!(synced.contains("removed r.service"), "{synced}");
+    // Once (review finding: every later sync listed it again).
+    let synced = m.vigil_ok(&["sync"]);
+    assert!(!synced.contains("r.service"), "{synced}");
     assert!(alive(pid));
     let st = m.status_json("r.service");
     assert_eq!(
