@@ -154,12 +154,7 @@ impl Daemon {
                 signal,
                 group,
                 cont,
-            } => {
-                self.signal(&unit, pid, signal, group);
-                if cont {
-                    self.signal(&unit, pid, libc_sig::SIGCONT, group);
-                }
-            }
+            } => self.signal(&unit, pid, signal, group, cont),
             Action::CheckConditions { unit } => {
                 let result = match self.engine.definition(&unit) {
                     Some(u) => check_conditions(&u),
@@ -1024,7 +1019,10 @@ impl Daemon {
     /// race-free for every process vigild started or inherited as subreaper; no
     /// pidfd is held per service (each one more descriptor every new child would
     /// have to close at exec).
-    pub(crate) fn signal(&mut self, unit: &str, pid: u32, signal: i32, group: bool) {
+    /// `signal` to `pid` or its process group, then SIGCONT to the same when
+    /// `cont` (not noted: the stop's signal is what its later steps and the
+    /// leftovers found later go by).
+    pub(crate) fn signal(&mut self, unit: &str, pid: u32, signal: i32, group: bool, cont: bool) {
         // Never init or this manager, whatever a unit claimed as its main PID.
         if pid <= 1 || pid == self.procs.manager_pid {
             self.say(
@@ -1034,24 +1032,26 @@ impl Daemon {
             );
             return;
         }
-        let result = if group {
-            // The group the process is in now: a forking daemon that did not call
-            // setsid() is still in the group of the process vigild started, which
-            // has exited; one that did leads its own. A process that is gone
-            // leaves its group, which may still have members: its PID is the
-            // group's ID then. vigild's own group is never a unit's (a MAINPID=
-            // could name a process in it): then only the process is signalled.
-            let pgid = vigil_platform::getpgid(pid).unwrap_or(pid);
-            let own = vigil_platform::getpgid(vigil_platform::getpid()).ok();
-            if Some(pgid) == own || pgid <= 1 {
-                vigil_platform::kill(pid, signal)
-            } else {
-                self.note_signalled(unit, pgid, signal);
-                vigil_platform::kill_group(pgid, signal)
-            }
-        } else {
-            vigil_platform::kill(pid, signal)
+        // The group the process is in now: a forking daemon that did not call
+        // setsid() is still in the group of the process vigild started, which
+        // has exited; one that did leads its own. A process that is gone
+        // leaves its group, which may still have members: its PID is the
+        // group's ID then. vigild's own group is never a unit's (a MAINPID=
+        // could name a process in it): then only the process is signalled.
+        let pgid = group.then(|| vigil_platform::getpgid(pid).unwrap_or(pid));
+        let own = vigil_platform::getpgid(vigil_platform::getpid()).ok();
+        let pgid = pgid.filter(|&g| Some(g) != own && g > 1);
+        let send = |signal| match pgid {
+            Some(g) => vigil_platform::kill_group(g, signal),
+            None => vigil_platform::kill(pid, signal),
         };
+        if let Some(g) = pgid {
+            self.note_signalled(unit, g, signal);
+        }
+        let result = send(signal);
+        if cont && result.is_ok() {
+            let _ = send(libc_sig::SIGCONT);
+        }
         if let Err(e) = result {
             // ESRCH: it is already gone, and its exit will be reported by SIGCHLD.
             if e.raw_os_error() != Some(3) {
