@@ -284,6 +284,12 @@ impl Phase {
     fn is_pending_start(self) -> bool {
         matches!(self, Phase::Waiting | Phase::Condition)
     }
+
+    /// Down, about to start, or waiting for its automatic restart: nothing
+    /// runs (a restart is a start; a removed unit is forgotten at once).
+    fn is_down_or_pending(self) -> bool {
+        self.is_dead() || self.is_pending_start() || self == Phase::AutoRestart
+    }
 }
 
 /// Whether the dropped start of a restart of a unit in `phase` is told by
@@ -786,10 +792,7 @@ impl Machine {
         for (name, mut slot) in old {
             // Down, or only about to start (a start job not begun, a restart
             // due): forgotten now, the start called off.
-            let down = slot.phase.is_dead()
-                || slot.phase.is_pending_start()
-                || slot.phase == Phase::AutoRestart;
-            if down && !slot.alive() {
+            if slot.phase.is_down_or_pending() && !slot.alive() {
                 self.actions.push(Action::Log {
                     level: Level::Info,
                     unit: Some(name),
@@ -979,10 +982,7 @@ impl Machine {
                 _ => None,
             })
             .collect();
-        let stops_first = |u: usize| {
-            let p = self.slots[u].phase;
-            !(p.is_dead() || p.is_pending_start() || p == Phase::AutoRestart)
-        };
+        let stops_first = |u: usize| !self.slots[u].phase.is_down_or_pending();
         let (&a, &b) = restarted.iter().find_map(|a| {
             let b = restarted.iter().find(|&&b| {
                 self.graph.conflicts[*a].contains(&b) && (stops_first(*a) || stops_first(b))
@@ -1614,8 +1614,7 @@ impl Machine {
         if let Some(e) = &self.slots[u].load_error {
             return Err(self.refuse(u, &format!("load error: {e}")));
         }
-        let phase = self.slots[u].phase;
-        if phase.is_dead() || phase.is_pending_start() || phase == Phase::AutoRestart {
+        if self.slots[u].phase.is_down_or_pending() {
             return self.start_unit(u, true);
         }
         // The start would fail: refused before the stop, as systemd refuses

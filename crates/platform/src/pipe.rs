@@ -49,13 +49,13 @@ pub fn is_cloexec(fd: impl AsFd) -> io::Result<bool> {
     Ok(rustix::io::fcntl_getfd(fd)?.contains(FdFlags::CLOEXEC))
 }
 
-/// Reads what is available: `Ok(Some(0))` is end of file, `Ok(None)` means nothing
-/// to read now (EAGAIN).
 /// The bytes a pipe holds now (FIONREAD); 0 when it cannot be told.
 pub fn bytes_waiting(fd: impl AsFd) -> usize {
     rustix::io::ioctl_fionread(fd.as_fd()).map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX))
 }
 
+/// Reads what is available: `Ok(Some(0))` is end of file, `Ok(None)` means nothing
+/// to read now (EAGAIN).
 pub fn read_nonblocking(fd: impl AsFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
     let fd = fd.as_fd();
     loop {

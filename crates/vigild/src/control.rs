@@ -1223,6 +1223,14 @@ impl Daemon {
     /// it matches), and for each name that names none a `not-found` result,
     /// as systemctl acts on the units it finds and reports the others. When
     /// none is found, the reply that says so for the first.
+    /// The units `units` name one by one (not by a pattern), by their own names.
+    fn plain_names(&self, units: &[String]) -> Vec<String> {
+        (units.iter())
+            .filter(|u| !vigil_units::glob::is_glob(u))
+            .map(|u| self.unit_name(u))
+            .collect()
+    }
+
     fn resolve_names(
         &mut self,
         id: u64,
@@ -1246,10 +1254,7 @@ impl Daemon {
         // The names to make on demand, all at once (one read of the directories).
         let mut loaded: HashMap<String, Result<(), String>> = HashMap::new();
         if instantiate {
-            let plain: Vec<String> = (units.iter())
-                .filter(|u| !vigil_units::glob::is_glob(u))
-                .map(|u| self.unit_name(u))
-                .collect();
+            let plain = self.plain_names(units);
             let results = self.load_units(&plain);
             loaded.extend(plain.into_iter().zip(results));
         }
@@ -1304,19 +1309,13 @@ impl Daemon {
     ) -> Option<Reply> {
         // A stop of an instance not loaded, of a template that is: stopped
         // already, as systemctl says (a clean-up script's `stop worker@3`).
-        let unloaded = if kind == JobKind::Stop {
-            let names: Vec<String> = (units.iter())
-                .filter(|u| !vigil_units::glob::is_glob(u))
-                .map(|u| self.unit_name(u))
-                .collect();
-            self.unloaded_instances(&names)
-        } else {
-            HashMap::new()
+        let unloaded = match kind {
+            JobKind::Stop => self.unloaded_instances(&self.plain_names(units)),
+            _ => HashMap::new(),
         };
         // RefuseManualStop= is checked before the state, as systemd does.
-        if let Some(name) = unloaded
-            .iter()
-            .find_map(|(n, refuses)| refuses.then_some(n))
+        if let Some(name) =
+            (unloaded.values()).find_map(|u| u.refuse_manual_stop.then_some(&u.name))
         {
             return Some(Reply::err(
                 id,

@@ -921,13 +921,7 @@ impl Daemon {
     /// inactive without starting it. None for any other name, a masked one,
     /// or one whose template does not load.
     pub fn unloaded_instance(&self, name: &str) -> Option<vigil_units::model::Unit> {
-        if !name.contains('@') || self.engine.contains(name) || self.masked.contains_key(name) {
-            return None;
-        }
-        // Rare: read the directories again, as a start of a new instance does.
-        let mut set = vigil_units::load::load_dirs(&self.opts.config_dirs, &self.spec_ctx);
-        set.instantiate(name, &self.spec_ctx).ok()?;
-        set.units.into_iter().find(|u| u.name == name)
+        self.unloaded_instances(&[name.to_string()]).remove(name)
     }
 
     /// Keeps the lines of [`GONE_RINGS_KEPT`] units no longer loaded at
@@ -935,15 +929,16 @@ impl Daemon {
     /// next read of the directories drops).
     fn trim_gone_rings(&mut self) {
         let engine = &self.engine;
-        let gone = |unit: &str| engine.definition(unit).is_none();
-        self.logs.trim_gone(gone, GONE_RINGS_KEPT);
+        self.logs
+            .trim_gone(|unit| engine.definition(unit).is_none(), GONE_RINGS_KEPT);
     }
 
-    /// Those of `names` that are instances, not loaded, of a template that
-    /// loads (see [`Daemon::unloaded_instance`]), with whether they refuse a
-    /// stop by hand (`RefuseManualStop=`): the directories are read once for
-    /// them all, and not at all when no name is such a candidate.
-    pub fn unloaded_instances(&self, names: &[String]) -> HashMap<String, bool> {
+    /// [`Daemon::unloaded_instance`] for several names: the directories are
+    /// read once for them all, and not at all when no name is such a candidate.
+    pub fn unloaded_instances(
+        &self,
+        names: &[String],
+    ) -> HashMap<String, vigil_units::model::Unit> {
         let candidates: Vec<&String> = (names.iter())
             .filter(|n| {
                 n.contains('@') && !self.engine.contains(n) && !self.masked.contains_key(n.as_str())
@@ -952,15 +947,14 @@ impl Daemon {
         if candidates.is_empty() {
             return HashMap::new();
         }
+        // Rare: read the directories again, as a start of a new instance does.
         let mut set = vigil_units::load::load_dirs(&self.opts.config_dirs, &self.spec_ctx);
-        let made: Vec<&String> = (candidates.into_iter())
+        let made: HashSet<&String> = (candidates.into_iter())
             .filter(|n| set.instantiate(n, &self.spec_ctx).is_ok())
             .collect();
-        (made.into_iter())
-            .map(|n| {
-                let refuses = (set.units.iter()).any(|u| &u.name == n && u.refuse_manual_stop);
-                (n.clone(), refuses)
-            })
+        (set.units.into_iter())
+            .filter(|u| made.contains(&u.name))
+            .map(|u| (u.name.clone(), u))
             .collect()
     }
 

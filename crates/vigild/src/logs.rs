@@ -1025,22 +1025,21 @@ impl Logs {
     }
 
     /// Drops the rings of the units `gone` names, all but the `keep` that
-    /// wrote last. Returns how many went.
-    pub fn trim_gone(&mut self, gone: impl Fn(&str) -> bool, keep: usize) -> usize {
+    /// wrote last.
+    pub fn trim_gone(&mut self, gone: impl Fn(&str) -> bool, keep: usize) {
         let mut old: Vec<(u64, Arc<str>)> = (self.store.units())
             .filter(|u| gone(u))
             .filter_map(|u| Some((self.store.ring(u)?.last_seq()?, Arc::from(u))))
             .collect();
         let n = old.len().saturating_sub(keep);
         if n == 0 {
-            return 0;
+            return;
         }
         old.sort_unstable();
         for (_, unit) in old.into_iter().take(n) {
             self.store.remove(&unit);
             self.tags.remove(&unit);
         }
-        n
     }
 
     /// Whether any line of `unit` is kept, loaded or not.

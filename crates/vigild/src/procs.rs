@@ -761,11 +761,11 @@ impl Daemon {
     /// pidfd, a status from vigil-init). First, when it is the last process
     /// its unit tracks, whether it left anything behind.
     pub(crate) fn process_ended(&mut self, now: vigil_engine::Time, pid: u32, status: ExitStatus) {
-        // What it wrote before it ended goes into the log before its end:
-        // read in the same turn, a busy pipe's last 64 KiB came after the
-        // `main process exited` and state lines.
-        // What the pipes hold now, no more: a writer that keeps one full
-        // (`yes` in the unit) must not hold the manager here.
+        // What it wrote before it ended goes into the log before its end
+        // (read in a later turn, a busy pipe's last 64 KiB came after the
+        // `main process exited` and state lines): what the pipes hold now,
+        // no more, or a writer that keeps one full (`yes`) would hold the
+        // manager here.
         if let Some(unit) = self.engine.unit_of_pid(pid).map(str::to_string) {
             for (idx, mut left) in self.logs.waiting_pipes_of(&unit) {
                 while left > 0 {

@@ -273,7 +273,10 @@ impl Daemon {
         // As systemd ("Socket service X not loaded, refusing"): said at the
         // start, not at the first connection; unless a service names the
         // socket in its Sockets=, which it is then for.
-        if !sock.accept && !self.ensure_loaded(&sock.service) && !self.socket_used_by_name(unit) {
+        if !sock.accept
+            && !self.ensure_loaded(&sock.service)
+            && self.named_by_sockets(unit).is_empty()
+        {
             return Err(format!(
                 "socket: service {} not loaded, refusing",
                 sock.service
@@ -293,11 +296,6 @@ impl Daemon {
         self.rearm_socket(unit);
         self.handover.dirty = true;
         Ok(())
-    }
-
-    /// Whether a loaded service names `unit` in its `Sockets=`.
-    fn socket_used_by_name(&self, unit: &str) -> bool {
-        !self.named_by_sockets(unit).is_empty()
     }
 
     /// The loaded services that name `unit` in their `Sockets=`.

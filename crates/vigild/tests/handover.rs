@@ -1790,6 +1790,34 @@ fn a_reexec_runs_the_file_at_the_path_vigild_was_started_from() {
     assert_eq!(exe, path);
 }
 
+/// `vigil log -f w`, its stderr kept: the numbers of the `n-N` lines it
+/// prints, in order, and 0 for its own `-- N lines dropped --`.
+fn follow_numbered_lines(m: &Manager) -> (std::process::Child, std::sync::mpsc::Receiver<u64>) {
+    let mut follower = Command::new(harness::vigil_bin())
+        .arg("--socket")
+        .arg(&m.socket)
+        .args(["log", "w", "-f"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = std::io::BufReader::new(follower.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(out).map_while(Result::ok) {
+            let n = match line.rsplit("n-").next().and_then(|n| n.parse::<u64>().ok()) {
+                Some(n) => n,
+                None if line.starts_with("-- ") && line.ends_with(" lines dropped --") => 0,
+                None => continue,
+            };
+            if tx.send(n).is_err() {
+                break;
+            }
+        }
+    });
+    (follower, rx)
+}
+
 /// `vigil log -f` follows on across `vigil reexec`: every line once, none
 /// missing, where it used to end silently at the exec.
 #[test]
@@ -1800,22 +1828,7 @@ fn a_log_follower_goes_on_across_a_reexec() {
         ("w.service", unit),
     ]);
     m.wait_log("w.service", "n-3");
-    let mut follower = Command::new(harness::vigil_bin())
-        .arg("--socket")
-        .arg(&m.socket)
-        .args(["log", "w", "-f"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = std::io::BufReader::new(follower.stdout.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufRead::lines(out).map_while(Result::ok) {
-            if let Some(n) = line.rsplit("n-").next().and_then(|n| n.parse::<u64>().ok()) {
-                let _ = tx.send(n);
-            }
-        }
-    });
+    let (mut follower, rx) = follow_numbered_lines(&m);
     let mut seen = Vec::new();
     let until = |n: u64, seen: &mut Vec<u64>| {
         while seen.last().is_none_or(|&l| l < n) {
@@ -1851,29 +1864,7 @@ fn a_log_follower_goes_on_across_a_reexec_during_a_flood() {
         &["--log-ring-size", "8M"],
     );
     m.wait_log("w.service", "n-3");
-    let mut follower = Command::new(harness::vigil_bin())
-        .arg("--socket")
-        .arg(&m.socket)
-        .args(["log", "w", "-f"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = std::io::BufReader::new(follower.stdout.take().unwrap());
-    // A line's number, or 0 for the follower's own "-- N lines dropped --".
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufRead::lines(out).map_while(Result::ok) {
-            let n = match line.rsplit("n-").next().and_then(|n| n.parse::<u64>().ok()) {
-                Some(n) => n,
-                None if line.starts_with("-- ") && line.ends_with(" lines dropped --") => 0,
-                None => continue,
-            };
-            if tx.send(n).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut follower, rx) = follow_numbered_lines(&m);
     let mut seen = Vec::new();
     let mut dropped = 0;
     let mut until = |n: u64, seen: &mut Vec<u64>| {
