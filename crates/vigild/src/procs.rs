@@ -65,6 +65,13 @@ pub(crate) struct Procs {
     /// kept when its group is forgotten: a daemon that left the unit's groups
     /// started after it.
     pub(crate) spawned: HashMap<String, u64>,
+    /// Where leftovers can be (vigild's children, and vigil-init's), read
+    /// once for a round of reaping rather than at each unit's end: with a
+    /// thousand units stopping at once, a read each made the stop quadratic
+    /// (the kernel lists every child at each read). None: to be read again.
+    /// Kept only during a round (`round`), from its first need to its end.
+    pub(crate) candidates: Option<Vec<u32>>,
+    pub(crate) round: bool,
 }
 
 /// A PID file read again until it is written, the unit's start ends, or none
@@ -727,19 +734,51 @@ impl Daemon {
     /// children are looked at, not all of /proc. After vigild itself was
     /// killed, the processes of the one before are vigil-init's children:
     /// their leftovers are not seen.
-    fn leftover_groups(&self, unit: &str) -> Vec<u32> {
+    fn leftover_groups(&mut self, unit: &str) -> Vec<u32> {
         let groups = valid_groups(self.procs.groups.get(unit).map_or(&[], Vec::as_slice));
         if groups.is_empty() {
             return Vec::new();
         }
-        let mut found: Vec<u32> = self
-            .leftover_candidates()
-            .into_iter()
-            .filter(|&pid| self.engine.unit_of_pid(pid).is_none())
-            .filter_map(live_process)
-            .filter(|p| in_unit_groups(&groups, p))
-            .map(|p| p.pgrp)
-            .collect();
+        let fresh = self.procs.candidates.is_none();
+        let found = self.leftovers_among(&groups);
+        // A list read earlier in this round misses what was re-parented since
+        // (a process of the unit whose parent ended after the read). The
+        // unit's own groups tell, one kill(2) each, whether anything is left
+        // there: then the list is read again. (A leftover that moved to a group
+        // of its own in the unit's session after the read is not seen.)
+        if found.is_empty()
+            && !fresh
+            && groups
+                .iter()
+                .any(|&(id, _)| vigil_platform::process::group_exists(id))
+        {
+            self.procs.candidates = None;
+            return self.leftovers_among(&groups);
+        }
+        found
+    }
+
+    /// The process groups of the live processes among the candidates that
+    /// no unit tracks and that are in `groups`. A candidate found ended is
+    /// dropped from the round's list: it is not read again.
+    fn leftovers_among(&mut self, groups: &[(u32, u64)]) -> Vec<u32> {
+        let mut candidates = self.leftover_candidates();
+        let mut found = Vec::new();
+        candidates.retain(|&pid| {
+            if self.engine.unit_of_pid(pid).is_some() {
+                return true;
+            }
+            let Some(p) = live_process(pid) else {
+                return false;
+            };
+            if in_unit_groups(groups, &p) {
+                found.push(p.pgrp);
+            }
+            true
+        });
+        if self.procs.round {
+            self.procs.candidates = Some(candidates);
+        }
         found.sort_unstable();
         found.dedup();
         found
@@ -748,8 +787,12 @@ impl Daemon {
     /// Where a leftover can be: among vigild's children (its parent ended: it
     /// was re-parented to vigild, the child subreaper) and, under vigil-init,
     /// among vigil-init's (re-parented while no manager ran: what a killed
-    /// manager's processes left; its end comes as `exited`).
-    fn leftover_candidates(&self) -> Vec<u32> {
+    /// manager's processes left; its end comes as `exited`). Read once a round
+    /// of reaping ([`Procs::candidates`]).
+    fn leftover_candidates(&mut self) -> Vec<u32> {
+        if let Some(pids) = self.procs.candidates.take() {
+            return pids;
+        }
         let mut pids = own_children();
         if self.init.is_some() {
             pids.extend(children_of(std::os::unix::process::parent_id()));
@@ -803,6 +846,7 @@ impl Daemon {
             }
         }
         self.check_pidless();
+        (self.procs.round, self.procs.candidates) = (false, None);
     }
 
     /// Forgets the recorded sessions and process groups of the processes just
@@ -1262,7 +1306,10 @@ impl Daemon {
         if self.init.is_none() {
             return self.reap_now();
         }
+        self.procs.round = true;
         loop {
+            // What the children reaped in the last pass left is vigild's now.
+            self.procs.candidates = None;
             let mut ended = Vec::new();
             loop {
                 match vigil_platform::peek_any() {
@@ -1325,6 +1372,7 @@ impl Daemon {
 
     /// Reaps and handles every exited child at once.
     fn reap_now(&mut self) {
+        self.procs.round = true;
         loop {
             // Looked at before it is reaped: its zombie still tells its
             // process group and session.
@@ -1352,6 +1400,10 @@ impl Daemon {
             unwatch(&self.epoll, &fd);
         }
         self.procs.children.remove(&pid);
+        // A process no unit tracks has just left its children to vigild.
+        if self.engine.unit_of_pid(pid).is_none() {
+            self.procs.candidates = None;
+        }
         let now = self.now();
         let status = engine_status(status);
         self.process_ended(now, pid, status);

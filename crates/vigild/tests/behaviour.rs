@@ -1623,6 +1623,77 @@ fn leftovers_are_waited_for_in_the_stop_order_under_vigil_init() {
     leftovers_are_waited_for_in_the_stop_order(true);
 }
 
+/// Units that stop together and each leave a leftover behind, ignoring
+/// SIGTERM: each one's leftover is found and killed, whichever order the
+/// ends come in. vigild reads where leftovers can be once a round of reaping
+/// (a read at each unit's end made a stop of thousands quadratic), so a
+/// leftover its parent left after that read must still be seen. Checked as
+/// vigild alone and under vigil-init, whose reaping differs.
+fn leftovers_of_units_stopped_together_are_all_killed(under_init: bool) {
+    const UNITS: usize = 24;
+    let d = TempDir::new("leftover-many");
+    // Known by its command line, which names this test's directory: under
+    // vigil-init the PIDs a process can tell are its namespace's.
+    let script = d.path().join("leftover.sh");
+    write_file(
+        &script,
+        "trap '' TERM\necho ready > \"$1\"\nwhile :; do sleep 1; done\n",
+    );
+    let mut wants = String::from("[Unit]\nWants=");
+    let mut files = Vec::new();
+    for i in 0..UNITS {
+        let unit = format!(
+            "[Service]\nExecStart=/bin/sh -c '/bin/sh {} {} & exec sleep 1000'\n\
+             TimeoutStopSec=2\n",
+            p(&script),
+            p(&d.path().join(format!("ready{i}")))
+        );
+        files.push((format!("k{i}.service"), unit));
+        wants.push_str(&format!("k{i}.service "));
+    }
+    files.push(("default.target".to_string(), wants + "\n"));
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let m = if under_init {
+        Manager::start_under_init(&files, &[])
+    } else {
+        Manager::start(&files)
+    };
+    wait_until("every leftover ready", || {
+        (0..UNITS).all(|i| d.path().join(format!("ready{i}")).exists())
+    });
+    let leftovers = || {
+        let pids = fs::read_dir("/proc").unwrap().filter_map(|e| {
+            let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+            let cmd = fs::read_to_string(format!("/proc/{pid}/cmdline")).ok()?;
+            cmd.contains(&*p(&script)).then_some(pid)
+        });
+        pids.filter(|&pid| alive(pid)).count()
+    };
+    // The unit's own shell names the script too, until it execs sleep.
+    wait_until("a leftover each before the stop", || leftovers() == UNITS);
+    let _ = m.vigil(&["stop", "k*"]);
+    assert_eq!(leftovers(), 0, "leftovers alive after the stop");
+    for i in 0..UNITS {
+        assert_eq!(m.state(&format!("k{i}.service")), "failed", "k{i}");
+    }
+}
+
+#[test]
+fn leftovers_of_units_stopped_together_are_all_killed_by_vigild_alone() {
+    leftovers_of_units_stopped_together_are_all_killed(false);
+}
+
+#[test]
+fn leftovers_of_units_stopped_together_are_all_killed_under_vigil_init() {
+    if !require_root("leftovers_of_units_stopped_together_are_all_killed_under_vigil_init") {
+        return;
+    }
+    leftovers_of_units_stopped_together_are_all_killed(true);
+}
+
 /// Review finding: a job of a job-control shell (`set -m`) has a process
 /// group of its own in the unit's session: it was waited for as a leftover
 /// but signals went to the unit's groups only, so it got none and the stop
