@@ -61,24 +61,24 @@ pub enum Request {
     /// (running, exited, failed or inactive).
     Start {
         units: Vec<String>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "is_false")]
         no_block: bool,
     },
     Stop {
         units: Vec<String>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "is_false")]
         no_block: bool,
     },
     Restart {
         units: Vec<String>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "is_false")]
         no_block: bool,
     },
     /// Reload units; unless `no_block`, the reply comes when each reload
     /// has ended, with `ok: false` and the reason when it failed.
     Reload {
         units: Vec<String>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "is_false")]
         no_block: bool,
     },
     Kill {
@@ -88,17 +88,17 @@ pub enum Request {
         /// `group` is set, else `main` (what a client before `whom` meant).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         whom: Option<KillWhom>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "is_false")]
         group: bool,
     },
     /// Log lines: of one unit, or of all interleaved by time. With `follow`, the
     /// reply is followed by one [`Reply`] per new line until the client hangs up.
     Log {
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         unit: Option<String>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         lines: Option<usize>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "is_false")]
         follow: bool,
     },
     /// Rescan the configuration directories.
@@ -126,7 +126,7 @@ pub enum Request {
     /// first asks vigil-init to power off, reboot or halt the machine once the
     /// manager is gone (root only: every mutating request is).
     Shutdown {
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         action: Option<PowerAction>,
     },
     /// Replace the manager with the binary on disk (an upgrade), keeping every
@@ -156,6 +156,13 @@ impl PowerAction {
 
 fn default_status_lines() -> usize {
     10
+}
+
+/// A field at its default is left out of a request: a manager from before
+/// the field then understands the request (it refuses fields it does not
+/// know), and the field reaches only managers that have it.
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Request {
@@ -452,10 +459,58 @@ mod tests {
         let line = encode(&env);
         assert_eq!(
             std::str::from_utf8(&line).unwrap(),
-            "{\"version\":1,\"id\":9,\"request\":{\"verb\":\"start\",\"units\":[\"web\"],\"no_block\":false}}\n"
+            "{\"version\":1,\"id\":9,\"request\":{\"verb\":\"start\",\"units\":[\"web\"]}}\n"
         );
         let back = decode_request(line.strip_suffix(b"\n").unwrap()).unwrap();
         assert_eq!(back, env);
+    }
+
+    /// Review finding: a request sent every optional field, `no_block` and
+    /// `follow` at false included, and a manager from before a field refuses
+    /// it (`unknown field`): `vigil reload x` of a new CLI failed against the
+    /// manager it was meant to upgrade. A field at its default is left out.
+    #[test]
+    fn fields_at_their_defaults_are_left_out() {
+        let units = || vec!["a".to_string()];
+        for (request, line) in [
+            (
+                Request::Reload {
+                    units: units(),
+                    no_block: false,
+                },
+                r#"{"verb":"reload","units":["a"]}"#,
+            ),
+            (
+                Request::Log {
+                    unit: None,
+                    lines: None,
+                    follow: false,
+                },
+                r#"{"verb":"log"}"#,
+            ),
+            (
+                Request::Kill {
+                    unit: "a".into(),
+                    signal: 15,
+                    whom: None,
+                    group: false,
+                },
+                r#"{"verb":"kill","unit":"a","signal":15}"#,
+            ),
+            (Request::Shutdown { action: None }, r#"{"verb":"shutdown"}"#),
+        ] {
+            let env = Envelope {
+                version: VERSION,
+                id: 1,
+                request,
+            };
+            let text = String::from_utf8(encode(&env)).unwrap();
+            assert_eq!(
+                text,
+                format!("{{\"version\":1,\"id\":1,\"request\":{line}}}\n")
+            );
+            assert_eq!(decode_request(text.trim_end().as_bytes()).unwrap(), env);
+        }
     }
 
     #[test]

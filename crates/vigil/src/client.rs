@@ -10,6 +10,18 @@ use crate::cli::{Command, Verb};
 use crate::out::{out, outln};
 use crate::render;
 
+/// `kill`: `all` and `main` in the words of a manager from before `whom`
+/// (`group`, or nothing), which refuses fields it does not know; only
+/// `control` needs the field.
+fn kill_request(unit: String, signal: i32, whom: KillWhom) -> Request {
+    Request::Kill {
+        unit,
+        signal,
+        whom: (whom == KillWhom::Control).then_some(whom),
+        group: whom == KillWhom::All,
+    }
+}
+
 pub fn run(cmd: Command) -> Exit {
     // Verbs told from a plain request's reply: `list --failed`, `is-enabled`.
     let only_failed = matches!(cmd.verb, Verb::List { failed: true });
@@ -46,12 +58,7 @@ pub fn run(cmd: Command) -> Exit {
         Verb::Stop { units, no_block } => Request::Stop { units, no_block },
         Verb::Restart { units, no_block } => Request::Restart { units, no_block },
         Verb::Reload { units, no_block } => Request::Reload { units, no_block },
-        Verb::Kill { unit, signal, whom } => Request::Kill {
-            unit,
-            signal,
-            whom: Some(whom),
-            group: whom == KillWhom::All,
-        },
+        Verb::Kill { unit, signal, whom } => kill_request(unit, signal, whom),
         Verb::Log {
             unit,
             lines,
@@ -619,5 +626,30 @@ fn show(reply: &Reply, json: bool, status_array: bool) -> Exit {
             outln!("vigild is re-executing");
             Exit::Success
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Review finding: `vigil kill` always sent `whom`, which a manager from
+    /// before it refuses (`unknown field`): an upgrade's new CLI could not
+    /// signal a unit of the manager still running.
+    #[test]
+    fn kill_names_whom_only_for_the_control_process() {
+        let line = |whom| {
+            let env = Envelope {
+                version: VERSION,
+                id: 1,
+                request: kill_request("a".into(), 15, whom),
+            };
+            String::from_utf8(vigil_proto::encode(&env)).unwrap()
+        };
+        assert!(!line(KillWhom::All).contains("whom"));
+        assert!(line(KillWhom::All).contains(r#""group":true"#));
+        assert!(!line(KillWhom::Main).contains("whom"));
+        assert!(!line(KillWhom::Main).contains("group"));
+        assert!(line(KillWhom::Control).contains(r#""whom":"control""#));
     }
 }
