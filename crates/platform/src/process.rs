@@ -157,6 +157,24 @@ pub fn reap(pid: u32) -> io::Result<Option<ExitStatus>> {
     Ok(wait(Some(pid_of(pid)?), WaitOptions::NOHANG)?.map(|(_, st)| st))
 }
 
+/// Waits up to `timeout` for the child `pid` to exit and reaps it; None when
+/// it still runs then (left running and unreaped). Blocks: for the manager's
+/// rare synchronous steps (the check before `vigil reexec`), bounded.
+pub fn wait_within(pid: u32, timeout: std::time::Duration) -> io::Result<Option<ExitStatus>> {
+    let fd = pidfd_open(pid)?;
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(status) = reap(pid)? {
+            return Ok(Some(status));
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        crate::pipe::poll_ready(&[fd.as_fd()], rustix::event::PollFlags::IN, left)?;
+    }
+}
+
 /// Waits for `pid` to exit and reaps it. For the command-line tool and tests; the
 /// manager never blocks.
 pub fn wait_blocking(pid: u32) -> io::Result<ExitStatus> {

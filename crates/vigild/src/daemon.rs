@@ -415,8 +415,22 @@ impl Daemon {
             self.say(
                 Level::Error,
                 None,
-                "the previous manager's state is lost: no unit is started; start them with `vigil start`",
+                "the previous manager's state is lost: no unit is started",
             );
+            // Said for each: `vigil start` of such a unit starts it a second
+            // time, and `vigil stop` reaches nothing.
+            for (unit, pids) in &inherited.stranded {
+                let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+                self.say(
+                    Level::Error,
+                    Some(unit),
+                    &format!(
+                        "still running with no manager in control: PID {}; stop it by its \
+                         PID (kill) before `vigil start`, which would start it a second time",
+                        pids.join(" ")
+                    ),
+                );
+            }
             self.replace_unreadable_state(inherited.unreadable_generation);
             return;
         }

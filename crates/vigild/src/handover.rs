@@ -42,6 +42,9 @@ const STATE_VERSION: u32 = 1;
 const MISSING_GRACE: Duration = Duration::from_secs(2);
 /// How long vigild waits for vigil-init's greeting at start.
 const GREETING_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the binary `vigil reexec` runs may take to say whether it can
+/// read the state.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a message to vigil-init may wait for room in the socket.
 const SEND_TIMEOUT: Duration = Duration::from_secs(2);
 const STATE_PREFIX: &str = "state:";
@@ -163,6 +166,9 @@ pub(crate) struct Inherited {
     pub unreadable_generation: u64,
     /// The number of descriptors vigil-init said it kept (`fds N`).
     pub announced: usize,
+    /// From an unreadable state, what could still be made out: the units
+    /// whose processes are alive, each with their PIDs.
+    pub stranded: Stranded,
 }
 
 impl Inherited {
@@ -246,12 +252,13 @@ pub(crate) fn inherit(init: Option<&InitChannel>) -> Inherited {
             .parse::<i32>()
             .map_err(|e| anyhow::anyhow!("{e}"))
             .and_then(|raw| Ok(vigil_platform::adopt_fd(raw)?))
-            .and_then(read_state);
+            .map_err(|e| (e, Vec::new()))
+            .and_then(read_state_or_strays);
         match read {
             Ok(state) => got.state = Some(state),
-            Err(e) => {
+            Err((e, stranded)) => {
                 note!("vigild: VIGIL_STATE_FD={value}: cannot read the previous state: {e:#}");
-                got.unreadable = true;
+                (got.unreadable, got.stranded) = (true, stranded);
             }
         }
     }
@@ -275,13 +282,18 @@ pub(crate) fn inherit(init: Option<&InitChannel>) -> Inherited {
             // Named without its descriptor: one this process could not take in.
             let fd = got.take(&format!("{STATE_PREFIX}{generation}"));
             match fd
-                .ok_or_else(|| anyhow::anyhow!("it came without its descriptor"))
-                .and_then(read_state)
+                .ok_or_else(|| {
+                    (
+                        anyhow::anyhow!("it came without its descriptor"),
+                        Vec::new(),
+                    )
+                })
+                .and_then(read_state_or_strays)
             {
                 Ok(state) => got.state = Some(state),
-                Err(e) => {
+                Err((e, stranded)) => {
                     note!("vigild: the previous manager's state is unreadable: {e:#}");
-                    got.unreadable = true;
+                    (got.unreadable, got.stranded) = (true, stranded);
                     got.unreadable_generation = generation;
                 }
             }
@@ -337,6 +349,15 @@ pub(crate) fn parse_exited(arg: &str) -> Vec<(u32, i32)> {
         .collect()
 }
 
+/// `vigild --check-state`: whether this binary can take over the state on
+/// stdin (a memfd, read from its start), as `vigil reexec` asks the binary
+/// on disk before it runs it. Nothing else is done.
+pub fn check_state_on_stdin() -> anyhow::Result<()> {
+    // Opened anew: the descriptor shares its offset with the manager's copy.
+    let text = std::fs::read("/proc/self/fd/0").context("reading the state on stdin")?;
+    parse_state(&text).map(drop)
+}
+
 /// A raw wait status (as waitpid gives it) as the engine's exit status.
 pub(crate) fn decode_wait_status(status: i32) -> ExitStatus {
     if status & 0x7f == 0 {
@@ -346,9 +367,41 @@ pub(crate) fn decode_wait_status(status: i32) -> ExitStatus {
     }
 }
 
-fn read_state(fd: OwnedFd) -> anyhow::Result<State> {
-    let text = read_memfd(fd)?;
-    let state: State = serde_json::from_slice(&text).context("parsing the state")?;
+/// Units and the PIDs of their processes that are alive.
+type Stranded = Vec<(String, Vec<u32>)>;
+
+/// The state in `fd`; when it cannot be read, why, with the units whose
+/// processes it names and that are alive ([`stranded`]).
+fn read_state_or_strays(fd: OwnedFd) -> Result<State, (anyhow::Error, Stranded)> {
+    let text = read_memfd(fd).map_err(|e| (e.into(), Vec::new()))?;
+    parse_state(&text).map_err(|e| (e, stranded(&text)))
+}
+
+/// Units and the PIDs of their live processes, as a state that cannot be read
+/// as a whole still names them (`engine.units[].pids`, JSON being JSON): what
+/// runs with no manager in control of it.
+fn stranded(text: &[u8]) -> Stranded {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(text) else {
+        return Vec::new();
+    };
+    let units = value.pointer("/engine/units").and_then(|u| u.as_array());
+    let mut out = Vec::new();
+    for unit in units.into_iter().flatten() {
+        let name = unit.get("name").and_then(|n| n.as_str()).unwrap_or("?");
+        let pids: Vec<u32> = (unit.get("pids").and_then(|p| p.as_array()).into_iter())
+            .flatten()
+            .filter_map(|p| u32::try_from(p.get(0)?.as_u64()?).ok())
+            .filter(|&pid| crate::procs::live_process(pid).is_some())
+            .collect();
+        if !pids.is_empty() {
+            out.push((name.to_string(), pids));
+        }
+    }
+    out
+}
+
+fn parse_state(text: &[u8]) -> anyhow::Result<State> {
+    let state: State = serde_json::from_slice(text).context("parsing the state")?;
     if state.version != STATE_VERSION {
         anyhow::bail!(
             "state version {} (this vigild reads {STATE_VERSION})",
@@ -1163,6 +1216,68 @@ impl Daemon {
         }
     }
 
+    /// Runs `exe`, the binary about to replace this one, with `--check-state`
+    /// on `state`: a successor that cannot read it (another state version,
+    /// a value it does not know: a downgrade) would leave every service
+    /// running with no manager in control of it. A binary from before the
+    /// check (a usage error, 2) is let through, as it was before.
+    fn check_successor(&mut self, exe: &std::path::Path, state: &OwnedFd) -> anyhow::Result<()> {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt as _;
+        use vigil_platform::{ChildFd, ExecStatus, ExitStatus as Status, PreparedCommand};
+        let path = CString::new(exe.as_os_str().as_bytes())?;
+        let argv = vec![path.clone(), c"--check-state".into()];
+        let said = vigil_platform::memfd("vigild-check")?;
+        let mut cmd = PreparedCommand::new(path, argv, Vec::new());
+        cmd.stdin(ChildFd::dup(state.as_fd())?)
+            .stdout(ChildFd::dev_null()?)
+            .stderr(ChildFd::dup(said.as_fd())?);
+        let child = vigil_platform::spawn(&cmd)?;
+        let status = vigil_platform::process::wait_within(child.pid, CHECK_TIMEOUT)?;
+        if status.is_none() {
+            let _ = vigil_platform::kill(child.pid, 9);
+            let _ = vigil_platform::process::wait_blocking(child.pid);
+        }
+        let text = read_memfd(said).unwrap_or_default();
+        let text = String::from_utf8_lossy(&text);
+        let said = text
+            .trim()
+            .lines()
+            .last()
+            .unwrap_or("")
+            .trim_start_matches("vigild: ");
+        let name = exe.display();
+        match (child.exec, status) {
+            (ExecStatus::Failed { stage, errno }, _) => Err(anyhow::anyhow!(
+                "cannot run {name}: {stage}: {}",
+                std::io::Error::from_raw_os_error(errno)
+            )),
+            (_, Some(Status::Exited(0))) => Ok(()),
+            (_, Some(Status::Exited(2))) => {
+                self.say(
+                    Level::Warning,
+                    None,
+                    &format!(
+                        "{name} cannot check a state (it is older than the check): \
+                         re-executing without it"
+                    ),
+                );
+                Ok(())
+            }
+            (_, Some(Status::Exited(_))) => Err(anyhow::anyhow!(
+                "{name} cannot take this manager's state over ({said}): not re-executed, \
+                 every service stays with this manager"
+            )),
+            (_, Some(Status::Signaled(sig))) => Err(anyhow::anyhow!(
+                "{name} was killed by signal {sig} while checking the state: not re-executed"
+            )),
+            (_, None) => Err(anyhow::anyhow!(
+                "{name} did not check the state within {} s: not re-executed",
+                CHECK_TIMEOUT.as_secs()
+            )),
+        }
+    }
+
     /// `vigil reexec`: replaces this process with the binary on disk, keeping
     /// the PID, the children, the sockets and the log pipes. Returns only on
     /// failure, with every descriptor close-on-exec again.
@@ -1178,6 +1293,13 @@ impl Daemon {
             None,
             &format!("re-executing {}", exe.display()),
         );
+        // First whether the binary can read a state of this manager (the one
+        // vigil-init keeps; the exec's adds descriptors to it): what it says
+        // goes into the log sinks' queues, which the exec's state carries.
+        let probe = Daemon::write_state(&self.build_state(Vec::new(), false));
+        if let Err(e) = probe.and_then(|fd| self.check_successor(&exe, &fd)) {
+            return self.undo_reexec(e);
+        }
         // The pipes' read ends are left open across exec from here on.
         let mut state = self.build_state(Vec::new(), true);
         state.listener = Some(self.clients.listener_fd().as_raw_fd());

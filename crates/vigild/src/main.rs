@@ -18,6 +18,15 @@ fn main() -> ExitCode {
     // restarts the manager, which must not hang first).
     std::panic::set_hook(Box::new(|info| vigild::note!("vigild: {info}")));
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args == ["--check-state"] {
+        return match vigild::check_state_on_stdin() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                vigild::note!("vigild: {e:#}");
+                ExitCode::from(1)
+            }
+        };
+    }
     match vigild::options::parse(&args) {
         Ok(opts) => match vigild::run(opts) {
             Ok(code) => ExitCode::from(code),

@@ -992,6 +992,52 @@ fn an_unreadable_state_is_replaced_and_the_next_crash_is_survived() {
     );
 }
 
+/// Review finding: a state another vigild wrote (a newer state version, after
+/// a downgrade) cannot be read; the manager started nothing, as it must, but
+/// said to `vigil start` the units, which started every one of them a second
+/// time beside the copy still running. What the state names that is alive
+/// is said, unit by unit, with its PIDs.
+#[test]
+fn an_unreadable_state_names_what_still_runs() {
+    if !require_root("an_unreadable_state_names_what_still_runs") {
+        return;
+    }
+    let out = TempDir::new("handover-stranded");
+    let d = out.path();
+    let script = fake_first_manager(
+        d,
+        &format!(
+            "import json, subprocess\n\
+             p = subprocess.Popen(['sleep', '1000'])\n\
+             open('{pid}', 'w').write(str(p.pid))\n\
+             state = {{'version': 9, 'engine': {{'units': [\n\
+             {{'name': 'svc.service', 'phase': 'from-the-future', 'pids': [[p.pid, 'main']]}},\n\
+             {{'name': 'gone.service', 'pids': [[999999999, 'main']]}}]}}}}\n\
+             fd = os.memfd_create('vigild-state')\n\
+             os.write(fd, json.dumps(state).encode())\n\
+             socket.send_fds(s, [b'fdstore state:7'], [fd])",
+            pid = d.join("pid").display()
+        ),
+    );
+    let mut m = Manager::start_under_init_with(
+        &[
+            ("default.target", "[Unit]\nWants=svc.service\n"),
+            ("svc.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ],
+        &["--manager", &script],
+        &[],
+    );
+    let pid = fs::read_to_string(d.join("pid")).unwrap();
+    let line = m.expect_stderr("still running with no manager in control");
+    assert!(line.contains("svc.service"), "{line}");
+    assert!(line.contains(&format!("PID {pid};")), "{line}");
+    assert!(
+        !m.seen.iter().any(|l| l.contains("gone.service")),
+        "a unit whose processes are gone is not named"
+    );
+    assert_eq!(m.state("svc.service"), "inactive", "nothing started");
+}
+
 #[test]
 fn unusable_sockets_in_the_store_are_replaced() {
     // A first, fake manager stores a pipe as the control socket and a stream
@@ -1625,6 +1671,114 @@ fn a_reexec_onto_a_file_that_cannot_run_fails_and_the_manager_goes_on() {
     m.wait_log("svc.service", "first-half-second-half");
     let status = m.shutdown();
     assert!(status.success(), "{status:?}");
+}
+
+/// Review finding (an upgrade across versions, then a downgrade): a binary
+/// that could not read the state (another state version, an enum value from
+/// a newer vigild) was exec'd all the same; the new image left every service
+/// running with no manager in control, and said to `vigil start` them, which
+/// started each a second time. The binary on disk is asked first
+/// (`--check-state`): one that cannot take the state over is not run, the
+/// reexec fails saying why, and this manager goes on with its services.
+#[test]
+fn a_reexec_onto_a_binary_that_cannot_read_the_state_is_refused() {
+    let d = TempDir::new("reexec-unreadable");
+    let copy = d.path().join("vigild");
+    copy_executable(&harness::vigild_bin(), &copy);
+    let exec_copy = format!("shift; exec {} \"$@\"", copy.display());
+    let m = Manager::start_wrapped(
+        &[
+            ("default.target", "[Unit]\nWants=svc.service\n"),
+            ("svc.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ],
+        &["sh", "-c", &exec_copy, "sh"],
+    );
+    m.wait_state("svc.service", "running");
+    let (manager, pid) = (m.pid(), m.main_pid("svc.service"));
+    // What a vigild of another state version answers; run for real, it
+    // leaves a mark.
+    let ran = d.path().join("ran");
+    let successor = d.path().join("vigild.new");
+    fs::write(
+        &successor,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = --check-state ]; then cat >/dev/null; \
+             echo 'vigild: state version 9 (this vigild reads 1)' >&2; exit 1; fi\n\
+             touch {}\n",
+            ran.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&successor, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::rename(&successor, &copy).unwrap();
+    let out = m.vigil(&["reexec"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cannot take this manager's state over (state version 9"),
+        "{stderr}"
+    );
+    assert!(!ran.exists(), "the successor ran");
+    assert_eq!(m.pid(), manager);
+    assert_eq!(m.main_pid("svc.service"), pid);
+    m.vigil_ok(&["restart", "svc"]);
+    assert_ne!(m.main_pid("svc.service"), pid);
+    let status = m.shutdown();
+    assert!(status.success(), "{status:?}");
+}
+
+/// A vigild from before `--check-state` refuses the option (a usage error,
+/// 2): the reexec goes on without the check, as it did before it, and says so.
+#[test]
+fn a_reexec_onto_a_binary_older_than_the_check_goes_on() {
+    let d = TempDir::new("reexec-older");
+    let copy = d.path().join("vigild");
+    copy_executable(&harness::vigild_bin(), &copy);
+    let real = d.path().join("vigild.real");
+    copy_executable(&harness::vigild_bin(), &real);
+    let exec_copy = format!("shift; exec {} \"$@\"", copy.display());
+    let mut m = Manager::start_wrapped(
+        &[
+            ("default.target", "[Unit]\nWants=svc.service\n"),
+            ("svc.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ],
+        &["sh", "-c", &exec_copy, "sh"],
+    );
+    m.wait_state("svc.service", "running");
+    let pid = m.main_pid("svc.service");
+    let successor = d.path().join("vigild.new");
+    fs::write(
+        &successor,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = --check-state ]; then \
+             echo 'vigild: unknown option --check-state' >&2; exit 2; fi\n\
+             exec {} \"$@\"\n",
+            real.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&successor, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::rename(&successor, &copy).unwrap();
+    m.vigil_ok(&["reexec"]);
+    m.expect_stderr("cannot check a state (it is older than the check)");
+    assert_eq!(m.main_pid("svc.service"), pid);
+    let status = m.shutdown();
+    assert!(status.success(), "{status:?}");
+}
+
+/// `vigild --check-state` reads a state on stdin and does nothing else.
+#[test]
+fn check_state_says_why_a_state_cannot_be_read() {
+    let out = Command::new(harness::vigild_bin())
+        .arg("--check-state")
+        .stdin(std::process::Stdio::from(
+            fs::File::open("/dev/null").unwrap(),
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("parsing the state"), "{stderr}");
 }
 
 /// `vigil reexec` when the log file can no longer be opened (its directory
