@@ -200,3 +200,49 @@ fn the_last_step_of_a_shutdown_carries_over() {
     next.ok(shutdown("reboot.target"));
     assert!(next.spawns().is_empty(), "nothing runs again");
 }
+
+/// Review finding (a downgrade): a value the reading manager does not know
+/// (`"stop_cause": {"With": ...}` for a vigild from before that cause) made
+/// the whole state unreadable, every service left without a manager. A
+/// reason, a cause or an exit status it does not know is read as none; the
+/// unit, its phase and its processes are taken over.
+#[test]
+fn values_of_a_newer_manager_are_read_as_none() {
+    let mut h = H::new(units());
+    h.start("default.target");
+    let mut spawned = h.spawn_all();
+    spawned.extend(h.spawn_all());
+    let c = spawned
+        .iter()
+        .find(|s| s.0 == "c.service")
+        .map(|s| s.2)
+        .unwrap();
+    let mut state: serde_json::Value = serde_json::to_value(h.e.save()).unwrap();
+    let units_json = state["units"].as_array_mut().unwrap();
+    let unit = units_json
+        .iter_mut()
+        .find(|u| u["name"] == "c.service")
+        .unwrap();
+    for field in [
+        "reason",
+        "result",
+        "stop_cause",
+        "pending_stop",
+        "restart_cause",
+    ] {
+        unit[field] = serde_json::json!({ "FromTheFuture": "x" });
+    }
+    unit["last_exit"] = serde_json::json!("Vanished");
+    let saved: Saved = serde_json::from_value(state.clone()).expect("read despite the unknowns");
+    let mut next = H::new(Vec::new());
+    next.e = Engine::new();
+    next.now = h.now;
+    next.e.load(next.now, units(), Vec::new());
+    let notes = next.e.restore(next.now, saved);
+    assert!(notes.is_empty(), "{notes:?}");
+    assert_eq!(next.state("c.service"), State::Running);
+    assert_eq!(next.info("c.service").main_pid, Some(c));
+    // What a unit rests on stays exact: an unknown phase is refused.
+    state["units"][0]["phase"] = serde_json::json!("FromTheFuture");
+    assert!(serde_json::from_value::<Saved>(state).is_err());
+}

@@ -39,14 +39,30 @@ impl Saved {
 struct SavedUnit {
     name: String,
     phase: Phase,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "or_none",
+        skip_serializing_if = "Option::is_none"
+    )]
     reason: Option<Reason>,
     since: Time,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "or_none",
+        skip_serializing_if = "Option::is_none"
+    )]
     result: Option<Reason>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "or_none",
+        skip_serializing_if = "Option::is_none"
+    )]
     stop_cause: Option<StopCause>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "or_none",
+        skip_serializing_if = "Option::is_none"
+    )]
     pending_stop: Option<StopCause>,
     #[serde(default)]
     start_after_stop: bool,
@@ -86,11 +102,23 @@ struct SavedUnit {
     start_times: Vec<Time>,
     #[serde(default)]
     restarts: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "or_none",
+        skip_serializing_if = "Option::is_none"
+    )]
     restart_cause: Option<Reason>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "or_none",
+        skip_serializing_if = "Option::is_none"
+    )]
     last_exit: Option<ExitStatus>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "or_none",
+        skip_serializing_if = "Option::is_none"
+    )]
     run_exit: Option<ExitStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     status_text: Option<String>,
@@ -104,6 +132,28 @@ struct SavedUnit {
     start_requested: Option<Time>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     time_to_ready: Option<Duration>,
+}
+
+/// A value of a newer manager's state this one does not know (a reason, a
+/// stop's cause, an exit status added since) is read as none: what it said
+/// is lost, not the whole state, so that an older vigild can still take over
+/// from a newer one. What a unit's state rests on (its phase, its processes'
+/// roles) stays exact: a state with an unknown one there cannot be read.
+fn or_none<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum KnownOrNot<T> {
+        Known(T),
+        Unknown(serde::de::IgnoredAny),
+    }
+    Ok(match Option::<KnownOrNot<T>>::deserialize(d)? {
+        Some(KnownOrNot::Known(value)) => Some(value),
+        _ => None,
+    })
 }
 
 impl Machine {
