@@ -139,12 +139,13 @@ pub fn listen_socket(
             let mode = Mode::from_raw_mode(opts.mode);
             at(Step::Chmod, io(rustix::fs::fchmod(&fd, mode)))?;
             at(Step::Bind, io(rustix::net::bind(&fd, &addr)))?;
-            at(Step::Chmod, io(rustix::fs::chmod(path, mode)))?;
+            let (_node, inode) = at(Step::Chmod, bound_node(path))?;
+            at(Step::Chmod, io(rustix::fs::chmod(&inode, mode)))?;
             if opts.owner.is_some() || opts.group.is_some() {
                 at(
                     Step::Chown,
                     io(rustix::fs::chown(
-                        path,
+                        &inode,
                         opts.owner.map(Uid::from_raw),
                         opts.group.map(Gid::from_raw),
                     )),
@@ -285,6 +286,24 @@ fn inet(
 
 /// Creates the FIFO at `path` (an existing FIFO is kept) with `mode`, and opens
 /// it read-write (so it never reads end-of-file), non-blocking, close-on-exec.
+/// The file a bind(2) just made at `path`, to give its mode and owner: the
+/// path again could name a symlink put there since by whoever may write the
+/// directory (a race: root would chmod and chown what it names). So the node
+/// is opened without following a link (O_PATH) and must be a socket this
+/// process owns; it is then reached as /proc/self/fd/N, the inode itself
+/// (Linux before 6.6 has no fchmodat of a descriptor that is only a path).
+fn bound_node(path: &Path) -> io::Result<(OwnedFd, std::path::PathBuf)> {
+    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let node = io(rustix::fs::open(path, flags, Mode::empty()))?;
+    let stat = io(rustix::fs::fstat(&node))?;
+    let ours = stat.st_uid == rustix::process::geteuid().as_raw();
+    if FileType::from_raw_mode(stat.st_mode) != FileType::Socket || !ours {
+        return Err(io::Error::from_raw_os_error(libc::EEXIST));
+    }
+    let inode = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&node)).into();
+    Ok((node, inode))
+}
+
 pub fn listen_fifo(path: &Path, opts: &ListenOptions) -> Result<OwnedFd, ListenError> {
     let mode = Mode::from_raw_mode(opts.mode);
     match rustix::fs::mknodat(rustix::fs::CWD, path, FileType::Fifo, mode, 0) {
@@ -297,16 +316,21 @@ pub fn listen_fifo(path: &Path, opts: &ListenOptions) -> Result<OwnedFd, ListenE
             });
         }
     }
+    // Never through a symlink, nor a terminal made ours: whoever may write
+    // the directory could have put one where the FIFO goes, and the mode and
+    // owner set below would go to what it names (a root FIFO, a device). An
+    // existing FIFO is kept only when it is no other file's second name (a
+    // hard link to someone else's).
     let fd = at(
         Step::Open,
         io(rustix::fs::open(
             path,
-            OFlags::RDWR | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            OFlags::RDWR | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NOCTTY,
             Mode::empty(),
         )),
     )?;
     let stat = at(Step::Open, io(rustix::fs::fstat(&fd)))?;
-    if FileType::from_raw_mode(stat.st_mode) != FileType::Fifo {
+    if FileType::from_raw_mode(stat.st_mode) != FileType::Fifo || stat.st_nlink != 1 {
         return Err(ListenError {
             step: Step::Mkfifo,
             source: io::Error::from_raw_os_error(libc::EEXIST),
@@ -394,5 +418,34 @@ pub fn accept_connection(
             Err(rustix::io::Errno::CONNABORTED | rustix::io::Errno::INTR) => continue,
             Err(e) => Err(e.into()),
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bound_node;
+
+    /// Review finding (a race: after bind(2) a user who may write the
+    /// directory renames a symlink onto the socket's path, and root's chmod
+    /// and chown by path went to what it named: 3 of 3 runs of the review's
+    /// racer against a debug build). The node is taken as it is: a symlink
+    /// there, or a file that is not a socket, is refused; the socket is
+    /// reached through its descriptor.
+    #[test]
+    fn the_bound_node_is_never_what_a_symlink_names() {
+        let dir = std::env::temp_dir().join(format!("vigil-bound-node-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let real = dir.join("real.sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&real).unwrap();
+        let (_node, inode) = bound_node(&real).unwrap();
+        assert!(inode.starts_with("/proc/self/fd/"));
+        let link = dir.join("link.sock");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(bound_node(&link).is_err(), "a symlink to a socket");
+        let plain = dir.join("plain");
+        std::fs::write(&plain, "x").unwrap();
+        assert!(bound_node(&plain).is_err(), "a file that is no socket");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

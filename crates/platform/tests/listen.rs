@@ -300,3 +300,35 @@ fn a_fifo_is_made_once_and_opened_read_write() {
     std::fs::write(&file, "x").unwrap();
     assert_eq!(listen_fifo(&file, &opts()).unwrap_err().step, Step::Mkfifo);
 }
+
+/// Review finding: a symlink (or a second hard link) where a `ListenFIFO=`
+/// goes, put there by whoever may write the directory, was followed: root
+/// opened what it named read-write and gave it `SocketMode=` and
+/// `SocketUser=` (another FIFO of root's became 0666 and the user's; a device
+/// would have been opened). Neither is used now, and what they name is left
+/// as it was.
+#[test]
+fn a_fifo_path_that_names_another_file_is_refused() {
+    let dir = temp_dir("fifo-link");
+    let decoy = dir.join("decoy");
+    let mut wide = opts();
+    wide.mode = 0o666;
+    drop(
+        listen_fifo(
+            &decoy,
+            &ListenOptions {
+                mode: 0o600,
+                ..opts()
+            },
+        )
+        .unwrap(),
+    );
+    let link = dir.join("link");
+    std::os::unix::fs::symlink(&decoy, &link).unwrap();
+    assert!(listen_fifo(&link, &wide).is_err(), "through a symlink");
+    let hard = dir.join("hard");
+    std::fs::hard_link(&decoy, &hard).unwrap();
+    assert!(listen_fifo(&hard, &wide).is_err(), "through a hard link");
+    let mode = std::fs::metadata(&decoy).unwrap().permissions().mode();
+    assert_eq!(mode & 0o7777, 0o600, "the decoy's mode");
+}
