@@ -2,7 +2,7 @@
 //! answers. Every client is non-blocking with bounded buffers, so a slow or
 //! stuck client never blocks the manager and a bad one affects only itself.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
@@ -172,6 +172,10 @@ pub(crate) struct Clients {
     /// Clients whose turn ended with requests still in their input: they go
     /// on at the next turn ([`Daemon::resume_clients`]).
     resume: Vec<u64>,
+    /// The users (counted ones: neither root nor the manager's) who had a
+    /// request that reads the unit directories answered in this turn: one a
+    /// turn each ([`reads_unit_files`]).
+    read_dirs: HashSet<u32>,
 }
 
 /// The connections a `vigil reexec` carries into the new image: their
@@ -266,6 +270,20 @@ impl Refusal {
 /// whoever uses them: the kernel gives the lowest free descriptor, so `fd`
 /// in the top quarter means at least three quarters are taken. What is left
 /// is for the services' pipes and pidfds and for root's connections.
+/// Whether answering `request` reads the unit directories (every file of
+/// them: milliseconds to a second): `is-enabled`, and `status` of a name that
+/// may be an instance not loaded. A user other than root and the manager's
+/// has one such request answered a turn of the loop, or a flood of them
+/// (4,000 names in a request, many connections) held the manager, its
+/// reaping and every other client, for minutes.
+fn reads_unit_files(request: &Request) -> bool {
+    match request {
+        Request::IsEnabled { .. } => true,
+        Request::Status { units, .. } => units.iter().any(|u| u.contains('@')),
+        _ => false,
+    }
+}
+
 fn admit(user_held: usize, all_held: usize, fd: i32, limit: u64) -> Result<(), Refusal> {
     let cap = usize::try_from(limit / 4)
         .unwrap_or(usize::MAX)
@@ -304,6 +322,7 @@ impl Clients {
             last_refusal_log: None,
             warnings: Vec::new(),
             resume: Vec::new(),
+            read_dirs: HashSet::new(),
         }
     }
 
@@ -964,8 +983,24 @@ impl Daemon {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let (privileged, reads_logs) = (c.privileged, c.reads_logs);
+            let (privileged, reads_logs, user) = (c.privileged, c.reads_logs, c.counted_uid);
             match vigil_proto::decode_request(&line) {
+                Ok(env)
+                    if reads_unit_files(&env.request)
+                        && let Some(uid) = user
+                        && !self.clients.read_dirs.insert(uid) =>
+                {
+                    // This user's read of the directories for this turn is
+                    // spent: the request waits for the next turn, first.
+                    if let Some(c) = self.clients.clients.get_mut(&client) {
+                        c.input.push_front(b'\n');
+                        line.iter().rev().for_each(|&b| c.input.push_front(b));
+                    }
+                    if !self.clients.resume.contains(&client) {
+                        self.clients.resume.push(client);
+                    }
+                    return;
+                }
                 Ok(env) => {
                     let denied = match &env.request {
                         r if r.is_mutating() && !privileged => Some(
@@ -1008,6 +1043,7 @@ impl Daemon {
 
     /// Goes on with the clients whose last turn ended with requests left.
     pub(crate) fn resume_clients(&mut self) {
+        self.clients.read_dirs.clear();
         for client in std::mem::take(&mut self.clients.resume) {
             self.process_input(client);
         }
@@ -1516,14 +1552,27 @@ impl Daemon {
         let mut out: Vec<UnitStatus> = Vec::new();
         let mut shown: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut missing = Vec::new();
-        for u in units {
-            let (names, unknown) = match self.resolve_names(id, std::slice::from_ref(u), false) {
-                Ok(found) => found,
-                Err(reply) => {
-                    let why = reply.error.map(|e| e.message).unwrap_or_default();
-                    (Vec::new(), vec![not_found(u, why)])
-                }
-            };
+        let resolved: Vec<_> = (units.iter())
+            .map(
+                |u| match self.resolve_names(id, std::slice::from_ref(u), false) {
+                    Ok((names, unknown)) => (u, names, unknown),
+                    Err(reply) => {
+                        let why = reply.error.map(|e| e.message).unwrap_or_default();
+                        (u, Vec::new(), vec![not_found(u, why)])
+                    }
+                },
+            )
+            .collect();
+        // As systemctl loads it from its template: inactive (dead). A pattern
+        // names no instance: the unit files are not read for it. Read once for
+        // all the names (a request naming thousands read them thousands of
+        // times, and held the manager for a minute).
+        let plain: Vec<String> = (resolved.iter())
+            .filter(|(u, _, unknown)| !unknown.is_empty() && !vigil_units::glob::is_glob(u))
+            .map(|(u, _, _)| self.unit_name(u))
+            .collect();
+        let instances = self.unloaded_instances(&plain);
+        for (u, names, unknown) in resolved {
             for name in names {
                 if shown.contains(&name) {
                     continue;
@@ -1534,13 +1583,10 @@ impl Daemon {
                 }
             }
             for job in unknown {
-                // As systemctl loads it from its template: inactive (dead). A
-                // pattern names no instance: the unit files are not read for it.
-                let plain = !vigil_units::glob::is_glob(u);
-                match plain
-                    .then(|| self.unloaded_instance(&self.unit_name(u)))
-                    .flatten()
-                {
+                let instance = (!vigil_units::glob::is_glob(u))
+                    .then(|| instances.get(&self.unit_name(u)).cloned())
+                    .flatten();
+                match instance {
                     Some(unit) => {
                         if shown.insert(unit.name.clone()) {
                             out.push(self.unloaded_status(unit, lines, &triggers));

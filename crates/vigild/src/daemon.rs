@@ -748,8 +748,9 @@ impl Daemon {
         let mut set = vigil_units::load::load_dirs(&self.opts.config_dirs, &self.spec_ctx);
         self.instances = self.instances_to_make();
         let instances: Vec<String> = self.instances.iter().cloned().collect();
-        for name in instances {
-            if let Err(diags) = set.instantiate(&name, &self.spec_ctx) {
+        let results = set.instantiate_all(&instances, &self.spec_ctx);
+        for (name, result) in instances.into_iter().zip(results) {
+            if let Err(diags) = result {
                 // Its template is gone or broken: say so once and forget it.
                 for d in diags {
                     self.say(Level::Error, Some(&name), &d.to_string());
@@ -888,13 +889,16 @@ impl Daemon {
             // Rare: read the directories again rather than keep every file in memory.
             let mut set = self.read_config();
             let mut made = Vec::new();
-            for &i in &to_make {
+            let (masked, to_make): (Vec<usize>, Vec<usize>) =
+                (to_make.into_iter()).partition(|&i| self.masked.contains_key(&names[i]));
+            for i in masked {
+                results[i] = Some(Err(self.unknown_unit(&names[i])));
+            }
+            let wanted: Vec<&String> = to_make.iter().map(|&i| &names[i]).collect();
+            let outcomes = set.instantiate_all(&wanted, &self.spec_ctx);
+            for (&i, outcome) in to_make.iter().zip(outcomes) {
                 let name = &names[i];
-                if self.masked.contains_key(name) {
-                    results[i] = Some(Err(self.unknown_unit(name)));
-                    continue;
-                }
-                match set.instantiate(name, &self.spec_ctx) {
+                match outcome {
                     Ok(()) => {
                         self.instances.insert(name.to_string());
                         made.push(i);
@@ -929,15 +933,6 @@ impl Daemon {
             .collect()
     }
 
-    /// An instance of a template of the configuration directories that is
-    /// not loaded (`vigil status worker@7` before any start of it): the unit
-    /// it would be, read now and not kept, as systemd shows such an instance
-    /// inactive without starting it. None for any other name, a masked one,
-    /// or one whose template does not load.
-    pub fn unloaded_instance(&self, name: &str) -> Option<vigil_units::model::Unit> {
-        self.unloaded_instances(&[name.to_string()]).remove(name)
-    }
-
     /// Keeps the lines of [`GONE_RINGS_KEPT`] units no longer loaded at
     /// most (removed, or instances made on demand that ended, which the
     /// next read of the directories drops).
@@ -947,8 +942,12 @@ impl Daemon {
             .trim_gone(|unit| engine.definition(unit).is_none(), GONE_RINGS_KEPT);
     }
 
-    /// [`Daemon::unloaded_instance`] for several names: the directories are
-    /// read once for them all, and not at all when no name is such a candidate.
+    /// The instances of templates of the configuration directories that are
+    /// not loaded among `names` (`vigil status worker@7` before any start of
+    /// it): the units they would be, read now and not kept, as systemd shows
+    /// such an instance inactive without starting it; not a masked one, nor
+    /// one whose template does not load. The directories are read once for
+    /// them all, and not at all when no name is such a candidate.
     pub fn unloaded_instances(
         &self,
         names: &[String],
@@ -963,8 +962,9 @@ impl Daemon {
         }
         // Rare: read the directories again, as a start of a new instance does.
         let mut set = vigil_units::load::load_dirs(&self.opts.config_dirs, &self.spec_ctx);
-        let made: HashSet<&String> = (candidates.into_iter())
-            .filter(|n| set.instantiate(n, &self.spec_ctx).is_ok())
+        let outcomes = set.instantiate_all(&candidates, &self.spec_ctx);
+        let made: HashSet<&String> = (candidates.into_iter().zip(outcomes))
+            .filter_map(|(n, outcome)| outcome.is_ok().then_some(n))
             .collect();
         (set.units.into_iter())
             .filter(|u| made.contains(&u.name))

@@ -415,6 +415,62 @@ fn an_unprivileged_client_may_read_but_not_stop() {
     );
 }
 
+/// Review finding: a user other than root could hold the manager for a
+/// minute with requests that read every unit file (a `status` naming 4,000
+/// instances not loaded, `is-enabled` requests by the thousand on several
+/// connections). Such a user gets one of them answered a turn of the loop;
+/// every one is still answered, in order, and the files are read once for a
+/// request's names.
+#[test]
+fn requests_that_read_the_unit_files_are_all_answered_in_order() {
+    if !require_root("requests_that_read_the_unit_files_are_all_answered_in_order") {
+        return;
+    }
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=a.service\n"),
+        (
+            "a.service",
+            "[Service]\nExecStart=/bin/sleep 1000\n[Install]\nWantedBy=default.target\n",
+        ),
+        ("w@.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    m.wait_state("a.service", "running");
+    let client = format!(
+        "import json, socket\n\
+         s = socket.socket(socket.AF_UNIX); s.connect('{sock}')\n\
+         reqs = []\n\
+         for i in range(1, 41):\n\
+         \x20   r = {{'verb': 'is-enabled', 'units': ['a']}} if i % 2 else \
+         {{'verb': 'status', 'units': ['w@%d' % j for j in range(i * 50)], 'lines': 0}}\n\
+         \x20   reqs.append(json.dumps({{'version': 1, 'id': i, 'request': r}}))\n\
+         s.sendall(('\\n'.join(reqs) + '\\n').encode()); s.shutdown(socket.SHUT_WR)\n\
+         buf = b''\n\
+         while (d := s.recv(1 << 20)): buf += d\n\
+         for line in buf.decode().splitlines():\n\
+         \x20   r = json.loads(line); res = r['result']\n\
+         \x20   n = len(res['jobs']) if res['kind'] == 'jobs' else len(res['units'])\n\
+         \x20   print(r['id'], res['kind'], n)\n",
+        sock = m.socket.display()
+    );
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .args([harness::python().as_str(), "-c", &client])
+        .output()
+        .expect("setpriv");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 40, "{text}");
+    for (i, line) in (1..).zip(&lines) {
+        let want = match i % 2 {
+            1 => format!("{i} jobs 1"),
+            _ => format!("{i} status {}", i * 50),
+        };
+        assert_eq!(*line, want);
+    }
+    m.vigil_ok(&["list"]);
+}
+
 #[test]
 fn a_notify_service_is_ready_on_ready_and_shows_its_status() {
     let vigil = harness::vigil_bin();

@@ -333,6 +333,33 @@ fn templates_are_instantiated_for_every_reference() {
     assert!(e[0].message.contains("not an instance"));
 }
 
+/// Several instances at once (a request naming thousands): each result at
+/// its name's place, what they refer to followed, a name twice loaded once,
+/// a broken one an error each time it is named, a masked template refused.
+#[test]
+fn instances_are_made_together_with_a_result_each() {
+    let d = TempDir::new("instantiate-all");
+    d.write(
+        "w@.service",
+        "[Unit]\nWants=h@%i.service\n[Service]\nExecStart=/bin/w %i\n",
+    );
+    d.write("h@.service", "[Service]\nExecStart=/bin/h %i\n");
+    d.write(
+        "t@.service",
+        "[Service]\nExecStart=/bin/t\nKillMode=gently\n",
+    );
+    let mut set = load_dirs(&[d.path()], &ctx());
+    let names = ["w@1", "t@1", "w@2", "plain", "w@1.service", "t@1", "h@2"];
+    let results = set.instantiate_all(&names, &ctx());
+    let ok: Vec<bool> = results.iter().map(Result::is_ok).collect();
+    assert_eq!(ok, [true, false, true, false, true, false, true]);
+    for n in ["w@1.service", "w@2.service", "h@1.service", "h@2.service"] {
+        let count = set.units.iter().filter(|u| u.name == n).count();
+        assert_eq!(count, 1, "{n}");
+    }
+    assert!(set.get_broken("t@1.service").is_some());
+}
+
 #[test]
 fn a_broken_template_breaks_its_instances_only() {
     let d = TempDir::new("broken-template");
