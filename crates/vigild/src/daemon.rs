@@ -89,9 +89,10 @@ pub(crate) struct Daemon {
     /// The file of each unit that failed to load, for `vigil status`.
     pub broken_paths: BTreeMap<String, PathBuf>,
     pub procs: Procs,
-    /// Warnings about notifications said for each unit (or for none): when
-    /// the last was, and how many were not said since.
-    notify_warnings: HashMap<Option<String>, (Time, u64)>,
+    /// Warnings others can cause at will (about notifications, connections
+    /// refused) said for each kind and unit (or for none): when the last was,
+    /// and how many were not said since.
+    notify_warnings: HashMap<(&'static str, Option<String>), (Time, u64)>,
     /// The listening sockets of socket units.
     pub sockets: crate::sockets::Sockets,
     pub clients: Clients,
@@ -1473,8 +1474,20 @@ impl Daemon {
     /// anyone may write to the notify socket, and each line said would push
     /// older ones out of the rings (as the engine's refusals).
     fn say_about_notification(&mut self, unit: Option<&str>, warning: &str) {
+        self.say_at_most_once_a_second("notify", unit, warning);
+    }
+
+    /// A warning of a `kind` that others can cause at will (notifications,
+    /// connections refused), said at most once a second for each unit, the
+    /// next one with how many were not.
+    pub(crate) fn say_at_most_once_a_second(
+        &mut self,
+        kind: &'static str,
+        unit: Option<&str>,
+        warning: &str,
+    ) {
         let now = self.now();
-        let key = unit.map(str::to_string);
+        let key = (kind, unit.map(str::to_string));
         if let Some((said, unsaid)) = self.notify_warnings.get_mut(&key)
             && now.saturating_sub(*said) < Duration::from_secs(1)
         {

@@ -624,10 +624,12 @@ impl Daemon {
         let free = self.free_instance(&stem, max);
         let from = peer.map(|p| format!(" from {p}")).unwrap_or_default();
         let Some(instance) = free else {
+            // Anyone who can connect can make these: one a line would push
+            // every unit's history out of the manager's ring.
             let msg = format!(
                 "refusing a connection{from}: all {max} instances (MaxConnections=) are busy"
             );
-            self.say(Level::Warning, Some(unit), &msg);
+            self.say_at_most_once_a_second("accept", Some(unit), &msg);
             return;
         };
         if !self.ensure_loaded(&instance) {
