@@ -825,6 +825,12 @@ impl Daemon {
             self.tell_leftovers(unit, true);
         }
         let _ = self.engine.handle(now, Event::Exited { pid, status });
+        // Its identity is of no use once no unit tracks it (only vigil-init's
+        // saves dropped it: without vigil-init, an entry for every process
+        // ever started stayed).
+        if self.engine.unit_of_pid(pid).is_none() {
+            self.procs.starts.remove(&pid);
+        }
     }
 
     /// After reaping, for each unit whose stop waits for its leftovers: the
