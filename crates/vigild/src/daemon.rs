@@ -159,6 +159,8 @@ const SHUTDOWN_PROGRESS: Duration = Duration::from_secs(5);
 /// default ring size; kept all, a `job@UUID` a minute grew the manager for
 /// ever.
 const GONE_RINGS_KEPT: usize = 128;
+/// Signals read from the signalfd in one turn of the loop.
+const SIGNALS_A_TURN: usize = 64;
 /// How long a SIGTERM from vigil-init waits for its `stop ACTION`, when it
 /// came first (the channel was full).
 const STOP_WORDS_WAIT: Duration = Duration::from_millis(200);
@@ -1016,7 +1018,7 @@ impl Daemon {
             // With heap to give back, look for work without blocking first: an
             // empty answer means idle, the moment for a walk over the heap.
             // Nor with clients' requests left from the last turn.
-            let busy = self.trim_pending || self.clients_to_resume();
+            let busy = self.trim_pending || self.clients_to_resume() || self.procs.reap_pending;
             let timeout = busy.then_some(Duration::ZERO);
             if let Err(e) = self.epoll.wait(&mut events, timeout) {
                 // EINTR is handled inside; what is left (EBADF, EINVAL) would be a
@@ -1025,6 +1027,9 @@ impl Daemon {
                 continue;
             }
             self.resume_clients();
+            if self.procs.reap_pending {
+                self.reap();
+            }
             self.process_actions();
             if self.trim_pending && events.is_empty() && !self.clients_to_resume() {
                 vigil_platform::release_free_heap();
@@ -1188,7 +1193,10 @@ impl Daemon {
     }
 
     fn on_signals(&mut self) {
-        loop {
+        let mut chld = false;
+        // A bounded number a turn, as the reaping: what is left keeps the
+        // signalfd readable for the next turn.
+        for _ in 0..SIGNALS_A_TURN {
             let info = match self.sigfd.read() {
                 Ok(Some(info)) => info,
                 Ok(None) => break,
@@ -1198,7 +1206,9 @@ impl Daemon {
                 }
             };
             match info.signo {
-                libc_sig::SIGCHLD => self.reap(),
+                // Once a turn (below): a reap that ends at its budget must not
+                // be started again by the SIGCHLD of what ended meanwhile.
+                libc_sig::SIGCHLD => chld = true,
                 // A graceful stop for the main unit's program (nginx's, php-fpm's:
                 // docker's STOPSIGNAL), as tini forwards it; else the end, as SIGTERM.
                 libc_sig::SIGQUIT if self.main_process().is_some() => {
@@ -1263,6 +1273,9 @@ impl Daemon {
                 }
                 _ => {}
             }
+        }
+        if chld {
+            self.reap();
         }
     }
 

@@ -72,7 +72,17 @@ pub(crate) struct Procs {
     /// Kept only during a round (`round`), from its first need to its end.
     pub(crate) candidates: Option<Vec<u32>>,
     pub(crate) round: bool,
+    /// The last reap stopped at its budget ([`REAPS_A_TURN`]): the loop goes
+    /// on without waiting, and reaps again.
+    pub(crate) reap_pending: bool,
 }
+
+/// Process ends handled by one call of [`Daemon::reap`], and the time it may
+/// take (a crash loop with `RestartSec=0` spawns again at each end); the rest
+/// waits for the next turn of the loop, after the clients, pipes and timers
+/// had theirs.
+const REAPS_A_TURN: usize = 128;
+const REAP_TIME_A_TURN: Duration = Duration::from_millis(20);
 
 /// A PID file read again until it is written, the unit's start ends, or none
 /// of the unit's processes is left to write it.
@@ -1308,16 +1318,32 @@ impl Daemon {
     /// manager, and the next one took it for 0: a crashed service was not
     /// restarted, a failed ExecStartPre= passed.) Other orphans are reaped at once,
     /// and so is everything without vigil-init, which no next manager follows.
+    ///
+    /// At most [`REAPS_A_TURN`] ends a call: processes that keep ending (an
+    /// orphan storm, services in a crash loop) would otherwise hold the
+    /// manager in here for good, deaf to its clients, its pipes and its
+    /// timers. What is left is reaped at the next turn of the loop
+    /// ([`Procs::reap_pending`]).
     pub(crate) fn reap(&mut self) {
+        self.procs.reap_pending = false;
         if self.init.is_none() {
             return self.reap_now();
         }
         self.procs.round = true;
+        let mut budget = REAPS_A_TURN;
+        let until = vigil_platform::monotonic_now() + REAP_TIME_A_TURN;
         loop {
+            if budget == 0 || vigil_platform::monotonic_now() >= until {
+                self.procs.reap_pending = true;
+                break;
+            }
             // What the children reaped in the last pass left is vigild's now.
             self.procs.candidates = None;
             let mut ended = Vec::new();
             loop {
+                if budget == 0 {
+                    break;
+                }
                 match vigil_platform::peek_any() {
                     Ok(Some(first))
                         if self.procs.held.contains(&first.0) || self.tracks(first.0) =>
@@ -1326,6 +1352,7 @@ impl Daemon {
                         break;
                     }
                     Ok(Some((pid, _))) => {
+                        budget -= 1;
                         self.procs.note_reaped(pid);
                         let _ = vigil_platform::process::reap(pid);
                     }
@@ -1352,6 +1379,7 @@ impl Daemon {
             if ended.is_empty() {
                 break;
             }
+            budget = budget.saturating_sub(ended.len());
             self.notifications_first();
             for &(pid, status) in &ended {
                 self.child_exited(pid, status);
@@ -1379,7 +1407,14 @@ impl Daemon {
     /// Reaps and handles every exited child at once.
     fn reap_now(&mut self) {
         self.procs.round = true;
+        let mut budget = REAPS_A_TURN;
+        let until = vigil_platform::monotonic_now() + REAP_TIME_A_TURN;
         loop {
+            if budget == 0 || vigil_platform::monotonic_now() >= until {
+                self.procs.reap_pending = true;
+                break;
+            }
+            budget -= 1;
             // Looked at before it is reaped: its zombie still tells its
             // process group and session.
             let (pid, status) = match vigil_platform::peek_any() {
