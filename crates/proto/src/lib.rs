@@ -621,25 +621,78 @@ pub fn resolve_socket_path(explicit: Option<std::path::PathBuf>, uid: u32) -> st
 /// The socket a client uses: the one named, else the default; but a user
 /// other than root without a manager of their own (no socket at their
 /// default path) talks to the system's manager at `/run/vigil/control.sock`
-/// when there is one, as `systemctl` does without `--user`.
-pub fn client_socket_path(explicit: Option<std::path::PathBuf>, uid: u32) -> std::path::PathBuf {
+/// when there is one, as `systemctl` does without `--user`. A default
+/// socket is used only when it and its directory belong to whom it should
+/// (the user, the system's to root) and no one else may write the
+/// directory: under `/tmp` another user can make `/tmp/vigil-UID` first and
+/// answer as the manager (a forged status, a `stop` taken for done). Err
+/// says why the user's own is not used.
+pub fn client_socket_path(
+    explicit: Option<std::path::PathBuf>,
+    uid: u32,
+) -> Result<std::path::PathBuf, String> {
     let named = named_socket_path(explicit);
     let own = default_socket_path(uid, std::env::var_os("XDG_RUNTIME_DIR").as_deref());
     let system = default_socket_path(0, None);
-    pick_client_socket(named, own, system, |p| p.exists())
+    pick_client_socket(named, own, system, look, uid)
 }
 
-/// [`client_socket_path`]'s choice, with `exists` to look at the file system.
+/// What is at a default socket path, for the user `owner` it should belong to.
+#[derive(Debug, Clone, PartialEq)]
+enum There {
+    Missing,
+    Trusted,
+    /// Someone else's (why).
+    Foreign(String),
+}
+
+fn look(path: &std::path::Path, owner: u32) -> There {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(socket) = std::fs::symlink_metadata(path) else {
+        return There::Missing;
+    };
+    let dir = path.parent().map(std::fs::symlink_metadata);
+    match dir {
+        _ if socket.uid() != owner => There::Foreign(format!("it belongs to uid {}", socket.uid())),
+        Some(Ok(d))
+            if !d.is_dir() || (d.uid() != owner && d.uid() != 0) || d.mode() & 0o022 != 0 =>
+        {
+            There::Foreign(format!(
+                "its directory belongs to uid {} (mode {:o})",
+                d.uid(),
+                d.mode() & 0o7777
+            ))
+        }
+        Some(Ok(_)) => There::Trusted,
+        _ => There::Missing,
+    }
+}
+
+/// [`client_socket_path`]'s choice, with `look` to look at the file system.
 fn pick_client_socket(
     named: Option<std::path::PathBuf>,
     own: std::path::PathBuf,
     system: std::path::PathBuf,
-    exists: impl Fn(&std::path::Path) -> bool,
-) -> std::path::PathBuf {
-    match named {
-        Some(path) => path,
-        None if own != system && !exists(&own) && exists(&system) => system,
-        None => own,
+    look: impl Fn(&std::path::Path, u32) -> There,
+    uid: u32,
+) -> Result<std::path::PathBuf, String> {
+    if let Some(path) = named {
+        return Ok(path);
+    }
+    let mine = look(&own, uid);
+    if mine == There::Trusted {
+        return Ok(own);
+    }
+    if own != system && look(&system, 0) == There::Trusted {
+        return Ok(system);
+    }
+    match mine {
+        There::Foreign(why) => Err(format!(
+            "not using {}: {why}, and another user may have put it there; \
+             remove it, or name the manager's socket with --socket",
+            own.display()
+        )),
+        _ => Ok(own),
     }
 }
 
@@ -665,17 +718,67 @@ mod path_tests {
         use std::path::{Path, PathBuf};
         let own = PathBuf::from("/run/user/1000/vigil/control.sock");
         let system = PathBuf::from("/run/vigil/control.sock");
-        let pick = |named: Option<&str>, there: &[&Path]| {
-            let there: Vec<PathBuf> = there.iter().map(|p| p.to_path_buf()).collect();
+        let pick = |named: Option<&str>, there: &[(&Path, There)]| {
+            let there: Vec<(PathBuf, There)> = there
+                .iter()
+                .map(|(p, t)| (p.to_path_buf(), t.clone()))
+                .collect();
             let named = named.map(PathBuf::from);
-            pick_client_socket(named, own.clone(), system.clone(), |p| {
-                there.iter().any(|t| t == p)
-            })
+            let look = |p: &Path, _| {
+                (there.iter().find(|(t, _)| t == p)).map_or(There::Missing, |(_, t)| t.clone())
+            };
+            pick_client_socket(named, own.clone(), system.clone(), look, 1000)
         };
-        assert_eq!(pick(None, &[&system]), system);
-        assert_eq!(pick(None, &[&own, &system]), own);
-        assert_eq!(pick(None, &[]), own, "the error names the user's own");
-        assert_eq!(pick(Some("/x/s"), &[&system]), PathBuf::from("/x/s"));
+        let ok = There::Trusted;
+        assert_eq!(pick(None, &[(&system, ok.clone())]), Ok(system.clone()));
+        assert_eq!(
+            pick(None, &[(&own, ok.clone()), (&system, ok.clone())]),
+            Ok(own.clone())
+        );
+        assert_eq!(
+            pick(None, &[]),
+            Ok(own.clone()),
+            "the error names the user's own"
+        );
+        assert_eq!(
+            pick(Some("/x/s"), &[(&system, ok.clone())]),
+            Ok(PathBuf::from("/x/s"))
+        );
+        // Review finding: another user's socket at the user's default path
+        // (`/tmp/vigil-UID`, made first) answered as the manager: never used.
+        let foreign = There::Foreign("it belongs to uid 65534".into());
+        assert_eq!(
+            pick(None, &[(&own, foreign.clone()), (&system, ok.clone())]),
+            Ok(system.clone())
+        );
+        let refused = pick(None, &[(&own, foreign.clone())]).unwrap_err();
+        assert!(refused.contains("uid 65534"), "{refused}");
+        assert_eq!(pick(None, &[(&own, ok), (&system, foreign)]), Ok(own));
+    }
+
+    /// The real look at the file system: a socket of another user, or in a
+    /// directory others may write, is foreign.
+    #[test]
+    fn a_socket_of_another_user_is_foreign() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("vigil-proto-look-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let sock = dir.join("control.sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let me = owner_of(&sock);
+        assert_eq!(look(&sock, me), There::Trusted);
+        assert!(matches!(look(&sock, me + 1), There::Foreign(_)));
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(matches!(look(&sock, me), There::Foreign(_)));
+        assert_eq!(look(&dir.join("none"), me), There::Missing);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn owner_of(path: &std::path::Path) -> u32 {
+        use std::os::unix::fs::MetadataExt as _;
+        std::fs::symlink_metadata(path).unwrap().uid()
     }
     use std::path::Path;
 

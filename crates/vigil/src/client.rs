@@ -153,7 +153,13 @@ fn connect(
     requests: &[Request],
 ) -> Result<(std::path::PathBuf, UnixStream), Exit> {
     let uid = vigil_platform::getuid();
-    let path = vigil_proto::client_socket_path(socket, uid);
+    let path = match vigil_proto::client_socket_path(socket, uid) {
+        Ok(path) => path,
+        Err(why) => {
+            eprintln!("vigil: {why}");
+            return Err(Exit::Unreachable);
+        }
+    };
     let stream = match UnixStream::connect(&path) {
         Ok(s) => s,
         Err(e) => {
