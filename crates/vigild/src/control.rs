@@ -1664,12 +1664,11 @@ impl Daemon {
     /// `vigil status` (once per unit shown, it cost the square of the units).
     fn socket_triggers(&self) -> SocketTriggers {
         let mut triggers = SocketTriggers::default();
-        let units = self.engine.units();
-        for name in units
-            .iter()
-            .map(|u| &u.name)
-            .filter(|n| n.ends_with(".socket"))
-        {
+        // The names alone: the whole report of every unit (`units()`, their
+        // names and dependencies copied) cost a status of one unit among a
+        // thousand some 0.9 ms, twice the time `vigil status` took before.
+        let sockets = (self.engine.states()).filter(|(n, _)| n.ends_with(".socket"));
+        for name in sockets.map(|(n, _)| n) {
             let def = self.engine.run_definition(name);
             let Some(socket) = def.as_ref().and_then(|d| d.socket.as_ref()) else {
                 continue;
@@ -1677,12 +1676,12 @@ impl Daemon {
             let by = &mut triggers.by_service;
             by.entry(socket.service.clone())
                 .or_default()
-                .push(name.clone());
+                .push(name.to_string());
             if socket.accept {
                 let by = &mut triggers.by_template;
                 by.entry(socket.service.clone())
                     .or_default()
-                    .push(name.clone());
+                    .push(name.to_string());
             }
         }
         triggers
