@@ -50,7 +50,7 @@ pub use process::{
 pub use signal::{SigInfo, SignalFd, block_signals, ignore_signal, signal_from_name};
 pub use socket::{
     Credentials, NotifySocket, Received, UnixListener, notify_barrier, notify_send, notify_send_as,
-    peer_credentials,
+    peer_credentials, peer_groups,
 };
 pub use spawn_pids::SpawnPids;
 pub use time::{TimerFd, boot_ticks, boottime_now, monotonic_now, realtime_now};

@@ -510,7 +510,8 @@ impl Clients {
                 match vigil_platform::peer_credentials(stream.as_fd()) {
                     Ok(c) => {
                         let privileged = c.uid == 0 || c.uid == self.manager_uid;
-                        (privileged, privileged || in_log_groups(c.pid, c.gid), c.uid)
+                        let logs = privileged || in_log_groups(&stream, c.pid, c.gid);
+                        (privileged, logs, c.uid)
                     }
                     // Unknown: counted as nobody, the least trusted.
                     Err(_) => (false, false, u32::MAX),
@@ -1838,23 +1839,26 @@ fn reason(u: &UnitInfo) -> Option<String> {
     u.reason.as_ref().map(ToString::to_string).or(file_gone)
 }
 
-/// Whether process `pid` (primary group `gid`) is in `adm` or
-/// `systemd-journal`, the groups that read logs on Debian: its supplementary
-/// groups as /proc has them, the names as /etc/group has them.
-fn in_log_groups(pid: u32, gid: u32) -> bool {
+/// Whether the peer of `stream` (process `pid`, primary group `gid`) is in
+/// `adm` or `systemd-journal`, the groups that read logs on Debian: its
+/// supplementary groups as they were when it connected (SO_PEERGROUPS; by
+/// /proc/PID/status only on a kernel without it, where a PID reused since
+/// could lend its groups), the names as /etc/group has them.
+fn in_log_groups(stream: &UnixStream, pid: u32, gid: u32) -> bool {
     let groups = std::fs::read_to_string("/etc/group").unwrap_or_default();
     let readers: Vec<u32> = vigil_spawn::users::parse_group(&groups)
         .into_iter()
         .filter(|g| g.name == "adm" || g.name == "systemd-journal")
         .map(|g| g.gid)
         .collect();
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let supplementary = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Groups:"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|g| g.parse::<u32>().ok());
+    let supplementary = vigil_platform::peer_groups(stream).unwrap_or_else(|_| {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        (status.lines().find_map(|l| l.strip_prefix("Groups:")))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|g| g.parse::<u32>().ok())
+            .collect()
+    });
     std::iter::once(gid)
         .chain(supplementary)
         .any(|g| readers.contains(&g))
