@@ -262,14 +262,6 @@ impl Refusal {
     }
 }
 
-/// Whether a connection of a user other than root and the manager's may be
-/// kept: its user holds `user_held` connections, such users hold `all_held`
-/// together, the connection got descriptor `fd` and the manager may have
-/// `limit` open. Those users may together hold a quarter of the descriptors
-/// (at most [`MAX_UNPRIVILEGED`]), and none once three quarters are in use,
-/// whoever uses them: the kernel gives the lowest free descriptor, so `fd`
-/// in the top quarter means at least three quarters are taken. What is left
-/// is for the services' pipes and pidfds and for root's connections.
 /// Whether answering `request` reads the unit directories (every file of
 /// them: milliseconds to a second): `is-enabled`, and `status` of a name that
 /// may be an instance not loaded. A user other than root and the manager's
@@ -284,6 +276,14 @@ fn reads_unit_files(request: &Request) -> bool {
     }
 }
 
+/// Whether a connection of a user other than root and the manager's may be
+/// kept: its user holds `user_held` connections, such users hold `all_held`
+/// together, the connection got descriptor `fd` and the manager may have
+/// `limit` open. Those users may together hold a quarter of the descriptors
+/// (at most [`MAX_UNPRIVILEGED`]), and none once three quarters are in use,
+/// whoever uses them: the kernel gives the lowest free descriptor, so `fd`
+/// in the top quarter means at least three quarters are taken. What is left
+/// is for the services' pipes and pidfds and for root's connections.
 fn admit(user_held: usize, all_held: usize, fd: i32, limit: u64) -> Result<(), Refusal> {
     let cap = usize::try_from(limit / 4)
         .unwrap_or(usize::MAX)
@@ -1256,10 +1256,6 @@ impl Daemon {
         }
     }
 
-    /// The units `units` name (a pattern: every loaded unit whose whole name
-    /// it matches), and for each name that names none a `not-found` result,
-    /// as systemctl acts on the units it finds and reports the others. When
-    /// none is found, the reply that says so for the first.
     /// The units `units` name one by one (not by a pattern), by their own names.
     fn plain_names(&self, units: &[String]) -> Vec<String> {
         (units.iter())
@@ -1268,6 +1264,10 @@ impl Daemon {
             .collect()
     }
 
+    /// The units `units` name (a pattern: every loaded unit whose whole name
+    /// it matches), and for each name that names none a `not-found` result,
+    /// as systemctl acts on the units it finds and reports the others. When
+    /// none is found, the reply that says so for the first.
     fn resolve_names(
         &mut self,
         id: u64,
@@ -1568,11 +1568,11 @@ impl Daemon {
         // names no instance: the unit files are not read for it. Read once for
         // all the names (a request naming thousands read them thousands of
         // times, and held the manager for a minute).
-        let plain: Vec<String> = (resolved.iter())
-            .filter(|(u, _, unknown)| !unknown.is_empty() && !vigil_units::glob::is_glob(u))
-            .map(|(u, _, _)| self.unit_name(u))
+        let unresolved: Vec<String> = (resolved.iter())
+            .filter(|(_, _, unknown)| !unknown.is_empty())
+            .map(|(u, _, _)| (*u).clone())
             .collect();
-        let instances = self.unloaded_instances(&plain);
+        let instances = self.unloaded_instances(&self.plain_names(&unresolved));
         for (u, names, unknown) in resolved {
             for name in names {
                 if shown.contains(&name) {
@@ -1584,10 +1584,8 @@ impl Daemon {
                 }
             }
             for job in unknown {
-                let instance = (!vigil_units::glob::is_glob(u))
-                    .then(|| instances.get(&self.unit_name(u)).cloned())
-                    .flatten();
-                match instance {
+                // Only plain names were looked up: a pattern finds none here.
+                match instances.get(&self.unit_name(u)).cloned() {
                     Some(unit) => {
                         if shown.insert(unit.name.clone()) {
                             out.push(self.unloaded_status(unit, lines, &triggers));

@@ -92,7 +92,7 @@ pub(crate) struct Daemon {
     /// Warnings others can cause at will (about notifications, connections
     /// refused) said for each kind and unit (or for none): when the last was,
     /// and how many were not said since.
-    notify_warnings: HashMap<(&'static str, Option<String>), (Time, u64)>,
+    limited_warnings: HashMap<(&'static str, Option<String>), (Time, u64)>,
     /// The listening sockets of socket units.
     pub sockets: crate::sockets::Sockets,
     pub clients: Clients,
@@ -320,7 +320,7 @@ impl Daemon {
             masked: BTreeMap::new(),
             broken_paths: BTreeMap::new(),
             procs: Procs::new(),
-            notify_warnings: HashMap::new(),
+            limited_warnings: HashMap::new(),
             sockets: crate::sockets::Sockets::default(),
             clients: Clients::new(listener),
             logs,
@@ -1027,9 +1027,6 @@ impl Daemon {
                 continue;
             }
             self.resume_clients();
-            if self.procs.reap_pending {
-                self.reap();
-            }
             self.process_actions();
             if self.trim_pending && events.is_empty() && !self.clients_to_resume() {
                 vigil_platform::release_free_heap();
@@ -1063,6 +1060,11 @@ impl Daemon {
                     _ => {}
                 }
                 self.process_actions();
+            }
+            // After the turn's events: a SIGCHLD among them, or ends a reap
+            // of the last turn left for this one (its budget spent).
+            if self.procs.reap_pending {
+                self.reap();
             }
             self.sync_store();
             if !self.handover.reexec_requested.is_empty() {
@@ -1193,7 +1195,6 @@ impl Daemon {
     }
 
     fn on_signals(&mut self) {
-        let mut chld = false;
         // A bounded number a turn, as the reaping: what is left keeps the
         // signalfd readable for the next turn.
         for _ in 0..SIGNALS_A_TURN {
@@ -1206,9 +1207,10 @@ impl Daemon {
                 }
             };
             match info.signo {
-                // Once a turn (below): a reap that ends at its budget must not
-                // be started again by the SIGCHLD of what ended meanwhile.
-                libc_sig::SIGCHLD => chld = true,
+                // Once a turn, after its events (run_loop): a reap that ends
+                // at its budget must not start again at the SIGCHLD of what
+                // ended meanwhile.
+                libc_sig::SIGCHLD => self.procs.reap_pending = true,
                 // A graceful stop for the main unit's program (nginx's, php-fpm's:
                 // docker's STOPSIGNAL), as tini forwards it; else the end, as SIGTERM.
                 libc_sig::SIGQUIT if self.main_process().is_some() => {
@@ -1273,9 +1275,6 @@ impl Daemon {
                 }
                 _ => {}
             }
-        }
-        if chld {
-            self.reap();
         }
     }
 
@@ -1404,7 +1403,7 @@ impl Daemon {
                         "notification from PID {from} longer than {} bytes, ignored",
                         buf.len()
                     );
-                    self.say_about_notification(unit.as_deref(), &why);
+                    self.say_at_most_once_a_second("notify", unit.as_deref(), &why);
                     if self.discard_notification() {
                         continue;
                     }
@@ -1482,17 +1481,11 @@ impl Daemon {
         }
     }
 
-    /// A warning about a notification, said at most once a second for each
-    /// unit (and for those of no unit), the next one with how many were not:
-    /// anyone may write to the notify socket, and each line said would push
-    /// older ones out of the rings (as the engine's refusals).
-    fn say_about_notification(&mut self, unit: Option<&str>, warning: &str) {
-        self.say_at_most_once_a_second("notify", unit, warning);
-    }
-
-    /// A warning of a `kind` that others can cause at will (notifications,
-    /// connections refused), said at most once a second for each unit, the
-    /// next one with how many were not.
+    /// A warning of a `kind` that others can cause at will (about
+    /// notifications: anyone may write to the notify socket; connections
+    /// refused), said at most once a second for each unit (and for those of
+    /// no unit), the next one with how many were not: each line said would
+    /// push older ones out of the rings (as the engine's refusals).
     pub(crate) fn say_at_most_once_a_second(
         &mut self,
         kind: &'static str,
@@ -1501,14 +1494,14 @@ impl Daemon {
     ) {
         let now = self.now();
         let key = (kind, unit.map(str::to_string));
-        if let Some((said, unsaid)) = self.notify_warnings.get_mut(&key)
+        if let Some((said, unsaid)) = self.limited_warnings.get_mut(&key)
             && now.saturating_sub(*said) < Duration::from_secs(1)
         {
             *unsaid += 1;
             return;
         }
         let unsaid = self
-            .notify_warnings
+            .limited_warnings
             .insert(key, (now, 0))
             .map_or(0, |(_, n)| n);
         let more = match unsaid {
@@ -1604,9 +1597,11 @@ impl Daemon {
                 }
             };
             match why {
-                Some(why) => {
-                    self.say_about_notification(unit, &format!("MAINPID={pid} refused: {why}"))
-                }
+                Some(why) => self.say_at_most_once_a_second(
+                    "notify",
+                    unit,
+                    &format!("MAINPID={pid} refused: {why}"),
+                ),
                 None => kept.push((key, value)),
             }
         }

@@ -251,10 +251,8 @@ pub(crate) fn inherit(init: Option<&InitChannel>) -> Inherited {
         let read = value
             .parse::<i32>()
             .map_err(|e| anyhow::anyhow!("{e}"))
-            .and_then(|raw| Ok(vigil_platform::adopt_fd(raw)?))
-            .map_err(|e| (e, Vec::new()))
-            .and_then(read_state_or_strays);
-        match read {
+            .and_then(|raw| Ok(vigil_platform::adopt_fd(raw)?));
+        match read_state_or_strays(read) {
             Ok(state) => got.state = Some(state),
             Err((e, stranded)) => {
                 note!("vigild: VIGIL_STATE_FD={value}: cannot read the previous state: {e:#}");
@@ -281,15 +279,9 @@ pub(crate) fn inherit(init: Option<&InitChannel>) -> Inherited {
         if let Some(generation) = newest {
             // Named without its descriptor: one this process could not take in.
             let fd = got.take(&format!("{STATE_PREFIX}{generation}"));
-            match fd
-                .ok_or_else(|| {
-                    (
-                        anyhow::anyhow!("it came without its descriptor"),
-                        Vec::new(),
-                    )
-                })
-                .and_then(read_state_or_strays)
-            {
+            match read_state_or_strays(
+                fd.ok_or_else(|| anyhow::anyhow!("it came without its descriptor")),
+            ) {
                 Ok(state) => got.state = Some(state),
                 Err((e, stranded)) => {
                     note!("vigild: the previous manager's state is unreadable: {e:#}");
@@ -370,10 +362,12 @@ pub(crate) fn decode_wait_status(status: i32) -> ExitStatus {
 /// Units and the PIDs of their processes that are alive.
 type Stranded = Vec<(String, Vec<u32>)>;
 
-/// The state in `fd`; when it cannot be read, why, with the units whose
-/// processes it names and that are alive ([`stranded`]).
-fn read_state_or_strays(fd: OwnedFd) -> Result<State, (anyhow::Error, Stranded)> {
-    let text = read_memfd(fd).map_err(|e| (e.into(), Vec::new()))?;
+/// The state in `fd` (when there is one); when it cannot be read, why, with
+/// the units whose processes it names and that are alive ([`stranded`]).
+fn read_state_or_strays(fd: anyhow::Result<OwnedFd>) -> Result<State, (anyhow::Error, Stranded)> {
+    let text = fd
+        .and_then(|fd| Ok(read_memfd(fd)?))
+        .map_err(|e| (e, Vec::new()))?;
     parse_state(&text).map_err(|e| (e, stranded(&text)))
 }
 
@@ -1227,18 +1221,18 @@ impl Daemon {
         use vigil_platform::{ChildFd, ExecStatus, ExitStatus as Status, PreparedCommand};
         let path = CString::new(exe.as_os_str().as_bytes())?;
         let argv = vec![path.clone(), c"--check-state".into()];
-        let said = vigil_platform::memfd("vigild-check")?;
+        let stderr = vigil_platform::memfd("vigild-check")?;
         let mut cmd = PreparedCommand::new(path, argv, Vec::new());
         cmd.stdin(ChildFd::dup(state.as_fd())?)
             .stdout(ChildFd::dev_null()?)
-            .stderr(ChildFd::dup(said.as_fd())?);
+            .stderr(ChildFd::dup(stderr.as_fd())?);
         let child = vigil_platform::spawn(&cmd)?;
         let status = vigil_platform::process::wait_within(child.pid, CHECK_TIMEOUT)?;
         if status.is_none() {
             let _ = vigil_platform::kill(child.pid, 9);
             let _ = vigil_platform::process::wait_blocking(child.pid);
         }
-        let text = read_memfd(said).unwrap_or_default();
+        let text = read_memfd(stderr).unwrap_or_default();
         let text = String::from_utf8_lossy(&text);
         let said = text
             .trim()

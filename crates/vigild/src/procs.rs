@@ -72,8 +72,9 @@ pub(crate) struct Procs {
     /// Kept only during a round (`round`), from its first need to its end.
     pub(crate) candidates: Option<Vec<u32>>,
     pub(crate) round: bool,
-    /// The last reap stopped at its budget ([`REAPS_A_TURN`]): the loop goes
-    /// on without waiting, and reaps again.
+    /// A SIGCHLD came, or the last reap stopped at its budget
+    /// ([`REAPS_A_TURN`]): the loop reaps after the turn's events (and does
+    /// not wait for more first).
     pub(crate) reap_pending: bool,
 }
 
@@ -83,6 +84,26 @@ pub(crate) struct Procs {
 /// had theirs.
 const REAPS_A_TURN: usize = 128;
 const REAP_TIME_A_TURN: Duration = Duration::from_millis(20);
+
+/// What one call of [`Daemon::reap`] may still do.
+struct ReapBudget {
+    ends: usize,
+    until: Duration,
+}
+
+impl ReapBudget {
+    fn new() -> ReapBudget {
+        ReapBudget {
+            ends: REAPS_A_TURN,
+            until: vigil_platform::monotonic_now() + REAP_TIME_A_TURN,
+        }
+    }
+
+    /// The call's ends or time are used up: the rest is for the next turn.
+    fn spent(&self) -> bool {
+        self.ends == 0 || vigil_platform::monotonic_now() >= self.until
+    }
+}
 
 /// A PID file read again until it is written, the unit's start ends, or none
 /// of the unit's processes is left to write it.
@@ -1330,10 +1351,9 @@ impl Daemon {
             return self.reap_now();
         }
         self.procs.round = true;
-        let mut budget = REAPS_A_TURN;
-        let until = vigil_platform::monotonic_now() + REAP_TIME_A_TURN;
+        let mut budget = ReapBudget::new();
         loop {
-            if budget == 0 || vigil_platform::monotonic_now() >= until {
+            if budget.spent() {
                 self.procs.reap_pending = true;
                 break;
             }
@@ -1341,7 +1361,7 @@ impl Daemon {
             self.procs.candidates = None;
             let mut ended = Vec::new();
             loop {
-                if budget == 0 {
+                if budget.ends == 0 {
                     break;
                 }
                 match vigil_platform::peek_any() {
@@ -1352,7 +1372,7 @@ impl Daemon {
                         break;
                     }
                     Ok(Some((pid, _))) => {
-                        budget -= 1;
+                        budget.ends -= 1;
                         self.procs.note_reaped(pid);
                         let _ = vigil_platform::process::reap(pid);
                     }
@@ -1372,7 +1392,7 @@ impl Daemon {
             let held: HashSet<u32> = self.procs.held.iter().copied().collect();
             for &pid in self.procs.children.iter().filter(|&&p| p != first) {
                 // No more than the turn's budget: the others wait, unreaped.
-                if ended.len() >= budget {
+                if ended.len() >= budget.ends {
                     break;
                 }
                 if held.contains(&pid) {
@@ -1387,7 +1407,7 @@ impl Daemon {
             if ended.is_empty() {
                 break;
             }
-            budget = budget.saturating_sub(ended.len());
+            budget.ends = budget.ends.saturating_sub(ended.len());
             self.notifications_first();
             // What the ends ask for (a restart's spawn) is carried out once for
             // them all: a batch of spawns saves the state first, and a save for
@@ -1420,14 +1440,13 @@ impl Daemon {
     /// Reaps and handles every exited child at once.
     fn reap_now(&mut self) {
         self.procs.round = true;
-        let mut budget = REAPS_A_TURN;
-        let until = vigil_platform::monotonic_now() + REAP_TIME_A_TURN;
+        let mut budget = ReapBudget::new();
         loop {
-            if budget == 0 || vigil_platform::monotonic_now() >= until {
+            if budget.spent() {
                 self.procs.reap_pending = true;
                 break;
             }
-            budget -= 1;
+            budget.ends -= 1;
             // Looked at before it is reaped: its zombie still tells its
             // process group and session.
             let (pid, status) = match vigil_platform::peek_any() {

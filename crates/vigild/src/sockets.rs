@@ -300,18 +300,14 @@ impl Daemon {
 
     /// The loaded services that name `unit` in their `Sockets=`.
     fn named_by_sockets(&self, unit: &str) -> Vec<String> {
-        let names: Vec<String> = self.engine.states().map(|(n, _)| n.to_string()).collect();
-        (names.into_iter())
-            .filter(|n| {
-                self.engine
-                    .definition(n)
-                    .and_then(|d| {
-                        d.service
-                            .as_ref()
-                            .map(|s| s.sockets.iter().any(|x| x == unit))
-                    })
-                    .unwrap_or(false)
-            })
+        let names_it = |n: &&str| {
+            let def = self.engine.definition(n);
+            def.and_then(|d| Some(d.service.as_ref()?.sockets.iter().any(|x| x == unit)))
+                .unwrap_or(false)
+        };
+        (self.engine.states().map(|(n, _)| n))
+            .filter(names_it)
+            .map(str::to_string)
             .collect()
     }
 

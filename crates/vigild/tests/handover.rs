@@ -268,6 +268,32 @@ fn copy_executable(from: &Path, to: &Path) {
     assert!(status.success(), "cp {} {}", from.display(), to.display());
 }
 
+/// vigild run from a copy of its binary in `d`, through `sh -c exec` (the
+/// copy can then be replaced as an upgrade replaces it), with `svc.service`
+/// (`unit`) wanted at boot. Returns the manager and the copy's path.
+fn manager_from_a_copy(d: &TempDir, unit: &str) -> (Manager, std::path::PathBuf) {
+    let copy = d.path().join("vigild");
+    copy_executable(&harness::vigild_bin(), &copy);
+    let exec_copy = format!("shift; exec {} \"$@\"", copy.display());
+    let m = Manager::start_wrapped(
+        &[
+            ("default.target", "[Unit]\nWants=svc.service\n"),
+            ("svc.service", unit),
+        ],
+        &["sh", "-c", &exec_copy, "sh"],
+    );
+    (m, copy)
+}
+
+/// Puts an executable file holding `text` where `binary` is, by a rename, as
+/// a package upgrade does.
+fn replace_binary(binary: &Path, text: &str) {
+    let new = binary.with_extension("new");
+    fs::write(&new, text).unwrap();
+    fs::set_permissions(&new, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::rename(&new, binary).unwrap();
+}
+
 /// Whether strace can be used (scripts/install-test-deps installs it); never
 /// false under CI=true.
 fn have_strace(test: &str) -> bool {
@@ -1636,30 +1662,18 @@ fn vigil_inits_stop_is_heard_when_its_sigterm_merges_with_another() {
 #[test]
 fn a_reexec_onto_a_file_that_cannot_run_fails_and_the_manager_goes_on() {
     let d = TempDir::new("reexec-bad");
-    let copy = d.path().join("vigild");
-    copy_executable(&harness::vigild_bin(), &copy);
-    let exec_copy = format!("shift; exec {} \"$@\"", copy.display());
     // Half a line is read when the reexec fails: the rest comes after it.
     let go = d.path().join("go");
     let half_a_line = format!(
         "[Service]\nExecStart=/bin/sh -c 'printf \"whole-line\\\\nfirst-half-\"; while [ ! -e {} ]; do sleep 0.02; done; echo second-half; exec sleep 1000'\n",
         go.display()
     );
-    let mut m = Manager::start_wrapped(
-        &[
-            ("default.target", "[Unit]\nWants=svc.service\n"),
-            ("svc.service", &half_a_line),
-        ],
-        &["sh", "-c", &exec_copy, "sh"],
-    );
+    let (mut m, copy) = manager_from_a_copy(&d, &half_a_line);
     m.wait_state("svc.service", "running");
     let pid = m.main_pid("svc.service");
     // One write: once its whole line is filed, the half after it was read.
     m.wait_log("svc.service", "whole-line");
-    let bad = d.path().join("vigild.new");
-    fs::write(&bad, "not an ELF file\n").unwrap();
-    fs::set_permissions(&bad, fs::Permissions::from_mode(0o755)).unwrap();
-    fs::rename(&bad, &copy).unwrap();
+    replace_binary(&copy, "not an ELF file\n");
     let out = m.vigil(&["reexec"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
@@ -1683,34 +1697,21 @@ fn a_reexec_onto_a_file_that_cannot_run_fails_and_the_manager_goes_on() {
 #[test]
 fn a_reexec_onto_a_binary_that_cannot_read_the_state_is_refused() {
     let d = TempDir::new("reexec-unreadable");
-    let copy = d.path().join("vigild");
-    copy_executable(&harness::vigild_bin(), &copy);
-    let exec_copy = format!("shift; exec {} \"$@\"", copy.display());
-    let m = Manager::start_wrapped(
-        &[
-            ("default.target", "[Unit]\nWants=svc.service\n"),
-            ("svc.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
-        ],
-        &["sh", "-c", &exec_copy, "sh"],
-    );
+    let (m, copy) = manager_from_a_copy(&d, "[Service]\nExecStart=/bin/sleep 1000\n");
     m.wait_state("svc.service", "running");
     let (manager, pid) = (m.pid(), m.main_pid("svc.service"));
     // What a vigild of another state version answers; run for real, it
     // leaves a mark.
     let ran = d.path().join("ran");
-    let successor = d.path().join("vigild.new");
-    fs::write(
-        &successor,
-        format!(
+    replace_binary(
+        &copy,
+        &format!(
             "#!/bin/sh\nif [ \"$1\" = --check-state ]; then cat >/dev/null; \
              echo 'vigild: state version 9 (this vigild reads 1)' >&2; exit 1; fi\n\
              touch {}\n",
             ran.display()
         ),
-    )
-    .unwrap();
-    fs::set_permissions(&successor, fs::Permissions::from_mode(0o755)).unwrap();
-    fs::rename(&successor, &copy).unwrap();
+    );
     let out = m.vigil(&["reexec"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
@@ -1732,33 +1733,20 @@ fn a_reexec_onto_a_binary_that_cannot_read_the_state_is_refused() {
 #[test]
 fn a_reexec_onto_a_binary_older_than_the_check_goes_on() {
     let d = TempDir::new("reexec-older");
-    let copy = d.path().join("vigild");
-    copy_executable(&harness::vigild_bin(), &copy);
     let real = d.path().join("vigild.real");
     copy_executable(&harness::vigild_bin(), &real);
-    let exec_copy = format!("shift; exec {} \"$@\"", copy.display());
-    let mut m = Manager::start_wrapped(
-        &[
-            ("default.target", "[Unit]\nWants=svc.service\n"),
-            ("svc.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
-        ],
-        &["sh", "-c", &exec_copy, "sh"],
-    );
+    let (mut m, copy) = manager_from_a_copy(&d, "[Service]\nExecStart=/bin/sleep 1000\n");
     m.wait_state("svc.service", "running");
     let pid = m.main_pid("svc.service");
-    let successor = d.path().join("vigild.new");
-    fs::write(
-        &successor,
-        format!(
+    replace_binary(
+        &copy,
+        &format!(
             "#!/bin/sh\nif [ \"$1\" = --check-state ]; then \
              echo 'vigild: unknown option --check-state' >&2; exit 2; fi\n\
              exec {} \"$@\"\n",
             real.display()
         ),
-    )
-    .unwrap();
-    fs::set_permissions(&successor, fs::Permissions::from_mode(0o755)).unwrap();
-    fs::rename(&successor, &copy).unwrap();
+    );
     m.vigil_ok(&["reexec"]);
     m.expect_stderr("cannot check a state (it is older than the check)");
     assert_eq!(m.main_pid("svc.service"), pid);
