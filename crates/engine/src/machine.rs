@@ -388,19 +388,17 @@ struct Slot {
     /// The definition of the current (or last) run: a re-load changes `def` only,
     /// and `run` catches up at the next start.
     run: Arc<Unit>,
-    load_error: Option<String>,
+    /// What only some units ever hold, out of the slot until then.
+    rare: Option<Box<Rare>>,
     /// Gone from the unit set at a re-load; forgotten once dead.
     removed: bool,
     /// Forgotten: the slot stays until the next load but is invisible.
     gone: bool,
-    cycle: Option<String>,
     phase: Phase,
     /// The state last reported, to report changes only.
     state: State,
     reason: Option<Reason>,
     since: Time,
-    /// The first failure of the current deactivation.
-    result: Option<Reason>,
     /// Why the current stop sequence runs; `None`: the unit is going down on its own.
     stop_cause: Option<StopCause>,
     /// A stop job waiting for the units ordered after this one to stop first.
@@ -420,7 +418,6 @@ struct Slot {
     main_gone: bool,
     main_pid: Option<u32>,
     control: Option<(u32, Role)>,
-    test_pid: Option<u32>,
     /// A `Spawn` was sent and its `Spawned`/`SpawnFailed` has not come yet.
     spawning: Option<Role>,
     /// The start, stop or reload timeout.
@@ -430,23 +427,9 @@ struct Slot {
     test_delay: Duration,
     start_times: VecDeque<Time>,
     restarts: u32,
-    /// Refused notifications: when one was last said, and how many were not
-    /// said since (one a second at most: anyone may write to the socket,
-    /// and each line said would push older ones out of the rings).
-    refusals: (Option<Time>, u64),
-    /// The failure the last automatic restart followed. The restart that hits
-    /// the start limit ends the unit with `start limit hit`, which has no code
-    /// of its own: with `--main`, vigild exits with this run's code instead.
-    restart_cause: Option<Reason>,
     last_exit: Option<ExitStatus>,
     /// The main exit of the current run, for RestartPreventExitStatus=.
     run_exit: Option<ExitStatus>,
-    status_text: Option<String>,
-    status_errno: Option<i32>,
-    /// When the watchdog fires unless a `WATCHDOG=1` comes first.
-    watchdog_at: Option<Time>,
-    /// `WATCHDOG_USEC=` for this run (zero: disabled); `None`: WatchdogSec=.
-    watchdog_override: Option<Duration>,
     /// When this run's start job began to run (after its ordering), and the
     /// time from then to ready: the unit's own start time, as
     /// systemd-analyze blame counts it (`vigil blame`).
@@ -467,6 +450,49 @@ struct Slot {
     stop_blocker: usize,
 }
 
+/// What a unit holds only once something happened to it (a load error, a
+/// failure, a `STATUS=`, a watchdog, a readiness probe), kept out of its slot
+/// until then: a manager holds a slot per unit for its whole life, and these
+/// took 264 of a slot's 656 bytes.
+#[derive(Debug, Default, PartialEq)]
+struct Rare {
+    load_error: Option<String>,
+    cycle: Option<String>,
+    /// The first failure of the current deactivation.
+    result: Option<Reason>,
+    test_pid: Option<u32>,
+    /// Refused notifications: when one was last said, and how many were not
+    /// said since (one a second at most: anyone may write to the socket,
+    /// and each line said would push older ones out of the rings).
+    refusals: (Option<Time>, u64),
+    /// The failure the last automatic restart followed. The restart that hits
+    /// the start limit ends the unit with `start limit hit`, which has no code
+    /// of its own: with `--main`, vigild exits with this run's code instead.
+    restart_cause: Option<Reason>,
+    status_text: Option<String>,
+    status_errno: Option<i32>,
+    /// When the watchdog fires unless a `WATCHDOG=1` comes first.
+    watchdog_at: Option<Time>,
+    /// `WATCHDOG_USEC=` for this run (zero: disabled); `None`: WatchdogSec=.
+    watchdog_override: Option<Duration>,
+}
+
+impl Rare {
+    /// What an unset [`Slot::rare`] reads as.
+    const NONE: Rare = Rare {
+        load_error: None,
+        cycle: None,
+        result: None,
+        test_pid: None,
+        refusals: (None, 0),
+        restart_cause: None,
+        status_text: None,
+        status_errno: None,
+        watchdog_at: None,
+        watchdog_override: None,
+    };
+}
+
 impl Slot {
     fn new(mut unit: Unit, now: Time) -> Slot {
         unit.shrink_to_fit();
@@ -475,15 +501,13 @@ impl Slot {
             name: def.name.clone(),
             run: def.clone(),
             def,
-            load_error: None,
+            rare: None,
             removed: false,
             gone: false,
-            cycle: None,
             phase: Phase::Dead { failed: false },
             state: State::Inactive,
             reason: None,
             since: now,
-            result: None,
             stop_cause: None,
             pending_stop: None,
             start_after_stop: false,
@@ -493,21 +517,14 @@ impl Slot {
             main_gone: false,
             main_pid: None,
             control: None,
-            test_pid: None,
             spawning: None,
             timeout: None,
             wake: None,
             test_delay: TEST_RETRY_FIRST,
             start_times: VecDeque::new(),
             restarts: 0,
-            refusals: (None, 0),
-            restart_cause: None,
             last_exit: None,
             run_exit: None,
-            status_text: None,
-            status_errno: None,
-            watchdog_at: None,
-            watchdog_override: None,
             start_blocker: 0,
             stop_blocker: 0,
             start_requested: None,
@@ -518,23 +535,43 @@ impl Slot {
         }
     }
 
+    /// The unit's [`Rare`] fields, unset ones as `None`.
+    fn rare(&self) -> &Rare {
+        self.rare.as_deref().unwrap_or(&Rare::NONE)
+    }
+
+    /// The same, to set one: made on the first write.
+    fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_default()
+    }
+
+    /// Runs `f` on the [`Rare`] fields when the unit has any (a clear, a
+    /// take): a unit that holds none stays without.
+    fn if_rare<T: Default>(&mut self, f: impl FnOnce(&mut Rare) -> T) -> T {
+        self.rare.as_deref_mut().map(f).unwrap_or_default()
+    }
+
     /// The processes the unit tracks: main, control and condition.
     fn pids(&self) -> Vec<u32> {
-        [self.main_pid, self.control.map(|c| c.0), self.test_pid]
-            .into_iter()
-            .flatten()
-            .collect()
+        [
+            self.main_pid,
+            self.control.map(|c| c.0),
+            self.rare().test_pid,
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     fn alive(&self) -> bool {
         self.main_pid.is_some()
             || self.control.is_some()
-            || self.test_pid.is_some()
+            || self.rare().test_pid.is_some()
             || self.spawning.is_some()
     }
 
     fn broken(&self) -> bool {
-        self.load_error.is_some()
+        self.rare().load_error.is_some()
     }
 
     /// For the start ordering of the units ordered after this one.
@@ -739,7 +776,8 @@ impl Machine {
             old.insert(slot.name.clone(), slot);
         }
 
-        let mut slots: Vec<Slot> = Vec::new();
+        // Room for the units as they are: a slot of each is held for good.
+        let mut slots: Vec<Slot> = Vec::with_capacity(units.len() + broken.len());
         let mut seen: HashSet<String> = HashSet::new();
         let mut added: HashSet<String> = HashSet::new();
         let mut newly_broken: Vec<String> = Vec::new();
@@ -753,7 +791,7 @@ impl Machine {
                     let mut unit = unit;
                     unit.shrink_to_fit();
                     slot.def = Arc::new(unit);
-                    slot.load_error = None;
+                    slot.if_rare(|r| r.load_error = None);
                     slot.removed = false;
                     if slot.phase.is_dead() {
                         slot.run = slot.def.clone();
@@ -783,7 +821,7 @@ impl Machine {
                     )
                 }
             };
-            slot.load_error = Some(message);
+            slot.rare_mut().load_error = Some(message);
             slot.removed = false;
             newly_broken.push(name);
             slots.push(slot);
@@ -807,8 +845,9 @@ impl Machine {
             slots.push(slot);
         }
         slots.sort_by(|a, b| a.name.cmp(&b.name));
+        slots.shrink_to_fit();
         for slot in &mut slots {
-            slot.cycle = None;
+            slot.if_rare(|r| r.cycle = None);
         }
         self.slots = slots;
         self.index = self
@@ -827,7 +866,7 @@ impl Machine {
             if let Some((p, role)) = s.control {
                 self.pids.insert(p, (i, role));
             }
-            if let Some(p) = s.test_pid {
+            if let Some(p) = s.rare().test_pid {
                 self.pids.insert(p, (i, Role::Test));
             }
         }
@@ -857,8 +896,8 @@ impl Machine {
                 message: format!("ordering cycle: {text}; dropped one ordering edge ({dropped})"),
             });
             for &u in cycle {
-                let slot = &mut self.slots[u];
-                slot.cycle = Some(match slot.cycle.take() {
+                let cycle = &mut self.slots[u].rare_mut().cycle;
+                *cycle = Some(match cycle.take() {
                     Some(prev) => format!("{prev}; {text}"),
                     None => text.clone(),
                 });
@@ -878,7 +917,7 @@ impl Machine {
             let Some(&u) = self.index.get(&name) else {
                 continue;
             };
-            let message = self.slots[u].load_error.clone().unwrap_or_default();
+            let message = self.slots[u].rare().load_error.clone().unwrap_or_default();
             if self.slots[u].phase.is_dead() {
                 // The state change (`-> failed (load error: ...)`) says it.
                 self.slots[u].reason = Some(Reason::LoadError(message));
@@ -1004,7 +1043,7 @@ impl Machine {
         self.slots
             .iter()
             .filter(|s| !s.gone)
-            .flat_map(|s| [s.timeout, s.wake, s.watchdog_at])
+            .flat_map(|s| [s.timeout, s.wake, s.rare().watchdog_at])
             .flatten()
             .min()
     }
@@ -1077,7 +1116,7 @@ impl Machine {
         let Some(s) = self.index.get(name).and_then(|&u| self.slots.get(u)) else {
             return (None, None);
         };
-        (s.result.clone(), s.run_exit)
+        (s.rare().result.clone(), s.run_exit)
     }
 
     pub(crate) fn run_definition(&self, name: &str) -> Option<Arc<Unit>> {
@@ -1132,10 +1171,10 @@ impl Machine {
             main_pid: s.main_pid,
             since: s.since,
             restarts: s.restarts,
-            restart_cause: s.restart_cause.clone(),
+            restart_cause: s.rare().restart_cause.clone(),
             last_exit: s.last_exit,
-            status_text: s.status_text.clone(),
-            status_errno: s.status_errno,
+            status_text: s.rare().status_text.clone(),
+            status_errno: s.rare().status_errno,
             next_restart: if s.phase == Phase::AutoRestart {
                 s.wake
             } else {
@@ -1145,7 +1184,7 @@ impl Machine {
             requires,
             wants: d.wants.clone(),
             after,
-            cycle: s.cycle.clone(),
+            cycle: s.rare().cycle.clone(),
             removed: s.removed,
         }
     }
@@ -1419,7 +1458,7 @@ impl Machine {
         if self.shutting_down && !self.shutdown_fresh.contains(&root) {
             return Err(self.refuse(root, "the manager is shutting down"));
         }
-        if let Some(e) = &self.slots[root].load_error {
+        if let Some(e) = &self.slots[root].rare().load_error {
             return Err(self.refuse(root, &format!("load error: {e}")));
         }
         // A manual start counts toward the start limit like any other (as in
@@ -1427,7 +1466,7 @@ impl Machine {
         // automatic restarts shown.
         if manual {
             self.slots[root].restarts = 0;
-            self.slots[root].restart_cause = None;
+            self.slots[root].if_rare(|r| r.restart_cause = None);
         }
         if !self.together {
             self.in_request.clear();
@@ -1611,7 +1650,7 @@ impl Machine {
         if self.shutting_down {
             return Err(self.refuse(u, "the manager is shutting down"));
         }
-        if let Some(e) = &self.slots[u].load_error {
+        if let Some(e) = &self.slots[u].rare().load_error {
             return Err(self.refuse(u, &format!("load error: {e}")));
         }
         if self.slots[u].phase.is_down_or_pending() {
@@ -1746,7 +1785,7 @@ impl Machine {
             if s.phase == (Phase::Dead { failed: true }) && !s.broken() {
                 s.reason = None;
                 s.restarts = 0;
-                s.restart_cause = None;
+                s.if_rare(|r| r.restart_cause = None);
                 self.set_phase(u, Phase::Dead { failed: false });
             }
         }
@@ -2048,8 +2087,8 @@ impl Machine {
 
     fn record(&mut self, u: usize, failure: Option<Reason>) {
         let s = &mut self.slots[u];
-        if s.result.is_none() {
-            s.result = failure;
+        if s.rare().result.is_none() && failure.is_some() {
+            s.rare_mut().result = failure;
         }
     }
 
@@ -2202,15 +2241,17 @@ impl Machine {
             s.start_times.push_back(now);
         }
         let s = &mut self.slots[u];
-        s.result = None;
         s.stop_cause = None;
         s.started_ok = false;
         s.run_exit = None;
         s.main_gone = false;
-        s.status_text = None;
-        s.status_errno = None;
-        s.watchdog_at = None;
-        s.watchdog_override = None;
+        s.if_rare(|r| {
+            r.result = None;
+            r.status_text = None;
+            r.status_errno = None;
+            r.watchdog_at = None;
+            r.watchdog_override = None;
+        });
         s.timeout = svc.timeout_start.map(|t| now + t);
         self.log(Level::Debug, u, "starting".into());
         self.exec_condition(u, 0);
@@ -2445,7 +2486,7 @@ impl Machine {
         let s = &mut self.slots[u];
         s.timeout = None;
         s.wake = None;
-        s.watchdog_at = None;
+        s.if_rare(|r| r.watchdog_at = None);
         let exec_stop =
             run_exec_stop && s.started_ok && s.control.is_none() && self.has_cmd(u, Role::Stop(0));
         if exec_stop {
@@ -2490,7 +2531,7 @@ impl Machine {
             self.stop_post(u, 0);
             return;
         }
-        self.slots[u].watchdog_at = None;
+        self.slots[u].if_rare(|r| r.watchdog_at = None);
         let signal = stage.signal(svc);
         let group = matches!(
             (svc.kill_mode, stage),
@@ -2576,7 +2617,7 @@ impl Machine {
         let pids: Vec<u32> = [
             s.main_pid.take(),
             s.control.take().map(|c| c.0),
-            s.test_pid.take(),
+            s.if_rare(|r| r.test_pid.take()),
         ]
         .into_iter()
         .flatten()
@@ -2603,11 +2644,11 @@ impl Machine {
         let s = &mut self.slots[u];
         s.timeout = None;
         s.wake = None;
-        s.watchdog_at = None;
+        s.if_rare(|r| r.watchdog_at = None);
         s.started_ok = false;
         // vigild forgets the unit's process groups once it is down.
         s.leftovers = false;
-        let result = s.result.take();
+        let result = s.if_rare(|r| r.result.take());
         let cause = s.stop_cause.take();
         // Cleared only after the unit is Dead: a restart is no end for
         // SuccessAction= (`unit_action`).
@@ -2623,7 +2664,9 @@ impl Machine {
                 .as_ref()
                 .is_some_and(|svc| restart_wanted(svc, result.as_ref(), s.run_exit));
         if let (true, Some(svc)) = (auto, run.service.as_ref()) {
-            s.restart_cause.clone_from(&result);
+            if result.is_some() || s.rare().restart_cause.is_some() {
+                s.rare_mut().restart_cause.clone_from(&result);
+            }
             s.reason = result;
             s.wake = Some(now + svc.restart_sec);
             let why = s
@@ -2722,7 +2765,7 @@ impl Machine {
         let s = &mut self.slots[u];
         s.wake = None;
         s.restarts += 1;
-        if let Some(e) = s.load_error.clone() {
+        if let Some(e) = s.rare().load_error.clone() {
             s.reason = Some(Reason::LoadError(e));
             self.set_phase(u, Phase::Dead { failed: true });
             self.after_dead(u);
@@ -2753,7 +2796,7 @@ impl Machine {
         s.spawning = None;
         match role {
             Role::Main(_) => s.main_pid = Some(pid),
-            Role::Test => s.test_pid = Some(pid),
+            Role::Test => s.rare_mut().test_pid = Some(pid),
             _ => s.control = Some((pid, role)),
         }
         self.pids.insert(pid, (u, role));
@@ -2842,9 +2885,7 @@ impl Machine {
         if s.control.is_some_and(|c| c.0 == pid) {
             s.control = None;
         }
-        if s.test_pid == Some(pid) {
-            s.test_pid = None;
-        }
+        s.if_rare(|r| r.test_pid.take_if(|p| *p == pid));
     }
 
     fn process_ended(&mut self, u: usize, role: Role, pid: Option<u32>, outcome: Outcome) {
@@ -2938,7 +2979,7 @@ impl Machine {
                 if !(clean && svc.remain_after_exit) {
                     self.record(u, failure);
                     // Nothing left to ping the watchdog.
-                    self.slots[u].watchdog_at = None;
+                    self.slots[u].if_rare(|r| r.watchdog_at = None);
                     self.slots[u].main_gone = true;
                 } else if matches!(phase, Phase::Reload(_)) {
                     // Remains active: exited, once the reload is over.
@@ -3201,7 +3242,7 @@ impl Machine {
                 NotifyAccess::All => "all",
             };
             let now = self.now;
-            let (said, unsaid) = &mut self.slots[u].refusals;
+            let (said, unsaid) = &mut self.slots[u].rare_mut().refusals;
             if said.is_some_and(|at| now.saturating_sub(at) < REFUSALS_SAID_EVERY) {
                 *unsaid += 1;
                 return;
@@ -3230,7 +3271,10 @@ impl Machine {
                 "STOPPING" => stopping |= value == "1",
                 // An empty STATUS= clears the text, as in systemd.
                 "STATUS" => {
-                    self.slots[u].status_text = Some(value.clone()).filter(|v| !v.is_empty())
+                    let text = Some(value.clone()).filter(|v| !v.is_empty());
+                    if text.is_some() || self.slots[u].rare().status_text.is_some() {
+                        self.slots[u].rare_mut().status_text = text;
+                    }
                 }
                 "MAINPID" => match value.parse::<u32>() {
                     Ok(p) if p > 0 => match self.other_owner(u, p) {
@@ -3245,7 +3289,7 @@ impl Machine {
                 },
                 "ERRNO" => match value.parse::<i32>() {
                     Ok(n) => {
-                        self.slots[u].status_errno = Some(n);
+                        self.slots[u].rare_mut().status_errno = Some(n);
                         self.log(Level::Info, u, format!("service reports errno {n}"));
                     }
                     Err(_) => self.log(Level::Warning, u, format!("invalid ERRNO={value}")),
@@ -3254,7 +3298,8 @@ impl Machine {
                 "WATCHDOG" if value == "trigger" => watchdog_trigger = true,
                 "WATCHDOG_USEC" => match value.parse::<u64>() {
                     Ok(us) => {
-                        self.slots[u].watchdog_override = Some(Duration::from_micros(us));
+                        self.slots[u].rare_mut().watchdog_override =
+                            Some(Duration::from_micros(us));
                         self.reset_watchdog(u);
                     }
                     Err(_) => self.log(Level::Warning, u, format!("invalid WATCHDOG_USEC={value}")),
@@ -3319,7 +3364,10 @@ impl Machine {
     fn watchdog_period(&self, u: usize) -> Option<Duration> {
         let s = &self.slots[u];
         let configured = s.run.service.as_ref().and_then(|svc| svc.watchdog);
-        s.watchdog_override.or(configured).filter(|d| !d.is_zero())
+        s.rare()
+            .watchdog_override
+            .or(configured)
+            .filter(|d| !d.is_zero())
     }
 
     /// Phases in which a missed watchdog ping counts: from readiness until a
@@ -3343,7 +3391,10 @@ impl Machine {
         if s.phase.is_dead() || s.phase.is_stopping() {
             return;
         }
-        s.watchdog_at = period.map(|p| now + p);
+        match period {
+            Some(p) => s.rare_mut().watchdog_at = Some(now + p),
+            None => s.if_rare(|r| r.watchdog_at = None),
+        }
     }
 
     /// The watchdog fired (or the service asked for it with WATCHDOG=trigger):
@@ -3369,7 +3420,7 @@ impl Machine {
         self.record(u, Some(Reason::Watchdog));
         let s = &mut self.slots[u];
         s.timeout = None;
-        s.watchdog_at = None;
+        s.if_rare(|r| r.watchdog_at = None);
         self.enter_kill(u, KillStage::Abort);
     }
 
@@ -3414,12 +3465,12 @@ impl Machine {
                 !s.gone
                     && (s.timeout.is_some_and(|t| t <= now)
                         || s.wake.is_some_and(|t| t <= now)
-                        || s.watchdog_at.is_some_and(|t| t <= now))
+                        || s.rare().watchdog_at.is_some_and(|t| t <= now))
             })
             .collect();
         for u in due {
-            if self.slots[u].watchdog_at.is_some_and(|t| t <= now) {
-                self.slots[u].watchdog_at = None;
+            if self.slots[u].rare().watchdog_at.is_some_and(|t| t <= now) {
+                self.slots[u].if_rare(|r| r.watchdog_at = None);
                 if self.watchdog_phase(u) {
                     self.watchdog_fired(u, false);
                     continue;
@@ -3434,7 +3485,8 @@ impl Machine {
                 match self.slots[u].phase {
                     Phase::AutoRestart => self.auto_restart(u),
                     Phase::Test
-                        if self.slots[u].test_pid.is_none() && self.slots[u].spawning.is_none() =>
+                        if self.slots[u].rare().test_pid.is_none()
+                            && self.slots[u].spawning.is_none() =>
                     {
                         self.spawn(u, Role::Test);
                     }
@@ -3513,7 +3565,58 @@ impl Machine {
 
 #[cfg(test)]
 mod tests {
-    use super::all_from;
+    use std::time::Duration;
+
+    use vigil_units::{ExecCommand, Format, RestartPolicy, Service, Unit, UnitKind};
+
+    use super::{Machine, Slot, all_from};
+    use crate::{Event, ExitStatus, Role};
+
+    /// A running service holds none of the rare fields; its failure makes
+    /// them (what the restart followed), and the next start clears them
+    /// without dropping what must stay. A slot stays small: a manager holds
+    /// one per unit for its whole life (656 bytes before the rare fields
+    /// moved out).
+    #[test]
+    fn a_healthy_unit_holds_no_rare_fields() {
+        assert!(size_of::<Slot>() <= 416, "{} bytes", size_of::<Slot>());
+        let mut unit = Unit::new("a.service", UnitKind::Service, Format::UnitFile);
+        let program = "/bin/a".to_string();
+        let exec = ExecCommand {
+            argv: vec![program.clone()],
+            program,
+            ..ExecCommand::default()
+        };
+        unit.service = Some(Service {
+            exec_start: vec![exec],
+            restart: RestartPolicy::Always,
+            ..Service::default()
+        });
+        let mut m = Machine::default();
+        let now = Duration::from_secs(1);
+        m.load(now, vec![unit], Vec::new());
+        let event = |pid| Event::Spawned {
+            unit: "a.service".into(),
+            role: Role::Main(0),
+            pid,
+        };
+        m.handle(now, Event::Start("a.service".into())).unwrap();
+        m.handle(now, event(10)).unwrap();
+        assert_eq!(m.slots[0].rare, None, "running");
+        let exited = Event::Exited {
+            pid: 10,
+            status: ExitStatus::Exited(3),
+        };
+        m.handle(now, exited).unwrap();
+        let cause = m.slots[0].rare().restart_cause.clone();
+        assert_eq!(cause.map(|c| c.to_string()), Some("exit code 3".into()));
+        let later = now + Duration::from_secs(5);
+        m.handle(later, Event::Tick).unwrap();
+        m.handle(later, event(11)).unwrap();
+        assert_eq!(m.slots[0].main_pid, Some(11), "restarted");
+        assert_eq!(m.slots[0].rare().result, None);
+        assert!(m.slots[0].rare().restart_cause.is_some(), "kept for status");
+    }
 
     #[test]
     fn all_from_looks_at_every_unit_from_the_last_blocker_round() {

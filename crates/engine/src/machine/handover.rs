@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Machine, Phase, StopCause};
+use super::{Machine, Phase, Rare, StopCause};
 use crate::{Action, ExitStatus, Reason, Role, Time};
 
 /// Every unit's run-time state, ready to be serialized.
@@ -183,7 +183,7 @@ impl Machine {
                 phase: s.phase,
                 reason: s.reason.clone(),
                 since: s.since,
-                result: s.result.clone(),
+                result: s.rare().result.clone(),
                 stop_cause: s.stop_cause.clone(),
                 pending_stop: s.pending_stop.clone(),
                 start_after_stop: s.start_after_stop,
@@ -197,20 +197,20 @@ impl Machine {
                 pids,
                 main_pid: s.main_pid,
                 control: s.control,
-                test_pid: s.test_pid,
+                test_pid: s.rare().test_pid,
                 spawning: s.spawning,
                 timeout: s.timeout,
                 wake: s.wake,
                 test_delay: s.test_delay,
                 start_times: s.start_times.iter().copied().collect(),
                 restarts: s.restarts,
-                restart_cause: s.restart_cause.clone(),
+                restart_cause: s.rare().restart_cause.clone(),
                 last_exit: s.last_exit,
                 run_exit: s.run_exit,
-                status_text: s.status_text.clone(),
-                status_errno: s.status_errno,
-                watchdog_at: s.watchdog_at,
-                watchdog_override: s.watchdog_override,
+                status_text: s.rare().status_text.clone(),
+                status_errno: s.rare().status_errno,
+                watchdog_at: s.rare().watchdog_at,
+                watchdog_override: s.rare().watchdog_override,
                 start_requested: s.start_requested,
                 time_to_ready: s.time_to_ready,
             });
@@ -267,7 +267,6 @@ impl Machine {
             s.state = su.phase.state();
             s.reason = su.reason;
             s.since = su.since;
-            s.result = su.result;
             s.stop_cause = su.stop_cause;
             s.pending_stop = su.pending_stop;
             s.start_after_stop = su.start_after_stop;
@@ -280,20 +279,25 @@ impl Machine {
             s.leftovers = su.leftovers;
             s.main_pid = su.main_pid;
             s.control = su.control;
-            s.test_pid = su.test_pid;
             s.spawning = None;
             s.timeout = su.timeout;
             s.wake = su.wake;
             s.test_delay = su.test_delay;
             s.start_times = VecDeque::from(su.start_times);
             s.restarts = su.restarts;
-            s.restart_cause = su.restart_cause;
             s.last_exit = su.last_exit;
             s.run_exit = su.run_exit;
-            s.status_text = su.status_text;
-            s.status_errno = su.status_errno;
-            s.watchdog_at = su.watchdog_at;
-            s.watchdog_override = su.watchdog_override;
+            let r = s.rare_mut();
+            r.result = su.result;
+            r.test_pid = su.test_pid;
+            r.restart_cause = su.restart_cause;
+            r.status_text = su.status_text;
+            r.status_errno = su.status_errno;
+            r.watchdog_at = su.watchdog_at;
+            r.watchdog_override = su.watchdog_override;
+            if *r == Rare::NONE {
+                s.rare = None;
+            }
             s.start_requested = su.start_requested;
             s.time_to_ready = su.time_to_ready;
             let name = s.name.clone();
