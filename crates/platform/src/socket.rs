@@ -110,9 +110,10 @@ fn unix_addr(path: &Path) -> io::Result<SocketAddrUnix> {
     Ok(SocketAddrUnix::new(path)?)
 }
 
-/// Makes room for a socket at `path`: a leftover socket nobody listens on is removed;
-/// a live one, or anything that is not a socket, is an error.
-fn clear_stale_socket(path: &Path) -> io::Result<()> {
+/// Makes room for a socket of type `ty` at `path`: a leftover socket no one has bound
+/// is removed; a live one (of either type: another manager's control or notify socket),
+/// or anything that is not a socket, is an error.
+fn clear_stale_socket(path: &Path, ty: SocketType) -> io::Result<()> {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -125,13 +126,16 @@ fn clear_stale_socket(path: &Path) -> io::Result<()> {
     // keep a blocking connect(2) waiting for ever; EAGAIN says it listens.
     let probe = rustix::net::socket_with(
         AddressFamily::UNIX,
-        SocketType::STREAM,
+        ty,
         SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
         None,
     )?;
     match rustix::net::connect(&probe, &unix_addr(path)?) {
-        Ok(()) | Err(Errno::AGAIN) => Err(io::Error::from_raw_os_error(libc::EADDRINUSE)),
-        // ECONNREFUSED: nobody listens; EPROTOTYPE: a stale datagram socket.
+        // EPROTOTYPE: a live socket of the other type.
+        Ok(()) | Err(Errno::AGAIN | Errno::PROTOTYPE) => {
+            Err(io::Error::from_raw_os_error(libc::EADDRINUSE))
+        }
+        // ECONNREFUSED: no one has it bound.
         Err(_) => std::fs::remove_file(path),
     }
 }
@@ -140,7 +144,12 @@ fn clear_stale_socket(path: &Path) -> io::Result<()> {
 /// reachable with wider permissions: it is bound under a temporary name, chmod'ed,
 /// then renamed into place.
 fn bind_with_mode(fd: &OwnedFd, path: &Path, mode: u32, listen: bool) -> io::Result<()> {
-    clear_stale_socket(path)?;
+    let ty = if listen {
+        SocketType::STREAM
+    } else {
+        SocketType::DGRAM
+    };
+    clear_stale_socket(path, ty)?;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".tmp{}", std::process::id()));
     let tmp = PathBuf::from(tmp);

@@ -249,6 +249,13 @@ impl Daemon {
         let init = init_channel();
         let mut inherited = crate::handover::inherit(init.as_ref());
         let notify_path = runtime.join(notify_name(&socket_path));
+        if notify_path == socket_path {
+            anyhow::bail!(
+                "the control socket {} would be its own notify socket (`NAME.notify` is the \
+                 notify socket of `NAME.sock`): choose a --socket name not ending in .notify",
+                socket_path.display()
+            );
+        }
         // The sockets of a predecessor: left open across exec, or kept by init.
         let (old_listener, old_notify) = match inherited.state.as_mut() {
             Some(s) => s.exec_sockets(),
@@ -274,13 +281,21 @@ impl Daemon {
         let notify_new = old_notify.is_none();
         let notify = match old_notify {
             Some(notify) => notify,
-            None => {
-                let _ = fs::remove_file(&notify_path);
-                // Services may run as other users and must still be able to notify.
-                NotifySocket::bind(&notify_path, 0o666).with_context(|| {
-                    format!("binding the notify socket {}", notify_path.display())
-                })?
-            }
+            // Services may run as other users and must still be able to notify.
+            None => NotifySocket::bind(&notify_path, 0o666).map_err(|e| {
+                if e.kind() == io::ErrorKind::AddrInUse {
+                    anyhow::anyhow!(
+                        "another manager uses the notify socket {} (its control socket has \
+                         the same name before the extension: use another --socket name)",
+                        notify_path.display()
+                    )
+                } else {
+                    anyhow::Error::new(e).context(format!(
+                        "binding the notify socket {}",
+                        notify_path.display()
+                    ))
+                }
+            })?,
         };
 
         epoll.add(sigfd.as_fd(), token::SIGNAL, Interest::READABLE)?;

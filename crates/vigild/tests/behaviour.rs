@@ -11,7 +11,7 @@ use std::fs;
 use std::io::{ErrorKind, Read as _, Write as _};
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use harness::{
@@ -2698,6 +2698,49 @@ fn a_second_manager_is_refused_even_by_a_listener_with_a_full_backlog() {
     // Its end of stdin closed, the listener's read returns and it exits.
     drop(listener.stdin.take());
     listener.wait().unwrap();
+}
+
+/// `NAME.sock` and `NAME.ctl` both have `NAME.notify` as their notify socket: a
+/// second manager took it over without a word (the first one's `Type=notify`
+/// services then never became ready, their READY=1 read by the other), and a
+/// `--socket` ending in `.notify` replaced the control socket with it.
+#[test]
+fn a_notify_socket_in_use_or_named_like_the_control_socket_is_refused() {
+    let m = Manager::start(&[(
+        "n.service",
+        &notify_unit("TimeoutStartSec=5\n", "", "exec sleep 1000"),
+    )]);
+    let stem = m.socket.file_stem().unwrap().to_str().unwrap();
+    let refused = |socket: PathBuf| {
+        let mut second = std::process::Command::new(harness::vigild_bin())
+            .args(["--config-dir", &p(&m.config), "--socket", &p(&socket)])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // One that is not refused runs on: killed when the wait gives up.
+        let _reap = Reap(vec![second.id()]);
+        let mut status = None;
+        wait_until("the second manager to give up", || {
+            status = second.try_wait().unwrap();
+            status.is_some()
+        });
+        let mut said = String::new();
+        std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut said).unwrap();
+        assert_eq!(status.unwrap().code(), Some(1), "{said}");
+        said
+    };
+    let same_name = m.socket.with_file_name(format!("{stem}.ctl"));
+    let said = refused(same_name);
+    let notify = m.socket.with_file_name(format!("{stem}.notify"));
+    let expected = format!("another manager uses the notify socket {}", p(&notify));
+    assert!(said.contains(&expected), "{said}");
+    let said = refused(notify.clone());
+    assert!(said.contains("would be its own notify socket"), "{said}");
+    // The first manager's notify socket is still its own.
+    m.vigil_ok(&["start", "n.service"]);
+    assert_eq!(m.state("n.service"), "running");
 }
 
 // ---------------------------------------------------------------- more of the issue
