@@ -33,6 +33,7 @@ pub fn run(cmd: Command) -> Exit {
         }
         _ => false,
     };
+    let is_status = matches!(cmd.verb, Verb::Status { .. });
     // `enable`: what was not linked, and why, is said (systemctl's notice).
     let enabling = matches!(cmd.verb, Verb::Enable { .. });
     let enabled_quiet = match cmd.verb {
@@ -125,12 +126,16 @@ pub fn run(cmd: Command) -> Exit {
                 }
                 show(&reply, cmd.json, false)
             }
-            // Nothing matched: still the array asked for, and the error.
+            // Nothing matched: still the array asked for (`null` for the
+            // object of one name), and the error.
             None if cmd.json
-                && status_array
+                && is_status
                 && (reply.error.as_ref()).is_some_and(|e| e.code == ErrorCode::NoSuchUnit) =>
             {
-                render::status(&[], true, true);
+                match status_array {
+                    true => render::status(&[], true, true),
+                    false => outln!("null"),
+                }
                 show(&reply, cmd.json, status_array)
             }
             _ => show(&reply, cmd.json, status_array),

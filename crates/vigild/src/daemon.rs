@@ -841,6 +841,10 @@ impl Daemon {
             .broken
             .into_iter()
             .map(|b| {
+                // A unit new to the manager is added, whether its file loads or not.
+                if self.engine.definition(&b.name).is_none() {
+                    added.push(b.name.clone());
+                }
                 names.insert(b.name.clone());
                 self.broken_paths.insert(b.name.clone(), b.path);
                 (b.name, b.reason)

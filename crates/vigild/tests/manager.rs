@@ -587,6 +587,8 @@ fn sync_starts_new_units_and_keeps_deleted_and_changed_ones_running() {
     assert!(err.contains("bad.service:2: error: Type=sideways"), "{err}");
     let out = String::from_utf8_lossy(&synced.stdout);
     assert!(out.contains("added new.service"), "{out}");
+    // New, if broken: `vigil list` shows it from now on.
+    assert!(out.contains("added bad.service"), "{out}");
     assert!(out.contains("removed old.service"), "{out}");
     assert!(out.contains("changed keep.service"), "{out}");
     m.wait_state("new.service", "running");
@@ -1593,6 +1595,8 @@ fn json_status_is_an_array_for_a_pattern_or_several_names() {
     assert_eq!(two.as_array().map(Vec::len), Some(1), "{two}");
     assert_eq!(json(&["x*"], 4), serde_json::json!([]));
     assert_eq!(json(&["web", "w@1"], 3).as_array().map(Vec::len), Some(2));
+    // One plain name that names no unit: still JSON on stdout (it was empty).
+    assert_eq!(json(&["nope"], 4), serde_json::Value::Null);
 }
 
 /// A python run as `uid` that opens `n` connections to the manager, asks each

@@ -93,7 +93,7 @@ fn a_broken_file_fails_alone() {
     assert_eq!(
         b.reason,
         format!(
-            "{}:5: Type=bogus: expected one of simple, exec, oneshot, notify, forking",
+            "{}:5: Type=bogus: expected one of simple, exec, forking, oneshot, dbus, notify, notify-reload, idle",
             d.0.join("bad.service").display()
         )
     );

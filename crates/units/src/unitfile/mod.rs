@@ -1483,24 +1483,24 @@ fn h_type(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
     b.type_dbus = v == "dbus";
     // notify-reload: notify, and a reload is ReloadSignal= plus RELOADING=1/READY=1.
     b.service.notify_reload = v == "notify-reload";
-    b.service.service_type = match v {
-        // Type=idle is Type=simple with systemd's up-to-5s wait for the job queue
-        // to empty, which only tidies console output: vigil starts it at once.
-        // vigil has no D-Bus: a Type=dbus service is ready once its main process
-        // is started, as Type=simple (docs/COMPATIBILITY.md).
-        "idle" | "dbus" => ServiceType::Simple,
-        "notify-reload" => ServiceType::Notify,
-        _ => choice(
-            v,
-            &[
-                ("simple", ServiceType::Simple),
-                ("exec", ServiceType::Exec),
-                ("oneshot", ServiceType::Oneshot),
-                ("notify", ServiceType::Notify),
-                ("forking", ServiceType::Forking),
-            ],
-        )?,
-    };
+    // Type=idle is Type=simple with systemd's up-to-5s wait for the job queue
+    // to empty, which only tidies console output: vigil starts it at once.
+    // vigil has no D-Bus: a Type=dbus service is ready once its main process
+    // is started, as Type=simple (docs/COMPATIBILITY.md). In systemd's order,
+    // for the error, which lists them all.
+    b.service.service_type = choice(
+        v,
+        &[
+            ("simple", ServiceType::Simple),
+            ("exec", ServiceType::Exec),
+            ("forking", ServiceType::Forking),
+            ("oneshot", ServiceType::Oneshot),
+            ("dbus", ServiceType::Simple),
+            ("notify", ServiceType::Notify),
+            ("notify-reload", ServiceType::Notify),
+            ("idle", ServiceType::Simple),
+        ],
+    )?;
     Ok(())
 }
 
