@@ -410,8 +410,11 @@ fn parse_verb(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
                     ));
                 }
             };
-            let signal =
-                parse_signal(sig).ok_or_else(|| bad(format!("kill: unknown signal {sig}")))?;
+            let signal = parse_signal(sig).ok_or_else(|| {
+                bad(format!(
+                    "kill: unknown signal {sig}: a name (TERM, SIGHUP) or a number from 1 to 64"
+                ))
+            })?;
             // As systemctl: every process of the unit unless told otherwise;
             // `--group` is the older spelling of that.
             let whom = match a.value(&whom_flags) {
@@ -566,6 +569,18 @@ mod tests {
     fn p(s: &str) -> Result<Command, UsageError> {
         let args: Vec<String> = s.split_whitespace().map(String::from).collect();
         parse(&args)
+    }
+
+    #[test]
+    fn an_unknown_signal_is_told_with_what_is_taken() {
+        let Err(UsageError::Bad(said)) = p("kill web 99") else {
+            panic!("kill web 99 was taken");
+        };
+        assert!(
+            said.contains("unknown signal 99: a name (TERM, SIGHUP) or a number from 1 to 64"),
+            "{said}"
+        );
+        assert!(p("kill web 64").is_ok());
     }
 
     #[test]

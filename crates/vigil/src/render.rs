@@ -174,17 +174,22 @@ fn status_to(out: &mut impl Write, units: &[UnitStatus], colour: bool, terminal:
         }
         let _ = writeln!(out, "   restarts: {}", u.restarts);
         if let Some(exit) = &u.last_exit {
-            let _ = writeln!(out, "  last exit: {exit}");
+            // With a main process running, the exit was an earlier run's, not its.
+            let earlier = if u.pid.is_some() {
+                " (an earlier run)"
+            } else {
+                ""
+            };
+            let _ = writeln!(out, "  last exit: {exit}{earlier}");
         }
         if let Some(text) = &u.status_text {
             let _ = writeln!(out, "     status: {}", shown(text));
         }
         if let Some(errno) = u.status_errno {
-            let _ = writeln!(
-                out,
-                "      errno: {errno} ({})",
-                std::io::Error::from_raw_os_error(errno)
-            );
+            let words = std::io::Error::from_raw_os_error(errno).to_string();
+            let suffix = format!(" (os error {errno})");
+            let words = words.strip_suffix(&suffix).unwrap_or(&words);
+            let _ = writeln!(out, "      errno: {errno} ({words})");
         }
         if let Some(bus) = &u.bus_name {
             let _ = writeln!(out, "   bus name: {bus} (not watched: vigil has no D-Bus)");
@@ -355,6 +360,37 @@ mod tests {
             "{}",
             shown(false)
         );
+    }
+
+    /// Review finding: a running service's `last exit:` (its earlier run's)
+    /// read as if the process shown had ended; `ERRNO=5` showed as
+    /// `(Input/output error (os error 5))`.
+    #[test]
+    fn last_exit_of_a_running_unit_and_errno_read_right() {
+        let status = |json: &str| {
+            let unit: UnitStatus = serde_json::from_str(json).unwrap();
+            let mut out = Vec::new();
+            status_to(&mut out, std::slice::from_ref(&unit), false, false);
+            String::from_utf8(out).unwrap()
+        };
+        let running = status(
+            r#"{"name": "x.service", "description": "", "state": "running", "pid": 7,
+                "since_us": 0, "restarts": 1, "last_exit": "killed by SIGTERM",
+                "status_errno": 5}"#,
+        );
+        assert!(
+            running.contains("  last exit: killed by SIGTERM (an earlier run)\n"),
+            "{running}"
+        );
+        assert!(
+            running.contains("      errno: 5 (Input/output error)\n"),
+            "{running}"
+        );
+        let failed = status(
+            r#"{"name": "x.service", "description": "", "state": "failed",
+                "since_us": 0, "restarts": 0, "last_exit": "exited 3"}"#,
+        );
+        assert!(failed.contains("  last exit: exited 3\n"), "{failed}");
     }
 
     #[test]
