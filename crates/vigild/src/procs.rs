@@ -131,9 +131,10 @@ impl Procs {
     /// for what it leaves behind, and its start time, to tell it from a later
     /// process with its PID.
     pub(crate) fn track(&mut self, unit: &str, pid: u32, started: u64) {
+        // Most units have one group: room for that one (a default Vec grows to 4).
         self.groups
             .entry(unit.to_string())
-            .or_default()
+            .or_insert_with(|| Vec::with_capacity(1))
             .push((pid, started));
         self.starts.insert(pid, started);
         let latest = self.spawned.entry(unit.to_string()).or_default();
