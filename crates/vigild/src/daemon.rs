@@ -1000,6 +1000,11 @@ impl Daemon {
     pub fn unknown_unit(&self, name: &str) -> String {
         match self.masked.get(name) {
             Some(link) => format!("unit {name} is masked ({})", link.display()),
+            // A template is no unit to show or start, whether its file is there or not.
+            None if vigil_units::name::is_template(name) => {
+                let example = vigil_units::name::instance_name(name, "NAME").unwrap_or_default();
+                format!("{name} is a template: name an instance of it ({example})")
+            }
             None => format!("no such unit: {name}"),
         }
     }

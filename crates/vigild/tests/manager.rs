@@ -1597,6 +1597,12 @@ fn json_status_is_an_array_for_a_pattern_or_several_names() {
     assert_eq!(json(&["web", "w@1"], 3).as_array().map(Vec::len), Some(2));
     // One plain name that names no unit: still JSON on stdout (it was empty).
     assert_eq!(json(&["nope"], 4), serde_json::Value::Null);
+    // A template (whose file is there) is not "no such unit" but a template.
+    let out = m.vigil(&["status", "w@"]);
+    assert_eq!(out.status.code(), Some(4));
+    let said = String::from_utf8_lossy(&out.stderr);
+    let expected = "w@.service is a template: name an instance of it (w@NAME.service)";
+    assert!(said.contains(expected), "{said}");
 }
 
 /// A python run as `uid` that opens `n` connections to the manager, asks each
