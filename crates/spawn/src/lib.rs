@@ -274,13 +274,15 @@ impl SpawnError {
             SpawnError::NulInEnvironmentFile { path, line } => {
                 Some(format!("{}:{line}: a NUL byte", path.display()))
             }
-            // Refused by vigil, not by the kernel ("not a regular file (a
-            // FIFO)", "larger than 4 MiB"): no errno says it.
+            // The file, with the kernel's words or vigil's own ("not a
+            // regular file (a FIFO)", "larger than 4 MiB"): the unit's state
+            // names it, as the log line does.
             SpawnError::ReadEnvironmentFile { path, source }
-            | SpawnError::OpenStdio { path, source, .. }
-                if source.raw_os_error().is_none() =>
-            {
-                Some(format!("{}: {source}", path.display()))
+            | SpawnError::OpenStdio { path, source, .. } => {
+                Some(format!("{}: {}", path.display(), error_words(source)))
+            }
+            SpawnError::ProgramNotFound { program } => {
+                Some(format!("{program}: not found in {DEFAULT_PATH}"))
             }
             // Another error of no system call: its own words, not "Success
             // (errno 0)".
@@ -320,6 +322,18 @@ impl SpawnError {
             | SpawnError::NulByte { .. }
             | SpawnError::NulInEnvironmentFile { .. } => libc_errno::EINVAL,
         }
+    }
+}
+
+/// An error in words, without std's ` (os error N)`: the errno is told apart.
+pub fn error_words(e: &io::Error) -> String {
+    let text = e.to_string();
+    match e.raw_os_error() {
+        Some(n) => text
+            .strip_suffix(&format!(" (os error {n})"))
+            .unwrap_or(&text)
+            .to_string(),
+        None => text,
     }
 }
 

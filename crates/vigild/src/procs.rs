@@ -372,13 +372,16 @@ impl Daemon {
                     vigil_platform::errno_name(errno)
                 );
                 self.say(Level::Error, Some(unit_name), &msg);
+                // The program the exec could not run is named in the state too.
+                let words = vigil_spawn::error_words(&std::io::Error::from_raw_os_error(errno));
+                let detail = (stage == "exec").then(|| format!("{}: {words}", command.program));
                 Event::SpawnFailed {
                     unit: unit_name.to_string(),
                     role,
                     pid: Some(pid),
                     stage: stage.to_string(),
                     errno,
-                    detail: None,
+                    detail,
                 }
             }
         };

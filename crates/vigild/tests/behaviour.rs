@@ -1961,6 +1961,12 @@ fn a_missing_environment_file_without_dash_fails_the_start() {
     let out = m.vigil(&["start", "e"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert_eq!(m.state("e.service"), "failed");
+    // The state names the file, not only the step (review finding).
+    let expected = format!(
+        "exec failed at environment: {}: No such file or directory",
+        d.path().join("missing").display()
+    );
+    assert_eq!(m.status_json("e")["reason"], expected.as_str());
 }
 
 #[test]
@@ -5531,9 +5537,10 @@ fn an_exec_failure_names_the_program_and_the_error() {
     );
     let status = m.status_json("gone.service");
     assert_eq!(
-        status["reason"], "exec failed at exec: No such file or directory (errno 2)",
+        status["reason"], "exec failed at exec: /nonexistent/bin/daemon: No such file or directory",
         "{status}"
     );
+    assert_eq!(status["last_exit"], "exited 203", "{status}");
 }
 
 /// logrotate renames the log file and sends SIGHUP: vigild then writes to a

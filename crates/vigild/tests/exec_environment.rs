@@ -593,7 +593,10 @@ fn stop_commands_get_the_result_and_the_main_exit() {
         fs::read_to_string(out("missing")).unwrap(),
         "exit-code exited 203\n"
     );
-    assert_eq!(m.status_json("missing")["last_exit"], "exited 203");
+    let status = m.status_json("missing");
+    assert_eq!(status["last_exit"], "exited 203");
+    let reason = "exec failed at exec: /nonexistent/program: No such file or directory";
+    assert_eq!(status["reason"], reason, "{status}");
     assert_eq!(
         fs::read_to_string(out("skipped")).unwrap(),
         "exec-condition none none\n"
