@@ -228,6 +228,11 @@ fn userspace_only(o: &str) -> bool {
     extension || NAMES.contains(&o) || WITH_VALUE.iter().any(|p| o.starts_with(p))
 }
 
+/// `x-systemd.*` options that change nothing vigil does: said of no entry.
+/// The others are warned about (ordering options such as
+/// `x-systemd.requires-mounts-for=` would be needed, say).
+const IGNORED_SYSTEMD: [&str; 1] = ["x-systemd.rw-only"];
+
 /// `x-systemd.device-timeout=`: a systemd time span (systemd.time(7), the
 /// parser unit files use: `90`, `1min30s`, `2minutes`, `1.5s`). `0` or
 /// `infinity` wait for ever, as systemd's fstab generator reads it
@@ -270,7 +275,7 @@ pub fn map_options(text: &str) -> Options {
     };
     // Where `bind` and `remount` stand does not matter: together they are
     // one operation.
-    let (mut bind, mut remount) = (None, false);
+    let (mut bind, mut remount, mut automount) = (None, false, false);
     for opt in text.split(',').filter(|s| !s.is_empty()) {
         if let Some((_, f)) = FLAG_NAMES.iter().find(|(n, _)| *n == opt) {
             o.flags |= *f;
@@ -287,6 +292,20 @@ pub fn map_options(text: &str) -> Options {
                 "remount" => remount = true,
                 "nofail" => o.nofail = true,
                 "noauto" => o.noauto = true,
+                // What mount(8) implies for a mount users may make: the
+                // options after it may undo them (`user,exec`).
+                "user" | "users" => {
+                    let implied = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+                    (o.flags, o.cleared) = (o.flags | implied, o.cleared - implied);
+                }
+                "owner" | "group" => {
+                    let implied = MountFlags::NOSUID | MountFlags::NODEV;
+                    (o.flags, o.cleared) = (o.flags | implied, o.cleared - implied);
+                }
+                // No automount in vigil: mounted at boot instead of at the first
+                // access, and, as an automount's absence would not, its failure
+                // does not fail the boot (a short wait for its device, as nofail).
+                "x-systemd.automount" => automount = true,
                 "_netdev" => o.netdev = true,
                 _ if opt == "loop" || opt.starts_with("loop=") => o.loop_device = true,
                 _ if let Some(v) = opt.strip_prefix("x-systemd.device-timeout=") => {
@@ -297,6 +316,9 @@ pub fn map_options(text: &str) -> Options {
                             .push(format!("{opt}: {e}; the default timeout is used")),
                     }
                 }
+                _ if opt.starts_with("x-systemd.") && !IGNORED_SYSTEMD.contains(&opt) => o
+                    .unreadable
+                    .push(format!("{opt}: not supported by vigil, ignored")),
                 _ if userspace_only(opt) => {}
                 _ => {
                     if !o.data.is_empty() {
@@ -306,6 +328,9 @@ pub fn map_options(text: &str) -> Options {
                 }
             }
         }
+    }
+    if automount {
+        (o.noauto, o.nofail) = (false, true);
     }
     o.kind = match (bind, remount) {
         (Some(_), true) => Kind::BindRemount,
@@ -468,10 +493,11 @@ fn parse_line(path: &Path, line: usize, l: &[u8]) -> Result<Entry, &'static str>
     let (options, rest) = rest
         .split_first()
         .map_or(("defaults", rest), |(o, r)| (o.as_str(), r));
-    // Signed, as libmount reads them (strtol): `-1` is a number.
-    if rest.iter().any(|f| f.parse::<i64>().is_err()) {
-        return Err("dump and pass fields must be numbers");
-    }
+    // Signed, as libmount reads them (strtol): `-1` is a number. One that is
+    // not is read as 0, as glibc's getmntent (which systemd's fstab generator
+    // reads with up to v257) reads it: a stray space in the options (`defaults,
+    // noatime 0 2`) must not leave a disk unmounted.
+    let bad_numbers = rest.iter().any(|f| f.parse::<i64>().is_err());
     if fields.iter().any(|f| f.contains('\0')) {
         return Err("field contains a NUL byte");
     }
@@ -479,6 +505,12 @@ fn parse_line(path: &Path, line: usize, l: &[u8]) -> Result<Entry, &'static str>
         return Err("mount point must be an absolute path");
     }
     let source = resolve_source(source);
+    let written = options.to_string();
+    let mut options = map_options(options);
+    if bad_numbers {
+        let read = "dump and pass fields are not numbers: read as 0, the entry is mounted";
+        options.unreadable.insert(0, read.to_string());
+    }
     Ok(Entry {
         path: path.to_path_buf(),
         line,
@@ -486,8 +518,8 @@ fn parse_line(path: &Path, line: usize, l: &[u8]) -> Result<Entry, &'static str>
         source,
         target: normalize_target(target),
         fstype: fstype.clone(),
-        options: map_options(options),
-        written_options: options.to_string(),
+        options,
+        written_options: written,
     })
 }
 
@@ -1174,7 +1206,7 @@ mod tests {
             tmpfs /neg tmpfs defaults -1 -1\n\
             a /b c d 0 +\n";
         let (e, errs) = parse(Path::new("/etc/fstab"), text);
-        assert_eq!(e.len(), 7);
+        assert_eq!(e.len(), 9);
         assert_eq!(e[0].source, "/dev/disk/by-uuid/abcd");
         assert_eq!(e[0].target, "/");
         assert_eq!(e[1].target, "/mnt/my tmp");
@@ -1182,23 +1214,65 @@ mod tests {
         assert_eq!(e[1].options.data, "size=1m");
         // What follows the sixth field is ignored, as libmount does.
         assert_eq!((e[2].target.as_str(), e[2].line), ("/b", 6));
-        assert_eq!(e[3].fstype, "swap");
+        // A dump or pass that is not a number is read as 0, as glibc's
+        // getmntent reads it (review finding: the line was dropped, its disk
+        // left unmounted, and an entry below it mounted on the root).
+        assert_eq!((e[3].target.as_str(), e[3].line), ("/b", 7));
+        assert_eq!(e[4].fstype, "swap");
         // Options may be left out, as libmount allows: `defaults`.
-        assert_eq!((e[4].target.as_str(), e[4].line), ("/three", 9));
-        assert_eq!(e[4].options, map_options("defaults"));
-        assert_eq!((e[5].target.as_str(), e[5].line), ("/data", 10));
-        assert_eq!(e[5].options.data, "size=1m");
+        assert_eq!((e[5].target.as_str(), e[5].line), ("/three", 9));
+        assert_eq!(e[5].options, map_options("defaults"));
+        assert_eq!((e[6].target.as_str(), e[6].line), ("/data", 10));
+        assert_eq!(e[6].options.data, "size=1m");
         // Dump and pass are signed, as libmount's strtol reads them.
-        assert_eq!((e[6].target.as_str(), e[6].line), ("/neg", 11));
+        assert_eq!((e[7].target.as_str(), e[7].line), ("/neg", 11));
+        assert_eq!((e[8].target.as_str(), e[8].line), ("/b", 12));
         let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        let not_numbers = "dump and pass fields are not numbers: read as 0, the entry is mounted";
         assert_eq!(
             msgs,
             vec![
-                "/etc/fstab:4: expected at least 3 fields (source, mount point, type)",
-                "/etc/fstab:5: mount point must be an absolute path",
-                "/etc/fstab:7: dump and pass fields must be numbers",
-                "/etc/fstab:12: dump and pass fields must be numbers",
+                "/etc/fstab:4: expected at least 3 fields (source, mount point, type)".to_string(),
+                "/etc/fstab:5: mount point must be an absolute path".to_string(),
+                format!("/etc/fstab:7: {not_numbers}"),
+                format!("/etc/fstab:12: {not_numbers}"),
             ]
+        );
+    }
+
+    /// Review findings: `user` and `owner` left the mount with what mount(8)
+    /// takes away from a mount users may make; `x-systemd.automount` entries
+    /// (with `noauto`) were never mounted; other `x-systemd.*` options were
+    /// ignored without a word.
+    #[test]
+    fn user_options_automount_and_unsupported_systemd_options() {
+        let o = map_options("defaults,user");
+        assert_eq!(
+            o.flags,
+            MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC
+        );
+        assert_eq!(o.data, "");
+        let o = map_options("users,exec");
+        assert_eq!(o.flags, MountFlags::NOSUID | MountFlags::NODEV);
+        assert_eq!(
+            map_options("owner").flags,
+            MountFlags::NOSUID | MountFlags::NODEV
+        );
+        let o = map_options("noauto,x-systemd.automount,x-systemd.idle-timeout=60");
+        assert!(!o.noauto && o.nofail, "{o:?}");
+        assert_eq!(
+            o.unreadable,
+            vec!["x-systemd.idle-timeout=60: not supported by vigil, ignored"]
+        );
+        let o = map_options("x-systemd.requires-mounts-for=/data,x-systemd.rw-only");
+        assert_eq!(
+            o.unreadable,
+            vec!["x-systemd.requires-mounts-for=/data: not supported by vigil, ignored"]
+        );
+        assert!(
+            map_options("x-systemd.device-timeout=5")
+                .unreadable
+                .is_empty()
         );
     }
 

@@ -72,7 +72,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Option<String>, HostnameError> {
 /// Reads `ROOT/etc/hostname`; a missing file means nothing to do.
 pub fn read(root: &Path) -> Result<Option<String>, HostnameError> {
     let path = root.join("etc/hostname");
-    match fs::read_to_string(&path) {
+    // A comment in another encoding is no reason to keep the kernel's name.
+    match fs::read(&path).map(|b| String::from_utf8_lossy(&b).into_owned()) {
         Ok(text) => parse(&path, &text),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(HostnameError::Read { path, source }),

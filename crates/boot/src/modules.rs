@@ -75,7 +75,8 @@ pub fn load(files: &[PathBuf]) -> (Vec<Module>, Vec<ModulesError>) {
     let mut modules = Vec::new();
     let mut errors = Vec::new();
     for path in files {
-        match fs::read_to_string(path) {
+        // A Latin-1 comment must not cost the file (systemd reads it as bytes).
+        match fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()) {
             Ok(text) => errors.extend(parse(path, &text, &mut modules)),
             Err(source) => errors.push(ModulesError::Read {
                 path: path.clone(),
@@ -116,6 +117,17 @@ pub fn probe(modprobe: &str, m: &Module) -> Result<(), ModulesError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Review finding: one Latin-1 comment cost the whole file.
+    #[test]
+    fn a_byte_that_is_not_utf8_costs_no_module() {
+        let path = std::env::temp_dir().join(format!("vigil-modules-{}.conf", std::process::id()));
+        std::fs::write(&path, b"# f\xfcr NBD\nnbd\n").unwrap();
+        let (modules, errors) = load(std::slice::from_ref(&path));
+        let _ = std::fs::remove_file(&path);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(modules.len(), 1, "{modules:?}");
+    }
 
     #[test]
     fn parses_names_dedups_and_reports_bad_lines() {

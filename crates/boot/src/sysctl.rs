@@ -222,7 +222,9 @@ pub fn load(files: &[PathBuf]) -> (Vec<Setting>, Vec<SysctlError>) {
     let mut all = Vec::new();
     let mut errors = Vec::new();
     for path in files {
-        match fs::read_to_string(path) {
+        // Bytes that are not UTF-8 (a Latin-1 comment) cost the line they are
+        // on at most, not the file, as systemd-sysctl reads it.
+        match fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()) {
             Ok(text) => {
                 let (s, e) = parse(path, &text);
                 all.extend(s);
@@ -309,6 +311,18 @@ pub fn apply(proc_sys: &Path, settings: &[Setting]) -> Vec<Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Review finding: one Latin-1 comment cost the whole file, where
+    /// systemd-sysctl applies it.
+    #[test]
+    fn a_byte_that_is_not_utf8_costs_no_setting() {
+        let path = std::env::temp_dir().join(format!("vigil-sysctl-{}.conf", std::process::id()));
+        fs::write(&path, b"# f\xfcr den Router\nnet.ipv4.ip_forward = 1\n").unwrap();
+        let (settings, errors) = load(std::slice::from_ref(&path));
+        let _ = fs::remove_file(&path);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(settings.len(), 1, "{settings:?}");
+    }
 
     #[test]
     fn keys_with_dots_or_slashes() {
