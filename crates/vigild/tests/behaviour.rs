@@ -2644,6 +2644,29 @@ fn bad_requests_never_crash_the_manager() {
     assert_eq!(m.state("ok.service"), "running");
 }
 
+/// Starts a second vigild on `units` and `socket`, expects it to give up with
+/// exit 1, and returns what it said. One that is not refused runs on: it is
+/// killed when the wait gives up.
+fn refused_manager(units: &Path, socket: &Path) -> String {
+    let mut second = std::process::Command::new(harness::vigild_bin())
+        .args(["--config-dir", &p(units), "--socket", &p(socket)])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _reap = Reap(vec![second.id()]);
+    let mut status = None;
+    wait_until("the second manager to give up", || {
+        status = second.try_wait().unwrap();
+        status.is_some()
+    });
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut said).unwrap();
+    assert_eq!(status.unwrap().code(), Some(1), "{said}");
+    said
+}
+
 #[test]
 fn a_second_manager_is_refused_even_by_a_listener_with_a_full_backlog() {
     // A listener nobody accepts on (a manager that hangs), its backlog full: a
@@ -2681,21 +2704,7 @@ fn a_second_manager_is_refused_even_by_a_listener_with_a_full_backlog() {
     )
     .unwrap();
     assert_eq!(said.trim(), "full");
-    let mut second = std::process::Command::new(harness::vigild_bin())
-        .args(["--config-dir", &p(&units), "--socket", &p(&sock)])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _reap_second = Reap(vec![second.id()]);
-    let mut status = None;
-    wait_until("the second manager to give up", || {
-        status = second.try_wait().unwrap();
-        status.is_some()
-    });
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert_eq!(status.unwrap().code(), Some(1), "{stderr}");
+    let stderr = refused_manager(&units, &sock);
     assert!(
         stderr.contains("another manager is already listening"),
         "{stderr}"
@@ -2717,26 +2726,7 @@ fn a_notify_socket_in_use_or_named_like_the_control_socket_is_refused() {
         &notify_unit("TimeoutStartSec=5\n", "", "exec sleep 1000"),
     )]);
     let stem = m.socket.file_stem().unwrap().to_str().unwrap();
-    let refused = |socket: PathBuf| {
-        let mut second = std::process::Command::new(harness::vigild_bin())
-            .args(["--config-dir", &p(&m.config), "--socket", &p(&socket)])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        // One that is not refused runs on: killed when the wait gives up.
-        let _reap = Reap(vec![second.id()]);
-        let mut status = None;
-        wait_until("the second manager to give up", || {
-            status = second.try_wait().unwrap();
-            status.is_some()
-        });
-        let mut said = String::new();
-        std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut said).unwrap();
-        assert_eq!(status.unwrap().code(), Some(1), "{said}");
-        said
-    };
+    let refused = |socket: PathBuf| refused_manager(&m.config, &socket);
     let same_name = m.socket.with_file_name(format!("{stem}.ctl"));
     let said = refused(same_name);
     let notify = m.socket.with_file_name(format!("{stem}.notify"));

@@ -258,8 +258,11 @@ fn a_slow_stop_is_escalated_to_sigkill() {
             .and_then(|l| l["time_us"].as_u64())
             .unwrap_or_else(|| panic!("no {line:?} in {log:?}"))
     };
+    // The timeout counts from the turn's clock, read before `-> stopping` is
+    // stamped: under load the two lines are up to a few ms closer (a gate run
+    // beside a CI run saw 299,524 us). An early SIGKILL is at 0, far below.
     let waited = at("stop timed out; sending SIGKILL") - at("-> stopping");
-    assert!(waited >= 300_000, "{waited} us");
+    assert!(waited >= 280_000, "{waited} us");
     at("main process killed by signal 9");
 }
 
