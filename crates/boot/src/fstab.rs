@@ -113,6 +113,9 @@ pub struct Options {
     pub device_timeout: Option<Duration>,
     /// `loop` or `loop=`: the source is an image to set up a loop device for.
     pub loop_device: bool,
+    /// `x-systemd.requires-mounts-for=`: absolute paths whose file systems
+    /// are mounted first (an overlay's `upperdir` on another entry's disk).
+    pub requires_mounts_for: Vec<String>,
     /// Options whose value could not be read, each with why: they are left
     /// out (the default applies) and reported as warnings naming FILE:LINE.
     pub unreadable: Vec<String>,
@@ -271,6 +274,7 @@ pub fn map_options(text: &str) -> Options {
         netdev: false,
         device_timeout: None,
         loop_device: false,
+        requires_mounts_for: Vec::new(),
         unreadable: Vec::new(),
     };
     // Where `bind` and `remount` stand does not matter: together they are
@@ -314,6 +318,18 @@ pub fn map_options(text: &str) -> Options {
                         Err(e) => o
                             .unreadable
                             .push(format!("{opt}: {e}; the default timeout is used")),
+                    }
+                }
+                // Space-separated absolute paths, as systemd takes them (the
+                // option may be given more than once).
+                _ if let Some(v) = opt.strip_prefix("x-systemd.requires-mounts-for=") => {
+                    for path in v.split_ascii_whitespace() {
+                        match path.starts_with('/') {
+                            true => o.requires_mounts_for.push(normalize_target(path)),
+                            false => o
+                                .unreadable
+                                .push(format!("{opt}: {path:?} is not an absolute path, ignored")),
+                        }
                     }
                 }
                 _ if opt.starts_with("x-systemd.") && !IGNORED_SYSTEMD.contains(&opt) => o
@@ -599,6 +615,9 @@ fn ordered(entries: Vec<Entry>) -> Vec<Entry> {
     let entries = entries.into_iter().map(|mut e| {
         e.target = resolve_path(&e.target);
         e.source_path = e.source_path.as_deref().map(resolve_path);
+        for path in &mut e.options.requires_mounts_for {
+            *path = resolve_path(path);
+        }
         e
     });
     mount_order(entries.collect())
@@ -704,19 +723,44 @@ fn needs(e: &Entry, other: &Entry) -> bool {
         .source_path
         .as_deref()
         .is_some_and(|s| is_below(s, &other.target));
+    let holds_required = (e.options.requires_mounts_for.iter()).any(|p| is_below(p, &other.target));
     let differ = other.target != e.target && e.target != "/";
-    differ && (is_below(&e.target, &other.target) || holds_source)
+    differ && (is_below(&e.target, &other.target) || holds_source || holds_required)
 }
 
 /// Each time the first entry, in file order, that needs none of those
 /// left. A cycle (`/a` bound from `/b/x`, `/b` bound from `/a/y`) is
 /// broken by file order rather than refused.
-fn mount_order(mut left: Vec<Entry>) -> Vec<Entry> {
-    let mut ordered = Vec::with_capacity(left.len());
-    while !left.is_empty() {
-        let ready = |e: &Entry| !left.iter().any(|other| needs(e, other));
-        let next = left.iter().position(ready).unwrap_or(0);
-        ordered.push(left.remove(next));
+///
+/// Which entry needs which is worked out once (n² checks), each entry counting
+/// those it waits for that are left: a search of every pair at each step was
+/// cubic, 9 minutes for a generated fstab of 3,050 bind mounts.
+fn mount_order(entries: Vec<Entry>) -> Vec<Entry> {
+    let n = entries.len();
+    // For each entry, those that need it; and how many entries it still needs.
+    let mut needed_by: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut waits: Vec<usize> = vec![0; n];
+    for (i, e) in entries.iter().enumerate() {
+        for (j, other) in entries.iter().enumerate() {
+            if i != j && needs(e, other) {
+                needed_by[j].push(i);
+                waits[i] += 1;
+            }
+        }
+    }
+    let mut left: Vec<Option<Entry>> = entries.into_iter().map(Some).collect();
+    let mut ordered = Vec::with_capacity(n);
+    for _ in 0..n {
+        let unplaced = |i: &usize| left[*i].is_some();
+        let next = (0..n)
+            .filter(unplaced)
+            .find(|&i| waits[i] == 0)
+            .or_else(|| (0..n).find(unplaced));
+        let Some(next) = next else { break };
+        for &d in &needed_by[next] {
+            waits[d] = waits[d].saturating_sub(1);
+        }
+        ordered.extend(left[next].take());
     }
     ordered
 }
@@ -1264,10 +1308,18 @@ mod tests {
             o.unreadable,
             vec!["x-systemd.idle-timeout=60: not supported by vigil, ignored"]
         );
-        let o = map_options("x-systemd.requires-mounts-for=/data,x-systemd.rw-only");
+        let o = map_options("x-systemd.mount-timeout=5,x-systemd.rw-only");
         assert_eq!(
             o.unreadable,
-            vec!["x-systemd.requires-mounts-for=/data: not supported by vigil, ignored"]
+            vec!["x-systemd.mount-timeout=5: not supported by vigil, ignored"]
+        );
+        let o = map_options(
+            "x-systemd.requires-mounts-for=/data /srv/,x-systemd.requires-mounts-for=rel",
+        );
+        assert_eq!(o.requires_mounts_for, ["/data", "/srv"]);
+        assert_eq!(
+            o.unreadable,
+            vec![r#"x-systemd.requires-mounts-for=rel: "rel" is not an absolute path, ignored"#]
         );
         assert!(
             map_options("x-systemd.device-timeout=5")
@@ -1309,6 +1361,27 @@ mod tests {
                 "skip none (swap)",
                 "remount /proc flags=-",
                 "remount /proc flags=ro",
+            ]
+        );
+    }
+
+    /// Review finding: an overlay whose `upperdir` is on another entry's disk,
+    /// listed first, was mounted first and failed: `x-systemd.requires-mounts-for=`
+    /// orders it after that entry, as systemd's RequiresMountsFor= does.
+    #[test]
+    fn requires_mounts_for_orders_an_entry_after_the_file_system_it_names() {
+        let text = "overlay /merged overlay lowerdir=/lower,upperdir=/data/up,workdir=/data/work,x-systemd.requires-mounts-for=/data/up\n\
+            t /data tmpfs defaults\n\
+            t /other tmpfs defaults\n";
+        let (e, errs) = parse(Path::new("f"), text);
+        assert!(errs.is_empty(), "{errs:?}");
+        let lines: Vec<String> = plan(e, &[], Phase::Local).iter().map(describe).collect();
+        assert_eq!(
+            lines,
+            vec![
+                "mount /data source=t type=tmpfs flags=-",
+                "mount /merged source=overlay type=overlay flags=- data=lowerdir=/lower,upperdir=/data/up,workdir=/data/work",
+                "mount /other source=t type=tmpfs flags=-",
             ]
         );
     }
