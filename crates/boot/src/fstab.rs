@@ -520,6 +520,13 @@ fn parse_line(path: &Path, line: usize, l: &[u8]) -> Result<Entry, &'static str>
     if !is_swap(fstype, target) && !target.starts_with('/') {
         return Err("mount point must be an absolute path");
     }
+    let tags = ["UUID=", "LABEL=", "PARTUUID=", "PARTLABEL="];
+    if tags
+        .iter()
+        .any(|t| source.strip_prefix(t).map(unquote) == Some(""))
+    {
+        return Err("an empty UUID=, LABEL=, PARTUUID= or PARTLABEL= names no device");
+    }
     let source = resolve_source(source);
     let written = options.to_string();
     let mut options = map_options(options);
@@ -801,6 +808,9 @@ pub const NEEDS_NETWORK: &str =
 /// mounted either.
 pub const LOCAL_NOT_MOUNTED: &str = "not mounted at boot";
 
+/// Why an entry is not mounted: vigil does not activate swap.
+pub const SWAP: &str = "swap";
+
 /// Why an entry is not mounted: something is mounted there already (by an
 /// initramfs, or an earlier run).
 pub const ALREADY_MOUNTED: &str = "already mounted";
@@ -827,7 +837,7 @@ fn is_network(entry: &Entry) -> bool {
 fn decide(mut entry: Entry, mounted: &[String]) -> Action {
     let is_mounted = mounted.contains(&entry.target);
     let reason = if is_swap(&entry.fstype, &entry.target) {
-        "swap"
+        SWAP
     } else if entry.options.noauto {
         "noauto"
     } else if entry.target == "/"

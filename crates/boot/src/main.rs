@@ -354,6 +354,15 @@ fn mount_all(actions: Vec<fstab::Action>, dry_run: bool) -> bool {
                 error(format!("{}: {}: {reason}", entry.at(), entry.target));
                 continue;
             }
+            // Said, so that a swap line is not taken as active (systemd
+            // activates it; vigil leaves it to a unit of its own).
+            fstab::Action::Skip { entry, reason } if reason == fstab::SWAP => {
+                let (at, source) = (entry.at(), &entry.source);
+                error(format!(
+                    "{at}: swap {source} is not activated by vigil: skipped"
+                ));
+                continue;
+            }
             fstab::Action::Skip { entry, reason } if reason == fstab::LOCAL_NOT_MOUNTED => {
                 failed.push(entry);
                 continue;

@@ -359,6 +359,32 @@ fn fstab_bad_device_timeout_is_a_warning() {
     );
 }
 
+/// Review findings: a real run said nothing of a swap line (systemd
+/// activates it; vigil does not), and an empty `LABEL=` became the source
+/// `/dev/disk/by-label/`, a directory. A run with only those lines mounts
+/// nothing, so it is a real run here.
+#[test]
+fn fstab_says_a_swap_line_is_skipped_and_refuses_an_empty_label() {
+    let r = TempRoot::new("fstab-swap");
+    r.write(
+        "etc/fstab",
+        "/swapfile none swap sw 0 0\n\
+         LABEL= /nowhere-vigil-test ext4 defaults\n\
+         UUID=\"\" /nowhere-vigil-test2 ext4 defaults\n",
+    );
+    let o = run(&["fstab"], &r.0);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("etc/fstab:1: swap /swapfile is not activated by vigil: skipped"),
+        "{err}"
+    );
+    let empty = "an empty UUID=, LABEL=, PARTUUID= or PARTLABEL= names no device";
+    assert!(err.contains(&format!("etc/fstab:2: {empty}")), "{err}");
+    assert!(err.contains(&format!("etc/fstab:3: {empty}")), "{err}");
+    assert!(!Path::new("/nowhere-vigil-test").exists());
+}
+
 /// Review finding: with `home -> var/home`, a bind from `home/data` ran
 /// before the mount of `var`, which holds it. Sources are resolved as mount
 /// points are, in the file system the mounts are made in, also under --root.
