@@ -587,7 +587,8 @@ pub enum Phase {
 /// in turn leaves the others out, except the ones the local run did not
 /// mount (`LOCAL_NOT_MOUNTED`): what needs them is not mounted either.
 pub fn plan(entries: Vec<Entry>, mounted: &[String], phase: Phase) -> Vec<Action> {
-    let ordered = ordered(entries);
+    let mut ordered = ordered(entries);
+    pull_in_noauto(&mut ordered, mounted);
     let remote = after_network(&ordered);
     let mut actions = Vec::with_capacity(ordered.len());
     for (entry, remote) in ordered.into_iter().zip(remote) {
@@ -628,6 +629,27 @@ fn ordered(entries: Vec<Entry>) -> Vec<Entry> {
         e
     });
     mount_order(entries.collect())
+}
+
+/// A `noauto` entry that an entry to be mounted needs (a mount point below
+/// it, a bind from it) is mounted too, as systemd's mount units pull in the
+/// one above them: else the entry below would land on the root file system.
+/// In reverse mount order, so that what a pulled-in entry needs is pulled in
+/// too. One already mounted pulls in nothing: a mount above it would hide it.
+fn pull_in_noauto(ordered: &mut [Entry], mounted: &[String]) {
+    for i in (0..ordered.len()).rev() {
+        let Some((e, earlier)) = ordered[..=i].split_last_mut() else {
+            continue;
+        };
+        if e.options.noauto || is_swap(&e.fstype, &e.target) || mounted.contains(&e.target) {
+            continue;
+        }
+        for other in earlier.iter_mut().filter(|o| o.options.noauto) {
+            if needs(e, other) {
+                other.options.noauto = false;
+            }
+        }
+    }
 }
 
 /// For each entry of `ordered`: whether it waits for the network, being a
@@ -1373,6 +1395,42 @@ mod tests {
                 "remount /proc flags=ro",
             ]
         );
+    }
+
+    /// Review finding: a `noauto` parent was skipped and its child mounted on
+    /// the root file system; systemd's mount unit for the child pulls in the
+    /// parent's. A child already mounted pulls in nothing.
+    #[test]
+    fn a_noauto_entry_needed_by_another_is_mounted() {
+        let text = "t /srv/data/cache tmpfs defaults\n\
+            t /srv/data tmpfs noauto\n\
+            t /srv tmpfs noauto\n\
+            t /lone tmpfs noauto\n\
+            t /m tmpfs noauto\n\
+            t /m/inner tmpfs defaults\n";
+        let (e, errs) = parse(Path::new("f"), text);
+        assert!(errs.is_empty(), "{errs:?}");
+        let lines: Vec<String> = plan(e.clone(), &[], Phase::Local)
+            .iter()
+            .map(describe)
+            .collect();
+        assert_eq!(
+            lines,
+            vec![
+                "mount /srv source=t type=tmpfs flags=-",
+                "mount /srv/data source=t type=tmpfs flags=-",
+                "mount /srv/data/cache source=t type=tmpfs flags=-",
+                "skip /lone (noauto)",
+                "mount /m source=t type=tmpfs flags=-",
+                "mount /m/inner source=t type=tmpfs flags=-",
+            ]
+        );
+        let mounted = ["/m/inner".to_string()];
+        let lines: Vec<String> = plan(e, &mounted, Phase::Local)
+            .iter()
+            .map(describe)
+            .collect();
+        assert!(lines.contains(&"skip /m (noauto)".to_string()), "{lines:?}");
     }
 
     /// Review finding: an overlay whose `upperdir` is on another entry's disk,
