@@ -209,7 +209,17 @@ fn run_modules(args: &Args) -> bool {
     let Ok(files) = conf_files(&args.root, "modules-load.d", None) else {
         return false;
     };
-    let (mods, errors) = modules::load(&files);
+    // The kernel's command line is the running kernel's, also under --root.
+    let cmdline = fs::read("/proc/cmdline").unwrap_or_default();
+    let mut mods = Vec::new();
+    let mut errors = modules::from_cmdline(&String::from_utf8_lossy(&cmdline), &mut mods);
+    let (from_files, file_errors) = modules::load(&files);
+    for m in from_files {
+        if mods.iter().all(|seen| seen.name != m.name) {
+            mods.push(m);
+        }
+    }
+    errors.extend(file_errors);
     let mut ok = errors.is_empty();
     errors.into_iter().for_each(error);
     for m in &mods {

@@ -45,6 +45,36 @@ fn valid_name(name: &str) -> bool {
 }
 
 /// Parses one file; a name seen before (in any file) is skipped.
+/// `modules_load=a,b` on the kernel command line (given any number of times),
+/// as systemd-modules-load reads it: those modules first, before the files'.
+/// `rd.modules_load=` is the initramfs's, not ours.
+pub fn from_cmdline(cmdline: &str, seen: &mut Vec<Module>) -> Vec<ModulesError> {
+    let path = Path::new("/proc/cmdline");
+    let names = (cmdline.split_ascii_whitespace())
+        .filter_map(|w| w.strip_prefix("modules_load="))
+        .flat_map(|v| v.split(','))
+        .filter(|n| !n.is_empty());
+    let mut errors = Vec::new();
+    for name in names {
+        if !valid_name(name) {
+            let (path, name) = (path.to_path_buf(), name.to_string());
+            errors.push(ModulesError::BadName {
+                path,
+                line: 1,
+                name,
+            });
+        } else if seen.iter().all(|m| m.name != name) {
+            let (path, name) = (path.to_path_buf(), name.to_string());
+            seen.push(Module {
+                name,
+                path,
+                line: 1,
+            });
+        }
+    }
+    errors
+}
+
 pub fn parse(path: &Path, text: &str, seen: &mut Vec<Module>) -> Vec<ModulesError> {
     let mut errors = Vec::new();
     for (i, raw) in text.lines().enumerate() {
@@ -117,6 +147,17 @@ pub fn probe(modprobe: &str, m: &Module) -> Result<(), ModulesError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn modules_load_on_the_kernel_command_line() {
+        let mut seen = Vec::new();
+        let cmdline = "root=/dev/vda ro modules_load=nbd,loop quiet rd.modules_load=zram modules_load=loop,vfio-pci,bad/name";
+        let errors = from_cmdline(cmdline, &mut seen);
+        let names: Vec<&str> = seen.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["nbd", "loop", "vfio-pci"]);
+        let said: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(said, [r#"/proc/cmdline:1: invalid module name "bad/name""#]);
+    }
 
     /// Review finding: one Latin-1 comment cost the whole file.
     #[test]
