@@ -72,6 +72,15 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     })
 }
 
+/// A line to stdout. A reader that went away (`--dry-run | head`) ends the
+/// output, not the run: println! would panic on the broken pipe.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 fn error(e: impl Display) {
     eprintln!("vigil-boot: {e}");
 }
@@ -81,7 +90,7 @@ fn main() -> ExitCode {
         Ok(a) => a,
         Err(msg) => {
             if msg.is_empty() {
-                println!("{USAGE}");
+                out!("{USAGE}");
                 return ExitCode::SUCCESS;
             }
             error(msg);
@@ -114,7 +123,7 @@ fn run_rundirs(args: &Args) -> bool {
     for step in rundirs::plan(&args.root) {
         if args.dry_run {
             if rundirs::pending(&step) {
-                println!("{}", rundirs::describe(&step));
+                out!("{}", rundirs::describe(&step));
             }
             continue;
         }
@@ -140,7 +149,7 @@ fn run_hostname(args: &Args) -> bool {
         return ok;
     };
     if args.dry_run {
-        println!("hostname {name}");
+        out!("hostname {name}");
     } else if let Err(e) = hostname::set(&name) {
         error(e);
         ok = false;
@@ -194,7 +203,7 @@ fn run_sysctl(args: &Args) -> bool {
     let problems = if args.dry_run {
         let (writes, problems) = sysctl::plan(proc_sys, &settings);
         for w in &writes {
-            println!("{}={}", w.dotted(), w.value);
+            out!("{}={}", w.dotted(), w.value);
         }
         problems
     } else {
@@ -224,7 +233,7 @@ fn run_modules(args: &Args) -> bool {
     errors.into_iter().for_each(error);
     for m in &mods {
         if args.dry_run {
-            println!("modprobe -b {}", m.name);
+            out!("modprobe -b {}", m.name);
         } else if let Err(e) = modules::probe("modprobe", m) {
             let missing = matches!(e, modules::ModulesError::NoModprobe { .. });
             error(e);
@@ -279,10 +288,10 @@ fn run_fstab(args: &Args) -> bool {
         // run to unmount them at the shutdown, while the network is up.
         let (to_mount, mounted) = fstab::remote_counts(&plan);
         if to_mount + mounted == 0 {
-            println!("no network file system to mount or unmount: the network is not waited for");
+            out!("no network file system to mount or unmount: the network is not waited for");
             return false;
         }
-        println!("{to_mount} entries to mount after the network, {mounted} already mounted");
+        out!("{to_mount} entries to mount after the network, {mounted} already mounted");
         return true;
     }
     mount_all(plan, args.dry_run)
@@ -294,11 +303,11 @@ fn unmount_remote(targets: Vec<String>, dry_run: bool) -> bool {
     let mut ok = true;
     for target in targets {
         if dry_run {
-            println!("unmount {target}");
+            out!("unmount {target}");
             continue;
         }
         match fstab::unmount(&target) {
-            Ok(()) => println!("unmounted {target}"),
+            Ok(()) => out!("unmounted {target}"),
             Err(e) => {
                 error(format!("cannot unmount {target}: {e}"));
                 ok = false;
@@ -353,7 +362,7 @@ fn mount_all(actions: Vec<fstab::Action>, dry_run: bool) -> bool {
     let started = Instant::now();
     for action in actions {
         if dry_run {
-            println!("{}", fstab::describe(&action));
+            out!("{}", fstab::describe(&action));
             continue;
         }
         let entry = match action {
@@ -394,9 +403,9 @@ fn mount_all(actions: Vec<fstab::Action>, dry_run: bool) -> bool {
         };
         match result {
             Ok(()) if entry.options.kind.is_remount() => {
-                println!("remounted {}", entry.target)
+                out!("remounted {}", entry.target)
             }
-            Ok(()) => println!("mounted {}", entry.target),
+            Ok(()) => out!("mounted {}", entry.target),
             Err(e) => {
                 if entry.options.nofail {
                     error(format!("warning: {e} (nofail)"));

@@ -359,6 +359,32 @@ fn fstab_bad_device_timeout_is_a_warning() {
     );
 }
 
+/// Review finding: `vigil-boot fstab --dry-run | head` panicked on the
+/// broken pipe, with a backtrace. The plan is larger than a pipe holds, so
+/// the run still writes when the reader has gone.
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    let r = TempRoot::new("fstab-pipe");
+    let lines: Vec<String> = (0..3000)
+        .map(|i| format!("/srv/src/{i} /mnt/bind/{i} none bind 0 0\n"))
+        .collect();
+    r.write("etc/fstab", &lines.concat());
+    let mut child = Command::new(BIN)
+        .args(["fstab", "--dry-run", "--root"])
+        .arg(&r.0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {err}", out.status);
+    assert!(!err.contains("panicked"), "{err}");
+}
+
 /// Review findings: a real run said nothing of a swap line (systemd
 /// activates it; vigil does not), and an empty `LABEL=` became the source
 /// `/dev/disk/by-label/`, a directory. A run with only those lines mounts
