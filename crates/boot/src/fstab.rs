@@ -1003,6 +1003,18 @@ pub fn unmount(target: &str) -> io::Result<()> {
 
 /// Mounts one entry, creating its mount point when missing (an empty file
 /// when binding a file, since a file can only be bound onto a file).
+/// The source a new mount gives the kernel: a device node reached through a
+/// link (`/dev/disk/by-label/data`) as the node it leads to (`/dev/sdb1`),
+/// as mount(8) canonicalizes it, so that /proc/self/mountinfo, findmnt and
+/// df name the device. Anything else as written.
+fn kernel_source(source: &str) -> String {
+    let linked = source.starts_with("/dev/")
+        && fs::symlink_metadata(source).is_ok_and(|m| m.file_type().is_symlink());
+    let real = linked.then(|| fs::canonicalize(source).ok()).flatten();
+    real.and_then(|p| p.to_str().map(str::to_string))
+        .unwrap_or_else(|| source.to_string())
+}
+
 pub fn mount_entry(e: &Entry) -> Result<(), FstabError> {
     let target = Path::new(&e.target);
     if !e.options.kind.is_remount() && fs::symlink_metadata(target).is_err() {
@@ -1051,7 +1063,10 @@ pub fn mount_entry(e: &Entry) -> Result<(), FstabError> {
     let flags = e.options.flags;
     let result = match e.options.kind {
         Kind::New if needs_mount8(e) => return run_mount8(e).map_err(failed),
-        Kind::New => rustix::mount::mount(&e.source, target, &e.fstype, flags, data_opt),
+        Kind::New => {
+            let source = kernel_source(&e.source);
+            rustix::mount::mount(&source, target, &e.fstype, flags, data_opt)
+        }
         Kind::Bind { recursive } => {
             let bound = if recursive {
                 rustix::mount::mount_bind_recursive(&e.source, target)
@@ -1395,6 +1410,27 @@ mod tests {
                 "remount /proc flags=ro",
             ]
         );
+    }
+
+    /// Review finding: a mount from `/dev/disk/by-label/X` kept the link as
+    /// its source, so findmnt and df named the link, not the device, as they
+    /// do after mount(8). /dev/fd is a link on any Linux system with udev or
+    /// a container runtime.
+    #[test]
+    fn a_device_link_is_mounted_as_the_node_it_leads_to() {
+        assert_eq!(kernel_source("tmpfs"), "tmpfs");
+        assert_eq!(
+            kernel_source("/dev/vigil-no-such-node"),
+            "/dev/vigil-no-such-node"
+        );
+        let link = fs::symlink_metadata("/dev/fd").is_ok_and(|m| m.file_type().is_symlink());
+        if link {
+            let real = kernel_source("/dev/fd");
+            assert!(
+                real.starts_with("/proc/") && real.ends_with("/fd"),
+                "{real}"
+            );
+        }
     }
 
     /// Review finding: a `noauto` parent was skipped and its child mounted on
