@@ -520,6 +520,10 @@ fn parse_line(path: &Path, line: usize, l: &[u8]) -> Result<Entry, &'static str>
     if !is_swap(fstype, target) && !target.starts_with('/') {
         return Err("mount point must be an absolute path");
     }
+    // `/x/..` is `/`: systemd refuses such a line, which would remount the root.
+    if !is_swap(fstype, target) && target.split('/').any(|c| c == "." || c == "..") {
+        return Err("mount point must not have . or .. in it");
+    }
     let tags = ["UUID=", "LABEL=", "PARTUUID=", "PARTLABEL="];
     if tags
         .iter()
@@ -1295,7 +1299,9 @@ mod tests {
             tmpfs /three tmpfs\n\
             tmpfs /data tmpfs size=1m 0 2  # data disk\n\
             tmpfs /neg tmpfs defaults -1 -1\n\
-            a /b c d 0 +\n";
+            a /b c d 0 +\n\
+            tmpfs /x/.. tmpfs defaults\n\
+            tmpfs /./y tmpfs defaults\n";
         let (e, errs) = parse(Path::new("/etc/fstab"), text);
         assert_eq!(e.len(), 9);
         assert_eq!(e[0].source, "/dev/disk/by-uuid/abcd");
@@ -1327,6 +1333,8 @@ mod tests {
                 "/etc/fstab:5: mount point must be an absolute path".to_string(),
                 format!("/etc/fstab:7: {not_numbers}"),
                 format!("/etc/fstab:12: {not_numbers}"),
+                "/etc/fstab:13: mount point must not have . or .. in it".to_string(),
+                "/etc/fstab:14: mount point must not have . or .. in it".to_string(),
             ]
         );
     }
