@@ -1,5 +1,5 @@
-//! `/etc/hostname`: the first word that is not a comment, validated before
-//! it reaches sethostname(2). Without a valid name there, the kernel's name
+//! `/etc/hostname`: the first line that is not a comment, cleaned up and
+//! validated as systemd does before it reaches sethostname(2). Without a valid name there, the kernel's name
 //! stays, unless the kernel has none: then it is `localhost`, as in systemd.
 
 use std::fs;
@@ -48,23 +48,52 @@ fn valid_label(label: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
+/// What systemd makes of the line before it checks it (its
+/// `hostname_cleanup`): only letters, digits, `-` and `.` are kept (`my_host`
+/// is `myhost`, `My Host` is `MyHost`), a `.` that would follow a `.` or a `-`
+/// (or start the name) is dropped, so is a `-` after a `.` or at the start;
+/// the name stops at 64 characters, and one `-` or `.` at its end goes.
+fn cleanup(line: &str) -> String {
+    let mut out = String::with_capacity(line.len().min(64));
+    // At the start, as after a dot: neither a dot nor a hyphen may come.
+    let (mut dot, mut hyphen) = (true, true);
+    for c in line.chars() {
+        if out.len() >= 64 {
+            break;
+        }
+        match c {
+            '.' if !dot && !hyphen => (dot, hyphen) = (true, false),
+            '-' if !dot => (dot, hyphen) = (false, true),
+            c if c.is_ascii_alphanumeric() => (dot, hyphen) = (false, false),
+            _ => continue,
+        }
+        out.push(c);
+    }
+    if out.ends_with(['-', '.']) {
+        out.pop();
+    }
+    out
+}
+
 /// The name in the file's text, with its line; `None` when there is none.
+/// The first line that is neither empty nor a `#` comment holds it, all of it
+/// cleaned up as systemd does (`cleanup`); a line with nothing left is invalid.
 pub fn parse(path: &Path, text: &str) -> Result<Option<String>, HostnameError> {
     for (i, raw) in text.lines().enumerate() {
-        let l = raw.trim();
+        // A byte-order mark is no character of a name.
+        let l = raw.trim().trim_start_matches('\u{feff}');
         if l.is_empty() || l.starts_with('#') {
             continue;
         }
-        let name = l.split_whitespace().next().unwrap_or_default();
-        if !valid(name) {
+        let name = cleanup(l);
+        if !valid(&name) {
             return Err(HostnameError::Invalid {
                 path: path.to_path_buf(),
                 line: i + 1,
-                name: name.to_string(),
+                name: l.to_string(),
             });
         }
-        // The kernel's name is never fully qualified: systemd drops the dot.
-        return Ok(Some(name.trim_end_matches('.').to_string()));
+        return Ok(Some(name));
     }
     Ok(None)
 }
@@ -111,12 +140,24 @@ pub fn set(name: &str) -> Result<(), HostnameError> {
 mod tests {
     use super::*;
 
+    /// Review finding: systemd cleans the line up before it checks it
+    /// (`my_host` is `myhost`); vigil rejected such names and kept the
+    /// kernel's, or took the first word of `My Host`.
     #[test]
-    fn first_non_comment_word() {
+    fn the_first_line_is_cleaned_up_as_systemd_does() {
         let p = Path::new("h");
-        assert_eq!(
-            parse(p, "# c\n\n  web-1.example  trailing\nother\n").unwrap(),
-            Some("web-1.example".to_string())
+        let name = |text: &str| parse(p, text).unwrap().unwrap();
+        assert_eq!(name("# c\n\n  web-1.example\nother\n"), "web-1.example");
+        assert_eq!(name("my_host\n"), "myhost");
+        assert_eq!(name("My Host\n"), "MyHost");
+        assert_eq!(name("\u{feff}box\n"), "box");
+        assert_eq!(name(&"a".repeat(70)), "a".repeat(64));
+        assert_eq!(name("-a..b-.c.\n"), "a.b-c");
+        assert_eq!(name("web.example.com.\n"), "web.example.com");
+        let e = parse(Path::new("/etc/hostname"), "\n_.-\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("/etc/hostname:2: invalid hostname \"_.-\"")
         );
         assert_eq!(parse(p, "# only\n\n").unwrap(), None);
         assert_eq!(parse(p, "").unwrap(), None);
@@ -154,14 +195,5 @@ mod tests {
         }
         assert!(valid(&format!("{}.b.", "a".repeat(61))));
         assert!(!valid(&format!("{}.b.", "a".repeat(62))));
-        assert_eq!(
-            parse(Path::new("h"), "web.example.com.\n").unwrap(),
-            Some("web.example.com".to_string())
-        );
-        let e = parse(Path::new("/etc/hostname"), "\nbad_name\n").unwrap_err();
-        assert!(
-            e.to_string()
-                .starts_with("/etc/hostname:2: invalid hostname \"bad_name\"")
-        );
     }
 }
