@@ -1007,6 +1007,15 @@ pub fn unmount(target: &str) -> io::Result<()> {
 
 /// Mounts one entry, creating its mount point when missing (an empty file
 /// when binding a file, since a file can only be bound onto a file).
+/// The data string as the kernel gets it: without SELinux (no
+/// /sys/fs/selinux), its context options are left out, as mount(8) leaves
+/// them out, where the kernel would refuse the mount.
+fn data_for_kernel(data: &str, selinux: bool) -> String {
+    const CONTEXTS: [&str; 4] = ["context=", "fscontext=", "defcontext=", "rootcontext="];
+    let kept = (data.split(',')).filter(|o| selinux || !CONTEXTS.iter().any(|c| o.starts_with(c)));
+    kept.collect::<Vec<_>>().join(",")
+}
+
 /// The source a new mount gives the kernel: a device node reached through a
 /// link (`/dev/disk/by-label/data`) as the node it leads to (`/dev/sdb1`),
 /// as mount(8) canonicalizes it, so that /proc/self/mountinfo, findmnt and
@@ -1039,12 +1048,14 @@ pub fn mount_entry(e: &Entry) -> Result<(), FstabError> {
             source,
         })?;
     }
-    let data = CString::new(e.options.data.as_str()).map_err(|_| FstabError::Parse {
+    let selinux = Path::new("/sys/fs/selinux/enforce").exists();
+    let data = data_for_kernel(&e.options.data, selinux);
+    let data = CString::new(data.as_str()).map_err(|_| FstabError::Parse {
         path: e.path.clone(),
         line: e.line,
         reason: "field contains a NUL byte",
     })?;
-    let data_opt = (!e.options.data.is_empty()).then_some(data.as_c_str());
+    let data_opt = (!data.is_empty()).then_some(data.as_c_str());
     let failed = |source| {
         let (path, line, target) = (e.path.clone(), e.line, e.target.clone());
         if e.options.kind.is_remount() {
@@ -1418,6 +1429,16 @@ mod tests {
                 "remount /proc flags=ro",
             ]
         );
+    }
+
+    /// Review finding: `context=` on a system without SELinux failed the
+    /// mount, where mount(8) leaves the option out.
+    #[test]
+    fn selinux_contexts_only_with_selinux() {
+        let data = "size=1m,context=\"system_u:object_r:tmp_t:s0\",mode=755,rootcontext=x";
+        assert_eq!(data_for_kernel(data, false), "size=1m,mode=755");
+        assert_eq!(data_for_kernel(data, true), data);
+        assert_eq!(data_for_kernel("", false), "");
     }
 
     /// Review finding: a mount from `/dev/disk/by-label/X` kept the link as
