@@ -351,6 +351,10 @@ fn wait_for_device(entry: &fstab::Entry, started: Instant) {
     while fstab::missing_device(entry).is_some() && deadline.is_none_or(|d| Instant::now() < d) {
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Said before the mount's own error (ENOENT), which names no wait.
+    if fstab::missing_device(entry).is_some() {
+        error(format!("{at}: {device} did not come within {secs} s"));
+    }
 }
 
 /// Mounts in plan order. An entry that needs a mount that failed (its

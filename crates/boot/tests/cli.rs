@@ -841,6 +841,12 @@ fn fstab_waits_for_missing_devices_together() {
         err.contains(&format!("waiting up to 1 s for {gone}-a")),
         "{err}"
     );
+    // The one waited for says so too when it never came (review finding:
+    // only its mount's ENOENT did).
+    assert!(
+        err.contains(&format!("{gone}-a did not come within 1 s")),
+        "{err}"
+    );
     assert!(
         err.contains(&format!("{gone}-b did not come within 1 s")),
         "{err}"
