@@ -932,8 +932,13 @@ impl Daemon {
                         // Not kept, when another instance of the request is
                         // applied: it would stay, failed, for ever.
                         set.broken.retain(|b| b.name != *name);
-                        // The template's own error, not "no such unit".
-                        let why = diags.first().map(ToString::to_string);
+                        // The template's own error, not "no such unit"; of no
+                        // file (a name given by hand), its words alone, as
+                        // every other such answer is.
+                        let why = diags.first().map(|d| match d.path.as_os_str().is_empty() {
+                            true => d.message.clone(),
+                            false => d.to_string(),
+                        });
                         results[i] = Some(Err(why.unwrap_or_else(|| self.unknown_unit(name))));
                     }
                 }
