@@ -640,17 +640,27 @@ fn ordered(entries: Vec<Entry>) -> Vec<Entry> {
 /// one above them: else the entry below would land on the root file system.
 /// In reverse mount order, so that what a pulled-in entry needs is pulled in
 /// too. One already mounted pulls in nothing: a mount above it would hide it.
+/// A pulled-in entry is `nofail` when every entry that pulls it in is: a
+/// `nofail` bind from a `noauto` disk that is not there must not fail the
+/// boot (in systemd the `nofail` mount is only wanted by local-fs.target).
 fn pull_in_noauto(ordered: &mut [Entry], mounted: &[String]) {
+    // For each entry pulled in so far: whether every entry pulling it is nofail.
+    let mut pulled: Vec<Option<bool>> = vec![None; ordered.len()];
     for i in (0..ordered.len()).rev() {
         let Some((e, earlier)) = ordered[..=i].split_last_mut() else {
             continue;
         };
+        // Every entry that can pull this one in comes after it: done.
+        if let Some(all_nofail) = pulled[i] {
+            e.options.noauto = false;
+            e.options.nofail |= all_nofail;
+        }
         if e.options.noauto || is_swap(&e.fstype, &e.target) || mounted.contains(&e.target) {
             continue;
         }
-        for other in earlier.iter_mut().filter(|o| o.options.noauto) {
-            if needs(e, other) {
-                other.options.noauto = false;
+        for (j, other) in earlier.iter().enumerate() {
+            if other.options.noauto && needs(e, other) {
+                pulled[j] = Some(pulled[j].unwrap_or(true) && e.options.nofail);
             }
         }
     }
@@ -1019,13 +1029,26 @@ fn data_for_kernel(data: &str, selinux: bool) -> String {
 /// The source a new mount gives the kernel: a device node reached through a
 /// link (`/dev/disk/by-label/data`) as the node it leads to (`/dev/sdb1`),
 /// as mount(8) canonicalizes it, so that /proc/self/mountinfo, findmnt and
-/// df name the device. Anything else as written.
+/// df name the device; a device-mapper node (`/dev/dm-3`, LVM, LUKS) by its
+/// mapper name, `/dev/mapper/vg-root`, as mount(8) names it. Anything else
+/// as written.
 fn kernel_source(source: &str) -> String {
     let linked = source.starts_with("/dev/")
         && fs::symlink_metadata(source).is_ok_and(|m| m.file_type().is_symlink());
     let real = linked.then(|| fs::canonicalize(source).ok()).flatten();
-    real.and_then(|p| p.to_str().map(str::to_string))
-        .unwrap_or_else(|| source.to_string())
+    let real = real.and_then(|p| p.to_str().map(str::to_string));
+    let mapper = |dm: &str| {
+        let name = fs::read_to_string(format!("/sys/block/{dm}/dm/name")).ok()?;
+        let path = format!("/dev/mapper/{}", name.trim());
+        fs::metadata(&path).is_ok().then_some(path)
+    };
+    match real {
+        Some(real) => match real.strip_prefix("/dev/").filter(|n| n.starts_with("dm-")) {
+            Some(dm) => mapper(dm).unwrap_or(real),
+            None => real,
+        },
+        None => source.to_string(),
+    }
 }
 
 pub fn mount_entry(e: &Entry) -> Result<(), FstabError> {
@@ -1496,6 +1519,32 @@ mod tests {
             .map(describe)
             .collect();
         assert!(lines.contains(&"skip /m (noauto)".to_string()), "{lines:?}");
+        // Pulled in by nofail entries only, nofail itself (review finding: a
+        // nofail bind from a noauto disk that was not there failed the boot);
+        // by one entry that is not nofail, required.
+        let text = "/dev/x /home ext4 noauto\n\
+            /home/shared /srv/shared none bind,nofail\n\
+            /dev/y /data ext4 noauto\n\
+            t /data/a tmpfs nofail\n\
+            t /data/b tmpfs defaults\n";
+        let (e, _) = parse(Path::new("f"), text);
+        let nofail: Vec<(String, bool)> = plan(e, &[], Phase::Local)
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::Mount(e) => Some((e.target, e.options.nofail)),
+                _ => None,
+            })
+            .collect();
+        let expected = [
+            ("/home", true),
+            ("/srv/shared", true),
+            ("/data", false),
+            ("/data/a", true),
+            ("/data/b", false),
+        ];
+        let expected: Vec<(String, bool)> =
+            expected.iter().map(|(t, n)| (t.to_string(), *n)).collect();
+        assert_eq!(nofail, expected);
     }
 
     /// Review finding: an overlay whose `upperdir` is on another entry's disk,

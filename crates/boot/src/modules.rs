@@ -51,7 +51,11 @@ fn valid_name(name: &str) -> bool {
 pub fn from_cmdline(cmdline: &str, seen: &mut Vec<Module>) -> Vec<ModulesError> {
     let path = Path::new("/proc/cmdline");
     let names = (cmdline.split_ascii_whitespace())
-        .filter_map(|w| w.strip_prefix("modules_load="))
+        // The kernel command line's `-` and `_` are the same to systemd.
+        .filter_map(|w| {
+            w.strip_prefix("modules_load=")
+                .or(w.strip_prefix("modules-load="))
+        })
         .flat_map(|v| v.split(','))
         .filter(|n| !n.is_empty());
     let mut errors = Vec::new();
@@ -151,7 +155,7 @@ mod tests {
     #[test]
     fn modules_load_on_the_kernel_command_line() {
         let mut seen = Vec::new();
-        let cmdline = "root=/dev/vda ro modules_load=nbd,loop quiet rd.modules_load=zram modules_load=loop,vfio-pci,bad/name";
+        let cmdline = "root=/dev/vda ro modules_load=nbd,loop quiet rd.modules_load=zram modules-load=loop,vfio-pci,bad/name";
         let errors = from_cmdline(cmdline, &mut seen);
         let names: Vec<&str> = seen.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(names, ["nbd", "loop", "vfio-pci"]);
