@@ -262,6 +262,17 @@ pub fn missing_device(e: &Entry) -> Option<&str> {
     (device && fs::metadata(&e.source).is_err()).then_some(e.source.as_str())
 }
 
+/// The options of a comma-separated list, a comma inside double quotes
+/// being part of its option, as libmount reads them: an SELinux MLS label,
+/// `context="system_u:object_r:tmp_t:s0:c0,c1"`, is one option.
+fn split_options(text: &str) -> impl Iterator<Item = &str> {
+    let mut quoted = false;
+    text.split(move |c| {
+        quoted ^= c == '"';
+        c == ',' && !quoted
+    })
+}
+
 pub fn map_options(text: &str) -> Options {
     let mut o = Options {
         kind: Kind::New,
@@ -280,7 +291,7 @@ pub fn map_options(text: &str) -> Options {
     // Where `bind` and `remount` stand does not matter: together they are
     // one operation.
     let (mut bind, mut remount, mut automount) = (None, false, false);
-    for opt in text.split(',').filter(|s| !s.is_empty()) {
+    for opt in split_options(text).filter(|s| !s.is_empty()) {
         if let Some((_, f)) = FLAG_NAMES.iter().find(|(n, _)| *n == opt) {
             o.flags |= *f;
             o.cleared &= !*f;
@@ -1022,7 +1033,8 @@ pub fn unmount(target: &str) -> io::Result<()> {
 /// them out, where the kernel would refuse the mount.
 fn data_for_kernel(data: &str, selinux: bool) -> String {
     const CONTEXTS: [&str; 4] = ["context=", "fscontext=", "defcontext=", "rootcontext="];
-    let kept = (data.split(',')).filter(|o| selinux || !CONTEXTS.iter().any(|c| o.starts_with(c)));
+    let kept =
+        split_options(data).filter(|o| selinux || !CONTEXTS.iter().any(|c| o.starts_with(c)));
     kept.collect::<Vec<_>>().join(",")
 }
 
@@ -1458,7 +1470,11 @@ mod tests {
     /// mount, where mount(8) leaves the option out.
     #[test]
     fn selinux_contexts_only_with_selinux() {
-        let data = "size=1m,context=\"system_u:object_r:tmp_t:s0\",mode=755,rootcontext=x";
+        // An MLS label has a comma inside its quotes (review finding: the
+        // `c1"` after it was left in the data).
+        let data = "size=1m,context=\"system_u:object_r:tmp_t:s0:c0,c1\",mode=755,rootcontext=x";
+        let o = map_options(data);
+        assert_eq!(o.data, data);
         assert_eq!(data_for_kernel(data, false), "size=1m,mode=755");
         assert_eq!(data_for_kernel(data, true), data);
         assert_eq!(data_for_kernel("", false), "");
