@@ -1157,6 +1157,11 @@ pub fn mount_entry(e: &Entry) -> Result<(), FstabError> {
 mod tests {
     use super::*;
 
+    /// The `--dry-run` lines of a plan.
+    fn described(actions: Vec<Action>) -> Vec<String> {
+        actions.iter().map(describe).collect()
+    }
+
     #[test]
     fn mount_points_reached_through_a_symlink_are_resolved_and_ordered() {
         let dir = std::env::temp_dir().join(format!("vigil-fstab-link-{}", std::process::id()));
@@ -1446,10 +1451,7 @@ mod tests {
             "22 1 0:5 / /proc rw,nosuid - proc proc rw\n23 1 0:6 / /mnt/a\\040b rw - tmpfs t rw\n",
         );
         assert_eq!(mounted, ["/proc", "/mnt/a b"]);
-        let lines: Vec<String> = plan(e, &mounted, Phase::Local)
-            .iter()
-            .map(describe)
-            .collect();
+        let lines = described(plan(e, &mounted, Phase::Local));
         assert_eq!(
             lines,
             vec![
@@ -1514,10 +1516,7 @@ mod tests {
             t /m/inner tmpfs defaults\n";
         let (e, errs) = parse(Path::new("f"), text);
         assert!(errs.is_empty(), "{errs:?}");
-        let lines: Vec<String> = plan(e.clone(), &[], Phase::Local)
-            .iter()
-            .map(describe)
-            .collect();
+        let lines = described(plan(e.clone(), &[], Phase::Local));
         assert_eq!(
             lines,
             vec![
@@ -1530,10 +1529,7 @@ mod tests {
             ]
         );
         let mounted = ["/m/inner".to_string()];
-        let lines: Vec<String> = plan(e, &mounted, Phase::Local)
-            .iter()
-            .map(describe)
-            .collect();
+        let lines = described(plan(e, &mounted, Phase::Local));
         assert!(lines.contains(&"skip /m (noauto)".to_string()), "{lines:?}");
         // Pulled in by nofail entries only, nofail itself (review finding: a
         // nofail bind from a noauto disk that was not there failed the boot);
@@ -1573,7 +1569,7 @@ mod tests {
             t /other tmpfs defaults\n";
         let (e, errs) = parse(Path::new("f"), text);
         assert!(errs.is_empty(), "{errs:?}");
-        let lines: Vec<String> = plan(e, &[], Phase::Local).iter().map(describe).collect();
+        let lines = described(plan(e, &[], Phase::Local));
         assert_eq!(
             lines,
             vec![
@@ -1594,10 +1590,7 @@ mod tests {
         );
         assert!(errs.is_empty(), "{errs:?}");
         let mounted = ["/www".to_string()];
-        let lines: Vec<String> = plan(e, &mounted, Phase::Local)
-            .iter()
-            .map(describe)
-            .collect();
+        let lines = described(plan(e, &mounted, Phase::Local));
         assert_eq!(
             lines,
             [
@@ -1621,10 +1614,7 @@ mod tests {
         assert!(errs.is_empty());
         // `/` is missing from this mountinfo: it is remounted all the same.
         let mounted = ["/proc", "/dev", "/dev/shm", "/srv", "/run"].map(String::from);
-        let lines: Vec<String> = plan(e, &mounted, Phase::Local)
-            .iter()
-            .map(describe)
-            .collect();
+        let lines = described(plan(e, &mounted, Phase::Local));
         assert_eq!(
             lines,
             vec![
