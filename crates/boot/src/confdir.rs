@@ -39,6 +39,13 @@ pub struct Listing {
     pub masked: BTreeSet<String>,
 }
 
+/// A configuration file's text, read as bytes, as systemd reads its files:
+/// a byte that is not UTF-8 (a Latin-1 comment) becomes U+FFFD and costs at
+/// most its line, not the file.
+pub fn read_text(path: &Path) -> io::Result<String> {
+    fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
 /// Picks the winner for each file name and returns the unmasked winners
 /// sorted by file name, and the names whose winner masks them.
 pub fn select(candidates: Vec<Candidate>) -> Listing {

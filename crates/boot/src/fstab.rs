@@ -232,8 +232,8 @@ fn userspace_only(o: &str) -> bool {
 }
 
 /// `x-systemd.*` options that change nothing vigil does: said of no entry.
-/// The others are warned about (ordering options such as
-/// `x-systemd.requires-mounts-for=` would be needed, say).
+/// The others vigil does not read are warned about (`x-systemd.after=`: an
+/// order it would not keep, say).
 const IGNORED_SYSTEMD: [&str; 1] = ["x-systemd.rw-only"];
 
 /// `x-systemd.device-timeout=`: a systemd time span (systemd.time(7), the
@@ -309,12 +309,11 @@ pub fn map_options(text: &str) -> Options {
                 "noauto" => o.noauto = true,
                 // What mount(8) implies for a mount users may make: the
                 // options after it may undo them (`user,exec`).
-                "user" | "users" => {
-                    let implied = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
-                    (o.flags, o.cleared) = (o.flags | implied, o.cleared - implied);
-                }
-                "owner" | "group" => {
-                    let implied = MountFlags::NOSUID | MountFlags::NODEV;
+                "user" | "users" | "owner" | "group" => {
+                    let mut implied = MountFlags::NOSUID | MountFlags::NODEV;
+                    if opt.starts_with("user") {
+                        implied |= MountFlags::NOEXEC;
+                    }
                     (o.flags, o.cleared) = (o.flags | implied, o.cleared - implied);
                 }
                 // No automount in vigil: mounted at boot instead of at the first
@@ -1026,8 +1025,6 @@ pub fn unmount(target: &str) -> io::Result<()> {
     rustix::mount::unmount(target, rustix::mount::UnmountFlags::empty()).map_err(Into::into)
 }
 
-/// Mounts one entry, creating its mount point when missing (an empty file
-/// when binding a file, since a file can only be bound onto a file).
 /// The data string as the kernel gets it: without SELinux (no
 /// /sys/fs/selinux), its context options are left out, as mount(8) leaves
 /// them out, where the kernel would refuse the mount.
@@ -1063,6 +1060,8 @@ fn kernel_source(source: &str) -> String {
     }
 }
 
+/// Mounts one entry, creating its mount point when missing (an empty file
+/// when binding a file, since a file can only be bound onto a file).
 pub fn mount_entry(e: &Entry) -> Result<(), FstabError> {
     let target = Path::new(&e.target);
     if !e.options.kind.is_remount() && fs::symlink_metadata(target).is_err() {

@@ -1,8 +1,8 @@
 //! `/etc/hostname`: the first line that is not a comment, cleaned up and
-//! validated as systemd does before it reaches sethostname(2). Without a valid name there, the kernel's name
-//! stays, unless the kernel has none: then it is `localhost`, as in systemd.
+//! validated as systemd does before it reaches sethostname(2). Without a
+//! valid name there, the kernel's name stays, unless the kernel has none:
+//! then it is `localhost`, as in systemd.
 
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -101,8 +101,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Option<String>, HostnameError> {
 /// Reads `ROOT/etc/hostname`; a missing file means nothing to do.
 pub fn read(root: &Path) -> Result<Option<String>, HostnameError> {
     let path = root.join("etc/hostname");
-    // A comment in another encoding is no reason to keep the kernel's name.
-    match fs::read(&path).map(|b| String::from_utf8_lossy(&b).into_owned()) {
+    match crate::confdir::read_text(&path) {
         Ok(text) => parse(&path, &text),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(HostnameError::Read { path, source }),

@@ -222,13 +222,7 @@ fn run_modules(args: &Args) -> bool {
     let cmdline = fs::read("/proc/cmdline").unwrap_or_default();
     let mut mods = Vec::new();
     let mut errors = modules::from_cmdline(&String::from_utf8_lossy(&cmdline), &mut mods);
-    let (from_files, file_errors) = modules::load(&files);
-    for m in from_files {
-        if mods.iter().all(|seen| seen.name != m.name) {
-            mods.push(m);
-        }
-    }
-    errors.extend(file_errors);
+    errors.extend(modules::load(&files, &mut mods));
     let mut ok = errors.is_empty();
     errors.into_iter().for_each(error);
     for m in &mods {

@@ -2,7 +2,6 @@
 //! `modprobe -b`. It never loads modules itself: modprobe knows aliases,
 //! dependencies, options and the blacklist.
 
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -60,20 +59,11 @@ pub fn from_cmdline(cmdline: &str, seen: &mut Vec<Module>) -> Vec<ModulesError> 
         .filter(|n| !n.is_empty());
     let mut errors = Vec::new();
     for name in names {
-        if !valid_name(name) {
-            let (path, name) = (path.to_path_buf(), name.to_string());
-            errors.push(ModulesError::BadName {
-                path,
-                line: 1,
-                name,
-            });
+        let (path, name, line) = (path.to_path_buf(), name.to_string(), 1);
+        if !valid_name(&name) {
+            errors.push(ModulesError::BadName { path, line, name });
         } else if seen.iter().all(|m| m.name != name) {
-            let (path, name) = (path.to_path_buf(), name.to_string());
-            seen.push(Module {
-                name,
-                path,
-                line: 1,
-            });
+            seen.push(Module { name, path, line });
         }
     }
     errors
@@ -105,20 +95,20 @@ pub fn parse(path: &Path, text: &str, seen: &mut Vec<Module>) -> Vec<ModulesErro
     errors
 }
 
-pub fn load(files: &[PathBuf]) -> (Vec<Module>, Vec<ModulesError>) {
-    let mut modules = Vec::new();
+/// The modules of `files` in order, after those `modules` has (the kernel
+/// command line's), each name once.
+pub fn load(files: &[PathBuf], modules: &mut Vec<Module>) -> Vec<ModulesError> {
     let mut errors = Vec::new();
     for path in files {
-        // A Latin-1 comment must not cost the file (systemd reads it as bytes).
-        match fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()) {
-            Ok(text) => errors.extend(parse(path, &text, &mut modules)),
+        match crate::confdir::read_text(path) {
+            Ok(text) => errors.extend(parse(path, &text, modules)),
             Err(source) => errors.push(ModulesError::Read {
                 path: path.clone(),
                 source,
             }),
         }
     }
-    (modules, errors)
+    errors
 }
 
 /// Runs `modprobe -b NAME`; `modprobe` is looked up in PATH.
@@ -168,7 +158,8 @@ mod tests {
     fn a_byte_that_is_not_utf8_costs_no_module() {
         let path = std::env::temp_dir().join(format!("vigil-modules-{}.conf", std::process::id()));
         std::fs::write(&path, b"# f\xfcr NBD\nnbd\n").unwrap();
-        let (modules, errors) = load(std::slice::from_ref(&path));
+        let mut modules = Vec::new();
+        let errors = load(std::slice::from_ref(&path), &mut modules);
         let _ = std::fs::remove_file(&path);
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(modules.len(), 1, "{modules:?}");

@@ -222,9 +222,7 @@ pub fn load(files: &[PathBuf]) -> (Vec<Setting>, Vec<SysctlError>) {
     let mut all = Vec::new();
     let mut errors = Vec::new();
     for path in files {
-        // Bytes that are not UTF-8 (a Latin-1 comment) cost the line they are
-        // on at most, not the file, as systemd-sysctl reads it.
-        match fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()) {
+        match crate::confdir::read_text(path) {
             Ok(text) => {
                 let (s, e) = parse(path, &text);
                 all.extend(s);

@@ -113,6 +113,14 @@ pub enum Reason {
     Watchdog,
 }
 
+/// The system's words for an errno ("No such file or directory"), without
+/// std's " (os error N)": the number is told apart where it is wanted.
+pub fn errno_words(errno: i32) -> String {
+    let text = std::io::Error::from_raw_os_error(errno).to_string();
+    let suffix = format!(" (os error {errno})");
+    text.strip_suffix(&suffix).unwrap_or(&text).to_string()
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -124,14 +132,8 @@ impl fmt::Display for Reason {
                 ..
             } => write!(f, "exec failed at {stage}: {detail}"),
             Reason::ExecFailed { stage, errno, .. } => {
-                // The system's words for it: "No such file or directory".
-                let words = std::io::Error::from_raw_os_error(*errno).to_string();
-                let words = words.strip_suffix(&format!(" (os error {errno})"));
-                write!(
-                    f,
-                    "exec failed at {stage}: {} (errno {errno})",
-                    words.unwrap_or("?")
-                )
+                let words = errno_words(*errno);
+                write!(f, "exec failed at {stage}: {words} (errno {errno})")
             }
             Reason::StartTimeout => f.write_str("start timeout"),
             Reason::StopTimeout => f.write_str("stop timeout"),

@@ -454,7 +454,7 @@ struct Slot {
 /// failure, a `STATUS=`, a watchdog, a readiness probe), kept out of its slot
 /// until then: a manager holds a slot per unit for its whole life, and these
 /// took 264 of a slot's 656 bytes.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, PartialEq)]
 struct Rare {
     load_error: Option<String>,
     cycle: Option<String>,
@@ -477,8 +477,14 @@ struct Rare {
     watchdog_override: Option<Duration>,
 }
 
+impl Default for Rare {
+    fn default() -> Rare {
+        Rare::NONE
+    }
+}
+
 impl Rare {
-    /// What an unset [`Slot::rare`] reads as.
+    /// What an unset [`Slot::rare`] reads as, and what a new one starts from.
     const NONE: Rare = Rare {
         load_error: None,
         cycle: None,
@@ -543,6 +549,13 @@ impl Slot {
     /// The same, to set one: made on the first write.
     fn rare_mut(&mut self) -> &mut Rare {
         self.rare.get_or_insert_default()
+    }
+
+    /// Sets one of the [`Rare`] fields: to none, only when the unit has any.
+    fn set_rare<T>(&mut self, field: impl FnOnce(&mut Rare) -> &mut Option<T>, value: Option<T>) {
+        if value.is_some() || self.rare.is_some() {
+            *field(self.rare_mut()) = value;
+        }
     }
 
     /// Runs `f` on the [`Rare`] fields when the unit has any (a clear, a
@@ -2087,8 +2100,8 @@ impl Machine {
 
     fn record(&mut self, u: usize, failure: Option<Reason>) {
         let s = &mut self.slots[u];
-        if s.rare().result.is_none() && failure.is_some() {
-            s.rare_mut().result = failure;
+        if s.rare().result.is_none() {
+            s.set_rare(|r| &mut r.result, failure);
         }
     }
 
@@ -2664,9 +2677,7 @@ impl Machine {
                 .as_ref()
                 .is_some_and(|svc| restart_wanted(svc, result.as_ref(), s.run_exit));
         if let (true, Some(svc)) = (auto, run.service.as_ref()) {
-            if result.is_some() || s.rare().restart_cause.is_some() {
-                s.rare_mut().restart_cause.clone_from(&result);
-            }
+            s.set_rare(|r| &mut r.restart_cause, result.clone());
             s.reason = result;
             s.wake = Some(now + svc.restart_sec);
             let why = s
@@ -3272,9 +3283,7 @@ impl Machine {
                 // An empty STATUS= clears the text, as in systemd.
                 "STATUS" => {
                     let text = Some(value.clone()).filter(|v| !v.is_empty());
-                    if text.is_some() || self.slots[u].rare().status_text.is_some() {
-                        self.slots[u].rare_mut().status_text = text;
-                    }
+                    self.slots[u].set_rare(|r| &mut r.status_text, text);
                 }
                 "MAINPID" => match value.parse::<u32>() {
                     Ok(p) if p > 0 => match self.other_owner(u, p) {
@@ -3391,10 +3400,7 @@ impl Machine {
         if s.phase.is_dead() || s.phase.is_stopping() {
             return;
         }
-        match period {
-            Some(p) => s.rare_mut().watchdog_at = Some(now + p),
-            None => s.if_rare(|r| r.watchdog_at = None),
-        }
+        s.set_rare(|r| &mut r.watchdog_at, period.map(|p| now + p));
     }
 
     /// The watchdog fired (or the service asked for it with WATCHDOG=trigger):

@@ -13,6 +13,11 @@ use vigil_units::{RestartPolicy, ServiceType, Unit};
 fn successor(h: &H, units: Vec<Unit>) -> H {
     let text = serde_json::to_string(&h.e.save()).expect("serialize");
     let saved: Saved = serde_json::from_str(&text).expect("parse");
+    taking_over(h, saved, units)
+}
+
+/// A second engine with `units` loaded that restores `saved`, at `h`'s time.
+fn taking_over(h: &H, saved: Saved, units: Vec<Unit>) -> H {
     let mut next = H::new(Vec::new());
     next.e = Engine::new();
     next.now = h.now;
@@ -32,18 +37,28 @@ fn units() -> Vec<Unit> {
     ]
 }
 
-#[test]
-fn running_units_are_taken_over_without_a_new_start() {
+/// [`units`] started, every spawn answered: the harness and what was spawned.
+fn started() -> (H, Vec<(String, Role, u32)>) {
     let mut h = H::new(units());
     h.start("default.target");
     let mut spawned = h.spawn_all();
     spawned.extend(h.spawn_all());
-    assert_eq!(spawned.len(), 3, "{spawned:?}");
-    let a = spawned
-        .iter()
-        .find(|s| s.0 == "a.service")
+    (h, spawned)
+}
+
+/// The PID `unit` was spawned with.
+fn pid_of(spawned: &[(String, Role, u32)], unit: &str) -> u32 {
+    let found = spawned.iter().find(|s| s.0 == unit);
+    found
         .map(|s| s.2)
-        .unwrap();
+        .unwrap_or_else(|| panic!("{unit} not spawned"))
+}
+
+#[test]
+fn running_units_are_taken_over_without_a_new_start() {
+    let (mut h, spawned) = started();
+    assert_eq!(spawned.len(), 3, "{spawned:?}");
+    let a = pid_of(&spawned, "a.service");
     // a exits and is restarted once, so the count carries over.
     h.exit(a, 1);
     h.at(secs(1));
@@ -208,15 +223,8 @@ fn the_last_step_of_a_shutdown_carries_over() {
 /// unit, its phase and its processes are taken over.
 #[test]
 fn values_of_a_newer_manager_are_read_as_none() {
-    let mut h = H::new(units());
-    h.start("default.target");
-    let mut spawned = h.spawn_all();
-    spawned.extend(h.spawn_all());
-    let c = spawned
-        .iter()
-        .find(|s| s.0 == "c.service")
-        .map(|s| s.2)
-        .unwrap();
+    let (h, spawned) = started();
+    let c = pid_of(&spawned, "c.service");
     let mut state: serde_json::Value = serde_json::to_value(h.e.save()).unwrap();
     let units_json = state["units"].as_array_mut().unwrap();
     let unit = units_json
@@ -234,12 +242,7 @@ fn values_of_a_newer_manager_are_read_as_none() {
     }
     unit["last_exit"] = serde_json::json!("Vanished");
     let saved: Saved = serde_json::from_value(state.clone()).expect("read despite the unknowns");
-    let mut next = H::new(Vec::new());
-    next.e = Engine::new();
-    next.now = h.now;
-    next.e.load(next.now, units(), Vec::new());
-    let notes = next.e.restore(next.now, saved);
-    assert!(notes.is_empty(), "{notes:?}");
+    let next = taking_over(&h, saved, units());
     assert_eq!(next.state("c.service"), State::Running);
     assert_eq!(next.info("c.service").main_pid, Some(c));
     // What a unit rests on stays exact: an unknown phase is refused.

@@ -140,15 +140,10 @@ fn clear_stale_socket(path: &Path, ty: SocketType) -> io::Result<()> {
     }
 }
 
-/// Binds `fd` at `path` with permissions `mode`, without a moment where the socket is
-/// reachable with wider permissions: it is bound under a temporary name, chmod'ed,
-/// then renamed into place.
-fn bind_with_mode(fd: &OwnedFd, path: &Path, mode: u32, listen: bool) -> io::Result<()> {
-    let ty = if listen {
-        SocketType::STREAM
-    } else {
-        SocketType::DGRAM
-    };
+/// Binds `fd`, a socket of type `ty` (listening once bound, for a stream), at `path`
+/// with permissions `mode`, without a moment where the socket is reachable with wider
+/// permissions: it is bound under a temporary name, chmod'ed, then renamed into place.
+fn bind_with_mode(fd: &OwnedFd, path: &Path, mode: u32, ty: SocketType) -> io::Result<()> {
     clear_stale_socket(path, ty)?;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".tmp{}", std::process::id()));
@@ -161,7 +156,7 @@ fn bind_with_mode(fd: &OwnedFd, path: &Path, mode: u32, listen: bool) -> io::Res
     rustix::net::bind(fd, &unix_addr(&tmp)?)?;
     let placed = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
         .and_then(|()| {
-            if listen {
+            if ty == SocketType::STREAM {
                 rustix::net::listen(fd, 128)?;
             }
             Ok(())
@@ -210,7 +205,7 @@ impl UnixListener {
             SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
             None,
         )?;
-        bind_with_mode(&fd, path, mode, true)?;
+        bind_with_mode(&fd, path, mode, SocketType::STREAM)?;
         Ok(UnixListener {
             fd,
             path: path.to_path_buf(),
@@ -292,7 +287,7 @@ impl NotifySocket {
             None,
         )?;
         rustix::net::sockopt::set_socket_passcred(&fd, true)?;
-        bind_with_mode(&fd, path, mode, false)?;
+        bind_with_mode(&fd, path, mode, SocketType::DGRAM)?;
         Ok(NotifySocket {
             fd,
             path: path.to_path_buf(),

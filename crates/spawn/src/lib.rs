@@ -326,7 +326,7 @@ impl SpawnError {
 }
 
 /// An error in words, without std's ` (os error N)`: the errno is told apart.
-pub fn error_words(e: &io::Error) -> String {
+fn error_words(e: &io::Error) -> String {
     let text = e.to_string();
     match e.raw_os_error() {
         Some(n) => text

@@ -180,9 +180,7 @@ fn status_to(out: &mut impl Write, units: &[UnitStatus], colour: bool, terminal:
             let _ = writeln!(out, "     status: {}", shown(text));
         }
         if let Some(errno) = u.status_errno {
-            let words = std::io::Error::from_raw_os_error(errno).to_string();
-            let suffix = format!(" (os error {errno})");
-            let words = words.strip_suffix(&suffix).unwrap_or(&words);
+            let words = vigil_engine::errno_words(errno);
             let _ = writeln!(out, "      errno: {errno} ({words})");
         }
         if let Some(bus) = &u.bus_name {

@@ -304,6 +304,13 @@ fn open_spare() -> Option<std::fs::File> {
 }
 
 impl Clients {
+    /// Has `client`'s requests left read at the next turn of the loop.
+    fn resume_later(&mut self, client: u64) {
+        if !self.resume.contains(&client) {
+            self.resume.push(client);
+        }
+    }
+
     /// The listening socket (for vigil-init's fd store and re-exec).
     pub fn listener_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.listener.as_fd()
@@ -949,10 +956,7 @@ impl Daemon {
             // its replies is 8 MiB (or 1 MiB) from being behind.
             let spent = lines == REQUESTS_A_TURN || c.replied - before > REPLIES_A_TURN;
             if newline.is_some() && spent {
-                if !self.clients.resume.contains(&client) {
-                    self.clients.resume.push(client);
-                }
-                return;
+                return self.clients.resume_later(client);
             }
             lines += 1;
             let line = match newline {
@@ -997,10 +1001,7 @@ impl Daemon {
                         c.input.push_front(b'\n');
                         line.iter().rev().for_each(|&b| c.input.push_front(b));
                     }
-                    if !self.clients.resume.contains(&client) {
-                        self.clients.resume.push(client);
-                    }
-                    return;
+                    return self.clients.resume_later(client);
                 }
                 Ok(env) => {
                     let denied = match &env.request {

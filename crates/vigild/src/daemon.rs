@@ -281,21 +281,7 @@ impl Daemon {
         let notify_new = old_notify.is_none();
         let notify = match old_notify {
             Some(notify) => notify,
-            // Services may run as other users and must still be able to notify.
-            None => NotifySocket::bind(&notify_path, 0o666).map_err(|e| {
-                if e.kind() == io::ErrorKind::AddrInUse {
-                    anyhow::anyhow!(
-                        "another manager uses the notify socket {} (its control socket has \
-                         the same name before the extension: use another --socket name)",
-                        notify_path.display()
-                    )
-                } else {
-                    anyhow::Error::new(e).context(format!(
-                        "binding the notify socket {}",
-                        notify_path.display()
-                    ))
-                }
-            })?,
+            None => bind_notify_socket(&notify_path)?,
         };
 
         epoll.add(sigfd.as_fd(), token::SIGNAL, Interest::READABLE)?;
@@ -2011,6 +1997,24 @@ fn bind_control_socket(path: &Path) -> anyhow::Result<UnixListener> {
             )
         } else {
             anyhow::Error::new(e).context(format!("binding the control socket {}", path.display()))
+        }
+    })
+}
+
+/// The notify socket: anyone may send to it (mode 0666: services may run as
+/// other users), what they may say is decided by their credentials. A stale
+/// one is replaced; one another manager has bound is refused, as a control
+/// socket in use is.
+fn bind_notify_socket(path: &Path) -> anyhow::Result<NotifySocket> {
+    NotifySocket::bind(path, 0o666).map_err(|e| {
+        if e.kind() == io::ErrorKind::AddrInUse {
+            anyhow::anyhow!(
+                "another manager uses the notify socket {} (its control socket has the same \
+                 name before the extension: use another --socket name)",
+                path.display()
+            )
+        } else {
+            anyhow::Error::new(e).context(format!("binding the notify socket {}", path.display()))
         }
     })
 }

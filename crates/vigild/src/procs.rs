@@ -373,7 +373,7 @@ impl Daemon {
                 );
                 self.say(Level::Error, Some(unit_name), &msg);
                 // The program the exec could not run is named in the state too.
-                let words = vigil_spawn::error_words(&std::io::Error::from_raw_os_error(errno));
+                let words = vigil_engine::errno_words(errno);
                 let detail = (stage == "exec").then(|| format!("{}: {words}", command.program));
                 Event::SpawnFailed {
                     unit: unit_name.to_string(),
