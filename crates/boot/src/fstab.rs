@@ -2,7 +2,7 @@
 //! and data, planning (what to skip, parents before children) and mounting.
 //! Parsing and planning are pure; only `mount_entry` and `unmount` touch the
 //! system. It unmounts only the network file systems, at their unit's stop,
-//! and never touches swap. Entries for `/` and for
+//! and leaves swap to swap.rs. Entries for `/` and for
 //! already-mounted API file systems become remounts, as systemd-remount-fs
 //! makes them: the root is often mounted read-only by the kernel or initramfs
 //! and fstab says how it should be.
@@ -854,8 +854,9 @@ pub const NEEDS_NETWORK: &str =
 /// mounted either.
 pub const LOCAL_NOT_MOUNTED: &str = "not mounted at boot";
 
-/// Why an entry is not mounted: vigil does not activate swap.
-pub const SWAP: &str = "swap";
+/// Why an entry is not mounted: it is a swap area, which `vigil-boot swap`
+/// (vigil-swap.service) activates.
+const SWAP: &str = "swap";
 
 /// Why an entry is not mounted: something is mounted there already (by an
 /// initramfs, or an earlier run).

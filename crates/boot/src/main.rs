@@ -1,5 +1,5 @@
 //! `vigil-boot`: the early boot duties, one subcommand per oneshot unit
-//! (hostname, sysctl, modules, fstab, rundirs; `fstab --remote` after the network). This file owns the command line, the
+//! (hostname, sysctl, modules, fstab, swap, rundirs; `fstab --remote` after the network). This file owns the command line, the
 //! messages and the exit status; it never parses configuration itself.
 //! Exit status: 0 done (or nothing to do), 1 something failed (after trying
 //! the rest), 2 usage error.
@@ -9,6 +9,7 @@ mod fstab;
 mod hostname;
 mod modules;
 mod rundirs;
+mod swap;
 mod sysctl;
 
 use std::fmt::Display;
@@ -18,8 +19,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 const USAGE: &str =
-    "usage: vigil-boot {hostname|sysctl|modules|fstab|rundirs} [--root DIR] [--dry-run]
-       vigil-boot fstab --remote [--unmount | --check] [--root DIR] [--dry-run]";
+    "usage: vigil-boot {hostname|sysctl|modules|fstab|swap|rundirs} [--root DIR] [--dry-run]
+       vigil-boot fstab --remote [--unmount | --check] [--root DIR] [--dry-run]
+       vigil-boot swap --off [--root DIR] [--dry-run]";
 
 #[derive(Debug)]
 struct Args {
@@ -33,12 +35,15 @@ struct Args {
     /// fstab --remote: only say whether there is any to mount (exit 0) or
     /// none (exit 1), so that the network is waited for only then.
     check: bool,
+    /// swap: deactivate fstab's swap areas instead (the unit's stop).
+    off: bool,
 }
 
 fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut command = None;
     let mut root = PathBuf::from("/");
-    let (mut dry_run, mut remote, mut unmount, mut check) = (false, false, false, false);
+    let (mut dry_run, mut remote, mut unmount, mut check, mut off) =
+        (false, false, false, false, false);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--root" => root = PathBuf::from(it.next().ok_or("--root needs a directory")?),
@@ -46,6 +51,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--remote" => remote = true,
             "--unmount" => unmount = true,
             "--check" => check = true,
+            "--off" => off = true,
             "-h" | "--help" => return Err(String::new()),
             s if s.starts_with('-') => return Err(format!("unknown option {s}")),
             s if command.is_none() => command = Some(s.to_string()),
@@ -59,6 +65,9 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     if (unmount || check) && !remote {
         return Err("--unmount and --check go with fstab --remote".to_string());
     }
+    if off && command != "swap" {
+        return Err(format!("--off is an option of swap, not of {command}"));
+    }
     if unmount && check {
         return Err("--unmount or --check, not both".to_string());
     }
@@ -69,6 +78,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         remote,
         unmount,
         check,
+        off,
     })
 }
 
@@ -103,6 +113,7 @@ fn main() -> ExitCode {
         "sysctl" => run_sysctl(&args),
         "modules" => run_modules(&args),
         "fstab" => run_fstab(&args),
+        "swap" => run_swap(&args),
         "rundirs" => run_rundirs(&args),
         other => {
             error(format!("unknown subcommand {other}"));
@@ -241,16 +252,26 @@ fn run_modules(args: &Args) -> bool {
     ok
 }
 
-fn run_fstab(args: &Args) -> bool {
-    let path = args.root.join("etc/fstab");
-    let text = match fs::read(&path) {
-        Ok(t) => t,
-        // Nothing to mount (and none to wait for the network for).
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return !args.check,
+/// `etc/fstab` under the root, read: None when there is none (nothing to
+/// mount or activate), an error said here.
+fn read_fstab(root: &Path) -> Result<Option<(PathBuf, Vec<u8>)>, ()> {
+    let path = root.join("etc/fstab");
+    match fs::read(&path) {
+        Ok(text) => Ok(Some((path, text))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => {
             error(fstab::FstabError::Read { path, source });
-            return false;
+            Err(())
         }
+    }
+}
+
+fn run_fstab(args: &Args) -> bool {
+    let (path, text) = match read_fstab(&args.root) {
+        Ok(Some(read)) => read,
+        // Nothing to mount (and none to wait for the network for).
+        Ok(None) => return !args.check,
+        Err(()) => return false,
     };
     // A line that cannot be read names no mount to fail: it is skipped with a
     // warning, as systemd's fstab generator does. Only mounts fail the unit
@@ -289,6 +310,104 @@ fn run_fstab(args: &Args) -> bool {
         return true;
     }
     mount_all(plan, args.dry_run)
+}
+
+/// Activates fstab's swap areas in file order (`--off`: deactivates the active
+/// ones, the last first). A line vigil-fstab cannot read it says; here only
+/// the swap options are. Every area is tried; one without `nofail` that fails
+/// makes the exit status 1 (the boot goes on: sysinit.target only wants it).
+fn run_swap(args: &Args) -> bool {
+    let (path, text) = match read_fstab(&args.root) {
+        Ok(Some(read)) => read,
+        Ok(None) => return true,
+        Err(()) => return false,
+    };
+    let (swaps, warnings) = swap::swaps(fstab::parse(&path, &text).0);
+    warnings
+        .into_iter()
+        .for_each(|w| error(format!("warning: {w}")));
+    // A kernel without swap support has no /proc/swaps: nothing is active,
+    // and each swapon(2) says ENOSYS.
+    let active = swap::active().unwrap_or_default();
+    let active_path = |source: &str| {
+        let id = swap::identity(Path::new(source))?;
+        active
+            .iter()
+            .find(|(_, a)| *a == id)
+            .map(|(p, _)| p.clone())
+    };
+    let mut ok = true;
+    if args.off {
+        for s in swaps.iter().rev() {
+            let Some(path) = active_path(&s.entry.source) else {
+                continue;
+            };
+            if args.dry_run {
+                out!("swapoff {path}");
+                continue;
+            }
+            match swap::swapoff(Path::new(&path)) {
+                Ok(()) => out!("deactivated swap {path}"),
+                Err(e) => {
+                    error(format!(
+                        "{}: cannot deactivate swap {path}: {e}",
+                        s.entry.at()
+                    ));
+                    ok = false;
+                }
+            }
+        }
+        return ok;
+    }
+    let started = Instant::now();
+    let page = rustix::param::page_size();
+    for s in swaps {
+        let (at, source) = (s.entry.at(), s.entry.source.as_str());
+        let skip = if s.entry.options.noauto {
+            Some("noauto")
+        } else {
+            active_path(source).map(|_| "already active")
+        };
+        match (skip, args.dry_run) {
+            (Some(reason), true) => out!("skip {source} ({reason})"),
+            (None, true) => out!("{}", s.describe()),
+            (Some(_), false) => {}
+            (None, false) => {
+                wait_for_device(&s.entry, started);
+                let warn = &mut |w: String| error(format!("warning: {at}: {w}"));
+                let done = swap::prepare(source, page, warn).and_then(|checked| {
+                    if let swap::Checked::Rewritten(image) = checked {
+                        error(format!(
+                            "{at}: {source} held a hibernation image ({image}) that was not resumed: swap signature written back, as swapon(8) does"
+                        ));
+                    }
+                    swap::swapon(Path::new(source), s.flags())
+                });
+                match done {
+                    Ok(()) => out!("activated swap {source}"),
+                    // Activated meanwhile, by hand or by another run.
+                    Err(e) if e.raw_os_error() == Some(16) => out!("{source} is already active"),
+                    Err(e) => {
+                        // EINVAL: the kernel's log says which of these.
+                        let hint = match e.raw_os_error() {
+                            Some(22) => {
+                                " (a file with holes, on a file system that cannot hold swap, or made for another page size)"
+                            }
+                            _ => "",
+                        };
+                        let message = format!("{at}: cannot activate swap {source}: {e}{hint}");
+                        if s.entry.options.nofail {
+                            error(format!("warning: {message} (nofail)"));
+                        } else {
+                            error(message);
+                            ok = false;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    ok
 }
 
 /// Unmounts what sits on the network file systems, then those; every one is
@@ -369,15 +488,6 @@ fn mount_all(actions: Vec<fstab::Action>, dry_run: bool) -> bool {
                 if reason == fstab::NETWORK || reason == fstab::NEEDS_NETWORK =>
             {
                 error(format!("{}: {}: {reason}", entry.at(), entry.target));
-                continue;
-            }
-            // Said, so that a swap line is not taken as active (systemd
-            // activates it; vigil leaves it to a unit of its own).
-            fstab::Action::Skip { entry, reason } if reason == fstab::SWAP => {
-                let (at, source) = (entry.at(), &entry.source);
-                error(format!(
-                    "{at}: swap {source} is not activated by vigil: skipped"
-                ));
                 continue;
             }
             fstab::Action::Skip { entry, reason } if reason == fstab::LOCAL_NOT_MOUNTED => {

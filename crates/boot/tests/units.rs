@@ -12,12 +12,13 @@ fn units_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("units")
 }
 
-const SERVICES: [&str; 5] = [
+const SERVICES: [&str; 6] = [
     "vigil-hostname.service",
     "vigil-sysctl.service",
     "vigil-modules.service",
     "vigil-fstab.service",
     "vigil-rundirs.service",
+    "vigil-swap.service",
 ];
 
 /// The standard targets vigil ships (systemd's names, for Debian's units).
@@ -59,6 +60,17 @@ const TARGETS: [&str; 36] = [
     "timers.target",
     "umount.target",
 ];
+
+/// The services sysinit.target wants: the boot duties enabled (it also
+/// wants swap.target, as systemd's does).
+fn enabled(set: &vigil_units::load::LoadedSet) -> Vec<String> {
+    let wants = &set.get("sysinit.target").unwrap().deps.wants;
+    wants
+        .iter()
+        .filter(|w| w.ends_with(".service"))
+        .cloned()
+        .collect()
+}
 
 #[test]
 fn shipped_units_load_without_diagnostics() {
@@ -170,7 +182,8 @@ fn enabled_units_are_wanted_and_fstab_is_required_by_local_fs() {
     let sysinit = &set.get("sysinit.target").unwrap().deps;
     // A mount that fails fails the boot (and brings the emergency shell).
     assert_eq!(sysinit.requires, ["local-fs.target"]);
-    let mut wants = sysinit.wants.clone();
+    assert!(sysinit.wants.contains(&"swap.target".to_string()));
+    let mut wants = enabled(&set);
     wants.sort();
     assert_eq!(
         wants,
@@ -179,8 +192,17 @@ fn enabled_units_are_wanted_and_fstab_is_required_by_local_fs() {
             "vigil-hostname.service",
             "vigil-modules.service",
             "vigil-rundirs.service",
+            "vigil-swap.service",
         ]
     );
+    // A swap file is on a file system of fstab; the services (after
+    // sysinit.target) stop before the swap areas go, at the shutdown.
+    let swap = &set.get("vigil-swap.service").unwrap();
+    assert!(swap.deps.after.contains(&"vigil-fstab.service".to_string()));
+    assert!(sysinit.after.contains(&"vigil-swap.service".to_string()));
+    let exec = swap.service.as_ref().unwrap();
+    assert_eq!(exec.exec_start[0].argv[1..], ["swap"]);
+    assert_eq!(exec.exec_stop[0].argv[1..], ["swap", "--off"]);
     let local = &set.get("local-fs.target").unwrap().deps;
     assert_eq!(local.requires, ["vigil-fstab.service"]);
     assert!(local.after.contains(&"vigil-fstab.service".to_string()));
@@ -230,7 +252,7 @@ fn scripts_install_enables_the_boot_duties_once() {
     let set = load();
     // Pulled in by the default target, through sysinit.target.
     assert_eq!(set.get("default.target").unwrap().name, "multi-user.target");
-    let mut wants = set.get("sysinit.target").unwrap().deps.wants.clone();
+    let mut wants = enabled(&set);
     wants.sort();
     let mut services = SERVICES.to_vec();
     services.sort();
@@ -274,12 +296,12 @@ fn scripts_install_enables_the_boot_duties_once() {
     fs::remove_file(root.join("etc/vigil/remote-fs.target.requires/vigil-remote-fs.service"))
         .unwrap();
     install();
-    let wants = load().get("sysinit.target").unwrap().deps.wants.clone();
+    let wants = enabled(&load());
     assert!(
         !wants.contains(&"vigil-sysctl.service".to_string()),
         "{wants:?}"
     );
-    assert_eq!(wants.len(), 4, "{wants:?}");
+    assert_eq!(wants.len(), 5, "{wants:?}");
     assert!(
         load()
             .get("remote-fs.target")
@@ -288,15 +310,15 @@ fn scripts_install_enables_the_boot_duties_once() {
             .requires
             .is_empty()
     );
-    // An upgrade of an install made before vigil-remote-fs was shipped (no
-    // list of the enabled units yet): the new unit is enabled, the early
-    // boot duties stay as the admin left them.
+    // An upgrade of an install made before vigil-remote-fs and vigil-swap
+    // were shipped (no list of the enabled units yet): the new units are
+    // enabled, the early boot duties of then stay as the admin left them.
     fs::remove_file(root.join("var/lib/vigil/enabled")).unwrap();
     fs::remove_dir_all(root.join("etc/vigil/remote-fs.target.requires")).unwrap();
     fs::remove_dir_all(root.join("etc/vigil/multi-user.target.wants")).unwrap();
     install();
     let set = load();
-    assert_eq!(set.get("sysinit.target").unwrap().deps.wants.len(), 4);
+    assert_eq!(enabled(&set).len(), 5);
     assert_eq!(
         set.get("remote-fs.target").unwrap().deps.requires,
         ["vigil-remote-fs.service"]
@@ -310,6 +332,6 @@ fn scripts_install_enables_the_boot_duties_once() {
     )
     .unwrap();
     install();
-    assert_eq!(load().get("sysinit.target").unwrap().deps.wants.len(), 5);
+    assert_eq!(enabled(&load()).len(), 6);
     fs::remove_dir_all(&tmp).unwrap();
 }

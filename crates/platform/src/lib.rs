@@ -29,6 +29,7 @@ pub mod process;
 pub mod signal;
 pub mod socket;
 pub mod spawn_pids;
+pub mod swap;
 pub mod time;
 
 pub use channel::InitChannel;

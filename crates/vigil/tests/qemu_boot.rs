@@ -58,6 +58,8 @@ fn missing(needs_init: bool) -> Option<String> {
         ("qemu-system-x86_64", "--version"),
         ("python3", "--version"),
         ("mkfs.ext4", "-V"),
+        ("mkswap", "--version"),
+        ("debugfs", "-V"),
         ("e2fsck", "-V"),
     ] {
         if !runs(tool, arg) {
@@ -335,6 +337,7 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
         "vigil-fstab.service",
         "vigil-rundirs.service",
         "vigil-remote-fs.service",
+        "vigil-swap.service",
     ] {
         assert_eq!(row(unit)[1], "exited", "{unit}:\n{t}");
     }
@@ -368,6 +371,13 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
     // and the network file systems after the network: a `_netdev` tmpfs,
     // mounted by vigil-remote-fs before test-report (After=remote-fs.target)
     assert_eq!(run.count("VIGIL-TEST: remote-fs 1"), 1, "{t}");
+    // and the swap file on the disk, with its priority from /etc/fstab; at the
+    // shutdown vigil-swap deactivates it, or the disk would be busy (below)
+    assert_eq!(
+        run.count("VIGIL-TEST: swaps /mnt/data/swapfile file 7"),
+        1,
+        "{t}"
+    );
 
     // the unit enabled into poweroff.target ran once, while vigild ran
     assert_eq!(run.count("VIGIL-TEST: at poweroff"), 1, "{t}");
