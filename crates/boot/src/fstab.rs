@@ -58,6 +58,13 @@ pub enum FstabError {
         target: String,
         source: io::Error,
     },
+    #[error("{path}:{line}: not mounting {target}: {reason}")]
+    Fsck {
+        path: PathBuf,
+        line: usize,
+        target: String,
+        reason: String,
+    },
     #[error("{path}:{line}: cannot remount {target}: {source}")]
     Remount {
         path: PathBuf,
@@ -131,6 +138,9 @@ pub struct Entry {
     pub options: Options,
     /// The options field as written, for mount(8) when it does the mount.
     pub written_options: String,
+    /// The sixth field: not 0, the file system is checked before it is
+    /// mounted (fsck.rs).
+    pub pass: i64,
     /// The source when it is a path (a bind source, a loop image, a device
     /// node), with its symlinks resolved once the plan is made, as the
     /// mount point's are: what decides which mount holds it. The mount
@@ -524,6 +534,7 @@ fn parse_line(path: &Path, line: usize, l: &[u8]) -> Result<Entry, &'static str>
     // reads with up to v257) reads it: a stray space in the options (`defaults,
     // noatime 0 2`) must not leave a disk unmounted.
     let bad_numbers = rest.iter().any(|f| f.parse::<i64>().is_err());
+    let pass = rest.get(1).and_then(|f| f.parse().ok()).unwrap_or(0);
     if fields.iter().any(|f| f.contains('\0')) {
         return Err("field contains a NUL byte");
     }
@@ -557,6 +568,7 @@ fn parse_line(path: &Path, line: usize, l: &[u8]) -> Result<Entry, &'static str>
         fstype: fstype.clone(),
         options,
         written_options: written,
+        pass,
     })
 }
 
@@ -974,7 +986,7 @@ fn kept_flags(target: &Path, options: &Options) -> MountFlags {
 }
 
 /// Where mount(8)'s helpers for a type live (`mount.ntfs-3g`, `mount.fuse`...).
-const HELPER_DIRS: [&str; 4] = ["/sbin", "/usr/sbin", "/bin", "/usr/bin"];
+pub const HELPER_DIRS: [&str; 4] = ["/sbin", "/usr/sbin", "/bin", "/usr/bin"];
 
 /// Whether the mount is mount(8)'s to make, not mount(2)'s: a type to probe
 /// (`auto`), a loop device to set up, or a type with a helper program (FUSE

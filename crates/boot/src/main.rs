@@ -5,6 +5,7 @@
 //! the rest), 2 usage error.
 
 mod confdir;
+mod fsck;
 mod fstab;
 mod hostname;
 mod modules;
@@ -309,7 +310,17 @@ fn run_fstab(args: &Args) -> bool {
         out!("{to_mount} entries to mount after the network, {mounted} already mounted");
         return true;
     }
-    mount_all(plan, args.dry_run)
+    // Only the boot's run checks: a network file system has nothing to check.
+    let policy = (phase == fstab::Phase::Local).then(|| {
+        let cmdline = fs::read("/proc/cmdline").unwrap_or_default();
+        let mut warnings = Vec::new();
+        let policy = fsck::Policy::from_cmdline(&String::from_utf8_lossy(&cmdline), &mut warnings);
+        warnings
+            .into_iter()
+            .for_each(|w| error(format!("warning: {w}")));
+        policy
+    });
+    mount_all(plan, args.dry_run, policy.filter(|p| !p.skip))
 }
 
 /// Activates fstab's swap areas in file order (`--off`: deactivates the active
@@ -470,16 +481,71 @@ fn wait_for_device(entry: &fstab::Entry, started: Instant) {
     }
 }
 
+/// Checks the entry's file system before its mount; an error when it must
+/// not be mounted. The root, checked while mounted read-only, that fsck
+/// changed needs a reboot, which is asked for; it stays read-only meanwhile.
+fn check(entry: &fstab::Entry, policy: &fsck::Policy) -> Result<(), fstab::FstabError> {
+    let (at, source) = (entry.at(), &entry.source);
+    let reason = match fsck::run(entry, policy) {
+        fsck::Outcome::Checked(false) => {
+            out!("checked {source}");
+            return Ok(());
+        }
+        fsck::Outcome::Checked(true) => {
+            error(format!("{at}: fsck corrected errors on {source}"));
+            return Ok(());
+        }
+        fsck::Outcome::NotChecked(why) => {
+            error(format!("{at}: {source} is not checked: {why}"));
+            return Ok(());
+        }
+        fsck::Outcome::Ignored(why) => {
+            error(format!(
+                "warning: {at}: {why}: {source} is mounted unchecked"
+            ));
+            return Ok(());
+        }
+        fsck::Outcome::Failed(why) => why,
+        fsck::Outcome::Reboot => {
+            let asked = std::process::Command::new("vigil")
+                .arg("reboot")
+                .status()
+                .is_ok_and(|s| s.success());
+            match asked {
+                true => "fsck changed the mounted root file system: rebooting (`vigil reboot`)",
+                false => "fsck changed the mounted root file system, and `vigil reboot` failed: reboot the system",
+            }
+            .to_string()
+        }
+    };
+    Err(fstab::FstabError::Fsck {
+        path: entry.path.clone(),
+        line: entry.line,
+        target: entry.target.clone(),
+        reason,
+    })
+}
+
 /// Mounts in plan order. An entry that needs a mount that failed (its
 /// parent, or the one holding its source) is not mounted, and counts as
 /// failed in turn for the entries that need it.
-fn mount_all(actions: Vec<fstab::Action>, dry_run: bool) -> bool {
+fn mount_all(actions: Vec<fstab::Action>, dry_run: bool, fsck: Option<fsck::Policy>) -> bool {
     let mut ok = true;
     let mut failed: Vec<fstab::Entry> = Vec::new();
     let started = Instant::now();
+    let checked = |e: &fstab::Entry| match e.target.as_str() {
+        "/" => fsck::root_needs_check(e),
+        _ => fsck::wanted(e),
+    };
     for action in actions {
         if dry_run {
-            out!("{}", fstab::describe(&action));
+            let mut line = fstab::describe(&action);
+            if let (fstab::Action::Mount(e), Some(policy)) = (&action, &fsck)
+                && checked(e)
+            {
+                line.push_str(&format!(" fsck=\"{}\"", fsck::args(e, policy).join(" ")));
+            }
+            out!("{line}");
             continue;
         }
         let entry = match action {
@@ -506,7 +572,11 @@ fn mount_all(actions: Vec<fstab::Action>, dry_run: bool) -> bool {
             }),
             None => {
                 wait_for_device(&entry, started);
-                fstab::mount_entry(&entry)
+                match fsck.as_ref().filter(|_| checked(&entry)) {
+                    Some(policy) => check(&entry, policy),
+                    None => Ok(()),
+                }
+                .and_then(|()| fstab::mount_entry(&entry))
             }
         };
         match result {
@@ -515,9 +585,10 @@ fn mount_all(actions: Vec<fstab::Action>, dry_run: bool) -> bool {
             }
             Ok(()) => out!("mounted {}", entry.target),
             Err(e) => {
+                let fsck_failed = matches!(e, fstab::FstabError::Fsck { .. });
                 if entry.options.nofail {
                     error(format!("warning: {e} (nofail)"));
-                } else if entry.options.kind.is_remount() {
+                } else if entry.options.kind.is_remount() && !fsck_failed {
                     // What is mounted stays, as it was (a container may
                     // refuse any remount of /): nothing to stop the boot for.
                     error(format!("warning: {e} (it stays mounted as it was)"));

@@ -307,7 +307,7 @@ fn fstab_dry_run_binds_after_the_mount_of_their_source() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
         stdout(&o),
-        "mount /mnt/data source=/dev/sdb1 type=ext4 flags=-\n\
+        "mount /mnt/data source=/dev/sdb1 type=ext4 flags=- fsck=\"-a -T -t ext4 /dev/sdb1\"\n\
          bind /home source=/mnt/data/home flags=-\n"
     );
 }
@@ -481,7 +481,7 @@ fn fstab_leaves_auto_loop_and_helper_types_to_mount8() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[0].ends_with("via=mount(8)"), "{out}");
+    assert!(lines[0].contains(" via=mount(8)"), "{out}");
     assert!(lines[1].ends_with("via=mount(8)"), "{out}");
     assert!(!lines[2].contains("mount(8)"), "{out}");
 
@@ -730,7 +730,7 @@ fn fstab_dry_run_order_and_skips() {
     assert_eq!(
         stdout(&o),
         "remount / flags=-\n\
-         mount /srv source=/dev/sdb1 type=ext4 flags=ro,noatime nofail\n\
+         mount /srv source=/dev/sdb1 type=ext4 flags=ro,noatime nofail fsck=\"-a -T -t ext4 /dev/sdb1\"\n\
          mount /srv/a/b source=tmpfs type=tmpfs flags=nosuid data=size=1m\n\
          skip none (swap)\n\
          skip /opt (noauto)\n\
@@ -835,6 +835,79 @@ fn swap_refuses_what_is_no_swap_area_and_waits_for_devices() {
         "{err}"
     );
     assert_eq!(fs::read(r.0.join("not-swap")).unwrap(), vec![0x55u8; 8192]);
+}
+
+/// fsck(8) (a stand-in that records its arguments and exits as told) runs
+/// before the mount of each device entry with a pass: errors it leaves
+/// keep the file system unmounted (a warning with `nofail`), an operational
+/// error is ignored, as systemd-fsck ignores it, and the mount goes on. No
+/// root needed: the only mount tried is of a file, which fails.
+#[test]
+fn fstab_checks_file_systems_before_mounting_them() {
+    let r = TempRoot::new("fstab-fsck");
+    let d = r.0.display().to_string();
+    let dev = format!("/dev/shm/vigil-boot-fsck-{}", std::process::id());
+    for suffix in ["bad", "nofail", "odd", "zero"] {
+        fs::write(format!("{dev}-{suffix}"), "").unwrap();
+    }
+    r.write(
+        "etc/fstab",
+        &format!(
+            "{dev}-bad {d}/mnt/bad ext4 defaults 0 2\n\
+             {dev}-nofail {d}/mnt/nofail ext4 nofail 0 2\n\
+             {dev}-odd {d}/mnt/odd ext4 defaults 0 1\n\
+             {dev}-zero {d}/mnt/zero ext4 defaults 0 0\n\
+             {d}/mnt/bad/x {d}/mnt/x none bind 0 2\n"
+        ),
+    );
+    let fake = r.0.join("fake-fsck");
+    let script = format!(
+        "#!/bin/sh\necho \"$@\" >> {d}/args\n\
+         case \"$*\" in *-bad|*-nofail) exit 4 ;; *-odd) exit 8 ;; esac\nexit 0\n"
+    );
+    fs::write(&fake, script).unwrap();
+    let mut perm = fs::metadata(&fake).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    fs::set_permissions(&fake, perm).unwrap();
+    let o = Command::new(BIN)
+        .args(["fstab", "--root", &d])
+        .env("VIGIL_BOOT_FSCK", &fake)
+        .output()
+        .unwrap();
+    for suffix in ["bad", "nofail", "odd", "zero"] {
+        let _ = fs::remove_file(format!("{dev}-{suffix}"));
+    }
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let uncorrected = "fsck found errors it could not correct (exit status 4)";
+    assert!(
+        err.contains(&format!(
+            "etc/fstab:1: not mounting {d}/mnt/bad: {uncorrected}: check {dev}-bad by hand"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "warning: {d}/etc/fstab:2: not mounting {d}/mnt/nofail: {uncorrected}"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "warning: {d}/etc/fstab:3: fsck failed (exit status 8): {dev}-odd is mounted unchecked"
+        )),
+        "{err}"
+    );
+    assert!(err.contains(&format!("cannot mount {dev}-odd")), "{err}");
+    assert!(
+        err.contains(&format!("not mounting {d}/mnt/x: it needs {d}/mnt/bad")),
+        "{err}"
+    );
+    let args = fs::read_to_string(r.0.join("args")).unwrap();
+    assert_eq!(
+        args,
+        format!("-a -T -t ext4 {dev}-bad\n-a -T -t ext4 {dev}-nofail\n-a -T -t ext4 {dev}-odd\n")
+    );
 }
 
 /// Whether a root-only test can run: skipped with a reason otherwise, but

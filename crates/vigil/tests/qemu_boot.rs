@@ -371,6 +371,8 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
     // and the network file systems after the network: a `_netdev` tmpfs,
     // mounted by vigil-remote-fs before test-report (After=remote-fs.target)
     assert_eq!(run.count("VIGIL-TEST: remote-fs 1"), 1, "{t}");
+    // the disk was checked (fsck(8) and e2fsck from the host) before its mount
+    assert_eq!(run.count("VIGIL-TEST: fsck 1"), 1, "{t}");
     // and the swap file on the disk, with its priority from /etc/fstab; at the
     // shutdown vigil-swap deactivates it, or the disk would be busy (below)
     assert_eq!(
