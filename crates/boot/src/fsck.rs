@@ -14,7 +14,9 @@ const SHOULD_REBOOT: i32 = 2;
 const UNCORRECTED: i32 = 4;
 
 /// How to check, from the kernel command line: `fsck.mode=auto|force|skip`
-/// and `fsck.repair=preen|yes|no`, as systemd-fsck reads them.
+/// and `fsck.repair=preen|yes|no` (or another boolean), and the older
+/// `fastboot` and `forcefsck` words and files, as systemd-fsck (built with
+/// SysV compatibility, as Debian's is) reads them. Skipping wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
     pub skip: bool,
@@ -25,11 +27,19 @@ pub struct Policy {
 
 impl Policy {
     /// The last of each option wins; an unknown value is said and ignored.
-    pub fn from_cmdline(cmdline: &str, warnings: &mut Vec<String>) -> Policy {
+    /// `fastboot` and `forcefsck`: whether those files are in `/`.
+    pub fn from_cmdline(
+        cmdline: &str,
+        (fastboot, forcefsck): (bool, bool),
+        warnings: &mut Vec<String>,
+    ) -> Policy {
         let mut p = Policy {
             skip: false,
             force: false,
             repair: "-a",
+        };
+        let old = |word: &str, mode: &str| {
+            format!("{word}: fsck.mode={mode} is the way to say it now (as systemd says)")
         };
         for word in cmdline.split_ascii_whitespace() {
             match word.split_once('=') {
@@ -37,13 +47,29 @@ impl Policy {
                 Some(("fsck.mode", "force")) => (p.skip, p.force) = (false, true),
                 Some(("fsck.mode", "skip")) => (p.skip, p.force) = (true, false),
                 Some(("fsck.repair", "preen")) => p.repair = "-a",
-                Some(("fsck.repair", "yes")) => p.repair = "-y",
-                Some(("fsck.repair", "no")) => p.repair = "-n",
+                Some(("fsck.repair", "yes" | "y" | "true" | "t" | "on" | "1")) => p.repair = "-y",
+                Some(("fsck.repair", "no" | "n" | "false" | "f" | "off" | "0")) => p.repair = "-n",
                 Some((key @ ("fsck.mode" | "fsck.repair"), value)) => warnings.push(format!(
                     "the kernel command line's {key}={value} is not a value of {key}: ignored"
                 )),
+                None if word == "fastboot" => {
+                    p.skip = true;
+                    warnings.push(old("the kernel command line's fastboot", "skip"));
+                }
+                None if word == "forcefsck" => {
+                    p.force = true;
+                    warnings.push(old("the kernel command line's forcefsck", "force"));
+                }
                 _ => {}
             }
+        }
+        if fastboot {
+            p.skip = true;
+            warnings.push(old("/fastboot", "skip"));
+        }
+        if forcefsck {
+            p.force = true;
+            warnings.push(old("/forcefsck", "force"));
         }
         p
     }
@@ -54,16 +80,24 @@ impl Policy {
 /// device node as its source, as systemd's fstab generator asks ("not a
 /// device": an image, a bind, tmpfs are never checked).
 pub fn wanted(e: &Entry) -> bool {
-    e.pass > 0 && e.source.starts_with("/dev/") && (e.options.kind == Kind::New || e.target == "/")
+    e.pass != 0 && e.source.starts_with("/dev/") && (e.options.kind == Kind::New || e.target == "/")
 }
 
 /// The root is checked only when it is still read-only (checked while
-/// written to, it could be damaged) and the initramfs has not checked it
-/// (initramfs-tools and dracut leave `/run/initramfs/fsck-root`).
+/// written to, it could be damaged), the initramfs has not checked it
+/// (initramfs-tools and dracut leave `/run/initramfs/fsck-root`), and the
+/// entry's device is the one mounted on `/` (not a stale line; a root with
+/// no device of its own, btrfs or a virtual one, has major number 0), as
+/// systemd-fsck-root decides.
 pub fn root_needs_check(e: &Entry) -> bool {
+    use rustix::fs::{StatVfsMountFlags, major, stat, statvfs};
+    let Ok(root) = stat("/") else {
+        return false;
+    };
     wanted(e)
-        && rustix::fs::statvfs("/")
-            .is_ok_and(|s| s.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY))
+        && major(root.st_dev) != 0
+        && stat(e.source.as_str()).is_ok_and(|d| d.st_rdev == root.st_dev)
+        && statvfs("/").is_ok_and(|s| s.f_flag.contains(StatVfsMountFlags::RDONLY))
         && !Path::new("/run/initramfs/fsck-root").exists()
 }
 
@@ -162,33 +196,50 @@ mod tests {
              tmpfs /tmp tmpfs defaults 0 2\n\
              /home /mnt/home none bind 0 2\n\
              UUID=ab /boot/efi vfat umask=0077 0 1\n\
-             /dev/sda1 / ext4 errors=remount-ro 0 1\n",
+             /dev/sda1 / ext4 errors=remount-ro 0 1\n\
+             /dev/sda5 /var ext4 defaults 0 -1\n",
         );
         let checked: Vec<bool> = e.iter().map(wanted).collect();
         assert_eq!(
             checked,
-            [true, false, false, false, false, false, true, true]
+            [true, false, false, false, false, false, true, true, true]
         );
+        // Not the device mounted on / (nor read-only, here).
+        assert!(!root_needs_check(&e[7]));
     }
 
     #[test]
     fn the_command_line_and_the_kernel_options() {
         let e = &entries("/dev/sda2 /home ext4 defaults 0 2\n/dev/sdb1 /x auto defaults 0 2\n");
         let mut warnings = Vec::new();
-        let p = Policy::from_cmdline("ro quiet", &mut warnings);
+        let none = (false, false);
+        let p = Policy::from_cmdline("ro quiet", none, &mut warnings);
         assert_eq!(args(&e[0], &p), ["-a", "-T", "-t", "ext4", "/dev/sda2"]);
         assert_eq!(args(&e[1], &p), ["-a", "-T", "/dev/sdb1"]);
-        let p = Policy::from_cmdline("fsck.mode=force fsck.repair=yes", &mut warnings);
+        let p = Policy::from_cmdline("fsck.mode=force fsck.repair=yes", none, &mut warnings);
         assert_eq!(
             args(&e[0], &p),
             ["-y", "-T", "-f", "-t", "ext4", "/dev/sda2"]
         );
-        let p = Policy::from_cmdline("fsck.repair=no fsck.mode=skip", &mut warnings);
+        let p = Policy::from_cmdline("fsck.repair=no fsck.mode=skip", none, &mut warnings);
         assert!(p.skip && p.repair == "-n");
+        let p = Policy::from_cmdline("fsck.repair=1", none, &mut warnings);
+        assert_eq!(p.repair, "-y");
         assert!(warnings.is_empty());
-        let p = Policy::from_cmdline("fsck.mode=later fsck.repair=maybe", &mut warnings);
-        assert_eq!(p, Policy::from_cmdline("", &mut Vec::new()));
+        let p = Policy::from_cmdline("fsck.mode=later fsck.repair=maybe", none, &mut warnings);
+        assert_eq!(p, Policy::from_cmdline("", none, &mut Vec::new()));
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert!(warnings[0].contains("fsck.mode=later"), "{warnings:?}");
+        // The old words and files; skipping wins over forcing.
+        warnings.clear();
+        assert!(Policy::from_cmdline("forcefsck", none, &mut warnings).force);
+        assert!(Policy::from_cmdline("", (false, true), &mut warnings).force);
+        let p = Policy::from_cmdline("forcefsck", (true, false), &mut warnings);
+        assert!(p.skip && p.force);
+        assert_eq!(warnings.len(), 4, "{warnings:?}");
+        assert!(
+            warnings[3].starts_with("/fastboot: fsck.mode=skip"),
+            "{warnings:?}"
+        );
     }
 }

@@ -314,7 +314,13 @@ fn run_fstab(args: &Args) -> bool {
     let policy = (phase == fstab::Phase::Local).then(|| {
         let cmdline = fs::read("/proc/cmdline").unwrap_or_default();
         let mut warnings = Vec::new();
-        let policy = fsck::Policy::from_cmdline(&String::from_utf8_lossy(&cmdline), &mut warnings);
+        // The files are on the root file system, whatever --root says.
+        let files = (
+            Path::new("/fastboot").exists(),
+            Path::new("/forcefsck").exists(),
+        );
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        let policy = fsck::Policy::from_cmdline(&cmdline, files, &mut warnings);
         warnings
             .into_iter()
             .for_each(|w| error(format!("warning: {w}")));
@@ -324,8 +330,10 @@ fn run_fstab(args: &Args) -> bool {
 }
 
 /// Activates fstab's swap areas in file order (`--off`: deactivates the active
-/// ones, the last first). A line vigil-fstab cannot read it says; here only
-/// the swap options are. Every area is tried; one without `nofail` that fails
+/// ones, the last first, then every other active swap file, which would keep
+/// its file system busy at the unmount, as systemd-shutdown turns off what is
+/// left). A line vigil-fstab cannot read it says; here only the swap options
+/// are. Every area is tried; one without `nofail` that fails
 /// makes the exit status 1 (the boot goes on: sysinit.target only wants it).
 fn run_swap(args: &Args) -> bool {
     let (path, text) = match read_fstab(&args.root) {
@@ -342,17 +350,21 @@ fn run_swap(args: &Args) -> bool {
     let active = swap::active().unwrap_or_default();
     let active_path = |source: &str| {
         let id = swap::identity(Path::new(source))?;
-        active
-            .iter()
-            .find(|(_, a)| *a == id)
-            .map(|(p, _)| p.clone())
+        active.iter().find(|a| a.id == id).map(|a| a.path.clone())
     };
     let mut ok = true;
     if args.off {
-        for s in swaps.iter().rev() {
-            let Some(path) = active_path(&s.entry.source) else {
-                continue;
-            };
+        let ours: Vec<(String, String)> = swaps
+            .iter()
+            .rev()
+            .filter_map(|s| Some((active_path(&s.entry.source)?, format!("{}: ", s.entry.at()))))
+            .collect();
+        let files = active
+            .iter()
+            .filter(|a| a.file && !ours.iter().any(|(p, _)| *p == a.path))
+            .map(|a| (a.path.clone(), String::new()));
+        let all: Vec<(String, String)> = ours.iter().cloned().chain(files).collect();
+        for (path, at) in all {
             if args.dry_run {
                 out!("swapoff {path}");
                 continue;
@@ -360,10 +372,7 @@ fn run_swap(args: &Args) -> bool {
             match swap::swapoff(Path::new(&path)) {
                 Ok(()) => out!("deactivated swap {path}"),
                 Err(e) => {
-                    error(format!(
-                        "{}: cannot deactivate swap {path}: {e}",
-                        s.entry.at()
-                    ));
+                    error(format!("{at}cannot deactivate swap {path}: {e}"));
                     ok = false;
                 }
             }
@@ -396,8 +405,11 @@ fn run_swap(args: &Args) -> bool {
                 });
                 match done {
                     Ok(()) => out!("activated swap {source}"),
-                    // Activated meanwhile, by hand or by another run.
-                    Err(e) if e.raw_os_error() == Some(16) => out!("{source} is already active"),
+                    // Activated meanwhile, by hand or by another run; EBUSY
+                    // also says the device is held (mounted, a RAID member).
+                    Err(e) if e.raw_os_error() == Some(16) && is_active(source) => {
+                        out!("{source} is already active")
+                    }
                     Err(e) => {
                         // EINVAL: the kernel's log says which of these.
                         let hint = match e.raw_os_error() {
@@ -419,6 +431,12 @@ fn run_swap(args: &Args) -> bool {
         }
     }
     ok
+}
+
+/// Whether `source` is in /proc/swaps now, by identity.
+fn is_active(source: &str) -> bool {
+    let now = swap::active().unwrap_or_default();
+    swap::identity(Path::new(source)).is_some_and(|id| now.iter().any(|a| a.id == id))
 }
 
 /// Unmounts what sits on the network file systems, then those; every one is
@@ -483,8 +501,13 @@ fn wait_for_device(entry: &fstab::Entry, started: Instant) {
 
 /// Checks the entry's file system before its mount; an error when it must
 /// not be mounted. The root, checked while mounted read-only, that fsck
-/// changed needs a reboot, which is asked for; it stays read-only meanwhile.
-fn check(entry: &fstab::Entry, policy: &fsck::Policy) -> Result<(), fstab::FstabError> {
+/// changed needs a reboot, which is asked for (`rebooting`); it stays
+/// read-only meanwhile.
+fn check(
+    entry: &fstab::Entry,
+    policy: &fsck::Policy,
+    rebooting: &mut bool,
+) -> Result<(), fstab::FstabError> {
     let (at, source) = (entry.at(), &entry.source);
     let reason = match fsck::run(entry, policy) {
         fsck::Outcome::Checked(false) => {
@@ -507,6 +530,7 @@ fn check(entry: &fstab::Entry, policy: &fsck::Policy) -> Result<(), fstab::Fstab
         }
         fsck::Outcome::Failed(why) => why,
         fsck::Outcome::Reboot => {
+            *rebooting = true;
             let asked = std::process::Command::new("vigil")
                 .arg("reboot")
                 .status()
@@ -537,6 +561,7 @@ fn mount_all(actions: Vec<fstab::Action>, dry_run: bool, fsck: Option<fsck::Poli
         "/" => fsck::root_needs_check(e),
         _ => fsck::wanted(e),
     };
+    let mut rebooting = false;
     for action in actions {
         if dry_run {
             let mut line = fstab::describe(&action);
@@ -572,8 +597,10 @@ fn mount_all(actions: Vec<fstab::Action>, dry_run: bool, fsck: Option<fsck::Poli
             }),
             None => {
                 wait_for_device(&entry, started);
-                match fsck.as_ref().filter(|_| checked(&entry)) {
-                    Some(policy) => check(&entry, policy),
+                // A device that never came has nothing to check: the mount says so.
+                let device = fstab::missing_device(&entry).is_none();
+                match fsck.as_ref().filter(|_| device && checked(&entry)) {
+                    Some(policy) => check(&entry, policy, &mut rebooting),
                     None => Ok(()),
                 }
                 .and_then(|()| fstab::mount_entry(&entry))
@@ -601,6 +628,12 @@ fn mount_all(actions: Vec<fstab::Action>, dry_run: bool, fsck: Option<fsck::Poli
                     failed.push(entry);
                 }
             }
+        }
+        if rebooting {
+            // As systemd's reboot job cancels the checks and mounts still to
+            // come: none runs into the shutdown.
+            error("the other entries are left: the system reboots");
+            return false;
         }
     }
     ok

@@ -58,9 +58,10 @@ impl Swap {
 }
 
 /// The swap entries of fstab, in file order, with the warnings their
-/// options give (`FILE:LINE: ...`): an option that cannot be read is left
-/// out, as swapon(8) would refuse the line but systemd's swap unit still
-/// activates the area. Options other than `pri=`, `discard`, `nofail`,
+/// options give (`FILE:LINE: ...`). As swapon(8) reads them: a priority
+/// above 32767 is 32767, below -1 the kernel's choice; `discard=` with a
+/// policy it does not know is `discard`; a priority that is not a number is
+/// left out. Options other than `pri=`, `discard`, `nofail`,
 /// `noauto` and `x-systemd.device-timeout=` (`sw`, `defaults`) mean nothing
 /// for swap and are passed over, as swapon(8) passes them over.
 pub fn swaps(entries: Vec<Entry>) -> (Vec<Swap>, Vec<String>) {
@@ -71,18 +72,31 @@ pub fn swaps(entries: Vec<Entry>) -> (Vec<Swap>, Vec<String>) {
         let (mut priority, mut discard) = (None, None);
         for opt in entry.written_options.split(',') {
             match opt.split_once('=') {
-                Some(("pri", n)) => match n.parse::<i32>() {
+                Some(("pri", n)) => match n.parse::<i64>() {
+                    Ok(p @ 0..=32767) => priority = Some(p as i32),
+                    Ok(p) if p > 32767 => {
+                        priority = Some(32767);
+                        warnings.push(format!(
+                            "{at}: pri={n}: the highest priority is 32767: 32767"
+                        ));
+                    }
                     Ok(-1) => priority = None,
-                    Ok(p @ 0..=32767) => priority = Some(p),
-                    _ => warnings.push(format!(
-                        "{at}: pri={n}: a priority is -1 (the kernel's choice) to 32767: left out"
+                    Ok(_) => {
+                        priority = None;
+                        warnings.push(format!("{at}: pri={n}: below -1: the kernel's choice"));
+                    }
+                    Err(_) => warnings.push(format!(
+                        "{at}: pri={n}: not a number (-1, the kernel's choice, to 32767): left out"
                     )),
                 },
                 Some(("discard", "once")) => discard = Some("once"),
                 Some(("discard", "pages")) => discard = Some("pages"),
-                Some(("discard", policy)) => warnings.push(format!(
-                    "{at}: discard={policy}: the policies are once and pages: left out"
-                )),
+                Some(("discard", policy)) => {
+                    discard = Some("all");
+                    warnings.push(format!(
+                        "{at}: discard={policy}: the policies are once and pages: plain discard"
+                    ));
+                }
                 None if opt == "discard" => discard = Some("all"),
                 _ => {}
             }
@@ -120,23 +134,42 @@ pub fn identity(path: &Path) -> Option<Identity> {
     })
 }
 
-/// The paths of `/proc/swaps` (its first column, octal escapes decoded),
-/// after the header line.
-pub fn parse_proc_swaps(text: &str) -> Vec<String> {
+/// The paths of `/proc/swaps` (its first column, octal escapes decoded)
+/// after the header line, each with its type (`partition`, `file`).
+pub fn parse_proc_swaps(text: &str) -> Vec<(String, String)> {
     text.lines()
         .skip(1)
-        .filter_map(|l| l.split_whitespace().next())
-        .filter_map(unescape)
+        .filter_map(|l| {
+            let mut fields = l.split_whitespace();
+            let path = unescape(fields.next()?)?;
+            Some((path, fields.next()?.to_string()))
+        })
         .collect()
 }
 
-/// The active swap areas: each path of `/proc/swaps` with its identity (a
-/// deleted file has none and is left out).
-pub fn active() -> io::Result<Vec<(String, Identity)>> {
+/// An active swap area: its path in `/proc/swaps`, its identity, and
+/// whether it is a file (which keeps its file system busy).
+#[derive(Debug, Clone)]
+pub struct Active {
+    pub path: String,
+    pub id: Identity,
+    pub file: bool,
+}
+
+/// The active swap areas of `/proc/swaps` (a deleted file has no identity
+/// and is left out).
+pub fn active() -> io::Result<Vec<Active>> {
     let text = fs::read_to_string("/proc/swaps")?;
     Ok(parse_proc_swaps(&text)
         .into_iter()
-        .filter_map(|p| identity(Path::new(&p)).map(|id| (p, id)))
+        .filter_map(|(path, kind)| {
+            let id = identity(Path::new(&path))?;
+            Some(Active {
+                path,
+                id,
+                file: kind == "file",
+            })
+        })
         .collect())
 }
 
@@ -160,27 +193,36 @@ pub enum Checked {
     Rewritten(String),
 }
 
+/// The page sizes an area may have been made for (swapon(8) looks for the
+/// signature at the end of each).
+const PAGE_SIZES: [usize; 5] = [4096, 8192, 16384, 32768, 65536];
+
 /// Checks the area before swapon(2), as swapon(8) does: the swap signature
 /// at the end of the first page (a hibernation image's is replaced; no
-/// signature at all is an error saying how to make one); a swap file's
-/// permissions are warned about (`warn`) when others may read it, since its
-/// pages are everyone's memory.
+/// signature at all, or one made for another page size, is an error saying
+/// how to make one); permissions that let others at it (group too, for a
+/// file; set-id and sticky bits) and a file not owned by root are warned
+/// about (`warn`): its pages are every process's memory.
 pub fn prepare(source: &str, page: usize, warn: &mut dyn FnMut(String)) -> io::Result<Checked> {
     let file = File::open(source)?;
     let meta = file.metadata()?;
-    if meta.is_file() {
-        let mode = meta.mode() & 0o7777;
-        if mode & 0o077 != 0 {
-            warn(format!(
-                "{source} has insecure permissions {mode:04o}: `chmod 0600 {source}` is suggested"
-            ));
-        }
-        if meta.uid() != 0 {
-            warn(format!(
-                "{source} is owned by uid {}: root is suggested",
-                meta.uid()
-            ));
-        }
+    let mode = meta.mode() & 0o7777;
+    let mask = if meta.file_type().is_block_device() {
+        0o7007
+    } else {
+        0o7077
+    };
+    if mode & mask != 0 {
+        warn(format!(
+            "{source} has insecure permissions {mode:04o}: `chmod {:04o} {source}` is suggested",
+            mode & !mask
+        ));
+    }
+    if meta.is_file() && meta.uid() != 0 {
+        warn(format!(
+            "{source} is owned by uid {}: `chown 0:0 {source}` is suggested",
+            meta.uid()
+        ));
     }
     let offset = page.saturating_sub(SIGNATURE.len()) as u64;
     let mut found = [0u8; 10];
@@ -196,9 +238,20 @@ pub fn prepare(source: &str, page: usize, warn: &mut dyn FnMut(String)) -> io::R
         return Ok(Checked::Ok);
     }
     if !HIBERNATION.contains(&&found) {
-        return Err(io::Error::other(format!(
-            "no swap signature (`mkswap {source}` makes one; it erases what is there)"
-        )));
+        let signed = |size: &&usize| {
+            let mut at = [0u8; 10];
+            let offset = (**size - SIGNATURE.len()) as u64;
+            file.read_exact_at(&mut at, offset).is_ok() && &at == SIGNATURE
+        };
+        let mkswap = format!("`mkswap {source}` makes one; it erases what is there");
+        return Err(io::Error::other(
+            match PAGE_SIZES.iter().filter(|&&s| s != page).find(signed) {
+                Some(size) => format!(
+                    "made for a page size of {size} bytes, and this system's is {page} ({mkswap})"
+                ),
+                None => format!("no swap signature ({mkswap})"),
+            },
+        ));
     }
     let image = String::from_utf8_lossy(&found)
         .trim_end_matches('\0')
@@ -252,7 +305,7 @@ mod tests {
             "/dev/sda2 none swap pri=40000,discard=some\n\
              /dev/sda3 none swap pri=high,x-systemd.device-timeout=soon\n",
         );
-        assert_eq!(s[0].flags(), 0);
+        assert_eq!(s[0].flags(), PREFER | 32767 | DISCARD);
         assert_eq!(s[1].flags(), 0);
         assert_eq!(warnings.len(), 4, "{warnings:?}");
         assert!(warnings[0].starts_with("/etc/fstab:1: pri=40000: "));
@@ -266,7 +319,13 @@ mod tests {
         let text = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n\
                     /dev/sda2                               partition\t1048572\t\t0\t\t-2\n\
                     /mnt/my\\040swap                        file\t\t1020\t\t0\t\t5\n";
-        assert_eq!(parse_proc_swaps(text), ["/dev/sda2", "/mnt/my swap"]);
+        let parsed = parse_proc_swaps(text);
+        assert_eq!(
+            parsed[0],
+            ("/dev/sda2".to_string(), "partition".to_string())
+        );
+        assert_eq!(parsed[1], ("/mnt/my swap".to_string(), "file".to_string()));
+        assert_eq!(parsed.len(), 2);
     }
 
     fn area(dir: &Path, page: usize, magic: &[u8]) -> String {
@@ -303,6 +362,11 @@ mod tests {
         assert_eq!(&fs::read(&none).unwrap()[4086..4096], b"ext4 stuff");
         let e = prepare(&none, 1 << 20, &mut warn).unwrap_err();
         assert!(e.to_string().contains("too small"), "{e}");
+        // Made on a machine with 16 KiB pages.
+        let big = area(&dir, 16384, SIGNATURE);
+        let e = prepare(&big, 4096, &mut warn).unwrap_err();
+        let size = "made for a page size of 16384 bytes, and this system's is 4096";
+        assert!(e.to_string().contains(size), "{e}");
         let e = prepare(&dir.join("missing").to_string_lossy(), 4096, &mut warn).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::NotFound);
         fs::remove_dir_all(&dir).unwrap();
@@ -322,7 +386,14 @@ mod tests {
         fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
         prepare(&file, 4096, &mut |w| warned.push(w)).unwrap();
         assert!(
-            warned[0].contains("insecure permissions 0644"),
+            warned[0].contains("insecure permissions 0644: `chmod 0600 "),
+            "{warned:?}"
+        );
+        warned.clear();
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o4600)).unwrap();
+        prepare(&file, 4096, &mut |w| warned.push(w)).unwrap();
+        assert!(
+            warned[0].contains("insecure permissions 4600"),
             "{warned:?}"
         );
         fs::remove_dir_all(&dir).unwrap();

@@ -763,11 +763,11 @@ fn swap_dry_run_activates_fstab_swap_areas_in_file_order() {
         "swapon /dev/disk/by-uuid/ab-cd priority=5\n\
          swapon /swapfile discard=once\n\
          skip /dev/sdb2 (noauto)\n\
-         swapon /dev/sdc2\n"
+         swapon /dev/sdc2 priority=32767 discard\n"
     );
     assert!(err.contains("warning: "), "{err}");
     assert!(
-        err.contains("etc/fstab:5: pri=99999: a priority is -1"),
+        err.contains("etc/fstab:5: pri=99999: the highest priority is 32767"),
         "{err}"
     );
     assert!(
@@ -857,7 +857,8 @@ fn fstab_checks_file_systems_before_mounting_them() {
              {dev}-nofail {d}/mnt/nofail ext4 nofail 0 2\n\
              {dev}-odd {d}/mnt/odd ext4 defaults 0 1\n\
              {dev}-zero {d}/mnt/zero ext4 defaults 0 0\n\
-             {d}/mnt/bad/x {d}/mnt/x none bind 0 2\n"
+             {d}/mnt/bad/x {d}/mnt/x none bind 0 2\n\
+             {dev}-never {d}/mnt/never ext4 nofail,x-systemd.device-timeout=0.1s 0 2\n"
         ),
     );
     let fake = r.0.join("fake-fsck");
@@ -901,6 +902,15 @@ fn fstab_checks_file_systems_before_mounting_them() {
     assert!(err.contains(&format!("cannot mount {dev}-odd")), "{err}");
     assert!(
         err.contains(&format!("not mounting {d}/mnt/x: it needs {d}/mnt/bad")),
+        "{err}"
+    );
+    // A device that never came is not checked: the mount says it is missing.
+    assert!(
+        err.contains(&format!("{dev}-never did not come within 0.1 s")),
+        "{err}"
+    );
+    assert!(
+        !err.contains(&format!("exit status 8): {dev}-never")),
         "{err}"
     );
     let args = fs::read_to_string(r.0.join("args")).unwrap();
