@@ -260,11 +260,9 @@ fn device_timeout(text: &str) -> Result<Duration, ValueError> {
 
 /// How long a mount waits for its device node: `x-systemd.device-timeout=`, by
 /// default 90 s as systemd's, for a disk that comes after the boot began (USB,
-/// a RAID assembled, a LUKS volume opened) and its /dev/disk/by-* link.
+/// a RAID assembled, a LUKS volume opened) and its /dev/disk/by-* link. A
+/// `nofail` entry waits as long, but without holding the boot (main.rs).
 pub const DEVICE_TIMEOUT: Duration = Duration::from_secs(90);
-/// The same for a `nofail` entry: a disk present at boot whose link udev is
-/// still making gets a moment; one that is unplugged costs no more.
-pub const NOFAIL_DEVICE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The device node a new mount waits for, if it has one that is not there yet.
 pub fn missing_device(e: &Entry) -> Option<&str> {
@@ -783,7 +781,7 @@ fn is_below(path: &str, dir: &str) -> bool {
 /// source, a loop image...), which must be there first. Another entry for
 /// the same mount point is not waited for: file order decides. `/` needs
 /// nothing (its source may be below `/dev`): it is always there.
-fn needs(e: &Entry, other: &Entry) -> bool {
+pub fn needs(e: &Entry, other: &Entry) -> bool {
     let holds_source = e
         .source_path
         .as_deref()

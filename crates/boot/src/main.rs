@@ -122,6 +122,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // vigil-fstab and vigil-swap are Type=notify: ready also when there was
+    // nothing to wait for (no fstab, no entry); not after a failure, which
+    // fails the unit's start instead.
+    let notifies = match args.command.as_str() {
+        "fstab" => !args.remote,
+        "swap" => !args.off,
+        _ => false,
+    };
+    if ok && notifies && !args.dry_run {
+        notify_ready();
+    }
     if ok {
         ExitCode::SUCCESS
     } else {
@@ -381,8 +392,9 @@ fn run_swap(args: &Args) -> bool {
     }
     let started = Instant::now();
     let page = rustix::param::page_size();
+    let mut later = Vec::new();
     for s in swaps {
-        let (at, source) = (s.entry.at(), s.entry.source.as_str());
+        let source = s.entry.source.as_str();
         let skip = if s.entry.options.noauto {
             Some("noauto")
         } else {
@@ -392,45 +404,76 @@ fn run_swap(args: &Args) -> bool {
             (Some(reason), true) => out!("skip {source} ({reason})"),
             (None, true) => out!("{}", s.describe()),
             (Some(_), false) => {}
-            (None, false) => {
-                wait_for_device(&s.entry, started);
-                let warn = &mut |w: String| error(format!("warning: {at}: {w}"));
-                let done = swap::prepare(source, page, warn).and_then(|checked| {
-                    if let swap::Checked::Rewritten(image) = checked {
-                        error(format!(
-                            "{at}: {source} held a hibernation image ({image}) that was not resumed: swap signature written back, as swapon(8) does"
-                        ));
-                    }
-                    swap::swapon(Path::new(source), s.flags())
-                });
-                match done {
-                    Ok(()) => out!("activated swap {source}"),
-                    // Activated meanwhile, by hand or by another run; EBUSY
-                    // also says the device is held (mounted, a RAID member).
-                    Err(e) if e.raw_os_error() == Some(16) && is_active(source) => {
-                        out!("{source} is already active")
-                    }
-                    Err(e) => {
-                        // EINVAL: the kernel's log says which of these.
-                        let hint = match e.raw_os_error() {
-                            Some(22) => {
-                                " (a file with holes, on a file system that cannot hold swap, or made for another page size)"
-                            }
-                            _ => "",
-                        };
-                        let message = format!("{at}: cannot activate swap {source}: {e}{hint}");
-                        if s.entry.options.nofail {
-                            error(format!("warning: {message} (nofail)"));
-                        } else {
-                            error(message);
-                            ok = false;
-                        }
-                    }
-                }
+            // As a mount's: a nofail area whose device is not there yet does
+            // not hold the boot (systemd orders it not before swap.target).
+            (None, false)
+                if s.entry.options.nofail && fstab::missing_device(&s.entry).is_some() =>
+            {
+                error(format!(
+                    "{}: {source} is not there yet: activated when it comes, without holding the boot (nofail)",
+                    s.entry.at()
+                ));
+                later.push(s);
             }
+            (None, false) => ok &= activate(&s, started, page),
         }
     }
-    ok
+    if !ok {
+        for s in &later {
+            let (at, source) = (s.entry.at(), &s.entry.source);
+            error(format!(
+                "{at}: {source}: not waited for: an area without nofail failed"
+            ));
+        }
+        return false;
+    }
+    if !later.is_empty() {
+        notify_ready();
+        later.iter().for_each(|s| {
+            activate(s, started, page);
+        });
+    }
+    true
+}
+
+/// Activates one swap area once its device is there; false when it failed
+/// without `nofail`.
+fn activate(s: &swap::Swap, started: Instant, page: usize) -> bool {
+    let (at, source) = (s.entry.at(), s.entry.source.as_str());
+    wait_for_device(&s.entry, started);
+    let warn = &mut |w: String| error(format!("warning: {at}: {w}"));
+    let done = swap::prepare(source, page, warn).and_then(|checked| {
+        if let swap::Checked::Rewritten(image) = checked {
+            error(format!(
+                "{at}: {source} held a hibernation image ({image}) that was not resumed: swap signature written back, as swapon(8) does"
+            ));
+        }
+        swap::swapon(Path::new(source), s.flags())
+    });
+    match done {
+        Ok(()) => out!("activated swap {source}"),
+        // Activated meanwhile, by hand or by another run; EBUSY also says
+        // the device is held (mounted, a RAID member).
+        Err(e) if e.raw_os_error() == Some(16) && is_active(source) => {
+            out!("{source} is already active")
+        }
+        Err(e) => {
+            // EINVAL: the kernel's log says which of these.
+            let hint = match e.raw_os_error() {
+                Some(22) => {
+                    " (a file with holes, on a file system that cannot hold swap, or made for another page size)"
+                }
+                _ => "",
+            };
+            let message = format!("{at}: cannot activate swap {source}: {e}{hint}");
+            if !s.entry.options.nofail {
+                error(message);
+                return false;
+            }
+            error(format!("warning: {message} (nofail)"));
+        }
+    }
+    true
 }
 
 /// Whether `source` is in /proc/swaps now, by identity.
@@ -469,14 +512,10 @@ fn wait_for_device(entry: &fstab::Entry, started: Instant) {
     let Some(device) = fstab::missing_device(entry) else {
         return;
     };
-    // `nofail` holds the boot back only a moment (a backup disk that is
-    // usually unplugged), unless its own timeout says otherwise.
-    let default = if entry.options.nofail {
-        fstab::NOFAIL_DEVICE_TIMEOUT
-    } else {
-        fstab::DEVICE_TIMEOUT
-    };
-    let limit = entry.options.device_timeout.unwrap_or(default);
+    let limit = entry
+        .options
+        .device_timeout
+        .unwrap_or(fstab::DEVICE_TIMEOUT);
     let deadline = started.checked_add(limit);
     let at = entry.at();
     let secs = limit.as_secs_f64();
@@ -552,21 +591,26 @@ fn check(
 
 /// Mounts in plan order. An entry that needs a mount that failed (its
 /// parent, or the one holding its source) is not mounted, and counts as
-/// failed in turn for the entries that need it.
+/// failed in turn for the entries that need it. A `nofail` entry whose
+/// device is not there yet does not hold the boot, as in systemd (where it is
+/// not ordered before local-fs.target): it is left for later with whatever
+/// needs it, the manager is told the unit is ready (`READY=1`, the unit being
+/// `Type=notify`), and then it is waited for and mounted. What fails then is
+/// a warning: the boot has gone on.
 fn mount_all(actions: Vec<fstab::Action>, dry_run: bool, fsck: Option<fsck::Policy>) -> bool {
-    let mut ok = true;
-    let mut failed: Vec<fstab::Entry> = Vec::new();
-    let started = Instant::now();
-    let checked = |e: &fstab::Entry| match e.target.as_str() {
-        "/" => fsck::root_needs_check(e),
-        _ => fsck::wanted(e),
+    let mut m = Mounter {
+        started: Instant::now(),
+        fsck,
+        failed: Vec::new(),
+        rebooting: false,
+        ok: true,
     };
-    let mut rebooting = false;
+    let mut later: Vec<fstab::Entry> = Vec::new();
     for action in actions {
         if dry_run {
             let mut line = fstab::describe(&action);
-            if let (fstab::Action::Mount(e), Some(policy)) = (&action, &fsck)
-                && checked(e)
+            if let (fstab::Action::Mount(e), Some(policy)) = (&action, &m.fsck)
+                && m.checked(e)
             {
                 line.push_str(&format!(" fsck=\"{}\"", fsck::args(e, policy).join(" ")));
             }
@@ -582,12 +626,83 @@ fn mount_all(actions: Vec<fstab::Action>, dry_run: bool, fsck: Option<fsck::Poli
                 continue;
             }
             fstab::Action::Skip { entry, reason } if reason == fstab::LOCAL_NOT_MOUNTED => {
-                failed.push(entry);
+                m.failed.push(entry);
                 continue;
             }
             fstab::Action::Skip { .. } => continue,
         };
-        let result = match fstab::needs_failed(&entry, &failed) {
+        let at = entry.at();
+        if let Some(first) = later.iter().find(|l| fstab::needs(&entry, l)) {
+            let (target, line) = (&first.target, first.line);
+            error(format!(
+                "{at}: {}: mounted after {target} (line {line}), when its device comes",
+                entry.target
+            ));
+            later.push(entry);
+            continue;
+        }
+        if let Some(device) = fstab::missing_device(&entry).filter(|_| entry.options.nofail) {
+            error(format!(
+                "{at}: {device} is not there yet: {} is mounted when it comes, without holding the boot (nofail)",
+                entry.target
+            ));
+            later.push(entry);
+            continue;
+        }
+        m.mount(entry, false);
+        if m.rebooting {
+            // As systemd's reboot job cancels the checks and mounts still to
+            // come: none runs into the shutdown.
+            error("the other entries are left: the system reboots");
+            return false;
+        }
+    }
+    if dry_run || !m.ok {
+        // The emergency shell a failed boot brings comes without waiting for them.
+        for e in &later {
+            let (at, target) = (e.at(), &e.target);
+            error(format!(
+                "{at}: {target}: not waited for: a mount without nofail failed"
+            ));
+        }
+        return m.ok;
+    }
+    notify_ready();
+    for entry in later {
+        m.mount(entry, true);
+        if m.rebooting {
+            return false;
+        }
+    }
+    true
+}
+
+/// The state of a run of mounts.
+struct Mounter {
+    /// When the run began: the device timeouts count from it, so that the
+    /// waits for several missing devices overlap instead of adding up.
+    started: Instant,
+    fsck: Option<fsck::Policy>,
+    /// Entries not mounted: what needs them is not mounted either.
+    failed: Vec<fstab::Entry>,
+    /// fsck changed the mounted root: nothing more is done.
+    rebooting: bool,
+    ok: bool,
+}
+
+impl Mounter {
+    fn checked(&self, e: &fstab::Entry) -> bool {
+        match e.target.as_str() {
+            "/" => fsck::root_needs_check(e),
+            _ => fsck::wanted(e),
+        }
+    }
+
+    /// Waits for the entry's device, checks it, mounts it; a failure is said
+    /// and recorded. `late`: after the boot went on, every failure is a
+    /// warning.
+    fn mount(&mut self, entry: fstab::Entry, late: bool) {
+        let result = match fstab::needs_failed(&entry, &self.failed) {
             Some(needed) => Err(fstab::FstabError::NeedsFailed {
                 path: entry.path.clone(),
                 line: entry.line,
@@ -596,11 +711,11 @@ fn mount_all(actions: Vec<fstab::Action>, dry_run: bool, fsck: Option<fsck::Poli
                 needed_line: needed.line,
             }),
             None => {
-                wait_for_device(&entry, started);
+                wait_for_device(&entry, self.started);
                 // A device that never came has nothing to check: the mount says so.
                 let device = fstab::missing_device(&entry).is_none();
-                match fsck.as_ref().filter(|_| device && checked(&entry)) {
-                    Some(policy) => check(&entry, policy, &mut rebooting),
+                match self.fsck.filter(|_| device && self.checked(&entry)) {
+                    Some(policy) => check(&entry, &policy, &mut self.rebooting),
                     None => Ok(()),
                 }
                 .and_then(|()| fstab::mount_entry(&entry))
@@ -615,28 +730,50 @@ fn mount_all(actions: Vec<fstab::Action>, dry_run: bool, fsck: Option<fsck::Poli
                 let fsck_failed = matches!(e, fstab::FstabError::Fsck { .. });
                 if entry.options.nofail {
                     error(format!("warning: {e} (nofail)"));
+                } else if late {
+                    error(format!("warning: {e} (after the boot went on)"));
                 } else if entry.options.kind.is_remount() && !fsck_failed {
                     // What is mounted stays, as it was (a container may
                     // refuse any remount of /): nothing to stop the boot for.
                     error(format!("warning: {e} (it stays mounted as it was)"));
                 } else {
                     error(e);
-                    ok = false;
+                    self.ok = false;
                 }
                 // A failed remount leaves the mount there for the others.
                 if !entry.options.kind.is_remount() {
-                    failed.push(entry);
+                    self.failed.push(entry);
                 }
             }
         }
-        if rebooting {
-            // As systemd's reboot job cancels the checks and mounts still to
-            // come: none runs into the shutdown.
-            error("the other entries are left: the system reboots");
-            return false;
-        }
     }
-    ok
+}
+
+/// Tells the manager that the unit is ready (sd_notify's `READY=1`) when it
+/// runs as a `Type=notify` unit; nothing otherwise (a run by hand), nor a
+/// second time.
+fn notify_ready() {
+    use std::os::linux::net::SocketAddrExt as _;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static SENT: AtomicBool = AtomicBool::new(false);
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    if SENT.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str());
+    let addr = match bytes.strip_prefix(b"@") {
+        Some(name) => SocketAddr::from_abstract_name(name),
+        None => SocketAddr::from_pathname(&path),
+    };
+    let sent = addr.and_then(|addr| UnixDatagram::unbound()?.send_to_addr(b"READY=1", &addr));
+    if let Err(e) = sent {
+        error(format!(
+            "warning: cannot tell the manager the mounts are done: {e}"
+        ));
+    }
 }
 
 #[cfg(test)]

@@ -858,7 +858,7 @@ fn fstab_checks_file_systems_before_mounting_them() {
              {dev}-odd {d}/mnt/odd ext4 defaults 0 1\n\
              {dev}-zero {d}/mnt/zero ext4 defaults 0 0\n\
              {d}/mnt/bad/x {d}/mnt/x none bind 0 2\n\
-             {dev}-never {d}/mnt/never ext4 nofail,x-systemd.device-timeout=0.1s 0 2\n"
+             {dev}-never {d}/mnt/never ext4 x-systemd.device-timeout=0.1s 0 2\n"
         ),
     );
     let fake = r.0.join("fake-fsck");
@@ -961,7 +961,8 @@ fn fstab_waits_for_a_device_that_comes_late() {
         &format!(
             "{never} {d}/mnt/never ext4 x-systemd.device-timeout=0.2s,nofail 0 0\n\
              {never}-too {d}/mnt/never-too ext4 nofail 0 0\n\
-             {late} {d}/mnt/late ext4 x-systemd.device-timeout=30s 0 0\n"
+             {late} {d}/mnt/late ext4 x-systemd.device-timeout=30s 0 0\n\
+             {d}/mnt/never-too/x {d}/mnt/bound none bind 0 0\n"
         ),
     );
     let script = format!(
@@ -973,20 +974,133 @@ fn fstab_waits_for_a_device_that_comes_late() {
     let out = stdout(&o);
     assert!(out.contains("exit=1"), "{out}");
     assert!(out.contains("Block device required"), "{out}");
+    // The nofail entries whose devices are not there do not hold the boot
+    // (nor does what needs them), as systemd does not order them before
+    // local-fs.target; a failed mount without nofail then leaves them be.
+    let not_there = "is not there yet:";
+    assert!(out.contains(&format!("{never} {not_there} {d}/mnt/never is mounted when it comes, without holding the boot (nofail)")), "{out}");
+    assert!(out.contains(&format!("{never}-too {not_there}")), "{out}");
     assert!(
-        out.contains(&format!("waiting up to 0.2 s for {never}")),
+        out.contains(&format!(
+            "{d}/mnt/bound: mounted after {d}/mnt/never-too (line 2)"
+        )),
         "{out}"
     );
+    assert!(!out.contains(&format!("for {never}")), "{out}");
     assert!(
-        out.contains("No such file or directory (os error 2) (nofail)"),
+        out.contains(&format!(
+            "{d}/mnt/never: not waited for: a mount without nofail failed"
+        )),
         "{out}"
     );
-    // nofail without a timeout of its own holds the boot back a moment only.
-    assert!(
-        out.contains(&format!("waiting up to 5 s for {never}-too")),
-        "{out}"
+}
+
+/// A `Type=notify` vigil-fstab is ready (`READY=1`) while a nofail entry's
+/// device is still waited for, which is then mounted when it comes (here it
+/// fails: a file is no block device, or no root: a warning, exit 0). No root
+/// needed: the only mount tried fails.
+#[test]
+fn fstab_is_ready_before_the_nofail_devices_come() {
+    use std::os::unix::net::UnixDatagram;
+    let r = TempRoot::new("fstab-ready");
+    let d = r.0.display().to_string();
+    let late = format!("/dev/shm/vigil-boot-ready-{}", std::process::id());
+    let _ = fs::remove_file(&late);
+    r.write(
+        "etc/fstab",
+        &format!("{late} {d}/mnt/late ext4 nofail,x-systemd.device-timeout=60s 0 0\n"),
     );
-    assert!(out.contains(&format!("cannot mount {never}-too")), "{out}");
+    let socket = r.0.join("notify");
+    let manager = UnixDatagram::bind(&socket).unwrap();
+    manager
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["fstab", "--root", &d])
+        .env("NOTIFY_SOCKET", &socket)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let got = manager.recv(&mut buf);
+    // Still waiting for the device, which only comes now.
+    let running = child.try_wait().unwrap().is_none();
+    fs::write(&late, "").unwrap();
+    let o = child.wait_with_output().unwrap();
+    let _ = fs::remove_file(&late);
+    let err = stderr(&o);
+    assert_eq!(&buf[..got.unwrap()], b"READY=1", "{err}");
+    assert!(running, "{err}");
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!("waiting up to 60 s for {late}")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("cannot mount {late}")) && err.contains("(nofail)"),
+        "{err}"
+    );
+    // Ready with nothing to mount too; not when a mount without nofail
+    // failed, which fails the unit's start instead.
+    manager.set_nonblocking(true).unwrap();
+    let failing = "/dev/shm/nothing-there /x ext4 x-systemd.device-timeout=0.1s 0 0\n";
+    for (fstab, ready) in [("", true), (failing, false)] {
+        r.write("etc/fstab", fstab);
+        let o = Command::new(BIN)
+            .args(["fstab", "--root", &d])
+            .env("NOTIFY_SOCKET", &socket)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.success(), ready, "{}", stderr(&o));
+        assert_eq!(manager.recv(&mut buf).is_ok(), ready, "{fstab}");
+    }
+}
+
+/// vigil-swap is ready while a nofail area's device is still waited for, as
+/// vigil-fstab is; the area is then tried when it comes (here it has no swap
+/// signature: a warning, exit 0, and swapon(2) is never reached).
+#[test]
+fn swap_is_ready_before_the_nofail_devices_come() {
+    use std::os::unix::net::UnixDatagram;
+    let r = TempRoot::new("swap-ready");
+    let d = r.0.display().to_string();
+    let late = format!("/dev/shm/vigil-swap-ready-{}", std::process::id());
+    let _ = fs::remove_file(&late);
+    r.write(
+        "etc/fstab",
+        &format!("{late} none swap nofail,x-systemd.device-timeout=60s 0 0\n"),
+    );
+    let socket = r.0.join("notify");
+    let manager = UnixDatagram::bind(&socket).unwrap();
+    manager
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["swap", "--root", &d])
+        .env("NOTIFY_SOCKET", &socket)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let got = manager.recv(&mut buf);
+    let running = child.try_wait().unwrap().is_none();
+    fs::write(&late, vec![0u8; 8192]).unwrap();
+    let o = child.wait_with_output().unwrap();
+    let _ = fs::remove_file(&late);
+    let err = stderr(&o);
+    assert_eq!(&buf[..got.unwrap()], b"READY=1", "{err}");
+    assert!(running, "{err}");
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("activated when it comes, without holding the boot (nofail)"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("cannot activate swap {late}: no swap signature")),
+        "{err}"
+    );
 }
 
 /// Two missing devices with 1 s each hold the boot 1 s, not 2: the second's
