@@ -306,6 +306,15 @@ impl LoadedSet {
             }
         });
         unit.deps.dedup();
+        // A socket's service by an alias (`syslog.socket` of Debian's rsyslog,
+        // whose `syslog.service` is an alias of `rsyslog.service`) is its unit.
+        let aliased = unit
+            .socket
+            .as_ref()
+            .and_then(|s| alias_of(&self.aliases, &s.service));
+        if let (Some(real), Some(sock)) = (aliased, unit.socket.as_mut()) {
+            sock.service = real;
+        }
         self.units.push(unit);
     }
 

@@ -487,6 +487,32 @@ fn aliases_by_symlink() {
     assert!(warnings(&set).is_empty(), "{:?}", warnings(&set));
 }
 
+/// Found booting Debian 12: `syslog.socket` (no `Service=`) is for
+/// `syslog.service`, which rsyslog provides as an alias of `rsyslog.service`;
+/// the socket named the alias, which no unit has, and was refused ("service
+/// syslog.service not loaded"), so rsyslog never ran.
+#[test]
+fn a_sockets_service_by_an_alias_is_its_unit() {
+    let d = TempDir::new("alias-socket");
+    d.write(
+        "rsyslog.service",
+        "[Service]\nExecStart=/usr/sbin/rsyslogd -n\n[Install]\nAlias=syslog.service\n",
+    );
+    d.link("syslog.service", "rsyslog.service");
+    d.write(
+        "syslog.socket",
+        "[Socket]\nListenDatagram=/run/systemd/journal/syslog\n",
+    );
+    let set = load_dirs(&[d.path()], &ctx());
+    let sock = set.get("syslog.socket").unwrap().socket.as_ref().unwrap();
+    assert_eq!(sock.service, "rsyslog.service");
+    let before = &set.get("syslog.socket").unwrap().deps.before;
+    assert!(
+        before.contains(&"rsyslog.service".to_string()),
+        "{before:?}"
+    );
+}
+
 /// Review finding: `alias2 -> alias -> real` named nothing (a start said
 /// "no such unit: alias.service"). systemd follows the chain; a loop names
 /// nothing and says so.
