@@ -860,6 +860,8 @@ pub struct Socket {
     pub group: Option<String>,
     /// `Service=`, defaulting to the socket's own name with `.service`.
     pub service: String,
+    /// `Symlinks=`: links made to the unit's one socket or FIFO path.
+    pub symlinks: Vec<PathBuf>,
     pub backlog: u32,
     /// `FileDescriptorName=`, defaulting to the socket unit's name.
     pub fd_name: String,
@@ -896,6 +898,7 @@ impl Socket {
             user: None,
             group: None,
             service: format!("{stem}.service"),
+            symlinks: Vec::new(),
             backlog: DEFAULT_BACKLOG,
             // systemd.socket(5): the unit's name, `.socket` included
             // (go-systemd's listeners look for that suffix).

@@ -55,6 +55,9 @@ pub(crate) struct Listening {
     pub(crate) watching: bool,
     /// Files to remove when the unit stops (RemoveOnStop=yes).
     pub(crate) remove: Vec<PathBuf>,
+    /// The links of `Symlinks=` to remove then, with where they lead: one
+    /// that leads elsewhere (or a file) is not ours, and stays.
+    links: Vec<(PathBuf, PathBuf)>,
     triggers: VecDeque<Time>,
     /// `Accept=yes`: `service` is the template `STEM@.service`.
     accept: bool,
@@ -89,9 +92,56 @@ fn removable<'a>(sock: &Socket, lines: &'a [Listen]) -> impl Iterator<Item = &'a
     })
 }
 
+/// Makes the links of `Symlinks=` to the unit's one socket or FIFO path
+/// (their directories too), as systemd does once it listens; what cannot be
+/// made is said and left, as systemd ignores it. A link already there to
+/// the same path is fine (a restart, a handover).
+fn make_symlinks(sock: &Socket) -> Vec<String> {
+    if sock.symlinks.is_empty() {
+        return Vec::new();
+    }
+    let paths: Vec<&PathBuf> = sock
+        .listen
+        .iter()
+        .filter_map(|l| match &l.address {
+            ListenAddress::Path(p) => Some(p),
+            _ => None,
+        })
+        .collect();
+    let [target] = paths.as_slice() else {
+        return vec![format!(
+            "Symlinks= needs exactly one socket or FIFO path among the Listen*= lines (there are {}): no link made",
+            paths.len()
+        )];
+    };
+    let mut problems = Vec::new();
+    for link in &sock.symlinks {
+        if let Some(dir) = link.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        match std::os::unix::fs::symlink(target, link) {
+            Ok(()) => {}
+            Err(_) if std::fs::read_link(link).is_ok_and(|t| t == **target) => {}
+            Err(e) => problems.push(format!(
+                "cannot make the link {} -> {}: {e}",
+                link.display(),
+                target.display()
+            )),
+        }
+    }
+    problems
+}
+
 impl Listening {
     fn new(id: u64, sock: &Socket, fds: Vec<OwnedFd>) -> Listening {
-        let remove = removable(sock, &sock.listen).cloned().collect();
+        let remove: Vec<PathBuf> = removable(sock, &sock.listen).cloned().collect();
+        // With RemoveOnStop=yes the links of Symlinks= go too, as in systemd.
+        let links = match remove.as_slice() {
+            [target] => (sock.symlinks.iter())
+                .map(|l| (l.clone(), target.clone()))
+                .collect(),
+            _ => Vec::new(),
+        };
         Listening {
             id,
             service: sock.service.clone(),
@@ -99,6 +149,7 @@ impl Listening {
             fds,
             watching: false,
             remove,
+            links,
             triggers: VecDeque::new(),
             accept: sock.accept,
             max_connections: sock.max_connections,
@@ -283,6 +334,7 @@ impl Daemon {
             ));
         }
         let fds = open_missing(sock, sock.listen.iter().map(|_| None).collect())?;
+        let link_problems = make_symlinks(sock);
         self.sockets.next_id += 1;
         let listening = Listening::new(self.sockets.next_id, sock, fds);
         let addresses: Vec<String> = sock.listen.iter().map(|l| l.address.to_string()).collect();
@@ -293,6 +345,9 @@ impl Daemon {
             Some(unit),
             &format!("listening on {}", addresses.join(", ")),
         );
+        for p in link_problems {
+            self.say(Level::Warning, Some(unit), &p);
+        }
         self.rearm_socket(unit);
         self.handover.dirty = true;
         Ok(())
@@ -366,6 +421,11 @@ impl Daemon {
             }
         }
         drop(l.fds);
+        for (link, target) in &l.links {
+            if std::fs::read_link(link).is_ok_and(|t| t == *target) {
+                let _ = std::fs::remove_file(link);
+            }
+        }
         for path in &l.remove {
             if let Err(e) = std::fs::remove_file(path)
                 && e.kind() != std::io::ErrorKind::NotFound

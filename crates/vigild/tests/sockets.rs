@@ -158,6 +158,57 @@ fn a_unix_socket_starts_its_service_at_the_first_connection_only() {
     assert_eq!(starts(&count), 2);
 }
 
+/// `Symlinks=` (journald's `/dev/log` -> `/run/systemd/journal/dev-log`,
+/// found missing booting Debian 12: syslog() then reached nobody): the links
+/// are made once the socket listens, their directories too, and go at the
+/// stop with RemoveOnStop=yes; a path taken by a file is said, not forced.
+#[test]
+fn symlinks_lead_to_the_socket_while_it_listens() {
+    let d = TempDir::new("sock-links");
+    let (_count, service_unit) = echo_service(&d);
+    let sock = d.path().join("run/dev-log");
+    let (link, deep, taken) = (
+        d.path().join("log"),
+        d.path().join("a/b/log"),
+        d.path().join("taken"),
+    );
+    std::fs::write(&taken, "a file").unwrap();
+    let socket_unit = format!(
+        "[Socket]\nListenStream={}\nSymlinks={} {} {}\nRemoveOnStop=yes\n",
+        p(&sock),
+        p(&link),
+        p(&deep),
+        p(&taken)
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=echo.socket\n"),
+        ("echo.socket", &socket_unit),
+        ("echo.service", &service_unit),
+    ]);
+    m.wait_state("echo.socket", "running");
+    for l in [&link, &deep] {
+        assert_eq!(std::fs::read_link(l).unwrap(), sock, "{}", l.display());
+    }
+    // Through the link, as syslog() reaches /dev/log.
+    assert!(unix_request(&link).starts_with("fds=1 pid_ok=True"));
+    m.wait_log(
+        "echo.socket",
+        &format!(
+            "cannot make the link {} -> {}: File exists",
+            p(&taken),
+            p(&sock)
+        ),
+    );
+    assert_eq!(std::fs::read_to_string(&taken).unwrap(), "a file");
+    m.vigil_ok(&["stop", "echo.socket"]);
+    m.wait_state("echo.socket", "inactive");
+    wait_until("the links are removed", || {
+        std::fs::symlink_metadata(&link).is_err() && std::fs::symlink_metadata(&deep).is_err()
+    });
+    // Not a file that was there: it was never a link of this socket.
+    assert_eq!(std::fs::read_to_string(&taken).unwrap(), "a file");
+}
+
 /// DirectoryMode= is the mode of the directories made, whatever vigild's
 /// umask (077 here, which used to make 0775 into 0700); SocketMode= too.
 /// A directory that was there is left as it is.

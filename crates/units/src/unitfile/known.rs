@@ -200,7 +200,6 @@ pub const NOT_ENFORCED: &[(&str, &str)] = &[
     ("Socket", "SmackLabelIPIn"),
     ("Socket", "SmackLabelIPOut"),
     ("Socket", "SocketProtocol"),
-    ("Socket", "Symlinks"),
     ("Socket", "TCPCongestion"),
     ("Socket", "TimeoutSec"),
     ("Socket", "Timestamping"),

@@ -758,6 +758,7 @@ pub static DIRECTIVES: &[Directive] = &[
         };
         Ok(())
     }),
+    d("Socket", "Symlinks", socket::h_symlinks),
     d("Socket", "RemoveOnStop", |b, v| {
         b.socket().remove_on_stop = bool_value(v)?;
         Ok(())

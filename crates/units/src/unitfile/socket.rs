@@ -100,6 +100,31 @@ pub(super) fn h_service(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `Symlinks=`: absolute paths, each made a link to the socket's path when it
+/// listens (an empty value resets the list).
+pub(super) fn h_symlinks(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    if v.is_empty() {
+        b.socket().symlinks.clear();
+        return Ok(());
+    }
+    let expanded = b.spec(v);
+    let mut bad = Vec::new();
+    for word in expanded.split_whitespace() {
+        if !word.starts_with('/') || word.split('/').any(|c| c == "..") {
+            bad.push(format!("{word:?} is not an absolute path without \"..\""));
+            continue;
+        }
+        let path = PathBuf::from(word);
+        if !b.socket().symlinks.contains(&path) {
+            b.socket().symlinks.push(path);
+        }
+    }
+    match bad.is_empty() {
+        true => Ok(()),
+        false => Err(bad.join("; ")),
+    }
+}
+
 pub(super) fn h_fd_name(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
     let n = b.spec(v);
     let ok = !n.is_empty() && n.len() <= 255 && n.chars().all(|c| c.is_ascii_graphic() && c != ':');

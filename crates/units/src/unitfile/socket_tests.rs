@@ -329,14 +329,14 @@ fn accept_yes_starts_instances_of_the_template() {
 fn other_systemd_socket_directives_are_not_enforced_warnings() {
     let p = parse(
         "web.socket",
-        "[Socket]\nListenStream=/run/a\nSymlinks=/dev/log\nReceiveBuffer=8M\nNoSuchThing=1\n",
+        "[Socket]\nListenStream=/run/a\nTCPCongestion=cubic\nReceiveBuffer=8M\nNoSuchThing=1\n",
     );
     let u = p.unit.expect("loads");
-    assert_eq!(u.not_enforced, ["Symlinks", "ReceiveBuffer"]);
+    assert_eq!(u.not_enforced, ["TCPCongestion", "ReceiveBuffer"]);
     let msgs: Vec<String> = p.diagnostics.iter().map(ToString::to_string).collect();
     assert!(
         msgs.iter()
-            .any(|m| m.contains(":3: warning: Symlinks= is not enforced yet")),
+            .any(|m| m.contains(":3: warning: TCPCongestion= is not enforced yet")),
         "{msgs:?}"
     );
     assert!(
@@ -380,6 +380,38 @@ Timestamping=us
 ReceiveBuffer=8M
 SendBuffer=8M
 ";
+
+/// `Symlinks=` (journald's `/dev/log`): absolute paths, one list; empty resets.
+#[test]
+fn symlinks_are_absolute_paths() {
+    let p = parse(
+        "log.socket",
+        "[Socket]\nListenDatagram=/run/log.sock\nSymlinks=/dev/log /run/x/log\nSymlinks=/dev/log\n",
+    );
+    let u = p.unit.expect("loads");
+    let s = u.socket.as_ref().unwrap();
+    assert_eq!(
+        s.symlinks,
+        [PathBuf::from("/dev/log"), PathBuf::from("/run/x/log")]
+    );
+    assert!(u.not_enforced.is_empty(), "{:?}", u.not_enforced);
+    let p = parse(
+        "log.socket",
+        "[Socket]\nListenDatagram=/run/l\nSymlinks=/a\nSymlinks=\n",
+    );
+    let u = p.unit.expect("loads");
+    assert!(u.socket.as_ref().unwrap().symlinks.is_empty());
+    let p = parse(
+        "log.socket",
+        "[Socket]\nListenDatagram=/run/l\nSymlinks=rel ../x\n",
+    );
+    let msgs: Vec<String> = p.diagnostics.iter().map(ToString::to_string).collect();
+    assert!(
+        msgs.iter()
+            .any(|m| m.contains(":3:") && m.contains("\"rel\" is not an absolute path")),
+        "{msgs:?}"
+    );
+}
 
 #[test]
 fn debian_socket_units_load() {
