@@ -108,6 +108,12 @@ fn standard_targets_are_ordered_as_in_systemd() {
         dir.join("multi-user.target.wants/web.service"),
     )
     .unwrap();
+    fs::write(
+        dir.join("first.service"),
+        "[Unit]\nDefaultDependencies=no\nAfter=systemd-remount-fs.service\n\
+         [Service]\nExecStart=/bin/first\n",
+    )
+    .unwrap();
     let set = load_dirs(
         &[dir.clone(), units_dir()],
         &SpecifierContext::from_environment(),
@@ -128,6 +134,15 @@ fn standard_targets_are_ordered_as_in_systemd() {
         has(&basic.after, "local-fs.target"),
         "RequiresMountsFor=/var"
     );
+    // What needs a read-write root (Debian's systemd-firstboot, sysusers,
+    // random-seed) is ordered after systemd-remount-fs.service: vigil-fstab,
+    // which remounts /, by an alias (found booting Debian 12: firstboot ran
+    // six seconds before the remount, and found /etc read-only).
+    assert_eq!(
+        set.get("systemd-remount-fs.service").unwrap().name,
+        "vigil-fstab.service"
+    );
+    assert!(has(&deps("first.service").after, "vigil-fstab.service"));
     let web = deps("web.service");
     for t in ["sysinit.target", "basic.target", "network-online.target"] {
         assert!(has(&web.after, t), "web after {t}");
