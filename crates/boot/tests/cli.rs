@@ -1033,10 +1033,8 @@ fn fstab_is_ready_before_the_nofail_devices_come() {
     assert_eq!(&buf[..got.unwrap()], b"READY=1", "{err}");
     assert!(running, "{err}");
     assert_eq!(o.status.code(), Some(0), "{err}");
-    assert!(
-        err.contains(&format!("waiting up to 60 s for {late}")),
-        "{err}"
-    );
+    // (Whether it said "waiting up to 60 s" depends on whether the device
+    // came before its wait began: either may be.)
     assert!(
         err.contains(&format!("cannot mount {late}")) && err.contains("(nofail)"),
         "{err}"
