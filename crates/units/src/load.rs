@@ -12,7 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::model::{Format, Unit, UnitKind};
+use crate::model::{Condition, ConditionKind, Format, Sparse, Unit, UnitKind};
 use crate::specifier::SpecifierContext;
 use crate::unitfile::{self, Reference, Source};
 use crate::{Diagnostic, diag, name, yaml};
@@ -731,6 +731,10 @@ impl LoadedSet {
                     self.push_unit(unit, Vec::new());
                     continue;
                 }
+                if let Some(unit) = device_unit(&n) {
+                    self.push_unit(unit, Vec::new());
+                    continue;
+                }
                 if r.pulls() {
                     self.diagnostics.push(Diagnostic::warning(
                         &*r.path,
@@ -743,6 +747,31 @@ impl LoadedSet {
         }
         self.add_target_default_deps();
     }
+}
+
+/// vigil has no udev to announce devices: a `.device` unit referred to
+/// (`BindsTo=dev-ttyS0.device` of Debian's serial-getty@.service) is built in
+/// as a target that is there when its node is (`AssertPathExists=`): it starts
+/// at once when the path exists, and fails (and with it what requires it)
+/// when it does not. The path is the unescaped name (`dev-ttyS0` is
+/// `/dev/ttyS0`), or for a network interface the one udev's alias
+/// `sys-subsystem-net-devices-NAME` stands for, `/sys/class/net/NAME`.
+fn device_unit(n: &str) -> Option<Unit> {
+    let stem = n.strip_suffix(".device")?;
+    let path = match stem.strip_prefix("sys-subsystem-net-devices-") {
+        Some(interface) => format!("/sys/class/net/{}", name::unescape(interface)),
+        None => format!("/{}", name::unescape(stem)),
+    };
+    let mut unit = Unit::new(n.to_string(), UnitKind::Target, Format::Builtin);
+    unit.description = format!("{path} (built in: a device, there when its path is)");
+    unit.asserts = Sparse::from(vec![Condition {
+        kind: ConditionKind::PathExists,
+        trigger: false,
+        negate: false,
+        arg: path,
+        line: 0,
+    }]);
+    Some(unit)
 }
 
 /// A unit file's text (see [`read_bytes`]). A line that is not UTF-8 is read as an empty line:

@@ -6526,6 +6526,43 @@ fn a_start_without_waiting_that_failed_at_once_exits_1() {
     assert_fails_with(&out, "dependency failed: missing.service");
 }
 
+/// Found booting Debian 12: serial-getty@ttyS0.service has
+/// `BindsTo=dev-ttyS0.device`, which no file defines (udev announces devices
+/// to systemd), so the getty failed ("required unit ... not found"). A
+/// `.device` unit is built in: there when its path is, a failure when not.
+#[test]
+fn a_device_unit_is_there_when_its_path_is() {
+    let d = TempDir::new("device");
+    let node = d.path().join("tty-node");
+    fs::write(&node, "").unwrap();
+    // systemd's path escaping: `-` is `\x2d`, then `/` is `-`.
+    let unit_of = |path: &Path| {
+        let escaped = p(path).trim_start_matches('/').replace('-', "\\x2d");
+        format!("{}.device", escaped.replace('/', "-"))
+    };
+    let (here, gone) = (unit_of(&node), unit_of(&d.path().join("no-node")));
+    let getty = |dev: &str| {
+        format!("[Unit]\nBindsTo={dev}\nAfter={dev}\n[Service]\nExecStart=/bin/sleep 1000\n")
+    };
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        ("getty.service", &getty(&here)),
+        ("lost.service", &getty(&gone)),
+    ]);
+    m.vigil_ok(&["start", "getty"]);
+    assert_eq!(m.state("getty.service"), "running");
+    assert_eq!(m.state(&here), "running");
+    let out = m.vigil(&["start", "lost"]);
+    // Bound to a device that is not there: stopped with it.
+    assert_fails_with(&out, &format!("stopped with {gone}"));
+    let status = m.vigil(&["status", &gone]);
+    assert!(
+        text(&status).contains("AssertPathExists="),
+        "{}",
+        text(&status)
+    );
+}
+
 fn mkfifo(path: &Path) {
     let made = Command::new("mkfifo").arg(path).status().unwrap();
     assert!(made.success(), "mkfifo {}", path.display());
