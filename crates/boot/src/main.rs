@@ -7,6 +7,7 @@
 mod confdir;
 mod fsck;
 mod fstab;
+mod getty;
 mod hostname;
 mod modules;
 mod rundirs;
@@ -20,7 +21,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 const USAGE: &str =
-    "usage: vigil-boot {hostname|sysctl|modules|fstab|swap|rundirs} [--root DIR] [--dry-run]
+    "usage: vigil-boot {hostname|sysctl|modules|fstab|swap|rundirs|getty} [--root DIR] [--dry-run]
        vigil-boot fstab --remote [--unmount | --check] [--root DIR] [--dry-run]
        vigil-boot swap --off [--root DIR] [--dry-run]";
 
@@ -116,6 +117,7 @@ fn main() -> ExitCode {
         "fstab" => run_fstab(&args),
         "swap" => run_swap(&args),
         "rundirs" => run_rundirs(&args),
+        "getty" => run_getty(&args),
         other => {
             error(format!("unknown subcommand {other}"));
             eprintln!("{USAGE}");
@@ -138,6 +140,52 @@ fn main() -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Starts `serial-getty@NAME.service` for each serial console
+/// (`sys/class/tty/console/active` under the root) and each hypervisor
+/// console whose node is in `dev/`, without waiting for them (`vigil start
+/// --no-block`: their own ordering applies). A console whose node is missing
+/// is said and passed over; a start vigild refuses (no serial-getty@.service
+/// installed) is an error.
+fn run_getty(args: &Args) -> bool {
+    let active = args.root.join("sys/class/tty/console/active");
+    let text = fs::read_to_string(&active).unwrap_or_default();
+    let mut ttys = getty::serial_consoles(&text);
+    for tty in getty::HYPERVISOR_CONSOLES {
+        if args.root.join("dev").join(tty).exists() && !ttys.iter().any(|t| t == tty) {
+            ttys.push(tty.to_string());
+        }
+    }
+    let mut ok = true;
+    for tty in ttys {
+        if !args.root.join("dev").join(&tty).exists() {
+            error(format!("console {tty}: /dev/{tty} is not there: no getty"));
+            continue;
+        }
+        let unit = format!("serial-getty@{tty}.service");
+        if args.dry_run {
+            out!("start {unit}");
+            continue;
+        }
+        let vigil = std::env::var_os("VIGIL_BOOT_VIGIL").unwrap_or_else(|| "vigil".into());
+        let done = std::process::Command::new(vigil)
+            .args(["start", "--no-block", &unit])
+            .stdin(std::process::Stdio::null())
+            .status();
+        match done {
+            Ok(s) if s.success() => out!("started {unit}"),
+            Ok(s) => {
+                error(format!("cannot start {unit}: vigil start exited with {s}"));
+                ok = false;
+            }
+            Err(e) => {
+                error(format!("cannot start {unit}: cannot run vigil: {e}"));
+                ok = false;
+            }
+        }
+    }
+    ok
 }
 
 /// Every step is tried; a failed one is reported and the rest still run.

@@ -920,6 +920,60 @@ fn fstab_checks_file_systems_before_mounting_them() {
     );
 }
 
+/// A getty on each serial console, as systemd's getty generator adds them:
+/// not the virtual terminals, not a console whose node is missing; the
+/// hypervisor consoles that exist too. Started with `vigil start --no-block`
+/// (a stand-in here, `$VIGIL_BOOT_VIGIL`).
+#[test]
+fn getty_starts_one_for_each_serial_console() {
+    let r = TempRoot::new("getty");
+    let d = r.0.display().to_string();
+    r.write("sys/class/tty/console/active", "tty0 ttyS0 ttyS1\n");
+    r.write("dev/ttyS0", "");
+    r.write("dev/hvc0", "");
+    let o = run(&["getty", "--dry-run"], &r.0);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "start serial-getty@ttyS0.service\nstart serial-getty@hvc0.service\n"
+    );
+    assert!(
+        stderr(&o).contains("console ttyS1: /dev/ttyS1 is not there"),
+        "{}",
+        stderr(&o)
+    );
+    let fake = r.0.join("fake-vigil");
+    fs::write(
+        &fake,
+        format!("#!/bin/sh\necho \"$@\" >> {d}/args\n[ ! -e {d}/fail ]\n"),
+    )
+    .unwrap();
+    let mut perm = fs::metadata(&fake).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    fs::set_permissions(&fake, perm).unwrap();
+    let real = || {
+        Command::new(BIN)
+            .args(["getty", "--root", &d])
+            .env("VIGIL_BOOT_VIGIL", &fake)
+            .output()
+            .unwrap()
+    };
+    let o = real();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        fs::read_to_string(r.0.join("args")).unwrap(),
+        "start --no-block serial-getty@ttyS0.service\nstart --no-block serial-getty@hvc0.service\n"
+    );
+    r.write("fail", "");
+    let o = real();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("cannot start serial-getty@ttyS0.service: vigil start exited with"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 /// Whether a root-only test can run: skipped with a reason otherwise, but
 /// a failure under CI=true, where the suite runs as root and must not skip.
 fn root_or_skip(test: &str) -> bool {

@@ -338,6 +338,8 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
         "vigil-rundirs.service",
         "vigil-remote-fs.service",
         "vigil-swap.service",
+        "vigil-getty.service",
+        "serial-getty@ttyS0.service",
     ] {
         assert_eq!(row(unit)[1], "exited", "{unit}:\n{t}");
     }
@@ -371,6 +373,11 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
     // and the network file systems after the network: a `_netdev` tmpfs,
     // mounted by vigil-remote-fs before test-report (After=remote-fs.target)
     assert_eq!(run.count("VIGIL-TEST: remote-fs 1"), 1, "{t}");
+    // a getty on the serial console (console=ttyS0), as systemd's getty
+    // generator adds it: vigil-getty started the stand-in serial-getty@ttyS0,
+    // which is bound to dev-ttyS0.device (built in: /dev/ttyS0 is there)
+    assert_eq!(run.count("VIGIL-TEST: getty on ttyS0"), 1, "{t}");
+    assert_eq!(row("dev-ttyS0.device")[1], "running", "{t}");
     // the disk was checked (fsck(8) and e2fsck from the host) before its mount
     assert_eq!(run.count("VIGIL-TEST: fsck 1"), 1, "{t}");
     // and the swap file on the disk, with its priority from /etc/fstab; at the

@@ -1,0 +1,46 @@
+//! A getty on each serial console, as systemd's getty generator adds them:
+//! every console of `/sys/class/tty/console/active` that is not a virtual
+//! terminal (`tty1` and the other VTs are served by `getty@tty1.service` and
+//! logind), and the hypervisor consoles that exist (`hvc0` of KVM and Xen,
+//! ...), get `serial-getty@NAME.service`. vigil runs no generators: the
+//! `getty` subcommand starts them (main.rs) from a unit in `getty.target`.
+
+/// The consoles of the hypervisors, added whenever their node is there.
+pub const HYPERVISOR_CONSOLES: [&str; 5] = ["hvc0", "xvc0", "hvsi0", "sclp_line0", "ttysclp0"];
+
+/// Whether `name` is a virtual terminal: `tty` and a number (`tty0`, the
+/// foreground one, included), as systemd's `tty_is_vc`.
+fn is_vt(name: &str) -> bool {
+    name.strip_prefix("tty")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The serial consoles among the active ones (`tty0 ttyS0`), each once, in order.
+pub fn serial_consoles(active: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in active.split_ascii_whitespace() {
+        let usable = !is_vt(name) && !name.contains('/') && name != "console";
+        if usable && !out.iter().any(|o| o == name) {
+            out.push(name.to_string());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_consoles_but_virtual_terminals() {
+        assert_eq!(serial_consoles("tty0 ttyS0\n"), ["ttyS0"]);
+        assert_eq!(
+            serial_consoles("ttyS1 tty1 ttyAMA0 ttyS1"),
+            ["ttyS1", "ttyAMA0"]
+        );
+        assert!(serial_consoles("tty0\n").is_empty());
+        assert!(serial_consoles("").is_empty());
+        // `ttyS` is no VT; neither is `hvc0`.
+        assert_eq!(serial_consoles("hvc0 tty63"), ["hvc0"]);
+    }
+}
