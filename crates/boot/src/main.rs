@@ -9,6 +9,7 @@ mod fsck;
 mod fstab;
 mod getty;
 mod hostname;
+mod machine_id;
 mod modules;
 mod rundirs;
 mod swap;
@@ -21,9 +22,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 const USAGE: &str =
-    "usage: vigil-boot {hostname|sysctl|modules|fstab|swap|rundirs|getty} [--root DIR] [--dry-run]
+    "usage: vigil-boot {hostname|machine-id|sysctl|modules|fstab|swap|rundirs|getty} [--root DIR] [--dry-run]
        vigil-boot fstab --remote [--unmount | --check] [--root DIR] [--dry-run]
-       vigil-boot swap --off [--root DIR] [--dry-run]";
+       vigil-boot swap --off [--root DIR] [--dry-run]
+       vigil-boot machine-id --commit [--root DIR] [--dry-run]";
 
 #[derive(Debug)]
 struct Args {
@@ -39,6 +41,8 @@ struct Args {
     check: bool,
     /// swap: deactivate fstab's swap areas instead (the unit's stop).
     off: bool,
+    /// machine-id: write an ID mounted over /etc/machine-id to the file.
+    commit: bool,
 }
 
 fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -46,6 +50,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut root = PathBuf::from("/");
     let (mut dry_run, mut remote, mut unmount, mut check, mut off) =
         (false, false, false, false, false);
+    let mut commit = false;
     while let Some(a) = it.next() {
         match a.as_str() {
             "--root" => root = PathBuf::from(it.next().ok_or("--root needs a directory")?),
@@ -54,6 +59,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--unmount" => unmount = true,
             "--check" => check = true,
             "--off" => off = true,
+            "--commit" => commit = true,
             "-h" | "--help" => return Err(String::new()),
             s if s.starts_with('-') => return Err(format!("unknown option {s}")),
             s if command.is_none() => command = Some(s.to_string()),
@@ -66,6 +72,11 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     }
     if (unmount || check) && !remote {
         return Err("--unmount and --check go with fstab --remote".to_string());
+    }
+    if commit && command != "machine-id" {
+        return Err(format!(
+            "--commit is an option of machine-id, not of {command}"
+        ));
     }
     if off && command != "swap" {
         return Err(format!("--off is an option of swap, not of {command}"));
@@ -81,6 +92,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         unmount,
         check,
         off,
+        commit,
     })
 }
 
@@ -118,6 +130,7 @@ fn main() -> ExitCode {
         "swap" => run_swap(&args),
         "rundirs" => run_rundirs(&args),
         "getty" => run_getty(&args),
+        "machine-id" => run_machine_id(&args),
         other => {
             error(format!("unknown subcommand {other}"));
             eprintln!("{USAGE}");
@@ -140,6 +153,47 @@ fn main() -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Sets up `etc/machine-id` (machine_id.rs), or with `--commit` writes an ID
+/// mounted over it to the file. `--dry-run` says what would be done.
+fn run_machine_id(args: &Args) -> bool {
+    let file = args.root.join("etc/machine-id");
+    let mounted = fs::read_to_string("/proc/self/mountinfo")
+        .map(|t| fstab::parse_mountinfo(&t))
+        .unwrap_or_default()
+        .iter()
+        .any(|m| Path::new(m) == file);
+    if args.dry_run {
+        let text = fs::read_to_string(&file).unwrap_or_default();
+        match (args.commit, machine_id::valid(&text)) {
+            (true, _) if mounted => out!("commit the ID mounted over {}", file.display()),
+            (true, _) => {}
+            (false, Some(id)) => out!("keep {id}"),
+            (false, None) => out!("make a new ID"),
+        }
+        return true;
+    }
+    let file_name = file.display();
+    let done = match args.commit {
+        true => machine_id::commit(&args.root, mounted).map(|c| {
+            if let Some(id) = c {
+                out!("machine ID {id} committed to {file_name}");
+            }
+        }),
+        false => machine_id::setup(&args.root).map(|s| match s {
+            machine_id::Setup::Kept(id) => out!("machine ID {id}"),
+            machine_id::Setup::Written(id) => out!("machine ID {id}: new, written to {file_name}"),
+            machine_id::Setup::Mounted(id) => {
+                out!("machine ID {id}: new, mounted over {file_name} until the root is writable")
+            }
+        }),
+    };
+    if let Err(e) = done {
+        error(format!("{file_name}: {e}"));
+        return false;
+    }
+    true
 }
 
 /// Starts `serial-getty@NAME.service` for each serial console

@@ -974,6 +974,105 @@ fn getty_starts_one_for_each_serial_console() {
     );
 }
 
+/// An image made to be copied ships /etc/machine-id empty: the first boot
+/// gives it a random ID (found booting an mmdebstrap root: tmpfiles skipped
+/// its `%m` lines, journald wrote no per-machine directory). A valid one
+/// stays; `uninitialized` or a missing file is replaced.
+#[test]
+fn machine_id_is_made_once() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let r = TempRoot::new("machine-id");
+    r.write("etc/machine-id", "");
+    let o = run(&["machine-id", "--dry-run"], &r.0);
+    assert_eq!(stdout(&o), "make a new ID\n");
+    let o = run(&["machine-id"], &r.0);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = fs::read_to_string(r.0.join("etc/machine-id")).unwrap();
+    let id = text.trim_end().to_string();
+    assert!(
+        id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{text:?}"
+    );
+    assert!(
+        stdout(&o).contains(&format!("machine ID {id}: new, written to")),
+        "{}",
+        stdout(&o)
+    );
+    let mode = fs::metadata(r.0.join("etc/machine-id"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o444);
+    // Kept from now on.
+    let o = run(&["machine-id"], &r.0);
+    assert_eq!(stdout(&o), format!("machine ID {id}\n"));
+    assert_eq!(
+        run(&["machine-id", "--dry-run"], &r.0).stdout,
+        format!("keep {id}\n").into_bytes()
+    );
+    for old in [None, Some("uninitialized\n")] {
+        let _ = fs::remove_file(r.0.join("etc/machine-id"));
+        if let Some(text) = old {
+            r.write("etc/machine-id", text);
+        }
+        let o = run(&["machine-id"], &r.0);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let new = fs::read_to_string(r.0.join("etc/machine-id")).unwrap();
+        assert!(new.len() == 33 && new.trim_end() != id, "{new:?}");
+    }
+    // Nothing mounted over it: nothing to commit.
+    let o = run(&["machine-id", "--commit"], &r.0);
+    assert!(
+        o.status.success() && stdout(&o).is_empty(),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(run(&["fstab", "--commit"], &r.0).status.code(), Some(2));
+}
+
+/// On a root still read-only the new ID is mounted over /etc/machine-id from
+/// /run, and written to the file once the root is writable (`--commit`), as
+/// systemd and systemd-machine-id-commit do.
+#[test]
+fn machine_id_on_a_read_only_root_is_committed_later() {
+    if !root_or_skip("machine_id_on_a_read_only_root_is_committed_later") {
+        return;
+    }
+    let r = TempRoot::new("machine-id-ro");
+    let d = r.0.display().to_string();
+    r.write("etc/machine-id", "");
+    fs::create_dir_all(r.0.join("run")).unwrap();
+    let script = format!(
+        "mount --bind {d}/etc {d}/etc && mount -o remount,bind,ro {d}/etc && \
+         {BIN} machine-id --root {d}; echo setup=$?; \
+         echo file=$(cat {d}/etc/machine-id); \
+         grep -c ' {d}/etc/machine-id ' /proc/self/mountinfo; \
+         mount -o remount,bind,rw {d}/etc && {BIN} machine-id --commit --root {d}; echo commit=$?; \
+         grep -c ' {d}/etc/machine-id ' /proc/self/mountinfo; \
+         umount {d}/etc; echo disk=$(cat {d}/etc/machine-id)"
+    );
+    let o = unshare_sh(&["--mount"], &script);
+    let (out, err) = (stdout(&o), stderr(&o));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        out.contains("until the root is writable") && out.contains("setup=0"),
+        "{out}{err}"
+    );
+    let id = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("file="))
+        .unwrap_or_default();
+    assert_eq!(id.len(), 32, "{out}{err}");
+    assert!(
+        out.contains(&format!("machine ID {id} committed to")) && out.contains("commit=0"),
+        "{out}{err}"
+    );
+    // Mounted once, then no more; the disk has it.
+    assert_eq!(lines.iter().filter(|l| **l == "1").count(), 1, "{out}");
+    assert_eq!(lines.iter().filter(|l| **l == "0").count(), 1, "{out}");
+    assert!(out.contains(&format!("disk={id}")), "{out}{err}");
+}
+
 /// Whether a root-only test can run: skipped with a reason otherwise, but
 /// a failure under CI=true, where the suite runs as root and must not skip.
 fn root_or_skip(test: &str) -> bool {

@@ -12,13 +12,15 @@ fn units_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("units")
 }
 
-const SERVICES: [&str; 6] = [
+const SERVICES: [&str; 8] = [
     "vigil-hostname.service",
     "vigil-sysctl.service",
     "vigil-modules.service",
     "vigil-fstab.service",
     "vigil-rundirs.service",
     "vigil-swap.service",
+    "vigil-machine-id.service",
+    "vigil-machine-id-commit.service",
 ];
 
 /// The standard targets vigil ships (systemd's names, for Debian's units).
@@ -205,6 +207,8 @@ fn enabled_units_are_wanted_and_fstab_is_required_by_local_fs() {
         [
             "vigil-fstab.service",
             "vigil-hostname.service",
+            "vigil-machine-id-commit.service",
+            "vigil-machine-id.service",
             "vigil-modules.service",
             "vigil-rundirs.service",
             "vigil-swap.service",
@@ -323,7 +327,7 @@ fn scripts_install_enables_the_boot_duties_once() {
         !wants.contains(&"vigil-sysctl.service".to_string()),
         "{wants:?}"
     );
-    assert_eq!(wants.len(), 5, "{wants:?}");
+    assert_eq!(wants.len(), 7, "{wants:?}");
     assert!(
         load()
             .get("remote-fs.target")
@@ -340,7 +344,7 @@ fn scripts_install_enables_the_boot_duties_once() {
     fs::remove_dir_all(root.join("etc/vigil/multi-user.target.wants")).unwrap();
     install();
     let set = load();
-    assert_eq!(enabled(&set).len(), 5);
+    assert_eq!(enabled(&set).len(), 7);
     assert_eq!(
         set.get("remote-fs.target").unwrap().deps.requires,
         ["vigil-remote-fs.service"]
@@ -354,6 +358,6 @@ fn scripts_install_enables_the_boot_duties_once() {
     )
     .unwrap();
     install();
-    assert_eq!(enabled(&load()).len(), 6);
+    assert_eq!(enabled(&load()).len(), 8);
     fs::remove_dir_all(&tmp).unwrap();
 }

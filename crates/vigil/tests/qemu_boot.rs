@@ -340,6 +340,7 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
         "vigil-swap.service",
         "vigil-getty.service",
         "serial-getty@ttyS0.service",
+        "vigil-machine-id.service",
     ] {
         assert_eq!(row(unit)[1], "exited", "{unit}:\n{t}");
     }
@@ -378,6 +379,10 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
     // which is bound to dev-ttyS0.device (built in: /dev/ttyS0 is there)
     assert_eq!(run.count("VIGIL-TEST: getty on ttyS0"), 1, "{t}");
     assert_eq!(row("dev-ttyS0.device")[1], "running", "{t}");
+    // the image has no /etc/machine-id: vigil-machine-id made one (the root,
+    // the initramfs, is writable: nothing to commit, the condition skips it)
+    assert_eq!(run.count("VIGIL-TEST: machine-id 1"), 1, "{t}");
+    assert_eq!(row("vigil-machine-id-commit.service")[1], "inactive", "{t}");
     // the disk was checked (fsck(8) and e2fsck from the host) before its mount
     assert_eq!(run.count("VIGIL-TEST: fsck 1"), 1, "{t}");
     // and the swap file on the disk, with its priority from /etc/fstab; at the
