@@ -1,6 +1,8 @@
-//! `vigil-boot`: the early boot duties, one subcommand per oneshot unit
-//! (hostname, sysctl, modules, fstab, swap, rundirs; `fstab --remote` after the network). This file owns the command line, the
-//! messages and the exit status; it never parses configuration itself.
+//! `vigil-boot`: the early boot duties, one subcommand per unit (machine-id,
+//! hostname, sysctl, modules, fstab with its checks, swap, rundirs, getty;
+//! `fstab --remote` after the network). This file owns the command line, the
+//! messages, the exit status and the readiness of the `Type=notify` ones; it
+//! never parses configuration itself.
 //! Exit status: 0 done (or nothing to do), 1 something failed (after trying
 //! the rest), 2 usage error.
 
