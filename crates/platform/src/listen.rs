@@ -32,6 +32,12 @@ pub enum BindTo<'a> {
     /// Every address: `[::]` accepting IPv4 too, or `0.0.0.0` when the
     /// kernel has no IPv6.
     AnyPort(u16),
+    /// A raw netlink socket of this protocol (`NETLINK_*`), bound to these
+    /// multicast groups: always `SOCK_RAW`, whatever the type asked.
+    Netlink {
+        protocol: u32,
+        groups: u32,
+    },
 }
 
 /// The socket options of a socket unit that apply here.
@@ -160,6 +166,24 @@ pub fn listen_socket(
             fd
         }
         BindTo::Inet(addr) => inet(socket_type, flags, addr, opts.v6only, opts)?,
+        BindTo::Netlink { protocol, groups } => {
+            let protocol = std::num::NonZeroU32::new(protocol).map(rustix::net::Protocol::from_raw);
+            let raw = SocketType::RAW;
+            let fd = at(
+                Step::Socket,
+                io(rustix::net::socket_with(
+                    AddressFamily::NETLINK,
+                    raw,
+                    flags,
+                    protocol,
+                )),
+            )?;
+            unix_options(&fd, opts)?;
+            let addr = rustix::net::netlink::SocketAddrNetlink::new(0, groups);
+            at(Step::Bind, io(rustix::net::bind(&fd, &addr)))?;
+            // No listen(2): nothing to accept.
+            return Ok(fd);
+        }
         BindTo::AnyPort(port) => {
             let any6 = SocketAddr::from((Ipv6Addr::UNSPECIFIED, port));
             match inet(socket_type, flags, any6, opts.v6only.or(Some(false)), opts) {
@@ -204,6 +228,13 @@ pub fn is_listening_as(fd: BorrowedFd<'_>, ty: Option<ListenType>, to: BindTo<'_
             _ => false,
         };
     };
+    if let BindTo::Netlink { protocol, .. } = to {
+        let domain = sockopt::socket_domain(fd).ok() == Some(AddressFamily::NETLINK);
+        let proto = sockopt::socket_protocol(fd)
+            .ok()
+            .map(|p| p.map_or(0, |p| p.as_raw().get()));
+        return domain && proto == Some(protocol);
+    }
     if sockopt::socket_type(fd).ok() != Some(socket_type(ty)) {
         return false;
     }
@@ -221,6 +252,7 @@ pub fn is_listening_as(fd: BorrowedFd<'_>, ty: Option<ListenType>, to: BindTo<'_
         BindTo::AnyPort(port) => {
             inet().is_some_and(|a| a.port() == port && a.ip().is_unspecified())
         }
+        BindTo::Netlink { .. } => false,
     }
 }
 

@@ -48,7 +48,16 @@ impl Diagnostic {
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
+
+    /// Whether it says a directive is read but not enforced yet (a unit of a
+    /// distribution has several: the manager sums them up at a load).
+    pub fn is_not_enforced(&self) -> bool {
+        self.severity == Severity::Warning && self.message.ends_with(NOT_ENFORCED_YET)
+    }
 }
+
+/// The end of the warning about a directive read but not enforced yet.
+pub const NOT_ENFORCED_YET: &str = "is not enforced yet";
 
 /// Puts the diagnostics of one unit in reading order: file by file as `files`
 /// lists them (the unit file, then its drop-ins in the order they apply), by

@@ -929,6 +929,8 @@ pub enum ListenKind {
     Datagram,
     SequentialPacket,
     Fifo,
+    /// `ListenNetlink=`: a raw netlink socket (udevd's kernel events).
+    Netlink,
 }
 
 impl ListenKind {
@@ -938,6 +940,7 @@ impl ListenKind {
             ListenKind::Datagram => "ListenDatagram",
             ListenKind::SequentialPacket => "ListenSequentialPacket",
             ListenKind::Fifo => "ListenFIFO",
+            ListenKind::Netlink => "ListenNetlink",
         }
     }
 }
@@ -952,6 +955,13 @@ pub enum ListenAddress {
     Port(u16),
     /// `ADDRESS:PORT` or `[IPv6]:PORT`.
     Inet(std::net::SocketAddr),
+    /// `ListenNetlink=FAMILY [GROUP]`: the family's name and protocol
+    /// number, and the multicast groups to bind to.
+    Netlink {
+        family: String,
+        protocol: u32,
+        group: u32,
+    },
 }
 
 impl std::fmt::Display for ListenAddress {
@@ -961,6 +971,7 @@ impl std::fmt::Display for ListenAddress {
             ListenAddress::Abstract(n) => write!(f, "@{n}"),
             ListenAddress::Port(p) => write!(f, "[::]:{p}"),
             ListenAddress::Inet(a) => write!(f, "{a}"),
+            ListenAddress::Netlink { family, group, .. } => write!(f, "{family} {group}"),
         }
     }
 }

@@ -794,12 +794,37 @@ impl Daemon {
         let set = self.read_config();
         self.warn_of_units_at_shutdown(&set);
         let mut errors = Vec::new();
+        // A distribution's units read settings vigil does not enforce yet by
+        // the hundred (Debian's: 228 lines on the console at each boot): one
+        // line sums them up, each is said with --debug, and `vigil verify`
+        // and `vigil status` list them.
+        let mut not_enforced = (0, HashSet::new());
         for d in &set.diagnostics {
+            if d.is_not_enforced() && !self.opts.debug {
+                not_enforced.0 += 1;
+                not_enforced.1.insert(&d.path);
+                continue;
+            }
             // The diagnostic names its own severity.
             self.logs.manager_stderr(d.to_string());
             if d.is_error() {
                 errors.push(d.to_string());
             }
+        }
+        if let (n @ 1.., files) = not_enforced {
+            let plural = |k: usize, one: &str, many: &str| match k {
+                1 => format!("1 {one}"),
+                k => format!("{k} {many}"),
+            };
+            let (what, where_) = (
+                plural(n, "setting", "settings"),
+                plural(files.len(), "unit file", "unit files"),
+            );
+            let verb = if n == 1 { "is" } else { "are" };
+            self.logs.manager_stderr(format!(
+                "warning: {what} in {where_} {verb} not enforced yet \
+                 (`vigil status UNIT` lists a unit's; --debug says each at load)"
+            ));
         }
         let (added, removed, changed) = self.apply_set(set);
         Rescan {

@@ -178,7 +178,8 @@ impl Sockets {
 fn listen_type(kind: ListenKind) -> Option<ListenType> {
     match kind {
         ListenKind::Fifo => None,
-        ListenKind::Datagram => Some(ListenType::Datagram),
+        // A raw socket: no listen(2), as for a datagram one.
+        ListenKind::Datagram | ListenKind::Netlink => Some(ListenType::Datagram),
         ListenKind::SequentialPacket => Some(ListenType::SeqPacket),
         _ => Some(ListenType::Stream),
     }
@@ -190,6 +191,12 @@ fn bind_to(address: &ListenAddress) -> BindTo<'_> {
         ListenAddress::Abstract(n) => BindTo::Abstract(n.as_bytes()),
         ListenAddress::Port(p) => BindTo::AnyPort(*p),
         ListenAddress::Inet(a) => BindTo::Inet(*a),
+        ListenAddress::Netlink {
+            protocol, group, ..
+        } => BindTo::Netlink {
+            protocol: *protocol,
+            groups: *group,
+        },
     }
 }
 
@@ -238,8 +245,8 @@ fn open_one(listen: &Listen, sock: &Socket, opts: &ListenOptions) -> Result<Owne
 fn open_missing(sock: &Socket, slots: Vec<Option<OwnedFd>>) -> Result<Vec<OwnedFd>, String> {
     if sock.listen.is_empty() {
         return Err(
-            "no ListenStream=, ListenDatagram=, ListenSequentialPacket= or ListenFIFO= \
-             to listen on (the others are not supported)"
+            "no ListenStream=, ListenDatagram=, ListenSequentialPacket=, ListenFIFO= or \
+             ListenNetlink= to listen on (the others are not supported)"
                 .into(),
         );
     }

@@ -177,7 +177,6 @@ pub const NOT_ENFORCED: &[(&str, &str)] = &[
     ("Socket", "KeepAliveProbes"),
     ("Socket", "KeepAliveTimeSec"),
     ("Socket", "ListenMessageQueue"),
-    ("Socket", "ListenNetlink"),
     ("Socket", "ListenSpecial"),
     ("Socket", "ListenUSBFunction"),
     ("Socket", "Mark"),

@@ -724,6 +724,9 @@ pub static DIRECTIVES: &[Directive] = &[
     d("Socket", "ListenFIFO", |b, v| {
         socket::h_listen(b, v, ListenKind::Fifo)
     }),
+    d("Socket", "ListenNetlink", |b, v| {
+        socket::h_listen(b, v, ListenKind::Netlink)
+    }),
     d("Socket", "SocketMode", |b, v| {
         b.socket().socket_mode = mode_value(v)?;
         Ok(())
@@ -875,7 +878,7 @@ impl Builder<'_> {
             return;
         }
         if is_not_enforced(&e.section, &e.key) {
-            self.warn(format!("{}= is not enforced yet", e.key));
+            self.warn(format!("{}= {}", e.key, crate::diag::NOT_ENFORCED_YET));
             if !self.unit.not_enforced.contains(&e.key) {
                 self.unit.not_enforced.push(e.key.clone());
             }

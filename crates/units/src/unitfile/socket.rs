@@ -21,8 +21,67 @@ impl Builder<'_> {
     }
 }
 
+/// The netlink families `ListenNetlink=` names, with their protocol numbers
+/// (linux/netlink.h), as systemd's table has them.
+const NETLINK_FAMILIES: [(&str, u32); 19] = [
+    ("route", 0),
+    ("firewall", 3),
+    ("inet-diag", 4),
+    ("nflog", 5),
+    ("xfrm", 6),
+    ("selinux", 7),
+    ("iscsi", 8),
+    ("audit", 9),
+    ("fib-lookup", 10),
+    ("connector", 11),
+    ("netfilter", 12),
+    ("ip6-fw", 13),
+    ("dnrtmsg", 14),
+    ("kobject-uevent", 15),
+    ("generic", 16),
+    ("scsitransport", 18),
+    ("ecryptfs", 19),
+    ("rdma", 20),
+    ("crypto", 21),
+];
+
+/// `ListenNetlink=FAMILY [GROUP]`: a family by name (or number), the group
+/// a number (0 when left out).
+fn parse_netlink(v: &str) -> Result<ListenAddress, String> {
+    let mut words = v.split_whitespace();
+    let name = words.next().unwrap_or_default();
+    let group = match words.next() {
+        Some(g) => g
+            .parse::<u32>()
+            .map_err(|_| format!("group {g:?} is not a number"))?,
+        None => 0,
+    };
+    if words.next().is_some() {
+        return Err(format!("{v:?}: expected FAMILY [GROUP]"));
+    }
+    let known = NETLINK_FAMILIES.iter().find(|(n, _)| *n == name);
+    let protocol = match known {
+        Some((_, p)) => *p,
+        None => name
+            .parse::<u32>()
+            .ok()
+            .filter(|p| *p < 32)
+            .ok_or_else(|| {
+                format!("{name:?} is not a netlink family (route, audit, kobject-uevent, ...)")
+            })?,
+    };
+    Ok(ListenAddress::Netlink {
+        family: name.to_string(),
+        protocol,
+        group,
+    })
+}
+
 /// Parses one `Listen*=` address (specifiers already expanded).
 pub fn parse_listen(kind: ListenKind, v: &str) -> Result<ListenAddress, String> {
+    if kind == ListenKind::Netlink {
+        return parse_netlink(v);
+    }
     if v.starts_with('/') {
         if v.len() > SUN_PATH_MAX && kind != ListenKind::Fifo {
             return Err(format!(
@@ -186,7 +245,7 @@ pub(super) fn finish(b: &mut Builder<'_>, main: &std::path::Path) {
     let unit: &mut Unit = &mut b.unit;
     let name = unit.name.clone();
     let sock = unit.socket.get_or_insert_with(|| Socket::new(&name));
-    // ListenSpecial=, ListenNetlink=, ... are read but not enforced: such a unit
+    // ListenSpecial=, ListenMessageQueue=, ... are read but not enforced: such a unit
     // loads (and fails when started if nothing else is left to listen on).
     // A rejected Listen*= line was reported already.
     let other_listen = unit.not_enforced.iter().any(|d| d.starts_with("Listen")) || b.listen_failed;
@@ -194,8 +253,8 @@ pub(super) fn finish(b: &mut Builder<'_>, main: &std::path::Path) {
         b.diags.push(Diagnostic::error(
             main,
             0,
-            "socket unit has no ListenStream=, ListenDatagram=, ListenSequentialPacket= or \
-             ListenFIFO= setting",
+            "socket unit has no ListenStream=, ListenDatagram=, ListenSequentialPacket=, \
+             ListenFIFO= or ListenNetlink= setting",
         ));
     }
     if sock.accept {
@@ -213,11 +272,12 @@ pub(super) fn finish(b: &mut Builder<'_>, main: &std::path::Path) {
             ));
         }
         sock.service = template;
-        if sock
-            .listen
-            .iter()
-            .any(|l| matches!(l.kind, ListenKind::Datagram | ListenKind::Fifo))
-        {
+        if sock.listen.iter().any(|l| {
+            matches!(
+                l.kind,
+                ListenKind::Datagram | ListenKind::Fifo | ListenKind::Netlink
+            )
+        }) {
             b.diags.push(Diagnostic::error(
                 main,
                 0,

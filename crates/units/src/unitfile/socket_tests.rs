@@ -272,7 +272,7 @@ fn a_socket_without_listen_lines_is_an_error() {
         e,
         [
             "/etc/vigil/web.socket: error: socket unit has no ListenStream=, ListenDatagram=, \
-          ListenSequentialPacket= or ListenFIFO= setting"
+          ListenSequentialPacket=, ListenFIFO= or ListenNetlink= setting"
         ]
     );
 }
@@ -380,6 +380,56 @@ Timestamping=us
 ReceiveBuffer=8M
 SendBuffer=8M
 ";
+
+/// `ListenNetlink=FAMILY [GROUP]` (udevd's `kobject-uevent 1`, journald's
+/// `audit 1`): found booting Debian 12, where those two sockets failed at
+/// every boot for want of it.
+#[test]
+fn listen_netlink_names_a_family_and_a_group() {
+    let p = parse(
+        "udev-kernel.socket",
+        "[Socket]\nListenNetlink=kobject-uevent 1\nListenNetlink=route\nListenNetlink=12 3\n",
+    );
+    let u = p.unit.expect("loads");
+    assert!(u.not_enforced.is_empty(), "{:?}", u.not_enforced);
+    let listen = &u.socket.as_ref().unwrap().listen;
+    let got: Vec<(ListenKind, String)> = listen
+        .iter()
+        .map(|l| (l.kind, l.address.to_string()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (ListenKind::Netlink, "kobject-uevent 1".to_string()),
+            (ListenKind::Netlink, "route 0".to_string()),
+            (ListenKind::Netlink, "12 3".to_string()),
+        ]
+    );
+    assert_eq!(
+        listen[0].address,
+        ListenAddress::Netlink {
+            family: "kobject-uevent".into(),
+            protocol: 15,
+            group: 1
+        }
+    );
+    for (bad, says) in [
+        ("nosuch 1", "is not a netlink family"),
+        ("audit x", "group \"x\" is not a number"),
+        ("audit 1 2", "expected FAMILY [GROUP]"),
+    ] {
+        let p = parse("x.socket", &format!("[Socket]\nListenNetlink={bad}\n"));
+        let msgs: Vec<String> = p.diagnostics.iter().map(ToString::to_string).collect();
+        assert!(msgs.iter().any(|m| m.contains(says)), "{bad}: {msgs:?}");
+    }
+    // Nothing to accept on a netlink socket.
+    let p = parse("x.socket", "[Socket]\nListenNetlink=route\nAccept=yes\n");
+    let msgs: Vec<String> = p.diagnostics.iter().map(ToString::to_string).collect();
+    assert!(
+        msgs.iter().any(|m| m.contains("Accept=yes needs")),
+        "{msgs:?}"
+    );
+}
 
 /// `Symlinks=` (journald's `/dev/log`): absolute paths, one list; empty resets.
 #[test]
