@@ -39,6 +39,14 @@ fn run(args: &[&str], root: &Path) -> Output {
         .unwrap()
 }
 
+/// Writes an executable stand-in for a program vigil-boot runs.
+fn fake_program(path: &Path, script: &str) {
+    fs::write(path, script).unwrap();
+    let mut perm = fs::metadata(path).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    fs::set_permissions(path, perm).unwrap();
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -495,10 +503,7 @@ fn fstab_leaves_auto_loop_and_helper_types_to_mount8() {
     let script = format!(
         "#!/bin/sh\necho \"$@\" > {d}/args\n[ -e {d}/fail ] && {{ echo 'fake: no loop device' >&2; exit 32; }}\nexit 0\n"
     );
-    fs::write(&fake, script).unwrap();
-    let mut perm = fs::metadata(&fake).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
-    fs::set_permissions(&fake, perm).unwrap();
+    fake_program(&fake, &script);
     let real = |fail: bool| {
         if fail {
             fs::write(r.0.join("fail"), "").unwrap();
@@ -866,10 +871,7 @@ fn fstab_checks_file_systems_before_mounting_them() {
         "#!/bin/sh\necho \"$@\" >> {d}/args\n\
          case \"$*\" in *-bad|*-nofail) exit 4 ;; *-odd) exit 8 ;; esac\nexit 0\n"
     );
-    fs::write(&fake, script).unwrap();
-    let mut perm = fs::metadata(&fake).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
-    fs::set_permissions(&fake, perm).unwrap();
+    fake_program(&fake, &script);
     let o = Command::new(BIN)
         .args(["fstab", "--root", &d])
         .env("VIGIL_BOOT_FSCK", &fake)
@@ -943,14 +945,8 @@ fn getty_starts_one_for_each_serial_console() {
         stderr(&o)
     );
     let fake = r.0.join("fake-vigil");
-    fs::write(
-        &fake,
-        format!("#!/bin/sh\necho \"$@\" >> {d}/args\n[ ! -e {d}/fail ]\n"),
-    )
-    .unwrap();
-    let mut perm = fs::metadata(&fake).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
-    fs::set_permissions(&fake, perm).unwrap();
+    let script = format!("#!/bin/sh\necho \"$@\" >> {d}/args\n[ ! -e {d}/fail ]\n");
+    fake_program(&fake, &script);
     let real = || {
         Command::new(BIN)
             .args(["getty", "--root", &d])
@@ -1148,42 +1144,61 @@ fn fstab_waits_for_a_device_that_comes_late() {
     );
 }
 
-/// A `Type=notify` vigil-fstab is ready (`READY=1`) while a nofail entry's
-/// device is still waited for, which is then mounted when it comes (here it
-/// fails: a file is no block device, or no root: a warning, exit 0). No root
-/// needed: the only mount tried fails.
-#[test]
-fn fstab_is_ready_before_the_nofail_devices_come() {
-    use std::os::unix::net::UnixDatagram;
-    let r = TempRoot::new("fstab-ready");
-    let d = r.0.display().to_string();
-    let late = format!("/dev/shm/vigil-boot-ready-{}", std::process::id());
-    let _ = fs::remove_file(&late);
-    r.write(
-        "etc/fstab",
-        &format!("{late} {d}/mnt/late ext4 nofail,x-systemd.device-timeout=60s 0 0\n"),
-    );
+/// A stand-in for vigild's notify socket, bound in the root.
+fn notify_socket(r: &TempRoot) -> (std::path::PathBuf, std::os::unix::net::UnixDatagram) {
     let socket = r.0.join("notify");
-    let manager = UnixDatagram::bind(&socket).unwrap();
+    let manager = std::os::unix::net::UnixDatagram::bind(&socket).unwrap();
     manager
         .set_read_timeout(Some(std::time::Duration::from_secs(30)))
         .unwrap();
+    (socket, manager)
+}
+
+/// Runs `vigil-boot SUBCOMMAND` with `line` as its fstab, whose device
+/// `late` is missing; once READY=1 came, makes the device (`contents`) and
+/// waits for the run. Returns what was received, whether the run was still
+/// going at READY (waiting for the device), and its output.
+fn ready_before_the_device(
+    r: &TempRoot,
+    subcommand: &str,
+    line: &str,
+    late: &str,
+    contents: &[u8],
+) -> (Vec<u8>, bool, Output) {
+    let d = r.0.display().to_string();
+    let _ = fs::remove_file(late);
+    r.write("etc/fstab", line);
+    let (socket, manager) = notify_socket(r);
     let mut child = Command::new(BIN)
-        .args(["fstab", "--root", &d])
+        .args([subcommand, "--root", &d])
         .env("NOTIFY_SOCKET", &socket)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let mut buf = [0u8; 64];
-    let got = manager.recv(&mut buf);
+    let got = manager.recv(&mut buf).map_or(0, |n| n);
     // Still waiting for the device, which only comes now.
     let running = child.try_wait().unwrap().is_none();
-    fs::write(&late, "").unwrap();
+    fs::write(late, contents).unwrap();
     let o = child.wait_with_output().unwrap();
-    let _ = fs::remove_file(&late);
+    let _ = fs::remove_file(late);
+    (buf[..got].to_vec(), running, o)
+}
+
+/// A `Type=notify` vigil-fstab is ready (`READY=1`) while a nofail entry's
+/// device is still waited for, which is then mounted when it comes (here it
+/// fails: a file is no block device, or no root: a warning, exit 0). No root
+/// needed: the only mount tried fails.
+#[test]
+fn fstab_is_ready_before_the_nofail_devices_come() {
+    let r = TempRoot::new("fstab-ready");
+    let d = r.0.display().to_string();
+    let late = format!("/dev/shm/vigil-boot-ready-{}", std::process::id());
+    let line = format!("{late} {d}/mnt/late ext4 nofail,x-systemd.device-timeout=60s 0 0\n");
+    let (said, running, o) = ready_before_the_device(&r, "fstab", &line, &late, b"");
     let err = stderr(&o);
-    assert_eq!(&buf[..got.unwrap()], b"READY=1", "{err}");
+    assert_eq!(said, b"READY=1", "{err}");
     assert!(running, "{err}");
     assert_eq!(o.status.code(), Some(0), "{err}");
     // (Whether it said "waiting up to 60 s" depends on whether the device
@@ -1194,6 +1209,8 @@ fn fstab_is_ready_before_the_nofail_devices_come() {
     );
     // Ready with nothing to mount too; not when a mount without nofail
     // failed, which fails the unit's start instead.
+    let _ = fs::remove_file(r.0.join("notify"));
+    let (socket, manager) = notify_socket(&r);
     manager.set_nonblocking(true).unwrap();
     let failing = "/dev/shm/nothing-there /x ext4 x-systemd.device-timeout=0.1s 0 0\n";
     for (fstab, ready) in [("", true), (failing, false)] {
@@ -1204,7 +1221,7 @@ fn fstab_is_ready_before_the_nofail_devices_come() {
             .output()
             .unwrap();
         assert_eq!(o.status.success(), ready, "{}", stderr(&o));
-        assert_eq!(manager.recv(&mut buf).is_ok(), ready, "{fstab}");
+        assert_eq!(manager.recv(&mut [0u8; 64]).is_ok(), ready, "{fstab}");
     }
 }
 
@@ -1213,35 +1230,12 @@ fn fstab_is_ready_before_the_nofail_devices_come() {
 /// signature: a warning, exit 0, and swapon(2) is never reached).
 #[test]
 fn swap_is_ready_before_the_nofail_devices_come() {
-    use std::os::unix::net::UnixDatagram;
     let r = TempRoot::new("swap-ready");
-    let d = r.0.display().to_string();
     let late = format!("/dev/shm/vigil-swap-ready-{}", std::process::id());
-    let _ = fs::remove_file(&late);
-    r.write(
-        "etc/fstab",
-        &format!("{late} none swap nofail,x-systemd.device-timeout=60s 0 0\n"),
-    );
-    let socket = r.0.join("notify");
-    let manager = UnixDatagram::bind(&socket).unwrap();
-    manager
-        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
-        .unwrap();
-    let mut child = Command::new(BIN)
-        .args(["swap", "--root", &d])
-        .env("NOTIFY_SOCKET", &socket)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut buf = [0u8; 64];
-    let got = manager.recv(&mut buf);
-    let running = child.try_wait().unwrap().is_none();
-    fs::write(&late, vec![0u8; 8192]).unwrap();
-    let o = child.wait_with_output().unwrap();
-    let _ = fs::remove_file(&late);
+    let line = format!("{late} none swap nofail,x-systemd.device-timeout=60s 0 0\n");
+    let (said, running, o) = ready_before_the_device(&r, "swap", &line, &late, &[0u8; 8192]);
     let err = stderr(&o);
-    assert_eq!(&buf[..got.unwrap()], b"READY=1", "{err}");
+    assert_eq!(said, b"READY=1", "{err}");
     assert!(running, "{err}");
     assert_eq!(o.status.code(), Some(0), "{err}");
     assert!(
