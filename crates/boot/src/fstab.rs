@@ -588,6 +588,14 @@ const REMOUNT_WHEN_MOUNTED: [&str; 8] = [
     "/usr", "/proc", "/sys", "/dev", "/dev/shm", "/dev/pts", "/run", "/tmp",
 ];
 
+/// Whether the plan's action for `e` is a remount of `/` or of an API file
+/// system already mounted, as systemd-remount-fs makes them early (`fstab
+/// --remount`), before anything else is mounted.
+pub fn is_early_remount(e: &Entry) -> bool {
+    e.options.kind == Kind::Remount
+        && (e.target == "/" || REMOUNT_WHEN_MOUNTED.contains(&e.target.as_str()))
+}
+
 fn is_swap(fstype: &str, target: &str) -> bool {
     fstype == "swap" || target == "swap" || target == "none"
 }

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 const USAGE: &str =
     "usage: vigil-boot {hostname|machine-id|sysctl|modules|fstab|swap|rundirs|getty} [--root DIR] [--dry-run]
        vigil-boot fstab --remote [--unmount | --check] [--root DIR] [--dry-run]
+       vigil-boot fstab --remount [--root DIR] [--dry-run]
        vigil-boot swap --off [--root DIR] [--dry-run]
        vigil-boot machine-id --commit [--root DIR] [--dry-run]";
 
@@ -36,6 +37,9 @@ struct Args {
     dry_run: bool,
     /// fstab: the network file systems, after the network.
     remote: bool,
+    /// fstab: only the remounts of `/` and the API file systems, with the
+    /// check of `/` (systemd-remount-fs and systemd-fsck-root).
+    remount: bool,
     /// fstab --remote: unmount them instead (before the network goes).
     unmount: bool,
     /// fstab --remote: only say whether there is any to mount (exit 0) or
@@ -52,12 +56,13 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut root = PathBuf::from("/");
     let (mut dry_run, mut remote, mut unmount, mut check, mut off) =
         (false, false, false, false, false);
-    let mut commit = false;
+    let (mut commit, mut remount) = (false, false);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--root" => root = PathBuf::from(it.next().ok_or("--root needs a directory")?),
             "--dry-run" => dry_run = true,
             "--remote" => remote = true,
+            "--remount" => remount = true,
             "--unmount" => unmount = true,
             "--check" => check = true,
             "--off" => off = true,
@@ -69,6 +74,9 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         }
     }
     let command = command.ok_or("missing subcommand")?;
+    if remount && (command != "fstab" || remote) {
+        return Err("--remount is an option of fstab, without --remote".to_string());
+    }
     if remote && command != "fstab" {
         return Err(format!("--remote is an option of fstab, not of {command}"));
     }
@@ -91,6 +99,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         root,
         dry_run,
         remote,
+        remount,
         unmount,
         check,
         off,
@@ -413,7 +422,10 @@ fn run_fstab(args: &Args) -> bool {
     } else {
         fstab::Phase::Local
     };
-    let plan = fstab::plan(entries, &mounted, phase);
+    let mut plan = fstab::plan(entries, &mounted, phase);
+    if args.remount {
+        plan.retain(|a| matches!(a, fstab::Action::Mount(e) if fstab::is_early_remount(e)));
+    }
     if args.check {
         // Entries already mounted (by an initramfs) count too: the unit must
         // run to unmount them at the shutdown, while the network is up.

@@ -742,6 +742,15 @@ fn fstab_dry_run_order_and_skips() {
          bind /mnt/my data source=/srv/data flags=ro\n\
          remount /proc flags=-\n"
     );
+    // The early part (vigil-remount-fs, as systemd-remount-fs): the
+    // remounts of / and the API file systems only.
+    let o = run(&["fstab", "--remount", "--dry-run"], &r.0);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "remount / flags=-\nremount /proc flags=-\n");
+    assert_eq!(
+        run(&["fstab", "--remount", "--remote"], &r.0).status.code(),
+        Some(2)
+    );
     // No fstab at all: nothing to do.
     fs::remove_file(r.0.join("etc/fstab")).unwrap();
     let o = run(&["fstab", "--dry-run"], &r.0);

@@ -137,14 +137,22 @@ fn standard_targets_are_ordered_as_in_systemd() {
         "RequiresMountsFor=/var"
     );
     // What needs a read-write root (Debian's systemd-firstboot, sysusers,
-    // random-seed) is ordered after systemd-remount-fs.service: vigil-fstab,
-    // which remounts /, by an alias (found booting Debian 12: firstboot ran
-    // six seconds before the remount, and found /etc read-only).
-    assert_eq!(
-        set.get("systemd-remount-fs.service").unwrap().name,
-        "vigil-fstab.service"
-    );
-    assert!(has(&deps("first.service").after, "vigil-fstab.service"));
+    // random-seed) is ordered after systemd-remount-fs.service:
+    // vigil-remount-fs, by an alias (found booting Debian 12: firstboot ran
+    // six seconds before the remount, and found /etc read-only). Not
+    // vigil-fstab, whose mounts may wait for udev's links: udevd is after
+    // sysusers, which is after systemd-remount-fs (a review finding).
+    let remount = set.get("systemd-remount-fs.service").unwrap();
+    assert_eq!(remount.name, "vigil-remount-fs.service");
+    let first = deps("first.service");
+    assert!(has(&first.after, "vigil-remount-fs.service"));
+    assert!(!has(&first.after, "vigil-fstab.service"));
+    assert!(has(
+        &deps("vigil-fstab.service").after,
+        "vigil-remount-fs.service"
+    ));
+    let exec = remount.service.as_ref().unwrap();
+    assert_eq!(exec.exec_start[0].argv[1..], ["fstab", "--remount"]);
     let web = deps("web.service");
     for t in ["sysinit.target", "basic.target", "network-online.target"] {
         assert!(has(&web.after, t), "web after {t}");
@@ -279,6 +287,11 @@ fn scripts_install_enables_the_boot_duties_once() {
     assert_eq!(
         set.get("local-fs.target").unwrap().deps.requires,
         ["vigil-fstab.service"]
+    );
+    let local_wants = &set.get("local-fs.target").unwrap().deps.wants;
+    assert!(
+        local_wants.iter().any(|w| w == "vigil-remount-fs.service"),
+        "{local_wants:?}"
     );
     // The network file systems: remote-fs.target is wanted by the default
     // target and requires vigil-remote-fs, which is ordered after the network
