@@ -48,9 +48,17 @@ pub enum Setup {
     Mounted(String),
 }
 
+/// Writes the ID, synced (a crash must not leave an empty file behind).
 fn write_id(path: &Path, id: &str) -> io::Result<()> {
-    fs::write(path, format!("{id}\n"))?;
+    let mut file = fs::File::create(path)?;
+    io::Write::write_all(&mut file, format!("{id}\n").as_bytes())?;
+    file.sync_all()?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o444))
+}
+
+/// `e`, naming `path`.
+fn at(path: &Path) -> impl FnOnce(io::Error) -> io::Error + '_ {
+    move |e| io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
 
 pub fn setup(root: &Path) -> io::Result<Setup> {
@@ -59,21 +67,22 @@ pub fn setup(root: &Path) -> io::Result<Setup> {
     if let Some(id) = valid(&text) {
         return Ok(Setup::Kept(id.to_string()));
     }
-    let id = random()?;
+    let id = random().map_err(at(Path::new("/dev/urandom")))?;
     match write_id(&file, &id) {
         Ok(()) => return Ok(Setup::Written(id)),
         // Read-only: the ID lives in /run until the root is writable.
         Err(e) if e.raw_os_error() == Some(rustix::io::Errno::ROFS.raw_os_error()) => {}
-        Err(e) => return Err(e),
+        Err(e) => return Err(at(&file)(e)),
     }
     if !file.exists() {
-        return Err(io::Error::other(
-            "the root is read-only and has no /etc/machine-id to mount the ID over",
-        ));
+        return Err(io::Error::other(format!(
+            "{}: the root is read-only and has no such file to mount the ID over",
+            file.display()
+        )));
     }
     let run = root.join("run/machine-id");
-    write_id(&run, &id)?;
-    mount_bind(&run, &file)?;
+    write_id(&run, &id).map_err(at(&run))?;
+    mount_bind(&run, &file).map_err(|e| at(&file)(e.into()))?;
     // Read-only, as the file it stands for.
     let flags = MountFlags::BIND | MountFlags::RDONLY;
     let _ = mount_remount(&file, flags, "");
@@ -81,18 +90,49 @@ pub fn setup(root: &Path) -> io::Result<Setup> {
 }
 
 /// After the root went read-write: an ID mounted over `/etc/machine-id` is
-/// written to the file itself. Ok(None) when there was nothing to commit.
+/// written to the file itself. Ok(None) when there was nothing to commit (or
+/// Debian's systemd-machine-id-commit did it first). Nothing is unmounted
+/// while the root is still read-only, and a write that fails mounts the ID
+/// back: it is never lost.
 pub fn commit(root: &Path, mounted: bool) -> io::Result<Option<String>> {
     let file = root.join("etc/machine-id");
     if !mounted {
         return Ok(None);
     }
-    let text = fs::read_to_string(&file)?;
+    let text = fs::read_to_string(&file).map_err(at(&file))?;
     let id = valid(&text)
-        .ok_or_else(|| io::Error::other("the ID mounted over it is not valid"))?
+        .ok_or_else(|| {
+            io::Error::other(format!(
+                "{}: the ID mounted over it is not valid",
+                file.display()
+            ))
+        })?
         .to_string();
-    unmount(&file, UnmountFlags::empty())?;
-    write_id(&file, &id)?;
+    // The file's own directory is on the root, not under the mount.
+    let dir = file.parent().unwrap_or(Path::new("/"));
+    let read_only = rustix::fs::statvfs(dir)
+        .is_ok_and(|s| s.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY));
+    if read_only {
+        return Err(io::Error::other(format!(
+            "{}: still read-only: the ID stays mounted over {}",
+            dir.display(),
+            file.display()
+        )));
+    }
+    match unmount(&file, UnmountFlags::empty()) {
+        Ok(()) => {}
+        // Unmounted meanwhile (systemd-machine-id-commit): done.
+        Err(rustix::io::Errno::INVAL) => return Ok(None),
+        Err(e) => return Err(at(&file)(e.into())),
+    }
+    if let Err(e) = write_id(&file, &id) {
+        let run = root.join("run/machine-id");
+        let _ = mount_bind(&run, &file);
+        return Err(io::Error::new(
+            e.kind(),
+            format!("{}: {e} (the ID is mounted over it again)", file.display()),
+        ));
+    }
     Ok(Some(id))
 }
 

@@ -170,11 +170,13 @@ fn main() -> ExitCode {
 /// mounted over it to the file. `--dry-run` says what would be done.
 fn run_machine_id(args: &Args) -> bool {
     let file = args.root.join("etc/machine-id");
+    // A link (to /var/lib/dbus/machine-id, say) is mounted over where it leads.
+    let real = fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
     let mounted = fs::read_to_string("/proc/self/mountinfo")
         .map(|t| fstab::parse_mountinfo(&t))
         .unwrap_or_default()
         .iter()
-        .any(|m| Path::new(m) == file);
+        .any(|m| Path::new(m) == real);
     if args.dry_run {
         let text = fs::read_to_string(&file).unwrap_or_default();
         match (args.commit, machine_id::valid(&text)) {
@@ -201,7 +203,7 @@ fn run_machine_id(args: &Args) -> bool {
         }),
     };
     if let Err(e) = done {
-        error(format!("{file_name}: {e}"));
+        error(format!("machine ID: {e}"));
         return false;
     }
     true

@@ -1045,16 +1045,23 @@ fn machine_id_on_a_read_only_root_is_committed_later() {
     }
     let r = TempRoot::new("machine-id-ro");
     let d = r.0.display().to_string();
-    r.write("etc/machine-id", "");
+    // A link, as some images have it (review finding: the mount is listed
+    // where it leads, and the commit did not see it).
+    r.write("var/lib/dbus/machine-id", "");
+    fs::create_dir_all(r.0.join("etc")).unwrap();
+    std::os::unix::fs::symlink("../var/lib/dbus/machine-id", r.0.join("etc/machine-id")).unwrap();
     fs::create_dir_all(r.0.join("run")).unwrap();
+    let real = format!("{d}/var/lib/dbus/machine-id");
     let script = format!(
-        "mount --bind {d}/etc {d}/etc && mount -o remount,bind,ro {d}/etc && \
+        "mount --bind {d} {d} && mount -o remount,bind,ro {d} && mount -t tmpfs tmpfs {d}/run && \
          {BIN} machine-id --root {d}; echo setup=$?; \
          echo file=$(cat {d}/etc/machine-id); \
-         grep -c ' {d}/etc/machine-id ' /proc/self/mountinfo; \
-         mount -o remount,bind,rw {d}/etc && {BIN} machine-id --commit --root {d}; echo commit=$?; \
-         grep -c ' {d}/etc/machine-id ' /proc/self/mountinfo; \
-         umount {d}/etc; echo disk=$(cat {d}/etc/machine-id)"
+         grep -c ' {real} ' /proc/self/mountinfo; \
+         {BIN} machine-id --commit --root {d}; echo early=$?; \
+         grep -c ' {real} ' /proc/self/mountinfo; \
+         mount -o remount,bind,rw {d} && {BIN} machine-id --commit --root {d}; echo commit=$?; \
+         grep -c ' {real} ' /proc/self/mountinfo; \
+         umount {d}/run; umount {d}; echo disk=$(cat {d}/etc/machine-id)"
     );
     let o = unshare_sh(&["--mount"], &script);
     let (out, err) = (stdout(&o), stderr(&o));
@@ -1068,13 +1075,20 @@ fn machine_id_on_a_read_only_root_is_committed_later() {
         .find_map(|l| l.strip_prefix("file="))
         .unwrap_or_default();
     assert_eq!(id.len(), 32, "{out}{err}");
+    // A commit while the root is still read-only unmounts nothing (review
+    // finding: it unmounted, failed to write, and the ID was gone).
+    assert!(out.contains("early=1"), "{out}{err}");
+    assert!(
+        err.contains("still read-only: the ID stays mounted"),
+        "{err}"
+    );
     assert!(
         out.contains(&format!("machine ID {id} committed to")) && out.contains("commit=0"),
         "{out}{err}"
     );
-    // Mounted once, then no more; the disk has it.
-    assert_eq!(lines.iter().filter(|l| **l == "1").count(), 1, "{out}");
-    assert_eq!(lines.iter().filter(|l| **l == "0").count(), 1, "{out}");
+    // Mounted until the commit, then no more; the disk has it.
+    let counts: Vec<&str> = lines.iter().filter(|l| l.len() == 1).copied().collect();
+    assert_eq!(counts, ["1", "1", "0"], "{out}");
     assert!(out.contains(&format!("disk={id}")), "{out}{err}");
 }
 
