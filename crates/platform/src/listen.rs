@@ -54,6 +54,9 @@ pub struct ListenOptions {
     /// IPV6_V6ONLY for IPv6 sockets (`BindIPv6Only=`): `None` leaves the
     /// kernel's default, but for [`BindTo::AnyPort`], which takes IPv4 too.
     pub v6only: Option<bool>,
+    /// SO_RCVBUF and SO_SNDBUF in bytes (`ReceiveBuffer=`, `SendBuffer=`).
+    pub receive_buffer: Option<usize>,
+    pub send_buffer: Option<usize>,
 }
 
 /// A step of creating a socket, for messages.
@@ -180,6 +183,7 @@ pub fn listen_socket(
             )?;
             unix_options(&fd, opts)?;
             let addr = rustix::net::netlink::SocketAddrNetlink::new(0, groups);
+            buffers(&fd, opts);
             at(Step::Bind, io(rustix::net::bind(&fd, &addr)))?;
             // No listen(2): nothing to accept.
             return Ok(fd);
@@ -198,11 +202,28 @@ pub fn listen_socket(
             }
         }
     };
+    buffers(&fd, opts);
     if ty != ListenType::Datagram {
         let backlog = i32::try_from(opts.backlog).unwrap_or(i32::MAX);
         at(Step::Listen, io(rustix::net::listen(&fd, backlog)))?;
     }
     Ok(fd)
+}
+
+/// `ReceiveBuffer=` and `SendBuffer=`: past the `net.core.rmem_max` and
+/// `wmem_max` limits when allowed (SO_RCVBUFFORCE, CAP_NET_ADMIN), else as far
+/// as they let; as in systemd a refusal is no reason to fail the socket.
+fn buffers(fd: &OwnedFd, opts: &ListenOptions) {
+    if let Some(n) = opts.receive_buffer
+        && sockopt::set_socket_recv_buffer_size_force(fd, n).is_err()
+    {
+        let _ = sockopt::set_socket_recv_buffer_size(fd, n);
+    }
+    if let Some(n) = opts.send_buffer
+        && sockopt::set_socket_send_buffer_size_force(fd, n).is_err()
+    {
+        let _ = sockopt::set_socket_send_buffer_size(fd, n);
+    }
 }
 
 fn unix_options(fd: &OwnedFd, opts: &ListenOptions) -> Result<(), ListenError> {
@@ -228,12 +249,16 @@ pub fn is_listening_as(fd: BorrowedFd<'_>, ty: Option<ListenType>, to: BindTo<'_
             _ => false,
         };
     };
-    if let BindTo::Netlink { protocol, .. } = to {
+    if let BindTo::Netlink { protocol, groups } = to {
         let domain = sockopt::socket_domain(fd).ok() == Some(AddressFamily::NETLINK);
         let proto = sockopt::socket_protocol(fd)
             .ok()
             .map(|p| p.map_or(0, |p| p.as_raw().get()));
-        return domain && proto == Some(protocol);
+        // The groups it is bound to too: an edited `ListenNetlink=` is a new socket.
+        let bound = rustix::net::getsockname(fd)
+            .ok()
+            .and_then(|a| rustix::net::netlink::SocketAddrNetlink::try_from(a).ok());
+        return domain && proto == Some(protocol) && bound.is_some_and(|a| a.groups() == groups);
     }
     if sockopt::socket_type(fd).ok() != Some(socket_type(ty)) {
         return false;

@@ -33,6 +33,8 @@ fn opts() -> ListenOptions {
         reuse_port: false,
         free_bind: false,
         v6only: None,
+        receive_buffer: None,
+        send_buffer: None,
     }
 }
 
@@ -331,4 +333,51 @@ fn a_fifo_path_that_names_another_file_is_refused() {
     assert!(listen_fifo(&hard, &wide).is_err(), "through a hard link");
     let mode = std::fs::metadata(&decoy).unwrap().permissions().mode();
     assert_eq!(mode & 0o7777, 0o600, "the decoy's mode");
+}
+
+/// `ReceiveBuffer=` (udevd's kernel socket asks for 128M) and `SendBuffer=`:
+/// as root past `net.core.rmem_max` (SO_RCVBUFFORCE); the kernel reports
+/// twice what was set. A netlink socket too.
+#[test]
+fn receive_and_send_buffers_are_set() {
+    let dir = temp_dir("buffers");
+    let n = 4 << 20;
+    let o = ListenOptions {
+        receive_buffer: Some(n),
+        send_buffer: Some(n / 2),
+        ..opts()
+    };
+    let path = dir.join("b.sock");
+    let unix = listen_socket(ListenType::Datagram, BindTo::Path(&path), &o).unwrap();
+    let netlink = listen_socket(
+        ListenType::Datagram,
+        BindTo::Netlink {
+            protocol: 15,
+            groups: 0,
+        },
+        &o,
+    )
+    .unwrap();
+    // Taken over after a re-exec only when family, protocol and groups match.
+    let same = |protocol, groups| {
+        use std::os::fd::AsFd as _;
+        is_listening_as(
+            netlink.as_fd(),
+            Some(ListenType::Datagram),
+            BindTo::Netlink { protocol, groups },
+        )
+    };
+    assert!(same(15, 0) && !same(15, 1) && !same(9, 0));
+    let root = rustix::process::geteuid().is_root();
+    for fd in [&unix, &netlink] {
+        let rcv = rustix::net::sockopt::socket_recv_buffer_size(fd).unwrap();
+        let snd = rustix::net::sockopt::socket_send_buffer_size(fd).unwrap();
+        if root {
+            assert_eq!((rcv, snd), (2 * n, n));
+        } else {
+            // Capped by rmem_max and wmem_max, but raised from the default.
+            assert!(rcv > 0 && snd > 0);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

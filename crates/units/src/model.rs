@@ -879,6 +879,10 @@ pub struct Socket {
     /// kernel's default (`net.ipv6.bindv6only`), except for a port alone,
     /// which listens on IPv4 too.
     pub bind_ipv6_only: Option<bool>,
+    /// `ReceiveBuffer=`, `SendBuffer=`: bytes (udevd's kernel socket asks for
+    /// 128M: coldplug's burst of events must not overflow it).
+    pub receive_buffer: Option<u64>,
+    pub send_buffer: Option<u64>,
 }
 
 /// systemd's default for `MaxConnections=`.
@@ -910,6 +914,8 @@ impl Socket {
             reuse_port: false,
             free_bind: false,
             bind_ipv6_only: None,
+            receive_buffer: None,
+            send_buffer: None,
         }
     }
 }

@@ -290,6 +290,12 @@ fn listen_options(sock: &Socket) -> Result<ListenOptions, String> {
         reuse_port: sock.reuse_port,
         free_bind: sock.free_bind,
         v6only: sock.bind_ipv6_only,
+        receive_buffer: sock
+            .receive_buffer
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        send_buffer: sock
+            .send_buffer
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
     })
 }
 

@@ -762,6 +762,14 @@ pub static DIRECTIVES: &[Directive] = &[
         Ok(())
     }),
     d("Socket", "Symlinks", socket::h_symlinks),
+    d("Socket", "ReceiveBuffer", |b, v| {
+        b.socket().receive_buffer = Some(value::parse_size(v).map_err(|e| e.to_string())?);
+        Ok(())
+    }),
+    d("Socket", "SendBuffer", |b, v| {
+        b.socket().send_buffer = Some(value::parse_size(v).map_err(|e| e.to_string())?);
+        Ok(())
+    }),
     d("Socket", "RemoveOnStop", |b, v| {
         b.socket().remove_on_stop = bool_value(v)?;
         Ok(())

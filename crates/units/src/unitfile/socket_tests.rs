@@ -144,7 +144,7 @@ fn every_socket_setting() {
         "[Socket]\nListenStream=/run/x/web.sock\nSocketMode=0600\nDirectoryMode=0700\n\
          SocketUser=www\nSocketGroup=www\nService=api.service\nBacklog=16\n\
          FileDescriptorName=http\nAccept=no\nRemoveOnStop=yes\nPassCredentials=yes\n\
-         ReusePort=true\nFreeBind=1\nBindIPv6Only=ipv6-only\n",
+         ReusePort=true\nFreeBind=1\nBindIPv6Only=ipv6-only\nReceiveBuffer=128M\nSendBuffer=4096\n",
     );
     let s = u.socket.as_ref().unwrap();
     assert_eq!((s.socket_mode, s.directory_mode), (0o600, 0o700));
@@ -155,6 +155,11 @@ fn every_socket_setting() {
     assert_eq!(s.fd_name, "http");
     assert!(s.remove_on_stop && s.pass_credentials && s.reuse_port && s.free_bind);
     assert_eq!(s.bind_ipv6_only, Some(true));
+    assert_eq!(
+        (s.receive_buffer, s.send_buffer),
+        (Some(128 << 20), Some(4096))
+    );
+    assert!(u.not_enforced.is_empty(), "{:?}", u.not_enforced);
     assert!(u.deps.before.contains(&"api.service".to_string()));
     assert!(!u.deps.before.contains(&"web.service".to_string()));
 }
@@ -329,10 +334,10 @@ fn accept_yes_starts_instances_of_the_template() {
 fn other_systemd_socket_directives_are_not_enforced_warnings() {
     let p = parse(
         "web.socket",
-        "[Socket]\nListenStream=/run/a\nTCPCongestion=cubic\nReceiveBuffer=8M\nNoSuchThing=1\n",
+        "[Socket]\nListenStream=/run/a\nTCPCongestion=cubic\nWritable=yes\nNoSuchThing=1\n",
     );
     let u = p.unit.expect("loads");
-    assert_eq!(u.not_enforced, ["TCPCongestion", "ReceiveBuffer"]);
+    assert_eq!(u.not_enforced, ["TCPCongestion", "Writable"]);
     let msgs: Vec<String> = p.diagnostics.iter().map(ToString::to_string).collect();
     assert!(
         msgs.iter()
