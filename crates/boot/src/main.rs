@@ -239,11 +239,21 @@ fn run_getty(args: &Args) -> bool {
         let done = std::process::Command::new(vigil)
             .args(["start", "--no-block", &unit])
             .stdin(std::process::Stdio::null())
-            .status();
+            .output();
         match done {
-            Ok(s) if s.success() => out!("started {unit}"),
-            Ok(s) => {
-                error(format!("cannot start {unit}: vigil start exited with {s}"));
+            Ok(o) if o.status.success() => out!("started {unit}"),
+            // Masked: how an admin turns one getty off, as systemd's
+            // generator's link would then be overridden.
+            Ok(o) if String::from_utf8_lossy(&o.stderr).contains("is masked") => {
+                out!("{unit} is masked: no getty on {tty}")
+            }
+            Ok(o) => {
+                let said = String::from_utf8_lossy(&o.stderr);
+                error(format!(
+                    "cannot start {unit}: vigil start exited with {}: {}",
+                    o.status,
+                    said.trim()
+                ));
                 ok = false;
             }
             Err(e) => {

@@ -954,7 +954,11 @@ fn getty_starts_one_for_each_serial_console() {
         stderr(&o)
     );
     let fake = r.0.join("fake-vigil");
-    let script = format!("#!/bin/sh\necho \"$@\" >> {d}/args\n[ ! -e {d}/fail ]\n");
+    let script = format!(
+        "#!/bin/sh\necho \"$@\" >> {d}/args\n\
+         [ -e {d}/masked ] && {{ echo \"vigil: unit $3 is masked: it cannot be loaded or started\" >&2; exit 1; }}\n\
+         [ ! -e {d}/fail ]\n"
+    );
     fake_program(&fake, &script);
     let real = || {
         Command::new(BIN)
@@ -976,6 +980,16 @@ fn getty_starts_one_for_each_serial_console() {
         stderr(&o).contains("cannot start serial-getty@ttyS0.service: vigil start exited with"),
         "{}",
         stderr(&o)
+    );
+    // Masked (review finding: the unit failed at every boot): no getty there,
+    // not a failure.
+    r.write("masked", "");
+    let o = real();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("serial-getty@ttyS0.service is masked: no getty on ttyS0"),
+        "{}",
+        stdout(&o)
     );
 }
 

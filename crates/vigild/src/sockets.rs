@@ -116,9 +116,8 @@ fn make_symlinks(sock: &Socket) -> Vec<String> {
     };
     let mut problems = Vec::new();
     for link in &sock.symlinks {
-        if let Some(dir) = link.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
+        // Made as the socket's own directories are (DirectoryMode=).
+        let _ = vigil_platform::listen::create_parent_dirs(link, sock.directory_mode);
         match std::os::unix::fs::symlink(target, link) {
             Ok(()) => {}
             Err(_) if std::fs::read_link(link).is_ok_and(|t| t == **target) => {}
