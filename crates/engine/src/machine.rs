@@ -2468,7 +2468,16 @@ impl Machine {
             self.cancel_start(u, &cause);
         }
         match phase {
-            Phase::Dead { .. } => {}
+            // Down already (failed while its stop waited its turn): the units
+            // whose stop waits for this one's may go on. Nothing else wakes
+            // them, since no phase changes (found at a shutdown: a socket that
+            // failed while its stop was pending held a unit before it for ever).
+            Phase::Dead { .. } => {
+                for i in 0..self.graph.after[u].len() {
+                    let v = self.graph.after[u][i];
+                    self.push(v);
+                }
+            }
             Phase::Waiting | Phase::Condition => {
                 self.slots[u].reason = cause.reason();
                 self.set_phase(u, Phase::Dead { failed: false });

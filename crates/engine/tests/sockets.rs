@@ -132,3 +132,48 @@ fn a_connection_starts_its_instance_with_no_history() {
     h.spawned("echo@0.service", vigil_engine::Role::Main(0));
     assert_eq!(h.state("echo@0.service"), State::Running);
 }
+
+/// A socket that fails while its stop waits its turn at a shutdown (a unit
+/// after it still stopping) is down: the units ordered before it stop then.
+/// Found at Debian's poweroff under vigil: nothing woke them, and the
+/// shutdown never ended.
+#[test]
+fn a_socket_failing_while_its_stop_waits_lets_the_units_before_it_stop() {
+    let mut h = H::new(vec![
+        socket("log.socket"),
+        service("slow.service").after(&["log.socket"]),
+        service("early.service").before(&["log.socket"]),
+    ]);
+    h.start("early.service");
+    h.start("log.socket");
+    h.start("slow.service");
+    // Each started in turn, once the one before it runs.
+    let mut spawned = Vec::new();
+    loop {
+        let more = h.spawn_all();
+        if more.is_empty() {
+            break;
+        }
+        for (_, _, pid) in &more {
+            h.ok(Event::ExecSucceeded { pid: *pid });
+        }
+        spawned.extend(more);
+    }
+    let pid = |u: &str| spawned.iter().find(|s| s.0 == u).unwrap().2;
+    h.take();
+    assert_eq!(h.state("slow.service"), State::Running, "{spawned:?}");
+    h.ok(Event::Shutdown { targets: vec![] });
+    // slow first; the socket's stop waits for it.
+    let a = h.take();
+    assert_eq!(signalled(&a), ["slow.service"], "{a:?}");
+    h.ok(Event::SocketFailed {
+        unit: "log.socket".into(),
+        why: "trigger limit hit".into(),
+    });
+    assert_eq!(h.state("log.socket"), State::Failed);
+    h.killed(pid("slow.service"), 15);
+    // Then early, which waited for the socket's stop.
+    assert_eq!(signalled(&h.take()), ["early.service"]);
+    h.killed(pid("early.service"), 15);
+    assert!(h.take().iter().any(|a| matches!(a, Action::AllStopped)));
+}

@@ -467,6 +467,19 @@ impl Daemon {
             return;
         }
         l.unwatch(&self.epoll);
+        // Going down: no service is started for it (systemd suppresses a
+        // trigger whose stop is scheduled). The shutdown would refuse the
+        // start, and the socket would fail (found at Debian's poweroff:
+        // journald's messages to syslog.socket, which rsyslog never reads).
+        if self.shutdown_started.is_some() {
+            let service = l.service.clone();
+            self.say(
+                Level::Info,
+                Some(&unit),
+                &format!("incoming traffic during the shutdown: {service} is not started"),
+            );
+            return;
+        }
         while l
             .triggers
             .front()

@@ -158,6 +158,61 @@ fn a_unix_socket_starts_its_service_at_the_first_connection_only() {
     assert_eq!(starts(&count), 2);
 }
 
+/// Found booting Debian 12: journald forwards to syslog.socket, whose rsyslog
+/// never reads it; once rsyslog stopped at the poweroff, the socket was
+/// readable and vigild started rsyslog again, which the shutdown refused, and
+/// the socket failed outside its stop: with a unit ordered before it, the
+/// shutdown never ended. Traffic during a shutdown starts nothing now.
+#[test]
+fn traffic_during_a_shutdown_starts_nothing() {
+    let d = TempDir::new("sock-shutdown");
+    let sock = d.path().join("log.sock");
+    let mut m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=log.socket log.service early.service slow.service\n",
+        ),
+        // Keeps the socket's stop waiting a moment after log.service is down.
+        (
+            "slow.service",
+            "[Unit]\nAfter=log.socket\n[Service]\n\
+             ExecStart=/bin/sh -c 'trap \"sleep 1; exit 0\" TERM; while :; do sleep 0.1; done'\n",
+        ),
+        (
+            "log.socket",
+            &format!("[Socket]\nListenDatagram={}\n", p(&sock)),
+        ),
+        // Holds the socket without ever reading it, as rsyslog does.
+        (
+            "log.service",
+            "[Unit]\nRequires=log.socket\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+        (
+            "early.service",
+            "[Unit]\nBefore=log.socket\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n",
+        ),
+    ]);
+    m.wait_state("log.service", "running");
+    m.wait_state("early.service", "exited");
+    m.wait_state("slow.service", "running");
+    let client = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    client.send_to(b"unread", &sock).unwrap();
+    let status = {
+        let _ = m.vigil(&["shutdown"]);
+        m.wait_exit()
+    };
+    let said = m.drain_stderr().join("\n");
+    assert!(status.success(), "{status:?}: {said}");
+    assert!(
+        !said.contains("incoming traffic: starting log.service"),
+        "{said}"
+    );
+    assert!(
+        said.contains("incoming traffic during the shutdown: log.service is not started"),
+        "{said}"
+    );
+}
+
 /// `ListenNetlink=` (udevd's kernel socket, journald's audit socket: both
 /// failed at every boot of Debian 12 under vigil): a raw netlink socket of the
 /// family, bound to the group, passed to the service like any other.
