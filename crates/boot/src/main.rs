@@ -24,11 +24,12 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 const USAGE: &str =
-    "usage: vigil-boot {hostname|machine-id|sysctl|modules|fstab|swap|rundirs|getty} [--root DIR] [--dry-run]
+    "usage: vigil-boot {hostname|machine-id|sysctl|modules|fstab|swap|rundirs|getty|utmp} [--root DIR] [--dry-run]
        vigil-boot fstab --remote [--unmount | --check] [--root DIR] [--dry-run]
        vigil-boot fstab --remount [--root DIR] [--dry-run]
        vigil-boot swap --off [--root DIR] [--dry-run]
-       vigil-boot machine-id --commit [--root DIR] [--dry-run]";
+       vigil-boot machine-id --commit [--root DIR] [--dry-run]
+       vigil-boot utmp --shutdown [--root DIR] [--dry-run]";
 
 #[derive(Debug)]
 struct Args {
@@ -49,6 +50,8 @@ struct Args {
     off: bool,
     /// machine-id: write an ID mounted over /etc/machine-id to the file.
     commit: bool,
+    /// utmp: the shutdown's record instead of the boot's.
+    shutdown: bool,
 }
 
 fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -56,7 +59,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut root = PathBuf::from("/");
     let (mut dry_run, mut remote, mut unmount, mut check, mut off) =
         (false, false, false, false, false);
-    let (mut commit, mut remount) = (false, false);
+    let (mut commit, mut remount, mut shutdown) = (false, false, false);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--root" => root = PathBuf::from(it.next().ok_or("--root needs a directory")?),
@@ -67,6 +70,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--check" => check = true,
             "--off" => off = true,
             "--commit" => commit = true,
+            "--shutdown" => shutdown = true,
             "-h" | "--help" => return Err(String::new()),
             s if s.starts_with('-') => return Err(format!("unknown option {s}")),
             s if command.is_none() => command = Some(s.to_string()),
@@ -82,6 +86,9 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     }
     if (unmount || check) && !remote {
         return Err("--unmount and --check go with fstab --remote".to_string());
+    }
+    if shutdown && command != "utmp" {
+        return Err(format!("--shutdown is an option of utmp, not of {command}"));
     }
     if commit && command != "machine-id" {
         return Err(format!(
@@ -104,6 +111,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         check,
         off,
         commit,
+        shutdown,
     })
 }
 
@@ -142,6 +150,7 @@ fn main() -> ExitCode {
         "rundirs" => run_rundirs(&args),
         "getty" => run_getty(&args),
         "machine-id" => run_machine_id(&args),
+        "utmp" => run_utmp(&args),
         other => {
             error(format!("unknown subcommand {other}"));
             eprintln!("{USAGE}");
@@ -164,6 +173,63 @@ fn main() -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// The boot's record in utmp and wtmp (`who -b`, `last reboot`), dated when
+/// the kernel started, or with `--shutdown` the shutdown's, as
+/// systemd-update-utmp writes them (which needs systemd's D-Bus). A file that
+/// is not there (no tmpfiles run yet for `run/utmp`) is said and passed over.
+fn run_utmp(args: &Args) -> bool {
+    use vigil_platform::utmp::{Record, append_wtmp, write_utmp};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let (record, when) = if args.shutdown {
+        (Record::Shutdown, now)
+    } else {
+        // The kernel's start: now less the uptime.
+        let uptime = fs::read_to_string("/proc/uptime")
+            .ok()
+            .and_then(|t| t.split_whitespace().next()?.parse::<f64>().ok())
+            .map(Duration::from_secs_f64)
+            .unwrap_or_default();
+        (Record::Boot, now.saturating_sub(uptime))
+    };
+    let release = rustix::system::uname()
+        .release()
+        .to_string_lossy()
+        .into_owned();
+    let what = match record {
+        Record::Boot => "boot",
+        Record::Shutdown => "shutdown",
+    };
+    let (utmp, wtmp) = (args.root.join("run/utmp"), args.root.join("var/log/wtmp"));
+    if args.dry_run {
+        out!(
+            "record the {what} in {} and {}",
+            utmp.display(),
+            wtmp.display()
+        );
+        return true;
+    }
+    let mut ok = true;
+    for (path, done) in [
+        (&utmp, write_utmp(record, when, &release, &utmp)),
+        (&wtmp, append_wtmp(record, when, &release, &wtmp)),
+    ] {
+        match done {
+            Ok(()) => out!("recorded the {what} in {}", path.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => error(format!(
+                "{}: not there: the {what} is not recorded in it",
+                path.display()
+            )),
+            Err(e) => {
+                error(format!("{}: {e}", path.display()));
+                ok = false;
+            }
+        }
+    }
+    ok
 }
 
 /// Sets up `etc/machine-id` (machine_id.rs), or with `--commit` writes an ID

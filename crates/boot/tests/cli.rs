@@ -1106,6 +1106,53 @@ fn machine_id_on_a_read_only_root_is_committed_later() {
     assert!(out.contains(&format!("disk={id}")), "{out}{err}");
 }
 
+/// The boot's and the shutdown's records in utmp and wtmp, as
+/// systemd-update-utmp writes them (found booting Debian 12: it needs
+/// systemd's D-Bus, failed at every boot and shutdown, and `who -b` was
+/// empty). Read back with util-linux's utmpdump.
+#[test]
+fn utmp_records_the_boot_and_the_shutdown() {
+    let r = TempRoot::new("utmp");
+    // Not there yet: said, not a failure.
+    let o = run(&["utmp"], &r.0);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("run/utmp: not there: the boot is not recorded in it"),
+        "{}",
+        stderr(&o)
+    );
+    r.write("run/utmp", "");
+    r.write("var/log/wtmp", "");
+    let o = run(&["utmp"], &r.0);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["utmp", "--shutdown"], &r.0);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dump = |f: &str| {
+        let o = Command::new("utmpdump").arg(r.0.join(f)).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let wtmp = dump("var/log/wtmp");
+    let lines: Vec<&str> = wtmp.lines().collect();
+    assert_eq!(lines.len(), 2, "{wtmp}");
+    assert!(
+        lines[0].starts_with("[2] [00000] [~~  ] [reboot  ]"),
+        "{wtmp}"
+    );
+    assert!(
+        lines[1].starts_with("[1] [00000] [~~  ] [shutdown]"),
+        "{wtmp}"
+    );
+    let release = rustix::system::uname()
+        .release()
+        .to_string_lossy()
+        .into_owned();
+    assert!(lines[0].contains(&format!("[{release}")), "{wtmp}");
+    // utmp keeps one record per id: the last, the shutdown's.
+    let utmp = dump("run/utmp");
+    assert!(utmp.contains("[shutdown]"), "{utmp}");
+    assert_eq!(run(&["fstab", "--shutdown"], &r.0).status.code(), Some(2));
+}
+
 /// Whether a root-only test can run: skipped with a reason otherwise, but
 /// a failure under CI=true, where the suite runs as root and must not skip.
 fn root_or_skip(test: &str) -> bool {

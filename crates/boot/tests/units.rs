@@ -12,7 +12,7 @@ fn units_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("units")
 }
 
-const SERVICES: [&str; 8] = [
+const SERVICES: [&str; 9] = [
     "vigil-hostname.service",
     "vigil-sysctl.service",
     "vigil-modules.service",
@@ -21,6 +21,7 @@ const SERVICES: [&str; 8] = [
     "vigil-swap.service",
     "vigil-machine-id.service",
     "vigil-machine-id-commit.service",
+    "vigil-utmp.service",
 ];
 
 /// The standard targets vigil ships (systemd's names, for Debian's units).
@@ -153,6 +154,13 @@ fn standard_targets_are_ordered_as_in_systemd() {
     ));
     let exec = remount.service.as_ref().unwrap();
     assert_eq!(exec.exec_start[0].argv[1..], ["fstab", "--remount"]);
+    // Debian's utmp units need systemd's D-Bus: both names are vigil-utmp.
+    for name in [
+        "systemd-update-utmp.service",
+        "systemd-update-utmp-runlevel.service",
+    ] {
+        assert_eq!(set.get(name).unwrap().name, "vigil-utmp.service");
+    }
     let web = deps("web.service");
     for t in ["sysinit.target", "basic.target", "network-online.target"] {
         assert!(has(&web.after, t), "web after {t}");
@@ -220,6 +228,7 @@ fn enabled_units_are_wanted_and_fstab_is_required_by_local_fs() {
             "vigil-modules.service",
             "vigil-rundirs.service",
             "vigil-swap.service",
+            "vigil-utmp.service",
         ]
     );
     // A swap file is on a file system of fstab; the services (after
@@ -340,7 +349,7 @@ fn scripts_install_enables_the_boot_duties_once() {
         !wants.contains(&"vigil-sysctl.service".to_string()),
         "{wants:?}"
     );
-    assert_eq!(wants.len(), 7, "{wants:?}");
+    assert_eq!(wants.len(), 8, "{wants:?}");
     assert!(
         load()
             .get("remote-fs.target")
@@ -357,7 +366,7 @@ fn scripts_install_enables_the_boot_duties_once() {
     fs::remove_dir_all(root.join("etc/vigil/multi-user.target.wants")).unwrap();
     install();
     let set = load();
-    assert_eq!(enabled(&set).len(), 7);
+    assert_eq!(enabled(&set).len(), 8);
     assert_eq!(
         set.get("remote-fs.target").unwrap().deps.requires,
         ["vigil-remote-fs.service"]
@@ -371,6 +380,6 @@ fn scripts_install_enables_the_boot_duties_once() {
     )
     .unwrap();
     install();
-    assert_eq!(enabled(&load()).len(), 8);
+    assert_eq!(enabled(&load()).len(), 9);
     fs::remove_dir_all(&tmp).unwrap();
 }

@@ -31,6 +31,7 @@ pub mod socket;
 pub mod spawn_pids;
 pub mod swap;
 pub mod time;
+pub mod utmp;
 
 pub use channel::InitChannel;
 pub use epoll::{Epoll, Events, Interest, Readiness};

@@ -341,6 +341,7 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
         "vigil-getty.service",
         "serial-getty@ttyS0.service",
         "vigil-machine-id.service",
+        "vigil-utmp.service",
     ] {
         assert_eq!(row(unit)[1], "exited", "{unit}:\n{t}");
     }
@@ -379,6 +380,8 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
     // which is bound to dev-ttyS0.device (built in: /dev/ttyS0 is there)
     assert_eq!(run.count("VIGIL-TEST: getty on ttyS0"), 1, "{t}");
     assert_eq!(row("dev-ttyS0.device")[1], "running", "{t}");
+    // vigil-utmp recorded the boot in the image's wtmp (ut_type 2, BOOT_TIME)
+    assert_eq!(run.count("VIGIL-TEST: wtmp 02"), 1, "{t}");
     // the image has no /etc/machine-id: vigil-machine-id made one (the root,
     // the initramfs, is writable: nothing to commit, the condition skips it)
     assert_eq!(run.count("VIGIL-TEST: machine-id 1"), 1, "{t}");

@@ -1,0 +1,81 @@
+//! The boot and shutdown records of utmp and wtmp (`who -b`, `last reboot`),
+//! as systemd-update-utmp writes them: glibc's utmpx functions for utmp, and
+//! wtmp appended to, as glibc's updwtmpx does (which libc does not bind).
+
+use std::ffi::CString;
+use std::fs::OpenOptions;
+use std::io::{self, Write as _};
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::Path;
+use std::time::Duration;
+
+/// Which record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Record {
+    /// `BOOT_TIME`, user `reboot`.
+    Boot,
+    /// `RUN_LVL`, user `shutdown`.
+    Shutdown,
+}
+
+fn copy(field: &mut [libc::c_char], text: &str) {
+    // The last byte stays NUL when the text is as long as the field or longer.
+    let room = field.len().saturating_sub(1);
+    for (dst, &b) in field.iter_mut().zip(text.as_bytes().iter().take(room)) {
+        *dst = b as libc::c_char;
+    }
+}
+
+/// The record, dated `when` (since the epoch), with the kernel's `release` as
+/// its host field, as systemd fills it.
+fn entry(record: Record, when: Duration, release: &str) -> libc::utmpx {
+    // SAFETY: utmpx is plain data: all-zero is an empty record.
+    let mut ut: libc::utmpx = unsafe { std::mem::zeroed() };
+    let (kind, user) = match record {
+        Record::Boot => (libc::BOOT_TIME, "reboot"),
+        Record::Shutdown => (libc::RUN_LVL, "shutdown"),
+    };
+    ut.ut_type = kind;
+    copy(&mut ut.ut_line, "~");
+    copy(&mut ut.ut_id, "~~");
+    copy(&mut ut.ut_user, user);
+    copy(&mut ut.ut_host, release);
+    ut.ut_tv.tv_sec = when.as_secs() as _;
+    ut.ut_tv.tv_usec = when.subsec_micros() as _;
+    ut
+}
+
+/// Writes the record into the utmp file (which must exist: systemd's
+/// tmpfiles makes /run/utmp).
+pub fn write_utmp(record: Record, when: Duration, release: &str, utmp: &Path) -> io::Result<()> {
+    if !utmp.exists() {
+        return Err(io::Error::from(io::ErrorKind::NotFound));
+    }
+    let ut = entry(record, when, release);
+    let name = CString::new(utmp.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    // SAFETY: glibc's utmp functions, on a NUL-terminated name and a record
+    // that lives across the calls; vigil-boot has one thread.
+    unsafe {
+        if libc::utmpxname(name.as_ptr()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        libc::setutxent();
+        let r = libc::pututxline(&ut);
+        let err = io::Error::last_os_error();
+        libc::endutxent();
+        if r.is_null() { Err(err) } else { Ok(()) }
+    }
+}
+
+/// Appends the record to the wtmp file (which must exist, as for updwtmpx).
+pub fn append_wtmp(record: Record, when: Duration, release: &str, wtmp: &Path) -> io::Result<()> {
+    let ut = entry(record, when, release);
+    // SAFETY: the record's own bytes, read while it lives.
+    let bytes = unsafe {
+        std::slice::from_raw_parts(
+            (&raw const ut).cast::<u8>(),
+            std::mem::size_of::<libc::utmpx>(),
+        )
+    };
+    OpenOptions::new().append(true).open(wtmp)?.write_all(bytes)
+}
