@@ -548,3 +548,59 @@ fn qemu_boot_detects_a_disk_left_mounted() {
     assert!(header.contains("needs_recovery"), "{header}");
     let _ = std::fs::remove_dir_all(&run.out);
 }
+
+/// A real Debian 12 root file system (mmdebstrap: systemd's units and helpers,
+/// udev, dbus, rsyslog, cron, sshd) booted with vigil as PID 1, by
+/// scripts/qemu/debian-boot: multi-user.target reached with no failed unit,
+/// rsyslog running, a machine ID made, the swap file of its fstab active, the
+/// boot in utmp, a login prompt on the serial console, and a clean poweroff.
+/// Three exploratory boots found what this checks (docs/TESTING.md). As root
+/// (the root file system's owners), as CI runs; the packages are cached in
+/// target/qemu/debian/bookworm.tar.
+#[test]
+fn qemu_boot_of_a_debian_root_file_system() {
+    if !ready(true) {
+        return;
+    }
+    let uid = Command::new("id").arg("-u").output().expect("run id -u");
+    let missing = if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        Some("it needs root (the root file system's owners)")
+    } else if !runs("mmdebstrap", "--version") {
+        Some("no mmdebstrap (scripts/install-test-deps installs it)")
+    } else {
+        None
+    };
+    if let Some(why) = missing {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "the Debian boot cannot run: {why}"
+        );
+        eprintln!("skipping the Debian boot: {why}");
+        return;
+    }
+    let out = Command::new(workspace().join("scripts/qemu/debian-boot"))
+        .arg("--bin-dir")
+        .arg(bin_dir())
+        .arg("--init-bin")
+        .arg(init_bin())
+        .output()
+        .expect("run scripts/qemu/debian-boot");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{said}");
+    for line in [
+        "VIGIL-DEBIAN: failed 0",
+        "VIGIL-DEBIAN: rsyslog active",
+        "VIGIL-DEBIAN: getty active",
+        "debian-boot: ok",
+    ] {
+        assert!(said.contains(line), "{line}: {said}");
+    }
+    if let Some(line) = said.lines().find(|l| l.contains("startup finished")) {
+        eprintln!("debian boot: {line}");
+    }
+}
