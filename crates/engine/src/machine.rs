@@ -872,6 +872,10 @@ impl Machine {
         self.queued = vec![false; self.slots.len()];
         self.queue.clear();
         self.pids.clear();
+        let waiting: Vec<usize> = (self.slots.iter().enumerate())
+            .filter(|(_, s)| s.phase == Phase::Waiting || s.pending_stop.is_some())
+            .map(|(i, _)| i)
+            .collect();
         for (i, s) in self.slots.iter().enumerate() {
             if let Some(p) = s.main_pid {
                 self.pids.insert(p, (i, Role::Main(0)));
@@ -884,6 +888,12 @@ impl Machine {
             }
         }
         self.build_graph();
+        // The graph changed: what waited may wait for nothing now (an
+        // ordering edge gone with a unit removed), and nothing else would
+        // look at it again.
+        for u in waiting {
+            self.push(u);
+        }
         self.unneeded_watch = self
             .slots
             .iter()
@@ -2472,9 +2482,15 @@ impl Machine {
             // whose stop waits for this one's may go on. Nothing else wakes
             // them, since no phase changes (found at a shutdown: a socket that
             // failed while its stop was pending held a unit before it for ever).
+            // (Both ways, as a phase change wakes them: a start ordered
+            // after this unit waits on its pending stop too.)
             Phase::Dead { .. } => {
                 for i in 0..self.graph.after[u].len() {
                     let v = self.graph.after[u][i];
+                    self.push(v);
+                }
+                for i in 0..self.graph.after_rev[u].len() {
+                    let v = self.graph.after_rev[u][i];
                     self.push(v);
                 }
             }
@@ -2677,10 +2693,13 @@ impl Machine {
         let restart_job = s.start_after_stop;
         let on_its_own = cause.is_none();
         let run = s.run.clone();
+        // A stop asked for and waiting its turn wins over an automatic
+        // restart, as a stop job does in systemd.
         let auto = on_its_own
             && !shutting_down
             && !restart_job
             && !s.removed
+            && s.pending_stop.is_none()
             && run
                 .service
                 .as_ref()

@@ -797,3 +797,81 @@ fn kill_of_a_unit_waiting_for_leftovers_signals_them() {
     assert_eq!(h.state("a.service"), State::Inactive);
     assert!(h.send(kill).is_err());
 }
+
+/// Starts every unit of `names` in turn, each once the one before runs
+/// (simple services: running once their exec succeeded); their PIDs by name.
+fn start_all(h: &mut H, names: &[&str]) -> Vec<(String, u32)> {
+    for n in names {
+        h.start(n);
+    }
+    let mut pids = Vec::new();
+    loop {
+        let more = h.spawn_all();
+        if more.is_empty() {
+            return pids;
+        }
+        for (unit, _, pid) in more {
+            h.ok(Event::ExecSucceeded { pid });
+            pids.push((unit, pid));
+        }
+    }
+}
+
+fn pid_of(pids: &[(String, u32)], unit: &str) -> u32 {
+    pids.iter().find(|(u, _)| u == unit).map(|p| p.1).unwrap()
+}
+
+/// Review findings on a stop that waits its turn (z, after a, stops first):
+/// a that fails meanwhile is not restarted (the stop wins, as a stop job does
+/// in systemd), and once its stop is taken the units ordered after it are
+/// looked at again: b, started meanwhile and ordered after a, starts (it
+/// waited for ever).
+#[test]
+fn a_unit_failing_while_its_stop_waits_stays_down_and_wakes_what_is_after_it() {
+    let mut h = H::new(vec![
+        service("a.service").restart(RestartPolicy::OnFailure),
+        service("z.service")
+            .requires(&["a.service"])
+            .after(&["a.service"]),
+        service("b.service").after(&["a.service"]),
+    ]);
+    let pids = start_all(&mut h, &["a.service", "z.service"]);
+    h.take();
+    h.stop("a.service");
+    assert_eq!(signalled(&h.take()), ["z.service"]);
+    // a fails on its own while its stop waits for z: no restart (it came
+    // back running, its stale stop holding what is after it for ever).
+    h.exit(pid_of(&pids, "a.service"), 1);
+    h.at(secs(5));
+    assert!(h.spawns().is_empty(), "a is not restarted");
+    h.start("b.service");
+    assert!(h.spawns().is_empty(), "b waits for a's stop");
+    h.killed(pid_of(&pids, "z.service"), 15);
+    let spawned = h.spawns();
+    assert_eq!(spawned, [("b.service".to_string(), Role::Main(0))]);
+    assert_eq!(h.state("a.service"), State::Failed);
+}
+
+/// Review finding: a `vigil sync` that removes the unit a stop waits for
+/// left the stop pending for ever (nothing looked at it again).
+#[test]
+fn a_stop_waiting_for_a_unit_removed_by_a_reload_goes_on() {
+    let units = || {
+        vec![
+            service("a.service"),
+            service("z.service")
+                .requires(&["a.service"])
+                .after(&["a.service"]),
+        ]
+    };
+    let mut h = H::new(units());
+    let pids = start_all(&mut h, &["a.service", "z.service"]);
+    h.take();
+    h.stop("a.service");
+    assert_eq!(signalled(&h.take()), ["z.service"]);
+    let mut without_z = units();
+    without_z.pop();
+    h.reload_units(without_z);
+    h.killed(pid_of(&pids, "z.service"), 15);
+    assert_eq!(signalled(&h.take()), ["a.service"]);
+}
