@@ -1147,7 +1147,7 @@ fn utmp_records_the_boot_and_the_shutdown() {
         .to_string_lossy()
         .into_owned();
     assert!(lines[0].contains(&format!("[{release}")), "{wtmp}");
-    // utmp keeps one record per id: the last, the shutdown's.
+    // utmp has the shutdown's too (glibc keys these records by their type).
     let utmp = dump("run/utmp");
     assert!(utmp.contains("[shutdown]"), "{utmp}");
     assert_eq!(run(&["fstab", "--shutdown"], &r.0).status.code(), Some(2));

@@ -1,10 +1,8 @@
 //! The boot and shutdown records of utmp and wtmp (`who -b`, `last reboot`),
-//! as systemd-update-utmp writes them: glibc's utmpx functions for utmp, and
-//! wtmp appended to, as glibc's updwtmpx does (which libc does not bind).
+//! as systemd-update-utmp writes them, with glibc's utmpx functions.
 
 use std::ffi::CString;
-use std::fs::OpenOptions;
-use std::io::{self, Write as _};
+use std::io;
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::Path;
 use std::time::Duration;
@@ -67,15 +65,21 @@ pub fn write_utmp(record: Record, when: Duration, release: &str, utmp: &Path) ->
     }
 }
 
-/// Appends the record to the wtmp file (which must exist, as for updwtmpx).
+// glibc's, which the libc crate does not declare: it appends under a lock
+// and first trims a torn last record.
+unsafe extern "C" {
+    fn updwtmpx(wtmpx_file: *const libc::c_char, utmpx: *const libc::utmpx);
+}
+
+/// Appends the record to the wtmp file (which must exist: updwtmpx does not
+/// make it).
 pub fn append_wtmp(record: Record, when: Duration, release: &str, wtmp: &Path) -> io::Result<()> {
+    if !wtmp.exists() {
+        return Err(io::Error::from(io::ErrorKind::NotFound));
+    }
     let ut = entry(record, when, release);
-    // SAFETY: the record's own bytes, read while it lives.
-    let bytes = unsafe {
-        std::slice::from_raw_parts(
-            (&raw const ut).cast::<u8>(),
-            std::mem::size_of::<libc::utmpx>(),
-        )
-    };
-    OpenOptions::new().append(true).open(wtmp)?.write_all(bytes)
+    let name = CString::new(wtmp.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    // SAFETY: a NUL-terminated path and a record that lives across the call.
+    unsafe { updwtmpx(name.as_ptr(), &ut) };
+    Ok(())
 }

@@ -556,7 +556,7 @@ fn qemu_boot_detects_a_disk_left_mounted() {
 /// boot in utmp, a login prompt on the serial console, and a clean poweroff.
 /// Three exploratory boots found what this checks (docs/TESTING.md). As root
 /// (the root file system's owners), as CI runs; the packages are cached in
-/// target/qemu/debian/bookworm.tar.
+/// target/qemu/debian/bookworm-HASH.tar.
 #[test]
 fn qemu_boot_of_a_debian_root_file_system() {
     if !ready(true) {
@@ -591,6 +591,11 @@ fn qemu_boot_of_a_debian_root_file_system() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // 2: something to run it is missing (the packages: no network).
+    if out.status.code() == Some(2) && std::env::var("CI").as_deref() != Ok("true") {
+        eprintln!("skipping the Debian boot: {said}");
+        return;
+    }
     assert!(out.status.success(), "{said}");
     for line in [
         "VIGIL-DEBIAN: failed 0",

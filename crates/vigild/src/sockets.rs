@@ -462,16 +462,14 @@ impl Daemon {
             // Another of its fds in the same epoll batch: already triggered.
             return;
         }
-        if l.accept {
-            self.accept_connections(&unit);
-            return;
-        }
-        l.unwatch(&self.epoll);
         // Going down: no service is started for it (systemd suppresses a
         // trigger whose stop is scheduled). The shutdown would refuse the
         // start, and the socket would fail (found at Debian's poweroff:
-        // journald's messages to syslog.socket, which rsyslog never reads).
+        // journald's messages to syslog.socket, which rsyslog never reads);
+        // nor is a connection accepted for an instance (ssh.socket): it waits
+        // in the backlog until the socket closes. Said once: not watched again.
         if self.shutdown_started.is_some() {
+            l.unwatch(&self.epoll);
             let service = l.service.clone();
             self.say(
                 Level::Info,
@@ -480,6 +478,11 @@ impl Daemon {
             );
             return;
         }
+        if l.accept {
+            self.accept_connections(&unit);
+            return;
+        }
+        l.unwatch(&self.epoll);
         while l
             .triggers
             .front()
