@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::fstab::{Entry, HELPER_DIRS, Kind};
+use crate::fstab::{Entry, Kind, helper, is_read_only};
 
 /// fsck(8)'s exit status bits (fsck(8), "EXIT STATUS").
 const CORRECTED: i32 = 1;
@@ -90,26 +90,15 @@ pub fn wanted(e: &Entry) -> bool {
 /// no device of its own, btrfs or a virtual one, has major number 0), as
 /// systemd-fsck-root decides.
 pub fn root_needs_check(e: &Entry) -> bool {
-    use rustix::fs::{StatVfsMountFlags, major, stat, statvfs};
+    use rustix::fs::{major, stat};
     let Ok(root) = stat("/") else {
         return false;
     };
     wanted(e)
         && major(root.st_dev) != 0
         && stat(e.source.as_str()).is_ok_and(|d| d.st_rdev == root.st_dev)
-        && statvfs("/").is_ok_and(|s| s.f_flag.contains(StatVfsMountFlags::RDONLY))
+        && is_read_only(Path::new("/"))
         && !Path::new("/run/initramfs/fsck-root").exists()
-}
-
-/// fsck(8): `$VIGIL_BOOT_FSCK` (for tests), else util-linux's or busybox's.
-fn program() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("VIGIL_BOOT_FSCK") {
-        return Some(PathBuf::from(path));
-    }
-    HELPER_DIRS
-        .iter()
-        .map(|d| Path::new(d).join("fsck"))
-        .find(|p| p.exists())
 }
 
 /// The command line the check runs, as `--dry-run` shows it.
@@ -144,15 +133,14 @@ pub enum Outcome {
 }
 
 pub fn run(e: &Entry, policy: &Policy) -> Outcome {
-    let Some(fsck) = program() else {
+    // fsck(8): `$VIGIL_BOOT_FSCK` (a stand-in, for tests, which needs no
+    // checker), else util-linux's or busybox's.
+    let stand_in = std::env::var_os("VIGIL_BOOT_FSCK").map(PathBuf::from);
+    let Some(fsck) = stand_in.clone().or_else(|| helper("fsck")) else {
         return Outcome::NotChecked("no fsck(8) is installed".into());
     };
     let checker = format!("fsck.{}", e.fstype);
-    let has_checker = |d: &&str| Path::new(d).join(&checker).exists();
-    if e.fstype != "auto"
-        && std::env::var_os("VIGIL_BOOT_FSCK").is_none()
-        && !HELPER_DIRS.iter().any(has_checker)
-    {
+    if e.fstype != "auto" && stand_in.is_none() && helper(&checker).is_none() {
         return Outcome::NotChecked(format!("no {checker} is installed"));
     }
     let status = Command::new(&fsck)

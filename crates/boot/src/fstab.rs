@@ -991,16 +991,31 @@ fn kept_flags(target: &Path, options: &Options) -> MountFlags {
         - options.cleared
 }
 
-/// Where mount(8)'s helpers for a type live (`mount.ntfs-3g`, `mount.fuse`...).
-pub const HELPER_DIRS: [&str; 4] = ["/sbin", "/usr/sbin", "/bin", "/usr/bin"];
+/// Where mount(8)'s and fsck(8)'s helpers live (`mount.ntfs-3g`, `fsck.ext4`...).
+const HELPER_DIRS: [&str; 4] = ["/sbin", "/usr/sbin", "/bin", "/usr/bin"];
+
+/// The helper program `name` (`mount.fuse`, `fsck`, `fsck.ext4`), if installed.
+pub fn helper(name: &str) -> Option<PathBuf> {
+    HELPER_DIRS
+        .iter()
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.exists())
+}
+
+/// Whether the file system holding `path` is mounted read-only.
+pub fn is_read_only(path: &Path) -> bool {
+    rustix::fs::statvfs(path)
+        .is_ok_and(|s| s.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY))
+}
 
 /// Whether the mount is mount(8)'s to make, not mount(2)'s: a type to probe
 /// (`auto`), a loop device to set up, or a type with a helper program (FUSE
 /// file systems, ntfs-3g), as libmount would run it.
 pub fn needs_mount8(e: &Entry) -> bool {
-    let helper = |dir: &&str| Path::new(dir).join(format!("mount.{}", e.fstype)).exists();
     e.options.kind == Kind::New
-        && (e.fstype == "auto" || e.options.loop_device || HELPER_DIRS.iter().any(helper))
+        && (e.fstype == "auto"
+            || e.options.loop_device
+            || helper(&format!("mount.{}", e.fstype)).is_some())
 }
 
 /// mount(8) itself: `$VIGIL_BOOT_MOUNT` (for tests), else util-linux's.

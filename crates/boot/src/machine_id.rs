@@ -110,9 +110,7 @@ pub fn commit(root: &Path, mounted: bool) -> io::Result<Option<String>> {
         .to_string();
     // The file's own directory is on the root, not under the mount.
     let dir = file.parent().unwrap_or(Path::new("/"));
-    let read_only = rustix::fs::statvfs(dir)
-        .is_ok_and(|s| s.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY));
-    if read_only {
+    if crate::fstab::is_read_only(dir) {
         return Err(io::Error::other(format!(
             "{}: still read-only: the ID stays mounted over {}",
             dir.display(),

@@ -275,6 +275,13 @@ fn run_machine_id(args: &Args) -> bool {
     true
 }
 
+/// The `vigil` command, to ask vigild for a start or a reboot:
+/// `$VIGIL_BOOT_VIGIL` (a stand-in, for tests), else the one in `PATH`.
+fn vigil() -> std::process::Command {
+    let program = std::env::var_os("VIGIL_BOOT_VIGIL").unwrap_or_else(|| "vigil".into());
+    std::process::Command::new(program)
+}
+
 /// Starts `serial-getty@NAME.service` for each serial console
 /// (`sys/class/tty/console/active` under the root) and each hypervisor
 /// console whose node is in `dev/`, without waiting for them (`vigil start
@@ -301,8 +308,7 @@ fn run_getty(args: &Args) -> bool {
             out!("start {unit}");
             continue;
         }
-        let vigil = std::env::var_os("VIGIL_BOOT_VIGIL").unwrap_or_else(|| "vigil".into());
-        let done = std::process::Command::new(vigil)
+        let done = vigil()
             .args(["start", "--no-block", &unit])
             .stdin(std::process::Stdio::null())
             .output();
@@ -553,22 +559,19 @@ fn run_swap(args: &Args) -> bool {
     // A kernel without swap support has no /proc/swaps: nothing is active,
     // and each swapon(2) says ENOSYS.
     let active = swap::active().unwrap_or_default();
-    let active_path = |source: &str| {
-        let id = swap::identity(Path::new(source))?;
-        active.iter().find(|a| a.id == id).map(|a| a.path.clone())
-    };
+    let active_path = |source: &str| swap::find(&active, source).map(|a| a.path.clone());
     let mut ok = true;
     if args.off {
-        let ours: Vec<(String, String)> = swaps
+        let mut all: Vec<(String, String)> = swaps
             .iter()
             .rev()
             .filter_map(|s| Some((active_path(&s.entry.source)?, format!("{}: ", s.entry.at()))))
             .collect();
-        let files = active
-            .iter()
-            .filter(|a| a.file && !ours.iter().any(|(p, _)| *p == a.path))
-            .map(|a| (a.path.clone(), String::new()));
-        let all: Vec<(String, String)> = ours.iter().cloned().chain(files).collect();
+        let files: Vec<(String, String)> = (active.iter())
+            .filter(|a| a.file && !all.iter().any(|(p, _)| *p == a.path))
+            .map(|a| (a.path.clone(), String::new()))
+            .collect();
+        all.extend(files);
         for (path, at) in all {
             if args.dry_run {
                 out!("swapoff {path}");
@@ -633,6 +636,7 @@ fn run_swap(args: &Args) -> bool {
 /// Activates one swap area once its device is there; false when it failed
 /// without `nofail`.
 fn activate(s: &swap::Swap, started: Instant, page: usize) -> bool {
+    use rustix::io::Errno;
     let (at, source) = (s.entry.at(), s.entry.source.as_str());
     wait_for_device(&s.entry, started);
     let warn = &mut |w: String| error(format!("warning: {at}: {w}"));
@@ -648,13 +652,13 @@ fn activate(s: &swap::Swap, started: Instant, page: usize) -> bool {
         Ok(()) => out!("activated swap {source}"),
         // Activated meanwhile, by hand or by another run; EBUSY also says
         // the device is held (mounted, a RAID member).
-        Err(e) if e.raw_os_error() == Some(16) && is_active(source) => {
+        Err(e) if e.raw_os_error() == Some(Errno::BUSY.raw_os_error()) && is_active(source) => {
             out!("{source} is already active")
         }
         Err(e) => {
             // EINVAL: the kernel's log says which of these.
-            let hint = match e.raw_os_error() {
-                Some(22) => {
+            let hint = match e.raw_os_error().map(Errno::from_raw_os_error) {
+                Some(Errno::INVAL) => {
                     " (a file with holes, on a file system that cannot hold swap, or made for another page size)"
                 }
                 _ => "",
@@ -672,8 +676,7 @@ fn activate(s: &swap::Swap, started: Instant, page: usize) -> bool {
 
 /// Whether `source` is in /proc/swaps now, by identity.
 fn is_active(source: &str) -> bool {
-    let now = swap::active().unwrap_or_default();
-    swap::identity(Path::new(source)).is_some_and(|id| now.iter().any(|a| a.id == id))
+    swap::find(&swap::active().unwrap_or_default(), source).is_some()
 }
 
 /// Unmounts what sits on the network file systems, then those; every one is
@@ -764,10 +767,7 @@ fn check(
         fsck::Outcome::Failed(why) => why,
         fsck::Outcome::Reboot => {
             *rebooting = true;
-            let asked = std::process::Command::new("vigil")
-                .arg("reboot")
-                .status()
-                .is_ok_and(|s| s.success());
+            let asked = vigil().arg("reboot").status().is_ok_and(|s| s.success());
             match asked {
                 true => "fsck changed the mounted root file system: rebooting (`vigil reboot`)",
                 false => "fsck changed the mounted root file system, and `vigil reboot` failed: reboot the system",
@@ -947,23 +947,15 @@ impl Mounter {
 /// runs as a `Type=notify` unit; nothing otherwise (a run by hand), nor a
 /// second time.
 fn notify_ready() {
-    use std::os::linux::net::SocketAddrExt as _;
-    use std::os::unix::net::{SocketAddr, UnixDatagram};
     use std::sync::atomic::{AtomicBool, Ordering};
     static SENT: AtomicBool = AtomicBool::new(false);
-    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+    let Some(socket) = std::env::var_os("NOTIFY_SOCKET") else {
         return;
     };
     if SENT.swap(true, Ordering::Relaxed) {
         return;
     }
-    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str());
-    let addr = match bytes.strip_prefix(b"@") {
-        Some(name) => SocketAddr::from_abstract_name(name),
-        None => SocketAddr::from_pathname(&path),
-    };
-    let sent = addr.and_then(|addr| UnixDatagram::unbound()?.send_to_addr(b"READY=1", &addr));
-    if let Err(e) = sent {
+    if let Err(e) = vigil_platform::socket::notify_send(socket, b"READY=1") {
         error(format!(
             "warning: cannot tell the manager the mounts are done: {e}"
         ));

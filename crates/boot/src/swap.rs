@@ -3,8 +3,8 @@
 //! `swap --off`, the unit's stop, deactivates those that are active, so that
 //! the file system holding a swap file can be unmounted at the shutdown (an
 //! active swap file keeps it busy, and even its read-only remount is refused).
-//! Reading the options is pure; `prepare`, `activate`, `deactivate` and
-//! `active` touch the system.
+//! Reading the options is pure; `prepare` and `active` touch the system, and
+//! swapon(2) and swapoff(2) are vigil-platform's.
 
 use std::fs::{self, File};
 use std::io;
@@ -27,16 +27,25 @@ pub struct Swap {
     /// `pri=N`, 0 to 32767; none leaves the kernel to choose.
     pub priority: Option<i32>,
     /// `discard`, `discard=once` or `discard=pages`.
-    pub discard: Option<&'static str>,
+    pub discard: Option<Discard>,
+}
+
+/// What `discard` asks for: freed pages and the whole area at activation,
+/// or only one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Discard {
+    All,
+    Once,
+    Pages,
 }
 
 impl Swap {
     pub fn flags(&self) -> i32 {
         let priority = self.priority.map_or(0, |p| PREFER | (p & PRIO_MASK));
         let discard = match self.discard {
-            Some("once") => DISCARD | DISCARD_ONCE,
-            Some("pages") => DISCARD | DISCARD_PAGES,
-            Some(_) => DISCARD,
+            Some(Discard::All) => DISCARD,
+            Some(Discard::Once) => DISCARD | DISCARD_ONCE,
+            Some(Discard::Pages) => DISCARD | DISCARD_PAGES,
             None => 0,
         };
         priority | discard
@@ -48,11 +57,12 @@ impl Swap {
         if let Some(p) = self.priority {
             line.push_str(&format!(" priority={p}"));
         }
-        match self.discard {
-            Some("all") => line.push_str(" discard"),
-            Some(policy) => line.push_str(&format!(" discard={policy}")),
-            None => {}
-        }
+        line.push_str(match self.discard {
+            Some(Discard::All) => " discard",
+            Some(Discard::Once) => " discard=once",
+            Some(Discard::Pages) => " discard=pages",
+            None => "",
+        });
         line
     }
 }
@@ -89,15 +99,15 @@ pub fn swaps(entries: Vec<Entry>) -> (Vec<Swap>, Vec<String>) {
                         "{at}: pri={n}: not a number (-1, the kernel's choice, to 32767): left out"
                     )),
                 },
-                Some(("discard", "once")) => discard = Some("once"),
-                Some(("discard", "pages")) => discard = Some("pages"),
+                Some(("discard", "once")) => discard = Some(Discard::Once),
+                Some(("discard", "pages")) => discard = Some(Discard::Pages),
                 Some(("discard", policy)) => {
-                    discard = Some("all");
+                    discard = Some(Discard::All);
                     warnings.push(format!(
                         "{at}: discard={policy}: the policies are once and pages: plain discard"
                     ));
                 }
-                None if opt == "discard" => discard = Some("all"),
+                None if opt == "discard" => discard = Some(Discard::All),
                 _ => {}
             }
         }
@@ -171,6 +181,12 @@ pub fn active() -> io::Result<Vec<Active>> {
             })
         })
         .collect())
+}
+
+/// The active area that `source` names (by identity, whatever path).
+pub fn find<'a>(active: &'a [Active], source: &str) -> Option<&'a Active> {
+    let id = identity(Path::new(source))?;
+    active.iter().find(|a| a.id == id)
 }
 
 /// The signatures a hibernation image leaves in place of the swap signature

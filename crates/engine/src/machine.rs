@@ -2046,6 +2046,12 @@ impl Machine {
         if let Phase::Dead { failed } = phase {
             self.unit_action(u, old, failed);
         }
+        self.wake_ordered(u);
+    }
+
+    /// Queues the units ordered against `u`, either way: what waits for its
+    /// start or its stop is looked at again.
+    fn wake_ordered(&mut self, u: usize) {
         // By index: `push` needs the machine mutably (the lists are never
         // changed by it, and a slot past the end has an empty one).
         for i in 0..self.graph.after[u].len() {
@@ -2479,21 +2485,11 @@ impl Machine {
         }
         match phase {
             // Down already (failed while its stop waited its turn): the units
-            // whose stop waits for this one's may go on. Nothing else wakes
-            // them, since no phase changes (found at a shutdown: a socket that
-            // failed while its stop was pending held a unit before it for ever).
-            // (Both ways, as a phase change wakes them: a start ordered
-            // after this unit waits on its pending stop too.)
-            Phase::Dead { .. } => {
-                for i in 0..self.graph.after[u].len() {
-                    let v = self.graph.after[u][i];
-                    self.push(v);
-                }
-                for i in 0..self.graph.after_rev[u].len() {
-                    let v = self.graph.after_rev[u][i];
-                    self.push(v);
-                }
-            }
+            // whose stop or start waits for this one's stop may go on, as after
+            // a phase change; nothing else wakes them, since none comes (found
+            // at a shutdown: a socket that failed while its stop was pending
+            // held a unit before it for ever).
+            Phase::Dead { .. } => self.wake_ordered(u),
             Phase::Waiting | Phase::Condition => {
                 self.slots[u].reason = cause.reason();
                 self.set_phase(u, Phase::Dead { failed: false });

@@ -124,19 +124,16 @@ pub fn listen_socket(
 ) -> Result<OwnedFd, ListenError> {
     let socket_type = socket_type(ty);
     let flags = SocketFlags::CLOEXEC | SocketFlags::NONBLOCK;
-    let unix_socket = || -> Result<OwnedFd, ListenError> {
+    // A unix or netlink socket: SO_PASSCRED applies to both.
+    let local_socket = |family, ty, protocol| -> Result<OwnedFd, ListenError> {
         let fd = at(
             Step::Socket,
-            io(rustix::net::socket_with(
-                AddressFamily::UNIX,
-                socket_type,
-                flags,
-                None,
-            )),
+            io(rustix::net::socket_with(family, ty, flags, protocol)),
         )?;
         unix_options(&fd, opts)?;
         Ok(fd)
     };
+    let unix_socket = || local_socket(AddressFamily::UNIX, socket_type, None);
     let fd = match to {
         BindTo::Path(path) => {
             let fd = unix_socket()?;
@@ -171,22 +168,10 @@ pub fn listen_socket(
         BindTo::Inet(addr) => inet(socket_type, flags, addr, opts.v6only, opts)?,
         BindTo::Netlink { protocol, groups } => {
             let protocol = std::num::NonZeroU32::new(protocol).map(rustix::net::Protocol::from_raw);
-            let raw = SocketType::RAW;
-            let fd = at(
-                Step::Socket,
-                io(rustix::net::socket_with(
-                    AddressFamily::NETLINK,
-                    raw,
-                    flags,
-                    protocol,
-                )),
-            )?;
-            unix_options(&fd, opts)?;
+            let fd = local_socket(AddressFamily::NETLINK, SocketType::RAW, protocol)?;
             let addr = rustix::net::netlink::SocketAddrNetlink::new(0, groups);
-            buffers(&fd, opts);
             at(Step::Bind, io(rustix::net::bind(&fd, &addr)))?;
-            // No listen(2): nothing to accept.
-            return Ok(fd);
+            fd
         }
         BindTo::AnyPort(port) => {
             let any6 = SocketAddr::from((Ipv6Addr::UNSPECIFIED, port));
@@ -203,7 +188,8 @@ pub fn listen_socket(
         }
     };
     buffers(&fd, opts);
-    if ty != ListenType::Datagram {
+    // A datagram or netlink socket has nothing to accept.
+    if ty != ListenType::Datagram && !matches!(to, BindTo::Netlink { .. }) {
         let backlog = i32::try_from(opts.backlog).unwrap_or(i32::MAX);
         at(Step::Listen, io(rustix::net::listen(&fd, backlog)))?;
     }

@@ -100,19 +100,13 @@ fn make_symlinks(sock: &Socket) -> Vec<String> {
     if sock.symlinks.is_empty() {
         return Vec::new();
     }
-    let paths: Vec<&PathBuf> = sock
-        .listen
-        .iter()
-        .filter_map(|l| match &l.address {
-            ListenAddress::Path(p) => Some(p),
-            _ => None,
-        })
-        .collect();
-    let [target] = paths.as_slice() else {
-        return vec![format!(
-            "Symlinks= needs exactly one socket or FIFO path among the Listen*= lines (there are {}): no link made",
-            paths.len()
-        )];
+    let target = match symlink_target(sock) {
+        Ok(target) => target,
+        Err(paths) => {
+            return vec![format!(
+                "Symlinks= needs exactly one socket or FIFO path among the Listen*= lines (there are {paths}): no link made"
+            )];
+        }
     };
     let mut problems = Vec::new();
     for link in &sock.symlinks {
@@ -120,7 +114,7 @@ fn make_symlinks(sock: &Socket) -> Vec<String> {
         let _ = vigil_platform::listen::create_parent_dirs(link, sock.directory_mode);
         match std::os::unix::fs::symlink(target, link) {
             Ok(()) => {}
-            Err(_) if std::fs::read_link(link).is_ok_and(|t| t == **target) => {}
+            Err(_) if std::fs::read_link(link).is_ok_and(|t| t == *target) => {}
             Err(e) => problems.push(format!(
                 "cannot make the link {} -> {}: {e}",
                 link.display(),
@@ -131,12 +125,27 @@ fn make_symlinks(sock: &Socket) -> Vec<String> {
     problems
 }
 
+/// What the links of `Symlinks=` lead to: the unit's one socket or FIFO
+/// path; else how many paths it has.
+fn symlink_target(sock: &Socket) -> Result<&PathBuf, usize> {
+    let paths: Vec<&PathBuf> = (sock.listen.iter())
+        .filter_map(|l| match &l.address {
+            ListenAddress::Path(p) => Some(p),
+            _ => None,
+        })
+        .collect();
+    match paths.as_slice() {
+        [target] => Ok(target),
+        other => Err(other.len()),
+    }
+}
+
 impl Listening {
     fn new(id: u64, sock: &Socket, fds: Vec<OwnedFd>) -> Listening {
-        let remove: Vec<PathBuf> = removable(sock, &sock.listen).cloned().collect();
+        let remove = removable(sock, &sock.listen).cloned().collect();
         // With RemoveOnStop=yes the links of Symlinks= go too, as in systemd.
-        let links = match remove.as_slice() {
-            [target] => (sock.symlinks.iter())
+        let links = match symlink_target(sock) {
+            Ok(target) if sock.remove_on_stop => (sock.symlinks.iter())
                 .map(|l| (l.clone(), target.clone()))
                 .collect(),
             _ => Vec::new(),
