@@ -19,6 +19,8 @@ vigil's PID 1: starts the service manager, keeps it alive, reaps orphans, shuts 
                   /usr/sbin/vigild)
   --main UNIT     the container's main unit, passed on to the manager
   --shell PATH    the emergency shell (default /bin/sh)
+  --final ACTION  the end of a shutdown (poweroff, reboot, halt, kexec), run by a
+                  vigil-init that was replaced on disk
   -- ARGS...      passed on to the manager
 On a real boot the kernel command line may hold vigil.manager=PATH, vigil.target=UNIT,
 vigil.main=UNIT, vigil.debug, vigil.emergency. docs/INIT.md has the rest.
@@ -30,6 +32,8 @@ type Str = &'static CStr;
 pub struct Args {
     pub container: bool,
     pub help: bool,
+    /// `--final ACTION`: the final sequence's end, by the vigil-init that replaced ours.
+    pub last: Option<Str>,
     manager: Option<Str>,
     main: Option<Str>,
     shell: Option<Str>,
@@ -43,7 +47,7 @@ pub struct Args {
 }
 
 impl Args {
-    fn error(&mut self, what: &'static str, arg: Str) {
+    pub fn error(&mut self, what: &'static str, arg: Str) {
         if let Some(slot) = self.errors.iter_mut().find(|e| e.is_none()) {
             *slot = Some((what, arg));
         }
@@ -77,6 +81,7 @@ pub fn parse(argv: *const *const u8) -> Args {
             b"--manager" => &mut out.manager,
             b"--main" => &mut out.main,
             b"--shell" => &mut out.shell,
+            b"--final" => &mut out.last,
             _ => {
                 out.error("unknown argument ", arg);
                 continue;

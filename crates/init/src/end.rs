@@ -4,9 +4,10 @@
 //! when reboot(2) fails. Only a PID 1 signals every process; otherwise only its children.
 
 use core::ffi::CStr;
+use core::ptr;
 
 use rustix::fd::OwnedFd;
-use rustix::fs::{Mode, OFlags, open};
+use rustix::fs::{CWD, Mode, OFlags, open};
 use rustix::mount::{MountFlags as M, UnmountFlags, mount, mount_remount, unmount};
 use rustix::process::{Pid, Signal, kill_process};
 use rustix::system::RebootCommand;
@@ -40,12 +41,16 @@ impl Action {
     }
 
     pub fn name(self) -> &'static str {
+        self.c_name().to_str().unwrap_or_default()
+    }
+
+    fn c_name(self) -> &'static CStr {
         match self {
-            Action::Poweroff => "poweroff",
-            Action::Reboot => "reboot",
-            Action::Halt => "halt",
-            Action::Kexec => "kexec",
-            Action::Exit => "exit",
+            Action::Poweroff => c"poweroff",
+            Action::Reboot => c"reboot",
+            Action::Halt => c"halt",
+            Action::Kexec => c"kexec",
+            Action::Exit => c"exit",
         }
     }
 }
@@ -80,6 +85,50 @@ pub fn finish(at: Where, action: Action, code: i32, signals: &OwnedFd, channel: 
         say!(log::INFO, "exiting with status {code}");
         sys::exit(code);
     }
+    take_over_if_replaced(action);
+    power_off(action, signals)
+}
+
+/// A vigil-init replaced on disk (an upgrade) runs from a deleted file, and a deleted
+/// file in use keeps its filesystem busy: / could not be remounted read-only. The
+/// program now on disk goes on from here (`--final ACTION`), as systemd hands over to
+/// systemd-shutdown; when it cannot be run, this one does.
+fn take_over_if_replaced(action: Action) {
+    if !rustix::fs::stat(c"/proc/self/exe").is_ok_and(|st| st.st_nlink == 0) {
+        return;
+    }
+    let mut buf = [0u8; 4096];
+    let room = buf.get_mut(..4000).unwrap_or_default();
+    let n = rustix::fs::readlinkat_raw(CWD, c"/proc/self/exe", room).unwrap_or(0);
+    let deleted = buf.get(..n).and_then(|p| p.strip_suffix(b" (deleted)"));
+    let Some(len) = deleted.map(<[u8]>::len) else {
+        return;
+    };
+    if let Some(end) = buf.get_mut(len) {
+        *end = 0;
+    }
+    let Ok(path) = CStr::from_bytes_until_nul(&buf) else {
+        return;
+    };
+    shout!(
+        "{}: {} was replaced: running the new one",
+        action.name(),
+        show(path)
+    );
+    let argv = [
+        path.as_ptr(),
+        c"--final".as_ptr(),
+        action.c_name().as_ptr(),
+        ptr::null(),
+    ];
+    let e = sys::execve(path, &argv.map(<*const _>::cast), &[ptr::null()]);
+    shout!("cannot run {}: {}; / may stay busy", show(path), Why(e));
+}
+
+/// The end of a real boot, also of a vigil-init started with `--final`: unmount,
+/// reboot(2), and never return.
+pub fn power_off(action: Action, signals: &OwnedFd) -> ! {
+    let name = action.name();
     shout!("{name}: unmounting filesystems");
     bounded(signals, UNMOUNT_WAIT, "unmounting", || {
         unmount_all();

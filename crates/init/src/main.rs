@@ -71,6 +71,19 @@ fn run(argv: *const *const u8, envp: *const *const u8) -> ! {
         pid1,
         container: args.container,
     };
+    // Started by the vigil-init we replaced on disk, to end its boot (end.rs).
+    if let Some(word) = args.last {
+        match end::Action::parse(word.to_bytes()) {
+            Some(action) if at.boot() => {
+                log::use_kmsg();
+                log::own_stderr();
+                let signals = sys::signalfd().unwrap_or_else(|_| last_resort());
+                end::power_off(action, &signals)
+            }
+            Some(_) => args.error("only a real boot's PID 1 ends with --final ", word),
+            None => args.error("--final takes poweroff, reboot, halt or kexec: ", word),
+        }
+    }
     if args.help && !at.boot() {
         let _ = rustix::io::write(sys::fd(1), cmdline::HELP.as_bytes());
         sys::exit(0);

@@ -217,13 +217,23 @@ pub fn spawn(exec: &Exec, fd3: Option<BorrowedFd<'_>>, console: bool) -> io::Res
         let _ = rustix::process::ioctl_tiocsctty(fd(0));
     }
     // An environment whose mapping failed (or that ends without NULL) is none at all.
-    let none = [core::ptr::null::<u8>()];
     let envp = Some(exec.envp).filter(|e| e.last().is_some_and(|p| p.is_null()));
-    let (path, argv) = (exec.path.as_ptr(), exec.argv.as_ptr());
-    let envp = envp.unwrap_or(&none).as_ptr();
-    // SAFETY: execve; the arrays are NULL-terminated and point to NUL-terminated strings.
-    let _ = unsafe { syscall(59, [path as usize, argv as usize, envp as usize, 0]) };
+    let _ = execve(exec.path, &exec.argv, envp.unwrap_or(&[core::ptr::null()]));
     exit(127)
+}
+
+/// execve(2); returns only when it failed. `argv` and `envp` end with NULL (else it fails
+/// with EFAULT), their other entries point to NUL-terminated strings.
+pub fn execve(path: &CStr, argv: &[*const u8], envp: &[*const u8]) -> Errno {
+    if argv.last().is_none_or(|p| !p.is_null()) || envp.last().is_none_or(|p| !p.is_null()) {
+        return Errno::FAULT;
+    }
+    let (path, argv, envp) = (path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+    // SAFETY: the arrays are NULL-terminated (checked) and point to C strings (the caller).
+    match unsafe { syscall(59, [path as usize, argv as usize, envp as usize, 0]) } {
+        Err(e) => e,
+        Ok(_) => Errno::NOEXEC,
+    }
 }
 
 // The static build's entry point: the kernel jumps to `_start` with argc, argv, NULL,

@@ -1417,6 +1417,28 @@ fn usage_errors_exit_2_and_help_exits_0() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("MANAGER-ARGS"));
 }
 
+/// `--final` is the end of a real boot (what a vigil-init replaced on disk hands over to
+/// the new one): anywhere else it is a usage error, never a reboot(2) nor a start.
+#[test]
+fn final_outside_a_real_boot_is_a_usage_error() {
+    for (action, says) in [
+        ("poweroff", "only a real boot's PID 1 ends with --final"),
+        (
+            "sleep",
+            "--final takes poweroff, reboot, halt or kexec: sleep",
+        ),
+    ] {
+        let out = Command::new(bin())
+            .args(["--final", action])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(says), "{err}");
+        assert!(!err.contains("started"), "{err}");
+    }
+}
+
 // ----- with the real manager -------------------------------------------------
 
 /// A workspace binary next to vigil-init (scripts/test builds them all first).
