@@ -54,10 +54,28 @@ impl Diagnostic {
     pub fn is_not_enforced(&self) -> bool {
         self.severity == Severity::Warning && self.message.ends_with(NOT_ENFORCED_YET)
     }
+
+    /// Whether it says a unit file is ignored, its type (`.timer`, `.mount`...) not
+    /// supported yet: a distribution ships a score of them.
+    pub fn is_type_not_supported(&self) -> bool {
+        self.severity == Severity::Warning && self.message.contains(TYPE_NOT_SUPPORTED)
+    }
+
+    /// Whether it says a unit file is masked: the admin's choice, not a problem.
+    pub fn is_masked_file(&self) -> bool {
+        self.severity == Severity::Warning
+            && (self.message.ends_with(MASKED_NOT_LOADED)
+                || self.message.ends_with(MASKED_EMPTY_NOT_LOADED))
+    }
 }
 
 /// The end of the warning about a directive read but not enforced yet.
 pub const NOT_ENFORCED_YET: &str = "is not enforced yet";
+/// What the warning about a unit file of a type vigil does not load says.
+pub const TYPE_NOT_SUPPORTED: &str = "units are not supported yet, ignoring";
+/// The end of the warning about a masked unit file.
+pub const MASKED_NOT_LOADED: &str = "is masked (symlink to /dev/null), not loaded";
+pub const MASKED_EMPTY_NOT_LOADED: &str = "is masked (empty file), not loaded";
 
 /// Puts the diagnostics of one unit in reading order: file by file as `files`
 /// lists them (the unit file, then its drop-ins in the order they apply), by

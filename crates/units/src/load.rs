@@ -12,6 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::diag::{MASKED_EMPTY_NOT_LOADED, MASKED_NOT_LOADED, TYPE_NOT_SUPPORTED};
 use crate::model::{Condition, ConditionKind, Format, Sparse, Unit, UnitKind};
 use crate::specifier::SpecifierContext;
 use crate::unitfile::{self, Reference, Source};
@@ -113,6 +114,9 @@ pub struct LoadedSet {
     pub(crate) referenced: [HashSet<String>; 2],
     /// Names referred to that no file defines (already warned about when pulled in).
     pub missing: BTreeSet<String>,
+    /// Unit files of a type vigil does not load yet (`.timer`, `.mount`...), by
+    /// name: each is warned about once, and a reference to one is not "not found".
+    pub unsupported: BTreeSet<String>,
 }
 
 /// One `*.conf` file of a drop-in directory.
@@ -494,7 +498,7 @@ impl LoadedSet {
             self.diagnostics.push(Diagnostic::warning(
                 path,
                 0,
-                format!("unit {unit_name} is masked (empty file), not loaded"),
+                format!("unit {unit_name} {MASKED_EMPTY_NOT_LOADED}"),
             ));
             self.masked
                 .insert(unit_name.to_string(), path.to_path_buf());
@@ -735,7 +739,11 @@ impl LoadedSet {
                     self.push_unit(unit, Vec::new());
                     continue;
                 }
-                if r.pulls() {
+                // A file of a type not loaded yet had its own warning.
+                let unsupported = |n: &str| self.unsupported.contains(n);
+                let unsupported =
+                    unsupported(&n) || name::template_of(&n).is_some_and(|t| unsupported(&t));
+                if r.pulls() && !unsupported {
                     self.diagnostics.push(Diagnostic::warning(
                         &*r.path,
                         r.line,
@@ -934,6 +942,7 @@ struct Scan {
     wants: BTreeMap<String, Vec<(String, PathBuf)>>,
     requires: BTreeMap<String, Vec<(String, PathBuf)>>,
     masked: BTreeMap<String, PathBuf>,
+    unsupported: BTreeSet<String>,
     aliases: BTreeMap<String, String>,
     /// Alias targets to define from the symlink's target if no directory
     /// does: (target's name, target, origin, the link's name, the link).
@@ -1085,10 +1094,11 @@ impl Scan {
             (fname.to_string(), FileFormat::UnitFile)
         } else {
             if let Some(suffix) = name::suffix_of(fname) {
+                self.unsupported.insert(fname.to_string());
                 self.diags.push(Diagnostic::warning(
                     path,
                     0,
-                    format!("{suffix} units are not supported yet, ignoring {fname}"),
+                    format!("{suffix} {TYPE_NOT_SUPPORTED} {fname}"),
                 ));
             }
             return;
@@ -1143,7 +1153,7 @@ impl Scan {
                 self.diags.push(Diagnostic::warning(
                     path,
                     0,
-                    format!("unit {unit_name} is masked (symlink to /dev/null), not loaded"),
+                    format!("unit {unit_name} {MASKED_NOT_LOADED}"),
                 ));
                 self.masked.insert(unit_name, path.to_path_buf());
                 return;
@@ -1351,6 +1361,7 @@ impl Scan {
             diagnostics: std::mem::take(&mut self.diags),
             aliases: self.aliases,
             masked: self.masked,
+            unsupported: self.unsupported,
             wants_dirs: self.wants,
             requires_dirs: self.requires,
             dropins: self
