@@ -122,9 +122,20 @@ pub fn current() -> String {
 /// `localhost`, so that `(none)` never shows in prompts, logs and sudo.
 pub fn decide(configured: Option<String>, kernel: &str) -> Option<String> {
     match configured {
+        // Not set again (systemd's `sethostname_idempotent`): a container whose
+        // manager set it from the same file may not set it at all.
+        Some(name) if name == kernel => None,
         Some(name) => Some(name),
         None if kernel.is_empty() || kernel == "(none)" => Some("localhost".to_string()),
         None => None,
+    }
+}
+
+impl HostnameError {
+    /// sethostname(2) refused for want of CAP_SYS_ADMIN (EPERM).
+    pub fn not_permitted(&self) -> bool {
+        matches!(self, HostnameError::Set { source, .. }
+            if source.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error()))
     }
 }
 
@@ -168,6 +179,7 @@ mod tests {
         let localhost = Some("localhost".to_string());
         assert_eq!(decide(name(), "(none)"), name());
         assert_eq!(decide(name(), "other"), name());
+        assert_eq!(decide(name(), name().as_deref().unwrap()), None);
         assert_eq!(decide(None, "(none)"), localhost);
         assert_eq!(decide(None, ""), localhost);
         assert_eq!(decide(None, "other"), None);

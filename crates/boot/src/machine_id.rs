@@ -61,13 +61,25 @@ fn at(path: &Path) -> impl FnOnce(io::Error) -> io::Error + '_ {
     move |e| io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
 
-pub fn setup(root: &Path) -> io::Result<Setup> {
+/// The ID a container manager gives in `$container_uuid` (a UUID, with or without
+/// dashes, any case), as systemd takes it for a container's new ID.
+pub fn from_uuid(uuid: &str) -> Option<String> {
+    let id = uuid.replace('-', "").to_ascii_lowercase();
+    valid(&id).map(str::to_string)
+}
+
+/// `given`: the ID to use when the file has none (a container's
+/// `$container_uuid`); a random one otherwise.
+pub fn setup(root: &Path, given: Option<String>) -> io::Result<Setup> {
     let file = root.join("etc/machine-id");
     let text = fs::read_to_string(&file).unwrap_or_default();
     if let Some(id) = valid(&text) {
         return Ok(Setup::Kept(id.to_string()));
     }
-    let id = random().map_err(at(Path::new("/dev/urandom")))?;
+    let id = match given {
+        Some(id) => id,
+        None => random().map_err(at(Path::new("/dev/urandom")))?,
+    };
     match write_id(&file, &id) {
         Ok(()) => return Ok(Setup::Written(id)),
         // Read-only: the ID lives in /run until the root is writable.
@@ -160,5 +172,15 @@ mod tests {
         assert_eq!(&id[12..13], "4");
         assert!("89ab".contains(&id[16..17]), "{id}");
         assert_ne!(random().unwrap(), id);
+    }
+
+    #[test]
+    fn a_container_uuid_is_an_id() {
+        let want = Some("0123456789abcdef0123456789abcdef".to_string());
+        assert_eq!(from_uuid("01234567-89AB-cdef-0123-456789abcdef"), want);
+        assert_eq!(from_uuid("0123456789abcdef0123456789abcdef"), want);
+        for bad in ["", "0123", "0123456789abcdef0123456789abcdeg", "x"] {
+            assert_eq!(from_uuid(bad), None, "{bad:?}");
+        }
     }
 }

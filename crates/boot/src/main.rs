@@ -260,7 +260,8 @@ fn run_machine_id(args: &Args) -> bool {
                 out!("machine ID {id} committed to {file_name}");
             }
         }),
-        false => machine_id::setup(&args.root).map(|s| match s {
+        // A container manager may name the container (systemd-nspawn, lxc): its ID.
+        false => machine_id::setup(&args.root, container_uuid()).map(|s| match s {
             machine_id::Setup::Kept(id) => out!("machine ID {id}"),
             machine_id::Setup::Written(id) => out!("machine ID {id}: new, written to {file_name}"),
             machine_id::Setup::Mounted(id) => {
@@ -273,6 +274,19 @@ fn run_machine_id(args: &Args) -> bool {
         return false;
     }
     true
+}
+
+/// `$container_uuid` as an ID, when it is a valid UUID (vigild passes a
+/// container's environment to its services).
+fn container_uuid() -> Option<String> {
+    let uuid = std::env::var("container_uuid").ok()?;
+    let id = machine_id::from_uuid(&uuid);
+    if id.is_none() {
+        error(format!(
+            "warning: $container_uuid {uuid:?} is not a UUID: ignored"
+        ));
+    }
+    id
 }
 
 /// The `vigil` command, to ask vigild for a start or a reboot:
@@ -371,8 +385,18 @@ fn run_hostname(args: &Args) -> bool {
     if args.dry_run {
         out!("hostname {name}");
     } else if let Err(e) = hostname::set(&name) {
-        error(e);
-        ok = false;
+        match e.not_permitted() {
+            // A container without CAP_SYS_ADMIN: its manager named it. A warning, as
+            // systemd's PID 1 gives for any failure here.
+            true => error(format!(
+                "warning: {e}: the hostname stays {}",
+                hostname::current()
+            )),
+            false => {
+                error(e);
+                ok = false;
+            }
+        }
     }
     ok
 }

@@ -267,6 +267,39 @@ fn hostname_dry_run_absent_and_invalid() {
     r.write("etc/hostname", "box.example.com.\n");
     let o = run(&["hostname", "--dry-run"], &r.0);
     assert_eq!(stdout(&o), "hostname box.example.com\n");
+    // The name the kernel has already: nothing to set (found in a podman
+    // container, whose /etc/hostname is its manager's, and sethostname(2) refused).
+    let current = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    r.write("etc/hostname", &current);
+    let o = run(&["hostname", "--dry-run"], &r.0);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "");
+}
+
+/// Root only: sethostname(2) refused (EPERM: a container without
+/// CAP_SYS_ADMIN, here a user without it in a UTS namespace of its own) is a
+/// warning naming the name kept, exit 0, as systemd's PID 1 only warns.
+#[test]
+fn hostname_not_permitted_is_a_warning() {
+    if !root_or_skip("hostname_not_permitted_is_a_warning") {
+        return;
+    }
+    let r = TempRoot::new("hostname-eperm");
+    r.write("etc/hostname", "vigil-eperm-test\n");
+    let d = r.0.display().to_string();
+    let script = format!(
+        "setpriv --reuid 65534 --regid 65534 --clear-groups {BIN} hostname --root {d}; \
+         echo status=$?; cat /proc/sys/kernel/hostname"
+    );
+    let o = unshare_sh(&["--uts"], &script);
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(out.contains("status=0"), "{out}\n{err}");
+    assert!(!out.contains("vigil-eperm-test"), "{out}");
+    assert!(
+        err.contains("warning: cannot set hostname vigil-eperm-test: Operation not permitted")
+            && err.contains("the hostname stays"),
+        "{err}"
+    );
 }
 
 /// Root only: in a new UTS namespace whose name is the kernel's boot-time
@@ -991,6 +1024,43 @@ fn getty_starts_one_for_each_serial_console() {
         "{}",
         stdout(&o)
     );
+}
+
+/// A container manager that names its container (`$container_uuid`: nspawn,
+/// lxc) gives it its machine ID, as systemd takes it; a value that is no UUID
+/// is a warning and a random ID.
+#[test]
+fn machine_id_from_container_uuid() {
+    let r = TempRoot::new("machine-id-uuid");
+    for (uuid, want) in [
+        (
+            "01234567-89AB-cdef-0123-456789ABCDEF",
+            Some("0123456789abcdef0123456789abcdef"),
+        ),
+        ("not-a-uuid", None),
+    ] {
+        r.write("etc/machine-id", "");
+        let o = Command::new(BIN)
+            .args(["machine-id", "--root"])
+            .arg(&r.0)
+            .env("container_uuid", uuid)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let id = fs::read_to_string(r.0.join("etc/machine-id")).unwrap();
+        match want {
+            Some(want) => assert_eq!(id, format!("{want}\n")),
+            None => {
+                assert_eq!(id.len(), 33, "{id:?}");
+                assert!(
+                    stderr(&o).contains("is not a UUID: ignored"),
+                    "{}",
+                    stderr(&o)
+                );
+            }
+        }
+        let _ = fs::remove_file(r.0.join("etc/machine-id"));
+    }
 }
 
 /// An image made to be copied ships /etc/machine-id empty: the first boot
