@@ -110,19 +110,64 @@ fn take_over_if_replaced(action: Action) {
     let Ok(path) = CStr::from_bytes_until_nul(&buf) else {
         return;
     };
+    if !knows_final(path) {
+        let name = action.name();
+        return shout!(
+            "{name}: {} was replaced, not by a vigil-init with --final: / may stay busy",
+            show(path)
+        );
+    }
     shout!(
         "{}: {} was replaced: running the new one",
         action.name(),
         show(path)
     );
     let argv = [
-        path.as_ptr(),
+        FINAL_ARGV0.as_ptr(),
         c"--final".as_ptr(),
         action.c_name().as_ptr(),
         ptr::null(),
     ];
     let e = sys::execve(path, &argv.map(<*const _>::cast), &[ptr::null()]);
     shout!("cannot run {}: {}; / may stay busy", show(path), Why(e));
+}
+
+/// In each vigil-init that takes `--final`, and looked for in a new file before it is
+/// run: an older vigil-init would take `--final` for a word of the kernel's and boot
+/// again, and a program of another kind would not end the boot at all.
+#[used]
+static FINAL: [u8; 44] = *b"vigil-init: ends a boot with --final ACTION.";
+
+/// argv[0] of the handover. The kernel gives PID 1 the path it runs as argv[0], never
+/// this: a `--final` on the kernel command line is not taken for one.
+pub const FINAL_ARGV0: &CStr = c"vigil-init (final)";
+
+/// Whether the file at `path` holds FINAL (read 8 KiB at a time, on the stack).
+fn knows_final(path: &CStr) -> bool {
+    let Ok(fd) = open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) else {
+        return false;
+    };
+    // Not folded into the code that compares: the bytes must be in the file as they are.
+    let marker: &[u8] = core::hint::black_box(&FINAL);
+    let (mut buf, mut have) = ([0u8; 8192], 0);
+    loop {
+        match rustix::io::read(&fd, buf.get_mut(have..).unwrap_or_default()) {
+            Ok(n @ 1..) => have += n,
+            _ => return false,
+        }
+        if buf
+            .get(..have)
+            .unwrap_or_default()
+            .windows(marker.len())
+            .any(|w| w == marker)
+        {
+            return true;
+        }
+        // The last bytes stay: the marker may straddle two reads.
+        let keep = have.min(marker.len() - 1);
+        buf.copy_within(have - keep..have, 0);
+        have = keep;
+    }
 }
 
 /// The end of a real boot, also of a vigil-init started with `--final`: unmount,

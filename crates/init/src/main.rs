@@ -72,15 +72,19 @@ fn run(argv: *const *const u8, envp: *const *const u8) -> ! {
         container: args.container,
     };
     // Started by the vigil-init we replaced on disk, to end its boot (end.rs).
+    let handed = sys::nth(argv, 0) == Some(end::FINAL_ARGV0);
     if let Some(word) = args.last {
         match end::Action::parse(word.to_bytes()) {
-            Some(action) if at.boot() => {
+            Some(action) if at.boot() && handed => {
                 log::use_kmsg();
                 log::own_stderr();
                 let signals = sys::signalfd().unwrap_or_else(|_| last_resort());
                 end::power_off(action, &signals)
             }
-            Some(_) => args.error("only a real boot's PID 1 ends with --final ", word),
+            Some(_) => args.error(
+                "--final is for a vigil-init handed the end of a boot: ",
+                word,
+            ),
             None => args.error("--final takes poweroff, reboot, halt or kexec: ", word),
         }
     }

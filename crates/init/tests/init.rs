@@ -1422,7 +1422,10 @@ fn usage_errors_exit_2_and_help_exits_0() {
 #[test]
 fn final_outside_a_real_boot_is_a_usage_error() {
     for (action, says) in [
-        ("poweroff", "only a real boot's PID 1 ends with --final"),
+        (
+            "poweroff",
+            "--final is for a vigil-init handed the end of a boot: poweroff",
+        ),
         (
             "sleep",
             "--final takes poweroff, reboot, halt or kexec: sleep",

@@ -301,7 +301,9 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
     if !ready(true) {
         return;
     }
-    let run = boot("vigil", &[]);
+    // PID 1's file replaced by a copy before the poweroff, as an upgrade does: the
+    // new file ends the boot, and the disk is still clean.
+    let run = boot("vigil", &["--append", "vigil-test.replace-init=copy"]);
     let t = run.transcript();
     run.assert_booted();
     assert_eq!(run.count("Kernel panic"), 0, "{t}");
@@ -421,6 +423,7 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
         "vigild: every unit is stopped; exiting",
         "vigil-init: poweroff: stopping the remaining processes",
         "vigil-init: poweroff: sending SIGKILL to the processes still running",
+        "vigil-init: poweroff: /sbin/vigil-init was replaced: running the new one",
         "vigil-init: poweroff: unmounting filesystems",
         "reboot: Power down",
     ];
@@ -479,7 +482,8 @@ fn qemu_boot_vigil_shutdown_powers_off_through_poweroff_target() {
         &[
             "--append",
             "vigil-test.shutdown vigil-test.no-netfs vigil.emergency \
-             vigil.manager=/sbin/vigild-alt vigil.target=multi-user.target vigil.debug",
+             vigil.manager=/sbin/vigild-alt vigil.target=multi-user.target vigil.debug \
+             vigil-test.replace-init=other --final poweroff",
             // busybox sh's prompt
             "--type-after",
             "/ # ",
@@ -493,6 +497,9 @@ fn qemu_boot_vigil_shutdown_powers_off_through_poweroff_target() {
         Some("/sbin/vigild-alt --target multi-user.target --debug --emergency"),
         "{t}"
     );
+    // `--final poweroff` as words of the kernel command line: ignored (said in the
+    // kernel log), not taken for the handover's, which would power off at once
+    assert_eq!(run.count("VIGIL-TEST: init-ignored 1"), 1, "{t}");
     run.assert_in_order(&[
         "vigil-init: starting the emergency shell /bin/sh; asked by the manager",
         "vigil-init: the emergency shell exited",
@@ -514,10 +521,14 @@ fn qemu_boot_vigil_shutdown_powers_off_through_poweroff_target() {
         "vigild: shutting down: stopping every unit",
         "vigild: poweroff.target: -> running",
         "vigild: every unit is stopped; exiting",
+        // PID 1's file replaced by busybox before the shutdown: not run (an older
+        // vigil-init, or another program, would boot again or not end the boot)
+        "vigil-init: poweroff: /sbin/vigil-init was replaced, not by a vigil-init with --final",
         "vigil-init: poweroff: unmounting filesystems",
         "reboot: Power down",
     ];
     run.assert_in_order(&order);
+    assert_eq!(run.count("running the new one"), 0, "{t}");
     assert_eq!(run.count("VIGIL-TEST: at poweroff"), 1, "{t}");
     assert_eq!(run.count("exit.target: -> running"), 0, "{t}");
     let _ = std::fs::remove_dir_all(&run.out);

@@ -1727,8 +1727,15 @@ impl Daemon {
                 };
                 // Every state change goes into the unit's log (`vigil log -f`
                 // follows them) and to stderr; the engine's own lines that only
-                // restate a change ("starting", "started") are debug-level.
-                self.say(Level::Info, Some(&unit), &msg);
+                // restate a change ("starting", "started") are debug-level. So is
+                // `waiting` on stderr: one line more for each unit of a boot on
+                // the console (80 of Debian's 450), which `starting` follows.
+                if state == State::Waiting && !self.opts.debug {
+                    self.logs.manager_line(&unit, &msg);
+                    self.clients.deliver_log(&self.logs, &self.epoll);
+                } else {
+                    self.say(Level::Info, Some(&unit), &msg);
+                }
                 self.clients.on_state_changed(&unit, state, reason.as_ref());
                 self.on_state_for_sockets(&unit, state);
                 if matches!(state, State::Inactive | State::Failed | State::Restarting) {
