@@ -254,26 +254,45 @@ fn run_machine_id(args: &Args) -> bool {
         return true;
     }
     let file_name = file.display();
+    let in_container = vigil_units::condition::in_container();
+    let given = in_container && args.root == Path::new("/");
     let done = match args.commit {
         true => machine_id::commit(&args.root, mounted).map(|c| {
             if let Some(id) = c {
                 out!("machine ID {id} committed to {file_name}");
             }
         }),
-        // A container manager may name the container (systemd-nspawn, lxc): its ID.
-        false => machine_id::setup(&args.root, container_uuid()).map(|s| match s {
-            machine_id::Setup::Kept(id) => out!("machine ID {id}"),
-            machine_id::Setup::Written(id) => out!("machine ID {id}: new, written to {file_name}"),
-            machine_id::Setup::Mounted(id) => {
-                out!("machine ID {id}: new, mounted over {file_name} until the root is writable")
-            }
-        }),
+        // A container manager may name the container (systemd-nspawn, lxc): its ID,
+        // for the container's own root only (not an image under --root).
+        false => {
+            machine_id::setup(&args.root, given.then(container_uuid).flatten()).map(|s| match s {
+                machine_id::Setup::Kept(id) => out!("machine ID {id}"),
+                machine_id::Setup::Written(id) => {
+                    out!("machine ID {id}: new, written to {file_name}")
+                }
+                machine_id::Setup::Mounted(id) => {
+                    out!(
+                        "machine ID {id}: new, mounted over {file_name} until the root is writable"
+                    )
+                }
+            })
+        }
     };
-    if let Err(e) = done {
-        error(format!("machine ID: {e}"));
-        return false;
+    match done {
+        Ok(()) => true,
+        // A container that can neither write nor mount it (a read-only /etc,
+        // no CAP_SYS_ADMIN) runs on: systemd's PID 1 says so and goes on too.
+        Err(e) if in_container && !args.commit => {
+            error(format!(
+                "warning: machine ID: {e} (in a container: going on without one)"
+            ));
+            true
+        }
+        Err(e) => {
+            error(format!("machine ID: {e}"));
+            false
+        }
     }
-    true
 }
 
 /// `$container_uuid` as an ID, when it is a valid UUID (vigild passes a

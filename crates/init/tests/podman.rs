@@ -6,8 +6,8 @@
 //! Root, podman and runc needed (scripts/install-test-deps installs them); without
 //! them the tests say why and pass, but with CI=true, where they fail. runc, not crun:
 //! crun refuses a machine whose cgroups are mounted hybrid, as here. podman's own state
-//! lives in the test's directory (vfs storage), so the host's containers are not
-//! touched.
+//! lives in the test's directory (vfs storage, its run and tmp directories), so the
+//! host's containers are not touched.
 
 use std::fs;
 use std::os::unix::fs::symlink;
@@ -130,6 +130,7 @@ impl Container {
         Command::new("podman")
             .args(["--runtime", "runc", "--storage-driver", "vfs"])
             .args(["--root", &state("storage"), "--runroot", &state("run")])
+            .args(["--tmpdir", &state("tmp")])
             .args(args)
             .env("CONTAINERS_CONF", self.dir.join("containers.conf"))
             .output()
@@ -200,7 +201,11 @@ fn a_podman_container_exits_with_its_main_units_code() {
         return;
     }
     let c = Container::new("exit");
-    let out = c.run(&[], &["/usr/sbin/vigil-init", "--main", "exits.service"]);
+    // Killed by podman after 60 s should it never end, failing the test.
+    let out = c.run(
+        &["--timeout", "60"],
+        &["/usr/sbin/vigil-init", "--main", "exits.service"],
+    );
     let said = text(&out);
     assert_eq!(out.status.code(), Some(7), "{said}");
     for line in [

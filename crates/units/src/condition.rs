@@ -689,6 +689,11 @@ fn container_name(v: &str) -> String {
     }
 }
 
+/// Whether vigil runs in a container (what `ConditionVirtualization=container` asks).
+pub fn in_container() -> bool {
+    detect_container(&System::real()).is_some()
+}
+
 /// The container vigil runs in, first hit wins: `container=` in PID 1's
 /// environment, then in the manager's own, /run/host/container-manager,
 /// /run/systemd/container, /run/.containerenv (podman), /.dockerenv (docker),
