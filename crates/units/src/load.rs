@@ -739,10 +739,24 @@ impl LoadedSet {
                     self.push_unit(unit, Vec::new());
                     continue;
                 }
-                // A file of a type not loaded yet had its own warning.
+                // A file of a type not loaded yet had its own warning: a unit that
+                // wants it is quiet about it, one that needs it will not start.
                 let unsupported = |n: &str| self.unsupported.contains(n);
                 let unsupported =
                     unsupported(&n) || name::template_of(&n).is_some_and(|t| unsupported(&t));
+                let needs = matches!(r.directive, "Requires" | "BindsTo" | "Requisite");
+                if unsupported && needs {
+                    let suffix = name::suffix_of(&n).unwrap_or_default();
+                    self.diagnostics.push(Diagnostic::warning(
+                        &*r.path,
+                        r.line,
+                        format!(
+                            "unit {n} referenced by {} is a {suffix} unit, not supported yet: \
+                             what requires it cannot start",
+                            at(&r)
+                        ),
+                    ));
+                }
                 if r.pulls() && !unsupported {
                     self.diagnostics.push(Diagnostic::warning(
                         &*r.path,

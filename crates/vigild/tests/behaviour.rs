@@ -6608,11 +6608,21 @@ fn unit_files_of_unsupported_types_are_summed_up_at_a_load() {
         ("x@.timer", "[Timer]\nOnCalendar=daily\n"),
         ("d.mount", "[Mount]\nWhat=tmpfs\nWhere=/d\n"),
         ("m.service", ""),
+        // One that needs such a unit will not start: that is said.
+        (
+            "c.service",
+            "[Unit]\nRequires=r.timer\n[Service]\nExecStart=/bin/true\n",
+        ),
+        ("r.timer", "[Timer]\nOnCalendar=daily\n"),
     ];
     let mut m = Manager::start(&files);
     m.expect_stderr(
-        "warning: 3 unit files of types not supported yet ignored: 2 .timer, 1 .mount \
+        "warning: 4 unit files of types not supported yet ignored: 3 .timer, 1 .mount \
          (--debug names each)",
+    );
+    m.expect_stderr(
+        "warning: unit r.timer referenced by c.service:2 is a .timer unit, not supported yet: \
+         what requires it cannot start",
     );
     // A name no file defines is still not found.
     m.expect_stderr("warning: unit ghost.timer referenced by a.service:2 not found");
