@@ -35,8 +35,10 @@ fn run(args: &[&str], root: &Path) -> Output {
         .args(args)
         .arg("--root")
         .arg(root)
-        // A CI in a container (nspawn, lxc) must not lend its ID.
+        // A CI in a container (nspawn, lxc) must not lend its ID, nor be one: the
+        // tree under --root says whether vigil-boot runs in a container.
         .env_remove("container_uuid")
+        .env_remove("container")
         .output()
         .unwrap()
 }
@@ -968,6 +970,24 @@ fn fstab_checks_file_systems_before_mounting_them() {
         args,
         format!("-a -T -t ext4 {dev}-bad\n-a -T -t ext4 {dev}-nofail\n-a -T -t ext4 {dev}-odd\n")
     );
+}
+
+/// In a container, as systemd's generator there: console-getty.service on its
+/// console when it has one (`podman run -t`: found running Debian in podman,
+/// where there was no login prompt), no serial gettys, nothing without one.
+#[test]
+fn getty_in_a_container_is_console_getty() {
+    let r = TempRoot::new("getty-container");
+    r.write("sys/class/tty/console/active", "ttyS0\n");
+    r.write("dev/ttyS0", "");
+    r.write(".dockerenv", "");
+    let o = run(&["getty", "--dry-run"], &r.0);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "", "{}", stderr(&o));
+    assert_eq!(stderr(&o), "");
+    r.write("dev/console", "");
+    let o = run(&["getty", "--dry-run"], &r.0);
+    assert_eq!(stdout(&o), "start console-getty.service\n");
 }
 
 /// A getty on each serial console, as systemd's getty generator adds them:

@@ -67,11 +67,12 @@ struct Container {
 const MAIN: &str = "[Service]
 ExecStart=/bin/sh -c 'trap \"echo main got HUP\" HUP; trap \"echo main got TERM; exit 0\" TERM; echo main up; while :; do sleep 1; done'
 ";
+/// Exits once side.service has its trap set (a SIGTERM before that ends it silently).
 const EXITS: &str = "[Service]
-ExecStart=/bin/sh -c 'echo about to exit 7; exit 7'
+ExecStart=/bin/sh -c 'until [ -e /run/side-up ]; do sleep 0.05; done; echo about to exit 7; exit 7'
 ";
 const SIDE: &str = "[Service]
-ExecStart=/bin/sh -c 'trap \"echo side got TERM; exit 0\" TERM; echo side up; while :; do sleep 1; done'
+ExecStart=/bin/sh -c 'trap \"echo side got TERM; exit 0\" TERM; echo side up; : > /run/side-up; while :; do sleep 1; done'
 ";
 /// podman's default limits (1048576 descriptors, 4194304 processes) are more than a root
 /// without CAP_SYS_RESOURCE may set, as in a build sandbox: the runtime's own then.

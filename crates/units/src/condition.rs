@@ -689,9 +689,14 @@ fn container_name(v: &str) -> String {
     }
 }
 
-/// Whether vigil runs in a container (what `ConditionVirtualization=container` asks).
-pub fn in_container() -> bool {
-    detect_container(&System::real()).is_some()
+/// Whether vigil runs in a container (what `ConditionVirtualization=container` asks),
+/// its files read under `root` (`/`; a tree of a test's), the environment its own.
+pub fn in_container(root: &Path) -> bool {
+    let sys = System {
+        root: root.to_path_buf(),
+        env: None,
+    };
+    detect_container(&sys).is_some()
 }
 
 /// The container vigil runs in, first hit wins: `container=` in PID 1's
