@@ -322,34 +322,21 @@ fn vigil() -> std::process::Command {
 /// is said and passed over; a start vigild refuses (no serial-getty@.service
 /// installed) is an error.
 fn run_getty(args: &Args) -> bool {
-    // (console, unit): in a container, its console (a terminal when it was run
-    // with one: `podman run -it`), as systemd's generator adds console-getty.
-    // Without one (no -t) there is no /dev/console: nothing to say.
-    let consoles: Vec<(String, String)> = if vigil_units::condition::in_container(&args.root) {
-        let console = args.root.join("dev/console").exists();
-        let pair = ("console".to_string(), "console-getty.service".to_string());
-        console.then_some(pair).into_iter().collect()
-    } else {
-        let active = args.root.join("sys/class/tty/console/active");
-        let text = fs::read_to_string(&active).unwrap_or_default();
-        let mut ttys = getty::serial_consoles(&text);
-        for tty in getty::HYPERVISOR_CONSOLES {
-            if args.root.join("dev").join(tty).exists() && !ttys.iter().any(|t| t == tty) {
-                ttys.push(tty.to_string());
-            }
+    let active = args.root.join("sys/class/tty/console/active");
+    let text = fs::read_to_string(&active).unwrap_or_default();
+    let mut ttys = getty::serial_consoles(&text);
+    for tty in getty::HYPERVISOR_CONSOLES {
+        if args.root.join("dev").join(tty).exists() && !ttys.iter().any(|t| t == tty) {
+            ttys.push(tty.to_string());
         }
-        let with_unit = |tty: String| {
-            let unit = format!("serial-getty@{tty}.service");
-            (tty, unit)
-        };
-        ttys.into_iter().map(with_unit).collect()
-    };
+    }
     let mut ok = true;
-    for (tty, unit) in consoles {
+    for tty in ttys {
         if !args.root.join("dev").join(&tty).exists() {
             error(format!("console {tty}: /dev/{tty} is not there: no getty"));
             continue;
         }
+        let unit = format!("serial-getty@{tty}.service");
         if args.dry_run {
             out!("start {unit}");
             continue;

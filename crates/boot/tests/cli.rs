@@ -972,24 +972,6 @@ fn fstab_checks_file_systems_before_mounting_them() {
     );
 }
 
-/// In a container, as systemd's generator there: console-getty.service on its
-/// console when it has one (`podman run -t`: found running Debian in podman,
-/// where there was no login prompt), no serial gettys, nothing without one.
-#[test]
-fn getty_in_a_container_is_console_getty() {
-    let r = TempRoot::new("getty-container");
-    r.write("sys/class/tty/console/active", "ttyS0\n");
-    r.write("dev/ttyS0", "");
-    r.write(".dockerenv", "");
-    let o = run(&["getty", "--dry-run"], &r.0);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stdout(&o), "", "{}", stderr(&o));
-    assert_eq!(stderr(&o), "");
-    r.write("dev/console", "");
-    let o = run(&["getty", "--dry-run"], &r.0);
-    assert_eq!(stdout(&o), "start console-getty.service\n");
-}
-
 /// A getty on each serial console, as systemd's getty generator adds them:
 /// not the virtual terminals, not a console whose node is missing; the
 /// hypervisor consoles that exist too. Started with `vigil start --no-block`
