@@ -109,9 +109,10 @@ pub struct LoadedSet {
     /// was written: only the first of a name decides whether it is loaded, built
     /// in or missing, and one that pulls it in names the file in the warning.
     pub references: Vec<Reference>,
-    /// The names in `references`, by [`Reference::pulls`]: a thousand services
-    /// each refer to the same five targets of their default dependencies.
-    pub(crate) referenced: [HashSet<String>; 2],
+    /// The names in `references`, by `reference_kind` (orders, pulls in, needs):
+    /// a thousand services each refer to the same five targets of their default
+    /// dependencies.
+    pub(crate) referenced: [HashSet<String>; 3],
     /// Names referred to that no file defines (already warned about when pulled in).
     pub missing: BTreeSet<String>,
     /// Unit files of a type vigil does not load yet (`.timer`, `.mount`...), by
@@ -329,15 +330,15 @@ impl LoadedSet {
             r.name = real;
         }
         if !self.is_referenced(&r.name, r.directive) {
-            self.referenced[usize::from(r.pulls())].insert(r.name.clone());
+            self.referenced[reference_kind(r.directive)].insert(r.name.clone());
             self.references.push(r);
         }
     }
 
     /// Whether `references` has `name` by a directive of the kind of `directive`
-    /// (one that pulls the unit in, or one that does not).
+    /// (one that orders, one that pulls the unit in, one that needs it).
     fn is_referenced(&self, name: &str, directive: &str) -> bool {
-        self.referenced[usize::from(Reference::pulling(directive))].contains(name)
+        self.referenced[reference_kind(directive)].contains(name)
     }
 
     /// systemd's implicit dependencies of a service or a socket from a unit file
@@ -698,6 +699,24 @@ impl LoadedSet {
             let before = (self.units.len(), self.broken.len());
             for r in std::mem::take(&mut pending) {
                 let n = self.canonical(&r.name);
+                // A file of a type not loaded yet had its own warning: a unit that
+                // wants it is quiet about it, one that needs it will not start
+                // (said at the first reference that needs it, whatever came before).
+                let unsupported = |n: &str| self.unsupported.contains(n);
+                let unsupported =
+                    unsupported(&n) || name::template_of(&n).is_some_and(|t| unsupported(&t));
+                if unsupported && Reference::needing(r.directive) {
+                    let suffix = name::suffix_of(&n).unwrap_or_default();
+                    self.diagnostics.push(Diagnostic::warning(
+                        &*r.path,
+                        r.line,
+                        format!(
+                            "unit {n} referenced by {} is a {suffix} unit, not supported yet: \
+                             what requires it cannot start",
+                            at(&r)
+                        ),
+                    ));
+                }
                 // Loaded or found missing meanwhile, by an earlier reference of
                 // this round (under another name: an alias).
                 let loaded = self.units.get(before.0..).unwrap_or_default();
@@ -739,24 +758,6 @@ impl LoadedSet {
                     self.push_unit(unit, Vec::new());
                     continue;
                 }
-                // A file of a type not loaded yet had its own warning: a unit that
-                // wants it is quiet about it, one that needs it will not start.
-                let unsupported = |n: &str| self.unsupported.contains(n);
-                let unsupported =
-                    unsupported(&n) || name::template_of(&n).is_some_and(|t| unsupported(&t));
-                let needs = matches!(r.directive, "Requires" | "BindsTo" | "Requisite");
-                if unsupported && needs {
-                    let suffix = name::suffix_of(&n).unwrap_or_default();
-                    self.diagnostics.push(Diagnostic::warning(
-                        &*r.path,
-                        r.line,
-                        format!(
-                            "unit {n} referenced by {} is a {suffix} unit, not supported yet: \
-                             what requires it cannot start",
-                            at(&r)
-                        ),
-                    ));
-                }
                 if r.pulls() && !unsupported {
                     self.diagnostics.push(Diagnostic::warning(
                         &*r.path,
@@ -768,6 +769,17 @@ impl LoadedSet {
             }
         }
         self.add_target_default_deps();
+    }
+}
+
+/// 0 for a directive that only orders or conflicts, 1 for one that pulls the unit
+/// in, 2 for one that needs it: the first reference of each kind to a name is kept
+/// (a `Requires=` on a unit not loaded yet is said even after a `Wants=` of it).
+fn reference_kind(directive: &str) -> usize {
+    match (Reference::needing(directive), Reference::pulling(directive)) {
+        (true, _) => 2,
+        (false, true) => 1,
+        (false, false) => 0,
     }
 }
 

@@ -6608,20 +6608,20 @@ fn unit_files_of_unsupported_types_are_summed_up_at_a_load() {
         ("x@.timer", "[Timer]\nOnCalendar=daily\n"),
         ("d.mount", "[Mount]\nWhat=tmpfs\nWhere=/d\n"),
         ("m.service", ""),
-        // One that needs such a unit will not start: that is said.
+        // One that needs such a unit will not start: that is said, also after
+        // a.service's Wants= of the same unit was read.
         (
             "c.service",
-            "[Unit]\nRequires=r.timer\n[Service]\nExecStart=/bin/true\n",
+            "[Unit]\nRequires=t.timer\n[Service]\nExecStart=/bin/true\n",
         ),
-        ("r.timer", "[Timer]\nOnCalendar=daily\n"),
     ];
     let mut m = Manager::start(&files);
     m.expect_stderr(
-        "warning: 4 unit files of types not supported yet ignored: 3 .timer, 1 .mount \
+        "warning: 3 unit files of types not supported yet ignored: 2 .timer, 1 .mount \
          (--debug names each)",
     );
     m.expect_stderr(
-        "warning: unit r.timer referenced by c.service:2 is a .timer unit, not supported yet: \
+        "warning: unit t.timer referenced by c.service:2 is a .timer unit, not supported yet: \
          what requires it cannot start",
     );
     // A name no file defines is still not found.
@@ -6630,7 +6630,7 @@ fn unit_files_of_unsupported_types_are_summed_up_at_a_load() {
     for quiet in [
         "ignoring t.timer",
         "is masked",
-        "unit t.timer",
+        "unit t.timer referenced by a.service",
         "unit x@y.timer",
     ] {
         assert!(!said.contains(quiet), "{quiet}: {said}");

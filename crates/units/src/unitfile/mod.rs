@@ -54,6 +54,12 @@ impl Reference {
         Reference::pulling(self.directive)
     }
 
+    /// Whether a reference by `directive` needs the unit: without it the
+    /// referring unit cannot start (`Requires=`, `BindsTo=`, `Requisite=`).
+    pub fn needing(directive: &str) -> bool {
+        matches!(directive, "Requires" | "BindsTo" | "Requisite")
+    }
+
     /// Whether a reference by `directive` pulls the unit in (see [`Reference::pulls`]).
     pub fn pulling(directive: &str) -> bool {
         matches!(
