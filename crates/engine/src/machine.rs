@@ -1750,6 +1750,8 @@ impl Machine {
         // As systemd ("Job type reload is not applicable"): a guessed SIGHUP
         // would end a daemon that does not catch it, and `reload || restart`
         // in a script relies on the refusal.
+        // Debian's init scripts, through vigil's hook, tell this refusal by
+        // `no ExecReload=` (crates/boot/debian/init-functions.d/40-vigil).
         Err(self.refuse(u, "it cannot reload: no ExecReload= (restart it instead)"))
     }
 

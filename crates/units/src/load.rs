@@ -665,6 +665,28 @@ impl LoadedSet {
         .collect()
     }
 
+    /// Whether the unit `n` is of a file of a type not loaded yet (or an instance
+    /// of such a template).
+    fn is_unsupported(&self, n: &str) -> bool {
+        let listed = |n: &str| self.unsupported.contains(n);
+        listed(n) || name::template_of(n).is_some_and(|t| listed(&t))
+    }
+
+    /// The warning for a reference that needs a unit of a type not loaded yet.
+    fn needs_unsupported(&self, r: &Reference) -> Option<Diagnostic> {
+        let n = self.canonical(&r.name);
+        let suffix = name::suffix_of(&n).filter(|_| self.is_unsupported(&n))?;
+        Some(Diagnostic::warning(
+            &*r.path,
+            r.line,
+            format!(
+                "unit {n} referenced by {} is a {suffix} unit, not supported yet: \
+                 what requires it cannot start",
+                at(r)
+            ),
+        ))
+    }
+
     /// Instantiates templates, adds built-in targets and reports missing units
     /// for every reference, until nothing new appears.
     fn resolve(&mut self, ctx: &SpecifierContext) {
@@ -687,6 +709,15 @@ impl LoadedSet {
         let mut checked = 0;
         loop {
             let fresh = self.references.get(checked..).unwrap_or_default();
+            // Each reference is here once: one that needs a unit of a type not
+            // loaded yet is said, also when the name is known missing already.
+            let said: Vec<Diagnostic> = fresh
+                .iter()
+                .filter(|r| Reference::needing(r.directive))
+                .filter_map(|r| self.needs_unsupported(r))
+                .collect();
+            self.diagnostics.extend(said);
+            let fresh = self.references.get(checked..).unwrap_or_default();
             pending.extend(self.unresolved(fresh.iter()));
             checked = self.references.len();
             if pending.is_empty() {
@@ -700,23 +731,8 @@ impl LoadedSet {
             for r in std::mem::take(&mut pending) {
                 let n = self.canonical(&r.name);
                 // A file of a type not loaded yet had its own warning: a unit that
-                // wants it is quiet about it, one that needs it will not start
-                // (said at the first reference that needs it, whatever came before).
-                let unsupported = |n: &str| self.unsupported.contains(n);
-                let unsupported =
-                    unsupported(&n) || name::template_of(&n).is_some_and(|t| unsupported(&t));
-                if unsupported && Reference::needing(r.directive) {
-                    let suffix = name::suffix_of(&n).unwrap_or_default();
-                    self.diagnostics.push(Diagnostic::warning(
-                        &*r.path,
-                        r.line,
-                        format!(
-                            "unit {n} referenced by {} is a {suffix} unit, not supported yet: \
-                             what requires it cannot start",
-                            at(&r)
-                        ),
-                    ));
-                }
+                // wants it is quiet about it (one that needs it was told above).
+                let unsupported = self.is_unsupported(&n);
                 // Loaded or found missing meanwhile, by an earlier reference of
                 // this round (under another name: an alias).
                 let loaded = self.units.get(before.0..).unwrap_or_default();

@@ -237,6 +237,31 @@ fn wants_and_requires_directories() {
 }
 
 /// Review finding: a dangling entry of `a.service.requires/` was reported as
+/// A unit that needs a unit of a type not loaded yet (`.timer`) is told it cannot
+/// start, also when the need is read after a `Wants=` of it marked it missing: here
+/// in an instance made while resolving (a review found that one silent).
+#[test]
+fn a_need_of_an_unsupported_unit_is_said_after_a_want_of_it() {
+    let d = TempDir::new("needs-unsupported");
+    d.write(
+        "a.service",
+        "[Unit]\nWants=t.timer inst@1.service\n[Service]\nExecStart=/bin/true\n",
+    );
+    d.write(
+        "inst@.service",
+        "[Unit]\nRequires=t.timer\n[Service]\nExecStart=/bin/true\n",
+    );
+    d.write("t.timer", "[Timer]\nOnCalendar=daily\n");
+    let set = load_dirs(&[d.path()], &ctx());
+    let msgs: Vec<String> = set.diagnostics.iter().map(|d| d.to_string()).collect();
+    let needs: Vec<&String> = msgs
+        .iter()
+        .filter(|m| m.contains("unit t.timer referenced by inst@.service:2 is a .timer unit"))
+        .collect();
+    assert_eq!(needs.len(), 1, "{msgs:?}");
+    assert!(!msgs.iter().any(|m| m.contains("not found")), "{msgs:?}");
+}
+
 /// `unit gone.service referenced by gone.service`: the unit it belongs to is named.
 #[test]
 fn a_dangling_entry_of_a_requires_dir_names_its_unit() {
