@@ -31,6 +31,16 @@ pub enum FstabError {
         line: usize,
         message: String,
     },
+    /// A mount point an earlier entry mounts already: this one is ignored.
+    #[error(
+        "{path}:{line}: {target} is line {first}'s mount point too: this entry is ignored (systemd's fstab generator also ignores a duplicate)"
+    )]
+    Duplicate {
+        path: PathBuf,
+        line: usize,
+        target: String,
+        first: usize,
+    },
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
     #[error("{path}:{line}: cannot create mount point {target}: {source}")]
@@ -498,6 +508,37 @@ pub fn parse(path: &Path, text: impl AsRef<[u8]>) -> (Vec<Entry>, Vec<FstabError
         }
     }
     (entries, errors)
+}
+
+/// The entries without those whose mount point an earlier entry mounts, each
+/// said: the first mounts it, as systemd's generator writes the first's unit and
+/// refuses a second, where mount -a would mount the second on top of the first,
+/// hiding it. `noauto` entries (mounted by hand only), swap and remounts (of
+/// what an entry before mounted, as `bind,remount,ro` after a bind) are none.
+pub fn without_duplicates(entries: Vec<Entry>) -> (Vec<Entry>, Vec<FstabError>) {
+    let mut first = std::collections::HashMap::new();
+    let mut errors = Vec::new();
+    let kept = entries
+        .into_iter()
+        .filter(|e| {
+            let remount = matches!(e.options.kind, Kind::Remount | Kind::BindRemount);
+            if e.options.noauto || remount || is_swap(&e.fstype, &e.target) {
+                return true;
+            }
+            let Some(&line) = first.get(&e.target) else {
+                first.insert(e.target.clone(), e.line);
+                return true;
+            };
+            errors.push(FstabError::Duplicate {
+                path: e.path.clone(),
+                line: e.line,
+                target: e.target.clone(),
+                first: line,
+            });
+            false
+        })
+        .collect();
+    (kept, errors)
 }
 
 /// One entry from a line that is neither empty nor a comment.
@@ -1807,7 +1848,8 @@ mod tests {
         assert_eq!(needs_failed(&e[1], &failed), Some(&e[0]));
         assert_eq!(needs_failed(&e[2], &failed), Some(&e[0]));
         assert_eq!(needs_failed(&e[3], &failed), None);
-        // Another entry for the same mount point is still tried.
+        // Another entry for the same mount point is no child of it (a run
+        // drops such duplicates first: without_duplicates).
         assert_eq!(needs_failed(&e[4], &failed), None);
     }
 

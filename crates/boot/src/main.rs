@@ -529,8 +529,10 @@ fn run_fstab(args: &Args) -> bool {
     // warning, as systemd's fstab generator does. Only mounts fail the unit
     // (and with it local-fs.target and the boot).
     let (entries, errors) = fstab::parse(&path, &text);
+    let (entries, duplicates) = fstab::without_duplicates(entries);
     errors
         .into_iter()
+        .chain(duplicates)
         .for_each(|e| error(format!("warning: {e}")));
     let mounted = match fs::read_to_string("/proc/self/mountinfo") {
         Ok(t) => fstab::parse_mountinfo(&t),

@@ -382,6 +382,40 @@ fn fstab_dry_run_ignores_what_follows_the_sixth_field() {
     );
 }
 
+/// A mount point two entries name: the first is mounted, the second ignored
+/// with a warning naming both lines, as systemd's fstab generator does (it was
+/// mounted on top of the first, hiding it). `/data/` is `/data`; `noauto`
+/// entries, mounted by hand only, and a remount after a bind are no duplicates.
+#[test]
+fn fstab_duplicate_mount_point_keeps_the_first() {
+    let r = TempRoot::new("fstab-duplicate");
+    r.write(
+        "etc/fstab",
+        "tmpfs /data tmpfs size=1m 0 0\n\
+         tmpfs /data/ tmpfs size=2m 0 0\n\
+         tmpfs /usb tmpfs noauto 0 0\n\
+         tmpfs /usb tmpfs noauto,size=3m 0 0\n\
+         /srv /ro none bind 0 0\n\
+         /ro /ro none bind,remount,ro 0 0\n",
+    );
+    let o = run(&["fstab", "--dry-run"], &r.0);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "mount /data source=tmpfs type=tmpfs flags=- data=size=1m\n\
+         skip /usb (noauto)\n\
+         skip /usb (noauto)\n\
+         bind /ro source=/srv flags=-\n\
+         bind-remount /ro flags=ro\n"
+    );
+    let err = stderr(&o);
+    assert!(
+        err.contains("etc/fstab:2: /data is line 1's mount point too: this entry is ignored"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
 /// Review finding: a bad `x-systemd.device-timeout=` silently became the
 /// default. It is a warning naming FILE:LINE, and the entry is still mounted.
 #[test]
