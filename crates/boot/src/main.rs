@@ -29,7 +29,7 @@ const USAGE: &str =
        vigil-boot fstab --remount [--root DIR] [--dry-run]
        vigil-boot swap --off [--root DIR] [--dry-run]
        vigil-boot machine-id --commit [--root DIR] [--dry-run]
-       vigil-boot utmp --shutdown [--root DIR] [--dry-run]";
+       vigil-boot utmp [--shutdown | --runlevel] [--root DIR] [--dry-run]";
 
 #[derive(Debug)]
 struct Args {
@@ -52,6 +52,8 @@ struct Args {
     commit: bool,
     /// utmp: the shutdown's record instead of the boot's.
     shutdown: bool,
+    /// utmp: the runlevel's record (3 or 5, by the target reached).
+    runlevel: bool,
 }
 
 fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -59,7 +61,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut root = PathBuf::from("/");
     let (mut dry_run, mut remote, mut unmount, mut check, mut off) =
         (false, false, false, false, false);
-    let (mut commit, mut remount, mut shutdown) = (false, false, false);
+    let (mut commit, mut remount, mut shutdown, mut runlevel) = (false, false, false, false);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--root" => root = PathBuf::from(it.next().ok_or("--root needs a directory")?),
@@ -71,6 +73,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--off" => off = true,
             "--commit" => commit = true,
             "--shutdown" => shutdown = true,
+            "--runlevel" => runlevel = true,
             "-h" | "--help" => return Err(String::new()),
             s if s.starts_with('-') => return Err(format!("unknown option {s}")),
             s if command.is_none() => command = Some(s.to_string()),
@@ -87,8 +90,13 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     if (unmount || check) && !remote {
         return Err("--unmount and --check go with fstab --remote".to_string());
     }
-    if shutdown && command != "utmp" {
-        return Err(format!("--shutdown is an option of utmp, not of {command}"));
+    if (shutdown || runlevel) && command != "utmp" {
+        return Err(format!(
+            "--shutdown and --runlevel are options of utmp, not of {command}"
+        ));
+    }
+    if shutdown && runlevel {
+        return Err("utmp takes --shutdown or --runlevel, not both".to_string());
     }
     if commit && command != "machine-id" {
         return Err(format!(
@@ -112,6 +120,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         off,
         commit,
         shutdown,
+        runlevel,
     })
 }
 
@@ -176,7 +185,8 @@ fn main() -> ExitCode {
 }
 
 /// The boot's record in utmp and wtmp (`who -b`, `last reboot`), dated when
-/// the kernel started, or with `--shutdown` the shutdown's, as
+/// the kernel started, or with `--shutdown` the shutdown's, with `--runlevel`
+/// the runlevel's (`who -r`), as
 /// systemd-update-utmp writes them (which needs systemd's D-Bus). A file that
 /// is not there (no tmpfiles run yet for `run/utmp`) is said and passed over.
 fn run_utmp(args: &Args) -> bool {
@@ -186,6 +196,14 @@ fn run_utmp(args: &Args) -> bool {
         .unwrap_or_default();
     let (record, when) = if args.shutdown {
         (Record::Shutdown, now)
+    } else if args.runlevel {
+        match runlevel() {
+            Some(level) => (Record::Runlevel(level), now),
+            None => {
+                out!("neither graphical.target nor multi-user.target is active: no runlevel");
+                return true;
+            }
+        }
     } else {
         // The kernel's start: now less the uptime.
         let uptime = fs::read_to_string("/proc/uptime")
@@ -200,8 +218,9 @@ fn run_utmp(args: &Args) -> bool {
         .to_string_lossy()
         .into_owned();
     let what = match record {
-        Record::Boot => "boot",
-        Record::Shutdown => "shutdown",
+        Record::Boot => "boot".to_string(),
+        Record::Shutdown => "shutdown".to_string(),
+        Record::Runlevel(level) => format!("runlevel {}", char::from(level)),
     };
     let (utmp, wtmp) = (args.root.join("run/utmp"), args.root.join("var/log/wtmp"));
     if args.dry_run {
@@ -230,6 +249,23 @@ fn run_utmp(args: &Args) -> bool {
         }
     }
     ok
+}
+
+/// The runlevel the targets reached stand for, as systemd maps them: 5 with
+/// graphical.target active, 3 with multi-user.target; vigild is asked.
+fn runlevel() -> Option<u8> {
+    let asked = vigil()
+        .args(["is-active", "graphical.target", "multi-user.target"])
+        .stdin(std::process::Stdio::null())
+        .output();
+    let said = asked.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    let said = said.unwrap_or_default();
+    let mut states = said.lines().map(str::trim);
+    match (states.next(), states.next()) {
+        (Some("active"), _) => Some(b'5'),
+        (_, Some("active")) => Some(b'3'),
+        _ => None,
+    }
 }
 
 /// Sets up `etc/machine-id` (machine_id.rs), or with `--commit` writes an ID

@@ -1230,6 +1230,56 @@ fn machine_id_on_a_read_only_root_is_committed_later() {
     assert!(out.contains(&format!("disk={id}")), "{out}{err}");
 }
 
+/// `utmp --runlevel`: the runlevel the reached targets stand for (vigild asked:
+/// a stand-in here), 5 for graphical.target, 3 for multi-user.target, as
+/// systemd-update-utmp-runlevel records it: `who -r` shows it (it showed
+/// nothing under vigil). Neither active: nothing recorded.
+#[test]
+fn utmp_records_the_runlevel() {
+    let r = TempRoot::new("utmp-runlevel");
+    r.write("run/utmp", "");
+    r.write("var/log/wtmp", "");
+    let fake = r.0.join("fake-vigil");
+    let with = |states: &str| {
+        fake_program(&fake, &format!("#!/bin/sh\nprintf '{states}'\n"));
+        Command::new(BIN)
+            .args(["utmp", "--runlevel", "--root"])
+            .arg(&r.0)
+            .env("VIGIL_BOOT_VIGIL", &fake)
+            .output()
+            .unwrap()
+    };
+    let who_r = || {
+        let o = Command::new("who")
+            .arg("-r")
+            .arg(r.0.join("run/utmp"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let o = with("inactive\\ninactive\\n");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("no runlevel"), "{}", stdout(&o));
+    assert_eq!(who_r(), "");
+    let o = with("inactive\\nactive\\n");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("recorded the runlevel 3"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(who_r().contains("run-level 3"), "{}", who_r());
+    let o = with("active\\nactive\\n");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(who_r().contains("run-level 5"), "{}", who_r());
+    let wtmp = Command::new("utmpdump")
+        .arg(r.0.join("var/log/wtmp"))
+        .output()
+        .unwrap();
+    let wtmp = String::from_utf8_lossy(&wtmp.stdout).into_owned();
+    assert_eq!(wtmp.matches("[runlevel]").count(), 2, "{wtmp}");
+}
+
 /// The boot's and the shutdown's records in utmp and wtmp, as
 /// systemd-update-utmp writes them (found booting Debian 12: it needs
 /// systemd's D-Bus, failed at every boot and shutdown, and `who -b` was

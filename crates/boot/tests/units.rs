@@ -154,13 +154,20 @@ fn standard_targets_are_ordered_as_in_systemd() {
     ));
     let exec = remount.service.as_ref().unwrap();
     assert_eq!(exec.exec_start[0].argv[1..], ["fstab", "--remount"]);
-    // Debian's utmp units need systemd's D-Bus: both names are vigil-utmp.
-    for name in [
-        "systemd-update-utmp.service",
-        "systemd-update-utmp-runlevel.service",
-    ] {
-        assert_eq!(set.get(name).unwrap().name, "vigil-utmp.service");
-    }
+    // Debian's utmp units need systemd's D-Bus: their names are vigil's units,
+    // the runlevel's after the target it stands for (which, wanting it, is not
+    // ordered after it: no cycle).
+    let utmp = |name: &str| set.get(name).unwrap().name.clone();
+    assert_eq!(utmp("systemd-update-utmp.service"), "vigil-utmp.service");
+    assert_eq!(
+        utmp("systemd-update-utmp-runlevel.service"),
+        "vigil-utmp-runlevel.service"
+    );
+    assert!(has(
+        &deps("vigil-utmp-runlevel.service").after,
+        "multi-user.target"
+    ));
+    assert!(!has(&mu.after, "vigil-utmp-runlevel.service"));
     let web = deps("web.service");
     for t in ["sysinit.target", "basic.target", "network-online.target"] {
         assert!(has(&web.after, t), "web after {t}");
@@ -310,6 +317,18 @@ fn scripts_install_enables_the_boot_duties_once() {
     let deps = |n: &str| set.get(n).unwrap().deps.clone();
     let has = |list: &[String], n: &str| list.iter().any(|x| x == n);
     assert!(has(&deps("multi-user.target").wants, "remote-fs.target"));
+    // The runlevel's record once multi-user.target is reached: wanted by it,
+    // after it, and so not before it (which would be a cycle).
+    let runlevel = deps("vigil-utmp-runlevel.service");
+    assert!(has(
+        &deps("multi-user.target").wants,
+        "vigil-utmp-runlevel.service"
+    ));
+    assert!(has(&runlevel.after, "multi-user.target"));
+    assert!(!has(
+        &deps("multi-user.target").after,
+        "vigil-utmp-runlevel.service"
+    ));
     // Login prompts: getty.target in the default target (as systemd's package
     // links it), and in it vigil-getty, which starts a getty on each serial
     // console; skipped where no serial-getty@.service is installed.

@@ -1,4 +1,5 @@
-//! The boot and shutdown records of utmp and wtmp (`who -b`, `last reboot`),
+//! The boot, runlevel and shutdown records of utmp and wtmp (`who -b`, `who -r`,
+//! `last reboot`),
 //! as systemd-update-utmp writes them, with glibc's utmpx functions.
 
 use std::ffi::CString;
@@ -14,6 +15,9 @@ pub enum Record {
     Boot,
     /// `RUN_LVL`, user `shutdown`.
     Shutdown,
+    /// `RUN_LVL`, user `runlevel`: the runlevel reached (`b'3'`, `b'5'`), from
+    /// none before (`N`), as sysvinit's and systemd's `who -r` reads it.
+    Runlevel(u8),
 }
 
 fn copy(field: &mut [libc::c_char], text: &str) {
@@ -32,6 +36,11 @@ fn entry(record: Record, when: Duration, release: &str) -> libc::utmpx {
     let (kind, user) = match record {
         Record::Boot => (libc::BOOT_TIME, "reboot"),
         Record::Shutdown => (libc::RUN_LVL, "shutdown"),
+        Record::Runlevel(level) => {
+            // The level in the low byte, the one before it in the next.
+            ut.ut_pid = libc::pid_t::from(level) | (libc::pid_t::from(b'N') << 8);
+            (libc::RUN_LVL, "runlevel")
+        }
     };
     ut.ut_type = kind;
     copy(&mut ut.ut_line, "~");
