@@ -521,8 +521,7 @@ pub fn without_duplicates(entries: Vec<Entry>) -> (Vec<Entry>, Vec<FstabError>) 
     let kept = entries
         .into_iter()
         .filter(|e| {
-            let remount = matches!(e.options.kind, Kind::Remount | Kind::BindRemount);
-            if e.options.noauto || remount || is_swap(&e.fstype, &e.target) {
+            if e.options.noauto || e.options.kind.is_remount() || is_swap(&e.fstype, &e.target) {
                 return true;
             }
             let Some(&line) = first.get(&e.target) else {

@@ -52,14 +52,19 @@ fn entry(record: Record, when: Duration, release: &str) -> libc::utmpx {
     ut
 }
 
+/// The path of a file that must exist (glibc makes neither file), for C.
+fn existing(path: &Path) -> io::Result<CString> {
+    if !path.exists() {
+        return Err(io::Error::from(io::ErrorKind::NotFound));
+    }
+    CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)
+}
+
 /// Writes the record into the utmp file (which must exist: systemd's
 /// tmpfiles makes /run/utmp).
 pub fn write_utmp(record: Record, when: Duration, release: &str, utmp: &Path) -> io::Result<()> {
-    if !utmp.exists() {
-        return Err(io::Error::from(io::ErrorKind::NotFound));
-    }
+    let name = existing(utmp)?;
     let ut = entry(record, when, release);
-    let name = CString::new(utmp.as_os_str().as_bytes()).map_err(io::Error::other)?;
     // SAFETY: glibc's utmp functions, on a NUL-terminated name and a record
     // that lives across the calls; vigil-boot has one thread.
     unsafe {
@@ -83,11 +88,8 @@ unsafe extern "C" {
 /// Appends the record to the wtmp file (which must exist: updwtmpx does not
 /// make it).
 pub fn append_wtmp(record: Record, when: Duration, release: &str, wtmp: &Path) -> io::Result<()> {
-    if !wtmp.exists() {
-        return Err(io::Error::from(io::ErrorKind::NotFound));
-    }
+    let name = existing(wtmp)?;
     let ut = entry(record, when, release);
-    let name = CString::new(wtmp.as_os_str().as_bytes()).map_err(io::Error::other)?;
     // SAFETY: a NUL-terminated path and a record that lives across the call.
     unsafe { updwtmpx(name.as_ptr(), &ut) };
     Ok(())

@@ -708,10 +708,9 @@ impl LoadedSet {
         let mut pending = self.unresolved(owners.iter());
         let mut checked = 0;
         loop {
-            let fresh = self.references.get(checked..).unwrap_or_default();
             // Each reference is here once: one that needs a unit of a type not
             // loaded yet is said, also when the name is known missing already.
-            let said: Vec<Diagnostic> = fresh
+            let said: Vec<Diagnostic> = (self.references.get(checked..).unwrap_or_default())
                 .iter()
                 .filter(|r| Reference::needing(r.directive))
                 .filter_map(|r| self.needs_unsupported(r))

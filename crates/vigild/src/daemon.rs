@@ -803,23 +803,21 @@ impl Daemon {
         let mut not_enforced = (0, HashSet::new());
         let mut not_supported: BTreeMap<&str, usize> = BTreeMap::new();
         for d in &set.diagnostics {
-            if d.is_not_enforced() && !self.opts.debug {
-                not_enforced.0 += 1;
-                not_enforced.1.insert(&d.path);
-                continue;
-            }
-            if d.is_type_not_supported() && !self.opts.debug {
-                let name = d
-                    .path
-                    .file_name()
-                    .and_then(|f| f.to_str())
-                    .unwrap_or_default();
-                let suffix = vigil_units::name::suffix_of(name).unwrap_or("?");
-                *not_supported.entry(suffix).or_default() += 1;
-                continue;
-            }
-            if d.is_masked_file() && !self.opts.debug {
-                continue;
+            if !self.opts.debug {
+                if d.is_not_enforced() {
+                    not_enforced.0 += 1;
+                    not_enforced.1.insert(&d.path);
+                    continue;
+                }
+                if d.is_type_not_supported() {
+                    let name = d.path.file_name().and_then(|f| f.to_str());
+                    let suffix = vigil_units::name::suffix_of(name.unwrap_or_default());
+                    *not_supported.entry(suffix.unwrap_or("?")).or_default() += 1;
+                    continue;
+                }
+                if d.is_masked_file() {
+                    continue;
+                }
             }
             // The diagnostic names its own severity.
             self.logs.manager_stderr(d.to_string());
@@ -827,11 +825,11 @@ impl Daemon {
                 errors.push(d.to_string());
             }
         }
+        let plural = |k: usize, one: &str, many: &str| match k {
+            1 => format!("1 {one}"),
+            k => format!("{k} {many}"),
+        };
         if let (n @ 1.., files) = not_enforced {
-            let plural = |k: usize, one: &str, many: &str| match k {
-                1 => format!("1 {one}"),
-                k => format!("{k} {many}"),
-            };
             let (what, where_) = (
                 plural(n, "setting", "settings"),
                 plural(files.len(), "unit file", "unit files"),
@@ -847,9 +845,9 @@ impl Daemon {
             let mut by_type: Vec<_> = not_supported.into_iter().collect();
             by_type.sort_by_key(|&(suffix, k)| (std::cmp::Reverse(k), suffix));
             let by_type: Vec<_> = by_type.iter().map(|(s, k)| format!("{k} {s}")).collect();
-            let files = if n == 1 { "unit file" } else { "unit files" };
+            let files = plural(n, "unit file", "unit files");
             self.logs.manager_stderr(format!(
-                "warning: {n} {files} of types not supported yet ignored: {} \
+                "warning: {files} of types not supported yet ignored: {} \
                  (--debug names each)",
                 by_type.join(", ")
             ));
