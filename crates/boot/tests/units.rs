@@ -273,6 +273,7 @@ fn scripts_install_enables_the_boot_duties_once() {
         fs::set_permissions(bin.join(b), perm).unwrap();
     }
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/install");
+    // What the install said.
     let install = || {
         let out = std::process::Command::new(&script)
             .arg("--root")
@@ -282,9 +283,18 @@ fn scripts_install_enables_the_boot_duties_once() {
             .output()
             .unwrap();
         assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
     };
     install();
     assert!(root.join("usr/sbin/vigil-init").exists());
+    // System V's names and /sbin/init, where no other init has them.
+    let link = |name: &str| fs::read_link(root.join("sbin").join(name)).ok();
+    for name in [
+        "halt", "poweroff", "reboot", "shutdown", "runlevel", "telinit",
+    ] {
+        assert_eq!(link(name), Some(PathBuf::from("/usr/bin/vigil")), "{name}");
+    }
+    assert_eq!(link("init"), Some(PathBuf::from("/usr/sbin/vigil-init")));
     assert!(root.join("usr/lib/vigil/vigild").exists());
     let load = || {
         load_dirs(
@@ -398,7 +408,15 @@ fn scripts_install_enables_the_boot_duties_once() {
         "[Service]\nExecStart=/bin/true\n",
     )
     .unwrap();
-    install();
+    // Another init's names stay its own (systemd-sysv's links here).
+    fs::create_dir_all(root.join("sbin")).unwrap();
+    std::os::unix::fs::symlink("/lib/systemd/systemd", root.join("sbin/init")).unwrap();
+    std::os::unix::fs::symlink("/bin/systemctl", root.join("sbin/reboot")).unwrap();
+    let said = install();
+    assert!(said.contains("/sbin/init is another init's"), "{said}");
+    assert_eq!(link("init"), Some(PathBuf::from("/lib/systemd/systemd")));
+    assert_eq!(link("reboot"), Some(PathBuf::from("/bin/systemctl")));
+    assert_eq!(link("poweroff"), Some(PathBuf::from("/usr/bin/vigil")));
     assert_eq!(enabled(&load()).len(), 9);
     fs::remove_dir_all(&tmp).unwrap();
 }

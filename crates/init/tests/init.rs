@@ -1650,6 +1650,57 @@ fn vigil_poweroff_under_vigil_init_stops_every_service_and_ends_it() {
     );
 }
 
+/// `shutdown -r TIME` as System V's name for vigil (crates/vigil/src/sysv.rs):
+/// its waiter (run here in the foreground, its time a second away) asks
+/// the manager for a reboot when the time comes, and vigil-init ends with
+/// every service stopped. `runlevel` and the other names are tested in
+/// crates/vigil/tests/sysv.rs.
+#[test]
+fn a_scheduled_shutdown_reboots_under_vigil_init() {
+    if !privileged("a_scheduled_shutdown_reboots_under_vigil_init") {
+        return;
+    }
+    let dir = TestDir::new("sysv-shutdown");
+    let units = real_units(&dir);
+    let (mut init, sock) = vigild_under_init(&dir, &units);
+    wait_until("side to start", Duration::from_secs(20), &dir, || {
+        dir.read("side.pid").ends_with('\n')
+    });
+    let side: u32 = dir.read("side.pid").trim().parse().unwrap();
+    let shutdown = dir.path("shutdown");
+    std::os::unix::fs::symlink(sibling("vigil"), &shutdown).unwrap();
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    let out = Command::new(&shutdown)
+        .args(["-r", "--no-wall", &format!("--wait-until={at}"), "now"])
+        .env("VIGIL_SOCKET", &sock)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.starts_with("Shutdown scheduled for "), "{said}");
+    assert!(!dir.path("shutdown.scheduled").exists(), "its file is gone");
+    let status = exit_within(&mut init, Duration::from_secs(20), &dir);
+    let log = dir.read("init.log");
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(log.contains("side.service: -> inactive"), "{log}");
+    assert!(
+        log.contains("reboot: stopping the remaining processes"),
+        "{log}"
+    );
+    assert!(
+        !std::path::Path::new(&format!("/proc/{side}")).exists(),
+        "{log}"
+    );
+}
+
 #[test]
 fn sigterm_to_a_container_with_vigild_stops_the_services_in_order_and_exits_0() {
     if !privileged("sigterm_to_a_container_with_vigild") {

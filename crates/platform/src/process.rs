@@ -255,6 +255,37 @@ pub fn get_rlimit(resource: crate::exec::RlimitResource) -> (Option<u64>, Option
     (limit.current, limit.maximum)
 }
 
+/// What [`reboot`] does to the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reboot {
+    PowerOff,
+    Restart,
+    Halt,
+}
+
+/// reboot(2) at once (`poweroff -f`): no process is stopped and no file
+/// system unmounted (syncing first is the caller's). It returns only when it
+/// failed (EPERM without CAP_SYS_BOOT); in a PID namespace other than the
+/// first, the kernel ends that namespace's init instead (by SIGHUP for a
+/// restart, SIGINT otherwise).
+pub fn reboot(how: Reboot) -> io::Error {
+    use rustix::system::RebootCommand;
+    let cmd = match how {
+        Reboot::PowerOff => RebootCommand::PowerOff,
+        Reboot::Restart => RebootCommand::Restart,
+        Reboot::Halt => RebootCommand::Halt,
+    };
+    match rustix::system::reboot(cmd) {
+        Ok(()) => io::Error::other("reboot(2) returned"),
+        Err(e) => e.into(),
+    }
+}
+
+/// sync(2): every file system's data to its disk.
+pub fn sync() {
+    rustix::fs::sync();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -108,6 +108,63 @@ pub fn boot_ticks() -> u64 {
     ts.tv_sec.unsigned_abs() * 100 + (ts.tv_nsec.unsigned_abs() / 10_000_000)
 }
 
+/// `tm` of `t` (seconds since the epoch) in the local time zone.
+fn local_tm(t: libc::time_t) -> Option<libc::tm> {
+    // SAFETY: localtime_r (which reads TZ and /etc/localtime the first time)
+    // fills the tm we own, and returns null (checked) when the time does not fit.
+    unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&t, &mut tm).is_null() {
+            return None;
+        }
+        Some(tm)
+    }
+}
+
+/// `t` (seconds since the epoch) as people read it, in the local time zone:
+/// `Mon 2026-12-07 04:00:00 UTC`, as systemd's `shutdown` says it.
+pub fn local_text(t: i64) -> String {
+    let Some(tm) = local_tm(t as libc::time_t) else {
+        return format!("@{t}");
+    };
+    let mut buf = [0u8; 64];
+    // SAFETY: the format is NUL-terminated, `buf` is as long as said, `tm` filled.
+    let n = unsafe {
+        libc::strftime(
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            c"%a %Y-%m-%d %H:%M:%S %Z".as_ptr(),
+            &tm,
+        )
+    };
+    String::from_utf8_lossy(buf.get(..n).unwrap_or_default()).into_owned()
+}
+
+/// The next time (seconds since the epoch) after `now` that the local clock
+/// reads `hour`:`minute`: today, or tomorrow when that has passed (as
+/// `shutdown 23:00` means). None for an hour or minute out of range.
+pub fn next_local(now: i64, hour: u32, minute: u32) -> Option<i64> {
+    if hour > 23 || minute > 59 {
+        return None;
+    }
+    let mut tm = local_tm(now as libc::time_t)?;
+    for _ in 0..2 {
+        tm.tm_hour = hour as libc::c_int;
+        tm.tm_min = minute as libc::c_int;
+        tm.tm_sec = 0;
+        // Whether summer time is on at that hour: mktime finds out.
+        tm.tm_isdst = -1;
+        let mut at = tm;
+        // SAFETY: mktime normalises the tm we own (a day past the month's end too).
+        let t: i64 = unsafe { libc::mktime(&mut at) };
+        if t > now {
+            return Some(t);
+        }
+        tm.tm_mday += 1;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

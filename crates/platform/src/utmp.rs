@@ -94,3 +94,45 @@ pub fn append_wtmp(record: Record, when: Duration, release: &str, wtmp: &Path) -
     unsafe { updwtmpx(name.as_ptr(), &ut) };
     Ok(())
 }
+
+/// The runlevel record of the utmp file, as sysvinit's and systemd's
+/// `runlevel` read it: (the one before, the current one) as their characters
+/// (`b'N'` for none before). None when the file has no such record, or its
+/// level is none (`shutdown`'s record, level 0).
+pub fn read_runlevel(utmp: &Path) -> io::Result<Option<(u8, u8)>> {
+    let name = existing(utmp)?;
+    // SAFETY: a zeroed utmpx is a valid key; glibc's utmp functions on a
+    // NUL-terminated name, the record copied out before endutxent frees it;
+    // the command that calls this has one thread.
+    unsafe {
+        if libc::utmpxname(name.as_ptr()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        libc::setutxent();
+        let mut key: libc::utmpx = std::mem::zeroed();
+        key.ut_type = libc::RUN_LVL;
+        let found = libc::getutxid(&key);
+        let pid = if found.is_null() {
+            None
+        } else {
+            Some((*found).ut_pid)
+        };
+        libc::endutxent();
+        Ok(pid.and_then(levels))
+    }
+}
+
+/// (previous, current) of a runlevel record's pid field, as printable bytes.
+fn levels(pid: libc::pid_t) -> Option<(u8, u8)> {
+    let current = (pid & 0xff) as u8;
+    let previous = ((pid >> 8) & 0xff) as u8;
+    if !current.is_ascii_graphic() {
+        return None;
+    }
+    let previous = if previous.is_ascii_graphic() {
+        previous
+    } else {
+        b'N'
+    };
+    Some((previous, current))
+}

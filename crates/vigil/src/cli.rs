@@ -67,6 +67,9 @@ options:
 options go before or after the verb, their values as `-n 5`, `-n5` or `--lines=5`;
 a flag that takes no value refuses one (--no-block=false is a usage error).
 
+run by the name poweroff, reboot, halt, shutdown, runlevel or telinit (a link),
+vigil is System V's command of that name: 'shutdown --help'.
+
 unit names may omit \".service\"; a name with * ? or [...] is a pattern matching
 every loaded unit whose whole name fits ('worker@*').
 

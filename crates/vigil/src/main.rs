@@ -18,6 +18,7 @@ mod client;
 mod notify;
 mod out;
 mod render;
+mod sysv;
 mod verify;
 
 #[cfg(not(test))]
@@ -68,7 +69,13 @@ fn run() -> Exit {
     // Like any Unix filter: `vigil log | head` ends quietly when head is done,
     // instead of failing on EPIPE.
     let _ = vigil_platform::signal::default_signal(13);
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args = std::env::args();
+    let argv0 = args.next().unwrap_or_default();
+    let args: Vec<String> = args.collect();
+    // Run as `poweroff`, `shutdown`, `runlevel`...: that command (sysv.rs).
+    if let Some(tool) = sysv::tool(&argv0) {
+        return sysv::run(tool, &args);
+    }
     let cmd = match cli::parse(&args) {
         Ok(cmd) => cmd,
         Err(cli::UsageError::Help) => {

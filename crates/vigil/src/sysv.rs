@@ -1,0 +1,782 @@
+//! System V's commands under their own names: `poweroff`, `reboot`, `halt`,
+//! `shutdown`, `runlevel` and `telinit`, each a link to `vigil`, which looks
+//! at the name it was run by (as systemd-sysv links them to systemctl).
+//! People type these names, scripts call them, and Debian's `invoke-rc.d`
+//! (packages' maintainer scripts) asks `runlevel` before it runs an init
+//! script. Their options are sysvinit's and systemd's; docs/INIT.md lists
+//! them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use vigil_proto::PowerAction;
+
+use crate::Exit;
+use crate::cli::{Command, Verb};
+use crate::out::{out, outln};
+
+/// Which command the name says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    /// `halt`, `poweroff`, `reboot`: the action each does by default.
+    Halt(PowerAction),
+    Shutdown,
+    Runlevel,
+    Telinit,
+}
+
+/// The command a program name (argv[0], a path or not) stands for; None for
+/// `vigil` and every other name.
+pub fn tool(argv0: &str) -> Option<Tool> {
+    let name = argv0.rsplit('/').next().unwrap_or(argv0);
+    Some(match name {
+        "halt" => Tool::Halt(PowerAction::Halt),
+        "poweroff" => Tool::Halt(PowerAction::Poweroff),
+        "reboot" => Tool::Halt(PowerAction::Reboot),
+        "shutdown" => Tool::Shutdown,
+        "runlevel" => Tool::Runlevel,
+        "telinit" => Tool::Telinit,
+        _ => return None,
+    })
+}
+
+/// Runs the command; `args` without the program name.
+pub fn run(tool: Tool, args: &[String]) -> Exit {
+    let name = match tool {
+        Tool::Halt(action) => action.as_str(),
+        Tool::Shutdown => "shutdown",
+        Tool::Runlevel => "runlevel",
+        Tool::Telinit => "telinit",
+    };
+    let parsed = match tool {
+        Tool::Halt(action) => parse_halt(action, args).map(|h| h.map(Parsed::Halt)),
+        Tool::Shutdown => parse_shutdown(args).map(|s| s.map(Parsed::Shutdown)),
+        Tool::Runlevel => parse_runlevel(args).map(|r| r.map(Parsed::Runlevel)),
+        Tool::Telinit => parse_telinit(args).map(|t| t.map(Parsed::Telinit)),
+    };
+    match parsed {
+        Ok(Some(Parsed::Halt(h))) => halt(name, &h),
+        Ok(Some(Parsed::Shutdown(s))) => shutdown(&s),
+        Ok(Some(Parsed::Runlevel(utmp))) => runlevel(&utmp),
+        Ok(Some(Parsed::Telinit(verb))) => request(verb),
+        Ok(None) => {
+            out!("{}", help(tool));
+            Exit::Success
+        }
+        Err(msg) => {
+            eprintln!("{name}: {msg}");
+            eprintln!("try '{name} --help'");
+            Exit::Usage
+        }
+    }
+}
+
+enum Parsed {
+    Halt(Halt),
+    Shutdown(Shutdown),
+    Runlevel(PathBuf),
+    Telinit(Verb),
+}
+
+fn help(tool: Tool) -> String {
+    match tool {
+        Tool::Halt(action) => {
+            let name = action.as_str();
+            format!(
+                "usage: {name} [OPTIONS]
+
+{} the machine: vigild stops every unit in reverse dependency order, then
+vigil-init ends the boot (as `vigil {name}`).
+
+  -p, --poweroff   power off instead       --reboot   reboot instead
+  --halt           halt instead
+  -f, --force      at once: sync, then reboot(2) itself; no unit is stopped and
+                   no file system unmounted (-ff: the same)
+  -n, --no-sync    with --force: no sync first
+  -d, --no-wtmp, --no-wall, -i, -h
+                   accepted, nothing to do (the shutdown's wtmp record is
+                   vigil-utmp.service's)
+  --help           this text
+",
+                match action {
+                    PowerAction::Poweroff => "Powers off",
+                    PowerAction::Reboot => "Reboots",
+                    PowerAction::Halt => "Halts",
+                }
+            )
+        }
+        Tool::Shutdown => "usage: shutdown [OPTIONS] [TIME] [MESSAGE...]
+
+Powers off (or halts, or reboots) the machine at TIME: `now`, `+M` (in M
+minutes) or `HH:MM` (the next time the local clock says it); `+1` when not
+given, as systemd's. Until then the command waits, and `shutdown -c` (or a
+SIGINT, SIGTERM or SIGHUP to it) cancels; from 5 minutes before, /run/nologin
+keeps users out. A message goes to every terminal (wall) first, with MESSAGE.
+
+  -P, --poweroff   power off (the default; -h too, unless -H)
+  -H, --halt       halt                     -r, --reboot   reboot
+  -k               only the message: nothing is done
+  -c               cancel the shutdown that is waiting
+  --no-wall        no message
+  -t SECONDS, -f, -F
+                   accepted, nothing to do (sysvinit's)
+  --help           this text
+"
+        .to_string(),
+        Tool::Runlevel => "usage: runlevel [UTMP]
+
+Prints the runlevel before and the current one (`N 3`), from the runlevel
+record of UTMP (/run/utmp), which vigil-utmp-runlevel.service writes once
+multi-user.target (3) or graphical.target (5) is reached; `unknown` (exit 1)
+before that, or without the record.
+"
+        .to_string(),
+        Tool::Telinit => "usage: telinit 0|6|q|u
+
+  0   power off (vigil poweroff)       6   reboot (vigil reboot)
+  q   read the configuration again (vigil sync)
+  u   re-execute the manager (vigil reexec)
+
+Runlevels 1 to 5 are targets under vigil, reached at boot: there is no
+switching between them.
+"
+        .to_string(),
+    }
+}
+
+/// One command-line word, split into its flags: `-fn` is `-f -n`; a long
+/// option is itself.
+fn flags(arg: &str) -> Vec<String> {
+    match arg.strip_prefix('-') {
+        Some(short) if !short.starts_with('-') && !short.is_empty() => {
+            short.chars().map(|c| format!("-{c}")).collect()
+        }
+        _ => vec![arg.to_string()],
+    }
+}
+
+#[derive(Debug, PartialEq)]
+struct Halt {
+    action: PowerAction,
+    force: bool,
+    sync: bool,
+}
+
+fn parse_halt(action: PowerAction, args: &[String]) -> Result<Option<Halt>, String> {
+    let mut h = Halt {
+        action,
+        force: false,
+        sync: true,
+    };
+    for arg in args {
+        for flag in flags(arg) {
+            match flag.as_str() {
+                "--help" => return Ok(None),
+                "-p" | "--poweroff" => h.action = PowerAction::Poweroff,
+                "--halt" => h.action = PowerAction::Halt,
+                "--reboot" => h.action = PowerAction::Reboot,
+                "-f" | "--force" => h.force = true,
+                "-n" | "--no-sync" => h.sync = false,
+                "-d" | "--no-wtmp" | "--no-wall" | "-i" | "-h" => {}
+                "-w" | "--wtmp-only" => {
+                    return Err(format!(
+                        "{flag}: the shutdown's wtmp record is vigil-utmp.service's \
+                         (vigil-boot utmp --shutdown)"
+                    ));
+                }
+                other if other.starts_with('-') => {
+                    return Err(format!("unknown option {other}"));
+                }
+                other => return Err(format!("unexpected argument {other:?}")),
+            }
+        }
+    }
+    Ok(Some(h))
+}
+
+fn halt(name: &str, h: &Halt) -> Exit {
+    use vigil_platform::process::Reboot;
+    if !h.force {
+        let exit = request(Verb::Shutdown(Some(h.action)));
+        if exit == Exit::Unreachable {
+            eprintln!("{name}: '{name} --force' does it at once, without stopping the units");
+        }
+        return exit;
+    }
+    if h.sync {
+        vigil_platform::process::sync();
+    }
+    let e = vigil_platform::process::reboot(match h.action {
+        PowerAction::Poweroff => Reboot::PowerOff,
+        PowerAction::Reboot => Reboot::Restart,
+        PowerAction::Halt => Reboot::Halt,
+    });
+    eprintln!("{name}: reboot(2) failed: {e}");
+    Exit::Failed
+}
+
+/// Sends `verb` to the manager (at $VIGIL_SOCKET, else the default socket).
+fn request(verb: Verb) -> Exit {
+    crate::client::run(Command {
+        socket: None,
+        json: false,
+        verb,
+    })
+}
+
+/// When `shutdown` acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum When {
+    Now,
+    /// In this many minutes.
+    In(u64),
+    /// At this hour and minute of the local clock.
+    At(u32, u32),
+}
+
+#[derive(Debug, PartialEq)]
+struct Shutdown {
+    action: PowerAction,
+    when: When,
+    wall: bool,
+    /// `-k`: the message only.
+    dry: bool,
+    cancel: bool,
+    message: String,
+    /// `--wait-until=SECONDS`: the waiter `shutdown TIME` leaves behind
+    /// (not for people: not in the help).
+    waiter: Option<i64>,
+}
+
+fn parse_time(spec: &str) -> Option<When> {
+    if spec == "now" {
+        return Some(When::Now);
+    }
+    if let Some(minutes) = spec.strip_prefix('+') {
+        return match minutes.parse::<u64>().ok()? {
+            0 => Some(When::Now),
+            m => Some(When::In(m)),
+        };
+    }
+    let (h, m) = spec.split_once(':')?;
+    let digits = |s: &str| !s.is_empty() && s.len() <= 2 && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(h) || m.len() != 2 || !digits(m) {
+        return None;
+    }
+    let (h, m) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60).then_some(When::At(h, m))
+}
+
+fn parse_shutdown(args: &[String]) -> Result<Option<Shutdown>, String> {
+    let mut s = Shutdown {
+        action: PowerAction::Poweroff,
+        when: When::In(1),
+        wall: true,
+        dry: false,
+        cancel: false,
+        message: String::new(),
+        waiter: None,
+    };
+    let (mut halt, mut h) = (false, false);
+    let mut words = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        if !arg.starts_with('-') || arg == "-" || !words.is_empty() {
+            words.push(arg.as_str());
+            continue;
+        }
+        if arg == "--" {
+            words.extend(it.by_ref().map(String::as_str));
+            break;
+        }
+        let all = flags(arg);
+        for (i, flag) in all.iter().enumerate() {
+            match flag.as_str() {
+                "--help" => return Ok(None),
+                "-P" | "--poweroff" => s.action = PowerAction::Poweroff,
+                "-H" | "--halt" => {
+                    s.action = PowerAction::Halt;
+                    halt = true;
+                }
+                "-r" | "--reboot" => s.action = PowerAction::Reboot,
+                "-h" => h = true,
+                "-k" => s.dry = true,
+                "-c" => s.cancel = true,
+                "--no-wall" => s.wall = false,
+                "-f" | "-F" => {}
+                f if f.starts_with("--wait-until=") => {
+                    let t = f.trim_start_matches("--wait-until=");
+                    s.waiter = Some(t.parse().map_err(|_| format!("{f}: not a time"))?);
+                }
+                // -t SECONDS (sysvinit's wait between SIGTERM and SIGKILL):
+                // the value is the rest of the word, or the next one.
+                "-t" => {
+                    let rest: String = all.get(i + 1..).unwrap_or_default().concat();
+                    let value = if rest.is_empty() {
+                        it.next().cloned().ok_or("-t needs a number of seconds")?
+                    } else {
+                        rest.replace('-', "")
+                    };
+                    if value.parse::<u64>().is_err() {
+                        return Err(format!("-t {value}: not a number of seconds"));
+                    }
+                    break;
+                }
+                other => return Err(format!("unknown option {other}")),
+            }
+        }
+    }
+    if h && !halt {
+        s.action = PowerAction::Poweroff;
+    }
+    if s.cancel {
+        s.message = words.join(" ");
+        return Ok(Some(s));
+    }
+    if let Some((first, rest)) = words.split_first() {
+        s.when = parse_time(first)
+            .ok_or_else(|| format!("cannot read the time {first:?}: now, +MINUTES or HH:MM"))?;
+        s.message = rest.join(" ");
+    }
+    Ok(Some(s))
+}
+
+/// The file a waiting `shutdown` keeps, in the manager's runtime directory:
+/// its PID, the action and when, so that `shutdown -c` finds it.
+fn scheduled_file() -> Result<PathBuf, String> {
+    let socket = vigil_proto::client_socket_path(None, vigil_platform::getuid())?;
+    let dir = socket.parent().unwrap_or(Path::new("/"));
+    Ok(dir.join("shutdown.scheduled"))
+}
+
+/// Whether this is the system's manager (its socket in /run/vigil): only
+/// then does a shutdown keep users out with /run/nologin.
+fn system_manager() -> bool {
+    vigil_proto::client_socket_path(None, vigil_platform::getuid())
+        .is_ok_and(|p| p == vigil_proto::default_socket_path(0, None))
+}
+
+const NOLOGIN: &str = "/run/nologin";
+
+/// What the action is in a sentence: "The system will {verb} ...".
+fn verb(action: PowerAction) -> &'static str {
+    match action {
+        PowerAction::Poweroff => "power off",
+        PowerAction::Reboot => "reboot",
+        PowerAction::Halt => "halt",
+    }
+}
+
+/// Writes `text` to every terminal with `wall`, where there is one (Debian's
+/// bsdutils); nothing is said when there is none.
+fn wall(text: &str) {
+    use std::io::Write as _;
+    let child = std::process::Command::new("wall")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn();
+    if let Ok(mut child) = child {
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(text.as_bytes());
+        }
+        let _ = child.wait();
+    }
+}
+
+fn with_message(text: String, message: &str) -> String {
+    if message.is_empty() {
+        format!("{text}\n")
+    } else {
+        format!("{text}\n{message}\n")
+    }
+}
+
+fn now_secs() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    now.map_or(0, |d| d.as_secs() as i64)
+}
+
+fn shutdown(s: &Shutdown) -> Exit {
+    if s.cancel {
+        return cancel(s);
+    }
+    if let Some(at) = s.waiter {
+        return wait_then(s, at);
+    }
+    let at = match s.when {
+        When::Now => None,
+        When::In(m) => Some(now_secs().saturating_add((m as i64).saturating_mul(60))),
+        When::At(h, m) => match vigil_platform::time::next_local(now_secs(), h, m) {
+            Some(t) => Some(t),
+            None => {
+                eprintln!("shutdown: the local clock never reads {h:02}:{m:02} tomorrow");
+                return Exit::Failed;
+            }
+        },
+    };
+    let when = match at {
+        None => "now".to_string(),
+        Some(t) => format!("at {}", vigil_platform::time::local_text(t)),
+    };
+    let text = format!("The system will {} {when}!", verb(s.action));
+    if s.dry {
+        if s.wall {
+            wall(&with_message(
+                format!("{text} (only a warning)"),
+                &s.message,
+            ));
+        }
+        outln!("{text} (only a warning: -k)");
+        return Exit::Success;
+    }
+    if s.wall {
+        wall(&with_message(text, &s.message));
+    }
+    match at {
+        None => request(Verb::Shutdown(Some(s.action))),
+        Some(t) => schedule(s, t),
+    }
+}
+
+/// Leaves a waiter behind (this program again, with `--wait-until`), in a
+/// process group of its own and without the terminal, so that it outlives
+/// a logout as systemd's scheduled shutdown does; says what it said once
+/// ready (its file written: `shutdown -c` finds it from then on).
+fn schedule(s: &Shutdown, at: i64) -> Exit {
+    use std::io::BufRead as _;
+    use std::os::unix::process::CommandExt as _;
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            eprintln!("shutdown: cannot find this program to wait: {e}");
+            return Exit::Failed;
+        }
+    };
+    let action = match s.action {
+        PowerAction::Poweroff => "-P",
+        PowerAction::Reboot => "-r",
+        PowerAction::Halt => "-H",
+    };
+    let mut waiter = std::process::Command::new(exe);
+    waiter
+        .arg0("shutdown")
+        .args([action, &format!("--wait-until={at}")])
+        .args((!s.wall).then_some("--no-wall"))
+        .args(["now", &s.message])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .process_group(0);
+    let mut child = match waiter.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            eprintln!("shutdown: cannot start the waiter: {e}");
+            return Exit::Failed;
+        }
+    };
+    let mut said = String::new();
+    if let Some(out) = child.stdout.take() {
+        let _ = std::io::BufReader::new(out).read_line(&mut said);
+    }
+    if said.is_empty() {
+        let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+        eprintln!(
+            "shutdown: the waiter ended before it was ready ({status}): nothing is scheduled"
+        );
+        return Exit::Failed;
+    }
+    if said.starts_with("shutdown: ") {
+        eprint!("{said}");
+        let _ = child.wait();
+        return Exit::Failed;
+    }
+    out!("{said}");
+    Exit::Success
+}
+
+/// The waiting shutdown's PID, from its file; None when there is none, or
+/// its PID is no waiter's now (a stale file, the PID reused).
+fn waiter_pid(file: &Path) -> Option<u32> {
+    let pid: u32 = std::fs::read_to_string(file)
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let mut words = cmdline.split(|&b| b == 0);
+    let is_waiter = words.next() == Some(b"shutdown".as_slice())
+        && words.any(|w| w.starts_with(b"--wait-until="));
+    is_waiter.then_some(pid)
+}
+
+/// Cancels the shutdown that waits: SIGTERM to it, then waits (5 s at most)
+/// until it has taken its file away.
+fn cancel(s: &Shutdown) -> Exit {
+    let file = match scheduled_file() {
+        Ok(f) => f,
+        Err(why) => {
+            eprintln!("shutdown: {why}");
+            return Exit::Unreachable;
+        }
+    };
+    let Some(pid) = waiter_pid(&file) else {
+        let _ = std::fs::remove_file(&file);
+        eprintln!("shutdown: no shutdown is scheduled");
+        return Exit::Failed;
+    };
+    if let Err(e) = vigil_platform::process::kill(pid, libc_sig::TERM) {
+        eprintln!("shutdown: cannot cancel the shutdown of process {pid}: {e}");
+        return Exit::Failed;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while file.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if s.wall {
+        let text = "The system shutdown has been cancelled".to_string();
+        wall(&with_message(text, &s.message));
+    }
+    Exit::Success
+}
+
+/// The waiter: waits until `at` (seconds since the epoch, on the wall clock),
+/// its file telling `shutdown -c` where it is, then asks for the shutdown.
+/// What it says before it is ready goes to the `shutdown` that started it
+/// (its stdout), which says it; after that, only to the terminals (wall).
+fn wait_then(s: &Shutdown, at: i64) -> Exit {
+    use vigil_platform::signal::SignalFd;
+    let fail = |what: String| {
+        outln!("shutdown: {what}");
+        Exit::Failed
+    };
+    let file = match scheduled_file() {
+        Ok(f) => f,
+        Err(why) => return fail(why),
+    };
+    // Blocked before the file tells anyone to signal it; a hangup is no cancel.
+    let _ = vigil_platform::signal::ignore_signal(libc_sig::HUP);
+    let signals = [libc_sig::INT, libc_sig::TERM];
+    let sigfd = match SignalFd::new(&signals) {
+        Ok(fd) => fd,
+        Err(e) => return fail(format!("cannot wait for signals: {e}")),
+    };
+    // One shutdown waits at a time: a new one replaces it, as systemd's does.
+    // The old one is told after the file is this one's: it takes the file
+    // away only while the file is still its own.
+    let old = waiter_pid(&file);
+    let record = format!("{} {} {at}\n", std::process::id(), s.action.as_str());
+    if let Err(e) = write_new(&file, &record) {
+        return fail(format!("cannot write {}: {e}", file.display()));
+    }
+    if let Some(old) = old {
+        let _ = vigil_platform::process::kill(old, libc_sig::TERM);
+    }
+    // The file goes only while it is still this one's (a newer waiter's stays).
+    let forget = || {
+        if std::fs::read_to_string(&file).is_ok_and(|t| t == record) {
+            let _ = std::fs::remove_file(&file);
+        }
+    };
+    let text = vigil_platform::time::local_text(at);
+    outln!("Shutdown scheduled for {text}, use 'shutdown -c' to cancel.");
+    let nologin = system_manager();
+    let mut kept_out = false;
+    loop {
+        let left = at.saturating_sub(now_secs());
+        if left <= 0 {
+            break;
+        }
+        if nologin && left <= 300 && !kept_out {
+            let why = format!("The system will {} at {text}: no login.\n", verb(s.action));
+            let _ = std::fs::write(NOLOGIN, why);
+            kept_out = true;
+        }
+        // A minute at most: the wall clock may be set meanwhile.
+        let nap = Duration::from_secs(left.clamp(1, 60) as u64);
+        if !matches!(sigfd.wait(nap), Ok(None)) {
+            forget();
+            if kept_out {
+                let _ = std::fs::remove_file(NOLOGIN);
+            }
+            return Exit::Success;
+        }
+    }
+    forget();
+    drop(sigfd);
+    let _ = vigil_platform::signal::unblock_signals(&signals);
+    if s.wall {
+        let now = format!("The system will {} now!", verb(s.action));
+        wall(&with_message(now, &s.message));
+    }
+    let exit = request(Verb::Shutdown(Some(s.action)));
+    if exit != Exit::Success {
+        if kept_out {
+            let _ = std::fs::remove_file(NOLOGIN);
+        }
+        wall(&format!(
+            "The scheduled {} failed: the manager did not take it (vigil exit {})\n",
+            verb(s.action),
+            exit as i32
+        ));
+    }
+    exit
+}
+
+/// Writes `text` into `path` through a new file renamed over it.
+fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("new.{}", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The signal numbers used here (Linux's, on every architecture vigil builds for).
+mod libc_sig {
+    pub const HUP: i32 = 1;
+    pub const INT: i32 = 2;
+    pub const TERM: i32 = 15;
+}
+
+fn parse_runlevel(args: &[String]) -> Result<Option<PathBuf>, String> {
+    match args {
+        [] => Ok(Some(PathBuf::from("/run/utmp"))),
+        [h] if h == "--help" => Ok(None),
+        [o] if o.starts_with('-') => Err(format!("unknown option {o}")),
+        [file] => Ok(Some(PathBuf::from(file))),
+        _ => Err("takes one utmp file at most".to_string()),
+    }
+}
+
+fn runlevel(utmp: &Path) -> Exit {
+    match vigil_platform::utmp::read_runlevel(utmp) {
+        Ok(Some((previous, current))) => {
+            outln!("{} {}", previous as char, current as char);
+            Exit::Success
+        }
+        _ => {
+            outln!("unknown");
+            Exit::Failed
+        }
+    }
+}
+
+fn parse_telinit(args: &[String]) -> Result<Option<Verb>, String> {
+    let [arg] = args else {
+        return Err("takes one runlevel: 0, 6, q or u".to_string());
+    };
+    Ok(Some(match arg.as_str() {
+        "--help" => return Ok(None),
+        "0" => Verb::Shutdown(Some(PowerAction::Poweroff)),
+        "6" => Verb::Shutdown(Some(PowerAction::Reboot)),
+        "q" | "Q" => Verb::Sync,
+        "u" | "U" => Verb::Reexec,
+        "1" | "2" | "3" | "4" | "5" | "s" | "S" => {
+            return Err(format!(
+                "runlevel {arg}: runlevels are targets under vigil, reached at boot; \
+                 there is no switching between them"
+            ));
+        }
+        other => return Err(format!("unknown runlevel {other:?}")),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<String> {
+        line.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn the_name_says_the_command() {
+        assert_eq!(
+            tool("/usr/sbin/poweroff"),
+            Some(Tool::Halt(PowerAction::Poweroff))
+        );
+        assert_eq!(tool("reboot"), Some(Tool::Halt(PowerAction::Reboot)));
+        assert_eq!(tool("/sbin/shutdown"), Some(Tool::Shutdown));
+        assert_eq!(tool("/usr/bin/vigil"), None);
+        assert_eq!(tool("poweroff.old"), None);
+    }
+
+    #[test]
+    fn halt_options() {
+        let h = parse_halt(PowerAction::Halt, &args("-p")).unwrap().unwrap();
+        assert_eq!(h.action, PowerAction::Poweroff);
+        let h = parse_halt(PowerAction::Reboot, &args("-fn --no-wall"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            h,
+            Halt {
+                action: PowerAction::Reboot,
+                force: true,
+                sync: false
+            }
+        );
+        assert!(
+            parse_halt(PowerAction::Reboot, &args("--help"))
+                .unwrap()
+                .is_none()
+        );
+        assert!(parse_halt(PowerAction::Reboot, &args("-x")).is_err());
+        assert!(parse_halt(PowerAction::Reboot, &args("firmware")).is_err());
+        assert!(parse_halt(PowerAction::Halt, &args("-w")).is_err());
+    }
+
+    #[test]
+    fn shutdown_times() {
+        assert_eq!(parse_time("now"), Some(When::Now));
+        assert_eq!(parse_time("+0"), Some(When::Now));
+        assert_eq!(parse_time("+15"), Some(When::In(15)));
+        assert_eq!(parse_time("23:05"), Some(When::At(23, 5)));
+        assert_eq!(parse_time("7:30"), Some(When::At(7, 30)));
+        for bad in [
+            "24:00", "12:60", "12:5", "+", "+x", "soon", "12:", ":30", "-5",
+        ] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn shutdown_options() {
+        let s = parse_shutdown(&args("-r now back soon")).unwrap().unwrap();
+        assert_eq!((s.action, s.when), (PowerAction::Reboot, When::Now));
+        assert_eq!(s.message, "back soon");
+        let s = parse_shutdown(&[]).unwrap().unwrap();
+        assert_eq!((s.action, s.when), (PowerAction::Poweroff, When::In(1)));
+        let s = parse_shutdown(&args("-h -H +5")).unwrap().unwrap();
+        assert_eq!((s.action, s.when), (PowerAction::Halt, When::In(5)));
+        let s = parse_shutdown(&args("-hH 10:00")).unwrap().unwrap();
+        assert_eq!(s.action, PowerAction::Halt);
+        let s = parse_shutdown(&args("-t 5 -r now")).unwrap().unwrap();
+        assert_eq!(s.action, PowerAction::Reboot);
+        let s = parse_shutdown(&args("-t5 -h now")).unwrap().unwrap();
+        assert_eq!(s.action, PowerAction::Poweroff);
+        let s = parse_shutdown(&args("--no-wall -k now")).unwrap().unwrap();
+        assert!(s.dry && !s.wall);
+        let s = parse_shutdown(&args("-c not today")).unwrap().unwrap();
+        assert!(s.cancel);
+        assert_eq!(s.message, "not today");
+        // A message may look like an option after the time.
+        let s = parse_shutdown(&args("now -x")).unwrap().unwrap();
+        assert_eq!(s.message, "-x");
+        assert!(parse_shutdown(&args("tomorrow")).is_err());
+        assert!(parse_shutdown(&args("-x now")).is_err());
+        assert!(parse_shutdown(&args("-t")).is_err());
+        assert!(parse_shutdown(&args("--help")).unwrap().is_none());
+    }
+
+    #[test]
+    fn telinit_levels() {
+        assert_eq!(
+            parse_telinit(&args("0")).unwrap(),
+            Some(Verb::Shutdown(Some(PowerAction::Poweroff)))
+        );
+        assert_eq!(parse_telinit(&args("q")).unwrap(), Some(Verb::Sync));
+        assert_eq!(parse_telinit(&args("U")).unwrap(), Some(Verb::Reexec));
+        assert!(parse_telinit(&args("3")).is_err());
+        assert!(parse_telinit(&args("0 6")).is_err());
+    }
+}
