@@ -408,15 +408,40 @@ fn scripts_install_enables_the_boot_duties_once() {
         "[Service]\nExecStart=/bin/true\n",
     )
     .unwrap();
-    // Another init's names stay its own (systemd-sysv's links here).
+    // Where another init is /sbin/init (systemd-sysv's links here, its
+    // systemd there), none of vigil's names is made: its `poweroff` is the
+    // one that works.
+    let symlink = |to: &str, at: &str| std::os::unix::fs::symlink(to, root.join(at)).unwrap();
     fs::create_dir_all(root.join("sbin")).unwrap();
-    std::os::unix::fs::symlink("/lib/systemd/systemd", root.join("sbin/init")).unwrap();
-    std::os::unix::fs::symlink("/bin/systemctl", root.join("sbin/reboot")).unwrap();
+    fs::create_dir_all(root.join("lib/systemd")).unwrap();
+    fs::write(root.join("lib/systemd/systemd"), "").unwrap();
+    symlink("/lib/systemd/systemd", "sbin/init");
+    symlink("/bin/systemctl", "sbin/reboot");
     let said = install();
     assert!(said.contains("/sbin/init is another init's"), "{said}");
     assert_eq!(link("init"), Some(PathBuf::from("/lib/systemd/systemd")));
     assert_eq!(link("reboot"), Some(PathBuf::from("/bin/systemctl")));
-    assert_eq!(link("poweroff"), Some(PathBuf::from("/usr/bin/vigil")));
+    assert_eq!(link("poweroff"), None);
+    // That init removed (its link leads nowhere in the root): vigil's now;
+    // systemctl's `reboot` link, dangling too, is made vigil's.
+    fs::remove_file(root.join("lib/systemd/systemd")).unwrap();
+    install();
+    assert_eq!(link("init"), Some(PathBuf::from("/usr/sbin/vigil-init")));
+    assert_eq!(link("reboot"), Some(PathBuf::from("/usr/bin/vigil")));
+    // A merged-/usr root without /sbin yet: /sbin -> usr/sbin, the links in it.
+    fs::remove_dir_all(root.join("sbin")).unwrap();
+    fs::create_dir_all(root.join("usr/bin")).unwrap();
+    let _ = fs::remove_dir_all(root.join("bin"));
+    symlink("usr/bin", "bin");
+    install();
+    assert_eq!(
+        fs::read_link(root.join("sbin")).unwrap(),
+        PathBuf::from("usr/sbin")
+    );
+    assert_eq!(
+        fs::read_link(root.join("usr/sbin/poweroff")).ok(),
+        Some(PathBuf::from("/usr/bin/vigil"))
+    );
     assert_eq!(enabled(&load()).len(), 9);
     fs::remove_dir_all(&tmp).unwrap();
 }

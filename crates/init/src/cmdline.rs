@@ -144,24 +144,62 @@ fn manager_path(args: &Args) -> Str {
     if let Some(path) = args.manager {
         return path;
     }
+    let found = [beside(b"vigild\0"), Some(c"/usr/lib/vigil/vigild")]
+        .into_iter()
+        .flatten()
+        .find(|p| exists(p));
+    found.unwrap_or(c"/usr/sbin/vigild")
+}
+
+/// The program `name` (NUL-terminated) in this program's directory.
+fn beside(name: &[u8]) -> Option<Str> {
     let buf = sys::zeroed::<u8>(4096);
     let exe = rustix::fs::readlinkat_raw(
         CWD,
         c"/proc/self/exe",
         buf.get_mut(..4000).unwrap_or_default(),
     );
-    let dir = exe
+    let at = exe
         .ok()
-        .and_then(|n| buf.get(..n)?.iter().rposition(|&b| b == b'/'));
-    let beside = dir.and_then(|at| {
-        buf.get_mut(at + 1..at + 8)?.copy_from_slice(b"vigild\0");
-        CStr::from_bytes_until_nul(buf).ok()
-    });
-    let found = [beside, Some(c"/usr/lib/vigil/vigild")]
-        .into_iter()
-        .flatten()
-        .find(|p| exists(p));
-    found.unwrap_or(c"/usr/sbin/vigild")
+        .and_then(|n| buf.get(..n)?.iter().rposition(|&b| b == b'/'))?;
+    buf.get_mut(at + 1..at + 1 + name.len())?
+        .copy_from_slice(name);
+    CStr::from_bytes_until_nul(buf).ok()
+}
+
+/// `init 6`, `init q`: not PID 1, a runlevel's word alone is telinit's, as
+/// the init of sysvinit and of systemd take it: `vigil` (beside this program,
+/// else /usr/bin/vigil) runs as `telinit WORD`. Returns for any other words.
+pub fn telinit(argv: *const *const u8, envp: *const *const u8) {
+    let (Some(word), None) = (nth(argv, 1), nth(argv, 2)) else {
+        return;
+    };
+    if !matches!(
+        word.to_bytes(),
+        [b'0'..=b'6' | b's' | b'S' | b'q' | b'Q' | b'u' | b'U']
+    ) {
+        return;
+    }
+    let path = beside(b"vigil\0")
+        .filter(|p| exists(p))
+        .unwrap_or(c"/usr/bin/vigil");
+    let env = sys::zeroed(sys::ENV);
+    (0..)
+        .map_while(|i| nth(envp, i))
+        .for_each(|v| add(env, [v]));
+    let argv = [
+        c"telinit".as_ptr().cast(),
+        word.as_ptr().cast(),
+        core::ptr::null(),
+    ];
+    let e = sys::execve(path, &argv, env);
+    say!(
+        log::WARNING,
+        "cannot run {}: {}",
+        log::show(path),
+        log::Why(e)
+    );
+    sys::exit(1);
 }
 
 /// The manager's and the shell's programs. The manager's command line: `PATH [--container

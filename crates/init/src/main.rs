@@ -51,6 +51,9 @@ fn run(argv: *const *const u8, envp: *const *const u8) -> ! {
     std::panic::set_hook(std::boxed::Box::new(|_| last_resort()));
     sys::reset_inherited();
     let pid1 = rustix::process::getpid().is_init();
+    if !pid1 {
+        cmdline::telinit(argv, envp);
+    }
     let mut args = cmdline::parse(argv);
     // A container: $container (set by podman, lxc, nspawn), the files docker and podman
     // leave, or another PID namespace than the machine's, so that `unshare --pid` never

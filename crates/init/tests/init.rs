@@ -1407,6 +1407,36 @@ s.send(b"exit 0")"#,
     );
 }
 
+/// `init 0`, `init q`... (vigil-init as /sbin/init, not PID 1): `vigil`
+/// beside it runs as `telinit WORD` (here it finds no manager: exit 5, and
+/// refuses runlevel 3: exit 2); other words stay vigil-init's usage errors.
+#[test]
+fn a_runlevel_word_not_as_pid_1_is_telinits() {
+    let dir = TestDir::new("telinit");
+    let none = dir.path("none.sock");
+    let run = |word: &str| {
+        let out = Command::new(bin())
+            .arg(word)
+            .env("VIGIL_SOCKET", &none)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, said) = run("0");
+    assert_eq!(code, Some(5), "{said}");
+    assert!(said.contains("cannot reach the manager"), "{said}");
+    assert!(said.contains(none.to_str().unwrap()), "{said}");
+    let (code, said) = run("3");
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.starts_with("telinit: runlevel 3"), "{said}");
+    let (code, said) = run("7");
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("unknown argument 7"), "{said}");
+}
+
 #[test]
 fn usage_errors_exit_2_and_help_exits_0() {
     let out = Command::new(bin()).arg("--bogus").output().unwrap();
@@ -1650,11 +1680,13 @@ fn vigil_poweroff_under_vigil_init_stops_every_service_and_ends_it() {
     );
 }
 
-/// `shutdown -r TIME` as System V's name for vigil (crates/vigil/src/sysv.rs):
-/// its waiter (run here in the foreground, its time a second away) asks
-/// the manager for a reboot when the time comes, and vigil-init ends with
-/// every service stopped. `runlevel` and the other names are tested in
-/// crates/vigil/tests/sysv.rs.
+/// `shutdown -r TIME` as System V's name for vigil (crates/vigil/src/sysv.rs),
+/// under vigil-init with vigild. Run by a oneshot unit (as unattended-upgrades'
+/// reboot at 02:00 is), the waiter it leaves outlives the unit's end, and
+/// `shutdown -c` cancels it. A waiter whose time is a second away (run here
+/// in the foreground) asks the manager for a reboot when the time comes, and
+/// vigil-init ends with every service stopped. `runlevel` and the other names
+/// are tested in crates/vigil/tests/sysv.rs.
 #[test]
 fn a_scheduled_shutdown_reboots_under_vigil_init() {
     if !privileged("a_scheduled_shutdown_reboots_under_vigil_init") {
@@ -1662,13 +1694,56 @@ fn a_scheduled_shutdown_reboots_under_vigil_init() {
     }
     let dir = TestDir::new("sysv-shutdown");
     let units = real_units(&dir);
+    let shutdown = dir.path("shutdown");
+    std::os::unix::fs::symlink(sibling("vigil"), &shutdown).unwrap();
+    let sock = dir.path("control.sock");
+    fs::write(
+        units.join("schedule.service"),
+        format!(
+            "[Service]\nType=oneshot\nEnvironment=VIGIL_SOCKET={}\n\
+             ExecStart={} --no-wall -r +5\n",
+            sock.display(),
+            shutdown.display()
+        ),
+    )
+    .unwrap();
     let (mut init, sock) = vigild_under_init(&dir, &units);
     wait_until("side to start", Duration::from_secs(20), &dir, || {
         dir.read("side.pid").ends_with('\n')
     });
     let side: u32 = dir.read("side.pid").trim().parse().unwrap();
-    let shutdown = dir.path("shutdown");
-    std::os::unix::fs::symlink(sibling("vigil"), &shutdown).unwrap();
+    let vigil = |args: &[&str]| {
+        let out = Command::new(sibling("vigil"))
+            .arg("--socket")
+            .arg(&sock)
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    vigil(&["start", "schedule.service"]);
+    assert_eq!(vigil(&["is-active", "schedule.service"]), "inactive\n");
+    let scheduled = dir.read("shutdown.scheduled");
+    assert!(scheduled.contains(" reboot "), "{scheduled}");
+    let waiter: u32 = scheduled
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        std::path::Path::new(&format!("/proc/{waiter}")).exists(),
+        "the waiter outlives its unit:\n{}",
+        dir.read("init.log")
+    );
+    let cancel = Command::new(&shutdown)
+        .args(["-c", "--no-wall"])
+        .env("VIGIL_SOCKET", &sock)
+        .output()
+        .unwrap();
+    assert!(cancel.status.success(), "{cancel:?}");
+    assert!(!dir.path("shutdown.scheduled").exists());
+
     let at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

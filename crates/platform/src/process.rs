@@ -286,6 +286,33 @@ pub fn sync() {
     rustix::fs::sync();
 }
 
+/// setsid(2): a session and a process group of its own, without a
+/// controlling terminal (fails for a process group leader).
+pub fn setsid() -> io::Result<()> {
+    rustix::process::setsid().map(drop).map_err(Into::into)
+}
+
+/// Makes `cmd`'s child start with every signal unblocked and at its default
+/// action, whatever this process blocks or ignores (both survive execve).
+pub fn with_default_signals(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: between fork and exec the closure calls only sigemptyset,
+    // sigprocmask and signal, which are async-signal-safe, and allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            for sig in 1..32 {
+                if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                    libc::signal(sig, libc::SIG_DFL);
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -122,11 +122,10 @@ fn local_tm(t: libc::time_t) -> Option<libc::tm> {
 }
 
 /// `t` (seconds since the epoch) as people read it, in the local time zone:
-/// `Mon 2026-12-07 04:00:00 UTC`, as systemd's `shutdown` says it.
-pub fn local_text(t: i64) -> String {
-    let Some(tm) = local_tm(t as libc::time_t) else {
-        return format!("@{t}");
-    };
+/// `Mon 2026-12-07 04:00:00 UTC`, as systemd's `shutdown` says it; None for
+/// a time the C library cannot show (a year past its range).
+pub fn local_text(t: i64) -> Option<String> {
+    let tm = local_tm(libc::time_t::try_from(t).ok()?)?;
     let mut buf = [0u8; 64];
     // SAFETY: the format is NUL-terminated, `buf` is as long as said, `tm` filled.
     let n = unsafe {
@@ -137,30 +136,54 @@ pub fn local_text(t: i64) -> String {
             &tm,
         )
     };
-    String::from_utf8_lossy(buf.get(..n).unwrap_or_default()).into_owned()
+    (n > 0).then(|| String::from_utf8_lossy(buf.get(..n).unwrap_or_default()).into_owned())
 }
 
 /// The next time (seconds since the epoch) after `now` that the local clock
 /// reads `hour`:`minute`: today, or tomorrow when that has passed (as
-/// `shutdown 23:00` means). None for an hour or minute out of range.
+/// `shutdown 23:00` means). On the day summer time ends the hour before the
+/// change comes twice: the first after `now` is taken. A time the clock
+/// skips (the spring's hour) is the one mktime moves it to, an hour later.
+/// None for an hour or minute out of range.
 pub fn next_local(now: i64, hour: u32, minute: u32) -> Option<i64> {
     if hour > 23 || minute > 59 {
         return None;
     }
-    let mut tm = local_tm(now as libc::time_t)?;
-    for _ in 0..2 {
-        tm.tm_hour = hour as libc::c_int;
-        tm.tm_min = minute as libc::c_int;
-        tm.tm_sec = 0;
-        // Whether summer time is on at that hour: mktime finds out.
-        tm.tm_isdst = -1;
-        let mut at = tm;
-        // SAFETY: mktime normalises the tm we own (a day past the month's end too).
-        let t: i64 = unsafe { libc::mktime(&mut at) };
-        if t > now {
-            return Some(t);
+    let today = local_tm(libc::time_t::try_from(now).ok()?)?;
+    let reads = |t: i64| {
+        local_tm(t as libc::time_t).is_some_and(|tm| {
+            tm.tm_hour == hour as libc::c_int && tm.tm_min == minute as libc::c_int
+        })
+    };
+    let mut moved = None;
+    for day in 0..2 {
+        let mut exact = None;
+        // Summer time or not at that hour: both asked, as the hour may be
+        // either (or both, once a year).
+        for isdst in [-1, 0, 1] {
+            let mut tm = today;
+            tm.tm_mday += day;
+            tm.tm_hour = hour as libc::c_int;
+            tm.tm_min = minute as libc::c_int;
+            tm.tm_sec = 0;
+            tm.tm_isdst = isdst;
+            // SAFETY: mktime normalises the tm we own (a day past the month's end too).
+            let t: i64 = unsafe { libc::mktime(&mut tm) };
+            if t <= now || t == -1 {
+                continue;
+            }
+            if reads(t) {
+                exact = Some(exact.map_or(t, |e: i64| e.min(t)));
+            } else if isdst == -1 && moved.is_none() {
+                moved = Some(t);
+            }
         }
-        tm.tm_mday += 1;
+        if exact.is_some() {
+            return exact;
+        }
+        if moved.is_some() {
+            return moved;
+        }
     }
     None
 }

@@ -98,12 +98,14 @@ pub fn append_wtmp(record: Record, when: Duration, release: &str, wtmp: &Path) -
 /// The runlevel record of the utmp file, as sysvinit's and systemd's
 /// `runlevel` read it: (the one before, the current one) as their characters
 /// (`b'N'` for none before). None when the file has no such record, or its
-/// level is none (`shutdown`'s record, level 0).
+/// level is none (`shutdown`'s record, level 0). For a program of one
+/// thread (as `write_utmp`): glibc's utmp functions share one file position
+/// and record buffer.
 pub fn read_runlevel(utmp: &Path) -> io::Result<Option<(u8, u8)>> {
     let name = existing(utmp)?;
     // SAFETY: a zeroed utmpx is a valid key; glibc's utmp functions on a
     // NUL-terminated name, the record copied out before endutxent frees it;
-    // the command that calls this has one thread.
+    // its callers have one thread (above).
     unsafe {
         if libc::utmpxname(name.as_ptr()) != 0 {
             return Err(io::Error::last_os_error());

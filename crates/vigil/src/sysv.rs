@@ -93,7 +93,8 @@ vigil-init ends the boot (as `vigil {name}`).
   -f, --force      at once: sync, then reboot(2) itself; no unit is stopped and
                    no file system unmounted (-ff: the same)
   -n, --no-sync    with --force: no sync first
-  -d, --no-wtmp, --no-wall, -i, -h
+  --no-wall        no message to every terminal (wall) first
+  -d, --no-wtmp, -i, -h
                    accepted, nothing to do (the shutdown's wtmp record is
                    vigil-utmp.service's)
   --help           this text
@@ -107,18 +108,19 @@ vigil-init ends the boot (as `vigil {name}`).
         }
         Tool::Shutdown => "usage: shutdown [OPTIONS] [TIME] [MESSAGE...]
 
-Powers off (or halts, or reboots) the machine at TIME: `now`, `+M` (in M
-minutes) or `HH:MM` (the next time the local clock says it); `+1` when not
-given, as systemd's. Until then the command waits, and `shutdown -c` (or a
-SIGINT, SIGTERM or SIGHUP to it) cancels; from 5 minutes before, /run/nologin
-keeps users out. A message goes to every terminal (wall) first, with MESSAGE.
+Powers off (or halts, or reboots) the machine at TIME: `now`, `+M` or `M` (in
+M minutes) or `HH:MM` (the next time the local clock says it); `+1` when not
+given, as systemd's. For a later time a waiter is left behind (a session of
+its own: a logout does not end it) and the command returns; `shutdown -c`
+cancels it, a new `shutdown TIME` replaces it. From 5 minutes before,
+/run/nologin keeps users out. Every terminal is told (wall), with MESSAGE.
 
-  -P, --poweroff   power off (the default; -h too, unless -H)
+  -P, --poweroff   power off (the default; -h too, unless -H came first)
   -H, --halt       halt                     -r, --reboot   reboot
   -k               only the message: nothing is done
-  -c               cancel the shutdown that is waiting
+  -c [MESSAGE]     cancel the shutdown that is waiting
   --no-wall        no message
-  -t SECONDS, -f, -F
+  -t SECONDS, -f, -F, -a
                    accepted, nothing to do (sysvinit's)
   --help           this text
 "
@@ -160,6 +162,7 @@ struct Halt {
     action: PowerAction,
     force: bool,
     sync: bool,
+    wall: bool,
 }
 
 fn parse_halt(action: PowerAction, args: &[String]) -> Result<Option<Halt>, String> {
@@ -167,6 +170,7 @@ fn parse_halt(action: PowerAction, args: &[String]) -> Result<Option<Halt>, Stri
         action,
         force: false,
         sync: true,
+        wall: true,
     };
     for arg in args {
         for flag in flags(arg) {
@@ -177,7 +181,8 @@ fn parse_halt(action: PowerAction, args: &[String]) -> Result<Option<Halt>, Stri
                 "--reboot" => h.action = PowerAction::Reboot,
                 "-f" | "--force" => h.force = true,
                 "-n" | "--no-sync" => h.sync = false,
-                "-d" | "--no-wtmp" | "--no-wall" | "-i" | "-h" => {}
+                "--no-wall" => h.wall = false,
+                "-d" | "--no-wtmp" | "-i" | "-h" => {}
                 "-w" | "--wtmp-only" => {
                     return Err(format!(
                         "{flag}: the shutdown's wtmp record is vigil-utmp.service's \
@@ -197,6 +202,11 @@ fn parse_halt(action: PowerAction, args: &[String]) -> Result<Option<Halt>, Stri
 fn halt(name: &str, h: &Halt) -> Exit {
     use vigil_platform::process::Reboot;
     if !h.force {
+        // Told to every terminal first, as systemd's, when the manager is there.
+        let socket = manager_socket();
+        if h.wall && std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+            wall(&format!("The system will {} now!\n", verb(h.action)));
+        }
         let exit = request(Verb::Shutdown(Some(h.action)));
         if exit == Exit::Unreachable {
             eprintln!("{name}: '{name} --force' does it at once, without stopping the units");
@@ -215,10 +225,19 @@ fn halt(name: &str, h: &Halt) -> Exit {
     Exit::Failed
 }
 
-/// Sends `verb` to the manager (at $VIGIL_SOCKET, else the default socket).
+/// The manager these commands address: $VIGIL_SOCKET's, else the system's
+/// (/run/vigil/control.sock), whoever runs them: as systemd's, they act on
+/// the machine, never on a user's own manager (a user gets the manager's
+/// refusal).
+fn manager_socket() -> PathBuf {
+    vigil_proto::named_socket_path(None)
+        .unwrap_or_else(|| vigil_proto::default_socket_path(0, None))
+}
+
+/// Sends `verb` to the manager ([`manager_socket`]).
 fn request(verb: Verb) -> Exit {
     crate::client::run(Command {
-        socket: None,
+        socket: Some(manager_socket()),
         json: false,
         verb,
     })
@@ -248,25 +267,32 @@ struct Shutdown {
     waiter: Option<i64>,
 }
 
+/// `now`, `+M` or `M` (minutes), `H:MM` (1 or 2 digits each).
 fn parse_time(spec: &str) -> Option<When> {
     if spec == "now" {
         return Some(When::Now);
     }
-    if let Some(minutes) = spec.strip_prefix('+') {
+    let digits = |s: &str, most: usize| {
+        !s.is_empty() && s.len() <= most && s.bytes().all(|b| b.is_ascii_digit())
+    };
+    let minutes = spec.strip_prefix('+').unwrap_or(spec);
+    if digits(minutes, 20) {
         return match minutes.parse::<u64>().ok()? {
             0 => Some(When::Now),
             m => Some(When::In(m)),
         };
     }
     let (h, m) = spec.split_once(':')?;
-    let digits = |s: &str| !s.is_empty() && s.len() <= 2 && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(h) || m.len() != 2 || !digits(m) {
+    if !digits(h, 2) || !digits(m, 2) {
         return None;
     }
     let (h, m) = (h.parse().ok()?, m.parse().ok()?);
     (h < 24 && m < 60).then_some(When::At(h, m))
 }
 
+/// Options anywhere before `--` (as both getopt_long-using `shutdown`s
+/// permute them: `shutdown now -r` reboots), in order: `-h` is `-P` unless
+/// `-H` came first.
 fn parse_shutdown(args: &[String]) -> Result<Option<Shutdown>, String> {
     let mut s = Shutdown {
         action: PowerAction::Poweroff,
@@ -277,11 +303,10 @@ fn parse_shutdown(args: &[String]) -> Result<Option<Shutdown>, String> {
         message: String::new(),
         waiter: None,
     };
-    let (mut halt, mut h) = (false, false);
     let mut words = Vec::new();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
-        if !arg.starts_with('-') || arg == "-" || !words.is_empty() {
+        if !arg.starts_with('-') || arg == "-" {
             words.push(arg.as_str());
             continue;
         }
@@ -294,16 +319,15 @@ fn parse_shutdown(args: &[String]) -> Result<Option<Shutdown>, String> {
             match flag.as_str() {
                 "--help" => return Ok(None),
                 "-P" | "--poweroff" => s.action = PowerAction::Poweroff,
-                "-H" | "--halt" => {
-                    s.action = PowerAction::Halt;
-                    halt = true;
-                }
+                "-H" | "--halt" => s.action = PowerAction::Halt,
                 "-r" | "--reboot" => s.action = PowerAction::Reboot,
-                "-h" => h = true,
+                "-h" if s.action != PowerAction::Halt => s.action = PowerAction::Poweroff,
+                "-h" => {}
                 "-k" => s.dry = true,
                 "-c" => s.cancel = true,
                 "--no-wall" => s.wall = false,
-                "-f" | "-F" => {}
+                // sysvinit's fsck flags and /etc/shutdown.allow (systemd ignores them too)
+                "-f" | "-F" | "-a" => {}
                 f if f.starts_with("--wait-until=") => {
                     let t = f.trim_start_matches("--wait-until=");
                     s.waiter = Some(t.parse().map_err(|_| format!("{f}: not a time"))?);
@@ -326,9 +350,6 @@ fn parse_shutdown(args: &[String]) -> Result<Option<Shutdown>, String> {
             }
         }
     }
-    if h && !halt {
-        s.action = PowerAction::Poweroff;
-    }
     if s.cancel {
         s.message = words.join(" ");
         return Ok(Some(s));
@@ -341,22 +362,32 @@ fn parse_shutdown(args: &[String]) -> Result<Option<Shutdown>, String> {
     Ok(Some(s))
 }
 
-/// The file a waiting `shutdown` keeps, in the manager's runtime directory:
+/// The file a waiting `shutdown` keeps beside the manager's control socket:
 /// its PID, the action and when, so that `shutdown -c` finds it.
-fn scheduled_file() -> Result<PathBuf, String> {
-    let socket = vigil_proto::client_socket_path(None, vigil_platform::getuid())?;
-    let dir = socket.parent().unwrap_or(Path::new("/"));
-    Ok(dir.join("shutdown.scheduled"))
+fn scheduled_file() -> PathBuf {
+    let socket = manager_socket();
+    socket
+        .parent()
+        .unwrap_or(Path::new("/"))
+        .join("shutdown.scheduled")
 }
 
-/// Whether this is the system's manager (its socket in /run/vigil): only
-/// then does a shutdown keep users out with /run/nologin.
+/// Whether this is the system's manager: only then does a shutdown keep
+/// users out with /run/nologin.
 fn system_manager() -> bool {
-    vigil_proto::client_socket_path(None, vigil_platform::getuid())
-        .is_ok_and(|p| p == vigil_proto::default_socket_path(0, None))
+    manager_socket() == vigil_proto::default_socket_path(0, None)
 }
 
 const NOLOGIN: &str = "/run/nologin";
+/// How a /run/nologin of a scheduled shutdown begins (any other is the admin's).
+const NOLOGIN_OURS: &str = "The system will ";
+
+/// Takes /run/nologin away if a scheduled shutdown wrote it.
+fn nologin_away() {
+    if std::fs::read_to_string(NOLOGIN).is_ok_and(|t| t.starts_with(NOLOGIN_OURS)) {
+        let _ = std::fs::remove_file(NOLOGIN);
+    }
+}
 
 /// What the action is in a sentence: "The system will {verb} ...".
 fn verb(action: PowerAction) -> &'static str {
@@ -371,11 +402,11 @@ fn verb(action: PowerAction) -> &'static str {
 /// bsdutils); nothing is said when there is none.
 fn wall(text: &str) {
     use std::io::Write as _;
-    let child = std::process::Command::new("wall")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn();
-    if let Ok(mut child) = child {
+    let mut cmd = std::process::Command::new("wall");
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
+    // The waiter blocks SIGINT and SIGTERM, which would reach wall blocked.
+    if let Ok(mut child) = vigil_platform::process::with_default_signals(&mut cmd).spawn() {
         if let Some(mut stdin) = child.stdin.take() {
             let _ = stdin.write_all(text.as_bytes());
         }
@@ -383,7 +414,7 @@ fn wall(text: &str) {
     }
 }
 
-fn with_message(text: String, message: &str) -> String {
+fn with_message(text: &str, message: &str) -> String {
     if message.is_empty() {
         format!("{text}\n")
     } else {
@@ -403,48 +434,67 @@ fn shutdown(s: &Shutdown) -> Exit {
     if let Some(at) = s.waiter {
         return wait_then(s, at);
     }
+    let now = now_secs();
     let at = match s.when {
         When::Now => None,
-        When::In(m) => Some(now_secs().saturating_add((m as i64).saturating_mul(60))),
-        When::At(h, m) => match vigil_platform::time::next_local(now_secs(), h, m) {
-            Some(t) => Some(t),
-            None => {
-                eprintln!("shutdown: the local clock never reads {h:02}:{m:02} tomorrow");
-                return Exit::Failed;
-            }
-        },
+        When::In(m) => Some(
+            i64::try_from(m)
+                .ok()
+                .and_then(|m| m.checked_mul(60))
+                .and_then(|secs| now.checked_add(secs)),
+        ),
+        When::At(h, m) => Some(vigil_platform::time::next_local(now, h, m)),
     };
     let when = match at {
         None => "now".to_string(),
-        Some(t) => format!("at {}", vigil_platform::time::local_text(t)),
+        Some(t) => match t.and_then(vigil_platform::time::local_text) {
+            Some(text) => format!("at {text}"),
+            None => {
+                eprintln!("shutdown: {:?} is too far away", s.when);
+                return Exit::Failed;
+            }
+        },
     };
     let text = format!("The system will {} {when}!", verb(s.action));
     if s.dry {
         if s.wall {
             wall(&with_message(
-                format!("{text} (only a warning)"),
+                &format!("{text} (only a warning)"),
                 &s.message,
             ));
         }
         outln!("{text} (only a warning: -k)");
         return Exit::Success;
     }
-    if s.wall {
-        wall(&with_message(text, &s.message));
-    }
-    match at {
-        None => request(Verb::Shutdown(Some(s.action))),
-        Some(t) => schedule(s, t),
+    match at.flatten() {
+        None => {
+            if s.wall {
+                wall(&with_message(&text, &s.message));
+            }
+            request(Verb::Shutdown(Some(s.action)))
+        }
+        Some(t) => schedule(s, t, &text),
     }
 }
 
-/// Leaves a waiter behind (this program again, with `--wait-until`), in a
-/// process group of its own and without the terminal, so that it outlives
-/// a logout as systemd's scheduled shutdown does; says what it said once
-/// ready (its file written: `shutdown -c` finds it from then on).
-fn schedule(s: &Shutdown, at: i64) -> Exit {
+/// Leaves a waiter behind (this program again, with `--wait-until`), which
+/// leads a session of its own, without a terminal, in `/`: a logout does not
+/// end it, nor the stop of a unit that ran `shutdown` (unattended-upgrades'
+/// reboot at 02:00), as systemd's scheduled shutdown is logind's. Says what
+/// the waiter said once ready (its file written: `shutdown -c` finds it from
+/// then on), then tells the terminals.
+fn schedule(s: &Shutdown, at: i64, text: &str) -> Exit {
     use std::io::BufRead as _;
     use std::os::unix::process::CommandExt as _;
+    // As the request would be refused then, not at the time.
+    let socket = manager_socket();
+    if let Err(e) = std::os::unix::net::UnixStream::connect(&socket) {
+        eprintln!(
+            "shutdown: cannot reach the manager at {}: {e}",
+            socket.display()
+        );
+        return Exit::Unreachable;
+    }
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
         Err(e) => {
@@ -462,11 +512,11 @@ fn schedule(s: &Shutdown, at: i64) -> Exit {
         .arg0("shutdown")
         .args([action, &format!("--wait-until={at}")])
         .args((!s.wall).then_some("--no-wall"))
-        .args(["now", &s.message])
+        .args(["--", "now", &s.message])
+        .current_dir("/")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .process_group(0);
+        .stderr(std::process::Stdio::null());
     let mut child = match waiter.spawn() {
         Ok(child) => child,
         Err(e) => {
@@ -478,17 +528,18 @@ fn schedule(s: &Shutdown, at: i64) -> Exit {
     if let Some(out) = child.stdout.take() {
         let _ = std::io::BufReader::new(out).read_line(&mut said);
     }
-    if said.is_empty() {
-        let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-        eprintln!(
-            "shutdown: the waiter ended before it was ready ({status}): nothing is scheduled"
-        );
+    if !said.starts_with("Shutdown scheduled") {
+        let _ = child.wait();
+        match said.strip_prefix("shutdown: ") {
+            Some(why) => eprint!("shutdown: {why}"),
+            None => {
+                eprintln!("shutdown: the waiter ended before it was ready: nothing is scheduled")
+            }
+        }
         return Exit::Failed;
     }
-    if said.starts_with("shutdown: ") {
-        eprint!("{said}");
-        let _ = child.wait();
-        return Exit::Failed;
+    if s.wall {
+        wall(&with_message(text, &s.message));
     }
     out!("{said}");
     Exit::Success
@@ -510,32 +561,38 @@ fn waiter_pid(file: &Path) -> Option<u32> {
     is_waiter.then_some(pid)
 }
 
-/// Cancels the shutdown that waits: SIGTERM to it, then waits (5 s at most)
-/// until it has taken its file away.
+/// `shutdown -c`: SIGINT to the waiter (which then goes quietly: `-c` tells
+/// the terminals itself, with its message; any other signal's cancel the
+/// waiter tells), then waits, 5 s at most, until its file is no more its own.
 fn cancel(s: &Shutdown) -> Exit {
-    let file = match scheduled_file() {
-        Ok(f) => f,
-        Err(why) => {
-            eprintln!("shutdown: {why}");
-            return Exit::Unreachable;
-        }
-    };
+    let file = scheduled_file();
     let Some(pid) = waiter_pid(&file) else {
+        // A waiter killed (SIGKILL, the OOM killer) left these.
         let _ = std::fs::remove_file(&file);
+        if system_manager() {
+            nologin_away();
+        }
         eprintln!("shutdown: no shutdown is scheduled");
         return Exit::Failed;
     };
-    if let Err(e) = vigil_platform::process::kill(pid, libc_sig::TERM) {
+    if let Err(e) = vigil_platform::process::kill(pid, libc_sig::INT) {
         eprintln!("shutdown: cannot cancel the shutdown of process {pid}: {e}");
         return Exit::Failed;
     }
+    let mine = |t: String| t.split_whitespace().next() == Some(pid.to_string().as_str());
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while file.exists() && std::time::Instant::now() < deadline {
+    while std::fs::read_to_string(&file).is_ok_and(mine) {
+        if std::time::Instant::now() > deadline {
+            eprintln!("shutdown: process {pid} did not end its shutdown within 5 s");
+            return Exit::Failed;
+        }
         std::thread::sleep(Duration::from_millis(10));
     }
     if s.wall {
-        let text = "The system shutdown has been cancelled".to_string();
-        wall(&with_message(text, &s.message));
+        wall(&with_message(
+            "The system shutdown has been cancelled",
+            &s.message,
+        ));
     }
     Exit::Success
 }
@@ -550,20 +607,20 @@ fn wait_then(s: &Shutdown, at: i64) -> Exit {
         outln!("shutdown: {what}");
         Exit::Failed
     };
-    let file = match scheduled_file() {
-        Ok(f) => f,
-        Err(why) => return fail(why),
-    };
-    // Blocked before the file tells anyone to signal it; a hangup is no cancel.
+    // A session of its own (its group too); a hangup is no cancel.
+    let _ = vigil_platform::process::setsid();
     let _ = vigil_platform::signal::ignore_signal(libc_sig::HUP);
+    // Blocked before the file tells anyone to signal it, and from then on:
+    // one that comes once the time is up is too late to cancel.
     let signals = [libc_sig::INT, libc_sig::TERM];
     let sigfd = match SignalFd::new(&signals) {
         Ok(fd) => fd,
         Err(e) => return fail(format!("cannot wait for signals: {e}")),
     };
+    let file = scheduled_file();
     // One shutdown waits at a time: a new one replaces it, as systemd's does.
     // The old one is told after the file is this one's: it takes the file
-    // away only while the file is still its own.
+    // (and /run/nologin) away only while the file is still its own.
     let old = waiter_pid(&file);
     let record = format!("{} {} {at}\n", std::process::id(), s.action.as_str());
     if let Err(e) = write_new(&file, &record) {
@@ -572,53 +629,71 @@ fn wait_then(s: &Shutdown, at: i64) -> Exit {
     if let Some(old) = old {
         let _ = vigil_platform::process::kill(old, libc_sig::TERM);
     }
-    // The file goes only while it is still this one's (a newer waiter's stays).
+    // Whether the file was still this one's (then it is gone).
     let forget = || {
-        if std::fs::read_to_string(&file).is_ok_and(|t| t == record) {
+        let own = std::fs::read_to_string(&file).is_ok_and(|t| t == record);
+        if own {
             let _ = std::fs::remove_file(&file);
         }
+        own
     };
-    let text = vigil_platform::time::local_text(at);
+    let Some(text) = vigil_platform::time::local_text(at) else {
+        forget();
+        return fail(format!("{at} is too far away"));
+    };
     outln!("Shutdown scheduled for {text}, use 'shutdown -c' to cancel.");
     let nologin = system_manager();
     let mut kept_out = false;
+    let cancelled = |signal: i32, kept_out: bool| {
+        if forget() {
+            if kept_out {
+                nologin_away();
+            }
+            // `shutdown -c` (SIGINT) tells the terminals itself.
+            if s.wall && signal != libc_sig::INT {
+                wall("The system shutdown has been cancelled\n");
+            }
+        }
+        Exit::Success
+    };
     loop {
         let left = at.saturating_sub(now_secs());
         if left <= 0 {
             break;
         }
         if nologin && left <= 300 && !kept_out {
-            let why = format!("The system will {} at {text}: no login.\n", verb(s.action));
+            let why = format!("{NOLOGIN_OURS}{} at {text}: no login.\n", verb(s.action));
             let _ = std::fs::write(NOLOGIN, why);
             kept_out = true;
         }
         // A minute at most: the wall clock may be set meanwhile.
         let nap = Duration::from_secs(left.clamp(1, 60) as u64);
-        if !matches!(sigfd.wait(nap), Ok(None)) {
-            forget();
-            if kept_out {
-                let _ = std::fs::remove_file(NOLOGIN);
-            }
-            return Exit::Success;
+        match sigfd.wait(nap) {
+            Ok(None) => {}
+            Ok(Some(info)) => return cancelled(info.signo, kept_out),
+            Err(_) => return cancelled(libc_sig::TERM, kept_out),
         }
     }
+    // A cancel that came with the time.
+    if let Ok(Some(info)) = sigfd.read() {
+        return cancelled(info.signo, kept_out);
+    }
     forget();
-    drop(sigfd);
-    let _ = vigil_platform::signal::unblock_signals(&signals);
     if s.wall {
         let now = format!("The system will {} now!", verb(s.action));
-        wall(&with_message(now, &s.message));
+        wall(&with_message(&now, &s.message));
     }
     let exit = request(Verb::Shutdown(Some(s.action)));
     if exit != Exit::Success {
         if kept_out {
-            let _ = std::fs::remove_file(NOLOGIN);
+            nologin_away();
         }
-        wall(&format!(
-            "The scheduled {} failed: the manager did not take it (vigil exit {})\n",
-            verb(s.action),
-            exit as i32
-        ));
+        if s.wall {
+            wall(&format!(
+                "The scheduled shutdown failed: the manager did not take it (vigil exit {})\n",
+                exit as i32
+            ));
+        }
     }
     exit
 }
@@ -712,7 +787,8 @@ mod tests {
             Halt {
                 action: PowerAction::Reboot,
                 force: true,
-                sync: false
+                sync: false,
+                wall: false,
             }
         );
         assert!(
@@ -732,8 +808,22 @@ mod tests {
         assert_eq!(parse_time("+15"), Some(When::In(15)));
         assert_eq!(parse_time("23:05"), Some(When::At(23, 5)));
         assert_eq!(parse_time("7:30"), Some(When::At(7, 30)));
+        assert_eq!(parse_time("12:5"), Some(When::At(12, 5)));
+        assert_eq!(parse_time("5"), Some(When::In(5)));
+        assert_eq!(parse_time("0"), Some(When::Now));
+        let most = parse_time("+18446744073709551615");
+        assert_eq!(most, Some(When::In(u64::MAX)));
         for bad in [
-            "24:00", "12:60", "12:5", "+", "+x", "soon", "12:", ":30", "-5",
+            "24:00",
+            "12:60",
+            "12:123",
+            "+",
+            "+x",
+            "soon",
+            "12:",
+            ":30",
+            "-5",
+            "+18446744073709551616",
         ] {
             assert_eq!(parse_time(bad), None, "{bad}");
         }
@@ -759,9 +849,24 @@ mod tests {
         let s = parse_shutdown(&args("-c not today")).unwrap().unwrap();
         assert!(s.cancel);
         assert_eq!(s.message, "not today");
-        // A message may look like an option after the time.
-        let s = parse_shutdown(&args("now -x")).unwrap().unwrap();
-        assert_eq!(s.message, "-x");
+        // Options after the time too (getopt permutes), and in order.
+        let s = parse_shutdown(&args("now -r")).unwrap().unwrap();
+        assert_eq!((s.action, s.message.as_str()), (PowerAction::Reboot, ""));
+        let s = parse_shutdown(&args("+5 --no-wall")).unwrap().unwrap();
+        assert!(!s.wall);
+        let s = parse_shutdown(&args("-h -r now")).unwrap().unwrap();
+        assert_eq!(s.action, PowerAction::Reboot);
+        let s = parse_shutdown(&args("-r -h now")).unwrap().unwrap();
+        assert_eq!(s.action, PowerAction::Poweroff);
+        // After `--`, words: the waiter's message.
+        let s = parse_shutdown(&args("-r -- now -x y")).unwrap().unwrap();
+        assert_eq!(
+            (s.action, s.message.as_str()),
+            (PowerAction::Reboot, "-x y")
+        );
+        let s = parse_shutdown(&args("-a -t1 -r 0")).unwrap().unwrap();
+        assert_eq!((s.action, s.when), (PowerAction::Reboot, When::Now));
+        assert!(parse_shutdown(&args("now -x")).is_err());
         assert!(parse_shutdown(&args("tomorrow")).is_err());
         assert!(parse_shutdown(&args("-x now")).is_err());
         assert!(parse_shutdown(&args("-t")).is_err());

@@ -12,14 +12,22 @@ use std::time::{Duration, Instant};
 
 use vigil_platform::utmp::{Record, write_utmp};
 
-struct Dir(PathBuf);
+/// A directory with each name a link to vigil, a `wall` that notes what it
+/// was given, and the manager's socket: a listener that never answers (a
+/// scheduled shutdown only checks the manager is there), or none.
+struct Dir(PathBuf, Option<std::os::unix::net::UnixListener>);
 
 impl Dir {
     fn new(tag: &str) -> Dir {
+        let mut dir = Dir::without_manager(tag);
+        dir.1 = Some(std::os::unix::net::UnixListener::bind(dir.0.join("control.sock")).unwrap());
+        dir
+    }
+
+    fn without_manager(tag: &str) -> Dir {
         let dir = std::env::temp_dir().join(format!("vigil-sysv-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        // Each name a link to vigil, and a `wall` that notes what it was given.
         for name in [
             "poweroff", "reboot", "halt", "shutdown", "runlevel", "telinit",
         ] {
@@ -33,18 +41,22 @@ impl Dir {
         .unwrap();
         std::fs::set_permissions(&wall, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
-        Dir(dir)
+        Dir(dir, None)
     }
 
-    /// NAME run from here: the manager's socket (none listens) in here, and
-    /// the noting `wall` first in PATH.
+    /// NAME run from here: the manager's socket in here, and the noting
+    /// `wall` first in PATH.
     fn cmd(&self, name: &str) -> Command {
         let mut c = Command::new(self.0.join(name));
         let path = std::env::var("PATH").unwrap_or_default();
-        c.env("VIGIL_SOCKET", self.0.join("control.sock"))
+        c.env("VIGIL_SOCKET", self.socket())
             .env("PATH", format!("{}:{path}", self.0.display()))
             .env("TZ", "UTC");
         c
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.0.join("control.sock")
     }
 
     fn run(&self, name: &str, args: &[&str]) -> Output {
@@ -54,13 +66,31 @@ impl Dir {
     fn read(&self, name: &str) -> String {
         std::fs::read_to_string(self.0.join(name)).unwrap_or_default()
     }
+
+    /// Every waiter started from here (named in the file or not): the
+    /// processes run as `shutdown` with this directory's socket.
+    fn waiters(&self) -> Vec<u32> {
+        let want = format!("VIGIL_SOCKET={}", self.socket().display());
+        let Ok(procs) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        procs
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+                cmdline.starts_with(b"shutdown\0")
+                    && environ.split(|&b| b == 0).any(|v| v == want.as_bytes())
+            })
+            .collect()
+    }
 }
 
 impl Drop for Dir {
     fn drop(&mut self) {
-        // A waiter a failed test left.
-        if let Some(pid) = waiter(self) {
-            let _ = vigil_platform::process::kill(pid, 15);
+        // What a failed test left.
+        for pid in self.waiters() {
+            let _ = vigil_platform::process::kill(pid, 9);
         }
         let _ = std::fs::remove_dir_all(&self.0);
     }
@@ -130,22 +160,23 @@ fn waiter(dir: &Dir) -> Option<u32> {
 
 fn alive(pid: u32) -> bool {
     // Not a zombie either: a waiter re-parented to the machine's init is reaped.
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        !stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z')
-    })
+    stat(pid).is_some_and(|fields| fields.first().is_some_and(|state| state != "Z"))
+}
+
+/// The fields of /proc/PID/stat after the command's name (state first).
+fn stat(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit(')').next()?;
+    Some(rest.split_whitespace().map(String::from).collect())
 }
 
 /// A shutdown in 5 minutes: the command says when and returns, leaving a
-/// waiter (its own process group: a logout does not end it), its file in the
-/// manager's runtime directory; the terminals are told (wall) with the
-/// message given. `shutdown -c` ends the waiter (nothing is shut down: no
-/// manager even listens) and says so to the terminals; a second `-c` finds
-/// nothing.
+/// waiter that leads a session of its own (a logout, or the end of the unit
+/// that ran `shutdown`, does not end it) in `/`, its file beside the
+/// manager's socket; the terminals are told (wall) with the message given.
+/// `shutdown -c` ends the waiter (nothing is shut down: the manager is a
+/// socket that never answers) and says so to the terminals, once; a second
+/// `-c` finds nothing.
 #[test]
 fn a_scheduled_shutdown_waits_and_shutdown_c_cancels_it() {
     let dir = Dir::new("schedule");
@@ -161,16 +192,16 @@ fn a_scheduled_shutdown_waits_and_shutdown_c_cancels_it() {
     let fields: Vec<&str> = file.split_whitespace().collect();
     assert_eq!(fields.get(1), Some(&"reboot"), "{file}");
     let pid = waiter(&dir).expect("a waiter");
+    assert_eq!(dir.waiters(), [pid]);
     assert!(alive(pid), "the waiter waits");
-    let pgid = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let pgid = pgid
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .nth(2)
-        .unwrap();
-    assert_eq!(pgid, pid.to_string(), "its own process group");
+    // Fields after the state: ppid, pgrp, session.
+    let fields = stat(pid).unwrap();
+    assert_eq!(fields[2], pid.to_string(), "its own process group");
+    assert_eq!(fields[3], pid.to_string(), "its own session");
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap(),
+        PathBuf::from("/")
+    );
     let wall = dir.read("wall.log");
     assert!(wall.contains("The system will reboot at "), "{wall}");
     assert!(wall.contains("back soon"), "{wall}");
@@ -182,6 +213,7 @@ fn a_scheduled_shutdown_waits_and_shutdown_c_cancels_it() {
     wait_until("the waiter to end", || !alive(pid));
     let wall = dir.read("wall.log");
     assert!(wall.contains("cancelled\nnot today"), "{wall}");
+    assert_eq!(wall.matches("cancelled").count(), 1, "{wall}");
     assert!(!wall.contains("now!"), "{wall}");
     let o = dir.run("shutdown", &["-c"]);
     assert_eq!(o.status.code(), Some(1));
@@ -189,6 +221,26 @@ fn a_scheduled_shutdown_waits_and_shutdown_c_cancels_it() {
         text(&o.stderr).contains("no shutdown is scheduled"),
         "{}",
         text(&o.stderr)
+    );
+}
+
+/// A waiter ended by SIGTERM (`kill`) cancels too, and tells the terminals
+/// itself. Options after the time count (`+5 -H`).
+#[test]
+fn a_waiter_ended_by_sigterm_says_the_shutdown_is_cancelled() {
+    let dir = Dir::new("sigterm");
+    let o = dir.run("shutdown", &["+5", "-H"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(dir.read("shutdown.scheduled").contains(" halt "));
+    let pid = waiter(&dir).expect("a waiter");
+    vigil_platform::process::kill(pid, 15).unwrap();
+    wait_until("the waiter to end", || !alive(pid));
+    assert!(!dir.0.join("shutdown.scheduled").exists());
+    let wall = dir.read("wall.log");
+    assert!(wall.contains("The system will halt at "), "{wall}");
+    assert!(
+        wall.ends_with("The system shutdown has been cancelled\n"),
+        "{wall}"
     );
 }
 
@@ -212,6 +264,7 @@ fn a_new_scheduled_shutdown_replaces_the_waiting_one() {
     );
     wait_until("the first to end", || !alive(first));
     assert!(alive(second));
+    assert_eq!(dir.waiters(), [second]);
     assert!(dir.run("shutdown", &["-c", "--no-wall"]).status.success());
     wait_until("the second to end", || !alive(second));
     assert!(dir.read("wall.log").is_empty(), "--no-wall");
@@ -225,11 +278,12 @@ fn a_new_scheduled_shutdown_replaces_the_waiting_one() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
 }
 
-/// `shutdown -k`: the message alone. `shutdown now` and `reboot` without a
-/// manager: exit 5, and `reboot` says how to do it anyway.
+/// `shutdown -k`: the message alone. Without a manager, `shutdown now`,
+/// `shutdown +5` (nothing scheduled, nobody told) and `reboot` exit 5, and
+/// `reboot` says how to do it anyway. A time too far away is refused.
 #[test]
 fn warnings_and_an_absent_manager() {
-    let dir = Dir::new("absent");
+    let dir = Dir::without_manager("absent");
     let o = dir.run("shutdown", &["-k", "now", "only", "a", "drill"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(
@@ -238,8 +292,12 @@ fn warnings_and_an_absent_manager() {
         text(&o.stdout)
     );
     assert!(dir.read("wall.log").contains("only a drill"));
+    std::fs::remove_file(dir.0.join("wall.log")).unwrap();
     let o = dir.run("shutdown", &["--no-wall", "now"]);
     assert_eq!(o.status.code(), Some(5), "{}", text(&o.stderr));
+    let o = dir.run("shutdown", &["+5"]);
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o.stderr));
+    assert!(dir.waiters().is_empty() && !dir.0.join("shutdown.scheduled").exists());
     let o = dir.run("reboot", &[]);
     assert_eq!(o.status.code(), Some(5));
     assert!(
@@ -247,6 +305,14 @@ fn warnings_and_an_absent_manager() {
         "{}",
         text(&o.stderr)
     );
+    assert_eq!(
+        dir.read("wall.log"),
+        "",
+        "nobody told of what cannot be done"
+    );
+    let o = dir.run("shutdown", &["+9223372036854775808"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("too far"), "{}", text(&o.stderr));
     for (name, args) in [
         ("poweroff", &["--bogus"][..]),
         ("halt", &["now"]),
