@@ -1414,8 +1414,16 @@ s.send(b"exit 0")"#,
 fn a_runlevel_word_not_as_pid_1_is_telinits() {
     let dir = TestDir::new("telinit");
     let none = dir.path("none.sock");
+    // vigil-init with the `vigil` beside it (the shipped build's directory,
+    // target/bin, may have none). Copied by cp(1): a copy this process
+    // wrote could be open for writing in what another test forks meanwhile
+    // (ETXTBSY at the exec).
+    let init = dir.path("vigil-init");
+    let copied = Command::new("cp").arg(bin()).arg(&init).status().unwrap();
+    assert!(copied.success());
+    std::os::unix::fs::symlink(sibling("vigil"), dir.path("vigil")).unwrap();
     let run = |word: &str| {
-        let out = Command::new(bin())
+        let out = Command::new(&init)
             .arg(word)
             .env("VIGIL_SOCKET", &none)
             .output()
