@@ -167,10 +167,15 @@ fn beside(name: &[u8]) -> Option<Str> {
     CStr::from_bytes_until_nul(buf).ok()
 }
 
-/// `init 6`, `init q`: not PID 1, a runlevel's word alone is telinit's, as
-/// the init of sysvinit and of systemd take it: `vigil` (beside this program,
-/// else /usr/bin/vigil) runs as `telinit WORD`. Returns for any other words.
+/// `init 6`, `init q`: run as `init` or `telinit` (/sbin/init linked to
+/// vigil-init), not PID 1, a runlevel's word alone is telinit's, as the init
+/// of systemd takes it: `vigil` (beside this program, else /usr/bin/vigil)
+/// runs as `telinit WORD`. Returns for any other name or words.
 pub fn telinit(argv: *const *const u8, envp: *const *const u8) {
+    let name = nth(argv, 0).map(|n| n.to_bytes().rsplit(|&b| b == b'/').next());
+    if !matches!(name, Some(Some(b"init" | b"telinit"))) {
+        return;
+    }
     let (Some(word), None) = (nth(argv, 1), nth(argv, 2)) else {
         return;
     };
@@ -183,16 +188,12 @@ pub fn telinit(argv: *const *const u8, envp: *const *const u8) {
     let path = beside(b"vigil\0")
         .filter(|p| exists(p))
         .unwrap_or(c"/usr/bin/vigil");
-    let env = sys::zeroed(sys::ENV);
-    (0..)
-        .map_while(|i| nth(envp, i))
-        .for_each(|v| add(env, [v]));
     let argv = [
         c"telinit".as_ptr().cast(),
         word.as_ptr().cast(),
         core::ptr::null(),
     ];
-    let e = sys::execve(path, &argv, env);
+    let e = sys::execve(path, &argv, sys::environment(envp));
     say!(
         log::WARNING,
         "cannot run {}: {}",

@@ -1407,23 +1407,25 @@ s.send(b"exit 0")"#,
     );
 }
 
-/// `init 0`, `init q`... (vigil-init as /sbin/init, not PID 1): `vigil`
-/// beside it runs as `telinit WORD` (here it finds no manager: exit 5, and
-/// refuses runlevel 3: exit 2); other words stay vigil-init's usage errors.
+/// `init q`, `init 6`... (vigil-init as /sbin/init, not PID 1): `vigil`
+/// beside it runs as `telinit WORD` (here it finds no manager: exit 5; it
+/// refuses runlevel 3: exit 2). Other words, and the same words to a
+/// vigil-init not run as `init`, stay vigil-init's usage errors. `q` (a
+/// reload) for the request: never a power action, wherever it went.
 #[test]
-fn a_runlevel_word_not_as_pid_1_is_telinits() {
+fn a_runlevel_word_to_init_not_as_pid_1_is_telinits() {
     let dir = TestDir::new("telinit");
     let none = dir.path("none.sock");
-    // vigil-init with the `vigil` beside it (the shipped build's directory,
-    // target/bin, may have none). Copied by cp(1): a copy this process
-    // wrote could be open for writing in what another test forks meanwhile
-    // (ETXTBSY at the exec).
-    let init = dir.path("vigil-init");
+    // vigil-init as `init` with the `vigil` beside it (the shipped build's
+    // directory, target/bin, may have none). Copied by cp(1): a copy this
+    // process wrote could be open for writing in what another test forks
+    // meanwhile (ETXTBSY at the exec).
+    let init = dir.path("init");
     let copied = Command::new("cp").arg(bin()).arg(&init).status().unwrap();
     assert!(copied.success());
     std::os::unix::fs::symlink(sibling("vigil"), dir.path("vigil")).unwrap();
-    let run = |word: &str| {
-        let out = Command::new(&init)
+    let run = |program: &std::path::Path, word: &str| {
+        let out = Command::new(program)
             .arg(word)
             .env("VIGIL_SOCKET", &none)
             .output()
@@ -1433,16 +1435,18 @@ fn a_runlevel_word_not_as_pid_1_is_telinits() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
-    let (code, said) = run("0");
+    let (code, said) = run(&init, "q");
     assert_eq!(code, Some(5), "{said}");
     assert!(said.contains("cannot reach the manager"), "{said}");
     assert!(said.contains(none.to_str().unwrap()), "{said}");
-    let (code, said) = run("3");
+    let (code, said) = run(&init, "3");
     assert_eq!(code, Some(2), "{said}");
     assert!(said.starts_with("telinit: runlevel 3"), "{said}");
-    let (code, said) = run("7");
-    assert_eq!(code, Some(2), "{said}");
-    assert!(said.contains("unknown argument 7"), "{said}");
+    for (program, word) in [(init.as_path(), "7"), (std::path::Path::new(bin()), "q")] {
+        let (code, said) = run(program, word);
+        assert_eq!(code, Some(2), "{said}");
+        assert!(said.contains(&format!("unknown argument {word}")), "{said}");
+    }
 }
 
 #[test]

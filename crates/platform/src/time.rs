@@ -143,7 +143,8 @@ pub fn local_text(t: i64) -> Option<String> {
 /// reads `hour`:`minute`: today, or tomorrow when that has passed (as
 /// `shutdown 23:00` means). On the day summer time ends the hour before the
 /// change comes twice: the first after `now` is taken. A time the clock
-/// skips (the spring's hour) is the one mktime moves it to, an hour later.
+/// skips (the spring's hour) is the latest that mktime moves it to: the
+/// jump's length later (an hour; Lord Howe's half hour), never earlier.
 /// None for an hour or minute out of range.
 pub fn next_local(now: i64, hour: u32, minute: u32) -> Option<i64> {
     if hour > 23 || minute > 59 {
@@ -174,8 +175,8 @@ pub fn next_local(now: i64, hour: u32, minute: u32) -> Option<i64> {
             }
             if reads(t) {
                 exact = Some(exact.map_or(t, |e: i64| e.min(t)));
-            } else if isdst == -1 && moved.is_none() {
-                moved = Some(t);
+            } else {
+                moved = Some(moved.map_or(t, |m: i64| m.max(t)));
             }
         }
         if exact.is_some() {

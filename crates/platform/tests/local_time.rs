@@ -1,6 +1,8 @@
-//! `time::next_local` and `time::local_text` (System V's `shutdown HH:MM`) in a
-//! time zone with summer time: Central Europe's, as a POSIX TZ rule (no tzdata
-//! needed). Its own process: TZ is set before anything reads it.
+//! `time::next_local` and `time::local_text` (System V's `shutdown HH:MM`) in
+//! time zones with summer time, as POSIX TZ rules (no tzdata needed): Central
+//! Europe's, and Ireland's as tzdata has it (summer time is its standard,
+//! winter a negative change). One process per zone: TZ is set before anything
+//! reads it.
 
 use vigil_platform::time::{local_text, next_local};
 
@@ -27,17 +29,44 @@ fn check(what: &str, got: Option<i64>, want: Option<i64>) {
     );
 }
 
-const ZONE: &str = "CET-1CEST,M3.5.0,M10.5.0/3";
+const CENTRAL_EUROPE: &str = "CET-1CEST,M3.5.0,M10.5.0/3";
+const IRELAND: &str = "IST-1GMT0,M10.5.0,M3.5.0/1";
 
 fn main() {
-    // The zone is the environment's: this program runs itself again with it.
-    if std::env::var("TZ").as_deref() != Ok(ZONE) {
-        let status = std::process::Command::new(std::env::current_exe().unwrap())
-            .env("TZ", ZONE)
-            .status()
-            .unwrap();
-        std::process::exit(status.code().unwrap_or(1));
+    // The zone is the environment's: this program runs itself again with each.
+    match std::env::var("TZ").as_deref() {
+        Ok(CENTRAL_EUROPE) => central_europe(),
+        Ok(IRELAND) => ireland(),
+        _ => {
+            for zone in [CENTRAL_EUROPE, IRELAND] {
+                let status = std::process::Command::new(std::env::current_exe().unwrap())
+                    .env("TZ", zone)
+                    .status()
+                    .unwrap();
+                assert!(status.success(), "{zone}: {status}");
+            }
+            println!("local_time: ok");
+        }
     }
+}
+
+/// 2026-03-29: at 01:00 GMT the clock jumps to 02:00 IST; 01:32 never comes
+/// and is taken to mean 02:32, never 00:32.
+fn ireland() {
+    let now = utc(2026, 3, 29, 0, 18); // 00:18 GMT
+    check(
+        "a skipped time moves on",
+        next_local(now, 1, 32),
+        Some(utc(2026, 3, 29, 1, 32)),
+    );
+    check(
+        "before the jump",
+        next_local(now, 0, 40),
+        Some(utc(2026, 3, 29, 0, 40)),
+    );
+}
+
+fn central_europe() {
     assert_eq!(
         local_text(utc(2026, 12, 7, 3, 0)).as_deref(),
         Some("Mon 2026-12-07 04:00:00 CET")
@@ -78,5 +107,4 @@ fn main() {
     let now = spring;
     assert_eq!(next_local(now, 24, 0), None);
     assert_eq!(next_local(now, 1, 60), None);
-    println!("local_time: ok");
 }

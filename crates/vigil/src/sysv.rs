@@ -58,6 +58,16 @@ pub fn run(tool: Tool, args: &[String]) -> Exit {
         Ok(Some(Parsed::Halt(h))) => halt(name, &h),
         Ok(Some(Parsed::Shutdown(s))) => shutdown(&s),
         Ok(Some(Parsed::Runlevel(utmp))) => runlevel(&utmp),
+        // 0 and 6 as `poweroff` and `reboot` (told to every terminal first).
+        Ok(Some(Parsed::Telinit(Verb::Shutdown(Some(action))))) => {
+            let h = Halt {
+                action,
+                force: false,
+                sync: true,
+                wall: true,
+            };
+            halt(name, &h)
+        }
         Ok(Some(Parsed::Telinit(verb))) => request(verb),
         Ok(None) => {
             out!("{}", help(tool));
@@ -202,9 +212,12 @@ fn parse_halt(action: PowerAction, args: &[String]) -> Result<Option<Halt>, Stri
 fn halt(name: &str, h: &Halt) -> Exit {
     use vigil_platform::process::Reboot;
     if !h.force {
-        // Told to every terminal first, as systemd's, when the manager is there.
+        // Told to every terminal first, as systemd's, when the manager is
+        // there and will take it from this user (root: the socket lets
+        // anyone connect, and the manager refuses others).
         let socket = manager_socket();
-        if h.wall && std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+        let root = vigil_platform::getuid() == 0;
+        if h.wall && root && std::os::unix::net::UnixStream::connect(&socket).is_ok() {
             wall(&format!("The system will {} now!\n", verb(h.action)));
         }
         let exit = request(Verb::Shutdown(Some(h.action)));
@@ -588,6 +601,9 @@ fn cancel(s: &Shutdown) -> Exit {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+    if system_manager() {
+        nologin_away();
+    }
     if s.wall {
         wall(&with_message(
             "The system shutdown has been cancelled",
@@ -641,53 +657,68 @@ fn wait_then(s: &Shutdown, at: i64) -> Exit {
         forget();
         return fail(format!("{at} is too far away"));
     };
-    outln!("Shutdown scheduled for {text}, use 'shutdown -c' to cancel.");
+    // /run/nologin: this waiter's text, taken away by this waiter (also once
+    // replaced: the new one writes its own when its time is near), and one
+    // an older waiter left is taken away now.
     let nologin = system_manager();
-    let mut kept_out = false;
-    let cancelled = |signal: i32, kept_out: bool| {
-        if forget() {
-            if kept_out {
-                nologin_away();
-            }
-            // `shutdown -c` (SIGINT) tells the terminals itself.
-            if s.wall && signal != libc_sig::INT {
-                wall("The system shutdown has been cancelled\n");
-            }
+    let kept_out = format!("{NOLOGIN_OURS}{} at {text}: no login.\n", verb(s.action));
+    let unkeep = || {
+        if std::fs::read_to_string(NOLOGIN).is_ok_and(|t| t == kept_out) {
+            let _ = std::fs::remove_file(NOLOGIN);
         }
+    };
+    if nologin {
+        nologin_away();
+    }
+    // A cancel (SIGINT from `shutdown -c`, which tells the terminals; SIGTERM
+    // from `kill`, or from the end of a shutdown already under way) is quiet.
+    let cancelled = || {
+        forget();
+        unkeep();
         Exit::Success
     };
+    let keep_out = |left: i64| {
+        if nologin && left <= 300 && !std::path::Path::new(NOLOGIN).exists() {
+            let _ = std::fs::write(NOLOGIN, &kept_out);
+        }
+    };
+    // Ready: its file written, and /run/nologin when the time is near.
+    keep_out(at.saturating_sub(now_secs()));
+    outln!("Shutdown scheduled for {text}, use 'shutdown -c' to cancel.");
     loop {
         let left = at.saturating_sub(now_secs());
         if left <= 0 {
             break;
         }
-        if nologin && left <= 300 && !kept_out {
-            let why = format!("{NOLOGIN_OURS}{} at {text}: no login.\n", verb(s.action));
-            let _ = std::fs::write(NOLOGIN, why);
-            kept_out = true;
-        }
+        keep_out(left);
         // A minute at most: the wall clock may be set meanwhile.
         let nap = Duration::from_secs(left.clamp(1, 60) as u64);
-        match sigfd.wait(nap) {
-            Ok(None) => {}
-            Ok(Some(info)) => return cancelled(info.signo, kept_out),
-            Err(_) => return cancelled(libc_sig::TERM, kept_out),
+        if !matches!(sigfd.wait(nap), Ok(None)) {
+            return cancelled();
         }
     }
-    // A cancel that came with the time.
-    if let Ok(Some(info)) = sigfd.read() {
-        return cancelled(info.signo, kept_out);
+    // A cancel that came with the time; then, no longer the one scheduled
+    // (replaced meanwhile), the newer waiter decides; a `-c` that saw the
+    // file go is heard too.
+    if !matches!(sigfd.read(), Ok(None)) || !forget() || !matches!(sigfd.read(), Ok(None)) {
+        return cancelled();
     }
-    forget();
     if s.wall {
         let now = format!("The system will {} now!", verb(s.action));
         wall(&with_message(&now, &s.message));
     }
-    let exit = request(Verb::Shutdown(Some(s.action)));
-    if exit != Exit::Success {
-        if kept_out {
-            nologin_away();
+    // A manager between two runs (restarted by vigil-init, re-executing)
+    // refuses for a moment: asked again, for 30 s.
+    let mut exit = request(Verb::Shutdown(Some(s.action)));
+    for _ in 0..30 {
+        if exit != Exit::Unreachable {
+            break;
         }
+        std::thread::sleep(Duration::from_secs(1));
+        exit = request(Verb::Shutdown(Some(s.action)));
+    }
+    if exit != Exit::Success {
+        unkeep();
         if s.wall {
             wall(&format!(
                 "The scheduled shutdown failed: the manager did not take it (vigil exit {})\n",
