@@ -156,11 +156,13 @@ pub fn next_local(now: i64, hour: u32, minute: u32) -> Option<i64> {
             tm.tm_hour == hour as libc::c_int && tm.tm_min == minute as libc::c_int
         })
     };
-    let mut moved = None;
     for day in 0..2 {
-        let mut exact = None;
+        let (mut exact, mut moved, mut reads_any) = (None, None, false);
         // Summer time or not at that hour: both asked, as the hour may be
-        // either (or both, once a year).
+        // either (or both, once a year). An answer that does not read
+        // H:MM is the wrong guess, or a time the clock skips: used only
+        // when none of the day's answers reads H:MM (else `12:00` asked at
+        // 12:30 in summer was 13:00, the guess of winter time).
         for isdst in [-1, 0, 1] {
             let mut tm = today;
             tm.tm_mday += day;
@@ -170,20 +172,21 @@ pub fn next_local(now: i64, hour: u32, minute: u32) -> Option<i64> {
             tm.tm_isdst = isdst;
             // SAFETY: mktime normalises the tm we own (a day past the month's end too).
             let t: i64 = unsafe { libc::mktime(&mut tm) };
-            if t <= now || t == -1 {
+            if t == -1 {
                 continue;
             }
             if reads(t) {
-                exact = Some(exact.map_or(t, |e: i64| e.min(t)));
-            } else {
+                reads_any = true;
+                if t > now {
+                    exact = Some(exact.map_or(t, |e: i64| e.min(t)));
+                }
+            } else if t > now {
                 moved = Some(moved.map_or(t, |m: i64| m.max(t)));
             }
         }
-        if exact.is_some() {
-            return exact;
-        }
-        if moved.is_some() {
-            return moved;
+        match (reads_any, exact, moved) {
+            (true, Some(t), _) | (false, _, Some(t)) => return Some(t),
+            _ => {}
         }
     }
     None

@@ -64,6 +64,13 @@ fn ireland() {
         next_local(now, 0, 40),
         Some(utc(2026, 3, 29, 0, 40)),
     );
+    // Summer (its standard time, IST): 12:00 asked at 12:30 is tomorrow's.
+    let july = utc(2026, 7, 7, 11, 30); // 12:30 IST
+    check(
+        "passed in summer",
+        next_local(july, 12, 0),
+        Some(utc(2026, 7, 8, 11, 0)),
+    );
 }
 
 fn central_europe() {
@@ -81,6 +88,20 @@ fn central_europe() {
         ("later today", december, (23, 30), utc(2026, 12, 7, 22, 30)),
         ("passed: tomorrow", december, (3, 0), utc(2026, 12, 8, 2, 0)),
         ("now is not next", december, (4, 0), utc(2026, 12, 8, 3, 0)),
+        // Summer: 12:00 asked at 12:30 CEST is tomorrow's, not 13:00 (the
+        // guess of winter time, which reads 13:00).
+        (
+            "passed in summer",
+            utc(2026, 7, 7, 10, 30),
+            (12, 0),
+            utc(2026, 7, 8, 10, 0),
+        ),
+        (
+            "later in summer",
+            utc(2026, 7, 7, 10, 30),
+            (13, 0),
+            utc(2026, 7, 7, 11, 0),
+        ),
         (
             "02:50 comes first in summer time",
             autumn,

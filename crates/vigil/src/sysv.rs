@@ -212,17 +212,13 @@ fn parse_halt(action: PowerAction, args: &[String]) -> Result<Option<Halt>, Stri
 fn halt(name: &str, h: &Halt) -> Exit {
     use vigil_platform::process::Reboot;
     if !h.force {
-        // Told to every terminal first, as systemd's, when the manager is
-        // there and will take it from this user (root: the socket lets
-        // anyone connect, and the manager refuses others).
-        let socket = manager_socket();
-        let root = vigil_platform::getuid() == 0;
-        if h.wall && root && std::os::unix::net::UnixStream::connect(&socket).is_ok() {
-            wall(&format!("The system will {} now!\n", verb(h.action)));
+        if h.wall {
+            tell_now(&format!("The system will {} now!\n", verb(h.action)));
         }
         let exit = request(Verb::Shutdown(Some(h.action)));
         if exit == Exit::Unreachable {
-            eprintln!("{name}: '{name} --force' does it at once, without stopping the units");
+            let force = h.action.as_str();
+            eprintln!("{name}: '{force} --force' does it at once, without stopping the units");
         }
         return exit;
     }
@@ -245,6 +241,16 @@ fn halt(name: &str, h: &Halt) -> Exit {
 fn manager_socket() -> PathBuf {
     vigil_proto::named_socket_path(None)
         .unwrap_or_else(|| vigil_proto::default_socket_path(0, None))
+}
+
+/// Tells every terminal `text` before a shutdown now, as systemd's do, when
+/// the manager is there and will take it from this user: root (the socket
+/// lets anyone connect, and the manager refuses other users).
+fn tell_now(text: &str) {
+    let root = vigil_platform::getuid() == 0;
+    if root && std::os::unix::net::UnixStream::connect(manager_socket()).is_ok() {
+        wall(text);
+    }
 }
 
 /// Sends `verb` to the manager ([`manager_socket`]).
@@ -482,7 +488,7 @@ fn shutdown(s: &Shutdown) -> Exit {
     match at.flatten() {
         None => {
             if s.wall {
-                wall(&with_message(&text, &s.message));
+                tell_now(&with_message(&text, &s.message));
             }
             request(Verb::Shutdown(Some(s.action)))
         }
@@ -569,8 +575,9 @@ fn waiter_pid(file: &Path) -> Option<u32> {
         .ok()?;
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let mut words = cmdline.split(|&b| b == 0);
-    let is_waiter = words.next() == Some(b"shutdown".as_slice())
-        && words.any(|w| w.starts_with(b"--wait-until="));
+    let name = words.next().and_then(|w| w.rsplit(|&b| b == b'/').next());
+    let is_waiter =
+        name == Some(b"shutdown".as_slice()) && words.any(|w| w.starts_with(b"--wait-until="));
     is_waiter.then_some(pid)
 }
 
@@ -662,8 +669,11 @@ fn wait_then(s: &Shutdown, at: i64) -> Exit {
     // an older waiter left is taken away now.
     let nologin = system_manager();
     let kept_out = format!("{NOLOGIN_OURS}{} at {text}: no login.\n", verb(s.action));
+    // Not while another waiter is the one in the file: a replacement for the
+    // same time writes the same text.
     let unkeep = || {
-        if std::fs::read_to_string(NOLOGIN).is_ok_and(|t| t == kept_out) {
+        let other = waiter_pid(&file).is_some_and(|p| p != std::process::id());
+        if !other && std::fs::read_to_string(NOLOGIN).is_ok_and(|t| t == kept_out) {
             let _ = std::fs::remove_file(NOLOGIN);
         }
     };
@@ -697,10 +707,10 @@ fn wait_then(s: &Shutdown, at: i64) -> Exit {
             return cancelled();
         }
     }
-    // A cancel that came with the time; then, no longer the one scheduled
-    // (replaced meanwhile), the newer waiter decides; a `-c` that saw the
-    // file go is heard too.
-    if !matches!(sigfd.read(), Ok(None)) || !forget() || !matches!(sigfd.read(), Ok(None)) {
+    // A cancel that came with the time, or no longer the one scheduled
+    // (replaced meanwhile: the newer waiter decides).
+    let own = || std::fs::read_to_string(&file).is_ok_and(|t| t == record);
+    if !matches!(sigfd.read(), Ok(None)) || !own() {
         return cancelled();
     }
     if s.wall {
@@ -708,15 +718,19 @@ fn wait_then(s: &Shutdown, at: i64) -> Exit {
         wall(&with_message(&now, &s.message));
     }
     // A manager between two runs (restarted by vigil-init, re-executing)
-    // refuses for a moment: asked again, for 30 s.
+    // refuses for a moment: asked again for 30 s, the file kept meanwhile,
+    // so that `shutdown -c`, a new `shutdown TIME` or a kill still ends it.
     let mut exit = request(Verb::Shutdown(Some(s.action)));
     for _ in 0..30 {
         if exit != Exit::Unreachable {
             break;
         }
-        std::thread::sleep(Duration::from_secs(1));
+        if !matches!(sigfd.wait(Duration::from_secs(1)), Ok(None)) || !own() {
+            return cancelled();
+        }
         exit = request(Verb::Shutdown(Some(s.action)));
     }
+    forget();
     if exit != Exit::Success {
         unkeep();
         if s.wall {

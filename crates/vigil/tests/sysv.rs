@@ -79,7 +79,8 @@ impl Dir {
             .filter(|pid| {
                 let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
                 let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-                cmdline.starts_with(b"shutdown\0")
+                let name = cmdline.split(|&b| b == 0).next().unwrap_or_default();
+                name.rsplit(|&b| b == b'/').next() == Some(b"shutdown".as_slice())
                     && environ.split(|&b| b == 0).any(|v| v == want.as_bytes())
             })
             .collect()
@@ -241,6 +242,41 @@ fn a_waiter_ended_by_sigterm_cancels_quietly() {
     assert!(!wall.contains("cancelled"), "{wall}");
 }
 
+/// A waiter whose time has come while no manager answers asks again (for
+/// 30 s) and meanwhile stays in its file: `shutdown -c` still finds and
+/// ends it (it had taken its file away, and `-c` said nothing was scheduled
+/// while the shutdown went on waiting for a manager).
+#[test]
+fn a_waiter_asking_an_absent_manager_can_still_be_cancelled() {
+    let dir = Dir::without_manager("retry");
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    let mut waiter = dir
+        .cmd("shutdown")
+        .args(["-r", &format!("--wait-until={at}"), "now"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("its time", || dir.read("wall.log").contains("reboot now!"));
+    assert!(
+        dir.0.join("shutdown.scheduled").exists(),
+        "kept while it asks"
+    );
+    let o = dir.run("shutdown", &["-c", "--no-wall"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let status = waiter.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(!dir.0.join("shutdown.scheduled").exists());
+    assert!(
+        !dir.read("wall.log").contains("failed"),
+        "{}",
+        dir.read("wall.log")
+    );
+}
+
 /// A second scheduled shutdown replaces the first, as systemd's does; a file
 /// whose PID is no waiter (stale, the PID reused) is nobody's to signal.
 #[test]
@@ -276,8 +312,8 @@ fn a_new_scheduled_shutdown_replaces_the_waiting_one() {
 }
 
 /// `shutdown -k`: the message alone. Without a manager, `shutdown now`,
-/// `shutdown +5` (nothing scheduled, nobody told) and `reboot` exit 5, and
-/// `reboot` says how to do it anyway. A time too far away is refused.
+/// `shutdown +5` (nothing scheduled, nobody told), `reboot` and `telinit 6`
+/// exit 5, and say how to do it anyway (`reboot --force`, for both). A time too far away is refused.
 #[test]
 fn warnings_and_an_absent_manager() {
     let dir = Dir::without_manager("absent");
@@ -296,6 +332,13 @@ fn warnings_and_an_absent_manager() {
     assert_eq!(o.status.code(), Some(5), "{}", text(&o.stderr));
     assert!(dir.waiters().is_empty() && !dir.0.join("shutdown.scheduled").exists());
     let o = dir.run("reboot", &[]);
+    assert_eq!(o.status.code(), Some(5));
+    assert!(
+        text(&o.stderr).contains("'reboot --force'"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = dir.run("telinit", &["6"]);
     assert_eq!(o.status.code(), Some(5));
     assert!(
         text(&o.stderr).contains("'reboot --force'"),
