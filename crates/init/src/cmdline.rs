@@ -168,32 +168,19 @@ fn beside(name: &[u8]) -> Option<Str> {
 }
 
 /// `init 6`, `init q`: run as `init` or `telinit` (/sbin/init linked to
-/// vigil-init), not PID 1, a runlevel's word alone is telinit's, as the init
-/// of systemd takes it: `vigil` (beside this program, else /usr/bin/vigil)
-/// runs as `telinit WORD`. Returns for any other name or words.
+/// vigil-init) and not PID 1, vigil-init is telinit, as systemd's init is:
+/// `vigil` (beside this program, else /usr/bin/vigil) runs with the same
+/// argv and environment, and acts by that name. Never a second manager for
+/// a mistyped `init`. Returns for any other name.
 pub fn telinit(argv: *const *const u8, envp: *const *const u8) {
     let name = nth(argv, 0).map(|n| n.to_bytes().rsplit(|&b| b == b'/').next());
     if !matches!(name, Some(Some(b"init" | b"telinit"))) {
         return;
     }
-    let (Some(word), None) = (nth(argv, 1), nth(argv, 2)) else {
-        return;
-    };
-    if !matches!(
-        word.to_bytes(),
-        [b'0'..=b'6' | b's' | b'S' | b'q' | b'Q' | b'u' | b'U']
-    ) {
-        return;
-    }
     let path = beside(b"vigil\0")
         .filter(|p| exists(p))
         .unwrap_or(c"/usr/bin/vigil");
-    let argv = [
-        c"telinit".as_ptr().cast(),
-        word.as_ptr().cast(),
-        core::ptr::null(),
-    ];
-    let e = sys::execve(path, &argv, sys::environment(envp));
+    let e = sys::execve(path, sys::strings(argv), sys::strings(envp));
     say!(
         log::WARNING,
         "cannot run {}: {}",

@@ -163,11 +163,11 @@ pub fn nth(list: *const *const u8, i: usize) -> Option<&'static CStr> {
     (!p.is_null()).then(|| unsafe { CStr::from_ptr(p.cast()) })
 }
 
-/// The kernel's environment array as it is, with its NULL.
-pub fn environment(envp: *const *const u8) -> &'static [*const u8] {
-    let n = (0..).take_while(|&i| nth(envp, i).is_some()).count();
+/// The kernel's argv or envp array as it is, with its NULL.
+pub fn strings(list: *const *const u8) -> &'static [*const u8] {
+    let n = (0..).take_while(|&i| nth(list, i).is_some()).count();
     // SAFETY: the kernel's array holds `n` strings and a NULL, for the process's life.
-    unsafe { core::slice::from_raw_parts(envp, n + 1) }
+    unsafe { core::slice::from_raw_parts(list, n + 1) }
 }
 
 /// Room for a program's environment: a pod's services add several variables each. Mapped,

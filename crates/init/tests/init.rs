@@ -1408,12 +1408,13 @@ s.send(b"exit 0")"#,
 }
 
 /// `init q`, `init 6`... (vigil-init as /sbin/init, not PID 1): `vigil`
-/// beside it runs as `telinit WORD` (here it finds no manager: exit 5; it
-/// refuses runlevel 3: exit 2). Other words, and the same words to a
-/// vigil-init not run as `init`, stay vigil-init's usage errors. `q` (a
-/// reload) for the request: never a power action, wherever it went.
+/// beside it runs as telinit with the same words (here it finds no manager:
+/// exit 5; it refuses runlevel 3, 7, and no word at all: exit 2, never a
+/// second manager for a mistyped `init`). The same word to a vigil-init not
+/// run as `init` stays its usage error. `q` (a reload) for the request:
+/// never a power action, wherever it went.
 #[test]
-fn a_runlevel_word_to_init_not_as_pid_1_is_telinits() {
+fn init_not_as_pid_1_is_telinit() {
     let dir = TestDir::new("telinit");
     let none = dir.path("none.sock");
     // vigil-init as `init` with the `vigil` beside it (the shipped build's
@@ -1439,14 +1440,23 @@ fn a_runlevel_word_to_init_not_as_pid_1_is_telinits() {
     assert_eq!(code, Some(5), "{said}");
     assert!(said.contains("cannot reach the manager"), "{said}");
     assert!(said.contains(none.to_str().unwrap()), "{said}");
-    let (code, said) = run(&init, "3");
-    assert_eq!(code, Some(2), "{said}");
-    assert!(said.starts_with("telinit: runlevel 3"), "{said}");
-    for (program, word) in [(init.as_path(), "7"), (std::path::Path::new(bin()), "q")] {
-        let (code, said) = run(program, word);
-        assert_eq!(code, Some(2), "{said}");
-        assert!(said.contains(&format!("unknown argument {word}")), "{said}");
+    for (words, says) in [
+        (&["3"][..], "telinit: runlevel 3"),
+        (&["7"], "telinit: unknown runlevel \"7\""),
+        (&[], "telinit: takes one runlevel"),
+    ] {
+        let out = Command::new(&init)
+            .args(words)
+            .env("VIGIL_SOCKET", &none)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{words:?}: {said}");
+        assert!(said.starts_with(says), "{words:?}: {said}");
     }
+    let (code, said) = run(std::path::Path::new(bin()), "q");
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("unknown argument q"), "{said}");
 }
 
 #[test]

@@ -35,7 +35,8 @@ pub fn tool(argv0: &str) -> Option<Tool> {
         "reboot" => Tool::Halt(PowerAction::Reboot),
         "shutdown" => Tool::Shutdown,
         "runlevel" => Tool::Runlevel,
-        "telinit" => Tool::Telinit,
+        // vigil-init run as `init`, not PID 1, execs vigil by that name.
+        "telinit" | "init" => Tool::Telinit,
         _ => return None,
     })
 }
@@ -816,6 +817,7 @@ mod tests {
         );
         assert_eq!(tool("reboot"), Some(Tool::Halt(PowerAction::Reboot)));
         assert_eq!(tool("/sbin/shutdown"), Some(Tool::Shutdown));
+        assert_eq!(tool("/sbin/init"), Some(Tool::Telinit));
         assert_eq!(tool("/usr/bin/vigil"), None);
         assert_eq!(tool("poweroff.old"), None);
     }
