@@ -4,6 +4,9 @@
 //! with CI=true, where they fail. With VIGIL_INIT_BIN set they run that vigil-init
 //! instead: scripts/test runs them again on the shipped static build (scripts/build-init).
 
+mod support;
+use support::sibling;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
@@ -1495,18 +1498,6 @@ fn final_outside_a_real_boot_is_a_usage_error() {
 }
 
 // ----- with the real manager -------------------------------------------------
-
-/// A workspace binary next to vigil-init (scripts/test builds them all first).
-fn sibling(name: &str) -> PathBuf {
-    let built = env!("CARGO_BIN_EXE_vigil-init");
-    let path = std::path::Path::new(built).with_file_name(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace --bins` first",
-        path.display()
-    );
-    path
-}
 
 /// Unit files for vigild: `side` writes its PID and runs; `app` requires it
 /// and exits 7 once the file `stop` appears.

@@ -9,6 +9,9 @@
 //! lives in the test's directory (vfs storage, its run and tmp directories), so the
 //! host's containers are not touched.
 
+mod support;
+use support::sibling;
+
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
@@ -21,16 +24,6 @@ fn init_bin() -> PathBuf {
     std::env::var_os("VIGIL_INIT_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_vigil-init").into())
-}
-
-fn sibling(name: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_BIN_EXE_vigil-init")).with_file_name(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace --bins` first",
-        path.display()
-    );
-    path
 }
 
 /// Whether podman can be used here; says why not (a failure under CI=true).

@@ -836,6 +836,50 @@ fn child(plan: &Plan<'_>) -> ! {
     unsafe { libc::_exit(127) }
 }
 
+/// In a child before exec (async-signal-safe, no allocation): the signals
+/// up to `max_signal` at their default action (of those up to 64, only the
+/// ones `not_default` marks) and none blocked. False when the mask could not
+/// be set (errno says why).
+pub(crate) fn default_signals(max_signal: i32, not_default: u64) -> bool {
+    // Raw rt_sigaction/rt_sigprocmask rather than libc's wrappers: glibc refuses to
+    // touch the signals it reserves (32, 33), yet an ignored disposition on them is
+    // inherited across exec like any other.
+    let default_action = [0u64; 4];
+    for sig in 1..=max_signal {
+        if sig == libc::SIGKILL
+            || sig == libc::SIGSTOP
+            || (sig <= 64 && not_default & (1 << (sig - 1)) == 0)
+        {
+            continue;
+        }
+        // SAFETY: `default_action` is an all-zero kernel `struct sigaction` (SIG_DFL,
+        // no flags, empty mask), at least as large as the kernel reads on every
+        // architecture; the old action is not asked for. Errors are ignored on purpose.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                default_action.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                KERNEL_SIGSET_SIZE,
+            )
+        };
+    }
+    let empty_mask = 0u64;
+    // SAFETY: `empty_mask` is a kernel sigset (64 bits, all clear); the old mask is
+    // not asked for.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &empty_mask as *const u64,
+            std::ptr::null_mut::<u64>(),
+            KERNEL_SIGSET_SIZE,
+        )
+    };
+    rc == 0
+}
+
 /// Size of the kernel's sigset_t (64 signals) as rt_sigaction/rt_sigprocmask want it.
 const KERNEL_SIGSET_SIZE: usize = 8;
 
@@ -879,43 +923,7 @@ fn child_setup(plan: &Plan<'_>) -> (Stage, i32) {
             return (Stage::Files, last_errno());
         }
     }
-    // Raw rt_sigaction/rt_sigprocmask rather than libc's wrappers: glibc refuses to
-    // touch the signals it reserves (32, 33), yet an ignored disposition on them is
-    // inherited across exec like any other.
-    let default_action = [0u64; 4];
-    for sig in 1..=plan.max_signal {
-        if sig == libc::SIGKILL
-            || sig == libc::SIGSTOP
-            || (sig <= 64 && plan.not_default & (1 << (sig - 1)) == 0)
-        {
-            continue;
-        }
-        // SAFETY: `default_action` is an all-zero kernel `struct sigaction` (SIG_DFL,
-        // no flags, empty mask), at least as large as the kernel reads on every
-        // architecture; the old action is not asked for. Errors are ignored on purpose.
-        unsafe {
-            libc::syscall(
-                libc::SYS_rt_sigaction,
-                sig,
-                default_action.as_ptr(),
-                std::ptr::null_mut::<u64>(),
-                KERNEL_SIGSET_SIZE,
-            )
-        };
-    }
-    let empty_mask = 0u64;
-    // SAFETY: `empty_mask` is a kernel sigset (64 bits, all clear); the old mask is
-    // not asked for.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigprocmask,
-            libc::SIG_SETMASK,
-            &empty_mask as *const u64,
-            std::ptr::null_mut::<u64>(),
-            KERNEL_SIGSET_SIZE,
-        )
-    };
-    if rc != 0 {
+    if !default_signals(plan.max_signal, plan.not_default) {
         return (Stage::Sigmask, last_errno());
     }
     if let Some(action) = &plan.sigpipe_ignore {

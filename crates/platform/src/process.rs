@@ -293,22 +293,20 @@ pub fn setsid() -> io::Result<()> {
 }
 
 /// Makes `cmd`'s child start with every signal unblocked and at its default
-/// action, whatever this process blocks or ignores (both survive execve).
+/// action, whatever this process blocks or ignores (both survive execve), as
+/// the manager's own spawn does ([`crate::exec::default_signals`]).
 pub fn with_default_signals(cmd: &mut std::process::Command) -> &mut std::process::Command {
     use std::os::unix::process::CommandExt as _;
-    // SAFETY: between fork and exec the closure calls only sigemptyset,
-    // sigprocmask and signal, which are async-signal-safe, and allocates nothing.
+    let max = libc::SIGRTMAX();
+    // SAFETY: between fork and exec the closure only sets signal actions and
+    // the mask by raw system calls (async-signal-safe), and allocates nothing.
     unsafe {
-        cmd.pre_exec(|| {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-            for sig in 1..32 {
-                if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                    libc::signal(sig, libc::SIG_DFL);
-                }
+        cmd.pre_exec(move || {
+            if crate::exec::default_signals(max, u64::MAX) {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
             }
-            Ok(())
         })
     }
 }

@@ -165,10 +165,7 @@ impl SignalFd {
     /// The next signal, waiting for one at most `timeout`; `None` when none came.
     pub fn wait(&self, timeout: std::time::Duration) -> io::Result<Option<SigInfo>> {
         use rustix::event::{PollFd, PollFlags};
-        let limit = rustix::time::Timespec {
-            tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
-            tv_nsec: i64::from(timeout.subsec_nanos()),
-        };
+        let limit = crate::time::to_timespec(timeout);
         let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
         match rustix::event::poll(&mut fds, Some(&limit)) {
             Ok(_) | Err(Errno::INTR) => self.read(),

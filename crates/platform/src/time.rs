@@ -29,7 +29,7 @@ fn from_timespec(ts: Timespec) -> Duration {
     Duration::new(secs, nanos)
 }
 
-fn to_timespec(d: Duration) -> Timespec {
+pub(crate) fn to_timespec(d: Duration) -> Timespec {
     Timespec {
         tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         tv_nsec: i64::from(d.subsec_nanos()),

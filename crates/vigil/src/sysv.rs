@@ -334,8 +334,7 @@ fn parse_shutdown(args: &[String]) -> Result<Option<Shutdown>, String> {
             words.extend(it.by_ref().map(String::as_str));
             break;
         }
-        let all = flags(arg);
-        for (i, flag) in all.iter().enumerate() {
+        for flag in flags(arg) {
             match flag.as_str() {
                 "--help" => return Ok(None),
                 "-P" | "--poweroff" => s.action = PowerAction::Poweroff,
@@ -353,13 +352,14 @@ fn parse_shutdown(args: &[String]) -> Result<Option<Shutdown>, String> {
                     s.waiter = Some(t.parse().map_err(|_| format!("{f}: not a time"))?);
                 }
                 // -t SECONDS (sysvinit's wait between SIGTERM and SIGKILL):
-                // the value is the rest of the word, or the next one.
+                // the value is the rest of the word (no other flag has a
+                // `t`), or the next one.
                 "-t" => {
-                    let rest: String = all.get(i + 1..).unwrap_or_default().concat();
+                    let rest = arg.split_once('t').map_or("", |(_, rest)| rest);
                     let value = if rest.is_empty() {
                         it.next().cloned().ok_or("-t needs a number of seconds")?
                     } else {
-                        rest.replace('-', "")
+                        rest.to_string()
                     };
                     if value.parse::<u64>().is_err() {
                         return Err(format!("-t {value}: not a number of seconds"));
@@ -565,15 +565,16 @@ fn schedule(s: &Shutdown, at: i64, text: &str) -> Exit {
     Exit::Success
 }
 
+/// The PID the scheduled file names (its first word), if it names one.
+fn recorded_pid(file: &Path) -> Option<u32> {
+    let text = std::fs::read_to_string(file).ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
 /// The waiting shutdown's PID, from its file; None when there is none, or
 /// its PID is no waiter's now (a stale file, the PID reused).
 fn waiter_pid(file: &Path) -> Option<u32> {
-    let pid: u32 = std::fs::read_to_string(file)
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
+    let pid = recorded_pid(file)?;
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let mut words = cmdline.split(|&b| b == 0);
     let name = words.next().and_then(|w| w.rsplit(|&b| b == b'/').next());
@@ -582,9 +583,9 @@ fn waiter_pid(file: &Path) -> Option<u32> {
     is_waiter.then_some(pid)
 }
 
-/// `shutdown -c`: SIGINT to the waiter (which then goes quietly: `-c` tells
-/// the terminals itself, with its message; any other signal's cancel the
-/// waiter tells), then waits, 5 s at most, until its file is no more its own.
+/// `shutdown -c`: SIGINT to the waiter (which goes quietly, as on any
+/// cancel: `-c` tells the terminals itself, with its message), then waits,
+/// 5 s at most, until its file is no more its own.
 fn cancel(s: &Shutdown) -> Exit {
     let file = scheduled_file();
     let Some(pid) = waiter_pid(&file) else {
@@ -600,9 +601,8 @@ fn cancel(s: &Shutdown) -> Exit {
         eprintln!("shutdown: cannot cancel the shutdown of process {pid}: {e}");
         return Exit::Failed;
     }
-    let mine = |t: String| t.split_whitespace().next() == Some(pid.to_string().as_str());
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while std::fs::read_to_string(&file).is_ok_and(mine) {
+    while recorded_pid(&file) == Some(pid) {
         if std::time::Instant::now() > deadline {
             eprintln!("shutdown: process {pid} did not end its shutdown within 5 s");
             return Exit::Failed;
@@ -653,9 +653,11 @@ fn wait_then(s: &Shutdown, at: i64) -> Exit {
     if let Some(old) = old {
         let _ = vigil_platform::process::kill(old, libc_sig::TERM);
     }
+    // Whether the file is still this one's (replaced: the newer waiter decides).
+    let own = || std::fs::read_to_string(&file).is_ok_and(|t| t == record);
     // Whether the file was still this one's (then it is gone).
     let forget = || {
-        let own = std::fs::read_to_string(&file).is_ok_and(|t| t == record);
+        let own = own();
         if own {
             let _ = std::fs::remove_file(&file);
         }
@@ -708,9 +710,7 @@ fn wait_then(s: &Shutdown, at: i64) -> Exit {
             return cancelled();
         }
     }
-    // A cancel that came with the time, or no longer the one scheduled
-    // (replaced meanwhile: the newer waiter decides).
-    let own = || std::fs::read_to_string(&file).is_ok_and(|t| t == record);
+    // A cancel that came with the time, or no longer the one scheduled.
     if !matches!(sigfd.read(), Ok(None)) || !own() {
         return cancelled();
     }
