@@ -89,6 +89,19 @@ impl Dir {
         Ok((dir, created))
     }
 
+    /// Waits for an exclusive flock(2) on this directory, held until the
+    /// `Dir` is dropped: for the few processes that take turns at one of its
+    /// files (the `shutdown` waiters and their file).
+    pub fn lock(&self) -> io::Result<()> {
+        use rustix::fs::{FlockOperation, flock};
+        loop {
+            match flock(&self.fd, FlockOperation::LockExclusive) {
+                Err(rustix::io::Errno::INTR) => {}
+                done => return Ok(done?),
+            }
+        }
+    }
+
     /// Owner, group and permission bits (`0o7777`).
     pub fn owner_and_mode(&self) -> io::Result<(u32, u32, u32)> {
         let st = rustix::fs::fstat(&self.fd)?;

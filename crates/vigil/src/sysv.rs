@@ -644,15 +644,24 @@ fn wait_then(s: &Shutdown, at: i64) -> Exit {
     let file = scheduled_file();
     // One shutdown waits at a time: a new one replaces it, as systemd's does.
     // The old one is told after the file is this one's: it takes the file
-    // (and /run/nologin) away only while the file is still its own.
-    let old = waiter_pid(&file);
+    // (and /run/nologin) away only while the file is still its own. Under a
+    // lock of the file's directory: two waiters started at once would both
+    // find no waiter, and the one whose file was overwritten would wait on,
+    // out of `shutdown -c`'s reach.
     let record = format!("{} {} {at}\n", std::process::id(), s.action.as_str());
+    let parent = file.parent().unwrap_or(Path::new("/"));
+    let lock = vigil_platform::dir::Dir::open(parent).and_then(|d| d.lock().map(|()| d));
+    if let Err(e) = &lock {
+        return fail(format!("cannot lock {}: {e}", parent.display()));
+    }
+    let old = waiter_pid(&file);
     if let Err(e) = write_new(&file, &record) {
         return fail(format!("cannot write {}: {e}", file.display()));
     }
     if let Some(old) = old {
         let _ = vigil_platform::process::kill(old, libc_sig::TERM);
     }
+    drop(lock);
     // Whether the file is still this one's (replaced: the newer waiter decides).
     let own = || std::fs::read_to_string(&file).is_ok_and(|t| t == record);
     // Whether the file was still this one's (then it is gone).

@@ -311,6 +311,34 @@ fn a_new_scheduled_shutdown_replaces_the_waiting_one() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
 }
 
+/// Two `shutdown TIME` started at the same instant: one waiter stays, the
+/// one in the file, and the other ends (each replaces the one before it
+/// under a lock; without it both could find no waiter, and the one whose
+/// file was overwritten waited on, unreachable by `shutdown -c`).
+#[test]
+fn two_shutdowns_started_at_once_leave_one_waiter() {
+    let dir = Dir::new("race");
+    for round in 0..10 {
+        let mut both: Vec<_> = ["+10", "+20"]
+            .iter()
+            .map(|when| {
+                dir.cmd("shutdown")
+                    .args(["--no-wall", when])
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in &mut both {
+            assert!(child.wait().unwrap().success(), "round {round}");
+        }
+        let kept = waiter(&dir).expect("a waiter");
+        wait_until("one waiter left", || dir.waiters() == [kept]);
+        assert!(dir.run("shutdown", &["-c", "--no-wall"]).status.success());
+        wait_until("none left", || dir.waiters().is_empty());
+    }
+}
+
 /// `shutdown -k`: the message alone. Without a manager, `shutdown now`,
 /// `shutdown +5` (nothing scheduled, nobody told), `reboot` and `telinit 6`
 /// exit 5, and say how to do it anyway (`reboot --force`, for both). A time too far away is refused.
