@@ -130,9 +130,18 @@ pub struct Options {
     pub device_timeout: Option<Duration>,
     /// `loop` or `loop=`: the source is an image to set up a loop device for.
     pub loop_device: bool,
-    /// `x-systemd.requires-mounts-for=`: absolute paths whose file systems
-    /// are mounted first (an overlay's `upperdir` on another entry's disk).
+    /// `x-systemd.requires-mounts-for=`, and `x-systemd.requires=` with a
+    /// path: absolute paths whose file systems are mounted first (an
+    /// overlay's `upperdir` on another entry's disk), and without which this
+    /// one is not mounted.
     pub requires_mounts_for: Vec<String>,
+    /// `x-systemd.after=` with a path, `x-systemd.wants-mounts-for=`: the
+    /// file systems holding these paths are mounted first (or tried: their
+    /// failure does not stop this one).
+    pub after_mounts: Vec<String>,
+    /// `x-systemd.before=` with a path: the entry mounted there waits for
+    /// this one.
+    pub before_mounts: Vec<String>,
     /// Options whose value could not be read, each with why: they are left
     /// out (the default applies) and reported as warnings naming FILE:LINE.
     pub unreadable: Vec<String>,
@@ -252,8 +261,8 @@ fn userspace_only(o: &str) -> bool {
 }
 
 /// `x-systemd.*` options that change nothing vigil does: said of no entry.
-/// The others vigil does not read are warned about (`x-systemd.after=`: an
-/// order it would not keep, say).
+/// The others vigil does not read are warned about (`x-systemd.idle-timeout=`:
+/// an automount's, which vigil has not).
 const IGNORED_SYSTEMD: [&str; 1] = ["x-systemd.rw-only"];
 
 /// `x-systemd.device-timeout=`: a systemd time span (systemd.time(7), the
@@ -304,6 +313,8 @@ pub fn map_options(text: &str) -> Options {
         device_timeout: None,
         loop_device: false,
         requires_mounts_for: Vec::new(),
+        after_mounts: Vec::new(),
+        before_mounts: Vec::new(),
         unreadable: Vec::new(),
     };
     // Where `bind` and `remount` stand does not matter: together they are
@@ -351,13 +362,36 @@ pub fn map_options(text: &str) -> Options {
                 // Space-separated absolute paths, as systemd takes them (the
                 // option may be given more than once).
                 _ if let Some(v) = opt.strip_prefix("x-systemd.requires-mounts-for=") => {
-                    for path in v.split_ascii_whitespace() {
-                        match path.starts_with('/') {
-                            true => o.requires_mounts_for.push(normalize_target(path)),
-                            false => o
-                                .unreadable
-                                .push(format!("{opt}: {path:?} is not an absolute path, ignored")),
+                    paths(&mut o.requires_mounts_for, &mut o.unreadable, opt, v)
+                }
+                _ if let Some(v) = opt.strip_prefix("x-systemd.wants-mounts-for=") => {
+                    paths(&mut o.after_mounts, &mut o.unreadable, opt, v)
+                }
+                // A unit or a path. A mount point's path orders (and for
+                // `requires`, binds) this entry to the one mounted there;
+                // the network's targets make it a network mount. Other
+                // units are no part of the mounts vigil-boot makes.
+                _ if let Some((relation, value)) = opt
+                    .strip_prefix("x-systemd.")
+                    .and_then(|o| o.split_once('='))
+                    .filter(|(r, _)| ["requires", "after", "before"].contains(r)) =>
+                {
+                    let list = match relation {
+                        "requires" => &mut o.requires_mounts_for,
+                        "after" => &mut o.after_mounts,
+                        _ => &mut o.before_mounts,
+                    };
+                    match value {
+                        "network-online.target" | "network.target" if relation != "before" => {
+                            o.netdev = true
                         }
+                        _ if value.starts_with('/') && !is_below(value, "/dev") => {
+                            list.push(normalize_target(value))
+                        }
+                        _ => o.unreadable.push(format!(
+                            "{opt}: only a mount point's path or the network's target is \
+                             supported by vigil, ignored"
+                        )),
                     }
                 }
                 _ if opt.starts_with("x-systemd.") && !IGNORED_SYSTEMD.contains(&opt) => o
@@ -383,6 +417,17 @@ pub fn map_options(text: &str) -> Options {
         (None, false) => Kind::New,
     };
     o
+}
+
+/// Adds the space-separated absolute paths of `value` (option `opt`) to
+/// `list`; any other word is said and ignored.
+fn paths(list: &mut Vec<String>, unreadable: &mut Vec<String>, opt: &str, value: &str) {
+    for path in value.split_ascii_whitespace() {
+        match path.starts_with('/') {
+            true => list.push(normalize_target(path)),
+            false => unreadable.push(format!("{opt}: {path:?} is not an absolute path, ignored")),
+        }
+    }
 }
 
 /// Flag names for display, `-` when none.
@@ -695,7 +740,11 @@ fn ordered(entries: Vec<Entry>) -> Vec<Entry> {
     let entries = entries.into_iter().map(|mut e| {
         e.target = resolve_path(&e.target);
         e.source_path = e.source_path.as_deref().map(resolve_path);
-        for path in &mut e.options.requires_mounts_for {
+        let o = &mut e.options;
+        for path in (o.requires_mounts_for.iter_mut())
+            .chain(&mut o.after_mounts)
+            .chain(&mut o.before_mounts)
+        {
             *path = resolve_path(path);
         }
         e
@@ -727,7 +776,7 @@ fn pull_in_noauto(ordered: &mut [Entry], mounted: &[String]) {
             continue;
         }
         for (j, other) in earlier.iter().enumerate() {
-            if other.options.noauto && needs(e, other) {
+            if other.options.noauto && requires(e, other) {
                 pulled[j] = Some(pulled[j].unwrap_or(true) && e.options.nofail);
             }
         }
@@ -824,19 +873,33 @@ fn is_below(path: &str, dir: &str) -> bool {
     Path::new(path).starts_with(dir)
 }
 
-/// Whether `e` must wait for `other`: `other` mounts a file system above
-/// `e`'s mount point, or the one that holds `e`'s source path (a bind
-/// source, a loop image...), which must be there first. Another entry for
-/// the same mount point is not waited for: file order decides. `/` needs
-/// nothing (its source may be below `/dev`): it is always there.
+/// Whether `e` must wait for `other`: `e` requires it (`requires`), or an
+/// `x-systemd.after=` (`wants-mounts-for=`) of `e` names a path on it, or
+/// an `x-systemd.before=` of `other` names `e`'s mount point.
 pub fn needs(e: &Entry, other: &Entry) -> bool {
+    let after = (e.options.after_mounts.iter()).any(|p| is_below(p, &other.target));
+    let before = other.options.before_mounts.contains(&e.target);
+    requires(e, other) || (differ(e, other) && (after || before))
+}
+
+/// Whether `e` cannot be mounted as fstab means it without `other`: `other`
+/// mounts a file system above `e`'s mount point, or the one that holds
+/// `e`'s source path (a bind source, a loop image...) or a path it requires
+/// (`x-systemd.requires-mounts-for=`, `x-systemd.requires=`).
+pub fn requires(e: &Entry, other: &Entry) -> bool {
     let holds_source = e
         .source_path
         .as_deref()
         .is_some_and(|s| is_below(s, &other.target));
     let holds_required = (e.options.requires_mounts_for.iter()).any(|p| is_below(p, &other.target));
-    let differ = other.target != e.target && e.target != "/";
-    differ && (is_below(&e.target, &other.target) || holds_source || holds_required)
+    differ(e, other) && (is_below(&e.target, &other.target) || holds_source || holds_required)
+}
+
+/// Another entry for the same mount point is not waited for: file order
+/// decides. `/` needs nothing (its source may be below `/dev`): it is
+/// always there.
+fn differ(e: &Entry, other: &Entry) -> bool {
+    other.target != e.target && e.target != "/"
 }
 
 /// Each time the first entry, in file order, that needs none of those
@@ -879,24 +942,15 @@ fn mount_order(entries: Vec<Entry>) -> Vec<Entry> {
 /// The entry of `failed` that `e` needs, if any: `e` cannot be mounted
 /// as fstab means it (it would land on or bind from the wrong file system).
 pub fn needs_failed<'a>(e: &Entry, failed: &'a [Entry]) -> Option<&'a Entry> {
-    failed.iter().find(|f| needs(e, f))
+    failed.iter().find(|f| requires(e, f))
 }
 
-/// File system types that reach a server through the network (and a mount
-/// helper that resolves it), as systemd's fstab generator lists them.
-const NETWORK_TYPES: [&str; 12] = [
-    "nfs",
-    "nfs4",
-    "cifs",
-    "smb3",
-    "smbfs",
-    "sshfs",
-    "fuse.sshfs",
-    "ncpfs",
-    "ncp",
-    "glusterfs",
-    "ceph",
-    "davfs",
+/// File system types that reach a server (or a cluster) through the
+/// network, as systemd's fstab generator lists them; a FUSE type by its
+/// subtype (`fuse.sshfs`, `fuse.ceph`).
+const NETWORK_TYPES: [&str; 18] = [
+    "afs", "ceph", "cifs", "davfs", "gfs", "gfs2", "glusterfs", "lustre", "ncp", "ncpfs", "nfs",
+    "nfs4", "ocfs2", "orangefs", "pvfs2", "smb3", "smbfs", "sshfs",
 ];
 
 /// Why the run at boot skips an entry: it is for the run after the network,
@@ -936,7 +990,9 @@ pub fn remote_counts(plan: &[Action]) -> (usize, usize) {
 }
 
 fn is_network(entry: &Entry) -> bool {
-    entry.options.netdev || NETWORK_TYPES.contains(&entry.fstype.as_str())
+    let fstype = entry.fstype.as_str();
+    let fstype = fstype.strip_prefix("fuse.").unwrap_or(fstype);
+    entry.options.netdev || NETWORK_TYPES.contains(&fstype)
 }
 
 fn decide(mut entry: Entry, mounted: &[String]) -> Action {
@@ -1049,13 +1105,23 @@ pub fn is_read_only(path: &Path) -> bool {
 }
 
 /// Whether the mount is mount(8)'s to make, not mount(2)'s: a type to probe
-/// (`auto`), a loop device to set up, or a type with a helper program (FUSE
-/// file systems, ntfs-3g), as libmount would run it.
+/// (`auto`, or a list: `ext3,ext4`), a loop device to set up (`loop`, or an
+/// image file as the source, which mount(8) sets one up for), or a type with
+/// a helper program, as libmount would run it: `mount.TYPE` (ntfs-3g), and
+/// for `fuse.SUBTYPE` also `mount.fuse` (bindfs, mergerfs, rclone).
 pub fn needs_mount8(e: &Entry) -> bool {
+    let main_type = e.fstype.split_once('.').map(|(t, _)| t);
+    let image = e
+        .source_path
+        .as_deref()
+        .is_some_and(|p| Path::new(p).is_file());
     e.options.kind == Kind::New
         && (e.fstype == "auto"
+            || e.fstype.contains(',')
             || e.options.loop_device
-            || helper(&format!("mount.{}", e.fstype)).is_some())
+            || image
+            || helper(&format!("mount.{}", e.fstype)).is_some()
+            || main_type.is_some_and(|t| helper(&format!("mount.{t}")).is_some()))
 }
 
 /// mount(8) itself: `$VIGIL_BOOT_MOUNT` (for tests), else util-linux's.
@@ -1070,7 +1136,8 @@ fn mount8() -> Option<PathBuf> {
 }
 
 /// Runs `mount [-t TYPE] -o OPTIONS SOURCE TARGET`; its own message is the
-/// error when it fails.
+/// error when it fails. The options as written, but `nofail`, which vigil
+/// keeps itself: mount(8) given it exits 0 for a mount that failed.
 fn run_mount8(e: &Entry) -> io::Result<()> {
     let program = mount8()
         .ok_or_else(|| io::Error::other("needs mount(8) (util-linux), which is not installed"))?;
@@ -1078,8 +1145,11 @@ fn run_mount8(e: &Entry) -> io::Result<()> {
     if e.fstype != "auto" {
         cmd.args(["-t", &e.fstype]);
     }
+    let options: Vec<&str> = split_options(&e.written_options)
+        .filter(|o| *o != "nofail")
+        .collect();
     let out = cmd
-        .args(["-o", &e.written_options, &e.source, &e.target])
+        .args(["-o", &options.join(","), &e.source, &e.target])
         .stdin(std::process::Stdio::null())
         .output()?;
     if out.status.success() {
@@ -1630,6 +1700,66 @@ mod tests {
         let expected: Vec<(String, bool)> =
             expected.iter().map(|(t, n)| (t.to_string(), *n)).collect();
         assert_eq!(nofail, expected);
+    }
+
+    #[test]
+    fn requires_after_and_before_take_mount_points_and_the_network() {
+        let o = map_options(
+            "x-systemd.requires=/data/up,x-systemd.after=/srv,x-systemd.before=/mnt/x,\
+             x-systemd.wants-mounts-for=/a /b",
+        );
+        assert_eq!(o.requires_mounts_for, ["/data/up"]);
+        assert_eq!(o.after_mounts, ["/srv", "/a", "/b"]);
+        assert_eq!(o.before_mounts, ["/mnt/x"]);
+        assert!(o.unreadable.is_empty() && !o.netdev, "{o:?}");
+        for net in ["x-systemd.after=network-online.target", "x-systemd.requires=network.target"] {
+            assert!(map_options(net).netdev, "{net}");
+        }
+        let o = map_options("x-systemd.requires=cryptsetup@x.service,x-systemd.after=/dev/sdb1");
+        assert_eq!(o.unreadable.len(), 2, "{o:?}");
+        assert!(
+            o.unreadable[0].starts_with("x-systemd.requires=cryptsetup@x.service: only a mount point's path"),
+            "{o:?}"
+        );
+    }
+
+    /// Review finding: an overlay whose upper directory is on a disk listed
+    /// after it, with `x-systemd.requires=` (what systemd's documentation
+    /// advises), was mounted first, over the root file system's directory.
+    /// `after` orders without binding: the overlay is mounted even when the
+    /// other failed; `requires` does not mount it then. `before` of an
+    /// entry makes the one it names wait for it.
+    #[test]
+    fn requires_after_and_before_order_and_bind_as_systemd_does() {
+        let text = "overlay /merged overlay lowerdir=/lower,upperdir=/up/u,workdir=/up/w,x-systemd.requires=/up\n\
+            overlay /m2 overlay lowerdir=/lower,upperdir=/up2/u,workdir=/up2/w,x-systemd.after=/up2\n\
+            t /up tmpfs defaults\n\
+            t /m3 tmpfs defaults\n\
+            t /up2 tmpfs x-systemd.before=/m3\n";
+        let (e, errs) = parse(Path::new("f"), text);
+        assert!(errs.is_empty(), "{errs:?}");
+        let targets: Vec<String> = plan(e.clone(), &[], Phase::Local)
+            .iter()
+            .map(|a| match a {
+                Action::Mount(e) | Action::Skip { entry: e, .. } => e.target.clone(),
+            })
+            .collect();
+        // /m3, listed before /up2, waits for it all the same.
+        assert_eq!(targets, ["/up", "/merged", "/up2", "/m2", "/m3"]);
+        assert!(requires(&e[0], &e[2]));
+        assert!(needs(&e[1], &e[4]) && !requires(&e[1], &e[4]));
+        assert!(needs(&e[3], &e[4]) && !requires(&e[3], &e[4]));
+        assert_eq!(needs_failed(&e[0], &e[2..3]), Some(&e[2]));
+        assert_eq!(needs_failed(&e[1], &e[4..5]), None);
+    }
+
+    #[test]
+    fn network_types_include_clusters_and_fuse_subtypes() {
+        let text = "s:/x /a fuse.ceph defaults\n/dev/sdz1 /b ocfs2 defaults\nh:/y /c lustre defaults\n\
+            t /d tmpfs defaults\nsrv:/z /e fuse.sshfs defaults\n";
+        let (e, _) = parse(Path::new("f"), text);
+        let network: Vec<bool> = e.iter().map(is_network).collect();
+        assert_eq!(network, [true, true, true, false, true]);
     }
 
     /// Review finding: an overlay whose `upperdir` is on another entry's disk,

@@ -909,12 +909,27 @@ fn mount_all(actions: Vec<fstab::Action>, dry_run: bool, fsck: Option<fsck::Poli
         let at = entry.at();
         if let Some(first) = later.iter().find(|l| fstab::needs(&entry, l)) {
             let (target, line) = (&first.target, first.line);
+            if entry.options.nofail {
+                error(format!(
+                    "{at}: {}: mounted after {target} (line {line}), when its device comes",
+                    entry.target
+                ));
+                later.push(entry);
+                continue;
+            }
+            // Not nofail, it holds the boot, and so does what it needs, as
+            // systemd's mount unit pulls in the one above it: waited for now.
             error(format!(
-                "{at}: {}: mounted after {target} (line {line}), when its device comes",
+                "{at}: {}: needs {target} (line {line}), waited for now: this entry is not nofail",
                 entry.target
             ));
-            later.push(entry);
-            continue;
+            for needed in take_needed(&mut later, &entry) {
+                m.mount(needed, false);
+                if m.rebooting {
+                    error("the other entries are left: the system reboots");
+                    return false;
+                }
+            }
         }
         if let Some(device) = fstab::missing_device(&entry).filter(|_| entry.options.nofail) {
             error(format!(
@@ -950,6 +965,22 @@ fn mount_all(actions: Vec<fstab::Action>, dry_run: bool, fsck: Option<fsck::Poli
         }
     }
     true
+}
+
+/// Takes out of `later` (in its order) the entries `entry` needs, and those
+/// they need in turn.
+fn take_needed(later: &mut Vec<fstab::Entry>, entry: &fstab::Entry) -> Vec<fstab::Entry> {
+    let mut wanted = vec![false; later.len()];
+    for i in (0..later.len()).rev() {
+        let by_taken = (i + 1..later.len()).any(|j| wanted[j] && fstab::needs(&later[j], &later[i]));
+        wanted[i] = fstab::needs(entry, &later[i]) || by_taken;
+    }
+    let mut wanted = wanted.into_iter();
+    let (taken, kept) = std::mem::take(later)
+        .into_iter()
+        .partition(|_| wanted.next().unwrap_or(false));
+    *later = kept;
+    taken
 }
 
 /// The state of a run of mounts.
