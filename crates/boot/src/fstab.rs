@@ -949,8 +949,24 @@ pub fn needs_failed<'a>(e: &Entry, failed: &'a [Entry]) -> Option<&'a Entry> {
 /// network, as systemd's fstab generator lists them; a FUSE type by its
 /// subtype (`fuse.sshfs`, `fuse.ceph`).
 const NETWORK_TYPES: [&str; 18] = [
-    "afs", "ceph", "cifs", "davfs", "gfs", "gfs2", "glusterfs", "lustre", "ncp", "ncpfs", "nfs",
-    "nfs4", "ocfs2", "orangefs", "pvfs2", "smb3", "smbfs", "sshfs",
+    "afs",
+    "ceph",
+    "cifs",
+    "davfs",
+    "gfs",
+    "gfs2",
+    "glusterfs",
+    "lustre",
+    "ncp",
+    "ncpfs",
+    "nfs",
+    "nfs4",
+    "ocfs2",
+    "orangefs",
+    "pvfs2",
+    "smb3",
+    "smbfs",
+    "sshfs",
 ];
 
 /// Why the run at boot skips an entry: it is for the run after the network,
@@ -1712,13 +1728,17 @@ mod tests {
         assert_eq!(o.after_mounts, ["/srv", "/a", "/b"]);
         assert_eq!(o.before_mounts, ["/mnt/x"]);
         assert!(o.unreadable.is_empty() && !o.netdev, "{o:?}");
-        for net in ["x-systemd.after=network-online.target", "x-systemd.requires=network.target"] {
+        for net in [
+            "x-systemd.after=network-online.target",
+            "x-systemd.requires=network.target",
+        ] {
             assert!(map_options(net).netdev, "{net}");
         }
         let o = map_options("x-systemd.requires=cryptsetup@x.service,x-systemd.after=/dev/sdb1");
         assert_eq!(o.unreadable.len(), 2, "{o:?}");
         assert!(
-            o.unreadable[0].starts_with("x-systemd.requires=cryptsetup@x.service: only a mount point's path"),
+            o.unreadable[0]
+                .starts_with("x-systemd.requires=cryptsetup@x.service: only a mount point's path"),
             "{o:?}"
         );
     }

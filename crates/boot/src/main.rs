@@ -972,7 +972,8 @@ fn mount_all(actions: Vec<fstab::Action>, dry_run: bool, fsck: Option<fsck::Poli
 fn take_needed(later: &mut Vec<fstab::Entry>, entry: &fstab::Entry) -> Vec<fstab::Entry> {
     let mut wanted = vec![false; later.len()];
     for i in (0..later.len()).rev() {
-        let by_taken = (i + 1..later.len()).any(|j| wanted[j] && fstab::needs(&later[j], &later[i]));
+        let by_taken =
+            (i + 1..later.len()).any(|j| wanted[j] && fstab::needs(&later[j], &later[i]));
         wanted[i] = fstab::needs(entry, &later[i]) || by_taken;
     }
     let mut wanted = wanted.into_iter();
