@@ -176,6 +176,15 @@ impl Channel {
                 Ok(_) => return self.disconnect(),
             };
             let text = buf.get(..got.bytes).unwrap_or_default();
+            // Past 16 descriptors the kernel closes the rest: the manager hears
+            // of it (`refused`), as of what a full store closes.
+            if got.flags.contains(ReturnFlags::CTRUNC) {
+                say!(
+                    log::WARNING,
+                    "manager channel: over 16 descriptors in a message: the rest closed"
+                );
+                self.refused += 1;
+            }
             if got.flags.contains(ReturnFlags::TRUNC) {
                 say!(log::WARNING, "manager channel: message too long, ignored");
             } else {

@@ -21,6 +21,7 @@ vigil's PID 1: starts the service manager, keeps it alive, reaps orphans, shuts 
   --shell PATH    the emergency shell (default /bin/sh)
   --final ACTION  the end of a shutdown (poweroff, reboot, halt, kexec), run by a
                   vigil-init that was replaced on disk
+  -h, --help      this text
   -- ARGS...      passed on to the manager
 On a real boot the kernel command line may hold vigil.manager=PATH, vigil.target=UNIT,
 vigil.main=UNIT, vigil.debug, vigil.emergency. docs/INIT.md has the rest.
@@ -69,6 +70,10 @@ pub fn parse(argv: *const *const u8) -> Args {
             b"--" => {
                 out.rest = i;
                 break;
+            }
+            b"--container" | b"--help" if inline.is_some() => {
+                out.error("takes no value: ", arg);
+                continue;
             }
             b"--container" => {
                 out.container = true;
@@ -246,7 +251,12 @@ pub fn programs(args: &Args, argv: *const *const u8, envp: *const *const u8) -> 
         add(&mut manager.argv, [c"--main", main]);
     }
     let rest = (args.rest..).map_while(|i| nth(argv, i).filter(|_| args.rest > 0));
-    rest.for_each(|arg| add(&mut manager.argv, [arg]));
+    let before = set(&manager.argv);
+    rest.clone().for_each(|arg| add(&mut manager.argv, [arg]));
+    let left = rest.count().saturating_sub(set(&manager.argv) - before);
+    if left > 0 {
+        say!(log::WARNING, "{left} arguments not passed to the manager");
+    }
     (manager, shell)
 }
 

@@ -1096,6 +1096,60 @@ s.send(b"exit 0")
     assert_eq!(dir.read("result"), "fd state:5", "the newest state kept");
 }
 
+/// Review finding: a message with more descriptors than the 16 the protocol
+/// allows lost the rest in the kernel, and nobody heard of it. vigil-init says
+/// so, and tells the manager (`refused 1`), whose store is then short.
+#[test]
+fn descriptors_past_16_in_a_message_are_refused_aloud() {
+    let dir = TestDir::new("ctrunc");
+    let manager = dir.script(
+        "manager.py",
+        r#"#!@PY@
+import os, sys
+sys.path.insert(0, "@DIR@")
+import chan
+s = chan.channel()
+chan.greeting(s)
+r, w = os.pipe()
+chan.send_fds(s, b"fdstore many", [r] * 40)
+s.settimeout(10)
+said = chan.recv(s)[0]
+s.send(b"hello")
+kept = sum(1 for t, fds in chan.greeting(s) if t == "fd many" and fds)
+open("@DIR@/result", "w").write("%s, %d kept" % (said, kept))
+s.send(b"exit 0")
+"#,
+    );
+    let mut init = direct(&dir, &["--manager", manager.to_str().unwrap()]);
+    let status = exit_within(&mut init, Duration::from_secs(20), &dir);
+    let log = dir.read("init.log");
+    assert_eq!(status.code(), Some(0), "log:\n{log}");
+    let result = dir.read("result");
+    let kept: usize = result
+        .strip_prefix("refused 1, ")
+        .and_then(|r| r.strip_suffix(" kept"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{result}\n{log}"));
+    assert!((16..40).contains(&kept), "{result}");
+    assert!(log.contains("over 16 descriptors in a message"), "{log}");
+}
+
+/// `--container=no` and `--help=x` were taken for `--container` and `--help`.
+#[test]
+fn flags_without_values_refuse_one() {
+    for flag in ["--container=no", "--help=x"] {
+        // A manager that ends at once: were the flag taken, vigil-init must not
+        // start the machine's own manager (vigild beside it, the host's units).
+        let o = Command::new(bin())
+            .args([flag, "--manager", "/bin/true"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{flag}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(&format!("takes no value: {flag}")), "{err}");
+    }
+}
+
 /// Runs vigil-init with an emergency shell that records its start and waits for
 /// `release`, and a manager that runs `first` (after the channel's greeting), then
 /// releases the shell and waits for `emergency-over`. Checks that vigil-init exits 0
@@ -1305,6 +1359,35 @@ fn hundreds_of_variables_do_not_push_out_vigil_init_fd() {
                 got < count && log.contains(said),
                 "{got} of {count}:\n{log}"
             );
+        }
+    }
+}
+
+/// Review finding: the manager's arguments past its argv's room (the
+/// `-- ARGS` of a test harness, say) were dropped without a word.
+#[test]
+fn manager_arguments_past_the_room_are_said_to_be_left_out() {
+    for (count, all_fit) in [(90, true), (120, false)] {
+        let dir = TestDir::new("manyargs");
+        let manager = fake_manager(
+            &dir,
+            "open('@DIR@/n', 'w').write(str(len(sys.argv) - 1))\ns.send(b'exit 0')",
+        );
+        let mut command = Command::new(bin());
+        command.args(["--manager", manager.to_str().unwrap(), "--"]);
+        command.args((0..count).map(|i| i.to_string()));
+        let mut init = logged(&dir, &mut command);
+        let status = exit_within(&mut init, Duration::from_secs(20), &dir);
+        let log = dir.read("init.log");
+        assert_eq!(status.code(), Some(0), "log:\n{log}");
+        let got: usize = dir.read("n").parse().unwrap();
+        let said = "arguments not passed to the manager";
+        match all_fit {
+            true => assert!(got == count && !log.contains(said), "{got}:\n{log}"),
+            false => assert!(
+                log.contains(&format!("{} {said}", count - got)),
+                "{got} of {count}:\n{log}"
+            ),
         }
     }
 }

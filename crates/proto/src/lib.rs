@@ -256,6 +256,10 @@ pub enum Body {
     Pong {
         version: String,
         pid: u32,
+        /// Whether the manager runs under vigil-init, and so can power the
+        /// machine off (`shutdown ACTION`); absent from a manager before it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        under_init: Option<bool>,
     },
     Units {
         units: Vec<UnitSummary>,

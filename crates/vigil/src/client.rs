@@ -10,6 +10,43 @@ use crate::cli::{Command, Verb};
 use crate::out::{out, outln};
 use crate::render;
 
+/// What a manager's `pong` says.
+#[derive(Debug)]
+pub struct Pong {
+    pub version: String,
+    pub pid: u32,
+    /// None from a manager that does not say.
+    pub under_init: Option<bool>,
+}
+
+/// Asks the manager at `path` whether it is there (10 s at most for its
+/// answer); None when it does not answer.
+pub fn ping(path: &std::path::Path) -> Option<Pong> {
+    let ping = Envelope {
+        version: VERSION,
+        id: 1,
+        request: Request::Ping {},
+    };
+    let s = UnixStream::connect(path).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok()?;
+    (&s).write_all(&vigil_proto::encode(&ping)).ok()?;
+    let mut line = Vec::new();
+    BufReader::new(s).read_until(b'\n', &mut line).ok()?;
+    match serde_json::from_slice::<Reply>(&line).ok()?.result? {
+        Body::Pong {
+            version,
+            pid,
+            under_init,
+        } => Some(Pong {
+            version,
+            pid,
+            under_init,
+        }),
+        _ => None,
+    }
+}
+
 /// `kill`: `all` and `main` in the words of a manager from before `whom`
 /// (`group`, or nothing), which refuses fields it does not know; only
 /// `control` needs the field.
@@ -499,24 +536,8 @@ fn wait_reexec(mut reader: BufReader<UnixStream>, path: &std::path::Path) -> Exi
         return show(&reply, false, false);
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let ping = Envelope {
-        version: VERSION,
-        id: 1,
-        request: Request::Ping {},
-    };
     loop {
-        let answer = UnixStream::connect(path).and_then(|s| {
-            (&s).write_all(&vigil_proto::encode(&ping))?;
-            let mut line = Vec::new();
-            BufReader::new(s).read_until(b'\n', &mut line)?;
-            Ok(line)
-        });
-        if let Ok(line) = answer
-            && let Ok(Reply {
-                result: Some(Body::Pong { version, pid }),
-                ..
-            }) = serde_json::from_slice::<Reply>(&line)
-        {
+        if let Some(Pong { version, pid, .. }) = ping(path) {
             outln!("vigild {version} (pid {pid}) is running again");
             return Exit::Success;
         }
@@ -548,7 +569,7 @@ fn show(reply: &Reply, json: bool, status_array: bool) -> Exit {
         return Exit::Failed;
     };
     match body {
-        Body::Pong { version, pid } => {
+        Body::Pong { version, pid, .. } => {
             outln!("vigild {version} (pid {pid})");
             Exit::Success
         }

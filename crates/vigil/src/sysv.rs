@@ -246,12 +246,21 @@ fn manager_socket() -> PathBuf {
 
 /// Tells every terminal `text` before a shutdown now, as systemd's do, when
 /// the manager is there and will take it from this user: root (the socket
-/// lets anyone connect, and the manager refuses other users).
+/// lets anyone connect, and the manager refuses other users), and a manager
+/// that can power the machine off (run by vigil-init).
 fn tell_now(text: &str) {
     let root = vigil_platform::getuid() == 0;
-    if root && std::os::unix::net::UnixStream::connect(manager_socket()).is_ok() {
+    if root && matches!(manager_can_power_off(), Ok(true)) {
         wall(text);
     }
+}
+
+/// Whether the manager answers (Err when not), and can power the machine
+/// off: it runs under vigil-init (a vigild that does not say is taken at
+/// its word, as before it said).
+fn manager_can_power_off() -> Result<bool, ()> {
+    let pong = crate::client::ping(&manager_socket()).ok_or(())?;
+    Ok(pong.under_init != Some(false))
 }
 
 /// Sends `verb` to the manager ([`manager_socket`]).
@@ -508,12 +517,21 @@ fn schedule(s: &Shutdown, at: i64, text: &str) -> Exit {
     use std::os::unix::process::CommandExt as _;
     // As the request would be refused then, not at the time.
     let socket = manager_socket();
-    if let Err(e) = std::os::unix::net::UnixStream::connect(&socket) {
-        eprintln!(
-            "shutdown: cannot reach the manager at {}: {e}",
-            socket.display()
-        );
-        return Exit::Unreachable;
+    match manager_can_power_off() {
+        Ok(true) => {}
+        Ok(false) => {
+            eprintln!(
+                "shutdown: the manager at {} was not started by vigil-init: it cannot {} \
+                 the machine, then or now (`vigil shutdown` stops every unit and ends it)",
+                socket.display(),
+                verb(s.action)
+            );
+            return Exit::Failed;
+        }
+        Err(()) => {
+            eprintln!("shutdown: cannot reach the manager at {}", socket.display());
+            return Exit::Unreachable;
+        }
     }
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,

@@ -13,14 +13,46 @@ use std::time::{Duration, Instant};
 use vigil_platform::utmp::{Record, write_utmp};
 
 /// A directory with each name a link to vigil, a `wall` that notes what it
-/// was given, and the manager's socket: a listener that never answers (a
-/// scheduled shutdown only checks the manager is there), or none.
+/// was given, and the manager's socket: a stand-in that answers `ping` (a
+/// scheduled shutdown only asks whether the manager is there and can power
+/// off) and refuses anything else, or none.
 struct Dir(PathBuf, Option<std::os::unix::net::UnixListener>);
 
 impl Dir {
     fn new(tag: &str) -> Dir {
+        Dir::with_manager(tag, true)
+    }
+
+    /// A stand-in manager whose `pong` says `under_init` (whether it can
+    /// power off), in a thread that lives as long as the test.
+    fn with_manager(tag: &str, under_init: bool) -> Dir {
+        use std::io::{BufRead as _, Write as _};
+        use vigil_proto::{Body, ErrorCode, Reply};
         let mut dir = Dir::without_manager(tag);
-        dir.1 = Some(std::os::unix::net::UnixListener::bind(dir.0.join("control.sock")).unwrap());
+        let listener = std::os::unix::net::UnixListener::bind(dir.socket()).unwrap();
+        let serving = listener.try_clone().unwrap();
+        std::thread::spawn(move || {
+            for mut conn in serving.incoming().flatten() {
+                let mut line = String::new();
+                let mut reader = std::io::BufReader::new(&conn);
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let reply = match line.contains("\"ping\"") {
+                    true => Reply::ok(
+                        1,
+                        Body::Pong {
+                            version: "stand-in".into(),
+                            pid: 1,
+                            under_init: Some(under_init),
+                        },
+                    ),
+                    false => Reply::err(1, ErrorCode::NotAllowed, "stand-in: refused"),
+                };
+                let _ = conn.write_all(&vigil_proto::encode(&reply));
+            }
+        });
+        dir.1 = Some(listener);
         dir
     }
 
@@ -339,6 +371,42 @@ fn two_shutdowns_started_at_once_leave_one_waiter() {
     }
 }
 
+/// Review finding: a manager not run by vigil-init refuses to power off,
+/// yet every terminal was told the system would (`poweroff`, `shutdown
+/// now`), and `shutdown +5` left a waiter that failed at its time. Now
+/// nobody is told, nothing is scheduled, and `shutdown` says why. As root
+/// (who alone is told), a manager that can is told as before.
+#[test]
+fn a_manager_that_cannot_power_off_is_told_nothing_and_schedules_nothing() {
+    let dir = Dir::with_manager("standalone", false);
+    let o = dir.run("shutdown", &["-r", "+5"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("was not started by vigil-init: it cannot reboot the machine"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(dir.waiters().is_empty());
+    assert!(!dir.0.join("shutdown.scheduled").exists());
+    for (name, args) in [("poweroff", &[][..]), ("shutdown", &["now"][..])] {
+        let o = dir.run(name, args);
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", text(&o.stderr));
+        assert!(text(&o.stderr).contains("stand-in: refused"), "{name}");
+    }
+    assert_eq!(dir.read("wall.log"), "", "told of a shutdown refused");
+    if vigil_platform::getuid() == 0 {
+        let dir = Dir::new("can");
+        let o = dir.run("poweroff", &[]);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+        assert!(
+            dir.read("wall.log")
+                .contains("The system will power off now!"),
+            "{}",
+            dir.read("wall.log")
+        );
+    }
+}
+
 /// `shutdown -k`: the message alone. Without a manager, `shutdown now`,
 /// `shutdown +5` (nothing scheduled, nobody told), `reboot` and `telinit 6`
 /// exit 5, and say how to do it anyway (`reboot --force`, for both). A time too far away is refused.
@@ -450,8 +518,8 @@ fn force_calls_reboot_itself() {
 }
 
 /// /run/nologin, for the system's manager only (no $VIGIL_SOCKET): in a mount
-/// namespace of its own with a /run of its own, where a socket that never
-/// answers stands for the manager, and a PID namespace that ends every waiter
+/// namespace of its own with a /run of its own, where a socket that answers
+/// `ping` stands for the manager, and a PID namespace that ends every waiter
 /// with it. Written at once for a shutdown 3 minutes away; taken away when a
 /// later one replaces it (and not written by that one, 30 minutes away);
 /// taken away by `shutdown -c`; an admin's own is left.
@@ -464,8 +532,13 @@ fn nologin_keeps_users_out_only_while_a_shutdown_is_near() {
     let script = r#"set -e
 mount -t tmpfs tmpfs /run
 mkdir /run/vigil
-python3 -c 'import socket, sys
+python3 -c 'import socket, sys, threading
 s = socket.socket(socket.AF_UNIX); s.bind("/run/vigil/control.sock"); s.listen()
+def serve():
+    while True:
+        c, _ = s.accept(); c.makefile().readline()
+        c.sendall(b"{\"version\":1,\"id\":1,\"result\":{\"kind\":\"pong\",\"version\":\"stand-in\",\"pid\":1,\"under_init\":true}}\n"); c.close()
+threading.Thread(target=serve, daemon=True).start()
 print("up", flush=True); sys.stdin.read()' > /run/up < /dev/zero &
 until [ -s /run/up ]; do sleep 0.01; done
 state() { if [ -e /run/nologin ]; then echo "$1: $(cat /run/nologin)"; else echo "$1: none"; fi; }

@@ -1058,6 +1058,7 @@ impl Daemon {
                 Body::Pong {
                     version: env!("CARGO_PKG_VERSION").into(),
                     pid: vigil_platform::getpid(),
+                    under_init: Some(self.init.is_some()),
                 },
             )),
             Request::List {} => Some(Reply::ok(
@@ -1197,7 +1198,8 @@ impl Daemon {
                     id,
                     ErrorCode::NotAllowed,
                     format!(
-                        "cannot {}: this manager was not started by vigil-init (use shutdown)",
+                        "cannot {}: this manager was not started by vigil-init \
+                         (`vigil shutdown` stops every unit and ends it)",
                         action.as_str()
                     ),
                 )),
