@@ -1229,7 +1229,9 @@ impl Daemon {
         let child = vigil_platform::spawn(&cmd)?;
         let status = vigil_platform::process::wait_within(child.pid, CHECK_TIMEOUT)?;
         if status.is_none() {
-            let _ = vigil_platform::kill(child.pid, 9);
+            // Its whole process group (the spawn's own session): what a stuck
+            // check started goes with it.
+            let _ = vigil_platform::process::kill_group(child.pid, 9);
             let _ = vigil_platform::process::wait_blocking(child.pid);
         }
         let text = read_memfd(stderr).unwrap_or_default();

@@ -1728,6 +1728,51 @@ fn a_reexec_onto_a_binary_that_cannot_read_the_state_is_refused() {
     assert!(status.success(), "{status:?}");
 }
 
+/// A check that does not end within 10 s fails the reexec; what it started
+/// goes with it (review finding: only the check itself was killed, and a
+/// child of it lived on).
+#[test]
+fn a_check_that_hangs_fails_the_reexec_and_is_killed_with_its_children() {
+    let d = TempDir::new("reexec-hang");
+    let (m, copy) = manager_from_a_copy(&d, "[Service]\nExecStart=/bin/sleep 1000\n");
+    m.wait_state("svc.service", "running");
+    let pid = m.main_pid("svc.service");
+    let child = d.path().join("child");
+    replace_binary(
+        &copy,
+        &format!(
+            "#!/bin/sh\nsleep 1000 & echo $! > {}\nwait\n",
+            child.display()
+        ),
+    );
+    let out = m.vigil(&["reexec"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("did not check the state within 10 s"),
+        "{stderr}"
+    );
+    let sleeper = fs::read_to_string(&child).unwrap().trim().to_string();
+    let start = std::time::Instant::now();
+    // Gone, or a zombie for whoever reaps it: not running.
+    let running = || {
+        fs::read_to_string(format!("/proc/{sleeper}/stat")).is_ok_and(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+    };
+    while running() {
+        assert!(start.elapsed().as_secs() < 10, "the check's child lives on");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(m.main_pid("svc.service"), pid);
+    let status = m.shutdown();
+    assert!(status.success(), "{status:?}");
+}
+
 /// A vigild from before `--check-state` refuses the option (a usage error,
 /// 2): the reexec goes on without the check, as it did before it, and says so.
 #[test]
