@@ -668,9 +668,12 @@ pub fn parse_mountinfo(text: &str) -> Vec<String> {
 /// Mount points that vigil-init, the kernel or an initramfs mount before
 /// fstab is read. An fstab entry for one of them that is already mounted
 /// changes its options by a remount instead of being skipped (the `/usr` of
-/// an initramfs, `hidepid=` for `/proc`, `noexec` for `/dev/shm`...).
-const REMOUNT_WHEN_MOUNTED: [&str; 8] = [
-    "/usr", "/proc", "/sys", "/dev", "/dev/shm", "/dev/pts", "/run", "/tmp",
+/// an initramfs, `hidepid=` for `/proc`, `noexec` for `/dev/shm`...), as
+/// systemd-remount-fs does for `/usr` and the API file systems. Not `/tmp`:
+/// what is mounted there already (a container's tmpfs) may be another file
+/// system than the entry's, which a remount would not mount.
+const REMOUNT_WHEN_MOUNTED: [&str; 7] = [
+    "/usr", "/proc", "/sys", "/dev", "/dev/shm", "/dev/pts", "/run",
 ];
 
 /// Whether the plan's action for `e` is a remount of `/` or of an API file
@@ -1832,11 +1835,14 @@ mod tests {
             tmpfs /dev/shm tmpfs nosuid,nodev,noexec\n\
             tmpfs /srv tmpfs defaults\n\
             tmpfs /run tmpfs ro,size=2m\n\
-            LABEL=usr /usr ext4 defaults\n";
+            LABEL=usr /usr ext4 defaults\n\
+            /dev/sdb2 /tmp ext4 defaults\n";
         let (e, errs) = parse(Path::new("f"), text);
         assert!(errs.is_empty());
         // `/` is missing from this mountinfo: it is remounted all the same.
-        let mounted = ["/proc", "/dev", "/dev/shm", "/srv", "/run"].map(String::from);
+        // Review finding: /tmp, already mounted (a tmpfs), was remounted with
+        // the entry's options, as if the ext4 were there.
+        let mounted = ["/proc", "/dev", "/dev/shm", "/srv", "/run", "/tmp"].map(String::from);
         let lines = described(plan(e, &mounted, Phase::Local));
         assert_eq!(
             lines,
@@ -1849,6 +1855,7 @@ mod tests {
                 "skip /srv (already mounted)",
                 "remount /run flags=ro data=size=2m",
                 "mount /usr source=/dev/disk/by-label/usr type=ext4 flags=-",
+                "skip /tmp (already mounted)",
             ]
         );
     }
