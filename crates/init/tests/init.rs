@@ -1547,10 +1547,18 @@ fn init_not_as_pid_1_is_telinit() {
 
 #[test]
 fn usage_errors_exit_2_and_help_exits_0() {
-    let out = Command::new(bin()).arg("--bogus").output().unwrap();
+    // Each with a manager that ends at once: should the words be taken, the
+    // machine's own manager (vigild beside vigil-init) must not start.
+    let out = Command::new(bin())
+        .args(["--bogus", "--manager", "/bin/true"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown argument"));
-    let out = Command::new(bin()).arg("--help").output().unwrap();
+    let out = Command::new(bin())
+        .args(["--help", "--manager", "/bin/true"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("MANAGER-ARGS"));
 }
@@ -1570,7 +1578,7 @@ fn final_outside_a_real_boot_is_a_usage_error() {
         ),
     ] {
         let out = Command::new(bin())
-            .args(["--final", action])
+            .args(["--final", action, "--manager", "/bin/true"])
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
