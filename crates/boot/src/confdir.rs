@@ -94,21 +94,33 @@ fn examine(path: &Path) -> Option<bool> {
 }
 
 /// Lists `ROOT/{etc,run,usr/local/lib,usr/lib,lib}/SUBDIR/*.conf`. A missing
-/// directory is not an error: most systems have only some of them.
-pub fn list(root: &Path, subdir: &str) -> Result<Listing, ConfDirError> {
-    let mut candidates = Vec::new();
+/// directory is not an error: most systems have only some of them. One that
+/// cannot be read (a file in its place, no permission) is passed over and
+/// returned with why, as systemd's listing passes it over: the files of the
+/// others still count.
+pub fn list(root: &Path, subdir: &str) -> (Listing, Vec<ConfDirError>) {
+    let (mut candidates, mut errors) = (Vec::new(), Vec::new());
     for (precedence, base) in SEARCH_DIRS.iter().enumerate() {
         let dir = root.join(base).join(subdir);
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(source) => return Err(ConfDirError::ReadDir { path: dir, source }),
+            Err(source) => {
+                errors.push(ConfDirError::ReadDir { path: dir, source });
+                continue;
+            }
         };
         for entry in entries {
-            let entry = entry.map_err(|source| ConfDirError::ReadDir {
-                path: dir.clone(),
-                source,
-            })?;
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(source) => {
+                    errors.push(ConfDirError::ReadDir {
+                        path: dir.clone(),
+                        source,
+                    });
+                    break;
+                }
+            };
             let Ok(name) = entry.file_name().into_string() else {
                 continue;
             };
@@ -127,7 +139,7 @@ pub fn list(root: &Path, subdir: &str) -> Result<Listing, ConfDirError> {
             });
         }
     }
-    Ok(select(candidates))
+    (select(candidates), errors)
 }
 
 #[cfg(test)]
@@ -182,7 +194,7 @@ mod tests {
         fs::write(root.join("usr/lib/x.d/b.conf"), "lib").unwrap();
         fs::write(root.join("etc/x.d/b.txt"), "ignored").unwrap();
         std::os::unix::fs::symlink("/dev/null", root.join("etc/x.d/b.conf")).unwrap();
-        let got = list(&root, "x.d").unwrap();
+        let got = list(&root, "x.d").0;
         assert_eq!(got.files, vec![root.join("run/x.d/a.conf")]);
         assert_eq!(got.masked, BTreeSet::from(["b.conf".to_string()]));
         fs::remove_dir_all(&root).unwrap();
@@ -211,7 +223,7 @@ mod tests {
         fs::create_dir_all(root.join("dev")).unwrap();
         std::os::unix::fs::symlink("/dev/null", root.join("dev/null")).unwrap();
         fs::write(root.join("etc/x.d/m2.conf"), "").unwrap();
-        let got = list(&root, "x.d").unwrap();
+        let got = list(&root, "x.d").0;
         assert_eq!(
             got.files,
             vec![

@@ -15,6 +15,26 @@ fn is_vt(name: &str) -> bool {
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// Why no getty is to be started, if so: `$SYSTEMD_GETTY_AUTO` (`env`) or
+/// the kernel's `systemd.getty_auto=` (which wins, as the last word read)
+/// says no, as systemd's getty generator reads them.
+pub fn auto_off(cmdline: &str, env: Option<&str>) -> Option<&'static str> {
+    let no = |v: &str| matches!(v, "0" | "no" | "n" | "false" | "f" | "off");
+    let yes = |v: &str| matches!(v, "1" | "yes" | "y" | "true" | "t" | "on");
+    let mut off = env.filter(|v| no(v)).map(|_| "$SYSTEMD_GETTY_AUTO says no");
+    for value in cmdline
+        .split_ascii_whitespace()
+        .filter_map(|w| w.strip_prefix("systemd.getty_auto="))
+    {
+        if no(value) {
+            off = Some("the kernel command line's systemd.getty_auto says no");
+        } else if yes(value) {
+            off = None;
+        }
+    }
+    off
+}
+
 /// The serial consoles among the active ones (`tty0 ttyS0`), each once, in order.
 pub fn serial_consoles(active: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -30,6 +50,20 @@ pub fn serial_consoles(active: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Review finding: `systemd.getty_auto=0` was passed over.
+    #[test]
+    fn getty_auto_off() {
+        assert_eq!(auto_off("quiet console=ttyS0", None), None);
+        assert!(auto_off("console=ttyS0 systemd.getty_auto=0", None).is_some());
+        assert!(auto_off("systemd.getty_auto=false", Some("1")).is_some());
+        assert!(auto_off("quiet", Some("no")).is_some());
+        assert_eq!(
+            auto_off("systemd.getty_auto=0 systemd.getty_auto=yes", None),
+            None
+        );
+        assert_eq!(auto_off("systemd.getty_auto=1", Some("0")), None);
+    }
 
     #[test]
     fn serial_consoles_but_virtual_terminals() {

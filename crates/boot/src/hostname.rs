@@ -108,6 +108,25 @@ pub fn read(root: &Path) -> Result<Option<String>, HostnameError> {
     }
 }
 
+/// `systemd.hostname=NAME` of a kernel command line (the last one), which
+/// wins over /etc/hostname as in systemd; an invalid one is said and
+/// passed over.
+pub fn from_cmdline(cmdline: &str) -> Result<Option<String>, String> {
+    let Some(name) = cmdline
+        .split_ascii_whitespace()
+        .filter_map(|w| w.strip_prefix("systemd.hostname="))
+        .next_back()
+    else {
+        return Ok(None);
+    };
+    match valid(name) {
+        true => Ok(Some(name.strip_suffix('.').unwrap_or(name).to_string())),
+        false => Err(format!(
+            "warning: the kernel command line's systemd.hostname={name} is no valid host name: ignored"
+        )),
+    }
+}
+
 /// The name the kernel has now (uname's nodename).
 pub fn current() -> String {
     rustix::system::uname()
@@ -186,6 +205,15 @@ mod tests {
         // An empty /etc/hostname gives no name: the fallback applies.
         let empty = parse(Path::new("h"), "").unwrap();
         assert_eq!(decide(empty, "(none)"), localhost);
+    }
+
+    /// Review finding: the kernel's `systemd.hostname=` was passed over.
+    #[test]
+    fn the_kernel_command_line_names_the_host() {
+        assert_eq!(from_cmdline("quiet ro"), Ok(None));
+        let got = from_cmdline("systemd.hostname=a quiet systemd.hostname=web1.example.");
+        assert_eq!(got, Ok(Some("web1.example".to_string())));
+        assert!(from_cmdline("systemd.hostname=bad_name!").is_err());
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! first boot of each copy gives it an ID of its own. journald's directory,
 //! dbus, DHCP client IDs and tmpfiles' `%m` are made from it.
 //!
-//! Valid: 32 lowercase hexadecimal digits (and a newline). Anything else
-//! (missing, empty, `uninitialized`) gets a random ID, written to the file
+//! Valid: 32 hexadecimal digits (and a newline); systemd writes them
+//! lowercase and reads either case. Anything else (missing, empty,
+//! `uninitialized`) gets D-Bus's ID (`/var/lib/dbus/machine-id`, unless a
+//! link: Debian's dbus links it to ours), or a random one, written to the file
 //! when the root is writable; on a root still read-only it goes to
 //! `/run/machine-id`, bind-mounted read-only over `/etc/machine-id`, and the
 //! `--commit` run after the root is remounted read-write writes it to the
@@ -17,14 +19,21 @@ use std::path::Path;
 
 use rustix::mount::{MountFlags, UnmountFlags, mount_bind, mount_remount, unmount};
 
-/// The ID of a machine-id file's text, if it holds a valid one.
-pub fn valid(text: &str) -> Option<&str> {
+/// The ID of a machine-id file's text, if it holds a valid one (lowercase:
+/// an ID written in capitals, from a DMI UUID say, is the same ID).
+pub fn valid(text: &str) -> Option<String> {
     let id = text.strip_suffix('\n').unwrap_or(text);
-    let ok = id.len() == 32
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    ok.then_some(id)
+    let ok = id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit());
+    ok.then(|| id.to_ascii_lowercase())
+}
+
+/// D-Bus's own machine ID, which systemd takes first for a machine that
+/// has none (an older system, or one whose /etc/machine-id was emptied):
+/// the file itself, not a link (Debian's dbus links it to /etc/machine-id).
+fn from_dbus(root: &Path) -> Option<String> {
+    let path = root.join("var/lib/dbus/machine-id");
+    let regular = fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
+    valid(&fs::read_to_string(&path).ok().filter(|_| regular)?)
 }
 
 /// A random ID, formatted as systemd makes them: a version 4 UUID's bits,
@@ -64,19 +73,18 @@ fn at(path: &Path) -> impl FnOnce(io::Error) -> io::Error + '_ {
 /// The ID a container manager gives in `$container_uuid` (a UUID, with or without
 /// dashes, any case), as systemd takes it for a container's new ID.
 pub fn from_uuid(uuid: &str) -> Option<String> {
-    let id = uuid.replace('-', "").to_ascii_lowercase();
-    valid(&id).map(str::to_string)
+    valid(&uuid.replace('-', ""))
 }
 
-/// `given`: the ID to use when the file has none (a container's
-/// `$container_uuid`); a random one otherwise.
+/// When the file has no ID: D-Bus's, else `given` (a container's
+/// `$container_uuid`), else a random one, as systemd chooses.
 pub fn setup(root: &Path, given: Option<String>) -> io::Result<Setup> {
     let file = root.join("etc/machine-id");
     let text = fs::read_to_string(&file).unwrap_or_default();
     if let Some(id) = valid(&text) {
-        return Ok(Setup::Kept(id.to_string()));
+        return Ok(Setup::Kept(id));
     }
-    let id = match given {
+    let id = match from_dbus(root).or(given) {
         Some(id) => id,
         None => random().map_err(at(Path::new("/dev/urandom")))?,
     };
@@ -112,14 +120,12 @@ pub fn commit(root: &Path, mounted: bool) -> io::Result<Option<String>> {
         return Ok(None);
     }
     let text = fs::read_to_string(&file).map_err(at(&file))?;
-    let id = valid(&text)
-        .ok_or_else(|| {
-            io::Error::other(format!(
-                "{}: the ID mounted over it is not valid",
-                file.display()
-            ))
-        })?
-        .to_string();
+    let id = valid(&text).ok_or_else(|| {
+        io::Error::other(format!(
+            "{}: the ID mounted over it is not valid",
+            file.display()
+        ))
+    })?;
     // The file's own directory is on the root, not under the mount.
     let dir = file.parent().unwrap_or(Path::new("/"));
     if crate::fstab::is_read_only(dir) {
@@ -152,17 +158,17 @@ mod tests {
 
     #[test]
     fn what_is_a_valid_id() {
-        assert_eq!(
-            valid("0123456789abcdef0123456789abcdef\n"),
-            Some("0123456789abcdef0123456789abcdef")
-        );
+        let id = Some("0123456789abcdef0123456789abcdef".to_string());
+        assert_eq!(valid("0123456789abcdef0123456789abcdef\n"), id);
         assert!(valid("0123456789abcdef0123456789abcdef").is_some());
+        // Review finding: an ID in capitals was thrown away for a new one.
+        assert_eq!(valid("0123456789ABCDEF0123456789abcdef\n"), id);
         for bad in [
             "",
             "\n",
             "uninitialized\n",
-            "0123456789ABCDEF0123456789abcdef",
             "0123",
+            "0123456789abcdef0123456789abcdeg",
         ] {
             assert!(valid(bad).is_none(), "{bad:?}");
         }
@@ -172,6 +178,41 @@ mod tests {
         assert_eq!(&id[12..13], "4");
         assert!("89ab".contains(&id[16..17]), "{id}");
         assert_ne!(random().unwrap(), id);
+    }
+
+    /// Review finding: an empty /etc/machine-id got a random ID where
+    /// systemd takes D-Bus's own (a file, not Debian's link to ours), before
+    /// a container's UUID.
+    #[test]
+    fn d_bus_s_id_comes_first() {
+        let root = std::env::temp_dir().join(format!("vigil-machine-id-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(root.join("etc")).unwrap();
+        fs::create_dir_all(root.join("var/lib/dbus")).unwrap();
+        let dbus_id = "00112233445566778899AABBCCDDEEFF";
+        fs::write(root.join("var/lib/dbus/machine-id"), format!("{dbus_id}\n")).unwrap();
+        fs::write(root.join("etc/machine-id"), "").unwrap();
+        let uuid = "ffeeddccbbaa99887766554433221100".to_string();
+        let given = Some(uuid.clone());
+        let want = dbus_id.to_ascii_lowercase();
+        assert_eq!(
+            setup(&root, given.clone()).unwrap(),
+            Setup::Written(want.clone())
+        );
+        assert_eq!(
+            fs::read_to_string(root.join("etc/machine-id")).unwrap(),
+            format!("{want}\n")
+        );
+        // Kept from now on; a link in D-Bus's place is not read.
+        assert_eq!(setup(&root, None).unwrap(), Setup::Kept(want));
+        fs::remove_file(root.join("etc/machine-id")).unwrap();
+        fs::write(root.join("etc/machine-id"), "").unwrap();
+        fs::remove_file(root.join("var/lib/dbus/machine-id")).unwrap();
+        std::os::unix::fs::symlink("/etc/machine-id", root.join("var/lib/dbus/machine-id"))
+            .unwrap();
+        let got = setup(&root, given).unwrap();
+        assert_eq!(got, Setup::Written(uuid));
+        let _ = fs::remove_dir_all(&root);
     }
 
     #[test]

@@ -358,6 +358,16 @@ fn vigil() -> std::process::Command {
 /// is said and passed over; a start vigild refuses (no serial-getty@.service
 /// installed) is an error.
 fn run_getty(args: &Args) -> bool {
+    // `systemd.getty_auto=0` (and `$SYSTEMD_GETTY_AUTO`), as systemd's
+    // getty generator reads them: no getty started here.
+    let cmdline = fs::read("/proc/cmdline").unwrap_or_default();
+    if let Some(off) = getty::auto_off(
+        &String::from_utf8_lossy(&cmdline),
+        std::env::var("SYSTEMD_GETTY_AUTO").ok().as_deref(),
+    ) {
+        out!("no getty started: {off}");
+        return true;
+    }
     let active = args.root.join("sys/class/tty/console/active");
     let text = fs::read_to_string(&active).unwrap_or_default();
     let mut ttys = getty::serial_consoles(&text);
@@ -427,7 +437,23 @@ fn run_rundirs(args: &Args) -> bool {
 /// An unusable /etc/hostname is reported (exit 1) but still leads to the
 /// fallback: a kernel without a name must not stay so.
 fn run_hostname(args: &Args) -> bool {
-    let (configured, mut ok) = match hostname::read(&args.root) {
+    // The kernel's `systemd.hostname=` first, as systemd: not a container's
+    // (its /proc/cmdline is the host's).
+    let cmdline = match vigil_units::condition::in_container(&args.root) {
+        true => String::new(),
+        false => {
+            String::from_utf8_lossy(&fs::read("/proc/cmdline").unwrap_or_default()).into_owned()
+        }
+    };
+    let from_kernel = hostname::from_cmdline(&cmdline).unwrap_or_else(|e| {
+        error(e);
+        None
+    });
+    let read = match from_kernel {
+        Some(name) => Ok(Some(name)),
+        None => hostname::read(&args.root),
+    };
+    let (configured, mut ok) = match read {
         Ok(name) => (name, true),
         Err(e) => {
             error(e);
@@ -473,8 +499,11 @@ const SYSCTL_CONF: Extra = Extra {
 /// The files of a `NAME.d` directory, plus `extra` last unless its name is
 /// masked or one of the listed files already is it (the usual
 /// `99-sysctl.conf` link).
-fn conf_files(root: &Path, subdir: &str, extra: Option<Extra>) -> Result<Vec<PathBuf>, ()> {
-    let listing = confdir::list(root, subdir).map_err(error)?;
+fn conf_files(root: &Path, subdir: &str, extra: Option<Extra>) -> Vec<PathBuf> {
+    let (listing, unreadable) = confdir::list(root, subdir);
+    for e in unreadable {
+        error(format!("warning: {e}: its files are passed over"));
+    }
     let mut files = listing.files;
     if let Some(extra) = extra.filter(|e| !listing.masked.contains(e.name)) {
         let path = root.join(extra.path);
@@ -486,13 +515,11 @@ fn conf_files(root: &Path, subdir: &str, extra: Option<Extra>) -> Result<Vec<Pat
             }
         }
     }
-    Ok(files)
+    files
 }
 
 fn run_sysctl(args: &Args) -> bool {
-    let Ok(files) = conf_files(&args.root, "sysctl.d", Some(SYSCTL_CONF)) else {
-        return false;
-    };
+    let files = conf_files(&args.root, "sysctl.d", Some(SYSCTL_CONF));
     let (settings, errors) = sysctl::load(&files);
     let mut ok = errors.is_empty();
     errors.into_iter().for_each(error);
@@ -514,9 +541,7 @@ fn run_sysctl(args: &Args) -> bool {
 }
 
 fn run_modules(args: &Args) -> bool {
-    let Ok(files) = conf_files(&args.root, "modules-load.d", None) else {
-        return false;
-    };
+    let files = conf_files(&args.root, "modules-load.d", None);
     // The kernel's command line is the running kernel's, also under --root.
     let cmdline = fs::read("/proc/cmdline").unwrap_or_default();
     let mut mods = Vec::new();
@@ -529,8 +554,8 @@ fn run_modules(args: &Args) -> bool {
             out!("modprobe -b {}", m.name);
         } else if let Err(e) = modules::probe("modprobe", m) {
             let missing = matches!(e, modules::ModulesError::NoModprobe { .. });
+            ok &= !e.fails();
             error(e);
-            ok = false;
             if missing {
                 // Every other module would fail the same way.
                 break;

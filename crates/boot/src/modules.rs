@@ -20,13 +20,32 @@ pub enum ModulesError {
     NoModprobe { name: String },
     #[error("cannot run modprobe for {name}: {source}")]
     Spawn { name: String, source: io::Error },
-    #[error("{path}:{line}: modprobe -b {name} failed: {status}")]
+    #[error("{path}:{line}: modprobe -b {name} failed: {status}{said}")]
     Failed {
         path: PathBuf,
         line: usize,
         name: String,
         status: std::process::ExitStatus,
+        /// What modprobe said (`: ...`), if anything.
+        said: String,
     },
+    /// The module is not there, or its hardware is not (ENOENT, ENODEV):
+    /// a warning, as systemd-modules-load passes over both.
+    #[error("warning: {path}:{line}: module {name} not loaded: {said}")]
+    Absent {
+        path: PathBuf,
+        line: usize,
+        name: String,
+        said: String,
+    },
+}
+
+impl ModulesError {
+    /// Whether the failure fails the run (not for a module or device that
+    /// is not there).
+    pub fn fails(&self) -> bool {
+        !matches!(self, ModulesError::Absent { .. })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,12 +130,18 @@ pub fn load(files: &[PathBuf], modules: &mut Vec<Module>) -> Vec<ModulesError> {
     errors
 }
 
-/// Runs `modprobe -b NAME`; `modprobe` is looked up in PATH.
+/// Runs `modprobe -b NAME`; `modprobe` is looked up in PATH. Its exit status
+/// is 1 for any failure: what it says tells a module that is not there
+/// (kmod's `Module NAME not found in directory ...`, busybox's `module NAME
+/// not found in modules.dep`) or a device that is not (`No such device`)
+/// from a real failure.
 pub fn probe(modprobe: &str, m: &Module) -> Result<(), ModulesError> {
-    let status = Command::new(modprobe)
+    let output = Command::new(modprobe)
         .arg("-b")
         .arg(&m.name)
-        .status()
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output()
         .map_err(|source| match source.kind() {
             io::ErrorKind::NotFound => ModulesError::NoModprobe {
                 name: m.name.clone(),
@@ -126,15 +151,27 @@ pub fn probe(modprobe: &str, m: &Module) -> Result<(), ModulesError> {
                 source,
             },
         })?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(ModulesError::Failed {
+    let said = String::from_utf8_lossy(&output.stderr);
+    let said = said.trim().lines().last().unwrap_or("").to_string();
+    let absent = said.contains(" not found") || said.contains("No such device");
+    match (output.status.success(), absent) {
+        (true, _) => Ok(()),
+        (false, true) => Err(ModulesError::Absent {
             path: m.path.clone(),
             line: m.line,
             name: m.name.clone(),
-            status,
-        })
+            said,
+        }),
+        (false, false) => Err(ModulesError::Failed {
+            path: m.path.clone(),
+            line: m.line,
+            name: m.name.clone(),
+            status: output.status,
+            said: match said.is_empty() {
+                true => said,
+                false => format!(": {said}"),
+            },
+        }),
     }
 }
 

@@ -96,6 +96,29 @@ fn sysctl_precedence_and_errors() {
     );
 }
 
+/// Review finding: a configuration directory that could not be read (a file
+/// in its place) stopped every sysctl and every module from being applied.
+/// It is passed over with a warning, as systemd's listing passes it over.
+#[test]
+fn an_unreadable_conf_dir_costs_only_its_own_files() {
+    let r = TempRoot::new("confdir-unreadable");
+    r.write("etc/sysctl.d", "junk\n");
+    r.write("usr/lib/sysctl.d/10-a.conf", "vm.swappiness = 20\n");
+    r.write("etc/modules-load.d", "junk\n");
+    r.write("usr/lib/modules-load.d/a.conf", "loop\n");
+    for (command, applied) in [
+        ("sysctl", "vm.swappiness=20\n"),
+        ("modules", "modprobe -b loop\n"),
+    ] {
+        let o = run(&[command, "--dry-run"], &r.0);
+        let err = stderr(&o);
+        assert!(o.status.success(), "{command}: {err}");
+        assert_eq!(stdout(&o), applied, "{command}: {err}");
+        assert!(err.contains("warning: cannot read directory"), "{err}");
+        assert!(err.contains("its files are passed over"), "{err}");
+    }
+}
+
 /// Review finding: a dangling link or a directory named `x.conf` in
 /// sysctl.d or modules-load.d failed the unit ("cannot read ..."), and a
 /// masked `99-sysctl.conf` did not keep /etc/sysctl.conf out. systemd passes
@@ -241,6 +264,64 @@ fn modules_dry_run_and_missing_modprobe() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("modprobe not found"), "{}", stderr(&o));
+}
+
+/// Review finding: a module that is not there (`coretemp` on an AMD machine)
+/// or whose hardware is not failed the unit at every boot, where
+/// systemd-modules-load passes over both. A real failure still fails it,
+/// with what modprobe said. (A stand-in modprobe says what kmod's does.)
+#[test]
+fn modules_not_there_are_warnings_and_failures_say_why() {
+    let r = TempRoot::new("modules-absent");
+    r.write(
+        "etc/modules-load.d/m.conf",
+        "loop\ncoretemp\nno_such_module\nbroken\n",
+    );
+    let bin = r.0.join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    fake_program(
+        &bin.join("modprobe"),
+        "#!/bin/sh\ncase $2 in\n\
+         loop) exit 0 ;;\n\
+         coretemp) echo \"modprobe: ERROR: could not insert '$2': No such device\" >&2 ;;\n\
+         broken) echo \"modprobe: ERROR: could not insert '$2': Invalid argument\" >&2 ;;\n\
+         *) echo \"modprobe: FATAL: Module $2 not found in directory /lib/modules/6.1.0\" >&2 ;;\n\
+         esac\nexit 1\n",
+    );
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let modules = |root: &Path| {
+        Command::new(BIN)
+            .args(["modules", "--root"])
+            .arg(root)
+            .env("PATH", &path)
+            .output()
+            .unwrap()
+    };
+    let o = modules(&r.0);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("warning: ") && err.contains("m.conf:2: module coretemp not loaded: modprobe: ERROR: could not insert 'coretemp': No such device"),
+        "{err}"
+    );
+    assert!(
+        err.contains("m.conf:3: module no_such_module not loaded"),
+        "{err}"
+    );
+    assert!(
+        err.contains("m.conf:4: modprobe -b broken failed: exit status: 1: modprobe: ERROR: could not insert 'broken': Invalid argument"),
+        "{err}"
+    );
+    r.write(
+        "etc/modules-load.d/m.conf",
+        "loop\ncoretemp\nno_such_module\n",
+    );
+    let o = modules(&r.0);
+    assert!(o.status.success(), "{}", stderr(&o));
 }
 
 #[test]
