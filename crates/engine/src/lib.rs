@@ -222,6 +222,27 @@ pub enum Role {
     Test,
 }
 
+impl Role {
+    /// The process in a unit file's words: `ExecStop=`, `ExecStartPre= #2`
+    /// (the second command of that directive), `the readiness test`.
+    pub fn describe(self) -> String {
+        let (directive, n) = match self {
+            Role::Main(n) => ("ExecStart=", n),
+            Role::Condition(n) => ("ExecCondition=", n),
+            Role::StartPre(n) => ("ExecStartPre=", n),
+            Role::StartPost(n) => ("ExecStartPost=", n),
+            Role::Reload(n) => ("ExecReload=", n),
+            Role::Stop(n) => ("ExecStop=", n),
+            Role::StopPost(n) => ("ExecStopPost=", n),
+            Role::Test => return "the readiness test".into(),
+        };
+        match n {
+            0 => directive.into(),
+            n => format!("{directive} #{}", n + 1),
+        }
+    }
+}
+
 /// A log level for the engine's own messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -266,6 +287,10 @@ pub enum Event {
     Shutdown {
         targets: Vec<String>,
     },
+    /// The shutdown's global deadline is near: every unit still waiting for
+    /// its turn begins its stop now (`ExecStop=`, its kill signal), whatever
+    /// the order, so that none meets the deadline's SIGKILL unwarned.
+    ShutdownLastCall,
     /// The shutdown's global deadline passed: every unit not yet stopped is
     /// killed now, whatever its own timeouts say.
     ShutdownDeadline,

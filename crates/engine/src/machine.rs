@@ -109,6 +109,7 @@
 //! | Dead failed           | `ResetFailed`                                 | Dead inactive, start-limit counter cleared |
 //! | Dead                  | `Accepted` (a connection's instance)          | start-limit and restart counts cleared, then a start job as `Activate` (failed goes straight to waiting) |
 //! | any                   | `Shutdown`                                    | every unit gets a stop job, but what its targets pull in (not units conflicting with shutdown.target): a start job, run once the units ordered against it (either way) have stopped; other starts refused; once only those are left and settled, they get stop jobs; `AllStopped` once everything is Dead |
+//! | stop job waiting (shutting down) | `ShutdownLastCall`                 | the stop begins now, whatever the order (and so does every later one) |
 //! | not Dead (shutting down) | `ShutdownDeadline`                         | `Signal SIGKILL` (group) to main, control and test process, all forgotten; Dead failed (`StopTimeout`), no ExecStopPost= |
 //! | a phase that ran      | -> Dead inactive (not during a shutdown)      | `UnitAction` with SuccessAction=, if set |
 //! | not Dead failed       | -> Dead failed, not `DependencyFailed` (not during a shutdown) | `UnitAction` with FailureAction=, if set |
@@ -745,6 +746,9 @@ pub(crate) struct Machine {
     cycles: Vec<Vec<String>>,
     loaded: bool,
     shutting_down: bool,
+    /// The deadline is near (`ShutdownLastCall`): stops no longer wait for
+    /// the units ordered after them.
+    stop_order_dropped: bool,
     /// The shutdown's last step began: the units started at the shutdown are
     /// stopped too.
     shutdown_final: bool,
@@ -1312,6 +1316,17 @@ impl Machine {
             }
             Event::Shutdown { targets } => {
                 self.shutdown(&targets);
+                Ok(())
+            }
+            Event::ShutdownLastCall => {
+                if self.shutting_down {
+                    self.stop_order_dropped = true;
+                    for u in 0..self.slots.len() {
+                        if self.slots[u].pending_stop.is_some() {
+                            self.push(u);
+                        }
+                    }
+                }
                 Ok(())
             }
             Event::ShutdownDeadline => {
@@ -2012,9 +2027,10 @@ impl Machine {
                 }
             } else if self.slots[u].pending_stop.is_some() {
                 let mut from = self.slots[u].stop_blocker;
-                let ready = all_from(&self.graph.after_rev[u], &mut from, |z| {
-                    !self.slots[z].stopping_or_pending()
-                });
+                let ready = self.stop_order_dropped
+                    || all_from(&self.graph.after_rev[u], &mut from, |z| {
+                        !self.slots[z].stopping_or_pending()
+                    });
                 self.slots[u].stop_blocker = from;
                 if ready {
                     self.begin_stop(u);
@@ -3078,7 +3094,7 @@ impl Machine {
             self.log(
                 Level::Warning,
                 u,
-                format!("{role:?} process {}", outcome.describe()),
+                format!("{} process {}", role.describe(), outcome.describe()),
             );
         }
         match (self.slots[u].phase, role) {
@@ -3569,6 +3585,11 @@ impl Machine {
                 self.stop_post(u, 0);
             }
             Phase::StopPost(_) => {
+                self.log(
+                    Level::Warning,
+                    u,
+                    "ExecStopPost= timed out; sending SIGKILL".into(),
+                );
                 self.record(u, Some(Reason::StopTimeout));
                 if let Some((pid, _)) = self.slots[u].control {
                     self.signal(u, pid, SIGKILL, svc.kill_mode != KillMode::Process);

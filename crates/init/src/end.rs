@@ -254,7 +254,9 @@ fn reap_within(
 fn stop_the_rest(at: Where, signals: &OwnedFd, sig: Signal) -> bool {
     if at.pid1 {
         // kill(-1, sig): to the process group "1", which kill(2) takes as every process.
+        // SIGCONT after it: a stopped process would see its SIGTERM only when killed.
         let _ = rustix::process::kill_process_group(Pid::INIT, sig);
+        let _ = rustix::process::kill_process_group(Pid::INIT, Signal::CONT);
     }
     let mut listed = !at.pid1;
     let resignal = || {
@@ -280,6 +282,7 @@ fn signal_children(sig: Signal) -> bool {
                 pid = pid.saturating_mul(10).saturating_add(i32::from(b - b'0'));
             } else if let Some(child) = Pid::from_raw(core::mem::take(&mut pid)) {
                 let _ = kill_process(child, sig);
+                let _ = kill_process(child, Signal::CONT);
             }
         }
     }

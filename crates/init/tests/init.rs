@@ -430,6 +430,54 @@ fn a_manager_that_keeps_crashing_leads_to_the_emergency_shell_and_back() {
     assert_eq!(status.code(), Some(0), "log:\n{}", dir.read("init.log"));
 }
 
+/// Review finding: the final sequence's SIGTERM to a stopped process (a
+/// job stopped with ^Z, a debugged one) stayed pending until the SIGKILL 5 s
+/// later: its handler never ran. SIGCONT follows it, as systemd-shutdown
+/// sends it. The leftover notes SIGTERM, then stops itself; the manager exits.
+#[test]
+fn the_final_sigterm_reaches_a_stopped_process() {
+    if !privileged("the_final_sigterm_reaches_a_stopped_process") {
+        return;
+    }
+    let dir = TestDir::new("final-sigcont");
+    let manager = dir.script(
+        "manager.py",
+        r#"#!@PY@
+import os, signal, sys, time
+sys.path.insert(0, "@DIR@")
+import chan
+s = chan.channel()
+chan.greeting(s)
+child = os.fork()
+if child == 0:
+    os.setsid()
+    def term(_sig, _frame):
+        open("@DIR@/term", "w").write("term")
+        os._exit(0)
+    signal.signal(signal.SIGTERM, term)
+    os.kill(os.getpid(), signal.SIGSTOP)
+    time.sleep(1000)
+# Stopped (state T) before the manager goes.
+while open("/proc/%d/stat" % child).read().rsplit(")", 1)[1].split()[0] != "T":
+    time.sleep(0.005)
+s.send(b"exit 0")
+"#,
+    );
+    let mut init = in_namespace(
+        &dir,
+        &["--container", "--manager", manager.to_str().unwrap()],
+    );
+    let status = exit_within(&mut init, Duration::from_secs(20), &dir);
+    let log = dir.read("init.log");
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert_eq!(
+        dir.read("term"),
+        "term",
+        "its SIGTERM handler never ran: {log}"
+    );
+    assert!(!log.contains("sending SIGKILL"), "{log}");
+}
+
 /// In a container no manager means the container exits, with 127 when the
 /// manager is missing and with the manager's code when it keeps failing
 /// (its runtime shows it); an emergency shell on a stdin of /dev/null would

@@ -127,6 +127,8 @@ pub(crate) struct Daemon {
     /// global deadline) next.
     pub shutdown_started: Option<Time>,
     pub shutdown_check: Option<Time>,
+    /// The deadline's last call went out (`ShutdownLastCall`).
+    pub shutdown_last_call: bool,
     /// When this manager started (monotonic), and whether the target it was
     /// asked for has been reached since (said once, for boot timing).
     pub started_at: Time,
@@ -153,6 +155,9 @@ pub fn run(opts: Options) -> anyhow::Result<u8> {
 /// Signals the loop handles through the signalfd (blocked for normal delivery).
 /// How often a shutdown says which units it still waits for.
 const SHUTDOWN_PROGRESS: Duration = Duration::from_secs(5);
+/// How long before the shutdown's deadline the units still waiting for
+/// their turn are stopped whatever the order.
+const LAST_CALL: Duration = Duration::from_secs(5);
 
 /// The units gone (removed, or instances made on demand that ended) whose
 /// lines are kept for `vigil log`: those that wrote last. 8 MiB at the
@@ -344,6 +349,7 @@ impl Daemon {
             emergency_spent: false,
             shutdown_started: None,
             shutdown_check: None,
+            shutdown_last_call: false,
             started_at: vigil_platform::monotonic_now(),
             target_reached: false,
             handover: Handover::new(),
@@ -1199,6 +1205,17 @@ impl Daemon {
         }
     }
 
+    /// Before the deadline's SIGKILL of a shutdown started at `started`, a
+    /// last call: every unit still waiting for its turn is stopped then,
+    /// whatever the order, so that it gets its ExecStop= and kill signal (5 s
+    /// before the deadline; halfway for a deadline under 10 s).
+    fn last_call(&self, started: Time) -> Time {
+        let timeout = self.opts.shutdown_timeout;
+        started
+            .saturating_add(timeout)
+            .saturating_sub(LAST_CALL.min(timeout / 2))
+    }
+
     /// During a shutdown, every few seconds: which units are still stopping and
     /// for how long; past the global deadline, the engine kills every unit not
     /// yet stopped, so a unit with `TimeoutStopSec=infinity`, a stuck stop
@@ -1235,6 +1252,40 @@ impl Daemon {
             String::new()
         };
         let deadline = started.saturating_add(self.opts.shutdown_timeout);
+        let last_call = self.last_call(started);
+        if now >= last_call && now < deadline && !self.shutdown_last_call {
+            self.shutdown_last_call = true;
+            // Those with something to stop: a process, or a oneshot's ExecStop=.
+            let waiting: Vec<String> = self
+                .engine
+                .units()
+                .into_iter()
+                .filter(|u| !u.name.ends_with(".target"))
+                .filter(|u| {
+                    (u.state == State::Running && u.main_pid.is_some()) || u.state == State::Exited
+                })
+                .map(|u| u.name)
+                .collect();
+            if !waiting.is_empty() {
+                let more = waiting.len().saturating_sub(8);
+                let tail = if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                };
+                let first: Vec<&str> = waiting.iter().take(8).map(String::as_str).collect();
+                self.say(
+                    Level::Warning,
+                    None,
+                    &format!(
+                        "shutdown deadline in {}s: stopping now, whatever the order: {}{tail}",
+                        deadline.saturating_sub(now).as_millis().div_ceil(1000),
+                        first.join(", ")
+                    ),
+                );
+            }
+            let _ = self.engine.handle(now, Event::ShutdownLastCall);
+        }
         if now >= deadline {
             self.say(
                 Level::Warning,
@@ -1257,7 +1308,11 @@ impl Daemon {
         }
         // Until the deadline, even with nothing slow now: a unit waiting for
         // its turn may yet hang.
-        self.shutdown_check = Some((now + SHUTDOWN_PROGRESS).min(deadline));
+        let next = match self.shutdown_last_call {
+            true => deadline,
+            false => last_call,
+        };
+        self.shutdown_check = Some((now + SHUTDOWN_PROGRESS).min(next));
     }
 
     fn on_signals(&mut self) {
@@ -1355,7 +1410,8 @@ impl Daemon {
             Phase::Running => {
                 self.phase = Phase::ShuttingDown;
                 self.shutdown_started = Some(now);
-                self.shutdown_check = Some(now + SHUTDOWN_PROGRESS.min(self.opts.shutdown_timeout));
+                let last_call = self.last_call(now);
+                self.shutdown_check = Some((now + SHUTDOWN_PROGRESS).min(last_call));
             }
             Phase::ShuttingDown => {}
             Phase::Done => return,

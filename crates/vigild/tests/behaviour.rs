@@ -3648,11 +3648,64 @@ fn a_shutdown_reports_slow_units_and_kills_them_at_the_global_deadline() {
     m.vigil_ok(&["start", "stubborn"]);
     let _ = m.wait_log("stubborn", "armed");
     let _ = m.vigil(&["shutdown"]);
-    m.expect_stderr("still stopping: stubborn.service (5s)");
+    // At the last call (halfway), then at the deadline.
+    m.expect_stderr("still stopping: stubborn.service (");
     m.expect_stderr("shutdown deadline (6s) reached: killing every unit not stopped yet");
     m.expect_stderr("stubborn.service: shutdown deadline reached: SIGKILL to [");
     // Not all went well: not 0.
     assert_eq!(m.wait_exit().code(), Some(1));
+}
+
+/// Review finding: at the global deadline, a unit still waiting for its
+/// turn (db, behind an app that ignores SIGTERM for ever) got SIGKILL and
+/// nothing else: no SIGTERM, no ExecStop=, no ExecStopPost=. A last call
+/// before the deadline stops it whatever the order (5 s before it; halfway
+/// for this 4 s one), so it ends cleanly; only the hung app is killed.
+#[test]
+fn a_unit_waiting_for_its_turn_is_stopped_cleanly_before_the_deadline() {
+    let d = TempDir::new("last-call");
+    let post = d.path().join("db-stopped");
+    let db = format!(
+        "[Service]\nExecStart=/bin/sleep 1000\nExecStopPost=/bin/sh -c 'echo $SERVICE_RESULT > {}'\n",
+        p(&post)
+    );
+    let app = "[Unit]\nRequires=db.service\nAfter=db.service\n[Service]\nExecStart=/bin/sh -c 'trap \"\" TERM; echo armed; while :; do sleep 0.05; done'\nTimeoutStopSec=infinity\n";
+    let mut m = Manager::start_with(
+        &[("db.service", &db), ("app.service", app)],
+        &["--shutdown-timeout", "4"],
+    );
+    m.vigil_ok(&["start", "app"]);
+    let _ = m.wait_log("app", "armed");
+    let _ = m.vigil(&["shutdown"]);
+    m.expect_stderr("s: stopping now, whatever the order: db.service");
+    wait_until("db's ExecStopPost=", || {
+        fs::read_to_string(&post).is_ok_and(|t| t == "success\n")
+    });
+    m.expect_stderr("app.service: shutdown deadline reached: SIGKILL to [");
+    assert_eq!(m.wait_exit().code(), Some(1));
+    assert!(
+        !m.seen
+            .iter()
+            .any(|l| l.contains("db.service: shutdown deadline reached")),
+        "{:?}",
+        m.seen
+    );
+}
+
+/// Review findings: a failed stop command was named by the engine's own
+/// word (`Stop(0) process exited ...`), and an `ExecStopPost=` past its
+/// timeout was killed without a word.
+#[test]
+fn stop_commands_are_named_in_the_unit_file_s_words() {
+    let text = "[Service]\nExecStart=/bin/sleep 1000\nExecStop=/bin/false\nExecStopPost=/bin/sleep 1000\nTimeoutStopSec=1\n";
+    let mut m = Manager::start_with(&[("x.service", text)], &[]);
+    m.vigil_ok(&["start", "x"]);
+    let _ = m.vigil(&["stop", "x"]);
+    m.expect_stderr("x.service: ExecStop= process exited with status 1");
+    m.expect_stderr("x.service: ExecStopPost= timed out; sending SIGKILL");
+    m.wait_state("x", "failed");
+    let status = m.shutdown();
+    assert!(status.success(), "{status:?}");
 }
 
 /// hung.service (from `unit`, given the file its hung process writes its PID
@@ -3732,7 +3785,9 @@ fn the_global_deadline_ends_an_exec_start_pre_that_ignores_sigterm() {
 #[test]
 fn the_global_deadline_also_ends_units_still_waiting_for_their_turn() {
     // a is After=b, so at the stop b waits for a; a's ExecStop= hangs for
-    // ever. At the 2 s deadline both end: b never gets to run its ExecStop=.
+    // ever. At the last call (1 s, halfway to the 2 s deadline) b's stop
+    // begins all the same; its ExecStop= hangs too, and at the deadline both
+    // end.
     let d = TempDir::new("deadline-chain");
     let pidfile = d.path().join("a.pid");
     let mark = d.path().join("b-stop-ran");
@@ -3750,10 +3805,14 @@ fn the_global_deadline_also_ends_units_still_waiting_for_their_turn() {
     );
     m.vigil_ok(&["start", "a", "b"]);
     let _ = m.vigil(&["shutdown"]);
+    m.expect_stderr("s: stopping now, whatever the order: b.service");
     m.expect_stderr("a.service: shutdown deadline reached");
     m.expect_stderr("b.service: shutdown deadline reached");
     assert_eq!(m.wait_exit().code(), Some(1));
-    assert!(!mark.exists(), "b's ExecStop= ran after the deadline");
+    assert!(
+        mark.exists(),
+        "b's ExecStop= did not run before the deadline"
+    );
 }
 
 // ------------------------------------------ the notify protocol, the watchdog, forking
