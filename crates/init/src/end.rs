@@ -12,7 +12,7 @@ use rustix::mount::{MountFlags as M, UnmountFlags, mount, mount_remount, unmount
 use rustix::process::{Pid, Signal, kill_process};
 use rustix::system::RebootCommand;
 
-use crate::channel::Channel;
+use crate::channel::{Channel, number};
 use crate::log::{self, Why, say, shout, show};
 use crate::supervise::{reap_one, wait_for_signal};
 use crate::{Where, sys};
@@ -73,6 +73,7 @@ pub fn finish(at: Where, action: Action, code: i32, signals: &OwnedFd, channel: 
     shout!("{name}: stopping the remaining processes");
     if !stop_the_rest(at, signals, Signal::TERM) {
         shout!("{name}: sending SIGKILL to the processes still running");
+        name_the_rest(at, name);
         if !stop_the_rest(at, signals, Signal::KILL) {
             shout!("{name}: some processes did not exit");
         }
@@ -266,6 +267,61 @@ fn stop_the_rest(at: Where, signals: &OwnedFd, sig: Signal) -> bool {
         }
     };
     reap_within(signals, GRACE, resignal, |_| false)
+}
+
+/// Says which processes the SIGKILL is for, as systemd-shutdown does: `PID (comm)`,
+/// the first 16 and how many more. A PID 1's are every process but itself and the
+/// kernel's threads (kthreadd, PID 2, and its children); otherwise its children.
+fn name_the_rest(at: Where, action: &str) {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let Ok(proc) = open(c"/proc", flags, Mode::empty()) else {
+        return;
+    };
+    let me = u64::from(
+        rustix::process::getpid()
+            .as_raw_nonzero()
+            .get()
+            .unsigned_abs(),
+    );
+    let (mut buf, mut named) = ([core::mem::MaybeUninit::uninit(); 4096], 0);
+    let mut entries = rustix::fs::RawDir::new(proc, &mut buf);
+    while let Some(Ok(entry)) = entries.next() {
+        let Some(pid) = number(entry.file_name().to_bytes()) else {
+            continue;
+        };
+        let path = log::Line::<32>::of(format_args!("/proc/{pid}/stat\0"));
+        let mut stat = [0u8; 512];
+        let n = CStr::from_bytes_with_nul(path.bytes())
+            .ok()
+            .and_then(|p| open(p, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok())
+            .and_then(|fd| rustix::io::read(&fd, &mut stat).ok())
+            .unwrap_or(0);
+        // "PID (COMM) STATE PPID ...": the name may hold spaces and parentheses.
+        let text = stat.get(..n).unwrap_or_default();
+        let (Some(open), Some(close)) = (
+            text.iter().position(|&b| b == b'('),
+            text.iter().rposition(|&b| b == b')'),
+        ) else {
+            continue;
+        };
+        let comm = text.get(open + 1..close).unwrap_or_default();
+        let rest = text.get(close + 1..).unwrap_or_default();
+        let ppid = rest.split(|&b| b == b' ').nth(2).and_then(number);
+        let kernel = pid == 2 || ppid == Some(2);
+        if pid == me || kernel || (!at.pid1 && ppid != Some(me)) {
+            continue;
+        }
+        named += 1;
+        if named <= 16 {
+            shout!(
+                "{action}: still running: PID {pid} ({})",
+                comm.escape_ascii()
+            );
+        }
+    }
+    if named > 16 {
+        shout!("{action}: and {} more", named - 16);
+    }
 }
 
 /// Signals each of our children, listed in /proc/thread-self/children ("PID PID ... ":

@@ -478,6 +478,35 @@ s.send(b"exit 0")
     assert!(!log.contains("sending SIGKILL"), "{log}");
 }
 
+/// The final sequence names the processes its SIGKILL is for (`PID (comm)`,
+/// as systemd-shutdown does): a leftover that ignores SIGTERM, not vigil-init
+/// itself nor what has gone.
+#[test]
+fn the_final_sigkill_names_what_it_kills() {
+    if !privileged("the_final_sigkill_names_what_it_kills") {
+        return;
+    }
+    let dir = TestDir::new("final-named");
+    let manager = dir.script(
+        "manager.sh",
+        "#!/bin/sh\nsetsid sh -c 'trap \"\" TERM; exec sleep 1000' </dev/null >/dev/null 2>&1 &\n\
+         @PY@ @CHAN@ send 'exit 0'\n",
+    );
+    let mut init = in_namespace(
+        &dir,
+        &["--container", "--manager", manager.to_str().unwrap()],
+    );
+    let status = exit_within(&mut init, Duration::from_secs(30), &dir);
+    let log = dir.read("init.log");
+    assert_eq!(status.code(), Some(0), "{log}");
+    let named: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("exit: still running: PID "))
+        .collect();
+    assert_eq!(named.len(), 1, "{log}");
+    assert!(named[0].ends_with("(sleep)"), "{log}");
+}
+
 /// In a container no manager means the container exits, with 127 when the
 /// manager is missing and with the manager's code when it keeps failing
 /// (its runtime shows it); an emergency shell on a stdin of /dev/null would

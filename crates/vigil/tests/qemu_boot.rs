@@ -428,6 +428,19 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
         "reboot: Power down",
     ];
     run.assert_in_order(&order);
+    // the SIGKILL's processes named (test-orphan's sleep), none of the
+    // kernel's threads among them
+    let named: Vec<&str> = run
+        .texts()
+        .filter(|l| l.contains("vigil-init: poweroff: still running: PID "))
+        .collect();
+    assert!(named.iter().any(|l| l.ends_with("(sleep)")), "{t}");
+    assert!(
+        !named
+            .iter()
+            .any(|l| l.contains("(kthreadd)") || l.contains("(kworker")),
+        "{t}"
+    );
 
     // what vigil-init cannot unmount nor remount read-only it says on the console
     assert_eq!(run.count("cannot unmount"), 0, "{t}");
