@@ -197,7 +197,14 @@ fn run_utmp(args: &Args) -> bool {
     let (record, when) = if args.shutdown {
         (Record::Shutdown, now)
     } else if args.runlevel {
+        let recorded = vigil_platform::utmp::read_runlevel(&args.root.join("run/utmp"));
         match runlevel() {
+            // Not again for the same level, as systemd-update-utmp (`last -x`
+            // would show each).
+            Some(level) if matches!(recorded, Ok(Some((_, now_at))) if now_at == level) => {
+                out!("runlevel {} is recorded already", char::from(level));
+                return true;
+            }
             Some(level) => (Record::Runlevel(level), now),
             None => {
                 out!("neither graphical.target nor multi-user.target is active: no runlevel");

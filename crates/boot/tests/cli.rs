@@ -1382,6 +1382,12 @@ fn utmp_records_the_runlevel() {
     let o = with("active\\nactive\\n");
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(who_r().contains("run-level 5"), "{}", who_r());
+    // The same level again is not recorded again (review finding: `last -x`
+    // showed each run), as systemd-update-utmp skips it.
+    let o = with("active\\nactive\\n");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let said = stdout(&o);
+    assert!(said.contains("runlevel 5 is recorded already"), "{said}");
     let wtmp = Command::new("utmpdump")
         .arg(r.0.join("var/log/wtmp"))
         .output()
