@@ -1255,17 +1255,18 @@ impl Scan {
             }
             // A drop-in linked to /dev/null hides the same name in later directories.
             let masked = is_masked(&path, known);
-            // Only regular files, or links to them, are drop-ins: a directory
-            // named `x.conf` and a dangling link are passed over (the same
-            // name lower down is read instead), as systemd and vigil-boot's
-            // configuration directories do. A stat only for what the
-            // listing did not say is a plain file.
+            // A directory named `x.conf` and a dangling link are passed over
+            // (the same name lower down is read instead), as systemd and
+            // vigil-boot's configuration directories do. Anything else is a
+            // drop-in: a FIFO, a device or a socket too, whose read then fails
+            // the unit naming it (review finding: such a drop-in was passed
+            // over in silence). A stat only for what the listing did not say.
             let regular = match known {
-                Some(t) if t.is_file() => true,
                 Some(t) if t.is_dir() => false,
+                Some(t) if !t.is_symlink() => true,
                 _ if masked => false,
                 _ => match fs::metadata(&path) {
-                    Ok(m) => m.is_file(),
+                    Ok(m) => !m.is_dir(),
                     // Passed over, but not in silence: a drop-in that is
                     // meant to apply does not.
                     Err(e) => {

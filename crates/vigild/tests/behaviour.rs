@@ -6826,6 +6826,21 @@ fn fifos_and_endless_files_named_by_units_never_stop_the_manager() {
         &out,
         "x.service: error: cannot read unit file: not a regular file (a FIFO)",
     );
+    // A drop-in that is a FIFO too (review finding: it was passed over in
+    // silence), offline.
+    fs::remove_file(m.config.join("x.service")).unwrap();
+    fs::write(
+        m.config.join("x.service"),
+        "[Service]\nExecStart=/bin/true\n",
+    )
+    .unwrap();
+    fs::create_dir_all(m.config.join("x.service.d")).unwrap();
+    mkfifo(&m.config.join("x.service.d/fifo.conf"));
+    let out = vigil_offline(&["verify", &p(&m.config)]);
+    assert_fails_with(
+        &out,
+        "fifo.conf: error: cannot read drop-in: not a regular file (a FIFO)",
+    );
     assert_eq!(m.state("out.service"), "running");
 }
 

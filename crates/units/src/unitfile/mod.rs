@@ -954,19 +954,25 @@ impl Builder<'_> {
             return Ok(());
         }
         let expanded = self.spec(v);
-        let mut bad = Vec::new();
         let directive = DIRECTIVES
             .iter()
             .find(|d| d.section == "Unit" && d.name == self.key)
             .map_or("", |d| d.name);
+        // A name that cannot be a unit's costs only itself, with a warning, as
+        // systemd ignores such a dependency: a typo in a Wants= of the boot
+        // target must not leave every unit of the boot unstarted.
+        let key = self.key.clone();
         for word in expanded.split_whitespace() {
             let n = name::normalize(word);
-            if let Err(e) = name::validate(&n) {
-                bad.push(e.to_string());
-                continue;
-            }
-            if name::is_template(&n) {
-                bad.push(format!("{n} is a template and cannot be a dependency"));
+            let bad = match name::validate(&n) {
+                Err(e) => Some(e.to_string()),
+                Ok(()) if name::is_template(&n) => {
+                    Some(format!("{n} is a template and cannot be a dependency"))
+                }
+                Ok(()) => None,
+            };
+            if let Some(bad) = bad {
+                self.warn(format!("{key}={word}: {bad}; that dependency is ignored"));
                 continue;
             }
             // Duplicates are removed once, in `finish` (a check here would make a
@@ -979,11 +985,7 @@ impl Builder<'_> {
                 line: self.line,
             });
         }
-        if bad.is_empty() {
-            Ok(())
-        } else {
-            Err(bad.join("; "))
-        }
+        Ok(())
     }
 
     fn condition(&mut self, v: &str, kind: ConditionKind, assert: bool) -> Result<(), String> {

@@ -168,12 +168,20 @@ fn references_keep_lines() {
 
 #[test]
 fn bad_dependency_names() {
-    let e = errs("[Unit]\nRequires=a/b\nWants=t@.service\n[Service]\nExecStart=/bin/true\n");
-    assert_eq!(e.len(), 2);
-    assert_eq!(e[0].0, 2);
-    assert!(e[0].1.starts_with("Requires=a/b: "), "{}", e[0].1);
-    assert_eq!(e[1].0, 3);
-    assert!(e[1].1.contains("template"));
+    // Review finding: one bad name failed the whole unit, and with the boot
+    // target every unit stayed unstarted. systemd ignores such a dependency,
+    // with a warning; the good names beside it stay.
+    let (u, d) =
+        ok("[Unit]\nRequires=a/b ok.service\nWants=t@.service\n[Service]\nExecStart=/bin/true\n");
+    assert_eq!(u.deps.requires, ["ok.service"]);
+    assert!(u.deps.wants.is_empty());
+    let w = warnings(&d);
+    assert_eq!(w.len(), 2, "{w:#?}");
+    assert_eq!(w[0].0, 2);
+    assert!(w[0].1.starts_with("Requires=a/b: "), "{}", w[0].1);
+    assert!(w[0].1.ends_with("that dependency is ignored"), "{}", w[0].1);
+    assert_eq!(w[1].0, 3);
+    assert!(w[1].1.contains("template"));
 }
 
 #[test]
@@ -867,8 +875,9 @@ fn every_error_in_a_file_is_reported() {
          Restart=sometimes\nno equals\nTimeoutSec=x\n[Bogus]\n",
     );
     let lines: Vec<u32> = e.iter().map(|e| e.0).collect();
-    // The line without `=` and [Bogus] are warnings, as in systemd.
-    assert_eq!(lines, [3, 5, 7, 9], "{e:#?}");
+    // The line without `=`, [Bogus] and the bad name in After= are warnings,
+    // as in systemd.
+    assert_eq!(lines, [5, 7, 9], "{e:#?}");
 }
 
 #[test]
