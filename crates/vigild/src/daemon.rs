@@ -127,6 +127,9 @@ pub(crate) struct Daemon {
     /// global deadline) next.
     pub shutdown_started: Option<Time>,
     pub shutdown_check: Option<Time>,
+    /// The unit directories given by `--unit-path`: one that is not there is
+    /// said at each read (the default ones need not all exist).
+    named_unit_dirs: Vec<PathBuf>,
     /// The deadline's last call went out (`ShutdownLastCall`).
     pub shutdown_last_call: bool,
     /// When this manager started (monotonic), and whether the target it was
@@ -216,6 +219,7 @@ impl Daemon {
         vigil_platform::reserve_spawn_slots().context("reserving the spawn descriptors")?;
         let uid = vigil_platform::getuid();
         let mut opts = opts;
+        let dirs_named = !opts.config_dirs.is_empty();
         if opts.config_dirs.is_empty() {
             opts.config_dirs = unit_path(uid, std::env::var("VIGIL_UNIT_PATH").ok().as_deref());
         }
@@ -349,6 +353,10 @@ impl Daemon {
             emergency_spent: false,
             shutdown_started: None,
             shutdown_check: None,
+            named_unit_dirs: match dirs_named {
+                true => opts.config_dirs.clone(),
+                false => Vec::new(),
+            },
             shutdown_last_call: false,
             started_at: vigil_platform::monotonic_now(),
             target_reached: false,
@@ -755,6 +763,22 @@ impl Daemon {
     /// Reads the configuration directories afresh, with the instances made on
     /// demand so far.
     pub fn read_config(&mut self) -> LoadedSet {
+        // Review finding: a --unit-path that was not there (mistyped, or
+        // moved away under a running manager) was never named: the boot
+        // target was merely missing, or a reload removed every unit.
+        // (One that is something else is said by the load.)
+        for dir in self.named_unit_dirs.clone() {
+            if fs::symlink_metadata(&dir).is_err() {
+                self.say(
+                    Level::Warning,
+                    None,
+                    &format!(
+                        "unit directory {}: not there: no unit is read from it",
+                        dir.display()
+                    ),
+                );
+            }
+        }
         let mut set = vigil_units::load::load_dirs(&self.opts.config_dirs, &self.spec_ctx);
         self.instances = self.instances_to_make();
         let instances: Vec<String> = self.instances.iter().cloned().collect();

@@ -6844,6 +6844,30 @@ fn fifos_and_endless_files_named_by_units_never_stop_the_manager() {
     assert_eq!(m.state("out.service"), "running");
 }
 
+/// Review finding: a --unit-path that is not there (moved away under a
+/// running manager, or mistyped) was never named: a reload removed every
+/// unit in silence. Each read of the directories says so; the running
+/// service stays, and comes back with its directory.
+#[test]
+fn a_unit_directory_that_is_not_there_is_named() {
+    let mut m = Manager::start_with(
+        &[("out.service", "[Service]\nExecStart=/bin/sleep 1000\n")],
+        &[],
+    );
+    m.vigil_ok(&["start", "out"]);
+    let moved = m.config.with_extension("moved");
+    fs::rename(&m.config, &moved).unwrap();
+    let _ = m.vigil(&["sync"]);
+    m.expect_stderr(&format!(
+        "unit directory {}: not there: no unit is read from it",
+        m.config.display()
+    ));
+    assert_eq!(m.state("out.service"), "running");
+    fs::rename(&moved, &m.config).unwrap();
+    m.vigil_ok(&["sync"]);
+    assert_eq!(m.state("out.service"), "running");
+}
+
 /// Review finding (a CI run that failed once): the warning that a sink
 /// fails was queued for stderr after the turn's flush, so it waited for the
 /// manager's next wake-up; when the failed write was the last thing to do
