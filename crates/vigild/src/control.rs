@@ -334,6 +334,32 @@ impl Clients {
     }
 
     /// What the manager should log about the connections (refusals).
+    /// When the refusals counted since the last warning are to be said, if
+    /// any were (review finding: a flood's count waited for the next refusal,
+    /// however late, to be said at all).
+    pub fn refusals_due(&self) -> Option<Duration> {
+        let last = self.last_refusal_log?;
+        (!self.refused.is_empty()).then_some(last + REFUSAL_LOG_EVERY)
+    }
+
+    /// Says the refusals counted since the last warning, once it is due.
+    pub fn report_refusals(&mut self, now: Duration) {
+        if self.refusals_due().is_none_or(|due| due > now) {
+            return;
+        }
+        self.last_refusal_log = Some(now);
+        let mut refused: Vec<(u32, u64)> = self.refused.drain().collect();
+        refused.sort_unstable();
+        let each: Vec<String> = refused
+            .iter()
+            .map(|(u, n)| format!("{n} from uid {u}"))
+            .collect();
+        self.warnings.push(format!(
+            "refused connection(s) since the last warning: {}",
+            each.join(", ")
+        ));
+    }
+
     pub fn take_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.warnings)
     }
@@ -1904,6 +1930,26 @@ mod tests {
             admit(10, 256, 100, 1024),
             Err(Refusal::AllUsers { cap: 256 })
         );
+    }
+
+    #[test]
+    fn refusals_counted_since_the_last_warning_are_said_when_due() {
+        let path = std::env::temp_dir().join(format!("vigil-refusals-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let mut clients = Clients::new(UnixListener::bind(&path, 0o600).unwrap());
+        assert_eq!(clients.refusals_due(), None);
+        clients.last_refusal_log = Some(Duration::from_secs(1));
+        clients.refused.insert(65534, 3);
+        assert_eq!(clients.refusals_due(), Some(Duration::from_secs(11)));
+        clients.report_refusals(Duration::from_secs(5));
+        assert!(clients.take_warnings().is_empty());
+        clients.report_refusals(Duration::from_secs(11));
+        assert_eq!(
+            clients.take_warnings(),
+            ["refused connection(s) since the last warning: 3 from uid 65534"]
+        );
+        assert_eq!(clients.refusals_due(), None);
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]

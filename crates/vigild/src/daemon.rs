@@ -1190,6 +1190,7 @@ impl Daemon {
             self.missing_deadline(),
             self.lingering_deadline(),
             self.pid_file_deadline(),
+            self.clients.refusals_due(),
         ]
         .into_iter()
         .flatten()
@@ -1226,6 +1227,10 @@ impl Daemon {
         }
         if self.pid_file_deadline().is_some_and(|at| at <= now) {
             self.retry_pid_files(now);
+        }
+        self.clients.report_refusals(now);
+        for warning in self.clients.take_warnings() {
+            self.say(Level::Warning, None, &warning);
         }
     }
 
