@@ -49,13 +49,21 @@ pub fn plan(root: &Path) -> Vec<Step> {
     ]
 }
 
+/// Whether a directory's owner is to be set: root's, as tmpfiles' `d` lines
+/// give them, when run as root (a `/tmp` a user came to own is not theirs to
+/// keep: review finding). Not otherwise, where no chown could do it.
+fn owner_pending(m: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    rustix::process::geteuid().is_root() && (m.uid() != 0 || m.gid() != 0)
+}
+
 /// Whether [`apply`] would change anything. `--dry-run` prints only these
 /// steps, and `apply` asks the same question, so the two cannot disagree.
 pub fn pending(step: &Step) -> bool {
     match step {
         // Not followed: a symlink is not the directory (apply reports it).
         Step::Dir { path, mode } => fs::symlink_metadata(path).map_or(true, |m| {
-            !m.is_dir() || m.permissions().mode() & 0o7777 != *mode
+            !m.is_dir() || m.permissions().mode() & 0o7777 != *mode || owner_pending(&m)
         }),
         // Something already there (a directory at /var/run) is left alone, and
         // with no /var at all (an initramfs) there is nothing to link from.
@@ -95,6 +103,11 @@ pub fn apply(step: &Step) -> Result<bool, Error> {
                     fs::create_dir_all(path).map_err(io(path))?;
                 }
                 Err(e) => return Err(io(path)(e)),
+            }
+            let meta = fs::symlink_metadata(path).map_err(io(path))?;
+            // The owner first: a chown may clear mode bits.
+            if owner_pending(&meta) {
+                std::os::unix::fs::lchown(path, Some(0), Some(0)).map_err(io(path))?;
             }
             let current = fs::symlink_metadata(path)
                 .map_err(io(path))?

@@ -1997,6 +1997,17 @@ fn rundirs_makes_directories_and_links_and_leaves_what_exists() {
     // Twice is the same as once.
     let again = run(&["rundirs"], &r.0);
     assert!(again.status.success(), "{}", stderr(&again));
+    // As root, a /tmp a user came to own is root's again, as tmpfiles' `d`
+    // lines make it (review finding: the mode was set, the owner kept).
+    if rustix::process::geteuid().is_root() {
+        use std::os::unix::fs::MetadataExt as _;
+        std::os::unix::fs::chown(r.0.join("tmp"), Some(1000), Some(1000)).unwrap();
+        let out = run(&["rundirs"], &r.0);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let meta = fs::metadata(r.0.join("tmp")).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (0, 0));
+        assert_eq!(mode("tmp"), 0o1777);
+    }
 }
 
 /// Review finding: with `run/lock -> ../elsewhere` (mode 0700) a real run
