@@ -41,7 +41,8 @@ impl Policy {
         let old = |word: &str, mode: &str| {
             format!("{word}: fsck.mode={mode} is the way to say it now (as systemd says)")
         };
-        for word in cmdline.split_ascii_whitespace() {
+        for word in crate::cmdline::words(cmdline) {
+            let word = word.as_str();
             match word.split_once('=') {
                 Some(("fsck.mode", "auto")) => (p.skip, p.force) = (false, false),
                 Some(("fsck.mode", "force")) => (p.skip, p.force) = (false, true),

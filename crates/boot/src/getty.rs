@@ -22,8 +22,9 @@ pub fn auto_off(cmdline: &str, env: Option<&str>) -> Option<&'static str> {
     let no = |v: &str| matches!(v, "0" | "no" | "n" | "false" | "f" | "off");
     let yes = |v: &str| matches!(v, "1" | "yes" | "y" | "true" | "t" | "on");
     let mut off = env.filter(|v| no(v)).map(|_| "$SYSTEMD_GETTY_AUTO says no");
-    for value in cmdline
-        .split_ascii_whitespace()
+    let words = crate::cmdline::words(cmdline);
+    for value in words
+        .iter()
         .filter_map(|w| w.strip_prefix("systemd.getty_auto="))
     {
         if no(value) {

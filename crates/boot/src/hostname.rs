@@ -112,8 +112,9 @@ pub fn read(root: &Path) -> Result<Option<String>, HostnameError> {
 /// wins over /etc/hostname as in systemd; an invalid one is said and
 /// passed over.
 pub fn from_cmdline(cmdline: &str) -> Result<Option<String>, String> {
-    let Some(name) = cmdline
-        .split_ascii_whitespace()
+    let words = crate::cmdline::words(cmdline);
+    let Some(name) = words
+        .iter()
         .filter_map(|w| w.strip_prefix("systemd.hostname="))
         .next_back()
     else {

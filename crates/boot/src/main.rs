@@ -6,6 +6,7 @@
 //! Exit status: 0 done (or nothing to do), 1 something failed (after trying
 //! the rest), 2 usage error.
 
+mod cmdline;
 mod confdir;
 mod fsck;
 mod fstab;

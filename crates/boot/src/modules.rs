@@ -68,7 +68,8 @@ fn valid_name(name: &str) -> bool {
 /// `rd.modules_load=` is the initramfs's, not ours.
 pub fn from_cmdline(cmdline: &str, seen: &mut Vec<Module>) -> Vec<ModulesError> {
     let path = Path::new("/proc/cmdline");
-    let names = (cmdline.split_ascii_whitespace())
+    let words = crate::cmdline::words(cmdline);
+    let names = (words.iter())
         // The kernel command line's `-` and `_` are the same to systemd.
         .filter_map(|w| {
             w.strip_prefix("modules_load=")
@@ -188,6 +189,11 @@ mod tests {
         assert_eq!(names, ["nbd", "loop", "vfio-pci"]);
         let said: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
         assert_eq!(said, [r#"/proc/cmdline:1: invalid module name "bad/name""#]);
+        // A quoted word is the word the kernel was given, as systemd reads it.
+        let mut seen = Vec::new();
+        assert!(from_cmdline("quiet \"modules_load=vfio,kvm\"", &mut seen).is_empty());
+        let names: Vec<&str> = seen.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["vfio", "kvm"]);
     }
 
     /// Review finding: one Latin-1 comment cost the whole file.
