@@ -3,6 +3,12 @@
 //! that `"modules_load=vfio,kvm"` and `systemd.hostname="web1"` are the
 //! words the kernel was given.
 
+/// The running kernel's command line (also under `--root`: it is the
+/// kernel's, not the configuration's); empty when it cannot be read.
+pub fn kernel() -> String {
+    String::from_utf8_lossy(&std::fs::read("/proc/cmdline").unwrap_or_default()).into_owned()
+}
+
 /// The words of `cmdline`, unquoted.
 pub fn words(cmdline: &str) -> Vec<String> {
     let (mut words, mut word) = (Vec::new(), None::<String>);

@@ -1324,6 +1324,16 @@ mod tests {
         actions.iter().map(describe).collect()
     }
 
+    /// The mount point of each action, in the plan's order.
+    fn targets(actions: &[Action]) -> Vec<String> {
+        actions
+            .iter()
+            .map(|a| match a {
+                Action::Mount(e) | Action::Skip { entry: e, .. } => e.target.clone(),
+            })
+            .collect()
+    }
+
     #[test]
     fn mount_points_reached_through_a_symlink_are_resolved_and_ordered() {
         let dir = std::env::temp_dir().join(format!("vigil-fstab-link-{}", std::process::id()));
@@ -1364,14 +1374,8 @@ mod tests {
         let (entries, errors) = parse(Path::new("/etc/fstab"), text.as_bytes());
         assert!(errors.is_empty(), "{errors:?}");
         let actions = plan(entries, &[], Phase::Local);
-        let targets: Vec<String> = actions
-            .iter()
-            .map(|a| match a {
-                Action::Mount(e) | Action::Skip { entry: e, .. } => e.target.clone(),
-            })
-            .collect();
         assert_eq!(
-            targets,
+            targets(&actions),
             [
                 format!("{d}/vol"),
                 format!("{d}/var"),
@@ -1761,12 +1765,7 @@ mod tests {
             t /up2 tmpfs x-systemd.before=/m3\n";
         let (e, errs) = parse(Path::new("f"), text);
         assert!(errs.is_empty(), "{errs:?}");
-        let targets: Vec<String> = plan(e.clone(), &[], Phase::Local)
-            .iter()
-            .map(|a| match a {
-                Action::Mount(e) | Action::Skip { entry: e, .. } => e.target.clone(),
-            })
-            .collect();
+        let targets = targets(&plan(e.clone(), &[], Phase::Local));
         // /m3, listed before /up2, waits for it all the same.
         assert_eq!(targets, ["/up", "/merged", "/up2", "/m2", "/m3"]);
         assert!(requires(&e[0], &e[2]));
@@ -1948,12 +1947,7 @@ mod tests {
             /srv/www/img.iso /mnt/iso iso9660 loop\n";
         let (e, errs) = parse(Path::new("f"), text);
         assert!(errs.is_empty());
-        let targets: Vec<String> = plan(e, &[], Phase::Local)
-            .iter()
-            .map(|a| match a {
-                Action::Mount(e) | Action::Skip { entry: e, .. } => e.target.clone(),
-            })
-            .collect();
+        let targets = targets(&plan(e, &[], Phase::Local));
         // `/mnt/database` is not below `/mnt/data`: /db keeps its place.
         assert_eq!(
             targets,

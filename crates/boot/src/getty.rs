@@ -19,18 +19,19 @@ fn is_vt(name: &str) -> bool {
 /// the kernel's `systemd.getty_auto=` (which wins, as the last word read)
 /// says no, as systemd's getty generator reads them.
 pub fn auto_off(cmdline: &str, env: Option<&str>) -> Option<&'static str> {
-    let no = |v: &str| matches!(v, "0" | "no" | "n" | "false" | "f" | "off");
-    let yes = |v: &str| matches!(v, "1" | "yes" | "y" | "true" | "t" | "on");
-    let mut off = env.filter(|v| no(v)).map(|_| "$SYSTEMD_GETTY_AUTO says no");
+    use vigil_units::value::parse_bool;
+    let mut off = env
+        .filter(|v| parse_bool(v) == Ok(false))
+        .map(|_| "$SYSTEMD_GETTY_AUTO says no");
     let words = crate::cmdline::words(cmdline);
     for value in words
         .iter()
         .filter_map(|w| w.strip_prefix("systemd.getty_auto="))
     {
-        if no(value) {
-            off = Some("the kernel command line's systemd.getty_auto says no");
-        } else if yes(value) {
-            off = None;
+        match parse_bool(value) {
+            Ok(false) => off = Some("the kernel command line's systemd.getty_auto says no"),
+            Ok(true) => off = None,
+            Err(_) => {}
         }
     }
     off

@@ -32,8 +32,10 @@ pub fn valid(text: &str) -> Option<String> {
 /// the file itself, not a link (Debian's dbus links it to /etc/machine-id).
 fn from_dbus(root: &Path) -> Option<String> {
     let path = root.join("var/lib/dbus/machine-id");
-    let regular = fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
-    valid(&fs::read_to_string(&path).ok().filter(|_| regular)?)
+    if !fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+        return None;
+    }
+    valid(&fs::read_to_string(&path).ok()?)
 }
 
 /// A random ID, formatted as systemd makes them: a version 4 UUID's bits,

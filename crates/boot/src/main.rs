@@ -368,9 +368,8 @@ fn vigil() -> std::process::Command {
 fn run_getty(args: &Args) -> bool {
     // `systemd.getty_auto=0` (and `$SYSTEMD_GETTY_AUTO`), as systemd's
     // getty generator reads them: no getty started here.
-    let cmdline = fs::read("/proc/cmdline").unwrap_or_default();
     if let Some(off) = getty::auto_off(
-        &String::from_utf8_lossy(&cmdline),
+        &cmdline::kernel(),
         std::env::var("SYSTEMD_GETTY_AUTO").ok().as_deref(),
     ) {
         out!("no getty started: {off}");
@@ -449,9 +448,7 @@ fn run_hostname(args: &Args) -> bool {
     // (its /proc/cmdline is the host's).
     let cmdline = match vigil_units::condition::in_container(&args.root) {
         true => String::new(),
-        false => {
-            String::from_utf8_lossy(&fs::read("/proc/cmdline").unwrap_or_default()).into_owned()
-        }
+        false => cmdline::kernel(),
     };
     let from_kernel = hostname::from_cmdline(&cmdline).unwrap_or_else(|e| {
         error(e);
@@ -550,10 +547,8 @@ fn run_sysctl(args: &Args) -> bool {
 
 fn run_modules(args: &Args) -> bool {
     let files = conf_files(&args.root, "modules-load.d", None);
-    // The kernel's command line is the running kernel's, also under --root.
-    let cmdline = fs::read("/proc/cmdline").unwrap_or_default();
     let mut mods = Vec::new();
-    let mut errors = modules::from_cmdline(&String::from_utf8_lossy(&cmdline), &mut mods);
+    let mut errors = modules::from_cmdline(&cmdline::kernel(), &mut mods);
     errors.extend(modules::load(&files, &mut mods));
     let mut ok = errors.is_empty();
     errors.into_iter().for_each(error);
@@ -637,15 +632,13 @@ fn run_fstab(args: &Args) -> bool {
     }
     // Only the boot's run checks: a network file system has nothing to check.
     let policy = (phase == fstab::Phase::Local).then(|| {
-        let cmdline = fs::read("/proc/cmdline").unwrap_or_default();
         let mut warnings = Vec::new();
         // The files are on the root file system, whatever --root says.
         let files = (
             Path::new("/fastboot").exists(),
             Path::new("/forcefsck").exists(),
         );
-        let cmdline = String::from_utf8_lossy(&cmdline);
-        let policy = fsck::Policy::from_cmdline(&cmdline, files, &mut warnings);
+        let policy = fsck::Policy::from_cmdline(&cmdline::kernel(), files, &mut warnings);
         warnings
             .into_iter()
             .for_each(|w| error(format!("warning: {w}")));
@@ -940,6 +933,9 @@ fn mount_all(actions: Vec<fstab::Action>, dry_run: bool, fsck: Option<fsck::Poli
             fstab::Action::Skip { .. } => continue,
         };
         let at = entry.at();
+        // What is mounted now, in order: this entry, after what it needs of
+        // the entries left for later when it may not wait for them.
+        let mut now = Vec::new();
         if let Some(first) = later.iter().find(|l| fstab::needs(&entry, l)) {
             let (target, line) = (&first.target, first.line);
             if entry.options.nofail {
@@ -956,13 +952,7 @@ fn mount_all(actions: Vec<fstab::Action>, dry_run: bool, fsck: Option<fsck::Poli
                 "{at}: {}: needs {target} (line {line}), waited for now: this entry is not nofail",
                 entry.target
             ));
-            for needed in take_needed(&mut later, &entry) {
-                m.mount(needed, false);
-                if m.rebooting {
-                    error("the other entries are left: the system reboots");
-                    return false;
-                }
-            }
+            now = take_needed(&mut later, &entry);
         }
         if let Some(device) = fstab::missing_device(&entry).filter(|_| entry.options.nofail) {
             error(format!(
@@ -972,12 +962,15 @@ fn mount_all(actions: Vec<fstab::Action>, dry_run: bool, fsck: Option<fsck::Poli
             later.push(entry);
             continue;
         }
-        m.mount(entry, false);
-        if m.rebooting {
-            // As systemd's reboot job cancels the checks and mounts still to
-            // come: none runs into the shutdown.
-            error("the other entries are left: the system reboots");
-            return false;
+        now.push(entry);
+        for entry in now {
+            m.mount(entry, false);
+            if m.rebooting {
+                // As systemd's reboot job cancels the checks and mounts still to
+                // come: none runs into the shutdown.
+                error("the other entries are left: the system reboots");
+                return false;
+            }
         }
     }
     if dry_run || !m.ok {

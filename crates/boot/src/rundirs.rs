@@ -104,16 +104,13 @@ pub fn apply(step: &Step) -> Result<bool, Error> {
                 }
                 Err(e) => return Err(io(path)(e)),
             }
-            let meta = fs::symlink_metadata(path).map_err(io(path))?;
+            let mut meta = fs::symlink_metadata(path).map_err(io(path))?;
             // The owner first: a chown may clear mode bits.
             if owner_pending(&meta) {
                 std::os::unix::fs::lchown(path, Some(0), Some(0)).map_err(io(path))?;
+                meta = fs::symlink_metadata(path).map_err(io(path))?;
             }
-            let current = fs::symlink_metadata(path)
-                .map_err(io(path))?
-                .permissions()
-                .mode()
-                & 0o7777;
+            let current = meta.permissions().mode() & 0o7777;
             if current != *mode {
                 fs::set_permissions(path, fs::Permissions::from_mode(*mode)).map_err(io(path))?;
             }

@@ -489,7 +489,11 @@ fn the_final_sigkill_names_what_it_kills() {
     let dir = TestDir::new("final-named");
     let manager = dir.script(
         "manager.sh",
-        "#!/bin/sh\nsetsid sh -c 'trap \"\" TERM; exec sleep 1000' </dev/null >/dev/null 2>&1 &\n\
+        // Its exit only once the leftover is `sleep`, SIGTERM ignored: a
+        // SIGTERM before the trap would end it, with nothing left to name.
+        "#!/bin/sh\nsetsid sh -c 'trap \"\" TERM; echo $$ > @DIR@/left; exec sleep 1000' \
+         </dev/null >/dev/null 2>&1 &\n\
+         until [ -s @DIR@/left ] && [ \"$(cat /proc/$(cat @DIR@/left)/comm)\" = sleep ]; do sleep 0.01; done\n\
          @PY@ @CHAN@ send 'exit 0'\n",
     );
     let mut init = in_namespace(

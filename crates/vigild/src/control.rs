@@ -333,7 +333,6 @@ impl Clients {
         }
     }
 
-    /// What the manager should log about the connections (refusals).
     /// When the refusals counted since the last warning are to be said, if
     /// any were (review finding: a flood's count waited for the next refusal,
     /// however late, to be said at all).
@@ -360,6 +359,7 @@ impl Clients {
         ));
     }
 
+    /// What the manager should log about the connections (refusals).
     pub fn take_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.warnings)
     }

@@ -158,6 +158,16 @@ pub fn run(opts: Options) -> anyhow::Result<u8> {
 /// Signals the loop handles through the signalfd (blocked for normal delivery).
 /// How often a shutdown says which units it still waits for.
 const SHUTDOWN_PROGRESS: Duration = Duration::from_secs(5);
+/// The first 8 of `names`, and how many more: what a console line of a
+/// shutdown's progress can hold.
+fn some_of(names: &[String]) -> String {
+    let first = names.iter().take(8).map(String::as_str).collect::<Vec<_>>();
+    match names.len().saturating_sub(first.len()) {
+        0 => first.join(", "),
+        more => format!("{} and {more} more", first.join(", ")),
+    }
+}
+
 /// How long before the shutdown's deadline the units still waiting for
 /// their turn are stopped whatever the order.
 const LAST_CALL: Duration = Duration::from_secs(5);
@@ -353,9 +363,10 @@ impl Daemon {
             emergency_spent: false,
             shutdown_started: None,
             shutdown_check: None,
-            named_unit_dirs: match dirs_named {
-                true => opts.config_dirs.clone(),
-                false => Vec::new(),
+            named_unit_dirs: if dirs_named {
+                opts.config_dirs.clone()
+            } else {
+                Vec::new()
             },
             shutdown_last_call: false,
             started_at: vigil_platform::monotonic_now(),
@@ -767,17 +778,17 @@ impl Daemon {
         // moved away under a running manager) was never named: the boot
         // target was merely missing, or a reload removed every unit.
         // (One that is something else is said by the load.)
-        for dir in self.named_unit_dirs.clone() {
-            if fs::symlink_metadata(&dir).is_err() {
-                self.say(
-                    Level::Warning,
-                    None,
-                    &format!(
-                        "unit directory {}: not there: no unit is read from it",
-                        dir.display()
-                    ),
-                );
-            }
+        let missing: Vec<String> = (self.named_unit_dirs.iter())
+            .filter(|dir| fs::symlink_metadata(dir).is_err())
+            .map(|dir| {
+                format!(
+                    "unit directory {}: not there: no unit is read from it",
+                    dir.display()
+                )
+            })
+            .collect();
+        for line in missing {
+            self.say(Level::Warning, None, &line);
         }
         let mut set = vigil_units::load::load_dirs(&self.opts.config_dirs, &self.spec_ctx);
         self.instances = self.instances_to_make();
@@ -1138,9 +1149,7 @@ impl Daemon {
                             for client in self.clients.accept_all(&self.epoll) {
                                 self.read_client(client);
                             }
-                            for warning in self.clients.take_warnings() {
-                                self.say(Level::Warning, None, &warning);
-                            }
+                            self.say_client_warnings();
                         }
                         token::NOTIFY => self.on_notify(),
                         token::INIT => self.on_init_message(),
@@ -1229,6 +1238,11 @@ impl Daemon {
             self.retry_pid_files(now);
         }
         self.clients.report_refusals(now);
+        self.say_client_warnings();
+    }
+
+    /// Says what the control connections left to say (refusals).
+    fn say_client_warnings(&mut self) {
         for warning in self.clients.take_warnings() {
             self.say(Level::Warning, None, &warning);
         }
@@ -1254,16 +1268,11 @@ impl Daemon {
             self.shutdown_check = None;
             return;
         };
-        let slow: Vec<_> = self
-            .engine
-            .units()
-            .into_iter()
-            .filter(|u| matches!(u.state, State::Stopping | State::Starting))
-            .collect();
+        let units = self.engine.units();
         // A unit starting now is one the shutdown runs (a state saved).
-        let names: Vec<String> = slow
+        let slow: Vec<String> = units
             .iter()
-            .take(8)
+            .filter(|u| matches!(u.state, State::Stopping | State::Starting))
             .map(|u| {
                 let doing = if u.state == State::Starting {
                     "starting, "
@@ -1274,42 +1283,27 @@ impl Daemon {
                 format!("{} ({doing}{secs}s)", u.name)
             })
             .collect();
-        let more = slow.len().saturating_sub(names.len());
-        let tail = if more > 0 {
-            format!(" and {more} more")
-        } else {
-            String::new()
-        };
         let deadline = started.saturating_add(self.opts.shutdown_timeout);
         let last_call = self.last_call(started);
         if now >= last_call && now < deadline && !self.shutdown_last_call {
             self.shutdown_last_call = true;
             // Those with something to stop: a process, or a oneshot's ExecStop=.
-            let waiting: Vec<String> = self
-                .engine
-                .units()
-                .into_iter()
+            let waiting: Vec<String> = units
+                .iter()
                 .filter(|u| !u.name.ends_with(".target"))
                 .filter(|u| {
                     (u.state == State::Running && u.main_pid.is_some()) || u.state == State::Exited
                 })
-                .map(|u| u.name)
+                .map(|u| u.name.clone())
                 .collect();
             if !waiting.is_empty() {
-                let more = waiting.len().saturating_sub(8);
-                let tail = if more > 0 {
-                    format!(" and {more} more")
-                } else {
-                    String::new()
-                };
-                let first: Vec<&str> = waiting.iter().take(8).map(String::as_str).collect();
                 self.say(
                     Level::Warning,
                     None,
                     &format!(
-                        "shutdown deadline in {}s: stopping now, whatever the order: {}{tail}",
+                        "shutdown deadline in {}s: stopping now, whatever the order: {}",
                         deadline.saturating_sub(now).as_millis().div_ceil(1000),
-                        first.join(", ")
+                        some_of(&waiting)
                     ),
                 );
             }
@@ -1332,7 +1326,7 @@ impl Daemon {
             self.say(
                 Level::Info,
                 None,
-                &format!("still stopping: {}{tail}", names.join(", ")),
+                &format!("still stopping: {}", some_of(&slow)),
             );
         }
         // Until the deadline, even with nothing slow now: a unit waiting for

@@ -1752,22 +1752,9 @@ fn a_check_that_hangs_fails_the_reexec_and_is_killed_with_its_children() {
         stderr.contains("did not check the state within 10 s"),
         "{stderr}"
     );
-    let sleeper = fs::read_to_string(&child).unwrap().trim().to_string();
-    let start = std::time::Instant::now();
+    let sleeper: u32 = fs::read_to_string(&child).unwrap().trim().parse().unwrap();
     // Gone, or a zombie for whoever reaps it: not running.
-    let running = || {
-        fs::read_to_string(format!("/proc/{sleeper}/stat")).is_ok_and(|s| {
-            !s.rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        })
-    };
-    while running() {
-        assert!(start.elapsed().as_secs() < 10, "the check's child lives on");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    wait_until("the check's child to end", || !harness::alive(sleeper));
     assert_eq!(m.main_pid("svc.service"), pid);
     let status = m.shutdown();
     assert!(status.success(), "{status:?}");
