@@ -528,6 +528,9 @@ pub struct UnitInfo {
     pub main_pid: Option<u32>,
     /// When the unit entered its current state.
     pub since: Time,
+    /// When the step under way (a start, a stop command, the wait after a
+    /// signal) runs out of time; `None` when it has no limit or none runs.
+    pub timeout: Option<Time>,
     /// Automatic restarts since the last manual start.
     pub restarts: u32,
     /// The failure of the run the last automatic restart followed: what a

@@ -207,7 +207,9 @@ impl KillStage {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum Phase {
-    Dead { failed: bool },
+    Dead {
+        failed: bool,
+    },
     Waiting,
     Condition,
     ExecCondition(usize),
@@ -224,6 +226,9 @@ enum Phase {
     Stop(usize),
     Kill(KillStage),
     StopPost(usize),
+    /// An `ExecStopPost=` timed out: KillSignal=, then SIGKILL, to its
+    /// process (systemd's final-sigterm and final-sigkill); then dead.
+    FinalKill(KillStage),
     AutoRestart,
 }
 
@@ -243,9 +248,11 @@ impl Phase {
             Phase::Running => State::Running,
             Phase::Exited => State::Exited,
             Phase::Reload(_) | Phase::NotifyReload => State::Reloading,
-            Phase::StopByNotify | Phase::Stop(_) | Phase::Kill(_) | Phase::StopPost(_) => {
-                State::Stopping
-            }
+            Phase::StopByNotify
+            | Phase::Stop(_)
+            | Phase::Kill(_)
+            | Phase::StopPost(_)
+            | Phase::FinalKill(_) => State::Stopping,
             Phase::AutoRestart => State::Restarting,
         }
     }
@@ -257,7 +264,11 @@ impl Phase {
     fn is_stopping(self) -> bool {
         matches!(
             self,
-            Phase::StopByNotify | Phase::Stop(_) | Phase::Kill(_) | Phase::StopPost(_)
+            Phase::StopByNotify
+                | Phase::Stop(_)
+                | Phase::Kill(_)
+                | Phase::StopPost(_)
+                | Phase::FinalKill(_)
         )
     }
 
@@ -1197,6 +1208,7 @@ impl Machine {
             reason: s.reason.clone(),
             main_pid: s.main_pid,
             since: s.since,
+            timeout: s.timeout,
             restarts: s.restarts,
             restart_cause: s.rare().restart_cause.clone(),
             last_exit: s.last_exit,
@@ -2680,6 +2692,24 @@ impl Machine {
         }
     }
 
+    /// After an `ExecStopPost=` timed out: its process, and its process
+    /// group unless KillMode=process, gets the stage's signal; the next step
+    /// comes after `TimeoutStopSec=` (the end of the stop when it exits).
+    fn final_kill(&mut self, u: usize, stage: KillStage) {
+        let run = self.slots[u].run.clone();
+        let (Some(svc), Some((pid, _))) = (run.service.as_ref(), self.slots[u].control) else {
+            return self.finish_dead(u);
+        };
+        let signal = stage.signal(svc);
+        self.signal(u, pid, signal, svc.kill_mode != KillMode::Process);
+        let wait = match stage {
+            KillStage::Kill => svc.timeout_stop.map(|t| t.max(Self::KILL_WAIT_MIN)),
+            _ => svc.timeout_stop,
+        };
+        self.slots[u].timeout = wait.map(|t| self.now + t);
+        self.set_phase(u, Phase::FinalKill(stage));
+    }
+
     fn stop_post(&mut self, u: usize, i: usize) {
         if self.has_cmd(u, Role::StopPost(i)) {
             self.set_phase(u, Phase::StopPost(i));
@@ -3132,6 +3162,8 @@ impl Machine {
                 self.record(u, failure);
                 self.stop_post(u, i + 1);
             }
+            // Ended by the signals of a timeout: the commands after it do not run.
+            (Phase::FinalKill(_), Role::StopPost(_)) => self.finish_dead(u),
             _ => {}
         }
     }
@@ -3588,12 +3620,25 @@ impl Machine {
                 self.log(
                     Level::Warning,
                     u,
-                    "ExecStopPost= timed out; sending SIGKILL".into(),
+                    "ExecStopPost= timed out; signalling".into(),
                 );
                 self.record(u, Some(Reason::StopTimeout));
-                if let Some((pid, _)) = self.slots[u].control {
-                    self.signal(u, pid, SIGKILL, svc.kill_mode != KillMode::Process);
-                }
+                self.final_kill(u, KillStage::Term);
+            }
+            Phase::FinalKill(KillStage::Term | KillStage::Abort) if svc.send_sigkill => {
+                self.log(
+                    Level::Warning,
+                    u,
+                    "ExecStopPost= still running; sending SIGKILL".into(),
+                );
+                self.final_kill(u, KillStage::Kill);
+            }
+            Phase::FinalKill(stage) => {
+                let why = match stage {
+                    KillStage::Kill => "ExecStopPost= still running after SIGKILL; giving up on it",
+                    _ => "ExecStopPost= still running; SendSIGKILL=no: leaving it running",
+                };
+                self.log(Level::Warning, u, why.into());
                 self.abandon(u);
                 self.finish_dead(u);
             }

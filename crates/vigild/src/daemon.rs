@@ -1269,7 +1269,10 @@ impl Daemon {
             return;
         };
         let units = self.engine.units();
-        // A unit starting now is one the shutdown runs (a state saved).
+        let deadline = started.saturating_add(self.opts.shutdown_timeout);
+        // A unit starting now is one the shutdown runs (a state saved). Each
+        // with how long it has taken and may take, as systemd's `(5s / 1min
+        // 30s)`: until its own timeout, or the global deadline if sooner.
         let slow: Vec<String> = units
             .iter()
             .filter(|u| matches!(u.state, State::Stopping | State::Starting))
@@ -1280,10 +1283,11 @@ impl Daemon {
                     ""
                 };
                 let secs = now.saturating_sub(u.since).as_secs();
-                format!("{} ({doing}{secs}s)", u.name)
+                let until = u.timeout.map_or(deadline, |t| t.min(deadline));
+                let limit = until.saturating_sub(u.since).as_millis().div_ceil(1000);
+                format!("{} ({doing}{secs}s / {limit}s)", u.name)
             })
             .collect();
-        let deadline = started.saturating_add(self.opts.shutdown_timeout);
         let last_call = self.last_call(started);
         if now >= last_call && now < deadline && !self.shutdown_last_call {
             self.shutdown_last_call = true;

@@ -3648,8 +3648,10 @@ fn a_shutdown_reports_slow_units_and_kills_them_at_the_global_deadline() {
     m.vigil_ok(&["start", "stubborn"]);
     let _ = m.wait_log("stubborn", "armed");
     let _ = m.vigil(&["shutdown"]);
-    // At the last call (halfway), then at the deadline.
-    m.expect_stderr("still stopping: stubborn.service (");
+    // At the last call (halfway), then at the deadline. Its limit is the
+    // global deadline: its own timeout is infinite.
+    let line = m.expect_stderr("still stopping: stubborn.service (");
+    assert!(line.ends_with("s / 6s)"), "{line}");
     m.expect_stderr("shutdown deadline (6s) reached: killing every unit not stopped yet");
     m.expect_stderr("stubborn.service: shutdown deadline reached: SIGKILL to [");
     // Not all went well: not 0.
@@ -3702,8 +3704,42 @@ fn stop_commands_are_named_in_the_unit_file_s_words() {
     m.vigil_ok(&["start", "x"]);
     let _ = m.vigil(&["stop", "x"]);
     m.expect_stderr("x.service: ExecStop= process exited with status 1");
-    m.expect_stderr("x.service: ExecStopPost= timed out; sending SIGKILL");
+    m.expect_stderr("x.service: ExecStopPost= timed out; signalling");
     m.wait_state("x", "failed");
+    let status = m.shutdown();
+    assert!(status.success(), "{status:?}");
+}
+
+/// Review finding: an `ExecStopPost=` past its timeout got SIGKILL at once.
+/// As systemd's final-sigterm: KillSignal= first, SIGKILL only after another
+/// `TimeoutStopSec=`, and the commands after it do not run.
+#[test]
+fn a_timed_out_exec_stop_post_gets_sigterm_before_sigkill() {
+    let d = TempDir::new("stop-post-term");
+    let (armed, got, second) = (
+        d.path().join("armed"),
+        d.path().join("got"),
+        d.path().join("second"),
+    );
+    let text = format!(
+        "[Service]\nExecStart=/bin/sleep 1000\n\
+         ExecStopPost=/bin/sh -c 'trap \"echo TERM >> {got}\" TERM; touch {armed}; while :; do sleep 0.05; done'\n\
+         ExecStopPost=/bin/touch {second}\nTimeoutStopSec=1\n",
+        got = p(&got),
+        armed = p(&armed),
+        second = p(&second),
+    );
+    let mut m = Manager::start_with(&[("x.service", &text)], &[]);
+    m.vigil_ok(&["start", "x"]);
+    let _ = m.vigil(&["stop", "x"]);
+    wait_until("ExecStopPost= armed", || armed.exists());
+    m.expect_stderr("x.service: ExecStopPost= timed out; signalling");
+    wait_until("its SIGTERM", || {
+        fs::read_to_string(&got).is_ok_and(|t| t.starts_with("TERM"))
+    });
+    m.expect_stderr("x.service: ExecStopPost= still running; sending SIGKILL");
+    m.wait_state("x", "failed");
+    assert!(!second.exists(), "the next ExecStopPost= ran");
     let status = m.shutdown();
     assert!(status.success(), "{status:?}");
 }
@@ -5689,8 +5725,22 @@ fn the_shutdown_progress_names_a_slow_unit_it_runs() {
     symlink("../save.service", wants.join("save.service")).unwrap();
     let mut m = Manager::start_with(&[], &["--config-dir", &p(&units)]);
     let _ = m.vigil(&["shutdown"]);
-    m.expect_stderr("still stopping: save.service (starting, 5s)");
+    m.expect_stderr("still stopping: save.service (starting, 5s / 300s)");
     assert_eq!(m.wait_exit().code(), Some(0));
+}
+
+/// The shutdown's progress gives each slow unit's limit, as systemd's `(5s /
+/// 1min 30s)`: its own stop timeout when that comes before the deadline.
+#[test]
+fn the_shutdown_progress_gives_each_slow_units_limit() {
+    let stubborn = "[Service]\nExecStart=/bin/sh -c 'trap \"\" TERM; echo armed; while :; do sleep 0.05; done'\nTimeoutStopSec=7\n";
+    let mut m = Manager::start_with(&[("stubborn.service", stubborn)], &[]);
+    m.vigil_ok(&["start", "stubborn"]);
+    let _ = m.wait_log("stubborn", "armed");
+    let _ = m.vigil(&["shutdown"]);
+    m.expect_stderr("still stopping: stubborn.service (5s / 7s)");
+    m.expect_stderr("stubborn.service: stop timed out");
+    assert_eq!(m.wait_exit().code(), Some(1));
 }
 
 /// What a systemd user types: `is-active`, `is-failed`, `list --failed`,
