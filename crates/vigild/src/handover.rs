@@ -341,6 +341,15 @@ pub(crate) fn parse_exited(arg: &str) -> Vec<(u32, i32)> {
         .collect()
 }
 
+/// What `vigild --check-state` prints on stdout when it can take the state
+/// over: a program that exits 0 without it (a shell script left where the
+/// manager was) is no vigild.
+pub const CHECK_PASSED: &str = "vigild: this state can be taken over";
+
+/// What a vigild from before `--check-state` says of the option (and exits
+/// 2): such a binary is exec'd unchecked, as it was before.
+const OLDER_THAN_THE_CHECK: &str = "vigild: unknown option \"--check-state\"";
+
 /// `vigild --check-state`: whether this binary can take over the state on
 /// stdin (a memfd, read from its start), as `vigil reexec` asks the binary
 /// on disk before it runs it. Nothing else is done.
@@ -1213,8 +1222,10 @@ impl Daemon {
     /// Runs `exe`, the binary about to replace this one, with `--check-state`
     /// on `state`: a successor that cannot read it (another state version,
     /// a value it does not know: a downgrade) would leave every service
-    /// running with no manager in control of it. A binary from before the
-    /// check (a usage error, 2) is let through, as it was before.
+    /// running with no manager in control of it. It must say so
+    /// ([`CHECK_PASSED`]): a program that is no vigild would take the
+    /// manager's place. A vigild from before the check (its usage error, 2)
+    /// is let through, as it was before.
     fn check_successor(&mut self, exe: &std::path::Path, state: &OwnedFd) -> anyhow::Result<()> {
         use std::ffi::CString;
         use std::os::unix::ffi::OsStrExt as _;
@@ -1222,9 +1233,10 @@ impl Daemon {
         let path = CString::new(exe.as_os_str().as_bytes())?;
         let argv = vec![path.clone(), c"--check-state".into()];
         let stderr = vigil_platform::memfd("vigild-check")?;
+        let stdout = vigil_platform::memfd("vigild-check-out")?;
         let mut cmd = PreparedCommand::new(path, argv, Vec::new());
         cmd.stdin(ChildFd::dup(state.as_fd())?)
-            .stdout(ChildFd::dev_null()?)
+            .stdout(ChildFd::dup(stdout.as_fd())?)
             .stderr(ChildFd::dup(stderr.as_fd())?);
         let child = vigil_platform::spawn(&cmd)?;
         let status = vigil_platform::process::wait_within(child.pid, CHECK_TIMEOUT)?;
@@ -1236,6 +1248,10 @@ impl Daemon {
         }
         let text = read_memfd(stderr).unwrap_or_default();
         let text = String::from_utf8_lossy(&text);
+        let out = read_memfd(stdout).unwrap_or_default();
+        let passed = String::from_utf8_lossy(&out)
+            .lines()
+            .any(|l| l == CHECK_PASSED);
         let said = text
             .trim()
             .lines()
@@ -1248,8 +1264,12 @@ impl Daemon {
                 "cannot run {name}: {stage}: {}",
                 std::io::Error::from_raw_os_error(errno)
             )),
-            (_, Some(Status::Exited(0))) => Ok(()),
-            (_, Some(Status::Exited(2))) => {
+            (_, Some(Status::Exited(0))) if passed => Ok(()),
+            (_, Some(Status::Exited(0))) => Err(anyhow::anyhow!(
+                "{name} exited 0 without saying it can take the state over (is it a \
+                 vigild?): not re-executed, every service stays with this manager"
+            )),
+            (_, Some(Status::Exited(2))) if text.contains(OLDER_THAN_THE_CHECK) => {
                 self.say(
                     Level::Warning,
                     None,

@@ -31,4 +31,4 @@ mod procs;
 mod sockets;
 
 pub use daemon::{hold_signals, run};
-pub use handover::check_state_on_stdin;
+pub use handover::{CHECK_PASSED, check_state_on_stdin};

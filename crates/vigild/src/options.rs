@@ -46,9 +46,9 @@ options:
                        runs is killed. Each unit's own TimeoutStopSec= applies first
   --debug              also log the engine's own debug lines to stderr (the state
                        changes are logged without it)
-  --check-state        alone: read a manager's state on stdin and exit 0 when this
-                       binary can take it over, else 1 saying why (what `vigil
-                       reexec` asks the binary on disk first)
+  --check-state        alone: read a manager's state on stdin; when this binary can
+                       take it over, say so on stdout and exit 0, else exit 1 saying
+                       why (what `vigil reexec` asks the binary on disk first)
   -h, --help           this text
 
 exit codes: 0 after a `vigil shutdown`, 1 on a fatal start-up error, 2 on a usage error

@@ -1774,13 +1774,54 @@ fn a_reexec_onto_a_binary_older_than_the_check_goes_on() {
         &copy,
         &format!(
             "#!/bin/sh\nif [ \"$1\" = --check-state ]; then \
-             echo 'vigild: unknown option --check-state' >&2; exit 2; fi\n\
+             echo 'vigild: unknown option \"--check-state\"' >&2; \
+             echo \"try 'vigild --help'\" >&2; exit 2; fi\n\
              exec {} \"$@\"\n",
             real.display()
         ),
     );
     m.vigil_ok(&["reexec"]);
     m.expect_stderr("cannot check a state (it is older than the check)");
+    assert_eq!(m.main_pid("svc.service"), pid);
+    let status = m.shutdown();
+    assert!(status.success(), "{status:?}");
+}
+
+/// Review finding: a program that is no vigild (a shell script left where
+/// the manager was) passed the check by exiting 0, or by exiting 2 as a
+/// vigild older than the check does, and took the manager's place. A check
+/// passes only when the program says it can take the state over, and a 2
+/// lets through only what an older vigild says.
+#[test]
+fn a_reexec_onto_a_program_that_is_no_vigild_is_refused() {
+    let d = TempDir::new("reexec-no-vigild");
+    let (m, copy) = manager_from_a_copy(&d, "[Service]\nExecStart=/bin/sleep 1000\n");
+    m.wait_state("svc.service", "running");
+    let (manager, pid) = (m.pid(), m.main_pid("svc.service"));
+    let ran = d.path().join("ran");
+    for (code, said) in [
+        (0, "exited 0 without saying it can take the state over"),
+        (2, "cannot take this manager's state over (usage: x)"),
+    ] {
+        replace_binary(
+            &copy,
+            &format!(
+                "#!/bin/sh\nif [ \"$1\" = --check-state ]; then echo 'usage: x' >&2; exit {code}; fi\n\
+                 touch {}\n",
+                ran.display()
+            ),
+        );
+        let out = m.vigil(&["reexec"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(stderr.contains(said), "{stderr}");
+        assert!(!ran.exists(), "the successor ran");
+    }
+    assert_eq!(m.pid(), manager);
+    assert_eq!(m.main_pid("svc.service"), pid);
+    // The real one passes: it says so.
+    copy_executable(&harness::vigild_bin(), &copy);
+    m.vigil_ok(&["reexec"]);
     assert_eq!(m.main_pid("svc.service"), pid);
     let status = m.shutdown();
     assert!(status.success(), "{status:?}");
