@@ -157,7 +157,9 @@
 //! `vigild` to guess the main pid; without one it is Running until `vigild`
 //! reports `ProcessesGone`.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -775,6 +777,46 @@ pub(crate) struct Machine {
     /// a request is being dispatched.
     in_request: HashSet<usize>,
     together: bool,
+    /// The deadlines set, for [`Machine::next_deadline`] without a look at
+    /// every slot at each turn of the manager's loop.
+    deadlines: Deadlines,
+    /// How many slots may have `leftovers` set (never fewer than do), so that
+    /// [`Machine::units_waiting_for_leftovers`], asked after every reaping,
+    /// looks at the slots only when one may wait.
+    with_leftovers: usize,
+}
+
+/// Every deadline set on a slot (a timeout, a wake, a watchdog), soonest
+/// first; an entry whose slot no longer has that deadline is dropped when it
+/// comes first. Every place that sets one notes it here ([`Deadlines::note`]);
+/// going through all the slots for the soonest, at every turn of the loop,
+/// made a stop of a chain of 20,000 units quadratic.
+#[derive(Debug, Default)]
+struct Deadlines(RefCell<BinaryHeap<Reverse<(Time, usize)>>>);
+
+impl Deadlines {
+    fn note(&self, u: usize, at: Option<Time>) {
+        if let Some(at) = at {
+            self.0.borrow_mut().push(Reverse((at, u)));
+        }
+    }
+
+    /// The soonest entry that `valid` still holds.
+    fn first(&self, valid: impl Fn(Time, usize) -> bool) -> Option<Time> {
+        let mut heap = self.0.borrow_mut();
+        while let Some(&Reverse((at, u))) = heap.peek() {
+            if valid(at, u) {
+                return Some(at);
+            }
+            heap.pop();
+        }
+        heap.shrink_to_fit();
+        None
+    }
+
+    fn clear(&self) {
+        self.0.borrow_mut().clear();
+    }
 }
 
 impl Machine {
@@ -878,6 +920,7 @@ impl Machine {
             slot.if_rare(|r| r.cycle = None);
         }
         self.slots = slots;
+        self.index_slots();
         self.index = self
             .slots
             .iter()
@@ -1078,12 +1121,53 @@ impl Machine {
     }
 
     pub(crate) fn next_deadline(&self) -> Option<Time> {
+        let next = self.deadlines.first(|at, u| {
+            self.slots.get(u).is_some_and(|s| {
+                !s.gone
+                    && (s.timeout == Some(at)
+                        || s.wake == Some(at)
+                        || s.rare().watchdog_at == Some(at))
+            })
+        });
+        debug_assert_eq!(
+            next,
+            self.soonest_deadline(),
+            "a deadline set but not noted"
+        );
+        next
+    }
+
+    /// The soonest deadline of every slot, looked for in each.
+    fn soonest_deadline(&self) -> Option<Time> {
         self.slots
             .iter()
             .filter(|s| !s.gone)
             .flat_map(|s| [s.timeout, s.wake, s.rare().watchdog_at])
             .flatten()
             .min()
+    }
+
+    /// Notes the deadlines and the `leftovers` of every slot anew, after
+    /// the slots were made or restored.
+    pub(crate) fn index_slots(&mut self) {
+        self.deadlines.clear();
+        for (u, s) in self.slots.iter().enumerate() {
+            for at in [s.timeout, s.wake, s.rare().watchdog_at] {
+                self.deadlines.note(u, at);
+            }
+        }
+        self.with_leftovers = self.slots.iter().filter(|s| s.leftovers).count();
+    }
+
+    fn set_leftovers(&mut self, u: usize, present: bool) {
+        let s = &mut self.slots[u];
+        if s.leftovers != present {
+            s.leftovers = present;
+            self.with_leftovers = match present {
+                true => self.with_leftovers + 1,
+                false => self.with_leftovers.saturating_sub(1),
+            };
+        }
     }
 
     pub(crate) fn unit(&self, name: &str) -> Option<UnitInfo> {
@@ -1170,6 +1254,9 @@ impl Machine {
     }
 
     pub(crate) fn units_waiting_for_leftovers(&self) -> Vec<String> {
+        if self.with_leftovers == 0 {
+            return Vec::new();
+        }
         let waiting = (0..self.slots.len()).filter(|&u| {
             matches!(self.slots[u].phase, Phase::Kill(_)) && self.waits_for_leftovers(u)
         });
@@ -1759,6 +1846,7 @@ impl Machine {
                 s.reload_from_exited = exited;
                 s.reload_signalled = true;
                 s.timeout = svc.timeout_start.map(|t| now + t);
+                self.deadlines.note(u, s.timeout);
                 self.set_phase(u, Phase::NotifyReload);
                 return Ok(());
             }
@@ -1770,6 +1858,7 @@ impl Machine {
             let s = &mut self.slots[u];
             s.reload_from_exited = exited;
             s.timeout = svc.timeout_start.map(|t| now + t);
+            self.deadlines.note(u, s.timeout);
             self.log(Level::Info, u, "reloading".into());
             self.reload_step(u, 0);
             return Ok(());
@@ -2176,6 +2265,7 @@ impl Machine {
         let s = &mut self.slots[u];
         if let Some(limit) = limit {
             s.timeout = limit.map(|t| now + t);
+            self.deadlines.note(u, s.timeout);
         }
         s.spawning = Some(role);
         let action = Action::Spawn {
@@ -2312,6 +2402,7 @@ impl Machine {
             r.watchdog_override = None;
         });
         s.timeout = svc.timeout_start.map(|t| now + t);
+        self.deadlines.note(u, s.timeout);
         self.log(Level::Debug, u, "starting".into());
         self.exec_condition(u, 0);
     }
@@ -2624,6 +2715,7 @@ impl Machine {
             return self.enter_kill(u, KillStage::Kill);
         }
         self.slots[u].timeout = wait.map(|t| now + t);
+        self.deadlines.note(u, self.slots[u].timeout);
         self.set_phase(u, Phase::Kill(stage));
     }
 
@@ -2663,7 +2755,7 @@ impl Machine {
     /// [`Event::Leftovers`]: in the kill step, new leftovers get its signal, and
     /// the step is over once the last of them is gone.
     fn on_leftovers(&mut self, u: usize, present: bool) {
-        self.slots[u].leftovers = present;
+        self.set_leftovers(u, present);
         if let Phase::Kill(stage) = self.slots[u].phase {
             if present {
                 self.kill_leftovers(u, stage);
@@ -2676,8 +2768,8 @@ impl Machine {
     /// Forgets the unit's processes (SendSIGKILL=no, KillMode=none, or processes that
     /// survived SIGKILL): their exits are no longer this unit's business.
     fn abandon(&mut self, u: usize) {
+        self.set_leftovers(u, false);
         let s = &mut self.slots[u];
-        s.leftovers = false;
         let pids: Vec<u32> = [
             s.main_pid.take(),
             s.control.take().map(|c| c.0),
@@ -2707,6 +2799,7 @@ impl Machine {
             _ => svc.timeout_stop,
         };
         self.slots[u].timeout = wait.map(|t| self.now + t);
+        self.deadlines.note(u, self.slots[u].timeout);
         self.set_phase(u, Phase::FinalKill(stage));
     }
 
@@ -2729,7 +2822,9 @@ impl Machine {
         s.if_rare(|r| r.watchdog_at = None);
         s.started_ok = false;
         // vigild forgets the unit's process groups once it is down.
-        s.leftovers = false;
+        if std::mem::take(&mut s.leftovers) {
+            self.with_leftovers = self.with_leftovers.saturating_sub(1);
+        }
         let result = s.if_rare(|r| r.result.take());
         let cause = s.stop_cause.take();
         // Cleared only after the unit is Dead: a restart is no end for
@@ -2752,6 +2847,7 @@ impl Machine {
             s.set_rare(|r| &mut r.restart_cause, result.clone());
             s.reason = result;
             s.wake = Some(now + svc.restart_sec);
+            self.deadlines.note(u, s.wake);
             let why = s
                 .reason
                 .as_ref()
@@ -3180,6 +3276,7 @@ impl Machine {
             let s = &mut self.slots[u];
             let delay = s.test_delay;
             s.wake = Some(now + delay);
+            self.deadlines.note(u, s.wake);
             s.test_delay = (delay * 2).min(TEST_RETRY_MAX);
             self.log(
                 Level::Debug,
@@ -3403,6 +3500,7 @@ impl Machine {
                 let now = self.now;
                 let s = &mut self.slots[u];
                 s.timeout = svc.timeout_stop.map(|t| now + t);
+                self.deadlines.note(u, s.timeout);
                 self.log(Level::Info, u, "stopping by itself (STOPPING=1)".into());
                 self.set_phase(u, Phase::StopByNotify);
             }
@@ -3416,6 +3514,7 @@ impl Machine {
                 let s = &mut self.slots[u];
                 s.reload_from_exited = false;
                 s.timeout = svc.timeout_start.map(|t| now + t);
+                self.deadlines.note(u, s.timeout);
                 self.set_phase(u, Phase::NotifyReload);
             } else if reloading && phase == Phase::NotifyReload {
                 self.slots[u].reload_signalled = false;
@@ -3436,6 +3535,7 @@ impl Machine {
             let s = &mut self.slots[u];
             if let Some(t) = s.timeout {
                 s.timeout = Some(t.max(extended));
+                self.deadlines.note(u, s.timeout);
             }
         }
     }
@@ -3475,6 +3575,7 @@ impl Machine {
             return;
         }
         s.set_rare(|r| &mut r.watchdog_at, period.map(|p| now + p));
+        self.deadlines.note(u, s.rare().watchdog_at);
     }
 
     /// The watchdog fired (or the service asked for it with WATCHDOG=trigger):

@@ -141,6 +141,12 @@ impl LogStore {
         name
     }
 
+    /// The shared copy of `unit`'s name, when there is one (every pipe's and
+    /// every record's unit is it, so they can be told by pointer).
+    pub fn interned(&self, unit: &str) -> Option<&Arc<str>> {
+        self.names.get(unit)
+    }
+
     /// Keeps `name` as its unit's shared copy, first dropping, once there are
     /// `names_bound` of them, those that only this set still holds.
     fn remember(&mut self, name: Arc<str>) {

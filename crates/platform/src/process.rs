@@ -74,6 +74,39 @@ pub fn group_exists(pgid: u32) -> bool {
     })
 }
 
+/// Whether no process (not even a zombie) has the number `id` as its PID, its
+/// process group or its session: the kernel keeps a number in its table while
+/// any of the three holds it. Asked through `F_SETOWN` on a pipe of our own,
+/// which looks the number up among all three, with no permission check, and
+/// fails with ESRCH (since Linux 4.12) only when it is not there; the owner is
+/// cleared again (the pipe never has `O_ASYNC`: nobody is signalled). False
+/// whenever it cannot tell (an older kernel, no pipe): "maybe in use".
+pub fn id_unused(id: u32) -> bool {
+    static PROBE: std::sync::OnceLock<Option<OwnedFd>> = std::sync::OnceLock::new();
+    let Ok(pid) = i32::try_from(id) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    let probe = PROBE.get_or_init(|| {
+        let (read, _write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ok()?;
+        Some(read)
+    });
+    let Some(fd) = probe.as_ref().map(std::os::fd::AsRawFd::as_raw_fd) else {
+        return false;
+    };
+    // SAFETY: `fd` is our own open pipe for as long as the program runs (a
+    // static); F_SETOWN takes an int and touches no memory of ours.
+    let set = unsafe { libc::fcntl(fd, libc::F_SETOWN, pid) };
+    let unused = set == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+    if set == 0 {
+        // SAFETY: as above; 0 clears the owner (and drops the kernel's reference).
+        unsafe { libc::fcntl(fd, libc::F_SETOWN, 0) };
+    }
+    unused
+}
+
 fn status_of(status: rustix::process::WaitStatus) -> Option<ExitStatus> {
     if let Some(code) = status.exit_status() {
         Some(ExitStatus::Exited(code))
@@ -314,6 +347,29 @@ pub fn with_default_signals(cmd: &mut std::process::Command) -> &mut std::proces
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A number held only as a session (its leader reaped, a process left
+    /// in the session) is in use; one nobody holds is not.
+    #[test]
+    fn id_unused_sees_a_pid_and_a_session_left_behind() {
+        assert!(!id_unused(std::process::id()));
+        assert!(!id_unused(0));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(id_unused(pid));
+        // setsid(1) execs the shell as the leader of a new session (the
+        // child is no group leader); the shell leaves `sleep` in it.
+        let mut leader = std::process::Command::new("setsid")
+            .args(["sh", "-c", "sleep 5 & exit 0"])
+            .spawn()
+            .unwrap();
+        let id = leader.id();
+        leader.wait().unwrap();
+        let held = id_unused(id);
+        let _ = kill_group(id, 9);
+        assert!(!held, "the session of a reaped leader, still holding sleep");
+    }
 
     #[test]
     fn refuses_pids_that_would_widen_a_kill() {

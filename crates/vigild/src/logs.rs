@@ -645,9 +645,15 @@ impl Logs {
     /// The pipes of `unit` that hold something now: their slots (epoll
     /// tokens), and how many bytes each holds.
     pub fn waiting_pipes_of(&self, unit: &str) -> Vec<(u64, usize)> {
+        // Each pipe holds its unit's shared name ([`LogStore::intern`]), which
+        // the store keeps while anything does: pointers are compared, not the
+        // names of every pipe, at each process's end.
+        let Some(name) = self.store.interned(unit) else {
+            return Vec::new();
+        };
         (self.pipes.iter().enumerate())
             .filter_map(|(slot, p)| {
-                let p = p.as_ref().filter(|p| &*p.unit == unit)?;
+                let p = p.as_ref().filter(|p| Arc::ptr_eq(&p.unit, name))?;
                 let n = vigil_platform::bytes_waiting(p.read.as_fd());
                 (n > 0).then_some((slot as u64, n))
             })

@@ -28,7 +28,7 @@ pub(crate) struct Procs {
     /// Each with the time its leader was started (CLOCK_BOOTTIME, clock ticks),
     /// so a group whose number was reused by an unrelated process is recognised
     /// and left alone.
-    pub(crate) groups: HashMap<String, Vec<(u32, u64)>>,
+    pub(crate) groups: Groups,
     /// When each process the engine tracks started (clock ticks since boot,
     /// as /proc/PID/stat gives it, or read just after the spawn): with the
     /// PID, its identity for the next manager.
@@ -76,6 +76,89 @@ pub(crate) struct Procs {
     /// ([`REAPS_A_TURN`]): the loop reaps after the turn's events (and does
     /// not wait for more first).
     pub(crate) reap_pending: bool,
+}
+
+/// [`Procs::groups`]: each unit's groups, and how many entries name each
+/// number, so that whether a number just reaped is any unit's is one lookup:
+/// [`Daemon::forget_empty_groups`] went through every unit's list at each
+/// reaping (a chain of 20,000 units stops one unit a reaping).
+#[derive(Debug, Default)]
+pub(crate) struct Groups {
+    units: HashMap<String, Vec<(u32, u64)>>,
+    held: HashMap<u32, u32>,
+}
+
+impl Groups {
+    pub(crate) fn get(&self, unit: &str) -> Option<&Vec<(u32, u64)>> {
+        self.units.get(unit)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&String, &Vec<(u32, u64)>)> {
+        self.units.iter()
+    }
+
+    /// Whether any unit has a group (or session) of this number.
+    pub(crate) fn holds(&self, id: u32) -> bool {
+        self.held.contains_key(&id)
+    }
+
+    /// The unit's list, made (empty) when it has none.
+    fn list(&mut self, unit: &str) -> &mut Vec<(u32, u64)> {
+        // Most units have one group: room for that one (a default Vec grows to 4).
+        self.units
+            .entry(unit.to_string())
+            .or_insert_with(|| Vec::with_capacity(1))
+    }
+
+    pub(crate) fn push(&mut self, unit: &str, group: (u32, u64)) {
+        self.list(unit).push(group);
+        *self.held.entry(group.0).or_default() += 1;
+    }
+
+    /// Adds `group` unless the unit has one of that number already.
+    pub(crate) fn push_new(&mut self, unit: &str, group: (u32, u64)) {
+        let list = self.list(unit);
+        if !list.iter().any(|g| g.0 == group.0) {
+            list.push(group);
+            *self.held.entry(group.0).or_default() += 1;
+        }
+    }
+
+    pub(crate) fn remove(&mut self, unit: &str) -> Option<Vec<(u32, u64)>> {
+        let list = self.units.remove(unit)?;
+        for &(id, _) in &list {
+            if let Some(n) = self.held.get_mut(&id) {
+                *n -= 1;
+                if *n == 0 {
+                    self.held.remove(&id);
+                }
+            }
+        }
+        Some(list)
+    }
+
+    /// Drops the groups of these numbers from every unit's list.
+    fn forget(&mut self, ids: &HashSet<u32>) {
+        for list in self.units.values_mut() {
+            list.retain(|(id, _)| !ids.contains(id));
+        }
+        for id in ids {
+            self.held.remove(id);
+        }
+    }
+}
+
+impl FromIterator<(String, Vec<(u32, u64)>)> for Groups {
+    fn from_iter<I: IntoIterator<Item = (String, Vec<(u32, u64)>)>>(lists: I) -> Groups {
+        let mut groups = Groups::default();
+        for (unit, list) in lists {
+            for &(id, _) in &list {
+                *groups.held.entry(id).or_default() += 1;
+            }
+            groups.units.insert(unit, list);
+        }
+        groups
+    }
 }
 
 /// Process ends handled by one call of [`Daemon::reap`], and the time it may
@@ -131,11 +214,7 @@ impl Procs {
     /// for what it leaves behind, and its start time, to tell it from a later
     /// process with its PID.
     pub(crate) fn track(&mut self, unit: &str, pid: u32, started: u64) {
-        // Most units have one group: room for that one (a default Vec grows to 4).
-        self.groups
-            .entry(unit.to_string())
-            .or_insert_with(|| Vec::with_capacity(1))
-            .push((pid, started));
+        self.groups.push(unit, (pid, started));
         self.starts.insert(pid, started);
         let latest = self.spawned.entry(unit.to_string()).or_default();
         *latest = (*latest).max(started);
@@ -145,7 +224,11 @@ impl Procs {
     /// that emptied where vigild did not see which (vigil-init reaped its last
     /// process).
     pub(crate) fn recheck_all_groups(&mut self) {
-        let ids = self.groups.values().flatten().map(|&(id, _)| id);
+        let ids = self
+            .groups
+            .iter()
+            .flat_map(|(_, list)| list)
+            .map(|&(id, _)| id);
         self.reaped_in.extend(ids);
     }
 
@@ -771,7 +854,16 @@ impl Daemon {
     /// their leftovers are not seen.
     fn leftover_groups(&mut self, unit: &str) -> Vec<u32> {
         let groups = valid_groups(self.procs.groups.get(unit).map_or(&[], Vec::as_slice));
-        if groups.is_empty() {
+        // A leftover has one of these numbers as its group or session: where
+        // no process holds any of them, there is none, and vigild's children
+        // need not be listed. That list costs the kernel a walk of all of
+        // them per page read (the square of their number), and is wanted at
+        // each unit's end: a chain of 20,000 units, each stopping after the
+        // one above, stopped some 15 a second.
+        if groups
+            .iter()
+            .all(|&(id, _)| vigil_platform::process::id_unused(id))
+        {
             return Vec::new();
         }
         let fresh = self.procs.candidates.is_none();
@@ -911,19 +1003,22 @@ impl Daemon {
         }
         let mut empty = HashSet::new();
         let mut listed = None;
-        for groups in self.procs.groups.values() {
-            for &(id, _) in groups.iter().filter(|(id, _)| reaped.contains(id)) {
-                if vigil_platform::process::group_exists(id) {
-                    continue;
-                }
-                let procs = listed.get_or_insert_with(all_processes);
-                if !procs.iter().any(|p| p.session == id || p.pid == id) {
-                    empty.insert(id);
-                }
+        for id in reaped.into_iter().filter(|&id| self.procs.groups.holds(id)) {
+            // No process has the number at all: nothing to look for in /proc.
+            if vigil_platform::process::id_unused(id) {
+                empty.insert(id);
+                continue;
+            }
+            if vigil_platform::process::group_exists(id) {
+                continue;
+            }
+            let procs = listed.get_or_insert_with(all_processes);
+            if !procs.iter().any(|p| p.session == id || p.pid == id) {
+                empty.insert(id);
             }
         }
-        for groups in self.procs.groups.values_mut() {
-            groups.retain(|(id, _)| !empty.contains(id));
+        if !empty.is_empty() {
+            self.procs.groups.forget(&empty);
         }
     }
 
@@ -1173,11 +1268,11 @@ impl Daemon {
             self.say_why_not_taken(unit, &others);
         }
         let me = self.procs.manager_pid;
-        let entry = self.procs.groups.entry(unit.to_string()).or_default();
+        self.procs.groups.list(unit);
         for c in &candidates {
             for id in [c.session, c.pgrp] {
-                if id > 1 && id != me && !entry.iter().any(|g| g.0 == id) {
-                    entry.push((id, c.start));
+                if id > 1 && id != me {
+                    self.procs.groups.push_new(unit, (id, c.start));
                 }
             }
         }
