@@ -7,13 +7,14 @@
 # usage: bench/stop-chain.sh N [--init]
 #   --init: under vigil-init, as PID 1 of a PID namespace (root), where each
 #   turn also saves the state vigil-init keeps.
-# Builds the release binaries (scripts/build-release); works in
+# Builds the release binaries (scripts/build-release), or takes those in
+# $VIGIL_BIN_DIR (vigil, vigild, vigil-init: an older build to compare); works in
 # target/bench-chain/N, with its own unit directory and socket.
 set -eu
 cd "$(dirname "$0")/.."
 n=${1:?usage: bench/stop-chain.sh N [--init]}
 init=${2:-}
-bin=$(scripts/build-release)
+bin=${VIGIL_BIN_DIR:-$(scripts/build-release)}
 dir=$PWD/target/bench-chain/$n
 rm -rf "$dir"
 mkdir -p "$dir/units"
@@ -46,6 +47,6 @@ v start "$top" >/dev/null
 t1=$(date +%s.%N)
 v stop c00000 >/dev/null
 t2=$(date +%s.%N)
-running=$(v list | grep -c ' running ' || true)
+running=$(v list | grep -c "^c[0-9]*\.service  *running" || true)
 awk -v n="$n" -v how="${init:-vigild}" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v r="$running" \
     'BEGIN { printf "N=%d %s: start %.2f s, stop %.2f s (%d still running)\n", n, how, t1 - t0, t2 - t1, r }'
