@@ -790,20 +790,39 @@ pub(crate) struct Machine {
 /// first; an entry whose slot no longer has that deadline is dropped when it
 /// comes first. Every place that sets one notes it here ([`Deadlines::note`]);
 /// going through all the slots for the soonest, at every turn of the loop,
-/// made a stop of a chain of 20,000 units quadratic.
+/// made a stop of a chain of 20,000 units quadratic. Entries that never come
+/// first (a watchdog's, each ping later than the last, behind another unit's
+/// sooner deadline) are swept out once the heap has grown to twice what it
+/// held after the last sweep: its size stays bounded by what is live.
 #[derive(Debug, Default)]
-struct Deadlines(RefCell<BinaryHeap<Reverse<(Time, usize)>>>);
+struct Deadlines {
+    heap: RefCell<BinaryHeap<Reverse<(Time, usize)>>>,
+    /// The size at which the next sweep is due.
+    sweep_at: std::cell::Cell<usize>,
+}
+
+/// The least size of the heap at which a sweep is due.
+const DEADLINES_SWEEP_MIN: usize = 64;
 
 impl Deadlines {
     fn note(&self, u: usize, at: Option<Time>) {
         if let Some(at) = at {
-            self.0.borrow_mut().push(Reverse((at, u)));
+            self.heap.borrow_mut().push(Reverse((at, u)));
         }
     }
 
     /// The soonest entry that `valid` still holds.
     fn first(&self, valid: impl Fn(Time, usize) -> bool) -> Option<Time> {
-        let mut heap = self.0.borrow_mut();
+        let mut heap = self.heap.borrow_mut();
+        if heap.len() >= self.sweep_at.get().max(DEADLINES_SWEEP_MIN) {
+            let mut live = std::mem::take(&mut *heap).into_vec();
+            live.retain(|&Reverse((at, u))| valid(at, u));
+            live.sort_unstable();
+            live.dedup();
+            *heap = BinaryHeap::from(live);
+            heap.shrink_to_fit();
+            self.sweep_at.set(heap.len() * 2);
+        }
         while let Some(&Reverse((at, u))) = heap.peek() {
             if valid(at, u) {
                 return Some(at);
@@ -815,7 +834,8 @@ impl Deadlines {
     }
 
     fn clear(&self) {
-        self.0.borrow_mut().clear();
+        self.heap.borrow_mut().clear();
+        self.sweep_at.set(0);
     }
 }
 
@@ -2792,6 +2812,16 @@ impl Machine {
         let (Some(svc), Some((pid, _))) = (run.service.as_ref(), self.slots[u].control) else {
             return self.finish_dead(u);
         };
+        if svc.kill_mode == KillMode::None {
+            // As systemd: no signal at all; the unit is down without it.
+            self.log(
+                Level::Warning,
+                u,
+                "KillMode=none: leaving ExecStopPost= running".into(),
+            );
+            self.abandon(u);
+            return self.finish_dead(u);
+        }
         let signal = stage.signal(svc);
         self.signal(u, pid, signal, svc.kill_mode != KillMode::Process);
         let wait = match stage {
@@ -3533,9 +3563,10 @@ impl Machine {
         if let Some(extra) = extend {
             let extended = self.now + extra;
             let s = &mut self.slots[u];
-            if let Some(t) = s.timeout {
-                s.timeout = Some(t.max(extended));
-                self.deadlines.note(u, s.timeout);
+            // Noted only when it moves: a service may send this at any rate.
+            if s.timeout.is_some_and(|t| extended > t) {
+                s.timeout = Some(extended);
+                self.deadlines.note(u, Some(extended));
             }
         }
     }
@@ -3574,8 +3605,12 @@ impl Machine {
         if s.phase.is_dead() || s.phase.is_stopping() {
             return;
         }
-        s.set_rare(|r| &mut r.watchdog_at, period.map(|p| now + p));
-        self.deadlines.note(u, s.rare().watchdog_at);
+        // Noted only when it moves: pings within one turn give the same time.
+        let at = period.map(|p| now + p);
+        if s.rare().watchdog_at != at {
+            s.set_rare(|r| &mut r.watchdog_at, at);
+            self.deadlines.note(u, at);
+        }
     }
 
     /// The watchdog fired (or the service asked for it with WATCHDOG=trigger):
@@ -3768,8 +3803,30 @@ mod tests {
 
     use vigil_units::{ExecCommand, Format, RestartPolicy, Service, Unit, UnitKind};
 
-    use super::{Machine, Slot, all_from};
+    use super::{Deadlines, Machine, Slot, all_from};
     use crate::{Event, ExitStatus, Role};
+
+    /// Review finding: entries that never came first (a watchdog pinged every
+    /// 10 ms, each ping later than the last, behind another unit's sooner
+    /// deadline) and copies of a live deadline (EXTEND_TIMEOUT_USEC= that
+    /// moves nothing) piled up for as long as the sooner one lived. Swept,
+    /// the heap holds what is live and twice that at most.
+    #[test]
+    fn deadlines_that_never_come_first_are_swept() {
+        let d = Deadlines::default();
+        let soon = Duration::from_secs(30);
+        d.note(0, Some(soon));
+        let mut watchdog = Duration::from_secs(3600);
+        for _ in 0..100_000 {
+            watchdog += Duration::from_millis(10);
+            d.note(1, Some(watchdog));
+            d.note(0, Some(soon));
+            let live = |at, u| (u, at) == (0, soon) || (u, at) == (1, watchdog);
+            assert_eq!(d.first(live), Some(soon));
+        }
+        let len = d.heap.borrow().len();
+        assert!(len <= 64, "{len} entries for 2 live deadlines");
+    }
 
     /// A running service holds none of the rare fields; its failure makes
     /// them (what the restart followed), and the next start clears them

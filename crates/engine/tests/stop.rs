@@ -875,3 +875,49 @@ fn a_stop_waiting_for_a_unit_removed_by_a_reload_goes_on() {
     h.killed(pid_of(&pids, "z.service"), 15);
     assert_eq!(signalled(&h.take()), ["a.service"]);
 }
+
+/// An `ExecStopPost=` past its timeout gets KillSignal= to its group, then
+/// SIGKILL one `TimeoutStopSec=` later (systemd's final-sigterm and
+/// final-sigkill); the commands after it do not run.
+#[test]
+fn a_timed_out_exec_stop_post_gets_kill_signal_then_sigkill() {
+    let mut h = H::new(vec![
+        service("a.service")
+            .stop_post(cmd("/bin/post"))
+            .stop_post(cmd("/bin/after"))
+            .timeout_stop(Some(secs(5))),
+    ]);
+    let main = h.run("a.service");
+    h.stop("a.service");
+    h.now = secs(1);
+    h.killed(main, SIGTERM);
+    let post = h.expect_spawn("a.service", Role::StopPost(0));
+    h.at(secs(6));
+    assert_eq!(signals(&h.take()), [(post, SIGTERM, true)]);
+    assert_eq!(h.state("a.service"), State::Stopping);
+    h.at(secs(11));
+    assert_eq!(signals(&h.take()), [(post, SIGKILL, true)]);
+    h.killed(post, SIGKILL);
+    assert!(h.spawns().is_empty(), "the next ExecStopPost= ran");
+    assert_eq!(h.state("a.service"), State::Failed);
+    assert_eq!(h.reason("a.service"), Some(Reason::StopTimeout));
+}
+
+/// As systemd: with KillMode=none the timed-out `ExecStopPost=` gets no
+/// signal; the unit is down without it.
+#[test]
+fn kill_mode_none_leaves_a_timed_out_exec_stop_post_running() {
+    let mut h = H::new(vec![
+        service("a.service")
+            .stop_post(cmd("/bin/post"))
+            .kill_mode(KillMode::None)
+            .timeout_stop(Some(secs(5))),
+    ]);
+    h.run("a.service");
+    h.stop("a.service");
+    h.expect_spawn("a.service", Role::StopPost(0));
+    h.at(secs(5));
+    assert!(signals(&h.take()).is_empty());
+    assert_eq!(h.state("a.service"), State::Failed);
+    assert_eq!(h.reason("a.service"), Some(Reason::StopTimeout));
+}

@@ -20,6 +20,7 @@
 //! is still to do once it has its state back.
 
 use std::collections::{HashMap, HashSet};
+use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -349,6 +350,59 @@ pub const CHECK_PASSED: &str = "vigild: this state can be taken over";
 /// What a vigild from before `--check-state` says of the option (and exits
 /// 2): such a binary is exec'd unchecked, as it was before.
 const OLDER_THAN_THE_CHECK: &str = "vigild: unknown option \"--check-state\"";
+
+/// What a run of the binary about to replace this one said.
+struct Probe {
+    exec: vigil_platform::ExecStatus,
+    /// `None`: not ended within [`CHECK_TIMEOUT`] (then killed).
+    status: Option<vigil_platform::ExitStatus>,
+    out: String,
+    err: String,
+}
+
+/// Runs `exe ARG` with `stdin`, its stdout and stderr into memfds, for up to
+/// [`CHECK_TIMEOUT`]; one that does not end by then is killed with its
+/// process group (the spawn's own session): what it started goes with it.
+fn probe(
+    exe: &std::path::Path,
+    arg: &CStr,
+    stdin: vigil_platform::ChildFd,
+) -> anyhow::Result<Probe> {
+    use std::os::unix::ffi::OsStrExt as _;
+    use vigil_platform::{ChildFd, PreparedCommand};
+    let path = CString::new(exe.as_os_str().as_bytes())?;
+    let argv = vec![path.clone(), arg.into()];
+    let stderr = vigil_platform::memfd("vigild-check")?;
+    let stdout = vigil_platform::memfd("vigild-check-out")?;
+    let mut cmd = PreparedCommand::new(path, argv, Vec::new());
+    cmd.stdin(stdin)
+        .stdout(ChildFd::dup(stdout.as_fd())?)
+        .stderr(ChildFd::dup(stderr.as_fd())?);
+    let child = vigil_platform::spawn(&cmd)?;
+    let status = vigil_platform::process::wait_within(child.pid, CHECK_TIMEOUT)?;
+    if status.is_none() {
+        let _ = vigil_platform::process::kill_group(child.pid, 9);
+        let _ = vigil_platform::process::wait_blocking(child.pid);
+    }
+    let text = |fd| String::from_utf8_lossy(&read_memfd(fd).unwrap_or_default()).into_owned();
+    Ok(Probe {
+        exec: child.exec,
+        status,
+        out: text(stdout),
+        err: text(stderr),
+    })
+}
+
+/// Whether `exe --help` exits 0 naming `--check-state`, as every vigild
+/// with the check does.
+fn knows_the_check(exe: &std::path::Path) -> bool {
+    let help = vigil_platform::ChildFd::dev_null()
+        .map_err(anyhow::Error::from)
+        .and_then(|null| probe(exe, c"--help", null));
+    help.is_ok_and(|p| {
+        p.status == Some(vigil_platform::ExitStatus::Exited(0)) && p.out.contains("--check-state")
+    })
+}
 
 /// `vigild --check-state`: whether this binary can take over the state on
 /// stdin (a memfd, read from its start), as `vigil reexec` asks the binary
@@ -1227,49 +1281,37 @@ impl Daemon {
     /// manager's place. A vigild from before the check (its usage error, 2)
     /// is let through, as it was before.
     fn check_successor(&mut self, exe: &std::path::Path, state: &OwnedFd) -> anyhow::Result<()> {
-        use std::ffi::CString;
-        use std::os::unix::ffi::OsStrExt as _;
-        use vigil_platform::{ChildFd, ExecStatus, ExitStatus as Status, PreparedCommand};
-        let path = CString::new(exe.as_os_str().as_bytes())?;
-        let argv = vec![path.clone(), c"--check-state".into()];
-        let stderr = vigil_platform::memfd("vigild-check")?;
-        let stdout = vigil_platform::memfd("vigild-check-out")?;
-        let mut cmd = PreparedCommand::new(path, argv, Vec::new());
-        cmd.stdin(ChildFd::dup(state.as_fd())?)
-            .stdout(ChildFd::dup(stdout.as_fd())?)
-            .stderr(ChildFd::dup(stderr.as_fd())?);
-        let child = vigil_platform::spawn(&cmd)?;
-        let status = vigil_platform::process::wait_within(child.pid, CHECK_TIMEOUT)?;
-        if status.is_none() {
-            // Its whole process group (the spawn's own session): what a stuck
-            // check started goes with it.
-            let _ = vigil_platform::process::kill_group(child.pid, 9);
-            let _ = vigil_platform::process::wait_blocking(child.pid);
-        }
-        let text = read_memfd(stderr).unwrap_or_default();
-        let text = String::from_utf8_lossy(&text);
-        let out = read_memfd(stdout).unwrap_or_default();
-        let passed = String::from_utf8_lossy(&out)
-            .lines()
-            .any(|l| l == CHECK_PASSED);
-        let said = text
-            .trim()
-            .lines()
-            .last()
+        use vigil_platform::{ChildFd, ExecStatus, ExitStatus as Status};
+        let check = probe(exe, c"--check-state", ChildFd::dup(state.as_fd())?)?;
+        let passed = check.out.lines().any(|l| l == CHECK_PASSED);
+        let said = (check.err.trim().lines().last())
             .unwrap_or("")
             .trim_start_matches("vigild: ");
         let name = exe.display();
-        match (child.exec, status) {
+        match (check.exec, check.status) {
             (ExecStatus::Failed { stage, errno }, _) => Err(anyhow::anyhow!(
                 "cannot run {name}: {stage}: {}",
                 std::io::Error::from_raw_os_error(errno)
             )),
             (_, Some(Status::Exited(0))) if passed => Ok(()),
+            // A vigild from before the line (8ca15cb to 908c0a1) checks all
+            // the same: its usage names the option.
+            (_, Some(Status::Exited(0))) if knows_the_check(exe) => {
+                self.say(
+                    Level::Warning,
+                    None,
+                    &format!(
+                        "{name} checked the state without saying so (it is older than \
+                         that): re-executing on its exit status"
+                    ),
+                );
+                Ok(())
+            }
             (_, Some(Status::Exited(0))) => Err(anyhow::anyhow!(
                 "{name} exited 0 without saying it can take the state over (is it a \
                  vigild?): not re-executed, every service stays with this manager"
             )),
-            (_, Some(Status::Exited(2))) if text.contains(OLDER_THAN_THE_CHECK) => {
+            (_, Some(Status::Exited(2))) if check.err.contains(OLDER_THAN_THE_CHECK) => {
                 self.say(
                     Level::Warning,
                     None,

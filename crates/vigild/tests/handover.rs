@@ -1807,6 +1807,7 @@ fn a_reexec_onto_a_program_that_is_no_vigild_is_refused() {
             &copy,
             &format!(
                 "#!/bin/sh\nif [ \"$1\" = --check-state ]; then echo 'usage: x' >&2; exit {code}; fi\n\
+                 if [ \"$1\" = --help ]; then echo 'usage: x [--verbose]'; exit 0; fi\n\
                  touch {}\n",
                 ran.display()
             ),
@@ -1822,6 +1823,34 @@ fn a_reexec_onto_a_program_that_is_no_vigild_is_refused() {
     // The real one passes: it says so.
     copy_executable(&harness::vigild_bin(), &copy);
     m.vigil_ok(&["reexec"]);
+    assert_eq!(m.main_pid("svc.service"), pid);
+    let status = m.shutdown();
+    assert!(status.success(), "{status:?}");
+}
+
+/// Review finding: a vigild from 8ca15cb to 908c0a1 checks the state but
+/// does not say so on stdout: refused, going back to it after an upgrade
+/// failed. Its usage names `--check-state`: it is let through, on its exit
+/// status, with a warning.
+#[test]
+fn a_reexec_onto_a_vigild_that_checks_without_saying_so_goes_on() {
+    let d = TempDir::new("reexec-silent-check");
+    let real = d.path().join("vigild.real");
+    copy_executable(&harness::vigild_bin(), &real);
+    let (mut m, copy) = manager_from_a_copy(&d, "[Service]\nExecStart=/bin/sleep 1000\n");
+    m.wait_state("svc.service", "running");
+    let pid = m.main_pid("svc.service");
+    // The check of such a vigild: its exit status, and nothing on stdout.
+    replace_binary(
+        &copy,
+        &format!(
+            "#!/bin/sh\nif [ \"$1\" = --check-state ]; then exec {real} \"$@\" >/dev/null; fi\n\
+             exec {real} \"$@\"\n",
+            real = real.display()
+        ),
+    );
+    m.vigil_ok(&["reexec"]);
+    m.expect_stderr("checked the state without saying so (it is older than that)");
     assert_eq!(m.main_pid("svc.service"), pid);
     let status = m.shutdown();
     assert!(status.success(), "{status:?}");
