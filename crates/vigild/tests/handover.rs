@@ -1760,31 +1760,42 @@ fn a_check_that_hangs_fails_the_reexec_and_is_killed_with_its_children() {
     assert!(status.success(), "{status:?}");
 }
 
-/// A vigild from before `--check-state` refuses the option (a usage error,
-/// 2): the reexec goes on without the check, as it did before it, and says so.
-#[test]
-fn a_reexec_onto_a_binary_older_than_the_check_goes_on() {
-    let d = TempDir::new("reexec-older");
+/// vigil reexec onto a wrapper of the real vigild standing for an older one:
+/// `check` is what the wrapper does for `--check-state` (`{real}` is the
+/// real binary); anything else runs the real one. The reexec goes on, the
+/// service keeps its process, and the manager says `said`.
+fn reexec_onto_an_older_vigild(tag: &str, check: &str, said: &str) {
+    let d = TempDir::new(tag);
     let real = d.path().join("vigild.real");
     copy_executable(&harness::vigild_bin(), &real);
     let (mut m, copy) = manager_from_a_copy(&d, "[Service]\nExecStart=/bin/sleep 1000\n");
     m.wait_state("svc.service", "running");
     let pid = m.main_pid("svc.service");
+    let real = real.display().to_string();
+    let check = check.replace("{real}", &real);
     replace_binary(
         &copy,
         &format!(
-            "#!/bin/sh\nif [ \"$1\" = --check-state ]; then \
-             echo 'vigild: unknown option \"--check-state\"' >&2; \
-             echo \"try 'vigild --help'\" >&2; exit 2; fi\n\
-             exec {} \"$@\"\n",
-            real.display()
+            "#!/bin/sh\nif [ \"$1\" = --check-state ]; then {check}; fi\nexec {real} \"$@\"\n"
         ),
     );
     m.vigil_ok(&["reexec"]);
-    m.expect_stderr("cannot check a state (it is older than the check)");
+    m.expect_stderr(said);
     assert_eq!(m.main_pid("svc.service"), pid);
     let status = m.shutdown();
     assert!(status.success(), "{status:?}");
+}
+
+/// A vigild from before `--check-state` refuses the option (a usage error,
+/// 2): the reexec goes on without the check, as it did before it, and says so.
+#[test]
+fn a_reexec_onto_a_binary_older_than_the_check_goes_on() {
+    reexec_onto_an_older_vigild(
+        "reexec-older",
+        "echo 'vigild: unknown option \"--check-state\"' >&2; \
+         echo \"try 'vigild --help'\" >&2; exit 2",
+        "cannot check a state (it is older than the check)",
+    );
 }
 
 /// Review finding: a program that is no vigild (a shell script left where
@@ -1834,26 +1845,12 @@ fn a_reexec_onto_a_program_that_is_no_vigild_is_refused() {
 /// status, with a warning.
 #[test]
 fn a_reexec_onto_a_vigild_that_checks_without_saying_so_goes_on() {
-    let d = TempDir::new("reexec-silent-check");
-    let real = d.path().join("vigild.real");
-    copy_executable(&harness::vigild_bin(), &real);
-    let (mut m, copy) = manager_from_a_copy(&d, "[Service]\nExecStart=/bin/sleep 1000\n");
-    m.wait_state("svc.service", "running");
-    let pid = m.main_pid("svc.service");
-    // The check of such a vigild: its exit status, and nothing on stdout.
-    replace_binary(
-        &copy,
-        &format!(
-            "#!/bin/sh\nif [ \"$1\" = --check-state ]; then exec {real} \"$@\" >/dev/null; fi\n\
-             exec {real} \"$@\"\n",
-            real = real.display()
-        ),
+    // Such a vigild's check: its exit status, and nothing on stdout.
+    reexec_onto_an_older_vigild(
+        "reexec-silent-check",
+        "exec {real} \"$@\" >/dev/null",
+        "checked the state without saying so (it is older than that)",
     );
-    m.vigil_ok(&["reexec"]);
-    m.expect_stderr("checked the state without saying so (it is older than that)");
-    assert_eq!(m.main_pid("svc.service"), pid);
-    let status = m.shutdown();
-    assert!(status.success(), "{status:?}");
 }
 
 /// `vigild --check-state` reads a state on stdin and does nothing else.
