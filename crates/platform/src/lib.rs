@@ -40,7 +40,7 @@ pub use exec::{
     Child, ChildFd, ControllingTty, ExecStatus, PreparedCommand, Rlimit, RlimitResource,
     STAGE_NAMES, exec_image, reserve_spawn_slots, spawn,
 };
-pub use memory::{adopt_fd, memfd, release_free_heap, set_cloexec};
+pub use memory::{adopt_fd, memfd, memfd_bounded, release_free_heap, set_cloexec};
 pub use pipe::{
     bytes_waiting, log_pipe, pipe_cloexec, read_nonblocking, set_nonblocking, stderr_line,
     stdin_is_terminal_or_null, wait_writable, write_nonblocking,

@@ -25,6 +25,18 @@ pub fn memfd(name: &str) -> std::io::Result<std::os::fd::OwnedFd> {
     Ok(fd)
 }
 
+/// A memfd that holds `max` bytes at most, sealed at that size (it reads as
+/// zeros past what was written): the output of a program the manager runs
+/// for an answer, which must not grow its memory however much the program
+/// writes. A write past the end fails (EPERM).
+pub fn memfd_bounded(name: &str, max: u64) -> std::io::Result<std::os::fd::OwnedFd> {
+    use rustix::fs::{MemfdFlags, SealFlags};
+    let fd = rustix::fs::memfd_create(name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
+    rustix::fs::ftruncate(&fd, max)?;
+    rustix::fs::fcntl_add_seals(&fd, SealFlags::GROW | SealFlags::SHRINK | SealFlags::SEAL)?;
+    Ok(fd)
+}
+
 /// Sets or clears close-on-exec: a manager that re-executes itself keeps the
 /// descriptors its next image takes over.
 pub fn set_cloexec(fd: impl std::os::fd::AsFd, cloexec: bool) -> std::io::Result<()> {
@@ -69,5 +81,20 @@ mod tests {
         for (i, block) in live.iter().enumerate() {
             assert!(block.iter().all(|&b| usize::from(b) == i));
         }
+    }
+
+    /// Written past its size, a bounded memfd refuses: it never grows.
+    #[test]
+    fn a_bounded_memfd_does_not_grow() {
+        use std::io::{Read as _, Seek as _, Write as _};
+        let mut file = std::fs::File::from(super::memfd_bounded("test", 4096).unwrap());
+        file.write_all(b"said\n").unwrap();
+        let err = file.write_all(&[b'x'; 8192]).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
+        assert_eq!(file.metadata().unwrap().len(), 4096);
+        file.rewind().unwrap();
+        let mut text = Vec::new();
+        file.read_to_end(&mut text).unwrap();
+        assert!(text.starts_with(b"said\n"));
     }
 }

@@ -360,6 +360,9 @@ struct Probe {
     err: String,
 }
 
+/// How much of a probe's stdout and of its stderr is kept; writes past it fail.
+const PROBE_OUTPUT_MAX: u64 = 64 * 1024;
+
 /// Runs `exe ARG` with `stdin`, its stdout and stderr into memfds, for up to
 /// [`CHECK_TIMEOUT`]; one that does not end by then is killed with its
 /// process group (the spawn's own session): what it started goes with it.
@@ -372,8 +375,9 @@ fn probe(
     use vigil_platform::{ChildFd, PreparedCommand};
     let path = CString::new(exe.as_os_str().as_bytes())?;
     let argv = vec![path.clone(), arg.into()];
-    let stderr = vigil_platform::memfd("vigild-check")?;
-    let stdout = vigil_platform::memfd("vigild-check-out")?;
+    // Bounded: a program that writes without end cannot grow the manager.
+    let stderr = vigil_platform::memfd_bounded("vigild-check", PROBE_OUTPUT_MAX)?;
+    let stdout = vigil_platform::memfd_bounded("vigild-check-out", PROBE_OUTPUT_MAX)?;
     let mut cmd = PreparedCommand::new(path, argv, Vec::new());
     cmd.stdin(stdin)
         .stdout(ChildFd::dup(stdout.as_fd())?)
@@ -384,7 +388,12 @@ fn probe(
         let _ = vigil_platform::process::kill_group(child.pid, 9);
         let _ = vigil_platform::process::wait_blocking(child.pid);
     }
-    let text = |fd| String::from_utf8_lossy(&read_memfd(fd).unwrap_or_default()).into_owned();
+    // What was written, without the zeros of the rest of the file.
+    let text = |fd| {
+        let bytes = read_memfd(fd).unwrap_or_default();
+        let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |at| at + 1);
+        String::from_utf8_lossy(bytes.get(..end).unwrap_or_default()).into_owned()
+    };
     Ok(Probe {
         exec: child.exec,
         status,
