@@ -205,6 +205,19 @@ impl KillStage {
             KillStage::Kill => SIGKILL,
         }
     }
+
+    /// How long the stage waits for what it signalled: TimeoutAbortSec= after
+    /// the watchdog's signal, else TimeoutStopSec=; after SIGKILL at least
+    /// [`Machine::KILL_WAIT_MIN`]: the kernel needs a moment to end what it
+    /// hit (a process in uninterruptible sleep longer), and a short stop
+    /// timeout must not turn that moment into "still around after SIGKILL".
+    fn wait(self, svc: &Service) -> Option<Duration> {
+        match self {
+            KillStage::Abort => svc.timeout_abort,
+            KillStage::Term => svc.timeout_stop,
+            KillStage::Kill => svc.timeout_stop.map(|t| t.max(Machine::KILL_WAIT_MIN)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -2716,14 +2729,7 @@ impl Machine {
             self.signal(u, pid, signal, group);
         }
         self.kill_leftovers(u, stage);
-        let wait = match stage {
-            KillStage::Abort => svc.timeout_abort,
-            KillStage::Term => svc.timeout_stop,
-            // The kernel needs a moment to end what SIGKILL hit (a process in
-            // uninterruptible sleep longer); a short stop timeout must not
-            // turn that moment into "still around after SIGKILL".
-            KillStage::Kill => svc.timeout_stop.map(|t| t.max(Self::KILL_WAIT_MIN)),
-        };
+        let wait = stage.wait(svc);
         if stage == KillStage::Term && wait == Some(Duration::ZERO) && svc.send_sigkill {
             // YAML's `shutdown_timeout: 0`: SIGKILL at once is what was asked
             // for, not a stop that timed out.
@@ -2824,11 +2830,8 @@ impl Machine {
         }
         let signal = stage.signal(svc);
         self.signal(u, pid, signal, svc.kill_mode != KillMode::Process);
-        let wait = match stage {
-            KillStage::Kill => svc.timeout_stop.map(|t| t.max(Self::KILL_WAIT_MIN)),
-            _ => svc.timeout_stop,
-        };
-        self.slots[u].timeout = wait.map(|t| self.now + t);
+        // Term or Kill: the watchdog's Abort has no part here.
+        self.slots[u].timeout = stage.wait(svc).map(|t| self.now + t);
         self.deadlines.note(u, self.slots[u].timeout);
         self.set_phase(u, Phase::FinalKill(stage));
     }
@@ -2846,15 +2849,13 @@ impl Machine {
     fn finish_dead(&mut self, u: usize) {
         let now = self.now;
         let shutting_down = self.shutting_down;
+        // vigild forgets the unit's process groups once it is down.
+        self.set_leftovers(u, false);
         let s = &mut self.slots[u];
         s.timeout = None;
         s.wake = None;
         s.if_rare(|r| r.watchdog_at = None);
         s.started_ok = false;
-        // vigild forgets the unit's process groups once it is down.
-        if std::mem::take(&mut s.leftovers) {
-            self.with_leftovers = self.with_leftovers.saturating_sub(1);
-        }
         let result = s.if_rare(|r| r.result.take());
         let cause = s.stop_cause.take();
         // Cleared only after the unit is Dead: a restart is no end for

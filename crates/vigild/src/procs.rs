@@ -97,6 +97,11 @@ impl Groups {
         self.units.iter()
     }
 
+    /// Every number some unit has as a group (or session), once.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.held.keys().copied()
+    }
+
     /// Whether any unit has a group (or session) of this number.
     pub(crate) fn holds(&self, id: u32) -> bool {
         self.held.contains_key(&id)
@@ -224,12 +229,7 @@ impl Procs {
     /// that emptied where vigild did not see which (vigil-init reaped its last
     /// process).
     pub(crate) fn recheck_all_groups(&mut self) {
-        let ids = self
-            .groups
-            .iter()
-            .flat_map(|(_, list)| list)
-            .map(|&(id, _)| id);
-        self.reaped_in.extend(ids);
+        self.reaped_in.extend(self.groups.ids());
     }
 
     /// Notes the process group and session of `pid`, exited and about to be
