@@ -1257,11 +1257,12 @@ impl Daemon {
     /// setsid()) and runs as the unit's user (real user ID: an orphan of
     /// another user's, made by `setsid -f` in a service running as nobody,
     /// made a root unit's guess ambiguous and joined its groups, so that its
-    /// notifications were the root unit's): another unit's daemon of the same
-    /// user forking at the same moment makes the guess ambiguous, and then
-    /// there is no main PID, never a wrong one. The sessions and groups of
-    /// the candidates join the unit's, for [`Daemon::kill_leftovers`] and the
-    /// check that anything is left.
+    /// notifications were the root unit's) and is in no other unit's session
+    /// or group: another unit's daemon that left its session too, forking at
+    /// the same moment, makes the guess ambiguous, and then there is no main
+    /// PID, never a wrong one. The sessions and groups of the candidates join
+    /// the unit's (an orphan's only when it is the one guess), for
+    /// [`Daemon::kill_leftovers`] and the check that anything is left.
     fn guess_main_pid(&mut self, unit: &str) -> Option<u32> {
         let (candidates, others) = self.main_pid_candidates(unit);
         if candidates.is_empty() {
@@ -1269,7 +1270,12 @@ impl Daemon {
         }
         let me = self.procs.manager_pid;
         self.procs.groups.list(unit);
-        for c in &candidates {
+        // An orphan from outside the unit's groups joins them only when it is
+        // the one guess: two that fork at the same moment are two units'
+        // daemons as likely as one's, and joined, the stop of one unit would
+        // kill the other's.
+        let sure = candidates.len() == 1;
+        for (c, _) in candidates.iter().filter(|(_, own)| *own || sure) {
             for id in [c.session, c.pgrp] {
                 if id > 1 && id != me {
                     self.procs.groups.push_new(unit, (id, c.start));
@@ -1277,10 +1283,10 @@ impl Daemon {
             }
         }
         match candidates.as_slice() {
-            [one] => Some(one.pid),
+            [(one, _)] => Some(one.pid),
             [] => None,
             many => {
-                let pids: Vec<String> = many.iter().map(|p| p.pid.to_string()).collect();
+                let pids: Vec<String> = many.iter().map(|(p, _)| p.pid.to_string()).collect();
                 self.say(
                     Level::Info,
                     Some(unit),
@@ -1309,11 +1315,15 @@ impl Daemon {
     }
 
     /// The candidates for the unit's main PID, as [`Daemon::guess_main_pid`]
-    /// describes them, and the orphans left out only for running as another
-    /// user (PID, real user ID). When the unit's latest process is not known
-    /// (a take-over after its group was forgotten), none is taken by its
-    /// start time: any orphan would pass.
-    fn main_pid_candidates(&self, unit: &str) -> (Vec<ProcInfo>, Vec<(u32, u32)>) {
+    /// describes them, each with whether it is in the unit's own groups, and
+    /// the orphans left out only for running as another user (PID, real user
+    /// ID). An orphan in a session or group of another unit's is that unit's,
+    /// never a candidate: two forking units started together each left a
+    /// daemon in its own group, and each took the other's for a candidate too.
+    /// When the unit's latest process is not known (a take-over after its
+    /// group was forgotten), none is taken by its start time: any orphan would
+    /// pass.
+    fn main_pid_candidates(&self, unit: &str) -> (Vec<Candidate>, Vec<(u32, u32)>) {
         let recorded = self.procs.groups.get(unit).cloned().unwrap_or_default();
         let spawned = self.procs.spawned.get(unit).copied();
         let since = recorded.iter().map(|g| g.1).chain(spawned).max();
@@ -1330,11 +1340,12 @@ impl Daemon {
                 continue;
             }
             let real = || uids(p.pid).map(|(real, _)| real);
+            let theirs = |id: u32| id > 1 && id != me && self.procs.groups.holds(id);
             if in_unit_groups(&groups, &p) {
-                candidates.push(p);
-            } else if since.is_some_and(|t| p.start >= t) {
+                candidates.push((p, true));
+            } else if since.is_some_and(|t| p.start >= t) && !theirs(p.pgrp) && !theirs(p.session) {
                 match real() {
-                    Some(uid) if Some(uid) == user => candidates.push(p),
+                    Some(uid) if Some(uid) == user => candidates.push((p, false)),
                     Some(uid) => others.push((p.pid, uid)),
                     None => {}
                 }
@@ -1853,6 +1864,10 @@ fn children_in(tasks: &str) -> Vec<u32> {
 }
 
 /// What [`all_processes`] reads of one process.
+/// A candidate for a unit's main PID, and whether it is in the unit's own
+/// sessions or groups (else an orphan that left them).
+type Candidate = (ProcInfo, bool);
+
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ProcInfo {
     pid: u32,

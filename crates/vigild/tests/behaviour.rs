@@ -4292,6 +4292,56 @@ fn forking_daemon_with_two_processes_left_has_no_main_pid_and_ends_with_them() {
     m.wait_log("fork.service", "no process left");
 }
 
+/// Two forking units without PIDFile= whose daemons start together, after
+/// both start processes (as at boot). b's daemon leaves b's start process
+/// (a subshell that exits) while b is still starting, and a's start process
+/// ends then: b's daemon is an orphan that started since a's start, but it
+/// sits in b's process group, so it is b's alone. Each unit guesses its own
+/// daemon, and stopping a leaves b's running (the guess took b's for a
+/// candidate of a's too, found none, and joined b's group to a's: stopping a
+/// killed both).
+#[test]
+fn two_forking_units_started_together_keep_their_own_daemons() {
+    let d = TempDir::new("fork-pair");
+    let dir = d.path().display().to_string();
+    let go = format!("while [ ! -e {dir}/go ]; do sleep 0.01; done");
+    let wait = |file: &str| format!("while [ ! -e {dir}/{file} ]; do sleep 0.01; done");
+    let a = format!(
+        "[Service]\nType=forking\nTimeoutStopSec=3s\nExecStart=/bin/sh -c 'echo $$$$ > {dir}/a.sh; \
+         {go}; sleep 1000 & echo $$! > {dir}/a.pid; {}'\n",
+        wait("b.pid")
+    );
+    let b = format!(
+        "[Service]\nType=forking\nTimeoutStopSec=3s\nExecStart=/bin/sh -c '{go}; \
+         (sleep 1000 & echo $$! > {dir}/b.new); mv {dir}/b.new {dir}/b.pid; {}; \
+         while kill -0 $$(cat {dir}/a.sh) 2>/dev/null; do sleep 0.01; done'\n",
+        wait("a.sh")
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=a.service b.service\n"),
+        ("a.service", &a),
+        ("b.service", &b),
+    ]);
+    m.wait_state("a.service", "starting");
+    m.wait_state("b.service", "starting");
+    write_file(&d.path().join("go"), "");
+    m.wait_state("a.service", "running");
+    m.wait_state("b.service", "running");
+    let pid = |name: &str| -> u32 {
+        let text = fs::read_to_string(d.path().join(name)).unwrap();
+        text.trim().parse().unwrap()
+    };
+    let (a, b) = (pid("a.pid"), pid("b.pid"));
+    let _reap = Reap(vec![a, b]);
+    assert_eq!(m.main_pid("a.service"), a);
+    assert_eq!(m.main_pid("b.service"), b);
+    m.vigil_ok(&["stop", "a"]);
+    assert_eq!(m.state("a.service"), "inactive");
+    assert!(!alive(a), "a's daemon is still running");
+    assert!(alive(b), "stopping a killed b's daemon");
+    assert_eq!(m.state("b.service"), "running");
+}
+
 #[test]
 fn on_failure_names_an_instance_by_specifier_and_on_success_follows_a_clean_run() {
     let m = Manager::start(&[
