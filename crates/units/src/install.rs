@@ -26,6 +26,10 @@ pub enum InstallChange {
     Symlink { link: PathBuf, target: PathBuf },
     /// Remove the symlink `link`.
     Remove { link: PathBuf },
+    /// Nothing: `Also=` names a unit of a type vigil does not load yet
+    /// (`cups.path`, `sysstat-collect.timer`); the rest goes on without it,
+    /// and the caller says so.
+    Unsupported { name: String },
 }
 
 #[derive(Debug, Error)]
@@ -219,9 +223,25 @@ fn enable_into(
         }
     }
     for also in &unit.install.also {
-        enable_into(set, config_dir, also, seen, changes)?;
+        if !unsupported(set, also, changes) {
+            enable_into(set, config_dir, also, seen, changes)?;
+        }
     }
     Ok(())
+}
+
+/// Whether `Also=`'s `name` is a unit of a type vigil does not load yet: then
+/// it is noted in `changes` (once) and left out, not "not found" (systemctl
+/// would link it; vigil would not run it).
+fn unsupported(set: &LoadedSet, name: &str, changes: &mut Vec<InstallChange>) -> bool {
+    let n = set.canonical(&name::normalize(name));
+    let listed = set.unsupported.contains(&n)
+        || name::template_of(&n).is_some_and(|t| set.unsupported.contains(&t));
+    let change = InstallChange::Unsupported { name: n };
+    if listed && !changes.contains(&change) {
+        changes.push(change);
+    }
+    listed
 }
 
 /// The symlinks that `vigil disable NAME` removes from `config_dir`: those its
@@ -294,7 +314,9 @@ fn disable_into(
     match found {
         Ok((unit, _)) => {
             for also in &unit.install.also {
-                disable_into(set, config_dir, also, seen, changes)?;
+                if !unsupported(set, also, changes) {
+                    disable_into(set, config_dir, also, seen, changes)?;
+                }
             }
             Ok(())
         }
@@ -423,6 +445,7 @@ pub fn apply(changes: &[InstallChange]) -> Result<(), InstallError> {
                     }
                 }
             }
+            InstallChange::Unsupported { .. } => {}
             InstallChange::Remove { link } => match fs::remove_file(link) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}

@@ -71,8 +71,8 @@ pub fn run(cmd: Command) -> Exit {
         _ => false,
     };
     let is_status = matches!(cmd.verb, Verb::Status { .. });
-    // `enable`: what was not linked, and why, is said (systemctl's notice).
-    let enabling = matches!(cmd.verb, Verb::Enable { .. });
+    // `enable`, `disable`: what was not linked, and why, is said (systemctl's notice).
+    let enabling = matches!(cmd.verb, Verb::Enable { .. } | Verb::Disable { .. });
     let enabled_quiet = match cmd.verb {
         Verb::IsEnabled { quiet, .. } => Some(quiet),
         _ => None,

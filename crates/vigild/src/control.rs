@@ -16,7 +16,7 @@ use vigil_proto::{
 };
 
 use serde::{Deserialize, Serialize};
-use vigil_units::install::InstallError;
+use vigil_units::install::{InstallChange, InstallError};
 
 use crate::daemon::{Daemon, token};
 use crate::logs::{Logs, Select};
@@ -1788,6 +1788,23 @@ impl Daemon {
             };
             match plan {
                 Ok(changes) => {
+                    // As the unit's own line, one for each Also= unit that was
+                    // left out, after it.
+                    let left_out: Vec<JobResult> = changes
+                        .iter()
+                        .filter_map(|c| match c {
+                            InstallChange::Unsupported { name: also } => Some(JobResult {
+                                reason: Some(format!(
+                                    "{also} (Also= of {name}) is a unit of a type vigil \
+                                     does not run yet: left as it was"
+                                )),
+                                unit: also.clone(),
+                                state: "skipped".into(),
+                                ok: true,
+                            }),
+                            _ => None,
+                        })
+                        .collect();
                     plans.push(changes);
                     jobs.push(JobResult {
                         unit: name,
@@ -1795,6 +1812,7 @@ impl Daemon {
                         reason: None,
                         ok: true,
                     });
+                    jobs.extend(left_out);
                 }
                 // As systemctl: not an error, but said (the unit is started
                 // by another one, or by hand).

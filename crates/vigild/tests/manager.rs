@@ -699,6 +699,37 @@ fn enable_checks_every_name_first_and_only_notes_a_unit_without_install() {
     assert_eq!(m.state("plain.service"), "running");
 }
 
+/// Found by trying Debian's units: `vigil enable cups` failed with "unit
+/// cups.path not found; nothing was changed", as cups.service has
+/// `Also=cups.socket cups.path` and vigil does not load `.path` units
+/// (sysstat's `Also=sysstat-collect.timer` likewise). systemctl links all
+/// three; vigil links what it runs and says what it left out.
+#[test]
+fn enable_and_disable_leave_out_an_also_unit_of_a_type_not_run_yet() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        (
+            "cups.service",
+            "[Service]\nExecStart=/bin/sleep 1000\n[Install]\nWantedBy=default.target\n\
+             Also=cups.path\n",
+        ),
+        (
+            "cups.path",
+            "[Path]\nPathExists=/tmp\n[Install]\nWantedBy=default.target\n",
+        ),
+    ]);
+    let link = m.config.join("default.target.wants/cups.service");
+    let said = "cups.path (Also= of cups.service) is a unit of a type vigil does not run yet";
+    for verb in ["enable", "disable"] {
+        let out = m.vigil(&[verb, "cups"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{verb}: {err}");
+        assert!(err.contains(said), "{verb}: {err}");
+        assert_eq!(fs::symlink_metadata(&link).is_ok(), verb == "enable");
+        assert!(fs::symlink_metadata(m.config.join("default.target.wants/cups.path")).is_err());
+    }
+}
+
 #[test]
 fn restarting_a_crashed_service_does_not_bounce_its_dependents() {
     let m = Manager::start(&[
