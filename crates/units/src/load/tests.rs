@@ -186,6 +186,40 @@ fn drop_ins_apply_in_lexical_order_after_the_main_file() {
     assert_eq!(set.dropins["a.service"].len(), 2);
 }
 
+/// Found by trying Debian-style drop-ins: a second `ExecStart=` written in a
+/// drop-in (without the empty one that resets the list) was reported at the
+/// main file, at the drop-in's line number; so was a drop-in's
+/// `Restart=always` on a oneshot.
+#[test]
+fn an_error_a_drop_in_causes_names_the_drop_in() {
+    let d = TempDir::new("dropin-error");
+    d.write(
+        "two.service",
+        "[Unit]\nDescription=orig\n[Service]\nExecStart=/bin/sleep 100\n",
+    );
+    let conf = d.write(
+        "two.service.d/10-add.conf",
+        "[Service]\nExecStart=/bin/sleep 200\n",
+    );
+    d.write(
+        "once.service",
+        "[Service]\nType=oneshot\nExecStart=/bin/true\n",
+    );
+    let once = d.write("once.service.d/r.conf", "\n[Service]\nRestart=always\n");
+    let set = load_dirs(&[d.path()], &ctx());
+    for (unit, file, line, what) in [
+        ("two.service", &conf, 2, "more than one ExecStart="),
+        ("once.service", &once, 3, "Restart=always"),
+    ] {
+        let said = set
+            .diagnostics
+            .iter()
+            .find(|g| g.message.contains(what))
+            .unwrap_or_else(|| panic!("{unit}: {:?}", set.diagnostics));
+        assert_eq!((&said.path, said.line), (file, line), "{unit}: {said:?}");
+    }
+}
+
 #[test]
 fn first_directory_wins_and_drop_ins_merge_by_file_name() {
     let etc = TempDir::new("etc");

@@ -131,7 +131,7 @@ pub fn parse(
         type_dbus: false,
         timeout_abort: None,
         notify_access_set: false,
-        restart_line: 0,
+        restart_at: None,
         exec_start_failed: false,
         listen_failed: false,
         stdout_set: false,
@@ -853,7 +853,8 @@ struct Builder<'a> {
     path: Arc<Path>,
     line: u32,
     key: String,
-    exec_start_lines: Vec<u32>,
+    /// Where each `ExecStart=` command was written (a drop-in's own file).
+    exec_start_lines: Vec<(Arc<Path>, u32)>,
     timeout_start_set: bool,
     /// Type= was given (without it and without ExecStart=, a service is a oneshot).
     type_set: bool,
@@ -862,7 +863,8 @@ struct Builder<'a> {
     /// `TimeoutAbortSec=` as written; unset follows TimeoutStopSec=.
     timeout_abort: Option<Option<Duration>>,
     notify_access_set: bool,
-    restart_line: u32,
+    /// Where the `Restart=` in effect was written.
+    restart_at: Option<(Arc<Path>, u32)>,
     /// An `ExecStart=` line was rejected: do not also report that there is none.
     exec_start_failed: bool,
     /// A `Listen*=` line was rejected: do not also report that there is none.
@@ -1070,7 +1072,8 @@ impl Builder<'_> {
         }
         let list = match directive {
             "ExecStart" => {
-                let lines = std::iter::repeat_n(self.line, parsed.commands.len());
+                let at = (Arc::clone(&self.path), self.line);
+                let lines = std::iter::repeat_n(at, parsed.commands.len());
                 self.exec_start_lines.extend(lines);
                 &mut self.service.exec_start
             }
@@ -1292,10 +1295,10 @@ impl Builder<'_> {
             }
             let oneshot = s.service_type == ServiceType::Oneshot;
             if !oneshot {
-                if let Some(&second) = self.exec_start_lines.get(1) {
+                if let Some((path, second)) = self.exec_start_lines.get(1) {
                     self.diags.push(Diagnostic::error(
-                        main,
-                        second,
+                        &**path,
+                        *second,
                         "more than one ExecStart= is only allowed for Type=oneshot services",
                     ));
                 }
@@ -1322,9 +1325,10 @@ impl Builder<'_> {
                     ));
                 }
                 if matches!(s.restart, RestartPolicy::Always | RestartPolicy::OnSuccess) {
+                    let (path, line) = self.restart_at.clone().unwrap_or((Arc::from(main), 0));
                     self.diags.push(Diagnostic::error(
-                        main,
-                        self.restart_line,
+                        &*path,
+                        line,
                         "Restart=always and Restart=on-success are not allowed for \
                          Type=oneshot services",
                     ));
@@ -1558,7 +1562,7 @@ fn h_restart(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
             ("on-watchdog", RestartPolicy::OnWatchdog),
         ],
     )?;
-    b.restart_line = b.line;
+    b.restart_at = Some((Arc::clone(&b.path), b.line));
     Ok(())
 }
 
