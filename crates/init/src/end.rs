@@ -271,7 +271,9 @@ fn stop_the_rest(at: Where, signals: &OwnedFd, sig: Signal) -> bool {
 
 /// Says which processes the SIGKILL is for, as systemd-shutdown does: `PID (comm)`,
 /// the first 16 and how many more. A PID 1's are every process but itself and the
-/// kernel's threads (kthreadd, PID 2, and its children); otherwise its children.
+/// kernel's threads on a real boot (kthreadd, PID 2, and its children: in a PID namespace
+/// PID 2 is a process like any other, vigil-init itself under `docker run --init`);
+/// otherwise its children.
 fn name_the_rest(at: Where, action: &str) {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
     let Ok(proc) = open(c"/proc", flags, Mode::empty()) else {
@@ -307,7 +309,7 @@ fn name_the_rest(at: Where, action: &str) {
         let comm = text.get(open + 1..close).unwrap_or_default();
         let rest = text.get(close + 1..).unwrap_or_default();
         let ppid = rest.split(|&b| b == b' ').nth(2).and_then(number);
-        let kernel = pid == 2 || ppid == Some(2);
+        let kernel = at.boot() && (pid == 2 || ppid == Some(2));
         if pid == me || kernel || (!at.pid1 && ppid != Some(me)) {
             continue;
         }

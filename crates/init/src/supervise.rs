@@ -219,7 +219,7 @@ impl<'a> Supervisor<'a> {
     }
 
     /// A shutdown asked for by a signal: the manager stops everything (SIGTERM) and exits,
-    /// then the final sequence runs; at once when no manager runs.
+    /// then the final sequence runs; at once when no manager runs nor is to be started.
     fn shutdown(&mut self, action: Action, signo: i32) {
         shout!("signal {signo}: {} requested", action.name());
         self.requests.action = Some(action);
@@ -229,6 +229,15 @@ impl<'a> Supervisor<'a> {
                 self.channel.stop = Some(action);
                 self.channel.flush();
                 self.forward(Signal::TERM);
+            }
+            // Between a manager's failure and the next start (its backoff):
+            // the next one, started now, stops every service in order, as
+            // after a manager killed during a shutdown. Going down at once
+            // left the services to the final SIGTERM, and a container exited
+            // 0 whatever had made its manager fail.
+            None if self.next_start.is_some() => {
+                self.channel.stop = Some(action);
+                self.next_start = Some(0);
             }
             None => self.done = Some(0),
         }

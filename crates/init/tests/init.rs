@@ -486,7 +486,22 @@ fn the_final_sigkill_names_what_it_kills() {
     if !privileged("the_final_sigkill_names_what_it_kills") {
         return;
     }
-    let dir = TestDir::new("final-named");
+    final_sigkill_named("final-named", false);
+}
+
+/// The same with vigil-init as PID 2 of its namespace (`docker run --init`,
+/// a shell above it): its leftover's parent is PID 2, which was taken for
+/// the kernel's kthreadd, and the SIGKILL went unnamed.
+#[test]
+fn the_final_sigkill_names_what_it_kills_as_pid_2() {
+    if !privileged("the_final_sigkill_names_what_it_kills_as_pid_2") {
+        return;
+    }
+    final_sigkill_named("final-named-2", true);
+}
+
+fn final_sigkill_named(tag: &str, pid_2: bool) {
+    let dir = TestDir::new(tag);
     let manager = dir.script(
         "manager.sh",
         // Its exit only once the leftover is `sleep`, SIGTERM ignored: a
@@ -496,10 +511,20 @@ fn the_final_sigkill_names_what_it_kills() {
          until [ -s @DIR@/left ] && [ \"$(cat /proc/$(cat @DIR@/left)/comm)\" = sleep ]; do sleep 0.01; done\n\
          @PY@ @CHAN@ send 'exit 0'\n",
     );
-    let mut init = in_namespace(
-        &dir,
-        &["--container", "--manager", manager.to_str().unwrap()],
-    );
+    let manager = manager.to_str().unwrap();
+    let mut init = match pid_2 {
+        // The shell forks for a command that is not its last.
+        true => logged(
+            &dir,
+            Command::new("unshare")
+                .args(["--pid", "--fork", "--mount-proc", "sh", "-c"])
+                .arg(format!(
+                    "{} --container --manager {manager}; exit $?",
+                    bin()
+                )),
+        ),
+        false => in_namespace(&dir, &["--container", "--manager", manager]),
+    };
     let status = exit_within(&mut init, Duration::from_secs(30), &dir);
     let log = dir.read("init.log");
     assert_eq!(status.code(), Some(0), "{log}");
@@ -779,6 +804,44 @@ fn a_manager_killed_during_a_shutdown_is_started_again_and_told_to_stop() {
     let status = container_with(&dir, &manager);
     assert_eq!(status.code(), Some(137), "log:\n{}", dir.read("init.log"));
     assert_eq!(dir.read("starts").lines().count(), 4);
+}
+
+/// A SIGTERM while the manager waits out its backoff (it failed, or was
+/// killed, and its services run on): the next manager starts at once and is
+/// told to stop, and its exit is the container's. The container exited 0 at
+/// once, services left to the final SIGTERM, the failure hidden.
+#[test]
+fn sigterm_during_the_managers_backoff_starts_it_to_stop() {
+    if !privileged("sigterm_during_the_managers_backoff_starts_it_to_stop") {
+        return;
+    }
+    let dir = TestDir::new("term-in-backoff");
+    // Six failures (the sixth's pause is 1.6 s), then one that stops.
+    let manager = fake_manager(
+        &dir,
+        "with open('@DIR@/starts', 'a') as f:\n\
+         \x20   f.write('x\\n')\n\
+         if len(open('@DIR@/starts').read().split()) <= 6:\n\
+         \x20   os._exit(1)\n\
+         while chan.recv(s)[0] != 'stop exit':\n\
+         \x20   pass\n\
+         os._exit(3)",
+    );
+    let mut init = in_namespace(
+        &dir,
+        &["--container", "--manager", manager.to_str().unwrap()],
+    );
+    wait_until("the sixth failure", Duration::from_secs(20), &dir, || {
+        dir.read("init.log")
+            .contains("restarting the manager in 1600 ms")
+    });
+    let pid1 = children(init.id());
+    assert_eq!(pid1.len(), 1, "unshare has vigil-init as its only child");
+    kill(pid1[0], libc::SIGTERM);
+    let status = exit_within(&mut init, Duration::from_secs(20), &dir);
+    let log = dir.read("init.log");
+    assert_eq!(status.code(), Some(3), "log:\n{log}");
+    assert_eq!(dir.read("starts").lines().count(), 7, "{log}");
 }
 
 /// A container over a manager that notes each signal it gets (of SIGTERM and
