@@ -70,6 +70,10 @@ a flag that takes no value refuses one (--no-block=false is a usage error).
 run by the name poweroff, reboot, halt, shutdown, runlevel or telinit (a link),
 vigil is System V's command of that name: 'shutdown --help'.
 
+a question (list, status, is-active, is-enabled, log without -f...) gives up when
+the manager has not answered in 25 s ($VIGIL_QUERY_TIMEOUT seconds), exit 5: a
+stopped or stuck manager; what waits for jobs (start, stop...) waits as they take.
+
 unit names may omit \".service\"; a name with * ? or [...] is a pattern matching
 every loaded unit whose whole name fits ('worker@*').
 
@@ -353,6 +357,13 @@ fn parse_verb(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
         }
         "is-enabled" => {
             let a = split(verb, rest, &["-q", "--quiet"], &[])?;
+            // It reads unit files, not loaded units: a pattern names none of
+            // them (it was answered `bad` or `not-found`).
+            if let Some(unit) = a.names.iter().find(|u| vigil_units::glob::is_glob(u)) {
+                return Err(bad(format!(
+                    "is-enabled: {unit}: is-enabled takes unit names, not patterns"
+                )));
+            }
             Verb::IsEnabled {
                 quiet: a.has("-q") || a.has("--quiet"),
                 units: a.at_least_one(verb)?,

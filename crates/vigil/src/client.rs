@@ -1,6 +1,6 @@
 //! Talking to the manager: one request per connection, replies read line by line.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::os::unix::net::UnixStream;
 
 use vigil_proto::{Body, Envelope, ErrorCode, KillWhom, LogLine, Reply, Request, VERSION};
@@ -209,8 +209,28 @@ fn connect(
             return Err(Exit::Unreachable);
         }
     };
+    // A question is answered at once: a manager that does not answer one in
+    // QUERY_TIMEOUT is stopped or stuck, and a script's `vigil is-active`
+    // must not hang with it (systemctl gives up after its bus's 25 s too).
+    // What waits for jobs, and a follower, wait as long as they take.
+    let follows = requests
+        .iter()
+        .any(|r| matches!(r, Request::Log { follow: true, .. }));
+    if !follows && !requests.iter().any(Request::is_mutating) {
+        let _ = stream.set_read_timeout(Some(query_timeout()));
+    }
     send(&stream, 1, requests)?;
     Ok((path, stream))
+}
+
+/// How long a question (`list`, `status`, `is-active`...) waits for the
+/// manager's answer to begin, or to go on: `$VIGIL_QUERY_TIMEOUT` seconds
+/// (a positive number, fractions too), else 25.
+fn query_timeout() -> std::time::Duration {
+    let set = std::env::var("VIGIL_QUERY_TIMEOUT").ok();
+    set.and_then(|v| std::time::Duration::try_from_secs_f64(v.trim().parse().ok()?).ok())
+        .filter(|t| !t.is_zero())
+        .unwrap_or(std::time::Duration::from_secs(25))
 }
 
 /// Sends `requests` on `stream`, their ids `first`, `first` + 1, ...
@@ -278,6 +298,13 @@ fn read_reply(
             }
             reply => Ok(Some(reply)),
         },
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            eprintln!(
+                "vigil: the manager did not answer within {} s: is it stopped (SIGSTOP) or stuck?",
+                query_timeout().as_secs_f64()
+            );
+            Err(Exit::Unreachable)
+        }
         Err(e) => {
             eprintln!("vigil: reading the reply failed: {e}");
             Err(Exit::Unreachable)
@@ -369,13 +396,18 @@ fn is(socket: Option<std::path::PathBuf>, names: &[String], failed: bool, quiet:
         }
     }
     let mut states: Vec<&str> = Vec::new();
-    for reply in replies.iter().flatten() {
+    for (name, reply) in names.iter().zip(&replies) {
+        let Some(reply) = reply else { continue };
         match (&reply.result, &reply.error) {
             (Some(Body::Status { units, not_found }), _) => {
                 states.extend(units.iter().map(|u| active_state(&u.state)));
                 // A unit that does not exist is inactive, as systemctl says.
                 states.extend(not_found.iter().map(|_| "inactive"));
             }
+            // A line per unit a pattern matches: none for none (it printed
+            // `inactive`, as for a unit).
+            (None, Some(e))
+                if e.code == ErrorCode::NoSuchUnit && vigil_units::glob::is_glob(name) => {}
             (None, Some(e)) if e.code == ErrorCode::NoSuchUnit => states.push("inactive"),
             _ => return show(reply, false, false),
         }
@@ -553,7 +585,11 @@ fn wait_reexec(mut reader: BufReader<UnixStream>, path: &std::path::Path) -> Exi
 /// one unit.
 fn show(reply: &Reply, json: bool, status_array: bool) -> Exit {
     if let Some(err) = &reply.error {
-        eprintln!("vigil: {}", err.message);
+        // One line each: a message may name several things (every name of a
+        // request that found none).
+        for line in err.message.lines() {
+            eprintln!("vigil: {line}");
+        }
         return match err.code {
             ErrorCode::NoSuchUnit => Exit::NoSuchUnit,
             ErrorCode::BadRequest

@@ -245,8 +245,10 @@ fn log_to(out: &mut impl Write, lines: &[LogLine], json: bool, terminal: bool) {
             }
             continue;
         }
+        // A marker, not a count (docs/PROTOCOL.md): the ring does not count
+        // what it evicts. "-- 1 lines dropped --" stood for 36,000 lost.
         if l.dropped_before > 0 {
-            let _ = writeln!(out, "-- {} lines dropped --", l.dropped_before);
+            let _ = writeln!(out, "-- lines dropped here: this follower fell behind --");
         }
         // stdout as `unit: line`; the other streams are named.
         let tag = match l.stream.as_str() {
@@ -393,6 +395,26 @@ mod tests {
         assert_eq!(
             shown(false),
             format!("00:00:00.000 x.service: {}\n", line.line)
+        );
+    }
+
+    /// Found by following a flood: `-- 1 lines dropped --` where 36,000
+    /// lines had gone. The field is a marker (docs/PROTOCOL.md).
+    #[test]
+    fn a_gap_in_a_followed_log_is_marked_without_a_count() {
+        let line = LogLine {
+            time_us: 0,
+            unit: "x.service".into(),
+            stream: "stdout".into(),
+            line: "after".into(),
+            tag: None,
+            dropped_before: 1,
+        };
+        let mut out = Vec::new();
+        log_to(&mut out, std::slice::from_ref(&line), false, false);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "-- lines dropped here: this follower fell behind --\n00:00:00.000 x.service: after\n"
         );
     }
 

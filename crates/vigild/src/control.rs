@@ -846,10 +846,11 @@ fn not_found(unit: &str, why: String) -> JobResult {
     }
 }
 
-/// The reply to a request none of whose names names a unit.
-fn not_found_reply(id: u64, result: &JobResult) -> Reply {
-    let why = result.reason.clone().unwrap_or_default();
-    Reply::err(id, ErrorCode::NoSuchUnit, why)
+/// The reply to a request none of whose names names a unit: why for each,
+/// a line each (`status u1 u2 u3` named only u1, where systemctl names all).
+fn not_found_reply(id: u64, results: &[JobResult]) -> Reply {
+    let why: Vec<&str> = results.iter().filter_map(|r| r.reason.as_deref()).collect();
+    Reply::err(id, ErrorCode::NoSuchUnit, why.join("\n"))
 }
 
 /// Whether a unit has settled for a job of `kind`, and with what result.
@@ -1359,9 +1360,9 @@ impl Daemon {
                 Err(why) => unknown.push(not_found(&name, why)),
             }
         }
-        match unknown.first() {
-            Some(first) if names.is_empty() => Err(Box::new(not_found_reply(id, first))),
-            _ => Ok((names, unknown)),
+        match names.is_empty() && !unknown.is_empty() {
+            true => Err(Box::new(not_found_reply(id, &unknown))),
+            false => Ok((names, unknown)),
         }
     }
 
@@ -1624,10 +1625,8 @@ impl Daemon {
                 }
             }
         }
-        if out.is_empty()
-            && let Some(first) = missing.first()
-        {
-            return Reply::err(id, ErrorCode::NoSuchUnit, first.clone());
+        if out.is_empty() && !missing.is_empty() {
+            return Reply::err(id, ErrorCode::NoSuchUnit, missing.join("\n"));
         }
         Reply::ok(
             id,

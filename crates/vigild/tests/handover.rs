@@ -2032,7 +2032,7 @@ fn a_reexec_runs_the_file_at_the_path_vigild_was_started_from() {
 }
 
 /// `vigil log -f w`, its stderr kept: the numbers of the `n-N` lines it
-/// prints, in order, and 0 for its own `-- N lines dropped --`.
+/// prints, in order, and 0 for its own `-- lines dropped here ... --`.
 fn follow_numbered_lines(m: &Manager) -> (std::process::Child, std::sync::mpsc::Receiver<u64>) {
     let mut follower = Command::new(harness::vigil_bin())
         .arg("--socket")
@@ -2048,7 +2048,7 @@ fn follow_numbered_lines(m: &Manager) -> (std::process::Child, std::sync::mpsc::
         for line in std::io::BufRead::lines(out).map_while(Result::ok) {
             let n = match line.rsplit("n-").next().and_then(|n| n.parse::<u64>().ok()) {
                 Some(n) => n,
-                None if line.starts_with("-- ") && line.ends_with(" lines dropped --") => 0,
+                None if line.starts_with("-- lines dropped here") => 0,
                 None => continue,
             };
             if tx.send(n).is_err() {

@@ -833,6 +833,83 @@ fn status_and_exit_codes() {
     assert_eq!(out.status.code(), Some(5));
 }
 
+/// Found by trying the CLI: `vigil list` against a stopped manager (SIGSTOP,
+/// or stuck) waited for ever, and so would a script's `vigil is-active`.
+/// A question now gives up after $VIGIL_QUERY_TIMEOUT (25 s by default),
+/// saying why, with the exit code of a manager out of reach; once the
+/// manager runs again, it answers.
+#[test]
+fn a_question_to_a_stopped_manager_times_out() {
+    let m = Manager::start(&[("default.target", "[Unit]\n")]);
+    let ask = |verb: &[&str]| {
+        std::process::Command::new(harness::vigil_bin())
+            .arg("--socket")
+            .arg(&m.socket)
+            .args(verb)
+            .env("VIGIL_QUERY_TIMEOUT", "0.3")
+            .output()
+            .unwrap()
+    };
+    assert!(harness::send_signal(m.pid(), "STOP"));
+    for verb in [
+        &["list"][..],
+        &["is-active", "default.target"],
+        &["status", "default"],
+    ] {
+        let out = ask(verb);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{verb:?}: {err}");
+        assert!(
+            err.contains("the manager did not answer within 0.3 s"),
+            "{verb:?}: {err}"
+        );
+    }
+    assert!(harness::send_signal(m.pid(), "CONT"));
+    assert_eq!(ask(&["list"]).status.code(), Some(0));
+}
+
+/// Found by trying the CLI: `vigil status u1 u2 u3`, none of them a unit,
+/// said only `no such unit: u1.service`; systemctl names each (a mix with
+/// a real unit named them all already).
+#[test]
+fn every_name_that_is_no_unit_is_said() {
+    let m = Manager::start(&[("default.target", "[Unit]\n")]);
+    for verb in ["status", "stop", "start", "restart"] {
+        let out = m.vigil(&[verb, "u1", "u2", "u3"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(4), "{verb}: {err}");
+        for u in ["u1", "u2", "u3"] {
+            assert!(
+                err.lines()
+                    .any(|l| l.starts_with("vigil: ") && l.contains(&format!("{u}.service"))),
+                "{verb}: {err}"
+            );
+        }
+    }
+}
+
+/// Found by trying the CLI: `vigil is-active 'nomatch*'` printed
+/// `inactive`, as for a unit, where a pattern gives a line per unit it
+/// matches; `vigil is-enabled 'worker@*'` printed `bad`: it reads unit
+/// files, which a pattern does not name, and now refuses one.
+#[test]
+fn is_active_prints_a_line_per_match_and_is_enabled_refuses_a_pattern() {
+    let m = Manager::start(&[("default.target", "[Unit]\n")]);
+    let out = m.vigil(&["is-active", "nomatch*"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    let out = m.vigil(&["is-active", "default*", "nomatch*", "nope"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "active\ninactive\n");
+    let out = m.vigil(&["is-enabled", "worker@*"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("is-enabled takes unit names, not patterns"),
+        "{err}"
+    );
+}
+
 #[test]
 fn an_instance_started_on_demand_survives_a_sync() {
     let m = Manager::start(&[
