@@ -596,6 +596,11 @@ impl Daemon {
     /// In a container the kernel's uptime is the host's: left out.
     fn startup_finished(&mut self) {
         self.target_reached = true;
+        // Saved (under vigil-init): a manager killed after the spawns' save,
+        // before any other, left it unsaid, and the next one said "startup
+        // finished" again, and would have taken a later failure of the boot
+        // target for a boot that failed (the emergency shell).
+        self.handover.dirty = true;
         let uptime = if self.opts.container {
             String::new()
         } else {
@@ -1121,6 +1126,13 @@ impl Daemon {
                     break;
                 }
                 self.logs.flush(&self.epoll);
+            }
+            // A change made before the loop began (the boot target reached as
+            // the first spawns went) is saved before the wait too: an idle
+            // manager held it until the next event, and a crash meanwhile lost
+            // it (the next manager said "startup finished" again).
+            if self.handover.dirty {
+                self.save_state(Vec::new());
             }
             // With heap to give back, look for work without blocking first: an
             // empty answer means idle, the moment for a walk over the heap.

@@ -905,7 +905,11 @@ impl Daemon {
         // did not live to save), by PID: a spawn whose PID it did not live to
         // save may have one.
         let exited: HashMap<u32, i32> = inherited.exited.iter().copied().collect();
-        let remaining = self.claim_spawns(asked, &state.intents, &exited, inherited.lost);
+        let (remaining, claimed, ended) =
+            self.claim_spawns(asked, &state.intents, &exited, inherited.lost);
+        // The spawns the predecessor made after its last save are its
+        // processes too ("0 processes alive" was said of two running).
+        let (adopted, gone) = (adopted + claimed, gone + ended);
         // What the services said while no manager ran comes before how they
         // ended since (a READY=1, then the exit), as for a running manager; and
         // after the spawns are claimed, or their main processes' words would
@@ -1041,7 +1045,8 @@ impl Daemon {
     }
 
     /// Answers the re-asked spawns whose process the predecessor had already
-    /// started; returns the other actions. The PID is the one the kernel wrote
+    /// started; returns the other actions, and how many of those processes
+    /// are alive and gone (for the take-over's summary). The PID is the one the kernel wrote
     /// into the spawn's slot (`SpawnPids`), else that of the process whose
     /// environment has its `$INVOCATION_ID`. A process that has ended already
     /// has its status among `exited`, those vigil-init reaped for nobody known:
@@ -1052,9 +1057,9 @@ impl Daemon {
         intents: &[Intent],
         exited: &HashMap<u32, i32>,
         lost: u64,
-    ) -> Vec<Action> {
+    ) -> (Vec<Action>, usize, usize) {
         if intents.is_empty() {
-            return actions;
+            return (actions, 0, 0);
         }
         let slots = self.handover.spawn_pids.as_ref();
         // The PID in the slot, and the start time the predecessor recorded
@@ -1093,6 +1098,11 @@ impl Daemon {
             );
         }
         let mut rest = Vec::new();
+        let (mut alive, mut gone) = (0, 0);
+        let mut count = |ended: bool| match ended {
+            true => gone += 1,
+            false => alive += 1,
+        };
         let mut asked: HashSet<(&str, Role)> = HashSet::new();
         for action in actions {
             let claimed = match &action {
@@ -1106,6 +1116,7 @@ impl Daemon {
             };
             match claimed {
                 Some((unit, role, (pid, started))) => {
+                    count(exited.contains_key(&pid));
                     self.take_over_spawn(unit, role, pid, started, exited.contains_key(&pid));
                 }
                 None => rest.push(action),
@@ -1122,6 +1133,7 @@ impl Daemon {
             }
             match pids.get(intent.invocation_id.as_str()) {
                 Some(&(pid, started)) => {
+                    count(exited.contains_key(&pid));
                     self.take_over_spawn(unit, role, pid, started, exited.contains_key(&pid));
                 }
                 None => {
@@ -1138,7 +1150,7 @@ impl Daemon {
                 }
             }
         }
-        rest
+        (rest, alive, gone)
     }
 
     /// Takes `pid`, which the previous manager started for `unit` as `role`

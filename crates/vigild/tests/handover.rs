@@ -2419,3 +2419,34 @@ fn one_request_for_many_new_instances_reads_the_directories_once() {
     assert_eq!(reads() - before, 1, "reads of {dir}");
     assert!(m.shutdown().success());
 }
+
+/// Found by trying vigil-init as a container's init: a manager killed while
+/// idle after its boot target was reached had left that unsaved (a change
+/// made before the loop's first wait waited for the next event to be
+/// saved), and the next manager said "startup finished" again; its
+/// take-over line counted "0 processes alive" of two running.
+#[test]
+fn a_manager_killed_while_idle_after_startup_had_saved_it() {
+    if !require_root("a_manager_killed_while_idle_after_startup_had_saved_it") {
+        return;
+    }
+    let mut m = Manager::start_under_init(
+        &[
+            ("default.target", "[Unit]\nWants=a.service b.service\n"),
+            ("a.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+            ("b.service", "[Service]\nExecStart=/bin/sleep 1001\n"),
+        ],
+        &[],
+    );
+    m.expect_stderr("startup finished");
+    m.kill_vigild(|| {});
+    let took = m.expect_stderr("took over from the previous manager");
+    assert!(took.contains("2 processes alive"), "{took}");
+    // Whatever the take-over says comes before it answers.
+    m.vigil_ok(&["list"]);
+    let finished = m
+        .drain_stderr()
+        .iter()
+        .filter(|l| l.contains("startup finished"));
+    assert_eq!(finished.count(), 1, "{:?}", m.seen);
+}
