@@ -992,6 +992,13 @@ pub fn note_boot_facts() {
     let _ = first_boot(&System::real());
 }
 
+/// Whether this is the first boot, as decided when the manager started
+/// ([`note_boot_facts`]): what `ConditionFirstBoot=` checks, and what
+/// generators get as `$SYSTEMD_FIRST_BOOT`.
+pub fn is_first_boot() -> bool {
+    first_boot(&System::real())
+}
+
 /// systemd's rule for `ConditionNeedsUpdate=/etc` (or `/var`): true when
 /// /usr's modification time is newer than that of `DIR/.updated` (or the stamp
 /// is missing), false when DIR is on a read-only mount.

@@ -130,6 +130,13 @@ pub(crate) struct Daemon {
     /// The unit directories given by `--unit-path`: one that is not there is
     /// said at each read (the default ones need not all exist).
     named_unit_dirs: Vec<PathBuf>,
+    /// The systemd generators run before each read of the configuration
+    /// (`load`); None when they do not run for this manager.
+    generators: Option<crate::generators::Setup>,
+    /// The unit search path as read: `opts.config_dirs`, with the
+    /// generators' outputs once they ran. (`vigil enable` writes into the
+    /// first of `opts.config_dirs`, never into an output.)
+    load_path: Vec<PathBuf>,
     /// The deadline's last call went out (`ShutdownLastCall`).
     pub shutdown_last_call: bool,
     /// When this manager started (monotonic), and whether the target it was
@@ -230,8 +237,12 @@ impl Daemon {
         let uid = vigil_platform::getuid();
         let mut opts = opts;
         let dirs_named = !opts.config_dirs.is_empty();
+        let env_path = std::env::var("VIGIL_UNIT_PATH")
+            .ok()
+            .filter(|v| !v.is_empty());
+        let default_unit_path = !dirs_named && env_path.is_none();
         if opts.config_dirs.is_empty() {
-            opts.config_dirs = unit_path(uid, std::env::var("VIGIL_UNIT_PATH").ok().as_deref());
+            opts.config_dirs = unit_path(uid, env_path.as_deref());
         }
         // Paths of the command line and of the environment (VIGIL_UNIT_PATH,
         // VIGIL_SOCKET, XDG_RUNTIME_DIR) alike: services do not run here.
@@ -248,6 +259,15 @@ impl Daemon {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
         create_runtime_dir(&runtime, chosen_here, uid)?;
+        // Their outputs beside the sockets: /run/vigil for root, as systemd's
+        // are in /run/systemd.
+        let generators = crate::generators::Setup::decide(
+            &opts.generator_dirs,
+            opts.generator_timeout,
+            uid,
+            default_unit_path,
+            &runtime,
+        );
 
         // A write to a client that hung up must be an EPIPE error, not a death.
         vigil_platform::ignore_signal(libc_sig::SIGPIPE).context("ignoring SIGPIPE")?;
@@ -368,6 +388,8 @@ impl Daemon {
             } else {
                 Vec::new()
             },
+            generators,
+            load_path: opts.config_dirs.clone(),
             shutdown_last_call: false,
             started_at: vigil_platform::monotonic_now(),
             target_reached: false,
@@ -795,7 +817,7 @@ impl Daemon {
         for line in missing {
             self.say(Level::Warning, None, &line);
         }
-        let mut set = vigil_units::load::load_dirs(&self.opts.config_dirs, &self.spec_ctx);
+        let mut set = vigil_units::load::load_dirs(&self.load_path, &self.spec_ctx);
         self.instances = self.instances_to_make();
         let instances: Vec<String> = self.instances.iter().cloned().collect();
         let results = set.instantiate_all(&instances, &self.spec_ctx);
@@ -833,13 +855,15 @@ impl Daemon {
         vigil_units::load::resolve_alias(&self.aliases, &name)
     }
 
-    /// Reads the configuration directories and hands the result to the engine
-    /// (at boot, and for `vigil sync`); returns what changed.
-    /// The definitions live in the engine only: vigild keeps no copy.
+    /// Runs the generators, then reads the configuration directories and
+    /// hands the result to the engine (at boot, after a crash or `vigil
+    /// reexec`, for `vigil sync` and SIGHUP: where systemd runs its
+    /// generators); returns what changed. The definitions live in the engine
+    /// only: vigild keeps no copy.
     pub fn load(&mut self) -> Rescan {
+        let mut errors = self.run_generators();
         let set = self.read_config();
         self.warn_of_units_at_shutdown(&set);
-        let mut errors = Vec::new();
         // A distribution's units read settings vigil does not enforce yet by
         // the hundred (Debian's: 228 lines on the console at each boot): one
         // line sums them up, each is said with --debug, and `vigil verify`
@@ -905,6 +929,27 @@ impl Daemon {
             changed,
             errors,
         }
+    }
+
+    /// Runs the systemd generators, when they run for this manager, and
+    /// makes the unit search path with their outputs; returns each failure
+    /// (`PATH: error: ...`). Synchronous, as in systemd, and bounded by
+    /// `--generator-timeout`: the loop waits, and every generator is reaped
+    /// (or killed) before the directories are read.
+    fn run_generators(&mut self) -> Vec<String> {
+        let Some(setup) = &self.generators else {
+            return Vec::new();
+        };
+        let report = setup.run(&crate::generators::environment(&self.default_env));
+        // Not read when they could not be emptied: an earlier run's files.
+        self.load_path = match report.outputs_ready {
+            true => setup.outputs.unit_path(&self.opts.config_dirs),
+            false => self.opts.config_dirs.clone(),
+        };
+        for (level, line) in &report.lines {
+            self.say(*level, None, line);
+        }
+        report.errors
     }
 
     fn apply_set(&mut self, set: LoadedSet) -> (Vec<String>, Vec<String>, Vec<String>) {
@@ -1071,7 +1116,7 @@ impl Daemon {
             return HashMap::new();
         }
         // Rare: read the directories again, as a start of a new instance does.
-        let mut set = vigil_units::load::load_dirs(&self.opts.config_dirs, &self.spec_ctx);
+        let mut set = vigil_units::load::load_dirs(&self.load_path, &self.spec_ctx);
         let outcomes = set.instantiate_all(&candidates, &self.spec_ctx);
         let made: HashSet<&String> = (candidates.into_iter().zip(outcomes))
             .filter_map(|(n, outcome)| outcome.is_ok().then_some(n))

@@ -479,7 +479,7 @@ fn parse_state(text: &[u8]) -> anyhow::Result<State> {
 
 /// What a memfd holds, from its start (the descriptor shares its offset
 /// with the copy it was made from: vigil-init's, the previous image's).
-fn read_memfd(fd: OwnedFd) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_memfd(fd: OwnedFd) -> std::io::Result<Vec<u8>> {
     let mut file = File::from(fd);
     file.seek(SeekFrom::Start(0))?;
     let mut bytes = Vec::new();

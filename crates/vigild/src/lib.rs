@@ -24,6 +24,7 @@ macro_rules! note {
 
 mod control;
 mod daemon;
+mod generators;
 mod handover;
 mod logs;
 pub mod options;

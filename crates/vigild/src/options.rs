@@ -16,6 +16,19 @@ options:
                        /run/vigil, /usr/lib/vigil, /etc/systemd/system, /run/systemd/system,
                        /lib/systemd/system, /usr/lib/systemd/system; for other users
                        $XDG_CONFIG_HOME/vigil (~/.config/vigil)
+  --generator-dir DIR  run the systemd generators in DIR (repeatable; a name in an
+                       earlier DIR hides it in the later ones) before each read of the
+                       unit directories (at start, `vigil sync`, SIGHUP), also with
+                       --unit-path or as a user that is not root. Without it, generators
+                       run only for root with the default unit path, from
+                       /run/systemd/system-generators, then /etc/..., /usr/local/lib/...,
+                       /usr/lib/... and /lib/systemd/system-generators; never systemd's
+                       own (systemd-*). Their outputs, generator, generator.early and
+                       generator.late beside the control socket (/run/vigil/ for root),
+                       join the unit path (docs/UNITS.md, section Generators)
+  --generator-timeout SECONDS
+                       how long the generators of a run get, all together (default 90):
+                       those still running then are killed with their process group
   --socket PATH        the control socket (also $VIGIL_SOCKET); default
                        /run/vigil/control.sock for root, $XDG_RUNTIME_DIR/vigil/control.sock
                        otherwise (/tmp/vigil-UID/ without XDG_RUNTIME_DIR)
@@ -65,6 +78,11 @@ pub enum SinkSpec {
 #[derive(Debug, Clone)]
 pub struct Options {
     pub config_dirs: Vec<PathBuf>,
+    /// `--generator-dir`: where generators are run from, in place of systemd's
+    /// directories, and even with `--unit-path` or for a user that is not root.
+    pub generator_dirs: Vec<PathBuf>,
+    /// What all the generators of one run get together.
+    pub generator_timeout: std::time::Duration,
     pub socket: Option<PathBuf>,
     pub target: String,
     pub sinks: Vec<SinkSpec>,
@@ -101,6 +119,8 @@ fn parse_size(s: &str) -> Option<usize> {
 pub fn parse(args: &[String]) -> Result<Options, OptionsError> {
     let mut opts = Options {
         config_dirs: Vec::new(),
+        generator_dirs: Vec::new(),
+        generator_timeout: crate::generators::DEFAULT_TIMEOUT,
         socket: None,
         target: "default.target".into(),
         sinks: Vec::new(),
@@ -139,6 +159,17 @@ pub fn parse(args: &[String]) -> Result<Options, OptionsError> {
             }
             "--main" => opts.main = Some(vigil_units::name::normalize(&value(flag)?)),
             "--config-dir" | "--unit-path" => opts.config_dirs.push(PathBuf::from(value(flag)?)),
+            "--generator-dir" => opts.generator_dirs.push(PathBuf::from(value(flag)?)),
+            "--generator-timeout" => {
+                let v = value(flag)?;
+                // 0 would kill every generator as it starts.
+                let secs = v.parse::<u64>().ok().filter(|&s| s > 0).ok_or_else(|| {
+                    OptionsError::Bad(format!(
+                        "--generator-timeout: bad number of seconds {v:?} (1 or more)"
+                    ))
+                })?;
+                opts.generator_timeout = std::time::Duration::from_secs(secs);
+            }
             "--socket" => opts.socket = Some(PathBuf::from(value(flag)?)),
             "--target" => opts.target = vigil_units::name::normalize(&value(flag)?),
             "--log-to" => {
@@ -182,14 +213,15 @@ pub fn parse(args: &[String]) -> Result<Options, OptionsError> {
 }
 
 impl Options {
-    /// The paths of `--config-dir` (`--unit-path`), `--socket` and `--log-to
-    /// file:` made absolute against `cwd`, vigild's working directory at
-    /// start. Services run in `/` (or their WorkingDirectory=): a relative
-    /// control socket would give them a relative NOTIFY_SOCKET they cannot
-    /// reach. (`vigil reexec` passes the arguments as given: vigild never
-    /// changes its working directory, which the exec keeps.)
+    /// The paths of `--config-dir` (`--unit-path`), `--generator-dir`,
+    /// `--socket` and `--log-to file:` made absolute against `cwd`, vigild's
+    /// working directory at start. Services and generators run in `/` (or
+    /// their WorkingDirectory=): a relative control socket would give them a
+    /// relative NOTIFY_SOCKET they cannot reach. (`vigil reexec` passes the
+    /// arguments as given: vigild never changes its working directory, which
+    /// the exec keeps.)
     pub fn make_paths_absolute(&mut self, cwd: &Path) {
-        for dir in &mut self.config_dirs {
+        for dir in self.config_dirs.iter_mut().chain(&mut self.generator_dirs) {
             *dir = absolute(std::mem::take(dir), cwd);
         }
         self.socket = self.socket.take().map(|s| absolute(s, cwd));
@@ -232,6 +264,8 @@ mod tests {
             "t",
             "--main",
             "m",
+            "--generator-dir",
+            "g",
         ]
         .map(String::from)
         .to_vec();
@@ -242,6 +276,7 @@ mod tests {
             o.config_dirs,
             [PathBuf::from("/w/u"), PathBuf::from("/abs")]
         );
+        assert_eq!(o.generator_dirs, [PathBuf::from("/w/g")]);
         assert_eq!(o.sinks, [SinkSpec::File("/w/l".into()), SinkSpec::Console]);
         assert_eq!(
             (o.target.as_str(), o.main.as_deref()),
@@ -259,6 +294,11 @@ mod tests {
             vec![SinkSpec::Console, SinkSpec::File("/x".into())]
         );
         assert_eq!(o.ring_size, 2048);
+        assert!(o.generator_dirs.is_empty());
+        assert_eq!(o.generator_timeout, crate::generators::DEFAULT_TIMEOUT);
+        let o = p("--generator-dir /a --generator-dir=/b --generator-timeout 5").unwrap();
+        assert_eq!(o.generator_dirs, ["/a", "/b"].map(PathBuf::from));
+        assert_eq!(o.generator_timeout, std::time::Duration::from_secs(5));
     }
 
     #[test]
@@ -268,6 +308,9 @@ mod tests {
             "--config-dir",
             "--log-to tty",
             "--log-ring-size x",
+            "--generator-dir",
+            "--generator-timeout 0",
+            "--generator-timeout soon",
         ] {
             assert!(matches!(p(bad), Err(OptionsError::Bad(_))), "{bad}");
         }
