@@ -285,7 +285,9 @@ pub enum Body {
         added: Vec<String>,
         removed: Vec<String>,
         changed: Vec<String>,
-        /// The load errors of the configuration as read (`FILE:LINE: error: ...`).
+        /// The load errors of the configuration as read (`FILE:LINE: error: ...`),
+        /// the generators that failed, and `warning: ...` lines (a unit
+        /// directory that is not there).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         errors: Vec<String>,
     },

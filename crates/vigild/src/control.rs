@@ -767,6 +767,21 @@ impl Clients {
         }
     }
 
+    /// The last state of `unit`, which the engine has just forgotten (its
+    /// file was removed, and it went down): the jobs waited for on it settle
+    /// by it. Left to [`Clients::flush_waiters`], which no longer finds the
+    /// unit, they said `inactive (unit was removed)` of a start that had
+    /// failed with a start timeout.
+    pub fn settle_forgotten(&mut self, unit: &str, state: State, reason: Option<&Reason>) {
+        for w in &mut self.waiters {
+            for u in
+                (w.units.iter_mut()).filter(|u| u.name == unit && u.result.is_none() && u.armed)
+            {
+                u.result = settled(w.kind, unit, state, reason);
+            }
+        }
+    }
+
     /// Answers every waiter whose units have all settled.
     pub fn flush_waiters(&mut self, engine: &Engine, epoll: &Epoll) {
         let mut done = Vec::new();
@@ -781,7 +796,7 @@ impl Clients {
                     });
                     continue;
                 };
-                u.result = settled(w.kind, &info);
+                u.result = settled(w.kind, &info.name, info.state, info.reason.as_ref());
             }
             if w.units.iter().all(|u| u.result.is_some()) {
                 done.push(i);
@@ -853,14 +868,14 @@ fn not_found_reply(id: u64, results: &[JobResult]) -> Reply {
     Reply::err(id, ErrorCode::NoSuchUnit, why.join("\n"))
 }
 
-/// Whether a unit has settled for a job of `kind`, and with what result.
-fn settled(kind: JobKind, info: &UnitInfo) -> Option<JobResult> {
-    let state = info.state;
+/// Whether unit `name`, in `state` for `reason`, has settled for a job of
+/// `kind`, and with what result.
+fn settled(kind: JobKind, name: &str, state: State, reason: Option<&Reason>) -> Option<JobResult> {
     let ok = match kind {
         JobKind::Start | JobKind::Restart => match state {
             State::Running | State::Exited => true,
             // A skipped unit (failed condition) is not an error, as in systemd.
-            State::Inactive => matches!(info.reason, None | Some(Reason::ConditionFailed(_))),
+            State::Inactive => matches!(reason, None | Some(Reason::ConditionFailed(_))),
             State::Failed | State::Restarting => false,
             State::Waiting | State::Starting | State::Reloading | State::Stopping => return None,
         },
@@ -873,9 +888,9 @@ fn settled(kind: JobKind, info: &UnitInfo) -> Option<JobResult> {
         JobKind::Reload => return None,
     };
     Some(JobResult {
-        unit: info.name.clone(),
+        unit: name.to_string(),
         state: state.to_string(),
-        reason: info.reason.as_ref().map(ToString::to_string),
+        reason: reason.map(ToString::to_string),
         ok,
     })
 }

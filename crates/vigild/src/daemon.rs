@@ -61,7 +61,9 @@ pub struct Rescan {
     pub added: Vec<String>,
     pub removed: Vec<String>,
     pub changed: Vec<String>,
-    /// Every load error of the configuration as it is now (`FILE:LINE: error: ...`).
+    /// Every load error of the configuration as it is now (`FILE:LINE: error: ...`),
+    /// each generator that failed, and `warning: ...` for a unit directory
+    /// that is not there.
     pub errors: Vec<String>,
 }
 
@@ -805,16 +807,7 @@ impl Daemon {
         // moved away under a running manager) was never named: the boot
         // target was merely missing, or a reload removed every unit.
         // (One that is something else is said by the load.)
-        let missing: Vec<String> = (self.named_unit_dirs.iter())
-            .filter(|dir| fs::symlink_metadata(dir).is_err())
-            .map(|dir| {
-                format!(
-                    "unit directory {}: not there: no unit is read from it",
-                    dir.display()
-                )
-            })
-            .collect();
-        for line in missing {
+        for line in self.missing_unit_dirs() {
             self.say(Level::Warning, None, &line);
         }
         let mut set = vigil_units::load::load_dirs(&self.load_path, &self.spec_ctx);
@@ -833,6 +826,19 @@ impl Daemon {
         self.aliases = set.aliases.clone();
         self.masked = set.masked.clone();
         set
+    }
+
+    /// A line for each `--unit-path` directory that is not there.
+    fn missing_unit_dirs(&self) -> Vec<String> {
+        (self.named_unit_dirs.iter())
+            .filter(|dir| fs::symlink_metadata(dir).is_err())
+            .map(|dir| {
+                format!(
+                    "unit directory {}: not there: no unit is read from it",
+                    dir.display()
+                )
+            })
+            .collect()
     }
 
     /// The template instances a read of the directories makes again: those
@@ -862,6 +868,12 @@ impl Daemon {
     /// only: vigild keeps no copy.
     pub fn load(&mut self) -> Rescan {
         let mut errors = self.run_generators();
+        // Said by `vigil sync` too: `added 0, removed 7` alone hid why.
+        errors.extend(
+            self.missing_unit_dirs()
+                .into_iter()
+                .map(|l| format!("warning: {l}")),
+        );
         let set = self.read_config();
         self.warn_of_units_at_shutdown(&set);
         // A distribution's units read settings vigil does not enforce yet by
@@ -1875,6 +1887,11 @@ impl Daemon {
                     self.say(Level::Info, Some(&unit), &msg);
                 }
                 self.clients.on_state_changed(&unit, state, reason.as_ref());
+                // A unit whose file went is forgotten as it goes down: its
+                // jobs settle by this state, as later they could not.
+                if self.engine.state(&unit).is_none() {
+                    self.clients.settle_forgotten(&unit, state, reason.as_ref());
+                }
                 self.on_state_for_sockets(&unit, state);
                 if matches!(state, State::Inactive | State::Failed | State::Restarting) {
                     self.kill_leftovers(&unit);

@@ -910,6 +910,39 @@ fn is_active_prints_a_line_per_match_and_is_enabled_refuses_a_pattern() {
     );
 }
 
+/// Found by trying the CLI: `vigil start slow`, waiting, while slow's file
+/// is removed and `vigil sync` run; the unit goes on starting (its file gone,
+/// it runs until stopped), then fails on its start timeout, and is forgotten
+/// as it goes down. The client was told `inactive (unit was removed)`: the
+/// waiter looked for the unit only after the engine had forgotten it.
+#[test]
+fn a_start_waited_for_on_a_unit_whose_file_went_reports_how_it_ended() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        (
+            "slow.service",
+            "[Service]\nType=notify\nExecStart=/bin/sleep 1000\nTimeoutStartSec=1s\n",
+        ),
+    ]);
+    let start = std::process::Command::new(harness::vigil_bin())
+        .arg("--socket")
+        .arg(&m.socket)
+        .args(["start", "slow"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    m.wait_state("slow.service", "starting");
+    fs::remove_file(m.config.join("slow.service")).unwrap();
+    m.vigil_ok(&["sync"]);
+    let out = start.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("slow.service: failed (start timeout)"),
+        "{err}"
+    );
+}
+
 #[test]
 fn an_instance_started_on_demand_survives_a_sync() {
     let m = Manager::start(&[
