@@ -100,6 +100,11 @@ pub enum Request {
         lines: Option<usize>,
         #[serde(default, skip_serializing_if = "is_false")]
         follow: bool,
+        /// Every kept line filed at or after this wall-clock time (µs since
+        /// the epoch), at most `lines` when given: where a follower was when
+        /// the manager re-executed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since_us: Option<u64>,
     },
     /// Rescan the configuration directories.
     Sync {},
@@ -491,6 +496,7 @@ mod tests {
                     unit: None,
                     lines: None,
                     follow: false,
+                    since_us: None,
                 },
                 r#"{"verb":"log"}"#,
             ),

@@ -105,6 +105,7 @@ pub fn run(cmd: Command) -> Exit {
             unit,
             lines,
             follow,
+            since_us: None,
         },
         Verb::Sync => Request::Sync {},
         Verb::ResetFailed { units } => Request::ResetFailed { units },
@@ -469,7 +470,9 @@ fn all_active(units: &[vigil_proto::UnitStatus]) -> Exit {
     }
 }
 
-/// Lines a follower asks for again after a `vigil reexec`, to find where it was.
+/// Lines a follower that has printed none yet asks for again after a `vigil
+/// reexec` (one that has asks for every line since its last), and what one
+/// asks a manager without `since_us` for.
 const REFOLLOW_BACKLOG: usize = 10_000;
 
 /// A followed log whose connection closed. The manager re-executed (its
@@ -485,13 +488,19 @@ fn refollow(
     let Request::Log { unit, .. } = request else {
         return None;
     };
-    let again = Envelope {
+    // From where it was: every kept line since the last one printed (a
+    // follower far behind lost what the last REFOLLOW_BACKLOG lines did
+    // not reach back to, though the rings still had it). A manager from
+    // before `since_us` refuses the field: then the last lines, as before.
+    let mut since_us = last.as_ref().map(|l| l.time_us);
+    let again = |since_us: Option<u64>| Envelope {
         version: VERSION,
         id: 1,
         request: Request::Log {
             unit: unit.clone(),
-            lines: Some(REFOLLOW_BACKLOG),
+            lines: since_us.is_none().then_some(REFOLLOW_BACKLOG),
             follow: true,
+            since_us,
         },
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -508,10 +517,16 @@ fn refollow(
         let mut reader = BufReader::new(stream);
         let backlog = reader
             .get_ref()
-            .write_all(&vigil_proto::encode(&again))
+            .write_all(&vigil_proto::encode(&again(since_us)))
             .ok()
             .and_then(|()| reader.read_until(b'\n', &mut line).ok())
             .and_then(|_| serde_json::from_slice::<Reply>(&line).ok());
+        if let Some(Reply { error: Some(e), .. }) = &backlog
+            && e.code == ErrorCode::BadRequest
+            && since_us.take().is_some()
+        {
+            continue;
+        }
         let Some(Reply {
             result: Some(Body::Log { lines }),
             ..

@@ -1166,6 +1166,7 @@ impl Daemon {
                 unit,
                 lines,
                 follow,
+                since_us,
             } => {
                 // As journalctl -u: a pattern, and a unit no longer loaded
                 // whose lines are still kept; an unknown name is an error.
@@ -1182,8 +1183,13 @@ impl Daemon {
                     self.clients.send(client, &reply, &self.epoll);
                     return;
                 }
-                let n = lines.unwrap_or(if follow { 10 } else { 200 });
-                let tail = self.logs.tail(&which, n);
+                let tail = match since_us {
+                    Some(t) => self.logs.tail_since(&which, t, lines.unwrap_or(usize::MAX)),
+                    None => {
+                        let n = lines.unwrap_or(if follow { 10 } else { 200 });
+                        self.logs.tail(&which, n)
+                    }
+                };
                 let seq = self.logs.last_seq();
                 if let Some(c) = self.clients.clients.get_mut(&client).filter(|_| follow) {
                     c.follow = Some(Follow { id, which, seq });

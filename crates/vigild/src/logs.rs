@@ -1067,6 +1067,24 @@ impl Logs {
             .collect()
     }
 
+    /// The last `n` of the kept lines filed at or after `since_us` (µs since
+    /// the epoch): where a follower was when the manager re-executed.
+    pub fn tail_since(&self, which: &Select, since_us: u64, n: usize) -> Vec<LogLine> {
+        let since = UNIX_EPOCH + Duration::from_micros(since_us);
+        let entries = match which {
+            Select::Unit(u) => self.store.tail(u, usize::MAX),
+            Select::All => self.store.tail_all(usize::MAX),
+            Select::Pattern(p) => self.store.tail_where(matcher(p), usize::MAX),
+        };
+        let kept: Vec<_> = (entries.into_iter())
+            .filter(|e| e.record.time >= since)
+            .collect();
+        let skip = kept.len().saturating_sub(n);
+        (kept.into_iter().skip(skip))
+            .map(|e| to_line(&e.record, &self.tags))
+            .collect()
+    }
+
     /// Lines after `seq`, and the new position.
     pub fn since(&self, which: &Select, seq: u64) -> (Vec<LogLine>, u64) {
         let since = match which {
