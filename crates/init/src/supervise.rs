@@ -207,7 +207,8 @@ impl<'a> Supervisor<'a> {
             (Some(S::HUP), _) => self.forward(S::HUP),
             (_, Some(&action)) => self.shutdown(action, signo),
             // A closed stderr raises SIGPIPE at each message: saying so would loop.
-            (Some(S::PIPE), _) => {}
+            // SIGCONT comes after every stop and with `timeout`'s, `kill`'s: noise.
+            (Some(S::PIPE | S::CONT), _) => {}
             _ => say!(log::INFO, "signal {signo} ignored"),
         }
     }
@@ -317,7 +318,8 @@ impl<'a> Supervisor<'a> {
         let path = self.manager_exec.path;
         if let Err(e) = access(path, Access::EXEC_OK) {
             shout!("cannot run the manager {}: {}", show(path), Why(e));
-            return self.give_up(127);
+            // As a shell's: 126 for a file there that cannot be run.
+            return self.give_up(if e == Errno::ACCESS { 126 } else { 127 });
         }
         let started = self.channel.connect();
         match started.and_then(|theirs| sys::spawn(&self.manager_exec, Some(theirs.as_fd()), false))

@@ -562,6 +562,15 @@ fn a_container_whose_manager_cannot_run_exits() {
         "{log}"
     );
     assert!(!log.contains("poweroff"), "{log}");
+    // One that is there but cannot be run: 126, as a shell's.
+    let dir = TestDir::new("container-not-executable");
+    let manager = dir.path("manager");
+    fs::write(&manager, "not a program").unwrap();
+    let mut init = in_namespace(&dir, &["--manager", manager.to_str().unwrap()]);
+    let status = exit_within(&mut init, Duration::from_secs(10), &dir);
+    let log = dir.read("init.log");
+    assert_eq!(status.code(), Some(126), "{log}");
+    assert!(log.contains("permission denied"), "{log}");
     // A manager that keeps failing at once: after the backoff, its code.
     let dir = TestDir::new("container-failing");
     let manager = dir.script(
@@ -897,6 +906,9 @@ fn container_forwards_sigquit_and_stops_on_sigrtmin_3() {
         let sent = Command::new("kill").arg(sig).arg(pid1.to_string()).status();
         assert!(sent.unwrap().success());
     };
+    // SIGCONT (after every `kill -STOP`, and `timeout`'s) silently, then the
+    // other: signalfd gives the lower number first.
+    kill(pid1, libc::SIGCONT);
     rt(10);
     let said = format!("signal {} ignored", libc::SIGRTMIN() + 10);
     wait_until(
@@ -912,6 +924,7 @@ fn container_forwards_sigquit_and_stops_on_sigrtmin_3() {
     assert_eq!(dir.read("signals"), "SIGQUIT\nSIGTERM\n");
     let stop = format!("signal {}: exit requested", libc::SIGRTMIN() + 3);
     assert!(log.contains(&stop), "{log}");
+    assert!(!log.contains("signal 18 ignored"), "{log}");
 }
 
 #[test]
