@@ -352,6 +352,9 @@ pub struct UnitStatus {
     /// The file the unit was read from.
     #[serde(default)]
     pub source: Option<String>,
+    /// The drop-ins applied over it, in order (systemctl's `Drop-In:`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drop_ins: Vec<String>,
     /// Directives that were read but are not enforced yet.
     #[serde(default)]
     pub not_enforced: Vec<String>,

@@ -530,7 +530,12 @@ impl LoadedSet {
         let errors: Vec<Diagnostic> = diags.iter().filter(|d| d.is_error()).cloned().collect();
         self.diagnostics.extend(diags);
         match parsed.unit {
-            Some(unit) if errors.is_empty() => self.push_unit(unit, parsed.references),
+            Some(mut unit) if errors.is_empty() => {
+                if !dropin_texts.is_empty() {
+                    unit.dropins = dropin_texts.iter().map(|(p, _)| p.to_path_buf()).collect();
+                }
+                self.push_unit(unit, parsed.references)
+            }
             _ => {
                 let reason = errors
                     .first()

@@ -46,8 +46,11 @@ pub struct Unit {
     /// Full name with suffix: `web.service`, `multi-user.target`, `getty@tty1.service`.
     pub name: String,
     pub kind: UnitKind,
-    /// The file the unit was read from (the main file; drop-ins are not listed).
+    /// The file the unit was read from (the main file).
     pub source: Option<PathBuf>,
+    /// The drop-ins applied over it, in the order applied (`vigil status`
+    /// lists them, as systemctl's `Drop-In:`).
+    pub dropins: Sparse<Vec<PathBuf>>,
     pub format: Format,
     pub description: String,
     pub documentation: Sparse<Vec<String>>,
@@ -1009,6 +1012,7 @@ impl Unit {
             format,
             description: String::new(),
             documentation: Sparse::default(),
+            dropins: Sparse::default(),
             deps: Dependencies::default(),
             default_dependencies: true,
             refuse_manual_start: false,
@@ -1138,6 +1142,7 @@ unset!(
     Vec<EnvironmentFile>,
     Vec<String>,
     Vec<u8>,
+    Vec<PathBuf>,
     Vec<(Resource, Limit)>,
     Install,
     Option<Socket>,

@@ -153,6 +153,9 @@ fn status_to(out: &mut impl Write, units: &[UnitStatus], colour: bool, terminal:
         if let Some(src) = &u.source {
             let _ = writeln!(out, "     source: {src}");
         }
+        for dropin in &u.drop_ins {
+            let _ = writeln!(out, "    drop-in: {dropin}");
+        }
         let mut state = paint(&u.state, &u.state, colour);
         if let Some(r) = &u.reason {
             state.push_str(&format!(" ({})", shown(r)));

@@ -1692,6 +1692,10 @@ impl Daemon {
                 .and_then(|m| m.source.as_ref())
                 .or_else(|| self.broken_paths.get(name))
                 .map(|p| p.display().to_string()),
+            drop_ins: (model.iter())
+                .flat_map(|m| &m.dropins)
+                .map(|p| p.display().to_string())
+                .collect(),
             not_enforced: model
                 .as_ref()
                 .map(|m| m.not_enforced.clone())
@@ -1760,6 +1764,9 @@ impl Daemon {
             status_errno: None,
             next_restart_us: None,
             source: unit.source.map(|p| p.display().to_string()),
+            drop_ins: (unit.dropins.iter())
+                .map(|p| p.display().to_string())
+                .collect(),
             not_enforced: unit.not_enforced,
             bus_name: None,
             cycle: None,

@@ -943,6 +943,37 @@ fn a_start_waited_for_on_a_unit_whose_file_went_reports_how_it_ended() {
     );
 }
 
+/// Found by trying Debian's units: `vigil status` named the unit's file but
+/// not the drop-ins over it (systemctl's `Drop-In:` lines), not even with
+/// --json: a drop-in that changed what runs could not be seen.
+#[test]
+fn status_lists_the_drop_ins_applied_in_order() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        ("a.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    let dir = m.config.join("a.service.d");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("20-b.conf"), "[Service]\nEnvironment=B=1\n").unwrap();
+    fs::write(dir.join("10-a.conf"), "[Unit]\nDescription=with drop-ins\n").unwrap();
+    m.vigil_ok(&["sync"]);
+    // Inactive: exit 3, as systemctl's.
+    let out = m.vigil(&["status", "a"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let shown: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("drop-in: "))
+        .collect();
+    let want = [dir.join("10-a.conf"), dir.join("20-b.conf")].map(|p| p.display().to_string());
+    assert_eq!(shown, want, "{text}");
+    let st = m.status_json("a");
+    assert_eq!(st["drop_ins"], serde_json::json!(want), "{st}");
+    assert_eq!(
+        m.status_json("default")["drop_ins"],
+        serde_json::Value::Null
+    );
+}
+
 #[test]
 fn an_instance_started_on_demand_survives_a_sync() {
     let m = Manager::start(&[
