@@ -327,6 +327,10 @@ impl<'a> Args<'a> {
         if self.names.is_empty() {
             return Err(bad(format!("{verb}: at least one unit name is needed")));
         }
+        // `vigil status ''` (an unset variable) asked for `.service`.
+        if self.names.iter().any(|n| n.is_empty()) {
+            return Err(bad(format!("{verb}: an empty unit name")));
+        }
         Ok(self.owned_names())
     }
 

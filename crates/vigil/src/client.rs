@@ -206,7 +206,19 @@ fn connect(
     let stream = match UnixStream::connect(&path) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("vigil: cannot reach the manager at {}: {e}", path.display());
+            // A directory or a file given for the socket said "Connection refused".
+            let kind = std::fs::metadata(&path).ok().map(|m| m.file_type());
+            let why = match kind {
+                Some(t) if t.is_dir() => "a directory, not a socket".to_string(),
+                Some(t) if !std::os::unix::fs::FileTypeExt::is_socket(&t) => {
+                    "not a socket".to_string()
+                }
+                _ => e.to_string(),
+            };
+            eprintln!(
+                "vigil: cannot reach the manager at {}: {why}",
+                path.display()
+            );
             return Err(Exit::Unreachable);
         }
     };

@@ -974,6 +974,40 @@ fn status_lists_the_drop_ins_applied_in_order() {
     );
 }
 
+/// Found by trying the CLI: `--socket DIR` (or a regular file) said
+/// "Connection refused", and `vigil status ''` (an unset variable) asked
+/// for `.service`.
+#[test]
+fn a_socket_path_that_is_no_socket_and_an_empty_name_are_said() {
+    let d = TempDir::new("no-socket");
+    let file = d.path().join("file");
+    fs::write(&file, "").unwrap();
+    for (path, said) in [
+        (d.path(), "a directory, not a socket"),
+        (file.as_path(), "not a socket"),
+    ] {
+        let out = std::process::Command::new(harness::vigil_bin())
+            .arg("--socket")
+            .arg(path)
+            .arg("list")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{err}");
+        assert!(
+            err.ends_with(&format!("{}: {said}\n", path.display())),
+            "{err}"
+        );
+    }
+    let out = std::process::Command::new(harness::vigil_bin())
+        .args(["status", ""])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("status: an empty unit name"), "{err}");
+}
+
 #[test]
 fn an_instance_started_on_demand_survives_a_sync() {
     let m = Manager::start(&[
