@@ -149,8 +149,10 @@ pub fn validate(kind: ConditionKind, arg: &str) -> Result<(), String> {
 }
 
 /// A file `ConditionDirectoryNotEmpty=` passes over, as systemd's does: hidden
-/// ones, editor backups, and what package managers leave next to a file.
-fn hidden_or_backup(name: &str) -> bool {
+/// ones, editor backups, and what package managers leave next to a file
+/// (systemd's hidden_or_backup_file(), which its generator directories use
+/// too).
+pub fn hidden_or_backup(name: &str) -> bool {
     const LEFT_BEHIND: [&str; 17] = [
         "rpmnew",
         "rpmsave",

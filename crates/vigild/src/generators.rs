@@ -59,29 +59,6 @@ const LINES_SAID: usize = 20;
 /// than waited for.
 const KILL_GRACE: Duration = Duration::from_secs(1);
 
-/// systemd's names of editor and package-manager leftovers, passed over in a
-/// generator directory as systemd passes them over (a `foo.dpkg-old` must not
-/// run beside `foo`).
-const BACKUP_SUFFIXES: &[&str] = &[
-    "rpmnew",
-    "rpmsave",
-    "rpmorig",
-    "dpkg-old",
-    "dpkg-new",
-    "dpkg-tmp",
-    "dpkg-dist",
-    "dpkg-bak",
-    "dpkg-backup",
-    "dpkg-remove",
-    "ucf-new",
-    "ucf-old",
-    "ucf-dist",
-    "swp",
-    "bak",
-    "old",
-    "new",
-];
-
 /// Why an output directory could not be made ready: then no generator runs,
 /// and none of the directories is read (they may hold an earlier run's files).
 #[derive(Debug, thiserror::Error)]
@@ -458,14 +435,11 @@ pub fn find(dirs: &[PathBuf]) -> Found {
     found
 }
 
-/// systemd's hidden_or_backup_file(): `.x`, `x~`, `x.dpkg-old` and the like.
+/// systemd's hidden_or_backup_file(): `.x`, `x~`, `x.dpkg-old` and the like
+/// (a name that is not UTF-8 is none of them).
 fn hidden_or_backup(name: &OsStr) -> bool {
-    let name = name.as_bytes();
-    if name.starts_with(b".") || name.ends_with(b"~") {
-        return true;
-    }
-    let ext = name.rsplit(|&b| b == b'.').next().unwrap_or_default();
-    ext.len() < name.len() && BACKUP_SUFFIXES.iter().any(|s| s.as_bytes() == ext)
+    name.to_str()
+        .is_some_and(vigil_units::condition::hidden_or_backup)
 }
 
 /// The environment generators run with: systemd documents `$SYSTEMD_SCOPE`,

@@ -2031,17 +2031,22 @@ fn a_reexec_runs_the_file_at_the_path_vigild_was_started_from() {
     assert_eq!(exe, path);
 }
 
-/// `vigil log -f w`, its stderr kept: the numbers of the `n-N` lines it
-/// prints, in order, and 0 for its own `-- lines dropped here ... --`.
-fn follow_numbered_lines(m: &Manager) -> (std::process::Child, std::sync::mpsc::Receiver<u64>) {
-    let mut follower = Command::new(harness::vigil_bin())
+/// `vigil log -f w`, its output and stderr piped.
+fn follow_w(m: &Manager) -> std::process::Child {
+    Command::new(harness::vigil_bin())
         .arg("--socket")
         .arg(&m.socket)
         .args(["log", "w", "-f"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// `vigil log -f w`, its stderr kept: the numbers of the `n-N` lines it
+/// prints, in order, and 0 for its own `-- lines dropped here ... --`.
+fn follow_numbered_lines(m: &Manager) -> (std::process::Child, std::sync::mpsc::Receiver<u64>) {
+    let mut follower = follow_w(m);
     let out = std::io::BufReader::new(follower.stdout.take().unwrap());
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -2474,14 +2479,7 @@ fn a_log_follower_far_behind_across_a_reexec_loses_no_kept_line() {
         &["--log-ring-size", "16M"],
     );
     m.wait_log("w.service", "n-0");
-    let mut follower = Command::new(harness::vigil_bin())
-        .arg("--socket")
-        .arg(&m.socket)
-        .args(["log", "w", "-f"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut follower = follow_w(&m);
     let mut out = std::io::BufReader::new(follower.stdout.take().unwrap());
     let number = |line: &str| line.trim_end().rsplit("n-").next()?.parse::<u64>().ok();
     let mut seen = Vec::new();
