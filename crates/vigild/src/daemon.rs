@@ -1172,6 +1172,13 @@ impl Daemon {
 
     fn run_loop(&mut self) {
         let mut events = Events::with_capacity(256);
+        // A change made before the loop (the boot target reached as the first
+        // spawns went) is saved before its first wait: each turn saves at its
+        // end, and an idle manager held it until the next event, so a crash
+        // meanwhile lost it (the next manager said "startup finished" again).
+        if self.handover.dirty {
+            self.save_state(Vec::new());
+        }
         while self.phase != Phase::Done {
             self.arm_timer();
             self.logs.flush(&self.epoll);
@@ -1183,13 +1190,6 @@ impl Daemon {
                     break;
                 }
                 self.logs.flush(&self.epoll);
-            }
-            // A change made before the loop began (the boot target reached as
-            // the first spawns went) is saved before the wait too: an idle
-            // manager held it until the next event, and a crash meanwhile lost
-            // it (the next manager said "startup finished" again).
-            if self.handover.dirty {
-                self.save_state(Vec::new());
             }
             // With heap to give back, look for work without blocking first: an
             // empty answer means idle, the moment for a walk over the heap.

@@ -529,15 +529,11 @@ fn wait(pid: u32, deadline: Instant) -> End {
     end
 }
 
-/// What a generator wrote into a memfd of [`OUTPUT_MAX`] bytes, without the
-/// zeros of the rest of it.
+/// What a generator wrote into a memfd of [`OUTPUT_MAX`] bytes.
 fn written(fd: &OwnedFd) -> String {
-    let bytes = fd
-        .try_clone()
-        .and_then(crate::handover::read_memfd)
-        .unwrap_or_default();
-    let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |at| at + 1);
-    String::from_utf8_lossy(bytes.get(..end).unwrap_or_default()).into_owned()
+    fd.try_clone()
+        .map(crate::handover::written_text)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

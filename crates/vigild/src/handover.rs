@@ -388,18 +388,21 @@ fn probe(
         let _ = vigil_platform::process::kill_group(child.pid, 9);
         let _ = vigil_platform::process::wait_blocking(child.pid);
     }
-    // What was written, without the zeros of the rest of the file.
-    let text = |fd| {
-        let bytes = read_memfd(fd).unwrap_or_default();
-        let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |at| at + 1);
-        String::from_utf8_lossy(bytes.get(..end).unwrap_or_default()).into_owned()
-    };
     Ok(Probe {
         exec: child.exec,
         status,
-        out: text(stdout),
-        err: text(stderr),
+        out: written_text(stdout),
+        err: written_text(stderr),
     })
+}
+
+/// What a program wrote into a memfd of [`vigil_platform::memfd_bounded`], as
+/// text, without the zeros of the rest of the file (empty when it cannot be
+/// read).
+pub(crate) fn written_text(fd: OwnedFd) -> String {
+    let bytes = read_memfd(fd).unwrap_or_default();
+    let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |at| at + 1);
+    String::from_utf8_lossy(bytes.get(..end).unwrap_or_default()).into_owned()
 }
 
 /// Whether `exe --help` exits 0 naming `--check-state`, as every vigild
@@ -479,7 +482,7 @@ fn parse_state(text: &[u8]) -> anyhow::Result<State> {
 
 /// What a memfd holds, from its start (the descriptor shares its offset
 /// with the copy it was made from: vigil-init's, the previous image's).
-pub(crate) fn read_memfd(fd: OwnedFd) -> std::io::Result<Vec<u8>> {
+fn read_memfd(fd: OwnedFd) -> std::io::Result<Vec<u8>> {
     let mut file = File::from(fd);
     file.seek(SeekFrom::Start(0))?;
     let mut bytes = Vec::new();
@@ -1116,8 +1119,9 @@ impl Daemon {
             };
             match claimed {
                 Some((unit, role, (pid, started))) => {
-                    count(exited.contains_key(&pid));
-                    self.take_over_spawn(unit, role, pid, started, exited.contains_key(&pid));
+                    let ended = exited.contains_key(&pid);
+                    count(ended);
+                    self.take_over_spawn(unit, role, pid, started, ended);
                 }
                 None => rest.push(action),
             }
@@ -1133,8 +1137,9 @@ impl Daemon {
             }
             match pids.get(intent.invocation_id.as_str()) {
                 Some(&(pid, started)) => {
-                    count(exited.contains_key(&pid));
-                    self.take_over_spawn(unit, role, pid, started, exited.contains_key(&pid));
+                    let ended = exited.contains_key(&pid);
+                    count(ended);
+                    self.take_over_spawn(unit, role, pid, started, ended);
                 }
                 None => {
                     let stage = "the previous manager's spawn (no process found)".into();

@@ -1863,11 +1863,11 @@ fn children_in(tasks: &str) -> Vec<u32> {
     out
 }
 
-/// What [`all_processes`] reads of one process.
 /// A candidate for a unit's main PID, and whether it is in the unit's own
 /// sessions or groups (else an orphan that left them).
 type Candidate = (ProcInfo, bool);
 
+/// What [`all_processes`] reads of one process.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ProcInfo {
     pid: u32,
