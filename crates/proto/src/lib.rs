@@ -101,10 +101,14 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "is_false")]
         follow: bool,
         /// Every kept line filed at or after this wall-clock time (µs since
-        /// the epoch), at most `lines` when given: where a follower was when
-        /// the manager re-executed.
+        /// the epoch), at most `lines` (the newest) when given: `vigil log
+        /// --since`, and where a follower was when the manager re-executed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         since_us: Option<u64>,
+        /// Only the lines filed at or before this wall-clock time (µs since
+        /// the epoch); not with `follow`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until_us: Option<u64>,
     },
     /// Rescan the configuration directories.
     Sync {},
@@ -500,6 +504,7 @@ mod tests {
                     lines: None,
                     follow: false,
                     since_us: None,
+                    until_us: None,
                 },
                 r#"{"verb":"log"}"#,
             ),

@@ -29,7 +29,11 @@ verbs:
                                send a signal (default SIGTERM) to every process of the
                                unit (with their process groups), or to the main or the
                                control process only
-  log [NAME] [-n LINES] [-f]   log lines of one unit, or of all interleaved by time; -f follows
+  log [NAME] [-n LINES] [-f] [--since TIME] [--until TIME]
+                               log lines of one unit, or of all interleaved by time; -f follows;
+                               --since/--until: only lines of that time or later/earlier
+                               (2026-12-07 14:05[:00], 14:05, today, yesterday, -1h,
+                               10min ago, @SECONDS; UTC, as the lines show)
   sync                         rescan the configuration directories (also daemon-reload)
   reset-failed [NAME...]       clear the failed state (and start limit) of units
   enable NAME... / disable NAME... [--now]
@@ -140,6 +144,9 @@ pub enum Verb {
         unit: Option<String>,
         lines: Option<usize>,
         follow: bool,
+        /// `--since`, `--until`: µs since the epoch, both ends kept.
+        since_us: Option<u64>,
+        until_us: Option<u64>,
     },
     Sync,
     ResetFailed {
@@ -193,6 +200,10 @@ const VALUE_OPTIONS: &[&str] = &[
     "--status",
     "--pid",
     "--mainpid",
+    "-S",
+    "--since",
+    "-U",
+    "--until",
 ];
 
 pub fn parse(args: &[String]) -> Result<Command, UsageError> {
@@ -455,16 +466,39 @@ fn parse_verb(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
             let a = split(
                 verb,
                 rest,
-                &["-n", "--lines", "-f", "--follow"],
-                &["-n", "--lines"],
+                &[
+                    "-n", "--lines", "-f", "--follow", "-S", "--since", "-U", "--until",
+                ],
+                &["-n", "--lines", "-S", "--since", "-U", "--until"],
             )?;
             if a.names.len() > 1 {
                 return Err(bad("log: at most one unit name"));
             }
+            let now = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH))
+                .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+            let time = |names: &[&str], option: &str| {
+                a.value(names)
+                    .map(|spec| crate::when::parse(spec, now))
+                    .transpose()
+                    .map_err(|e| bad(format!("log: {option}: {e}")))
+            };
+            let since_us = time(&["-S", "--since"], "--since")?;
+            let until_us = time(&["-U", "--until"], "--until")?;
+            let follow = a.has("-f") || a.has("--follow");
+            if let (Some(since), Some(until)) = (since_us, until_us)
+                && since > until
+            {
+                return Err(bad("log: --since is after --until"));
+            }
+            if follow && until_us.is_some() {
+                return Err(bad("log: --until and --follow do not go together"));
+            }
             Verb::Log {
                 unit: a.names.first().map(|s| s.to_string()),
                 lines: parse_count(verb, a.value(&["-n", "--lines"]))?,
-                follow: a.has("-f") || a.has("--follow"),
+                follow,
+                since_us,
+                until_us,
             }
         }
         "sync" | "daemon-reload" => {
@@ -738,7 +772,9 @@ mod tests {
             Verb::Log {
                 unit: Some("web".into()),
                 lines: Some(5),
-                follow: true
+                follow: true,
+                since_us: None,
+                until_us: None,
             }
         );
         assert_eq!(
@@ -746,9 +782,45 @@ mod tests {
             Verb::Log {
                 unit: None,
                 lines: None,
-                follow: false
+                follow: false,
+                since_us: None,
+                until_us: None,
             }
         );
+        assert_eq!(
+            p("log --since @1.5 -U=2026-12-07 web").unwrap().verb,
+            Verb::Log {
+                unit: Some("web".into()),
+                lines: None,
+                follow: false,
+                since_us: Some(1_500_000),
+                until_us: Some(1_796_601_600_000_000),
+            }
+        );
+        // A span's minus sign is no option; before the verb too.
+        assert!(matches!(
+            p("--since -1h log").unwrap().verb,
+            Verb::Log {
+                since_us: Some(_),
+                ..
+            }
+        ));
+        for (args, said) in [
+            (
+                "log --since soon",
+                "log: --since: cannot read \"soon\" as a time",
+            ),
+            ("log -S @2 -U @1", "log: --since is after --until"),
+            (
+                "log -f --until now",
+                "log: --until and --follow do not go together",
+            ),
+        ] {
+            match p(args) {
+                Err(UsageError::Bad(e)) => assert!(e.starts_with(said), "{args}: {e}"),
+                other => panic!("{args}: {other:?}"),
+            }
+        }
     }
 
     /// Review findings: `vigil -n 1 log web` took `1` for the verb, `-n1`
@@ -760,6 +832,8 @@ mod tests {
             unit: Some("web".into()),
             lines,
             follow: false,
+            since_us: None,
+            until_us: None,
         };
         assert_eq!(p("-n 1 log web").unwrap().verb, log(Some(1)));
         assert_eq!(p("log -n1 web").unwrap().verb, log(Some(1)));

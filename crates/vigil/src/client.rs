@@ -101,11 +101,14 @@ pub fn run(cmd: Command) -> Exit {
             unit,
             lines,
             follow,
+            since_us,
+            until_us,
         } => Request::Log {
             unit,
             lines,
             follow,
-            since_us: None,
+            since_us,
+            until_us,
         },
         Verb::Sync => Request::Sync {},
         Verb::ResetFailed { units } => Request::ResetFailed { units },
@@ -513,6 +516,7 @@ fn refollow(
             lines: since_us.is_none().then_some(REFOLLOW_BACKLOG),
             follow: true,
             since_us,
+            until_us: None,
         },
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);

@@ -20,6 +20,7 @@ mod out;
 mod render;
 mod sysv;
 mod verify;
+mod when;
 
 #[cfg(not(test))]
 use std::io::Write as _;

@@ -1167,6 +1167,7 @@ impl Daemon {
                 lines,
                 follow,
                 since_us,
+                until_us,
             } => {
                 // As journalctl -u: a pattern, and a unit no longer loaded
                 // whose lines are still kept; an unknown name is an error.
@@ -1183,12 +1184,23 @@ impl Daemon {
                     self.clients.send(client, &reply, &self.epoll);
                     return;
                 }
-                let tail = match since_us {
-                    Some(t) => self.logs.tail_since(&which, t, lines.unwrap_or(usize::MAX)),
-                    None => {
+                // A follower waits for lines after now: none is before an end.
+                if follow && until_us.is_some() {
+                    let why = "until_us cannot be given with follow";
+                    let reply = Reply::err(id, ErrorCode::BadRequest, why);
+                    self.clients.send(client, &reply, &self.epoll);
+                    return;
+                }
+                let tail = match (since_us, until_us) {
+                    (None, None) => {
                         let n = lines.unwrap_or(if follow { 10 } else { 200 });
                         self.logs.tail(&which, n)
                     }
+                    (since, until) => self.logs.tail_between(
+                        &which,
+                        since.unwrap_or(0)..=until.unwrap_or(u64::MAX),
+                        lines.unwrap_or(usize::MAX),
+                    ),
                 };
                 let seq = self.logs.last_seq();
                 if let Some(c) = self.clients.clients.get_mut(&client).filter(|_| follow) {

@@ -7,6 +7,7 @@
 //! descriptor is held for a process that is gone.
 
 use std::collections::HashMap;
+use std::ops::RangeInclusive;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -1067,17 +1068,22 @@ impl Logs {
             .collect()
     }
 
-    /// The last `n` of the kept lines filed at or after `since_us` (µs since
-    /// the epoch): where a follower was when the manager re-executed.
-    pub fn tail_since(&self, which: &Select, since_us: u64, n: usize) -> Vec<LogLine> {
-        let since = UNIX_EPOCH + Duration::from_micros(since_us);
+    /// The last `n` of the kept lines filed within `span` (µs since the
+    /// epoch, both ends in): `vigil log --since/--until`, and where a
+    /// follower was when the manager re-executed.
+    pub fn tail_between(
+        &self,
+        which: &Select,
+        span: RangeInclusive<u64>,
+        n: usize,
+    ) -> Vec<LogLine> {
         let entries = match which {
             Select::Unit(u) => self.store.tail(u, usize::MAX),
             Select::All => self.store.tail_all(usize::MAX),
             Select::Pattern(p) => self.store.tail_where(matcher(p), usize::MAX),
         };
         let kept: Vec<_> = (entries.into_iter())
-            .filter(|e| e.record.time >= since)
+            .filter(|e| span.contains(&micros(e.record.time)))
             .collect();
         let skip = kept.len().saturating_sub(n);
         (kept.into_iter().skip(skip))
@@ -1117,13 +1123,15 @@ pub enum Select {
     Pattern(String),
 }
 
+/// A line's time as it is shown and asked for: µs since the epoch.
+fn micros(t: SystemTime) -> u64 {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
+}
+
 fn to_line(r: &Record, tags: &HashMap<Arc<str>, Arc<str>>) -> LogLine {
     LogLine {
-        time_us: r
-            .time
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO)
-            .as_micros() as u64,
+        time_us: micros(r.time),
         unit: r.unit.to_string(),
         stream: match r.stream {
             Stream::Manager => "vigil".into(),

@@ -662,6 +662,69 @@ fn log_without_a_name_interleaves_every_unit_by_time_and_n_keeps_the_last_lines(
     assert_eq!(human.lines().count(), 3, "{human}");
 }
 
+/// `vigil log --since/--until`, as journalctl's: the lines of a span of
+/// time, both ends in; `-n` keeps the newest of them.
+#[test]
+fn log_since_and_until_give_the_lines_of_a_span_of_time() {
+    let once = |after: &str, word: &str| {
+        format!(
+            "[Unit]\nAfter={after}\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/echo {word}\n"
+        )
+    };
+    let m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=a.service b.service c.service\n",
+        ),
+        ("a.service", &once("", "word-from-a")),
+        ("b.service", &once("a.service", "word-from-b")),
+        ("c.service", &once("b.service", "word-from-c")),
+    ]);
+    m.wait_log("c.service", "word-from-c");
+    let words = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["log", "--json"];
+        all.extend(args);
+        m.vigil_ok(&all)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|l| l["stream"] == "stdout")
+            .map(|l| l["line"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let b_at = m
+        .vigil_ok(&["log", "b.service", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|l| l["line"] == "word-from-b")
+        .and_then(|l| l["time_us"].as_u64())
+        .expect("b's line");
+    let b = format!("@{}.{:06}", b_at / 1_000_000, b_at % 1_000_000);
+    assert_eq!(words(&["--since", &b]), ["word-from-b", "word-from-c"]);
+    assert_eq!(words(&["--until", &b]), ["word-from-a", "word-from-b"]);
+    assert_eq!(words(&["-S", &b, "-U", &b]), ["word-from-b"]);
+    assert_eq!(words(&["--since", &b, "c.service"]), ["word-from-c"]);
+    // The newest of the span: without `--since` the span starts with the rings.
+    let last = m.vigil_ok(&["log", "--json", "--until", &b, "-n", "1"]);
+    assert!(
+        last.contains("word-from-b") && last.lines().count() == 1,
+        "{last}"
+    );
+    // Today's lines in the form the log shows them (UTC), and none tomorrow.
+    assert_eq!(
+        words(&["--since", "today", "--until", "now"]),
+        ["word-from-a", "word-from-b", "word-from-c"]
+    );
+    assert!(words(&["--since", "tomorrow"]).is_empty());
+    // What is no time is said, and nothing is asked of the manager.
+    let out = m.vigil(&["log", "--since", "half past two"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--since: cannot read \"half past two\" as a time"),
+        "{err}"
+    );
+}
+
 #[test]
 fn log_follow_prints_lines_written_after_it_started() {
     use std::io::{BufRead, BufReader};

@@ -1523,6 +1523,34 @@ fn kill_refuses_a_signal_that_does_not_exist() {
     let said = m.drain_stderr();
     assert!(!said.iter().any(|l| l.contains("cannot send")), "{said:?}");
 }
+/// A follower waits for lines after now: a span that ends is no follow.
+#[test]
+fn a_log_follow_with_an_end_is_a_bad_request() {
+    let m = Manager::start(&[("default.target", "[Unit]\n")]);
+    let ask = |id, body: &str| request(id, &format!("{{\"verb\":\"log\",{body}}}"));
+    let replies = raw_replies(
+        &m,
+        &[
+            ask(1, r#""follow":true,"until_us":1"#),
+            ask(2, r#""until_us":1"#),
+        ],
+        2,
+    );
+    assert_eq!(replies[0]["error"]["code"], "bad-request", "{replies:?}");
+    let why = replies[0]["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("until_us cannot be given with follow"),
+        "{why}"
+    );
+    // Without follow the same end is a span: nothing was filed before 1970.
+    assert_eq!(replies[1]["result"]["kind"], "log", "{replies:?}");
+    assert_eq!(
+        replies[1]["result"]["lines"],
+        serde_json::json!([]),
+        "{replies:?}"
+    );
+}
+
 /// Sends `requests` on one connection and half-closes it (as `socat` and
 /// `nc -N` do at the end of their input); reads every reply until the
 /// manager closes the connection.
