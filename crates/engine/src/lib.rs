@@ -440,6 +440,11 @@ pub enum Action {
         from: State,
         state: State,
         reason: Option<Reason>,
+        /// Failed again without having run: it was failed when its start
+        /// job came, and the start was refused before anything ran (its
+        /// start limit, an assert). No new failure: OnFailure= does not
+        /// fire for it (systemd's unit stays failed then).
+        again: bool,
     },
     /// A start job of the unit (or the start half of a restart) was dropped
     /// for a stop before the unit became active: who waits for it hears

@@ -55,7 +55,7 @@
 //!
 //! | phase                 | event                                         | next phase / actions |
 //! |-----------------------|-----------------------------------------------|----------------------|
-//! | Dead, AutoRestart     | start job                                     | Waiting (reason cleared) |
+//! | Dead, AutoRestart     | start job                                     | Waiting (reason cleared); a unit in AutoRestart pulled in by another's start stays there until its timer |
 //! | Waiting               | ordering settled                              | Condition + `CheckConditions` if the unit has conditions, else as "conditions ok" |
 //! | Waiting, Condition    | a Requires/BindsTo/Requisite dependency failed | Dead inactive `DependencyFailed(dep)` (systemd fails the job, not the unit), cascading |
 //! | Waiting, Condition    | stop job                                      | Dead inactive |
@@ -464,6 +464,11 @@ struct Slot {
     time_to_ready: Option<Duration>,
     /// The unit became active in this run (ExecStop= runs only then).
     started_ok: bool,
+    /// It was failed when its start job came, and nothing of the start has
+    /// run yet: a start refused now (its start limit, an assert) is no new
+    /// failure, as systemd's unit stays failed then (OnFailure= and
+    /// FailureAction= fire on a change into failed only).
+    failed_before_start: bool,
     /// Pulled in by a target started at the shutdown: it starts (once every
     /// unit ordered against it has stopped) instead of being stopped, and is
     /// stopped only when everything else is.
@@ -563,6 +568,7 @@ impl Slot {
             start_requested: None,
             time_to_ready: None,
             started_ok: false,
+            failed_before_start: false,
             at_shutdown: false,
             leftovers: false,
         }
@@ -790,6 +796,9 @@ pub(crate) struct Machine {
     /// a request is being dispatched.
     in_request: HashSet<usize>,
     together: bool,
+    /// The (unit, Requisite= unit) pairs of the request being dispatched,
+    /// checked once every unit it names has its job.
+    requisites_due: Vec<(usize, usize)>,
     /// The deadlines set, for [`Machine::next_deadline`] without a look at
     /// every slot at each turn of the manager's loop.
     deadlines: Deadlines,
@@ -1117,6 +1126,8 @@ impl Machine {
         self.together = true;
         self.in_request.clear();
         let results = events.into_iter().map(|e| self.dispatch(e)).collect();
+        let requisites = std::mem::take(&mut self.requisites_due);
+        self.check_requisites(requisites);
         self.together = false;
         self.in_request.clear();
         self.finish_call();
@@ -1660,13 +1671,13 @@ impl Machine {
                     self.log(Level::Warning, v, format!("required unit {dep} not found"));
                 }
                 seen.insert(u);
-                self.add_start_job(u);
+                self.add_start_job(u, u == root);
                 fails.push((u, dep));
                 continue;
             }
             seen.insert(u);
             self.in_request.insert(u);
-            self.add_start_job(u);
+            self.add_start_job(u, u == root);
             let g = &self.graph;
             work.extend(
                 g.requires[u]
@@ -1685,17 +1696,6 @@ impl Machine {
                 conflicts.push((c, u));
             }
         }
-        // Requisite= must be active; but with After= (what systemd.unit(5)
-        // advises) one being started, by this request or before it, is
-        // checked when the job runs, after it has settled (begin_start).
-        for (u, d) in requisites {
-            let p = self.slots[d].phase;
-            let coming = p.is_pending_start() || p.is_starting();
-            let waited_for = coming && self.graph.after[u].contains(&d);
-            if !(p.is_active() || waited_for) {
-                fails.push((u, self.slots[d].name.clone()));
-            }
-        }
         for (c, by) in conflicts {
             if !self.shutting_down
                 && !self.in_request.contains(&c)
@@ -1711,7 +1711,34 @@ impl Machine {
                 self.fail_dependency(u, dep);
             }
         }
+        // A request's units are all given their jobs before any Requisite=
+        // is checked: `vigil start rq base` holds as `vigil start base rq`.
+        match self.together {
+            true => self.requisites_due.extend(requisites),
+            false => self.check_requisites(requisites),
+        }
         Ok(())
+    }
+
+    /// Requisite= must be active; but with After= (what systemd.unit(5)
+    /// advises) one being started, by this request or before it, is checked
+    /// when the job runs, after it has settled (begin_start). Fails the
+    /// start of each (unit, requisite) pair that does not hold.
+    fn check_requisites(&mut self, requisites: Vec<(usize, usize)>) {
+        let mut fails = Vec::new();
+        for (u, d) in requisites {
+            let p = self.slots[d].phase;
+            let coming = p.is_pending_start() || p.is_starting();
+            let waited_for = coming && self.graph.after[u].contains(&d);
+            if !(p.is_active() || waited_for) {
+                fails.push((u, self.slots[d].name.clone()));
+            }
+        }
+        for (u, dep) in fails {
+            if self.slots[u].phase.is_pending_start() {
+                self.fail_dependency(u, dep);
+            }
+        }
     }
 
     /// The first requirement (Requires=, BindsTo=, followed through the units
@@ -1737,10 +1764,20 @@ impl Machine {
         None
     }
 
-    fn add_start_job(&mut self, u: usize) {
+    /// A start job for `u`: the `root` of the request, or a unit it pulls in.
+    /// A unit pulled in while it waits out `RestartSec=` before its automatic
+    /// restart keeps waiting: its restart is the start (systemd keeps such a
+    /// job queued until the restart). Taken at once, two crash-looping units
+    /// joined by `Requires=` restarted each other with no pause at all. Asked
+    /// for itself (`vigil start`, a socket's traffic) it starts at once.
+    fn add_start_job(&mut self, u: usize, root: bool) {
         let phase = self.slots[u].phase;
         let s = &mut self.slots[u];
+        if phase == Phase::AutoRestart && !root && s.wake.is_some() {
+            return;
+        }
         if phase.is_dead() || phase == Phase::AutoRestart {
+            s.failed_before_start = phase == (Phase::Dead { failed: true });
             s.wake = None;
             s.reason = None;
             s.time_to_ready = None;
@@ -2192,6 +2229,7 @@ impl Machine {
                 from,
                 state,
                 reason: s.reason.clone(),
+                again: state == State::Failed && s.failed_before_start,
             };
             self.actions.push(action);
         }
@@ -2228,6 +2266,7 @@ impl Machine {
         let s = &self.slots[u];
         let (action, status) = if failed {
             if old == (Phase::Dead { failed: true })
+                || s.failed_before_start
                 || matches!(s.reason, Some(Reason::DependencyFailed(_)))
             {
                 return;
@@ -2423,6 +2462,7 @@ impl Machine {
             s.start_times.push_back(now);
         }
         let s = &mut self.slots[u];
+        s.failed_before_start = false;
         s.stop_cause = None;
         s.started_ok = false;
         s.run_exit = None;

@@ -149,3 +149,50 @@ fn a_restart_job_is_no_success() {
     );
     assert_eq!(spawns(&acts), [("a.service".to_string(), Role::Main(0))]);
 }
+
+/// A failed unit whose next start is refused before it runs (its start
+/// limit) stays failed: no new failure, so FailureAction= does not fire again
+/// and the state change says `again` (vigild starts no OnFailure= for it).
+/// Review finding: `OnFailure=self.service` looped for ever, every refused
+/// start a new failure. A unit inactive before its refused start does fail.
+#[test]
+fn a_start_refused_while_failed_is_no_new_failure() {
+    let mut h = H::new(vec![
+        service("a.service")
+            .limit(1, secs(10))
+            .unit(|u| u.failure_action = act(UnitActionKind::Exit)),
+    ]);
+    let pid = h.run("a.service");
+    h.exit(pid, 1);
+    assert_eq!(unit_actions(&h.take()).len(), 1, "the real failure");
+    let agains = |acts: &[Action]| -> Vec<bool> {
+        (acts.iter())
+            .filter_map(|a| match a {
+                Action::StateChanged {
+                    state: State::Failed,
+                    again,
+                    ..
+                } => Some(*again),
+                _ => None,
+            })
+            .collect()
+    };
+    for _ in 0..3 {
+        h.start("a.service");
+        let acts = h.take();
+        assert!(spawns(&acts).is_empty(), "refused by the start limit");
+        assert_eq!(h.reason("a.service"), Some(Reason::StartLimitHit));
+        assert_eq!(agains(&acts), [true]);
+        assert!(unit_actions(&acts).is_empty(), "{acts:?}");
+    }
+    // Inactive (a stop clears failed), then refused: a change into failed.
+    h.ok(Event::ResetFailed(Some("a.service".into())));
+    let pid = h.run("a.service");
+    h.stop("a.service");
+    h.killed(pid, SIGTERM);
+    h.take();
+    h.start("a.service");
+    let acts = h.take();
+    assert_eq!(agains(&acts), [false], "{acts:?}");
+    assert_eq!(unit_actions(&acts).len(), 1, "{acts:?}");
+}

@@ -299,6 +299,7 @@ fn every_state_change_is_reported_with_its_reason() {
         from: State::Running,
         state: State::Failed,
         reason: Some(Reason::ExitCode(2)),
+        again: false,
     }));
     assert_eq!(h.info("a.service").since, secs(3));
 }

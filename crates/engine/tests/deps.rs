@@ -115,6 +115,18 @@ fn requisite_with_after_waits_for_a_unit_being_started() {
         h.reason("r.service"),
         Some(Reason::DependencyFailed("p.service".into()))
     );
+    // Named in one request, r before p (`vigil start r p`): every unit of
+    // the request has its job before a Requisite= is checked. Review
+    // finding: r failed, as p had no job yet when r's was given.
+    let mut h = H::new(units());
+    h.ok_together(vec![
+        Event::Start("r.service".into()),
+        Event::Start("p.service".into()),
+    ]);
+    let p = h.expect_spawn("p.service", Role::Main(0));
+    assert_eq!(h.state("r.service"), State::Waiting);
+    h.notify(p, &[("READY", "1")]);
+    h.expect_spawn("r.service", Role::Main(0));
 }
 
 #[test]
@@ -584,6 +596,40 @@ fn dependents_wait_through_automatic_restarts_and_fail_at_the_start_limit() {
         Some(Reason::DependencyFailed("db.service".into()))
     );
     assert!(h.spawns().is_empty());
+}
+
+/// Review finding: a unit pulled in by another's start while it waited out
+/// its `RestartSec=` was started at once, so two crash-looping units joined
+/// by `Requires=` restarted each other with no pause (`RestartSec=5` ran five
+/// times in 3 s). It waits for its timer, as systemd keeps the job queued;
+/// asked for itself, it starts at once.
+#[test]
+fn a_unit_pulled_in_during_its_restart_delay_waits_for_it() {
+    let mut h = H::new(vec![
+        service("db.service")
+            .restart(RestartPolicy::Always)
+            .restart_sec(secs(5)),
+        service("web.service").needs(&["db.service"]),
+    ]);
+    let db = h.run("db.service");
+    h.exit(db, 1);
+    assert_eq!(h.state("db.service"), State::Restarting);
+    h.at(secs(1));
+    h.start("web.service");
+    assert!(h.spawns().is_empty(), "db waits out its RestartSec=");
+    assert_eq!(h.state("db.service"), State::Restarting);
+    assert_eq!(h.state("web.service"), State::Waiting);
+    assert_eq!(h.e.next_deadline(), Some(secs(5)));
+    h.at(secs(5));
+    let db = h.expect_spawn("db.service", Role::Main(0));
+    assert_eq!(h.info("db.service").restarts, 1);
+    h.expect_spawn("web.service", Role::Main(0));
+    assert_eq!(h.state("web.service"), State::Running);
+    // Asked for by name, a restarting unit starts at once.
+    h.exit(db, 1);
+    h.at(secs(6));
+    h.start("db.service");
+    h.expect_spawn("db.service", Role::Main(0));
 }
 
 #[test]

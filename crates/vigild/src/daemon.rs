@@ -1870,6 +1870,7 @@ impl Daemon {
                 from,
                 state,
                 reason,
+                again,
             } => {
                 let msg = match &reason {
                     Some(r) => format!("-> {state} ({r})"),
@@ -1909,7 +1910,9 @@ impl Daemon {
                     self.instances.remove(&unit);
                 }
                 if state == State::Failed {
-                    self.start_triggered(&unit, Trigger::Failure);
+                    if !again {
+                        self.start_triggered(&unit, Trigger::Failure);
+                    }
                     // Not one that was already failing (waiting to restart)
                     // when the stop came: that failure is not the stop's.
                     if self.phase == Phase::ShuttingDown && from != State::Restarting {

@@ -2984,6 +2984,38 @@ fn on_failure_starts_the_named_unit_when_a_unit_fails() {
     m.wait_log("alert.service", "alert-ran");
 }
 
+/// Review finding: `OnFailure=` naming the unit itself looped for ever
+/// (vigild at full CPU, 8,000 lines in 3 s): each start refused by the start
+/// limit was taken for a new failure and started the unit again. systemd
+/// fires OnFailure= on a change into failed only; a refused start of a
+/// failed unit leaves it failed, and the loop ends at the limit.
+#[test]
+fn on_failure_naming_itself_stops_at_the_start_limit() {
+    let d = TempDir::new("onfailure-self");
+    let starts = d.path().join("starts");
+    let unit = format!(
+        "[Unit]\nOnFailure=self.service\nStartLimitBurst=3\nStartLimitIntervalSec=1h\n\
+         [Service]\nExecStart=/bin/sh -c 'echo started >> {}; exit 1'\n",
+        p(&starts)
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=self.service\n"),
+        ("self.service", &unit),
+        (
+            "mark.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/true\n",
+        ),
+    ]);
+    m.wait_log("self.service", "start limit hit");
+    // Anything after it would be in the log before the mark's start ends.
+    m.vigil_ok(&["start", "mark"]);
+    let log = m.vigil_ok(&["log", "self.service", "-n", "100000"]);
+    assert_eq!(log.matches("start limit hit:").count(), 1, "{log}");
+    let ran = fs::read_to_string(&starts).unwrap();
+    assert_eq!(ran.lines().count(), 3, "{ran}");
+    assert_eq!(m.state("self.service"), "failed");
+}
+
 #[test]
 fn a_failed_assert_fails_the_unit_where_a_condition_would_skip_it() {
     let m = Manager::start(&[

@@ -76,6 +76,8 @@ struct SavedUnit {
     main_gone: bool,
     #[serde(default)]
     started_ok: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    failed_before_start: bool,
     /// Started by the shutdown, not stopped by it (yet).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     at_shutdown: bool,
@@ -195,6 +197,7 @@ impl Machine {
                 pid_file_late: s.pid_file_late,
                 main_gone: s.main_gone,
                 started_ok: s.started_ok,
+                failed_before_start: s.failed_before_start,
                 at_shutdown: s.at_shutdown,
                 leftovers: s.leftovers,
                 pids,
@@ -278,6 +281,7 @@ impl Machine {
             s.pid_file_late = su.pid_file_late;
             s.main_gone = su.main_gone;
             s.started_ok = su.started_ok;
+            s.failed_before_start = su.failed_before_start;
             s.at_shutdown = su.at_shutdown;
             s.leftovers = su.leftovers;
             s.main_pid = su.main_pid;
