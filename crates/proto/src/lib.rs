@@ -81,6 +81,29 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "is_false")]
         no_block: bool,
     },
+    /// systemctl's try-restart: restart the units that are active or
+    /// activating; the others are left as they are (`ok`). Decided by the
+    /// manager on its own state when the request is handled.
+    TryRestart {
+        units: Vec<String>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        no_block: bool,
+    },
+    /// Reload each unit that can reload and is active; start one that can
+    /// and is not; restart (start, when down) one that cannot.
+    ReloadOrRestart {
+        units: Vec<String>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        no_block: bool,
+    },
+    /// [`Request::ReloadOrRestart`] of the active units only (a unit that
+    /// cannot reload: active or activating, as try-restart); the others are
+    /// left as they are (`ok`).
+    TryReloadOrRestart {
+        units: Vec<String>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        no_block: bool,
+    },
     Kill {
         unit: String,
         signal: i32,
@@ -185,6 +208,9 @@ impl Request {
             | Request::Stop { .. }
             | Request::Restart { .. }
             | Request::Reload { .. }
+            | Request::TryRestart { .. }
+            | Request::ReloadOrRestart { .. }
+            | Request::TryReloadOrRestart { .. }
             | Request::Kill { .. }
             | Request::Sync {}
             | Request::ResetFailed { .. }

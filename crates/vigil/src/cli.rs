@@ -25,6 +25,16 @@ verbs:
   restart NAME... [--no-block]
   reload NAME... [--no-block]  run ExecReload= (refused without it); waits until the
                                reload ends, exit 1 when it failed or timed out
+  try-restart NAME... [--no-block]
+                               restart the units that are active or activating; leave
+                               the others as they are (exit 0); also condrestart
+  reload-or-restart NAME... [--no-block]
+                               reload a unit that can (ExecReload=, Type=notify-reload)
+                               and is active, start it when it is down; restart one that
+                               cannot reload
+  try-reload-or-restart NAME... [--no-block]
+                               the same for the active units only; also force-reload,
+                               reload-or-try-restart, condreload
   kill NAME [SIGNAL] [--kill-whom=all|main|control]
                                send a signal (default SIGTERM) to every process of the
                                unit (with their process groups), or to the main or the
@@ -128,6 +138,21 @@ pub enum Verb {
         no_block: bool,
     },
     Reload {
+        units: Vec<String>,
+        no_block: bool,
+    },
+    /// `try-restart` (`condrestart`): the active units only.
+    TryRestart {
+        units: Vec<String>,
+        no_block: bool,
+    },
+    ReloadOrRestart {
+        units: Vec<String>,
+        no_block: bool,
+    },
+    /// `try-reload-or-restart` (`force-reload`, `reload-or-try-restart`,
+    /// `condreload`).
+    TryReloadOrRestart {
         units: Vec<String>,
         no_block: bool,
     },
@@ -403,6 +428,22 @@ fn parse_verb(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
             Verb::Reload {
                 no_block: a.has("--no-block"),
                 units: a.at_least_one(verb)?,
+            }
+        }
+        // systemctl's names, its old aliases with them.
+        "try-restart"
+        | "condrestart"
+        | "reload-or-restart"
+        | "try-reload-or-restart"
+        | "force-reload"
+        | "reload-or-try-restart"
+        | "condreload" => {
+            let a = split(verb, rest, &nb, &[])?;
+            let (units, no_block) = (a.at_least_one(verb)?, a.has("--no-block"));
+            match verb {
+                "try-restart" | "condrestart" => Verb::TryRestart { units, no_block },
+                "reload-or-restart" => Verb::ReloadOrRestart { units, no_block },
+                _ => Verb::TryReloadOrRestart { units, no_block },
             }
         }
         "kill" => {
@@ -729,6 +770,43 @@ mod tests {
             p("reload --no-block web").unwrap().verb,
             Verb::Reload { no_block: true, .. }
         ));
+    }
+
+    #[test]
+    fn conditional_restarts_and_their_aliases() {
+        for (line, want) in [
+            ("try-restart a b", "try"),
+            ("condrestart a b", "try"),
+            ("reload-or-restart a b", "reload-or"),
+            ("try-reload-or-restart a b", "try-reload-or"),
+            ("force-reload a b", "try-reload-or"),
+            ("reload-or-try-restart a b", "try-reload-or"),
+            ("condreload a b", "try-reload-or"),
+        ] {
+            let units = vec!["a".to_string(), "b".to_string()];
+            let expected = match want {
+                "try" => Verb::TryRestart {
+                    units,
+                    no_block: false,
+                },
+                "reload-or" => Verb::ReloadOrRestart {
+                    units,
+                    no_block: false,
+                },
+                _ => Verb::TryReloadOrRestart {
+                    units,
+                    no_block: false,
+                },
+            };
+            assert_eq!(p(line).unwrap().verb, expected, "{line}");
+        }
+        assert!(matches!(
+            p("try-restart --no-block a").unwrap().verb,
+            Verb::TryRestart { no_block: true, .. }
+        ));
+        for bad in ["try-restart", "force-reload", "reload-or-restart a --now"] {
+            assert!(matches!(p(bad), Err(UsageError::Bad(_))), "{bad:?}");
+        }
     }
 
     #[test]

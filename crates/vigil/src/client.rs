@@ -96,6 +96,11 @@ pub fn run(cmd: Command) -> Exit {
         Verb::Stop { units, no_block } => Request::Stop { units, no_block },
         Verb::Restart { units, no_block } => Request::Restart { units, no_block },
         Verb::Reload { units, no_block } => Request::Reload { units, no_block },
+        Verb::TryRestart { units, no_block } => Request::TryRestart { units, no_block },
+        Verb::ReloadOrRestart { units, no_block } => Request::ReloadOrRestart { units, no_block },
+        Verb::TryReloadOrRestart { units, no_block } => {
+            Request::TryReloadOrRestart { units, no_block }
+        }
         Verb::Kill { unit, signal, whom } => kill_request(unit, signal, whom),
         Verb::Log {
             unit,

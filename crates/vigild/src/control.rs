@@ -69,6 +69,37 @@ enum JobKind {
     Reload,
 }
 
+/// The requests whose job on each unit depends on the unit's state:
+/// systemctl's `try-restart`, `reload-or-restart` and `try-reload-or-restart`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)] // systemctl's verbs, named as it names them
+enum Conditional {
+    TryRestart,
+    ReloadOrRestart,
+    TryReloadOrRestart,
+}
+
+/// The job a [`Conditional`] request makes for a unit in `state` that can
+/// reload or not (None: the unit is left as it is), as systemd collapses
+/// its job types when it queues them: try-restart restarts what is active or
+/// on its way up; a unit that can reload is reloaded when active (or
+/// reloading: it joins that reload), else started (`reload-or-restart`) or
+/// left alone (`try-`); one that cannot is restarted, as `try-restart` or
+/// `restart` would.
+fn collapse(op: Conditional, state: State, can_reload: bool) -> Option<JobKind> {
+    let active = matches!(state, State::Running | State::Exited | State::Reloading);
+    let activating = matches!(state, State::Waiting | State::Starting | State::Restarting);
+    match (op, can_reload) {
+        (Conditional::TryRestart, _) | (Conditional::TryReloadOrRestart, false) => {
+            (active || activating).then_some(JobKind::Restart)
+        }
+        (Conditional::ReloadOrRestart, false) => Some(JobKind::Restart),
+        (Conditional::ReloadOrRestart, true) if active => Some(JobKind::Reload),
+        (Conditional::ReloadOrRestart, true) => Some(JobKind::Start),
+        (Conditional::TryReloadOrRestart, true) => active.then_some(JobKind::Reload),
+    }
+}
+
 /// A client waiting for units to settle after start/stop/restart, or for
 /// their reloads to end.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -82,10 +113,21 @@ struct Waiter {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct WaitUnit {
     name: String,
+    /// This unit's job when it is not the waiter's: `reload-or-restart`
+    /// reloads some units and restarts others in one request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kind: Option<JobKind>,
     /// For restart: the unit has been seen going down (or starting), so the
     /// next settled state is the result.
     armed: bool,
     result: Option<JobResult>,
+}
+
+impl WaitUnit {
+    /// The kind of this unit's job, in a waiter of `waiter`'s kind.
+    fn kind(&self, waiter: JobKind) -> JobKind {
+        self.kind.unwrap_or(waiter)
+    }
 }
 
 struct Follow {
@@ -690,10 +732,10 @@ impl Clients {
         // active again; any other state first means it was cut short.
         let reload_cut = !matches!(state, State::Reloading | State::Running | State::Exited);
         for w in &mut self.waiters {
-            let stop = w.kind == JobKind::Stop;
-            let reload = w.kind == JobKind::Reload;
+            let waiter = w.kind;
             for u in w.units.iter_mut().filter(|u| u.name == unit) {
-                if reload && reload_cut && u.result.is_none() {
+                let kind = u.kind(waiter);
+                if kind == JobKind::Reload && reload_cut && u.result.is_none() {
                     u.result = Some(JobResult {
                         unit: u.name.clone(),
                         state: state.to_string(),
@@ -702,7 +744,7 @@ impl Clients {
                     });
                 }
                 u.armed |= leaving;
-                if stop && down && u.result.is_none() {
+                if kind == JobKind::Stop && down && u.result.is_none() {
                     u.result = Some(JobResult {
                         unit: u.name.clone(),
                         state: state.to_string(),
@@ -751,11 +793,10 @@ impl Clients {
         state: State,
         reason: Option<String>,
     ) {
-        for w in self.waiters.iter_mut().filter(|w| kinds(w.kind)) {
-            for u in w
-                .units
-                .iter_mut()
-                .filter(|u| u.name == unit && u.result.is_none())
+        for w in &mut self.waiters {
+            let waiter = w.kind;
+            for u in (w.units.iter_mut())
+                .filter(|u| u.name == unit && u.result.is_none() && kinds(u.kind(waiter)))
             {
                 u.result = Some(JobResult {
                     unit: u.name.clone(),
@@ -774,10 +815,11 @@ impl Clients {
     /// failed with a start timeout.
     pub fn settle_forgotten(&mut self, unit: &str, state: State, reason: Option<&Reason>) {
         for w in &mut self.waiters {
+            let waiter = w.kind;
             for u in
                 (w.units.iter_mut()).filter(|u| u.name == unit && u.result.is_none() && u.armed)
             {
-                u.result = settled(w.kind, unit, state, reason);
+                u.result = settled(u.kind(waiter), unit, state, reason);
             }
         }
     }
@@ -786,17 +828,19 @@ impl Clients {
     pub fn flush_waiters(&mut self, engine: &Engine, epoll: &Epoll) {
         let mut done = Vec::new();
         for (i, w) in self.waiters.iter_mut().enumerate() {
+            let waiter = w.kind;
             for u in w.units.iter_mut().filter(|u| u.result.is_none() && u.armed) {
+                let kind = u.kind(waiter);
                 let Some(info) = engine.unit(&u.name) else {
                     u.result = Some(JobResult {
                         unit: u.name.clone(),
                         state: "inactive".into(),
                         reason: Some("unit was removed".into()),
-                        ok: w.kind == JobKind::Stop,
+                        ok: kind == JobKind::Stop,
                     });
                     continue;
                 };
-                u.result = settled(w.kind, &info.name, info.state, info.reason.as_ref());
+                u.result = settled(kind, &info.name, info.state, info.reason.as_ref());
             }
             if w.units.iter().all(|u| u.result.is_some()) {
                 done.push(i);
@@ -892,6 +936,15 @@ fn settled(kind: JobKind, name: &str, state: State, reason: Option<&Reason>) -> 
         state: state.to_string(),
         reason: reason.map(ToString::to_string),
         ok,
+    })
+}
+
+/// A start that failed already (what it requires is missing or failed) is
+/// no success, even unwaited (`--no-block`).
+fn failed_at_once(info: Option<&vigil_engine::UnitInfo>) -> bool {
+    info.is_some_and(|i| {
+        i.state == State::Failed
+            || matches!(i.reason, Some(vigil_engine::Reason::DependencyFailed(_)))
     })
 }
 
@@ -1120,6 +1173,19 @@ impl Daemon {
                 self.job(client, id, JobKind::Restart, &units, no_block)
             }
             Request::Reload { units, no_block } => self.reload(client, id, &units, no_block),
+            Request::TryRestart { units, no_block } => {
+                self.conditional(client, id, Conditional::TryRestart, &units, no_block)
+            }
+            Request::ReloadOrRestart { units, no_block } => {
+                self.conditional(client, id, Conditional::ReloadOrRestart, &units, no_block)
+            }
+            Request::TryReloadOrRestart { units, no_block } => self.conditional(
+                client,
+                id,
+                Conditional::TryReloadOrRestart,
+                &units,
+                no_block,
+            ),
             Request::Kill { signal, .. } if !(1..=MAX_SIGNAL).contains(&signal) => {
                 // Taken, it would fail only when sent (logged by the manager,
                 // never told the client, whose reply said ok).
@@ -1458,16 +1524,8 @@ impl Daemon {
             return Some(engine_error(id, &e));
         }
         if no_block {
-            // A start that failed already (what it requires is missing or
-            // failed) is no success, even unwaited.
-            let failed_at_once = |info: Option<vigil_engine::UnitInfo>| {
-                info.is_some_and(|i| {
-                    i.state == State::Failed
-                        || matches!(i.reason, Some(vigil_engine::Reason::DependencyFailed(_)))
-                })
-            };
             let jobs = names.iter().map(|n| {
-                let failed = kind != JobKind::Stop && failed_at_once(self.engine.unit(n));
+                let failed = kind != JobKind::Stop && failed_at_once(self.engine.unit(n).as_ref());
                 self.job_result(n, !failed)
             });
             let mut jobs: Vec<JobResult> = jobs.collect();
@@ -1491,12 +1549,14 @@ impl Daemon {
                 WaitUnit {
                     armed: kind != JobKind::Restart || busy,
                     name,
+                    kind: None,
                     result: None,
                 }
             })
             // Those not found are answered with the rest, in the same reply.
             .chain(unknown.into_iter().map(|result| WaitUnit {
                 name: result.unit.clone(),
+                kind: None,
                 armed: true,
                 result: Some(result),
             }))
@@ -1541,11 +1601,13 @@ impl Daemon {
             waited.push(WaitUnit {
                 result,
                 name,
+                kind: None,
                 armed: true,
             });
         }
         waited.extend(unknown.into_iter().map(|result| WaitUnit {
             name: result.unit.clone(),
+            kind: None,
             armed: true,
             result: Some(result),
         }));
@@ -1558,6 +1620,160 @@ impl Daemon {
             units: waited,
         });
         None
+    }
+
+    /// `try-restart`, `reload-or-restart` and `try-reload-or-restart`: the
+    /// job each unit gets ([`collapse`]) is decided on the engine's state as
+    /// this request is handled, and queued in the same turn of the loop, so
+    /// no state changes in between (a client that read the states first and
+    /// asked for restarts after could restart a unit stopped meanwhile).
+    /// Unless `no_block`, the reply waits for each unit's job as `restart`,
+    /// `start` or `reload` waits; a unit left alone is `ok` as it is.
+    fn conditional(
+        &mut self,
+        client: u64,
+        id: u64,
+        op: Conditional,
+        units: &[String],
+        no_block: bool,
+    ) -> Option<Reply> {
+        let only_active = op != Conditional::ReloadOrRestart;
+        // Left alone by the try- verbs, as systemctl leaves them: an
+        // instance not loaded (inactive), and a masked unit.
+        let mut alone = Vec::new();
+        let mut named = Vec::new();
+        let unloaded = match only_active {
+            true => self.unloaded_instances(&self.plain_names(units)),
+            false => HashMap::new(),
+        };
+        for u in units {
+            let name = self.unit_name(u);
+            let plain = !vigil_units::glob::is_glob(u);
+            if only_active
+                && plain
+                && (unloaded.contains_key(&name) || self.masked.contains_key(&name))
+            {
+                alone.push(match self.engine.contains(&name) {
+                    true => self.job_result(&name, true),
+                    false => JobResult {
+                        unit: name,
+                        state: State::Inactive.to_string(),
+                        reason: None,
+                        ok: true,
+                    },
+                });
+            } else {
+                named.push(u.clone());
+            }
+        }
+        if named.is_empty() {
+            return Some(Reply::ok(id, Body::Jobs { jobs: alone }));
+        }
+        // reload-or-restart starts what is down, an instance made on demand
+        // as `restart` makes it.
+        let (names, mut unknown) = match self.resolve_names(id, &named, !only_active) {
+            Ok(found) => found,
+            Err(reply) => return Some(*reply),
+        };
+        unknown.extend(alone);
+        let decided: Vec<(String, Option<JobKind>)> = (names.into_iter())
+            .map(|name| {
+                let state = self.engine.unit(&name).map(|i| i.state);
+                let kind = state.and_then(|s| collapse(op, s, self.can_reload(&name)));
+                (name, kind)
+            })
+            .collect();
+        // Checked for every unit first, so a refused request changes nothing.
+        for (name, kind) in &decided {
+            if let Some(why) = kind.and_then(|k| self.manual_refusal(name, k)) {
+                return Some(Reply::err(
+                    id,
+                    ErrorCode::NotAllowed,
+                    format!("{name}: {why}"),
+                ));
+            }
+        }
+        let events: Vec<Event> = (decided.iter())
+            .filter_map(|(name, kind)| match (*kind)? {
+                JobKind::Start => Some(Event::Start(name.clone())),
+                JobKind::Stop => Some(Event::Stop(name.clone())),
+                JobKind::Restart => Some(Event::Restart(name.clone())),
+                JobKind::Reload => Some(Event::Reload(name.clone())),
+            })
+            .collect();
+        let now = self.now();
+        // As one transaction, as `restart a b` is.
+        let mut results = self.engine.handle_together(now, events).into_iter();
+        let single = decided.len() == 1 && unknown.is_empty();
+        let mut waited = Vec::new();
+        for (name, kind) in decided {
+            let Some(kind) = kind else {
+                let result = Some(self.job_result(&name, true));
+                waited.push(WaitUnit {
+                    name,
+                    kind: None,
+                    armed: true,
+                    result,
+                });
+                continue;
+            };
+            let info = self.engine.unit(&name);
+            let result = match results.next() {
+                // Refused alone, the error it always is; among others, said
+                // with them.
+                Some(Err(e)) if single => return Some(engine_error(id, &e)),
+                Some(Err(e)) => Some(self.refused_result(&name, Some(&e))),
+                _ if no_block => {
+                    let failed = kind != JobKind::Reload && failed_at_once(info.as_ref());
+                    Some(self.job_result(&name, !failed))
+                }
+                // A reload with nothing to run (ended already) is answered now.
+                _ if kind == JobKind::Reload => {
+                    (!info.as_ref().is_some_and(|i| i.state == State::Reloading))
+                        .then(|| self.job_result(&name, true))
+                }
+                _ => None,
+            };
+            // A restart's waiter arms once the unit is under way, as in `job`.
+            let busy = info.as_ref().is_some_and(|i| {
+                matches!(i.state, State::Waiting | State::Starting | State::Stopping)
+            });
+            waited.push(WaitUnit {
+                armed: kind != JobKind::Restart || busy,
+                name,
+                kind: Some(kind),
+                result,
+            });
+        }
+        waited.extend(unknown.into_iter().map(|result| WaitUnit {
+            name: result.unit.clone(),
+            kind: None,
+            armed: true,
+            result: Some(result),
+        }));
+        if no_block {
+            let jobs = waited.into_iter().filter_map(|u| u.result).collect();
+            return Some(Reply::ok(id, Body::Jobs { jobs }));
+        }
+        // Answered as the jobs end (process_actions, after this request);
+        // at once when every unit was left alone.
+        self.clients.waiters.push(Waiter {
+            client,
+            id,
+            kind: JobKind::Restart,
+            units: waited,
+        });
+        None
+    }
+
+    /// Whether the unit can reload, for `reload-or-restart`: a service with
+    /// `ExecReload=`, or of `Type=notify-reload` (what `reload` does not
+    /// refuse; a target, which `reload` takes doing nothing, is restarted,
+    /// as systemd's unit_can_reload says no for it).
+    fn can_reload(&self, name: &str) -> bool {
+        let def = self.engine.run_definition(name);
+        let service = def.as_ref().and_then(|d| d.service.as_ref());
+        service.is_some_and(|s| !s.exec_reload.is_empty() || s.notify_reload)
     }
 
     /// Why a client may not start, stop or restart the unit, if it may not.
@@ -1959,6 +2175,52 @@ fn triggers(unit: &vigil_units::model::Unit) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// systemd's collapse of try-restart, reload-or-start and try-reload
+    /// (job_type_collapse), by state and whether the unit can reload.
+    #[test]
+    fn conditional_jobs_collapse_by_state_as_systemds() {
+        use Conditional::*;
+        let (restart, start, reload) = (
+            Some(JobKind::Restart),
+            Some(JobKind::Start),
+            Some(JobKind::Reload),
+        );
+        for (state, try_restart, reload_able, reload_not, try_able, try_not) in [
+            (State::Running, restart, reload, restart, reload, restart),
+            (State::Exited, restart, reload, restart, reload, restart),
+            (State::Reloading, restart, reload, restart, reload, restart),
+            (State::Starting, restart, start, restart, None, restart),
+            (State::Waiting, restart, start, restart, None, restart),
+            (State::Restarting, restart, start, restart, None, restart),
+            (State::Stopping, None, start, restart, None, None),
+            (State::Inactive, None, start, restart, None, None),
+            (State::Failed, None, start, restart, None, None),
+        ] {
+            assert_eq!(collapse(TryRestart, state, true), try_restart, "{state}");
+            assert_eq!(collapse(TryRestart, state, false), try_restart, "{state}");
+            assert_eq!(
+                collapse(ReloadOrRestart, state, true),
+                reload_able,
+                "{state}"
+            );
+            assert_eq!(
+                collapse(ReloadOrRestart, state, false),
+                reload_not,
+                "{state}"
+            );
+            assert_eq!(
+                collapse(TryReloadOrRestart, state, true),
+                try_able,
+                "{state}"
+            );
+            assert_eq!(
+                collapse(TryReloadOrRestart, state, false),
+                try_not,
+                "{state}"
+            );
+        }
+    }
 
     #[test]
     fn a_user_gets_64_connections_and_all_of_them_a_quarter_of_the_descriptors() {

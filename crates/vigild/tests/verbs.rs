@@ -1,0 +1,225 @@
+//! systemctl's verbs beyond start, stop, restart and reload, end to end: the
+//! real vigild on its own unit directory and socket, driven by the real
+//! `vigil`, with real services. try-restart and its kin decide in the
+//! manager; cat reads the files the manager says; mask, unmask, enable and
+//! disable change the unit directory and say what they changed;
+//! list-unit-files reads it.
+
+mod harness;
+
+use std::fs;
+use std::process::Output;
+
+use harness::{Manager, TempDir, alive};
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A service that sleeps, with `extra` in its [Service] section.
+fn sleeper(extra: &str) -> String {
+    format!("[Service]\nExecStart=/bin/sleep 1000\n{extra}")
+}
+
+/// A sleeping service whose `ExecReload=` appends `reloaded` to `file`.
+fn reloadable(file: &str) -> String {
+    sleeper(&format!(
+        "ExecReload=/bin/sh -c 'echo reloaded >> {file}'\n"
+    ))
+}
+
+/// Whether the manager ever moved the unit out of `inactive` (its state
+/// changes are in its log, `-> running`).
+fn ever_changed(m: &Manager, unit: &str) -> bool {
+    m.vigil_ok(&["log", unit, "-n", "1000"]).contains("-> ")
+}
+
+// ------------------------------------------------ try-restart and its kin
+
+/// systemctl's try-restart: the units that are up are restarted (new main
+/// PID, the old one gone), the units that are down stay down, and that is
+/// success (exit 0); `condrestart` is the same verb.
+#[test]
+fn try_restart_restarts_the_active_units_and_leaves_the_others_down() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=up.service\n"),
+        ("up.service", &sleeper("")),
+        ("down.service", &sleeper("")),
+    ]);
+    m.wait_state("up.service", "running");
+    let old = m.main_pid("up.service");
+    let out = m.vigil(&["try-restart", "up", "down"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(text(&out), "", "try-restart said something");
+    let new = m.main_pid("up.service");
+    assert_ne!(new, old, "up.service was not restarted");
+    assert!(!alive(old), "the old main process survived the restart");
+    assert_eq!(m.state("up.service"), "running");
+    assert_eq!(m.state("down.service"), "inactive");
+    assert!(
+        !ever_changed(&m, "down.service"),
+        "down.service was started"
+    );
+    // The old name, as RHEL's scripts spell it.
+    m.vigil_ok(&["condrestart", "up", "down"]);
+    assert_ne!(m.main_pid("up.service"), new);
+    assert_eq!(m.state("down.service"), "inactive");
+    // A unit that does not exist is said, as restart says it (exit 4).
+    let out = m.vigil(&["try-restart", "nope", "down"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("no such unit: nope.service"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// "Active" is systemd's: a unit on its way up (starting, here a notify
+/// service that has not said READY=1) is restarted too; a failed one is not.
+#[test]
+fn try_restart_restarts_a_unit_that_is_starting_and_not_a_failed_one() {
+    let d = TempDir::new("tryrestart");
+    let go = d.path().join("go");
+    let slow = format!(
+        "[Service]\nType=notify\nNotifyAccess=all\nExecStart=/bin/sh -c 'while [ ! -e {} ]; do sleep 0.02; done; {} notify --ready; exec sleep 1000'\n",
+        go.display(),
+        harness::vigil_bin().display()
+    );
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        ("slow.service", &slow),
+        (
+            "bad.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/false\n",
+        ),
+    ]);
+    m.vigil_code(&["start", "bad"], 1);
+    assert_eq!(m.state("bad.service"), "failed");
+    m.vigil_ok(&["start", "slow", "--no-block"]);
+    assert_eq!(m.state("slow.service"), "starting");
+    let first = m.main_pid("slow.service");
+    // The restart's start waits for READY=1, which `go` lets come.
+    let mut client = m.vigil_in_background(&["try-restart", "slow", "bad"]);
+    m.wait_log("slow.service", "-> stopping");
+    fs::write(&go, "").unwrap();
+    let status = client.wait().unwrap();
+    assert!(status.success(), "try-restart failed: {status}");
+    assert_eq!(m.state("slow.service"), "running");
+    assert_ne!(m.main_pid("slow.service"), first);
+    assert_eq!(
+        m.state("bad.service"),
+        "failed",
+        "a failed unit was restarted"
+    );
+}
+
+/// reload-or-restart: a unit that can reload and runs is reloaded (its
+/// ExecReload= ran, its main PID is the same); one that cannot is restarted;
+/// one that is down is started, whether it can reload or not.
+#[test]
+fn reload_or_restart_reloads_what_can_restarts_what_cannot_and_starts_what_is_down() {
+    let d = TempDir::new("reloadorrestart");
+    let file = d.path().join("reloads");
+    let file = file.display().to_string();
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=r.service n.service\n"),
+        ("r.service", &reloadable(&file)),
+        ("n.service", &sleeper("")),
+        ("r2.service", &reloadable(&file)),
+        ("n2.service", &sleeper("")),
+    ]);
+    m.wait_state("r.service", "running");
+    m.wait_state("n.service", "running");
+    let (r, n) = (m.main_pid("r.service"), m.main_pid("n.service"));
+    m.vigil_ok(&["reload-or-restart", "r", "n", "r2", "n2"]);
+    // Reloaded once (r2 was started, not reloaded), and waited for.
+    assert_eq!(fs::read_to_string(&file).unwrap(), "reloaded\n");
+    assert_eq!(m.main_pid("r.service"), r, "r.service was restarted");
+    assert_ne!(m.main_pid("n.service"), n, "n.service was not restarted");
+    for unit in ["r.service", "n.service", "r2.service", "n2.service"] {
+        assert_eq!(m.state(unit), "running", "{unit}");
+    }
+}
+
+/// try-reload-or-restart (and systemctl's old names for it, force-reload
+/// among them): the same, for the active units only; those that are down
+/// stay down, and that is success.
+#[test]
+fn try_reload_or_restart_and_force_reload_leave_the_units_that_are_down() {
+    let d = TempDir::new("tryreload");
+    let file = d.path().join("reloads");
+    let file_s = file.display().to_string();
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=r.service n.service\n"),
+        ("r.service", &reloadable(&file_s)),
+        ("n.service", &sleeper("")),
+        ("r2.service", &reloadable(&file_s)),
+        ("n2.service", &sleeper("")),
+    ]);
+    m.wait_state("r.service", "running");
+    m.wait_state("n.service", "running");
+    let r = m.main_pid("r.service");
+    let mut n = m.main_pid("n.service");
+    for (i, verb) in [
+        "try-reload-or-restart",
+        "force-reload",
+        "reload-or-try-restart",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = m.vigil(&[verb, "r", "n", "r2", "n2"]);
+        assert_eq!(out.status.code(), Some(0), "{verb}: {}", text(&out));
+        let reloads = fs::read_to_string(&file).unwrap();
+        assert_eq!(reloads.lines().count(), i + 1, "{verb}: {reloads}");
+        assert_eq!(m.main_pid("r.service"), r, "{verb} restarted r.service");
+        let now = m.main_pid("n.service");
+        assert_ne!(now, n, "{verb} did not restart n.service");
+        n = now;
+        for unit in ["r2.service", "n2.service"] {
+            assert_eq!(m.state(unit), "inactive", "{verb}: {unit}");
+            assert!(!ever_changed(&m, unit), "{verb} started {unit}");
+        }
+    }
+}
+
+/// A failed reload is the verb's failure, as `reload`'s is (exit 1, why).
+#[test]
+fn reload_or_restart_says_a_reload_that_failed() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=r.service\n"),
+        ("r.service", &sleeper("ExecReload=/bin/false\n")),
+    ]);
+    m.wait_state("r.service", "running");
+    let out = m.vigil(&["reload-or-restart", "r"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("reload failed: exit code 1"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// systemctl ignores a masked unit for the try- verbs: nothing to restart,
+/// success; reload-or-restart says it cannot be had.
+#[test]
+fn the_try_verbs_leave_a_masked_unit_alone() {
+    let m = Manager::start(&[("default.target", "[Unit]\n")]);
+    std::os::unix::fs::symlink("/dev/null", m.config.join("masked.service")).unwrap();
+    m.vigil_ok(&["sync"]);
+    for verb in ["try-restart", "try-reload-or-restart"] {
+        let out = m.vigil(&[verb, "masked"]);
+        assert_eq!(out.status.code(), Some(0), "{verb}: {}", text(&out));
+    }
+    let out = m.vigil(&["reload-or-restart", "masked"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(stderr(&out).contains("is masked"), "{}", text(&out));
+}
