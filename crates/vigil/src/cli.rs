@@ -20,6 +20,8 @@ verbs:
                                -q: the exit code only
   is-failed NAME... [-q]       the same; exit 0 when one is failed, else 1
   status NAME... [-n LINES]    state, reason, PID, restarts, last exit, status text, log tail
+  cat NAME...                  print the unit's file and the drop-ins applied over it,
+                               each under '# PATH'; exit 1 for a name with no file
   start NAME... [--no-block]   start units (and what they require); waits until they settle
   stop NAME... [--no-block]    stop units (and what requires them)
   restart NAME... [--no-block]
@@ -124,6 +126,10 @@ pub enum Verb {
     Status {
         units: Vec<String>,
         lines: usize,
+    },
+    /// The unit files and drop-ins of each unit, as systemctl cat prints them.
+    Cat {
+        units: Vec<String>,
     },
     Start {
         units: Vec<String>,
@@ -413,6 +419,9 @@ fn parse_verb(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
                 lines: parse_count(verb, a.value(&["-n", "--lines"]))?.unwrap_or(10),
             }
         }
+        "cat" => Verb::Cat {
+            units: split(verb, rest, &[], &[])?.at_least_one(verb)?,
+        },
         "start" | "stop" | "restart" => {
             let a = split(verb, rest, &nb, &[])?;
             let units = a.at_least_one(verb)?;
@@ -680,6 +689,8 @@ mod tests {
             "notify",
             "notify FOO",
             "log a b",
+            "cat",
+            "cat a --now",
         ] {
             assert!(matches!(p(bad), Err(UsageError::Bad(_))), "{bad:?}");
         }

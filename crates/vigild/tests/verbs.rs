@@ -223,3 +223,79 @@ fn the_try_verbs_leave_a_masked_unit_alone() {
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     assert!(stderr(&out).contains("is masked"), "{}", text(&out));
 }
+
+// ------------------------------------------------------------------- cat
+
+/// `cat` prints the file the unit was read from and each drop-in applied
+/// over it, in order, each under `# PATH` and after an empty line, as
+/// systemctl cat does (a file without its last newline gets one); an
+/// instance shows its template's file and the template's drop-ins.
+#[test]
+fn cat_prints_the_unit_file_and_its_drop_ins_under_their_paths() {
+    let web = "[Service]\nExecStart=/bin/sleep 1000\n";
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        ("web.service", web),
+        ("web.service.d/20-b.conf", "[Unit]\nDescription=b"),
+        ("web.service.d/10-a.conf", "[Service]\nEnvironment=A=1\n"),
+        ("worker@.service", "[Service]\nExecStart=/bin/sleep %i\n"),
+        ("worker@.service.d/x.conf", "[Unit]\nDescription=w\n"),
+    ]);
+    let c = m.config.display().to_string();
+    let out = m.vigil(&["cat", "web"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "# {c}/web.service\n{web}\n# {c}/web.service.d/10-a.conf\n[Service]\nEnvironment=A=1\n\
+             \n# {c}/web.service.d/20-b.conf\n[Unit]\nDescription=b\n"
+        )
+    );
+    // Two units: an empty line between them; an instance not loaded is read
+    // from its template, as status shows it.
+    let out = m.vigil_ok(&["cat", "default.target", "worker@5"]);
+    assert_eq!(
+        out,
+        format!(
+            "# {c}/default.target\n[Unit]\n\n# {c}/worker@.service\n[Service]\nExecStart=/bin/sleep %i\n\
+             \n# {c}/worker@.service.d/x.conf\n[Unit]\nDescription=w\n"
+        )
+    );
+}
+
+/// A name with no file is an error that names it, exit 1 (systemctl: "No
+/// files found for NAME."), whether there is no such unit, it is masked or
+/// built in; the units that have files are printed all the same.
+#[test]
+fn cat_of_a_unit_without_a_file_names_it_and_exits_1() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        ("web.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    std::os::unix::fs::symlink("/dev/null", m.config.join("gone.service")).unwrap();
+    m.vigil_ok(&["sync"]);
+    let out = m.vigil(&["cat", "nope"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(
+        stderr(&out),
+        "vigil: no files found for nope.service: no such unit\n"
+    );
+    assert!(out.stdout.is_empty());
+    let out = m.vigil(&["cat", "nope", "web", "gone", "basic.target"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = stderr(&out);
+    assert!(said.contains("no files found for nope.service"), "{said}");
+    assert!(
+        said.contains("no files found for gone.service: unit gone.service is masked"),
+        "{said}"
+    );
+    assert!(
+        said.contains("no files found for basic.target: it is built in"),
+        "{said}"
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.starts_with(&format!("# {}/web.service\n", m.config.display())),
+        "{printed}"
+    );
+}
