@@ -304,6 +304,10 @@ pub enum Body {
     /// For start, stop, restart, reload, kill, reset-failed, enable, disable.
     Jobs {
         jobs: Vec<JobResult>,
+        /// What `enable`, `disable`, `mask` and `unmask` changed in the
+        /// unit directory, in order.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        changes: Vec<FileChange>,
     },
     Log {
         lines: Vec<LogLine>,
@@ -332,6 +336,28 @@ pub enum Body {
     ShuttingDown,
     /// The manager is about to re-execute itself.
     Reexecuting,
+}
+
+impl Body {
+    /// A `jobs` reply that changed no file.
+    pub fn jobs(jobs: Vec<JobResult>) -> Body {
+        Body::Jobs {
+            jobs,
+            changes: Vec::new(),
+        }
+    }
+}
+
+/// A change a request made to a unit directory, as systemd's install
+/// changes: what `vigil` says of `enable`, `disable`, `mask` and `unmask`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum FileChange {
+    /// The symlink `path` was made; `target` is the file it names, made
+    /// absolute (the link itself may be relative).
+    Symlink { path: String, target: String },
+    /// The symlink `path` was removed.
+    Unlink { path: String },
 }
 
 /// One row of `vigil list`.

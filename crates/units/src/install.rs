@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::io;
 use std::os::unix::fs::symlink;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use thiserror::Error;
 
@@ -139,6 +139,27 @@ fn find_unit(set: &LoadedSet, name: &str) -> Result<(Unit, PathBuf), InstallErro
         }
         _ => Err(InstallError::NoFile { name: n }),
     }
+}
+
+/// The file a symlink at `link` to `target` names: `target` when it is
+/// absolute, else `target` taken from the link's directory with `..`
+/// resolved by name (no link followed): what `vigil enable` says it linked
+/// (`Created symlink LINK → FILE.`), where the link itself may be relative.
+pub fn link_destination(link: &Path, target: &Path) -> PathBuf {
+    if target.is_absolute() {
+        return target.to_path_buf();
+    }
+    let mut file = link.parent().map(Path::to_path_buf).unwrap_or_default();
+    for part in target.components() {
+        match part {
+            Component::ParentDir => {
+                file.pop();
+            }
+            Component::CurDir => {}
+            part => file.push(part),
+        }
+    }
+    file
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {
@@ -537,6 +558,26 @@ mod tests {
         assert!(fs::symlink_metadata(d.join("www.service")).is_err());
         assert!(d.join("web.service").exists());
         fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_relative_link_names_the_file_from_its_directory() {
+        let link = Path::new("/etc/vigil/multi-user.target.wants/web.service");
+        for (target, file) in [
+            ("../web.service", "/etc/vigil/web.service"),
+            (
+                "./web.service",
+                "/etc/vigil/multi-user.target.wants/web.service",
+            ),
+            ("/lib/vigil/web.service", "/lib/vigil/web.service"),
+        ] {
+            assert_eq!(link_destination(link, Path::new(target)), Path::new(file));
+        }
+        let alias = Path::new("/etc/vigil/www.service");
+        assert_eq!(
+            link_destination(alias, Path::new("web.service")),
+            Path::new("/etc/vigil/web.service")
+        );
     }
 
     #[test]

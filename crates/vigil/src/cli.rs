@@ -44,8 +44,10 @@ verbs:
   log [NAME] [-n LINES] [-f]   log lines of one unit, or of all interleaved by time; -f follows
   sync                         rescan the configuration directories (also daemon-reload)
   reset-failed [NAME...]       clear the failed state (and start limit) of units
-  enable NAME... / disable NAME... [--now]
-                               create / remove the [Install] symlinks (TARGET.wants/, .requires/);
+  enable NAME... / disable NAME... [--now] [-q]
+                               create / remove the [Install] symlinks (TARGET.wants/, .requires/),
+                               saying each on stderr as systemctl does ('Created symlink
+                               LINK → FILE.', 'Removed \"LINK\".'; -q: not said);
                                --now: then start / stop them too
   is-enabled NAME... [-q]      enabled, disabled, static, masked, bad or not-found for each
                                unit; exit 0 when one is enabled or static
@@ -176,14 +178,17 @@ pub enum Verb {
     ResetFailed {
         units: Vec<String>,
     },
-    /// `--now`: start (enable) or stop (disable) them too, once linked.
+    /// `--now`: start (enable) or stop (disable) them too, once linked;
+    /// `-q`: the links made or removed are not said.
     Enable {
         units: Vec<String>,
         now: bool,
+        quiet: bool,
     },
     Disable {
         units: Vec<String>,
         now: bool,
+        quiet: bool,
     },
     Verify {
         paths: Vec<PathBuf>,
@@ -525,11 +530,12 @@ fn parse_verb(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
             units: split(verb, rest, &[], &[])?.owned_names(),
         },
         "enable" | "disable" => {
-            let a = split(verb, rest, &["--now"], &[])?;
+            let a = split(verb, rest, &["--now", "-q", "--quiet"], &[])?;
             let (units, now) = (a.at_least_one(verb)?, a.has("--now"));
+            let quiet = a.has("-q") || a.has("--quiet");
             match verb {
-                "enable" => Verb::Enable { units, now },
-                _ => Verb::Disable { units, now },
+                "enable" => Verb::Enable { units, now, quiet },
+                _ => Verb::Disable { units, now, quiet },
             }
         }
         "verify" => {
@@ -818,6 +824,30 @@ mod tests {
         for bad in ["try-restart", "force-reload", "reload-or-restart a --now"] {
             assert!(matches!(p(bad), Err(UsageError::Bad(_))), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn enable_and_disable_take_quiet() {
+        assert_eq!(
+            p("enable -q a --now").unwrap().verb,
+            Verb::Enable {
+                units: vec!["a".into()],
+                now: true,
+                quiet: true
+            }
+        );
+        assert!(matches!(
+            p("disable --quiet a").unwrap().verb,
+            Verb::Disable {
+                quiet: true,
+                now: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            p("enable a").unwrap().verb,
+            Verb::Enable { quiet: false, .. }
+        ));
     }
 
     #[test]

@@ -3,7 +3,9 @@
 use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::os::unix::net::UnixStream;
 
-use vigil_proto::{Body, Envelope, ErrorCode, KillWhom, LogLine, Reply, Request, VERSION};
+use vigil_proto::{
+    Body, Envelope, ErrorCode, FileChange, KillWhom, LogLine, Reply, Request, VERSION,
+};
 
 use crate::Exit;
 use crate::cli::{Command, Verb};
@@ -73,6 +75,10 @@ pub fn run(cmd: Command) -> Exit {
     let is_status = matches!(cmd.verb, Verb::Status { .. });
     // `enable`, `disable`: what was not linked, and why, is said (systemctl's notice).
     let enabling = matches!(cmd.verb, Verb::Enable { .. } | Verb::Disable { .. });
+    let install_quiet = matches!(
+        cmd.verb,
+        Verb::Enable { quiet: true, .. } | Verb::Disable { quiet: true, .. }
+    );
     let enabled_quiet = match cmd.verb {
         Verb::IsEnabled { quiet, .. } => Some(quiet),
         _ => None,
@@ -161,8 +167,13 @@ pub fn run(cmd: Command) -> Exit {
                 render::list(&failed, cmd.json);
                 Exit::Success
             }
-            Some(Body::Jobs { jobs }) if let Some(quiet) = enabled_quiet => is_enabled(jobs, quiet),
-            Some(Body::Jobs { jobs }) if enabling => {
+            Some(Body::Jobs { jobs, .. }) if let Some(quiet) = enabled_quiet => {
+                is_enabled(jobs, quiet)
+            }
+            Some(Body::Jobs { jobs, changes }) if enabling => {
+                if !install_quiet {
+                    said_changes(changes);
+                }
                 for job in jobs.iter().filter(|j| j.ok) {
                     if let Some(notice) = &job.reason {
                         eprintln!("vigil: {notice}");
@@ -529,6 +540,20 @@ fn no_files(name: &str, why: &str) {
     }
 }
 
+/// What `enable`, `disable`, `mask` and `unmask` changed, said as systemctl
+/// says it, on stderr as its log does (`systemctl enable x 2>/dev/null` is
+/// quiet, and so is this).
+fn said_changes(changes: &[FileChange]) {
+    for change in changes {
+        match change {
+            FileChange::Symlink { path, target } => {
+                eprintln!("Created symlink {path} \u{2192} {target}.")
+            }
+            FileChange::Unlink { path } => eprintln!("Removed \"{path}\"."),
+        }
+    }
+}
+
 /// `is-enabled`: each unit's word on a line of its own (unless `quiet`);
 /// success when at least one is enabled (or static), as systemctl's.
 fn is_enabled(jobs: &[vigil_proto::JobResult], quiet: bool) -> Exit {
@@ -738,7 +763,7 @@ fn show(reply: &Reply, json: bool, status_array: bool) -> Exit {
                 false => Exit::NoSuchUnit,
             }
         }
-        Body::Jobs { jobs } => {
+        Body::Jobs { jobs, .. } => {
             let mut exit = Exit::Success;
             for job in jobs {
                 if job.state == "not-found" {

@@ -11,8 +11,8 @@ use std::time::Duration;
 use vigil_engine::{Canceled, Engine, EngineError, Event, Reason, ReloadFailure, State, UnitInfo};
 use vigil_platform::{Epoll, Interest, Readiness, UnixListener};
 use vigil_proto::{
-    BlameEntry, Body, DecodeError, ErrorCode, JobResult, KillWhom, MAX_REQUEST, Reply, Request,
-    UnitStatus, UnitSummary,
+    BlameEntry, Body, DecodeError, ErrorCode, FileChange, JobResult, KillWhom, MAX_REQUEST, Reply,
+    Request, UnitStatus, UnitSummary,
 };
 
 use serde::{Deserialize, Serialize};
@@ -849,7 +849,7 @@ impl Clients {
         for i in done.into_iter().rev() {
             let w = self.waiters.remove(i);
             let jobs = w.units.into_iter().filter_map(|u| u.result).collect();
-            self.send(w.client, &Reply::ok(w.id, Body::Jobs { jobs }), epoll);
+            self.send(w.client, &Reply::ok(w.id, Body::jobs(jobs)), epoll);
         }
     }
 
@@ -937,6 +937,30 @@ fn settled(kind: JobKind, name: &str, state: State, reason: Option<&Reason>) -> 
         reason: reason.map(ToString::to_string),
         ok,
     })
+}
+
+/// What the install steps changed, each once (`enable a b` of units that
+/// name each other in `Also=` plans the same link twice), as `vigil` says it.
+fn file_changes<'a>(steps: impl Iterator<Item = &'a InstallChange>) -> Vec<FileChange> {
+    let mut changes: Vec<FileChange> = Vec::new();
+    for step in steps {
+        let change = match step {
+            InstallChange::Symlink { link, target } => FileChange::Symlink {
+                path: link.display().to_string(),
+                target: (vigil_units::install::link_destination(link, target))
+                    .display()
+                    .to_string(),
+            },
+            InstallChange::Remove { link } => FileChange::Unlink {
+                path: link.display().to_string(),
+            },
+            InstallChange::Unsupported { .. } => continue,
+        };
+        if !changes.contains(&change) {
+            changes.push(change);
+        }
+    }
+    changes
 }
 
 /// A start that failed already (what it requires is missing or failed) is
@@ -1218,12 +1242,7 @@ impl Daemon {
                             whom,
                         },
                     ) {
-                        Ok(()) => Reply::ok(
-                            id,
-                            Body::Jobs {
-                                jobs: vec![self.job_result(&unit, true)],
-                            },
-                        ),
+                        Ok(()) => Reply::ok(id, Body::jobs(vec![self.job_result(&unit, true)])),
                         Err(e) => engine_error(id, &e),
                     },
                 )
@@ -1283,7 +1302,7 @@ impl Daemon {
                 if units.is_empty() {
                     let now = self.now();
                     let _ = self.engine.handle(now, Event::ResetFailed(None));
-                    Some(Reply::ok(id, Body::Jobs { jobs: Vec::new() }))
+                    Some(Reply::ok(id, Body::jobs(Vec::new())))
                 } else {
                     Some(self.simple_jobs(id, &units, |u| Event::ResetFailed(Some(u))))
                 }
@@ -1491,7 +1510,7 @@ impl Daemon {
             })
             .collect();
         if units.is_empty() {
-            return Some(Reply::ok(id, Body::Jobs { jobs: idle }));
+            return Some(Reply::ok(id, Body::jobs(idle)));
         }
         let (names, mut unknown) = match self.resolve_names(id, &units, kind != JobKind::Stop) {
             Ok(found) => found,
@@ -1530,7 +1549,7 @@ impl Daemon {
             });
             let mut jobs: Vec<JobResult> = jobs.collect();
             jobs.extend(unknown);
-            return Some(Reply::ok(id, Body::Jobs { jobs }));
+            return Some(Reply::ok(id, Body::jobs(jobs)));
         }
         // The engine has taken the request; the state it left the unit in tells
         // whether the job is still under way. Actions of this request run before
@@ -1667,7 +1686,7 @@ impl Daemon {
             }
         }
         if named.is_empty() {
-            return Some(Reply::ok(id, Body::Jobs { jobs: alone }));
+            return Some(Reply::ok(id, Body::jobs(alone)));
         }
         // reload-or-restart starts what is down, an instance made on demand
         // as `restart` makes it.
@@ -1753,7 +1772,7 @@ impl Daemon {
         }));
         if no_block {
             let jobs = waited.into_iter().filter_map(|u| u.result).collect();
-            return Some(Reply::ok(id, Body::Jobs { jobs }));
+            return Some(Reply::ok(id, Body::jobs(jobs)));
         }
         // Answered as the jobs end (process_actions, after this request);
         // at once when every unit was left alone.
@@ -1806,7 +1825,7 @@ impl Daemon {
             }
         }
         jobs.extend(unknown);
-        Reply::ok(id, Body::Jobs { jobs })
+        Reply::ok(id, Body::jobs(jobs))
     }
 
     fn status(&mut self, id: u64, units: &[String], lines: usize) -> Reply {
@@ -2009,7 +2028,7 @@ impl Daemon {
                 }
             })
             .collect();
-        Reply::ok(id, Body::Jobs { jobs })
+        Reply::ok(id, Body::jobs(jobs))
     }
 
     fn install(&mut self, id: u64, units: &[String], enable: bool) -> Reply {
@@ -2084,7 +2103,8 @@ impl Daemon {
         }
         // Like `systemctl enable` without --now: the links take effect at the next
         // boot or `vigil sync`; nothing is started or stopped now.
-        Reply::ok(id, Body::Jobs { jobs })
+        let changes = file_changes(plans.iter().flatten());
+        Reply::ok(id, Body::Jobs { jobs, changes })
     }
 
     fn graph(&self) -> String {

@@ -299,3 +299,51 @@ fn cat_of_a_unit_without_a_file_names_it_and_exits_1() {
         "{printed}"
     );
 }
+
+// ------------------------------------------------- enable and disable say
+
+/// `enable` and `disable` say each link they made or removed, on stderr, in
+/// systemctl's words: `Created symlink LINK → FILE.` (the file the link
+/// names, though the link is relative) and `Removed "LINK".`; nothing when
+/// nothing changed, nor with `-q`.
+#[test]
+fn enable_and_disable_say_each_link_made_or_removed() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        (
+            "svc.service",
+            "[Service]\nExecStart=/bin/sleep 1000\n[Install]\nWantedBy=default.target\nAlias=www.service\n",
+        ),
+    ]);
+    let c = m.config.display().to_string();
+    let out = m.vigil(&["enable", "svc"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(out.stdout.is_empty(), "{}", text(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "Created symlink {c}/default.target.wants/svc.service \u{2192} {c}/svc.service.\n\
+             Created symlink {c}/www.service \u{2192} {c}/svc.service.\n"
+        )
+    );
+    assert_eq!(
+        fs::read_link(m.config.join("default.target.wants/svc.service")).unwrap(),
+        std::path::Path::new("../svc.service")
+    );
+    // Enabled already: nothing changed, nothing said.
+    assert_eq!(text(&m.vigil(&["enable", "svc"])), "");
+    let out = m.vigil(&["disable", "svc"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "Removed \"{c}/default.target.wants/svc.service\".\nRemoved \"{c}/www.service\".\n"
+        )
+    );
+    let out = m.vigil(&["enable", "-q", "svc"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(text(&out), "");
+    assert!(fs::symlink_metadata(m.config.join("www.service")).is_ok());
+    assert_eq!(text(&m.vigil(&["disable", "--quiet", "svc"])), "");
+    assert!(fs::symlink_metadata(m.config.join("www.service")).is_err());
+}
