@@ -148,6 +148,15 @@ pub enum Request {
     Disable {
         units: Vec<String>,
     },
+    /// Link each name to /dev/null in the directory `enable` writes to; the
+    /// configuration is then read again, so a masked unit cannot start.
+    Mask {
+        units: Vec<String>,
+    },
+    /// Remove those links (only links to /dev/null, only in that directory).
+    Unmask {
+        units: Vec<String>,
+    },
     Graph {},
     Blame {},
     /// Stop everything in order, then the manager exits; with `action`, it
@@ -216,6 +225,8 @@ impl Request {
             | Request::ResetFailed { .. }
             | Request::Enable { .. }
             | Request::Disable { .. }
+            | Request::Mask { .. }
+            | Request::Unmask { .. }
             | Request::Shutdown { .. }
             | Request::Reexec {} => true,
         }
@@ -301,7 +312,8 @@ pub enum Body {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         not_found: Vec<String>,
     },
-    /// For start, stop, restart, reload, kill, reset-failed, enable, disable.
+    /// For start, stop, restart, reload, kill, reset-failed, enable,
+    /// disable, mask, unmask.
     Jobs {
         jobs: Vec<JobResult>,
         /// What `enable`, `disable`, `mask` and `unmask` changed in the

@@ -1,6 +1,7 @@
 //! `vigil enable` and `vigil disable`: the symlinks that the `[Install]` section
 //! asks for (`TARGET.wants/NAME`, `TARGET.requires/NAME`, aliases), planned
-//! first and applied separately so callers can show or check the plan.
+//! first and applied separately so callers can show or check the plan; and
+//! `vigil mask` and `vigil unmask`: a unit's name linked to /dev/null.
 //!
 //! Planning only reads the file system; [`apply`] is the one function here that
 //! changes it, and it only creates or removes symlinks (and `.wants/`
@@ -60,6 +61,13 @@ pub enum InstallError {
     Remove { path: PathBuf, source: io::Error },
     #[error("cannot read directory {}: {source}", path.display())]
     ReadDir { path: PathBuf, source: io::Error },
+    #[error("{source}")]
+    InvalidName { source: name::NameError },
+    #[error(
+        "{} is a unit file, not a link: a mask would hide it for good (move it away first)",
+        link.display()
+    )]
+    UnitFileThere { link: PathBuf },
 }
 
 /// `DefaultInstance=` of a template: the instance `vigil enable foo@.service`
@@ -344,6 +352,52 @@ fn disable_into(
         Err(InstallError::NotFound { .. }) if any => Ok(()),
         Err(e @ InstallError::NotFound { .. }) => Err(e),
         Err(_) => Ok(()),
+    }
+}
+
+/// What a mask links a unit's name to.
+const DEV_NULL: &str = "/dev/null";
+
+/// The name `mask` and `unmask` act on: `.service` added when there is no
+/// suffix, and systemd's rules for a name (no pattern, no `/`).
+fn mask_name(name: &str) -> Result<String, InstallError> {
+    let n = name::normalize(name);
+    name::validate(&n).map_err(|source| InstallError::InvalidName { source })?;
+    Ok(n)
+}
+
+/// The link `vigil mask NAME` makes in `config_dir`: `NAME` to /dev/null,
+/// which the loader takes for a masked unit, whatever file of that name the
+/// other directories hold (or none: a name may be masked before its unit is
+/// installed). Nothing when the link is there already. Refused when another
+/// entry has the name: the admin's own unit file, which the mask would hide
+/// for good, or a link elsewhere (an alias, a linked unit file), which it
+/// would replace, as systemctl refuses without `--force`.
+pub fn mask_plan(config_dir: &Path, name: &str) -> Result<Vec<InstallChange>, InstallError> {
+    let link = config_dir.join(mask_name(name)?);
+    let target = PathBuf::from(DEV_NULL);
+    let Ok(there) = fs::symlink_metadata(&link) else {
+        // Not there (or not to be looked at: then the symlink says why).
+        return Ok(vec![InstallChange::Symlink { link, target }]);
+    };
+    if crate::load::is_masked(&link, Some(there.file_type())) {
+        Ok(Vec::new())
+    } else if there.file_type().is_symlink() {
+        Err(InstallError::Conflict { link, target })
+    } else {
+        Err(InstallError::UnitFileThere { link })
+    }
+}
+
+/// The link `vigil unmask NAME` removes from `config_dir`: `NAME` when it is
+/// a symlink to /dev/null, and nothing else; not an empty file, which masks
+/// its unit too but is a file someone wrote, nor a mask in another
+/// directory (a package's own, which is not the admin's to undo).
+pub fn unmask_plan(config_dir: &Path, name: &str) -> Result<Vec<InstallChange>, InstallError> {
+    let link = config_dir.join(mask_name(name)?);
+    match crate::load::is_masked(&link, None) {
+        true => Ok(vec![InstallChange::Remove { link }]),
+        false => Ok(Vec::new()),
     }
 }
 
@@ -732,6 +786,66 @@ mod tests {
         ));
         assert_eq!(disable_plan(&set, &d, "plain").unwrap(), []);
         fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn mask_links_the_name_to_dev_null_and_unmask_removes_only_that() {
+        let d = tmp("mask");
+        let lib = tmp("mask-lib");
+        fs::write(lib.join("a.service"), "[Service]\nExecStart=/bin/a\n").unwrap();
+        let plan = mask_plan(&d, "a").unwrap();
+        assert_eq!(
+            plan,
+            [InstallChange::Symlink {
+                link: d.join("a.service"),
+                target: DEV_NULL.into()
+            }]
+        );
+        apply(&plan).unwrap();
+        let set = load_dirs(&[d.clone(), lib.clone()], &SpecifierContext::default());
+        assert!(set.masked.contains_key("a.service"));
+        assert!(set.get("a.service").is_none());
+        // Masked already: nothing to do.
+        assert_eq!(mask_plan(&d, "a.service").unwrap(), []);
+        let plan = unmask_plan(&d, "a").unwrap();
+        assert_eq!(
+            plan,
+            [InstallChange::Remove {
+                link: d.join("a.service")
+            }]
+        );
+        apply(&plan).unwrap();
+        assert!(fs::symlink_metadata(d.join("a.service")).is_err());
+        assert_eq!(unmask_plan(&d, "a").unwrap(), []);
+        // The admin's own file is neither replaced nor removed, nor is a
+        // link elsewhere, nor an empty file (which masks too).
+        fs::write(d.join("own.service"), "[Service]\nExecStart=/bin/o\n").unwrap();
+        fs::write(d.join("empty.service"), "").unwrap();
+        symlink(lib.join("a.service"), d.join("alias.service")).unwrap();
+        assert!(matches!(
+            mask_plan(&d, "own"),
+            Err(InstallError::UnitFileThere { .. })
+        ));
+        assert!(matches!(
+            mask_plan(&d, "empty"),
+            Err(InstallError::UnitFileThere { .. })
+        ));
+        assert!(matches!(
+            mask_plan(&d, "alias"),
+            Err(InstallError::Conflict { .. })
+        ));
+        for name in ["own", "empty", "alias"] {
+            assert_eq!(unmask_plan(&d, name).unwrap(), [], "{name}");
+        }
+        // A name that is no unit's: refused, as systemctl refuses it.
+        for bad in ["a*", "../x", "a b"] {
+            assert!(
+                matches!(mask_plan(&d, bad), Err(InstallError::InvalidName { .. })),
+                "{bad}"
+            );
+        }
+        fs::remove_dir_all(&d).unwrap();
+        fs::remove_dir_all(&lib).unwrap();
     }
 
     #[test]

@@ -49,6 +49,10 @@ verbs:
                                saying each on stderr as systemctl does ('Created symlink
                                LINK → FILE.', 'Removed \"LINK\".'; -q: not said);
                                --now: then start / stop them too
+  mask NAME... / unmask NAME... [-q]
+                               link each name to /dev/null where enable links (a masked
+                               unit cannot be started, even by hand; one running runs on
+                               until stopped) / remove such links; said as enable says
   is-enabled NAME... [-q]      enabled, disabled, static, masked, bad or not-found for each
                                unit; exit 0 when one is enabled or static
   verify PATH...               check unit files and directories offline; errors and warnings
@@ -188,6 +192,15 @@ pub enum Verb {
     Disable {
         units: Vec<String>,
         now: bool,
+        quiet: bool,
+    },
+    /// `-q`: the links made or removed are not said.
+    Mask {
+        units: Vec<String>,
+        quiet: bool,
+    },
+    Unmask {
+        units: Vec<String>,
         quiet: bool,
     },
     Verify {
@@ -538,6 +551,20 @@ fn parse_verb(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
                 _ => Verb::Disable { units, now, quiet },
             }
         }
+        "mask" | "unmask" => {
+            let a = split(verb, rest, &["-q", "--quiet"], &[])?;
+            // It names files, which a pattern does not.
+            if let Some(unit) = a.names.iter().find(|u| vigil_units::glob::is_glob(u)) {
+                return Err(bad(format!(
+                    "{verb}: {unit}: {verb} takes unit names, not patterns"
+                )));
+            }
+            let (units, quiet) = (a.at_least_one(verb)?, a.has("-q") || a.has("--quiet"));
+            match verb {
+                "mask" => Verb::Mask { units, quiet },
+                _ => Verb::Unmask { units, quiet },
+            }
+        }
         "verify" => {
             let a = split(verb, rest, &[], &[])?;
             if a.names.is_empty() {
@@ -697,6 +724,10 @@ mod tests {
             "log a b",
             "cat",
             "cat a --now",
+            "mask",
+            "mask a*",
+            "unmask 'w@[12]'",
+            "mask a --now",
         ] {
             assert!(matches!(p(bad), Err(UsageError::Bad(_))), "{bad:?}");
         }

@@ -73,11 +73,18 @@ pub fn run(cmd: Command) -> Exit {
         _ => false,
     };
     let is_status = matches!(cmd.verb, Verb::Status { .. });
-    // `enable`, `disable`: what was not linked, and why, is said (systemctl's notice).
-    let enabling = matches!(cmd.verb, Verb::Enable { .. } | Verb::Disable { .. });
+    // `enable`, `disable`, `mask`, `unmask`: what was changed is said, and
+    // what was not, and why (systemctl's notice).
+    let enabling = matches!(
+        cmd.verb,
+        Verb::Enable { .. } | Verb::Disable { .. } | Verb::Mask { .. } | Verb::Unmask { .. }
+    );
     let install_quiet = matches!(
         cmd.verb,
-        Verb::Enable { quiet: true, .. } | Verb::Disable { quiet: true, .. }
+        Verb::Enable { quiet: true, .. }
+            | Verb::Disable { quiet: true, .. }
+            | Verb::Mask { quiet: true, .. }
+            | Verb::Unmask { quiet: true, .. }
     );
     let enabled_quiet = match cmd.verb {
         Verb::IsEnabled { quiet, .. } => Some(quiet),
@@ -123,6 +130,8 @@ pub fn run(cmd: Command) -> Exit {
         Verb::ResetFailed { units } => Request::ResetFailed { units },
         Verb::Enable { units, .. } => Request::Enable { units },
         Verb::Disable { units, .. } => Request::Disable { units },
+        Verb::Mask { units, .. } => Request::Mask { units },
+        Verb::Unmask { units, .. } => Request::Unmask { units },
         Verb::Graph => Request::Graph {},
         Verb::Blame => Request::Blame {},
         Verb::Shutdown(action) => Request::Shutdown { action },

@@ -1243,7 +1243,7 @@ impl Daemon {
                         },
                     ) {
                         Ok(()) => Reply::ok(id, Body::jobs(vec![self.job_result(&unit, true)])),
-                        Err(e) => engine_error(id, &e),
+                        Err(e) => self.engine_refusal(id, &e),
                     },
                 )
             }
@@ -1310,6 +1310,8 @@ impl Daemon {
             Request::Enable { units } => Some(self.install(id, &units, true)),
             Request::IsEnabled { units } => Some(self.is_enabled(id, &units)),
             Request::Disable { units } => Some(self.install(id, &units, false)),
+            Request::Mask { units } => Some(self.mask(id, &units, true)),
+            Request::Unmask { units } => Some(self.mask(id, &units, false)),
             Request::Graph {} => Some(Reply::ok(id, Body::Graph { dot: self.graph() })),
             Request::Blame {} => {
                 let mut entries: Vec<BlameEntry> = self
@@ -1369,12 +1371,26 @@ impl Daemon {
         }
     }
 
+    /// The reply to a request the engine refused. A unit it does not know,
+    /// or knows only as running with its file gone, is said as vigild says
+    /// a name it has no unit for: masked, when it is (the engine knows no
+    /// masks: `vigil start` of a masked unit still running said "no such
+    /// unit").
+    fn engine_refusal(&self, id: u64, e: &EngineError) -> Reply {
+        match e {
+            EngineError::NoSuchUnit(name) => {
+                Reply::err(id, ErrorCode::NoSuchUnit, self.unknown_unit(name))
+            }
+            EngineError::NotAllowed { .. } => engine_error(id, e),
+        }
+    }
+
     /// The result of a unit the engine refused a job for: its state, and why.
     fn refused_result(&self, unit: &str, e: Option<&EngineError>) -> JobResult {
         let mut result = self.job_result(unit, false);
         result.reason = e.map(|e| match e {
             EngineError::NotAllowed { why, .. } => why.clone(),
-            EngineError::NoSuchUnit(_) => e.to_string(),
+            EngineError::NoSuchUnit(name) => self.unknown_unit(name),
         });
         result
     }
@@ -1540,7 +1556,7 @@ impl Daemon {
         // whichever is named first.
         let results = self.engine.handle_together(now, events.collect());
         if let Some(e) = results.into_iter().find_map(Result::err) {
-            return Some(engine_error(id, &e));
+            return Some(self.engine_refusal(id, &e));
         }
         if no_block {
             let jobs = names.iter().map(|n| {
@@ -1607,7 +1623,7 @@ impl Daemon {
             let result = match self.engine.handle(now, Event::Reload(name.clone())) {
                 // Refused alone (one name), the error it always was; among
                 // others, said with them (systemctl's job per unit).
-                Err(e) if single => return Some(engine_error(id, &e)),
+                Err(e) if single => return Some(self.engine_refusal(id, &e)),
                 Err(e) => Some(self.refused_result(&name, Some(&e))),
                 Ok(()) => {
                     let reloading = self
@@ -1740,7 +1756,7 @@ impl Daemon {
             let result = match results.next() {
                 // Refused alone, the error it always is; among others, said
                 // with them.
-                Some(Err(e)) if single => return Some(engine_error(id, &e)),
+                Some(Err(e)) if single => return Some(self.engine_refusal(id, &e)),
                 Some(Err(e)) => Some(self.refused_result(&name, Some(&e))),
                 _ if no_block => {
                     let failed = kind != JobKind::Reload && failed_at_once(info.as_ref());
@@ -1819,7 +1835,7 @@ impl Daemon {
         let single = names.len() == 1 && unknown.is_empty();
         for name in names {
             match self.engine.handle(now, event(name.clone())) {
-                Err(e) if single => return engine_error(id, &e),
+                Err(e) if single => return self.engine_refusal(id, &e),
                 Err(e) => jobs.push(self.refused_result(&name, Some(&e))),
                 Ok(()) => jobs.push(self.job_result(&name, true)),
             }
@@ -2104,6 +2120,63 @@ impl Daemon {
         // Like `systemctl enable` without --now: the links take effect at the next
         // boot or `vigil sync`; nothing is started or stopped now.
         let changes = file_changes(plans.iter().flatten());
+        Reply::ok(id, Body::Jobs { jobs, changes })
+    }
+
+    /// `vigil mask` / `vigil unmask`: the links to /dev/null in the
+    /// directory `enable` writes to (the first configuration directory),
+    /// every name planned before anything is changed, as `install` does.
+    /// Then the configuration is read again, as systemctl reloads the
+    /// manager after a mask: a masked unit cannot be started from now on (a
+    /// running one runs on until it is stopped, as one whose file was
+    /// removed), and an unmasked one is there again.
+    fn mask(&mut self, id: u64, units: &[String], mask: bool) -> Reply {
+        let Some(dir) = self.opts.config_dirs.first().cloned() else {
+            return Reply::err(id, ErrorCode::Failed, "no configuration directory");
+        };
+        let mut plans = Vec::new();
+        let mut jobs = Vec::new();
+        for u in units {
+            let name = vigil_units::name::normalize(u);
+            let plan = match mask {
+                true => vigil_units::install::mask_plan(&dir, &name),
+                false => vigil_units::install::unmask_plan(&dir, &name),
+            };
+            match plan {
+                Ok(changes) => plans.push(changes),
+                Err(e) => {
+                    let why = format!("{name}: {e}; nothing was changed");
+                    return Reply::err(id, ErrorCode::Failed, why);
+                }
+            }
+            jobs.push(JobResult {
+                unit: name,
+                state: if mask { "masked" } else { "unmasked" }.into(),
+                reason: None,
+                ok: true,
+            });
+        }
+        for changes in &plans {
+            if let Err(e) = vigil_units::install::apply(changes) {
+                return Reply::err(id, ErrorCode::Failed, e.to_string());
+            }
+        }
+        let changes = file_changes(plans.iter().flatten());
+        if !changes.is_empty() {
+            // What it found is said in the manager's log, as at any read.
+            let _ = self.load();
+        }
+        // A mask in another directory (a package's) is not this one to undo.
+        for job in jobs.iter_mut().filter(|_| !mask) {
+            if let Some(link) = self.masked.get(&job.unit) {
+                job.reason = Some(format!(
+                    "{} is still masked by {}: unmask removes links in {} only",
+                    job.unit,
+                    link.display(),
+                    dir.display()
+                ));
+            }
+        }
         Reply::ok(id, Body::Jobs { jobs, changes })
     }
 

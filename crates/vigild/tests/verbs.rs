@@ -347,3 +347,164 @@ fn enable_and_disable_say_each_link_made_or_removed() {
     assert_eq!(text(&m.vigil(&["disable", "--quiet", "svc"])), "");
     assert!(fs::symlink_metadata(m.config.join("www.service")).is_err());
 }
+
+// ----------------------------------------------------------- mask, unmask
+
+/// A manager whose units come from a package's directory (`lib`), after the
+/// admin's (the harness's, where enable and mask write).
+fn with_vendor_units(units: &[(&str, &str)]) -> (Manager, TempDir) {
+    let lib = TempDir::new("lib");
+    for (name, text) in units {
+        harness::write_file(&lib.path().join(name), text);
+    }
+    let dir = lib.path().display().to_string();
+    let m = Manager::start_with(&[("default.target", "[Unit]\n")], &["--config-dir", &dir]);
+    (m, lib)
+}
+
+/// `mask` links the name to /dev/null in the admin's directory (said as
+/// systemctl says it) and the manager knows at once: the unit is `masked`
+/// and cannot be started, even by hand. `unmask` removes the link (said
+/// too), and the unit starts again. Doing either twice changes nothing.
+#[test]
+fn mask_makes_a_unit_impossible_to_start_and_unmask_undoes_it() {
+    let (m, lib) = with_vendor_units(&[("svc.service", &sleeper(""))]);
+    let c = m.config.display().to_string();
+    let link = m.config.join("svc.service");
+    let out = m.vigil(&["mask", "svc"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        stderr(&out),
+        format!("Created symlink {c}/svc.service \u{2192} /dev/null.\n")
+    );
+    assert_eq!(
+        fs::read_link(&link).unwrap(),
+        std::path::Path::new("/dev/null")
+    );
+    assert_eq!(m.vigil_code(&["is-enabled", "svc"], 1), "masked\n");
+    // No `vigil sync` in between: the mask holds at once.
+    let out = m.vigil(&["start", "svc"]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("svc.service is masked"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(text(&m.vigil(&["mask", "svc"])), "", "masked twice");
+    // The package's file is untouched.
+    assert!(lib.path().join("svc.service").is_file());
+    let out = m.vigil(&["unmask", "svc"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(stderr(&out), format!("Removed \"{c}/svc.service\".\n"));
+    assert!(fs::symlink_metadata(&link).is_err());
+    assert_eq!(text(&m.vigil(&["unmask", "svc"])), "", "unmasked twice");
+    m.vigil_ok(&["start", "svc"]);
+    assert_eq!(m.state("svc.service"), "running");
+}
+
+/// A running unit that is masked runs on, and can be stopped; it cannot be
+/// started again. A name with no unit may be masked too (before its
+/// package is installed), as systemctl allows.
+#[test]
+fn a_running_unit_that_is_masked_runs_on_until_stopped() {
+    let (m, _lib) = with_vendor_units(&[("svc.service", &sleeper(""))]);
+    m.vigil_ok(&["start", "svc"]);
+    let pid = m.main_pid("svc.service");
+    m.vigil_ok(&["mask", "-q", "svc", "notyet"]);
+    assert!(alive(pid));
+    assert_eq!(m.main_pid("svc.service"), pid);
+    assert_eq!(m.state("svc.service"), "running");
+    for verb in ["start", "restart"] {
+        let out = m.vigil(&[verb, "svc"]);
+        assert_ne!(out.status.code(), Some(0), "{verb}: {}", text(&out));
+        assert!(
+            stderr(&out).contains("svc.service is masked"),
+            "{}",
+            text(&out)
+        );
+    }
+    assert_eq!(m.main_pid("svc.service"), pid);
+    m.vigil_ok(&["stop", "svc"]);
+    assert!(!alive(pid));
+    let out = m.vigil(&["start", "svc"]);
+    assert!(
+        stderr(&out).contains("svc.service is masked"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        fs::read_link(m.config.join("notyet.service")).unwrap(),
+        std::path::Path::new("/dev/null")
+    );
+}
+
+/// What is at the name in the admin's directory and is not a mask is left
+/// alone: `mask` refuses the admin's own unit file (the mask would hide it
+/// for good) and a link elsewhere, and then changes nothing for the other
+/// names either (exit 1, why); `unmask` removes nothing but a link to
+/// /dev/null, and says when a mask elsewhere still holds.
+#[test]
+fn mask_and_unmask_leave_what_is_not_a_mask_alone() {
+    let (m, lib) = with_vendor_units(&[("a.service", &sleeper("")), ("b.service", &sleeper(""))]);
+    harness::write_file(&m.config.join("own.service"), &sleeper(""));
+    std::os::unix::fs::symlink(
+        lib.path().join("b.service"),
+        m.config.join("linked.service"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("/dev/null", lib.path().join("pkg.service")).unwrap();
+    m.vigil_ok(&["sync"]);
+    let out = m.vigil(&["mask", "a", "own"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("own.service is a unit file, not a link")
+            && stderr(&out).contains("nothing was changed"),
+        "{}",
+        text(&out)
+    );
+    assert!(fs::symlink_metadata(m.config.join("a.service")).is_err());
+    assert!(m.config.join("own.service").is_file());
+    let out = m.vigil(&["mask", "linked"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("does not point to /dev/null"),
+        "{}",
+        text(&out)
+    );
+    m.vigil_ok(&["unmask", "own", "linked"]);
+    assert!(m.config.join("own.service").is_file());
+    assert!(fs::symlink_metadata(m.config.join("linked.service")).is_ok());
+    let out = m.vigil(&["unmask", "pkg"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("pkg.service is still masked by"),
+        "{}",
+        text(&out)
+    );
+    assert!(fs::symlink_metadata(lib.path().join("pkg.service")).is_ok());
+    // A pattern names no file: a usage error, as for is-enabled.
+    assert_eq!(m.vigil(&["mask", "a*"]).status.code(), Some(2));
+}
+
+/// Masking changes the system as enable does: root and the manager's own
+/// user only.
+#[test]
+fn mask_is_refused_to_a_user_who_may_only_read() {
+    if !harness::require_root("mask_is_refused_to_a_user_who_may_only_read") {
+        return;
+    }
+    let (m, _lib) = with_vendor_units(&[("svc.service", &sleeper(""))]);
+    for verb in ["mask", "unmask"] {
+        let out = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(harness::vigil_bin())
+            .arg("--socket")
+            .arg(&m.socket)
+            .args([verb, "svc"])
+            .output()
+            .expect("setpriv");
+        assert_eq!(out.status.code(), Some(1), "{verb}: {}", text(&out));
+        assert!(stderr(&out).contains("permission denied"), "{}", text(&out));
+    }
+    assert!(fs::symlink_metadata(m.config.join("svc.service")).is_err());
+}
