@@ -139,6 +139,13 @@ pub enum Request {
     Enable {
         units: Vec<String>,
     },
+    /// Every unit file of the configuration directories whose name one of
+    /// `patterns` matches (every one when none is given), with what
+    /// `is-enabled` says of it.
+    ListUnitFiles {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        patterns: Vec<String>,
+    },
     /// Whether each unit is enabled: `jobs`, `state` in systemctl's words
     /// (`enabled`, `disabled`, `static`, `masked`, `bad`, `not-found`), `ok`
     /// when systemctl's is-enabled would succeed for it.
@@ -211,6 +218,7 @@ impl Request {
             | Request::Status { .. }
             | Request::Log { .. }
             | Request::IsEnabled { .. }
+            | Request::ListUnitFiles { .. }
             | Request::Graph {}
             | Request::Blame {} => false,
             Request::Start { .. }
@@ -324,6 +332,10 @@ pub enum Body {
     Log {
         lines: Vec<LogLine>,
     },
+    /// `list-unit-files`, sorted as systemctl sorts them (by type, then name).
+    UnitFiles {
+        files: Vec<UnitFile>,
+    },
     /// One more line of a followed log.
     LogLine {
         line: LogLine,
@@ -370,6 +382,15 @@ pub enum FileChange {
     Symlink { path: String, target: String },
     /// The symlink `path` was removed.
     Unlink { path: String },
+}
+
+/// One row of `vigil list-unit-files`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitFile {
+    /// The unit's name (`ssh.service`, `getty@.service`).
+    pub unit_file: String,
+    /// `enabled`, `disabled`, `static`, `masked`, `bad` or `alias`.
+    pub state: String,
 }
 
 /// One row of `vigil list`.

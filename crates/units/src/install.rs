@@ -440,6 +440,18 @@ impl Enablement {
 /// Whether `name` is enabled in `config_dirs` (any of them, as the loader
 /// reads them all).
 pub fn enablement(set: &LoadedSet, config_dirs: &[PathBuf], name: &str) -> Enablement {
+    enablement_among(set, config_dirs, &every_dependency_dir(config_dirs), name)
+}
+
+/// [`enablement`], with the `*.wants/` and `*.requires/` directories of the
+/// configuration directories listed already (once for a whole
+/// `list-unit-files`, not once per unit).
+fn enablement_among(
+    set: &LoadedSet,
+    config_dirs: &[PathBuf],
+    dependency_dirs: &[PathBuf],
+    name: &str,
+) -> Enablement {
     let n = set.canonical(&name::normalize(name));
     if set.masked.contains_key(&n) {
         return Enablement::Masked;
@@ -456,17 +468,76 @@ pub fn enablement(set: &LoadedSet, config_dirs: &[PathBuf], name: &str) -> Enabl
     if installs_nothing(&unit) {
         return Enablement::Static;
     }
-    let linked = config_dirs.iter().any(|dir| {
-        let asked = wanted_links(dir, &unit, &file)
-            .into_iter()
-            .map(|(link, _)| link);
-        let listed = dependency_links(dir, &unit.name).unwrap_or_default();
-        asked.chain(listed).any(|link| is_symlink(&link))
-    });
+    let asked = (config_dirs.iter())
+        .flat_map(|dir| wanted_links(dir, &unit, &file))
+        .map(|(link, _)| link);
+    let listed = dependency_dirs.iter().map(|dir| dir.join(&unit.name));
+    let linked = asked.chain(listed).any(|link| is_symlink(&link));
     match linked {
         true => Enablement::Enabled,
         false => Enablement::Disabled,
     }
+}
+
+/// The state `vigil list-unit-files` gives a link that names another unit
+/// (systemctl's word for it).
+pub const ALIAS: &str = "alias";
+
+/// Every unit file of the configuration directories whose name `wanted`
+/// takes, with its state in systemctl's words, sorted as systemctl lists
+/// them (by type, then by name): the units (a YAML file by its unit's name)
+/// and templates with what `is-enabled` says of them, the files that do not
+/// load (`bad`), the masks (`masked`) and the links to another unit
+/// ([`ALIAS`]). Not an instance a `.wants/` link makes from its template (it
+/// has no file of its own), nor a unit built in, nor the files of types
+/// vigil does not load (`.timer`, `.path`...).
+pub fn unit_files(
+    set: &LoadedSet,
+    config_dirs: &[PathBuf],
+    wanted: impl Fn(&str) -> bool,
+) -> Vec<(String, &'static str)> {
+    let own_file = |u: &Unit| match (&u.source, u.format) {
+        (Some(_), Format::Yaml) => true,
+        (Some(src), Format::UnitFile) => {
+            !name::is_instance(&u.name) || src.file_name().is_some_and(|f| *f == *u.name)
+        }
+        _ => false,
+    };
+    let mut files: Vec<(String, Option<&'static str>)> = Vec::new();
+    files.extend(
+        (set.units.iter())
+            .filter(|u| own_file(u))
+            .map(|u| (u.name.clone(), None)),
+    );
+    files.extend(set.templates.keys().map(|t| (t.clone(), None)));
+    files.extend(
+        set.broken
+            .iter()
+            .map(|b| (b.name.clone(), Some(Enablement::Bad.word()))),
+    );
+    files.extend(
+        set.masked
+            .keys()
+            .map(|m| (m.clone(), Some(Enablement::Masked.word()))),
+    );
+    files.extend(set.aliases.keys().map(|a| (a.clone(), Some(ALIAS))));
+    files.retain(|(name, _)| wanted(name));
+    let dependency_dirs = every_dependency_dir(config_dirs);
+    let mut files: Vec<(String, &'static str)> = (files.into_iter())
+        .map(|(name, state)| {
+            let state = state.unwrap_or_else(|| {
+                enablement_among(set, config_dirs, &dependency_dirs, &name).word()
+            });
+            (name, state)
+        })
+        .collect();
+    let key = |name: &str| {
+        let suffix = name.rsplit_once('.').map_or("", |(_, s)| s);
+        (suffix.to_ascii_lowercase(), name.to_ascii_lowercase())
+    };
+    files.sort_by_cached_key(|(name, _)| key(name));
+    files.dedup_by(|a, b| a.0 == b.0);
+    files
 }
 
 /// No `[Install]` section: nothing to enable (a static unit).
@@ -483,6 +554,12 @@ fn is_symlink(path: &Path) -> bool {
 /// `config_dir`, whether the link is there or not (a missing `config_dir`
 /// has none).
 fn dependency_links(config_dir: &Path, name: &str) -> io::Result<Vec<PathBuf>> {
+    let dirs = dependency_dirs(config_dir)?;
+    Ok(dirs.into_iter().map(|dir| dir.join(name)).collect())
+}
+
+/// The `*.wants/` and `*.requires/` directories of `config_dir`.
+fn dependency_dirs(config_dir: &Path) -> io::Result<Vec<PathBuf>> {
     let entries = match fs::read_dir(config_dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -493,7 +570,15 @@ fn dependency_links(config_dir: &Path, name: &str) -> io::Result<Vec<PathBuf>> {
         let f = f.to_string_lossy();
         f.ends_with(".wants") || f.ends_with(".requires")
     });
-    Ok(dirs.map(|e| e.path().join(name)).collect())
+    Ok(dirs.map(|e| e.path()).collect())
+}
+
+/// [`dependency_dirs`] of every configuration directory (one that cannot be
+/// read has none, as for `is-enabled` before).
+fn every_dependency_dir(config_dirs: &[PathBuf]) -> Vec<PathBuf> {
+    (config_dirs.iter())
+        .flat_map(|dir| dependency_dirs(dir).unwrap_or_default())
+        .collect()
 }
 
 /// Carries out a plan: creates the symlinks (and their directories) and removes
@@ -845,6 +930,59 @@ mod tests {
             );
         }
         fs::remove_dir_all(&d).unwrap();
+        fs::remove_dir_all(&lib).unwrap();
+    }
+
+    #[test]
+    fn unit_files_are_listed_with_their_state_by_type_then_name() {
+        let etc = tmp("files-etc");
+        let lib = tmp("files-lib");
+        let service = "[Service]\nExecStart=/bin/x\n";
+        let installed = "[Service]\nExecStart=/bin/x\n[Install]\nWantedBy=multi-user.target\n";
+        fs::write(lib.join("a.service"), installed).unwrap();
+        fs::write(lib.join("d.service"), installed).unwrap();
+        fs::write(lib.join("b.service"), service).unwrap();
+        fs::write(lib.join("c@.service"), installed).unwrap();
+        fs::write(
+            lib.join("bad.service"),
+            "[Service]\nExecStart=/bin/x\nType=x\n",
+        )
+        .unwrap();
+        fs::write(lib.join("s.socket"), "[Socket]\nListenStream=/run/s\n").unwrap();
+        fs::write(lib.join("t.timer"), "[Timer]\nOnCalendar=daily\n").unwrap();
+        fs::create_dir_all(etc.join("multi-user.target.wants")).unwrap();
+        symlink(
+            lib.join("a.service"),
+            etc.join("multi-user.target.wants/a.service"),
+        )
+        .unwrap();
+        symlink(
+            lib.join("c@.service"),
+            etc.join("multi-user.target.wants/c@1.service"),
+        )
+        .unwrap();
+        symlink("/dev/null", etc.join("m.service")).unwrap();
+        symlink(lib.join("a.service"), etc.join("www.service")).unwrap();
+        let dirs = [etc.clone(), lib.clone()];
+        let set = load_dirs(&dirs, &SpecifierContext::default());
+        let all = unit_files(&set, &dirs, |_| true);
+        let all: Vec<(&str, &str)> = all.iter().map(|(n, s)| (n.as_str(), *s)).collect();
+        assert_eq!(
+            all,
+            [
+                ("a.service", "enabled"),
+                ("b.service", "static"),
+                ("bad.service", "bad"),
+                ("c@.service", "disabled"),
+                ("d.service", "disabled"),
+                ("m.service", "masked"),
+                ("www.service", "alias"),
+                ("s.socket", "static"),
+            ]
+        );
+        let some = unit_files(&set, &dirs, |n| n.starts_with('b'));
+        assert_eq!(some.len(), 2, "{some:?}");
+        fs::remove_dir_all(&etc).unwrap();
         fs::remove_dir_all(&lib).unwrap();
     }
 

@@ -53,6 +53,10 @@ verbs:
                                link each name to /dev/null where enable links (a masked
                                unit cannot be started, even by hand; one running runs on
                                until stopped) / remove such links; said as enable says
+  list-unit-files [PATTERN...] [--state=STATE[,STATE...]]
+                               every unit file of the configuration directories (those
+                               a pattern matches) with its state as is-enabled says it,
+                               or alias; exit 1 when none is listed
   is-enabled NAME... [-q]      enabled, disabled, static, masked, bad or not-found for each
                                unit; exit 0 when one is enabled or static
   verify PATH...               check unit files and directories offline; errors and warnings
@@ -74,9 +78,9 @@ options:
                   /run/vigil/control.sock for root, $XDG_RUNTIME_DIR/vigil/control.sock
                   otherwise (/tmp/vigil-UID/control.sock without XDG_RUNTIME_DIR), and
                   the system's /run/vigil/control.sock when that one does not exist
-  --json          machine-readable output (list, status, blame, log); status gives
-                  an object for exactly one plain name, else an array (a pattern
-                  or several names; [] when none is found)
+  --json          machine-readable output (list, list-unit-files, status, blame, log);
+                  status gives an object for exactly one plain name, else an array
+                  (a pattern or several names; [] when none is found)
   -h, --help      this text
   --version       the version
   --              the end of the options: every argument after it is a name (the
@@ -116,6 +120,12 @@ pub enum Verb {
     /// `--failed`: only the failed units.
     List {
         failed: bool,
+    },
+    /// `list-unit-files`: the unit files whose names a pattern matches (all
+    /// when none is given), of the states named (all when none is).
+    ListUnitFiles {
+        patterns: Vec<String>,
+        states: Vec<String>,
     },
     /// `is-enabled`: whether each unit is enabled, told by the exit code.
     IsEnabled {
@@ -242,6 +252,7 @@ const VALUE_OPTIONS: &[&str] = &[
     "--status",
     "--pid",
     "--mainpid",
+    "--state",
 ];
 
 pub fn parse(args: &[String]) -> Result<Command, UsageError> {
@@ -407,6 +418,19 @@ fn parse_verb(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
             let failed = a.has("--failed");
             a.none(verb)?;
             Verb::List { failed }
+        }
+        "list-unit-files" => {
+            let a = split(verb, rest, &["--state"], &["--state"])?;
+            let states = (a.flags.iter())
+                .filter_map(|(_, v)| *v)
+                .flat_map(|v| v.split(','))
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
+            Verb::ListUnitFiles {
+                patterns: a.owned_names(),
+                states,
+            }
         }
         "is-enabled" => {
             let a = split(verb, rest, &["-q", "--quiet"], &[])?;
@@ -878,6 +902,34 @@ mod tests {
         assert!(matches!(
             p("enable a").unwrap().verb,
             Verb::Enable { quiet: false, .. }
+        ));
+    }
+
+    #[test]
+    fn list_unit_files_takes_patterns_and_states() {
+        assert_eq!(
+            p("list-unit-files 'a*' b.service --state=enabled,static --state masked")
+                .unwrap()
+                .verb,
+            Verb::ListUnitFiles {
+                patterns: vec!["'a*'".into(), "b.service".into()],
+                states: vec!["enabled".into(), "static".into(), "masked".into()],
+            }
+        );
+        assert_eq!(
+            p("--state bad list-unit-files").unwrap().verb,
+            Verb::ListUnitFiles {
+                patterns: vec![],
+                states: vec!["bad".into()],
+            }
+        );
+        assert!(matches!(
+            p("list-unit-files --state"),
+            Err(UsageError::Bad(_))
+        ));
+        assert!(matches!(
+            p("list-unit-files --now"),
+            Err(UsageError::Bad(_))
         ));
     }
 

@@ -86,6 +86,11 @@ pub fn run(cmd: Command) -> Exit {
             | Verb::Mask { quiet: true, .. }
             | Verb::Unmask { quiet: true, .. }
     );
+    // `list-unit-files --state`: the states kept, and none listed is exit 1.
+    let file_states = match &cmd.verb {
+        Verb::ListUnitFiles { states, .. } => Some(states.clone()),
+        _ => None,
+    };
     let enabled_quiet = match cmd.verb {
         Verb::IsEnabled { quiet, .. } => Some(quiet),
         _ => None,
@@ -105,6 +110,7 @@ pub fn run(cmd: Command) -> Exit {
         } => return is(cmd.socket, &units, failed, quiet),
         Verb::Cat { units } => return cat(cmd.socket, &units),
         Verb::IsEnabled { units, .. } => Request::IsEnabled { units },
+        Verb::ListUnitFiles { patterns, .. } => Request::ListUnitFiles { patterns },
         Verb::Status { units, lines } => Request::Status { units, lines },
         Verb::Start { units, no_block } => Request::Start { units, no_block },
         Verb::Stop { units, no_block } => Request::Stop { units, no_block },
@@ -178,6 +184,18 @@ pub fn run(cmd: Command) -> Exit {
             }
             Some(Body::Jobs { jobs, .. }) if let Some(quiet) = enabled_quiet => {
                 is_enabled(jobs, quiet)
+            }
+            Some(Body::UnitFiles { files }) if let Some(states) = &file_states => {
+                let files: Vec<_> = (files.iter())
+                    .filter(|f| states.is_empty() || states.contains(&f.state))
+                    .cloned()
+                    .collect();
+                render::unit_files(&files, cmd.json);
+                // As systemctl's: nothing listed is a failure.
+                match files.is_empty() {
+                    true => Exit::Failed,
+                    false => Exit::Success,
+                }
             }
             Some(Body::Jobs { jobs, changes }) if enabling => {
                 if !install_quiet {
@@ -795,6 +813,10 @@ fn show(reply: &Reply, json: bool, status_array: bool) -> Exit {
         }
         Body::Log { lines } => {
             render::log(lines, json);
+            Exit::Success
+        }
+        Body::UnitFiles { files } => {
+            render::unit_files(files, json);
             Exit::Success
         }
         Body::LogLine { line } => {

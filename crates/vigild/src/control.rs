@@ -12,7 +12,7 @@ use vigil_engine::{Canceled, Engine, EngineError, Event, Reason, ReloadFailure, 
 use vigil_platform::{Epoll, Interest, Readiness, UnixListener};
 use vigil_proto::{
     BlameEntry, Body, DecodeError, ErrorCode, FileChange, JobResult, KillWhom, MAX_REQUEST, Reply,
-    Request, UnitStatus, UnitSummary,
+    Request, UnitFile, UnitStatus, UnitSummary,
 };
 
 use serde::{Deserialize, Serialize};
@@ -312,7 +312,7 @@ impl Refusal {
 /// reaping and every other client, for minutes.
 fn reads_unit_files(request: &Request) -> bool {
     match request {
-        Request::IsEnabled { .. } => true,
+        Request::IsEnabled { .. } | Request::ListUnitFiles { .. } => true,
         Request::Status { units, .. } => units.iter().any(|u| u.contains('@')),
         _ => false,
     }
@@ -1309,6 +1309,7 @@ impl Daemon {
             }
             Request::Enable { units } => Some(self.install(id, &units, true)),
             Request::IsEnabled { units } => Some(self.is_enabled(id, &units)),
+            Request::ListUnitFiles { patterns } => Some(self.list_unit_files(id, &patterns)),
             Request::Disable { units } => Some(self.install(id, &units, false)),
             Request::Mask { units } => Some(self.mask(id, &units, true)),
             Request::Unmask { units } => Some(self.mask(id, &units, false)),
@@ -2045,6 +2046,27 @@ impl Daemon {
             })
             .collect();
         Reply::ok(id, Body::jobs(jobs))
+    }
+
+    /// `vigil list-unit-files`: every unit file of the configuration
+    /// directories (those whose name a pattern matches, when some are
+    /// given) and what `is-enabled` says of it, read now as `is-enabled`
+    /// reads them.
+    fn list_unit_files(&mut self, id: u64, patterns: &[String]) -> Reply {
+        let set = vigil_units::load::load_dirs(&self.opts.config_dirs, &self.spec_ctx);
+        let patterns: Vec<vigil_units::glob::Pattern> = (patterns.iter())
+            .map(|p| vigil_units::glob::Pattern::new(p))
+            .collect();
+        let wanted =
+            |name: &str| patterns.is_empty() || patterns.iter().any(|p| p.matches(name, false));
+        let files = vigil_units::install::unit_files(&set, &self.opts.config_dirs, wanted);
+        let files = (files.into_iter())
+            .map(|(unit_file, state)| UnitFile {
+                unit_file,
+                state: state.into(),
+            })
+            .collect();
+        Reply::ok(id, Body::UnitFiles { files })
     }
 
     fn install(&mut self, id: u64, units: &[String], enable: bool) -> Reply {

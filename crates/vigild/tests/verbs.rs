@@ -508,3 +508,55 @@ fn mask_is_refused_to_a_user_who_may_only_read() {
     }
     assert!(fs::symlink_metadata(m.config.join("svc.service")).is_err());
 }
+
+// --------------------------------------------------------- list-unit-files
+
+/// `list-unit-files`: a line per unit file with its state, systemctl's
+/// columns sorted as it sorts them (by type, then name), and the count after
+/// an empty line; patterns and `--state` choose lines; `--json` gives
+/// `{unit_file, state}` objects; nothing listed is exit 1, as systemctl's.
+#[test]
+fn list_unit_files_lists_each_file_with_its_state() {
+    let installed = sleeper("[Install]\nWantedBy=default.target\n");
+    let (m, _lib) = with_vendor_units(&[
+        ("a.service", &installed),
+        ("b.service", &sleeper("")),
+        ("bad.service", &sleeper("Type=nonsense\n")),
+        ("t@.service", &installed),
+    ]);
+    m.vigil_ok(&["enable", "-q", "a"]);
+    m.vigil_ok(&["mask", "-q", "m"]);
+    let out = m.vigil(&["list-unit-files"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let rows = [
+        ("UNIT FILE", "STATE"),
+        ("a.service", "enabled"),
+        ("b.service", "static"),
+        ("bad.service", "bad"),
+        ("m.service", "masked"),
+        ("t@.service", "disabled"),
+        ("default.target", "static"),
+    ];
+    let table: String = rows.iter().map(|(u, s)| format!("{u:<16}{s}\n")).collect();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{table}\n6 unit files listed.\n")
+    );
+    let out = m.vigil_ok(&["list-unit-files", "b*", "--state=static,bad"]);
+    assert_eq!(
+        out,
+        "UNIT FILE    STATE\nb.service    static\nbad.service  bad\n\n2 unit files listed.\n"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&m.vigil_ok(&["--json", "list-unit-files", "*.target"])).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!([{"unit_file": "default.target", "state": "static"}])
+    );
+    let out = m.vigil(&["list-unit-files", "nothing*"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "UNIT FILE  STATE\n\n0 unit files listed.\n"
+    );
+}
