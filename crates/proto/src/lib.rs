@@ -81,6 +81,29 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "is_false")]
         no_block: bool,
     },
+    /// systemctl's try-restart: restart the units that are active or
+    /// activating; the others are left as they are (`ok`). Decided by the
+    /// manager on its own state when the request is handled.
+    TryRestart {
+        units: Vec<String>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        no_block: bool,
+    },
+    /// Reload each unit that can reload and is active; start one that can
+    /// and is not; restart (start, when down) one that cannot.
+    ReloadOrRestart {
+        units: Vec<String>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        no_block: bool,
+    },
+    /// [`Request::ReloadOrRestart`] of the active units only (a unit that
+    /// cannot reload: active or activating, as try-restart); the others are
+    /// left as they are (`ok`).
+    TryReloadOrRestart {
+        units: Vec<String>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        no_block: bool,
+    },
     Kill {
         unit: String,
         signal: i32,
@@ -120,6 +143,13 @@ pub enum Request {
     Enable {
         units: Vec<String>,
     },
+    /// Every unit file of the configuration directories whose name one of
+    /// `patterns` matches (every one when none is given), with what
+    /// `is-enabled` says of it.
+    ListUnitFiles {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        patterns: Vec<String>,
+    },
     /// Whether each unit is enabled: `jobs`, `state` in systemctl's words
     /// (`enabled`, `disabled`, `static`, `masked`, `bad`, `not-found`), `ok`
     /// when systemctl's is-enabled would succeed for it.
@@ -127,6 +157,15 @@ pub enum Request {
         units: Vec<String>,
     },
     Disable {
+        units: Vec<String>,
+    },
+    /// Link each name to /dev/null in the directory `enable` writes to; the
+    /// configuration is then read again, so a masked unit cannot start.
+    Mask {
+        units: Vec<String>,
+    },
+    /// Remove those links (only links to /dev/null, only in that directory).
+    Unmask {
         units: Vec<String>,
     },
     Graph {},
@@ -183,17 +222,23 @@ impl Request {
             | Request::Status { .. }
             | Request::Log { .. }
             | Request::IsEnabled { .. }
+            | Request::ListUnitFiles { .. }
             | Request::Graph {}
             | Request::Blame {} => false,
             Request::Start { .. }
             | Request::Stop { .. }
             | Request::Restart { .. }
             | Request::Reload { .. }
+            | Request::TryRestart { .. }
+            | Request::ReloadOrRestart { .. }
+            | Request::TryReloadOrRestart { .. }
             | Request::Kill { .. }
             | Request::Sync {}
             | Request::ResetFailed { .. }
             | Request::Enable { .. }
             | Request::Disable { .. }
+            | Request::Mask { .. }
+            | Request::Unmask { .. }
             | Request::Shutdown { .. }
             | Request::Reexec {} => true,
         }
@@ -279,12 +324,21 @@ pub enum Body {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         not_found: Vec<String>,
     },
-    /// For start, stop, restart, reload, kill, reset-failed, enable, disable.
+    /// For start, stop, restart, reload, kill, reset-failed, enable,
+    /// disable, mask, unmask.
     Jobs {
         jobs: Vec<JobResult>,
+        /// What `enable`, `disable`, `mask` and `unmask` changed in the
+        /// unit directory, in order.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        changes: Vec<FileChange>,
     },
     Log {
         lines: Vec<LogLine>,
+    },
+    /// `list-unit-files`, sorted as systemctl sorts them (by type, then name).
+    UnitFiles {
+        files: Vec<UnitFile>,
     },
     /// One more line of a followed log.
     LogLine {
@@ -310,6 +364,37 @@ pub enum Body {
     ShuttingDown,
     /// The manager is about to re-execute itself.
     Reexecuting,
+}
+
+impl Body {
+    /// A `jobs` reply that changed no file.
+    pub fn jobs(jobs: Vec<JobResult>) -> Body {
+        Body::Jobs {
+            jobs,
+            changes: Vec::new(),
+        }
+    }
+}
+
+/// A change a request made to a unit directory, as systemd's install
+/// changes: what `vigil` says of `enable`, `disable`, `mask` and `unmask`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum FileChange {
+    /// The symlink `path` was made; `target` is the file it names, made
+    /// absolute (the link itself may be relative).
+    Symlink { path: String, target: String },
+    /// The symlink `path` was removed.
+    Unlink { path: String },
+}
+
+/// One row of `vigil list-unit-files`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitFile {
+    /// The unit's name (`ssh.service`, `getty@.service`).
+    pub unit_file: String,
+    /// `enabled`, `disabled`, `static`, `masked`, `bad` or `alias`.
+    pub state: String,
 }
 
 /// One row of `vigil list`.

@@ -1,6 +1,7 @@
 //! `vigil enable` and `vigil disable`: the symlinks that the `[Install]` section
 //! asks for (`TARGET.wants/NAME`, `TARGET.requires/NAME`, aliases), planned
-//! first and applied separately so callers can show or check the plan.
+//! first and applied separately so callers can show or check the plan; and
+//! `vigil mask` and `vigil unmask`: a unit's name linked to /dev/null.
 //!
 //! Planning only reads the file system; [`apply`] is the one function here that
 //! changes it, and it only creates or removes symlinks (and `.wants/`
@@ -10,7 +11,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::io;
 use std::os::unix::fs::symlink;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use thiserror::Error;
 
@@ -60,6 +61,13 @@ pub enum InstallError {
     Remove { path: PathBuf, source: io::Error },
     #[error("cannot read directory {}: {source}", path.display())]
     ReadDir { path: PathBuf, source: io::Error },
+    #[error("{source}")]
+    InvalidName { source: name::NameError },
+    #[error(
+        "{} is a unit file, not a link: a mask would hide it for good (move it away first)",
+        link.display()
+    )]
+    UnitFileThere { link: PathBuf },
 }
 
 /// `DefaultInstance=` of a template: the instance `vigil enable foo@.service`
@@ -139,6 +147,27 @@ fn find_unit(set: &LoadedSet, name: &str) -> Result<(Unit, PathBuf), InstallErro
         }
         _ => Err(InstallError::NoFile { name: n }),
     }
+}
+
+/// The file a symlink at `link` to `target` names: `target` when it is
+/// absolute, else `target` taken from the link's directory with `..`
+/// resolved by name (no link followed): what `vigil enable` says it linked
+/// (`Created symlink LINK → FILE.`), where the link itself may be relative.
+pub fn link_destination(link: &Path, target: &Path) -> PathBuf {
+    if target.is_absolute() {
+        return target.to_path_buf();
+    }
+    let mut file = link.parent().map(Path::to_path_buf).unwrap_or_default();
+    for part in target.components() {
+        match part {
+            Component::ParentDir => {
+                file.pop();
+            }
+            Component::CurDir => {}
+            part => file.push(part),
+        }
+    }
+    file
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {
@@ -326,6 +355,52 @@ fn disable_into(
     }
 }
 
+/// What a mask links a unit's name to.
+const DEV_NULL: &str = "/dev/null";
+
+/// The name `mask` and `unmask` act on: `.service` added when there is no
+/// suffix, and systemd's rules for a name (no pattern, no `/`).
+fn mask_name(name: &str) -> Result<String, InstallError> {
+    let n = name::normalize(name);
+    name::validate(&n).map_err(|source| InstallError::InvalidName { source })?;
+    Ok(n)
+}
+
+/// The link `vigil mask NAME` makes in `config_dir`: `NAME` to /dev/null,
+/// which the loader takes for a masked unit, whatever file of that name the
+/// other directories hold (or none: a name may be masked before its unit is
+/// installed). Nothing when the link is there already. Refused when another
+/// entry has the name: the admin's own unit file, which the mask would hide
+/// for good, or a link elsewhere (an alias, a linked unit file), which it
+/// would replace, as systemctl refuses without `--force`.
+pub fn mask_plan(config_dir: &Path, name: &str) -> Result<Vec<InstallChange>, InstallError> {
+    let link = config_dir.join(mask_name(name)?);
+    let target = PathBuf::from(DEV_NULL);
+    let Ok(there) = fs::symlink_metadata(&link) else {
+        // Not there (or not to be looked at: then the symlink says why).
+        return Ok(vec![InstallChange::Symlink { link, target }]);
+    };
+    if crate::load::is_masked(&link, Some(there.file_type())) {
+        Ok(Vec::new())
+    } else if there.file_type().is_symlink() {
+        Err(InstallError::Conflict { link, target })
+    } else {
+        Err(InstallError::UnitFileThere { link })
+    }
+}
+
+/// The link `vigil unmask NAME` removes from `config_dir`: `NAME` when it is
+/// a symlink to /dev/null, and nothing else; not an empty file, which masks
+/// its unit too but is a file someone wrote, nor a mask in another
+/// directory (a package's own, which is not the admin's to undo).
+pub fn unmask_plan(config_dir: &Path, name: &str) -> Result<Vec<InstallChange>, InstallError> {
+    let link = config_dir.join(mask_name(name)?);
+    match crate::load::is_masked(&link, None) {
+        true => Ok(vec![InstallChange::Remove { link }]),
+        false => Ok(Vec::new()),
+    }
+}
+
 /// What `vigil is-enabled NAME` answers, in systemctl's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Enablement {
@@ -365,6 +440,18 @@ impl Enablement {
 /// Whether `name` is enabled in `config_dirs` (any of them, as the loader
 /// reads them all).
 pub fn enablement(set: &LoadedSet, config_dirs: &[PathBuf], name: &str) -> Enablement {
+    enablement_among(set, config_dirs, &every_dependency_dir(config_dirs), name)
+}
+
+/// [`enablement`], with the `*.wants/` and `*.requires/` directories of the
+/// configuration directories listed already (once for a whole
+/// `list-unit-files`, not once per unit).
+fn enablement_among(
+    set: &LoadedSet,
+    config_dirs: &[PathBuf],
+    dependency_dirs: &[PathBuf],
+    name: &str,
+) -> Enablement {
     let n = set.canonical(&name::normalize(name));
     if set.masked.contains_key(&n) {
         return Enablement::Masked;
@@ -381,17 +468,76 @@ pub fn enablement(set: &LoadedSet, config_dirs: &[PathBuf], name: &str) -> Enabl
     if installs_nothing(&unit) {
         return Enablement::Static;
     }
-    let linked = config_dirs.iter().any(|dir| {
-        let asked = wanted_links(dir, &unit, &file)
-            .into_iter()
-            .map(|(link, _)| link);
-        let listed = dependency_links(dir, &unit.name).unwrap_or_default();
-        asked.chain(listed).any(|link| is_symlink(&link))
-    });
+    let asked = (config_dirs.iter())
+        .flat_map(|dir| wanted_links(dir, &unit, &file))
+        .map(|(link, _)| link);
+    let listed = dependency_dirs.iter().map(|dir| dir.join(&unit.name));
+    let linked = asked.chain(listed).any(|link| is_symlink(&link));
     match linked {
         true => Enablement::Enabled,
         false => Enablement::Disabled,
     }
+}
+
+/// The state `vigil list-unit-files` gives a link that names another unit
+/// (systemctl's word for it).
+pub const ALIAS: &str = "alias";
+
+/// Every unit file of the configuration directories whose name `wanted`
+/// takes, with its state in systemctl's words, sorted as systemctl lists
+/// them (by type, then by name): the units (a YAML file by its unit's name)
+/// and templates with what `is-enabled` says of them, the files that do not
+/// load (`bad`), the masks (`masked`) and the links to another unit
+/// ([`ALIAS`]). Not an instance a `.wants/` link makes from its template (it
+/// has no file of its own), nor a unit built in, nor the files of types
+/// vigil does not load (`.timer`, `.path`...).
+pub fn unit_files(
+    set: &LoadedSet,
+    config_dirs: &[PathBuf],
+    wanted: impl Fn(&str) -> bool,
+) -> Vec<(String, &'static str)> {
+    let own_file = |u: &Unit| match (&u.source, u.format) {
+        (Some(_), Format::Yaml) => true,
+        (Some(src), Format::UnitFile) => {
+            !name::is_instance(&u.name) || src.file_name().is_some_and(|f| *f == *u.name)
+        }
+        _ => false,
+    };
+    let mut files: Vec<(String, Option<&'static str>)> = Vec::new();
+    files.extend(
+        (set.units.iter())
+            .filter(|u| own_file(u))
+            .map(|u| (u.name.clone(), None)),
+    );
+    files.extend(set.templates.keys().map(|t| (t.clone(), None)));
+    files.extend(
+        set.broken
+            .iter()
+            .map(|b| (b.name.clone(), Some(Enablement::Bad.word()))),
+    );
+    files.extend(
+        set.masked
+            .keys()
+            .map(|m| (m.clone(), Some(Enablement::Masked.word()))),
+    );
+    files.extend(set.aliases.keys().map(|a| (a.clone(), Some(ALIAS))));
+    files.retain(|(name, _)| wanted(name));
+    let dependency_dirs = every_dependency_dir(config_dirs);
+    let mut files: Vec<(String, &'static str)> = (files.into_iter())
+        .map(|(name, state)| {
+            let state = state.unwrap_or_else(|| {
+                enablement_among(set, config_dirs, &dependency_dirs, &name).word()
+            });
+            (name, state)
+        })
+        .collect();
+    let key = |name: &str| {
+        let suffix = name.rsplit_once('.').map_or("", |(_, s)| s);
+        (suffix.to_ascii_lowercase(), name.to_ascii_lowercase())
+    };
+    files.sort_by_cached_key(|(name, _)| key(name));
+    files.dedup_by(|a, b| a.0 == b.0);
+    files
 }
 
 /// No `[Install]` section: nothing to enable (a static unit).
@@ -408,6 +554,12 @@ fn is_symlink(path: &Path) -> bool {
 /// `config_dir`, whether the link is there or not (a missing `config_dir`
 /// has none).
 fn dependency_links(config_dir: &Path, name: &str) -> io::Result<Vec<PathBuf>> {
+    let dirs = dependency_dirs(config_dir)?;
+    Ok(dirs.into_iter().map(|dir| dir.join(name)).collect())
+}
+
+/// The `*.wants/` and `*.requires/` directories of `config_dir`.
+fn dependency_dirs(config_dir: &Path) -> io::Result<Vec<PathBuf>> {
     let entries = match fs::read_dir(config_dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -418,7 +570,15 @@ fn dependency_links(config_dir: &Path, name: &str) -> io::Result<Vec<PathBuf>> {
         let f = f.to_string_lossy();
         f.ends_with(".wants") || f.ends_with(".requires")
     });
-    Ok(dirs.map(|e| e.path().join(name)).collect())
+    Ok(dirs.map(|e| e.path()).collect())
+}
+
+/// [`dependency_dirs`] of every configuration directory (one that cannot be
+/// read has none, as for `is-enabled` before).
+fn every_dependency_dir(config_dirs: &[PathBuf]) -> Vec<PathBuf> {
+    (config_dirs.iter())
+        .flat_map(|dir| dependency_dirs(dir).unwrap_or_default())
+        .collect()
 }
 
 /// Carries out a plan: creates the symlinks (and their directories) and removes
@@ -537,6 +697,26 @@ mod tests {
         assert!(fs::symlink_metadata(d.join("www.service")).is_err());
         assert!(d.join("web.service").exists());
         fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_relative_link_names_the_file_from_its_directory() {
+        let link = Path::new("/etc/vigil/multi-user.target.wants/web.service");
+        for (target, file) in [
+            ("../web.service", "/etc/vigil/web.service"),
+            (
+                "./web.service",
+                "/etc/vigil/multi-user.target.wants/web.service",
+            ),
+            ("/lib/vigil/web.service", "/lib/vigil/web.service"),
+        ] {
+            assert_eq!(link_destination(link, Path::new(target)), Path::new(file));
+        }
+        let alias = Path::new("/etc/vigil/www.service");
+        assert_eq!(
+            link_destination(alias, Path::new("web.service")),
+            Path::new("/etc/vigil/web.service")
+        );
     }
 
     #[test]
@@ -691,6 +871,119 @@ mod tests {
         ));
         assert_eq!(disable_plan(&set, &d, "plain").unwrap(), []);
         fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn mask_links_the_name_to_dev_null_and_unmask_removes_only_that() {
+        let d = tmp("mask");
+        let lib = tmp("mask-lib");
+        fs::write(lib.join("a.service"), "[Service]\nExecStart=/bin/a\n").unwrap();
+        let plan = mask_plan(&d, "a").unwrap();
+        assert_eq!(
+            plan,
+            [InstallChange::Symlink {
+                link: d.join("a.service"),
+                target: DEV_NULL.into()
+            }]
+        );
+        apply(&plan).unwrap();
+        let set = load_dirs(&[d.clone(), lib.clone()], &SpecifierContext::default());
+        assert!(set.masked.contains_key("a.service"));
+        assert!(set.get("a.service").is_none());
+        // Masked already: nothing to do.
+        assert_eq!(mask_plan(&d, "a.service").unwrap(), []);
+        let plan = unmask_plan(&d, "a").unwrap();
+        assert_eq!(
+            plan,
+            [InstallChange::Remove {
+                link: d.join("a.service")
+            }]
+        );
+        apply(&plan).unwrap();
+        assert!(fs::symlink_metadata(d.join("a.service")).is_err());
+        assert_eq!(unmask_plan(&d, "a").unwrap(), []);
+        // The admin's own file is neither replaced nor removed, nor is a
+        // link elsewhere, nor an empty file (which masks too).
+        fs::write(d.join("own.service"), "[Service]\nExecStart=/bin/o\n").unwrap();
+        fs::write(d.join("empty.service"), "").unwrap();
+        symlink(lib.join("a.service"), d.join("alias.service")).unwrap();
+        assert!(matches!(
+            mask_plan(&d, "own"),
+            Err(InstallError::UnitFileThere { .. })
+        ));
+        assert!(matches!(
+            mask_plan(&d, "empty"),
+            Err(InstallError::UnitFileThere { .. })
+        ));
+        assert!(matches!(
+            mask_plan(&d, "alias"),
+            Err(InstallError::Conflict { .. })
+        ));
+        for name in ["own", "empty", "alias"] {
+            assert_eq!(unmask_plan(&d, name).unwrap(), [], "{name}");
+        }
+        // A name that is no unit's: refused, as systemctl refuses it.
+        for bad in ["a*", "../x", "a b"] {
+            assert!(
+                matches!(mask_plan(&d, bad), Err(InstallError::InvalidName { .. })),
+                "{bad}"
+            );
+        }
+        fs::remove_dir_all(&d).unwrap();
+        fs::remove_dir_all(&lib).unwrap();
+    }
+
+    #[test]
+    fn unit_files_are_listed_with_their_state_by_type_then_name() {
+        let etc = tmp("files-etc");
+        let lib = tmp("files-lib");
+        let service = "[Service]\nExecStart=/bin/x\n";
+        let installed = "[Service]\nExecStart=/bin/x\n[Install]\nWantedBy=multi-user.target\n";
+        fs::write(lib.join("a.service"), installed).unwrap();
+        fs::write(lib.join("d.service"), installed).unwrap();
+        fs::write(lib.join("b.service"), service).unwrap();
+        fs::write(lib.join("c@.service"), installed).unwrap();
+        fs::write(
+            lib.join("bad.service"),
+            "[Service]\nExecStart=/bin/x\nType=x\n",
+        )
+        .unwrap();
+        fs::write(lib.join("s.socket"), "[Socket]\nListenStream=/run/s\n").unwrap();
+        fs::write(lib.join("t.timer"), "[Timer]\nOnCalendar=daily\n").unwrap();
+        fs::create_dir_all(etc.join("multi-user.target.wants")).unwrap();
+        symlink(
+            lib.join("a.service"),
+            etc.join("multi-user.target.wants/a.service"),
+        )
+        .unwrap();
+        symlink(
+            lib.join("c@.service"),
+            etc.join("multi-user.target.wants/c@1.service"),
+        )
+        .unwrap();
+        symlink("/dev/null", etc.join("m.service")).unwrap();
+        symlink(lib.join("a.service"), etc.join("www.service")).unwrap();
+        let dirs = [etc.clone(), lib.clone()];
+        let set = load_dirs(&dirs, &SpecifierContext::default());
+        let all = unit_files(&set, &dirs, |_| true);
+        let all: Vec<(&str, &str)> = all.iter().map(|(n, s)| (n.as_str(), *s)).collect();
+        assert_eq!(
+            all,
+            [
+                ("a.service", "enabled"),
+                ("b.service", "static"),
+                ("bad.service", "bad"),
+                ("c@.service", "disabled"),
+                ("d.service", "disabled"),
+                ("m.service", "masked"),
+                ("www.service", "alias"),
+                ("s.socket", "static"),
+            ]
+        );
+        let some = unit_files(&set, &dirs, |n| n.starts_with('b'));
+        assert_eq!(some.len(), 2, "{some:?}");
+        fs::remove_dir_all(&etc).unwrap();
+        fs::remove_dir_all(&lib).unwrap();
     }
 
     #[test]

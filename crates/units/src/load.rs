@@ -1061,7 +1061,7 @@ fn names_dev_null(path: &Path, target: &Path) -> bool {
 /// Whether the entry is a symlink to /dev/null (a masked unit or drop-in): all
 /// that is asked of the entries of `.wants/` and `.d/` directories, without the
 /// name [`classify`] builds.
-fn is_masked(path: &Path, known: Option<fs::FileType>) -> bool {
+pub(crate) fn is_masked(path: &Path, known: Option<fs::FileType>) -> bool {
     link_target(path, known).is_ok_and(|t| t.is_some_and(|t| names_dev_null(path, &t)))
 }
 

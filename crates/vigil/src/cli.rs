@@ -20,11 +20,23 @@ verbs:
                                -q: the exit code only
   is-failed NAME... [-q]       the same; exit 0 when one is failed, else 1
   status NAME... [-n LINES]    state, reason, PID, restarts, last exit, status text, log tail
+  cat NAME...                  print the unit's file and the drop-ins applied over it,
+                               each under '# PATH'; exit 1 for a name with no file
   start NAME... [--no-block]   start units (and what they require); waits until they settle
   stop NAME... [--no-block]    stop units (and what requires them)
   restart NAME... [--no-block]
   reload NAME... [--no-block]  run ExecReload= (refused without it); waits until the
                                reload ends, exit 1 when it failed or timed out
+  try-restart NAME... [--no-block]
+                               restart the units that are active or activating; leave
+                               the others as they are (exit 0); also condrestart
+  reload-or-restart NAME... [--no-block]
+                               reload a unit that can (ExecReload=, Type=notify-reload)
+                               and is active, start it when it is down; restart one that
+                               cannot reload
+  try-reload-or-restart NAME... [--no-block]
+                               the same for the active units only; also force-reload,
+                               reload-or-try-restart, condreload
   kill NAME [SIGNAL] [--kill-whom=all|main|control]
                                send a signal (default SIGTERM) to every process of the
                                unit (with their process groups), or to the main or the
@@ -36,9 +48,19 @@ verbs:
                                10min ago, @SECONDS; UTC, as the lines show)
   sync                         rescan the configuration directories (also daemon-reload)
   reset-failed [NAME...]       clear the failed state (and start limit) of units
-  enable NAME... / disable NAME... [--now]
-                               create / remove the [Install] symlinks (TARGET.wants/, .requires/);
+  enable NAME... / disable NAME... [--now] [-q]
+                               create / remove the [Install] symlinks (TARGET.wants/, .requires/),
+                               saying each on stderr as systemctl does ('Created symlink
+                               LINK → FILE.', 'Removed \"LINK\".'; -q: not said);
                                --now: then start / stop them too
+  mask NAME... / unmask NAME... [-q]
+                               link each name to /dev/null where enable links (a masked
+                               unit cannot be started, even by hand; one running runs on
+                               until stopped) / remove such links; said as enable says
+  list-unit-files [PATTERN...] [--state=STATE[,STATE...]]
+                               every unit file of the configuration directories (those
+                               a pattern matches) with its state as is-enabled says it,
+                               or alias; exit 1 when none is listed
   is-enabled NAME... [-q]      enabled, disabled, static, masked, bad or not-found for each
                                unit; exit 0 when one is enabled or static
   verify PATH...               check unit files and directories offline; errors and warnings
@@ -60,9 +82,9 @@ options:
                   /run/vigil/control.sock for root, $XDG_RUNTIME_DIR/vigil/control.sock
                   otherwise (/tmp/vigil-UID/control.sock without XDG_RUNTIME_DIR), and
                   the system's /run/vigil/control.sock when that one does not exist
-  --json          machine-readable output (list, status, blame, log); status gives
-                  an object for exactly one plain name, else an array (a pattern
-                  or several names; [] when none is found)
+  --json          machine-readable output (list, list-unit-files, status, blame, log);
+                  status gives an object for exactly one plain name, else an array
+                  (a pattern or several names; [] when none is found)
   -h, --help      this text
   --version       the version
   --              the end of the options: every argument after it is a name (the
@@ -103,6 +125,12 @@ pub enum Verb {
     List {
         failed: bool,
     },
+    /// `list-unit-files`: the unit files whose names a pattern matches (all
+    /// when none is given), of the states named (all when none is).
+    ListUnitFiles {
+        patterns: Vec<String>,
+        states: Vec<String>,
+    },
     /// `is-enabled`: whether each unit is enabled, told by the exit code.
     IsEnabled {
         units: Vec<String>,
@@ -119,6 +147,10 @@ pub enum Verb {
         units: Vec<String>,
         lines: usize,
     },
+    /// The unit files and drop-ins of each unit, as systemctl cat prints them.
+    Cat {
+        units: Vec<String>,
+    },
     Start {
         units: Vec<String>,
         no_block: bool,
@@ -132,6 +164,21 @@ pub enum Verb {
         no_block: bool,
     },
     Reload {
+        units: Vec<String>,
+        no_block: bool,
+    },
+    /// `try-restart` (`condrestart`): the active units only.
+    TryRestart {
+        units: Vec<String>,
+        no_block: bool,
+    },
+    ReloadOrRestart {
+        units: Vec<String>,
+        no_block: bool,
+    },
+    /// `try-reload-or-restart` (`force-reload`, `reload-or-try-restart`,
+    /// `condreload`).
+    TryReloadOrRestart {
         units: Vec<String>,
         no_block: bool,
     },
@@ -152,14 +199,26 @@ pub enum Verb {
     ResetFailed {
         units: Vec<String>,
     },
-    /// `--now`: start (enable) or stop (disable) them too, once linked.
+    /// `--now`: start (enable) or stop (disable) them too, once linked;
+    /// `-q`: the links made or removed are not said.
     Enable {
         units: Vec<String>,
         now: bool,
+        quiet: bool,
     },
     Disable {
         units: Vec<String>,
         now: bool,
+        quiet: bool,
+    },
+    /// `-q`: the links made or removed are not said.
+    Mask {
+        units: Vec<String>,
+        quiet: bool,
+    },
+    Unmask {
+        units: Vec<String>,
+        quiet: bool,
     },
     Verify {
         paths: Vec<PathBuf>,
@@ -204,6 +263,7 @@ const VALUE_OPTIONS: &[&str] = &[
     "--since",
     "-U",
     "--until",
+    "--state",
 ];
 
 pub fn parse(args: &[String]) -> Result<Command, UsageError> {
@@ -370,6 +430,19 @@ fn parse_verb(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
             a.none(verb)?;
             Verb::List { failed }
         }
+        "list-unit-files" => {
+            let a = split(verb, rest, &["--state"], &["--state"])?;
+            let states = (a.flags.iter())
+                .filter_map(|(_, v)| *v)
+                .flat_map(|v| v.split(','))
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
+            Verb::ListUnitFiles {
+                patterns: a.owned_names(),
+                states,
+            }
+        }
         "is-enabled" => {
             let a = split(verb, rest, &["-q", "--quiet"], &[])?;
             // It reads unit files, not loaded units: a pattern names none of
@@ -399,6 +472,9 @@ fn parse_verb(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
                 lines: parse_count(verb, a.value(&["-n", "--lines"]))?.unwrap_or(10),
             }
         }
+        "cat" => Verb::Cat {
+            units: split(verb, rest, &[], &[])?.at_least_one(verb)?,
+        },
         "start" | "stop" | "restart" => {
             let a = split(verb, rest, &nb, &[])?;
             let units = a.at_least_one(verb)?;
@@ -414,6 +490,22 @@ fn parse_verb(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
             Verb::Reload {
                 no_block: a.has("--no-block"),
                 units: a.at_least_one(verb)?,
+            }
+        }
+        // systemctl's names, its old aliases with them.
+        "try-restart"
+        | "condrestart"
+        | "reload-or-restart"
+        | "try-reload-or-restart"
+        | "force-reload"
+        | "reload-or-try-restart"
+        | "condreload" => {
+            let a = split(verb, rest, &nb, &[])?;
+            let (units, no_block) = (a.at_least_one(verb)?, a.has("--no-block"));
+            match verb {
+                "try-restart" | "condrestart" => Verb::TryRestart { units, no_block },
+                "reload-or-restart" => Verb::ReloadOrRestart { units, no_block },
+                _ => Verb::TryReloadOrRestart { units, no_block },
             }
         }
         "kill" => {
@@ -509,11 +601,26 @@ fn parse_verb(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
             units: split(verb, rest, &[], &[])?.owned_names(),
         },
         "enable" | "disable" => {
-            let a = split(verb, rest, &["--now"], &[])?;
+            let a = split(verb, rest, &["--now", "-q", "--quiet"], &[])?;
             let (units, now) = (a.at_least_one(verb)?, a.has("--now"));
+            let quiet = a.has("-q") || a.has("--quiet");
             match verb {
-                "enable" => Verb::Enable { units, now },
-                _ => Verb::Disable { units, now },
+                "enable" => Verb::Enable { units, now, quiet },
+                _ => Verb::Disable { units, now, quiet },
+            }
+        }
+        "mask" | "unmask" => {
+            let a = split(verb, rest, &["-q", "--quiet"], &[])?;
+            // It names files, which a pattern does not.
+            if let Some(unit) = a.names.iter().find(|u| vigil_units::glob::is_glob(u)) {
+                return Err(bad(format!(
+                    "{verb}: {unit}: {verb} takes unit names, not patterns"
+                )));
+            }
+            let (units, quiet) = (a.at_least_one(verb)?, a.has("-q") || a.has("--quiet"));
+            match verb {
+                "mask" => Verb::Mask { units, quiet },
+                _ => Verb::Unmask { units, quiet },
             }
         }
         "verify" => {
@@ -673,6 +780,12 @@ mod tests {
             "notify",
             "notify FOO",
             "log a b",
+            "cat",
+            "cat a --now",
+            "mask",
+            "mask a*",
+            "unmask 'w@[12]'",
+            "mask a --now",
         ] {
             assert!(matches!(p(bad), Err(UsageError::Bad(_))), "{bad:?}");
         }
@@ -762,6 +875,95 @@ mod tests {
         assert!(matches!(
             p("reload --no-block web").unwrap().verb,
             Verb::Reload { no_block: true, .. }
+        ));
+    }
+
+    #[test]
+    fn conditional_restarts_and_their_aliases() {
+        for (line, want) in [
+            ("try-restart a b", "try"),
+            ("condrestart a b", "try"),
+            ("reload-or-restart a b", "reload-or"),
+            ("try-reload-or-restart a b", "try-reload-or"),
+            ("force-reload a b", "try-reload-or"),
+            ("reload-or-try-restart a b", "try-reload-or"),
+            ("condreload a b", "try-reload-or"),
+        ] {
+            let units = vec!["a".to_string(), "b".to_string()];
+            let expected = match want {
+                "try" => Verb::TryRestart {
+                    units,
+                    no_block: false,
+                },
+                "reload-or" => Verb::ReloadOrRestart {
+                    units,
+                    no_block: false,
+                },
+                _ => Verb::TryReloadOrRestart {
+                    units,
+                    no_block: false,
+                },
+            };
+            assert_eq!(p(line).unwrap().verb, expected, "{line}");
+        }
+        assert!(matches!(
+            p("try-restart --no-block a").unwrap().verb,
+            Verb::TryRestart { no_block: true, .. }
+        ));
+        for bad in ["try-restart", "force-reload", "reload-or-restart a --now"] {
+            assert!(matches!(p(bad), Err(UsageError::Bad(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn enable_and_disable_take_quiet() {
+        assert_eq!(
+            p("enable -q a --now").unwrap().verb,
+            Verb::Enable {
+                units: vec!["a".into()],
+                now: true,
+                quiet: true
+            }
+        );
+        assert!(matches!(
+            p("disable --quiet a").unwrap().verb,
+            Verb::Disable {
+                quiet: true,
+                now: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            p("enable a").unwrap().verb,
+            Verb::Enable { quiet: false, .. }
+        ));
+    }
+
+    #[test]
+    fn list_unit_files_takes_patterns_and_states() {
+        assert_eq!(
+            p("list-unit-files 'a*' b.service --state=enabled,static --state masked")
+                .unwrap()
+                .verb,
+            Verb::ListUnitFiles {
+                patterns: vec!["'a*'".into(), "b.service".into()],
+                states: vec!["enabled".into(), "static".into(), "masked".into()],
+            }
+        );
+        assert_eq!(
+            p("--state bad list-unit-files").unwrap().verb,
+            Verb::ListUnitFiles {
+                patterns: vec![],
+                states: vec!["bad".into()],
+            }
+        );
+        assert!(matches!(
+            p("list-unit-files --state"),
+            Err(UsageError::Bad(_))
+        ));
+        assert!(matches!(
+            p("list-unit-files --now"),
+            Err(UsageError::Bad(_))
         ));
     }
 

@@ -3,7 +3,9 @@
 use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::os::unix::net::UnixStream;
 
-use vigil_proto::{Body, Envelope, ErrorCode, KillWhom, LogLine, Reply, Request, VERSION};
+use vigil_proto::{
+    Body, Envelope, ErrorCode, FileChange, KillWhom, LogLine, Reply, Request, VERSION,
+};
 
 use crate::Exit;
 use crate::cli::{Command, Verb};
@@ -71,8 +73,24 @@ pub fn run(cmd: Command) -> Exit {
         _ => false,
     };
     let is_status = matches!(cmd.verb, Verb::Status { .. });
-    // `enable`, `disable`: what was not linked, and why, is said (systemctl's notice).
-    let enabling = matches!(cmd.verb, Verb::Enable { .. } | Verb::Disable { .. });
+    // `enable`, `disable`, `mask`, `unmask`: what was changed is said, and
+    // what was not, and why (systemctl's notice).
+    let enabling = matches!(
+        cmd.verb,
+        Verb::Enable { .. } | Verb::Disable { .. } | Verb::Mask { .. } | Verb::Unmask { .. }
+    );
+    let install_quiet = matches!(
+        cmd.verb,
+        Verb::Enable { quiet: true, .. }
+            | Verb::Disable { quiet: true, .. }
+            | Verb::Mask { quiet: true, .. }
+            | Verb::Unmask { quiet: true, .. }
+    );
+    // `list-unit-files --state`: the states kept, and none listed is exit 1.
+    let file_states = match &cmd.verb {
+        Verb::ListUnitFiles { states, .. } => Some(states.clone()),
+        _ => None,
+    };
     let enabled_quiet = match cmd.verb {
         Verb::IsEnabled { quiet, .. } => Some(quiet),
         _ => None,
@@ -90,12 +108,19 @@ pub fn run(cmd: Command) -> Exit {
             failed,
             quiet,
         } => return is(cmd.socket, &units, failed, quiet),
+        Verb::Cat { units } => return cat(cmd.socket, &units),
         Verb::IsEnabled { units, .. } => Request::IsEnabled { units },
+        Verb::ListUnitFiles { patterns, .. } => Request::ListUnitFiles { patterns },
         Verb::Status { units, lines } => Request::Status { units, lines },
         Verb::Start { units, no_block } => Request::Start { units, no_block },
         Verb::Stop { units, no_block } => Request::Stop { units, no_block },
         Verb::Restart { units, no_block } => Request::Restart { units, no_block },
         Verb::Reload { units, no_block } => Request::Reload { units, no_block },
+        Verb::TryRestart { units, no_block } => Request::TryRestart { units, no_block },
+        Verb::ReloadOrRestart { units, no_block } => Request::ReloadOrRestart { units, no_block },
+        Verb::TryReloadOrRestart { units, no_block } => {
+            Request::TryReloadOrRestart { units, no_block }
+        }
         Verb::Kill { unit, signal, whom } => kill_request(unit, signal, whom),
         Verb::Log {
             unit,
@@ -114,6 +139,8 @@ pub fn run(cmd: Command) -> Exit {
         Verb::ResetFailed { units } => Request::ResetFailed { units },
         Verb::Enable { units, .. } => Request::Enable { units },
         Verb::Disable { units, .. } => Request::Disable { units },
+        Verb::Mask { units, .. } => Request::Mask { units },
+        Verb::Unmask { units, .. } => Request::Unmask { units },
         Verb::Graph => Request::Graph {},
         Verb::Blame => Request::Blame {},
         Verb::Shutdown(action) => Request::Shutdown { action },
@@ -158,8 +185,25 @@ pub fn run(cmd: Command) -> Exit {
                 render::list(&failed, cmd.json);
                 Exit::Success
             }
-            Some(Body::Jobs { jobs }) if let Some(quiet) = enabled_quiet => is_enabled(jobs, quiet),
-            Some(Body::Jobs { jobs }) if enabling => {
+            Some(Body::Jobs { jobs, .. }) if let Some(quiet) = enabled_quiet => {
+                is_enabled(jobs, quiet)
+            }
+            Some(Body::UnitFiles { files }) if let Some(states) = &file_states => {
+                let files: Vec<_> = (files.iter())
+                    .filter(|f| states.is_empty() || states.contains(&f.state))
+                    .cloned()
+                    .collect();
+                render::unit_files(&files, cmd.json);
+                // As systemctl's: nothing listed is a failure.
+                match files.is_empty() {
+                    true => Exit::Failed,
+                    false => Exit::Success,
+                }
+            }
+            Some(Body::Jobs { jobs, changes }) if enabling => {
+                if !install_quiet {
+                    said_changes(changes);
+                }
                 for job in jobs.iter().filter(|j| j.ok) {
                     if let Some(notice) = &job.reason {
                         eprintln!("vigil: {notice}");
@@ -349,21 +393,17 @@ fn refusal(stream: &UnixStream) -> Option<String> {
     reply.error.map(|e| e.message)
 }
 
-/// How many `status` requests `is-active` and `is-failed` send before they
-/// read the replies.
+/// How many `status` requests [`status_each`] sends before it reads the
+/// replies.
 const IS_BATCH: usize = 256;
 
-/// `is-active` / `is-failed`: each unit's state on a line of its own in
-/// systemctl's words (unless `quiet`), in the order the names were given (a
-/// pattern: a line per unit it matches), so that scripts can pair them by
-/// position; the answer in the exit code, as systemctl's: is-active
-/// succeeds when at least one unit is active or reloading, is-failed when
-/// at least one has failed. One `status` request per name, on one
-/// connection: a reply says which units a name found. They go
-/// [`IS_BATCH`] at a time, each batch's replies read before the next is
-/// sent: a manager holds back the requests of a client that does not read
-/// its replies, and one that sent them all first waited for ever.
-fn is(socket: Option<std::path::PathBuf>, names: &[String], failed: bool, quiet: bool) -> Exit {
+/// The `status` of each name, without log lines: one request per name, on
+/// one connection, so that a reply says which units a name found (for
+/// `is-active`, `is-failed` and `cat`). They go [`IS_BATCH`] at a time,
+/// each batch's replies read before the next is sent: a manager holds back
+/// the requests of a client that does not read its replies, and one that
+/// sent them all first waited for ever. Each reply is in its name's place.
+fn status_each(socket: Option<std::path::PathBuf>, names: &[String]) -> Result<Vec<Reply>, Exit> {
     let requests: Vec<Request> = (names.iter())
         .map(|name| Request::Status {
             units: vec![name.clone()],
@@ -373,16 +413,13 @@ fn is(socket: Option<std::path::PathBuf>, names: &[String], failed: bool, quiet:
     let first = requests
         .get(..IS_BATCH.min(requests.len()))
         .unwrap_or_default();
-    let stream = match connect(socket, first) {
-        Ok((_, stream)) => stream,
-        Err(exit) => return exit,
-    };
+    let (_, stream) = connect(socket, first)?;
     let mut replies: Vec<Option<Reply>> = names.iter().map(|_| None).collect();
     let mut reader = match stream.try_clone() {
         Ok(s) => BufReader::new(s),
         Err(e) => {
             eprintln!("vigil: cannot read from the manager: {e}");
-            return Exit::Unreachable;
+            return Err(Exit::Unreachable);
         }
     };
     let mut line = Vec::new();
@@ -392,15 +429,11 @@ fn is(socket: Option<std::path::PathBuf>, names: &[String], failed: bool, quiet:
         if answered == sent {
             let next = requests.get(sent..(sent + IS_BATCH).min(requests.len()));
             let next = next.unwrap_or_default();
-            if let Err(exit) = send(&stream, sent as u64 + 1, next) {
-                return exit;
-            }
+            send(&stream, sent as u64 + 1, next)?;
             sent += next.len();
         }
-        let reply = match read_reply(&mut reader, &mut line) {
-            Ok(Some(reply)) => reply,
-            Ok(None) => return no_reply(),
-            Err(exit) => return exit,
+        let Some(reply) = read_reply(&mut reader, &mut line)? else {
+            return Err(no_reply());
         };
         let at = usize::try_from(reply.id)
             .ok()
@@ -411,9 +444,22 @@ fn is(socket: Option<std::path::PathBuf>, names: &[String], failed: bool, quiet:
             answered += 1;
         }
     }
+    Ok(replies.into_iter().flatten().collect())
+}
+
+/// `is-active` / `is-failed`: each unit's state on a line of its own in
+/// systemctl's words (unless `quiet`), in the order the names were given (a
+/// pattern: a line per unit it matches), so that scripts can pair them by
+/// position; the answer in the exit code, as systemctl's: is-active
+/// succeeds when at least one unit is active or reloading, is-failed when
+/// at least one has failed.
+fn is(socket: Option<std::path::PathBuf>, names: &[String], failed: bool, quiet: bool) -> Exit {
+    let replies = match status_each(socket, names) {
+        Ok(replies) => replies,
+        Err(exit) => return exit,
+    };
     let mut states: Vec<&str> = Vec::new();
     for (name, reply) in names.iter().zip(&replies) {
-        let Some(reply) = reply else { continue };
         match (&reply.result, &reply.error) {
             (Some(Body::Status { units, not_found }), _) => {
                 states.extend(units.iter().map(|u| active_state(&u.state)));
@@ -443,6 +489,98 @@ fn is(socket: Option<std::path::PathBuf>, names: &[String], failed: bool, quiet:
         (_, true) => Exit::Success,
         (false, false) => Exit::NotActive,
         (true, false) => Exit::Failed,
+    }
+}
+
+/// `cat`: each unit's file and the drop-ins applied over it, in the order
+/// applied, each under a `# PATH` line and apart from the one before by an
+/// empty line, as systemctl cat prints them. The manager says which files
+/// (`status`: the ones it read); they are read here, with the caller's own
+/// rights, as systemctl reads them. A name that finds no file (no such unit,
+/// a masked one, a unit built in) is said, and the exit code is 1, as
+/// systemctl's `No files found for NAME.`; the others are printed.
+fn cat(socket: Option<std::path::PathBuf>, names: &[String]) -> Exit {
+    let replies = match status_each(socket, names) {
+        Ok(replies) => replies,
+        Err(exit) => return exit,
+    };
+    let mut exit = Exit::Success;
+    let mut shown = std::collections::HashSet::new();
+    let mut first = true;
+    for (name, reply) in names.iter().zip(&replies) {
+        let name = match vigil_units::glob::is_glob(name) {
+            true => name.clone(),
+            false => vigil_units::name::normalize(name),
+        };
+        let units = match (&reply.result, &reply.error) {
+            (Some(Body::Status { units, not_found }), _) => {
+                for why in not_found {
+                    no_files(&name, why);
+                    exit = Exit::Failed;
+                }
+                units
+            }
+            (None, Some(e)) if e.code == ErrorCode::NoSuchUnit => {
+                for why in e.message.lines() {
+                    no_files(&name, why);
+                }
+                exit = Exit::Failed;
+                continue;
+            }
+            _ => return show(reply, false, false),
+        };
+        for unit in units.iter().filter(|u| shown.insert(u.name.clone())) {
+            let files: Vec<&String> = unit.source.iter().chain(&unit.drop_ins).collect();
+            if files.is_empty() {
+                eprintln!("vigil: no files found for {}: it is built in", unit.name);
+                exit = Exit::Failed;
+                continue;
+            }
+            let mut out = crate::out::stdout();
+            for path in files {
+                if !std::mem::take(&mut first) {
+                    let _ = writeln!(out);
+                }
+                let _ = writeln!(out, "# {path}");
+                match std::fs::read(path) {
+                    Ok(text) => {
+                        let _ = out.write_all(&text);
+                        if !text.is_empty() && !text.ends_with(b"\n") {
+                            let _ = writeln!(out);
+                        }
+                    }
+                    Err(e) => {
+                        // After what came before it, not ahead of it.
+                        let _ = out.flush();
+                        eprintln!("vigil: cannot read {path}: {e}");
+                        exit = Exit::Failed;
+                    }
+                }
+            }
+        }
+    }
+    exit
+}
+
+/// A name of `cat` that found no file, and why (the manager's words).
+fn no_files(name: &str, why: &str) {
+    match why.strip_prefix("no such unit: ") {
+        Some(unit) if unit == name => eprintln!("vigil: no files found for {name}: no such unit"),
+        _ => eprintln!("vigil: no files found for {name}: {why}"),
+    }
+}
+
+/// What `enable`, `disable`, `mask` and `unmask` changed, said as systemctl
+/// says it, on stderr as its log does (`systemctl enable x 2>/dev/null` is
+/// quiet, and so is this).
+fn said_changes(changes: &[FileChange]) {
+    for change in changes {
+        match change {
+            FileChange::Symlink { path, target } => {
+                eprintln!("Created symlink {path} \u{2192} {target}.")
+            }
+            FileChange::Unlink { path } => eprintln!("Removed \"{path}\"."),
+        }
     }
 }
 
@@ -656,7 +794,7 @@ fn show(reply: &Reply, json: bool, status_array: bool) -> Exit {
                 false => Exit::NoSuchUnit,
             }
         }
-        Body::Jobs { jobs } => {
+        Body::Jobs { jobs, .. } => {
             let mut exit = Exit::Success;
             for job in jobs {
                 if job.state == "not-found" {
@@ -679,6 +817,10 @@ fn show(reply: &Reply, json: bool, status_array: bool) -> Exit {
         }
         Body::Log { lines } => {
             render::log(lines, json);
+            Exit::Success
+        }
+        Body::UnitFiles { files } => {
+            render::unit_files(files, json);
             Exit::Success
         }
         Body::LogLine { line } => {

@@ -95,11 +95,15 @@ fn run() -> Exit {
     };
     // `enable --now` / `disable --now`, as systemctl's: then start or stop.
     let then = match &cmd.verb {
-        cli::Verb::Enable { units, now: true } => Some(cli::Verb::Start {
+        cli::Verb::Enable {
+            units, now: true, ..
+        } => Some(cli::Verb::Start {
             units: units.clone(),
             no_block: false,
         }),
-        cli::Verb::Disable { units, now: true } => Some(cli::Verb::Stop {
+        cli::Verb::Disable {
+            units, now: true, ..
+        } => Some(cli::Verb::Stop {
             units: units.clone(),
             no_block: false,
         }),

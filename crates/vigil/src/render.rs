@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use vigil_proto::{BlameEntry, FILE_REMOVED, LogLine, UnitStatus, UnitSummary};
+use vigil_proto::{BlameEntry, FILE_REMOVED, LogLine, UnitFile, UnitStatus, UnitSummary};
 
 fn colour_on() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
@@ -267,6 +267,18 @@ fn log_to(out: &mut impl Write, lines: &[LogLine], json: bool, terminal: bool) {
         };
         let _ = writeln!(out, "{} {from}{tag}: {text}", clock(l.time_us));
     }
+}
+
+/// `list-unit-files`: systemctl's columns and its count line after them.
+pub fn unit_files(files: &[UnitFile], json: bool) {
+    if json {
+        print_json(&files);
+        return;
+    }
+    let mut rows = vec![vec!["UNIT FILE".to_string(), "STATE".to_string()]];
+    rows.extend((files.iter()).map(|f| vec![f.unit_file.clone(), f.state.clone()]));
+    table(&rows, None, &[]);
+    outln!("\n{} unit files listed.", files.len());
 }
 
 pub fn blame(entries: &[BlameEntry], json: bool) {

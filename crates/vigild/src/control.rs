@@ -11,8 +11,8 @@ use std::time::Duration;
 use vigil_engine::{Canceled, Engine, EngineError, Event, Reason, ReloadFailure, State, UnitInfo};
 use vigil_platform::{Epoll, Interest, Readiness, UnixListener};
 use vigil_proto::{
-    BlameEntry, Body, DecodeError, ErrorCode, JobResult, KillWhom, MAX_REQUEST, Reply, Request,
-    UnitStatus, UnitSummary,
+    BlameEntry, Body, DecodeError, ErrorCode, FileChange, JobResult, KillWhom, MAX_REQUEST, Reply,
+    Request, UnitFile, UnitStatus, UnitSummary,
 };
 
 use serde::{Deserialize, Serialize};
@@ -69,6 +69,37 @@ enum JobKind {
     Reload,
 }
 
+/// The requests whose job on each unit depends on the unit's state:
+/// systemctl's `try-restart`, `reload-or-restart` and `try-reload-or-restart`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)] // systemctl's verbs, named as it names them
+enum Conditional {
+    TryRestart,
+    ReloadOrRestart,
+    TryReloadOrRestart,
+}
+
+/// The job a [`Conditional`] request makes for a unit in `state` that can
+/// reload or not (None: the unit is left as it is), as systemd collapses
+/// its job types when it queues them: try-restart restarts what is active or
+/// on its way up; a unit that can reload is reloaded when active (or
+/// reloading: it joins that reload), else started (`reload-or-restart`) or
+/// left alone (`try-`); one that cannot is restarted, as `try-restart` or
+/// `restart` would.
+fn collapse(op: Conditional, state: State, can_reload: bool) -> Option<JobKind> {
+    let active = matches!(state, State::Running | State::Exited | State::Reloading);
+    let activating = matches!(state, State::Waiting | State::Starting | State::Restarting);
+    match (op, can_reload) {
+        (Conditional::TryRestart, _) | (Conditional::TryReloadOrRestart, false) => {
+            (active || activating).then_some(JobKind::Restart)
+        }
+        (Conditional::ReloadOrRestart, false) => Some(JobKind::Restart),
+        (Conditional::ReloadOrRestart, true) if active => Some(JobKind::Reload),
+        (Conditional::ReloadOrRestart, true) => Some(JobKind::Start),
+        (Conditional::TryReloadOrRestart, true) => active.then_some(JobKind::Reload),
+    }
+}
+
 /// A client waiting for units to settle after start/stop/restart, or for
 /// their reloads to end.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -82,10 +113,21 @@ struct Waiter {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct WaitUnit {
     name: String,
+    /// This unit's job when it is not the waiter's: `reload-or-restart`
+    /// reloads some units and restarts others in one request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kind: Option<JobKind>,
     /// For restart: the unit has been seen going down (or starting), so the
     /// next settled state is the result.
     armed: bool,
     result: Option<JobResult>,
+}
+
+impl WaitUnit {
+    /// The kind of this unit's job, in a waiter of `waiter`'s kind.
+    fn kind(&self, waiter: JobKind) -> JobKind {
+        self.kind.unwrap_or(waiter)
+    }
 }
 
 struct Follow {
@@ -270,7 +312,7 @@ impl Refusal {
 /// reaping and every other client, for minutes.
 fn reads_unit_files(request: &Request) -> bool {
     match request {
-        Request::IsEnabled { .. } => true,
+        Request::IsEnabled { .. } | Request::ListUnitFiles { .. } => true,
         Request::Status { units, .. } => units.iter().any(|u| u.contains('@')),
         _ => false,
     }
@@ -690,10 +732,10 @@ impl Clients {
         // active again; any other state first means it was cut short.
         let reload_cut = !matches!(state, State::Reloading | State::Running | State::Exited);
         for w in &mut self.waiters {
-            let stop = w.kind == JobKind::Stop;
-            let reload = w.kind == JobKind::Reload;
+            let waiter = w.kind;
             for u in w.units.iter_mut().filter(|u| u.name == unit) {
-                if reload && reload_cut && u.result.is_none() {
+                let kind = u.kind(waiter);
+                if kind == JobKind::Reload && reload_cut && u.result.is_none() {
                     u.result = Some(JobResult {
                         unit: u.name.clone(),
                         state: state.to_string(),
@@ -702,7 +744,7 @@ impl Clients {
                     });
                 }
                 u.armed |= leaving;
-                if stop && down && u.result.is_none() {
+                if kind == JobKind::Stop && down && u.result.is_none() {
                     u.result = Some(JobResult {
                         unit: u.name.clone(),
                         state: state.to_string(),
@@ -751,11 +793,10 @@ impl Clients {
         state: State,
         reason: Option<String>,
     ) {
-        for w in self.waiters.iter_mut().filter(|w| kinds(w.kind)) {
-            for u in w
-                .units
-                .iter_mut()
-                .filter(|u| u.name == unit && u.result.is_none())
+        for w in &mut self.waiters {
+            let waiter = w.kind;
+            for u in (w.units.iter_mut())
+                .filter(|u| u.name == unit && u.result.is_none() && kinds(u.kind(waiter)))
             {
                 u.result = Some(JobResult {
                     unit: u.name.clone(),
@@ -774,10 +815,11 @@ impl Clients {
     /// failed with a start timeout.
     pub fn settle_forgotten(&mut self, unit: &str, state: State, reason: Option<&Reason>) {
         for w in &mut self.waiters {
+            let waiter = w.kind;
             for u in
                 (w.units.iter_mut()).filter(|u| u.name == unit && u.result.is_none() && u.armed)
             {
-                u.result = settled(w.kind, unit, state, reason);
+                u.result = settled(u.kind(waiter), unit, state, reason);
             }
         }
     }
@@ -786,17 +828,19 @@ impl Clients {
     pub fn flush_waiters(&mut self, engine: &Engine, epoll: &Epoll) {
         let mut done = Vec::new();
         for (i, w) in self.waiters.iter_mut().enumerate() {
+            let waiter = w.kind;
             for u in w.units.iter_mut().filter(|u| u.result.is_none() && u.armed) {
+                let kind = u.kind(waiter);
                 let Some(info) = engine.unit(&u.name) else {
                     u.result = Some(JobResult {
                         unit: u.name.clone(),
                         state: "inactive".into(),
                         reason: Some("unit was removed".into()),
-                        ok: w.kind == JobKind::Stop,
+                        ok: kind == JobKind::Stop,
                     });
                     continue;
                 };
-                u.result = settled(w.kind, &info.name, info.state, info.reason.as_ref());
+                u.result = settled(kind, &info.name, info.state, info.reason.as_ref());
             }
             if w.units.iter().all(|u| u.result.is_some()) {
                 done.push(i);
@@ -805,7 +849,7 @@ impl Clients {
         for i in done.into_iter().rev() {
             let w = self.waiters.remove(i);
             let jobs = w.units.into_iter().filter_map(|u| u.result).collect();
-            self.send(w.client, &Reply::ok(w.id, Body::Jobs { jobs }), epoll);
+            self.send(w.client, &Reply::ok(w.id, Body::jobs(jobs)), epoll);
         }
     }
 
@@ -892,6 +936,39 @@ fn settled(kind: JobKind, name: &str, state: State, reason: Option<&Reason>) -> 
         state: state.to_string(),
         reason: reason.map(ToString::to_string),
         ok,
+    })
+}
+
+/// What the install steps changed, each once (`enable a b` of units that
+/// name each other in `Also=` plans the same link twice), as `vigil` says it.
+fn file_changes<'a>(steps: impl Iterator<Item = &'a InstallChange>) -> Vec<FileChange> {
+    let mut changes: Vec<FileChange> = Vec::new();
+    for step in steps {
+        let change = match step {
+            InstallChange::Symlink { link, target } => FileChange::Symlink {
+                path: link.display().to_string(),
+                target: (vigil_units::install::link_destination(link, target))
+                    .display()
+                    .to_string(),
+            },
+            InstallChange::Remove { link } => FileChange::Unlink {
+                path: link.display().to_string(),
+            },
+            InstallChange::Unsupported { .. } => continue,
+        };
+        if !changes.contains(&change) {
+            changes.push(change);
+        }
+    }
+    changes
+}
+
+/// A start that failed already (what it requires is missing or failed) is
+/// no success, even unwaited (`--no-block`).
+fn failed_at_once(info: Option<&vigil_engine::UnitInfo>) -> bool {
+    info.is_some_and(|i| {
+        i.state == State::Failed
+            || matches!(i.reason, Some(vigil_engine::Reason::DependencyFailed(_)))
     })
 }
 
@@ -1120,6 +1197,19 @@ impl Daemon {
                 self.job(client, id, JobKind::Restart, &units, no_block)
             }
             Request::Reload { units, no_block } => self.reload(client, id, &units, no_block),
+            Request::TryRestart { units, no_block } => {
+                self.conditional(client, id, Conditional::TryRestart, &units, no_block)
+            }
+            Request::ReloadOrRestart { units, no_block } => {
+                self.conditional(client, id, Conditional::ReloadOrRestart, &units, no_block)
+            }
+            Request::TryReloadOrRestart { units, no_block } => self.conditional(
+                client,
+                id,
+                Conditional::TryReloadOrRestart,
+                &units,
+                no_block,
+            ),
             Request::Kill { signal, .. } if !(1..=MAX_SIGNAL).contains(&signal) => {
                 // Taken, it would fail only when sent (logged by the manager,
                 // never told the client, whose reply said ok).
@@ -1152,13 +1242,8 @@ impl Daemon {
                             whom,
                         },
                     ) {
-                        Ok(()) => Reply::ok(
-                            id,
-                            Body::Jobs {
-                                jobs: vec![self.job_result(&unit, true)],
-                            },
-                        ),
-                        Err(e) => engine_error(id, &e),
+                        Ok(()) => Reply::ok(id, Body::jobs(vec![self.job_result(&unit, true)])),
+                        Err(e) => self.engine_refusal(id, &e),
                     },
                 )
             }
@@ -1229,14 +1314,17 @@ impl Daemon {
                 if units.is_empty() {
                     let now = self.now();
                     let _ = self.engine.handle(now, Event::ResetFailed(None));
-                    Some(Reply::ok(id, Body::Jobs { jobs: Vec::new() }))
+                    Some(Reply::ok(id, Body::jobs(Vec::new())))
                 } else {
                     Some(self.simple_jobs(id, &units, |u| Event::ResetFailed(Some(u))))
                 }
             }
             Request::Enable { units } => Some(self.install(id, &units, true)),
             Request::IsEnabled { units } => Some(self.is_enabled(id, &units)),
+            Request::ListUnitFiles { patterns } => Some(self.list_unit_files(id, &patterns)),
             Request::Disable { units } => Some(self.install(id, &units, false)),
+            Request::Mask { units } => Some(self.mask(id, &units, true)),
+            Request::Unmask { units } => Some(self.mask(id, &units, false)),
             Request::Graph {} => Some(Reply::ok(id, Body::Graph { dot: self.graph() })),
             Request::Blame {} => {
                 let mut entries: Vec<BlameEntry> = self
@@ -1296,12 +1384,26 @@ impl Daemon {
         }
     }
 
+    /// The reply to a request the engine refused. A unit it does not know,
+    /// or knows only as running with its file gone, is said as vigild says
+    /// a name it has no unit for: masked, when it is (the engine knows no
+    /// masks: `vigil start` of a masked unit still running said "no such
+    /// unit").
+    fn engine_refusal(&self, id: u64, e: &EngineError) -> Reply {
+        match e {
+            EngineError::NoSuchUnit(name) => {
+                Reply::err(id, ErrorCode::NoSuchUnit, self.unknown_unit(name))
+            }
+            EngineError::NotAllowed { .. } => engine_error(id, e),
+        }
+    }
+
     /// The result of a unit the engine refused a job for: its state, and why.
     fn refused_result(&self, unit: &str, e: Option<&EngineError>) -> JobResult {
         let mut result = self.job_result(unit, false);
         result.reason = e.map(|e| match e {
             EngineError::NotAllowed { why, .. } => why.clone(),
-            EngineError::NoSuchUnit(_) => e.to_string(),
+            EngineError::NoSuchUnit(name) => self.unknown_unit(name),
         });
         result
     }
@@ -1437,7 +1539,7 @@ impl Daemon {
             })
             .collect();
         if units.is_empty() {
-            return Some(Reply::ok(id, Body::Jobs { jobs: idle }));
+            return Some(Reply::ok(id, Body::jobs(idle)));
         }
         let (names, mut unknown) = match self.resolve_names(id, &units, kind != JobKind::Stop) {
             Ok(found) => found,
@@ -1467,24 +1569,16 @@ impl Daemon {
         // whichever is named first.
         let results = self.engine.handle_together(now, events.collect());
         if let Some(e) = results.into_iter().find_map(Result::err) {
-            return Some(engine_error(id, &e));
+            return Some(self.engine_refusal(id, &e));
         }
         if no_block {
-            // A start that failed already (what it requires is missing or
-            // failed) is no success, even unwaited.
-            let failed_at_once = |info: Option<vigil_engine::UnitInfo>| {
-                info.is_some_and(|i| {
-                    i.state == State::Failed
-                        || matches!(i.reason, Some(vigil_engine::Reason::DependencyFailed(_)))
-                })
-            };
             let jobs = names.iter().map(|n| {
-                let failed = kind != JobKind::Stop && failed_at_once(self.engine.unit(n));
+                let failed = kind != JobKind::Stop && failed_at_once(self.engine.unit(n).as_ref());
                 self.job_result(n, !failed)
             });
             let mut jobs: Vec<JobResult> = jobs.collect();
             jobs.extend(unknown);
-            return Some(Reply::ok(id, Body::Jobs { jobs }));
+            return Some(Reply::ok(id, Body::jobs(jobs)));
         }
         // The engine has taken the request; the state it left the unit in tells
         // whether the job is still under way. Actions of this request run before
@@ -1503,12 +1597,14 @@ impl Daemon {
                 WaitUnit {
                     armed: kind != JobKind::Restart || busy,
                     name,
+                    kind: None,
                     result: None,
                 }
             })
             // Those not found are answered with the rest, in the same reply.
             .chain(unknown.into_iter().map(|result| WaitUnit {
                 name: result.unit.clone(),
+                kind: None,
                 armed: true,
                 result: Some(result),
             }))
@@ -1540,7 +1636,7 @@ impl Daemon {
             let result = match self.engine.handle(now, Event::Reload(name.clone())) {
                 // Refused alone (one name), the error it always was; among
                 // others, said with them (systemctl's job per unit).
-                Err(e) if single => return Some(engine_error(id, &e)),
+                Err(e) if single => return Some(self.engine_refusal(id, &e)),
                 Err(e) => Some(self.refused_result(&name, Some(&e))),
                 Ok(()) => {
                     let reloading = self
@@ -1553,11 +1649,13 @@ impl Daemon {
             waited.push(WaitUnit {
                 result,
                 name,
+                kind: None,
                 armed: true,
             });
         }
         waited.extend(unknown.into_iter().map(|result| WaitUnit {
             name: result.unit.clone(),
+            kind: None,
             armed: true,
             result: Some(result),
         }));
@@ -1570,6 +1668,160 @@ impl Daemon {
             units: waited,
         });
         None
+    }
+
+    /// `try-restart`, `reload-or-restart` and `try-reload-or-restart`: the
+    /// job each unit gets ([`collapse`]) is decided on the engine's state as
+    /// this request is handled, and queued in the same turn of the loop, so
+    /// no state changes in between (a client that read the states first and
+    /// asked for restarts after could restart a unit stopped meanwhile).
+    /// Unless `no_block`, the reply waits for each unit's job as `restart`,
+    /// `start` or `reload` waits; a unit left alone is `ok` as it is.
+    fn conditional(
+        &mut self,
+        client: u64,
+        id: u64,
+        op: Conditional,
+        units: &[String],
+        no_block: bool,
+    ) -> Option<Reply> {
+        let only_active = op != Conditional::ReloadOrRestart;
+        // Left alone by the try- verbs, as systemctl leaves them: an
+        // instance not loaded (inactive), and a masked unit.
+        let mut alone = Vec::new();
+        let mut named = Vec::new();
+        let unloaded = match only_active {
+            true => self.unloaded_instances(&self.plain_names(units)),
+            false => HashMap::new(),
+        };
+        for u in units {
+            let name = self.unit_name(u);
+            let plain = !vigil_units::glob::is_glob(u);
+            if only_active
+                && plain
+                && (unloaded.contains_key(&name) || self.masked.contains_key(&name))
+            {
+                alone.push(match self.engine.contains(&name) {
+                    true => self.job_result(&name, true),
+                    false => JobResult {
+                        unit: name,
+                        state: State::Inactive.to_string(),
+                        reason: None,
+                        ok: true,
+                    },
+                });
+            } else {
+                named.push(u.clone());
+            }
+        }
+        if named.is_empty() {
+            return Some(Reply::ok(id, Body::jobs(alone)));
+        }
+        // reload-or-restart starts what is down, an instance made on demand
+        // as `restart` makes it.
+        let (names, mut unknown) = match self.resolve_names(id, &named, !only_active) {
+            Ok(found) => found,
+            Err(reply) => return Some(*reply),
+        };
+        unknown.extend(alone);
+        let decided: Vec<(String, Option<JobKind>)> = (names.into_iter())
+            .map(|name| {
+                let state = self.engine.unit(&name).map(|i| i.state);
+                let kind = state.and_then(|s| collapse(op, s, self.can_reload(&name)));
+                (name, kind)
+            })
+            .collect();
+        // Checked for every unit first, so a refused request changes nothing.
+        for (name, kind) in &decided {
+            if let Some(why) = kind.and_then(|k| self.manual_refusal(name, k)) {
+                return Some(Reply::err(
+                    id,
+                    ErrorCode::NotAllowed,
+                    format!("{name}: {why}"),
+                ));
+            }
+        }
+        let events: Vec<Event> = (decided.iter())
+            .filter_map(|(name, kind)| match (*kind)? {
+                JobKind::Start => Some(Event::Start(name.clone())),
+                JobKind::Stop => Some(Event::Stop(name.clone())),
+                JobKind::Restart => Some(Event::Restart(name.clone())),
+                JobKind::Reload => Some(Event::Reload(name.clone())),
+            })
+            .collect();
+        let now = self.now();
+        // As one transaction, as `restart a b` is.
+        let mut results = self.engine.handle_together(now, events).into_iter();
+        let single = decided.len() == 1 && unknown.is_empty();
+        let mut waited = Vec::new();
+        for (name, kind) in decided {
+            let Some(kind) = kind else {
+                let result = Some(self.job_result(&name, true));
+                waited.push(WaitUnit {
+                    name,
+                    kind: None,
+                    armed: true,
+                    result,
+                });
+                continue;
+            };
+            let info = self.engine.unit(&name);
+            let result = match results.next() {
+                // Refused alone, the error it always is; among others, said
+                // with them.
+                Some(Err(e)) if single => return Some(self.engine_refusal(id, &e)),
+                Some(Err(e)) => Some(self.refused_result(&name, Some(&e))),
+                _ if no_block => {
+                    let failed = kind != JobKind::Reload && failed_at_once(info.as_ref());
+                    Some(self.job_result(&name, !failed))
+                }
+                // A reload with nothing to run (ended already) is answered now.
+                _ if kind == JobKind::Reload => {
+                    (!info.as_ref().is_some_and(|i| i.state == State::Reloading))
+                        .then(|| self.job_result(&name, true))
+                }
+                _ => None,
+            };
+            // A restart's waiter arms once the unit is under way, as in `job`.
+            let busy = info.as_ref().is_some_and(|i| {
+                matches!(i.state, State::Waiting | State::Starting | State::Stopping)
+            });
+            waited.push(WaitUnit {
+                armed: kind != JobKind::Restart || busy,
+                name,
+                kind: Some(kind),
+                result,
+            });
+        }
+        waited.extend(unknown.into_iter().map(|result| WaitUnit {
+            name: result.unit.clone(),
+            kind: None,
+            armed: true,
+            result: Some(result),
+        }));
+        if no_block {
+            let jobs = waited.into_iter().filter_map(|u| u.result).collect();
+            return Some(Reply::ok(id, Body::jobs(jobs)));
+        }
+        // Answered as the jobs end (process_actions, after this request);
+        // at once when every unit was left alone.
+        self.clients.waiters.push(Waiter {
+            client,
+            id,
+            kind: JobKind::Restart,
+            units: waited,
+        });
+        None
+    }
+
+    /// Whether the unit can reload, for `reload-or-restart`: a service with
+    /// `ExecReload=`, or of `Type=notify-reload` (what `reload` does not
+    /// refuse; a target, which `reload` takes doing nothing, is restarted,
+    /// as systemd's unit_can_reload says no for it).
+    fn can_reload(&self, name: &str) -> bool {
+        let def = self.engine.run_definition(name);
+        let service = def.as_ref().and_then(|d| d.service.as_ref());
+        service.is_some_and(|s| !s.exec_reload.is_empty() || s.notify_reload)
     }
 
     /// Why a client may not start, stop or restart the unit, if it may not.
@@ -1596,13 +1848,13 @@ impl Daemon {
         let single = names.len() == 1 && unknown.is_empty();
         for name in names {
             match self.engine.handle(now, event(name.clone())) {
-                Err(e) if single => return engine_error(id, &e),
+                Err(e) if single => return self.engine_refusal(id, &e),
                 Err(e) => jobs.push(self.refused_result(&name, Some(&e))),
                 Ok(()) => jobs.push(self.job_result(&name, true)),
             }
         }
         jobs.extend(unknown);
-        Reply::ok(id, Body::Jobs { jobs })
+        Reply::ok(id, Body::jobs(jobs))
     }
 
     fn status(&mut self, id: u64, units: &[String], lines: usize) -> Reply {
@@ -1805,7 +2057,28 @@ impl Daemon {
                 }
             })
             .collect();
-        Reply::ok(id, Body::Jobs { jobs })
+        Reply::ok(id, Body::jobs(jobs))
+    }
+
+    /// `vigil list-unit-files`: every unit file of the configuration
+    /// directories (those whose name a pattern matches, when some are
+    /// given) and what `is-enabled` says of it, read now as `is-enabled`
+    /// reads them.
+    fn list_unit_files(&mut self, id: u64, patterns: &[String]) -> Reply {
+        let set = vigil_units::load::load_dirs(&self.opts.config_dirs, &self.spec_ctx);
+        let patterns: Vec<vigil_units::glob::Pattern> = (patterns.iter())
+            .map(|p| vigil_units::glob::Pattern::new(p))
+            .collect();
+        let wanted =
+            |name: &str| patterns.is_empty() || patterns.iter().any(|p| p.matches(name, false));
+        let files = vigil_units::install::unit_files(&set, &self.opts.config_dirs, wanted);
+        let files = (files.into_iter())
+            .map(|(unit_file, state)| UnitFile {
+                unit_file,
+                state: state.into(),
+            })
+            .collect();
+        Reply::ok(id, Body::UnitFiles { files })
     }
 
     fn install(&mut self, id: u64, units: &[String], enable: bool) -> Reply {
@@ -1880,7 +2153,65 @@ impl Daemon {
         }
         // Like `systemctl enable` without --now: the links take effect at the next
         // boot or `vigil sync`; nothing is started or stopped now.
-        Reply::ok(id, Body::Jobs { jobs })
+        let changes = file_changes(plans.iter().flatten());
+        Reply::ok(id, Body::Jobs { jobs, changes })
+    }
+
+    /// `vigil mask` / `vigil unmask`: the links to /dev/null in the
+    /// directory `enable` writes to (the first configuration directory),
+    /// every name planned before anything is changed, as `install` does.
+    /// Then the configuration is read again, as systemctl reloads the
+    /// manager after a mask: a masked unit cannot be started from now on (a
+    /// running one runs on until it is stopped, as one whose file was
+    /// removed), and an unmasked one is there again.
+    fn mask(&mut self, id: u64, units: &[String], mask: bool) -> Reply {
+        let Some(dir) = self.opts.config_dirs.first().cloned() else {
+            return Reply::err(id, ErrorCode::Failed, "no configuration directory");
+        };
+        let mut plans = Vec::new();
+        let mut jobs = Vec::new();
+        for u in units {
+            let name = vigil_units::name::normalize(u);
+            let plan = match mask {
+                true => vigil_units::install::mask_plan(&dir, &name),
+                false => vigil_units::install::unmask_plan(&dir, &name),
+            };
+            match plan {
+                Ok(changes) => plans.push(changes),
+                Err(e) => {
+                    let why = format!("{name}: {e}; nothing was changed");
+                    return Reply::err(id, ErrorCode::Failed, why);
+                }
+            }
+            jobs.push(JobResult {
+                unit: name,
+                state: if mask { "masked" } else { "unmasked" }.into(),
+                reason: None,
+                ok: true,
+            });
+        }
+        for changes in &plans {
+            if let Err(e) = vigil_units::install::apply(changes) {
+                return Reply::err(id, ErrorCode::Failed, e.to_string());
+            }
+        }
+        let changes = file_changes(plans.iter().flatten());
+        if !changes.is_empty() {
+            // What it found is said in the manager's log, as at any read.
+            let _ = self.load();
+        }
+        // A mask in another directory (a package's) is not this one to undo.
+        for job in jobs.iter_mut().filter(|_| !mask) {
+            if let Some(link) = self.masked.get(&job.unit) {
+                job.reason = Some(format!(
+                    "{} is still masked by {}: unmask removes links in {} only",
+                    job.unit,
+                    link.display(),
+                    dir.display()
+                ));
+            }
+        }
+        Reply::ok(id, Body::Jobs { jobs, changes })
     }
 
     fn graph(&self) -> String {
@@ -1971,6 +2302,52 @@ fn triggers(unit: &vigil_units::model::Unit) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// systemd's collapse of try-restart, reload-or-start and try-reload
+    /// (job_type_collapse), by state and whether the unit can reload.
+    #[test]
+    fn conditional_jobs_collapse_by_state_as_systemds() {
+        use Conditional::*;
+        let (restart, start, reload) = (
+            Some(JobKind::Restart),
+            Some(JobKind::Start),
+            Some(JobKind::Reload),
+        );
+        for (state, try_restart, reload_able, reload_not, try_able, try_not) in [
+            (State::Running, restart, reload, restart, reload, restart),
+            (State::Exited, restart, reload, restart, reload, restart),
+            (State::Reloading, restart, reload, restart, reload, restart),
+            (State::Starting, restart, start, restart, None, restart),
+            (State::Waiting, restart, start, restart, None, restart),
+            (State::Restarting, restart, start, restart, None, restart),
+            (State::Stopping, None, start, restart, None, None),
+            (State::Inactive, None, start, restart, None, None),
+            (State::Failed, None, start, restart, None, None),
+        ] {
+            assert_eq!(collapse(TryRestart, state, true), try_restart, "{state}");
+            assert_eq!(collapse(TryRestart, state, false), try_restart, "{state}");
+            assert_eq!(
+                collapse(ReloadOrRestart, state, true),
+                reload_able,
+                "{state}"
+            );
+            assert_eq!(
+                collapse(ReloadOrRestart, state, false),
+                reload_not,
+                "{state}"
+            );
+            assert_eq!(
+                collapse(TryReloadOrRestart, state, true),
+                try_able,
+                "{state}"
+            );
+            assert_eq!(
+                collapse(TryReloadOrRestart, state, false),
+                try_not,
+                "{state}"
+            );
+        }
+    }
 
     #[test]
     fn a_user_gets_64_connections_and_all_of_them_a_quarter_of_the_descriptors() {
