@@ -414,3 +414,22 @@ fn the_known_record_changes_at_a_load_only() {
     h.reload_units(with_b());
     assert_eq!(h.spawns(), [("c.service".to_string(), Role::Main(0))]);
 }
+
+/// A unit failed for a broken file, repaired while no manager ran, is no
+/// longer failed after the take-over, as a sync has it.
+#[test]
+fn a_file_repaired_while_no_manager_ran_is_no_longer_failed() {
+    let h = H::with_broken(units(), vec![("x.service", "bad line")]);
+    assert_eq!(h.state("x.service"), State::Failed);
+    let mut repaired = units();
+    repaired.push(service("x.service"));
+    let next = successor(&h, repaired);
+    assert_eq!(next.state("x.service"), State::Inactive);
+    assert_eq!(next.reason("x.service"), None);
+    // Still broken, it stays failed.
+    let mut still = Engine::new();
+    let broken = vec![("x.service".to_string(), "bad line".to_string())];
+    still.load(h.now, units(), broken);
+    still.restore(h.now, h.e.save());
+    assert_eq!(still.state("x.service"), Some(State::Failed));
+}

@@ -320,6 +320,13 @@ impl Machine {
             s.restarts = su.restarts;
             s.last_exit = su.last_exit;
             s.run_exit = su.run_exit;
+            // Failed for a file repaired while no manager ran: no longer
+            // failed, as a re-load has it.
+            if matches!(s.reason, Some(Reason::LoadError(_))) && s.phase.is_dead() && !s.broken() {
+                s.reason = None;
+                s.phase = Phase::Dead { failed: false };
+                s.state = s.phase.state();
+            }
             let r = s.rare_mut();
             r.result = su.result;
             r.test_pid = su.test_pid;
