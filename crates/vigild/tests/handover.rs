@@ -2632,6 +2632,8 @@ fn edits_not_synced_before_a_crash_are_taken_in_as_a_sync_would() {
     // took the edits in: nothing is left for it.
     let answer = sync.unwrap().wait_with_output().unwrap();
     assert!(answer.status.success(), "{answer:?}");
+    let said = String::from_utf8_lossy(&answer.stdout);
+    assert!(said.starts_with("added 0, removed 0, changed 0"), "{said}");
 }
 
 /// Found by a tester: files edited without a sync were taken in silently by
