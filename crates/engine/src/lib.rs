@@ -18,7 +18,7 @@ mod graph;
 mod machine;
 
 pub use graph::{cycle_text, find_cycles};
-pub use machine::Saved;
+pub use machine::{Known, Saved};
 
 /// Monotonic time since an arbitrary origin (CLOCK_MONOTONIC in `vigild`).
 pub type Time = Duration;
@@ -694,6 +694,29 @@ impl Engine {
     pub fn restore(&mut self, now: Time, saved: Saved) -> Vec<String> {
         self.deadline.take();
         self.machine.restore(now, saved)
+    }
+
+    /// What the next load would compare the files with (each unit's name and
+    /// requirement edges), for the next manager ([`Engine::sync_since`]).
+    pub fn known(&self) -> Known {
+        self.machine.known()
+    }
+
+    /// A number that changes whenever [`Engine::known`] may have: at every
+    /// load, when a unit removed from the files is forgotten, at a restore
+    /// that keeps such units. The record need be written again only then.
+    pub fn known_version(&self) -> u64 {
+        self.machine.known_version()
+    }
+
+    /// After [`Engine::restore`], with what the previous manager's last load
+    /// knew: does what a `vigil sync` of that manager would have done with the
+    /// files this one loaded (a sync cut short by a crash, or edits made
+    /// before a `vigil reexec`): each unit added, or newly required, wanted or
+    /// bound to by an active unit, starts. Returns the units added, sorted.
+    pub fn sync_since(&mut self, now: Time, previous: &Known) -> Vec<String> {
+        self.deadline.take();
+        self.machine.sync_since(now, previous)
     }
 
     /// Every process the engine tracks (main, control, test), with its unit.

@@ -175,7 +175,7 @@ use crate::{
     Action, Canceled, EngineError, Event, ExitStatus, KillWhom, Level, Reason, ReloadFailure, Role,
     State, Time, UnitInfo,
 };
-pub use handover::Saved;
+pub use handover::{Known, Saved};
 
 /// First delay before a failed zinit `test` probe runs again; it doubles up to
 /// [`TEST_RETRY_MAX`].
@@ -765,6 +765,14 @@ fn kind_of(name: &str) -> UnitKind {
     }
 }
 
+/// The units `def` requires, wants or is bound to, by name, as its file
+/// says (units that are not loaded included): a re-load starts what is new
+/// among them.
+fn requirement_names(def: &Unit) -> impl Iterator<Item = &String> {
+    let d = &def.deps;
+    d.requires.iter().chain(&d.wants).chain(&d.binds_to)
+}
+
 /// The machine behind [`crate::Engine`].
 #[derive(Debug, Default)]
 pub(crate) struct Machine {
@@ -806,6 +814,10 @@ pub(crate) struct Machine {
     /// [`Machine::units_waiting_for_leftovers`], asked after every reaping,
     /// looks at the slots only when one may wait.
     with_leftovers: usize,
+    /// Changes at each call that may change [`Machine::known`] (a load,
+    /// removed units added at a take-over): vigild writes that record for a
+    /// successor again only when this moved.
+    known_version: u64,
 }
 
 /// Every deadline set on a slot (a timeout, a wake, a watchdog), soonest
@@ -868,22 +880,17 @@ impl Machine {
         self.now = now;
         let reload = self.loaded;
         self.loaded = true;
+        self.known_version += 1;
 
-        // Requirement edges of each unit before the re-load, to find new ones.
+        // Requirement edges of each unit before the re-load, to find new ones
+        // (what [`Machine::known`] records for a successor).
         let mut old_reqs: HashMap<String, HashSet<String>> = HashMap::new();
         let mut old: HashMap<String, Slot> = HashMap::new();
         for slot in self.slots.drain(..) {
             if slot.gone {
                 continue;
             }
-            let d = &slot.def.deps;
-            let reqs = d
-                .requires
-                .iter()
-                .chain(&d.wants)
-                .chain(&d.binds_to)
-                .cloned()
-                .collect();
+            let reqs = requirement_names(&slot.def).cloned().collect();
             old_reqs.insert(slot.name.clone(), reqs);
             old.insert(slot.name.clone(), slot);
         }
@@ -1071,41 +1078,53 @@ impl Machine {
             }
         }
         if reload && !self.shutting_down {
-            // New units (or new requirement edges) of active units start now.
-            let mut to_start: Vec<usize> = Vec::new();
-            for (u, slot) in self.slots.iter().enumerate() {
-                if slot.removed
-                    || !(slot.phase.is_active()
-                        || slot.phase.is_starting()
-                        || slot.phase == Phase::Waiting)
-                {
-                    continue;
-                }
-                let before = old_reqs.get(&slot.name);
-                for d in self.graph.requires[u]
-                    .iter()
-                    .chain(&self.graph.wants[u])
-                    .chain(&self.graph.binds_to[u])
-                {
-                    let dep = &self.slots[*d];
-                    let new_edge = before.is_none_or(|b| !b.contains(&dep.name));
-                    if (added.contains(&dep.name) || new_edge) && !dep.broken() {
-                        to_start.push(*d);
-                    }
-                }
+            self.start_newly_wanted(&added, &old_reqs);
+        }
+        self.finish_call();
+    }
+
+    /// What a re-load starts: each unit that an active (or starting, or
+    /// waiting) unit requires, wants or is bound to, and that is `added` or
+    /// whose edge from it is new (not in `old_reqs`, each unit's requirement
+    /// names at the last load; a unit not there has only new edges).
+    fn start_newly_wanted(
+        &mut self,
+        added: &HashSet<String>,
+        old_reqs: &HashMap<String, HashSet<String>>,
+    ) {
+        let mut to_start: Vec<usize> = Vec::new();
+        for (u, slot) in self.slots.iter().enumerate() {
+            if slot.removed
+                || slot.gone
+                || !(slot.phase.is_active()
+                    || slot.phase.is_starting()
+                    || slot.phase == Phase::Waiting)
+            {
+                continue;
             }
-            for u in to_start {
-                if self.slots[u].phase.is_dead() {
-                    self.log(
-                        Level::Info,
-                        u,
-                        "wanted by an active unit after a re-load; starting".into(),
-                    );
-                    let _ = self.start_unit(u, false);
+            let before = old_reqs.get(&slot.name);
+            for d in self.graph.requires[u]
+                .iter()
+                .chain(&self.graph.wants[u])
+                .chain(&self.graph.binds_to[u])
+            {
+                let dep = &self.slots[*d];
+                let new_edge = before.is_none_or(|b| !b.contains(&dep.name));
+                if (added.contains(&dep.name) || new_edge) && !dep.broken() {
+                    to_start.push(*d);
                 }
             }
         }
-        self.finish_call();
+        for u in to_start {
+            if self.slots[u].phase.is_dead() {
+                self.log(
+                    Level::Info,
+                    u,
+                    "wanted by an active unit after a re-load; starting".into(),
+                );
+                let _ = self.start_unit(u, false);
+            }
+        }
     }
 
     pub(crate) fn handle(&mut self, now: Time, event: Event) -> Result<(), EngineError> {
@@ -1267,6 +1286,7 @@ impl Machine {
         if names.is_empty() {
             return;
         }
+        self.known_version += 1;
         for name in names {
             let unit = Unit::new(name.clone(), kind_of(name), Format::Builtin);
             let mut slot = Slot::new(unit, self.now);

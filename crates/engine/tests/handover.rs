@@ -5,7 +5,7 @@
 mod support;
 
 use support::*;
-use vigil_engine::{Engine, Event, ExitStatus, Role, Saved, State};
+use vigil_engine::{Engine, Event, ExitStatus, Known, Role, Saved, State};
 use vigil_units::{RestartPolicy, ServiceType, Unit};
 
 /// A second engine, as the next manager builds it: the same units loaded, the
@@ -248,4 +248,188 @@ fn values_of_a_newer_manager_are_read_as_none() {
     // What a unit rests on stays exact: an unknown phase is refused.
     state["units"][0]["phase"] = serde_json::json!("FromTheFuture");
     assert!(serde_json::from_value::<Saved>(state).is_err());
+}
+
+/// What a load knew, as the next manager reads it back.
+fn known_of(h: &H) -> Known {
+    let text = serde_json::to_string(&h.e.known()).expect("serialize");
+    serde_json::from_str(&text).expect("parse")
+}
+
+/// Before a `vigil sync`: default.target wants a and c; d is there, inactive.
+fn before_sync() -> Vec<Unit> {
+    vec![
+        target("default.target").wants(&["a.service", "c.service"]),
+        service("a.service"),
+        service("c.service"),
+        service("d.service"),
+    ]
+}
+
+/// What the sync reads: b.service is new, and default.target wants it and d.
+fn with_b() -> Vec<Unit> {
+    vec![
+        target("default.target").wants(&["a.service", "b.service", "c.service", "d.service"]),
+        service("a.service"),
+        service("b.service"),
+        service("c.service"),
+        service("d.service"),
+    ]
+}
+
+/// Review finding (a `vigil sync` cut short by a crash): the next manager
+/// loaded the new files as a first load, so b.service, new and wanted by an
+/// active unit, stayed inactive, and a second sync found nothing new. With
+/// what the last load knew, the next manager starts what the sync would
+/// have: the same units, with the same words.
+#[test]
+fn a_take_over_starts_what_a_sync_of_the_files_it_read_would_have() {
+    let mut h = H::new(before_sync());
+    h.start("default.target");
+    h.spawn_all();
+    h.spawn_all();
+    h.take();
+    let known = known_of(&h);
+
+    let mut next = successor(&h, with_b());
+    assert!(next.spawns().is_empty(), "restored: nothing new yet");
+    let added = next.e.sync_since(next.now, &known);
+    next.out.extend(next.e.take_actions());
+    assert_eq!(added, ["b.service"]);
+    let words = logs(&next.out);
+    let mut started = spawns(&next.take());
+    started.sort_by(|x, y| x.0.cmp(&y.0));
+
+    let mut synced = h;
+    synced.reload_units(with_b());
+    let sync_words = logs(&synced.out);
+    let mut sync_started = spawns(&synced.take());
+    sync_started.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(
+        started,
+        [
+            ("b.service".to_string(), Role::Main(0)),
+            ("d.service".to_string(), Role::Main(0))
+        ]
+    );
+    assert_eq!(started, sync_started, "as a sync starts them");
+    let said = |w: &[String]| {
+        w.iter()
+            .filter(|l| l.contains("wanted by an active unit after a re-load; starting"))
+            .count()
+    };
+    assert_eq!(said(&words), 2, "{words:?}");
+    assert_eq!(said(&sync_words), 2, "{sync_words:?}");
+}
+
+/// Without the record (a state from an older vigild), a take-over is a first
+/// load, as before; with the record of the very files it reads, nothing
+/// starts either: a unit stopped by hand stays stopped.
+#[test]
+fn a_take_over_with_nothing_new_starts_nothing() {
+    let mut h = H::new(before_sync());
+    h.start("default.target");
+    h.spawn_all();
+    h.spawn_all();
+    h.stop("c.service");
+    let c = h.info("c.service").main_pid.unwrap();
+    h.killed(c, 15);
+    assert_eq!(h.state("c.service"), State::Inactive);
+    h.take();
+    let known = known_of(&h);
+
+    let mut next = successor(&h, before_sync());
+    assert!(next.e.sync_since(next.now, &known).is_empty());
+    next.out.extend(next.e.take_actions());
+    assert!(next.spawns().is_empty());
+    assert_eq!(next.state("c.service"), State::Inactive);
+
+    let mut older = successor(&h, with_b());
+    assert!(older.spawns().is_empty(), "no record: a first load");
+    assert_eq!(older.state("b.service"), State::Inactive);
+}
+
+/// A manager killed during a shutdown leaves it to the next: new units are
+/// not started then, as a sync during a shutdown starts none.
+#[test]
+fn a_take_over_during_a_shutdown_starts_nothing_new() {
+    let mut h = H::new(before_sync());
+    h.start("default.target");
+    h.spawn_all();
+    h.spawn_all();
+    h.ok(Event::Shutdown { targets: vec![] });
+    h.take();
+    let known = known_of(&h);
+    let mut next = successor(&h, with_b());
+    next.take();
+    next.e.sync_since(next.now, &known);
+    assert!(spawns(&next.e.take_actions()).is_empty());
+    assert_eq!(next.state("b.service"), State::Inactive);
+}
+
+/// The record is written again only when it may have changed: at a load;
+/// not at a start or a stop, nor when a removed unit goes down and is
+/// forgotten, which the next manager tells from its state: back in the
+/// files, it is new to it, as to a sync.
+#[test]
+fn the_known_record_changes_at_a_load_only() {
+    let mut h = H::new(before_sync());
+    let v = h.e.known_version();
+    let first = h.e.known();
+    // Every unit, those nothing wants (d.service) too.
+    assert_eq!(first.unit_count(), 4);
+    h.start("default.target");
+    h.spawn_all();
+    h.spawn_all();
+    let d = h.run("d.service");
+    h.stop("d.service");
+    h.killed(d, 15);
+    assert_eq!(h.e.known_version(), v, "starts and stops");
+    assert_eq!(h.e.known(), first);
+
+    // c.service's file goes: removed, it keeps running.
+    let c = h.info("c.service").main_pid.unwrap();
+    let without_c = || with_b().into_iter().filter(|u| u.name != "c.service");
+    h.reload_units(without_c().collect());
+    h.spawn_all();
+    let v2 = h.e.known_version();
+    assert_ne!(v2, v);
+    let at_sync = h.e.known();
+    assert_ne!(at_sync, first);
+    // Down, it is forgotten; the record stays.
+    h.killed(c, 15);
+    assert!(h.e.unit("c.service").is_none(), "forgotten");
+    assert_eq!(h.e.known_version(), v2);
+    assert_eq!(h.e.known(), at_sync);
+    h.take();
+
+    // Back in the files: new to the next manager, as to a sync.
+    let known = known_of(&h);
+    let mut next = successor(&h, with_b());
+    assert_eq!(next.e.sync_since(next.now, &known), ["c.service"]);
+    assert_eq!(
+        spawns(&next.e.take_actions()),
+        [("c.service".to_string(), Role::Main(0))]
+    );
+    h.reload_units(with_b());
+    assert_eq!(h.spawns(), [("c.service".to_string(), Role::Main(0))]);
+}
+
+/// A unit failed for a broken file, repaired while no manager ran, is no
+/// longer failed after the take-over, as a sync has it.
+#[test]
+fn a_file_repaired_while_no_manager_ran_is_no_longer_failed() {
+    let h = H::with_broken(units(), vec![("x.service", "bad line")]);
+    assert_eq!(h.state("x.service"), State::Failed);
+    let mut repaired = units();
+    repaired.push(service("x.service"));
+    let next = successor(&h, repaired);
+    assert_eq!(next.state("x.service"), State::Inactive);
+    assert_eq!(next.reason("x.service"), None);
+    // Still broken, it stays failed.
+    let mut still = Engine::new();
+    let broken = vec![("x.service".to_string(), "bad line".to_string())];
+    still.load(h.now, units(), broken);
+    still.restore(h.now, h.e.save());
+    assert_eq!(still.state("x.service"), Some(State::Failed));
 }

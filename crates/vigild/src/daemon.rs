@@ -459,6 +459,8 @@ impl Daemon {
             return;
         }
         self.load();
+        // A predecessor's records of its unit set, of no use without its state.
+        self.note_loaded_entries(&inherited);
         // Statuses of a predecessor's processes, of no use without its state:
         // acknowledged all the same, so that vigil-init forgets them.
         self.handover.note_applied(inherited.exited.len());
@@ -1003,6 +1005,10 @@ impl Daemon {
         changed.sort();
         let now = self.now();
         self.engine.load(now, set.units, broken);
+        // The state is saved at the end of this turn, and with it the record
+        // of this unit set (`loaded:N`), whatever else changed: until then, a
+        // crash has the next manager compare its files with the set before.
+        self.handover.dirty = true;
         self.trim_pending = true;
         self.trim_gone_rings();
         (added, removed, changed)

@@ -4,9 +4,11 @@
 //! - **after a crash**: with vigil-init, vigild keeps its state in a memfd in
 //!   init's fd store (`state:GEN`, rewritten before every batch of spawns and
 //!   at the end of every loop turn that changed something), and the read end
-//!   of every log pipe, the control socket and the notify socket too. The next
-//!   vigild gets them all in init's greeting, with the exit statuses of the
-//!   processes init reaped meanwhile;
+//!   of every log pipe, the control socket and the notify socket too, and
+//!   what its last load knew of the unit set (`loaded:N`, written only after
+//!   a load: the next vigild does what a sync of the files it reads would
+//!   have done since). The next vigild gets them all in init's greeting,
+//!   with the exit statuses of the processes init reaped meanwhile;
 //! - **`vigil reexec`**: the same state, with the descriptors left open
 //!   across execve(2) of the binary on disk (`VIGIL_STATE_FD`).
 //!
@@ -29,7 +31,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
-use vigil_engine::{Action, Event, ExitStatus, Level, Role, Saved, Time};
+use vigil_engine::{Action, Event, ExitStatus, Known, Level, Role, Saved, Time};
 use vigil_platform::{InitChannel, SpawnPids};
 use vigil_proto::LogLine;
 
@@ -52,6 +54,7 @@ const STATE_PREFIX: &str = "state:";
 const STORE_CONTROL: &str = "control";
 const STORE_NOTIFY: &str = "notify";
 const STORE_SPAWNS: &str = "spawns";
+const LOADED_PREFIX: &str = "loaded:";
 
 /// A spawn the engine asked for when the state was written: the next manager
 /// looks for a process with this `$INVOCATION_ID` before spawning again.
@@ -125,6 +128,26 @@ pub(crate) struct State {
     sinks: Vec<SavedSink>,
     #[serde(default)]
     sink_bytes: Option<i32>,
+    /// The `loaded:N` entry of vigil-init's store with what this manager's
+    /// unit set was at its last load ([`Known`]: names and requirement
+    /// edges), so that the next manager, whose first load may find more,
+    /// does what a `vigil sync` would have. Stored apart, and again only
+    /// when it changes: in every state it would cost every save the whole
+    /// edge set. 0: none (a vigild from before it, or not stored): the next
+    /// load is a first one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    loaded: u64,
+    /// After `vigil reexec`: that record itself (the new image gets no
+    /// greeting), and the other `loaded:N` entries still in the store, for
+    /// the new image to remove once its own state names its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    known: Option<Known>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    loaded_others: Vec<u64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl State {
@@ -207,6 +230,14 @@ pub(crate) struct Handover {
     /// Under vigil-init: where the kernel writes each spawn's PID, for a
     /// successor should this manager die before a state has it.
     spawn_pids: Option<SpawnPids>,
+    /// The `loaded:N` entry the next state names (0: none), and the engine's
+    /// [`known_version`](vigil_engine::Engine::known_version) it was written
+    /// at (None: to write at the next save).
+    loaded: u64,
+    loaded_version: Option<u64>,
+    /// Every `loaded:N` entry in vigil-init's store, the current one among
+    /// them: all but it go once a state that names it is stored.
+    loaded_entries: Vec<u64>,
 }
 
 impl Handover {
@@ -712,8 +743,13 @@ impl Daemon {
             target_reached: self.target_reached,
             ..State::default()
         };
+        state.loaded = self.handover.loaded;
         if for_exec {
             state.reexec = true;
+            state.known = Some(self.engine.known());
+            state.loaded_others = (self.handover.loaded_entries.iter().copied())
+                .filter(|&n| n != self.handover.loaded)
+                .collect();
             state.children = self.procs.children.iter().copied().collect();
             state.to_ack = self.handover.to_ack;
             state.log = self.logs.export();
@@ -739,6 +775,7 @@ impl Daemon {
             return true;
         }
         self.handover.dirty = false;
+        self.store_known();
         let state = self.build_state(intents, false);
         let fd = match Daemon::write_state(&state) {
             Ok(fd) => fd,
@@ -773,6 +810,8 @@ impl Daemon {
             }
             // And the ends of the children held back for it.
             self.reap_held();
+            // And the records of unit sets before the one it names.
+            self.forget_other_loaded(state.loaded);
             true
         } else {
             self.handover.dirty = true;
@@ -782,6 +821,121 @@ impl Daemon {
                 "vigil-init did not take the state: it is written again at the next change",
             );
             false
+        }
+    }
+
+    /// With vigil-init, when the unit set changed since it was last written
+    /// (a load: a sync, a template instance, the take-over): writes what the
+    /// next load would compare the files with ([`Known`]) as a new
+    /// `loaded:N` entry, for the state about to be saved to name. Written
+    /// before that state, so that a state never names a record newer than
+    /// itself: a crash in between leaves the previous state naming the
+    /// previous record, and the next manager does what this one's load did
+    /// (a sync cut short: what it was to do). Between two loads, nothing is
+    /// written: a save costs what it did before.
+    fn store_known(&mut self) {
+        let version = self.engine.known_version();
+        if self.handover.loaded_version == Some(version) {
+            return;
+        }
+        if self.init.is_none() {
+            return;
+        }
+        let known = self.engine.known();
+        let fd = serde_json::to_vec(&known)
+            .context("serializing the unit set")
+            .and_then(|text| write_memfd("vigild-loaded", &text).context("writing the unit set"));
+        let next = self
+            .handover
+            .loaded_entries
+            .iter()
+            .max()
+            .map_or(1, |n| n + 1);
+        // Not stored, the state names none rather than an older one, which
+        // would have the next manager start again what a sync since started
+        // (and was stopped since); that manager's load is then a first one.
+        self.handover.loaded = 0;
+        // A full store (see `save_state`) takes the new one only where the
+        // old one came out first.
+        if self.handover.store_full {
+            self.forget_other_loaded(0);
+        }
+        let Some(chan) = &self.init else { return };
+        let stored = match fd {
+            Ok(fd) => send_to_init(
+                chan,
+                &format!("fdstore {LOADED_PREFIX}{next}"),
+                &[fd.as_fd()],
+            ),
+            Err(e) => {
+                self.say(Level::Error, None, &format!("saving the unit set: {e:#}"));
+                false
+            }
+        };
+        if stored {
+            self.handover.loaded = next;
+            self.handover.loaded_version = Some(version);
+            self.handover.loaded_entries.push(next);
+        }
+    }
+
+    /// A state naming `current` is stored: the other `loaded:N` entries are
+    /// no state's any more.
+    fn forget_other_loaded(&mut self, current: u64) {
+        let Some(chan) = &self.init else { return };
+        let entries = std::mem::take(&mut self.handover.loaded_entries);
+        for n in entries {
+            if n == current {
+                self.handover.loaded_entries.push(n);
+            } else {
+                send_to_init(chan, &format!("fdstore-remove {LOADED_PREFIX}{n}"), &[]);
+            }
+        }
+    }
+
+    /// The `loaded:N` entries vigil-init kept: removed once this manager's
+    /// first state is stored (the entry that state names excepted).
+    pub(crate) fn note_loaded_entries(&mut self, inherited: &Inherited) {
+        self.handover.loaded_entries = (inherited.store.keys())
+            .filter_map(|k| k.strip_prefix(LOADED_PREFIX)?.parse().ok())
+            .collect();
+    }
+
+    /// The previous manager's record of its last load ([`Known`]): in the
+    /// state after a `vigil reexec`, else in the `loaded:N` entry of
+    /// vigil-init's store the state names. Every `loaded:N` entry found is
+    /// noted, to be removed once this manager's own state is stored (those
+    /// no state names are left by a manager killed between the two).
+    fn previous_known(&mut self, state: &mut State, inherited: &mut Inherited) -> Option<Known> {
+        self.note_loaded_entries(inherited);
+        let named =
+            (state.loaded_others.iter().copied()).chain((state.loaded > 0).then_some(state.loaded));
+        self.handover.loaded_entries.extend(named);
+        self.handover.loaded_entries.sort_unstable();
+        self.handover.loaded_entries.dedup();
+        self.handover.loaded = state.loaded;
+        if let Some(known) = state.known.take() {
+            return Some(known);
+        }
+        if state.loaded == 0 || state.reexec {
+            return None;
+        }
+        let name = format!("{LOADED_PREFIX}{}", state.loaded);
+        let read = inherited
+            .take(&name)
+            .ok_or_else(|| anyhow::anyhow!("not in vigil-init's store"))
+            .and_then(|fd| Ok(read_memfd(fd)?))
+            .and_then(|text| Ok(serde_json::from_slice::<Known>(&text)?));
+        match read {
+            Ok(known) => Some(known),
+            Err(e) => {
+                let message = format!(
+                    "the previous manager's unit set ({name}) cannot be read: {e:#}; \
+                     units added since its last load are not started"
+                );
+                self.say(Level::Warning, None, &message);
+                None
+            }
         }
     }
 
@@ -799,6 +953,9 @@ impl Daemon {
         let mut names = vec![STORE_CONTROL.to_string(), STORE_NOTIFY.to_string()];
         if self.handover.generation > 0 {
             names.push(format!("{STATE_PREFIX}{}", self.handover.generation));
+        }
+        for n in std::mem::take(&mut self.handover.loaded_entries) {
+            names.push(format!("{LOADED_PREFIX}{n}"));
         }
         for name in names {
             send_to_init(chan, &format!("fdstore-remove {name}"), &[]);
@@ -848,10 +1005,27 @@ impl Daemon {
             ),
         );
         self.instances = state.instances.iter().cloned().collect();
+        let previous = self.previous_known(&mut state, &mut inherited);
         self.load();
         let units = state.engine.unit_names().count();
         for note in self.engine.restore(now, state.engine) {
             self.say(Level::Warning, None, &note);
+        }
+        // The files read may hold more than the previous manager's last load:
+        // a sync it did not live to finish, edits made before a reexec. What
+        // that sync would have started starts (the engine says each).
+        if let Some(previous) = previous {
+            let added = self.engine.sync_since(now, &previous);
+            if !added.is_empty() {
+                self.say(
+                    Level::Info,
+                    None,
+                    &format!(
+                        "units added since the previous manager's last load: {}",
+                        added.join(", ")
+                    ),
+                );
+            }
         }
         self.handover.generation = state.generation;
         // Past the numbers the predecessor gave its last spawns: their PID

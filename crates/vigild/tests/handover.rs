@@ -2512,3 +2512,162 @@ fn a_log_follower_far_behind_across_a_reexec_loses_no_kept_line() {
         String::from_utf8_lossy(&stderr)
     );
 }
+
+/// Before the edits of [`edit_for_a_sync`]: default.target wants a.service;
+/// c.service is there, and nothing wants it. Each records its starts.
+fn before_the_edits(d: &Path) -> Vec<(String, String)> {
+    vec![
+        ("default.target".into(), "[Unit]\nWants=a.service\n".into()),
+        ("a.service".into(), recorder(d, "a", "", "")),
+        ("c.service".into(), recorder(d, "c", "", "")),
+    ]
+}
+
+/// The edits a `vigil sync` would act on: b.service is new, and
+/// default.target, running, now wants it and c.service.
+fn edit_for_a_sync(m: &Manager, d: &Path) {
+    fs::write(m.config.join("b.service"), recorder(d, "b", "", "")).unwrap();
+    fs::write(
+        m.config.join("default.target"),
+        "[Unit]\nWants=a.service b.service c.service\n",
+    )
+    .unwrap();
+}
+
+/// The manager now running started b.service and c.service as a sync does,
+/// once each, a.service not again; a `vigil sync` finds nothing left to do.
+fn done_as_a_sync_would(m: &mut Manager, d: &Path) {
+    for unit in ["b.service", "c.service"] {
+        m.expect_stderr(&format!(
+            "{unit}: wanted by an active unit after a re-load; starting"
+        ));
+        m.wait_state(unit, "running");
+    }
+    m.expect_stderr("units added since the previous manager's last load: b.service");
+    let synced = m.vigil_ok(&["sync"]);
+    assert!(
+        synced.starts_with("added 0, removed 0, changed 0"),
+        "{synced}"
+    );
+    for name in ["a", "b", "c"] {
+        let starts = lines(&d.join(format!("{name}.starts")));
+        assert_eq!(starts.len(), 1, "{name}.service started {starts:?}");
+        assert_eq!(m.state(&format!("{name}.service")), "running");
+    }
+}
+
+/// Found by a tester: vigild killed during a `vigil sync` (its generators
+/// still running) left the sync undone, and the next manager loaded the new
+/// files as a first load: b.service, new and wanted by the running
+/// default.target, stayed inactive, and a second `vigil sync` said `added
+/// 0` and started nothing. The kill lands inside the sync: a generator
+/// holds it until the test lets it go.
+#[test]
+fn a_sync_cut_short_by_a_crash_is_done_by_the_next_manager() {
+    if !require_root("a_sync_cut_short_by_a_crash_is_done_by_the_next_manager") {
+        return;
+    }
+    let out = TempDir::new("handover-sync-cut");
+    let d = out.path();
+    let (hold, held, go) = (d.join("hold"), d.join("held"), d.join("go"));
+    let gen_dir = d.join("gen");
+    fs::create_dir_all(&gen_dir).unwrap();
+    let generator = gen_dir.join("hold-generator");
+    fs::write(
+        &generator,
+        format!(
+            "#!/bin/sh\n[ -e {hold} ] || exit 0\ntouch {held}\nwhile [ ! -e {go} ]; do sleep 0.02; done\n",
+            hold = hold.display(),
+            held = held.display(),
+            go = go.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&generator, fs::Permissions::from_mode(0o755)).unwrap();
+    let files = before_the_edits(d);
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let gen_arg = gen_dir.display().to_string();
+    let mut m = Manager::start_under_init(&files, &["--generator-dir", &gen_arg]);
+    m.wait_state("a.service", "running");
+
+    edit_for_a_sync(&m, d);
+    fs::write(&hold, "").unwrap();
+    let mut sync = m.vigil_in_background(&["sync"]);
+    wait_until("the sync's generator to run", || held.exists());
+    // The next manager's generator lets its read go on at once.
+    fs::remove_file(&hold).unwrap();
+    m.kill_vigild(|| fs::write(&go, "").unwrap());
+    // The sync's connection ended with the manager that had it.
+    let _ = sync.wait();
+    done_as_a_sync_would(&mut m, d);
+}
+
+/// The tester's variant: the edits made, `vigil sync` sent to a stopped
+/// manager (it waits in the socket), the manager killed: the next one
+/// answered `added 0` and started nothing.
+#[test]
+fn edits_not_synced_before_a_crash_are_taken_in_as_a_sync_would() {
+    if !require_root("edits_not_synced_before_a_crash_are_taken_in_as_a_sync_would") {
+        return;
+    }
+    let out = TempDir::new("handover-unsynced");
+    let d = out.path();
+    let files = before_the_edits(d);
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let mut m = Manager::start_under_init(&files, &[]);
+    m.wait_state("a.service", "running");
+    let mut sync = None;
+    m.stop_and_kill_vigild(|| {
+        edit_for_a_sync(&m, d);
+        sync = Some(m.vigil_in_background(&["sync"]));
+    });
+    done_as_a_sync_would(&mut m, d);
+    // The sync that waited is answered by the next manager, whose own load
+    // took the edits in: nothing is left for it.
+    let answer = sync.unwrap().wait_with_output().unwrap();
+    assert!(answer.status.success(), "{answer:?}");
+    let said = String::from_utf8_lossy(&answer.stdout);
+    assert!(said.starts_with("added 0, removed 0, changed 0"), "{said}");
+}
+
+/// Found by a tester: files edited without a sync were taken in silently by
+/// `vigil reexec`, a newly wanted unit left inactive, and a later sync found
+/// nothing new. After it, the record of the unit set in vigil-init's store
+/// is the new image's: a crash then starts nothing the user stopped since.
+#[test]
+fn edits_not_synced_before_a_reexec_are_taken_in_as_a_sync_would() {
+    if !require_root("edits_not_synced_before_a_reexec_are_taken_in_as_a_sync_would") {
+        return;
+    }
+    let out = TempDir::new("handover-reexec-unsynced");
+    let d = out.path();
+    let files = before_the_edits(d);
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let mut m = Manager::start_under_init(&files, &[]);
+    m.wait_state("a.service", "running");
+    edit_for_a_sync(&m, d);
+    m.vigil_ok(&["reexec"]);
+    done_as_a_sync_would(&mut m, d);
+
+    m.vigil_ok(&["stop", "b.service"]);
+    kill_manager(&m);
+    // One record, the one the state names: the earlier ones are removed.
+    assert_eq!(stored_memfds(&m, "vigild-loaded"), 1);
+    assert_eq!(m.state("b.service"), "inactive", "stopped by hand");
+    assert_eq!(lines(&d.join("b.starts")).len(), 1);
+    let synced = m.vigil_ok(&["sync"]);
+    assert!(
+        synced.starts_with("added 0, removed 0, changed 0"),
+        "{synced}"
+    );
+    assert_eq!(m.state("b.service"), "inactive");
+}

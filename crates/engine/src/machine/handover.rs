@@ -8,13 +8,18 @@
 //! the next manager. A unit that was never started (inactive, no history) is
 //! not saved. Times are CLOCK_MONOTONIC, which is the same for every process
 //! on the machine, so deadlines and timers carry over as they are.
+//!
+//! Apart from [`Saved`], and written far less often, [`Known`]: what the last
+//! load knew of the unit set, so that a successor whose first read of the
+//! directories finds more (a `vigil sync` cut short by a crash, files edited
+//! before a `vigil reexec`) starts what a sync would have started.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Machine, Phase, Rare, StopCause};
+use super::{Machine, Phase, Rare, StopCause, requirement_names};
 use crate::{Action, ExitStatus, Reason, Role, Time};
 
 /// Every unit's run-time state, ready to be serialized.
@@ -32,6 +37,31 @@ impl Saved {
     /// The names of the saved units (for tests and diagnostics).
     pub fn unit_names(&self) -> impl Iterator<Item = &str> {
         self.units.iter().map(|u| u.name.as_str())
+    }
+}
+
+/// What a re-load compares the files it reads with, recorded for the next
+/// manager: every unit the engine knows, each with the units it requires,
+/// wants or is bound to (by name, sorted), and which of them are removed
+/// (their files gone; running still, or forgotten since). Not a unit's other
+/// settings: a successor reads them from disk, changed or not. It changes
+/// only at a load and at a take-over
+/// ([`Engine::known_version`](crate::Engine::known_version)), so it need not
+/// travel with every [`Saved`]: a removed unit forgotten later (once down),
+/// which a re-load would take for a new one if its file came back, is told
+/// by the successor from its state (down), not by a record written again at
+/// each such end (a stop of many removed units would write it at each).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Known {
+    units: BTreeMap<String, Vec<String>>,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    removed: BTreeSet<String>,
+}
+
+impl Known {
+    /// How many units it names.
+    pub fn unit_count(&self) -> usize {
+        self.units.len()
     }
 }
 
@@ -294,6 +324,13 @@ impl Machine {
             s.restarts = su.restarts;
             s.last_exit = su.last_exit;
             s.run_exit = su.run_exit;
+            // Failed for a file repaired while no manager ran: no longer
+            // failed, as a re-load has it.
+            if matches!(s.reason, Some(Reason::LoadError(_))) && s.phase.is_dead() && !s.broken() {
+                s.reason = None;
+                s.phase = Phase::Dead { failed: false };
+                s.state = s.phase.state();
+            }
             let r = s.rare_mut();
             r.result = su.result;
             r.test_pid = su.test_pid;
@@ -357,6 +394,58 @@ impl Machine {
         }
         self.finish_call();
         notes
+    }
+
+    /// What the next load would compare the files with: see [`Known`].
+    pub(crate) fn known(&self) -> Known {
+        // The forgotten too (their slots stay until the next load): the
+        // record stays the same until then.
+        let units = (self.slots.iter())
+            .map(|s| {
+                let mut reqs: Vec<String> = requirement_names(&s.def).cloned().collect();
+                reqs.sort_unstable();
+                reqs.dedup();
+                (s.name.clone(), reqs)
+            })
+            .collect();
+        let removed = (self.slots.iter().filter(|s| s.removed || s.gone))
+            .map(|s| s.name.clone())
+            .collect();
+        Known { units, removed }
+    }
+
+    pub(crate) fn known_version(&self) -> u64 {
+        self.known_version
+    }
+
+    /// After [`Machine::restore`]: what a re-load would have done had the
+    /// previous manager, whose last load knew `previous`, read the files this
+    /// one loaded. A unit not in `previous`, or a requirement edge new since,
+    /// from an active (or starting, or waiting) unit starts now, with a
+    /// re-load's words. A unit `previous` has as removed is new when it is
+    /// down now: the previous manager forgot it when it went down. (What went
+    /// is the restore's: a unit gone with processes is kept as removed.)
+    /// Returns the units added, sorted.
+    pub(crate) fn sync_since(&mut self, now: Time, previous: &Known) -> Vec<String> {
+        self.now = now;
+        let old_reqs: HashMap<String, HashSet<String>> = (previous.units.iter())
+            .map(|(name, reqs)| (name.clone(), reqs.iter().cloned().collect()))
+            .collect();
+        let new = |s: &super::Slot| {
+            !old_reqs.contains_key(&s.name)
+                || (previous.removed.contains(&s.name) && s.phase.is_dead() && !s.alive())
+        };
+        let added: HashSet<String> = (self.slots.iter())
+            .filter(|s| !s.gone && !s.removed && new(s))
+            .map(|s| s.name.clone())
+            .collect();
+        if !self.shutting_down {
+            self.start_newly_wanted(&added, &old_reqs);
+        }
+        self.finish_call();
+        let mut added: Vec<String> = added.into_iter().collect();
+        added.sort_unstable();
+        added
     }
 
     /// Every process the engine tracks, with its unit.
