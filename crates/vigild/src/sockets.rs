@@ -349,10 +349,7 @@ impl Daemon {
             && !self.ensure_loaded(&sock.service)
             && self.named_by_sockets(unit).is_empty()
         {
-            return Err(format!(
-                "socket: service {} not loaded, refusing",
-                sock.service
-            ));
+            return Err(format!("service {} not loaded, refusing", sock.service));
         }
         let fds = open_missing(sock, sock.listen.iter().map(|_| None).collect())?;
         let link_problems = make_symlinks(sock);
@@ -728,7 +725,7 @@ impl Daemon {
         if !self.ensure_loaded(&instance) {
             // The template is missing or broken: no later connection fares
             // better, and the socket fails, as systemd's does.
-            let why = format!("socket: refused a connection{from}: cannot load {instance}");
+            let why = format!("refused a connection{from}: cannot load {instance}");
             self.socket_failed(unit, why);
             return;
         }

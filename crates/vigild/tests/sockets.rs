@@ -1349,11 +1349,8 @@ fn a_socket_without_its_service_fails() {
     assert_eq!(out.status.code(), Some(1));
     let status = m.status_json("lonely.socket");
     assert_eq!(status["state"], "failed", "{status}");
-    assert!(
-        status["reason"]
-            .as_str()
-            .unwrap()
-            .contains("service lonely.service not loaded"),
+    assert_eq!(
+        status["reason"], "socket: service lonely.service not loaded, refusing",
         "{status}"
     );
     m.vigil_ok(&["start", "each.socket"]);
@@ -1361,6 +1358,10 @@ fn a_socket_without_its_service_fails() {
     m.wait_state("each.socket", "failed");
     let reason = m.status_json("each.socket")["reason"].to_string();
     assert!(reason.contains("cannot load each@0.service"), "{reason}");
+    assert!(
+        reason.starts_with("\"socket: refused a connection"),
+        "{reason}"
+    );
     drop(client);
 }
 
