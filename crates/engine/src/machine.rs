@@ -30,6 +30,7 @@
 //! | Dead             | inactive / failed | nothing                                          |
 //! | Waiting          | waiting     | start job: ordering dependencies not settled yet       |
 //! | Condition        | starting    | `CheckConditions` sent (only for units that have some) |
+//! | Listen           | starting    | a socket unit: `Listen` sent, until `Listened`         |
 //! | ExecCondition(i) | starting    | `ExecCondition=` number i                              |
 //! | StartPre(i)      | starting    | `ExecStartPre=` number i                               |
 //! | Start(i)         | starting    | `ExecStart=` number i (only oneshot has i > 0), not ready yet |
@@ -59,7 +60,10 @@
 //! | Waiting               | ordering settled                              | Condition + `CheckConditions` if the unit has conditions, else as "conditions ok" |
 //! | Waiting, Condition    | a Requires/BindsTo/Requisite dependency failed | Dead inactive `DependencyFailed(dep)` (systemd fails the job, not the unit), cascading |
 //! | Waiting, Condition    | stop job                                      | Dead inactive |
-//! | Condition             | `ConditionsChecked` Ok                        | start limit exceeded: Dead failed `StartLimitHit`; target: Running; else ExecCondition(0) (timeout armed) |
+//! | Condition             | `ConditionsChecked` Ok                        | start limit exceeded: Dead failed `StartLimitHit`; target: Running; socket: as "conditions ok" below; else ExecCondition(0) (timeout armed) |
+//! | Waiting, Condition (socket) | conditions ok                           | Listen + `Listen` |
+//! | Listen                | `Listened` Ok / Err(why)                      | Running / Dead failed `Socket(why)`; dependents fail. Dependents ordered after it wait: Listen is not settled |
+//! | Running (socket)      | `SocketFailed`                                | stop sequence, Dead failed `Socket(why)` |
 //! | Condition             | `ConditionFailed`                             | Dead inactive, reason kept; counts as settled, dependents still start |
 //! | Condition             | `AssertFailed`                                | Dead failed; dependents fail |
 //! | ExecCondition(i)      | exit 0, SuccessExitStatus= (or `-`: anything)  | ExecCondition(i+1), then StartPre(0) |
@@ -227,6 +231,8 @@ enum Phase {
     },
     Waiting,
     Condition,
+    /// A socket unit: `Listen` sent, its sockets being made.
+    Listen,
     ExecCondition(usize),
     StartPre(usize),
     Start(usize),
@@ -254,6 +260,7 @@ impl Phase {
             Phase::Dead { failed: true } => State::Failed,
             Phase::Waiting => State::Waiting,
             Phase::Condition
+            | Phase::Listen
             | Phase::ExecCondition(_)
             | Phase::StartPre(_)
             | Phase::Start(_)
@@ -287,11 +294,13 @@ impl Phase {
         )
     }
 
-    /// Processes of the start sequence may be running.
+    /// Processes of the start sequence may be running, or (a socket unit)
+    /// its sockets are being made.
     fn is_starting(self) -> bool {
         matches!(
             self,
-            Phase::ExecCondition(_)
+            Phase::Listen
+                | Phase::ExecCondition(_)
                 | Phase::StartPre(_)
                 | Phase::Start(_)
                 | Phase::PidFile
@@ -1536,10 +1545,16 @@ impl Machine {
                 self.on_tick();
                 Ok(())
             }
+            Event::Listened { unit, result } => {
+                if let Some(&u) = self.index.get(&unit) {
+                    self.on_listened(u, result);
+                }
+                Ok(())
+            }
             Event::SocketFailed { unit, why } => {
                 let u = self.lookup_running(&unit)?;
                 if self.slots[u].phase == Phase::Running {
-                    self.log(Level::Error, u, format!("failed: {why}"));
+                    // Said once, by the state change that carries the reason.
                     self.deactivate(u, Some(Reason::Socket(why)), false);
                 }
                 Ok(())
@@ -2177,7 +2192,14 @@ impl Machine {
         let now = self.now;
         let s = &mut self.slots[u];
         let old = s.phase;
-        if s.run.kind == UnitKind::Socket && s.phase == Phase::Running && phase != Phase::Running {
+        // A socket unit has sockets from its `Listen` to its end (and, taken
+        // over from a predecessor, possibly from its condition check): they
+        // close as it leaves those phases for any other.
+        let holds = |p: Phase| matches!(p, Phase::Condition | Phase::Listen | Phase::Running);
+        if s.run.kind == UnitKind::Socket
+            && holds(s.phase)
+            && !matches!(phase, Phase::Listen | Phase::Running)
+        {
             self.actions.push(Action::CloseSockets {
                 unit: s.name.clone(),
             });
@@ -2392,7 +2414,11 @@ impl Machine {
         let now = self.now;
         let run = self.slots[u].run.clone();
         let Some(svc) = run.service.as_ref() else {
-            self.become_active(u);
+            if run.kind == UnitKind::Socket {
+                self.begin_listen(u);
+            } else {
+                self.become_active(u);
+            }
             return;
         };
         let limit = run.start_limit;
@@ -2567,13 +2593,6 @@ impl Machine {
         let run = s.run.clone();
         let main_pid = s.main_pid;
         let Some(svc) = run.service.as_ref() else {
-            if run.kind == UnitKind::Socket {
-                // Listening before the state says so: a `SocketFailed` for a
-                // socket that cannot be bound comes back while it is running.
-                self.actions.push(Action::Listen {
-                    unit: s.name.clone(),
-                });
-            }
             self.set_phase(u, Phase::Running);
             self.log(Level::Debug, u, "reached".into());
             return;
@@ -2588,6 +2607,30 @@ impl Machine {
         } else {
             self.log(Level::Info, u, "finished".into());
             self.deactivate(u, None, true);
+        }
+    }
+
+    /// A socket unit whose conditions hold: `Listen`, and `running` only
+    /// once [`Event::Listened`] says the sockets exist, so that what is
+    /// ordered after it never starts before a failure to bind is known.
+    fn begin_listen(&mut self, u: usize) {
+        let unit = self.slots[u].name.clone();
+        self.set_phase(u, Phase::Listen);
+        self.actions.push(Action::Listen { unit });
+    }
+
+    fn on_listened(&mut self, u: usize, result: Result<(), String>) {
+        if self.slots[u].phase != Phase::Listen {
+            return;
+        }
+        match result {
+            Ok(()) => self.become_active(u),
+            // Said once, by the state change that carries the reason.
+            Err(why) => {
+                self.slots[u].reason = Some(Reason::Socket(why));
+                self.set_phase(u, Phase::Dead { failed: true });
+                self.after_dead(u);
+            }
         }
     }
 

@@ -477,6 +477,72 @@ fn ipv6_only_lets_an_ipv4_socket_share_the_port() {
     assert_eq!(starts(&count), 1);
 }
 
+/// What `vigil` said, out and err together.
+fn said(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Tester's finding: a socket unit that could not bind was `running` from the
+/// moment its sockets were asked for, and a unit with `Requires=` and `After=`
+/// on it started in that same millisecond; `vigil start` said 0. The socket
+/// is `running` only once its sockets exist: the dependent's start fails
+/// with "dependency failed", as systemd fails the dependent job. The bind
+/// failure is said once, not three times.
+#[test]
+fn a_unit_requiring_a_socket_that_cannot_bind_does_not_start() {
+    let port = free_port();
+    // Another listener has the port.
+    let _holder = std::net::TcpListener::bind(("127.0.0.1", port)).expect("take the port");
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        (
+            "bad.socket",
+            &format!("[Socket]\nListenStream=127.0.0.1:{port}\nService=dep.service\n"),
+        ),
+        ("dep.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        (
+            "dep2.service",
+            "[Unit]\nRequires=bad.socket\nAfter=bad.socket\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+    ]);
+    let out = m.vigil(&["start", "dep2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    assert!(
+        said(&out).contains("dependency failed: bad.socket"),
+        "{}",
+        said(&out)
+    );
+    let dep2 = m.status_json("dep2.service");
+    assert_eq!(dep2["state"], "inactive", "{dep2}");
+    assert_eq!(dep2["pid"], serde_json::Value::Null, "{dep2}");
+    let bad = m.status_json("bad.socket");
+    assert_eq!(bad["state"], "failed", "{bad}");
+    let reason = bad["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(&format!(
+            "ListenStream=127.0.0.1:{port}: bind: Address already in use"
+        )),
+        "{bad}"
+    );
+    let log = m.vigil_ok(&["log", "bad.socket", "-n", "100"]);
+    assert!(!log.contains("-> running"), "{log}");
+    let told: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("Address already in use"))
+        .collect();
+    assert_eq!(told.len(), 1, "{log}");
+    assert!(
+        told[0].contains("-> failed (socket: ListenStream="),
+        "{log}"
+    );
+    let dep2_log = m.vigil_ok(&["log", "dep2.service", "-n", "100"]);
+    assert!(!dep2_log.contains("-> starting"), "{dep2_log}");
+}
+
 /// The service for a socket restart: serves one connection, then keeps the
 /// socket; at SIGTERM it writes whether a connection waits in its queue.
 const HOLD_PY: &str = r#"
