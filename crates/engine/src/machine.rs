@@ -61,7 +61,7 @@
 //! | Waiting, Condition    | a Requires/BindsTo/Requisite dependency failed | Dead inactive `DependencyFailed(dep)` (systemd fails the job, not the unit), cascading |
 //! | Waiting, Condition    | stop job                                      | Dead inactive |
 //! | Condition             | `ConditionsChecked` Ok                        | start limit exceeded: Dead failed `StartLimitHit`; target: Running; socket: as "conditions ok" below; else ExecCondition(0) (timeout armed) |
-//! | Waiting, Condition (socket) | conditions ok                           | Listen + `Listen` |
+//! | Waiting, Condition (socket) | conditions ok                           | an Accept=no socket whose `Service=`, or a service naming it in `Sockets=`, is not down (nor only waiting to start): Dead **inactive** `Socket("service X already active, refusing")`, and the starts that require it fail (systemd's -EBUSY: the job fails, not the unit); else Listen + `Listen` |
 //! | Listen                | `Listened` Ok / Err(why)                      | Running / Dead failed `Socket(why)`; dependents fail. Dependents ordered after it wait: Listen is not settled |
 //! | Running (socket)      | `SocketFailed`                                | stop sequence, Dead failed `Socket(why)` |
 //! | Condition             | `ConditionFailed`                             | Dead inactive, reason kept; counts as settled, dependents still start |
@@ -127,8 +127,9 @@
 //!
 //! Failure propagation: when a unit ends Dead on its own (not by a stop job), units
 //! whose start is still pending and that Require/BindsTo/Requisite it end inactive
-//! with `DependencyFailed` (only when it failed), and units with BindsTo= it are
-//! stopped. Requires= alone does not stop an active dependent when the dependency
+//! with `DependencyFailed` (only when it failed, or its start job failed without
+//! failing it: a failed dependency, a socket unit's refused start), and units with
+//! BindsTo= it are stopped. Requires= alone does not stop an active dependent when the dependency
 //! dies on its own, and an automatic restart never bounces dependents: both are
 //! systemd's behaviour. An explicit stop or restart of a unit stops or restarts
 //! everything that Requires/BindsTo/Requisite/PartOf it.
@@ -2610,13 +2611,43 @@ impl Machine {
         }
     }
 
-    /// A socket unit whose conditions hold: `Listen`, and `running` only
-    /// once [`Event::Listened`] says the sockets exist, so that what is
-    /// ordered after it never starts before a failure to bind is known.
+    /// A socket unit whose conditions hold: refused while a service that
+    /// holds its sockets runs, else `Listen`, and `running` only once
+    /// [`Event::Listened`] says the sockets exist, so that what is ordered
+    /// after it never starts before a failure to bind is known.
     fn begin_listen(&mut self, u: usize) {
+        if let Some(service) = self.socket_holder(u) {
+            // systemd's socket_start(): "Socket service X already active,
+            // refusing." (-EBUSY): the job fails, the unit stays inactive,
+            // and nothing is bound or unlinked under the running service.
+            let why = format!("service {service} already active, refusing");
+            self.slots[u].reason = Some(Reason::Socket(why));
+            self.set_phase(u, Phase::Dead { failed: false });
+            self.after_dead(u);
+            return;
+        }
         let unit = self.slots[u].name.clone();
         self.set_phase(u, Phase::Listen);
         self.actions.push(Action::Listen { unit });
+    }
+
+    /// A service that may hold the sockets of socket unit `u` from an earlier
+    /// run (one that is not down, nor only about to start): its `Service=`,
+    /// or one that names it in `Sockets=`. `Accept=yes` sockets are never
+    /// passed, so nothing holds them.
+    fn socket_holder(&self, u: usize) -> Option<String> {
+        let s = &self.slots[u];
+        let sock = s.run.socket.as_ref()?;
+        if sock.accept {
+            return None;
+        }
+        let holds = |h: &Slot| {
+            !h.gone
+                && !h.phase.is_down_or_pending()
+                && (h.name == sock.service
+                    || (h.run.service.as_ref()).is_some_and(|svc| svc.sockets.contains(&s.name)))
+        };
+        self.slots.iter().find(|h| holds(h)).map(|h| h.name.clone())
     }
 
     fn on_listened(&mut self, u: usize, result: Result<(), String>) {
@@ -2972,9 +3003,15 @@ impl Machine {
     /// A unit went down without a stop job: BindsTo= dependents stop, and if it
     /// failed, the pending starts that require it fail.
     fn after_dead(&mut self, u: usize) {
-        // A start that failed for a dependency fails the starts that need it too.
-        let failed = self.slots[u].phase == (Phase::Dead { failed: true })
-            || matches!(self.slots[u].reason, Some(Reason::DependencyFailed(_)));
+        // A start job that failed without failing its unit fails the starts
+        // that need it too, as systemd's job_fail_dependencies(): one that
+        // failed for a dependency, and a socket unit's refused start.
+        let s = &self.slots[u];
+        let failed = s.phase == (Phase::Dead { failed: true })
+            || matches!(
+                s.reason,
+                Some(Reason::DependencyFailed(_) | Reason::Socket(_))
+            );
         let bound = self.graph.bound_rev[u].to_vec();
         for x in bound {
             let p = self.slots[x].phase;

@@ -1,6 +1,7 @@
 //! Socket units in the engine: `Listen` when one starts, `running` once
 //! `Listened` says its sockets exist, `CloseSockets` when it stops being
-//! active, and `SocketFailed` failing it.
+//! active, `SocketFailed` failing it, and a start refused while a service
+//! that holds its sockets runs.
 
 mod support;
 
@@ -138,6 +139,89 @@ fn a_unit_requiring_a_socket_waits_for_its_sockets_and_fails_with_it() {
     listened(&mut h, "bad.socket");
     h.spawned("dep2.service", vigil_engine::Role::Main(0));
     assert_eq!(h.state("dep2.service"), State::Running);
+}
+
+/// Tester's finding: `vigil restart x.socket` while x.service ran bound
+/// the socket again, which replaced the service's unix socket file (new
+/// clients reached only the manager's socket). As systemd's socket_start()
+/// ("Socket service X already active, refusing", -EBUSY), the start is
+/// refused before anything is made: the unit stays inactive with the
+/// reason, and the starts that require it fail.
+#[test]
+fn a_socket_whose_service_runs_refuses_to_start() {
+    let mut h = H::new(vec![
+        socket("web.socket"),
+        service("web.service"),
+        service("client.service").needs(&["web.socket"]),
+    ]);
+    h.start("web.socket");
+    listened(&mut h, "web.socket");
+    h.start("web.service");
+    h.spawned("web.service", vigil_engine::Role::Main(0));
+    h.take();
+    h.ok(Event::Restart("web.socket".into()));
+    let a = h.take();
+    assert_eq!(listens(&a), ["close web.socket"], "{a:?}");
+    assert_eq!(h.state("web.socket"), State::Inactive);
+    let refused = Reason::Socket("service web.service already active, refusing".into());
+    assert_eq!(h.reason("web.socket"), Some(refused.clone()));
+    assert_eq!(h.state("web.service"), State::Running);
+
+    h.start("client.service");
+    let a = h.take();
+    assert!(listens(&a).is_empty() && spawns(&a).is_empty(), "{a:?}");
+    assert_eq!(h.reason("web.socket"), Some(refused));
+    assert_eq!(
+        h.reason("client.service"),
+        Some(Reason::DependencyFailed("web.socket".into()))
+    );
+}
+
+/// A service naming the socket in `Sockets=` holds its sockets as well;
+/// one that is down, waiting for its automatic restart or only about to
+/// start (after the socket, as at boot) does not; nor is an `Accept=yes`
+/// socket ever held (it is never passed).
+#[test]
+fn a_socket_is_refused_only_while_a_service_holding_it_runs() {
+    let mut each = socket("each.socket");
+    if let Some(s) = each.socket.as_mut() {
+        s.accept = true;
+    }
+    let mut h = H::new(vec![
+        socket("db.socket"),
+        each,
+        service("db-admin.service").unit(|u| {
+            if let Some(s) = u.service.as_mut() {
+                *s.sockets = vec!["db.socket".into(), "each.socket".into()];
+            }
+        }),
+        service("db.service").after(&["db.socket"]),
+    ]);
+    h.start("db-admin.service");
+    h.spawned("db-admin.service", vigil_engine::Role::Main(0));
+    h.take();
+    h.start("db.socket");
+    assert!(listens(&h.take()).is_empty());
+    assert_eq!(
+        h.reason("db.socket"),
+        Some(Reason::Socket(
+            "service db-admin.service already active, refusing".into()
+        ))
+    );
+    h.start("each.socket");
+    assert_eq!(listens(&h.take()), ["listen each.socket"]);
+
+    h.stop("db-admin.service");
+    let pid = h.info("db-admin.service").main_pid.unwrap();
+    h.killed(pid, 15);
+    // The service's start waits for the socket's: not refused.
+    h.ok_together(vec![
+        Event::Start("db.service".into()),
+        Event::Start("db.socket".into()),
+    ]);
+    assert_eq!(listens(&h.take()), ["listen db.socket"]);
+    listened(&mut h, "db.socket");
+    assert_eq!(h.state("db.socket"), State::Running);
 }
 
 #[test]

@@ -24,7 +24,8 @@
 //!
 //! This module never decides a unit's state: a socket that cannot be created
 //! is told to the engine with `Event::Listened`, a service that cannot be
-//! started with `Event::SocketFailed`.
+//! started with `Event::SocketFailed`; whether a start must be refused (its
+//! service is up) the engine decides before it asks for the sockets.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::os::fd::{AsFd, OwnedFd};
