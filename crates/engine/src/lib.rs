@@ -371,9 +371,17 @@ pub enum Event {
     },
     /// Time has passed: fire every timer due at or before `now`.
     Tick,
-    /// A running socket unit cannot go on: its sockets cannot be created, or
-    /// its service cannot be started. It stops and is failed with
-    /// [`Reason::Socket`]; ignored unless the unit is running.
+    /// Answer to [`Action::Listen`]: the unit's sockets exist and are
+    /// watched, or why they could not be made (the unit fails with
+    /// [`Reason::Socket`]). Ignored unless the unit is waiting for it.
+    Listened {
+        unit: String,
+        result: Result<(), String>,
+    },
+    /// A running socket unit cannot go on: its service cannot be started,
+    /// or (taken over from a predecessor) its sockets cannot be made again.
+    /// It stops and is failed with [`Reason::Socket`]; ignored unless the
+    /// unit is running.
     SocketFailed {
         unit: String,
         why: String,
@@ -469,8 +477,8 @@ pub enum Action {
     },
     /// After [`Event::Shutdown`]: every unit is stopped.
     AllStopped,
-    /// A socket unit became active: create its sockets and watch them
-    /// (answer [`Event::SocketFailed`] when that fails).
+    /// A socket unit is starting: create its sockets and watch them; answer
+    /// with [`Event::Listened`]. The unit is `running` only then.
     Listen { unit: String },
     /// A socket unit stops being active: close its sockets.
     CloseSockets { unit: String },

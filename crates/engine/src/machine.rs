@@ -30,6 +30,7 @@
 //! | Dead             | inactive / failed | nothing                                          |
 //! | Waiting          | waiting     | start job: ordering dependencies not settled yet       |
 //! | Condition        | starting    | `CheckConditions` sent (only for units that have some) |
+//! | Listen           | starting    | a socket unit: `Listen` sent, until `Listened`         |
 //! | ExecCondition(i) | starting    | `ExecCondition=` number i                              |
 //! | StartPre(i)      | starting    | `ExecStartPre=` number i                               |
 //! | Start(i)         | starting    | `ExecStart=` number i (only oneshot has i > 0), not ready yet |
@@ -59,7 +60,10 @@
 //! | Waiting               | ordering settled                              | Condition + `CheckConditions` if the unit has conditions, else as "conditions ok" |
 //! | Waiting, Condition    | a Requires/BindsTo/Requisite dependency failed | Dead inactive `DependencyFailed(dep)` (systemd fails the job, not the unit), cascading |
 //! | Waiting, Condition    | stop job                                      | Dead inactive |
-//! | Condition             | `ConditionsChecked` Ok                        | start limit exceeded: Dead failed `StartLimitHit`; target: Running; else ExecCondition(0) (timeout armed) |
+//! | Condition             | `ConditionsChecked` Ok                        | start limit exceeded: Dead failed `StartLimitHit`; target: Running; socket: as "conditions ok" below; else ExecCondition(0) (timeout armed) |
+//! | Waiting, Condition (socket) | conditions ok                           | an Accept=no socket whose `Service=`, or a service naming it in `Sockets=`, is not down (nor only waiting to start): Dead **inactive** `Socket("service X already active, refusing")`, and the starts that require it fail (systemd's -EBUSY: the job fails, not the unit); else Listen + `Listen` |
+//! | Listen                | `Listened` Ok / Err(why)                      | Running / Dead failed `Socket(why)`; dependents fail. Dependents ordered after it wait: Listen is not settled |
+//! | Running (socket)      | `SocketFailed`                                | stop sequence, Dead failed `Socket(why)` |
 //! | Condition             | `ConditionFailed`                             | Dead inactive, reason kept; counts as settled, dependents still start |
 //! | Condition             | `AssertFailed`                                | Dead failed; dependents fail |
 //! | ExecCondition(i)      | exit 0, SuccessExitStatus= (or `-`: anything)  | ExecCondition(i+1), then StartPre(0) |
@@ -123,8 +127,9 @@
 //!
 //! Failure propagation: when a unit ends Dead on its own (not by a stop job), units
 //! whose start is still pending and that Require/BindsTo/Requisite it end inactive
-//! with `DependencyFailed` (only when it failed), and units with BindsTo= it are
-//! stopped. Requires= alone does not stop an active dependent when the dependency
+//! with `DependencyFailed` (only when it failed, or its start job failed without
+//! failing it: a failed dependency, a socket unit's refused start), and units with
+//! BindsTo= it are stopped. Requires= alone does not stop an active dependent when the dependency
 //! dies on its own, and an automatic restart never bounces dependents: both are
 //! systemd's behaviour. An explicit stop or restart of a unit stops or restarts
 //! everything that Requires/BindsTo/Requisite/PartOf it.
@@ -227,6 +232,8 @@ enum Phase {
     },
     Waiting,
     Condition,
+    /// A socket unit: `Listen` sent, its sockets being made.
+    Listen,
     ExecCondition(usize),
     StartPre(usize),
     Start(usize),
@@ -254,6 +261,7 @@ impl Phase {
             Phase::Dead { failed: true } => State::Failed,
             Phase::Waiting => State::Waiting,
             Phase::Condition
+            | Phase::Listen
             | Phase::ExecCondition(_)
             | Phase::StartPre(_)
             | Phase::Start(_)
@@ -287,11 +295,13 @@ impl Phase {
         )
     }
 
-    /// Processes of the start sequence may be running.
+    /// Processes of the start sequence may be running, or (a socket unit)
+    /// its sockets are being made.
     fn is_starting(self) -> bool {
         matches!(
             self,
-            Phase::ExecCondition(_)
+            Phase::Listen
+                | Phase::ExecCondition(_)
                 | Phase::StartPre(_)
                 | Phase::Start(_)
                 | Phase::PidFile
@@ -1567,10 +1577,16 @@ impl Machine {
                 self.on_tick();
                 Ok(())
             }
+            Event::Listened { unit, result } => {
+                if let Some(&u) = self.index.get(&unit) {
+                    self.on_listened(u, result);
+                }
+                Ok(())
+            }
             Event::SocketFailed { unit, why } => {
                 let u = self.lookup_running(&unit)?;
                 if self.slots[u].phase == Phase::Running {
-                    self.log(Level::Error, u, format!("failed: {why}"));
+                    // Said once, by the state change that carries the reason.
                     self.deactivate(u, Some(Reason::Socket(why)), false);
                 }
                 Ok(())
@@ -2234,7 +2250,14 @@ impl Machine {
         let now = self.now;
         let s = &mut self.slots[u];
         let old = s.phase;
-        if s.run.kind == UnitKind::Socket && s.phase == Phase::Running && phase != Phase::Running {
+        // A socket unit has sockets from its `Listen` to its end (and, taken
+        // over from a predecessor, possibly from its condition check): they
+        // close as it leaves those phases for any other.
+        let holds = |p: Phase| matches!(p, Phase::Condition | Phase::Listen | Phase::Running);
+        if s.run.kind == UnitKind::Socket
+            && holds(s.phase)
+            && !matches!(phase, Phase::Listen | Phase::Running)
+        {
             self.actions.push(Action::CloseSockets {
                 unit: s.name.clone(),
             });
@@ -2451,7 +2474,11 @@ impl Machine {
         let now = self.now;
         let run = self.slots[u].run.clone();
         let Some(svc) = run.service.as_ref() else {
-            self.become_active(u);
+            if run.kind == UnitKind::Socket {
+                self.begin_listen(u);
+            } else {
+                self.become_active(u);
+            }
             return;
         };
         let limit = run.start_limit;
@@ -2627,13 +2654,6 @@ impl Machine {
         let run = s.run.clone();
         let main_pid = s.main_pid;
         let Some(svc) = run.service.as_ref() else {
-            if run.kind == UnitKind::Socket {
-                // Listening before the state says so: a `SocketFailed` for a
-                // socket that cannot be bound comes back while it is running.
-                self.actions.push(Action::Listen {
-                    unit: s.name.clone(),
-                });
-            }
             self.set_phase(u, Phase::Running);
             self.log(Level::Debug, u, "reached".into());
             return;
@@ -2648,6 +2668,60 @@ impl Machine {
         } else {
             self.log(Level::Info, u, "finished".into());
             self.deactivate(u, None, true);
+        }
+    }
+
+    /// A socket unit whose conditions hold: refused while a service that
+    /// holds its sockets runs, else `Listen`, and `running` only once
+    /// [`Event::Listened`] says the sockets exist, so that what is ordered
+    /// after it never starts before a failure to bind is known.
+    fn begin_listen(&mut self, u: usize) {
+        if let Some(service) = self.socket_holder(u) {
+            // systemd's socket_start(): "Socket service X already active,
+            // refusing." (-EBUSY): the job fails, the unit stays inactive,
+            // and nothing is bound or unlinked under the running service.
+            let why = format!("service {service} already active, refusing");
+            self.slots[u].reason = Some(Reason::Socket(why));
+            self.set_phase(u, Phase::Dead { failed: false });
+            self.after_dead(u);
+            return;
+        }
+        let unit = self.slots[u].name.clone();
+        self.set_phase(u, Phase::Listen);
+        self.actions.push(Action::Listen { unit });
+    }
+
+    /// A service that may hold the sockets of socket unit `u` from an earlier
+    /// run (one that is not down, nor only about to start): its `Service=`,
+    /// or one that names it in `Sockets=`. `Accept=yes` sockets are never
+    /// passed, so nothing holds them.
+    fn socket_holder(&self, u: usize) -> Option<String> {
+        let s = &self.slots[u];
+        let sock = s.run.socket.as_ref()?;
+        if sock.accept {
+            return None;
+        }
+        let holds = |h: &Slot| {
+            !h.gone
+                && !h.phase.is_down_or_pending()
+                && (h.name == sock.service
+                    || (h.run.service.as_ref()).is_some_and(|svc| svc.sockets.contains(&s.name)))
+        };
+        self.slots.iter().find(|h| holds(h)).map(|h| h.name.clone())
+    }
+
+    fn on_listened(&mut self, u: usize, result: Result<(), String>) {
+        if self.slots[u].phase != Phase::Listen {
+            return;
+        }
+        match result {
+            Ok(()) => self.become_active(u),
+            // Said once, by the state change that carries the reason.
+            Err(why) => {
+                self.slots[u].reason = Some(Reason::Socket(why));
+                self.set_phase(u, Phase::Dead { failed: true });
+                self.after_dead(u);
+            }
         }
     }
 
@@ -2989,9 +3063,15 @@ impl Machine {
     /// A unit went down without a stop job: BindsTo= dependents stop, and if it
     /// failed, the pending starts that require it fail.
     fn after_dead(&mut self, u: usize) {
-        // A start that failed for a dependency fails the starts that need it too.
-        let failed = self.slots[u].phase == (Phase::Dead { failed: true })
-            || matches!(self.slots[u].reason, Some(Reason::DependencyFailed(_)));
+        // A start job that failed without failing its unit fails the starts
+        // that need it too, as systemd's job_fail_dependencies(): one that
+        // failed for a dependency, and a socket unit's refused start.
+        let s = &self.slots[u];
+        let failed = s.phase == (Phase::Dead { failed: true })
+            || matches!(
+                s.reason,
+                Some(Reason::DependencyFailed(_) | Reason::Socket(_))
+            );
         let bound = self.graph.bound_rev[u].to_vec();
         for x in bound {
             let p = self.slots[x].phase;

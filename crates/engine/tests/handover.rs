@@ -5,8 +5,9 @@
 mod support;
 
 use support::*;
-use vigil_engine::{Engine, Event, ExitStatus, Known, Role, Saved, State};
-use vigil_units::{RestartPolicy, ServiceType, Unit};
+use vigil_engine::{Action, Engine, Event, ExitStatus, Known, Role, Saved, State};
+use vigil_units::model::Socket;
+use vigil_units::{Format, RestartPolicy, ServiceType, Unit, UnitKind};
 
 /// A second engine, as the next manager builds it: the same units loaded, the
 /// state restored through its serialized form.
@@ -113,6 +114,36 @@ fn pending_work_is_asked_again() {
     assert_eq!(next.state("b.service"), State::Waiting);
     next.spawned("a.service", Role::Main(0));
     next.expect_spawn("b.service", Role::Main(0));
+}
+
+/// A socket unit saved while its `Listen` was asked for (vigild writes the
+/// state before a batch that also starts processes): the successor asks
+/// again, and the unit is `running` only at the answer; what is ordered
+/// after it still waits.
+#[test]
+fn a_listen_under_way_is_asked_again() {
+    let units = || {
+        let mut sock = Unit::new("web.socket", UnitKind::Socket, Format::UnitFile);
+        *sock.socket = Some(Socket::new("web.socket"));
+        vec![sock, service("web.service").needs(&["web.socket"])]
+    };
+    let mut h = H::new(units());
+    h.start("web.service");
+    h.take();
+    assert_eq!(h.state("web.socket"), State::Starting);
+    let mut next = successor(&h, units());
+    let asked = next.take();
+    let listen = Action::Listen {
+        unit: "web.socket".into(),
+    };
+    assert!(asked.contains(&listen), "{asked:?}");
+    assert!(spawns(&asked).is_empty(), "{asked:?}");
+    next.ok(Event::Listened {
+        unit: "web.socket".into(),
+        result: Ok(()),
+    });
+    assert_eq!(next.state("web.socket"), State::Running);
+    next.expect_spawn("web.service", Role::Main(0));
 }
 
 #[test]

@@ -1925,11 +1925,13 @@ impl Daemon {
                         self.failed_in_stop.push(unit.clone());
                     }
                 }
-                // OnSuccess= starts units only when an activated unit goes inactive.
+                // OnSuccess= starts units only when an activated unit goes
+                // inactive: not one skipped, nor a socket unit whose start was
+                // refused after its conditions were checked.
                 let ran = !matches!(from, State::Inactive | State::Failed | State::Waiting);
                 if state == State::Inactive
                     && ran
-                    && !matches!(reason, Some(Reason::ConditionFailed(_)))
+                    && !matches!(reason, Some(Reason::ConditionFailed(_) | Reason::Socket(_)))
                     && self.phase == Phase::Running
                 {
                     self.start_triggered(&unit, Trigger::Success);

@@ -1,13 +1,15 @@
 //! Socket activation: the listening sockets of `.socket` units, owned by the
 //! manager, watched in its epoll loop, and passed to services.
 //!
-//! A socket unit that becomes active (`Action::Listen`) gets its sockets
-//! created here; the manager watches them while its service is down. The
-//! first connection or datagram (Accept=no: the manager never accepts or
-//! reads) starts the service and the watch stops until the service is down
-//! again. A service gets the descriptors of every listening socket unit whose
-//! `Service=` names it or that its `Sockets=` lists, as fds 3, 4, ... of its
-//! main process, with `LISTEN_FDS`, `LISTEN_FDNAMES` and `LISTEN_PID`.
+//! A socket unit that starts (`Action::Listen`) gets its sockets created
+//! here, and the engine hears at once whether they exist
+//! (`Event::Listened`): the unit is running only then. The manager watches
+//! them while its service is down. The first connection or datagram
+//! (Accept=no: the manager never accepts or reads) starts the service and
+//! the watch stops until the service is down again. A service gets the
+//! descriptors of every listening socket unit whose `Service=` names it or
+//! that its `Sockets=` lists, as fds 3, 4, ... of its main process, with
+//! `LISTEN_FDS`, `LISTEN_FDNAMES` and `LISTEN_PID`.
 //!
 //! With `Accept=yes` the manager accepts each connection itself and starts
 //! an instance `STEM@K.service` of the template for it, K the lowest number
@@ -20,9 +22,10 @@
 //! the instance leaves its running states (an automatic restart too, as
 //! systemd does) and K is free once the instance is inactive or failed.
 //!
-//! This module never decides a unit's state: a socket that cannot be created,
-//! or a service that cannot be started, is told to the engine with
-//! `Event::SocketFailed`.
+//! This module never decides a unit's state: a socket that cannot be created
+//! is told to the engine with `Event::Listened`, a service that cannot be
+//! started with `Event::SocketFailed`; whether a start must be refused (its
+//! service is up) the engine decides before it asks for the sockets.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::os::fd::{AsFd, OwnedFd};
@@ -309,15 +312,18 @@ fn listen_options(sock: &Socket) -> Result<ListenOptions, String> {
 
 impl Daemon {
     /// `Action::Listen`: creates the unit's sockets and starts watching them
-    /// (unless its service is already up).
+    /// (unless its service is already up), and tells the engine how that
+    /// went: the unit is `running` only once its sockets exist.
     pub(crate) fn listen(&mut self, unit: &str) {
-        if let Err(why) = self.try_listen(unit) {
-            self.socket_failed(unit, why);
-        }
+        let result = self.try_listen(unit);
+        let now = self.now();
+        let unit = unit.to_string();
+        let _ = self.engine.handle(now, Event::Listened { unit, result });
     }
 
+    /// A running socket unit fails for `why`. Not said here: the engine's
+    /// state change says it, with the reason.
     fn socket_failed(&mut self, unit: &str, why: String) {
-        self.say(Level::Error, Some(unit), &why);
         let now = self.now();
         let _ = self.engine.handle(
             now,
@@ -349,10 +355,7 @@ impl Daemon {
             && !self.ensure_loaded(&sock.service)
             && self.named_by_sockets(unit).is_empty()
         {
-            return Err(format!(
-                "socket: service {} not loaded, refusing",
-                sock.service
-            ));
+            return Err(format!("service {} not loaded, refusing", sock.service));
         }
         let fds = open_missing(sock, sock.listen.iter().map(|_| None).collect())?;
         let link_problems = make_symlinks(sock);
@@ -521,8 +524,7 @@ impl Daemon {
                 .map(|e| format!("cannot start {service}: {e}"))
         };
         if let Some(why) = failed {
-            self.say(Level::Error, Some(&unit), &why);
-            let _ = self.engine.handle(now, Event::SocketFailed { unit, why });
+            self.socket_failed(&unit, why);
         }
     }
 
@@ -562,12 +564,7 @@ impl Daemon {
             if limit_hit {
                 // systemd's "service-start-limit-hit": the socket gives up
                 // rather than trigger a service that may not start.
-                let why = format!("{unit} hit its start limit");
-                self.say(Level::Error, Some(&s), &why);
-                let now = self.now();
-                let _ = self
-                    .engine
-                    .handle(now, Event::SocketFailed { unit: s, why });
+                self.socket_failed(&s, format!("{unit} hit its start limit"));
             } else {
                 self.rearm_socket(&s);
             }
@@ -728,7 +725,7 @@ impl Daemon {
         if !self.ensure_loaded(&instance) {
             // The template is missing or broken: no later connection fares
             // better, and the socket fails, as systemd's does.
-            let why = format!("socket: refused a connection{from}: cannot load {instance}");
+            let why = format!("refused a connection{from}: cannot load {instance}");
             self.socket_failed(unit, why);
             return;
         }
@@ -908,13 +905,15 @@ impl Daemon {
             .map(|i| i.name)
             .collect();
         for unit in names {
-            let running = self
-                .engine
-                .unit(&unit)
-                .is_some_and(|i| i.state == State::Running);
+            let state = self.engine.state(&unit);
+            let running = state == Some(State::Running);
+            // Saved while its `Listen` was under way: the predecessor may have
+            // made (and stored) its sockets already. The engine asks for
+            // that `Listen` again, which takes these or makes them.
+            let starting = state == Some(State::Starting);
             let exec_fds = found.remove(&unit);
             let store_fds = from_store.remove(&unit);
-            if !running {
+            if !running && !starting {
                 if let Some(fds) = &store_fds {
                     self.unstore_listening(&unit, fds.len());
                 }
@@ -936,12 +935,17 @@ impl Daemon {
             let mut old: Vec<OwnedFd> = exec_fds.into_iter().flatten().collect();
             old.extend(store_fds.into_iter().flatten());
             if old.is_empty() {
+                if starting {
+                    continue;
+                }
                 self.say(
                     Level::Warning,
                     Some(&unit),
                     "the previous manager's sockets are gone: listening again",
                 );
-                self.listen(&unit);
+                if let Err(why) = self.try_listen(&unit) {
+                    self.socket_failed(&unit, why);
+                }
                 continue;
             }
             // The unit's Listen*= lines may have changed since: each line takes

@@ -1064,6 +1064,87 @@ fn an_unreadable_state_names_what_still_runs() {
     assert_eq!(m.state("svc.service"), "inactive", "nothing started");
 }
 
+/// A socket unit is `starting` until its sockets exist; a state written in
+/// that moment (before a batch that also starts processes) and a crash
+/// leave the next manager a socket unit in its `Listen` step, whose socket
+/// the predecessor may have made and stored already. Here a first, fake
+/// manager leaves that: the next one takes the stored socket back (the
+/// connection waiting in its backlog is served) rather than bind the path
+/// again, and the unit ordered after the socket starts once it runs.
+#[test]
+fn a_socket_unit_saved_while_it_listened_takes_its_stored_socket_back() {
+    let name = "a_socket_unit_saved_while_it_listened_takes_its_stored_socket_back";
+    if !require_root(name) {
+        return;
+    }
+    let out = TempDir::new("handover-listen");
+    let d = out.path();
+    let sock = d.join("web.sock");
+    let reply = d.join("reply");
+    let zero = "{'secs': 0, 'nanos': 0}";
+    let script = fake_first_manager(
+        d,
+        &format!(
+            "import json\n\
+             l = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n\
+             l.bind('{sock}')\n\
+             l.listen(16)\n\
+             socket.send_fds(s, [b'fdstore socket:web.socket:0'], [l.fileno()])\n\
+             if os.fork() == 0:\n\
+             \x20   c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n\
+             \x20   c.connect('{sock}')\n\
+             \x20   c.sendall(b'hello\\n')\n\
+             \x20   got = c.recv(100)\n\
+             \x20   open('{reply}', 'wb').write(got)\n\
+             \x20   os._exit(0)\n\
+             unit = lambda n, p: {{'name': n, 'phase': p, 'since': {zero}, 'test_delay': {zero}}}\n\
+             state = {{'version': 1, 'generation': 7, 'pid': os.getpid(), 'invocations': 0,\n\
+             \x20   'engine': {{'units': [unit('web.socket', 'Listen'), unit('dep.service', 'Waiting')]}}}}\n\
+             fd = os.memfd_create('vigild-state')\n\
+             os.write(fd, json.dumps(state).encode())\n\
+             socket.send_fds(s, [b'fdstore state:7'], [fd])",
+            sock = sock.display(),
+            reply = reply.display(),
+        ),
+    );
+    let serve = "import socket\n\
+                 c, _ = socket.socket(fileno=3).accept()\n\
+                 c.recv(100)\n\
+                 c.sendall(b'served\\n')\n";
+    fs::write(d.join("serve.py"), serve).unwrap();
+    let m = Manager::start_under_init_with(
+        &[
+            ("default.target", "[Unit]\n"),
+            (
+                "web.socket",
+                &format!("[Socket]\nListenStream={}\n", sock.display()),
+            ),
+            (
+                "web.service",
+                &format!(
+                    "[Service]\nExecStart={} {}\n",
+                    harness::python(),
+                    d.join("serve.py").display()
+                ),
+            ),
+            (
+                "dep.service",
+                "[Unit]\nRequires=web.socket\nAfter=web.socket\n[Service]\nExecStart=/bin/sleep 1000\n",
+            ),
+        ],
+        &["--manager", &script],
+        &[],
+    );
+    m.wait_state("web.socket", "running");
+    m.wait_log("web.socket", "took over the listening sockets");
+    wait_until("the connection made before the take-over is served", || {
+        fs::read(&reply).is_ok_and(|r| r == b"served\n")
+    });
+    m.wait_state("dep.service", "running");
+    let log = m.vigil_ok(&["log", "web.socket", "-n", "100"]);
+    assert!(!log.contains("listening on"), "bound again: {log}");
+}
+
 #[test]
 fn unusable_sockets_in_the_store_are_replaced() {
     // A first, fake manager stores a pipe as the control socket and a stream

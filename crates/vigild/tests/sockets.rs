@@ -477,68 +477,220 @@ fn ipv6_only_lets_an_ipv4_socket_share_the_port() {
     assert_eq!(starts(&count), 1);
 }
 
-/// The service for a socket restart: serves one connection, then keeps the
-/// socket; at SIGTERM it writes whether a connection waits in its queue.
-const HOLD_PY: &str = r#"
-import signal, socket, sys
-s = socket.socket(fileno=3)
-def bye(*_):
-    s.setblocking(False)
-    try:
-        s.accept()
-        queued = 1
-    except BlockingIOError:
-        queued = 0
-    with open(sys.argv[1], "w") as f:
-        f.write("queued %d\n" % queued)
-    sys.exit(0)
-signal.signal(signal.SIGTERM, bye)
-c, _ = s.accept()
-c.recv(100)
-c.sendall(b"served\n")
-c.close()
+/// A service that serves every socket it is passed, for as long as it runs:
+/// each connection gets one line naming the process that answered.
+const SERVE_PY: &str = r#"
+import os, selectors, socket
+sel = selectors.DefaultSelector()
+for fd in range(3, 3 + int(os.environ["LISTEN_FDS"])):
+    s = socket.socket(fileno=fd)
+    s.setblocking(True)
+    sel.register(s, selectors.EVENT_READ)
 while True:
-    signal.pause()
+    for key, _ in sel.select():
+        c, _ = key.fileobj.accept()
+        c.recv(100)
+        c.sendall(b"served by %d\n" % os.getpid())
+        c.close()
 "#;
 
-/// `vigil restart x.socket` while its service runs, as package scripts do: the
-/// socket file is replaced, as systemd does (the service keeps serving its old
-/// socket), without a test connection landing in the service's queue; once the
-/// service is down, a connection starts it again on the new socket.
+/// SERVE_PY written into `d`, and a `[Service]` section that runs it.
+fn serving_service(d: &TempDir) -> String {
+    let script = d.path().join("serve.py");
+    std::fs::write(&script, SERVE_PY).unwrap();
+    format!("[Service]\nExecStart={} {}\n", python(), p(&script))
+}
+
+fn tcp_client(port: u16) -> Box<dyn Client> {
+    let c = TcpStream::connect(("127.0.0.1", port)).expect("connect to the TCP port");
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    Box::new(c)
+}
+
+/// What `vigil` said, out and err together.
+fn said(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Tester's finding: a socket unit that could not bind was `running` from the
+/// moment its sockets were asked for, and a unit with `Requires=` and `After=`
+/// on it started in that same millisecond; `vigil start` said 0. The socket
+/// is `running` only once its sockets exist: the dependent's start fails
+/// with "dependency failed", as systemd fails the dependent job. The bind
+/// failure is said once, not three times.
 #[test]
-fn a_socket_unit_restarts_while_its_service_runs() {
-    let d = TempDir::new("sock-restart");
-    let script = d.path().join("hold.py");
-    std::fs::write(&script, HOLD_PY).unwrap();
-    let sock = d.path().join("p.sock");
-    let out = d.path().join("out");
+fn a_unit_requiring_a_socket_that_cannot_bind_does_not_start() {
+    let port = free_port();
+    // Another listener has the port.
+    let _holder = std::net::TcpListener::bind(("127.0.0.1", port)).expect("take the port");
     let m = Manager::start(&[
-        ("default.target", "[Unit]\nWants=p.socket\n"),
+        ("default.target", "[Unit]\n"),
         (
-            "p.socket",
-            &format!("[Socket]\nListenStream={}\n", p(&sock)),
+            "bad.socket",
+            &format!("[Socket]\nListenStream=127.0.0.1:{port}\nService=dep.service\n"),
         ),
+        ("dep.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
         (
-            "p.service",
-            &format!(
-                "[Service]\nExecStart={} {} {}\n",
-                python(),
-                p(&script),
-                p(&out)
-            ),
+            "dep2.service",
+            "[Unit]\nRequires=bad.socket\nAfter=bad.socket\n[Service]\nExecStart=/bin/sleep 1000\n",
         ),
     ]);
-    m.wait_state("p.socket", "running");
-    assert_eq!(ask(unix_client(&sock), "one"), "served\n");
-    assert_eq!(m.state("p.service"), "running");
-    m.vigil_ok(&["restart", "p.socket"]);
-    assert_eq!(m.state("p.socket"), "running");
-    m.vigil_ok(&["stop", "p.service"]);
-    wait_until("the service said what it had queued", || {
-        std::fs::read_to_string(&out).is_ok_and(|t| t.ends_with('\n'))
-    });
-    assert_eq!(std::fs::read_to_string(&out).unwrap(), "queued 0\n");
-    assert_eq!(ask(unix_client(&sock), "two"), "served\n");
+    let out = m.vigil(&["start", "dep2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    assert!(
+        said(&out).contains("dependency failed: bad.socket"),
+        "{}",
+        said(&out)
+    );
+    let dep2 = m.status_json("dep2.service");
+    assert_eq!(dep2["state"], "inactive", "{dep2}");
+    assert_eq!(dep2["pid"], serde_json::Value::Null, "{dep2}");
+    let bad = m.status_json("bad.socket");
+    assert_eq!(bad["state"], "failed", "{bad}");
+    let reason = bad["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(&format!(
+            "ListenStream=127.0.0.1:{port}: bind: Address already in use"
+        )),
+        "{bad}"
+    );
+    let log = m.vigil_ok(&["log", "bad.socket", "-n", "100"]);
+    assert!(!log.contains("-> running"), "{log}");
+    let told: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("Address already in use"))
+        .collect();
+    assert_eq!(told.len(), 1, "{log}");
+    assert!(
+        told[0].contains("-> failed (socket: ListenStream="),
+        "{log}"
+    );
+    let dep2_log = m.vigil_ok(&["log", "dep2.service", "-n", "100"]);
+    assert!(!dep2_log.contains("-> starting"), "{dep2_log}");
+}
+
+/// Tester's finding: `vigil restart echo.socket` while echo.service ran
+/// unlinked and bound echo.sock again, then failed on the TCP port the
+/// service holds and closed it: the service's unix socket was unreachable.
+/// As systemd ("Socket service X already active, refusing"), the start is
+/// refused before anything is made or unlinked, with the reason; the
+/// service keeps serving both sockets.
+#[test]
+fn restarting_a_socket_while_its_service_runs_is_refused() {
+    let d = TempDir::new("sock-refuse");
+    let port = free_port();
+    let sock = d.path().join("echo.sock");
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        (
+            "echo.socket",
+            &format!(
+                "[Socket]\nListenStream={}\nListenStream=127.0.0.1:{port}\n",
+                p(&sock)
+            ),
+        ),
+        ("echo.service", &serving_service(&d)),
+    ]);
+    m.vigil_ok(&["start", "echo.socket"]);
+    let first = ask(unix_client(&sock), "one");
+    assert!(first.starts_with("served by "), "{first}");
+    m.wait_state("echo.service", "running");
+
+    let out = m.vigil(&["restart", "echo.socket"]);
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    let refused = "service echo.service already active, refusing";
+    assert!(said(&out).contains(refused), "{}", said(&out));
+    let st = m.status_json("echo.socket");
+    assert_eq!(st["state"], "inactive", "{st}");
+    assert!(
+        st["reason"].as_str().unwrap_or_default().contains(refused),
+        "{st}"
+    );
+    // A start is refused too, and so it stays.
+    let out = m.vigil(&["start", "echo.socket"]);
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    assert!(said(&out).contains(refused), "{}", said(&out));
+
+    assert_eq!(m.state("echo.service"), "running");
+    assert_eq!(ask(unix_client(&sock), "two"), first);
+    assert_eq!(ask(tcp_client(port), "three"), first);
+}
+
+/// The same with a unix socket alone: `vigil restart u2.socket` "succeeded",
+/// and new clients' connections sat in the manager's new socket, which no
+/// one served. Refused now; once the service is down the socket starts,
+/// and a connection starts the service again on it.
+#[test]
+fn restarting_a_unix_socket_while_its_service_runs_is_refused() {
+    let d = TempDir::new("sock-refuse-unix");
+    let sock = d.path().join("u2.sock");
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=u2.socket\n"),
+        (
+            "u2.socket",
+            &format!("[Socket]\nListenStream={}\n", p(&sock)),
+        ),
+        ("u2.service", &serving_service(&d)),
+    ]);
+    m.wait_state("u2.socket", "running");
+    let first = ask(unix_client(&sock), "one");
+    assert!(first.starts_with("served by "), "{first}");
+    m.wait_state("u2.service", "running");
+
+    let out = m.vigil(&["restart", "u2.socket"]);
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    assert!(
+        said(&out).contains("service u2.service already active, refusing"),
+        "{}",
+        said(&out)
+    );
+    assert_eq!(ask(unix_client(&sock), "two"), first);
+
+    m.vigil_ok(&["stop", "u2.service"]);
+    m.vigil_ok(&["start", "u2.socket"]);
+    let again = ask(unix_client(&sock), "three");
+    assert!(again.starts_with("served by ") && again != first, "{again}");
+}
+
+/// A service that names the socket in `Sockets=` holds its sockets too: the
+/// socket unit's start is refused while it runs, naming it.
+#[test]
+fn a_socket_is_refused_while_a_service_naming_it_in_sockets_runs() {
+    let d = TempDir::new("sock-refuse-sockets");
+    let sock = d.path().join("db.sock");
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        (
+            "db.socket",
+            &format!(
+                "[Socket]\nListenStream={}\nService=other.service\n",
+                p(&sock)
+            ),
+        ),
+        ("other.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        (
+            "db.service",
+            &format!("{}Sockets=db.socket\n", serving_service(&d)),
+        ),
+    ]);
+    m.vigil_ok(&["start", "db.service"]);
+    m.wait_state("db.socket", "running");
+    let first = ask(unix_client(&sock), "one");
+    assert!(first.starts_with("served by "), "{first}");
+
+    let out = m.vigil(&["restart", "db.socket"]);
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    assert!(
+        said(&out).contains("service db.service already active, refusing"),
+        "{}",
+        said(&out)
+    );
+    assert_eq!(ask(unix_client(&sock), "two"), first);
+    assert_eq!(m.state("other.service"), "inactive");
 }
 
 #[test]
@@ -1349,11 +1501,8 @@ fn a_socket_without_its_service_fails() {
     assert_eq!(out.status.code(), Some(1));
     let status = m.status_json("lonely.socket");
     assert_eq!(status["state"], "failed", "{status}");
-    assert!(
-        status["reason"]
-            .as_str()
-            .unwrap()
-            .contains("service lonely.service not loaded"),
+    assert_eq!(
+        status["reason"], "socket: service lonely.service not loaded, refusing",
         "{status}"
     );
     m.vigil_ok(&["start", "each.socket"]);
@@ -1361,6 +1510,10 @@ fn a_socket_without_its_service_fails() {
     m.wait_state("each.socket", "failed");
     let reason = m.status_json("each.socket")["reason"].to_string();
     assert!(reason.contains("cannot load each@0.service"), "{reason}");
+    assert!(
+        reason.starts_with("\"socket: refused a connection"),
+        "{reason}"
+    );
     drop(client);
 }
 

@@ -347,6 +347,9 @@ impl Machine {
             let name = s.name.clone();
             match su.phase {
                 Phase::Condition => self.actions.push(Action::CheckConditions { unit: name }),
+                // Its sockets may have been made and stored already: vigild
+                // takes those back, and answers at once.
+                Phase::Listen => self.actions.push(Action::Listen { unit: name }),
                 Phase::PidFile => {
                     match s
                         .run
