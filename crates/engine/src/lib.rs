@@ -113,6 +113,12 @@ pub enum Reason {
     Watchdog,
 }
 
+/// A signal as people read it: `SIGKILL`, `SIGRTMIN+6`; `signal 99` for a
+/// number no signal has.
+pub fn signal_words(signal: i32) -> String {
+    vigil_units::value::signal_name(signal).unwrap_or_else(|| format!("signal {signal}"))
+}
+
 /// The system's words for an errno ("No such file or directory"), without
 /// std's " (os error N)": the number is told apart where it is wanted.
 pub fn errno_words(errno: i32) -> String {
@@ -125,7 +131,7 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::ExitCode(c) => write!(f, "exit code {c}"),
-            Reason::Signal(s) => write!(f, "killed by signal {s}"),
+            Reason::Signal(s) => write!(f, "killed by {}", signal_words(*s)),
             Reason::ExecFailed {
                 stage,
                 detail: Some(detail),

@@ -178,7 +178,7 @@ use crate::graph::{self, Graph};
 mod handover;
 use crate::{
     Action, Canceled, EngineError, Event, ExitStatus, KillWhom, Level, Reason, ReloadFailure, Role,
-    State, Time, UnitInfo,
+    State, Time, UnitInfo, signal_words,
 };
 pub use handover::{Known, Saved};
 
@@ -401,7 +401,7 @@ impl Outcome {
     fn describe(&self) -> String {
         match self {
             Outcome::Exit(ExitStatus::Exited(c)) => format!("exited with status {c}"),
-            Outcome::Exit(ExitStatus::Signaled(s)) => format!("killed by signal {s}"),
+            Outcome::Exit(ExitStatus::Signaled(s)) => format!("killed by {}", signal_words(*s)),
             Outcome::ExecFailed {
                 stage,
                 detail: Some(detail),
@@ -3772,7 +3772,7 @@ impl Machine {
         self.log(
             Level::Error,
             u,
-            format!("watchdog timeout: {why}; sending signal {signal}"),
+            format!("watchdog timeout: {why}; sending {}", signal_words(signal)),
         );
         self.record(u, Some(Reason::Watchdog));
         let s = &mut self.slots[u];

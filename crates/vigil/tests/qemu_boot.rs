@@ -414,7 +414,7 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
         "VIGIL-TEST: poweroff requested",
         "vigil-init: the manager asks for poweroff once it exits",
         "vigild: shutting down: stopping every unit",
-        "vigild: test-sleeper.service: main process killed by signal 15",
+        "vigild: test-sleeper.service: main process killed by SIGTERM",
         "vigild: test-sleeper.service: -> inactive",
         // enabled into poweroff.target, ordered after test-sleeper (vigild's
         // lines, not the unit's own: two writers to the console may interleave)

@@ -1943,10 +1943,9 @@ impl Daemon {
             last_exit: info.last_exit.map(|e| match e {
                 vigil_engine::ExitStatus::Exited(c) => format!("exited {c}"),
                 // SIGRTMIN+6 too (review finding: "killed by signal").
-                vigil_engine::ExitStatus::Signaled(s) => match vigil_units::value::signal_name(s) {
-                    Some(name) => format!("killed by {name}"),
-                    None => format!("killed by signal {s}"),
-                },
+                vigil_engine::ExitStatus::Signaled(s) => {
+                    format!("killed by {}", vigil_engine::signal_words(s))
+                }
             }),
             status_text: info.status_text.clone(),
             status_errno: info.status_errno,

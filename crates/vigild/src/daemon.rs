@@ -1927,11 +1927,20 @@ impl Daemon {
                 }
                 // OnSuccess= starts units only when an activated unit goes
                 // inactive: not one skipped, nor a socket unit whose start was
-                // refused after its conditions were checked.
+                // refused after its conditions were checked, nor one whose
+                // start failed by a dependency while they were (it never ran:
+                // systemd fails only the job).
                 let ran = !matches!(from, State::Inactive | State::Failed | State::Waiting);
                 if state == State::Inactive
                     && ran
-                    && !matches!(reason, Some(Reason::ConditionFailed(_) | Reason::Socket(_)))
+                    && !matches!(
+                        reason,
+                        Some(
+                            Reason::ConditionFailed(_)
+                                | Reason::Socket(_)
+                                | Reason::DependencyFailed(_)
+                        )
+                    )
                     && self.phase == Phase::Running
                 {
                     self.start_triggered(&unit, Trigger::Success);

@@ -704,7 +704,7 @@ fn the_spawn_of_a_unit_whose_file_went_is_killed_not_left_untracked() {
     // Stopped as the unit would have been: SIGTERM first (KillSignal='s default).
     wait_until("the stop in the manager's log", || {
         let log = m.vigil(&["log"]).stdout;
-        String::from_utf8_lossy(&log).contains("main process killed by signal 15")
+        String::from_utf8_lossy(&log).contains("main process killed by SIGTERM")
     });
     assert_eq!(lines(&d.join("svc.starts")).len(), 1);
 }

@@ -263,7 +263,7 @@ fn a_slow_stop_is_escalated_to_sigkill() {
     // beside a CI run saw 299,524 us). An early SIGKILL is at 0, far below.
     let waited = at("stop timed out; sending SIGKILL") - at("-> stopping");
     assert!(waited >= 280_000, "{waited} us");
-    at("main process killed by signal 9");
+    at("main process killed by SIGKILL");
 }
 
 #[test]
