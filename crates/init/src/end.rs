@@ -399,37 +399,37 @@ fn mount_api(target: &CStr, fstype: &CStr, flags: M, data: &CStr) {
 /// Room for /proc/self/mountinfo: thousands of mounts (a page costs memory once read into).
 const MOUNTINFO: usize = 1 << 20;
 
-/// Reads /proc/self/mountinfo into `buf` (a longer table is cut at a line) and returns the (mount
-/// point, filesystem type) of each mount in the kernel's order: a mount comes after the
-/// one it is mounted on. The mount point is still escaped (`\040` for a space).
-fn mountinfo(buf: &mut [u8]) -> impl DoubleEndedIterator<Item = (&[u8], &[u8])> {
+/// Reads the file at `path` into `buf` and returns its lines (a longer file is cut at
+/// a line).
+fn lines<'a>(path: &CStr, buf: &'a mut [u8]) -> impl DoubleEndedIterator<Item = &'a [u8]> {
     let mut len = 0;
-    if let Ok(fd) = open(
-        c"/proc/self/mountinfo",
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) {
+    if let Ok(fd) = open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) {
         while let Some(room) = buf.get_mut(len..).filter(|r| !r.is_empty())
             && let Ok(n @ 1..) = rustix::io::read(&fd, room)
         {
             len += n;
         }
     }
-    // Whole lines only: a table longer than `buf` is cut.
     let text = buf.get(..len).unwrap_or_default();
     let whole = text
         .iter()
         .rposition(|&b| b == b'\n')
         .map_or(0, |at| at + 1);
-    text.get(..whole)
+    text.get(..whole.saturating_sub(1))
         .unwrap_or_default()
         .split(|&b| b == b'\n')
-        .filter_map(|line| {
-            let mut fields = line.split(|&b| b == b' ');
-            let point = fields.nth(4)?;
-            // Optional fields end at a lone "-"; the filesystem type follows it.
-            Some((point, fields.skip_while(|f| *f != b"-").nth(1)?))
-        })
+}
+
+/// Reads /proc/self/mountinfo into `buf` and returns the (mount point, filesystem type)
+/// of each mount in the kernel's order: a mount comes after the one it is mounted on.
+/// The mount point is still escaped (`\040` for a space).
+fn mountinfo(buf: &mut [u8]) -> impl DoubleEndedIterator<Item = (&[u8], &[u8])> {
+    lines(c"/proc/self/mountinfo", buf).filter_map(|line| {
+        let mut fields = line.split(|&b| b == b' ');
+        let point = fields.nth(4)?;
+        // Optional fields end at a lone "-"; the filesystem type follows it.
+        Some((point, fields.skip_while(|f| *f != b"-").nth(1)?))
+    })
 }
 
 /// Unmounts every filesystem, the last mounted first. What cannot be unmounted is
@@ -438,6 +438,18 @@ fn mountinfo(buf: &mut [u8]) -> impl DoubleEndedIterator<Item = (&[u8], &[u8])> 
 /// progress: it may be longer than the buffer.
 fn unmount_all() {
     let (table, mut buf) = (sys::zeroed(MOUNTINFO), [0u8; 4096]);
+    // Swap first: a swap file keeps its filesystem busy (its disk then needs
+    // recovery), as systemd-shutdown turns off every area in /proc/swaps.
+    for line in lines(c"/proc/swaps", table).skip(1) {
+        let name = (line.split(|&b| b == b' ' || b == b'\t').next()).filter(|n| !n.is_empty());
+        let Some(path) = name.and_then(|n| unescape(n, &mut buf)) else {
+            continue;
+        };
+        match sys::swapoff(path) {
+            Ok(()) => say!(log::INFO, "swap {} off", show(path)),
+            Err(e) => shout!("cannot turn swap {} off: {}", show(path), Why(e)),
+        }
+    }
     let mut progress = true;
     for _ in 0..8 {
         if !core::mem::take(&mut progress) {

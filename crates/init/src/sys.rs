@@ -72,6 +72,12 @@ pub fn now_ms() -> u64 {
     ts[0].saturating_mul(1000).saturating_add(ts[1] / 1_000_000)
 }
 
+/// swapoff(2), which rustix does not offer.
+pub fn swapoff(path: &CStr) -> io::Result<()> {
+    // SAFETY: swapoff(path) reads the NUL-terminated string at `path`.
+    unsafe { syscall(168, [path.as_ptr() as usize, 0, 0, 0]) }.map(|_| ())
+}
+
 pub fn exit(code: i32) -> ! {
     loop {
         // SAFETY: exit_group takes a number.

@@ -402,6 +402,14 @@ fn qemu_boot_vigil_init_powers_off_cleanly() {
     assert_eq!(run.count("VIGIL-TEST: at poweroff"), 1, "{t}");
     // after vigil-remote-fs stopped, whose ExecStop unmounted /mnt/net
     assert_eq!(run.count("/mnt/net mounts: 0"), 1, "{t}");
+    // and vigil-swap, whose ExecStop turned the swap file off: on again, it
+    // is vigil-init's to turn off before it unmounts /mnt/data (the disk is
+    // checked clean below; review finding: it was left busy)
+    assert_eq!(
+        run.count("VIGIL-TEST: swap on again at poweroff: /mnt/data/swapfile"),
+        1,
+        "{t}"
+    );
     assert!(
         run.position("VIGIL-TEST: at poweroff") < run.position("vigil-init: poweroff: stopping"),
         "{t}"
