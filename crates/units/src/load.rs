@@ -1204,6 +1204,26 @@ impl Scan {
                 self.masked.insert(unit_name, path.to_path_buf());
                 return;
             }
+            // A YAML unit's link must lead to YAML, and its problems are
+            // said at the link: read through it, the target's path named a
+            // file the admin did not write there (`/nonexistent: cannot
+            // read`), and a link to a unit file read that file as YAML.
+            Kind::Link(target, base) if format == FileFormat::Yaml => {
+                let problem = match fs::metadata(path) {
+                    Err(e) => format!("which cannot be read: {e}"),
+                    _ if !base.ends_with(".yaml") => "which is not a YAML unit file".to_string(),
+                    Ok(m) if m.is_dir() => "which is a directory".to_string(),
+                    Ok(_) => String::new(),
+                };
+                if !problem.is_empty() {
+                    self.diags.push(Diagnostic::error(
+                        path,
+                        0,
+                        format!("symlink {fname} points to {}, {problem}", target.display()),
+                    ));
+                    return;
+                }
+            }
             Kind::Link(target, base) => {
                 let links_to_own_template =
                     name::template_of(&unit_name).as_deref() == Some(base.as_str());

@@ -1369,3 +1369,42 @@ fn a_template_or_plain_name_is_no_instance_and_says_so() {
     let d = Diagnostic::error(d.0.join("a.service"), 3, "bad");
     assert!(d.to_string().ends_with("a.service:3: error: bad"), "{d}");
 }
+
+/// Review finding: a `.yaml` symlink to a unit file was read as YAML (the
+/// valid unit file blamed for a YAML syntax error), and a dangling one was
+/// reported at its target (`/nonexistent: cannot read`), never naming the
+/// link. Each is said at the link now; a link to YAML loads, named by it.
+#[test]
+fn a_yaml_symlink_must_lead_to_yaml_and_is_named_in_its_errors() {
+    let d = TempDir::new("yaml-links");
+    d.write("ty.service", SIMPLE);
+    d.write("real/web.yaml", "exec: /bin/true\n");
+    let to_unit_file = d.link("loop.yaml", "ty.service");
+    let dangling = d.link("dangle.yaml", "/nonexistent/vigil");
+    let good = d.link("web.yaml", "real/web.yaml");
+    let set = load_dirs(&[d.path()], &ctx());
+    let errors: Vec<String> = (set.diagnostics.iter())
+        .filter(|d| d.is_error())
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            format!(
+                "{}: error: symlink dangle.yaml points to /nonexistent/vigil, which cannot be read: \
+                 No such file or directory (os error 2)",
+                dangling.display()
+            ),
+            format!(
+                "{}: error: symlink loop.yaml points to {}, which is not a YAML unit file",
+                to_unit_file.display(),
+                d.path().join("ty.service").display()
+            ),
+        ]
+    );
+    assert_eq!(names(&set), ["ty.service", "web.service"]);
+    assert_eq!(
+        set.get("web").unwrap().source.as_deref(),
+        Some(good.as_path())
+    );
+}
