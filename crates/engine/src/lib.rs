@@ -200,6 +200,9 @@ pub enum ReloadFailure {
     Timeout,
     /// `TimeoutStartSec=` passed before the reloading service said `READY=1`.
     NoReady,
+    /// A reload asked for while another ran could not run after it: a stop
+    /// came meanwhile.
+    NotRun,
 }
 
 impl fmt::Display for ReloadFailure {
@@ -208,6 +211,7 @@ impl fmt::Display for ReloadFailure {
             ReloadFailure::Command(r) => write!(f, "reload failed: {r}"),
             ReloadFailure::Timeout => f.write_str("reload timed out"),
             ReloadFailure::NoReady => f.write_str("reload timed out: no READY=1"),
+            ReloadFailure::NotRun => f.write_str("reload not run: the unit is being stopped"),
         }
     }
 }

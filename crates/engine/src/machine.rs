@@ -474,6 +474,10 @@ struct Slot {
     time_to_ready: Option<Duration>,
     /// The unit became active in this run (ExecStop= runs only then).
     started_ok: bool,
+    /// A reload was asked for while one ran: it runs once that one has
+    /// ended (systemd queues it rather than merge it: what changed since the
+    /// running reload began would not be read).
+    reload_again: bool,
     /// It was failed when its start job came, and nothing of the start has
     /// run yet: a start refused now (its start limit, an assert) is no new
     /// failure, as systemd's unit stays failed then (OnFailure= and
@@ -579,6 +583,7 @@ impl Slot {
             time_to_ready: None,
             started_ok: false,
             failed_before_start: false,
+            reload_again: false,
             at_shutdown: false,
             leftovers: false,
         }
@@ -1897,6 +1902,14 @@ impl Machine {
             return Err(self.refuse(u, &format!("load error: {e}")));
         }
         if self.slots[u].phase.is_down_or_pending() {
+            // What requires it restarts with it whatever its own state, as
+            // systemd's restart job gives them a try-restart: one still
+            // running on a unit that failed under it is restarted too
+            // (review finding: only its start was made). Not when the start
+            // would fail: that is said, and nothing is stopped for it.
+            if self.missing_requirement(u).is_none() {
+                self.stop_unit(u, StopCause::Request, true);
+            }
             return self.start_unit(u, true);
         }
         // The start would fail: refused before the stop, as systemd refuses
@@ -1916,7 +1929,13 @@ impl Machine {
         }
         let s = &self.slots[u];
         match s.phase {
-            Phase::Reload(_) | Phase::NotifyReload => return Ok(()),
+            Phase::Reload(_) | Phase::NotifyReload => {
+                if !std::mem::replace(&mut self.slots[u].reload_again, true) {
+                    let why = "reload queued: it runs when the one under way ends";
+                    self.log(Level::Info, u, why.into());
+                }
+                return Ok(());
+            }
             Phase::Running | Phase::Exited if s.pending_stop.is_none() => {}
             _ => return Err(self.refuse(u, "not active")),
         }
@@ -1935,8 +1954,8 @@ impl Machine {
                 Level::Info,
                 u,
                 format!(
-                    "reloading: signal {} to the main process",
-                    svc.reload_signal
+                    "reloading: {} to the main process",
+                    signal_words(svc.reload_signal)
                 ),
             );
             self.actions.push(Action::Signal {
@@ -2263,6 +2282,11 @@ impl Machine {
             });
         }
         s.phase = phase;
+        // A reload queued behind one that a stop (or the main process's
+        // end) cut short goes with it.
+        if !matches!(phase, Phase::Reload(_) | Phase::NotifyReload) {
+            s.reload_again = false;
+        }
         let state = phase.state();
         if state != s.state {
             let from = std::mem::replace(&mut s.state, state);
@@ -3476,8 +3500,12 @@ impl Machine {
     /// the unit is active again.
     fn back_from_reload(&mut self, u: usize, failure: Option<ReloadFailure>) {
         self.slots[u].reload_signalled = false;
+        let again = std::mem::take(&mut self.slots[u].reload_again);
         let unit = self.slots[u].name.clone();
-        self.actions.push(Action::ReloadEnded { unit, failure });
+        self.actions.push(Action::ReloadEnded {
+            unit: unit.clone(),
+            failure,
+        });
         if std::mem::take(&mut self.slots[u].main_gone) {
             self.deactivate(u, None, true);
             return;
@@ -3488,6 +3516,11 @@ impl Machine {
             Phase::Running
         };
         self.set_phase(u, phase);
+        // The reload asked for meanwhile; its end is told as any reload's.
+        if again && self.reload_unit(u).is_err() {
+            let failure = Some(ReloadFailure::NotRun);
+            self.actions.push(Action::ReloadEnded { unit, failure });
+        }
     }
 
     fn on_pid_file(&mut self, u: usize, result: Result<u32, String>) {

@@ -54,6 +54,57 @@ fn failed_reload_keeps_running() {
     }));
 }
 
+/// Review finding: a reload asked for while one ran was merged into it, so
+/// a configuration edited after the running reload began was never read,
+/// though the second `vigil reload` said it worked. systemd queues it: it
+/// runs once the first has ended (and is told not run if a stop came).
+#[test]
+fn a_reload_asked_for_during_a_reload_runs_after_it() {
+    let ended = |acts: &[Action]| -> Vec<Option<ReloadFailure>> {
+        (acts.iter())
+            .filter_map(|a| match a {
+                Action::ReloadEnded { failure, .. } => Some(failure.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut h = H::new(vec![service("a.service").reload_cmd(cmd("/bin/r"))]);
+    let main = h.run("a.service");
+    h.ok(Event::Reload("a.service".into()));
+    let r = h.expect_spawn("a.service", Role::Reload(0));
+    // Twice more while it runs: one reload more, not two.
+    h.ok(Event::Reload("a.service".into()));
+    h.ok(Event::Reload("a.service".into()));
+    assert!(h.spawns().is_empty());
+    h.exit(r, 0);
+    let acts = h.take();
+    assert_eq!(ended(&acts), [None]);
+    assert_eq!(spawns(&acts), [("a.service".into(), Role::Reload(0))]);
+    assert_eq!(h.state("a.service"), State::Reloading);
+    let r = h.spawned("a.service", Role::Reload(0));
+    h.exit(r, 0);
+    assert_eq!(ended(&h.take()), [None]);
+    assert_eq!(h.state("a.service"), State::Running);
+    // A stop meanwhile ends the reload and what was queued behind it (vigild
+    // answers their waiters as the state leaves reloading): the next run
+    // reloads once when asked once.
+    h.ok(Event::Reload("a.service".into()));
+    let r = h.expect_spawn("a.service", Role::Reload(0));
+    h.ok(Event::Reload("a.service".into()));
+    h.stop("a.service");
+    h.exit(r, 0);
+    h.killed(main, SIGTERM);
+    assert_eq!(h.state("a.service"), State::Inactive);
+    assert!(ended(&h.take()).is_empty());
+    h.run("a.service");
+    h.ok(Event::Reload("a.service".into()));
+    let r = h.expect_spawn("a.service", Role::Reload(0));
+    h.exit(r, 0);
+    let acts = h.take();
+    assert_eq!(ended(&acts), [None]);
+    assert!(spawns(&acts).is_empty(), "{acts:?}");
+}
+
 #[test]
 fn a_reload_past_timeout_start_sec_is_killed_and_failed() {
     let mut h = H::new(vec![

@@ -259,6 +259,48 @@ fn restart_propagates_to_part_of_dependents() {
     assert_eq!(h.state("p.service"), State::Running);
 }
 
+/// Review finding: `vigil restart a` of an `a` that had failed (or waited
+/// out its RestartSec=) only started it; `r`, which requires it and ran on,
+/// was not restarted. systemd's restart job gives what requires the unit a
+/// try-restart whatever the unit's own state.
+#[test]
+fn a_restart_of_a_unit_that_is_down_restarts_what_requires_it() {
+    for restarting in [false, true] {
+        let a_unit = match restarting {
+            true => service("a.service")
+                .restart(RestartPolicy::Always)
+                .restart_sec(secs(30)),
+            false => service("a.service"),
+        };
+        let mut h = H::new(vec![
+            a_unit,
+            service("r.service").needs(&["a.service"]),
+            service("idle.service").needs(&["a.service"]),
+        ]);
+        let a = h.run("a.service");
+        let r = h.run("r.service");
+        h.killed(a, 9);
+        h.take();
+        let down = if restarting {
+            State::Restarting
+        } else {
+            State::Failed
+        };
+        assert_eq!(h.state("a.service"), down);
+        assert_eq!(h.state("r.service"), State::Running);
+        h.ok(Event::Restart("a.service".into()));
+        let acts = h.take();
+        // r stops, then both start, a first; idle (never started) stays down.
+        assert_eq!(signalled(&acts), ["r.service"], "{restarting}");
+        h.killed(r, SIGTERM);
+        assert_eq!(started(&h.take()), ["a.service"]);
+        h.spawned("a.service", Role::Main(0));
+        h.expect_spawn("r.service", Role::Main(0));
+        assert_eq!(h.state("r.service"), State::Running);
+        assert_eq!(h.state("idle.service"), State::Inactive);
+    }
+}
+
 #[test]
 fn conflicts_stop_the_other_unit_both_ways() {
     let mut h = H::new(vec![

@@ -83,7 +83,7 @@ enum Conditional {
 /// reload or not (None: the unit is left as it is), as systemd collapses
 /// its job types when it queues them: try-restart restarts what is active or
 /// on its way up; a unit that can reload is reloaded when active (or
-/// reloading: it joins that reload), else started (`reload-or-restart`) or
+/// reloading: one more runs after it), else started (`reload-or-restart`) or
 /// left alone (`try-`); one that cannot is restarted, as `try-restart` or
 /// `restart` would.
 fn collapse(op: Conditional, state: State, can_reload: bool) -> Option<JobKind> {
@@ -120,6 +120,10 @@ struct WaitUnit {
     /// For restart: the unit has been seen going down (or starting), so the
     /// next settled state is the result.
     armed: bool,
+    /// For reload: asked for while a reload ran, so it is the next reload's
+    /// end that answers it, not this one's (the engine queues it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    behind: bool,
     result: Option<JobResult>,
 }
 
@@ -779,9 +783,24 @@ impl Clients {
 
     /// A reload of `unit` ended: the reloads waited for are answered, `ok`
     /// unless it failed (then with why). The unit is active again.
+    /// One asked for while this reload ran waits for the next one's end.
     pub fn on_reload_ended(&mut self, unit: &str, state: State, failure: Option<&ReloadFailure>) {
-        let kinds = |kind| kind == JobKind::Reload;
-        self.answer(unit, kinds, state, failure.map(ToString::to_string));
+        let reason = failure.map(ToString::to_string);
+        for w in &mut self.waiters {
+            let waiter = w.kind;
+            for u in (w.units.iter_mut()).filter(|u| {
+                u.name == unit && u.result.is_none() && u.kind(waiter) == JobKind::Reload
+            }) {
+                if !std::mem::take(&mut u.behind) {
+                    u.result = Some(JobResult {
+                        unit: u.name.clone(),
+                        state: state.to_string(),
+                        ok: reason.is_none(),
+                        reason: reason.clone(),
+                    });
+                }
+            }
+        }
     }
 
     /// Answers the jobs of `kinds` still waited for on `unit`: `ok` when
@@ -1595,6 +1614,7 @@ impl Daemon {
                     )
                 });
                 WaitUnit {
+                    behind: false,
                     armed: kind != JobKind::Restart || busy,
                     name,
                     kind: None,
@@ -1603,6 +1623,7 @@ impl Daemon {
             })
             // Those not found are answered with the rest, in the same reply.
             .chain(unknown.into_iter().map(|result| WaitUnit {
+                behind: false,
                 name: result.unit.clone(),
                 kind: None,
                 armed: true,
@@ -1633,20 +1654,16 @@ impl Daemon {
         let mut waited = Vec::new();
         let single = names.len() == 1 && unknown.is_empty();
         for name in names {
+            let behind = self.is_reloading(&name);
             let result = match self.engine.handle(now, Event::Reload(name.clone())) {
                 // Refused alone (one name), the error it always was; among
                 // others, said with them (systemctl's job per unit).
                 Err(e) if single => return Some(self.engine_refusal(id, &e)),
                 Err(e) => Some(self.refused_result(&name, Some(&e))),
-                Ok(()) => {
-                    let reloading = self
-                        .engine
-                        .unit(&name)
-                        .is_some_and(|info| info.state == State::Reloading);
-                    (!reloading).then(|| self.job_result(&name, true))
-                }
+                Ok(()) => (!self.is_reloading(&name)).then(|| self.job_result(&name, true)),
             };
             waited.push(WaitUnit {
+                behind: behind && result.is_none(),
                 result,
                 name,
                 kind: None,
@@ -1654,6 +1671,7 @@ impl Daemon {
             });
         }
         waited.extend(unknown.into_iter().map(|result| WaitUnit {
+            behind: false,
             name: result.unit.clone(),
             kind: None,
             armed: true,
@@ -1731,6 +1749,11 @@ impl Daemon {
                 (name, kind)
             })
             .collect();
+        // A reload asked for while one runs waits for the one queued after it.
+        let behind: HashSet<String> = (decided.iter())
+            .filter(|(name, kind)| *kind == Some(JobKind::Reload) && self.is_reloading(name))
+            .map(|(name, _)| name.clone())
+            .collect();
         // Checked for every unit first, so a refused request changes nothing.
         for (name, kind) in &decided {
             if let Some(why) = kind.and_then(|k| self.manual_refusal(name, k)) {
@@ -1758,6 +1781,7 @@ impl Daemon {
             let Some(kind) = kind else {
                 let result = Some(self.job_result(&name, true));
                 waited.push(WaitUnit {
+                    behind: false,
                     name,
                     kind: None,
                     armed: true,
@@ -1787,6 +1811,7 @@ impl Daemon {
                 matches!(i.state, State::Waiting | State::Starting | State::Stopping)
             });
             waited.push(WaitUnit {
+                behind: result.is_none() && behind.contains(&name),
                 armed: kind != JobKind::Restart || busy,
                 name,
                 kind: Some(kind),
@@ -1794,6 +1819,7 @@ impl Daemon {
             });
         }
         waited.extend(unknown.into_iter().map(|result| WaitUnit {
+            behind: false,
             name: result.unit.clone(),
             kind: None,
             armed: true,
@@ -1818,6 +1844,10 @@ impl Daemon {
     /// `ExecReload=`, or of `Type=notify-reload` (what `reload` does not
     /// refuse; a target, which `reload` takes doing nothing, is restarted,
     /// as systemd's unit_can_reload says no for it).
+    fn is_reloading(&self, name: &str) -> bool {
+        (self.engine.unit(name)).is_some_and(|info| info.state == State::Reloading)
+    }
+
     fn can_reload(&self, name: &str) -> bool {
         let def = self.engine.run_definition(name);
         let service = def.as_ref().and_then(|d| d.service.as_ref());

@@ -208,6 +208,61 @@ fn reload_or_restart_says_a_reload_that_failed() {
     );
 }
 
+/// Review finding: a reload asked for while one ran was merged into it (the
+/// second `vigil reload` said it worked after the first's end; ExecReload=
+/// ran once, so what changed meanwhile was never read). It runs after the
+/// first, as systemd queues it, and its client waits for that one's end;
+/// `reload-or-restart` of a reloading unit alike.
+#[test]
+fn a_reload_asked_for_during_a_reload_runs_after_it() {
+    let d = TempDir::new("reload-queued");
+    let (count, go, rc) = (
+        d.path().join("count"),
+        d.path().join("go"),
+        d.path().join("rc"),
+    );
+    // Each reload waits for `go`, then ends with the code in `rc` (0 without).
+    let unit = sleeper(&format!(
+        "ExecReload=/bin/sh -c 'echo r >> {count}; while [ ! -e {go} ]; do sleep 0.02; done; \
+         rm -f {go}; exit $(cat {rc} 2>/dev/null || echo 0)'\n",
+        count = count.display(),
+        go = go.display(),
+        rc = rc.display()
+    ));
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=r.service\n"),
+        ("r.service", &unit),
+    ]);
+    m.wait_state("r.service", "running");
+    let reloads = || fs::read_to_string(&count).map_or(0, |t| t.lines().count());
+    for verb in ["reload", "reload-or-restart"] {
+        let before = reloads();
+        m.vigil_ok(&["reload", "--no-block", "r"]);
+        harness::wait_until("the first reload", || reloads() == before + 1);
+        let second = m.vigil_in_background(&[verb, "r"]);
+        m.wait_log_count(
+            "r.service",
+            "reload queued",
+            if verb == "reload" { 1 } else { 2 },
+        );
+        fs::write(&go, "").unwrap();
+        harness::wait_until("the queued reload", || reloads() == before + 2);
+        // The queued one fails: its client says so, not the first's success.
+        fs::write(&rc, "1").unwrap();
+        fs::write(&go, "").unwrap();
+        let out = second.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{verb}: {}", text(&out));
+        assert!(
+            stderr(&out).contains("reload failed: exit code 1"),
+            "{verb}: {}",
+            text(&out)
+        );
+        fs::remove_file(&rc).unwrap();
+        harness::wait_until("the reload's end", || m.state("r.service") == "running");
+        assert_eq!(reloads(), before + 2, "{verb}");
+    }
+}
+
 /// systemctl ignores a masked unit for the try- verbs: nothing to restart,
 /// success; reload-or-restart says it cannot be had.
 #[test]

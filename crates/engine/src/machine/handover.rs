@@ -108,6 +108,8 @@ struct SavedUnit {
     started_ok: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     failed_before_start: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    reload_again: bool,
     /// Started by the shutdown, not stopped by it (yet).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     at_shutdown: bool,
@@ -228,6 +230,7 @@ impl Machine {
                 main_gone: s.main_gone,
                 started_ok: s.started_ok,
                 failed_before_start: s.failed_before_start,
+                reload_again: s.reload_again,
                 at_shutdown: s.at_shutdown,
                 leftovers: s.leftovers,
                 pids,
@@ -312,6 +315,7 @@ impl Machine {
             s.main_gone = su.main_gone;
             s.started_ok = su.started_ok;
             s.failed_before_start = su.failed_before_start;
+            s.reload_again = su.reload_again;
             s.at_shutdown = su.at_shutdown;
             s.leftovers = su.leftovers;
             s.main_pid = su.main_pid;
