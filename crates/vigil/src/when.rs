@@ -17,14 +17,17 @@ const DAY_US: u64 = 86_400_000_000;
 /// `spec` as microseconds since the epoch, `now_us` being now: `now`,
 /// `today`, `yesterday`, `tomorrow` (midnight), `@SECONDS[.FRACTION]`, a
 /// span before or after now (`-1h`, `+5min`, `10min ago`, `1h 30min ago`),
-/// or `[WEEKDAY] YYYY-MM-DD [HH:MM[:SS[.FRACTION]]] [UTC]` (a `T` between
-/// date and time, a `Z` for UTC, as ISO 8601 writes them) or `HH:MM[:SS]`
-/// (today). The error says what was expected.
+/// or `[WEEKDAY] YYYY-MM-DD [HH:MM[:SS[.FRACTION]]] [UTC|±HH:MM]` (a `T`
+/// between date and time, a `Z` for UTC, as ISO 8601 writes them; a year of
+/// two digits is 19YY from 69, else 20YY, as systemd reads it) or
+/// `HH:MM[:SS]` (today). The error says what was expected.
 pub fn parse(spec: &str, now_us: u64) -> Result<u64, String> {
     let bad = |why: &str| format!("cannot read {spec:?} as a time: {why}");
     let s = spec.trim();
     let today = now_us - now_us % DAY_US;
-    match s {
+    // `today UTC` is today: the words are in UTC anyway.
+    let word = s.strip_suffix(" UTC").unwrap_or(s);
+    match word {
         "now" => return Ok(now_us),
         "today" => return Ok(today),
         "yesterday" => return Ok(today.saturating_sub(DAY_US)),
@@ -52,7 +55,38 @@ pub fn parse(spec: &str, now_us: u64) -> Result<u64, String> {
             false => now_us.checked_add(us).ok_or_else(|| bad("too late")),
         };
     }
-    absolute(s, today).map_err(bad)
+    let (s, offset) = utc_offset(s);
+    let at = absolute(s, today).map_err(bad)?;
+    let at = i128::from(at) - i128::from(offset) * 1_000_000;
+    u64::try_from(at).map_err(|_| bad("before 1970"))
+}
+
+/// `s` without a UTC offset at its end (`+01:00`, `-0300`, after a time),
+/// and that offset in seconds (0 without one).
+fn utc_offset(s: &str) -> (&str, i64) {
+    let Some(at) = s.rfind(['+', '-']) else {
+        return (s, 0);
+    };
+    let (head, tail) = s.split_at(at);
+    let digits: String = tail[1..].chars().filter(|&c| c != ':').collect();
+    let well_formed = match tail.len() {
+        6 => tail.as_bytes().get(3) == Some(&b':'),
+        5 => !tail.contains(':'),
+        _ => false,
+    };
+    // After a time (`15:10+01:00`), never the dashes of a date.
+    if !well_formed || digits.len() != 4 || !head.contains(':') {
+        return (s, 0);
+    }
+    let (Some(h), Some(m)) = (number(&digits[..2]), number(&digits[2..])) else {
+        return (s, 0);
+    };
+    if h > 23 || m > 59 {
+        return (s, 0);
+    }
+    let seconds = (h * 60 + m) as i64 * 60;
+    let sign = if tail.starts_with('-') { -1 } else { 1 };
+    (head.trim_end(), sign * seconds)
 }
 
 /// `[WEEKDAY] DATE [TIME] [UTC]` or `TIME [UTC]` (the day is today's).
@@ -108,10 +142,16 @@ fn absolute(s: &str, today: u64) -> Result<u64, &'static str> {
 fn date_days(date: &str) -> Option<u64> {
     let mut parts = date.split('-');
     let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || y.len() != 4 || m.len() != 2 || d.len() != 2 {
+    if parts.next().is_some() || !matches!(y.len(), 2 | 4) || m.len() != 2 || d.len() != 2 {
         return None;
     }
+    let two_digits = y.len() == 2;
     let (y, m, d) = (number(y)?, number(m)?, number(d)?);
+    let y = match y {
+        0..=68 if two_digits => y + 2000,
+        69..=99 if two_digits => y + 1900,
+        _ => y,
+    };
     let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
     let month_days = [
         31,
@@ -197,11 +237,20 @@ mod tests {
         assert_eq!(at("2024-02-29 23:59:59"), 1_709_251_199_000_000);
         assert_eq!(at("14:05"), MIDNIGHT + 50_700_000_000);
         assert_eq!(at("9:00:30"), MIDNIGHT + 32_430_000_000);
+        // Review findings: systemd.time(7)'s other forms.
+        assert_eq!(at("26-12-07"), MIDNIGHT);
+        assert_eq!(at("70-01-01 00:00:01"), 1_000_000);
+        assert_eq!(at("2026-12-07T14:05:06.25+00:00"), NOW);
+        assert_eq!(at("2026-12-07T15:05:06.25+01:00"), NOW);
+        assert_eq!(at("2026-12-07 11:05:06.25 -0300"), NOW);
+        assert_eq!(at("16:05:06.25+02:00"), NOW);
     }
 
     #[test]
     fn words_spans_and_epoch_seconds() {
         assert_eq!(at("now"), NOW);
+        assert_eq!(at("now UTC"), NOW);
+        assert_eq!(at("today UTC"), MIDNIGHT);
         assert_eq!(at("today"), MIDNIGHT);
         assert_eq!(at("yesterday"), MIDNIGHT - DAY_US);
         assert_eq!(at("tomorrow"), MIDNIGHT + DAY_US);
@@ -233,6 +282,10 @@ mod tests {
             "-1 fortnight",
             "@1.1234567",
             "2026-12-07 12",
+            "2026-12-07 12:00+24:00",
+            "2026-12-07 12:00+1:00",
+            "1970-01-01 00:00+01:00",
+            "0026-12-07",
         ] {
             assert!(parse(bad, NOW).is_err(), "{bad:?} was taken");
         }

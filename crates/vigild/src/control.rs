@@ -138,6 +138,8 @@ struct Follow {
     id: u64,
     which: Select,
     seq: u64,
+    /// `vigil log -f --since` a time still to come: no line before it.
+    since_us: u64,
 }
 
 struct Client {
@@ -904,7 +906,7 @@ impl Clients {
         let (lines, seq) = logs.since(&f.which, f.seq);
         f.seq = seq;
         let req = f.id;
-        for line in lines {
+        for line in lines.into_iter().filter(|l| l.time_us >= f.since_us) {
             c.output.extend_from_slice(&vigil_proto::encode(&Reply::ok(
                 req,
                 Body::LogLine { line },
@@ -1308,7 +1310,13 @@ impl Daemon {
                 };
                 let seq = self.logs.last_seq();
                 if let Some(c) = self.clients.clients.get_mut(&client).filter(|_| follow) {
-                    c.follow = Some(Follow { id, which, seq });
+                    let since_us = since_us.unwrap_or(0);
+                    c.follow = Some(Follow {
+                        id,
+                        which,
+                        seq,
+                        since_us,
+                    });
                 }
                 Some(Reply::ok(id, Body::Log { lines: tail }))
             }

@@ -1551,6 +1551,40 @@ fn a_log_follow_with_an_end_is_a_bad_request() {
     );
 }
 
+/// Review finding: `vigil log -f --since` a time still to come printed the
+/// lines filed before it once it followed: only its backlog was cut.
+#[test]
+fn a_log_follower_since_a_time_to_come_gets_no_line_before_it() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        (
+            "say.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/echo said-now\n",
+        ),
+    ]);
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64;
+    let ask = format!(
+        "{{\"verb\":\"log\",\"follow\":true,\"since_us\":{}}}",
+        now_us + 3_600_000_000
+    );
+    let s = UnixStream::connect(&m.socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    (&s).write_all(format!("{}\n", request(1, &ask)).as_bytes())
+        .unwrap();
+    let mut replies = BufReader::new(s).lines();
+    // The backlog, empty: the follow is in place.
+    let first: serde_json::Value = serde_json::from_str(&replies.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["result"]["lines"], serde_json::json!([]), "{first}");
+    m.vigil_ok(&["start", "say"]);
+    m.wait_log("say.service", "said-now");
+    let _ = m.shutdown();
+    let rest: Vec<String> = replies.map_while(Result::ok).collect();
+    assert!(!rest.iter().any(|l| l.contains("said-now")), "{rest:?}");
+}
+
 /// Sends `requests` on one connection and half-closes it (as `socat` and
 /// `nc -N` do at the end of their input); reads every reply until the
 /// manager closes the connection.
