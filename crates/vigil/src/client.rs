@@ -156,10 +156,17 @@ pub fn run(cmd: Command) -> Exit {
     let mut first = true;
     // A follower's last line printed: where to go on after a `vigil reexec`.
     let mut last: Option<LogLine> = None;
+    let mut asked = 1;
     loop {
         let reply = match read_reply(&mut reader, &mut line) {
             Ok(Some(reply)) => reply,
-            Ok(None) if first => return no_reply(),
+            Ok(None) if first => match ask_the_next_manager(&path, &request, &mut asked) {
+                Some(again) => {
+                    reader = again;
+                    continue;
+                }
+                None => return no_reply(),
+            },
             Ok(None) if follow => match refollow(&path, &request, &mut last, cmd.json) {
                 Some(again) => {
                     reader = again;
@@ -370,6 +377,41 @@ fn read_reply(
             Err(Exit::Unreachable)
         }
     }
+}
+
+/// How many managers a job is asked of: the first, and its successors
+/// under vigil-init when each goes before it answers.
+const JOB_ASKS: u32 = 5;
+
+/// A start or stop whose manager went (killed, crashed) before it answered.
+/// Under vigil-init the next manager takes the job over from the saved
+/// state, and the control socket, kept by vigil-init, takes connections
+/// meanwhile: the request is asked again of it, to wait for the same end. A
+/// restart is asked as a start (its stop happened or is in the state), so
+/// that nothing restarts twice; other requests are not asked again (a
+/// reload would run twice). None when there is no one to ask: the socket
+/// refuses (no vigil-init kept it) or is gone.
+fn ask_the_next_manager(
+    path: &std::path::Path,
+    request: &Request,
+    asked: &mut u32,
+) -> Option<BufReader<UnixStream>> {
+    let again = match request {
+        Request::Start { .. } | Request::Stop { .. } => request.clone(),
+        Request::Restart { units, no_block } => Request::Start {
+            units: units.clone(),
+            no_block: *no_block,
+        },
+        _ => return None,
+    };
+    if *asked >= JOB_ASKS {
+        return None;
+    }
+    let stream = UnixStream::connect(path).ok()?;
+    *asked += 1;
+    eprintln!("vigil: the manager went before it answered; asking the next one");
+    send(&stream, 1, &[again]).ok()?;
+    Some(BufReader::new(stream))
 }
 
 fn no_reply() -> Exit {

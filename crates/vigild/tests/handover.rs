@@ -2030,6 +2030,44 @@ fn a_client_waiting_for_a_job_gets_its_answer_across_a_reexec() {
     assert_eq!(m.state("slow.service"), "running");
 }
 
+/// Review finding: a `vigil start` waiting when its manager was killed said
+/// "the manager closed the connection without a reply" (exit 5), though the
+/// next manager finished the start. Under vigil-init, which keeps the
+/// control socket, the client asks the next manager and gets the answer; a
+/// restart is asked as a start, so the unit is not restarted twice.
+#[test]
+fn a_client_waiting_for_a_job_gets_its_answer_across_a_crash() {
+    if !require_root("a_client_waiting_for_a_job_gets_its_answer_across_a_crash") {
+        return;
+    }
+    let d = TempDir::new("crash-waiter");
+    let (go, starts) = (d.path().join("go"), d.path().join("starts"));
+    let unit = format!(
+        "[Service]\nExecStartPre=/bin/sh -c 'echo pre >> {starts}; while [ ! -e {go} ]; do sleep 0.02; done'\n\
+         ExecStart=/bin/sleep 1000\n",
+        starts = starts.display(),
+        go = go.display()
+    );
+    let m = Manager::start_under_init(
+        &[("default.target", "[Unit]\n"), ("slow.service", &unit)],
+        &[],
+    );
+    for verb in ["start", "restart"] {
+        let _ = fs::remove_file(&go);
+        let waiting = m.vigil_in_background(&[verb, "slow.service"]);
+        m.wait_state("slow.service", "starting");
+        m.kill_vigild(|| {});
+        fs::write(&go, "").unwrap();
+        let out = waiting.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{verb}: {:?}: {stderr}", out.status);
+        assert!(stderr.contains("asking the next one"), "{verb}: {stderr}");
+        assert_eq!(m.state("slow.service"), "running");
+    }
+    let ran = fs::read_to_string(&starts).unwrap();
+    assert_eq!(ran.lines().count(), 2, "one start, one restart: {ran}");
+}
+
 /// The sinks' queues cross the exec of `vigil reexec`, however far behind
 /// their readers are. Here, in a container, vigild's stdout is a pipe whose
 /// reader starts only once the new image has taken over: vigild has half a
