@@ -694,7 +694,20 @@ impl Daemon {
             None,
             &format!("emergency shell ended: starting {target}"),
         );
+        // What was asked for on its own and failed only for what the shell
+        // was to fix (the gettys vigil-getty starts, each its own job: a
+        // serial console got no login prompt back) is asked for again, as
+        // the boot target is: systemd's generator puts them in the boot's.
+        let retry: Vec<String> = (self.engine.units().into_iter())
+            .filter(|u| u.state == State::Inactive)
+            .filter(|u| matches!(u.reason, Some(Reason::DependencyFailed(_))))
+            .map(|u| u.name)
+            .collect();
         self.start_boot_target();
+        let now = self.now();
+        for name in retry {
+            let _ = self.engine.handle(now, Event::Start(name));
+        }
     }
 
     /// The boot target's own name: `default.target` is usually an alias (a

@@ -38,21 +38,40 @@ fn a_boot_target_that_fails_gets_the_emergency_shell_and_boots_on_once_fixed() {
     let out = TempDir::new("emergency");
     let d = out.path();
     let program = d.join("needed-program");
-    // The operator's fix: the program the required service runs appears.
+    let socket = d.join("control.sock");
+    // The operator's fix: the program the required service runs appears
+    // (once late.service, below, has failed for want of it).
     let fix = format!(
-        "printf '#!/bin/sh\\nexec sleep 1000\\n' > {p}; chmod 755 {p}",
+        "until {vigil} --socket {s} status late --json | grep -q 'dependency failed'; do sleep 0.02; done\n\
+         printf '#!/bin/sh\\nexec sleep 1000\\n' > {p}; chmod 755 {p}",
+        vigil = vigil_bin().display(),
+        s = socket.display(),
         p = program.display()
     );
-    let socket = d.join("control.sock");
     let shell = shell(d, &socket, &fix);
     let needed = format!("[Service]\nType=exec\nExecStart={}\n", program.display());
+    // As vigil-getty starts each getty, its own job, outside the boot's:
+    // failed by the failure, it is asked for again once the shell exits
+    // (review finding: a serial console got no login prompt back).
+    let asker = format!(
+        "[Unit]\nDefaultDependencies=no\n[Service]\nType=oneshot\nRemainAfterExit=yes\n\
+         ExecStart={} --socket {} start --no-block late.service\n",
+        vigil_bin().display(),
+        socket.display()
+    );
     let mut m = Manager::start_under_init_with(
         &[
             (
                 "default.target",
-                "[Unit]\nRequires=needed.service\nAfter=needed.service\n",
+                "[Unit]\nRequires=needed.service\nAfter=needed.service\nWants=asker.service\n",
             ),
             ("needed.service", &needed),
+            ("asker.service", &asker),
+            (
+                "late.service",
+                "[Unit]\nRequires=needed.service\nAfter=needed.service\n\
+                 [Service]\nExecStart=/bin/sleep 1000\n",
+            ),
         ],
         &["--shell", &shell],
         &["--socket", socket.to_str().unwrap()],
@@ -60,6 +79,7 @@ fn a_boot_target_that_fails_gets_the_emergency_shell_and_boots_on_once_fixed() {
     m.expect_stderr("default.target cannot be reached: emergency shell on the console");
     m.expect_stderr("emergency shell ended: starting default.target");
     m.wait_state("needed.service", "running");
+    m.wait_state("late.service", "running");
     m.wait_state("default.target", "running");
     m.expect_stderr("startup finished: default.target reached");
     assert_eq!(read(&d.join("shell.runs")), "run\n", "one shell");
