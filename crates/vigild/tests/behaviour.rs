@@ -609,8 +609,9 @@ fn stderr_shares_the_stdout_pipe_by_default_and_keeps_its_order() {
     }
 }
 
-#[test]
-fn log_without_a_name_interleaves_every_unit_by_time_and_n_keeps_the_last_lines() {
+/// A manager whose a, b and c (oneshots, each after the one before) have
+/// each logged its word (`word-from-a`...), c last.
+fn three_words_in_order() -> Manager {
     let once = |after: &str, word: &str| {
         format!(
             "[Unit]\nAfter={after}\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/echo {word}\n"
@@ -626,6 +627,12 @@ fn log_without_a_name_interleaves_every_unit_by_time_and_n_keeps_the_last_lines(
         ("c.service", &once("b.service", "word-from-c")),
     ]);
     m.wait_log("c.service", "word-from-c");
+    m
+}
+
+#[test]
+fn log_without_a_name_interleaves_every_unit_by_time_and_n_keeps_the_last_lines() {
+    let m = three_words_in_order();
     m.wait_state("c.service", "exited");
     let all: Vec<serde_json::Value> = m
         .vigil_ok(&["log", "-n", "100000", "--json"])
@@ -666,21 +673,7 @@ fn log_without_a_name_interleaves_every_unit_by_time_and_n_keeps_the_last_lines(
 /// time, both ends in; `-n` keeps the newest of them.
 #[test]
 fn log_since_and_until_give_the_lines_of_a_span_of_time() {
-    let once = |after: &str, word: &str| {
-        format!(
-            "[Unit]\nAfter={after}\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/echo {word}\n"
-        )
-    };
-    let m = Manager::start(&[
-        (
-            "default.target",
-            "[Unit]\nWants=a.service b.service c.service\n",
-        ),
-        ("a.service", &once("", "word-from-a")),
-        ("b.service", &once("a.service", "word-from-b")),
-        ("c.service", &once("b.service", "word-from-c")),
-    ]);
-    m.wait_log("c.service", "word-from-c");
+    let m = three_words_in_order();
     let words = |args: &[&str]| -> Vec<String> {
         let mut all = vec!["log", "--json"];
         all.extend(args);

@@ -2642,6 +2642,19 @@ fn before_the_edits(d: &Path) -> Vec<(String, String)> {
     ]
 }
 
+/// A manager under vigil-init (with `extra_args`) on the units before the
+/// edits, its default.target's a.service running.
+fn started_before_the_edits(d: &Path, extra_args: &[&str]) -> Manager {
+    let files = before_the_edits(d);
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let m = Manager::start_under_init(&files, extra_args);
+    m.wait_state("a.service", "running");
+    m
+}
+
 /// The edits a `vigil sync` would act on: b.service is new, and
 /// default.target, running, now wants it and c.service.
 fn edit_for_a_sync(m: &Manager, d: &Path) {
@@ -2703,14 +2716,8 @@ fn a_sync_cut_short_by_a_crash_is_done_by_the_next_manager() {
     )
     .unwrap();
     fs::set_permissions(&generator, fs::Permissions::from_mode(0o755)).unwrap();
-    let files = before_the_edits(d);
-    let files: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(n, t)| (n.as_str(), t.as_str()))
-        .collect();
     let gen_arg = gen_dir.display().to_string();
-    let mut m = Manager::start_under_init(&files, &["--generator-dir", &gen_arg]);
-    m.wait_state("a.service", "running");
+    let mut m = started_before_the_edits(d, &["--generator-dir", &gen_arg]);
 
     edit_for_a_sync(&m, d);
     fs::write(&hold, "").unwrap();
@@ -2734,13 +2741,7 @@ fn edits_not_synced_before_a_crash_are_taken_in_as_a_sync_would() {
     }
     let out = TempDir::new("handover-unsynced");
     let d = out.path();
-    let files = before_the_edits(d);
-    let files: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(n, t)| (n.as_str(), t.as_str()))
-        .collect();
-    let mut m = Manager::start_under_init(&files, &[]);
-    m.wait_state("a.service", "running");
+    let mut m = started_before_the_edits(d, &[]);
     let mut sync = None;
     m.stop_and_kill_vigild(|| {
         edit_for_a_sync(&m, d);
@@ -2766,13 +2767,7 @@ fn edits_not_synced_before_a_reexec_are_taken_in_as_a_sync_would() {
     }
     let out = TempDir::new("handover-reexec-unsynced");
     let d = out.path();
-    let files = before_the_edits(d);
-    let files: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(n, t)| (n.as_str(), t.as_str()))
-        .collect();
-    let mut m = Manager::start_under_init(&files, &[]);
-    m.wait_state("a.service", "running");
+    let mut m = started_before_the_edits(d, &[]);
     edit_for_a_sync(&m, d);
     m.vigil_ok(&["reexec"]);
     done_as_a_sync_would(&mut m, d);
