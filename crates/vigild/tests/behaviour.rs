@@ -5318,6 +5318,8 @@ fn an_orphan_of_another_user_is_no_candidate_for_a_forking_units_main_pid() {
     wait_until("v's start process", || m.state("v.service") == "starting");
     m.vigil_ok(&["start", "other"]);
     let orphan = read_pid(&drop.join("pid"));
+    // In a session of its own, it outlives the manager: killed at the end.
+    let _reap = Reap(vec![orphan]);
     fs::write(d.path().join("go"), "").unwrap();
     m.wait_state("v.service", "running");
     let main = m.main_pid("v.service");
