@@ -19,7 +19,7 @@ use vigil_units::load::LoadedSet;
 
 use crate::control::Clients;
 use crate::handover::{Handover, Inherited};
-use crate::logs::Logs;
+use crate::logs::{Logs, Select};
 use crate::options::{Options, absolute};
 use crate::procs::Procs;
 
@@ -679,6 +679,32 @@ impl Daemon {
             "no vigil-init to run an emergency shell"
         };
         self.say(Level::Error, None, &format!("{why}: {what}"));
+    }
+
+    /// Why `unit` failed, followed down its `dependency failed: X` reasons
+    /// to the unit that failed itself, with the last line that unit wrote
+    /// (a mount's error, say): `; vigil-fstab.service failed (exit code 1):
+    /// /etc/fstab:4: cannot mount ...`. Empty when there is nothing to add.
+    fn root_failure(&self, unit: &str) -> String {
+        let mut name = unit.to_string();
+        for _ in 0..64 {
+            let Some(info) = self.engine.unit(&name) else {
+                break;
+            };
+            match info.reason {
+                Some(Reason::DependencyFailed(dep)) => name = dep,
+                Some(reason) if name != unit => {
+                    let last = (self.logs.tail(&Select::Unit(name.clone()), 50).into_iter())
+                        .rev()
+                        .find(|l| l.stream != "vigil")
+                        .map(|l| format!(": {}", l.line))
+                        .unwrap_or_default();
+                    return format!("; {name} {} ({reason}){last}", info.state);
+                }
+                _ => break,
+            }
+        }
+        String::new()
     }
 
     /// The emergency shell exited: boot on, as systemd's emergency.service
@@ -1965,8 +1991,10 @@ impl Daemon {
                     } else if state == State::Failed
                         || matches!(reason, Some(Reason::DependencyFailed(_)))
                     {
-                        // Failed, or its start failed for what it requires.
-                        self.enter_emergency(&format!("{unit} cannot be reached"));
+                        // Failed, or its start failed for what it requires:
+                        // said with the failure at the root of it.
+                        let cause = self.root_failure(&unit);
+                        self.enter_emergency(&format!("{unit} cannot be reached{cause}"));
                     }
                 }
             }

@@ -76,7 +76,8 @@ fn a_boot_target_that_fails_gets_the_emergency_shell_and_boots_on_once_fixed() {
         &["--shell", &shell],
         &["--socket", socket.to_str().unwrap()],
     );
-    m.expect_stderr("default.target cannot be reached: emergency shell on the console");
+    m.expect_stderr("default.target cannot be reached; needed.service failed (exec failed");
+    m.expect_stderr("emergency shell on the console");
     m.expect_stderr("emergency shell ended: starting default.target");
     m.wait_state("needed.service", "running");
     m.wait_state("late.service", "running");
@@ -195,7 +196,8 @@ fn a_mount_of_fstab_that_fails_stops_the_boot_for_the_emergency_shell() {
     fs::write(
         units.join("vigil-fstab.service.d/fails.conf"),
         // No container condition: this may run in one.
-        "[Unit]\nConditionVirtualization=\n[Service]\nExecStart=\nExecStart=/bin/false\n",
+        "[Unit]\nConditionVirtualization=\n[Service]\nExecStart=\n\
+         ExecStart=/bin/sh -c 'echo /etc/fstab:4: cannot mount tmpfs on /mnt/bad >&2; exit 1'\n",
     )
     .unwrap();
     fs::write(
@@ -215,7 +217,12 @@ fn a_mount_of_fstab_that_fails_stops_the_boot_for_the_emergency_shell() {
             units.to_str().unwrap(),
         ],
     );
-    m.expect_stderr("multi-user.target cannot be reached: emergency shell on the console");
+    // The console says what failed at the root of it, with its last line
+    // (review finding: only `main process exited with status 1` was seen).
+    m.expect_stderr(
+        "multi-user.target cannot be reached; vigil-fstab.service failed (exit code 1): \
+         /etc/fstab:4: cannot mount tmpfs on /mnt/bad: emergency shell on the console",
+    );
     m.expect_stderr("a container gets one emergency shell");
     assert_eq!(m.state("vigil-fstab.service"), "failed");
     // Its start failed for its dependency (sysinit.target): never started.
