@@ -434,7 +434,8 @@ fn mountinfo(buf: &mut [u8]) -> impl DoubleEndedIterator<Item = (&[u8], &[u8])> 
 
 /// Unmounts every filesystem, the last mounted first. What cannot be unmounted is
 /// remounted read-only and detached; / is remounted read-only. /proc stays: it is how we
-/// see what is left, and it holds no data. The table is read again while a pass makes
+/// see what is left, and it holds no data; so does devtmpfs (our console holds it: it
+/// was "busy" at every end), as systemd-shutdown leaves /dev. The table is read again while a pass makes
 /// progress: it may be longer than the buffer.
 fn unmount_all() {
     let (table, mut buf) = (sys::zeroed(MOUNTINFO), [0u8; 4096]);
@@ -456,8 +457,8 @@ fn unmount_all() {
             break;
         }
         for (point, fstype) in mountinfo(table).rev() {
-            let Some(path) =
-                unescape(point, &mut buf).filter(|_| point != b"/" && fstype != b"proc")
+            let Some(path) = unescape(point, &mut buf)
+                .filter(|_| point != b"/" && fstype != b"proc" && fstype != b"devtmpfs")
             else {
                 continue;
             };
