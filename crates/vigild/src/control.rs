@@ -128,6 +128,17 @@ struct WaitUnit {
 }
 
 impl WaitUnit {
+    /// A unit answered already (not found, refused, left alone).
+    fn answered(result: JobResult) -> WaitUnit {
+        WaitUnit {
+            name: result.unit.clone(),
+            kind: None,
+            armed: true,
+            behind: false,
+            result: Some(result),
+        }
+    }
+
     /// The kind of this unit's job, in a waiter of `waiter`'s kind.
     fn kind(&self, waiter: JobKind) -> JobKind {
         self.kind.unwrap_or(waiter)
@@ -1630,13 +1641,7 @@ impl Daemon {
                 }
             })
             // Those not found are answered with the rest, in the same reply.
-            .chain(unknown.into_iter().map(|result| WaitUnit {
-                behind: false,
-                name: result.unit.clone(),
-                kind: None,
-                armed: true,
-                result: Some(result),
-            }))
+            .chain(unknown.into_iter().map(WaitUnit::answered))
             .collect();
         self.clients.waiters.push(Waiter {
             client,
@@ -1678,13 +1683,7 @@ impl Daemon {
                 armed: true,
             });
         }
-        waited.extend(unknown.into_iter().map(|result| WaitUnit {
-            behind: false,
-            name: result.unit.clone(),
-            kind: None,
-            armed: true,
-            result: Some(result),
-        }));
+        waited.extend(unknown.into_iter().map(WaitUnit::answered));
         // Answered when the reloads' ends come (process_actions, after this
         // request), at once when none is under way.
         self.clients.waiters.push(Waiter {
@@ -1787,14 +1786,7 @@ impl Daemon {
         let mut waited = Vec::new();
         for (name, kind) in decided {
             let Some(kind) = kind else {
-                let result = Some(self.job_result(&name, true));
-                waited.push(WaitUnit {
-                    behind: false,
-                    name,
-                    kind: None,
-                    armed: true,
-                    result,
-                });
+                waited.push(WaitUnit::answered(self.job_result(&name, true)));
                 continue;
             };
             let info = self.engine.unit(&name);
@@ -1809,8 +1801,7 @@ impl Daemon {
                 }
                 // A reload with nothing to run (ended already) is answered now.
                 _ if kind == JobKind::Reload => {
-                    (!info.as_ref().is_some_and(|i| i.state == State::Reloading))
-                        .then(|| self.job_result(&name, true))
+                    (!self.is_reloading(&name)).then(|| self.job_result(&name, true))
                 }
                 _ => None,
             };
@@ -1826,13 +1817,7 @@ impl Daemon {
                 result,
             });
         }
-        waited.extend(unknown.into_iter().map(|result| WaitUnit {
-            behind: false,
-            name: result.unit.clone(),
-            kind: None,
-            armed: true,
-            result: Some(result),
-        }));
+        waited.extend(unknown.into_iter().map(WaitUnit::answered));
         if no_block {
             let jobs = waited.into_iter().filter_map(|u| u.result).collect();
             return Some(Reply::ok(id, Body::jobs(jobs)));
@@ -1848,14 +1833,14 @@ impl Daemon {
         None
     }
 
-    /// Whether the unit can reload, for `reload-or-restart`: a service with
-    /// `ExecReload=`, or of `Type=notify-reload` (what `reload` does not
-    /// refuse; a target, which `reload` takes doing nothing, is restarted,
-    /// as systemd's unit_can_reload says no for it).
     fn is_reloading(&self, name: &str) -> bool {
         (self.engine.unit(name)).is_some_and(|info| info.state == State::Reloading)
     }
 
+    /// Whether the unit can reload, for `reload-or-restart`: a service with
+    /// `ExecReload=`, or of `Type=notify-reload` (what `reload` does not
+    /// refuse; a target, which `reload` takes doing nothing, is restarted,
+    /// as systemd's unit_can_reload says no for it).
     fn can_reload(&self, name: &str) -> bool {
         let def = self.engine.run_definition(name);
         let service = def.as_ref().and_then(|d| d.service.as_ref());
@@ -2361,28 +2346,17 @@ mod tests {
             (State::Inactive, None, start, restart, None, None),
             (State::Failed, None, start, restart, None, None),
         ] {
-            assert_eq!(collapse(TryRestart, state, true), try_restart, "{state}");
-            assert_eq!(collapse(TryRestart, state, false), try_restart, "{state}");
-            assert_eq!(
-                collapse(ReloadOrRestart, state, true),
-                reload_able,
-                "{state}"
-            );
-            assert_eq!(
-                collapse(ReloadOrRestart, state, false),
-                reload_not,
-                "{state}"
-            );
-            assert_eq!(
-                collapse(TryReloadOrRestart, state, true),
-                try_able,
-                "{state}"
-            );
-            assert_eq!(
-                collapse(TryReloadOrRestart, state, false),
-                try_not,
-                "{state}"
-            );
+            for (op, can_reload, want) in [
+                (TryRestart, true, try_restart),
+                (TryRestart, false, try_restart),
+                (ReloadOrRestart, true, reload_able),
+                (ReloadOrRestart, false, reload_not),
+                (TryReloadOrRestart, true, try_able),
+                (TryReloadOrRestart, false, try_not),
+            ] {
+                let got = collapse(op, state, can_reload);
+                assert_eq!(got, want, "{op:?} {state} can_reload={can_reload}");
+            }
         }
     }
 
