@@ -7,8 +7,8 @@
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::path::PathBuf;
-use std::sync::LazyLock;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 /// What kind of unit this is, from the suffix of its name.
@@ -672,6 +672,8 @@ pub struct ExecCommand {
     pub ambient: bool,
     /// Where the line came from, for messages (`a.service:12`).
     pub line: u32,
+    /// The file of that line when it is a drop-in; `None`: the unit's own file.
+    pub dropin: Option<Arc<Path>>,
 }
 
 /// The `[Service]` section (or a zinit YAML service).

@@ -61,10 +61,11 @@ verbs:
                                every unit file of the configuration directories (those
                                a pattern matches) with its state as is-enabled says it,
                                or alias; exit 1 when none is listed
-  is-enabled NAME... [-q]      enabled, disabled, static, masked, bad or not-found for each
-                               unit; exit 0 when one is enabled or static
+  is-enabled NAME... [-q]      enabled, disabled, static, alias, masked, bad or not-found
+                               for each unit; exit 0 when one is enabled, static or alias
   verify PATH...               check unit files and directories offline; errors and warnings
-                               with file:line (exit 1 when there is an error)
+                               with file:line, a command whose program cannot be run
+                               included (exit 1 when there is an error)
   notify [--ready] [--reloading] [--stopping] [--status=TEXT] [--pid=PID] [--no-block]
          [KEY=VALUE...]        send a notification to $NOTIFY_SOCKET (like systemd-notify);
                                waits until the manager has it, unless --no-block

@@ -286,6 +286,62 @@ fn verify_warns_about_known_but_unenforced_directives_and_exits_0() {
     assert!(!all.contains(": error:"), "{all}");
 }
 
+/// As systemd-analyze verify: a command whose program cannot be run is an
+/// error at its line (a drop-in's at the drop-in's), unless `-` ignores its
+/// failure; a bare name is looked up in the services' PATH.
+#[test]
+fn verify_names_each_command_that_cannot_be_run_at_its_line() {
+    let d = TempDir::new("verify-exec");
+    let plain = d.path().join("plain.txt");
+    write_file(&plain, "not a program\n");
+    let f = d.path().join("x.service");
+    write_file(
+        &f,
+        &format!(
+            "[Service]\nExecStartPre=-/no/such/pre\nExecStart=/no/such/program arg\n\
+             ExecStartPost=sleep 0\nExecReload=no-such-program-xyz\nExecStop={}\n",
+            p(&plain)
+        ),
+    );
+    let dropins = d.path().join("x.service.d");
+    fs::create_dir_all(&dropins).unwrap();
+    let conf = dropins.join("late.conf");
+    write_file(&conf, "[Service]\nExecStopPost=/no/such/post\n");
+    let y = d.path().join("y.yaml");
+    write_file(&y, "exec: /no/such/zinit-program\n");
+
+    let out = vigil_offline(&["verify", &p(d.path())]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    let at = |file: &Path, line: u32, what: &str| {
+        let prefix = format!("{}:{line}: error: command ", file.display());
+        assert!(
+            all.lines()
+                .any(|l| l.starts_with(&prefix) && l.contains(what)),
+            "no `{prefix}...{what}`:\n{all}"
+        );
+    };
+    at(
+        &f,
+        3,
+        "/no/such/program (ExecStart=) is not executable: No such file",
+    );
+    at(
+        &f,
+        5,
+        "no-such-program-xyz (ExecReload=) is not found in /usr/local/sbin:",
+    );
+    at(&f, 6, "(ExecStop=) is not executable: permission denied");
+    at(&conf, 2, "/no/such/post (ExecStopPost=) is not executable");
+    at(&y, 1, "/no/such/zinit-program (exec) is not executable");
+    assert!(!all.contains("/no/such/pre"), "`-` ignores it:\n{all}");
+    assert!(
+        !all.contains("(ExecStartPost=)"),
+        "sleep is in PATH:\n{all}"
+    );
+    assert!(all.contains("; 5 errors, 0 warnings"), "{all}");
+}
+
 #[test]
 fn verify_names_every_unit_of_a_cycle_in_a_directory() {
     let d = TempDir::new("verify-cycle");

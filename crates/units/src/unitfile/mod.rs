@@ -1053,12 +1053,17 @@ impl Builder<'_> {
         let mut unknown = Vec::new();
         let (unit_name, ctx) = (self.unit.name.clone(), self.ctx);
         let fragment = self.unit.source.clone();
-        let parsed = parse_exec(v, self.line, &mut |w: &str| {
+        let mut parsed = parse_exec(v, self.line, &mut |w: &str| {
             let (out, u) = specifier::expand(w, &unit_name, fragment.as_deref(), ctx);
             unknown.extend(u);
             out
         })
         .map_err(|e| e.to_string())?;
+        if fragment.as_deref() != Some(&*self.path) {
+            for c in &mut parsed.commands {
+                c.dropin = Some(Arc::clone(&self.path));
+            }
+        }
         for u in unknown {
             self.warn(format!(
                 "unknown specifier %{} in {directive}=, kept as written",
