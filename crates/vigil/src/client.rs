@@ -218,6 +218,11 @@ pub fn run(cmd: Command) -> Exit {
                 }
                 show(&reply, cmd.json, false)
             }
+            // As journalctl says it (not with -f, nor to a JSON reader).
+            Some(Body::Log { lines }) if lines.is_empty() && !follow && !cmd.json => {
+                outln!("-- No entries --");
+                Exit::Success
+            }
             // Nothing matched: still the array asked for (`null` for the
             // object of one name), and the error.
             None if cmd.json

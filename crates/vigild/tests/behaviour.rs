@@ -764,6 +764,10 @@ fn log_since_and_until_give_the_lines_of_a_span_of_time() {
         ["word-from-a", "word-from-b", "word-from-c"]
     );
     assert!(words(&["--since", "tomorrow"]).is_empty());
+    // Said as journalctl says it; not to a JSON reader.
+    let none = m.vigil_ok(&["log", "--since", "tomorrow"]);
+    assert_eq!(none, "-- No entries --\n");
+    assert_eq!(m.vigil_ok(&["log", "--since", "tomorrow", "--json"]), "");
     // What is no time is said, and nothing is asked of the manager.
     let out = m.vigil(&["log", "--since", "half past two"]);
     assert_eq!(out.status.code(), Some(2));
