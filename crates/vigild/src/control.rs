@@ -1762,8 +1762,16 @@ impl Daemon {
             .map(|(name, _)| name.clone())
             .collect();
         // Checked for every unit first, so a refused request changes nothing.
+        // A try-restart is refused by `RefuseManualStart=`/`Stop=` whatever
+        // the unit's state, as systemd checks the job asked for before it
+        // collapses: a restart, unless the unit can reload.
         for (name, kind) in &decided {
-            if let Some(why) = kind.and_then(|k| self.manual_refusal(name, k)) {
+            let asked = match op {
+                Conditional::ReloadOrRestart => *kind,
+                Conditional::TryReloadOrRestart if self.can_reload(name) => *kind,
+                _ => Some(JobKind::Restart),
+            };
+            if let Some(why) = asked.and_then(|k| self.manual_refusal(name, k)) {
                 return Some(Reply::err(
                     id,
                     ErrorCode::NotAllowed,

@@ -279,6 +279,51 @@ fn the_try_verbs_leave_a_masked_unit_alone() {
     assert!(stderr(&out).contains("is masked"), "{}", text(&out));
 }
 
+/// As systemd: the try- verbs ask for a restart, which `RefuseManualStart=`
+/// or `RefuseManualStop=` refuses whether the unit is up or down (systemd
+/// checks the job asked for before it collapses); a unit that can reload is
+/// asked for a reload by try-reload-or-restart, which they do not refuse.
+#[test]
+fn the_try_verbs_are_refused_for_a_unit_that_refuses_manual_start_or_stop() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=nostop.service\n"),
+        (
+            "nostart.service",
+            &sleeper("[Unit]\nRefuseManualStart=yes\n"),
+        ),
+        ("nostop.service", &sleeper("[Unit]\nRefuseManualStop=yes\n")),
+        (
+            "reloads.service",
+            &format!("{}[Unit]\nRefuseManualStart=yes\n", reloadable("/dev/null")),
+        ),
+    ]);
+    m.wait_state("nostop.service", "running");
+    let pid = m.main_pid("nostop.service");
+    for (unit, directive) in [
+        ("nostart", "RefuseManualStart=yes"),
+        ("nostop", "RefuseManualStop=yes"),
+    ] {
+        for verb in ["try-restart", "condrestart", "try-reload-or-restart"] {
+            let out = m.vigil(&[verb, unit]);
+            assert_ne!(out.status.code(), Some(0), "{verb} {unit}: {}", text(&out));
+            assert!(
+                stderr(&out).contains(directive),
+                "{verb} {unit}: {}",
+                text(&out)
+            );
+        }
+    }
+    assert_eq!(
+        m.main_pid("nostop.service"),
+        pid,
+        "restarted though refused"
+    );
+    assert!(!ever_changed(&m, "nostart.service"));
+    let out = m.vigil(&["try-reload-or-restart", "reloads"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!ever_changed(&m, "reloads.service"));
+}
+
 // ------------------------------------------------------------------- cat
 
 /// `cat` prints the file the unit was read from and each drop-in applied
