@@ -414,6 +414,8 @@ pub enum Enablement {
     Static,
     /// Its name is a symlink to /dev/null.
     Masked,
+    /// Its name is a symlink to another unit's file ([`ALIAS`]).
+    Alias,
     /// Its file does not load (systemctl's `bad`).
     Bad,
     NotFound,
@@ -426,6 +428,7 @@ impl Enablement {
             Enablement::Disabled => "disabled",
             Enablement::Static => "static",
             Enablement::Masked => "masked",
+            Enablement::Alias => ALIAS,
             Enablement::Bad => "bad",
             Enablement::NotFound => "not-found",
         }
@@ -433,7 +436,10 @@ impl Enablement {
 
     /// Whether systemctl's `is-enabled` would exit 0 for it.
     pub fn counts_as_enabled(self) -> bool {
-        matches!(self, Enablement::Enabled | Enablement::Static)
+        matches!(
+            self,
+            Enablement::Enabled | Enablement::Static | Enablement::Alias
+        )
     }
 }
 
@@ -452,15 +458,23 @@ fn enablement_among(
     dependency_dirs: &[PathBuf],
     name: &str,
 ) -> Enablement {
-    let n = set.canonical(&name::normalize(name));
+    let asked = name::normalize(name);
+    if set.aliases.contains_key(&asked) {
+        return Enablement::Alias;
+    }
+    let n = set.canonical(&asked);
     if set.masked.contains_key(&n) {
         return Enablement::Masked;
     }
     let (unit, file) = match install_name(set, &n).and_then(|i| find_unit(set, &i)) {
         Ok(found) => found,
-        // A template without DefaultInstance= is enabled only as instances.
-        Err(InstallError::Template { name, .. }) if set.templates.contains_key(&name) => {
-            return Enablement::Disabled;
+        // A template without DefaultInstance= is enabled only as instances,
+        // and is static, as systemctl says, when its [Install] is empty.
+        Err(InstallError::Template { name, example }) if set.templates.contains_key(&name) => {
+            return match find_unit(set, &example) {
+                Ok((unit, _)) if installs_nothing(&unit) => Enablement::Static,
+                _ => Enablement::Disabled,
+            };
         }
         Err(InstallError::Broken { .. }) => return Enablement::Bad,
         Err(_) => return Enablement::NotFound,
@@ -943,6 +957,7 @@ mod tests {
         fs::write(lib.join("d.service"), installed).unwrap();
         fs::write(lib.join("b.service"), service).unwrap();
         fs::write(lib.join("c@.service"), installed).unwrap();
+        fs::write(lib.join("e@.service"), service).unwrap();
         fs::write(
             lib.join("bad.service"),
             "[Service]\nExecStart=/bin/x\nType=x\n",
@@ -975,11 +990,18 @@ mod tests {
                 ("bad.service", "bad"),
                 ("c@.service", "disabled"),
                 ("d.service", "disabled"),
+                ("e@.service", "static"),
                 ("m.service", "masked"),
                 ("www.service", "alias"),
                 ("s.socket", "static"),
             ]
         );
+        // is-enabled says the same, and exits 0 for an alias, as systemctl.
+        for (name, state) in [("www", Enablement::Alias), ("e@", Enablement::Static)] {
+            let said = enablement(&set, &dirs, &format!("{name}.service"));
+            assert_eq!(said, state, "{name}");
+            assert!(said.counts_as_enabled(), "{name}");
+        }
         let some = unit_files(&set, &dirs, |n| n.starts_with('b'));
         assert_eq!(some.len(), 2, "{some:?}");
         fs::remove_dir_all(&etc).unwrap();
