@@ -3099,6 +3099,11 @@ impl Machine {
         let bound = self.graph.bound_rev[u].to_vec();
         for x in bound {
             let p = self.slots[x].phase;
+            // A start still waiting for it fails below for the dependency,
+            // as systemd's `Dependency failed for x`, not canceled by a stop.
+            if failed && p.is_pending_start() && self.graph.hard_rev[u].contains(&x) {
+                continue;
+            }
             if !p.is_dead() && !p.is_stopping() && self.slots[x].pending_stop.is_none() {
                 let name = self.slots[u].name.clone();
                 self.log(

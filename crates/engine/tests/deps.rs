@@ -864,6 +864,38 @@ fn a_start_ended_by_a_bound_unit_going_down_names_it() {
     );
 }
 
+/// Review finding: a start waiting (BindsTo= + After=) for a oneshot that
+/// failed said "job canceled: stopped with a.service"; systemd fails it for
+/// the dependency, as with Requires=. One already running is stopped with it.
+#[test]
+fn a_start_waiting_for_a_bound_unit_that_fails_fails_for_the_dependency() {
+    let mut h = H::new(vec![
+        service("a.service").ty(ServiceType::Oneshot),
+        service("b.service")
+            .binds_to(&["a.service"])
+            .after(&["a.service"]),
+        service("side.service").binds_to(&["a.service"]),
+    ]);
+    h.start("b.service");
+    h.start("side.service");
+    let mut a = None;
+    for (u, _, p) in h.spawn_all() {
+        if u == "a.service" {
+            a = Some(p);
+        }
+    }
+    assert_eq!(h.state("side.service"), State::Running);
+    h.take();
+    h.exit(a.expect("a's process"), 1);
+    assert_eq!(h.state("b.service"), State::Inactive);
+    assert_eq!(
+        h.reason("b.service"),
+        Some(Reason::DependencyFailed("a.service".into()))
+    );
+    assert!(canceled(&h.take()).is_empty());
+    assert_ne!(h.state("side.service"), State::Running, "stopped with a");
+}
+
 /// Review finding: a `StopWhenUnneeded=` unit was stopped while the unit that
 /// requires it waited for its `Restart=`; the stop reached that unit through
 /// Requires= and called its restart off, for good. systemd's

@@ -6859,8 +6859,9 @@ fn a_device_unit_is_there_when_its_path_is() {
     assert_eq!(m.state("getty.service"), "running");
     assert_eq!(m.state(&here), "running");
     let out = m.vigil(&["start", "lost"]);
-    // Bound to a device that is not there: stopped with it.
-    assert_fails_with(&out, &format!("stopped with {gone}"));
+    // Bound to a device that is not there: failed for it, as systemd's
+    // "Dependency failed".
+    assert_fails_with(&out, &format!("dependency failed: {gone}"));
     let status = m.vigil(&["status", &gone]);
     assert!(
         text(&status).contains("AssertPathExists="),
