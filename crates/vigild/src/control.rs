@@ -16,7 +16,7 @@ use vigil_proto::{
 };
 
 use serde::{Deserialize, Serialize};
-use vigil_units::install::{InstallChange, InstallError};
+use vigil_units::install::{Enablement, InstallChange, InstallError};
 
 use crate::daemon::{Daemon, token};
 use crate::logs::{Logs, Select};
@@ -2079,11 +2079,16 @@ impl Daemon {
             .map(|u| {
                 let name = vigil_units::name::normalize(u);
                 let state = vigil_units::install::enablement(&set, &self.opts.config_dirs, &name);
+                // Not in a configuration directory, but made by a generator.
+                let (word, ok) = match state {
+                    Enablement::NotFound if self.is_generated(&name) => ("generated", true),
+                    _ => (state.word(), state.counts_as_enabled()),
+                };
                 JobResult {
                     unit: name,
-                    state: state.word().into(),
+                    state: word.into(),
                     reason: None,
-                    ok: state.counts_as_enabled(),
+                    ok,
                 }
             })
             .collect();

@@ -1005,6 +1005,14 @@ impl Daemon {
         report.errors
     }
 
+    /// Whether the unit was read from a generator's output (systemctl's
+    /// `generated`), not from a configuration directory.
+    pub(crate) fn is_generated(&self, name: &str) -> bool {
+        let outputs = (self.load_path.iter()).filter(|d| !self.opts.config_dirs.contains(d));
+        let source = self.engine.definition(name).and_then(|d| d.source.clone());
+        source.is_some_and(|src| outputs.clone().any(|d| src.starts_with(d)))
+    }
+
     fn apply_set(&mut self, set: LoadedSet) -> (Vec<String>, Vec<String>, Vec<String>) {
         let mut added = Vec::new();
         let mut changed = Vec::new();

@@ -170,6 +170,34 @@ fn the_early_output_overrides_the_first_directory_and_the_others_rank_below() {
     assert_eq!(source, early.display().to_string());
 }
 
+/// As systemctl: a unit a generator made is `generated` (exit 0) for
+/// is-enabled, not `not-found`; a unit of the configuration directories
+/// keeps its own word.
+#[test]
+fn is_enabled_says_generated_for_a_generators_unit() {
+    let gens = TempDir::new("gen-enabled");
+    generator(
+        gens.path(),
+        "made-generator",
+        "printf '[Service]\\nExecStart=/bin/sleep 1000\\n' > \"$1/made.service\"\n",
+    );
+    let gen_dir = gens.path().display().to_string();
+    let mut m = Manager::start_with(
+        &[
+            ("default.target", "[Unit]\n"),
+            ("plain.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ],
+        &["--generator-dir", &gen_dir],
+    );
+    m.expect_stderr("generators: 1 run in");
+    assert_eq!(m.vigil_ok(&["is-enabled", "made"]), "generated\n");
+    assert_eq!(
+        m.vigil_ok(&["is-enabled", "made", "plain", "nowhere"]),
+        "generated\nstatic\nnot-found\n"
+    );
+    assert_eq!(m.vigil_code(&["is-enabled", "nowhere"], 1), "not-found\n");
+}
+
 /// `vigil sync` and SIGHUP run the generators again on emptied outputs: a
 /// unit gone from their output is removed as any unit whose file went (a
 /// running one keeps running, `file removed`), a new one is added.
