@@ -170,6 +170,14 @@ pub enum Request {
     },
     Graph {},
     Blame {},
+    /// systemctl show: each unit's properties as data (the client names and
+    /// formats them as systemd does); no unit named: the manager's own.
+    /// A name that finds no unit is answered (`load_state` `not-found`),
+    /// not refused, as systemctl show answers it.
+    Show {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        units: Vec<String>,
+    },
     /// Stop everything in order, then the manager exits; with `action`, it
     /// first asks vigil-init to power off, reboot or halt the machine once the
     /// manager is gone (root only: every mutating request is).
@@ -224,7 +232,8 @@ impl Request {
             | Request::IsEnabled { .. }
             | Request::ListUnitFiles { .. }
             | Request::Graph {}
-            | Request::Blame {} => false,
+            | Request::Blame {}
+            | Request::Show { .. } => false,
             Request::Start { .. }
             | Request::Stop { .. }
             | Request::Restart { .. }
@@ -359,6 +368,14 @@ pub enum Body {
     },
     Blame {
         entries: Vec<BlameEntry>,
+    },
+    /// `show`: the units' properties, one entry per unit found or name not
+    /// found, in the order named; or, when no unit was named, the manager's.
+    Show {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        units: Vec<UnitProperties>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        manager: Option<ManagerProperties>,
     },
     /// The manager is stopping everything and will exit.
     ShuttingDown,
@@ -503,6 +520,178 @@ pub struct BlameEntry {
     pub unit: String,
     /// Time from the start request to ready, in microseconds.
     pub time_us: u64,
+}
+
+/// What `show` knows of one unit: facts in vigil's terms or already in
+/// systemd's where the manager alone can say them (`result`, `load_state`),
+/// left for the client to name and format as systemctl does. A field vigil
+/// cannot know is absent, never a made-up default. Times are wall-clock
+/// microseconds since the epoch; durations microseconds, `u64::MAX` for
+/// infinity (systemd's USEC_INFINITY).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UnitProperties {
+    /// The unit's name; for a name that found none, the name asked for.
+    pub name: String,
+    /// The name and its aliases, sorted after it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
+    /// systemd's word: `loaded`, `not-found`, `bad-setting`, `masked`.
+    pub load_state: String,
+    /// Why it did not load (the load error, `no such unit: NAME`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_error: Option<String>,
+    /// vigil's state (`running`, `waiting`...); `inactive` when not loaded.
+    pub state: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// What `is-enabled` says of it (absent: not read, or no such unit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_file_state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fragment_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drop_in_paths: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub main_pid: Option<u32>,
+    /// The main process of the last run, kept after it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec_main_pid: Option<u32>,
+    /// How the last main process ended: 1 exited, 2 killed (CLD_EXITED,
+    /// CLD_KILLED), with its exit code or signal number in `exec_main_status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec_main_code: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec_main_status: Option<i32>,
+    #[serde(default)]
+    pub restarts: u32,
+    /// systemd's `Result=` word (`success`, `exit-code`, `signal`,
+    /// `timeout`, `start-limit-hit`, `watchdog`, `protocol`, `resources`);
+    /// absent when vigil's reason has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_change_us: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inactive_exit_us: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_enter_us: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_exit_us: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inactive_enter_us: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_errno: Option<i32>,
+    /// A service's settings (absent for a target, a socket, a name not found).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceProperties>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deps: Option<DependencyProperties>,
+    #[serde(default)]
+    pub can_start: bool,
+    #[serde(default)]
+    pub can_stop: bool,
+    #[serde(default)]
+    pub can_reload: bool,
+    #[serde(default)]
+    pub refuse_manual_start: bool,
+    #[serde(default)]
+    pub refuse_manual_stop: bool,
+}
+
+/// The `[Service]` settings `show` reports.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceProperties {
+    /// `simple`, `exec`, `oneshot`, `notify`, `notify-reload`, `forking`.
+    #[serde(rename = "type")]
+    pub service_type: String,
+    /// `no`, `always`, `on-failure`... as written.
+    pub restart: String,
+    pub restart_us: u64,
+    pub timeout_start_us: u64,
+    pub timeout_stop_us: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exec_start: Vec<ExecLine>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// As systemd says it: `~` for the home directory, `!` before a
+    /// directory that may be missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_directory: Option<String>,
+    /// `NAME=VALUE`, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub environment: Vec<String>,
+    /// `control-group`, `process`, `mixed`, `none`.
+    pub kill_mode: String,
+    pub kill_signal: i32,
+    pub send_sigkill: bool,
+    pub remain_after_exit: bool,
+}
+
+/// One `ExecStart=` command.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExecLine {
+    pub path: String,
+    pub argv: Vec<String>,
+    /// `-`: a failing exit is not a failure.
+    #[serde(default)]
+    pub ignore_errors: bool,
+}
+
+/// A unit's dependencies as the manager has them loaded: each list sorted.
+/// `before` and `after` hold both directions (a unit `Before=` this one is
+/// in `after`); `wanted_by` and `required_by` are the loaded units that
+/// want or require this one; `triggers` and `triggered_by` relate socket
+/// units and their services.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DependencyProperties {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub requires: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub requisite: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub wants: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub binds_to: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub part_of: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub required_by: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub wanted_by: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub before: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub on_failure: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub triggered_by: Vec<String>,
+}
+
+/// What `show` without a unit tells of the manager.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ManagerProperties {
+    pub version: String,
+    /// As systemctl is-system-running: `starting`, `running`, `degraded`,
+    /// `stopping`.
+    pub system_state: String,
+    /// Names loaded: the units and their aliases.
+    pub n_names: u64,
+    pub n_failed_units: u64,
+    /// Units with a job under way (waiting, starting, reloading, stopping).
+    pub n_jobs: u64,
+    /// The unit directories read, in order (with the generators' outputs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unit_path: Vec<String>,
 }
 
 /// A line that could not be decoded.

@@ -20,6 +20,14 @@ verbs:
                                -q: the exit code only
   is-failed NAME... [-q]       the same; exit 0 when one is failed, else 1
   status NAME... [-n LINES]    state, reason, PID, restarts, last exit, status text, log tail
+  show [NAME...] [-p PROP[,PROP...]] [--value] [-a]
+                               each unit's properties as systemctl show prints them,
+                               Key=Value a line, a blank line between units (systemd's
+                               names and formats; what vigil cannot know is left out);
+                               no name: the manager's own (Version, SystemState,
+                               NFailedUnits...); -p: only those (PROP= when vigil has
+                               none); --value: the values alone; -a: the empty ones too;
+                               a name with no unit is LoadState=not-found, exit 0
   cat NAME...                  print the unit's file and the drop-ins applied over it,
                                each under '# PATH'; exit 1 for a name with no file
   start NAME... [--no-block]   start units (and what they require); waits until they settle
@@ -84,9 +92,10 @@ options:
                   /run/vigil/control.sock for root, $XDG_RUNTIME_DIR/vigil/control.sock
                   otherwise (/tmp/vigil-UID/control.sock without XDG_RUNTIME_DIR), and
                   the system's /run/vigil/control.sock when that one does not exist
-  --json          machine-readable output (list, list-unit-files, status, blame, log);
+  --json          machine-readable output (list, list-unit-files, status, show, blame, log);
                   status gives an object for exactly one plain name, else an array
-                  (a pattern or several names; [] when none is found)
+                  (a pattern or several names; [] when none is found); show: an object
+                  of the properties for one plain name (or the manager), else an array
   -h, --help      this text
   --version       the version
   --              the end of the options: every argument after it is a name (the
@@ -152,6 +161,12 @@ pub enum Verb {
     /// The unit files and drop-ins of each unit, as systemctl cat prints them.
     Cat {
         units: Vec<String>,
+    },
+    /// systemctl show: each unit's properties (the manager's without a
+    /// name), `Key=Value` a line.
+    Show {
+        units: Vec<String>,
+        options: crate::show::Options,
     },
     Start {
         units: Vec<String>,
@@ -266,6 +281,8 @@ const VALUE_OPTIONS: &[&str] = &[
     "-U",
     "--until",
     "--state",
+    "-p",
+    "--property",
 ];
 
 pub fn parse(args: &[String]) -> Result<Command, UsageError> {
@@ -472,6 +489,34 @@ fn parse_verb(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
             Verb::Status {
                 units: a.at_least_one(verb)?,
                 lines: parse_count(verb, a.value(&["-n", "--lines"]))?.unwrap_or(10),
+            }
+        }
+        "show" => {
+            let props = ["-p", "--property"];
+            let a = split(
+                verb,
+                rest,
+                &["-p", "--property", "--value", "-a", "--all"],
+                &props,
+            )?;
+            if a.names.iter().any(|n| n.is_empty()) {
+                return Err(bad("show: an empty unit name"));
+            }
+            // `-p A,B -p C`, as systemctl takes them.
+            let properties = (a.flags.iter())
+                .filter(|(f, _)| props.contains(f))
+                .filter_map(|(_, v)| *v)
+                .flat_map(|v| v.split(','))
+                .filter(|p| !p.is_empty())
+                .map(String::from)
+                .collect();
+            Verb::Show {
+                units: a.owned_names(),
+                options: crate::show::Options {
+                    properties,
+                    value: a.has("--value"),
+                    all: a.has("-a") || a.has("--all"),
+                },
             }
         }
         "cat" => Verb::Cat {

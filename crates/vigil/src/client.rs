@@ -73,6 +73,14 @@ pub fn run(cmd: Command) -> Exit {
         _ => false,
     };
     let is_status = matches!(cmd.verb, Verb::Status { .. });
+    // `show`: its options, and (`--json`) an array unless one plain name.
+    let show_options = match &cmd.verb {
+        Verb::Show { options, units } => Some((
+            options.clone(),
+            units.len() != 1 || units.iter().any(|u| vigil_units::glob::is_glob(u)),
+        )),
+        _ => None,
+    };
     // `enable`, `disable`, `mask`, `unmask`: what was changed is said, and
     // what was not, and why (systemctl's notice).
     let enabling = matches!(
@@ -112,6 +120,7 @@ pub fn run(cmd: Command) -> Exit {
         Verb::IsEnabled { units, .. } => Request::IsEnabled { units },
         Verb::ListUnitFiles { patterns, .. } => Request::ListUnitFiles { patterns },
         Verb::Status { units, lines } => Request::Status { units, lines },
+        Verb::Show { units, .. } => Request::Show { units },
         Verb::Start { units, no_block } => Request::Start { units, no_block },
         Verb::Stop { units, no_block } => Request::Stop { units, no_block },
         Verb::Restart { units, no_block } => Request::Restart { units, no_block },
@@ -190,6 +199,13 @@ pub fn run(cmd: Command) -> Exit {
                     .cloned()
                     .collect();
                 render::list(&failed, cmd.json);
+                Exit::Success
+            }
+            Some(Body::Show { units, manager }) if let Some((opts, array)) = &show_options => {
+                match manager {
+                    Some(m) => crate::show::manager(m, opts, cmd.json),
+                    None => crate::show::units(units, opts, cmd.json, *array),
+                }
                 Exit::Success
             }
             Some(Body::Jobs { jobs, .. }) if let Some(quiet) = enabled_quiet => {
@@ -904,6 +920,14 @@ fn show(reply: &Reply, json: bool, status_array: bool) -> Exit {
         }
         Body::Blame { entries } => {
             render::blame(entries, json);
+            Exit::Success
+        }
+        Body::Show { units, manager } => {
+            let opts = crate::show::Options::default();
+            match manager {
+                Some(m) => crate::show::manager(m, &opts, json),
+                None => crate::show::units(units, &opts, json, true),
+            }
             Exit::Success
         }
         Body::ShuttingDown => {

@@ -266,7 +266,7 @@ struct SavedClient {
 /// The socket units that start each service: by the service they name, and,
 /// with `Accept=yes`, by the template their instances come from.
 #[derive(Default)]
-struct SocketTriggers {
+pub(crate) struct SocketTriggers {
     by_service: HashMap<String, Vec<String>>,
     by_template: HashMap<String, Vec<String>>,
 }
@@ -274,7 +274,7 @@ struct SocketTriggers {
 impl SocketTriggers {
     /// The socket units whose service is `name` (or its template, with
     /// `Accept=yes`), sorted.
-    fn of(&self, name: &str) -> Vec<String> {
+    pub(crate) fn of(&self, name: &str) -> Vec<String> {
         if !name.ends_with(".service") {
             return Vec::new();
         }
@@ -331,6 +331,8 @@ fn reads_unit_files(request: &Request) -> bool {
     match request {
         Request::IsEnabled { .. } | Request::ListUnitFiles { .. } => true,
         Request::Status { units, .. } => units.iter().any(|u| u.contains('@')),
+        // `UnitFileState=`, as is-enabled reads it.
+        Request::Show { units } => !units.is_empty(),
         _ => false,
     }
 }
@@ -1364,6 +1366,7 @@ impl Daemon {
             Request::Mask { units } => Some(self.mask(id, &units, true)),
             Request::Unmask { units } => Some(self.mask(id, &units, false)),
             Request::Graph {} => Some(Reply::ok(id, Body::Graph { dot: self.graph() })),
+            Request::Show { units } => Some(self.show(id, &units)),
             Request::Blame {} => {
                 let mut entries: Vec<BlameEntry> = self
                     .engine
@@ -1460,7 +1463,7 @@ impl Daemon {
     }
 
     /// The units `units` name one by one (not by a pattern), by their own names.
-    fn plain_names(&self, units: &[String]) -> Vec<String> {
+    pub(crate) fn plain_names(&self, units: &[String]) -> Vec<String> {
         (units.iter())
             .filter(|u| !vigil_units::glob::is_glob(u))
             .map(|u| self.unit_name(u))
@@ -2008,7 +2011,7 @@ impl Daemon {
 
     /// Which socket units start which service, read once for a whole
     /// `vigil status` (once per unit shown, it cost the square of the units).
-    fn socket_triggers(&self) -> SocketTriggers {
+    pub(crate) fn socket_triggers(&self) -> SocketTriggers {
         let mut triggers = SocketTriggers::default();
         // The names alone: the whole report of every unit (`units()`, their
         // names and dependencies copied) cost a status of one unit among a

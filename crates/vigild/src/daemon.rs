@@ -90,6 +90,9 @@ pub(crate) struct Daemon {
     pub masked: BTreeMap<String, PathBuf>,
     /// The file of each unit that failed to load, for `vigil status`.
     pub broken_paths: BTreeMap<String, PathBuf>,
+    /// When each unit last became active and inactive, and its last main
+    /// PID, for `vigil show`.
+    pub history: HashMap<String, crate::properties::History>,
     pub procs: Procs,
     /// Warnings others can cause at will (about notifications, connections
     /// refused) said for each kind and unit (or for none): when the last was,
@@ -361,6 +364,7 @@ impl Daemon {
             aliases: BTreeMap::new(),
             masked: BTreeMap::new(),
             broken_paths: BTreeMap::new(),
+            history: HashMap::new(),
             procs: Procs::new(),
             limited_warnings: HashMap::new(),
             sockets: crate::sockets::Sockets::default(),
@@ -897,6 +901,11 @@ impl Daemon {
 
     /// The unit a name given by a client means: `.service` added when there is
     /// no suffix, and an alias resolved to its unit.
+    /// The unit search path as read (with the generators' outputs).
+    pub fn load_path(&self) -> &[PathBuf] {
+        &self.load_path
+    }
+
     pub fn unit_name(&self, given: &str) -> String {
         let name = vigil_units::name::normalize(given);
         vigil_units::load::resolve_alias(&self.aliases, &name)
@@ -1052,6 +1061,7 @@ impl Daemon {
         changed.sort();
         let now = self.now();
         self.engine.load(now, set.units, broken);
+        self.history.retain(|name, _| self.engine.contains(name));
         // The state is saved at the end of this turn, and with it the record
         // of this unit set (`loaded:N`), whatever else changed: until then, a
         // crash has the next manager compare its files with the set before.
@@ -1941,6 +1951,7 @@ impl Daemon {
                     self.say(Level::Info, Some(&unit), &msg);
                 }
                 self.clients.on_state_changed(&unit, state, reason.as_ref());
+                self.note_state_change(&unit, from, state);
                 // A unit whose file went is forgotten as it goes down: its
                 // jobs settle by this state, as later they could not.
                 if self.engine.state(&unit).is_none() {

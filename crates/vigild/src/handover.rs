@@ -96,6 +96,10 @@ pub(crate) struct State {
     exit_code: u8,
     #[serde(default)]
     target_reached: bool,
+    /// What `vigil show` tells of each unit's past (its timestamps, its
+    /// last main PID); absent from a manager before it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    history: Vec<(String, crate::properties::History)>,
     /// A container had its one emergency shell. (What began a shutdown is not
     /// kept: a manager killed during one is started again by vigil-init,
     /// which tells it to stop again.)
@@ -741,6 +745,9 @@ impl Daemon {
             exit_code: self.exit_code,
             emergency_spent: self.emergency_spent,
             target_reached: self.target_reached,
+            history: (self.history.iter())
+                .map(|(unit, h)| (unit.clone(), *h))
+                .collect(),
             ..State::default()
         };
         state.loaded = self.handover.loaded;
@@ -1057,6 +1064,7 @@ impl Daemon {
         }
         self.exit_code = state.exit_code;
         self.target_reached = state.target_reached;
+        self.history = state.history.into_iter().collect();
         self.emergency_spent = state.emergency_spent;
         if state.shutting_down {
             self.phase = Phase::ShuttingDown;

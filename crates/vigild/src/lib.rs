@@ -29,6 +29,7 @@ mod handover;
 mod logs;
 pub mod options;
 mod procs;
+mod properties;
 mod sockets;
 
 pub use daemon::{hold_signals, run};

@@ -443,6 +443,9 @@ impl Daemon {
                 pid,
             },
         );
+        if matches!(role, Role::Main(_)) {
+            self.note_main_pid(unit_name, pid);
+        }
         // The clone returned after the child exec'd or failed: the outcome is
         // known now, before the child's exit can be reaped.
         let event = match child.exec {

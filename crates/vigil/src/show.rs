@@ -1,0 +1,425 @@
+//! `vigil show`: the manager's facts about units (and itself) printed as
+//! systemctl show prints them: `Key=Value` lines with systemd's property
+//! names, in its order, and its formats for times (`Mon 2026-12-07 14:05:00
+//! UTC`), spans (`1min 30s`, `100ms`, `infinity`) and booleans (`yes`).
+//! Formatting only: what a property holds is the manager's word.
+
+use vigil_proto::{ManagerProperties, UnitProperties};
+
+use crate::out::outln;
+
+/// What `show` prints of the properties (its options).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Options {
+    /// `-p`: only these properties (every one when empty).
+    pub properties: Vec<String>,
+    /// `--value`: the values alone.
+    pub value: bool,
+    /// `-a`: the empty ones too.
+    pub all: bool,
+}
+
+/// One property: its name and its values, one a line (`ExecStart=` has
+/// one per command, as systemctl prints it; the others exactly one).
+struct Prop {
+    name: String,
+    values: Vec<String>,
+}
+
+impl Prop {
+    fn is_empty(&self) -> bool {
+        self.values.iter().all(String::is_empty)
+    }
+}
+
+fn one(name: &str, value: impl Into<String>) -> Prop {
+    Prop {
+        name: name.to_string(),
+        values: vec![value.into()],
+    }
+}
+
+fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+fn words(list: &[String]) -> String {
+    list.join(" ")
+}
+
+fn timestamp(us: Option<u64>) -> String {
+    us.map(utc_date).unwrap_or_default()
+}
+
+/// systemd's timestamp, in UTC: `Mon 2026-12-07 14:05:00 UTC`.
+fn utc_date(us: u64) -> String {
+    let secs = us / 1_000_000;
+    let days = secs / 86_400;
+    let day = secs % 86_400;
+    // 1970-01-01 was a Thursday.
+    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
+    let (y, m, d) = civil(days);
+    format!(
+        "{weekday} {y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        day / 3600,
+        (day / 60) % 60,
+        day % 60
+    )
+}
+
+/// The proleptic Gregorian date of a day since 1970-01-01 (the days-from-
+/// civil algorithm run backwards, on 400-year eras of 146,097 days).
+fn civil(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    (y, m, d)
+}
+
+/// systemd's time span, as systemctl show prints one (full precision):
+/// `1min 30s`, `100ms`, `1.500000s`, `0`, `infinity`.
+pub fn timespan(us: u64) -> String {
+    const UNITS: [(&str, u64); 9] = [
+        ("y", 31_557_600_000_000),
+        ("month", 2_629_800_000_000),
+        ("w", 604_800_000_000),
+        ("d", 86_400_000_000),
+        ("h", 3_600_000_000),
+        ("min", 60_000_000),
+        ("s", 1_000_000),
+        ("ms", 1000),
+        ("us", 1),
+    ];
+    if us == u64::MAX {
+        return "infinity".into();
+    }
+    if us == 0 {
+        return "0".into();
+    }
+    let mut out: Vec<String> = Vec::new();
+    let mut left = us;
+    for (suffix, size) in UNITS {
+        if left == 0 {
+            break;
+        }
+        if left < size {
+            continue;
+        }
+        let (whole, rest) = (left / size, left % size);
+        // Under a minute, what is left goes after a point (`1.500000s`).
+        if left < 60_000_000 && rest > 0 && size > 1 {
+            let digits = size.ilog10() as usize;
+            out.push(format!("{whole}.{rest:0digits$}{suffix}"));
+            break;
+        }
+        out.push(format!("{whole}{suffix}"));
+        left = rest;
+    }
+    out.join(" ")
+}
+
+/// systemd's ActiveState for one of vigil's states, as `is-active` says it.
+pub fn active_state(state: &str) -> &str {
+    match state {
+        "running" | "exited" => "active",
+        "waiting" | "starting" | "restarting" => "activating",
+        "stopping" => "deactivating",
+        other => other,
+    }
+}
+
+/// systemd's SubState for one of vigil's states and the unit's type. vigil
+/// has one state where systemd has several steps (`start-pre`, `start`,
+/// `start-post` are all `starting`): the step itself is said.
+fn sub_state<'a>(state: &'a str, name: &str) -> &'a str {
+    let kind = name.rsplit('.').next().unwrap_or_default();
+    match (state, kind) {
+        ("inactive" | "waiting", _) => "dead",
+        ("running" | "exited", "target") => "active",
+        ("running", "socket") => "listening",
+        ("starting", _) => "start",
+        ("reloading", _) => "reload",
+        ("stopping", _) => "stop",
+        ("restarting", _) => "auto-restart",
+        (other, _) => other,
+    }
+}
+
+/// Every property of a unit vigil knows, in systemctl show's order: the
+/// service's first, then the unit's.
+fn unit_props(u: &UnitProperties) -> Vec<Prop> {
+    let mut props = Vec::new();
+    let is_socket = u.name.ends_with(".socket");
+    if let Some(s) = &u.service {
+        props.extend([
+            one("Type", &s.service_type),
+            one("Restart", &s.restart),
+            one("RestartUSec", timespan(s.restart_us)),
+            one("TimeoutStartUSec", timespan(s.timeout_start_us)),
+            one("TimeoutStopUSec", timespan(s.timeout_stop_us)),
+            one("RemainAfterExit", yes(s.remain_after_exit)),
+            one("MainPID", u.main_pid.unwrap_or(0).to_string()),
+            one("StatusText", u.status_text.clone().unwrap_or_default()),
+            one("StatusErrno", u.status_errno.unwrap_or(0).to_string()),
+            one("Result", u.result.clone().unwrap_or_default()),
+            one("NRestarts", u.restarts.to_string()),
+            one("ExecMainPID", u.exec_main_pid.unwrap_or(0).to_string()),
+            one("ExecMainCode", u.exec_main_code.unwrap_or(0).to_string()),
+            one(
+                "ExecMainStatus",
+                u.exec_main_status.unwrap_or(0).to_string(),
+            ),
+            Prop {
+                name: "ExecStart".into(),
+                values: (s.exec_start.iter())
+                    .map(|c| {
+                        format!(
+                            "{{ path={} ; argv[]={} ; ignore_errors={} }}",
+                            c.path,
+                            c.argv.join(" "),
+                            yes(c.ignore_errors)
+                        )
+                    })
+                    .collect(),
+            },
+            one("Environment", words(&s.environment)),
+            one(
+                "WorkingDirectory",
+                s.working_directory.clone().unwrap_or_default(),
+            ),
+            one("User", s.user.clone().unwrap_or_default()),
+            one("Group", s.group.clone().unwrap_or_default()),
+            one("KillMode", &s.kill_mode),
+            one("KillSignal", s.kill_signal.to_string()),
+            one("SendSIGKILL", yes(s.send_sigkill)),
+        ]);
+    } else if is_socket && u.load_state == "loaded" {
+        props.push(one("Result", u.result.clone().unwrap_or_default()));
+    }
+    props.push(one("Id", &u.name));
+    props.push(one("Names", words(&u.names)));
+    if let Some(d) = &u.deps {
+        props.extend([
+            one("Requires", words(&d.requires)),
+            one("Requisite", words(&d.requisite)),
+            one("Wants", words(&d.wants)),
+            one("BindsTo", words(&d.binds_to)),
+            one("PartOf", words(&d.part_of)),
+            one("RequiredBy", words(&d.required_by)),
+            one("WantedBy", words(&d.wanted_by)),
+            one("Conflicts", words(&d.conflicts)),
+            one("Before", words(&d.before)),
+            one("After", words(&d.after)),
+            one("OnFailure", words(&d.on_failure)),
+            one("Triggers", words(&d.triggers)),
+            one("TriggeredBy", words(&d.triggered_by)),
+        ]);
+    }
+    props.extend([
+        one("Description", &u.description),
+        one("LoadState", &u.load_state),
+        one("ActiveState", active_state(&u.state)),
+        one("SubState", sub_state(&u.state, &u.name)),
+        one("FragmentPath", u.fragment_path.clone().unwrap_or_default()),
+        one("DropInPaths", words(&u.drop_in_paths)),
+        one(
+            "UnitFileState",
+            u.unit_file_state.clone().unwrap_or_default(),
+        ),
+        one("StateChangeTimestamp", timestamp(u.state_change_us)),
+        one("InactiveExitTimestamp", timestamp(u.inactive_exit_us)),
+        one("ActiveEnterTimestamp", timestamp(u.active_enter_us)),
+        one("ActiveExitTimestamp", timestamp(u.active_exit_us)),
+        one("InactiveEnterTimestamp", timestamp(u.inactive_enter_us)),
+    ]);
+    // What a unit that did not load could do is not known: left out.
+    if u.load_state == "loaded" {
+        props.extend([
+            one("CanStart", yes(u.can_start)),
+            one("CanStop", yes(u.can_stop)),
+            one("CanReload", yes(u.can_reload)),
+            one("RefuseManualStart", yes(u.refuse_manual_start)),
+            one("RefuseManualStop", yes(u.refuse_manual_stop)),
+        ]);
+    }
+    if let Some(why) = &u.load_error {
+        props.push(one("LoadError", load_error(u, why)));
+    }
+    props
+}
+
+/// systemd's LoadError: the D-Bus error's name and its message.
+fn load_error(u: &UnitProperties, why: &str) -> String {
+    let error = match u.load_state.as_str() {
+        "not-found" => "org.freedesktop.systemd1.NoSuchUnit",
+        "masked" => "org.freedesktop.systemd1.UnitMasked",
+        _ => "org.freedesktop.systemd1.BadUnitSetting",
+    };
+    format!("{error} \"{why}\"")
+}
+
+/// The manager's properties, in systemctl show's order.
+fn manager_props(m: &ManagerProperties) -> Vec<Prop> {
+    vec![
+        one("Version", &m.version),
+        one("NNames", m.n_names.to_string()),
+        one("NFailedUnits", m.n_failed_units.to_string()),
+        one("NJobs", m.n_jobs.to_string()),
+        one("UnitPath", words(&m.unit_path)),
+        one("SystemState", &m.system_state),
+    ]
+}
+
+/// The properties to print: those `-p` asked for, in the listing's order,
+/// then those vigil has not, empty (`PROP=`, as systemctl prints a name it
+/// has no value for); without `-p`, every one, the empty ones only with
+/// `-a`.
+fn pick(props: Vec<Prop>, opts: &Options) -> Vec<Prop> {
+    if opts.properties.is_empty() {
+        return props
+            .into_iter()
+            .filter(|p| opts.all || !p.is_empty())
+            .collect();
+    }
+    let asked = |name: &str| opts.properties.iter().any(|p| p == name);
+    let unknown: Vec<Prop> = (opts.properties.iter())
+        .filter(|p| !props.iter().any(|q| q.name == p.as_str()))
+        .map(|p| one(p, ""))
+        .collect();
+    (props.into_iter())
+        .filter(|p| asked(&p.name))
+        .map(|mut p| {
+            if p.values.is_empty() {
+                p.values.push(String::new());
+            }
+            p
+        })
+        .chain(unknown)
+        .collect()
+}
+
+fn print(props: &[Prop], opts: &Options) {
+    for p in props {
+        for value in &p.values {
+            match opts.value {
+                true => outln!("{value}"),
+                false => outln!("{}={value}", p.name),
+            }
+        }
+    }
+}
+
+/// The same properties as a JSON object, in the listing's order: names to
+/// values (strings; `ExecStart` a list of its commands).
+struct JsonObject<'a>(&'a [Prop]);
+
+impl serde::Serialize for JsonObject<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for p in self.0 {
+            match p.name.as_str() {
+                "ExecStart" => map.serialize_entry(&p.name, &p.values)?,
+                _ => map.serialize_entry(&p.name, &p.values.concat())?,
+            }
+        }
+        map.end()
+    }
+}
+
+fn print_json<T: serde::Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(s) => outln!("{s}"),
+        Err(e) => eprintln!("vigil: cannot encode JSON: {e}"),
+    }
+}
+
+/// Prints the units' properties, a blank line between units (an object,
+/// or an array when `array`, with `--json`).
+pub fn units(units: &[UnitProperties], opts: &Options, json: bool, array: bool) {
+    let picked: Vec<Vec<Prop>> = units.iter().map(|u| pick(unit_props(u), opts)).collect();
+    if json {
+        let objects: Vec<JsonObject> = picked.iter().map(|p| JsonObject(p)).collect();
+        match (array, objects.first()) {
+            (false, Some(object)) => print_json(object),
+            (false, None) => outln!("null"),
+            (true, _) => print_json(&objects),
+        }
+        return;
+    }
+    for (i, props) in picked.iter().enumerate() {
+        if i > 0 {
+            outln!("");
+        }
+        print(props, opts);
+    }
+}
+
+pub fn manager(m: &ManagerProperties, opts: &Options, json: bool) {
+    let props = pick(manager_props(m), opts);
+    match json {
+        true => print_json(&JsonObject(&props)),
+        false => print(&props, opts),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_as_systemd_prints_them() {
+        assert_eq!(timespan(100_000), "100ms");
+        assert_eq!(timespan(90_000_000), "1min 30s");
+        assert_eq!(timespan(1_500_000), "1.500000s");
+        assert_eq!(timespan(90_500_000), "1min 30.500000s");
+        assert_eq!(timespan(3_600_000_000), "1h");
+        assert_eq!(timespan(0), "0");
+        assert_eq!(timespan(u64::MAX), "infinity");
+    }
+
+    #[test]
+    fn timestamps_as_systemd_prints_them() {
+        assert_eq!(utc_date(0), "Thu 1970-01-01 00:00:00 UTC");
+        // 2026-12-07 14:05:00 UTC, a Monday.
+        assert_eq!(
+            utc_date(1_796_652_300 * 1_000_000),
+            "Mon 2026-12-07 14:05:00 UTC"
+        );
+        assert_eq!(
+            utc_date(951_782_400 * 1_000_000),
+            "Tue 2000-02-29 00:00:00 UTC"
+        );
+    }
+
+    #[test]
+    fn asked_properties_come_in_the_listings_order_and_unknown_ones_empty() {
+        let unit = UnitProperties {
+            name: "a.service".into(),
+            load_state: "loaded".into(),
+            state: "running".into(),
+            ..UnitProperties::default()
+        };
+        let opts = Options {
+            properties: vec!["SubState".into(), "Nope".into(), "Id".into()],
+            ..Options::default()
+        };
+        let got: Vec<(String, Vec<String>)> = (pick(unit_props(&unit), &opts).into_iter())
+            .map(|p| (p.name, p.values))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("Id".to_string(), vec!["a.service".to_string()]),
+                ("SubState".to_string(), vec!["running".to_string()]),
+                ("Nope".to_string(), vec![String::new()]),
+            ]
+        );
+    }
+}

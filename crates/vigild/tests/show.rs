@@ -1,0 +1,315 @@
+//! `vigil show`, systemctl show's counterpart, end to end: the real vigild on
+//! its own unit directory and socket, driven by the real `vigil`, with real
+//! services. Each test reads the `Key=Value` lines a script would.
+
+mod harness;
+
+use harness::{Manager, TempDir, alive, send_signal};
+
+/// `vigil show ARGS...` as `Key=Value` pairs, in order (exit 0 asserted).
+fn show(m: &Manager, args: &[&str]) -> Vec<(String, String)> {
+    let mut all = vec!["show"];
+    all.extend(args);
+    let out = m.vigil_ok(&all);
+    (out.lines())
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (k, v) = l
+                .split_once('=')
+                .unwrap_or_else(|| panic!("not Key=Value: {l}"));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+/// The value of `key` in `props`; panics when it is not there.
+fn get<'a>(props: &'a [(String, String)], key: &str) -> &'a str {
+    let found = props.iter().find(|(k, _)| k == key);
+    found.map_or_else(|| panic!("no {key} in {props:?}"), |(_, v)| v.as_str())
+}
+
+fn has(props: &[(String, String)], key: &str) -> bool {
+    props.iter().any(|(k, _)| k == key)
+}
+
+fn sleeper(extra: &str) -> String {
+    format!("[Service]\nExecStart=/bin/sleep 1000\n{extra}")
+}
+
+/// A timestamp as systemd prints it: `Mon 2026-12-07 14:05:00 UTC`.
+fn is_timestamp(s: &str) -> bool {
+    let parts: Vec<&str> = s.split(' ').collect();
+    matches!(parts.as_slice(), [day, date, time, "UTC"]
+        if day.len() == 3 && date.len() == 10 && time.len() == 8)
+}
+
+/// A running service: its MainPID is the one `vigil status` says, and its
+/// states are systemd's words.
+#[test]
+fn a_running_service_shows_its_main_pid_and_states() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=web.service\n"),
+        (
+            "web.service",
+            &sleeper("[Unit]\nDescription=Web front end\n"),
+        ),
+    ]);
+    m.wait_state("web.service", "running");
+    let pid = m.main_pid("web.service").to_string();
+    let p = show(&m, &["web"]);
+    assert_eq!(get(&p, "Id"), "web.service");
+    assert_eq!(get(&p, "MainPID"), pid);
+    assert_eq!(get(&p, "ExecMainPID"), pid);
+    assert_eq!(get(&p, "LoadState"), "loaded");
+    assert_eq!(get(&p, "ActiveState"), "active");
+    assert_eq!(get(&p, "SubState"), "running");
+    assert_eq!(get(&p, "Result"), "success");
+    assert_eq!(get(&p, "Type"), "simple");
+    assert_eq!(get(&p, "Description"), "Web front end");
+    assert_eq!(get(&p, "UnitFileState"), "static");
+    assert_eq!(get(&p, "CanStart"), "yes");
+    assert!(get(&p, "FragmentPath").ends_with("/web.service"));
+    assert_eq!(
+        get(&p, "ExecStart"),
+        "{ path=/bin/sleep ; argv[]=/bin/sleep 1000 ; ignore_errors=no }"
+    );
+    let active = get(&p, "ActiveEnterTimestamp");
+    assert!(is_timestamp(active), "ActiveEnterTimestamp={active}");
+    // Not inactive since it started: left out, as systemctl leaves out
+    // what is empty; systemd's order: the service's properties first.
+    assert!(!has(&p, "ActiveExitTimestamp"), "{p:?}");
+    let at = |k: &str| p.iter().position(|(key, _)| key == k).unwrap();
+    assert!(at("Type") < at("MainPID") && at("MainPID") < at("Id"));
+    assert!(at("Id") < at("LoadState") && at("LoadState") < at("ActiveState"));
+}
+
+/// A service whose main process exited 3: failed, Result=exit-code, and the
+/// exit in systemd's CLD_* numbers; one killed by a signal says so.
+#[test]
+fn a_failed_service_says_how_its_main_process_ended() {
+    let m = Manager::start(&[
+        (
+            "three.service",
+            "[Service]\nExecStart=/bin/sh -c 'exit 3'\n",
+        ),
+        ("victim.service", &sleeper("")),
+    ]);
+    m.vigil_ok(&["start", "three"]);
+    m.wait_state("three.service", "failed");
+    let p = show(&m, &["three"]);
+    assert_eq!(get(&p, "ActiveState"), "failed");
+    assert_eq!(get(&p, "SubState"), "failed");
+    assert_eq!(get(&p, "Result"), "exit-code");
+    assert_eq!(get(&p, "ExecMainCode"), "1");
+    assert_eq!(get(&p, "ExecMainStatus"), "3");
+    assert_eq!(get(&p, "MainPID"), "0");
+    assert_ne!(get(&p, "ExecMainPID"), "0", "the last main process is kept");
+    assert!(is_timestamp(get(&p, "InactiveEnterTimestamp")));
+
+    m.vigil_ok(&["start", "victim"]);
+    let pid = m.main_pid("victim.service");
+    assert!(send_signal(pid, "KILL"));
+    m.wait_state("victim.service", "failed");
+    let p = show(&m, &["victim"]);
+    assert_eq!(get(&p, "Result"), "signal");
+    assert_eq!(get(&p, "ExecMainCode"), "2");
+    assert_eq!(get(&p, "ExecMainStatus"), "9");
+    assert_eq!(get(&p, "ExecMainPID"), pid.to_string());
+}
+
+/// `-p` names what to print, in systemd's order whatever order they were
+/// asked in, `PROP=` for one vigil has no value for; `--value` prints the
+/// values alone: `vigil show -p MainPID --value web` is the PID.
+#[test]
+fn property_and_value_print_only_what_was_asked() {
+    let m = Manager::start(&[("web.service", &sleeper(""))]);
+    m.vigil_ok(&["start", "web"]);
+    let pid = m.main_pid("web.service");
+    let out = m.vigil_ok(&["show", "-p", "MainPID", "--value", "web"]);
+    assert_eq!(out, format!("{pid}\n"));
+    let out = m.vigil_ok(&["show", "web", "--property=SubState,Id", "-p", "NoSuchProp"]);
+    assert_eq!(out, "Id=web.service\nSubState=running\nNoSuchProp=\n");
+    // Asked for, an empty value is printed, as systemctl does.
+    let out = m.vigil_ok(&["show", "web", "-p", "StatusText"]);
+    assert_eq!(out, "StatusText=\n");
+}
+
+/// Empty properties are left out unless `-a`.
+#[test]
+fn empty_properties_only_with_all() {
+    let m = Manager::start(&[("web.service", &sleeper(""))]);
+    let p = show(&m, &["web"]);
+    assert!(!has(&p, "StatusText") && !has(&p, "Requisite"), "{p:?}");
+    assert!(!has(&p, "ActiveEnterTimestamp"), "never started: {p:?}");
+    let p = show(&m, &["-a", "web"]);
+    assert_eq!(get(&p, "StatusText"), "");
+    assert_eq!(get(&p, "Requisite"), "");
+    assert_eq!(get(&p, "ActiveEnterTimestamp"), "");
+    assert_eq!(get(&p, "ActiveState"), "inactive");
+    assert_eq!(get(&p, "SubState"), "dead");
+}
+
+/// A name with no unit: systemctl's answer (Id, not-found, inactive, dead)
+/// and exit 0, beside the units that exist, a blank line between units.
+#[test]
+fn a_name_with_no_unit_is_not_found_and_exit_0() {
+    let m = Manager::start(&[("web.service", &sleeper(""))]);
+    let p = show(&m, &["nope"]);
+    assert_eq!(get(&p, "Id"), "nope.service");
+    assert_eq!(get(&p, "LoadState"), "not-found");
+    assert_eq!(get(&p, "ActiveState"), "inactive");
+    assert_eq!(get(&p, "SubState"), "dead");
+    assert!(
+        !has(&p, "MainPID"),
+        "a unit not found has no settings: {p:?}"
+    );
+    let out = m.vigil_ok(&["show", "-p", "Id,LoadState", "web", "nope"]);
+    assert_eq!(
+        out,
+        "Id=web.service\nLoadState=loaded\n\nId=nope.service\nLoadState=not-found\n"
+    );
+}
+
+/// Dependencies as the manager has them loaded, both ways: what a unit
+/// wants, requires and is ordered after, and who wants, requires it and is
+/// ordered after it; a socket and the service it triggers.
+#[test]
+fn dependencies_are_listed_both_ways() {
+    let dir = TempDir::new("show-socket");
+    let listen = dir.path().join("s.sock");
+    let socket = format!("[Socket]\nListenStream={}\n", listen.display());
+    let m = Manager::start(&[
+        (
+            "app.service",
+            &sleeper(
+                "[Unit]\nWants=cache.service\nRequires=db.service\nAfter=db.service\n\
+                 Conflicts=other.service\nOnFailure=alert.service\n",
+            ),
+        ),
+        ("cache.service", &sleeper("")),
+        ("db.service", &sleeper("[Unit]\nBefore=cache.service\n")),
+        ("other.service", &sleeper("")),
+        ("alert.service", &sleeper("")),
+        ("echo.socket", &socket),
+        ("echo.service", &sleeper("")),
+    ]);
+    let app = show(&m, &["app"]);
+    assert_eq!(get(&app, "Wants"), "cache.service");
+    assert!(get(&app, "Requires").split(' ').any(|u| u == "db.service"));
+    assert!(get(&app, "After").split(' ').any(|u| u == "db.service"));
+    assert!(
+        get(&app, "Conflicts")
+            .split(' ')
+            .any(|u| u == "other.service")
+    );
+    assert_eq!(get(&app, "OnFailure"), "alert.service");
+    let db = show(&m, &["db"]);
+    assert_eq!(get(&db, "RequiredBy"), "app.service");
+    let before: Vec<&str> = get(&db, "Before").split(' ').collect();
+    assert!(before.contains(&"app.service") && before.contains(&"cache.service"));
+    let cache = show(&m, &["cache"]);
+    assert_eq!(get(&cache, "WantedBy"), "app.service");
+    // db's Before= is cache's After=.
+    assert!(get(&cache, "After").split(' ').any(|u| u == "db.service"));
+    assert_eq!(get(&show(&m, &["echo.socket"]), "Triggers"), "echo.service");
+    assert_eq!(get(&show(&m, &["echo"]), "TriggeredBy"), "echo.socket");
+}
+
+/// Settings in systemd's formats: spans, booleans, signals, the
+/// environment, the user and the directory.
+#[test]
+fn settings_in_systemds_formats() {
+    let m = Manager::start(&[(
+        "tuned.service",
+        &sleeper(
+            "[Unit]\nRefuseManualStop=yes\n[Service]\n\
+             Restart=on-failure\nRestartSec=1.5\nTimeoutStartSec=infinity\n\
+             TimeoutStopSec=90\nEnvironment=A=1 B=two\nWorkingDirectory=-/tmp\n\
+             KillMode=mixed\nKillSignal=SIGINT\nSendSIGKILL=no\nRemainAfterExit=yes\n",
+        ),
+    )]);
+    let p = show(&m, &["tuned"]);
+    assert_eq!(get(&p, "Restart"), "on-failure");
+    assert_eq!(get(&p, "RestartUSec"), "1.500000s");
+    assert_eq!(get(&p, "TimeoutStartUSec"), "infinity");
+    assert_eq!(get(&p, "TimeoutStopUSec"), "1min 30s");
+    assert_eq!(get(&p, "Environment"), "A=1 B=two");
+    assert_eq!(get(&p, "WorkingDirectory"), "!/tmp");
+    assert_eq!(get(&p, "KillMode"), "mixed");
+    assert_eq!(get(&p, "KillSignal"), "2");
+    assert_eq!(get(&p, "SendSIGKILL"), "no");
+    assert_eq!(get(&p, "RemainAfterExit"), "yes");
+    assert_eq!(get(&p, "RefuseManualStop"), "yes");
+    assert_eq!(get(&p, "CanStop"), "no");
+}
+
+/// A pattern shows every loaded unit it matches, as the other verbs take it.
+#[test]
+fn a_pattern_shows_every_unit_it_matches() {
+    let m = Manager::start(&[("worker@.service", &sleeper(""))]);
+    m.vigil_ok(&["start", "worker@1", "worker@2"]);
+    let out = m.vigil_ok(&["show", "-p", "Id,SubState", "worker@*"]);
+    assert_eq!(
+        out,
+        "Id=worker@1.service\nSubState=running\n\nId=worker@2.service\nSubState=running\n"
+    );
+}
+
+/// No name: the manager's own properties; NFailedUnits counts the failed
+/// units and SystemState says degraded while one is, running after.
+#[test]
+fn the_manager_form_counts_failed_units() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=bad.service ok.service\n"),
+        ("bad.service", "[Service]\nExecStart=/bin/false\n"),
+        ("ok.service", &sleeper("")),
+    ]);
+    m.wait_state("bad.service", "failed");
+    m.wait_state("default.target", "running");
+    let p = show(&m, &[]);
+    assert_eq!(get(&p, "NFailedUnits"), "1");
+    assert_eq!(get(&p, "SystemState"), "degraded");
+    assert_eq!(get(&p, "Version"), env!("CARGO_PKG_VERSION"));
+    assert_eq!(get(&p, "UnitPath"), m.config.display().to_string());
+    let names: u64 = get(&p, "NNames").parse().unwrap();
+    assert!(names >= 3, "NNames={names}");
+    m.vigil_ok(&["reset-failed", "bad"]);
+    let p = show(&m, &["-p", "NFailedUnits,SystemState"]);
+    assert_eq!(
+        p,
+        [
+            ("NFailedUnits".into(), "0".into()),
+            ("SystemState".into(), "running".into())
+        ]
+    );
+    let out = m.vigil_ok(&["show", "-p", "NFailedUnits", "--value"]);
+    assert_eq!(out, "0\n");
+}
+
+/// `--json`: an object of the same properties for one name (or the
+/// manager), an array for several names or a pattern.
+#[test]
+fn json_parses_as_an_object_or_an_array() {
+    let m = Manager::start(&[("web.service", &sleeper(""))]);
+    m.vigil_ok(&["start", "web"]);
+    let pid = m.main_pid("web.service");
+    let one: serde_json::Value =
+        serde_json::from_str(&m.vigil_ok(&["--json", "show", "web"])).expect("JSON");
+    assert_eq!(one["Id"], "web.service");
+    assert_eq!(one["MainPID"], pid.to_string());
+    assert_eq!(
+        one["ExecStart"][0],
+        "{ path=/bin/sleep ; argv[]=/bin/sleep 1000 ; ignore_errors=no }"
+    );
+    let many: serde_json::Value =
+        serde_json::from_str(&m.vigil_ok(&["--json", "show", "-p", "Id", "web", "nope"]))
+            .expect("JSON");
+    assert_eq!(
+        many,
+        serde_json::json!([{"Id": "web.service"}, {"Id": "nope.service"}])
+    );
+    let manager: serde_json::Value =
+        serde_json::from_str(&m.vigil_ok(&["--json", "show"])).expect("JSON");
+    assert_eq!(manager["NFailedUnits"], "0");
+    assert!(alive(pid));
+}
