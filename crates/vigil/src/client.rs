@@ -525,7 +525,7 @@ fn is(socket: Option<std::path::PathBuf>, names: &[String], failed: bool, quiet:
     for (name, reply) in names.iter().zip(&replies) {
         match (&reply.result, &reply.error) {
             (Some(Body::Status { units, not_found }), _) => {
-                states.extend(units.iter().map(|u| active_state(&u.state)));
+                states.extend(units.iter().map(|u| crate::show::active_state(&u.state)));
                 // A unit that does not exist is inactive, as systemctl says.
                 states.extend(not_found.iter().map(|_| "inactive"));
             }
@@ -659,17 +659,6 @@ fn is_enabled(jobs: &[vigil_proto::JobResult], quiet: bool) -> Exit {
         Exit::Success
     } else {
         Exit::Failed
-    }
-}
-
-/// systemctl's ActiveState for one of vigil's states: scripts compare the
-/// words `is-active` prints (`[ "$(systemctl is-active x)" = active ]`).
-fn active_state(state: &str) -> &str {
-    match state {
-        "running" | "exited" => "active",
-        "waiting" | "starting" | "restarting" => "activating",
-        "stopping" => "deactivating",
-        other => other,
     }
 }
 

@@ -124,7 +124,8 @@ pub fn timespan(us: u64) -> String {
     out.join(" ")
 }
 
-/// systemd's ActiveState for one of vigil's states, as `is-active` says it.
+/// systemd's ActiveState for one of vigil's states, as `is-active` says it:
+/// scripts compare the words (`[ "$(systemctl is-active x)" = active ]`).
 pub fn active_state(state: &str) -> &str {
     match state {
         "running" | "exited" => "active",
