@@ -18,6 +18,7 @@ mod client;
 mod notify;
 mod out;
 mod render;
+mod system;
 mod sysv;
 mod verify;
 mod when;

@@ -101,6 +101,11 @@ pub(crate) struct State {
     /// which tells it to stop again.)
     #[serde(default)]
     emergency_spent: bool,
+    /// The boot was done; and the emergency shell runs (`is-system-running`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    boot_finished: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    emergency_shell: bool,
     /// Set by `vigil reexec`: the processes are still this process's
     /// children, and the descriptors below were left open across exec.
     #[serde(default)]
@@ -741,6 +746,8 @@ impl Daemon {
             exit_code: self.exit_code,
             emergency_spent: self.emergency_spent,
             target_reached: self.target_reached,
+            boot_finished: self.boot_finished,
+            emergency_shell: self.emergency_shell,
             ..State::default()
         };
         state.loaded = self.handover.loaded;
@@ -1058,6 +1065,8 @@ impl Daemon {
         self.exit_code = state.exit_code;
         self.target_reached = state.target_reached;
         self.emergency_spent = state.emergency_spent;
+        self.boot_finished = state.boot_finished;
+        self.emergency_shell = state.emergency_shell;
         if state.shutting_down {
             self.phase = Phase::ShuttingDown;
             self.shutdown_started = Some(state.shutdown_started.unwrap_or(now));

@@ -30,6 +30,7 @@ mod logs;
 pub mod options;
 mod procs;
 mod sockets;
+mod system;
 
 pub use daemon::{hold_signals, run};
 pub use handover::{CHECK_PASSED, check_state_on_stdin};
