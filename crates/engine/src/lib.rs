@@ -541,6 +541,39 @@ pub enum KillWhom {
     All,
 }
 
+/// What a unit's job does, in systemd's words (`vigil list-jobs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobType {
+    Start,
+    Stop,
+    /// A stop with a start queued after it (a restart, or a start asked for
+    /// while the unit stopped).
+    Restart,
+    Reload,
+}
+
+impl JobType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobType::Start => "start",
+            JobType::Stop => "stop",
+            JobType::Restart => "restart",
+            JobType::Reload => "reload",
+        }
+    }
+}
+
+/// A unit's pending job: what it does, and whether it runs already or still
+/// waits for the units it is ordered against (systemd's `running` and
+/// `waiting`). A unit waiting for its automatic restart has none, as in
+/// systemd, until its timer queues the start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub unit: String,
+    pub job_type: JobType,
+    pub running: bool,
+}
+
 /// A snapshot of one unit, for `vigil list` and `vigil status`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnitInfo {
@@ -648,6 +681,17 @@ impl Engine {
     /// Every unit, sorted by name.
     pub fn units(&self) -> Vec<UnitInfo> {
         self.machine.units()
+    }
+
+    /// Every unit's pending job, as [`Engine::units`] orders them: what
+    /// `vigil list-jobs` shows, and what a boot waits for before it is done.
+    pub fn jobs(&self) -> Vec<Job> {
+        self.machine.jobs()
+    }
+
+    /// Whether any unit has a pending job ([`Engine::jobs`] not empty).
+    pub fn has_jobs(&self) -> bool {
+        self.machine.has_jobs()
     }
 
     /// The state of a unit, without the rest of [`Engine::unit`].

@@ -177,8 +177,8 @@ use crate::graph::{self, Graph};
 
 mod handover;
 use crate::{
-    Action, Canceled, EngineError, Event, ExitStatus, KillWhom, Level, Reason, ReloadFailure, Role,
-    State, Time, UnitInfo, signal_words,
+    Action, Canceled, EngineError, Event, ExitStatus, Job, JobType, KillWhom, Level, Reason,
+    ReloadFailure, Role, State, Time, UnitInfo, signal_words,
 };
 pub use handover::{Known, Saved};
 
@@ -647,6 +647,30 @@ impl Slot {
                     | Phase::Reload(_)
                     | Phase::NotifyReload
             )
+    }
+
+    /// The unit's job, if it has one, and whether it runs: a stop (or a
+    /// restart, when a start is queued after it) waiting for the units
+    /// ordered after it or under way; a start waiting for its order or
+    /// under way (its conditions checked, its commands run); a reload under
+    /// way. Read from the phase and the queued stop and start, which are
+    /// the jobs (the machine keeps no job records of its own).
+    fn job(&self) -> Option<(JobType, bool)> {
+        let stop = match self.start_after_stop {
+            true => JobType::Restart,
+            false => JobType::Stop,
+        };
+        if self.pending_stop.is_some() {
+            return Some((stop, false));
+        }
+        match self.phase {
+            p if p.is_stopping() => Some((stop, true)),
+            Phase::Waiting => Some((JobType::Start, false)),
+            p if p == Phase::Condition || p.is_starting() => Some((JobType::Start, true)),
+            Phase::Reload(_) | Phase::NotifyReload => Some((JobType::Reload, true)),
+            Phase::Dead { .. } if self.start_after_stop => Some((JobType::Start, false)),
+            _ => None,
+        }
     }
 
     /// Blocks the stop of the units this one is ordered after.
@@ -1268,6 +1292,23 @@ impl Machine {
             .filter(|&u| !self.slots[u].gone)
             .map(|u| self.info(u))
             .collect()
+    }
+
+    pub(crate) fn jobs(&self) -> Vec<Job> {
+        let live = self.slots.iter().filter(|s| !s.gone);
+        live.filter_map(|s| {
+            let (job_type, running) = s.job()?;
+            Some(Job {
+                unit: s.name.clone(),
+                job_type,
+                running,
+            })
+        })
+        .collect()
+    }
+
+    pub(crate) fn has_jobs(&self) -> bool {
+        self.slots.iter().any(|s| !s.gone && s.job().is_some())
     }
 
     pub(crate) fn cycles(&self) -> Vec<Vec<String>> {

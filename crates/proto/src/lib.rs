@@ -189,6 +189,45 @@ pub enum Request {
     /// service, socket and log pipe; the reply comes before the exec, and the
     /// connection closes with it.
     Reexec {},
+    /// The manager's state in systemctl's words (`is-system-running`); with
+    /// `wait`, the reply comes once the boot is done (no longer
+    /// `initializing` or `starting`).
+    SystemState {
+        #[serde(default, skip_serializing_if = "is_false")]
+        wait: bool,
+    },
+    /// The units reachable from `unit` through `relation` (absent: what it
+    /// pulls in, as `systemctl list-dependencies`), each with its own edges
+    /// and state, for the client to draw as a tree.
+    ListDependencies {
+        unit: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        relation: Option<DependencyRelation>,
+    },
+    /// Every pending job (`list-jobs`).
+    ListJobs {},
+    /// What `default.target` is in the configuration directories.
+    GetDefault {},
+    /// Link `default.target` to `unit`'s file where `enable` links; the
+    /// configuration is then read again.
+    SetDefault {
+        unit: String,
+    },
+}
+
+/// The edges `list-dependencies` follows, as systemctl's options choose them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DependencyRelation {
+    /// Requires=, Requisite=, Wants=, BindsTo= and ConsistsOf= (PartOf=
+    /// reversed): what the unit pulls in. The default.
+    Forward,
+    /// The same reversed, with the unit's own PartOf=: what pulls it in.
+    Reverse,
+    /// After= (and Before= of the others): what it is ordered after.
+    After,
+    /// Before= (and After= of the others): what it is ordered before.
+    Before,
 }
 
 /// What vigil-init does once the manager has stopped everything.
@@ -233,7 +272,11 @@ impl Request {
             | Request::ListUnitFiles { .. }
             | Request::Graph {}
             | Request::Blame {}
-            | Request::Show { .. } => false,
+            | Request::Show { .. }
+            | Request::SystemState { .. }
+            | Request::ListDependencies { .. }
+            | Request::ListJobs {}
+            | Request::GetDefault {} => false,
             Request::Start { .. }
             | Request::Stop { .. }
             | Request::Restart { .. }
@@ -249,7 +292,8 @@ impl Request {
             | Request::Mask { .. }
             | Request::Unmask { .. }
             | Request::Shutdown { .. }
-            | Request::Reexec {} => true,
+            | Request::Reexec {}
+            | Request::SetDefault { .. } => true,
         }
     }
 }
@@ -381,6 +425,50 @@ pub enum Body {
     ShuttingDown,
     /// The manager is about to re-execute itself.
     Reexecuting,
+    /// `system-state`: `initializing`, `starting`, `running`, `degraded`,
+    /// `maintenance` or `stopping`.
+    SystemState {
+        state: String,
+    },
+    /// `list-dependencies`: `root` and every unit reachable from it, each
+    /// with its edges of the relation asked for.
+    Dependencies {
+        root: String,
+        units: Vec<DependencyNode>,
+    },
+    /// `list-jobs`, in the order of the units' names.
+    JobQueue {
+        jobs: Vec<QueuedJob>,
+    },
+    /// `get-default`: the unit `default.target` is (its own name when it is
+    /// no alias).
+    DefaultTarget {
+        unit: String,
+    },
+}
+
+/// One unit of a `list-dependencies` reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DependencyNode {
+    pub name: String,
+    /// systemctl's active state: `active`, `reloading`, `inactive`,
+    /// `failed`, `activating`, `deactivating` (a name no unit has:
+    /// `inactive`, as systemctl shows one not found).
+    pub state: String,
+    /// The units this one reaches through the relation asked for.
+    #[serde(default)]
+    pub deps: Vec<String>,
+}
+
+/// One row of `vigil list-jobs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueuedJob {
+    pub unit: String,
+    /// `start`, `stop`, `restart` or `reload`.
+    #[serde(rename = "type")]
+    pub job_type: String,
+    /// `waiting` (for the units it is ordered against) or `running`.
+    pub state: String,
 }
 
 impl Body {
@@ -805,6 +893,47 @@ mod tests {
             );
             assert_eq!(decode_request(text.trim_end().as_bytes()).unwrap(), env);
         }
+    }
+
+    /// The verbs about the manager leave their options out at their
+    /// defaults, as every request does.
+    #[test]
+    fn system_verbs_leave_their_defaults_out() {
+        for (request, line) in [
+            (
+                Request::SystemState { wait: false },
+                r#"{"verb":"system-state"}"#,
+            ),
+            (
+                Request::ListDependencies {
+                    unit: "a.target".into(),
+                    relation: None,
+                },
+                r#"{"verb":"list-dependencies","unit":"a.target"}"#,
+            ),
+            (
+                Request::ListDependencies {
+                    unit: "a.target".into(),
+                    relation: Some(DependencyRelation::Reverse),
+                },
+                r#"{"verb":"list-dependencies","unit":"a.target","relation":"reverse"}"#,
+            ),
+            (Request::ListJobs {}, r#"{"verb":"list-jobs"}"#),
+        ] {
+            let env = Envelope {
+                version: VERSION,
+                id: 1,
+                request,
+            };
+            let text = String::from_utf8(encode(&env)).unwrap();
+            assert_eq!(
+                text,
+                format!("{{\"version\":1,\"id\":1,\"request\":{line}}}\n")
+            );
+            assert_eq!(decode_request(text.trim_end().as_bytes()).unwrap(), env);
+        }
+        assert!(Request::SetDefault { unit: "a".into() }.is_mutating());
+        assert!(!Request::GetDefault {}.is_mutating());
     }
 
     #[test]

@@ -68,6 +68,15 @@ pub enum InstallError {
         link.display()
     )]
     UnitFileThere { link: PathBuf },
+    #[error("{name} is not a target: the default target must be a .target unit")]
+    NotATarget { name: String },
+    #[error("default.target cannot be made a link to itself: name the target it is to be")]
+    DefaultItself,
+    #[error(
+        "{} is a unit file, not a link: set-default would replace it (move it away first)",
+        link.display()
+    )]
+    DefaultIsAFile { link: PathBuf },
 }
 
 /// `DefaultInstance=` of a template: the instance `vigil enable foo@.service`
@@ -398,6 +407,80 @@ pub fn unmask_plan(config_dir: &Path, name: &str) -> Result<Vec<InstallChange>, 
     match crate::load::is_masked(&link, None) {
         true => Ok(vec![InstallChange::Remove { link }]),
         false => Ok(Vec::new()),
+    }
+}
+
+/// The default target's name as `default.target` is spelled.
+const DEFAULT_TARGET: &str = "default.target";
+
+/// The unit `NAME` means to `vigil set-default`: a name without a type is a
+/// target's (`set-default multi-user`, as systemctl completes it).
+pub fn default_target_name(name: &str) -> String {
+    let name = name.trim();
+    match name::suffix_of(name) {
+        Some(_) => name.to_string(),
+        None => format!("{name}.target"),
+    }
+}
+
+/// The changes `vigil set-default NAME` makes in `config_dir`, as
+/// systemctl's set-default: `default.target` there becomes a link to the
+/// target's file (the file an alias of it names), the link that was there
+/// removed first. Nothing when it links there already. Refused, nothing
+/// changed, for a unit that is not a target, has no file (not found, built
+/// in, masked, broken), or when `default.target` there is a file of its own.
+pub fn set_default_plan(
+    set: &LoadedSet,
+    config_dir: &Path,
+    name: &str,
+) -> Result<Vec<InstallChange>, InstallError> {
+    let asked = default_target_name(name);
+    name::validate(&asked).map_err(|source| InstallError::InvalidName { source })?;
+    if !asked.ends_with(".target") {
+        return Err(InstallError::NotATarget { name: asked });
+    }
+    if asked == DEFAULT_TARGET {
+        return Err(InstallError::DefaultItself);
+    }
+    let (unit, file) = find_unit(set, &asked)?;
+    // An alias of default.target itself (`set-default graphical` while
+    // default.target is graphical.target) is fine: the file is the target's.
+    if unit.name == DEFAULT_TARGET {
+        return Err(InstallError::DefaultItself);
+    }
+    let link = config_dir.join(DEFAULT_TARGET);
+    let target = link_target(config_dir, config_dir, &file);
+    let mut changes = Vec::new();
+    match fs::symlink_metadata(&link) {
+        Ok(there) if there.file_type().is_symlink() => {
+            if fs::read_link(&link).is_ok_and(|t| t == target) {
+                return Ok(Vec::new());
+            }
+            changes.push(InstallChange::Remove { link: link.clone() });
+        }
+        Ok(_) => return Err(InstallError::DefaultIsAFile { link }),
+        Err(_) => {}
+    }
+    changes.push(InstallChange::Symlink { link, target });
+    Ok(changes)
+}
+
+/// What `vigil get-default` answers: the unit `default.target` is in the
+/// loaded directories (the target a link of that name leads to, or
+/// `default.target` itself when it is a file). Err when there is none, or
+/// it is masked.
+pub fn default_target(set: &LoadedSet) -> Result<String, InstallError> {
+    if let Some(link) = set.masked.get(DEFAULT_TARGET) {
+        return Err(InstallError::Masked {
+            name: DEFAULT_TARGET.into(),
+            link: link.clone(),
+        });
+    }
+    let name = set.canonical(DEFAULT_TARGET);
+    let known = set.get(&name).is_some() || set.get_broken(&name).is_some();
+    match known {
+        true => Ok(name),
+        false => Err(InstallError::NotFound { name }),
     }
 }
 
@@ -1024,6 +1107,60 @@ mod tests {
         apply(&plan).unwrap();
         apply(&plan).unwrap();
         assert!(fs::symlink_metadata(d.join("old.target.wants/gone.service")).is_err());
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// systemctl's set-default: a name without a type is a target's; the
+    /// link replaces the one there; what is no target, has no file, or
+    /// would replace a file of its own is refused; get-default follows it.
+    #[test]
+    fn set_default_links_default_target_and_get_default_follows_it() {
+        let d = tmp("default");
+        fs::write(d.join("multi-user.target"), "[Unit]\n").unwrap();
+        fs::write(d.join("graphical.target"), "[Unit]\n").unwrap();
+        fs::write(d.join("web.service"), "[Service]\nExecStart=/bin/w\n").unwrap();
+        assert!(matches!(
+            default_target(&load(&d)),
+            Err(InstallError::NotFound { .. })
+        ));
+        let link = d.join("default.target");
+        let plan = set_default_plan(&load(&d), &d, "multi-user").unwrap();
+        assert_eq!(
+            plan,
+            [InstallChange::Symlink {
+                link: link.clone(),
+                target: PathBuf::from("multi-user.target")
+            }]
+        );
+        apply(&plan).unwrap();
+        assert_eq!(default_target(&load(&d)).unwrap(), "multi-user.target");
+        assert!(
+            set_default_plan(&load(&d), &d, "multi-user.target")
+                .unwrap()
+                .is_empty()
+        );
+        let plan = set_default_plan(&load(&d), &d, "graphical.target").unwrap();
+        assert_eq!(
+            plan.first(),
+            Some(&InstallChange::Remove { link: link.clone() })
+        );
+        apply(&plan).unwrap();
+        assert_eq!(default_target(&load(&d)).unwrap(), "graphical.target");
+        for (name, said) in [
+            ("web.service", "web.service is not a target"),
+            ("nope", "unit nope.target not found"),
+            ("default", "cannot be made a link to itself"),
+        ] {
+            let e = set_default_plan(&load(&d), &d, name)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(said), "{name}: {e}");
+        }
+        fs::remove_file(&link).unwrap();
+        fs::write(&link, "[Unit]\n").unwrap();
+        assert_eq!(default_target(&load(&d)).unwrap(), "default.target");
+        let e = set_default_plan(&load(&d), &d, "graphical").unwrap_err();
+        assert!(matches!(e, InstallError::DefaultIsAFile { .. }), "{e}");
         fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -78,6 +78,25 @@ verbs:
   notify [--ready] [--reloading] [--stopping] [--status=TEXT] [--pid=PID] [--no-block]
          [KEY=VALUE...]        send a notification to $NOTIFY_SOCKET (like systemd-notify);
                                waits until the manager has it, unless --no-block
+  list-dependencies [NAME...] [--reverse|--after|--before] [--all] [--plain]
+                               the units NAME (default.target) pulls in (Requires=,
+                               Requisite=, Wants=, BindsTo=, ConsistsOf=), as a tree with
+                               each unit's state (● active, ○ inactive, × failed, ↻
+                               reloading); --reverse: what pulls NAME in; --after,
+                               --before: the ordering; targets are expanded, other units
+                               only with --all; --plain: a list, each unit once
+  list-jobs                    the pending jobs: unit, type (start, stop, restart, reload),
+                               state (waiting for its order, or running); 'No jobs running.'
+  is-system-running [--wait] [-q]
+                               the manager's state: initializing, starting (the boot's jobs
+                               pending), running, degraded (a unit failed), maintenance
+                               (the emergency shell runs), stopping; offline when the
+                               manager cannot be reached; exit 0 only for running, else 1
+                               (as systemctl); --wait: once the boot is done
+  get-default                  the target default.target is (its link's), as systemctl
+  set-default NAME [-q]        link default.target to the target NAME's file where enable
+                               links (said as enable says it); the configuration is read
+                               again
   graph                        the dependency graph in DOT
   blame                        each unit's own start time (its job's start to ready), slowest first
   shutdown                     stop every unit in reverse dependency order; vigild exits
@@ -92,7 +111,8 @@ options:
                   /run/vigil/control.sock for root, $XDG_RUNTIME_DIR/vigil/control.sock
                   otherwise (/tmp/vigil-UID/control.sock without XDG_RUNTIME_DIR), and
                   the system's /run/vigil/control.sock when that one does not exist
-  --json          machine-readable output (list, list-unit-files, status, show, blame, log);
+  --json          machine-readable output (list, list-unit-files, status, show, blame, log,
+                  list-jobs, list-dependencies);
                   status gives an object for exactly one plain name, else an array
                   (a pattern or several names; [] when none is found); show: an object
                   of the properties for one plain name (or the manager), else an array
@@ -251,6 +271,28 @@ pub enum Verb {
     /// `shutdown`, or `poweroff`/`reboot`/`halt` (the machine, through vigil-init).
     Shutdown(Option<vigil_proto::PowerAction>),
     Reexec,
+    /// `is-system-running`: `--wait` until the boot is done; `-q`: the exit
+    /// code only.
+    IsSystemRunning {
+        wait: bool,
+        quiet: bool,
+    },
+    /// `list-dependencies [NAME...]` (default.target when none): `relation`
+    /// is the last of `--reverse`, `--after`, `--before` (None: forward);
+    /// `--all` expands every unit, not only targets; `--plain` a list.
+    ListDependencies {
+        units: Vec<String>,
+        relation: Option<vigil_proto::DependencyRelation>,
+        all: bool,
+        plain: bool,
+    },
+    ListJobs,
+    GetDefault,
+    /// `-q`: the links made or removed are not said.
+    SetDefault {
+        unit: String,
+        quiet: bool,
+    },
 }
 
 #[derive(Debug, PartialEq)]
@@ -696,6 +738,67 @@ fn parse_verb(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
             split(verb, rest, &[], &[])?.none(verb)?;
             Verb::Reexec
         }
+        "is-system-running" => {
+            let a = split(verb, rest, &["--wait", "-q", "--quiet"], &[])?;
+            a.none(verb)?;
+            Verb::IsSystemRunning {
+                wait: a.has("--wait"),
+                quiet: a.has("-q") || a.has("--quiet"),
+            }
+        }
+        "list-dependencies" => {
+            let a = split(
+                verb,
+                rest,
+                &["--reverse", "--after", "--before", "--all", "-a", "--plain"],
+                &[],
+            )?;
+            use vigil_proto::DependencyRelation as R;
+            // As systemctl's: the last of them counts.
+            let relation = (a.flags.iter().rev()).find_map(|(f, _)| match *f {
+                "--reverse" => Some(R::Reverse),
+                "--after" => Some(R::After),
+                "--before" => Some(R::Before),
+                _ => None,
+            });
+            if let Some(unit) = a.names.iter().find(|u| vigil_units::glob::is_glob(u)) {
+                return Err(bad(format!(
+                    "list-dependencies: {unit}: list-dependencies takes unit names, not patterns"
+                )));
+            }
+            if a.names.iter().any(|n| n.is_empty()) {
+                return Err(bad("list-dependencies: an empty unit name"));
+            }
+            let mut units = a.owned_names();
+            if units.is_empty() {
+                units.push("default.target".into());
+            }
+            Verb::ListDependencies {
+                units,
+                relation,
+                all: a.has("--all") || a.has("-a"),
+                plain: a.has("--plain"),
+            }
+        }
+        "list-jobs" => {
+            split(verb, rest, &[], &[])?.none(verb)?;
+            Verb::ListJobs
+        }
+        "get-default" => {
+            split(verb, rest, &[], &[])?.none(verb)?;
+            Verb::GetDefault
+        }
+        "set-default" => {
+            let a = split(verb, rest, &["-q", "--quiet"], &[])?;
+            let unit = match a.names.as_slice() {
+                [unit] if !unit.is_empty() => unit.to_string(),
+                _ => return Err(bad("set-default: usage: vigil set-default NAME")),
+            };
+            Verb::SetDefault {
+                unit,
+                quiet: a.has("-q") || a.has("--quiet"),
+            }
+        }
         "poweroff" | "reboot" | "halt" => {
             split(verb, rest, &[], &[])?.none(verb)?;
             Verb::Shutdown(Some(match verb {
@@ -1012,6 +1115,57 @@ mod tests {
             p("list-unit-files --now"),
             Err(UsageError::Bad(_))
         ));
+    }
+
+    #[test]
+    fn the_verbs_about_the_manager_and_their_options() {
+        use vigil_proto::DependencyRelation as R;
+        assert_eq!(
+            p("list-dependencies").unwrap().verb,
+            Verb::ListDependencies {
+                units: vec!["default.target".into()],
+                relation: None,
+                all: false,
+                plain: false,
+            }
+        );
+        // As systemctl's: the last of --reverse, --after, --before counts.
+        assert_eq!(
+            p("list-dependencies web --after -a --reverse --plain")
+                .unwrap()
+                .verb,
+            Verb::ListDependencies {
+                units: vec!["web".into()],
+                relation: Some(R::Reverse),
+                all: true,
+                plain: true,
+            }
+        );
+        assert_eq!(
+            p("is-system-running --wait -q").unwrap().verb,
+            Verb::IsSystemRunning {
+                wait: true,
+                quiet: true
+            }
+        );
+        assert_eq!(
+            p("set-default graphical").unwrap().verb,
+            Verb::SetDefault {
+                unit: "graphical".into(),
+                quiet: false
+            }
+        );
+        for bad in [
+            "is-system-running x",
+            "list-jobs x",
+            "get-default x",
+            "set-default",
+            "set-default a b",
+            "list-dependencies w@*",
+            "list-dependencies --now",
+        ] {
+            assert!(matches!(p(bad), Err(UsageError::Bad(_))), "{bad:?}");
+        }
     }
 
     #[test]

@@ -85,7 +85,11 @@ pub fn run(cmd: Command) -> Exit {
     // what was not, and why (systemctl's notice).
     let enabling = matches!(
         cmd.verb,
-        Verb::Enable { .. } | Verb::Disable { .. } | Verb::Mask { .. } | Verb::Unmask { .. }
+        Verb::Enable { .. }
+            | Verb::Disable { .. }
+            | Verb::Mask { .. }
+            | Verb::Unmask { .. }
+            | Verb::SetDefault { .. }
     );
     let install_quiet = matches!(
         cmd.verb,
@@ -93,6 +97,7 @@ pub fn run(cmd: Command) -> Exit {
             | Verb::Disable { quiet: true, .. }
             | Verb::Mask { quiet: true, .. }
             | Verb::Unmask { quiet: true, .. }
+            | Verb::SetDefault { quiet: true, .. }
     );
     // `list-unit-files --state`: the states kept, and none listed is exit 1.
     let file_states = match &cmd.verb {
@@ -154,6 +159,21 @@ pub fn run(cmd: Command) -> Exit {
         Verb::Blame => Request::Blame {},
         Verb::Shutdown(action) => Request::Shutdown { action },
         Verb::Reexec => Request::Reexec {},
+        Verb::IsSystemRunning { wait, quiet } => {
+            return crate::system::is_system_running(cmd.socket, wait, quiet);
+        }
+        Verb::ListDependencies {
+            units,
+            relation,
+            all,
+            plain,
+        } => {
+            let how = render::TreeStyle { all, plain };
+            return crate::system::list_dependencies(cmd.socket, &units, relation, how, cmd.json);
+        }
+        Verb::ListJobs => Request::ListJobs {},
+        Verb::GetDefault => Request::GetDefault {},
+        Verb::SetDefault { unit, .. } => Request::SetDefault { unit },
     };
     let (path, stream) = match connect(cmd.socket, std::slice::from_ref(&request)) {
         Ok(connected) => connected,
@@ -266,7 +286,7 @@ pub fn run(cmd: Command) -> Exit {
 
 /// Connects to the manager (at `socket`, else where it is found) and sends
 /// `requests`, their ids 1, 2, ...; an error is said, and is the exit code.
-fn connect(
+pub(crate) fn connect(
     socket: Option<std::path::PathBuf>,
     requests: &[Request],
 ) -> Result<(std::path::PathBuf, UnixStream), Exit> {
@@ -301,9 +321,12 @@ fn connect(
     // QUERY_TIMEOUT is stopped or stuck, and a script's `vigil is-active`
     // must not hang with it (systemctl gives up after its bus's 25 s too).
     // What waits for jobs, and a follower, wait as long as they take.
-    let follows = requests
-        .iter()
-        .any(|r| matches!(r, Request::Log { follow: true, .. }));
+    let follows = requests.iter().any(|r| {
+        matches!(
+            r,
+            Request::Log { follow: true, .. } | Request::SystemState { wait: true }
+        )
+    });
     if !follows && !requests.iter().any(Request::is_mutating) {
         let _ = stream.set_read_timeout(Some(query_timeout()));
     }
@@ -362,7 +385,7 @@ fn refused(why: &str) {
 
 /// The next reply on the connection; None at its end. A read that fails is
 /// said (exit 5), as is a reply this vigil does not understand (exit 1).
-fn read_reply(
+pub(crate) fn read_reply(
     reader: &mut BufReader<UnixStream>,
     line: &mut Vec<u8>,
 ) -> Result<Option<Reply>, Exit> {
@@ -435,7 +458,7 @@ fn ask_the_next_manager(
     Some(BufReader::new(stream))
 }
 
-fn no_reply() -> Exit {
+pub(crate) fn no_reply() -> Exit {
     eprintln!("vigil: the manager closed the connection without a reply");
     Exit::Unreachable
 }
@@ -804,7 +827,7 @@ fn wait_reexec(mut reader: BufReader<UnixStream>, path: &std::path::Path) -> Exi
 
 /// Prints a reply; `status_array`: a `--json` status is an array even of
 /// one unit.
-fn show(reply: &Reply, json: bool, status_array: bool) -> Exit {
+pub(crate) fn show(reply: &Reply, json: bool, status_array: bool) -> Exit {
     if let Some(err) = &reply.error {
         // One line each: a message may name several things (every name of a
         // request that found none).
@@ -925,6 +948,25 @@ fn show(reply: &Reply, json: bool, status_array: bool) -> Exit {
         }
         Body::Reexecuting => {
             outln!("vigild is re-executing");
+            Exit::Success
+        }
+        Body::SystemState { state } => {
+            outln!("{state}");
+            match state.as_str() {
+                "running" => Exit::Success,
+                _ => Exit::Failed,
+            }
+        }
+        Body::Dependencies { units, .. } => {
+            crate::render::print_json(units);
+            Exit::Success
+        }
+        Body::JobQueue { jobs } => {
+            render::jobs(jobs, json);
+            Exit::Success
+        }
+        Body::DefaultTarget { unit } => {
+            outln!("{unit}");
             Exit::Success
         }
     }

@@ -19,6 +19,7 @@ mod notify;
 mod out;
 mod render;
 mod show;
+mod system;
 mod sysv;
 mod verify;
 mod when;

@@ -3,7 +3,9 @@
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use vigil_proto::{BlameEntry, FILE_REMOVED, LogLine, UnitFile, UnitStatus, UnitSummary};
+use vigil_proto::{
+    BlameEntry, DependencyNode, FILE_REMOVED, LogLine, QueuedJob, UnitFile, UnitStatus, UnitSummary,
+};
 
 fn colour_on() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
@@ -24,7 +26,7 @@ fn paint(state: &str, text: &str, colour: bool) -> String {
 
 use crate::out::{outln, stdout};
 
-fn print_json<T: serde::Serialize>(value: &T) {
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
         Ok(s) => outln!("{s}"),
         Err(e) => eprintln!("vigil: cannot encode JSON: {e}"),
@@ -279,6 +281,142 @@ pub fn unit_files(files: &[UnitFile], json: bool) {
     rows.extend((files.iter()).map(|f| vec![f.unit_file.clone(), f.state.clone()]));
     table(&rows, None, &[]);
     outln!("\n{} unit files listed.", files.len());
+}
+
+/// `list-jobs`: systemctl's columns (without its job numbers: vigil's jobs
+/// have none) and its count line, or `No jobs running.`.
+pub fn jobs(jobs: &[QueuedJob], json: bool) {
+    if json {
+        print_json(&jobs);
+        return;
+    }
+    if jobs.is_empty() {
+        outln!("No jobs running.");
+        return;
+    }
+    let mut rows = vec![vec!["UNIT".into(), "TYPE".into(), "STATE".into()]];
+    rows.extend((jobs.iter()).map(|j| vec![j.unit.clone(), j.job_type.clone(), j.state.clone()]));
+    table(&rows, None, &[]);
+    outln!("\n{} jobs listed.", jobs.len());
+}
+
+/// How `list-dependencies` draws its tree.
+#[derive(Debug, Clone, Copy)]
+pub struct TreeStyle {
+    /// Every unit is expanded, not only targets.
+    pub all: bool,
+    /// A list: no glyphs, no nesting, each unit once.
+    pub plain: bool,
+}
+
+/// systemctl's order of a unit's dependencies: other units first, then
+/// targets, each by name regardless of case.
+fn dependency_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let target = |n: &str| n.ends_with(".target");
+    let lower = |n: &str| n.to_ascii_lowercase();
+    (target(a), lower(a)).cmp(&(target(b), lower(b)))
+}
+
+/// systemctl's mark of a unit's state in the tree, and its colour: ● active
+/// or on its way up or down, ↻ reloading, ○ inactive, × failed.
+fn state_mark(state: &str) -> (&'static str, &'static str) {
+    match crate::show::active_state(state) {
+        "active" | "activating" => ("\u{25cf}", "\x1b[0;1;32m"),
+        "reloading" => ("\u{21bb}", "\x1b[0;1;32m"),
+        "deactivating" => ("\u{25cf}", ""),
+        "failed" => ("\u{d7}", "\x1b[0;1;31m"),
+        _ => ("\u{25cb}", ""),
+    }
+}
+
+/// `list-dependencies`: `root`, then what it reaches as systemctl draws it.
+/// Each line is the unit's state mark, the branches (`├─`, `└─`, `│ `) and
+/// its name; targets are expanded (every unit with `all`); a unit already on
+/// the way from the root is not expanded again but marked `...` under its
+/// parent, so a cycle ends. `plain`: `  NAME` lines, each unit once.
+pub fn dependencies(root: &str, units: &[DependencyNode], style: TreeStyle) {
+    dependencies_to(&mut stdout(), root, units, style, colour_on());
+}
+
+fn dependencies_to(
+    out: &mut impl Write,
+    root: &str,
+    units: &[DependencyNode],
+    style: TreeStyle,
+    colour: bool,
+) {
+    let by_name: std::collections::HashMap<&str, &DependencyNode> =
+        units.iter().map(|u| (u.name.as_str(), u)).collect();
+    let sorted = |name: &str| -> Vec<String> {
+        let mut deps = (by_name.get(name))
+            .map(|u| u.deps.clone())
+            .unwrap_or_default();
+        deps.sort_by(|a, b| dependency_order(a, b));
+        deps
+    };
+    let _ = writeln!(out, "{root}");
+    // The units on the way from the root (every unit seen, when plain),
+    // counted: a name may be on it once only, but the count is cheap.
+    let mut on_path: std::collections::HashMap<String, usize> =
+        std::collections::HashMap::from([(root.to_string(), 1)]);
+    // One frame per level: its dependencies and the next to draw. `more`:
+    // for each level below the root, whether its unit has siblings after
+    // it (a `│ ` goes down past the level then).
+    let mut frames: Vec<(Vec<String>, usize)> = vec![(sorted(root), 0)];
+    let mut path: Vec<String> = vec![root.to_string()];
+    let mut more: Vec<bool> = Vec::new();
+    let branches = |more: &[bool]| -> String {
+        more.iter()
+            .map(|&m| if m { "\u{2502} " } else { "  " })
+            .collect()
+    };
+    while let Some((deps, next)) = frames.last_mut() {
+        let Some(name) = deps.get(*next).cloned() else {
+            frames.pop();
+            more.pop();
+            if let Some(done) = path.pop().filter(|_| !style.plain)
+                && let Some(n) = on_path.get_mut(&done)
+            {
+                *n = n.saturating_sub(1);
+            }
+            continue;
+        };
+        *next += 1;
+        let last = *next == deps.len();
+        if on_path.get(&name).is_some_and(|&n| n > 0) {
+            if !style.plain {
+                let mut deeper = more.clone();
+                deeper.push(!last);
+                let _ = writeln!(out, "  {}\u{2514}\u{2500}...", branches(&deeper));
+            }
+            continue;
+        }
+        let state = by_name.get(name.as_str()).map_or("inactive", |u| &u.state);
+        if style.plain {
+            let _ = writeln!(out, "  {name}");
+        } else {
+            let (mark, on) = state_mark(state);
+            let mark = match (colour, on.is_empty()) {
+                (true, false) => format!("{on}{mark}\x1b[0m"),
+                _ => mark.to_string(),
+            };
+            let branch = if last {
+                "\u{2514}\u{2500}"
+            } else {
+                "\u{251c}\u{2500}"
+            };
+            let _ = writeln!(out, "{mark} {}{branch}{name}", branches(&more));
+        }
+        let expand = style.all || name.ends_with(".target");
+        if expand || style.plain {
+            *on_path.entry(name.clone()).or_insert(0) += 1;
+        }
+        if expand {
+            more.push(!last);
+            frames.push((sorted(&name), 0));
+            path.push(name);
+        }
+    }
 }
 
 pub fn blame(entries: &[BlameEntry], json: bool) {

@@ -235,6 +235,9 @@ pub(crate) struct Clients {
     /// request that reads the unit directories answered in this turn: one a
     /// turn each ([`reads_unit_files`]).
     read_dirs: HashSet<u32>,
+    /// `is-system-running --wait`: (client, request id) answered once the
+    /// boot is done ([`Clients::answer_boot_waiters`]).
+    boot_waiters: Vec<(u64, u64)>,
 }
 
 /// The connections a `vigil reexec` carries into the new image: their
@@ -248,6 +251,8 @@ pub(crate) struct SavedClients {
     clients: Vec<SavedClient>,
     waiters: Vec<Waiter>,
     next_id: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    boot_waiters: Vec<(u64, u64)>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -329,7 +334,7 @@ impl Refusal {
 /// reaping and every other client, for minutes.
 fn reads_unit_files(request: &Request) -> bool {
     match request {
-        Request::IsEnabled { .. } | Request::ListUnitFiles { .. } => true,
+        Request::IsEnabled { .. } | Request::ListUnitFiles { .. } | Request::GetDefault {} => true,
         Request::Status { units, .. } => units.iter().any(|u| u.contains('@')),
         // `UnitFileState=`, as is-enabled reads it.
         Request::Show { units } => !units.is_empty(),
@@ -391,6 +396,7 @@ impl Clients {
             warnings: Vec::new(),
             resume: Vec::new(),
             read_dirs: HashSet::new(),
+            boot_waiters: Vec::new(),
         }
     }
 
@@ -514,10 +520,15 @@ impl Clients {
             .filter(|w| clients.iter().any(|c| c.id == w.client))
             .cloned()
             .collect();
+        let boot_waiters = (self.boot_waiters.iter())
+            .filter(|(client, _)| clients.iter().any(|c| c.id == *client))
+            .copied()
+            .collect();
         SavedClients {
             clients,
             waiters,
             next_id: self.next_id,
+            boot_waiters,
         }
     }
 
@@ -570,6 +581,8 @@ impl Clients {
                 .into_iter()
                 .filter(|w| kept.contains(&w.client)),
         );
+        (self.boot_waiters)
+            .extend((saved.boot_waiters.into_iter()).filter(|(client, _)| kept.contains(client)));
         // Whatever was not written before the exec goes now (and sets each
         // connection's interest from its buffers).
         for id in kept {
@@ -660,7 +673,9 @@ impl Clients {
         // Only a client that half-closed can be done; the waiters are looked
         // through for it alone, not at every write of a reply or a log line.
         let half_closed = self.clients.get(&client).is_some_and(|c| c.eof);
-        let waited = half_closed && self.waiters.iter().any(|w| w.client == client);
+        let waited = half_closed
+            && (self.waiters.iter().any(|w| w.client == client)
+                || self.boot_waiters.iter().any(|(c, _)| *c == client));
         let Some(c) = self.clients.get_mut(&client) else {
             return;
         };
@@ -719,12 +734,34 @@ impl Clients {
             }
         }
         self.waiters.retain(|w| w.client != client);
+        self.boot_waiters.retain(|(c, _)| *c != client);
     }
 
     /// Sends a last reply to `client` and closes the connection.
     pub fn send_and_close(&mut self, client: u64, reply: &Reply, epoll: &Epoll) {
         self.send(client, reply, epoll);
         self.drop_client(client, epoll);
+    }
+
+    /// `is-system-running --wait` of a boot not done yet: answered by
+    /// [`Clients::answer_boot_waiters`].
+    pub fn wait_for_boot(&mut self, client: u64, id: u64) {
+        self.boot_waiters.push((client, id));
+    }
+
+    pub fn boot_waited_for(&self) -> bool {
+        !self.boot_waiters.is_empty()
+    }
+
+    /// The boot is done (or the manager is stopping): every
+    /// `is-system-running --wait` hears the state.
+    pub fn answer_boot_waiters(&mut self, state: &str, epoll: &Epoll) {
+        for (client, id) in std::mem::take(&mut self.boot_waiters) {
+            let body = Body::SystemState {
+                state: state.to_string(),
+            };
+            self.send(client, &Reply::ok(id, body), epoll);
+        }
     }
 
     /// Before exit: push out whatever replies the clients' sockets take now.
@@ -975,7 +1012,7 @@ fn settled(kind: JobKind, name: &str, state: State, reason: Option<&Reason>) -> 
 
 /// What the install steps changed, each once (`enable a b` of units that
 /// name each other in `Also=` plans the same link twice), as `vigil` says it.
-fn file_changes<'a>(steps: impl Iterator<Item = &'a InstallChange>) -> Vec<FileChange> {
+pub(crate) fn file_changes<'a>(steps: impl Iterator<Item = &'a InstallChange>) -> Vec<FileChange> {
     let mut changes: Vec<FileChange> = Vec::new();
     for step in steps {
         let change = match step {
@@ -1419,6 +1456,14 @@ impl Daemon {
                 self.handover.reexec_requested.push((client, id));
                 Some(Reply::ok(id, Body::Reexecuting))
             }
+            Request::SystemState { wait } => self.system_state_request(client, id, wait),
+            Request::ListDependencies { unit, relation } => {
+                let relation = relation.unwrap_or(vigil_proto::DependencyRelation::Forward);
+                Some(self.list_dependencies(id, &unit, relation))
+            }
+            Request::ListJobs {} => Some(self.list_jobs(id)),
+            Request::GetDefault {} => Some(self.get_default(id)),
+            Request::SetDefault { unit } => Some(self.set_default(id, &unit)),
         };
         if let Some(reply) = reply {
             self.clients.send(client, &reply, &self.epoll);

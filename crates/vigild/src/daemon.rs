@@ -148,6 +148,13 @@ pub(crate) struct Daemon {
     /// asked for has been reached since (said once, for boot timing).
     pub started_at: Time,
     pub target_reached: bool,
+    /// The boot is done: no job was pending at the end of a turn of the
+    /// loop since it began (systemd's "startup finished": `is-system-running`
+    /// is no longer `initializing` or `starting`).
+    pub boot_finished: bool,
+    /// vigil-init runs the emergency shell (`is-system-running`:
+    /// `maintenance`).
+    pub emergency_shell: bool,
     /// The hand-over to the next manager (after a crash, or `vigil reexec`).
     pub handover: Handover,
     /// What the previous manager left, until `boot` takes it over.
@@ -399,6 +406,8 @@ impl Daemon {
             shutdown_last_call: false,
             started_at: vigil_platform::monotonic_now(),
             target_reached: false,
+            boot_finished: false,
+            emergency_shell: false,
             handover: Handover::new(),
             inherited: None,
             opts,
@@ -677,6 +686,7 @@ impl Daemon {
             return;
         }
         let shell = self.tell_init("emergency");
+        self.emergency_shell = shell;
         let what = if shell {
             "emergency shell on the console; the boot target is tried again when it exits"
         } else {
@@ -718,6 +728,7 @@ impl Daemon {
             return;
         }
         self.emergency_spent = true;
+        self.emergency_shell = false;
         let target = self.opts.target.clone();
         self.say(
             Level::Info,
@@ -1303,6 +1314,7 @@ impl Daemon {
             if self.procs.reap_pending {
                 self.reap();
             }
+            self.check_boot_finished();
             self.sync_store();
             if !self.handover.reexec_requested.is_empty() {
                 self.clients.flush_all(&self.epoll);

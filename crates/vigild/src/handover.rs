@@ -105,6 +105,11 @@ pub(crate) struct State {
     /// which tells it to stop again.)
     #[serde(default)]
     emergency_spent: bool,
+    /// The boot was done; and the emergency shell runs (`is-system-running`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    boot_finished: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    emergency_shell: bool,
     /// Set by `vigil reexec`: the processes are still this process's
     /// children, and the descriptors below were left open across exec.
     #[serde(default)]
@@ -748,6 +753,8 @@ impl Daemon {
             history: (self.history.iter())
                 .map(|(unit, h)| (unit.clone(), *h))
                 .collect(),
+            boot_finished: self.boot_finished,
+            emergency_shell: self.emergency_shell,
             ..State::default()
         };
         state.loaded = self.handover.loaded;
@@ -1066,6 +1073,8 @@ impl Daemon {
         self.target_reached = state.target_reached;
         self.history = state.history.into_iter().collect();
         self.emergency_spent = state.emergency_spent;
+        self.boot_finished = state.boot_finished;
+        self.emergency_shell = state.emergency_shell;
         if state.shutting_down {
             self.phase = Phase::ShuttingDown;
             self.shutdown_started = Some(state.shutdown_started.unwrap_or(now));

@@ -31,6 +31,7 @@ pub mod options;
 mod procs;
 mod properties;
 mod sockets;
+mod system;
 
 pub use daemon::{hold_signals, run};
 pub use handover::{CHECK_PASSED, check_state_on_stdin};
