@@ -769,13 +769,12 @@ pub struct DependencyProperties {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ManagerProperties {
     pub version: String,
-    /// As systemctl is-system-running: `starting`, `running`, `degraded`,
-    /// `stopping`.
+    /// As `system-state` answers it (systemctl is-system-running).
     pub system_state: String,
     /// Names loaded: the units and their aliases.
     pub n_names: u64,
     pub n_failed_units: u64,
-    /// Units with a job under way (waiting, starting, reloading, stopping).
+    /// The jobs pending, as `list-jobs` lists them.
     pub n_jobs: u64,
     /// The unit directories read, in order (with the generators' outputs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -17,7 +17,7 @@ use vigil_proto::{
 };
 use vigil_units::model::{KillMode, RestartPolicy, ServiceType, Unit, WorkingDirectory};
 
-use crate::daemon::{Daemon, Phase};
+use crate::daemon::Daemon;
 
 /// When a unit last crossed between systemd's inactive, activating and
 /// active (wall-clock µs), and the PID of its last main process: what
@@ -439,33 +439,21 @@ impl Daemon {
 
     /// The manager's own properties (`vigil show` without a unit).
     fn manager_properties(&self) -> ManagerProperties {
-        let (mut units, mut failed, mut jobs) = (0, 0, 0);
+        let (mut units, mut failed) = (0, 0);
         for (_, state) in self.engine.states() {
             units += 1;
             failed += u64::from(state == State::Failed);
-            jobs += u64::from(matches!(
-                state,
-                State::Waiting | State::Starting | State::Reloading | State::Stopping
-            ));
         }
         let aliases = (self.aliases.values())
             .filter(|unit| self.engine.contains(unit))
             .count();
-        let target = self.engine.state(&self.unit_name(&self.opts.target));
-        // As is-system-running: still starting until the boot target was
-        // reached (or failed), then running unless a unit has failed.
-        let system_state = match self.phase {
-            Phase::ShuttingDown | Phase::Done => "stopping",
-            Phase::Running if !self.target_reached && target != Some(State::Failed) => "starting",
-            Phase::Running if failed > 0 => "degraded",
-            Phase::Running => "running",
-        };
         ManagerProperties {
             version: env!("CARGO_PKG_VERSION").into(),
-            system_state: system_state.into(),
+            // The word is-system-running says.
+            system_state: self.system_state().into(),
             n_names: units + u64::try_from(aliases).unwrap_or(u64::MAX),
             n_failed_units: failed,
-            n_jobs: jobs,
+            n_jobs: u64::try_from(self.engine.jobs().len()).unwrap_or(u64::MAX),
             unit_path: (self.load_path().iter())
                 .map(|p| p.display().to_string())
                 .collect(),
