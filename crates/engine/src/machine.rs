@@ -1864,9 +1864,8 @@ impl Machine {
             if u != root && self.isolate_keep.contains(&u) {
                 continue;
             }
-            let my_cause = if u == root {
-                cause.clone()
-            } else if matches!(cause, StopCause::Shutdown | StopCause::Isolate(_)) {
+            let whole = matches!(cause, StopCause::Shutdown | StopCause::Isolate(_));
+            let my_cause = if u == root || whole {
                 cause.clone()
             } else {
                 StopCause::With(self.slots[root].name.clone())
