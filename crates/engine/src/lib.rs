@@ -175,6 +175,8 @@ pub enum Canceled {
     Shutdown,
     /// Its unit file was removed.
     Removed,
+    /// `vigil isolate` of this target, which does not need the unit.
+    Isolate(String),
 }
 
 impl fmt::Display for Canceled {
@@ -186,6 +188,7 @@ impl fmt::Display for Canceled {
             Canceled::Conflict(n) => write!(f, "conflicts with {n}"),
             Canceled::Shutdown => f.write_str("the manager is shutting down"),
             Canceled::Removed => f.write_str("its unit file was removed"),
+            Canceled::Isolate(n) => write!(f, "isolating {n}"),
         }
     }
 }
@@ -280,6 +283,11 @@ pub enum Event {
     /// for any unit.
     Accepted(String),
     Stop(String),
+    /// systemctl isolate: start the target (it must have `AllowIsolate=yes`)
+    /// and what it pulls in, and stop every other unit that is not down, but
+    /// those with `IgnoreOnIsolate=yes` and what the units kept need, in one
+    /// transaction ([`Engine::isolate_plan`] names the units it stops).
+    Isolate(String),
     Restart(String),
     Reload(String),
     /// `None`: every failed unit.
@@ -692,6 +700,16 @@ impl Engine {
     /// Whether any unit has a pending job ([`Engine::jobs`] not empty).
     pub fn has_jobs(&self) -> bool {
         self.machine.has_jobs()
+    }
+
+    /// What [`Event::Isolate`] of `name` would stop now, sorted: every unit
+    /// that is not down, except what the target pulls in (Requires=, Wants=,
+    /// BindsTo=, Requisite=, transitively), the units with
+    /// `IgnoreOnIsolate=yes`, what a kept unit that is up needs in the same
+    /// way, and the services of kept socket units. Refused as the event
+    /// would be (no such unit, no `AllowIsolate=yes`, shutting down...).
+    pub fn isolate_plan(&self, name: &str) -> Result<Vec<String>, EngineError> {
+        self.machine.isolate_plan(name)
     }
 
     /// The state of a unit, without the rest of [`Engine::unit`].

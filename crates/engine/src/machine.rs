@@ -113,6 +113,7 @@
 //! | Dead failed           | `ResetFailed`                                 | Dead inactive, start-limit counter cleared |
 //! | Dead                  | `Accepted` (a connection's instance)          | start-limit and restart counts cleared, then a start job as `Activate` (failed goes straight to waiting) |
 //! | any                   | `Shutdown`                                    | every unit gets a stop job, but what its targets pull in (not units conflicting with shutdown.target): a start job, run once the units ordered against it (either way) have stopped; other starts refused; once only those are left and settled, they get stop jobs; `AllStopped` once everything is Dead |
+//! | any                   | `Isolate(t)` (t has AllowIsolate=yes; not shutting down) | one transaction: t gets a start job as `Start`, and every unit not down gets a stop job, except what t pulls in (Requires/Wants/BindsTo/Requisite, transitively), units with IgnoreOnIsolate=yes and what a kept unit that is up pulls in the same way, and the services of kept sockets; no stop carries on to a kept unit; cancelled starts are told `isolating t` |
 //! | stop job waiting (shutting down) | `ShutdownLastCall`                 | the stop begins now, whatever the order (and so does every later one) |
 //! | not Dead (shutting down) | `ShutdownDeadline`                         | `Signal SIGKILL` (group) to main, control and test process, all forgotten; Dead failed (`StopTimeout`), no ExecStopPost= |
 //! | a phase that ran      | -> Dead inactive (not during a shutdown)      | `UnitAction` with SuccessAction=, if set |
@@ -346,15 +347,19 @@ enum StopCause {
     /// The stop of this unit carried on to this one (it requires it, is
     /// bound to it or part of it).
     With(String),
+    /// `vigil isolate` of this target, which does not need the unit.
+    Isolate(String),
 }
 
 impl StopCause {
     fn reason(&self) -> Option<Reason> {
         match self {
             StopCause::Conflict(by) => Some(Reason::Conflict(by.clone())),
-            StopCause::Request | StopCause::Shutdown | StopCause::Removed | StopCause::With(_) => {
-                None
-            }
+            StopCause::Request
+            | StopCause::Shutdown
+            | StopCause::Removed
+            | StopCause::With(_)
+            | StopCause::Isolate(_) => None,
         }
     }
 
@@ -366,6 +371,7 @@ impl StopCause {
             StopCause::Shutdown => Canceled::Shutdown,
             StopCause::Removed => Canceled::Removed,
             StopCause::With(root) => Canceled::StoppedWith(root.clone()),
+            StopCause::Isolate(target) => Canceled::Isolate(target.clone()),
         }
     }
 }
@@ -843,6 +849,9 @@ pub(crate) struct Machine {
     /// a request is being dispatched.
     in_request: HashSet<usize>,
     together: bool,
+    /// While an isolate gives the other units their stop jobs: the units it
+    /// keeps, which no stop carries on to (`stop_unit`).
+    isolate_keep: HashSet<usize>,
     /// The (unit, Requisite= unit) pairs of the request being dispatched,
     /// checked once every unit it names has its job.
     requisites_due: Vec<(usize, usize)>,
@@ -1487,6 +1496,10 @@ impl Machine {
                 self.stop_unit(u, StopCause::Request, false);
                 Ok(())
             }
+            Event::Isolate(name) => {
+                let u = self.lookup(&name)?;
+                self.isolate(u)
+            }
             Event::Restart(name) => {
                 let u = self.lookup(&name)?;
                 self.restart_unit(u)
@@ -1888,10 +1901,13 @@ impl Machine {
             if !seen.insert(u) {
                 continue;
             }
-            let my_cause = if u == root {
+            // What an isolate keeps is not stopped with what it stops.
+            if u != root && self.isolate_keep.contains(&u) {
+                continue;
+            }
+            let whole = matches!(cause, StopCause::Shutdown | StopCause::Isolate(_));
+            let my_cause = if u == root || whole {
                 cause.clone()
-            } else if cause == StopCause::Shutdown {
-                StopCause::Shutdown
             } else {
                 StopCause::With(self.slots[root].name.clone())
             };
@@ -1933,6 +1949,134 @@ impl Machine {
             }
             work.extend(self.graph.stop_rev[u].iter().copied());
         }
+    }
+
+    /// Why `root` may not be isolated now, if it may not: as systemd refuses
+    /// the whole isolate job, before anything changes.
+    fn isolate_refusal(&self, root: usize) -> Option<EngineError> {
+        let s = &self.slots[root];
+        if self.shutting_down {
+            return Some(self.refuse(root, "the manager is shutting down"));
+        }
+        if !s.def.allow_isolate {
+            let why = "operation refused, unit may not be isolated (it has no AllowIsolate=yes)";
+            return Some(self.refuse(root, why));
+        }
+        if let Some(e) = &s.rare().load_error {
+            return Some(self.refuse(root, &format!("load error: {e}")));
+        }
+        if let Some((_, dep)) = self.missing_requirement(root) {
+            let why = format!("dependency failed: {dep} (not found, masked or broken)");
+            return Some(self.refuse(root, &why));
+        }
+        None
+    }
+
+    /// The units an isolate of `root` keeps: what the target pulls in
+    /// (Requires=, Wants=, BindsTo=, Requisite=, transitively: all of it is
+    /// started, or stays up), every unit with `IgnoreOnIsolate=yes`, what a
+    /// kept unit that is not down pulls in in the same way (stopping it would
+    /// stop or starve the kept unit), and the service of a kept socket unit
+    /// (systemd keeps what a kept unit triggers). Anything else not down is
+    /// stopped.
+    fn isolate_keep(&self, root: usize) -> HashSet<usize> {
+        let mut keep = HashSet::new();
+        // A unit, and whether it is the target's own (started by it). The
+        // target last, taken first: the whole of what it pulls in is walked
+        // before a unit kept for itself, which may be down, is looked at.
+        let mut work: Vec<(usize, bool)> = (0..self.slots.len())
+            .filter(|&u| !self.slots[u].gone && self.slots[u].def.ignore_on_isolate)
+            .map(|u| (u, false))
+            .collect();
+        work.push((root, true));
+        while let Some((u, pulled)) = work.pop() {
+            if !keep.insert(u) {
+                continue;
+            }
+            let s = &self.slots[u];
+            // A kept unit that is down needs nothing, unless the target
+            // starts it.
+            if !pulled && s.phase.is_dead() && !s.start_after_stop {
+                continue;
+            }
+            let g = &self.graph;
+            work.extend(
+                g.requires[u]
+                    .iter()
+                    .chain(&g.wants[u])
+                    .chain(&g.binds_to[u])
+                    .chain(&g.requisite[u])
+                    .map(|&d| (d, pulled)),
+            );
+            if let Some(sock) = s.def.socket.as_ref() {
+                // Accept=yes: every instance of its template is its.
+                let service = &sock.service;
+                work.extend(
+                    (0..self.slots.len())
+                        .filter(|&v| {
+                            let name = &self.slots[v].name;
+                            !self.slots[v].gone
+                                && (name == service
+                                    || (sock.accept
+                                        && vigil_units::name::template_of(name).as_ref()
+                                            == Some(service)))
+                        })
+                        .map(|v| (v, pulled)),
+                );
+            }
+        }
+        keep
+    }
+
+    /// The units an isolate of `root` stops (see [`Machine::isolate_keep`]).
+    fn isolate_stops(&self, keep: &HashSet<usize>) -> Vec<usize> {
+        (0..self.slots.len())
+            .filter(|&u| {
+                let s = &self.slots[u];
+                !s.gone && !keep.contains(&u) && (!s.phase.is_dead() || s.start_after_stop)
+            })
+            .collect()
+    }
+
+    pub(crate) fn isolate_plan(&self, name: &str) -> Result<Vec<String>, EngineError> {
+        let root = self.lookup(name)?;
+        if let Some(e) = self.isolate_refusal(root) {
+            return Err(e);
+        }
+        let keep = self.isolate_keep(root);
+        let mut names: Vec<String> = (self.isolate_stops(&keep).into_iter())
+            .map(|u| self.slots[u].name.clone())
+            .collect();
+        names.sort_unstable();
+        Ok(names)
+    }
+
+    /// systemctl isolate: the target's start and every other unit's stop, as
+    /// one transaction (their jobs are all queued before any runs, so the
+    /// ordering between them holds: a stop goes before a start, whichever
+    /// way the two are ordered).
+    fn isolate(&mut self, root: usize) -> Result<(), EngineError> {
+        if let Some(e) = self.isolate_refusal(root) {
+            return Err(e);
+        }
+        let keep = self.isolate_keep(root);
+        let stops = self.isolate_stops(&keep);
+        let name = self.slots[root].name.clone();
+        self.actions.push(Action::Log {
+            level: Level::Info,
+            unit: Some(name.clone()),
+            message: format!(
+                "isolating: stopping {} unit(s) it does not need",
+                stops.len()
+            ),
+        });
+        self.start_unit(root, true)?;
+        self.isolate_keep = keep;
+        for u in stops {
+            self.stop_unit(u, StopCause::Isolate(name.clone()), false);
+        }
+        self.isolate_keep.clear();
+        Ok(())
     }
 
     fn restart_unit(&mut self, u: usize) -> Result<(), EngineError> {

@@ -104,6 +104,16 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "is_false")]
         no_block: bool,
     },
+    /// systemctl isolate: start `unit` (a target with `AllowIsolate=yes`)
+    /// and what it pulls in, and stop every other unit that is up but those
+    /// with `IgnoreOnIsolate=yes` and what the units kept need. Unless
+    /// `no_block`, the reply (`jobs`: the target's first, then each unit
+    /// stopped) comes when the target has settled and each of those is down.
+    Isolate {
+        unit: String,
+        #[serde(default, skip_serializing_if = "is_false")]
+        no_block: bool,
+    },
     Kill {
         unit: String,
         signal: i32,
@@ -284,6 +294,7 @@ impl Request {
             | Request::TryRestart { .. }
             | Request::ReloadOrRestart { .. }
             | Request::TryReloadOrRestart { .. }
+            | Request::Isolate { .. }
             | Request::Kill { .. }
             | Request::Sync {}
             | Request::ResetFailed { .. }

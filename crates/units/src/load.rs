@@ -85,6 +85,17 @@ pub const BUILTIN_TARGETS: &[&str] = &[
     "shutdown.target",
 ];
 
+/// The targets that may be isolated (`AllowIsolate=yes`, as systemd ships
+/// them, and as vigil ships them in crates/boot/units): a built-in one of
+/// these names has it too. Not the targets of the shutdown, which vigil
+/// ships with `RefuseManualStart=yes` (`vigil poweroff` goes there).
+pub const ISOLATABLE_TARGETS: &[&str] = &[
+    "multi-user.target",
+    "graphical.target",
+    "rescue.target",
+    "emergency.target",
+];
+
 /// The result of loading: the good units, the broken ones, and every message.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LoadedSet {
@@ -771,6 +782,8 @@ impl LoadedSet {
                 if BUILTIN_TARGETS.contains(&n.as_str()) {
                     let mut unit = Unit::new(n.clone(), UnitKind::Target, Format::Builtin);
                     unit.description = format!("{n} (built in)");
+                    // As systemd ships it: `vigil isolate multi-user.target`.
+                    unit.allow_isolate = ISOLATABLE_TARGETS.contains(&n.as_str());
                     self.push_unit(unit, Vec::new());
                     continue;
                 }

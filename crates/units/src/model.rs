@@ -64,8 +64,10 @@ pub struct Unit {
     pub refuse_manual_stop: bool,
     /// `StopWhenUnneeded=`: stopped once no active unit wants or requires it.
     pub stop_when_unneeded: bool,
-    /// `IgnoreOnIsolate=`: kept for an isolate command (vigil has none yet).
+    /// `IgnoreOnIsolate=`: `vigil isolate` leaves it as it is (running or not).
     pub ignore_on_isolate: bool,
+    /// `AllowIsolate=`: `vigil isolate` may take it as its target.
+    pub allow_isolate: bool,
     pub start_limit: StartLimit,
     /// `Condition*=`: when they fail, the unit is skipped (stays inactive), not failed.
     pub conditions: Sparse<Vec<Condition>>,
@@ -1021,6 +1023,7 @@ impl Unit {
             refuse_manual_stop: false,
             stop_when_unneeded: false,
             ignore_on_isolate: false,
+            allow_isolate: false,
             start_limit: StartLimit::default(),
             conditions: Sparse::default(),
             asserts: Sparse::default(),

@@ -45,6 +45,14 @@ verbs:
   try-reload-or-restart NAME... [--no-block]
                                the same for the active units only; also force-reload,
                                reload-or-try-restart, condreload
+  isolate NAME [--no-block]    start the target NAME (.target when no suffix is given;
+                               it must have AllowIsolate=yes) and what it pulls in, and
+                               stop every other unit but those with IgnoreOnIsolate=yes
+                               and what the units kept need; waits until the target has
+                               settled and the others are down
+  rescue / emergency / default [--no-block]
+                               isolate rescue.target / emergency.target / default.target
+                               (the target vigild boots when there is no default.target)
   kill NAME [SIGNAL] [--kill-whom=all|main|control]
                                send a signal (default SIGTERM) to every process of the
                                unit (with their process groups), or to the main or the
@@ -217,6 +225,12 @@ pub enum Verb {
     /// `condreload`).
     TryReloadOrRestart {
         units: Vec<String>,
+        no_block: bool,
+    },
+    /// `isolate` (and `rescue`, `emergency`, `default`): the target to
+    /// isolate, suffixed.
+    Isolate {
+        unit: String,
         no_block: bool,
     },
     Kill {
@@ -597,6 +611,7 @@ fn parse_verb(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
                 _ => Verb::TryReloadOrRestart { units, no_block },
             }
         }
+        "isolate" | "rescue" | "emergency" | "default" => parse_isolate(verb, rest)?,
         "kill" => {
             let whom_flags = ["--kill-whom", "--kill-who"];
             let a = split(
@@ -811,6 +826,33 @@ fn parse_verb(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
     })
 }
 
+/// `isolate NAME`, or the verbs that isolate a target of their own name
+/// (`rescue`, `emergency`, `default`), as systemctl's. A name without a
+/// suffix is a target's (`vigil isolate multi-user`), as systemctl takes it.
+fn parse_isolate(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
+    let a = split(verb, rest, &["--no-block"], &[])?;
+    let no_block = a.has("--no-block");
+    if verb != "isolate" {
+        a.none(verb)?;
+        let unit = format!("{verb}.target");
+        return Ok(Verb::Isolate { unit, no_block });
+    }
+    let unit = match a.names.as_slice() {
+        [unit] if vigil_units::glob::is_glob(unit) => {
+            return Err(bad(format!(
+                "isolate: {unit}: isolate takes one unit name, not a pattern"
+            )));
+        }
+        [""] => return Err(bad("isolate: an empty unit name")),
+        [unit] => match vigil_units::name::suffix_of(unit) {
+            Some(_) => unit.to_string(),
+            None => format!("{unit}.target"),
+        },
+        _ => return Err(bad("isolate: usage: vigil isolate NAME [--no-block]")),
+    };
+    Ok(Verb::Isolate { unit, no_block })
+}
+
 fn parse_notify(rest: &[&str]) -> Result<Verb, UsageError> {
     let a = split(
         "notify",
@@ -878,6 +920,32 @@ mod tests {
     fn p(s: &str) -> Result<Command, UsageError> {
         let args: Vec<String> = s.split_whitespace().map(String::from).collect();
         parse(&args)
+    }
+
+    #[test]
+    fn isolate_takes_one_name_and_suffixes_a_target() {
+        let verb = |s: &str| p(s).map(|c| c.verb);
+        let isolate = |unit: &str, no_block| Verb::Isolate {
+            unit: unit.into(),
+            no_block,
+        };
+        assert_eq!(
+            verb("isolate multi-user"),
+            Ok(isolate("multi-user.target", false))
+        );
+        assert_eq!(
+            verb("isolate web.service"),
+            Ok(isolate("web.service", false))
+        );
+        assert_eq!(
+            verb("rescue --no-block"),
+            Ok(isolate("rescue.target", true))
+        );
+        assert_eq!(verb("emergency"), Ok(isolate("emergency.target", false)));
+        assert_eq!(verb("default"), Ok(isolate("default.target", false)));
+        for bad in ["isolate", "isolate a b", "isolate 'x*'", "rescue now"] {
+            assert!(matches!(p(bad), Err(UsageError::Bad(_))), "{bad}");
+        }
     }
 
     #[test]

@@ -135,6 +135,7 @@ pub fn run(cmd: Command) -> Exit {
         Verb::TryReloadOrRestart { units, no_block } => {
             Request::TryReloadOrRestart { units, no_block }
         }
+        Verb::Isolate { unit, no_block } => Request::Isolate { unit, no_block },
         Verb::Kill { unit, signal, whom } => kill_request(unit, signal, whom),
         Verb::Log {
             unit,

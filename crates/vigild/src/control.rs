@@ -1281,6 +1281,7 @@ impl Daemon {
                 &units,
                 no_block,
             ),
+            Request::Isolate { unit, no_block } => self.isolate(client, id, &unit, no_block),
             Request::Kill { signal, .. } if !(1..=MAX_SIGNAL).contains(&signal) => {
                 // Taken, it would fail only when sent (logged by the manager,
                 // never told the client, whose reply said ok).
@@ -2316,6 +2317,85 @@ impl Daemon {
         }
         dot.push_str("}\n");
         dot
+    }
+}
+
+/// `isolate`: systemctl isolate's request, in its own block so that it
+/// reads alone.
+impl Daemon {
+    /// Starts `unit` and stops every unit it does not need, as one
+    /// transaction of the engine (`Event::Isolate`). Refused, with nothing
+    /// changed, as a start of it is (no such unit, `RefuseManualStart=`), for
+    /// a target without `AllowIsolate=yes`, and during a shutdown. Unless
+    /// `no_block`, the reply waits for the target's start as `start` waits,
+    /// and for each unit the isolate stops to be down: the target's job
+    /// first, then theirs, by name.
+    fn isolate(&mut self, client: u64, id: u64, unit: &str, no_block: bool) -> Option<Reply> {
+        if vigil_units::glob::is_glob(unit) {
+            let why = format!("isolate takes one unit name, not a pattern: {unit}");
+            return Some(Reply::err(id, ErrorCode::BadRequest, why));
+        }
+        let mut name = self.unit_name(unit);
+        // `vigil default`: default.target, or, where no unit has that name,
+        // the target this manager boots (`--target`), which it starts again
+        // after an emergency shell, as systemd's emergency.service runs
+        // `systemctl default`.
+        if name == "default.target" && !self.engine.contains(&name) {
+            name = self.unit_name(&self.opts.target);
+        }
+        if self.phase != crate::daemon::Phase::Running {
+            let why = format!("cannot isolate {name}: the manager is shutting down");
+            return Some(Reply::err(id, ErrorCode::NotAllowed, why));
+        }
+        if !self.engine.contains(&name) {
+            return Some(Reply::err(
+                id,
+                ErrorCode::NoSuchUnit,
+                self.unknown_unit(&name),
+            ));
+        }
+        if let Some(why) = self.manual_refusal(&name, JobKind::Start) {
+            let why = format!("{name}: {why}");
+            return Some(Reply::err(id, ErrorCode::NotAllowed, why));
+        }
+        // What it stops, named before it does: the engine queues every job
+        // in this call, and nothing changes in between.
+        let stops = match self.engine.isolate_plan(&name) {
+            Ok(stops) => stops,
+            Err(e) => return Some(self.engine_refusal(id, &e)),
+        };
+        let now = self.now();
+        if let Err(e) = self.engine.handle(now, Event::Isolate(name.clone())) {
+            return Some(self.engine_refusal(id, &e));
+        }
+        if no_block {
+            let failed = failed_at_once(self.engine.unit(&name).as_ref());
+            let mut jobs = vec![self.job_result(&name, !failed)];
+            jobs.extend(stops.iter().map(|n| self.job_result(n, true)));
+            return Some(Reply::ok(id, Body::jobs(jobs)));
+        }
+        let target = WaitUnit {
+            name,
+            kind: None,
+            armed: true,
+            behind: false,
+            result: None,
+        };
+        let stopped = stops.into_iter().map(|name| WaitUnit {
+            name,
+            kind: Some(JobKind::Stop),
+            armed: true,
+            behind: false,
+            result: None,
+        });
+        // Answered as the jobs end (process_actions, after this request).
+        self.clients.waiters.push(Waiter {
+            client,
+            id,
+            kind: JobKind::Start,
+            units: std::iter::once(target).chain(stopped).collect(),
+        });
+        None
     }
 }
 

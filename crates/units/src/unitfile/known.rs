@@ -204,7 +204,6 @@ pub const NOT_ENFORCED: &[(&str, &str)] = &[
     ("Socket", "TriggerLimitBurst"),
     ("Socket", "TriggerLimitIntervalSec"),
     ("Socket", "Writable"),
-    ("Unit", "AllowIsolate"),
     ("Unit", "CollectMode"),
     ("Unit", "JobRunningTimeoutSec"),
     ("Unit", "JobTimeoutAction"),

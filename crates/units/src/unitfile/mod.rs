@@ -201,6 +201,10 @@ pub static DIRECTIVES: &[Directive] = &[
         b.unit.ignore_on_isolate = bool_value(v)?;
         Ok(())
     }),
+    d("Unit", "AllowIsolate", |b, v| {
+        b.unit.allow_isolate = bool_value(v)?;
+        Ok(())
+    }),
     d("Unit", "RequiresMountsFor", h_requires_mounts_for),
     d("Unit", "DefaultDependencies", |b, v| {
         b.unit.default_dependencies = bool_value(v)?;
