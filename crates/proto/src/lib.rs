@@ -223,6 +223,36 @@ pub enum Request {
     SetDefault {
         unit: String,
     },
+    /// `vigil edit`: without `text`, where the edit of `unit` goes (an
+    /// [`Body::EditPlan`]), nothing changed; with `text`, that text written
+    /// there (an empty one removes a drop-in), then the configuration read
+    /// again. The same options plan both, so the text goes where the plan
+    /// said. Both are changes (root and the manager's user only), so that a
+    /// peer who may not write is told so before an editor opens.
+    Edit {
+        unit: String,
+        /// A whole copy of the unit file, not a drop-in.
+        #[serde(default, skip_serializing_if = "is_false")]
+        full: bool,
+        /// The drop-in's name (`.conf` added when it lacks it); absent:
+        /// `override.conf`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        drop_in: Option<String>,
+        /// In the runtime directory (`/run/vigil`), not the first one.
+        #[serde(default, skip_serializing_if = "is_false")]
+        runtime: bool,
+        /// A name with no unit file is edited all the same.
+        #[serde(default, skip_serializing_if = "is_false")]
+        force: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+    },
+    /// `vigil revert`: remove each unit's drop-ins, a copy overriding its
+    /// vendor file, and its mask from the directories vigil writes to; the
+    /// configuration is then read again.
+    Revert {
+        units: Vec<String>,
+    },
 }
 
 /// The edges `list-dependencies` follows, as systemctl's options choose them.
@@ -304,7 +334,9 @@ impl Request {
             | Request::Unmask { .. }
             | Request::Shutdown { .. }
             | Request::Reexec {}
-            | Request::SetDefault { .. } => true,
+            | Request::SetDefault { .. }
+            | Request::Edit { .. }
+            | Request::Revert { .. } => true,
         }
     }
 }
@@ -456,6 +488,22 @@ pub enum Body {
     DefaultTarget {
         unit: String,
     },
+    /// `edit` without a text: where it goes and what its editor shows.
+    EditPlan {
+        /// The unit edited (an alias's own, `.service` added).
+        unit: String,
+        /// The file the edit writes.
+        path: String,
+        /// The file whose text the editor starts with: `path` when it
+        /// exists, the unit's file for a first full copy; absent for a new
+        /// file.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        original: Option<String>,
+        /// A drop-in's: the unit's file and the drop-ins applied to it, in
+        /// order, shown below the text as comments.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<String>,
+    },
 }
 
 /// One unit of a `list-dependencies` reply.
@@ -500,8 +548,11 @@ pub enum FileChange {
     /// The symlink `path` was made; `target` is the file it names, made
     /// absolute (the link itself may be relative).
     Symlink { path: String, target: String },
-    /// The symlink `path` was removed.
+    /// The symlink `path` was removed (`revert`, `edit`: the file or the
+    /// directory).
     Unlink { path: String },
+    /// The file `path` was written (`edit`).
+    Write { path: String },
 }
 
 /// One row of `vigil list-unit-files`.
@@ -944,6 +995,24 @@ mod tests {
         }
         assert!(Request::SetDefault { unit: "a".into() }.is_mutating());
         assert!(!Request::GetDefault {}.is_mutating());
+        assert!(Request::Revert { units: vec![] }.is_mutating());
+        let plan = Request::Edit {
+            unit: "a".into(),
+            full: false,
+            drop_in: None,
+            runtime: false,
+            force: false,
+            text: None,
+        };
+        assert!(plan.is_mutating());
+        // A plan leaves the options at their defaults out of the line.
+        let line = String::from_utf8(encode(&Envelope {
+            version: VERSION,
+            id: 1,
+            request: plan,
+        }))
+        .unwrap();
+        assert!(line.contains(r#"{"verb":"edit","unit":"a"}"#), "{line}");
     }
 
     #[test]

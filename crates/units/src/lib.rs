@@ -6,6 +6,7 @@
 
 pub mod condition;
 pub mod diag;
+pub mod edit;
 pub mod files;
 pub mod fuzzing;
 pub mod glob;

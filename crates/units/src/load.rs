@@ -188,6 +188,14 @@ impl LoadedSet {
         resolve_alias(&self.aliases, name)
     }
 
+    /// The drop-ins that apply to `name` as the directories are now, in the
+    /// order they apply (the unit's, its template's, its prefixes', its
+    /// type's): what `vigil edit` shows of a unit that is not loaded (an
+    /// instance nobody refers to, a template, a unit that fails to load).
+    pub fn dropins_of(&self, name: &str) -> Vec<PathBuf> {
+        self.dropins_for(name)
+    }
+
     /// Whether any diagnostic is an error (`vigil verify` exits 1 then).
     pub fn has_errors(&self) -> bool {
         !self.broken.is_empty() || self.diagnostics.iter().any(Diagnostic::is_error)

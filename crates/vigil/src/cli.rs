@@ -73,6 +73,22 @@ verbs:
                                link each name to /dev/null where enable links (a masked
                                unit cannot be started, even by hand; one running runs on
                                until stopped) / remove such links; said as enable says
+  edit NAME [--full] [--drop-in=NAME] [--runtime] [--force]
+                               as systemctl edit: an editor ($SYSTEMD_EDITOR, $EDITOR,
+                               $VISUAL, else editor, nano, vim, vi) on a copy of the
+                               drop-in NAME.d/override.conf (--drop-in: NAME.conf) where
+                               enable links, the unit's files shown below as comments;
+                               what is kept above the marker is written when the editor
+                               exits 0 (nothing changed when it fails: exit 1; emptied:
+                               the drop-in is removed), then the configuration is read
+                               again; --full: a whole copy of the unit file there, which
+                               takes precedence over the vendor's; --runtime: in the
+                               runtime directory (/run/vigil) instead; --force: a name
+                               with no unit file too (a new unit with --full)
+  revert NAME...               as systemctl revert: remove the units' drop-ins, a copy
+                               overriding a vendor file, and a mask from the directories
+                               vigil writes to (where enable links, and the runtime one),
+                               saying each as 'Removed \"PATH\".'; the vendor's files stay
   list-unit-files [PATTERN...] [--state=STATE[,STATE...]]
                                every unit file of the configuration directories (those
                                a pattern matches) with its state as is-enabled says it,
@@ -307,6 +323,19 @@ pub enum Verb {
         unit: String,
         quiet: bool,
     },
+    /// systemctl edit: a drop-in (`full`: a copy of the unit file) through
+    /// an editor.
+    Edit {
+        unit: String,
+        full: bool,
+        drop_in: Option<String>,
+        runtime: bool,
+        force: bool,
+    },
+    /// systemctl revert: the units' drop-ins, full copies and masks removed.
+    Revert {
+        units: Vec<String>,
+    },
 }
 
 #[derive(Debug, PartialEq)]
@@ -339,6 +368,7 @@ const VALUE_OPTIONS: &[&str] = &[
     "--state",
     "-p",
     "--property",
+    "--drop-in",
 ];
 
 pub fn parse(args: &[String]) -> Result<Command, UsageError> {
@@ -814,6 +844,52 @@ fn parse_verb(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
                 quiet: a.has("-q") || a.has("--quiet"),
             }
         }
+        "edit" => {
+            let a = split(
+                verb,
+                rest,
+                &["--full", "--drop-in", "--runtime", "--force", "-f"],
+                &["--drop-in"],
+            )?;
+            let unit = match a.names.as_slice() {
+                [unit] if vigil_units::glob::is_glob(unit) => {
+                    return Err(bad(format!(
+                        "edit: {unit}: edit takes a unit name, not a pattern"
+                    )));
+                }
+                [unit] if !unit.is_empty() => unit.to_string(),
+                _ => {
+                    return Err(bad(
+                        "edit: usage: vigil edit NAME [--full] [--drop-in=NAME]",
+                    ));
+                }
+            };
+            let full = a.has("--full");
+            let drop_in = a.value(&["--drop-in"]).map(String::from);
+            // As systemctl: a whole file is no drop-in.
+            if full && drop_in.is_some() {
+                return Err(bad("edit: --full and --drop-in do not go together"));
+            }
+            Verb::Edit {
+                unit,
+                full,
+                drop_in,
+                runtime: a.has("--runtime"),
+                force: a.has("--force") || a.has("-f"),
+            }
+        }
+        "revert" => {
+            let a = split(verb, rest, &[], &[])?;
+            // It names files, which a pattern does not.
+            if let Some(unit) = a.names.iter().find(|u| vigil_units::glob::is_glob(u)) {
+                return Err(bad(format!(
+                    "revert: {unit}: revert takes unit names, not patterns"
+                )));
+            }
+            Verb::Revert {
+                units: a.at_least_one(verb)?,
+            }
+        }
         "poweroff" | "reboot" | "halt" => {
             split(verb, rest, &[], &[])?.none(verb)?;
             Verb::Shutdown(Some(match verb {
@@ -1231,6 +1307,57 @@ mod tests {
             "set-default a b",
             "list-dependencies w@*",
             "list-dependencies --now",
+        ] {
+            assert!(matches!(p(bad), Err(UsageError::Bad(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn edit_and_revert_and_their_options() {
+        assert_eq!(
+            p("edit web --drop-in=limits --runtime").unwrap().verb,
+            Verb::Edit {
+                unit: "web".into(),
+                full: false,
+                drop_in: Some("limits".into()),
+                runtime: true,
+                force: false,
+            }
+        );
+        assert_eq!(
+            p("--drop-in x edit -f web").unwrap().verb,
+            Verb::Edit {
+                unit: "web".into(),
+                full: false,
+                drop_in: Some("x".into()),
+                runtime: false,
+                force: true,
+            }
+        );
+        assert!(matches!(
+            p("edit --full --force new").unwrap().verb,
+            Verb::Edit {
+                full: true,
+                force: true,
+                ..
+            }
+        ));
+        assert_eq!(
+            p("revert a b").unwrap().verb,
+            Verb::Revert {
+                units: vec!["a".into(), "b".into()]
+            }
+        );
+        for bad in [
+            "edit",
+            "edit a b",
+            "edit w@*",
+            "edit a --full --drop-in=x",
+            "edit a --now",
+            "edit a --drop-in",
+            "revert",
+            "revert a*",
+            "revert a --full",
         ] {
             assert!(matches!(p(bad), Err(UsageError::Bad(_))), "{bad:?}");
         }

@@ -90,6 +90,7 @@ pub fn run(cmd: Command) -> Exit {
             | Verb::Mask { .. }
             | Verb::Unmask { .. }
             | Verb::SetDefault { .. }
+            | Verb::Revert { .. }
     );
     let install_quiet = matches!(
         cmd.verb,
@@ -175,6 +176,23 @@ pub fn run(cmd: Command) -> Exit {
         Verb::ListJobs => Request::ListJobs {},
         Verb::GetDefault => Request::GetDefault {},
         Verb::SetDefault { unit, .. } => Request::SetDefault { unit },
+        Verb::Edit {
+            unit,
+            full,
+            drop_in,
+            runtime,
+            force,
+        } => {
+            let edit = crate::edit::Edit {
+                unit,
+                full,
+                drop_in,
+                runtime,
+                force,
+            };
+            return crate::edit::run(cmd.socket, &edit);
+        }
+        Verb::Revert { units } => Request::Revert { units },
     };
     let (path, stream) = match connect(cmd.socket, std::slice::from_ref(&request)) {
         Ok(connected) => connected,
@@ -657,16 +675,19 @@ fn no_files(name: &str, why: &str) {
     }
 }
 
-/// What `enable`, `disable`, `mask` and `unmask` changed, said as systemctl
-/// says it, on stderr as its log does (`systemctl enable x 2>/dev/null` is
+/// What `enable`, `disable`, `mask`, `unmask`, `edit` and `revert` changed,
+/// said as systemctl says it, on stderr as its log does (`systemctl enable x 2>/dev/null` is
 /// quiet, and so is this).
-fn said_changes(changes: &[FileChange]) {
+pub(crate) fn said_changes(changes: &[FileChange]) {
     for change in changes {
         match change {
             FileChange::Symlink { path, target } => {
                 eprintln!("Created symlink {path} \u{2192} {target}.")
             }
             FileChange::Unlink { path } => eprintln!("Removed \"{path}\"."),
+            FileChange::Write { path } => {
+                eprintln!("Successfully installed edited file '{path}'.")
+            }
         }
     }
 }
@@ -968,6 +989,10 @@ pub(crate) fn show(reply: &Reply, json: bool, status_array: bool) -> Exit {
         }
         Body::DefaultTarget { unit } => {
             outln!("{unit}");
+            Exit::Success
+        }
+        Body::EditPlan { path, .. } => {
+            outln!("{path}");
             Exit::Success
         }
     }

@@ -15,6 +15,7 @@
 
 mod cli;
 mod client;
+mod edit;
 mod notify;
 mod out;
 mod render;

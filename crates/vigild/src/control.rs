@@ -1465,6 +1465,28 @@ impl Daemon {
             Request::ListJobs {} => Some(self.list_jobs(id)),
             Request::GetDefault {} => Some(self.get_default(id)),
             Request::SetDefault { unit } => Some(self.set_default(id, &unit)),
+            Request::Edit {
+                unit,
+                full,
+                drop_in,
+                runtime,
+                force,
+                text,
+            } => {
+                let how = vigil_units::edit::EditOptions {
+                    full,
+                    drop_in,
+                    force,
+                };
+                let request = crate::edit::EditRequest {
+                    unit,
+                    how,
+                    runtime,
+                    text,
+                };
+                Some(self.edit(id, request))
+            }
+            Request::Revert { units } => Some(self.revert(id, &units)),
         };
         if let Some(reply) = reply {
             self.clients.send(client, &reply, &self.epoll);

@@ -1025,6 +1025,12 @@ impl Daemon {
         report.errors
     }
 
+    /// The unit search path as last read: the configuration directories,
+    /// and the generators' outputs when they ran.
+    pub(crate) fn unit_search_path(&self) -> &[PathBuf] {
+        &self.load_path
+    }
+
     /// Whether the unit was read from a generator's output (systemctl's
     /// `generated`), not from a configuration directory.
     pub(crate) fn is_generated(&self, name: &str) -> bool {

@@ -24,6 +24,7 @@ macro_rules! note {
 
 mod control;
 mod daemon;
+mod edit;
 mod generators;
 mod handover;
 mod logs;
