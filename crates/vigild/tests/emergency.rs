@@ -40,12 +40,16 @@ fn a_boot_target_that_fails_gets_the_emergency_shell_and_boots_on_once_fixed() {
     let program = d.join("needed-program");
     let socket = d.join("control.sock");
     // The operator's fix: the program the required service runs appears
-    // (once late.service, below, has failed for want of it).
+    // (once late.service, below, has failed for want of it). What the
+    // operator saw is listed again then: the shell's first look may come
+    // while asker.service's start of late.service tries needed.service again.
     let fix = format!(
         "until {vigil} --socket {s} status late --json | grep -q 'dependency failed'; do sleep 0.02; done\n\
+         {vigil} --socket {s} list > {d}/shell.list 2>&1\n\
          printf '#!/bin/sh\\nexec sleep 1000\\n' > {p}; chmod 755 {p}",
         vigil = vigil_bin().display(),
         s = socket.display(),
+        d = d.display(),
         p = program.display()
     );
     let shell = shell(d, &socket, &fix);
