@@ -215,7 +215,14 @@ fn wanted_links(config_dir: &Path, unit: &Unit, file: &Path) -> Vec<(PathBuf, Pa
         let target = link_target(config_dir, &link_dir, file);
         links.push((link_dir.join(&unit.name), target));
     }
+    // A template's alias that is a template names the instance's alias
+    // (`Alias=alias@.service` of `al@x.service` links `alias@x.service`).
+    let instance = name::split_instance(&unit.name).map_or("", |p| p.instance);
     for alias in &unit.install.alias {
+        let alias = match name::is_template(alias) && !instance.is_empty() {
+            true => name::instance_name(alias, instance).unwrap_or_else(|| alias.clone()),
+            false => alias.clone(),
+        };
         let target = link_target(config_dir, config_dir, file);
         links.push((config_dir.join(alias), target));
     }
@@ -562,16 +569,16 @@ fn enablement_among(
         Err(InstallError::Broken { .. }) => return Enablement::Bad,
         Err(_) => return Enablement::NotFound,
     };
-    if installs_nothing(&unit) {
-        return Enablement::Static;
-    }
     let asked = (config_dirs.iter())
         .flat_map(|dir| wanted_links(dir, &unit, &file))
         .map(|(link, _)| link);
     let listed = dependency_dirs.iter().map(|dir| dir.join(&unit.name));
+    // The links first, as systemctl: one in a `.wants/` makes even a unit
+    // without [Install] enabled.
     let linked = asked.chain(listed).any(|link| is_symlink(&link));
     match linked {
         true => Enablement::Enabled,
+        false if installs_nothing(&unit) => Enablement::Static,
         false => Enablement::Disabled,
     }
 }
@@ -814,6 +821,47 @@ mod tests {
             link_destination(alias, Path::new("web.service")),
             Path::new("/etc/vigil/web.service")
         );
+    }
+
+    /// Review finding: an instance's template alias (`Alias=alias2@.service`)
+    /// was linked as written, a template-wide link that made every instance
+    /// `enabled`; systemctl links the instance's alias. A link in a
+    /// `.wants/` makes a unit without [Install] enabled, not static.
+    #[test]
+    fn an_instance_gets_its_own_alias_and_links_beat_static() {
+        let d = tmp("inst-alias");
+        fs::write(
+            d.join("al@.service"),
+            "[Service]\nExecStart=/bin/al\n[Install]\nWantedBy=multi-user.target\nAlias=alias2@.service\n",
+        )
+        .unwrap();
+        fs::write(d.join("st.service"), "[Service]\nExecStart=/bin/st\n").unwrap();
+        let set = load(&d);
+        let plan = enable_plan(&set, &d, "al@x").unwrap();
+        assert!(
+            plan.contains(&InstallChange::Symlink {
+                link: d.join("alias2@x.service"),
+                target: "al@.service".into()
+            }),
+            "{plan:?}"
+        );
+        apply(&plan).unwrap();
+        fs::create_dir_all(d.join("multi-user.target.wants")).unwrap();
+        symlink(
+            "../st.service",
+            d.join("multi-user.target.wants/st.service"),
+        )
+        .unwrap();
+        let set = load(&d);
+        let dirs = [d.clone()];
+        for (name, state) in [
+            ("al@x.service", Enablement::Enabled),
+            ("al@y.service", Enablement::Disabled),
+            ("st.service", Enablement::Enabled),
+        ] {
+            assert_eq!(enablement(&set, &dirs, name), state, "{name}");
+        }
+        fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
