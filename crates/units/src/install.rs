@@ -484,8 +484,13 @@ pub fn default_target(set: &LoadedSet) -> Result<String, InstallError> {
         });
     }
     let name = set.canonical(DEFAULT_TARGET);
-    let known = set.get(&name).is_some() || set.get_broken(&name).is_some();
-    match known {
+    if let Some(b) = set.get_broken(&name) {
+        return Err(InstallError::Broken {
+            name,
+            reason: b.reason.clone(),
+        });
+    }
+    match set.get(&name).is_some() {
         true => Ok(name),
         false => Err(InstallError::NotFound { name }),
     }
@@ -1210,5 +1215,29 @@ mod tests {
         let e = set_default_plan(&load(&d), &d, "graphical").unwrap_err();
         assert!(matches!(e, InstallError::DefaultIsAFile { .. }), "{e}");
         fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// Review finding: `/etc`'s default.target linking to the vendor's
+    /// default.target, itself a link to multi-user.target, was read as a
+    /// unit of its own (a copy of multi-user.target); systemd follows the
+    /// chain to the alias. A link to itself is an error, not an answer.
+    #[test]
+    fn get_default_follows_a_chain_of_links_and_refuses_a_loop() {
+        let etc = tmp("chain-etc");
+        let lib = tmp("chain-lib");
+        fs::write(lib.join("multi-user.target"), "[Unit]\n").unwrap();
+        symlink("multi-user.target", lib.join("default.target")).unwrap();
+        symlink(lib.join("default.target"), etc.join("default.target")).unwrap();
+        let dirs = [etc.clone(), lib.clone()];
+        let set = load_dirs(&dirs, &SpecifierContext::default());
+        assert_eq!(default_target(&set).unwrap(), "multi-user.target");
+        assert_eq!(set.canonical("default.target"), "multi-user.target");
+        fs::remove_file(etc.join("default.target")).unwrap();
+        symlink("default.target", etc.join("default.target")).unwrap();
+        let set = load_dirs(&dirs, &SpecifierContext::default());
+        let e = default_target(&set).unwrap_err().to_string();
+        assert!(e.contains("symbolic links"), "{e}");
+        fs::remove_dir_all(&etc).unwrap();
+        fs::remove_dir_all(&lib).unwrap();
     }
 }

@@ -1027,22 +1027,43 @@ enum Kind {
 
 /// `known`: the entry's type as the directory listing gave it (no system call);
 /// only when it is missing does this stat the entry.
+///
+/// A link to a file of its own name elsewhere (`/etc/vigil/default.target` ->
+/// `/lib/vigil/default.target`) that is itself a link is followed, as
+/// systemd follows the chain, to the first link that names another unit
+/// (`-> multi-user.target`: an alias) or to /dev/null (masked); a loop is
+/// left for the read to fail on.
 fn classify(path: &Path, known: Option<fs::FileType>) -> std::io::Result<Kind> {
-    let Some(target) = link_target(path, known)? else {
+    const HOPS: usize = 8;
+    let Some(mut target) = link_target(path, known)? else {
         return Ok(Kind::File);
     };
-    if names_dev_null(path, &target) {
-        return Ok(Kind::Masked);
+    let own = path.file_name();
+    let mut at = path.to_path_buf();
+    let mut hops = 0;
+    loop {
+        if names_dev_null(&at, &target) {
+            return Ok(Kind::Masked);
+        }
+        let resolved = match at.parent() {
+            Some(dir) if target.is_relative() => dir.join(&target),
+            _ => target,
+        };
+        hops += 1;
+        let same_name = resolved.file_name() == own;
+        if same_name
+            && hops < HOPS
+            && let Ok(Some(next)) = link_target(&resolved, None)
+        {
+            (at, target) = (resolved, next);
+            continue;
+        }
+        let base = resolved
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        return Ok(Kind::Link(resolved, base));
     }
-    let target = match path.parent() {
-        Some(dir) if target.is_relative() => dir.join(target),
-        _ => target,
-    };
-    let base = target
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    Ok(Kind::Link(target, base))
 }
 
 /// What the entry at `path` links to as written, or None when it is no symlink.
