@@ -57,6 +57,9 @@ pub enum EditError {
     InvalidName { source: name::NameError },
     #[error("unit {name} not found (--force edits it all the same: a new unit)")]
     NotFound { name: String },
+    /// `revert` of a name nothing is known of (it has no `--force`).
+    #[error("unit {name} not found")]
+    NothingKnown { name: String },
     #[error("unit {name} is masked ({}): unmask it first", link.display())]
     Masked { name: String, link: PathBuf },
     #[error(
@@ -343,7 +346,7 @@ pub fn revert_plan(
         || set.templates.contains_key(&n)
         || template.is_some_and(|t| set.templates.contains_key(&t));
     if paths.is_empty() && !known {
-        return Err(EditError::NotFound { name: n });
+        return Err(EditError::NothingKnown { name: n });
     }
     Ok(paths)
 }
@@ -591,7 +594,7 @@ mod tests {
         );
         assert!(matches!(
             revert_plan(&set, &writable, &vendor, "nope"),
-            Err(EditError::NotFound { .. })
+            Err(EditError::NothingKnown { .. })
         ));
     }
 }
