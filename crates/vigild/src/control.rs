@@ -16,7 +16,7 @@ use vigil_proto::{
 };
 
 use serde::{Deserialize, Serialize};
-use vigil_units::install::{Enablement, InstallChange, InstallError};
+use vigil_units::install::{InstallChange, InstallError};
 
 use crate::daemon::{Daemon, token};
 use crate::logs::{Logs, Select};
@@ -2149,12 +2149,7 @@ impl Daemon {
             .iter()
             .map(|u| {
                 let name = vigil_units::name::normalize(u);
-                let state = vigil_units::install::enablement(&set, &self.opts.config_dirs, &name);
-                // Not in a configuration directory, but made by a generator.
-                let (word, ok) = match state {
-                    Enablement::NotFound if self.is_generated(&name) => ("generated", true),
-                    _ => (state.word(), state.counts_as_enabled()),
-                };
+                let (word, ok) = self.unit_file_state(&set, &name);
                 JobResult {
                     unit: name,
                     state: word.into(),

@@ -1031,12 +1031,25 @@ impl Daemon {
         &self.load_path
     }
 
-    /// Whether the unit was read from a generator's output (systemctl's
-    /// `generated`), not from a configuration directory.
-    pub(crate) fn is_generated(&self, name: &str) -> bool {
-        let outputs = (self.load_path.iter()).filter(|d| !self.opts.config_dirs.contains(d));
-        let source = self.engine.definition(name).and_then(|d| d.source.clone());
-        source.is_some_and(|src| outputs.clone().any(|d| src.starts_with(d)))
+    /// What `is-enabled` says of `name` (and `show`'s UnitFileState), with
+    /// whether it counts as enabled: the configuration directories' word
+    /// ([`vigil_units::install::enablement`], `set` read from them), or
+    /// systemctl's `generated` for a name they do not have that a
+    /// generator's output has (the unit, its template, or an alias link).
+    pub(crate) fn unit_file_state(&self, set: &LoadedSet, name: &str) -> (&'static str, bool) {
+        use vigil_units::install::{Enablement, enablement};
+        let state = enablement(set, &self.opts.config_dirs, name);
+        let mut outputs = (self.load_path.iter()).filter(|d| !self.opts.config_dirs.contains(d));
+        let template = vigil_units::name::template_of(name);
+        let generated = state == Enablement::NotFound
+            && outputs.any(|d| {
+                let there = |n: &str| std::fs::symlink_metadata(d.join(n)).is_ok();
+                there(name) || template.as_deref().is_some_and(there)
+            });
+        match generated {
+            true => ("generated", true),
+            false => (state.word(), state.counts_as_enabled()),
+        }
     }
 
     fn apply_set(&mut self, set: LoadedSet) -> (Vec<String>, Vec<String>, Vec<String>) {

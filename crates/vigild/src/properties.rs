@@ -219,10 +219,7 @@ impl Daemon {
         let triggers = self.socket_triggers();
         // Read once for every name, as is-enabled reads them.
         let set = vigil_units::load::load_dirs(&self.opts.config_dirs, &self.spec_ctx);
-        let file_state = |name: &str| {
-            let state = vigil_units::install::enablement(&set, &self.opts.config_dirs, name);
-            state.word().to_string()
-        };
+        let file_state = |name: &str| self.unit_file_state(&set, name).0.to_string();
         let plain = self.plain_names(units);
         let instances = self.unloaded_instances(&plain);
         let mut out: Vec<UnitProperties> = Vec::new();

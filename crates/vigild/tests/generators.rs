@@ -171,15 +171,18 @@ fn the_early_output_overrides_the_first_directory_and_the_others_rank_below() {
 }
 
 /// As systemctl: a unit a generator made is `generated` (exit 0) for
-/// is-enabled, not `not-found`; a unit of the configuration directories
-/// keeps its own word.
+/// is-enabled and show's UnitFileState, not `not-found`, as are its
+/// templates, their instances and its alias links; a unit of the
+/// configuration directories keeps its own word.
 #[test]
 fn is_enabled_says_generated_for_a_generators_unit() {
     let gens = TempDir::new("gen-enabled");
     generator(
         gens.path(),
         "made-generator",
-        "printf '[Service]\\nExecStart=/bin/sleep 1000\\n' > \"$1/made.service\"\n",
+        "printf '[Service]\\nExecStart=/bin/sleep 1000\\n' > \"$1/made.service\"\n\
+         cp \"$1/made.service\" \"$1/made@.service\"\n\
+         ln -s made.service \"$1/also-made.service\"\n",
     );
     let gen_dir = gens.path().display().to_string();
     let mut m = Manager::start_with(
@@ -196,6 +199,14 @@ fn is_enabled_says_generated_for_a_generators_unit() {
         "generated\nstatic\nnot-found\n"
     );
     assert_eq!(m.vigil_code(&["is-enabled", "nowhere"], 1), "not-found\n");
+    // Its template, an instance of it and an alias link it made too; and
+    // `show` says what is-enabled says.
+    assert_eq!(
+        m.vigil_ok(&["is-enabled", "made@", "made@x", "also-made"]),
+        "generated\ngenerated\ngenerated\n"
+    );
+    let state = m.vigil_ok(&["show", "made", "-p", "UnitFileState", "--value"]);
+    assert_eq!(state, "generated\n");
 }
 
 /// `vigil sync` and SIGHUP run the generators again on emptied outputs: a
