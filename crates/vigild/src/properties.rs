@@ -15,7 +15,9 @@ use vigil_proto::{
     Body, DependencyProperties, ExecLine, ManagerProperties, Reply, ServiceProperties,
     UnitProperties,
 };
-use vigil_units::model::{KillMode, RestartPolicy, ServiceType, Unit, WorkingDirectory};
+use vigil_units::model::{
+    Format, KillMode, RestartPolicy, ServiceType, Unit, UnitKind, WorkingDirectory,
+};
 
 use crate::daemon::Daemon;
 
@@ -306,7 +308,11 @@ impl Daemon {
             _ => ("loaded", None),
         };
         let loaded = load_state == "loaded";
-        let state = info.as_ref().map_or(State::Inactive, |i| i.state);
+        let state = match info.as_ref().map_or(State::Inactive, |i| i.state) {
+            // systemd's unit that did not load is inactive, not failed.
+            State::Failed if load_state == "bad-setting" => State::Inactive,
+            state => state,
+        };
         let last_exit = info.as_ref().and_then(|i| i.last_exit);
         let (code, status) = match last_exit {
             Some(vigil_engine::ExitStatus::Exited(c)) => (Some(1), Some(c)),
@@ -424,23 +430,28 @@ impl Daemon {
     /// A name with no unit: not found, or masked; inactive.
     fn missing_properties(&self, name: &str) -> UnitProperties {
         let masked = self.masked.contains_key(name);
+        // systemd answers for a service it has no file of with a service's
+        // defaults (MainPID=0, Type=simple, Result=success...): a script's
+        // `[ "$(vigil show -p MainPID --value x)" -gt 0 ]` reads a number.
+        let service = vigil_units::name::kind_of(name)
+            .filter(|kind| *kind == UnitKind::Service)
+            .and_then(|kind| service_properties(&Unit::new(name, kind, Format::Builtin)));
         UnitProperties {
             name: name.to_string(),
             names: vec![name.to_string()],
             load_state: if masked { "masked" } else { "not-found" }.into(),
             load_error: Some(self.unknown_unit(name)),
             state: State::Inactive.to_string(),
+            result: service.is_some().then(|| "success".into()),
+            service,
             ..UnitProperties::default()
         }
     }
 
     /// The manager's own properties (`vigil show` without a unit).
     fn manager_properties(&self) -> ManagerProperties {
-        let (mut units, mut failed) = (0, 0);
-        for (_, state) in self.engine.states() {
-            units += 1;
-            failed += u64::from(state == State::Failed);
-        }
+        let units = self.engine.states().count() as u64;
+        let failed = self.failed_units() as u64;
         let aliases = (self.aliases.values())
             .filter(|unit| self.engine.contains(unit))
             .count();

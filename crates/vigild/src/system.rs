@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use vigil_engine::State;
+use vigil_engine::{Reason, State};
 use vigil_proto::{
     Body, DependencyNode, DependencyRelation, ErrorCode, JobResult, QueuedJob, Reply,
 };
@@ -41,10 +41,24 @@ impl Daemon {
         if self.emergency_shell {
             return "maintenance";
         }
-        match self.engine.states().any(|(_, s)| s == State::Failed) {
+        match self.failed_units() > 0 {
             true => "degraded",
             false => "running",
         }
+    }
+
+    /// How many units are failed as systemd counts them (NFailedUnits,
+    /// `degraded`): not one whose file did not load, which systemd has
+    /// inactive, `bad-setting` (a typo in a file nothing starts does not
+    /// make the system degraded).
+    pub(crate) fn failed_units(&self) -> usize {
+        let load_error = |name: &str| {
+            let info = self.engine.unit(name);
+            matches!(info.and_then(|i| i.reason), Some(Reason::LoadError(_)))
+        };
+        (self.engine.states())
+            .filter(|&(name, state)| state == State::Failed && !load_error(name))
+            .count()
     }
 
     /// At the end of each turn of the loop: the first turn that ends with no

@@ -78,6 +78,34 @@ fn a_failed_unit_makes_the_system_degraded_with_exit_1() {
     assert_eq!(m.vigil_ok(&["is-system-running"]), "running\n");
 }
 
+/// Review finding: a unit file that does not load made the system
+/// `degraded`; systemd has such a unit inactive (`bad-setting`), not
+/// failed, and counts it nowhere, so a typo in a file nothing starts does
+/// not page anyone.
+#[test]
+fn a_unit_that_does_not_load_does_not_make_the_system_degraded() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=web.service\n"),
+        ("web.service", SLEEPER),
+        (
+            "typo.service",
+            "[Service]\nType=bogus\nExecStart=/bin/true\n",
+        ),
+    ]);
+    let out = boot_done(&m);
+    assert_eq!(stdout(&out), "running\n", "{}", stderr(&out));
+    let show = m.vigil_ok(&[
+        "show",
+        "typo",
+        "-p",
+        "LoadState,ActiveState,SubState",
+        "--value",
+    ]);
+    assert_eq!(show, "bad-setting\ninactive\ndead\n");
+    let failed = m.vigil_ok(&["show", "-p", "NFailedUnits,SystemState", "--value"]);
+    assert_eq!(failed, "0\nrunning\n");
+}
+
 /// While a unit of the boot still starts, the system is `starting` (exit
 /// 1), and `--wait` answers only once it is up: `running`, exit 0.
 #[test]
