@@ -20,13 +20,14 @@ verbs:
                                -q: the exit code only
   is-failed NAME... [-q]       the same; exit 0 when one is failed, else 1
   status NAME... [-n LINES]    state, reason, PID, restarts, last exit, status text, log tail
-  show [NAME...] [-p PROP[,PROP...]] [--value] [-a]
+  show [NAME...] [-p PROP[,PROP...]] [-P PROP] [--value] [-a]
                                each unit's properties as systemctl show prints them,
                                Key=Value a line, a blank line between units (systemd's
                                names and formats; what vigil cannot know is left out);
                                no name: the manager's own (Version, SystemState,
                                NFailedUnits...); -p: only those (PROP= when vigil has
-                               none); --value: the values alone; -a: the empty ones too;
+                               none); --value: the values alone; -P PROP: -p PROP --value;
+                               -a: the empty ones too;
                                a name with no unit is LoadState=not-found, exit 0
   cat NAME...                  print the unit's file and the drop-ins applied over it,
                                each under '# PATH'; exit 1 for a name with no file
@@ -578,11 +579,12 @@ fn parse_verb(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
             }
         }
         "show" => {
-            let props = ["-p", "--property"];
+            // `-P PROP`: systemctl's `-p PROP --value`.
+            let props = ["-p", "--property", "-P"];
             let a = split(
                 verb,
                 rest,
-                &["-p", "--property", "--value", "-a", "--all"],
+                &["-p", "--property", "-P", "--value", "-a", "--all"],
                 &props,
             )?;
             if a.names.iter().any(|n| n.is_empty()) {
@@ -600,7 +602,7 @@ fn parse_verb(verb: &str, rest: &[&str]) -> Result<Verb, UsageError> {
                 units: a.owned_names(),
                 options: crate::show::Options {
                     properties,
-                    value: a.has("--value"),
+                    value: a.has("--value") || a.has("-P"),
                     all: a.has("-a") || a.has("--all"),
                 },
             }

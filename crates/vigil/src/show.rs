@@ -47,6 +47,19 @@ fn words(list: &[String]) -> String {
     list.join(" ")
 }
 
+/// The words with those that hold a space or a quote in double quotes, as
+/// systemctl show prints `Environment=A=1 "B=two words"`.
+fn quoted_words(list: &[String]) -> String {
+    let quote = |w: &String| {
+        if !w.contains(|c: char| c.is_whitespace() || c == '"' || c == '\\') {
+            return w.clone();
+        }
+        let escaped = w.replace('\\', "\\\\").replace('"', "\\\"");
+        format!("\"{escaped}\"")
+    };
+    list.iter().map(quote).collect::<Vec<_>>().join(" ")
+}
+
 fn timestamp(us: Option<u64>) -> String {
     us.map(utc_date).unwrap_or_default()
 }
@@ -189,7 +202,7 @@ fn unit_props(u: &UnitProperties) -> Vec<Prop> {
                     })
                     .collect(),
             },
-            one("Environment", words(&s.environment)),
+            one("Environment", quoted_words(&s.environment)),
             one(
                 "WorkingDirectory",
                 s.working_directory.clone().unwrap_or_default(),
@@ -223,7 +236,14 @@ fn unit_props(u: &UnitProperties) -> Vec<Prop> {
         ]);
     }
     props.extend([
-        one("Description", &u.description),
+        // systemd's Description is the name when the unit sets none.
+        one(
+            "Description",
+            match u.description.is_empty() {
+                true => &u.name,
+                false => &u.description,
+            },
+        ),
         one("LoadState", &u.load_state),
         one("ActiveState", active_state(&u.state)),
         one("SubState", sub_state(&u.state, &u.name)),

@@ -132,6 +132,11 @@ fn property_and_value_print_only_what_was_asked() {
     // Asked for, an empty value is printed, as systemctl does.
     let out = m.vigil_ok(&["show", "web", "-p", "StatusText"]);
     assert_eq!(out, "StatusText=\n");
+    // `-P PROP`: systemctl's `-p PROP --value`.
+    assert_eq!(
+        m.vigil_ok(&["show", "-P", "MainPID", "web"]),
+        format!("{pid}\n")
+    );
 }
 
 /// Empty properties are left out unless `-a`.
@@ -149,8 +154,10 @@ fn empty_properties_only_with_all() {
     assert_eq!(get(&p, "SubState"), "dead");
 }
 
-/// A name with no unit: systemctl's answer (Id, not-found, inactive, dead)
-/// and exit 0, beside the units that exist, a blank line between units.
+/// A name with no unit: systemctl's answer (Id, not-found, inactive, dead,
+/// and for a service a service's defaults: scripts read `MainPID` as a
+/// number) and exit 0, beside the units that exist, a blank line between
+/// units.
 #[test]
 fn a_name_with_no_unit_is_not_found_and_exit_0() {
     let m = Manager::start(&[("web.service", &sleeper(""))]);
@@ -159,10 +166,17 @@ fn a_name_with_no_unit_is_not_found_and_exit_0() {
     assert_eq!(get(&p, "LoadState"), "not-found");
     assert_eq!(get(&p, "ActiveState"), "inactive");
     assert_eq!(get(&p, "SubState"), "dead");
-    assert!(
-        !has(&p, "MainPID"),
-        "a unit not found has no settings: {p:?}"
-    );
+    for (key, value) in [
+        ("MainPID", "0"),
+        ("NRestarts", "0"),
+        ("Result", "success"),
+        ("Type", "simple"),
+        ("Description", "nope.service"),
+    ] {
+        assert_eq!(get(&p, key), value, "{key}: {p:?}");
+    }
+    let target = show(&m, &["nope.target"]);
+    assert!(!has(&target, "MainPID"), "a target has none: {target:?}");
     let out = m.vigil_ok(&["show", "-p", "Id,LoadState", "web", "nope"]);
     assert_eq!(
         out,
@@ -224,7 +238,7 @@ fn settings_in_systemds_formats() {
         &sleeper(
             "[Unit]\nRefuseManualStop=yes\n[Service]\n\
              Restart=on-failure\nRestartSec=1.5\nTimeoutStartSec=infinity\n\
-             TimeoutStopSec=90\nEnvironment=A=1 B=two\nWorkingDirectory=-/tmp\n\
+             TimeoutStopSec=90\nEnvironment=A=1 B=two \"C=three words\"\nWorkingDirectory=-/tmp\n\
              KillMode=mixed\nKillSignal=SIGINT\nSendSIGKILL=no\nRemainAfterExit=yes\n",
         ),
     )]);
@@ -233,7 +247,9 @@ fn settings_in_systemds_formats() {
     assert_eq!(get(&p, "RestartUSec"), "1.500000s");
     assert_eq!(get(&p, "TimeoutStartUSec"), "infinity");
     assert_eq!(get(&p, "TimeoutStopUSec"), "1min 30s");
-    assert_eq!(get(&p, "Environment"), "A=1 B=two");
+    assert_eq!(get(&p, "Environment"), "A=1 B=two \"C=three words\"");
+    // No Description=: the name, as systemd's.
+    assert_eq!(get(&p, "Description"), "tuned.service");
     assert_eq!(get(&p, "WorkingDirectory"), "!/tmp");
     assert_eq!(get(&p, "KillMode"), "mixed");
     assert_eq!(get(&p, "KillSignal"), "2");
