@@ -2033,7 +2033,11 @@ impl Daemon {
         sockets: &SocketTriggers,
     ) -> Option<UnitStatus> {
         let info = self.engine.unit(name)?;
+        // What the unit runs with; its files as loaded now, as systemctl's
+        // status and cat show them after a reload (`vigil edit` of a
+        // running unit shows its new drop-in before the restart).
         let model = self.engine.run_definition(name);
+        let files = self.engine.definition(name);
         Some(UnitStatus {
             name: info.name.clone(),
             description: info.description.clone(),
@@ -2052,12 +2056,12 @@ impl Daemon {
             status_text: info.status_text.clone(),
             status_errno: info.status_errno,
             next_restart_us: info.next_restart.map(|t| self.wall_us(t)),
-            source: model
+            source: files
                 .as_ref()
                 .and_then(|m| m.source.as_ref())
                 .or_else(|| self.broken_paths.get(name))
                 .map(|p| p.display().to_string()),
-            drop_ins: (model.iter())
+            drop_ins: (files.iter())
                 .flat_map(|m| &m.dropins)
                 .map(|p| p.display().to_string())
                 .collect(),

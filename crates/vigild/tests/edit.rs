@@ -180,6 +180,36 @@ fn edit_writes_the_kept_text_as_a_drop_in_and_the_manager_runs_it() {
     assert_eq!(read(&vendor), writes_a(&written));
 }
 
+/// Review finding: after `vigil edit` of a running unit, `show` listed the
+/// new drop-in but `cat` and `status` did not (they showed the files the
+/// running process started with); systemctl cat and status show the files
+/// as loaded, the drop-in included, before the restart.
+#[test]
+fn cat_and_status_of_a_running_unit_show_the_drop_in_just_written() {
+    let (m, _lib) = with_vendor_units(&[("web.service", "[Service]\nExecStart=/bin/sleep 1000\n")]);
+    m.vigil_ok(&["start", "web"]);
+    let pid = m.main_pid("web.service");
+    let ed = Editor::replacing("[Service]\nEnvironment=B=2\n");
+    let result = vigil_edit(&m, &ed, &["edit", "web"]);
+    assert_eq!(result.status.code(), Some(0), "{}", text(&result));
+    let drop_in = m.config.join("web.service.d/override.conf");
+    let cat = m.vigil_ok(&["cat", "web"]);
+    assert!(
+        cat.contains(&format!(
+            "# {}\n[Service]\nEnvironment=B=2\n",
+            drop_in.display()
+        )),
+        "{cat}"
+    );
+    let status = m.status_json("web.service");
+    assert_eq!(
+        status["drop_ins"][0],
+        drop_in.display().to_string(),
+        "{status}"
+    );
+    assert_eq!(m.main_pid("web.service"), pid, "not restarted by the edit");
+}
+
 /// A second edit starts from the drop-in's text (between the markers, and
 /// not among the comments below); `--drop-in=NAME` edits `NAME.conf` beside
 /// it, and both apply.
