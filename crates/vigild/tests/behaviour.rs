@@ -5578,8 +5578,11 @@ fn a_runtime_directory_another_user_made_is_refused() {
             .spawn()
             .unwrap()
     };
-    // Runs until its socket is there; then the directory's mode.
+    // Runs until its socket is there; then the directory's mode. (A socket
+    // still there from the run before would answer for this one before its
+    // manager has looked at the directory: CI saw the old mode once.)
     let runs = |uid: u32, env: &[&str], socket: &Path| {
+        let _ = fs::remove_file(socket);
         let mut child = run_as(uid, env);
         wait_until("the control socket", || socket.exists());
         let dir = socket.parent().unwrap();
