@@ -476,6 +476,12 @@ pub enum Action {
     /// for a stop before the unit became active: who waits for it hears
     /// that it did not happen. Sent when the stop takes its place.
     StartCanceled { unit: String, why: Canceled },
+    /// The start job of a unit that was active already failed, and the unit
+    /// stays as it is, as systemd fails only the job: a unit it requires
+    /// (and waited for) failed to start, cannot be had, or (`Requisite=`)
+    /// is not active. `why` is `DependencyFailed`. Who waits for the start
+    /// hears it (the start of a unit that was down says it in its state).
+    StartFailed { unit: String, why: Reason },
     /// A start took the place of a stop job of `unit` that had not begun:
     /// the stop will not happen (its client is told, as systemctl's "Job
     /// canceled").
@@ -619,6 +625,10 @@ pub struct UnitInfo {
     /// No file defines the unit any more (systemd's `not-found`): it runs
     /// until it stops, and is forgotten then; it cannot be started.
     pub removed: bool,
+    /// The unit's job, if it has one, as [`Engine::jobs`] lists it: a
+    /// `Start` of a unit that is active waits for the units it is ordered
+    /// after (its start has not settled, though its state has).
+    pub job: Option<JobType>,
 }
 
 /// The state machine for every loaded unit.

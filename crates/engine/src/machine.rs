@@ -22,6 +22,10 @@
 //!   (an automatic restart is still an activation, as in systemd) are not settled.
 //! * A stop job runs when no unit ordered after this one has a pending stop job or
 //!   is stopping: units stop in the reverse of the start order.
+//! * A start job of a unit that is active already waits the same way, and
+//!   does nothing when it runs: as in systemd, `vigil start` (or `isolate`) of
+//!   an active target is done only once the starts of what it is ordered
+//!   after are, and what is ordered after it waits for it.
 //!
 //! # Phases and the states users see
 //!
@@ -57,6 +61,7 @@
 //! | phase                 | event                                         | next phase / actions |
 //! |-----------------------|-----------------------------------------------|----------------------|
 //! | Dead, AutoRestart     | start job                                     | Waiting (reason cleared); a unit in AutoRestart pulled in by another's start stays there until its timer |
+//! | Running, Exited       | start job                                     | stays; the job waits (not settled, `list-jobs`: start waiting) until what the unit is ordered after has settled, then is done; a Requires/BindsTo/Requisite dependency failing first fails the job alone (`StartFailed`, `DependencyFailed(dep)`), cascading; a stop job takes its place (`StartCanceled`); going down on its own keeps it as a start after the stop |
 //! | Waiting               | ordering settled                              | Condition + `CheckConditions` if the unit has conditions, else as "conditions ok" |
 //! | Waiting, Condition    | a Requires/BindsTo/Requisite dependency failed | Dead inactive `DependencyFailed(dep)` (systemd fails the job, not the unit), cascading |
 //! | Waiting, Condition    | stop job                                      | Dead inactive |
@@ -448,6 +453,15 @@ struct Slot {
     pending_stop: Option<StopCause>,
     /// Start again once stopped (a restart job, or a start during a stop).
     start_after_stop: bool,
+    /// A start job of a unit that is active already, waiting for the units
+    /// it is ordered after to settle, as systemd's start job of an active
+    /// unit waits for the jobs it is ordered after (a target's
+    /// `vigil start`, or `isolate`, while what it wants starts again). It
+    /// changes nothing when it runs, but until then the unit is not
+    /// settled, and its job can fail (a unit it requires failed: the job,
+    /// not the unit, [`Action::StartFailed`]). Gone with the active state:
+    /// the unit going down on its own keeps it as a start after the stop.
+    start_job_on_active: bool,
     reload_from_exited: bool,
     /// Type=notify-reload: the reload signal was sent and no `RELOADING=1`
     /// came since; a `READY=1` then is from before the reload (a service's
@@ -569,6 +583,7 @@ impl Slot {
             stop_cause: None,
             pending_stop: None,
             start_after_stop: false,
+            start_job_on_active: false,
             reload_from_exited: false,
             reload_signalled: false,
             pid_file_late: false,
@@ -645,6 +660,7 @@ impl Slot {
     fn settled(&self) -> bool {
         self.pending_stop.is_none()
             && !self.start_after_stop
+            && !self.start_job_on_active
             && matches!(
                 self.phase,
                 Phase::Dead { .. }
@@ -675,6 +691,9 @@ impl Slot {
             p if p == Phase::Condition || p.is_starting() => Some((JobType::Start, true)),
             Phase::Reload(_) | Phase::NotifyReload => Some((JobType::Reload, true)),
             Phase::Dead { .. } if self.start_after_stop => Some((JobType::Start, false)),
+            Phase::Running | Phase::Exited if self.start_job_on_active => {
+                Some((JobType::Start, false))
+            }
             _ => None,
         }
     }
@@ -1028,7 +1047,9 @@ impl Machine {
         self.queue.clear();
         self.pids.clear();
         let waiting: Vec<usize> = (self.slots.iter().enumerate())
-            .filter(|(_, s)| s.phase == Phase::Waiting || s.pending_stop.is_some())
+            .filter(|(_, s)| {
+                s.phase == Phase::Waiting || s.pending_stop.is_some() || s.start_job_on_active
+            })
             .map(|(i, _)| i)
             .collect();
         for (i, s) in self.slots.iter().enumerate() {
@@ -1441,6 +1462,7 @@ impl Machine {
             after,
             cycle: s.rare().cycle.clone(),
             removed: s.removed,
+            job: s.job().map(|(job_type, _)| job_type),
         }
     }
 
@@ -1705,6 +1727,7 @@ impl Machine {
                         && s.phase.is_active()
                         && s.pending_stop.is_none()
                         && !s.start_after_stop
+                        && !s.start_job_on_active
                         && !self.graph.pulled_by[u].iter().any(|&v| {
                             // As systemd's unit_is_unneeded(): a user active,
                             // starting, stopping or waiting for its restart.
@@ -1802,9 +1825,7 @@ impl Machine {
             }
         }
         for (u, dep) in fails {
-            if self.slots[u].phase.is_pending_start() {
-                self.fail_dependency(u, dep);
-            }
+            self.fail_start_job(u, dep);
         }
         // A request's units are all given their jobs before any Requisite=
         // is checked: `vigil start rq base` holds as `vigil start base rq`.
@@ -1830,9 +1851,7 @@ impl Machine {
             }
         }
         for (u, dep) in fails {
-            if self.slots[u].phase.is_pending_start() {
-                self.fail_dependency(u, dep);
-            }
+            self.fail_start_job(u, dep);
         }
     }
 
@@ -1865,8 +1884,11 @@ impl Machine {
     /// job queued until the restart). Taken at once, two crash-looping units
     /// joined by `Requires=` restarted each other with no pause at all. Asked
     /// for itself (`vigil start`, a socket's traffic) it starts at once.
+    /// Active, it keeps its state, and the job waits for its ordering
+    /// ([`Slot::start_job_on_active`]).
     fn add_start_job(&mut self, u: usize, root: bool) {
         let phase = self.slots[u].phase;
+        let mut replaced = false;
         let s = &mut self.slots[u];
         if phase == Phase::AutoRestart && !root && s.wake.is_some() {
             return;
@@ -1883,6 +1905,7 @@ impl Machine {
         } else if s.pending_stop.is_some() && !s.start_after_stop {
             // A start replaces a stop that has not begun.
             s.pending_stop = None;
+            replaced = true;
             let unit = s.name.clone();
             self.log(
                 Level::Info,
@@ -1890,6 +1913,20 @@ impl Machine {
                 "stop canceled: a start was asked for".into(),
             );
             self.actions.push(Action::StopCanceled { unit });
+        }
+        // Active: a job that is done once what the unit is ordered after has
+        // settled (at once when nothing of it has a job). Only the request's
+        // own unit, or one whose stop it replaced, gets it: systemd drops
+        // the start jobs a transaction pulls in for active units as
+        // redundant, but keeps its anchor's and those that replace a job.
+        let s = &mut self.slots[u];
+        if (root || replaced)
+            && s.phase.is_active()
+            && s.pending_stop.is_none()
+            && !s.start_after_stop
+        {
+            s.start_job_on_active = true;
+            self.push(u);
         }
     }
 
@@ -1912,6 +1949,11 @@ impl Machine {
                 StopCause::With(self.slots[root].name.clone())
             };
             let phase = self.slots[u].phase;
+            // The start job of an active unit gives way to the stop (to the
+            // restart's own start, for a restart).
+            if std::mem::take(&mut self.slots[u].start_job_on_active) && !restart {
+                self.cancel_start(u, &my_cause);
+            }
             // The start of a restart that this stop replaces will not happen
             // (one of a unit still starting is told when its stop begins).
             if self.slots[u].start_after_stop && !restart && !restart_told_later(phase) {
@@ -2331,7 +2373,8 @@ impl Machine {
     fn stop_for_shutdown(&mut self, u: usize) {
         let phase = self.slots[u].phase;
         let restart = std::mem::take(&mut self.slots[u].start_after_stop);
-        if (restart && !restart_told_later(phase)) || phase.is_pending_start() {
+        let on_active = std::mem::take(&mut self.slots[u].start_job_on_active);
+        if (restart && !restart_told_later(phase)) || phase.is_pending_start() || on_active {
             self.cancel_start(u, &StopCause::Shutdown);
         }
         match phase {
@@ -2422,19 +2465,15 @@ impl Machine {
                 *q = false;
             }
             if self.slots[u].phase == Phase::Waiting {
-                // A stop goes before a start whichever way the two units are
-                // ordered, as systemd.unit(5) says of Before=/After= (a
-                // Conflicts= switch-over, a shutdown): here a unit ordered
-                // after this one that is stopping.
-                let stops_first = self.graph.after_rev[u]
-                    .iter()
-                    .any(|&z| self.slots[z].stopping_or_pending());
-                let mut from = self.slots[u].start_blocker;
-                let ready = !stops_first
-                    && all_from(&self.graph.after[u], &mut from, |a| self.slots[a].settled());
-                self.slots[u].start_blocker = from;
-                if ready {
+                if self.start_order_settled(u) {
                     self.begin_start(u);
+                }
+            } else if self.slots[u].start_job_on_active && self.slots[u].phase.is_active() {
+                // Nothing to run: the job is done, and what waits for this
+                // unit to settle may go on.
+                if self.start_order_settled(u) {
+                    self.slots[u].start_job_on_active = false;
+                    self.wake_ordered(u);
                 }
             } else if self.slots[u].pending_stop.is_some() {
                 let mut from = self.slots[u].stop_blocker;
@@ -2448,6 +2487,21 @@ impl Machine {
                 }
             }
         }
+    }
+
+    /// Whether `u`'s start job may run: every unit it is ordered after has
+    /// settled, and none ordered after it is stopping. A stop goes before a
+    /// start whichever way the two units are ordered, as systemd.unit(5)
+    /// says of Before=/After= (a Conflicts= switch-over, a shutdown).
+    fn start_order_settled(&mut self, u: usize) -> bool {
+        let stops_first = self.graph.after_rev[u]
+            .iter()
+            .any(|&z| self.slots[z].stopping_or_pending());
+        let mut from = self.slots[u].start_blocker;
+        let ready =
+            !stops_first && all_from(&self.graph.after[u], &mut from, |a| self.slots[a].settled());
+        self.slots[u].start_blocker = from;
+        ready
     }
 
     fn set_phase(&mut self, u: usize, phase: Phase) {
@@ -2467,6 +2521,11 @@ impl Machine {
             });
         }
         s.phase = phase;
+        // Going down on its own while its start job waits: the job starts
+        // it again once it is down, as systemd's waiting job would.
+        if phase.is_stopping() && std::mem::take(&mut s.start_job_on_active) {
+            s.start_after_stop = true;
+        }
         // A reload queued behind one that a stop (or the main process's
         // end) cut short goes with it.
         if !matches!(phase, Phase::Reload(_) | Phase::NotifyReload) {
@@ -2942,6 +3001,35 @@ impl Machine {
         self.enter_kill(u, KillStage::Term);
     }
 
+    /// `u`'s start job fails for `dep`, which it requires and cannot have:
+    /// a pending start ends the unit `inactive (dependency failed: DEP)`;
+    /// the start job of an active unit fails alone, and the unit stays as
+    /// it is. Either way the starts that require it in turn fail too. A
+    /// unit with no start job pending is left alone.
+    fn fail_start_job(&mut self, u: usize, dep: String) {
+        if self.slots[u].phase.is_pending_start() {
+            self.fail_dependency(u, dep);
+        } else if self.slots[u].start_job_on_active {
+            self.fail_active_start(u, dep);
+            self.fail_dependents(u);
+        }
+    }
+
+    /// The start job of active `u` fails for `dep` (systemd's
+    /// `JOB_DEPENDENCY`): its clients hear why; the unit is untouched.
+    fn fail_active_start(&mut self, u: usize, dep: String) {
+        self.slots[u].start_job_on_active = false;
+        self.log(
+            Level::Warning,
+            u,
+            format!("start job failed: dependency failed: {dep}"),
+        );
+        let unit = self.slots[u].name.clone();
+        let why = Reason::DependencyFailed(dep);
+        self.actions.push(Action::StartFailed { unit, why });
+        self.wake_ordered(u);
+    }
+
     fn fail_dependency(&mut self, u: usize, dep: String) {
         self.log(Level::Warning, u, format!("dependency failed: {dep}"));
         self.slots[u].reason = Some(Reason::DependencyFailed(dep));
@@ -3203,7 +3291,9 @@ impl Machine {
         let cause = s.stop_cause.take();
         // Cleared only after the unit is Dead: a restart is no end for
         // SuccessAction= (`unit_action`).
-        let restart_job = s.start_after_stop;
+        // A start job that waited while the unit was active (it went down
+        // with no stopping phase to see) starts it again, as a restart's.
+        let restart_job = s.start_after_stop || std::mem::take(&mut s.start_job_on_active);
         let on_its_own = cause.is_none();
         let run = s.run.clone();
         // A stop asked for and waiting its turn wins over an automatic
@@ -3284,10 +3374,17 @@ impl Machine {
         let bound = self.graph.bound_rev[u].to_vec();
         for x in bound {
             let p = self.slots[x].phase;
+            let hard = failed && self.graph.hard_rev[u].contains(&x);
             // A start still waiting for it fails below for the dependency,
             // as systemd's `Dependency failed for x`, not canceled by a stop.
-            if failed && p.is_pending_start() && self.graph.hard_rev[u].contains(&x) {
+            if hard && p.is_pending_start() {
                 continue;
+            }
+            // The start job of an active unit bound to it fails so too,
+            // then the unit stops.
+            if hard && self.slots[x].start_job_on_active {
+                let name = self.slots[u].name.clone();
+                self.fail_active_start(x, name);
             }
             if !p.is_dead() && !p.is_stopping() && self.slots[x].pending_stop.is_none() {
                 let name = self.slots[u].name.clone();
@@ -3299,9 +3396,16 @@ impl Machine {
                 self.stop_unit(x, StopCause::With(name), false);
             }
         }
-        if !failed {
-            return;
+        if failed {
+            self.fail_dependents(u);
         }
+    }
+
+    /// `u`'s start failed (the unit, or only its job): the start jobs still
+    /// pending of the units that require it fail, and so on down the chain,
+    /// as systemd's job_fail_dependencies(). An active unit's start job
+    /// fails alone (the unit stays active).
+    fn fail_dependents(&mut self, u: usize) {
         let mut work = vec![u];
         while let Some(d) = work.pop() {
             let name = self.slots[d].name.clone();
@@ -3311,6 +3415,9 @@ impl Machine {
                     self.log(Level::Warning, x, format!("dependency failed: {name}"));
                     self.slots[x].reason = Some(Reason::DependencyFailed(name.clone()));
                     self.set_phase(x, Phase::Dead { failed: false });
+                    work.push(x);
+                } else if self.slots[x].start_job_on_active {
+                    self.fail_active_start(x, name.clone());
                     work.push(x);
                 }
             }

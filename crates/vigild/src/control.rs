@@ -821,6 +821,15 @@ impl Clients {
         self.cancel(unit, state, false, &why.to_string());
     }
 
+    /// The start job of `unit`, active already, failed (`why`: a unit it
+    /// requires and waited for did not start): the starts and restarts
+    /// waited for end, not ok, with the unit's state, which has not
+    /// changed.
+    pub fn fail_starts(&mut self, unit: &str, state: State, why: &Reason) {
+        let kinds = |kind| matches!(kind, JobKind::Start | JobKind::Restart);
+        self.answer(unit, kinds, state, Some(why.to_string()));
+    }
+
     /// A start took the place of `unit`'s stop before it began: the stops
     /// waited for end, canceled (they would wait for ever otherwise).
     pub fn cancel_stops(&mut self, unit: &str, state: State) {
@@ -911,7 +920,13 @@ impl Clients {
                     });
                     continue;
                 };
-                u.result = settled(kind, &info.name, info.state, info.reason.as_ref());
+                // An active unit whose start job still waits for the units
+                // it is ordered after has not settled for a start.
+                let starting = info.job == Some(vigil_engine::JobType::Start)
+                    && matches!(kind, JobKind::Start | JobKind::Restart);
+                if !starting {
+                    u.result = settled(kind, &info.name, info.state, info.reason.as_ref());
+                }
             }
             if w.units.iter().all(|u| u.result.is_some()) {
                 done.push(i);

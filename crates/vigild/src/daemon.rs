@@ -2056,6 +2056,10 @@ impl Daemon {
                 let state = self.state_or(&unit, State::Inactive);
                 self.clients.cancel_starts(&unit, state, &why);
             }
+            Action::StartFailed { unit, why } => {
+                let state = self.state_or(&unit, State::Running);
+                self.clients.fail_starts(&unit, state, &why);
+            }
             Action::ReloadEnded { unit, failure } => {
                 // The engine has put the unit back (running or exited) by now.
                 let state = self.state_or(&unit, State::Running);

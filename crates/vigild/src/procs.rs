@@ -320,6 +320,7 @@ impl Daemon {
             // Handled by the caller.
             Action::StateChanged { .. }
             | Action::StartCanceled { .. }
+            | Action::StartFailed { .. }
             | Action::StopCanceled { .. }
             | Action::ReloadEnded { .. }
             | Action::Log { .. }

@@ -6755,7 +6755,9 @@ fn a_start_that_cannot_be_says_why() {
 /// Review finding: a start that took the place of a stop job not begun yet
 /// (z's stop waited for x, which requires it, to stop first) left the
 /// `vigil stop z` client waiting for ever. It is told the job was canceled
-/// (exit 1), as systemctl's "Job for z.service canceled.".
+/// (exit 1), as systemctl's "Job for z.service canceled.". The start, a
+/// job of the active z, waits for x's stop (x is ordered after z: a stop
+/// goes first, as systemd orders the two jobs), then exits 0.
 #[test]
 fn a_stop_that_a_start_replaces_is_reported_canceled() {
     let d = TempDir::new("stop-canceled");
@@ -6773,11 +6775,17 @@ fn a_stop_that_a_start_replaces_is_reported_canceled() {
     m.wait_state("x.service", "running");
     let stop = m.vigil_in_background(&["stop", "z"]);
     m.wait_state("x.service", "stopping");
-    m.vigil_ok(&["start", "z"]);
+    let mut start = m.vigil_in_background(&["start", "z"]);
     let out = finished(stop, "the stop client to exit");
     assert_fails_with(&out, "job canceled: a start was asked for");
+    assert!(
+        start.try_wait().unwrap().is_none(),
+        "the start of z returned while x, ordered after it, was stopping"
+    );
     fs::write(&gate, "").unwrap();
-    m.wait_state("x.service", "inactive");
+    let out = finished(start, "the start client to exit");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(m.state("x.service"), "inactive");
     assert_eq!(m.state("z.service"), "running");
 }
 

@@ -3,13 +3,17 @@
 //! by the real `vigil`, with real services. An isolate starts the target and
 //! stops every other unit but those with IgnoreOnIsolate=yes and what the
 //! units kept need; the reply comes when the target has settled and what it
-//! stopped is down (its processes gone).
+//! stopped is down (its processes gone). An isolate (or a start) of a target
+//! that is active already waits, as systemd's job does, for the starts it
+//! queued of the units the target is ordered after.
 
 mod harness;
 
-use std::process::Output;
+use std::fs;
+use std::path::Path;
+use std::process::{Child, Output};
 
-use harness::{Manager, alive};
+use harness::{Manager, TempDir, alive, vigil_bin, wait_until};
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -268,4 +272,163 @@ fn a_target_that_fails_to_start_is_said_and_exit_1() {
     // The isolate went on all the same: the others are down.
     assert_eq!(m.state("web.service"), "inactive");
     assert_eq!(m.state("keep.service"), "running");
+}
+
+// ------------------------------------------- the start job of an active target
+
+/// A notify service that is ready once `gate` exists, or fails (exit 1)
+/// before it is ready once `fail` does.
+fn gated_notify(gate: &Path, fail: &Path) -> String {
+    format!(
+        "[Service]\nType=notify\nNotifyAccess=all\n\
+         ExecStart=/bin/sh -c 'while [ ! -e {gate} ]; do sleep 0.02; done; \
+         if [ -e {fail} ]; then exit 1; fi; {vigil} notify --ready; exec sleep 1000'\n",
+        gate = gate.display(),
+        fail = fail.display(),
+        vigil = vigil_bin().display(),
+    )
+}
+
+/// default.target (AllowIsolate=yes) wants `slow.service`, gated by `gate`,
+/// and `web.service`; booted with the gate open, so everything is up.
+fn slow_boot(dir: &TempDir) -> (Manager, std::path::PathBuf) {
+    let gate = dir.path().join("gate");
+    let never = dir.path().join("never");
+    fs::write(&gate, "").unwrap();
+    let slow = gated_notify(&gate, &never);
+    let m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nAllowIsolate=yes\nWants=slow.service web.service\n",
+        ),
+        ("slow.service", &slow),
+        ("web.service", SLEEPER),
+    ]);
+    for unit in ["slow.service", "web.service", "default.target"] {
+        m.wait_state(unit, "running");
+    }
+    (m, gate)
+}
+
+fn finished(mut child: Child, what: &str) -> Output {
+    wait_until(what, || child.try_wait().unwrap().is_some());
+    child.wait_with_output().unwrap()
+}
+
+/// `vigil ARGS` of the active default.target, while slow.service (which it
+/// wants and is ordered after, by a target's default dependencies) starts
+/// again behind its closed gate: the client waits until slow.service is up,
+/// then exits 0. It returned at once (slow.service still `starting`): the
+/// waiter looked at the target's own state alone, active all along.
+fn waits_for_the_start_it_queued(args: &[&str]) {
+    let dir = TempDir::new("isolate-active");
+    let (m, gate) = slow_boot(&dir);
+    m.vigil_ok(&["stop", "slow"]);
+    fs::remove_file(&gate).unwrap();
+    let mut client = m.vigil_in_background(args);
+    m.wait_state("slow.service", "starting");
+    assert!(
+        client.try_wait().unwrap().is_none(),
+        "vigil {args:?} returned while slow.service was starting"
+    );
+    // The target stays active, with its start job waiting, as systemctl
+    // list-jobs shows it.
+    assert_eq!(m.state("default.target"), "running");
+    let jobs = m.vigil_ok(&["list-jobs"]);
+    assert!(
+        jobs.lines().any(|l| l
+            .split_whitespace()
+            .eq(["default.target", "start", "waiting"])),
+        "{jobs}"
+    );
+    fs::write(&gate, "").unwrap();
+    let out = finished(client, "the client to exit");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    // Answered only once it was up.
+    assert_eq!(m.state("slow.service"), "running");
+    assert_eq!(m.state("default.target"), "running");
+    assert_eq!(m.vigil_ok(&["list-jobs"]), "No jobs running.\n");
+}
+
+#[test]
+fn isolate_of_the_active_target_waits_for_the_units_it_starts() {
+    waits_for_the_start_it_queued(&["isolate", "default"]);
+}
+
+#[test]
+fn start_of_the_active_target_waits_for_the_units_it_starts() {
+    waits_for_the_start_it_queued(&["start", "default.target"]);
+}
+
+/// A unit the active target requires (and is ordered after) that fails to
+/// start now fails the target's start job: exit 1, said as for a target
+/// that was down (`inactive (dependency failed: ...)`), but the target
+/// stays active, as systemd fails the job, not the unit. It said nothing
+/// and exited 0. A unit it only wants that fails does not fail the job.
+#[test]
+fn a_requirement_of_the_active_target_failing_now_fails_its_start() {
+    let dir = TempDir::new("isolate-active-req");
+    let gate = dir.path().join("gate");
+    let fail = dir.path().join("fail");
+    fs::write(&gate, "").unwrap();
+    let bad = gated_notify(&gate, &fail);
+    let m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nAllowIsolate=yes\nRequires=bad.service\nWants=opt.service\n",
+        ),
+        ("bad.service", &bad),
+        ("opt.service", &bad),
+    ]);
+    for unit in ["bad.service", "opt.service", "default.target"] {
+        m.wait_state(unit, "running");
+    }
+    // Down on their own (not a stop job, which would stop the target too).
+    fs::write(&fail, "").unwrap();
+    m.vigil_ok(&["kill", "bad"]);
+    m.vigil_ok(&["kill", "opt"]);
+    m.wait_state("bad.service", "inactive");
+    m.wait_state("opt.service", "inactive");
+    assert_eq!(m.state("default.target"), "running");
+    for args in [["start", "default.target"], ["isolate", "default"]] {
+        let out = m.vigil(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert_eq!(
+            stderr(&out),
+            "vigil: default.target: running (dependency failed: bad.service)\n",
+            "{args:?}"
+        );
+        assert_eq!(m.state("bad.service"), "failed");
+        assert_eq!(m.state("default.target"), "running");
+    }
+    // Only wanted: the target's start is a success, as systemd's is.
+    let out = m.vigil(&["restart", "opt"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    fs::remove_file(&fail).unwrap();
+    m.vigil_ok(&["start", "bad"]);
+    fs::write(&fail, "").unwrap();
+    let out = m.vigil(&["start", "default.target"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(m.state("opt.service"), "failed");
+}
+
+/// No change where nothing is pending: a start of the active target whose
+/// units are all up is answered at once, exit 0, and leaves no job.
+#[test]
+fn start_of_the_active_target_with_nothing_to_start_returns_at_once() {
+    let dir = TempDir::new("isolate-active-idle");
+    let (m, _gate) = slow_boot(&dir);
+    let slow = m.main_pid("slow.service");
+    for args in [["start", "default.target"], ["isolate", "default"]] {
+        let out = m.vigil(&args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out), "");
+        assert_eq!(m.vigil_ok(&["list-jobs"]), "No jobs running.\n");
+    }
+    assert_eq!(
+        m.main_pid("slow.service"),
+        slow,
+        "slow.service was restarted"
+    );
 }

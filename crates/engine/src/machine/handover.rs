@@ -96,6 +96,9 @@ struct SavedUnit {
     pending_stop: Option<StopCause>,
     #[serde(default)]
     start_after_stop: bool,
+    /// A start job waiting while the unit is active.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    start_job_on_active: bool,
     #[serde(default)]
     reload_from_exited: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -224,6 +227,7 @@ impl Machine {
                 stop_cause: s.stop_cause.clone(),
                 pending_stop: s.pending_stop.clone(),
                 start_after_stop: s.start_after_stop,
+                start_job_on_active: s.start_job_on_active,
                 reload_from_exited: s.reload_from_exited,
                 reload_signalled: s.reload_signalled,
                 pid_file_late: s.pid_file_late,
@@ -309,6 +313,7 @@ impl Machine {
             s.stop_cause = su.stop_cause;
             s.pending_stop = su.pending_stop;
             s.start_after_stop = su.start_after_stop;
+            s.start_job_on_active = su.start_job_on_active;
             s.reload_from_exited = su.reload_from_exited;
             s.reload_signalled = su.reload_signalled;
             s.pid_file_late = su.pid_file_late;
