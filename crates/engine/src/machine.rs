@@ -2471,7 +2471,7 @@ impl Machine {
             } else if self.slots[u].start_job_on_active && self.slots[u].phase.is_active() {
                 // Nothing to run: the job is done, and what waits for this
                 // unit to settle may go on.
-                if self.start_order_settled(u) {
+                if self.active_start_may_end(u) {
                     self.slots[u].start_job_on_active = false;
                     self.wake_ordered(u);
                 }
@@ -2487,6 +2487,23 @@ impl Machine {
                 }
             }
         }
+    }
+
+    /// Whether the start job of `u`, active already, is done: as systemd's,
+    /// it waits for the jobs of the units it is ordered after (a start
+    /// under way, a stop, a restart), not for their states: a unit waiting
+    /// out its `RestartSec=` has no job, so a `vigil start` of a running
+    /// unit ordered after a crash-looping one returns, and does not hold
+    /// what is ordered after it for as long as the loop lasts (review
+    /// finding). And a stop of a unit ordered after it goes first.
+    fn active_start_may_end(&self, u: usize) -> bool {
+        let stops_first = self.graph.after_rev[u]
+            .iter()
+            .any(|&z| self.slots[z].stopping_or_pending());
+        !stops_first
+            && self.graph.after[u]
+                .iter()
+                .all(|&a| self.slots[a].job().is_none())
     }
 
     /// Whether `u`'s start job may run: every unit it is ordered after has

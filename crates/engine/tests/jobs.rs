@@ -6,6 +6,7 @@ mod support;
 
 use support::*;
 use vigil_engine::{Action, Canceled, Job, JobType, Reason, Role, State};
+use vigil_units::{RestartPolicy, ServiceType};
 
 fn job(unit: &str, job_type: JobType, running: bool) -> Job {
     Job {
@@ -222,4 +223,42 @@ fn the_waiting_start_job_of_an_active_unit_is_canceled_by_a_stop_and_outlives_a_
     h.expect_spawn("slow.service", Role::Main(0));
     h.expect_spawn("x.service", Role::Main(0));
     assert_eq!(h.state("x.service"), State::Running);
+}
+
+/// Review finding: `vigil start web` of a running web ordered after a
+/// crash-looping unit hung for as long as the loop lasted, and its job held
+/// every unit ordered after web. As systemd's, the start job of an active
+/// unit waits for the jobs of the units it is ordered after, and a unit
+/// waiting out its `RestartSec=` has none: the job ends then.
+#[test]
+fn the_start_job_of_an_active_unit_does_not_wait_out_a_restart_loop() {
+    let mut h = H::new(vec![
+        service("crash.service")
+            .ty(ServiceType::Notify)
+            .restart(RestartPolicy::Always)
+            .restart_sec(secs(2)),
+        service("web.service").after(&["crash.service"]),
+        service("app.service").after(&["web.service"]),
+    ]);
+    h.run("web.service");
+    h.start("crash.service");
+    let crash = h.expect_spawn("crash.service", Role::Main(0));
+    h.take();
+    h.exit(crash, 1);
+    assert_eq!(h.state("crash.service"), State::Restarting);
+    // Its restart's start under way: the job waits for it.
+    h.at(secs(2));
+    let again = h.expect_spawn("crash.service", Role::Main(0));
+    h.start("web.service");
+    assert_eq!(h.info("web.service").job, Some(JobType::Start));
+    // It crashes again: no job while it waits for its timer, and web's
+    // job is done; what is ordered after web starts.
+    h.exit(again, 1);
+    assert_eq!(h.state("crash.service"), State::Restarting);
+    assert_eq!(h.info("crash.service").job, None);
+    assert_eq!(h.info("web.service").job, None);
+    assert_eq!(h.state("web.service"), State::Running);
+    h.start("app.service");
+    h.expect_spawn("app.service", Role::Main(0));
+    assert!(start_failures(&h.take()).is_empty());
 }

@@ -432,3 +432,45 @@ fn start_of_the_active_target_with_nothing_to_start_returns_at_once() {
         "slow.service was restarted"
     );
 }
+
+/// Review finding: `vigil start web` of a running web ordered after a
+/// crash-looping unit (RestartSec= 2 s, so no start limit ever ends it)
+/// hung for as long as the loop lasted, and the job it left held `vigil
+/// start app` (ordered after web) too. As systemd's, the job waits for the
+/// jobs of what web is ordered after, and a unit waiting out RestartSec= has
+/// none: both starts return, exit 0, while crash goes on looping.
+#[test]
+fn a_start_of_a_running_unit_after_a_crash_loop_returns() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        (
+            "crash.service",
+            "[Service]\nExecStartPre=/bin/false\nExecStart=/bin/sleep 1000\n\
+             Restart=always\nRestartSec=2\n",
+        ),
+        (
+            "web.service",
+            "[Unit]\nAfter=crash.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+        (
+            "app.service",
+            "[Unit]\nAfter=web.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+    ]);
+    m.vigil_ok(&["start", "web"]);
+    m.vigil_ok(&["start", "crash", "--no-block"]);
+    m.wait_state("crash.service", "restarting");
+    for unit in ["web", "app"] {
+        let client = m.vigil_in_background(&["start", unit]);
+        let out = finished(client, "the start to return");
+        assert_eq!(out.status.code(), Some(0), "{unit}: {}", stderr(&out));
+    }
+    assert_eq!(m.state("app.service"), "running");
+    assert_eq!(
+        m.vigil_ok(&["list-jobs"])
+            .lines()
+            .filter(|l| l.contains("web"))
+            .count(),
+        0
+    );
+}
