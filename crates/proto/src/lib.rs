@@ -887,6 +887,22 @@ pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    /// `request` in an envelope is encoded with `line` as its request, and
+    /// decodes back to itself.
+    fn encodes_as(request: Request, line: &str) {
+        let env = Envelope {
+            version: VERSION,
+            id: 1,
+            request,
+        };
+        let text = String::from_utf8(encode(&env)).unwrap();
+        assert_eq!(
+            text,
+            format!("{{\"version\":1,\"id\":1,\"request\":{line}}}\n")
+        );
+        assert_eq!(decode_request(text.trim_end().as_bytes()).unwrap(), env);
+    }
+
     #[test]
     fn request_round_trip() {
         let env = Envelope {
@@ -942,17 +958,7 @@ mod tests {
             ),
             (Request::Shutdown { action: None }, r#"{"verb":"shutdown"}"#),
         ] {
-            let env = Envelope {
-                version: VERSION,
-                id: 1,
-                request,
-            };
-            let text = String::from_utf8(encode(&env)).unwrap();
-            assert_eq!(
-                text,
-                format!("{{\"version\":1,\"id\":1,\"request\":{line}}}\n")
-            );
-            assert_eq!(decode_request(text.trim_end().as_bytes()).unwrap(), env);
+            encodes_as(request, line);
         }
     }
 
@@ -981,17 +987,7 @@ mod tests {
             ),
             (Request::ListJobs {}, r#"{"verb":"list-jobs"}"#),
         ] {
-            let env = Envelope {
-                version: VERSION,
-                id: 1,
-                request,
-            };
-            let text = String::from_utf8(encode(&env)).unwrap();
-            assert_eq!(
-                text,
-                format!("{{\"version\":1,\"id\":1,\"request\":{line}}}\n")
-            );
-            assert_eq!(decode_request(text.trim_end().as_bytes()).unwrap(), env);
+            encodes_as(request, line);
         }
         assert!(Request::SetDefault { unit: "a".into() }.is_mutating());
         assert!(!Request::GetDefault {}.is_mutating());
