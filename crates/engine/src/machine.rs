@@ -2497,23 +2497,24 @@ impl Machine {
     /// what is ordered after it for as long as the loop lasts (review
     /// finding). And a stop of a unit ordered after it goes first.
     fn active_start_may_end(&self, u: usize) -> bool {
-        let stops_first = self.graph.after_rev[u]
-            .iter()
-            .any(|&z| self.slots[z].stopping_or_pending());
-        !stops_first
+        !self.stop_after_goes_first(u)
             && self.graph.after[u]
                 .iter()
                 .all(|&a| self.slots[a].job().is_none())
     }
 
+    /// Whether a unit ordered after `u` is stopping or has a stop queued: a
+    /// stop goes before a start whichever way the two units are ordered, as
+    /// systemd.unit(5) says of Before=/After= (a Conflicts= switch-over, a
+    /// shutdown).
+    fn stop_after_goes_first(&self, u: usize) -> bool {
+        (self.graph.after_rev[u].iter()).any(|&z| self.slots[z].stopping_or_pending())
+    }
+
     /// Whether `u`'s start job may run: every unit it is ordered after has
-    /// settled, and none ordered after it is stopping. A stop goes before a
-    /// start whichever way the two units are ordered, as systemd.unit(5)
-    /// says of Before=/After= (a Conflicts= switch-over, a shutdown).
+    /// settled, and none ordered after it is stopping.
     fn start_order_settled(&mut self, u: usize) -> bool {
-        let stops_first = self.graph.after_rev[u]
-            .iter()
-            .any(|&z| self.slots[z].stopping_or_pending());
+        let stops_first = self.stop_after_goes_first(u);
         let mut from = self.slots[u].start_blocker;
         let ready =
             !stops_first && all_from(&self.graph.after[u], &mut from, |a| self.slots[a].settled());

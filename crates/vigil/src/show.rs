@@ -7,6 +7,7 @@
 use vigil_proto::{ManagerProperties, UnitProperties};
 
 use crate::out::outln;
+use crate::render::print_json;
 
 /// What `show` prints of the properties (its options).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -351,13 +352,6 @@ impl serde::Serialize for JsonObject<'_> {
             }
         }
         map.end()
-    }
-}
-
-fn print_json<T: serde::Serialize>(value: &T) {
-    match serde_json::to_string_pretty(value) {
-        Ok(s) => outln!("{s}"),
-        Err(e) => eprintln!("vigil: cannot encode JSON: {e}"),
     }
 }
 

@@ -910,13 +910,14 @@ impl Daemon {
         self.instances.iter().cloned().chain(up).collect()
     }
 
-    /// The unit a name given by a client means: `.service` added when there is
-    /// no suffix, and an alias resolved to its unit.
-    /// The unit search path as read (with the generators' outputs).
+    /// The unit search path as last read: the configuration directories,
+    /// and the generators' outputs when they ran.
     pub fn load_path(&self) -> &[PathBuf] {
         &self.load_path
     }
 
+    /// The unit a name given by a client means: `.service` added when there is
+    /// no suffix, and an alias resolved to its unit.
     pub fn unit_name(&self, given: &str) -> String {
         let name = vigil_units::name::normalize(given);
         vigil_units::load::resolve_alias(&self.aliases, &name)
@@ -1023,12 +1024,6 @@ impl Daemon {
             self.say(*level, None, line);
         }
         report.errors
-    }
-
-    /// The unit search path as last read: the configuration directories,
-    /// and the generators' outputs when they ran.
-    pub(crate) fn unit_search_path(&self) -> &[PathBuf] {
-        &self.load_path
     }
 
     /// What `is-enabled` says of `name` (and `show`'s UnitFileState), with

@@ -81,7 +81,7 @@ impl Daemon {
             return Reply::err(id, ErrorCode::Failed, why);
         };
         // The generators' outputs too: a generated unit gets its drop-in.
-        let set = vigil_units::load::load_dirs(self.unit_search_path(), &self.spec_ctx);
+        let set = vigil_units::load::load_dirs(self.load_path(), &self.spec_ctx);
         let target = match vigil_units::edit::edit_target(&set, &dir, &request.unit, &request.how) {
             Ok(target) => target,
             Err(e) => return Reply::err(id, ErrorCode::Failed, e.to_string()),
@@ -141,11 +141,11 @@ impl Daemon {
         if writable.is_empty() {
             return Reply::err(id, ErrorCode::Failed, "no configuration directory");
         }
-        let vendor: Vec<PathBuf> = (self.unit_search_path().iter())
+        let vendor: Vec<PathBuf> = (self.load_path().iter())
             .filter(|d| !writable.iter().any(|w| same_dir(w, d)))
             .cloned()
             .collect();
-        let set = vigil_units::load::load_dirs(self.unit_search_path(), &self.spec_ctx);
+        let set = vigil_units::load::load_dirs(self.load_path(), &self.spec_ctx);
         let mut plans = Vec::new();
         let mut jobs = Vec::new();
         for u in units {

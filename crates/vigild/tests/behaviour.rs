@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use harness::{
-    Manager, TempDir, alive, python, require_root, send_signal, stdout_lines, vigil_offline,
-    wait_until, write_file,
+    Manager, TempDir, alive, finished, python, require_root, send_signal, stdout_lines,
+    vigil_offline, wait_until, write_file,
 };
 
 // ---------------------------------------------------------------- helpers
@@ -6395,12 +6395,6 @@ fn held_pipes_drained_at_exit_wait_for_the_console_rather_than_drop() {
 }
 
 // ------------------------------------------------- requests that overlap
-
-/// Its output once it has exited, which it must within the harness's timeout.
-fn finished(mut child: std::process::Child, what: &str) -> Output {
-    wait_until(what, || child.try_wait().unwrap().is_some());
-    child.wait_with_output().unwrap()
-}
 
 /// A stop waited for while a start is queued behind it (asked for during its
 /// ExecStop=) is answered when the unit is down, though the start takes it up

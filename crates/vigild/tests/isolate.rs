@@ -11,9 +11,9 @@ mod harness;
 
 use std::fs;
 use std::path::Path;
-use std::process::{Child, Output};
+use std::process::Output;
 
-use harness::{Manager, TempDir, alive, vigil_bin, wait_until};
+use harness::{Manager, TempDir, alive, finished, vigil_bin};
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -308,11 +308,6 @@ fn slow_boot(dir: &TempDir) -> (Manager, std::path::PathBuf) {
         m.wait_state(unit, "running");
     }
     (m, gate)
-}
-
-fn finished(mut child: Child, what: &str) -> Output {
-    wait_until(what, || child.try_wait().unwrap().is_some());
-    child.wait_with_output().unwrap()
 }
 
 /// `vigil ARGS` of the active default.target, while slow.service (which it

@@ -11,7 +11,7 @@ use std::fs;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::os::unix::net::UnixStream;
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use harness::{Manager, TempDir, vigil_bin, wait_until};
 
@@ -146,14 +146,8 @@ fn the_system_is_starting_until_the_boots_last_job_ends_and_wait_returns_then() 
         held.contains("\"id\":1") && held.contains("\"state\":\"running\""),
         "{held}"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = waiter.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "--wait never returned");
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    wait_until("--wait to return", || waiter.try_wait().unwrap().is_some());
+    let status = waiter.wait().unwrap();
     let mut said = String::new();
     waiter
         .stdout

@@ -704,6 +704,13 @@ pub fn wait_until(what: &str, cond: impl FnMut() -> bool) {
     wait_until_within(what, TIMEOUT, cond);
 }
 
+/// A child's output once it has exited, which it must within TIMEOUT (a
+/// client in the background: `Manager::vigil_in_background`).
+pub fn finished(mut child: std::process::Child, what: &str) -> std::process::Output {
+    wait_until(what, || child.try_wait().unwrap().is_some());
+    child.wait_with_output().unwrap()
+}
+
 /// `wait_until` with its own limit, for what takes longer than TIMEOUT.
 pub fn wait_until_within(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
