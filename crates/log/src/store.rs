@@ -219,11 +219,6 @@ impl LogStore {
         let missed = rings().any(|(_, r)| r.missed_since(seq));
         Since { entries, missed }
     }
-
-    /// Whether any line of `unit` is kept (in its ring or among the events).
-    pub fn has_lines(&self, unit: &str) -> bool {
-        self.rings.contains_key(unit) || self.events_of(unit, self.events.iter()).next().is_some()
-    }
 }
 
 #[cfg(test)]

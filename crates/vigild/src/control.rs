@@ -1341,21 +1341,14 @@ impl Daemon {
                 since_us,
                 until_us,
             } => {
-                // As journalctl -u: a pattern, and a unit no longer loaded
-                // whose lines are still kept; an unknown name is an error.
+                // As journalctl -u: a pattern, a unit no longer loaded whose
+                // lines are still kept, and a name never known, which has
+                // none yet (`-- No entries --`; a follower gets its first).
                 let which = match unit {
                     None => Select::All,
                     Some(u) if vigil_units::glob::is_glob(&u) => Select::Pattern(u),
                     Some(u) => Select::Unit(self.unit_name(&u)),
                 };
-                if let Select::Unit(u) = &which
-                    && !self.engine.contains(u)
-                    && !self.logs.has_lines(u)
-                {
-                    let reply = Reply::err(id, ErrorCode::NoSuchUnit, self.unknown_unit(u));
-                    self.clients.send(client, &reply, &self.epoll);
-                    return;
-                }
                 // A follower waits for lines after now: none is before an end.
                 if follow && until_us.is_some() {
                     let why = "until_us cannot be given with follow";

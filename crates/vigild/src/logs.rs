@@ -1049,11 +1049,6 @@ impl Logs {
         }
     }
 
-    /// Whether any line of `unit` is kept, loaded or not.
-    pub fn has_lines(&self, unit: &str) -> bool {
-        self.store.has_lines(unit)
-    }
-
     /// The last `n` lines of a unit, or of several or every unit interleaved
     /// by time.
     pub fn tail(&self, which: &Select, n: usize) -> Vec<LogLine> {
