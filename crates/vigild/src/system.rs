@@ -106,7 +106,8 @@ impl Daemon {
         unit: &str,
         relation: DependencyRelation,
     ) -> Reply {
-        let root = self.unit_name(unit);
+        let asked = vigil_units::name::normalize(unit);
+        let root = self.unit_name(&asked);
         if !self.engine.contains(&root) {
             return Reply::err(id, ErrorCode::NoSuchUnit, self.unknown_unit(&root));
         }
@@ -130,7 +131,18 @@ impl Daemon {
                 deps,
             });
         }
-        Reply::ok(id, Body::Dependencies { root, units })
+        // As systemctl draws it: the root by the name asked for (an alias,
+        // `default.target`), and by that name where the tree comes back to it.
+        if asked != root {
+            for node in &mut units {
+                for name in node.deps.iter_mut().chain([&mut node.name]) {
+                    if *name == root {
+                        name.clone_from(&asked);
+                    }
+                }
+            }
+        }
+        Reply::ok(id, Body::Dependencies { root: asked, units })
     }
 
     /// Every loaded unit's edges of `relation`, each list sorted and without

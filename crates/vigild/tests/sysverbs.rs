@@ -275,6 +275,11 @@ fn list_dependencies_ends_a_cycle() {
     assert_eq!(tree, "a.target\n● └─b.target\n      └─...\n", "{tree}");
     let plain = m.vigil_ok(&["list-dependencies", "--plain", "--all", "a.target"]);
     assert_eq!(plain, "a.target\n  b.target\n", "{plain}");
+    // Asked by an alias: drawn by that name, the way back to it too.
+    std::os::unix::fs::symlink("a.target", m.config.join("alias.target")).unwrap();
+    m.vigil_ok(&["sync"]);
+    let tree = m.vigil_ok(&["list-dependencies", "alias.target"]);
+    assert_eq!(tree, "alias.target\n● └─b.target\n      └─...\n", "{tree}");
 }
 
 // ------------------------------------------------ get-default, set-default
