@@ -3609,7 +3609,12 @@ impl Machine {
         let asked_kill = phase == Phase::Kill(KillStage::Kill)
             && svc.timeout_stop == Some(Duration::ZERO)
             && matches!(outcome, Outcome::Exit(ExitStatus::Signaled(SIGKILL)));
-        let clean = ignore || asked_kill || main_clean(svc, &outcome);
+        // zinit has no failed stop: a YAML service's stop signal (zinit's own
+        // example is SIGKILL) ends it cleanly. systemd's KillSignal= does not.
+        let asked_signal = run.format == Format::Yaml
+            && phase == Phase::Kill(KillStage::Term)
+            && outcome == Outcome::Exit(ExitStatus::Signaled(svc.kill_signal));
+        let clean = ignore || asked_kill || asked_signal || main_clean(svc, &outcome);
         let failure = (!clean).then(|| outcome.reason());
         let level = if clean { Level::Info } else { Level::Warning };
         self.log(level, u, format!("main process {}", outcome.describe()));

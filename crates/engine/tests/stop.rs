@@ -59,6 +59,38 @@ fn a_stop_timeout_of_0_sends_sigkill_at_once_and_is_no_failure() {
     assert_eq!(h.reason("a.service"), None);
 }
 
+/// A YAML service killed by its own stop signal (zinit's example: SIGKILL)
+/// stopped as asked: zinit has no failed stop. A unit file's KillSignal=SIGKILL
+/// fails the unit, as systemd's; so does a YAML service's crash by the signal.
+#[test]
+fn a_yaml_service_ended_by_its_stop_signal_is_stopped_not_failed() {
+    use vigil_units::Format;
+    let yaml = |name: &str| {
+        service(name)
+            .unit(|u| u.format = Format::Yaml)
+            .svc(|s| s.kill_signal = SIGKILL)
+    };
+    let mut h = H::new(vec![
+        yaml("y.service"),
+        service("u.service").svc(|s| s.kill_signal = SIGKILL),
+        yaml("c.service"),
+    ]);
+    for (name, state, reason) in [
+        ("y.service", State::Inactive, None),
+        ("u.service", State::Failed, Some(Reason::Signal(SIGKILL))),
+    ] {
+        let main = h.run(name);
+        h.stop(name);
+        assert_eq!(signals(&h.take()), [(main, SIGKILL, true)], "{name}");
+        h.killed(main, SIGKILL);
+        assert_eq!(h.state(name), state, "{name}");
+        assert_eq!(h.reason(name), reason, "{name}");
+    }
+    let main = h.run("c.service");
+    h.killed(main, SIGKILL);
+    assert_eq!(h.reason("c.service"), Some(Reason::Signal(SIGKILL)));
+}
+
 /// A short stop timeout still gives the processes 5 s after SIGKILL.
 #[test]
 fn the_wait_after_sigkill_is_at_least_5_s() {
