@@ -2168,7 +2168,12 @@ impl Machine {
         }
         let run = s.run.clone();
         let Some(svc) = run.service.as_ref() else {
-            return Ok(());
+            // Nothing to run: a target passing a reload on is fine, any other
+            // is refused, as systemd's "Job type reload is not applicable".
+            return match self.reload_propagated_to(u).is_empty() {
+                false => Ok(()),
+                true => Err(self.refuse(u, "reload is not applicable to it (a service's is)")),
+            };
         };
         // Type=notify-reload: ReloadSignal= to the main process, then (without
         // ExecReload=) reloading until it says READY=1, within TimeoutStartSec=.
@@ -2233,28 +2238,14 @@ impl Machine {
         let mut work = vec![root];
         while let Some(u) = work.pop() {
             let name = self.slots[u].name.clone();
-            let mut to: Vec<usize> = self.slots[u]
-                .def
-                .deps
-                .propagates_reload_to
-                .iter()
-                .filter_map(|n| self.index.get(n).copied())
-                .collect();
-            to.extend((0..self.slots.len()).filter(|&x| {
-                !self.slots[x].gone
-                    && self.slots[x]
-                        .def
-                        .deps
-                        .reload_propagated_from
-                        .contains(&name)
-            }));
-            for x in to {
+            for x in self.reload_propagated_to(u) {
                 if std::mem::replace(&mut seen[x], true) {
                     continue;
                 }
                 work.push(x);
                 let s = &self.slots[x];
-                if !s.phase.is_active() || s.pending_stop.is_some() {
+                // A unit without a service only passes it on.
+                if !s.phase.is_active() || s.pending_stop.is_some() || s.run.service.is_none() {
                     continue;
                 }
                 self.log(Level::Info, x, format!("reload propagated from {name}"));
@@ -2263,6 +2254,21 @@ impl Machine {
                 }
             }
         }
+    }
+
+    /// The units a reload of `u` goes on to: its `PropagatesReloadTo=`, and
+    /// those with `ReloadPropagatedFrom=` it.
+    fn reload_propagated_to(&self, u: usize) -> Vec<usize> {
+        let name = &self.slots[u].name;
+        let deps = &self.slots[u].def.deps;
+        let mut to: Vec<usize> = (deps.propagates_reload_to.iter())
+            .filter_map(|n| self.index.get(n).copied())
+            .collect();
+        to.extend((0..self.slots.len()).filter(|&x| {
+            let s = &self.slots[x];
+            !s.gone && s.def.deps.reload_propagated_from.contains(name)
+        }));
+        to
     }
 
     fn reset_failed(&mut self, name: Option<&str>) -> Result<(), EngineError> {

@@ -581,3 +581,34 @@ fn reload_of_a_unit_without_propagation_reloads_only_that_unit() {
     );
     assert_eq!(h.state("b.service"), State::Running);
 }
+
+/// systemd's "Job type reload is not applicable": a unit with nothing to
+/// reload is refused, not answered ok for doing nothing, unless it passes the
+/// reload on (a target with PropagatesReloadTo=).
+#[test]
+fn reload_of_a_unit_that_is_no_service_is_refused_unless_it_passes_it_on() {
+    let mut h = H::new(vec![
+        service("a.service").reload_cmd(cmd("/bin/ra")),
+        target("t.target").unit(|u| u.deps.propagates_reload_to.push("a.service".into())),
+        target("u.target"),
+    ]);
+    h.run("a.service");
+    h.start("t.target");
+    h.start("u.target");
+    h.take();
+    assert_eq!(
+        h.send(Event::Reload("u.target".into())),
+        Err(EngineError::NotAllowed {
+            unit: "u.target".into(),
+            why: "reload is not applicable to it (a service's is)".into(),
+        })
+    );
+    assert!(spawns(&h.take()).is_empty());
+    h.ok(Event::Reload("t.target".into()));
+    let acts = h.take();
+    assert_eq!(spawns(&acts), [("a.service".to_string(), Role::Reload(0))]);
+    assert!(
+        !logs(&acts).iter().any(|l| l.contains("refused")),
+        "{acts:?}"
+    );
+}

@@ -1926,8 +1926,8 @@ impl Daemon {
 
     /// Whether the unit can reload, for `reload-or-restart`: a service with
     /// `ExecReload=`, or of `Type=notify-reload` (what `reload` does not
-    /// refuse; a target, which `reload` takes doing nothing, is restarted,
-    /// as systemd's unit_can_reload says no for it).
+    /// refuse; a target is restarted, as systemd's unit_can_reload says no
+    /// for it, though `reload` takes one that passes it on).
     fn can_reload(&self, name: &str) -> bool {
         let def = self.engine.run_definition(name);
         let service = def.as_ref().and_then(|d| d.service.as_ref());
