@@ -384,7 +384,13 @@ fn expand_in_word(word: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
             out.push('$');
             rest = tail;
         } else if let Some(inner) = after.strip_prefix('{') {
-            match inner.find('}') {
+            // `${NAME:-default}` and the like are the shell's, not systemd's:
+            // kept as written (a `${NAME}` inside still expanded), for the
+            // `sh -c '... ${OPTS:-x}'` the line may run.
+            match inner
+                .find(['}', ':'])
+                .filter(|&end| inner.get(end..end + 1) == Some("}"))
+            {
                 Some(end) => {
                     let name = inner.get(..end).unwrap_or("");
                     if let Some(v) = env(name) {
@@ -393,7 +399,7 @@ fn expand_in_word(word: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
                     rest = inner.get(end + 1..).unwrap_or("");
                 }
                 None => {
-                    // An unterminated `${` is kept as written, as systemd does.
+                    // So is an unterminated `${`, as systemd does.
                     out.push_str("${");
                     rest = inner;
                 }
@@ -591,6 +597,11 @@ mod tests {
         assert_eq!(expand(&["cost$$"]), ["cost$"]);
         assert_eq!(expand(&["a$ONE"]), ["a$ONE"]);
         assert_eq!(expand(&["${ONE"]), ["${ONE"]);
+        // The shell's forms are left to the shell, as systemd leaves them;
+        // a `${NAME}` inside is still systemd's.
+        assert_eq!(expand(&["${NOPE:-dflt}"]), ["${NOPE:-dflt}"]);
+        assert_eq!(expand(&["${ONE:+alt}x"]), ["${ONE:+alt}x"]);
+        assert_eq!(expand(&["${FOO:-${ONE}}"]), ["${FOO:-x y}"]);
         assert_eq!(
             expand(&["kill", "-HUP", "$MAINPID"]),
             ["kill", "-HUP", "42"]
