@@ -527,7 +527,9 @@ impl Daemon {
 
     /// What a unit holds only while it runs: its `RuntimeDirectory=` (unless
     /// `RuntimeDirectoryPreserve=` keeps it: `yes` always, `restart` across an
-    /// automatic restart) and its `DynamicUser=` id (kept across a restart).
+    /// automatic restart), its `DynamicUser=` id (kept across a restart), and
+    /// its `PIDFile=`, removed as systemd removes it: a file left would name
+    /// a PID gone, or since reused by another process, to the next start.
     pub(crate) fn release_run_resources(&mut self, unit: &str, restarting: bool) {
         let Some(def) = self.engine.run_definition(unit) else {
             return;
@@ -535,6 +537,13 @@ impl Daemon {
         let Some(service) = def.service.as_ref() else {
             return;
         };
+        if let Some(path) = service.pid_file.as_deref()
+            && std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
+            && let Err(e) = std::fs::remove_file(path)
+        {
+            let why = format!("PIDFile=: cannot remove {}: {e}", path.display());
+            self.say(Level::Warning, Some(unit), &why);
+        }
         let remove = match service.runtime_directory_preserve {
             vigil_units::Preserve::No => true,
             vigil_units::Preserve::Yes => false,
@@ -1071,7 +1080,17 @@ impl Daemon {
         path: std::path::PathBuf,
         waited: Option<Duration>,
     ) {
-        let file = read_pid_file(&path);
+        // A PID no process has (a file left from an earlier run, a daemon
+        // already gone) is a file not written yet, as systemd's "PID N read
+        // from file ... does not exist or is a zombie": waited for while the
+        // unit's processes may write it, else the start's failure.
+        let file = match read_pid_file(&path) {
+            PidFile::Pid(pid, _) if live_process(pid).is_none() => PidFile::NotYet(format!(
+                "{}: PID {pid} read from it does not exist or is a zombie",
+                path.display()
+            )),
+            file => file,
+        };
         // Who may still write it: a process in the unit's groups, or a daemon
         // that left them by setsid() (a candidate for its main PID); when
         // none is left, what was not taken for one is said.
@@ -1084,9 +1103,9 @@ impl Daemon {
                 !candidates.is_empty()
             });
         let result = match file {
-            PidFile::NotYet(_) if writers => {
+            PidFile::NotYet(why) if writers => {
                 if waited.is_none() {
-                    let why = format!("PID file {} not there yet; waiting for it", path.display());
+                    let why = format!("PID file {why}; waiting for it");
                     self.say(Level::Info, Some(&unit), &why);
                 }
                 let pause =

@@ -4250,7 +4250,10 @@ fn a_pid_file_written_late_is_waited_for_when(start: &str) {
         ("default.target", "[Unit]\nWants=late.service\n"),
         ("late.service", &unit),
     ]);
-    m.wait_log("late.service", "not there yet; waiting for it");
+    m.wait_log(
+        "late.service",
+        "No such file or directory (os error 2); waiting for it",
+    );
     assert_eq!(m.state("late.service"), "starting");
     write_file(&go, "");
     m.wait_state("late.service", "running");
@@ -4266,6 +4269,57 @@ fn a_pid_file_written_late_is_waited_for_when(start: &str) {
 #[test]
 fn a_pid_file_written_late_is_waited_for() {
     a_pid_file_written_late_is_waited_for_when("/bin/sh DAEMON & exit 0");
+}
+
+/// Tester's finding: the PID file outlived the unit, and the next start took
+/// the PID in it, long gone, for its main process (`cannot watch main PID:
+/// No such process`, then the unit down as if its daemon had exited 0, the
+/// new daemon untracked). As systemd: the file is removed once the unit is
+/// down, and a PID no process has is a file not written yet.
+#[test]
+fn a_pid_file_goes_with_its_unit_and_a_stale_pid_in_it_is_waited_past() {
+    let d = TempDir::new("pidfile-stale");
+    let pidfile = d.path().join("daemon.pid");
+    let go = d.path().join("go");
+    let daemon = d.path().join("daemon.sh");
+    write_file(
+        &daemon,
+        &format!(
+            "while [ ! -e {} ]; do sleep 0.02; done\necho $$ > {}\nexec sleep 1000\n",
+            p(&go),
+            p(&pidfile)
+        ),
+    );
+    let unit = format!(
+        "[Service]\nType=forking\nPIDFile={}\nExecStart=/bin/sh -c '/bin/sh {} & exit 0'\n",
+        p(&pidfile),
+        p(&daemon)
+    );
+    let m = Manager::start(&[("stale.service", &unit)]);
+    write_file(&go, "");
+    m.vigil_ok(&["start", "stale"]);
+    let first = read_pid(&pidfile);
+    let _reap = Reap(vec![first]);
+    assert_eq!(m.main_pid("stale.service"), first);
+    m.vigil_ok(&["stop", "stale"]);
+    assert!(!pidfile.exists(), "the PID file outlived its unit");
+    // A PID no process has, as a file left by a crash would hold.
+    let mut gone = Command::new("true").spawn().unwrap();
+    let gone_pid = gone.id();
+    gone.wait().unwrap();
+    write_file(&pidfile, &format!("{gone_pid}\n"));
+    fs::remove_file(&go).unwrap();
+    m.vigil_ok(&["start", "--no-block", "stale"]);
+    m.wait_log(
+        "stale.service",
+        &format!("PID {gone_pid} read from it does not exist or is a zombie; waiting for it"),
+    );
+    assert_eq!(m.state("stale.service"), "starting");
+    write_file(&go, "");
+    m.wait_state("stale.service", "running");
+    let second = read_pid(&pidfile);
+    let _reap2 = Reap(vec![second]);
+    assert_eq!(m.main_pid("stale.service"), second);
 }
 
 /// Review finding: a daemon that left the start process's session
@@ -4326,9 +4380,13 @@ fn a_pid_file_never_written_fails_once_its_daemon_is_gone_whatever_orphans_are_a
         ticks(String::from_utf8(probe.stdout).unwrap()) > leaked_at + 1
     });
     m.vigil_ok(&["start", "--no-block", "never"]);
-    m.wait_log("never.service", "not there yet; waiting for it");
+    m.wait_log(
+        "never.service",
+        "No such file or directory (os error 2); waiting for it",
+    );
     write_file(&d.path().join("go"), "");
-    m.wait_log("never.service", "No such file or directory");
+    // The reason, `-> failed (pid file: PATH: No such file ... (os error 2))`.
+    m.wait_log("never.service", "No such file or directory (os error 2))");
     assert_eq!(m.state("never.service"), "failed");
 }
 
