@@ -606,7 +606,7 @@ fn invocation_parts(id: &str) -> Option<(u32, u64)> {
 }
 
 /// The `INVOCATION_ID` in the environment of process `pid`, if any.
-fn invocation_of(pid: u32) -> Option<Vec<u8>> {
+pub(crate) fn invocation_of(pid: u32) -> Option<Vec<u8>> {
     let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
     let mut vars = environ.split(|&b| b == 0);
     Some(

@@ -14,6 +14,7 @@ use vigil_platform::{ExecStatus, Interest};
 use vigil_units::{Output, ServiceType};
 
 use crate::daemon::{Daemon, libc_sig, token, unwatch};
+use crate::handover;
 
 #[derive(Default)]
 pub(crate) struct Procs {
@@ -41,6 +42,9 @@ pub(crate) struct Procs {
     pub(crate) pidless: HashSet<String>,
     /// Counts starts, for INVOCATION_ID.
     pub(crate) invocations: u64,
+    /// The INVOCATION_ID of each running unit's last main process spawned:
+    /// a daemon that inherited another unit's is not this one's to guess.
+    pub(crate) main_invocations: HashMap<String, String>,
     /// What every spawn needs from the manager, read once: its PID (for
     /// INVOCATION_ID), its LANG, and its whole environment (where
     /// `PassEnvironment=` takes values from; vigild never changes it).
@@ -446,6 +450,10 @@ impl Daemon {
         );
         if matches!(role, Role::Main(_)) {
             self.note_main_pid(unit_name, pid);
+            let id = self.invocation_id(self.procs.invocations);
+            self.procs
+                .main_invocations
+                .insert(unit_name.to_string(), id);
         }
         // The clone returned after the child exec'd or failed: the outcome is
         // known now, before the child's exit can be reaped.
@@ -561,6 +569,7 @@ impl Daemon {
         }
         if !restarting {
             self.procs.dynamic_users.remove(unit);
+            self.procs.main_invocations.remove(unit);
         }
     }
 
@@ -1353,6 +1362,15 @@ impl Daemon {
         let groups = valid_groups(&recorded);
         let me = self.procs.manager_pid;
         let user = self.unit_uid(unit);
+        // Without cgroups, an orphan of the same user started since may be
+        // any unit's: one whose environment has another unit's INVOCATION_ID
+        // (two daemons forking at once, as at boot) is that unit's.
+        let another_units = |pid: u32| {
+            handover::invocation_of(pid).is_some_and(|id| {
+                (self.procs.main_invocations.iter())
+                    .any(|(u, theirs)| u != unit && theirs.as_bytes() == id)
+            })
+        };
         let (mut candidates, mut others) = (Vec::new(), Vec::new());
         for p in all_processes() {
             if p.pid == me
@@ -1366,7 +1384,11 @@ impl Daemon {
             let theirs = |id: u32| id > 1 && id != me && self.procs.groups.holds(id);
             if in_unit_groups(&groups, &p) {
                 candidates.push((p, true));
-            } else if since.is_some_and(|t| p.start >= t) && !theirs(p.pgrp) && !theirs(p.session) {
+            } else if since.is_some_and(|t| p.start >= t)
+                && !theirs(p.pgrp)
+                && !theirs(p.session)
+                && !another_units(p.pid)
+            {
                 match real() {
                     Some(uid) if Some(uid) == user => candidates.push((p, false)),
                     Some(uid) => others.push((p.pid, uid)),

@@ -4464,6 +4464,37 @@ fn forking_daemon_without_pidfile_has_its_main_pid_guessed() {
     );
 }
 
+/// Tester's finding: two forking units started together whose daemons both
+/// left their sessions each counted the other's daemon as a second candidate:
+/// neither had a main PID, and both went down with their daemons running on.
+/// An orphan whose INVOCATION_ID is another unit's is that unit's. Each start
+/// process here exits only once both daemons are up.
+#[test]
+fn two_forking_units_started_together_each_guess_their_own_daemon() {
+    let d = TempDir::new("fork-two-units");
+    let pid = |name: &str| d.path().join(format!("{name}.pid"));
+    let unit = |name: &str| {
+        format!(
+            "[Service]\nType=forking\nTimeoutStopSec=3s\n\
+             ExecStart=/bin/sh -c 'setsid -f sh -c \"echo \\$$$$ > {mine}; exec sleep 1000\"; \
+             while [ ! -s {a} ] || [ ! -s {b} ]; do sleep 0.01; done; exit 0'\n",
+            mine = p(&pid(name)),
+            a = p(&pid("a")),
+            b = p(&pid("b")),
+        )
+    };
+    let m = Manager::start(&[("a.service", &unit("a")), ("b.service", &unit("b"))]);
+    m.vigil_ok(&["start", "a", "b"]);
+    let (a, b) = (read_pid(&pid("a")), read_pid(&pid("b")));
+    let _reap = Reap(vec![a, b]);
+    assert_eq!(m.main_pid("a.service"), a);
+    assert_eq!(m.main_pid("b.service"), b);
+    m.vigil_ok(&["stop", "a"]);
+    wait_until("a's daemon to be stopped", || !alive(a));
+    assert!(alive(b), "b's daemon went with a");
+    assert_eq!(m.state("b.service"), "running");
+}
+
 #[test]
 fn forking_daemon_with_two_processes_left_has_no_main_pid_and_ends_with_them() {
     let d = TempDir::new("fork-two");
