@@ -3998,11 +3998,11 @@ impl Machine {
                     _ => self.log(Level::Warning, u, format!("invalid MAINPID={value}")),
                 },
                 "ERRNO" => match value.parse::<i32>() {
-                    Ok(n) => {
+                    Ok(n) if n >= 0 => {
                         self.slots[u].rare_mut().status_errno = Some(n);
                         self.log(Level::Info, u, format!("service reports errno {n}"));
                     }
-                    Err(_) => self.log(Level::Warning, u, format!("invalid ERRNO={value}")),
+                    _ => self.log(Level::Warning, u, format!("invalid ERRNO={value}")),
                 },
                 "WATCHDOG" if value == "1" => self.reset_watchdog(u),
                 "WATCHDOG" if value == "trigger" => watchdog_trigger = true,

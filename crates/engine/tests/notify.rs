@@ -234,6 +234,9 @@ fn errno_is_kept_for_status_and_reset_at_the_next_start() {
     assert_eq!(info.status_text.as_deref(), Some("no file"));
     h.notify(pid, &[("ERRNO", "bogus")]);
     assert_eq!(h.info("n.service").status_errno, Some(2));
+    // No errno is negative: refused, as systemd's "Failed to parse ERRNO=".
+    h.notify(pid, &[("ERRNO", "-5")]);
+    assert_eq!(h.info("n.service").status_errno, Some(2));
     // An empty STATUS= clears the text, as in systemd.
     h.notify(pid, &[("STATUS", "")]);
     assert_eq!(h.info("n.service").status_text, None);
