@@ -179,8 +179,8 @@ impl Default for Context {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
-    #[error("program {program:?} not found in {DEFAULT_PATH}")]
-    ProgramNotFound { program: String },
+    #[error("program {program:?} not found in {path}")]
+    ProgramNotFound { program: String, path: String },
     #[error("cannot read environment file {path}: {source}")]
     ReadEnvironmentFile { path: PathBuf, source: io::Error },
     #[error("cannot read {path}: {source}")]
@@ -281,8 +281,8 @@ impl SpawnError {
             | SpawnError::OpenStdio { path, source, .. } => {
                 Some(format!("{}: {}", path.display(), error_words(source)))
             }
-            SpawnError::ProgramNotFound { program } => {
-                Some(format!("{program}: not found in {DEFAULT_PATH}"))
+            SpawnError::ProgramNotFound { program, path } => {
+                Some(format!("{program}: not found in {path}"))
             }
             // Another error of no system call: its own words, not "Success
             // (errno 0)".
@@ -556,7 +556,8 @@ fn build_environment(
     directories: &[(&'static str, String)],
 ) -> Result<Environment, SpawnError> {
     let mut env = Environment::new();
-    env.set("PATH", DEFAULT_PATH);
+    // ExecSearchPath= is $PATH too, unless the unit sets its own, as systemd.
+    env.set("PATH", search_path(service));
     if let Some(lang) = &ctx.lang {
         env.set("LANG", lang);
     }
@@ -665,14 +666,20 @@ fn is_executable_file(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
+/// Where a service's programs named without a `/` are looked for:
+/// `ExecSearchPath=`, else [`DEFAULT_PATH`].
+pub fn search_path(service: &Service) -> &str {
+    service.exec_search_path.as_deref().unwrap_or(DEFAULT_PATH)
+}
+
 /// A program with a `/` is used as written (the exec reports a missing one); a bare
-/// name is looked up in [`DEFAULT_PATH`].
-pub fn resolve_program(program: &str) -> Result<PathBuf, SpawnError> {
+/// name is looked up in `path` (see [`search_path`]).
+pub fn resolve_program(program: &str, path: &str) -> Result<PathBuf, SpawnError> {
     if program.contains('/') {
         return Ok(PathBuf::from(program));
     }
     if !program.is_empty() {
-        for dir in DEFAULT_PATH.split(':') {
+        for dir in path.split(':') {
             let candidate = Path::new(dir).join(program);
             if is_executable_file(&candidate) {
                 return Ok(candidate);
@@ -681,6 +688,7 @@ pub fn resolve_program(program: &str) -> Result<PathBuf, SpawnError> {
     }
     Err(SpawnError::ProgramNotFound {
         program: program.to_owned(),
+        path: path.to_owned(),
     })
 }
 
@@ -947,7 +955,7 @@ pub fn prepare(
     // The very last step, as in systemd: it may remove what any layer set, the
     // manager's own variables included, and `$VAR` in the arguments sees the result.
     environment.unset(&service.unset_environment);
-    let program = resolve_program(&cmd.program)?;
+    let program = resolve_program(&cmd.program, search_path(service))?;
     let argv = expand_argv(cmd, &environment);
 
     // The environment first: its error names the variable, where an argument
@@ -1115,17 +1123,30 @@ mod tests {
     }
 
     #[test]
-    fn bare_names_resolve_through_the_default_path() {
-        let sh = resolve_program("sh").unwrap();
+    fn bare_names_resolve_through_the_search_path() {
+        let sh = resolve_program("sh", DEFAULT_PATH).unwrap();
         assert!(sh.is_absolute() && sh.ends_with("sh"), "{sh:?}");
-        assert_eq!(resolve_program("/x/y").unwrap(), PathBuf::from("/x/y"));
-        let err = resolve_program("vigil-no-such-program").unwrap_err();
+        assert_eq!(
+            resolve_program("/x/y", DEFAULT_PATH).unwrap(),
+            PathBuf::from("/x/y")
+        );
+        let err = resolve_program("vigil-no-such-program", DEFAULT_PATH).unwrap_err();
         assert!(
-            matches!(&err, SpawnError::ProgramNotFound { program } if program == "vigil-no-such-program"),
+            matches!(&err, SpawnError::ProgramNotFound { program, path }
+                if program == "vigil-no-such-program" && path == DEFAULT_PATH),
             "{err:?}"
         );
         assert_eq!((err.stage(), err.errno()), ("exec", 2));
-        assert!(resolve_program("").is_err());
+        assert!(resolve_program("", DEFAULT_PATH).is_err());
+        // ExecSearchPath=: only there.
+        assert!(resolve_program("sh", "/nonexistent:/proc").is_err());
+        let mut service = Service::default();
+        assert_eq!(search_path(&service), DEFAULT_PATH);
+        *service.exec_search_path = Some("/bin".into());
+        assert_eq!(
+            resolve_program("sh", search_path(&service)).unwrap(),
+            PathBuf::from("/bin/sh")
+        );
     }
 
     #[test]

@@ -706,6 +706,10 @@ pub struct Service {
     /// `UnsetEnvironment=`: names, or exact `NAME=VALUE` assignments, removed
     /// from the finished environment; each once, in order.
     pub unset_environment: Sparse<Vec<String>>,
+    /// `ExecSearchPath=` (a YAML service's `env` PATH): the directories, as a
+    /// colon-separated list, where a program named without a `/` is looked
+    /// for; None: the fixed default path.
+    pub exec_search_path: Sparse<Option<String>>,
     pub working_directory: Sparse<Option<WorkingDir>>,
     pub user: Sparse<Option<String>>,
     pub group: Sparse<Option<String>>,
@@ -807,6 +811,7 @@ impl Default for Service {
             environment_files: Sparse::default(),
             pass_environment: Sparse::default(),
             unset_environment: Sparse::default(),
+            exec_search_path: Sparse::default(),
             working_directory: Sparse::default(),
             user: Sparse::default(),
             group: Sparse::default(),
@@ -1103,6 +1108,7 @@ impl Unit {
             s.limits.shrink_with(Vec::shrink_to_fit);
             s.user.shrink();
             s.group.shrink();
+            s.exec_search_path.shrink();
             s.pid_file.shrink();
             s.tty_path.shrink();
             s.syslog_identifier.shrink();

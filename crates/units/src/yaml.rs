@@ -328,6 +328,13 @@ impl Parser<'_> {
                     }
                     env_key = Some(spelling);
                     svc.environment = self.environment(value, spelling);
+                    // As zinit (Rust's Command): `exec` and `test` are looked
+                    // for in the PATH given, its absolute directories here.
+                    let path = (svc.environment.iter().rev()).find(|(k, _)| k == "PATH");
+                    let dirs: Vec<&str> = path
+                        .map(|(_, v)| v.split(':').filter(|d| d.starts_with('/')).collect())
+                        .unwrap_or_default();
+                    *svc.exec_search_path = (!dirs.is_empty()).then(|| dirs.join(":"));
                 }
                 Key::Log => {
                     if let Some(out) = self.log(value) {

@@ -96,7 +96,8 @@ fn command_problems(unit: &Unit) -> Vec<String> {
             directive
         };
         for cmd in commands.iter().filter(|c| !c.ignore_failure) {
-            let Some(why) = not_runnable(&cmd.program) else {
+            let path = svc.exec_search_path.as_deref().unwrap_or(SERVICE_PATH);
+            let Some(why) = not_runnable(&cmd.program, path) else {
                 continue;
             };
             let file = (cmd.dropin.as_deref())
@@ -117,9 +118,9 @@ fn command_problems(unit: &Unit) -> Vec<String> {
 }
 
 /// Why `program` cannot be executed, or `None` when it can: an absolute
-/// path must be an executable regular file; a bare name must be one in the
-/// services' PATH.
-fn not_runnable(program: &str) -> Option<String> {
+/// path must be an executable regular file; a bare name must be one in
+/// `path`, the services' PATH or the unit's `ExecSearchPath=`.
+fn not_runnable(program: &str, path: &str) -> Option<String> {
     if program.contains('/') {
         return match std::fs::metadata(program) {
             Err(e) => Some(format!(
@@ -134,9 +135,9 @@ fn not_runnable(program: &str) -> Option<String> {
             Ok(_) => None,
         };
     }
-    let found = SERVICE_PATH.split(':').any(|dir| {
+    let found = path.split(':').any(|dir| {
         let m = std::fs::metadata(Path::new(dir).join(program));
         m.is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
     });
-    (!found).then(|| format!("is not found in {SERVICE_PATH}"))
+    (!found).then(|| format!("is not found in {path}"))
 }

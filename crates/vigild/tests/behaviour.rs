@@ -2615,6 +2615,39 @@ fn yaml_oneshot_ends_exited() {
     m.wait_log("init.service", "yaml-oneshot-ran");
 }
 
+/// A zinit user's migration trap: `exec: NAME` with `env: {PATH: ...}` was
+/// looked up in the fixed default path only (zinit, through Rust's Command,
+/// looks in the PATH given). A unit file's `ExecSearchPath=` is the same
+/// setting, and its $PATH unless the unit sets one, as systemd.
+#[test]
+fn a_bare_program_is_looked_for_in_a_yaml_path_and_exec_search_path() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let d = TempDir::new("search-path");
+    let bin = d.path().join("bin");
+    fs::create_dir(&bin).unwrap();
+    let prog = bin.join("vigil-test-hello");
+    write_file(&prog, "#!/bin/sh\necho hello from $0 PATH=$PATH\n");
+    fs::set_permissions(&prog, fs::Permissions::from_mode(0o755)).unwrap();
+    let yaml = format!(
+        "exec: vigil-test-hello\noneshot: true\nenv:\n  PATH: relative:{}:/bin\n",
+        p(&bin)
+    );
+    let unit = format!(
+        "[Service]\nType=oneshot\nExecSearchPath={}:/bin\nExecStart=vigil-test-hello\n",
+        p(&bin)
+    );
+    let m = Manager::start(&[("y.yaml", &yaml), ("u.service", &unit)]);
+    m.vigil_ok(&["start", "y", "u"]);
+    m.wait_log(
+        "y.service",
+        &format!("hello from {} PATH=relative:{}:/bin", p(&prog), p(&bin)),
+    );
+    m.wait_log(
+        "u.service",
+        &format!("hello from {} PATH={}:/bin", p(&prog), p(&bin)),
+    );
+}
+
 #[test]
 fn yaml_after_orders_and_env_environ_and_dir_apply() {
     let d = TempDir::new("yaml-after");

@@ -465,6 +465,7 @@ pub static DIRECTIVES: &[Directive] = &[
             |w| is_env_name(w) || w.split_once('=').is_some_and(|(k, _)| is_env_name(k)),
         )
     }),
+    d("Service", "ExecSearchPath", h_exec_search_path),
     d("Service", "WorkingDirectory", h_working_directory),
     d("Service", "User", |b, v| {
         *b.service.user = b.account_name(v)?;
@@ -1733,6 +1734,21 @@ fn h_standard_input(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
             );
         }
     };
+    Ok(())
+}
+
+/// `ExecSearchPath=`: absolute directories separated by `:`; an empty value
+/// resets it to the default path.
+fn h_exec_search_path(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    if v.is_empty() {
+        *b.service.exec_search_path = None;
+        return Ok(());
+    }
+    let value = b.spec(v);
+    if let Some(bad) = value.split(':').find(|d| !d.starts_with('/')) {
+        return Err(format!("{bad:?} is not an absolute path"));
+    }
+    *b.service.exec_search_path = Some(value);
     Ok(())
 }
 

@@ -455,6 +455,17 @@ fn exec_errors_have_lines() {
     assert!(m.contains("cannot be combined"));
 }
 
+#[test]
+fn exec_search_path_takes_absolute_directories_and_resets() {
+    let s = svc("ExecSearchPath=/opt/bin:/usr/bin");
+    assert_eq!(s.exec_search_path.as_deref(), Some("/opt/bin:/usr/bin"));
+    let s = svc("ExecSearchPath=/opt/bin\nExecSearchPath=");
+    assert_eq!(*s.exec_search_path, None);
+    let (l, m) = one_err("ExecSearchPath=/opt/bin:bin");
+    assert_eq!(l, 3);
+    assert!(m.contains("\"bin\" is not an absolute path"), "{m}");
+}
+
 /// systemd's `;` between command lines: each is a command of its own, in
 /// order; several for ExecStart= of a service that is not a oneshot is the
 /// error that several ExecStart= lines are.
