@@ -707,6 +707,12 @@ impl Engine {
         self.machine.jobs()
     }
 
+    /// The units the start job of `name` waits for: ordered after them and
+    /// they have not settled, or ordered before them and they stop first.
+    pub fn waiting_for(&self, name: &str) -> Vec<String> {
+        self.machine.waiting_for(name)
+    }
+
     /// Whether any unit has a pending job ([`Engine::jobs`] not empty).
     pub fn has_jobs(&self) -> bool {
         self.machine.has_jobs()

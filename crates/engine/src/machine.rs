@@ -1337,6 +1337,34 @@ impl Machine {
         .collect()
     }
 
+    /// What the start job of `name` waits for, by name: the units it is
+    /// ordered after that have not settled (a start waiting for its turn) or
+    /// still have a job (the start of a unit active already), and the units
+    /// ordered after it that stop first. Empty when it waits for nothing.
+    pub(crate) fn waiting_for(&self, name: &str) -> Vec<String> {
+        let Some(&u) = self.index.get(name) else {
+            return Vec::new();
+        };
+        let s = &self.slots[u];
+        let waits: &dyn Fn(usize) -> bool = if s.phase == Phase::Waiting {
+            &|a| !self.slots[a].settled()
+        } else if s.start_job_on_active {
+            &|a| self.slots[a].job().is_some()
+        } else {
+            return Vec::new();
+        };
+        let before = self.graph.after[u].iter().copied().filter(|&a| waits(a));
+        let stopping = (self.graph.after_rev[u].iter().copied())
+            .filter(|&z| self.slots[z].stopping_or_pending());
+        let mut names: Vec<String> = before
+            .chain(stopping)
+            .map(|x| self.slots[x].name.clone())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     pub(crate) fn has_jobs(&self) -> bool {
         self.slots.iter().any(|s| !s.gone && s.job().is_some())
     }

@@ -620,6 +620,10 @@ pub struct UnitStatus {
     /// The ordering cycle the unit is part of, if any.
     #[serde(default)]
     pub cycle: Option<String>,
+    /// What its start job waits for: the units it is ordered after that
+    /// have not settled, and those ordered after it that stop first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waiting_for: Vec<String>,
     /// A socket unit's `Listen*=` lines: `ADDRESS (ListenStream)`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listen: Vec<String>,

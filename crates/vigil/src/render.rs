@@ -171,6 +171,9 @@ fn status_to(out: &mut impl Write, units: &[UnitStatus], colour: bool, terminal:
                 let _ = writeln!(out, "      state: {state} since {}", when(since));
             }
         }
+        if !u.waiting_for.is_empty() {
+            let _ = writeln!(out, "waiting for: {}", u.waiting_for.join(", "));
+        }
         if let Some(next) = u.next_restart_us {
             let _ = writeln!(out, "   next try: {}", when(next));
         }

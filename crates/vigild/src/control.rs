@@ -2082,6 +2082,7 @@ impl Daemon {
                 .and_then(|m| m.service.as_ref())
                 .and_then(|s| (*s.bus_name).clone()),
             cycle: info.cycle.clone(),
+            waiting_for: self.engine.waiting_for(name),
             listen: model.as_ref().map(|m| listen_lines(m)).unwrap_or_default(),
             triggers: model.as_ref().and_then(|m| triggers(m)),
             triggered_by: sockets.of(name),
@@ -2147,6 +2148,7 @@ impl Daemon {
             not_enforced: unit.not_enforced,
             bus_name: None,
             cycle: None,
+            waiting_for: Vec::new(),
             listen,
             triggers,
             triggered_by,

@@ -660,3 +660,40 @@ fn list_unit_files_lists_each_file_with_its_state() {
         "UNIT FILE  STATE\n\n0 unit files listed.\n"
     );
 }
+
+/// A tester's finding: a unit `waiting` said nothing of what for. The status
+/// names the units its start waits for, until they have settled.
+#[test]
+fn status_says_what_a_waiting_start_waits_for() {
+    let d = TempDir::new("waiting-for");
+    let gate = d.path().join("gate");
+    let slow = format!(
+        "[Service]\nExecStartPre=/bin/sh -c 'while [ ! -e {} ]; do sleep 0.01; done'\n\
+         ExecStart=/bin/sleep 1000\n",
+        gate.display()
+    );
+    let m = Manager::start(&[
+        ("slow.service", &slow),
+        ("other.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        (
+            "app.service",
+            "[Unit]\nRequires=slow.service other.service\n\
+             After=slow.service other.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+    ]);
+    m.vigil_ok(&["start", "--no-block", "app"]);
+    m.wait_state("other.service", "running");
+    m.wait_state("app.service", "waiting");
+    // Not active: exit 3, as systemctl status.
+    let status = text(&m.vigil(&["status", "app"]));
+    assert!(status.contains("\nwaiting for: slow.service\n"), "{status}");
+    assert_eq!(
+        m.status_json("app.service")["waiting_for"][0],
+        "slow.service"
+    );
+    fs::write(&gate, "").unwrap();
+    m.wait_state("app.service", "running");
+    let status = m.vigil_ok(&["status", "app"]);
+    assert!(!status.contains("waiting for"), "{status}");
+    assert!(m.status_json("app.service").get("waiting_for").is_none());
+}
