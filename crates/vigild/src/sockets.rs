@@ -27,22 +27,59 @@
 //! started with `Event::SocketFailed`; whether a start must be refused (its
 //! service is up) the engine decides before it asks for the sockets.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use vigil_engine::{Event, Level, State, Time};
 use vigil_platform::Interest;
 use vigil_platform::listen::{BindTo, ListenOptions, ListenType};
-use vigil_units::{Listen, ListenAddress, ListenKind, Socket};
+use vigil_units::{Listen, ListenAddress, ListenKind, Socket, TriggerLimit};
 
 use crate::daemon::{Daemon, token, unwatch};
 
-/// systemd's default TriggerLimitIntervalSec= and TriggerLimitBurst=: a socket
-/// that triggers its service more often than this fails, rather than spin.
-const TRIGGER_INTERVAL: Duration = Duration::from_secs(2);
-const TRIGGER_BURST: usize = 20;
+/// The count behind `TriggerLimitIntervalSec=`/`TriggerLimitBurst=`, as
+/// systemd's rate limit counts: a window opens at the first trigger and
+/// counts every trigger until `interval` has passed; the next one opens a
+/// new window. More than `burst` in one window fail the socket unit.
+struct Triggers {
+    limit: TriggerLimit,
+    window: Option<(Time, u32)>,
+}
+
+impl Triggers {
+    fn new(limit: TriggerLimit) -> Triggers {
+        Triggers {
+            limit,
+            window: None,
+        }
+    }
+
+    /// Counts a trigger at `now`; false when it is one too many.
+    fn allow(&mut self, now: Time) -> bool {
+        if self.limit.is_disabled() {
+            return true;
+        }
+        match &mut self.window {
+            Some((begin, n)) if now.saturating_sub(*begin) <= self.limit.interval => {
+                *n = n.saturating_add(1);
+                *n <= self.limit.burst
+            }
+            _ => {
+                self.window = Some((now, 1));
+                true
+            }
+        }
+    }
+
+    /// Why the socket fails when [`Self::allow`] said no.
+    fn hit(&self) -> String {
+        format!(
+            "trigger limit hit: more than {} triggers within {:?} (TriggerLimitBurst=, TriggerLimitIntervalSec=)",
+            self.limit.burst, self.limit.interval
+        )
+    }
+}
 
 /// One listening socket unit.
 pub(crate) struct Listening {
@@ -61,7 +98,7 @@ pub(crate) struct Listening {
     /// The links of `Symlinks=` to remove then, with where they lead: one
     /// that leads elsewhere (or a file) is not ours, and stays.
     links: Vec<(PathBuf, PathBuf)>,
-    triggers: VecDeque<Time>,
+    triggers: Triggers,
     /// `Accept=yes`: `service` is the template `STEM@.service`.
     accept: bool,
     /// `MaxConnections=`.
@@ -161,7 +198,7 @@ impl Listening {
             watching: false,
             remove,
             links,
-            triggers: VecDeque::new(),
+            triggers: Triggers::new(sock.trigger_limit),
             accept: sock.accept,
             max_connections: sock.max_connections,
         }
@@ -495,21 +532,9 @@ impl Daemon {
             return;
         }
         l.unwatch(&self.epoll);
-        while l
-            .triggers
-            .front()
-            .is_some_and(|&t| now.saturating_sub(t) >= TRIGGER_INTERVAL)
-        {
-            l.triggers.pop_front();
-        }
-        l.triggers.push_back(now);
-        let burst = l.triggers.len();
         let service = l.service.clone();
-        let failed = if burst > TRIGGER_BURST {
-            Some(format!(
-                "trigger limit hit: {service} started more than {TRIGGER_BURST} times within {} s",
-                TRIGGER_INTERVAL.as_secs()
-            ))
+        let failed = if !l.triggers.allow(now) {
+            Some(l.triggers.hit())
         } else if !self.ensure_loaded(&service) {
             Some(format!("service {service} not loaded"))
         } else {
@@ -666,7 +691,20 @@ impl Daemon {
             l.unwatch(&self.epoll);
             self.say(Level::Error, Some(unit), &why);
         }
+        // Each connection is a trigger, as in systemd: one too many fails
+        // the socket unit, and it and those after it are closed unserved.
+        let now = self.now();
         for (fd, peer) in accepted {
+            let Some(l) = self.sockets.units.get_mut(unit) else {
+                return;
+            };
+            if !l.triggers.allow(now) {
+                let why = l.triggers.hit();
+                // Not accepted from again while the failure closes it.
+                l.unwatch(&self.epoll);
+                self.socket_failed(unit, why);
+                return;
+            }
             self.start_instance(unit, fd, peer);
         }
     }

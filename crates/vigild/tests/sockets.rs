@@ -840,12 +840,14 @@ fn accept_yes_on_a_tcp_port_starts_one_instance_per_connection() {
 fn accept_yes_refuses_a_connection_beyond_max_connections() {
     let d = TempDir::new("sock-accept-max");
     let sock = d.path().join("echo.sock");
+    // The flood below is more than the trigger limit's 200 in 2 s, which
+    // would fail the socket (as in systemd): off here, for the refusals.
     let m = Manager::start(&[
         ("default.target", "[Unit]\nWants=echo.socket\n"),
         (
             "echo.socket",
             &format!(
-                "[Socket]\nListenStream={}\nAccept=yes\nMaxConnections=1\n",
+                "[Socket]\nListenStream={}\nAccept=yes\nMaxConnections=1\nTriggerLimitBurst=0\n",
                 p(&sock)
             ),
         ),
@@ -1356,6 +1358,141 @@ fn a_service_that_never_accepts_hits_its_start_limit_and_fails_the_socket() {
         UnixStream::connect(&sock).is_err(),
         "the failed socket is closed"
     );
+}
+
+/// Tester's finding: a fixed trigger limit (20 in 2 s) applied whatever the
+/// unit said, so a service that serves one connection and exits could not
+/// keep up with a burst of clients even with `TriggerLimitIntervalSec=0`,
+/// which turns the limit off in systemd. 30 clients at once are all served.
+#[test]
+fn trigger_limit_interval_sec_0_lets_a_one_connection_service_serve_a_burst() {
+    const CLIENTS: usize = 30;
+    let d = TempDir::new("sock-trigger-off");
+    let sock = d.path().join("one.sock");
+    let count = d.path().join("starts");
+    let script = d.path().join("one.py");
+    // -S: no site module, for a quick start (the old limit needed 21 runs in 2 s).
+    std::fs::write(
+        &script,
+        "import socket, sys\n\
+         open(sys.argv[1], 'a').write('start\\n')\n\
+         c, _ = socket.socket(fileno=3).accept()\n\
+         c.sendall(c.recv(100))\n",
+    )
+    .unwrap();
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=one.socket\n"),
+        (
+            "one.socket",
+            &format!(
+                "[Socket]\nListenStream={}\nTriggerLimitIntervalSec=0\n",
+                p(&sock)
+            ),
+        ),
+        (
+            "one.service",
+            &format!(
+                "[Unit]\nStartLimitIntervalSec=0\n[Service]\nExecStart={} -S {} {}\n",
+                python(),
+                p(&script),
+                p(&count)
+            ),
+        ),
+    ]);
+    m.wait_state("one.socket", "running");
+    // All wait in the backlog: each run takes one, and the socket is
+    // readable again as soon as the service is down.
+    let clients: Vec<UnixStream> = (0..CLIENTS)
+        .map(|_| UnixStream::connect(&sock).expect("connect"))
+        .collect();
+    for (n, mut c) in clients.into_iter().enumerate() {
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        c.write_all(format!("client {n}\n").as_bytes()).unwrap();
+        assert_eq!(read_reply(c), format!("client {n}\n"));
+    }
+    assert_eq!(starts(&count), CLIENTS);
+    m.wait_log_count("one.service", "-> inactive", CLIENTS);
+    assert_eq!(m.state("one.socket"), "running");
+}
+
+/// `TriggerLimitBurst=` and `TriggerLimitIntervalSec=` are the unit's: the
+/// 4th trigger within the hour fails the socket, with the reason, and closes
+/// it (a FIFO with 5 lines, a service that reads one a run).
+#[test]
+fn trigger_limit_burst_fails_the_socket_at_the_trigger_beyond_it() {
+    let d = TempDir::new("sock-trigger-burst");
+    let fifo = d.path().join("ctl.fifo");
+    let count = d.path().join("starts");
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=ctl.socket\n"),
+        (
+            "ctl.socket",
+            &format!(
+                "[Socket]\nListenFIFO={}\nTriggerLimitIntervalSec=1h\nTriggerLimitBurst=3\n",
+                p(&fifo)
+            ),
+        ),
+        (
+            "ctl.service",
+            &format!(
+                "[Service]\nExecStart=/bin/sh -c 'read line <&3; echo \"$$line\" >> {}'\n",
+                p(&count)
+            ),
+        ),
+    ]);
+    m.wait_state("ctl.socket", "running");
+    let mut w = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&fifo)
+        .expect("open the FIFO for writing");
+    w.write_all(b"1\n2\n3\n4\n5\n").unwrap();
+    drop(w);
+    m.wait_state("ctl.socket", "failed");
+    assert_eq!(
+        m.status_json("ctl.socket")["reason"],
+        "socket: trigger limit hit: more than 3 triggers within 3600s \
+         (TriggerLimitBurst=, TriggerLimitIntervalSec=)"
+    );
+    assert_eq!(std::fs::read_to_string(&count).unwrap(), "1\n2\n3\n");
+    assert_eq!(m.state("ctl.service"), "inactive");
+}
+
+/// With `Accept=yes` every connection is a trigger, as in systemd (there it
+/// defaults to 200 in 2 s): the one beyond `TriggerLimitBurst=` is closed
+/// unserved and the socket unit fails.
+#[test]
+fn accept_yes_connections_count_against_the_trigger_limit() {
+    let port = free_port();
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=hello.socket\n"),
+        (
+            "hello.socket",
+            &format!(
+                "[Socket]\nListenStream=127.0.0.1:{port}\nAccept=yes\n\
+                 TriggerLimitIntervalSec=1h\nTriggerLimitBurst=2\n"
+            ),
+        ),
+        (
+            "hello@.service",
+            "[Service]\nExecStart=/bin/echo hello %i\nStandardOutput=socket\n",
+        ),
+    ]);
+    m.wait_state("hello.socket", "running");
+    let ask = || {
+        let c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        read_reply(c)
+    };
+    assert_eq!(ask(), "hello 0\n");
+    assert_eq!(ask(), "hello 0\n");
+    assert_eq!(ask(), "", "the third connection is closed unserved");
+    m.wait_state("hello.socket", "failed");
+    let reason = m.status_json("hello.socket")["reason"].to_string();
+    assert!(
+        reason.contains("trigger limit hit: more than 2 triggers within 3600s"),
+        "{reason}"
+    );
+    m.wait_log_count("hello@0.service", "-> inactive", 2);
 }
 
 /// Review finding: `vigil status` of a socket unit showed neither its

@@ -6,9 +6,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::{Builder, Reference, bool_value};
-use crate::Diagnostic;
-use crate::model::{Listen, ListenAddress, ListenKind, Socket, Unit, UnitKind};
-use crate::name;
+use crate::model::{Listen, ListenAddress, ListenKind, Socket, TriggerLimit, Unit, UnitKind};
+use crate::{Diagnostic, name, value};
 
 /// The longest `sun_path` the kernel takes, without its terminating NUL.
 const SUN_PATH_MAX: usize = 107;
@@ -196,6 +195,23 @@ pub(super) fn h_fd_name(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `TriggerLimitIntervalSec=`: a time span; `infinity` is systemd's "unset",
+/// which leaves the default (2 s), as there.
+pub(super) fn h_trigger_interval(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    b.trigger_interval = value::parse_timespan(v).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// `TriggerLimitBurst=`: a number; 4294967295 is systemd's "unset", which
+/// leaves the default (200 with `Accept=yes`, else 20), as there.
+pub(super) fn h_trigger_burst(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    let n: u32 = v
+        .parse()
+        .map_err(|_| "expected a non-negative number".to_string())?;
+    b.trigger_burst = (n != u32::MAX).then_some(n);
+    Ok(())
+}
+
 pub(super) fn h_accept(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
     b.socket().accept = bool_value(v)?;
     Ok(())
@@ -245,6 +261,11 @@ pub(super) fn finish(b: &mut Builder<'_>, main: &std::path::Path) {
     let unit: &mut Unit = &mut b.unit;
     let name = unit.name.clone();
     let sock = unit.socket.get_or_insert_with(|| Socket::new(&name));
+    let default = TriggerLimit::default_for(sock.accept);
+    sock.trigger_limit = TriggerLimit {
+        interval: b.trigger_interval.unwrap_or(default.interval),
+        burst: b.trigger_burst.unwrap_or(default.burst),
+    };
     // ListenSpecial=, ListenMessageQueue=, ... are read but not enforced: such a unit
     // loads (and fails when started if nothing else is left to listen on).
     // A rejected Listen*= line was reported already.

@@ -520,3 +520,60 @@ fn installed_socket_units_of_this_machine_load() {
         assert!(errors.is_empty(), "{name}: {errors:#?}");
     }
 }
+
+/// Tester's finding: `TriggerLimitIntervalSec=`/`TriggerLimitBurst=` were
+/// only warned "not enforced" while a fixed 20 in 2 s applied. They are read
+/// now, with systemd's defaults (2 s; 200 with Accept=yes, else 20).
+#[test]
+fn trigger_limit_is_read_with_systemds_defaults() {
+    use crate::model::TriggerLimit;
+    use std::time::Duration;
+    let limit = |text: &str| {
+        let u = ok(text);
+        assert!(u.not_enforced.is_empty(), "{:?}", u.not_enforced);
+        u.socket.as_ref().unwrap().trigger_limit
+    };
+    let secs = |interval, burst| TriggerLimit {
+        interval: Duration::from_secs(interval),
+        burst,
+    };
+    assert_eq!(limit("[Socket]\nListenStream=22\n"), secs(2, 20));
+    assert_eq!(
+        limit("[Socket]\nListenStream=22\nAccept=yes\n"),
+        secs(2, 200)
+    );
+    // Accept= after the limit still picks the default.
+    assert_eq!(
+        limit("[Socket]\nTriggerLimitIntervalSec=5\nListenStream=22\nAccept=yes\n"),
+        secs(5, 200)
+    );
+    let set =
+        limit("[Socket]\nListenStream=22\nTriggerLimitIntervalSec=500ms\nTriggerLimitBurst=3\n");
+    assert_eq!(set.interval, Duration::from_millis(500));
+    assert_eq!(set.burst, 3);
+    let off = limit("[Socket]\nListenStream=22\nTriggerLimitIntervalSec=0\n");
+    assert!(off.is_disabled());
+    assert!(limit("[Socket]\nListenStream=22\nTriggerLimitBurst=0\n").is_disabled());
+    assert!(!limit("[Socket]\nListenStream=22\n").is_disabled());
+    // systemd's "unset" values leave the defaults.
+    assert_eq!(
+        limit(
+            "[Socket]\nListenStream=22\nTriggerLimitIntervalSec=infinity\nTriggerLimitBurst=4294967295\n"
+        ),
+        secs(2, 20)
+    );
+    let e = errs("[Socket]\nListenStream=22\nTriggerLimitIntervalSec=soon\nTriggerLimitBurst=-1\n");
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(
+        e[0].starts_with("/etc/vigil/web.socket:3: error: TriggerLimitIntervalSec=soon: "),
+        "{e:?}"
+    );
+    assert_eq!(
+        e[1],
+        "/etc/vigil/web.socket:4: error: TriggerLimitBurst=-1: expected a non-negative number"
+    );
+    assert!(
+        errs("[Socket]\nListenStream=22\nTriggerLimitBurst=\n")[0]
+            .contains(":3: error: TriggerLimitBurst=: ")
+    );
+}
