@@ -411,6 +411,38 @@ fn a_service_started_directly_gets_the_listening_sockets() {
     );
 }
 
+/// Tester's finding: an empty `FileDescriptorName=` was a load error, so a
+/// drop-in could not undo the unit file's name; in systemd it resets the
+/// name to the default, the unit's name.
+#[test]
+fn a_drop_in_resets_file_descriptor_name_with_an_empty_value() {
+    let d = TempDir::new("sock-fdname-reset");
+    let (count, service_unit) = echo_service(&d);
+    let sock = d.path().join("named.sock");
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=named.socket\n"),
+        (
+            "named.socket",
+            &format!(
+                "[Socket]\nListenStream={}\nFileDescriptorName=http\n",
+                p(&sock)
+            ),
+        ),
+        (
+            "named.socket.d/reset.conf",
+            "[Socket]\nFileDescriptorName=\n",
+        ),
+        ("named.service", &service_unit),
+    ]);
+    m.wait_state("named.socket", "running");
+    let reply = unix_request(&sock);
+    assert!(
+        reply.starts_with("fds=1 pid_ok=True names=named.socket kinds=sock "),
+        "{reply}"
+    );
+    assert_eq!(starts(&count), 1);
+}
+
 #[test]
 fn a_socket_that_cannot_bind_fails_with_the_reason() {
     let d = TempDir::new("sock-fail");

@@ -183,7 +183,13 @@ pub(super) fn h_symlinks(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
     }
 }
 
+/// `FileDescriptorName=`; an empty value resets it to the default, the
+/// unit's name, as in systemd (a drop-in may undo the unit file's).
 pub(super) fn h_fd_name(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    if v.is_empty() {
+        b.socket().fd_name = b.unit.name.clone();
+        return Ok(());
+    }
     let n = b.spec(v);
     let ok = !n.is_empty() && n.len() <= 255 && n.chars().all(|c| c.is_ascii_graphic() && c != ':');
     if !ok {

@@ -577,3 +577,15 @@ fn trigger_limit_is_read_with_systemds_defaults() {
             .contains(":3: error: TriggerLimitBurst=: ")
     );
 }
+
+/// Tester's finding: an empty `FileDescriptorName=` was a load error; in
+/// systemd it resets the name to the default, the unit's name.
+#[test]
+fn an_empty_file_descriptor_name_resets_it_to_the_units_name() {
+    let u = ok("[Socket]\nListenStream=22\nFileDescriptorName=http\nFileDescriptorName=\n");
+    assert_eq!(u.socket.as_ref().unwrap().fd_name, "web.socket");
+    let u = ok("[Socket]\nFileDescriptorName=\nListenStream=22\n");
+    assert_eq!(u.socket.as_ref().unwrap().fd_name, "web.socket");
+    let u = ok("[Socket]\nListenStream=22\nFileDescriptorName=\nFileDescriptorName=http\n");
+    assert_eq!(u.socket.as_ref().unwrap().fd_name, "http");
+}
