@@ -1269,6 +1269,72 @@ fn a_manager_killed_under_vigil_init_keeps_the_listening_socket() {
     });
 }
 
+/// Tester's finding: a socket unit whose name made `socket:UNIT:INDEX`
+/// longer than vigil-init's 64-byte store names was not stored; after a
+/// `kill -9` of the manager while its service ran, the next manager bound
+/// the port again, which the running service held (EADDRINUSE), and the
+/// unit failed. A long name is stored under a key of fixed length now.
+#[test]
+fn a_socket_unit_with_a_long_name_survives_a_manager_crash_while_its_service_runs() {
+    if !harness::require_root(
+        "a_socket_unit_with_a_long_name_survives_a_manager_crash_while_its_service_runs",
+    ) {
+        return;
+    }
+    let port = free_port();
+    // 247 bytes with the suffix; names differing only past the first 32
+    // bytes must not share a key: a second one listens beside it.
+    let stem = format!("long-socket-name-{}", "x".repeat(223));
+    let (socket, service) = (format!("{stem}.socket"), format!("{stem}.service"));
+    let twin_stem = format!("long-socket-name-{}", "y".repeat(223));
+    let twin = format!("{twin_stem}.socket");
+    let twin_port = free_port();
+    let m = Manager::start_under_init(
+        &[
+            (
+                "default.target",
+                &format!("[Unit]\nWants={socket} {twin}\n"),
+            ),
+            (
+                &socket,
+                &format!("[Socket]\nListenStream=127.0.0.1:{port}\n"),
+            ),
+            (&service, "[Service]\nExecStart=/bin/sleep 1000\n"),
+            (
+                &twin,
+                &format!("[Socket]\nListenStream=127.0.0.1:{twin_port}\n"),
+            ),
+            (
+                &format!("{twin_stem}.service"),
+                "[Service]\nExecStart=/bin/sleep 1000\n",
+            ),
+        ],
+        &[],
+    );
+    m.wait_state(&socket, "running");
+    m.wait_state(&twin, "running");
+    // The service holds the listening socket: a new bind of the port fails.
+    m.vigil_ok(&["start", &service]);
+    m.wait_state(&service, "running");
+    m.kill_vigild(|| {});
+    m.wait_log(&socket, "took over the listening sockets");
+    m.wait_log(&twin, "took over the listening sockets");
+    assert_eq!(m.state(&socket), "running");
+    assert_eq!(m.state(&twin), "running");
+    let log = m.vigil_ok(&["log", &socket, "-n", "1000"]);
+    assert!(!log.contains("listening again"), "{log}");
+    let _client = TcpStream::connect(("127.0.0.1", port)).expect("the port still listens");
+    let _twin = TcpStream::connect(("127.0.0.1", twin_port)).expect("the twin's port listens");
+    // Stopped, the unit's stored copy goes too (the service holds its own):
+    // nothing listens any more once the service is down as well.
+    m.vigil_ok(&["stop", &socket]);
+    m.vigil_ok(&["stop", &service]);
+    wait_until(
+        "nothing listens on the port (vigil-init let go too)",
+        || TcpStream::connect(("127.0.0.1", port)).is_err(),
+    );
+}
+
 // ------------------------------------------------- datagrams and FIFOs
 
 #[test]
