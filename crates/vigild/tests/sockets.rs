@@ -411,6 +411,35 @@ fn a_service_started_directly_gets_the_listening_sockets() {
     );
 }
 
+/// Tester's finding: a port out of range after an address gave the generic
+/// "is not an absolute path, @abstract name, port, ..." where a bare port
+/// said what is wrong. Both forms of address say it now, with file:line.
+#[test]
+fn a_port_out_of_range_after_an_address_is_named_as_such() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=v4.socket v6.socket\n"),
+        ("v4.socket", "[Socket]\nListenStream=127.0.0.1:70000\n"),
+        ("v4.service", "[Service]\nExecStart=/bin/true\n"),
+        (
+            "v6.socket",
+            "[Unit]\nDescription=v6\n[Socket]\nListenStream=[::1]:99999\n",
+        ),
+        ("v6.service", "[Service]\nExecStart=/bin/true\n"),
+    ]);
+    for (unit, line, v, port) in [
+        ("v4.socket", 2, "127.0.0.1:70000", "70000"),
+        ("v6.socket", 4, "[::1]:99999", "99999"),
+    ] {
+        m.wait_state(unit, "failed");
+        let st = m.status_json(unit);
+        let reason = st["reason"].as_str().unwrap_or_default();
+        let said = format!(
+            "{unit}:{line}: ListenStream={v}: port {port} in \"{v}\" is out of range (1-65535)"
+        );
+        assert!(reason.contains(&said), "{said}\n{st}");
+    }
+}
+
 /// Tester's finding: an empty `FileDescriptorName=` was a load error, so a
 /// drop-in could not undo the unit file's name; in systemd it resets the
 /// name to the default, the unit's name.

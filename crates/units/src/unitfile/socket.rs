@@ -119,6 +119,9 @@ pub fn parse_listen(kind: ListenKind, v: &str) -> Result<ListenAddress, String> 
         }
         return Ok(ListenAddress::Inet(a));
     }
+    if let Some(port) = inet_port_out_of_range(v) {
+        return Err(format!("port {port} in {v:?} is out of range (1-65535)"));
+    }
     if v.starts_with("vsock:") || v.starts_with("netlink") {
         return Err(format!(
             "{v:?}: vsock and netlink sockets are not supported"
@@ -127,6 +130,25 @@ pub fn parse_listen(kind: ListenKind, v: &str) -> Result<ListenAddress, String> 
     Err(format!(
         "{v:?} is not an absolute path, @abstract name, port, IPv4ADDRESS:PORT or [IPv6ADDRESS]:PORT"
     ))
+}
+
+/// The port of `IPv4:PORT` or `[IPv6]:PORT` with a valid address and a
+/// port of digits past 65535, which `SocketAddr` refuses as a whole.
+fn inet_port_out_of_range(v: &str) -> Option<&str> {
+    let (host, port) = match v.strip_prefix('[') {
+        Some(rest) => {
+            let (host, port) = rest.split_once("]:")?;
+            host.parse::<std::net::Ipv6Addr>().ok()?;
+            (host, port)
+        }
+        None => {
+            let (host, port) = v.rsplit_once(':')?;
+            host.parse::<std::net::Ipv4Addr>().ok()?;
+            (host, port)
+        }
+    };
+    let digits = !port.is_empty() && port.bytes().all(|c| c.is_ascii_digit());
+    (!host.is_empty() && digits && port.parse::<u16>().is_err()).then_some(port)
 }
 
 pub(super) fn h_listen(b: &mut Builder<'_>, v: &str, kind: ListenKind) -> Result<(), String> {

@@ -222,6 +222,29 @@ fn bad_values_name_file_line_and_directive() {
     );
     let e = errs("[Socket]\nListenStream=0\n");
     assert!(e[0].contains("port 0 is out of range"), "{e:?}");
+    // Tester's finding: with an address, the generic "is not an absolute
+    // path, ..." instead.
+    let e = errs("[Socket]\nListenStream=127.0.0.1:70000\nListenDatagram=[::1]:65536\n");
+    assert_eq!(
+        e,
+        [
+            "/etc/vigil/web.socket:2: error: ListenStream=127.0.0.1:70000: \
+             port 70000 in \"127.0.0.1:70000\" is out of range (1-65535)",
+            "/etc/vigil/web.socket:3: error: ListenDatagram=[::1]:65536: \
+             port 65536 in \"[::1]:65536\" is out of range (1-65535)"
+        ]
+    );
+    // Not a port problem: the generic message still.
+    for v in [
+        "localhost:70000",
+        "127.0.0.1:http",
+        "[::1]70000",
+        "1.2.3:70000",
+        "[::1]:",
+    ] {
+        let e = errs(&format!("[Socket]\nListenStream={v}\n"));
+        assert!(e[0].contains("is not an absolute path"), "{v}: {e:?}");
+    }
     let e = errs("[Socket]\nListenStream=127.0.0.1:0\n");
     assert!(e[0].contains("port 0 in"), "{e:?}");
     let e = errs("[Socket]\n\nListenFIFO=fifo\n");
