@@ -882,6 +882,8 @@ pub struct Socket {
     pub accept: bool,
     /// `MaxConnections=`: with `Accept=yes`, how many instances run at once.
     pub max_connections: u32,
+    /// `TriggerLimitIntervalSec=` and `TriggerLimitBurst=`, defaults resolved.
+    pub trigger_limit: TriggerLimit,
     pub remove_on_stop: bool,
     pub pass_credentials: bool,
     pub reuse_port: bool,
@@ -899,6 +901,31 @@ pub struct Socket {
 
 /// systemd's default for `MaxConnections=`.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 64;
+
+/// `TriggerLimitIntervalSec=` and `TriggerLimitBurst=`: more than `burst`
+/// triggers (with `Accept=yes`, connections) within `interval` of the first
+/// fail the socket unit, rather than let it spin. Either one 0 disables it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TriggerLimit {
+    pub interval: Duration,
+    pub burst: u32,
+}
+
+impl TriggerLimit {
+    /// systemd's defaults: 2 s, and a burst of 200 with `Accept=yes`, where
+    /// frequent starts are the normal case, else 20.
+    pub fn default_for(accept: bool) -> TriggerLimit {
+        TriggerLimit {
+            interval: Duration::from_secs(2),
+            burst: if accept { 200 } else { 20 },
+        }
+    }
+
+    /// Whether the limit is off (`TriggerLimitIntervalSec=0` or `TriggerLimitBurst=0`).
+    pub fn is_disabled(&self) -> bool {
+        self.interval.is_zero() || self.burst == 0
+    }
+}
 
 /// systemd's `SOMAXCONN` default for `Backlog=`.
 pub const DEFAULT_BACKLOG: u32 = 4096;
@@ -921,6 +948,7 @@ impl Socket {
             fd_name: name.to_string(),
             accept: false,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            trigger_limit: TriggerLimit::default_for(false),
             remove_on_stop: false,
             pass_credentials: false,
             reuse_port: false,

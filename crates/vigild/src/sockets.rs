@@ -27,22 +27,59 @@
 //! started with `Event::SocketFailed`; whether a start must be refused (its
 //! service is up) the engine decides before it asks for the sockets.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use vigil_engine::{Event, Level, State, Time};
 use vigil_platform::Interest;
 use vigil_platform::listen::{BindTo, ListenOptions, ListenType};
-use vigil_units::{Listen, ListenAddress, ListenKind, Socket};
+use vigil_units::{Listen, ListenAddress, ListenKind, Socket, TriggerLimit};
 
 use crate::daemon::{Daemon, token, unwatch};
 
-/// systemd's default TriggerLimitIntervalSec= and TriggerLimitBurst=: a socket
-/// that triggers its service more often than this fails, rather than spin.
-const TRIGGER_INTERVAL: Duration = Duration::from_secs(2);
-const TRIGGER_BURST: usize = 20;
+/// The count behind `TriggerLimitIntervalSec=`/`TriggerLimitBurst=`, as
+/// systemd's rate limit counts: a window opens at the first trigger and
+/// counts every trigger until `interval` has passed; the next one opens a
+/// new window. More than `burst` in one window fail the socket unit.
+struct Triggers {
+    limit: TriggerLimit,
+    window: Option<(Time, u32)>,
+}
+
+impl Triggers {
+    fn new(limit: TriggerLimit) -> Triggers {
+        Triggers {
+            limit,
+            window: None,
+        }
+    }
+
+    /// Counts a trigger at `now`; false when it is one too many.
+    fn allow(&mut self, now: Time) -> bool {
+        if self.limit.is_disabled() {
+            return true;
+        }
+        match &mut self.window {
+            Some((begin, n)) if now.saturating_sub(*begin) <= self.limit.interval => {
+                *n = n.saturating_add(1);
+                *n <= self.limit.burst
+            }
+            _ => {
+                self.window = Some((now, 1));
+                true
+            }
+        }
+    }
+
+    /// Why the socket fails when [`Self::allow`] said no.
+    fn hit(&self) -> String {
+        format!(
+            "trigger limit hit: more than {} triggers within {:?} (TriggerLimitBurst=, TriggerLimitIntervalSec=)",
+            self.limit.burst, self.limit.interval
+        )
+    }
+}
 
 /// One listening socket unit.
 pub(crate) struct Listening {
@@ -61,7 +98,7 @@ pub(crate) struct Listening {
     /// The links of `Symlinks=` to remove then, with where they lead: one
     /// that leads elsewhere (or a file) is not ours, and stays.
     links: Vec<(PathBuf, PathBuf)>,
-    triggers: VecDeque<Time>,
+    triggers: Triggers,
     /// `Accept=yes`: `service` is the template `STEM@.service`.
     accept: bool,
     /// `MaxConnections=`.
@@ -161,7 +198,7 @@ impl Listening {
             watching: false,
             remove,
             links,
-            triggers: VecDeque::new(),
+            triggers: Triggers::new(sock.trigger_limit),
             accept: sock.accept,
             max_connections: sock.max_connections,
         }
@@ -495,21 +532,9 @@ impl Daemon {
             return;
         }
         l.unwatch(&self.epoll);
-        while l
-            .triggers
-            .front()
-            .is_some_and(|&t| now.saturating_sub(t) >= TRIGGER_INTERVAL)
-        {
-            l.triggers.pop_front();
-        }
-        l.triggers.push_back(now);
-        let burst = l.triggers.len();
         let service = l.service.clone();
-        let failed = if burst > TRIGGER_BURST {
-            Some(format!(
-                "trigger limit hit: {service} started more than {TRIGGER_BURST} times within {} s",
-                TRIGGER_INTERVAL.as_secs()
-            ))
+        let failed = if !l.triggers.allow(now) {
+            Some(l.triggers.hit())
         } else if !self.ensure_loaded(&service) {
             Some(format!("service {service} not loaded"))
         } else {
@@ -666,7 +691,20 @@ impl Daemon {
             l.unwatch(&self.epoll);
             self.say(Level::Error, Some(unit), &why);
         }
+        // Each connection is a trigger, as in systemd: one too many fails
+        // the socket unit, and it and those after it are closed unserved.
+        let now = self.now();
         for (fd, peer) in accepted {
+            let Some(l) = self.sockets.units.get_mut(unit) else {
+                return;
+            };
+            if !l.triggers.allow(now) {
+                let why = l.triggers.hit();
+                // Not accepted from again while the failure closes it.
+                l.unwatch(&self.epoll);
+                self.socket_failed(unit, why);
+                return;
+            }
             self.start_instance(unit, fd, peer);
         }
     }
@@ -781,10 +819,57 @@ impl Daemon {
 const STORE_PREFIX: &str = "socket:";
 /// vigil-init's limit on a store name (docs/INIT.md).
 const STORE_NAME_MAX: usize = 64;
+/// How much of a long unit name its store key keeps, for a reader: with
+/// the prefix, `#`, 16 hex digits and `:`, 7 digits of index are left.
+const STORE_KEY_KEEP: usize = 32;
 
+/// The name of the unit's `index`th socket in vigil-init's store:
+/// `socket:UNIT:INDEX` when that fits the store's 64 bytes (the names of
+/// every manager before long names were stored: one upgraded across this
+/// still finds them), else `socket:KEY:INDEX` with the [`long_key`] of the
+/// unit. None past 7 digits of index.
 fn store_name(unit: &str, index: usize) -> Option<String> {
-    let name = format!("{STORE_PREFIX}{unit}:{index}");
+    let plain = format!("{STORE_PREFIX}{unit}:{index}");
+    if plain.len() <= STORE_NAME_MAX && plain.bytes().all(|b| b.is_ascii_graphic()) {
+        return Some(plain);
+    }
+    let name = format!("{STORE_PREFIX}{}:{index}", long_key(unit));
     (name.len() <= STORE_NAME_MAX).then_some(name)
+}
+
+/// What stands for a unit whose name does not fit a store name: its first
+/// 32 bytes, `#` (never in a unit name, so never taken for one) and the
+/// 64-bit FNV-1a digest of the whole name in hex. Two names share a key
+/// only if they share those 32 bytes and the digest; a running unit whose
+/// key another running unit holds already is not stored ([`Daemon::store_listening`]).
+fn long_key(unit: &str) -> String {
+    let mut keep = unit.len().min(STORE_KEY_KEEP);
+    while !unit.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    let readable: String = unit
+        .get(..keep)
+        .unwrap_or_default()
+        .chars()
+        .map(|c| if c.is_ascii_graphic() { c } else { '_' })
+        .collect();
+    format!("{readable}#{:016x}", fnv1a(unit.as_bytes()))
+}
+
+/// FNV-1a, 64 bits: a digest fixed for good (a store written by one build
+/// is read by the next), which `std`'s hashers do not promise.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    bytes
+        .iter()
+        .fold(OFFSET, |h, &b| (h ^ u64::from(b)).wrapping_mul(PRIME))
+}
+
+/// The unit parts a unit's sockets may be stored under: its name, and the
+/// [`long_key`] of it (a long name may have both, short indices plain).
+fn store_parts(unit: &str) -> [String; 2] {
+    [unit.to_string(), long_key(unit)]
 }
 
 /// The listening sockets as the next manager finds them after `vigil
@@ -799,6 +884,18 @@ impl Daemon {
         let Some(l) = self.sockets.units.get(unit) else {
             return;
         };
+        // Two long names with one key would mix their sockets in the store
+        // (and the removal of one set would take the other's): the second
+        // is not stored, as a name that could not be named was before.
+        let key = long_key(unit);
+        let shared = (self.sockets.units.keys()).find(|o| *o != unit && long_key(o) == key);
+        if let Some(other) = shared.cloned() {
+            let msg = format!(
+                "{other} has the same name in vigil-init's store: these sockets are not stored there, and are opened again after a manager crash"
+            );
+            self.say(Level::Warning, Some(unit), &msg);
+            return;
+        }
         let mut unnamed = false;
         for (i, fd) in l.fds.iter().enumerate() {
             match store_name(unit, i) {
@@ -812,7 +909,7 @@ impl Daemon {
             self.say(
                 Level::Warning,
                 Some(unit),
-                "the unit name is too long for vigil-init's store: its sockets are opened again after a manager crash",
+                "more sockets than vigil-init's store can name: the rest are opened again after a manager crash",
             );
         }
     }
@@ -868,9 +965,10 @@ impl Daemon {
                 found.insert(unit, fds);
             }
         }
-        // Kept by vigil-init: `socket:UNIT:INDEX`, in index order. After an
-        // exec the store still holds them too: those copies stay stored.
-        let mut stored: Vec<(String, usize, OwnedFd)> = Vec::new();
+        // Kept by vigil-init: `socket:PART:INDEX`, PART the unit's name or
+        // its long key (store_name), by PART. After an exec the store still
+        // holds them too: those copies stay stored.
+        let mut from_store: BTreeMap<String, Vec<(usize, String, OwnedFd)>> = BTreeMap::new();
         let keys: Vec<String> = store
             .keys()
             .filter(|k| k.starts_with(STORE_PREFIX))
@@ -880,22 +978,19 @@ impl Daemon {
             let Some(rest) = key.strip_prefix(STORE_PREFIX) else {
                 continue;
             };
-            let Some((unit, index)) = rest.rsplit_once(':') else {
+            let Some((part, index)) = rest.rsplit_once(':') else {
                 continue;
             };
             let Ok(index) = index.parse::<usize>() else {
                 continue;
             };
+            let part = part.to_string();
             if let Some(mut fds) = store.remove(&key)
                 && !fds.is_empty()
             {
-                stored.push((unit.to_string(), index, fds.remove(0)));
+                let fd = fds.remove(0);
+                from_store.entry(part).or_default().push((index, key, fd));
             }
-        }
-        stored.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-        let mut from_store: BTreeMap<String, Vec<OwnedFd>> = BTreeMap::new();
-        for (unit, _, fd) in stored {
-            from_store.entry(unit).or_default().push(fd);
         }
         let names: Vec<String> = self
             .engine
@@ -903,6 +998,13 @@ impl Daemon {
             .into_iter()
             .filter(|i| i.name.ends_with(".socket"))
             .map(|i| i.name)
+            .collect();
+        // A long key two units share (never both stored: store_listening)
+        // cannot tell whose its sockets are: neither takes them.
+        let mut seen = std::collections::HashSet::new();
+        let shared_keys: std::collections::HashSet<String> = (names.iter())
+            .map(|n| long_key(n))
+            .filter(|k| !seen.insert(k.clone()))
             .collect();
         for unit in names {
             let state = self.engine.state(&unit);
@@ -912,7 +1014,7 @@ impl Daemon {
             // that `Listen` again, which takes these or makes them.
             let starting = state == Some(State::Starting);
             let exec_fds = found.remove(&unit);
-            let store_fds = from_store.remove(&unit);
+            let store_fds = take_stored(&mut from_store, &unit, &shared_keys);
             if !running && !starting {
                 if let Some(fds) = &store_fds {
                     self.unstore_listening(&unit, fds.len());
@@ -1014,9 +1116,11 @@ impl Daemon {
             self.say(Level::Info, Some(&unit), "took over the listening sockets");
             self.rearm_socket(&unit);
         }
-        for (unit, fds) in from_store {
+        if let Some(chan) = &self.init {
             // Stored for a unit this manager does not know any more.
-            self.unstore_listening(&unit, fds.len());
+            for (_, name, _) in from_store.into_values().flatten() {
+                crate::handover::send_to_init(chan, &format!("fdstore-remove {name}"), &[]);
+            }
         }
     }
 
@@ -1034,6 +1138,26 @@ impl Daemon {
     }
 }
 
+/// The unit's sockets among those read from vigil-init's store (under its
+/// name or its long key), in index order; None when it has none there.
+fn take_stored(
+    from_store: &mut BTreeMap<String, Vec<(usize, String, OwnedFd)>>,
+    unit: &str,
+    shared_keys: &std::collections::HashSet<String>,
+) -> Option<Vec<OwnedFd>> {
+    let mut mine: Vec<(usize, String, OwnedFd)> = store_parts(unit)
+        .iter()
+        .filter(|part| !shared_keys.contains(*part))
+        .filter_map(|part| from_store.remove(part))
+        .flatten()
+        .collect();
+    if mine.is_empty() {
+        return None;
+    }
+    mine.sort_by_key(|(index, _, _)| *index);
+    Some(mine.into_iter().map(|(_, _, fd)| fd).collect())
+}
+
 /// Whether `service` runs no process that holds the sockets: down, or
 /// waiting for its automatic restart (systemd listens again then, and a
 /// connection starts it at once rather than after `RestartSec=`).
@@ -1041,4 +1165,50 @@ fn service_down(engine: &vigil_engine::Engine, service: &str) -> bool {
     engine
         .state(service)
         .is_none_or(|state| matches!(state, State::Inactive | State::Failed | State::Restarting))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every valid unit name (up to 255 bytes) has a store name for its
+    /// sockets; those that fit stay as every earlier manager wrote them.
+    #[test]
+    fn every_unit_name_has_a_store_name_and_short_ones_keep_theirs() {
+        assert_eq!(
+            store_name("web.socket", 0).as_deref(),
+            Some("socket:web.socket:0")
+        );
+        let fits = format!("{}.socket", "a".repeat(48));
+        assert_eq!(store_name(&fits, 9), Some(format!("socket:{fits}:9")));
+        for len in [56, 57, 100, 255] {
+            let unit = format!("{}.socket", "b".repeat(len - ".socket".len()));
+            for index in [0, 10, 9_999_999] {
+                let name = store_name(&unit, index).expect("a store name");
+                assert!(name.len() <= STORE_NAME_MAX, "{name}");
+                assert!(name.bytes().all(|b| b.is_ascii_graphic()), "{name}");
+                let (part, at) = name
+                    .strip_prefix(STORE_PREFIX)
+                    .and_then(|r| r.rsplit_once(':'))
+                    .expect("socket:PART:INDEX");
+                assert_eq!(at, index.to_string());
+                assert!(store_parts(&unit).iter().any(|p| p == part), "{name}");
+            }
+        }
+        // The 9-byte index at the boundary: the plain name would pass 64.
+        let boundary = format!("{}.socket", "c".repeat(48));
+        assert!(store_name(&boundary, 123_456_789).is_none());
+    }
+
+    #[test]
+    fn long_names_that_differ_past_the_kept_bytes_have_different_keys() {
+        let a = format!("{}a.socket", "d".repeat(200));
+        let b = format!("{}b.socket", "d".repeat(200));
+        assert_ne!(store_name(&a, 0), store_name(&b, 0));
+        assert!(long_key(&a).starts_with(&"d".repeat(STORE_KEY_KEEP)));
+        assert!(long_key(&a).contains('#'));
+        // Fixed for good: a store written by one build is read by the next.
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
 }

@@ -411,6 +411,67 @@ fn a_service_started_directly_gets_the_listening_sockets() {
     );
 }
 
+/// Tester's finding: a port out of range after an address gave the generic
+/// "is not an absolute path, @abstract name, port, ..." where a bare port
+/// said what is wrong. Both forms of address say it now, with file:line.
+#[test]
+fn a_port_out_of_range_after_an_address_is_named_as_such() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=v4.socket v6.socket\n"),
+        ("v4.socket", "[Socket]\nListenStream=127.0.0.1:70000\n"),
+        ("v4.service", "[Service]\nExecStart=/bin/true\n"),
+        (
+            "v6.socket",
+            "[Unit]\nDescription=v6\n[Socket]\nListenStream=[::1]:99999\n",
+        ),
+        ("v6.service", "[Service]\nExecStart=/bin/true\n"),
+    ]);
+    for (unit, line, v, port) in [
+        ("v4.socket", 2, "127.0.0.1:70000", "70000"),
+        ("v6.socket", 4, "[::1]:99999", "99999"),
+    ] {
+        m.wait_state(unit, "failed");
+        let st = m.status_json(unit);
+        let reason = st["reason"].as_str().unwrap_or_default();
+        let said = format!(
+            "{unit}:{line}: ListenStream={v}: port {port} in \"{v}\" is out of range (1-65535)"
+        );
+        assert!(reason.contains(&said), "{said}\n{st}");
+    }
+}
+
+/// Tester's finding: an empty `FileDescriptorName=` was a load error, so a
+/// drop-in could not undo the unit file's name; in systemd it resets the
+/// name to the default, the unit's name.
+#[test]
+fn a_drop_in_resets_file_descriptor_name_with_an_empty_value() {
+    let d = TempDir::new("sock-fdname-reset");
+    let (count, service_unit) = echo_service(&d);
+    let sock = d.path().join("named.sock");
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=named.socket\n"),
+        (
+            "named.socket",
+            &format!(
+                "[Socket]\nListenStream={}\nFileDescriptorName=http\n",
+                p(&sock)
+            ),
+        ),
+        (
+            "named.socket.d/reset.conf",
+            "[Socket]\nFileDescriptorName=\n",
+        ),
+        ("named.service", &service_unit),
+    ]);
+    m.wait_state("named.socket", "running");
+    let reply = unix_request(&sock);
+    assert!(
+        reply.starts_with("fds=1 pid_ok=True names=named.socket kinds=sock "),
+        "{reply}"
+    );
+    assert_eq!(starts(&count), 1);
+}
+
 #[test]
 fn a_socket_that_cannot_bind_fails_with_the_reason() {
     let d = TempDir::new("sock-fail");
@@ -840,12 +901,14 @@ fn accept_yes_on_a_tcp_port_starts_one_instance_per_connection() {
 fn accept_yes_refuses_a_connection_beyond_max_connections() {
     let d = TempDir::new("sock-accept-max");
     let sock = d.path().join("echo.sock");
+    // The flood below is more than the trigger limit's 200 in 2 s, which
+    // would fail the socket (as in systemd): off here, for the refusals.
     let m = Manager::start(&[
         ("default.target", "[Unit]\nWants=echo.socket\n"),
         (
             "echo.socket",
             &format!(
-                "[Socket]\nListenStream={}\nAccept=yes\nMaxConnections=1\n",
+                "[Socket]\nListenStream={}\nAccept=yes\nMaxConnections=1\nTriggerLimitBurst=0\n",
                 p(&sock)
             ),
         ),
@@ -1235,6 +1298,72 @@ fn a_manager_killed_under_vigil_init_keeps_the_listening_socket() {
     });
 }
 
+/// Tester's finding: a socket unit whose name made `socket:UNIT:INDEX`
+/// longer than vigil-init's 64-byte store names was not stored; after a
+/// `kill -9` of the manager while its service ran, the next manager bound
+/// the port again, which the running service held (EADDRINUSE), and the
+/// unit failed. A long name is stored under a key of fixed length now.
+#[test]
+fn a_socket_unit_with_a_long_name_survives_a_manager_crash_while_its_service_runs() {
+    if !harness::require_root(
+        "a_socket_unit_with_a_long_name_survives_a_manager_crash_while_its_service_runs",
+    ) {
+        return;
+    }
+    let port = free_port();
+    // 247 bytes with the suffix; names differing only past the first 32
+    // bytes must not share a key: a second one listens beside it.
+    let stem = format!("long-socket-name-{}", "x".repeat(223));
+    let (socket, service) = (format!("{stem}.socket"), format!("{stem}.service"));
+    let twin_stem = format!("long-socket-name-{}", "y".repeat(223));
+    let twin = format!("{twin_stem}.socket");
+    let twin_port = free_port();
+    let m = Manager::start_under_init(
+        &[
+            (
+                "default.target",
+                &format!("[Unit]\nWants={socket} {twin}\n"),
+            ),
+            (
+                &socket,
+                &format!("[Socket]\nListenStream=127.0.0.1:{port}\n"),
+            ),
+            (&service, "[Service]\nExecStart=/bin/sleep 1000\n"),
+            (
+                &twin,
+                &format!("[Socket]\nListenStream=127.0.0.1:{twin_port}\n"),
+            ),
+            (
+                &format!("{twin_stem}.service"),
+                "[Service]\nExecStart=/bin/sleep 1000\n",
+            ),
+        ],
+        &[],
+    );
+    m.wait_state(&socket, "running");
+    m.wait_state(&twin, "running");
+    // The service holds the listening socket: a new bind of the port fails.
+    m.vigil_ok(&["start", &service]);
+    m.wait_state(&service, "running");
+    m.kill_vigild(|| {});
+    m.wait_log(&socket, "took over the listening sockets");
+    m.wait_log(&twin, "took over the listening sockets");
+    assert_eq!(m.state(&socket), "running");
+    assert_eq!(m.state(&twin), "running");
+    let log = m.vigil_ok(&["log", &socket, "-n", "1000"]);
+    assert!(!log.contains("listening again"), "{log}");
+    let _client = TcpStream::connect(("127.0.0.1", port)).expect("the port still listens");
+    let _twin = TcpStream::connect(("127.0.0.1", twin_port)).expect("the twin's port listens");
+    // Stopped, the unit's stored copy goes too (the service holds its own):
+    // nothing listens any more once the service is down as well.
+    m.vigil_ok(&["stop", &socket]);
+    m.vigil_ok(&["stop", &service]);
+    wait_until(
+        "nothing listens on the port (vigil-init let go too)",
+        || TcpStream::connect(("127.0.0.1", port)).is_err(),
+    );
+}
+
 // ------------------------------------------------- datagrams and FIFOs
 
 #[test]
@@ -1356,6 +1485,141 @@ fn a_service_that_never_accepts_hits_its_start_limit_and_fails_the_socket() {
         UnixStream::connect(&sock).is_err(),
         "the failed socket is closed"
     );
+}
+
+/// Tester's finding: a fixed trigger limit (20 in 2 s) applied whatever the
+/// unit said, so a service that serves one connection and exits could not
+/// keep up with a burst of clients even with `TriggerLimitIntervalSec=0`,
+/// which turns the limit off in systemd. 30 clients at once are all served.
+#[test]
+fn trigger_limit_interval_sec_0_lets_a_one_connection_service_serve_a_burst() {
+    const CLIENTS: usize = 30;
+    let d = TempDir::new("sock-trigger-off");
+    let sock = d.path().join("one.sock");
+    let count = d.path().join("starts");
+    let script = d.path().join("one.py");
+    // -S: no site module, for a quick start (the old limit needed 21 runs in 2 s).
+    std::fs::write(
+        &script,
+        "import socket, sys\n\
+         open(sys.argv[1], 'a').write('start\\n')\n\
+         c, _ = socket.socket(fileno=3).accept()\n\
+         c.sendall(c.recv(100))\n",
+    )
+    .unwrap();
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=one.socket\n"),
+        (
+            "one.socket",
+            &format!(
+                "[Socket]\nListenStream={}\nTriggerLimitIntervalSec=0\n",
+                p(&sock)
+            ),
+        ),
+        (
+            "one.service",
+            &format!(
+                "[Unit]\nStartLimitIntervalSec=0\n[Service]\nExecStart={} -S {} {}\n",
+                python(),
+                p(&script),
+                p(&count)
+            ),
+        ),
+    ]);
+    m.wait_state("one.socket", "running");
+    // All wait in the backlog: each run takes one, and the socket is
+    // readable again as soon as the service is down.
+    let clients: Vec<UnixStream> = (0..CLIENTS)
+        .map(|_| UnixStream::connect(&sock).expect("connect"))
+        .collect();
+    for (n, mut c) in clients.into_iter().enumerate() {
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        c.write_all(format!("client {n}\n").as_bytes()).unwrap();
+        assert_eq!(read_reply(c), format!("client {n}\n"));
+    }
+    assert_eq!(starts(&count), CLIENTS);
+    m.wait_log_count("one.service", "-> inactive", CLIENTS);
+    assert_eq!(m.state("one.socket"), "running");
+}
+
+/// `TriggerLimitBurst=` and `TriggerLimitIntervalSec=` are the unit's: the
+/// 4th trigger within the hour fails the socket, with the reason, and closes
+/// it (a FIFO with 5 lines, a service that reads one a run).
+#[test]
+fn trigger_limit_burst_fails_the_socket_at_the_trigger_beyond_it() {
+    let d = TempDir::new("sock-trigger-burst");
+    let fifo = d.path().join("ctl.fifo");
+    let count = d.path().join("starts");
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=ctl.socket\n"),
+        (
+            "ctl.socket",
+            &format!(
+                "[Socket]\nListenFIFO={}\nTriggerLimitIntervalSec=1h\nTriggerLimitBurst=3\n",
+                p(&fifo)
+            ),
+        ),
+        (
+            "ctl.service",
+            &format!(
+                "[Service]\nExecStart=/bin/sh -c 'read line <&3; echo \"$$line\" >> {}'\n",
+                p(&count)
+            ),
+        ),
+    ]);
+    m.wait_state("ctl.socket", "running");
+    let mut w = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&fifo)
+        .expect("open the FIFO for writing");
+    w.write_all(b"1\n2\n3\n4\n5\n").unwrap();
+    drop(w);
+    m.wait_state("ctl.socket", "failed");
+    assert_eq!(
+        m.status_json("ctl.socket")["reason"],
+        "socket: trigger limit hit: more than 3 triggers within 3600s \
+         (TriggerLimitBurst=, TriggerLimitIntervalSec=)"
+    );
+    assert_eq!(std::fs::read_to_string(&count).unwrap(), "1\n2\n3\n");
+    assert_eq!(m.state("ctl.service"), "inactive");
+}
+
+/// With `Accept=yes` every connection is a trigger, as in systemd (there it
+/// defaults to 200 in 2 s): the one beyond `TriggerLimitBurst=` is closed
+/// unserved and the socket unit fails.
+#[test]
+fn accept_yes_connections_count_against_the_trigger_limit() {
+    let port = free_port();
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=hello.socket\n"),
+        (
+            "hello.socket",
+            &format!(
+                "[Socket]\nListenStream=127.0.0.1:{port}\nAccept=yes\n\
+                 TriggerLimitIntervalSec=1h\nTriggerLimitBurst=2\n"
+            ),
+        ),
+        (
+            "hello@.service",
+            "[Service]\nExecStart=/bin/echo hello %i\nStandardOutput=socket\n",
+        ),
+    ]);
+    m.wait_state("hello.socket", "running");
+    let ask = || {
+        let c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        read_reply(c)
+    };
+    assert_eq!(ask(), "hello 0\n");
+    assert_eq!(ask(), "hello 0\n");
+    assert_eq!(ask(), "", "the third connection is closed unserved");
+    m.wait_state("hello.socket", "failed");
+    let reason = m.status_json("hello.socket")["reason"].to_string();
+    assert!(
+        reason.contains("trigger limit hit: more than 2 triggers within 3600s"),
+        "{reason}"
+    );
+    m.wait_log_count("hello@0.service", "-> inactive", 2);
 }
 
 /// Review finding: `vigil status` of a socket unit showed neither its

@@ -201,8 +201,6 @@ pub const NOT_ENFORCED: &[(&str, &str)] = &[
     ("Socket", "TimeoutSec"),
     ("Socket", "Timestamping"),
     ("Socket", "Transparent"),
-    ("Socket", "TriggerLimitBurst"),
-    ("Socket", "TriggerLimitIntervalSec"),
     ("Socket", "Writable"),
     ("Unit", "CollectMode"),
     ("Unit", "JobRunningTimeoutSec"),

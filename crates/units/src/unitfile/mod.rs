@@ -134,6 +134,8 @@ pub fn parse(
         restart_at: None,
         exec_start_failed: false,
         listen_failed: false,
+        trigger_interval: None,
+        trigger_burst: None,
         stdout_set: false,
     };
     for entry in &entries {
@@ -773,6 +775,12 @@ pub static DIRECTIVES: &[Directive] = &[
         Ok(())
     }),
     d("Socket", "Symlinks", socket::h_symlinks),
+    d(
+        "Socket",
+        "TriggerLimitIntervalSec",
+        socket::h_trigger_interval,
+    ),
+    d("Socket", "TriggerLimitBurst", socket::h_trigger_burst),
     d("Socket", "ReceiveBuffer", |b, v| {
         b.socket().receive_buffer = Some(value::parse_size(v).map_err(|e| e.to_string())?);
         Ok(())
@@ -874,6 +882,10 @@ struct Builder<'a> {
     exec_start_failed: bool,
     /// A `Listen*=` line was rejected: do not also report that there is none.
     listen_failed: bool,
+    /// `TriggerLimitIntervalSec=` and `TriggerLimitBurst=` as written (None:
+    /// unset); their defaults depend on `Accept=`, known once all is read.
+    trigger_interval: Option<Duration>,
+    trigger_burst: Option<u32>,
     /// `StandardOutput=` was written: a tty stdin does not change its default.
     stdout_set: bool,
 }

@@ -6,9 +6,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::{Builder, Reference, bool_value};
-use crate::Diagnostic;
-use crate::model::{Listen, ListenAddress, ListenKind, Socket, Unit, UnitKind};
-use crate::name;
+use crate::model::{Listen, ListenAddress, ListenKind, Socket, TriggerLimit, Unit, UnitKind};
+use crate::{Diagnostic, name, value};
 
 /// The longest `sun_path` the kernel takes, without its terminating NUL.
 const SUN_PATH_MAX: usize = 107;
@@ -120,6 +119,9 @@ pub fn parse_listen(kind: ListenKind, v: &str) -> Result<ListenAddress, String> 
         }
         return Ok(ListenAddress::Inet(a));
     }
+    if let Some(port) = inet_port_out_of_range(v) {
+        return Err(format!("port {port} in {v:?} is out of range (1-65535)"));
+    }
     if v.starts_with("vsock:") || v.starts_with("netlink") {
         return Err(format!(
             "{v:?}: vsock and netlink sockets are not supported"
@@ -128,6 +130,25 @@ pub fn parse_listen(kind: ListenKind, v: &str) -> Result<ListenAddress, String> 
     Err(format!(
         "{v:?} is not an absolute path, @abstract name, port, IPv4ADDRESS:PORT or [IPv6ADDRESS]:PORT"
     ))
+}
+
+/// The port of `IPv4:PORT` or `[IPv6]:PORT` with a valid address and a
+/// port of digits past 65535, which `SocketAddr` refuses as a whole.
+fn inet_port_out_of_range(v: &str) -> Option<&str> {
+    let (host, port) = match v.strip_prefix('[') {
+        Some(rest) => {
+            let (host, port) = rest.split_once("]:")?;
+            host.parse::<std::net::Ipv6Addr>().ok()?;
+            (host, port)
+        }
+        None => {
+            let (host, port) = v.rsplit_once(':')?;
+            host.parse::<std::net::Ipv4Addr>().ok()?;
+            (host, port)
+        }
+    };
+    let digits = !port.is_empty() && port.bytes().all(|c| c.is_ascii_digit());
+    (!host.is_empty() && digits && port.parse::<u16>().is_err()).then_some(port)
 }
 
 pub(super) fn h_listen(b: &mut Builder<'_>, v: &str, kind: ListenKind) -> Result<(), String> {
@@ -184,7 +205,13 @@ pub(super) fn h_symlinks(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
     }
 }
 
+/// `FileDescriptorName=`; an empty value resets it to the default, the
+/// unit's name, as in systemd (a drop-in may undo the unit file's).
 pub(super) fn h_fd_name(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    if v.is_empty() {
+        b.socket().fd_name = b.unit.name.clone();
+        return Ok(());
+    }
     let n = b.spec(v);
     let ok = !n.is_empty() && n.len() <= 255 && n.chars().all(|c| c.is_ascii_graphic() && c != ':');
     if !ok {
@@ -193,6 +220,23 @@ pub(super) fn h_fd_name(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
         ));
     }
     b.socket().fd_name = n;
+    Ok(())
+}
+
+/// `TriggerLimitIntervalSec=`: a time span; `infinity` is systemd's "unset",
+/// which leaves the default (2 s), as there.
+pub(super) fn h_trigger_interval(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    b.trigger_interval = value::parse_timespan(v).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// `TriggerLimitBurst=`: a number; 4294967295 is systemd's "unset", which
+/// leaves the default (200 with `Accept=yes`, else 20), as there.
+pub(super) fn h_trigger_burst(b: &mut Builder<'_>, v: &str) -> Result<(), String> {
+    let n: u32 = v
+        .parse()
+        .map_err(|_| "expected a non-negative number".to_string())?;
+    b.trigger_burst = (n != u32::MAX).then_some(n);
     Ok(())
 }
 
@@ -245,6 +289,11 @@ pub(super) fn finish(b: &mut Builder<'_>, main: &std::path::Path) {
     let unit: &mut Unit = &mut b.unit;
     let name = unit.name.clone();
     let sock = unit.socket.get_or_insert_with(|| Socket::new(&name));
+    let default = TriggerLimit::default_for(sock.accept);
+    sock.trigger_limit = TriggerLimit {
+        interval: b.trigger_interval.unwrap_or(default.interval),
+        burst: b.trigger_burst.unwrap_or(default.burst),
+    };
     // ListenSpecial=, ListenMessageQueue=, ... are read but not enforced: such a unit
     // loads (and fails when started if nothing else is left to listen on).
     // A rejected Listen*= line was reported already.

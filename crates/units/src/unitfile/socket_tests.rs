@@ -222,6 +222,29 @@ fn bad_values_name_file_line_and_directive() {
     );
     let e = errs("[Socket]\nListenStream=0\n");
     assert!(e[0].contains("port 0 is out of range"), "{e:?}");
+    // Tester's finding: with an address, the generic "is not an absolute
+    // path, ..." instead.
+    let e = errs("[Socket]\nListenStream=127.0.0.1:70000\nListenDatagram=[::1]:65536\n");
+    assert_eq!(
+        e,
+        [
+            "/etc/vigil/web.socket:2: error: ListenStream=127.0.0.1:70000: \
+             port 70000 in \"127.0.0.1:70000\" is out of range (1-65535)",
+            "/etc/vigil/web.socket:3: error: ListenDatagram=[::1]:65536: \
+             port 65536 in \"[::1]:65536\" is out of range (1-65535)"
+        ]
+    );
+    // Not a port problem: the generic message still.
+    for v in [
+        "localhost:70000",
+        "127.0.0.1:http",
+        "[::1]70000",
+        "1.2.3:70000",
+        "[::1]:",
+    ] {
+        let e = errs(&format!("[Socket]\nListenStream={v}\n"));
+        assert!(e[0].contains("is not an absolute path"), "{v}: {e:?}");
+    }
     let e = errs("[Socket]\nListenStream=127.0.0.1:0\n");
     assert!(e[0].contains("port 0 in"), "{e:?}");
     let e = errs("[Socket]\n\nListenFIFO=fifo\n");
@@ -519,4 +542,73 @@ fn installed_socket_units_of_this_machine_load() {
         let errors: Vec<_> = p.diagnostics.iter().filter(|d| d.is_error()).collect();
         assert!(errors.is_empty(), "{name}: {errors:#?}");
     }
+}
+
+/// Tester's finding: `TriggerLimitIntervalSec=`/`TriggerLimitBurst=` were
+/// only warned "not enforced" while a fixed 20 in 2 s applied. They are read
+/// now, with systemd's defaults (2 s; 200 with Accept=yes, else 20).
+#[test]
+fn trigger_limit_is_read_with_systemds_defaults() {
+    use crate::model::TriggerLimit;
+    use std::time::Duration;
+    let limit = |text: &str| {
+        let u = ok(text);
+        assert!(u.not_enforced.is_empty(), "{:?}", u.not_enforced);
+        u.socket.as_ref().unwrap().trigger_limit
+    };
+    let secs = |interval, burst| TriggerLimit {
+        interval: Duration::from_secs(interval),
+        burst,
+    };
+    assert_eq!(limit("[Socket]\nListenStream=22\n"), secs(2, 20));
+    assert_eq!(
+        limit("[Socket]\nListenStream=22\nAccept=yes\n"),
+        secs(2, 200)
+    );
+    // Accept= after the limit still picks the default.
+    assert_eq!(
+        limit("[Socket]\nTriggerLimitIntervalSec=5\nListenStream=22\nAccept=yes\n"),
+        secs(5, 200)
+    );
+    let set =
+        limit("[Socket]\nListenStream=22\nTriggerLimitIntervalSec=500ms\nTriggerLimitBurst=3\n");
+    assert_eq!(set.interval, Duration::from_millis(500));
+    assert_eq!(set.burst, 3);
+    let off = limit("[Socket]\nListenStream=22\nTriggerLimitIntervalSec=0\n");
+    assert!(off.is_disabled());
+    assert!(limit("[Socket]\nListenStream=22\nTriggerLimitBurst=0\n").is_disabled());
+    assert!(!limit("[Socket]\nListenStream=22\n").is_disabled());
+    // systemd's "unset" values leave the defaults.
+    assert_eq!(
+        limit(
+            "[Socket]\nListenStream=22\nTriggerLimitIntervalSec=infinity\nTriggerLimitBurst=4294967295\n"
+        ),
+        secs(2, 20)
+    );
+    let e = errs("[Socket]\nListenStream=22\nTriggerLimitIntervalSec=soon\nTriggerLimitBurst=-1\n");
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(
+        e[0].starts_with("/etc/vigil/web.socket:3: error: TriggerLimitIntervalSec=soon: "),
+        "{e:?}"
+    );
+    assert_eq!(
+        e[1],
+        "/etc/vigil/web.socket:4: error: TriggerLimitBurst=-1: expected a non-negative number"
+    );
+    assert!(
+        errs("[Socket]\nListenStream=22\nTriggerLimitBurst=\n")[0]
+            .contains(":3: error: TriggerLimitBurst=: ")
+    );
+}
+
+/// Tester's finding: an empty `FileDescriptorName=` was a load error; in
+/// systemd it resets the name to the default, the unit's name.
+#[test]
+fn an_empty_file_descriptor_name_resets_it_to_the_units_name() {
+    let u = ok("[Socket]\nListenStream=22\nFileDescriptorName=http\nFileDescriptorName=\n");
+    assert_eq!(u.socket.as_ref().unwrap().fd_name, "web.socket");
+    let u = ok("[Socket]\nFileDescriptorName=\nListenStream=22\n");
+    assert_eq!(u.socket.as_ref().unwrap().fd_name, "web.socket");
+    let u = ok("[Socket]\nListenStream=22\nFileDescriptorName=\nFileDescriptorName=http\n");
+    assert_eq!(u.socket.as_ref().unwrap().fd_name, "http");
 }
