@@ -596,6 +596,8 @@ pub struct UnitInfo {
     pub state: State,
     pub reason: Option<Reason>,
     pub main_pid: Option<u32>,
+    /// The control process running (ExecStartPre=, ExecReload=, ExecStop=...).
+    pub control_pid: Option<u32>,
     /// When the unit entered its current state.
     pub since: Time,
     /// When the step under way (a start, a stop command, the wait after a

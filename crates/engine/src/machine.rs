@@ -1472,6 +1472,7 @@ impl Machine {
             state: s.phase.state(),
             reason: s.reason.clone(),
             main_pid: s.main_pid,
+            control_pid: s.control.map(|c| c.0),
             since: s.since,
             timeout: s.timeout,
             restarts: s.restarts,

@@ -737,6 +737,18 @@ pub struct UnitProperties {
     pub status_text: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_errno: Option<i32>,
+    /// The control process running (ExecStartPre=, ExecReload=, ExecStop=...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_pid: Option<u32>,
+    /// `StartLimitIntervalSec=` (µs, 18446744073709551615 for infinity) and
+    /// `StartLimitBurst=`: absent for a unit that did not load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_limit_interval_us: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_limit_burst: Option<u32>,
+    /// A socket unit's settings and counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket: Option<SocketProperties>,
     /// A service's settings (absent for a target, a socket, a name not found).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<ServiceProperties>,
@@ -783,6 +795,58 @@ pub struct ServiceProperties {
     pub kill_signal: i32,
     pub send_sigkill: bool,
     pub remain_after_exit: bool,
+    /// `none`, `main`, `exec`, `all`: as the manager applies it (`main` for
+    /// `Type=notify` and with `WatchdogSec=` when unset).
+    #[serde(default)]
+    pub notify_access: String,
+    /// `TimeoutAbortSec=`, the stop timeout when unset (µs, as the others).
+    #[serde(default)]
+    pub timeout_abort_us: u64,
+    /// `WatchdogSec=` (µs; 0: no watchdog).
+    #[serde(default)]
+    pub watchdog_us: u64,
+}
+
+/// The `[Socket]` settings `show` reports, and the manager's counts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SocketProperties {
+    /// Every `Listen*=` line, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub listen: Vec<ListenProperty>,
+    pub accept: bool,
+    pub backlog: u32,
+    /// `default`, `both`, `ipv6-only`.
+    pub bind_ipv6_only: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub socket_user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub socket_group: Option<String>,
+    pub socket_mode: u32,
+    pub directory_mode: u32,
+    pub free_bind: bool,
+    pub pass_credentials: bool,
+    pub reuse_port: bool,
+    pub remove_on_stop: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub symlinks: Vec<String>,
+    pub max_connections: u32,
+    /// `FileDescriptorName=` (the unit's name when unset).
+    pub fd_name: String,
+    /// `Accept=yes`: the connections whose instances run now, and every
+    /// connection accepted since the manager (or its saved state) began.
+    pub n_connections: u32,
+    pub n_accepted: u32,
+}
+
+/// One `Listen*=` line: systemd's word for its type (`Stream`,
+/// `Datagram`, `SequentialPacket`, `FIFO`, `Netlink`) and its address as
+/// systemd prints it (`127.0.0.1:80`, `[::]:80`, `/run/x.sock`, `@name`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListenProperty {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub address: String,
 }
 
 /// One `ExecStart=` command.

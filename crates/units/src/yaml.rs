@@ -381,6 +381,9 @@ impl Parser<'_> {
             svc.restart = RestartPolicy::Always;
             svc.restart_sec = RESPAWN_DELAY;
         }
+        // systemd's TimeoutAbortSec= is the stop timeout when unset, and
+        // zinit has no setting for it.
+        svc.timeout_abort = svc.timeout_stop;
         unit.service = Some(svc);
         Some(unit)
     }
@@ -978,6 +981,7 @@ mod tests {
         assert!(!svc.remain_after_exit);
         assert_eq!(svc.timeout_start, None);
         assert_eq!(svc.timeout_stop, Some(Duration::from_secs(10)));
+        assert_eq!(svc.timeout_abort, svc.timeout_stop);
         assert_eq!(svc.stdout, Output::Log);
         assert_eq!(svc.stderr, Output::Log);
         assert_eq!(svc.kill_signal, 15);
@@ -1322,6 +1326,10 @@ dir: /srv/web
     fn shutdown_timeout_values() {
         let (_, svc) = service("exec: x\nshutdown_timeout: 30\n");
         assert_eq!(svc.timeout_stop, Some(Duration::from_secs(30)));
+        assert_eq!(
+            svc.timeout_abort, svc.timeout_stop,
+            "TimeoutAbortSec= follows"
+        );
         let (_, svc) = service("exec: x\nshutdown_timeout: 0.25\n");
         assert_eq!(svc.timeout_stop, Some(Duration::from_millis(250)));
         let (_, svc) = service("exec: x\nshutdown_timeout: 0\n");

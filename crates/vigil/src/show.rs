@@ -21,10 +21,12 @@ pub struct Options {
 }
 
 /// One property: its name and its values, one a line (`ExecStart=` has
-/// one per command, as systemctl prints it; the others exactly one).
+/// one per command and `Listen=` one per address, as systemctl prints
+/// them: `many`; the others exactly one).
 struct Prop {
     name: String,
     values: Vec<String>,
+    many: bool,
 }
 
 impl Prop {
@@ -33,10 +35,22 @@ impl Prop {
     }
 }
 
+/// A property of one value, which stays on its line ([`printable`]).
 fn one(name: &str, value: impl Into<String>) -> Prop {
     Prop {
         name: name.to_string(),
-        values: vec![value.into()],
+        values: vec![printable(value.into())],
+        many: false,
+    }
+}
+
+/// A property of one value a line (`ExecStart=`, `Listen=`), each kept on
+/// its line: its control characters C-escaped ([`escape_controls`]).
+fn lines(name: &str, values: impl IntoIterator<Item = String>) -> Prop {
+    Prop {
+        name: name.to_string(),
+        values: values.into_iter().map(|v| escape_controls(&v)).collect(),
+        many: true,
     }
 }
 
@@ -44,21 +58,83 @@ fn yes(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
+/// A list property (`Names=`, `Environment=`, `After=`...): its words, each
+/// as systemctl show prints a word of a list ([`shell_quote`]), a space
+/// between them: `Environment=A=1 "B=two words" "C=x\ny"`.
 fn words(list: &[String]) -> String {
-    list.join(" ")
+    let quoted: Vec<String> = list.iter().map(|w| shell_quote(w)).collect();
+    quoted.join(" ")
 }
 
-/// The words with those that hold a space or a quote in double quotes, as
-/// systemctl show prints `Environment=A=1 "B=two words"`.
-fn quoted_words(list: &[String]) -> String {
-    let quote = |w: &String| {
-        if !w.contains(|c: char| c.is_whitespace() || c == '"' || c == '\\') {
-            return w.clone();
+/// The characters for which a word of a list goes in double quotes (the
+/// shell's blanks, quotes, globs and operators, as systemd's
+/// `shell_maybe_quote` has them), besides the control characters.
+const NEEDS_QUOTES: &str = " \t\n\r\"\\`$*?['()<>|&;!";
+
+/// The characters that take a backslash inside the double quotes.
+const NEEDS_BACKSLASH: &str = "\"\\`$";
+
+/// A word of a list property as systemctl show prints it (systemd's
+/// `shell_maybe_quote`): as it is when the shell would read it so, else in
+/// double quotes with `"`, `\`, `` ` `` and `$` backslashed and the control
+/// characters C-escaped (`\n`, `\t`, `\x1b`): one word a shell reads back,
+/// and never a line broken.
+fn shell_quote(word: &str) -> String {
+    let special = |c: char| c.is_ascii_control() || NEEDS_QUOTES.contains(c);
+    if !word.contains(special) {
+        return word.to_string();
+    }
+    let mut out = String::with_capacity(word.len() + 2);
+    out.push('"');
+    for c in word.chars() {
+        if c.is_ascii_control() {
+            out.push_str(&c_escape(c));
+        } else {
+            if NEEDS_BACKSLASH.contains(c) {
+                out.push('\\');
+            }
+            out.push(c);
         }
-        let escaped = w.replace('\\', "\\\\").replace('"', "\\\"");
-        format!("\"{escaped}\"")
-    };
-    list.iter().map(quote).collect::<Vec<_>>().join(" ")
+    }
+    out.push('"');
+    out
+}
+
+/// A control character as C writes it: `\n`, `\t`... or `\xNN`.
+fn c_escape(c: char) -> String {
+    match c {
+        '\u{7}' => "\\a".into(),
+        '\u{8}' => "\\b".into(),
+        '\u{c}' => "\\f".into(),
+        '\n' => "\\n".into(),
+        '\r' => "\\r".into(),
+        '\t' => "\\t".into(),
+        '\u{b}' => "\\v".into(),
+        c => format!("\\x{:02x}", u32::from(c)),
+    }
+}
+
+/// `value` with its control characters C-escaped (the rest as it is).
+fn escape_controls(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c.is_ascii_control() {
+            true => out.push_str(&c_escape(c)),
+            false => out.push(c),
+        }
+    }
+    out
+}
+
+/// A single value as systemctl show prints it: one with a newline is
+/// `[unprintable]` (systemd's word: the line would break); the other
+/// control characters, which systemd prints raw, vigil C-escapes, so that a
+/// carriage return or a terminal's escape sequence cannot garble the lines.
+fn printable(value: String) -> String {
+    if value.contains('\n') {
+        return "[unprintable]".into();
+    }
+    escape_controls(&value)
 }
 
 fn timestamp(us: Option<u64>) -> String {
@@ -166,44 +242,55 @@ fn sub_state<'a>(state: &'a str, name: &str) -> &'a str {
     }
 }
 
+/// A PID, 0 for none, as systemd says it.
+fn pid(pid: Option<u32>) -> String {
+    pid.unwrap_or(0).to_string()
+}
+
+/// A file's mode as systemctl show prints one: `0644`.
+fn mode(mode: u32) -> String {
+    format!("{mode:04o}")
+}
+
 /// Every property of a unit vigil knows, in systemctl show's order: the
-/// service's first, then the unit's.
+/// service's (or the socket's) first, then the unit's.
 fn unit_props(u: &UnitProperties) -> Vec<Prop> {
     let mut props = Vec::new();
-    let is_socket = u.name.ends_with(".socket");
     if let Some(s) = &u.service {
         props.extend([
             one("Type", &s.service_type),
             one("Restart", &s.restart),
+            one("NotifyAccess", &s.notify_access),
             one("RestartUSec", timespan(s.restart_us)),
             one("TimeoutStartUSec", timespan(s.timeout_start_us)),
             one("TimeoutStopUSec", timespan(s.timeout_stop_us)),
+            one("TimeoutAbortUSec", timespan(s.timeout_abort_us)),
+            one("WatchdogUSec", timespan(s.watchdog_us)),
             one("RemainAfterExit", yes(s.remain_after_exit)),
-            one("MainPID", u.main_pid.unwrap_or(0).to_string()),
+            one("MainPID", pid(u.main_pid)),
+            one("ControlPID", pid(u.control_pid)),
             one("StatusText", u.status_text.clone().unwrap_or_default()),
             one("StatusErrno", u.status_errno.unwrap_or(0).to_string()),
             one("Result", u.result.clone().unwrap_or_default()),
             one("NRestarts", u.restarts.to_string()),
-            one("ExecMainPID", u.exec_main_pid.unwrap_or(0).to_string()),
+            one("ExecMainPID", pid(u.exec_main_pid)),
             one("ExecMainCode", u.exec_main_code.unwrap_or(0).to_string()),
             one(
                 "ExecMainStatus",
                 u.exec_main_status.unwrap_or(0).to_string(),
             ),
-            Prop {
-                name: "ExecStart".into(),
-                values: (s.exec_start.iter())
-                    .map(|c| {
-                        format!(
-                            "{{ path={} ; argv[]={} ; ignore_errors={} }}",
-                            c.path,
-                            c.argv.join(" "),
-                            yes(c.ignore_errors)
-                        )
-                    })
-                    .collect(),
-            },
-            one("Environment", quoted_words(&s.environment)),
+            lines(
+                "ExecStart",
+                s.exec_start.iter().map(|c| {
+                    format!(
+                        "{{ path={} ; argv[]={} ; ignore_errors={} }}",
+                        c.path,
+                        c.argv.join(" "),
+                        yes(c.ignore_errors)
+                    )
+                }),
+            ),
+            one("Environment", words(&s.environment)),
             one(
                 "WorkingDirectory",
                 s.working_directory.clone().unwrap_or_default(),
@@ -214,8 +301,32 @@ fn unit_props(u: &UnitProperties) -> Vec<Prop> {
             one("KillSignal", s.kill_signal.to_string()),
             one("SendSIGKILL", yes(s.send_sigkill)),
         ]);
-    } else if is_socket && u.load_state == "loaded" {
-        props.push(one("Result", u.result.clone().unwrap_or_default()));
+    } else if let Some(s) = &u.socket {
+        props.extend([
+            one("BindIPv6Only", &s.bind_ipv6_only),
+            one("Backlog", s.backlog.to_string()),
+            one("SocketUser", s.socket_user.clone().unwrap_or_default()),
+            one("SocketGroup", s.socket_group.clone().unwrap_or_default()),
+            one("SocketMode", mode(s.socket_mode)),
+            one("DirectoryMode", mode(s.directory_mode)),
+            one("Accept", yes(s.accept)),
+            one("FreeBind", yes(s.free_bind)),
+            one("PassCredentials", yes(s.pass_credentials)),
+            one("RemoveOnStop", yes(s.remove_on_stop)),
+            // `Listen=127.0.0.1:80 (Stream)`, one line for each.
+            lines(
+                "Listen",
+                (s.listen.iter()).map(|l| format!("{} ({})", l.address, l.kind)),
+            ),
+            one("Symlinks", words(&s.symlinks)),
+            one("MaxConnections", s.max_connections.to_string()),
+            one("ReusePort", yes(s.reuse_port)),
+            one("ControlPID", pid(u.control_pid)),
+            one("Result", u.result.clone().unwrap_or_default()),
+            one("NConnections", s.n_connections.to_string()),
+            one("NAccepted", s.n_accepted.to_string()),
+            one("FileDescriptorName", &s.fd_name),
+        ]);
     }
     props.push(one("Id", &u.name));
     props.push(one("Names", words(&u.names)));
@@ -268,6 +379,12 @@ fn unit_props(u: &UnitProperties) -> Vec<Prop> {
             one("CanReload", yes(u.can_reload)),
             one("RefuseManualStart", yes(u.refuse_manual_start)),
             one("RefuseManualStop", yes(u.refuse_manual_stop)),
+        ]);
+    }
+    if let (Some(interval), Some(burst)) = (u.start_limit_interval_us, u.start_limit_burst) {
+        props.extend([
+            one("StartLimitIntervalUSec", timespan(interval)),
+            one("StartLimitBurst", burst.to_string()),
         ]);
     }
     if let Some(why) = &u.load_error {
@@ -338,7 +455,8 @@ fn print(props: &[Prop], opts: &Options) {
 }
 
 /// The same properties as a JSON object, in the listing's order: names to
-/// values (strings; `ExecStart` a list of its commands).
+/// values (strings; `ExecStart` a list of its commands, `Listen` of its
+/// addresses).
 struct JsonObject<'a>(&'a [Prop]);
 
 impl serde::Serialize for JsonObject<'_> {
@@ -346,9 +464,9 @@ impl serde::Serialize for JsonObject<'_> {
         use serde::ser::SerializeMap as _;
         let mut map = s.serialize_map(Some(self.0.len()))?;
         for p in self.0 {
-            match p.name.as_str() {
-                "ExecStart" => map.serialize_entry(&p.name, &p.values)?,
-                _ => map.serialize_entry(&p.name, &p.values.concat())?,
+            match p.many {
+                true => map.serialize_entry(&p.name, &p.values)?,
+                false => map.serialize_entry(&p.name, &p.values.concat())?,
             }
         }
         map.end()
@@ -397,6 +515,26 @@ mod tests {
         assert_eq!(timespan(3_600_000_000), "1h");
         assert_eq!(timespan(0), "0");
         assert_eq!(timespan(u64::MAX), "infinity");
+    }
+
+    #[test]
+    fn list_words_quoted_as_systemd_quotes_them() {
+        assert_eq!(shell_quote("A=1"), "A=1");
+        assert_eq!(shell_quote("F=ünïcödé"), "F=ünïcödé");
+        assert_eq!(shell_quote("B=two words"), r#""B=two words""#);
+        assert_eq!(shell_quote("B=x\ny"), r#""B=x\ny""#);
+        assert_eq!(shell_quote("C=$HOME `id`"), r#""C=\$HOME \`id\`""#);
+        assert_eq!(shell_quote("D=a'b\\c"), r#""D=a'b\\c""#);
+        assert_eq!(shell_quote("E=\u{1b}[1m\u{7f}"), r#""E=\x1b[1m\x7f""#);
+        assert_eq!(words(&["a".into(), "b c".into()]), r#"a "b c""#);
+    }
+
+    #[test]
+    fn single_values_stay_on_their_line() {
+        assert_eq!(printable("a\nb".into()), "[unprintable]");
+        assert_eq!(printable("a\rb\tc".into()), r"a\rb\tc");
+        assert_eq!(printable("say \"hi\" $x".into()), "say \"hi\" $x");
+        assert_eq!(escape_controls("a\nb"), r"a\nb");
     }
 
     #[test]

@@ -12,11 +12,12 @@ use std::collections::{BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 use vigil_engine::{Reason, State};
 use vigil_proto::{
-    Body, DependencyProperties, ExecLine, ManagerProperties, Reply, ServiceProperties,
-    UnitProperties,
+    Body, DependencyProperties, ExecLine, ListenProperty, ManagerProperties, Reply,
+    ServiceProperties, SocketProperties, UnitProperties,
 };
 use vigil_units::model::{
-    Format, KillMode, RestartPolicy, ServiceType, Unit, UnitKind, WorkingDirectory,
+    Format, KillMode, ListenKind, NotifyAccess, RestartPolicy, ServiceType, Socket, Unit, UnitKind,
+    WorkingDirectory,
 };
 
 use crate::daemon::Daemon;
@@ -37,6 +38,13 @@ pub(crate) struct History {
     inactive_enter_us: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     exec_main_pid: Option<u32>,
+    /// A socket unit's connections accepted (Accept=yes): NAccepted.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    n_accepted: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Down as systemd counts it for its timestamps: inactive or failed, or
@@ -66,6 +74,10 @@ impl History {
 
     pub(crate) fn main_pid(&mut self, pid: u32) {
         self.exec_main_pid = Some(pid);
+    }
+
+    fn accepted(&mut self) {
+        self.n_accepted = self.n_accepted.saturating_add(1);
     }
 }
 
@@ -134,8 +146,75 @@ fn kill_mode_word(mode: KillMode) -> &'static str {
     }
 }
 
+fn notify_access_word(access: NotifyAccess) -> &'static str {
+    match access {
+        NotifyAccess::None => "none",
+        NotifyAccess::Main => "main",
+        NotifyAccess::Exec => "exec",
+        NotifyAccess::All => "all",
+    }
+}
+
 fn micros(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// `StartLimitIntervalSec=` in µs: the loader keeps `infinity` as about
+/// 136 years (u32::MAX seconds, so the engine's arithmetic cannot
+/// overflow); systemd says `infinity`.
+fn start_limit_interval_us(unit: &Unit) -> u64 {
+    let interval = unit.start_limit.interval;
+    match interval >= std::time::Duration::from_secs(u64::from(u32::MAX)) {
+        true => u64::MAX,
+        false => micros(interval),
+    }
+}
+
+/// systemd's word for a `Listen*=` line's type (`socket_port_type`).
+fn listen_word(kind: ListenKind) -> &'static str {
+    match kind {
+        ListenKind::Stream => "Stream",
+        ListenKind::Datagram => "Datagram",
+        ListenKind::SequentialPacket => "SequentialPacket",
+        ListenKind::Fifo => "FIFO",
+        ListenKind::Netlink => "Netlink",
+    }
+}
+
+/// A socket unit's settings, as `show` reports them; the counts are the
+/// caller's.
+fn socket_properties(socket: &Socket) -> SocketProperties {
+    SocketProperties {
+        listen: (socket.listen.iter())
+            .map(|l| ListenProperty {
+                kind: listen_word(l.kind).into(),
+                address: l.address.to_string(),
+            })
+            .collect(),
+        accept: socket.accept,
+        backlog: socket.backlog,
+        bind_ipv6_only: match socket.bind_ipv6_only {
+            None => "default",
+            Some(true) => "ipv6-only",
+            Some(false) => "both",
+        }
+        .into(),
+        socket_user: socket.user.clone(),
+        socket_group: socket.group.clone(),
+        socket_mode: socket.socket_mode,
+        directory_mode: socket.directory_mode,
+        free_bind: socket.free_bind,
+        pass_credentials: socket.pass_credentials,
+        reuse_port: socket.reuse_port,
+        remove_on_stop: socket.remove_on_stop,
+        symlinks: (socket.symlinks.iter())
+            .map(|p| p.display().to_string())
+            .collect(),
+        max_connections: socket.max_connections,
+        fd_name: socket.fd_name.clone(),
+        n_connections: 0,
+        n_accepted: 0,
+    }
 }
 
 /// A unit's service settings, as `show` reports them.
@@ -175,6 +254,9 @@ fn service_properties(unit: &Unit) -> Option<ServiceProperties> {
         kill_signal: s.kill_signal,
         send_sigkill: s.send_sigkill,
         remain_after_exit: s.remain_after_exit,
+        notify_access: notify_access_word(s.notify_access).into(),
+        timeout_abort_us: infinite(s.timeout_abort),
+        watchdog_us: s.watchdog.map_or(0, micros),
     })
 }
 
@@ -201,6 +283,15 @@ impl Daemon {
         history.state_changed(from, to, now_us);
         if let Some(pid) = main_pid {
             history.main_pid(pid);
+        }
+        // An instance started for a connection: its socket accepted one
+        // (the connection is held from the accept until the instance is
+        // done with it).
+        if down(from)
+            && !down(to)
+            && let Some(socket) = self.connection_socket(unit).map(String::from)
+        {
+            self.history.entry(socket).or_default().accepted();
         }
     }
 
@@ -379,6 +470,14 @@ impl Daemon {
             inactive_enter_us: history.inactive_enter_us,
             status_text: info.as_ref().and_then(|i| i.status_text.clone()),
             status_errno: info.as_ref().and_then(|i| i.status_errno),
+            control_pid: info.as_ref().and_then(|i| i.control_pid),
+            start_limit_interval_us: loaded.then(|| start_limit_interval_us(def)),
+            start_limit_burst: loaded.then_some(def.start_limit.burst),
+            socket: (socket.filter(|_| loaded)).map(|s| SocketProperties {
+                n_connections: u32::try_from(self.open_connections(name)).unwrap_or(u32::MAX),
+                n_accepted: history.n_accepted,
+                ..socket_properties(s)
+            }),
             service: service_properties(def).filter(|_| loaded),
             deps: Some(deps),
             can_start: loaded && !def.refuse_manual_start,
@@ -405,6 +504,9 @@ impl Daemon {
                 .map(|p| p.display().to_string())
                 .collect(),
             result: Some("success".into()),
+            start_limit_interval_us: Some(start_limit_interval_us(unit)),
+            start_limit_burst: Some(unit.start_limit.burst),
+            socket: unit.socket.as_ref().map(socket_properties),
             service: service_properties(unit),
             deps: Some(DependencyProperties {
                 requires: list(&unit.deps.requires),
@@ -433,9 +535,12 @@ impl Daemon {
         // systemd answers for a service it has no file of with a service's
         // defaults (MainPID=0, Type=simple, Result=success...): a script's
         // `[ "$(vigil show -p MainPID --value x)" -gt 0 ]` reads a number.
-        let service = vigil_units::name::kind_of(name)
-            .filter(|kind| *kind == UnitKind::Service)
-            .and_then(|kind| service_properties(&Unit::new(name, kind, Format::Builtin)));
+        // The unit-wide defaults too (StartLimitBurst=5...), for any type.
+        let defaults =
+            vigil_units::name::kind_of(name).map(|k| Unit::new(name, k, Format::Builtin));
+        let service = (defaults.as_ref())
+            .filter(|unit| unit.kind == UnitKind::Service)
+            .and_then(service_properties);
         UnitProperties {
             name: name.to_string(),
             names: vec![name.to_string()],
@@ -444,6 +549,8 @@ impl Daemon {
             state: State::Inactive.to_string(),
             result: service.is_some().then(|| "success".into()),
             service,
+            start_limit_interval_us: defaults.as_ref().map(start_limit_interval_us),
+            start_limit_burst: defaults.as_ref().map(|u| u.start_limit.burst),
             ..UnitProperties::default()
         }
     }

@@ -812,6 +812,20 @@ impl Daemon {
             None => Vec::new(),
         }
     }
+
+    /// The socket unit whose accepted connection `instance` serves, while
+    /// it holds one (`vigil show`'s NAccepted counts them).
+    pub(crate) fn connection_socket(&self, instance: &str) -> Option<&str> {
+        let c = self.sockets.connections.get(instance)?;
+        Some(&c.socket)
+    }
+
+    /// The connections of `socket` (Accept=yes) held by running instances:
+    /// `vigil show`'s NConnections.
+    pub(crate) fn open_connections(&self, socket: &str) -> usize {
+        let held = self.sockets.connections.values();
+        held.filter(|c| c.socket == socket).count()
+    }
 }
 
 /// The prefix of a listening socket's name in vigil-init's fd store:

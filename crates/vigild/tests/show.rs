@@ -329,3 +329,256 @@ fn json_parses_as_an_object_or_an_array() {
     assert_eq!(manager["NFailedUnits"], "0");
     assert!(alive(pid));
 }
+
+/// An `Environment=` value with a newline (a unit file's C escape, a YAML
+/// string's) stays on its line, as systemctl show prints a word of a list:
+/// in double quotes, the newline `\n`, `$` and `"` backslashed; a single
+/// value with a newline is systemd's `[unprintable]`, one with another
+/// control character has it C-escaped.
+#[test]
+fn control_characters_never_break_a_line() {
+    let m = Manager::start(&[
+        (
+            "file.service",
+            &sleeper("Environment=\"B=x\\ny\" \"C=a$b\" \"D=say \\\"hi\\\"\" E=plain\n"),
+        ),
+        (
+            "zinit.yaml",
+            "exec: /bin/sleep 1000\nenv:\n  B: \"x\\ny\"\n",
+        ),
+        ("tab.yaml", "exec: /bin/sleep 1000\ndir: \"/tmp/a\\tb\"\n"),
+        (
+            "newline.yaml",
+            "exec: /bin/sleep 1000\ndir: \"/tmp/a\\nb\"\n",
+        ),
+    ]);
+    let p = show(&m, &["file"]);
+    assert_eq!(
+        get(&p, "Environment"),
+        r#""B=x\ny" "C=a\$b" "D=say \"hi\"" E=plain"#
+    );
+    let out = m.vigil_ok(&["show", "-p", "Environment", "--value", "zinit"]);
+    assert_eq!(out, "\"B=x\\ny\"\n");
+    assert_eq!(get(&show(&m, &["tab"]), "WorkingDirectory"), "/tmp/a\\tb");
+    let out = m.vigil_ok(&["show", "-P", "WorkingDirectory", "newline"]);
+    assert_eq!(out, "[unprintable]\n");
+}
+
+/// NotifyAccess= as systemd defaults it: `main` for Type=notify and with
+/// WatchdogSec=, `none` else, and as set.
+#[test]
+fn notify_access_is_systemds_default_or_as_set() {
+    let m = Manager::start(&[
+        ("notify.service", &sleeper("Type=notify\n")),
+        ("dog.service", &sleeper("WatchdogSec=1\n")),
+        ("plain.service", &sleeper("")),
+        ("all.service", &sleeper("Type=notify\nNotifyAccess=all\n")),
+        ("exec.service", &sleeper("NotifyAccess=exec\n")),
+        ("zinit.yaml", "exec: /bin/sleep 1000\n"),
+    ]);
+    for (unit, access) in [
+        ("notify", "main"),
+        ("dog", "main"),
+        ("plain", "none"),
+        ("all", "all"),
+        ("exec", "exec"),
+        ("zinit", "none"),
+    ] {
+        let out = m.vigil_ok(&["show", "-p", "NotifyAccess", unit]);
+        assert_eq!(out, format!("NotifyAccess={access}\n"), "{unit}");
+    }
+}
+
+/// WatchdogUSec= and TimeoutAbortUSec= in systemd's spans: 0 without a
+/// watchdog; the abort timeout is the stop timeout unless set.
+#[test]
+fn watchdog_and_abort_timeouts_are_shown() {
+    let m = Manager::start(&[
+        (
+            "dog.service",
+            &sleeper("WatchdogSec=1\nTimeoutAbortSec=1\nTimeoutStopSec=7\n"),
+        ),
+        ("plain.service", &sleeper("TimeoutStopSec=7\n")),
+        ("forever.service", &sleeper("TimeoutAbortSec=infinity\n")),
+        ("zinit.yaml", "exec: /bin/sleep 1000\nshutdown_timeout: 3\n"),
+    ]);
+    let p = show(&m, &["-p", "WatchdogUSec,TimeoutAbortUSec", "dog"]);
+    assert_eq!(
+        p,
+        [
+            ("TimeoutAbortUSec".into(), "1s".into()),
+            ("WatchdogUSec".into(), "1s".into())
+        ]
+    );
+    let p = show(&m, &["plain"]);
+    assert_eq!(get(&p, "WatchdogUSec"), "0");
+    assert_eq!(get(&p, "TimeoutAbortUSec"), "7s");
+    let out = m.vigil_ok(&["show", "-P", "TimeoutAbortUSec", "forever"]);
+    assert_eq!(out, "infinity\n");
+    let out = m.vigil_ok(&["show", "-P", "TimeoutAbortUSec", "zinit"]);
+    assert_eq!(out, "3s\n");
+}
+
+/// StartLimitIntervalUSec= and StartLimitBurst= for every unit (systemd's
+/// defaults, 10s and 5, when unset; `infinity`); ControlPID= the PID of the
+/// control process that runs, 0 when none does.
+#[test]
+fn start_limits_and_the_control_pid() {
+    let dir = TempDir::new("show-control");
+    let pid_file = dir.path().join("pre.pid");
+    let m = Manager::start(&[
+        ("plain.service", &sleeper("")),
+        (
+            "limited.service",
+            &sleeper("[Unit]\nStartLimitIntervalSec=1min\nStartLimitBurst=3\n"),
+        ),
+        (
+            "endless.service",
+            &sleeper("[Unit]\nStartLimitIntervalSec=infinity\n"),
+        ),
+        ("t.target", "[Unit]\nDescription=t\n"),
+        (
+            "pre.service",
+            &sleeper(&format!(
+                "ExecStartPre=/bin/sh -c 'echo $$$$ > {}; exec /bin/sleep 1000'\n",
+                pid_file.display()
+            )),
+        ),
+    ]);
+    let p = show(&m, &["plain"]);
+    assert_eq!(get(&p, "StartLimitIntervalUSec"), "10s");
+    assert_eq!(get(&p, "StartLimitBurst"), "5");
+    assert_eq!(get(&p, "ControlPID"), "0");
+    let p = show(
+        &m,
+        &["-p", "StartLimitIntervalUSec,StartLimitBurst", "limited"],
+    );
+    assert_eq!(
+        p,
+        [
+            ("StartLimitIntervalUSec".into(), "1min".into()),
+            ("StartLimitBurst".into(), "3".into())
+        ]
+    );
+    let out = m.vigil_ok(&["show", "-P", "StartLimitIntervalUSec", "endless"]);
+    assert_eq!(out, "infinity\n");
+    assert_eq!(get(&show(&m, &["t.target"]), "StartLimitBurst"), "5");
+    assert_eq!(get(&show(&m, &["nope"]), "StartLimitBurst"), "5");
+
+    m.vigil_ok(&["start", "--no-block", "pre"]);
+    harness::wait_until("ExecStartPre= writes its PID", || {
+        std::fs::read_to_string(&pid_file).is_ok_and(|s| s.ends_with('\n'))
+    });
+    let pre: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let out = m.vigil_ok(&["show", "-p", "ControlPID", "--value", "pre"]);
+    assert_eq!(out, format!("{pre}\n"));
+    assert_eq!(get(&show(&m, &["pre"]), "MainPID"), "0");
+    assert!(send_signal(pre, "KILL"));
+}
+
+/// A socket unit's settings in systemd's names and formats: `Listen=` a
+/// line for each address with its type, modes in octal; with Accept=yes,
+/// NConnections= the connections its instances hold and NAccepted= every
+/// one accepted.
+#[test]
+fn a_socket_shows_its_listen_lines_and_counts() {
+    use std::io::Read as _;
+    let dir = TempDir::new("show-sockets");
+    let path = dir.path().join("s.sock");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=echo.socket\n"),
+        (
+            "echo.socket",
+            &format!(
+                "[Socket]\nListenStream=127.0.0.1:{port}\nListenStream={}\n\
+                 Accept=yes\nMaxConnections=7\nSocketMode=0600\nRemoveOnStop=yes\n\
+                 FileDescriptorName=web\nBacklog=32\n",
+                path.display()
+            ),
+        ),
+        // Holds its connection until it is stopped.
+        ("echo@.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ("plain.socket", "[Socket]\nListenFIFO=/nonexistent/fifo\n"),
+    ]);
+    m.wait_state("echo.socket", "running");
+    let p = show(&m, &["echo.socket"]);
+    let listen: Vec<&str> = (p.iter())
+        .filter(|(k, _)| k == "Listen")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let unix = format!("{} (Stream)", path.display());
+    assert_eq!(listen, [format!("127.0.0.1:{port} (Stream)"), unix]);
+    for (key, value) in [
+        ("Accept", "yes"),
+        ("MaxConnections", "7"),
+        ("SocketMode", "0600"),
+        ("DirectoryMode", "0755"),
+        ("RemoveOnStop", "yes"),
+        ("FileDescriptorName", "web"),
+        ("Backlog", "32"),
+        ("BindIPv6Only", "default"),
+        ("NConnections", "0"),
+        ("NAccepted", "0"),
+        ("ControlPID", "0"),
+        ("Result", "success"),
+        ("Triggers", ""),
+    ] {
+        if value.is_empty() {
+            assert!(!has(&p, key), "{key}: {p:?}");
+        } else {
+            assert_eq!(get(&p, key), value, "{key}: {p:?}");
+        }
+    }
+    let out = m.vigil_ok(&["show", "-p", "Listen", "--value", "echo.socket"]);
+    assert_eq!(
+        out,
+        format!("127.0.0.1:{port} (Stream)\n{} (Stream)\n", path.display())
+    );
+
+    let mut first = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    m.wait_state("echo@0.service", "running");
+    let _second = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    m.wait_state("echo@1.service", "running");
+    let counts = || show(&m, &["-p", "NConnections,NAccepted", "echo.socket"]);
+    assert_eq!(
+        counts(),
+        [
+            ("NConnections".into(), "2".into()),
+            ("NAccepted".into(), "2".into())
+        ]
+    );
+    m.vigil_ok(&["stop", "echo@0.service"]);
+    m.wait_state("echo@0.service", "inactive");
+    // The instance is done with its connection: the client reads its end.
+    first
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    assert_eq!(first.read(&mut [0; 1]).expect("end of file"), 0);
+    assert_eq!(
+        counts(),
+        [
+            ("NConnections".into(), "1".into()),
+            ("NAccepted".into(), "2".into())
+        ]
+    );
+
+    // Defaults: the unit's name for its descriptors, 0666, no Accept=.
+    let p = show(&m, &["plain.socket"]);
+    assert_eq!(get(&p, "Listen"), "/nonexistent/fifo (FIFO)");
+    assert_eq!(get(&p, "FileDescriptorName"), "plain.socket");
+    assert_eq!(get(&p, "SocketMode"), "0666");
+    assert_eq!(get(&p, "Accept"), "no");
+    assert_eq!(get(&p, "MaxConnections"), "64");
+    assert_eq!(get(&p, "Triggers"), "plain.service");
+    let json: serde_json::Value =
+        serde_json::from_str(&m.vigil_ok(&["--json", "show", "echo.socket"])).expect("JSON");
+    assert_eq!(json["Listen"][0], format!("127.0.0.1:{port} (Stream)"));
+}
