@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::diag::{MASKED_EMPTY_NOT_LOADED, MASKED_NOT_LOADED, TYPE_NOT_SUPPORTED};
+use crate::files::hidden_or_backup;
 use crate::model::{Condition, ConditionKind, Format, Sparse, Unit, UnitKind};
 use crate::specifier::SpecifierContext;
 use crate::unitfile::{self, Reference, Source};
@@ -1109,6 +1110,9 @@ pub(crate) fn is_masked(path: &Path, known: Option<fs::FileType>) -> bool {
 
 /// A directory's entries by name, each with its type when the listing says it
 /// (d_type): loading a thousand units then costs no stat per plain file.
+/// Hidden files, backups and package leftovers are not listed, as systemd
+/// passes them over: an editor's `.#web.yaml` is no unit, nor `web.yaml~`
+/// or `web.service.d/x.conf.dpkg-old` a second copy.
 fn sorted_entries(
     dir: &Path,
     diags: &mut Vec<Diagnostic>,
@@ -1129,7 +1133,7 @@ fn sorted_entries(
         .filter_map(Result::ok)
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
-            Some((name, e.path(), e.file_type().ok()))
+            (!hidden_or_backup(&name)).then(|| (name, e.path(), e.file_type().ok()))
         })
         .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
@@ -1315,9 +1319,9 @@ impl Scan {
 
     fn scan_dropin_dir(&mut self, owner: &str, dir: &Path, origin: usize) {
         for (fname, path, known) in sorted_entries(dir, &mut self.diags) {
-            // As systemd lists a drop-in directory: `.x.conf` is hidden (a
-            // common way to switch a drop-in off).
-            if !fname.ends_with(".conf") || fname.starts_with('.') {
+            // A hidden `.x.conf` is not listed (a common way to switch a
+            // drop-in off).
+            if !fname.ends_with(".conf") {
                 continue;
             }
             // A drop-in linked to /dev/null hides the same name in later directories.

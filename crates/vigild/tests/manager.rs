@@ -605,6 +605,43 @@ fn sync_starts_new_units_and_keeps_deleted_and_changed_ones_running() {
     );
 }
 
+/// Tester's finding: `.hidden.yaml` became `.hidden.service`, and the lock
+/// file Emacs keeps beside a file being edited (`.#web.bar.yaml`, a link to
+/// nowhere) was `error: not a valid unit file name` at every sync. Hidden
+/// files, backups and package leftovers are passed over in silence, as
+/// systemd passes them over, by vigild and by `vigil verify DIR`.
+#[test]
+fn sync_and_verify_pass_over_hidden_and_backup_files() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=web.bar.service\n"),
+        ("web.bar.yaml", "exec: /bin/sleep 1000\n"),
+    ]);
+    m.wait_state("web.bar.service", "running");
+    std::os::unix::fs::symlink(
+        "someone@host.1234:1700000000",
+        m.config.join(".#web.bar.yaml"),
+    )
+    .unwrap();
+    fs::write(m.config.join(".hidden.yaml"), "exec: /bin/sleep 1000\n").unwrap();
+    for leftover in ["web.bar.yaml~", "web.bar.yaml.swp", "x.service.dpkg-dist"] {
+        fs::write(m.config.join(leftover), "exec: [broken\n").unwrap();
+    }
+    let synced = m.vigil(&["sync"]);
+    assert_eq!(synced.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&synced.stderr), "");
+    let out = String::from_utf8_lossy(&synced.stdout);
+    assert_eq!(out, "added 0, removed 0, changed 0\n");
+    let list = m.vigil_ok(&["list"]);
+    assert!(!list.contains("hidden"), "{list}");
+    let verify = harness::vigil_offline(&["verify", m.config.to_str().unwrap()]);
+    let report = String::from_utf8_lossy(&verify.stdout);
+    assert_eq!(verify.status.code(), Some(0), "{report}");
+    assert!(
+        report.ends_with("2 units loaded, 0 failed; 0 errors, 0 warnings\n"),
+        "{report}"
+    );
+}
+
 #[test]
 fn enable_disable_and_is_enabled_manage_and_read_the_wants_symlinks() {
     let m = Manager::start(&[
