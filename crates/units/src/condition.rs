@@ -16,6 +16,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use crate::files::hidden_or_backup;
 use crate::glob::fnmatch;
 use crate::model::{Condition, ConditionKind};
 use crate::value;
@@ -146,38 +147,6 @@ pub fn validate(kind: ConditionKind, arg: &str) -> Result<(), String> {
             }
         }
     }
-}
-
-/// A file `ConditionDirectoryNotEmpty=` passes over, as systemd's does: hidden
-/// ones, editor backups, and what package managers leave next to a file
-/// (systemd's hidden_or_backup_file(), which its generator directories use
-/// too).
-pub fn hidden_or_backup(name: &str) -> bool {
-    const LEFT_BEHIND: [&str; 17] = [
-        "rpmnew",
-        "rpmsave",
-        "rpmorig",
-        "dpkg-old",
-        "dpkg-new",
-        "dpkg-tmp",
-        "dpkg-dist",
-        "dpkg-bak",
-        "dpkg-backup",
-        "dpkg-remove",
-        "ucf-new",
-        "ucf-old",
-        "ucf-dist",
-        "swp",
-        "bak",
-        "old",
-        "new",
-    ];
-    name.starts_with('.')
-        || name.ends_with('~')
-        || matches!(name, "lost+found" | "aquota.user" | "aquota.group")
-        || name
-            .rsplit_once('.')
-            .is_some_and(|(_, suffix)| LEFT_BEHIND.contains(&suffix))
 }
 
 /// The check itself, before negation. `Err` when it cannot be decided.

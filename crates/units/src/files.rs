@@ -3,6 +3,7 @@
 //! stall or swamp the manager that reads it: the open does not wait (that of
 //! a FIFO waits for a writer, for ever if none comes), only a regular file is
 //! read, and only up to a limit (a link to /dev/zero would fill the memory).
+//! Also which entries of a directory are not read at all.
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read as _};
@@ -48,6 +49,44 @@ fn size(bytes: u64) -> String {
         b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
         b => format!("{b} bytes"),
     }
+}
+
+/// A directory entry no one meant as configuration, passed over as systemd's
+/// hidden_or_backup_file() passes it: a hidden name (`.x`, also an editor's
+/// lock file `.#x.yaml`), an editor backup (`x~`, `x.swp`, `x.bak`), what a
+/// package manager leaves next to a file (`x.dpkg-old`, `x.rpmnew`,
+/// `x.ucf-dist`...), `lost+found` and the quota files. Unit directories, their
+/// drop-in and `.wants/` directories, generator directories and
+/// `ConditionDirectoryNotEmpty=` all use it.
+pub fn hidden_or_backup(name: &str) -> bool {
+    // systemd's list, which it means to keep closed (new tools are to use
+    // `~`, `.bak` or a leading dot), with `ignore`, which later versions added.
+    const LEFT_BEHIND: [&str; 18] = [
+        "ignore",
+        "rpmnew",
+        "rpmsave",
+        "rpmorig",
+        "dpkg-old",
+        "dpkg-new",
+        "dpkg-tmp",
+        "dpkg-dist",
+        "dpkg-bak",
+        "dpkg-backup",
+        "dpkg-remove",
+        "ucf-new",
+        "ucf-old",
+        "ucf-dist",
+        "swp",
+        "bak",
+        "old",
+        "new",
+    ];
+    name.starts_with('.')
+        || name.ends_with('~')
+        || matches!(name, "lost+found" | "aquota.user" | "aquota.group")
+        || name
+            .rsplit_once('.')
+            .is_some_and(|(_, suffix)| LEFT_BEHIND.contains(&suffix))
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use std::path::{Component, Path, PathBuf};
 
 use thiserror::Error;
 
+use crate::files::hidden_or_backup;
 use crate::load::LoadedSet;
 use crate::model::{Format, Unit};
 use crate::name;
@@ -667,7 +668,8 @@ fn dependency_links(config_dir: &Path, name: &str) -> io::Result<Vec<PathBuf>> {
     Ok(dirs.into_iter().map(|dir| dir.join(name)).collect())
 }
 
-/// The `*.wants/` and `*.requires/` directories of `config_dir`.
+/// The `*.wants/` and `*.requires/` directories of `config_dir` that are
+/// read: not a hidden one (`.x.wants`), as the loader passes it over.
 fn dependency_dirs(config_dir: &Path) -> io::Result<Vec<PathBuf>> {
     let entries = match fs::read_dir(config_dir) {
         Ok(rd) => rd,
@@ -677,7 +679,7 @@ fn dependency_dirs(config_dir: &Path) -> io::Result<Vec<PathBuf>> {
     let dirs = entries.flatten().filter(|e| {
         let f = e.file_name();
         let f = f.to_string_lossy();
-        f.ends_with(".wants") || f.ends_with(".requires")
+        (f.ends_with(".wants") || f.ends_with(".requires")) && !hidden_or_backup(&f)
     });
     Ok(dirs.map(|e| e.path()).collect())
 }
@@ -866,6 +868,24 @@ mod tests {
         ] {
             assert_eq!(enablement(&set, &dirs, name), state, "{name}");
         }
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// A link in a hidden `.wants/` directory is not read by the loader, so
+    /// it does not enable the unit either.
+    #[test]
+    fn a_link_in_a_hidden_wants_directory_enables_nothing() {
+        let d = tmp("hidden-wants");
+        fs::write(d.join("st.service"), "[Service]\nExecStart=/bin/st\n").unwrap();
+        fs::create_dir_all(d.join(".multi-user.target.wants")).unwrap();
+        symlink(
+            "../st.service",
+            d.join(".multi-user.target.wants/st.service"),
+        )
+        .unwrap();
+        let set = load(&d);
+        let dirs = [d.clone()];
+        assert_eq!(enablement(&set, &dirs, "st.service"), Enablement::Static);
         fs::remove_dir_all(&d).unwrap();
     }
 

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::diag::{MASKED_EMPTY_NOT_LOADED, MASKED_NOT_LOADED, TYPE_NOT_SUPPORTED};
+use crate::files::hidden_or_backup;
 use crate::model::{Condition, ConditionKind, Format, Sparse, Unit, UnitKind};
 use crate::specifier::SpecifierContext;
 use crate::unitfile::{self, Reference, Source};
@@ -129,6 +130,38 @@ pub struct LoadedSet {
     /// Unit files of a type vigil does not load yet (`.timer`, `.mount`...), by
     /// name: each is warned about once, and a reference to one is not "not found".
     pub unsupported: BTreeSet<String>,
+    /// What each unit read from a file (loaded or broken) was read from, as
+    /// one number ([`FilesRead`]): the path and bytes of its file (a
+    /// template's, for an instance) and of each drop-in, in the order
+    /// applied. The same number at two loads means the same files; a unit
+    /// whose definition differs only through other units (a target's implicit
+    /// `After=` on a service it wants, which goes while that service is
+    /// broken) keeps its number. Units without a file (built in) have none.
+    pub files_read: HashMap<String, u64>,
+}
+
+/// A digest of the files a unit is read from ([`LoadedSet::files_read`]).
+/// Not kept across managers: std's SipHash is only stable within one build.
+#[derive(Default)]
+struct FilesRead(std::hash::DefaultHasher);
+
+impl FilesRead {
+    fn file(&mut self, path: &Path, bytes: &[u8]) {
+        use std::hash::Hash;
+        path.hash(&mut self.0);
+        bytes.hash(&mut self.0);
+    }
+
+    /// A file that could not be read counts by its error: one made readable
+    /// again is a change.
+    fn unreadable(&mut self, path: &Path, e: &std::io::Error) {
+        self.file(path, e.to_string().as_bytes());
+        std::hash::Hash::hash(&u8::MAX, &mut self.0);
+    }
+
+    fn finish(&self) -> u64 {
+        std::hash::Hasher::finish(&self.0)
+    }
 }
 
 /// One `*.conf` file of a drop-in directory.
@@ -501,9 +534,13 @@ impl LoadedSet {
         ctx: &SpecifierContext,
     ) -> Vec<Diagnostic> {
         let mut read_errors = Vec::new();
+        let mut files_read = FilesRead::default();
         let bytes = match read_bytes(path) {
             Ok(b) => b,
             Err(e) => {
+                files_read.unreadable(path, &e);
+                self.files_read
+                    .insert(unit_name.to_string(), files_read.finish());
                 let d = Diagnostic::error(path, 0, format!("cannot read unit file: {e}"));
                 self.push_broken(unit_name, path, reason_of(&d));
                 self.diagnostics.push(d.clone());
@@ -524,17 +561,24 @@ impl LoadedSet {
                 .insert(unit_name.to_string(), path.to_path_buf());
             return Vec::new();
         }
+        files_read.file(path, &bytes);
         let text = text_of(path, bytes, &mut read_errors);
         let dropin_paths = self.dropins_for(unit_name);
         let mut dropin_texts = Vec::new();
         for p in &dropin_paths {
-            match read_text(p, &mut read_errors) {
-                Ok(t) => dropin_texts.push((p, t)),
+            match read_bytes(p) {
+                Ok(bytes) => {
+                    files_read.file(p, &bytes);
+                    dropin_texts.push((p, text_of(p, bytes, &mut read_errors)));
+                }
                 Err(e) => {
+                    files_read.unreadable(p, &e);
                     read_errors.push(Diagnostic::error(p, 0, format!("cannot read drop-in: {e}")))
                 }
             }
         }
+        self.files_read
+            .insert(unit_name.to_string(), files_read.finish());
         let sources: Vec<Source<'_>> = dropin_texts
             .iter()
             .map(|(p, t)| Source { path: p, text: t })
@@ -567,7 +611,15 @@ impl LoadedSet {
     }
 
     fn load_yaml(&mut self, unit_name: &str, path: &Path) {
-        let text = match read_bytes(path) {
+        let mut files_read = FilesRead::default();
+        let read = read_bytes(path);
+        match &read {
+            Ok(bytes) => files_read.file(path, bytes),
+            Err(e) => files_read.unreadable(path, e),
+        }
+        self.files_read
+            .insert(unit_name.to_string(), files_read.finish());
+        let text = match read {
             Ok(bytes) => String::from_utf8(bytes),
             Err(e) => {
                 let d = Diagnostic::error(path, 0, format!("cannot read service file: {e}"));
@@ -849,15 +901,11 @@ fn device_unit(n: &str) -> Option<Unit> {
     Some(unit)
 }
 
-/// A unit file's text (see [`read_bytes`]). A line that is not UTF-8 is read as an empty line:
-/// silently for a comment, with a warning naming it otherwise (systemd skips
-/// comments unread and ignores an assignment that is not UTF-8 clean; one
-/// Latin-1 byte in a comment used to fail the whole unit).
-fn read_text(path: &Path, warnings: &mut Vec<Diagnostic>) -> std::io::Result<String> {
-    Ok(text_of(path, read_bytes(path)?, warnings))
-}
-
-/// The text of the file `path` read as `bytes` (see [`read_text`]).
+/// The text of a unit file or drop-in `path` read as `bytes`. A line that
+/// is not UTF-8 is read as an empty line: silently for a comment, with a
+/// warning naming it otherwise (systemd skips comments unread and ignores an
+/// assignment that is not UTF-8 clean; one Latin-1 byte in a comment used to
+/// fail the whole unit).
 fn text_of(path: &Path, bytes: Vec<u8>, warnings: &mut Vec<Diagnostic>) -> String {
     let bytes = match String::from_utf8(bytes) {
         Ok(text) => return text,
@@ -1109,6 +1157,9 @@ pub(crate) fn is_masked(path: &Path, known: Option<fs::FileType>) -> bool {
 
 /// A directory's entries by name, each with its type when the listing says it
 /// (d_type): loading a thousand units then costs no stat per plain file.
+/// Hidden files, backups and package leftovers are not listed, as systemd
+/// passes them over: an editor's `.#web.yaml` is no unit, nor `web.yaml~`
+/// or `web.service.d/x.conf.dpkg-old` a second copy.
 fn sorted_entries(
     dir: &Path,
     diags: &mut Vec<Diagnostic>,
@@ -1129,7 +1180,7 @@ fn sorted_entries(
         .filter_map(Result::ok)
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
-            Some((name, e.path(), e.file_type().ok()))
+            (!hidden_or_backup(&name)).then(|| (name, e.path(), e.file_type().ok()))
         })
         .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
@@ -1315,9 +1366,9 @@ impl Scan {
 
     fn scan_dropin_dir(&mut self, owner: &str, dir: &Path, origin: usize) {
         for (fname, path, known) in sorted_entries(dir, &mut self.diags) {
-            // As systemd lists a drop-in directory: `.x.conf` is hidden (a
-            // common way to switch a drop-in off).
-            if !fname.ends_with(".conf") || fname.starts_with('.') {
+            // A hidden `.x.conf` is not listed (a common way to switch a
+            // drop-in off).
+            if !fname.ends_with(".conf") {
                 continue;
             }
             // A drop-in linked to /dev/null hides the same name in later directories.

@@ -389,15 +389,24 @@ impl Parser<'_> {
     }
 
     fn syntax_error(&mut self, e: &ScanError) {
-        let info = e.info().to_string();
-        let problem = Problem::Syntax { info };
-        // saphyr reports a tab in the indentation of a plain scalar's next line
-        // at the start of the scalar; point at the tab itself.
-        let tab = e
-            .info()
-            .ends_with("found a tab")
-            .then(|| indenting_tab_after(self.text, e.marker().line()))
-            .flatten();
+        let info = e.info();
+        let problem = Problem::Syntax {
+            info: info.to_string(),
+        };
+        let line = e.marker().line();
+        // saphyr reports some tabs in a line's indentation elsewhere: one
+        // indenting a plain scalar's next line at the start of the scalar, one
+        // in block indentation after it (where the content begins), one
+        // starting a block scalar's content at its `|` or `>`. Point at the tab.
+        let tab = if info.ends_with("found a tab") {
+            indenting_tab_after(self.text, line)
+        } else if info.starts_with("tabs disallowed within this context") {
+            indenting_tab_on(self.text, line)
+        } else if info == "a block scalar content cannot start with a tab" {
+            indenting_tab_on(self.text, line.saturating_add(1))
+        } else {
+            None
+        };
         if let Some((line, column)) = tab {
             self.diags
                 .push(Diagnostic::error(self.path, line, problem.to_string()).with_column(column));
@@ -731,16 +740,33 @@ fn indenting_tab_after(text: &str, after: usize) -> Option<(u32, u32)> {
         .enumerate()
         .skip(after)
         .find_map(|(i, line)| {
-            let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
-            let tab = line.get(..indent)?.find('\t')?;
+            let (indent, tab) = indenting_tab(line)?;
             (indent < line.trim_end().len()).then_some((i + 1, tab + 1))
         })
-        .map(|(line, column)| {
-            (
-                u32::try_from(line).unwrap_or(u32::MAX),
-                u32::try_from(column).unwrap_or(u32::MAX),
-            )
-        })
+        .map(line_column)
+}
+
+/// Line and column (from 1) of the first tab in the indentation of line
+/// `line` (from 1).
+fn indenting_tab_on(text: &str, line: usize) -> Option<(u32, u32)> {
+    let i = line.checked_sub(1)?;
+    let (_, tab) = indenting_tab(text.lines().nth(i)?)?;
+    Some(line_column((line, tab + 1)))
+}
+
+/// The width of `line`'s indentation (its leading blanks) and the offset of
+/// the first tab in it, when it has one.
+fn indenting_tab(line: &str) -> Option<(usize, usize)> {
+    let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
+    let tab = line.get(..indent)?.find('\t')?;
+    Some((indent, tab))
+}
+
+fn line_column((line, column): (usize, usize)) -> (u32, u32) {
+    (
+        u32::try_from(line).unwrap_or(u32::MAX),
+        u32::try_from(column).unwrap_or(u32::MAX),
+    )
 }
 
 /// Why the text did not give documents.
@@ -1442,6 +1468,28 @@ dir: /srv/web
         let (line, col, msg) = one_error("exec: /bin/true\n \t\n\n\toneshot: true\n");
         assert_eq!((line, col), (4, 1));
         assert!(msg.ends_with("found a tab"), "{msg}");
+    }
+
+    #[test]
+    fn a_tab_in_block_indentation_is_reported_at_the_tab() {
+        // saphyr places these where the content after the tab begins, or at
+        // the block scalar's `|`.
+        for (text, at) in [
+            ("exec: /bin/sleep 100\nafter:\n\t- a\n", (3, 1)),
+            ("exec: /bin/sleep 100\nenv:\n\tA: 1\n", (3, 1)),
+            ("exec: x\nenv:\n  B:\n\t\t2\n", (4, 1)),
+            ("exec: x\nenv:\n  B:\n  \t 2\n", (4, 3)),
+            ("exec: |\n\tfoo\n", (2, 1)),
+            ("exec: | # a comment\n\tfoo\n", (2, 1)),
+        ] {
+            let (line, col, msg) = one_error(text);
+            assert_eq!((line, col), at, "{text:?}: {msg}");
+            assert!(msg.starts_with("yaml syntax: "), "{text:?}: {msg}");
+            assert!(msg.contains("tab"), "{text:?}: {msg}");
+        }
+        // A tab after the indentation is no indentation: saphyr's place.
+        let (line, col, _) = one_error("exec: x\nafter:\n-\t- a\n");
+        assert_eq!((line, col), (3, 3));
     }
 
     #[test]

@@ -90,6 +90,10 @@ pub(crate) struct Daemon {
     pub masked: BTreeMap<String, PathBuf>,
     /// The file of each unit that failed to load, for `vigil status`.
     pub broken_paths: BTreeMap<String, PathBuf>,
+    /// What each unit was read from at the last read
+    /// ([`vigil_units::load::LoadedSet::files_read`]): a sync lists a unit
+    /// as changed when its own files changed.
+    files_read: HashMap<String, u64>,
     /// When each unit last became active and inactive, and its last main
     /// PID, for `vigil show`.
     pub history: HashMap<String, crate::properties::History>,
@@ -371,6 +375,7 @@ impl Daemon {
             aliases: BTreeMap::new(),
             masked: BTreeMap::new(),
             broken_paths: BTreeMap::new(),
+            files_read: HashMap::new(),
             history: HashMap::new(),
             procs: Procs::new(),
             limited_warnings: HashMap::new(),
@@ -1047,19 +1052,32 @@ impl Daemon {
         }
     }
 
-    fn apply_set(&mut self, set: LoadedSet) -> (Vec<String>, Vec<String>, Vec<String>) {
+    /// Hands a read of the configuration to the engine; returns the units
+    /// added, removed and changed. Changed is what a user edited: a unit whose
+    /// own file or drop-ins differ from the last read (their paths or bytes;
+    /// an instance's template), or that went from loaded to broken or back.
+    /// Not one whose definition changed only through other units (a target's
+    /// implicit `After=` on a service it wants, gone while the service is
+    /// broken) or through a `.wants/` link: restarting it would change nothing
+    /// the user wrote, and what a new link wants is started by the sync.
+    fn apply_set(&mut self, mut set: LoadedSet) -> (Vec<String>, Vec<String>, Vec<String>) {
         let mut added = Vec::new();
         let mut changed = Vec::new();
         let mut names: HashSet<String> = HashSet::new();
+        let files_read = std::mem::take(&mut set.files_read);
+        let was_broken = std::mem::take(&mut self.broken_paths);
+        let edited = |name: &str| files_read.get(name) != self.files_read.get(name);
         for unit in &set.units {
             match self.engine.definition(&unit.name) {
                 None => added.push(unit.name.clone()),
-                Some(old) if *old != *unit => changed.push(unit.name.clone()),
+                Some(_) if edited(&unit.name) || was_broken.contains_key(&unit.name) => {
+                    changed.push(unit.name.clone())
+                }
                 Some(_) => {}
             }
             names.insert(unit.name.clone());
         }
-        self.broken_paths.clear();
+        let mut broken_paths = BTreeMap::new();
         let broken: Vec<(String, String)> = set
             .broken
             .into_iter()
@@ -1067,12 +1085,16 @@ impl Daemon {
                 // A unit new to the manager is added, whether its file loads or not.
                 if self.engine.definition(&b.name).is_none() {
                     added.push(b.name.clone());
+                } else if edited(&b.name) || !was_broken.contains_key(&b.name) {
+                    changed.push(b.name.clone());
                 }
                 names.insert(b.name.clone());
-                self.broken_paths.insert(b.name.clone(), b.path);
+                broken_paths.insert(b.name.clone(), b.path);
                 (b.name, b.reason)
             })
             .collect();
+        self.broken_paths = broken_paths;
+        self.files_read = files_read;
         // Newly: one removed at an earlier read (still running) is not again.
         let mut removed: Vec<String> = self
             .engine

@@ -439,7 +439,7 @@ pub fn find(dirs: &[PathBuf]) -> Found {
 /// (a name that is not UTF-8 is none of them).
 fn hidden_or_backup(name: &OsStr) -> bool {
     name.to_str()
-        .is_some_and(vigil_units::condition::hidden_or_backup)
+        .is_some_and(vigil_units::files::hidden_or_backup)
 }
 
 /// The environment generators run with: systemd documents `$SYSTEMD_SCOPE`,

@@ -605,6 +605,121 @@ fn sync_starts_new_units_and_keeps_deleted_and_changed_ones_running() {
     );
 }
 
+/// Tester's finding: a sync after `bogus: 1` was added to svc.yaml said
+/// `changed default.target` (whose file no one touched: only its implicit
+/// `After=svc.service` went with the broken service) and left svc.service
+/// out; the sync that repaired it said the same. A unit is changed when its
+/// own file changed, or it went between loaded and broken.
+#[test]
+fn sync_lists_the_unit_whose_file_broke_or_was_repaired_not_the_target_wanting_it() {
+    let m = Manager::start(&[
+        ("svc.yaml", "exec: /bin/sleep 1000\n"),
+        ("default.target", "[Unit]\nWants=svc.service\n"),
+    ]);
+    m.wait_state("svc.service", "running");
+    let file = m.config.join("svc.yaml");
+    fs::write(&file, "exec: /bin/sleep 1000\nbogus: 1\n").unwrap();
+    let synced = m.vigil(&["sync"]);
+    assert_eq!(synced.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&synced.stderr);
+    assert!(
+        err.contains("svc.yaml:2:1: error: unknown key `bogus`"),
+        "{err}"
+    );
+    let out = String::from_utf8_lossy(&synced.stdout);
+    assert_eq!(
+        out,
+        "added 0, removed 0, changed 1\n  changed svc.service\n"
+    );
+    // Broken, it runs on as it was started.
+    m.wait_state("svc.service", "running");
+    fs::write(&file, "exec: /bin/sleep 1000\n").unwrap();
+    let out = m.vigil_ok(&["sync"]);
+    assert_eq!(
+        out,
+        "added 0, removed 0, changed 1\n  changed svc.service\n"
+    );
+    assert_eq!(m.vigil_ok(&["sync"]), "added 0, removed 0, changed 0\n");
+}
+
+/// What counts as a unit's own files: a new drop-in changes it, and so does
+/// a changed template for its instances; a file written again as it was,
+/// and a new `.wants/` link (whose unit the sync starts), do not.
+#[test]
+fn sync_lists_a_unit_changed_by_its_drop_ins_or_template_not_by_a_rewrite() {
+    let m = Manager::start(&[
+        ("web.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ("w@.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ("extra.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        ("default.target", "[Unit]\nWants=web.service w@1.service\n"),
+    ]);
+    m.wait_state("web.service", "running");
+    m.wait_state("w@1.service", "running");
+    harness::write_file(
+        &m.config.join("web.service.d/env.conf"),
+        "[Service]\nEnvironment=A=1\n",
+    );
+    fs::write(
+        m.config.join("w@.service"),
+        "[Service]\nExecStart=/bin/sleep 2000\n",
+    )
+    .unwrap();
+    fs::write(
+        m.config.join("extra.service"),
+        "[Service]\nExecStart=/bin/sleep 1000\n",
+    )
+    .unwrap();
+    fs::create_dir_all(m.config.join("default.target.wants")).unwrap();
+    std::os::unix::fs::symlink(
+        "../extra.service",
+        m.config.join("default.target.wants/extra.service"),
+    )
+    .unwrap();
+    let out = m.vigil_ok(&["sync"]);
+    assert_eq!(
+        out,
+        "added 0, removed 0, changed 2\n  changed w@1.service\n  changed web.service\n"
+    );
+    m.wait_state("extra.service", "running");
+}
+
+/// Tester's finding: `.hidden.yaml` became `.hidden.service`, and the lock
+/// file Emacs keeps beside a file being edited (`.#web.bar.yaml`, a link to
+/// nowhere) was `error: not a valid unit file name` at every sync. Hidden
+/// files, backups and package leftovers are passed over in silence, as
+/// systemd passes them over, by vigild and by `vigil verify DIR`.
+#[test]
+fn sync_and_verify_pass_over_hidden_and_backup_files() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=web.bar.service\n"),
+        ("web.bar.yaml", "exec: /bin/sleep 1000\n"),
+    ]);
+    m.wait_state("web.bar.service", "running");
+    std::os::unix::fs::symlink(
+        "someone@host.1234:1700000000",
+        m.config.join(".#web.bar.yaml"),
+    )
+    .unwrap();
+    fs::write(m.config.join(".hidden.yaml"), "exec: /bin/sleep 1000\n").unwrap();
+    for leftover in ["web.bar.yaml~", "web.bar.yaml.swp", "x.service.dpkg-dist"] {
+        fs::write(m.config.join(leftover), "exec: [broken\n").unwrap();
+    }
+    let synced = m.vigil(&["sync"]);
+    assert_eq!(synced.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&synced.stderr), "");
+    let out = String::from_utf8_lossy(&synced.stdout);
+    assert_eq!(out, "added 0, removed 0, changed 0\n");
+    let list = m.vigil_ok(&["list"]);
+    assert!(!list.contains("hidden"), "{list}");
+    let verify = harness::vigil_offline(&["verify", m.config.to_str().unwrap()]);
+    let report = String::from_utf8_lossy(&verify.stdout);
+    assert_eq!(verify.status.code(), Some(0), "{report}");
+    assert!(
+        report.ends_with("2 units loaded, 0 failed; 0 errors, 0 warnings\n"),
+        "{report}"
+    );
+}
+
 #[test]
 fn enable_disable_and_is_enabled_manage_and_read_the_wants_symlinks() {
     let m = Manager::start(&[

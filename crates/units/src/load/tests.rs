@@ -1408,3 +1408,52 @@ fn a_yaml_symlink_must_lead_to_yaml_and_is_named_in_its_errors() {
         Some(good.as_path())
     );
 }
+
+/// Tester's finding: `.hidden.yaml` was loaded as `.hidden.service`, and an
+/// Emacs lock file (`.#web.yaml`, a dangling link) was an error at every
+/// load while the file was being edited. Hidden files, backups and package
+/// leftovers are passed over, in silence, as systemd passes them over: in
+/// the unit directory, in a drop-in directory and in a `.wants/` one.
+#[test]
+fn hidden_and_backup_files_are_passed_over_in_silence() {
+    let d = TempDir::new("hidden-backup");
+    d.write("web.service", SIMPLE);
+    d.write("job.yaml", "exec: /bin/sleep 100\n");
+    d.write("app.target", "[Unit]\nDescription=app\n");
+    d.write(".hidden.yaml", "exec: /bin/sleep 100\n");
+    d.write(".hidden.service", SIMPLE);
+    d.link(".#job.yaml", "someone@host.1234:1700000000");
+    d.link(".#web.service", "someone@host.1234:1700000000");
+    for leftover in [
+        "job.yaml~",
+        "web.service~",
+        "web.service.dpkg-old",
+        "web.service.dpkg-dist",
+        "other.service.rpmnew",
+        "other.service.ucf-old",
+        "other.yaml.bak",
+        "other.yaml.swp",
+    ] {
+        d.write(leftover, "exec: [broken\n");
+    }
+    d.write("lost+found/x", "");
+    d.write(".git.wants/x.service", "");
+    // A drop-in and a `.wants/` entry leave leftovers too.
+    d.write("web.service.d/env.conf", "[Service]\nEnvironment=A=1\n");
+    d.write("web.service.d/env.conf~", "[Service]\nEnvironment=B=1\n");
+    d.write("web.service.d/.env.conf.swp", "binary");
+    d.link("app.target.wants/web.service", "../web.service");
+    d.link(
+        "app.target.wants/.#web.service",
+        "someone@host.1234:1700000000",
+    );
+    d.link("app.target.wants/gone.service.dpkg-old", "../gone.service");
+    let set = load_dirs(&[d.path()], &ctx());
+    assert!(set.diagnostics.is_empty(), "{:?}", set.diagnostics);
+    assert!(set.broken.is_empty(), "{:?}", set.broken);
+    assert_eq!(names(&set), ["app.target", "job.service", "web.service"]);
+    let web = set.get("web").unwrap();
+    let env = &web.service.as_ref().unwrap().environment;
+    assert_eq!(env, &[("A".to_string(), "1".to_string())]);
+    assert_eq!(set.get("app.target").unwrap().deps.wants, ["web.service"]);
+}
