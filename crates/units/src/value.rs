@@ -28,7 +28,7 @@ pub enum ValueError {
     )]
     Size { value: String },
     #[error("soft limit {soft} is greater than hard limit {hard}")]
-    SoftAboveHard { soft: u64, hard: u64 },
+    SoftAboveHard { soft: String, hard: u64 },
     #[error(
         "{value:?} is not an exit status (expected 0..255, an exit status name or a signal name)"
     )]
@@ -347,9 +347,11 @@ pub fn parse_limit(resource: Resource, s: &str) -> Result<Limit, ValueError> {
             (v, v)
         }
     };
-    if let (Some(soft), Some(hard)) = (soft, hard)
-        && soft > hard
+    // `infinity` (None) is above any number.
+    if let Some(hard) = hard
+        && soft.is_none_or(|soft| soft > hard)
     {
+        let soft = soft.map_or_else(|| "infinity".to_string(), |n| n.to_string());
         return Err(ValueError::SoftAboveHard { soft, hard });
     }
     Ok(Limit { soft, hard })
@@ -664,7 +666,22 @@ mod tests {
         assert!(parse_limit(Resource::Sigpending, "1K").is_err());
         assert_eq!(
             parse_limit(Resource::Nofile, "10:5"),
-            Err(ValueError::SoftAboveHard { soft: 10, hard: 5 })
+            Err(ValueError::SoftAboveHard {
+                soft: "10".into(),
+                hard: 5
+            })
+        );
+        // A tester's finding: loaded, then every start failed with EINVAL.
+        assert_eq!(
+            parse_limit(Resource::Nofile, "infinity:5"),
+            Err(ValueError::SoftAboveHard {
+                soft: "infinity".into(),
+                hard: 5
+            })
+        );
+        assert_eq!(
+            parse_limit(Resource::Nofile, "5:infinity"),
+            Ok(l(Some(5), None))
         );
         assert!(parse_limit(Resource::Nofile, "abc").is_err());
     }
