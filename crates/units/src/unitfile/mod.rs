@@ -1284,6 +1284,11 @@ impl Builder<'_> {
                 s.timeout_start = None;
             }
             s.timeout_abort = self.timeout_abort.unwrap_or(s.timeout_stop);
+            // systemd's service_fix_stdio: StandardInputText=/Data= make the
+            // default (or an explicit) `null` stdin `data`.
+            if s.stdin == Input::Null && !s.stdin_data.is_empty() {
+                s.stdin = Input::Data;
+            }
             // systemd: StandardOutput= defaults to inherit, which is stdin's
             // terminal, when stdin is a terminal.
             if matches!(s.stdin, Input::Tty(_)) && !self.stdout_set {

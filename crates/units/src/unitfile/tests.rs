@@ -1108,6 +1108,14 @@ fn execution_environment_directives() {
     // The numeric escapes too, as systemd's cunescape.
     let n = svc("StandardInput=data\nStandardInputText=\\x41\\102\\u00e9\\s.");
     assert_eq!(*n.stdin_data, "AB\u{e9} .\n".as_bytes());
+    // The text alone makes stdin `data`, as systemd's service_fix_stdio;
+    // another stdin keeps its own.
+    assert_eq!(svc("StandardInputText=implied").stdin, Input::Data);
+    assert_eq!(svc("StandardInputData=Ynll").stdin, Input::Data);
+    assert_eq!(
+        svc("StandardInput=tty\nStandardInputText=x").stdin,
+        Input::Tty(crate::model::TtyMode::Try)
+    );
     assert_eq!(
         svc("StandardInput=file:/etc/hostname").stdin,
         Input::File(PathBuf::from("/etc/hostname"))
