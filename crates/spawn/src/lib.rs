@@ -213,8 +213,13 @@ pub enum SpawnError {
     /// Only the variable's name is said, never its value: a value may be a secret,
     /// and `EnvironmentFile=/proc/1/environ` (NUL-separated) makes the whole
     /// environment one value, passwords included.
-    #[error("environment file {}:{line}: the line has a NUL byte", path.display())]
-    NulInEnvironmentFile { path: PathBuf, line: usize },
+    /// `what`: `a NUL byte`, or `not UTF-8` (as systemd refuses the file).
+    #[error("environment file {}:{line}: the line has {what}", path.display())]
+    BadEnvironmentFile {
+        path: PathBuf,
+        line: usize,
+        what: &'static str,
+    },
     #[error("environment variable {name} has a NUL byte in its value")]
     NulInVariable { name: String },
     /// By position, not content: `$VAR` may have put a variable's value there.
@@ -242,7 +247,7 @@ impl SpawnError {
     pub fn stage(&self) -> &'static str {
         match self {
             SpawnError::ProgramNotFound { .. } => "exec",
-            SpawnError::ReadEnvironmentFile { .. } | SpawnError::NulInEnvironmentFile { .. } => {
+            SpawnError::ReadEnvironmentFile { .. } | SpawnError::BadEnvironmentFile { .. } => {
                 "environment"
             }
             SpawnError::ReadUserDatabase { .. }
@@ -271,8 +276,8 @@ impl SpawnError {
             SpawnError::UnknownGroup { directive, group } => {
                 Some(format!("no such group {group} ({directive}=)"))
             }
-            SpawnError::NulInEnvironmentFile { path, line } => {
-                Some(format!("{}:{line}: a NUL byte", path.display()))
+            SpawnError::BadEnvironmentFile { path, line, what } => {
+                Some(format!("{}:{line}: {what}", path.display()))
             }
             // The file, with the kernel's words or vigil's own ("not a
             // regular file (a FIFO)", "larger than 4 MiB"): the unit's state
@@ -320,7 +325,7 @@ impl SpawnError {
             SpawnError::NulInVariable { .. }
             | SpawnError::NulInArgument { .. }
             | SpawnError::NulByte { .. }
-            | SpawnError::NulInEnvironmentFile { .. } => libc_errno::EINVAL,
+            | SpawnError::BadEnvironmentFile { .. } => libc_errno::EINVAL,
         }
     }
 }
@@ -614,14 +619,23 @@ fn build_environment(
         for path in paths {
             let text = match vigil_units::files::read_regular(&path, ENVIRONMENT_FILE_MAX) {
                 Ok((bytes, _)) => {
-                    // No variable can hold a NUL: said with the file and line
-                    // (not the value: /proc/PID/environ is NUL-separated, one
-                    // line of every variable, secrets included).
+                    // No variable can hold a NUL, and a value that is not
+                    // UTF-8 is refused, as systemd refuses it (a Latin-1
+                    // password was passed on with U+FFFD in it): said with
+                    // the file and line, not the value (a secret, maybe).
+                    let line = |at: usize| bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+                    let bad = |at: usize, what| SpawnError::BadEnvironmentFile {
+                        path: path.clone(),
+                        line: line(at),
+                        what,
+                    };
                     if let Some(at) = bytes.iter().position(|&b| b == 0) {
-                        let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
-                        return Err(SpawnError::NulInEnvironmentFile { path, line });
+                        return Err(bad(at, "a NUL byte"));
                     }
-                    String::from_utf8_lossy(&bytes).into_owned()
+                    match std::str::from_utf8(&bytes) {
+                        Ok(text) => text.to_owned(),
+                        Err(e) => return Err(bad(e.valid_up_to(), "not UTF-8")),
+                    }
                 }
                 Err(e) if file.optional && e.kind() == io::ErrorKind::NotFound => continue,
                 Err(source) => return Err(SpawnError::ReadEnvironmentFile { path, source }),

@@ -2085,6 +2085,28 @@ fn a_missing_environment_file_without_dash_fails_the_start() {
     assert_eq!(m.status_json("e")["reason"], expected.as_str());
 }
 
+/// A tester's finding: a Latin-1 byte in an environment file reached the
+/// service as U+FFFD, silently. As systemd: the file is refused, the state
+/// naming its line, never the value.
+#[test]
+fn an_environment_file_that_is_not_utf8_fails_the_start_at_its_line() {
+    let d = TempDir::new("envlatin");
+    let file = d.path().join("latin.env");
+    fs::write(&file, b"OK1=a\nLAT=caf\xe9\nOK2=b\n").unwrap();
+    let unit = format!(
+        "[Service]\nEnvironmentFile={}\nExecStart=/bin/sleep 1000\n",
+        file.display()
+    );
+    let m = Manager::start(&[("e.service", &unit)]);
+    let out = m.vigil(&["start", "e"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let expected = format!(
+        "exec failed at environment: {}:2: not UTF-8",
+        file.display()
+    );
+    assert_eq!(m.status_json("e")["reason"], expected.as_str());
+}
+
 #[test]
 fn dollar_var_splits_into_words_and_braced_var_stays_one_word() {
     let unit = "[Service]\nType=oneshot\nEnvironment=\"ARGS=one two\"\nExecStart=/bin/sh -c 'for a in \"$$@\"; do echo \"[$$a]\"; done; echo END-OF-OUTPUT' sh $ARGS ${ARGS}\n";
