@@ -4279,15 +4279,15 @@ fn watchdog_trigger_from_the_service_fails_it_at_once() {
     m.wait_log("wd.service", "WATCHDOG=trigger");
 }
 
-/// A daemon that writes its PID file a while after its start process exited:
-/// the manager waits for it (systemd's "not readable (yet?)"), it does not fail
-/// the start at once. `start` runs the daemon's script (its path given) and
-/// exits.
-fn a_pid_file_written_late_is_waited_for_when(start: &str) {
-    let d = TempDir::new("pidfile-late");
-    let pidfile = d.path().join("daemon.pid");
-    let go = d.path().join("go");
-    let daemon = d.path().join("daemon.sh");
+/// A daemon's script in `dir`: once the file `go` is there, it writes its PID
+/// to `daemon.pid` and becomes `sleep 1000`. Returns the PID file, `go` and
+/// the script.
+fn gated_daemon(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let (pidfile, go, daemon) = (
+        dir.join("daemon.pid"),
+        dir.join("go"),
+        dir.join("daemon.sh"),
+    );
     write_file(
         &daemon,
         &format!(
@@ -4296,6 +4296,16 @@ fn a_pid_file_written_late_is_waited_for_when(start: &str) {
             p(&pidfile)
         ),
     );
+    (pidfile, go, daemon)
+}
+
+/// A daemon that writes its PID file a while after its start process exited:
+/// the manager waits for it (systemd's "not readable (yet?)"), it does not fail
+/// the start at once. `start` runs the daemon's script (its path given) and
+/// exits.
+fn a_pid_file_written_late_is_waited_for_when(start: &str) {
+    let d = TempDir::new("pidfile-late");
+    let (pidfile, go, daemon) = gated_daemon(d.path());
     let unit = format!(
         "[Service]\nType=forking\nPIDFile={}\nExecStart=/bin/sh -c '{}'\n",
         p(&pidfile),
@@ -4334,17 +4344,7 @@ fn a_pid_file_written_late_is_waited_for() {
 #[test]
 fn a_pid_file_goes_with_its_unit_and_a_stale_pid_in_it_is_waited_past() {
     let d = TempDir::new("pidfile-stale");
-    let pidfile = d.path().join("daemon.pid");
-    let go = d.path().join("go");
-    let daemon = d.path().join("daemon.sh");
-    write_file(
-        &daemon,
-        &format!(
-            "while [ ! -e {} ]; do sleep 0.02; done\necho $$ > {}\nexec sleep 1000\n",
-            p(&go),
-            p(&pidfile)
-        ),
-    );
+    let (pidfile, go, daemon) = gated_daemon(d.path());
     let unit = format!(
         "[Service]\nType=forking\nPIDFile={}\nExecStart=/bin/sh -c '/bin/sh {} & exit 0'\n",
         p(&pidfile),
