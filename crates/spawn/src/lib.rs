@@ -487,21 +487,30 @@ fn resolve_identity(
     Ok(id)
 }
 
-/// The account `DynamicUser=yes` runs `unit_name` as: `User=` or the unit's
-/// name without its suffix; a user of that name in /etc/passwd is used as it
-/// is, otherwise a free id from systemd's range (uid = gid) that `in_use` does
-/// not claim.
+/// The user name `DynamicUser=yes` runs `unit_name` as: `User=`, else as
+/// systemd names it, the unit name's prefix (`web` for `web@a.service` and for
+/// `web.service`), or `_du` and a hash of it when the prefix is not a valid
+/// user name ([`users::dynamic_user_name_for`]).
+pub fn dynamic_user_name(unit_name: &str, service: &Service) -> String {
+    match &*service.user {
+        Some(name) => name.clone(),
+        None => users::dynamic_user_name_for(vigil_units::name::prefix_of(unit_name)),
+    }
+}
+
+/// The account `DynamicUser=yes` runs `unit_name` as, named by
+/// [`dynamic_user_name`]. A user of that name in /etc/passwd is used as it is.
+/// Otherwise accounts are shared by name, as systemd shares them: when one of
+/// the accounts the manager `held` for running units has the name, its id is
+/// this unit's too (every instance of `web@.service` is `web`, and owns
+/// `/var/lib/web`); else a free id from systemd's range (uid = gid) that no
+/// held account has.
 pub fn dynamic_account(
     unit_name: &str,
     service: &Service,
-    in_use: &dyn Fn(u32) -> bool,
+    held: &[&DynamicAccount],
 ) -> Result<DynamicAccount, SpawnError> {
-    let name = (*service.user).clone().unwrap_or_else(|| {
-        unit_name
-            .rsplit_once('.')
-            .map_or(unit_name, |(stem, _)| stem)
-            .to_owned()
-    });
+    let name = dynamic_user_name(unit_name, service);
     let passwd = users::parse_passwd(&read_database(PASSWD)?);
     if let Some(entry) = passwd.iter().find(|u| u.name == name) {
         return Ok(DynamicAccount {
@@ -511,8 +520,12 @@ pub fn dynamic_account(
             is_static: true,
         });
     }
+    if let Some(shared) = held.iter().find(|a| a.name == name && !a.is_static) {
+        return Ok((*shared).clone());
+    }
     let groups = users::parse_group(&read_database(GROUP)?);
-    let id = users::allocate_dynamic_id(&name, &passwd, &groups, in_use)
+    let in_use = |id: u32| held.iter().any(|a| a.uid == id || a.gid == id);
+    let id = users::allocate_dynamic_id(&name, &passwd, &groups, &in_use)
         .ok_or(SpawnError::NoDynamicId)?;
     Ok(DynamicAccount {
         name,

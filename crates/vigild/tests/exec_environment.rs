@@ -354,6 +354,102 @@ fn dynamic_user_runs_under_a_transient_id_that_owns_its_state() {
     assert_eq!((o_uid, o_gid), (uid, uid));
 }
 
+/// The uid a unit printed as `uid=N`.
+fn printed_uid(m: &Manager, unit: &str) -> u32 {
+    let line = m.wait_log(unit, "uid=");
+    let uid = line.rsplit("uid=").next().unwrap_or_default();
+    uid.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{unit}: {line}: {e}"))
+}
+
+/// Found by a tester: every instance of a `DynamicUser=` template got an id
+/// of its own, so the second instance's start handed `/var/lib/web` to its
+/// id and the first could no longer write its state. systemd names the user
+/// after the unit's prefix (`web`) and shares one id among the running units
+/// of that name; so do two units with the same `User=`.
+#[test]
+fn dynamic_user_instances_and_units_of_one_name_share_its_id() {
+    if !require_root("dynamic_user_instances_and_units_of_one_name_share_its_id") {
+        return;
+    }
+    let pid = std::process::id();
+    // A prefix no /etc/passwd has: the template's instances run as it.
+    let prefix = format!("vigildyn{pid}");
+    let state_name = format!("vigil-test-dynshare-{pid}");
+    let state = PathBuf::from("/var/lib").join(&state_name);
+    let shared_state = PathBuf::from("/var/lib").join(format!("{state_name}-user"));
+    let _cleanup = Cleanup(vec![state.clone(), shared_state.clone()]);
+    let go = std::env::temp_dir().join(format!("vigil-test-dynshare-go-{pid}"));
+    let _ = fs::remove_file(&go);
+    // Each unit says its uid, waits until the test has started all of them,
+    // then writes into the state directory they share.
+    let body = |state: &str, file: &str| {
+        format!(
+            "DynamicUser=yes\nStateDirectory={state}\n\
+             ExecStart=/bin/sh -c 'echo \"$$USER uid=$$(id -u)\"; \
+             while [ ! -e {go} ]; do sleep 0.05; done; \
+             touch \"$$STATE_DIRECTORY/{file}\" && echo wrote || echo cannot-write; \
+             exec sleep 100'\n",
+            go = go.display()
+        )
+    };
+    let template = format!("[Service]\n{}", body(&state_name, "%i"));
+    let plain = |file: &str| {
+        format!(
+            "[Service]\nUser=vigilshared{pid}\n{}",
+            body(&format!("{state_name}-user"), file)
+        )
+    };
+    let m = Manager::start(&[
+        (&format!("{prefix}@.service"), &template),
+        ("one.service", &plain("one")),
+        ("two.service", &plain("two")),
+    ]);
+    let a = format!("{prefix}@a.service");
+    let b = format!("{prefix}@b.service");
+    m.vigil_ok(&["start", &a]);
+    let uid_a = printed_uid(&m, &a);
+    m.vigil_ok(&["start", &b]);
+    let uid_b = printed_uid(&m, &b);
+    assert!((61184..=65519).contains(&uid_a), "{uid_a}");
+    assert_eq!(uid_a, uid_b, "instances of one template share the user");
+    assert_eq!(
+        stdout_lines(&m, &a)[0],
+        format!("{prefix} uid={uid_a}"),
+        "$USER is the prefix"
+    );
+    assert_eq!(owner_and_mode(&state).0, uid_a);
+
+    m.vigil_ok(&["start", "one", "two"]);
+    let uid_one = printed_uid(&m, "one.service");
+    assert_eq!(uid_one, printed_uid(&m, "two.service"), "one User=, one id");
+    assert_ne!(uid_one, uid_a, "another name, another id");
+
+    fs::write(&go, "").unwrap();
+    for unit in [a.as_str(), &b, "one.service", "two.service"] {
+        m.wait_log(unit, "wrote");
+    }
+    for (dir, file) in [
+        (&state, "a"),
+        (&state, "b"),
+        (&shared_state, "one"),
+        (&shared_state, "two"),
+    ] {
+        assert!(dir.join(file).exists(), "{}/{file}", dir.display());
+    }
+
+    // The id is held while any unit of the name runs: a new instance started
+    // after the first stopped still finds it.
+    m.vigil_ok(&["stop", &a]);
+    m.wait_state(&a, "inactive");
+    let c = format!("{prefix}@c.service");
+    m.vigil_ok(&["start", &c]);
+    assert_eq!(printed_uid(&m, &c), uid_b);
+    m.wait_log(&c, "wrote");
+    let _ = fs::remove_file(&go);
+}
+
 #[test]
 fn a_missing_user_fails_the_unit_with_a_message_naming_user() {
     let unit = "[Service]\nType=oneshot\nUser=vigil-no-such-user\nExecStart=/bin/true\n";
