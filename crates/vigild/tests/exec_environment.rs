@@ -354,6 +354,52 @@ fn dynamic_user_runs_under_a_transient_id_that_owns_its_state() {
     assert_eq!((o_uid, o_gid), (uid, uid));
 }
 
+/// Found by a tester: `$TERM` was never set, so Debian's getty@.service and
+/// serial-getty@.service (`agetty ... - $TERM`) lost their last argument.
+/// systemd sets it for a service on a terminal (`TTYPath=`, a tty stdin, a
+/// tty or console output): the manager's own on /dev/console, `linux` on a
+/// virtual console, `vt220` elsewhere, unless the unit sets it.
+#[test]
+fn term_is_set_for_services_on_a_terminal() {
+    let getty = "[Service]\nType=oneshot\nTTYPath=/dev/%I\n\
+                 ExecStart=/bin/echo agetty -o '-p -- \\\\u' --keep-baud 115200 - $TERM\n";
+    let vc = env_unit("TTYPath=/dev/tty7\n");
+    let pts = env_unit("TTYPath=/dev/pts/9\n");
+    let own = env_unit("TTYPath=/dev/tty7\nEnvironment=TERM=dumb\n");
+    let console = env_unit("StandardOutput=journal+console\n");
+    let plain = env_unit("");
+    let m = Manager::start_env(
+        &[
+            ("serial-getty@.service", getty),
+            ("vc.service", &vc),
+            ("pts.service", &pts),
+            ("own.service", &own),
+            ("console.service", &console),
+            ("plain.service", &plain),
+        ],
+        &[],
+        &[("TERM", "vigil-test-term")],
+    );
+    m.vigil_ok(&["start", "serial-getty@ttyS3.service"]);
+    m.wait_state("serial-getty@ttyS3.service", "inactive");
+    assert_eq!(
+        stdout_lines(&m, "serial-getty@ttyS3.service"),
+        ["agetty -o -p -- \\u --keep-baud 115200 - vt220"]
+    );
+    let term = |unit: &str| {
+        m.vigil_ok(&["start", unit]);
+        m.wait_log(unit, "END-OF-OUTPUT");
+        variable(&stdout_lines(&m, unit), "TERM")
+    };
+    assert_eq!(term("vc.service").as_deref(), Some("linux"));
+    assert_eq!(term("pts.service").as_deref(), Some("vt220"));
+    assert_eq!(term("own.service").as_deref(), Some("dumb"));
+    // On /dev/console: the manager's TERM (what a container was given).
+    assert_eq!(term("console.service").as_deref(), Some("vigil-test-term"));
+    // No terminal, no TERM: the manager's is not passed on.
+    assert_eq!(term("plain.service"), None);
+}
+
 /// The uid a unit printed as `uid=N`.
 fn printed_uid(m: &Manager, unit: &str) -> u32 {
     let line = m.wait_log(unit, "uid=");
