@@ -1099,6 +1099,9 @@ pub fn prepare(
         }
         if let Some(uid) = identity.uid {
             command.uid(uid);
+            // systemd's chown_terminal: the user gets the terminal it runs
+            // on, or it could not open it again once it is no longer root.
+            command.terminal_owner(uid);
         }
     }
     if !ctx.privileged {

@@ -400,6 +400,99 @@ fn term_is_set_for_services_on_a_terminal() {
     assert_eq!(term("plain.service"), None);
 }
 
+/// A pseudo-terminal held open by a python3 process until it is dropped,
+/// its device left as the tester found it: `crw------- root root`.
+struct Pty {
+    holder: std::process::Child,
+    path: PathBuf,
+}
+
+impl Pty {
+    fn open() -> Pty {
+        use std::io::BufRead;
+        let script = "import os, pty, sys\n\
+                      master, slave = pty.openpty()\n\
+                      name = os.ttyname(slave)\n\
+                      os.chown(name, 0, 0)\n\
+                      os.chmod(name, 0o600)\n\
+                      print(name, flush=True)\n\
+                      sys.stdin.read()\n";
+        let mut holder = std::process::Command::new(python())
+            .args(["-c", script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        let stdout = holder.stdout.take().expect("stdout");
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the pty's name");
+        assert!(line.starts_with("/dev/pts/"), "{line:?}");
+        Pty {
+            holder,
+            path: PathBuf::from(line.trim_end()),
+        }
+    }
+}
+
+impl Drop for Pty {
+    fn drop(&mut self) {
+        // End of its stdin ends the holder, and with it the terminal.
+        drop(self.holder.stdin.take());
+        let _ = self.holder.wait();
+    }
+}
+
+/// Found by a tester: with `User=nobody`, `StandardInput=tty` and a
+/// `TTYPath=` the service could not open its own terminal (`Permission
+/// denied`; the device stayed root's, 0600). systemd hands a terminal on
+/// stdin to the service's user (owner only, mode 0620) before dropping
+/// privileges; something else on stdin is never touched.
+#[test]
+fn a_terminal_on_stdin_is_handed_to_the_services_user() {
+    if !require_root("a_terminal_on_stdin_is_handed_to_the_services_user") {
+        return;
+    }
+    let pty = Pty::open();
+    let (uid, _) = nobody();
+    let d = harness::TempDir::new("ttyowner");
+    // A regular file as TTYPath=: opened as stdin, but no terminal.
+    let not_tty = d.path().join("not-a-tty");
+    fs::write(&not_tty, "").unwrap();
+    fs::set_permissions(
+        &not_tty,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let unit = |tty: &Path| {
+        format!(
+            "[Service]\nUser=nobody\nStandardInput=tty\nStandardOutput=journal\n\
+             TTYPath={}\n\
+             ExecStart=/bin/sh -c 'stat -c \"owner=%%u mode=%%a\" {tty}; \
+             if ( : 3<>{tty} ) 2>/dev/null; then echo opened; else echo cannot-open; fi; \
+             echo END-OF-OUTPUT; exec sleep 100'\n",
+            tty.display(),
+            tty = tty.display()
+        )
+    };
+    let m = Manager::start(&[
+        ("getty.service", &unit(&pty.path)),
+        ("file.service", &unit(&not_tty)),
+    ]);
+    m.vigil_ok(&["start", "getty", "file"]);
+    m.wait_log("getty.service", "END-OF-OUTPUT");
+    assert_eq!(
+        stdout_lines(&m, "getty.service")[..2],
+        [format!("owner={uid} mode=620"), "opened".to_string()]
+    );
+    // The group is kept.
+    assert_eq!(owner_and_mode(&pty.path), (uid, 0, 0o620));
+    m.wait_log("file.service", "END-OF-OUTPUT");
+    assert_eq!(owner_and_mode(&not_tty), (0, 0, 0o644));
+    assert_eq!(m.state("file.service"), "running");
+}
+
 /// The uid a unit printed as `uid=N`.
 fn printed_uid(m: &Manager, unit: &str) -> u32 {
     let line = m.wait_log(unit, "uid=");
