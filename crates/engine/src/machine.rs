@@ -761,7 +761,7 @@ fn setup_exit_code(stage: &str) -> i32 {
         "rlimit" => 205,
         "oom-score-adjust" => 206,
         "sigmask" => 207,
-        "tty" => 208,
+        "tty" | "chown-tty" => 208,
         "stdio" | "dup2" => 209,
         "ioprio" => 211,
         "sched" => 214,

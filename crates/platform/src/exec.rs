@@ -19,7 +19,7 @@
 //!    then ignores SIGPIPE again when the command asks for it
 //!    (`IgnoreSIGPIPE=yes`);
 //! 4. installs its stdio with `dup2`, takes stdin as controlling terminal when
-//!    asked, sets rlimits, the nice value, I/O and CPU scheduling and the OOM
+//!    asked, hands a terminal on stdin to the service's user, sets rlimits, the nice value, I/O and CPU scheduling and the OOM
 //!    score (all before the ids change: raising them needs privileges), umask,
 //!    then drops the capabilities `CapabilityBoundingSet=` leaves out of the
 //!    bounding set (which needs CAP_SETPCAP, so while still root), then drops
@@ -59,6 +59,7 @@ enum Stage {
     Setsid,
     Dup2,
     Tty,
+    TtyOwner,
     Rlimit,
     Nice,
     Ioprio,
@@ -77,12 +78,13 @@ enum Stage {
 /// A step that carries out one unit-file directive names it, so a failure
 /// message says which setting the kernel refused. (A failed `setrlimit` is
 /// reported with the limit's own name, [`RlimitResource::stage_name`].)
-pub const STAGE_NAMES: [&str; 17] = [
+pub const STAGE_NAMES: [&str; 18] = [
     "files",
     "sigmask",
     "setsid",
     "dup2",
     "tty (StandardInput=)",
+    "chown-tty (User=)",
     "rlimit",
     "nice (Nice=)",
     "ioprio (IOSchedulingClass=)",
@@ -238,6 +240,8 @@ pub struct PreparedCommand {
     /// known only after the clone.
     pid_env: Vec<CString>,
     controlling_tty: Option<ControllingTty>,
+    /// The user a terminal on stdin is handed to.
+    tty_owner: Option<u32>,
     nice: Option<i32>,
     ioprio: Option<(u8, u8)>,
     sched: Option<(i32, i32)>,
@@ -267,6 +271,7 @@ impl PreparedCommand {
             pass_fds: Vec::new(),
             pid_env: Vec::new(),
             controlling_tty: None,
+            tty_owner: None,
             nice: None,
             ioprio: None,
             sched: None,
@@ -290,6 +295,16 @@ impl PreparedCommand {
     /// Makes stdin (a terminal) the child's controlling terminal, after setsid.
     pub fn controlling_tty(&mut self, mode: ControllingTty) -> &mut Self {
         self.controlling_tty = Some(mode);
+        self
+    }
+
+    /// Hands stdin to `uid` when it is a terminal, as systemd's chown_terminal
+    /// does: owner `uid` (the group is kept), mode 0620, before the ids change,
+    /// so a service running as that user can open its own terminal again
+    /// (`login`, `agetty`, anything that opens `ttyname(0)`). Anything else on
+    /// stdin is left alone.
+    pub fn terminal_owner(&mut self, uid: u32) -> &mut Self {
+        self.tty_owner = Some(uid);
         self
     }
 
@@ -464,6 +479,7 @@ struct Plan<'a> {
     gid: Option<Gid>,
     uid: Option<Uid>,
     controlling_tty: Option<ControllingTty>,
+    tty_owner: Option<Uid>,
     nice: Option<i32>,
     /// The ioprio_set value: class << 13 | priority.
     ioprio: Option<i32>,
@@ -642,6 +658,11 @@ pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
         gid: cmd.gid.map(checked_id).transpose()?.map(Gid::from_raw),
         uid: cmd.uid.map(checked_id).transpose()?.map(Uid::from_raw),
         controlling_tty: cmd.controlling_tty,
+        tty_owner: cmd
+            .tty_owner
+            .map(checked_id)
+            .transpose()?
+            .map(Uid::from_raw),
         nice: cmd.nice,
         ioprio: cmd
             .ioprio
@@ -985,6 +1006,19 @@ fn child_setup(plan: &Plan<'_>) -> (Stage, i32) {
             return (Stage::Tty, last_errno());
         }
     }
+    if let Some(uid) = plan.tty_owner
+        && stdin_is_terminal()
+    {
+        // SAFETY: fd 0 is open (installed above) and stays open for this call.
+        let stdin = unsafe { BorrowedFd::borrow_raw(0) };
+        // The owner first: a chown may clear mode bits, the chmod then sets
+        // exactly 0620 (the owner reads and writes, the group, tty, may write).
+        let handed = rustix::fs::fchown(stdin, Some(uid), None)
+            .and_then(|()| rustix::fs::fchmod(stdin, Mode::from_raw_mode(0o620)));
+        if let Err(e) = handed {
+            return (Stage::TtyOwner, e.raw_os_error());
+        }
+    }
 
     for (index, (resource, limit)) in plan.rlimits.iter().enumerate() {
         let mut result = rustix::process::setrlimit(*resource, *limit);
@@ -1141,6 +1175,15 @@ fn child_setup(plan: &Plan<'_>) -> (Stage, i32) {
     // before fork and alive until execve replaces this image.
     unsafe { libc::execve(plan.path.as_ptr(), plan.argv, plan.envp) };
     (Stage::Exec, last_errno())
+}
+
+/// Whether fd 0 is a terminal (what isatty asks, with the raw ioctl):
+/// async-signal-safe, and nothing is allocated.
+fn stdin_is_terminal() -> bool {
+    let mut termios = std::mem::MaybeUninit::<libc::termios>::uninit();
+    // SAFETY: TCGETS writes at most one `struct termios` through the pointer,
+    // which points to one on this stack frame; fd 0 is only read.
+    unsafe { libc::ioctl(0, libc::TCGETS, termios.as_mut_ptr()) == 0 }
 }
 
 /// Socket activation in the child: the passed descriptors become 3, 4, ...
@@ -1322,6 +1365,7 @@ mod tests {
         assert_eq!(STAGE_NAMES[Stage::Chdir as usize], "chdir");
         assert_eq!(STAGE_NAMES[Stage::Exec as usize], "exec");
         assert_eq!(STAGE_NAMES[Stage::Nice as usize], "nice (Nice=)");
+        assert_eq!(STAGE_NAMES[Stage::TtyOwner as usize], "chown-tty (User=)");
         assert_eq!(
             STAGE_NAMES[Stage::OomScoreAdjust as usize],
             "oom-score-adjust (OOMScoreAdjust=)"

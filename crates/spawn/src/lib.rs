@@ -2,7 +2,7 @@
 //! before it forks, done here in the parent, then one call into the platform's
 //! fork/exec.
 //!
-//! [`prepare`] builds the environment (systemd's defaults, `User=` variables,
+//! [`prepare`] builds the environment (systemd's defaults, `User=` variables, `TERM`,
 //! `PassEnvironment=`, `Environment=`, `EnvironmentFile=`, then
 //! `UnsetEnvironment=`; of the manager's own environment, from the copy the
 //! caller hands in, only what `PassEnvironment=` names, or all of it but the
@@ -35,7 +35,7 @@ use vigil_platform::exec::{
     Child, ChildFd, ControllingTty, PreparedCommand, Rlimit, RlimitResource,
 };
 use vigil_units::{
-    ExecCommand, FileMode, Input, IoClass, Resource, Service, TtyMode, WorkingDirectory,
+    ExecCommand, FileMode, Input, IoClass, Output, Resource, Service, TtyMode, WorkingDirectory,
 };
 
 pub use directories::{DirectoryError, DirectoryRoots};
@@ -93,6 +93,60 @@ pub fn tty_path(service: &Service) -> PathBuf {
     (*service.tty_path)
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_TTY))
+}
+
+/// Whether the service is on a terminal, so that it gets `$TERM`: systemd's
+/// test (`exec_context_needs_term`) is `TTYPath=`, `StandardInput=tty*`, or
+/// stdout or stderr on the terminal or the console (`tty`, `journal+console`
+/// and the other `+console` forms).
+pub fn needs_term(service: &Service) -> bool {
+    let on_terminal = |output: &Output| matches!(output, Output::Tty | Output::Console);
+    matches!(service.stdin, Input::Tty(_))
+        || on_terminal(&service.stdout)
+        || on_terminal(&service.stderr)
+        || service.tty_path.is_some()
+}
+
+/// Where the kernel lists the consoles behind `/dev/console`, the active one
+/// last.
+const CONSOLE_ACTIVE: &str = "/sys/class/tty/console/active";
+
+/// `$TERM` for a service whose terminal is `tty`, as systemd chooses it: on
+/// `/dev/console` the manager's own `$TERM` (`manager_term`) when it has one
+/// (what a container's manager passed down); otherwise `linux` for a virtual
+/// console (`/dev/tty0`..`/dev/tty63`, and `/dev/console` when the last
+/// console in `console_active`'s list is one), else `vt220` (a serial line, a
+/// pseudo-terminal).
+pub fn term_for(
+    tty: &Path,
+    manager_term: Option<&str>,
+    console_active: impl FnOnce() -> Option<String>,
+) -> String {
+    let name = tty.strip_prefix("/dev").unwrap_or(tty);
+    let console = name == Path::new("console");
+    if console && let Some(term) = manager_term.filter(|t| !t.is_empty()) {
+        return term.to_owned();
+    }
+    let virtual_console = if console {
+        console_active().is_some_and(|list| {
+            list.split_whitespace()
+                .last()
+                .is_some_and(is_virtual_console)
+        })
+    } else {
+        name.to_str().is_some_and(is_virtual_console)
+    };
+    if virtual_console { "linux" } else { "vt220" }.to_owned()
+}
+
+/// `ttyN` with N from 0 to 63: the kernel's virtual consoles (`tty0` is the
+/// one in the foreground).
+fn is_virtual_console(name: &str) -> bool {
+    name.strip_prefix("tty").is_some_and(|n| {
+        !n.is_empty()
+            && n.bytes().all(|b| b.is_ascii_digit())
+            && n.parse().is_ok_and(|n: u32| n <= 63)
+    })
 }
 
 /// A `DynamicUser=` account the manager holds for a running service.
@@ -492,21 +546,30 @@ fn resolve_identity(
     Ok(id)
 }
 
-/// The account `DynamicUser=yes` runs `unit_name` as: `User=` or the unit's
-/// name without its suffix; a user of that name in /etc/passwd is used as it
-/// is, otherwise a free id from systemd's range (uid = gid) that `in_use` does
-/// not claim.
+/// The user name `DynamicUser=yes` runs `unit_name` as: `User=`, else as
+/// systemd names it, the unit name's prefix (`web` for `web@a.service` and for
+/// `web.service`), or `_du` and a hash of it when the prefix is not a valid
+/// user name ([`users::dynamic_user_name_for`]).
+pub fn dynamic_user_name(unit_name: &str, service: &Service) -> String {
+    match &*service.user {
+        Some(name) => name.clone(),
+        None => users::dynamic_user_name_for(vigil_units::name::prefix_of(unit_name)),
+    }
+}
+
+/// The account `DynamicUser=yes` runs `unit_name` as, named by
+/// [`dynamic_user_name`]. A user of that name in /etc/passwd is used as it is.
+/// Otherwise accounts are shared by name, as systemd shares them: when one of
+/// the accounts the manager `held` for running units has the name, its id is
+/// this unit's too (every instance of `web@.service` is `web`, and owns
+/// `/var/lib/web`); else a free id from systemd's range (uid = gid) that no
+/// held account has.
 pub fn dynamic_account(
     unit_name: &str,
     service: &Service,
-    in_use: &dyn Fn(u32) -> bool,
+    held: &[&DynamicAccount],
 ) -> Result<DynamicAccount, SpawnError> {
-    let name = (*service.user).clone().unwrap_or_else(|| {
-        unit_name
-            .rsplit_once('.')
-            .map_or(unit_name, |(stem, _)| stem)
-            .to_owned()
-    });
+    let name = dynamic_user_name(unit_name, service);
     let passwd = users::parse_passwd(&read_database(PASSWD)?);
     if let Some(entry) = passwd.iter().find(|u| u.name == name) {
         return Ok(DynamicAccount {
@@ -516,8 +579,12 @@ pub fn dynamic_account(
             is_static: true,
         });
     }
+    if let Some(shared) = held.iter().find(|a| a.name == name && !a.is_static) {
+        return Ok((*shared).clone());
+    }
     let groups = users::parse_group(&read_database(GROUP)?);
-    let id = users::allocate_dynamic_id(&name, &passwd, &groups, in_use)
+    let in_use = |id: u32| held.iter().any(|a| a.uid == id || a.gid == id);
+    let id = users::allocate_dynamic_id(&name, &passwd, &groups, &in_use)
         .ok_or(SpawnError::NoDynamicId)?;
     Ok(DynamicAccount {
         name,
@@ -589,6 +656,17 @@ fn build_environment(
         env.set("LOGNAME", &user.name);
         env.set("HOME", &user.home);
         env.set("SHELL", &user.shell);
+    }
+    if needs_term(service) {
+        let manager_term = ctx
+            .manager_env
+            .iter()
+            .find(|(name, _)| name == "TERM")
+            .map(|(_, value)| value.as_str());
+        let term = term_for(&tty_path(service), manager_term, || {
+            std::fs::read_to_string(CONSOLE_ACTIVE).ok()
+        });
+        env.set("TERM", &term);
     }
     for (name, value) in directories {
         env.set(name, value);
@@ -1035,6 +1113,9 @@ pub fn prepare(
         }
         if let Some(uid) = identity.uid {
             command.uid(uid);
+            // systemd's chown_terminal: the user gets the terminal it runs
+            // on, or it could not open it again once it is no longer root.
+            command.terminal_owner(uid);
         }
     }
     if !ctx.privileged {
@@ -1103,6 +1184,81 @@ pub fn spawn(prepared: &Prepared) -> Result<Child, SpawnError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn term_is_linux_on_a_virtual_console_and_vt220_elsewhere() {
+        let none = || None;
+        let term = |tty: &str| term_for(Path::new(tty), None, none);
+        assert_eq!(term("/dev/tty1"), "linux");
+        assert_eq!(term("/dev/tty0"), "linux");
+        assert_eq!(term("/dev/tty63"), "linux");
+        assert_eq!(term("/dev/tty64"), "vt220");
+        assert_eq!(term("/dev/ttyS0"), "vt220");
+        assert_eq!(term("/dev/ttyAMA0"), "vt220");
+        assert_eq!(term("/dev/pts/3"), "vt220");
+        assert_eq!(term("/dev/tty"), "vt220");
+        // The manager's TERM counts on the console only.
+        assert_eq!(
+            term_for(Path::new("/dev/tty2"), Some("xterm"), none),
+            "linux"
+        );
+        assert_eq!(
+            term_for(Path::new("/dev/console"), Some("xterm"), none),
+            "xterm"
+        );
+        // Else the console is what the kernel's list ends with.
+        let active = |list: &'static str| move || Some(list.to_string());
+        let console = Path::new("/dev/console");
+        assert_eq!(term_for(console, None, active("ttyS0 tty1\n")), "linux");
+        assert_eq!(term_for(console, Some(""), active("tty0\n")), "linux");
+        assert_eq!(term_for(console, None, active("tty1 ttyS0\n")), "vt220");
+        assert_eq!(term_for(console, None, none), "vt220");
+    }
+
+    #[test]
+    fn term_is_set_for_a_service_on_a_terminal_unless_it_sets_its_own() {
+        let term = |service: &Service| {
+            let prepared = prepare(
+                "t.service",
+                service,
+                &exec(&["/bin/true"]),
+                Context::default(),
+            )
+            .unwrap();
+            prepared
+                .environment()
+                .iter()
+                .find(|(name, _)| name == "TERM")
+                .map(|(_, value)| value.clone())
+        };
+        assert_eq!(term(&Service::default()), None);
+        let serial = Service {
+            tty_path: Some(PathBuf::from("/dev/ttyS1")).into(),
+            ..Service::default()
+        };
+        assert_eq!(term(&serial).as_deref(), Some("vt220"));
+        let vc = Service {
+            tty_path: Some(PathBuf::from("/dev/tty3")).into(),
+            ..Service::default()
+        };
+        assert_eq!(term(&vc).as_deref(), Some("linux"));
+        let console_output = Service {
+            stdout: Output::Console,
+            ..Service::default()
+        };
+        assert!(term(&console_output).is_some());
+        let stderr_tty = Service {
+            stderr: Output::Tty,
+            tty_path: Some(PathBuf::from("/dev/tty3")).into(),
+            ..Service::default()
+        };
+        assert!(needs_term(&stderr_tty));
+        let own = Service {
+            environment: vec![("TERM".into(), "dumb".into())],
+            ..vc.clone()
+        };
+        assert_eq!(term(&own).as_deref(), Some("dumb"));
+    }
 
     /// Why `service` cannot start `/bin/true`.
     fn refused(service: &Service) -> SpawnError {

@@ -128,6 +128,54 @@ pub fn supplementary_groups(groups: &[GroupEntry], user: &str, primary: u32) -> 
     out
 }
 
+/// Whether systemd would take `name` as it is for a user it defines itself
+/// (its strict rules): `[A-Za-z_][A-Za-z0-9_-]*`, at most 31 characters (what
+/// fits utmp's name field); no dots, since `chown` reads one as a separator.
+pub fn is_valid_user_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    let first_ok = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
+    first_ok
+        && name.len() <= 31
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The user name `DynamicUser=` derives from a unit name's prefix (`web` for
+/// `web@a.service`): the prefix itself when it is a valid user name
+/// ([`is_valid_user_name`]), else `_du` and 16 hex digits of its SipHash-2-4
+/// under systemd's key, the name systemd gives the same unit.
+pub fn dynamic_user_name_for(prefix: &str) -> String {
+    if is_valid_user_name(prefix) {
+        return prefix.to_owned();
+    }
+    format!("_du{:016x}", siphash24(prefix.as_bytes(), DYNAMIC_NAME_KEY))
+}
+
+/// systemd's key for hashing unit prefixes into dynamic user names: a fixed
+/// value, so a unit gets the same name on every machine and at every start.
+const DYNAMIC_NAME_KEY: [u8; 16] = [
+    0x58, 0x1a, 0xaf, 0xe6, 0x28, 0x58, 0x4e, 0x96, 0xb4, 0x4e, 0xf5, 0x3b, 0x8c, 0x92, 0x07, 0xec,
+];
+
+/// SipHash-2-4 of `data` under `key`, as std's `SipHasher` computes it: the
+/// hash systemd uses, with its key read as two little-endian words.
+fn siphash24(data: &[u8], key: [u8; 16]) -> u64 {
+    use std::hash::Hasher;
+    let (k0, k1) = key.split_at(8);
+    let word = |half: &[u8]| {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(half);
+        u64::from_le_bytes(bytes)
+    };
+    // Deprecated only in favour of DefaultHasher, whose algorithm is not
+    // promised; this one is SipHash-2-4 and stays.
+    #[allow(deprecated)]
+    let mut hasher = std::hash::SipHasher::new_with_keys(word(k0), word(k1));
+    hasher.write(data);
+    hasher.finish()
+}
+
 /// systemd's range for `DynamicUser=` ids.
 pub const DYNAMIC_ID_MIN: u32 = 61184;
 pub const DYNAMIC_ID_MAX: u32 = 65519;
@@ -204,6 +252,37 @@ bad
             [1000, 100, 29]
         );
         assert_eq!(supplementary_groups(&groups, "www", 33), [33]);
+    }
+
+    #[test]
+    fn siphash_matches_the_reference_vector() {
+        // The SipHash paper's test vector: key 00..0f, message 00..0e.
+        let key: [u8; 16] = std::array::from_fn(|i| i as u8);
+        let message: Vec<u8> = (0..15).collect();
+        assert_eq!(siphash24(&message, key), 0xa129_ca61_49be_45e5);
+    }
+
+    #[test]
+    fn dynamic_user_names_are_prefixes_or_hashes() {
+        assert_eq!(dynamic_user_name_for("web"), "web");
+        assert_eq!(dynamic_user_name_for("_a-b_9"), "_a-b_9");
+        let long = "a".repeat(31);
+        assert_eq!(dynamic_user_name_for(&long), long);
+        for bad in ["foo.bar", "9lives", "-x", "", &"a".repeat(32), "caf\u{e9}"] {
+            let name = dynamic_user_name_for(bad);
+            assert!(name.starts_with("_du") && name.len() == 19, "{bad}: {name}");
+            assert!(name[3..].bytes().all(|b| b.is_ascii_hexdigit()), "{name}");
+            assert!(is_valid_user_name(&name), "{name}");
+        }
+        // The same prefix, the same name; another prefix, another name.
+        assert_eq!(
+            dynamic_user_name_for("foo.bar"),
+            dynamic_user_name_for("foo.bar")
+        );
+        assert_ne!(
+            dynamic_user_name_for("foo.bar"),
+            dynamic_user_name_for("foo.baz")
+        );
     }
 
     #[test]

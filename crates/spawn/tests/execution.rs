@@ -677,17 +677,30 @@ fn dynamic_user_gets_a_free_id_and_owns_its_state() {
         ..Service::default()
     };
     service.directories_mut(DirectoryKind::State).paths = vec!["dyn".into()];
-    let account =
-        vigil_spawn::dynamic_account("vigil-dyn-test.service", &service, &|_| false).unwrap();
+    let account = vigil_spawn::dynamic_account("vigil-dyn-test.service", &service, &[]).unwrap();
     assert_eq!(account.name, "vigil-dyn-test");
     assert!(!account.is_static);
     assert!((61184..=65519).contains(&account.uid));
     assert_eq!(account.uid, account.gid);
-    // Another running service holds that id: the next one is different.
+    // A running service of another name holds that id: the next one is different.
+    let foreign = vigil_spawn::DynamicAccount {
+        name: "vigil-dyn-other".into(),
+        ..account.clone()
+    };
     let other =
-        vigil_spawn::dynamic_account("vigil-dyn-test.service", &service, &|id| id == account.uid)
-            .unwrap();
+        vigil_spawn::dynamic_account("vigil-dyn-test.service", &service, &[&foreign]).unwrap();
     assert_ne!(other.uid, account.uid);
+    // One of the same name shares it, whatever id the hash would give: an
+    // instance of a template is its prefix, like the plain unit.
+    let shared = vigil_spawn::DynamicAccount {
+        uid: other.uid,
+        gid: other.gid,
+        ..account.clone()
+    };
+    let instance =
+        vigil_spawn::dynamic_account("vigil-dyn-test@b.service", &service, &[&foreign, &shared])
+            .unwrap();
+    assert_eq!(instance, shared);
 
     let ctx = Context {
         dynamic_user: Some(account.clone()),
@@ -711,7 +724,7 @@ fn dynamic_user_gets_a_free_id_and_owns_its_state() {
         user: Some("nobody".into()).into(),
         ..service.clone()
     };
-    let account = vigil_spawn::dynamic_account("x.service", &named, &|_| false).unwrap();
+    let account = vigil_spawn::dynamic_account("x.service", &named, &[]).unwrap();
     assert!(account.is_static);
     assert_eq!(account.uid, passwd_entry("nobody").uid);
 }

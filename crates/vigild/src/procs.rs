@@ -52,7 +52,9 @@ pub(crate) struct Procs {
     lang: Option<String>,
     manager_env: Arc<[(String, String)]>,
     /// The `DynamicUser=` account of each unit that has one, from its first
-    /// spawn until it is inactive or failed: no two running units share an id.
+    /// spawn until it is inactive or failed. Running units share an id exactly
+    /// when they share the user name; an id is free again once no running
+    /// unit holds it.
     pub(crate) dynamic_users: HashMap<String, vigil_spawn::DynamicAccount>,
     /// Process groups that still held a process after the `KillSignal=` of
     /// [`Daemon::kill_leftovers`].
@@ -510,8 +512,10 @@ impl Daemon {
         );
     }
 
-    /// The unit's `DynamicUser=` account: the one it holds while it runs, else a
-    /// new one no other running unit holds. Only a manager running as root has
+    /// The unit's `DynamicUser=` account: the one it holds while it runs, else
+    /// the one a running unit of the same user name holds (systemd shares a
+    /// dynamic user by name: every `web@.service` instance is `web`), else a
+    /// new id no running unit holds. Only a manager running as root has
     /// ids to hand out; otherwise the setting changes nothing.
     fn dynamic_user(
         &mut self,
@@ -524,9 +528,8 @@ impl Daemon {
         if let Some(account) = self.procs.dynamic_users.get(unit) {
             return Ok(Some(account.clone()));
         }
-        let held = &self.procs.dynamic_users;
-        let account =
-            vigil_spawn::dynamic_account(unit, service, &|id| held.values().any(|a| a.uid == id))?;
+        let held: Vec<_> = self.procs.dynamic_users.values().collect();
+        let account = vigil_spawn::dynamic_account(unit, service, &held)?;
         self.procs
             .dynamic_users
             .insert(unit.to_string(), account.clone());

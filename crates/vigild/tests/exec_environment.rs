@@ -354,6 +354,241 @@ fn dynamic_user_runs_under_a_transient_id_that_owns_its_state() {
     assert_eq!((o_uid, o_gid), (uid, uid));
 }
 
+/// Found by a tester: `$TERM` was never set, so Debian's getty@.service and
+/// serial-getty@.service (`agetty ... - $TERM`) lost their last argument.
+/// systemd sets it for a service on a terminal (`TTYPath=`, a tty stdin, a
+/// tty or console output): the manager's own on /dev/console, `linux` on a
+/// virtual console, `vt220` elsewhere, unless the unit sets it.
+#[test]
+fn term_is_set_for_services_on_a_terminal() {
+    let getty = "[Service]\nType=oneshot\nTTYPath=/dev/%I\n\
+                 ExecStart=/bin/echo agetty -o '-p -- \\\\u' --keep-baud 115200 - $TERM\n";
+    let vc = env_unit("TTYPath=/dev/tty7\n");
+    let pts = env_unit("TTYPath=/dev/pts/9\n");
+    let own = env_unit("TTYPath=/dev/tty7\nEnvironment=TERM=dumb\n");
+    let console = env_unit("StandardOutput=journal+console\n");
+    let plain = env_unit("");
+    let m = Manager::start_env(
+        &[
+            ("serial-getty@.service", getty),
+            ("vc.service", &vc),
+            ("pts.service", &pts),
+            ("own.service", &own),
+            ("console.service", &console),
+            ("plain.service", &plain),
+        ],
+        &[],
+        &[("TERM", "vigil-test-term")],
+    );
+    m.vigil_ok(&["start", "serial-getty@ttyS3.service"]);
+    m.wait_state("serial-getty@ttyS3.service", "inactive");
+    assert_eq!(
+        stdout_lines(&m, "serial-getty@ttyS3.service"),
+        ["agetty -o -p -- \\u --keep-baud 115200 - vt220"]
+    );
+    let term = |unit: &str| {
+        m.vigil_ok(&["start", unit]);
+        m.wait_log(unit, "END-OF-OUTPUT");
+        variable(&stdout_lines(&m, unit), "TERM")
+    };
+    assert_eq!(term("vc.service").as_deref(), Some("linux"));
+    assert_eq!(term("pts.service").as_deref(), Some("vt220"));
+    assert_eq!(term("own.service").as_deref(), Some("dumb"));
+    // On /dev/console: the manager's TERM (what a container was given).
+    assert_eq!(term("console.service").as_deref(), Some("vigil-test-term"));
+    // No terminal, no TERM: the manager's is not passed on.
+    assert_eq!(term("plain.service"), None);
+}
+
+/// A pseudo-terminal held open by a python3 process until it is dropped,
+/// its device left as the tester found it: `crw------- root root`.
+struct Pty {
+    holder: std::process::Child,
+    path: PathBuf,
+}
+
+impl Pty {
+    fn open() -> Pty {
+        use std::io::BufRead;
+        let script = "import os, pty, sys\n\
+                      master, slave = pty.openpty()\n\
+                      name = os.ttyname(slave)\n\
+                      os.chown(name, 0, 0)\n\
+                      os.chmod(name, 0o600)\n\
+                      print(name, flush=True)\n\
+                      sys.stdin.read()\n";
+        let mut holder = std::process::Command::new(python())
+            .args(["-c", script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        let stdout = holder.stdout.take().expect("stdout");
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the pty's name");
+        assert!(line.starts_with("/dev/pts/"), "{line:?}");
+        Pty {
+            holder,
+            path: PathBuf::from(line.trim_end()),
+        }
+    }
+}
+
+impl Drop for Pty {
+    fn drop(&mut self) {
+        // End of its stdin ends the holder, and with it the terminal.
+        drop(self.holder.stdin.take());
+        let _ = self.holder.wait();
+    }
+}
+
+/// Found by a tester: with `User=nobody`, `StandardInput=tty` and a
+/// `TTYPath=` the service could not open its own terminal (`Permission
+/// denied`; the device stayed root's, 0600). systemd hands a terminal on
+/// stdin to the service's user (owner only, mode 0620) before dropping
+/// privileges; something else on stdin is never touched.
+#[test]
+fn a_terminal_on_stdin_is_handed_to_the_services_user() {
+    if !require_root("a_terminal_on_stdin_is_handed_to_the_services_user") {
+        return;
+    }
+    let pty = Pty::open();
+    let (uid, _) = nobody();
+    let d = harness::TempDir::new("ttyowner");
+    // A regular file as TTYPath=: opened as stdin, but no terminal.
+    let not_tty = d.path().join("not-a-tty");
+    fs::write(&not_tty, "").unwrap();
+    fs::set_permissions(
+        &not_tty,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let unit = |tty: &Path| {
+        format!(
+            "[Service]\nUser=nobody\nStandardInput=tty\nStandardOutput=journal\n\
+             TTYPath={}\n\
+             ExecStart=/bin/sh -c 'stat -c \"owner=%%u mode=%%a\" {tty}; \
+             if ( : 3<>{tty} ) 2>/dev/null; then echo opened; else echo cannot-open; fi; \
+             echo END-OF-OUTPUT; exec sleep 100'\n",
+            tty.display(),
+            tty = tty.display()
+        )
+    };
+    let m = Manager::start(&[
+        ("getty.service", &unit(&pty.path)),
+        ("file.service", &unit(&not_tty)),
+    ]);
+    m.vigil_ok(&["start", "getty", "file"]);
+    m.wait_log("getty.service", "END-OF-OUTPUT");
+    assert_eq!(
+        stdout_lines(&m, "getty.service")[..2],
+        [format!("owner={uid} mode=620"), "opened".to_string()]
+    );
+    // The group is kept.
+    assert_eq!(owner_and_mode(&pty.path), (uid, 0, 0o620));
+    m.wait_log("file.service", "END-OF-OUTPUT");
+    assert_eq!(owner_and_mode(&not_tty), (0, 0, 0o644));
+    assert_eq!(m.state("file.service"), "running");
+}
+
+/// The uid a unit printed as `uid=N`.
+fn printed_uid(m: &Manager, unit: &str) -> u32 {
+    let line = m.wait_log(unit, "uid=");
+    let uid = line.rsplit("uid=").next().unwrap_or_default();
+    uid.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{unit}: {line}: {e}"))
+}
+
+/// Found by a tester: every instance of a `DynamicUser=` template got an id
+/// of its own, so the second instance's start handed `/var/lib/web` to its
+/// id and the first could no longer write its state. systemd names the user
+/// after the unit's prefix (`web`) and shares one id among the running units
+/// of that name; so do two units with the same `User=`.
+#[test]
+fn dynamic_user_instances_and_units_of_one_name_share_its_id() {
+    if !require_root("dynamic_user_instances_and_units_of_one_name_share_its_id") {
+        return;
+    }
+    let pid = std::process::id();
+    // A prefix no /etc/passwd has: the template's instances run as it.
+    let prefix = format!("vigildyn{pid}");
+    let state_name = format!("vigil-test-dynshare-{pid}");
+    let state = PathBuf::from("/var/lib").join(&state_name);
+    let shared_state = PathBuf::from("/var/lib").join(format!("{state_name}-user"));
+    let _cleanup = Cleanup(vec![state.clone(), shared_state.clone()]);
+    let go = std::env::temp_dir().join(format!("vigil-test-dynshare-go-{pid}"));
+    let _ = fs::remove_file(&go);
+    // Each unit says its uid, waits until the test has started all of them,
+    // then writes into the state directory they share.
+    let body = |state: &str, file: &str| {
+        format!(
+            "DynamicUser=yes\nStateDirectory={state}\n\
+             ExecStart=/bin/sh -c 'echo \"$$USER uid=$$(id -u)\"; \
+             while [ ! -e {go} ]; do sleep 0.05; done; \
+             touch \"$$STATE_DIRECTORY/{file}\" && echo wrote || echo cannot-write; \
+             exec sleep 100'\n",
+            go = go.display()
+        )
+    };
+    let template = format!("[Service]\n{}", body(&state_name, "%i"));
+    let plain = |file: &str| {
+        format!(
+            "[Service]\nUser=vigilshared{pid}\n{}",
+            body(&format!("{state_name}-user"), file)
+        )
+    };
+    let m = Manager::start(&[
+        (&format!("{prefix}@.service"), &template),
+        ("one.service", &plain("one")),
+        ("two.service", &plain("two")),
+    ]);
+    let a = format!("{prefix}@a.service");
+    let b = format!("{prefix}@b.service");
+    m.vigil_ok(&["start", &a]);
+    let uid_a = printed_uid(&m, &a);
+    m.vigil_ok(&["start", &b]);
+    let uid_b = printed_uid(&m, &b);
+    assert!((61184..=65519).contains(&uid_a), "{uid_a}");
+    assert_eq!(uid_a, uid_b, "instances of one template share the user");
+    assert_eq!(
+        stdout_lines(&m, &a)[0],
+        format!("{prefix} uid={uid_a}"),
+        "$USER is the prefix"
+    );
+    assert_eq!(owner_and_mode(&state).0, uid_a);
+
+    m.vigil_ok(&["start", "one", "two"]);
+    let uid_one = printed_uid(&m, "one.service");
+    assert_eq!(uid_one, printed_uid(&m, "two.service"), "one User=, one id");
+    assert_ne!(uid_one, uid_a, "another name, another id");
+
+    fs::write(&go, "").unwrap();
+    for unit in [a.as_str(), &b, "one.service", "two.service"] {
+        m.wait_log(unit, "wrote");
+    }
+    for (dir, file) in [
+        (&state, "a"),
+        (&state, "b"),
+        (&shared_state, "one"),
+        (&shared_state, "two"),
+    ] {
+        assert!(dir.join(file).exists(), "{}/{file}", dir.display());
+    }
+
+    // The id is held while any unit of the name runs: a new instance started
+    // after the first stopped still finds it.
+    m.vigil_ok(&["stop", &a]);
+    m.wait_state(&a, "inactive");
+    let c = format!("{prefix}@c.service");
+    m.vigil_ok(&["start", &c]);
+    assert_eq!(printed_uid(&m, &c), uid_b);
+    m.wait_log(&c, "wrote");
+    let _ = fs::remove_file(&go);
+}
+
 #[test]
 fn a_missing_user_fails_the_unit_with_a_message_naming_user() {
     let unit = "[Service]\nType=oneshot\nUser=vigil-no-such-user\nExecStart=/bin/true\n";
