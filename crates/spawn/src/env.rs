@@ -7,7 +7,7 @@
 
 /// Variables through which a manager speaks to the processes it starts
 /// (sd_notify, socket activation, the watchdog, `MAINPID`, `INVOCATION_ID`,
-/// `MANAGERPID`), and those vigil-init and a re-executing vigild hand to
+/// `MANAGERPID`, `MONITOR_*`), and those vigil-init and a re-executing vigild hand to
 /// vigild. Found in a manager's own environment they are about the manager
 /// and its own supervisor, not a service: inherited, `NOTIFY_SOCKET` would
 /// have a service notify whatever started the container, `LISTEN_FDS` would
@@ -25,6 +25,11 @@ pub const MANAGER_PROTOCOL_VARIABLES: &[&str] = &[
     "WATCHDOG_USEC",
     "WATCHDOG_PID",
     "MANAGERPID",
+    "MONITOR_SERVICE_RESULT",
+    "MONITOR_EXIT_CODE",
+    "MONITOR_EXIT_STATUS",
+    "MONITOR_INVOCATION_ID",
+    "MONITOR_UNIT",
     "VIGIL_INIT_FD",
     "VIGIL_STATE_FD",
 ];
