@@ -394,6 +394,10 @@ impl Daemon {
         if matches!(role, Role::StartPre(_) | Role::Main(_)) {
             extra_env.extend(self.monitor_environment(unit_name));
         }
+        // Every process of the unit, as systemd: what the daemon is to write.
+        if let Some(path) = service.pid_file.as_deref() {
+            extra_env.push(("PIDFILE".into(), path.to_string_lossy().into_owned()));
+        }
         let ctx = vigil_spawn::Context {
             main_pid,
             invocation_id,

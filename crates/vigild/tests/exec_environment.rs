@@ -735,3 +735,66 @@ fn a_unit_named_by_several_on_failure_gets_no_monitor_variables_and_says_why() {
         "{both:?}"
     );
 }
+
+/// `$SYSTEMD_EXEC_PID` is each process's own PID (systemd.exec(5)), and
+/// `$PIDFILE` the path of `PIDFile=`, in every process of the unit: a
+/// forking daemon writes its PID where the unit reads it.
+#[test]
+fn every_process_gets_its_own_pid_and_pidfile_names_the_pid_file() {
+    let d = harness::TempDir::new("exec-pid");
+    let out = |name: &str| d.path().join(name);
+    let record = |what: &str, file: &str| {
+        format!(
+            "/bin/sh -c 'echo \"{what} $$$$ $${{SYSTEMD_EXEC_PID:--}} $${{PIDFILE:--}}\" >> {}'",
+            out(file).display()
+        )
+    };
+    let pid_file = out("daemon.pid");
+    let daemon = format!(
+        "[Service]\nType=forking\nPIDFile={}\nExecStartPre={}\n\
+         ExecStart=/bin/sh -c '/bin/sleep 1000 & echo $$! > \"$$PIDFILE\"'\n\
+         ExecStartPost={}\nExecStop={}\n",
+        pid_file.display(),
+        record("pre", "daemon"),
+        record("post", "daemon"),
+        record("stop", "daemon"),
+    );
+    let plain = format!(
+        "[Service]\nType=oneshot\nExecStart={}\n",
+        record("start", "plain")
+    );
+    let unset = format!(
+        "[Service]\nType=oneshot\nUnsetEnvironment=SYSTEMD_EXEC_PID\nExecStart={}\n",
+        record("start", "unset")
+    );
+    let m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=daemon.service plain.service unset.service\n",
+        ),
+        ("daemon.service", &daemon),
+        ("plain.service", &plain),
+        ("unset.service", &unset),
+    ]);
+    m.wait_state("daemon.service", "running");
+    let main = m.main_pid("daemon.service");
+    assert_eq!(
+        fs::read_to_string(&pid_file).unwrap().trim(),
+        main.to_string()
+    );
+    m.vigil_ok(&["stop", "daemon"]);
+    let lines = wait_lines(&out("daemon"), 3);
+    for (line, what) in lines.iter().zip(["pre", "post", "stop"]) {
+        let words: Vec<&str> = line.split(' ').collect();
+        assert_eq!(words.len(), 4, "{line}");
+        assert_eq!(words[0], what, "{lines:?}");
+        assert_eq!(words[1], words[2], "{line}: $$ and $SYSTEMD_EXEC_PID");
+        assert_eq!(words[3], pid_file.display().to_string(), "{line}");
+    }
+    let plain = wait_lines(&out("plain"), 1);
+    let words: Vec<&str> = plain[0].split(' ').collect();
+    assert_eq!(words[1], words[2], "{plain:?}");
+    assert_eq!(words[3], "-", "no PIDFile=: {plain:?}");
+    let unset = wait_lines(&out("unset"), 1);
+    assert!(unset[0].ends_with(" - -"), "{unset:?}");
+}
