@@ -42,6 +42,9 @@ pub(crate) struct Graph {
     /// Units stopped (or restarted) along with this one when it is stopped (or
     /// restarted) on request: Requires, BindsTo, Requisite and PartOf, reversed.
     pub stop_rev: Lists<usize>,
+    /// Units whose `OnFailure=` or `OnSuccess=` name this one (a unit naming
+    /// it in both is one): where its `$MONITOR_*` variables come from.
+    pub triggered_by: Lists<usize>,
     /// What each unit waits for before starting (After= plus the reverse of Before=),
     /// without the edges dropped to break cycles.
     pub after: Lists<usize>,
@@ -135,6 +138,7 @@ pub(crate) fn build(units: &[Option<&Unit>]) -> Graph {
     let mut bound_rev = vec![Vec::new(); n];
     let mut pulled_by = vec![Vec::new(); n];
     let mut stop_rev = vec![Vec::new(); n];
+    let mut triggered_by = vec![Vec::new(); n];
     let mut after = vec![Vec::new(); n];
     let mut after_rev = vec![Vec::new(); n];
     let mut order: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
@@ -186,12 +190,16 @@ pub(crate) fn build(units: &[Option<&Unit>]) -> Graph {
         {
             stop_rev[r].push(i);
         }
+        for &t in resolve(&d.on_failure).iter().chain(&resolve(&d.on_success)) {
+            triggered_by[t].push(i);
+        }
     }
     for list in hard_rev
         .iter_mut()
         .chain(bound_rev.iter_mut())
         .chain(pulled_by.iter_mut())
         .chain(stop_rev.iter_mut())
+        .chain(triggered_by.iter_mut())
     {
         list.sort_unstable();
         list.dedup();
@@ -222,6 +230,7 @@ pub(crate) fn build(units: &[Option<&Unit>]) -> Graph {
         bound_rev: bound_rev.into(),
         pulled_by: pulled_by.into(),
         stop_rev: stop_rev.into(),
+        triggered_by: triggered_by.into(),
         after: after.into(),
         after_rev: after_rev.into(),
         cycles,

@@ -764,9 +764,18 @@ impl Engine {
         self.machine.run_definition(name)
     }
 
-    /// The first failure of the unit's current stop (None: none so far) and how
-    /// the main process of this run ended, if it has: what `ExecStop=` and
-    /// `ExecStopPost=` get as `$SERVICE_RESULT`, `$EXIT_CODE`, `$EXIT_STATUS`.
+    /// The loaded units whose `OnFailure=` or `OnSuccess=` name this one, each
+    /// once: when there is exactly one, the unit's `ExecStartPre=` and
+    /// `ExecStart=` get its result as `$MONITOR_*` (systemd.exec(5)).
+    pub fn triggered_by(&self, name: &str) -> Vec<&str> {
+        self.machine.triggered_by(name)
+    }
+
+    /// The first failure of the unit's current stop (None: none so far), or
+    /// once it is down why it failed, and how the main process of this run
+    /// ended, if it has: what `ExecStop=` and `ExecStopPost=` get as
+    /// `$SERVICE_RESULT`, `$EXIT_CODE`, `$EXIT_STATUS`, and a unit it
+    /// triggers as `$MONITOR_*`.
     pub fn run_result(&self, name: &str) -> (Option<Reason>, Option<ExitStatus>) {
         self.machine.run_result(name)
     }

@@ -1416,7 +1416,24 @@ impl Machine {
         let Some(s) = self.index.get(name).and_then(|&u| self.slots.get(u)) else {
             return (None, None);
         };
-        (s.rare().result.clone(), s.run_exit)
+        // Once the run is over its result is why the unit is failed (or
+        // waits to restart): the stop took it from `result`.
+        let result = match s.phase {
+            Phase::Dead { failed: true } | Phase::AutoRestart => s.reason.clone(),
+            Phase::Dead { failed: false } => None,
+            _ => s.rare().result.clone(),
+        };
+        (result, s.run_exit)
+    }
+
+    pub(crate) fn triggered_by(&self, name: &str) -> Vec<&str> {
+        let Some(&u) = self.index.get(name) else {
+            return Vec::new();
+        };
+        (self.graph.triggered_by[u].iter())
+            .filter_map(|&t| self.slots.get(t))
+            .map(|s| s.name.as_str())
+            .collect()
     }
 
     pub(crate) fn run_definition(&self, name: &str) -> Option<Arc<Unit>> {

@@ -7,14 +7,15 @@
 
 /// Variables through which a manager speaks to the processes it starts
 /// (sd_notify, socket activation, the watchdog, `MAINPID`, `INVOCATION_ID`,
-/// `MANAGERPID`), and those vigil-init and a re-executing vigild hand to
-/// vigild. Found in a manager's own environment they are about the manager
-/// and its own supervisor, not a service: inherited, `NOTIFY_SOCKET` would
-/// have a service notify whatever started the container, `LISTEN_FDS` would
-/// have it take descriptors it does not hold, `VIGIL_INIT_FD` names vigild's
-/// channel to vigil-init (vigil-init drops a stale one too). So a service that
-/// inherits the manager's environment (container mode) never gets these from
-/// it; the manager sets its own where they apply.
+/// `MANAGERPID`, `SYSTEMD_EXEC_PID`, `PIDFILE`, `MONITOR_*`), and those
+/// vigil-init and a re-executing vigild hand to vigild. Found in a manager's
+/// own environment they are about the manager and its own supervisor, not a
+/// service: inherited, `NOTIFY_SOCKET` would have a service notify whatever
+/// started the container, `LISTEN_FDS` would have it take descriptors it does
+/// not hold, `VIGIL_INIT_FD` names vigild's channel to vigil-init (vigil-init
+/// drops a stale one too). So a service that inherits the manager's
+/// environment (container mode) never gets these from it; the manager sets
+/// its own where they apply.
 pub const MANAGER_PROTOCOL_VARIABLES: &[&str] = &[
     "NOTIFY_SOCKET",
     "LISTEN_FDS",
@@ -25,6 +26,13 @@ pub const MANAGER_PROTOCOL_VARIABLES: &[&str] = &[
     "WATCHDOG_USEC",
     "WATCHDOG_PID",
     "MANAGERPID",
+    "SYSTEMD_EXEC_PID",
+    "PIDFILE",
+    "MONITOR_SERVICE_RESULT",
+    "MONITOR_EXIT_CODE",
+    "MONITOR_EXIT_STATUS",
+    "MONITOR_INVOCATION_ID",
+    "MONITOR_UNIT",
     "VIGIL_INIT_FD",
     "VIGIL_STATE_FD",
 ];

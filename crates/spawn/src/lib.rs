@@ -1009,6 +1009,11 @@ fn apply_scheduling(service: &Service, command: &mut PreparedCommand) {
     command.ignore_sigpipe(service.ignore_sigpipe);
 }
 
+/// systemd's variable naming the process itself, in every process: the child
+/// writes its own PID, as for `WATCHDOG_PID`, and it replaces any value from
+/// the unit. The arguments are expanded before the fork, without it.
+const EXEC_PID_VARIABLE: &str = "SYSTEMD_EXEC_PID";
+
 /// Builds everything `cmd` of `service` needs before the fork.
 ///
 /// `unit_name` is the full unit name; it is not put into the environment (systemd
@@ -1056,6 +1061,7 @@ pub fn prepare(
         .vars()
         .iter()
         .filter(|(k, _)| ctx.pid_variable.as_deref() != Some(k.as_str()))
+        .filter(|(k, _)| k != EXEC_PID_VARIABLE)
         .filter(|(k, _)| ctx.listen_fds.is_empty() || k != "LISTEN_PID")
         .map(|(k, v)| {
             c_string(format!("{k}={v}").as_bytes(), || {
@@ -1083,6 +1089,9 @@ pub fn prepare(
         command.pid_env(c_string(name.as_bytes(), || SpawnError::NulInVariable {
             name: name.clone(),
         })?);
+    }
+    if !(service.unset_environment.iter()).any(|name| name == EXEC_PID_VARIABLE) {
+        command.pid_env(c"SYSTEMD_EXEC_PID".into());
     }
 
     // systemd's default working directory: / for the system manager, the user's

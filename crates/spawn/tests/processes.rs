@@ -70,6 +70,15 @@ fn environment_is_systemds_and_never_the_managers() {
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect();
+    // The child's own PID, which `run` does not tell (checked against `$$`
+    // in vigild's tests).
+    let exec_pid = got.iter().position(|v| v.starts_with("SYSTEMD_EXEC_PID="));
+    let exec_pid = got.remove(exec_pid.expect("SYSTEMD_EXEC_PID is set"));
+    assert!(
+        exec_pid["SYSTEMD_EXEC_PID=".len()..]
+            .parse::<u32>()
+            .is_ok_and(|p| p > 1)
+    );
     got.sort();
     let mut expected: Vec<String> = [
         "FROM_FILE=quoted value".to_owned(),

@@ -1109,6 +1109,7 @@ impl Daemon {
         let now = self.now();
         self.engine.load(now, set.units, broken);
         self.history.retain(|name, _| self.engine.contains(name));
+        (self.procs.last_main_invocations).retain(|name, _| self.engine.contains(name));
         // The state is saved at the end of this turn, and with it the record
         // of this unit set (`loaded:N`), whatever else changed: until then, a
         // crash has the next manager compare its files with the set before.

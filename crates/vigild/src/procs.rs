@@ -45,6 +45,10 @@ pub(crate) struct Procs {
     /// The INVOCATION_ID of each running unit's last main process spawned:
     /// a daemon that inherited another unit's is not this one's to guess.
     pub(crate) main_invocations: HashMap<String, String>,
+    /// The INVOCATION_ID of each unit's last main process, kept after it is
+    /// down (until a load no longer has the unit): what a unit it triggers by
+    /// `OnFailure=` or `OnSuccess=` gets as `$MONITOR_INVOCATION_ID`.
+    pub(crate) last_main_invocations: HashMap<String, String>,
     /// What every spawn needs from the manager, read once: its PID (for
     /// INVOCATION_ID), its LANG, and its whole environment (where
     /// `PassEnvironment=` takes values from; vigild never changes it).
@@ -389,6 +393,13 @@ impl Daemon {
             let (result, exit) = self.engine.run_result(unit_name);
             extra_env.extend(stop_environment(result.as_ref(), exit));
         }
+        if matches!(role, Role::StartPre(_) | Role::Main(_)) {
+            extra_env.extend(self.monitor_environment(unit_name));
+        }
+        // Every process of the unit, as systemd: what the daemon is to write.
+        if let Some(path) = service.pid_file.as_deref() {
+            extra_env.push(("PIDFILE".into(), path.to_string_lossy().into_owned()));
+        }
         let ctx = vigil_spawn::Context {
             main_pid,
             invocation_id,
@@ -453,6 +464,7 @@ impl Daemon {
         if matches!(role, Role::Main(_)) {
             self.note_main_pid(unit_name, pid);
             let id = self.invocation_id(self.procs.invocations);
+            (self.procs.last_main_invocations).insert(unit_name.to_string(), id.clone());
             self.procs
                 .main_invocations
                 .insert(unit_name.to_string(), id);
@@ -483,6 +495,50 @@ impl Daemon {
             }
         };
         let _ = self.engine.handle(now, event);
+    }
+
+    /// systemd's `$MONITOR_*`, for `ExecStartPre=` and `ExecStart=` of a unit
+    /// that exactly one loaded service names in `OnFailure=` or `OnSuccess=`:
+    /// that service's result and main exit in the words of `$SERVICE_RESULT`,
+    /// `$EXIT_CODE` and `$EXIT_STATUS`, the INVOCATION_ID of its last main
+    /// process, and its name. As in systemd the source is found from the
+    /// files, not from what started this run: a unit named by several gets
+    /// none (which one failed is not known), one started by hand gets them.
+    fn monitor_environment(&mut self, unit: &str) -> Vec<(String, String)> {
+        let sources: Vec<String> = (self.engine.triggered_by(unit).into_iter())
+            .map(String::from)
+            .collect();
+        let source = match sources.as_slice() {
+            [] => return Vec::new(),
+            [one] => one.clone(),
+            several => {
+                let msg = format!(
+                    "named by the OnFailure= or OnSuccess= of several units ({}): \
+                     no MONITOR_* variables, which one triggered is not known",
+                    several.join(", ")
+                );
+                self.say(Level::Warning, Some(unit), &msg);
+                return Vec::new();
+            }
+        };
+        // A target or a socket has no such result (systemd: none either).
+        let is_service = |d: std::sync::Arc<vigil_units::Unit>| d.service.is_some();
+        if !self.engine.run_definition(&source).is_some_and(is_service) {
+            return Vec::new();
+        }
+        let (result, exit) = self.engine.run_result(&source);
+        let mut env: Vec<(String, String)> = stop_environment(result.as_ref(), exit)
+            .into_iter()
+            .map(|(name, value)| (format!("MONITOR_{name}"), value))
+            .collect();
+        // OnFailure= naming the unit itself: only its own (new) result.
+        if source != unit {
+            if let Some(id) = self.procs.last_main_invocations.get(&source) {
+                env.push(("MONITOR_INVOCATION_ID".into(), id.clone()));
+            }
+            env.push(("MONITOR_UNIT".into(), source));
+        }
+        env
     }
 
     /// A command that could not be started: said, and told to the engine.

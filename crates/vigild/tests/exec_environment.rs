@@ -843,3 +843,193 @@ fn stop_commands_get_the_result_and_the_main_exit() {
         "success none none\nsuccess killed TERM\n"
     );
 }
+
+/// The lines of a file the test's units append to, once it has `n` of them.
+fn wait_lines(path: &Path, n: usize) -> Vec<String> {
+    wait_until(&format!("{n} lines in {}", path.display()), || {
+        fs::read_to_string(path).is_ok_and(|t| t.ends_with('\n') && t.lines().count() >= n)
+    });
+    let text = fs::read_to_string(path).unwrap();
+    text.lines().map(str::to_string).collect()
+}
+
+/// A shell command appending `WHAT` and the `$MONITOR_*` variables (`-` when
+/// unset) to `file`.
+fn record_monitor(what: &str, file: &Path) -> String {
+    format!(
+        "/bin/sh -c 'echo \"{what} $${{MONITOR_SERVICE_RESULT:--}} $${{MONITOR_EXIT_CODE:--}} \
+         $${{MONITOR_EXIT_STATUS:--}} $${{MONITOR_UNIT:--}} $${{MONITOR_INVOCATION_ID:--}}\" >> {}'",
+        file.display()
+    )
+}
+
+/// What failure-notification units (`OnFailure=notify@%n.service`) read:
+/// `ExecStartPre=` and `ExecStart=` of a unit started by another's
+/// `OnFailure=` or `OnSuccess=` get that unit's result, its main exit, the
+/// INVOCATION_ID of its main process and its name as `$MONITOR_*`
+/// (systemd.exec(5)); `ExecStartPost=` does not, as in systemd. The source
+/// comes from the files, so a start by hand gets them too.
+#[test]
+fn a_unit_started_by_on_failure_or_on_success_gets_the_triggering_units_result() {
+    let d = harness::TempDir::new("monitor");
+    let out = |name: &str| d.path().join(name);
+    let notify = format!(
+        "[Service]\nType=oneshot\nExecStartPre={}\nExecStart={}\nExecStartPost={}\n",
+        record_monitor("pre", &out("%i")),
+        record_monitor("start", &out("%i")),
+        record_monitor("post", &out("%i")),
+    );
+    let source = |trigger: &str, service: &str, script: &str, name: &str| {
+        format!(
+            "[Unit]\n{trigger}=notify@%n.service\n[Service]\n{service}\
+             ExecStart=/bin/sh -c 'echo $$INVOCATION_ID > {}; {script}'\n",
+            out(&format!("{name}.id")).display()
+        )
+    };
+    let crash = source("OnFailure", "", "exit 3", "crash");
+    let killed = source("OnFailure", "", "kill -KILL $$$$", "killed");
+    let done = source("OnSuccess", "Type=oneshot\n", "exit 0", "done");
+    let m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=crash.service killed.service done.service\n",
+        ),
+        ("crash.service", &crash),
+        ("killed.service", &killed),
+        ("done.service", &done),
+        ("notify@.service", &notify),
+    ]);
+    let id = |name: &str| fs::read_to_string(out(&format!("{name}.id"))).unwrap();
+    for (name, result) in [
+        ("crash", "exit-code exited 3"),
+        ("killed", "signal killed KILL"),
+        ("done", "success exited 0"),
+    ] {
+        let lines = wait_lines(&out(&format!("{name}.service")), 3);
+        let id = id(name);
+        let expected = format!("{result} {name}.service {}", id.trim());
+        assert_eq!(id.trim().len(), 32, "{id}");
+        assert_eq!(
+            lines,
+            [
+                format!("pre {expected}"),
+                format!("start {expected}"),
+                "post - - - - -".to_string()
+            ]
+        );
+    }
+    m.vigil_ok(&["start", "notify@crash.service.service"]);
+    let lines = wait_lines(&out("crash.service"), 6);
+    assert_eq!(lines[3..5], lines[..2]);
+}
+
+/// A unit that several units name in `OnFailure=`/`OnSuccess=` gets no
+/// `$MONITOR_*` (which one triggered it is not known), as in systemd, and
+/// says why; one unit naming it in both `OnFailure=` and `OnSuccess=` is one
+/// source.
+#[test]
+fn a_unit_named_by_several_on_failure_gets_no_monitor_variables_and_says_why() {
+    let d = harness::TempDir::new("monitor-shared");
+    let out = |name: &str| d.path().join(name);
+    let handler = |file: &str| {
+        format!(
+            "[Service]\nType=oneshot\nExecStart={}\n",
+            record_monitor("start", &out(file))
+        )
+    };
+    let m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=x.service y.service z.service\n",
+        ),
+        (
+            "x.service",
+            "[Unit]\nOnFailure=shared.service\n[Service]\nExecStart=/bin/false\n",
+        ),
+        (
+            "y.service",
+            "[Unit]\nOnFailure=shared.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+        (
+            "z.service",
+            "[Unit]\nOnFailure=both.service\nOnSuccess=both.service\n\
+             [Service]\nType=oneshot\nExecStart=/bin/true\n",
+        ),
+        ("shared.service", &handler("shared")),
+        ("both.service", &handler("both")),
+    ]);
+    m.wait_log(
+        "shared.service",
+        "named by the OnFailure= or OnSuccess= of several units (x.service, y.service): \
+         no MONITOR_* variables",
+    );
+    assert_eq!(wait_lines(&out("shared"), 1), ["start - - - - -"]);
+    let both = wait_lines(&out("both"), 1);
+    assert!(
+        both[0].starts_with("start success exited 0 z.service "),
+        "{both:?}"
+    );
+}
+
+/// `$SYSTEMD_EXEC_PID` is each process's own PID (systemd.exec(5)), and
+/// `$PIDFILE` the path of `PIDFile=`, in every process of the unit: a
+/// forking daemon writes its PID where the unit reads it.
+#[test]
+fn every_process_gets_its_own_pid_and_pidfile_names_the_pid_file() {
+    let d = harness::TempDir::new("exec-pid");
+    let out = |name: &str| d.path().join(name);
+    let record = |what: &str, file: &str| {
+        format!(
+            "/bin/sh -c 'echo \"{what} $$$$ $${{SYSTEMD_EXEC_PID:--}} $${{PIDFILE:--}}\" >> {}'",
+            out(file).display()
+        )
+    };
+    let pid_file = out("daemon.pid");
+    let daemon = format!(
+        "[Service]\nType=forking\nPIDFile={}\nExecStartPre={}\n\
+         ExecStart=/bin/sh -c '/bin/sleep 1000 & echo $$! > \"$$PIDFILE\"'\n\
+         ExecStartPost={}\nExecStop={}\n",
+        pid_file.display(),
+        record("pre", "daemon"),
+        record("post", "daemon"),
+        record("stop", "daemon"),
+    );
+    let plain = format!(
+        "[Service]\nType=oneshot\nExecStart={}\n",
+        record("start", "plain")
+    );
+    let unset = format!(
+        "[Service]\nType=oneshot\nUnsetEnvironment=SYSTEMD_EXEC_PID\nExecStart={}\n",
+        record("start", "unset")
+    );
+    let m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=daemon.service plain.service unset.service\n",
+        ),
+        ("daemon.service", &daemon),
+        ("plain.service", &plain),
+        ("unset.service", &unset),
+    ]);
+    m.wait_state("daemon.service", "running");
+    let main = m.main_pid("daemon.service");
+    assert_eq!(
+        fs::read_to_string(&pid_file).unwrap().trim(),
+        main.to_string()
+    );
+    m.vigil_ok(&["stop", "daemon"]);
+    let lines = wait_lines(&out("daemon"), 3);
+    for (line, what) in lines.iter().zip(["pre", "post", "stop"]) {
+        let words: Vec<&str> = line.split(' ').collect();
+        assert_eq!(words.len(), 4, "{line}");
+        assert_eq!(words[0], what, "{lines:?}");
+        assert_eq!(words[1], words[2], "{line}: $$ and $SYSTEMD_EXEC_PID");
+        assert_eq!(words[3], pid_file.display().to_string(), "{line}");
+    }
+    let plain = wait_lines(&out("plain"), 1);
+    let words: Vec<&str> = plain[0].split(' ').collect();
+    assert_eq!(words[1], words[2], "{plain:?}");
+    assert_eq!(words[3], "-", "no PIDFile=: {plain:?}");
+    let unset = wait_lines(&out("unset"), 1);
+    assert!(unset[0].ends_with(" - -"), "{unset:?}");
+}
