@@ -37,6 +37,13 @@ pub const MANAGER_PROTOCOL_VARIABLES: &[&str] = &[
     "VIGIL_STATE_FD",
 ];
 
+/// Variables a shell keeps about itself (its working directory, the last one,
+/// its depth, the last command): in the environment of a container's
+/// vigil-init started by a shell, they describe that shell, not the service
+/// (whose working directory is its own: `PWD` said the shell's). Not passed on
+/// in container mode, as bash sets them afresh in each shell anyway.
+pub const SHELL_STATE_VARIABLES: &[&str] = &["PWD", "OLDPWD", "SHLVL", "_"];
+
 /// Variables in first-assignment order; assigning a name again replaces its value
 /// in place (systemd's `strv_env_replace` behaviour).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

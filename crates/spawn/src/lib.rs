@@ -637,7 +637,8 @@ fn build_environment(
         let inherited = ctx
             .manager_env
             .iter()
-            .filter(|(name, _)| !env::MANAGER_PROTOCOL_VARIABLES.contains(&name.as_str()));
+            .filter(|(name, _)| !env::MANAGER_PROTOCOL_VARIABLES.contains(&name.as_str()))
+            .filter(|(name, _)| !env::SHELL_STATE_VARIABLES.contains(&name.as_str()));
         for (name, value) in inherited {
             env.set(name, value);
         }
@@ -1529,7 +1530,10 @@ mod tests {
             ("FROM_DOCKER", "bar"),
             ("VIGIL_SOCKET", "/run/vigil/control.sock"),
         ]);
-        for name in env::MANAGER_PROTOCOL_VARIABLES {
+        for name in env::MANAGER_PROTOCOL_VARIABLES
+            .iter()
+            .chain(env::SHELL_STATE_VARIABLES)
+        {
             manager_env.push(((*name).to_owned(), "the manager's".to_owned()));
         }
         let ctx = Context {
