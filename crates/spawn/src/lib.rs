@@ -685,9 +685,11 @@ fn build_environment(
         env.set(name, value);
     }
     for file in &service.environment_files {
+        // `-`: a file that cannot be read or taken, whatever the reason, is
+        // passed over, as systemd passes it (a directory, a FIFO too).
         let paths = match glob_paths(&file.path) {
             Ok(paths) => paths,
-            Err(e) if file.optional && e.kind() == io::ErrorKind::NotFound => continue,
+            Err(_) if file.optional => continue,
             Err(source) => {
                 return Err(SpawnError::ReadEnvironmentFile {
                     path: file.path.clone(),
@@ -708,15 +710,19 @@ fn build_environment(
                         line: line(at),
                         what,
                     };
-                    if let Some(at) = bytes.iter().position(|&b| b == 0) {
-                        return Err(bad(at, "a NUL byte"));
-                    }
-                    match std::str::from_utf8(&bytes) {
-                        Ok(text) => text.to_owned(),
-                        Err(e) => return Err(bad(e.valid_up_to(), "not UTF-8")),
+                    let text = match bytes.iter().position(|&b| b == 0) {
+                        Some(at) => Err(bad(at, "a NUL byte")),
+                        None => std::str::from_utf8(&bytes)
+                            .map(str::to_owned)
+                            .map_err(|e| bad(e.valid_up_to(), "not UTF-8")),
+                    };
+                    match text {
+                        Ok(text) => text,
+                        Err(_) if file.optional => continue,
+                        Err(e) => return Err(e),
                     }
                 }
-                Err(e) if file.optional && e.kind() == io::ErrorKind::NotFound => continue,
+                Err(_) if file.optional => continue,
                 Err(source) => return Err(SpawnError::ReadEnvironmentFile { path, source }),
             };
             for (name, value) in parse_environment_file(&text) {

@@ -25,6 +25,7 @@ fn environment_is_systemds_and_never_the_managers() {
         "# settings\nFROM_FILE=\"quoted value\"\nSHARED=from-file\n",
     )
     .unwrap();
+    std::fs::write(dir.join("latin.env"), b"LATIN=caf\xe9\n").unwrap();
     let service = Service {
         environment: vec![
             ("SHARED".into(), "from-environment".into()),
@@ -37,6 +38,16 @@ fn environment_is_systemds_and_never_the_managers() {
             },
             EnvironmentFile {
                 path: dir.join("absent.env"),
+                optional: true,
+            },
+            // With `-`, what cannot be read or taken is passed over too, as
+            // systemd passes it: a directory, a file that is not UTF-8.
+            EnvironmentFile {
+                path: dir.clone(),
+                optional: true,
+            },
+            EnvironmentFile {
+                path: dir.join("latin.env"),
                 optional: true,
             },
         ]
