@@ -109,6 +109,7 @@ pub fn run(cmd: Command) -> Exit {
         Verb::IsEnabled { quiet, .. } => Some(quiet),
         _ => None,
     };
+    let stopping = matches!(cmd.verb, Verb::Stop { .. });
     let request = match cmd.verb {
         Verb::Verify { paths } => return crate::verify::run(&paths),
         Verb::Notify {
@@ -272,6 +273,13 @@ pub fn run(cmd: Command) -> Exit {
                     }
                 }
                 show(&reply, cmd.json, false)
+            }
+            Some(Body::Jobs { jobs, .. }) if stopping => {
+                let exit = show(&reply, cmd.json, false);
+                if exit == Exit::Success {
+                    warn_still_activatable(&path, jobs);
+                }
+                exit
             }
             // As journalctl says it (not with -f, nor to a JSON reader).
             Some(Body::Log { lines }) if lines.is_empty() && !follow && !cmd.json => {
@@ -550,6 +558,43 @@ fn status_each(socket: Option<std::path::PathBuf>, names: &[String]) -> Result<V
         }
     }
     Ok(replies.into_iter().flatten().collect())
+}
+
+/// After `stop`, as systemctl warns: a service stopped that a listening
+/// socket unit starts again at its next connection.
+fn warn_still_activatable(path: &std::path::Path, jobs: &[vigil_proto::JobResult]) {
+    let active = |reply: &Reply| match &reply.result {
+        Some(Body::Status { units, .. }) => (units.iter())
+            .filter(|u| matches!(u.state.as_str(), "running" | "exited" | "reloading"))
+            .map(|u| u.name.clone())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let stopped: Vec<String> = (jobs.iter())
+        .filter(|j| j.ok && j.unit.ends_with(".service"))
+        .map(|j| j.unit.clone())
+        .collect();
+    let Ok(replies) = status_each(Some(path.to_path_buf()), &stopped) else {
+        return;
+    };
+    for reply in &replies {
+        let Some(Body::Status { units, .. }) = &reply.result else {
+            continue;
+        };
+        for unit in units.iter().filter(|u| !u.triggered_by.is_empty()) {
+            let Ok(sockets) = status_each(Some(path.to_path_buf()), &unit.triggered_by) else {
+                return;
+            };
+            let listening: Vec<String> = sockets.iter().flat_map(active).collect();
+            if !listening.is_empty() {
+                eprintln!(
+                    "Warning: Stopping {}, but it can still be activated by:\n  {}",
+                    unit.name,
+                    listening.join("\n  ")
+                );
+            }
+        }
+    }
 }
 
 /// `is-active` / `is-failed`: each unit's state on a line of its own in

@@ -1821,3 +1821,32 @@ fn a_socket_held_through_sockets_survives_the_socket_units_stop_under_vigil_init
     assert!(read_reply(client).starts_with("fds=1 "));
     assert_eq!(m.state("foo.service"), "inactive");
 }
+
+/// As systemctl warns: a service stopped while its socket unit listens is
+/// started again by the next connection. Nothing to say once the socket is
+/// down too.
+#[test]
+fn stopping_a_service_its_listening_socket_starts_again_warns() {
+    let d = TempDir::new("sock-warn");
+    let sock = d.path().join("w.sock");
+    let m = Manager::start(&[
+        (
+            "w.socket",
+            &format!("[Socket]\nListenStream={}\n", p(&sock)),
+        ),
+        ("w.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    m.vigil_ok(&["start", "w.socket", "w.service"]);
+    let out = m.vigil(&["stop", "w"]);
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err,
+        "Warning: Stopping w.service, but it can still be activated by:\n  w.socket\n"
+    );
+    m.vigil_ok(&["stop", "w.socket"]);
+    m.vigil_ok(&["start", "w.service"]);
+    let out = m.vigil(&["stop", "w"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
