@@ -109,6 +109,9 @@ fn result_word(reason: Option<&Reason>) -> Option<&'static str> {
         Some(Reason::Watchdog) => "watchdog",
         // The PID file of a Type=forking service was not there to read.
         Some(Reason::PidFile(_)) => "protocol",
+        Some(Reason::Socket(why)) if why.starts_with(crate::sockets::TRIGGER_LIMIT_HIT) => {
+            "trigger-limit-hit"
+        }
         Some(Reason::Socket(_)) => "resources",
         Some(Reason::LoadError(_) | Reason::AssertFailed(_) | Reason::Cycle(_)) => return None,
     })
@@ -611,5 +614,12 @@ mod tests {
             Some("start-limit-hit")
         );
         assert_eq!(result_word(Some(&Reason::Cycle("a".into()))), None);
+        let hit = format!("{}: more than 20", crate::sockets::TRIGGER_LIMIT_HIT);
+        assert_eq!(
+            result_word(Some(&Reason::Socket(hit))),
+            Some("trigger-limit-hit")
+        );
+        let bind = "ListenStream=/x: bind: Address already in use".to_string();
+        assert_eq!(result_word(Some(&Reason::Socket(bind))), Some("resources"));
     }
 }

@@ -75,11 +75,15 @@ impl Triggers {
     /// Why the socket fails when [`Self::allow`] said no.
     fn hit(&self) -> String {
         format!(
-            "trigger limit hit: more than {} triggers within {:?} (TriggerLimitBurst=, TriggerLimitIntervalSec=)",
+            "{TRIGGER_LIMIT_HIT}: more than {} triggers within {:?} (TriggerLimitBurst=, TriggerLimitIntervalSec=)",
             self.limit.burst, self.limit.interval
         )
     }
 }
+
+/// How the failure of a socket unit that hit its trigger limit begins (for
+/// systemd's `Result=trigger-limit-hit`).
+pub(crate) const TRIGGER_LIMIT_HIT: &str = "trigger limit hit";
 
 /// One listening socket unit.
 pub(crate) struct Listening {

@@ -1582,6 +1582,11 @@ fn trigger_limit_burst_fails_the_socket_at_the_trigger_beyond_it() {
     );
     assert_eq!(std::fs::read_to_string(&count).unwrap(), "1\n2\n3\n");
     assert_eq!(m.state("ctl.service"), "inactive");
+    // systemd's word for it.
+    assert_eq!(
+        m.vigil_ok(&["show", "-P", "Result", "ctl.socket"]),
+        "trigger-limit-hit\n"
+    );
 }
 
 /// With `Accept=yes` every connection is a trigger, as in systemd (there it
