@@ -594,23 +594,27 @@ pub fn dynamic_account(
     })
 }
 
-/// The home directory for `WorkingDirectory=~`: the `User=`'s, else the manager
-/// user's from /etc/passwd, else the manager's `$HOME`.
+/// The home directory for `WorkingDirectory=~`: the `User=`'s, else the
+/// manager's `$HOME` when absolute, else its user's from /etc/passwd, in
+/// systemd's order (get_home_dir): a manager run with another `$HOME` (a
+/// user's, a test's) has its services there, where its `*Directory=` roots
+/// are too.
 fn home_directory(identity: &Identity) -> Result<PathBuf, SpawnError> {
     if let Some(user) = &identity.user {
         return Ok(PathBuf::from(&user.home));
     }
-    let uid = vigil_platform::getuid();
-    if let Ok(text) = std::fs::read_to_string(PASSWD)
-        && let Some(entry) = users::parse_passwd(&text)
-            .into_iter()
-            .find(|u| u.uid == uid)
-    {
-        return Ok(PathBuf::from(entry.home));
+    if let Some(home) = std::env::var_os("HOME").filter(|h| Path::new(h).is_absolute()) {
+        return Ok(PathBuf::from(home));
     }
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
+    let uid = vigil_platform::getuid();
+    std::fs::read_to_string(PASSWD)
+        .ok()
+        .and_then(|text| {
+            users::parse_passwd(&text)
+                .into_iter()
+                .find(|u| u.uid == uid)
+        })
+        .map(|entry| PathBuf::from(entry.home))
         .ok_or(SpawnError::NoHomeDirectory)
 }
 

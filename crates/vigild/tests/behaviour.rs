@@ -3546,6 +3546,25 @@ fn working_directory_tilde_is_the_home_directory() {
     assert_eq!(lines[0], format!("cwd={}", home.display()));
 }
 
+/// A tester's finding: a manager run with a `$HOME` of its own (a user's, a
+/// test's) had `~` be its user's home in /etc/passwd (`/nonexistent` for
+/// nobody) while its `StateDirectory=` went under `$HOME`. As systemd's
+/// get_home_dir: `$HOME` first.
+#[test]
+fn working_directory_tilde_is_the_managers_home_variable_first() {
+    let d = TempDir::new("tilde-home");
+    let home = fs::canonicalize(d.path()).unwrap();
+    let unit = "[Service]\nType=oneshot\nWorkingDirectory=~\nExecStart=/bin/sh -c 'echo cwd=$$(pwd); echo END-OF-OUTPUT'\n";
+    let m = Manager::start_env(
+        &[("h.service", unit)],
+        &[],
+        &[("HOME", &home.display().to_string())],
+    );
+    m.vigil_ok(&["start", "h"]);
+    let lines = run_script_unit(&m, "h.service");
+    assert_eq!(lines[0], format!("cwd={}", home.display()));
+}
+
 #[test]
 fn user_and_group_drop_every_supplementary_group_of_the_manager() {
     if !require_root("user_and_group_drop_every_supplementary_group_of_the_manager") {
