@@ -491,14 +491,46 @@ impl LoadedSet {
         }
     }
 
-    /// Adds the entries of `NAME.wants/` and `NAME.requires/` to the unit.
+    /// The names whose `.wants/` and `.requires/` directories are the unit's,
+    /// as systemd's process_deps searches them (as for drop-ins): its own,
+    /// its aliases' (`default.target.wants/` of a `default.target` linked to
+    /// `multi-user.target`), its template's (and the template's aliases'),
+    /// and its prefixes' (`foo-.target.wants/` for `foo-bar.target`).
+    fn dir_dep_owners(&self, unit_name: &str) -> Vec<String> {
+        let aliases_of = |real: &str| {
+            (self.aliases.iter())
+                .filter(|(_, r)| r.as_str() == real)
+                .map(|(alias, _)| alias.clone())
+                .collect::<Vec<String>>()
+        };
+        let mut owners = vec![unit_name.to_string()];
+        owners.extend(aliases_of(unit_name));
+        if let Some(t) = name::template_of(unit_name) {
+            owners.extend(aliases_of(&t));
+            owners.push(t);
+        }
+        owners.extend(prefix_dropin_owners(unit_name));
+        owners
+    }
+
+    /// Adds the entries of the unit's `.wants/` and `.requires/` directories
+    /// ([`Self::dir_dep_owners`]) to the unit.
     fn attach_dir_deps(&mut self, unit: &mut Unit) {
+        let owners = self.dir_dep_owners(&unit.name);
+        let entries = |dirs: &BTreeMap<String, Vec<(String, PathBuf)>>| -> Vec<(String, PathBuf)> {
+            owners
+                .iter()
+                .filter_map(|o| dirs.get(o))
+                .flatten()
+                .cloned()
+                .collect()
+        };
         let dirs = [
-            ("Wants", self.wants_dirs.get(&unit.name).cloned()),
-            ("Requires", self.requires_dirs.get(&unit.name).cloned()),
+            ("Wants", entries(&self.wants_dirs)),
+            ("Requires", entries(&self.requires_dirs)),
         ];
         for (directive, entries) in dirs {
-            for (n, path) in entries.unwrap_or_default() {
+            for (n, path) in entries {
                 let list = if directive == "Wants" {
                     &mut unit.deps.wants
                 } else {
@@ -766,11 +798,16 @@ impl LoadedSet {
     /// Instantiates templates, adds built-in targets and reports missing units
     /// for every reference, until nothing new appears.
     fn resolve(&mut self, ctx: &SpecifierContext) {
-        // The owners of `.wants/` and `.requires/` directories count as referenced.
+        // The owners of `.wants/` and `.requires/` directories count as
+        // referenced, but a template's or a prefix's (`foo@.target.wants/`,
+        // `foo-.target.wants/`), which stand for the units they match.
+        let stands_for_others =
+            |owner: &str| name::is_template(owner) || name::prefix_of(owner).ends_with('-');
         let owners: Vec<Reference> = self
             .wants_dirs
             .iter()
             .chain(&self.requires_dirs)
+            .filter(|(owner, _)| !stands_for_others(owner))
             .filter_map(|(owner, entries)| {
                 let path = Arc::from(entries.first()?.1.parent()?);
                 Some(Reference {

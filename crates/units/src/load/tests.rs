@@ -270,6 +270,38 @@ fn wants_and_requires_directories() {
     );
 }
 
+/// A tester's finding: only the unit's own `NAME.wants/` was read. As
+/// systemd's process_deps: its aliases' too (`vigil enable` of a
+/// `WantedBy=default.target` unit, default.target a link to multi-user.target,
+/// started nothing), its template's and its prefixes', without a warning that
+/// the template or prefix names no unit.
+#[test]
+fn wants_directories_of_aliases_templates_and_prefixes_are_the_units() {
+    let d = TempDir::new("wants-owners");
+    d.write("multi.target", "[Unit]\n");
+    d.link("deft.target", "multi.target");
+    d.write("tt@.target", "[Unit]\n");
+    d.write("grp-one.target", "[Unit]\n");
+    d.write("a.target", "[Unit]\nWants=tt@x.target\n");
+    for s in ["wd", "ti", "pre", "own"] {
+        d.write(&format!("{s}.service"), SIMPLE);
+    }
+    d.link("deft.target.wants/wd.service", "../wd.service");
+    d.link("multi.target.wants/own.service", "../own.service");
+    d.link("tt@.target.wants/ti.service", "../ti.service");
+    d.link("grp-.target.requires/pre.service", "../pre.service");
+    let set = load_dirs(&[d.path()], &ctx());
+    let mut wants = set.get("multi.target").unwrap().deps.wants.clone();
+    wants.sort();
+    assert_eq!(wants, ["own.service", "wd.service"]);
+    assert_eq!(set.get("tt@x.target").unwrap().deps.wants, ["ti.service"]);
+    assert_eq!(
+        set.get("grp-one.target").unwrap().deps.requires,
+        ["pre.service"]
+    );
+    assert!(warnings(&set).is_empty(), "{:?}", warnings(&set));
+}
+
 /// Review finding: a dangling entry of `a.service.requires/` was reported as
 /// A unit that needs a unit of a type not loaded yet (`.timer`) is told it cannot
 /// start, also when the need is read after a `Wants=` of it marked it missing: here
