@@ -341,9 +341,16 @@ impl LoadedSet {
         Ok(Some((n, errors)))
     }
 
+    /// The mask of `name`: its own, or for an instance its template's
+    /// (`vigil mask foo@` links `foo@.service` to /dev/null, which masks
+    /// every instance, as in systemd).
+    fn mask_of_name(&self, name: &str) -> Option<&PathBuf> {
+        (self.masked.get(name)).or_else(|| self.masked.get(&name::template_of(name)?))
+    }
+
     /// The error for `name` when it is masked.
     fn refused_as_masked(&self, name: &str) -> Option<Vec<Diagnostic>> {
-        let link = self.masked.get(name)?;
+        let link = self.mask_of_name(name)?;
         let why = format!("unit {name} is masked: it cannot be loaded or started");
         Some(vec![Diagnostic::error(link, 0, why)])
     }
@@ -855,7 +862,7 @@ impl LoadedSet {
                 {
                     continue;
                 }
-                if let Some(link) = self.masked.get(&n).cloned() {
+                if let Some(link) = self.mask_of_name(&n).cloned() {
                     if r.pulls() {
                         self.diagnostics.push(Diagnostic::warning(
                             &*r.path,

@@ -1280,6 +1280,36 @@ fn a_masked_instance_is_not_instantiated() {
     set.instantiate("tpl@other", &ctx()).unwrap();
 }
 
+/// A tester's finding: `vigil mask foo@` links the template to /dev/null;
+/// its instances were then `no template foo@.service` and `not found`. As
+/// systemd: they are masked.
+#[test]
+fn a_masked_template_masks_its_instances() {
+    let etc = TempDir::new("mask-tpl-etc");
+    let lib = TempDir::new("mask-tpl-lib");
+    lib.write("tpl@.service", SIMPLE);
+    lib.write(
+        "a.service",
+        "[Unit]\nWants=tpl@w.service\n[Service]\nExecStart=/bin/true\n",
+    );
+    let link = etc.link("tpl@.service", "/dev/null");
+    let mut set = load_dirs(&[etc.path(), lib.path()], &ctx());
+    let e = set.instantiate("tpl@new", &ctx()).unwrap_err();
+    assert_eq!(e[0].path, link);
+    assert!(
+        e[0].message.contains("unit tpl@new.service is masked"),
+        "{e:?}"
+    );
+    assert!(set.get("tpl@w.service").is_none());
+    let said = warnings(&set);
+    assert!(
+        said.iter()
+            .any(|w| w.contains("unit tpl@w.service referenced by a.service:2 is masked")),
+        "{said:?}"
+    );
+    assert!(!said.iter().any(|w| w.contains("not found")), "{said:?}");
+}
+
 #[test]
 fn an_instance_name_that_is_not_valid_is_refused() {
     let d = TempDir::new("bad-instance");
