@@ -700,21 +700,23 @@ impl LoadedSet {
         }
     }
 
-    /// The drop-ins of a unit, as systemd finds them: from `NAME.d/` (and the
-    /// directories of its aliases), its template's `foo@.service.d/`, its prefix
-    /// directories (`foo-bar-.service.d/`, then `foo-.service.d/`), all of these
-    /// in search-path order, then the type's `service.d/` in search-path order.
-    /// For one file name the first found wins (a mask hides the name); the
-    /// winners apply in file-name order.
+    /// The drop-ins of a unit, as systemd finds them: from `NAME.d/`, its
+    /// template's `foo@.service.d/`, its prefix directories
+    /// (`foo-bar-.service.d/`, then `foo-.service.d/`), all of these in
+    /// search-path order; then the same for its aliases' names; then the
+    /// type's `service.d/` in search-path order. For one file name the first
+    /// found wins (a mask hides the name), so the unit's own name's beat an
+    /// alias's, whatever their directories, as systemd's; the winners apply
+    /// in file-name order.
     fn dropins_for(&self, unit_name: &str) -> Vec<PathBuf> {
-        // (owner, specificity): the unit's own names first.
-        let mut keys: Vec<(String, usize)> = vec![(unit_name.to_string(), 0)];
+        // (owner, specificity, an alias's): the unit's own names first.
+        let mut keys: Vec<(String, usize, bool)> = vec![(unit_name.to_string(), 0, false)];
         // Drop-ins written for an alias apply to the unit it names, as in systemd.
         keys.extend(
             self.aliases
                 .iter()
                 .filter(|(_, real)| real.as_str() == unit_name)
-                .map(|(alias, _)| (alias.clone(), 0)),
+                .map(|(alias, _)| (alias.clone(), 0, true)),
         );
         if let Some(t) = name::template_of(unit_name) {
             // A template alias's drop-ins (`alias@.service.d/`) too.
@@ -722,30 +724,31 @@ impl LoadedSet {
                 self.aliases
                     .iter()
                     .filter(|(_, real)| **real == t)
-                    .map(|(alias, _)| (alias.clone(), 1)),
+                    .map(|(alias, _)| (alias.clone(), 1, true)),
             );
-            keys.push((t, 1));
+            keys.push((t, 1, false));
         }
         keys.extend(
             prefix_dropin_owners(unit_name)
                 .into_iter()
                 .enumerate()
-                .map(|(i, k)| (k, 2 + i)),
+                .map(|(i, k)| (k, 2 + i, false)),
         );
-        // File name -> (rank, drop-in); rank (type-wide, directory, specificity): lower wins.
-        let mut by_name: BTreeMap<std::ffi::OsString, ((bool, usize, usize), &DropIn)> =
-            BTreeMap::new();
+        // File name -> (rank, drop-in); rank (type-wide, an alias's,
+        // directory, specificity): lower wins.
+        type Rank = (bool, bool, usize, usize);
+        let mut by_name: BTreeMap<std::ffi::OsString, (Rank, &DropIn)> = BTreeMap::new();
         let type_key = name::suffix_of(unit_name).map(|s| s.trim_start_matches('.').to_string());
         let all = keys
             .iter()
-            .map(|(k, spec)| (k.as_str(), false, *spec))
-            .chain(type_key.as_deref().map(|k| (k, true, 0)));
-        for (key, type_wide, spec) in all {
+            .map(|(k, spec, alias)| (k.as_str(), false, *alias, *spec))
+            .chain(type_key.as_deref().map(|k| (k, true, false, 0)));
+        for (key, type_wide, alias, spec) in all {
             for d in self.dropins.get(key).into_iter().flatten() {
                 let Some(f) = d.path.file_name() else {
                     continue;
                 };
-                let rank = (type_wide, d.origin, spec);
+                let rank = (type_wide, alias, d.origin, spec);
                 match by_name.get(f) {
                     Some((r, _)) if *r <= rank => {}
                     _ => {

@@ -822,6 +822,37 @@ fn a_directory_named_twice_or_through_a_symlink_is_read_once() {
     assert_eq!(errors.len(), 1, "{errors:?}");
 }
 
+/// A tester's finding: an alias's drop-in in an earlier directory beat the
+/// unit's own of the same file name in a later one. systemd looks at the
+/// unit's own name (template, prefixes) in every directory before its
+/// aliases'.
+#[test]
+fn the_units_own_drop_ins_beat_its_aliases_whatever_the_directory() {
+    let etc = TempDir::new("dropin-alias-etc");
+    let lib = TempDir::new("dropin-alias-lib");
+    lib.write("real.service", SIMPLE);
+    lib.link("symalias.service", "real.service");
+    etc.write(
+        "symalias.service.d/a.conf",
+        "[Service]\nEnvironment=A=alias\n",
+    );
+    etc.write(
+        "symalias.service.d/b.conf",
+        "[Service]\nEnvironment=B=alias\n",
+    );
+    lib.write("real.service.d/a.conf", "[Service]\nEnvironment=A=real\n");
+    let set = load_dirs(&[etc.path(), lib.path()], &ctx());
+    let env = &set
+        .get("real.service")
+        .unwrap()
+        .service
+        .as_ref()
+        .unwrap()
+        .environment;
+    let env: Vec<(&str, &str)> = env.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    assert_eq!(env, [("A", "real"), ("B", "alias")]);
+}
+
 #[test]
 fn type_and_prefix_drop_ins_with_systemd_precedence() {
     let etc = TempDir::new("dropin-etc");
