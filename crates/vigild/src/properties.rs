@@ -395,10 +395,12 @@ impl Daemon {
         let reason = info.as_ref().and_then(|i| i.reason.as_ref());
         let (load_state, load_error) = match reason {
             Some(Reason::LoadError(why)) => ("bad-setting", Some(why.clone())),
+            // Masked while it runs: its file is gone for the loader, but the
+            // mask is why, as systemd says (a tester's finding: not-found).
+            _ if self.masked.contains_key(name) => ("masked", Some(self.unknown_unit(name))),
             _ if info.as_ref().is_some_and(|i| i.removed) => {
                 ("not-found", Some(vigil_proto::FILE_REMOVED.to_string()))
             }
-            _ if self.masked.contains_key(name) => ("masked", Some(self.unknown_unit(name))),
             _ => ("loaded", None),
         };
         let loaded = load_state == "loaded";

@@ -582,3 +582,24 @@ fn a_socket_shows_its_listen_lines_and_counts() {
         serde_json::from_str(&m.vigil_ok(&["--json", "show", "echo.socket"])).expect("JSON");
     assert_eq!(json["Listen"][0], format!("127.0.0.1:{port} (Stream)"));
 }
+
+/// A tester's finding: a unit masked while it runs showed LoadState=not-found
+/// (its file gone for the loader) and an empty UnitFileState. As systemd:
+/// masked, both.
+#[test]
+fn a_unit_masked_while_it_runs_is_masked() {
+    let lib = TempDir::new("show-mask-lib");
+    std::fs::write(
+        lib.path().join("m.service"),
+        "[Service]\nExecStart=/bin/sleep 1000\n",
+    )
+    .unwrap();
+    let lib_dir = lib.path().display().to_string();
+    let m = Manager::start_with(&[], &["--config-dir", &lib_dir]);
+    m.vigil_ok(&["start", "m"]);
+    m.vigil_ok(&["mask", "m"]);
+    assert_eq!(
+        m.vigil_ok(&["show", "-p", "LoadState,UnitFileState", "m"]),
+        "LoadState=masked\nUnitFileState=masked\n"
+    );
+}
