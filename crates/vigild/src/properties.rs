@@ -92,13 +92,17 @@ impl Daemon {
 }
 
 /// systemd's `Result=` for vigil's reason; None for a reason systemd has
-/// no result for (it failed to load, an ordering cycle, an assertion).
+/// no result for (it failed to load, an ordering cycle). Only the start
+/// job failed for a dependency or an assertion: the unit's is a success.
 fn result_word(reason: Option<&Reason>) -> Option<&'static str> {
     Some(match reason {
         None
-        | Some(Reason::DependencyFailed(_) | Reason::ConditionFailed(_) | Reason::Conflict(_)) => {
-            "success"
-        }
+        | Some(
+            Reason::DependencyFailed(_)
+            | Reason::AssertFailed(_)
+            | Reason::ConditionFailed(_)
+            | Reason::Conflict(_),
+        ) => "success",
         // A program that could not be run exits 203 (EXEC) and the like in
         // systemd: an exit code.
         Some(Reason::ExitCode(_) | Reason::ExecFailed { .. }) => "exit-code",
@@ -113,7 +117,7 @@ fn result_word(reason: Option<&Reason>) -> Option<&'static str> {
             "trigger-limit-hit"
         }
         Some(Reason::Socket(_)) => "resources",
-        Some(Reason::LoadError(_) | Reason::AssertFailed(_) | Reason::Cycle(_)) => return None,
+        Some(Reason::LoadError(_) | Reason::Cycle(_)) => return None,
     })
 }
 
