@@ -70,7 +70,7 @@
 //! | Listen                | `Listened` Ok / Err(why)                      | Running / Dead failed `Socket(why)`; dependents fail. Dependents ordered after it wait: Listen is not settled |
 //! | Running (socket)      | `SocketFailed`                                | stop sequence, Dead failed `Socket(why)` |
 //! | Condition             | `ConditionFailed`                             | Dead inactive, reason kept; counts as settled, dependents still start |
-//! | Condition             | `AssertFailed`                                | Dead failed; dependents fail |
+//! | Condition             | `AssertFailed`                                | Dead **inactive**, reason kept (systemd fails the job, not the unit: no FailureAction=); dependents fail, `DependencyFailed` |
 //! | ExecCondition(i)      | exit 0, SuccessExitStatus= (or `-`: anything)  | ExecCondition(i+1), then StartPre(0) |
 //! | ExecCondition(i)      | exit 1..254                                   | kill step with result `ConditionFailed`: ExecStopPost= runs, then Dead **inactive** (like a failed condition: no restart, dependents still start) |
 //! | ExecCondition(i)      | exit 255, signal / `SpawnFailed`              | kill step with result ExitCode/Signal/ExecFailed (failed) |
@@ -134,7 +134,7 @@
 //! Failure propagation: when a unit ends Dead on its own (not by a stop job), units
 //! whose start is still pending and that Require/BindsTo/Requisite it end inactive
 //! with `DependencyFailed` (only when it failed, or its start job failed without
-//! failing it: a failed dependency, a socket unit's refused start), and units with
+//! failing it: a failed dependency or assertion, a socket unit's refused start), and units with
 //! BindsTo= it are stopped. Requires= alone does not stop an active dependent when the dependency
 //! dies on its own, and an automatic restart never bounces dependents: both are
 //! systemd's behaviour. An explicit stop or restart of a unit stops or restarts
@@ -499,7 +499,7 @@ struct Slot {
     /// running reload began would not be read).
     reload_again: bool,
     /// It was failed when its start job came, and nothing of the start has
-    /// run yet: a start refused now (its start limit, an assert) is no new
+    /// run yet: a start refused now (its start limit) is no new
     /// failure, as systemd's unit stays failed then (OnFailure= and
     /// FailureAction= fire on a change into failed only).
     failed_before_start: bool,
@@ -2779,10 +2779,12 @@ impl Machine {
                 self.set_phase(u, Phase::Dead { failed: false });
                 self.stop_bound_after_skip(u);
             }
+            // systemd fails the job, not the unit (JOB_ASSERT): it stays
+            // inactive, no OnFailure=, and the starts that need it fail.
             Err(reason) => {
-                self.log(Level::Error, u, format!("failed: {reason}"));
+                self.log(Level::Warning, u, format!("start job failed: {reason}"));
                 self.slots[u].reason = Some(reason);
-                self.set_phase(u, Phase::Dead { failed: true });
+                self.set_phase(u, Phase::Dead { failed: false });
                 self.after_dead(u);
             }
         }
@@ -3434,12 +3436,13 @@ impl Machine {
     fn after_dead(&mut self, u: usize) {
         // A start job that failed without failing its unit fails the starts
         // that need it too, as systemd's job_fail_dependencies(): one that
-        // failed for a dependency, and a socket unit's refused start.
+        // failed for a dependency or an assertion, and a socket unit's
+        // refused start.
         let s = &self.slots[u];
         let failed = s.phase == (Phase::Dead { failed: true })
             || matches!(
                 s.reason,
-                Some(Reason::DependencyFailed(_) | Reason::Socket(_))
+                Some(Reason::DependencyFailed(_) | Reason::AssertFailed(_) | Reason::Socket(_))
             );
         let bound = self.graph.bound_rev[u].to_vec();
         for x in bound {

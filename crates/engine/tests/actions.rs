@@ -118,6 +118,24 @@ fn a_stop_request_is_a_success_and_a_start_that_never_ran_is_not() {
     assert!(unit_actions(&h.take()).is_empty());
 }
 
+/// A failed assertion fails the start job, not the unit (systemd's
+/// JOB_ASSERT): no FailureAction=, and nothing ran, so no SuccessAction=.
+#[test]
+fn a_failed_assertion_is_no_failure_action() {
+    let mut h = H::new(vec![service("a.service").condition().unit(|u| {
+        u.success_action = act(UnitActionKind::Exit);
+        u.failure_action = act(UnitActionKind::Reboot);
+    })]);
+    h.start("a.service");
+    h.take();
+    h.ok(Event::ConditionsChecked {
+        unit: "a.service".into(),
+        result: Err(Reason::AssertFailed("AssertPathExists=/x".into())),
+    });
+    assert_eq!(h.state("a.service"), State::Inactive);
+    assert!(unit_actions(&h.take()).is_empty());
+}
+
 #[test]
 fn no_unit_action_during_a_shutdown() {
     let mut h = H::new(vec![service("a.service").unit(|u| {

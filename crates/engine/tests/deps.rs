@@ -440,8 +440,11 @@ fn passing_conditions_start_the_unit() {
     h.expect_spawn("c.service", Role::Main(0));
 }
 
+/// systemd fails the start job of a unit whose assertion fails (JOB_ASSERT),
+/// not the unit: it stays inactive with its reason, and the starts that
+/// require it fail.
 #[test]
-fn failed_assertion_fails_the_unit_and_its_dependents() {
+fn failed_assertion_fails_the_start_job_not_the_unit_and_its_dependents() {
     let mut h = H::new(vec![
         service("c.service").condition(),
         service("d.service").needs(&["c.service"]),
@@ -452,7 +455,11 @@ fn failed_assertion_fails_the_unit_and_its_dependents() {
         unit: "c.service".into(),
         result: Err(Reason::AssertFailed("AssertPathExists=/x".into())),
     });
-    assert_eq!(h.state("c.service"), State::Failed);
+    assert_eq!(h.state("c.service"), State::Inactive);
+    assert_eq!(
+        h.reason("c.service"),
+        Some(Reason::AssertFailed("AssertPathExists=/x".into()))
+    );
     assert_eq!(
         h.reason("d.service"),
         Some(Reason::DependencyFailed("c.service".into()))

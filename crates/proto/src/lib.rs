@@ -733,6 +733,17 @@ pub struct UnitProperties {
     pub active_exit_us: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inactive_enter_us: Option<u64>,
+    /// Whether the conditions held (`ConditionResult=`) and the asserts
+    /// (`AssertResult=`) at their last check; false before any, as systemd.
+    #[serde(default)]
+    pub condition_result: bool,
+    #[serde(default)]
+    pub assert_result: bool,
+    /// When they were last checked (absent: never since it was loaded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition_us: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assert_us: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_text: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -381,6 +381,12 @@ fn unit_props(u: &UnitProperties) -> Vec<Prop> {
             one("RefuseManualStop", yes(u.refuse_manual_stop)),
         ]);
     }
+    props.extend([
+        one("ConditionResult", yes(u.condition_result)),
+        one("AssertResult", yes(u.assert_result)),
+        one("ConditionTimestamp", timestamp(u.condition_us)),
+        one("AssertTimestamp", timestamp(u.assert_us)),
+    ]);
     if let (Some(interval), Some(burst)) = (u.start_limit_interval_us, u.start_limit_burst) {
         props.extend([
             one("StartLimitIntervalUSec", timespan(interval)),

@@ -1049,12 +1049,12 @@ pub(crate) fn file_changes<'a>(steps: impl Iterator<Item = &'a InstallChange>) -
     changes
 }
 
-/// A start that failed already (what it requires is missing or failed) is
-/// no success, even unwaited (`--no-block`).
+/// A start that failed already (what it requires is missing or failed, an
+/// assertion) is no success, even unwaited (`--no-block`).
 fn failed_at_once(info: Option<&vigil_engine::UnitInfo>) -> bool {
+    use vigil_engine::Reason::{AssertFailed, DependencyFailed};
     info.is_some_and(|i| {
-        i.state == State::Failed
-            || matches!(i.reason, Some(vigil_engine::Reason::DependencyFailed(_)))
+        i.state == State::Failed || matches!(i.reason, Some(DependencyFailed(_) | AssertFailed(_)))
     })
 }
 

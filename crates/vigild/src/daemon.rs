@@ -600,9 +600,9 @@ impl Daemon {
                     | Reason::ExecFailed { .. },
                 ),
             ) => 1,
-            // Its start failed for a dependency: the unit never ran, but the
-            // container did not do its job.
-            (State::Inactive, Some(Reason::DependencyFailed(_))) => 1,
+            // Its start failed for a dependency or an assertion: the unit
+            // never ran, but the container did not do its job.
+            (State::Inactive, Some(Reason::DependencyFailed(_) | Reason::AssertFailed(_))) => 1,
             // A clean end, or a main process killed at a timeout or by the
             // watchdog: the last exit is this run's (137 after SIGKILL).
             _ => last.unwrap_or(0),
@@ -2035,8 +2035,8 @@ impl Daemon {
                 // OnSuccess= starts units only when an activated unit goes
                 // inactive: not one skipped, nor a socket unit whose start was
                 // refused after its conditions were checked, nor one whose
-                // start failed by a dependency while they were (it never ran:
-                // systemd fails only the job).
+                // start failed by a dependency while they were, or by an
+                // assertion (it never ran: systemd fails only the job).
                 let ran = !matches!(from, State::Inactive | State::Failed | State::Waiting);
                 if state == State::Inactive
                     && ran
@@ -2046,6 +2046,7 @@ impl Daemon {
                             Reason::ConditionFailed(_)
                                 | Reason::Socket(_)
                                 | Reason::DependencyFailed(_)
+                                | Reason::AssertFailed(_)
                         )
                     )
                     && self.phase == Phase::Running
@@ -2057,7 +2058,10 @@ impl Daemon {
                     if state.is_active() {
                         self.startup_finished();
                     } else if state == State::Failed
-                        || matches!(reason, Some(Reason::DependencyFailed(_)))
+                        || matches!(
+                            reason,
+                            Some(Reason::DependencyFailed(_) | Reason::AssertFailed(_))
+                        )
                     {
                         // Failed, or its start failed for what it requires:
                         // said with the failure at the root of it.

@@ -292,6 +292,7 @@ impl Daemon {
                     Some(u) => check_conditions(&u),
                     None => Ok(()),
                 };
+                self.note_checked(&unit, &result);
                 let now = self.now();
                 let _ = self
                     .engine

@@ -4,7 +4,8 @@
 //! here a fact vigil does not have is left out, never made up.
 //!
 //! It also keeps each unit's [`History`]: when it last became active and
-//! inactive, and its last main PID, which the engine does not keep (its
+//! inactive, its last main PID and how the last check of its conditions
+//! and asserts went, which the engine does not keep (its
 //! per-unit slot is kept small on purpose: it has one `since` only).
 
 use std::collections::{BTreeSet, HashMap};
@@ -41,10 +42,25 @@ pub(crate) struct History {
     /// A socket unit's connections accepted (Accept=yes): NAccepted.
     #[serde(default, skip_serializing_if = "is_zero")]
     n_accepted: u32,
+    /// When the conditions were last checked, and whether they held:
+    /// ConditionTimestamp, ConditionResult.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    condition_us: Option<u64>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    condition_ok: bool,
+    /// The same for the asserts: AssertTimestamp, AssertResult.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    assert_us: Option<u64>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    assert_ok: bool,
 }
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Down as systemd counts it for its timestamps: inactive or failed, or
@@ -79,9 +95,28 @@ impl History {
     fn accepted(&mut self) {
         self.n_accepted = self.n_accepted.saturating_add(1);
     }
+
+    /// Notes the answer to a check of the conditions and asserts at
+    /// `now_us`. As systemd's unit_start(), the asserts are checked only
+    /// when the conditions hold: a failed condition leaves them as they were.
+    pub(crate) fn checked(&mut self, result: &Result<(), Reason>, now_us: u64) {
+        self.condition_us = Some(now_us);
+        self.condition_ok = !matches!(result, Err(Reason::ConditionFailed(_)));
+        if self.condition_ok {
+            self.assert_us = Some(now_us);
+            self.assert_ok = result.is_ok();
+        }
+    }
 }
 
 impl Daemon {
+    /// Notes how the check of `unit`'s conditions and asserts went (at
+    /// [`vigil_engine::Action::CheckConditions`]).
+    pub(crate) fn note_checked(&mut self, unit: &str, result: &Result<(), Reason>) {
+        let now_us = self.wall_us(self.now());
+        (self.history.entry(unit.to_string()).or_default()).checked(result, now_us);
+    }
+
     /// Notes the main process a unit was given (at its spawn).
     pub(crate) fn note_main_pid(&mut self, unit: &str, pid: u32) {
         self.history
@@ -92,13 +127,17 @@ impl Daemon {
 }
 
 /// systemd's `Result=` for vigil's reason; None for a reason systemd has
-/// no result for (it failed to load, an ordering cycle, an assertion).
+/// no result for (it failed to load, an ordering cycle). Only the start
+/// job failed for a dependency or an assertion: the unit's is a success.
 fn result_word(reason: Option<&Reason>) -> Option<&'static str> {
     Some(match reason {
         None
-        | Some(Reason::DependencyFailed(_) | Reason::ConditionFailed(_) | Reason::Conflict(_)) => {
-            "success"
-        }
+        | Some(
+            Reason::DependencyFailed(_)
+            | Reason::AssertFailed(_)
+            | Reason::ConditionFailed(_)
+            | Reason::Conflict(_),
+        ) => "success",
         // A program that could not be run exits 203 (EXEC) and the like in
         // systemd: an exit code.
         Some(Reason::ExitCode(_) | Reason::ExecFailed { .. }) => "exit-code",
@@ -113,7 +152,7 @@ fn result_word(reason: Option<&Reason>) -> Option<&'static str> {
             "trigger-limit-hit"
         }
         Some(Reason::Socket(_)) => "resources",
-        Some(Reason::LoadError(_) | Reason::AssertFailed(_) | Reason::Cycle(_)) => return None,
+        Some(Reason::LoadError(_) | Reason::Cycle(_)) => return None,
     })
 }
 
@@ -282,10 +321,20 @@ impl Daemon {
         let main_pid = (to == State::Running)
             .then(|| self.engine.unit(unit).and_then(|u| u.main_pid))
             .flatten();
+        // A start begins: the engine checks the conditions of a unit that
+        // has some (its answer is noted then); one with none passes them
+        // now, as systemd's check of an empty list.
+        let unchecked = down(from)
+            && !down(to)
+            && (self.engine.run_definition(unit))
+                .is_some_and(|u| u.conditions.is_empty() && u.asserts.is_empty());
         let history = self.history.entry(unit.to_string()).or_default();
         history.state_changed(from, to, now_us);
         if let Some(pid) = main_pid {
             history.main_pid(pid);
+        }
+        if unchecked {
+            history.checked(&Ok(()), now_us);
         }
         // An instance started for a connection: its socket accepted one
         // (the connection is held from the accept until the instance is
@@ -473,6 +522,10 @@ impl Daemon {
             active_enter_us: history.active_enter_us,
             active_exit_us: history.active_exit_us,
             inactive_enter_us: history.inactive_enter_us,
+            condition_result: history.condition_ok,
+            assert_result: history.assert_ok,
+            condition_us: history.condition_us,
+            assert_us: history.assert_us,
             status_text: info.as_ref().and_then(|i| i.status_text.clone()),
             status_errno: info.as_ref().and_then(|i| i.status_errno),
             control_pid: info.as_ref().and_then(|i| i.control_pid),
@@ -603,6 +656,20 @@ mod tests {
         assert_eq!(h.inactive_enter_us, Some(7));
         h.state_changed(State::Failed, State::Inactive, 8);
         assert_eq!(h.inactive_enter_us, Some(7), "reset-failed stays down");
+    }
+
+    #[test]
+    fn a_failed_condition_leaves_the_asserts_unchecked() {
+        let mut h = History::default();
+        h.checked(&Ok(()), 1);
+        let assert = Err(Reason::AssertFailed("AssertPathExists=/x".into()));
+        h.checked(&assert, 2);
+        assert_eq!((h.condition_us, h.condition_ok), (Some(2), true));
+        assert_eq!((h.assert_us, h.assert_ok), (Some(2), false));
+        let condition = Err(Reason::ConditionFailed("ConditionPathExists=/x".into()));
+        h.checked(&condition, 3);
+        assert_eq!((h.condition_us, h.condition_ok), (Some(3), false));
+        assert_eq!((h.assert_us, h.assert_ok), (Some(2), false));
     }
 
     #[test]

@@ -3124,24 +3124,49 @@ fn on_failure_naming_itself_stops_at_the_start_limit() {
     assert_eq!(m.state("self.service"), "failed");
 }
 
+/// systemd fails the start job of a unit whose assertion fails ("Assertion
+/// failed on job for a.service"), not the unit: it stays inactive with its
+/// reason, `vigil start` exits 1 saying it, OnFailure= is not started, and
+/// it is failed nowhere (list --failed, is-failed, is-system-running,
+/// NFailedUnits). What requires it fails for the dependency.
 #[test]
-fn a_failed_assert_fails_the_unit_where_a_condition_would_skip_it() {
+fn a_failed_assert_fails_the_start_job_not_the_unit() {
     let m = Manager::start(&[
-        ("default.target", "[Unit]\nWants=a.service\n"),
+        ("default.target", "[Unit]\n"),
         (
             "a.service",
-            "[Unit]\nAssertPathExists=/nonexistent/vigil\n[Service]\nExecStart=/bin/sleep 1000\n",
+            "[Unit]\nAssertPathExists=/nonexistent/vigil\nOnFailure=rescue.service\n\
+             [Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+        ("rescue.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+        (
+            "b.service",
+            "[Unit]\nRequires=a.service\nAfter=a.service\n[Service]\nExecStart=/bin/sleep 1000\n",
         ),
     ]);
-    m.wait_state("a.service", "failed");
+    m.wait_state("default.target", "running");
+    let out = m.vigil(&["start", "a"]);
+    assert_fails_with(
+        &out,
+        "assertion failed: AssertPathExists=/nonexistent/vigil",
+    );
+    assert_eq!(m.state("a.service"), "inactive");
     let st = m.status_json("a.service");
-    assert!(
-        st["reason"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("AssertPathExists=/nonexistent/vigil"),
+    assert_eq!(
+        st["reason"], "assertion failed: AssertPathExists=/nonexistent/vigil",
         "{st}"
     );
+    // OnFailure= would have been started with the change of state, before
+    // the start's answer.
+    assert_eq!(m.state("rescue.service"), "inactive");
+    assert!(!m.vigil_ok(&["list", "--failed"]).contains("a.service"));
+    assert_eq!(m.vigil_code(&["is-failed", "a"], 1), "inactive\n");
+    assert_eq!(m.vigil_code(&["is-system-running"], 0), "running\n");
+    let failed = m.vigil_ok(&["show", "-p", "NFailedUnits", "--value"]);
+    assert_eq!(failed.trim(), "0");
+    let out = m.vigil(&["start", "b"]);
+    assert_fails_with(&out, "dependency failed: a.service");
+    assert_eq!(m.state("rescue.service"), "inactive");
 }
 
 #[test]
@@ -3457,7 +3482,8 @@ fn conditions_honour_negation_and_triggering() {
 
 /// The kinds that read the system rather than a path: the kernel command line,
 /// vigild's own environment and user. Skipped units stay inactive with the
-/// condition as written; `|!` combines; a failed assert of these kinds fails.
+/// condition as written; `|!` combines; a failed assert of these kinds fails
+/// the start (the unit stays inactive, with the assertion as its reason).
 #[test]
 fn conditions_on_kernel_command_line_environment_and_user() {
     use std::os::unix::fs::MetadataExt;
@@ -3502,7 +3528,8 @@ fn conditions_on_kernel_command_line_environment_and_user() {
     );
     m.wait_state("yes.service", "running");
     m.wait_state("trig.service", "running");
-    m.wait_state("assert-no.service", "failed");
+    m.wait_log("assert-no.service", "assertion failed");
+    assert_eq!(m.state("assert-no.service"), "inactive");
     let reason = |unit: &str| {
         m.status_json(unit)["reason"]
             .as_str()

@@ -603,3 +603,55 @@ fn a_unit_masked_while_it_runs_is_masked() {
         "LoadState=masked\nUnitFileState=masked\n"
     );
 }
+
+/// ConditionResult=, AssertResult= and when they were checked, as systemd:
+/// a unit with none passes them at its start; a failed assert says
+/// AssertResult=no; a failed condition leaves the asserts unchecked; a unit
+/// never started has `no` and no timestamps.
+#[test]
+fn condition_and_assert_results_say_the_last_check() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=plain.service\n"),
+        ("plain.service", &sleeper("")),
+        (
+            "asserted.service",
+            &sleeper("[Unit]\nConditionPathExists=/\nAssertPathExists=/nonexistent/vigil\n"),
+        ),
+        (
+            "skipped.service",
+            &sleeper("[Unit]\nConditionPathExists=/nonexistent/vigil\nAssertPathExists=/\n"),
+        ),
+        ("never.service", &sleeper("")),
+    ]);
+    m.wait_state("plain.service", "running");
+    let p = show(&m, &["plain"]);
+    assert_eq!(get(&p, "ConditionResult"), "yes");
+    assert_eq!(get(&p, "AssertResult"), "yes");
+    assert!(is_timestamp(get(&p, "ConditionTimestamp")), "{p:?}");
+    assert!(is_timestamp(get(&p, "AssertTimestamp")), "{p:?}");
+    let at = |k: &str| p.iter().position(|(key, _)| key == k).unwrap();
+    assert!(at("RefuseManualStop") < at("ConditionResult"));
+    assert!(at("AssertTimestamp") < at("StartLimitIntervalUSec"));
+
+    let out = m.vigil(&["start", "asserted"]);
+    assert_eq!(out.status.code(), Some(1));
+    let p = show(&m, &["asserted"]);
+    assert_eq!(get(&p, "ConditionResult"), "yes");
+    assert_eq!(get(&p, "AssertResult"), "no");
+    assert_eq!(get(&p, "ActiveState"), "inactive");
+    assert_eq!(get(&p, "Result"), "success");
+    assert!(is_timestamp(get(&p, "ConditionTimestamp")), "{p:?}");
+    assert!(is_timestamp(get(&p, "AssertTimestamp")), "{p:?}");
+
+    m.vigil_ok(&["start", "skipped"]);
+    let p = show(&m, &["skipped"]);
+    assert_eq!(get(&p, "ConditionResult"), "no");
+    assert_eq!(get(&p, "AssertResult"), "no");
+    assert!(is_timestamp(get(&p, "ConditionTimestamp")), "{p:?}");
+    assert!(!has(&p, "AssertTimestamp"), "not checked: {p:?}");
+
+    let p = show(&m, &["never"]);
+    assert_eq!(get(&p, "ConditionResult"), "no");
+    assert_eq!(get(&p, "AssertResult"), "no");
+    assert!(!has(&p, "ConditionTimestamp") && !has(&p, "AssertTimestamp"));
+}
