@@ -281,6 +281,31 @@ pub fn evaluate_asserts(asserts: &[Condition]) -> Result<(), String> {
     evaluate_in(&System::real(), asserts, "Assert")
 }
 
+/// [`evaluate`] (`asserts`: [`evaluate_asserts`]) with the variables the
+/// manager gives every service (`--default-environment`) over its own
+/// environment, for `ConditionEnvironment=`: systemd tests its effective
+/// environment, DefaultEnvironment= included.
+pub fn evaluate_for_manager(
+    conditions: &[Condition],
+    asserts: bool,
+    default_env: &[(String, String)],
+) -> Result<(), String> {
+    let mut sys = System::real();
+    if !default_env.is_empty() {
+        let mut env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+        for (name, value) in default_env {
+            let (name, value) = (OsString::from(name), OsString::from(value));
+            match env.iter_mut().find(|(n, _)| *n == name) {
+                Some(slot) => slot.1 = value,
+                None => env.push((name, value)),
+            }
+        }
+        sys.env = Some(env);
+    }
+    let prefix = if asserts { "Assert" } else { "Condition" };
+    evaluate_in(&sys, conditions, prefix)
+}
+
 fn evaluate_in(sys: &System, conditions: &[Condition], prefix: &str) -> Result<(), String> {
     let failure = |c: &Condition| match result(sys, c) {
         Ok(true) => None,

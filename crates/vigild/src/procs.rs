@@ -289,7 +289,7 @@ impl Daemon {
             } => self.signal(&unit, pid, signal, group, cont),
             Action::CheckConditions { unit } => {
                 let result = match self.engine.definition(&unit) {
-                    Some(u) => check_conditions(&u),
+                    Some(u) => check_conditions(&u, &self.default_env),
                     None => Ok(()),
                 };
                 self.note_checked(&unit, &result);
@@ -1758,9 +1758,13 @@ fn stop_environment(result: Option<&Reason>, exit: Option<ExitStatus>) -> Vec<(S
     env
 }
 
-fn check_conditions(unit: &vigil_units::Unit) -> Result<(), Reason> {
-    vigil_units::condition::evaluate(&unit.conditions).map_err(Reason::ConditionFailed)?;
-    vigil_units::condition::evaluate_asserts(&unit.asserts).map_err(Reason::AssertFailed)?;
+fn check_conditions(
+    unit: &vigil_units::Unit,
+    default_env: &[(String, String)],
+) -> Result<(), Reason> {
+    use vigil_units::condition::evaluate_for_manager;
+    evaluate_for_manager(&unit.conditions, false, default_env).map_err(Reason::ConditionFailed)?;
+    evaluate_for_manager(&unit.asserts, true, default_env).map_err(Reason::AssertFailed)?;
     Ok(())
 }
 

@@ -3558,6 +3558,29 @@ fn conditions_on_kernel_command_line_environment_and_user() {
     }
 }
 
+/// A tester's finding: `ConditionEnvironment=` saw only vigild's own
+/// environment, not what `--default-environment` gives every service.
+/// systemd tests its effective environment, DefaultEnvironment= included.
+#[test]
+fn condition_environment_sees_the_default_environment() {
+    let m = Manager::start_with(
+        &[
+            (
+                "yes.service",
+                "[Unit]\nConditionEnvironment=VIGIL_TEST_BAR=1\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n",
+            ),
+            (
+                "no.service",
+                "[Unit]\nConditionEnvironment=VIGIL_TEST_BAR=2\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n",
+            ),
+        ],
+        &["--default-environment", "VIGIL_TEST_BAR=1"],
+    );
+    m.vigil_ok(&["start", "yes", "no"]);
+    assert_eq!(m.state("yes.service"), "exited");
+    assert_eq!(m.state("no.service"), "inactive");
+}
+
 #[test]
 fn working_directory_tilde_is_the_home_directory() {
     let Some(home) = std::env::var_os("HOME") else {
