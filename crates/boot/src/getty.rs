@@ -8,13 +8,6 @@
 /// The consoles of the hypervisors, added whenever their node is there.
 pub const HYPERVISOR_CONSOLES: [&str; 5] = ["hvc0", "xvc0", "hvsi0", "sclp_line0", "ttysclp0"];
 
-/// Whether `name` is a virtual terminal: `tty` and a number (`tty0`, the
-/// foreground one, included), as systemd's `tty_is_vc`.
-fn is_vt(name: &str) -> bool {
-    name.strip_prefix("tty")
-        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-}
-
 /// Why no getty is to be started, if so: `$SYSTEMD_GETTY_AUTO` (`env`) or
 /// the kernel's `systemd.getty_auto=` (which wins, as the last word read)
 /// says no, as systemd's getty generator reads them.
@@ -41,7 +34,9 @@ pub fn auto_off(cmdline: &str, env: Option<&str>) -> Option<&'static str> {
 pub fn serial_consoles(active: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for name in active.split_ascii_whitespace() {
-        let usable = !is_vt(name) && !name.contains('/') && name != "console";
+        let usable = !vigil_units::name::is_virtual_console(name)
+            && !name.contains('/')
+            && name != "console";
         if usable && !out.iter().any(|o| o == name) {
             out.push(name.to_string());
         }

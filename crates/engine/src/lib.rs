@@ -127,6 +127,16 @@ pub fn errno_words(errno: i32) -> String {
     text.strip_suffix(&suffix).unwrap_or(&text).to_string()
 }
 
+impl Reason {
+    /// Whether only the start job failed, the unit left inactive with this
+    /// reason (systemd's JOB_DEPENDENCY and JOB_ASSERT): a dependency it
+    /// requires, or an assertion. No failure of the unit: no OnFailure=, no
+    /// FailureAction=; but the starts that need it fail too.
+    pub fn failed_the_job_only(&self) -> bool {
+        matches!(self, Reason::DependencyFailed(_) | Reason::AssertFailed(_))
+    }
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

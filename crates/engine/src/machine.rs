@@ -3440,10 +3440,8 @@ impl Machine {
         // refused start.
         let s = &self.slots[u];
         let failed = s.phase == (Phase::Dead { failed: true })
-            || matches!(
-                s.reason,
-                Some(Reason::DependencyFailed(_) | Reason::AssertFailed(_) | Reason::Socket(_))
-            );
+            || (s.reason.as_ref())
+                .is_some_and(|r| r.failed_the_job_only() || matches!(r, Reason::Socket(_)));
         let bound = self.graph.bound_rev[u].to_vec();
         for x in bound {
             let p = self.slots[x].phase;

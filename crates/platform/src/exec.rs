@@ -240,8 +240,8 @@ pub struct PreparedCommand {
     /// known only after the clone.
     pid_env: Vec<CString>,
     controlling_tty: Option<ControllingTty>,
-    /// The user a terminal on stdin is handed to.
-    tty_owner: Option<u32>,
+    /// A terminal on stdin is handed to [`Self::uid`]'s user.
+    chown_terminal: bool,
     nice: Option<i32>,
     ioprio: Option<(u8, u8)>,
     sched: Option<(i32, i32)>,
@@ -271,7 +271,7 @@ impl PreparedCommand {
             pass_fds: Vec::new(),
             pid_env: Vec::new(),
             controlling_tty: None,
-            tty_owner: None,
+            chown_terminal: false,
             nice: None,
             ioprio: None,
             sched: None,
@@ -298,13 +298,13 @@ impl PreparedCommand {
         self
     }
 
-    /// Hands stdin to `uid` when it is a terminal, as systemd's chown_terminal
-    /// does: owner `uid` (the group is kept), mode 0620, before the ids change,
-    /// so a service running as that user can open its own terminal again
-    /// (`login`, `agetty`, anything that opens `ttyname(0)`). Anything else on
-    /// stdin is left alone.
-    pub fn terminal_owner(&mut self, uid: u32) -> &mut Self {
-        self.tty_owner = Some(uid);
+    /// Hands stdin to the user of [`Self::uid`] when it is a terminal, as
+    /// systemd's chown_terminal does: that owner (the group is kept), mode
+    /// 0620, before the ids change, so a service running as that user can
+    /// open its own terminal again (`login`, `agetty`, anything that opens
+    /// `ttyname(0)`). Anything else on stdin is left alone.
+    pub fn chown_terminal(&mut self) -> &mut Self {
+        self.chown_terminal = true;
         self
     }
 
@@ -479,7 +479,7 @@ struct Plan<'a> {
     gid: Option<Gid>,
     uid: Option<Uid>,
     controlling_tty: Option<ControllingTty>,
-    tty_owner: Option<Uid>,
+    chown_terminal: bool,
     nice: Option<i32>,
     /// The ioprio_set value: class << 13 | priority.
     ioprio: Option<i32>,
@@ -658,11 +658,7 @@ pub fn spawn(cmd: &PreparedCommand) -> io::Result<Child> {
         gid: cmd.gid.map(checked_id).transpose()?.map(Gid::from_raw),
         uid: cmd.uid.map(checked_id).transpose()?.map(Uid::from_raw),
         controlling_tty: cmd.controlling_tty,
-        tty_owner: cmd
-            .tty_owner
-            .map(checked_id)
-            .transpose()?
-            .map(Uid::from_raw),
+        chown_terminal: cmd.chown_terminal,
         nice: cmd.nice,
         ioprio: cmd
             .ioprio
@@ -1006,7 +1002,7 @@ fn child_setup(plan: &Plan<'_>) -> (Stage, i32) {
             return (Stage::Tty, last_errno());
         }
     }
-    if let Some(uid) = plan.tty_owner
+    if let Some(uid) = plan.uid.filter(|_| plan.chown_terminal)
         && stdin_is_terminal()
     {
         // SAFETY: fd 0 is open (installed above) and stays open for this call.

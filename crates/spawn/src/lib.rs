@@ -131,22 +131,13 @@ pub fn term_for(
         console_active().is_some_and(|list| {
             list.split_whitespace()
                 .last()
-                .is_some_and(is_virtual_console)
+                .is_some_and(vigil_units::name::is_virtual_console)
         })
     } else {
-        name.to_str().is_some_and(is_virtual_console)
+        name.to_str()
+            .is_some_and(vigil_units::name::is_virtual_console)
     };
     if virtual_console { "linux" } else { "vt220" }.to_owned()
-}
-
-/// `ttyN` with N from 0 to 63: the kernel's virtual consoles (`tty0` is the
-/// one in the foreground).
-fn is_virtual_console(name: &str) -> bool {
-    name.strip_prefix("tty").is_some_and(|n| {
-        !n.is_empty()
-            && n.bytes().all(|b| b.is_ascii_digit())
-            && n.parse().is_ok_and(|n: u32| n <= 63)
-    })
 }
 
 /// A `DynamicUser=` account the manager holds for a running service.
@@ -1068,11 +1059,14 @@ pub fn prepare(
 
     // The environment first: its error names the variable, where an argument
     // expanded from it could only be named by its position.
+    // The variables the child sets to its own PID: written by it, not here.
+    let pid_variables: Vec<&str> = (ctx.pid_variable.as_deref().into_iter())
+        .chain([EXEC_PID_VARIABLE])
+        .collect();
     let c_env = environment
         .vars()
         .iter()
-        .filter(|(k, _)| ctx.pid_variable.as_deref() != Some(k.as_str()))
-        .filter(|(k, _)| k != EXEC_PID_VARIABLE)
+        .filter(|(k, _)| !pid_variables.contains(&k.as_str()))
         .filter(|(k, _)| ctx.listen_fds.is_empty() || k != "LISTEN_PID")
         .map(|(k, v)| {
             c_string(format!("{k}={v}").as_bytes(), || {
@@ -1092,17 +1086,12 @@ pub fn prepare(
         c_argv,
         c_env,
     );
-    if let Some(name) = ctx
-        .pid_variable
-        .as_ref()
-        .filter(|name| !service.unset_environment.contains(name))
-    {
-        command.pid_env(c_string(name.as_bytes(), || SpawnError::NulInVariable {
-            name: name.clone(),
-        })?);
-    }
-    if !(service.unset_environment.iter()).any(|name| name == EXEC_PID_VARIABLE) {
-        command.pid_env(c"SYSTEMD_EXEC_PID".into());
+    for name in pid_variables {
+        if !(service.unset_environment.iter()).any(|unset| unset == name) {
+            command.pid_env(c_string(name.as_bytes(), || SpawnError::NulInVariable {
+                name: name.to_owned(),
+            })?);
+        }
     }
 
     // systemd's default working directory: / for the system manager, the user's
@@ -1135,7 +1124,7 @@ pub fn prepare(
             command.uid(uid);
             // systemd's chown_terminal: the user gets the terminal it runs
             // on, or it could not open it again once it is no longer root.
-            command.terminal_owner(uid);
+            command.chown_terminal();
         }
     }
     if !ctx.privileged {

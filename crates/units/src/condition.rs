@@ -276,13 +276,8 @@ pub fn evaluate(conditions: &[Condition]) -> Result<(), String> {
     evaluate_in(&System::real(), conditions, "Condition")
 }
 
-/// [`evaluate`] for `Assert*=` lines (the same rules; messages say `Assert`).
-pub fn evaluate_asserts(asserts: &[Condition]) -> Result<(), String> {
-    evaluate_in(&System::real(), asserts, "Assert")
-}
-
-/// [`evaluate`] (`asserts`: [`evaluate_asserts`]) with the variables the
-/// manager gives every service (`--default-environment`) over its own
+/// [`evaluate`] (`asserts`: for `Assert*=` lines, the same rules, messages
+/// saying `Assert`) with the variables the manager gives every service (`--default-environment`) over its own
 /// environment, for `ConditionEnvironment=`: systemd tests its effective
 /// environment, DefaultEnvironment= included.
 pub fn evaluate_for_manager(
@@ -1864,7 +1859,11 @@ mod tests {
         // `|!` passes when the path is missing.
         assert_eq!(evaluate(&[c(pe, &no, true, true)]), Ok(()));
         assert_eq!(
-            evaluate_asserts(&[c(ConditionKind::PathIsDirectory, &yes, false, false)]),
+            evaluate_for_manager(
+                &[c(ConditionKind::PathIsDirectory, &yes, false, false)],
+                true,
+                &[]
+            ),
             Err(format!("AssertPathIsDirectory={}", yes.display()))
         );
         fs::remove_dir_all(&d).unwrap();

@@ -159,6 +159,16 @@ impl FilesRead {
         std::hash::Hash::hash(&u8::MAX, &mut self.0);
     }
 
+    /// Reads `path` (see [`read_bytes`]), counting what it read or why not.
+    fn read(&mut self, path: &Path) -> std::io::Result<Vec<u8>> {
+        let read = read_bytes(path);
+        match &read {
+            Ok(bytes) => self.file(path, bytes),
+            Err(e) => self.unreadable(path, e),
+        }
+        read
+    }
+
     fn finish(&self) -> u64 {
         std::hash::Hasher::finish(&self.0)
     }
@@ -574,10 +584,9 @@ impl LoadedSet {
     ) -> Vec<Diagnostic> {
         let mut read_errors = Vec::new();
         let mut files_read = FilesRead::default();
-        let bytes = match read_bytes(path) {
+        let bytes = match files_read.read(path) {
             Ok(b) => b,
             Err(e) => {
-                files_read.unreadable(path, &e);
                 self.files_read
                     .insert(unit_name.to_string(), files_read.finish());
                 let d = Diagnostic::error(path, 0, format!("cannot read unit file: {e}"));
@@ -600,18 +609,13 @@ impl LoadedSet {
                 .insert(unit_name.to_string(), path.to_path_buf());
             return Vec::new();
         }
-        files_read.file(path, &bytes);
         let text = text_of(path, bytes, &mut read_errors);
         let dropin_paths = self.dropins_for(unit_name);
         let mut dropin_texts = Vec::new();
         for p in &dropin_paths {
-            match read_bytes(p) {
-                Ok(bytes) => {
-                    files_read.file(p, &bytes);
-                    dropin_texts.push((p, text_of(p, bytes, &mut read_errors)));
-                }
+            match files_read.read(p) {
+                Ok(bytes) => dropin_texts.push((p, text_of(p, bytes, &mut read_errors))),
                 Err(e) => {
-                    files_read.unreadable(p, &e);
                     read_errors.push(Diagnostic::error(p, 0, format!("cannot read drop-in: {e}")))
                 }
             }
@@ -651,11 +655,7 @@ impl LoadedSet {
 
     fn load_yaml(&mut self, unit_name: &str, path: &Path) {
         let mut files_read = FilesRead::default();
-        let read = read_bytes(path);
-        match &read {
-            Ok(bytes) => files_read.file(path, bytes),
-            Err(e) => files_read.unreadable(path, e),
-        }
+        let read = files_read.read(path);
         self.files_read
             .insert(unit_name.to_string(), files_read.finish());
         let text = match read {

@@ -256,6 +256,17 @@ pub fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Whether a terminal's name (`/dev/` left out) is a virtual console of the
+/// kernel: `ttyN`, N from 0 to 63 (`tty0` is the one in the foreground), as
+/// systemd's tty_is_vc. A serial console (`ttyS0`) or a pseudo-terminal is not.
+pub fn is_virtual_console(tty: &str) -> bool {
+    tty.strip_prefix("tty").is_some_and(|n| {
+        !n.is_empty()
+            && n.bytes().all(|b| b.is_ascii_digit())
+            && n.parse().is_ok_and(|n: u32| n <= 63)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

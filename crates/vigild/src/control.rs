@@ -1052,9 +1052,8 @@ pub(crate) fn file_changes<'a>(steps: impl Iterator<Item = &'a InstallChange>) -
 /// A start that failed already (what it requires is missing or failed, an
 /// assertion) is no success, even unwaited (`--no-block`).
 fn failed_at_once(info: Option<&vigil_engine::UnitInfo>) -> bool {
-    use vigil_engine::Reason::{AssertFailed, DependencyFailed};
     info.is_some_and(|i| {
-        i.state == State::Failed || matches!(i.reason, Some(DependencyFailed(_) | AssertFailed(_)))
+        i.state == State::Failed || i.reason.as_ref().is_some_and(Reason::failed_the_job_only)
     })
 }
 

@@ -602,7 +602,7 @@ impl Daemon {
             ) => 1,
             // Its start failed for a dependency or an assertion: the unit
             // never ran, but the container did not do its job.
-            (State::Inactive, Some(Reason::DependencyFailed(_) | Reason::AssertFailed(_))) => 1,
+            (State::Inactive, Some(r)) if r.failed_the_job_only() => 1,
             // A clean end, or a main process killed at a timeout or by the
             // watchdog: the last exit is this run's (137 after SIGKILL).
             _ => last.unwrap_or(0),
@@ -2058,10 +2058,7 @@ impl Daemon {
                     if state.is_active() {
                         self.startup_finished();
                     } else if state == State::Failed
-                        || matches!(
-                            reason,
-                            Some(Reason::DependencyFailed(_) | Reason::AssertFailed(_))
-                        )
+                        || reason.as_ref().is_some_and(Reason::failed_the_job_only)
                     {
                         // Failed, or its start failed for what it requires:
                         // said with the failure at the root of it.

@@ -42,12 +42,11 @@ pub(crate) struct Procs {
     pub(crate) pidless: HashSet<String>,
     /// Counts starts, for INVOCATION_ID.
     pub(crate) invocations: u64,
-    /// The INVOCATION_ID of each running unit's last main process spawned:
-    /// a daemon that inherited another unit's is not this one's to guess.
-    pub(crate) main_invocations: HashMap<String, String>,
     /// The INVOCATION_ID of each unit's last main process, kept after it is
     /// down (until a load no longer has the unit): what a unit it triggers by
-    /// `OnFailure=` or `OnSuccess=` gets as `$MONITOR_INVOCATION_ID`.
+    /// `OnFailure=` or `OnSuccess=` gets as `$MONITOR_INVOCATION_ID`; and,
+    /// while the unit is up, how a daemon that inherited it is told to be
+    /// that unit's, not another's to guess.
     pub(crate) last_main_invocations: HashMap<String, String>,
     /// What every spawn needs from the manager, read once: its PID (for
     /// INVOCATION_ID), its LANG, and its whole environment (where
@@ -403,7 +402,7 @@ impl Daemon {
         }
         let ctx = vigil_spawn::Context {
             main_pid,
-            invocation_id,
+            invocation_id: invocation_id.clone(),
             notify_socket: wants_notify.then(|| self.notify_path.clone()),
             lang: self.procs.lang.clone(),
             stdin: match &service.stdin {
@@ -464,11 +463,7 @@ impl Daemon {
         );
         if matches!(role, Role::Main(_)) {
             self.note_main_pid(unit_name, pid);
-            let id = self.invocation_id(self.procs.invocations);
-            (self.procs.last_main_invocations).insert(unit_name.to_string(), id.clone());
-            self.procs
-                .main_invocations
-                .insert(unit_name.to_string(), id);
+            (self.procs.last_main_invocations).insert(unit_name.to_string(), invocation_id);
         }
         // The clone returned after the child exec'd or failed: the outcome is
         // known now, before the child's exit can be reaped.
@@ -629,7 +624,6 @@ impl Daemon {
         }
         if !restarting {
             self.procs.dynamic_users.remove(unit);
-            self.procs.main_invocations.remove(unit);
         }
     }
 
@@ -1425,11 +1419,19 @@ impl Daemon {
         // Without cgroups, an orphan of the same user started since may be
         // any unit's: one whose environment has another unit's INVOCATION_ID
         // (two daemons forking at once, as at boot) is that unit's.
-        let another_units = |pid: u32| {
-            handover::invocation_of(pid).is_some_and(|id| {
-                (self.procs.main_invocations.iter())
-                    .any(|(u, theirs)| u != unit && theirs.as_bytes() == id)
+        // The other units up (their IDs are kept once they are down too).
+        let others_ids: Vec<&[u8]> = (self.procs.last_main_invocations.iter())
+            .filter(|(u, _)| *u != unit)
+            .filter(|(u, _)| {
+                (self.engine.state(u))
+                    .is_some_and(|s| !matches!(s, State::Inactive | State::Failed))
             })
+            .map(|(_, id)| id.as_bytes())
+            .collect();
+        let another_units = |pid: u32| {
+            !others_ids.is_empty()
+                && handover::invocation_of(pid)
+                    .is_some_and(|id| others_ids.contains(&id.as_slice()))
         };
         let (mut candidates, mut others) = (Vec::new(), Vec::new());
         for p in all_processes() {
