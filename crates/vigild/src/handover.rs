@@ -78,6 +78,9 @@ pub(crate) struct State {
     intents: Vec<Intent>,
     #[serde(default)]
     groups: Vec<(String, Vec<(u32, u64)>)>,
+    /// The groups whose leader ended (`Groups::leader_ended`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    leaderless: Vec<(u32, u64)>,
     #[serde(default)]
     starts: Vec<(u32, u64)>,
     #[serde(default)]
@@ -741,6 +744,7 @@ impl Daemon {
                 .iter()
                 .map(|(u, g)| (u.clone(), g.clone()))
                 .collect(),
+            leaderless: self.procs.groups.ended().collect(),
             starts: self.procs.starts.iter().map(|(&p, &t)| (p, t)).collect(),
             pipes: self.logs.save_pipes(for_exec),
             next_pipe_id: self.logs.next_pipe_id(),
@@ -1046,6 +1050,7 @@ impl Daemon {
         // slots stay theirs until they are claimed.
         self.procs.invocations = state.invocations + state.intents.len() as u64;
         self.procs.groups = state.groups.into_iter().collect();
+        self.procs.groups.set_ended(state.leaderless);
         // Those that emptied while no manager ran (vigil-init reaped their
         // last process) are forgotten: their numbers may be reused.
         self.procs.recheck_all_groups();
@@ -1367,7 +1372,7 @@ impl Daemon {
         // daemon, started before this manager) as started before the group was
         // recorded. 0 takes every member of the group: its number cannot be
         // another group's while one is left in it, and a later leader with the
-        // number is told apart by its start time (`valid_groups`).
+        // number is told apart by its start time (`Groups::valid`).
         let started = match started {
             Some(t) => t,
             None if ended => 0,

@@ -95,6 +95,11 @@ pub(crate) struct Procs {
 pub(crate) struct Groups {
     units: HashMap<String, Vec<(u32, u64)>>,
     held: HashMap<u32, u32>,
+    /// The entries whose leader vigild saw end ([`Groups::leader_ended`]):
+    /// a process with the number now is another, however soon it started.
+    /// (Start times alone allow a tick of slack: a PID taken again within
+    /// it passed for the leader.)
+    ended: HashSet<(u32, u64)>,
 }
 
 impl Groups {
@@ -148,6 +153,11 @@ impl Groups {
                 }
             }
         }
+        if !self.ended.is_empty() {
+            let units = &self.units;
+            self.ended
+                .retain(|g| !list.contains(g) || units.values().any(|l| l.contains(g)));
+        }
         Some(list)
     }
 
@@ -159,6 +169,57 @@ impl Groups {
         for id in ids {
             self.held.remove(id);
         }
+        self.ended.retain(|(id, _)| !ids.contains(id));
+    }
+
+    /// Process `pid` ended: the groups it led have no leader from now on.
+    pub(crate) fn leader_ended(&mut self, pid: u32) {
+        if !self.holds(pid) {
+            return;
+        }
+        for list in self.units.values() {
+            self.ended.extend(list.iter().filter(|g| g.0 == pid));
+        }
+    }
+
+    /// Whether the group's leader runs, as started: not seen to end, and the
+    /// process with its number started no later than the group was recorded.
+    pub(crate) fn led(&self, group: (u32, u64)) -> bool {
+        !self.ended.contains(&group) && holder(group.0).is_some_and(|(t, _)| t <= group.1 + 1)
+    }
+
+    /// The groups of `list` whose number was not reused: a process that has
+    /// it now and is not the leader (started after the group was recorded,
+    /// or not the zombie of a leader seen to end) is an unrelated one, and so
+    /// is its group.
+    pub(crate) fn valid(&self, list: &[(u32, u64)]) -> Vec<(u32, u64)> {
+        list.iter()
+            .copied()
+            .filter(|&group| {
+                holder(group.0).is_none_or(|(t, zombie)| {
+                    t <= group.1 + 1 && (zombie || !self.ended.contains(&group))
+                })
+            })
+            .collect()
+    }
+
+    /// [`Groups::valid`] of the unit's list.
+    pub(crate) fn valid_of(&self, unit: &str) -> Vec<(u32, u64)> {
+        self.get(unit)
+            .map_or_else(Vec::new, |list| self.valid(list))
+    }
+
+    /// The entries whose leader ended, for the next manager.
+    pub(crate) fn ended(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
+        self.ended.iter().copied()
+    }
+
+    /// After a hand-over: the entries the last manager saw lose their leader.
+    pub(crate) fn set_ended(&mut self, ended: impl IntoIterator<Item = (u32, u64)>) {
+        self.ended = ended
+            .into_iter()
+            .filter(|g| self.units.values().any(|list| list.contains(g)))
+            .collect();
     }
 }
 
@@ -218,7 +279,7 @@ pub(crate) struct PendingPidFile {
 #[derive(Debug)]
 pub(crate) struct Lingering {
     unit: String,
-    /// Process groups, with their leaders' start times (see `valid_groups`).
+    /// Process groups, with their leaders' start times (see [`Groups::valid`]).
     groups: Vec<(u32, u64)>,
     at: vigil_engine::Time,
 }
@@ -245,6 +306,7 @@ impl Procs {
     /// reaped (or the PID alone, when /proc no longer has it), for
     /// [`Daemon::forget_empty_groups`].
     pub(crate) fn note_reaped(&mut self, pid: u32) {
+        self.groups.leader_ended(pid);
         self.reaped_in.push(pid);
         if let Some(p) = stat_fields(pid).and_then(|f| proc_info(pid, &f)) {
             self.reaped_in.extend([p.pgrp, p.session]);
@@ -852,7 +914,7 @@ impl Daemon {
             return;
         }
         let mut held = Vec::new();
-        for (pgid, started) in valid_groups(&groups) {
+        for (pgid, started) in self.procs.groups.valid(&groups) {
             if signal_group(pgid, service.kill_signal) {
                 held.push((pgid, started));
             }
@@ -878,7 +940,7 @@ impl Daemon {
     /// Should nothing be left to wait for after all, the engine hears so.
     fn kill_unit_groups(&mut self, unit: &str, signal: i32, once: bool) {
         let found = self.leftover_groups(unit);
-        let started = valid_groups(self.procs.groups.get(unit).map_or(&[], Vec::as_slice));
+        let started = self.procs.groups.valid_of(unit);
         let tracked: HashSet<u32> = (self.engine.tracked().into_iter())
             .filter(|(_, owner)| owner == unit)
             .filter_map(|(pid, _)| vigil_platform::getpgid(pid).ok())
@@ -929,7 +991,7 @@ impl Daemon {
     /// killed, the processes of the one before are vigil-init's children:
     /// their leftovers are not seen.
     fn leftover_groups(&mut self, unit: &str) -> Vec<u32> {
-        let groups = valid_groups(self.procs.groups.get(unit).map_or(&[], Vec::as_slice));
+        let groups = self.procs.groups.valid_of(unit);
         // A leftover has one of these numbers as its group or session: where
         // no process holds any of them, there is none, and vigild's children
         // need not be listed. That list costs the kernel a walk of all of
@@ -1027,6 +1089,7 @@ impl Daemon {
         {
             self.tell_leftovers(unit, true);
         }
+        self.procs.groups.leader_ended(pid);
         let _ = self.engine.handle(now, Event::Exited { pid, status });
         // Its identity is of no use once no unit tracks it (only vigil-init's
         // saves dropped it: without vigil-init, an entry for every process
@@ -1101,11 +1164,8 @@ impl Daemon {
     /// Whether a process the unit started (or one left in its process groups)
     /// is still there.
     fn has_processes(&self, unit: &str) -> bool {
-        self.procs.groups.get(unit).is_some_and(|groups| {
-            valid_groups(groups)
-                .into_iter()
-                .any(|(pgid, _)| vigil_platform::process::group_exists(pgid))
-        })
+        (self.procs.groups.valid_of(unit).into_iter())
+            .any(|(pgid, _)| vigil_platform::process::group_exists(pgid))
     }
 
     /// When the first of [`Procs::pid_files`] is to be read again.
@@ -1267,7 +1327,10 @@ impl Daemon {
     /// told apart by its start time).
     pub(crate) fn kill_lingering(&mut self, now: vigil_engine::Time) {
         for Lingering { unit, groups, .. } in take_due(&mut self.procs.lingering, now, |l| l.at) {
-            let killed = valid_groups(&groups)
+            let killed = self
+                .procs
+                .groups
+                .valid(&groups)
                 .into_iter()
                 .filter(|&(pgid, _)| vigil_platform::kill_group(pgid, libc_sig::SIGKILL).is_ok())
                 .count();
@@ -1413,7 +1476,7 @@ impl Daemon {
         let recorded = self.procs.groups.get(unit).cloned().unwrap_or_default();
         let spawned = self.procs.spawned.get(unit).copied();
         let since = recorded.iter().map(|g| g.1).chain(spawned).max();
-        let groups = valid_groups(&recorded);
+        let groups = self.procs.groups.valid(&recorded);
         let me = self.procs.manager_pid;
         let user = self.unit_uid(unit);
         // Without cgroups, an orphan of the same user started since may be
@@ -1493,7 +1556,7 @@ impl Daemon {
                 self.procs.pidless.remove(&unit);
                 continue;
             }
-            let groups = valid_groups(self.procs.groups.get(&unit).map_or(&[], Vec::as_slice));
+            let groups = self.procs.groups.valid_of(&unit);
             if procs.iter().any(|p| in_unit_groups(&groups, p)) {
                 continue;
             }
@@ -1521,7 +1584,7 @@ impl Daemon {
                 .filter(|g| g.0 != me && (g.0 == p.pgrp || g.0 == p.session))
                 .peekable();
             holds.peek()?;
-            let led = holds.any(|&(id, started)| start_time(id).is_some_and(|t| t <= started + 1));
+            let led = holds.any(|&group| self.procs.groups.led(group));
             (led || self.descends_from_unit(pid, unit)).then(|| unit.clone())
         })
     }
@@ -1876,6 +1939,14 @@ pub(crate) fn stat_fields(pid: u32) -> Option<Vec<String>> {
     Some(rest.split_whitespace().map(str::to_string).collect())
 }
 
+/// The start time of the process that has PID `pid`, and whether it is a
+/// zombie: one read of its stat.
+fn holder(pid: u32) -> Option<(u64, bool)> {
+    let fields = stat_fields(pid)?;
+    let start = fields.get(22 - 3)?.parse().ok()?;
+    Some((start, fields.first().map(String::as_str) == Some("Z")))
+}
+
 /// The exit status of a zombie (field 52, `exit_code`, in wait(2) format),
 /// while its parent has not reaped it yet.
 fn exit_status_from_proc(pid: u32) -> Option<ExitStatus> {
@@ -2044,19 +2115,7 @@ fn proc_info(pid: u32, f: &[String]) -> Option<ProcInfo> {
     })
 }
 
-/// The unit's recorded sessions and process groups whose number was not
-/// reused: an id whose leader is alive but started after the unit recorded it
-/// belongs to an unrelated process now. (A tick of slack: the two clocks are
-/// read a moment apart.)
-fn valid_groups(groups: &[(u32, u64)]) -> Vec<(u32, u64)> {
-    groups
-        .iter()
-        .copied()
-        .filter(|&(id, started)| start_time(id).is_none_or(|t| t <= started + 1))
-        .collect()
-}
-
-/// Whether `p` is in one of `groups` (from [`valid_groups`]) and started no
+/// Whether `p` is in one of `groups` (from [`Groups::valid`]) and started no
 /// earlier than the group was recorded.
 fn in_unit_groups(groups: &[(u32, u64)], p: &ProcInfo) -> bool {
     groups
@@ -2068,7 +2127,7 @@ fn in_unit_groups(groups: &[(u32, u64)], p: &ProcInfo) -> bool {
 mod tests {
     use std::collections::HashSet;
 
-    use super::{ProcInfo, in_unit_groups, leftover_targets, valid_groups};
+    use super::{Groups, ProcInfo, in_unit_groups, leftover_targets};
 
     /// Review finding: a forking service whose start process the previous
     /// manager spawned and vigil-init reaped was recorded with the take-over
@@ -2086,10 +2145,29 @@ mod tests {
             session: gone,
             start: 100,
         };
-        let unknown = valid_groups(&[(gone, 0)]);
+        let unknown = Groups::default().valid(&[(gone, 0)]);
         assert!(in_unit_groups(&unknown, &daemon));
-        let too_late = valid_groups(&[(gone, 10_000)]);
+        let too_late = Groups::default().valid(&[(gone, 10_000)]);
         assert!(!in_unit_groups(&too_late, &daemon));
+    }
+
+    /// Review finding: a process that took an ended leader's PID within the
+    /// tick of slack the start times allow passed for that leader. Once the
+    /// leader is seen to end, the process with its number is another (this
+    /// test's own process stands for it: alive, and started as recorded).
+    #[test]
+    fn a_group_whose_leader_ended_is_led_by_no_process_with_its_number() {
+        let me = std::process::id();
+        let group = (me, super::start_time(me).unwrap());
+        let mut groups: Groups = [("u".to_string(), vec![group])].into_iter().collect();
+        assert!(groups.led(group));
+        assert_eq!(groups.valid(&[group]), [group]);
+        groups.leader_ended(me);
+        assert!(!groups.led(group));
+        assert!(groups.valid(&[group]).is_empty());
+        // A removed unit takes its marks with it.
+        groups.remove("u");
+        assert_eq!(groups.ended().count(), 0);
     }
 
     /// Review finding: the main process's group got KillSignal= twice at a
