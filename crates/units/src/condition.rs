@@ -69,7 +69,9 @@ impl System {
 
 /// Checks a value at load time, so a malformed one is an error naming the
 /// file and line instead of a condition that can never hold. `arg` has its
-/// `|`/`!` prefixes removed; an empty value (a reset) never gets here.
+/// `|`/`!` prefixes removed and its specifiers resolved; an empty value (a
+/// reset) never gets here. A relative path is an error here: the unit-file
+/// parser drops such a line with a warning before asking, as systemd does.
 pub fn validate(kind: ConditionKind, arg: &str) -> Result<(), String> {
     use ConditionKind::*;
     if kind.takes_path() {
