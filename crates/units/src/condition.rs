@@ -106,16 +106,9 @@ pub fn validate(kind: ConditionKind, arg: &str) -> Result<(), String> {
         Capability => capability_bit(arg)
             .map(drop)
             .ok_or_else(|| format!("unknown capability {arg:?}")),
-        Architecture => {
-            if arg == "native" || ARCHITECTURES.contains(&arg) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "unknown architecture {arg:?} (native or one of {})",
-                    ARCHITECTURES.join(", ")
-                ))
-            }
-        }
+        // A name systemd does not know is not an error: it is simply not
+        // this machine's architecture ([`lint`] warns about it).
+        Architecture => Ok(()),
         Security => {
             if SECURITY_NAMES.contains(&arg) {
                 Ok(())
@@ -149,6 +142,18 @@ pub fn validate(kind: ConditionKind, arg: &str) -> Result<(), String> {
             }
         }
     }
+}
+
+/// A warning about a valid value that is probably not what was meant, for
+/// the parser to report with file and line: an architecture systemd does not
+/// know, which never matches (`x86_64` for `x86-64`).
+pub fn lint(kind: ConditionKind, arg: &str) -> Option<String> {
+    (kind == ConditionKind::Architecture && !is_architecture(arg)).then(|| {
+        format!(
+            "unknown architecture {arg:?}, so the check never holds (native or one of {})",
+            ARCHITECTURES.join(", ")
+        )
+    })
 }
 
 /// The check itself, before negation. `Err` when it cannot be decided.
@@ -197,6 +202,10 @@ fn check(sys: &System, kind: ConditionKind, arg: &str) -> Result<bool, String> {
         Architecture => {
             if arg == "native" {
                 true
+            } else if !is_architecture(arg) {
+                // As systemd: an architecture it does not know is not ours,
+                // so the check is false (and true negated), not an error.
+                false
             } else {
                 let running = sys
                     .read_trimmed("proc/sys/kernel/arch")
@@ -1076,6 +1085,11 @@ const ARCHITECTURES: &[&str] = &[
     "arc-be",
     "loongarch64",
 ];
+
+/// Whether `name` is `native` or one of systemd's architecture names.
+fn is_architecture(name: &str) -> bool {
+    name == "native" || ARCHITECTURES.contains(&name)
+}
 
 /// The kernel's machine name (uname -m) in systemd's naming.
 fn uname_architecture(machine: &str) -> Option<String> {
@@ -2783,6 +2797,33 @@ garbage line
             let negated = cond(KernelVersion, arg, false, true);
             assert_eq!(result(&sys, &negated), Ok(!want), "KernelVersion=!{arg}");
         }
+        fs::remove_dir_all(&sys.root).unwrap();
+    }
+
+    /// systemd: an architecture it does not know "is definitely not ours",
+    /// so the check is false, negated true, and the unit loads.
+    #[test]
+    fn unknown_architecture_never_holds() {
+        use ConditionKind::Architecture;
+        let sys = fake("arch-unknown", &[("proc/sys/kernel/arch", "x86_64\n")]);
+        for name in ["foo", "x86_64", "amd64", "X86-64"] {
+            assert_eq!(validate(Architecture, name), Ok(()), "{name}");
+            assert!(
+                lint(Architecture, name).is_some_and(|w| w.contains("unknown architecture")),
+                "{name}"
+            );
+            assert_eq!(check(&sys, Architecture, name), Ok(false), "{name}");
+            let negated = cond(Architecture, name, false, true);
+            assert_eq!(result(&sys, &negated), Ok(true), "!{name}");
+            assert_eq!(evaluate_in(&sys, &[negated], "Condition"), Ok(()));
+            assert_eq!(
+                evaluate_in(&sys, &[cond(Architecture, name, false, false)], "Assert"),
+                Err(format!("AssertArchitecture={name}"))
+            );
+        }
+        assert!(on(&sys, Architecture, "x86-64"));
+        assert_eq!(lint(Architecture, "x86-64"), None);
+        assert_eq!(lint(Architecture, "native"), None);
         fs::remove_dir_all(&sys.root).unwrap();
     }
 

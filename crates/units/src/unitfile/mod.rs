@@ -1048,6 +1048,9 @@ impl Builder<'_> {
             return Ok(());
         }
         crate::condition::validate(kind, &arg)?;
+        if let Some(warning) = crate::condition::lint(kind, &arg) {
+            self.warn(format!("{}={v}: {warning}", self.key));
+        }
         let cond = Condition {
             kind,
             trigger,
