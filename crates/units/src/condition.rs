@@ -69,7 +69,9 @@ impl System {
 
 /// Checks a value at load time, so a malformed one is an error naming the
 /// file and line instead of a condition that can never hold. `arg` has its
-/// `|`/`!` prefixes removed; an empty value (a reset) never gets here.
+/// `|`/`!` prefixes removed and its specifiers resolved; an empty value (a
+/// reset) never gets here. A relative path is an error here: the unit-file
+/// parser drops such a line with a warning before asking, as systemd does.
 pub fn validate(kind: ConditionKind, arg: &str) -> Result<(), String> {
     use ConditionKind::*;
     if kind.takes_path() {
@@ -104,16 +106,9 @@ pub fn validate(kind: ConditionKind, arg: &str) -> Result<(), String> {
         Capability => capability_bit(arg)
             .map(drop)
             .ok_or_else(|| format!("unknown capability {arg:?}")),
-        Architecture => {
-            if arg == "native" || ARCHITECTURES.contains(&arg) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "unknown architecture {arg:?} (native or one of {})",
-                    ARCHITECTURES.join(", ")
-                ))
-            }
-        }
+        // A name systemd does not know is not an error: it is simply not
+        // this machine's architecture ([`lint`] warns about it).
+        Architecture => Ok(()),
         Security => {
             if SECURITY_NAMES.contains(&arg) {
                 Ok(())
@@ -147,6 +142,18 @@ pub fn validate(kind: ConditionKind, arg: &str) -> Result<(), String> {
             }
         }
     }
+}
+
+/// A warning about a valid value that is probably not what was meant, for
+/// the parser to report with file and line: an architecture systemd does not
+/// know, which never matches (`x86_64` for `x86-64`).
+pub fn lint(kind: ConditionKind, arg: &str) -> Option<String> {
+    (kind == ConditionKind::Architecture && !is_architecture(arg)).then(|| {
+        format!(
+            "unknown architecture {arg:?}, so the check never holds (native or one of {})",
+            ARCHITECTURES.join(", ")
+        )
+    })
 }
 
 /// The check itself, before negation. `Err` when it cannot be decided.
@@ -195,6 +202,10 @@ fn check(sys: &System, kind: ConditionKind, arg: &str) -> Result<bool, String> {
         Architecture => {
             if arg == "native" {
                 true
+            } else if !is_architecture(arg) {
+                // As systemd: an architecture it does not know is not ours,
+                // so the check is false (and true negated), not an error.
+                false
             } else {
                 let running = sys
                     .read_trimmed("proc/sys/kernel/arch")
@@ -1075,6 +1086,11 @@ const ARCHITECTURES: &[&str] = &[
     "loongarch64",
 ];
 
+/// Whether `name` is `native` or one of systemd's architecture names.
+fn is_architecture(name: &str) -> bool {
+    name == "native" || ARCHITECTURES.contains(&name)
+}
+
 /// The kernel's machine name (uname -m) in systemd's naming.
 fn uname_architecture(machine: &str) -> Option<String> {
     let m = machine.trim();
@@ -1345,62 +1361,83 @@ impl Op {
     }
 }
 
-/// Version order, as systemd's (and rpm's): runs of digits compare as
-/// numbers, runs of letters alphabetically, a number sorts after letters,
-/// `~` sorts before anything (even the end: `1.0~rc1` < `1.0`), and other
-/// characters only separate runs.
+/// Version order, as systemd's `strverscmp_improved` (used by its version
+/// comparisons in conditions). A version is read as segments: a run of
+/// digits (compared as a number, leading zeros ignored) or of ASCII letters
+/// (compared byte by byte, the longer of two equal starts newer), each with an
+/// optional prefix mark. Characters other than digits, letters, `~`, `-`, `^`
+/// and `.` are dropped where a segment starts. Where the two versions differ
+/// in their mark (or one has ended), the order is:
+///
+/// `~` (a pre-release: `1.0~rc1` < `1.0`) < the end (`1.0` < `1.0-1`) <
+/// `-` (the release: `123-1` < `123^1`) < `^` (a patched release:
+/// `123^1` < `123.1`) < `.` (a point release: `123.1` < `123a`) < no mark.
+///
+/// A numeric segment is newer than an alphabetic or empty one
+/// (`123^patch1` < `123^1`, `123..0` < `123.0`).
 fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    use std::cmp::Ordering;
-    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
-    let sep = |c: &u8| !c.is_ascii_alphanumeric() && *c != b'~';
-    loop {
-        while a.first().is_some_and(sep) {
-            a = &a[1..];
-        }
-        while b.first().is_some_and(sep) {
-            b = &b[1..];
-        }
-        match (a.first(), b.first()) {
-            (Some(b'~'), Some(b'~')) => {
-                a = &a[1..];
-                b = &b[1..];
-                continue;
+    use std::cmp::Ordering::{self, Equal, Greater, Less};
+    /// The marks after the end of a version, from older to newer.
+    const MARKS_AFTER_END: [u8; 3] = [b'-', b'^', b'.'];
+    fn counts(c: &u8) -> bool {
+        c.is_ascii_alphanumeric() || matches!(c, b'~' | b'-' | b'^' | b'.')
+    }
+    /// When exactly one of the two starts with `mark`, that one is older;
+    /// when both do, the mark is consumed from both.
+    fn mark(a: &mut &[u8], b: &mut &[u8], mark: u8) -> Option<Ordering> {
+        match (a.first() == Some(&mark), b.first() == Some(&mark)) {
+            (true, true) => {
+                *a = &a[1..];
+                *b = &b[1..];
+                None
             }
-            (Some(b'~'), _) => return Ordering::Less,
-            (_, Some(b'~')) => return Ordering::Greater,
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(_), Some(_)) => {}
+            (true, false) => Some(Less),
+            (false, true) => Some(Greater),
+            (false, false) => None,
         }
-        let run = |s: &[u8], digits: bool| {
-            s.iter()
-                .position(|c| c.is_ascii_digit() != digits || !c.is_ascii_alphanumeric())
-                .unwrap_or(s.len())
-        };
-        let a_num = a.first().is_some_and(u8::is_ascii_digit);
-        let b_num = b.first().is_some_and(u8::is_ascii_digit);
-        if a_num != b_num {
-            return if a_num {
-                Ordering::Greater
-            } else {
-                Ordering::Less
-            };
-        }
-        let (ra, rb) = (run(a, a_num), run(b, b_num));
-        let (ta, tb) = (&a[..ra], &b[..rb]);
-        let o = if a_num {
-            let strip = |t: &[u8]| -> usize { t.iter().take_while(|&&c| c == b'0').count() };
-            let (ta, tb) = (&ta[strip(ta)..], &tb[strip(tb)..]);
-            ta.len().cmp(&tb.len()).then_with(|| ta.cmp(tb))
-        } else {
-            ta.cmp(tb)
-        };
-        if o != Ordering::Equal {
+    }
+    /// The leading run of bytes that satisfy `is`, and the rest.
+    fn run(s: &[u8], is: fn(&u8) -> bool) -> (&[u8], &[u8]) {
+        s.split_at(s.iter().position(|c| !is(c)).unwrap_or(s.len()))
+    }
+
+    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
+    loop {
+        a = &a[a.iter().position(counts).unwrap_or(a.len())..];
+        b = &b[b.iter().position(counts).unwrap_or(b.len())..];
+        if let Some(o) = mark(&mut a, &mut b, b'~') {
             return o;
         }
-        a = &a[ra..];
-        b = &b[rb..];
+        if a.is_empty() || b.is_empty() {
+            // The one that ended is older (a `~` sorts before the end: above).
+            return (!a.is_empty()).cmp(&!b.is_empty());
+        }
+        for m in MARKS_AFTER_END {
+            if let Some(o) = mark(&mut a, &mut b, m) {
+                return o;
+            }
+        }
+        let digits = |c: &[u8]| c.first().is_some_and(u8::is_ascii_digit);
+        let (o, rest_a, rest_b) = if digits(a) || digits(b) {
+            let ((na, ra), (nb, rb)) = (run(a, u8::is_ascii_digit), run(b, u8::is_ascii_digit));
+            // A number is newer than no number at all here.
+            let o = (!na.is_empty()).cmp(&!nb.is_empty()).then_with(|| {
+                let zeros = |n: &[u8]| n.iter().take_while(|&&c| c == b'0').count();
+                let (na, nb) = (&na[zeros(na)..], &nb[zeros(nb)..]);
+                na.len().cmp(&nb.len()).then_with(|| na.cmp(nb))
+            });
+            (o, ra, rb)
+        } else {
+            let ((wa, ra), (wb, rb)) = (
+                run(a, u8::is_ascii_alphabetic),
+                run(b, u8::is_ascii_alphabetic),
+            );
+            (wa.cmp(wb), ra, rb)
+        };
+        if o != Equal {
+            return o;
+        }
+        (a, b) = (rest_a, rest_b);
     }
 }
 
@@ -2591,6 +2628,205 @@ garbage line
             fs::remove_dir_all(&s.root).unwrap();
         }
     }
+    /// The orderings systemd's test-string-util checks for
+    /// strverscmp_improved, rpm's cases among them.
+    #[test]
+    fn version_order_is_systemds() {
+        use std::cmp::Ordering::*;
+        // Each is older than every one after it.
+        let ladder = [
+            "~1",
+            "",
+            "ab",
+            "abb",
+            "abc",
+            "0001",
+            "002",
+            "12",
+            "122",
+            "122.9",
+            "123~rc1",
+            "123",
+            "123-a",
+            "123-a.1",
+            "123-a1",
+            "123-a1.1",
+            "123-3",
+            "123-3.1",
+            "123^patch1",
+            "123^1",
+            "123.a-1",
+            "123.1-1",
+            "123a-1",
+            "124",
+        ];
+        for (i, older) in ladder.iter().enumerate() {
+            assert_eq!(version_cmp(older, older), Equal, "{older:?}");
+            for newer in &ladder[i + 1..] {
+                assert_eq!(version_cmp(older, newer), Less, "{older:?} < {newer:?}");
+                assert_eq!(version_cmp(newer, older), Greater, "{newer:?} > {older:?}");
+            }
+        }
+        let older_newer = [
+            ("123.45-67.88", "123.45-67.89"),
+            ("123.45-67.89", "123.45-67.89a"),
+            ("123.45-67.ab", "123.45-67.89"),
+            ("123.45-67.9", "123.45-67.89"),
+            ("123.45-67", "123.45-67.89"),
+            ("123.45-66.89", "123.45-67.89"),
+            ("123.45-9.99", "123.45-67.89"),
+            ("123.42-99.99", "123.45-67.89"),
+            ("123-99.99", "123.45-67.89"),
+            // `~`: a pre-release.
+            ("123~rc1-99.99", "123.45-67.89"),
+            ("123~rc1-99.99", "123-45.67.89"),
+            ("123~rc1-99.99", "123~rc2-67.89"),
+            ("123~rc1-99.99", "123^aa2-67.89"),
+            ("123~rc1-99.99", "123aa2-67.89"),
+            // `-`: version and release.
+            ("123-99.99", "123^aa2-67.89"),
+            ("123-99.99", "123aa2-67.89"),
+            // `^`: a patched release.
+            ("123^45-67.89", "123.45-67.89"),
+            ("123^aa1-99.99", "123^aa2-67.89"),
+            ("123^aa2-67.89", "123aa2-67.89"),
+            // `.`: a point release.
+            ("123.aa2-67.89", "123aa2-67.89"),
+            ("123.aa2-67.89", "123.ab2-67.89"),
+            // rpm's cases.
+            ("1.0", "2.0"),
+            ("2.0", "2.0.1"),
+            ("2.0.1", "2.0.1a"),
+            ("5.5p1", "5.5p2"),
+            ("5.5p1", "5.5p10"),
+            ("10.1xyz", "10xyz"),
+            ("xyz10", "xyz10.1"),
+            ("xyz.4", "8"),
+            ("xyz.4", "2"),
+            ("5.5p2", "5.6p1"),
+            ("5.6p1", "6.5p1"),
+            ("6.0", "6.0.rc1"),
+            ("10a2", "10b2"),
+            ("10a1", "10b2"),
+            ("1.0a", "1.0aa"),
+            ("10.0001", "10.0039"),
+            ("4.999.9", "5.0"),
+            ("20101121", "20101122"),
+            ("2.0", "2_0"),
+            ("1.0~rc1", "1.0"),
+            ("1.0~rc1", "1.0~rc2"),
+            ("1.0~rc1~git123", "1.0~rc1"),
+            ("1.0", "1.0^"),
+            ("1.0", "1.0^git1"),
+            ("1.0^git1", "1.0^git2"),
+            ("1.0^git1", "1.01"),
+            ("1.0^20160101", "1.0.1"),
+            ("1.0^20160101^git1", "1.0^20160102"),
+            ("1.0~rc1", "1.0~rc1^git1"),
+            ("1.0^git1~pre", "1.0^git1"),
+            ("1.fc17", "1b.fc17"),
+            ("1.fc17", "1g.fc17"),
+            // The chain docs/UNITS.md gives.
+            ("1.0~rc1", "1.0"),
+            ("1.0", "1.0-1"),
+            ("1.0-1", "1.0^1"),
+            ("1.0^1", "1.0.1"),
+            ("1.0.1", "1.0a"),
+            ("6.18.44-fc", "6.18.44fc"),
+        ];
+        for (older, newer) in older_newer {
+            assert_eq!(version_cmp(older, newer), Less, "{older:?} < {newer:?}");
+            assert_eq!(version_cmp(newer, older), Greater, "{newer:?} > {older:?}");
+        }
+        for (a, b, want) in [
+            // Other characters separate, and are otherwise dropped.
+            ("123_aa2-67.89", "123aa+2-67.89", Equal),
+            ("123.", "123", Greater),
+            ("12_3", "123", Less),
+            ("12_3", "12", Greater),
+            ("12_3", "12.3", Greater),
+            ("123.0", "123", Greater),
+            ("123_0", "123", Greater),
+            ("123..0", "123.0", Less),
+            ("0_", "0", Equal),
+            ("_0_", "0", Equal),
+            ("_0", "0", Equal),
+            ("", "_", Equal),
+            ("_", "_", Equal),
+            ("", "~", Greater),
+            ("~", "~", Equal),
+            ("10.0001", "10.1", Equal),
+            ("a+", "a_", Equal),
+            ("+a", "_a", Equal),
+            ("_+", "+_", Equal),
+            ("1.0^", "1.0^", Equal),
+            // Bytes outside ASCII count for nothing.
+            ("1.1.\u{3b1}", "1.1.\u{3b2}", Equal),
+            ("1.1.\u{3b1}\u{3b1}", "1.1.\u{3b1}", Equal),
+            ("1\u{661}\u{662}", "1", Equal),
+        ] {
+            assert_eq!(version_cmp(a, b), want, "{a:?} vs {b:?}");
+            assert_eq!(version_cmp(b, a), want.reverse(), "{b:?} vs {a:?}");
+        }
+    }
+
+    /// ConditionKernelVersion= orders `-`, `^`, `.` and `~` as systemd does,
+    /// against a real (fake-root) kernel release.
+    #[test]
+    fn kernel_version_marks_are_not_mere_separators() {
+        use ConditionKind::KernelVersion;
+        let sys = fake(
+            "kver-marks",
+            &[("proc/sys/kernel/osrelease", "6.18.44-fc-v1294\n")],
+        );
+        for (arg, want) in [
+            // `-` (the release) is older than a letter straight after.
+            ("<6.18.44fc", true),
+            // ... than `^`, and `^` than `.`.
+            ("<6.18.44^1", true),
+            ("<6.18.44.0", true),
+            (">6.18.44", true),
+            (">6.18.44~rc1", true),
+            (">=6.18.44-fc", true),
+            ("<6.18.44-fc-v1295", true),
+            ("==6.18.44-fc-v1294", true),
+            ("==6.18.44.fc.v1294", false),
+            ("<>6.18.44^fc^v1294", true),
+        ] {
+            assert_eq!(on(&sys, KernelVersion, arg), want, "KernelVersion={arg}");
+            let negated = cond(KernelVersion, arg, false, true);
+            assert_eq!(result(&sys, &negated), Ok(!want), "KernelVersion=!{arg}");
+        }
+        fs::remove_dir_all(&sys.root).unwrap();
+    }
+
+    /// systemd: an architecture it does not know "is definitely not ours",
+    /// so the check is false, negated true, and the unit loads.
+    #[test]
+    fn unknown_architecture_never_holds() {
+        use ConditionKind::Architecture;
+        let sys = fake("arch-unknown", &[("proc/sys/kernel/arch", "x86_64\n")]);
+        for name in ["foo", "x86_64", "amd64", "X86-64"] {
+            assert_eq!(validate(Architecture, name), Ok(()), "{name}");
+            assert!(
+                lint(Architecture, name).is_some_and(|w| w.contains("unknown architecture")),
+                "{name}"
+            );
+            assert_eq!(check(&sys, Architecture, name), Ok(false), "{name}");
+            let negated = cond(Architecture, name, false, true);
+            assert_eq!(result(&sys, &negated), Ok(true), "!{name}");
+            assert_eq!(evaluate_in(&sys, &[negated], "Condition"), Ok(()));
+            assert_eq!(
+                evaluate_in(&sys, &[cond(Architecture, name, false, false)], "Assert"),
+                Err(format!("AssertArchitecture={name}"))
+            );
+        }
+        assert!(on(&sys, Architecture, "x86-64"));
+        assert_eq!(lint(Architecture, "x86-64"), None);
+        assert_eq!(lint(Architecture, "native"), None);
+        fs::remove_dir_all(&sys.root).unwrap();
+    }
+
     #[test]
     fn version_order_and_operators() {
         use std::cmp::Ordering::*;

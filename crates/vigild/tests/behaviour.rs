@@ -3480,6 +3480,106 @@ fn conditions_honour_negation_and_triggering() {
     assert_eq!(m.state("none.service"), "inactive");
 }
 
+/// A path condition with a relative path is ignored with a warning naming the
+/// file and line, as systemd does (`Path in condition not absolute, ignoring`):
+/// the unit loads and starts, and its other conditions still count.
+#[test]
+fn relative_condition_path_is_ignored_not_a_load_error() {
+    let mut m = Manager::start(&[
+        (
+            "default.target",
+            "[Unit]\nWants=rel.service rel-other.service\n",
+        ),
+        (
+            "rel.service",
+            "[Unit]\nConditionPathExists=relative/file\nConditionPathIsDirectory=/\n\
+             AssertDirectoryNotEmpty=!etc\n[Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+        (
+            "rel-other.service",
+            "[Unit]\nConditionFileNotEmpty=foo\nConditionPathExists=/nonexistent/vigil\n\
+             [Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+    ]);
+    for (file, line, written, path) in [
+        (
+            "rel.service",
+            2,
+            "ConditionPathExists=relative/file",
+            "relative/file",
+        ),
+        ("rel.service", 4, "AssertDirectoryNotEmpty=!etc", "etc"),
+        ("rel-other.service", 2, "ConditionFileNotEmpty=foo", "foo"),
+    ] {
+        let at = format!("{}:{line}: warning:", m.config.join(file).display());
+        let warning = m.expect_stderr(&at);
+        assert!(
+            warning.ends_with(&format!(
+                "{written}: path \"{path}\" is not absolute, ignoring this line"
+            )),
+            "{warning}"
+        );
+    }
+    m.wait_state("rel.service", "running");
+    assert_eq!(
+        m.vigil_ok(&["show", "rel", "-p", "ConditionResult", "--value"])
+            .trim(),
+        "yes"
+    );
+    m.wait_log("rel-other.service", "condition");
+    assert_eq!(m.state("rel-other.service"), "inactive");
+    let reason = m.status_json("rel-other.service")["reason"].to_string();
+    assert!(
+        reason.contains("ConditionPathExists=/nonexistent/vigil") && !reason.contains("foo"),
+        "{reason}"
+    );
+    // Started again by hand: the same, not a load error.
+    m.vigil_ok(&["restart", "rel"]);
+    m.wait_state("rel.service", "running");
+}
+
+/// A condition whose specifier cannot be resolved is ignored with a warning
+/// naming the file and line, as systemd's "Failed to resolve unit specifiers
+/// ..., ignoring", instead of testing the path with `%Q` as written.
+#[test]
+fn condition_with_unknown_specifier_is_ignored() {
+    let mut m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=spec.service\n"),
+        (
+            "spec.service",
+            "[Unit]\nDescription=unknown specifiers\nConditionPathExists=/nonexistent/%Q\n\
+             AssertPathIsDirectory=/nonexistent/%Z\nConditionPathIsDirectory=/\n\
+             [Service]\nExecStart=/bin/sleep 1000\n",
+        ),
+    ]);
+    for (line, written, spec) in [
+        (3, "ConditionPathExists=/nonexistent/%Q", "%Q"),
+        (4, "AssertPathIsDirectory=/nonexistent/%Z", "%Z"),
+    ] {
+        let at = format!(
+            "{}:{line}: warning:",
+            m.config.join("spec.service").display()
+        );
+        let warning = m.expect_stderr(&at);
+        assert!(
+            warning.ends_with(&format!(
+                "{written}: unknown specifier {spec}, ignoring this line"
+            )),
+            "{warning}"
+        );
+    }
+    m.wait_state("spec.service", "running");
+    let show = m.vigil_ok(&[
+        "show",
+        "spec",
+        "-p",
+        "ConditionResult",
+        "-p",
+        "AssertResult",
+    ]);
+    assert_eq!(show, "ConditionResult=yes\nAssertResult=yes\n");
+}
+
 /// The kinds that read the system rather than a path: the kernel command line,
 /// vigild's own environment and user. Skipped units stay inactive with the
 /// condition as written; `|!` combines; a failed assert of these kinds fails

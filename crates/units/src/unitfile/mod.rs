@@ -1007,39 +1007,55 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// A `Condition*=`/`Assert*=` line, as systemd's parser takes it: the `|`
+    /// and `!` prefixes come off first, then specifiers are resolved in the
+    /// rest. A line whose specifiers cannot be resolved, or whose path (for
+    /// the path kinds) is not absolute, is dropped with a warning and the unit
+    /// loads with its other conditions; a malformed value is an error.
     fn condition(&mut self, v: &str, kind: ConditionKind, assert: bool) -> Result<(), String> {
-        let list = if assert {
-            &mut self.unit.asserts
-        } else {
-            &mut self.unit.conditions
-        };
         if v.is_empty() {
             // systemd resets the whole list of conditions (or asserts), of every kind.
+            let list = if assert {
+                &mut self.unit.asserts
+            } else {
+                &mut self.unit.conditions
+            };
             list.clear();
             return Ok(());
         }
-        let expanded = self.spec(v);
-        let mut rest = expanded.as_str();
-        let trigger = match rest.strip_prefix('|') {
-            Some(r) => {
-                rest = r.trim_start();
-                true
-            }
-            None => false,
+        let (trigger, rest) = match v.strip_prefix('|') {
+            Some(r) => (true, r.trim_start()),
+            None => (false, v),
         };
-        let negate = match rest.strip_prefix('!') {
-            Some(r) => {
-                rest = r.trim_start();
-                true
-            }
-            None => false,
+        let (negate, rest) = match rest.strip_prefix('!') {
+            Some(r) => (true, r.trim_start()),
+            None => (false, rest),
         };
-        crate::condition::validate(kind, rest)?;
+        let fragment = self.unit.source.as_deref();
+        let (arg, unknown) = specifier::expand(rest, &self.unit.name, fragment, self.ctx);
+        if let Some(u) = unknown.first() {
+            self.warn(format!(
+                "{}={v}: unknown specifier %{}, ignoring this line",
+                self.key, u.0
+            ));
+            return Ok(());
+        }
+        if kind.takes_path() && !arg.starts_with('/') {
+            self.warn(format!(
+                "{}={v}: path {arg:?} is not absolute, ignoring this line",
+                self.key
+            ));
+            return Ok(());
+        }
+        crate::condition::validate(kind, &arg)?;
+        if let Some(warning) = crate::condition::lint(kind, &arg) {
+            self.warn(format!("{}={v}: {warning}", self.key));
+        }
         let cond = Condition {
             kind,
             trigger,
             negate,
-            arg: rest.to_string(),
+            arg,
             line: self.line,
         };
         if assert {
