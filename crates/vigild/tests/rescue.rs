@@ -244,7 +244,10 @@ fn rescue_puts_a_shell_on_the_console_and_its_exit_boots_the_default_target() {
     assert!(!harness::alive(web), "web.service still runs");
     console.expect("You are in rescue mode.");
     console.expect("asks for no password");
+    // As systemd's: rescue mode is maintenance (exit 1, not running).
+    assert_eq!(m.vigil_code(&["is-system-running"], 1), "maintenance\n");
     work_then_exit(&m, console, dir.path(), "rescue");
+    assert_eq!(m.vigil_ok(&["is-system-running"]), "running\n");
 }
 
 /// `vigil emergency`: emergency.target with emergency.service alone (not
@@ -272,6 +275,7 @@ fn emergency_runs_sulogin_on_the_console_and_its_exit_boots_the_default_target()
         assert_eq!(m.state(unit), "inactive", "{unit}");
     }
     console.expect("You are in emergency mode.");
+    assert_eq!(m.vigil_code(&["is-system-running"], 1), "maintenance\n");
     wait_until("sulogin's run", || runs.exists());
     // Root's account is not locked under this root (no shadow): no --force.
     assert_eq!(fs::read_to_string(&runs).unwrap(), "sulogin \n");
