@@ -251,6 +251,18 @@ fn rescue_and_emergency_targets_require_their_shells_as_in_systemd() {
     assert!(has(&emergency.conflicts, "rescue.service"));
     assert!(has(&emergency.before, "rescue.service"));
     assert!(!has(&emergency.after, "sysinit.target"));
+    // What stands for systemd's mount and swap units is left alone by an
+    // isolate, as those are (IgnoreOnIsolate=yes by default there): rescue
+    // and emergency mode neither unmount nor turn swap off.
+    for unit in [
+        "vigil-fstab.service",
+        "vigil-remount-fs.service",
+        "vigil-swap.service",
+        "vigil-remote-fs.service",
+    ] {
+        assert!(set.get(unit).unwrap().ignore_on_isolate, "{unit}");
+    }
+    assert!(!set.get("vigil-hostname.service").unwrap().ignore_on_isolate);
     // The boot targets stop rescue mode's shell when they start.
     for t in ["multi-user.target", "graphical.target"] {
         assert!(has(&deps(t).conflicts, "rescue.service"), "{t}");
