@@ -1,6 +1,7 @@
 //! `vigil-boot`: the early boot duties, one subcommand per unit (machine-id,
 //! hostname, sysctl, modules, fstab with its checks, swap, rundirs, getty;
-//! `fstab --remote` after the network). This file owns the command line, the
+//! `fstab --remote` after the network; `shell`, the root shell of rescue and
+//! emergency mode). This file owns the command line, the
 //! messages, the exit status and the readiness of the `Type=notify` ones; it
 //! never parses configuration itself.
 //! Exit status: 0 done (or nothing to do), 1 something failed (after trying
@@ -15,6 +16,7 @@ mod hostname;
 mod machine_id;
 mod modules;
 mod rundirs;
+mod shell;
 mod swap;
 mod sysctl;
 
@@ -30,11 +32,14 @@ const USAGE: &str =
        vigil-boot fstab --remount [--root DIR] [--dry-run]
        vigil-boot swap --off [--root DIR] [--dry-run]
        vigil-boot machine-id --commit [--root DIR] [--dry-run]
-       vigil-boot utmp [--shutdown | --runlevel] [--root DIR] [--dry-run]";
+       vigil-boot utmp [--shutdown | --runlevel] [--root DIR] [--dry-run]
+       vigil-boot shell {rescue|emergency} [--root DIR]";
 
 #[derive(Debug)]
 struct Args {
     command: String,
+    /// shell: the mode (`rescue`, `emergency`) it is started for.
+    mode: Option<String>,
     root: PathBuf,
     dry_run: bool,
     /// fstab: the network file systems, after the network.
@@ -58,7 +63,8 @@ struct Args {
 }
 
 fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mut command = None;
+    let mut command: Option<String> = None;
+    let mut mode = None;
     let mut root = PathBuf::from("/");
     let (mut dry_run, mut remote, mut unmount, mut check, mut off) =
         (false, false, false, false, false);
@@ -78,10 +84,23 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "-h" | "--help" => return Err(String::new()),
             s if s.starts_with('-') => return Err(format!("unknown option {s}")),
             s if command.is_none() => command = Some(s.to_string()),
+            s if command.as_deref() == Some("shell") && mode.is_none() => {
+                mode = Some(s.to_string())
+            }
             s => return Err(format!("unexpected argument {s}")),
         }
     }
     let command = command.ok_or("missing subcommand")?;
+    if command == "shell" {
+        match mode.as_deref() {
+            Some(m) if shell::MODES.contains(&m) => {}
+            Some(m) => return Err(format!("shell: unknown mode {m} (rescue or emergency)")),
+            None => return Err("shell needs a mode: rescue or emergency".to_string()),
+        }
+        if dry_run {
+            return Err("shell has no --dry-run".to_string());
+        }
+    }
     if remount && (command != "fstab" || remote) {
         return Err("--remount is an option of fstab, without --remote".to_string());
     }
@@ -112,6 +131,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     }
     Ok(Args {
         command,
+        mode,
         root,
         dry_run,
         remote,
@@ -161,6 +181,7 @@ fn main() -> ExitCode {
         "getty" => run_getty(&args),
         "machine-id" => run_machine_id(&args),
         "utmp" => run_utmp(&args),
+        "shell" => run_shell(&args),
         other => {
             error(format!("unknown subcommand {other}"));
             eprintln!("{USAGE}");
@@ -357,6 +378,51 @@ fn container_uuid() -> Option<String> {
 fn vigil() -> std::process::Command {
     let program = std::env::var_os("VIGIL_BOOT_VIGIL").unwrap_or_else(|| "vigil".into());
     std::process::Command::new(program)
+}
+
+/// The root shell of `rescue.service` and `emergency.service` (ExecStart=),
+/// as systemd's sulogin shell: tells the console which mode it is in, runs
+/// sulogin (or `/bin/sh` where none is installed) and waits for it, then
+/// asks vigild for the default target again without waiting for it (`vigil
+/// default --no-block`: this unit is among what that isolate stops). Fails
+/// (exit 1) only when vigild could not be asked.
+fn run_shell(args: &Args) -> bool {
+    let mode = args.mode.as_deref().unwrap_or("rescue");
+    let shadow = fs::read_to_string(args.root.join("etc/shadow")).ok();
+    let force = shell::forced(
+        std::env::var("SYSTEMD_SULOGIN_FORCE").ok().as_deref(),
+        shadow.as_deref(),
+    );
+    let program = shell::choose(&args.root, force);
+    eprint!("{}", shell::banner(mode, &program));
+    if let (true, Some(why)) = (program.sulogin, force) {
+        eprintln!("{why}: sulogin lets root in without a password (--force)");
+    }
+    match std::process::Command::new(&program.path)
+        .args(&program.args)
+        .status()
+    {
+        Ok(_) => {}
+        // The operator is told, and the system goes back to the default
+        // target, as systemd's does when sulogin cannot run.
+        Err(e) => error(format!("cannot run {}: {e}", program.path.display())),
+    }
+    eprintln!("Leaving {mode} mode: starting the default target");
+    match vigil()
+        .args(["default", "--no-block"])
+        .stdin(std::process::Stdio::null())
+        .status()
+    {
+        Ok(s) if s.success() => true,
+        Ok(s) => {
+            error(format!("vigil default exited with {s}"));
+            false
+        }
+        Err(e) => {
+            error(format!("cannot run vigil default: {e}"));
+            false
+        }
+    }
 }
 
 /// Starts `serial-getty@NAME.service` for each serial console

@@ -2084,3 +2084,97 @@ fn rundirs_dry_run_prints_only_what_the_run_does() {
     let dry = run(&["rundirs", "--dry-run"], &r.0);
     assert_eq!(stdout(&dry), format!("link {} -> ../run\n", p("var/run")));
 }
+
+/// The root shell of rescue.service and emergency.service: sulogin where it
+/// is installed (with `--force` when root's account is locked or
+/// `$SYSTEMD_SULOGIN_FORCE` says so), `/bin/sh` otherwise; once it exits,
+/// `vigil default --no-block`. Stand-ins under `--root` record their runs.
+#[test]
+fn shell_runs_sulogin_or_sh_then_goes_back_to_the_default_target() {
+    let r = TempRoot::new("shell");
+    let d = r.0.display().to_string();
+    let fake = r.0.join("fake-vigil");
+    fake_program(
+        &fake,
+        &format!("#!/bin/sh\necho \"vigil $*\" >> {d}/runs\n"),
+    );
+    let record = |name: &str| format!("#!/bin/sh\necho \"{name} $*\" >> {d}/runs\n");
+    fs::create_dir_all(r.0.join("bin")).unwrap();
+    fake_program(&r.0.join("bin/sh"), &record("sh"));
+    let shell = |mode: &str, env: &[(&str, &str)]| {
+        let _ = fs::remove_file(r.0.join("runs"));
+        let o = Command::new(BIN)
+            .args(["shell", mode, "--root", &d])
+            .env("VIGIL_BOOT_VIGIL", &fake)
+            .env_remove("SYSTEMD_SULOGIN_FORCE")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let runs = fs::read_to_string(r.0.join("runs")).unwrap_or_default();
+        (o, runs)
+    };
+    // No sulogin: sh, said to ask for no password.
+    let (o, runs) = shell("rescue", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(runs, "sh \nvigil default --no-block\n");
+    let said = stderr(&o);
+    assert!(said.starts_with("You are in rescue mode."), "{said}");
+    assert!(said.contains("No sulogin is installed"), "{said}");
+    assert!(
+        said.contains(&format!("{d}/bin/sh asks for no password")),
+        "{said}"
+    );
+    // sulogin, in /usr/sbin (merged /usr), asks for the password.
+    fs::create_dir_all(r.0.join("usr/sbin")).unwrap();
+    fake_program(&r.0.join("usr/sbin/sulogin"), &record("sulogin"));
+    r.write("etc/shadow", "root:$y$j9T$salt$hash:19000:0:99999:7:::\n");
+    let (o, runs) = shell("emergency", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(runs, "sulogin \nvigil default --no-block\n");
+    assert!(stderr(&o).starts_with("You are in emergency mode."));
+    assert!(!stderr(&o).contains("No sulogin"), "{}", stderr(&o));
+    // Forced by the environment, or by a locked root.
+    let (_, runs) = shell("rescue", &[("SYSTEMD_SULOGIN_FORCE", "1")]);
+    assert_eq!(runs, "sulogin --force\nvigil default --no-block\n");
+    r.write("etc/shadow", "root:*:19000:0:99999:7:::\n");
+    let (o, runs) = shell("rescue", &[]);
+    assert_eq!(runs, "sulogin --force\nvigil default --no-block\n");
+    assert!(
+        stderr(&o).contains("root's account is locked: sulogin lets root in without a password"),
+        "{}",
+        stderr(&o)
+    );
+    // A sulogin that fails, or cannot run, still leads back to the default.
+    fake_program(&r.0.join("usr/sbin/sulogin"), "#!/bin/sh\nexit 1\n");
+    let (o, runs) = shell("rescue", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(runs, "vigil default --no-block\n");
+    fs::remove_file(r.0.join("usr/sbin/sulogin")).unwrap();
+    fs::remove_file(r.0.join("bin/sh")).unwrap();
+    let (o, runs) = shell("rescue", &[]);
+    assert_eq!(runs, "vigil default --no-block\n");
+    assert!(
+        stderr(&o).contains(&format!("cannot run {d}/bin/sh")),
+        "{}",
+        stderr(&o)
+    );
+    // vigild not there to ask: exit 1, said.
+    fake_program(&fake, "#!/bin/sh\nexit 3\n");
+    let (o, _) = shell("rescue", &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("vigil default exited with"),
+        "{}",
+        stderr(&o)
+    );
+    // Usage errors.
+    for args in [
+        &["shell"][..],
+        &["shell", "single"],
+        &["shell", "rescue", "extra"],
+        &["shell", "rescue", "--dry-run"],
+    ] {
+        let o = Command::new(BIN).args(args).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
+}

@@ -24,6 +24,9 @@ const SERVICES: [&str; 9] = [
     "vigil-utmp.service",
 ];
 
+/// The root shells of rescue and emergency mode.
+const SHELLS: [&str; 2] = ["rescue.service", "emergency.service"];
+
 /// The standard targets vigil ships (systemd's names, for Debian's units).
 const TARGETS: [&str; 36] = [
     "basic.target",
@@ -88,7 +91,7 @@ fn shipped_units_load_without_diagnostics() {
         .filter(|d| !d.contains("unit display-manager.service referenced by graphical.target"))
         .collect();
     assert!(unexpected.is_empty(), "{unexpected:?}");
-    for name in SERVICES.iter().chain(&TARGETS) {
+    for name in SERVICES.iter().chain(&TARGETS).chain(&SHELLS) {
         assert!(set.get(name).is_some(), "{name} missing");
     }
     assert!(vigil_engine::find_cycles(&set.units).is_empty());
@@ -193,6 +196,77 @@ fn standard_targets_are_ordered_as_in_systemd() {
     assert!(set.get("sound.target").unwrap().stop_when_unneeded);
     assert!(vigil_engine::find_cycles(&set.units).is_empty());
     fs::remove_dir_all(&dir).unwrap();
+}
+
+/// rescue.target and emergency.target require their root shells, which are
+/// ordered and conflict as systemd's rescue.service and emergency.service:
+/// a shell of vigil-boot's on the console, taken by force, not in a
+/// container nor beside vigil-init's own emergency shell.
+#[test]
+fn rescue_and_emergency_targets_require_their_shells_as_in_systemd() {
+    use vigil_units::model::{Input, KillMode, TtyMode};
+    let set = load_dirs(&[units_dir()], &SpecifierContext::from_environment());
+    let deps = |n: &str| set.get(n).unwrap().deps.clone();
+    let has = |list: &[String], n: &str| list.iter().any(|x| x == n);
+    for (target, shell) in [
+        ("rescue.target", "rescue.service"),
+        ("emergency.target", "emergency.service"),
+    ] {
+        let t = deps(target);
+        assert!(has(&t.requires, shell) && has(&t.after, shell), "{target}");
+        assert!(set.get(target).unwrap().allow_isolate, "{target}");
+        let unit = set.get(shell).unwrap();
+        assert!(!unit.default_dependencies, "{shell}");
+        let d = &unit.deps;
+        assert!(has(&d.conflicts, "shutdown.target") && has(&d.before, "shutdown.target"));
+        let svc = unit.service.as_ref().unwrap();
+        let mode = shell.trim_end_matches(".service");
+        let start = &svc.exec_start[0];
+        assert_eq!(start.argv[1..], ["shell", mode], "{shell}");
+        assert!(start.argv[0].ends_with("/vigil-boot"), "{shell}");
+        assert!(start.ignore_failure, "{shell}");
+        assert_eq!(svc.stdin, Input::Tty(TtyMode::Force), "{shell}");
+        assert_eq!(
+            svc.tty_path.as_deref(),
+            Some(std::path::Path::new("/dev/console"))
+        );
+        assert_eq!(svc.kill_mode, KillMode::Process, "{shell}");
+        assert!(!svc.ignore_sigpipe, "{shell}");
+        let conditions: Vec<String> = (unit.conditions.iter())
+            .map(|c| format!("{:?} {}{}", c.kind, if c.negate { "!" } else { "" }, c.arg))
+            .collect();
+        assert_eq!(
+            conditions,
+            [
+                "Virtualization !container",
+                "PathExists !/run/vigil/emergency-shell"
+            ],
+            "{shell}"
+        );
+    }
+    assert!(has(&deps("rescue.target").requires, "sysinit.target"));
+    assert!(has(&deps("rescue.service").after, "sysinit.target"));
+    // Emergency mode replaces rescue mode's shell, and goes before it.
+    let emergency = deps("emergency.service");
+    assert!(has(&emergency.conflicts, "rescue.service"));
+    assert!(has(&emergency.before, "rescue.service"));
+    assert!(!has(&emergency.after, "sysinit.target"));
+    // What stands for systemd's mount and swap units is left alone by an
+    // isolate, as those are (IgnoreOnIsolate=yes by default there): rescue
+    // and emergency mode neither unmount nor turn swap off.
+    for unit in [
+        "vigil-fstab.service",
+        "vigil-remount-fs.service",
+        "vigil-swap.service",
+        "vigil-remote-fs.service",
+    ] {
+        assert!(set.get(unit).unwrap().ignore_on_isolate, "{unit}");
+    }
+    assert!(!set.get("vigil-hostname.service").unwrap().ignore_on_isolate);
+    // The boot targets stop rescue mode's shell when they start.
+    for t in ["multi-user.target", "graphical.target"] {
+        assert!(has(&deps(t).conflicts, "rescue.service"), "{t}");
+    }
 }
 
 #[test]

@@ -115,7 +115,8 @@ verbs:
   is-system-running [--wait] [-q]
                                the manager's state: initializing, starting (the boot's jobs
                                pending), running, degraded (a unit failed), maintenance
-                               (the emergency shell runs), stopping; offline when the
+                               (the emergency shell runs, or rescue or emergency mode),
+                               stopping; offline when the
                                manager cannot be reached; exit 0 only for running, else 1
                                (as systemctl); --wait: once the boot is done
   get-default                  the target default.target is (its link's), as systemctl

@@ -205,6 +205,9 @@ const SIGNALS_A_TURN: usize = 64;
 /// How long a SIGTERM from vigil-init waits for its `stop ACTION`, when it
 /// came first (the channel was full).
 const STOP_WORDS_WAIT: Duration = Duration::from_millis(200);
+/// The file beside the control socket that says vigil-init's emergency
+/// shell is on the console (`mark_emergency_shell`).
+const EMERGENCY_MARK: &str = "emergency-shell";
 /// How long, at exit, the log sinks get to take what they queued (at
 /// `vigil reexec` the queues cross the exec instead).
 const EXIT_FLUSH_LIMIT: Duration = Duration::from_secs(5);
@@ -476,6 +479,9 @@ impl Daemon {
             self.resume(state, inherited);
             return;
         }
+        // A mark left by a manager that took no emergency shell over (one
+        // stopped by hand while it ran) would keep the shell units skipped.
+        self.mark_emergency_shell(false);
         self.load();
         // A predecessor's records of its unit set, of no use without its state.
         self.note_loaded_entries(&inherited);
@@ -690,14 +696,49 @@ impl Daemon {
             self.say(Level::Error, None, &format!("{why}: {what}"));
             return;
         }
+        // Marked before vigil-init is asked: the shell units of rescue and
+        // emergency mode are skipped while it is there, so that the console
+        // has one shell, not two.
+        self.mark_emergency_shell(true);
         let shell = self.tell_init("emergency");
         self.emergency_shell = shell;
+        if !shell {
+            self.mark_emergency_shell(false);
+        }
         let what = if shell {
             "emergency shell on the console; the boot target is tried again when it exits"
         } else {
             "no vigil-init to run an emergency shell"
         };
         self.say(Level::Error, None, &format!("{why}: {what}"));
+    }
+
+    /// `emergency-shell` beside the control socket (`/run/vigil/` for root)
+    /// while vigil-init's emergency shell runs: the shipped `rescue.service`
+    /// and `emergency.service` have `ConditionPathExists=!` on it. A file
+    /// that cannot be made or removed is said; the shell runs all the same.
+    fn mark_emergency_shell(&mut self, on: bool) {
+        let Some(path) = self.socket_path.parent().map(|d| d.join(EMERGENCY_MARK)) else {
+            return;
+        };
+        let done = match on {
+            true => fs::write(&path, b""),
+            false => match fs::remove_file(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            },
+        };
+        if let Err(e) = done {
+            let what = match on {
+                true => "cannot make",
+                false => "cannot remove",
+            };
+            let why = format!(
+                "{what} {} ({e}): the shell units of rescue and emergency mode see it wrong",
+                path.display()
+            );
+            self.say(Level::Warning, None, &why);
+        }
     }
 
     /// Why `unit` failed, followed down its `dependency failed: X` reasons
@@ -734,6 +775,7 @@ impl Daemon {
         }
         self.emergency_spent = true;
         self.emergency_shell = false;
+        self.mark_emergency_shell(false);
         let target = self.opts.target.clone();
         self.say(
             Level::Info,

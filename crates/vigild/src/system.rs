@@ -19,11 +19,15 @@ use crate::daemon::{Daemon, Phase};
 /// `starting`, as systemd's is until basic.target is reached.
 const EARLY_TARGETS: [&str; 2] = ["sysinit.target", "basic.target"];
 
+/// The targets whose being up (or on their way) is `maintenance`, as systemd's.
+const MAINTENANCE_TARGETS: [&str; 2] = ["rescue.target", "emergency.target"];
+
 impl Daemon {
     /// systemd's SystemState: `stopping` during a shutdown; until the boot
     /// is done (the first time no job is pending), `initializing` while
     /// sysinit.target or basic.target is still on its way up, else
-    /// `starting`; then `maintenance` while the emergency shell runs,
+    /// `starting`; then `maintenance` while the emergency shell runs or
+    /// rescue.target or emergency.target is up (or on its way),
     /// `degraded` while a unit is failed, else `running`.
     pub(crate) fn system_state(&self) -> &'static str {
         if self.phase != Phase::Running {
@@ -38,7 +42,14 @@ impl Daemon {
                 false => "starting",
             };
         }
-        if self.emergency_shell {
+        // systemd's: rescue or emergency mode, active or on its way.
+        let mode = MAINTENANCE_TARGETS.iter().any(|t| {
+            matches!(
+                self.engine.state(t),
+                Some(State::Running | State::Waiting | State::Starting | State::Stopping)
+            )
+        });
+        if self.emergency_shell || mode {
             return "maintenance";
         }
         match self.failed_units() > 0 {

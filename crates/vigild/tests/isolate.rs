@@ -195,9 +195,10 @@ fn rescue_isolates_rescue_target_and_default_goes_back_to_the_boot_target() {
     assert_eq!(m.state("rescue.target"), "inactive");
 }
 
-/// An emergency.target with no unit behind it (vigil ships none): what the
-/// isolate does is stop every unit but the kept ones, as systemd does with
-/// the units there are.
+/// An emergency.target with no unit behind it (a configuration without
+/// the shipped emergency.service, rescue.rs has that one): what the isolate
+/// does is stop every unit but the kept ones, as systemd does with the
+/// units there are.
 #[test]
 fn emergency_with_an_empty_target_stops_every_unit_but_the_kept_ones() {
     let mut files = two_targets();
