@@ -114,8 +114,8 @@
 //! | StopPost(i)           | exit / stop timeout                           | StopPost(i+1), then Dead |
 //! | Dead (end of a stop)  | —                                             | failed if a result was kept, else inactive (`Conflict(x)` kept when stopped by a conflict); if the unit went down by itself and Restart= says so: AutoRestart with the RestartSec timer (RestartSec=0: at once) |
 //! | AutoRestart           | timer (`Tick`)                                | restarts += 1, start job (start limit checked when it runs) |
-//! | AutoRestart           | stop job / shutdown                           | Dead (failed when the reason is a failure) |
-//! | Dead failed           | `ResetFailed`                                 | Dead inactive, start-limit counter cleared |
+//! | AutoRestart           | stop job / shutdown                           | Dead inactive, the failure kept as the reason (systemd's Result=); a conflict the reason only after a clean run |
+//! | Dead failed, or inactive with a kept failure | `ResetFailed`          | Dead inactive, reason, restarts and start-limit counter cleared |
 //! | Dead                  | `Accepted` (a connection's instance)          | start-limit and restart counts cleared, then a start job as `Activate` (failed goes straight to waiting) |
 //! | any                   | `Shutdown`                                    | every unit gets a stop job, but what its targets pull in (not units conflicting with shutdown.target): a start job, run once the units ordered against it (either way) have stopped; other starts refused; once only those are left and settled, they get stop jobs; `AllStopped` once everything is Dead |
 //! | any                   | `Isolate(t)` (t has AllowIsolate=yes; not shutting down) | one transaction: t gets a start job as `Start`, and every unit not down gets a stop job, except what t pulls in (Requires/Wants/BindsTo/Requisite, transitively), units with IgnoreOnIsolate=yes and what a kept unit that is up pulls in the same way, and the services of kept sockets; no stop carries on to a kept unit; cancelled starts are told `isolating t` |
@@ -333,6 +333,23 @@ impl Phase {
     fn is_down_or_pending(self) -> bool {
         self.is_dead() || self.is_pending_start() || self == Phase::AutoRestart
     }
+}
+
+/// Whether `reason` is the failure of a run that an inactive unit keeps:
+/// one an automatic restart was to repair when a stop called it off (what
+/// Restart= can restart on). Not why a start never ran (a condition, a
+/// dependency, a conflict...).
+fn kept_failure(reason: &Reason) -> bool {
+    matches!(
+        reason,
+        Reason::ExitCode(_)
+            | Reason::Signal(_)
+            | Reason::ExecFailed { .. }
+            | Reason::StartTimeout
+            | Reason::StopTimeout
+            | Reason::Watchdog
+            | Reason::PidFile(_)
+    )
 }
 
 /// Whether the dropped start of a restart of a unit in `phase` is told by
@@ -1420,7 +1437,8 @@ impl Machine {
         // waits to restart): the stop took it from `result`.
         let result = match s.phase {
             Phase::Dead { failed: true } | Phase::AutoRestart => s.reason.clone(),
-            Phase::Dead { failed: false } => None,
+            // Stopped while it waited to restart: the failure is kept.
+            Phase::Dead { failed: false } => s.reason.clone().filter(kept_failure),
             _ => s.rare().result.clone(),
         };
         (result, s.run_exit)
@@ -2327,7 +2345,12 @@ impl Machine {
         for u in targets {
             let s = &mut self.slots[u];
             s.start_times.clear();
-            if s.phase == (Phase::Dead { failed: true }) && !s.broken() {
+            // As systemd's reset-failed, which resets the result of any
+            // service: that of an inactive unit too, which keeps the failure
+            // its automatic restart was to repair when it was stopped.
+            let kept = s.phase == (Phase::Dead { failed: false })
+                && s.reason.as_ref().is_some_and(kept_failure);
+            if (s.phase == (Phase::Dead { failed: true }) && !s.broken()) || kept {
                 s.reason = None;
                 s.restarts = 0;
                 s.if_rare(|r| r.restart_cause = None);
@@ -3116,10 +3139,14 @@ impl Machine {
     /// called off and the unit is inactive, as systemd's stop of a unit in
     /// `auto-restart` makes it dead. Not failed: that would fire OnFailure=
     /// and FailureAction= for the failure the restart was to repair, which
-    /// did not fire when it happened.
-    fn cancel_restart(&mut self, u: usize, reason: Option<Reason>) {
-        self.slots[u].wake = None;
-        self.slots[u].reason = reason;
+    /// did not fire when it happened. That failure stays the unit's result,
+    /// as systemd keeps the service's result then (`Result=exit-code`) until
+    /// the next start or a reset-failed; `cause` (a conflict) is the reason
+    /// only when the run ended cleanly (Restart=always).
+    fn cancel_restart(&mut self, u: usize, cause: Option<Reason>) {
+        let s = &mut self.slots[u];
+        s.wake = None;
+        s.reason = s.reason.take().or(cause);
         self.set_phase(u, Phase::Dead { failed: false });
     }
 
