@@ -95,6 +95,7 @@
 //! | Running               | main exits clean, RemainAfterExit             | Exited |
 //! | Running               | main exits                                    | ExecStop..., then Dead (failed when unclean), then the Restart= decision |
 //! | Running               | `Reload`                                      | Reload(0) + `Spawn Reload(0)`; without ExecReload= `Signal SIGHUP` to the main pid; then the same for every active unit it propagates to (PropagatesReloadTo=, ReloadPropagatedFrom=, transitively) |
+//! | Waiting, starting phases; a restart's stop | `Reload`                 | joins the start (or restart) job, as systemd merges the two jobs: nothing runs (no `ExecReload=`), the client waits for that job; refused, as for an active unit, when the unit cannot reload |
 //! | Running               | `Notify RELOADING=1`                          | NotifyReload; `READY=1` -> `ReloadEnded` ok, Running |
 //! | Running               | `Notify STOPPING=1`                           | StopByNotify (timeout TimeoutStopSec); main exit -> StopPost |
 //! | ready .. Reload       | `Notify WATCHDOG=1` / `WATCHDOG_USEC=n`        | watchdog re-armed (now + period; n replaces WatchdogSec= for this run, 0 disables) |
@@ -192,6 +193,12 @@ pub use handover::{Known, Saved};
 /// [`TEST_RETRY_MAX`].
 const TEST_RETRY_FIRST: Duration = Duration::from_millis(250);
 const TEST_RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Why a service that can neither run `ExecReload=` nor signal a
+/// `Type=notify-reload` main process is not reloaded.
+const CANNOT_RELOAD: &str = "it cannot reload: no ExecReload= (restart it instead)";
+/// Why a unit that is no service, and passes no reload on, is not reloaded.
+const NOT_APPLICABLE: &str = "reload is not applicable to it (a service's is)";
 
 const SIGHUP: i32 = 1;
 const SIGINT: i32 = 2;
@@ -711,6 +718,17 @@ impl Slot {
             Phase::Running | Phase::Exited if self.start_job_on_active => {
                 Some((JobType::Start, false))
             }
+            _ => None,
+        }
+    }
+
+    /// The job a reload of the unit joins instead of running: its start,
+    /// pending or under way (not the start job of a unit active already,
+    /// which a reload does not wait for), or its restart.
+    fn reload_joins(&self) -> Option<JobType> {
+        match self.job()? {
+            (JobType::Start, _) if !self.phase.is_active() => Some(JobType::Start),
+            (JobType::Restart, _) => Some(JobType::Restart),
             _ => None,
         }
     }
@@ -1358,6 +1376,11 @@ impl Machine {
     /// ordered after that have not settled (a start waiting for its turn) or
     /// still have a job (the start of a unit active already), and the units
     /// ordered after it that stop first. Empty when it waits for nothing.
+    pub(crate) fn reload_joins(&self, name: &str) -> Option<JobType> {
+        let &u = self.index.get(name)?;
+        self.slots.get(u)?.reload_joins()
+    }
+
     pub(crate) fn waiting_for(&self, name: &str) -> Vec<String> {
         let Some(&u) = self.index.get(name) else {
             return Vec::new();
@@ -2218,6 +2241,9 @@ impl Machine {
         if self.shutting_down {
             return Err(self.refuse(u, "the manager is shutting down"));
         }
+        if let Some(job) = self.slots[u].reload_joins() {
+            return self.join_start(u, job);
+        }
         let s = &self.slots[u];
         match s.phase {
             Phase::Reload(_) | Phase::NotifyReload => {
@@ -2236,7 +2262,7 @@ impl Machine {
             // is refused, as systemd's "Job type reload is not applicable".
             return match self.reload_propagated_to(u).is_empty() {
                 false => Ok(()),
-                true => Err(self.refuse(u, "reload is not applicable to it (a service's is)")),
+                true => Err(self.refuse(u, NOT_APPLICABLE)),
             };
         };
         // Type=notify-reload: ReloadSignal= to the main process, then (without
@@ -2289,13 +2315,39 @@ impl Machine {
         // in a script relies on the refusal.
         // Debian's init scripts, through vigil's hook, tell this refusal by
         // `no ExecReload=` (crates/boot/debian/init-functions.d/40-vigil).
-        Err(self.refuse(u, "it cannot reload: no ExecReload= (restart it instead)"))
+        Err(self.refuse(u, CANNOT_RELOAD))
     }
 
     /// `PropagatesReloadTo=` and `ReloadPropagatedFrom=`: a reload of `root`
     /// reloads every unit it propagates to, transitively, each only when it is
     /// active (systemd's try-reload): an inactive one is left alone, and a
     /// refused reload of one of them is a warning, not the request's failure.
+    /// A reload of a unit whose start (or restart) is pending or under way
+    /// joins that job, as systemd merges a reload job into the start job
+    /// installed for the unit (job_install(): a reload and a start make
+    /// "reload or start", which is a start while the unit is not active
+    /// yet). Nothing more is done: `ExecReload=` does not run, the start
+    /// reads the configuration anyway, and who asked waits for the start's
+    /// end. A unit that cannot reload is refused first, as systemd checks
+    /// the job asked for before it merges it.
+    fn join_start(&mut self, u: usize, job: JobType) -> Result<(), EngineError> {
+        let def = self.slots[u].def.clone();
+        let can_reload = match def.service.as_ref() {
+            Some(svc) => !svc.exec_reload.is_empty() || svc.notify_reload,
+            None => !self.reload_propagated_to(u).is_empty(),
+        };
+        if !can_reload {
+            return Err(match def.service {
+                Some(_) => self.refuse(u, CANNOT_RELOAD),
+                None => self.refuse(u, NOT_APPLICABLE),
+            });
+        }
+        let what = job.as_str();
+        let why = format!("reload joins the {what} under way: it is done when the {what} is");
+        self.log(Level::Info, u, why);
+        Ok(())
+    }
+
     fn propagate_reload(&mut self, root: usize) {
         let mut seen = vec![false; self.slots.len()];
         seen[root] = true;
