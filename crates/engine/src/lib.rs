@@ -719,6 +719,14 @@ impl Engine {
         self.machine.jobs()
     }
 
+    /// The job an [`Event::Reload`] of `name` joins instead of reloading it:
+    /// its start ([`JobType::Start`]), pending or under way, or its restart
+    /// ([`JobType::Restart`]). The reload's client waits for that job, as
+    /// systemd merges the reload job into it. None: a reload of its own.
+    pub fn reload_joins(&self, name: &str) -> Option<JobType> {
+        self.machine.reload_joins(name)
+    }
+
     /// The units the start job of `name` waits for: ordered after them and
     /// they have not settled, or ordered before them and they stop first.
     pub fn waiting_for(&self, name: &str) -> Vec<String> {

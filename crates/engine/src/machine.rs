@@ -95,6 +95,7 @@
 //! | Running               | main exits clean, RemainAfterExit             | Exited |
 //! | Running               | main exits                                    | ExecStop..., then Dead (failed when unclean), then the Restart= decision |
 //! | Running               | `Reload`                                      | Reload(0) + `Spawn Reload(0)`; without ExecReload= `Signal SIGHUP` to the main pid; then the same for every active unit it propagates to (PropagatesReloadTo=, ReloadPropagatedFrom=, transitively) |
+//! | Waiting, starting phases; a restart's stop | `Reload`                 | joins the start (or restart) job, as systemd merges the two jobs: nothing runs (no `ExecReload=`), the client waits for that job; refused, as for an active unit, when the unit cannot reload |
 //! | Running               | `Notify RELOADING=1`                          | NotifyReload; `READY=1` -> `ReloadEnded` ok, Running |
 //! | Running               | `Notify STOPPING=1`                           | StopByNotify (timeout TimeoutStopSec); main exit -> StopPost |
 //! | ready .. Reload       | `Notify WATCHDOG=1` / `WATCHDOG_USEC=n`        | watchdog re-armed (now + period; n replaces WatchdogSec= for this run, 0 disables) |
@@ -114,8 +115,8 @@
 //! | StopPost(i)           | exit / stop timeout                           | StopPost(i+1), then Dead |
 //! | Dead (end of a stop)  | —                                             | failed if a result was kept, else inactive (`Conflict(x)` kept when stopped by a conflict); if the unit went down by itself and Restart= says so: AutoRestart with the RestartSec timer (RestartSec=0: at once) |
 //! | AutoRestart           | timer (`Tick`)                                | restarts += 1, start job (start limit checked when it runs) |
-//! | AutoRestart           | stop job / shutdown                           | Dead (failed when the reason is a failure) |
-//! | Dead failed           | `ResetFailed`                                 | Dead inactive, start-limit counter cleared |
+//! | AutoRestart           | stop job / shutdown                           | Dead inactive, the failure kept as the reason (systemd's Result=); a conflict the reason only after a clean run |
+//! | Dead failed, or inactive with a kept failure | `ResetFailed`          | Dead inactive, reason, restarts and start-limit counter cleared |
 //! | Dead                  | `Accepted` (a connection's instance)          | start-limit and restart counts cleared, then a start job as `Activate` (failed goes straight to waiting) |
 //! | any                   | `Shutdown`                                    | every unit gets a stop job, but what its targets pull in (not units conflicting with shutdown.target): a start job, run once the units ordered against it (either way) have stopped; other starts refused; once only those are left and settled, they get stop jobs; `AllStopped` once everything is Dead |
 //! | any                   | `Isolate(t)` (t has AllowIsolate=yes; not shutting down) | one transaction: t gets a start job as `Start`, and every unit not down gets a stop job, except what t pulls in (Requires/Wants/BindsTo/Requisite, transitively), units with IgnoreOnIsolate=yes and what a kept unit that is up pulls in the same way, and the services of kept sockets; no stop carries on to a kept unit; cancelled starts are told `isolating t` |
@@ -192,6 +193,12 @@ pub use handover::{Known, Saved};
 /// [`TEST_RETRY_MAX`].
 const TEST_RETRY_FIRST: Duration = Duration::from_millis(250);
 const TEST_RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Why a service that can neither run `ExecReload=` nor signal a
+/// `Type=notify-reload` main process is not reloaded.
+const CANNOT_RELOAD: &str = "it cannot reload: no ExecReload= (restart it instead)";
+/// Why a unit that is no service, and passes no reload on, is not reloaded.
+const NOT_APPLICABLE: &str = "reload is not applicable to it (a service's is)";
 
 const SIGHUP: i32 = 1;
 const SIGINT: i32 = 2;
@@ -333,6 +340,23 @@ impl Phase {
     fn is_down_or_pending(self) -> bool {
         self.is_dead() || self.is_pending_start() || self == Phase::AutoRestart
     }
+}
+
+/// Whether `reason` is the failure of a run that an inactive unit keeps:
+/// one an automatic restart was to repair when a stop called it off (what
+/// Restart= can restart on). Not why a start never ran (a condition, a
+/// dependency, a conflict...).
+fn kept_failure(reason: &Reason) -> bool {
+    matches!(
+        reason,
+        Reason::ExitCode(_)
+            | Reason::Signal(_)
+            | Reason::ExecFailed { .. }
+            | Reason::StartTimeout
+            | Reason::StopTimeout
+            | Reason::Watchdog
+            | Reason::PidFile(_)
+    )
 }
 
 /// Whether the dropped start of a restart of a unit in `phase` is told by
@@ -694,6 +718,17 @@ impl Slot {
             Phase::Running | Phase::Exited if self.start_job_on_active => {
                 Some((JobType::Start, false))
             }
+            _ => None,
+        }
+    }
+
+    /// The job a reload of the unit joins instead of running: its start,
+    /// pending or under way (not the start job of a unit active already,
+    /// which a reload does not wait for), or its restart.
+    fn reload_joins(&self) -> Option<JobType> {
+        match self.job()? {
+            (JobType::Start, _) if !self.phase.is_active() => Some(JobType::Start),
+            (JobType::Restart, _) => Some(JobType::Restart),
             _ => None,
         }
     }
@@ -1341,6 +1376,11 @@ impl Machine {
     /// ordered after that have not settled (a start waiting for its turn) or
     /// still have a job (the start of a unit active already), and the units
     /// ordered after it that stop first. Empty when it waits for nothing.
+    pub(crate) fn reload_joins(&self, name: &str) -> Option<JobType> {
+        let &u = self.index.get(name)?;
+        self.slots.get(u)?.reload_joins()
+    }
+
     pub(crate) fn waiting_for(&self, name: &str) -> Vec<String> {
         let Some(&u) = self.index.get(name) else {
             return Vec::new();
@@ -1420,7 +1460,8 @@ impl Machine {
         // waits to restart): the stop took it from `result`.
         let result = match s.phase {
             Phase::Dead { failed: true } | Phase::AutoRestart => s.reason.clone(),
-            Phase::Dead { failed: false } => None,
+            // Stopped while it waited to restart: the failure is kept.
+            Phase::Dead { failed: false } => s.reason.clone().filter(kept_failure),
             _ => s.rare().result.clone(),
         };
         (result, s.run_exit)
@@ -2200,6 +2241,9 @@ impl Machine {
         if self.shutting_down {
             return Err(self.refuse(u, "the manager is shutting down"));
         }
+        if let Some(job) = self.slots[u].reload_joins() {
+            return self.join_start(u, job);
+        }
         let s = &self.slots[u];
         match s.phase {
             Phase::Reload(_) | Phase::NotifyReload => {
@@ -2218,7 +2262,7 @@ impl Machine {
             // is refused, as systemd's "Job type reload is not applicable".
             return match self.reload_propagated_to(u).is_empty() {
                 false => Ok(()),
-                true => Err(self.refuse(u, "reload is not applicable to it (a service's is)")),
+                true => Err(self.refuse(u, NOT_APPLICABLE)),
             };
         };
         // Type=notify-reload: ReloadSignal= to the main process, then (without
@@ -2271,13 +2315,39 @@ impl Machine {
         // in a script relies on the refusal.
         // Debian's init scripts, through vigil's hook, tell this refusal by
         // `no ExecReload=` (crates/boot/debian/init-functions.d/40-vigil).
-        Err(self.refuse(u, "it cannot reload: no ExecReload= (restart it instead)"))
+        Err(self.refuse(u, CANNOT_RELOAD))
     }
 
     /// `PropagatesReloadTo=` and `ReloadPropagatedFrom=`: a reload of `root`
     /// reloads every unit it propagates to, transitively, each only when it is
     /// active (systemd's try-reload): an inactive one is left alone, and a
     /// refused reload of one of them is a warning, not the request's failure.
+    /// A reload of a unit whose start (or restart) is pending or under way
+    /// joins that job, as systemd merges a reload job into the start job
+    /// installed for the unit (job_install(): a reload and a start make
+    /// "reload or start", which is a start while the unit is not active
+    /// yet). Nothing more is done: `ExecReload=` does not run, the start
+    /// reads the configuration anyway, and who asked waits for the start's
+    /// end. A unit that cannot reload is refused first, as systemd checks
+    /// the job asked for before it merges it.
+    fn join_start(&mut self, u: usize, job: JobType) -> Result<(), EngineError> {
+        let def = self.slots[u].def.clone();
+        let can_reload = match def.service.as_ref() {
+            Some(svc) => !svc.exec_reload.is_empty() || svc.notify_reload,
+            None => !self.reload_propagated_to(u).is_empty(),
+        };
+        if !can_reload {
+            return Err(match def.service {
+                Some(_) => self.refuse(u, CANNOT_RELOAD),
+                None => self.refuse(u, NOT_APPLICABLE),
+            });
+        }
+        let what = job.as_str();
+        let why = format!("reload joins the {what} under way: it is done when the {what} is");
+        self.log(Level::Info, u, why);
+        Ok(())
+    }
+
     fn propagate_reload(&mut self, root: usize) {
         let mut seen = vec![false; self.slots.len()];
         seen[root] = true;
@@ -2327,7 +2397,12 @@ impl Machine {
         for u in targets {
             let s = &mut self.slots[u];
             s.start_times.clear();
-            if s.phase == (Phase::Dead { failed: true }) && !s.broken() {
+            // As systemd's reset-failed, which resets the result of any
+            // service: that of an inactive unit too, which keeps the failure
+            // its automatic restart was to repair when it was stopped.
+            let kept = s.phase == (Phase::Dead { failed: false })
+                && s.reason.as_ref().is_some_and(kept_failure);
+            if (s.phase == (Phase::Dead { failed: true }) && !s.broken()) || kept {
                 s.reason = None;
                 s.restarts = 0;
                 s.if_rare(|r| r.restart_cause = None);
@@ -3116,10 +3191,14 @@ impl Machine {
     /// called off and the unit is inactive, as systemd's stop of a unit in
     /// `auto-restart` makes it dead. Not failed: that would fire OnFailure=
     /// and FailureAction= for the failure the restart was to repair, which
-    /// did not fire when it happened.
-    fn cancel_restart(&mut self, u: usize, reason: Option<Reason>) {
-        self.slots[u].wake = None;
-        self.slots[u].reason = reason;
+    /// did not fire when it happened. That failure stays the unit's result,
+    /// as systemd keeps the service's result then (`Result=exit-code`) until
+    /// the next start or a reset-failed; `cause` (a conflict) is the reason
+    /// only when the run ended cleanly (Restart=always).
+    fn cancel_restart(&mut self, u: usize, cause: Option<Reason>) {
+        let s = &mut self.slots[u];
+        s.wake = None;
+        s.reason = s.reason.take().or(cause);
         self.set_phase(u, Phase::Dead { failed: false });
     }
 

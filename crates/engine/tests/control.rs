@@ -6,7 +6,9 @@ mod support;
 use std::time::Duration;
 
 use support::*;
-use vigil_engine::{Action, EngineError, Event, KillWhom, Reason, ReloadFailure, Role, State};
+use vigil_engine::{
+    Action, EngineError, Event, JobType, KillWhom, Reason, ReloadFailure, Role, State,
+};
 use vigil_units::{NotifyAccess, RestartPolicy, ServiceType};
 
 #[test]
@@ -148,6 +150,54 @@ fn reload_of_an_inactive_unit_is_refused() {
         Err(EngineError::NotAllowed { .. })
     ));
     assert!(h.take().is_empty(), "a refused request changes nothing");
+}
+
+/// As systemd merges a reload job into the start job of the unit: a reload
+/// while the unit waits for its order or runs its start is accepted and
+/// runs nothing (the start reads the configuration); its client waits for
+/// the start ([`vigil_engine::Engine::reload_joins`] says which job). A
+/// unit that cannot reload is refused; one waiting to restart has no job.
+#[test]
+fn a_reload_during_the_start_joins_it() {
+    let mut h = H::new(vec![
+        service("a.service")
+            .pre(cmd("/bin/pre"))
+            .reload_cmd(cmd("/bin/r")),
+        service("plain.service").pre(cmd("/bin/pre")),
+        service("crash.service")
+            .reload_cmd(cmd("/bin/r"))
+            .restart(RestartPolicy::Always)
+            .restart_sec(secs(10)),
+    ]);
+    h.start("a.service");
+    let pre = h.expect_spawn("a.service", Role::StartPre(0));
+    assert_eq!(h.e.reload_joins("a.service"), Some(JobType::Start));
+    h.ok(Event::Reload("a.service".into()));
+    assert!(h.spawns().is_empty());
+    assert_eq!(h.state("a.service"), State::Starting);
+    h.exit(pre, 0);
+    h.expect_spawn("a.service", Role::Main(0));
+    assert_eq!(h.state("a.service"), State::Running);
+    assert_eq!(h.e.reload_joins("a.service"), None);
+    // The stop of a restart: the reload joins the restart.
+    h.ok(Event::Restart("a.service".into()));
+    assert_eq!(h.state("a.service"), State::Stopping);
+    assert_eq!(h.e.reload_joins("a.service"), Some(JobType::Restart));
+    h.ok(Event::Reload("a.service".into()));
+    assert!(h.spawns().is_empty());
+
+    h.start("plain.service");
+    h.expect_spawn("plain.service", Role::StartPre(0));
+    assert!(matches!(
+        h.send(Event::Reload("plain.service".into())),
+        Err(EngineError::NotAllowed { .. })
+    ));
+
+    let pid = h.run("crash.service");
+    h.exit(pid, 1);
+    assert_eq!(h.state("crash.service"), State::Restarting);
+    assert_eq!(h.e.reload_joins("crash.service"), None);
+    assert!(h.send(Event::Reload("crash.service".into())).is_err());
 }
 
 #[test]

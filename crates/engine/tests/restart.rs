@@ -389,6 +389,9 @@ fn a_oneshot_ended_by_sigterm_failed_and_restarts_on_failure() {
     assert_eq!(h.state("s.service"), State::Inactive);
 }
 
+/// The stop makes the unit inactive, not failed, as systemd's stop of a
+/// unit in `auto-restart`; the failure the restart was to repair stays its
+/// reason (systemd's `Result=`) until a reset-failed or the next start.
 #[test]
 fn stop_during_restart_hold_off_cancels_it() {
     let mut h = H::new(vec![
@@ -401,9 +404,20 @@ fn stop_during_restart_hold_off_cancels_it() {
     assert_eq!(h.state("a.service"), State::Restarting);
     h.stop("a.service");
     assert_eq!(h.state("a.service"), State::Inactive);
+    assert_eq!(h.reason("a.service"), Some(Reason::ExitCode(1)));
     assert_eq!(h.e.next_deadline(), None);
     h.at(secs(2));
     assert!(h.spawns().is_empty());
+    h.ok(Event::ResetFailed(Some("a.service".into())));
+    assert_eq!(h.state("a.service"), State::Inactive);
+    assert_eq!(h.reason("a.service"), None);
+    // The next start clears it too.
+    let pid = h.run("a.service");
+    h.exit(pid, 1);
+    h.stop("a.service");
+    assert_eq!(h.reason("a.service"), Some(Reason::ExitCode(1)));
+    h.start("a.service");
+    assert_eq!(h.reason("a.service"), None);
 }
 
 #[test]

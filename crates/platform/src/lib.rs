@@ -30,6 +30,7 @@ pub mod signal;
 pub mod socket;
 pub mod spawn_pids;
 pub mod swap;
+pub mod terminal;
 pub mod time;
 pub mod utmp;
 

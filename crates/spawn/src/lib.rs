@@ -107,6 +107,17 @@ pub fn needs_term(service: &Service) -> bool {
         || service.tty_path.is_some()
 }
 
+/// The terminal a service may have changed, given back to root when the
+/// service ends: `TTYPath=` (or `/dev/console`) when stdin is `tty*` or
+/// stdout or stderr is `tty`, as systemd's exec_context_may_touch_tty() and
+/// exec_context_tty_path() choose it; None for a service on no terminal.
+pub fn terminal_used(service: &Service) -> Option<PathBuf> {
+    let touches = matches!(service.stdin, Input::Tty(_))
+        || service.stdout == Output::Tty
+        || service.stderr == Output::Tty;
+    touches.then(|| tty_path(service))
+}
+
 /// Where the kernel lists the consoles behind `/dev/console`, the active one
 /// last.
 const CONSOLE_ACTIVE: &str = "/sys/class/tty/console/active";
@@ -1267,6 +1278,35 @@ mod tests {
             ..vc.clone()
         };
         assert_eq!(term(&own).as_deref(), Some("dumb"));
+    }
+
+    /// The terminal given back when the service ends: systemd's
+    /// exec_context_may_touch_tty() without the TTYReset= family.
+    #[test]
+    fn the_terminal_used_is_ttypath_or_the_console_for_tty_stdio() {
+        let vc = Some(PathBuf::from("/dev/tty3"));
+        let stdin = Service {
+            stdin: Input::Tty(vigil_units::model::TtyMode::Try),
+            tty_path: vc.clone().into(),
+            ..Service::default()
+        };
+        assert_eq!(terminal_used(&stdin), vc);
+        let stdout = Service {
+            stdout: Output::Tty,
+            ..Service::default()
+        };
+        assert_eq!(terminal_used(&stdout), Some(PathBuf::from("/dev/console")));
+        // TTYPath= alone, or the console as the manager's stdout: none.
+        let path_only = Service {
+            tty_path: vc.into(),
+            ..Service::default()
+        };
+        assert_eq!(terminal_used(&path_only), None);
+        let console = Service {
+            stdout: Output::Console,
+            ..Service::default()
+        };
+        assert_eq!(terminal_used(&console), None);
     }
 
     /// Why `service` cannot start `/bin/true`.

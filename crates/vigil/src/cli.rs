@@ -35,7 +35,8 @@ verbs:
   stop NAME... [--no-block]    stop units (and what requires them)
   restart NAME... [--no-block]
   reload NAME... [--no-block]  run ExecReload= (refused without it); waits until the
-                               reload ends, exit 1 when it failed or timed out
+                               reload ends, exit 1 when it failed or timed out; a unit
+                               still starting is not reloaded: waits for its start
   try-restart NAME... [--no-block]
                                restart the units that are active or activating; leave
                                the others as they are (exit 0); also condrestart

@@ -1733,6 +1733,10 @@ impl Daemon {
     /// `reload`: each unit's reload begins (a refusal of one is the reply,
     /// as before); unless `no_block`, the reply waits until each has ended.
     /// A unit with nothing to run for it (a target) is answered at once.
+    /// One still starting (or restarting) is not reloaded: the reload joins
+    /// that job ([`Engine::reload_joins`]), and the reply waits for it as
+    /// `start` (or `restart`) would, as `systemctl reload` waits for the
+    /// start job its reload was merged into.
     fn reload(&mut self, client: u64, id: u64, units: &[String], no_block: bool) -> Option<Reply> {
         if no_block {
             return Some(self.simple_jobs(id, units, Event::Reload));
@@ -1746,19 +1750,29 @@ impl Daemon {
         let single = names.len() == 1 && unknown.is_empty();
         for name in names {
             let behind = self.is_reloading(&name);
+            let joins = self.engine.reload_joins(&name).map(|job| match job {
+                vigil_engine::JobType::Restart => JobKind::Restart,
+                _ => JobKind::Start,
+            });
             let result = match self.engine.handle(now, Event::Reload(name.clone())) {
                 // Refused alone (one name), the error it always was; among
                 // others, said with them (systemctl's job per unit).
                 Err(e) if single => return Some(self.engine_refusal(id, &e)),
                 Err(e) => Some(self.refused_result(&name, Some(&e))),
+                Ok(()) if joins.is_some() => None,
                 Ok(()) => (!self.is_reloading(&name)).then(|| self.job_result(&name, true)),
             };
+            // A restart's waiter arms once the unit is under way, as in `job`.
+            let armed = joins != Some(JobKind::Restart)
+                || (self.engine.state(&name)).is_some_and(|s| {
+                    matches!(s, State::Waiting | State::Starting | State::Stopping)
+                });
             waited.push(WaitUnit {
                 behind: behind && result.is_none(),
                 result,
                 name,
-                kind: None,
-                armed: true,
+                kind: joins,
+                armed,
             });
         }
         waited.extend(unknown.into_iter().map(WaitUnit::answered));

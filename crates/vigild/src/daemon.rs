@@ -2049,9 +2049,16 @@ impl Daemon {
                     self.clients.settle_forgotten(&unit, state, reason.as_ref());
                 }
                 self.on_state_for_sockets(&unit, state);
+                // Whether the unit was up or on its way (not a start that
+                // never ran: a failed dependency, a condition).
+                let ran = !matches!(from, State::Inactive | State::Failed | State::Waiting);
                 if matches!(state, State::Inactive | State::Failed | State::Restarting) {
                     self.kill_leftovers(&unit);
                     self.release_run_resources(&unit, state == State::Restarting);
+                    // Given back already as it began to wait for its restart.
+                    if ran && from != State::Restarting {
+                        self.give_back_terminal(&unit);
+                    }
                 }
                 // An instance made on demand is forgotten once it is down with
                 // nothing to do (not one that failed, which stays to be seen,
@@ -2079,7 +2086,6 @@ impl Daemon {
                 // refused after its conditions were checked, nor one whose
                 // start failed by a dependency while they were, or by an
                 // assertion (it never ran: systemd fails only the job).
-                let ran = !matches!(from, State::Inactive | State::Failed | State::Waiting);
                 if state == State::Inactive
                     && ran
                     && !matches!(

@@ -236,6 +236,12 @@ impl FromIterator<(String, Vec<(u32, u64)>)> for Groups {
     }
 }
 
+/// What a terminal is given back as when its service ends: systemd's
+/// `TTY_GID` (5, its build's default: the `tty` group of Debian and the
+/// other distributions) and `TTY_MODE`.
+const TTY_GID: u32 = 5;
+const TTY_MODE: u32 = 0o620;
+
 /// Process ends handled by one call of [`Daemon::reap`], and the time it may
 /// take (a crash loop with `RestartSec=0` spawns again at each end); the rest
 /// waits for the next turn of the loop, after the clients, pipes and timers
@@ -686,6 +692,39 @@ impl Daemon {
         }
         if !restarting {
             self.procs.dynamic_users.remove(unit);
+        }
+    }
+
+    /// Gives the terminal of a service that ran back to root, as systemd's
+    /// exec_context_revert_tty() does whenever a service ends (before an
+    /// automatic restart too): owner root, group tty, mode 0620, undoing the
+    /// hand-over to `User=` at its start and whatever the service changed.
+    /// Only a manager running as root does it: no other hands a terminal over,
+    /// nor may give one to root. A terminal gone meanwhile (a pseudo-terminal
+    /// closed) is left alone.
+    pub(crate) fn give_back_terminal(&mut self, unit: &str) {
+        if vigil_platform::geteuid() != 0 {
+            return;
+        }
+        let Some(def) = self.engine.run_definition(unit) else {
+            return;
+        };
+        let Some(path) = def.service.as_ref().and_then(vigil_spawn::terminal_used) else {
+            return;
+        };
+        let given = vigil_platform::terminal::set_char_device_owner(&path, 0, TTY_GID, TTY_MODE);
+        let path = path.display();
+        match given {
+            Ok(true) => {}
+            Ok(false) => {
+                let why = format!("{path} is not a character device: not given back to root");
+                self.say(Level::Warning, Some(unit), &why);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                let why = format!("cannot give {path} back to root:tty, mode 0620: {e}");
+                self.say(Level::Warning, Some(unit), &why);
+            }
         }
     }
 

@@ -493,6 +493,87 @@ fn a_terminal_on_stdin_is_handed_to_the_services_user() {
     assert_eq!(m.state("file.service"), "running");
 }
 
+/// A terminal handed to `User=` at the start stayed that user's once the
+/// service had ended. systemd gives it back whenever a service on a terminal
+/// ends (exec_context_revert_tty(): owner root, group tty, which is gid 5,
+/// mode 0620): stopped, or ended on its own before its automatic restart;
+/// with `StandardOutput=tty` alone too. Something else as `TTYPath=` (a
+/// regular file) is left alone.
+#[test]
+fn a_terminal_is_given_back_to_root_when_its_service_ends() {
+    if !require_root("a_terminal_is_given_back_to_root_when_its_service_ends") {
+        return;
+    }
+    const TTY_GID: u32 = 5;
+    let pty = Pty::open();
+    let (uid, _) = nobody();
+    let d = harness::TempDir::new("ttyback");
+    let not_tty = d.path().join("not-a-tty");
+    fs::write(&not_tty, "").unwrap();
+    fs::set_permissions(
+        &not_tty,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let unit = |tty: &Path, settings: &str| {
+        format!(
+            "[Service]\nTTYPath={}\n{settings}\
+             ExecStart=/bin/sh -c 'echo END-OF-OUTPUT; exec sleep 100'\n",
+            tty.display(),
+        )
+    };
+    let on_stdin = "User=nobody\nStandardInput=tty\nStandardOutput=journal\n";
+    let m = Manager::start(&[
+        ("getty.service", &unit(&pty.path, on_stdin)),
+        (
+            "crash.service",
+            &format!(
+                "[Service]\nTTYPath={}\n{on_stdin}ExecStart=/bin/sh -c 'exit 3'\n\
+                 Restart=on-failure\nRestartSec=1h\n",
+                pty.path.display()
+            ),
+        ),
+        (
+            "out.service",
+            &unit(&pty.path, "StandardOutput=tty\nStandardError=journal\n"),
+        ),
+        ("file.service", &unit(&not_tty, on_stdin)),
+    ]);
+    let reset = || {
+        std::os::unix::fs::chown(&pty.path, Some(0), Some(0)).unwrap();
+        fs::set_permissions(
+            &pty.path,
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
+    };
+
+    m.vigil_ok(&["start", "getty"]);
+    m.wait_log("getty.service", "END-OF-OUTPUT");
+    assert_eq!(owner_and_mode(&pty.path), (uid, 0, 0o620));
+    m.vigil_ok(&["stop", "getty"]);
+    assert_eq!(owner_and_mode(&pty.path), (0, TTY_GID, 0o620));
+
+    // Ended on its own: given back before it waits to restart.
+    reset();
+    m.vigil_ok(&["start", "--no-block", "crash"]);
+    m.wait_state("crash.service", "restarting");
+    assert_eq!(owner_and_mode(&pty.path), (0, TTY_GID, 0o620));
+    m.vigil_ok(&["stop", "crash"]);
+
+    // Not handed over (no User=, nothing on stdin), given back all the same.
+    reset();
+    m.vigil_ok(&["start", "out"]);
+    m.vigil_ok(&["stop", "out"]);
+    assert_eq!(owner_and_mode(&pty.path), (0, TTY_GID, 0o620));
+
+    m.vigil_ok(&["start", "file"]);
+    m.wait_log("file.service", "END-OF-OUTPUT");
+    m.vigil_ok(&["stop", "file"]);
+    assert_eq!(owner_and_mode(&not_tty), (0, 0, 0o644));
+    m.wait_log("file.service", "is not a character device");
+}
+
 /// The uid a unit printed as `uid=N`.
 fn printed_uid(m: &Manager, unit: &str) -> u32 {
     let line = m.wait_log(unit, "uid=");

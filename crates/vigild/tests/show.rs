@@ -117,6 +117,36 @@ fn a_failed_service_says_how_its_main_process_ended() {
     assert_eq!(get(&p, "ExecMainPID"), pid.to_string());
 }
 
+/// A unit that failed and waited out `RestartSec=` for its automatic
+/// restart said `Result=success` once `vigil stop` called the
+/// restart off. systemd's stop of a unit in `auto-restart` makes it dead
+/// (inactive, not failed) and keeps the result of the failure; a
+/// reset-failed or the next start clears it.
+#[test]
+fn a_stop_while_waiting_to_restart_keeps_the_failures_result() {
+    let m = Manager::start(&[(
+        "flaky.service",
+        "[Service]\nExecStart=/bin/sh -c 'exit 3'\nRestart=on-failure\nRestartSec=30\n",
+    )]);
+    m.vigil_ok(&["start", "--no-block", "flaky"]);
+    m.wait_state("flaky.service", "restarting");
+    let p = show(&m, &["flaky"]);
+    assert_eq!(get(&p, "SubState"), "auto-restart");
+    assert_eq!(get(&p, "Result"), "exit-code");
+
+    m.vigil_ok(&["stop", "flaky"]);
+    let p = show(&m, &["flaky"]);
+    assert_eq!(get(&p, "ActiveState"), "inactive");
+    assert_eq!(get(&p, "SubState"), "dead");
+    assert_eq!(get(&p, "Result"), "exit-code");
+    assert_eq!(get(&p, "ExecMainStatus"), "3");
+    // Not failed: no OnFailure= for it, as in systemd.
+    m.vigil_code(&["is-failed", "flaky"], 1);
+
+    m.vigil_ok(&["reset-failed", "flaky"]);
+    assert_eq!(get(&show(&m, &["flaky"]), "Result"), "success");
+}
+
 /// `-p` names what to print, in systemd's order whatever order they were
 /// asked in, `PROP=` for one vigil has no value for; `--value` prints the
 /// values alone: `vigil show -p MainPID --value web` is the PID.

@@ -263,6 +263,109 @@ fn a_reload_asked_for_during_a_reload_runs_after_it() {
     }
 }
 
+/// `vigil reload` of a unit still starting (its `ExecStartPre=` not done)
+/// was refused (`not active`). systemd merges the reload job into the start
+/// job under way: `systemctl reload` waits for the start and ends as it
+/// ends (exit 1 when it fails), and `ExecReload=` does not run, the start
+/// reading the configuration anyway. `--no-block` answers at once; a unit
+/// that cannot reload is refused as ever.
+#[test]
+fn a_reload_during_the_start_waits_for_the_start_and_ends_with_it() {
+    let d = TempDir::new("reload-starting");
+    let (go, rc, reloads, stop) = (
+        d.path().join("go"),
+        d.path().join("rc"),
+        d.path().join("reloads"),
+        d.path().join("stop"),
+    );
+    // The start waits for `go`, then goes on or fails with the code in `rc`.
+    let pre = format!(
+        "ExecStartPre=/bin/sh -c 'while [ ! -e {go} ]; do sleep 0.02; done; rm -f {go}; \
+         exit $(cat {rc} 2>/dev/null || echo 0)'\n",
+        go = go.display(),
+        rc = rc.display()
+    );
+    let m = Manager::start(&[
+        (
+            "r.service",
+            &sleeper(&format!(
+                "{pre}ExecReload=/bin/sh -c 'echo r >> {}'\n",
+                reloads.display()
+            )),
+        ),
+        ("plain.service", &sleeper(&pre)),
+        (
+            "slow.service",
+            &sleeper(&format!(
+                "ExecStop=/bin/sh -c 'while [ ! -e {stop} ]; do sleep 0.02; done'\n\
+                 ExecReload=/bin/sh -c 'echo r >> {reloads}'\n",
+                stop = stop.display(),
+                reloads = reloads.display()
+            )),
+        ),
+    ]);
+    let joined = |n: usize| m.wait_log_count("r.service", "reload joins the start", n);
+
+    m.vigil_ok(&["start", "--no-block", "r"]);
+    m.wait_state("r.service", "starting");
+    let mut client = m.vigil_in_background(&["reload", "r"]);
+    joined(1);
+    assert!(
+        client.try_wait().unwrap().is_none(),
+        "answered before the start"
+    );
+    fs::write(&go, "").unwrap();
+    let out = harness::finished(client, "the reload");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(m.state("r.service"), "running");
+
+    // A start that fails fails the reload too.
+    m.vigil_ok(&["stop", "r"]);
+    fs::write(&rc, "4").unwrap();
+    m.vigil_ok(&["start", "--no-block", "r"]);
+    m.wait_state("r.service", "starting");
+    client = m.vigil_in_background(&["reload", "r"]);
+    joined(2);
+    fs::write(&go, "").unwrap();
+    let out = harness::finished(client, "the reload");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(stderr(&out).contains("exit code 4"), "{}", text(&out));
+    fs::remove_file(&rc).unwrap();
+
+    // --no-block: answered at once, the start goes on.
+    m.vigil_ok(&["start", "--no-block", "r"]);
+    m.wait_state("r.service", "starting");
+    m.vigil_ok(&["reload", "--no-block", "r"]);
+    joined(3);
+    fs::write(&go, "").unwrap();
+    m.wait_state("r.service", "running");
+    assert!(!reloads.exists(), "ExecReload= ran");
+
+    let out = m.vigil(&["start", "--no-block", "plain"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    m.wait_state("plain.service", "starting");
+    let out = m.vigil(&["reload", "plain"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(stderr(&out).contains("no ExecReload="), "{}", text(&out));
+    fs::write(&go, "").unwrap();
+    m.wait_state("plain.service", "running");
+
+    // The stop of a restart: the reload waits for the restart, as
+    // `systemctl reload` for the restart job it was merged into.
+    m.vigil_ok(&["start", "slow"]);
+    let old = m.main_pid("slow.service");
+    m.vigil_ok(&["restart", "--no-block", "slow"]);
+    m.wait_state("slow.service", "stopping");
+    let client = m.vigil_in_background(&["reload", "slow"]);
+    m.wait_log("slow.service", "reload joins the restart");
+    fs::write(&stop, "").unwrap();
+    let out = harness::finished(client, "the reload");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(m.state("slow.service"), "running");
+    assert_ne!(m.main_pid("slow.service"), old);
+    assert!(!reloads.exists(), "ExecReload= ran");
+}
+
 /// systemctl ignores a masked unit for the try- verbs: nothing to restart,
 /// success; reload-or-restart says it cannot be had.
 #[test]
