@@ -1372,15 +1372,16 @@ impl Machine {
         .collect()
     }
 
-    /// What the start job of `name` waits for, by name: the units it is
-    /// ordered after that have not settled (a start waiting for its turn) or
-    /// still have a job (the start of a unit active already), and the units
-    /// ordered after it that stop first. Empty when it waits for nothing.
+    /// The job a reload of `name` joins ([`Slot::reload_joins`]).
     pub(crate) fn reload_joins(&self, name: &str) -> Option<JobType> {
         let &u = self.index.get(name)?;
         self.slots.get(u)?.reload_joins()
     }
 
+    /// What the start job of `name` waits for, by name: the units it is
+    /// ordered after that have not settled (a start waiting for its turn) or
+    /// still have a job (the start of a unit active already), and the units
+    /// ordered after it that stop first. Empty when it waits for nothing.
     pub(crate) fn waiting_for(&self, name: &str) -> Vec<String> {
         let Some(&u) = self.index.get(name) else {
             return Vec::new();
@@ -2318,10 +2319,6 @@ impl Machine {
         Err(self.refuse(u, CANNOT_RELOAD))
     }
 
-    /// `PropagatesReloadTo=` and `ReloadPropagatedFrom=`: a reload of `root`
-    /// reloads every unit it propagates to, transitively, each only when it is
-    /// active (systemd's try-reload): an inactive one is left alone, and a
-    /// refused reload of one of them is a warning, not the request's failure.
     /// A reload of a unit whose start (or restart) is pending or under way
     /// joins that job, as systemd merges a reload job into the start job
     /// installed for the unit (job_install(): a reload and a start make
@@ -2348,6 +2345,10 @@ impl Machine {
         Ok(())
     }
 
+    /// `PropagatesReloadTo=` and `ReloadPropagatedFrom=`: a reload of `root`
+    /// reloads every unit it propagates to, transitively, each only when it is
+    /// active (systemd's try-reload): an inactive one is left alone, and a
+    /// refused reload of one of them is a warning, not the request's failure.
     fn propagate_reload(&mut self, root: usize) {
         let mut seen = vec![false; self.slots.len()];
         seen[root] = true;
