@@ -1917,7 +1917,13 @@ fn read_pid_file(path: &std::path::Path) -> PidFile {
         Err(e) => return PidFile::Bad(format!("{}: {e}", path.display())),
     };
     let first = text.lines().next().unwrap_or("").trim();
-    let why = format!("{}: no valid PID in {first:?}", path.display());
+    // What the file holds is not quoted: it is read as root, through links
+    // the service's user may have made (to /etc/shadow), and the reason is
+    // shown to anyone (`vigil status`), as systemd's "Failed to parse PID".
+    let why = format!(
+        "{}: no valid PID (a number above 1) on its first line",
+        path.display()
+    );
     match first.parse::<u32>() {
         Ok(pid) if pid > 1 => PidFile::Pid(pid, owner),
         _ if text.trim().is_empty() => PidFile::NotYet(why),

@@ -4546,6 +4546,31 @@ fn a_pid_file_goes_with_its_unit_and_a_stale_pid_in_it_is_waited_past() {
     assert_eq!(m.main_pid("stale.service"), second);
 }
 
+/// Security review: the reason a PID file was refused quoted its first
+/// line, which vigild reads as root, through links the service's user may
+/// have made (to /etc/shadow), and which `vigil status` shows to anyone.
+#[test]
+fn a_pid_file_that_is_no_pid_is_not_quoted_in_the_reason() {
+    let d = TempDir::new("pidfile-quoted");
+    let secret = d.path().join("secret");
+    write_file(&secret, "root:$6$NOT-FOR-YOUR-EYES:19000:0:99999:7:::\n");
+    let pidfile = d.path().join("leak.pid");
+    let unit = format!(
+        "[Service]\nType=forking\nPIDFile={}\nExecStart=/bin/ln -s {} {}\n",
+        p(&pidfile),
+        p(&secret),
+        p(&pidfile)
+    );
+    let m = Manager::start(&[("leak.service", &unit)]);
+    m.vigil_code(&["start", "leak"], 1);
+    // (Exit 3: a unit not running, as systemctl's.)
+    let status = m.vigil_code(&["status", "leak"], 3);
+    assert!(status.contains("no valid PID"), "{status}");
+    assert!(!status.contains("NOT-FOR-YOUR-EYES"), "{status}");
+    let show = m.vigil_ok(&["show", "leak"]);
+    assert!(!show.contains("NOT-FOR-YOUR-EYES"), "{show}");
+}
+
 /// Review finding: a daemon that left the start process's session
 /// (setsid) before it wrote its PID file made the start fail (`pid file:
 /// ...: No such file or directory`) in 2 of 4 runs: no process was left in
