@@ -449,8 +449,9 @@ impl Outcome {
     }
 }
 
-/// The least time between two refused notifications said for a unit.
-const REFUSALS_SAID_EVERY: Duration = Duration::from_secs(1);
+/// The least time between two lines said for a unit's notifications (a
+/// refusal, a field not understood, an `ERRNO=`).
+const NOTIFY_LINES_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 struct Slot {
@@ -551,10 +552,12 @@ struct Rare {
     /// The first failure of the current deactivation.
     result: Option<Reason>,
     test_pid: Option<u32>,
-    /// Refused notifications: when one was last said, and how many were not
-    /// said since (one a second at most: anyone may write to the socket,
-    /// and each line said would push older ones out of the rings).
-    refusals: (Option<Time>, u64),
+    /// The lines notifications make (refusals, fields not understood,
+    /// `ERRNO=`): when one was last said, and how many were not said since
+    /// (one a second at most: anyone may write to the socket, a datagram may
+    /// carry hundreds of fields, and each line said would push older ones,
+    /// other units' among them, out of the manager's ring).
+    notify_lines: (Option<Time>, u64),
     /// The failure the last automatic restart followed. The restart that hits
     /// the start limit ends the unit with `start limit hit`, which has no code
     /// of its own: with `--main`, vigild exits with this run's code instead.
@@ -580,7 +583,7 @@ impl Rare {
         cycle: None,
         result: None,
         test_pid: None,
-        refusals: (None, 0),
+        notify_lines: (None, 0),
         restart_cause: None,
         status_text: None,
         status_errno: None,
@@ -4049,6 +4052,24 @@ impl Machine {
 
     // ----- notifications -----
 
+    /// A line a notification of unit `u` makes, said at most once every
+    /// [`NOTIFY_LINES_EVERY`]; the first said after a silence counts those
+    /// left unsaid.
+    fn say_for_notify(&mut self, u: usize, level: Level, line: String) {
+        let now = self.now;
+        let (said, unsaid) = &mut self.slots[u].rare_mut().notify_lines;
+        if said.is_some_and(|at| now.saturating_sub(at) < NOTIFY_LINES_EVERY) {
+            *unsaid += 1;
+            return;
+        }
+        let more = match std::mem::take(unsaid) {
+            0 => String::new(),
+            n => format!("; {n} more not said before it"),
+        };
+        *said = Some(now);
+        self.log(level, u, format!("{line}{more}"));
+    }
+
     fn on_notify(&mut self, pid: u32, fields: &[(String, String)], attributed: Option<usize>) {
         let (u, known) = match (self.pids.get(&pid), attributed) {
             (Some(&(u, _)), None) => (u, true),
@@ -4080,22 +4101,8 @@ impl Machine {
                 NotifyAccess::Exec => "exec",
                 NotifyAccess::All => "all",
             };
-            let now = self.now;
-            let (said, unsaid) = &mut self.slots[u].rare_mut().refusals;
-            if said.is_some_and(|at| now.saturating_sub(at) < REFUSALS_SAID_EVERY) {
-                *unsaid += 1;
-                return;
-            }
-            let more = match std::mem::take(unsaid) {
-                0 => String::new(),
-                n => format!("; {n} more refused before it"),
-            };
-            *said = Some(now);
-            self.log(
-                Level::Warning,
-                u,
-                format!("notification from pid {pid} refused (NotifyAccess={access}){more}"),
-            );
+            let why = format!("notification from pid {pid} refused (NotifyAccess={access})");
+            self.say_for_notify(u, Level::Warning, why);
             return;
         }
         let (mut ready, mut reloading, mut stopping) = (false, false, false);
@@ -4115,21 +4122,27 @@ impl Machine {
                 }
                 "MAINPID" => match value.parse::<u32>() {
                     Ok(p) if p > 0 => match self.other_owner(u, p) {
-                        Some(owner) => self.log(
-                            Level::Warning,
+                        Some(owner) => self.say_for_notify(
                             u,
+                            Level::Warning,
                             format!("MAINPID={p} ignored: it is a process of {owner}"),
                         ),
                         None => self.set_main_pid(u, p),
                     },
-                    _ => self.log(Level::Warning, u, format!("invalid MAINPID={value}")),
+                    _ => self.say_for_notify(u, Level::Warning, format!("invalid MAINPID={value}")),
                 },
                 "ERRNO" => match value.parse::<i32>() {
                     Ok(n) if n >= 0 => {
-                        self.slots[u].rare_mut().status_errno = Some(n);
-                        self.log(Level::Info, u, format!("service reports errno {n}"));
+                        let old = self.slots[u].rare_mut().status_errno.replace(n);
+                        if old != Some(n) {
+                            self.say_for_notify(
+                                u,
+                                Level::Info,
+                                format!("service reports errno {n}"),
+                            );
+                        }
                     }
-                    _ => self.log(Level::Warning, u, format!("invalid ERRNO={value}")),
+                    _ => self.say_for_notify(u, Level::Warning, format!("invalid ERRNO={value}")),
                 },
                 "WATCHDOG" if value == "1" => self.reset_watchdog(u),
                 "WATCHDOG" if value == "trigger" => watchdog_trigger = true,
@@ -4139,7 +4152,10 @@ impl Machine {
                             Some(Duration::from_micros(us));
                         self.reset_watchdog(u);
                     }
-                    Err(_) => self.log(Level::Warning, u, format!("invalid WATCHDOG_USEC={value}")),
+                    Err(_) => {
+                        let why = format!("invalid WATCHDOG_USEC={value}");
+                        self.say_for_notify(u, Level::Warning, why);
+                    }
                 },
                 "EXTEND_TIMEOUT_USEC" => {
                     extend = value.parse::<u64>().ok().map(Duration::from_micros);

@@ -391,10 +391,48 @@ fn refused_notifications_are_said_once_a_second_with_a_count() {
     assert_eq!(
         refused(&mut h),
         vec![format!(
-            "notification from pid {pid} refused (NotifyAccess=none); 1000 more refused before it"
+            "notification from pid {pid} refused (NotifyAccess=none); 1000 more not said before it"
         )]
     );
     assert_eq!(h.state("n.service"), State::Starting);
+}
+
+/// Security review: every accepted `ERRNO=` was a line, and one datagram
+/// may carry hundreds: five of them from a service running as nobody pushed
+/// every other unit's history out of the manager's ring. The lines a
+/// unit's notifications make share the refusals' once a second now, and an
+/// errno is said only when it changes.
+#[test]
+fn the_lines_notifications_make_are_said_once_a_second() {
+    let mut h = H::new(vec![
+        service("n.service")
+            .ty(ServiceType::Notify)
+            .timeout_start(None),
+    ]);
+    h.start("n.service");
+    let pid = h.expect_spawn("n.service", Role::Main(0));
+    h.take();
+    let mut flood: Vec<(&str, &str)> = Vec::new();
+    for n in 0..250 {
+        flood.push(("ERRNO", if n % 2 == 0 { "1" } else { "2" }));
+        flood.push(("ERRNO", "x"));
+        flood.push(("MAINPID", "-1"));
+        flood.push(("WATCHDOG_USEC", "y"));
+    }
+    h.notify(pid, &flood);
+    assert_eq!(logs(&h.take()), ["service reports errno 1"]);
+    h.notify(pid, &flood);
+    assert!(logs(&h.take()).is_empty());
+    h.at(ms(1500));
+    h.notify(pid, &[("ERRNO", "3")]);
+    assert_eq!(
+        logs(&h.take()),
+        ["service reports errno 3; 1999 more not said before it"]
+    );
+    // The same errno again is no news.
+    h.at(ms(3000));
+    h.notify(pid, &[("ERRNO", "3")]);
+    assert!(logs(&h.take()).is_empty());
 }
 
 /// Review finding: after the main process ended during ExecStartPost=, the
