@@ -95,9 +95,10 @@ verbs:
                                every unit file of the configuration directories (those
                                a pattern matches) with its state as is-enabled says it,
                                or alias; exit 1 when none is listed
-  is-enabled NAME... [-q]      enabled, disabled, static, alias, generated, masked, bad or
+  is-enabled NAME... [-q]      enabled, disabled, static, indirect (a template whose
+                               instance is enabled), alias, generated, masked, bad or
                                not-found for each unit; exit 0 when one is enabled,
-                               static, alias or generated
+                               static, indirect, alias or generated
   verify PATH...               check unit files and directories offline; errors and warnings
                                with file:line, a command whose program cannot be run
                                included (exit 1 when there is an error)

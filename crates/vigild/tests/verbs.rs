@@ -764,6 +764,31 @@ fn list_unit_files_lists_each_file_with_its_state() {
     );
 }
 
+/// `is-enabled` of a template whose instance is enabled says systemctl's
+/// `indirect`, exit 0 as for `enabled` (it said `disabled`, exit 1);
+/// list-unit-files says the same; with the instance disabled again the
+/// template is `disabled`, exit 1.
+#[test]
+fn a_template_whose_instance_is_enabled_is_indirect() {
+    let (m, _lib) = with_vendor_units(&[(
+        "foo@.service",
+        &sleeper("[Install]\nWantedBy=default.target\n"),
+    )]);
+    m.vigil_ok(&["enable", "-q", "foo@x.service"]);
+    for name in ["foo@.service", "foo@"] {
+        let out = m.vigil(&["is-enabled", name]);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "indirect\n", "{name}");
+    }
+    assert_eq!(m.vigil_ok(&["is-enabled", "foo@x"]), "enabled\n");
+    let out = m.vigil_ok(&["list-unit-files", "foo@*"]);
+    assert!(out.contains("foo@.service  indirect\n"), "{out}");
+    m.vigil_ok(&["disable", "-q", "foo@x.service"]);
+    let out = m.vigil(&["is-enabled", "foo@"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "disabled\n");
+}
+
 /// A tester's finding: a unit `waiting` said nothing of what for. The status
 /// names the units its start waits for, until they have settled.
 #[test]
