@@ -685,3 +685,29 @@ fn condition_and_assert_results_say_the_last_check() {
     assert_eq!(get(&p, "AssertResult"), "no");
     assert!(!has(&p, "ConditionTimestamp") && !has(&p, "AssertTimestamp"));
 }
+
+/// An instance is named by each alias of its template too, as systemd
+/// names it: `bar@.service` a link to `foo@.service` (or `Alias=` of the
+/// template enabled) gives `foo@x.service` the name `bar@x.service`, before
+/// and after the instance is loaded; the template alias's instance finds
+/// the same unit.
+#[test]
+fn an_instance_is_named_by_its_templates_aliases() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        ("foo@.service", &sleeper("")),
+    ]);
+    std::os::unix::fs::symlink("foo@.service", m.config.join("bar@.service")).unwrap();
+    m.vigil_ok(&["sync"]);
+    let names = |name: &str| m.vigil_ok(&["show", "-p", "Names", "--value", name]);
+    // Read from the template, not loaded yet.
+    assert_eq!(names("foo@x"), "foo@x.service bar@x.service\n");
+    m.vigil_ok(&["start", "foo@x"]);
+    assert_eq!(names("foo@x"), "foo@x.service bar@x.service\n");
+    assert_eq!(
+        m.vigil_ok(&["show", "-p", "Id,Names", "bar@x"]),
+        "Id=foo@x.service\nNames=foo@x.service bar@x.service\n"
+    );
+    // Another template's instance and a plain unit gain nothing.
+    assert_eq!(names("default.target"), "default.target\n");
+}
