@@ -1149,6 +1149,7 @@ impl Daemon {
         added.sort();
         changed.sort();
         let now = self.now();
+        self.engine.set_masked(self.masked.keys().cloned());
         self.engine.load(now, set.units, broken);
         self.history.retain(|name, _| self.engine.contains(name));
         (self.procs.last_main_invocations).retain(|name, _| self.engine.contains(name));
@@ -2046,7 +2047,7 @@ impl Daemon {
                 // A unit whose file went is forgotten as it goes down: its
                 // jobs settle by this state, as later they could not.
                 if self.engine.state(&unit).is_none() {
-                    self.clients.settle_forgotten(&unit, state, reason.as_ref());
+                    (self.clients).settle_forgotten(&self.engine, &unit, state, reason.as_ref());
                 }
                 self.on_state_for_sockets(&unit, state);
                 // Whether the unit was up or on its way (not a start that
@@ -2125,7 +2126,7 @@ impl Daemon {
             }
             Action::StartFailed { unit, why } => {
                 let state = self.state_or(&unit, State::Running);
-                self.clients.fail_starts(&unit, state, &why);
+                self.clients.fail_starts(&self.engine, &unit, state, &why);
             }
             Action::ReloadEnded { unit, failure } => {
                 // The engine has put the unit back (running or exited) by now.

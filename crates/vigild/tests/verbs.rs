@@ -712,6 +712,69 @@ fn mask_is_refused_to_a_user_who_may_only_read() {
     assert!(fs::symlink_metadata(m.config.join("svc.service")).is_err());
 }
 
+/// A start that requires a masked unit fails (exit 1, nothing started) and
+/// says the unit is masked, as systemctl's `Unit bar.service is masked.`:
+/// in the answer, the status and the unit's log, where it said "not found".
+/// An instance of a masked template is masked too; a name no file has is
+/// still "not found"; an isolate and a restart are refused saying so.
+#[test]
+fn a_start_that_requires_a_masked_unit_says_it_is_masked() {
+    let needs =
+        |what: &str| format!("[Unit]\nRequires={what}\n[Service]\nExecStart=/bin/sleep 1000\n");
+    let (m, _lib) = with_vendor_units(&[
+        ("bar.service", &sleeper("")),
+        ("tpl@.service", &sleeper("")),
+        ("app.service", &needs("bar.service")),
+        ("inst.service", &needs("tpl@x.service")),
+        ("lost.service", &needs("nowhere.service")),
+        (
+            "iso.target",
+            "[Unit]\nAllowIsolate=yes\nRequires=bar.service\n",
+        ),
+    ]);
+    m.vigil_ok(&["mask", "-q", "bar", "tpl@"]);
+    let out = m.vigil(&["start", "app"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(
+        stderr(&out),
+        "vigil: app.service: inactive (dependency failed: bar.service is masked)\n"
+    );
+    assert!(!ever_changed(&m, "bar.service"));
+    m.wait_log("app.service", "required unit bar.service is masked");
+    let status = text(&m.vigil(&["status", "app"]));
+    assert!(!status.contains("not found"), "{status}");
+    assert_eq!(
+        m.status_json("app.service")["reason"],
+        "dependency failed: bar.service is masked"
+    );
+    let out = m.vigil(&["start", "inst"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("dependency failed: tpl@x.service is masked"),
+        "{}",
+        text(&out)
+    );
+    m.wait_log("inst.service", "required unit tpl@x.service is masked");
+    let out = m.vigil(&["start", "lost"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("dependency failed: nowhere.service not found"),
+        "{}",
+        text(&out)
+    );
+    let out = m.vigil(&["isolate", "iso"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("dependency failed: bar.service is masked"),
+        "{}",
+        text(&out)
+    );
+    // Unmasked, the same start works: nothing was kept of the mask.
+    m.vigil_ok(&["unmask", "-q", "bar"]);
+    m.vigil_ok(&["start", "app"]);
+    assert_eq!(m.state("bar.service"), "running");
+}
+
 // --------------------------------------------------------- list-unit-files
 
 /// `list-unit-files`: a line per unit file with its state, systemctl's
