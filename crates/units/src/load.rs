@@ -709,59 +709,7 @@ impl LoadedSet {
     /// alias's, whatever their directories, as systemd's; the winners apply
     /// in file-name order.
     fn dropins_for(&self, unit_name: &str) -> Vec<PathBuf> {
-        // (owner, specificity, an alias's): the unit's own names first.
-        let mut keys: Vec<(String, usize, bool)> = vec![(unit_name.to_string(), 0, false)];
-        // Drop-ins written for an alias apply to the unit it names, as in systemd.
-        keys.extend(
-            self.aliases
-                .iter()
-                .filter(|(_, real)| real.as_str() == unit_name)
-                .map(|(alias, _)| (alias.clone(), 0, true)),
-        );
-        if let Some(t) = name::template_of(unit_name) {
-            // A template alias's drop-ins (`alias@.service.d/`) too.
-            keys.extend(
-                self.aliases
-                    .iter()
-                    .filter(|(_, real)| **real == t)
-                    .map(|(alias, _)| (alias.clone(), 1, true)),
-            );
-            keys.push((t, 1, false));
-        }
-        keys.extend(
-            prefix_dropin_owners(unit_name)
-                .into_iter()
-                .enumerate()
-                .map(|(i, k)| (k, 2 + i, false)),
-        );
-        // File name -> (rank, drop-in); rank (type-wide, an alias's,
-        // directory, specificity): lower wins.
-        type Rank = (bool, bool, usize, usize);
-        let mut by_name: BTreeMap<std::ffi::OsString, (Rank, &DropIn)> = BTreeMap::new();
-        let type_key = name::suffix_of(unit_name).map(|s| s.trim_start_matches('.').to_string());
-        let all = keys
-            .iter()
-            .map(|(k, spec, alias)| (k.as_str(), false, *alias, *spec))
-            .chain(type_key.as_deref().map(|k| (k, true, false, 0)));
-        for (key, type_wide, alias, spec) in all {
-            for d in self.dropins.get(key).into_iter().flatten() {
-                let Some(f) = d.path.file_name() else {
-                    continue;
-                };
-                let rank = (type_wide, alias, d.origin, spec);
-                match by_name.get(f) {
-                    Some((r, _)) if *r <= rank => {}
-                    _ => {
-                        by_name.insert(f.to_os_string(), (rank, d));
-                    }
-                }
-            }
-        }
-        by_name
-            .into_values()
-            .filter(|(_, d)| !d.masked)
-            .map(|(_, d)| d.path.clone())
-            .collect()
+        applicable_dropins(&self.aliases, &self.dropins, unit_name)
     }
 
     /// The references among `refs` whose unit is neither loaded, broken nor
@@ -909,6 +857,161 @@ impl LoadedSet {
             }
         }
         self.add_target_default_deps();
+    }
+}
+
+/// The owners of the drop-in directories of `unit_name` but the type's
+/// (`service.d/`), each with its specificity and whether it is an alias's:
+/// its own name, its aliases', its template's aliases' and its template's,
+/// its prefixes' (see [`LoadedSet::dropins_for`]).
+fn dropin_owners(
+    aliases: &BTreeMap<String, String>,
+    unit_name: &str,
+) -> Vec<(String, usize, bool)> {
+    let mut keys: Vec<(String, usize, bool)> = vec![(unit_name.to_string(), 0, false)];
+    // Drop-ins written for an alias apply to the unit it names, as in systemd.
+    keys.extend(
+        aliases
+            .iter()
+            .filter(|(_, real)| real.as_str() == unit_name)
+            .map(|(alias, _)| (alias.clone(), 0, true)),
+    );
+    if let Some(t) = name::template_of(unit_name) {
+        // A template alias's drop-ins (`alias@.service.d/`) too.
+        keys.extend(
+            aliases
+                .iter()
+                .filter(|(_, real)| **real == t)
+                .map(|(alias, _)| (alias.clone(), 1, true)),
+        );
+        keys.push((t, 1, false));
+    }
+    keys.extend(
+        prefix_dropin_owners(unit_name)
+            .into_iter()
+            .enumerate()
+            .map(|(i, k)| (k, 2 + i, false)),
+    );
+    keys
+}
+
+/// The type-wide drop-in directory's owner of `unit_name` (`service` for
+/// `service.d/`), when its type has one.
+fn type_dropin_owner(unit_name: &str) -> Option<&'static str> {
+    let suffix = name::suffix_of(unit_name)?.trim_start_matches('.');
+    TYPE_DROPIN_OWNERS.iter().copied().find(|t| *t == suffix)
+}
+
+/// [`LoadedSet::dropins_for`] over `dropins` (drop-in directory owner ->
+/// its drop-ins) and `aliases`.
+fn applicable_dropins(
+    aliases: &BTreeMap<String, String>,
+    dropins: &BTreeMap<String, Vec<DropIn>>,
+    unit_name: &str,
+) -> Vec<PathBuf> {
+    let keys = dropin_owners(aliases, unit_name);
+    // File name -> (rank, drop-in); rank (type-wide, an alias's,
+    // directory, specificity): lower wins.
+    type Rank = (bool, bool, usize, usize);
+    let mut by_name: BTreeMap<std::ffi::OsString, (Rank, &DropIn)> = BTreeMap::new();
+    let all = keys
+        .iter()
+        .map(|(k, spec, alias)| (k.as_str(), false, *alias, *spec))
+        .chain(type_dropin_owner(unit_name).map(|k| (k, true, false, 0)));
+    for (key, type_wide, alias, spec) in all {
+        for d in dropins.get(key).into_iter().flatten() {
+            let Some(f) = d.path.file_name() else {
+                continue;
+            };
+            let rank = (type_wide, alias, d.origin, spec);
+            match by_name.get(f) {
+                Some((r, _)) if *r <= rank => {}
+                _ => {
+                    by_name.insert(f.to_os_string(), (rank, d));
+                }
+            }
+        }
+    }
+    by_name
+        .into_values()
+        .filter(|(_, d)| !d.masked)
+        .map(|(_, d)| d.path.clone())
+        .collect()
+}
+
+/// The drop-ins that apply to `unit_name` in `dirs` now, in the order they
+/// apply, as [`load_dirs`] would find them with `aliases`: only the unit's
+/// own drop-in directories are read (`NAME.d/`, its aliases', template's,
+/// prefixes' and type's in each directory), not the whole of `dirs`. What
+/// the manager compares with the drop-ins a unit was read with, to tell it
+/// needs a reload (systemd's NeedDaemonReload=).
+pub fn dropins_now(
+    dirs: &[PathBuf],
+    aliases: &BTreeMap<String, String>,
+    unit_name: &str,
+) -> Vec<PathBuf> {
+    let owners: Vec<String> = (dropin_owners(aliases, unit_name).into_iter())
+        .map(|(owner, _, _)| owner)
+        .chain(type_dropin_owner(unit_name).map(String::from))
+        .collect();
+    let mut scan = Scan::default();
+    for (origin, dir) in dirs.iter().enumerate() {
+        for owner in &owners {
+            scan.scan_dropin_dir(owner, &dir.join(format!("{owner}.d")), origin);
+        }
+    }
+    let dropins = scan.into_dropins();
+    applicable_dropins(aliases, &dropins, unit_name)
+}
+
+/// Where a template is defined, as `vigil cat foo@.service` prints it: a
+/// template is no unit (the loader reads its file only for its instances),
+/// so this is found from the directories, as systemctl cat finds one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateFiles {
+    /// `name` (an alias's template resolved) is read from `file`, with
+    /// `dropins` in the order they apply: its own `foo@.service.d/`, its
+    /// aliases', its prefixes', the type's.
+    Found {
+        name: String,
+        file: PathBuf,
+        dropins: Vec<PathBuf>,
+    },
+    /// A link to /dev/null or an empty file: `link`.
+    Masked {
+        name: String,
+        link: PathBuf,
+    },
+    NotFound {
+        name: String,
+    },
+}
+
+/// The file and drop-ins of the template `template` (`foo@.service`, or
+/// an alias of one) in `dirs`, the first directory first, as [`load_dirs`]
+/// would read them; only the directories are listed, no unit file is read.
+pub fn template_files(dirs: &[PathBuf], template: &str) -> TemplateFiles {
+    let mut scan = scan_dirs(dirs);
+    scan.finish_aliases();
+    let name = resolve_alias(&scan.aliases, template);
+    let empty = |p: &Path| fs::metadata(p).is_ok_and(|m| m.len() == 0);
+    let link = scan.masked.get(&name).cloned().or_else(|| {
+        (scan.files.get(&name))
+            .filter(|e| e.format == FileFormat::UnitFile && empty(&e.path))
+            .map(|e| e.path.clone())
+    });
+    if let Some(link) = link {
+        return TemplateFiles::Masked { name, link };
+    }
+    let Some(file) = scan.files.get(&name).map(|e| e.path.clone()) else {
+        return TemplateFiles::NotFound { name };
+    };
+    let aliases = std::mem::take(&mut scan.aliases);
+    let dropins = applicable_dropins(&aliases, &scan.into_dropins(), &name);
+    TemplateFiles::Found {
+        name,
+        file,
+        dropins,
     }
 }
 
@@ -1562,6 +1665,13 @@ impl Scan {
         }
     }
 
+    /// The drop-ins found, by owner, as [`LoadedSet::dropins`] has them.
+    fn into_dropins(self) -> BTreeMap<String, Vec<DropIn>> {
+        (self.dropins.into_iter())
+            .map(|(k, v)| (k, v.into_values().collect()))
+            .collect()
+    }
+
     fn into_set(mut self, ctx: &SpecifierContext) -> LoadedSet {
         self.finish_aliases();
         let mut set = LoadedSet {
@@ -1571,8 +1681,7 @@ impl Scan {
             unsupported: self.unsupported,
             wants_dirs: self.wants,
             requires_dirs: self.requires,
-            dropins: self
-                .dropins
+            dropins: std::mem::take(&mut self.dropins)
                 .into_iter()
                 .map(|(k, v)| (k, v.into_values().collect()))
                 .collect(),
@@ -1604,6 +1713,11 @@ impl Scan {
 /// A directory given twice, or under two names (`/lib` is a symlink to
 /// `/usr/lib` on a merged-/usr system), is read once, at its first place.
 pub fn load_dirs(dirs: &[PathBuf], ctx: &SpecifierContext) -> LoadedSet {
+    scan_dirs(dirs).into_set(ctx)
+}
+
+/// Lists the directories as [`load_dirs`] does, each once.
+fn scan_dirs(dirs: &[PathBuf]) -> Scan {
     let mut scan = Scan::default();
     let mut seen: BTreeSet<PathBuf> = BTreeSet::new();
     for (i, d) in dirs.iter().enumerate() {
@@ -1613,7 +1727,7 @@ pub fn load_dirs(dirs: &[PathBuf], ctx: &SpecifierContext) -> LoadedSet {
         }
         scan.scan_dir(d, i);
     }
-    scan.into_set(ctx)
+    scan
 }
 
 /// Loads the given files and directories (for `vigil verify`): directories as

@@ -30,7 +30,8 @@ verbs:
                                -a: the empty ones too;
                                a name with no unit is LoadState=not-found, exit 0
   cat NAME...                  print the unit's file and the drop-ins applied over it,
-                               each under '# PATH'; exit 1 for a name with no file
+                               each under '# PATH' (a template's too: foo@); exit 1 for
+                               a name with no file
   start NAME... [--no-block]   start units (and what they require); waits until they settle
   stop NAME... [--no-block]    stop units (and what requires them)
   restart NAME... [--no-block]

@@ -503,6 +503,55 @@ fn cat_of_a_unit_without_a_file_names_it_and_exits_1() {
     );
 }
 
+/// `cat` of a template (`foo@`, `foo@.service`, or an alias of it) prints
+/// its file and the drop-ins that apply to it, as systemctl cat does (it
+/// was refused: a template is no unit); a drop-in of another directory
+/// comes under its own path; a template no directory has, or masked, is
+/// said, exit 1, the others printed all the same.
+#[test]
+fn cat_prints_a_templates_file_and_drop_ins() {
+    let template = "[Service]\nExecStart=/bin/sleep %i\n";
+    let (m, lib) = with_vendor_units(&[
+        ("w@.service", template),
+        ("w@.service.d/10-lib.conf", "[Unit]\nDescription=lib\n"),
+    ]);
+    let (c, l) = (
+        m.config.display().to_string(),
+        lib.path().display().to_string(),
+    );
+    harness::write_file(
+        &m.config.join("w@.service.d/20-etc.conf"),
+        "[Unit]\nDescription=etc",
+    );
+    std::os::unix::fs::symlink(lib.path().join("w@.service"), m.config.join("v@.service")).unwrap();
+    std::os::unix::fs::symlink("/dev/null", m.config.join("gone@.service")).unwrap();
+    let printed = format!(
+        "# {l}/w@.service\n{template}\n# {l}/w@.service.d/10-lib.conf\n[Unit]\nDescription=lib\n\
+         \n# {c}/w@.service.d/20-etc.conf\n[Unit]\nDescription=etc\n"
+    );
+    for name in ["w@", "w@.service", "v@"] {
+        let out = m.vigil(&["cat", name]);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), printed, "{name}");
+        assert!(out.stderr.is_empty(), "{name}: {}", text(&out));
+    }
+    // With a unit, an empty line between them, each once.
+    let out = m.vigil_ok(&["cat", "w@", "default.target", "v@"]);
+    assert_eq!(out, format!("{printed}\n# {c}/default.target\n[Unit]\n"));
+    let out = m.vigil(&["cat", "nope@", "w@", "gone@"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), printed);
+    let said = stderr(&out);
+    assert!(
+        said.contains("vigil: no files found for nope@.service: no such unit\n"),
+        "{said}"
+    );
+    assert!(
+        said.contains("no files found for gone@.service: unit gone@.service is masked"),
+        "{said}"
+    );
+}
+
 // ------------------------------------------------- enable and disable say
 
 /// `enable` and `disable` say each link they made or removed, on stderr, in

@@ -1550,3 +1550,57 @@ fn hidden_and_backup_files_are_passed_over_in_silence() {
     assert_eq!(env, &[("A".to_string(), "1".to_string())]);
     assert_eq!(set.get("app.target").unwrap().deps.wants, ["web.service"]);
 }
+
+/// `vigil cat foo@.service`: a template's file and the drop-ins that apply
+/// to it (its own, its alias's, the type's), the first directory's file
+/// winning; an alias finds its template; a masked or empty template and
+/// an unknown one are said so. What `dropins_for` of an instance sees is
+/// the template's and the instance's own.
+#[test]
+fn template_files_are_found_as_the_loader_finds_them() {
+    let etc = TempDir::new("tplfiles-etc");
+    let lib = TempDir::new("tplfiles-lib");
+    let t = "[Service]\nExecStart=/bin/true\n";
+    let file = lib.write("foo@.service", t);
+    let own = etc.write("foo@.service.d/a.conf", "[Unit]\n");
+    let by_alias = lib.write("bar@.service.d/b.conf", "[Unit]\n");
+    let typewide = lib.write("service.d/c.conf", "[Unit]\n");
+    lib.write("service.d/a.conf", "[Unit]\n");
+    etc.link("bar@.service", &file.display().to_string());
+    etc.link("gone@.service", "/dev/null");
+    let empty = lib.write("empty@.service", "");
+    let dirs = [etc.path(), lib.path()];
+    let found = TemplateFiles::Found {
+        name: "foo@.service".into(),
+        file: file.clone(),
+        dropins: vec![own.clone(), by_alias.clone(), typewide.clone()],
+    };
+    assert_eq!(template_files(&dirs, "foo@.service"), found);
+    assert_eq!(template_files(&dirs, "bar@.service"), found);
+    assert_eq!(
+        template_files(&dirs, "gone@.service"),
+        TemplateFiles::Masked {
+            name: "gone@.service".into(),
+            link: etc.path().join("gone@.service")
+        }
+    );
+    assert_eq!(
+        template_files(&dirs, "empty@.service"),
+        TemplateFiles::Masked {
+            name: "empty@.service".into(),
+            link: empty
+        }
+    );
+    assert_eq!(
+        template_files(&dirs, "nope@.service"),
+        TemplateFiles::NotFound {
+            name: "nope@.service".into()
+        }
+    );
+    // An instance's, read from its own directories only, match the loader's.
+    let inst = etc.write("foo@x.service.d/z.conf", "[Unit]\n");
+    let set = load_dirs(&dirs, &ctx());
+    let now = dropins_now(&dirs, &set.aliases, "foo@x.service");
+    assert_eq!(now, set.dropins_of("foo@x.service"));
+    assert_eq!(now, [own, by_alias, typewide, inst]);
+}
