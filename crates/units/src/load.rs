@@ -130,47 +130,130 @@ pub struct LoadedSet {
     /// Unit files of a type vigil does not load yet (`.timer`, `.mount`...), by
     /// name: each is warned about once, and a reference to one is not "not found".
     pub unsupported: BTreeSet<String>,
-    /// What each unit read from a file (loaded or broken) was read from, as
-    /// one number ([`FilesRead`]): the path and bytes of its file (a
-    /// template's, for an instance) and of each drop-in, in the order
-    /// applied. The same number at two loads means the same files; a unit
-    /// whose definition differs only through other units (a target's implicit
-    /// `After=` on a service it wants, which goes while that service is
-    /// broken) keeps its number. Units without a file (built in) have none.
-    pub files_read: HashMap<String, u64>,
+    /// What each unit read from a file (loaded or broken) was read from
+    /// ([`FilesRead`]): its file (a template's, for an instance) and each
+    /// drop-in, in the order applied. Units without a file (built in) have
+    /// none.
+    pub files_read: HashMap<String, FilesRead>,
 }
 
-/// A digest of the files a unit is read from ([`LoadedSet::files_read`]).
-/// Not kept across managers: std's SipHash is only stable within one build.
-#[derive(Default)]
-struct FilesRead(std::hash::DefaultHasher);
+/// The files a unit was read from ([`LoadedSet::files_read`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilesRead {
+    /// One number for the paths and bytes of the files, in order: the same
+    /// number at two loads means the same files, so a sync lists as changed
+    /// only a unit whose own files changed (a unit whose definition differs
+    /// only through other units, as a target's implicit `After=` on a service
+    /// it wants, which goes while that service is broken, keeps its number).
+    /// Not kept across managers: std's SipHash is only stable within one
+    /// build.
+    pub digest: u64,
+    /// The unit's file as it was when read (its [`FileStamp`]; None when it
+    /// could not be looked at).
+    pub file: (PathBuf, Option<FileStamp>),
+    /// The drop-ins applied over it, in order, each as it was when read;
+    /// None when there were none to apply (a YAML unit, a unit file that
+    /// could not be read).
+    pub dropins: Option<Vec<(PathBuf, Option<FileStamp>)>>,
+}
 
 impl FilesRead {
+    /// Whether the files differ now from when they were read, as systemd's
+    /// NeedDaemonReload= tells: the unit's file or a drop-in changed
+    /// (another inode, size or modification time), went, or came back; or
+    /// the drop-ins that apply now (`dropins_now`, [`dropins_now`]) are not
+    /// those read. A stat of each file; nothing is read.
+    pub fn changed_since(&self, dropins_now: Option<&[PathBuf]>) -> bool {
+        let same = |(path, stamp): &(PathBuf, Option<FileStamp>)| FileStamp::now(path) == *stamp;
+        let read = self.dropins.as_deref().unwrap_or_default();
+        let listed = dropins_now.is_some_and(|now| !read.iter().map(|(p, _)| p).eq(now));
+        !same(&self.file) || listed || !read.iter().all(same)
+    }
+}
+
+/// What tells a file changed without reading it: its device and inode (an
+/// editor that writes a new file and renames it over the old), size and
+/// modification time (to the nanosecond), as a stat gives them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+}
+
+impl FileStamp {
+    fn of(meta: &fs::Metadata) -> FileStamp {
+        use std::os::unix::fs::MetadataExt;
+        FileStamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+        }
+    }
+
+    /// The file at `path` as it is now (a link followed, as a read follows
+    /// it); None when it cannot be looked at (gone).
+    pub fn now(path: &Path) -> Option<FileStamp> {
+        fs::metadata(path).ok().map(|m| FileStamp::of(&m))
+    }
+}
+
+/// What reads a unit's files, making their [`FilesRead`].
+#[derive(Default)]
+struct Reader {
+    hasher: std::hash::DefaultHasher,
+    files: Vec<(PathBuf, Option<FileStamp>)>,
+}
+
+impl Reader {
     fn file(&mut self, path: &Path, bytes: &[u8]) {
         use std::hash::Hash;
-        path.hash(&mut self.0);
-        bytes.hash(&mut self.0);
+        path.hash(&mut self.hasher);
+        bytes.hash(&mut self.hasher);
     }
 
     /// A file that could not be read counts by its error: one made readable
     /// again is a change.
     fn unreadable(&mut self, path: &Path, e: &std::io::Error) {
         self.file(path, e.to_string().as_bytes());
-        std::hash::Hash::hash(&u8::MAX, &mut self.0);
+        std::hash::Hash::hash(&u8::MAX, &mut self.hasher);
     }
 
-    /// Reads `path` (see [`read_bytes`]), counting what it read or why not.
+    /// Reads `path`, counting what it read or why not, and noting the file
+    /// as it was (from the descriptor read, so the stamp is of the bytes
+    /// read; a stat when the read failed). A regular file's bytes only, up
+    /// to [`FILE_MAX`], opened without waiting
+    /// ([`crate::files::read_regular`]: a FIFO named `x.service` would stop
+    /// the manager in its open for ever).
     fn read(&mut self, path: &Path) -> std::io::Result<Vec<u8>> {
-        let read = read_bytes(path);
-        match &read {
-            Ok(bytes) => self.file(path, bytes),
-            Err(e) => self.unreadable(path, e),
-        }
-        read
+        let read = crate::files::read_regular(path, FILE_MAX);
+        let stamp = match &read {
+            Ok((bytes, meta)) => {
+                self.file(path, bytes);
+                Some(FileStamp::of(meta))
+            }
+            Err(e) => {
+                self.unreadable(path, e);
+                FileStamp::now(path)
+            }
+        };
+        self.files.push((path.to_path_buf(), stamp));
+        read.map(|(bytes, _)| bytes)
     }
 
-    fn finish(&self) -> u64 {
-        std::hash::Hasher::finish(&self.0)
+    /// What was read: the first file the unit's, the others its drop-ins
+    /// (`dropins`: whether drop-ins were looked for).
+    fn finish(self, dropins: bool) -> FilesRead {
+        let digest = std::hash::Hasher::finish(&self.hasher);
+        let mut files = self.files.into_iter();
+        let file = files.next().unwrap_or_default();
+        FilesRead {
+            digest,
+            file,
+            dropins: dropins.then(|| files.collect()),
+        }
     }
 }
 
@@ -583,12 +666,12 @@ impl LoadedSet {
         ctx: &SpecifierContext,
     ) -> Vec<Diagnostic> {
         let mut read_errors = Vec::new();
-        let mut files_read = FilesRead::default();
+        let mut files_read = Reader::default();
         let bytes = match files_read.read(path) {
             Ok(b) => b,
             Err(e) => {
                 self.files_read
-                    .insert(unit_name.to_string(), files_read.finish());
+                    .insert(unit_name.to_string(), files_read.finish(false));
                 let d = Diagnostic::error(path, 0, format!("cannot read unit file: {e}"));
                 self.push_broken(unit_name, path, reason_of(&d));
                 self.diagnostics.push(d.clone());
@@ -621,7 +704,7 @@ impl LoadedSet {
             }
         }
         self.files_read
-            .insert(unit_name.to_string(), files_read.finish());
+            .insert(unit_name.to_string(), files_read.finish(true));
         let sources: Vec<Source<'_>> = dropin_texts
             .iter()
             .map(|(p, t)| Source { path: p, text: t })
@@ -654,10 +737,10 @@ impl LoadedSet {
     }
 
     fn load_yaml(&mut self, unit_name: &str, path: &Path) {
-        let mut files_read = FilesRead::default();
+        let mut files_read = Reader::default();
         let read = files_read.read(path);
         self.files_read
-            .insert(unit_name.to_string(), files_read.finish());
+            .insert(unit_name.to_string(), files_read.finish(false));
         let text = match read {
             Ok(bytes) => String::from_utf8(bytes),
             Err(e) => {
@@ -1077,13 +1160,6 @@ fn text_of(path: &Path, bytes: Vec<u8>, warnings: &mut Vec<Diagnostic>) -> Strin
         }
     }
     text
-}
-
-/// A file's bytes: a regular file's only, up to [`FILE_MAX`], opened without
-/// waiting ([`crate::files::read_regular`]: a FIFO named `x.service` would
-/// stop the manager in its open for ever).
-fn read_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
-    crate::files::read_regular(path, FILE_MAX).map(|(bytes, _)| bytes)
 }
 
 /// The most a unit file, drop-in or YAML file may hold: far more than any

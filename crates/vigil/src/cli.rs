@@ -19,7 +19,10 @@ verbs:
                                exit 0 when one is active or reloading, else 3;
                                -q: the exit code only
   is-failed NAME... [-q]       the same; exit 0 when one is failed, else 1
-  status NAME... [-n LINES]    state, reason, PID, restarts, last exit, status text, log tail
+  status NAME... [-n LINES]    state, reason, PID, restarts, last exit, status text, log tail;
+                               a warning on stderr when its files changed on disk since
+                               they were read (vigil sync reads them; show's
+                               NeedDaemonReload=yes)
   show [NAME...] [-p PROP[,PROP...]] [-P PROP] [--value] [-a]
                                each unit's properties as systemctl show prints them,
                                Key=Value a line, a blank line between units (systemd's

@@ -696,7 +696,7 @@ fn cat(socket: Option<std::path::PathBuf>, names: &[String]) -> Exit {
                                 .chain(&dropins)
                                 .map(|p| p.display().to_string())
                                 .collect();
-                            if !print_files(&files, &mut first) {
+                            if !print_files(&files, &mut first, None) {
                                 exit = Exit::Failed;
                             }
                         }
@@ -731,7 +731,18 @@ fn cat(socket: Option<std::path::PathBuf>, names: &[String]) -> Exit {
                 exit = Exit::Failed;
                 continue;
             }
-            if !print_files(&files, &mut first) {
+            // What is printed is the files as they are now, not what is
+            // loaded: said first, as systemctl cat says it.
+            let outdated = unit.need_daemon_reload.then(|| {
+                format!(
+                    "# Warning: {} changed on disk, the version vigil has loaded is outdated.\n\
+                     # This output shows the current version of the unit's original fragment and drop-in files.\n\
+                     # If fragments or drop-ins were added or removed, they are not properly reflected in this output.\n\
+                     # Run 'vigil sync' to reload units.",
+                    unit.name
+                )
+            });
+            if !print_files(&files, &mut first, outdated.as_deref()) {
                 exit = Exit::Failed;
             }
         }
@@ -740,13 +751,18 @@ fn cat(socket: Option<std::path::PathBuf>, names: &[String]) -> Exit {
 }
 
 /// Prints each of `files` under `# PATH`, after an empty line unless it is
-/// the `first` printed; false when one could not be read (said).
-fn print_files(files: &[String], first: &mut bool) -> bool {
+/// the `first` printed, with `warning` on stderr before them; false when one
+/// could not be read (said).
+fn print_files(files: &[String], first: &mut bool, warning: Option<&str>) -> bool {
     let mut ok = true;
     let mut out = crate::out::stdout();
-    for path in files {
+    for (i, path) in files.iter().enumerate() {
         if !std::mem::take(first) {
             let _ = writeln!(out);
+        }
+        if let Some(warning) = warning.filter(|_| i == 0) {
+            let _ = out.flush();
+            eprintln!("{warning}");
         }
         let _ = writeln!(out, "# {path}");
         match std::fs::read(path) {

@@ -2114,6 +2114,7 @@ impl Daemon {
             listen: model.as_ref().map(|m| listen_lines(m)).unwrap_or_default(),
             triggers: model.as_ref().and_then(|m| triggers(m)),
             triggered_by: sockets.of(name),
+            need_daemon_reload: self.need_daemon_reload(name),
             logs: self.logs.tail(&Select::Unit(name.to_string()), lines),
         })
     }
@@ -2180,6 +2181,8 @@ impl Daemon {
             listen,
             triggers,
             triggered_by,
+            // Read now: nothing loaded to be outdated.
+            need_daemon_reload: false,
         }
     }
 

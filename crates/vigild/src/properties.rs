@@ -557,6 +557,7 @@ impl Daemon {
             can_reload: service.is_some_and(|s| !s.exec_reload.is_empty() || s.notify_reload),
             refuse_manual_start: def.refuse_manual_start,
             refuse_manual_stop: def.refuse_manual_stop,
+            need_daemon_reload: self.need_daemon_reload(name),
         }
     }
 
@@ -616,6 +617,7 @@ impl Daemon {
         UnitProperties {
             name: name.to_string(),
             names: vec![name.to_string()],
+            need_daemon_reload: self.need_daemon_reload(name),
             load_state: if masked { "masked" } else { "not-found" }.into(),
             load_error: Some(self.unknown_unit(name)),
             state: State::Inactive.to_string(),

@@ -552,6 +552,64 @@ fn cat_prints_a_templates_file_and_drop_ins() {
     );
 }
 
+/// A unit whose file changed on disk since it was read: `status` warns on
+/// stderr, after the unit, in systemctl's words with vigil's verb (its
+/// exit code unchanged), and `cat` says what it prints is not what is
+/// loaded before printing the files as they are now; after `vigil sync`,
+/// neither. `--json status` has `need_daemon_reload`.
+#[test]
+fn status_and_cat_warn_of_a_unit_file_changed_on_disk() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=web.service\n"),
+        ("web.service", &sleeper("")),
+        ("other.service", &sleeper("")),
+    ]);
+    m.wait_state("web.service", "running");
+    let warning = "Warning: The unit file, source configuration file or drop-ins of web.service \
+                   changed on disk. Run 'vigil sync' to reload units.\n";
+    let out = m.vigil(&["status", "web"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(out.stderr.is_empty(), "{}", text(&out));
+    assert!(
+        m.status_json("web.service")
+            .get("need_daemon_reload")
+            .is_none()
+    );
+    harness::write_file(
+        &m.config.join("web.service.d/env.conf"),
+        "[Service]\nEnvironment=A=1\n",
+    );
+    let out = m.vigil(&["status", "web", "other"]);
+    assert_eq!(out.status.code(), Some(3), "other is down: {}", text(&out));
+    assert_eq!(stderr(&out), warning);
+    assert_eq!(m.status_json("web.service")["need_daemon_reload"], true);
+    // The files as they are now, the new drop-in not among them (it is
+    // not what was loaded), and the warning first.
+    let out = m.vigil(&["cat", "web"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let said = stderr(&out);
+    assert!(
+        said.starts_with(
+            "# Warning: web.service changed on disk, the version vigil has loaded is outdated.\n"
+        ),
+        "{said}"
+    );
+    assert!(
+        said.ends_with("# Run 'vigil sync' to reload units.\n"),
+        "{said}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("# {}/web.service\n{}", m.config.display(), sleeper(""))
+    );
+    m.vigil_ok(&["sync"]);
+    for args in [&["status", "web"][..], &["cat", "web"]] {
+        let out = m.vigil(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out));
+        assert!(out.stderr.is_empty(), "{args:?}: {}", text(&out));
+    }
+}
+
 // ------------------------------------------------- enable and disable say
 
 /// `enable` and `disable` say each link they made or removed, on stderr, in

@@ -1604,3 +1604,32 @@ fn template_files_are_found_as_the_loader_finds_them() {
     assert_eq!(now, set.dropins_of("foo@x.service"));
     assert_eq!(now, [own, by_alias, typewide, inst]);
 }
+
+/// What a unit was read from tells, by a stat alone, that its file or a
+/// drop-in changed, went, or came; the digest stays that of the bytes.
+#[test]
+fn files_read_tell_a_change_on_disk() {
+    let d = TempDir::new("filesread");
+    let file = d.write("a.service", "[Service]\nExecStart=/bin/true\n");
+    let dropin = d.write("a.service.d/x.conf", "[Unit]\n");
+    let dirs = [d.path()];
+    let set = load_dirs(&dirs, &ctx());
+    let read = set.files_read.get("a.service").unwrap().clone();
+    assert_eq!(read.file.0, file);
+    let listed: Vec<&PathBuf> = read.dropins.iter().flatten().map(|(p, _)| p).collect();
+    assert_eq!(listed, [&dropin]);
+    let now = || dropins_now(&dirs, &set.aliases, "a.service");
+    assert!(!read.changed_since(Some(&now())));
+    fs::write(&dropin, "[Unit]\nDescription=x\n").unwrap();
+    assert!(read.changed_since(Some(&now())));
+    fs::write(&dropin, "[Unit]\n").unwrap();
+    let again = load_dirs(&dirs, &ctx());
+    let reread = again.files_read.get("a.service").unwrap();
+    assert_eq!(reread.digest, read.digest, "the same bytes");
+    assert!(!reread.changed_since(Some(&now())));
+    d.write("a.service.d/y.conf", "[Unit]\n");
+    assert!(reread.changed_since(Some(&now())));
+    assert!(!reread.changed_since(None), "the drop-ins not compared");
+    fs::remove_file(&file).unwrap();
+    assert!(reread.changed_since(None));
+}
