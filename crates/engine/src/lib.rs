@@ -669,6 +669,20 @@ impl Engine {
         self.machine.load(now, units, broken);
     }
 
+    /// The names the configuration masks, from the same read as the units
+    /// given to [`Engine::load`]: a start that requires one fails saying it
+    /// is masked (`required unit NAME is masked`), not that it is missing.
+    pub fn set_masked(&mut self, masked: impl IntoIterator<Item = String>) {
+        self.machine.set_masked(masked.into_iter().collect());
+    }
+
+    /// Why a unit that a start requires cannot be had, after its name (`NAME
+    /// is masked`, `NAME not found`, `NAME did not load`): what
+    /// `dependency failed: ...` says of it.
+    pub fn unavailable(&self, name: &str) -> String {
+        self.machine.unavailable(name)
+    }
+
     /// Feeds one event. Requests that cannot be honoured return an error and
     /// change nothing.
     pub fn handle(&mut self, now: Time, event: Event) -> Result<(), EngineError> {

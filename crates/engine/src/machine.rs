@@ -923,6 +923,10 @@ pub(crate) struct Machine {
     /// removed units added at a take-over): vigild writes that record for a
     /// successor again only when this moved.
     known_version: u64,
+    /// The names the configuration masks (links to /dev/null, empty files),
+    /// as the manager read them with the units: a requirement on one is
+    /// said masked, as systemd says it, not "not found".
+    masked: HashSet<String>,
 }
 
 /// Every deadline set on a slot (a timeout, a wake, a watchdog), soonest
@@ -1877,7 +1881,8 @@ impl Machine {
             }
             if part && let Some((v, dep)) = self.missing_requirement(u) {
                 if self.graph.missing[v].contains(&dep) {
-                    self.log(Level::Warning, v, format!("required unit {dep} not found"));
+                    let why = self.unavailable(&dep);
+                    self.log(Level::Warning, v, format!("required unit {why}"));
                 }
                 seen.insert(u);
                 self.add_start_job(u, u == root);
@@ -1967,6 +1972,27 @@ impl Machine {
             }
         }
         None
+    }
+
+    /// Why the requirement `dep` ([`Machine::missing_requirement`]) cannot
+    /// be had, after its name: as systemd's `Unit NAME is masked.` and
+    /// `Unit NAME not found.`, or its load error, or its file removed.
+    pub(crate) fn unavailable(&self, dep: &str) -> String {
+        // An instance is masked with its template (`vigil mask foo@`).
+        let template = vigil_units::name::template_of(dep);
+        if self.masked.contains(dep) || template.is_some_and(|t| self.masked.contains(&t)) {
+            return format!("{dep} is masked");
+        }
+        match self.index.get(dep).map(|&d| &self.slots[d]) {
+            Some(s) if s.removed => format!("{dep} is removed (its file is gone)"),
+            Some(s) if s.broken() => format!("{dep} did not load"),
+            _ => format!("{dep} not found"),
+        }
+    }
+
+    /// Sets the names the configuration masks ([`Machine::masked`]).
+    pub(crate) fn set_masked(&mut self, masked: HashSet<String>) {
+        self.masked = masked;
     }
 
     /// A start job for `u`: the `root` of the request, or a unit it pulls in.
@@ -2099,7 +2125,7 @@ impl Machine {
             return Some(self.refuse(root, &format!("load error: {e}")));
         }
         if let Some((_, dep)) = self.missing_requirement(root) {
-            let why = format!("dependency failed: {dep} (not found, masked or broken)");
+            let why = format!("dependency failed: {}", self.unavailable(&dep));
             return Some(self.refuse(root, &why));
         }
         None
@@ -2233,7 +2259,7 @@ impl Machine {
         // The start would fail: refused before the stop, as systemd refuses
         // the whole job (the unit and what requires it keep running).
         if let Some((_, dep)) = self.missing_requirement(u) {
-            let why = format!("dependency failed: {dep} (not found, masked or broken)");
+            let why = format!("dependency failed: {}", self.unavailable(&dep));
             return Err(self.refuse(u, &why));
         }
         self.slots[u].restarts = 0;

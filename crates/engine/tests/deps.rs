@@ -595,6 +595,39 @@ fn missing_requirement_fails_and_missing_want_is_ignored() {
     h.expect_spawn("w.service", Role::Main(0));
 }
 
+/// A requirement the configuration masks is said masked, not missing, as
+/// systemd's "Unit NAME is masked.", and so is an instance of a masked
+/// template; the start fails all the same.
+#[test]
+fn a_masked_requirement_is_said_masked() {
+    let mut h = H::new(vec![
+        service("r.service").requires(&["m.service"]),
+        service("i.service").requires(&["t@x.service"]),
+    ]);
+    h.e.set_masked(["m.service".to_string(), "t@.service".to_string()]);
+    h.start("r.service");
+    assert_eq!(
+        h.reason("r.service"),
+        Some(Reason::DependencyFailed("m.service".into()))
+    );
+    let said = logs(&h.take());
+    assert!(
+        said.iter()
+            .any(|l| l.contains("required unit m.service is masked")),
+        "{said:?}"
+    );
+    assert!(!said.iter().any(|l| l.contains("not found")), "{said:?}");
+    h.start("i.service");
+    let said = logs(&h.take());
+    assert!(
+        said.iter()
+            .any(|l| l.contains("required unit t@x.service is masked")),
+        "{said:?}"
+    );
+    assert_eq!(h.e.unavailable("m.service"), "m.service is masked");
+    assert_eq!(h.e.unavailable("nope.service"), "nope.service not found");
+}
+
 #[test]
 fn graph_fields_are_filled() {
     let h = H::new(vec![

@@ -633,6 +633,11 @@ pub struct UnitStatus {
     /// The socket units that start this service.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub triggered_by: Vec<String>,
+    /// Its unit file or drop-ins changed on disk since the manager read them
+    /// (systemd's NeedDaemonReload=): `vigil status` warns, `vigil cat`
+    /// says what it prints is not what is loaded.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub need_daemon_reload: bool,
     #[serde(default)]
     pub logs: Vec<LogLine>,
 }
@@ -775,6 +780,10 @@ pub struct UnitProperties {
     pub refuse_manual_start: bool,
     #[serde(default)]
     pub refuse_manual_stop: bool,
+    /// Its unit file or drop-ins changed on disk since the manager read them
+    /// (systemd's NeedDaemonReload=): `sync` would read it anew.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub need_daemon_reload: bool,
 }
 
 /// The `[Service]` settings `show` reports.

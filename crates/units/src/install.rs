@@ -508,6 +508,12 @@ pub enum Enablement {
     /// No `[Install]` section (every YAML service): only what refers to it
     /// starts it.
     Static,
+    /// Not enabled itself, but in use under other names: a template with an
+    /// instance linked in a `.wants/` or `.requires/` directory (`vigil
+    /// enable foo@x` makes `foo@.service` indirect), or a unit whose
+    /// `[Install]` has only `Also=` (enabling it enables others), as
+    /// systemctl says. Counts as enabled, as there.
+    Indirect,
     /// Its name is a symlink to /dev/null.
     Masked,
     /// Its name is a symlink to another unit's file ([`ALIAS`]).
@@ -523,6 +529,7 @@ impl Enablement {
             Enablement::Enabled => "enabled",
             Enablement::Disabled => "disabled",
             Enablement::Static => "static",
+            Enablement::Indirect => "indirect",
             Enablement::Masked => "masked",
             Enablement::Alias => ALIAS,
             Enablement::Bad => "bad",
@@ -534,7 +541,7 @@ impl Enablement {
     pub fn counts_as_enabled(self) -> bool {
         matches!(
             self,
-            Enablement::Enabled | Enablement::Static | Enablement::Alias
+            Enablement::Enabled | Enablement::Static | Enablement::Alias | Enablement::Indirect
         )
     }
 }
@@ -564,12 +571,15 @@ fn enablement_among(
     }
     let (unit, file) = match install_name(set, &n).and_then(|i| find_unit(set, &i)) {
         Ok(found) => found,
-        // A template without DefaultInstance= is enabled only as instances,
-        // and is static, as systemctl says, when its [Install] is empty.
+        // A template without DefaultInstance= is enabled only as instances:
+        // indirect when one is, as systemctl says.
         Err(InstallError::Template { name, example }) if set.templates.contains_key(&name) => {
+            if instance_linked(dependency_dirs, &name) {
+                return Enablement::Indirect;
+            }
             return match find_unit(set, &example) {
-                Ok((unit, _)) if installs_nothing(&unit) => Enablement::Static,
-                _ => Enablement::Disabled,
+                Ok((unit, _)) => unlinked(&unit),
+                Err(_) => Enablement::Disabled,
             };
         }
         Err(InstallError::Broken { .. }) => return Enablement::Bad,
@@ -584,9 +594,46 @@ fn enablement_among(
     let linked = asked.chain(listed).any(|link| is_symlink(&link));
     match linked {
         true => Enablement::Enabled,
-        false if installs_nothing(&unit) => Enablement::Static,
-        false => Enablement::Disabled,
+        // With DefaultInstance=, another instance than that one linked.
+        false if name::is_template(&n) && instance_linked(dependency_dirs, &n) => {
+            Enablement::Indirect
+        }
+        false => unlinked(&unit),
     }
+}
+
+/// The state of a unit none of whose links is there, as systemd's
+/// unit_file_lookup_state says it: `disabled` when its `[Install]` asks for
+/// links, `indirect` when it has only `Also=`, `static` without either.
+fn unlinked(unit: &Unit) -> Enablement {
+    let i = &unit.install;
+    let rules = !(i.wanted_by.is_empty() && i.required_by.is_empty() && i.alias.is_empty());
+    match (rules, i.also.is_empty()) {
+        (true, _) => Enablement::Disabled,
+        (false, false) => Enablement::Indirect,
+        (false, true) => Enablement::Static,
+    }
+}
+
+/// Whether one of `dependency_dirs` holds an instance of `template` (a link
+/// `getty.target.wants/getty@tty1.service` for `getty@.service`), read as
+/// the loader reads those directories: not a hidden entry, nor one masked.
+fn instance_linked(dependency_dirs: &[PathBuf], template: &str) -> bool {
+    dependency_dirs.iter().any(|dir| {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return false;
+        };
+        entries.flatten().any(|e| {
+            let f = e.file_name();
+            let Some(f) = f.to_str() else {
+                return false;
+            };
+            !hidden_or_backup(f)
+                && name::is_instance(f)
+                && name::template_of(f).as_deref() == Some(template)
+                && !crate::load::is_masked(&e.path(), e.file_type().ok())
+        })
+    })
 }
 
 /// The state `vigil list-unit-files` gives a link that names another unit
@@ -925,6 +972,56 @@ mod tests {
         fs::remove_dir_all(&d).unwrap();
     }
 
+    /// systemctl's `indirect`: a template whose instance is linked (with or
+    /// without DefaultInstance=, when another instance than that one is),
+    /// and a unit whose [Install] has only Also=; all count as enabled. A
+    /// masked link of an instance counts for nothing.
+    #[test]
+    fn a_template_in_use_through_an_instance_is_indirect() {
+        let d = tmp("indirect");
+        let wanted = "[Service]\nExecStart=/bin/x\n[Install]\nWantedBy=multi-user.target\n";
+        fs::write(d.join("w@.service"), wanted).unwrap();
+        fs::write(d.join("s@.service"), "[Service]\nExecStart=/bin/x\n").unwrap();
+        fs::write(
+            d.join("di@.service"),
+            format!("{wanted}DefaultInstance=one\n"),
+        )
+        .unwrap();
+        fs::write(
+            d.join("also.service"),
+            "[Service]\nExecStart=/bin/x\n[Install]\nAlso=w@a.service\n",
+        )
+        .unwrap();
+        fs::write(d.join("m@.service"), wanted).unwrap();
+        let wants = d.join("multi-user.target.wants");
+        fs::create_dir_all(&wants).unwrap();
+        symlink("../w@.service", wants.join("w@a.service")).unwrap();
+        symlink("../s@.service", wants.join("s@b.service")).unwrap();
+        symlink("../di@.service", wants.join("di@two.service")).unwrap();
+        symlink("/dev/null", wants.join("m@c.service")).unwrap();
+        let set = load(&d);
+        let dirs = [d.clone()];
+        for (name, state) in [
+            ("w@.service", Enablement::Indirect),
+            ("s@.service", Enablement::Indirect),
+            ("di@.service", Enablement::Indirect),
+            ("also.service", Enablement::Indirect),
+            ("m@.service", Enablement::Disabled),
+            ("w@a.service", Enablement::Enabled),
+            ("w@z.service", Enablement::Disabled),
+        ] {
+            let said = enablement(&set, &dirs, name);
+            assert_eq!(said, state, "{name}");
+            assert_eq!(said.word() == "indirect", state == Enablement::Indirect);
+        }
+        assert!(Enablement::Indirect.counts_as_enabled());
+        // With its DefaultInstance= linked, the template is enabled.
+        symlink("../di@.service", wants.join("di@one.service")).unwrap();
+        let set = load(&d);
+        assert_eq!(enablement(&set, &dirs, "di@"), Enablement::Enabled);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
     #[test]
     fn default_instance_is_what_enabling_a_template_enables() {
         let d = tmp("definst");
@@ -1144,7 +1241,8 @@ mod tests {
                 ("a.service", "enabled"),
                 ("b.service", "static"),
                 ("bad.service", "bad"),
-                ("c@.service", "disabled"),
+                // Its instance c@1 is enabled: the template is in use (systemctl).
+                ("c@.service", "indirect"),
                 ("d.service", "disabled"),
                 ("e@.service", "static"),
                 ("m.service", "masked"),

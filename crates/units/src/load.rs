@@ -130,47 +130,130 @@ pub struct LoadedSet {
     /// Unit files of a type vigil does not load yet (`.timer`, `.mount`...), by
     /// name: each is warned about once, and a reference to one is not "not found".
     pub unsupported: BTreeSet<String>,
-    /// What each unit read from a file (loaded or broken) was read from, as
-    /// one number ([`FilesRead`]): the path and bytes of its file (a
-    /// template's, for an instance) and of each drop-in, in the order
-    /// applied. The same number at two loads means the same files; a unit
-    /// whose definition differs only through other units (a target's implicit
-    /// `After=` on a service it wants, which goes while that service is
-    /// broken) keeps its number. Units without a file (built in) have none.
-    pub files_read: HashMap<String, u64>,
+    /// What each unit read from a file (loaded or broken) was read from
+    /// ([`FilesRead`]): its file (a template's, for an instance) and each
+    /// drop-in, in the order applied. Units without a file (built in) have
+    /// none.
+    pub files_read: HashMap<String, FilesRead>,
 }
 
-/// A digest of the files a unit is read from ([`LoadedSet::files_read`]).
-/// Not kept across managers: std's SipHash is only stable within one build.
-#[derive(Default)]
-struct FilesRead(std::hash::DefaultHasher);
+/// The files a unit was read from ([`LoadedSet::files_read`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilesRead {
+    /// One number for the paths and bytes of the files, in order: the same
+    /// number at two loads means the same files, so a sync lists as changed
+    /// only a unit whose own files changed (a unit whose definition differs
+    /// only through other units, as a target's implicit `After=` on a service
+    /// it wants, which goes while that service is broken, keeps its number).
+    /// Not kept across managers: std's SipHash is only stable within one
+    /// build.
+    pub digest: u64,
+    /// The unit's file as it was when read (its [`FileStamp`]; None when it
+    /// could not be looked at).
+    pub file: (PathBuf, Option<FileStamp>),
+    /// The drop-ins applied over it, in order, each as it was when read;
+    /// None when there were none to apply (a YAML unit, a unit file that
+    /// could not be read).
+    pub dropins: Option<Vec<(PathBuf, Option<FileStamp>)>>,
+}
 
 impl FilesRead {
+    /// Whether the files differ now from when they were read, as systemd's
+    /// NeedDaemonReload= tells: the unit's file or a drop-in changed
+    /// (another inode, size or modification time), went, or came back; or
+    /// the drop-ins that apply now (`dropins_now`, [`dropins_now`]) are not
+    /// those read. A stat of each file; nothing is read.
+    pub fn changed_since(&self, dropins_now: Option<&[PathBuf]>) -> bool {
+        let same = |(path, stamp): &(PathBuf, Option<FileStamp>)| FileStamp::now(path) == *stamp;
+        let read = self.dropins.as_deref().unwrap_or_default();
+        let listed = dropins_now.is_some_and(|now| !read.iter().map(|(p, _)| p).eq(now));
+        !same(&self.file) || listed || !read.iter().all(same)
+    }
+}
+
+/// What tells a file changed without reading it: its device and inode (an
+/// editor that writes a new file and renames it over the old), size and
+/// modification time (to the nanosecond), as a stat gives them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+}
+
+impl FileStamp {
+    fn of(meta: &fs::Metadata) -> FileStamp {
+        use std::os::unix::fs::MetadataExt;
+        FileStamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+        }
+    }
+
+    /// The file at `path` as it is now (a link followed, as a read follows
+    /// it); None when it cannot be looked at (gone).
+    pub fn now(path: &Path) -> Option<FileStamp> {
+        fs::metadata(path).ok().map(|m| FileStamp::of(&m))
+    }
+}
+
+/// What reads a unit's files, making their [`FilesRead`].
+#[derive(Default)]
+struct Reader {
+    hasher: std::hash::DefaultHasher,
+    files: Vec<(PathBuf, Option<FileStamp>)>,
+}
+
+impl Reader {
     fn file(&mut self, path: &Path, bytes: &[u8]) {
         use std::hash::Hash;
-        path.hash(&mut self.0);
-        bytes.hash(&mut self.0);
+        path.hash(&mut self.hasher);
+        bytes.hash(&mut self.hasher);
     }
 
     /// A file that could not be read counts by its error: one made readable
     /// again is a change.
     fn unreadable(&mut self, path: &Path, e: &std::io::Error) {
         self.file(path, e.to_string().as_bytes());
-        std::hash::Hash::hash(&u8::MAX, &mut self.0);
+        std::hash::Hash::hash(&u8::MAX, &mut self.hasher);
     }
 
-    /// Reads `path` (see [`read_bytes`]), counting what it read or why not.
+    /// Reads `path`, counting what it read or why not, and noting the file
+    /// as it was (from the descriptor read, so the stamp is of the bytes
+    /// read; a stat when the read failed). A regular file's bytes only, up
+    /// to [`FILE_MAX`], opened without waiting
+    /// ([`crate::files::read_regular`]: a FIFO named `x.service` would stop
+    /// the manager in its open for ever).
     fn read(&mut self, path: &Path) -> std::io::Result<Vec<u8>> {
-        let read = read_bytes(path);
-        match &read {
-            Ok(bytes) => self.file(path, bytes),
-            Err(e) => self.unreadable(path, e),
-        }
-        read
+        let read = crate::files::read_regular(path, FILE_MAX);
+        let stamp = match &read {
+            Ok((bytes, meta)) => {
+                self.file(path, bytes);
+                Some(FileStamp::of(meta))
+            }
+            Err(e) => {
+                self.unreadable(path, e);
+                FileStamp::now(path)
+            }
+        };
+        self.files.push((path.to_path_buf(), stamp));
+        read.map(|(bytes, _)| bytes)
     }
 
-    fn finish(&self) -> u64 {
-        std::hash::Hasher::finish(&self.0)
+    /// What was read: the first file the unit's, the others its drop-ins
+    /// (`dropins`: whether drop-ins were looked for).
+    fn finish(self, dropins: bool) -> FilesRead {
+        let digest = std::hash::Hasher::finish(&self.hasher);
+        let mut files = self.files.into_iter();
+        let file = files.next().unwrap_or_default();
+        FilesRead {
+            digest,
+            file,
+            dropins: dropins.then(|| files.collect()),
+        }
     }
 }
 
@@ -583,12 +666,12 @@ impl LoadedSet {
         ctx: &SpecifierContext,
     ) -> Vec<Diagnostic> {
         let mut read_errors = Vec::new();
-        let mut files_read = FilesRead::default();
+        let mut files_read = Reader::default();
         let bytes = match files_read.read(path) {
             Ok(b) => b,
             Err(e) => {
                 self.files_read
-                    .insert(unit_name.to_string(), files_read.finish());
+                    .insert(unit_name.to_string(), files_read.finish(false));
                 let d = Diagnostic::error(path, 0, format!("cannot read unit file: {e}"));
                 self.push_broken(unit_name, path, reason_of(&d));
                 self.diagnostics.push(d.clone());
@@ -621,7 +704,7 @@ impl LoadedSet {
             }
         }
         self.files_read
-            .insert(unit_name.to_string(), files_read.finish());
+            .insert(unit_name.to_string(), files_read.finish(true));
         let sources: Vec<Source<'_>> = dropin_texts
             .iter()
             .map(|(p, t)| Source { path: p, text: t })
@@ -654,10 +737,10 @@ impl LoadedSet {
     }
 
     fn load_yaml(&mut self, unit_name: &str, path: &Path) {
-        let mut files_read = FilesRead::default();
+        let mut files_read = Reader::default();
         let read = files_read.read(path);
         self.files_read
-            .insert(unit_name.to_string(), files_read.finish());
+            .insert(unit_name.to_string(), files_read.finish(false));
         let text = match read {
             Ok(bytes) => String::from_utf8(bytes),
             Err(e) => {
@@ -709,59 +792,7 @@ impl LoadedSet {
     /// alias's, whatever their directories, as systemd's; the winners apply
     /// in file-name order.
     fn dropins_for(&self, unit_name: &str) -> Vec<PathBuf> {
-        // (owner, specificity, an alias's): the unit's own names first.
-        let mut keys: Vec<(String, usize, bool)> = vec![(unit_name.to_string(), 0, false)];
-        // Drop-ins written for an alias apply to the unit it names, as in systemd.
-        keys.extend(
-            self.aliases
-                .iter()
-                .filter(|(_, real)| real.as_str() == unit_name)
-                .map(|(alias, _)| (alias.clone(), 0, true)),
-        );
-        if let Some(t) = name::template_of(unit_name) {
-            // A template alias's drop-ins (`alias@.service.d/`) too.
-            keys.extend(
-                self.aliases
-                    .iter()
-                    .filter(|(_, real)| **real == t)
-                    .map(|(alias, _)| (alias.clone(), 1, true)),
-            );
-            keys.push((t, 1, false));
-        }
-        keys.extend(
-            prefix_dropin_owners(unit_name)
-                .into_iter()
-                .enumerate()
-                .map(|(i, k)| (k, 2 + i, false)),
-        );
-        // File name -> (rank, drop-in); rank (type-wide, an alias's,
-        // directory, specificity): lower wins.
-        type Rank = (bool, bool, usize, usize);
-        let mut by_name: BTreeMap<std::ffi::OsString, (Rank, &DropIn)> = BTreeMap::new();
-        let type_key = name::suffix_of(unit_name).map(|s| s.trim_start_matches('.').to_string());
-        let all = keys
-            .iter()
-            .map(|(k, spec, alias)| (k.as_str(), false, *alias, *spec))
-            .chain(type_key.as_deref().map(|k| (k, true, false, 0)));
-        for (key, type_wide, alias, spec) in all {
-            for d in self.dropins.get(key).into_iter().flatten() {
-                let Some(f) = d.path.file_name() else {
-                    continue;
-                };
-                let rank = (type_wide, alias, d.origin, spec);
-                match by_name.get(f) {
-                    Some((r, _)) if *r <= rank => {}
-                    _ => {
-                        by_name.insert(f.to_os_string(), (rank, d));
-                    }
-                }
-            }
-        }
-        by_name
-            .into_values()
-            .filter(|(_, d)| !d.masked)
-            .map(|(_, d)| d.path.clone())
-            .collect()
+        applicable_dropins(&self.aliases, &self.dropins, unit_name)
     }
 
     /// The references among `refs` whose unit is neither loaded, broken nor
@@ -912,6 +943,161 @@ impl LoadedSet {
     }
 }
 
+/// The owners of the drop-in directories of `unit_name` but the type's
+/// (`service.d/`), each with its specificity and whether it is an alias's:
+/// its own name, its aliases', its template's aliases' and its template's,
+/// its prefixes' (see [`LoadedSet::dropins_for`]).
+fn dropin_owners(
+    aliases: &BTreeMap<String, String>,
+    unit_name: &str,
+) -> Vec<(String, usize, bool)> {
+    let mut keys: Vec<(String, usize, bool)> = vec![(unit_name.to_string(), 0, false)];
+    // Drop-ins written for an alias apply to the unit it names, as in systemd.
+    keys.extend(
+        aliases
+            .iter()
+            .filter(|(_, real)| real.as_str() == unit_name)
+            .map(|(alias, _)| (alias.clone(), 0, true)),
+    );
+    if let Some(t) = name::template_of(unit_name) {
+        // A template alias's drop-ins (`alias@.service.d/`) too.
+        keys.extend(
+            aliases
+                .iter()
+                .filter(|(_, real)| **real == t)
+                .map(|(alias, _)| (alias.clone(), 1, true)),
+        );
+        keys.push((t, 1, false));
+    }
+    keys.extend(
+        prefix_dropin_owners(unit_name)
+            .into_iter()
+            .enumerate()
+            .map(|(i, k)| (k, 2 + i, false)),
+    );
+    keys
+}
+
+/// The type-wide drop-in directory's owner of `unit_name` (`service` for
+/// `service.d/`), when its type has one.
+fn type_dropin_owner(unit_name: &str) -> Option<&'static str> {
+    let suffix = name::suffix_of(unit_name)?.trim_start_matches('.');
+    TYPE_DROPIN_OWNERS.iter().copied().find(|t| *t == suffix)
+}
+
+/// [`LoadedSet::dropins_for`] over `dropins` (drop-in directory owner ->
+/// its drop-ins) and `aliases`.
+fn applicable_dropins(
+    aliases: &BTreeMap<String, String>,
+    dropins: &BTreeMap<String, Vec<DropIn>>,
+    unit_name: &str,
+) -> Vec<PathBuf> {
+    let keys = dropin_owners(aliases, unit_name);
+    // File name -> (rank, drop-in); rank (type-wide, an alias's,
+    // directory, specificity): lower wins.
+    type Rank = (bool, bool, usize, usize);
+    let mut by_name: BTreeMap<std::ffi::OsString, (Rank, &DropIn)> = BTreeMap::new();
+    let all = keys
+        .iter()
+        .map(|(k, spec, alias)| (k.as_str(), false, *alias, *spec))
+        .chain(type_dropin_owner(unit_name).map(|k| (k, true, false, 0)));
+    for (key, type_wide, alias, spec) in all {
+        for d in dropins.get(key).into_iter().flatten() {
+            let Some(f) = d.path.file_name() else {
+                continue;
+            };
+            let rank = (type_wide, alias, d.origin, spec);
+            match by_name.get(f) {
+                Some((r, _)) if *r <= rank => {}
+                _ => {
+                    by_name.insert(f.to_os_string(), (rank, d));
+                }
+            }
+        }
+    }
+    by_name
+        .into_values()
+        .filter(|(_, d)| !d.masked)
+        .map(|(_, d)| d.path.clone())
+        .collect()
+}
+
+/// The drop-ins that apply to `unit_name` in `dirs` now, in the order they
+/// apply, as [`load_dirs`] would find them with `aliases`: only the unit's
+/// own drop-in directories are read (`NAME.d/`, its aliases', template's,
+/// prefixes' and type's in each directory), not the whole of `dirs`. What
+/// the manager compares with the drop-ins a unit was read with, to tell it
+/// needs a reload (systemd's NeedDaemonReload=).
+pub fn dropins_now(
+    dirs: &[PathBuf],
+    aliases: &BTreeMap<String, String>,
+    unit_name: &str,
+) -> Vec<PathBuf> {
+    let owners: Vec<String> = (dropin_owners(aliases, unit_name).into_iter())
+        .map(|(owner, _, _)| owner)
+        .chain(type_dropin_owner(unit_name).map(String::from))
+        .collect();
+    let mut scan = Scan::default();
+    for (origin, dir) in dirs.iter().enumerate() {
+        for owner in &owners {
+            scan.scan_dropin_dir(owner, &dir.join(format!("{owner}.d")), origin);
+        }
+    }
+    let dropins = scan.into_dropins();
+    applicable_dropins(aliases, &dropins, unit_name)
+}
+
+/// Where a template is defined, as `vigil cat foo@.service` prints it: a
+/// template is no unit (the loader reads its file only for its instances),
+/// so this is found from the directories, as systemctl cat finds one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateFiles {
+    /// `name` (an alias's template resolved) is read from `file`, with
+    /// `dropins` in the order they apply: its own `foo@.service.d/`, its
+    /// aliases', its prefixes', the type's.
+    Found {
+        name: String,
+        file: PathBuf,
+        dropins: Vec<PathBuf>,
+    },
+    /// A link to /dev/null or an empty file: `link`.
+    Masked {
+        name: String,
+        link: PathBuf,
+    },
+    NotFound {
+        name: String,
+    },
+}
+
+/// The file and drop-ins of the template `template` (`foo@.service`, or
+/// an alias of one) in `dirs`, the first directory first, as [`load_dirs`]
+/// would read them; only the directories are listed, no unit file is read.
+pub fn template_files(dirs: &[PathBuf], template: &str) -> TemplateFiles {
+    let mut scan = scan_dirs(dirs);
+    scan.finish_aliases();
+    let name = resolve_alias(&scan.aliases, template);
+    let empty = |p: &Path| fs::metadata(p).is_ok_and(|m| m.len() == 0);
+    let link = scan.masked.get(&name).cloned().or_else(|| {
+        (scan.files.get(&name))
+            .filter(|e| e.format == FileFormat::UnitFile && empty(&e.path))
+            .map(|e| e.path.clone())
+    });
+    if let Some(link) = link {
+        return TemplateFiles::Masked { name, link };
+    }
+    let Some(file) = scan.files.get(&name).map(|e| e.path.clone()) else {
+        return TemplateFiles::NotFound { name };
+    };
+    let aliases = std::mem::take(&mut scan.aliases);
+    let dropins = applicable_dropins(&aliases, &scan.into_dropins(), &name);
+    TemplateFiles::Found {
+        name,
+        file,
+        dropins,
+    }
+}
+
 /// 0 for a directive that only orders or conflicts, 1 for one that pulls the unit
 /// in, 2 for one that needs it: the first reference of each kind to a name is kept
 /// (a `Requires=` on a unit not loaded yet is said even after a `Wants=` of it).
@@ -974,13 +1160,6 @@ fn text_of(path: &Path, bytes: Vec<u8>, warnings: &mut Vec<Diagnostic>) -> Strin
         }
     }
     text
-}
-
-/// A file's bytes: a regular file's only, up to [`FILE_MAX`], opened without
-/// waiting ([`crate::files::read_regular`]: a FIFO named `x.service` would
-/// stop the manager in its open for ever).
-fn read_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
-    crate::files::read_regular(path, FILE_MAX).map(|(bytes, _)| bytes)
 }
 
 /// The most a unit file, drop-in or YAML file may hold: far more than any
@@ -1562,6 +1741,13 @@ impl Scan {
         }
     }
 
+    /// The drop-ins found, by owner, as [`LoadedSet::dropins`] has them.
+    fn into_dropins(self) -> BTreeMap<String, Vec<DropIn>> {
+        (self.dropins.into_iter())
+            .map(|(k, v)| (k, v.into_values().collect()))
+            .collect()
+    }
+
     fn into_set(mut self, ctx: &SpecifierContext) -> LoadedSet {
         self.finish_aliases();
         let mut set = LoadedSet {
@@ -1571,8 +1757,7 @@ impl Scan {
             unsupported: self.unsupported,
             wants_dirs: self.wants,
             requires_dirs: self.requires,
-            dropins: self
-                .dropins
+            dropins: std::mem::take(&mut self.dropins)
                 .into_iter()
                 .map(|(k, v)| (k, v.into_values().collect()))
                 .collect(),
@@ -1604,6 +1789,11 @@ impl Scan {
 /// A directory given twice, or under two names (`/lib` is a symlink to
 /// `/usr/lib` on a merged-/usr system), is read once, at its first place.
 pub fn load_dirs(dirs: &[PathBuf], ctx: &SpecifierContext) -> LoadedSet {
+    scan_dirs(dirs).into_set(ctx)
+}
+
+/// Lists the directories as [`load_dirs`] does, each once.
+fn scan_dirs(dirs: &[PathBuf]) -> Scan {
     let mut scan = Scan::default();
     let mut seen: BTreeSet<PathBuf> = BTreeSet::new();
     for (i, d) in dirs.iter().enumerate() {
@@ -1613,7 +1803,7 @@ pub fn load_dirs(dirs: &[PathBuf], ctx: &SpecifierContext) -> LoadedSet {
         }
         scan.scan_dir(d, i);
     }
-    scan.into_set(ctx)
+    scan
 }
 
 /// Loads the given files and directories (for `vigil verify`): directories as

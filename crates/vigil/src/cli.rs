@@ -19,7 +19,10 @@ verbs:
                                exit 0 when one is active or reloading, else 3;
                                -q: the exit code only
   is-failed NAME... [-q]       the same; exit 0 when one is failed, else 1
-  status NAME... [-n LINES]    state, reason, PID, restarts, last exit, status text, log tail
+  status NAME... [-n LINES]    state, reason, PID, restarts, last exit, status text, log tail;
+                               a warning on stderr when its files changed on disk since
+                               they were read (vigil sync reads them; show's
+                               NeedDaemonReload=yes)
   show [NAME...] [-p PROP[,PROP...]] [-P PROP] [--value] [-a]
                                each unit's properties as systemctl show prints them,
                                Key=Value a line, a blank line between units (systemd's
@@ -30,7 +33,8 @@ verbs:
                                -a: the empty ones too;
                                a name with no unit is LoadState=not-found, exit 0
   cat NAME...                  print the unit's file and the drop-ins applied over it,
-                               each under '# PATH'; exit 1 for a name with no file
+                               each under '# PATH' (a template's too: foo@); exit 1 for
+                               a name with no file
   start NAME... [--no-block]   start units (and what they require); waits until they settle
   stop NAME... [--no-block]    stop units (and what requires them)
   restart NAME... [--no-block]
@@ -95,9 +99,10 @@ verbs:
                                every unit file of the configuration directories (those
                                a pattern matches) with its state as is-enabled says it,
                                or alias; exit 1 when none is listed
-  is-enabled NAME... [-q]      enabled, disabled, static, alias, generated, masked, bad or
+  is-enabled NAME... [-q]      enabled, disabled, static, indirect (a template whose
+                               instance is enabled), alias, generated, masked, bad or
                                not-found for each unit; exit 0 when one is enabled,
-                               static, alias or generated
+                               static, indirect, alias or generated
   verify PATH...               check unit files and directories offline; errors and warnings
                                with file:line, a command whose program cannot be run
                                included (exit 1 when there is an error)

@@ -646,17 +646,21 @@ fn is(socket: Option<std::path::PathBuf>, names: &[String], failed: bool, quiet:
 /// applied, each under a `# PATH` line and apart from the one before by an
 /// empty line, as systemctl cat prints them. The manager says which files
 /// (`status`: the ones it read); they are read here, with the caller's own
-/// rights, as systemctl reads them. A name that finds no file (no such unit,
-/// a masked one, a unit built in) is said, and the exit code is 1, as
-/// systemctl's `No files found for NAME.`; the others are printed.
+/// rights, as systemctl reads them. A template, which is no unit the
+/// manager has, is found in the manager's unit path as it is now, as
+/// systemctl cat finds one ([`vigil_units::load::template_files`]). A name
+/// that finds no file (no such unit, a masked one, a unit built in) is
+/// said, and the exit code is 1, as systemctl's `No files found for
+/// NAME.`; the others are printed.
 fn cat(socket: Option<std::path::PathBuf>, names: &[String]) -> Exit {
-    let replies = match status_each(socket, names) {
+    let replies = match status_each(socket.clone(), names) {
         Ok(replies) => replies,
         Err(exit) => return exit,
     };
     let mut exit = Exit::Success;
     let mut shown = std::collections::HashSet::new();
     let mut first = true;
+    let mut unit_path: Option<Vec<std::path::PathBuf>> = None;
     for (name, reply) in names.iter().zip(&replies) {
         let name = match vigil_units::glob::is_glob(name) {
             true => name.clone(),
@@ -670,6 +674,47 @@ fn cat(socket: Option<std::path::PathBuf>, names: &[String]) -> Exit {
                 }
                 units
             }
+            (None, Some(e))
+                if e.code == ErrorCode::NoSuchUnit && vigil_units::name::is_template(&name) =>
+            {
+                let dirs = match &unit_path {
+                    Some(dirs) => dirs,
+                    None => match manager_unit_path(socket.clone()) {
+                        Ok(dirs) => unit_path.insert(dirs),
+                        Err(code) => return code,
+                    },
+                };
+                use vigil_units::load::TemplateFiles;
+                match vigil_units::load::template_files(dirs, &name) {
+                    TemplateFiles::Found {
+                        name: found,
+                        file,
+                        dropins,
+                    } => {
+                        if shown.insert(found) {
+                            let files: Vec<String> = std::iter::once(&file)
+                                .chain(&dropins)
+                                .map(|p| p.display().to_string())
+                                .collect();
+                            if !print_files(&files, &mut first, None) {
+                                exit = Exit::Failed;
+                            }
+                        }
+                    }
+                    TemplateFiles::Masked { name, link } => {
+                        no_files(
+                            &name,
+                            &format!("unit {name} is masked ({})", link.display()),
+                        );
+                        exit = Exit::Failed;
+                    }
+                    TemplateFiles::NotFound { name } => {
+                        no_files(&name, &format!("no such unit: {name}"));
+                        exit = Exit::Failed;
+                    }
+                }
+                continue;
+            }
             (None, Some(e)) if e.code == ErrorCode::NoSuchUnit => {
                 for why in e.message.lines() {
                     no_files(&name, why);
@@ -680,36 +725,81 @@ fn cat(socket: Option<std::path::PathBuf>, names: &[String]) -> Exit {
             _ => return show(reply, false, false),
         };
         for unit in units.iter().filter(|u| shown.insert(u.name.clone())) {
-            let files: Vec<&String> = unit.source.iter().chain(&unit.drop_ins).collect();
+            let files: Vec<String> = unit.source.iter().chain(&unit.drop_ins).cloned().collect();
             if files.is_empty() {
                 eprintln!("vigil: no files found for {}: it is built in", unit.name);
                 exit = Exit::Failed;
                 continue;
             }
-            let mut out = crate::out::stdout();
-            for path in files {
-                if !std::mem::take(&mut first) {
-                    let _ = writeln!(out);
-                }
-                let _ = writeln!(out, "# {path}");
-                match std::fs::read(path) {
-                    Ok(text) => {
-                        let _ = out.write_all(&text);
-                        if !text.is_empty() && !text.ends_with(b"\n") {
-                            let _ = writeln!(out);
-                        }
-                    }
-                    Err(e) => {
-                        // After what came before it, not ahead of it.
-                        let _ = out.flush();
-                        eprintln!("vigil: cannot read {path}: {e}");
-                        exit = Exit::Failed;
-                    }
-                }
+            // What is printed is the files as they are now, not what is
+            // loaded: said first, as systemctl cat says it.
+            let outdated = unit.need_daemon_reload.then(|| {
+                format!(
+                    "# Warning: {} changed on disk, the version vigil has loaded is outdated.\n\
+                     # This output shows the current version of the unit's original fragment and drop-in files.\n\
+                     # If fragments or drop-ins were added or removed, they are not properly reflected in this output.\n\
+                     # Run 'vigil sync' to reload units.",
+                    unit.name
+                )
+            });
+            if !print_files(&files, &mut first, outdated.as_deref()) {
+                exit = Exit::Failed;
             }
         }
     }
     exit
+}
+
+/// Prints each of `files` under `# PATH`, after an empty line unless it is
+/// the `first` printed, with `warning` on stderr before them; false when one
+/// could not be read (said).
+fn print_files(files: &[String], first: &mut bool, warning: Option<&str>) -> bool {
+    let mut ok = true;
+    let mut out = crate::out::stdout();
+    for (i, path) in files.iter().enumerate() {
+        if !std::mem::take(first) {
+            let _ = writeln!(out);
+        }
+        if let Some(warning) = warning.filter(|_| i == 0) {
+            let _ = out.flush();
+            eprintln!("{warning}");
+        }
+        let _ = writeln!(out, "# {path}");
+        match std::fs::read(path) {
+            Ok(text) => {
+                let _ = out.write_all(&text);
+                if !text.is_empty() && !text.ends_with(b"\n") {
+                    let _ = writeln!(out);
+                }
+            }
+            Err(e) => {
+                // After what came before it, not ahead of it.
+                let _ = out.flush();
+                eprintln!("vigil: cannot read {path}: {e}");
+                ok = false;
+            }
+        }
+    }
+    ok
+}
+
+/// The unit path the manager reads (its `show`'s UnitPath: the
+/// configuration directories, and the generators' outputs).
+fn manager_unit_path(socket: Option<std::path::PathBuf>) -> Result<Vec<std::path::PathBuf>, Exit> {
+    let request = Request::Show { units: Vec::new() };
+    let (_, stream) = connect(socket, std::slice::from_ref(&request))?;
+    let mut line = Vec::new();
+    let reply = read_reply(&mut BufReader::new(stream), &mut line)?.ok_or_else(no_reply)?;
+    match reply.result {
+        Some(Body::Show {
+            manager: Some(m), ..
+        }) => Ok(m.unit_path.into_iter().map(Into::into).collect()),
+        _ if reply.error.is_some() => Err(show(&reply, false, false)),
+        _ => {
+            eprintln!("vigil: the manager did not say its unit path");
+            Err(Exit::Failed)
+        }
+    }
 }
 
 /// A name of `cat` that found no file, and why (the manager's words).

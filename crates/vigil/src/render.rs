@@ -214,7 +214,22 @@ fn status_to(out: &mut impl Write, units: &[UnitStatus], colour: bool, terminal:
             let _ = writeln!(out);
             log_to(out, &u.logs, false, terminal);
         }
+        if u.need_daemon_reload {
+            // After what was printed of the unit, on stderr, as systemctl
+            // status warns.
+            let _ = out.flush();
+            eprintln!("{}", changed_on_disk(&u.name));
+        }
     }
+}
+
+/// systemctl's warning of a unit whose files changed on disk since they
+/// were read, with vigil's verb for a daemon-reload.
+pub fn changed_on_disk(unit: &str) -> String {
+    format!(
+        "Warning: The unit file, source configuration file or drop-ins of {unit} changed on disk. \
+         Run 'vigil sync' to reload units."
+    )
 }
 
 pub fn log(lines: &[LogLine], json: bool) {

@@ -381,6 +381,7 @@ fn unit_props(u: &UnitProperties) -> Vec<Prop> {
             one("RefuseManualStop", yes(u.refuse_manual_stop)),
         ]);
     }
+    props.push(one("NeedDaemonReload", yes(u.need_daemon_reload)));
     props.extend([
         one("ConditionResult", yes(u.condition_result)),
         one("AssertResult", yes(u.assert_result)),

@@ -825,9 +825,9 @@ impl Clients {
     /// requires and waited for did not start): the starts and restarts
     /// waited for end, not ok, with the unit's state, which has not
     /// changed.
-    pub fn fail_starts(&mut self, unit: &str, state: State, why: &Reason) {
+    pub fn fail_starts(&mut self, engine: &Engine, unit: &str, state: State, why: &Reason) {
         let kinds = |kind| matches!(kind, JobKind::Start | JobKind::Restart);
-        self.answer(unit, kinds, state, Some(why.to_string()));
+        self.answer(unit, kinds, state, Some(reason_text(engine, why)));
     }
 
     /// A start took the place of `unit`'s stop before it began: the stops
@@ -893,13 +893,19 @@ impl Clients {
     /// by it. Left to [`Clients::flush_waiters`], which no longer finds the
     /// unit, they said `inactive (unit was removed)` of a start that had
     /// failed with a start timeout.
-    pub fn settle_forgotten(&mut self, unit: &str, state: State, reason: Option<&Reason>) {
+    pub fn settle_forgotten(
+        &mut self,
+        engine: &Engine,
+        unit: &str,
+        state: State,
+        reason: Option<&Reason>,
+    ) {
         for w in &mut self.waiters {
             let waiter = w.kind;
             for u in
                 (w.units.iter_mut()).filter(|u| u.name == unit && u.result.is_none() && u.armed)
             {
-                u.result = settled(u.kind(waiter), unit, state, reason);
+                u.result = settled(engine, u.kind(waiter), unit, state, reason);
             }
         }
     }
@@ -925,7 +931,8 @@ impl Clients {
                 let starting = info.job == Some(vigil_engine::JobType::Start)
                     && matches!(kind, JobKind::Start | JobKind::Restart);
                 if !starting {
-                    u.result = settled(kind, &info.name, info.state, info.reason.as_ref());
+                    let reason = info.reason.as_ref();
+                    u.result = settled(engine, kind, &info.name, info.state, reason);
                 }
             }
             if w.units.iter().all(|u| u.result.is_some()) {
@@ -1000,7 +1007,13 @@ fn not_found_reply(id: u64, results: &[JobResult]) -> Reply {
 
 /// Whether unit `name`, in `state` for `reason`, has settled for a job of
 /// `kind`, and with what result.
-fn settled(kind: JobKind, name: &str, state: State, reason: Option<&Reason>) -> Option<JobResult> {
+fn settled(
+    engine: &Engine,
+    kind: JobKind,
+    name: &str,
+    state: State,
+    reason: Option<&Reason>,
+) -> Option<JobResult> {
     let ok = match kind {
         JobKind::Start | JobKind::Restart => match state {
             State::Running | State::Exited => true,
@@ -1020,7 +1033,7 @@ fn settled(kind: JobKind, name: &str, state: State, reason: Option<&Reason>) -> 
     Some(JobResult {
         unit: name.to_string(),
         state: state.to_string(),
-        reason: reason.map(ToString::to_string),
+        reason: reason.map(|r| reason_text(engine, r)),
         ok,
     })
 }
@@ -1268,7 +1281,9 @@ impl Daemon {
             Request::List {} => Some(Reply::ok(
                 id,
                 Body::Units {
-                    units: self.engine.units().iter().map(summary).collect(),
+                    units: (self.engine.units().iter())
+                        .map(|u| summary(&self.engine, u))
+                        .collect(),
                 },
             )),
             Request::Status { units, lines } => Some(self.status(id, &units, lines)),
@@ -1532,7 +1547,7 @@ impl Daemon {
                 .as_ref()
                 .map(|i| i.state.to_string())
                 .unwrap_or_else(|| "unknown".into()),
-            reason: info.and_then(|i| i.reason.map(|r| r.to_string())),
+            reason: info.and_then(|i| i.reason.map(|r| reason_text(&self.engine, &r))),
             ok,
         }
     }
@@ -2063,7 +2078,7 @@ impl Daemon {
             name: info.name.clone(),
             description: info.description.clone(),
             state: info.state.to_string(),
-            reason: reason(&info),
+            reason: reason(&self.engine, &info),
             pid: info.main_pid,
             since_us: self.wall_us(info.since.min(now)),
             restarts: info.restarts,
@@ -2099,6 +2114,7 @@ impl Daemon {
             listen: model.as_ref().map(|m| listen_lines(m)).unwrap_or_default(),
             triggers: model.as_ref().and_then(|m| triggers(m)),
             triggered_by: sockets.of(name),
+            need_daemon_reload: self.need_daemon_reload(name),
             logs: self.logs.tail(&Select::Unit(name.to_string()), lines),
         })
     }
@@ -2165,6 +2181,8 @@ impl Daemon {
             listen,
             triggers,
             triggered_by,
+            // Read now: nothing loaded to be outdated.
+            need_daemon_reload: false,
         }
     }
 
@@ -2443,11 +2461,11 @@ impl Daemon {
     }
 }
 
-fn summary(u: &UnitInfo) -> UnitSummary {
+fn summary(engine: &Engine, u: &UnitInfo) -> UnitSummary {
     UnitSummary {
         name: u.name.clone(),
         state: u.state.to_string(),
-        reason: reason(u),
+        reason: reason(engine, u),
         pid: u.main_pid,
         description: u.description.clone(),
         restarts: u.restarts,
@@ -2456,9 +2474,25 @@ fn summary(u: &UnitInfo) -> UnitSummary {
 
 /// Why the unit is in its state; for one whose file is gone (systemd's
 /// `not-found`) and has no other reason, that.
-fn reason(u: &UnitInfo) -> Option<String> {
+fn reason(engine: &Engine, u: &UnitInfo) -> Option<String> {
     let file_gone = u.removed.then(|| vigil_proto::FILE_REMOVED.to_string());
-    u.reason.as_ref().map(ToString::to_string).or(file_gone)
+    (u.reason.as_ref())
+        .map(|r| reason_text(engine, r))
+        .or(file_gone)
+}
+
+/// A unit's reason as a client reads it: a start that failed for a
+/// requirement no unit is there for says why (`dependency failed:
+/// bar.service is masked`, or `... not found`), as systemctl says `Unit
+/// bar.service is masked.`; a requirement that is a unit (one that failed,
+/// one whose file did not load) is named alone, as before.
+pub(crate) fn reason_text(engine: &Engine, r: &Reason) -> String {
+    match r {
+        Reason::DependencyFailed(dep) if !engine.contains(dep) => {
+            format!("dependency failed: {}", engine.unavailable(dep))
+        }
+        r => r.to_string(),
+    }
 }
 
 /// Whether the peer of `stream` (process `pid`, primary group `gid`) is in

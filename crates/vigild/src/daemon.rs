@@ -92,8 +92,9 @@ pub(crate) struct Daemon {
     pub broken_paths: BTreeMap<String, PathBuf>,
     /// What each unit was read from at the last read
     /// ([`vigil_units::load::LoadedSet::files_read`]): a sync lists a unit
-    /// as changed when its own files changed.
-    files_read: HashMap<String, u64>,
+    /// as changed when its own files changed, and `show` and `status` say
+    /// it needs one when they changed since ([`Daemon::need_daemon_reload`]).
+    files_read: HashMap<String, vigil_units::load::FilesRead>,
     /// When each unit last became active and inactive, and its last main
     /// PID, for `vigil show`.
     pub history: HashMap<String, crate::properties::History>,
@@ -1108,7 +1109,8 @@ impl Daemon {
         let mut names: HashSet<String> = HashSet::new();
         let files_read = std::mem::take(&mut set.files_read);
         let was_broken = std::mem::take(&mut self.broken_paths);
-        let edited = |name: &str| files_read.get(name) != self.files_read.get(name);
+        let digest = |read: Option<&vigil_units::load::FilesRead>| read.map(|r| r.digest);
+        let edited = |name: &str| digest(files_read.get(name)) != digest(self.files_read.get(name));
         for unit in &set.units {
             match self.engine.definition(&unit.name) {
                 None => added.push(unit.name.clone()),
@@ -1149,6 +1151,7 @@ impl Daemon {
         added.sort();
         changed.sort();
         let now = self.now();
+        self.engine.set_masked(self.masked.keys().cloned());
         self.engine.load(now, set.units, broken);
         self.history.retain(|name, _| self.engine.contains(name));
         (self.procs.last_main_invocations).retain(|name, _| self.engine.contains(name));
@@ -1290,6 +1293,27 @@ impl Daemon {
             .filter(|u| made.contains(&u.name))
             .map(|u| (u.name.clone(), u))
             .collect()
+    }
+
+    /// Whether the files of `name` changed on disk since they were read
+    /// (systemd's NeedDaemonReload=, and `vigil status`'s warning): its
+    /// unit file or a drop-in changed, went or came back, or the drop-ins
+    /// that apply to it now are others (one added or removed); for a masked
+    /// name, that the mask is gone. A stat of each file it was read from and
+    /// a read of its own drop-in directories, no more: neither the unit's
+    /// files nor the other units' are read. False for a unit without a file
+    /// (built in, not found).
+    pub(crate) fn need_daemon_reload(&self, name: &str) -> bool {
+        match (self.files_read.get(name), self.masked.get(name)) {
+            (Some(read), _) => {
+                let now = (read.dropins.is_some())
+                    .then(|| vigil_units::load::dropins_now(&self.load_path, &self.aliases, name));
+                read.changed_since(now.as_deref())
+            }
+            // A link to /dev/null, or an empty file: still so, or not.
+            (None, Some(mask)) => !fs::metadata(mask).is_ok_and(|m| m.len() == 0),
+            (None, None) => false,
+        }
     }
 
     /// What to tell a client of a name that no loaded unit has: that it is
@@ -2046,7 +2070,7 @@ impl Daemon {
                 // A unit whose file went is forgotten as it goes down: its
                 // jobs settle by this state, as later they could not.
                 if self.engine.state(&unit).is_none() {
-                    self.clients.settle_forgotten(&unit, state, reason.as_ref());
+                    (self.clients).settle_forgotten(&self.engine, &unit, state, reason.as_ref());
                 }
                 self.on_state_for_sockets(&unit, state);
                 // Whether the unit was up or on its way (not a start that
@@ -2125,7 +2149,7 @@ impl Daemon {
             }
             Action::StartFailed { unit, why } => {
                 let state = self.state_or(&unit, State::Running);
-                self.clients.fail_starts(&unit, state, &why);
+                self.clients.fail_starts(&self.engine, &unit, state, &why);
             }
             Action::ReloadEnded { unit, failure } => {
                 // The engine has put the unit back (running or exited) by now.

@@ -430,12 +430,26 @@ impl Daemon {
         reverse
     }
 
-    /// The names of a unit: its own, then its aliases.
+    /// The names of a unit: its own, then its aliases, sorted. An instance
+    /// is also named by each alias of its template (`bar@x.service` for
+    /// `foo@x.service`, with `bar@.service` a link to `foo@.service` or
+    /// `Alias=bar@.service` enabled), as systemd names the instance it
+    /// loads.
     fn names_of(&self, name: &str) -> Vec<String> {
-        let aliases = (self.aliases.iter()).filter(|(_, unit)| *unit == name);
-        std::iter::once(name.to_string())
-            .chain(aliases.map(|(alias, _)| alias.clone()))
-            .collect()
+        use vigil_units::name;
+        let template = name::template_of(name);
+        let instance = name::split_instance(name).map_or("", |p| p.instance);
+        let aliases: BTreeSet<String> = (self.aliases.iter())
+            .filter_map(|(alias, unit)| match template.as_deref() {
+                _ if unit == name => Some(alias.clone()),
+                Some(t) if unit == t && name::is_template(alias) => {
+                    name::instance_name(alias, instance)
+                }
+                _ => None,
+            })
+            .filter(|alias| alias != name)
+            .collect();
+        std::iter::once(name.to_string()).chain(aliases).collect()
     }
 
     fn loaded_properties(&self, name: &str, def: &Unit, reverse: &Reverse) -> UnitProperties {
@@ -543,6 +557,7 @@ impl Daemon {
             can_reload: service.is_some_and(|s| !s.exec_reload.is_empty() || s.notify_reload),
             refuse_manual_start: def.refuse_manual_start,
             refuse_manual_stop: def.refuse_manual_stop,
+            need_daemon_reload: self.need_daemon_reload(name),
         }
     }
 
@@ -553,7 +568,7 @@ impl Daemon {
         let service = unit.service.as_ref();
         UnitProperties {
             name: unit.name.clone(),
-            names: vec![unit.name.clone()],
+            names: self.names_of(&unit.name),
             load_state: "loaded".into(),
             state: State::Inactive.to_string(),
             description: unit.description.clone(),
@@ -602,6 +617,7 @@ impl Daemon {
         UnitProperties {
             name: name.to_string(),
             names: vec![name.to_string()],
+            need_daemon_reload: self.need_daemon_reload(name),
             load_state: if masked { "masked" } else { "not-found" }.into(),
             load_error: Some(self.unknown_unit(name)),
             state: State::Inactive.to_string(),

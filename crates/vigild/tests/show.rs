@@ -685,3 +685,101 @@ fn condition_and_assert_results_say_the_last_check() {
     assert_eq!(get(&p, "AssertResult"), "no");
     assert!(!has(&p, "ConditionTimestamp") && !has(&p, "AssertTimestamp"));
 }
+
+/// An instance is named by each alias of its template too, as systemd
+/// names it: `bar@.service` a link to `foo@.service` (or `Alias=` of the
+/// template enabled) gives `foo@x.service` the name `bar@x.service`, before
+/// and after the instance is loaded; the template alias's instance finds
+/// the same unit.
+#[test]
+fn an_instance_is_named_by_its_templates_aliases() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\n"),
+        ("foo@.service", &sleeper("")),
+    ]);
+    std::os::unix::fs::symlink("foo@.service", m.config.join("bar@.service")).unwrap();
+    m.vigil_ok(&["sync"]);
+    let names = |name: &str| m.vigil_ok(&["show", "-p", "Names", "--value", name]);
+    // Read from the template, not loaded yet.
+    assert_eq!(names("foo@x"), "foo@x.service bar@x.service\n");
+    m.vigil_ok(&["start", "foo@x"]);
+    assert_eq!(names("foo@x"), "foo@x.service bar@x.service\n");
+    assert_eq!(
+        m.vigil_ok(&["show", "-p", "Id,Names", "bar@x"]),
+        "Id=foo@x.service\nNames=foo@x.service bar@x.service\n"
+    );
+    // Another template's instance and a plain unit gain nothing.
+    assert_eq!(names("default.target"), "default.target\n");
+}
+
+/// NeedDaemonReload=, as systemd: `no` as read; `yes` once the unit's file
+/// or a drop-in changed, a drop-in was added or removed, its template (for
+/// an instance) changed, its file went, or its mask went; `no` again after
+/// `vigil sync`. A YAML unit counts its file alone (drop-ins do not apply
+/// to it); a unit with no file (built in, not found) is `no`.
+#[test]
+fn need_daemon_reload_says_the_files_changed_since_the_last_read() {
+    let lib = TempDir::new("ndr-lib");
+    std::fs::write(lib.path().join("gone.service"), sleeper("")).unwrap();
+    let lib_dir = lib.path().display().to_string();
+    let m = Manager::start_with(
+        &[
+            ("default.target", "[Unit]\n"),
+            ("web.service", &sleeper("")),
+            ("w@.service", &sleeper("")),
+            ("db.yaml", "exec: /bin/sleep 1000\n"),
+        ],
+        &["--config-dir", &lib_dir],
+    );
+    m.vigil_ok(&["start", "w@1"]);
+    let need = |name: &str| m.vigil_ok(&["show", "-p", "NeedDaemonReload", "--value", name]);
+    let all = ["web", "w@1", "db", "gone", "basic.target", "nope"];
+    let needs = || all.iter().map(|n| need(n)).collect::<String>();
+    assert_eq!(needs(), "no\n".repeat(all.len()));
+    let sync = || {
+        m.vigil_ok(&["sync"]);
+        assert_eq!(needs(), "no\n".repeat(all.len()));
+    };
+    let write = |rel: &str, text: &str| harness::write_file(&m.config.join(rel), text);
+    // The unit's file.
+    write("web.service", &sleeper("Environment=A=1\n"));
+    assert_eq!(need("web"), "yes\n");
+    assert_eq!(need("w@1"), "no\n", "another unit's file");
+    sync();
+    // A drop-in added, edited, removed.
+    write("web.service.d/a.conf", "[Unit]\nDescription=a\n");
+    assert_eq!(need("web"), "yes\n");
+    sync();
+    // Of another size: a rewrite in the same clock tick is told by its
+    // size alone (the kernel's file times are that coarse), as systemd's.
+    write("web.service.d/a.conf", "[Unit]\nDescription=bb\n");
+    assert_eq!(need("web"), "yes\n");
+    sync();
+    std::fs::remove_file(m.config.join("web.service.d/a.conf")).unwrap();
+    assert_eq!(need("web"), "yes\n");
+    sync();
+    // A type-wide drop-in applies to every service; not to a YAML one.
+    write("service.d/all.conf", "[Unit]\nDocumentation=man:x(1)\n");
+    assert_eq!(need("web"), "yes\n");
+    assert_eq!(need("w@1"), "yes\n");
+    assert_eq!(need("db"), "no\n");
+    std::fs::remove_file(m.config.join("service.d/all.conf")).unwrap();
+    sync();
+    // An instance's template; the YAML file.
+    write("w@.service", &sleeper("Environment=B=1\n"));
+    assert_eq!(need("w@1"), "yes\n");
+    write("db.yaml", "exec: /bin/sleep 999\n");
+    assert_eq!(need("db"), "yes\n");
+    sync();
+    // The file removed (the unit is not found once synced).
+    std::fs::remove_file(lib.path().join("gone.service")).unwrap();
+    assert_eq!(need("gone"), "yes\n");
+    sync();
+    // A mask removed by hand.
+    std::os::unix::fs::symlink("/dev/null", m.config.join("hidden.service")).unwrap();
+    m.vigil_ok(&["sync"]);
+    assert_eq!(need("hidden"), "no\n");
+    std::fs::remove_file(m.config.join("hidden.service")).unwrap();
+    assert_eq!(need("hidden"), "yes\n");
+    sync();
+}

@@ -503,6 +503,113 @@ fn cat_of_a_unit_without_a_file_names_it_and_exits_1() {
     );
 }
 
+/// `cat` of a template (`foo@`, `foo@.service`, or an alias of it) prints
+/// its file and the drop-ins that apply to it, as systemctl cat does (it
+/// was refused: a template is no unit); a drop-in of another directory
+/// comes under its own path; a template no directory has, or masked, is
+/// said, exit 1, the others printed all the same.
+#[test]
+fn cat_prints_a_templates_file_and_drop_ins() {
+    let template = "[Service]\nExecStart=/bin/sleep %i\n";
+    let (m, lib) = with_vendor_units(&[
+        ("w@.service", template),
+        ("w@.service.d/10-lib.conf", "[Unit]\nDescription=lib\n"),
+    ]);
+    let (c, l) = (
+        m.config.display().to_string(),
+        lib.path().display().to_string(),
+    );
+    harness::write_file(
+        &m.config.join("w@.service.d/20-etc.conf"),
+        "[Unit]\nDescription=etc",
+    );
+    std::os::unix::fs::symlink(lib.path().join("w@.service"), m.config.join("v@.service")).unwrap();
+    std::os::unix::fs::symlink("/dev/null", m.config.join("gone@.service")).unwrap();
+    let printed = format!(
+        "# {l}/w@.service\n{template}\n# {l}/w@.service.d/10-lib.conf\n[Unit]\nDescription=lib\n\
+         \n# {c}/w@.service.d/20-etc.conf\n[Unit]\nDescription=etc\n"
+    );
+    for name in ["w@", "w@.service", "v@"] {
+        let out = m.vigil(&["cat", name]);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), printed, "{name}");
+        assert!(out.stderr.is_empty(), "{name}: {}", text(&out));
+    }
+    // With a unit, an empty line between them, each once.
+    let out = m.vigil_ok(&["cat", "w@", "default.target", "v@"]);
+    assert_eq!(out, format!("{printed}\n# {c}/default.target\n[Unit]\n"));
+    let out = m.vigil(&["cat", "nope@", "w@", "gone@"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), printed);
+    let said = stderr(&out);
+    assert!(
+        said.contains("vigil: no files found for nope@.service: no such unit\n"),
+        "{said}"
+    );
+    assert!(
+        said.contains("no files found for gone@.service: unit gone@.service is masked"),
+        "{said}"
+    );
+}
+
+/// A unit whose file changed on disk since it was read: `status` warns on
+/// stderr, after the unit, in systemctl's words with vigil's verb (its
+/// exit code unchanged), and `cat` says what it prints is not what is
+/// loaded before printing the files as they are now; after `vigil sync`,
+/// neither. `--json status` has `need_daemon_reload`.
+#[test]
+fn status_and_cat_warn_of_a_unit_file_changed_on_disk() {
+    let m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=web.service\n"),
+        ("web.service", &sleeper("")),
+        ("other.service", &sleeper("")),
+    ]);
+    m.wait_state("web.service", "running");
+    let warning = "Warning: The unit file, source configuration file or drop-ins of web.service \
+                   changed on disk. Run 'vigil sync' to reload units.\n";
+    let out = m.vigil(&["status", "web"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(out.stderr.is_empty(), "{}", text(&out));
+    assert!(
+        m.status_json("web.service")
+            .get("need_daemon_reload")
+            .is_none()
+    );
+    harness::write_file(
+        &m.config.join("web.service.d/env.conf"),
+        "[Service]\nEnvironment=A=1\n",
+    );
+    let out = m.vigil(&["status", "web", "other"]);
+    assert_eq!(out.status.code(), Some(3), "other is down: {}", text(&out));
+    assert_eq!(stderr(&out), warning);
+    assert_eq!(m.status_json("web.service")["need_daemon_reload"], true);
+    // The files as they are now, the new drop-in not among them (it is
+    // not what was loaded), and the warning first.
+    let out = m.vigil(&["cat", "web"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let said = stderr(&out);
+    assert!(
+        said.starts_with(
+            "# Warning: web.service changed on disk, the version vigil has loaded is outdated.\n"
+        ),
+        "{said}"
+    );
+    assert!(
+        said.ends_with("# Run 'vigil sync' to reload units.\n"),
+        "{said}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("# {}/web.service\n{}", m.config.display(), sleeper(""))
+    );
+    m.vigil_ok(&["sync"]);
+    for args in [&["status", "web"][..], &["cat", "web"]] {
+        let out = m.vigil(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out));
+        assert!(out.stderr.is_empty(), "{args:?}: {}", text(&out));
+    }
+}
+
 // ------------------------------------------------- enable and disable say
 
 /// `enable` and `disable` say each link they made or removed, on stderr, in
@@ -712,6 +819,69 @@ fn mask_is_refused_to_a_user_who_may_only_read() {
     assert!(fs::symlink_metadata(m.config.join("svc.service")).is_err());
 }
 
+/// A start that requires a masked unit fails (exit 1, nothing started) and
+/// says the unit is masked, as systemctl's `Unit bar.service is masked.`:
+/// in the answer, the status and the unit's log, where it said "not found".
+/// An instance of a masked template is masked too; a name no file has is
+/// still "not found"; an isolate and a restart are refused saying so.
+#[test]
+fn a_start_that_requires_a_masked_unit_says_it_is_masked() {
+    let needs =
+        |what: &str| format!("[Unit]\nRequires={what}\n[Service]\nExecStart=/bin/sleep 1000\n");
+    let (m, _lib) = with_vendor_units(&[
+        ("bar.service", &sleeper("")),
+        ("tpl@.service", &sleeper("")),
+        ("app.service", &needs("bar.service")),
+        ("inst.service", &needs("tpl@x.service")),
+        ("lost.service", &needs("nowhere.service")),
+        (
+            "iso.target",
+            "[Unit]\nAllowIsolate=yes\nRequires=bar.service\n",
+        ),
+    ]);
+    m.vigil_ok(&["mask", "-q", "bar", "tpl@"]);
+    let out = m.vigil(&["start", "app"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(
+        stderr(&out),
+        "vigil: app.service: inactive (dependency failed: bar.service is masked)\n"
+    );
+    assert!(!ever_changed(&m, "bar.service"));
+    m.wait_log("app.service", "required unit bar.service is masked");
+    let status = text(&m.vigil(&["status", "app"]));
+    assert!(!status.contains("not found"), "{status}");
+    assert_eq!(
+        m.status_json("app.service")["reason"],
+        "dependency failed: bar.service is masked"
+    );
+    let out = m.vigil(&["start", "inst"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("dependency failed: tpl@x.service is masked"),
+        "{}",
+        text(&out)
+    );
+    m.wait_log("inst.service", "required unit tpl@x.service is masked");
+    let out = m.vigil(&["start", "lost"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("dependency failed: nowhere.service not found"),
+        "{}",
+        text(&out)
+    );
+    let out = m.vigil(&["isolate", "iso"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("dependency failed: bar.service is masked"),
+        "{}",
+        text(&out)
+    );
+    // Unmasked, the same start works: nothing was kept of the mask.
+    m.vigil_ok(&["unmask", "-q", "bar"]);
+    m.vigil_ok(&["start", "app"]);
+    assert_eq!(m.state("bar.service"), "running");
+}
+
 // --------------------------------------------------------- list-unit-files
 
 /// `list-unit-files`: a line per unit file with its state, systemctl's
@@ -762,6 +932,31 @@ fn list_unit_files_lists_each_file_with_its_state() {
         String::from_utf8_lossy(&out.stdout),
         "UNIT FILE  STATE\n\n0 unit files listed.\n"
     );
+}
+
+/// `is-enabled` of a template whose instance is enabled says systemctl's
+/// `indirect`, exit 0 as for `enabled` (it said `disabled`, exit 1);
+/// list-unit-files says the same; with the instance disabled again the
+/// template is `disabled`, exit 1.
+#[test]
+fn a_template_whose_instance_is_enabled_is_indirect() {
+    let (m, _lib) = with_vendor_units(&[(
+        "foo@.service",
+        &sleeper("[Install]\nWantedBy=default.target\n"),
+    )]);
+    m.vigil_ok(&["enable", "-q", "foo@x.service"]);
+    for name in ["foo@.service", "foo@"] {
+        let out = m.vigil(&["is-enabled", name]);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "indirect\n", "{name}");
+    }
+    assert_eq!(m.vigil_ok(&["is-enabled", "foo@x"]), "enabled\n");
+    let out = m.vigil_ok(&["list-unit-files", "foo@*"]);
+    assert!(out.contains("foo@.service  indirect\n"), "{out}");
+    m.vigil_ok(&["disable", "-q", "foo@x.service"]);
+    let out = m.vigil(&["is-enabled", "foo@"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "disabled\n");
 }
 
 /// A tester's finding: a unit `waiting` said nothing of what for. The status

@@ -1550,3 +1550,86 @@ fn hidden_and_backup_files_are_passed_over_in_silence() {
     assert_eq!(env, &[("A".to_string(), "1".to_string())]);
     assert_eq!(set.get("app.target").unwrap().deps.wants, ["web.service"]);
 }
+
+/// `vigil cat foo@.service`: a template's file and the drop-ins that apply
+/// to it (its own, its alias's, the type's), the first directory's file
+/// winning; an alias finds its template; a masked or empty template and
+/// an unknown one are said so. What `dropins_for` of an instance sees is
+/// the template's and the instance's own.
+#[test]
+fn template_files_are_found_as_the_loader_finds_them() {
+    let etc = TempDir::new("tplfiles-etc");
+    let lib = TempDir::new("tplfiles-lib");
+    let t = "[Service]\nExecStart=/bin/true\n";
+    let file = lib.write("foo@.service", t);
+    let own = etc.write("foo@.service.d/a.conf", "[Unit]\n");
+    let by_alias = lib.write("bar@.service.d/b.conf", "[Unit]\n");
+    let typewide = lib.write("service.d/c.conf", "[Unit]\n");
+    lib.write("service.d/a.conf", "[Unit]\n");
+    etc.link("bar@.service", &file.display().to_string());
+    etc.link("gone@.service", "/dev/null");
+    let empty = lib.write("empty@.service", "");
+    let dirs = [etc.path(), lib.path()];
+    let found = TemplateFiles::Found {
+        name: "foo@.service".into(),
+        file: file.clone(),
+        dropins: vec![own.clone(), by_alias.clone(), typewide.clone()],
+    };
+    assert_eq!(template_files(&dirs, "foo@.service"), found);
+    assert_eq!(template_files(&dirs, "bar@.service"), found);
+    assert_eq!(
+        template_files(&dirs, "gone@.service"),
+        TemplateFiles::Masked {
+            name: "gone@.service".into(),
+            link: etc.path().join("gone@.service")
+        }
+    );
+    assert_eq!(
+        template_files(&dirs, "empty@.service"),
+        TemplateFiles::Masked {
+            name: "empty@.service".into(),
+            link: empty
+        }
+    );
+    assert_eq!(
+        template_files(&dirs, "nope@.service"),
+        TemplateFiles::NotFound {
+            name: "nope@.service".into()
+        }
+    );
+    // An instance's, read from its own directories only, match the loader's.
+    let inst = etc.write("foo@x.service.d/z.conf", "[Unit]\n");
+    let set = load_dirs(&dirs, &ctx());
+    let now = dropins_now(&dirs, &set.aliases, "foo@x.service");
+    assert_eq!(now, set.dropins_of("foo@x.service"));
+    assert_eq!(now, [own, by_alias, typewide, inst]);
+}
+
+/// What a unit was read from tells, by a stat alone, that its file or a
+/// drop-in changed, went, or came; the digest stays that of the bytes.
+#[test]
+fn files_read_tell_a_change_on_disk() {
+    let d = TempDir::new("filesread");
+    let file = d.write("a.service", "[Service]\nExecStart=/bin/true\n");
+    let dropin = d.write("a.service.d/x.conf", "[Unit]\n");
+    let dirs = [d.path()];
+    let set = load_dirs(&dirs, &ctx());
+    let read = set.files_read.get("a.service").unwrap().clone();
+    assert_eq!(read.file.0, file);
+    let listed: Vec<&PathBuf> = read.dropins.iter().flatten().map(|(p, _)| p).collect();
+    assert_eq!(listed, [&dropin]);
+    let now = || dropins_now(&dirs, &set.aliases, "a.service");
+    assert!(!read.changed_since(Some(&now())));
+    fs::write(&dropin, "[Unit]\nDescription=x\n").unwrap();
+    assert!(read.changed_since(Some(&now())));
+    fs::write(&dropin, "[Unit]\n").unwrap();
+    let again = load_dirs(&dirs, &ctx());
+    let reread = again.files_read.get("a.service").unwrap();
+    assert_eq!(reread.digest, read.digest, "the same bytes");
+    assert!(!reread.changed_since(Some(&now())));
+    d.write("a.service.d/y.conf", "[Unit]\n");
+    assert!(reread.changed_since(Some(&now())));
+    assert!(!reread.changed_since(None), "the drop-ins not compared");
+    fs::remove_file(&file).unwrap();
+    assert!(reread.changed_since(None));
+}
