@@ -176,18 +176,7 @@ fn a_mount_of_fstab_that_fails_stops_the_boot_for_the_emergency_shell() {
     let out = TempDir::new("emergency-fstab");
     let d = out.path();
     let units = d.join("units");
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../boot/units");
-    fs::create_dir_all(&units).unwrap();
-    for entry in fs::read_dir(&shipped).unwrap() {
-        let entry = entry.unwrap();
-        let to = units.join(entry.file_name());
-        match fs::read_link(entry.path()) {
-            Ok(target) => std::os::unix::fs::symlink(target, to).unwrap(),
-            Err(_) => {
-                fs::copy(entry.path(), to).unwrap();
-            }
-        }
-    }
+    harness::copy_shipped_units(&units);
     for (dir, unit) in [
         ("sysinit.target.wants", "vigil-fstab.service"),
         ("local-fs.target.requires", "vigil-fstab.service"),

@@ -444,6 +444,15 @@ impl Drop for Pty {
     }
 }
 
+/// A regular file, mode 0644, to give as `TTYPath=`: opened as stdin, but
+/// no terminal (and not to be touched as one).
+fn not_a_terminal(dir: &Path) -> PathBuf {
+    let path = dir.join("not-a-tty");
+    fs::write(&path, "").unwrap();
+    fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    path
+}
+
 /// Found by a tester: with `User=nobody`, `StandardInput=tty` and a
 /// `TTYPath=` the service could not open its own terminal (`Permission
 /// denied`; the device stayed root's, 0600). systemd hands a terminal on
@@ -457,14 +466,7 @@ fn a_terminal_on_stdin_is_handed_to_the_services_user() {
     let pty = Pty::open();
     let (uid, _) = nobody();
     let d = harness::TempDir::new("ttyowner");
-    // A regular file as TTYPath=: opened as stdin, but no terminal.
-    let not_tty = d.path().join("not-a-tty");
-    fs::write(&not_tty, "").unwrap();
-    fs::set_permissions(
-        &not_tty,
-        std::os::unix::fs::PermissionsExt::from_mode(0o644),
-    )
-    .unwrap();
+    let not_tty = not_a_terminal(d.path());
     let unit = |tty: &Path| {
         format!(
             "[Service]\nUser=nobody\nStandardInput=tty\nStandardOutput=journal\n\
@@ -508,13 +510,7 @@ fn a_terminal_is_given_back_to_root_when_its_service_ends() {
     let pty = Pty::open();
     let (uid, _) = nobody();
     let d = harness::TempDir::new("ttyback");
-    let not_tty = d.path().join("not-a-tty");
-    fs::write(&not_tty, "").unwrap();
-    fs::set_permissions(
-        &not_tty,
-        std::os::unix::fs::PermissionsExt::from_mode(0o644),
-    )
-    .unwrap();
+    let not_tty = not_a_terminal(d.path());
     let unit = |tty: &Path, settings: &str| {
         format!(
             "[Service]\nTTYPath={}\n{settings}\

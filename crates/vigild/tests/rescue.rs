@@ -123,18 +123,7 @@ impl Drop for Console {
 /// run in one).
 fn units(dir: &Path, socket: &Path, console: &Path) -> PathBuf {
     let units = dir.join("units");
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../boot/units");
-    fs::create_dir_all(&units).unwrap();
-    for entry in fs::read_dir(&shipped).unwrap() {
-        let entry = entry.unwrap();
-        let to = units.join(entry.file_name());
-        match fs::read_link(entry.path()) {
-            Ok(target) => symlink(target, to).unwrap(),
-            Err(_) => {
-                fs::copy(entry.path(), to).unwrap();
-            }
-        }
-    }
+    harness::copy_shipped_units(&units);
     fs::write(
         units.join("web.service"),
         "[Service]\nExecStart=/bin/sleep 1000\n",

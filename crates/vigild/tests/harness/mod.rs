@@ -691,6 +691,23 @@ pub fn vigil_offline(args: &[&str]) -> Output {
         .expect("run vigil")
 }
 
+/// Copies the units vigil ships (crates/boot/units: files, and the links
+/// that are aliases) into `units`, made if missing.
+pub fn copy_shipped_units(units: &Path) {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../boot/units");
+    fs::create_dir_all(units).unwrap();
+    for entry in fs::read_dir(&shipped).unwrap() {
+        let entry = entry.unwrap();
+        let to = units.join(entry.file_name());
+        match fs::read_link(entry.path()) {
+            Ok(target) => std::os::unix::fs::symlink(target, to).unwrap(),
+            Err(_) => {
+                fs::copy(entry.path(), to).unwrap();
+            }
+        }
+    }
+}
+
 pub fn write_file(path: &Path, text: &str) {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).unwrap();
