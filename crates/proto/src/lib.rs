@@ -961,6 +961,11 @@ pub struct ManagerProperties {
     /// The unit directories read, in order (with the generators' outputs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unit_path: Vec<String>,
+    /// Bytes of replies the manager holds for its control connections that
+    /// their clients have not read yet (vigil's own; absent from a manager
+    /// before 2026-12-08).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued_reply_bytes: Option<u64>,
 }
 
 /// A line that could not be decoded.

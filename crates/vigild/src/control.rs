@@ -26,10 +26,18 @@ use crate::logs::{Logs, Select};
 /// queued (it resumes from the rings once it has read them). A reply is
 /// always queued whole: a client is never cut off in the middle of one.
 const MAX_PENDING_OUT: usize = 8 * 1024 * 1024;
-/// The same for a connection counted against [`MAX_PER_USER`]: one such
-/// user holds at most 64 of them, so what the manager keeps for that user's
-/// unread replies is about 64 MiB (it was 512 MiB at 8 MiB each).
+/// The same for a connection counted against [`MAX_PER_USER`].
 const MAX_PENDING_OUT_COUNTED: usize = 1024 * 1024;
+/// Unsent bytes of all the connections of one user other than root and the
+/// manager's together past which none of them is read from or answered (nor
+/// sent new log lines) until that user has read some: back-pressure, nothing
+/// is dropped. A reply is queued whole, so one past it is still queued: 64
+/// connections that never read each had one `show` of 6,000 names no unit
+/// has (4 MB) queued, 256 MB of the manager's memory.
+const MAX_PENDING_OUT_PER_USER: usize = 8 * 1024 * 1024;
+/// A user held back by [`MAX_PENDING_OUT_PER_USER`] is said at most once in
+/// this time (who and how much), not at each reply it does not read.
+const HELD_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// The highest signal number a `kill` request may name (Linux: SIGRTMAX).
 const MAX_SIGNAL: i32 = 64;
@@ -176,6 +184,9 @@ struct Client {
     follow: Option<Follow>,
     /// How much of `output` is written already.
     out_at: usize,
+    /// Its backlog as last added to its user's in [`Clients::pending`]
+    /// (counted connections only).
+    accounted: usize,
     /// What epoll watches the socket for now.
     interest: Interest,
     closed: bool,
@@ -222,6 +233,11 @@ pub(crate) struct Clients {
     spare: Option<std::fs::File>,
     /// Connections held by each user other than root and the manager's.
     per_user: HashMap<u32, usize>,
+    /// Bytes of replies queued and not written for each such user, all its
+    /// connections together ([`MAX_PENDING_OUT_PER_USER`]).
+    pending: HashMap<u32, usize>,
+    /// When a user held back by its unread replies was last logged.
+    last_held_log: Option<Duration>,
     /// Connections refused since the last warning about them, by user.
     refused: HashMap<u32, u64>,
     /// When a refusal was last logged.
@@ -390,6 +406,8 @@ impl Clients {
             manager_uid: vigil_platform::getuid(),
             spare: open_spare(),
             per_user: HashMap::new(),
+            pending: HashMap::new(),
+            last_held_log: None,
             refused: HashMap::new(),
             last_refusal_log: None,
             warnings: Vec::new(),
@@ -568,6 +586,7 @@ impl Clients {
                     discarding: sc.discarding,
                     follow: None,
                     out_at: 0,
+                    accounted: 0,
                     interest: Interest::READABLE,
                     closed: false,
                     eof: sc.eof,
@@ -646,6 +665,7 @@ impl Clients {
                     discarding: false,
                     follow: None,
                     out_at: 0,
+                    accounted: 0,
                     interest: Interest::READABLE,
                     closed: false,
                     eof: false,
@@ -701,11 +721,43 @@ impl Clients {
             c.output.drain(..c.out_at);
             c.out_at = 0;
         }
-        // Not read from while behind: its requests wait, and so does the
-        // kernel's buffer of them (a peer that hangs up fails the writes).
-        // Nor once at its end: a socket at EOF is always readable.
+        let end = c.closed || c.done(waited);
+        let (backlog, uid) = (c.backlog(), c.counted_uid);
+        if let Some(uid) = uid {
+            let before = std::mem::replace(&mut c.accounted, backlog);
+            self.account(uid, before, backlog, epoll);
+        }
+        self.watch(client, epoll);
+        if end {
+            self.drop_client(client, epoll);
+        }
+    }
+
+    /// Whether counted user `uid` has more replies queued than
+    /// [`MAX_PENDING_OUT_PER_USER`].
+    fn user_behind(&self, uid: Option<u32>) -> bool {
+        uid.and_then(|u| self.pending.get(&u))
+            .is_some_and(|&n| n > MAX_PENDING_OUT_PER_USER)
+    }
+
+    /// Whether `client` is held back: neither read from, nor answered, nor
+    /// sent new log lines, until it (or, for a user other than root and the
+    /// manager's, that user) has read enough of its replies.
+    fn held(&self, client: u64) -> bool {
+        (self.clients.get(&client)).is_some_and(|c| c.behind() || self.user_behind(c.counted_uid))
+    }
+
+    /// Watches `client` for what it is owed now. Not for input while held
+    /// back: its requests wait, and so does the kernel's buffer of them (a
+    /// peer that hangs up fails the writes, or is seen gone, [`Daemon::on_client`]).
+    /// Nor once at its end: a socket at EOF is always readable.
+    fn watch(&mut self, client: u64, epoll: &Epoll) {
+        let held = self.held(client);
+        let Some(c) = self.clients.get_mut(&client) else {
+            return;
+        };
         let mut interest = Interest::NONE;
-        if !c.behind() && !c.eof {
+        if !held && !c.eof {
             interest = interest | Interest::READABLE;
         }
         if c.backlog() > 0 {
@@ -715,21 +767,75 @@ impl Clients {
             c.interest = interest;
             let _ = epoll.modify(c.stream.as_fd(), token::CLIENT | client, interest);
         }
-        if c.closed || c.done(waited) {
-            self.drop_client(client, epoll);
+    }
+
+    /// A connection of `uid` has `after` bytes of replies queued where it
+    /// had `before`. When that takes the user past
+    /// [`MAX_PENDING_OUT_PER_USER`], none of its connections is read from
+    /// any longer (and it is said once); when back under it, each is watched
+    /// for input again and goes on at the next turn with the requests it
+    /// holds.
+    fn account(&mut self, uid: u32, before: usize, after: usize, epoll: &Epoll) {
+        if before == after {
+            return;
         }
+        let was = self.user_behind(Some(uid));
+        let pending = self.pending.entry(uid).or_insert(0);
+        *pending = pending.saturating_sub(before).saturating_add(after);
+        let pending = *pending;
+        if pending == 0 {
+            self.pending.remove(&uid);
+        }
+        let behind = self.user_behind(Some(uid));
+        if was == behind {
+            return;
+        }
+        if behind {
+            self.say_held(uid, pending);
+        }
+        let theirs: Vec<u64> = (self.clients.iter())
+            .filter(|(_, c)| c.counted_uid == Some(uid))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in theirs {
+            self.watch(id, epoll);
+            if !behind {
+                self.resume_later(id);
+            }
+        }
+    }
+
+    /// That `uid` is held back by its unread replies, at most once in
+    /// [`HELD_LOG_EVERY`]: a script that stopped reading is worth a line.
+    fn say_held(&mut self, uid: u32, pending: usize) {
+        let now = vigil_platform::monotonic_now();
+        if (self.last_held_log).is_some_and(|last| now.saturating_sub(last) < HELD_LOG_EVERY) {
+            return;
+        }
+        self.last_held_log = Some(now);
+        self.warnings.push(format!(
+            "uid {uid} has {pending} bytes of replies it has not read, more than the {} MiB a \
+             user other than root may have queued: its requests wait until it reads them",
+            MAX_PENDING_OUT_PER_USER >> 20
+        ));
+    }
+
+    /// Bytes of replies queued on every connection and not written yet.
+    pub fn pending_total(&self) -> usize {
+        self.clients.values().map(Client::backlog).sum()
     }
 
     fn drop_client(&mut self, client: u64, epoll: &Epoll) {
         if let Some(c) = self.clients.remove(&client) {
             let _ = epoll.delete(c.stream.as_fd());
-            if let Some(uid) = c.counted_uid
-                && let Some(held) = self.per_user.get_mut(&uid)
-            {
-                *held = held.saturating_sub(1);
-                if *held == 0 {
-                    self.per_user.remove(&uid);
+            if let Some(uid) = c.counted_uid {
+                if let Some(held) = self.per_user.get_mut(&uid) {
+                    *held = held.saturating_sub(1);
+                    if *held == 0 {
+                        self.per_user.remove(&uid);
+                    }
                 }
+                self.account(uid, c.accounted, 0, epoll);
             }
         }
         self.waiters.retain(|w| w.client != client);
@@ -961,7 +1067,10 @@ impl Clients {
     /// its backlog, from the rings, so it misses only what they evicted
     /// meanwhile (and is told so).
     fn deliver_to(&mut self, id: u64, logs: &Logs, epoll: &Epoll) {
-        let Some(c) = self.clients.get_mut(&id).filter(|c| !c.behind()) else {
+        if self.held(id) {
+            return;
+        }
+        let Some(c) = self.clients.get_mut(&id) else {
             return;
         };
         let Some(f) = c.follow.as_mut() else {
@@ -1097,21 +1206,17 @@ impl Daemon {
             self.clients.flush(client, &self.epoll);
             // Caught up: the lines it was not sent while behind, and the
             // requests that waited in its input.
-            if self
-                .clients
-                .clients
-                .get(&client)
-                .is_some_and(|c| !c.behind())
-            {
+            if self.clients.clients.contains_key(&client) && !self.clients.held(client) {
                 self.clients.deliver_to(client, &self.logs, &self.epoll);
                 self.process_input(client);
             }
         }
         let eof = self.clients.clients.get(&client).is_some_and(|c| c.eof);
-        if eof && (ready.hangup || ready.error) {
-            // Read to its end already, so not watched for input (nor for a
-            // half close): this is the peer gone entirely. Nobody is left to
-            // answer.
+        if (eof || self.clients.held(client)) && (ready.hangup || ready.error) {
+            // Read to its end already, or held back, so not watched for
+            // input (nor for a half close): this is the peer gone entirely
+            // (reported whatever is watched, it would wake the loop again
+            // and again). Nobody is left to answer.
             self.clients.drop_client(client, &self.epoll);
         } else if ready.readable || ready.hangup || ready.error {
             self.read_client(client);
@@ -1128,13 +1233,15 @@ impl Daemon {
         // manager from everything else. The rest is read on the next turn
         // (its socket stays readable).
         for _ in 0..READS_A_TURN {
+            let held = self.clients.held(client);
             let Some(c) = self.clients.clients.get_mut(&client) else {
                 return;
             };
-            // Behind with its replies: what it sends next waits (in the
-            // kernel's buffer, then in its own). So it does while it has
-            // requests enough not answered yet (they go on next turn).
-            if c.behind() || c.eof || c.input.len() >= INPUT_HELD {
+            // Behind with its replies (or its user with theirs): what it
+            // sends next waits (in the kernel's buffer, then in its own). So
+            // it does while it has requests enough not answered yet (they go
+            // on next turn).
+            if held || c.eof || c.input.len() >= INPUT_HELD {
                 return;
             }
             match c.stream.read(&mut buf) {
@@ -1167,12 +1274,13 @@ impl Daemon {
         let mut lines = 0;
         let before = self.clients.clients.get(&client).map_or(0, |c| c.replied);
         loop {
+            // Its requests wait until it (or its user) has read its replies.
+            if self.clients.held(client) {
+                return;
+            }
             let Some(c) = self.clients.clients.get_mut(&client) else {
                 return;
             };
-            if c.behind() {
-                return;
-            }
             let newline = c.input.iter().position(|&b| b == b'\n');
             // A turn's share of requests: answering them is the work (a
             // `status *` of a thousand units), and a client that reads none of
@@ -1284,6 +1392,8 @@ impl Daemon {
     pub(crate) fn resume_clients(&mut self) {
         self.clients.answered.clear();
         for client in std::mem::take(&mut self.clients.resume) {
+            // A follower whose user was held back: the lines it was not sent.
+            self.clients.deliver_to(client, &self.logs, &self.epoll);
             self.process_input(client);
         }
     }

@@ -628,6 +628,7 @@ impl Daemon {
             unit_path: (self.load_path().iter())
                 .map(|p| p.display().to_string())
                 .collect(),
+            queued_reply_bytes: u64::try_from(self.clients.pending_total()).ok(),
         }
     }
 }

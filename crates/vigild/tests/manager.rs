@@ -2255,6 +2255,112 @@ fn a_user_other_than_root_who_never_reads_is_owed_1_mib_a_connection() {
     m.vigil_ok(&["list"]);
 }
 
+/// Connections of the user it runs as, each sending a `show` of 6,000 names
+/// no unit has (a 60 KB request, a 3.8 MB reply) and reading nothing. Prints
+/// the request's and the reply's sizes (a probe reads one first), then, once
+/// told (a line on stdin), reads every connection at once and prints how
+/// many whole replies it got.
+const UNREAD_SHOWS: &str = r#"
+import json, selectors, socket, sys
+path, count = sys.argv[1], int(sys.argv[2])
+names = ["nx%05d" % i for i in range(6000)]
+body = {"version": 1, "id": 1, "request": {"verb": "show", "units": names}}
+request = (json.dumps(body, separators=(",", ":")) + "\n").encode()
+probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+probe.connect(path)
+probe.sendall(request)
+reply = probe.makefile("rb").readline()
+probe.close()
+held = []
+for _ in range(count):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    s.sendall(request)
+    held.append(s)
+print(len(request), len(reply), flush=True)
+sys.stdin.readline()
+selector = selectors.DefaultSelector()
+for s in held:
+    s.setblocking(False)
+    selector.register(s, selectors.EVENT_READ)
+whole = 0
+while whole < count:
+    ready = selector.select(30)
+    if not ready:
+        break
+    for key, _ in ready:
+        data = key.fileobj.recv(1 << 20)
+        if data.endswith(b"\n") or not data:
+            whole += bool(data)
+            selector.unregister(key.fileobj)
+print(whole, flush=True)
+sys.stdin.read()
+"#;
+
+/// What the manager says its control connections have not read
+/// (`QueuedReplyBytes`).
+fn queued_reply_bytes(m: &Manager) -> u64 {
+    let value = m.vigil_ok(&["show", "-p", "QueuedReplyBytes", "--value"]);
+    value.trim().parse().unwrap_or_else(|_| panic!("{value:?}"))
+}
+
+/// Review finding: a reply is queued whole, and a `show` of 6,000 names no
+/// unit has is a 65 KB request with a 4 MB reply: 64 connections of uid
+/// 65534 sending one each and reading nothing took vigild from 28 MB to 286
+/// MB. A user other than root now has at most 8 MiB of replies queued, and
+/// the one that crossed it: its further requests wait, unread, until it
+/// reads (root is answered meanwhile), and then every one is answered.
+#[test]
+fn a_user_other_than_root_has_8_mib_of_replies_queued_at_most() {
+    if !require_root("a_user_other_than_root_has_8_mib_of_replies_queued_at_most") {
+        return;
+    }
+    const BUDGET: u64 = 8 << 20;
+    let mut m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=a.service\n"),
+        ("a.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    m.wait_state("a.service", "running");
+    let before = resident_kib(m.pid());
+    let (mut child, mut out) =
+        python_as(65534, UNREAD_SHOWS, &[m.socket.as_os_str(), "24".as_ref()]);
+    let mut sizes = String::new();
+    out.read_line(&mut sizes).unwrap();
+    let sizes: Vec<u64> = (sizes.split_whitespace())
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let [request, reply] = sizes[..] else {
+        panic!("the client said {sizes:?}");
+    };
+    assert!(request < 65536 && reply > 3_000_000, "{request} {reply}");
+    // It has its first replies, up to its budget; root is answered all along.
+    wait_until("the user's replies past its budget", || {
+        queued_reply_bytes(&m) > BUDGET
+    });
+    assert_eq!(answered(&m, &["list"]), Some(0));
+    assert_eq!(answered(&m, &["list"]), Some(0));
+    let queued = queued_reply_bytes(&m);
+    assert!(
+        queued <= BUDGET + reply,
+        "{queued} bytes queued for uid 65534: more than 8 MiB and one reply of {reply}"
+    );
+    let grown = resident_kib(m.pid()).saturating_sub(before);
+    assert!(grown < 64 * 1024, "vigild grew by {grown} KiB");
+    let said = m.expect_stderr("replies it has not read");
+    assert!(said.contains("uid 65534 has"), "{said}");
+    // Held back, not dropped: once it reads, each request is answered (24
+    // of them: 90 MB queued before).
+    let stdin = child.stdin.as_mut().unwrap();
+    stdin.write_all(b"read\n").unwrap();
+    let mut whole = String::new();
+    out.read_line(&mut whole).unwrap();
+    assert_eq!(whole.trim(), "24", "whole replies read");
+    assert_eq!(queued_reply_bytes(&m), 0);
+    drop(child.stdin.take());
+    child.wait().unwrap();
+    m.vigil_ok(&["list"]);
+}
+
 /// With few descriptors, users other than root together get a quarter of
 /// them, and none once three quarters are in use, whoever holds them: the
 /// rest stays for the services' pipes and for root.
