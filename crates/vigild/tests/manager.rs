@@ -2578,6 +2578,40 @@ fn a_users_pattern_flood_holds_up_neither_root_nor_the_manager() {
     assert!(flood.replies() > 0, "the flood's requests were answered");
 }
 
+/// A request of a user other than root may be long to answer (a `status`
+/// of 8,000 names no unit has: 0.1 s of a debug manager, 30 ms released),
+/// and each turn of the loop answered one of every connection: 64 of each
+/// of eight users made a turn of 50 s, and root's `vigil list` waited for
+/// it (64 of one user: 1 s released). Such a user has one request answered
+/// a turn now, whichever connection it came on.
+#[test]
+fn long_requests_of_users_on_all_their_connections_hold_up_no_one() {
+    if !require_root("long_requests_of_users_on_all_their_connections_hold_up_no_one") {
+        return;
+    }
+    let units = a_hundred_units();
+    let files: Vec<(&str, &str)> = (units.iter())
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let m = Manager::start(&files);
+    m.wait_state("a.service", "running");
+    let mut names = vec!["a".to_string()];
+    names.extend((0..8_000).map(|i| format!("n{i}")));
+    let status = serde_json::json!({"verb": "status", "units": names, "lines": 0});
+    let status = request(1, &status.to_string());
+    let floods: Vec<Flood> = (65527..=65534)
+        .map(|uid| Flood::start(&m, uid, 64, &status))
+        .collect();
+    assert_eq!(answered(&m, &["list"]), Some(0));
+    let pid = m.main_pid("a.service");
+    assert!(harness::send_signal(pid, "KILL"));
+    m.wait_state("a.service", "failed");
+    assert_eq!(answered(&m, &["list"]), Some(0));
+    for flood in floods {
+        assert!(flood.replies() > 0, "each user's requests were answered");
+    }
+}
+
 /// A request of a user other than root may name 256 different patterns
 /// (each matched against every unit loaded): 8,000 of them, all a request
 /// line holds, took a quarter of a second of a release manager with 110
