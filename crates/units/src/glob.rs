@@ -141,8 +141,8 @@ impl Pattern {
     /// As [`fnmatch`]. A name shorter than the pattern needs fails at once:
     /// the matching below takes up to name × pattern steps. Nothing is
     /// allocated: a request matches each of its patterns against every
-    /// unit loaded (a Vec of the name's characters for each was most of
-    /// the cost of a request of 15,000 patterns).
+    /// unit loaded (a Vec of the name's characters for each made 1.65
+    /// million allocations of a `status` of 15,000 patterns, 110 units).
     pub fn matches(&self, name: &str, fold: bool) -> bool {
         // Bytes first (never fewer than characters), then characters.
         if name.len() < self.least || name.chars().count() < self.least {
