@@ -339,6 +339,47 @@ impl Request {
             | Request::Revert { .. } => true,
         }
     }
+
+    /// The list of unit names (and patterns) the request names, empty for
+    /// a request that takes one name or none: what the manager resolves
+    /// name by name, and matches pattern by pattern against every unit.
+    pub fn names(&self) -> &[String] {
+        match self {
+            Request::Status { units, .. }
+            | Request::Start { units, .. }
+            | Request::Stop { units, .. }
+            | Request::Restart { units, .. }
+            | Request::Reload { units, .. }
+            | Request::TryRestart { units, .. }
+            | Request::ReloadOrRestart { units, .. }
+            | Request::TryReloadOrRestart { units, .. }
+            | Request::ResetFailed { units }
+            | Request::Enable { units }
+            | Request::IsEnabled { units }
+            | Request::Disable { units }
+            | Request::Mask { units }
+            | Request::Unmask { units }
+            | Request::Show { units }
+            | Request::Revert { units } => units,
+            Request::ListUnitFiles { patterns } => patterns,
+            Request::Ping {}
+            | Request::List {}
+            | Request::Isolate { .. }
+            | Request::Kill { .. }
+            | Request::Log { .. }
+            | Request::Sync {}
+            | Request::Graph {}
+            | Request::Blame {}
+            | Request::Shutdown { .. }
+            | Request::Reexec {}
+            | Request::SystemState { .. }
+            | Request::ListDependencies { .. }
+            | Request::ListJobs {}
+            | Request::GetDefault {}
+            | Request::SetDefault { .. }
+            | Request::Edit { .. } => &[],
+        }
+    }
 }
 
 /// One reply line. Exactly one of `result` and `error` is present. Reply types
@@ -929,6 +970,11 @@ pub struct ManagerProperties {
     /// The unit directories read, in order (with the generators' outputs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unit_path: Vec<String>,
+    /// Bytes of replies the manager holds for its control connections that
+    /// their clients have not read yet (vigil's own; absent from a manager
+    /// before 2026-12-08).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued_reply_bytes: Option<u64>,
 }
 
 /// A line that could not be decoded.

@@ -139,34 +139,37 @@ impl Pattern {
     }
 
     /// As [`fnmatch`]. A name shorter than the pattern needs fails at once:
-    /// the matching below takes up to name × pattern steps.
+    /// the matching below takes up to name × pattern steps. Nothing is
+    /// allocated: a request matches each of its patterns against every
+    /// unit loaded (a Vec of the name's characters for each made 1.65
+    /// million allocations of a `status` of 15,000 patterns, 110 units).
     pub fn matches(&self, name: &str, fold: bool) -> bool {
-        if name.len() < self.least {
+        // Bytes first (never fewer than characters), then characters.
+        if name.len() < self.least || name.chars().count() < self.least {
             return false;
         }
         let toks = &self.toks;
-        let name: Vec<char> = name.chars().collect();
-        if name.len() < self.least {
-            return false;
-        }
+        // `n` is a byte offset into `name`, always at a character boundary.
         let (mut t, mut n) = (0, 0);
         // Where to resume after the last `*`: (token after it, name position).
         let mut back: Option<(usize, usize)> = None;
-        while n < name.len() {
+        while let Some(c) = name.get(n..).and_then(|rest| rest.chars().next()) {
             match toks.get(t) {
                 Some(Tok::Star) => {
                     back = Some((t + 1, n));
                     t += 1;
                 }
-                Some(tok) if name.get(n).is_some_and(|&c| tok_matches(tok, c, fold)) => {
+                Some(tok) if tok_matches(tok, c, fold) => {
                     t += 1;
-                    n += 1;
+                    n += c.len_utf8();
                 }
                 _ => match back {
                     Some((bt, bn)) => {
-                        t = bt;
-                        n = bn + 1;
-                        back = Some((bt, bn + 1));
+                        // The `*` takes one more character of the name.
+                        let skipped = name.get(bn..).and_then(|r| r.chars().next());
+                        let bn = bn + skipped.map_or(1, char::len_utf8);
+                        (t, n) = (bt, bn);
+                        back = Some((bt, bn));
                     }
                     None => return false,
                 },
@@ -289,6 +292,26 @@ mod tests {
         ] {
             assert!(!fnmatch(p, n, false), "{p} should not match {n}");
         }
+    }
+
+    /// The matcher walks the name by byte offsets: a character of several
+    /// bytes is one for `?`, a set and a `*`'s backtracking.
+    #[test]
+    fn characters_of_several_bytes_are_one_each() {
+        for (p, n) in [
+            ("caf?.service", "café.service"),
+            ("*é*", "café.service"),
+            ("*[à-ü].service", "café.service"),
+            ("*ü*ü", "xüyüzü"),
+            ("??", "éé"),
+        ] {
+            assert!(fnmatch(p, n, false), "{p} should match {n}");
+        }
+        for (p, n) in [("???", "éé"), ("caf??.service", "café.service")] {
+            assert!(!fnmatch(p, n, false), "{p} should not match {n}");
+        }
+        assert!(fnmatch("CAFÉ*", "café.service", true));
+        assert!(!fnmatch("CAFÉ*", "café.service", false));
     }
 
     #[test]

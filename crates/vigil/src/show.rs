@@ -419,6 +419,11 @@ fn manager_props(m: &ManagerProperties) -> Vec<Prop> {
         one("NJobs", m.n_jobs.to_string()),
         one("UnitPath", words(&m.unit_path)),
         one("SystemState", &m.system_state),
+        // vigil's own: what its control connections have not read.
+        one(
+            "QueuedReplyBytes",
+            (m.queued_reply_bytes.map(|n| n.to_string())).unwrap_or_default(),
+        ),
     ]
 }
 

@@ -26,10 +26,18 @@ use crate::logs::{Logs, Select};
 /// queued (it resumes from the rings once it has read them). A reply is
 /// always queued whole: a client is never cut off in the middle of one.
 const MAX_PENDING_OUT: usize = 8 * 1024 * 1024;
-/// The same for a connection counted against [`MAX_PER_USER`]: one such
-/// user holds at most 64 of them, so what the manager keeps for that user's
-/// unread replies is about 64 MiB (it was 512 MiB at 8 MiB each).
+/// The same for a connection counted against [`MAX_PER_USER`].
 const MAX_PENDING_OUT_COUNTED: usize = 1024 * 1024;
+/// Unsent bytes of all the connections of one user other than root and the
+/// manager's together past which none of them is read from or answered (nor
+/// sent new log lines) until that user has read some: back-pressure, nothing
+/// is dropped. A reply is queued whole, so one past it is still queued: 64
+/// connections that never read each had one `show` of 6,000 names no unit
+/// has (4 MB) queued, 256 MB of the manager's memory.
+const MAX_PENDING_OUT_PER_USER: usize = 8 * 1024 * 1024;
+/// A user held back by [`MAX_PENDING_OUT_PER_USER`] is said at most once in
+/// this time (who and how much), not at each reply it does not read.
+const HELD_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// The highest signal number a `kill` request may name (Linux: SIGRTMAX).
 const MAX_SIGNAL: i32 = 64;
@@ -176,6 +184,9 @@ struct Client {
     follow: Option<Follow>,
     /// How much of `output` is written already.
     out_at: usize,
+    /// Its backlog as last added to its user's in [`Clients::pending`]
+    /// (counted connections only).
+    accounted: usize,
     /// What epoll watches the socket for now.
     interest: Interest,
     closed: bool,
@@ -222,6 +233,11 @@ pub(crate) struct Clients {
     spare: Option<std::fs::File>,
     /// Connections held by each user other than root and the manager's.
     per_user: HashMap<u32, usize>,
+    /// Bytes of replies queued and not written for each such user, all its
+    /// connections together ([`MAX_PENDING_OUT_PER_USER`]).
+    pending: HashMap<u32, usize>,
+    /// When a user held back by its unread replies was last logged.
+    last_held_log: Option<Duration>,
     /// Connections refused since the last warning about them, by user.
     refused: HashMap<u32, u64>,
     /// When a refusal was last logged.
@@ -232,9 +248,9 @@ pub(crate) struct Clients {
     /// on at the next turn ([`Daemon::resume_clients`]).
     resume: Vec<u64>,
     /// The users (counted ones: neither root nor the manager's) who had a
-    /// request that reads the unit directories answered in this turn: one a
-    /// turn each ([`reads_unit_files`]).
-    read_dirs: HashSet<u32>,
+    /// request answered in this turn: one a turn each, whichever of their
+    /// connections it came on ([`Daemon::process_input`]).
+    answered: HashSet<u32>,
     /// `is-system-running --wait`: (client, request id) answered once the
     /// boot is done ([`Clients::answer_boot_waiters`]).
     boot_waiters: Vec<(u64, u64)>,
@@ -326,20 +342,19 @@ impl Refusal {
     }
 }
 
-/// Whether answering `request` reads the unit directories (every file of
-/// them: milliseconds to a second): `is-enabled`, and `status` of a name that
-/// may be an instance not loaded. A user other than root and the manager's
-/// has one such request answered a turn of the loop, or a flood of them
-/// (4,000 names in a request, many connections) held the manager, its
-/// reaping and every other client, for minutes.
-fn reads_unit_files(request: &Request) -> bool {
-    match request {
-        Request::IsEnabled { .. } | Request::ListUnitFiles { .. } | Request::GetDefault {} => true,
-        Request::Status { units, .. } => units.iter().any(|u| u.contains('@')),
-        // `UnitFileState=`, as is-enabled reads it.
-        Request::Show { units } => !units.is_empty(),
-        _ => false,
-    }
+/// Different patterns one request of a user other than root and the
+/// manager's may name. Each is matched against every unit loaded (or every
+/// unit file, for `list-unit-files`): the 8,000 a 64 KiB request holds took a
+/// quarter of a second of a release manager with 110 units, 256 take 8 ms. A
+/// person names a few; plain names are not limited (systemctl takes any
+/// number), nor is a pattern named again counted.
+const MAX_PATTERNS: usize = 256;
+
+/// The different patterns among the names of `request`.
+fn distinct_patterns(request: &Request) -> usize {
+    let names = request.names().iter();
+    let patterns: HashSet<&String> = names.filter(|n| vigil_units::glob::is_glob(n)).collect();
+    patterns.len()
 }
 
 /// Whether a connection of a user other than root and the manager's may be
@@ -391,11 +406,13 @@ impl Clients {
             manager_uid: vigil_platform::getuid(),
             spare: open_spare(),
             per_user: HashMap::new(),
+            pending: HashMap::new(),
+            last_held_log: None,
             refused: HashMap::new(),
             last_refusal_log: None,
             warnings: Vec::new(),
             resume: Vec::new(),
-            read_dirs: HashSet::new(),
+            answered: HashSet::new(),
             boot_waiters: Vec::new(),
         }
     }
@@ -569,6 +586,7 @@ impl Clients {
                     discarding: sc.discarding,
                     follow: None,
                     out_at: 0,
+                    accounted: 0,
                     interest: Interest::READABLE,
                     closed: false,
                     eof: sc.eof,
@@ -647,6 +665,7 @@ impl Clients {
                     discarding: false,
                     follow: None,
                     out_at: 0,
+                    accounted: 0,
                     interest: Interest::READABLE,
                     closed: false,
                     eof: false,
@@ -702,11 +721,43 @@ impl Clients {
             c.output.drain(..c.out_at);
             c.out_at = 0;
         }
-        // Not read from while behind: its requests wait, and so does the
-        // kernel's buffer of them (a peer that hangs up fails the writes).
-        // Nor once at its end: a socket at EOF is always readable.
+        let end = c.closed || c.done(waited);
+        let (backlog, uid) = (c.backlog(), c.counted_uid);
+        if let Some(uid) = uid {
+            let before = std::mem::replace(&mut c.accounted, backlog);
+            self.account(uid, before, backlog, epoll);
+        }
+        self.watch(client, epoll);
+        if end {
+            self.drop_client(client, epoll);
+        }
+    }
+
+    /// Whether counted user `uid` has more replies queued than
+    /// [`MAX_PENDING_OUT_PER_USER`].
+    fn user_behind(&self, uid: Option<u32>) -> bool {
+        uid.and_then(|u| self.pending.get(&u))
+            .is_some_and(|&n| n > MAX_PENDING_OUT_PER_USER)
+    }
+
+    /// Whether `client` is held back: neither read from, nor answered, nor
+    /// sent new log lines, until it (or, for a user other than root and the
+    /// manager's, that user) has read enough of its replies.
+    fn held(&self, client: u64) -> bool {
+        (self.clients.get(&client)).is_some_and(|c| c.behind() || self.user_behind(c.counted_uid))
+    }
+
+    /// Watches `client` for what it is owed now. Not for input while held
+    /// back: its requests wait, and so does the kernel's buffer of them (a
+    /// peer that hangs up fails the writes, or is seen gone, [`Daemon::on_client`]).
+    /// Nor once at its end: a socket at EOF is always readable.
+    fn watch(&mut self, client: u64, epoll: &Epoll) {
+        let held = self.held(client);
+        let Some(c) = self.clients.get_mut(&client) else {
+            return;
+        };
         let mut interest = Interest::NONE;
-        if !c.behind() && !c.eof {
+        if !held && !c.eof {
             interest = interest | Interest::READABLE;
         }
         if c.backlog() > 0 {
@@ -716,21 +767,75 @@ impl Clients {
             c.interest = interest;
             let _ = epoll.modify(c.stream.as_fd(), token::CLIENT | client, interest);
         }
-        if c.closed || c.done(waited) {
-            self.drop_client(client, epoll);
+    }
+
+    /// A connection of `uid` has `after` bytes of replies queued where it
+    /// had `before`. When that takes the user past
+    /// [`MAX_PENDING_OUT_PER_USER`], none of its connections is read from
+    /// any longer (and it is said once); when back under it, each is watched
+    /// for input again and goes on at the next turn with the requests it
+    /// holds.
+    fn account(&mut self, uid: u32, before: usize, after: usize, epoll: &Epoll) {
+        if before == after {
+            return;
         }
+        let was = self.user_behind(Some(uid));
+        let pending = self.pending.entry(uid).or_insert(0);
+        *pending = pending.saturating_sub(before).saturating_add(after);
+        let pending = *pending;
+        if pending == 0 {
+            self.pending.remove(&uid);
+        }
+        let behind = self.user_behind(Some(uid));
+        if was == behind {
+            return;
+        }
+        if behind {
+            self.say_held(uid, pending);
+        }
+        let theirs: Vec<u64> = (self.clients.iter())
+            .filter(|(_, c)| c.counted_uid == Some(uid))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in theirs {
+            self.watch(id, epoll);
+            if !behind {
+                self.resume_later(id);
+            }
+        }
+    }
+
+    /// That `uid` is held back by its unread replies, at most once in
+    /// [`HELD_LOG_EVERY`]: a script that stopped reading is worth a line.
+    fn say_held(&mut self, uid: u32, pending: usize) {
+        let now = vigil_platform::monotonic_now();
+        if (self.last_held_log).is_some_and(|last| now.saturating_sub(last) < HELD_LOG_EVERY) {
+            return;
+        }
+        self.last_held_log = Some(now);
+        self.warnings.push(format!(
+            "uid {uid} has {pending} bytes of replies it has not read, more than the {} MiB a \
+             user other than root may have queued: its requests wait until it reads them",
+            MAX_PENDING_OUT_PER_USER >> 20
+        ));
+    }
+
+    /// Bytes of replies queued on every connection and not written yet.
+    pub fn pending_total(&self) -> usize {
+        self.clients.values().map(Client::backlog).sum()
     }
 
     fn drop_client(&mut self, client: u64, epoll: &Epoll) {
         if let Some(c) = self.clients.remove(&client) {
             let _ = epoll.delete(c.stream.as_fd());
-            if let Some(uid) = c.counted_uid
-                && let Some(held) = self.per_user.get_mut(&uid)
-            {
-                *held = held.saturating_sub(1);
-                if *held == 0 {
-                    self.per_user.remove(&uid);
+            if let Some(uid) = c.counted_uid {
+                if let Some(held) = self.per_user.get_mut(&uid) {
+                    *held = held.saturating_sub(1);
+                    if *held == 0 {
+                        self.per_user.remove(&uid);
+                    }
                 }
+                self.account(uid, c.accounted, 0, epoll);
             }
         }
         self.waiters.retain(|w| w.client != client);
@@ -969,7 +1074,10 @@ impl Clients {
     /// its backlog, from the rings, so it misses only what they evicted
     /// meanwhile (and is told so).
     fn deliver_to(&mut self, id: u64, logs: &Logs, epoll: &Epoll) {
-        let Some(c) = self.clients.get_mut(&id).filter(|c| !c.behind()) else {
+        if self.held(id) {
+            return;
+        }
+        let Some(c) = self.clients.get_mut(&id) else {
             return;
         };
         let Some(f) = c.follow.as_mut() else {
@@ -1070,6 +1178,26 @@ fn failed_at_once(info: Option<&vigil_engine::UnitInfo>) -> bool {
     })
 }
 
+/// What each pattern of a request matches among the loaded units
+/// ([`Daemon::match_patterns`]).
+#[derive(Default)]
+pub(crate) struct PatternMatches {
+    /// The loaded units' names, in the engine's order (listed only when the
+    /// request has a pattern).
+    loaded: Vec<String>,
+    /// Each distinct pattern: where the names it matches are in `loaded`.
+    by_pattern: HashMap<String, Vec<usize>>,
+}
+
+impl PatternMatches {
+    /// The loaded units `pattern` matches, in the engine's order; none for
+    /// a pattern not matched.
+    pub(crate) fn of<'a>(&'a self, pattern: &str) -> impl Iterator<Item = &'a str> + 'a {
+        let found = self.by_pattern.get(pattern).map(Vec::as_slice);
+        (found.unwrap_or_default().iter()).filter_map(|&i| self.loaded.get(i).map(String::as_str))
+    }
+}
+
 fn too_large(id: u64) -> Reply {
     Reply::err(
         id,
@@ -1091,21 +1219,17 @@ impl Daemon {
             self.clients.flush(client, &self.epoll);
             // Caught up: the lines it was not sent while behind, and the
             // requests that waited in its input.
-            if self
-                .clients
-                .clients
-                .get(&client)
-                .is_some_and(|c| !c.behind())
-            {
+            if self.clients.clients.contains_key(&client) && !self.clients.held(client) {
                 self.clients.deliver_to(client, &self.logs, &self.epoll);
                 self.process_input(client);
             }
         }
         let eof = self.clients.clients.get(&client).is_some_and(|c| c.eof);
-        if eof && (ready.hangup || ready.error) {
-            // Read to its end already, so not watched for input (nor for a
-            // half close): this is the peer gone entirely. Nobody is left to
-            // answer.
+        if (eof || self.clients.held(client)) && (ready.hangup || ready.error) {
+            // Read to its end already, or held back, so not watched for
+            // input (nor for a half close): this is the peer gone entirely
+            // (reported whatever is watched, it would wake the loop again
+            // and again). Nobody is left to answer.
             self.clients.drop_client(client, &self.epoll);
         } else if ready.readable || ready.hangup || ready.error {
             self.read_client(client);
@@ -1122,13 +1246,15 @@ impl Daemon {
         // manager from everything else. The rest is read on the next turn
         // (its socket stays readable).
         for _ in 0..READS_A_TURN {
+            let held = self.clients.held(client);
             let Some(c) = self.clients.clients.get_mut(&client) else {
                 return;
             };
-            // Behind with its replies: what it sends next waits (in the
-            // kernel's buffer, then in its own). So it does while it has
-            // requests enough not answered yet (they go on next turn).
-            if c.behind() || c.eof || c.input.len() >= INPUT_HELD {
+            // Behind with its replies (or its user with theirs): what it
+            // sends next waits (in the kernel's buffer, then in its own). So
+            // it does while it has requests enough not answered yet (they go
+            // on next turn).
+            if held || c.eof || c.input.len() >= INPUT_HELD {
                 return;
             }
             match c.stream.read(&mut buf) {
@@ -1161,18 +1287,26 @@ impl Daemon {
         let mut lines = 0;
         let before = self.clients.clients.get(&client).map_or(0, |c| c.replied);
         loop {
+            // Its requests wait until it (or its user) has read its replies.
+            if self.clients.held(client) {
+                return;
+            }
             let Some(c) = self.clients.clients.get_mut(&client) else {
                 return;
             };
-            if c.behind() {
-                return;
-            }
             let newline = c.input.iter().position(|&b| b == b'\n');
             // A turn's share of requests: answering them is the work (a
             // `status *` of a thousand units), and a client that reads none of
             // its replies is 8 MiB (or 1 MiB) from being behind.
             let spent = lines == REQUESTS_A_TURN || c.replied - before > REPLIES_A_TURN;
-            if newline.is_some() && spent {
+            // A user other than root and the manager's has one request
+            // answered a turn, on whichever connection: 16 connections of one
+            // user each sending requests without pause made a turn as long
+            // as all their requests together, and root's `vigil list` waited
+            // for each turn (25 s for requests of 15,000 patterns).
+            let users_turn_spent =
+                (c.counted_uid).is_some_and(|u| self.clients.answered.contains(&u));
+            if newline.is_some() && (spent || users_turn_spent) {
                 return self.clients.resume_later(client);
             }
             lines += 1;
@@ -1206,33 +1340,40 @@ impl Daemon {
                 continue;
             }
             let (privileged, reads_logs, user) = (c.privileged, c.reads_logs, c.counted_uid);
+            if let Some(uid) = user {
+                self.clients.answered.insert(uid);
+            }
             match vigil_proto::decode_request(&line) {
-                Ok(env)
-                    if reads_unit_files(&env.request)
-                        && let Some(uid) = user
-                        && !self.clients.read_dirs.insert(uid) =>
-                {
-                    // This user's read of the directories for this turn is
-                    // spent: the request waits for the next turn, first.
-                    if let Some(c) = self.clients.clients.get_mut(&client) {
-                        c.input.push_front(b'\n');
-                        line.iter().rev().for_each(|&b| c.input.push_front(b));
-                    }
-                    return self.clients.resume_later(client);
-                }
                 Ok(env) => {
                     let denied = match &env.request {
-                        r if r.is_mutating() && !privileged => Some(
-                            "permission denied: only root and the manager's user may change state",
-                        ),
-                        Request::Log { .. } if !reads_logs => Some(
-                            "permission denied: the services' output is for root, the manager's user and the adm and systemd-journal groups",
-                        ),
+                        r if r.is_mutating() && !privileged => Some((
+                            ErrorCode::PermissionDenied,
+                            "permission denied: only root and the manager's user may change state"
+                                .to_string(),
+                        )),
+                        Request::Log { .. } if !reads_logs => Some((
+                            ErrorCode::PermissionDenied,
+                            "permission denied: the services' output is for root, the manager's user and the adm and systemd-journal groups"
+                                .to_string(),
+                        )),
+                        r if user.is_some() => {
+                            let n = distinct_patterns(r);
+                            (n > MAX_PATTERNS).then(|| {
+                                (
+                                    ErrorCode::BadRequest,
+                                    format!(
+                                        "too many patterns: {n} different ones in one request, \
+                                         where a user other than root and the manager's may \
+                                         name {MAX_PATTERNS} (plain names are not limited)"
+                                    ),
+                                )
+                            })
+                        }
                         _ => None,
                     };
                     match (denied, env.request) {
-                        (Some(why), _) => {
-                            let reply = Reply::err(env.id, ErrorCode::PermissionDenied, why);
+                        (Some((code, why)), _) => {
+                            let reply = Reply::err(env.id, code, why);
                             self.clients.send(client, &reply, &self.epoll);
                         }
                         // The state is anyone's to see; the log tail is not.
@@ -1262,8 +1403,10 @@ impl Daemon {
 
     /// Goes on with the clients whose last turn ended with requests left.
     pub(crate) fn resume_clients(&mut self) {
-        self.clients.read_dirs.clear();
+        self.clients.answered.clear();
         for client in std::mem::take(&mut self.clients.resume) {
+            // A follower whose user was held back: the lines it was not sent.
+            self.clients.deliver_to(client, &self.logs, &self.epoll);
             self.process_input(client);
         }
     }
@@ -1560,6 +1703,29 @@ impl Daemon {
             .collect()
     }
 
+    /// What the patterns among `units` match of the loaded units: the names
+    /// listed once for the request, each pattern compiled and matched once
+    /// however often it is named. A request of 15,000 `*` listed every unit
+    /// and matched it 15,000 times over (any user may send `status`).
+    pub(crate) fn match_patterns(&self, units: &[String]) -> PatternMatches {
+        let mut matches = PatternMatches::default();
+        for u in units.iter().filter(|u| vigil_units::glob::is_glob(u)) {
+            if matches.by_pattern.contains_key(u) {
+                continue;
+            }
+            if matches.loaded.is_empty() {
+                let names = self.engine.states().map(|(name, _)| name.to_string());
+                matches.loaded = names.collect();
+            }
+            let pattern = vigil_units::glob::Pattern::new(u);
+            let found = (matches.loaded.iter().enumerate())
+                .filter_map(|(i, name)| pattern.matches(name, false).then_some(i))
+                .collect();
+            matches.by_pattern.insert(u.clone(), found);
+        }
+        matches
+    }
+
     /// The units `units` name (a pattern: every loaded unit whose whole name
     /// it matches), and for each name that names none a `not-found` result,
     /// as systemctl acts on the units it finds and reports the others. When
@@ -1579,11 +1745,8 @@ impl Daemon {
         }
         let mut names = Vec::new();
         let mut unknown = Vec::new();
-        // Listed once for every pattern of the request, and each pattern
-        // compiled once: a request of many patterns is any user's to send.
-        // A pattern adds no name the request has named already (`taken`).
-        let mut every: Option<Vec<String>> = None;
-        let mut taken = std::collections::HashSet::new();
+        // A name is acted on once, however many names and patterns find it.
+        let mut taken = HashSet::new();
         // The names to make on demand, all at once (one read of the directories).
         let mut loaded: HashMap<String, Result<(), String>> = HashMap::new();
         if instantiate {
@@ -1591,23 +1754,21 @@ impl Daemon {
             let results = self.load_units(&plain);
             loaded.extend(plain.into_iter().zip(results));
         }
+        let matches = self.match_patterns(units);
+        let mut patterns = HashSet::new();
         for u in units {
             if vigil_units::glob::is_glob(u) {
-                let pattern = vigil_units::glob::Pattern::new(u);
-                let every = every.get_or_insert_with(|| {
-                    let names = self.engine.states().map(|(name, _)| name.to_string());
-                    names.collect()
-                });
-                let matched: Vec<String> = every
-                    .iter()
-                    .filter(|name| pattern.matches(name, false) && !taken.contains(*name))
-                    .cloned()
-                    .collect();
-                if matched.is_empty() {
+                // A pattern named twice finds nothing new.
+                if !patterns.insert(u.as_str()) {
+                    continue;
+                }
+                let mut matched = matches.of(u).peekable();
+                if matched.peek().is_none() {
                     unknown.push(not_found(u, format!("no unit matches {u}")));
                 }
-                taken.extend(matched.iter().cloned());
-                names.extend(matched);
+                for name in matched.filter(|name| taken.insert(name.to_string())) {
+                    names.push(name.to_string());
+                }
                 continue;
             }
             let name = self.unit_name(u);
@@ -2004,48 +2165,51 @@ impl Daemon {
         let now = self.now();
         let triggers = self.socket_triggers();
         let mut out: Vec<UnitStatus> = Vec::new();
-        let mut shown: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut shown: HashSet<String> = HashSet::new();
         let mut missing = Vec::new();
-        let resolved: Vec<_> = (units.iter())
-            .map(
-                |u| match self.resolve_names(id, std::slice::from_ref(u), false) {
-                    Ok((names, unknown)) => (u, names, unknown),
-                    Err(reply) => {
-                        let why = reply.error.map(|e| e.message).unwrap_or_default();
-                        (u, Vec::new(), vec![not_found(u, why)])
-                    }
-                },
-            )
-            .collect();
+        // Every pattern matched once for the request (it was resolved name
+        // by name: 15,000 `*` listed and matched every unit 15,000 times).
+        let matches = self.match_patterns(units);
+        let mut patterns = HashSet::new();
         // As systemctl loads it from its template: inactive (dead). A pattern
         // names no instance: the unit files are not read for it. Read once for
         // all the names (a request naming thousands read them thousands of
         // times, and held the manager for a minute).
-        let unresolved: Vec<String> = (resolved.iter())
-            .filter(|(_, _, unknown)| !unknown.is_empty())
-            .map(|(u, _, _)| (*u).clone())
-            .collect();
-        let instances = self.unloaded_instances(&self.plain_names(&unresolved));
-        for (u, names, unknown) in resolved {
-            for name in names {
-                if shown.contains(&name) {
+        let instances = self.unloaded_instances(&self.plain_names(units));
+        for u in units {
+            if vigil_units::glob::is_glob(u) {
+                // A pattern named again shows nothing new.
+                if !patterns.insert(u.as_str()) {
                     continue;
                 }
-                if let Some(status) = self.unit_status(&name, lines, now, &triggers) {
+                let mut matched = matches.of(u).peekable();
+                if matched.peek().is_none() {
+                    missing.push(format!("no unit matches {u}"));
+                }
+                for name in matched {
+                    if !shown.contains(name)
+                        && let Some(status) = self.unit_status(name, lines, now, &triggers)
+                    {
+                        shown.insert(name.to_string());
+                        out.push(status);
+                    }
+                }
+                continue;
+            }
+            let name = self.unit_name(u);
+            if self.engine.contains(&name) {
+                if !shown.contains(&name)
+                    && let Some(status) = self.unit_status(&name, lines, now, &triggers)
+                {
                     shown.insert(name);
                     out.push(status);
                 }
-            }
-            for job in unknown {
-                // Only plain names were looked up: a pattern finds none here.
-                match instances.get(&self.unit_name(u)).cloned() {
-                    Some(unit) => {
-                        if shown.insert(unit.name.clone()) {
-                            out.push(self.unloaded_status(unit, lines, &triggers));
-                        }
-                    }
-                    _ => missing.extend(job.reason),
+            } else if let Some(unit) = instances.get(&name).cloned() {
+                if shown.insert(unit.name.clone()) {
+                    out.push(self.unloaded_status(unit, lines, &triggers));
                 }
+            } else {
+                missing.push(self.unknown_unit(&name));
             }
         }
         if out.is_empty() && !missing.is_empty() {
@@ -2212,8 +2376,10 @@ impl Daemon {
     /// reads them.
     fn list_unit_files(&mut self, id: u64, patterns: &[String]) -> Reply {
         let set = vigil_units::load::load_dirs(&self.opts.config_dirs, &self.spec_ctx);
-        let patterns: Vec<vigil_units::glob::Pattern> = (patterns.iter())
-            .map(|p| vigil_units::glob::Pattern::new(p))
+        // Each once: every file is matched against them.
+        let distinct: HashSet<&str> = patterns.iter().map(String::as_str).collect();
+        let patterns: Vec<vigil_units::glob::Pattern> = (distinct.into_iter())
+            .map(vigil_units::glob::Pattern::new)
             .collect();
         let wanted =
             |name: &str| patterns.is_empty() || patterns.iter().any(|p| p.matches(name, false));

@@ -1417,6 +1417,8 @@ impl Daemon {
             if self.procs.reap_pending {
                 self.reap();
             }
+            // A user the turn held back by its unread replies.
+            self.say_client_warnings();
             self.check_boot_finished();
             self.sync_store();
             if !self.handover.reexec_requested.is_empty() {
@@ -1488,7 +1490,8 @@ impl Daemon {
         self.say_client_warnings();
     }
 
-    /// Says what the control connections left to say (refusals).
+    /// Says what the control connections left to say (refusals, users held
+    /// back by their unread replies).
     fn say_client_warnings(&mut self) {
         for warning in self.clients.take_warnings() {
             self.say(Level::Warning, None, &warning);

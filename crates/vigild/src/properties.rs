@@ -369,15 +369,13 @@ impl Daemon {
         let instances = self.unloaded_instances(&plain);
         let mut out: Vec<UnitProperties> = Vec::new();
         let mut shown = std::collections::HashSet::new();
+        // Each pattern matched once for the request, however often named.
+        let matches = self.match_patterns(units);
+        let mut patterns = std::collections::HashSet::new();
         for u in units {
             let names: Vec<String> = match vigil_units::glob::is_glob(u) {
-                true => {
-                    let pattern = vigil_units::glob::Pattern::new(u);
-                    (self.engine.states())
-                        .filter(|(n, _)| pattern.matches(n, false))
-                        .map(|(n, _)| n.to_string())
-                        .collect()
-                }
+                true if !patterns.insert(u.as_str()) => continue,
+                true => matches.of(u).map(str::to_string).collect(),
                 false => vec![self.unit_name(u)],
             };
             for name in names.into_iter().filter(|n| shown.insert(n.clone())) {
@@ -646,6 +644,7 @@ impl Daemon {
             unit_path: (self.load_path().iter())
                 .map(|p| p.display().to_string())
                 .collect(),
+            queued_reply_bytes: u64::try_from(self.clients.pending_total()).ok(),
         }
     }
 }

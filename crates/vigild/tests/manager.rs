@@ -2255,6 +2255,112 @@ fn a_user_other_than_root_who_never_reads_is_owed_1_mib_a_connection() {
     m.vigil_ok(&["list"]);
 }
 
+/// Connections of the user it runs as, each sending a `show` of 6,000 names
+/// no unit has (a 60 KB request, a 3.8 MB reply) and reading nothing. Prints
+/// the request's and the reply's sizes (a probe reads one first), then, once
+/// told (a line on stdin), reads every connection at once and prints how
+/// many whole replies it got.
+const UNREAD_SHOWS: &str = r#"
+import json, selectors, socket, sys
+path, count = sys.argv[1], int(sys.argv[2])
+names = ["nx%05d" % i for i in range(6000)]
+body = {"version": 1, "id": 1, "request": {"verb": "show", "units": names}}
+request = (json.dumps(body, separators=(",", ":")) + "\n").encode()
+probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+probe.connect(path)
+probe.sendall(request)
+reply = probe.makefile("rb").readline()
+probe.close()
+held = []
+for _ in range(count):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    s.sendall(request)
+    held.append(s)
+print(len(request), len(reply), flush=True)
+sys.stdin.readline()
+selector = selectors.DefaultSelector()
+for s in held:
+    s.setblocking(False)
+    selector.register(s, selectors.EVENT_READ)
+whole = 0
+while whole < count:
+    ready = selector.select(30)
+    if not ready:
+        break
+    for key, _ in ready:
+        data = key.fileobj.recv(1 << 20)
+        if data.endswith(b"\n") or not data:
+            whole += bool(data)
+            selector.unregister(key.fileobj)
+print(whole, flush=True)
+sys.stdin.read()
+"#;
+
+/// What the manager says its control connections have not read
+/// (`QueuedReplyBytes`).
+fn queued_reply_bytes(m: &Manager) -> u64 {
+    let value = m.vigil_ok(&["show", "-p", "QueuedReplyBytes", "--value"]);
+    value.trim().parse().unwrap_or_else(|_| panic!("{value:?}"))
+}
+
+/// Review finding: a reply is queued whole, and a `show` of 6,000 names no
+/// unit has is a 65 KB request with a 4 MB reply: 64 connections of uid
+/// 65534 sending one each and reading nothing took vigild from 28 MB to 286
+/// MB. A user other than root now has at most 8 MiB of replies queued, and
+/// the one that crossed it: its further requests wait, unread, until it
+/// reads (root is answered meanwhile), and then every one is answered.
+#[test]
+fn a_user_other_than_root_has_8_mib_of_replies_queued_at_most() {
+    if !require_root("a_user_other_than_root_has_8_mib_of_replies_queued_at_most") {
+        return;
+    }
+    const BUDGET: u64 = 8 << 20;
+    let mut m = Manager::start(&[
+        ("default.target", "[Unit]\nWants=a.service\n"),
+        ("a.service", "[Service]\nExecStart=/bin/sleep 1000\n"),
+    ]);
+    m.wait_state("a.service", "running");
+    let before = resident_kib(m.pid());
+    let (mut child, mut out) =
+        python_as(65534, UNREAD_SHOWS, &[m.socket.as_os_str(), "24".as_ref()]);
+    let mut sizes = String::new();
+    out.read_line(&mut sizes).unwrap();
+    let sizes: Vec<u64> = (sizes.split_whitespace())
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let [request, reply] = sizes[..] else {
+        panic!("the client said {sizes:?}");
+    };
+    assert!(request < 65536 && reply > 3_000_000, "{request} {reply}");
+    // It has its first replies, up to its budget; root is answered all along.
+    wait_until("the user's replies past its budget", || {
+        queued_reply_bytes(&m) > BUDGET
+    });
+    assert_eq!(answered(&m, &["list"]), Some(0));
+    assert_eq!(answered(&m, &["list"]), Some(0));
+    let queued = queued_reply_bytes(&m);
+    assert!(
+        queued <= BUDGET + reply,
+        "{queued} bytes queued for uid 65534: more than 8 MiB and one reply of {reply}"
+    );
+    let grown = resident_kib(m.pid()).saturating_sub(before);
+    assert!(grown < 64 * 1024, "vigild grew by {grown} KiB");
+    let said = m.expect_stderr("replies it has not read");
+    assert!(said.contains("uid 65534 has"), "{said}");
+    // Held back, not dropped: once it reads, each request is answered (24
+    // of them: 90 MB queued before).
+    let stdin = child.stdin.as_mut().unwrap();
+    stdin.write_all(b"read\n").unwrap();
+    let mut whole = String::new();
+    out.read_line(&mut whole).unwrap();
+    assert_eq!(whole.trim(), "24", "whole replies read");
+    assert_eq!(queued_reply_bytes(&m), 0);
+    drop(child.stdin.take());
+    child.wait().unwrap();
+    m.vigil_ok(&["list"]);
+}
+
 /// With few descriptors, users other than root together get a quarter of
 /// them, and none once three quarters are in use, whoever holds them: the
 /// rest stays for the services' pipes and for root.
@@ -2358,6 +2464,211 @@ fn a_client_flooding_empty_lines_holds_no_one_up() {
     stop.store(true, Ordering::Relaxed);
     let sent = flood.join().unwrap();
     assert!(sent > 64 * 1024, "the flood was under way: {sent} bytes");
+}
+
+/// A hundred units loaded and `a.service` running: what a request of
+/// patterns is matched against.
+fn a_hundred_units() -> Vec<(String, String)> {
+    let mut units: Vec<(String, String)> = (0..100)
+        .map(|i| {
+            let unit = format!("idle{i:03}.service");
+            (unit, "[Service]\nExecStart=/bin/sleep 1000\n".to_string())
+        })
+        .collect();
+    units.push(("default.target".into(), "[Unit]\nWants=a.service\n".into()));
+    units.push((
+        "a.service".into(),
+        "[Service]\nExecStart=/bin/sleep 1000\n".into(),
+    ));
+    units
+}
+
+/// Connections of the user it runs as, each sending the same request again
+/// as soon as it has the reply; prints `flooding` once each has sent its
+/// first, and, once its stdin ends, the number of replies it had.
+const FLOODER: &str = r#"
+import socket, sys, threading
+path, count, request = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode() + b"\n"
+stop, started, replies = threading.Event(), threading.Semaphore(0), [0]
+def flood():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    f = s.makefile("rb")
+    s.sendall(request)
+    started.release()
+    while not stop.is_set():
+        line = f.readline()
+        if b'"result"' not in line:
+            print("unexpected reply:", line[:300], flush=True)
+            return
+        replies[0] += 1
+        s.sendall(request)
+for _ in range(count):
+    threading.Thread(target=flood, daemon=True).start()
+for _ in range(count):
+    started.acquire()
+print("flooding", flush=True)
+sys.stdin.read()
+stop.set()
+print(replies[0], flush=True)
+"#;
+
+/// The flooder's process: stopped, and its count of replies read, by
+/// [`Flood::replies`]; killed if the test ends before.
+struct Flood {
+    child: std::process::Child,
+    out: BufReader<std::process::ChildStdout>,
+}
+
+impl Flood {
+    fn start(m: &Manager, uid: u32, connections: usize, request: &str) -> Flood {
+        let count = connections.to_string();
+        let args = [m.socket.as_os_str(), count.as_ref(), request.as_ref()];
+        let (child, mut out) = python_as(uid, FLOODER, &args);
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "flooding", "the flooder said {line:?}");
+        Flood { child, out }
+    }
+
+    fn replies(mut self) -> usize {
+        drop(self.child.stdin.take());
+        let mut line = String::new();
+        self.out.read_line(&mut line).unwrap();
+        line.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("the flooder said {line:?}"))
+    }
+}
+
+impl Drop for Flood {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Review finding: a `status` of 15,000 `*` (a 60 KB line, any user's to
+/// send) kept the manager busy 4.5 s (1.3 s built for release): each name
+/// was resolved alone, listing and matching every unit again. 16
+/// connections of uid 65534 sending it without pause made root's `vigil
+/// list` give up after 25 s. A pattern is matched once a request now, and a
+/// user other than root has one request answered a turn of the loop.
+#[test]
+fn a_users_pattern_flood_holds_up_neither_root_nor_the_manager() {
+    if !require_root("a_users_pattern_flood_holds_up_neither_root_nor_the_manager") {
+        return;
+    }
+    let units = a_hundred_units();
+    let files: Vec<(&str, &str)> = (units.iter())
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let m = Manager::start(&files);
+    m.wait_state("a.service", "running");
+    let stars = vec!["*"; 15_000];
+    let status = serde_json::json!({"verb": "status", "units": stars, "lines": 0});
+    let flood = Flood::start(&m, 65534, 16, &request(1, &status.to_string()));
+    // Root is answered, and the manager sees a service end, while it runs.
+    assert_eq!(answered(&m, &["list"]), Some(0));
+    let pid = m.main_pid("a.service");
+    assert!(harness::send_signal(pid, "KILL"));
+    m.wait_state("a.service", "failed");
+    assert_eq!(answered(&m, &["list"]), Some(0));
+    // And so is the flood, in its turns.
+    assert!(flood.replies() > 0, "the flood's requests were answered");
+}
+
+/// A request of a user other than root may be long to answer (a `status`
+/// of 8,000 names no unit has: 0.1 s of a debug manager, 30 ms released),
+/// and each turn of the loop answered one of every connection: 64 of each
+/// of eight users made a turn of 50 s, and root's `vigil list` waited for
+/// it (64 of one user: 1 s released). Such a user has one request answered
+/// a turn now, whichever connection it came on.
+#[test]
+fn long_requests_of_users_on_all_their_connections_hold_up_no_one() {
+    if !require_root("long_requests_of_users_on_all_their_connections_hold_up_no_one") {
+        return;
+    }
+    let units = a_hundred_units();
+    let files: Vec<(&str, &str)> = (units.iter())
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let m = Manager::start(&files);
+    m.wait_state("a.service", "running");
+    let mut names = vec!["a".to_string()];
+    names.extend((0..8_000).map(|i| format!("n{i}")));
+    let status = serde_json::json!({"verb": "status", "units": names, "lines": 0});
+    let status = request(1, &status.to_string());
+    let floods: Vec<Flood> = (65527..=65534)
+        .map(|uid| Flood::start(&m, uid, 64, &status))
+        .collect();
+    assert_eq!(answered(&m, &["list"]), Some(0));
+    let pid = m.main_pid("a.service");
+    assert!(harness::send_signal(pid, "KILL"));
+    m.wait_state("a.service", "failed");
+    assert_eq!(answered(&m, &["list"]), Some(0));
+    for flood in floods {
+        assert!(flood.replies() > 0, "each user's requests were answered");
+    }
+}
+
+/// A request of a user other than root may name 256 different patterns
+/// (each matched against every unit loaded): 8,000 of them, all a request
+/// line holds, took a quarter of a second of a release manager with 110
+/// units. The same pattern again is not counted, nor is a plain name; root
+/// is not limited.
+#[test]
+fn a_request_of_a_user_other_than_root_names_at_most_256_patterns() {
+    if !require_root("a_request_of_a_user_other_than_root_names_at_most_256_patterns") {
+        return;
+    }
+    let units = a_hundred_units();
+    let files: Vec<(&str, &str)> = (units.iter())
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let m = Manager::start(&files);
+    m.wait_state("a.service", "running");
+    let as_nobody = |args: &[String]| {
+        std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(harness::vigil_bin())
+            .arg("--socket")
+            .arg(&m.socket)
+            .args(args)
+            .output()
+            .expect("setpriv")
+    };
+    let patterns = |n: usize| -> Vec<String> {
+        let mut args = vec!["status".to_string(), "a.service".to_string()];
+        args.extend((0..n).map(|i| format!("idle{i:03}*")));
+        args
+    };
+    let out = as_nobody(&patterns(257));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("too many patterns: 257 different ones")
+            && err.contains("may name 256 (plain names are not limited)"),
+        "{err}"
+    );
+    let out = as_nobody(&patterns(256));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(shown.contains("idle099.service"), "{err}");
+    // The same pattern many times, and as many plain names: one pattern.
+    let mut many: Vec<String> = vec!["--json".into(), "status".into()];
+    many.extend((0..2_000).map(|i| format!("{}*", ["a", "idle0"][i % 2])));
+    many.extend((0..2_000).map(|i| format!("idle{:03}", i % 100)));
+    let out = as_nobody(&many);
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(shown.as_array().map(Vec::len), Some(101), "{err}");
+    // Root names as many as it likes.
+    let args = patterns(1_000);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = m.vigil(&args);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("idle099.service"), "{:?}", out.stderr);
 }
 
 /// A client's turn ends after a share of its requests (so that one who reads

@@ -319,6 +319,8 @@ fn the_manager_form_counts_failed_units() {
     assert_eq!(get(&p, "UnitPath"), m.config.display().to_string());
     let names: u64 = get(&p, "NNames").parse().unwrap();
     assert!(names >= 3, "NNames={names}");
+    // vigil's own: replies not read yet (none: this one is not queued yet).
+    assert_eq!(get(&p, "QueuedReplyBytes"), "0");
     m.vigil_ok(&["reset-failed", "bad"]);
     let p = show(&m, &["-p", "NFailedUnits,SystemState"]);
     assert_eq!(
