@@ -2466,9 +2466,9 @@ fn a_client_flooding_empty_lines_holds_no_one_up() {
     assert!(sent > 64 * 1024, "the flood was under way: {sent} bytes");
 }
 
-/// A hundred units loaded and `a.service` running: what a request of
-/// patterns is matched against.
-fn a_hundred_units() -> Vec<(String, String)> {
+/// A manager with a hundred units loaded and `a.service` running: what a
+/// request of patterns is matched against.
+fn a_hundred_units() -> Manager {
     let mut units: Vec<(String, String)> = (0..100)
         .map(|i| {
             let unit = format!("idle{i:03}.service");
@@ -2480,7 +2480,22 @@ fn a_hundred_units() -> Vec<(String, String)> {
         "a.service".into(),
         "[Service]\nExecStart=/bin/sleep 1000\n".into(),
     ));
-    units
+    let files: Vec<(&str, &str)> = (units.iter())
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let m = Manager::start(&files);
+    m.wait_state("a.service", "running");
+    m
+}
+
+/// While a flood runs: root's `vigil list` is answered, and the manager
+/// sees a service end (its reaping is not held up), then answers again.
+fn root_is_answered_and_an_end_seen(m: &Manager) {
+    assert_eq!(answered(m, &["list"]), Some(0));
+    let pid = m.main_pid("a.service");
+    assert!(harness::send_signal(pid, "KILL"));
+    m.wait_state("a.service", "failed");
+    assert_eq!(answered(m, &["list"]), Some(0));
 }
 
 /// Connections of the user it runs as, each sending the same request again
@@ -2559,21 +2574,11 @@ fn a_users_pattern_flood_holds_up_neither_root_nor_the_manager() {
     if !require_root("a_users_pattern_flood_holds_up_neither_root_nor_the_manager") {
         return;
     }
-    let units = a_hundred_units();
-    let files: Vec<(&str, &str)> = (units.iter())
-        .map(|(n, t)| (n.as_str(), t.as_str()))
-        .collect();
-    let m = Manager::start(&files);
-    m.wait_state("a.service", "running");
+    let m = a_hundred_units();
     let stars = vec!["*"; 15_000];
     let status = serde_json::json!({"verb": "status", "units": stars, "lines": 0});
     let flood = Flood::start(&m, 65534, 16, &request(1, &status.to_string()));
-    // Root is answered, and the manager sees a service end, while it runs.
-    assert_eq!(answered(&m, &["list"]), Some(0));
-    let pid = m.main_pid("a.service");
-    assert!(harness::send_signal(pid, "KILL"));
-    m.wait_state("a.service", "failed");
-    assert_eq!(answered(&m, &["list"]), Some(0));
+    root_is_answered_and_an_end_seen(&m);
     // And so is the flood, in its turns.
     assert!(flood.replies() > 0, "the flood's requests were answered");
 }
@@ -2589,12 +2594,7 @@ fn long_requests_of_users_on_all_their_connections_hold_up_no_one() {
     if !require_root("long_requests_of_users_on_all_their_connections_hold_up_no_one") {
         return;
     }
-    let units = a_hundred_units();
-    let files: Vec<(&str, &str)> = (units.iter())
-        .map(|(n, t)| (n.as_str(), t.as_str()))
-        .collect();
-    let m = Manager::start(&files);
-    m.wait_state("a.service", "running");
+    let m = a_hundred_units();
     let mut names = vec!["a".to_string()];
     names.extend((0..8_000).map(|i| format!("n{i}")));
     let status = serde_json::json!({"verb": "status", "units": names, "lines": 0});
@@ -2602,11 +2602,7 @@ fn long_requests_of_users_on_all_their_connections_hold_up_no_one() {
     let floods: Vec<Flood> = (65527..=65534)
         .map(|uid| Flood::start(&m, uid, 64, &status))
         .collect();
-    assert_eq!(answered(&m, &["list"]), Some(0));
-    let pid = m.main_pid("a.service");
-    assert!(harness::send_signal(pid, "KILL"));
-    m.wait_state("a.service", "failed");
-    assert_eq!(answered(&m, &["list"]), Some(0));
+    root_is_answered_and_an_end_seen(&m);
     for flood in floods {
         assert!(flood.replies() > 0, "each user's requests were answered");
     }
@@ -2622,12 +2618,7 @@ fn a_request_of_a_user_other_than_root_names_at_most_256_patterns() {
     if !require_root("a_request_of_a_user_other_than_root_names_at_most_256_patterns") {
         return;
     }
-    let units = a_hundred_units();
-    let files: Vec<(&str, &str)> = (units.iter())
-        .map(|(n, t)| (n.as_str(), t.as_str()))
-        .collect();
-    let m = Manager::start(&files);
-    m.wait_state("a.service", "running");
+    let m = a_hundred_units();
     let as_nobody = |args: &[String]| {
         std::process::Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
