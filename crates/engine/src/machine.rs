@@ -2359,7 +2359,7 @@ impl Machine {
     fn join_start(&mut self, u: usize, job: JobType) -> Result<(), EngineError> {
         let def = self.slots[u].def.clone();
         let can_reload = match def.service.as_ref() {
-            Some(svc) => !svc.exec_reload.is_empty() || svc.notify_reload,
+            Some(svc) => svc.can_reload(),
             None => !self.reload_propagated_to(u).is_empty(),
         };
         if !can_reload {

@@ -595,22 +595,11 @@ impl LoadedSet {
     /// as systemd's process_deps searches them (as for drop-ins): its own,
     /// its aliases' (`default.target.wants/` of a `default.target` linked to
     /// `multi-user.target`), its template's (and the template's aliases'),
-    /// and its prefixes' (`foo-.target.wants/` for `foo-bar.target`).
+    /// and its prefixes' (`foo-.target.wants/` for `foo-bar.target`): the
+    /// owners of its drop-in directories ([`dropin_owners`]).
     fn dir_dep_owners(&self, unit_name: &str) -> Vec<String> {
-        let aliases_of = |real: &str| {
-            (self.aliases.iter())
-                .filter(|(_, r)| r.as_str() == real)
-                .map(|(alias, _)| alias.clone())
-                .collect::<Vec<String>>()
-        };
-        let mut owners = vec![unit_name.to_string()];
-        owners.extend(aliases_of(unit_name));
-        if let Some(t) = name::template_of(unit_name) {
-            owners.extend(aliases_of(&t));
-            owners.push(t);
-        }
-        owners.extend(prefix_dropin_owners(unit_name));
-        owners
+        let owners = dropin_owners(&self.aliases, unit_name).into_iter();
+        owners.map(|(owner, ..)| owner).collect()
     }
 
     /// Adds the entries of the unit's `.wants/` and `.requires/` directories

@@ -1023,6 +1023,13 @@ impl std::fmt::Display for ListenAddress {
 }
 
 impl Service {
+    /// Whether a reload has something to do: `ExecReload=` to run, or a
+    /// `Type=notify-reload` main process to signal (systemd's
+    /// unit_can_reload for a service). Else a reload is refused.
+    pub fn can_reload(&self) -> bool {
+        !self.exec_reload.is_empty() || self.notify_reload
+    }
+
     /// The `*Directory=` settings of one kind.
     pub fn directories(&self, kind: DirectoryKind) -> &Directories {
         // The array has one entry per kind.

@@ -565,7 +565,7 @@ fn status_each(socket: Option<std::path::PathBuf>, names: &[String]) -> Result<V
 fn warn_still_activatable(path: &std::path::Path, jobs: &[vigil_proto::JobResult]) {
     let active = |reply: &Reply| match &reply.result {
         Some(Body::Status { units, .. }) => (units.iter())
-            .filter(|u| matches!(u.state.as_str(), "running" | "exited" | "reloading"))
+            .filter(|u| is_active(u))
             .map(|u| u.name.clone())
             .collect(),
         _ => Vec::new(),
@@ -842,13 +842,16 @@ fn is_enabled(jobs: &[vigil_proto::JobResult], quiet: bool) -> Exit {
     }
 }
 
-/// Success when every unit is active (running, exited with RemainAfterExit,
-/// reloading), as `vigil status` answers.
+/// Whether the unit is active: running, exited with RemainAfterExit, or
+/// reloading.
+fn is_active(u: &vigil_proto::UnitStatus) -> bool {
+    matches!(u.state.as_str(), "running" | "exited" | "reloading")
+}
+
+/// Success when every unit is active ([`is_active`]), as `vigil status`
+/// answers.
 fn all_active(units: &[vigil_proto::UnitStatus]) -> Exit {
-    let active = |u: &vigil_proto::UnitStatus| {
-        matches!(u.state.as_str(), "running" | "exited" | "reloading")
-    };
-    if units.iter().all(active) {
+    if units.iter().all(is_active) {
         Exit::Success
     } else {
         Exit::NotActive

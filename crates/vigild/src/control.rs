@@ -1185,16 +1185,23 @@ pub(crate) struct PatternMatches {
     /// The loaded units' names, in the engine's order (listed only when the
     /// request has a pattern).
     loaded: Vec<String>,
-    /// Each distinct pattern: where the names it matches are in `loaded`.
-    by_pattern: HashMap<String, Vec<usize>>,
+    /// Each distinct pattern: where the names it matches are in `loaded`;
+    /// None once taken.
+    by_pattern: HashMap<String, Option<Vec<usize>>>,
 }
 
 impl PatternMatches {
-    /// The loaded units `pattern` matches, in the engine's order; none for
-    /// a pattern not matched.
-    pub(crate) fn of<'a>(&'a self, pattern: &str) -> impl Iterator<Item = &'a str> + 'a {
-        let found = self.by_pattern.get(pattern).map(Vec::as_slice);
-        (found.unwrap_or_default().iter()).filter_map(|&i| self.loaded.get(i).map(String::as_str))
+    /// The loaded units `pattern` matches, in the engine's order, the first
+    /// time it is asked for; None after (a pattern named again in a request
+    /// finds nothing new), and for a pattern not matched.
+    pub(crate) fn take(&mut self, pattern: &str) -> Option<Vec<String>> {
+        let found = self.by_pattern.get_mut(pattern)?.take()?;
+        Some(
+            found
+                .into_iter()
+                .filter_map(|i| self.loaded.get(i).cloned())
+                .collect(),
+        )
     }
 }
 
@@ -1721,7 +1728,7 @@ impl Daemon {
             let found = (matches.loaded.iter().enumerate())
                 .filter_map(|(i, name)| pattern.matches(name, false).then_some(i))
                 .collect();
-            matches.by_pattern.insert(u.clone(), found);
+            matches.by_pattern.insert(u.clone(), Some(found));
         }
         matches
     }
@@ -1754,21 +1761,21 @@ impl Daemon {
             let results = self.load_units(&plain);
             loaded.extend(plain.into_iter().zip(results));
         }
-        let matches = self.match_patterns(units);
-        let mut patterns = HashSet::new();
+        let mut matches = self.match_patterns(units);
         for u in units {
             if vigil_units::glob::is_glob(u) {
                 // A pattern named twice finds nothing new.
-                if !patterns.insert(u.as_str()) {
+                let Some(matched) = matches.take(u) else {
                     continue;
-                }
-                let mut matched = matches.of(u).peekable();
-                if matched.peek().is_none() {
+                };
+                if matched.is_empty() {
                     unknown.push(not_found(u, format!("no unit matches {u}")));
                 }
-                for name in matched.filter(|name| taken.insert(name.to_string())) {
-                    names.push(name.to_string());
-                }
+                names.extend(
+                    matched
+                        .into_iter()
+                        .filter(|name| taken.insert(name.clone())),
+                );
                 continue;
             }
             let name = self.unit_name(u);
@@ -2120,7 +2127,7 @@ impl Daemon {
     fn can_reload(&self, name: &str) -> bool {
         let def = self.engine.run_definition(name);
         let service = def.as_ref().and_then(|d| d.service.as_ref());
-        service.is_some_and(|s| !s.exec_reload.is_empty() || s.notify_reload)
+        service.is_some_and(vigil_units::Service::can_reload)
     }
 
     /// Why a client may not start, stop or restart the unit, if it may not.
@@ -2169,8 +2176,7 @@ impl Daemon {
         let mut missing = Vec::new();
         // Every pattern matched once for the request (it was resolved name
         // by name: 15,000 `*` listed and matched every unit 15,000 times).
-        let matches = self.match_patterns(units);
-        let mut patterns = HashSet::new();
+        let mut matches = self.match_patterns(units);
         // As systemctl loads it from its template: inactive (dead). A pattern
         // names no instance: the unit files are not read for it. Read once for
         // all the names (a request naming thousands read them thousands of
@@ -2179,18 +2185,17 @@ impl Daemon {
         for u in units {
             if vigil_units::glob::is_glob(u) {
                 // A pattern named again shows nothing new.
-                if !patterns.insert(u.as_str()) {
+                let Some(matched) = matches.take(u) else {
                     continue;
-                }
-                let mut matched = matches.of(u).peekable();
-                if matched.peek().is_none() {
+                };
+                if matched.is_empty() {
                     missing.push(format!("no unit matches {u}"));
                 }
                 for name in matched {
-                    if !shown.contains(name)
-                        && let Some(status) = self.unit_status(name, lines, now, &triggers)
+                    if !shown.contains(&name)
+                        && let Some(status) = self.unit_status(&name, lines, now, &triggers)
                     {
-                        shown.insert(name.to_string());
+                        shown.insert(name);
                         out.push(status);
                     }
                 }

@@ -370,12 +370,14 @@ impl Daemon {
         let mut out: Vec<UnitProperties> = Vec::new();
         let mut shown = std::collections::HashSet::new();
         // Each pattern matched once for the request, however often named.
-        let matches = self.match_patterns(units);
-        let mut patterns = std::collections::HashSet::new();
+        let mut matches = self.match_patterns(units);
         for u in units {
             let names: Vec<String> = match vigil_units::glob::is_glob(u) {
-                true if !patterns.insert(u.as_str()) => continue,
-                true => matches.of(u).map(str::to_string).collect(),
+                // A pattern named again shows nothing new.
+                true => match matches.take(u) {
+                    Some(names) => names,
+                    None => continue,
+                },
                 false => vec![self.unit_name(u)],
             };
             for name in names.into_iter().filter(|n| shown.insert(n.clone())) {
@@ -552,7 +554,7 @@ impl Daemon {
             deps: Some(deps),
             can_start: loaded && !def.refuse_manual_start,
             can_stop: !def.refuse_manual_stop,
-            can_reload: service.is_some_and(|s| !s.exec_reload.is_empty() || s.notify_reload),
+            can_reload: service.is_some_and(vigil_units::Service::can_reload),
             refuse_manual_start: def.refuse_manual_start,
             refuse_manual_stop: def.refuse_manual_stop,
             need_daemon_reload: self.need_daemon_reload(name),
@@ -593,7 +595,7 @@ impl Daemon {
             }),
             can_start: !unit.refuse_manual_start,
             can_stop: !unit.refuse_manual_stop,
-            can_reload: service.is_some_and(|s| !s.exec_reload.is_empty() || s.notify_reload),
+            can_reload: service.is_some_and(vigil_units::Service::can_reload),
             refuse_manual_start: unit.refuse_manual_start,
             refuse_manual_stop: unit.refuse_manual_stop,
             ..UnitProperties::default()
