@@ -3511,14 +3511,8 @@ fn relative_condition_path_is_ignored_not_a_load_error() {
         ("rel.service", 4, "AssertDirectoryNotEmpty=!etc", "etc"),
         ("rel-other.service", 2, "ConditionFileNotEmpty=foo", "foo"),
     ] {
-        let at = format!("{}:{line}: warning:", m.config.join(file).display());
-        let warning = m.expect_stderr(&at);
-        assert!(
-            warning.ends_with(&format!(
-                "{written}: path \"{path}\" is not absolute, ignoring this line"
-            )),
-            "{warning}"
-        );
+        let why = format!("path \"{path}\" is not absolute");
+        expect_ignored_line(&mut m, file, line, &format!("{written}: {why}"));
     }
     m.wait_state("rel.service", "running");
     assert_eq!(
@@ -3536,6 +3530,17 @@ fn relative_condition_path_is_ignored_not_a_load_error() {
     // Started again by hand: the same, not a load error.
     m.vigil_ok(&["restart", "rel"]);
     m.wait_state("rel.service", "running");
+}
+
+/// Waits for the warning that line `line` of unit file `file` is ignored,
+/// and checks it ends with `what`, then `, ignoring this line`.
+fn expect_ignored_line(m: &mut Manager, file: &str, line: u32, what: &str) {
+    let at = format!("{}:{line}: warning:", m.config.join(file).display());
+    let warning = m.expect_stderr(&at);
+    assert!(
+        warning.ends_with(&format!("{what}, ignoring this line")),
+        "{warning}"
+    );
 }
 
 /// A condition whose specifier cannot be resolved is ignored with a warning
@@ -3556,17 +3561,8 @@ fn condition_with_unknown_specifier_is_ignored() {
         (3, "ConditionPathExists=/nonexistent/%Q", "%Q"),
         (4, "AssertPathIsDirectory=/nonexistent/%Z", "%Z"),
     ] {
-        let at = format!(
-            "{}:{line}: warning:",
-            m.config.join("spec.service").display()
-        );
-        let warning = m.expect_stderr(&at);
-        assert!(
-            warning.ends_with(&format!(
-                "{written}: unknown specifier {spec}, ignoring this line"
-            )),
-            "{warning}"
-        );
+        let why = format!("{written}: unknown specifier {spec}");
+        expect_ignored_line(&mut m, "spec.service", line, &why);
     }
     m.wait_state("spec.service", "running");
     let show = m.vigil_ok(&[

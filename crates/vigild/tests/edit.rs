@@ -57,8 +57,7 @@ impl Editor {
             "#!/bin/sh\nfor f; do :; done\ncp \"$f\" {d}/seen\nprintf '%s' \"$f\" > {d}/seen.path\n{action}\n"
         );
         let path = dir.path().join("editor");
-        harness::write_file(&path, &script);
-        fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        harness::write_executable(&path, &script);
         Editor { dir }
     }
 

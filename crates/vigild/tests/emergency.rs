@@ -7,7 +7,6 @@
 mod harness;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use harness::{Manager, TempDir, require_root, vigil_bin, wait_until};
@@ -21,8 +20,7 @@ fn shell(dir: &Path, socket: &Path, fix: &str) -> String {
         vigil = vigil_bin().display(),
         s = socket.display(),
     );
-    fs::write(&path, text).unwrap();
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    harness::write_executable(&path, &text);
     path.display().to_string()
 }
 

@@ -16,8 +16,7 @@ use harness::{
 /// Writes an executable shell script `name` into `dir`; returns its path.
 fn generator(dir: &Path, name: &str, body: &str) -> PathBuf {
     let path = dir.join(name);
-    write_file(&path, &format!("#!/bin/sh\nset -e\n{body}"));
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    harness::write_executable(&path, &format!("#!/bin/sh\nset -e\n{body}"));
     path
 }
 

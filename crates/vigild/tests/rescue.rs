@@ -12,7 +12,7 @@ mod harness;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
@@ -167,12 +167,6 @@ fn units(dir: &Path, socket: &Path, console: &Path) -> PathBuf {
     units
 }
 
-fn executable(path: &Path, text: &str) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, text).unwrap();
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
-}
-
 /// Booted on the shipped units to multi-user.target, web.service running.
 fn booted(dir: &TempDir, console: &Console) -> Manager {
     let socket = dir.path().join("control.sock");
@@ -249,7 +243,7 @@ fn emergency_runs_sulogin_on_the_console_and_its_exit_boots_the_default_target()
     let m = booted(&dir, console);
     let runs = dir.path().join("sulogin.runs");
     let pids = dir.path().join("sulogin.pids");
-    executable(
+    harness::write_executable(
         &dir.path().join("root/sbin/sulogin"),
         &format!(
             "#!/bin/sh\necho \"sulogin $*\" >> {}\necho $$ >> {}\nexec /bin/sh\n",
@@ -314,7 +308,7 @@ fn under_vigil_inits_emergency_shell_rescue_mode_starts_no_second_shell() {
     // vigil-init's shell, as an operator: `vigil rescue`, a look, then a
     // wait for the test before it exits.
     let shell = d.join("init-shell");
-    executable(
+    harness::write_executable(
         &shell,
         &format!(
             "#!/bin/sh\n{vigil} --socket {s} rescue > {d}/rescue.out 2>&1\n\

@@ -691,6 +691,13 @@ pub fn vigil_offline(args: &[&str]) -> Output {
         .expect("run vigil")
 }
 
+/// Writes `text` to `path` (its directory made if missing), mode 0755: a
+/// script to run.
+pub fn write_executable(path: &Path, text: &str) {
+    write_file(path, text);
+    fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
 /// Copies the units vigil ships (crates/boot/units: files, and the links
 /// that are aliases) into `units`, made if missing.
 pub fn copy_shipped_units(units: &Path) {
